@@ -1,0 +1,145 @@
+#include "core/setup/table_spec.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <boost/algorithm/string/join.hpp>
+#include <boost/algorithm/string/split.hpp>
+#include <boost/algorithm/string/trim.hpp>
+
+#include "core/common/error.hpp"
+
+namespace tdm::setup {
+
+namespace {
+
+const Column *find_column(const TableShape &table, const std::string &name) {
+  auto it = std::find_if(table.columns.begin(), table.columns.end(),
+                         [&](const Column &c) { return c.name == name; });
+  return it == table.columns.end() ? nullptr : &*it;
+}
+
+std::string column_list(const TableShape &table) {
+  std::vector<std::string> names;
+  for (const Column &c : table.columns) names.push_back(c.name);
+  return boost::algorithm::join(names, ", ");
+}
+
+// `role` says what the column is for, e.g. "natural key \"email\"".
+const Column &require_column(const TableShape &table, const std::string &name,
+                             const std::string &role) {
+  const Column *column = find_column(table, name);
+  if (column == nullptr) {
+    throw Error(sqlstate::kUndefinedColumn,
+                role + " names column \"" + name + "\", which table " + table.display_name +
+                    " does not have",
+                {}, "Columns of " + table.display_name + ": " + column_list(table) + ".");
+  }
+  return *column;
+}
+
+void require_tag_column(const TableShape &table, const std::string &name, const char *tag,
+                        const char *argument) {
+  if (find_column(table, name) != nullptr) return;
+  throw Error(sqlstate::kUndefinedColumn,
+              "table " + table.display_name + " has no " + tag + " tag column \"" + name + "\"",
+              std::string("Every managed table carries a ") + tag +
+                  " tag so that tdm can collect the rows of one release.",
+              "Add the column (ALTER TABLE " + table.display_name + " ADD COLUMN " + name +
+                  " text) or pass " + argument + " => the name of the column that holds it.");
+}
+
+bool is_temporal(const std::string &type) {
+  return type == "timestamp with time zone" || type == "timestamp without time zone" ||
+         type == "date";
+}
+
+}  // namespace
+
+std::string format_key_group(const KeyGroup &group) {
+  return boost::algorithm::join(group, ",");
+}
+
+std::vector<KeyGroup> parse_natural_keys(const std::vector<std::string> &specs) {
+  std::vector<KeyGroup> groups;
+  std::set<std::set<std::string>> seen;
+  for (const std::string &spec : specs) {
+    KeyGroup group;
+    boost::algorithm::split(group, spec, [](char c) { return c == ','; });
+    std::set<std::string> columns;
+    for (std::string &column : group) {
+      boost::algorithm::trim(column);
+      if (column.empty()) {
+        throw Error(sqlstate::kInvalidParameterValue,
+                    "natural key \"" + spec + "\" has an empty column name", {},
+                    "Write a natural key as 'email' or as 'first_name,last_name'.");
+      }
+      if (!columns.insert(column).second) {
+        throw Error(sqlstate::kInvalidParameterValue,
+                    "natural key \"" + spec + "\" names column \"" + column + "\" twice");
+      }
+    }
+    if (!seen.insert(columns).second) {
+      throw Error(sqlstate::kInvalidParameterValue, "natural key \"" + spec + "\" is given twice");
+    }
+    groups.push_back(std::move(group));
+  }
+  return groups;
+}
+
+ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest &request) {
+  if (table.primary_key.empty()) {
+    throw Error(sqlstate::kInvalidTableDefinition,
+                "table " + table.display_name + " has no primary key",
+                "tdm identifies rows across environments by primary key and natural keys.",
+                "Add one (ALTER TABLE " + table.display_name +
+                    " ADD PRIMARY KEY (...)) and call tdm.manage_table again.");
+  }
+  if (request.release_column == request.feature_column) {
+    throw Error(sqlstate::kInvalidParameterValue,
+                "release_column and feature_column are both \"" + request.release_column + "\"", {},
+                "The release tag and the feature tag need a column each.");
+  }
+  require_tag_column(table, request.release_column, "release", "release_column");
+  require_tag_column(table, request.feature_column, "feature", "feature_column");
+
+  ManagedTable managed;
+  managed.pk_columns = table.primary_key;
+  managed.release_column = request.release_column;
+  managed.feature_column = request.feature_column;
+
+  managed.natural_keys = parse_natural_keys(request.natural_keys);
+  for (const KeyGroup &group : managed.natural_keys) {
+    for (const std::string &column : group) {
+      require_column(table, column, "natural key \"" + format_key_group(group) + "\"");
+    }
+  }
+
+  if (request.updated_at_column) {
+    const Column &column = require_column(table, *request.updated_at_column, "updated_at_column");
+    if (!is_temporal(column.type)) {
+      throw Error(sqlstate::kDatatypeMismatch,
+                  "updated_at_column \"" + column.name + "\" of table " + table.display_name +
+                      " is of type " + column.type,
+                  "Temporal priority compares this column across environments.",
+                  "Name a timestamp, timestamptz or date column.");
+    }
+    managed.updated_at_column = column.name;
+  }
+
+  std::set<std::string> core_seen;
+  for (const std::string &name : request.core_columns) {
+    require_column(table, name, "core_columns");
+    if (name == request.release_column || name == request.feature_column) {
+      throw Error(
+          sqlstate::kInvalidParameterValue,
+          "core_columns names the tag column \"" + name + "\" of table " + table.display_name,
+          "Core columns are attributes a human must reconcile; tag columns are not "
+          "compared.");
+    }
+    if (core_seen.insert(name).second) managed.core_columns.push_back(name);
+  }
+  return managed;
+}
+
+}  // namespace tdm::setup

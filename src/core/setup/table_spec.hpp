@@ -1,0 +1,55 @@
+// Registration of a managed table: the user's request (tdm.manage_table's
+// arguments) checked against the table's shape read from the catalog.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tdm::setup {
+
+struct Column {
+  std::string name;
+  std::string type;  // format_type() spelling, e.g. "timestamp with time zone"
+};
+
+// What the catalog says about a table.
+struct TableShape {
+  std::string display_name;  // schema-qualified, as shown in messages
+  std::vector<Column> columns;
+  std::vector<std::string> primary_key;
+};
+
+// tdm.manage_table's arguments.
+struct ManageRequest {
+  std::vector<std::string> natural_keys;  // each "email" or "first_name,last_name"
+  std::optional<std::string> updated_at_column;
+  std::vector<std::string> core_columns;
+  std::string release_column = "tdm_release";
+  std::string feature_column = "tdm_feature";
+};
+
+using KeyGroup = std::vector<std::string>;
+
+// A request that passed every check, in canonical form.
+struct ManagedTable {
+  std::vector<std::string> pk_columns;
+  std::vector<KeyGroup> natural_keys;
+  std::optional<std::string> updated_at_column;
+  std::vector<std::string> core_columns;
+  std::string release_column;
+  std::string feature_column;
+};
+
+// Parses natural-key groups: "a, b" -> {"a","b"}. Throws tdm::Error on an
+// empty group, a column repeated in a group, or a group given twice.
+std::vector<KeyGroup> parse_natural_keys(const std::vector<std::string> &specs);
+
+// "a,b": the canonical spelling stored in tdm.managed_table.natural_keys.
+std::string format_key_group(const KeyGroup &group);
+
+// Checks the request against the table and returns it canonicalised.
+// Throws tdm::Error naming the table and the offending column.
+ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest &request);
+
+}  // namespace tdm::setup

@@ -1,0 +1,69 @@
+#include "pg/common/args.hpp"
+
+#include "core/common/error.hpp"
+#include "pg/common/bridge.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+}
+
+namespace tdm::pg {
+
+namespace {
+
+void require_not_null(FunctionCallInfo fcinfo, int n, const char *name) {
+  if (PG_ARGISNULL(n)) {
+    throw Error(sqlstate::kInvalidParameterValue, std::string(name) + " must not be NULL");
+  }
+}
+
+std::string datum_to_string(Datum datum) {
+  char *chars = pg_call([datum] { return TextDatumGetCString(datum); });
+  return std::string(chars);
+}
+
+}  // namespace
+
+std::optional<std::string> optional_text_arg(FunctionCallInfo fcinfo, int n) {
+  if (PG_ARGISNULL(n)) return std::nullopt;
+  return datum_to_string(PG_GETARG_DATUM(n));
+}
+
+std::string text_arg(FunctionCallInfo fcinfo, int n, const char *name) {
+  require_not_null(fcinfo, n, name);
+  return datum_to_string(PG_GETARG_DATUM(n));
+}
+
+std::vector<std::string> text_array_arg(FunctionCallInfo fcinfo, int n, const char *name) {
+  require_not_null(fcinfo, n, name);
+  Datum raw = PG_GETARG_DATUM(n);
+  ArrayType *array = pg_call([raw] { return DatumGetArrayTypeP(raw); });
+  Datum *items = nullptr;
+  bool *nulls = nullptr;
+  int count = 0;
+  pg_call([&] { deconstruct_array(array, TEXTOID, -1, false, 'i', &items, &nulls, &count); });
+  std::vector<std::string> values;
+  values.reserve(count);
+  for (int i = 0; i < count; ++i) {
+    if (nulls[i]) {
+      throw Error(sqlstate::kInvalidParameterValue,
+                  std::string(name) + " must not contain NULL elements");
+    }
+    values.push_back(datum_to_string(items[i]));
+  }
+  return values;
+}
+
+bool bool_arg(FunctionCallInfo fcinfo, int n, const char *name) {
+  require_not_null(fcinfo, n, name);
+  return PG_GETARG_BOOL(n);
+}
+
+Oid oid_arg(FunctionCallInfo fcinfo, int n, const char *name) {
+  require_not_null(fcinfo, n, name);
+  return PG_GETARG_OID(n);
+}
+
+}  // namespace tdm::pg

@@ -1,0 +1,29 @@
+// Module entry: PG_MODULE_MAGIC, the GUCs and the interrupt check.
+#include "pg/common/settings.hpp"
+
+#include <climits>
+
+#include "pg/common/bridge.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+void _PG_init(void);
+}
+
+namespace tdm::pg {
+int work_mem_kb = 65536;
+}
+
+extern "C" void _PG_init(void) {
+  DefineCustomIntVariable("tdm.work_mem",
+                          "Memory tdm's C++ working sets may use before they partition or spill.",
+                          "Bounds the containers of conflict detection and validation, per "
+                          "operation.",
+                          &tdm::pg::work_mem_kb, 65536, 64, MAX_KILOBYTES, PGC_USERSET, GUC_UNIT_KB,
+                          nullptr, nullptr, nullptr);
+  MarkGUCPrefixReserved("tdm");
+  tdm::pg::install_interrupt_check();
+}

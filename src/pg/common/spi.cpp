@@ -1,0 +1,101 @@
+#include "pg/common/spi.hpp"
+
+#include "pg/common/bridge.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+}
+
+#include "core/common/error.hpp"
+
+namespace tdm::pg {
+
+Param text_param(const std::string &value) {
+  const char *data = value.c_str();
+  text *datum = pg_call([data] { return cstring_to_text(data); });
+  return Param{TEXTOID, PointerGetDatum(datum), false};
+}
+
+Param text_param(const std::optional<std::string> &value) {
+  if (!value) return Param{TEXTOID, 0, true};
+  return text_param(*value);
+}
+
+Param text_array_param(const std::vector<std::string> &values) {
+  std::vector<Datum> elements;
+  elements.reserve(values.size());
+  for (const std::string &v : values) elements.push_back(text_param(v).value);
+  Datum *items = elements.data();
+  int count = static_cast<int>(elements.size());
+  ArrayType *array =
+      pg_call([items, count] { return construct_array(items, count, TEXTOID, -1, false, 'i'); });
+  return Param{TEXTARRAYOID, PointerGetDatum(array), false};
+}
+
+Param oid_param(Oid type, Oid value) {
+  return Param{type, ObjectIdGetDatum(value), false};
+}
+
+Param bool_param(bool value) {
+  return Param{BOOLOID, BoolGetDatum(value), false};
+}
+
+Spi::Spi() {
+  int rc = pg_call([] { return SPI_connect(); });
+  if (rc != SPI_OK_CONNECT) throw Error(sqlstate::kInternalError, "SPI_connect failed");
+}
+
+Spi::~Spi() {
+  // SPI_finish only reports through its return code.
+  SPI_finish();
+}
+
+std::vector<Row> Spi::query(const std::string &sql, const std::vector<Param> &params,
+                            bool read_only) {
+  std::vector<Oid> types;
+  std::vector<Datum> values;
+  std::string nulls;
+  for (const Param &p : params) {
+    types.push_back(p.type);
+    values.push_back(p.value);
+    nulls.push_back(p.is_null ? 'n' : ' ');
+  }
+  const char *command = sql.c_str();
+  int count = static_cast<int>(params.size());
+  Oid *type_data = types.data();
+  Datum *value_data = values.data();
+  const char *null_data = nulls.c_str();
+  int rc = pg_call([=] {
+    return SPI_execute_with_args(command, count, type_data, value_data, null_data, read_only, 0);
+  });
+  if (rc < 0) throw Error(sqlstate::kInternalError, "SPI failed on: " + sql);
+
+  std::vector<Row> rows;
+  SPITupleTable *table = SPI_tuptable;
+  if (table == nullptr) return rows;
+  uint64 row_count = SPI_processed;
+  int column_count = table->tupdesc->natts;
+  rows.reserve(row_count);
+  for (uint64 r = 0; r < row_count; ++r) {
+    Row row;
+    row.reserve(column_count);
+    HeapTuple tuple = table->vals[r];
+    for (int c = 1; c <= column_count; ++c) {
+      char *chars = pg_call([=] { return SPI_getvalue(tuple, table->tupdesc, c); });
+      row.push_back(chars == nullptr ? std::nullopt : std::optional<std::string>(chars));
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::optional<std::string> Spi::value(const std::string &sql, const std::vector<Param> &params) {
+  std::vector<Row> rows = query(sql, params);
+  if (rows.empty() || rows.front().empty()) return std::nullopt;
+  return rows.front().front();
+}
+
+}  // namespace tdm::pg

@@ -1,0 +1,111 @@
+// tdm.add_rule: a business rule is one boolean SQL expression over a
+// managed table's columns. It is parsed on its own (so nothing but an
+// expression gets in) and then planned against the table (so unknown
+// columns and non-boolean results are refused now, not at validation).
+#include <string>
+
+#include "core/common/error.hpp"
+#include "pg/common/args.hpp"
+#include "pg/common/bridge.hpp"
+#include "pg/common/spi.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+}
+
+namespace tdm::pg {
+namespace {
+
+Error invalid_predicate(const std::string &rule, const std::string &table, const char *sqlstate,
+                        const std::string &why) {
+  return Error(sqlstate, "predicate of rule \"" + rule + "\" on " + table + " is not valid: " + why,
+               {}, "Write one boolean expression over the table's columns, e.g. 'balance >= 0'.");
+}
+
+// True when "SELECT <predicate>" parsed into exactly one plain expression.
+bool is_single_expression(List *statements) {
+  if (list_length(statements) != 1) return false;
+  Node *node = linitial_node(RawStmt, statements)->stmt;
+  if (!IsA(node, SelectStmt)) return false;
+  auto *select = reinterpret_cast<SelectStmt *>(node);
+  if (select->op != SETOP_NONE || list_length(select->targetList) != 1) return false;
+  auto *target = linitial_node(ResTarget, select->targetList);
+  return target->name == nullptr && select->fromClause == NIL && select->whereClause == nullptr &&
+         select->groupClause == NIL && select->havingClause == nullptr &&
+         select->windowClause == NIL && select->valuesLists == NIL && select->sortClause == NIL &&
+         select->limitCount == nullptr && select->limitOffset == nullptr &&
+         select->lockingClause == NIL && select->withClause == nullptr &&
+         select->intoClause == nullptr && select->distinctClause == NIL;
+}
+
+void check_predicate(const std::string &rule, Oid rel, const std::string &predicate) {
+  const std::string table = pg_call([rel] { return get_rel_name(rel); });
+  const std::string qualified = [&] {
+    Oid nsp = pg_call([rel] { return get_rel_namespace(rel); });
+    const char *schema = pg_call([nsp] { return get_namespace_name(nsp); });
+    const char *name = table.c_str();
+    return std::string(pg_call([=] { return quote_qualified_identifier(schema, name); }));
+  }();
+
+  const std::string expression = "SELECT " + predicate;
+  const char *expression_text = expression.c_str();
+  List *parsed = nullptr;
+  try {
+    parsed = pg_call([=] { return raw_parser(expression_text, RAW_PARSE_DEFAULT); });
+  } catch (const PgError &e) {
+    throw invalid_predicate(rule, qualified, tdm::sqlstate::kSyntaxError, e.what());
+  }
+  if (!is_single_expression(parsed)) {
+    throw invalid_predicate(rule, qualified, tdm::sqlstate::kSyntaxError,
+                            "it is not a single expression");
+  }
+
+  // Planning against the table resolves column names and the result type.
+  // The newline keeps a trailing "--" comment from swallowing the ")".
+  const std::string probe = "SELECT (" + predicate + "\n) FROM ONLY " + qualified + " LIMIT 0";
+  const char *probe_text = probe.c_str();
+  Oid result_type = InvalidOid;
+  try {
+    result_type = pg_call([=] {
+      SPI_execute(probe_text, true, 0);
+      return SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+    });
+  } catch (const PgError &e) {
+    throw invalid_predicate(rule, qualified, unpack_sql_state(e.sqlerrcode()), e.what());
+  }
+  if (result_type != BOOLOID) {
+    const char *type_name = pg_call([=] { return format_type_be(result_type); });
+    throw invalid_predicate(rule, qualified, tdm::sqlstate::kDatatypeMismatch,
+                            std::string("it yields ") + type_name + ", not boolean");
+  }
+}
+
+}  // namespace
+}  // namespace tdm::pg
+
+TDM_FUNCTION(tdm_add_rule) {
+  using namespace tdm::pg;
+  const std::string name = text_arg(fcinfo, 0, "name");
+  const Oid rel = oid_arg(fcinfo, 1, "rel");
+  const std::string predicate = text_arg(fcinfo, 2, "predicate");
+  const std::string severity = text_arg(fcinfo, 3, "severity");
+
+  Spi spi;
+  // Cheap checks with clear messages first, in SQL (tdm._check_rule_target).
+  spi.query("SELECT tdm._check_rule_target($1, $2, $3)",
+            {text_param(name), oid_param(REGCLASSOID, rel), text_param(severity)});
+  check_predicate(name, rel, predicate);
+  spi.query(
+      "INSERT INTO tdm.rule (name, rel, predicate, severity) VALUES ($1, $2, $3, $4)",
+      {text_param(name), oid_param(REGCLASSOID, rel), text_param(predicate), text_param(severity)});
+  spi.query(
+      "SELECT tdm._audit('add_rule', $1, jsonb_build_object('rel', $2::regclass::text,"
+      " 'predicate', $3, 'severity', $4))",
+      {text_param(name), oid_param(REGCLASSOID, rel), text_param(predicate), text_param(severity)});
+  PG_RETURN_VOID();
+}

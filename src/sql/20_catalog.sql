@@ -1,0 +1,105 @@
+-- The catalog: what tdm knows about environments, tables, releases and jobs.
+
+CREATE TABLE tdm.environment (
+  name          text PRIMARY KEY CHECK (btrim(name) <> ''),
+  server        name NOT NULL,
+  precedence    int  NOT NULL,
+  remote_schema text NOT NULL,
+  added_at      timestamptz NOT NULL DEFAULT now(),
+  added_by      name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE tdm.environment IS
+  'Source environments: a postgres_fdw server each; lower precedence wins ties';
+
+CREATE TABLE tdm.managed_table (
+  rel               regclass PRIMARY KEY,
+  pk_columns        text[] NOT NULL,
+  natural_keys      text[] NOT NULL DEFAULT '{}',
+  updated_at_column text,
+  core_columns      text[] NOT NULL DEFAULT '{}',
+  release_column    text NOT NULL,
+  feature_column    text NOT NULL,
+  surrogate_key     bool NOT NULL DEFAULT false,
+  foreign_keys      jsonb NOT NULL DEFAULT '[]',
+  managed_at        timestamptz NOT NULL DEFAULT now(),
+  managed_by        name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE tdm.managed_table IS
+  'Target tables; keys and foreign keys as read from the catalog at registration';
+
+CREATE TABLE tdm.release (
+  release      text PRIMARY KEY CHECK (btrim(release) <> ''),
+  status       text NOT NULL DEFAULT 'open'
+               CHECK (status IN ('open', 'locked', 'consolidated', 'promoted', 'deployed',
+                                 'rolled_back', 'archived')),
+  code_version text,
+  parent       text REFERENCES tdm.release (release),
+  locked_at    timestamptz,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  created_by   name NOT NULL DEFAULT current_user
+);
+
+CREATE TABLE tdm.feature (
+  release  text NOT NULL REFERENCES tdm.release (release),
+  feature  text NOT NULL CHECK (btrim(feature) <> ''),
+  priority int  NOT NULL,
+  PRIMARY KEY (release, feature)
+);
+COMMENT ON TABLE tdm.feature IS 'The release plan: features and priorities (higher wins)';
+
+CREATE TABLE tdm.rule (
+  name       text PRIMARY KEY CHECK (btrim(name) <> ''),
+  rel        regclass NOT NULL REFERENCES tdm.managed_table (rel),
+  predicate  text NOT NULL,
+  severity   text NOT NULL CHECK (severity IN ('error', 'warning')),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  created_by name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE tdm.rule IS 'Business rules checked at validation';
+
+CREATE TABLE tdm.job (
+  job_id      bigserial PRIMARY KEY,
+  kind        text NOT NULL
+              CHECK (kind IN ('tag_release', 'consolidate', 'snapshot', 'rollback', 'promote',
+                              'deploy')),
+  release     text,
+  status      text NOT NULL DEFAULT 'queued'
+              CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+  pid         int,
+  started_by  name NOT NULL DEFAULT current_user,
+  started_at  timestamptz,
+  finished_at timestamptz,
+  error       text,
+  sqlstate    text
+);
+COMMENT ON TABLE tdm.job IS 'Every long operation, foreground or background';
+
+-- A table's foreign keys, read from the catalog: one object per constraint.
+CREATE FUNCTION tdm._foreign_keys(rel regclass) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'name', con.conname,
+           'columns', (SELECT jsonb_agg(a.attname ORDER BY k.ord)
+                         FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+                         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum),
+           'references', con.confrelid::regclass::text,
+           'ref_columns', (SELECT jsonb_agg(a.attname ORDER BY k.ord)
+                             FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
+                             JOIN pg_attribute a ON a.attrelid = con.confrelid
+                                                AND a.attnum = k.attnum),
+           'deferrable', con.condeferrable,
+           'not_null', (SELECT bool_and(a.attnotnull)
+                          FROM unnest(con.conkey) AS k(attnum)
+                          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum))
+         ORDER BY con.conname), '[]'::jsonb)
+    FROM pg_constraint con
+   WHERE con.conrelid = rel AND con.contype = 'f'
+$$;
+
+SELECT pg_catalog.pg_extension_config_dump('tdm.environment', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.managed_table', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.release', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.feature', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.rule', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.job', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.job_job_id_seq', '');

@@ -1,0 +1,111 @@
+-- The audit trail: append-only and hash-chained. Each row's hash is
+-- SHA-256 over the previous row's hash and the row's own content, so a
+-- changed, removed or inserted row breaks the chain at that point.
+
+CREATE TABLE tdm.audit (
+  audit_id  bigserial PRIMARY KEY,
+  at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+  actor     name NOT NULL DEFAULT session_user,
+  role      name NOT NULL DEFAULT current_user,
+  action    text NOT NULL,
+  object    text,
+  detail    jsonb NOT NULL DEFAULT '{}',
+  prev_hash text NOT NULL,
+  hash      text NOT NULL
+);
+COMMENT ON TABLE tdm.audit IS 'Append-only, hash-chained record of every tdm operation';
+
+-- The genesis value the first row chains to.
+CREATE FUNCTION tdm._audit_genesis() RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT repeat('0', 64) $$;
+
+-- The hash of one row: the one definition used to write and to verify.
+-- Time is hashed in UTC so the chain does not depend on TimeZone.
+CREATE FUNCTION tdm._audit_hash(r tdm.audit) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT encode(sha256(convert_to(r.prev_hash || jsonb_build_object(
+           'audit_id', r.audit_id,
+           'at', to_char(r.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           'actor', r.actor, 'role', r.role, 'action', r.action, 'object', r.object,
+           'detail', r.detail)::text, 'UTF8')), 'hex')
+$$;
+
+-- Fills in who, when and the chain. Ordinary roles cannot choose these
+-- values; a superuser inserting a complete row (a pg_dump restore) keeps it
+-- as it was, and tdm.verify_audit() still checks it. The advisory lock keeps
+-- the chain linear: one appender at a time, until its commit.
+CREATE FUNCTION tdm._audit_chain() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF NEW.hash <> '' AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    RETURN NEW;
+  END IF;
+  PERFORM pg_advisory_xact_lock(1952738657, 1);  -- ('tdma', 1): tdm's audit chain
+  NEW.at := clock_timestamp();
+  NEW.actor := session_user;
+  NEW.role := current_user;
+  NEW.prev_hash := coalesce((SELECT a.hash FROM tdm.audit a ORDER BY a.audit_id DESC LIMIT 1),
+                            tdm._audit_genesis());
+  NEW.hash := tdm._audit_hash(NEW);
+  RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION tdm._audit_refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'tdm.audit is append-only: % refused', TG_OP
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'Audit rows are never changed or removed; tdm.verify_audit() checks the chain.';
+END
+$$;
+
+CREATE TRIGGER audit_chain BEFORE INSERT ON tdm.audit
+  FOR EACH ROW EXECUTE FUNCTION tdm._audit_chain();
+CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON tdm.audit
+  FOR EACH ROW EXECUTE FUNCTION tdm._audit_refuse_change();
+CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON tdm.audit
+  FOR EACH STATEMENT EXECUTE FUNCTION tdm._audit_refuse_change();
+
+-- Appends one audit row; every tdm operation that changes something calls it.
+CREATE FUNCTION tdm._audit(action text, object text, detail jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE sql AS $$
+  INSERT INTO tdm.audit (action, object, detail, prev_hash, hash)
+  VALUES (action, object, coalesce(detail, '{}'), '', '')
+  RETURNING audit_id
+$$;
+
+-- The first broken link of the chain, or no row when the chain is intact.
+CREATE FUNCTION tdm.verify_audit()
+RETURNS TABLE (audit_id bigint, problem text, expected_hash text, found_hash text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r tdm.audit;
+  previous text := tdm._audit_genesis();
+  previous_id bigint;
+BEGIN
+  FOR r IN SELECT * FROM tdm.audit a ORDER BY a.audit_id LOOP
+    IF r.prev_hash IS DISTINCT FROM previous THEN
+      RETURN QUERY SELECT r.audit_id,
+        CASE WHEN previous_id IS NULL
+             THEN format('audit row %s does not chain to the start: rows before it were removed',
+                         r.audit_id)
+             ELSE format('audit row %s does not chain to row %s: rows between them were removed '
+                         'or row %s was changed', r.audit_id, previous_id, previous_id)
+        END, previous, r.prev_hash;
+      RETURN;
+    END IF;
+    IF tdm._audit_hash(r) IS DISTINCT FROM r.hash THEN
+      RETURN QUERY SELECT r.audit_id,
+        format('audit row %s was changed after it was written', r.audit_id),
+        tdm._audit_hash(r), r.hash;
+      RETURN;
+    END IF;
+    previous := r.hash;
+    previous_id := r.audit_id;
+  END LOOP;
+END
+$$;
+
+SELECT pg_catalog.pg_extension_config_dump('tdm.audit', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.audit_audit_id_seq', '');

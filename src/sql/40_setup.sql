@@ -1,0 +1,194 @@
+-- Setup API: environments, managed tables, releases, features, rules.
+-- Every function checks its inputs first, says what is wrong, which object
+-- and what to do, and writes one audit row when it succeeds.
+
+CREATE FUNCTION tdm.add_environment(name text, server name, precedence int DEFAULT 100,
+                                    remote_schema text DEFAULT 'public')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+  env_name text := add_environment.name;
+  server_name name := add_environment.server;
+  handler_name text;
+  state text;
+  message text;
+  detail text;
+BEGIN
+  IF env_name IS NULL OR btrim(env_name) = '' THEN
+    RAISE EXCEPTION 'environment name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF server_name IS NULL OR add_environment.precedence IS NULL
+     OR add_environment.remote_schema IS NULL THEN
+    RAISE EXCEPTION 'environment "%": server, precedence and remote_schema must not be NULL',
+      env_name USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF EXISTS (SELECT FROM tdm.environment e WHERE e.name = env_name) THEN
+    RAISE EXCEPTION 'environment "%" already exists', env_name
+      USING ERRCODE = 'duplicate_object',
+            DETAIL = (SELECT format('It uses server "%s", schema "%s".', e.server, e.remote_schema)
+                        FROM tdm.environment e WHERE e.name = env_name),
+            HINT = 'Choose another name.';
+  END IF;
+
+  SELECT h.proname INTO handler_name
+    FROM pg_foreign_server s
+    JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+    LEFT JOIN pg_proc h ON h.oid = w.fdwhandler
+   WHERE s.srvname = server_name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'foreign server "%" does not exist', server_name
+      USING ERRCODE = 'undefined_object',
+            HINT = format('Create it first: CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw '
+                          'OPTIONS (host ..., dbname ...), and a user mapping for it.', server_name);
+  END IF;
+  IF handler_name IS DISTINCT FROM 'postgres_fdw_handler' THEN
+    RAISE EXCEPTION 'foreign server "%" does not use postgres_fdw', server_name
+      USING ERRCODE = 'wrong_object_type',
+            DETAIL = 'tdm reads environments through postgres_fdw only.',
+            HINT = 'Create a server with FOREIGN DATA WRAPPER postgres_fdw for this environment.';
+  END IF;
+
+  -- Reach the environment once: IMPORT FOREIGN SCHEMA checks that the
+  -- remote schema exists. It imports nothing (LIMIT TO a name no table
+  -- has), and the block is rolled back in any case.
+  BEGIN
+    EXECUTE format('IMPORT FOREIGN SCHEMA %I LIMIT TO (%I) FROM SERVER %I INTO tdm_remote',
+                   add_environment.remote_schema, 'tdm probe ' || txid_current(), server_name);
+    RAISE EXCEPTION USING ERRCODE = 'T0001';
+  EXCEPTION
+    WHEN SQLSTATE 'T0001' THEN
+      NULL;  -- reachable and the schema exists
+    WHEN fdw_schema_not_found THEN
+      RAISE EXCEPTION 'remote schema "%" does not exist on server "%" (environment "%")',
+        add_environment.remote_schema, server_name, env_name
+        USING ERRCODE = 'fdw_schema_not_found',
+              HINT = 'Pass remote_schema => the schema that holds the test data.';
+    WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                              detail = PG_EXCEPTION_DETAIL;
+      RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env_name, server_name, message
+        USING ERRCODE = state, DETAIL = coalesce(detail, ''),
+              HINT = 'Check the server options and the user mapping for the current user.';
+  END;
+
+  INSERT INTO tdm.environment (name, server, precedence, remote_schema)
+  VALUES (env_name, server_name, add_environment.precedence, add_environment.remote_schema);
+  PERFORM tdm._audit('add_environment', env_name,
+                     jsonb_build_object('server', server_name,
+                                        'precedence', add_environment.precedence,
+                                        'remote_schema', add_environment.remote_schema));
+END
+$$;
+COMMENT ON FUNCTION tdm.add_environment(text, name, int, text) IS
+  'Registers a postgres_fdw server as a source environment';
+
+CREATE FUNCTION tdm.manage_table(rel regclass, natural_keys text[] DEFAULT '{}',
+                                 updated_at_column text DEFAULT NULL,
+                                 core_columns text[] DEFAULT '{}',
+                                 release_column text DEFAULT 'tdm_release',
+                                 feature_column text DEFAULT 'tdm_feature',
+                                 surrogate_key bool DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'tdm_manage_table' LANGUAGE C;
+COMMENT ON FUNCTION tdm.manage_table(regclass, text[], text, text[], text, text, bool) IS
+  'Registers (or re-registers) a target table; keys come from the catalog';
+
+CREATE FUNCTION tdm.create_release(release text, code_version text DEFAULT NULL,
+                                   parent text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+  release_name text := create_release.release;
+BEGIN
+  IF release_name IS NULL OR btrim(release_name) = '' THEN
+    RAISE EXCEPTION 'release name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF EXISTS (SELECT FROM tdm.release r WHERE r.release = release_name) THEN
+    RAISE EXCEPTION 'release "%" already exists', release_name
+      USING ERRCODE = 'duplicate_object',
+            DETAIL = (SELECT format('Its status is %s.', r.status)
+                        FROM tdm.release r WHERE r.release = release_name);
+  END IF;
+  IF create_release.parent IS NOT NULL
+     AND NOT EXISTS (SELECT FROM tdm.release r WHERE r.release = create_release.parent) THEN
+    RAISE EXCEPTION 'parent release "%" of release "%" does not exist',
+      create_release.parent, release_name
+      USING ERRCODE = 'undefined_object', HINT = 'Create the parent release first.';
+  END IF;
+  INSERT INTO tdm.release (release, code_version, parent)
+  VALUES (release_name, create_release.code_version, create_release.parent);
+  PERFORM tdm._audit('create_release', release_name,
+                     jsonb_build_object('code_version', create_release.code_version,
+                                        'parent', create_release.parent));
+END
+$$;
+
+CREATE FUNCTION tdm.add_feature(release text, feature text, priority int)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+  IF add_feature.feature IS NULL OR btrim(add_feature.feature) = '' THEN
+    RAISE EXCEPTION 'feature name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF add_feature.priority IS NULL THEN
+    RAISE EXCEPTION 'feature "%": priority must be an integer, not NULL', add_feature.feature
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Higher priorities win conflicts.';
+  END IF;
+  IF NOT EXISTS (SELECT FROM tdm.release r WHERE r.release = add_feature.release) THEN
+    RAISE EXCEPTION 'release "%" does not exist (adding feature "%")',
+      add_feature.release, add_feature.feature
+      USING ERRCODE = 'undefined_object',
+            HINT = format('Create it first: SELECT tdm.create_release(%L);', add_feature.release);
+  END IF;
+  IF EXISTS (SELECT FROM tdm.feature f
+              WHERE f.release = add_feature.release AND f.feature = add_feature.feature) THEN
+    RAISE EXCEPTION 'feature "%" is already in release "%"', add_feature.feature,
+      add_feature.release
+      USING ERRCODE = 'duplicate_object',
+            DETAIL = (SELECT format('Its priority is %s.', f.priority) FROM tdm.feature f
+                       WHERE f.release = add_feature.release AND f.feature = add_feature.feature);
+  END IF;
+  INSERT INTO tdm.feature (release, feature, priority)
+  VALUES (add_feature.release, add_feature.feature, add_feature.priority);
+  PERFORM tdm._audit('add_feature', add_feature.release || '/' || add_feature.feature,
+                     jsonb_build_object('priority', add_feature.priority));
+END
+$$;
+
+-- The checks of tdm.add_rule that need no parsing (the C++ side parses).
+CREATE FUNCTION tdm._check_rule_target(name text, rel regclass, severity text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+  IF btrim(_check_rule_target.name) = '' THEN
+    RAISE EXCEPTION 'rule name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF EXISTS (SELECT FROM tdm.rule r WHERE r.name = _check_rule_target.name) THEN
+    RAISE EXCEPTION 'rule "%" already exists', _check_rule_target.name
+      USING ERRCODE = 'duplicate_object',
+            DETAIL = (SELECT format('It checks %s on %s.', r.predicate, r.rel) FROM tdm.rule r
+                       WHERE r.name = _check_rule_target.name);
+  END IF;
+  IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = _check_rule_target.rel) THEN
+    RAISE EXCEPTION 'table % is not managed by tdm (rule "%")', _check_rule_target.rel,
+      _check_rule_target.name
+      USING ERRCODE = 'undefined_object',
+            HINT = format('Register it first: SELECT tdm.manage_table(%L);',
+                          _check_rule_target.rel::text);
+  END IF;
+  IF _check_rule_target.severity NOT IN ('error', 'warning') THEN
+    RAISE EXCEPTION 'rule "%": severity must be error or warning, not "%"',
+      _check_rule_target.name, _check_rule_target.severity
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+END
+$$;
+
+CREATE FUNCTION tdm.add_rule(name text, rel regclass, predicate text, severity text DEFAULT 'error')
+RETURNS void
+AS 'MODULE_PATHNAME', 'tdm_add_rule' LANGUAGE C;
+COMMENT ON FUNCTION tdm.add_rule(text, regclass, text, text) IS
+  'A business rule (one boolean expression over the table''s columns) checked at validation';
