@@ -3,7 +3,6 @@
 // src/pg turns it into ereport(ERROR) once every C++ frame has unwound.
 #pragma once
 
-#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -28,7 +27,7 @@ class Error : public std::runtime_error {
  public:
   Error(const char *sqlstate, std::string message, std::string detail = {}, std::string hint = {})
       : std::runtime_error(message), detail_(std::move(detail)), hint_(std::move(hint)) {
-    std::strncpy(sqlstate_, sqlstate, sizeof sqlstate_ - 1);
+    for (int i = 0; i < 5 && sqlstate[i] != '\0'; ++i) sqlstate_[i] = sqlstate[i];
   }
 
   const char *sqlstate() const noexcept { return sqlstate_; }

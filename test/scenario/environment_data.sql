@@ -1,0 +1,74 @@
+-- Test data of one environment, deterministic by seed (psql variables:
+-- env, rows, shared, differ, exact, release, seed).
+--
+-- Row g of every environment has user_id g, account_id g and transactions
+-- 2g-1 and 2g: environment-local sequences all start at 1, so primary keys
+-- collide between environments as they do in real system-test databases.
+-- A fraction `shared` of the g's are the same person everywhere (same
+-- email, same account number); of those, a fraction `differ` carries
+-- environment-specific attributes in each environment, and a fraction
+-- `exact` is identical to the last column (timestamps included).
+
+-- A uniform number in [0, 1) from a key: md5 is the same everywhere.
+CREATE FUNCTION pg_temp.u(VARIADIC parts text[]) RETURNS float8
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT ('x' || substr(md5(array_to_string(parts, ':')), 1, 8))::bit(32)::bigint / 4294967296.0
+$$;
+
+CREATE TEMP TABLE plan AS
+SELECT g,
+       pg_temp.u(:'seed', 'shared', g::text) < :shared AS shared,
+       pg_temp.u(:'seed', 'differ', :'env', g::text) < :differ AS differs,
+       pg_temp.u(:'seed', 'exact', g::text) < :exact AS exact
+  FROM generate_series(1, :rows) AS g;
+
+-- The key attributes are drawn from: the person (shared and not differing)
+-- or the environment's own copy.
+CREATE TEMP TABLE person AS
+SELECT g, shared, exact,
+       CASE WHEN shared AND NOT differs THEN :'seed' ELSE :'seed' || ':' || :'env' END AS draw,
+       CASE WHEN shared THEN 'user' || g || '@example.com'
+            ELSE 'st' || :'env' || '.user' || g || '@example.com' END AS email,
+       CASE WHEN shared THEN 'ACC-' || lpad(g::text, 8, '0')
+            ELSE 'ACC-ST' || :'env' || '-' || lpad(g::text, 8, '0') END AS account_number,
+       CASE WHEN shared AND exact THEN timestamptz '2024-01-10 09:00+00' + g * interval '1 minute'
+            ELSE timestamptz '2024-01-10 09:00+00' + (:'env'::int - 1) * interval '1 day'
+                 + g * interval '1 minute' END AS created_at
+  FROM plan;
+
+INSERT INTO users (user_id, email, full_name, role, created_at, updated_at, tdm_release,
+                   tdm_feature)
+SELECT g, email,
+       (ARRAY['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Frances', 'Ken'])
+         [1 + floor(pg_temp.u(draw, 'first', g::text) * 8)::int] || ' ' ||
+       (ARRAY['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Allen', 'Thompson'])
+         [1 + floor(pg_temp.u(draw, 'last', g::text) * 8)::int],
+       (ARRAY['Administrator', 'Customer', 'Customer', 'Customer', 'Merchant', 'Support'])
+         [1 + floor(pg_temp.u(draw, 'role', g::text) * 6)::int],
+       created_at, created_at,
+       :'release',
+       'FEAT-' || (101 + floor(pg_temp.u(draw, 'feature', g::text) * 8)::int)
+  FROM person;
+
+INSERT INTO accounts (account_id, user_id, account_number, balance, created_at, updated_at,
+                      tdm_release, tdm_feature)
+SELECT g, g, account_number,
+       round((pg_temp.u(draw, 'balance', g::text) * 20000)::numeric, 2),
+       person.created_at, person.created_at, u.tdm_release, u.tdm_feature
+  FROM person JOIN users u ON u.user_id = person.g;
+
+INSERT INTO transactions (txn_id, account_id, amount, kind, created_at, updated_at, tdm_release,
+                          tdm_feature)
+SELECT 2 * g - n, g,
+       round((10 + pg_temp.u(draw, 'amount', g::text, n::text) * 990)::numeric, 2),
+       (ARRAY['deposit', 'withdrawal', 'transfer', 'refund'])
+         [1 + floor(pg_temp.u(draw, 'kind', g::text, n::text) * 4)::int],
+       created_at + n * interval '1 second', created_at + n * interval '1 second',
+       :'release', 'FEAT-' || (101 + floor(pg_temp.u(draw, 'feature', g::text) * 8)::int)
+  FROM person CROSS JOIN (VALUES (0), (1)) AS t(n);
+
+-- Later inserts (by testers, by tests) continue after the planted rows.
+SELECT setval(pg_get_serial_sequence('users', 'user_id'), :rows);
+SELECT setval(pg_get_serial_sequence('accounts', 'account_id'), :rows);
+SELECT setval(pg_get_serial_sequence('transactions', 'txn_id'), 2 * :rows);
+ANALYZE;

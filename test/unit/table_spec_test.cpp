@@ -1,0 +1,140 @@
+// Unit tests of managed-table registration (src/core/setup).
+#include <gtest/gtest.h>
+
+#include "core/common/error.hpp"
+#include "core/setup/table_spec.hpp"
+
+namespace tdm::setup {
+namespace {
+
+TableShape users_table() {
+  TableShape table;
+  table.display_name = "staging.users";
+  table.columns = {{"user_id", "bigint"},
+                   {"email", "text"},
+                   {"first_name", "text"},
+                   {"last_name", "text"},
+                   {"role", "text"},
+                   {"updated_at", "timestamp with time zone"},
+                   {"tdm_release", "text"},
+                   {"tdm_feature", "text"}};
+  table.primary_key = {"user_id"};
+  return table;
+}
+
+// Runs f, expects a tdm::Error and returns it for inspection.
+template <typename F>
+Error error_of(F f) {
+  try {
+    f();
+  } catch (const Error &e) {
+    return e;
+  }
+  ADD_FAILURE() << "no tdm::Error thrown";
+  return Error(sqlstate::kInternalError, "none");
+}
+
+TEST(NaturalKeys, ParsesSingleAndCompositeGroupsTrimmingSpaces) {
+  auto groups = parse_natural_keys({"email", " first_name , last_name "});
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0], KeyGroup({"email"}));
+  EXPECT_EQ(groups[1], KeyGroup({"first_name", "last_name"}));
+  EXPECT_EQ(format_key_group(groups[1]), "first_name,last_name");
+}
+
+TEST(NaturalKeys, RefusesEmptyColumnName) {
+  Error e = error_of([] { parse_natural_keys({"first_name,"}); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kInvalidParameterValue);
+  EXPECT_NE(std::string(e.what()).find("empty column name"), std::string::npos);
+}
+
+TEST(NaturalKeys, RefusesColumnRepeatedInAGroup) {
+  Error e = error_of([] { parse_natural_keys({"email,email"}); });
+  EXPECT_NE(std::string(e.what()).find("twice"), std::string::npos);
+}
+
+TEST(NaturalKeys, RefusesTheSameGroupGivenTwiceInAnyOrder) {
+  Error e = error_of([] { parse_natural_keys({"a,b", "b, a"}); });
+  EXPECT_NE(std::string(e.what()).find("given twice"), std::string::npos);
+}
+
+TEST(ResolveManagedTable, AcceptsAValidRequestInCanonicalForm) {
+  ManageRequest request;
+  request.natural_keys = {"email", "first_name, last_name"};
+  request.updated_at_column = "updated_at";
+  request.core_columns = {"role", "role"};
+  ManagedTable managed = resolve_managed_table(users_table(), request);
+  EXPECT_EQ(managed.pk_columns, std::vector<std::string>({"user_id"}));
+  ASSERT_EQ(managed.natural_keys.size(), 2u);
+  EXPECT_EQ(format_key_group(managed.natural_keys[1]), "first_name,last_name");
+  EXPECT_EQ(managed.updated_at_column, std::optional<std::string>("updated_at"));
+  EXPECT_EQ(managed.core_columns, std::vector<std::string>({"role"}));
+}
+
+TEST(ResolveManagedTable, RefusesATableWithoutPrimaryKey) {
+  TableShape table = users_table();
+  table.primary_key.clear();
+  Error e = error_of([&] { resolve_managed_table(table, ManageRequest{}); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kInvalidTableDefinition);
+  EXPECT_EQ(std::string(e.what()), "table staging.users has no primary key");
+  EXPECT_NE(e.hint().find("ADD PRIMARY KEY"), std::string::npos);
+}
+
+TEST(ResolveManagedTable, NamesTheUnknownNaturalKeyColumnAndListsColumns) {
+  ManageRequest request;
+  request.natural_keys = {"emial"};
+  Error e = error_of([&] { resolve_managed_table(users_table(), request); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kUndefinedColumn);
+  EXPECT_NE(std::string(e.what()).find("\"emial\""), std::string::npos);
+  EXPECT_NE(std::string(e.what()).find("staging.users"), std::string::npos);
+  EXPECT_NE(e.hint().find("email"), std::string::npos);
+}
+
+TEST(ResolveManagedTable, RefusesUnknownCoreAndUpdatedAtColumns) {
+  ManageRequest core;
+  core.core_columns = {"rank"};
+  EXPECT_STREQ(error_of([&] { resolve_managed_table(users_table(), core); }).sqlstate(),
+               sqlstate::kUndefinedColumn);
+  ManageRequest updated;
+  updated.updated_at_column = "modified";
+  EXPECT_STREQ(error_of([&] { resolve_managed_table(users_table(), updated); }).sqlstate(),
+               sqlstate::kUndefinedColumn);
+}
+
+TEST(ResolveManagedTable, RefusesANonTemporalUpdatedAtColumn) {
+  ManageRequest request;
+  request.updated_at_column = "email";
+  Error e = error_of([&] { resolve_managed_table(users_table(), request); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kDatatypeMismatch);
+  EXPECT_NE(std::string(e.what()).find("is of type text"), std::string::npos);
+}
+
+TEST(ResolveManagedTable, RefusesMissingTagColumnsNamingTheArgument) {
+  ManageRequest request;
+  request.release_column = "release_tag";
+  Error e = error_of([&] { resolve_managed_table(users_table(), request); });
+  EXPECT_EQ(std::string(e.what()), "table staging.users has no release tag column \"release_tag\"");
+  EXPECT_NE(e.hint().find("release_column"), std::string::npos);
+
+  request = ManageRequest{};
+  request.feature_column = "feat";
+  e = error_of([&] { resolve_managed_table(users_table(), request); });
+  EXPECT_NE(std::string(e.what()).find("feature tag column \"feat\""), std::string::npos);
+}
+
+TEST(ResolveManagedTable, RefusesTheSameColumnForBothTags) {
+  ManageRequest request;
+  request.feature_column = "tdm_release";
+  EXPECT_STREQ(error_of([&] { resolve_managed_table(users_table(), request); }).sqlstate(),
+               sqlstate::kInvalidParameterValue);
+}
+
+TEST(ResolveManagedTable, RefusesATagColumnAsCoreColumn) {
+  ManageRequest request;
+  request.core_columns = {"tdm_feature"};
+  Error e = error_of([&] { resolve_managed_table(users_table(), request); });
+  EXPECT_NE(std::string(e.what()).find("tag column"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tdm::setup
