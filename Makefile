@@ -16,7 +16,7 @@ EXTRA_CLEAN = build
 # pg_regress runs in the scenario's consolidation database (scripts/test.sh
 # builds it), so the suites reach real environments through postgres_fdw.
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --use-existing --dbname=$(or $(TDM_REGRESS_DB),tdm_regress)
+REGRESS_OPTS = --use-existing
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -Isrc -isystem $(shell $(PG_CONFIG) --includedir-server) \
@@ -32,6 +32,8 @@ all install installcheck:
 	@exit 1
 else
 include $(PGXS)
+# Set after PGXS, which defines its own default.
+CONTRIB_TESTDB = $(or $(TDM_REGRESS_DB),tdm_regress)
 # The clang bitcode step must see the same language level.
 COMPILE.cxx.bc += $(PG_CXXFLAGS) $(PG_CPPFLAGS)
 endif

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# make test: unit tests (GoogleTest through ctest), build and install tdm,
+# then pg_regress, pgTAP and the dump/restore check against real
+# environment databases in a throwaway cluster. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+results="$(mktemp -d -t tdm-test.XXXXXX)"
+chmod 755 "$results"
+passed=0
+failed=0
+
+echo "== unit tests (src/core, GoogleTest)"
+if cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >"$results/cmake.log" 2>&1 &&
+   cmake --build build -j2 >>"$results/cmake.log" 2>&1; then
+  (cd build && ctest --output-on-failure) | tee "$results/ctest.log"
+  summary=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$results/ctest.log")
+  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary")
+  bad=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$summary")
+  passed=$((passed + ${total:-0} - ${bad:-0}))
+  failed=$((failed + ${bad:-1}))
+else
+  cat "$results/cmake.log"
+  echo "unit tests: build failed"
+  failed=$((failed + 1))
+fi
+
+echo "== build and install the extension"
+if make -s -j2 && $sudo make -s install; then
+  echo "== database suites (throwaway cluster: pg_regress, pgTAP, dump/restore)"
+  pg_virtualenv -t scripts/db-suites.sh "$results"
+  for suite in regress pgtap dump; do
+    if [ -f "$results/$suite.count" ]; then
+      read -r ok bad <"$results/$suite.count"
+      passed=$((passed + ok))
+      failed=$((failed + bad))
+    else
+      echo "$suite: did not run"
+      failed=$((failed + 1))
+    fi
+  done
+else
+  echo "build failed"
+  failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,51 @@
+-- Setup of a release, as a DBA does it in psql (docs/user-guide.md).
+-- The scenario built st1..st3 and the servers st1..st3 over loopback.
+\set SHOW_CONTEXT never
+
+-- Environments: one postgres_fdw server each; lower precedence wins ties.
+SELECT tdm.add_environment('st1', 'st1', precedence => 10);
+SELECT tdm.add_environment('st2', 'st2', precedence => 20);
+SELECT tdm.add_environment('st3', 'st3', 30, 'public');
+SELECT name, server, precedence, remote_schema FROM tdm.environment ORDER BY precedence;
+
+-- Target tables: primary and foreign keys come from the catalog.
+SELECT tdm.manage_table('staging.users', natural_keys => '{email}',
+                        updated_at_column => 'updated_at', core_columns => '{role}');
+SELECT tdm.manage_table('staging.accounts', '{account_number}', 'updated_at');
+SELECT tdm.manage_table('staging.transactions', updated_at_column => 'updated_at',
+                        surrogate_key => true);
+SELECT rel, pk_columns, natural_keys, updated_at_column, core_columns, release_column,
+       feature_column, surrogate_key
+  FROM tdm.managed_table ORDER BY rel::text;
+SELECT rel, fk->>'name' AS constraint_name, fk->'columns' AS columns,
+       fk->>'references' AS parent, fk->'ref_columns' AS parent_columns,
+       fk->'not_null' AS not_null, fk->'deferrable' AS deferrable
+  FROM tdm.managed_table, jsonb_array_elements(foreign_keys) AS fk ORDER BY 1, 2;
+
+-- Registering again updates the registration (here: a composite natural key).
+ALTER TABLE staging.users ADD COLUMN first_name text, ADD COLUMN last_name text;
+SELECT tdm.manage_table('staging.users', '{email, " first_name , last_name "}', 'updated_at',
+                        '{role}');
+SELECT natural_keys FROM tdm.managed_table WHERE rel = 'staging.users'::regclass;
+ALTER TABLE staging.users DROP COLUMN first_name, DROP COLUMN last_name;
+SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
+
+-- The release plan: R1 then R2 with its features (higher priority wins).
+SELECT tdm.create_release('R1', 'v1.0');
+SELECT tdm.create_release('R2', code_version => 'v2.0', parent => 'R1');
+SELECT tdm.add_feature('R2', 'FEAT-101', 3);
+SELECT tdm.add_feature('R2', 'FEAT-102', 2);
+SELECT tdm.add_feature('R2', 'FEAT-104', 2);
+SELECT tdm.add_feature('R2', 'FEAT-105', 1);
+SELECT release, status, code_version, parent FROM tdm.release ORDER BY release;
+SELECT release, feature, priority FROM tdm.feature ORDER BY release, priority DESC, feature;
+
+-- Business rules, checked at validation.
+SELECT tdm.add_rule('balance_not_negative', 'staging.accounts', 'balance >= 0');
+SELECT tdm.add_rule('known_currency', 'staging.accounts', $$currency IN ('EUR', 'USD')$$,
+                    severity => 'warning');
+SELECT name, rel, predicate, severity FROM tdm.rule ORDER BY name;
+
+-- Every call left one audit row, chained to the previous one.
+SELECT audit_id, action, object, detail FROM tdm.audit ORDER BY audit_id;
+SELECT count(*) AS broken_links FROM tdm.verify_audit();
