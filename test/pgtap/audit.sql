@@ -1,0 +1,60 @@
+-- The audit trail is append-only and hash-chained; tampering by a
+-- superuser who disables the triggers is detected at the broken link.
+BEGIN;
+SELECT plan(10);
+
+SELECT tdm.create_release('A1');
+SELECT tdm.create_release('A2');
+SELECT tdm.create_release('A3');
+SELECT tdm.add_feature('A2', 'FEAT-1', 1);
+CREATE TEMP TABLE ids AS
+  SELECT audit_id, row_number() OVER (ORDER BY audit_id) AS n FROM tdm.audit
+   WHERE object IN ('A1', 'A2', 'A3', 'A2/FEAT-1');
+
+SELECT is((SELECT count(*)::int FROM ids), 4, 'each setup call wrote one audit row');
+SELECT is_empty('SELECT * FROM tdm.verify_audit()', 'an intact chain has no broken link');
+
+SELECT throws_ok($$UPDATE tdm.audit SET action = 'x'$$, '42501',
+  'tdm.audit is append-only: UPDATE refused', 'UPDATE refused');
+SELECT throws_ok($$DELETE FROM tdm.audit$$, '42501',
+  'tdm.audit is append-only: DELETE refused', 'DELETE refused');
+SELECT throws_ok($$TRUNCATE tdm.audit$$, '42501',
+  'tdm.audit is append-only: TRUNCATE refused', 'TRUNCATE refused');
+
+-- A superuser changes a row behind the triggers' back.
+SAVEPOINT tamper;
+ALTER TABLE tdm.audit DISABLE TRIGGER audit_append_only;
+UPDATE tdm.audit SET detail = '{"code_version": "forged"}'
+ WHERE audit_id = (SELECT audit_id FROM ids WHERE n = 2);
+SELECT results_eq(
+  $$SELECT audit_id, problem FROM tdm.verify_audit()$$,
+  $$SELECT audit_id, format('audit row %s was changed after it was written', audit_id)
+      FROM ids WHERE n = 2$$,
+  'a changed row is the first broken link');
+ROLLBACK TO SAVEPOINT tamper;
+
+-- ... or removes one: the next row no longer chains.
+ALTER TABLE tdm.audit DISABLE TRIGGER audit_append_only;
+DELETE FROM tdm.audit WHERE audit_id = (SELECT audit_id FROM ids WHERE n = 2);
+SELECT results_eq(
+  $$SELECT audit_id FROM tdm.verify_audit()$$,
+  $$SELECT audit_id FROM ids WHERE n = 3$$,
+  'a removed row breaks the link of the row after it');
+SELECT matches((SELECT problem FROM tdm.verify_audit()), 'does not chain to row',
+  'the problem says the chain is broken');
+ROLLBACK TO SAVEPOINT tamper;
+
+-- ... or re-computes a forged row's own hash: the next row still breaks.
+ALTER TABLE tdm.audit DISABLE TRIGGER audit_append_only;
+UPDATE tdm.audit a SET detail = '{"forged": true}' WHERE audit_id = (SELECT audit_id FROM ids WHERE n = 2);
+UPDATE tdm.audit a SET hash = tdm._audit_hash(a) WHERE audit_id = (SELECT audit_id FROM ids WHERE n = 2);
+SELECT results_eq(
+  $$SELECT audit_id FROM tdm.verify_audit()$$,
+  $$SELECT audit_id FROM ids WHERE n = 3$$,
+  'a re-hashed forged row is caught at the next link');
+ROLLBACK TO SAVEPOINT tamper;
+
+SELECT is_empty('SELECT * FROM tdm.verify_audit()', 'the untouched chain verifies again');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,47 @@
+-- The extension's shape: control settings, the contract's tables and
+-- columns, pg_dump of the catalog, the tdm.work_mem setting.
+BEGIN;
+SELECT plan(17);
+
+SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'tdm'), false,
+  'tdm is not relocatable');
+SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'tdm'),
+  'tdm', 'tdm lives in schema tdm');
+SELECT has_extension('postgres_fdw', 'postgres_fdw came with CASCADE');
+
+SELECT columns_are('tdm', 'environment',
+  ARRAY['name', 'server', 'precedence', 'remote_schema', 'added_at', 'added_by'],
+  'tdm.environment columns');
+SELECT col_is_pk('tdm', 'environment', 'name', 'environment is keyed by name');
+SELECT columns_are('tdm', 'managed_table',
+  ARRAY['rel', 'pk_columns', 'natural_keys', 'updated_at_column', 'core_columns',
+        'release_column', 'feature_column', 'surrogate_key', 'foreign_keys', 'managed_at',
+        'managed_by'], 'tdm.managed_table columns');
+SELECT col_type_is('tdm', 'managed_table', 'rel', 'regclass', 'managed_table.rel is a regclass');
+SELECT columns_are('tdm', 'release',
+  ARRAY['release', 'status', 'code_version', 'parent', 'locked_at', 'created_at', 'created_by'],
+  'tdm.release columns');
+SELECT columns_are('tdm', 'job',
+  ARRAY['job_id', 'kind', 'release', 'status', 'pid', 'started_by', 'started_at', 'finished_at',
+        'error', 'sqlstate'], 'tdm.job columns');
+SELECT has_table('tdm', 'feature', 'tdm.feature exists');
+SELECT has_table('tdm', 'rule', 'tdm.rule exists');
+SELECT has_function('tdm', 'verify_audit', 'tdm.verify_audit exists');
+
+SELECT set_eq(
+  $$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'tdm'$$,
+  ARRAY['tdm.environment', 'tdm.managed_table', 'tdm.release', 'tdm.feature', 'tdm.rule',
+        'tdm.job', 'tdm.job_job_id_seq', 'tdm.audit', 'tdm.audit_audit_id_seq'],
+  'pg_dump keeps the catalog tables and their sequences');
+
+LOAD 'tdm';
+SELECT is(current_setting('tdm.work_mem'), '64MB', 'tdm.work_mem defaults to 64MB');
+SET LOCAL tdm.work_mem = '64kB';
+SELECT is(current_setting('tdm.work_mem'), '64kB', 'tdm.work_mem can be set very small');
+SELECT throws_ok($$SET LOCAL tdm.work_mem = '1kB'$$, '22023', NULL,
+  'tdm.work_mem below 64kB is refused');
+SELECT throws_ok($$SET LOCAL tdm.no_such_setting = 1$$, '42602', NULL,
+  'the tdm. prefix is reserved: misspelt settings are refused');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,67 @@
+-- Roles and grants: tdm_admin runs setup without being superuser;
+-- tdm_reviewer reads the catalog and nothing else; credentials of user
+-- mappings never reach tdm's tables.
+BEGIN;
+SELECT plan(18);
+\getenv password PGPASSWORD
+\getenv login PGUSER
+
+SELECT has_role('tdm_admin', 'the extension created tdm_admin');
+SELECT has_role('tdm_reviewer', 'the extension created tdm_reviewer');
+
+CREATE ROLE tap_admin IN ROLE tdm_admin;
+CREATE ROLE tap_reviewer IN ROLE tdm_reviewer;
+GRANT USAGE ON SCHEMA staging TO tap_admin, tap_reviewer;
+GRANT SELECT ON ALL TABLES IN SCHEMA staging TO tap_admin;
+GRANT USAGE ON FOREIGN SERVER st1 TO tap_admin;
+-- postgres_fdw requires a password in a non-superuser's mapping.
+CREATE USER MAPPING FOR tap_admin SERVER st1 OPTIONS (user :'login', password :'password');
+
+-- A reviewer: setup refused, catalog readable, catalog not writable.
+SET ROLE tap_reviewer;
+SELECT throws_ok($$SELECT tdm.add_environment('st1', 'st1')$$, '42501',
+  'permission denied for function add_environment', 'reviewer cannot add an environment');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users')$$, '42501',
+  'permission denied for function manage_table', 'reviewer cannot manage a table');
+SELECT throws_ok($$SELECT tdm.create_release('R7')$$, '42501',
+  'permission denied for function create_release', 'reviewer cannot create a release');
+SELECT throws_ok($$SELECT tdm.add_feature('R7', 'F', 1)$$, '42501',
+  'permission denied for function add_feature', 'reviewer cannot add a feature');
+SELECT throws_ok($$SELECT tdm.add_rule('r', 'staging.accounts', 'true')$$, '42501',
+  'permission denied for function add_rule', 'reviewer cannot add a rule');
+SELECT throws_ok($$INSERT INTO tdm.release (release) VALUES ('R7')$$, '42501', NULL,
+  'reviewer cannot write the catalog directly');
+SELECT lives_ok($$SELECT * FROM tdm.environment, tdm.managed_table, tdm.release, tdm.feature,
+                          tdm.rule, tdm.job, tdm.audit$$, 'reviewer reads the catalog');
+RESET ROLE;
+
+-- An admin who is not superuser sets up a release.
+SET ROLE tap_admin;
+SELECT lives_ok($$SELECT tdm.add_environment('st1', 'st1', 10)$$, 'admin adds an environment');
+SELECT lives_ok($$SELECT tdm.manage_table('staging.accounts', '{account_number}')$$,
+  'admin manages a table');
+SELECT lives_ok($$SELECT tdm.create_release('R7')$$, 'admin creates a release');
+SELECT lives_ok($$SELECT tdm.add_rule('r7', 'staging.accounts', 'balance >= 0')$$,
+  'admin adds a rule');
+-- Forging an audit row: who, when and the hashes are the trigger's.
+INSERT INTO tdm.audit (action, object, actor, role, prev_hash, hash)
+VALUES ('forged', 'x', 'someone_else', 'tdm_admin', 'f', 'f');
+SELECT throws_ok($$SELECT tdm._bridge_spin(1)$$, '42501', NULL,
+  'admin cannot call the bridge diagnostics');
+RESET ROLE;
+
+SELECT is((SELECT actor || '/' || role FROM tdm.audit WHERE action = 'forged'),
+  session_user || '/tap_admin', 'an appended audit row names the real session user and role');
+SELECT is((SELECT count(*)::int FROM tdm.verify_audit()), 0, 'the chain holds after those appends');
+SELECT is((SELECT count(*)::int FROM tdm.audit WHERE role = 'tap_admin'), 5,
+  'admin calls are audited under the admin role');
+SELECT is(
+  (SELECT count(*)::int FROM (
+     SELECT to_jsonb(e)::text AS t FROM tdm.environment e
+     UNION ALL SELECT to_jsonb(a)::text FROM tdm.audit a
+     UNION ALL SELECT to_jsonb(j)::text FROM tdm.job j) rows
+   WHERE strpos(t, :'password') > 0),
+  0, 'no user-mapping password in tdm tables or the audit');
+
+SELECT * FROM finish();
+ROLLBACK;

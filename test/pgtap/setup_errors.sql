@@ -1,0 +1,117 @@
+-- Bad input to the setup API: each refused with a clear error naming the
+-- object, and nothing changed (no catalog row, no audit row).
+BEGIN;
+SELECT plan(32);
+
+SELECT tdm.add_environment('st1', 'st1', 10);
+SELECT tdm.create_release('R2', 'v2.0');
+SELECT tdm.add_feature('R2', 'FEAT-101', 3);
+SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
+SELECT tdm.manage_table('staging.accounts', '{account_number}');
+CREATE TEMP TABLE before AS
+  SELECT (SELECT count(*) FROM tdm.environment) AS environments,
+         (SELECT count(*) FROM tdm.managed_table) AS tables,
+         (SELECT count(*) FROM tdm.release) AS releases,
+         (SELECT count(*) FROM tdm.feature) AS features,
+         (SELECT count(*) FROM tdm.rule) AS rules,
+         (SELECT count(*) FROM tdm.audit) AS audit_rows;
+
+-- Environments
+SELECT throws_ok($$SELECT tdm.add_environment('st9', 'no_such_server')$$, '42704',
+  'foreign server "no_such_server" does not exist', 'unknown foreign server');
+CREATE FOREIGN DATA WRAPPER tap_dummy_fdw;
+CREATE SERVER tap_not_postgres FOREIGN DATA WRAPPER tap_dummy_fdw;
+SELECT throws_ok($$SELECT tdm.add_environment('st9', 'tap_not_postgres')$$, '42809',
+  'foreign server "tap_not_postgres" does not use postgres_fdw', 'server that is not postgres_fdw');
+SELECT throws_ok($$SELECT tdm.add_environment('st1', 'st2')$$, '42710',
+  'environment "st1" already exists', 'duplicate environment name');
+SELECT throws_ok($$SELECT tdm.add_environment('st2', 'st2', 20, 'no_such_schema')$$, 'HV00Q',
+  'remote schema "no_such_schema" does not exist on server "st2" (environment "st2")',
+  'remote schema missing on the server');
+SELECT throws_ok($$SELECT tdm.add_environment('', 'st2')$$, '22023',
+  'environment name must not be empty', 'empty environment name');
+SELECT throws_ok($$SELECT tdm.add_environment('st2', 'st2', NULL)$$, '22023',
+  'environment "st2": server, precedence and remote_schema must not be NULL', 'NULL precedence');
+CREATE SERVER tap_unreachable FOREIGN DATA WRAPPER postgres_fdw
+  OPTIONS (host '127.0.0.1', port '1', dbname 'nowhere');
+CREATE USER MAPPING FOR CURRENT_USER SERVER tap_unreachable OPTIONS (user 'nobody');
+SELECT throws_like($$SELECT tdm.add_environment('st9', 'tap_unreachable')$$,
+  'environment "st9": cannot reach server "tap_unreachable": %', 'unreachable server');
+
+-- Managed tables
+CREATE TABLE staging.no_pk (id int, tdm_release text, tdm_feature text);
+SELECT throws_ok($$SELECT tdm.manage_table('staging.no_pk')$$, '42P16',
+  'table staging.no_pk has no primary key', 'table without a primary key');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{emial}')$$, '42703',
+  'natural key "emial" names column "emial", which table staging.users does not have',
+  'natural-key column that does not exist');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{"email, nickname"}')$$, '42703',
+  'natural key "email,nickname" names column "nickname", which table staging.users does not have',
+  'composite natural key with a column that does not exist');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{email}', 'modified_at')$$, '42703',
+  'updated_at_column names column "modified_at", which table staging.users does not have',
+  'updated_at column that does not exist');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{email}', NULL, '{rank}')$$, '42703',
+  'core_columns names column "rank", which table staging.users does not have',
+  'core column that does not exist');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{email}', 'email')$$, '42804',
+  'updated_at_column "email" of table staging.users is of type text',
+  'updated_at column that is not a timestamp');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{"email,"}')$$, '22023',
+  'natural key "email," has an empty column name', 'malformed natural key');
+CREATE TABLE staging.untagged (id int PRIMARY KEY, name text);
+SELECT throws_ok($$SELECT tdm.manage_table('staging.untagged')$$, '42703',
+  'table staging.untagged has no release tag column "tdm_release"', 'release tag column missing');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users', release_column => 'release')$$,
+  '42703', 'table staging.users has no release tag column "release"',
+  'release_column naming a missing column');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users', feature_column => 'feature')$$,
+  '42703', 'table staging.users has no feature tag column "feature"', 'feature tag column missing');
+CREATE VIEW staging.users_view AS SELECT * FROM staging.users;
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users_view')$$, '42P16',
+  'staging.users_view is not a table', 'a view is not a table');
+
+-- Releases and features
+SELECT throws_ok($$SELECT tdm.create_release('R2')$$, '42710', 'release "R2" already exists',
+  'duplicate release');
+SELECT throws_ok($$SELECT tdm.create_release('R3', parent => 'R0')$$, '42704',
+  'parent release "R0" of release "R3" does not exist', 'unknown parent release');
+SELECT throws_ok($$SELECT tdm.add_feature('R9', 'FEAT-101', 1)$$, '42704',
+  'release "R9" does not exist (adding feature "FEAT-101")', 'feature for an unknown release');
+SELECT throws_ok($$SELECT tdm.add_feature('R2', 'FEAT-101', 5)$$, '42710',
+  'feature "FEAT-101" is already in release "R2"', 'duplicate feature');
+SELECT throws_ok($$SELECT tdm.add_feature('R2', 'FEAT-102', '1.5')$$, '22P02', NULL,
+  'non-integer feature priority');
+SELECT throws_ok($$SELECT tdm.add_feature('R2', 'FEAT-102', NULL)$$, '22023',
+  'feature "FEAT-102": priority must be an integer, not NULL', 'NULL feature priority');
+
+-- Business rules
+SELECT throws_like($$SELECT tdm.add_rule('r1', 'staging.accounts', 'balance >= ')$$,
+  'predicate of rule "r1" on staging.accounts is not valid: syntax error%',
+  'predicate that does not parse');
+SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts', 'blance >= 0')$$, '42703',
+  'predicate of rule "r1" on staging.accounts is not valid: column "blance" does not exist',
+  'predicate naming an unknown column');
+SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts', 'true; DROP TABLE staging.users')$$,
+  '42601', 'predicate of rule "r1" on staging.accounts is not valid: it is not a single expression',
+  'predicate smuggling a second statement');
+SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts', 'balance')$$, '42804',
+  'predicate of rule "r1" on staging.accounts is not valid: it yields numeric, not boolean',
+  'predicate that is not boolean');
+SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.no_pk', 'id > 0')$$, '42704',
+  'table staging.no_pk is not managed by tdm (rule "r1")', 'rule on an unmanaged table');
+SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts', 'balance >= 0', 'fatal')$$,
+  '22023', 'rule "r1": severity must be error or warning, not "fatal"', 'unknown severity');
+
+-- Nothing changed: no catalog row, no audit row from any refused call.
+SELECT results_eq(
+  $$SELECT (SELECT count(*) FROM tdm.environment), (SELECT count(*) FROM tdm.managed_table),
+           (SELECT count(*) FROM tdm.release), (SELECT count(*) FROM tdm.feature),
+           (SELECT count(*) FROM tdm.rule), (SELECT count(*) FROM tdm.audit)$$,
+  $$SELECT environments, tables, releases, features, rules, audit_rows FROM before$$,
+  'refused calls changed nothing');
+SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'tdm_remote'), 0, 'probing environments imported nothing');
+
+SELECT * FROM finish();
+ROLLBACK;
