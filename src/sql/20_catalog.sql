@@ -33,7 +33,7 @@ CREATE TABLE tdm.release (
                CHECK (status IN ('open', 'locked', 'consolidated', 'promoted', 'deployed',
                                  'rolled_back', 'archived')),
   code_version text,
-  parent       text REFERENCES tdm.release (release),
+  parent       text,  -- checked by tdm.create_release; no self-reference, see decisions.md
   locked_at    timestamptz,
   created_at   timestamptz NOT NULL DEFAULT now(),
   created_by   name NOT NULL DEFAULT current_user

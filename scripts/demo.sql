@@ -1,0 +1,99 @@
+-- The release story so far, as a DBA would run it in psql.
+\pset footer off
+\set SHOW_CONTEXT never
+
+\echo
+\echo '== 1. What the environments hold (read through postgres_fdw over loopback)'
+CREATE SCHEMA demo_st1;
+CREATE SCHEMA demo_st2;
+CREATE SCHEMA demo_st3;
+IMPORT FOREIGN SCHEMA public LIMIT TO (users, accounts, transactions) FROM SERVER st1 INTO demo_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (users, accounts, transactions) FROM SERVER st2 INTO demo_st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (users, accounts, transactions) FROM SERVER st3 INTO demo_st3;
+SELECT env, users, accounts, transactions, tagged_r2
+  FROM (SELECT 'st1' AS env, (SELECT count(*) FROM demo_st1.users) AS users,
+               (SELECT count(*) FROM demo_st1.accounts) AS accounts,
+               (SELECT count(*) FROM demo_st1.transactions) AS transactions,
+               (SELECT count(*) FROM demo_st1.users WHERE tdm_release = 'R2') AS tagged_r2
+        UNION ALL
+        SELECT 'st2', (SELECT count(*) FROM demo_st2.users), (SELECT count(*) FROM demo_st2.accounts),
+               (SELECT count(*) FROM demo_st2.transactions),
+               (SELECT count(*) FROM demo_st2.users WHERE tdm_release = 'R2')
+        UNION ALL
+        SELECT 'st3', (SELECT count(*) FROM demo_st3.users), (SELECT count(*) FROM demo_st3.accounts),
+               (SELECT count(*) FROM demo_st3.transactions),
+               (SELECT count(*) FROM demo_st3.users WHERE tdm_release = 'R2')) AS per_env;
+
+\echo 'The same email in several environments, and primary keys colliding across them:'
+WITH every_user AS (
+  SELECT 'st1' AS env, user_id, email, role FROM demo_st1.users
+  UNION ALL SELECT 'st2', user_id, email, role FROM demo_st2.users
+  UNION ALL SELECT 'st3', user_id, email, role FROM demo_st3.users)
+SELECT (SELECT count(*) FROM (SELECT email FROM every_user GROUP BY email
+                               HAVING count(*) > 1) e) AS emails_in_several_envs,
+       (SELECT count(*) FROM (SELECT email FROM every_user GROUP BY email
+                               HAVING count(DISTINCT role) > 1) e) AS with_different_roles,
+       (SELECT count(*) FROM (SELECT user_id FROM every_user GROUP BY user_id
+                               HAVING count(DISTINCT email) > 1) k) AS user_ids_naming_different_people;
+SET client_min_messages = warning;
+DROP SCHEMA demo_st1, demo_st2, demo_st3 CASCADE;
+RESET client_min_messages;
+
+\echo
+\echo '== 2. Register the environments (lower precedence wins ties)'
+\o /dev/null
+SELECT tdm.add_environment('st1', 'st1', precedence => 10);
+SELECT tdm.add_environment('st2', 'st2', precedence => 20);
+SELECT tdm.add_environment('st3', 'st3', precedence => 30);
+\o
+SELECT name, server, precedence, remote_schema FROM tdm.environment ORDER BY precedence;
+
+\echo
+\echo '== 3. Register the staging tables: keys and foreign keys come from the catalog'
+\o /dev/null
+SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', core_columns => '{role}');
+SELECT tdm.manage_table('staging.accounts', '{account_number}', 'updated_at');
+SELECT tdm.manage_table('staging.transactions', updated_at_column => 'updated_at',
+                        surrogate_key => true);
+\o
+SELECT rel AS "table", pk_columns AS primary_key, natural_keys, core_columns,
+       (SELECT string_agg(format('%s -> %s', fk->'columns'->>0, fk->>'references'), ', ')
+          FROM jsonb_array_elements(foreign_keys) fk) AS references
+  FROM tdm.managed_table ORDER BY rel::text;
+
+\echo
+\echo '== 4. The release plan for R2 and its business rules'
+\o /dev/null
+SELECT tdm.create_release('R1', 'v1.0');
+SELECT tdm.create_release('R2', 'v2.0', parent => 'R1');
+SELECT tdm.add_feature('R2', f, p)
+  FROM (VALUES ('FEAT-101', 3), ('FEAT-102', 2), ('FEAT-103', 2), ('FEAT-104', 2),
+               ('FEAT-105', 1), ('FEAT-106', 1), ('FEAT-107', 1), ('FEAT-108', 1)) AS plan(f, p);
+SELECT tdm.add_rule('balance_not_negative', 'staging.accounts', 'balance >= 0');
+SELECT tdm.add_rule('known_currency', 'staging.accounts', $$currency IN ('EUR', 'USD')$$,
+                    'warning');
+\o
+SELECT release, status, code_version, parent,
+       (SELECT string_agg(feature || ' (P' || priority || ')', ', ' ORDER BY priority DESC, feature)
+          FROM tdm.feature f WHERE f.release = r.release) AS features
+  FROM tdm.release r ORDER BY release;
+SELECT name, rel AS "table", predicate, severity FROM tdm.rule ORDER BY name;
+
+\echo
+\echo '== 5. Bad input is refused with what is wrong, which object and what to do'
+\set ON_ERROR_STOP 0
+CREATE TABLE staging.scratch (note text, tdm_release text, tdm_feature text);
+\o /dev/null
+SELECT tdm.manage_table('staging.scratch');
+SELECT tdm.manage_table('staging.users', '{emial}');
+SELECT tdm.add_rule('balance_positive', 'staging.accounts', 'blance > 0');
+SELECT tdm.add_environment('st4', 'st4');
+\o
+\set ON_ERROR_STOP 1
+
+\echo
+\echo '== 6. The audit trail: every call, who made it, hash-chained'
+SELECT audit_id, actor, action, object, left(hash, 12) || '...' AS hash
+  FROM tdm.audit ORDER BY audit_id;
+SELECT CASE WHEN count(*) = 0 THEN 'intact' ELSE 'BROKEN' END AS audit_chain
+  FROM tdm.verify_audit();
