@@ -10,14 +10,10 @@ namespace {
 TableShape users_table() {
   TableShape table;
   table.display_name = "staging.users";
-  table.columns = {{"user_id", "bigint"},
-                   {"email", "text"},
-                   {"first_name", "text"},
-                   {"last_name", "text"},
-                   {"role", "text"},
-                   {"updated_at", "timestamp with time zone"},
-                   {"tdm_release", "text"},
-                   {"tdm_feature", "text"}};
+  table.columns = {{"user_id", "bigint"},   {"email", "text"},
+                   {"first_name", "text"},  {"last_name", "text"},
+                   {"role", "text"},        {"updated_at", "timestamp with time zone"},
+                   {"tdm_release", "text"}, {"tdm_feature", "text"}};
   table.primary_key = {"user_id"};
   return table;
 }
