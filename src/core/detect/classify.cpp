@@ -1,0 +1,547 @@
+#include "core/detect/classify.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <boost/algorithm/string/join.hpp>
+#include <boost/pending/disjoint_sets.hpp>
+#include <boost/uuid/detail/sha1.hpp>
+
+#include "core/common/interrupt.hpp"
+#include "core/common/json.hpp"
+#include "core/detect/grouping.hpp"
+
+namespace tdm::detect {
+
+const char *to_string(Kind kind) {
+  switch (kind) {
+    case Kind::exact_duplicate:
+      return "exact_duplicate";
+    case Kind::duplicate_pk:
+      return "duplicate_pk";
+    case Kind::duplicate_natural_key:
+      return "duplicate_natural_key";
+    case Kind::attribute_conflict:
+      return "attribute_conflict";
+    case Kind::relationship:
+      return "relationship";
+  }
+  return "?";
+}
+
+const char *to_string(Rule rule) {
+  switch (rule) {
+    case Rule::distinct_entities:
+      return "distinct_entities";
+    case Rule::exact_duplicate:
+      return "exact_duplicate";
+    case Rule::temporal_priority:
+      return "temporal_priority";
+    case Rule::non_conflicting_merge:
+      return "non_conflicting_merge";
+    case Rule::feature_priority:
+      return "feature_priority";
+    case Rule::environment_precedence:
+      return "environment_precedence";
+    case Rule::manual:
+      return "manual";
+  }
+  return "?";
+}
+
+std::vector<std::size_t> TableModel::attributes() const {
+  std::vector<std::size_t> result;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    bool excluded = std::find(pk.begin(), pk.end(), c) != pk.end() || c == release_column ||
+                    c == feature_column || (updated_at && *updated_at == c);
+    if (!excluded) result.push_back(c);
+  }
+  return result;
+}
+
+std::string conflict_id(const std::string &table, const std::string &scope, const std::string &key,
+                        std::vector<std::string> sources) {
+  std::sort(sources.begin(), sources.end());
+  const std::string text =
+      table + '\x1f' + scope + '\x1f' + key + '\x1f' + boost::algorithm::join(sources, "\x1e");
+  boost::uuids::detail::sha1 sha;
+  sha.process_bytes(text.data(), text.size());
+  boost::uuids::detail::sha1::digest_type digest;
+  sha.get_digest(digest);
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%08x%04x", digest[0], digest[1] >> 16);
+  return std::string("C-") + hex;
+}
+
+namespace {
+
+// Everything classification needs about one table and its inputs.
+class Classifier {
+ public:
+  Classifier(const TableModel &table, const Context &context, const std::vector<SourceRow> &rows)
+      : table_(table), context_(context), rows_(rows), attributes_(table.attributes()) {}
+
+  void classify_group(std::vector<std::size_t> group, std::vector<Conflict> &out) const;
+
+ private:
+  // Tie-break order: precedence, environment name, then primary key.
+  void order(std::vector<std::size_t> &members) const {
+    std::stable_sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) {
+      const Environment &ea = env(a);
+      const Environment &eb = env(b);
+      if (ea.precedence != eb.precedence) return ea.precedence < eb.precedence;
+      if (ea.name != eb.name) return ea.name < eb.name;
+      return pk_text(a) < pk_text(b);
+    });
+  }
+
+  const Environment &env(std::size_t row) const { return context_.environments[rows_[row].env]; }
+  const Value &value(std::size_t row, std::size_t column) const {
+    return rows_[row].values[column];
+  }
+  std::string pk_key(std::size_t row) const { return key_of(rows_[row], table_.pk, false); }
+  std::string pk_text(std::size_t row) const {
+    std::vector<std::string> parts;
+    for (std::size_t c : table_.pk) parts.push_back(value(row, c).value_or("NULL"));
+    return boost::algorithm::join(parts, ",");
+  }
+  std::string pk_label(std::size_t row) const {
+    std::vector<std::string> parts;
+    for (std::size_t c : table_.pk)
+      parts.push_back(table_.columns[c] + " " + value(row, c).value_or("NULL"));
+    return boost::algorithm::join(parts, ", ");
+  }
+  std::string source(std::size_t row) const { return env(row).name + ":" + pk_text(row); }
+  Value feature(std::size_t row) const { return value(row, table_.feature_column); }
+  std::optional<int> feature_priority(std::size_t row) const {
+    const Value f = feature(row);
+    if (!f) return std::nullopt;
+    auto it = context_.feature_priority.find(*f);
+    if (it == context_.feature_priority.end()) return std::nullopt;
+    return it->second;
+  }
+  std::string timestamp_text(std::size_t row) const {
+    return table_.updated_at ? value(row, *table_.updated_at).value_or("NULL") : "unknown";
+  }
+
+  // True when some natural key is non-NULL in both rows and differs.
+  bool natural_keys_differ(std::size_t a, std::size_t b) const {
+    for (const auto &nk : table_.natural_keys) {
+      std::string ka = key_of(rows_[a], nk, table_.normalize_keys);
+      std::string kb = key_of(rows_[b], nk, table_.normalize_keys);
+      if (!ka.empty() && !kb.empty() && ka != kb) return true;
+    }
+    return false;
+  }
+  bool same_values(std::size_t a, std::size_t b, const std::vector<std::size_t> &columns) const {
+    for (std::size_t c : columns) {
+      if (value(a, c) != value(b, c)) return false;
+    }
+    return true;
+  }
+  bool identical(std::size_t a, std::size_t b) const {
+    for (std::size_t c = 0; c < table_.columns.size(); ++c) {
+      if (c == table_.release_column || c == table_.feature_column) continue;
+      if (value(a, c) != value(b, c)) return false;
+    }
+    return true;
+  }
+  // Rule 0, per pair: rows sharing the primary key that are different entities.
+  bool distinct_entities(std::size_t a, std::size_t b) const {
+    if (natural_keys_differ(a, b)) return true;
+    return table_.surrogate_key && !same_values(a, b, attributes_);
+  }
+
+  std::vector<std::vector<std::size_t>> split_entities(const std::vector<std::size_t> &group) const;
+  void key_collisions(const std::vector<std::size_t> &group,
+                      const std::vector<std::vector<std::size_t>> &entities,
+                      std::vector<Conflict> &out) const;
+  Conflict classify_entity(std::vector<std::size_t> members) const;
+
+  std::string env_label(std::size_t row, const std::vector<std::size_t> &members) const;
+  std::string members_json(const std::vector<std::size_t> &members) const;
+  std::string differing_json(const std::vector<std::size_t> &members,
+                             std::vector<std::size_t> *differing_columns) const;
+  std::string column_list(const std::vector<std::size_t> &columns) const;
+  std::string entity_key(const std::vector<std::size_t> &members) const;
+
+  const TableModel &table_;
+  const Context &context_;
+  const std::vector<SourceRow> &rows_;
+  std::vector<std::size_t> attributes_;
+};
+
+std::vector<std::vector<std::size_t>> Classifier::split_entities(
+    const std::vector<std::size_t> &group) const {
+  const std::size_t n = group.size();
+  boost::disjoint_sets_with_storage<> sets(n);
+  for (std::size_t i = 0; i < n; ++i) sets.make_set(i);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = i + 1; j < n; ++j) {
+      std::size_t a = group[i];
+      std::size_t b = group[j];
+      bool same_entity = false;
+      for (const auto &nk : table_.natural_keys) {
+        std::string ka = key_of(rows_[a], nk, table_.normalize_keys);
+        if (!ka.empty() && ka == key_of(rows_[b], nk, table_.normalize_keys)) same_entity = true;
+      }
+      if (!same_entity) {
+        std::string pa = pk_key(a);
+        same_entity = !pa.empty() && pa == pk_key(b) && !distinct_entities(a, b);
+      }
+      if (same_entity) sets.union_set(i, j);
+    }
+  }
+  std::map<std::size_t, std::vector<std::size_t>> by_root;
+  for (std::size_t i = 0; i < n; ++i) by_root[sets.find_set(i)].push_back(group[i]);
+  std::vector<std::vector<std::size_t>> entities;
+  for (auto &entry : by_root) {
+    order(entry.second);
+    entities.push_back(std::move(entry.second));
+  }
+  // The entity holding the highest-precedence row comes first.
+  std::sort(entities.begin(), entities.end(), [&](const auto &x, const auto &y) {
+    std::vector<std::size_t> firsts = {x.front(), y.front()};
+    order(firsts);
+    return firsts.front() == x.front() && x.front() != y.front();
+  });
+  return entities;
+}
+
+// Rule 0: one conflict per primary key held by rows of different entities.
+void Classifier::key_collisions(const std::vector<std::size_t> &group,
+                                const std::vector<std::vector<std::size_t>> &entities,
+                                std::vector<Conflict> &out) const {
+  std::map<std::size_t, std::size_t> entity_of;
+  for (std::size_t e = 0; e < entities.size(); ++e) {
+    for (std::size_t row : entities[e]) entity_of[row] = e;
+  }
+  std::map<std::string, std::vector<std::size_t>> by_key;
+  for (std::size_t row : group) {
+    std::string key = pk_key(row);
+    if (!key.empty()) by_key[key].push_back(row);
+  }
+  for (auto &[key, holders] : by_key) {
+    std::set<std::size_t> holder_entities;
+    for (std::size_t row : holders) holder_entities.insert(entity_of[row]);
+    if (holder_entities.size() < 2) continue;
+    order(holders);
+    Conflict c;
+    c.kind = Kind::duplicate_pk;
+    c.rule = Rule::distinct_entities;
+    c.complex = false;
+    c.priority = 3;
+    c.members = holders;
+    c.survivor = holders.front();
+    const std::size_t keeper_entity = entity_of[holders.front()];
+    std::vector<std::string> rekeyed;
+    for (std::size_t row : holders) {
+      if (entity_of[row] == keeper_entity) continue;
+      c.rekeyed.push_back(row);
+      rekeyed.push_back(env(row).name);
+    }
+    std::vector<std::size_t> differing;
+    c.differing_json = differing_json(holders, &differing);
+    c.suggestion = "keep all; re-key the row" + std::string(rekeyed.size() > 1 ? "s" : "") +
+                   " of " + boost::algorithm::join(rekeyed, ", ") + " (" +
+                   pk_label(holders.front()) + " stays with " + env(holders.front()).name + ")";
+    c.rationale = "same " + pk_label(holders.front()) + " but " +
+                  (table_.natural_keys.empty() ? std::string("different attributes")
+                                               : "different " + column_list([&] {
+                                                   std::vector<std::size_t> nk;
+                                                   for (const auto &g : table_.natural_keys)
+                                                     nk.insert(nk.end(), g.begin(), g.end());
+                                                   return nk;
+                                                 }())) +
+                  ": different entities that collided on an environment-local key";
+    c.members_json = members_json(holders);
+    std::vector<std::string> sources;
+    for (std::size_t row : holders) sources.push_back(source(row));
+    c.id = conflict_id(table_.name, "key", pk_text(holders.front()), sources);
+    out.push_back(std::move(c));
+  }
+}
+
+Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
+  order(members);
+  Conflict c;
+  c.members = members;
+  c.members_json = members_json(members);
+  std::vector<std::size_t> differing;
+  c.differing_json = differing_json(members, &differing);
+  std::vector<std::string> sources;
+  for (std::size_t row : members) sources.push_back(source(row));
+  c.id = conflict_id(table_.name, "entity", entity_key(members), sources);
+  const std::size_t first = members.front();
+
+  // Kinds: every one that applies; `kind` is the most severe.
+  bool all_identical = true;
+  bool shares_pk = false;
+  bool shares_nk_other_pk = false;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    for (std::size_t j = i + 1; j < members.size(); ++j) {
+      std::size_t a = members[i];
+      std::size_t b = members[j];
+      if (!identical(a, b)) all_identical = false;
+      bool same_pk = !pk_key(a).empty() && pk_key(a) == pk_key(b);
+      if (same_pk) shares_pk = true;
+      if (!same_pk) {
+        for (const auto &nk : table_.natural_keys) {
+          std::string ka = key_of(rows_[a], nk, table_.normalize_keys);
+          if (!ka.empty() && ka == key_of(rows_[b], nk, table_.normalize_keys)) {
+            shares_nk_other_pk = true;
+          }
+        }
+      }
+    }
+  }
+  std::vector<std::size_t> differing_attributes;
+  for (std::size_t column : differing) {
+    if (std::find(attributes_.begin(), attributes_.end(), column) != attributes_.end()) {
+      differing_attributes.push_back(column);
+    }
+  }
+  c.kind = Kind::exact_duplicate;
+  if (shares_pk) c.kind = Kind::duplicate_pk;
+  if (shares_nk_other_pk) c.kind = Kind::duplicate_natural_key;
+  if (!differing_attributes.empty()) c.kind = Kind::attribute_conflict;
+  if (all_identical) c.kind = Kind::exact_duplicate;
+
+  auto resolved = [&](Rule rule, std::size_t survivor, std::string suggestion,
+                      std::string rationale) {
+    c.rule = rule;
+    c.complex = false;
+    c.priority = 3;
+    c.survivor = survivor;
+    c.suggestion = std::move(suggestion);
+    c.rationale = std::move(rationale);
+  };
+  auto manual = [&](int priority, std::string rationale) {
+    c.rule = Rule::manual;
+    c.complex = true;
+    c.priority = priority;
+    c.survivor = first;
+    c.suggestion = "review; by environment precedence it would be: keep " + env(first).name;
+    c.rationale = std::move(rationale);
+  };
+
+  // Rule 1: identical rows.
+  if (all_identical) {
+    resolved(Rule::exact_duplicate, first, "keep " + env(first).name + "; drop the copies",
+             "identical rows in " + std::to_string(members.size()) + " environments");
+    return c;
+  }
+  // Rule 2: attributes identical, newest wins.
+  if (differing_attributes.empty()) {
+    // Members are in tie-break order, so the first newest one wins a tie.
+    std::size_t newest = first;
+    bool all_equal = true;
+    for (std::size_t row : members) {
+      if (rows_[row].ts != rows_[first].ts) all_equal = false;
+      if (rows_[row].ts && (!rows_[newest].ts || *rows_[row].ts > *rows_[newest].ts)) newest = row;
+    }
+    if (all_equal) {
+      resolved(Rule::temporal_priority, first, "keep " + env(first).name,
+               "attributes identical and timestamps equal; environment precedence breaks the tie");
+    } else {
+      resolved(Rule::temporal_priority, newest,
+               "keep " + env(newest).name + " (newest, " + timestamp_text(newest) + ")",
+               "attributes identical, timestamps differ: the newest record wins");
+    }
+    return c;
+  }
+  // Rules 3-5 never settle a core column: a human does.
+  std::vector<std::size_t> core_differences;
+  for (std::size_t column : differing_attributes) {
+    if (std::find(table_.core.begin(), table_.core.end(), column) != table_.core.end()) {
+      core_differences.push_back(column);
+    }
+  }
+  if (!core_differences.empty()) {
+    manual(1, "core column" + std::string(core_differences.size() > 1 ? "s " : " ") +
+                  column_list(core_differences) + " differ" +
+                  (core_differences.size() > 1 ? "" : "s") + ": a human decides");
+    return c;
+  }
+  // Rule 3: differences only where one side is NULL.
+  bool conflicting = false;
+  for (std::size_t column : differing_attributes) {
+    std::set<std::string> non_null;
+    for (std::size_t row : members) {
+      if (value(row, column)) non_null.insert(*value(row, column));
+    }
+    if (non_null.size() > 1) conflicting = true;
+  }
+  if (!conflicting) {
+    c.merged = rows_[first].values;
+    std::vector<std::string> filled;
+    for (std::size_t column : differing_attributes) {
+      if (c.merged[column]) continue;
+      for (std::size_t row : members) {
+        if (value(row, column)) {
+          c.merged[column] = value(row, column);
+          filled.push_back(table_.columns[column] + " from " + env(row).name);
+          break;
+        }
+      }
+    }
+    resolved(Rule::non_conflicting_merge, first,
+             "merge: " + env(first).name + "'s row with " + boost::algorithm::join(filled, ", "),
+             "attributes differ only where one side is NULL: complementary data merged");
+    return c;
+  }
+  // Rule 4: features of different priority in the release plan.
+  std::set<std::string> features;
+  for (std::size_t row : members) features.insert(feature(row).value_or(""));
+  if (features.size() > 1) {
+    std::optional<int> top;
+    for (std::size_t row : members) {
+      auto p = feature_priority(row);
+      if (p && (!top || *p > *top)) top = p;
+    }
+    std::set<std::string> top_features;
+    for (std::size_t row : members) {
+      if (feature_priority(row) == top) top_features.insert(feature(row).value_or(""));
+    }
+    if (top && top_features.size() == 1) {
+      std::size_t winner = first;
+      for (std::size_t row : members) {
+        if (feature_priority(row) == top) {
+          winner = row;
+          break;
+        }
+      }
+      resolved(Rule::feature_priority, winner,
+               "keep " + env(winner).name + " (" + *feature(winner) + ", priority " +
+                   std::to_string(*top) + ")",
+               "attributes differ and " + *feature(winner) +
+                   " has the highest priority in the release plan among " +
+                   boost::algorithm::join(features, ", "));
+      return c;
+    }
+    if (top) {
+      manual(2, "features " + boost::algorithm::join(top_features, ", ") + " have equal priority " +
+                    std::to_string(*top) + " and " + column_list(differing_attributes) + " differ");
+    } else {
+      manual(3, "features " + boost::algorithm::join(features, ", ") +
+                    " are not in the release plan and " + column_list(differing_attributes) +
+                    " differ");
+    }
+    return c;
+  }
+  // Rule 5: same feature (or none): environment precedence.
+  resolved(
+      Rule::environment_precedence, first,
+      "keep " + env(first).name + " (precedence " + std::to_string(env(first).precedence) + ")",
+      column_list(differing_attributes) + " differ" + (differing_attributes.size() > 1 ? "" : "s") +
+          " between rows of the same feature: the environment with the lowest "
+          "precedence number wins");
+  return c;
+}
+
+void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conflict> &out) const {
+  order(group);
+  std::vector<std::vector<std::size_t>> entities = split_entities(group);
+  if (entities.size() > 1) key_collisions(group, entities, out);
+  for (auto &entity : entities) {
+    if (entity.size() > 1) out.push_back(classify_entity(std::move(entity)));
+  }
+}
+
+std::string Classifier::env_label(std::size_t row, const std::vector<std::size_t> &members) const {
+  std::size_t same_env = 0;
+  for (std::size_t other : members) same_env += rows_[other].env == rows_[row].env;
+  return same_env > 1 ? env(row).name + ":" + pk_text(row) : env(row).name;
+}
+
+std::string Classifier::members_json(const std::vector<std::size_t> &members) const {
+  std::string out = "[";
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    std::size_t row = members[i];
+    if (i > 0) out += ", ";
+    out += "{\"env\": ";
+    json::append_string(out, env(row).name);
+    out += ", \"feature\": ";
+    Value f = feature(row);
+    if (f)
+      json::append_string(out, *f);
+    else
+      out += "null";
+    out += ", \"ts\": ";
+    if (table_.updated_at && value(row, *table_.updated_at)) {
+      json::append_string(out, *value(row, *table_.updated_at));
+    } else {
+      out += "null";
+    }
+    out += ", \"row\": ";
+    out += rows_[row].json.empty() ? "null" : rows_[row].json;
+    out += "}";
+  }
+  return out + "]";
+}
+
+std::string Classifier::differing_json(const std::vector<std::size_t> &members,
+                                       std::vector<std::size_t> *differing_columns) const {
+  std::string out = "{";
+  bool any = false;
+  for (std::size_t column = 0; column < table_.columns.size(); ++column) {
+    if (column == table_.release_column) continue;
+    bool differs = false;
+    for (std::size_t row : members) {
+      if (value(row, column) != value(members.front(), column)) differs = true;
+    }
+    if (!differs) continue;
+    differing_columns->push_back(column);
+    if (any) out += ", ";
+    any = true;
+    json::append_string(out, table_.columns[column]);
+    out += ": {";
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      if (i > 0) out += ", ";
+      json::append_string(out, env_label(members[i], members));
+      out += ": ";
+      const Value &v = value(members[i], column);
+      if (v)
+        json::append_string(out, *v);
+      else
+        out += "null";
+    }
+    out += "}";
+  }
+  return out + "}";
+}
+
+std::string Classifier::column_list(const std::vector<std::size_t> &columns) const {
+  std::vector<std::string> names;
+  for (std::size_t c : columns) names.push_back(table_.columns[c]);
+  return boost::algorithm::join(names, ", ");
+}
+
+// The entity's identity for its conflict id: its first non-NULL natural key
+// (normalised as compared), else its first member's primary key.
+std::string Classifier::entity_key(const std::vector<std::size_t> &members) const {
+  for (const auto &nk : table_.natural_keys) {
+    for (std::size_t row : members) {
+      std::string key = key_of(rows_[row], nk, table_.normalize_keys);
+      if (!key.empty()) return key;
+    }
+  }
+  return pk_key(members.front());
+}
+
+}  // namespace
+
+std::vector<Conflict> detect_conflicts(const TableModel &table, const Context &context,
+                                       const std::vector<SourceRow> &rows) {
+  Classifier classifier(table, context, rows);
+  std::vector<Conflict> conflicts;
+  std::size_t done = 0;
+  for (auto &group : group_rows(table, rows)) {
+    if ((++done & 0x3FF) == 0) check_interrupts();
+    classifier.classify_group(std::move(group), conflicts);
+  }
+  return conflicts;
+}
+
+}  // namespace tdm::detect

@@ -1,0 +1,235 @@
+// Unit tests of conflict detection (src/core/detect): grouping, kinds,
+// every rule, manual priorities, tie-breaks and stable ids.
+#include <gtest/gtest.h>
+
+#include "core/detect/classify.hpp"
+#include "core/detect/grouping.hpp"
+
+namespace tdm::detect {
+namespace {
+
+enum Col { kId, kEmail, kRole, kBalance, kUpdated, kRelease, kFeature };
+
+TableModel users() {
+  TableModel t;
+  t.name = "staging.users";
+  t.columns = {"user_id", "email", "role", "balance", "updated_at", "tdm_release", "tdm_feature"};
+  t.pk = {kId};
+  t.natural_keys = {{kEmail}};
+  t.core = {kRole};
+  t.updated_at = kUpdated;
+  t.release_column = kRelease;
+  t.feature_column = kFeature;
+  return t;
+}
+
+Context context() {
+  Context c;
+  c.environments = {{"st1", 10}, {"st2", 20}, {"st3", 30}, {"st4", 40}};
+  c.feature_priority = {
+      {"FEAT-101", 3}, {"FEAT-102", 2}, {"FEAT-104", 2}, {"FEAT-105", 1}, {"FEAT-108", 2}};
+  return c;
+}
+
+SourceRow row(std::size_t env, const char *id, const char *email, const char *role,
+              const char *balance, std::int64_t ts, const char *feature = "FEAT-102") {
+  SourceRow r;
+  r.env = env;
+  auto v = [](const char *s) { return s ? Value(s) : Value(); };
+  r.values = {v(id),       v(email),  v(role), v(balance), Value("2024-01-" + std::to_string(ts)),
+              Value("R2"), v(feature)};
+  r.ts = ts;
+  return r;
+}
+
+std::vector<Conflict> detect(const std::vector<SourceRow> &rows, TableModel t = users()) {
+  return detect_conflicts(t, context(), rows);
+}
+
+TEST(Grouping, ChainsMergeIntoOneGroup) {
+  // A~B by id, B~C by email.
+  std::vector<SourceRow> rows = {
+      row(0, "1", "a@x", "Customer", "1", 10), row(1, "1", "b@x", "Customer", "1", 10),
+      row(2, "7", "b@x", "Customer", "1", 10), row(3, "9", "z@x", "Customer", "1", 10)};
+  auto groups = group_rows(users(), rows);
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0], (std::vector<std::size_t>{0, 1, 2}));
+}
+
+TEST(Grouping, NullNaturalKeysNeverMatch) {
+  std::vector<SourceRow> rows = {row(0, "1", nullptr, "Customer", "1", 10),
+                                 row(1, "2", nullptr, "Customer", "1", 10)};
+  EXPECT_TRUE(group_rows(users(), rows).empty());
+}
+
+TEST(Grouping, CompositeNaturalKeyNeedsEveryColumn) {
+  TableModel t = users();
+  t.natural_keys = {{kEmail, kRole}};
+  std::vector<SourceRow> rows = {
+      row(0, "1", "a@x", "Customer", "1", 10), row(1, "2", "a@x", "Merchant", "1", 10),
+      row(2, "3", "a@x", "Customer", "5", 10), row(3, "4", "a@x", nullptr, "1", 10)};
+  auto groups = group_rows(t, rows);
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0], (std::vector<std::size_t>{0, 2}));
+}
+
+TEST(Grouping, NormalisationOptionFoldsCaseAndSpaces) {
+  std::vector<SourceRow> rows = {row(0, "1", "TestUser1@Company.com ", "Customer", "1", 10),
+                                 row(1, "2", " testuser1@company.com", "Customer", "1", 10)};
+  EXPECT_TRUE(group_rows(users(), rows).empty());
+  TableModel t = users();
+  t.normalize_keys = true;
+  EXPECT_EQ(group_rows(t, rows).size(), 1u);
+}
+
+TEST(Grouping, HashGrouperLabelsComponentsBySmallestRow) {
+  HashGrouper grouper(5);
+  std::vector<std::uint64_t> pk = {1ull << 40, 1ull << 40, 2ull << 40, 3ull << 40, 4ull << 40};
+  std::vector<std::uint64_t> nk = {0, 9ull << 40, 9ull << 40, 0, 0};
+  grouper.add_key_kind(pk);
+  grouper.add_key_kind(nk);
+  EXPECT_EQ(grouper.labels(), (std::vector<std::int64_t>{0, 0, 0, -1, -1}));
+}
+
+TEST(Rules, ExactDuplicateKeepsTheHighestPrecedence) {
+  auto c =
+      detect({row(2, "5", "a@x", "Customer", "10", 10), row(0, "5", "a@x", "Customer", "10", 10)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind, Kind::exact_duplicate);
+  EXPECT_EQ(c[0].rule, Rule::exact_duplicate);
+  EXPECT_FALSE(c[0].complex);
+  EXPECT_EQ(*c[0].survivor, 1u);  // st1
+  EXPECT_EQ(c[0].differing_json, "{}");
+}
+
+TEST(Rules, TemporalPriorityKeepsTheNewest) {
+  auto c = detect({row(0, "2", "testuser2@x", "Customer", "5", 10),
+                   row(3, "2", "testuser2@x", "Customer", "5", 12)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::temporal_priority);
+  EXPECT_EQ(*c[0].survivor, 1u);  // st4, newer
+  EXPECT_EQ(c[0].suggestion, "keep st4 (newest, 2024-01-12)");
+  EXPECT_EQ(c[0].differing_json, R"({"updated_at": {"st1": "2024-01-10", "st4": "2024-01-12"}})");
+}
+
+TEST(Rules, NonConflictingMergeFillsNulls) {
+  auto c = detect(
+      {row(0, "3", "m@x", "Customer", nullptr, 10), row(1, "3", "m@x", "Customer", "250", 11)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind, Kind::attribute_conflict);
+  EXPECT_EQ(c[0].rule, Rule::non_conflicting_merge);
+  EXPECT_EQ(*c[0].merged[kBalance], "250");
+  EXPECT_EQ(*c[0].survivor, 0u);
+}
+
+TEST(Rules, FeaturePriorityHighestWins) {
+  auto c = detect({row(0, "4", "f@x", "Customer", "0", 10, "FEAT-105"),
+                   row(2, "4", "f@x", "Customer", "10000", 12, "FEAT-101")});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::feature_priority);
+  EXPECT_EQ(*c[0].survivor, 1u);
+  EXPECT_EQ(c[0].suggestion, "keep st3 (FEAT-101, priority 3)");
+}
+
+TEST(Rules, EnvironmentPrecedenceForTheSameFeature) {
+  auto c =
+      detect({row(2, "6", "p@x", "Customer", "5", 10), row(1, "6", "p@x", "Customer", "7", 10)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::environment_precedence);
+  EXPECT_EQ(*c[0].survivor, 1u);  // st2 (20) beats st3 (30)
+}
+
+TEST(Manual, CoreColumnDifferenceIsPriorityOne) {
+  // The seed's C-001: same email, different role and balance, different features.
+  auto c = detect({row(0, "1", "testuser1@company.com", "Administrator", "0", 10, "FEAT-101"),
+                   row(2, "8", "testuser1@company.com", "Customer", "10000", 12, "FEAT-105")});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind, Kind::attribute_conflict);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_TRUE(c[0].complex);
+  EXPECT_EQ(c[0].priority, 1);
+  EXPECT_EQ(c[0].rationale, "core column role differs: a human decides");
+}
+
+TEST(Manual, EqualPriorityFeaturesArePriorityTwo) {
+  auto c = detect({row(1, "5", "merchant@x", "Merchant", "50000", 10, "FEAT-104"),
+                   row(3, "5", "merchant@x", "Merchant", "25000", 11, "FEAT-108")});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].priority, 2);
+}
+
+TEST(Manual, FeaturesOutsideThePlanArePriorityThree) {
+  auto c = detect({row(0, "5", "q@x", "Customer", "1", 10, "FEAT-900"),
+                   row(1, "5", "q@x", "Customer", "2", 11, "FEAT-901")});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].priority, 3);
+}
+
+TEST(DistinctEntities, SameIdDifferentEmailIsRekeyedNotQueued) {
+  auto c = detect(
+      {row(0, "110", "alice@x", "Customer", "1", 10), row(1, "110", "bob@x", "Customer", "1", 10)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind, Kind::duplicate_pk);
+  EXPECT_EQ(c[0].rule, Rule::distinct_entities);
+  EXPECT_FALSE(c[0].complex);
+  EXPECT_EQ(c[0].rekeyed, (std::vector<std::size_t>{1}));
+}
+
+TEST(DistinctEntities, GroupSplitsIntoEntitiesResolvedOnTheirOwn) {
+  // st1 110 alice, st2 110 bob, st3 330 alice: bob is re-keyed, the alices
+  // resolve as one entity.
+  auto c = detect({row(0, "110", "alice@x", "Customer", "1", 10),
+                   row(1, "110", "bob@x", "Customer", "1", 10),
+                   row(2, "330", "alice@x", "Customer", "1", 11)});
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].rule, Rule::distinct_entities);
+  EXPECT_EQ(c[0].rekeyed, (std::vector<std::size_t>{1}));
+  EXPECT_EQ(c[1].kind, Kind::duplicate_natural_key);
+  EXPECT_EQ(c[1].members, (std::vector<std::size_t>{0, 2}));
+  EXPECT_EQ(c[1].rule, Rule::temporal_priority);
+}
+
+TEST(DistinctEntities, SurrogateKeyTableSplitsOnDifferentAttributes) {
+  TableModel t = users();
+  t.natural_keys.clear();
+  t.surrogate_key = true;
+  auto c =
+      detect({row(0, "1", "a@x", "Customer", "1", 10), row(1, "1", "b@x", "Customer", "2", 10)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::distinct_entities);
+  // Without surrogate_key, the same id means the same entity.
+  t.surrogate_key = false;
+  c = detect({row(0, "1", "a@x", "Customer", "1", 10), row(1, "1", "b@x", "Customer", "2", 10)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::environment_precedence);
+}
+
+TEST(TieBreak, PrecedenceThenEnvironmentName) {
+  Context ctx = context();
+  ctx.environments[1].precedence = 10;  // st1 and st2 tie on precedence
+  auto c = detect_conflicts(
+      users(), ctx,
+      {row(1, "6", "p@x", "Customer", "5", 10), row(0, "6", "p@x", "Customer", "7", 10)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(*c[0].survivor, 1u);  // st1 < st2 by name
+  EXPECT_EQ(c[0].members, (std::vector<std::size_t>{1, 0}));
+}
+
+TEST(Ids, StableAndIndependentOfRowOrder) {
+  std::vector<SourceRow> rows = {row(0, "1", "a@x", "Customer", "1", 10),
+                                 row(1, "1", "a@x", "Customer", "2", 10)};
+  auto first = detect(rows);
+  std::swap(rows[0], rows[1]);
+  auto second = detect(rows);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(first[0].id, second[0].id);
+  EXPECT_EQ(first[0].id.size(), 14u);
+  EXPECT_EQ(first[0].id.substr(0, 2), "C-");
+  EXPECT_NE(conflict_id("t", "entity", "k", {"st1:1"}), conflict_id("t", "entity", "k", {"st2:1"}));
+}
+
+}  // namespace
+}  // namespace tdm::detect
