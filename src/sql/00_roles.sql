@@ -16,6 +16,6 @@ BEGIN
 END
 $roles$;
 
--- Foreign tables imported from the environments live here, owned by tdm.
+-- add_environment probes an environment by importing nothing into it.
 CREATE SCHEMA tdm_remote;
-COMMENT ON SCHEMA tdm_remote IS 'tdm: foreign tables of the environments (managed by tdm)';
+COMMENT ON SCHEMA tdm_remote IS 'tdm: scratch space for probing environments (always empty)';

@@ -20,6 +20,7 @@ CREATE TABLE tdm.managed_table (
   release_column    text NOT NULL,
   feature_column    text NOT NULL,
   surrogate_key     bool NOT NULL DEFAULT false,
+  normalize_keys    bool NOT NULL DEFAULT false,  -- natural keys compared case/space-insensitively
   foreign_keys      jsonb NOT NULL DEFAULT '[]',
   managed_at        timestamptz NOT NULL DEFAULT now(),
   managed_by        name NOT NULL DEFAULT current_user
@@ -70,9 +71,38 @@ CREATE TABLE tdm.job (
   started_at  timestamptz,
   finished_at timestamptz,
   error       text,
-  sqlstate    text
+  sqlstate    text,
+  detail      jsonb NOT NULL DEFAULT '{}'  -- counts and per-phase timings
 );
 COMMENT ON TABLE tdm.job IS 'Every long operation, foreground or background';
+
+-- Phase 1.5: what tagging found, and the lock of a tagged release.
+CREATE TABLE tdm.tag_finding (
+  job_id       bigint NOT NULL REFERENCES tdm.job (job_id),
+  env          text NOT NULL,
+  rel          regclass NOT NULL,
+  kind         text NOT NULL
+               CHECK (kind IN ('untagged_rows', 'unknown_feature', 'unknown_release',
+                               'dangling_reference', 'schema_drift')),
+  severity     text NOT NULL CHECK (severity IN ('error', 'warning')),
+  detail       text NOT NULL,
+  row_count    bigint,
+  example_keys jsonb NOT NULL DEFAULT '[]'
+);
+CREATE INDEX ON tdm.tag_finding (job_id);
+COMMENT ON TABLE tdm.tag_finding IS 'What tdm.tag_release found, per environment and table';
+
+CREATE TABLE tdm.release_lock (
+  release   text NOT NULL REFERENCES tdm.release (release),
+  env       text NOT NULL,
+  rel       regclass NOT NULL,
+  row_count bigint NOT NULL,
+  checksum  text NOT NULL,
+  locked_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (release, env, rel)
+);
+COMMENT ON TABLE tdm.release_lock IS
+  'Tagged rows per environment and table when the release was locked: count and checksum';
 
 -- A table's foreign keys, read from the catalog: one object per constraint.
 CREATE FUNCTION tdm._foreign_keys(rel regclass) RETURNS jsonb
@@ -103,3 +133,5 @@ SELECT pg_catalog.pg_extension_config_dump('tdm.feature', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.rule', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.job', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.job_job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.tag_finding', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.release_lock', '');

@@ -11,12 +11,14 @@ DECLARE
   env_name text := add_environment.name;
   server_name name := add_environment.server;
   handler_name text;
-  state text;
-  message text;
-  detail text;
 BEGIN
   IF env_name IS NULL OR btrim(env_name) = '' THEN
     RAISE EXCEPTION 'environment name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF length(env_name) > 50 THEN
+    RAISE EXCEPTION 'environment name "%" is longer than 50 characters', env_name
+      USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'tdm names a schema after each environment (tdm_env_<name>).';
   END IF;
   IF server_name IS NULL OR add_environment.precedence IS NULL
      OR add_environment.remote_schema IS NULL THEN
@@ -49,27 +51,16 @@ BEGIN
             HINT = 'Create a server with FOREIGN DATA WRAPPER postgres_fdw for this environment.';
   END IF;
 
-  -- Reach the environment once: IMPORT FOREIGN SCHEMA checks that the
-  -- remote schema exists. It imports nothing (LIMIT TO a name no table
-  -- has), and the block is rolled back in any case.
+  -- Reach the environment once: IMPORT FOREIGN SCHEMA checks the connection,
+  -- the user mapping and the remote schema. It imports nothing (LIMIT TO a
+  -- name no table has), and the block is rolled back in any case.
   BEGIN
-    EXECUTE format('IMPORT FOREIGN SCHEMA %I LIMIT TO (%I) FROM SERVER %I INTO tdm_remote',
-                   add_environment.remote_schema, 'tdm probe ' || txid_current(), server_name);
+    PERFORM tdm._import_tables(env_name, server_name, add_environment.remote_schema,
+                               'tdm_remote', ARRAY['tdm probe ' || txid_current()]);
     RAISE EXCEPTION USING ERRCODE = 'T0001';
   EXCEPTION
     WHEN SQLSTATE 'T0001' THEN
       NULL;  -- reachable and the schema exists
-    WHEN fdw_schema_not_found THEN
-      RAISE EXCEPTION 'remote schema "%" does not exist on server "%" (environment "%")',
-        add_environment.remote_schema, server_name, env_name
-        USING ERRCODE = 'fdw_schema_not_found',
-              HINT = 'Pass remote_schema => the schema that holds the test data.';
-    WHEN OTHERS THEN
-      GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-                              detail = PG_EXCEPTION_DETAIL;
-      RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env_name, server_name, message
-        USING ERRCODE = state, DETAIL = coalesce(detail, ''),
-              HINT = 'Check the server options and the user mapping for the current user.';
   END;
 
   INSERT INTO tdm.environment (name, server, precedence, remote_schema)
@@ -88,10 +79,11 @@ CREATE FUNCTION tdm.manage_table(rel regclass, natural_keys text[] DEFAULT '{}',
                                  core_columns text[] DEFAULT '{}',
                                  release_column text DEFAULT 'tdm_release',
                                  feature_column text DEFAULT 'tdm_feature',
-                                 surrogate_key bool DEFAULT false)
+                                 surrogate_key bool DEFAULT false,
+                                 normalize_keys bool DEFAULT false)
 RETURNS void
 AS 'MODULE_PATHNAME', 'tdm_manage_table' LANGUAGE C;
-COMMENT ON FUNCTION tdm.manage_table(regclass, text[], text, text[], text, text, bool) IS
+COMMENT ON FUNCTION tdm.manage_table(regclass, text[], text, text[], text, text, bool, bool) IS
   'Registers (or re-registers) a target table; keys come from the catalog';
 
 CREATE FUNCTION tdm.create_release(release text, code_version text DEFAULT NULL,

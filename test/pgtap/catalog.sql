@@ -15,7 +15,8 @@ SELECT columns_are('tdm', 'environment',
 SELECT col_is_pk('tdm', 'environment', 'name', 'environment is keyed by name');
 SELECT columns_are('tdm', 'managed_table',
   ARRAY['rel', 'pk_columns', 'natural_keys', 'updated_at_column', 'core_columns',
-        'release_column', 'feature_column', 'surrogate_key', 'foreign_keys', 'managed_at',
+        'release_column', 'feature_column', 'surrogate_key', 'normalize_keys', 'foreign_keys',
+        'managed_at',
         'managed_by'], 'tdm.managed_table columns');
 SELECT col_type_is('tdm', 'managed_table', 'rel', 'regclass', 'managed_table.rel is a regclass');
 SELECT columns_are('tdm', 'release',
@@ -23,7 +24,7 @@ SELECT columns_are('tdm', 'release',
   'tdm.release columns');
 SELECT columns_are('tdm', 'job',
   ARRAY['job_id', 'kind', 'release', 'status', 'pid', 'started_by', 'started_at', 'finished_at',
-        'error', 'sqlstate'], 'tdm.job columns');
+        'error', 'sqlstate', 'detail'], 'tdm.job columns');
 SELECT has_table('tdm', 'feature', 'tdm.feature exists');
 SELECT has_table('tdm', 'rule', 'tdm.rule exists');
 SELECT has_function('tdm', 'verify_audit', 'tdm.verify_audit exists');
@@ -31,7 +32,8 @@ SELECT has_function('tdm', 'verify_audit', 'tdm.verify_audit exists');
 SELECT set_eq(
   $$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'tdm'$$,
   ARRAY['tdm.environment', 'tdm.managed_table', 'tdm.release', 'tdm.feature', 'tdm.rule',
-        'tdm.job', 'tdm.job_job_id_seq', 'tdm.audit', 'tdm.audit_audit_id_seq'],
+        'tdm.job', 'tdm.job_job_id_seq', 'tdm.tag_finding', 'tdm.release_lock', 'tdm.audit',
+        'tdm.audit_audit_id_seq'],
   'pg_dump keeps the catalog tables and their sequences');
 
 LOAD 'tdm';

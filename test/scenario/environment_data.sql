@@ -7,7 +7,8 @@
 -- A fraction `shared` of the g's are the same person everywhere (same
 -- email, same account number); of those, a fraction `differ` carries
 -- environment-specific attributes in each environment, and a fraction
--- `exact` is identical to the last column (timestamps included).
+-- `exact` is identical to the last column (timestamps included); the
+-- others share created_at but carry their environment's updated_at.
 
 -- A uniform number in [0, 1) from a key: md5 is the same everywhere.
 CREATE FUNCTION pg_temp.u(VARIADIC parts text[]) RETURNS float8
@@ -31,9 +32,10 @@ SELECT g, shared, exact,
             ELSE 'st' || :'env' || '.user' || g || '@example.com' END AS email,
        CASE WHEN shared THEN 'ACC-' || lpad(g::text, 8, '0')
             ELSE 'ACC-ST' || :'env' || '-' || lpad(g::text, 8, '0') END AS account_number,
+       timestamptz '2024-01-10 09:00+00' + g * interval '1 minute' AS created_at,
        CASE WHEN shared AND exact THEN timestamptz '2024-01-10 09:00+00' + g * interval '1 minute'
             ELSE timestamptz '2024-01-10 09:00+00' + (:'env'::int - 1) * interval '1 day'
-                 + g * interval '1 minute' END AS created_at
+                 + g * interval '1 minute' END AS updated_at
   FROM plan;
 
 INSERT INTO users (user_id, email, full_name, role, created_at, updated_at, tdm_release,
@@ -45,7 +47,7 @@ SELECT g, email,
          [1 + floor(pg_temp.u(draw, 'last', g::text) * 8)::int],
        (ARRAY['Administrator', 'Customer', 'Customer', 'Customer', 'Merchant', 'Support'])
          [1 + floor(pg_temp.u(draw, 'role', g::text) * 6)::int],
-       created_at, created_at,
+       created_at, updated_at,
        :'release',
        'FEAT-' || (101 + floor(pg_temp.u(draw, 'feature', g::text) * 8)::int)
   FROM person;
@@ -54,7 +56,7 @@ INSERT INTO accounts (account_id, user_id, account_number, balance, created_at, 
                       tdm_release, tdm_feature)
 SELECT g, g, account_number,
        round((pg_temp.u(draw, 'balance', g::text) * 20000)::numeric, 2),
-       person.created_at, person.created_at, u.tdm_release, u.tdm_feature
+       person.created_at, person.updated_at, u.tdm_release, u.tdm_feature
   FROM person JOIN users u ON u.user_id = person.g;
 
 INSERT INTO transactions (txn_id, account_id, amount, kind, created_at, updated_at, tdm_release,
@@ -63,7 +65,7 @@ SELECT 2 * g - n, g,
        round((10 + pg_temp.u(draw, 'amount', g::text, n::text) * 990)::numeric, 2),
        (ARRAY['deposit', 'withdrawal', 'transfer', 'refund'])
          [1 + floor(pg_temp.u(draw, 'kind', g::text, n::text) * 4)::int],
-       created_at + n * interval '1 second', created_at + n * interval '1 second',
+       created_at + n * interval '1 second', updated_at + n * interval '1 second',
        :'release', 'FEAT-' || (101 + floor(pg_temp.u(draw, 'feature', g::text) * 8)::int)
   FROM person CROSS JOIN (VALUES (0), (1)) AS t(n);
 

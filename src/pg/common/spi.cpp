@@ -4,12 +4,12 @@
 
 extern "C" {
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 }
 
 #include "core/common/error.hpp"
+#include "core/common/interrupt.hpp"
 
 namespace tdm::pg {
 
@@ -96,6 +96,75 @@ std::optional<std::string> Spi::value(const std::string &sql, const std::vector<
   std::vector<Row> rows = query(sql, params);
   if (rows.empty() || rows.front().empty()) return std::nullopt;
   return rows.front().front();
+}
+
+void Spi::scan(const std::string &sql, const std::vector<Param> &params, long batch_rows,
+               const BatchFn &on_batch) {
+  std::vector<Oid> types;
+  std::vector<Datum> values;
+  std::string nulls;
+  for (const Param &p : params) {
+    types.push_back(p.type);
+    values.push_back(p.value);
+    nulls.push_back(p.is_null ? 'n' : ' ');
+  }
+  const char *command = sql.c_str();
+  int count = static_cast<int>(params.size());
+  Oid *type_data = types.data();
+  Datum *value_data = values.data();
+  const char *null_data = nulls.c_str();
+  Portal portal = pg_call([=] {
+    // Not read-only: the cursor must see rows this statement wrote before.
+    return SPI_cursor_open_with_args(nullptr, command, count, type_data, value_data, null_data,
+                                     false, 0);
+  });
+  ScratchContext scratch("tdm scan batch");
+  for (;;) {
+    check_interrupts();
+    pg_call([=] { SPI_cursor_fetch(portal, true, batch_rows); });
+    SPITupleTable *batch = SPI_tuptable;
+    uint64 rows = SPI_processed;
+    if (rows == 0) break;
+    {
+      ScratchContext::Use use(scratch);
+      on_batch(batch, rows);
+    }
+    pg_call([=] { SPI_freetuptable(batch); });
+  }
+  pg_call([=] { SPI_cursor_close(portal); });
+}
+
+std::optional<std::string> text_value(SPITupleTable *batch, uint64 row, int column) {
+  HeapTuple tuple = batch->vals[row];
+  TupleDesc desc = batch->tupdesc;
+  char *chars = pg_call([=] { return SPI_getvalue(tuple, desc, column); });
+  if (chars == nullptr) return std::nullopt;
+  return std::string(chars);
+}
+
+std::optional<Datum> datum_value(SPITupleTable *batch, uint64 row, int column) {
+  bool is_null = false;
+  Datum value = SPI_getbinval(batch->vals[row], batch->tupdesc, column, &is_null);
+  if (is_null) return std::nullopt;
+  return value;
+}
+
+ScratchContext::ScratchContext(const char *name) {
+  context_ = pg_call([=] {
+    return AllocSetContextCreateInternal(CurrentMemoryContext, name, ALLOCSET_DEFAULT_SIZES);
+  });
+}
+
+ScratchContext::~ScratchContext() {
+  MemoryContextDelete(context_);
+}
+
+ScratchContext::Use::Use(ScratchContext &scratch)
+    : scratch_(scratch), previous_(MemoryContextSwitchTo(scratch.context_)) {}
+
+ScratchContext::Use::~Use() {
+  MemoryContextSwitchTo(previous_);
+  MemoryContextReset(scratch_.context_);
 }
 
 }  // namespace tdm::pg

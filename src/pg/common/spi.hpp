@@ -3,11 +3,16 @@
 // copied into C++ values. Every PostgreSQL call goes through pg_call.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "pg/common/postgres.hpp"
+
+extern "C" {
+#include "executor/spi.h"
+}
 
 namespace tdm::pg {
 
@@ -40,6 +45,45 @@ class Spi {
 
   // Runs one statement and returns its first column of its only row.
   std::optional<std::string> value(const std::string &sql, const std::vector<Param> &params = {});
+
+  // Runs a query through a cursor, `batch_rows` rows at a time. `on_batch`
+  // sees each batch; what it allocates in PostgreSQL memory is freed after
+  // the batch (a per-batch memory context), and interrupts are checked.
+  using BatchFn = std::function<void(SPITupleTable *batch, uint64 rows)>;
+  void scan(const std::string &sql, const std::vector<Param> &params, long batch_rows,
+            const BatchFn &on_batch);
+};
+
+// A column of a cursor batch as text (output function); nullopt for NULL.
+std::optional<std::string> text_value(SPITupleTable *batch, uint64 row, int column);
+
+// A column of a cursor batch as its Datum (no conversion); nullopt for NULL.
+std::optional<Datum> datum_value(SPITupleTable *batch, uint64 row, int column);
+
+// A memory context that is reset when the scope ends: for PostgreSQL
+// allocations made in a loop.
+class ScratchContext {
+ public:
+  explicit ScratchContext(const char *name);
+  ~ScratchContext();
+  ScratchContext(const ScratchContext &) = delete;
+  ScratchContext &operator=(const ScratchContext &) = delete;
+
+  // Switches to the context; the returned guard switches back and resets.
+  class Use {
+   public:
+    explicit Use(ScratchContext &scratch);
+    ~Use();
+    Use(const Use &) = delete;
+    Use &operator=(const Use &) = delete;
+
+   private:
+    ScratchContext &scratch_;
+    MemoryContext previous_;
+  };
+
+ private:
+  MemoryContext context_;
 };
 
 }  // namespace tdm::pg

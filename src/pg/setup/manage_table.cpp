@@ -35,6 +35,7 @@ TDM_FUNCTION(tdm_manage_table) {
   request.release_column = text_arg(fcinfo, 4, "release_column");
   request.feature_column = text_arg(fcinfo, 5, "feature_column");
   const bool surrogate_key = bool_arg(fcinfo, 6, "surrogate_key");
+  const bool normalize_keys = bool_arg(fcinfo, 7, "normalize_keys");
 
   Spi spi;
   const tdm::setup::ManagedTable managed =
@@ -44,18 +45,20 @@ TDM_FUNCTION(tdm_manage_table) {
   // always the table's real ones.
   spi.query(
       "INSERT INTO tdm.managed_table AS m (rel, pk_columns, natural_keys, updated_at_column,"
-      "       core_columns, release_column, feature_column, surrogate_key, foreign_keys)"
-      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, tdm._foreign_keys($1))"
+      "       core_columns, release_column, feature_column, surrogate_key, normalize_keys,"
+      "       foreign_keys)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, tdm._foreign_keys($1))"
       " ON CONFLICT (rel) DO UPDATE SET pk_columns = excluded.pk_columns,"
       "       natural_keys = excluded.natural_keys,"
       "       updated_at_column = excluded.updated_at_column,"
       "       core_columns = excluded.core_columns, release_column = excluded.release_column,"
       "       feature_column = excluded.feature_column, surrogate_key = excluded.surrogate_key,"
-      "       foreign_keys = excluded.foreign_keys, managed_at = now(), managed_by = current_user",
+      "       normalize_keys = excluded.normalize_keys, foreign_keys = excluded.foreign_keys, "
+      "managed_at = now(), managed_by = current_user",
       {oid_param(REGCLASSOID, rel), text_array_param(managed.pk_columns),
        text_array_param(canonical_natural_keys(managed)), text_param(managed.updated_at_column),
        text_array_param(managed.core_columns), text_param(managed.release_column),
-       text_param(managed.feature_column), bool_param(surrogate_key)});
+       text_param(managed.feature_column), bool_param(surrogate_key), bool_param(normalize_keys)});
   spi.query(
       "SELECT tdm._audit('manage_table', m.rel::text,"
       "                  to_jsonb(m) - 'rel' - 'managed_at' - 'managed_by')"

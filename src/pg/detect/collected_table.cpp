@@ -1,0 +1,317 @@
+#include "pg/detect/collected_table.hpp"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "core/common/error.hpp"
+#include "core/common/json.hpp"
+#include "core/detect/classify.hpp"
+#include "core/detect/grouping.hpp"
+#include "pg/common/bridge.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+}
+
+namespace tdm::pg {
+namespace {
+
+constexpr long kBatchRows = 10000;
+constexpr int kFirstValueColumn = 3;  // after tdm_env and tdm_row_hash
+
+std::string quote_ident(const std::string &name) {
+  const char *raw = name.c_str();
+  return pg_call([=] { return quote_identifier(raw); });
+}
+
+std::size_t column_index(const detect::TableModel &model, const std::string &name) {
+  auto it = std::find(model.columns.begin(), model.columns.end(), name);
+  if (it == model.columns.end()) {
+    throw Error(sqlstate::kUndefinedColumn,
+                "column \"" + name + "\" of " + model.name + " is not in its collected rows");
+  }
+  return static_cast<std::size_t>(it - model.columns.begin());
+}
+
+// SQL for one key's text over alias t, NULL when any column is NULL.
+std::string key_text_sql(const detect::TableModel &model, const std::vector<std::size_t> &key,
+                         bool normalize) {
+  std::vector<std::string> parts;
+  std::vector<std::string> null_checks;
+  for (std::size_t column : key) {
+    std::string ref = "t." + quote_ident(model.columns[column]);
+    null_checks.push_back(ref + " IS NULL");
+    std::string text = ref + "::text";
+    if (normalize) text = "lower(btrim(" + text + ", E' \\t\\n\\r\\f\\x0b'))";
+    parts.push_back(text);
+  }
+  if (parts.size() == 1) return parts.front();
+  std::string joined;
+  for (std::size_t i = 0; i < parts.size(); ++i) joined += (i ? ", " : "") + parts[i];
+  std::string any_null;
+  for (std::size_t i = 0; i < null_checks.size(); ++i) {
+    any_null += (i ? " OR " : "") + null_checks[i];
+  }
+  return "CASE WHEN " + any_null + " THEN NULL ELSE concat_ws(E'\\x1f', " + joined + ") END";
+}
+
+// One hash expression per key kind: the primary key, then each natural key.
+std::vector<std::string> key_hash_sql(const detect::TableModel &model) {
+  std::vector<std::string> exprs;
+  exprs.push_back("hashtextextended(" + key_text_sql(model, model.pk, false) + ", 0)");
+  for (std::size_t i = 0; i < model.natural_keys.size(); ++i) {
+    exprs.push_back("hashtextextended(" +
+                    key_text_sql(model, model.natural_keys[i], model.normalize_keys) + ", " +
+                    std::to_string(i + 1) + ")");
+  }
+  return exprs;
+}
+
+std::uint64_t partition_of(std::int64_t label, std::size_t partitions) {
+  std::uint64_t x = static_cast<std::uint64_t>(label) * 0x9E3779B97F4A7C15ULL;
+  return (x >> 17) % partitions;
+}
+
+// Converts one collected tuple into a SourceRow.
+class RowConverter {
+ public:
+  RowConverter(const CollectedTable &table, const detect::Context &context) : table_(table) {
+    for (std::size_t i = 0; i < context.environments.size(); ++i) {
+      env_index_[context.environments[i].name] = i;
+    }
+    for (Oid type : table.column_types) {
+      char category = 'U';
+      bool preferred = false;
+      pg_call([&] { get_type_category_preferred(type, &category, &preferred); });
+      categories_.push_back(type == JSONOID || type == JSONBOID ? 'J' : category);
+    }
+  }
+
+  detect::SourceRow convert(SPITupleTable *batch, uint64 r) const {
+    detect::SourceRow row;
+    auto env = text_value(batch, r, 1);
+    auto it = env ? env_index_.find(*env) : env_index_.end();
+    if (it == env_index_.end()) {
+      throw Error(sqlstate::kInternalError, "collected row of unknown environment");
+    }
+    row.env = it->second;
+    const std::size_t columns = table_.model.columns.size();
+    row.values.reserve(columns);
+    for (std::size_t c = 0; c < columns; ++c) {
+      row.values.push_back(text_value(batch, r, kFirstValueColumn + static_cast<int>(c)));
+    }
+    if (table_.model.updated_at) {
+      std::size_t c = *table_.model.updated_at;
+      auto ts = datum_value(batch, r, kFirstValueColumn + static_cast<int>(c));
+      if (ts) {
+        Oid type = table_.column_types[c];
+        if (type == TIMESTAMPTZOID || type == TIMESTAMPOID) row.ts = DatumGetInt64(*ts);
+        if (type == DATEOID) row.ts = static_cast<std::int64_t>(DatumGetInt32(*ts)) * 86400000000LL;
+      }
+    }
+    row.json = row_json(row);
+    return row;
+  }
+
+ private:
+  std::string row_json(const detect::SourceRow &row) const {
+    std::string out = "{";
+    for (std::size_t c = 0; c < row.values.size(); ++c) {
+      if (c) out += ", ";
+      json::append_string(out, table_.model.columns[c]);
+      out += ": ";
+      const detect::Value &v = row.values[c];
+      if (!v) {
+        out += "null";
+      } else if (categories_[c] == 'N' || categories_[c] == 'J') {
+        out += *v;  // numbers and JSON as they are
+      } else if (categories_[c] == 'B') {
+        out += *v == "t" ? "true" : "false";
+      } else {
+        json::append_string(out, *v);
+      }
+    }
+    return out + "}";
+  }
+
+  const CollectedTable &table_;
+  std::unordered_map<std::string, std::size_t> env_index_;
+  std::vector<char> categories_;
+};
+
+// Bytes a candidate row is expected to take as a SourceRow.
+std::size_t row_bytes_estimate(Spi &spi, const CollectedTable &table) {
+  // On-disk bytes per collected row (ANALYZEd by collection) stand for the
+  // text the row's values take.
+  auto width = spi.value(
+      "SELECT (pg_relation_size(c.oid) / greatest(c.reltuples, 1))::bigint"
+      "  FROM pg_class c WHERE c.oid = $1::regclass",
+      {text_param(table.collected)});
+  std::size_t text_width = width ? std::stoul(*width) : 0;
+  if (text_width == 0) text_width = 32 * table.model.columns.size();
+  return sizeof(detect::SourceRow) + table.model.columns.size() * sizeof(detect::Value) +
+         3 * text_width + 64;
+}
+
+void classify_partition(const CollectedTable &table, const detect::Context &context,
+                        std::vector<detect::SourceRow> &rows, const EmitFn &emit) {
+  std::vector<detect::Conflict> conflicts = detect::detect_conflicts(table.model, context, rows);
+  std::sort(conflicts.begin(), conflicts.end(),
+            [](const detect::Conflict &a, const detect::Conflict &b) { return a.id < b.id; });
+  emit(conflicts, rows);
+  rows.clear();
+}
+
+}  // namespace
+
+detect::Context load_context(Spi &spi, const std::string &release) {
+  detect::Context context;
+  for (auto &row : spi.query("SELECT name, precedence::text FROM tdm.environment"
+                             " ORDER BY precedence, name",
+                             {}, true)) {
+    context.environments.push_back({row[0].value(), std::stoi(row[1].value())});
+  }
+  for (auto &row : spi.query("SELECT feature, priority::text FROM tdm.feature WHERE release = $1",
+                             {text_param(release)}, true)) {
+    context.feature_priority[row[0].value()] = std::stoi(row[1].value());
+  }
+  return context;
+}
+
+CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collected,
+                                    std::uint64_t rows) {
+  CollectedTable table;
+  table.rel = rel;
+  table.collected = collected;
+  table.rows = rows;
+  detect::TableModel &model = table.model;
+  const std::vector<Param> rel_param = {oid_param(REGCLASSOID, rel)};
+  for (auto &row : spi.query("SELECT a.attname::text, a.atttypid::oid::text FROM pg_attribute a"
+                             " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+                             " ORDER BY a.attnum",
+                             rel_param, true)) {
+    model.columns.push_back(row[0].value());
+    table.column_types.push_back(static_cast<Oid>(std::stoul(row[1].value())));
+  }
+  auto settings = spi.query(
+      "SELECT rel::text, updated_at_column, release_column, feature_column,"
+      "       surrogate_key::text, normalize_keys::text"
+      "  FROM tdm.managed_table WHERE rel = $1",
+      rel_param, true);
+  if (settings.empty()) throw Error(sqlstate::kUndefinedObject, "table is not managed by tdm");
+  model.name = settings[0][0].value();
+  if (settings[0][1]) model.updated_at = column_index(model, *settings[0][1]);
+  model.release_column = column_index(model, settings[0][2].value());
+  model.feature_column = column_index(model, settings[0][3].value());
+  model.surrogate_key = settings[0][4].value() == "true";
+  model.normalize_keys = settings[0][5].value() == "true";
+  // Key columns, one row per column: (role, group, column).
+  for (auto &row :
+       spi.query("SELECT 'pk', 0, c, o FROM tdm.managed_table m,"
+                 "       unnest(m.pk_columns) WITH ORDINALITY AS u(c, o) WHERE m.rel = $1"
+                 " UNION ALL"
+                 " SELECT 'nk', g.o, btrim(c.c), c.o FROM tdm.managed_table m,"
+                 "       unnest(m.natural_keys) WITH ORDINALITY AS g(spec, o),"
+                 "       unnest(string_to_array(g.spec, ',')) WITH ORDINALITY AS c(c, o)"
+                 " WHERE m.rel = $1"
+                 " UNION ALL"
+                 " SELECT 'core', 0, c, o FROM tdm.managed_table m,"
+                 "       unnest(m.core_columns) WITH ORDINALITY AS u(c, o) WHERE m.rel = $1"
+                 " ORDER BY 1, 2, 4",
+                 rel_param, true)) {
+    const std::string &role = row[0].value();
+    std::size_t column = column_index(model, row[2].value());
+    if (role == "pk") {
+      model.pk.push_back(column);
+    } else if (role == "core") {
+      model.core.push_back(column);
+    } else {
+      std::size_t group = std::stoul(row[1].value());
+      if (model.natural_keys.size() < group) model.natural_keys.resize(group);
+      model.natural_keys[group - 1].push_back(column);
+    }
+  }
+  return table;
+}
+
+void detect_collected(Spi &spi, const CollectedTable &table, const detect::Context &context,
+                      const MemoryBudget &budget, const EmitFn &emit, DetectStats *stats) {
+  const std::vector<std::string> key_exprs = key_hash_sql(table.model);
+  const std::size_t key_kinds = key_exprs.size();
+  const RowConverter converter(table, context);
+  const std::size_t row_bytes = row_bytes_estimate(spi, table);
+  std::vector<detect::SourceRow> rows;
+  *stats = DetectStats{};
+
+  if (detect::HashGrouper::bytes_needed(table.rows, key_kinds) <= budget.limit()) {
+    // Pass 1 in memory: key hashes of every row, grouped.
+    std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
+    for (auto &kind : hashes) kind.reserve(table.rows);
+    std::string sql = "SELECT ";
+    for (std::size_t k = 0; k < key_kinds; ++k) sql += (k ? ", " : "") + key_exprs[k];
+    sql += " FROM " + table.collected + " t";
+    spi.scan(sql, {}, kBatchRows, [&](SPITupleTable *batch, uint64 count) {
+      for (uint64 r = 0; r < count; ++r) {
+        for (std::size_t k = 0; k < key_kinds; ++k) {
+          auto h = datum_value(batch, r, static_cast<int>(k) + 1);
+          hashes[k].push_back(h ? static_cast<std::uint64_t>(DatumGetInt64(*h)) | 1 : 0);
+        }
+      }
+    });
+    const std::size_t row_count = hashes.front().size();
+    detect::HashGrouper grouper(row_count);
+    for (auto &kind : hashes) grouper.add_key_kind(kind);
+    hashes.clear();
+    const std::vector<std::int64_t> labels = grouper.labels();
+    stats->candidates = static_cast<std::uint64_t>(
+        std::count_if(labels.begin(), labels.end(), [](std::int64_t l) { return l >= 0; }));
+
+    // Pass 2: the candidates' full rows, one partition of components at a time.
+    const std::size_t partitions = budget.partitions_for(stats->candidates * row_bytes);
+    stats->partitions = partitions;
+    for (std::size_t p = 0; p < partitions; ++p) {
+      std::uint64_t index = 0;
+      spi.scan("SELECT * FROM " + table.collected, {}, kBatchRows,
+               [&](SPITupleTable *batch, uint64 count) {
+                 for (uint64 r = 0; r < count; ++r, ++index) {
+                   if (index >= row_count) {
+                     throw Error(sqlstate::kInternalError,
+                                 "collected rows changed during detection");
+                   }
+                   std::int64_t label = labels[index];
+                   if (label < 0 || partition_of(label, partitions) != p) continue;
+                   rows.push_back(converter.convert(batch, r));
+                 }
+               });
+      classify_partition(table, context, rows, emit);
+    }
+    return;
+  }
+
+  // Pass 1 does not fit: PostgreSQL computes the components (and spills).
+  stats->spilled = true;
+  auto labelled = spi.value("SELECT tdm._spill_labels($1::regclass, $2)",
+                            {text_param(table.collected), text_array_param(key_exprs)});
+  stats->candidates = labelled ? std::stoull(*labelled) : 0;
+  const std::size_t partitions = budget.partitions_for(stats->candidates * row_bytes);
+  stats->partitions = partitions;
+  for (std::size_t p = 0; p < partitions; ++p) {
+    spi.scan("SELECT c.*, l.label FROM " + table.collected +
+                 " c JOIN pg_temp.tdm_labels l ON l.row_ctid = c.ctid",
+             {}, kBatchRows, [&](SPITupleTable *batch, uint64 count) {
+               const int label_column =
+                   kFirstValueColumn + static_cast<int>(table.model.columns.size());
+               for (uint64 r = 0; r < count; ++r) {
+                 auto label = datum_value(batch, r, label_column);
+                 if (!label || partition_of(DatumGetInt64(*label), partitions) != p) continue;
+                 rows.push_back(converter.convert(batch, r));
+               }
+             });
+    classify_partition(table, context, rows, emit);
+  }
+}
+
+}  // namespace tdm::pg

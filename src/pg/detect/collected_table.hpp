@@ -1,0 +1,45 @@
+// A managed table's collected rows, as detection reads them: the model
+// from the catalog, and the two passes over the temporary table (key
+// hashes of every row, then the full rows of the candidates only).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/common/memory_budget.hpp"
+#include "core/detect/model.hpp"
+#include "pg/common/spi.hpp"
+
+namespace tdm::pg {
+
+struct CollectedTable {
+  Oid rel = InvalidOid;
+  std::string collected;  // the temporary table, quoted and schema-qualified
+  std::uint64_t rows = 0;
+  detect::TableModel model;
+  std::vector<Oid> column_types;  // per model column
+};
+
+// Environments (by precedence, then name) and the release's feature plan.
+detect::Context load_context(Spi &spi, const std::string &release);
+
+// The model of a managed table whose rows were collected into `collected`.
+CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collected,
+                                    std::uint64_t rows);
+
+// Runs detection over the collected rows within `budget`, handing the
+// conflicts of each partition (sorted by id) to `emit` with their rows.
+// Statistics of the run go to `stats`.
+struct DetectStats {
+  bool spilled = false;  // the key pass ran in SQL
+  std::size_t partitions = 0;
+  std::uint64_t candidates = 0;
+};
+using EmitFn = std::function<void(const std::vector<detect::Conflict> &conflicts,
+                                  const std::vector<detect::SourceRow> &rows)>;
+void detect_collected(Spi &spi, const CollectedTable &table, const detect::Context &context,
+                      const MemoryBudget &budget, const EmitFn &emit, DetectStats *stats);
+
+}  // namespace tdm::pg

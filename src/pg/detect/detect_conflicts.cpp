@@ -1,0 +1,160 @@
+// tdm.detect_conflicts(release): the dry run of collection and detection,
+// as a materialized set-returning function; tdm._detect_collected(release)
+// runs detection alone on rows collected earlier in the transaction.
+#include <string>
+
+#include "core/common/error.hpp"
+#include "core/common/memory_budget.hpp"
+#include "core/detect/classify.hpp"
+#include "pg/common/args.hpp"
+#include "pg/common/bridge.hpp"
+#include "pg/common/settings.hpp"
+#include "pg/common/spi.hpp"
+#include "pg/detect/collected_table.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/tuplestore.h"
+}
+
+namespace tdm::pg {
+namespace {
+
+enum PreviewColumn {
+  kId,
+  kRel,
+  kKind,
+  kClass,
+  kPriority,
+  kRule,
+  kSuggestion,
+  kRationale,
+  kMembers,
+  kDiffering,
+  kPreviewColumns
+};
+
+// Appends conflicts to the function's result set.
+class PreviewSink {
+ public:
+  explicit PreviewSink(FunctionCallInfo fcinfo) {
+    pg_call([fcinfo] { InitMaterializedSRF(fcinfo, MAT_SRF_BLESS); });
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    store_ = rsinfo->setResult;
+    desc_ = rsinfo->setDesc;
+    kind_type_ = TupleDescAttr(desc_, kKind)->atttypid;
+  }
+
+  void add(Oid rel, const detect::Conflict &c, ScratchContext &scratch) {
+    ScratchContext::Use use(scratch);
+    Datum values[kPreviewColumns];
+    bool nulls[kPreviewColumns] = {};
+    values[kId] = text_datum(c.id);
+    values[kRel] = ObjectIdGetDatum(rel);
+    const char *kind = detect::to_string(c.kind);
+    Oid kind_type = kind_type_;
+    values[kKind] = pg_call([=] {
+      return DirectFunctionCall2(enum_in, CStringGetDatum(kind), ObjectIdGetDatum(kind_type));
+    });
+    values[kClass] = text_datum(c.complex ? "complex" : "simple");
+    values[kPriority] = Int32GetDatum(c.priority);
+    values[kRule] = text_datum(detect::to_string(c.rule));
+    values[kSuggestion] = text_datum(c.suggestion);
+    values[kRationale] = text_datum(c.rationale);
+    values[kMembers] = jsonb_datum(c.members_json);
+    values[kDiffering] = jsonb_datum(c.differing_json);
+    Tuplestorestate *store = store_;
+    TupleDesc desc = desc_;
+    pg_call([&] { tuplestore_putvalues(store, desc, values, nulls); });
+  }
+
+ private:
+  static Datum text_datum(const std::string &text) {
+    const char *chars = text.c_str();
+    return pg_call([=] { return PointerGetDatum(cstring_to_text(chars)); });
+  }
+  static Datum jsonb_datum(const std::string &json) {
+    const char *chars = json.c_str();
+    return pg_call([=] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(chars)); });
+  }
+
+  Tuplestorestate *store_;
+  TupleDesc desc_;
+  Oid kind_type_;
+};
+
+// Detects the conflicts of every collected table and adds them to `sink`.
+void detect_into(Spi &spi, const std::string &release,
+                 const std::vector<std::vector<std::optional<std::string>>> &tables,
+                 PreviewSink &sink) {
+  const detect::Context context = load_context(spi, release);
+  const MemoryBudget budget(static_cast<std::size_t>(work_mem_kb) * 1024);
+  ScratchContext scratch("tdm detect output");
+  for (const auto &row : tables) {
+    const Oid rel = static_cast<Oid>(std::stoul(row[0].value()));
+    CollectedTable table =
+        load_collected_table(spi, rel, row[1].value(), std::stoull(row[2].value()));
+    DetectStats stats;
+    detect_collected(
+        spi, table, context, budget,
+        [&](const std::vector<detect::Conflict> &conflicts,
+            const std::vector<detect::SourceRow> &) {
+          for (const detect::Conflict &c : conflicts) sink.add(rel, c, scratch);
+        },
+        &stats);
+    const std::string message = table.model.name + ": " + std::to_string(table.rows) + " rows, " +
+                                std::to_string(stats.candidates) + " in groups, " +
+                                std::to_string(stats.partitions) + " partition(s)" +
+                                (stats.spilled ? ", key pass in SQL" : "");
+    const char *text = message.c_str();
+    pg_call([=] { ereport(DEBUG1, (errmsg_internal("tdm detect: %s", text))); });
+  }
+}
+
+}  // namespace
+}  // namespace tdm::pg
+
+TDM_FUNCTION(tdm_detect_conflicts) {
+  using namespace tdm::pg;
+  const std::string release = text_arg(fcinfo, 0, "release");
+  PreviewSink sink(fcinfo);
+  Spi spi;
+  auto status = spi.value("SELECT (tdm._require_release_inputs($1, 'detect_conflicts')).status",
+                          {text_param(release)});
+  if (status.value_or("") == "open") {
+    const std::string message =
+        "release \"" + release + "\" is not locked: this is a preview of unlocked data";
+    const std::string hint = "Lock it with SELECT tdm.tag_release('" + release + "');";
+    const char *m = message.c_str();
+    const char *h = hint.c_str();
+    pg_call([=] { ereport(NOTICE, (errmsg("%s", m), errhint("%s", h))); });
+  }
+  auto tables = spi.query(
+      "SELECT rel::oid::text, collected::text, row_count::text FROM tdm._collect($1)"
+      " ORDER BY rel::text",
+      {text_param(release)});
+  detect_into(spi, release, tables, sink);
+  return (Datum)0;
+}
+
+TDM_FUNCTION(tdm_detect_collected) {
+  using namespace tdm::pg;
+  const std::string release = text_arg(fcinfo, 0, "release");
+  PreviewSink sink(fcinfo);
+  Spi spi;
+  auto tables = spi.query(
+      "SELECT m.rel::oid::text, c.oid::regclass::text, c.reltuples::bigint::text"
+      "  FROM tdm.managed_table m"
+      "  JOIN pg_class c ON c.oid = to_regclass(format('pg_temp.%I', tdm._collected_name(m.rel)))"
+      " ORDER BY m.rel::text",
+      {}, true);
+  if (tables.empty()) {
+    throw tdm::Error(tdm::sqlstate::kUndefinedObject, "no collected rows in this transaction", {},
+                     "Run SELECT * FROM tdm._collect('" + release + "') first.");
+  }
+  detect_into(spi, release, tables, sink);
+  return (Datum)0;
+}

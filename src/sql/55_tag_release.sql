@@ -1,0 +1,276 @@
+-- Phase 1.5, the release gate: check the tags of every environment and
+-- lock the tagged data.
+
+-- The releases whose rows a release may use: itself and its ancestors.
+CREATE FUNCTION tdm._release_lineage(release text) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE lineage AS (
+    SELECT r.release, r.parent, 1 AS depth FROM tdm.release r WHERE r.release = $1
+    UNION ALL
+    SELECT r.release, r.parent, l.depth + 1 FROM tdm.release r JOIN lineage l ON r.release = l.parent
+     WHERE l.depth < 1000)
+  SELECT array_agg(release ORDER BY depth) FROM lineage
+$$;
+
+-- SQL for a table's primary key as a jsonb object, over alias `alias`.
+CREATE FUNCTION tdm._pk_json_sql(rel regclass, alias text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('jsonb_build_object(%s)',
+                string_agg(format('%L, %I.%I', c, alias, c), ', ' ORDER BY o))
+    FROM tdm.managed_table m, unnest(m.pk_columns) WITH ORDINALITY AS k(c, o)
+   WHERE m.rel = $1
+$$;
+
+-- SQL for the primary-key columns of `rel` over `alias`, for ORDER BY.
+CREATE FUNCTION tdm._pk_list_sql(rel regclass, alias text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('%I.%I', alias, c), ', ' ORDER BY o)
+    FROM tdm.managed_table m, unnest(m.pk_columns) WITH ORDINALITY AS k(c, o)
+   WHERE m.rel = $1
+$$;
+
+-- Row count and order-independent checksum (sum of row hashes over the
+-- target's columns) of the rows tagged for `release` in an environment.
+-- The same function locks a release and later verifies the lock.
+CREATE FUNCTION tdm._tagged_checksum(env text, rel regclass, release text,
+                                     OUT row_count bigint, OUT checksum text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table;
+BEGIN
+  SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _tagged_checksum.rel;
+  EXECUTE format('SELECT count(*), coalesce(sum(tdm._row_hash(%s)), 0)::text FROM %s t WHERE t.%I = $1',
+                 (SELECT string_agg(format('t.%I', column_name), ', ' ORDER BY ordinal)
+                    FROM tdm._columns(rel)),
+                 tdm._env_table(env, rel), m.release_column)
+    INTO row_count, checksum USING release;
+END
+$$;
+
+-- Records one finding.
+CREATE FUNCTION tdm._finding(job_id bigint, env text, rel regclass, kind text, severity text,
+                             detail text, row_count bigint, example_keys jsonb DEFAULT '[]')
+RETURNS void
+LANGUAGE sql AS $$
+  INSERT INTO tdm.tag_finding (job_id, env, rel, kind, severity, detail, row_count, example_keys)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, '[]'))
+$$;
+
+-- Common checks of the phase functions: the release exists, and tdm has
+-- environments and managed tables to work with.
+CREATE FUNCTION tdm._require_release_inputs(release text, caller text) RETURNS tdm.release
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r tdm.release;
+BEGIN
+  SELECT * INTO r FROM tdm.release WHERE tdm.release.release = _require_release_inputs.release;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION '%: release "%" does not exist', caller, release
+      USING ERRCODE = 'undefined_object',
+            HINT = format('Create it first: SELECT tdm.create_release(%L);', release);
+  END IF;
+  IF NOT EXISTS (SELECT FROM tdm.environment) THEN
+    RAISE EXCEPTION '%: no environments are registered', caller
+      USING ERRCODE = 'undefined_object', HINT = 'Register them with tdm.add_environment.';
+  END IF;
+  IF NOT EXISTS (SELECT FROM tdm.managed_table) THEN
+    RAISE EXCEPTION '%: no tables are managed', caller
+      USING ERRCODE = 'undefined_object', HINT = 'Register them with tdm.manage_table.';
+  END IF;
+  RETURN r;
+END
+$$;
+
+CREATE FUNCTION tdm.tag_release(release text, wait bool DEFAULT true) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+  r tdm.release;
+  the_release text := tag_release.release;
+  job bigint;
+  e tdm.environment;
+  m tdm.managed_table;
+  env_rel regclass;
+  lineage text[] := tdm._release_lineage(tag_release.release);
+  features text[];
+  drift record;
+  fk jsonb;
+  parent tdm.managed_table;
+  parent_rel regclass;
+  n bigint;
+  examples jsonb;
+  detail text;
+  table_ok bool;
+  started timestamptz := clock_timestamp();
+  phase_started timestamptz;
+  phase_ms jsonb := '{}';
+  errors int;
+  warnings int;
+  locked bool;
+BEGIN
+  r := tdm._require_release_inputs(the_release, 'tag_release');
+  IF r.status NOT IN ('open', 'locked') THEN
+    RAISE EXCEPTION 'tag_release: release "%" is %; only open or locked releases are tagged',
+      the_release, r.status USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  features := ARRAY(SELECT f.feature FROM tdm.feature f WHERE f.release = the_release);
+  IF cardinality(features) = 0 THEN
+    RAISE EXCEPTION 'tag_release: release "%" has no features', the_release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('Add its release plan first: SELECT tdm.add_feature(%L, ''FEAT-1'', 1);',
+                          the_release);
+  END IF;
+  IF NOT wait THEN
+    RAISE EXCEPTION 'tag_release: wait => false is not available yet'
+      USING ERRCODE = 'feature_not_supported', HINT = 'Call it with wait => true.';
+  END IF;
+
+  INSERT INTO tdm.job (kind, release, status, pid, started_at)
+  VALUES ('tag_release', the_release, 'running', pg_backend_pid(), started)
+  RETURNING job_id INTO job;
+
+  phase_started := clock_timestamp();
+  FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
+    PERFORM tdm._refresh_environment(e.name);
+  END LOOP;
+  phase_ms := phase_ms || jsonb_build_object('import', round(1000 * extract(epoch FROM clock_timestamp() - phase_started)));
+
+  phase_started := clock_timestamp();
+  FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
+    FOR m IN SELECT * FROM tdm.managed_table ORDER BY rel::text LOOP
+      env_rel := tdm._env_table(e.name, m.rel);
+      IF env_rel IS NULL THEN
+        PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
+          format('table %s does not exist in %s (remote schema %s)',
+                 (SELECT relname FROM pg_class WHERE oid = m.rel), e.name, e.remote_schema), NULL);
+        CONTINUE;
+      END IF;
+      table_ok := true;
+      FOR drift IN SELECT * FROM tdm._schema_drift(e.name, m.rel) LOOP
+        PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', drift.severity, drift.detail, NULL);
+        IF drift.column_name IN (m.release_column, m.feature_column) AND drift.env_type IS NULL THEN
+          table_ok := false;  -- without its tags the table cannot be checked further
+        END IF;
+      END LOOP;
+      CONTINUE WHEN NOT table_ok;
+
+      -- Rows with no release tag.
+      EXECUTE format('SELECT count(*) FROM %s t WHERE t.%I IS NULL', env_rel, m.release_column)
+        INTO n;
+      IF n > 0 THEN
+        EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I IS NULL ORDER BY %s LIMIT 5) s',
+                       tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column,
+                       tdm._pk_list_sql(m.rel, 't'))
+          INTO examples;
+        PERFORM tdm._finding(job, e.name, m.rel, 'untagged_rows', 'warning',
+          format('%s rows of %s.%s carry no release tag; they are not part of any release',
+                 n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel)), n, examples);
+      END IF;
+
+      -- Tags naming releases that do not exist.
+      FOR drift IN EXECUTE format(
+          'SELECT t.%1$I AS tag, count(*) AS n FROM %2$s t WHERE t.%1$I IS NOT NULL'
+          ' AND t.%1$I <> ALL ($1) GROUP BY t.%1$I ORDER BY t.%1$I', m.release_column, env_rel)
+          USING ARRAY(SELECT rr.release FROM tdm.release rr) LOOP
+        EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I = $1 ORDER BY %s LIMIT 5) s',
+                       tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column,
+                       tdm._pk_list_sql(m.rel, 't'))
+          INTO examples USING drift.tag;
+        PERFORM tdm._finding(job, e.name, m.rel, 'unknown_release', 'error',
+          format('%s rows of %s.%s are tagged for release "%s", which does not exist',
+                 drift.n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag),
+          drift.n, examples);
+      END LOOP;
+
+      -- Rows of this release whose feature is not in its plan.
+      FOR drift IN EXECUTE format(
+          'SELECT t.%2$I AS tag, count(*) AS n FROM %3$s t WHERE t.%1$I = $1'
+          ' AND (t.%2$I IS NULL OR t.%2$I <> ALL ($2)) GROUP BY t.%2$I ORDER BY t.%2$I',
+          m.release_column, m.feature_column, env_rel)
+          USING the_release, features LOOP
+        EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I = $1 AND t.%I IS NOT DISTINCT FROM $2 ORDER BY %s LIMIT 5) s',
+                       tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column, m.feature_column,
+                       tdm._pk_list_sql(m.rel, 't'))
+          INTO examples USING the_release, drift.tag;
+        PERFORM tdm._finding(job, e.name, m.rel, 'unknown_feature', 'error',
+          CASE WHEN drift.tag IS NULL
+            THEN format('%s rows of %s.%s are tagged for %s without a feature', drift.n, e.name,
+                        (SELECT relname FROM pg_class WHERE oid = m.rel), the_release)
+            ELSE format('%s rows of %s.%s are tagged with feature "%s", which is not in the plan of %s',
+                        drift.n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel),
+                        drift.tag, the_release) END,
+          drift.n, examples);
+      END LOOP;
+
+      -- Tagged rows whose parent (in the same environment) is tagged for
+      -- no release of this release's lineage, or is missing.
+      FOR fk IN SELECT * FROM jsonb_array_elements(m.foreign_keys) LOOP
+        parent_rel := to_regclass(fk->>'references');
+        SELECT * INTO parent FROM tdm.managed_table pm WHERE pm.rel = parent_rel;
+        CONTINUE WHEN NOT FOUND OR tdm._env_table(e.name, parent_rel) IS NULL;
+        detail := format(
+          'FROM %s c LEFT JOIN %s p ON %s WHERE c.%I = $1 AND %s AND (%s OR p.%I IS NULL OR p.%I <> ALL ($2))',
+          env_rel, tdm._env_table(e.name, parent_rel),
+          (SELECT string_agg(format('p.%I = c.%I', rc, cc), ' AND ')
+             FROM jsonb_array_elements_text(fk->'columns') WITH ORDINALITY AS a(cc, o)
+             JOIN jsonb_array_elements_text(fk->'ref_columns') WITH ORDINALITY AS b(rc, o2) ON o = o2),
+          m.release_column,
+          (SELECT string_agg(format('c.%I IS NOT NULL', cc), ' AND ')
+             FROM jsonb_array_elements_text(fk->'columns') AS a(cc)),
+          (SELECT string_agg(format('p.%I IS NULL', rc), ' AND ')
+             FROM jsonb_array_elements_text(fk->'ref_columns') AS b(rc)),
+          parent.release_column, parent.release_column);
+        EXECUTE 'SELECT count(*) ' || detail INTO n USING the_release, lineage;
+        IF n > 0 THEN
+          EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k %s ORDER BY %s LIMIT 5) s',
+                         tdm._pk_json_sql(m.rel, 'c'), detail, tdm._pk_list_sql(m.rel, 'c'))
+            INTO examples USING the_release, lineage;
+          PERFORM tdm._finding(job, e.name, m.rel, 'dangling_reference', 'error',
+            format('%s rows of %s.%s tagged for %s reference a %s row (%s) tagged for no release of %s, or missing',
+                   n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release,
+                   parent_rel, fk->>'name', array_to_string(lineage, ', ')),
+            n, examples);
+        END IF;
+      END LOOP;
+    END LOOP;
+  END LOOP;
+  phase_ms := phase_ms || jsonb_build_object('check', round(1000 * extract(epoch FROM clock_timestamp() - phase_started)));
+
+  SELECT count(*) FILTER (WHERE severity = 'error'), count(*) FILTER (WHERE severity = 'warning')
+    INTO errors, warnings FROM tdm.tag_finding WHERE job_id = job;
+  locked := errors = 0;
+
+  phase_started := clock_timestamp();
+  DELETE FROM tdm.release_lock WHERE tdm.release_lock.release = the_release;
+  IF locked THEN
+    FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
+      FOR m IN SELECT * FROM tdm.managed_table ORDER BY rel::text LOOP
+        INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum)
+        SELECT the_release, e.name, m.rel, c.row_count, c.checksum
+          FROM tdm._tagged_checksum(e.name, m.rel, the_release) c;
+      END LOOP;
+    END LOOP;
+    UPDATE tdm.release SET status = 'locked', locked_at = now()
+     WHERE tdm.release.release = the_release;
+  ELSE
+    UPDATE tdm.release SET status = 'open', locked_at = NULL
+     WHERE tdm.release.release = the_release;
+  END IF;
+  phase_ms := phase_ms || jsonb_build_object('lock', round(1000 * extract(epoch FROM clock_timestamp() - phase_started)));
+
+  UPDATE tdm.job SET status = 'completed', finished_at = clock_timestamp(),
+         detail = jsonb_build_object('findings', errors + warnings, 'errors', errors,
+                                     'warnings', warnings, 'locked', locked, 'phase_ms', phase_ms)
+   WHERE job_id = job;
+  PERFORM tdm._audit('tag_release', the_release,
+                     jsonb_build_object('job_id', job, 'errors', errors, 'warnings', warnings,
+                                        'locked', locked));
+  IF NOT locked THEN
+    RAISE NOTICE 'release % stays open: % error finding(s); see SELECT * FROM tdm.tag_finding WHERE job_id = %',
+      the_release, errors, job;
+  END IF;
+  RETURN job;
+END
+$$;
+COMMENT ON FUNCTION tdm.tag_release(text, bool) IS
+  'Phase 1.5: checks the tags of every environment, locks the tagged data when clean';

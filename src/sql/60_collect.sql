@@ -1,0 +1,107 @@
+-- Collection (phase 2, first step): the rows tagged for a release, from
+-- every environment, into temporary tables of the session. Nothing in the
+-- environments is written; nothing durable is written here.
+
+-- A 64-bit hash of the values given, on their binary form.
+CREATE FUNCTION tdm._row_hash(VARIADIC "any") RETURNS bigint
+AS 'MODULE_PATHNAME', 'tdm_row_hash' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- The temporary table that holds a managed table's collected rows.
+CREATE FUNCTION tdm._collected_name(rel regclass) RETURNS name
+LANGUAGE sql IMMUTABLE AS $$ SELECT ('tdm_collected_' || rel::oid)::name $$;
+
+-- Collects every managed table's rows tagged for `release`: one INSERT per
+-- table whose SELECT is a UNION ALL over the environments' foreign tables,
+-- so their async-capable scans run concurrently. Each row keeps its
+-- environment and a row hash; a locked release's rows are checked against
+-- the lock (count and checksum per environment and table).
+CREATE FUNCTION tdm._collect(release text)
+RETURNS TABLE (rel regclass, collected regclass, row_count bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+  r tdm.release := tdm._require_release_inputs(release, 'collect');
+  m tdm.managed_table;
+  e tdm.environment;
+  envs text[] := ARRAY(SELECT name FROM tdm.environment ORDER BY precedence, name);
+  env_rel regclass;
+  missing text;
+  columns text;
+  branches text[];
+  temp_name name;
+  got record;
+  lock tdm.release_lock;
+BEGIN
+  FOREACH missing IN ARRAY envs LOOP
+    IF EXISTS (SELECT FROM tdm.managed_table mt WHERE tdm._env_table(missing, mt.rel) IS NULL) THEN
+      PERFORM tdm._refresh_environment(missing);
+    END IF;
+  END LOOP;
+
+  FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
+    columns := (SELECT string_agg(format('t.%I', column_name), ', ' ORDER BY ordinal)
+                  FROM tdm._columns(m.rel));
+    branches := '{}';
+    FOR i IN 1 .. cardinality(envs) LOOP
+      env_rel := tdm._env_table(envs[i], m.rel);
+      IF env_rel IS NULL THEN
+        RAISE EXCEPTION 'collect: table % does not exist in environment "%"',
+          (SELECT relname FROM pg_class WHERE oid = m.rel), envs[i]
+          USING ERRCODE = 'undefined_table',
+                HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
+      END IF;
+      SELECT string_agg(d.detail, '; ') INTO missing
+        FROM tdm._schema_drift(envs[i], m.rel) d WHERE d.env_type IS NULL;
+      IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'collect: environment "%" cannot provide %: %', envs[i], m.rel, missing
+          USING ERRCODE = 'undefined_column',
+                HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
+      END IF;
+      branches := branches || format('SELECT $2[%s], tdm._row_hash(%s), %s FROM %s t WHERE t.%I = $1',
+                                     i, columns, columns, env_rel, m.release_column);
+    END LOOP;
+
+    temp_name := tdm._collected_name(m.rel);
+    IF to_regclass(format('pg_temp.%I', temp_name)) IS NOT NULL THEN
+      EXECUTE format('DROP TABLE pg_temp.%I', temp_name);
+    END IF;
+    EXECUTE format('CREATE TEMP TABLE %I (tdm_env text, tdm_row_hash bigint, %s) ON COMMIT DROP',
+                   temp_name,
+                   (SELECT string_agg(format('%I %s', column_name, column_type), ', '
+                                      ORDER BY ordinal) FROM tdm._columns(m.rel)));
+    EXECUTE format('INSERT INTO pg_temp.%I %s', temp_name, array_to_string(branches, ' UNION ALL '))
+      USING release, envs;
+    GET DIAGNOSTICS row_count = ROW_COUNT;
+
+    IF r.status <> 'open' THEN
+      FOR got IN EXECUTE format(
+          'SELECT e.env, coalesce(c.n, 0) AS n, coalesce(c.checksum, ''0'') AS checksum'
+          '  FROM unnest($1) AS e(env)'
+          '  LEFT JOIN (SELECT tdm_env, count(*) AS n, sum(tdm_row_hash)::text AS checksum'
+          '               FROM pg_temp.%I GROUP BY tdm_env) c ON c.tdm_env = e.env', temp_name)
+          USING envs LOOP
+        SELECT * INTO lock FROM tdm.release_lock l
+         WHERE l.release = r.release AND l.env = got.env AND l.rel = m.rel;
+        IF NOT FOUND THEN
+          RAISE EXCEPTION '%.% was not part of the lock of release %; run tdm.tag_release(%) again',
+            got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), r.release,
+            quote_literal(r.release) USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        IF lock.row_count <> got.n OR lock.checksum <> got.checksum THEN
+          RAISE EXCEPTION '%.% changed after tagging: % rows locked, % now%; run tdm.tag_release(%) again',
+            got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), lock.row_count, got.n,
+            CASE WHEN lock.row_count = got.n THEN ' with different content' ELSE '' END,
+            quote_literal(r.release)
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('Release %s was locked at %s.', r.release, r.locked_at);
+        END IF;
+      END LOOP;
+    END IF;
+
+    EXECUTE format('ANALYZE pg_temp.%I', temp_name);
+    rel := m.rel;
+    collected := format('pg_temp.%I', temp_name)::regclass;
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
