@@ -6,7 +6,7 @@ set -uo pipefail
 results="$1"
 cd "$(dirname "$0")/.."
 
-test/scenario/build.sh --envs 3 --rows 100 --consolidation tdm_regress \
+test/scenario/build.sh --envs 3 --rows 1000 --consolidation tdm_regress \
   --consolidation tdm_tap || exit 1
 psql -X -q -d tdm_tap -c "CREATE EXTENSION pgtap" || exit 1
 

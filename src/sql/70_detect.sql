@@ -29,7 +29,9 @@ DECLARE
   changed bigint;
   labelled bigint;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.tdm_keys, pg_temp.tdm_shared_keys, pg_temp.tdm_labels;
+  IF to_regclass('pg_temp.tdm_keys') IS NOT NULL THEN
+    DROP TABLE pg_temp.tdm_keys, pg_temp.tdm_shared_keys, pg_temp.tdm_labels;
+  END IF;
   EXECUTE format('CREATE TEMP TABLE tdm_keys ON COMMIT DROP AS'
                  ' SELECT t.ctid AS row_ctid, k.h FROM %s t CROSS JOIN LATERAL (VALUES %s) AS k(h)'
                  ' WHERE k.h IS NOT NULL', collected,

@@ -8,16 +8,18 @@
 # share it.
 #
 #   build.sh [--envs N] [--rows N] [--shared F] [--differ F] [--exact F]
-#            [--release R] [--seed S] [--consolidation DB]...
+#            [--id-overlap F] [--release R] [--seed S] [--consolidation DB]...
 #
 #   --rows     users per environment (each with an account and 2 transactions)
 #   --shared   fraction of users that are the same person in every environment
 #   --differ   fraction of those whose attributes differ per environment
 #   --exact    fraction of shared users that are exact duplicates (timestamps too)
+#   --id-overlap  fraction of the other users whose ids collide across
+#              environments (1: every sequence starts at 1)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-envs=3 rows=100 shared=0.3 differ=0.3 exact=0.3 release=R2 seed=42
+envs=3 rows=100 shared=0.3 differ=0.3 exact=0.3 id_overlap=1 release=R2 seed=42
 consolidation=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,6 +28,7 @@ while [ $# -gt 0 ]; do
     --shared) shared="$2"; shift 2 ;;
     --differ) differ="$2"; shift 2 ;;
     --exact) exact="$2"; shift 2 ;;
+    --id-overlap) id_overlap="$2"; shift 2 ;;
     --release) release="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --consolidation) consolidation+=("$2"); shift 2 ;;
@@ -42,7 +45,7 @@ for i in $(seq 1 "$envs"); do
   createdb "$db"
   psql_quiet -d "$db" -f "$here/schema.sql"
   psql_quiet -d "$db" -v env="$i" -v rows="$rows" -v shared="$shared" -v differ="$differ" \
-    -v exact="$exact" -v release="$release" -v seed="$seed" -f "$here/environment_data.sql"
+    -v exact="$exact" -v id_overlap="$id_overlap" -v release="$release" -v seed="$seed" -f "$here/environment_data.sql"
 done
 
 for db in "${consolidation[@]}"; do

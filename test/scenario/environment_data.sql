@@ -1,9 +1,11 @@
 -- Test data of one environment, deterministic by seed (psql variables:
--- env, rows, shared, differ, exact, release, seed).
+-- env, rows, shared, differ, exact, id_overlap, release, seed).
 --
--- Row g of every environment has user_id g, account_id g and transactions
--- 2g-1 and 2g: environment-local sequences all start at 1, so primary keys
--- collide between environments as they do in real system-test databases.
+-- Row g of an environment has user_id g, account_id g and transactions 2g-1
+-- and 2g when it is shared or falls in the fraction `id_overlap` (default
+-- 1: environment-local sequences all start at 1, so primary keys collide
+-- between environments as they do in real system-test databases); other
+-- rows get ids of their own environment's range.
 -- A fraction `shared` of the g's are the same person everywhere (same
 -- email, same account number); of those, a fraction `differ` carries
 -- environment-specific attributes in each environment, and a fraction
@@ -20,13 +22,15 @@ CREATE TEMP TABLE plan AS
 SELECT g,
        pg_temp.u(:'seed', 'shared', g::text) < :shared AS shared,
        pg_temp.u(:'seed', 'differ', :'env', g::text) < :differ AS differs,
-       pg_temp.u(:'seed', 'exact', g::text) < :exact AS exact
+       pg_temp.u(:'seed', 'exact', g::text) < :exact AS exact,
+       pg_temp.u(:'seed', 'id', :'env', g::text) < :id_overlap AS same_id
   FROM generate_series(1, :rows) AS g;
 
 -- The key attributes are drawn from: the person (shared and not differing)
 -- or the environment's own copy.
 CREATE TEMP TABLE person AS
 SELECT g, shared, exact,
+       CASE WHEN shared OR same_id THEN g ELSE g + :'env'::bigint * :rows * 10 END AS id,
        CASE WHEN shared AND NOT differs THEN :'seed' ELSE :'seed' || ':' || :'env' END AS draw,
        CASE WHEN shared THEN 'user' || g || '@example.com'
             ELSE 'st' || :'env' || '.user' || g || '@example.com' END AS email,
@@ -40,7 +44,7 @@ SELECT g, shared, exact,
 
 INSERT INTO users (user_id, email, full_name, role, created_at, updated_at, tdm_release,
                    tdm_feature)
-SELECT g, email,
+SELECT id, email,
        (ARRAY['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Frances', 'Ken'])
          [1 + floor(pg_temp.u(draw, 'first', g::text) * 8)::int] || ' ' ||
        (ARRAY['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Allen', 'Thompson'])
@@ -54,14 +58,14 @@ SELECT g, email,
 
 INSERT INTO accounts (account_id, user_id, account_number, balance, created_at, updated_at,
                       tdm_release, tdm_feature)
-SELECT g, g, account_number,
+SELECT id, id, account_number,
        round((pg_temp.u(draw, 'balance', g::text) * 20000)::numeric, 2),
        person.created_at, person.updated_at, u.tdm_release, u.tdm_feature
-  FROM person JOIN users u ON u.user_id = person.g;
+  FROM person JOIN users u ON u.user_id = person.id;
 
 INSERT INTO transactions (txn_id, account_id, amount, kind, created_at, updated_at, tdm_release,
                           tdm_feature)
-SELECT 2 * g - n, g,
+SELECT 2 * id - n, id,
        round((10 + pg_temp.u(draw, 'amount', g::text, n::text) * 990)::numeric, 2),
        (ARRAY['deposit', 'withdrawal', 'transfer', 'refund'])
          [1 + floor(pg_temp.u(draw, 'kind', g::text, n::text) * 4)::int],
@@ -70,7 +74,7 @@ SELECT 2 * g - n, g,
   FROM person CROSS JOIN (VALUES (0), (1)) AS t(n);
 
 -- Later inserts (by testers, by tests) continue after the planted rows.
-SELECT setval(pg_get_serial_sequence('users', 'user_id'), :rows);
-SELECT setval(pg_get_serial_sequence('accounts', 'account_id'), :rows);
-SELECT setval(pg_get_serial_sequence('transactions', 'txn_id'), 2 * :rows);
+SELECT setval(pg_get_serial_sequence('users', 'user_id'), max(user_id)) FROM users;
+SELECT setval(pg_get_serial_sequence('accounts', 'account_id'), max(account_id)) FROM accounts;
+SELECT setval(pg_get_serial_sequence('transactions', 'txn_id'), max(txn_id)) FROM transactions;
 ANALYZE;

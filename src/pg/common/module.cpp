@@ -15,7 +15,8 @@ void _PG_init(void);
 
 namespace tdm::pg {
 int work_mem_kb = 65536;
-}
+bool progress_notices = false;
+}  // namespace tdm::pg
 
 extern "C" void _PG_init(void) {
   DefineCustomIntVariable("tdm.work_mem",
@@ -24,6 +25,10 @@ extern "C" void _PG_init(void) {
                           "operation.",
                           &tdm::pg::work_mem_kb, 65536, 64, MAX_KILOBYTES, PGC_USERSET, GUC_UNIT_KB,
                           nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable(
+      "tdm.progress_notices",
+      "Reports each phase of a tdm operation run in the foreground as a NOTICE.", nullptr,
+      &tdm::pg::progress_notices, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("tdm");
   tdm::pg::install_interrupt_check();
 }

@@ -110,7 +110,8 @@ void detect_into(Spi &spi, const std::string &release,
                                 std::to_string(stats.partitions) + " partition(s)" +
                                 (stats.spilled ? ", key pass in SQL" : "");
     const char *text = message.c_str();
-    pg_call([=] { ereport(DEBUG1, (errmsg_internal("tdm detect: %s", text))); });
+    const int level = progress_notices ? NOTICE : DEBUG1;
+    pg_call([=] { ereport(level, (errmsg_internal("detect %s", text))); });
   }
 }
 

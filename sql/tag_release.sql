@@ -1,0 +1,71 @@
+-- Phase 1.5: tdm.tag_release checks every environment's tags and locks the
+-- tagged data; collection refuses data changed after the lock.
+\set SHOW_CONTEXT never
+CREATE SCHEMA plant_st1;
+CREATE SCHEMA plant_st2;
+CREATE SCHEMA plant_st3;
+IMPORT FOREIGN SCHEMA public FROM SERVER st1 INTO plant_st1;
+IMPORT FOREIGN SCHEMA public FROM SERVER st2 INTO plant_st2;
+IMPORT FOREIGN SCHEMA public FROM SERVER st3 INTO plant_st3;
+
+-- The release plan of R2 lacks four of the features its rows carry.
+SELECT tdm.tag_release('R2') AS job;
+SELECT env, rel, kind, severity, row_count, detail
+  FROM tdm.tag_finding WHERE job_id = 1 ORDER BY env, rel::text, kind, detail;
+SELECT release, status, locked_at IS NULL AS not_locked FROM tdm.release WHERE release = 'R2';
+
+-- Completing the plan locks the release: row count and checksum per
+-- environment and table.
+SELECT tdm.add_feature('R2', f, 1) FROM unnest('{FEAT-103,FEAT-106,FEAT-107,FEAT-108}'::text[]) f;
+SELECT tdm.tag_release('R2') AS job;
+SELECT count(*) AS findings FROM tdm.tag_finding WHERE job_id = 2;
+SELECT release, status, locked_at IS NOT NULL AS locked FROM tdm.release WHERE release = 'R2';
+SELECT env, rel, row_count FROM tdm.release_lock WHERE release = 'R2' ORDER BY env, rel::text;
+SELECT job_id, kind, release, status, detail - 'phase_ms' AS detail,
+       finished_at >= started_at AS timed
+  FROM tdm.job ORDER BY job_id;
+
+-- Planted defects, one per finding kind.
+INSERT INTO plant_st1.users VALUES
+  (90001, 'untagged@example.com', 'No Tag', 'Customer', now(), now(), NULL, NULL);
+INSERT INTO plant_st2.users VALUES
+  (90002, 'typo@example.com', 'Release Typo', 'Customer', now(), now(), 'R22', 'FEAT-101');
+INSERT INTO plant_st3.users VALUES
+  (90003, 'orphan.parent@example.com', 'Parent Of Nothing', 'Customer', now(), now(), NULL, NULL),
+  (90004, 'nofeature@example.com', 'No Feature', 'Customer', now(), now(), 'R2', 'FEAT-999');
+INSERT INTO plant_st3.accounts VALUES
+  (90003, 90003, 'ACC-ORPHAN', 5, 'EUR', now(), now(), 'R2', 'FEAT-101');
+ALTER TABLE staging.users ADD COLUMN nickname text;
+ALTER TABLE staging.users ALTER COLUMN full_name TYPE varchar(200);
+SELECT tdm.tag_release('R2') AS job;
+SELECT env, rel, kind, severity, row_count, detail, example_keys
+  FROM tdm.tag_finding WHERE job_id = 3 ORDER BY env, rel::text, kind, detail;
+SELECT release, status FROM tdm.release WHERE release = 'R2';
+SELECT count(*) AS lock_rows FROM tdm.release_lock WHERE release = 'R2';
+
+-- Mended: the release locks again.
+ALTER TABLE staging.users DROP COLUMN nickname;
+ALTER TABLE staging.users ALTER COLUMN full_name TYPE text;
+DELETE FROM plant_st3.accounts WHERE account_id = 90003;
+DELETE FROM plant_st1.users WHERE user_id = 90001;
+DELETE FROM plant_st2.users WHERE user_id = 90002;
+DELETE FROM plant_st3.users WHERE user_id IN (90003, 90004);
+SELECT tdm.tag_release('R2') AS job;
+SELECT release, status FROM tdm.release WHERE release = 'R2';
+
+-- Data changed after tagging is refused, with counts.
+INSERT INTO plant_st3.users VALUES
+  (90005, 'late@example.com', 'Too Late', 'Customer', now(), now(), 'R2', 'FEAT-101');
+\set VERBOSITY terse
+SELECT count(*) FROM tdm.detect_conflicts('R2');
+UPDATE plant_st3.users SET tdm_release = NULL WHERE user_id = 90005;
+UPDATE plant_st2.users SET full_name = full_name || ' Jr' WHERE user_id = 1;
+SELECT count(*) FROM tdm.detect_conflicts('R2');
+\set VERBOSITY default
+UPDATE plant_st2.users SET full_name = left(full_name, -3) WHERE user_id = 1;
+DELETE FROM plant_st3.users WHERE user_id = 90005;
+SELECT count(*) > 0 AS conflicts_found FROM tdm.detect_conflicts('R2');
+
+-- Tagging leaves an audit row per run and the chain intact.
+SELECT action, object, detail FROM tdm.audit WHERE action = 'tag_release' ORDER BY audit_id;
+SELECT count(*) AS broken_links FROM tdm.verify_audit();
