@@ -1,0 +1,97 @@
+-- Bad input to tagging and detection: each refused with a clear error,
+-- nothing left behind; and detection writes nothing durable.
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT plan(22);
+
+SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
+  'tag_release: release "R404" does not exist', 'tag_release: unknown release');
+SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('R404')$$, '42704',
+  'detect_conflicts: release "R404" does not exist', 'detect_conflicts: unknown release');
+
+SELECT tdm.create_release('RX');
+SELECT throws_ok($$SELECT tdm.tag_release('RX')$$, '42704',
+  'tag_release: no environments are registered', 'no environments');
+SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42704',
+  'detect_conflicts: no environments are registered', 'detect_conflicts: no environments');
+SELECT tdm.add_environment('st1', 'st1', 10);
+SELECT tdm.add_environment('st2', 'st2', 20);
+SELECT throws_ok($$SELECT tdm.tag_release('RX')$$, '42704',
+  'tag_release: no tables are managed', 'no managed tables');
+SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
+SELECT throws_ok($$SELECT tdm.tag_release('RX')$$, '55000',
+  'tag_release: release "RX" has no features', 'release with no features');
+SELECT tdm.add_feature('RX', 'FEAT-101', 3);
+SELECT throws_ok($$SELECT tdm.tag_release('RX', wait => false)$$, '0A000', NULL,
+  'background tagging is refused until workers exist');
+
+-- An environment whose server went down after it was registered: a clear
+-- error naming it, no job, no lock.
+SAVEPOINT reachable;
+CREATE SERVER st_down FOREIGN DATA WRAPPER postgres_fdw
+  OPTIONS (host '127.0.0.1', port '1', dbname 'st_down');
+CREATE USER MAPPING FOR CURRENT_USER SERVER st_down OPTIONS (user 'nobody');
+INSERT INTO tdm.environment (name, server, precedence, remote_schema)
+VALUES ('st_down', 'st_down', 90, 'public');
+CREATE TEMP TABLE jobs_before AS SELECT count(*) AS n FROM tdm.job;
+SELECT throws_like($$SELECT tdm.tag_release('RX')$$,
+  'environment "st_down": cannot reach server "st_down": %',
+  'tag_release: unreachable server named');
+SELECT throws_like($$SELECT * FROM tdm.detect_conflicts('RX')$$,
+  'environment "st_down": cannot reach server "st_down": %',
+  'detect_conflicts: unreachable server named');
+SELECT is((SELECT count(*) FROM tdm.job), (SELECT n FROM jobs_before), 'no job left behind');
+SELECT is((SELECT status FROM tdm.release WHERE release = 'RX'), 'open', 'release still open');
+ROLLBACK TO SAVEPOINT reachable;
+
+-- A managed table that does not exist in the environments.
+CREATE TABLE staging.nowhere (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nowhere');
+SELECT lives_ok($$SELECT tdm.tag_release('RX')$$, 'tagging reports a missing remote table');
+SELECT is((SELECT count(*)::int FROM tdm.tag_finding
+            WHERE kind = 'schema_drift' AND severity = 'error'
+              AND detail = 'table nowhere does not exist in st1 (remote schema public)'), 1,
+  'missing remote table is an error finding');
+SELECT is((SELECT status FROM tdm.release WHERE release = 'RX'), 'open',
+  'an error finding keeps the release open');
+SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42P01',
+  'collect: table nowhere does not exist in environment "st1"',
+  'detection refuses a missing remote table');
+DELETE FROM tdm.managed_table WHERE rel = 'staging.nowhere'::regclass;
+
+-- Tag columns the environments do not have.
+ALTER TABLE staging.transactions RENAME COLUMN tdm_release TO release_tag;
+SELECT tdm.manage_table('staging.transactions', release_column => 'release_tag');
+SELECT lives_ok($$SELECT tdm.tag_release('RX')$$, 'tagging reports missing tag columns');
+SELECT is((SELECT count(*)::int FROM tdm.tag_finding
+            WHERE kind = 'schema_drift' AND rel = 'staging.transactions'::regclass
+              AND detail LIKE 'column release_tag (text) of staging.transactions is missing in %'), 2,
+  'missing tag column is a finding in each environment');
+SELECT throws_like($$SELECT * FROM tdm.detect_conflicts('RX')$$,
+  'collect: environment "st1" cannot provide staging.transactions: column release_tag %',
+  'detection refuses missing tag columns');
+DELETE FROM tdm.managed_table WHERE rel = 'staging.transactions'::regclass;
+ALTER TABLE staging.transactions RENAME COLUMN release_tag TO tdm_release;
+
+-- Detection writes nothing durable.
+CREATE TEMP TABLE before AS
+  SELECT (SELECT count(*) FROM tdm.job) AS jobs, (SELECT count(*) FROM tdm.audit) AS audit_rows,
+         (SELECT count(*) FROM tdm.tag_finding) AS findings,
+         (SELECT count(*) FROM tdm.release_lock) AS locks;
+SELECT lives_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, 'detection runs');
+SELECT results_eq(
+  $$SELECT (SELECT count(*) FROM tdm.job), (SELECT count(*) FROM tdm.audit),
+           (SELECT count(*) FROM tdm.tag_finding), (SELECT count(*) FROM tdm.release_lock)$$,
+  $$SELECT jobs, audit_rows, findings, locks FROM before$$,
+  'detection wrote no catalog row');
+
+-- A reviewer neither tags nor detects.
+CREATE ROLE tap_gate_reviewer IN ROLE tdm_reviewer;
+SET ROLE tap_gate_reviewer;
+SELECT throws_ok($$SELECT tdm.tag_release('RX')$$, '42501', NULL, 'reviewer cannot tag');
+SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42501', NULL,
+  'reviewer cannot run detection');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
