@@ -8,7 +8,8 @@
 # share it.
 #
 #   build.sh [--envs N] [--rows N] [--shared F] [--differ F] [--exact F]
-#            [--id-overlap F] [--release R] [--seed S] [--consolidation DB]...
+#            [--id-overlap F] [--users-only] [--release R] [--seed S]
+#            [--consolidation DB]...
 #
 #   --rows     users per environment (each with an account and 2 transactions)
 #   --shared   fraction of users that are the same person in every environment
@@ -16,10 +17,11 @@
 #   --exact    fraction of shared users that are exact duplicates (timestamps too)
 #   --id-overlap  fraction of the other users whose ids collide across
 #              environments (1: every sequence starts at 1)
+#   --users-only  fill the users table only (benchmarks)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-envs=3 rows=100 shared=0.3 differ=0.3 exact=0.3 id_overlap=1 release=R2 seed=42
+envs=3 rows=100 shared=0.3 differ=0.3 exact=0.3 id_overlap=1 with_children=on release=R2 seed=42
 consolidation=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
     --differ) differ="$2"; shift 2 ;;
     --exact) exact="$2"; shift 2 ;;
     --id-overlap) id_overlap="$2"; shift 2 ;;
+    --users-only) with_children=off; shift ;;
     --release) release="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --consolidation) consolidation+=("$2"); shift 2 ;;
@@ -39,14 +42,23 @@ done
 
 psql_quiet() { psql -X -q -v ON_ERROR_STOP=1 "$@" >/dev/null; }
 
-for i in $(seq 1 "$envs"); do
-  db="st$i"
+# Environments are independent: build them two at a time.
+build_environment() {
+  local i="$1" db="st$1"
   dropdb --if-exists "$db"
   createdb "$db"
   psql_quiet -d "$db" -f "$here/schema.sql"
   psql_quiet -d "$db" -v env="$i" -v rows="$rows" -v shared="$shared" -v differ="$differ" \
-    -v exact="$exact" -v id_overlap="$id_overlap" -v release="$release" -v seed="$seed" -f "$here/environment_data.sql"
+    -v exact="$exact" -v id_overlap="$id_overlap" \
+    -v with_children="$with_children" -v release="$release" -v seed="$seed" -f "$here/environment_data.sql"
+}
+pids=()
+for i in $(seq 1 "$envs"); do
+  build_environment "$i" &
+  pids+=($!)
+  if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}" || exit 1; pids=("${pids[@]:1}"); fi
 done
+for pid in "${pids[@]}"; do wait "$pid" || exit 1; done
 
 for db in "${consolidation[@]}"; do
   dropdb --if-exists "$db"
