@@ -60,10 +60,7 @@ demo:
 
 bench:
 	scripts/deps.sh
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@if ls bench/*.cpp >/dev/null 2>&1; then \
-	  cmake --build build -j2 --target tdm_bench && build/tdm_bench; \
-	else echo "no benchmarks yet (bench/*.cpp)"; fi
+	scripts/bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
