@@ -47,10 +47,12 @@ std::vector<SourceRow> rows(std::size_t per_env) {
       r.env = env;
       std::string email = shared ? "user" + std::to_string(g) + "@x"
                                  : "st" + std::to_string(env) + "." + std::to_string(g) + "@x";
-      r.values = {Value(std::to_string(id)), Value(email),
+      r.values = {Value(std::to_string(id)),
+                  Value(email),
                   Value(random() % 10 < 3 ? "Name " + std::to_string(env) : "Name"),
                   Value(random() % 10 < 1 ? "Merchant" : "Customer"),
-                  Value("2024-01-1" + std::to_string(env)), Value("R2"),
+                  Value("2024-01-1" + std::to_string(env)),
+                  Value("R2"),
                   Value("FEAT-" + std::to_string(101 + random() % 8))};
       r.ts = static_cast<std::int64_t>(env);
       r.json = "{}";

@@ -80,9 +80,28 @@ namespace {
 class Classifier {
  public:
   Classifier(const TableModel &table, const Context &context, const std::vector<SourceRow> &rows)
-      : table_(table), context_(context), rows_(rows), attributes_(table.attributes()) {}
+      : table_(table), context_(context), rows_(rows), attributes_(table.attributes()) {
+    keys_.resize(rows.size());
+  }
 
-  void classify_group(std::vector<std::size_t> group, std::vector<Conflict> &out) const;
+  // Keys are compared over and over within a group: spell them once, for
+  // the rows of groups only.
+  void spell_keys(const std::vector<std::size_t> &group) {
+    for (std::size_t row : group) {
+      RowKeys &keys = keys_[row];
+      if (keys.spelled) continue;
+      keys.pk = key_of(rows_[row], table_.pk, false);
+      std::vector<std::string> parts;
+      for (std::size_t c : table_.pk) parts.push_back(rows_[row].values[c].value_or("NULL"));
+      keys.pk_text = boost::algorithm::join(parts, ",");
+      for (const auto &nk : table_.natural_keys) {
+        keys.nk.push_back(key_of(rows_[row], nk, table_.normalize_keys));
+      }
+      keys.spelled = true;
+    }
+  }
+
+  void classify_group(std::vector<std::size_t> group, std::vector<Conflict> &out);
 
  private:
   // Tie-break order: precedence, environment name, then primary key.
@@ -100,12 +119,10 @@ class Classifier {
   const Value &value(std::size_t row, std::size_t column) const {
     return rows_[row].values[column];
   }
-  std::string pk_key(std::size_t row) const { return key_of(rows_[row], table_.pk, false); }
-  std::string pk_text(std::size_t row) const {
-    std::vector<std::string> parts;
-    for (std::size_t c : table_.pk) parts.push_back(value(row, c).value_or("NULL"));
-    return boost::algorithm::join(parts, ",");
-  }
+  const std::string &pk_key(std::size_t row) const { return keys_[row].pk; }
+  const std::string &pk_text(std::size_t row) const { return keys_[row].pk_text; }
+  // The natural key `i` of `row`, "" when any of its values is NULL.
+  const std::string &nk_key(std::size_t row, std::size_t i) const { return keys_[row].nk[i]; }
   std::string pk_label(std::size_t row) const {
     std::vector<std::string> parts;
     for (std::size_t c : table_.pk)
@@ -127,9 +144,9 @@ class Classifier {
 
   // True when some natural key is non-NULL in both rows and differs.
   bool natural_keys_differ(std::size_t a, std::size_t b) const {
-    for (const auto &nk : table_.natural_keys) {
-      std::string ka = key_of(rows_[a], nk, table_.normalize_keys);
-      std::string kb = key_of(rows_[b], nk, table_.normalize_keys);
+    for (std::size_t i = 0; i < table_.natural_keys.size(); ++i) {
+      const std::string &ka = nk_key(a, i);
+      const std::string &kb = nk_key(b, i);
       if (!ka.empty() && !kb.empty() && ka != kb) return true;
     }
     return false;
@@ -170,6 +187,13 @@ class Classifier {
   const Context &context_;
   const std::vector<SourceRow> &rows_;
   std::vector<std::size_t> attributes_;
+  struct RowKeys {
+    std::string pk;       // length-prefixed, for comparison
+    std::string pk_text;  // "1" or "1,2", for people
+    std::vector<std::string> nk;
+    bool spelled = false;
+  };
+  std::vector<RowKeys> keys_;
 };
 
 std::vector<std::vector<std::size_t>> Classifier::split_entities(
@@ -182,12 +206,12 @@ std::vector<std::vector<std::size_t>> Classifier::split_entities(
       std::size_t a = group[i];
       std::size_t b = group[j];
       bool same_entity = false;
-      for (const auto &nk : table_.natural_keys) {
-        std::string ka = key_of(rows_[a], nk, table_.normalize_keys);
-        if (!ka.empty() && ka == key_of(rows_[b], nk, table_.normalize_keys)) same_entity = true;
+      for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
+        const std::string &ka = nk_key(a, k);
+        if (!ka.empty() && ka == nk_key(b, k)) same_entity = true;
       }
       if (!same_entity) {
-        std::string pa = pk_key(a);
+        const std::string &pa = pk_key(a);
         same_entity = !pa.empty() && pa == pk_key(b) && !distinct_entities(a, b);
       }
       if (same_entity) sets.union_set(i, j);
@@ -219,7 +243,7 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
   }
   std::map<std::string, std::vector<std::size_t>> by_key;
   for (std::size_t row : group) {
-    std::string key = pk_key(row);
+    const std::string &key = pk_key(row);
     if (!key.empty()) by_key[key].push_back(row);
   }
   for (auto &[key, holders] : by_key) {
@@ -287,11 +311,9 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
       bool same_pk = !pk_key(a).empty() && pk_key(a) == pk_key(b);
       if (same_pk) shares_pk = true;
       if (!same_pk) {
-        for (const auto &nk : table_.natural_keys) {
-          std::string ka = key_of(rows_[a], nk, table_.normalize_keys);
-          if (!ka.empty() && ka == key_of(rows_[b], nk, table_.normalize_keys)) {
-            shares_nk_other_pk = true;
-          }
+        for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
+          const std::string &ka = nk_key(a, k);
+          if (!ka.empty() && ka == nk_key(b, k)) shares_nk_other_pk = true;
         }
       }
     }
@@ -440,7 +462,8 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
   return c;
 }
 
-void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conflict> &out) const {
+void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conflict> &out) {
+  spell_keys(group);
   order(group);
   std::vector<std::vector<std::size_t>> entities = split_entities(group);
   if (entities.size() > 1) key_collisions(group, entities, out);
@@ -521,10 +544,9 @@ std::string Classifier::column_list(const std::vector<std::size_t> &columns) con
 // The entity's identity for its conflict id: its first non-NULL natural key
 // (normalised as compared), else its first member's primary key.
 std::string Classifier::entity_key(const std::vector<std::size_t> &members) const {
-  for (const auto &nk : table_.natural_keys) {
+  for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
     for (std::size_t row : members) {
-      std::string key = key_of(rows_[row], nk, table_.normalize_keys);
-      if (!key.empty()) return key;
+      if (!nk_key(row, k).empty()) return nk_key(row, k);
     }
   }
   return pk_key(members.front());

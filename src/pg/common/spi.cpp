@@ -6,6 +6,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 }
 
 #include "core/common/error.hpp"
@@ -147,6 +148,42 @@ std::optional<Datum> datum_value(SPITupleTable *batch, uint64 row, int column) {
   Datum value = SPI_getbinval(batch->vals[row], batch->tupdesc, column, &is_null);
   if (is_null) return std::nullopt;
   return value;
+}
+
+TupleText::TupleText(TupleDesc desc)
+    : desc_(desc),
+      output_(desc->natts),
+      values_(desc->natts),
+      nulls_(new bool[desc->natts]),
+      texts_(new char *[desc->natts]) {
+  for (int i = 0; i < desc->natts; ++i) {
+    Oid type = TupleDescAttr(desc, i)->atttypid;
+    FmgrInfo *info = &output_[i];
+    pg_call([=] {
+      Oid function;
+      bool varlena;
+      getTypeOutputInfo(type, &function, &varlena);
+      fmgr_info(function, info);
+    });
+  }
+}
+
+void TupleText::read(HeapTuple tuple, int first, std::vector<std::optional<std::string>> &out) {
+  const int natts = desc_->natts;
+  Datum *values = values_.data();
+  bool *nulls = nulls_.get();
+  char **texts = texts_.get();
+  FmgrInfo *output = output_.data();
+  TupleDesc desc = desc_;
+  pg_call([=] {
+    heap_deform_tuple(tuple, desc, values, nulls);
+    for (int i = first - 1; i < natts; ++i) {
+      texts[i] = nulls[i] ? nullptr : OutputFunctionCall(&output[i], values[i]);
+    }
+  });
+  for (int i = first - 1; i < natts; ++i) {
+    out.push_back(texts[i] == nullptr ? std::nullopt : std::optional<std::string>(texts[i]));
+  }
 }
 
 ScratchContext::ScratchContext(const char *name) {

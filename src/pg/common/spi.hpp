@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,6 +60,23 @@ std::optional<std::string> text_value(SPITupleTable *batch, uint64 row, int colu
 
 // A column of a cursor batch as its Datum (no conversion); nullopt for NULL.
 std::optional<Datum> datum_value(SPITupleTable *batch, uint64 row, int column);
+
+// Reads tuples of one descriptor as text, deforming each tuple once and
+// calling the columns' output functions (looked up once) directly.
+class TupleText {
+ public:
+  explicit TupleText(TupleDesc desc);
+  // Column `first`.. (1-based) of `tuple`, as text; nullopt for NULL.
+  void read(HeapTuple tuple, int first, std::vector<std::optional<std::string>> &out);
+
+ private:
+  TupleDesc desc_;
+  std::vector<FmgrInfo> output_;
+  std::vector<Datum> values_;
+  std::vector<bool> nulls_storage_;
+  std::unique_ptr<bool[]> nulls_;
+  std::unique_ptr<char *[]> texts_;
+};
 
 // A memory context that is reset when the scope ends: for PostgreSQL
 // allocations made in a loop.

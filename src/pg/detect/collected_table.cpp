@@ -1,6 +1,7 @@
 #include "pg/detect/collected_table.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <unordered_map>
 
@@ -12,6 +13,8 @@
 
 extern "C" {
 #include "catalog/pg_type.h"
+#include "storage/itemptr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 }
@@ -70,6 +73,31 @@ std::vector<std::string> key_hash_sql(const detect::TableModel &model) {
   return exprs;
 }
 
+std::uint64_t pack_tid(ItemPointer tid) {
+  return (static_cast<std::uint64_t>(ItemPointerGetBlockNumberNoCheck(tid)) << 16) |
+         ItemPointerGetOffsetNumberNoCheck(tid);
+}
+
+ItemPointerData unpack_tid(std::uint64_t packed) {
+  ItemPointerData tid;
+  ItemPointerSet(&tid, static_cast<BlockNumber>(packed >> 16),
+                 static_cast<OffsetNumber>(packed & 0xFFFF));
+  return tid;
+}
+
+// A tid[] parameter (the candidates of one partition).
+Param tid_array_param(const std::vector<ItemPointerData> &tids) {
+  std::vector<Datum> items;
+  items.reserve(tids.size());
+  for (const ItemPointerData &tid : tids) items.push_back(PointerGetDatum(&tid));
+  Datum *data = items.data();
+  int count = static_cast<int>(items.size());
+  ArrayType *array = pg_call([=] {
+    return construct_array(data, count, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT);
+  });
+  return Param{TIDARRAYOID, PointerGetDatum(array), false};
+}
+
 std::uint64_t partition_of(std::int64_t label, std::size_t partitions) {
   std::uint64_t x = static_cast<std::uint64_t>(label) * 0x9E3779B97F4A7C15ULL;
   return (x >> 17) % partitions;
@@ -90,7 +118,8 @@ class RowConverter {
     }
   }
 
-  detect::SourceRow convert(SPITupleTable *batch, uint64 r) const {
+  detect::SourceRow convert(SPITupleTable *batch, uint64 r) {
+    if (!reader_) reader_ = std::make_unique<TupleText>(batch->tupdesc);
     detect::SourceRow row;
     auto env = text_value(batch, r, 1);
     auto it = env ? env_index_.find(*env) : env_index_.end();
@@ -100,9 +129,8 @@ class RowConverter {
     row.env = it->second;
     const std::size_t columns = table_.model.columns.size();
     row.values.reserve(columns);
-    for (std::size_t c = 0; c < columns; ++c) {
-      row.values.push_back(text_value(batch, r, kFirstValueColumn + static_cast<int>(c)));
-    }
+    reader_->read(batch->vals[r], kFirstValueColumn, row.values);
+    row.values.resize(columns);  // drops what follows the table's columns
     if (table_.model.updated_at) {
       std::size_t c = *table_.model.updated_at;
       auto ts = datum_value(batch, r, kFirstValueColumn + static_cast<int>(c));
@@ -140,6 +168,7 @@ class RowConverter {
   const CollectedTable &table_;
   std::unordered_map<std::string, std::size_t> env_index_;
   std::vector<char> categories_;
+  std::unique_ptr<TupleText> reader_;  // for the query's tuple descriptor
 };
 
 // Bytes a candidate row is expected to take as a SourceRow.
@@ -156,13 +185,23 @@ std::size_t row_bytes_estimate(Spi &spi, const CollectedTable &table) {
          3 * text_width + 64;
 }
 
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
 void classify_partition(const CollectedTable &table, const detect::Context &context,
-                        std::vector<detect::SourceRow> &rows, const EmitFn &emit) {
+                        std::vector<detect::SourceRow> &rows, const EmitFn &emit,
+                        DetectStats *stats) {
+  const auto start = Clock::now();
   std::vector<detect::Conflict> conflicts = detect::detect_conflicts(table.model, context, rows);
   std::sort(conflicts.begin(), conflicts.end(),
             [](const detect::Conflict &a, const detect::Conflict &b) { return a.id < b.id; });
+  stats->rules_ms += ms_since(start);
   emit(conflicts, rows);
   rows.clear();
+  stats->classify_ms += ms_since(start);
 }
 
 }  // namespace
@@ -241,52 +280,60 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
                       const MemoryBudget &budget, const EmitFn &emit, DetectStats *stats) {
   const std::vector<std::string> key_exprs = key_hash_sql(table.model);
   const std::size_t key_kinds = key_exprs.size();
-  const RowConverter converter(table, context);
+  RowConverter converter(table, context);
   const std::size_t row_bytes = row_bytes_estimate(spi, table);
   std::vector<detect::SourceRow> rows;
   *stats = DetectStats{};
 
-  if (detect::HashGrouper::bytes_needed(table.rows, key_kinds) <= budget.limit()) {
-    // Pass 1 in memory: key hashes of every row, grouped.
+  auto phase_start = Clock::now();
+  const std::size_t pass1_bytes =
+      detect::HashGrouper::bytes_needed(table.rows, key_kinds) + table.rows * sizeof(std::uint64_t);
+  if (pass1_bytes <= budget.limit()) {
+    // Pass 1 in memory: key hashes and the location of every row, grouped.
     std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
     for (auto &kind : hashes) kind.reserve(table.rows);
+    std::vector<std::uint64_t> locations;
+    locations.reserve(table.rows);
     std::string sql = "SELECT ";
-    for (std::size_t k = 0; k < key_kinds; ++k) sql += (k ? ", " : "") + key_exprs[k];
-    sql += " FROM " + table.collected + " t";
+    for (std::size_t k = 0; k < key_kinds; ++k) sql += key_exprs[k] + ", ";
+    sql += "t.ctid FROM " + table.collected + " t";
     spi.scan(sql, {}, kBatchRows, [&](SPITupleTable *batch, uint64 count) {
       for (uint64 r = 0; r < count; ++r) {
         for (std::size_t k = 0; k < key_kinds; ++k) {
           auto h = datum_value(batch, r, static_cast<int>(k) + 1);
           hashes[k].push_back(h ? static_cast<std::uint64_t>(DatumGetInt64(*h)) | 1 : 0);
         }
+        auto tid = datum_value(batch, r, static_cast<int>(key_kinds) + 1);
+        locations.push_back(pack_tid(reinterpret_cast<ItemPointer>(DatumGetPointer(*tid))));
       }
     });
-    const std::size_t row_count = hashes.front().size();
+    const std::size_t row_count = locations.size();
     detect::HashGrouper grouper(row_count);
     for (auto &kind : hashes) grouper.add_key_kind(kind);
     hashes.clear();
     const std::vector<std::int64_t> labels = grouper.labels();
     stats->candidates = static_cast<std::uint64_t>(
         std::count_if(labels.begin(), labels.end(), [](std::int64_t l) { return l >= 0; }));
+    stats->keys_ms = ms_since(phase_start);
 
-    // Pass 2: the candidates' full rows, one partition of components at a time.
+    // Pass 2: the candidates' full rows, fetched by location, one partition
+    // of components at a time.
     const std::size_t partitions = budget.partitions_for(stats->candidates * row_bytes);
     stats->partitions = partitions;
     for (std::size_t p = 0; p < partitions; ++p) {
-      std::uint64_t index = 0;
-      spi.scan("SELECT * FROM " + table.collected, {}, kBatchRows,
-               [&](SPITupleTable *batch, uint64 count) {
-                 for (uint64 r = 0; r < count; ++r, ++index) {
-                   if (index >= row_count) {
-                     throw Error(sqlstate::kInternalError,
-                                 "collected rows changed during detection");
-                   }
-                   std::int64_t label = labels[index];
-                   if (label < 0 || partition_of(label, partitions) != p) continue;
-                   rows.push_back(converter.convert(batch, r));
-                 }
+      phase_start = Clock::now();
+      std::vector<ItemPointerData> wanted;
+      for (std::size_t i = 0; i < row_count; ++i) {
+        if (labels[i] >= 0 && partition_of(labels[i], partitions) == p) {
+          wanted.push_back(unpack_tid(locations[i]));
+        }
+      }
+      spi.scan("SELECT * FROM " + table.collected + " WHERE ctid = ANY ($1)",
+               {tid_array_param(wanted)}, kBatchRows, [&](SPITupleTable *batch, uint64 count) {
+                 for (uint64 r = 0; r < count; ++r) rows.push_back(converter.convert(batch, r));
                });
-      classify_partition(table, context, rows, emit);
+      stats->rows_ms += ms_since(phase_start);
+      classify_partition(table, context, rows, emit, stats);
     }
     return;
   }
@@ -296,9 +343,11 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
   auto labelled = spi.value("SELECT tdm._spill_labels($1::regclass, $2)",
                             {text_param(table.collected), text_array_param(key_exprs)});
   stats->candidates = labelled ? std::stoull(*labelled) : 0;
+  stats->keys_ms = ms_since(phase_start);
   const std::size_t partitions = budget.partitions_for(stats->candidates * row_bytes);
   stats->partitions = partitions;
   for (std::size_t p = 0; p < partitions; ++p) {
+    phase_start = Clock::now();
     spi.scan("SELECT c.*, l.label FROM " + table.collected +
                  " c JOIN pg_temp.tdm_labels l ON l.row_ctid = c.ctid",
              {}, kBatchRows, [&](SPITupleTable *batch, uint64 count) {
@@ -310,7 +359,8 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
                  rows.push_back(converter.convert(batch, r));
                }
              });
-    classify_partition(table, context, rows, emit);
+    stats->rows_ms += ms_since(phase_start);
+    classify_partition(table, context, rows, emit, stats);
   }
 }
 

@@ -36,6 +36,10 @@ struct DetectStats {
   bool spilled = false;  // the key pass ran in SQL
   std::size_t partitions = 0;
   std::uint64_t candidates = 0;
+  double keys_ms = 0;      // pass 1: key hashes read and grouped
+  double rows_ms = 0;      // pass 2: candidate rows read
+  double classify_ms = 0;  // grouping, rules, output
+  double rules_ms = 0;     // of which grouping and rules
 };
 using EmitFn = std::function<void(const std::vector<detect::Conflict> &conflicts,
                                   const std::vector<detect::SourceRow> &rows)>;

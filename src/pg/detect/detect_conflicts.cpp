@@ -86,6 +86,12 @@ class PreviewSink {
   Oid kind_type_;
 };
 
+std::string timings(const DetectStats &stats) {
+  auto ms = [](double v) { return std::to_string(static_cast<long>(v)); };
+  return "keys " + ms(stats.keys_ms) + " ms, rows " + ms(stats.rows_ms) + " ms, classify " +
+         ms(stats.classify_ms) + " ms (rules " + ms(stats.rules_ms) + " ms)";
+}
+
 // Detects the conflicts of every collected table and adds them to `sink`.
 void detect_into(Spi &spi, const std::string &release,
                  const std::vector<std::vector<std::optional<std::string>>> &tables,
@@ -110,8 +116,12 @@ void detect_into(Spi &spi, const std::string &release,
                                 std::to_string(stats.partitions) + " partition(s)" +
                                 (stats.spilled ? ", key pass in SQL" : "");
     const char *text = message.c_str();
-    const int level = progress_notices ? NOTICE : DEBUG1;
-    pg_call([=] { ereport(level, (errmsg_internal("detect %s", text))); });
+    const std::string timing = timings(stats);
+    const char *timing_text = timing.c_str();
+    pg_call([=] {
+      if (progress_notices) ereport(NOTICE, (errmsg_internal("detect %s", text)));
+      ereport(DEBUG1, (errmsg_internal("detect %s: %s", text, timing_text)));
+    });
   }
 }
 
