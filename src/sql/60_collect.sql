@@ -6,6 +6,14 @@
 CREATE FUNCTION tdm._row_hash(VARIADIC "any") RETURNS bigint
 AS 'MODULE_PATHNAME', 'tdm_row_hash' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+-- The same hash, added to the running totals of an environment slot; and
+-- the totals since the last call (which clears them).
+CREATE FUNCTION tdm._collect_row_hash(slot int, VARIADIC "any") RETURNS bigint
+AS 'MODULE_PATHNAME', 'tdm_collect_row_hash' LANGUAGE C VOLATILE;
+CREATE FUNCTION tdm._collect_totals()
+RETURNS TABLE (slot int, row_count bigint, checksum text)
+AS 'MODULE_PATHNAME', 'tdm_collect_totals' LANGUAGE C VOLATILE;
+
 -- The temporary table that holds a managed table's collected rows.
 CREATE FUNCTION tdm._collected_name(rel regclass) RETURNS name
 LANGUAGE sql IMMUTABLE AS $$ SELECT ('tdm_collected_' || rel::oid)::name $$;
@@ -57,8 +65,8 @@ BEGIN
           USING ERRCODE = 'undefined_column',
                 HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
       END IF;
-      branches := branches || format('SELECT $2[%s], tdm._row_hash(%s), %s FROM %s t WHERE t.%I = $1',
-                                     i, columns, columns, env_rel, m.release_column);
+      branches := branches || format('SELECT $2[%s], tdm._collect_row_hash(%s, %s), %s FROM %s t WHERE t.%I = $1',
+                                     i, i, columns, columns, env_rel, m.release_column);
     END LOOP;
 
     temp_name := tdm._collected_name(m.rel);
@@ -69,17 +77,16 @@ BEGIN
                    temp_name,
                    (SELECT string_agg(format('%I %s', column_name, column_type), ', '
                                       ORDER BY ordinal) FROM tdm._columns(m.rel)));
+    PERFORM tdm._collect_totals();  -- clears the running totals
     EXECUTE format('INSERT INTO pg_temp.%I %s', temp_name, array_to_string(branches, ' UNION ALL '))
       USING release, envs;
     GET DIAGNOSTICS row_count = ROW_COUNT;
 
     IF r.status <> 'open' THEN
-      FOR got IN EXECUTE format(
-          'SELECT e.env, coalesce(c.n, 0) AS n, coalesce(c.checksum, ''0'') AS checksum'
-          '  FROM unnest($1) AS e(env)'
-          '  LEFT JOIN (SELECT tdm_env, count(*) AS n, sum(tdm_row_hash)::text AS checksum'
-          '               FROM pg_temp.%I GROUP BY tdm_env) c ON c.tdm_env = e.env', temp_name)
-          USING envs LOOP
+      FOR got IN SELECT en.env, coalesce(tot.row_count, 0) AS n,
+                        coalesce(tot.checksum, '0') AS checksum
+                   FROM unnest(envs) WITH ORDINALITY AS en(env, slot)
+                   LEFT JOIN tdm._collect_totals() tot ON tot.slot = en.slot LOOP
         SELECT * INTO lock FROM tdm.release_lock l
          WHERE l.release = r.release AND l.env = got.env AND l.rel = m.rel;
         IF NOT FOUND THEN
@@ -98,7 +105,6 @@ BEGIN
       END LOOP;
     END IF;
 
-    EXECUTE format('ANALYZE pg_temp.%I', temp_name);
     rel := m.rel;
     collected := format('pg_temp.%I', temp_name)::regclass;
     RETURN NEXT;

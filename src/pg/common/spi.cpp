@@ -150,12 +150,19 @@ std::optional<Datum> datum_value(SPITupleTable *batch, uint64 row, int column) {
   return value;
 }
 
-TupleText::TupleText(TupleDesc desc)
-    : desc_(desc),
-      output_(desc->natts),
+TupleText::TupleText(TupleDesc desc, MemoryContext context)
+    : output_(desc->natts),
       values_(desc->natts),
       nulls_(new bool[desc->natts]),
       texts_(new char *[desc->natts]) {
+  // The descriptor and the output functions' state must outlive the batch
+  // the first tuple came in: both live in `context`.
+  desc_ = pg_call([=] {
+    MemoryContext previous = MemoryContextSwitchTo(context);
+    TupleDesc copy = CreateTupleDescCopy(desc);
+    MemoryContextSwitchTo(previous);
+    return copy;
+  });
   for (int i = 0; i < desc->natts; ++i) {
     Oid type = TupleDescAttr(desc, i)->atttypid;
     FmgrInfo *info = &output_[i];
@@ -163,7 +170,7 @@ TupleText::TupleText(TupleDesc desc)
       Oid function;
       bool varlena;
       getTypeOutputInfo(type, &function, &varlena);
-      fmgr_info(function, info);
+      fmgr_info_cxt(function, info, context);
     });
   }
 }

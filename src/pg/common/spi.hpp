@@ -62,10 +62,11 @@ std::optional<std::string> text_value(SPITupleTable *batch, uint64 row, int colu
 std::optional<Datum> datum_value(SPITupleTable *batch, uint64 row, int column);
 
 // Reads tuples of one descriptor as text, deforming each tuple once and
-// calling the columns' output functions (looked up once) directly.
+// calling the columns' output functions (looked up once) directly. Its
+// state lives in `context`, which must outlive it.
 class TupleText {
  public:
-  explicit TupleText(TupleDesc desc);
+  TupleText(TupleDesc desc, MemoryContext context);
   // Column `first`.. (1-based) of `tuple`, as text; nullopt for NULL.
   void read(HeapTuple tuple, int first, std::vector<std::optional<std::string>> &out);
 
@@ -73,7 +74,6 @@ class TupleText {
   TupleDesc desc_;
   std::vector<FmgrInfo> output_;
   std::vector<Datum> values_;
-  std::vector<bool> nulls_storage_;
   std::unique_ptr<bool[]> nulls_;
   std::unique_ptr<char *[]> texts_;
 };

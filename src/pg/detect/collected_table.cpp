@@ -106,7 +106,8 @@ std::uint64_t partition_of(std::int64_t label, std::size_t partitions) {
 // Converts one collected tuple into a SourceRow.
 class RowConverter {
  public:
-  RowConverter(const CollectedTable &table, const detect::Context &context) : table_(table) {
+  RowConverter(const CollectedTable &table, const detect::Context &context)
+      : table_(table), context_(CurrentMemoryContext) {
     for (std::size_t i = 0; i < context.environments.size(); ++i) {
       env_index_[context.environments[i].name] = i;
     }
@@ -119,7 +120,7 @@ class RowConverter {
   }
 
   detect::SourceRow convert(SPITupleTable *batch, uint64 r) {
-    if (!reader_) reader_ = std::make_unique<TupleText>(batch->tupdesc);
+    if (!reader_) reader_ = std::make_unique<TupleText>(batch->tupdesc, context_);
     detect::SourceRow row;
     auto env = text_value(batch, r, 1);
     auto it = env ? env_index_.find(*env) : env_index_.end();
@@ -168,6 +169,7 @@ class RowConverter {
   const CollectedTable &table_;
   std::unordered_map<std::string, std::size_t> env_index_;
   std::vector<char> categories_;
+  MemoryContext context_;              // outlives the scans' batches
   std::unique_ptr<TupleText> reader_;  // for the query's tuple descriptor
 };
 
@@ -175,10 +177,8 @@ class RowConverter {
 std::size_t row_bytes_estimate(Spi &spi, const CollectedTable &table) {
   // On-disk bytes per collected row (ANALYZEd by collection) stand for the
   // text the row's values take.
-  auto width = spi.value(
-      "SELECT (pg_relation_size(c.oid) / greatest(c.reltuples, 1))::bigint"
-      "  FROM pg_class c WHERE c.oid = $1::regclass",
-      {text_param(table.collected)});
+  auto width = spi.value("SELECT pg_relation_size($1::regclass) / greatest($2::bigint, 1)",
+                         {text_param(table.collected), text_param(std::to_string(table.rows))});
   std::size_t text_width = width ? std::stoul(*width) : 0;
   if (text_width == 0) text_width = 32 * table.model.columns.size();
   return sizeof(detect::SourceRow) + table.model.columns.size() * sizeof(detect::Value) +

@@ -157,7 +157,7 @@ TDM_FUNCTION(tdm_detect_collected) {
   PreviewSink sink(fcinfo);
   Spi spi;
   auto tables = spi.query(
-      "SELECT m.rel::oid::text, c.oid::regclass::text, c.reltuples::bigint::text"
+      "SELECT m.rel::oid::text, c.oid::regclass::text"
       "  FROM tdm.managed_table m"
       "  JOIN pg_class c ON c.oid = to_regclass(format('pg_temp.%I', tdm._collected_name(m.rel)))"
       " ORDER BY m.rel::text",
@@ -166,6 +166,7 @@ TDM_FUNCTION(tdm_detect_collected) {
     throw tdm::Error(tdm::sqlstate::kUndefinedObject, "no collected rows in this transaction", {},
                      "Run SELECT * FROM tdm._collect('" + release + "') first.");
   }
+  for (auto &table : tables) table.push_back(spi.value("SELECT count(*) FROM " + *table[1]));
   detect_into(spi, release, tables, sink);
   return (Datum)0;
 }
