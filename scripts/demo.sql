@@ -35,9 +35,6 @@ SELECT (SELECT count(*) FROM (SELECT email FROM every_user GROUP BY email
                                HAVING count(DISTINCT role) > 1) e) AS with_different_roles,
        (SELECT count(*) FROM (SELECT user_id FROM every_user GROUP BY user_id
                                HAVING count(DISTINCT email) > 1) k) AS user_ids_naming_different_people;
-SET client_min_messages = warning;
-DROP SCHEMA demo_st1, demo_st2, demo_st3 CASCADE;
-RESET client_min_messages;
 
 \echo
 \echo '== 2. Register the environments (lower precedence wins ties)'
@@ -92,8 +89,53 @@ SELECT tdm.add_environment('st4', 'st4');
 \set ON_ERROR_STOP 1
 
 \echo
-\echo '== 6. The audit trail: every call, who made it, hash-chained'
+\echo '== 6. Phase 1.5, the release gate: tag_release checks every environment and locks R2'
+SELECT tdm.tag_release('R2') AS job \gset
+SELECT kind, severity, count(*) AS findings, sum(row_count) AS rows_affected
+  FROM tdm.tag_finding WHERE job_id = :job GROUP BY kind, severity ORDER BY kind;
+SELECT release, status, locked_at IS NOT NULL AS locked FROM tdm.release WHERE release = 'R2';
+SELECT env, rel AS "table", row_count, left(checksum, 12) || '...' AS checksum
+  FROM tdm.release_lock WHERE release = 'R2' ORDER BY env, rel::text;
+SELECT status, detail->'phase_ms' AS phase_ms FROM tdm.job WHERE job_id = :job;
+
+\echo 'A tester adds a row in st3 after the lock: collection refuses it.'
+INSERT INTO demo_st3.users VALUES
+  (999999, 'late@example.com', 'Late Tester', 'Customer', now(), now(), 'R2', 'FEAT-101');
+\set ON_ERROR_STOP 0
+SELECT count(*) FROM tdm.detect_conflicts('R2');
+\set ON_ERROR_STOP 1
+DELETE FROM demo_st3.users WHERE user_id = 999999;
+
+\echo
+\echo '== 7. Phase 2, conflict detection (dry run): what the rules settle, what reviewers get'
+CREATE TEMP TABLE preview AS SELECT * FROM tdm.detect_conflicts('R2');
+SELECT rel AS "table", count(*) AS conflicts,
+       count(*) FILTER (WHERE class = 'simple') AS auto_resolvable,
+       round(100.0 * count(*) FILTER (WHERE class = 'simple') / count(*), 1) AS auto_pct,
+       count(*) FILTER (WHERE priority = 1 AND class = 'complex') AS p1,
+       count(*) FILTER (WHERE priority = 2 AND class = 'complex') AS p2,
+       count(*) FILTER (WHERE priority = 3 AND class = 'complex') AS p3
+  FROM preview GROUP BY rel ORDER BY rel::text;
+SELECT rule, kind, count(*) AS conflicts FROM preview GROUP BY rule, kind ORDER BY rule, kind;
+
+\echo 'One conflict per rule, as a reviewer would read it:'
+SELECT DISTINCT ON (rule) rule, conflict_id, rel AS "table", suggestion
+  FROM preview ORDER BY rule, priority, conflict_id;
+
+\echo 'The first priority-1 conflict, side by side (only what differs):'
+\x on
+SELECT conflict_id, rel AS "table", kind, priority, rationale, suggestion,
+       jsonb_pretty(differing) AS differing
+  FROM preview WHERE class = 'complex' ORDER BY priority, conflict_id LIMIT 1;
+\x off
+
+\echo
+\echo '== 8. The audit trail: every call, who made it, hash-chained'
 SELECT audit_id, actor, action, object, left(hash, 12) || '...' AS hash
   FROM tdm.audit ORDER BY audit_id;
 SELECT CASE WHEN count(*) = 0 THEN 'intact' ELSE 'BROKEN' END AS audit_chain
   FROM tdm.verify_audit();
+
+SET client_min_messages = warning;
+DROP SCHEMA demo_st1, demo_st2, demo_st3 CASCADE;
+RESET client_min_messages;

@@ -73,18 +73,6 @@ std::vector<std::string> key_hash_sql(const detect::TableModel &model) {
   return exprs;
 }
 
-std::uint64_t pack_tid(ItemPointer tid) {
-  return (static_cast<std::uint64_t>(ItemPointerGetBlockNumberNoCheck(tid)) << 16) |
-         ItemPointerGetOffsetNumberNoCheck(tid);
-}
-
-ItemPointerData unpack_tid(std::uint64_t packed) {
-  ItemPointerData tid;
-  ItemPointerSet(&tid, static_cast<BlockNumber>(packed >> 16),
-                 static_cast<OffsetNumber>(packed & 0xFFFF));
-  return tid;
-}
-
 // A tid[] parameter (the candidates of one partition).
 Param tid_array_param(const std::vector<ItemPointerData> &tids) {
   std::vector<Datum> items;
@@ -286,34 +274,46 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
   *stats = DetectStats{};
 
   auto phase_start = Clock::now();
-  const std::size_t pass1_bytes =
-      detect::HashGrouper::bytes_needed(table.rows, key_kinds) + table.rows * sizeof(std::uint64_t);
+  const std::size_t pass1_bytes = detect::HashGrouper::bytes_needed(table.rows, key_kinds);
   if (pass1_bytes <= budget.limit()) {
-    // Pass 1 in memory: key hashes and the location of every row, grouped.
+    // Pass 1 in memory: key hashes of every row, grouped.
     std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
     for (auto &kind : hashes) kind.reserve(table.rows);
-    std::vector<std::uint64_t> locations;
-    locations.reserve(table.rows);
     std::string sql = "SELECT ";
-    for (std::size_t k = 0; k < key_kinds; ++k) sql += key_exprs[k] + ", ";
-    sql += "t.ctid FROM " + table.collected + " t";
+    for (std::size_t k = 0; k < key_kinds; ++k) sql += (k ? ", " : "") + key_exprs[k];
+    sql += " FROM " + table.collected + " t";
     spi.scan(sql, {}, kBatchRows, [&](SPITupleTable *batch, uint64 count) {
       for (uint64 r = 0; r < count; ++r) {
         for (std::size_t k = 0; k < key_kinds; ++k) {
           auto h = datum_value(batch, r, static_cast<int>(k) + 1);
           hashes[k].push_back(h ? static_cast<std::uint64_t>(DatumGetInt64(*h)) | 1 : 0);
         }
-        auto tid = datum_value(batch, r, static_cast<int>(key_kinds) + 1);
-        locations.push_back(pack_tid(reinterpret_cast<ItemPointer>(DatumGetPointer(*tid))));
       }
     });
-    const std::size_t row_count = locations.size();
+    const std::size_t row_count = hashes.front().size();
     detect::HashGrouper grouper(row_count);
     for (auto &kind : hashes) grouper.add_key_kind(kind);
     hashes.clear();
     const std::vector<std::int64_t> labels = grouper.labels();
-    stats->candidates = static_cast<std::uint64_t>(
-        std::count_if(labels.begin(), labels.end(), [](std::int64_t l) { return l >= 0; }));
+
+    // The candidates' locations, by a second scan in the same order (a
+    // temporary table's sequential scan order is stable); only candidates'
+    // are kept, so pass 1 needs no location per row.
+    std::vector<std::pair<std::int64_t, ItemPointerData>> candidates;
+    std::size_t index = 0;
+    spi.scan("SELECT ctid FROM " + table.collected, {}, kBatchRows,
+             [&](SPITupleTable *batch, uint64 count) {
+               for (uint64 r = 0; r < count; ++r, ++index) {
+                 if (index >= row_count) {
+                   throw Error(sqlstate::kInternalError, "collected rows changed during detection");
+                 }
+                 if (labels[index] < 0) continue;
+                 auto tid = datum_value(batch, r, 1);
+                 candidates.emplace_back(labels[index],
+                                         *reinterpret_cast<ItemPointer>(DatumGetPointer(*tid)));
+               }
+             });
+    stats->candidates = candidates.size();
     stats->keys_ms = ms_since(phase_start);
 
     // Pass 2: the candidates' full rows, fetched by location, one partition
@@ -323,10 +323,8 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
     for (std::size_t p = 0; p < partitions; ++p) {
       phase_start = Clock::now();
       std::vector<ItemPointerData> wanted;
-      for (std::size_t i = 0; i < row_count; ++i) {
-        if (labels[i] >= 0 && partition_of(labels[i], partitions) == p) {
-          wanted.push_back(unpack_tid(locations[i]));
-        }
+      for (const auto &[label, tid] : candidates) {
+        if (partition_of(label, partitions) == p) wanted.push_back(tid);
       }
       spi.scan("SELECT * FROM " + table.collected + " WHERE ctid = ANY ($1)",
                {tid_array_param(wanted)}, kBatchRows, [&](SPITupleTable *batch, uint64 count) {
