@@ -91,8 +91,9 @@ SELECT tdm.add_environment('st4', 'st4');
 \echo
 \echo '== 6. Phase 1.5, the release gate: tag_release checks every environment and locks R2'
 SELECT tdm.tag_release('R2') AS job \gset
-SELECT kind, severity, count(*) AS findings, sum(row_count) AS rows_affected
-  FROM tdm.tag_finding WHERE job_id = :job GROUP BY kind, severity ORDER BY kind;
+SELECT count(*) AS findings, count(*) FILTER (WHERE severity = 'error') AS errors,
+       count(*) FILTER (WHERE severity = 'warning') AS warnings
+  FROM tdm.tag_finding WHERE job_id = :job;
 SELECT release, status, locked_at IS NOT NULL AS locked FROM tdm.release WHERE release = 'R2';
 SELECT env, rel AS "table", row_count, left(checksum, 12) || '...' AS checksum
   FROM tdm.release_lock WHERE release = 'R2' ORDER BY env, rel::text;
