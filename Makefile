@@ -11,7 +11,7 @@ SQL_SOURCES  = $(sort $(wildcard src/sql/*.sql))
 MODULE_big  = tdm
 OBJS        = $(CORE_SOURCES:.cpp=.o) $(PG_SOURCES:.cpp=.o)
 DATA_built  = tdm--$(EXTVERSION).sql
-EXTRA_CLEAN = build
+EXTRA_CLEAN = build $(OBJS:.o=.d)
 
 # pg_regress runs in the scenario's consolidation database (scripts/test.sh
 # builds it), so the suites reach real environments through postgres_fdw.
@@ -21,7 +21,9 @@ REGRESS_OPTS = --use-existing
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -Isrc -isystem $(shell $(PG_CONFIG) --includedir-server) \
               -isystem $(shell $(PG_CONFIG) --includedir)/internal
-PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-register -fvisibility-inlines-hidden
+TDM_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-register -fvisibility-inlines-hidden
+# -MMD: header dependencies (src/**/*.d), so a changed header rebuilds its users.
+PG_CXXFLAGS = $(TDM_CXXFLAGS) -MMD -MP
 SHLIB_LINK  = -lstdc++
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -35,7 +37,8 @@ include $(PGXS)
 # Set after PGXS, which defines its own default.
 CONTRIB_TESTDB = $(or $(TDM_REGRESS_DB),tdm_regress)
 # The clang bitcode step must see the same language level.
-COMPILE.cxx.bc += $(PG_CXXFLAGS) $(PG_CPPFLAGS)
+COMPILE.cxx.bc += $(TDM_CXXFLAGS) $(PG_CPPFLAGS)
+-include $(OBJS:.o=.d)
 endif
 
 $(DATA_built): $(SQL_SOURCES)

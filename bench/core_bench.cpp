@@ -55,7 +55,6 @@ std::vector<SourceRow> rows(std::size_t per_env) {
                   Value("R2"),
                   Value("FEAT-" + std::to_string(101 + random() % 8))};
       r.ts = static_cast<std::int64_t>(env);
-      r.json = "{}";
       out.push_back(std::move(r));
     }
   }

@@ -99,7 +99,8 @@ TEST(Rules, ExactDuplicateKeepsTheHighestPrecedence) {
   EXPECT_EQ(c[0].rule, Rule::exact_duplicate);
   EXPECT_FALSE(c[0].complex);
   EXPECT_EQ(*c[0].survivor, 1u);  // st1
-  EXPECT_EQ(c[0].differing_json, "{}");
+  EXPECT_TRUE(c[0].differing.empty());
+  EXPECT_EQ(c[0].labels, (std::vector<std::string>{"st1", "st3"}));
 }
 
 TEST(Rules, TemporalPriorityKeepsTheNewest) {
@@ -109,7 +110,7 @@ TEST(Rules, TemporalPriorityKeepsTheNewest) {
   EXPECT_EQ(c[0].rule, Rule::temporal_priority);
   EXPECT_EQ(*c[0].survivor, 1u);  // st4, newer
   EXPECT_EQ(c[0].suggestion, "keep st4 (newest, 2024-01-12)");
-  EXPECT_EQ(c[0].differing_json, R"({"updated_at": {"st1": "2024-01-10", "st4": "2024-01-12"}})");
+  EXPECT_EQ(c[0].differing, (std::vector<std::size_t>{kUpdated}));
 }
 
 TEST(Rules, NonConflictingMergeFillsNulls) {

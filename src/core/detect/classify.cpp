@@ -9,7 +9,6 @@
 #include <boost/uuid/detail/sha1.hpp>
 
 #include "core/common/interrupt.hpp"
-#include "core/common/json.hpp"
 #include "core/detect/grouping.hpp"
 
 namespace tdm::detect {
@@ -177,9 +176,7 @@ class Classifier {
   Conflict classify_entity(std::vector<std::size_t> members) const;
 
   std::string env_label(std::size_t row, const std::vector<std::size_t> &members) const;
-  std::string members_json(const std::vector<std::size_t> &members) const;
-  std::string differing_json(const std::vector<std::size_t> &members,
-                             std::vector<std::size_t> *differing_columns) const;
+  void describe_members(Conflict &c) const;
   std::string column_list(const std::vector<std::size_t> &columns) const;
   std::string entity_key(const std::vector<std::size_t> &members) const;
 
@@ -265,8 +262,7 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
       c.rekeyed.push_back(row);
       rekeyed.push_back(env(row).name);
     }
-    std::vector<std::size_t> differing;
-    c.differing_json = differing_json(holders, &differing);
+    describe_members(c);
     c.suggestion = "keep all; re-key the row" + std::string(rekeyed.size() > 1 ? "s" : "") +
                    " of " + boost::algorithm::join(rekeyed, ", ") + " (" +
                    pk_label(holders.front()) + " stays with " + env(holders.front()).name + ")";
@@ -279,7 +275,6 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
                                                    return nk;
                                                  }())) +
                   ": different entities that collided on an environment-local key";
-    c.members_json = members_json(holders);
     std::vector<std::string> sources;
     for (std::size_t row : holders) sources.push_back(source(row));
     c.id = conflict_id(table_.name, "key", pk_text(holders.front()), sources);
@@ -291,9 +286,8 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
   order(members);
   Conflict c;
   c.members = members;
-  c.members_json = members_json(members);
-  std::vector<std::size_t> differing;
-  c.differing_json = differing_json(members, &differing);
+  describe_members(c);
+  const std::vector<std::size_t> &differing = c.differing;
   std::vector<std::string> sources;
   for (std::size_t row : members) sources.push_back(source(row));
   c.id = conflict_id(table_.name, "entity", entity_key(members), sources);
@@ -478,61 +472,17 @@ std::string Classifier::env_label(std::size_t row, const std::vector<std::size_t
   return same_env > 1 ? env(row).name + ":" + pk_text(row) : env(row).name;
 }
 
-std::string Classifier::members_json(const std::vector<std::size_t> &members) const {
-  std::string out = "[";
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    std::size_t row = members[i];
-    if (i > 0) out += ", ";
-    out += "{\"env\": ";
-    json::append_string(out, env(row).name);
-    out += ", \"feature\": ";
-    Value f = feature(row);
-    if (f)
-      json::append_string(out, *f);
-    else
-      out += "null";
-    out += ", \"ts\": ";
-    if (table_.updated_at && value(row, *table_.updated_at)) {
-      json::append_string(out, *value(row, *table_.updated_at));
-    } else {
-      out += "null";
-    }
-    out += ", \"row\": ";
-    out += rows_[row].json.empty() ? "null" : rows_[row].json;
-    out += "}";
-  }
-  return out + "]";
-}
-
-std::string Classifier::differing_json(const std::vector<std::size_t> &members,
-                                       std::vector<std::size_t> *differing_columns) const {
-  std::string out = "{";
-  bool any = false;
+void Classifier::describe_members(Conflict &c) const {
+  for (std::size_t row : c.members) c.labels.push_back(env_label(row, c.members));
   for (std::size_t column = 0; column < table_.columns.size(); ++column) {
     if (column == table_.release_column) continue;
-    bool differs = false;
-    for (std::size_t row : members) {
-      if (value(row, column) != value(members.front(), column)) differs = true;
+    for (std::size_t row : c.members) {
+      if (value(row, column) != value(c.members.front(), column)) {
+        c.differing.push_back(column);
+        break;
+      }
     }
-    if (!differs) continue;
-    differing_columns->push_back(column);
-    if (any) out += ", ";
-    any = true;
-    json::append_string(out, table_.columns[column]);
-    out += ": {";
-    for (std::size_t i = 0; i < members.size(); ++i) {
-      if (i > 0) out += ", ";
-      json::append_string(out, env_label(members[i], members));
-      out += ": ";
-      const Value &v = value(members[i], column);
-      if (v)
-        json::append_string(out, *v);
-      else
-        out += "null";
-    }
-    out += "}";
   }
-  return out + "}";
 }
 
 std::string Classifier::column_list(const std::vector<std::size_t> &columns) const {

@@ -46,7 +46,6 @@ struct SourceRow {
   std::size_t env = 0;  // index into Context::environments
   std::vector<Value> values;
   std::optional<std::int64_t> ts;  // the timestamp column, for ordering
-  std::string json;                // the row as JSON text, shown to reviewers
 };
 
 // In order of severity: a group's kind is the most severe that applies.
@@ -84,8 +83,10 @@ struct Conflict {
   std::optional<std::size_t> survivor;  // the row kept (or the merge's base)
   std::vector<std::size_t> rekeyed;     // distinct_entities: rows that get new keys
   std::vector<Value> merged;            // non_conflicting_merge: the merged values
-  std::string members_json;             // [{"env","feature","ts","row"}]
-  std::string differing_json;           // {"column": {"env": value}}
+  std::vector<std::string> labels;      // per member: its environment, or env:key when
+                                        // the environment has several members
+  std::vector<std::size_t> differing;   // columns whose values differ (all but the
+                                        // release tag), in column order
 };
 
 }  // namespace tdm::detect

@@ -59,8 +59,8 @@ uint64 hash_arguments(FunctionCallInfo fcinfo, int first) {
     const unsigned char *bytes;
     int length;
     if (types->by_value[i]) {
-      hash = hash_combine64(hash, hash_bytes_uint32_extended(static_cast<uint32>(value),
-                                                             value >> 32));
+      hash =
+          hash_combine64(hash, hash_bytes_uint32_extended(static_cast<uint32>(value), value >> 32));
       continue;
     }
     if (types->length[i] == -1) {
@@ -94,8 +94,8 @@ std::array<Total, kSlots> g_totals{};
 std::string to_decimal(__int128 value) {
   if (value == 0) return "0";
   const bool negative = value < 0;
-  unsigned __int128 magnitude = negative ? -static_cast<unsigned __int128>(value)
-                                         : static_cast<unsigned __int128>(value);
+  unsigned __int128 magnitude =
+      negative ? -static_cast<unsigned __int128>(value) : static_cast<unsigned __int128>(value);
   std::string digits;
   while (magnitude > 0) {
     digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(magnitude % 10)));
@@ -106,7 +106,9 @@ std::string to_decimal(__int128 value) {
 
 }  // namespace
 
-TDM_FUNCTION(tdm_row_hash) { PG_RETURN_INT64(static_cast<int64>(hash_arguments(fcinfo, 0))); }
+TDM_FUNCTION(tdm_row_hash) {
+  PG_RETURN_INT64(static_cast<int64>(hash_arguments(fcinfo, 0)));
+}
 
 TDM_FUNCTION(tdm_collect_row_hash) {
   const int slot = PG_ARGISNULL(0) ? 0 : PG_GETARG_INT32(0);

@@ -1,11 +1,15 @@
 #include "pg/common/spi.hpp"
 
+#include <cstring>
+#include <exception>
+
 #include "pg/common/bridge.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "nodes/params.h"
 #include "utils/lsyscache.h"
 }
 
@@ -99,70 +103,85 @@ std::optional<std::string> Spi::value(const std::string &sql, const std::vector<
   return rows.front().front();
 }
 
-void Spi::scan(const std::string &sql, const std::vector<Param> &params, long batch_rows,
-               const BatchFn &on_batch) {
-  std::vector<Oid> types;
-  std::vector<Datum> values;
-  std::string nulls;
-  for (const Param &p : params) {
-    types.push_back(p.type);
-    values.push_back(p.value);
-    nulls.push_back(p.is_null ? 'n' : ' ');
+namespace {
+
+// A DestReceiver that hands each row to a C++ callback. The executor calls
+// it through C function pointers: nothing may be thrown across them.
+struct StreamReceiver {
+  DestReceiver base;  // first: the executor sees a DestReceiver
+  const Spi::RowFn *on_row;
+  MemoryContext scratch;
+  uint64 rows;
+  std::exception_ptr error;
+};
+
+bool stream_receive(TupleTableSlot *slot, DestReceiver *self) noexcept {
+  auto *receiver = reinterpret_cast<StreamReceiver *>(self);
+  MemoryContext previous = CurrentMemoryContext;
+  try {
+    if ((receiver->rows & 1023) == 0) check_interrupts();
+    MemoryContextSwitchTo(receiver->scratch);
+    (*receiver->on_row)(slot);
+    MemoryContextSwitchTo(previous);
+    if ((++receiver->rows & 1023) == 0) MemoryContextReset(receiver->scratch);
+    return true;
+  } catch (...) {
+    MemoryContextSwitchTo(previous);
+    receiver->error = std::current_exception();
+    return false;  // stops the executor
   }
+}
+
+void stream_startup(DestReceiver *, int, TupleDesc) noexcept {}
+void stream_shutdown(DestReceiver *) noexcept {}
+void stream_destroy(DestReceiver *) noexcept {}
+
+}  // namespace
+
+void Spi::stream(const std::string &sql, const std::vector<Param> &params, const RowFn &on_row) {
+  ScratchContext scratch("tdm stream rows");
+  StreamReceiver receiver{};
+  receiver.base.receiveSlot = stream_receive;
+  receiver.base.rStartup = stream_startup;
+  receiver.base.rShutdown = stream_shutdown;
+  receiver.base.rDestroy = stream_destroy;
+  receiver.base.mydest = DestNone;
+  receiver.on_row = &on_row;
+  receiver.scratch = scratch.context();
   const char *command = sql.c_str();
-  int count = static_cast<int>(params.size());
-  Oid *type_data = types.data();
-  Datum *value_data = values.data();
-  const char *null_data = nulls.c_str();
-  Portal portal = pg_call([=] {
-    // Not read-only: the cursor must see rows this statement wrote before.
-    return SPI_cursor_open_with_args(nullptr, command, count, type_data, value_data, null_data,
-                                     false, 0);
-  });
-  ScratchContext scratch("tdm scan batch");
-  for (;;) {
-    check_interrupts();
-    pg_call([=] { SPI_cursor_fetch(portal, true, batch_rows); });
-    SPITupleTable *batch = SPI_tuptable;
-    uint64 rows = SPI_processed;
-    if (rows == 0) break;
-    {
-      ScratchContext::Use use(scratch);
-      on_batch(batch, rows);
+  const int count = static_cast<int>(params.size());
+  const Param *param_data = params.data();
+  StreamReceiver *dest = &receiver;
+  int rc = pg_call([=] {
+    ParamListInfo list = nullptr;
+    if (count > 0) {
+      list = makeParamList(count);
+      for (int i = 0; i < count; ++i) {
+        list->params[i].value = param_data[i].value;
+        list->params[i].isnull = param_data[i].is_null;
+        list->params[i].pflags = PARAM_FLAG_CONST;
+        list->params[i].ptype = param_data[i].type;
+      }
     }
-    pg_call([=] { SPI_freetuptable(batch); });
-  }
-  pg_call([=] { SPI_cursor_close(portal); });
+    SPIExecuteOptions options;
+    memset(&options, 0, sizeof options);
+    options.params = list;
+    options.read_only = false;  // sees rows this statement wrote before
+    options.dest = reinterpret_cast<DestReceiver *>(dest);
+    return SPI_execute_extended(command, &options);
+  });
+  if (receiver.error) std::rethrow_exception(receiver.error);
+  if (rc < 0) throw Error(sqlstate::kInternalError, "SPI failed on: " + sql);
 }
 
-std::optional<std::string> text_value(SPITupleTable *batch, uint64 row, int column) {
-  HeapTuple tuple = batch->vals[row];
-  TupleDesc desc = batch->tupdesc;
-  char *chars = pg_call([=] { return SPI_getvalue(tuple, desc, column); });
-  if (chars == nullptr) return std::nullopt;
-  return std::string(chars);
-}
-
-std::optional<Datum> datum_value(SPITupleTable *batch, uint64 row, int column) {
-  bool is_null = false;
-  Datum value = SPI_getbinval(batch->vals[row], batch->tupdesc, column, &is_null);
-  if (is_null) return std::nullopt;
-  return value;
+std::optional<Datum> slot_value(TupleTableSlot *row, int column) {
+  slot_getallattrs(row);
+  if (row->tts_isnull[column - 1]) return std::nullopt;
+  return row->tts_values[column - 1];
 }
 
 TupleText::TupleText(TupleDesc desc, MemoryContext context)
-    : output_(desc->natts),
-      values_(desc->natts),
-      nulls_(new bool[desc->natts]),
-      texts_(new char *[desc->natts]) {
-  // The descriptor and the output functions' state must outlive the batch
-  // the first tuple came in: both live in `context`.
-  desc_ = pg_call([=] {
-    MemoryContext previous = MemoryContextSwitchTo(context);
-    TupleDesc copy = CreateTupleDescCopy(desc);
-    MemoryContextSwitchTo(previous);
-    return copy;
-  });
+    : output_(desc->natts), texts_(new char *[desc->natts]) {
   for (int i = 0; i < desc->natts; ++i) {
     Oid type = TupleDescAttr(desc, i)->atttypid;
     FmgrInfo *info = &output_[i];
@@ -175,17 +194,14 @@ TupleText::TupleText(TupleDesc desc, MemoryContext context)
   }
 }
 
-void TupleText::read(HeapTuple tuple, int first, std::vector<std::optional<std::string>> &out) {
-  const int natts = desc_->natts;
-  Datum *values = values_.data();
-  bool *nulls = nulls_.get();
+void TupleText::read(TupleTableSlot *row, int first, std::vector<std::optional<std::string>> &out) {
+  const int natts = static_cast<int>(output_.size());
   char **texts = texts_.get();
   FmgrInfo *output = output_.data();
-  TupleDesc desc = desc_;
   pg_call([=] {
-    heap_deform_tuple(tuple, desc, values, nulls);
+    slot_getallattrs(row);
     for (int i = first - 1; i < natts; ++i) {
-      texts[i] = nulls[i] ? nullptr : OutputFunctionCall(&output[i], values[i]);
+      texts[i] = row->tts_isnull[i] ? nullptr : OutputFunctionCall(&output[i], row->tts_values[i]);
     }
   });
   for (int i = first - 1; i < natts; ++i) {

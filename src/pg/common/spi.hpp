@@ -47,34 +47,28 @@ class Spi {
   // Runs one statement and returns its first column of its only row.
   std::optional<std::string> value(const std::string &sql, const std::vector<Param> &params = {});
 
-  // Runs a query through a cursor, `batch_rows` rows at a time. `on_batch`
-  // sees each batch; what it allocates in PostgreSQL memory is freed after
-  // the batch (a per-batch memory context), and interrupts are checked.
-  using BatchFn = std::function<void(SPITupleTable *batch, uint64 rows)>;
-  void scan(const std::string &sql, const std::vector<Param> &params, long batch_rows,
-            const BatchFn &on_batch);
+  // Runs a query and hands each result row to `on_row` as a slot, as the
+  // executor produces it (no copy; a DestReceiver). PostgreSQL memory that
+  // `on_row` allocates is freed every few rows; interrupts are checked. An
+  // exception from `on_row` stops the query and is rethrown here.
+  using RowFn = std::function<void(TupleTableSlot *row)>;
+  void stream(const std::string &sql, const std::vector<Param> &params, const RowFn &on_row);
 };
 
-// A column of a cursor batch as text (output function); nullopt for NULL.
-std::optional<std::string> text_value(SPITupleTable *batch, uint64 row, int column);
+// A column (1-based) of a streamed row, deformed; nullopt for NULL.
+std::optional<Datum> slot_value(TupleTableSlot *row, int column);
 
-// A column of a cursor batch as its Datum (no conversion); nullopt for NULL.
-std::optional<Datum> datum_value(SPITupleTable *batch, uint64 row, int column);
-
-// Reads tuples of one descriptor as text, deforming each tuple once and
-// calling the columns' output functions (looked up once) directly. Its
-// state lives in `context`, which must outlive it.
+// Reads rows of one descriptor as text, calling the columns' output
+// functions (looked up once) directly. Their state lives in `context`,
+// which must outlive this object.
 class TupleText {
  public:
   TupleText(TupleDesc desc, MemoryContext context);
-  // Column `first`.. (1-based) of `tuple`, as text; nullopt for NULL.
-  void read(HeapTuple tuple, int first, std::vector<std::optional<std::string>> &out);
+  // Columns `first`.. (1-based) of `row`, as text; nullopt for NULL.
+  void read(TupleTableSlot *row, int first, std::vector<std::optional<std::string>> &out);
 
  private:
-  TupleDesc desc_;
   std::vector<FmgrInfo> output_;
-  std::vector<Datum> values_;
-  std::unique_ptr<bool[]> nulls_;
   std::unique_ptr<char *[]> texts_;
 };
 
@@ -85,6 +79,7 @@ class ScratchContext {
   explicit ScratchContext(const char *name);
   ~ScratchContext();
   ScratchContext(const ScratchContext &) = delete;
+  MemoryContext context() const { return context_; }
   ScratchContext &operator=(const ScratchContext &) = delete;
 
   // Switches to the context; the returned guard switches back and resets.

@@ -6,7 +6,6 @@
 #include <unordered_map>
 
 #include "core/common/error.hpp"
-#include "core/common/json.hpp"
 #include "core/detect/classify.hpp"
 #include "core/detect/grouping.hpp"
 #include "pg/common/bridge.hpp"
@@ -22,7 +21,6 @@ extern "C" {
 namespace tdm::pg {
 namespace {
 
-constexpr long kBatchRows = 10000;
 constexpr int kFirstValueColumn = 3;  // after tdm_env and tdm_row_hash
 
 std::string quote_ident(const std::string &name) {
@@ -99,64 +97,37 @@ class RowConverter {
     for (std::size_t i = 0; i < context.environments.size(); ++i) {
       env_index_[context.environments[i].name] = i;
     }
-    for (Oid type : table.column_types) {
-      char category = 'U';
-      bool preferred = false;
-      pg_call([&] { get_type_category_preferred(type, &category, &preferred); });
-      categories_.push_back(type == JSONOID || type == JSONBOID ? 'J' : category);
-    }
   }
 
-  detect::SourceRow convert(SPITupleTable *batch, uint64 r) {
-    if (!reader_) reader_ = std::make_unique<TupleText>(batch->tupdesc, context_);
+  detect::SourceRow convert(TupleTableSlot *slot) {
+    if (!reader_) reader_ = std::make_unique<TupleText>(slot->tts_tupleDescriptor, context_);
     detect::SourceRow row;
-    auto env = text_value(batch, r, 1);
-    auto it = env ? env_index_.find(*env) : env_index_.end();
+    const std::size_t columns = table_.model.columns.size();
+    std::vector<std::optional<std::string>> texts;
+    texts.reserve(columns + 2);
+    reader_->read(slot, 1, texts);  // tdm_env, tdm_row_hash, the table's columns...
+    auto it = texts[0] ? env_index_.find(*texts[0]) : env_index_.end();
     if (it == env_index_.end()) {
       throw Error(sqlstate::kInternalError, "collected row of unknown environment");
     }
     row.env = it->second;
-    const std::size_t columns = table_.model.columns.size();
-    row.values.reserve(columns);
-    reader_->read(batch->vals[r], kFirstValueColumn, row.values);
-    row.values.resize(columns);  // drops what follows the table's columns
+    row.values.assign(std::make_move_iterator(texts.begin() + (kFirstValueColumn - 1)),
+                      std::make_move_iterator(texts.begin() + (kFirstValueColumn - 1) + columns));
     if (table_.model.updated_at) {
       std::size_t c = *table_.model.updated_at;
-      auto ts = datum_value(batch, r, kFirstValueColumn + static_cast<int>(c));
+      auto ts = slot_value(slot, kFirstValueColumn + static_cast<int>(c));
       if (ts) {
         Oid type = table_.column_types[c];
         if (type == TIMESTAMPTZOID || type == TIMESTAMPOID) row.ts = DatumGetInt64(*ts);
         if (type == DATEOID) row.ts = static_cast<std::int64_t>(DatumGetInt32(*ts)) * 86400000000LL;
       }
     }
-    row.json = row_json(row);
     return row;
   }
 
  private:
-  std::string row_json(const detect::SourceRow &row) const {
-    std::string out = "{";
-    for (std::size_t c = 0; c < row.values.size(); ++c) {
-      if (c) out += ", ";
-      json::append_string(out, table_.model.columns[c]);
-      out += ": ";
-      const detect::Value &v = row.values[c];
-      if (!v) {
-        out += "null";
-      } else if (categories_[c] == 'N' || categories_[c] == 'J') {
-        out += *v;  // numbers and JSON as they are
-      } else if (categories_[c] == 'B') {
-        out += *v == "t" ? "true" : "false";
-      } else {
-        json::append_string(out, *v);
-      }
-    }
-    return out + "}";
-  }
-
   const CollectedTable &table_;
   std::unordered_map<std::string, std::size_t> env_index_;
-  std::vector<char> categories_;
   MemoryContext context_;              // outlives the scans' batches
   std::unique_ptr<TupleText> reader_;  // for the query's tuple descriptor
 };
@@ -282,12 +253,10 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
     std::string sql = "SELECT ";
     for (std::size_t k = 0; k < key_kinds; ++k) sql += (k ? ", " : "") + key_exprs[k];
     sql += " FROM " + table.collected + " t";
-    spi.scan(sql, {}, kBatchRows, [&](SPITupleTable *batch, uint64 count) {
-      for (uint64 r = 0; r < count; ++r) {
-        for (std::size_t k = 0; k < key_kinds; ++k) {
-          auto h = datum_value(batch, r, static_cast<int>(k) + 1);
-          hashes[k].push_back(h ? static_cast<std::uint64_t>(DatumGetInt64(*h)) | 1 : 0);
-        }
+    spi.stream(sql, {}, [&](TupleTableSlot *row) {
+      for (std::size_t k = 0; k < key_kinds; ++k) {
+        auto h = slot_value(row, static_cast<int>(k) + 1);
+        hashes[k].push_back(h ? static_cast<std::uint64_t>(DatumGetInt64(*h)) | 1 : 0);
       }
     });
     const std::size_t row_count = hashes.front().size();
@@ -301,18 +270,17 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
     // are kept, so pass 1 needs no location per row.
     std::vector<std::pair<std::int64_t, ItemPointerData>> candidates;
     std::size_t index = 0;
-    spi.scan("SELECT ctid FROM " + table.collected, {}, kBatchRows,
-             [&](SPITupleTable *batch, uint64 count) {
-               for (uint64 r = 0; r < count; ++r, ++index) {
-                 if (index >= row_count) {
-                   throw Error(sqlstate::kInternalError, "collected rows changed during detection");
-                 }
-                 if (labels[index] < 0) continue;
-                 auto tid = datum_value(batch, r, 1);
-                 candidates.emplace_back(labels[index],
-                                         *reinterpret_cast<ItemPointer>(DatumGetPointer(*tid)));
-               }
-             });
+    spi.stream("SELECT ctid FROM " + table.collected, {}, [&](TupleTableSlot *row) {
+      if (index >= row_count) {
+        throw Error(sqlstate::kInternalError, "collected rows changed during detection");
+      }
+      if (labels[index] >= 0) {
+        auto tid = slot_value(row, 1);
+        candidates.emplace_back(labels[index],
+                                *reinterpret_cast<ItemPointer>(DatumGetPointer(*tid)));
+      }
+      ++index;
+    });
     stats->candidates = candidates.size();
     stats->keys_ms = ms_since(phase_start);
 
@@ -326,10 +294,9 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
       for (const auto &[label, tid] : candidates) {
         if (partition_of(label, partitions) == p) wanted.push_back(tid);
       }
-      spi.scan("SELECT * FROM " + table.collected + " WHERE ctid = ANY ($1)",
-               {tid_array_param(wanted)}, kBatchRows, [&](SPITupleTable *batch, uint64 count) {
-                 for (uint64 r = 0; r < count; ++r) rows.push_back(converter.convert(batch, r));
-               });
+      spi.stream("SELECT * FROM " + table.collected + " WHERE ctid = ANY ($1)",
+                 {tid_array_param(wanted)},
+                 [&](TupleTableSlot *row) { rows.push_back(converter.convert(row)); });
       stats->rows_ms += ms_since(phase_start);
       classify_partition(table, context, rows, emit, stats);
     }
@@ -346,17 +313,14 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
   stats->partitions = partitions;
   for (std::size_t p = 0; p < partitions; ++p) {
     phase_start = Clock::now();
-    spi.scan("SELECT c.*, l.label FROM " + table.collected +
-                 " c JOIN pg_temp.tdm_labels l ON l.row_ctid = c.ctid",
-             {}, kBatchRows, [&](SPITupleTable *batch, uint64 count) {
-               const int label_column =
-                   kFirstValueColumn + static_cast<int>(table.model.columns.size());
-               for (uint64 r = 0; r < count; ++r) {
-                 auto label = datum_value(batch, r, label_column);
-                 if (!label || partition_of(DatumGetInt64(*label), partitions) != p) continue;
-                 rows.push_back(converter.convert(batch, r));
-               }
-             });
+    const int label_column = kFirstValueColumn + static_cast<int>(table.model.columns.size());
+    spi.stream("SELECT c.*, l.label FROM " + table.collected +
+                   " c JOIN pg_temp.tdm_labels l ON l.row_ctid = c.ctid",
+               {}, [&](TupleTableSlot *row) {
+                 auto label = slot_value(row, label_column);
+                 if (!label || partition_of(DatumGetInt64(*label), partitions) != p) return;
+                 rows.push_back(converter.convert(row));
+               });
     stats->rows_ms += ms_since(phase_start);
     classify_partition(table, context, rows, emit, stats);
   }

@@ -8,6 +8,7 @@
 #include "core/detect/classify.hpp"
 #include "pg/common/args.hpp"
 #include "pg/common/bridge.hpp"
+#include "pg/common/jsonb.hpp"
 #include "pg/common/settings.hpp"
 #include "pg/common/spi.hpp"
 #include "pg/detect/collected_table.hpp"
@@ -37,7 +38,8 @@ enum PreviewColumn {
   kPreviewColumns
 };
 
-// Appends conflicts to the function's result set.
+// Appends conflicts to the function's result set; members and differing
+// columns are built as jsonb directly from the rows' values.
 class PreviewSink {
  public:
   explicit PreviewSink(FunctionCallInfo fcinfo) {
@@ -48,12 +50,21 @@ class PreviewSink {
     kind_type_ = TupleDescAttr(desc_, kKind)->atttypid;
   }
 
-  void add(Oid rel, const detect::Conflict &c, ScratchContext &scratch) {
+  // The table whose conflicts come next.
+  void start_table(const CollectedTable &table, const detect::Context &context) {
+    table_ = &table;
+    context_ = &context;
+    categories_.clear();
+    for (Oid type : table.column_types) categories_.push_back(json_category(type));
+  }
+
+  void add(const detect::Conflict &c, const std::vector<detect::SourceRow> &rows,
+           ScratchContext &scratch) {
     ScratchContext::Use use(scratch);
     Datum values[kPreviewColumns];
     bool nulls[kPreviewColumns] = {};
     values[kId] = text_datum(c.id);
-    values[kRel] = ObjectIdGetDatum(rel);
+    values[kRel] = ObjectIdGetDatum(table_->rel);
     const char *kind = detect::to_string(c.kind);
     Oid kind_type = kind_type_;
     values[kKind] = pg_call([=] {
@@ -64,32 +75,93 @@ class PreviewSink {
     values[kRule] = text_datum(detect::to_string(c.rule));
     values[kSuggestion] = text_datum(c.suggestion);
     values[kRationale] = text_datum(c.rationale);
-    values[kMembers] = jsonb_datum(c.members_json);
-    values[kDiffering] = jsonb_datum(c.differing_json);
+    values[kMembers] = members(c, rows);
+    values[kDiffering] = differing(c, rows);
     Tuplestorestate *store = store_;
     TupleDesc desc = desc_;
     pg_call([&] { tuplestore_putvalues(store, desc, values, nulls); });
   }
 
  private:
+  // [{"env", "feature", "ts", "row": {...}}] in tie-break order.
+  Datum members(const detect::Conflict &c, const std::vector<detect::SourceRow> &rows) {
+    const detect::TableModel &model = table_->model;
+    JsonbBuilder json;
+    json.begin_array();
+    for (std::size_t row : c.members) {
+      const detect::SourceRow &source = rows[row];
+      json.begin_object();
+      json.key("env", 3);
+      json.string(context_->environments[source.env].name);
+      json.key("feature", 7);
+      optional_string(json, source.values[model.feature_column]);
+      json.key("ts", 2);
+      if (model.updated_at) {
+        optional_string(json, source.values[*model.updated_at]);
+      } else {
+        json.null();
+      }
+      json.key("row", 3);
+      json.begin_object();
+      for (std::size_t column = 0; column < model.columns.size(); ++column) {
+        json.key(model.columns[column]);
+        const detect::Value &v = source.values[column];
+        if (v) {
+          json.typed(*v, categories_[column]);
+        } else {
+          json.null();
+        }
+      }
+      json.end_object();
+      json.end_object();
+    }
+    json.end_array();
+    return json.finish();
+  }
+
+  // {"column": {"label": value}} for the differing columns only.
+  Datum differing(const detect::Conflict &c, const std::vector<detect::SourceRow> &rows) {
+    JsonbBuilder json;
+    json.begin_object();
+    for (std::size_t column : c.differing) {
+      json.key(table_->model.columns[column]);
+      json.begin_object();
+      for (std::size_t i = 0; i < c.members.size(); ++i) {
+        json.key(c.labels[i]);
+        optional_string(json, rows[c.members[i]].values[column]);
+      }
+      json.end_object();
+    }
+    json.end_object();
+    return json.finish();
+  }
+
+  static void optional_string(JsonbBuilder &json, const detect::Value &v) {
+    if (v) {
+      json.string(*v);
+    } else {
+      json.null();
+    }
+  }
+
   static Datum text_datum(const std::string &text) {
     const char *chars = text.c_str();
     return pg_call([=] { return PointerGetDatum(cstring_to_text(chars)); });
-  }
-  static Datum jsonb_datum(const std::string &json) {
-    const char *chars = json.c_str();
-    return pg_call([=] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(chars)); });
   }
 
   Tuplestorestate *store_;
   TupleDesc desc_;
   Oid kind_type_;
+  const CollectedTable *table_ = nullptr;
+  const detect::Context *context_ = nullptr;
+  std::vector<char> categories_;
 };
 
 std::string timings(const DetectStats &stats) {
   auto ms = [](double v) { return std::to_string(static_cast<long>(v)); };
-  return "keys " + ms(stats.keys_ms) + " ms, rows " + ms(stats.rows_ms) + " ms, classify " +
-         ms(stats.classify_ms) + " ms (rules " + ms(stats.rules_ms) + " ms)";
+  return std::to_string(stats.partitions) + " partition(s); keys " + ms(stats.keys_ms) +
+         " ms, rows " + ms(stats.rows_ms) + " ms, classify " + ms(stats.classify_ms) +
+         " ms (rules " + ms(stats.rules_ms) + " ms)";
 }
 
 // Detects the conflicts of every collected table and adds them to `sink`.
@@ -104,16 +176,17 @@ void detect_into(Spi &spi, const std::string &release,
     CollectedTable table =
         load_collected_table(spi, rel, row[1].value(), std::stoull(row[2].value()));
     DetectStats stats;
+    sink.start_table(table, context);
     detect_collected(
         spi, table, context, budget,
         [&](const std::vector<detect::Conflict> &conflicts,
-            const std::vector<detect::SourceRow> &) {
-          for (const detect::Conflict &c : conflicts) sink.add(rel, c, scratch);
+            const std::vector<detect::SourceRow> &rows) {
+          for (const detect::Conflict &c : conflicts) sink.add(c, rows, scratch);
         },
         &stats);
     const std::string message = table.model.name + ": " + std::to_string(table.rows) + " rows, " +
                                 std::to_string(stats.candidates) + " in groups, " +
-                                std::to_string(stats.partitions) + " partition(s)" +
+                                (stats.partitions > 1 ? "partitioned" : "in one pass") +
                                 (stats.spilled ? ", key pass in SQL" : "");
     const char *text = message.c_str();
     const std::string timing = timings(stats);

@@ -1,0 +1,93 @@
+#include "pg/common/jsonb.hpp"
+
+#include "pg/common/bridge.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+}
+
+namespace tdm::pg {
+
+void JsonbBuilder::push(JsonbIteratorToken token, JsonbValue *value) {
+  JsonbParseState **state = &state_;
+  JsonbValue *result = pg_call([=] { return pushJsonbValue(state, token, value); });
+  if (token == WJB_BEGIN_OBJECT || token == WJB_BEGIN_ARRAY) ++depth_;
+  if (token == WJB_END_OBJECT || token == WJB_END_ARRAY) {
+    if (--depth_ == 0) result_ = result;
+  }
+}
+
+void JsonbBuilder::value(JsonbValue *value) {
+  push(state_ != nullptr && state_->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE, value);
+}
+
+void JsonbBuilder::key(const char *name, std::size_t length) {
+  JsonbValue v;
+  v.type = jbvString;
+  v.val.string.val = const_cast<char *>(name);
+  v.val.string.len = static_cast<int>(length);
+  push(WJB_KEY, &v);
+}
+
+void JsonbBuilder::string(const std::string &text) {
+  JsonbValue v;
+  v.type = jbvString;
+  v.val.string.val = const_cast<char *>(text.data());
+  v.val.string.len = static_cast<int>(text.size());
+  value(&v);
+}
+
+void JsonbBuilder::null() {
+  JsonbValue v;
+  v.type = jbvNull;
+  value(&v);
+}
+
+void JsonbBuilder::typed(const std::string &text, char category) {
+  JsonbValue v;
+  if (category == 'B') {
+    v.type = jbvBool;
+    v.val.boolean = text == "t" || text == "true";
+    value(&v);
+    return;
+  }
+  if (category == 'N' && text != "NaN" && text != "Infinity" && text != "-Infinity") {
+    const char *chars = text.c_str();
+    v.type = jbvNumeric;
+    v.val.numeric = pg_call([=] {
+      return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(chars),
+                                                 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+    });
+    value(&v);
+    return;
+  }
+  if (category == 'J') {
+    const char *chars = text.c_str();
+    Jsonb *parsed = pg_call(
+        [=] { return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(chars))); });
+    v.type = jbvBinary;
+    v.val.binary.data = &parsed->root;
+    v.val.binary.len = static_cast<int>(VARSIZE(parsed) - VARHDRSZ);
+    value(&v);
+    return;
+  }
+  string(text);
+}
+
+Datum JsonbBuilder::finish() {
+  JsonbValue *result = result_;
+  return pg_call([=] { return JsonbPGetDatum(JsonbValueToJsonb(result)); });
+}
+
+char json_category(Oid type) {
+  if (type == JSONOID || type == JSONBOID) return 'J';
+  char category = 'U';
+  bool preferred = false;
+  pg_call([&] { get_type_category_preferred(type, &category, &preferred); });
+  return category;
+}
+
+}  // namespace tdm::pg

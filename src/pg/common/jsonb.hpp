@@ -1,0 +1,46 @@
+// Building jsonb values directly (pushJsonbValue), without printing and
+// re-parsing JSON text. Strings handed in must stay alive until finish().
+#pragma once
+
+#include <string>
+
+#include "pg/common/postgres.hpp"
+
+extern "C" {
+#include "utils/jsonb.h"
+}
+
+namespace tdm::pg {
+
+class JsonbBuilder {
+ public:
+  void begin_object() { push(WJB_BEGIN_OBJECT, nullptr); }
+  void end_object() { push(WJB_END_OBJECT, nullptr); }
+  void begin_array() { push(WJB_BEGIN_ARRAY, nullptr); }
+  void end_array() { push(WJB_END_ARRAY, nullptr); }
+
+  void key(const std::string &name) { key(name.data(), name.size()); }
+  void key(const char *name, std::size_t length);
+  void string(const std::string &text);
+  void null();
+  // A value in its text form, typed by its PostgreSQL type category:
+  // numbers and booleans as JSON numbers and booleans, json/jsonb as JSON,
+  // everything else as a string.
+  void typed(const std::string &text, char category);
+
+  // The finished value as a jsonb Datum.
+  Datum finish();
+
+ private:
+  void push(JsonbIteratorToken token, JsonbValue *value);
+  void value(JsonbValue *value);
+
+  JsonbParseState *state_ = nullptr;
+  JsonbValue *result_ = nullptr;
+  int depth_ = 0;
+};
+
+// 'J' for json and jsonb, else the type's typcategory.
+char json_category(Oid type);
+
+}  // namespace tdm::pg
