@@ -91,7 +91,9 @@ class Classifier {
       if (keys.spelled) continue;
       keys.pk = key_of(rows_[row], table_.pk, false);
       std::vector<std::string> parts;
-      for (std::size_t c : table_.pk) parts.push_back(rows_[row].values[c].value_or("NULL"));
+      for (std::size_t c : table_.pk) {
+        parts.push_back(std::string(rows_[row].values[c].value_or("NULL")));
+      }
       keys.pk_text = boost::algorithm::join(parts, ",");
       for (const auto &nk : table_.natural_keys) {
         keys.nk.push_back(key_of(rows_[row], nk, table_.normalize_keys));
@@ -115,9 +117,7 @@ class Classifier {
   }
 
   const Environment &env(std::size_t row) const { return context_.environments[rows_[row].env]; }
-  const Value &value(std::size_t row, std::size_t column) const {
-    return rows_[row].values[column];
-  }
+  ValueView value(std::size_t row, std::size_t column) const { return rows_[row].values[column]; }
   const std::string &pk_key(std::size_t row) const { return keys_[row].pk; }
   const std::string &pk_text(std::size_t row) const { return keys_[row].pk_text; }
   // The natural key `i` of `row`, "" when any of its values is NULL.
@@ -125,20 +125,21 @@ class Classifier {
   std::string pk_label(std::size_t row) const {
     std::vector<std::string> parts;
     for (std::size_t c : table_.pk)
-      parts.push_back(table_.columns[c] + " " + value(row, c).value_or("NULL"));
+      parts.push_back(table_.columns[c] + " " + std::string(value(row, c).value_or("NULL")));
     return boost::algorithm::join(parts, ", ");
   }
   std::string source(std::size_t row) const { return env(row).name + ":" + pk_text(row); }
-  Value feature(std::size_t row) const { return value(row, table_.feature_column); }
+  ValueView feature(std::size_t row) const { return value(row, table_.feature_column); }
   std::optional<int> feature_priority(std::size_t row) const {
-    const Value f = feature(row);
+    const ValueView f = feature(row);
     if (!f) return std::nullopt;
-    auto it = context_.feature_priority.find(*f);
+    auto it = context_.feature_priority.find(std::string(*f));
     if (it == context_.feature_priority.end()) return std::nullopt;
     return it->second;
   }
   std::string timestamp_text(std::size_t row) const {
-    return table_.updated_at ? value(row, *table_.updated_at).value_or("NULL") : "unknown";
+    return table_.updated_at ? std::string(value(row, *table_.updated_at).value_or("NULL"))
+                             : "unknown";
   }
 
   // True when some natural key is non-NULL in both rows and differs.
@@ -383,20 +384,20 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
   // Rule 3: differences only where one side is NULL.
   bool conflicting = false;
   for (std::size_t column : differing_attributes) {
-    std::set<std::string> non_null;
+    std::set<std::string_view> non_null;
     for (std::size_t row : members) {
       if (value(row, column)) non_null.insert(*value(row, column));
     }
     if (non_null.size() > 1) conflicting = true;
   }
   if (!conflicting) {
-    c.merged = rows_[first].values;
+    c.merged = rows_[first].values.to_vector();
     std::vector<std::string> filled;
     for (std::size_t column : differing_attributes) {
       if (c.merged[column]) continue;
       for (std::size_t row : members) {
         if (value(row, column)) {
-          c.merged[column] = value(row, column);
+          c.merged[column] = std::string(*value(row, column));
           filled.push_back(table_.columns[column] + " from " + env(row).name);
           break;
         }
@@ -409,7 +410,7 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
   }
   // Rule 4: features of different priority in the release plan.
   std::set<std::string> features;
-  for (std::size_t row : members) features.insert(feature(row).value_or(""));
+  for (std::size_t row : members) features.insert(std::string(feature(row).value_or("")));
   if (features.size() > 1) {
     std::optional<int> top;
     for (std::size_t row : members) {
@@ -418,7 +419,9 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
     }
     std::set<std::string> top_features;
     for (std::size_t row : members) {
-      if (feature_priority(row) == top) top_features.insert(feature(row).value_or(""));
+      if (feature_priority(row) == top) {
+        top_features.insert(std::string(feature(row).value_or("")));
+      }
     }
     if (top && top_features.size() == 1) {
       std::size_t winner = first;
@@ -429,9 +432,9 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
         }
       }
       resolved(Rule::feature_priority, winner,
-               "keep " + env(winner).name + " (" + *feature(winner) + ", priority " +
+               "keep " + env(winner).name + " (" + std::string(*feature(winner)) + ", priority " +
                    std::to_string(*top) + ")",
-               "attributes differ and " + *feature(winner) +
+               "attributes differ and " + std::string(*feature(winner)) +
                    " has the highest priority in the release plan among " +
                    boost::algorithm::join(features, ", "));
       return c;

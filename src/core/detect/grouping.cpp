@@ -23,9 +23,10 @@ std::string normalize_key_value(const std::string &value) {
 std::string key_of(const SourceRow &row, const std::vector<std::size_t> &columns, bool normalize) {
   std::string key;
   for (std::size_t column : columns) {
-    const Value &value = row.values[column];
+    const ValueView value = row.values[column];
     if (!value) return {};
-    const std::string part = normalize ? normalize_key_value(*value) : *value;
+    const std::string part =
+        normalize ? normalize_key_value(std::string(*value)) : std::string(*value);
     // Length-prefixed, so ("ab","c") and ("a","bc") stay apart.
     key += std::to_string(part.size());
     key.push_back(':');

@@ -3,15 +3,62 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tdm::detect {
 
 // A column value in its text form; SQL NULL is nullopt.
 using Value = std::optional<std::string>;
+using ValueView = std::optional<std::string_view>;
+
+// A row's values in one buffer (each followed by a NUL, so a view's data()
+// is a C string): a third of the memory of one string per value, and one
+// allocation instead of many. Detection holds hundreds of thousands.
+class RowValues {
+ public:
+  RowValues() = default;
+  RowValues(std::initializer_list<Value> values) {
+    for (const Value &v : values) push_back(v ? ValueView(*v) : std::nullopt);
+  }
+
+  void reserve(std::size_t columns, std::size_t bytes) {
+    ends_.reserve(columns);
+    data_.reserve(bytes);
+  }
+  void push_back(ValueView value) {
+    if (value) data_.append(value->data(), value->size());
+    data_.push_back('\0');
+    ends_.push_back(static_cast<std::uint32_t>(data_.size() - 1) | (value ? 0 : kNull));
+  }
+  std::size_t size() const { return ends_.size(); }
+  ValueView operator[](std::size_t i) const {
+    if (ends_[i] & kNull) return std::nullopt;
+    std::uint32_t begin = i == 0 ? 0 : (ends_[i - 1] & ~kNull) + 1;
+    return std::string_view(data_.data() + begin, ends_[i] - begin);
+  }
+  std::vector<Value> to_vector() const {
+    std::vector<Value> out;
+    for (std::size_t i = 0; i < size(); ++i) {
+      ValueView v = (*this)[i];
+      out.push_back(v ? Value(std::string(*v)) : std::nullopt);
+    }
+    return out;
+  }
+  // Bytes held, for tdm.work_mem accounting.
+  std::size_t bytes() const {
+    return sizeof(*this) + data_.capacity() + ends_.capacity() * sizeof(std::uint32_t);
+  }
+
+ private:
+  static constexpr std::uint32_t kNull = 0x80000000u;
+  std::string data_;
+  std::vector<std::uint32_t> ends_;  // end of each value (its NUL); kNull flags NULL
+};
 
 // One managed table: column positions refer to `columns`.
 struct TableModel {
@@ -44,7 +91,7 @@ struct Context {
 // One collected row.
 struct SourceRow {
   std::size_t env = 0;  // index into Context::environments
-  std::vector<Value> values;
+  RowValues values;
   std::optional<std::int64_t> ts;  // the timestamp column, for ordering
 };
 

@@ -32,7 +32,7 @@ void JsonbBuilder::key(const char *name, std::size_t length) {
   push(WJB_KEY, &v);
 }
 
-void JsonbBuilder::string(const std::string &text) {
+void JsonbBuilder::string(std::string_view text) {
   JsonbValue v;
   v.type = jbvString;
   v.val.string.val = const_cast<char *>(text.data());
@@ -46,7 +46,7 @@ void JsonbBuilder::null() {
   value(&v);
 }
 
-void JsonbBuilder::typed(const std::string &text, char category) {
+void JsonbBuilder::typed(std::string_view text, char category) {
   JsonbValue v;
   if (category == 'B') {
     v.type = jbvBool;
@@ -55,7 +55,7 @@ void JsonbBuilder::typed(const std::string &text, char category) {
     return;
   }
   if (category == 'N' && text != "NaN" && text != "Infinity" && text != "-Infinity") {
-    const char *chars = text.c_str();
+    const char *chars = text.data();
     v.type = jbvNumeric;
     v.val.numeric = pg_call([=] {
       return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(chars),
@@ -65,7 +65,7 @@ void JsonbBuilder::typed(const std::string &text, char category) {
     return;
   }
   if (category == 'J') {
-    const char *chars = text.c_str();
+    const char *chars = text.data();
     Jsonb *parsed = pg_call(
         [=] { return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(chars))); });
     v.type = jbvBinary;

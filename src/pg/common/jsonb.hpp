@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "pg/common/postgres.hpp"
 
@@ -21,12 +22,12 @@ class JsonbBuilder {
 
   void key(const std::string &name) { key(name.data(), name.size()); }
   void key(const char *name, std::size_t length);
-  void string(const std::string &text);
+  void string(std::string_view text);
   void null();
   // A value in its text form, typed by its PostgreSQL type category:
   // numbers and booleans as JSON numbers and booleans, json/jsonb as JSON,
-  // everything else as a string.
-  void typed(const std::string &text, char category);
+  // everything else as a string. `text.data()` must be NUL-terminated.
+  void typed(std::string_view text, char category);
 
   // The finished value as a jsonb Datum.
   Datum finish();

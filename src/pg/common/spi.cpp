@@ -194,19 +194,17 @@ TupleText::TupleText(TupleDesc desc, MemoryContext context)
   }
 }
 
-void TupleText::read(TupleTableSlot *row, int first, std::vector<std::optional<std::string>> &out) {
+const char *const *TupleText::read(TupleTableSlot *row) {
   const int natts = static_cast<int>(output_.size());
   char **texts = texts_.get();
   FmgrInfo *output = output_.data();
   pg_call([=] {
     slot_getallattrs(row);
-    for (int i = first - 1; i < natts; ++i) {
+    for (int i = 0; i < natts; ++i) {
       texts[i] = row->tts_isnull[i] ? nullptr : OutputFunctionCall(&output[i], row->tts_values[i]);
     }
   });
-  for (int i = first - 1; i < natts; ++i) {
-    out.push_back(texts[i] == nullptr ? std::nullopt : std::optional<std::string>(texts[i]));
-  }
+  return texts;
 }
 
 ScratchContext::ScratchContext(const char *name) {

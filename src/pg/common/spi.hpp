@@ -64,8 +64,9 @@ std::optional<Datum> slot_value(TupleTableSlot *row, int column);
 class TupleText {
  public:
   TupleText(TupleDesc desc, MemoryContext context);
-  // Columns `first`.. (1-based) of `row`, as text; nullopt for NULL.
-  void read(TupleTableSlot *row, int first, std::vector<std::optional<std::string>> &out);
+  // Every column of `row` as a C string (nullptr for NULL), indexed from 0;
+  // valid until the next read or until the caller's memory context resets.
+  const char *const *read(TupleTableSlot *row);
 
  private:
   std::vector<FmgrInfo> output_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 
@@ -103,16 +104,22 @@ class RowConverter {
     if (!reader_) reader_ = std::make_unique<TupleText>(slot->tts_tupleDescriptor, context_);
     detect::SourceRow row;
     const std::size_t columns = table_.model.columns.size();
-    std::vector<std::optional<std::string>> texts;
-    texts.reserve(columns + 2);
-    reader_->read(slot, 1, texts);  // tdm_env, tdm_row_hash, the table's columns...
-    auto it = texts[0] ? env_index_.find(*texts[0]) : env_index_.end();
+    const char *const *texts = reader_->read(slot);  // tdm_env, tdm_row_hash, columns...
+    auto it = texts[0] ? env_index_.find(texts[0]) : env_index_.end();
     if (it == env_index_.end()) {
       throw Error(sqlstate::kInternalError, "collected row of unknown environment");
     }
     row.env = it->second;
-    row.values.assign(std::make_move_iterator(texts.begin() + (kFirstValueColumn - 1)),
-                      std::make_move_iterator(texts.begin() + (kFirstValueColumn - 1) + columns));
+    std::size_t bytes = 0;
+    for (std::size_t c = 0; c < columns; ++c) {
+      const char *text = texts[kFirstValueColumn - 1 + c];
+      bytes += (text ? std::strlen(text) : 0) + 1;
+    }
+    row.values.reserve(columns, bytes);
+    for (std::size_t c = 0; c < columns; ++c) {
+      const char *text = texts[kFirstValueColumn - 1 + c];
+      row.values.push_back(text ? detect::ValueView(text) : std::nullopt);
+    }
     if (table_.model.updated_at) {
       std::size_t c = *table_.model.updated_at;
       auto ts = slot_value(slot, kFirstValueColumn + static_cast<int>(c));
@@ -140,8 +147,9 @@ std::size_t row_bytes_estimate(Spi &spi, const CollectedTable &table) {
                          {text_param(table.collected), text_param(std::to_string(table.rows))});
   std::size_t text_width = width ? std::stoul(*width) : 0;
   if (text_width == 0) text_width = 32 * table.model.columns.size();
-  return sizeof(detect::SourceRow) + table.model.columns.size() * sizeof(detect::Value) +
-         3 * text_width + 64;
+  // A SourceRow holds its values in one buffer (text and an offset each);
+  // grouping and classification add about as much again for keys.
+  return sizeof(detect::SourceRow) + table.model.columns.size() * 5 + 2 * text_width + 64;
 }
 
 using Clock = std::chrono::steady_clock;

@@ -105,7 +105,7 @@ class PreviewSink {
       json.begin_object();
       for (std::size_t column = 0; column < model.columns.size(); ++column) {
         json.key(model.columns[column]);
-        const detect::Value &v = source.values[column];
+        const detect::ValueView v = source.values[column];
         if (v) {
           json.typed(*v, categories_[column]);
         } else {
@@ -136,7 +136,7 @@ class PreviewSink {
     return json.finish();
   }
 
-  static void optional_string(JsonbBuilder &json, const detect::Value &v) {
+  static void optional_string(JsonbBuilder &json, const detect::ValueView &v) {
     if (v) {
       json.string(*v);
     } else {
