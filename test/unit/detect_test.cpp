@@ -46,6 +46,19 @@ std::vector<Conflict> detect(const std::vector<SourceRow> &rows, TableModel t = 
   return detect_conflicts(t, context(), rows);
 }
 
+TEST(RowValues, KeepNullApartFromEmptyAndEndEachValueWithNul) {
+  RowValues values{Value("alice"), std::nullopt, Value(""), Value("b")};
+  ASSERT_EQ(values.size(), 4u);
+  EXPECT_EQ(*values[0], "alice");
+  EXPECT_FALSE(values[1].has_value());
+  ASSERT_TRUE(values[2].has_value());
+  EXPECT_TRUE(values[2]->empty());
+  EXPECT_EQ(*values[3], "b");
+  EXPECT_EQ(values[0]->data()[5], '\0');
+  EXPECT_EQ(values.to_vector(),
+            (std::vector<Value>{Value("alice"), std::nullopt, Value(""), Value("b")}));
+}
+
 TEST(Grouping, ChainsMergeIntoOneGroup) {
   // A~B by id, B~C by email.
   std::vector<SourceRow> rows = {
