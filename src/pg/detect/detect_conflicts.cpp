@@ -1,6 +1,8 @@
 // tdm.detect_conflicts(release): the dry run of collection and detection,
 // as a materialized set-returning function; tdm._detect_collected(release)
 // runs detection alone on rows collected earlier in the transaction.
+#include <malloc.h>
+
 #include <string>
 
 #include "core/common/error.hpp"
@@ -196,6 +198,9 @@ void detect_into(Spi &spi, const std::string &release,
       ereport(DEBUG1, (errmsg_internal("detect %s: %s", text, timing_text)));
     });
   }
+  // The working set is gone: give its pages back to the system, so a
+  // long-lived backend does not keep the peak (glibc keeps freed memory).
+  malloc_trim(0);
 }
 
 }  // namespace
