@@ -20,6 +20,14 @@ SELECT tdm._bridge_raise('postgres');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT tdm._bridge_sentinels() AS destroyed;
 
+-- The same from inside a row callback of a streamed query (a DestReceiver):
+-- rows 1 and 2 and the failing row 3 each destroyed their object, and the
+-- outer one too.
+SELECT tdm._bridge_sentinels() AS before_stream \gset
+SELECT tdm._bridge_raise('stream');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tdm._bridge_sentinels() - :before_stream AS destroyed_in_stream;
+
 -- A cancel (statement_timeout) stops a long C++ loop: the loop's objects
 -- are destroyed and the backend goes on.
 SET statement_timeout = '200ms';

@@ -18,11 +18,15 @@ void rethrow_as_pg_error(MemoryContext caller_context, sigjmp_buf *saved_stack,
                          ErrorContextCallback *saved_context_stack) {
   PG_exception_stack = saved_stack;
   error_context_stack = saved_context_stack;
-  // CopyErrorData must not run in ErrorContext; the copy lives in the
-  // caller's context until the entry point rethrows it.
-  MemoryContextSwitchTo(caller_context);
+  // CopyErrorData must not run in ErrorContext. The copy must outlive every
+  // scratch context the exception unwinds through (they are deleted on the
+  // way up), so it lives in the transaction's context, or the top context
+  // outside a transaction; the entry point rethrows it at once.
+  MemoryContextSwitchTo(TopTransactionContext != nullptr ? TopTransactionContext
+                                                         : TopMemoryContext);
   ErrorData *data = CopyErrorData();
   FlushErrorState();
+  MemoryContextSwitchTo(caller_context);
   throw PgError(data);
 }
 

@@ -15,8 +15,8 @@
 
 namespace tdm::pg {
 
-// A PostgreSQL error caught by pg_call. The ErrorData is a copy made in the
-// memory context that was current when pg_call started.
+// A PostgreSQL error caught by pg_call. The ErrorData is a copy in the
+// transaction's memory context, so it survives the unwinding.
 class PgError : public std::exception {
  public:
   explicit PgError(ErrorData *data) noexcept : data_(data) {}

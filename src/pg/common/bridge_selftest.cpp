@@ -11,6 +11,10 @@
 #include "pg/common/bridge.hpp"
 #include "pg/common/spi.hpp"
 
+extern "C" {
+#include "utils/builtins.h"
+}
+
 namespace {
 
 // Counts destructor runs, so a test can see that unwinding happened.
@@ -24,8 +28,8 @@ struct Sentinel {
 }  // namespace
 
 // tdm._bridge_raise(kind): raises from C++ ('domain', 'std', 'bad_alloc',
-// 'unknown') or from PostgreSQL inside C++ ('postgres'), with a Sentinel
-// alive in the frame being unwound.
+// 'unknown') or from PostgreSQL inside C++ ('postgres', and 'stream' inside
+// a streamed row callback), with Sentinels alive in the frames unwound.
 TDM_FUNCTION(tdm_bridge_raise) {
   const std::string kind = tdm::pg::text_arg(fcinfo, 0, "kind");
   Sentinel sentinel;
@@ -40,6 +44,19 @@ TDM_FUNCTION(tdm_bridge_raise) {
     tdm::pg::Spi spi;
     Sentinel inner;
     spi.query("SELECT 1 / 0");
+  }
+  if (kind == "stream") {
+    // A PostgreSQL error raised inside a row callback of a streamed query:
+    // it crosses the executor, the DestReceiver and a deleted scratch
+    // context before it is reported.
+    tdm::pg::Spi spi;
+    spi.stream("SELECT g FROM generate_series(1, 5) AS g", {}, [](TupleTableSlot *row) {
+      Sentinel per_row;
+      auto g = tdm::pg::slot_value(row, 1);
+      if (g && DatumGetInt32(*g) == 3) {
+        tdm::pg::pg_call([] { return DirectFunctionCall1(int4in, CStringGetDatum("three")); });
+      }
+    });
   }
   throw tdm::Error(tdm::sqlstate::kInvalidParameterValue, "unknown self-test kind \"" + kind + "\"",
                    {}, "Use domain, std, bad_alloc, unknown or postgres.");
