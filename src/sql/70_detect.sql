@@ -69,29 +69,3 @@ COMMENT ON FUNCTION tdm.detect_conflicts(text) IS
 -- this transaction (used by the benchmark to time the phase by itself).
 CREATE FUNCTION tdm._detect_collected(release text) RETURNS SETOF tdm.conflict_preview
 AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C;
-
--- Detection's second pass, when it runs in several partitions: the
--- candidate rows are gathered once, each with its partition, into
--- pg_temp.tdm_candidates (the collected columns, then tdm_partition), so
--- that each partition reads only its share instead of the whole collected
--- table again. From the first pass's locations and partitions, or (spill
--- path) from pg_temp.tdm_labels.
-CREATE FUNCTION tdm._stage_candidates(collected regclass, tids tid[], parts int[]) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  IF to_regclass('pg_temp.tdm_candidates') IS NOT NULL THEN
-    DROP TABLE pg_temp.tdm_candidates;
-  END IF;
-  EXECUTE format('CREATE TEMP TABLE tdm_candidates ON COMMIT DROP AS'
-                 ' SELECT c.*, 0 AS tdm_partition FROM %s c LIMIT 0', collected);
-  IF tids IS NULL THEN
-    EXECUTE format('INSERT INTO tdm_candidates SELECT c.*, (hashint8(l.label) & 2147483647) %% $1'
-                   ' FROM %s c JOIN tdm_labels l ON l.row_ctid = c.ctid', collected)
-      USING cardinality(parts);
-  ELSE
-    EXECUTE format('INSERT INTO tdm_candidates SELECT c.*, s.part FROM %s c'
-                   ' JOIN unnest($1, $2) AS s(t, part) ON c.ctid = s.t ORDER BY s.part', collected)
-      USING tids, parts;
-  END IF;
-END
-$$;

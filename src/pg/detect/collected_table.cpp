@@ -171,21 +171,6 @@ void classify_partition(const CollectedTable &table, const detect::Context &cont
   stats->classify_ms += ms_since(start);
 }
 
-// Reads pg_temp.tdm_candidates one partition at a time and classifies each.
-void read_staged_partitions(Spi &spi, const CollectedTable &table, const detect::Context &context,
-                            std::size_t partitions, RowConverter &converter,
-                            std::vector<detect::SourceRow> &rows, const EmitFn &emit,
-                            DetectStats *stats) {
-  for (std::size_t p = 0; p < partitions; ++p) {
-    const auto start = Clock::now();
-    spi.stream("SELECT * FROM pg_temp.tdm_candidates WHERE tdm_partition = $1::int",
-               {text_param(std::to_string(p))},
-               [&](TupleTableSlot *row) { rows.push_back(converter.convert(row)); });
-    stats->rows_ms += ms_since(start);
-    classify_partition(table, context, rows, emit, stats);
-  }
-}
-
 }  // namespace
 
 detect::Context load_context(Spi &spi, const std::string &release) {
@@ -311,28 +296,18 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
     // of components at a time.
     const std::size_t partitions = budget.partitions_for(stats->candidates * row_bytes);
     stats->partitions = partitions;
-    if (partitions == 1) {
+    for (std::size_t p = 0; p < partitions; ++p) {
       phase_start = Clock::now();
       std::vector<ItemPointerData> wanted;
-      for (const auto &candidate : candidates) wanted.push_back(candidate.second);
+      for (const auto &[label, tid] : candidates) {
+        if (partition_of(label, partitions) == p) wanted.push_back(tid);
+      }
       spi.stream("SELECT * FROM " + table.collected + " WHERE ctid = ANY ($1)",
                  {tid_array_param(wanted)},
                  [&](TupleTableSlot *row) { rows.push_back(converter.convert(row)); });
       stats->rows_ms += ms_since(phase_start);
       classify_partition(table, context, rows, emit, stats);
-      return;
     }
-    phase_start = Clock::now();
-    std::vector<ItemPointerData> tids;
-    std::vector<std::string> parts;
-    for (const auto &[label, tid] : candidates) {
-      tids.push_back(tid);
-      parts.push_back(std::to_string(partition_of(label, partitions)));
-    }
-    spi.query("SELECT tdm._stage_candidates($1::regclass, $2, $3::int[])",
-              {text_param(table.collected), tid_array_param(tids), text_array_param(parts)});
-    stats->rows_ms += ms_since(phase_start);
-    read_staged_partitions(spi, table, context, partitions, converter, rows, emit, stats);
     return;
   }
 
@@ -344,12 +319,19 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
   stats->keys_ms = ms_since(phase_start);
   const std::size_t partitions = budget.partitions_for(stats->candidates * row_bytes);
   stats->partitions = partitions;
-  phase_start = Clock::now();
-  spi.query(
-      "SELECT tdm._stage_candidates($1::regclass, NULL, $2::int[])",
-      {text_param(table.collected), text_array_param(std::vector<std::string>(partitions, "0"))});
-  stats->rows_ms += ms_since(phase_start);
-  read_staged_partitions(spi, table, context, partitions, converter, rows, emit, stats);
+  for (std::size_t p = 0; p < partitions; ++p) {
+    phase_start = Clock::now();
+    const int label_column = kFirstValueColumn + static_cast<int>(table.model.columns.size());
+    spi.stream("SELECT c.*, l.label FROM " + table.collected +
+                   " c JOIN pg_temp.tdm_labels l ON l.row_ctid = c.ctid",
+               {}, [&](TupleTableSlot *row) {
+                 auto label = slot_value(row, label_column);
+                 if (!label || partition_of(DatumGetInt64(*label), partitions) != p) return;
+                 rows.push_back(converter.convert(row));
+               });
+    stats->rows_ms += ms_since(phase_start);
+    classify_partition(table, context, rows, emit, stats);
+  }
 }
 
 }  // namespace tdm::pg
