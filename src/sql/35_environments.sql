@@ -65,66 +65,153 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY a.attnum
 $$;
 
--- Re-imports the environment's foreign tables for every managed table
--- (fresh definitions, so drift is seen) and tunes them for collection:
--- async_capable lets the scans of all environments run concurrently under
--- one Append; a large fetch_size cuts round trips (the server's own
--- fetch_size, if set, is kept).
+-- A column's type as information_schema describes it: comparable between
+-- databases even when a user-defined type lives in another schema there.
+CREATE FUNCTION tdm._describe_type(data_type text, udt_name text, max_length int,
+                                   num_precision int, num_scale int) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN data_type IN ('USER-DEFINED', 'ARRAY') THEN udt_name ELSE data_type END
+         || CASE WHEN max_length IS NOT NULL THEN format('(%s)', max_length)
+                 WHEN data_type = 'numeric' AND num_precision IS NOT NULL
+                   THEN format('(%s,%s)', num_precision, num_scale)
+                 ELSE '' END
+$$;
+
+-- Creates (again) the environment's foreign tables: one per managed table,
+-- declared with the target's columns and types (so values arrive as the
+-- target's types, whatever schema the environment keeps its own types in),
+-- plus tdm_remote_columns over the environment's information_schema, which
+-- shows what the environment really has. async_capable lets the scans of
+-- all environments run concurrently under one Append; a large fetch_size
+-- cuts round trips (the server's own fetch_size, if set, is kept). Nothing
+-- is read from the environment here.
 CREATE FUNCTION tdm._refresh_environment(env text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   e tdm.environment;
   schema_name name;
   t record;
-  has_fetch_size bool;
+  options text;
 BEGIN
   SELECT * INTO e FROM tdm.environment WHERE name = env;
   schema_name := tdm._ensure_env_schema(env);
-  FOR t IN SELECT c.relname FROM pg_class c WHERE c.relnamespace = schema_name::regnamespace
-                                              AND c.relkind = 'f' LOOP
+  FOR t IN SELECT c.relname FROM pg_class c
+            WHERE c.relnamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = schema_name)
+              AND c.relkind = 'f' LOOP
     EXECUTE format('DROP FOREIGN TABLE %I.%I', schema_name, t.relname);
   END LOOP;
-  PERFORM tdm._import_tables(env, e.server, e.remote_schema, schema_name,
-                             ARRAY(SELECT DISTINCT c.relname::text FROM tdm.managed_table m
-                                     JOIN pg_class c ON c.oid = m.rel));
-  SELECT coalesce(bool_or(o LIKE 'fetch_size=%'), false) INTO has_fetch_size
-    FROM pg_foreign_server s, unnest(s.srvoptions) AS o WHERE s.srvname = e.server;
-  FOR t IN SELECT c.relname FROM pg_class c WHERE c.relnamespace = schema_name::regnamespace
-                                              AND c.relkind = 'f' LOOP
-    EXECUTE format('ALTER FOREIGN TABLE %I.%I OPTIONS (ADD async_capable %L%s)', schema_name,
-                   t.relname, 'true', CASE WHEN has_fetch_size THEN ''
-                                           ELSE ', ADD fetch_size ''10000''' END);
+  options := CASE WHEN EXISTS (SELECT FROM pg_foreign_server s, unnest(s.srvoptions) AS o
+                                WHERE s.srvname = e.server AND o LIKE 'fetch_size=%')
+                  THEN '' ELSE format(', fetch_size %L', '10000') END;
+  FOR t IN SELECT DISTINCT c.relname, m.rel FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
+  LOOP
+    EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I'
+                   ' OPTIONS (schema_name %L, table_name %L, async_capable %L%s)',
+                   schema_name, t.relname,
+                   (SELECT string_agg(format('%I %s', column_name, column_type), ', '
+                                      ORDER BY ordinal) FROM tdm._columns(t.rel)),
+                   e.server, e.remote_schema, t.relname, 'true', options);
   END LOOP;
+  EXECUTE format('CREATE FOREIGN TABLE %I.tdm_remote_columns (table_schema text, table_name text,'
+                 ' column_name text, ordinal_position int, data_type text, udt_name text,'
+                 ' character_maximum_length int, numeric_precision int, numeric_scale int)'
+                 ' SERVER %I OPTIONS (schema_name %L, table_name %L)',
+                 schema_name, e.server, 'information_schema', 'columns');
 END
 $$;
 
--- The environment's foreign table for a managed table, or NULL when the
--- remote table does not exist.
+-- The environment's foreign table for a managed table (NULL before the
+-- environment was first refreshed).
 CREATE FUNCTION tdm._env_table(env text, rel regclass) RETURNS regclass
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT to_regclass(format('%I.%I', tdm._env_schema(env),
                             (SELECT relname FROM pg_class WHERE oid = rel)))
 $$;
 
--- How the environment's table differs from the target: columns missing in
--- the environment or of another type (errors), extra columns (warnings).
+-- The columns the environment's table has, read from its information_schema
+-- (no row when the table does not exist there or is not readable).
+-- This is the first read of an environment in every phase, so a server that
+-- cannot be reached is reported here, naming the environment and server.
+CREATE FUNCTION tdm._remote_columns(env text, rel regclass)
+RETURNS TABLE (column_name text, column_type text, ordinal int)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  state text;
+  message text;
+  detail text;
+BEGIN
+  RETURN QUERY EXECUTE format(
+    'SELECT c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
+    '         c.character_maximum_length, c.numeric_precision, c.numeric_scale), c.ordinal_position'
+    '  FROM %I.tdm_remote_columns c WHERE c.table_schema = $1 AND c.table_name = $2'
+    ' ORDER BY c.ordinal_position', tdm._env_schema(env))
+    USING (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env),
+          (SELECT relname::text FROM pg_class WHERE oid = rel);
+EXCEPTION
+  WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                            detail = PG_EXCEPTION_DETAIL;
+    RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env,
+      (SELECT e.server FROM tdm.environment e WHERE e.name = env), message
+      USING ERRCODE = state, DETAIL = coalesce(detail, ''),
+            HINT = 'Check the server options and the user mapping for the current user.';
+END
+$$;
+
+-- True when the environment's table lacks a column tagging checks read:
+-- the tags, the primary key or a foreign key's columns.
+CREATE FUNCTION tdm._lacks_key_columns(env text, rel regclass) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (
+    SELECT FROM tdm._schema_drift(env, rel) d, tdm.managed_table m
+     WHERE m.rel = $2 AND d.env_type IS NULL AND d.severity = 'error'
+       AND (d.column_name IS NULL
+            OR d.column_name IN (m.release_column, m.feature_column)
+            OR d.column_name = ANY (m.pk_columns)
+            OR d.column_name IN (SELECT jsonb_array_elements_text(fk->'columns')
+                                   FROM jsonb_array_elements(m.foreign_keys) fk)))
+$$;
+
+-- The target's columns, described the same way.
+CREATE FUNCTION tdm._target_columns(rel regclass)
+RETURNS TABLE (column_name text, column_type text, ordinal int)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT c.column_name::text,
+         tdm._describe_type(c.data_type, c.udt_name, c.character_maximum_length::int,
+                            c.numeric_precision::int, c.numeric_scale::int),
+         c.ordinal_position::int
+    FROM information_schema.columns c
+   WHERE (c.table_schema::text, c.table_name::text) =
+         (SELECT n.nspname::text, r.relname::text FROM pg_class r
+            JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = rel)
+   ORDER BY c.ordinal_position
+$$;
+
+-- How the environment's table differs from the target: the table missing
+-- (one row with no column), columns missing in the environment or of
+-- another type (errors), extra columns (warnings).
 CREATE FUNCTION tdm._schema_drift(env text, rel regclass)
 RETURNS TABLE (column_name text, target_type text, env_type text, severity text, detail text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  WITH target AS (SELECT * FROM tdm._columns(rel)),
-       remote AS (SELECT * FROM tdm._columns(tdm._env_table(env, rel)))
-  SELECT coalesce(t.column_name, r.column_name), t.column_type, r.column_type,
-         CASE WHEN t.column_name IS NULL THEN 'warning' ELSE 'error' END,
-         CASE WHEN r.column_name IS NULL
-                THEN format('column %s (%s) of %s is missing in %s', t.column_name,
-                            t.column_type, rel, env)
-              WHEN t.column_name IS NULL
-                THEN format('column %s (%s) exists only in %s, not in %s', r.column_name,
-                            r.column_type, env, rel)
-              ELSE format('column %s is %s in %s but %s in %s', t.column_name, t.column_type,
-                          rel, r.column_type, env)
-         END
-    FROM target t FULL JOIN remote r USING (column_name)
-   WHERE t.column_type IS DISTINCT FROM r.column_type
-   ORDER BY coalesce(t.ordinal, 10000 + r.ordinal)
+  WITH remote AS MATERIALIZED (SELECT * FROM tdm._remote_columns(env, rel))
+  SELECT NULL::text, NULL::text, NULL::text, 'error'::text,
+         format('table %s does not exist in %s (remote schema %s)',
+                (SELECT relname FROM pg_class WHERE oid = rel), env,
+                (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env))
+   WHERE NOT EXISTS (SELECT FROM remote)
+  UNION ALL
+  (SELECT coalesce(t.column_name, r.column_name), t.column_type, r.column_type,
+          CASE WHEN t.column_name IS NULL THEN 'warning' ELSE 'error' END,
+          CASE WHEN r.column_name IS NULL
+                 THEN format('column %s (%s) of %s is missing in %s', t.column_name,
+                             t.column_type, rel, env)
+               WHEN t.column_name IS NULL
+                 THEN format('column %s (%s) exists only in %s, not in %s', r.column_name,
+                             r.column_type, env, rel)
+               ELSE format('column %s is %s in %s but %s in %s', t.column_name, t.column_type,
+                           rel, r.column_type, env)
+          END
+     FROM tdm._target_columns(rel) t FULL JOIN remote r USING (column_name)
+    WHERE EXISTS (SELECT FROM remote) AND t.column_type IS DISTINCT FROM r.column_type
+    ORDER BY coalesce(t.ordinal, 10000 + r.ordinal))
 $$;

@@ -139,19 +139,11 @@ BEGIN
   FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
     FOR m IN SELECT * FROM tdm.managed_table ORDER BY rel::text LOOP
       env_rel := tdm._env_table(e.name, m.rel);
-      IF env_rel IS NULL THEN
-        PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
-          format('table %s does not exist in %s (remote schema %s)',
-                 (SELECT relname FROM pg_class WHERE oid = m.rel), e.name, e.remote_schema), NULL);
-        CONTINUE;
-      END IF;
-      table_ok := true;
       FOR drift IN SELECT * FROM tdm._schema_drift(e.name, m.rel) LOOP
         PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', drift.severity, drift.detail, NULL);
-        IF drift.column_name IN (m.release_column, m.feature_column) AND drift.env_type IS NULL THEN
-          table_ok := false;  -- without its tags the table cannot be checked further
-        END IF;
       END LOOP;
+      -- Without its tags or keys the table cannot be checked further.
+      table_ok := NOT tdm._lacks_key_columns(e.name, m.rel);
       CONTINUE WHEN NOT table_ok;
 
       -- Rows with no release tag.
@@ -207,7 +199,7 @@ BEGIN
       FOR fk IN SELECT * FROM jsonb_array_elements(m.foreign_keys) LOOP
         parent_rel := to_regclass(fk->>'references');
         SELECT * INTO parent FROM tdm.managed_table pm WHERE pm.rel = parent_rel;
-        CONTINUE WHEN NOT FOUND OR tdm._env_table(e.name, parent_rel) IS NULL;
+        CONTINUE WHEN NOT FOUND OR tdm._lacks_key_columns(e.name, parent_rel);
         detail := format(
           'FROM %s c LEFT JOIN %s p ON %s WHERE c.%I = $1 AND %s AND (%s OR p.%I IS NULL OR p.%I <> ALL ($2))',
           env_rel, tdm._env_table(e.name, parent_rel),

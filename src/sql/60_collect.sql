@@ -40,8 +40,16 @@ DECLARE
   got record;
   lock tdm.release_lock;
 BEGIN
+  -- The environments' foreign tables follow the targets' columns; recreate
+  -- them only when a target changed since (local catalog only).
   FOREACH missing IN ARRAY envs LOOP
-    IF EXISTS (SELECT FROM tdm.managed_table mt WHERE tdm._env_table(missing, mt.rel) IS NULL) THEN
+    IF to_regclass(format('%I.tdm_remote_columns', tdm._env_schema(missing))) IS NULL
+       OR EXISTS (SELECT FROM tdm.managed_table mt
+                   WHERE tdm._env_table(missing, mt.rel) IS NULL
+                      OR ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(mt.rel) c)
+                         IS DISTINCT FROM
+                         ARRAY(SELECT (c.column_name, c.column_type)::text
+                                 FROM tdm._columns(tdm._env_table(missing, mt.rel)) c)) THEN
       PERFORM tdm._refresh_environment(missing);
     END IF;
   END LOOP;
@@ -52,7 +60,7 @@ BEGIN
     branches := '{}';
     FOR i IN 1 .. cardinality(envs) LOOP
       env_rel := tdm._env_table(envs[i], m.rel);
-      IF env_rel IS NULL THEN
+      IF EXISTS (SELECT FROM tdm._schema_drift(envs[i], m.rel) d WHERE d.column_name IS NULL) THEN
         RAISE EXCEPTION 'collect: table % does not exist in environment "%"',
           (SELECT relname FROM pg_class WHERE oid = m.rel), envs[i]
           USING ERRCODE = 'undefined_table',
