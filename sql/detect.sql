@@ -93,3 +93,30 @@ SELECT (SELECT count(*) FROM (SELECT * FROM roomy EXCEPT SELECT * FROM tight) a)
        (SELECT count(*) FROM (SELECT * FROM tight EXCEPT SELECT * FROM roomy) b) AS only_tight;
 RESET tdm.work_mem;
 SELECT rel, kind, class, priority, rule, count(*) FROM roomy GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5;
+
+-- A table as real schemas have them: quoted names, a composite primary key,
+-- a uuid natural key, an enum whose type lives in public in the
+-- environments but in staging here, jsonb and arrays.
+SELECT tdm.manage_table('staging."Order Lines"', '{sku}', 'happened', '{status}');
+CREATE FOREIGN TABLE plant_st1."Order Lines" ("Order Id" int, line_no smallint, sku uuid,
+  qty numeric(10, 2), meta jsonb, status staging."Line Status", tags text[], happened date,
+  tdm_release text, tdm_feature text) SERVER st1 OPTIONS (schema_name 'public', table_name 'Order Lines');
+CREATE FOREIGN TABLE plant_st2."Order Lines" ("Order Id" int, line_no smallint, sku uuid,
+  qty numeric(10, 2), meta jsonb, status staging."Line Status", tags text[], happened date,
+  tdm_release text, tdm_feature text) SERVER st2 OPTIONS (schema_name 'public', table_name 'Order Lines');
+INSERT INTO plant_st1."Order Lines" VALUES
+  (1, 1, '11111111-1111-1111-1111-111111111111', 2.5, '{"gift": true}', 'new', '{a,b}', '2024-01-01', 'R3', 'FEAT-101'),
+  (1, 2, '22222222-2222-2222-2222-222222222222', 1, NULL, 'paid', NULL, '2024-01-02', 'R3', 'FEAT-101'),
+  (2, 1, '33333333-3333-3333-3333-333333333333', 3, '[1, 2]', 'new', '{}', '2024-01-03', 'R3', 'FEAT-101');
+INSERT INTO plant_st2."Order Lines" VALUES
+  (1, 1, '11111111-1111-1111-1111-111111111111', 2.5, '{"gift": true}', 'new', '{a,b}', '2024-01-05', 'R3', 'FEAT-101'),
+  (1, 2, '44444444-4444-4444-4444-444444444444', 1, '{"b": 1}', 'paid', NULL, '2024-01-02', 'R3', 'FEAT-102'),
+  (5, 1, '33333333-3333-3333-3333-333333333333', 9, NULL, 'refunded', '{z}', '2024-01-03', 'R3', 'FEAT-101');
+SELECT tdm.tag_release('R3') IS NOT NULL AS tagged;
+SELECT status FROM tdm.release WHERE release = 'R3';
+SELECT kind, class, priority, rule, suggestion, differing
+  FROM tdm.detect_conflicts('R3') WHERE rel = 'staging."Order Lines"'::regclass
+ ORDER BY members->0->'row'->>'sku';
+SELECT jsonb_pretty(members->0->'row') AS typed_row
+  FROM tdm.detect_conflicts('R3') WHERE rel = 'staging."Order Lines"'::regclass
+   AND members->0->'row'->>'sku' LIKE '1111%';

@@ -4,9 +4,12 @@
 CREATE SCHEMA plant_st1;
 CREATE SCHEMA plant_st2;
 CREATE SCHEMA plant_st3;
-IMPORT FOREIGN SCHEMA public FROM SERVER st1 INTO plant_st1;
-IMPORT FOREIGN SCHEMA public FROM SERVER st2 INTO plant_st2;
-IMPORT FOREIGN SCHEMA public FROM SERVER st3 INTO plant_st3;
+IMPORT FOREIGN SCHEMA public LIMIT TO (users, accounts, transactions)
+  FROM SERVER st1 INTO plant_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (users, accounts, transactions)
+  FROM SERVER st2 INTO plant_st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (users, accounts, transactions)
+  FROM SERVER st3 INTO plant_st3;
 
 -- The release plan of R2 lacks four of the features its rows carry.
 SELECT tdm.tag_release('R2') AS job;

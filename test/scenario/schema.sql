@@ -38,3 +38,22 @@ CREATE TABLE transactions (
   tdm_feature text
 );
 CREATE INDEX ON transactions (account_id);
+
+-- A table of the kind real schemas have: quoted names with spaces, a
+-- composite primary key, a uuid natural key, an enum type of the schema's
+-- own (so the environments' type lives in public, the target's in staging),
+-- jsonb and arrays. Filled by the tests that need it.
+CREATE TYPE "Line Status" AS ENUM ('new', 'paid', 'refunded');
+CREATE TABLE "Order Lines" (
+  "Order Id"  int,
+  line_no     smallint,
+  sku         uuid NOT NULL UNIQUE,
+  qty         numeric(10, 2),
+  meta        jsonb,
+  status      "Line Status",
+  tags        text[],
+  happened    date,
+  tdm_release text,
+  tdm_feature text,
+  PRIMARY KEY ("Order Id", line_no)
+);
