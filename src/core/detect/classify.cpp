@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include <boost/algorithm/string/join.hpp>
 #include <boost/pending/disjoint_sets.hpp>
@@ -79,16 +80,14 @@ namespace {
 class Classifier {
  public:
   Classifier(const TableModel &table, const Context &context, const std::vector<SourceRow> &rows)
-      : table_(table), context_(context), rows_(rows), attributes_(table.attributes()) {
-    keys_.resize(rows.size());
-  }
+      : table_(table), context_(context), rows_(rows), attributes_(table.attributes()) {}
 
-  // Keys are compared over and over within a group: spell them once, for
-  // the rows of groups only.
+  // Keys are compared over and over within a group: spell them once per
+  // group (the cache holds the current group's rows only).
   void spell_keys(const std::vector<std::size_t> &group) {
+    keys_.clear();
     for (std::size_t row : group) {
       RowKeys &keys = keys_[row];
-      if (keys.spelled) continue;
       keys.pk = key_of(rows_[row], table_.pk, false);
       std::vector<std::string> parts;
       for (std::size_t c : table_.pk) {
@@ -98,7 +97,6 @@ class Classifier {
       for (const auto &nk : table_.natural_keys) {
         keys.nk.push_back(key_of(rows_[row], nk, table_.normalize_keys));
       }
-      keys.spelled = true;
     }
   }
 
@@ -118,10 +116,10 @@ class Classifier {
 
   const Environment &env(std::size_t row) const { return context_.environments[rows_[row].env]; }
   ValueView value(std::size_t row, std::size_t column) const { return rows_[row].values[column]; }
-  const std::string &pk_key(std::size_t row) const { return keys_[row].pk; }
-  const std::string &pk_text(std::size_t row) const { return keys_[row].pk_text; }
+  const std::string &pk_key(std::size_t row) const { return keys_.at(row).pk; }
+  const std::string &pk_text(std::size_t row) const { return keys_.at(row).pk_text; }
   // The natural key `i` of `row`, "" when any of its values is NULL.
-  const std::string &nk_key(std::size_t row, std::size_t i) const { return keys_[row].nk[i]; }
+  const std::string &nk_key(std::size_t row, std::size_t i) const { return keys_.at(row).nk[i]; }
   std::string pk_label(std::size_t row) const {
     std::vector<std::string> parts;
     for (std::size_t c : table_.pk)
@@ -189,9 +187,8 @@ class Classifier {
     std::string pk;       // length-prefixed, for comparison
     std::string pk_text;  // "1" or "1,2", for people
     std::vector<std::string> nk;
-    bool spelled = false;
   };
-  std::vector<RowKeys> keys_;
+  std::unordered_map<std::size_t, RowKeys> keys_;
 };
 
 std::vector<std::vector<std::size_t>> Classifier::split_entities(

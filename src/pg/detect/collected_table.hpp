@@ -36,10 +36,12 @@ struct DetectStats {
   bool spilled = false;  // the key pass ran in SQL
   std::size_t partitions = 0;
   std::uint64_t candidates = 0;
-  double keys_ms = 0;      // pass 1: key hashes read and grouped
-  double rows_ms = 0;      // pass 2: candidate rows read
-  double classify_ms = 0;  // grouping, rules, output
-  double rules_ms = 0;     // of which grouping and rules
+  double keys_ms = 0;                   // pass 1: key hashes read and grouped
+  double rows_ms = 0;                   // pass 2: candidate rows read
+  double classify_ms = 0;               // grouping, rules, output
+  double rules_ms = 0;                  // of which grouping and rules
+  std::size_t row_bytes_estimated = 0;  // per candidate row, as planned
+  std::size_t row_bytes_held = 0;       // per candidate row, as held (largest partition)
 };
 using EmitFn = std::function<void(const std::vector<detect::Conflict> &conflicts,
                                   const std::vector<detect::SourceRow> &rows)>;

@@ -163,7 +163,9 @@ std::string timings(const DetectStats &stats) {
   auto ms = [](double v) { return std::to_string(static_cast<long>(v)); };
   return std::to_string(stats.partitions) + " partition(s); keys " + ms(stats.keys_ms) +
          " ms, rows " + ms(stats.rows_ms) + " ms, classify " + ms(stats.classify_ms) +
-         " ms (rules " + ms(stats.rules_ms) + " ms)";
+         " ms (rules " + ms(stats.rules_ms) + " ms); row bytes " +
+         std::to_string(stats.row_bytes_estimated) + " planned, " +
+         std::to_string(stats.row_bytes_held) + " held";
 }
 
 // Detects the conflicts of every collected table and adds them to `sink`.
