@@ -111,12 +111,14 @@ BEGIN
                    (SELECT string_agg(format('%I %s', column_name, column_type), ', '
                                       ORDER BY ordinal) FROM tdm._columns(t.rel)),
                    e.server, e.remote_schema, t.relname, 'true', options);
+    EXECUTE format('GRANT SELECT ON %I.%I TO tdm_admin', schema_name, t.relname);
   END LOOP;
   EXECUTE format('CREATE FOREIGN TABLE %I.tdm_remote_columns (table_schema text, table_name text,'
                  ' column_name text, ordinal_position int, data_type text, udt_name text,'
                  ' character_maximum_length int, numeric_precision int, numeric_scale int)'
                  ' SERVER %I OPTIONS (schema_name %L, table_name %L)',
                  schema_name, e.server, 'information_schema', 'columns');
+  EXECUTE format('GRANT SELECT ON %I.tdm_remote_columns TO tdm_admin', schema_name);
 END
 $$;
 

@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(18);
+SELECT plan(21);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -43,6 +43,9 @@ SELECT lives_ok($$SELECT tdm.manage_table('staging.accounts', '{account_number}'
 SELECT lives_ok($$SELECT tdm.create_release('R7')$$, 'admin creates a release');
 SELECT lives_ok($$SELECT tdm.add_rule('r7', 'staging.accounts', 'balance >= 0')$$,
   'admin adds a rule');
+SELECT lives_ok($$SELECT tdm.add_feature('R7', 'FEAT-101', 1)$$, 'admin plans a feature');
+SELECT lives_ok($$SELECT tdm.tag_release('R7')$$, 'admin tags a release');
+SELECT lives_ok($$SELECT * FROM tdm.detect_conflicts('R7')$$, 'admin previews conflicts');
 -- Forging an audit row: who, when and the hashes are the trigger's.
 INSERT INTO tdm.audit (action, object, actor, role, prev_hash, hash)
 VALUES ('forged', 'x', 'someone_else', 'tdm_admin', 'f', 'f');
@@ -53,7 +56,7 @@ RESET ROLE;
 SELECT is((SELECT actor || '/' || role FROM tdm.audit WHERE action = 'forged'),
   session_user || '/tap_admin', 'an appended audit row names the real session user and role');
 SELECT is((SELECT count(*)::int FROM tdm.verify_audit()), 0, 'the chain holds after those appends');
-SELECT is((SELECT count(*)::int FROM tdm.audit WHERE role = 'tap_admin'), 5,
+SELECT is((SELECT count(*)::int FROM tdm.audit WHERE role = 'tap_admin'), 7,
   'admin calls are audited under the admin role');
 SELECT is(
   (SELECT count(*)::int FROM (
