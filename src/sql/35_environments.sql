@@ -77,7 +77,8 @@ LANGUAGE sql IMMUTABLE AS $$
                  ELSE '' END
 $$;
 
--- Creates (again) the environment's foreign tables: one per managed table,
+-- Creates (again, when its target changed) the environment's foreign
+-- tables: one per managed table,
 -- declared with the target's columns and types (so values arrive as the
 -- target's types, whatever schema the environment keeps its own types in),
 -- plus tdm_remote_columns over the environment's information_schema, which
@@ -92,33 +93,40 @@ DECLARE
   schema_name name;
   t record;
   options text;
+  current regclass;
 BEGIN
   SELECT * INTO e FROM tdm.environment WHERE name = env;
   schema_name := tdm._ensure_env_schema(env);
-  FOR t IN SELECT c.relname FROM pg_class c
-            WHERE c.relnamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = schema_name)
-              AND c.relkind = 'f' LOOP
-    EXECUTE format('DROP FOREIGN TABLE %I.%I', schema_name, t.relname);
-  END LOOP;
   options := CASE WHEN EXISTS (SELECT FROM pg_foreign_server s, unnest(s.srvoptions) AS o
                                 WHERE s.srvname = e.server AND o LIKE 'fetch_size=%')
                   THEN '' ELSE format(', fetch_size %L', '10000') END;
   FOR t IN SELECT DISTINCT c.relname, m.rel FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
   LOOP
+    current := to_regclass(format('%I.%I', schema_name, t.relname));
+    -- Unchanged targets keep their foreign tables: nothing is written.
+    CONTINUE WHEN current IS NOT NULL
+              AND ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(t.rel) c)
+                  = ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(current) c);
+    IF current IS NOT NULL THEN
+      EXECUTE format('DROP FOREIGN TABLE %s', current);
+    END IF;
     EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I'
                    ' OPTIONS (schema_name %L, table_name %L, async_capable %L%s)',
                    schema_name, t.relname,
                    (SELECT string_agg(format('%I %s', column_name, column_type), ', '
                                       ORDER BY ordinal) FROM tdm._columns(t.rel)),
                    e.server, e.remote_schema, t.relname, 'true', options);
-    EXECUTE format('GRANT SELECT ON %I.%I TO tdm_admin', schema_name, t.relname);
+    -- Owned by the role, so that any tdm_admin can recreate it later.
+    EXECUTE format('ALTER FOREIGN TABLE %I.%I OWNER TO tdm_admin', schema_name, t.relname);
   END LOOP;
-  EXECUTE format('CREATE FOREIGN TABLE %I.tdm_remote_columns (table_schema text, table_name text,'
-                 ' column_name text, ordinal_position int, data_type text, udt_name text,'
-                 ' character_maximum_length int, numeric_precision int, numeric_scale int)'
-                 ' SERVER %I OPTIONS (schema_name %L, table_name %L)',
-                 schema_name, e.server, 'information_schema', 'columns');
-  EXECUTE format('GRANT SELECT ON %I.tdm_remote_columns TO tdm_admin', schema_name);
+  IF to_regclass(format('%I.tdm_remote_columns', schema_name)) IS NULL THEN
+    EXECUTE format('CREATE FOREIGN TABLE %I.tdm_remote_columns (table_schema text, table_name text,'
+                   ' column_name text, ordinal_position int, data_type text, udt_name text,'
+                   ' character_maximum_length int, numeric_precision int, numeric_scale int)'
+                   ' SERVER %I OPTIONS (schema_name %L, table_name %L)',
+                   schema_name, e.server, 'information_schema', 'columns');
+    EXECUTE format('ALTER FOREIGN TABLE %I.tdm_remote_columns OWNER TO tdm_admin', schema_name);
+  END IF;
 END
 $$;
 

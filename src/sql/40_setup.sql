@@ -15,8 +15,8 @@ BEGIN
   IF env_name IS NULL OR btrim(env_name) = '' THEN
     RAISE EXCEPTION 'environment name must not be empty' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  IF length(env_name) > 50 THEN
-    RAISE EXCEPTION 'environment name "%" is longer than 50 characters', env_name
+  IF octet_length(env_name) > 50 THEN
+    RAISE EXCEPTION 'environment name "%" is longer than 50 bytes', env_name
       USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'tdm names a schema after each environment (tdm_env_<name>).';
   END IF;

@@ -1,7 +1,8 @@
 -- Phase 1.5, the release gate: check the tags of every environment and
 -- lock the tagged data.
 
--- The releases whose rows a release may use: itself and its ancestors.
+-- The releases whose rows a release may use ("up to this one"): itself, its
+-- ancestors through parent, and every release created before it.
 CREATE FUNCTION tdm._release_lineage(release text) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH RECURSIVE lineage AS (
@@ -9,7 +10,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     UNION ALL
     SELECT r.release, r.parent, l.depth + 1 FROM tdm.release r JOIN lineage l ON r.release = l.parent
      WHERE l.depth < 1000)
-  SELECT array_agg(release ORDER BY depth) FROM lineage
+  SELECT array_agg(DISTINCT release ORDER BY release) FROM (
+    SELECT release FROM lineage
+    UNION
+    SELECT r.release FROM tdm.release r
+     WHERE r.created_at < (SELECT t.created_at FROM tdm.release t WHERE t.release = $1)) u
 $$;
 
 -- SQL for a table's primary key as a jsonb object, over alias `alias`.
@@ -40,11 +45,22 @@ DECLARE
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _tagged_checksum.rel;
   EXECUTE format('SELECT count(*), coalesce(sum(tdm._row_hash(%s)), 0)::text FROM %s t WHERE t.%I = $1',
-                 (SELECT string_agg(format('t.%I', column_name), ', ' ORDER BY ordinal)
-                    FROM tdm._columns(rel)),
-                 tdm._env_table(env, rel), m.release_column)
+                 tdm._hash_args(rel), tdm._env_table(env, rel), m.release_column)
     INTO row_count, checksum USING release;
 END
+$$;
+
+-- The arguments of a row hash over the table's columns (alias t). A
+-- function takes at most 100 arguments: wider tables hash chunks of 90
+-- columns first, then the chunks' hashes.
+CREATE FUNCTION tdm._hash_args(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN count(*) <= 90 THEN string_agg(format('t.%I', column_name), ', ' ORDER BY ordinal)
+         ELSE (SELECT string_agg(format('tdm._row_hash(%s)', chunk), ', ' ORDER BY n)
+                 FROM (SELECT (ordinal - 1) / 90 AS n,
+                              string_agg(format('t.%I', column_name), ', ' ORDER BY ordinal) AS chunk
+                         FROM tdm._columns(rel) GROUP BY 1) c) END
+    FROM tdm._columns(rel)
 $$;
 
 -- Records one finding.

@@ -40,18 +40,10 @@ DECLARE
   got record;
   lock tdm.release_lock;
 BEGIN
-  -- The environments' foreign tables follow the targets' columns; recreate
-  -- them only when a target changed since (local catalog only).
+  -- The environments' foreign tables follow the targets' columns (recreated
+  -- only where a target changed).
   FOREACH missing IN ARRAY envs LOOP
-    IF to_regclass(format('%I.tdm_remote_columns', tdm._env_schema(missing))) IS NULL
-       OR EXISTS (SELECT FROM tdm.managed_table mt
-                   WHERE tdm._env_table(missing, mt.rel) IS NULL
-                      OR ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(mt.rel) c)
-                         IS DISTINCT FROM
-                         ARRAY(SELECT (c.column_name, c.column_type)::text
-                                 FROM tdm._columns(tdm._env_table(missing, mt.rel)) c)) THEN
-      PERFORM tdm._refresh_environment(missing);
-    END IF;
+    PERFORM tdm._refresh_environment(missing);
   END LOOP;
 
   FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
@@ -74,7 +66,7 @@ BEGIN
                 HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
       END IF;
       branches := branches || format('SELECT $2[%s], tdm._collect_row_hash(%s, %s), %s FROM %s t WHERE t.%I = $1',
-                                     i, i, columns, columns, env_rel, m.release_column);
+                                     i, i, tdm._hash_args(m.rel), columns, env_rel, m.release_column);
     END LOOP;
 
     temp_name := tdm._collected_name(m.rel);

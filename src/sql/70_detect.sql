@@ -60,12 +60,19 @@ BEGIN
 END
 $$;
 
+-- Keys, ids and members are spelled from values' text: the settings that
+-- change how values print are pinned, so the same data gives the same ids
+-- in any session (timestamps show in UTC, ISO style).
 CREATE FUNCTION tdm.detect_conflicts(release text) RETURNS SETOF tdm.conflict_preview
-AS 'MODULE_PATHNAME', 'tdm_detect_conflicts' LANGUAGE C;
+AS 'MODULE_PATHNAME', 'tdm_detect_conflicts' LANGUAGE C
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET extra_float_digits TO 1;
 COMMENT ON FUNCTION tdm.detect_conflicts(text) IS
   'Dry run of collection and conflict detection: writes nothing durable';
 
 -- Detection alone, on the tables a tdm._collect of the same release left in
 -- this transaction (used by the benchmark to time the phase by itself).
 CREATE FUNCTION tdm._detect_collected(release text) RETURNS SETOF tdm.conflict_preview
-AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C;
+AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET extra_float_digits TO 1;

@@ -205,6 +205,26 @@ TEST(DistinctEntities, GroupSplitsIntoEntitiesResolvedOnTheirOwn) {
   EXPECT_EQ(c[1].rule, Rule::temporal_priority);
 }
 
+TEST(DistinctEntities, ARowWithANullNaturalKeyDoesNotBridgeTwoPeople) {
+  // st1 110 alice, st2 110 bob, st3 110 (no email): alice and bob stay
+  // apart; the row without an email joins the highest-precedence side.
+  auto c = detect({row(0, "110", "alice@x", "Customer", "1", 10),
+                   row(1, "110", "bob@x", "Customer", "1", 10),
+                   row(2, "110", nullptr, "Customer", "1", 10)});
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].rule, Rule::distinct_entities);
+  EXPECT_EQ(c[0].rekeyed, (std::vector<std::size_t>{1}));
+  EXPECT_EQ(c[1].members, (std::vector<std::size_t>{0, 2}));
+}
+
+TEST(Rules, IdenticalAttributesWithoutANewerRecordGoByPrecedence) {
+  auto c = detect(
+      {row(2, "7", "same@x", "Customer", "5", 10), row(1, "8", "same@x", "Customer", "5", 10)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::environment_precedence);
+  EXPECT_EQ(*c[0].survivor, 1u);
+}
+
 TEST(DistinctEntities, SurrogateKeyTableSplitsOnDifferentAttributes) {
   TableModel t = users();
   t.natural_keys.clear();

@@ -97,6 +97,15 @@ TEST(ResolveManagedTable, RefusesUnknownCoreAndUpdatedAtColumns) {
                sqlstate::kUndefinedColumn);
 }
 
+TEST(ResolveManagedTable, AcceptsTimestampsWithAPrecision) {
+  TableShape table = users_table();
+  table.columns.push_back({"changed", "timestamp(3) with time zone"});
+  ManageRequest request;
+  request.updated_at_column = "changed";
+  EXPECT_EQ(resolve_managed_table(table, request).updated_at_column,
+            std::optional<std::string>("changed"));
+}
+
 TEST(ResolveManagedTable, RefusesANonTemporalUpdatedAtColumn) {
   ManageRequest request;
   request.updated_at_column = "email";

@@ -196,20 +196,38 @@ std::vector<std::vector<std::size_t>> Classifier::split_entities(
   const std::size_t n = group.size();
   boost::disjoint_sets_with_storage<> sets(n);
   for (std::size_t i = 0; i < n; ++i) sets.make_set(i);
+  // Shared natural keys make one entity.
   for (std::size_t i = 0; i < n; ++i) {
+    if ((i & 0xFF) == 0) check_interrupts();
     for (std::size_t j = i + 1; j < n; ++j) {
-      std::size_t a = group[i];
-      std::size_t b = group[j];
-      bool same_entity = false;
       for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
-        const std::string &ka = nk_key(a, k);
-        if (!ka.empty() && ka == nk_key(b, k)) same_entity = true;
+        const std::string &ka = nk_key(group[i], k);
+        if (!ka.empty() && ka == nk_key(group[j], k)) sets.union_set(i, j);
       }
-      if (!same_entity) {
-        const std::string &pa = pk_key(a);
-        same_entity = !pa.empty() && pa == pk_key(b) && !distinct_entities(a, b);
+    }
+  }
+  // A shared primary key joins two entities unless some pair across them
+  // is distinct: a row with a NULL natural key must not bridge alice and
+  // bob. Pairs are taken in tie-break order, so such a row joins the
+  // highest-precedence side.
+  auto separated = [&](std::size_t i, std::size_t j) {
+    const std::size_t ri = sets.find_set(i);
+    const std::size_t rj = sets.find_set(j);
+    for (std::size_t x = 0; x < n; ++x) {
+      if (sets.find_set(x) != ri) continue;
+      for (std::size_t y = 0; y < n; ++y) {
+        if (sets.find_set(y) == rj && distinct_entities(group[x], group[y])) return true;
       }
-      if (same_entity) sets.union_set(i, j);
+    }
+    return false;
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    if ((i & 0xFF) == 0) check_interrupts();
+    for (std::size_t j = i + 1; j < n; ++j) {
+      const std::string &pa = pk_key(group[i]);
+      if (pa.empty() || pa != pk_key(group[j])) continue;
+      if (sets.find_set(i) == sets.find_set(j) || separated(i, j)) continue;
+      sets.union_set(i, j);
     }
   }
   std::map<std::size_t, std::vector<std::size_t>> by_root;
@@ -356,8 +374,12 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
       if (rows_[row].ts && (!rows_[newest].ts || *rows_[row].ts > *rows_[newest].ts)) newest = row;
     }
     if (all_equal) {
-      resolved(Rule::temporal_priority, first, "keep " + env(first).name,
-               "attributes identical and timestamps equal; environment precedence breaks the tie");
+      // No timestamp to go by: no clear priority, environment precedence.
+      resolved(
+          Rule::environment_precedence, first,
+          "keep " + env(first).name + " (precedence " + std::to_string(env(first).precedence) + ")",
+          "attributes identical and no newer record: the environment with the lowest "
+          "precedence number wins");
     } else {
       resolved(Rule::temporal_priority, newest,
                "keep " + env(newest).name + " (newest, " + timestamp_text(newest) + ")",

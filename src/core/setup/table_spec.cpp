@@ -49,9 +49,9 @@ void require_tag_column(const TableShape &table, const std::string &name, const 
                   " text) or pass " + argument + " => the name of the column that holds it.");
 }
 
+// format_type spellings: "date", "timestamp(3) with time zone", ...
 bool is_temporal(const std::string &type) {
-  return type == "timestamp with time zone" || type == "timestamp without time zone" ||
-         type == "date";
+  return type == "date" || type.rfind("timestamp", 0) == 0;
 }
 
 }  // namespace

@@ -83,11 +83,25 @@ Datum JsonbBuilder::finish() {
 }
 
 char json_category(Oid type) {
-  if (type == JSONOID || type == JSONBOID) return 'J';
-  char category = 'U';
-  bool preferred = false;
-  pg_call([&] { get_type_category_preferred(type, &category, &preferred); });
-  return category;
+  const Oid base = pg_call([=] { return getBaseType(type); });
+  switch (base) {
+    case JSONOID:
+    case JSONBOID:
+      return 'J';
+    // JSON numbers only for the types whose text is a JSON number (money,
+    // oid aliases and the like are numeric in PostgreSQL's sense, not here).
+    case INT2OID:
+    case INT4OID:
+    case INT8OID:
+    case FLOAT4OID:
+    case FLOAT8OID:
+    case NUMERICOID:
+      return 'N';
+    case BOOLOID:
+      return 'B';
+    default:
+      return 'S';
+  }
 }
 
 }  // namespace tdm::pg

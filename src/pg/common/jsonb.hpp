@@ -41,7 +41,8 @@ class JsonbBuilder {
   int depth_ = 0;
 };
 
-// 'J' for json and jsonb, else the type's typcategory.
+// How a type's values go into JSON: 'J' json/jsonb, 'N' number, 'B'
+// boolean, 'S' string (domains as their base type).
 char json_category(Oid type);
 
 }  // namespace tdm::pg

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <unordered_map>
 
@@ -16,6 +17,7 @@ extern "C" {
 #include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/lsyscache.h"
 }
 
@@ -126,7 +128,12 @@ class RowConverter {
       if (ts) {
         Oid type = table_.column_types[c];
         if (type == TIMESTAMPTZOID || type == TIMESTAMPOID) row.ts = DatumGetInt64(*ts);
-        if (type == DATEOID) row.ts = static_cast<std::int64_t>(DatumGetInt32(*ts)) * 86400000000LL;
+        if (type == DATEOID) {
+          const DateADT date = DatumGetDateADT(*ts);
+          row.ts = DATE_IS_NOBEGIN(date) ? std::numeric_limits<std::int64_t>::min()
+                   : DATE_IS_NOEND(date) ? std::numeric_limits<std::int64_t>::max()
+                                         : static_cast<std::int64_t>(date) * USECS_PER_DAY;
+        }
       }
     }
     return row;
@@ -209,9 +216,10 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
     table.column_types.push_back(static_cast<Oid>(std::stoul(row[1].value())));
   }
   auto settings = spi.query(
-      "SELECT rel::text, updated_at_column, release_column, feature_column,"
-      "       surrogate_key::text, normalize_keys::text"
-      "  FROM tdm.managed_table WHERE rel = $1",
+      "SELECT format('%I.%I', n.nspname, c.relname), m.updated_at_column, m.release_column,"
+      "       m.feature_column, m.surrogate_key::text, m.normalize_keys::text"
+      "  FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel"
+      "  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE m.rel = $1",
       rel_param, true);
   if (settings.empty()) throw Error(sqlstate::kUndefinedObject, "table is not managed by tdm");
   model.name = settings[0][0].value();
