@@ -48,13 +48,17 @@ Param bool_param(bool value) {
   return Param{BOOLOID, BoolGetDatum(value), false};
 }
 
-Spi::Spi() {
+Spi::Spi() : uncaught_at_start_(std::uncaught_exceptions()) {
   int rc = pg_call([] { return SPI_connect(); });
   if (rc != SPI_OK_CONNECT) throw Error(sqlstate::kInternalError, "SPI_connect failed");
 }
 
 Spi::~Spi() {
-  // SPI_finish only reports through its return code.
+  // While an exception unwinds, the statement is about to fail: an error
+  // raised inside nested SPI (a PL/pgSQL function) may have left its own
+  // connection on top of ours, and the transaction abort cleans up every
+  // connection anyway. Otherwise SPI_finish only reports by return code.
+  if (std::uncaught_exceptions() > uncaught_at_start_) return;
   SPI_finish();
 }
 

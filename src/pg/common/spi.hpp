@@ -53,6 +53,9 @@ class Spi {
   // exception from `on_row` stops the query and is rethrown here.
   using RowFn = std::function<void(TupleTableSlot *row)>;
   void stream(const std::string &sql, const std::vector<Param> &params, const RowFn &on_row);
+
+ private:
+  int uncaught_at_start_;
 };
 
 // A column (1-based) of a streamed row, deformed; nullopt for NULL.
