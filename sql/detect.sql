@@ -91,6 +91,15 @@ SELECT count(*) FROM tdm.detect_conflicts('R2');
 RESET tdm.progress_notices;
 SELECT (SELECT count(*) FROM (SELECT * FROM roomy EXCEPT SELECT * FROM tight) a) AS only_roomy,
        (SELECT count(*) FROM (SELECT * FROM tight EXCEPT SELECT * FROM roomy) b) AS only_tight;
+-- With 128kB the key pass fits (in memory) and only the second pass is
+-- partitioned.
+SET tdm.work_mem = '128kB';
+CREATE TEMP TABLE snug AS SELECT * FROM tdm.detect_conflicts('R2');
+SET tdm.progress_notices = on;
+SELECT count(*) FROM tdm.detect_conflicts('R2');
+RESET tdm.progress_notices;
+SELECT (SELECT count(*) FROM (SELECT * FROM roomy EXCEPT SELECT * FROM snug) a) AS only_roomy,
+       (SELECT count(*) FROM (SELECT * FROM snug EXCEPT SELECT * FROM roomy) b) AS only_snug;
 RESET tdm.work_mem;
 SELECT rel, kind, class, priority, rule, count(*) FROM roomy GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5;
 

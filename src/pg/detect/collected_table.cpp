@@ -268,7 +268,8 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
   stats->row_bytes_estimated = row_bytes;
 
   auto phase_start = Clock::now();
-  const std::size_t pass1_bytes = detect::HashGrouper::bytes_needed(table.rows, key_kinds);
+  // One more hash array: the primary-key hashes kept to name components.
+  const std::size_t pass1_bytes = detect::HashGrouper::bytes_needed(table.rows, key_kinds + 1);
   if (pass1_bytes <= budget.limit()) {
     // Pass 1 in memory: key hashes of every row, grouped.
     std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
@@ -283,10 +284,22 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
       }
     });
     const std::size_t row_count = hashes.front().size();
+    // Components are named by their smallest primary-key hash, not by row
+    // position: partitions, and so the output order, then do not depend on
+    // the order in which collection received the rows.
+    std::vector<std::uint64_t> component_key = hashes.front();
     detect::HashGrouper grouper(row_count);
     for (auto &kind : hashes) grouper.add_key_kind(kind);
     hashes.clear();
     const std::vector<std::int64_t> labels = grouper.labels();
+    for (std::size_t i = 0; i < row_count; ++i) {
+      // The label is the component's smallest row index: i >= label, and
+      // rows other than the label's own never serve as a label.
+      if (labels[i] >= 0) {
+        std::uint64_t &key = component_key[static_cast<std::size_t>(labels[i])];
+        key = std::min(key, component_key[i]);
+      }
+    }
 
     // The candidates' locations, by a second scan in the same order (a
     // temporary table's sequential scan order is stable); only candidates'
@@ -299,8 +312,9 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
       }
       if (labels[index] >= 0) {
         auto tid = slot_value(row, 1);
-        candidates.emplace_back(labels[index],
-                                *reinterpret_cast<ItemPointer>(DatumGetPointer(*tid)));
+        candidates.emplace_back(
+            static_cast<std::int64_t>(component_key[static_cast<std::size_t>(labels[index])]),
+            *reinterpret_cast<ItemPointer>(DatumGetPointer(*tid)));
       }
       ++index;
     });
