@@ -268,8 +268,7 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
   stats->row_bytes_estimated = row_bytes;
 
   auto phase_start = Clock::now();
-  // One more hash array: the primary-key hashes kept to name components.
-  const std::size_t pass1_bytes = detect::HashGrouper::bytes_needed(table.rows, key_kinds + 1);
+  const std::size_t pass1_bytes = detect::HashGrouper::bytes_needed(table.rows, key_kinds);
   if (pass1_bytes <= budget.limit()) {
     // Pass 1 in memory: key hashes of every row, grouped.
     std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
@@ -284,40 +283,36 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
       }
     });
     const std::size_t row_count = hashes.front().size();
-    // Components are named by their smallest primary-key hash, not by row
-    // position: partitions, and so the output order, then do not depend on
-    // the order in which collection received the rows.
-    std::vector<std::uint64_t> component_key = hashes.front();
     detect::HashGrouper grouper(row_count);
     for (auto &kind : hashes) grouper.add_key_kind(kind);
     hashes.clear();
     const std::vector<std::int64_t> labels = grouper.labels();
-    for (std::size_t i = 0; i < row_count; ++i) {
-      // The label is the component's smallest row index: i >= label, and
-      // rows other than the label's own never serve as a label.
-      if (labels[i] >= 0) {
-        std::uint64_t &key = component_key[static_cast<std::size_t>(labels[i])];
-        key = std::min(key, component_key[i]);
-      }
-    }
 
     // The candidates' locations, by a second scan in the same order (a
     // temporary table's sequential scan order is stable); only candidates'
-    // are kept, so pass 1 needs no location per row.
+    // are kept, so pass 1 needs no location per row. Components are then
+    // named by their smallest primary-key hash, not by row position, so
+    // partitions and the output order do not depend on the order in which
+    // collection received the rows.
     std::vector<std::pair<std::int64_t, ItemPointerData>> candidates;
+    std::unordered_map<std::int64_t, std::int64_t> component_key;
     std::size_t index = 0;
-    spi.stream("SELECT ctid FROM " + table.collected, {}, [&](TupleTableSlot *row) {
-      if (index >= row_count) {
-        throw Error(sqlstate::kInternalError, "collected rows changed during detection");
-      }
-      if (labels[index] >= 0) {
-        auto tid = slot_value(row, 1);
-        candidates.emplace_back(
-            static_cast<std::int64_t>(component_key[static_cast<std::size_t>(labels[index])]),
-            *reinterpret_cast<ItemPointer>(DatumGetPointer(*tid)));
-      }
-      ++index;
-    });
+    spi.stream("SELECT t.ctid, " + key_exprs.front() + " FROM " + table.collected + " t", {},
+               [&](TupleTableSlot *row) {
+                 if (index >= row_count) {
+                   throw Error(sqlstate::kInternalError, "collected rows changed during detection");
+                 }
+                 const std::int64_t label = labels[index++];
+                 if (label < 0) return;
+                 auto tid = slot_value(row, 1);
+                 auto pk_hash = slot_value(row, 2);
+                 const std::int64_t key = pk_hash ? DatumGetInt64(*pk_hash) : 0;
+                 auto [it, inserted] = component_key.emplace(label, key);
+                 if (!inserted) it->second = std::min(it->second, key);
+                 candidates.emplace_back(label,
+                                         *reinterpret_cast<ItemPointer>(DatumGetPointer(*tid)));
+               });
+    for (auto &candidate : candidates) candidate.first = component_key[candidate.first];
     stats->candidates = candidates.size();
     stats->keys_ms = ms_since(phase_start);
 
