@@ -34,6 +34,7 @@ DECLARE
   envs text[] := ARRAY(SELECT name FROM tdm.environment ORDER BY precedence, name);
   env_rel regclass;
   missing text;
+  table_missing bool;
   columns text;
   branches text[];
   temp_name name;
@@ -52,14 +53,17 @@ BEGIN
     branches := '{}';
     FOR i IN 1 .. cardinality(envs) LOOP
       env_rel := tdm._env_table(envs[i], m.rel);
-      IF EXISTS (SELECT FROM tdm._schema_drift(envs[i], m.rel) d WHERE d.column_name IS NULL) THEN
+      -- One read of the environment's catalog: the table missing (a row with
+      -- no column) or columns missing.
+      SELECT bool_or(d.column_name IS NULL), string_agg(d.detail, '; ')
+        INTO table_missing, missing
+        FROM tdm._schema_drift(envs[i], m.rel) d WHERE d.env_type IS NULL;
+      IF table_missing THEN
         RAISE EXCEPTION 'collect: table % does not exist in environment "%"',
           (SELECT relname FROM pg_class WHERE oid = m.rel), envs[i]
           USING ERRCODE = 'undefined_table',
                 HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
       END IF;
-      SELECT string_agg(d.detail, '; ') INTO missing
-        FROM tdm._schema_drift(envs[i], m.rel) d WHERE d.env_type IS NULL;
       IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'collect: environment "%" cannot provide %: %', envs[i], m.rel, missing
           USING ERRCODE = 'undefined_column',
