@@ -76,3 +76,25 @@ CREATE FUNCTION tdm._detect_collected(release text) RETURNS SETOF tdm.conflict_p
 AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
 SET extra_float_digits TO 1;
+
+-- What consolidation needs beyond the preview: the survivor's and the
+-- re-keyed rows' positions among the members (0-based), and the merged row.
+CREATE TYPE tdm._conflict_plan AS (
+  conflict_id text,
+  rel         regclass,
+  kind        tdm.conflict_kind,
+  class       text,
+  priority    int,
+  rule        text,
+  suggestion  text,
+  rationale   text,
+  members     jsonb,
+  differing   jsonb,
+  survivor    int,
+  rekeyed     int[],
+  merged      jsonb
+);
+CREATE FUNCTION tdm._detect_plan(release text, rel regclass DEFAULT NULL) RETURNS SETOF tdm._conflict_plan
+AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET extra_float_digits TO 1;

@@ -9,7 +9,8 @@ GRANT USAGE, CREATE ON SCHEMA tdm_remote TO tdm_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA tdm TO tdm_admin, tdm_reviewer;
 GRANT INSERT, UPDATE ON tdm.environment, tdm.managed_table, tdm.release, tdm.feature, tdm.rule,
                         tdm.job, tdm.tag_finding TO tdm_admin;
-GRANT INSERT, UPDATE, DELETE ON tdm.release_lock TO tdm_admin;
+GRANT INSERT, UPDATE, DELETE ON tdm.release_lock, tdm.run, tdm.conflict, tdm.conflict_member,
+                                tdm.key_map, tdm.violation, tdm.decision TO tdm_admin;
 GRANT INSERT ON tdm.audit TO tdm_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA tdm TO tdm_admin;
 
@@ -22,4 +23,24 @@ GRANT EXECUTE ON FUNCTION
   tdm.verify_audit(),
   tdm._audit_genesis(),
   tdm._audit_hash(tdm.audit)
+  TO tdm_reviewer;
+
+-- Reviewers read the queue and write decisions (the checks the decision
+-- trigger runs are theirs to execute); they start nothing.
+GRANT INSERT, UPDATE, DELETE ON tdm.decision TO tdm_reviewer;
+GRANT INSERT ON tdm.audit TO tdm_reviewer;
+GRANT USAGE ON SEQUENCE tdm.audit_audit_id_seq TO tdm_reviewer;
+GRANT EXECUTE ON FUNCTION
+  tdm.resolve(text, tdm.action, text, jsonb, jsonb, text),
+  tdm.resolve_all(text, tdm.action, text, regclass, int, tdm.conflict_kind, text),
+  tdm.approve(text),
+  tdm.report(bigint, text),
+  tdm._report_data(bigint),
+  tdm._latest_conflict(text),
+  tdm._mark_conflict(text, text),
+  tdm._key_taken(regclass, text[], jsonb, text),
+  tdm._check_values(regclass, jsonb, text, text),
+  tdm._columns(regclass),
+  tdm._rekeyable(regclass),
+  tdm._audit(text, text, jsonb)
   TO tdm_reviewer;

@@ -262,7 +262,10 @@ TEST(Ids, StableAndIndependentOfRowOrder) {
   EXPECT_EQ(first[0].id, second[0].id);
   EXPECT_EQ(first[0].id.size(), 14u);
   EXPECT_EQ(first[0].id.substr(0, 2), "C-");
-  EXPECT_NE(conflict_id("t", "entity", "k", {"st1:1"}), conflict_id("t", "entity", "k", {"st2:1"}));
+  EXPECT_NE(conflict_id("R2", "t", "entity", "k", {"st1:1"}),
+            conflict_id("R2", "t", "entity", "k", {"st2:1"}));
+  EXPECT_NE(conflict_id("R2", "t", "entity", "k", {"st1:1"}),
+            conflict_id("R3", "t", "entity", "k", {"st1:1"}));
 }
 
 }  // namespace

@@ -60,11 +60,12 @@ std::vector<std::size_t> TableModel::attributes() const {
   return result;
 }
 
-std::string conflict_id(const std::string &table, const std::string &scope, const std::string &key,
+std::string conflict_id(const std::string &release, const std::string &table,
+                        const std::string &scope, const std::string &key,
                         std::vector<std::string> sources) {
   std::sort(sources.begin(), sources.end());
-  const std::string text =
-      table + '\x1f' + scope + '\x1f' + key + '\x1f' + boost::algorithm::join(sources, "\x1e");
+  const std::string text = release + '\x1f' + table + '\x1f' + scope + '\x1f' + key + '\x1f' +
+                           boost::algorithm::join(sources, "\x1e");
   boost::uuids::detail::sha1 sha;
   sha.process_bytes(text.data(), text.size());
   boost::uuids::detail::sha1::digest_type digest;
@@ -293,7 +294,7 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
                   ": different entities that collided on an environment-local key";
     std::vector<std::string> sources;
     for (std::size_t row : holders) sources.push_back(source(row));
-    c.id = conflict_id(table_.name, "key", pk_text(holders.front()), sources);
+    c.id = conflict_id(context_.release, table_.name, "key", pk_text(holders.front()), sources);
     out.push_back(std::move(c));
   }
 }
@@ -306,7 +307,7 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
   const std::vector<std::size_t> &differing = c.differing;
   std::vector<std::string> sources;
   for (std::size_t row : members) sources.push_back(source(row));
-  c.id = conflict_id(table_.name, "entity", entity_key(members), sources);
+  c.id = conflict_id(context_.release, table_.name, "entity", entity_key(members), sources);
   const std::size_t first = members.front();
 
   // Kinds: every one that applies; `kind` is the most severe.

@@ -14,9 +14,12 @@ namespace tdm::detect {
 std::vector<Conflict> detect_conflicts(const TableModel &table, const Context &context,
                                        const std::vector<SourceRow> &rows);
 
-// The stable id of a conflict: "C-" + 12 hex of SHA-1 over the table, a
-// scope ("entity" or "key"), the key and the sorted member sources.
-std::string conflict_id(const std::string &table, const std::string &scope, const std::string &key,
+// The stable id of a conflict: "C-" + 12 hex of SHA-1 over the release, the
+// table, a scope ("entity" or "key"), the key and the sorted member sources.
+// The release is part of it so a reviewer's decision (keyed by the id)
+// never carries over to another release's conflict on the same key.
+std::string conflict_id(const std::string &release, const std::string &table,
+                        const std::string &scope, const std::string &key,
                         std::vector<std::string> sources);
 
 }  // namespace tdm::detect

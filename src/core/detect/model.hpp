@@ -84,6 +84,7 @@ struct Environment {
 
 // The inputs every table shares: environments and the release plan.
 struct Context {
+  std::string release;
   std::vector<Environment> environments;
   std::map<std::string, int> feature_priority;  // higher wins
 };

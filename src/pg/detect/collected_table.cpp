@@ -188,6 +188,7 @@ void classify_partition(const CollectedTable &table, const detect::Context &cont
 
 detect::Context load_context(Spi &spi, const std::string &release) {
   detect::Context context;
+  context.release = release;
   for (auto &row : spi.query("SELECT name, precedence::text FROM tdm.environment"
                              " ORDER BY precedence, name",
                              {}, true)) {

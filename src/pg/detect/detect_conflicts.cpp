@@ -3,6 +3,7 @@
 // runs detection alone on rows collected earlier in the transaction.
 #include <malloc.h>
 
+#include <algorithm>
 #include <string>
 
 #include "core/common/error.hpp"
@@ -18,6 +19,7 @@
 extern "C" {
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
@@ -37,7 +39,12 @@ enum PreviewColumn {
   kRationale,
   kMembers,
   kDiffering,
-  kPreviewColumns
+  kPreviewColumns,
+  // tdm._conflict_plan adds what consolidation applies.
+  kSurvivor = kPreviewColumns,
+  kRekeyed,
+  kMerged,
+  kPlanColumns
 };
 
 // Appends conflicts to the function's result set; members and differing
@@ -50,6 +57,7 @@ class PreviewSink {
     store_ = rsinfo->setResult;
     desc_ = rsinfo->setDesc;
     kind_type_ = TupleDescAttr(desc_, kKind)->atttypid;
+    with_plan_ = desc_->natts >= kPlanColumns;
   }
 
   // The table whose conflicts come next.
@@ -63,8 +71,8 @@ class PreviewSink {
   void add(const detect::Conflict &c, const std::vector<detect::SourceRow> &rows,
            ScratchContext &scratch) {
     ScratchContext::Use use(scratch);
-    Datum values[kPreviewColumns];
-    bool nulls[kPreviewColumns] = {};
+    Datum values[kPlanColumns];
+    bool nulls[kPlanColumns] = {};
     values[kId] = text_datum(c.id);
     values[kRel] = ObjectIdGetDatum(table_->rel);
     const char *kind = detect::to_string(c.kind);
@@ -79,6 +87,7 @@ class PreviewSink {
     values[kRationale] = text_datum(c.rationale);
     values[kMembers] = members(c, rows);
     values[kDiffering] = differing(c, rows);
+    if (with_plan_) plan(c, values, nulls);
     Tuplestorestate *store = store_;
     TupleDesc desc = desc_;
     pg_call([&] { tuplestore_putvalues(store, desc, values, nulls); });
@@ -121,6 +130,38 @@ class PreviewSink {
     return json.finish();
   }
 
+  // The plan: the survivor's and the re-keyed rows' positions among the
+  // members (0-based), and the merged row of a non-conflicting merge.
+  void plan(const detect::Conflict &c, Datum *values, bool *nulls) {
+    auto position = [&](std::size_t row) {
+      return static_cast<int>(std::find(c.members.begin(), c.members.end(), row) -
+                              c.members.begin());
+    };
+    nulls[kSurvivor] = !c.survivor;
+    if (c.survivor) values[kSurvivor] = Int32GetDatum(position(*c.survivor));
+    std::vector<Datum> rekeyed;
+    for (std::size_t row : c.rekeyed) rekeyed.push_back(Int32GetDatum(position(row)));
+    values[kRekeyed] = pg_call([&] {
+      return PointerGetDatum(construct_array(rekeyed.data(), static_cast<int>(rekeyed.size()),
+                                             INT4OID, sizeof(int32), true, TYPALIGN_INT));
+    });
+    nulls[kMerged] = c.merged.empty();
+    if (c.merged.empty()) return;
+    const detect::TableModel &model = table_->model;
+    JsonbBuilder json;
+    json.begin_object();
+    for (std::size_t column = 0; column < model.columns.size(); ++column) {
+      json.key(model.columns[column]);
+      if (c.merged[column]) {
+        json.typed(*c.merged[column], categories_[column]);
+      } else {
+        json.null();
+      }
+    }
+    json.end_object();
+    values[kMerged] = json.finish();
+  }
+
   // {"column": {"label": value}} for the differing columns only.
   Datum differing(const detect::Conflict &c, const std::vector<detect::SourceRow> &rows) {
     JsonbBuilder json;
@@ -154,6 +195,7 @@ class PreviewSink {
   Tuplestorestate *store_;
   TupleDesc desc_;
   Oid kind_type_;
+  bool with_plan_ = false;
   const CollectedTable *table_ = nullptr;
   const detect::Context *context_ = nullptr;
   std::vector<char> categories_;
@@ -231,17 +273,23 @@ TDM_FUNCTION(tdm_detect_conflicts) {
   return (Datum)0;
 }
 
+// tdm._detect_collected(release) and tdm._detect_plan(release): the same
+// function; the declared result type says whether the plan columns come too.
 TDM_FUNCTION(tdm_detect_collected) {
   using namespace tdm::pg;
   const std::string release = text_arg(fcinfo, 0, "release");
   PreviewSink sink(fcinfo);
   Spi spi;
+  // An optional second argument limits detection to one table.
+  const bool one_table = PG_NARGS() > 1 && !PG_ARGISNULL(1);
+  const Oid only = one_table ? PG_GETARG_OID(1) : InvalidOid;
   auto tables = spi.query(
       "SELECT m.rel::oid::text, c.oid::regclass::text"
       "  FROM tdm.managed_table m"
       "  JOIN pg_class c ON c.oid = to_regclass(format('pg_temp.%I', tdm._collected_name(m.rel)))"
+      " WHERE $1 = 0::oid OR m.rel = $1::oid"
       " ORDER BY m.rel::text",
-      {}, true);
+      {oid_param(OIDOID, only)}, true);
   if (tables.empty()) {
     throw tdm::Error(tdm::sqlstate::kUndefinedObject, "no collected rows in this transaction", {},
                      "Run SELECT * FROM tdm._collect('" + release + "') first.");

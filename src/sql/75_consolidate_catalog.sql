@@ -1,0 +1,116 @@
+-- Consolidation (phase 2): runs, the conflicts they found, reviewers'
+-- decisions, re-keyed rows and integrity findings.
+
+CREATE TYPE tdm.action AS ENUM ('keep', 'keep_all', 'merge', 'delete_all');
+
+CREATE TABLE tdm.run (
+  run_id         bigserial PRIMARY KEY,
+  job_id         bigint REFERENCES tdm.job (job_id),
+  release        text NOT NULL REFERENCES tdm.release (release),
+  target         text NOT NULL,
+  status         text NOT NULL DEFAULT 'collecting'
+                 CHECK (status IN ('collecting', 'detecting', 'awaiting_review', 'validating',
+                                   'invalid', 'loading', 'completed', 'failed')),
+  rows_collected bigint NOT NULL DEFAULT 0,
+  conflicts      bigint NOT NULL DEFAULT 0,
+  auto_resolved  bigint NOT NULL DEFAULT 0,
+  manual         bigint NOT NULL DEFAULT 0,
+  rows_loaded    bigint NOT NULL DEFAULT 0,
+  rows_merged    bigint NOT NULL DEFAULT 0,  -- resolved away in favour of a survivor
+  rows_renamed   bigint NOT NULL DEFAULT 0,  -- kept under a new key
+  rows_deleted   bigint NOT NULL DEFAULT 0,  -- delete_all and relationship deletions
+  phase_ms       jsonb NOT NULL DEFAULT '{}',
+  tables         jsonb NOT NULL DEFAULT '{}',  -- per table: collected per environment, outcome
+  calls          int NOT NULL DEFAULT 0,       -- consolidate calls that worked on this run
+  started_by     name NOT NULL DEFAULT current_user,
+  started_at     timestamptz NOT NULL DEFAULT now(),
+  finished_at    timestamptz
+);
+CREATE INDEX ON tdm.run (release, target);
+COMMENT ON TABLE tdm.run IS 'One consolidation of a release into a target; resumed by later calls';
+
+CREATE TABLE tdm.conflict (
+  run_id      bigint NOT NULL REFERENCES tdm.run (run_id),
+  conflict_id text NOT NULL,
+  rel         regclass NOT NULL,
+  kind        tdm.conflict_kind NOT NULL,
+  class       text NOT NULL CHECK (class IN ('simple', 'complex')),
+  priority    int NOT NULL CHECK (priority BETWEEN 1 AND 3),
+  status      text NOT NULL
+              CHECK (status IN ('auto_resolved', 'pending', 'decided', 'applied', 'stale')),
+  rule        text NOT NULL,
+  suggestion  text,
+  rationale   text,
+  members     jsonb NOT NULL,
+  differing   jsonb NOT NULL DEFAULT '{}',
+  related     jsonb NOT NULL DEFAULT '{}',  -- collected child rows per table and member
+  survivor    int,                          -- position in members of the suggested survivor
+  rekeyed     int[] NOT NULL DEFAULT '{}',  -- positions the rule re-keys
+  merged      jsonb,                        -- the rule's merged row
+  PRIMARY KEY (run_id, conflict_id)
+);
+CREATE INDEX ON tdm.conflict (conflict_id);
+COMMENT ON TABLE tdm.conflict IS 'Conflicts of a run: rule or decision, and the members';
+
+CREATE TABLE tdm.conflict_member (
+  run_id      bigint NOT NULL,
+  conflict_id text NOT NULL,
+  member      int NOT NULL,   -- position in the conflict's members, tie-break order
+  env         text NOT NULL,
+  label       text NOT NULL,  -- the environment, or env:key when it has several members
+  feature     text,
+  ts          text,
+  "row"       jsonb NOT NULL,
+  key         text[] NOT NULL,  -- the primary key's values as text
+  PRIMARY KEY (run_id, conflict_id, member),
+  FOREIGN KEY (run_id, conflict_id) REFERENCES tdm.conflict ON DELETE CASCADE
+);
+COMMENT ON TABLE tdm.conflict_member IS 'One row per source row of a conflict';
+
+CREATE TABLE tdm.decision (
+  conflict_id      text PRIMARY KEY,
+  action           tdm.action NOT NULL,
+  keep_env         text,
+  renames          jsonb,
+  merged           jsonb,
+  rationale        text,
+  decided_by       name NOT NULL DEFAULT current_user,
+  decided_at       timestamptz NOT NULL DEFAULT now(),
+  approved_by      name,
+  approved_at      timestamptz,
+  members_checksum text  -- the conflict's members when decided: a change makes it stale
+);
+COMMENT ON TABLE tdm.decision IS
+  'Reviewers'' decisions: INSERT or UPDATE from psql, or tdm.resolve(); checked at once';
+
+CREATE TABLE tdm.key_map (
+  run_id      bigint NOT NULL REFERENCES tdm.run (run_id) ON DELETE CASCADE,
+  rel         regclass NOT NULL,
+  env         text NOT NULL,
+  old_key     jsonb NOT NULL,
+  new_key     jsonb NOT NULL,
+  reason      text NOT NULL CHECK (reason IN ('rekeyed', 'renamed', 'merged')),
+  conflict_id text
+);
+CREATE INDEX ON tdm.key_map (run_id, rel, env);
+COMMENT ON TABLE tdm.key_map IS
+  'Every (environment, old key) -> final key of a run; children are re-pointed through it';
+
+CREATE TABLE tdm.violation (
+  run_id   bigint NOT NULL REFERENCES tdm.run (run_id) ON DELETE CASCADE,
+  rel      regclass NOT NULL,
+  kind     text NOT NULL CHECK (kind IN ('foreign_key', 'not_null', 'check', 'unique', 'rule')),
+  severity text NOT NULL CHECK (severity IN ('error', 'warning')),
+  row_key  jsonb NOT NULL,  -- {"env": .., "key": {..}}
+  detail   jsonb NOT NULL
+);
+CREATE INDEX ON tdm.violation (run_id);
+COMMENT ON TABLE tdm.violation IS 'Integrity findings of a run''s validation; errors load nothing';
+
+SELECT pg_catalog.pg_extension_config_dump('tdm.run', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.run_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.conflict', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.conflict_member', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.decision', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.key_map', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.violation', '');

@@ -1,0 +1,400 @@
+-- Consolidation, resolve and apply: a run's conflicts are recorded with
+-- their rule or decision, then applied to the collected rows (temporary
+-- tables of the calling transaction): survivors kept, others merged away or
+-- deleted, re-keyed rows given new keys, children re-pointed through the
+-- key map. Tables are taken parents first, so a child's foreign keys are
+-- translated before its own conflicts are detected.
+
+-- A key's values as text, in the order of `cols`: detection spells keys the
+-- same way (the caller pins DateStyle, TimeZone and extra_float_digits).
+CREATE FUNCTION tdm._key_text(cols text[], alias text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('ARRAY[%s]::text[]', string_agg(format('%I.%I::text', alias, c), ', ' ORDER BY n))
+    FROM unnest(cols) WITH ORDINALITY AS u(c, n)
+$$;
+
+-- The same key as a jsonb object, for people and tdm.key_map.
+CREATE FUNCTION tdm._key_json(cols text[], alias text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('jsonb_build_object(%s)', string_agg(format('%L, %I.%I', c, alias, c), ', ' ORDER BY n))
+    FROM unnest(cols) WITH ORDINALITY AS u(c, n)
+$$;
+
+-- The table of `rel`'s name in the target schema, or NULL.
+CREATE FUNCTION tdm._target_table(target text, rel regclass) RETURNS regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT c.oid::regclass
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE n.nspname = target AND c.relkind IN ('r', 'p')
+     AND c.relname = (SELECT r.relname FROM pg_class r WHERE r.oid = rel)
+$$;
+
+-- Foreign keys between managed tables that reference the parent's primary
+-- key: the edges along which keys are translated.
+CREATE FUNCTION tdm._managed_edges()
+RETURNS TABLE (child regclass, parent regclass, name text, columns text[], ref_columns text[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT c.rel, p.rel, fk->>'name',
+         ARRAY(SELECT jsonb_array_elements_text(fk->'columns')),
+         ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns'))
+    FROM tdm.managed_table c
+   CROSS JOIN LATERAL jsonb_array_elements(c.foreign_keys) AS fk
+    JOIN tdm.managed_table p ON p.rel = to_regclass(fk->>'references')
+   WHERE ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')) = p.pk_columns
+$$;
+
+-- Managed tables parents first (a reference cycle is entered at its first
+-- table by name).
+CREATE FUNCTION tdm._table_order() RETURNS TABLE (rel regclass, step int)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  placed regclass[] := '{}';
+  remaining regclass[] := ARRAY(SELECT m.rel FROM tdm.managed_table m ORDER BY m.rel::text);
+  next_rel regclass;
+BEGIN
+  WHILE cardinality(remaining) > 0 LOOP
+    next_rel := NULL;
+    SELECT u.r INTO next_rel
+      FROM unnest(remaining) WITH ORDINALITY AS u(r, n)
+     WHERE NOT EXISTS (SELECT 1 FROM tdm._managed_edges() e
+                        WHERE e.child = u.r AND e.parent <> u.r AND e.parent = ANY (remaining))
+     ORDER BY u.n LIMIT 1;
+    next_rel := coalesce(next_rel, remaining[1]);
+    placed := placed || next_rel;
+    remaining := array_remove(remaining, next_rel);
+  END LOOP;
+  RETURN QUERY SELECT u.r, u.n::int FROM unnest(placed) WITH ORDINALITY AS u(r, n);
+END
+$$;
+
+-- A type, or a domain's base type.
+CREATE FUNCTION tdm._base_type(type oid) RETURNS regtype
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE chain AS (
+    SELECT t.oid, t.typtype, t.typbasetype FROM pg_type t WHERE t.oid = type
+    UNION ALL
+    SELECT t.oid, t.typtype, t.typbasetype FROM pg_type t JOIN chain c ON t.oid = c.typbasetype
+     WHERE c.typtype = 'd')
+  SELECT oid::regtype FROM chain WHERE typtype <> 'd'
+$$;
+
+-- Whether tdm can give `rel`'s rows new primary keys: one integer or uuid
+-- column (other keys need the new key from a reviewer's renames).
+CREATE FUNCTION tdm._rekeyable(rel regclass) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT cardinality(m.pk_columns) = 1
+         AND (SELECT tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                                                'uuid'::regtype)
+                FROM pg_attribute a WHERE a.attrelid = m.rel AND a.attname = m.pk_columns[1])
+    FROM tdm.managed_table m WHERE m.rel = _rekeyable.rel
+$$;
+
+-- The expression that gives a re-keyed row of `rel` its new primary key:
+-- the target table's sequence or identity, brought past every key in use
+-- (collected rows and the target); a temporary sequence from max+1 when the
+-- table has none; a random uuid for uuid keys.
+CREATE FUNCTION tdm._new_key_expr(rel regclass, target_rel regclass, collected regclass)
+RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  pk text := (SELECT m.pk_columns[1] FROM tdm.managed_table m WHERE m.rel = _new_key_expr.rel);
+  seq text;
+  highest numeric;
+BEGIN
+  IF (SELECT tdm._base_type(a.atttypid) FROM pg_attribute a
+       WHERE a.attrelid = rel AND a.attname = pk) = 'uuid'::regtype THEN
+    RETURN 'gen_random_uuid()';
+  END IF;
+  seq := coalesce(pg_get_serial_sequence(target_rel::text, pk), pg_get_serial_sequence(rel::text, pk));
+  EXECUTE format('SELECT greatest((SELECT max(%1$I) FROM %2$s), (SELECT max(%1$I) FROM %3$s))',
+                 pk, collected, target_rel) INTO highest;
+  IF seq IS NULL THEN
+    IF to_regclass('pg_temp.tdm_new_keys') IS NOT NULL THEN
+      DROP SEQUENCE pg_temp.tdm_new_keys;
+    END IF;
+    CREATE TEMP SEQUENCE tdm_new_keys;
+    seq := 'pg_temp.tdm_new_keys';
+  END IF;
+  EXECUTE format('SELECT setval(%L, greatest(%s, (SELECT last_value FROM %s)))',
+                 seq, coalesce(highest, 1), seq::regclass);
+  RETURN format('nextval(%L)', seq);
+END
+$$;
+
+-- How a conflict is settled: by its rule, or by its decision (a priority 1
+-- decision only once approved). NULL action: not settled.
+CREATE FUNCTION tdm._resolution(c tdm.conflict,
+                                OUT action text, OUT survivor int, OUT rekeyed int[],
+                                OUT merged jsonb, OUT renames jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  d tdm.decision;
+  pk text[];
+BEGIN
+  IF c.rule <> 'manual' THEN
+    action := CASE c.rule WHEN 'distinct_entities' THEN 'keep_all'
+                          WHEN 'non_conflicting_merge' THEN 'merge' ELSE 'keep' END;
+    survivor := c.survivor;
+    rekeyed := c.rekeyed;
+    merged := c.merged;
+    RETURN;
+  END IF;
+  SELECT * INTO d FROM tdm.decision WHERE conflict_id = c.conflict_id;
+  IF NOT FOUND OR c.status <> 'decided' OR (c.priority = 1 AND d.approved_by IS NULL) THEN
+    RETURN;
+  END IF;
+  action := d.action::text;
+  merged := d.merged;
+  renames := d.renames;
+  survivor := CASE WHEN d.action = 'keep'
+                   THEN (SELECT cm.member FROM tdm.conflict_member cm
+                          WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+                            AND cm.label = d.keep_env)
+                   ELSE 0 END;
+  -- keep_all: a member whose key an earlier member holds gets a new one,
+  -- unless the reviewer's renames give it.
+  pk := (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = c.rel);
+  rekeyed := ARRAY(
+    SELECT cm.member FROM tdm.conflict_member cm
+     WHERE d.action = 'keep_all' AND cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+       AND NOT coalesce(d.renames -> cm.label ?| pk, false)
+       AND EXISTS (SELECT 1 FROM tdm.conflict_member e
+                    WHERE e.run_id = cm.run_id AND e.conflict_id = cm.conflict_id
+                      AND e.member < cm.member AND e.key = cm.key)
+     ORDER BY cm.member);
+END
+$$;
+
+-- Records the conflicts detection finds in one table's collected rows,
+-- with their status: auto_resolved by a rule, or pending, decided or stale
+-- (a decision taken on members that have changed since).
+CREATE FUNCTION tdm._record_conflicts(run bigint, release text, the_rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table;
+  rekeyable bool := tdm._rekeyable(the_rel);
+BEGIN
+  SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
+  INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,
+                            suggestion, rationale, members, differing, survivor, rekeyed, merged)
+  SELECT run, p.conflict_id, p.rel, p.kind, p.class, p.priority,
+         CASE WHEN p.rule <> 'manual' THEN 'auto_resolved'
+              WHEN d.conflict_id IS NULL THEN 'pending'
+              WHEN d.members_checksum = md5(p.members::text) THEN 'decided'
+              ELSE 'stale' END,
+         p.rule, p.suggestion, p.rationale, p.members, p.differing, p.survivor, p.rekeyed, p.merged
+    FROM (SELECT q.conflict_id, q.rel, q.kind, q.members, q.differing, q.survivor, q.rekeyed,
+                 q.merged, q.suggestion,
+                 CASE WHEN stuck THEN 'complex' ELSE q.class END AS class,
+                 CASE WHEN stuck THEN 3 ELSE q.priority END AS priority,
+                 CASE WHEN stuck THEN 'manual' ELSE q.rule END AS rule,
+                 CASE WHEN stuck
+                      THEN q.rationale || format('; tdm cannot generate a new %s: decide keep_all'
+                                                 ' with the new key in renames',
+                                                 array_to_string(m.pk_columns, ', '))
+                      ELSE q.rationale END AS rationale
+            FROM tdm._detect_plan(release, the_rel) q
+           CROSS JOIN LATERAL (SELECT q.rule = 'distinct_entities' AND NOT rekeyable AS stuck) s) p
+    LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id;
+
+  PERFORM tdm._record_members(run, the_rel);
+END
+$$;
+
+-- One tdm.conflict_member row per member of the run's conflicts of a table.
+CREATE FUNCTION tdm._record_members(run bigint, the_rel regclass) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+  INSERT INTO tdm.conflict_member (run_id, conflict_id, member, env, label, feature, ts, "row", key)
+  SELECT c.run_id, c.conflict_id, e.n - 1, e.m->>'env',
+         CASE WHEN count(*) OVER (PARTITION BY c.conflict_id, e.m->>'env') > 1
+              THEN (e.m->>'env') || ':' || array_to_string(k.key, ',') ELSE e.m->>'env' END,
+         e.m->>'feature', e.m->>'ts', e.m->'row', k.key
+    FROM tdm.conflict c
+    JOIN tdm.managed_table mt ON mt.rel = c.rel
+   CROSS JOIN LATERAL jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n)
+   CROSS JOIN LATERAL (SELECT ARRAY(SELECT e.m->'row'->>col
+                                      FROM unnest(mt.pk_columns) WITH ORDINALITY AS u(col, i)
+                                     ORDER BY u.i) AS key) k
+   WHERE c.run_id = run AND c.rel = the_rel
+     AND NOT EXISTS (SELECT 1 FROM tdm.conflict_member x
+                      WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id)
+$$;
+
+-- Applies the settled conflicts of one table to its collected rows, in
+-- this order: patches (merged values, renames), new keys, rows merged away
+-- (mapped to their survivor's final key), deleted rows. Returns the rows
+-- merged away, re-keyed or renamed, and deleted.
+CREATE FUNCTION tdm._apply_table(run bigint, target_rel regclass, the_rel regclass,
+                                 OUT merged bigint, OUT renamed bigint, OUT deleted bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table;
+  collected regclass := format('pg_temp.%I', tdm._collected_name(the_rel))::regclass;
+  key_text text;
+  key_json text;
+  patch_set text;
+  n bigint;
+BEGIN
+  SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
+  key_text := tdm._key_text(m.pk_columns, 't');
+  key_json := tdm._key_json(m.pk_columns, 't');
+  patch_set := (SELECT string_agg(format('%1$I = CASE WHEN p.patch ? %1$L THEN (p.patch->>%1$L)::%2$s'
+                                         ' ELSE t.%1$I END', column_name, column_type), ', ')
+                  FROM tdm._columns(the_rel));
+
+  TRUNCATE pg_temp.tdm_plan;
+  INSERT INTO pg_temp.tdm_plan (conflict_id, member, env, key, old_json, role, survivor, patch)
+  SELECT cm.conflict_id, cm.member, cm.env, cm.key,
+         (SELECT jsonb_object_agg(col, cm."row" -> col) FROM unnest(m.pk_columns) AS col),
+         CASE WHEN r.action = 'delete_all' THEN 'delete'
+              WHEN r.action IN ('keep', 'merge') AND cm.member <> r.survivor THEN 'drop'
+              WHEN cm.member = ANY (r.rekeyed) THEN 'rekey'
+              ELSE 'keep' END,
+         r.survivor,
+         CASE WHEN r.action = 'merge' AND cm.member = r.survivor THEN r.merged
+              WHEN r.action = 'keep_all' THEN r.renames -> cm.label END
+    FROM tdm.conflict c
+   CROSS JOIN LATERAL tdm._resolution(c) r
+    JOIN tdm.conflict_member cm ON cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+   WHERE c.run_id = run AND c.rel = the_rel AND c.kind <> 'relationship'
+     AND c.status IN ('auto_resolved', 'decided') AND r.action IS NOT NULL;
+  -- A row in several conflicts (a key collision and its own entity): being
+  -- merged away or deleted outranks being re-keyed.
+  DELETE FROM pg_temp.tdm_plan p
+   WHERE p.role IN ('keep', 'rekey')
+     AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan o
+                  WHERE o.env = p.env AND o.key = p.key AND o.role IN ('drop', 'delete'));
+  ANALYZE pg_temp.tdm_plan;
+
+  -- Patches: merged values and renames; a changed key goes to the map.
+  EXECUTE format(
+    'WITH changed AS (UPDATE %1$s t SET %2$s FROM pg_temp.tdm_plan p'
+    '                  WHERE p.patch IS NOT NULL AND p.role IN (''keep'', ''rekey'')'
+    '                    AND t.tdm_env = p.env AND %3$s = p.key'
+    '                 RETURNING t.tdm_env, p.key, p.old_json, %3$s AS new_key, %4$s AS new_json,'
+    '                           p.conflict_id)'
+    ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
+    '                                 conflict_id)'
+    ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''renamed'', conflict_id'
+    '   FROM changed WHERE key <> new_key',
+    collected, patch_set, key_text, key_json) USING the_rel;
+  GET DIAGNOSTICS renamed = ROW_COUNT;
+
+  -- New keys.
+  IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey') THEN
+    EXECUTE format(
+      'WITH changed AS (UPDATE %1$s t SET %2$I = %3$s FROM pg_temp.tdm_plan p'
+      '                  WHERE p.role = ''rekey'' AND t.tdm_env = p.env AND %4$s = p.key'
+      '                 RETURNING t.tdm_env, p.key, p.old_json, %4$s AS new_key, %5$s AS new_json,'
+      '                           p.conflict_id)'
+      ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
+      '                                 conflict_id)'
+      ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''rekeyed'', conflict_id FROM changed',
+      collected, m.pk_columns[1], tdm._new_key_expr(the_rel, target_rel, collected), key_text,
+      key_json) USING the_rel;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    renamed := renamed + n;
+  END IF;
+
+  -- Rows merged away: mapped to their survivor's final key, then removed.
+  INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason, conflict_id)
+  SELECT the_rel, p.env, p.key, p.old_json, coalesce(km.new_key, s.key),
+         coalesce(km.new_json, s.old_json), 'merged', p.conflict_id
+    FROM pg_temp.tdm_plan p
+    JOIN pg_temp.tdm_plan s ON s.conflict_id = p.conflict_id AND s.member = p.survivor
+    LEFT JOIN pg_temp.tdm_keymap km ON km.rel = the_rel AND km.env = s.env AND km.old_key = s.key
+   WHERE p.role = 'drop' AND p.key <> coalesce(km.new_key, s.key);
+  EXECUTE format('DELETE FROM %s t USING pg_temp.tdm_plan p'
+                 ' WHERE p.role = ''drop'' AND t.tdm_env = p.env AND %s = p.key',
+                 collected, key_text);
+  GET DIAGNOSTICS merged = ROW_COUNT;
+
+  -- Deleted rows: their children become relationship conflicts.
+  INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id)
+  SELECT the_rel, p.env, p.key, p.conflict_id FROM pg_temp.tdm_plan p WHERE p.role = 'delete';
+  EXECUTE format('DELETE FROM %s t USING pg_temp.tdm_plan p'
+                 ' WHERE p.role = ''delete'' AND t.tdm_env = p.env AND %s = p.key',
+                 collected, key_text);
+  GET DIAGNOSTICS deleted = ROW_COUNT;
+END
+$$;
+
+-- After a parent table is applied: its collected children's foreign keys
+-- are translated through the key map, and children of deleted rows become
+-- relationship conflicts (complex, priority 1); a decision already taken
+-- on one applies at once. Returns the child rows deleted by such decisions.
+CREATE FUNCTION tdm._propagate(run bigint, release text, the_parent regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e record;
+  cm tdm.managed_table;
+  collected regclass;
+  fk_text text;
+  deleted bigint := 0;
+  n bigint;
+BEGIN
+  FOR e IN SELECT * FROM tdm._managed_edges() WHERE parent = the_parent ORDER BY child::text, name LOOP
+    SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
+    collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
+    fk_text := tdm._key_text(e.columns, 't');
+    EXECUTE format(
+      'UPDATE %s t SET %s FROM pg_temp.tdm_keymap km'
+      ' WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %s',
+      collected,
+      (SELECT string_agg(format('%I = km.new_key[%s]::%s', c.col, c.i,
+                                (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                                  WHERE a.attrelid = e.child AND a.attname = c.col)), ', ')
+         FROM unnest(e.columns) WITH ORDINALITY AS c(col, i)),
+      fk_text) USING the_parent;
+
+    IF NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted WHERE rel = the_parent) THEN
+      CONTINUE;
+    END IF;
+    EXECUTE format(
+      'INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,'
+      '                          suggestion, rationale, members, differing, survivor)'
+      ' SELECT $1, x.id, $2, ''relationship'', ''complex'', 1,'
+      '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
+      '             WHEN d.members_checksum = md5(x.members::text) THEN ''decided'''
+      '             ELSE ''stale'' END,'
+      '        ''manual'', ''delete the row (delete_all), or keep it and load its parent first'','
+      '        x.rationale, x.members, ''{}'', 0'
+      '   FROM (SELECT DISTINCT ON (id) id, members, rationale FROM ('
+      '     SELECT ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
+      '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')),'
+      '              ''hex''), 12) AS id,'
+      '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
+      '              ''ts'', %3$s, ''row'', to_jsonb(t) - ''tdm_env'' - ''tdm_row_hash'')) AS members,'
+      '            format(''references %%s (%%s) of %%s, which decision %%s deleted'','
+      '                   $4::text, array_to_string(dl.key, '',''), t.tdm_env, dl.conflict_id)'
+      '              AS rationale'
+      '       FROM %4$s t JOIN pg_temp.tdm_deleted dl'
+      '         ON dl.rel = $4 AND dl.env = t.tdm_env AND dl.key = %5$s) y ORDER BY id) x'
+      '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
+      ' ON CONFLICT DO NOTHING',
+      tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
+      CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
+           ELSE format('t.%I::text', cm.updated_at_column) END,
+      collected, fk_text)
+      USING run, e.child, release, the_parent;
+    PERFORM tdm._record_members(run, e.child);
+
+    -- Decisions already taken on these rows apply now.
+    INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id)
+    SELECT e.child, m.env, m.key, c.conflict_id
+      FROM tdm.conflict c
+     CROSS JOIN LATERAL tdm._resolution(c) r
+      JOIN tdm.conflict_member m ON m.run_id = c.run_id AND m.conflict_id = c.conflict_id
+     WHERE c.run_id = run AND c.rel = e.child AND c.kind = 'relationship'
+       AND r.action = 'delete_all'
+       AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted x
+                        WHERE x.rel = e.child AND x.env = m.env AND x.key = m.key);
+    EXECUTE format('DELETE FROM %s t USING pg_temp.tdm_deleted dl'
+                   ' WHERE dl.rel = $1 AND dl.env = t.tdm_env AND dl.key = %s',
+                   collected, tdm._key_text(cm.pk_columns, 't')) USING e.child;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    deleted := deleted + n;
+  END LOOP;
+  RETURN deleted;
+END
+$$;

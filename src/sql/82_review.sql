@@ -1,0 +1,348 @@
+-- Consolidation, review: the queue reviewers read in psql, their decisions
+-- (checked at once, when written), the function forms and the second
+-- approval of priority 1 decisions.
+
+-- The latest run's row of a conflict.
+CREATE FUNCTION tdm._latest_conflict(conflict_id text) RETURNS tdm.conflict
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT * FROM tdm.conflict c WHERE c.conflict_id = _latest_conflict.conflict_id
+   ORDER BY c.run_id DESC LIMIT 1
+$$;
+
+-- A decision's conflict moves to `decided` (or back to `pending` when the
+-- decision is withdrawn). Runs with the extension owner's rights: reviewers
+-- write decisions, not conflicts.
+CREATE FUNCTION tdm._mark_conflict(conflict_id text, status text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  UPDATE tdm.conflict c SET status = _mark_conflict.status
+   WHERE c.conflict_id = _mark_conflict.conflict_id
+     AND c.run_id = (SELECT max(run_id) FROM tdm.conflict x
+                      WHERE x.conflict_id = _mark_conflict.conflict_id)
+$$;
+
+-- Whether a natural-key value set is taken in the target by a row of
+-- another release (definer: reviewers do not read the target tables).
+CREATE FUNCTION tdm._key_taken(rel regclass, columns text[], key_values jsonb, release text)
+RETURNS bool
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table;
+  taken bool;
+BEGIN
+  SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _key_taken.rel;
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s AND t.%I IS DISTINCT FROM $2)', rel,
+                 (SELECT string_agg(format('t.%1$I::text = $1->>%1$L', c), ' AND ')
+                    FROM unnest(columns) AS c), m.release_column)
+    INTO taken USING key_values, release;
+  RETURN taken;
+END
+$$;
+
+-- Values of `patch` (column -> value) cast to their columns' types; names
+-- the first one that does not fit. `what` says where they come from.
+CREATE FUNCTION tdm._check_values(rel regclass, patch jsonb, what text, conflict_id text)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  k text;
+  column_type text;
+BEGIN
+  IF jsonb_typeof(patch) IS DISTINCT FROM 'object' THEN
+    RAISE EXCEPTION 'decision on %: % must be a JSON object of column -> value', conflict_id, what
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(patch) LOOP
+    column_type := (SELECT c.column_type FROM tdm._columns(rel) c WHERE c.column_name = k);
+    IF column_type IS NULL THEN
+      RAISE EXCEPTION 'decision on %: % names column "%", which % does not have',
+        conflict_id, what, k, rel USING ERRCODE = 'undefined_column';
+    END IF;
+    BEGIN
+      EXECUTE format('SELECT ($1->>$2)::%s', column_type) USING patch, k;
+    EXCEPTION WHEN data_exception OR invalid_text_representation THEN
+      RAISE EXCEPTION 'decision on %: % gives "%" the value %, which is not a valid %',
+        conflict_id, what, k, patch -> k, column_type
+        USING ERRCODE = 'invalid_text_representation',
+              DETAIL = SQLERRM;
+    END;
+  END LOOP;
+END
+$$;
+
+-- Checks a decision as it is written and fills in who and when. Rejected
+-- at once: unknown conflict, one that is not waiting for a decision, a
+-- missing rationale, keep_env not a member, renames naming unknown members
+-- or colliding with each other or with rows in the target, merged values
+-- of the wrong type. An UPDATE that only sets approved_by is an approval.
+CREATE FUNCTION tdm._decision_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c tdm.conflict;
+  m tdm.managed_table;
+  labels text[];
+  label text;
+  nk text;
+  cols text[];
+  seen jsonb := '[]';
+  candidate jsonb;
+  release text;
+BEGIN
+  IF TG_OP = 'UPDATE' AND (NEW.conflict_id, NEW.action, NEW.keep_env, NEW.renames, NEW.merged,
+                           NEW.rationale)
+                          IS NOT DISTINCT FROM (OLD.conflict_id, OLD.action, OLD.keep_env,
+                                                OLD.renames, OLD.merged, OLD.rationale) THEN
+    -- An approval (or nothing).
+    IF NEW.approved_by IS DISTINCT FROM OLD.approved_by THEN
+      IF NEW.approved_by IS NOT NULL AND current_user = OLD.decided_by THEN
+        RAISE EXCEPTION 'decision on %: % decided it and cannot also approve it',
+          NEW.conflict_id, current_user
+          USING ERRCODE = 'insufficient_privilege',
+                HINT = 'A priority 1 decision needs a second reviewer: another user runs tdm.approve().';
+      END IF;
+      NEW.approved_by := CASE WHEN NEW.approved_by IS NULL THEN NULL ELSE current_user END;
+      NEW.approved_at := CASE WHEN NEW.approved_by IS NULL THEN NULL ELSE now() END;
+    END IF;
+    NEW.decided_by := OLD.decided_by;
+    NEW.decided_at := OLD.decided_at;
+    NEW.members_checksum := OLD.members_checksum;
+    RETURN NEW;
+  END IF;
+
+  c := tdm._latest_conflict(NEW.conflict_id);
+  IF c.conflict_id IS NULL THEN
+    RAISE EXCEPTION 'decision: unknown conflict "%"', NEW.conflict_id
+      USING ERRCODE = 'undefined_object',
+            HINT = 'Pending conflicts are in tdm.review_queue.';
+  END IF;
+  IF c.status NOT IN ('pending', 'stale', 'decided') THEN
+    RAISE EXCEPTION 'decision on %: the conflict is %, not waiting for a decision',
+      NEW.conflict_id, c.status
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = CASE c.status WHEN 'auto_resolved'
+                     THEN format('Rule %s settled it: %s', c.rule, c.rationale)
+                     ELSE 'Its run has loaded it already.' END;
+  END IF;
+  IF NEW.rationale IS NULL OR btrim(NEW.rationale) = '' THEN
+    RAISE EXCEPTION 'decision on %: a rationale is required', NEW.conflict_id
+      USING ERRCODE = 'not_null_violation',
+            HINT = 'Say why, for the audit trail: rationale => ''...''.';
+  END IF;
+  SELECT * INTO m FROM tdm.managed_table WHERE rel = c.rel;
+  SELECT r.release INTO release FROM tdm.run r WHERE r.run_id = c.run_id;
+  labels := ARRAY(SELECT cm.label FROM tdm.conflict_member cm
+                   WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id ORDER BY cm.member);
+
+  IF NEW.action <> 'keep' AND NEW.keep_env IS NOT NULL THEN
+    RAISE EXCEPTION 'decision on %: keep_env goes with action keep, not %', NEW.conflict_id, NEW.action
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF NEW.action <> 'keep_all' AND NEW.renames IS NOT NULL THEN
+    RAISE EXCEPTION 'decision on %: renames go with action keep_all, not %', NEW.conflict_id, NEW.action
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF NEW.action <> 'merge' AND NEW.merged IS NOT NULL THEN
+    RAISE EXCEPTION 'decision on %: merged values go with action merge, not %', NEW.conflict_id,
+      NEW.action USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF c.kind = 'relationship' AND NEW.action NOT IN ('keep', 'delete_all') THEN
+    RAISE EXCEPTION 'decision on %: a relationship conflict is settled by keep or delete_all',
+      NEW.conflict_id USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+
+  IF NEW.action = 'keep' THEN
+    IF NEW.keep_env IS NULL OR NOT NEW.keep_env = ANY (labels) THEN
+      RAISE EXCEPTION 'decision on %: keep_env % is not a member of the conflict',
+        NEW.conflict_id, coalesce(quote_literal(NEW.keep_env), 'NULL')
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = format('Members: %s.', array_to_string(labels, ', '));
+    END IF;
+  ELSIF NEW.action = 'merge' THEN
+    IF NEW.merged IS NULL THEN
+      RAISE EXCEPTION 'decision on %: merge needs the merged values', NEW.conflict_id
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'merged => ''{"column": value}''; columns not named come from the first member.';
+    END IF;
+    PERFORM tdm._check_values(c.rel, NEW.merged, 'merged', NEW.conflict_id);
+  ELSIF NEW.action = 'keep_all' THEN
+    IF NEW.renames IS NOT NULL THEN
+      IF jsonb_typeof(NEW.renames) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'decision on %: renames must be a JSON object of member -> {column: value}',
+          NEW.conflict_id USING ERRCODE = 'invalid_parameter_value';
+      END IF;
+      FOR label IN SELECT jsonb_object_keys(NEW.renames) LOOP
+        IF NOT label = ANY (labels) THEN
+          RAISE EXCEPTION 'decision on %: renames name %, which is not a member of the conflict',
+            NEW.conflict_id, quote_literal(label)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Members: %s.', array_to_string(labels, ', '));
+        END IF;
+        PERFORM tdm._check_values(c.rel, NEW.renames -> label, format('renames of %s', label),
+                                  NEW.conflict_id);
+      END LOOP;
+    END IF;
+    -- After the renames, no two kept members may share a natural key, and
+    -- no renamed key may be taken in the target already.
+    FOREACH nk IN ARRAY m.natural_keys LOOP
+      cols := string_to_array(replace(nk, ' ', ''), ',');
+      seen := '[]';
+      FOR label, candidate IN
+        SELECT cm.label, (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> cm.label -> col,
+                                                               cm."row" -> col))
+                            FROM unnest(cols) AS col)
+          FROM tdm.conflict_member cm
+         WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id ORDER BY cm.member LOOP
+        IF (SELECT bool_or(v = 'null') FROM jsonb_each(candidate) AS e(k, v)) THEN
+          CONTINUE;  -- a NULL natural key matches nothing
+        END IF;
+        IF seen @> jsonb_build_array(candidate) THEN
+          RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
+            nk, candidate
+            USING ERRCODE = 'unique_violation',
+                  HINT = format('Give %s new values in renames, e.g. renames => ''{"%s": {"%s": "..."}}''.',
+                                label, label, cols[1]);
+        END IF;
+        seen := seen || jsonb_build_array(candidate);
+        IF NEW.renames -> label ?| cols AND tdm._key_taken(c.rel, cols, candidate, release) THEN
+          RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row already in %',
+            NEW.conflict_id, nk, candidate, label, c.rel
+            USING ERRCODE = 'unique_violation';
+        END IF;
+      END LOOP;
+    END LOOP;
+    IF NOT tdm._rekeyable(c.rel)
+       AND EXISTS (SELECT 1 FROM tdm.conflict_member a JOIN tdm.conflict_member b
+                     ON b.run_id = a.run_id AND b.conflict_id = a.conflict_id AND b.member > a.member
+                    AND b.key = a.key
+                  WHERE a.run_id = c.run_id AND a.conflict_id = c.conflict_id
+                    AND NOT coalesce(NEW.renames -> b.label ?| m.pk_columns, false)) THEN
+      RAISE EXCEPTION 'decision on %: % cannot take generated keys; keep_all needs the new % in renames',
+        NEW.conflict_id, c.rel, array_to_string(m.pk_columns, ', ')
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+  END IF;
+
+  NEW.decided_by := current_user;
+  NEW.decided_at := now();
+  NEW.approved_by := NULL;
+  NEW.approved_at := NULL;
+  NEW.members_checksum := md5(c.members::text);
+  PERFORM tdm._mark_conflict(NEW.conflict_id, 'decided');
+  PERFORM tdm._audit('decide', NEW.conflict_id,
+                     jsonb_build_object('action', NEW.action, 'keep_env', NEW.keep_env,
+                                        'renames', NEW.renames, 'merged', NEW.merged,
+                                        'rationale', NEW.rationale, 'priority', c.priority));
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE ON tdm.decision
+  FOR EACH ROW EXECUTE FUNCTION tdm._decision_check();
+
+-- Withdrawing a decision puts its conflict back in the queue.
+CREATE FUNCTION tdm._decision_withdrawn() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF (tdm._latest_conflict(OLD.conflict_id)).status IN ('decided', 'stale') THEN
+    PERFORM tdm._mark_conflict(OLD.conflict_id, 'pending');
+  END IF;
+  PERFORM tdm._audit('withdraw_decision', OLD.conflict_id, jsonb_build_object('action', OLD.action));
+  RETURN OLD;
+END
+$$;
+CREATE TRIGGER decision_withdrawn AFTER DELETE ON tdm.decision
+  FOR EACH ROW EXECUTE FUNCTION tdm._decision_withdrawn();
+
+-- The function form of a decision (insert or replace).
+CREATE FUNCTION tdm.resolve(conflict_id text, action tdm.action, keep_env text DEFAULT NULL,
+                            renames jsonb DEFAULT NULL, merged jsonb DEFAULT NULL,
+                            rationale text DEFAULT NULL) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+  INSERT INTO tdm.decision AS d (conflict_id, action, keep_env, renames, merged, rationale)
+  VALUES ($1, $2, $3, $4, $5, $6)
+  ON CONFLICT ON CONSTRAINT decision_pkey DO UPDATE
+    SET action = excluded.action, keep_env = excluded.keep_env, renames = excluded.renames,
+        merged = excluded.merged, rationale = excluded.rationale
+$$;
+
+-- The bulk form: one action for every conflict of the latest run of
+-- `release` waiting for a decision that matches the filter (table,
+-- priority, kind). `keep` keeps keep_env where it is a member, else the
+-- suggested survivor. Returns the number of decisions written.
+CREATE FUNCTION tdm.resolve_all(release text, action tdm.action, rationale text,
+                                rel regclass DEFAULT NULL, priority int DEFAULT NULL,
+                                kind tdm.conflict_kind DEFAULT NULL, keep_env text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c tdm.conflict;
+  keep text;
+  decided bigint := 0;
+BEGIN
+  IF action IN ('keep_all', 'merge') THEN
+    RAISE EXCEPTION 'resolve_all: % needs values per conflict; use tdm.resolve()', action
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOR c IN SELECT x.* FROM tdm.conflict x
+            WHERE x.run_id = (SELECT max(r.run_id) FROM tdm.run r WHERE r.release = resolve_all.release)
+              AND x.status IN ('pending', 'stale', 'decided')
+              AND (resolve_all.rel IS NULL OR x.rel = resolve_all.rel)
+              AND (resolve_all.priority IS NULL OR x.priority = resolve_all.priority)
+              AND (resolve_all.kind IS NULL OR x.kind = resolve_all.kind)
+            ORDER BY x.priority, x.rel::text, x.conflict_id LOOP
+    keep := NULL;
+    IF action = 'keep' THEN
+      SELECT cm.label INTO keep FROM tdm.conflict_member cm
+       WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+         AND (cm.label = resolve_all.keep_env OR cm.env = resolve_all.keep_env
+              OR (resolve_all.keep_env IS NULL AND cm.member = coalesce(c.survivor, 0)))
+       ORDER BY cm.member LIMIT 1;
+      keep := coalesce(keep, (SELECT cm.label FROM tdm.conflict_member cm
+                               WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+                                 AND cm.member = coalesce(c.survivor, 0)));
+    END IF;
+    PERFORM tdm.resolve(c.conflict_id, action, keep, NULL, NULL, rationale);
+    decided := decided + 1;
+  END LOOP;
+  RETURN decided;
+END
+$$;
+
+-- The second reviewer's approval of a decision (required for priority 1).
+CREATE FUNCTION tdm.approve(conflict_id text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  d tdm.decision;
+BEGIN
+  SELECT * INTO d FROM tdm.decision WHERE decision.conflict_id = approve.conflict_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'approve: conflict "%" has no decision to approve', conflict_id
+      USING ERRCODE = 'undefined_object',
+            HINT = 'A reviewer decides first (tdm.resolve or INSERT INTO tdm.decision).';
+  END IF;
+  IF (tdm._latest_conflict(conflict_id)).priority <> 1 THEN
+    RAISE NOTICE 'approve: % is not priority 1; its decision applies without approval', conflict_id;
+  END IF;
+  UPDATE tdm.decision SET approved_by = current_user
+   WHERE decision.conflict_id = approve.conflict_id;
+  PERFORM tdm._audit('approve', conflict_id, jsonb_build_object('decided_by', d.decided_by));
+END
+$$;
+
+-- The review queue: conflicts waiting for a decision (pending, or stale:
+-- decided on members that changed since), priority 1 first, side by side.
+-- `members` lists who, from which feature, when; `differing` only the
+-- columns that differ; `related` the collected child rows per table.
+CREATE VIEW tdm.review_queue AS
+  SELECT c.conflict_id, c.rel, c.kind, c.priority, c.rule, c.suggestion, c.rationale,
+         (SELECT jsonb_agg(jsonb_build_object('env', cm.label, 'feature', cm.feature, 'ts', cm.ts)
+                           ORDER BY cm.member)
+            FROM tdm.conflict_member cm
+           WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id) AS members,
+         c.differing, c.related, c.status, r.release, c.run_id
+    FROM tdm.conflict c
+    JOIN tdm.run r ON r.run_id = c.run_id
+   WHERE c.status IN ('pending', 'stale')
+     AND c.run_id = (SELECT max(x.run_id) FROM tdm.run x
+                      WHERE x.release = r.release AND x.target = r.target)
+   ORDER BY c.priority, c.rel::text, c.conflict_id;
+COMMENT ON VIEW tdm.review_queue IS
+  'Conflicts waiting for a reviewer, priority 1 first; decide with tdm.resolve() or tdm.decision';

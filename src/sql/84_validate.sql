@@ -1,0 +1,141 @@
+-- Consolidation, validate: every violation of the consolidated rows, not
+-- the first. The target table's own constraints (NOT NULL, CHECK, unique
+-- indexes, foreign keys) are checked against the collected rows and the
+-- rows already in the target (other releases'), then the business rules of
+-- tdm.add_rule. Findings go to tdm.violation.
+
+-- Records the violations of one table; returns the error-level count.
+CREATE FUNCTION tdm._validate_table(run bigint, release text, target text, the_rel regclass)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table;
+  target_rel regclass := tdm._target_table(target, the_rel);
+  collected regclass := format('pg_temp.%I', tdm._collected_name(the_rel))::regclass;
+  row_key text;
+  col record;
+  con record;
+  parent tdm.managed_table;
+  matches text;
+  in_collected text;
+  errors bigint := 0;
+  n bigint;
+  -- Every check appends rows (row_key, detail) to tdm.violation.
+  insert_head text := 'INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail) ';
+BEGIN
+  SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
+  row_key := format('jsonb_build_object(''env'', t.tdm_env, ''key'', %s)',
+                    tdm._key_json(m.pk_columns, 't'));
+
+  -- NOT NULL columns of the target.
+  FOR col IN SELECT a.attname::text AS name FROM pg_attribute a
+              WHERE a.attrelid = target_rel AND a.attnum > 0 AND NOT a.attisdropped
+                AND a.attnotnull AND a.attgenerated = ''
+              ORDER BY a.attnum LOOP
+    EXECUTE insert_head || format(
+      'SELECT $1, $2, ''not_null'', ''error'', %s,'
+      '       jsonb_build_object(''column'', %L, ''message'', %L)'
+      '  FROM %s t WHERE t.%I IS NULL',
+      row_key, col.name, format('%s is NULL; the target requires a value', col.name),
+      collected, col.name) USING run, the_rel;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    errors := errors + n;
+  END LOOP;
+
+  -- CHECK constraints (NULL passes, as in PostgreSQL).
+  FOR con IN SELECT c.conname::text AS name, pg_get_expr(c.conbin, c.conrelid) AS expr
+               FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'c'
+              ORDER BY c.conname LOOP
+    EXECUTE insert_head || format(
+      'SELECT $1, $2, ''check'', ''error'', %s,'
+      '       jsonb_build_object(''constraint'', %L, ''check'', %L)'
+      '  FROM %s t WHERE NOT coalesce((%s), true)',
+      row_key, con.name, con.expr, collected, con.expr) USING run, the_rel;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    errors := errors + n;
+  END LOOP;
+
+  -- Unique indexes (primary key included): duplicates among the collected
+  -- rows, and collisions with other releases' rows already in the target.
+  FOR con IN SELECT ci.relname::text AS name, i.indnullsnotdistinct AS nulls_equal,
+                    ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                           ORDER BY k.ord) AS cols
+               FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
+              WHERE i.indrelid = target_rel AND i.indisunique AND i.indpred IS NULL
+                AND i.indexprs IS NULL
+              ORDER BY ci.relname LOOP
+    matches := (SELECT string_agg(format('x.%1$I %2$s t.%1$I', c,
+                                         CASE WHEN con.nulls_equal THEN 'IS NOT DISTINCT FROM'
+                                              ELSE '=' END), ' AND ')
+                  FROM unnest(con.cols) AS c);
+    EXECUTE insert_head || format(
+      'SELECT $1, $2, ''unique'', ''error'', %1$s,'
+      '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s,'
+      '                          ''with'', ''other collected rows'')'
+      '  FROM (SELECT t.*, count(*) OVER (PARTITION BY %4$s) AS tdm_copies FROM %5$s t'
+      '         WHERE %6$s) t WHERE t.tdm_copies > 1'
+      ' UNION ALL '
+      'SELECT $1, $2, ''unique'', ''error'', %1$s,'
+      '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s,'
+      '                          ''with'', ''rows of other releases in '' || $3::text)'
+      '  FROM %5$s t WHERE EXISTS (SELECT 1 FROM %7$s x WHERE %8$s AND x.%9$I IS DISTINCT FROM $4)',
+      row_key, con.name, tdm._key_json(con.cols, 't'),
+      (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(con.cols) AS c),
+      collected,
+      CASE WHEN con.nulls_equal THEN 'true'
+           ELSE (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(con.cols) AS c) END,
+      target_rel, matches, m.release_column) USING run, the_rel, target_rel, release;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    errors := errors + n;
+  END LOOP;
+
+  -- Foreign keys: the parent among the collected rows (when it is a
+  -- managed table) or among the target's rows (other releases' when managed).
+  FOR con IN SELECT c.conname::text AS name, c.confrelid::regclass AS parent_rel,
+                    ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+                            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+                           ORDER BY k.ord) AS cols,
+                    ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, ord)
+                            JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum
+                           ORDER BY k.ord) AS ref_cols
+               FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'f'
+              ORDER BY c.conname LOOP
+    matches := (SELECT string_agg(format('x.%I = t.%I', r, c), ' AND ')
+                  FROM unnest(con.ref_cols, con.cols) AS u(r, c));
+    parent := NULL;
+    SELECT * INTO parent FROM tdm.managed_table pm
+     WHERE tdm._target_table(target, pm.rel) = con.parent_rel;
+    in_collected := CASE WHEN parent.rel IS NULL THEN 'false' ELSE format(
+      'EXISTS (SELECT 1 FROM pg_temp.%I x WHERE %s)', tdm._collected_name(parent.rel), matches) END;
+    EXECUTE insert_head || format(
+      'SELECT $1, $2, ''foreign_key'', ''error'', %1$s,'
+      '       jsonb_build_object(''constraint'', %2$L, ''references'', $3::text,'
+      '                          ''values'', %3$s, ''message'', ''no such parent row'')'
+      '  FROM %4$s t WHERE %5$s AND NOT %6$s'
+      '   AND NOT EXISTS (SELECT 1 FROM %7$s x WHERE %8$s %9$s)',
+      row_key, con.name, tdm._key_json(con.cols, 't'), collected,
+      (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(con.cols) AS c),
+      in_collected, con.parent_rel, matches,
+      CASE WHEN parent.rel IS NULL THEN ''
+           ELSE format('AND x.%I IS DISTINCT FROM $4', parent.release_column) END)
+      USING run, the_rel, con.parent_rel, release;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    errors := errors + n;
+  END LOOP;
+
+  -- Business rules.
+  FOR con IN SELECT r.name, r.predicate, r.severity FROM tdm.rule r
+              WHERE r.rel = the_rel ORDER BY r.name LOOP
+    EXECUTE insert_head || format(
+      'SELECT $1, $2, ''rule'', %L, %s, jsonb_build_object(''rule'', %L, ''predicate'', %L)'
+      '  FROM %s t WHERE NOT coalesce((%s), true)',
+      con.severity, row_key, con.name, con.predicate, collected, con.predicate) USING run, the_rel;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF con.severity = 'error' THEN
+      errors := errors + n;
+    END IF;
+  END LOOP;
+  RETURN errors;
+END
+$$;

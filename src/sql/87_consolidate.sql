@@ -1,0 +1,235 @@
+-- Consolidation end to end: collect -> detect -> resolve (rules, then
+-- decisions) -> [awaiting_review] -> validate -> load. Each call works in
+-- the caller's transaction on freshly collected rows (the release lock
+-- guarantees they are the tagged ones), so a call after review resumes the
+-- run with its decisions, and a call on a completed run repeats it to the
+-- same result.
+
+-- The collected child rows of each undecided conflict's members, per child
+-- table and member: what a reviewer's choice would orphan or carry along.
+CREATE FUNCTION tdm._relate(run bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e record;
+BEGIN
+  FOR e IN SELECT * FROM tdm._managed_edges() ORDER BY child::text, name LOOP
+    EXECUTE format(
+      'UPDATE tdm.conflict c SET related = c.related || jsonb_build_object($3::text, s.counts)'
+      '  FROM (SELECT cm.conflict_id, jsonb_object_agg(cm.label, n.cnt) AS counts'
+      '          FROM tdm.conflict_member cm'
+      '          JOIN tdm.conflict cc ON cc.run_id = cm.run_id AND cc.conflict_id = cm.conflict_id'
+      '         CROSS JOIN LATERAL (SELECT count(*) AS cnt FROM pg_temp.%I t'
+      '                              WHERE t.tdm_env = cm.env AND %s = cm.key) n'
+      '         WHERE cm.run_id = $1 AND cc.rel = $2 AND cc.rule = ''manual'' AND n.cnt > 0'
+      '         GROUP BY cm.conflict_id) s'
+      ' WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
+      tdm._collected_name(e.child), tdm._key_text(e.columns, 't'))
+      USING run, e.parent, e.child;
+  END LOOP;
+END
+$$;
+
+-- Milliseconds since `since`, added to a phase's running total.
+CREATE FUNCTION tdm._add_ms(phase_ms jsonb, phase text, since timestamptz) RETURNS jsonb
+LANGUAGE sql VOLATILE AS $$
+  SELECT phase_ms || jsonb_build_object(phase, coalesce((phase_ms ->> phase)::numeric, 0)
+                                               + round(1000 * extract(epoch FROM clock_timestamp() - since)))
+$$;
+
+CREATE FUNCTION tdm.consolidate(release text, target text DEFAULT 'staging', wait bool DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET extra_float_digits TO 1
+AS $$
+#variable_conflict use_variable
+DECLARE
+  the_release text := release;
+  the_target text := target;
+  r tdm.release;
+  run tdm.run;
+  job bigint;
+  t record;
+  since timestamptz;
+  phase_ms jsonb := '{}';
+  outcome record;
+  counts jsonb;
+  tables jsonb := '{}';
+  collected_total bigint := 0;
+  merged bigint := 0;
+  renamed bigint := 0;
+  deleted bigint := 0;
+  propagated bigint;
+  missing text;
+  holder int;
+  waiting bigint;
+  unapproved bigint;
+  errors bigint := 0;
+  loaded bigint;
+  final_status text;
+BEGIN
+  r := tdm._require_release_inputs(the_release, 'consolidate');
+  IF r.status = 'open' THEN
+    RAISE EXCEPTION 'consolidate: release "%" is not locked', the_release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('Tag it first: SELECT tdm.tag_release(%L);', the_release);
+  END IF;
+  IF NOT wait THEN
+    RAISE EXCEPTION 'consolidate: wait => false is not available yet'
+      USING ERRCODE = 'feature_not_supported', HINT = 'Call it with wait => true.';
+  END IF;
+  IF to_regnamespace(quote_ident(the_target)) IS NULL THEN
+    RAISE EXCEPTION 'consolidate: target schema "%" does not exist', the_target
+      USING ERRCODE = 'invalid_schema_name',
+            HINT = 'A target is a schema holding tables named like the managed tables.';
+  END IF;
+  SELECT string_agg(format('%s (managed as %s)', quote_ident(c.relname), m.rel), ', ')
+    INTO missing
+    FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
+   WHERE tdm._target_table(the_target, m.rel) IS NULL;
+  IF missing IS NOT NULL THEN
+    RAISE EXCEPTION 'consolidate: target "%" has no table %', the_target, missing
+      USING ERRCODE = 'undefined_table',
+            HINT = 'Create it with the managed table''s columns and constraints.';
+  END IF;
+  IF NOT pg_try_advisory_xact_lock(hashtext('tdm.consolidate'), hashtext(the_release)) THEN
+    SELECT l.pid INTO holder FROM pg_locks l
+     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = hashtext('tdm.consolidate')::oid
+       AND l.objid = hashtext(the_release)::oid AND l.objsubid = 2 LIMIT 1;
+    RAISE EXCEPTION 'consolidate: release "%" is being consolidated by another session%',
+      the_release, coalesce(format(' (pid %s)', holder), '')
+      USING ERRCODE = 'lock_not_available',
+            HINT = 'Wait for it to finish, then call tdm.consolidate again.';
+  END IF;
+
+  SELECT * INTO run FROM tdm.run x WHERE x.release = the_release AND x.target = the_target
+   ORDER BY x.run_id DESC LIMIT 1;
+  IF NOT FOUND OR run.status = 'failed' THEN
+    INSERT INTO tdm.run (release, target) VALUES (the_release, the_target) RETURNING * INTO run;
+  END IF;
+  INSERT INTO tdm.job (kind, release, status, pid, started_at, detail)
+  VALUES ('consolidate', the_release, 'running', pg_backend_pid(), clock_timestamp(),
+          jsonb_build_object('run_id', run.run_id))
+  RETURNING job_id INTO job;
+  -- Each call rebuilds the run's findings from fresh data; decisions stay.
+  DELETE FROM tdm.conflict WHERE run_id = run.run_id;
+  DELETE FROM tdm.key_map WHERE run_id = run.run_id;
+  DELETE FROM tdm.violation WHERE run_id = run.run_id;
+  UPDATE tdm.run x SET job_id = job, status = 'collecting', calls = x.calls + 1, finished_at = NULL
+   WHERE x.run_id = run.run_id;
+
+  IF to_regclass('pg_temp.tdm_plan') IS NOT NULL THEN
+    DROP TABLE pg_temp.tdm_plan, pg_temp.tdm_keymap, pg_temp.tdm_deleted;
+  END IF;
+  CREATE TEMP TABLE tdm_plan (conflict_id text, member int, env text, key text[], old_json jsonb,
+                              role text, survivor int, patch jsonb) ON COMMIT DROP;
+  CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json jsonb,
+                                new_key text[], new_json jsonb, reason text, conflict_id text)
+    ON COMMIT DROP;
+  CREATE INDEX ON tdm_keymap (rel, env, old_key);
+  CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text) ON COMMIT DROP;
+
+  -- Collect (refuses data that no longer matches the release lock).
+  since := clock_timestamp();
+  FOR t IN SELECT * FROM tdm._collect(the_release) LOOP
+    EXECUTE format('SELECT jsonb_object_agg(tdm_env, n ORDER BY tdm_env)'
+                   '  FROM (SELECT tdm_env, count(*) AS n FROM %s GROUP BY 1) s', t.collected)
+      INTO counts;
+    tables := tables || jsonb_build_object(t.rel::text, jsonb_build_object(
+      'collected', t.row_count, 'by_env', coalesce(counts, '{}')));
+    collected_total := collected_total + t.row_count;
+    EXECUTE format('ANALYZE %s', t.collected);
+  END LOOP;
+  phase_ms := tdm._add_ms(phase_ms, 'collect', since);
+
+  -- Detect and resolve, parents first: a child's keys are translated
+  -- through its parents' key map before its own conflicts are detected.
+  UPDATE tdm.run x SET status = 'detecting' WHERE x.run_id = run.run_id;
+  FOR t IN SELECT o.rel FROM tdm._table_order() o ORDER BY o.step LOOP
+    since := clock_timestamp();
+    PERFORM tdm._record_conflicts(run.run_id, the_release, t.rel);
+    phase_ms := tdm._add_ms(phase_ms, 'detect', since);
+    since := clock_timestamp();
+    outcome := tdm._apply_table(run.run_id, tdm._target_table(the_target, t.rel), t.rel);
+    propagated := tdm._propagate(run.run_id, the_release, t.rel);
+    merged := merged + outcome.merged;
+    renamed := renamed + outcome.renamed;
+    deleted := deleted + outcome.deleted + propagated;
+    tables := jsonb_set(tables, ARRAY[t.rel::text], tables -> t.rel::text || jsonb_build_object(
+      'merged', outcome.merged, 'renamed', outcome.renamed, 'deleted', outcome.deleted));
+    phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
+  END LOOP;
+  INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason, conflict_id)
+  SELECT run.run_id, k.rel, k.env, k.old_json, k.new_json, k.reason, k.conflict_id
+    FROM pg_temp.tdm_keymap k;
+
+  SELECT count(*) AS n_all, count(*) FILTER (WHERE c.rule <> 'manual') AS n_auto,
+         count(*) FILTER (WHERE c.rule = 'manual') AS n_manual,
+         count(*) FILTER (WHERE c.status IN ('pending', 'stale')) AS n_waiting,
+         count(*) FILTER (WHERE c.status = 'decided' AND c.priority = 1
+                            AND (SELECT d.approved_by FROM tdm.decision d
+                                  WHERE d.conflict_id = c.conflict_id) IS NULL) AS n_unapproved
+    INTO t FROM tdm.conflict c WHERE c.run_id = run.run_id;
+  waiting := t.n_waiting;
+  UPDATE tdm.run x SET rows_collected = collected_total, conflicts = t.n_all, auto_resolved = t.n_auto,
+                       manual = t.n_manual, rows_merged = merged, rows_renamed = renamed,
+                       rows_deleted = deleted, tables = tables, phase_ms = phase_ms
+   WHERE x.run_id = run.run_id;
+  unapproved := t.n_unapproved;
+
+  IF waiting + unapproved > 0 THEN
+    final_status := 'awaiting_review';
+    PERFORM tdm._relate(run.run_id);
+    RAISE NOTICE 'consolidate: run % of % awaits review: % conflict(s) in tdm.review_queue, % priority 1 decision(s) awaiting approval',
+      run.run_id, the_release, waiting, unapproved;
+  ELSE
+    since := clock_timestamp();
+    UPDATE tdm.run x SET status = 'validating' WHERE x.run_id = run.run_id;
+    FOR t IN SELECT o.rel FROM tdm._table_order() o ORDER BY o.step LOOP
+      errors := errors + tdm._validate_table(run.run_id, the_release, the_target, t.rel);
+    END LOOP;
+    phase_ms := tdm._add_ms(phase_ms, 'validate', since);
+    IF errors > 0 THEN
+      final_status := 'invalid';
+      RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
+        run.run_id, the_release, errors
+        USING HINT = format('See SELECT * FROM tdm.violation WHERE run_id = %s; and tdm.report(%s).',
+                            run.run_id, run.run_id);
+    ELSE
+      since := clock_timestamp();
+      UPDATE tdm.run x SET status = 'loading' WHERE x.run_id = run.run_id;
+      loaded := tdm._load(run.run_id, the_release, the_target);
+      phase_ms := tdm._add_ms(phase_ms, 'load', since);
+      -- Every collected row is accounted for.
+      IF collected_total <> loaded + merged + deleted THEN
+        RAISE EXCEPTION 'consolidate: row accounting failed: % collected, % loaded + % merged + % deleted',
+          collected_total, loaded, merged, deleted USING ERRCODE = 'internal_error';
+      END IF;
+      UPDATE tdm.conflict c SET status = 'applied'
+       WHERE c.run_id = run.run_id AND c.status = 'decided';
+      UPDATE tdm.run x SET rows_loaded = loaded WHERE x.run_id = run.run_id;
+      IF the_target = 'staging' AND r.status = 'locked' THEN
+        UPDATE tdm.release x SET status = 'consolidated' WHERE x.release = the_release;
+      END IF;
+      final_status := 'completed';
+    END IF;
+  END IF;
+
+  UPDATE tdm.run x
+     SET status = final_status, phase_ms = phase_ms,
+         finished_at = CASE WHEN final_status = 'completed' THEN clock_timestamp() END
+   WHERE x.run_id = run.run_id RETURNING * INTO run;
+  UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
+                       detail = j.detail || jsonb_build_object('run_status', final_status,
+                                                               'phase_ms', phase_ms)
+   WHERE j.job_id = job;
+  PERFORM tdm._audit('consolidate', the_release, jsonb_build_object(
+    'run_id', run.run_id, 'target', the_target, 'status', final_status,
+    'rows_collected', run.rows_collected, 'conflicts', run.conflicts,
+    'auto_resolved', run.auto_resolved, 'manual', run.manual, 'rows_loaded', run.rows_loaded,
+    'rows_merged', run.rows_merged, 'rows_renamed', run.rows_renamed,
+    'rows_deleted', run.rows_deleted, 'violations', errors, 'phase_ms', phase_ms));
+  RETURN run.run_id;
+END
+$$;
