@@ -1,7 +1,7 @@
 -- The extension's shape: control settings, the contract's tables and
 -- columns, pg_dump of the catalog, the tdm.work_mem setting.
 BEGIN;
-SELECT plan(17);
+SELECT plan(75);
 
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'tdm'), false,
   'tdm is not relocatable');
@@ -33,8 +33,29 @@ SELECT set_eq(
   $$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'tdm'$$,
   ARRAY['tdm.environment', 'tdm.managed_table', 'tdm.release', 'tdm.feature', 'tdm.rule',
         'tdm.job', 'tdm.job_job_id_seq', 'tdm.tag_finding', 'tdm.release_lock', 'tdm.audit',
-        'tdm.audit_audit_id_seq'],
+        'tdm.audit_audit_id_seq', 'tdm.run', 'tdm.run_run_id_seq', 'tdm.conflict',
+        'tdm.conflict_member', 'tdm.decision', 'tdm.key_map', 'tdm.violation'],
   'pg_dump keeps the catalog tables and their sequences');
+
+-- The consolidation relations keep the contract's column names.
+SELECT has_column('tdm', 'run', c, 'tdm.run.' || c)
+  FROM unnest('{run_id,job_id,release,target,status,rows_collected,conflicts,auto_resolved,manual,
+                rows_loaded,rows_merged,rows_renamed,rows_deleted,phase_ms}'::text[]) c;
+SELECT has_column('tdm', 'conflict', c, 'tdm.conflict.' || c)
+  FROM unnest('{conflict_id,run_id,rel,kind,class,priority,status,rule,suggestion,rationale,
+                members,differing}'::text[]) c;
+SELECT has_column('tdm', 'decision', c, 'tdm.decision.' || c)
+  FROM unnest('{conflict_id,action,keep_env,renames,merged,rationale,decided_by,decided_at,
+                approved_by,approved_at}'::text[]) c;
+SELECT has_column('tdm', 'review_queue', c, 'tdm.review_queue.' || c)
+  FROM unnest('{conflict_id,rel,kind,priority,rule,suggestion,rationale,members,differing,
+                related}'::text[]) c;
+SELECT has_column('tdm', 'violation', c, 'tdm.violation.' || c)
+  FROM unnest('{run_id,rel,kind,severity,row_key,detail}'::text[]) c;
+SELECT has_column('tdm', 'key_map', c, 'tdm.key_map.' || c)
+  FROM unnest('{run_id,rel,env,old_key,new_key}'::text[]) c;
+SELECT enum_has_labels('tdm', 'action', ARRAY['keep', 'keep_all', 'merge', 'delete_all'],
+                       'tdm.action values');
 
 LOAD 'tdm';
 SELECT is(current_setting('tdm.work_mem'), '64MB', 'tdm.work_mem defaults to 64MB');

@@ -76,6 +76,19 @@ SELECT 2 * id - n, id,
        :'release', 'FEAT-' || (101 + floor(pg_temp.u(draw || ':' || 'feature' || ':' || g::text) * 8)::int)
   FROM person CROSS JOIN (VALUES (0), (1)) AS t(n);
 
+-- Teams and their members (a reference cycle), written in one statement:
+-- team 1 is the same in every environment; team 2 and its members are the
+-- environment's own, on ids that collide across environments.
+WITH new_teams AS (
+  INSERT INTO teams (team_id, name, lead_id, updated_at, tdm_release, tdm_feature)
+  VALUES (1, 'Platform', 1, '2024-01-05', :'release', 'FEAT-101'),
+         (2, 'Team st' || :env, 2, '2024-01-05', :'release', 'FEAT-101')),
+     new_members AS (
+  INSERT INTO team_members (member_id, team_id, email, updated_at, tdm_release, tdm_feature)
+  VALUES (1, 1, 'lead@platform.test', '2024-01-05', :'release', 'FEAT-101'),
+         (2, 2, 'lead@st' || :env || '.test', '2024-01-05', :'release', 'FEAT-101'),
+         (3, 2, 'dev@st' || :env || '.test', '2024-01-05', :'release', 'FEAT-101'))
+SELECT 1;
 \endif
 
 -- Later inserts (by testers, by tests) continue after the planted rows.

@@ -57,3 +57,24 @@ CREATE TABLE "Order Lines" (
   tdm_feature text,
   PRIMARY KEY ("Order Id", line_no)
 );
+
+-- A reference cycle of NOT NULL, non-deferrable foreign keys, as real
+-- schemas have them (a team has a lead, who is one of its members): rows of
+-- the two tables can only be written together, in one statement.
+CREATE TABLE teams (
+  team_id     bigint PRIMARY KEY,
+  name        text NOT NULL UNIQUE,
+  lead_id     bigint NOT NULL,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE team_members (
+  member_id   bigint PRIMARY KEY,
+  team_id     bigint NOT NULL REFERENCES teams (team_id),
+  email       text NOT NULL UNIQUE,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  tdm_release text,
+  tdm_feature text
+);
+ALTER TABLE teams ADD FOREIGN KEY (lead_id) REFERENCES team_members (member_id);
