@@ -207,6 +207,15 @@ BEGIN
             NEW.conflict_id, nk, candidate, label, c.rel
             USING ERRCODE = 'unique_violation';
         END IF;
+        IF NEW.renames -> label ?| cols AND EXISTS (
+             SELECT 1 FROM tdm.conflict_member x JOIN tdm.conflict xc USING (run_id, conflict_id)
+              WHERE x.run_id = c.run_id AND x.conflict_id <> c.conflict_id AND xc.rel = c.rel
+                AND x."row" @> candidate) THEN
+          RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of this release',
+            NEW.conflict_id, nk, candidate, label
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'Choose a value no collected row has.';
+        END IF;
       END LOOP;
     END LOOP;
     IF NOT tdm._rekeyable(c.rel)
@@ -320,6 +329,7 @@ BEGIN
   END IF;
   IF (tdm._latest_conflict(conflict_id)).priority <> 1 THEN
     RAISE NOTICE 'approve: % is not priority 1; its decision applies without approval', conflict_id;
+    RETURN;
   END IF;
   UPDATE tdm.decision SET approved_by = current_user
    WHERE decision.conflict_id = approve.conflict_id;
@@ -331,8 +341,27 @@ $$;
 -- decided on members that changed since), priority 1 first, side by side.
 -- `members` lists who, from which feature, when; `differing` only the
 -- columns that differ; `related` the collected child rows per table.
+-- The differing columns side by side, one line each, members as columns,
+-- cut to fit an 80-column terminal under \\x (the jsonb columns hold the full values).
+CREATE FUNCTION tdm._side_by_side(c tdm.conflict) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH members AS (
+         SELECT cm.member, cm.label FROM tdm.conflict_member cm
+          WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id),
+       width AS (SELECT greatest(8, 48 / greatest(count(*), 1))::int AS w FROM members),
+       cell AS (SELECT NULL::text AS col, m.member, m.label AS v FROM members m
+                UNION ALL
+                SELECT d.key, m.member, coalesce(d.value ->> m.label, 'NULL')
+                  FROM jsonb_each(c.differing) d CROSS JOIN members m)
+  SELECT string_agg(rtrim(line), E'\n' ORDER BY col NULLS FIRST)
+    FROM (SELECT col, rpad(left(coalesce(col, ''), 13), 14)
+                      || string_agg(rpad(left(v, w - 1), w), '' ORDER BY member) AS line
+            FROM cell, width GROUP BY col) l
+$$;
+
 CREATE VIEW tdm.review_queue AS
-  SELECT c.conflict_id, c.rel, c.kind, c.priority, c.rule, c.suggestion, c.rationale,
+  SELECT c.conflict_id, c.rel, c.kind, c.class, c.priority, c.rule, c.suggestion, c.rationale,
+         tdm._side_by_side(c) AS side_by_side,
          (SELECT jsonb_agg(jsonb_build_object('env', cm.label, 'feature', cm.feature, 'ts', cm.ts)
                            ORDER BY cm.member)
             FROM tdm.conflict_member cm

@@ -42,5 +42,6 @@ GRANT EXECUTE ON FUNCTION
   tdm._check_values(regclass, jsonb, text, text),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
+  tdm._side_by_side(tdm.conflict),
   tdm._audit(text, text, jsonb)
   TO tdm_reviewer;

@@ -1,0 +1,225 @@
+-- Consolidation end to end on the seed's planted cases (release R3, from
+-- sql/detect.sql): auto-resolution, review, decisions and their checks,
+-- approval, relationship conflicts, validation, an invalid run, a stale
+-- decision, the atomic load with re-keyed children, row accounting, the
+-- report, an idempotent re-run, and who may do what.
+\set SHOW_CONTEXT never
+CREATE ROLE tdm_regress_approver;
+GRANT tdm_reviewer TO tdm_regress_approver;
+
+-- More planted cases: a user both sides disagree on (core column) whose
+-- st2 copy has an account, and a merchant account in st3 (its user will be
+-- kept under a new key).
+INSERT INTO plant_st1.users (user_id, email, full_name, role, created_at, updated_at, tdm_release, tdm_feature)
+VALUES (9020, 'junk@company.com', 'Junk', 'Customer', '2024-01-10', '2024-01-10', 'R3', 'FEAT-102');
+INSERT INTO plant_st2.users (user_id, email, full_name, role, created_at, updated_at, tdm_release, tdm_feature)
+VALUES (9020, 'junk@company.com', 'Junk', 'Support', '2024-01-10', '2024-01-10', 'R3', 'FEAT-102');
+INSERT INTO plant_st2.accounts (account_id, user_id, account_number, balance, currency, created_at, updated_at, tdm_release, tdm_feature)
+VALUES (9020, 9020, 'ACC-R3-JUNK', 1, 'EUR', '2024-01-10', '2024-01-10', 'R3', 'FEAT-102');
+INSERT INTO plant_st3.accounts (account_id, user_id, account_number, balance, currency, created_at, updated_at, tdm_release, tdm_feature)
+VALUES (9007, 9007, 'ACC-R3-REFUNDS', 50, 'EUR', '2024-01-10', '2024-01-10', 'R3', 'FEAT-108');
+-- A business rule broken in st1 (balance_not_negative, from sql/setup.sql).
+UPDATE plant_st1.accounts SET balance = -5 WHERE account_id = 9001;
+SELECT tdm.tag_release('R3') IS NOT NULL AS tagged;
+
+-- Bad input: each refused with a clear error, nothing written.
+SELECT tdm.consolidate('R404');
+SELECT tdm.create_release('R9');
+SELECT tdm.consolidate('R9');
+SELECT tdm.consolidate('R3', 'nowhere');
+CREATE SCHEMA half;
+CREATE TABLE half.users (LIKE staging.users);
+SELECT tdm.consolidate('R3', 'half');
+DROP SCHEMA half CASCADE;
+SELECT count(*) AS runs FROM tdm.run;
+
+-- A consolidation of R3 already running in another session: refused.
+CREATE EXTENSION dblink;
+CREATE FUNCTION pg_temp.opt(options text[], name text) RETURNS text LANGUAGE sql AS $$
+  SELECT substr(o, length(name) + 2) FROM unnest(options) o WHERE o LIKE name || '=%'
+$$;
+-- (a second connection to this database, with st1's loopback credentials)
+SELECT dblink_connect('other', format('host=%s port=%s dbname=%s user=%s password=%s',
+         pg_temp.opt(s.srvoptions, 'host'), pg_temp.opt(s.srvoptions, 'port'), current_database(),
+         pg_temp.opt(u.umoptions, 'user'), pg_temp.opt(u.umoptions, 'password')))
+  FROM pg_foreign_server s JOIN pg_user_mappings u ON u.srvid = s.oid
+ WHERE s.srvname = 'st1' AND u.usename = current_user;
+SELECT dblink_exec('other', 'BEGIN');
+SELECT * FROM dblink('other', format('SELECT pg_advisory_xact_lock(%s, %s)::text',
+                                     hashtext('tdm.consolidate'), hashtext('R3')))
+  AS t(other_session_locked text);
+SELECT tdm.consolidate('R3');
+SELECT dblink_exec('other', 'ROLLBACK');
+SELECT dblink_disconnect('other');
+
+-- First call: rules settle the simple conflicts; the complex ones wait.
+SELECT tdm.consolidate('R3') AS run;
+SELECT release, target, status, rows_collected, conflicts, auto_resolved, manual FROM tdm.run;
+SELECT rel, kind, rule, status, count(*) FROM tdm.conflict WHERE run_id = 1
+ GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;
+SELECT count(*) AS rows_in_staging FROM staging.users;
+
+-- The queue, priority 1 first, as a reviewer reads it.
+SELECT priority, rel, kind, rationale, members FROM tdm.review_queue;
+\x on
+SELECT conflict_id ~ '^C-[0-9a-f]{12}$' AS id_format, kind, priority, suggestion, side_by_side,
+       jsonb_pretty(differing) AS differing, related
+  FROM tdm.review_queue WHERE differing ? 'role' AND members @> '[{"env": "st2"}]'
+   AND related <> '{}';
+\x off
+
+-- Conflict ids for the decisions below.
+CREATE TEMP TABLE q AS
+  SELECT c.conflict_id, coalesce(m.row->>'email', m.row->>'sku') AS what, c.priority
+    FROM tdm.conflict c JOIN tdm.conflict_member m USING (run_id, conflict_id)
+   WHERE c.run_id = 1 AND c.status = 'pending' AND m.member = 0;
+SELECT what, priority FROM q ORDER BY what;
+SELECT conflict_id AS c001 FROM q WHERE what = 'testuser1@company.com' \gset
+SELECT conflict_id AS merchant FROM q WHERE what = 'testuser_merchant@company.com' \gset
+SELECT conflict_id AS core FROM q WHERE what = 'core@company.com' \gset
+SELECT conflict_id AS junk FROM q WHERE what = 'junk@company.com' \gset
+SELECT conflict_id AS line12 FROM q WHERE what = '22222222-2222-2222-2222-222222222222' \gset
+SELECT conflict_id AS sku3 FROM q WHERE what = '33333333-3333-3333-3333-333333333333' \gset
+SELECT conflict_id AS auto_one FROM tdm.conflict WHERE run_id = 1 AND rule = 'exact_duplicate'
+ ORDER BY conflict_id LIMIT 1 \gset
+
+-- Invalid decisions are rejected at once.
+INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale) VALUES ('C-000000000000', 'keep', 'st1', 'x');
+SELECT tdm.resolve(:'auto_one', 'keep', 'st1', rationale => 'x');
+SELECT tdm.resolve(:'c001', 'keep', 'st1');
+SELECT tdm.resolve(:'c001', 'keep', 'st1', rationale => '  ');
+SELECT tdm.resolve(:'c001', 'keep', 'st2', rationale => 'st2 is not a member');
+SELECT tdm.resolve(:'c001', 'keep_all', 'st1', rationale => 'keep_env with keep_all');
+SELECT tdm.resolve(:'merchant', 'keep_all', rationale => 'both emails stay the same');
+SELECT tdm.resolve(:'merchant', 'keep_all', renames => '{"st2": {"email": "x@company.com"}}', rationale => 'unknown member');
+SELECT tdm.resolve(:'merchant', 'keep_all', renames => '{"st3": {"email": "dup@company.com"}}', rationale => 'taken?');
+SELECT tdm.resolve(:'merchant', 'keep_all', renames => '{"st3": {"nickname": "x"}}', rationale => 'no such column');
+SELECT tdm.resolve(:'core', 'merge', merged => '{"created_at": "yesterday-ish"}', rationale => 'wrong type');
+SELECT tdm.resolve(:'line12', 'keep_all', rationale => 'composite key, no new key given');
+SELECT count(*) AS decisions FROM tdm.decision;
+
+-- Decisions: keep one side (P1, approved by a second reviewer), keep both
+-- merchants (st3's gets a new key and email; its account follows), merge
+-- the core user (first with a role the target refuses), delete the junk
+-- user, keep both order lines (new key given), delete a P1 order line.
+SELECT tdm.resolve(:'c001', 'keep', 'st1', rationale => 'st1 holds the admin used by the payment tests');
+SELECT tdm.resolve(:'merchant', 'keep_all', renames => '{"st3": {"email": "refunds_merchant@company.com"}}',
+                   rationale => 'two merchants for two features');
+INSERT INTO tdm.decision (conflict_id, action, merged, rationale)
+VALUES (:'core', 'merge', '{"role": "Superuser", "full_name": "Core User (merged)"}', 'one core user');
+SELECT tdm.resolve(:'junk', 'delete_all', rationale => 'test garbage');
+SELECT tdm.resolve(:'line12', 'keep_all', renames => '{"st2": {"line_no": 3}}',
+                   rationale => 'a different line; st2''s becomes line 3');
+SELECT tdm.resolve(:'sku3', 'delete_all', rationale => 'contradictory order lines');
+SELECT d.conflict_id = :'c001' AS c001, action, keep_env, decided_by = current_user AS by_me,
+       approved_by, members_checksum IS NOT NULL AS checksummed
+  FROM tdm.decision d ORDER BY d.decided_at, d.conflict_id LIMIT 1;
+SELECT count(*) AS still_pending FROM tdm.review_queue;
+-- The decider cannot approve their own priority 1 decision.
+SELECT tdm.approve(:'c001');
+SELECT tdm.approve(:'merchant');
+SET ROLE tdm_regress_approver;
+SELECT tdm.approve(:'c001'), tdm.approve(:'core'), tdm.approve(:'junk'), tdm.approve(:'sku3');
+RESET ROLE;
+
+-- Second call: the junk user is deleted, so st2's account pointing at it
+-- becomes a relationship conflict (complex, priority 1).
+SELECT tdm.consolidate('R3') AS run;
+SELECT status FROM tdm.run WHERE run_id = 1;
+SELECT rel, kind, class, priority, rationale, members->0->'row'->>'account_number' AS account
+  FROM tdm.review_queue;
+SELECT conflict_id AS orphan FROM tdm.review_queue WHERE kind = 'relationship' \gset
+SELECT tdm.resolve(:'orphan', 'merge', merged => '{}', rationale => 'merge?');
+-- Kept for now (validation will find its parent missing).
+SELECT tdm.resolve(:'orphan', 'keep', 'st2', rationale => 'keep the account');
+SET ROLE tdm_regress_approver;
+SELECT tdm.approve(:'orphan');
+RESET ROLE;
+
+-- A row of another release already in staging holds an email R3 brings.
+INSERT INTO staging.users (user_id, email, full_name, role, tdm_release, tdm_feature)
+VALUES (1, 'precedence@company.com', 'Already Here', 'Customer', 'R1', 'FEAT-001');
+
+-- Third call: validation finds every violation; nothing is loaded.
+SELECT tdm.consolidate('R3') AS run;
+SELECT status, rows_loaded FROM tdm.run WHERE run_id = 1;
+SELECT rel, kind, severity, row_key->>'env' AS env, row_key->'key' AS key, detail
+  FROM tdm.violation WHERE run_id = 1 ORDER BY rel::text, kind, env;
+SELECT count(*) AS rows_in_staging FROM staging.users;
+
+-- Fixes: a valid role (a changed P1 decision needs approval again), the
+-- orphaned account deleted, the balance fixed in st1 (re-tagged), the old
+-- row moved out of the way. Meanwhile st3's merchant changed.
+UPDATE tdm.decision SET merged = '{"role": "Support", "full_name": "Core User (merged)"}',
+                        rationale = 'one core user, support role'
+ WHERE conflict_id = :'core';
+SELECT approved_by FROM tdm.decision WHERE conflict_id = :'core';
+SELECT tdm.resolve(:'orphan', 'delete_all', rationale => 'its user is gone');
+SET ROLE tdm_regress_approver;
+SELECT tdm.approve(:'core'), tdm.approve(:'orphan');
+RESET ROLE;
+UPDATE plant_st1.accounts SET balance = 5 WHERE account_id = 9001;
+UPDATE plant_st3.users SET full_name = 'Refunds Team' WHERE user_id = 9007;
+SELECT tdm.tag_release('R3') IS NOT NULL AS tagged;
+DELETE FROM staging.users WHERE tdm_release = 'R1';
+
+-- Fourth call: the merchant decision was taken on members that changed:
+-- stale, back in the queue. The reviewer confirms it.
+SELECT tdm.consolidate('R3') AS run;
+SELECT status FROM tdm.run WHERE run_id = 1;
+SELECT conflict_id = :'merchant' AS merchant, status FROM tdm.review_queue;
+UPDATE tdm.decision SET rationale = 'two merchants for two features (checked again)'
+ WHERE conflict_id = :'merchant';
+
+-- Fifth call: completed.
+SELECT tdm.consolidate('R3') AS run;
+SELECT status, rows_collected, conflicts, auto_resolved, manual, rows_loaded, rows_merged,
+       rows_renamed, rows_deleted, calls FROM tdm.run WHERE run_id = 1;
+SELECT status, count(*) FROM tdm.conflict WHERE run_id = 1 GROUP BY 1 ORDER BY 1;
+-- Row accounting: collected = loaded + merged away + deleted.
+SELECT rows_collected = rows_loaded + rows_merged + rows_deleted AS accounted,
+       rows_loaded = (SELECT count(*) FROM staging.users) + (SELECT count(*) FROM staging.accounts)
+                     + (SELECT count(*) FROM staging.transactions)
+                     + (SELECT count(*) FROM staging."Order Lines") AS loaded_is_in_staging
+  FROM tdm.run WHERE run_id = 1;
+SELECT t.key AS rel, t.value - 'checksum' AS outcome FROM tdm.run, jsonb_each(tables) t
+ WHERE run_id = 1 ORDER BY 1;
+
+-- What staging holds: each case resolved as decided or by its rule.
+SELECT user_id > 9311 AS new_key, email, full_name, role FROM staging.users ORDER BY email;
+-- The kept merchant's account follows its user's new key; st2's
+-- transaction 9001 got a new key and still points at its own account.
+SELECT a.account_number, u.email FROM staging.accounts a JOIN staging.users u USING (user_id)
+ ORDER BY 1;
+SELECT t.txn_id = 9001 AS original_id, t.account_id, t.amount FROM staging.transactions t ORDER BY amount;
+SELECT "Order Id", line_no, sku, happened FROM staging."Order Lines" ORDER BY 1, 2;
+SELECT rel, env, old_key, new_key, reason FROM tdm.key_map WHERE run_id = 1
+ ORDER BY rel::text, env, old_key::text;
+SELECT status FROM tdm.release WHERE release = 'R3';
+
+-- The audit report.
+\pset format unaligned
+SELECT regexp_replace(tdm.report(1), 'Phase timings \(ms\):.*', 'Phase timings (ms): ...') AS report;
+\pset format aligned
+SELECT (tdm.report(1, 'json')::jsonb) ->> 'auto_resolved_pct' AS auto_pct,
+       tdm.report(1, 'html') LIKE '<table class="tdm-report">%</table>' AS html;
+SELECT tdm.report(1, 'pdf');
+SELECT tdm.report(99);
+
+-- A re-run is idempotent: same counts, same rows.
+CREATE TEMP TABLE before_rerun AS SELECT * FROM staging.users;
+SELECT tdm.consolidate('R3') AS run;
+SELECT status, rows_loaded, rows_merged, rows_renamed, rows_deleted, calls FROM tdm.run WHERE run_id = 1;
+SELECT (SELECT count(*) FROM (SELECT email, full_name, role FROM before_rerun
+                              EXCEPT SELECT email, full_name, role FROM staging.users) a) AS changed;
+
+-- Reviewers decide; they do not consolidate.
+SET ROLE tdm_regress_approver;
+SELECT count(*) >= 0 AS reads_queue FROM tdm.review_queue;
+SELECT tdm.consolidate('R3');
+RESET ROLE;
+
+-- Every decision, approval and call is in the audit trail, and it holds.
+SELECT action, count(*) FROM tdm.audit
+ WHERE action IN ('decide', 'approve', 'consolidate') GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS broken_links FROM tdm.verify_audit();
