@@ -223,3 +223,35 @@ RESET ROLE;
 SELECT action, count(*) FROM tdm.audit
  WHERE action IN ('decide', 'approve', 'consolidate') GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS broken_links FROM tdm.verify_audit();
+
+-- R2 at volume (3 environments x 1000 users with accounts and
+-- transactions, every sequence starting at 1), plus teams and their
+-- members: a reference cycle of NOT NULL, non-deferrable foreign keys.
+SELECT tdm.manage_table('staging.teams', '{name}', 'updated_at');
+SELECT tdm.manage_table('staging.team_members', '{email}', 'updated_at');
+SELECT tdm.tag_release('R2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R2') AS run \gset
+SELECT status, rows_collected, conflicts, auto_resolved, manual FROM tdm.run WHERE run_id = :run;
+SELECT priority, count(*) FROM tdm.review_queue WHERE release = 'R2' GROUP BY 1 ORDER BY 1;
+-- The bulk form: every waiting conflict keeps its suggested survivor; a
+-- second reviewer approves the priority 1 ones.
+SELECT tdm.resolve_all('R2', 'keep', 'bulk: the suggestion stands', priority => 3) AS p3;
+SELECT tdm.resolve_all('R2', 'keep', 'bulk: the suggestion stands') AS the_rest;
+SET ROLE tdm_regress_approver;
+SELECT count(tdm.approve(conflict_id)) AS approved
+  FROM tdm.conflict WHERE run_id = :run AND priority = 1 AND status = 'decided';
+RESET ROLE;
+SELECT tdm.consolidate('R2') = :run AS same_run;
+SELECT status, rows_collected = rows_loaded + rows_merged + rows_deleted AS accounted,
+       rows_renamed > 0 AS rekeyed FROM tdm.run WHERE run_id = :run;
+-- Each environment's team 2 and its members came in under new keys, with
+-- the lead and team references translated both ways round the cycle.
+SELECT t.name, m.email AS lead, (SELECT count(*) FROM staging.team_members x WHERE x.team_id = t.team_id) AS members
+  FROM staging.teams t JOIN staging.team_members m ON m.member_id = t.lead_id ORDER BY t.name;
+-- Every collected child row points at a row that is in staging.
+SELECT (SELECT count(*) FROM staging.accounts a
+         WHERE NOT EXISTS (SELECT 1 FROM staging.users u WHERE u.user_id = a.user_id)) AS orphan_accounts,
+       (SELECT count(*) FROM staging.transactions t
+         WHERE NOT EXISTS (SELECT 1 FROM staging.accounts a WHERE a.account_id = t.account_id)) AS orphan_txns;
+-- R3's rows are still there, next to R2's.
+SELECT tdm_release, count(*) FROM staging.users GROUP BY 1 ORDER BY 1;
