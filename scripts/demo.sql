@@ -131,9 +131,64 @@ SELECT conflict_id, rel AS "table", kind, priority, rationale, suggestion,
 \x off
 
 \echo
-\echo '== 8. The audit trail: every call, who made it, hash-chained'
-SELECT audit_id, actor, action, object, left(hash, 12) || '...' AS hash
-  FROM tdm.audit ORDER BY audit_id;
+\echo '== 8. Consolidation: rules settle the simple conflicts, reviewers the rest'
+\echo 'Two more tables join: teams and their members (a reference cycle: a team has a lead).'
+\o /dev/null
+SELECT tdm.manage_table('staging.teams', '{name}', 'updated_at');
+SELECT tdm.manage_table('staging.team_members', '{email}', 'updated_at');
+SELECT tdm.tag_release('R2');
+\o
+SELECT tdm.consolidate('R2') AS run \gset
+SELECT run_id, status, rows_collected, conflicts, auto_resolved, manual, phase_ms
+  FROM tdm.run WHERE run_id = :run;
+
+\echo 'The review queue (psql, \\x): one priority-1 conflict, side by side'
+\x on
+SELECT conflict_id, rel AS "table", kind, priority, rationale, side_by_side, related, suggestion
+  FROM tdm.review_queue ORDER BY priority, conflict_id LIMIT 1;
+\x off
+SELECT conflict_id AS first_p1 FROM tdm.review_queue WHERE priority = 1
+ ORDER BY conflict_id LIMIT 1 \gset
+
+\echo 'Reviewer alice decides; she cannot approve her own priority-1 decision; bob can.'
+CREATE ROLE alice IN ROLE tdm_reviewer;
+CREATE ROLE bob IN ROLE tdm_reviewer;
+SET ROLE alice;
+SELECT tdm.resolve(:'first_p1', 'keep', 'st1', rationale => 'st1 runs the payment suite');
+\set ON_ERROR_STOP 0
+SELECT tdm.resolve(:'first_p1', 'keep', 'st9', rationale => 'typo');
+SELECT tdm.approve(:'first_p1');
+\set ON_ERROR_STOP 1
+SELECT tdm.resolve_all('R2', 'keep', 'release manager: the suggested survivor stands') AS bulk_decisions;
+RESET ROLE;
+SET ROLE bob;
+SELECT count(tdm.approve(conflict_id)) AS approved_by_bob
+  FROM tdm.conflict WHERE run_id = :run AND priority = 1 AND status = 'decided';
+RESET ROLE;
+
+\echo 'Consolidate again: the run resumes, validates and loads in one transaction.'
+SELECT tdm.consolidate('R2') = :run AS same_run;
+SELECT status, rows_collected, rows_loaded, rows_merged, rows_renamed, rows_deleted,
+       rows_collected = rows_loaded + rows_merged + rows_deleted AS every_row_accounted
+  FROM tdm.run WHERE run_id = :run;
+SELECT rel AS "table", reason, count(*) AS keys FROM tdm.key_map WHERE run_id = :run
+ GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT (SELECT count(*) FROM staging.users) AS users, (SELECT count(*) FROM staging.accounts) AS accounts,
+       (SELECT count(*) FROM staging.transactions) AS transactions,
+       (SELECT count(*) FROM staging.teams) AS teams;
+
+\echo
+\echo 'The audit report of the run:'
+\pset format unaligned
+\pset tuples_only on
+SELECT tdm.report(:run);
+\pset tuples_only off
+\pset format aligned
+
+\echo
+\echo '== 9. The audit trail: every call, who made it, hash-chained'
+SELECT action, count(*) AS entries, string_agg(DISTINCT role::text, ', ') AS roles
+  FROM tdm.audit GROUP BY action ORDER BY min(audit_id);
 SELECT CASE WHEN count(*) = 0 THEN 'intact' ELSE 'BROKEN' END AS audit_chain
   FROM tdm.verify_audit();
 

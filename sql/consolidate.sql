@@ -48,7 +48,9 @@ SELECT dblink_exec('other', 'BEGIN');
 SELECT * FROM dblink('other', format('SELECT pg_advisory_xact_lock(%s, %s)::text',
                                      hashtext('tdm.consolidate'), hashtext('R3')))
   AS t(other_session_locked text);
+\set VERBOSITY terse
 SELECT tdm.consolidate('R3');
+\set VERBOSITY default
 SELECT dblink_exec('other', 'ROLLBACK');
 SELECT dblink_disconnect('other');
 

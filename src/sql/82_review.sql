@@ -273,8 +273,8 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The bulk form: one action for every conflict of the latest run of
--- `release` waiting for a decision that matches the filter (table,
--- priority, kind). `keep` keeps keep_env where it is a member, else the
+-- `release` waiting for a decision (pending or stale: decisions already
+-- taken one by one stay) that matches the filter (table, priority, kind). `keep` keeps keep_env where it is a member, else the
 -- suggested survivor. Returns the number of decisions written.
 CREATE FUNCTION tdm.resolve_all(release text, action tdm.action, rationale text,
                                 rel regclass DEFAULT NULL, priority int DEFAULT NULL,
@@ -292,7 +292,7 @@ BEGIN
   END IF;
   FOR c IN SELECT x.* FROM tdm.conflict x
             WHERE x.run_id = (SELECT max(r.run_id) FROM tdm.run r WHERE r.release = resolve_all.release)
-              AND x.status IN ('pending', 'stale', 'decided')
+              AND x.status IN ('pending', 'stale')
               AND (resolve_all.rel IS NULL OR x.rel = resolve_all.rel)
               AND (resolve_all.priority IS NULL OR x.priority = resolve_all.priority)
               AND (resolve_all.kind IS NULL OR x.kind = resolve_all.kind)

@@ -97,9 +97,9 @@ BEGIN
     SELECT l.pid INTO holder FROM pg_locks l
      WHERE l.locktype = 'advisory' AND l.granted AND l.classid = hashtext('tdm.consolidate')::oid
        AND l.objid = hashtext(the_release)::oid AND l.objsubid = 2 LIMIT 1;
-    RAISE EXCEPTION 'consolidate: release "%" is being consolidated by another session%',
-      the_release, coalesce(format(' (pid %s)', holder), '')
+    RAISE EXCEPTION 'consolidate: release "%" is being consolidated by another session', the_release
       USING ERRCODE = 'lock_not_available',
+            DETAIL = coalesce(format('Backend %s holds it.', holder), 'Another backend holds it.'),
             HINT = 'Wait for it to finish, then call tdm.consolidate again.';
   END IF;
 

@@ -98,16 +98,26 @@ BEGIN
                                                  ORDER BY array_position(
                                                    '{collect,detect,resolve,validate,load}', e.key))
                                  FROM jsonb_each_text(d->'phase_ms') e), ''));
-  FOR v IN SELECT pg_catalog.format('  %s %s%s by %s%s: %s', x->>'conflict_id', x->>'action',
-                                    coalesce(' ' || (x->>'keep_env'), ''), x->>'decided_by',
-                                    coalesce(', approved by ' || (x->>'approved_by'), ''),
-                                    x->>'rationale')
-             FROM jsonb_array_elements(coalesce(d->'decisions', '[]')) x LOOP
-    IF NOT 'Decisions:' = ANY (lines) THEN
-      lines := lines || 'Decisions:'::text;
+  -- Decisions: counted by action, the first ten spelled out (priority 1 first).
+  IF jsonb_array_length(coalesce(d->'decisions', '[]')) > 0 THEN
+    lines := lines || pg_catalog.format('%-28s %s (%s)', 'Decisions:',
+                       jsonb_array_length(d->'decisions'),
+                       (SELECT string_agg(pg_catalog.format('%s %s', a, n), ', ' ORDER BY a)
+                          FROM (SELECT x->>'action' AS a, count(*) AS n
+                                  FROM jsonb_array_elements(d->'decisions') x GROUP BY 1) c));
+    FOR v IN SELECT pg_catalog.format('  %s %s%s by %s%s: %s', x->>'conflict_id', x->>'action',
+                                      coalesce(' ' || (x->>'keep_env'), ''), x->>'decided_by',
+                                      coalesce(', approved by ' || (x->>'approved_by'), ''),
+                                      x->>'rationale')
+               FROM jsonb_array_elements(d->'decisions') WITH ORDINALITY AS e(x, n)
+              WHERE e.n <= 10 ORDER BY e.n LOOP
+      lines := lines || v;
+    END LOOP;
+    IF jsonb_array_length(d->'decisions') > 10 THEN
+      lines := lines || pg_catalog.format('  ... and %s more in tdm.decision',
+                                          jsonb_array_length(d->'decisions') - 10);
     END IF;
-    lines := lines || v;
-  END LOOP;
+  END IF;
 
   IF format = 'text' THEN
     RETURN array_to_string(lines, E'\n');
