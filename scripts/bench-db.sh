@@ -9,3 +9,17 @@ test/scenario/build.sh --envs 3 --rows "$rows" --shared 0.15 --id-overlap 0 --di
   --users-only --consolidation tdm_bench 2>&1 | grep -v "does not exist, skipping" || true
 echo "   built in $(( $(date +%s) - start )) s"
 psql -X -q -d tdm_bench -f bench/collect_detect.sql
+
+# Consolidation end to end: users, accounts and transactions (default 100k
+# users per environment), first with 15% overlapping keys, then with every
+# sequence starting at 1 in each environment (most rows re-keyed).
+crows="${TDM_BENCH_CONSOLIDATE_ROWS:-100000}"
+for overlap in 0 1; do
+  echo
+  echo "== building 3 environments x $crows users with accounts and transactions (15% shared, id overlap $overlap)"
+  start=$(date +%s)
+  test/scenario/build.sh --envs 3 --rows "$crows" --shared 0.15 --id-overlap "$overlap" --differ 0.3 \
+    --consolidation tdm_bench_consolidate 2>&1 | grep -v "does not exist, skipping" || true
+  echo "   built in $(( $(date +%s) - start )) s"
+  psql -X -q -d tdm_bench_consolidate -f bench/consolidate.sql
+done

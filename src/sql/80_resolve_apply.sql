@@ -203,7 +203,10 @@ $$;
 
 -- One tdm.conflict_member row per member of the run's conflicts of a table.
 CREATE FUNCTION tdm._record_members(run bigint, the_rel regclass) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+-- The run's conflicts were written in this transaction: no statistics yet,
+-- and a nested loop over them would be quadratic.
+SET enable_nestloop TO off AS $$
   INSERT INTO tdm.conflict_member (run_id, conflict_id, member, env, label, feature, ts, "row", key)
   SELECT c.run_id, c.conflict_id, e.n - 1, e.m->>'env',
          CASE WHEN count(*) OVER (PARTITION BY c.conflict_id, e.m->>'env') > 1
@@ -226,7 +229,10 @@ $$;
 -- merged away, re-keyed or renamed, and deleted.
 CREATE FUNCTION tdm._apply_table(run bigint, target_rel regclass, the_rel regclass,
                                  OUT merged bigint, OUT renamed bigint, OUT deleted bigint)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+-- The run's conflicts were written in this transaction: no statistics yet,
+-- and a nested loop over them would be quadratic.
+SET enable_nestloop TO off AS $$
 DECLARE
   m tdm.managed_table;
   collected regclass := format('pg_temp.%I', tdm._collected_name(the_rel))::regclass;
@@ -254,7 +260,14 @@ BEGIN
          CASE WHEN r.action = 'merge' AND cm.member = r.survivor THEN r.merged
               WHEN r.action = 'keep_all' THEN r.renames -> cm.label END
     FROM tdm.conflict c
-   CROSS JOIN LATERAL tdm._resolution(c) r
+   -- Rules inline; decisions (few) through tdm._resolution.
+   CROSS JOIN LATERAL (
+     SELECT CASE c.rule WHEN 'distinct_entities' THEN 'keep_all'
+                        WHEN 'non_conflicting_merge' THEN 'merge' ELSE 'keep' END AS action,
+            c.survivor, c.rekeyed, c.merged, NULL::jsonb AS renames
+      WHERE c.status = 'auto_resolved'
+     UNION ALL
+     SELECT * FROM tdm._resolution(c) WHERE c.status = 'decided') r
     JOIN tdm.conflict_member cm ON cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
    WHERE c.run_id = run AND c.rel = the_rel AND c.kind <> 'relationship'
      AND c.status IN ('auto_resolved', 'decided') AND r.action IS NOT NULL;
@@ -324,7 +337,10 @@ $$;
 -- relationship conflicts (complex, priority 1); a decision already taken
 -- on one applies at once. Returns the child rows deleted by such decisions.
 CREATE FUNCTION tdm._propagate(run bigint, release text, the_parent regclass) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+-- The run's conflicts were written in this transaction: no statistics yet,
+-- and a nested loop over them would be quadratic.
+SET enable_nestloop TO off AS $$
 DECLARE
   e record;
   cm tdm.managed_table;

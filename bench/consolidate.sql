@@ -1,0 +1,85 @@
+-- Benchmark of consolidation end to end (psql, one session, in a scenario
+-- database built by scripts/bench-db.sh with users, accounts and
+-- transactions). Every conflict is auto-resolvable: no core columns, and
+-- every feature of the release plan has its own priority. The baseline is
+-- a raw INSERT .. SELECT of the same tagged rows from the same foreign
+-- tables into unconstrained copies of the target tables. Three runs each,
+-- alternating; medians, the ratio and consolidate's phases are reported.
+\set ON_ERROR_STOP 1
+\pset footer off
+SET client_min_messages = warning;
+
+\o /dev/null
+SELECT tdm.add_environment('st' || i, 'st' || i, 10 * i) FROM generate_series(1, 3) AS i;
+SELECT tdm.manage_table('staging.users', '{email}', 'updated_at');
+SELECT tdm.manage_table('staging.accounts', '{account_number}', 'updated_at');
+SELECT tdm.manage_table('staging.transactions', updated_at_column => 'updated_at',
+                        surrogate_key => true);
+SELECT tdm.create_release('R2', 'v2.0');
+SELECT tdm.add_feature('R2', 'FEAT-' || f, f - 100) FROM generate_series(101, 108) AS f;
+SELECT tdm.tag_release('R2');
+\o
+
+CREATE SCHEMA raw;
+CREATE TABLE raw.users (LIKE staging.users);
+CREATE TABLE raw.accounts (LIKE staging.accounts);
+CREATE TABLE raw.transactions (LIKE staging.transactions);
+CREATE TABLE bench_result (measure text, run int, ms float8, phases jsonb);
+
+-- The raw copy: every tagged row of the three tables, as is.
+CREATE FUNCTION raw_copy() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['users', 'accounts', 'transactions'] LOOP
+    EXECUTE format('TRUNCATE raw.%I', t);
+    EXECUTE format('INSERT INTO raw.%I ', t) || (
+      SELECT string_agg(format('SELECT * FROM %s WHERE tdm_release = %L',
+                               tdm._env_table(name, ('staging.' || t)::regclass), 'R2'), ' UNION ALL ')
+        FROM tdm.environment);
+  END LOOP;
+END
+$$;
+
+-- Warm-up of both, unmeasured (the environments' caches).
+SELECT raw_copy();
+SELECT tdm.consolidate('R2') AS run \gset
+SELECT status AS warm_up_status, rows_collected, conflicts, manual FROM tdm.run WHERE run_id = :run;
+
+DO $$
+DECLARE
+  t0 timestamptz;
+  the_run bigint;
+BEGIN
+  FOR i IN 1 .. 3 LOOP
+    t0 := clock_timestamp();
+    PERFORM raw_copy();
+    INSERT INTO bench_result VALUES ('raw copy', i, 1000 * extract(epoch FROM clock_timestamp() - t0));
+    -- Each measured consolidation starts from empty targets and a new run.
+    TRUNCATE staging.users, staging.accounts, staging.transactions;
+    UPDATE tdm.run SET status = 'failed' WHERE status <> 'failed';
+    t0 := clock_timestamp();
+    the_run := tdm.consolidate('R2');
+    INSERT INTO bench_result
+    SELECT 'consolidate', i, 1000 * extract(epoch FROM clock_timestamp() - t0), r.phase_ms
+      FROM tdm.run r WHERE r.run_id = the_run;
+  END LOOP;
+END
+$$ LANGUAGE plpgsql;
+
+\echo
+\echo '== Consolidation end to end vs raw copy (medians of 3 runs, ms)'
+SELECT measure, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS median_ms
+  FROM bench_result GROUP BY measure ORDER BY measure;
+SELECT 'consolidate / raw copy' AS ratio,
+       round((SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM bench_result
+               WHERE measure = 'consolidate')::numeric
+           / (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM bench_result
+               WHERE measure = 'raw copy')::numeric, 2) AS value,
+       '<= 1.30' AS target;
+\echo 'Phases of consolidate (median ms over the runs):'
+SELECT p.key AS phase, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY p.value::numeric)::numeric) AS median_ms
+  FROM bench_result, jsonb_each_text(phases) p WHERE measure = 'consolidate'
+ GROUP BY p.key ORDER BY array_position('{collect,detect,resolve,validate,load}', p.key);
+SELECT rows_collected, conflicts, auto_resolved, manual, rows_loaded, rows_merged, rows_renamed,
+       rows_deleted FROM tdm.run WHERE status = 'completed' ORDER BY run_id DESC LIMIT 1;
