@@ -50,6 +50,7 @@ CREATE TABLE tdm.conflict (
   PRIMARY KEY (run_id, conflict_id)
 );
 CREATE INDEX ON tdm.conflict (conflict_id);
+CREATE INDEX ON tdm.conflict (run_id, rel);
 COMMENT ON TABLE tdm.conflict IS 'Conflicts of a run: rule or decision, and the members';
 
 CREATE TABLE tdm.conflict_member (

@@ -50,14 +50,18 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   placed regclass[] := '{}';
   remaining regclass[] := ARRAY(SELECT m.rel FROM tdm.managed_table m ORDER BY m.rel::text);
+  children regclass[];
+  parents regclass[];
   next_rel regclass;
 BEGIN
+  SELECT array_agg(e.child), array_agg(e.parent) INTO children, parents
+    FROM tdm._managed_edges() e WHERE e.child <> e.parent;
   WHILE cardinality(remaining) > 0 LOOP
     next_rel := NULL;
     SELECT u.r INTO next_rel
       FROM unnest(remaining) WITH ORDINALITY AS u(r, n)
-     WHERE NOT EXISTS (SELECT 1 FROM tdm._managed_edges() e
-                        WHERE e.child = u.r AND e.parent <> u.r AND e.parent = ANY (remaining))
+     WHERE NOT EXISTS (SELECT 1 FROM unnest(children, parents) AS e(child, parent)
+                        WHERE e.child = u.r AND e.parent = ANY (remaining))
      ORDER BY u.n LIMIT 1;
     next_rel := coalesce(next_rel, remaining[1]);
     placed := placed || next_rel;
@@ -202,11 +206,9 @@ END
 $$;
 
 -- One tdm.conflict_member row per member of the run's conflicts of a table.
-CREATE FUNCTION tdm._record_members(run bigint, the_rel regclass) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp
--- The run's conflicts were written in this transaction: no statistics yet,
--- and a nested loop over them would be quadratic.
-SET enable_nestloop TO off AS $$
+CREATE FUNCTION tdm._record_members(run bigint, the_rel regclass, relationship bool DEFAULT false)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
   INSERT INTO tdm.conflict_member (run_id, conflict_id, member, env, label, feature, ts, "row", key)
   SELECT c.run_id, c.conflict_id, e.n - 1, e.m->>'env',
          CASE WHEN count(*) OVER (PARTITION BY c.conflict_id, e.m->>'env') > 1
@@ -218,9 +220,11 @@ SET enable_nestloop TO off AS $$
    CROSS JOIN LATERAL (SELECT ARRAY(SELECT e.m->'row'->>col
                                       FROM unnest(mt.pk_columns) WITH ORDINALITY AS u(col, i)
                                      ORDER BY u.i) AS key) k
-   WHERE c.run_id = run AND c.rel = the_rel
-     AND NOT EXISTS (SELECT 1 FROM tdm.conflict_member x
-                      WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id)
+   WHERE c.run_id = run AND c.rel = the_rel AND (c.kind = 'relationship') = relationship
+     -- relationship conflicts come from several parents: only new ones
+     AND (NOT relationship OR NOT EXISTS (SELECT 1 FROM tdm.conflict_member x
+                                           WHERE x.run_id = c.run_id
+                                             AND x.conflict_id = c.conflict_id))
 $$;
 
 -- Applies the settled conflicts of one table to its collected rows, in
@@ -293,10 +297,16 @@ BEGIN
     collected, patch_set, key_text, key_json) USING the_rel;
   GET DIAGNOSTICS renamed = ROW_COUNT;
 
-  -- New keys.
+  -- New keys: the ones an earlier call of the run gave (a re-run loads the
+  -- same rows), else the next ones.
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey') THEN
     EXECUTE format(
-      'WITH changed AS (UPDATE %1$s t SET %2$I = %3$s FROM pg_temp.tdm_plan p'
+      'WITH changed AS (UPDATE %1$s t'
+      '                    SET %2$I = coalesce((SELECT (k.new_key->>%2$L)::%6$s'
+      '                                           FROM pg_temp.tdm_previous_keys k'
+      '                                          WHERE k.rel = $1 AND k.env = t.tdm_env'
+      '                                            AND k.old_key = p.old_json), %3$s)'
+      '                   FROM pg_temp.tdm_plan p'
       '                  WHERE p.role = ''rekey'' AND t.tdm_env = p.env AND %4$s = p.key'
       '                 RETURNING t.tdm_env, p.key, p.old_json, %4$s AS new_key, %5$s AS new_json,'
       '                           p.conflict_id)'
@@ -304,7 +314,8 @@ BEGIN
       '                                 conflict_id)'
       ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''rekeyed'', conflict_id FROM changed',
       collected, m.pk_columns[1], tdm._new_key_expr(the_rel, target_rel, collected), key_text,
-      key_json) USING the_rel;
+      key_json, (SELECT c.column_type FROM tdm._columns(the_rel) c
+                  WHERE c.column_name = m.pk_columns[1])) USING the_rel;
     GET DIAGNOSTICS n = ROW_COUNT;
     renamed := renamed + n;
   END IF;
@@ -332,6 +343,8 @@ BEGIN
 END
 $$;
 
+-- (tdm.consolidate keeps tdm._managed_edges() in pg_temp.tdm_edges for the
+-- call.)
 -- After a parent table is applied: its collected children's foreign keys
 -- are translated through the key map, and children of deleted rows become
 -- relationship conflicts (complex, priority 1); a decision already taken
@@ -349,7 +362,7 @@ DECLARE
   deleted bigint := 0;
   n bigint;
 BEGIN
-  FOR e IN SELECT * FROM tdm._managed_edges() WHERE parent = the_parent ORDER BY child::text, name LOOP
+  FOR e IN SELECT * FROM pg_temp.tdm_edges WHERE parent = the_parent ORDER BY child::text, name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
     collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
     fk_text := tdm._key_text(e.columns, 't');
@@ -393,7 +406,7 @@ BEGIN
            ELSE format('t.%I::text', cm.updated_at_column) END,
       collected, fk_text)
       USING run, e.child, release, the_parent;
-    PERFORM tdm._record_members(run, e.child);
+    PERFORM tdm._record_members(run, e.child, relationship => true);
 
     -- Decisions already taken on these rows apply now.
     INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id)

@@ -24,7 +24,9 @@ $$;
 -- another release (definer: reviewers do not read the target tables).
 CREATE FUNCTION tdm._key_taken(rel regclass, columns text[], key_values jsonb, release text)
 RETURNS bool
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET extra_float_digits TO 1 AS $$
 DECLARE
   m tdm.managed_table;
   taken bool;
@@ -87,26 +89,28 @@ DECLARE
   candidate jsonb;
   release text;
 BEGIN
-  IF TG_OP = 'UPDATE' AND (NEW.conflict_id, NEW.action, NEW.keep_env, NEW.renames, NEW.merged,
-                           NEW.rationale)
-                          IS NOT DISTINCT FROM (OLD.conflict_id, OLD.action, OLD.keep_env,
-                                                OLD.renames, OLD.merged, OLD.rationale) THEN
-    -- An approval (or nothing).
-    IF NEW.approved_by IS DISTINCT FROM OLD.approved_by THEN
-      IF NEW.approved_by IS NOT NULL AND current_user = OLD.decided_by THEN
-        RAISE EXCEPTION 'decision on %: % decided it and cannot also approve it',
-          NEW.conflict_id, current_user
-          USING ERRCODE = 'insufficient_privilege',
-                HINT = 'A priority 1 decision needs a second reviewer: another user runs tdm.approve().';
-      END IF;
-      NEW.approved_by := CASE WHEN NEW.approved_by IS NULL THEN NULL ELSE current_user END;
-      NEW.approved_at := CASE WHEN NEW.approved_by IS NULL THEN NULL ELSE now() END;
+  IF TG_OP = 'UPDATE' AND NEW.approved_by IS DISTINCT FROM OLD.approved_by
+     AND (NEW.conflict_id, NEW.action, NEW.keep_env, NEW.renames, NEW.merged, NEW.rationale)
+         IS NOT DISTINCT FROM (OLD.conflict_id, OLD.action, OLD.keep_env, OLD.renames,
+                               OLD.merged, OLD.rationale) THEN
+    -- An approval (or its withdrawal): by someone else than the decider.
+    IF NEW.approved_by IS NOT NULL AND current_user = OLD.decided_by THEN
+      RAISE EXCEPTION 'decision on %: % decided it and cannot also approve it',
+        NEW.conflict_id, current_user
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'A priority 1 decision needs a second reviewer: another user runs tdm.approve().';
     END IF;
+    NEW.approved_by := CASE WHEN NEW.approved_by IS NULL THEN NULL ELSE current_user END;
+    NEW.approved_at := CASE WHEN NEW.approved_by IS NULL THEN NULL ELSE now() END;
     NEW.decided_by := OLD.decided_by;
     NEW.decided_at := OLD.decided_at;
     NEW.members_checksum := OLD.members_checksum;
+    PERFORM tdm._audit(CASE WHEN NEW.approved_by IS NULL THEN 'withdraw_approval' ELSE 'approve' END,
+                       NEW.conflict_id, jsonb_build_object('decided_by', OLD.decided_by));
     RETURN NEW;
   END IF;
+  -- Anything else, an unchanged decision written again included (how a
+  -- reviewer confirms a stale one), is checked as a new decision.
 
   c := tdm._latest_conflict(NEW.conflict_id);
   IF c.conflict_id IS NULL THEN
@@ -214,7 +218,7 @@ BEGIN
           RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of this release',
             NEW.conflict_id, nk, candidate, label
             USING ERRCODE = 'unique_violation',
-                  HINT = 'Choose a value no collected row has.';
+                  HINT = 'Choose a value no other row of the release has (validation checks them all).';
         END IF;
       END LOOP;
     END LOOP;
@@ -333,7 +337,6 @@ BEGIN
   END IF;
   UPDATE tdm.decision SET approved_by = current_user
    WHERE decision.conflict_id = approve.conflict_id;
-  PERFORM tdm._audit('approve', conflict_id, jsonb_build_object('decided_by', d.decided_by));
 END
 $$;
 
@@ -363,6 +366,9 @@ CREATE VIEW tdm.review_queue AS
   SELECT c.conflict_id, c.rel, c.kind, c.class, c.priority, c.rule, c.suggestion, c.rationale,
          tdm._side_by_side(c) AS side_by_side,
          (SELECT jsonb_agg(jsonb_build_object('env', cm.label, 'feature', cm.feature, 'ts', cm.ts)
+                           -- a relationship conflict has nothing differing: show its row
+                           || CASE WHEN c.kind = 'relationship'
+                                   THEN jsonb_build_object('row', cm."row") ELSE '{}' END
                            ORDER BY cm.member)
             FROM tdm.conflict_member cm
            WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id) AS members,

@@ -12,7 +12,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   e record;
 BEGIN
-  FOR e IN SELECT * FROM tdm._managed_edges() ORDER BY child::text, name LOOP
+  FOR e IN SELECT * FROM pg_temp.tdm_edges ORDER BY child::text, name LOOP
     EXECUTE format(
       'UPDATE tdm.conflict c SET related = c.related || jsonb_build_object($3::text, s.counts)'
       '  FROM (SELECT cm.conflict_id, jsonb_object_agg(cm.label, n.cnt) AS counts'
@@ -112,16 +112,23 @@ BEGIN
   VALUES ('consolidate', the_release, 'running', pg_backend_pid(), clock_timestamp(),
           jsonb_build_object('run_id', run.run_id))
   RETURNING job_id INTO job;
-  -- Each call rebuilds the run's findings from fresh data; decisions stay.
+  IF to_regclass('pg_temp.tdm_plan') IS NOT NULL THEN
+    DROP TABLE pg_temp.tdm_plan, pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
+               pg_temp.tdm_edges;
+  END IF;
+  CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
+  -- Each call rebuilds the run's findings from fresh data; decisions stay,
+  -- and so do the keys earlier calls generated.
+  CREATE TEMP TABLE tdm_previous_keys ON COMMIT DROP AS
+    SELECT k.rel, k.env, k.old_key, k.new_key FROM tdm.key_map k
+     WHERE k.run_id = run.run_id AND k.reason = 'rekeyed';
+  CREATE INDEX ON tdm_previous_keys (rel, env, old_key);
   DELETE FROM tdm.conflict WHERE run_id = run.run_id;
   DELETE FROM tdm.key_map WHERE run_id = run.run_id;
   DELETE FROM tdm.violation WHERE run_id = run.run_id;
   UPDATE tdm.run x SET job_id = job, status = 'collecting', calls = x.calls + 1, finished_at = NULL
    WHERE x.run_id = run.run_id;
 
-  IF to_regclass('pg_temp.tdm_plan') IS NOT NULL THEN
-    DROP TABLE pg_temp.tdm_plan, pg_temp.tdm_keymap, pg_temp.tdm_deleted;
-  END IF;
   CREATE TEMP TABLE tdm_plan (conflict_id text, member int, env text, key text[], old_json jsonb,
                               role text, survivor int, patch jsonb) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json jsonb,
@@ -157,8 +164,14 @@ BEGIN
     renamed := renamed + outcome.renamed;
     deleted := deleted + outcome.deleted + propagated;
     tables := jsonb_set(tables, ARRAY[t.rel::text], tables -> t.rel::text || jsonb_build_object(
-      'merged', outcome.merged, 'renamed', outcome.renamed, 'deleted', outcome.deleted));
+      'merged', outcome.merged, 'renamed', outcome.renamed));
     phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
+  END LOOP;
+  -- Deleted rows per table (delete_all, and children deleted with them).
+  FOR t IN SELECT o.rel, (SELECT count(*) FROM pg_temp.tdm_deleted d WHERE d.rel = o.rel) AS n
+             FROM tdm._table_order() o LOOP
+    tables := jsonb_set(tables, ARRAY[t.rel::text],
+                        tables -> t.rel::text || jsonb_build_object('deleted', t.n));
   END LOOP;
   INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason, conflict_id)
   SELECT run.run_id, k.rel, k.env, k.old_json, k.new_json, k.reason, k.conflict_id

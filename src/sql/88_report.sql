@@ -60,8 +60,8 @@ BEGIN
   END IF;
   IF format = 'json' THEN
     RETURN jsonb_pretty(d);
-  ELSIF format NOT IN ('text', 'html') THEN
-    RAISE EXCEPTION 'report: unknown format "%"', format
+  ELSIF format IS NULL OR format NOT IN ('text', 'html') THEN
+    RAISE EXCEPTION 'report: unknown format %', coalesce(quote_literal(format), 'NULL')
       USING ERRCODE = 'invalid_parameter_value', HINT = 'Formats: text, json, html.';
   END IF;
 

@@ -42,6 +42,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._check_values(regclass, jsonb, text, text),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
+  tdm._base_type(oid),
   tdm._side_by_side(tdm.conflict),
   tdm._audit(text, text, jsonb)
   TO tdm_reviewer;
