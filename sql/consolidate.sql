@@ -6,6 +6,8 @@
 \set SHOW_CONTEXT never
 CREATE ROLE tdm_regress_approver;
 GRANT tdm_reviewer TO tdm_regress_approver;
+CREATE ROLE tdm_regress_reviewer;
+GRANT tdm_reviewer TO tdm_regress_reviewer;
 
 -- More planted cases: a user both sides disagree on (core column) whose
 -- st2 copy has an account, and a merchant account in st3 (its user will be
@@ -215,11 +217,6 @@ SELECT status, rows_loaded, rows_merged, rows_renamed, rows_deleted, calls FROM 
 SELECT (SELECT count(*) FROM (SELECT email, full_name, role FROM before_rerun
                               EXCEPT SELECT email, full_name, role FROM staging.users) a) AS changed;
 
--- Reviewers decide; they do not consolidate.
-SET ROLE tdm_regress_approver;
-SELECT count(*) >= 0 AS reads_queue FROM tdm.review_queue;
-SELECT tdm.consolidate('R3');
-RESET ROLE;
 
 -- Every decision, approval and call is in the audit trail, and it holds.
 SELECT action, count(*) FROM tdm.audit
@@ -237,8 +234,13 @@ SELECT status, rows_collected, conflicts, auto_resolved, manual FROM tdm.run WHE
 SELECT priority, count(*) FROM tdm.review_queue WHERE release = 'R2' GROUP BY 1 ORDER BY 1;
 -- The bulk form: every waiting conflict keeps its suggested survivor; a
 -- second reviewer approves the priority 1 ones.
+SET ROLE tdm_regress_reviewer;
 SELECT tdm.resolve_all('R2', 'keep', 'bulk: the suggestion stands', priority => 3) AS p3;
 SELECT tdm.resolve_all('R2', 'keep', 'bulk: the suggestion stands') AS the_rest;
+SELECT DISTINCT decided_by FROM tdm.decision WHERE rationale LIKE 'bulk:%';
+-- Reviewers decide; they do not consolidate.
+SELECT tdm.consolidate('R2');
+RESET ROLE;
 SET ROLE tdm_regress_approver;
 SELECT count(tdm.approve(conflict_id)) AS approved
   FROM tdm.conflict WHERE run_id = :run AND priority = 1 AND status = 'decided';
