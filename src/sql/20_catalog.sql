@@ -68,6 +68,7 @@ CREATE TABLE tdm.job (
               CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
   pid         int,
   started_by  name NOT NULL DEFAULT current_user,
+  queued_at   timestamptz NOT NULL DEFAULT now(),
   started_at  timestamptz,
   finished_at timestamptz,
   error       text,

@@ -97,23 +97,23 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION tdm.tag_release(release text, wait bool DEFAULT true) RETURNS bigint
+CREATE FUNCTION tdm._tag_release_job(job bigint) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release;
-  the_release text := tag_release.release;
-  job bigint;
+  the_release text := (SELECT j.release FROM tdm.job j WHERE j.job_id = job);
   e tdm.environment;
   m tdm.managed_table;
   env_rel regclass;
-  lineage text[] := tdm._release_lineage(tag_release.release);
+  lineage text[] := tdm._release_lineage(the_release);
   features text[];
   drift record;
   fk jsonb;
   parent tdm.managed_table;
   parent_rel regclass;
   n bigint;
+  checked bigint;
   examples jsonb;
   detail text;
   table_ok bool;
@@ -124,36 +124,23 @@ DECLARE
   warnings int;
   locked bool;
 BEGIN
-  r := tdm._require_release_inputs(the_release, 'tag_release');
-  IF r.status NOT IN ('open', 'locked') THEN
-    RAISE EXCEPTION 'tag_release: release "%" is %; only open or locked releases are tagged',
-      the_release, r.status USING ERRCODE = 'object_not_in_prerequisite_state';
-  END IF;
+  r := tdm._tag_release_check(the_release);
   features := ARRAY(SELECT f.feature FROM tdm.feature f WHERE f.release = the_release);
-  IF cardinality(features) = 0 THEN
-    RAISE EXCEPTION 'tag_release: release "%" has no features', the_release
-      USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = format('Add its release plan first: SELECT tdm.add_feature(%L, ''FEAT-1'', 1);',
-                          the_release);
-  END IF;
-  IF NOT wait THEN
-    RAISE EXCEPTION 'tag_release: wait => false is not available yet'
-      USING ERRCODE = 'feature_not_supported', HINT = 'Call it with wait => true.';
-  END IF;
-
-  INSERT INTO tdm.job (kind, release, status, pid, started_at)
-  VALUES ('tag_release', the_release, 'running', pg_backend_pid(), started)
-  RETURNING job_id INTO job;
 
   phase_started := clock_timestamp();
+  PERFORM tdm._progress(job, 'import');
   FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
     PERFORM tdm._refresh_environment(e.name);
   END LOOP;
   phase_ms := phase_ms || jsonb_build_object('import', round(1000 * extract(epoch FROM clock_timestamp() - phase_started)));
 
   phase_started := clock_timestamp();
+  checked := 0;
   FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
     FOR m IN SELECT * FROM tdm.managed_table ORDER BY rel::text LOOP
+      PERFORM tdm._progress(job, 'check', checked, (SELECT count(*) FROM tdm.environment)
+                                                   * (SELECT count(*) FROM tdm.managed_table));
+      checked := checked + 1;
       env_rel := tdm._env_table(e.name, m.rel);
       FOR drift IN SELECT * FROM tdm._schema_drift(e.name, m.rel) LOOP
         PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', drift.severity, drift.detail, NULL);
@@ -249,6 +236,7 @@ BEGIN
   locked := errors = 0;
 
   phase_started := clock_timestamp();
+  PERFORM tdm._progress(job, 'lock');
   DELETE FROM tdm.release_lock WHERE tdm.release_lock.release = the_release;
   IF locked THEN
     FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
@@ -276,6 +264,42 @@ BEGIN
   IF NOT locked THEN
     RAISE NOTICE 'release % stays open: % error finding(s); see SELECT * FROM tdm.tag_finding WHERE job_id = %',
       the_release, errors, job;
+  END IF;
+  RETURN job;
+END
+$$;
+-- What tagging needs before it starts: the release, open or locked, with
+-- a release plan, and environments and tables to check.
+CREATE FUNCTION tdm._tag_release_check(release text) RETURNS tdm.release
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r tdm.release := tdm._require_release_inputs(release, 'tag_release');
+BEGIN
+  IF r.status NOT IN ('open', 'locked') THEN
+    RAISE EXCEPTION 'tag_release: release "%" is %; only open or locked releases are tagged',
+      release, r.status USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM tdm.feature f WHERE f.release = r.release) THEN
+    RAISE EXCEPTION 'tag_release: release "%" has no features', release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('Add its release plan first: SELECT tdm.add_feature(%L, ''FEAT-1'', 1);',
+                          release);
+  END IF;
+  RETURN r;
+END
+$$;
+
+-- Phase 1.5: in this backend (wait => true), or in a tdm_tag_release
+-- background worker (wait => false, returns at once). Returns the job id.
+CREATE FUNCTION tdm.tag_release(release text, wait bool DEFAULT true) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  job bigint;
+BEGIN
+  PERFORM tdm._tag_release_check(release);
+  job := tdm._start_job('tag_release', release, wait);
+  IF wait THEN
+    PERFORM tdm._tag_release_job(job);
   END IF;
   RETURN job;
 END

@@ -36,8 +36,66 @@ LANGUAGE sql VOLATILE AS $$
                                                + round(1000 * extract(epoch FROM clock_timestamp() - since)))
 $$;
 
+-- What consolidation needs before it starts: a locked release, the target
+-- schema with every managed table.
+CREATE FUNCTION tdm._consolidate_check(the_release text, the_target text) RETURNS tdm.release
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r tdm.release;
+  missing text;
+BEGIN
+  r := tdm._require_release_inputs(the_release, 'consolidate');
+  IF r.status = 'open' THEN
+    RAISE EXCEPTION 'consolidate: release "%" is not locked', the_release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('Tag it first: SELECT tdm.tag_release(%L);', the_release);
+  END IF;
+  IF to_regnamespace(quote_ident(the_target)) IS NULL THEN
+    RAISE EXCEPTION 'consolidate: target schema "%" does not exist', the_target
+      USING ERRCODE = 'invalid_schema_name',
+            HINT = 'A target is a schema holding tables named like the managed tables.';
+  END IF;
+  SELECT string_agg(format('%s (managed as %s)', quote_ident(c.relname), m.rel), ', ')
+    INTO missing
+    FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
+   WHERE tdm._target_table(the_target, m.rel) IS NULL;
+  IF missing IS NOT NULL THEN
+    RAISE EXCEPTION 'consolidate: target "%" has no table %', the_target, missing
+      USING ERRCODE = 'undefined_table',
+            HINT = 'Create it with the managed table''s columns and constraints.';
+  END IF;
+  RETURN r;
+END
+$$;
+
+-- Phase 2: in this backend (wait => true: returns the run id), or in a
+-- tdm_consolidate background worker (wait => false: returns the job id at
+-- once; the run id is in the job's detail).
 CREATE FUNCTION tdm.consolidate(release text, target text DEFAULT 'staging', wait bool DEFAULT true)
 RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  job bigint;
+BEGIN
+  PERFORM tdm._consolidate_check(release, target);
+  IF EXISTS (SELECT 1 FROM pg_locks l
+              WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
+                      SELECT oid FROM pg_database WHERE datname = current_database())
+                AND l.classid = hashtext('tdm.consolidate')::oid
+                AND l.objid = hashtext(release)::oid AND l.objsubid = 2) THEN
+    RAISE EXCEPTION 'consolidate: release "%" is being consolidated by another session', release
+      USING ERRCODE = 'lock_not_available',
+            HINT = 'Wait for it to finish (tdm.progress shows it), then call tdm.consolidate again.';
+  END IF;
+  job := tdm._start_job('consolidate', release, wait, jsonb_build_object('target', target));
+  IF NOT wait THEN
+    RETURN job;
+  END IF;
+  RETURN tdm._consolidate_job(job);
+END
+$$;
+
+CREATE FUNCTION tdm._consolidate_job(job bigint) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
@@ -45,11 +103,10 @@ SET extra_float_digits TO 1
 AS $$
 #variable_conflict use_variable
 DECLARE
-  the_release text := release;
-  the_target text := target;
+  the_release text := (SELECT j.release FROM tdm.job j WHERE j.job_id = job);
+  the_target text := (SELECT j.detail ->> 'target' FROM tdm.job j WHERE j.job_id = job);
   r tdm.release;
   run tdm.run;
-  job bigint;
   t record;
   since timestamptz;
   phase_ms jsonb := '{}';
@@ -69,30 +126,7 @@ DECLARE
   loaded bigint;
   final_status text;
 BEGIN
-  r := tdm._require_release_inputs(the_release, 'consolidate');
-  IF r.status = 'open' THEN
-    RAISE EXCEPTION 'consolidate: release "%" is not locked', the_release
-      USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = format('Tag it first: SELECT tdm.tag_release(%L);', the_release);
-  END IF;
-  IF NOT wait THEN
-    RAISE EXCEPTION 'consolidate: wait => false is not available yet'
-      USING ERRCODE = 'feature_not_supported', HINT = 'Call it with wait => true.';
-  END IF;
-  IF to_regnamespace(quote_ident(the_target)) IS NULL THEN
-    RAISE EXCEPTION 'consolidate: target schema "%" does not exist', the_target
-      USING ERRCODE = 'invalid_schema_name',
-            HINT = 'A target is a schema holding tables named like the managed tables.';
-  END IF;
-  SELECT string_agg(format('%s (managed as %s)', quote_ident(c.relname), m.rel), ', ')
-    INTO missing
-    FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
-   WHERE tdm._target_table(the_target, m.rel) IS NULL;
-  IF missing IS NOT NULL THEN
-    RAISE EXCEPTION 'consolidate: target "%" has no table %', the_target, missing
-      USING ERRCODE = 'undefined_table',
-            HINT = 'Create it with the managed table''s columns and constraints.';
-  END IF;
+  r := tdm._consolidate_check(the_release, the_target);
   IF NOT pg_try_advisory_xact_lock(hashtext('tdm.consolidate'), hashtext(the_release)) THEN
     SELECT l.pid INTO holder FROM pg_locks l
      WHERE l.locktype = 'advisory' AND l.granted AND l.classid = hashtext('tdm.consolidate')::oid
@@ -108,10 +142,8 @@ BEGIN
   IF NOT FOUND OR run.status = 'failed' THEN
     INSERT INTO tdm.run (release, target) VALUES (the_release, the_target) RETURNING * INTO run;
   END IF;
-  INSERT INTO tdm.job (kind, release, status, pid, started_at, detail)
-  VALUES ('consolidate', the_release, 'running', pg_backend_pid(), clock_timestamp(),
-          jsonb_build_object('run_id', run.run_id))
-  RETURNING job_id INTO job;
+  UPDATE tdm.job j SET detail = j.detail || jsonb_build_object('run_id', run.run_id)
+   WHERE j.job_id = job;
   IF to_regclass('pg_temp.tdm_plan') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_plan, pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
                pg_temp.tdm_edges;
@@ -139,6 +171,7 @@ BEGIN
 
   -- Collect (refuses data that no longer matches the release lock).
   since := clock_timestamp();
+  PERFORM tdm._progress(job, 'collect', 0, (SELECT count(*) FROM tdm.managed_table));
   FOR t IN SELECT * FROM tdm._collect(the_release) LOOP
     EXECUTE format('SELECT jsonb_object_agg(tdm_env, n ORDER BY tdm_env)'
                    '  FROM (SELECT tdm_env, count(*) AS n FROM %s GROUP BY 1) s', t.collected)
@@ -153,7 +186,9 @@ BEGIN
   -- Detect and resolve, parents first: a child's keys are translated
   -- through its parents' key map before its own conflicts are detected.
   UPDATE tdm.run x SET status = 'detecting' WHERE x.run_id = run.run_id;
-  FOR t IN SELECT o.rel FROM tdm._table_order() o ORDER BY o.step LOOP
+  FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
+    PERFORM tdm._progress(job, 'detect and resolve', t.step - 1,
+                          (SELECT count(*) FROM tdm.managed_table));
     since := clock_timestamp();
     PERFORM tdm._record_conflicts(run.run_id, the_release, t.rel);
     phase_ms := tdm._add_ms(phase_ms, 'detect', since);
@@ -199,7 +234,8 @@ BEGIN
   ELSE
     since := clock_timestamp();
     UPDATE tdm.run x SET status = 'validating' WHERE x.run_id = run.run_id;
-    FOR t IN SELECT o.rel FROM tdm._table_order() o ORDER BY o.step LOOP
+    FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
+      PERFORM tdm._progress(job, 'validate', t.step - 1, (SELECT count(*) FROM tdm.managed_table));
       errors := errors + tdm._validate_table(run.run_id, the_release, the_target, t.rel);
     END LOOP;
     phase_ms := tdm._add_ms(phase_ms, 'validate', since);
@@ -212,6 +248,7 @@ BEGIN
     ELSE
       since := clock_timestamp();
       UPDATE tdm.run x SET status = 'loading' WHERE x.run_id = run.run_id;
+      PERFORM tdm._progress(job, 'load', 0, collected_total - merged - deleted);
       loaded := tdm._load(run.run_id, the_release, the_target);
       phase_ms := tdm._add_ms(phase_ms, 'load', since);
       -- Every collected row is accounted for.

@@ -44,5 +44,6 @@ GRANT EXECUTE ON FUNCTION
   tdm._rekeyable(regclass),
   tdm._base_type(oid),
   tdm._side_by_side(tdm.conflict),
-  tdm._audit(text, text, jsonb)
+  tdm._audit(text, text, jsonb),
+  tdm._progress_rows()
   TO tdm_reviewer;

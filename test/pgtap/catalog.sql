@@ -23,7 +23,7 @@ SELECT columns_are('tdm', 'release',
   ARRAY['release', 'status', 'code_version', 'parent', 'locked_at', 'created_at', 'created_by'],
   'tdm.release columns');
 SELECT columns_are('tdm', 'job',
-  ARRAY['job_id', 'kind', 'release', 'status', 'pid', 'started_by', 'started_at', 'finished_at',
+  ARRAY['job_id', 'kind', 'release', 'status', 'pid', 'started_by', 'queued_at', 'started_at', 'finished_at',
         'error', 'sqlstate', 'detail'], 'tdm.job columns');
 SELECT has_table('tdm', 'feature', 'tdm.feature exists');
 SELECT has_table('tdm', 'rule', 'tdm.rule exists');

@@ -4,8 +4,10 @@
 #include <climits>
 
 #include "pg/common/bridge.hpp"
+#include "pg/jobs/progress.hpp"
 
 extern "C" {
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -31,4 +33,5 @@ extern "C" void _PG_init(void) {
       &tdm::pg::progress_notices, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("tdm");
   tdm::pg::install_interrupt_check();
+  tdm::pg::install_progress_registry(process_shared_preload_libraries_in_progress);
 }

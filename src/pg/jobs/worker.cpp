@@ -1,0 +1,187 @@
+// Background jobs: one dynamic background worker per job started with
+// wait => false. No shared_preload_libraries needed.
+//
+//  * tdm._launch_job(job_id, kind) registers the worker (bgw_type
+//    tdm_<kind>, so pg_stat_activity.backend_type names it), connected to
+//    the caller's database as the caller's role, or fails with a clear
+//    error naming max_worker_processes (the caller's transaction, job row
+//    included, then rolls back: no job left behind).
+//  * tdm_job_main waits for the launching transaction to end, then works
+//    in short transactions of its own: `running`, the job itself
+//    (tdm._run_job, the same SQL the foreground path runs), then
+//    `completed`, or `failed` / `cancelled` with the message and SQLSTATE.
+//  * tdm._wait_latch(ms) sleeps on the backend's latch: a worker's end
+//    wakes the backend that launched it at once.
+//
+// The worker's main function is PostgreSQL-style C (PG_TRY around the job,
+// no C++ objects in its frames), so its longjmps cross nothing that owns
+// resources.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "pg/common/args.hpp"
+#include "pg/common/bridge.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "utils/builtins.h"
+#include "utils/elog.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+PGDLLEXPORT void tdm_job_main(Datum main_arg);
+}
+
+namespace {
+
+// What the worker needs to know of its launcher (bgw_extra).
+struct JobStart {
+  Oid database;
+  Oid role;
+  TransactionId launcher_xid;
+};
+static_assert(sizeof(JobStart) <= BGW_EXTRALEN, "fits in bgw_extra");
+
+// Runs one statement with a bigint parameter in a transaction of its own;
+// returns the number of rows it processed.
+uint64 run_in_own_transaction(const char *sql, int64 job, const char *text_arg) {
+  StartTransactionCommand();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  SPI_connect();
+  Oid types[2] = {INT8OID, TEXTOID};
+  Datum values[2] = {Int64GetDatum(job),
+                     text_arg != nullptr ? PointerGetDatum(cstring_to_text(text_arg)) : (Datum)0};
+  const char nulls[2] = {' ', text_arg != nullptr ? ' ' : 'n'};
+  SPI_execute_with_args(sql, 2, types, values, nulls, false, 0);
+  const uint64 processed = SPI_processed;
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  return processed;
+}
+
+}  // namespace
+
+// tdm._launch_job(job_id bigint, kind text) RETURNS void
+TDM_FUNCTION(tdm_launch_job) {
+  const int64 job = PG_GETARG_INT64(0);
+  const std::string kind = tdm::pg::text_arg(fcinfo, 1, "kind");
+  const char *kind_text = kind.c_str();
+  tdm::pg::pg_call([=] {
+    BackgroundWorker worker;
+    std::memset(&worker, 0, sizeof worker);
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = BGW_NEVER_RESTART;
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "tdm");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "tdm_job_main");
+    snprintf(worker.bgw_type, BGW_MAXLEN, "tdm_%s", kind_text);
+    snprintf(worker.bgw_name, BGW_MAXLEN, "tdm_%s job %lld", kind_text, (long long)job);
+    worker.bgw_main_arg = Int64GetDatum(job);
+    const JobStart start = {MyDatabaseId, GetUserId(), GetTopTransactionId()};
+    std::memcpy(worker.bgw_extra, &start, sizeof start);
+    worker.bgw_notify_pid = MyProcPid;
+    BackgroundWorkerHandle *handle = nullptr;
+    if (!RegisterDynamicBackgroundWorker(&worker, &handle)) {
+      ereport(ERROR,
+              (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+               errmsg("tdm: no background worker slot is free for %s job %lld", kind_text,
+                      (long long)job),
+               errdetail("All max_worker_processes (%d) slots are in use.", max_worker_processes),
+               errhint("Wait for running workers to finish, raise max_worker_processes (a "
+                       "restart), or call it with wait => true.")));
+    }
+  });
+  PG_RETURN_VOID();
+}
+
+// tdm._wait_latch(ms int) RETURNS void: sleeps until the latch is set or
+// the time passes; honours cancel.
+TDM_FUNCTION(tdm_wait_latch) {
+  const int ms = PG_ARGISNULL(0) ? 100 : PG_GETARG_INT32(0);
+  tdm::pg::pg_call([=] {
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  });
+  PG_RETURN_VOID();
+}
+
+void tdm_job_main(Datum main_arg) {
+  const int64 job = DatumGetInt64(main_arg);
+  JobStart start;
+  std::memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof start);
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnectionByOid(start.database, start.role, 0);
+  pgstat_report_appname("tdm");
+
+  // The job row becomes visible when the launching transaction commits; if
+  // it rolls back there is no job to run.
+  StartTransactionCommand();
+  XactLockTableWait(start.launcher_xid, nullptr, nullptr, XLTW_None);
+  CommitTransactionCommand();
+
+  if (run_in_own_transaction("UPDATE tdm.job SET status = 'running', pid = pg_backend_pid(),"
+                             "       started_at = clock_timestamp()"
+                             " WHERE job_id = $1 AND status = 'queued'",
+                             job, nullptr) == 0) {
+    proc_exit(0);  // rolled back, or cancelled before it started
+  }
+
+  pgstat_report_activity(STATE_RUNNING, "SELECT tdm._run_job($1)");
+  MemoryContext worker_context = CurrentMemoryContext;
+  ErrorData *error = nullptr;
+  StartTransactionCommand();
+  PG_TRY();
+  {
+    PushActiveSnapshot(GetTransactionSnapshot());
+    SPI_connect();
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(job)};
+    SPI_execute_with_args("SELECT tdm._run_job($1)", 1, types, values, nullptr, false, 0);
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(worker_context);
+    error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+  }
+  PG_END_TRY();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+
+  if (error == nullptr) {
+    run_in_own_transaction("UPDATE tdm.job SET status = 'completed',"
+                           "       finished_at = coalesce(finished_at, clock_timestamp())"
+                           " WHERE job_id = $1 AND status = 'running'",
+                           job, nullptr);
+  } else {
+    // A cancel asked for by tdm.cancel_job ends as `cancelled`.
+    ereport(LOG, (errmsg("tdm job %lld failed: %s", (long long)job, error->message)));
+    const char *message =
+        psprintf("%s %s", unpack_sql_state(error->sqlerrcode), error->message ? error->message : "");
+    run_in_own_transaction(
+        "UPDATE tdm.job SET status = CASE WHEN left($2, 5) = '57014'"
+        "                                  AND (detail ->> 'cancel_requested')::bool"
+        "                                 THEN 'cancelled' ELSE 'failed' END,"
+        "       sqlstate = left($2, 5), error = substr($2, 7), finished_at = clock_timestamp()"
+        " WHERE job_id = $1 AND status = 'running'",
+        job, message);
+  }
+  proc_exit(0);
+}

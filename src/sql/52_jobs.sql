@@ -1,0 +1,174 @@
+-- Jobs: every long operation runs in the calling backend (wait => true) or
+-- in a dynamic background worker (wait => false), through the same job
+-- function and the same tdm.job bookkeeping; tdm.progress shows where
+-- running jobs are, from shared memory.
+
+CREATE FUNCTION tdm._launch_job(job_id bigint, kind text) RETURNS void
+AS 'MODULE_PATHNAME', 'tdm_launch_job' LANGUAGE C STRICT;
+CREATE FUNCTION tdm._wait_latch(ms int) RETURNS void
+AS 'MODULE_PATHNAME', 'tdm_wait_latch' LANGUAGE C;
+CREATE FUNCTION tdm._progress_begin(job_id bigint, kind text, release text) RETURNS void
+AS 'MODULE_PATHNAME', 'tdm_progress_begin' LANGUAGE C;
+CREATE FUNCTION tdm._progress(job_id bigint, phase text, done bigint DEFAULT 0,
+                              total bigint DEFAULT 0) RETURNS void
+AS 'MODULE_PATHNAME', 'tdm_progress' LANGUAGE C;
+CREATE FUNCTION tdm._progress_rows()
+RETURNS TABLE (job_id bigint, kind text, release text, phase text, done bigint, total bigint,
+               pid int, started timestamptz, phase_started timestamptz)
+AS 'MODULE_PATHNAME', 'tdm_progress_rows' LANGUAGE C;
+
+-- Jobs whose process is gone (killed, crashed, server restarted) are never
+-- left running: marked failed, with why. A process counts as the job's
+-- only if it started before the job did (pids are reused). Definer: it
+-- must see every session in pg_stat_activity.
+CREATE FUNCTION tdm._reap_jobs() RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  UPDATE tdm.job j
+     SET status = 'failed', finished_at = clock_timestamp(), sqlstate = '57P01',
+         error = CASE WHEN j.status = 'queued'
+                      THEN 'the job never started: the server restarted before its worker ran'
+                      ELSE format('the job''s process (pid %s) is gone: it was terminated, crashed, '
+                                  'or the server restarted', j.pid) END
+   WHERE (j.status = 'running' AND j.pid IS DISTINCT FROM pg_backend_pid()
+          AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                           WHERE a.pid = j.pid AND a.backend_start <= j.started_at))
+      OR (j.status = 'queued' AND j.queued_at < pg_postmaster_start_time())
+$$;
+
+-- A new job of `kind`: running in this backend, or queued for a worker
+-- that is launched now (and starts when this transaction commits).
+CREATE FUNCTION tdm._start_job(kind text, release text, wait bool, detail jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  job bigint;
+BEGIN
+  PERFORM tdm._reap_jobs();
+  IF wait THEN
+    INSERT INTO tdm.job (kind, release, status, pid, started_at, detail)
+    VALUES (kind, release, 'running', pg_backend_pid(), clock_timestamp(), detail)
+    RETURNING job_id INTO job;
+  ELSE
+    INSERT INTO tdm.job (kind, release, status, detail)
+    VALUES (kind, release, 'queued', detail) RETURNING job_id INTO job;
+    PERFORM tdm._launch_job(job, kind);
+  END IF;
+  PERFORM tdm._progress_begin(job, kind, release);
+  RETURN job;
+END
+$$;
+
+-- What a background worker runs: the job function of the job's kind.
+CREATE FUNCTION tdm._run_job(job_id bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  j tdm.job;
+BEGIN
+  SELECT * INTO j FROM tdm.job WHERE job.job_id = _run_job.job_id;
+  PERFORM tdm._progress_begin(j.job_id, j.kind, j.release);
+  CASE j.kind
+    WHEN 'tag_release' THEN PERFORM tdm._tag_release_job(j.job_id);
+    WHEN 'consolidate' THEN PERFORM tdm._consolidate_job(j.job_id);
+    ELSE RAISE EXCEPTION 'tdm: jobs of kind % do not run in the background', j.kind
+           USING ERRCODE = 'feature_not_supported';
+  END CASE;
+END
+$$;
+
+-- Waits (on the latch, woken when a worker this backend launched ends;
+-- otherwise re-checking every second) until the job ends or the timeout
+-- passes; returns its status.
+CREATE FUNCTION tdm.wait_job(job_id bigint, timeout interval DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  j tdm.job;
+  deadline timestamptz := clock_timestamp() + timeout;
+BEGIN
+  LOOP
+    PERFORM tdm._reap_jobs();
+    SELECT * INTO j FROM tdm.job WHERE job.job_id = wait_job.job_id;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'wait_job: job % does not exist', job_id
+        USING ERRCODE = 'undefined_object', HINT = 'Jobs are in tdm.job.';
+    END IF;
+    IF j.status IN ('completed', 'failed', 'cancelled') THEN
+      RETURN j.status;
+    END IF;
+    IF j.status = 'queued' AND j.xmin::text = (pg_current_xact_id_if_assigned()::text::bigint
+                                               % 4294967296)::text THEN
+      RAISE EXCEPTION 'wait_job: job % was started in this transaction; its worker starts at commit',
+        job_id USING ERRCODE = 'object_not_in_prerequisite_state',
+                     HINT = 'Commit first, then wait.';
+    END IF;
+    IF clock_timestamp() >= deadline THEN
+      RETURN j.status;
+    END IF;
+    PERFORM tdm._wait_latch(least(1000, greatest(1, coalesce(
+      ceil(1000 * extract(epoch FROM deadline - clock_timestamp())), 1000)))::int);
+  END LOOP;
+END
+$$;
+
+-- Sends a cancel to a tdm worker (definer: the worker may run as another
+-- role than the one cancelling).
+CREATE FUNCTION tdm._cancel_worker(pid int) RETURNS bool
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT pg_cancel_backend(a.pid) FROM pg_stat_activity a
+   WHERE a.pid = _cancel_worker.pid AND a.backend_type LIKE 'tdm\_%'
+$$;
+
+-- Cancels a job: a queued one never starts; a running worker is
+-- interrupted, its transaction rolls back (targets untouched) and the job
+-- ends `cancelled`. Returns what happened.
+CREATE FUNCTION tdm.cancel_job(job_id bigint) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  j tdm.job;
+BEGIN
+  PERFORM tdm._reap_jobs();
+  SELECT * INTO j FROM tdm.job WHERE job.job_id = cancel_job.job_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'cancel_job: job % does not exist', job_id
+      USING ERRCODE = 'undefined_object', HINT = 'Jobs are in tdm.job.';
+  END IF;
+  IF j.status IN ('completed', 'failed', 'cancelled') THEN
+    RAISE NOTICE 'cancel_job: job % already ended (%); nothing to cancel', job_id, j.status;
+    RETURN j.status;
+  END IF;
+  IF j.status = 'queued' THEN
+    UPDATE tdm.job SET status = 'cancelled', finished_at = clock_timestamp(),
+                       error = 'cancelled before it started'
+     WHERE job.job_id = cancel_job.job_id;
+    PERFORM tdm._audit('cancel_job', job_id::text, jsonb_build_object('status', 'queued'));
+    RETURN 'cancelled';
+  END IF;
+  IF j.pid = pg_backend_pid() THEN
+    RAISE EXCEPTION 'cancel_job: job % runs in this session', job_id
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Cancel the statement (Ctrl-C) instead.';
+  END IF;
+  -- Recorded first: the worker reads it (after this commits) to end as
+  -- `cancelled` rather than `failed`.
+  UPDATE tdm.job SET detail = detail || '{"cancel_requested": true}'
+   WHERE job.job_id = cancel_job.job_id;
+  IF NOT coalesce(tdm._cancel_worker(j.pid), false) THEN
+    RAISE NOTICE 'cancel_job: job % has no worker to signal (pid %)', job_id, j.pid;
+  END IF;
+  PERFORM tdm._audit('cancel_job', job_id::text, jsonb_build_object('pid', j.pid));
+  RETURN 'cancel requested';
+END
+$$;
+
+-- Running jobs, live: phase, items done of total, elapsed, and an estimate
+-- of the phase's time left. \watch 1 on it follows a consolidation.
+CREATE VIEW tdm.progress AS
+  SELECT p.job_id, p.kind, p.release, p.phase, p.done, p.total,
+         CASE WHEN p.total > 0 THEN round(100.0 * p.done / p.total, 1) END AS percent,
+         date_trunc('second', clock_timestamp() - p.started) AS elapsed,
+         CASE WHEN p.done > 0 AND p.total > p.done
+              THEN date_trunc('second', (clock_timestamp() - p.phase_started)
+                                        * ((p.total - p.done)::float8 / p.done)) END AS eta,
+         p.pid
+    FROM tdm._progress_rows() p
+   ORDER BY p.job_id;
+COMMENT ON VIEW tdm.progress IS 'Running tdm jobs and where they are (shared memory, live)';
