@@ -35,3 +35,6 @@ if test/dump_restore.sh tdm_regress; then
 else
   echo "0 1" >"$results/dump.count"
 fi
+
+echo "-- jobs across a restart and without worker slots"
+test/jobs_restart.sh tdm_regress "$results/restart.count" || true

@@ -29,9 +29,9 @@ fi
 
 echo "== build and install the extension"
 if make -s -j2 && $sudo make -s install; then
-  echo "== database suites (throwaway cluster: pg_regress, pgTAP, dump/restore)"
+  echo "== database suites (throwaway cluster: pg_regress, pgTAP, dump/restore, restart)"
   pg_virtualenv -t scripts/db-suites.sh "$results"
-  for suite in regress pgtap dump; do
+  for suite in regress pgtap dump restart; do
     if [ -f "$results/$suite.count" ]; then
       read -r ok bad <"$results/$suite.count"
       passed=$((passed + ok))

@@ -12,6 +12,8 @@ AS 'MODULE_PATHNAME', 'tdm_progress_begin' LANGUAGE C;
 CREATE FUNCTION tdm._progress(job_id bigint, phase text, done bigint DEFAULT 0,
                               total bigint DEFAULT 0) RETURNS void
 AS 'MODULE_PATHNAME', 'tdm_progress' LANGUAGE C;
+CREATE FUNCTION tdm._request_cancel(job_id bigint) RETURNS bool
+AS 'MODULE_PATHNAME', 'tdm_request_cancel' LANGUAGE C STRICT;
 CREATE FUNCTION tdm._progress_rows()
 RETURNS TABLE (job_id bigint, kind text, release text, phase text, done bigint, total bigint,
                pid int, started timestamptz, phase_started timestamptz)
@@ -96,8 +98,8 @@ BEGIN
     END IF;
     IF j.status = 'queued' AND j.xmin::text = (pg_current_xact_id_if_assigned()::text::bigint
                                                % 4294967296)::text THEN
-      RAISE EXCEPTION 'wait_job: job % was started in this transaction; its worker starts at commit',
-        job_id USING ERRCODE = 'object_not_in_prerequisite_state',
+      RAISE EXCEPTION 'wait_job: the job was started in this transaction; its worker starts at commit'
+        USING ERRCODE = 'object_not_in_prerequisite_state',
                      HINT = 'Commit first, then wait.';
     END IF;
     IF clock_timestamp() >= deadline THEN
@@ -126,31 +128,34 @@ DECLARE
   j tdm.job;
 BEGIN
   PERFORM tdm._reap_jobs();
-  SELECT * INTO j FROM tdm.job WHERE job.job_id = cancel_job.job_id FOR UPDATE;
+  -- No row lock: a running job holds its own row until it ends.
+  SELECT * INTO j FROM tdm.job WHERE job.job_id = cancel_job.job_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'cancel_job: job % does not exist', job_id
       USING ERRCODE = 'undefined_object', HINT = 'Jobs are in tdm.job.';
   END IF;
   IF j.status IN ('completed', 'failed', 'cancelled') THEN
-    RAISE NOTICE 'cancel_job: job % already ended (%); nothing to cancel', job_id, j.status;
+    RAISE NOTICE 'cancel_job: the job already ended (%); nothing to cancel', j.status;
     RETURN j.status;
   END IF;
   IF j.status = 'queued' THEN
     UPDATE tdm.job SET status = 'cancelled', finished_at = clock_timestamp(),
                        error = 'cancelled before it started'
-     WHERE job.job_id = cancel_job.job_id;
-    PERFORM tdm._audit('cancel_job', job_id::text, jsonb_build_object('status', 'queued'));
-    RETURN 'cancelled';
+     WHERE job.job_id = cancel_job.job_id AND status = 'queued';
+    IF FOUND THEN
+      PERFORM tdm._audit('cancel_job', job_id::text, jsonb_build_object('status', 'queued'));
+      RETURN 'cancelled';
+    END IF;
+    SELECT * INTO j FROM tdm.job WHERE job.job_id = cancel_job.job_id;  -- it just started
   END IF;
   IF j.pid = pg_backend_pid() THEN
     RAISE EXCEPTION 'cancel_job: job % runs in this session', job_id
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'Cancel the statement (Ctrl-C) instead.';
   END IF;
-  -- Recorded first: the worker reads it (after this commits) to end as
+  -- Marked first (shared memory): the worker then ends the job as
   -- `cancelled` rather than `failed`.
-  UPDATE tdm.job SET detail = detail || '{"cancel_requested": true}'
-   WHERE job.job_id = cancel_job.job_id;
+  PERFORM tdm._request_cancel(job_id);
   IF NOT coalesce(tdm._cancel_worker(j.pid), false) THEN
     RAISE NOTICE 'cancel_job: job % has no worker to signal (pid %)', job_id, j.pid;
   END IF;

@@ -48,6 +48,7 @@ struct Slot {
   int64 total;
   TimestampTz started;
   TimestampTz phase_started;
+  bool cancel_requested;  // by tdm.cancel_job: the job ends `cancelled`, not `failed`
 };
 
 struct Registry {
@@ -78,7 +79,8 @@ void startup_shared_memory() {
   if (g_previous_startup_hook != nullptr) g_previous_startup_hook();
   LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   bool found = false;
-  auto *registry = static_cast<Registry *>(ShmemInitStruct("tdm progress", sizeof(Registry), &found));
+  auto *registry =
+      static_cast<Registry *>(ShmemInitStruct("tdm progress", sizeof(Registry), &found));
   if (!found) init_registry(registry);
   LWLockRelease(AddinShmemInitLock);
   g_registry = registry;
@@ -131,6 +133,17 @@ void release_own_slots(XactEvent event, void *) {
 
 }  // namespace
 
+bool job_cancel_requested(int64 job_id) {
+  if (g_registry == nullptr) return false;
+  bool requested = false;
+  SpinLockAcquire(&g_registry->mutex);
+  for (const Slot &slot : g_registry->slots) {
+    if (slot.job_id == job_id && slot.pid == MyProcPid) requested = slot.cancel_requested;
+  }
+  SpinLockRelease(&g_registry->mutex);
+  return requested;
+}
+
 void install_progress_registry(bool preloading) {
   if (preloading) {
     g_previous_request_hook = shmem_request_hook;
@@ -171,6 +184,7 @@ TDM_FUNCTION(tdm_progress_begin) {
     free_slot->total = 0;
     free_slot->started = now;
     free_slot->phase_started = now;
+    free_slot->cancel_requested = false;
   }
   SpinLockRelease(&reg->mutex);
   // A full registry costs the job its progress display, nothing else.
@@ -208,9 +222,7 @@ TDM_FUNCTION(tdm_progress) {
   SpinLockRelease(&reg->mutex);
   if (new_phase && tdm::pg::progress_notices && !IsBackgroundWorker) {
     const char *text = phase.c_str();
-    tdm::pg::pg_call([=] {
-      ereport(NOTICE, (errmsg("tdm job %lld: %s", (long long)job, text)));
-    });
+    tdm::pg::pg_call([=] { ereport(NOTICE, (errmsg("tdm job %lld: %s", (long long)job, text))); });
   }
   PG_RETURN_VOID();
 }
@@ -242,4 +254,22 @@ TDM_FUNCTION(tdm_progress_rows) {
     });
   }
   return (Datum)0;
+}
+
+// tdm._request_cancel(job_id): marks the job's slot; true when the job has
+// one (it is running somewhere). Takes no lock on the job's row, which the
+// job itself may hold.
+TDM_FUNCTION(tdm_request_cancel) {
+  const int64 job = PG_GETARG_INT64(0);
+  auto *reg = registry();
+  bool found = false;
+  SpinLockAcquire(&reg->mutex);
+  for (Slot &slot : reg->slots) {
+    if (slot.job_id == job) {
+      slot.cancel_requested = true;
+      found = true;
+    }
+  }
+  SpinLockRelease(&reg->mutex);
+  PG_RETURN_BOOL(found);
 }

@@ -7,4 +7,8 @@ namespace tdm::pg {
 // preloaded, and gives slots back at the end of each transaction.
 void install_progress_registry(bool preloading);
 
+// Whether tdm.cancel_job asked this backend's job to stop (read by a
+// worker before its transaction's end gives the slot back).
+bool job_cancel_requested(long job_id);
+
 }  // namespace tdm::pg

@@ -22,6 +22,7 @@
 
 #include "pg/common/args.hpp"
 #include "pg/common/bridge.hpp"
+#include "pg/jobs/progress.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -143,6 +144,7 @@ void tdm_job_main(Datum main_arg) {
   pgstat_report_activity(STATE_RUNNING, "SELECT tdm._run_job($1)");
   MemoryContext worker_context = CurrentMemoryContext;
   ErrorData *error = nullptr;
+  bool cancelled = false;
   StartTransactionCommand();
   PG_TRY();
   {
@@ -160,27 +162,30 @@ void tdm_job_main(Datum main_arg) {
     MemoryContextSwitchTo(worker_context);
     error = CopyErrorData();
     FlushErrorState();
+    // Read before the abort gives the progress slot back.
+    cancelled = error->sqlerrcode == ERRCODE_QUERY_CANCELED && tdm::pg::job_cancel_requested(job);
     AbortCurrentTransaction();
   }
   PG_END_TRY();
   pgstat_report_activity(STATE_IDLE, nullptr);
 
   if (error == nullptr) {
-    run_in_own_transaction("UPDATE tdm.job SET status = 'completed',"
-                           "       finished_at = coalesce(finished_at, clock_timestamp())"
-                           " WHERE job_id = $1 AND status = 'running'",
-                           job, nullptr);
-  } else {
-    // A cancel asked for by tdm.cancel_job ends as `cancelled`.
-    ereport(LOG, (errmsg("tdm job %lld failed: %s", (long long)job, error->message)));
-    const char *message =
-        psprintf("%s %s", unpack_sql_state(error->sqlerrcode), error->message ? error->message : "");
     run_in_own_transaction(
-        "UPDATE tdm.job SET status = CASE WHEN left($2, 5) = '57014'"
-        "                                  AND (detail ->> 'cancel_requested')::bool"
-        "                                 THEN 'cancelled' ELSE 'failed' END,"
-        "       sqlstate = left($2, 5), error = substr($2, 7), finished_at = clock_timestamp()"
+        "UPDATE tdm.job SET status = 'completed',"
+        "       finished_at = coalesce(finished_at, clock_timestamp())"
         " WHERE job_id = $1 AND status = 'running'",
+        job, nullptr);
+  } else {
+    ereport(LOG, (errmsg("tdm job %lld failed: %s", (long long)job, error->message)));
+    const char *message = psprintf("%s %s", unpack_sql_state(error->sqlerrcode),
+                                   error->message ? error->message : "");
+    run_in_own_transaction(
+        cancelled ? "UPDATE tdm.job SET status = 'cancelled', sqlstate = left($2, 5),"
+                    "       error = 'cancelled by tdm.cancel_job', finished_at = clock_timestamp()"
+                    " WHERE job_id = $1 AND status = 'running'"
+                  : "UPDATE tdm.job SET status = 'failed', sqlstate = left($2, 5),"
+                    "       error = substr($2, 7), finished_at = clock_timestamp()"
+                    " WHERE job_id = $1 AND status = 'running'",
         job, message);
   }
   proc_exit(0);

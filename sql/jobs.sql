@@ -1,0 +1,125 @@
+-- Background jobs: wait => false starts a dynamic background worker; the
+-- job is followed in tdm.progress, waited for, cancelled; a killed worker
+-- leaves a failed job, not a running one. Every wait below is bounded
+-- polling on a state the test itself holds (locks in other sessions), so
+-- nothing depends on timing.
+\set SHOW_CONTEXT never
+
+-- Other sessions (dblink, with st1's loopback credentials): one in st1 and
+-- one in this database, to hold locks a job will wait on.
+CREATE FUNCTION pg_temp.opt(options text[], name text) RETURNS text LANGUAGE sql AS $$
+  SELECT substr(o, length(name) + 2) FROM unnest(options) o WHERE o LIKE name || '=%'
+$$;
+CREATE FUNCTION pg_temp.conninfo(db text) RETURNS text LANGUAGE sql AS $$
+  SELECT format('host=%s port=%s dbname=%s user=%s password=%s',
+                pg_temp.opt(s.srvoptions, 'host'), pg_temp.opt(s.srvoptions, 'port'), db,
+                pg_temp.opt(u.umoptions, 'user'), pg_temp.opt(u.umoptions, 'password'))
+    FROM pg_foreign_server s JOIN pg_user_mappings u ON u.srvid = s.oid
+   WHERE s.srvname = 'st1' AND u.usename = current_user
+$$;
+SELECT dblink_connect('env', pg_temp.conninfo('st1')) AS env_session,
+       dblink_connect('here', pg_temp.conninfo(current_database())) AS second_session;
+
+-- Waits (bounded) until `condition` holds.
+CREATE FUNCTION pg_temp.wait_until(condition text, seconds int DEFAULT 60) RETURNS bool
+LANGUAGE plpgsql AS $$
+DECLARE
+  ok bool;
+BEGIN
+  FOR i IN 1 .. seconds * 20 LOOP
+    EXECUTE 'SELECT ' || condition INTO ok;
+    IF ok THEN RETURN true; END IF;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+  RETURN false;
+END
+$$;
+
+-- An asynchronous consolidation (R2 again: its run repeats), held first
+-- in collection (st1's users locked) and then where it first reads
+-- staging.users (locked too): progress shows both phases while the job's
+-- transaction is open.
+SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+SELECT dblink_exec('here', 'BEGIN'),
+       dblink_exec('here', 'LOCK TABLE staging.users IN ACCESS EXCLUSIVE MODE');
+SELECT tdm.consolidate('R2', wait => false) AS job \gset
+SELECT status IN ('queued', 'running') AS started, kind FROM tdm.job WHERE job_id = :job;
+SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase = %L)',
+                                 :job, 'collect')) AS seen_collect;
+SELECT backend_type, a.pid = j.pid AS is_the_job
+  FROM pg_stat_activity a JOIN tdm.job j ON j.job_id = :job AND a.pid = j.pid;
+SELECT kind, release, phase, done, total, percent, elapsed >= '0 s' AS timed
+  FROM tdm.progress WHERE job_id = :job;
+SELECT dblink_exec('env', 'ROLLBACK');
+SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase <> %L)',
+                                 :job, 'collect')) AS moved_on;
+SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = ''staging.users''::regclass)')
+         AS waits_for_staging;
+SELECT phase, done < total AS under_way FROM tdm.progress WHERE job_id = :job;
+SELECT dblink_exec('here', 'ROLLBACK');
+SELECT tdm.wait_job(:job, '120 s') AS final_status;
+SELECT status, error, detail ->> 'run_status' AS run_status, finished_at >= started_at AS timed
+  FROM tdm.job WHERE job_id = :job;
+SELECT count(*) AS progress_rows_left FROM tdm.progress WHERE job_id = :job;
+-- Waiting on a finished job returns at once; cancelling it says so.
+SELECT tdm.wait_job(:job);
+SELECT tdm.cancel_job(:job);
+
+-- Tagging in the background too.
+SELECT tdm.create_release('R4', 'v4.0', parent => 'R3');
+SELECT tdm.add_feature('R4', 'FEAT-101', 1);
+SELECT tdm.tag_release('R4', wait => false) AS tag_job \gset
+SELECT tdm.wait_job(:tag_job, '60 s') AS tag_status;
+SELECT kind, status, detail ->> 'locked' AS locked FROM tdm.job WHERE job_id = :tag_job;
+
+-- Cancel: the worker stops where it is (held in collection), its
+-- transaction rolls back, the job ends `cancelled`, staging is untouched.
+CREATE TEMP TABLE staging_before AS
+  SELECT (SELECT count(*) FROM staging.users) AS users, (SELECT count(*) FROM staging.accounts) AS accounts;
+SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+SELECT tdm.consolidate('R2', wait => false) AS job \gset
+SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase = %L)',
+                                 :job, 'collect')) AS running;
+SELECT tdm.cancel_job(:job);
+SELECT tdm.wait_job(:job, '60 s') AS final_status;
+SELECT dblink_exec('env', 'ROLLBACK');
+SELECT status, sqlstate, error FROM tdm.job WHERE job_id = :job;
+SELECT (SELECT count(*) FROM staging.users) = users AND (SELECT count(*) FROM staging.accounts) = accounts
+         AS staging_untouched
+  FROM staging_before;
+
+-- A terminated worker: the job is found failed, not running.
+SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+SELECT tdm.consolidate('R2', wait => false) AS job \gset
+SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase = %L)',
+                                 :job, 'collect')) AS running;
+SELECT pg_terminate_backend(pid, 10000) AS terminated FROM tdm.job WHERE job_id = :job;
+SELECT dblink_exec('env', 'ROLLBACK');
+SELECT tdm.wait_job(:job, '60 s') AS final_status;
+SELECT status, sqlstate, error LIKE 'the job''s process (pid %) is gone%' AS says_why
+  FROM tdm.job WHERE job_id = :job;
+
+-- While a consolidation of R2 runs, another one is refused at once.
+SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+SELECT tdm.consolidate('R2', wait => false) AS job \gset
+SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase = %L)',
+                                 :job, 'collect')) AS running;
+SELECT tdm.consolidate('R2', wait => false);
+SELECT dblink_exec('env', 'ROLLBACK');
+SELECT tdm.wait_job(:job, '120 s') AS final_status;
+
+-- Bad input.
+SELECT tdm.wait_job(999999);
+SELECT tdm.cancel_job(999999);
+BEGIN;
+SELECT tdm.tag_release('R4', wait => false) AS uncommitted_job \gset
+SELECT tdm.wait_job(:uncommitted_job);
+ROLLBACK;
+SELECT count(*) AS rolled_back_jobs FROM tdm.job WHERE job_id = :uncommitted_job;
+SET ROLE tdm_regress_reviewer;
+SELECT tdm.consolidate('R2', wait => false);
+SELECT tdm.tag_release('R2', wait => false);
+SELECT count(*) >= 0 AS reviewers_see_progress FROM tdm.progress;
+RESET ROLE;
+
+SELECT dblink_disconnect('env'), dblink_disconnect('here');

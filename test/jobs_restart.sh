@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Jobs and the server's life: a job whose worker dies with a server restart
+# is found `failed`, not `running`; with no background worker slot free,
+# starting a job fails with a clear error naming max_worker_processes and
+# leaves no job behind. Runs in the throwaway cluster after the other
+# suites (it restarts the server twice); prints one "ok"/"not ok" line per
+# check and writes "passed failed" to $2.
+set -uo pipefail
+db="$1"
+counts="$2"
+ok=0 bad=0
+check() {  # description, command producing "t" when the check holds
+  if [ "$(eval "$2" 2>&1)" = "t" ]; then
+    echo "ok - $1"; ok=$((ok + 1))
+  else
+    echo "not ok - $1"; bad=$((bad + 1))
+  fi
+}
+q() { psql -X -At -d "$db" -c "$1"; }
+cluster="$(psql -X -At -d "$db" -c "SHOW cluster_name")"   # e.g. 15/regress
+restart() { pg_ctlcluster "${cluster%%/*}" "${cluster#*/}" restart -m fast >/dev/null; }
+wait_for() {  # bounded polling on a condition in $db
+  for _ in $(seq 1 300); do
+    [ "$(q "SELECT $1")" = "t" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# A consolidation held in collection (st1's users locked by another
+# session), then the server restarts under it.
+psql -X -q -d st1 -c "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300)" \
+  >/dev/null 2>&1 &
+holder=$!
+wait_for "EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                   WHERE d.datname = 'st1' AND l.mode = 'AccessExclusiveLock' AND l.granted)"
+job="$(q "SELECT tdm.consolidate('R2', wait => false)")"
+check "the job runs in a worker before the restart" \
+  "wait_for \"(SELECT status = 'running' FROM tdm.job WHERE job_id = $job)\" && echo t"
+restart
+wait "$holder" 2>/dev/null
+check "after the restart the job is failed, not running" \
+  "q \"SELECT tdm.wait_job($job, '30 s') = 'failed'\""
+check "and says why" \
+  "q \"SELECT error LIKE 'the job''s process (pid %) is gone%' FROM tdm.job WHERE job_id = $job\""
+
+# No worker slot free: max_worker_processes = 1 (the logical replication
+# launcher, when it runs, takes it; a held job takes it otherwise).
+q "ALTER SYSTEM SET max_worker_processes = 1" >/dev/null
+restart
+psql -X -q -d st1 -c "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300)" \
+  >/dev/null 2>&1 &
+holder=$!
+jobs_before="$(q "SELECT count(*) FROM tdm.job")"
+error="" started=0
+for _ in 1 2; do
+  error="$(psql -X -At -d "$db" -c "SELECT tdm.consolidate('R2', wait => false)" 2>&1 >/dev/null)"
+  [ -n "$error" ] && break
+  started=$((started + 1))
+done
+echo "$error" | sed 's/^/# /'
+names_setting="$(grep -q 'max_worker_processes' <<<"$error" && echo t)"
+check "with no slot free the error names max_worker_processes" "echo $names_setting"
+check "and no job is left behind by the refused call" \
+  "q \"SELECT count(*) = $jobs_before + $started FROM tdm.job\""
+kill "$holder" 2>/dev/null
+q "ALTER SYSTEM RESET max_worker_processes" >/dev/null
+restart
+wait "$holder" 2>/dev/null
+q "SELECT tdm.cancel_job(job_id) FROM tdm.job WHERE status IN ('queued', 'running')" >/dev/null 2>&1
+
+echo "$ok $bad" >"$counts"
+[ "$bad" -eq 0 ]
