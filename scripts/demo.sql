@@ -186,7 +186,20 @@ SELECT tdm.report(:run);
 \pset format aligned
 
 \echo
-\echo '== 9. The audit trail: every call, who made it, hash-chained'
+\echo '== 9. In the background: a worker runs the job, tdm.progress follows it, wait_job waits'
+SELECT tdm.consolidate('R2', wait => false) AS job \gset
+\o /dev/null
+SELECT pg_sleep(0.5);
+\o
+SELECT job_id, kind, release, phase, done, total, percent, elapsed FROM tdm.progress;
+SELECT pid, backend_type, state FROM pg_stat_activity WHERE backend_type LIKE 'tdm\_%';
+SELECT tdm.wait_job(:job, '10 min') AS final_status;
+SELECT job_id, kind, status, detail ->> 'run_id' AS run, detail ->> 'run_status' AS run_status,
+       date_trunc('millisecond', finished_at - started_at) AS took
+  FROM tdm.job WHERE job_id = :job;
+
+\echo
+\echo '== 10. The audit trail: every call, who made it, hash-chained'
 SELECT action, count(*) AS entries, string_agg(DISTINCT role::text, ', ') AS roles
   FROM tdm.audit GROUP BY action ORDER BY min(audit_id);
 SELECT CASE WHEN count(*) = 0 THEN 'intact' ELSE 'BROKEN' END AS audit_chain
