@@ -71,6 +71,8 @@ BEGIN
   CASE j.kind
     WHEN 'tag_release' THEN PERFORM tdm._tag_release_job(j.job_id);
     WHEN 'consolidate' THEN PERFORM tdm._consolidate_job(j.job_id);
+    WHEN 'snapshot' THEN PERFORM tdm._snapshot_job(j.job_id);
+    WHEN 'rollback' THEN PERFORM tdm._rollback_job(j.job_id);
     ELSE RAISE EXCEPTION 'tdm: jobs of kind % do not run in the background', j.kind
            USING ERRCODE = 'feature_not_supported';
   END CASE;

@@ -1,0 +1,154 @@
+-- Phases 3 to 5: promotion into master, release statistics, archive and
+-- restore, snapshots, deployment and synchronized rollback.
+\set SHOW_CONTEXT never
+CREATE FUNCTION pg_temp.opt(options text[], name text) RETURNS text LANGUAGE sql AS $$
+  SELECT substr(o, length(name) + 2) FROM unnest(options) o WHERE o LIKE name || '=%'
+$$;
+CREATE FUNCTION pg_temp.conninfo(db text) RETURNS text LANGUAGE sql AS $$
+  SELECT format('host=%s port=%s dbname=%s user=%s password=%s',
+                pg_temp.opt(s.srvoptions, 'host'), pg_temp.opt(s.srvoptions, 'port'), db,
+                pg_temp.opt(u.umoptions, 'user'), pg_temp.opt(u.umoptions, 'password'))
+    FROM pg_foreign_server s JOIN pg_user_mappings u ON u.srvid = s.oid
+   WHERE s.srvname = 'st1' AND u.usename = current_user
+$$;
+CREATE FUNCTION pg_temp.wait_until(condition text, seconds int DEFAULT 60) RETURNS bool
+LANGUAGE plpgsql AS $$
+DECLARE
+  ok bool;
+BEGIN
+  FOR i IN 1 .. seconds * 20 LOOP
+    EXECUTE 'SELECT ' || condition INTO ok;
+    IF ok THEN RETURN true; END IF;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+  RETURN false;
+END
+$$;
+-- Count and checksum of every master table, to compare states.
+CREATE FUNCTION pg_temp.master_state() RETURNS text LANGUAGE sql AS $$
+  SELECT string_agg(format('%s:%s:%s', m.rel, c.row_count, c.checksum), ' ' ORDER BY m.rel::text)
+    FROM tdm.managed_table m,
+         LATERAL tdm._release_checksum(tdm._target_table('master', m.rel), m.rel, m.release_column, NULL) c
+$$;
+
+-- Bad input: promotion needs a consolidated release.
+SELECT tdm.promote('R404');
+SELECT tdm.promote('R4');
+
+-- R2 first: the master tables are created like staging's (keys, checks,
+-- foreign keys between them).
+SELECT tdm.promote('R2') IS NOT NULL AS promoted;
+SELECT c.relname, (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'f') AS fks,
+       (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique) AS unique_indexes
+  FROM pg_class c WHERE c.relnamespace = 'master'::regnamespace AND c.relkind = 'r' ORDER BY 1;
+SELECT status FROM tdm.release WHERE release = 'R2';
+SELECT tdm.promote('R2');
+
+-- R3 next, but master holds an older release's row with an email R3
+-- brings: a conflict; nothing changes in master until it is settled.
+INSERT INTO master.users (user_id, email, full_name, role, tdm_release, tdm_feature)
+VALUES (999999, 'chain@company.com', 'From R1', 'Customer', 'R1', 'FEAT-001');
+SELECT pg_temp.master_state() AS state_before \gset
+SELECT tdm.promote('R3');
+SELECT pg_temp.master_state() = :'state_before' AS master_unchanged;
+DELETE FROM master.users WHERE tdm_release = 'R1';
+SELECT tdm.promote('R3') IS NOT NULL AS promoted;
+SELECT release, status FROM tdm.release WHERE release IN ('R2', 'R3') ORDER BY 1;
+
+-- Coverage growth per release, and cumulative.
+SELECT release, rel, rows, cumulative_rows FROM tdm.release_stats
+ WHERE rel IN ('staging.users'::regclass, 'staging.accounts'::regclass) ORDER BY rel::text, release;
+
+-- Deployment: the pre-deploy snapshot first.
+SELECT tdm.deploy('R3', NULL);
+SELECT tdm.deploy('R3', '  ');
+SELECT tdm.deploy('R4', 'v4.0');
+SELECT pg_temp.master_state() AS deployed_state \gset
+SELECT tdm.deploy('R3', 'v3.0') AS deployment \gset
+SELECT d.release, d.code_version, d.target, s.label, d.rolled_back_at IS NULL AS live
+  FROM tdm.deployment d JOIN tdm.snapshot s USING (snapshot_id);
+SELECT t.rel, t.row_count, t.shape IS NOT NULL AS has_shape
+  FROM tdm.snapshot_table t JOIN tdm.deployment d USING (snapshot_id) ORDER BY t.rel::text;
+
+-- Production validation fails: data changed, then the release rolls back.
+-- A listener (deployment tooling) hears which code version to return to.
+SELECT dblink_connect('tooling', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('tooling', 'LISTEN tdm_rollback');
+DELETE FROM master.transactions WHERE tdm_release = 'R3';
+UPDATE master.users SET full_name = 'changed in production' WHERE tdm_release = 'R3';
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+SELECT tdm.rollback_release('R3') = :deployment AS rolled_back;
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+SELECT notify_name, extra::jsonb - 'job_id' - 'deployment_id' - 'snapshot_id' AS payload
+  FROM dblink_get_notify('tooling');
+SELECT status FROM tdm.release WHERE release = 'R3';
+SELECT rolled_back_at IS NOT NULL AS recorded FROM tdm.deployment WHERE deployment_id = :deployment;
+SELECT tdm.rollback_release('R3');
+
+-- The snapshot stays usable: change, roll back again, same state.
+SELECT snapshot_id AS snap FROM tdm.deployment WHERE deployment_id = :deployment \gset
+DELETE FROM master.transactions;
+SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+
+-- A reader sees the state before or after a rollback, never a mix: its
+-- transaction started before (it holds a lock the rollback waits for),
+-- then it reads again after the rollback committed.
+DELETE FROM master.transactions WHERE tdm_release = 'R2';
+SELECT pg_temp.master_state() AS changed_state \gset
+SELECT dblink_exec('tooling', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(before bigint);
+SELECT tdm.rollback(:snap, wait => false) AS job \gset
+SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = ''master.transactions''::regclass)')
+         AS rollback_waits_for_reader;
+SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(still_before bigint);
+SELECT dblink_exec('tooling', 'COMMIT');
+SELECT tdm.wait_job(:job, '60 s') AS rollback_status;
+SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(after bigint);
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+
+-- A rollback worker killed half-way leaves the target as it was.
+DELETE FROM master.transactions WHERE tdm_release = 'R2';
+SELECT pg_temp.master_state() AS changed_state \gset
+SELECT dblink_exec('tooling', 'BEGIN'), dblink_exec('tooling', 'LOCK TABLE master.teams IN ACCESS SHARE MODE');
+SELECT tdm.rollback(:snap, wait => false) AS job \gset
+SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = ''master.teams''::regclass)')
+         AS rollback_waits;
+SELECT pg_terminate_backend(pid, 10000) AS terminated FROM tdm.job WHERE job_id = :job;
+SELECT dblink_exec('tooling', 'COMMIT');
+SELECT tdm.wait_job(:job, '60 s') AS rollback_status;
+SELECT pg_temp.master_state() = :'changed_state' AS target_as_it_was;
+SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
+
+-- Bad input: unknown snapshot; tables that changed shape since.
+SELECT tdm.rollback(999999);
+ALTER TABLE master.users ADD COLUMN nickname text;
+SELECT pg_temp.master_state() AS state_before \gset
+SELECT tdm.rollback(:snap);
+SELECT pg_temp.master_state() = :'state_before' AS master_unchanged;
+ALTER TABLE master.users DROP COLUMN nickname;
+
+-- Archive and restore a release: nothing lost (counts and checksums).
+SELECT tdm.archive_release('R4');
+SELECT pg_temp.master_state() AS state_before \gset
+SELECT count(*) AS r2_users FROM master.users WHERE tdm_release = 'R2';
+SELECT tdm.archive_release('R2');
+SELECT count(*) AS r2_users_in_master, (SELECT count(*) FROM tdm_archive."R2__users") AS archived
+  FROM master.users WHERE tdm_release = 'R2';
+SELECT status FROM tdm.release WHERE release = 'R2';
+SELECT tdm.restore_release('R2');
+SELECT pg_temp.master_state() = :'state_before' AS master_restored, to_regclass('tdm_archive."R2__users"') AS archive_left;
+SELECT tdm.restore_release('R2');
+
+-- Snapshots in the background, and their audit trail.
+SELECT tdm.snapshot('nightly', 'master', wait => false) AS snap2 \gset
+SELECT tdm.wait_job(job_id, '60 s') FROM tdm.snapshot WHERE snapshot_id = :snap2;
+SELECT label, target, (SELECT sum(row_count) FROM tdm.snapshot_table t WHERE t.snapshot_id = s.snapshot_id) > 0 AS has_rows
+  FROM tdm.snapshot s WHERE snapshot_id = :snap2;
+SELECT tdm.snapshot('', 'master');
+SELECT tdm.snapshot('x', 'nowhere');
+SELECT action, count(*) FROM tdm.audit
+ WHERE action IN ('promote', 'deploy', 'snapshot', 'rollback', 'rollback_release', 'archive_release',
+                  'restore_release') GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS broken_links FROM tdm.verify_audit();
+SELECT dblink_disconnect('tooling');

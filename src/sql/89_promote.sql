@@ -1,0 +1,320 @@
+-- Phase 3, promotion: a consolidated release's rows move from staging into
+-- the cumulative master data set, which holds every release's rows with
+-- their release tag. Master's tables carry the same keys and constraints as
+-- staging's (foreign keys re-pointed to master's own tables), so integrity
+-- across releases is PostgreSQL's own, at all times; see decisions.md on
+-- why master is not partitioned by release. Archived releases move to the
+-- tdm_archive schema and can be restored.
+
+CREATE SCHEMA tdm_archive;
+COMMENT ON SCHEMA tdm_archive IS 'Archived releases'' rows, restorable with tdm.restore_release';
+
+-- Creates, in schema `target`, the tables of the managed tables that are
+-- missing there: same columns, defaults, CHECK, keys and indexes
+-- (LIKE .. INCLUDING ALL), then the foreign keys between them.
+CREATE FUNCTION tdm._create_target_tables(from_target text, to_target text) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t record;
+  fk record;
+  created regclass[] := '{}';
+  name text;
+BEGIN
+  IF to_regnamespace(quote_ident(to_target)) IS NULL THEN
+    EXECUTE format('CREATE SCHEMA %I', to_target);
+  END IF;
+  FOR t IN SELECT o.rel, tdm._target_table(from_target, o.rel) AS source
+             FROM tdm._table_order() o ORDER BY o.step LOOP
+    name := (SELECT c.relname FROM pg_class c WHERE c.oid = t.rel);
+    IF tdm._target_table(to_target, t.rel) IS NULL THEN
+      EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING ALL)', to_target, name, t.source);
+      created := created || tdm._target_table(to_target, t.rel);
+    END IF;
+  END LOOP;
+  -- Foreign keys of the new tables, pointing at the target's own tables
+  -- when the parent is managed.
+  FOR fk IN SELECT c.conname, c.conrelid, c.confrelid, c.condeferrable, c.condeferred,
+                   c.confupdtype, c.confdeltype, n.nspname AS child_schema,
+                   (SELECT m.rel FROM tdm.managed_table m
+                     WHERE tdm._target_table(from_target, m.rel) = c.confrelid) AS managed_parent,
+                   ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+                           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n
+                          ORDER BY k.i) AS cols,
+                   ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+                           JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n
+                          ORDER BY k.i) AS ref_cols,
+                   (SELECT x.rel FROM tdm.managed_table x
+                     WHERE tdm._target_table(from_target, x.rel) = c.conrelid) AS managed_child
+              FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+              JOIN pg_namespace n ON n.oid = r.relnamespace
+             WHERE c.contype = 'f' AND n.nspname = from_target LOOP
+    CONTINUE WHEN fk.managed_child IS NULL
+              OR NOT tdm._target_table(to_target, fk.managed_child) = ANY (created);
+    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (%s) REFERENCES %s (%s)'
+                   ' ON UPDATE %s ON DELETE %s %s',
+                   tdm._target_table(to_target, fk.managed_child), fk.conname,
+                   (SELECT string_agg(format('%I', c), ', ') FROM unnest(fk.cols) c),
+                   coalesce(tdm._target_table(to_target, fk.managed_parent), fk.confrelid::regclass),
+                   (SELECT string_agg(format('%I', c), ', ') FROM unnest(fk.ref_cols) c),
+                   tdm._fk_action(fk.confupdtype), tdm._fk_action(fk.confdeltype),
+                   CASE WHEN fk.condeferred THEN 'DEFERRABLE INITIALLY DEFERRED'
+                        WHEN fk.condeferrable THEN 'DEFERRABLE' ELSE '' END);
+  END LOOP;
+  RETURN cardinality(created);
+END
+$$;
+
+CREATE FUNCTION tdm._fk_action(code "char") RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE code WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'
+                   WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' END
+$$;
+
+-- Copies the rows of `release` from one target's tables to another's in
+-- one statement (foreign keys, cycles included, are checked at its end)
+-- and verifies count and checksum per table. Returns the rows copied.
+CREATE FUNCTION tdm._copy_release(release text, from_target text, to_target text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t record;
+  inserts text[] := '{}';
+  columns text;
+  copied bigint := 0;
+  before record;
+  after record;
+BEGIN
+  FOR t IN SELECT o.rel, o.step, m.release_column, tdm._target_table(from_target, o.rel) AS source,
+                  tdm._target_table(to_target, o.rel) AS dest
+             FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel ORDER BY o.step LOOP
+    columns := (SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
+                  FROM pg_attribute a
+                 WHERE a.attrelid = t.dest AND a.attnum > 0 AND NOT a.attisdropped
+                   AND a.attgenerated = '');
+    inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE'
+                                 ' SELECT %s FROM %s WHERE %I = $1)',
+                                 t.step, t.dest, columns, columns, t.source, t.release_column);
+  END LOOP;
+  EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', ')) USING release;
+  FOR t IN SELECT o.rel, m.release_column, tdm._target_table(from_target, o.rel) AS source,
+                  tdm._target_table(to_target, o.rel) AS dest
+             FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel LOOP
+    before := tdm._release_checksum(t.source, t.rel, t.release_column, release);
+    after := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
+    IF before.row_count <> after.row_count OR before.checksum <> after.checksum THEN
+      RAISE EXCEPTION 'copy of release %: % holds % rows of it, % got %', release, t.source,
+        before.row_count, t.dest, after.row_count USING ERRCODE = 'data_corrupted';
+    END IF;
+    copied := copied + after.row_count;
+  END LOOP;
+  RETURN copied;
+END
+$$;
+
+-- Phase 3: a consolidated release's rows go from `from_target` (staging)
+-- into `to_target` (master). Rows that collide with earlier releases' rows
+-- in master (same primary key or unique key) are conflicts: the promotion
+-- changes nothing and names them (consolidate the release with
+-- target => 'master' to resolve them with the same rules and review).
+-- Returns the job id.
+CREATE FUNCTION tdm.promote(release text, from_target text DEFAULT 'staging',
+                            to_target text DEFAULT 'master') RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+  r tdm.release := tdm._require_release_inputs(release, 'promote');
+  the_release text := release;
+  job bigint;
+  created int;
+  t record;
+  collisions bigint := 0;
+  n bigint;
+  examples jsonb;
+  copied bigint;
+BEGIN
+  IF r.status = 'promoted' OR EXISTS (SELECT 1 FROM tdm.job j WHERE j.kind = 'promote'
+                                        AND j.release = the_release AND j.status = 'completed'
+                                        AND j.detail ->> 'to' = to_target) THEN
+    RAISE EXCEPTION 'promote: release "%" is already in %', the_release, to_target
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'A release is promoted once; its rows stay in master with their release tag.';
+  END IF;
+  IF r.status <> 'consolidated' OR NOT EXISTS (
+       SELECT 1 FROM tdm.run x WHERE x.release = the_release AND x.target = from_target
+          AND x.status = 'completed') THEN
+    RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %',
+      the_release, r.status, from_target
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('Consolidate it first: SELECT tdm.consolidate(%L);', the_release);
+  END IF;
+  IF to_regnamespace(quote_ident(from_target)) IS NULL THEN
+    RAISE EXCEPTION 'promote: schema "%" does not exist', from_target USING ERRCODE = 'invalid_schema_name';
+  END IF;
+  job := tdm._start_job('promote', the_release, true,
+                        jsonb_build_object('from', from_target, 'to', to_target));
+  PERFORM tdm._progress(job, 'prepare');
+  created := tdm._create_target_tables(from_target, to_target);
+
+  -- Collisions with earlier releases' rows, on every unique index of master.
+  PERFORM tdm._progress(job, 'check');
+  FOR t IN SELECT o.rel, m.release_column, tdm._target_table(from_target, o.rel) AS source,
+                  tdm._target_table(to_target, o.rel) AS dest,
+                  ci.relname AS index_name,
+                  ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, o2)
+                          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+                         ORDER BY k.o2) AS cols
+             FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel
+             JOIN pg_index i ON i.indrelid = tdm._target_table(to_target, o.rel)
+             JOIN pg_class ci ON ci.oid = i.indexrelid
+            WHERE i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+            ORDER BY o.step, ci.relname LOOP
+    EXECUTE format('SELECT count(*), jsonb_agg(z.key) FILTER (WHERE z.n <= 3) FROM ('
+                   ' SELECT %s AS key, row_number() OVER () AS n FROM %s s WHERE s.%I = $1'
+                   ' AND EXISTS (SELECT 1 FROM %s x WHERE %s AND x.%I IS DISTINCT FROM $1)) z',
+                   tdm._key_json(t.cols, 's'), t.source, t.release_column, t.dest,
+                   (SELECT string_agg(format('x.%1$I = s.%1$I', c), ' AND ') FROM unnest(t.cols) c),
+                   t.release_column)
+      INTO n, examples USING the_release;
+    IF n > 0 THEN
+      RAISE WARNING 'promote: % rows of % collide with earlier releases in % on %: %',
+        n, t.source, t.dest, t.index_name, examples;
+      collisions := collisions + n;
+    END IF;
+  END LOOP;
+  IF collisions > 0 THEN
+    RAISE EXCEPTION 'promote: % row(s) of release % collide with earlier releases'' rows in %; nothing was promoted',
+      collisions, the_release, to_target
+      USING ERRCODE = 'unique_violation',
+            HINT = format('Resolve them with the conflict rules and review: SELECT tdm.consolidate(%L, %L);',
+                          the_release, to_target);
+  END IF;
+
+  PERFORM tdm._progress(job, 'copy');
+  copied := tdm._copy_release(the_release, from_target, to_target);
+  UPDATE tdm.release x SET status = 'promoted' WHERE x.release = the_release;
+  UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
+                       detail = j.detail || jsonb_build_object('rows', copied, 'tables_created', created)
+   WHERE j.job_id = job;
+  PERFORM tdm._audit('promote', the_release, jsonb_build_object(
+    'job_id', job, 'from', from_target, 'to', to_target, 'rows', copied));
+  RETURN job;
+END
+$$;
+
+-- Rows per release and cumulative per table in master, releases in the
+-- order they were created (coverage growth: R1 500, R2 +150 = 650, ...).
+CREATE FUNCTION tdm._release_rows(target text DEFAULT 'master')
+RETURNS TABLE (release text, rel regclass, rows bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table;
+  dest regclass;
+BEGIN
+  FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
+    dest := tdm._target_table(target, m.rel);
+    CONTINUE WHEN dest IS NULL;
+    RETURN QUERY EXECUTE format('SELECT %I::text, $1, count(*) FROM %s GROUP BY 1',
+                                m.release_column, dest) USING m.rel;
+  END LOOP;
+END
+$$;
+
+CREATE VIEW tdm.release_stats AS
+  SELECT r.release, x.rel, coalesce(x.rows, 0) AS rows,
+         sum(coalesce(x.rows, 0)) OVER (PARTITION BY x.rel ORDER BY r.created_at, r.release)::bigint
+           AS cumulative_rows
+    FROM tdm.release r
+    JOIN tdm._release_rows() x ON x.release = r.release
+   ORDER BY x.rel::text, r.created_at, r.release;
+COMMENT ON VIEW tdm.release_stats IS 'Rows per release and cumulative, per table, in master';
+
+-- The archive table of a release's rows of one table.
+CREATE FUNCTION tdm._archive_table(release text, rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('tdm_archive.%I', left(release || '__' || c.relname, 63))
+    FROM pg_class c WHERE c.oid = rel
+$$;
+
+-- Moves a release's rows out of master into tdm_archive (counts and
+-- checksums checked); refused while later releases' rows reference them
+-- (the foreign keys say which).
+CREATE FUNCTION tdm.archive_release(release text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+  r tdm.release := tdm._require_release_inputs(release, 'archive_release');
+  t record;
+  deletes text[] := '{}';
+  before record;
+  after record;
+BEGIN
+  IF r.status NOT IN ('promoted', 'deployed', 'rolled_back') THEN
+    RAISE EXCEPTION 'archive_release: release "%" is not in master (it is %)', release, r.status
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Only promoted releases are archived.';
+  END IF;
+  FOR t IN SELECT o.rel, o.step, m.release_column, tdm._target_table('master', o.rel) AS dest
+             FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel ORDER BY o.step LOOP
+    EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WHERE %I = $1',
+                   tdm._archive_table(release, t.rel), t.dest, t.release_column) USING release;
+    before := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
+    after := tdm._release_checksum(tdm._archive_table(release, t.rel)::regclass, t.rel,
+                                   t.release_column, release);
+    IF before.row_count <> after.row_count OR before.checksum <> after.checksum THEN
+      RAISE EXCEPTION 'archive_release: the copy of % differs', t.dest USING ERRCODE = 'data_corrupted';
+    END IF;
+    deletes := deletes || format('d%s AS (DELETE FROM %s WHERE %I = $1)', t.step, t.dest,
+                                 t.release_column);
+  END LOOP;
+  BEGIN
+    EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
+  EXCEPTION WHEN foreign_key_violation THEN
+    RAISE EXCEPTION 'archive_release: rows of later releases in master reference release %''s rows',
+      release USING ERRCODE = 'foreign_key_violation', DETAIL = SQLERRM,
+                    HINT = 'Archive the releases that reference it first.';
+  END;
+  UPDATE tdm.release x SET status = 'archived' WHERE x.release = archive_release.release;
+  PERFORM tdm._audit('archive_release', release, '{}');
+END
+$$;
+
+-- Brings an archived release's rows back into master.
+CREATE FUNCTION tdm.restore_release(release text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+  r tdm.release := tdm._require_release_inputs(release, 'restore_release');
+  t record;
+  inserts text[] := '{}';
+  columns text;
+  before record;
+  after record;
+BEGIN
+  IF r.status <> 'archived' THEN
+    RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  FOR t IN SELECT o.rel, o.step, tdm._target_table('master', o.rel) AS dest,
+                  tdm._archive_table(release, o.rel) AS archived
+             FROM tdm._table_order() o ORDER BY o.step LOOP
+    columns := (SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
+                  FROM pg_attribute a
+                 WHERE a.attrelid = t.dest AND a.attnum > 0 AND NOT a.attisdropped
+                   AND a.attgenerated = '');
+    inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
+                                 t.step, t.dest, columns, columns, t.archived);
+  END LOOP;
+  EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
+  FOR t IN SELECT o.rel, m.release_column, tdm._target_table('master', o.rel) AS dest,
+                  tdm._archive_table(release, o.rel) AS archived
+             FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel LOOP
+    before := tdm._release_checksum(t.archived::regclass, t.rel, t.release_column, release);
+    after := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
+    IF before.row_count <> after.row_count OR before.checksum <> after.checksum THEN
+      RAISE EXCEPTION 'restore_release: % did not come back whole', t.dest USING ERRCODE = 'data_corrupted';
+    END IF;
+    EXECUTE format('DROP TABLE %s', t.archived);
+  END LOOP;
+  UPDATE tdm.release x SET status = 'promoted' WHERE x.release = restore_release.release;
+  PERFORM tdm._audit('restore_release', release, '{}');
+END
+$$;

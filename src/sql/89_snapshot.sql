@@ -1,0 +1,290 @@
+-- Phases 4 and 5: snapshots of a target, rollback to one, and deployments
+-- that take the pre-deploy snapshot so that data rolls back with the code.
+-- A snapshot is a copy of every managed table of the target in schema
+-- tdm_snapshot, taken under one SHARE lock on all of them (one consistent
+-- state, readers not blocked), counted and checksummed. A rollback
+-- replaces the target's rows with the snapshot's in one transaction under
+-- ACCESS EXCLUSIVE locks: a reader sees the state before or after, never a
+-- mix; the snapshot stays usable.
+
+CREATE SCHEMA tdm_snapshot;
+COMMENT ON SCHEMA tdm_snapshot IS 'Snapshot copies of target tables (tdm.snapshot_table says which)';
+
+CREATE TABLE tdm.snapshot (
+  snapshot_id bigserial PRIMARY KEY,
+  label       text NOT NULL,
+  target      text NOT NULL,
+  job_id      bigint REFERENCES tdm.job (job_id),
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  created_by  name NOT NULL DEFAULT current_user
+);
+CREATE TABLE tdm.snapshot_table (
+  snapshot_id bigint NOT NULL REFERENCES tdm.snapshot (snapshot_id),
+  rel         regclass NOT NULL,  -- the target table
+  managed     regclass NOT NULL,  -- its managed table
+  storage     text NOT NULL,      -- the copy, in tdm_snapshot
+  row_count   bigint NOT NULL,
+  checksum    text NOT NULL,
+  shape       text NOT NULL,      -- columns and types when taken
+  PRIMARY KEY (snapshot_id, rel)
+);
+CREATE TABLE tdm.deployment (
+  deployment_id  bigserial PRIMARY KEY,
+  release        text NOT NULL REFERENCES tdm.release (release),
+  code_version   text NOT NULL CHECK (btrim(code_version) <> ''),
+  target         text NOT NULL,
+  snapshot_id    bigint NOT NULL REFERENCES tdm.snapshot (snapshot_id),
+  deployed_by    name NOT NULL DEFAULT current_user,
+  deployed_at    timestamptz NOT NULL DEFAULT now(),
+  rolled_back_at timestamptz
+);
+SELECT pg_catalog.pg_extension_config_dump('tdm.snapshot', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.snapshot_snapshot_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.snapshot_table', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.deployment', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.deployment_deployment_id_seq', '');
+
+-- A table's columns and types, to notice a changed shape.
+CREATE FUNCTION tdm._shape(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('%I %s', column_name, column_type), ', ' ORDER BY ordinal)
+    FROM tdm._columns(rel)
+$$;
+
+-- The target tables of the managed tables, parents first.
+CREATE FUNCTION tdm._target_tables(target text)
+RETURNS TABLE (managed regclass, rel regclass, step int, release_column text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT o.rel, tdm._target_table(target, o.rel), o.step, m.release_column
+    FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel
+   WHERE tdm._target_table(target, o.rel) IS NOT NULL
+   ORDER BY o.step
+$$;
+
+-- Takes a snapshot of `target`: returns its id (in the background with
+-- wait => false; the copy is complete when its job is).
+CREATE FUNCTION tdm.snapshot(label text, target text DEFAULT 'master', wait bool DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  id bigint;
+  job bigint;
+BEGIN
+  IF label IS NULL OR btrim(label) = '' THEN
+    RAISE EXCEPTION 'snapshot: a label is required' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM tdm._target_tables(target)) THEN
+    RAISE EXCEPTION 'snapshot: target "%" has no managed tables', target
+      USING ERRCODE = 'undefined_table',
+            HINT = 'A target is a schema holding tables named like the managed tables.';
+  END IF;
+  INSERT INTO tdm.snapshot (label, target) VALUES (label, target) RETURNING snapshot_id INTO id;
+  job := tdm._start_job('snapshot', NULL, wait, jsonb_build_object('snapshot_id', id, 'target', target));
+  UPDATE tdm.snapshot s SET job_id = job WHERE s.snapshot_id = id;
+  IF wait THEN
+    PERFORM tdm._snapshot_job(job);
+  END IF;
+  RETURN id;
+END
+$$;
+
+CREATE FUNCTION tdm._snapshot_job(job bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  id bigint := (SELECT (j.detail ->> 'snapshot_id')::bigint FROM tdm.job j WHERE j.job_id = job);
+  s tdm.snapshot;
+  t record;
+  storage text;
+  taken record;
+  done int := 0;
+BEGIN
+  SELECT * INTO s FROM tdm.snapshot WHERE snapshot_id = id;
+  -- One consistent state: writers wait, readers do not.
+  EXECUTE 'LOCK TABLE ' || (SELECT string_agg(x.rel::text, ', ') FROM tdm._target_tables(s.target) x)
+       || ' IN SHARE MODE';
+  FOR t IN SELECT * FROM tdm._target_tables(s.target) LOOP
+    PERFORM tdm._progress(job, 'copy', done, (SELECT count(*) FROM tdm._target_tables(s.target)));
+    storage := format('tdm_snapshot.%I', left(format('s%s_%s', id,
+                                                      (SELECT relname FROM pg_class WHERE oid = t.rel)), 63));
+    EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s', storage, t.rel);
+    taken := tdm._release_checksum(storage::regclass, t.managed, t.release_column, NULL);
+    INSERT INTO tdm.snapshot_table (snapshot_id, rel, managed, storage, row_count, checksum, shape)
+    VALUES (id, t.rel, t.managed, storage, taken.row_count, taken.checksum, tdm._shape(t.rel));
+    done := done + 1;
+  END LOOP;
+  UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
+                       detail = j.detail || jsonb_build_object('tables', done)
+   WHERE j.job_id = job;
+  PERFORM tdm._audit('snapshot', s.label, jsonb_build_object('snapshot_id', id, 'target', s.target));
+END
+$$;
+
+-- Returns the target exactly to a snapshot (returns the job id).
+CREATE FUNCTION tdm.rollback(snapshot_id bigint, wait bool DEFAULT true) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s tdm.snapshot;
+  job bigint;
+BEGIN
+  s := tdm._rollback_check(snapshot_id);
+  job := tdm._start_job('rollback', NULL, wait,
+                        jsonb_build_object('snapshot_id', snapshot_id, 'target', s.target));
+  IF wait THEN
+    PERFORM tdm._rollback_job(job);
+  END IF;
+  RETURN job;
+END
+$$;
+
+-- A snapshot a target can return to: complete, its tables still there with
+-- the same columns and types.
+CREATE FUNCTION tdm._rollback_check(snapshot_id bigint) RETURNS tdm.snapshot
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s tdm.snapshot;
+  changed text;
+BEGIN
+  SELECT * INTO s FROM tdm.snapshot x WHERE x.snapshot_id = _rollback_check.snapshot_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'rollback: snapshot % does not exist', snapshot_id
+      USING ERRCODE = 'undefined_object', HINT = 'Snapshots are in tdm.snapshot.';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM tdm.snapshot_table x WHERE x.snapshot_id = s.snapshot_id)
+     OR (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IS DISTINCT FROM 'completed' THEN
+    RAISE EXCEPTION 'rollback: snapshot % is not complete', snapshot_id
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('Its job is %s; wait for it: SELECT tdm.wait_job(%s);', s.job_id, s.job_id);
+  END IF;
+  SELECT string_agg(format('%s (then: %s; now: %s)', x.rel, x.shape,
+                           coalesce(tdm._shape(tdm._target_table(s.target, x.managed)), 'missing')), '; ')
+    INTO changed
+    FROM tdm.snapshot_table x
+   WHERE x.snapshot_id = s.snapshot_id
+     AND tdm._shape(tdm._target_table(s.target, x.managed)) IS DISTINCT FROM x.shape;
+  IF changed IS NOT NULL THEN
+    RAISE EXCEPTION 'rollback: the tables of snapshot % changed shape since it was taken', snapshot_id
+      USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = changed,
+            HINT = 'Roll back the schema change first, or take a new snapshot.';
+  END IF;
+  RETURN s;
+END
+$$;
+
+CREATE FUNCTION tdm._rollback_job(job bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  id bigint := (SELECT (j.detail ->> 'snapshot_id')::bigint FROM tdm.job j WHERE j.job_id = job);
+  s tdm.snapshot := tdm._rollback_check(id);
+  t record;
+  inserts text[] := '{}';
+  columns text;
+  got record;
+  locked timestamptz;
+BEGIN
+  PERFORM tdm._progress(job, 'lock');
+  EXECUTE 'LOCK TABLE ' || (SELECT string_agg(x.rel::text, ', ')
+                              FROM tdm.snapshot_table x WHERE x.snapshot_id = id)
+       || ' IN ACCESS EXCLUSIVE MODE';
+  locked := clock_timestamp();
+  PERFORM tdm._progress(job, 'restore');
+  EXECUTE 'TRUNCATE ' || (SELECT string_agg(x.rel::text, ', ') FROM tdm.snapshot_table x
+                           WHERE x.snapshot_id = id);
+  FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
+            WHERE x.snapshot_id = id ORDER BY o.step LOOP
+    columns := (SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
+                  FROM pg_attribute a
+                 WHERE a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped
+                   AND a.attgenerated = '');
+    inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
+                                 t.step, t.rel, columns, columns, t.storage);
+  END LOOP;
+  EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
+  PERFORM tdm._progress(job, 'verify');
+  FOR t IN SELECT x.*, m.release_column FROM tdm.snapshot_table x
+             JOIN tdm.managed_table m ON m.rel = x.managed WHERE x.snapshot_id = id LOOP
+    got := tdm._release_checksum(t.rel, t.managed, t.release_column, NULL);
+    IF got.row_count <> t.row_count OR got.checksum <> t.checksum THEN
+      RAISE EXCEPTION 'rollback: % does not match snapshot % after restore (% rows, % expected)',
+        t.rel, id, got.row_count, t.row_count USING ERRCODE = 'data_corrupted';
+    END IF;
+  END LOOP;
+  UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
+                       detail = j.detail || jsonb_build_object(
+                         'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked)))
+   WHERE j.job_id = job;
+  PERFORM tdm._audit('rollback', s.label, jsonb_build_object('snapshot_id', id, 'target', s.target,
+                                                             'job_id', job));
+END
+$$;
+
+-- Phase 4: records a deployment of `release` with its code version, after
+-- taking the pre-deploy snapshot of the target. Returns the deployment id.
+CREATE FUNCTION tdm.deploy(release text, code_version text, target text DEFAULT 'master')
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+  r tdm.release := tdm._require_release_inputs(release, 'deploy');
+  snap bigint;
+  id bigint;
+BEGIN
+  IF code_version IS NULL OR btrim(code_version) = '' THEN
+    RAISE EXCEPTION 'deploy: a code version is required' USING ERRCODE = 'invalid_parameter_value',
+      HINT = format('SELECT tdm.deploy(%L, ''v2.0.1'');', release);
+  END IF;
+  IF r.status NOT IN ('promoted', 'deployed', 'rolled_back') THEN
+    RAISE EXCEPTION 'deploy: release "%" is %; deploy it once it is promoted', release, r.status
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('SELECT tdm.promote(%L);', release);
+  END IF;
+  snap := tdm.snapshot(format('pre-deploy %s %s', release, code_version), target);
+  INSERT INTO tdm.deployment (release, code_version, target, snapshot_id)
+  VALUES (release, code_version, target, snap) RETURNING deployment_id INTO id;
+  UPDATE tdm.release x SET status = 'deployed' WHERE x.release = deploy.release;
+  PERFORM tdm._audit('deploy', release, jsonb_build_object(
+    'deployment_id', id, 'code_version', code_version, 'target', target, 'snapshot_id', snap));
+  RETURN id;
+END
+$$;
+
+-- Phase 5: the release's data goes back to its pre-deploy snapshot, and
+-- NOTIFY tdm_rollback tells deployment tooling which code version to
+-- return to (delivered when this transaction commits). Returns the
+-- deployment id.
+CREATE FUNCTION tdm.rollback_release(release text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+  r tdm.release := tdm._require_release_inputs(release, 'rollback_release');
+  d tdm.deployment;
+  job bigint;
+  return_to text;
+  payload jsonb;
+BEGIN
+  SELECT * INTO d FROM tdm.deployment x
+   WHERE x.release = rollback_release.release AND x.rolled_back_at IS NULL
+   ORDER BY x.deployed_at DESC, x.deployment_id DESC LIMIT 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'rollback_release: release "%" has no deployment to roll back', release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Deployments are in tdm.deployment.';
+  END IF;
+  job := tdm.rollback(d.snapshot_id);
+  UPDATE tdm.deployment x SET rolled_back_at = now() WHERE x.deployment_id = d.deployment_id;
+  UPDATE tdm.release x SET status = 'rolled_back' WHERE x.release = rollback_release.release;
+  -- The code to return to: the deployment before this one on the target,
+  -- else the parent release's code version.
+  return_to := coalesce(
+    (SELECT x.code_version FROM tdm.deployment x
+      WHERE x.target = d.target AND x.deployment_id < d.deployment_id AND x.rolled_back_at IS NULL
+      ORDER BY x.deployment_id DESC LIMIT 1),
+    (SELECT p.code_version FROM tdm.release p WHERE p.release = r.parent));
+  payload := jsonb_build_object('release', release, 'deployment_id', d.deployment_id,
+                                'rolled_back_code_version', d.code_version,
+                                'return_to_code_version', return_to,
+                                'snapshot_id', d.snapshot_id, 'target', d.target, 'job_id', job);
+  PERFORM pg_notify('tdm_rollback', payload::text);
+  PERFORM tdm._audit('rollback_release', release, payload);
+  RETURN d.deployment_id;
+END
+$$;
