@@ -22,4 +22,6 @@ for overlap in 0 1; do
     --consolidation tdm_bench_consolidate 2>&1 | grep -v "does not exist, skipping" || true
   echo "   built in $(( $(date +%s) - start )) s"
   psql -X -q -d tdm_bench_consolidate -f bench/consolidate.sql
+  # Snapshots and rollback of master, on the first scenario's data.
+  [ "$overlap" = 0 ] && psql -X -q -d tdm_bench_consolidate -f bench/master.sql
 done

@@ -22,7 +22,8 @@ SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
 SELECT throws_ok($$SELECT tdm.tag_release('RX')$$, '55000',
   'tag_release: release "RX" has no features', 'release with no features');
 SELECT tdm.add_feature('RX', 'FEAT-101', 3);
-SELECT is((SELECT status FROM tdm.job WHERE job_id = tdm.tag_release('RX', wait => false)),
+CREATE TEMP TABLE background_job AS SELECT tdm.tag_release('RX', wait => false) AS job_id;
+SELECT is((SELECT status FROM tdm.job JOIN background_job USING (job_id)),
   'queued', 'background tagging queues a job for a worker (which starts at commit)');
 
 -- An environment whose server went down after it was registered: a clear
