@@ -33,16 +33,16 @@ $$;
 DO $$
 DECLARE
   t0 timestamptz;
-  job bigint;
+  the_job bigint;
   snap bigint := (SELECT max(snapshot_id) FROM tdm.snapshot);
 BEGIN
   FOR i IN 1 .. 3 LOOP
     DELETE FROM master.transactions WHERE txn_id % 10 = i;
     t0 := clock_timestamp();
-    job := tdm.rollback(snap);
+    the_job := tdm.rollback(snap);
     INSERT INTO bench_master VALUES ('rollback', i, 1000 * extract(epoch FROM clock_timestamp() - t0));
     INSERT INTO bench_master
-    SELECT 'rollback: target locked', i, (detail ->> 'locked_ms')::float8 FROM tdm.job WHERE job_id = job;
+    SELECT 'rollback: target locked', i, (detail ->> 'locked_ms')::float8 FROM tdm.job WHERE job_id = the_job;
   END LOOP;
 END
 $$;

@@ -152,3 +152,29 @@ SELECT action, count(*) FROM tdm.audit
                   'restore_release') GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS broken_links FROM tdm.verify_audit();
 SELECT dblink_disconnect('tooling');
+
+-- The closure: once master exists, a new release's rows may reference an
+-- earlier release's rows. Staging here no longer holds R2 (reset), and R5
+-- brings an account of an R2 user: consolidation brings that user into
+-- staging with its own tag, and promotion does not copy it twice.
+DELETE FROM staging.transactions WHERE tdm_release = 'R2';
+DELETE FROM staging.accounts WHERE tdm_release = 'R2';
+WITH t AS (DELETE FROM staging.teams WHERE tdm_release = 'R2'),
+     m AS (DELETE FROM staging.team_members WHERE tdm_release = 'R2') SELECT 1;
+DELETE FROM staging.users WHERE tdm_release = 'R2';
+SELECT u.user_id AS r2_user FROM master.users u JOIN plant_st1.users e USING (user_id, email)
+ WHERE u.tdm_release = 'R2' ORDER BY u.user_id LIMIT 1 \gset
+SELECT tdm.create_release('R5', 'v5.0', parent => 'R3');
+SELECT tdm.add_feature('R5', 'FEAT-101', 1);
+INSERT INTO plant_st1.accounts (account_id, user_id, account_number, balance, currency, created_at, updated_at, tdm_release, tdm_feature)
+VALUES (990501, :r2_user, 'ACC-R5-CLOSURE', 7, 'EUR', '2024-02-01', '2024-02-01', 'R5', 'FEAT-101');
+SELECT tdm.tag_release('R5') IS NOT NULL AS tagged;
+SELECT status FROM tdm.release WHERE release = 'R5';
+SELECT tdm.consolidate('R5') AS r5_run \gset
+SELECT status, rows_loaded, tables -> 'closure_from_master' AS closure FROM tdm.run WHERE run_id = :r5_run;
+SELECT tdm_release, count(*) FROM staging.users WHERE user_id = :r2_user GROUP BY 1;
+SELECT tdm.promote('R5') IS NOT NULL AS promoted;
+SELECT count(*) AS copies_in_master FROM master.users WHERE user_id = :r2_user;
+SELECT a.account_number, u.tdm_release AS user_release
+  FROM master.accounts a JOIN master.users u USING (user_id) WHERE a.tdm_release = 'R5';
+DELETE FROM plant_st1.accounts WHERE account_id = 990501;

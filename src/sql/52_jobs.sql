@@ -25,6 +25,9 @@ AS 'MODULE_PATHNAME', 'tdm_progress_rows' LANGUAGE C;
 -- must see every session in pg_stat_activity.
 CREATE FUNCTION tdm._reap_jobs() RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  -- pg_stat_activity is otherwise frozen for the transaction (wait_job
+  -- would never see a worker die while it waits).
+  SELECT pg_stat_clear_snapshot();
   UPDATE tdm.job j
      SET status = 'failed', finished_at = clock_timestamp(), sqlstate = '57P01',
          error = CASE WHEN j.status = 'queued'
@@ -54,6 +57,7 @@ BEGIN
     INSERT INTO tdm.job (kind, release, status, detail)
     VALUES (kind, release, 'queued', detail) RETURNING job_id INTO job;
     PERFORM tdm._launch_job(job, kind);
+    RETURN job;  -- its worker takes the progress slot
   END IF;
   PERFORM tdm._progress_begin(job, kind, release);
   RETURN job;
@@ -88,6 +92,11 @@ DECLARE
   j tdm.job;
   deadline timestamptz := clock_timestamp() + timeout;
 BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'wait_job: a % transaction would never see the job change', current_setting('transaction_isolation')
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Wait outside an explicit REPEATABLE READ or SERIALIZABLE transaction.';
+  END IF;
   LOOP
     PERFORM tdm._reap_jobs();
     SELECT * INTO j FROM tdm.job WHERE job.job_id = wait_job.job_id;

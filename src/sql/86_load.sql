@@ -47,6 +47,7 @@ BEGIN
                                  t.step, t.target_rel, columns, columns, t.collected);
   END LOOP;
   EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
+  inserts := inserts || tdm._closure(run, target);
   EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
 
   -- What is in the target now is what validation approved.
@@ -71,5 +72,75 @@ BEGIN
      WHERE r.run_id = run;
   END LOOP;
   RETURN loaded;
+END
+$$;
+
+-- The closure: rows of earlier releases in master that the loaded rows
+-- reference (directly or through each other) and the target lacks come
+-- along with their own release tag, so the target stays referentially
+-- complete (promotion copies only the release's own rows, so they are not
+-- duplicated in master). Collected in pg_temp.tdm_closure_<table>; returns
+-- the INSERT clauses that load them, and records their counts in the run.
+CREATE FUNCTION tdm._closure(run bigint, target text) RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e record;
+  t record;
+  clauses text[] := '{}';
+  added bigint;
+  n bigint;
+  counts jsonb := '{}';
+BEGIN
+  IF target = 'master' OR NOT EXISTS (SELECT 1 FROM tdm._target_tables('master')) THEN
+    RETURN clauses;
+  END IF;
+  FOR t IN SELECT * FROM tdm._target_tables('master') LOOP
+    IF to_regclass(format('pg_temp.%I', 'tdm_closure_' || t.managed::oid)) IS NOT NULL THEN
+      EXECUTE format('DROP TABLE pg_temp.%I', 'tdm_closure_' || t.managed::oid);
+    END IF;
+    EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT * FROM %s LIMIT 0',
+                   'tdm_closure_' || t.managed::oid, t.rel);
+  END LOOP;
+  -- Parents referenced by collected rows or by closure rows, until stable.
+  LOOP
+    added := 0;
+    FOR e IN SELECT x.* FROM pg_temp.tdm_edges x
+              WHERE tdm._target_table('master', x.parent) IS NOT NULL
+                AND tdm._target_table('master', x.child) IS NOT NULL LOOP
+      EXECUTE format(
+        'INSERT INTO pg_temp.%1$I SELECT p.* FROM %2$s p'
+        ' WHERE EXISTS (SELECT 1 FROM (SELECT %3$s FROM pg_temp.%4$I UNION ALL'
+        '                              SELECT %3$s FROM pg_temp.%5$I) c WHERE %6$s)'
+        '   AND NOT EXISTS (SELECT 1 FROM pg_temp.%7$I x WHERE %8$s)'
+        '   AND NOT EXISTS (SELECT 1 FROM %9$s x WHERE %8$s)'
+        '   AND NOT EXISTS (SELECT 1 FROM pg_temp.%1$I x WHERE %8$s)',
+        'tdm_closure_' || e.parent::oid, tdm._target_table('master', e.parent),
+        (SELECT string_agg(format('%I', c), ', ') FROM unnest(e.columns) c),
+        tdm._collected_name(e.child), 'tdm_closure_' || e.child::oid,
+        (SELECT string_agg(format('c.%I = p.%I', c, r), ' AND ') FROM unnest(e.columns, e.ref_columns) u(c, r)),
+        tdm._collected_name(e.parent),
+        (SELECT string_agg(format('x.%1$I = p.%1$I', r), ' AND ') FROM unnest(e.ref_columns) r),
+        tdm._target_table(target, e.parent));
+      GET DIAGNOSTICS n = ROW_COUNT;
+      added := added + n;
+    END LOOP;
+    EXIT WHEN added = 0;
+  END LOOP;
+  FOR t IN SELECT x.*, o.step FROM tdm._target_tables('master') x JOIN tdm._table_order() o ON o.rel = x.managed LOOP
+    EXECUTE format('SELECT count(*) FROM pg_temp.%I', 'tdm_closure_' || t.managed::oid) INTO n;
+    CONTINUE WHEN n = 0;
+    counts := counts || jsonb_build_object(t.managed::text, n);
+    clauses := clauses || format(
+      'c%1$s AS (INSERT INTO %2$s (%3$s) OVERRIDING SYSTEM VALUE SELECT %3$s FROM pg_temp.%4$I)',
+      t.step, tdm._target_table(target, t.managed),
+      (SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
+         FROM pg_attribute a
+        WHERE a.attrelid = tdm._target_table(target, t.managed) AND a.attnum > 0
+          AND NOT a.attisdropped AND a.attgenerated = ''),
+      'tdm_closure_' || t.managed::oid);
+  END LOOP;
+  UPDATE tdm.run r SET tables = r.tables || jsonb_build_object('closure_from_master', counts)
+   WHERE r.run_id = run AND counts <> '{}';
+  RETURN clauses;
 END
 $$;

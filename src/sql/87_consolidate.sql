@@ -82,7 +82,8 @@ BEGIN
               WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
                       SELECT oid FROM pg_database WHERE datname = current_database())
                 AND l.classid = hashtext('tdm.consolidate')::oid
-                AND l.objid = hashtext(release)::oid AND l.objsubid = 2) THEN
+                AND l.objid = hashtext(release)::oid AND l.objsubid = 2
+                AND l.pid <> pg_backend_pid()) THEN
     RAISE EXCEPTION 'consolidate: release "%" is being consolidated by another session', release
       USING ERRCODE = 'lock_not_available',
             HINT = 'Wait for it to finish (tdm.progress shows it), then call tdm.consolidate again.';

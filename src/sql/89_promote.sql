@@ -184,8 +184,8 @@ BEGIN
     RAISE EXCEPTION 'promote: % row(s) of release % collide with earlier releases'' rows in %; nothing was promoted',
       collisions, the_release, to_target
       USING ERRCODE = 'unique_violation',
-            HINT = format('Resolve them with the conflict rules and review: SELECT tdm.consolidate(%L, %L);',
-                          the_release, to_target);
+            HINT = 'Settle them where the rows come from (change the keys in the environments, tag '
+                   'and consolidate the release again), or archive the earlier release first.';
   END IF;
 
   PERFORM tdm._progress(job, 'copy');
@@ -252,8 +252,8 @@ BEGIN
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'Only promoted releases are archived.';
   END IF;
-  FOR t IN SELECT o.rel, o.step, m.release_column, tdm._target_table('master', o.rel) AS dest
-             FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel ORDER BY o.step LOOP
+  FOR t IN SELECT x.managed AS rel, x.step, x.release_column, x.rel AS dest
+             FROM tdm._target_tables('master') x ORDER BY x.step LOOP
     EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WHERE %I = $1',
                    tdm._archive_table(release, t.rel), t.dest, t.release_column) USING release;
     before := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
@@ -268,7 +268,7 @@ BEGIN
   BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
   EXCEPTION WHEN foreign_key_violation THEN
-    RAISE EXCEPTION 'archive_release: rows of later releases in master reference release %''s rows',
+    RAISE EXCEPTION 'archive_release: rows of other releases in master reference release %''s rows',
       release USING ERRCODE = 'foreign_key_violation', DETAIL = SQLERRM,
                     HINT = 'Archive the releases that reference it first.';
   END;
@@ -293,9 +293,11 @@ BEGIN
     RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
-  FOR t IN SELECT o.rel, o.step, tdm._target_table('master', o.rel) AS dest,
-                  tdm._archive_table(release, o.rel) AS archived
-             FROM tdm._table_order() o ORDER BY o.step LOOP
+  FOR t IN SELECT x.managed AS rel, x.step, x.rel AS dest,
+                  tdm._archive_table(release, x.managed) AS archived
+             FROM tdm._target_tables('master') x
+            WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL
+            ORDER BY x.step LOOP
     columns := (SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
                   FROM pg_attribute a
                  WHERE a.attrelid = t.dest AND a.attnum > 0 AND NOT a.attisdropped
@@ -304,9 +306,10 @@ BEGIN
                                  t.step, t.dest, columns, columns, t.archived);
   END LOOP;
   EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
-  FOR t IN SELECT o.rel, m.release_column, tdm._target_table('master', o.rel) AS dest,
-                  tdm._archive_table(release, o.rel) AS archived
-             FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel LOOP
+  FOR t IN SELECT x.managed AS rel, x.release_column, x.rel AS dest,
+                  tdm._archive_table(release, x.managed) AS archived
+             FROM tdm._target_tables('master') x
+            WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL LOOP
     before := tdm._release_checksum(t.archived::regclass, t.rel, t.release_column, release);
     after := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
     IF before.row_count <> after.row_count OR before.checksum <> after.checksum THEN

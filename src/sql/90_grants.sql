@@ -47,5 +47,6 @@ GRANT EXECUTE ON FUNCTION
   tdm._base_type(oid),
   tdm._side_by_side(tdm.conflict),
   tdm._audit(text, text, jsonb),
-  tdm._progress_rows()
+  tdm._progress_rows(),
+  tdm._release_rows(text)
   TO tdm_reviewer;

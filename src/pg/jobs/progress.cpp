@@ -21,6 +21,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
@@ -112,7 +113,9 @@ Registry *registry() {
 }
 
 void copy_text(char *to, std::size_t size, const std::string &from) {
-  std::size_t n = std::min(from.size(), size - 1);
+  // Cut on a character boundary of the database encoding.
+  const std::size_t n = static_cast<std::size_t>(
+      pg_mbcliplen(from.data(), static_cast<int>(from.size()), static_cast<int>(size - 1)));
   std::memcpy(to, from.data(), n);
   to[n] = '\0';
 }
@@ -175,6 +178,8 @@ TDM_FUNCTION(tdm_progress_begin) {
     }
   }
   if (free_slot != nullptr) {
+    // The same job's slot keeps a cancel asked for before the worker got it.
+    const bool keep_cancel = free_slot->job_id == job && free_slot->cancel_requested;
     free_slot->job_id = job;
     free_slot->pid = MyProcPid;
     tdm::pg::copy_text(free_slot->kind, sizeof free_slot->kind, kind);
@@ -184,7 +189,7 @@ TDM_FUNCTION(tdm_progress_begin) {
     free_slot->total = 0;
     free_slot->started = now;
     free_slot->phase_started = now;
-    free_slot->cancel_requested = false;
+    free_slot->cancel_requested = keep_cancel;
   }
   SpinLockRelease(&reg->mutex);
   // A full registry costs the job its progress display, nothing else.

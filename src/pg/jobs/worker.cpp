@@ -37,6 +37,7 @@ extern "C" {
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/elog.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -49,7 +50,8 @@ namespace {
 // What the worker needs to know of its launcher (bgw_extra).
 struct JobStart {
   Oid database;
-  Oid role;
+  Oid session_user;  // who logged in: the worker connects as them
+  Oid role;          // the role in effect (SET ROLE): the job runs as it
   TransactionId launcher_xid;
 };
 static_assert(sizeof(JobStart) <= BGW_EXTRALEN, "fits in bgw_extra");
@@ -90,7 +92,7 @@ TDM_FUNCTION(tdm_launch_job) {
     snprintf(worker.bgw_type, BGW_MAXLEN, "tdm_%s", kind_text);
     snprintf(worker.bgw_name, BGW_MAXLEN, "tdm_%s job %lld", kind_text, (long long)job);
     worker.bgw_main_arg = Int64GetDatum(job);
-    const JobStart start = {MyDatabaseId, GetUserId(), GetTopTransactionId()};
+    const JobStart start = {MyDatabaseId, GetSessionUserId(), GetUserId(), GetTopTransactionId()};
     std::memcpy(worker.bgw_extra, &start, sizeof start);
     worker.bgw_notify_pid = MyProcPid;
     BackgroundWorkerHandle *handle = nullptr;
@@ -125,8 +127,14 @@ void tdm_job_main(Datum main_arg) {
   JobStart start;
   std::memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof start);
   BackgroundWorkerUnblockSignals();
-  BackgroundWorkerInitializeConnectionByOid(start.database, start.role, 0);
+  BackgroundWorkerInitializeConnectionByOid(start.database, start.session_user, 0);
   pgstat_report_appname("tdm");
+  if (start.role != start.session_user) {
+    // SET ROLE, as the caller had it, for the rest of the worker's life.
+    StartTransactionCommand();
+    SetConfigOption("role", GetUserNameFromId(start.role, false), PGC_USERSET, PGC_S_SESSION);
+    CommitTransactionCommand();
+  }
 
   // The job row becomes visible when the launching transaction commits; if
   // it rolls back there is no job to run.
