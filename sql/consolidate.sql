@@ -37,15 +37,9 @@ SELECT count(*) AS runs FROM tdm.run;
 
 -- A consolidation of R3 already running in another session: refused.
 CREATE EXTENSION dblink;
-CREATE FUNCTION pg_temp.opt(options text[], name text) RETURNS text LANGUAGE sql AS $$
-  SELECT substr(o, length(name) + 2) FROM unnest(options) o WHERE o LIKE name || '=%'
-$$;
--- (a second connection to this database, with st1's loopback credentials)
-SELECT dblink_connect('other', format('host=%s port=%s dbname=%s user=%s password=%s',
-         pg_temp.opt(s.srvoptions, 'host'), pg_temp.opt(s.srvoptions, 'port'), current_database(),
-         pg_temp.opt(u.umoptions, 'user'), pg_temp.opt(u.umoptions, 'password')))
-  FROM pg_foreign_server s JOIN pg_user_mappings u ON u.srvid = s.oid
- WHERE s.srvname = 'st1' AND u.usename = current_user;
+\ir sql/include/sessions.sql
+-- (a second connection to this database)
+SELECT dblink_connect('other', pg_temp.conninfo(current_database()));
 SELECT dblink_exec('other', 'BEGIN');
 SELECT * FROM dblink('other', format('SELECT pg_advisory_xact_lock(%s, %s)::text',
                                      hashtext('tdm.consolidate'), hashtext('R3')))

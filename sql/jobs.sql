@@ -7,33 +7,9 @@
 
 -- Other sessions (dblink, with st1's loopback credentials): one in st1 and
 -- one in this database, to hold locks a job will wait on.
-CREATE FUNCTION pg_temp.opt(options text[], name text) RETURNS text LANGUAGE sql AS $$
-  SELECT substr(o, length(name) + 2) FROM unnest(options) o WHERE o LIKE name || '=%'
-$$;
-CREATE FUNCTION pg_temp.conninfo(db text) RETURNS text LANGUAGE sql AS $$
-  SELECT format('host=%s port=%s dbname=%s user=%s password=%s',
-                pg_temp.opt(s.srvoptions, 'host'), pg_temp.opt(s.srvoptions, 'port'), db,
-                pg_temp.opt(u.umoptions, 'user'), pg_temp.opt(u.umoptions, 'password'))
-    FROM pg_foreign_server s JOIN pg_user_mappings u ON u.srvid = s.oid
-   WHERE s.srvname = 'st1' AND u.usename = current_user
-$$;
+\ir sql/include/sessions.sql
 SELECT dblink_connect('env', pg_temp.conninfo('st1')) AS env_session,
        dblink_connect('here', pg_temp.conninfo(current_database())) AS second_session;
-
--- Waits (bounded) until `condition` holds.
-CREATE FUNCTION pg_temp.wait_until(condition text, seconds int DEFAULT 60) RETURNS bool
-LANGUAGE plpgsql AS $$
-DECLARE
-  ok bool;
-BEGIN
-  FOR i IN 1 .. seconds * 20 LOOP
-    EXECUTE 'SELECT ' || condition INTO ok;
-    IF ok THEN RETURN true; END IF;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-  RETURN false;
-END
-$$;
 
 -- An asynchronous consolidation (R2 again: its run repeats), held first
 -- in collection (st1's users locked) and then where it first reads

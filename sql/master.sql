@@ -1,29 +1,7 @@
 -- Phases 3 to 5: promotion into master, release statistics, archive and
 -- restore, snapshots, deployment and synchronized rollback.
 \set SHOW_CONTEXT never
-CREATE FUNCTION pg_temp.opt(options text[], name text) RETURNS text LANGUAGE sql AS $$
-  SELECT substr(o, length(name) + 2) FROM unnest(options) o WHERE o LIKE name || '=%'
-$$;
-CREATE FUNCTION pg_temp.conninfo(db text) RETURNS text LANGUAGE sql AS $$
-  SELECT format('host=%s port=%s dbname=%s user=%s password=%s',
-                pg_temp.opt(s.srvoptions, 'host'), pg_temp.opt(s.srvoptions, 'port'), db,
-                pg_temp.opt(u.umoptions, 'user'), pg_temp.opt(u.umoptions, 'password'))
-    FROM pg_foreign_server s JOIN pg_user_mappings u ON u.srvid = s.oid
-   WHERE s.srvname = 'st1' AND u.usename = current_user
-$$;
-CREATE FUNCTION pg_temp.wait_until(condition text, seconds int DEFAULT 60) RETURNS bool
-LANGUAGE plpgsql AS $$
-DECLARE
-  ok bool;
-BEGIN
-  FOR i IN 1 .. seconds * 20 LOOP
-    EXECUTE 'SELECT ' || condition INTO ok;
-    IF ok THEN RETURN true; END IF;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-  RETURN false;
-END
-$$;
+\ir sql/include/sessions.sql
 -- Count and checksum of every master table, to compare states.
 CREATE FUNCTION pg_temp.master_state() RETURNS text LANGUAGE sql AS $$
   SELECT string_agg(format('%s:%s:%s', m.rel, c.row_count, c.checksum), ' ' ORDER BY m.rel::text)

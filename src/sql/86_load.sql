@@ -6,6 +6,15 @@
 -- included, without touching any constraint. Counts and checksums of what
 -- was loaded are then compared with what validation approved.
 
+-- The columns an INSERT into `rel` gives values to (generated ones are
+-- computed), quoted and comma-separated.
+CREATE FUNCTION tdm._insert_columns(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
+    FROM pg_attribute a
+   WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+$$;
+
 -- A table's rows of one release: count and order-independent checksum.
 CREATE FUNCTION tdm._release_checksum(rel regclass, hash_of regclass, release_column text,
                                       release text, OUT row_count bigint, OUT checksum text)
@@ -37,12 +46,7 @@ BEGIN
             ORDER BY o.step LOOP
     deletes := deletes || format('d%s AS (DELETE FROM %s WHERE %I = $1)',
                                  t.step, t.target_rel, t.release_column);
-    columns := (SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
-                  FROM pg_attribute a
-                 WHERE a.attrelid = t.target_rel AND a.attnum > 0 AND NOT a.attisdropped
-                   AND a.attgenerated = ''
-                   AND EXISTS (SELECT 1 FROM pg_attribute c WHERE c.attrelid = t.collected
-                                AND c.attname = a.attname AND NOT c.attisdropped));
+    columns := tdm._insert_columns(t.target_rel);
     inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
                                  t.step, t.target_rel, columns, columns, t.collected);
   END LOOP;
@@ -133,10 +137,7 @@ BEGIN
     clauses := clauses || format(
       'c%1$s AS (INSERT INTO %2$s (%3$s) OVERRIDING SYSTEM VALUE SELECT %3$s FROM pg_temp.%4$I)',
       t.step, tdm._target_table(target, t.managed),
-      (SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
-         FROM pg_attribute a
-        WHERE a.attrelid = tdm._target_table(target, t.managed) AND a.attnum > 0
-          AND NOT a.attisdropped AND a.attgenerated = ''),
+      tdm._insert_columns(tdm._target_table(target, t.managed)),
       'tdm_closure_' || t.managed::oid);
   END LOOP;
   UPDATE tdm.run r SET tables = r.tables || jsonb_build_object('closure_from_master', counts)

@@ -86,10 +86,7 @@ BEGIN
   FOR t IN SELECT o.rel, o.step, m.release_column, tdm._target_table(from_target, o.rel) AS source,
                   tdm._target_table(to_target, o.rel) AS dest
              FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel ORDER BY o.step LOOP
-    columns := (SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
-                  FROM pg_attribute a
-                 WHERE a.attrelid = t.dest AND a.attnum > 0 AND NOT a.attisdropped
-                   AND a.attgenerated = '');
+    columns := tdm._insert_columns(t.dest);
     inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE'
                                  ' SELECT %s FROM %s WHERE %I = $1)',
                                  t.step, t.dest, columns, columns, t.source, t.release_column);
@@ -298,10 +295,7 @@ BEGIN
              FROM tdm._target_tables('master') x
             WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL
             ORDER BY x.step LOOP
-    columns := (SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
-                  FROM pg_attribute a
-                 WHERE a.attrelid = t.dest AND a.attnum > 0 AND NOT a.attisdropped
-                   AND a.attgenerated = '');
+    columns := tdm._insert_columns(t.dest);
     inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
                                  t.step, t.dest, columns, columns, t.archived);
   END LOOP;

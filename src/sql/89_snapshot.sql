@@ -191,10 +191,7 @@ BEGIN
                            WHERE x.snapshot_id = id);
   FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
             WHERE x.snapshot_id = id ORDER BY o.step LOOP
-    columns := (SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
-                  FROM pg_attribute a
-                 WHERE a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped
-                   AND a.attgenerated = '');
+    columns := tdm._insert_columns(t.rel);
     inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
                                  t.step, t.rel, columns, columns, t.storage);
   END LOOP;
