@@ -199,7 +199,26 @@ SELECT job_id, kind, status, detail ->> 'run_id' AS run, detail ->> 'run_status'
   FROM tdm.job WHERE job_id = :job;
 
 \echo
-\echo '== 10. The audit trail: every call, who made it, hash-chained'
+\echo '== 10. Phases 3 to 5: promote into master, deploy, and roll data back with the code'
+SELECT tdm.promote('R2') IS NOT NULL AS promoted;
+SELECT release, rel AS "table", rows, cumulative_rows FROM tdm.release_stats ORDER BY rel::text, release;
+SELECT tdm.deploy('R2', 'v2.0') AS deployment \gset
+SELECT d.release, d.code_version, s.label AS pre_deploy_snapshot,
+       (SELECT sum(row_count) FROM tdm.snapshot_table t WHERE t.snapshot_id = d.snapshot_id) AS rows_saved
+  FROM tdm.deployment d JOIN tdm.snapshot s USING (snapshot_id) WHERE d.deployment_id = :deployment;
+\echo 'Production validation fails after the data changed; deployment tooling listens on tdm_rollback.'
+DELETE FROM master.transactions WHERE amount < 100;
+SELECT count(*) AS transactions_after_change FROM master.transactions;
+LISTEN tdm_rollback;
+SELECT tdm.rollback_release('R2') = :deployment AS rolled_back;
+UNLISTEN tdm_rollback;
+SELECT count(*) AS transactions_after_rollback FROM master.transactions;
+SELECT j.kind, j.status, (j.detail ->> 'locked_ms') || ' ms' AS target_locked
+  FROM tdm.job j WHERE j.kind = 'rollback' ORDER BY j.job_id DESC LIMIT 1;
+SELECT release, status FROM tdm.release ORDER BY release;
+
+\echo
+\echo '== 11. The audit trail: every call, who made it, hash-chained'
 SELECT action, count(*) AS entries, string_agg(DISTINCT role::text, ', ') AS roles
   FROM tdm.audit GROUP BY action ORDER BY min(audit_id);
 SELECT CASE WHEN count(*) = 0 THEN 'intact' ELSE 'BROKEN' END AS audit_chain
