@@ -31,13 +31,18 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   UPDATE tdm.job j
      SET status = 'failed', finished_at = clock_timestamp(), sqlstate = '57P01',
          error = CASE WHEN j.status = 'queued'
-                      THEN 'the job never started: the server restarted before its worker ran'
+                      THEN 'the job never started: its worker is gone (a server restart, or '
+                           'it was stopped before it began)'
                       ELSE format('the job''s process (pid %s) is gone: it was terminated, crashed, '
                                   'or the server restarted', j.pid) END
    WHERE (j.status = 'running' AND j.pid IS DISTINCT FROM pg_backend_pid()
           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
                            WHERE a.pid = j.pid AND a.backend_start <= j.started_at))
       OR (j.status = 'queued' AND j.queued_at < pg_postmaster_start_time())
+      -- committed, queued for a minute, and no worker carries its name
+      OR (j.status = 'queued' AND j.queued_at < now() - interval '1 minute'
+          AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                           WHERE a.application_name = 'tdm job ' || j.job_id))
 $$;
 
 -- A new job of `kind`: running in this backend, or queued for a worker

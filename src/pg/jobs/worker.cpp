@@ -128,7 +128,9 @@ void tdm_job_main(Datum main_arg) {
   std::memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof start);
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnectionByOid(start.database, start.session_user, 0);
-  pgstat_report_appname("tdm");
+  // Named after its job, so a queued job whose worker is gone can be told
+  // from one whose worker is still starting.
+  pgstat_report_appname(psprintf("tdm job %lld", (long long)job));
   if (start.role != start.session_user) {
     // SET ROLE, as the caller had it, for the rest of the worker's life.
     StartTransactionCommand();
@@ -191,8 +193,13 @@ void tdm_job_main(Datum main_arg) {
         cancelled ? "UPDATE tdm.job SET status = 'cancelled', sqlstate = left($2, 5),"
                     "       error = 'cancelled by tdm.cancel_job', finished_at = clock_timestamp()"
                     " WHERE job_id = $1 AND status = 'running'"
-                  : "UPDATE tdm.job SET status = 'failed', sqlstate = left($2, 5),"
-                    "       error = substr($2, 7), finished_at = clock_timestamp()"
+                  // A cancel that came before the job had its progress slot
+                  // is known by cancel_job's audit row.
+                  : "UPDATE tdm.job SET status = CASE WHEN left($2, 5) = '57014' AND EXISTS ("
+                    "         SELECT 1 FROM tdm.audit a WHERE a.action = 'cancel_job'"
+                    "            AND a.object = $1::text) THEN 'cancelled' ELSE 'failed' END,"
+                    "       sqlstate = left($2, 5), error = substr($2, 7),"
+                    "       finished_at = clock_timestamp()"
                     " WHERE job_id = $1 AND status = 'running'",
         job, message);
   }
