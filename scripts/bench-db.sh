@@ -10,10 +10,10 @@ test/scenario/build.sh --envs 3 --rows "$rows" --shared 0.15 --id-overlap 0 --di
 echo "   built in $(( $(date +%s) - start )) s"
 psql -X -q -d tdm_bench -f bench/collect_detect.sql
 
-# Consolidation end to end: users, accounts and transactions (default 100k
+# Consolidation end to end: users, accounts and transactions (default 10k
 # users per environment), first with 15% overlapping keys, then with every
 # sequence starting at 1 in each environment (most rows re-keyed).
-crows="${TDM_BENCH_CONSOLIDATE_ROWS:-100000}"
+crows="${TDM_BENCH_CONSOLIDATE_ROWS:-10000}"
 for overlap in 0 1; do
   echo
   echo "== building 3 environments x $crows users with accounts and transactions (15% shared, id overlap $overlap)"
