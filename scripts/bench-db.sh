@@ -23,5 +23,7 @@ for overlap in 0 1; do
   echo "   built in $(( $(date +%s) - start )) s"
   psql -X -q -d tdm_bench_consolidate -f bench/consolidate.sql
   # Snapshots and rollback of master, on the first scenario's data.
-  [ "$overlap" = 0 ] && psql -X -q -d tdm_bench_consolidate -f bench/master.sql
+  if [ "$overlap" = 0 ]; then
+    psql -X -q -d tdm_bench_consolidate -f bench/master.sql
+  fi
 done
