@@ -88,6 +88,21 @@ BEGIN
 END
 $$;
 
+-- A job by id, for `caller`; unknown ids are an error.
+CREATE FUNCTION tdm._require_job(job_id bigint, caller text) RETURNS tdm.job
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  j tdm.job;
+BEGIN
+  SELECT * INTO j FROM tdm.job WHERE job.job_id = _require_job.job_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION '%: job % does not exist', caller, job_id
+      USING ERRCODE = 'undefined_object', HINT = 'Jobs are in tdm.job.';
+  END IF;
+  RETURN j;
+END
+$$;
+
 -- Waits (on the latch, woken when a worker this backend launched ends;
 -- otherwise re-checking every second) until the job ends or the timeout
 -- passes; returns its status.
@@ -104,11 +119,7 @@ BEGIN
   END IF;
   LOOP
     PERFORM tdm._reap_jobs();
-    SELECT * INTO j FROM tdm.job WHERE job.job_id = wait_job.job_id;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION 'wait_job: job % does not exist', job_id
-        USING ERRCODE = 'undefined_object', HINT = 'Jobs are in tdm.job.';
-    END IF;
+    j := tdm._require_job(job_id, 'wait_job');
     IF j.status IN ('completed', 'failed', 'cancelled') THEN
       RETURN j.status;
     END IF;
@@ -145,11 +156,7 @@ DECLARE
 BEGIN
   PERFORM tdm._reap_jobs();
   -- No row lock: a running job holds its own row until it ends.
-  SELECT * INTO j FROM tdm.job WHERE job.job_id = cancel_job.job_id;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'cancel_job: job % does not exist', job_id
-      USING ERRCODE = 'undefined_object', HINT = 'Jobs are in tdm.job.';
-  END IF;
+  j := tdm._require_job(job_id, 'cancel_job');
   IF j.status IN ('completed', 'failed', 'cancelled') THEN
     RAISE NOTICE 'cancel_job: the job already ended (%); nothing to cancel', j.status;
     RETURN j.status;

@@ -15,6 +15,28 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
 $$;
 
+-- The target tables of the managed tables, parents first.
+CREATE FUNCTION tdm._target_tables(target text)
+RETURNS TABLE (managed regclass, rel regclass, step int, release_column text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT o.rel, tdm._target_table(target, o.rel), o.step, m.release_column
+    FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel
+   WHERE tdm._target_table(target, o.rel) IS NOT NULL
+   ORDER BY o.step
+$$;
+
+-- One clause of a multi-table load (`WITH <clauses> SELECT 1`): every
+-- insertable column of `dest` from `source`, optionally only the rows of
+-- the release given as $1.
+CREATE FUNCTION tdm._insert_clause(name text, dest regclass, source text,
+                                   release_column text DEFAULT NULL) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s%s)',
+                name, dest, c.columns, c.columns, source,
+                CASE WHEN release_column IS NULL THEN '' ELSE format(' WHERE %I = $1', release_column) END)
+    FROM (SELECT tdm._insert_columns(dest) AS columns) c
+$$;
+
 -- A table's rows of one release: count and order-independent checksum.
 CREATE FUNCTION tdm._release_checksum(rel regclass, hash_of regclass, release_column text,
                                       release text, OUT row_count bigint, OUT checksum text)
@@ -35,30 +57,25 @@ DECLARE
   t record;
   deletes text[] := '{}';
   inserts text[] := '{}';
-  columns text;
   loaded bigint := 0;
   approved record;
   got record;
 BEGIN
-  FOR t IN SELECT o.rel, o.step, tdm._target_table(target, o.rel) AS target_rel, m.release_column,
-                  format('pg_temp.%I', tdm._collected_name(o.rel))::regclass AS collected
-             FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel
-            ORDER BY o.step LOOP
+  FOR t IN SELECT x.managed AS rel, x.step, x.rel AS target_rel, x.release_column,
+                  format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
+             FROM tdm._target_tables(target) x LOOP
     deletes := deletes || format('d%s AS (DELETE FROM %s WHERE %I = $1)',
                                  t.step, t.target_rel, t.release_column);
-    columns := tdm._insert_columns(t.target_rel);
-    inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
-                                 t.step, t.target_rel, columns, columns, t.collected);
+    inserts := inserts || tdm._insert_clause('i' || t.step, t.target_rel, t.collected::text);
   END LOOP;
   EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
   inserts := inserts || tdm._closure(run, target);
   EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
 
   -- What is in the target now is what validation approved.
-  FOR t IN SELECT o.rel, tdm._target_table(target, o.rel) AS target_rel, m.release_column,
-                  format('pg_temp.%I', tdm._collected_name(o.rel))::regclass AS collected
-             FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel
-            ORDER BY o.step LOOP
+  FOR t IN SELECT x.managed AS rel, x.rel AS target_rel, x.release_column,
+                  format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
+             FROM tdm._target_tables(target) x LOOP
     approved := tdm._release_checksum(t.collected, t.rel, t.release_column, NULL);
     got := tdm._release_checksum(t.target_rel, t.rel, t.release_column, release);
     IF approved.row_count <> got.row_count OR approved.checksum <> got.checksum THEN
@@ -130,15 +147,12 @@ BEGIN
     END LOOP;
     EXIT WHEN added = 0;
   END LOOP;
-  FOR t IN SELECT x.*, o.step FROM tdm._target_tables('master') x JOIN tdm._table_order() o ON o.rel = x.managed LOOP
+  FOR t IN SELECT * FROM tdm._target_tables('master') LOOP
     EXECUTE format('SELECT count(*) FROM pg_temp.%I', 'tdm_closure_' || t.managed::oid) INTO n;
     CONTINUE WHEN n = 0;
     counts := counts || jsonb_build_object(t.managed::text, n);
-    clauses := clauses || format(
-      'c%1$s AS (INSERT INTO %2$s (%3$s) OVERRIDING SYSTEM VALUE SELECT %3$s FROM pg_temp.%4$I)',
-      t.step, tdm._target_table(target, t.managed),
-      tdm._insert_columns(tdm._target_table(target, t.managed)),
-      'tdm_closure_' || t.managed::oid);
+    clauses := clauses || tdm._insert_clause('c' || t.step, tdm._target_table(target, t.managed),
+                                             format('pg_temp.%I', 'tdm_closure_' || t.managed::oid));
   END LOOP;
   UPDATE tdm.run r SET tables = r.tables || jsonb_build_object('closure_from_master', counts)
    WHERE r.run_id = run AND counts <> '{}';

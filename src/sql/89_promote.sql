@@ -78,23 +78,19 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   t record;
   inserts text[] := '{}';
-  columns text;
   copied bigint := 0;
   before record;
   after record;
 BEGIN
-  FOR t IN SELECT o.rel, o.step, m.release_column, tdm._target_table(from_target, o.rel) AS source,
-                  tdm._target_table(to_target, o.rel) AS dest
-             FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel ORDER BY o.step LOOP
-    columns := tdm._insert_columns(t.dest);
-    inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE'
-                                 ' SELECT %s FROM %s WHERE %I = $1)',
-                                 t.step, t.dest, columns, columns, t.source, t.release_column);
+  FOR t IN SELECT x.managed AS rel, x.step, x.release_column, x.rel AS source,
+                  tdm._target_table(to_target, x.managed) AS dest
+             FROM tdm._target_tables(from_target) x LOOP
+    inserts := inserts || tdm._insert_clause('i' || t.step, t.dest, t.source::text, t.release_column);
   END LOOP;
   EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', ')) USING release;
-  FOR t IN SELECT o.rel, m.release_column, tdm._target_table(from_target, o.rel) AS source,
-                  tdm._target_table(to_target, o.rel) AS dest
-             FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel LOOP
+  FOR t IN SELECT x.managed AS rel, x.release_column, x.rel AS source,
+                  tdm._target_table(to_target, x.managed) AS dest
+             FROM tdm._target_tables(from_target) x LOOP
     before := tdm._release_checksum(t.source, t.rel, t.release_column, release);
     after := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
     IF before.row_count <> after.row_count OR before.checksum <> after.checksum THEN
@@ -282,7 +278,6 @@ DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'restore_release');
   t record;
   inserts text[] := '{}';
-  columns text;
   before record;
   after record;
 BEGIN
@@ -295,9 +290,7 @@ BEGIN
              FROM tdm._target_tables('master') x
             WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL
             ORDER BY x.step LOOP
-    columns := tdm._insert_columns(t.dest);
-    inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
-                                 t.step, t.dest, columns, columns, t.archived);
+    inserts := inserts || tdm._insert_clause('i' || t.step, t.dest, t.archived);
   END LOOP;
   EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
   FOR t IN SELECT x.managed AS rel, x.release_column, x.rel AS dest,

@@ -51,16 +51,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM tdm._columns(rel)
 $$;
 
--- The target tables of the managed tables, parents first.
-CREATE FUNCTION tdm._target_tables(target text)
-RETURNS TABLE (managed regclass, rel regclass, step int, release_column text)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT o.rel, tdm._target_table(target, o.rel), o.step, m.release_column
-    FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel
-   WHERE tdm._target_table(target, o.rel) IS NOT NULL
-   ORDER BY o.step
-$$;
-
 -- Takes a snapshot of `target`: returns its id (in the background with
 -- wait => false; the copy is complete when its job is).
 CREATE FUNCTION tdm.snapshot(label text, target text DEFAULT 'master', wait bool DEFAULT true)
@@ -97,13 +87,15 @@ DECLARE
   storage text;
   taken record;
   done int := 0;
+  total int;
 BEGIN
   SELECT * INTO s FROM tdm.snapshot WHERE snapshot_id = id;
   -- One consistent state: writers wait, readers do not.
   EXECUTE 'LOCK TABLE ' || (SELECT string_agg(x.rel::text, ', ') FROM tdm._target_tables(s.target) x)
        || ' IN SHARE MODE';
+  total := (SELECT count(*) FROM tdm._target_tables(s.target));
   FOR t IN SELECT * FROM tdm._target_tables(s.target) LOOP
-    PERFORM tdm._progress(job, 'copy', done, (SELECT count(*) FROM tdm._target_tables(s.target)));
+    PERFORM tdm._progress(job, 'copy', done, total);
     storage := format('tdm_snapshot.%I', left(format('s%s_%s', id,
                                                       (SELECT relname FROM pg_class WHERE oid = t.rel)), 63));
     EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s', storage, t.rel);
@@ -177,7 +169,6 @@ DECLARE
   s tdm.snapshot := tdm._rollback_check(id);
   t record;
   inserts text[] := '{}';
-  columns text;
   got record;
   locked timestamptz;
 BEGIN
@@ -191,9 +182,7 @@ BEGIN
                            WHERE x.snapshot_id = id);
   FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
             WHERE x.snapshot_id = id ORDER BY o.step LOOP
-    columns := tdm._insert_columns(t.rel);
-    inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
-                                 t.step, t.rel, columns, columns, t.storage);
+    inserts := inserts || tdm._insert_clause('i' || t.step, t.rel, t.storage);
   END LOOP;
   EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
   PERFORM tdm._progress(job, 'verify');
