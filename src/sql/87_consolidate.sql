@@ -8,22 +8,28 @@
 -- The collected child rows of each undecided conflict's members, per child
 -- table and member: what a reviewer's choice would orphan or carry along.
 CREATE FUNCTION tdm._relate(run bigint) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+-- Conflicts and members were written by this transaction: their statistics
+-- say nothing of their size, and a nested loop over them is quadratic.
+SET enable_nestloop = off AS $$
 DECLARE
   e record;
 BEGIN
   FOR e IN SELECT * FROM pg_temp.tdm_edges ORDER BY child::text, name LOOP
+    -- Child rows counted once per (environment, parent key), then joined.
     EXECUTE format(
-      'UPDATE tdm.conflict c SET related = c.related || jsonb_build_object($3::text, s.counts)'
-      '  FROM (SELECT cm.conflict_id, jsonb_object_agg(cm.label, n.cnt) AS counts'
-      '          FROM tdm.conflict_member cm'
-      '          JOIN tdm.conflict cc ON cc.run_id = cm.run_id AND cc.conflict_id = cm.conflict_id'
-      '         CROSS JOIN LATERAL (SELECT count(*) AS cnt FROM pg_temp.%I t'
-      '                              WHERE t.tdm_env = cm.env AND %s = cm.key) n'
-      '         WHERE cm.run_id = $1 AND cc.rel = $2 AND cc.rule = ''manual'' AND n.cnt > 0'
-      '         GROUP BY cm.conflict_id) s'
-      ' WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
-      tdm._collected_name(e.child), tdm._key_text(e.columns, 't'))
+      'WITH children AS MATERIALIZED ('
+      '       SELECT t.tdm_env AS env, %s AS key, count(*) AS cnt FROM pg_temp.%I t GROUP BY 1, 2),'
+      '     s AS MATERIALIZED ('
+      '       SELECT cm.conflict_id, jsonb_object_agg(cm.label, n.cnt) AS counts'
+      '         FROM tdm.conflict_member cm'
+      '         JOIN tdm.conflict cc ON cc.run_id = cm.run_id AND cc.conflict_id = cm.conflict_id'
+      '         JOIN children n ON n.env = cm.env AND n.key = cm.key'
+      '        WHERE cm.run_id = $1 AND cc.rel = $2 AND cc.rule = ''manual'''
+      '        GROUP BY cm.conflict_id)'
+      ' UPDATE tdm.conflict c SET related = c.related || jsonb_build_object($3::text, s.counts)'
+      '   FROM s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
+      tdm._key_text(e.columns, 't'), tdm._collected_name(e.child))
       USING run, e.parent, e.child;
   END LOOP;
 END

@@ -51,6 +51,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM tdm._columns(rel)
 $$;
 
+-- Copies a table's rows into an empty table of the same columns, hashing
+-- them on the way (the checksum of tdm._release_checksum over `hashed`, the
+-- attribute numbers of the managed table's columns).
+CREATE FUNCTION tdm._copy_rows(source regclass, storage regclass, hashed int2[],
+                               OUT row_count bigint, OUT checksum text)
+AS 'MODULE_PATHNAME', 'tdm_copy_rows' LANGUAGE C VOLATILE STRICT;
+
 -- Takes a snapshot of `target`: returns its id (in the background with
 -- wait => false; the copy is complete when its job is).
 CREATE FUNCTION tdm.snapshot(label text, target text DEFAULT 'master', wait bool DEFAULT true)
@@ -98,8 +105,11 @@ BEGIN
     PERFORM tdm._progress(job, 'copy', done, total);
     storage := format('tdm_snapshot.%I', left(format('s%s_%s', id,
                                                       (SELECT relname FROM pg_class WHERE oid = t.rel)), 63));
-    EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s', storage, t.rel);
-    taken := tdm._release_checksum(storage::regclass, t.managed, t.release_column, NULL);
+    EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WITH NO DATA', storage, t.rel);
+    taken := tdm._copy_rows(t.rel, storage::regclass,
+                            ARRAY(SELECT a.attnum FROM tdm._columns(t.managed) c
+                                    JOIN pg_attribute a ON a.attrelid = t.rel AND a.attname = c.column_name
+                                   ORDER BY c.ordinal));
     INSERT INTO tdm.snapshot_table (snapshot_id, rel, managed, storage, row_count, checksum, shape)
     VALUES (id, t.rel, t.managed, storage, taken.row_count, taken.checksum, tdm._shape(t.rel));
     done := done + 1;

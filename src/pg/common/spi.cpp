@@ -1,12 +1,19 @@
 #include "pg/common/spi.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
 
 #include "pg/common/bridge.hpp"
 
 extern "C" {
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "utils/regproc.h"
+#include "utils/snapmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "nodes/params.h"
@@ -176,6 +183,45 @@ void Spi::stream(const std::string &sql, const std::vector<Param> &params, const
   });
   if (receiver.error) std::rethrow_exception(receiver.error);
   if (rc < 0) throw Error(sqlstate::kInternalError, "SPI failed on: " + sql);
+}
+
+void Spi::fetch(const std::string &table, std::vector<ItemPointerData> locations,
+                const RowFn &on_row) {
+  std::sort(locations.begin(), locations.end(),
+            [](ItemPointerData a, ItemPointerData b) { return ItemPointerCompare(&a, &b) < 0; });
+  const char *name = table.c_str();
+  Relation relation = pg_call([=] {
+    RangeVar *range = makeRangeVarFromNameList(stringToQualifiedNameList(name));
+    return table_openrv(range, AccessShareLock);
+  });
+  // Released on every path; the lock stays until the transaction ends.
+  struct Opened {
+    Relation relation;
+    TupleTableSlot *slot = nullptr;
+    ~Opened() {
+      if (slot != nullptr) ExecDropSingleTupleTableSlot(slot);
+      table_close(relation, NoLock);
+    }
+  } opened{relation};
+  opened.slot = pg_call([=] { return table_slot_create(relation, nullptr); });
+  TupleTableSlot *slot = opened.slot;
+  // Rows written by earlier commands of this transaction are visible.
+  Snapshot snapshot = pg_call([] { return RegisterSnapshot(GetLatestSnapshot()); });
+  struct Registered {
+    Snapshot snapshot;
+    ~Registered() { UnregisterSnapshot(snapshot); }
+  } registered{snapshot};
+  ScratchContext scratch("tdm fetched rows");
+  std::size_t count = 0;
+  for (ItemPointerData &location : locations) {
+    if ((count++ & 1023) == 0) check_interrupts();
+    ItemPointer tid = &location;
+    const bool found =
+        pg_call([=] { return table_tuple_fetch_row_version(relation, tid, snapshot, slot); });
+    if (!found) throw Error(sqlstate::kInternalError, table + " changed while it was being read");
+    ScratchContext::Use use(scratch);
+    on_row(slot);
+  }
 }
 
 std::optional<Datum> slot_value(TupleTableSlot *row, int column) {

@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "executor/spi.h"
+#include "storage/itemptr.h"
 }
 
 namespace tdm::pg {
@@ -53,6 +54,12 @@ class Spi {
   // exception from `on_row` stops the query and is rethrown here.
   using RowFn = std::function<void(TupleTableSlot *row)>;
   void stream(const std::string &sql, const std::vector<Param> &params, const RowFn &on_row);
+
+  // Reads the rows of `table` (a relation name) at `locations`, sorted first
+  // so that pages are read in order, and hands each to `on_row` as
+  // stream() does. A location whose row is gone is an error: the caller
+  // found them earlier in this transaction.
+  void fetch(const std::string &table, std::vector<ItemPointerData> locations, const RowFn &on_row);
 
  private:
   int uncaught_at_start_;

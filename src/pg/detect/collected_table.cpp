@@ -74,19 +74,6 @@ std::vector<std::string> key_hash_sql(const detect::TableModel &model) {
   return exprs;
 }
 
-// A tid[] parameter (the candidates of one partition).
-Param tid_array_param(const std::vector<ItemPointerData> &tids) {
-  std::vector<Datum> items;
-  items.reserve(tids.size());
-  for (const ItemPointerData &tid : tids) items.push_back(PointerGetDatum(&tid));
-  Datum *data = items.data();
-  int count = static_cast<int>(items.size());
-  ArrayType *array = pg_call([=] {
-    return construct_array(data, count, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT);
-  });
-  return Param{TIDARRAYOID, PointerGetDatum(array), false};
-}
-
 std::uint64_t partition_of(std::int64_t label, std::size_t partitions) {
   std::uint64_t x = static_cast<std::uint64_t>(label) * 0x9E3779B97F4A7C15ULL;
   return (x >> 17) % partitions;
@@ -327,9 +314,8 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
       for (const auto &[label, tid] : candidates) {
         if (partition_of(label, partitions) == p) wanted.push_back(tid);
       }
-      spi.stream("SELECT * FROM " + table.collected + " WHERE ctid = ANY ($1)",
-                 {tid_array_param(wanted)},
-                 [&](TupleTableSlot *row) { rows.push_back(converter.convert(row)); });
+      spi.fetch(table.collected, std::move(wanted),
+                [&](TupleTableSlot *row) { rows.push_back(converter.convert(row)); });
       stats->rows_ms += ms_since(phase_start);
       classify_partition(table, context, rows, emit, stats);
     }
@@ -346,14 +332,14 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
   stats->partitions = partitions;
   for (std::size_t p = 0; p < partitions; ++p) {
     phase_start = Clock::now();
-    const int label_column = kFirstValueColumn + static_cast<int>(table.model.columns.size());
-    spi.stream("SELECT c.*, l.label FROM " + table.collected +
-                   " c JOIN pg_temp.tdm_labels l ON l.row_ctid = c.ctid",
-               {}, [&](TupleTableSlot *row) {
-                 auto label = slot_value(row, label_column);
-                 if (!label || partition_of(DatumGetInt64(*label), partitions) != p) return;
-                 rows.push_back(converter.convert(row));
-               });
+    // The partition's locations from the (narrow) labels table, then its rows.
+    std::vector<ItemPointerData> wanted;
+    spi.stream("SELECT row_ctid, label FROM pg_temp.tdm_labels", {}, [&](TupleTableSlot *row) {
+      if (partition_of(DatumGetInt64(*slot_value(row, 2)), partitions) != p) return;
+      wanted.push_back(*reinterpret_cast<ItemPointer>(DatumGetPointer(*slot_value(row, 1))));
+    });
+    spi.fetch(table.collected, std::move(wanted),
+              [&](TupleTableSlot *row) { rows.push_back(converter.convert(row)); });
     stats->rows_ms += ms_since(phase_start);
     classify_partition(table, context, rows, emit, stats);
   }

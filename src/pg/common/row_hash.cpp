@@ -1,0 +1,61 @@
+#include "pg/common/row_hash.hpp"
+
+extern "C" {
+#include "common/hashfn.h"
+#include "fmgr.h"
+}
+
+namespace tdm::pg {
+
+uint64 hash_values(const Datum *values, const bool *nulls, const HashedColumn *columns,
+                   int count) {
+  uint64 hash = 0x7464'6d00'0000'0001ULL;
+  for (int position = 0; position < count; ++position) {
+    if (nulls[position]) {
+      hash = hash_combine64(hash, 0x6e75'6c6cULL + static_cast<uint64>(position));
+      continue;
+    }
+    const Datum value = values[position];
+    const HashedColumn &column = columns[position];
+    if (column.by_value) {
+      hash =
+          hash_combine64(hash, hash_bytes_uint32_extended(static_cast<uint32>(value), value >> 32));
+      continue;
+    }
+    const unsigned char *bytes;
+    int length;
+    if (column.length == -1) {
+      auto *varlena = reinterpret_cast<struct varlena *>(DatumGetPointer(value));
+      // Only compressed or out-of-line values need expanding; a short
+      // header is read in place.
+      if (VARATT_IS_COMPRESSED(varlena) || VARATT_IS_EXTERNAL(varlena)) {
+        varlena = pg_detoast_datum_packed(varlena);
+      }
+      bytes = reinterpret_cast<const unsigned char *>(VARDATA_ANY(varlena));
+      length = static_cast<int>(VARSIZE_ANY_EXHDR(varlena));
+    } else if (column.length == -2) {
+      bytes = reinterpret_cast<const unsigned char *>(DatumGetCString(value));
+      length = static_cast<int>(strlen(DatumGetCString(value)));
+    } else {
+      bytes = reinterpret_cast<const unsigned char *>(DatumGetPointer(value));
+      length = column.length;
+    }
+    hash = hash_combine64(hash, hash_bytes_extended(bytes, length, position));
+  }
+  return hash;
+}
+
+std::string RowHashTotal::checksum() const {
+  if (sum == 0) return "0";
+  const bool negative = sum < 0;
+  unsigned __int128 magnitude =
+      negative ? -static_cast<unsigned __int128>(sum) : static_cast<unsigned __int128>(sum);
+  std::string digits;
+  while (magnitude > 0) {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(magnitude % 10)));
+    magnitude /= 10;
+  }
+  return negative ? "-" + digits : digits;
+}
+
+}  // namespace tdm::pg

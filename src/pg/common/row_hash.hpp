@@ -1,0 +1,37 @@
+// The row hash of tdm: 64 bits over the values' binary form (no output
+// functions, so independent of TimeZone and DateStyle). Locks, snapshots
+// and loads sum it per table into an order-independent checksum.
+#pragma once
+
+#include <string>
+
+#include "pg/common/postgres.hpp"
+
+namespace tdm::pg {
+
+// A function takes at most 100 arguments: rows wider than this are hashed
+// in chunks of this many columns, then the chunks' hashes (see
+// tdm._hash_args, which spells the same in SQL).
+constexpr int kHashChunk = 90;
+
+struct HashedColumn {
+  int16 length;
+  bool by_value;
+};
+
+// The hash of `count` values. Calls PostgreSQL (detoasting), so it runs
+// under pg_call or in PostgreSQL's own frames.
+uint64 hash_values(const Datum *values, const bool *nulls, const HashedColumn *columns, int count);
+
+// A running count and sum of row hashes, and the sum as decimal text.
+struct RowHashTotal {
+  int64 rows = 0;
+  __int128 sum = 0;
+  void add(uint64 hash) {
+    rows += 1;
+    sum += static_cast<int64>(hash);
+  }
+  std::string checksum() const;
+};
+
+}  // namespace tdm::pg
