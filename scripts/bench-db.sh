@@ -25,5 +25,24 @@ for overlap in 0 1; do
   # Snapshots and rollback of master, on the first scenario's data.
   if [ "$overlap" = 0 ]; then
     psql -X -q -d tdm_bench_consolidate -f bench/master.sql
+    # Master grown to ~4 x TDM_BENCH_MASTER_USERS rows, then 4 times that:
+    # snapshot and rollback at both sizes, and a pg_dump -Fc + pg_restore of
+    # master (into an empty database) at the first as the baseline.
+    musers="${TDM_BENCH_MASTER_USERS:-250000}"
+    echo
+    echo "== master with $musers synthetic users, accounts and transactions"
+    psql -X -q -d tdm_bench_consolidate -v users="$musers" -f bench/master_scale.sql
+    dump="$(mktemp -d)/master.dump"
+    start=$(date +%s%N)
+    pg_dump -Fc -n master -f "$dump" tdm_bench_consolidate
+    createdb tdm_bench_restore
+    pg_restore -d tdm_bench_restore "$dump"
+    restore_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    rm -rf "$(dirname "$dump")"
+    psql -X -q -d tdm_bench_consolidate -v ms="$restore_ms" \
+      <<<"INSERT INTO bench_scale SELECT max(rows), 'pg_dump -Fc + pg_restore', :ms FROM bench_scale;"
+    echo "== master with $((4 * musers)) synthetic users"
+    psql -X -q -d tdm_bench_consolidate -v users="$((4 * musers))" -f bench/master_scale.sql
+    psql -X -q -d tdm_bench_consolidate -f bench/master_report.sql
   fi
 done

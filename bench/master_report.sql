@@ -1,0 +1,26 @@
+-- The figures of bench/master_scale.sql at its two sizes, and the
+-- pg_dump -Fc + pg_restore baseline measured by scripts/bench-db.sh.
+\set ON_ERROR_STOP 1
+\pset footer off
+\echo
+\echo '== Master at two sizes: snapshot, rollback, time locked (ms)'
+SELECT rows AS master_rows, measure, round(ms::numeric, 1) AS ms FROM bench_scale ORDER BY rows, measure;
+WITH m AS (SELECT rows, measure, ms FROM bench_scale),
+     small AS (SELECT min(rows) AS n FROM m), large AS (SELECT max(rows) AS n FROM m)
+SELECT 'snapshot / create table as (' || n || ' rows)' AS ratio,
+       round((SELECT ms FROM m WHERE rows = n AND measure = 'snapshot')::numeric
+           / (SELECT ms FROM m WHERE rows = n AND measure = 'create table as')::numeric, 2) AS value,
+       '<= 1.00' AS target
+  FROM (SELECT n FROM small UNION SELECT n FROM large) sizes
+UNION ALL
+SELECT 'pg_dump -Fc + pg_restore / rollback (' || n || ' rows)',
+       round((SELECT ms FROM m WHERE rows = n AND measure = 'pg_dump -Fc + pg_restore')::numeric
+           / (SELECT ms FROM m WHERE rows = n AND measure = 'rollback')::numeric, 2),
+       '>= 20.00'
+  FROM small
+UNION ALL
+SELECT 'rollback lock time, ' || large.n || ' / ' || small.n || ' rows',
+       round((SELECT ms FROM m WHERE rows = large.n AND measure = 'rollback: target locked')::numeric
+           / (SELECT ms FROM m WHERE rows = small.n AND measure = 'rollback: target locked')::numeric, 2),
+       '<= 1.50'
+  FROM small, large;

@@ -1,0 +1,58 @@
+-- Snapshot and rollback of master as it grows (psql, after bench/master.sql
+-- in the same database). Run with -v users=N: master is filled with N
+-- synthetic users (release BENCH), one account each and two transactions
+-- per account (4N rows with the consolidated ones), then a snapshot is timed
+-- against CREATE TABLE AS of the same tables, some rows are changed and a
+-- rollback returns them; the time it held the target locked is kept in
+-- bench_scale for the ratios bench/master_report.sql prints.
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+CREATE TABLE IF NOT EXISTS bench_scale (rows bigint, measure text, ms float8);
+
+-- Filled by SQL rather than consolidated: the measure is of master's size.
+DELETE FROM master.transactions WHERE tdm_release = 'BENCH';
+DELETE FROM master.accounts WHERE tdm_release = 'BENCH';
+DELETE FROM master.users WHERE tdm_release = 'BENCH';
+INSERT INTO master.users (user_id, email, full_name, role, created_at, updated_at, tdm_release, tdm_feature)
+SELECT 1000000000 + g, 'bench' || g || '@example.com', 'Bench User ' || g, 'Customer',
+       '2024-01-01', '2024-01-01', 'BENCH', 'FEAT-BENCH'
+  FROM generate_series(1, :users) AS g;
+INSERT INTO master.accounts (account_id, user_id, account_number, balance, currency, created_at, updated_at, tdm_release, tdm_feature)
+SELECT 1000000000 + g, 1000000000 + g, 'BENCH-' || g, g % 1000, 'EUR',
+       '2024-01-01', '2024-01-01', 'BENCH', 'FEAT-BENCH'
+  FROM generate_series(1, :users) AS g;
+INSERT INTO master.transactions (txn_id, account_id, amount, kind, created_at, updated_at, tdm_release, tdm_feature)
+SELECT 1000000000 + g, 1000000000 + (g + 1) / 2, 1 + g % 500, 'deposit',
+       '2024-01-01', '2024-01-01', 'BENCH', 'FEAT-BENCH'
+  FROM generate_series(1, 2 * :users) AS g;
+VACUUM ANALYZE master.users, master.accounts, master.transactions;
+SELECT sum(n) AS master_rows FROM (
+  SELECT count(*) AS n FROM master.users UNION ALL SELECT count(*) FROM master.accounts
+  UNION ALL SELECT count(*) FROM master.transactions) c \gset
+SELECT set_config('bench.rows', :'master_rows', false) \gset
+
+DO $$
+DECLARE
+  t0 timestamptz;
+  snap bigint;
+  the_job bigint;
+  total bigint := current_setting('bench.rows')::bigint;
+BEGIN
+  t0 := clock_timestamp();
+  CREATE TABLE ctas_users AS SELECT * FROM master.users;
+  CREATE TABLE ctas_accounts AS SELECT * FROM master.accounts;
+  CREATE TABLE ctas_transactions AS SELECT * FROM master.transactions;
+  INSERT INTO bench_scale VALUES (total, 'create table as', 1000 * extract(epoch FROM clock_timestamp() - t0));
+  DROP TABLE ctas_users, ctas_accounts, ctas_transactions;
+  t0 := clock_timestamp();
+  snap := tdm.snapshot('bench scale ' || total, 'master');
+  INSERT INTO bench_scale VALUES (total, 'snapshot', 1000 * extract(epoch FROM clock_timestamp() - t0));
+  -- A production validation that went wrong: 1% of the transactions gone.
+  DELETE FROM master.transactions WHERE txn_id % 100 = 7;
+  t0 := clock_timestamp();
+  the_job := tdm.rollback(snap);
+  INSERT INTO bench_scale VALUES (total, 'rollback', 1000 * extract(epoch FROM clock_timestamp() - t0));
+  INSERT INTO bench_scale
+  SELECT total, 'rollback: target locked', (detail ->> 'locked_ms')::float8 FROM tdm.job WHERE job_id = the_job;
+END
+$$;
