@@ -69,26 +69,45 @@ DELETE FROM master.transactions;
 SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 
--- A reader sees the state before or after a rollback, never a mix: its
--- transaction started before (it holds a lock the rollback waits for),
--- then it reads again after the rollback committed.
+-- A reader sees the state before or after a rollback, never a mix, and is
+-- not blocked: a rollback changes rows under MVCC while writers wait. The
+-- reader's transaction started before; the rollback completes while it is
+-- open; it reads the state before until it commits, then the state after.
 DELETE FROM master.transactions WHERE tdm_release = 'R2';
 SELECT pg_temp.master_state() AS changed_state \gset
 SELECT dblink_exec('tooling', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
 SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(before bigint);
 SELECT tdm.rollback(:snap, wait => false) AS job \gset
-SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = ''master.transactions''::regclass)')
-         AS rollback_waits_for_reader;
+SELECT tdm.wait_job(:job, '60 s') AS rollback_status_while_reading;
+SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
 SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(still_before bigint);
 SELECT dblink_exec('tooling', 'COMMIT');
-SELECT tdm.wait_job(:job, '60 s') AS rollback_status;
 SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(after bigint);
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+
+-- A writer waits for the rollback (and the rollback for a writer).
+SELECT dblink_exec('tooling', 'BEGIN'),
+       dblink_exec('tooling', 'UPDATE master.users SET full_name = full_name WHERE false');
+SELECT tdm.rollback(:snap, wait => false) AS job \gset
+SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = ''master.users''::regclass)')
+         AS rollback_waits_for_writer;
+SELECT dblink_exec('tooling', 'COMMIT');
+SELECT tdm.wait_job(:job, '60 s') AS rollback_status;
+
+-- Rows swapped between two keys of a unique column: the changed-rows
+-- restore would collide, the rollback replaces every row instead.
+SELECT user_id AS u1, email AS e1 FROM master.users ORDER BY user_id LIMIT 1 \gset
+SELECT user_id AS u2, email AS e2 FROM master.users ORDER BY user_id OFFSET 1 LIMIT 1 \gset
+UPDATE master.users SET email = 'swap-' || email WHERE user_id IN (:u1, :u2);
+UPDATE master.users SET email = CASE user_id WHEN :u1 THEN :'e2' ELSE :'e1' END WHERE user_id IN (:u1, :u2);
+SELECT tdm.rollback(:snap) AS job \gset
+SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 
 -- A rollback worker killed half-way leaves the target as it was.
 DELETE FROM master.transactions WHERE tdm_release = 'R2';
 SELECT pg_temp.master_state() AS changed_state \gset
-SELECT dblink_exec('tooling', 'BEGIN'), dblink_exec('tooling', 'LOCK TABLE master.teams IN ACCESS SHARE MODE');
+SELECT dblink_exec('tooling', 'BEGIN'), dblink_exec('tooling', 'LOCK TABLE master.teams IN ROW EXCLUSIVE MODE');
 SELECT tdm.rollback(:snap, wait => false) AS job \gset
 SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = ''master.teams''::regclass)')
          AS rollback_waits;

@@ -50,16 +50,17 @@ BEGIN
 END
 $$;
 
--- The arguments of a row hash over the table's columns (alias t). A
+-- The arguments of a row hash over the table's columns (of alias t, or
+-- the alias given). A
 -- function takes at most 100 arguments: wider tables hash chunks of 90
 -- columns first (by position, dropped columns not counted), then the
 -- chunks' hashes; tdm._copy_rows does the same in C++.
-CREATE FUNCTION tdm._hash_args(rel regclass) RETURNS text
+CREATE FUNCTION tdm._hash_args(rel regclass, alias text DEFAULT 't') RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE WHEN count(*) <= 90 THEN string_agg(format('t.%I', column_name), ', ' ORDER BY ordinal)
+  SELECT CASE WHEN count(*) <= 90 THEN string_agg(format('%I.%I', alias, column_name), ', ' ORDER BY ordinal)
          ELSE (SELECT string_agg(format('tdm._row_hash(%s)', chunk), ', ' ORDER BY n)
                  FROM (SELECT (position - 1) / 90 AS n,
-                              string_agg(format('t.%I', column_name), ', ' ORDER BY position) AS chunk
+                              string_agg(format('%I.%I', alias, column_name), ', ' ORDER BY position) AS chunk
                          FROM (SELECT column_name, row_number() OVER (ORDER BY ordinal) AS position
                                  FROM tdm._columns(rel)) p GROUP BY 1) c) END
     FROM tdm._columns(rel)

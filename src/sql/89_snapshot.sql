@@ -3,9 +3,10 @@
 -- A snapshot is a copy of every managed table of the target in schema
 -- tdm_snapshot, taken under one SHARE lock on all of them (one consistent
 -- state, readers not blocked), counted and checksummed. A rollback
--- replaces the target's rows with the snapshot's in one transaction under
--- ACCESS EXCLUSIVE locks: a reader sees the state before or after, never a
--- mix; the snapshot stays usable.
+-- returns the target's rows to the snapshot's in one transaction, changing
+-- only the rows that differ under EXCLUSIVE locks (readers not blocked),
+-- else replacing them all: a reader sees the state before or after, never
+-- a mix; the snapshot stays usable.
 
 CREATE SCHEMA tdm_snapshot;
 COMMENT ON SCHEMA tdm_snapshot IS 'Snapshot copies of target tables (tdm.snapshot_table says which)';
@@ -172,44 +173,128 @@ BEGIN
 END
 $$;
 
+-- The statement that returns the snapshot's tables to their copies by
+-- changing only the rows that differ: rows whose primary key the copy
+-- lacks are deleted, rows whose key both have but whose hash differs are
+-- updated, rows the target lacks are inserted. NULL when a table has no
+-- primary key (the rollback then replaces every row).
+CREATE FUNCTION tdm._rollback_changes_sql(snapshot_id bigint) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t record;
+  clauses text[] := '{}';
+  key_match text;
+  set_columns text;
+BEGIN
+  FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
+            WHERE x.snapshot_id = _rollback_changes_sql.snapshot_id ORDER BY o.step LOOP
+    SELECT string_agg(format('s.%1$I = x.%1$I', a.attname), ' AND ')
+      INTO key_match
+      FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) AS k(attnum)
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+     WHERE i.indrelid = t.rel AND i.indisprimary;
+    IF key_match IS NULL THEN
+      RETURN NULL;
+    END IF;
+    SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
+      INTO set_columns
+      FROM pg_attribute a
+     WHERE a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+       AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.rel AND i.indisprimary
+                                                  AND a.attnum = ANY (i.indkey));
+    clauses := clauses || format('d%s AS (DELETE FROM %s x WHERE NOT EXISTS (SELECT 1 FROM %s s WHERE %s))',
+                                 t.step, t.rel, t.storage, key_match);
+    IF set_columns IS NOT NULL THEN
+      clauses := clauses || format(
+        'u%s AS (UPDATE %s x SET (%s) = ROW(%s) FROM %s s WHERE %s AND tdm._row_hash(%s) <> tdm._row_hash(%s))',
+        t.step, t.rel, set_columns,
+        (SELECT string_agg('s.' || c, ', ') FROM unnest(string_to_array(set_columns, ', ')) AS c),
+        t.storage, key_match, tdm._hash_args(t.managed, 'x'), tdm._hash_args(t.managed, 's'));
+    END IF;
+    clauses := clauses || tdm._insert_clause('i' || t.step, t.rel,
+      format('%s s WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE %s)', t.storage, t.rel, key_match));
+  END LOOP;
+  RETURN format('WITH %s SELECT 1', array_to_string(clauses, ', '));
+END
+$$;
+
+-- The restored tables against the snapshot's counts and checksums.
+CREATE FUNCTION tdm._rollback_verify(snapshot_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t record;
+  got record;
+BEGIN
+  FOR t IN SELECT x.*, m.release_column FROM tdm.snapshot_table x
+             JOIN tdm.managed_table m ON m.rel = x.managed
+            WHERE x.snapshot_id = _rollback_verify.snapshot_id LOOP
+    got := tdm._release_checksum(t.rel, t.managed, t.release_column, NULL);
+    IF got.row_count <> t.row_count OR got.checksum <> t.checksum THEN
+      RAISE EXCEPTION 'rollback: % does not match snapshot % after restore (% rows, % expected)',
+        t.rel, snapshot_id, got.row_count, t.row_count USING ERRCODE = 'data_corrupted';
+    END IF;
+  END LOOP;
+END
+$$;
+
+-- Runs the changed-rows statement. Its joins of each target table with its
+-- copy are planned without nested loops (quadratic on misestimated sizes);
+-- the setting stays here, catalog queries elsewhere need nested loops.
+CREATE FUNCTION tdm._rollback_apply(statement text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off AS $$
+BEGIN
+  EXECUTE statement;
+END
+$$;
+
 CREATE FUNCTION tdm._rollback_job(job bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   id bigint := (SELECT (j.detail ->> 'snapshot_id')::bigint FROM tdm.job j WHERE j.job_id = job);
   s tdm.snapshot := tdm._rollback_check(id);
   t record;
+  tables text := (SELECT string_agg(x.rel::text, ', ') FROM tdm.snapshot_table x WHERE x.snapshot_id = id);
+  changes text := tdm._rollback_changes_sql(id);
   inserts text[] := '{}';
-  got record;
+  method text := 'changed rows';
   locked timestamptz;
 BEGIN
+  -- Writers wait; readers go on reading the state before until commit.
   PERFORM tdm._progress(job, 'lock');
-  EXECUTE 'LOCK TABLE ' || (SELECT string_agg(x.rel::text, ', ')
-                              FROM tdm.snapshot_table x WHERE x.snapshot_id = id)
-       || ' IN ACCESS EXCLUSIVE MODE';
+  EXECUTE 'LOCK TABLE ' || tables || ' IN EXCLUSIVE MODE';
   locked := clock_timestamp();
   PERFORM tdm._progress(job, 'restore');
-  EXECUTE 'TRUNCATE ' || (SELECT string_agg(x.rel::text, ', ') FROM tdm.snapshot_table x
-                           WHERE x.snapshot_id = id);
-  FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
-            WHERE x.snapshot_id = id ORDER BY o.step LOOP
-    inserts := inserts || tdm._insert_clause('i' || t.step, t.rel, t.storage);
-  END LOOP;
-  EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
-  PERFORM tdm._progress(job, 'verify');
-  FOR t IN SELECT x.*, m.release_column FROM tdm.snapshot_table x
-             JOIN tdm.managed_table m ON m.rel = x.managed WHERE x.snapshot_id = id LOOP
-    got := tdm._release_checksum(t.rel, t.managed, t.release_column, NULL);
-    IF got.row_count <> t.row_count OR got.checksum <> t.checksum THEN
-      RAISE EXCEPTION 'rollback: % does not match snapshot % after restore (% rows, % expected)',
-        t.rel, id, got.row_count, t.row_count USING ERRCODE = 'data_corrupted';
+  BEGIN
+    IF changes IS NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'feature_not_supported';
     END IF;
-  END LOOP;
+    PERFORM tdm._rollback_apply(changes);
+    PERFORM tdm._progress(job, 'verify');
+    PERFORM tdm._rollback_verify(id);
+  EXCEPTION WHEN feature_not_supported OR unique_violation OR foreign_key_violation
+                 OR data_corrupted THEN
+    -- No primary key, values swapped between rows of a unique key, or an
+    -- ON DELETE action that touched rows: replace every row instead
+    -- (readers now wait too). Anything else is an error of the rollback.
+    method := 'all rows';
+    PERFORM tdm._progress(job, 'restore');
+    EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+    EXECUTE 'TRUNCATE ' || tables;
+    FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
+              WHERE x.snapshot_id = id ORDER BY o.step LOOP
+      inserts := inserts || tdm._insert_clause('i' || t.step, t.rel, t.storage);
+    END LOOP;
+    EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
+    PERFORM tdm._progress(job, 'verify');
+    PERFORM tdm._rollback_verify(id);
+  END;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_build_object(
-                         'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked)))
+                         'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked)),
+                         'restored', method)
    WHERE j.job_id = job;
   PERFORM tdm._audit('rollback', s.label, jsonb_build_object('snapshot_id', id, 'target', s.target,
-                                                             'job_id', job));
+                                                             'job_id', job, 'restored', method));
 END
 $$;
 

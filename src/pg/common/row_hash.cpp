@@ -7,8 +7,7 @@ extern "C" {
 
 namespace tdm::pg {
 
-uint64 hash_values(const Datum *values, const bool *nulls, const HashedColumn *columns,
-                   int count) {
+uint64 hash_values(const Datum *values, const bool *nulls, const HashedColumn *columns, int count) {
   uint64 hash = 0x7464'6d00'0000'0001ULL;
   for (int position = 0; position < count; ++position) {
     if (nulls[position]) {
