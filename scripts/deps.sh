@@ -16,9 +16,12 @@ for package in "${packages[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
+# As root the commands run as they are; otherwise through sudo, keeping
+# DEBIAN_FRONTEND for apt.
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo -E)
 echo "Installing: ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo -E apt-get install -y -qq --no-install-recommends \
+"${sudo[@]}" apt-get update -qq
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends \
   "${missing[@]}" >/dev/null
