@@ -213,7 +213,7 @@ LISTEN tdm_rollback;
 SELECT tdm.rollback_release('R2') = :deployment AS rolled_back;
 UNLISTEN tdm_rollback;
 SELECT count(*) AS transactions_after_rollback FROM master.transactions;
-SELECT j.kind, j.status, (j.detail ->> 'locked_ms') || ' ms' AS target_locked
+SELECT j.kind, j.status, j.detail ->> 'restored' AS restored, (j.detail ->> 'locked_ms') || ' ms' AS target_locked
   FROM tdm.job j WHERE j.kind = 'rollback' ORDER BY j.job_id DESC LIMIT 1;
 SELECT release, status FROM tdm.release ORDER BY release;
 

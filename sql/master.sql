@@ -37,6 +37,11 @@ SELECT release, status FROM tdm.release WHERE release IN ('R2', 'R3') ORDER BY 1
 SELECT release, rel, rows, cumulative_rows FROM tdm.release_stats
  WHERE rel IN ('staging.users'::regclass, 'staging.accounts'::regclass) ORDER BY rel::text, release;
 
+-- A value stored out of line (TOAST) goes through snapshot and rollback.
+UPDATE master.users SET full_name = (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 300) g)
+ WHERE user_id = (SELECT min(user_id) FROM master.users WHERE tdm_release = 'R3')
+RETURNING user_id AS toasted_user \gset
+
 -- Deployment: the pre-deploy snapshot first.
 SELECT tdm.deploy('R3', NULL);
 SELECT tdm.deploy('R3', '  ');
@@ -57,6 +62,20 @@ UPDATE master.users SET full_name = 'changed in production' WHERE tdm_release = 
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 SELECT tdm.rollback_release('R3') = :deployment AS rolled_back;
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+-- The rollback exchanged storage: the snapshot's spare tables (built in
+-- the background after the deploy) became master's, indexes included
+-- (amcheck: every index sound and holding every row), the TOAST table
+-- under its usual name; the spares are then built again for the next one.
+SELECT j.detail ->> 'restored' AS restored, (j.detail ->> 'locked_ms')::numeric >= 0 AS lock_timed
+  FROM tdm.job j WHERE j.kind = 'rollback' ORDER BY j.job_id DESC LIMIT 1;
+CREATE EXTENSION IF NOT EXISTS amcheck;
+SELECT count(*) AS indexes_checked
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+ CROSS JOIN LATERAL bt_index_check(i.indexrelid, true)
+ WHERE c.relnamespace = 'master'::regnamespace;
+SELECT length(full_name) AS toasted_length FROM master.users WHERE user_id = :toasted_user;
+SELECT t.relname = 'pg_toast_' || c.oid AS toast_named_as_usual
+  FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.oid = 'master.users'::regclass;
 SELECT notify_name, extra::jsonb - 'job_id' - 'deployment_id' - 'snapshot_id' AS payload
   FROM dblink_get_notify('tooling');
 SELECT status FROM tdm.release WHERE release = 'R3';
@@ -69,21 +88,42 @@ DELETE FROM master.transactions;
 SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 
--- A reader sees the state before or after a rollback, never a mix, and is
--- not blocked: a rollback changes rows under MVCC while writers wait. The
--- reader's transaction started before; the rollback completes while it is
--- open; it reads the state before until it commits, then the state after.
+-- A reader sees the state before or after a rollback, never a mix. The
+-- swap takes ACCESS EXCLUSIVE: a reader that has read the target keeps
+-- reading the state before, the rollback waiting for its transaction.
+SELECT pg_temp.wait_until(format('(SELECT count(*) FROM tdm.snapshot_spare WHERE snapshot_id = %s)
+                                   = (SELECT count(*) FROM tdm.snapshot_table WHERE snapshot_id = %1$s)', :snap))
+         AS spares_rebuilt;
+SELECT count(*) = (SELECT count(*) FROM tdm.snapshot_spare) AS no_spare_left_behind
+  FROM pg_class WHERE relnamespace = 'tdm_snapshot'::regnamespace AND relname LIKE 'r%' AND relkind = 'r';
 DELETE FROM master.transactions WHERE tdm_release = 'R2';
-SELECT pg_temp.master_state() AS changed_state \gset
 SELECT dblink_exec('tooling', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
 SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(before bigint);
 SELECT tdm.rollback(:snap, wait => false) AS job \gset
-SELECT tdm.wait_job(:job, '60 s') AS rollback_status_while_reading;
-SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
+SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = ''master.transactions''::regclass)')
+         AS rollback_waits_for_reader;
 SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(still_before bigint);
 SELECT dblink_exec('tooling', 'COMMIT');
+SELECT tdm.wait_job(:job, '60 s') AS rollback_status;
+SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
 SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(after bigint);
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+
+-- A transaction older than the rollback that reads the target only after
+-- it sees the restored rows, whole: a spare's rows are frozen. (Here the
+-- rollback builds its spares itself, after the reader's snapshot.)
+DELETE FROM master.transactions WHERE tdm_release = 'R2';
+SELECT tdm._prepare_spares(:snap) IS NOT NULL AS spares_ready;
+SELECT count(*) AS spares_dropped
+  FROM tdm.snapshot_spare sp, LATERAL tdm._drop_spare(sp.spare) WHERE sp.snapshot_id = :snap;
+DELETE FROM tdm.snapshot_spare WHERE snapshot_id = :snap;
+SELECT dblink_exec('tooling', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT * FROM dblink('tooling', 'SELECT 1') AS t(snapshot_taken int);
+SELECT tdm.rollback(:snap) AS job \gset
+SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
+SELECT r.seen = (SELECT count(*) FROM master.transactions) AS older_reader_sees_restored_rows
+  FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS r(seen bigint);
+SELECT dblink_exec('tooling', 'COMMIT');
 
 -- A writer waits for the rollback (and the rollback for a writer).
 SELECT dblink_exec('tooling', 'BEGIN'),
@@ -94,6 +134,15 @@ SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND 
 SELECT dblink_exec('tooling', 'COMMIT');
 SELECT tdm.wait_job(:job, '60 s') AS rollback_status;
 
+-- A user trigger on a target table would not fire on a swap: the rollback
+-- changes the rows that differ instead (and says why).
+CREATE FUNCTION public.tdm_test_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER touch BEFORE UPDATE ON master.users FOR EACH ROW EXECUTE FUNCTION public.tdm_test_touch();
+DELETE FROM master.transactions WHERE tdm_release = 'R2';
+SELECT tdm.rollback(:snap) AS job \gset
+SELECT detail ->> 'restored' AS restored, detail ->> 'not_swapped' AS not_swapped FROM tdm.job WHERE job_id = :job;
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+
 -- Rows swapped between two keys of a unique column: the changed-rows
 -- restore would collide, the rollback replaces every row instead.
 SELECT user_id AS u1, email AS e1 FROM master.users ORDER BY user_id LIMIT 1 \gset
@@ -103,6 +152,8 @@ UPDATE master.users SET email = CASE user_id WHEN :u1 THEN :'e2' ELSE :'e1' END 
 SELECT tdm.rollback(:snap) AS job \gset
 SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+DROP TRIGGER touch ON master.users;
+DROP FUNCTION public.tdm_test_touch();
 
 -- A rollback worker killed half-way leaves the target as it was.
 DELETE FROM master.transactions WHERE tdm_release = 'R2';
@@ -124,6 +175,11 @@ SELECT pg_temp.master_state() AS state_before \gset
 SELECT tdm.rollback(:snap);
 SELECT pg_temp.master_state() = :'state_before' AS master_unchanged;
 ALTER TABLE master.users DROP COLUMN nickname;
+-- Now with a dropped column: a new spare is laid out as the table is.
+UPDATE master.users SET full_name = 'after the column came and went' WHERE user_id = :toasted_user;
+SELECT tdm.rollback(:snap) AS job \gset
+SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 
 -- Archive and restore a release: nothing lost (counts and checksums).
 SELECT tdm.archive_release('R4');

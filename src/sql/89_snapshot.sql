@@ -2,11 +2,16 @@
 -- that take the pre-deploy snapshot so that data rolls back with the code.
 -- A snapshot is a copy of every managed table of the target in schema
 -- tdm_snapshot, taken under one SHARE lock on all of them (one consistent
--- state, readers not blocked), counted and checksummed. A rollback
--- returns the target's rows to the snapshot's in one transaction, changing
--- only the rows that differ under EXCLUSIVE locks (readers not blocked),
--- else replacing them all: a reader sees the state before or after, never
--- a mix; the snapshot stays usable.
+-- state, readers not blocked), counted and checksummed. After it, a worker
+-- builds from each copy a "spare": a table laid out exactly as the target
+-- table, indexes included, checked against the checksum. A rollback swaps
+-- the spares' storage into the targets' place in the catalog (the lock
+-- lasts as long whatever the size), and a worker builds the next spares
+-- from the copies. Where a swap would skip something the tables carry
+-- (triggers, foreign keys from or to tables outside the snapshot,
+-- publications), the rollback changes only the rows that differ under
+-- EXCLUSIVE locks, else replaces them all. Either way a reader sees the
+-- state before or after, never a mix; the snapshot stays usable.
 
 CREATE SCHEMA tdm_snapshot;
 COMMENT ON SCHEMA tdm_snapshot IS 'Snapshot copies of target tables (tdm.snapshot_table says which)';
@@ -39,6 +44,15 @@ CREATE TABLE tdm.deployment (
   deployed_at    timestamptz NOT NULL DEFAULT now(),
   rolled_back_at timestamptz
 );
+-- A rollback's spares (not dumped: a restored database builds them again).
+CREATE TABLE tdm.snapshot_spare (
+  snapshot_id    bigint NOT NULL REFERENCES tdm.snapshot (snapshot_id),
+  rel            regclass NOT NULL,  -- the target table
+  spare          regclass NOT NULL,  -- laid out as it, in tdm_snapshot
+  target_indexes oid[] NOT NULL,     -- the target's indexes ...
+  spare_indexes  oid[] NOT NULL,     -- ... and the spare's, pair by pair
+  PRIMARY KEY (snapshot_id, rel)
+);
 SELECT pg_catalog.pg_extension_config_dump('tdm.snapshot', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.snapshot_snapshot_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.snapshot_table', '');
@@ -58,6 +72,103 @@ $$;
 CREATE FUNCTION tdm._copy_rows(source regclass, storage regclass, hashed int2[],
                                OUT row_count bigint, OUT checksum text)
 AS 'MODULE_PATHNAME', 'tdm_copy_rows' LANGUAGE C VOLATILE STRICT;
+
+-- The spare of `target` built from a snapshot's copy, and its checksum
+-- (over `hashed`, attribute numbers of the copy); and the swap of a spare's
+-- storage into its target's place (the caller holds ACCESS EXCLUSIVE).
+CREATE FUNCTION tdm._make_spare(target regclass, storage regclass, hashed int2[], name text,
+                                OUT spare regclass, OUT target_indexes oid[],
+                                OUT spare_indexes oid[], OUT row_count bigint, OUT checksum text)
+AS 'MODULE_PATHNAME', 'tdm_make_spare' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION tdm._swap_storage(target regclass, spare regclass, target_indexes oid[],
+                                  spare_indexes oid[]) RETURNS void
+AS 'MODULE_PATHNAME', 'tdm_swap_storage' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION tdm._drop_spare(spare regclass) RETURNS void
+AS 'MODULE_PATHNAME', 'tdm_drop_spare' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION tdm._launch_spare(snapshot_id bigint) RETURNS bool
+AS 'MODULE_PATHNAME', 'tdm_launch_spare' LANGUAGE C VOLATILE STRICT;
+
+-- Why a rollback to this snapshot cannot swap storage (NULL when it can):
+-- what a swap would skip or break that changing rows would not.
+CREATE FUNCTION tdm._swap_refusal(snapshot_id bigint) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH t AS (SELECT x.rel FROM tdm.snapshot_table x WHERE x.snapshot_id = _swap_refusal.snapshot_id)
+  SELECT coalesce(
+    (SELECT format('%s is not a plain table', c.oid::regclass)
+       FROM t JOIN pg_class c ON c.oid = t.rel WHERE c.relkind <> 'r' OR c.relispartition LIMIT 1),
+    (SELECT format('%s is part of an inheritance tree', t.rel) FROM t
+      WHERE EXISTS (SELECT 1 FROM pg_inherits i WHERE t.rel IN (i.inhrelid, i.inhparent)) LIMIT 1),
+    (SELECT format('foreign key %I of %s links it to a table outside the snapshot',
+                   k.conname, k.conrelid::regclass)
+       FROM pg_constraint k
+      WHERE k.contype = 'f'
+        AND (k.conrelid IN (SELECT rel FROM t)) <> (k.confrelid IN (SELECT rel FROM t)) LIMIT 1),
+    (SELECT format('trigger %I on %s would not fire', g.tgname, g.tgrelid::regclass)
+       FROM pg_trigger g WHERE g.tgrelid IN (SELECT rel FROM t) AND NOT g.tgisinternal LIMIT 1),
+    (SELECT format('%s is in publication %I', t.rel, p.pubname)
+       FROM t CROSS JOIN pg_publication p
+      WHERE p.puballtables
+         OR EXISTS (SELECT 1 FROM pg_publication_rel r WHERE r.prpubid = p.oid AND r.prrelid = t.rel)
+         OR EXISTS (SELECT 1 FROM pg_publication_namespace n JOIN pg_class c ON c.relnamespace = n.pnnspid
+                     WHERE n.pnpubid = p.oid AND c.oid = t.rel) LIMIT 1))
+$$;
+
+-- Builds the spares a rollback to the snapshot swaps in, for the tables
+-- that have none or a stale one (the target's columns or indexes changed
+-- since), each checked against the snapshot's checksum. One target keeps
+-- the spares of one snapshot: building them drops other snapshots' spares
+-- of the same target. The background builder and a rollback take turns.
+CREATE FUNCTION tdm._prepare_spares(snapshot_id bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s tdm.snapshot;
+  t record;
+  made record;
+  name text;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('tdm spare'), _prepare_spares.snapshot_id::int);
+  SELECT * INTO s FROM tdm.snapshot x WHERE x.snapshot_id = _prepare_spares.snapshot_id;
+  IF NOT FOUND OR (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IS DISTINCT FROM 'completed' THEN
+    RETURN;
+  END IF;
+  FOR t IN SELECT sp.* FROM tdm.snapshot_spare sp JOIN tdm.snapshot o USING (snapshot_id)
+            WHERE o.target = s.target
+              AND (sp.snapshot_id <> s.snapshot_id
+                   OR NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = sp.spare)
+                   OR ARRAY(SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = sp.rel ORDER BY 1)
+                      <> ARRAY(SELECT o2 FROM unnest(sp.target_indexes) o2 ORDER BY 1)
+                   OR (SELECT relnatts FROM pg_class WHERE oid = sp.rel)
+                      IS DISTINCT FROM (SELECT relnatts FROM pg_class WHERE oid = sp.spare)) LOOP
+    IF EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.spare) THEN
+      PERFORM tdm._drop_spare(t.spare);
+    END IF;
+    DELETE FROM tdm.snapshot_spare sp WHERE sp.snapshot_id = t.snapshot_id AND sp.rel = t.rel;
+  END LOOP;
+  FOR t IN SELECT x.* FROM tdm.snapshot_table x
+            WHERE x.snapshot_id = s.snapshot_id
+              AND NOT EXISTS (SELECT 1 FROM tdm.snapshot_spare sp
+                               WHERE sp.snapshot_id = x.snapshot_id AND sp.rel = x.rel) LOOP
+    name := left(format('r%s_%s', s.snapshot_id, (SELECT relname FROM pg_class WHERE oid = t.rel)), 63);
+    -- A spare no row lists (a restored dump's) is left over: it goes.
+    IF to_regclass(format('tdm_snapshot.%I', name)) IS NOT NULL THEN
+      PERFORM tdm._drop_spare(format('tdm_snapshot.%I', name)::regclass);
+    END IF;
+    made := tdm._make_spare(t.rel, t.storage::regclass,
+                            ARRAY(SELECT a.attnum FROM tdm._columns(t.managed) c
+                                    JOIN pg_attribute a ON a.attrelid = t.storage::regclass
+                                                       AND a.attname = c.column_name
+                                   ORDER BY c.ordinal),
+                            name);
+    IF made.row_count <> t.row_count OR made.checksum <> t.checksum THEN
+      RAISE EXCEPTION 'rollback: the copy % of snapshot % does not match its checksum (% rows, % when taken)',
+        t.storage, s.snapshot_id, made.row_count, t.row_count
+        USING ERRCODE = 'data_corrupted', HINT = 'The copy was changed; take a new snapshot.';
+    END IF;
+    INSERT INTO tdm.snapshot_spare (snapshot_id, rel, spare, target_indexes, spare_indexes)
+    VALUES (s.snapshot_id, t.rel, made.spare, made.target_indexes, made.spare_indexes);
+  END LOOP;
+END
+$$;
 
 -- Takes a snapshot of `target`: returns its id (in the background with
 -- wait => false; the copy is complete when its job is).
@@ -119,6 +230,10 @@ BEGIN
                        detail = j.detail || jsonb_build_object('tables', done)
    WHERE j.job_id = job;
   PERFORM tdm._audit('snapshot', s.label, jsonb_build_object('snapshot_id', id, 'target', s.target));
+  -- The spares, once this commits, off the caller's time.
+  IF tdm._swap_refusal(id) IS NULL THEN
+    PERFORM tdm._launch_spare(id);
+  END IF;
 END
 $$;
 
@@ -254,47 +369,76 @@ DECLARE
   s tdm.snapshot := tdm._rollback_check(id);
   t record;
   tables text := (SELECT string_agg(x.rel::text, ', ') FROM tdm.snapshot_table x WHERE x.snapshot_id = id);
-  changes text := tdm._rollback_changes_sql(id);
   inserts text[] := '{}';
-  method text := 'changed rows';
+  refusal text := tdm._swap_refusal(id);
+  method text;
+  changes text;
   locked timestamptz;
 BEGIN
-  -- Writers wait; readers go on reading the state before until commit.
-  PERFORM tdm._progress(job, 'lock');
-  EXECUTE 'LOCK TABLE ' || tables || ' IN EXCLUSIVE MODE';
-  locked := clock_timestamp();
-  PERFORM tdm._progress(job, 'restore');
-  BEGIN
-    IF changes IS NULL THEN
-      RAISE EXCEPTION USING ERRCODE = 'feature_not_supported';
-    END IF;
-    PERFORM tdm._rollback_apply(changes);
-    PERFORM tdm._progress(job, 'verify');
-    PERFORM tdm._rollback_verify(id);
-  EXCEPTION WHEN feature_not_supported OR unique_violation OR foreign_key_violation
-                 OR data_corrupted THEN
-    -- No primary key, values swapped between rows of a unique key, or an
-    -- ON DELETE action that touched rows: replace every row instead
-    -- (readers now wait too). Anything else is an error of the rollback.
-    method := 'all rows';
+  IF refusal IS NULL THEN
+    BEGIN
+      -- Ready, normally, since the snapshot (or the last rollback) ended.
+      PERFORM tdm._progress(job, 'prepare');
+      PERFORM tdm._prepare_spares(id);
+      IF (SELECT count(*) FROM tdm.snapshot_spare sp WHERE sp.snapshot_id = id)
+         <> (SELECT count(*) FROM tdm.snapshot_table x WHERE x.snapshot_id = id) THEN
+        RAISE EXCEPTION 'rollback: snapshot % lacks a spare for some table', id
+          USING ERRCODE = 'feature_not_supported';
+      END IF;
+      PERFORM tdm._progress(job, 'lock');
+      EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+      locked := clock_timestamp();
+      PERFORM tdm._progress(job, 'swap');
+      PERFORM tdm._swap_storage(sp.rel, sp.spare, sp.target_indexes, sp.spare_indexes)
+         FROM tdm.snapshot_spare sp WHERE sp.snapshot_id = id;
+      DELETE FROM tdm.snapshot_spare sp WHERE sp.snapshot_id = id;
+      method := 'swapped storage';
+      PERFORM tdm._launch_spare(id);  -- the next spares, once this commits
+    EXCEPTION WHEN feature_not_supported THEN
+      refusal := SQLERRM;  -- e.g. an index not valid; rows are changed instead
+    END;
+  END IF;
+  IF method IS NULL THEN
+    changes := tdm._rollback_changes_sql(id);
+    method := 'changed rows';
+    -- Writers wait; readers go on reading the state before until commit.
+    PERFORM tdm._progress(job, 'lock');
+    EXECUTE 'LOCK TABLE ' || tables || ' IN EXCLUSIVE MODE';
+    locked := clock_timestamp();
     PERFORM tdm._progress(job, 'restore');
-    EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
-    EXECUTE 'TRUNCATE ' || tables;
-    FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
-              WHERE x.snapshot_id = id ORDER BY o.step LOOP
-      inserts := inserts || tdm._insert_clause('i' || t.step, t.rel, t.storage);
-    END LOOP;
-    EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
-    PERFORM tdm._progress(job, 'verify');
-    PERFORM tdm._rollback_verify(id);
-  END;
+    BEGIN
+      IF changes IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'feature_not_supported';
+      END IF;
+      PERFORM tdm._rollback_apply(changes);
+      PERFORM tdm._progress(job, 'verify');
+      PERFORM tdm._rollback_verify(id);
+    EXCEPTION WHEN feature_not_supported OR unique_violation OR foreign_key_violation
+                   OR data_corrupted THEN
+      -- No primary key, values swapped between rows of a unique key, or an
+      -- ON DELETE action that touched rows: replace every row instead
+      -- (readers now wait too). Anything else is an error of the rollback.
+      method := 'all rows';
+      PERFORM tdm._progress(job, 'restore');
+      EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+      EXECUTE 'TRUNCATE ' || tables;
+      FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
+                WHERE x.snapshot_id = id ORDER BY o.step LOOP
+        inserts := inserts || tdm._insert_clause('i' || t.step, t.rel, t.storage);
+      END LOOP;
+      EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
+      PERFORM tdm._progress(job, 'verify');
+      PERFORM tdm._rollback_verify(id);
+    END;
+  END IF;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
-                       detail = j.detail || jsonb_build_object(
+                       detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
                          'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked)),
-                         'restored', method)
+                         'restored', method, 'not_swapped', refusal))
    WHERE j.job_id = job;
-  PERFORM tdm._audit('rollback', s.label, jsonb_build_object('snapshot_id', id, 'target', s.target,
-                                                             'job_id', job, 'restored', method));
+  PERFORM tdm._audit('rollback', s.label, jsonb_strip_nulls(jsonb_build_object(
+    'snapshot_id', id, 'target', s.target, 'job_id', job, 'restored', method,
+    'not_swapped', refusal)));
 END
 $$;
 

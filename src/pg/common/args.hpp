@@ -18,6 +18,10 @@ std::string text_arg(FunctionCallInfo fcinfo, int n, const char *name);
 // A text[] argument; NULL and NULL elements are refused.
 std::vector<std::string> text_array_arg(FunctionCallInfo fcinfo, int n, const char *name);
 
+// int2[] and oid[] arguments; NULL and NULL elements are refused.
+std::vector<int16> int2_array_arg(FunctionCallInfo fcinfo, int n, const char *name);
+std::vector<Oid> oid_array_arg(FunctionCallInfo fcinfo, int n, const char *name);
+
 bool bool_arg(FunctionCallInfo fcinfo, int n, const char *name);
 
 Oid oid_arg(FunctionCallInfo fcinfo, int n, const char *name);

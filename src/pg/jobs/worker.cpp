@@ -1,5 +1,6 @@
 // Background jobs: one dynamic background worker per job started with
-// wait => false. No shared_preload_libraries needed.
+// wait => false, and one per snapshot to build its rollback spares. No
+// shared_preload_libraries needed.
 //
 //  * tdm._launch_job(job_id, kind) registers the worker (bgw_type
 //    tdm_<kind>, so pg_stat_activity.backend_type names it), connected to
@@ -43,6 +44,7 @@ extern "C" {
 #include "utils/snapmgr.h"
 
 PGDLLEXPORT void tdm_job_main(Datum main_arg);
+PGDLLEXPORT void tdm_spare_main(Datum main_arg);
 }
 
 namespace {
@@ -74,6 +76,47 @@ uint64 run_in_own_transaction(const char *sql, int64 job, const char *text_arg) 
   return processed;
 }
 
+// Registers a dynamic worker running `function` with `argument`, connected
+// as this backend's session user with its role, that starts its work when
+// this transaction ends. False when no slot is free. PostgreSQL-side.
+bool register_worker(const char *function, const char *type, const char *name, Datum argument) {
+  BackgroundWorker worker;
+  std::memset(&worker, 0, sizeof worker);
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = BGW_NEVER_RESTART;
+  snprintf(worker.bgw_library_name, BGW_MAXLEN, "tdm");
+  snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+  snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
+  snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+  worker.bgw_main_arg = argument;
+  const JobStart start = {MyDatabaseId, GetSessionUserId(), GetUserId(), GetTopTransactionId()};
+  std::memcpy(worker.bgw_extra, &start, sizeof start);
+  worker.bgw_notify_pid = MyProcPid;
+  BackgroundWorkerHandle *handle = nullptr;
+  return RegisterDynamicBackgroundWorker(&worker, &handle);
+}
+
+// In a worker: connects as its launcher and waits for the launching
+// transaction to end (what it launched for is visible only if it
+// committed). Returns the launcher's facts.
+void connect_as_launcher(const char *application_name) {
+  JobStart start;
+  std::memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof start);
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnectionByOid(start.database, start.session_user, 0);
+  pgstat_report_appname(application_name);
+  if (start.role != start.session_user) {
+    // SET ROLE, as the caller had it, for the rest of the worker's life.
+    StartTransactionCommand();
+    SetConfigOption("role", GetUserNameFromId(start.role, false), PGC_USERSET, PGC_S_SESSION);
+    CommitTransactionCommand();
+  }
+  StartTransactionCommand();
+  XactLockTableWait(start.launcher_xid, nullptr, nullptr, XLTW_None);
+  CommitTransactionCommand();
+}
+
 }  // namespace
 
 // tdm._launch_job(job_id bigint, kind text) RETURNS void
@@ -82,21 +125,9 @@ TDM_FUNCTION(tdm_launch_job) {
   const std::string kind = tdm::pg::text_arg(fcinfo, 1, "kind");
   const char *kind_text = kind.c_str();
   tdm::pg::pg_call([=] {
-    BackgroundWorker worker;
-    std::memset(&worker, 0, sizeof worker);
-    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    worker.bgw_restart_time = BGW_NEVER_RESTART;
-    snprintf(worker.bgw_library_name, BGW_MAXLEN, "tdm");
-    snprintf(worker.bgw_function_name, BGW_MAXLEN, "tdm_job_main");
-    snprintf(worker.bgw_type, BGW_MAXLEN, "tdm_%s", kind_text);
-    snprintf(worker.bgw_name, BGW_MAXLEN, "tdm_%s job %lld", kind_text, (long long)job);
-    worker.bgw_main_arg = Int64GetDatum(job);
-    const JobStart start = {MyDatabaseId, GetSessionUserId(), GetUserId(), GetTopTransactionId()};
-    std::memcpy(worker.bgw_extra, &start, sizeof start);
-    worker.bgw_notify_pid = MyProcPid;
-    BackgroundWorkerHandle *handle = nullptr;
-    if (!RegisterDynamicBackgroundWorker(&worker, &handle)) {
+    if (!register_worker("tdm_job_main", psprintf("tdm_%s", kind_text),
+                         psprintf("tdm_%s job %lld", kind_text, (long long)job),
+                         Int64GetDatum(job))) {
       ereport(ERROR,
               (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
                errmsg("tdm: no background worker slot is free for %s job %lld", kind_text,
@@ -107,6 +138,19 @@ TDM_FUNCTION(tdm_launch_job) {
     }
   });
   PG_RETURN_VOID();
+}
+
+// tdm._launch_spare(snapshot_id bigint) RETURNS bool: a worker that builds
+// the snapshot's rollback spares once this transaction commits; false when
+// no worker slot is free (a rollback then builds them itself).
+TDM_FUNCTION(tdm_launch_spare) {
+  const int64 snapshot = PG_GETARG_INT64(0);  // STRICT
+  const bool launched = tdm::pg::pg_call([=] {
+    return register_worker("tdm_spare_main", "tdm_spare",
+                           psprintf("tdm_spare snapshot %lld", (long long)snapshot),
+                           Int64GetDatum(snapshot));
+  });
+  PG_RETURN_BOOL(launched);
 }
 
 // tdm._wait_latch(ms int) RETURNS void: sleeps until the latch is set or
@@ -124,25 +168,10 @@ TDM_FUNCTION(tdm_wait_latch) {
 
 void tdm_job_main(Datum main_arg) {
   const int64 job = DatumGetInt64(main_arg);
-  JobStart start;
-  std::memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof start);
-  BackgroundWorkerUnblockSignals();
-  BackgroundWorkerInitializeConnectionByOid(start.database, start.session_user, 0);
   // Named after its job, so a queued job whose worker is gone can be told
-  // from one whose worker is still starting.
-  pgstat_report_appname(psprintf("tdm job %lld", (long long)job));
-  if (start.role != start.session_user) {
-    // SET ROLE, as the caller had it, for the rest of the worker's life.
-    StartTransactionCommand();
-    SetConfigOption("role", GetUserNameFromId(start.role, false), PGC_USERSET, PGC_S_SESSION);
-    CommitTransactionCommand();
-  }
-
-  // The job row becomes visible when the launching transaction commits; if
-  // it rolls back there is no job to run.
-  StartTransactionCommand();
-  XactLockTableWait(start.launcher_xid, nullptr, nullptr, XLTW_None);
-  CommitTransactionCommand();
+  // from one whose worker is still starting. The job row is visible once
+  // the launching transaction commits; if it rolled back there is no job.
+  connect_as_launcher(psprintf("tdm job %lld", (long long)job));
 
   if (run_in_own_transaction("UPDATE tdm.job SET status = 'running', pid = pg_backend_pid(),"
                              "       started_at = clock_timestamp()"
@@ -203,5 +232,37 @@ void tdm_job_main(Datum main_arg) {
                     " WHERE job_id = $1 AND status = 'running'",
         job, message);
   }
+  proc_exit(0);
+}
+
+// Builds a snapshot's rollback spares in one transaction; a failure is
+// logged and changes nothing (the rollback builds what is missing).
+void tdm_spare_main(Datum main_arg) {
+  const int64 snapshot = DatumGetInt64(main_arg);
+  connect_as_launcher(psprintf("tdm spare %lld", (long long)snapshot));
+  pgstat_report_activity(STATE_RUNNING, "SELECT tdm._prepare_spares($1)");
+  MemoryContext worker_context = CurrentMemoryContext;
+  StartTransactionCommand();
+  PG_TRY();
+  {
+    PushActiveSnapshot(GetTransactionSnapshot());
+    SPI_connect();
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(snapshot)};
+    SPI_execute_with_args("SELECT tdm._prepare_spares($1)", 1, types, values, nullptr, false, 0);
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(worker_context);
+    ErrorData *error = CopyErrorData();
+    FlushErrorState();
+    AbortCurrentTransaction();
+    ereport(LOG, (errmsg("tdm: the rollback spares of snapshot %lld were not built: %s",
+                         (long long)snapshot, error->message)));
+  }
+  PG_END_TRY();
   proc_exit(0);
 }

@@ -15,6 +15,7 @@
 #include "pg/common/args.hpp"
 #include "pg/common/bridge.hpp"
 #include "pg/common/row_hash.hpp"
+#include "pg/snapshot/copy_rows.hpp"
 
 extern "C" {
 #include "access/heapam.h"
@@ -35,31 +36,36 @@ namespace {
 constexpr int kBatchRows = 1000;
 constexpr Size kBatchBytes = 64 * 1024;
 
-struct Copied {
-  int64 rows;
-  __int128 sum;
-};
+// The positions (0-based) of a descriptor's live columns, in order.
+int live_columns(TupleDesc desc, AttrNumber *live) {
+  int count = 0;
+  for (int i = 0; i < desc->natts; ++i) {
+    if (!TupleDescAttr(desc, i)->attisdropped) live[count++] = static_cast<AttrNumber>(i);
+  }
+  return count;
+}
 
-// Runs under one pg_call: plain data only, PostgreSQL cleans up the scan,
-// slots and buffers itself if an error ends the transaction.
-Copied copy_rows(Oid source_oid, Oid storage_oid, const int16 *hashed, int hashed_count) {
+}  // namespace
+
+namespace tdm::pg {
+
+CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int hashed_count,
+                     int insert_options) {
   Relation source = table_open(source_oid, AccessShareLock);
-  Relation storage = table_open(storage_oid, RowExclusiveLock);
   TupleDesc desc = RelationGetDescr(source);
   TupleDesc storage_desc = RelationGetDescr(storage);
-  // The source's live columns, in order, are the storage's columns. With
-  // no dropped column in the source, tuples are copied as they are.
+  // The source's live columns, in order, are the storage's live columns.
+  // With no dropped column on either side, tuples are copied as they are.
   auto *live = static_cast<AttrNumber *>(palloc(sizeof(AttrNumber) * (desc->natts + 1)));
-  int live_count = 0;
-  for (int i = 0; i < desc->natts; ++i) {
-    if (!TupleDescAttr(desc, i)->attisdropped) live[live_count++] = static_cast<AttrNumber>(i);
-  }
-  if (live_count != storage_desc->natts) {
+  auto *storage_live =
+      static_cast<AttrNumber *>(palloc(sizeof(AttrNumber) * (storage_desc->natts + 1)));
+  const int live_count = live_columns(desc, live);
+  if (live_count != live_columns(storage_desc, storage_live)) {
     ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
                     errmsg("snapshot storage %s does not have the columns of %s",
                            RelationGetRelationName(storage), RelationGetRelationName(source))));
   }
-  const bool same_layout = live_count == desc->natts;
+  const bool same_layout = live_count == desc->natts && live_count == storage_desc->natts;
   // The hashed columns' type facts, and where chunks of them end.
   auto *columns =
       static_cast<tdm::pg::HashedColumn *>(palloc(sizeof(tdm::pg::HashedColumn) * hashed_count));
@@ -89,10 +95,10 @@ Copied copy_rows(Oid source_oid, Oid storage_oid, const int16 *hashed, int hashe
   const CommandId command = GetCurrentCommandId(true);
   int pending = 0;
   Size pending_bytes = 0;
-  Copied copied{0, 0};
+  CopiedRows copied{0, 0};
   auto flush = [&] {
     if (pending == 0) return;
-    table_multi_insert(storage, batch, pending, command, 0, bulk);
+    table_multi_insert(storage, batch, pending, command, insert_options, bulk);
     for (int i = 0; i < pending; ++i) ExecClearTuple(batch[i]);
     pending = 0;
     pending_bytes = 0;
@@ -125,9 +131,10 @@ Copied copy_rows(Oid source_oid, Oid storage_oid, const int16 *hashed, int hashe
       pending_bytes += ExecFetchSlotHeapTuple(out, false, nullptr)->t_len;
     } else {
       ExecClearTuple(out);
+      for (int i = 0; i < storage_desc->natts; ++i) out->tts_isnull[i] = true;
       for (int i = 0; i < live_count; ++i) {
-        out->tts_values[i] = read->tts_values[live[i]];
-        out->tts_isnull[i] = read->tts_isnull[live[i]];
+        out->tts_values[storage_live[i]] = read->tts_values[live[i]];
+        out->tts_isnull[storage_live[i]] = read->tts_isnull[live[i]];
       }
       ExecStoreVirtualTuple(out);
       ExecMaterializeSlot(out);  // its own copy: the scan moves on
@@ -137,51 +144,56 @@ Copied copy_rows(Oid source_oid, Oid storage_oid, const int16 *hashed, int hashe
   }
   flush();
   FreeBulkInsertState(bulk);
-  table_finish_bulk_insert(storage, 0);
+  table_finish_bulk_insert(storage, insert_options);
   table_endscan(scan);
   ExecDropSingleTupleTableSlot(read);
   for (int i = 0; i < kBatchRows; ++i) ExecDropSingleTupleTableSlot(batch[i]);
-  table_close(storage, NoLock);
   table_close(source, NoLock);
   return copied;
 }
 
-}  // namespace
+}  // namespace tdm::pg
 
 TDM_FUNCTION(tdm_copy_rows) {
   const Oid source = tdm::pg::oid_arg(fcinfo, 0, "source");
   const Oid storage = tdm::pg::oid_arg(fcinfo, 1, "storage");
-  if (PG_ARGISNULL(2)) {
-    throw tdm::Error(tdm::sqlstate::kInvalidParameterValue, "the hashed columns must not be NULL");
-  }
-  std::vector<int16> hashed;
-  tdm::pg::pg_call([&] {
-    ArrayType *array = PG_GETARG_ARRAYTYPE_P(2);
-    Datum *items;
-    bool *item_nulls;
-    int count;
-    deconstruct_array(array, INT2OID, sizeof(int16), true, TYPALIGN_SHORT, &items, &item_nulls,
-                      &count);
-    hashed.resize(static_cast<std::size_t>(count));
-    for (int i = 0; i < count; ++i) hashed[i] = item_nulls[i] ? 0 : DatumGetInt16(items[i]);
-  });
+  const std::vector<int16> hashed = tdm::pg::int2_array_arg(fcinfo, 2, "hashed");
   const int16 *columns = hashed.data();
   const int count = static_cast<int>(hashed.size());
-  const Copied copied =
-      tdm::pg::pg_call([=] { return copy_rows(source, storage, columns, count); });
-  tdm::pg::RowHashTotal total;
+  const tdm::pg::CopiedRows copied = tdm::pg::pg_call([=] {
+    Relation into = table_open(storage, RowExclusiveLock);
+    const tdm::pg::CopiedRows rows = tdm::pg::copy_rows(source, into, columns, count, 0);
+    table_close(into, NoLock);
+    return rows;
+  });
+  return tdm::pg::copied_rows_datum(fcinfo, copied, {});
+}
+
+namespace tdm::pg {
+
+Datum copied_rows_datum(FunctionCallInfo fcinfo, const CopiedRows &copied,
+                        const std::vector<Datum> &leading) {
+  RowHashTotal total;
   total.rows = copied.rows;
   total.sum = copied.sum;
   const std::string checksum = total.checksum();
   const char *text = checksum.c_str();
-  return tdm::pg::pg_call([=] {
+  const Datum *first = leading.data();
+  const int first_count = static_cast<int>(leading.size());
+  return pg_call([=] {
     TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) {
-      elog(ERROR, "tdm._copy_rows must return a record");
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE ||
+        desc->natts != first_count + 2) {
+      elog(ERROR, "tdm: a copy must return a record of %d columns", first_count + 2);
     }
     desc = BlessTupleDesc(desc);
-    Datum out[2] = {Int64GetDatum(copied.rows), PointerGetDatum(cstring_to_text(text))};
-    bool out_nulls[2] = {false, false};
+    Datum out[8];
+    bool out_nulls[8] = {false, false, false, false, false, false, false, false};
+    for (int i = 0; i < first_count; ++i) out[i] = first[i];
+    out[first_count] = Int64GetDatum(copied.rows);
+    out[first_count + 1] = PointerGetDatum(cstring_to_text(text));
     return HeapTupleGetDatum(heap_form_tuple(desc, out, out_nulls));
   });
 }
+
+}  // namespace tdm::pg
