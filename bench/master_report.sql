@@ -19,6 +19,13 @@ SELECT 'pg_dump -Fc + pg_restore / rollback (' || n || ' rows)',
        '>= 20.00'
   FROM small
 UNION ALL
+SELECT 'pg_dump -Fc + pg_restore / (spares + rollback) (' || n || ' rows)',
+       round((SELECT ms FROM m WHERE rows = n AND measure = 'pg_dump -Fc + pg_restore')::numeric
+           / (SELECT sum(ms) FROM m WHERE rows = n
+                 AND measure IN ('rollback', 'rollback spares (background)'))::numeric, 2),
+       '(spares built at rollback)'
+  FROM small
+UNION ALL
 SELECT 'rollback lock time, ' || large.n || ' / ' || small.n || ' rows',
        round((SELECT ms FROM m WHERE rows = large.n AND measure = 'rollback: target locked')::numeric
            / (SELECT ms FROM m WHERE rows = small.n AND measure = 'rollback: target locked')::numeric, 2),
