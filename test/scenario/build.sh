@@ -61,7 +61,8 @@ done
 for pid in "${pids[@]}"; do wait "$pid" || exit 1; done
 
 for db in "${consolidation[@]}"; do
-  dropdb --if-exists "$db"
+  # --force: a tdm_spare worker may still be building a rollback's spares.
+  dropdb --if-exists --force "$db"
   createdb "$db"
   psql_quiet -d "$db" -c "CREATE EXTENSION tdm CASCADE" -c "CREATE SCHEMA staging" \
     -c "SET search_path = staging" -f "$here/schema.sql"

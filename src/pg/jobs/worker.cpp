@@ -117,6 +117,44 @@ void connect_as_launcher(const char *application_name) {
   CommitTransactionCommand();
 }
 
+// What run_catching caught: the error (NULL if none), and whether it was
+// the cancel tdm.cancel_job asked for.
+struct Caught {
+  ErrorData *error;
+  bool cancelled;
+};
+
+// Runs `sql` with $1 = `argument` (a job id when `job`) in a transaction
+// of its own; an error aborts it and is returned, copied.
+Caught run_catching(const char *sql, int64 argument, bool job) {
+  MemoryContext worker_context = CurrentMemoryContext;
+  Caught caught{nullptr, false};
+  StartTransactionCommand();
+  PG_TRY();
+  {
+    PushActiveSnapshot(GetTransactionSnapshot());
+    SPI_connect();
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(argument)};
+    SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0);
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(worker_context);
+    caught.error = CopyErrorData();
+    FlushErrorState();
+    // Read before the abort gives the progress slot back.
+    caught.cancelled = job && caught.error->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+                       tdm::pg::job_cancel_requested(argument);
+    AbortCurrentTransaction();
+  }
+  PG_END_TRY();
+  return caught;
+}
+
 }  // namespace
 
 // tdm._launch_job(job_id bigint, kind text) RETURNS void
@@ -181,31 +219,9 @@ void tdm_job_main(Datum main_arg) {
   }
 
   pgstat_report_activity(STATE_RUNNING, "SELECT tdm._run_job($1)");
-  MemoryContext worker_context = CurrentMemoryContext;
-  ErrorData *error = nullptr;
-  bool cancelled = false;
-  StartTransactionCommand();
-  PG_TRY();
-  {
-    PushActiveSnapshot(GetTransactionSnapshot());
-    SPI_connect();
-    Oid types[1] = {INT8OID};
-    Datum values[1] = {Int64GetDatum(job)};
-    SPI_execute_with_args("SELECT tdm._run_job($1)", 1, types, values, nullptr, false, 0);
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
-  }
-  PG_CATCH();
-  {
-    MemoryContextSwitchTo(worker_context);
-    error = CopyErrorData();
-    FlushErrorState();
-    // Read before the abort gives the progress slot back.
-    cancelled = error->sqlerrcode == ERRCODE_QUERY_CANCELED && tdm::pg::job_cancel_requested(job);
-    AbortCurrentTransaction();
-  }
-  PG_END_TRY();
+  const Caught caught = run_catching("SELECT tdm._run_job($1)", job, true);
+  ErrorData *error = caught.error;
+  const bool cancelled = caught.cancelled;
   pgstat_report_activity(STATE_IDLE, nullptr);
 
   if (error == nullptr) {
@@ -241,28 +257,10 @@ void tdm_spare_main(Datum main_arg) {
   const int64 snapshot = DatumGetInt64(main_arg);
   connect_as_launcher(psprintf("tdm spare %lld", (long long)snapshot));
   pgstat_report_activity(STATE_RUNNING, "SELECT tdm._prepare_spares($1)");
-  MemoryContext worker_context = CurrentMemoryContext;
-  StartTransactionCommand();
-  PG_TRY();
-  {
-    PushActiveSnapshot(GetTransactionSnapshot());
-    SPI_connect();
-    Oid types[1] = {INT8OID};
-    Datum values[1] = {Int64GetDatum(snapshot)};
-    SPI_execute_with_args("SELECT tdm._prepare_spares($1)", 1, types, values, nullptr, false, 0);
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
-  }
-  PG_CATCH();
-  {
-    MemoryContextSwitchTo(worker_context);
-    ErrorData *error = CopyErrorData();
-    FlushErrorState();
-    AbortCurrentTransaction();
+  const Caught caught = run_catching("SELECT tdm._prepare_spares($1)", snapshot, false);
+  if (caught.error != nullptr) {
     ereport(LOG, (errmsg("tdm: the rollback spares of snapshot %lld were not built: %s",
-                         (long long)snapshot, error->message)));
+                         (long long)snapshot, caught.error->message)));
   }
-  PG_END_TRY();
   proc_exit(0);
 }
