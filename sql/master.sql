@@ -89,23 +89,43 @@ SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 
 -- A reader sees the state before or after a rollback, never a mix. The
--- swap takes ACCESS EXCLUSIVE: a reader that has read the target keeps
--- reading the state before, the rollback waiting for its transaction.
+-- swap takes ACCESS EXCLUSIVE: told to wait as long as it takes
+-- (tdm.swap_lock_timeout = 0), the rollback waits for a reader that has
+-- read the target, which keeps reading the state before.
 SELECT pg_temp.wait_until(format('(SELECT count(*) FROM tdm.snapshot_spare WHERE snapshot_id = %s)
                                    = (SELECT count(*) FROM tdm.snapshot_table WHERE snapshot_id = %1$s)', :snap))
          AS spares_rebuilt;
 SELECT count(*) = (SELECT count(*) FROM tdm.snapshot_spare) AS no_spare_left_behind
   FROM pg_class WHERE relnamespace = 'tdm_snapshot'::regnamespace AND relname LIKE 'r%' AND relkind = 'r';
+SELECT dblink_connect('rollbacker', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('rollbacker', 'SET tdm.swap_lock_timeout = 0');
 DELETE FROM master.transactions WHERE tdm_release = 'R2';
 SELECT dblink_exec('tooling', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
 SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(before bigint);
-SELECT tdm.rollback(:snap, wait => false) AS job \gset
+SELECT dblink_send_query('rollbacker', format('SELECT tdm.rollback(%s)', :snap)) AS sent;
 SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = ''master.transactions''::regclass)')
          AS rollback_waits_for_reader;
 SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(still_before bigint);
 SELECT dblink_exec('tooling', 'COMMIT');
-SELECT tdm.wait_job(:job, '60 s') AS rollback_status;
+SELECT job FROM dblink_get_result('rollbacker') AS r(job bigint) \gset
+SELECT count(*) AS no_more_results FROM dblink_get_result('rollbacker') AS r(job bigint);
 SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
+SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(after bigint);
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+SELECT dblink_disconnect('rollbacker');
+
+-- A reader that holds the tables past tdm.swap_lock_timeout: the rollback
+-- changes rows instead, under EXCLUSIVE locks, and completes while the
+-- reader, not blocked, goes on reading the state before.
+DELETE FROM master.transactions WHERE tdm_release = 'R2';
+SELECT dblink_exec('tooling', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(before bigint);
+SET tdm.swap_lock_timeout = '100ms';
+SELECT tdm.rollback(:snap) AS job \gset
+RESET tdm.swap_lock_timeout;
+SELECT detail ->> 'restored' AS restored, detail ->> 'not_swapped' AS not_swapped FROM tdm.job WHERE job_id = :job;
+SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(still_before bigint);
+SELECT dblink_exec('tooling', 'COMMIT');
 SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(after bigint);
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 

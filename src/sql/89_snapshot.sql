@@ -374,6 +374,7 @@ DECLARE
   method text;
   changes text;
   locked timestamptz;
+  previous_timeout text;
 BEGIN
   IF refusal IS NULL THEN
     BEGIN
@@ -385,8 +386,13 @@ BEGIN
         RAISE EXCEPTION 'rollback: snapshot % lacks a spare for some table', id
           USING ERRCODE = 'feature_not_supported';
       END IF;
+      -- Readers and writers still holding the tables past the timeout:
+      -- change rows instead (readers then go on reading meanwhile).
       PERFORM tdm._progress(job, 'lock');
+      previous_timeout := current_setting('lock_timeout');
+      PERFORM set_config('lock_timeout', current_setting('tdm.swap_lock_timeout'), true);
       EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+      PERFORM set_config('lock_timeout', previous_timeout, true);
       locked := clock_timestamp();
       PERFORM tdm._progress(job, 'swap');
       PERFORM tdm._swap_storage(sp.rel, sp.spare, sp.target_indexes, sp.spare_indexes)
@@ -394,8 +400,12 @@ BEGIN
       DELETE FROM tdm.snapshot_spare sp WHERE sp.snapshot_id = id;
       method := 'swapped storage';
       PERFORM tdm._launch_spare(id);  -- the next spares, once this commits
-    EXCEPTION WHEN feature_not_supported THEN
-      refusal := SQLERRM;  -- e.g. an index not valid; rows are changed instead
+    EXCEPTION
+      WHEN feature_not_supported THEN
+        refusal := SQLERRM;  -- e.g. an index not valid; rows are changed instead
+      WHEN lock_not_available THEN
+        refusal := format('the tables stayed in use past tdm.swap_lock_timeout (%s)',
+                          current_setting('tdm.swap_lock_timeout'));
     END;
   END IF;
   IF method IS NULL THEN
