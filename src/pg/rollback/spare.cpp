@@ -66,10 +66,10 @@ namespace tdm::pg {
 void require_replace_rights(Relation target) {
   if (pg_class_aclcheck(RelationGetRelid(target), GetUserId(), ACL_TRUNCATE | ACL_INSERT) !=
       ACLCHECK_OK) {
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied to replace the rows of %s",
-                           RelationGetRelationName(target)),
-                    errhint("A rollback needs TRUNCATE and INSERT on the target's tables.")));
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+             errmsg("permission denied to replace the rows of %s", RelationGetRelationName(target)),
+             errhint("A rollback needs TRUNCATE and INSERT on the target's tables.")));
   }
 }
 

@@ -43,9 +43,9 @@ extern "C" {
 namespace {
 
 void refuse(Relation target, const char *why) {
-  ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                  errmsg("the storage of %s cannot be swapped: %s",
-                         RelationGetRelationName(target), why)));
+  ereport(ERROR,
+          (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("the storage of %s cannot be swapped: %s",
+                                                          RelationGetRelationName(target), why)));
 }
 
 // The same physical row layout: attribute by attribute, dropped included.

@@ -62,8 +62,8 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
   const int live_count = live_columns(desc, live);
   if (live_count != live_columns(storage_desc, storage_live)) {
     ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                    errmsg("snapshot storage %s does not have the columns of %s",
-                           RelationGetRelationName(storage), RelationGetRelationName(source))));
+                    errmsg("cannot copy the rows of %s into %s: their columns differ",
+                           RelationGetRelationName(source), RelationGetRelationName(storage))));
   }
   const bool same_layout = live_count == desc->natts && live_count == storage_desc->natts;
   // The hashed columns' type facts, and where chunks of them end.
