@@ -76,6 +76,12 @@ SELECT count(*) AS indexes_checked
 SELECT length(full_name) AS toasted_length FROM master.users WHERE user_id = :toasted_user;
 SELECT t.relname = 'pg_toast_' || c.oid AS toast_named_as_usual
   FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.oid = 'master.users'::regclass;
+-- The worker analyzes the restored tables (their statistics were those of
+-- the rows swapped out).
+SELECT rolled_back_at FROM tdm.deployment WHERE deployment_id = :deployment \gset
+SELECT pg_temp.wait_until(format('(SELECT count(*) FROM pg_stat_clear_snapshot()) = 1 AND (SELECT last_analyze FROM pg_stat_user_tables
+                                   WHERE relid = ''master.transactions''::regclass) >= %L', :'rolled_back_at'))
+         AS analyzed_after_swap;
 SELECT notify_name, extra::jsonb - 'job_id' - 'deployment_id' - 'snapshot_id' AS payload
   FROM dblink_get_notify('tooling');
 SELECT status FROM tdm.release WHERE release = 'R3';
@@ -195,6 +201,18 @@ SELECT pg_temp.master_state() AS state_before \gset
 SELECT tdm.rollback(:snap);
 SELECT pg_temp.master_state() = :'state_before' AS master_unchanged;
 ALTER TABLE master.users DROP COLUMN nickname;
+-- An index added since the spares were built (here an expression index
+-- with a predicate) makes them stale: the rollback builds new ones first.
+CREATE INDEX accounts_lower_number ON master.accounts (lower(account_number)) WHERE balance > 0;
+UPDATE master.accounts SET balance = balance + 1
+ WHERE account_id IN (SELECT account_id FROM master.accounts ORDER BY 1 LIMIT 10);
+SELECT tdm.rollback(:snap) AS job \gset
+SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
+SELECT count(*) AS indexes_checked
+  FROM pg_index i CROSS JOIN LATERAL bt_index_check(i.indexrelid, true)
+ WHERE i.indrelid = 'master.accounts'::regclass;
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+DROP INDEX master.accounts_lower_number;
 -- Now with a dropped column: a new spare is laid out as the table is.
 UPDATE master.users SET full_name = 'after the column came and went' WHERE user_id = :toasted_user;
 SELECT tdm.rollback(:snap) AS job \gset

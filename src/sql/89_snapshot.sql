@@ -85,8 +85,22 @@ CREATE FUNCTION tdm._swap_storage(target regclass, spare regclass, target_indexe
 AS 'MODULE_PATHNAME', 'tdm_swap_storage' LANGUAGE C VOLATILE STRICT;
 CREATE FUNCTION tdm._drop_spare(spare regclass) RETURNS void
 AS 'MODULE_PATHNAME', 'tdm_drop_spare' LANGUAGE C VOLATILE STRICT;
-CREATE FUNCTION tdm._launch_spare(snapshot_id bigint) RETURNS bool
+CREATE FUNCTION tdm._launch_spare(snapshot_id bigint, after_rollback bool DEFAULT false) RETURNS bool
 AS 'MODULE_PATHNAME', 'tdm_launch_spare' LANGUAGE C VOLATILE STRICT;
+
+-- ANALYZE of a snapshot's target tables: after a swap their planner
+-- statistics are still those of the rows swapped out.
+CREATE FUNCTION tdm._analyze_snapshot_tables(snapshot_id bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  tables text := (SELECT string_agg(x.rel::text, ', ') FROM tdm.snapshot_table x
+                   WHERE x.snapshot_id = _analyze_snapshot_tables.snapshot_id);
+BEGIN
+  IF tables IS NOT NULL THEN
+    EXECUTE 'ANALYZE ' || tables;
+  END IF;
+END
+$$;
 
 -- Why a rollback to this snapshot cannot swap storage (NULL when it can):
 -- what a swap would skip or break that changing rows would not.
@@ -399,7 +413,7 @@ BEGIN
          FROM tdm.snapshot_spare sp WHERE sp.snapshot_id = id;
       DELETE FROM tdm.snapshot_spare sp WHERE sp.snapshot_id = id;
       method := 'swapped storage';
-      PERFORM tdm._launch_spare(id);  -- the next spares, once this commits
+      PERFORM tdm._launch_spare(id, after_rollback => true);  -- statistics, next spares
     EXCEPTION
       WHEN feature_not_supported THEN
         refusal := SQLERRM;  -- e.g. an index not valid; rows are changed instead

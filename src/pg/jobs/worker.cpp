@@ -45,6 +45,7 @@ extern "C" {
 
 PGDLLEXPORT void tdm_job_main(Datum main_arg);
 PGDLLEXPORT void tdm_spare_main(Datum main_arg);
+PGDLLEXPORT void tdm_spare_after_rollback_main(Datum main_arg);
 }
 
 namespace {
@@ -178,14 +179,17 @@ TDM_FUNCTION(tdm_launch_job) {
   PG_RETURN_VOID();
 }
 
-// tdm._launch_spare(snapshot_id bigint) RETURNS bool: a worker that builds
-// the snapshot's rollback spares once this transaction commits; false when
-// no worker slot is free (a rollback then builds them itself).
+// tdm._launch_spare(snapshot_id bigint, after_rollback bool) RETURNS bool:
+// a worker that builds the snapshot's rollback spares once this
+// transaction commits (after a rollback, it first analyzes the restored
+// tables: their statistics were those of the rows swapped out); false
+// when no worker slot is free (a rollback then builds them itself).
 TDM_FUNCTION(tdm_launch_spare) {
   const int64 snapshot = PG_GETARG_INT64(0);  // STRICT
+  const bool after_rollback = PG_GETARG_BOOL(1);
   const bool launched = tdm::pg::pg_call([=] {
-    return register_worker("tdm_spare_main", "tdm_spare",
-                           psprintf("tdm_spare snapshot %lld", (long long)snapshot),
+    return register_worker(after_rollback ? "tdm_spare_after_rollback_main" : "tdm_spare_main",
+                           "tdm_spare", psprintf("tdm_spare snapshot %lld", (long long)snapshot),
                            Int64GetDatum(snapshot));
   });
   PG_RETURN_BOOL(launched);
@@ -251,16 +255,33 @@ void tdm_job_main(Datum main_arg) {
   proc_exit(0);
 }
 
-// Builds a snapshot's rollback spares in one transaction; a failure is
-// logged and changes nothing (the rollback builds what is missing).
+// Runs one step of a spare worker; a failure is logged and changes
+// nothing (a rollback builds the spares that are missing).
+void run_spare_step(const char *sql, int64 snapshot) {
+  const Caught caught = run_catching(sql, snapshot, false);
+  if (caught.error != nullptr) {
+    ereport(LOG, (errmsg("tdm: %s for snapshot %lld failed: %s", sql, (long long)snapshot,
+                         caught.error->message)));
+  }
+}
+
+// Builds a snapshot's rollback spares, in one transaction.
 void tdm_spare_main(Datum main_arg) {
   const int64 snapshot = DatumGetInt64(main_arg);
   connect_as_launcher(psprintf("tdm spare %lld", (long long)snapshot));
   pgstat_report_activity(STATE_RUNNING, "SELECT tdm._prepare_spares($1)");
-  const Caught caught = run_catching("SELECT tdm._prepare_spares($1)", snapshot, false);
-  if (caught.error != nullptr) {
-    ereport(LOG, (errmsg("tdm: the rollback spares of snapshot %lld were not built: %s",
-                         (long long)snapshot, caught.error->message)));
-  }
+  run_spare_step("SELECT tdm._prepare_spares($1)", snapshot);
+  proc_exit(0);
+}
+
+// After a rollback: analyzes the restored tables (its own transaction, so
+// its lock ends with it), then builds the next spares.
+void tdm_spare_after_rollback_main(Datum main_arg) {
+  const int64 snapshot = DatumGetInt64(main_arg);
+  connect_as_launcher(psprintf("tdm spare %lld", (long long)snapshot));
+  pgstat_report_activity(STATE_RUNNING, "SELECT tdm._analyze_snapshot_tables($1)");
+  run_spare_step("SELECT tdm._analyze_snapshot_tables($1)", snapshot);
+  pgstat_report_activity(STATE_RUNNING, "SELECT tdm._prepare_spares($1)");
+  run_spare_step("SELECT tdm._prepare_spares($1)", snapshot);
   proc_exit(0);
 }
