@@ -169,6 +169,20 @@ SELECT tdm.rollback(:snap) AS job \gset
 SELECT detail ->> 'restored' AS restored, detail ->> 'not_swapped' AS not_swapped FROM tdm.job WHERE job_id = :job;
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 
+-- A foreign key from a target table to a table outside the snapshot: the
+-- rows it references are not swapped with it, so rows are changed (and
+-- the key checked) instead.
+CREATE TABLE public.tdm_test_currencies (code text PRIMARY KEY);
+INSERT INTO public.tdm_test_currencies SELECT DISTINCT currency FROM master.accounts WHERE currency IS NOT NULL;
+ALTER TABLE master.accounts ADD CONSTRAINT accounts_currency_fk
+  FOREIGN KEY (currency) REFERENCES public.tdm_test_currencies (code);
+DELETE FROM master.transactions WHERE tdm_release = 'R2';
+SELECT tdm.rollback(:snap) AS job \gset
+SELECT detail ->> 'restored' AS restored, detail ->> 'not_swapped' AS not_swapped FROM tdm.job WHERE job_id = :job;
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+ALTER TABLE master.accounts DROP CONSTRAINT accounts_currency_fk;
+DROP TABLE public.tdm_test_currencies;
+
 -- Rows swapped between two keys of a unique column: the changed-rows
 -- restore would collide, the rollback replaces every row instead.
 SELECT user_id AS u1, email AS e1 FROM master.users ORDER BY user_id LIMIT 1 \gset

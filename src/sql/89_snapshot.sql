@@ -118,7 +118,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       WHERE k.contype = 'f'
         AND (k.conrelid IN (SELECT rel FROM t)) <> (k.confrelid IN (SELECT rel FROM t)) LIMIT 1),
     (SELECT format('trigger %I on %s would not fire', g.tgname, g.tgrelid::regclass)
-       FROM pg_trigger g WHERE g.tgrelid IN (SELECT rel FROM t) AND NOT g.tgisinternal LIMIT 1),
+       FROM pg_trigger g
+      WHERE g.tgrelid IN (SELECT rel FROM t) AND NOT g.tgisinternal AND g.tgenabled <> 'D' LIMIT 1),
+    (SELECT format('rule %I on %s would not apply', r.rulename, r.ev_class::regclass)
+       FROM pg_rewrite r WHERE r.ev_class IN (SELECT rel FROM t) AND r.rulename <> '_RETURN' LIMIT 1),
     (SELECT format('%s is in publication %I', t.rel, p.pubname)
        FROM t CROSS JOIN pg_publication p
       WHERE p.puballtables
