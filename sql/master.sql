@@ -41,6 +41,9 @@ SELECT release, rel, rows, cumulative_rows FROM tdm.release_stats
 UPDATE master.users SET full_name = (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 300) g)
  WHERE user_id = (SELECT min(user_id) FROM master.users WHERE tdm_release = 'R3')
 RETURNING user_id AS toasted_user \gset
+-- Storage parameters stay the table's own across a swap (its TOAST
+-- table's too).
+ALTER TABLE master.users SET (autovacuum_vacuum_scale_factor = 0.1, toast.autovacuum_vacuum_scale_factor = 0.2);
 
 -- Deployment: the pre-deploy snapshot first.
 SELECT tdm.deploy('R3', NULL);
@@ -74,7 +77,8 @@ SELECT count(*) AS indexes_checked
  CROSS JOIN LATERAL bt_index_check(i.indexrelid, true)
  WHERE c.relnamespace = 'master'::regnamespace;
 SELECT length(full_name) AS toasted_length FROM master.users WHERE user_id = :toasted_user;
-SELECT t.relname = 'pg_toast_' || c.oid AS toast_named_as_usual
+SELECT t.relname = 'pg_toast_' || c.oid AS toast_named_as_usual, t.reloptions AS toast_options,
+       c.reloptions AS table_options
   FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.oid = 'master.users'::regclass;
 -- The worker analyzes the restored tables (their statistics were those of
 -- the rows swapped out).
@@ -103,6 +107,11 @@ SELECT pg_temp.wait_until(format('(SELECT count(*) FROM tdm.snapshot_spare WHERE
          AS spares_rebuilt;
 SELECT count(*) = (SELECT count(*) FROM tdm.snapshot_spare) AS no_spare_left_behind
   FROM pg_class WHERE relnamespace = 'tdm_snapshot'::regnamespace AND relname LIKE 'r%' AND relkind = 'r';
+-- Spares are not autovacuumed (a swap would wait for it, target locked).
+SELECT DISTINCT c.reloptions AS spare_options, t.reloptions AS spare_toast_options
+  FROM tdm.snapshot_spare sp JOIN pg_class c ON c.oid = sp.spare
+  LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+ WHERE sp.rel = 'master.users'::regclass;
 SELECT dblink_connect('rollbacker', pg_temp.conninfo(current_database()));
 SELECT dblink_exec('rollbacker', 'SET tdm.swap_lock_timeout = 0');
 DELETE FROM master.transactions WHERE tdm_release = 'R2';

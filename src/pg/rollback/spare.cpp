@@ -25,6 +25,7 @@
 extern "C" {
 #include "access/attmap.h"
 #include "access/genam.h"
+#include "access/reloptions.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/dependency.h"
@@ -35,7 +36,9 @@ extern "C" {
 #include "catalog/toasting.h"
 #include "commands/defrem.h"
 #include "commands/tablespace.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "nodes/value.h"
 #include "parser/parse_utilcmd.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
@@ -52,6 +55,18 @@ struct Spare {
   ArrayType *spare_indexes;
   tdm::pg::CopiedRows copied;
 };
+
+// autovacuum_enabled = false, for the table or (`toast`) its TOAST table:
+// an autovacuum on a spare would make the swap wait for it with the
+// target locked, and a spare's rows are frozen and never change.
+Datum autovacuum_off(bool toast) {
+  DefElem *option = makeDefElem(pstrdup("autovacuum_enabled"),
+                                reinterpret_cast<Node *>(makeString(pstrdup("false"))), -1);
+  if (toast) option->defnamespace = pstrdup("toast");
+  const char *valid_namespaces[] = HEAP_RELOPT_NAMESPACES;
+  return transformRelOptions((Datum)0, list_make1(option), toast ? "toast" : nullptr,
+                             const_cast<char **>(valid_namespaces), false, false);
+}
 
 ArrayType *oid_array(const Oid *oids, int count) {
   auto *items = static_cast<Datum *>(palloc(sizeof(Datum) * (count + 1)));
@@ -92,11 +107,11 @@ Spare make_spare(Oid target_oid, Oid storage_oid, const int16 *hashed, int hashe
   const Oid spare_oid = heap_create_with_catalog(
       name, namespace_oid, target->rd_rel->reltablespace, InvalidOid, InvalidOid, InvalidOid,
       target->rd_rel->relowner, target->rd_rel->relam, RelationGetDescr(target), NIL,
-      RELKIND_RELATION, target->rd_rel->relpersistence, false, false, ONCOMMIT_NOOP, (Datum)0,
-      false, true, true, InvalidOid, nullptr);
+      RELKIND_RELATION, target->rd_rel->relpersistence, false, false, ONCOMMIT_NOOP,
+      autovacuum_off(false), false, true, true, InvalidOid, nullptr);
   CommandCounterIncrement();
   if (OidIsValid(target->rd_rel->reltoastrelid)) {
-    NewHeapCreateToastTable(spare_oid, (Datum)0, AccessExclusiveLock, InvalidOid);
+    NewHeapCreateToastTable(spare_oid, autovacuum_off(true), AccessExclusiveLock, InvalidOid);
     CommandCounterIncrement();
   }
 

@@ -115,6 +115,33 @@ void swap_class_rows(Relation pg_class, Oid a, Oid b, bool toast_links) {
   RelationCloseSmgrByOid(b);
 }
 
+// `to` takes the storage parameters of `from` (none when `from` is
+// InvalidOid): the spare's TOAST table becomes the target's, with the
+// target's TOAST settings, not the spare's (autovacuum off).
+void copy_reloptions(Relation pg_class, Oid from, Oid to) {
+  Datum options = (Datum)0;
+  bool missing = true;
+  HeapTuple source = nullptr;
+  if (OidIsValid(from)) {
+    source = SearchSysCache1(RELOID, ObjectIdGetDatum(from));
+    if (!HeapTupleIsValid(source)) elog(ERROR, "tdm: relation %u vanished", from);
+    options = SysCacheGetAttr(RELOID, source, Anum_pg_class_reloptions, &missing);
+  }
+  HeapTuple row = SearchSysCache1(RELOID, ObjectIdGetDatum(to));
+  if (!HeapTupleIsValid(row)) elog(ERROR, "tdm: relation %u vanished", to);
+  Datum values[Natts_pg_class] = {};
+  bool nulls[Natts_pg_class] = {};
+  bool replace[Natts_pg_class] = {};
+  values[Anum_pg_class_reloptions - 1] = options;
+  nulls[Anum_pg_class_reloptions - 1] = missing;
+  replace[Anum_pg_class_reloptions - 1] = true;
+  HeapTuple changed = heap_modify_tuple(row, RelationGetDescr(pg_class), values, nulls, replace);
+  CatalogTupleUpdate(pg_class, &changed->t_self, changed);
+  heap_freetuple(changed);
+  ReleaseSysCache(row);
+  if (source != nullptr) ReleaseSysCache(source);
+}
+
 // A TOAST table now belongs to `owner` (pg_depend follows the link).
 void move_toast_dependency(Oid toast, Oid owner) {
   if (!OidIsValid(toast)) return;
@@ -162,6 +189,7 @@ void swap_storage(Oid target_oid, Oid spare_oid, const Oid *target_indexes,
   for (int i = 0; i < index_count; ++i) {
     swap_class_rows(pg_class, target_indexes[i], spare_indexes[i], false);
   }
+  if (OidIsValid(spare_toast)) copy_reloptions(pg_class, target_toast, spare_toast);
   table_close(pg_class, RowExclusiveLock);
   move_toast_dependency(spare_toast, target_oid);
   move_toast_dependency(target_toast, spare_oid);
