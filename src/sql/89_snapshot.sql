@@ -219,28 +219,29 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   id bigint := (SELECT (j.detail ->> 'snapshot_id')::bigint FROM tdm.job j WHERE j.job_id = job);
   s tdm.snapshot;
-  t record;
+  rels regclass[];
+  manageds regclass[];
   storage text;
   taken record;
   done int := 0;
-  total int;
 BEGIN
   SELECT * INTO s FROM tdm.snapshot WHERE snapshot_id = id;
+  -- The target's tables, listed once (the listing reads the catalog).
+  SELECT array_agg(x.rel ORDER BY x.step), array_agg(x.managed ORDER BY x.step)
+    INTO rels, manageds FROM tdm._target_tables(s.target) x;
   -- One consistent state: writers wait, readers do not.
-  EXECUTE 'LOCK TABLE ' || (SELECT string_agg(x.rel::text, ', ') FROM tdm._target_tables(s.target) x)
-       || ' IN SHARE MODE';
-  total := (SELECT count(*) FROM tdm._target_tables(s.target));
-  FOR t IN SELECT * FROM tdm._target_tables(s.target) LOOP
-    PERFORM tdm._progress(job, 'copy', done, total);
+  EXECUTE 'LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE';
+  FOR i IN 1 .. cardinality(rels) LOOP
+    PERFORM tdm._progress(job, 'copy', done, cardinality(rels));
     storage := format('tdm_snapshot.%I', left(format('s%s_%s', id,
-                                                      (SELECT relname FROM pg_class WHERE oid = t.rel)), 63));
-    EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WITH NO DATA', storage, t.rel);
-    taken := tdm._copy_rows(t.rel, storage::regclass,
-                            ARRAY(SELECT a.attnum FROM tdm._columns(t.managed) c
-                                    JOIN pg_attribute a ON a.attrelid = t.rel AND a.attname = c.column_name
+                                                      (SELECT relname FROM pg_class WHERE oid = rels[i])), 63));
+    EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WITH NO DATA', storage, rels[i]);
+    taken := tdm._copy_rows(rels[i], storage::regclass,
+                            ARRAY(SELECT a.attnum FROM tdm._columns(manageds[i]) c
+                                    JOIN pg_attribute a ON a.attrelid = rels[i] AND a.attname = c.column_name
                                    ORDER BY c.ordinal));
     INSERT INTO tdm.snapshot_table (snapshot_id, rel, managed, storage, row_count, checksum, shape)
-    VALUES (id, t.rel, t.managed, storage, taken.row_count, taken.checksum, tdm._shape(t.rel));
+    VALUES (id, rels[i], manageds[i], storage, taken.row_count, taken.checksum, tdm._shape(rels[i]));
     done := done + 1;
   END LOOP;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
