@@ -112,6 +112,18 @@ SELECT DISTINCT c.reloptions AS spare_options, t.reloptions AS spare_toast_optio
   FROM tdm.snapshot_spare sp JOIN pg_class c ON c.oid = sp.spare
   LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
  WHERE sp.rel = 'master.users'::regclass;
+-- Bad input: index pairs that do not match are refused, nothing swapped.
+SELECT tdm._swap_storage(sp.rel, sp.spare, sp.target_indexes,
+                         ARRAY(SELECT x FROM unnest(sp.spare_indexes) WITH ORDINALITY AS u(x, n) ORDER BY n DESC))
+  FROM tdm.snapshot_spare sp WHERE sp.rel = 'master.users'::regclass;
+-- A cursor of the rollback's own transaction open on a target table: the
+-- swap would pull the files from under it, rows are changed instead.
+BEGIN;
+DECLARE reading CURSOR FOR SELECT * FROM master.users;
+FETCH 2 FROM reading \g /dev/null
+SELECT tdm.rollback(:snap) AS job \gset
+SELECT detail ->> 'restored' AS restored, detail ->> 'not_swapped' AS not_swapped FROM tdm.job WHERE job_id = :job;
+COMMIT;
 SELECT dblink_connect('rollbacker', pg_temp.conninfo(current_database()));
 SELECT dblink_exec('rollbacker', 'SET tdm.swap_lock_timeout = 0');
 DELETE FROM master.transactions WHERE tdm_release = 'R2';
@@ -168,6 +180,15 @@ SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND 
          AS rollback_waits_for_writer;
 SELECT dblink_exec('tooling', 'COMMIT');
 SELECT tdm.wait_job(:job, '60 s') AS rollback_status;
+
+-- A constraint added since the snapshot: a swap would not check it, so
+-- rows are changed (and checked) instead.
+ALTER TABLE master.teams ADD CONSTRAINT teams_name_given CHECK (length(name) > 0);
+DELETE FROM master.transactions WHERE tdm_release = 'R2';
+SELECT tdm.rollback(:snap) AS job \gset
+SELECT detail ->> 'restored' AS restored, detail ->> 'not_swapped' AS not_swapped FROM tdm.job WHERE job_id = :job;
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+ALTER TABLE master.teams DROP CONSTRAINT teams_name_given;
 
 -- A user trigger on a target table would not fire on a swap: the rollback
 -- changes the rows that differ instead (and says why).
@@ -313,3 +334,15 @@ SELECT :row_count AS row_count, checksum = :'copied_checksum' AS same_checksum
 SELECT count(*) AS rows_differing
   FROM (SELECT * FROM public.wide EXCEPT ALL SELECT * FROM public.wide_copy) d;
 DROP TABLE public.wide, public.wide_copy;
+
+-- Rows stored before an ADD COLUMN ... DEFAULT lack the column on disk
+-- (its value is in the catalog): the copy has the value.
+CREATE TABLE public.late (id int PRIMARY KEY, v text);
+INSERT INTO public.late SELECT g, 'v' || g FROM generate_series(1, 50) g;
+ALTER TABLE public.late ADD COLUMN added int DEFAULT 5;
+CREATE TABLE public.late_copy AS SELECT * FROM public.late WITH NO DATA;
+SELECT row_count AS late_rows FROM tdm._copy_rows('public.late', 'public.late_copy', ARRAY[1, 2, 3]::int2[]);
+SELECT count(*) FILTER (WHERE added = 5) AS defaults_copied,
+       (SELECT count(*) FROM (SELECT * FROM public.late EXCEPT ALL SELECT * FROM public.late_copy) d) AS rows_differing
+  FROM public.late_copy;
+DROP TABLE public.late, public.late_copy;

@@ -32,6 +32,7 @@ CREATE TABLE tdm.snapshot_table (
   row_count   bigint NOT NULL,
   checksum    text NOT NULL,
   shape       text NOT NULL,      -- columns and types when taken
+  constraints text,               -- constraints and NOT NULL columns when taken
   PRIMARY KEY (snapshot_id, rel)
 );
 CREATE TABLE tdm.deployment (
@@ -64,6 +65,19 @@ CREATE FUNCTION tdm._shape(rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT string_agg(format('%I %s', column_name, column_type), ', ' ORDER BY ordinal)
     FROM tdm._columns(rel)
+$$;
+
+-- A table's constraints and NOT NULL columns: a swap does not check
+-- them, so one added or changed since a snapshot makes a rollback to it
+-- change rows instead.
+CREATE FUNCTION tdm._constraints(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT concat_ws('; ',
+    (SELECT string_agg(format('%I %s', c.conname, pg_get_constraintdef(c.oid)), ', ' ORDER BY c.conname)
+       FROM pg_constraint c WHERE c.conrelid = rel),
+    (SELECT 'not null ' || string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum)
+       FROM pg_attribute a
+      WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull))
 $$;
 
 -- Copies a table's rows into an empty table of the same columns, hashing
@@ -122,6 +136,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       WHERE g.tgrelid IN (SELECT rel FROM t) AND NOT g.tgisinternal AND g.tgenabled <> 'D' LIMIT 1),
     (SELECT format('rule %I on %s would not apply', r.rulename, r.ev_class::regclass)
        FROM pg_rewrite r WHERE r.ev_class IN (SELECT rel FROM t) AND r.rulename <> '_RETURN' LIMIT 1),
+    (SELECT format('the constraints of %s changed since the snapshot', x.rel)
+       FROM tdm.snapshot_table x
+      WHERE x.snapshot_id = _swap_refusal.snapshot_id
+        AND x.constraints IS DISTINCT FROM tdm._constraints(x.rel) LIMIT 1),
+    (SELECT format('logical replication slot %I decodes this database', r.slot_name)
+       FROM pg_replication_slots r
+      WHERE r.slot_type = 'logical' AND r.database = current_database() LIMIT 1),
     (SELECT format('%s is in publication %I', t.rel, p.pubname)
        FROM t CROSS JOIN pg_publication p
       WHERE p.puballtables
@@ -240,8 +261,10 @@ BEGIN
                             ARRAY(SELECT a.attnum FROM tdm._columns(manageds[i]) c
                                     JOIN pg_attribute a ON a.attrelid = rels[i] AND a.attname = c.column_name
                                    ORDER BY c.ordinal));
-    INSERT INTO tdm.snapshot_table (snapshot_id, rel, managed, storage, row_count, checksum, shape)
-    VALUES (id, rels[i], manageds[i], storage, taken.row_count, taken.checksum, tdm._shape(rels[i]));
+    INSERT INTO tdm.snapshot_table (snapshot_id, rel, managed, storage, row_count, checksum, shape,
+                                    constraints)
+    VALUES (id, rels[i], manageds[i], storage, taken.row_count, taken.checksum, tdm._shape(rels[i]),
+            tdm._constraints(rels[i]));
     done := done + 1;
   END LOOP;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
@@ -419,8 +442,10 @@ BEGIN
       method := 'swapped storage';
       PERFORM tdm._launch_spare(id, after_rollback => true);  -- statistics, next spares
     EXCEPTION
-      WHEN feature_not_supported THEN
-        refusal := SQLERRM;  -- e.g. an index not valid; rows are changed instead
+      WHEN feature_not_supported OR object_in_use THEN
+        -- e.g. an index not valid, a cursor of this session open on a
+        -- table: rows are changed instead
+        refusal := SQLERRM;
       WHEN lock_not_available THEN
         refusal := format('the tables stayed in use past tdm.swap_lock_timeout (%s)',
                           current_setting('tdm.swap_lock_timeout'));

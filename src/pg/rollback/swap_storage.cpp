@@ -27,13 +27,16 @@ extern "C" {
 #include "access/table.h"
 #include "access/toast_internals.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/namespace.h"
 #include "commands/tablecmds.h"
+#include "nodes/nodes.h"
 #include "nodes/pg_list.h"
+#include "storage/predicate.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -42,10 +45,11 @@ extern "C" {
 
 namespace {
 
-void refuse(Relation target, const char *why) {
+[[noreturn]] void refuse(Relation target, const char *why) {
   ereport(ERROR,
           (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("the storage of %s cannot be swapped: %s",
                                                           RelationGetRelationName(target), why)));
+  pg_unreachable();
 }
 
 // The same physical row layout: attribute by attribute, dropped included.
@@ -61,6 +65,38 @@ bool same_layout(TupleDesc a, TupleDesc b) {
     }
   }
   return true;
+}
+
+// Two indexes whose storage can stand in for each other: same access
+// method, columns, operator families, collations, options, expressions,
+// predicate and uniqueness.
+bool same_index_definition(Relation a, Relation b) {
+  Form_pg_index x = a->rd_index;
+  Form_pg_index y = b->rd_index;
+  if (a->rd_rel->relam != b->rd_rel->relam || x->indnatts != y->indnatts ||
+      x->indnkeyatts != y->indnkeyatts || x->indisunique != y->indisunique ||
+      x->indnullsnotdistinct != y->indnullsnotdistinct || x->indisexclusion != y->indisexclusion) {
+    return false;
+  }
+  for (int i = 0; i < x->indnatts; ++i) {
+    if (x->indkey.values[i] != y->indkey.values[i]) return false;
+  }
+  for (int i = 0; i < x->indnkeyatts; ++i) {
+    if (a->rd_opfamily[i] != b->rd_opfamily[i] || a->rd_opcintype[i] != b->rd_opcintype[i] ||
+        a->rd_indcollation[i] != b->rd_indcollation[i] ||
+        a->rd_indoption[i] != b->rd_indoption[i]) {
+      return false;
+    }
+  }
+  return equal(RelationGetIndexExpressions(a), RelationGetIndexExpressions(b)) &&
+         equal(RelationGetIndexPredicate(a), RelationGetIndexPredicate(b));
+}
+
+// A file new in this transaction (TRUNCATE, REINDEX, a swap): under
+// wal_level = minimal its changes are synced at commit instead of logged.
+bool new_in_transaction(Relation rel) {
+  return rel->rd_createSubid != InvalidSubTransactionId ||
+         rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId;
 }
 
 // The relation's indexes are exactly `expected` (any order). palloc'd
@@ -172,17 +208,40 @@ void swap_storage(Oid target_oid, Oid spare_oid, const Oid *target_indexes,
       !has_indexes(spare, spare_indexes, index_count)) {
     refuse(target, "its indexes changed since the spare was built");
   }
+  // Scans, cursors or queued trigger events of this transaction on the
+  // target would read the new files with the old one's positions.
+  CheckTableNotInUse(target, "swap the storage of");
+  CheckTableNotInUse(spare, "swap the storage of");
   // Under wal_level = minimal a spare built in this transaction was not
-  // WAL-logged: the target must then count its new files as new too.
+  // WAL-logged: the target must then count its new files as new too. A
+  // target whose files are new in this transaction while the spare's are
+  // not would be marked as skipping WAL for files nothing syncs at commit.
   const bool spare_is_new = spare->rd_createSubid != InvalidSubTransactionId;
+  bool target_is_new = new_in_transaction(target);
+  // Serializable transactions' predicate locks on the rows and pages that
+  // are swapped out now cover the whole table, as CLUSTER leaves them.
+  CheckTableForSerializableConflictIn(target);
+  TransferPredicateLocksToHeapRelation(target);
   const Oid target_toast = target->rd_rel->reltoastrelid;
   const Oid spare_toast = spare->rd_rel->reltoastrelid;
+  for (int i = 0; i < index_count; ++i) {
+    Relation target_index = index_open(target_indexes[i], AccessExclusiveLock);
+    Relation spare_index = index_open(spare_indexes[i], AccessExclusiveLock);
+    if (!same_index_definition(target_index, spare_index)) {
+      refuse(target,
+             psprintf("index %s and its spare %s differ", RelationGetRelationName(target_index),
+                      RelationGetRelationName(spare_index)));
+    }
+    target_is_new = target_is_new || new_in_transaction(target_index);
+    TransferPredicateLocksToHeapRelation(target_index);
+    index_close(spare_index, NoLock);
+    index_close(target_index, NoLock);
+  }
+  if (!XLogIsNeeded() && target_is_new && !spare_is_new) {
+    refuse(target, "its files are new in this transaction and wal_level is minimal");
+  }
   table_close(spare, NoLock);
   table_close(target, NoLock);
-  for (int i = 0; i < index_count; ++i) {
-    index_close(index_open(target_indexes[i], AccessExclusiveLock), NoLock);
-    index_close(index_open(spare_indexes[i], AccessExclusiveLock), NoLock);
-  }
 
   Relation pg_class = table_open(RelationRelationId, RowExclusiveLock);
   swap_class_rows(pg_class, target_oid, spare_oid, true);

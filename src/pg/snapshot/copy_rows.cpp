@@ -65,7 +65,12 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
                     errmsg("cannot copy the rows of %s into %s: their columns differ",
                            RelationGetRelationName(source), RelationGetRelationName(storage))));
   }
-  const bool same_layout = live_count == desc->natts && live_count == storage_desc->natts;
+  // Rows stored before an ADD COLUMN ... DEFAULT lack that column (its
+  // value is in the catalog): those are copied value by value too.
+  bool fast_defaults = false;
+  for (int i = 0; i < desc->natts; ++i) fast_defaults |= TupleDescAttr(desc, i)->atthasmissing;
+  const bool same_layout =
+      live_count == desc->natts && live_count == storage_desc->natts && !fast_defaults;
   // The hashed columns' type facts, and where chunks of them end.
   auto *columns =
       static_cast<tdm::pg::HashedColumn *>(palloc(sizeof(tdm::pg::HashedColumn) * hashed_count));
