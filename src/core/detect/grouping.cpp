@@ -4,6 +4,7 @@
 #include <cctype>
 #include <unordered_map>
 
+#include <boost/sort/spreadsort/integer_sort.hpp>
 #include <boost/pending/disjoint_sets.hpp>
 
 #include "core/common/interrupt.hpp"
@@ -97,7 +98,8 @@ void HashGrouper::add_key_kind(std::vector<std::uint64_t> &hashes) {
     hashes[kept++] = (hashes[i] & ~row_mask) | i;
   }
   hashes.resize(kept);
-  std::sort(hashes.begin(), hashes.end());
+  // A radix sort: 64-bit words, millions of them, per key kind.
+  boost::sort::spreadsort::integer_sort(hashes.begin(), hashes.end());
   for (std::size_t i = 1; i < kept; ++i) {
     if ((i & 0xFFFF) == 0) check_interrupts();
     if ((hashes[i] & ~row_mask) == (hashes[i - 1] & ~row_mask)) {
