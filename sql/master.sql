@@ -346,3 +346,68 @@ SELECT count(*) FILTER (WHERE added = 5) AS defaults_copied,
        (SELECT count(*) FROM (SELECT * FROM public.late EXCEPT ALL SELECT * FROM public.late_copy) d) AS rows_differing
   FROM public.late_copy;
 DROP TABLE public.late, public.late_copy;
+
+-- A spare and a swap on a table with every kind of index (GIN, hash,
+-- BRIN, a GiST exclusion constraint, a partial unique expression index),
+-- an identity and a generated column, a dropped column and TOASTed values:
+-- the table returns exactly, and its indexes answer as a scan does.
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE TABLE public.odd (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tags text[] NOT NULL DEFAULT '{}', doc jsonb,
+  during tstzrange, room int, price numeric(10,2), total numeric GENERATED ALWAYS AS (price * 2) STORED,
+  big text, EXCLUDE USING gist (room WITH =, during WITH &&));
+CREATE INDEX odd_tags ON public.odd USING gin (tags);
+CREATE INDEX odd_room_hash ON public.odd USING hash (room);
+CREATE INDEX odd_price_brin ON public.odd USING brin (price);
+CREATE UNIQUE INDEX odd_partial ON public.odd (room, md5(big)) WHERE price > 100;
+INSERT INTO public.odd (tags, doc, during, room, price, big)
+SELECT ARRAY['t' || (g % 7), 'x'], jsonb_build_object('k', g % 13),
+       tstzrange('2024-01-01'::timestamptz + g * interval '1 hour', '2024-01-01'::timestamptz + (g + 1) * interval '1 hour'),
+       g % 50, g, CASE WHEN g % 100 = 0 THEN (SELECT string_agg(md5(h::text || g), '') FROM generate_series(1, 200) h)
+                       ELSE 'b' || g END
+  FROM generate_series(1, 5000) g;
+ALTER TABLE public.odd DROP COLUMN doc;
+CREATE TABLE public.odd_copy AS SELECT * FROM public.odd WITH NO DATA;
+SELECT row_count AS odd_rows
+  FROM tdm._copy_rows('public.odd', 'public.odd_copy',
+                      ARRAY(SELECT attnum FROM pg_attribute WHERE attrelid = 'public.odd'::regclass
+                                AND attnum > 0 AND NOT attisdropped ORDER BY attnum)::int2[]);
+SELECT md5(string_agg(t::text, '|' ORDER BY id)) AS odd_before FROM public.odd t \gset
+SELECT spare AS odd_spare, target_indexes AS odd_target_indexes, spare_indexes AS odd_spare_indexes,
+       cardinality(target_indexes) AS odd_indexes
+  FROM tdm._make_spare('public.odd', 'public.odd_copy',
+                       ARRAY(SELECT attnum FROM pg_attribute WHERE attrelid = 'public.odd_copy'::regclass
+                                 AND attnum > 0 AND NOT attisdropped ORDER BY attnum)::int2[], 'r0_odd') \gset
+SELECT :odd_indexes AS odd_indexes;
+DELETE FROM public.odd WHERE id % 3 = 0;
+UPDATE public.odd SET tags = '{changed}' WHERE id % 5 = 0;
+BEGIN;
+LOCK TABLE public.odd IN ACCESS EXCLUSIVE MODE;
+SELECT tdm._swap_storage('public.odd', :'odd_spare', :'odd_target_indexes', :'odd_spare_indexes') IS NOT NULL AS swapped;
+COMMIT;
+SELECT md5(string_agg(t::text, '|' ORDER BY id)) = :'odd_before' AS restored_exactly FROM public.odd t;
+SET enable_indexscan = off;
+SET enable_indexonlyscan = off;
+SET enable_bitmapscan = off;
+CREATE TEMP TABLE odd_answers AS
+SELECT (SELECT count(*) FROM public.odd WHERE tags @> ARRAY['t3']) AS gin,
+       (SELECT count(*) FROM public.odd WHERE room = 7) AS hash,
+       (SELECT count(*) FROM public.odd WHERE price BETWEEN 100 AND 200) AS brin,
+       (SELECT count(*) FROM public.odd WHERE room = 7 AND during && tstzrange('2024-01-02', '2024-01-09')) AS gist,
+       (SELECT count(*) FROM public.odd WHERE price > 100 AND room = 0 AND md5(big) IS NOT NULL) AS partial;
+RESET enable_indexscan;
+RESET enable_indexonlyscan;
+RESET enable_bitmapscan;
+SET enable_seqscan = off;
+SELECT (SELECT count(*) FROM public.odd WHERE tags @> ARRAY['t3']) = gin AS gin,
+       (SELECT count(*) FROM public.odd WHERE room = 7) = hash AS hash,
+       (SELECT count(*) FROM public.odd WHERE price BETWEEN 100 AND 200) = brin AS brin,
+       (SELECT count(*) FROM public.odd WHERE room = 7 AND during && tstzrange('2024-01-02', '2024-01-09')) = gist AS gist,
+       (SELECT count(*) FROM public.odd WHERE price > 100 AND room = 0 AND md5(big) IS NOT NULL) = partial AS partial
+  FROM odd_answers;
+RESET enable_seqscan;
+SELECT count(*) AS btree_checked FROM pg_index i CROSS JOIN LATERAL bt_index_check(i.indexrelid, true)
+ WHERE i.indrelid = 'public.odd'::regclass
+   AND (SELECT relam FROM pg_class WHERE oid = i.indexrelid) = (SELECT oid FROM pg_am WHERE amname = 'btree');
+INSERT INTO public.odd (room, price, during) VALUES (1, 5, tstzrange('2001-01-01', '2001-01-02')) RETURNING id, total;
+DROP TABLE public.odd, public.odd_copy;
