@@ -5,7 +5,8 @@
 // Why not CREATE TABLE AS and a checksum query: that reads the data twice.
 // Here rows go in batches through table_multi_insert, as COPY does (one WAL
 // record per page rather than per row), and each row is hashed as it
-// passes, so a snapshot costs no more than CREATE TABLE AS of the same rows.
+// passes, so a snapshot costs no more than CREATE TABLE AS of the same rows
+// (whose free space map it skips too: the storage is new).
 // `hashed` lists the attribute numbers of `source` that the checksum covers,
 // in the order tdm._hash_args gives them (the managed table's columns).
 #include <string>
@@ -167,7 +168,8 @@ TDM_FUNCTION(tdm_copy_rows) {
   const int count = static_cast<int>(hashed.size());
   const tdm::pg::CopiedRows copied = tdm::pg::pg_call([=] {
     Relation into = table_open(storage, RowExclusiveLock);
-    const tdm::pg::CopiedRows rows = tdm::pg::copy_rows(source, into, columns, count, 0);
+    const tdm::pg::CopiedRows rows =
+        tdm::pg::copy_rows(source, into, columns, count, TABLE_INSERT_SKIP_FSM);
     table_close(into, NoLock);
     return rows;
   });
