@@ -486,7 +486,7 @@ BEGIN
   END IF;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
-                         'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked)),
+                         'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked), 1),
                          'restored', method, 'not_swapped', refusal))
    WHERE j.job_id = job;
   PERFORM tdm._audit('rollback', s.label, jsonb_strip_nulls(jsonb_build_object(
