@@ -80,6 +80,23 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull))
 $$;
 
+-- The attribute numbers, in `rel`, of the managed table's columns in the
+-- order tdm._hash_args hashes them: what a copy's checksum covers.
+CREATE FUNCTION tdm._hashed_attnums(rel regclass, managed regclass) RETURNS int2[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT ARRAY(SELECT a.attnum FROM tdm._columns(managed) c
+                 JOIN pg_attribute a ON a.attrelid = rel AND a.attname = c.column_name
+                ORDER BY c.ordinal)
+$$;
+
+-- A table of snapshot `snapshot_id` in tdm_snapshot for target table
+-- `rel`: `kind` 's' for the copy, 'r' for the rollback's spare.
+CREATE FUNCTION tdm._snapshot_relation(kind text, snapshot_id bigint, rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('tdm_snapshot.%I',
+                left(format('%s%s_%s', kind, snapshot_id, (SELECT relname FROM pg_class WHERE oid = rel)), 63))
+$$;
+
 -- Copies a table's rows into an empty table of the same columns, hashing
 -- them on the way (the checksum of tdm._release_checksum over `hashed`, the
 -- attribute numbers of the managed table's columns).
@@ -186,17 +203,13 @@ BEGIN
             WHERE x.snapshot_id = s.snapshot_id
               AND NOT EXISTS (SELECT 1 FROM tdm.snapshot_spare sp
                                WHERE sp.snapshot_id = x.snapshot_id AND sp.rel = x.rel) LOOP
-    name := left(format('r%s_%s', s.snapshot_id, (SELECT relname FROM pg_class WHERE oid = t.rel)), 63);
+    name := tdm._snapshot_relation('r', s.snapshot_id, t.rel);
     -- A spare no row lists (a restored dump's) is left over: it goes.
-    IF to_regclass(format('tdm_snapshot.%I', name)) IS NOT NULL THEN
-      PERFORM tdm._drop_spare(format('tdm_snapshot.%I', name)::regclass);
+    IF to_regclass(name) IS NOT NULL THEN
+      PERFORM tdm._drop_spare(name::regclass);
     END IF;
-    made := tdm._make_spare(t.rel, t.storage::regclass,
-                            ARRAY(SELECT a.attnum FROM tdm._columns(t.managed) c
-                                    JOIN pg_attribute a ON a.attrelid = t.storage::regclass
-                                                       AND a.attname = c.column_name
-                                   ORDER BY c.ordinal),
-                            name);
+    made := tdm._make_spare(t.rel, t.storage::regclass, tdm._hashed_attnums(t.storage::regclass, t.managed),
+                            (parse_ident(name))[2]);
     IF made.row_count <> t.row_count OR made.checksum <> t.checksum THEN
       RAISE EXCEPTION 'rollback: the copy % of snapshot % does not match its checksum (% rows, % when taken)',
         t.storage, s.snapshot_id, made.row_count, t.row_count
@@ -254,13 +267,9 @@ BEGIN
   EXECUTE 'LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE';
   FOR i IN 1 .. cardinality(rels) LOOP
     PERFORM tdm._progress(job, 'copy', done, cardinality(rels));
-    storage := format('tdm_snapshot.%I', left(format('s%s_%s', id,
-                                                      (SELECT relname FROM pg_class WHERE oid = rels[i])), 63));
+    storage := tdm._snapshot_relation('s', id, rels[i]);
     EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WITH NO DATA', storage, rels[i]);
-    taken := tdm._copy_rows(rels[i], storage::regclass,
-                            ARRAY(SELECT a.attnum FROM tdm._columns(manageds[i]) c
-                                    JOIN pg_attribute a ON a.attrelid = rels[i] AND a.attname = c.column_name
-                                   ORDER BY c.ordinal));
+    taken := tdm._copy_rows(rels[i], storage::regclass, tdm._hashed_attnums(rels[i], manageds[i]));
     INSERT INTO tdm.snapshot_table (snapshot_id, rel, managed, storage, row_count, checksum, shape,
                                     constraints)
     VALUES (id, rels[i], manageds[i], storage, taken.row_count, taken.checksum, tdm._shape(rels[i]),

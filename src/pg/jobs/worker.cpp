@@ -100,7 +100,7 @@ bool register_worker(const char *function, const char *type, const char *name, D
 
 // In a worker: connects as its launcher and waits for the launching
 // transaction to end (what it launched for is visible only if it
-// committed). Returns the launcher's facts.
+// committed).
 void connect_as_launcher(const char *application_name) {
   JobStart start;
   std::memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof start);
