@@ -431,3 +431,102 @@ SELECT count(*) AS btree_checked FROM pg_index i CROSS JOIN LATERAL bt_index_che
    AND (SELECT relam FROM pg_class WHERE oid = i.indexrelid) = (SELECT oid FROM pg_am WHERE amname = 'btree');
 INSERT INTO public.odd (room, price, during) VALUES (1, 5, tstzrange('2001-01-01', '2001-01-02')) RETURNING id, total;
 DROP TABLE public.odd, public.odd_copy;
+
+-- R6 against master: its rows that meet earlier releases' rows in master
+-- (same primary key or natural key) are conflicts with a member "master",
+-- settled by the same rules and review; master's rows stay as they are.
+SELECT tdm.create_release('R6', 'v6.0', parent => 'R5');
+SELECT tdm.add_feature('R6', 'FEAT-101', 3);
+-- a: an id master holds for another person; b: master's person again under
+-- another id (attributes equal); c: master's person with another name and
+-- a feature of higher priority in R6's plan.
+SELECT u.user_id AS m_a FROM master.users u
+ WHERE NOT EXISTS (SELECT 1 FROM plant_st1.users e WHERE e.user_id = u.user_id)
+ ORDER BY u.user_id LIMIT 1 \gset
+SELECT u.user_id AS m_b, u.email AS m_b_email FROM master.users u
+ WHERE u.tdm_release = 'R2' AND u.user_id <> :m_a
+   AND NOT EXISTS (SELECT 1 FROM plant_st1.users e WHERE e.email = u.email)
+ ORDER BY u.user_id LIMIT 1 \gset
+SELECT u.user_id AS m_c, u.email AS m_c_email FROM master.users u
+ WHERE u.tdm_release = 'R2' AND u.tdm_feature <> 'FEAT-101' AND u.user_id NOT IN (:m_a, :m_b)
+   AND NOT EXISTS (SELECT 1 FROM plant_st1.users e WHERE e.email = u.email)
+ ORDER BY u.user_id LIMIT 1 \gset
+SELECT u.user_id AS m_d, u.email AS m_d_email FROM master.users u
+ WHERE u.tdm_release = 'R2' AND u.tdm_feature <> 'FEAT-101' AND u.user_id NOT IN (:m_a, :m_b, :m_c)
+   AND NOT EXISTS (SELECT 1 FROM plant_st1.users e WHERE e.email = u.email)
+ ORDER BY u.user_id LIMIT 1 \gset
+SELECT max(user_id) AS master_max FROM master.users \gset
+INSERT INTO plant_st1.users (user_id, email, full_name, role, created_at, updated_at, tdm_release, tdm_feature)
+VALUES (:m_a, 'r6-new@example.com', 'New in R6', 'Customer', '2025-01-01', '2025-01-01', 'R6', 'FEAT-101');
+INSERT INTO plant_st1.users (user_id, email, full_name, role, created_at, updated_at, tdm_release, tdm_feature)
+SELECT 990601, email, full_name, role, created_at, updated_at + interval '1 day', 'R6', 'FEAT-101'
+  FROM master.users WHERE user_id = :m_b;
+INSERT INTO plant_st1.users (user_id, email, full_name, role, created_at, updated_at, tdm_release, tdm_feature)
+SELECT 990602, email, 'Renamed in R6', role, created_at, updated_at, 'R6', 'FEAT-101'
+  FROM master.users WHERE user_id = :m_c;
+INSERT INTO plant_st1.users (user_id, email, full_name, role, created_at, updated_at, tdm_release, tdm_feature)
+SELECT 990603, email, 'Another person in R6', role, created_at, updated_at, 'R6', 'FEAT-101'
+  FROM master.users WHERE user_id = :m_d;
+INSERT INTO plant_st1.accounts (account_id, user_id, account_number, balance, currency, created_at, updated_at, tdm_release, tdm_feature)
+VALUES (990611, :m_a, 'ACC-R6-A', 1, 'EUR', '2025-01-01', '2025-01-01', 'R6', 'FEAT-101'),
+       (990612, 990601, 'ACC-R6-B', 2, 'EUR', '2025-01-01', '2025-01-01', 'R6', 'FEAT-101');
+SELECT tdm.tag_release('R6') IS NOT NULL AS tagged;
+SELECT pg_temp.master_state() AS state_before_r6 \gset
+-- The preview shows them, master's row first.
+SELECT rel, kind, rule, class, priority,
+       ARRAY(SELECT m ->> 'env' FROM jsonb_array_elements(members) m) AS members
+  FROM tdm.detect_conflicts('R6') ORDER BY rel::text, rule;
+SELECT tdm.consolidate('R6') AS r6_run \gset
+SELECT status, rows_collected, conflicts, auto_resolved, manual FROM tdm.run WHERE run_id = :r6_run;
+SELECT rel, kind, rule, status, survivor,
+       ARRAY(SELECT m ->> 'env' FROM jsonb_array_elements(members) m) AS members,
+       (SELECT m -> 'row' ->> 'user_id' FROM jsonb_array_elements(members) m WHERE m ->> 'env' = 'master')::bigint
+         IN (:m_a, :m_b, :m_c) AS masters_row
+  FROM tdm.conflict WHERE run_id = :r6_run ORDER BY rel::text, rule;
+SELECT conflict_id AS r6_conflict FROM tdm.conflict
+ WHERE run_id = :r6_run AND status = 'pending'
+   AND EXISTS (SELECT 1 FROM jsonb_array_elements(members) m WHERE m -> 'row' ->> 'user_id' = :'m_c') \gset
+SELECT conflict_id AS r6_other FROM tdm.conflict
+ WHERE run_id = :r6_run AND status = 'pending'
+   AND EXISTS (SELECT 1 FROM jsonb_array_elements(members) m WHERE m -> 'row' ->> 'user_id' = :'m_d') \gset
+\x on
+SELECT priority, suggestion, rationale, ARRAY(SELECT jsonb_object_keys(differing)) AS differing,
+       ARRAY(SELECT m ->> 'env' FROM jsonb_array_elements(members) m) AS members
+  FROM tdm.review_queue WHERE conflict_id = :'r6_conflict';
+\x off
+-- Decisions that would change master's row are refused.
+SELECT tdm.resolve(:'r6_conflict', 'keep', 'st1', rationale => 'R6 wins');
+SELECT tdm.resolve(:'r6_conflict', 'merge', merged => '{"full_name": "x"}', rationale => 'mix');
+SELECT tdm.resolve(:'r6_conflict', 'delete_all', rationale => 'drop both');
+SELECT tdm.resolve(:'r6_conflict', 'keep_all', renames => format('{"master": {"email": "moved@example.com"}}', '')::jsonb,
+                   rationale => 'move the old one');
+SELECT tdm.resolve(:'r6_conflict', 'keep_all', renames => format('{"st1": {"email": "%s"}}', :'m_c_email')::jsonb,
+                   rationale => 'same email');
+SELECT tdm.resolve(:'r6_conflict', 'keep', 'master', rationale => 'R2''s user stays; R6 uses it');
+-- The other: two people, the R6 one renamed (not to an email master holds).
+SELECT tdm.resolve(:'r6_other', 'keep_all', renames => format('{"st1": {"email": "%s"}}', :'m_b_email')::jsonb,
+                   rationale => 'taken');
+SELECT tdm.resolve(:'r6_other', 'keep_all', renames => '{"st1": {"email": "r6-other@example.com"}}',
+                   rationale => 'a different person with the same email');
+SELECT tdm.consolidate('R6') = :r6_run AS same_run;
+SELECT status, rows_collected, rows_loaded, rows_merged, rows_renamed,
+       tables -> 'closure_from_master' AS closure FROM tdm.run WHERE run_id = :r6_run;
+-- a re-keyed past master's keys, b and c merged into master's rows, d
+-- renamed.
+SELECT env, old_key ->> 'user_id' = :'m_a' AS old_is_a,
+       CASE WHEN (new_key ->> 'user_id')::bigint > :master_max THEN 'past master'
+            WHEN (new_key ->> 'user_id')::bigint IN (:m_b, :m_c) THEN 'master''s row' END AS new_key, reason
+  FROM tdm.key_map WHERE run_id = :r6_run AND rel = 'staging.users'::regclass ORDER BY reason, old_key ->> 'user_id';
+SELECT a.account_number, u.tdm_release AS user_release, u.user_id = :m_b AS masters_b
+  FROM staging.accounts a JOIN staging.users u USING (user_id) WHERE a.tdm_release = 'R6' ORDER BY 1;
+SELECT pg_temp.master_state() = :'state_before_r6' AS master_unchanged_until_promoted;
+SELECT tdm.promote('R6') IS NOT NULL AS promoted;
+SELECT u.email, u.tdm_release, count(*) OVER () AS r6_users
+  FROM master.users u WHERE u.tdm_release = 'R6';
+SELECT count(*) AS copies FROM master.users WHERE email IN (:'m_b_email', :'m_c_email');
+SELECT a.account_number, u.tdm_release AS user_release
+  FROM master.accounts a JOIN master.users u USING (user_id) WHERE a.tdm_release = 'R6' ORDER BY 1;
+DELETE FROM plant_st1.accounts WHERE tdm_release = 'R6';
+DELETE FROM plant_st1.users WHERE tdm_release = 'R6';
+-- The name master is taken by these members.
+SELECT tdm.add_environment('master', 'st1');

@@ -20,6 +20,12 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'tdm names a schema after each environment (tdm_env_<name>).';
   END IF;
+  IF env_name = 'master' THEN
+    RAISE EXCEPTION 'environment name "master" is reserved'
+      USING ERRCODE = 'reserved_name',
+            DETAIL = 'Conflicts name the earlier releases'' rows in master as members of "master".',
+            HINT = 'Choose another name.';
+  END IF;
   IF server_name IS NULL OR add_environment.precedence IS NULL
      OR add_environment.remote_schema IS NULL THEN
     RAISE EXCEPTION 'environment "%": server, precedence and remote_schema must not be NULL',

@@ -115,3 +115,53 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- Rows of earlier releases in master that share the primary key or a
+-- natural key with the collected rows of `the_rel` join them as rows of
+-- environment 'master', so that detection, the rules and review settle
+-- the release's rows against them (decisions.md 42: master's rows come
+-- first and stay as they are). Called per table just before its
+-- detection, after its parents' keys are translated. Returns the rows
+-- added (none before the first promotion).
+CREATE FUNCTION tdm._collect_earlier(release text, the_rel regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table;
+  master_rel regclass := tdm._target_table('master', the_rel);
+  collected text := format('pg_temp.%I', tdm._collected_name(the_rel));
+  key_columns text[];
+  matches text[] := '{}';
+  added bigint;
+BEGIN
+  IF master_rel IS NULL OR to_regclass(collected) IS NULL THEN
+    RETURN 0;
+  END IF;
+  SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
+  -- One semi-join per key; the natural keys compared as detection
+  -- compares them (a looser match only adds rows detection leaves alone).
+  matches := matches || (SELECT string_agg(format('p.%1$I = c.%1$I', k), ' AND ')
+                           FROM unnest(m.pk_columns) AS k);
+  FOR key_columns IN SELECT string_to_array(replace(nk, ' ', ''), ',')
+                       FROM unnest(m.natural_keys) AS nk LOOP
+    matches := matches || (SELECT string_agg(
+                             CASE WHEN m.normalize_keys
+                                  THEN format('lower(btrim(p.%1$I::text, E'' \t\n\r\f\v''))'
+                                                ' = lower(btrim(c.%1$I::text, E'' \t\n\r\f\v''))', k)
+                                  ELSE format('p.%1$I = c.%1$I', k) END, ' AND ')
+                             FROM unnest(key_columns) AS k);
+  END LOOP;
+  EXECUTE format(
+    'INSERT INTO %1$s SELECT ''master'', tdm._row_hash(%2$s), %3$s FROM %4$s t'
+    ' WHERE t.%5$I IS DISTINCT FROM $1 AND t.ctid IN (%6$s)',
+    collected, tdm._hash_args(the_rel), (SELECT string_agg(format('t.%I', column_name), ', '
+                                                            ORDER BY ordinal)
+                                           FROM tdm._columns(the_rel)),
+    master_rel, m.release_column,
+    (SELECT string_agg(format('SELECT p.ctid FROM %s p JOIN %s c ON %s WHERE c.tdm_env <> ''master''',
+                              master_rel, collected, x), ' UNION ')
+       FROM unnest(matches) AS x))
+    USING release;
+  GET DIAGNOSTICS added = ROW_COUNT;
+  RETURN added;
+END
+$$;

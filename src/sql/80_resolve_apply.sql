@@ -95,7 +95,7 @@ $$;
 
 -- The expression that gives a re-keyed row of `rel` its new primary key:
 -- the target table's sequence or identity, brought past every key in use
--- (collected rows and the target); a temporary sequence from max+1 when the
+-- (collected rows, the target and master); a temporary sequence from max+1 when the
 -- table has none; a random uuid for uuid keys.
 CREATE FUNCTION tdm._new_key_expr(rel regclass, target_rel regclass, collected regclass)
 RETURNS text
@@ -110,8 +110,11 @@ BEGIN
     RETURN 'gen_random_uuid()';
   END IF;
   seq := coalesce(pg_get_serial_sequence(target_rel::text, pk), pg_get_serial_sequence(rel::text, pk));
-  EXECUTE format('SELECT greatest((SELECT max(%1$I) FROM %2$s), (SELECT max(%1$I) FROM %3$s))',
-                 pk, collected, target_rel) INTO highest;
+  -- Past master's keys too: the rows are promoted there later.
+  EXECUTE format('SELECT greatest((SELECT max(%1$I) FROM %2$s), (SELECT max(%1$I) FROM %3$s),'
+                 '                (SELECT max(%1$I) FROM %4$s))',
+                 pk, collected, target_rel, coalesce(tdm._target_table('master', rel), target_rel))
+    INTO highest;
   IF seq IS NULL THEN
     IF to_regclass('pg_temp.tdm_new_keys') IS NOT NULL THEN
       DROP SEQUENCE pg_temp.tdm_new_keys;
@@ -340,6 +343,28 @@ BEGIN
                  ' WHERE p.role = ''delete'' AND t.tdm_env = p.env AND %s = p.key',
                  collected, key_text);
   GET DIAGNOSTICS deleted = ROW_COUNT;
+END
+$$;
+
+-- After a table's conflicts are applied: master's rows (tdm._collect_earlier)
+-- leave its collected rows, for they are in master already. Those that
+-- release rows were merged into are remembered in pg_temp.tdm_earlier_kept: the load
+-- brings them into the target with their own release tag (tdm._closure),
+-- in place of the release's rows that were merged into them.
+CREATE FUNCTION tdm._settle_earlier(the_rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  -- The rules and decisions keep master's rows as they are; anything else
+  -- would lose or change an earlier release's row.
+  IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan p WHERE p.env = 'master' AND p.role <> 'keep') THEN
+    RAISE EXCEPTION 'consolidate: a resolution of % would drop, delete or re-key a row of master',
+      the_rel USING ERRCODE = 'internal_error';
+  END IF;
+  INSERT INTO pg_temp.tdm_earlier_kept (rel, key)
+  SELECT DISTINCT the_rel, p.key FROM pg_temp.tdm_plan p
+   WHERE p.env = 'master'
+     AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan o WHERE o.conflict_id = p.conflict_id AND o.role = 'drop');
+  EXECUTE format('DELETE FROM pg_temp.%I WHERE tdm_env = ''master''', tdm._collected_name(the_rel));
 END
 $$;
 

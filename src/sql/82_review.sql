@@ -20,8 +20,8 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                       WHERE x.conflict_id = _mark_conflict.conflict_id)
 $$;
 
--- Whether a natural-key value set is taken in the target by a row of
--- another release (definer: reviewers do not read the target tables).
+-- Whether a natural-key value set is taken in the target or in master by
+-- a row of another release (definer: reviewers do not read the target tables).
 CREATE FUNCTION tdm._key_taken(rel regclass, columns text[], key_values jsonb, release text)
 RETURNS bool
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -29,14 +29,22 @@ SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC
 SET extra_float_digits TO 1 AS $$
 DECLARE
   m tdm.managed_table;
+  searched regclass;
   taken bool;
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _key_taken.rel;
-  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s AND t.%I IS DISTINCT FROM $2)', rel,
-                 (SELECT string_agg(format('t.%1$I::text = $1->>%1$L', c), ' AND ')
-                    FROM unnest(columns) AS c), m.release_column)
-    INTO taken USING key_values, release;
-  RETURN taken;
+  -- In the target, and in master, where the release goes next.
+  FOR searched IN SELECT DISTINCT x FROM unnest(ARRAY[rel, tdm._target_table('master', rel)]) AS x
+                   WHERE x IS NOT NULL LOOP
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s AND t.%I IS DISTINCT FROM $2)',
+                   searched, (SELECT string_agg(format('t.%1$I::text = $1->>%1$L', c), ' AND ')
+                                FROM unnest(columns) AS c), m.release_column)
+      INTO taken USING key_values, release;
+    IF taken THEN
+      RETURN true;
+    END IF;
+  END LOOP;
+  RETURN false;
 END
 $$;
 
@@ -88,6 +96,7 @@ DECLARE
   seen jsonb := '[]';
   candidate jsonb;
   release text;
+  earlier text[];
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
   -- as it was: it was checked when it was taken.
@@ -159,6 +168,27 @@ BEGIN
       NEW.conflict_id USING ERRCODE = 'invalid_parameter_value';
   END IF;
 
+  -- A member of environment 'master' is an earlier release's row: the
+  -- decision settles the release's rows against it and leaves it as it is.
+  earlier := ARRAY(SELECT cm.label FROM tdm.conflict_member cm
+                    WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+                      AND cm.env = 'master' ORDER BY cm.member);
+  IF cardinality(earlier) > 0
+     AND (NEW.action IN ('merge', 'delete_all')
+          OR (NEW.action = 'keep' AND NOT NEW.keep_env = ANY (earlier))
+          OR (NEW.action = 'keep_all' AND coalesce(NEW.renames ?| earlier, false))) THEN
+    RAISE EXCEPTION 'decision on %: % would change release %''s row in master, which a later release leaves as it is',
+      NEW.conflict_id,
+      CASE WHEN NEW.action = 'keep_all' THEN 'renaming it' ELSE format('%s', NEW.action) END,
+      (SELECT cm."row" ->> m.release_column FROM tdm.conflict_member cm
+        WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.env = 'master'
+        ORDER BY cm.member LIMIT 1)
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = format('Keep it (action keep, keep_env %L: the release''s rows are merged into it), '
+                          'or keep_all (the release''s rows get new keys, or renames of their own).',
+                          earlier[1]);
+  END IF;
+
   IF NEW.action = 'keep' THEN
     IF NEW.keep_env IS NULL OR NOT NEW.keep_env = ANY (labels) THEN
       RAISE EXCEPTION 'decision on %: keep_env % is not a member of the conflict',
@@ -213,7 +243,7 @@ BEGIN
         END IF;
         seen := seen || jsonb_build_array(candidate);
         IF NEW.renames -> label ?| cols AND tdm._key_taken(c.rel, cols, candidate, release) THEN
-          RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row already in %',
+          RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of another release in % or in master',
             NEW.conflict_id, nk, candidate, label, c.rel
             USING ERRCODE = 'unique_violation';
         END IF;

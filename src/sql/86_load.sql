@@ -97,8 +97,8 @@ END
 $$;
 
 -- The closure: rows of earlier releases in master that the loaded rows
--- reference (directly or through each other) and the target lacks come
--- along with their own release tag, so the target stays referentially
+-- reference (directly or through each other), or that release rows were
+-- merged into, and the target lacks come along with their own release tag, so the target stays referentially
 -- complete (promotion copies only the release's own rows, so they are not
 -- duplicated in master). Collected in pg_temp.tdm_closure_<table>; returns
 -- the INSERT clauses that load them, and records their counts in the run.
@@ -115,12 +115,21 @@ BEGIN
   IF target = 'master' OR NOT EXISTS (SELECT 1 FROM tdm._target_tables('master')) THEN
     RETURN clauses;
   END IF;
-  FOR t IN SELECT * FROM tdm._target_tables('master') LOOP
+  FOR t IN SELECT x.*, mt.pk_columns FROM tdm._target_tables('master') x
+             JOIN tdm.managed_table mt ON mt.rel = x.managed LOOP
     IF to_regclass(format('pg_temp.%I', 'tdm_closure_' || t.managed::oid)) IS NOT NULL THEN
       EXECUTE format('DROP TABLE pg_temp.%I', 'tdm_closure_' || t.managed::oid);
     END IF;
     EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT * FROM %s LIMIT 0',
                    'tdm_closure_' || t.managed::oid, t.rel);
+    -- Master's rows that release rows were merged into (tdm._settle_earlier).
+    EXECUTE format('INSERT INTO pg_temp.%1$I SELECT p.* FROM %2$s p'
+                   ' WHERE %3$s IN (SELECT k.key FROM pg_temp.tdm_earlier_kept k WHERE k.rel = $1)'
+                   '   AND NOT EXISTS (SELECT 1 FROM %4$s x WHERE %5$s)',
+                   'tdm_closure_' || t.managed::oid, t.rel,
+                   tdm._key_text(t.pk_columns, 'p'), tdm._target_table(target, t.managed),
+                   (SELECT string_agg(format('x.%1$I = p.%1$I', c), ' AND ') FROM unnest(t.pk_columns) c))
+      USING t.managed;
   END LOOP;
   -- Parents referenced by collected rows or by closure rows, until stable.
   LOOP

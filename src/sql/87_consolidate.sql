@@ -153,7 +153,7 @@ BEGIN
    WHERE j.job_id = job;
   IF to_regclass('pg_temp.tdm_plan') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_plan, pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
-               pg_temp.tdm_edges;
+               pg_temp.tdm_edges, pg_temp.tdm_earlier_kept;
   END IF;
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
   -- Each call rebuilds the run's findings from fresh data; decisions stay,
@@ -175,6 +175,7 @@ BEGIN
     ON COMMIT DROP;
   CREATE INDEX ON tdm_keymap (rel, env, old_key);
   CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text) ON COMMIT DROP;
+  CREATE TEMP TABLE tdm_earlier_kept (rel regclass, key text[]) ON COMMIT DROP;
 
   -- Collect (refuses data that no longer matches the release lock).
   since := clock_timestamp();
@@ -197,11 +198,13 @@ BEGIN
     PERFORM tdm._progress(job, 'detect and resolve', t.step - 1,
                           (SELECT count(*) FROM tdm.managed_table));
     since := clock_timestamp();
+    PERFORM tdm._collect_earlier(the_release, t.rel);
     PERFORM tdm._record_conflicts(run.run_id, the_release, t.rel);
     phase_ms := tdm._add_ms(phase_ms, 'detect', since);
     since := clock_timestamp();
     outcome := tdm._apply_table(run.run_id, tdm._target_table(the_target, t.rel), t.rel);
     propagated := tdm._propagate(run.run_id, the_release, t.rel);
+    PERFORM tdm._settle_earlier(t.rel);
     merged := merged + outcome.merged;
     renamed := renamed + outcome.renamed;
     deleted := deleted + outcome.deleted + propagated;

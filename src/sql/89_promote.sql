@@ -104,11 +104,10 @@ END
 $$;
 
 -- Phase 3: a consolidated release's rows go from `from_target` (staging)
--- into `to_target` (master). Rows that collide with earlier releases' rows
--- in master (same primary key or unique key) are conflicts: the promotion
--- changes nothing and names them (consolidate the release with
--- target => 'master' to resolve them with the same rules and review).
--- Returns the job id.
+-- into `to_target` (master). Consolidation settles the release's rows
+-- against master's as conflicts (tdm._collect_earlier); rows that still
+-- collide with earlier releases' rows (master changed since) make the
+-- promotion change nothing and name them. Returns the job id.
 CREATE FUNCTION tdm.promote(release text, from_target text DEFAULT 'staging',
                             to_target text DEFAULT 'master') RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -177,8 +176,9 @@ BEGIN
     RAISE EXCEPTION 'promote: % row(s) of release % collide with earlier releases'' rows in %; nothing was promoted',
       collisions, the_release, to_target
       USING ERRCODE = 'unique_violation',
-            HINT = 'Settle them where the rows come from (change the keys in the environments, tag '
-                   'and consolidate the release again), or archive the earlier release first.';
+            HINT = format('Master changed since the release was consolidated: consolidate it again '
+                          '(SELECT tdm.consolidate(%L);), which settles its rows against master''s '
+                          'as conflicts, then promote it.', the_release);
   END IF;
 
   PERFORM tdm._progress(job, 'copy');

@@ -251,6 +251,92 @@ TEST(TieBreak, PrecedenceThenEnvironmentName) {
   EXPECT_EQ(c[0].members, (std::vector<std::size_t>{1, 0}));
 }
 
+// Rows of earlier releases already in master: environment index 4, fixed.
+Context with_master() {
+  Context c = context();
+  Environment master;
+  master.name = "master";
+  master.precedence = 1000;  // fixed comes first whatever the number
+  master.fixed = true;
+  c.environments.push_back(master);
+  return c;
+}
+
+SourceRow master_row(const char *id, const char *email, const char *role, const char *balance,
+                     std::int64_t ts, const char *feature = "FEAT-001") {
+  SourceRow r = row(4, id, email, role, balance, ts, feature);
+  r.values = {Value(id),
+              Value(email),
+              Value(role),
+              balance ? Value(balance) : Value(),
+              Value("2024-01-" + std::to_string(ts)),
+              Value("R1"),
+              Value(feature)};
+  return r;
+}
+
+std::vector<Conflict> detect_with_master(const std::vector<SourceRow> &rows) {
+  return detect_conflicts(users(), with_master(), rows);
+}
+
+TEST(Master, ACollidingIdIsRekeyedOnTheReleasesSideOnly) {
+  auto c = detect_with_master(
+      {row(0, "1", "new@x", "Customer", "1", 10), master_row("1", "old@x", "Customer", "1", 5)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::distinct_entities);
+  EXPECT_EQ(*c[0].survivor, 1u);  // master keeps id 1
+  EXPECT_EQ(c[0].rekeyed, (std::vector<std::size_t>{0}));
+  EXPECT_EQ(c[0].labels, (std::vector<std::string>{"master", "st1"}));
+}
+
+TEST(Master, IdenticalOrOnlyNewerKeepsTheMasterRow) {
+  auto c = detect_with_master(
+      {row(0, "9", "same@x", "Customer", "5", 20), master_row("3", "same@x", "Customer", "5", 5)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind, Kind::duplicate_natural_key);
+  // Newer in st1, but the earlier release's row stays.
+  EXPECT_EQ(c[0].rule, Rule::environment_precedence);
+  EXPECT_EQ(*c[0].survivor, 1u);
+  EXPECT_NE(c[0].rationale.find("release R1's row in master"), std::string::npos);
+}
+
+TEST(Master, AMergeThatWouldFillTheMasterRowGoesToReview) {
+  auto c = detect_with_master({row(0, "3", "m@x", "Customer", "250", 10, "FEAT-001"),
+                               master_row("3", "m@x", "Customer", nullptr, 5)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].priority, 3);
+  EXPECT_EQ(*c[0].survivor, 1u);
+  // The other way round (master has the value): nothing in master changes.
+  c = detect_with_master({row(0, "3", "m@x", "Customer", nullptr, 10, "FEAT-001"),
+                          master_row("3", "m@x", "Customer", "250", 5)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::non_conflicting_merge);
+  EXPECT_EQ(*c[0].merged[kBalance], "250");
+}
+
+TEST(Master, AHigherPriorityFeatureDoesNotReplaceTheMasterRow) {
+  auto c = detect_with_master({row(0, "4", "f@x", "Customer", "10", 10, "FEAT-101"),
+                               master_row("4", "f@x", "Customer", "0", 5, "FEAT-105")});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_TRUE(c[0].complex);
+  EXPECT_EQ(c[0].suggestion, "review; by environment precedence it would be: keep master");
+  // A core column difference stays priority 1.
+  c = detect_with_master({row(0, "4", "f@x", "Admin", "0", 10, "FEAT-001"),
+                          master_row("4", "f@x", "Customer", "0", 5)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].priority, 1);
+}
+
+TEST(Master, TheSameFeatureGoesByPrecedenceAndMasterComesFirst) {
+  auto c = detect_with_master({row(0, "6", "p@x", "Customer", "7", 10, "FEAT-001"),
+                               master_row("6", "p@x", "Customer", "5", 5, "FEAT-001")});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::environment_precedence);
+  EXPECT_EQ(*c[0].survivor, 1u);
+}
+
 TEST(Ids, StableAndIndependentOfRowOrder) {
   std::vector<SourceRow> rows = {row(0, "1", "a@x", "Customer", "1", 10),
                                  row(1, "1", "a@x", "Customer", "2", 10)};

@@ -109,6 +109,7 @@ class Classifier {
     std::stable_sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) {
       const Environment &ea = env(a);
       const Environment &eb = env(b);
+      if (ea.fixed != eb.fixed) return ea.fixed;
       if (ea.precedence != eb.precedence) return ea.precedence < eb.precedence;
       if (ea.name != eb.name) return ea.name < eb.name;
       return pk_text(a) < pk_text(b);
@@ -129,6 +130,11 @@ class Classifier {
   }
   std::string source(std::size_t row) const { return env(row).name + ":" + pk_text(row); }
   ValueView feature(std::size_t row) const { return value(row, table_.feature_column); }
+  // "release R1's row in master", for a fixed row's rationales.
+  std::string fixed_row(std::size_t row) const {
+    return "release " + std::string(value(row, table_.release_column).value_or("NULL")) +
+           "'s row in " + env(row).name;
+  }
   std::optional<int> feature_priority(std::size_t row) const {
     const ValueView f = feature(row);
     if (!f) return std::nullopt;
@@ -359,13 +365,29 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
     c.rationale = std::move(rationale);
   };
 
+  // An earlier release's row in master comes first and stays as it is: a
+  // rule may keep it, never drop or change it (a human decides otherwise).
+  const bool fixed = env(first).fixed;
+  auto fixed_stays = [&](const std::string &would) {
+    manual(3, would + ", but " + fixed_row(first) +
+                  " stays as it is: a human decides (keep it, or keep_all with new keys or "
+                  "renames for the release's rows)");
+  };
+
   // Rule 1: identical rows.
   if (all_identical) {
     resolved(Rule::exact_duplicate, first, "keep " + env(first).name + "; drop the copies",
-             "identical rows in " + std::to_string(members.size()) + " environments");
+             "identical rows in " + std::to_string(members.size()) + " environments" +
+                 (fixed ? " (" + fixed_row(first) + " among them)" : ""));
     return c;
   }
-  // Rule 2: attributes identical, newest wins.
+  // Rule 2: attributes identical, newest wins; master's row stays.
+  if (differing_attributes.empty() && fixed) {
+    resolved(Rule::environment_precedence, first, "keep " + env(first).name,
+             "attributes identical to " + fixed_row(first) +
+                 ", which comes first: later releases do not change it");
+    return c;
+  }
   if (differing_attributes.empty()) {
     // Members are in tie-break order, so the first newest one wins a tie.
     std::size_t newest = first;
@@ -423,6 +445,10 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
         }
       }
     }
+    if (fixed && !filled.empty()) {
+      fixed_stays("merging would fill " + boost::algorithm::join(filled, ", "));
+      return c;
+    }
     resolved(Rule::non_conflicting_merge, first,
              "merge: " + env(first).name + "'s row with " + boost::algorithm::join(filled, ", "),
              "attributes differ only where one side is NULL: complementary data merged");
@@ -451,6 +477,11 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
           break;
         }
       }
+      if (fixed && winner != first) {
+        fixed_stays(std::string(*feature(winner)) +
+                    " has the highest priority in the release plan");
+        return c;
+      }
       resolved(Rule::feature_priority, winner,
                "keep " + env(winner).name + " (" + std::string(*feature(winner)) + ", priority " +
                    std::to_string(*top) + ")",
@@ -474,8 +505,9 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
       Rule::environment_precedence, first,
       "keep " + env(first).name + " (precedence " + std::to_string(env(first).precedence) + ")",
       column_list(differing_attributes) + " differ" + (differing_attributes.size() > 1 ? "" : "s") +
-          " between rows of the same feature: the environment with the lowest "
-          "precedence number wins");
+          " between rows of the same feature: " +
+          (fixed ? fixed_row(first) + " comes first"
+                 : std::string("the environment with the lowest precedence number wins")));
   return c;
 }
 

@@ -80,6 +80,10 @@ struct TableModel {
 struct Environment {
   std::string name;
   int precedence = 100;  // lower wins
+  // Rows of earlier releases already in master: they come first, and no
+  // rule drops, merges into or re-keys them (a later release does not
+  // change what an earlier one shipped).
+  bool fixed = false;
 };
 
 // The inputs every table shares: environments and the release plan.

@@ -181,6 +181,11 @@ detect::Context load_context(Spi &spi, const std::string &release) {
                              {}, true)) {
     context.environments.push_back({row[0].value(), std::stoi(row[1].value())});
   }
+  // Rows of earlier releases that tdm._collect_earlier added from master.
+  detect::Environment master;
+  master.name = "master";
+  master.fixed = true;
+  context.environments.push_back(master);
   for (auto &row : spi.query("SELECT feature, priority::text FROM tdm.feature WHERE release = $1",
                              {text_param(release)}, true)) {
     context.feature_priority[row[0].value()] = std::stoi(row[1].value());

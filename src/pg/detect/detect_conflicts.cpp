@@ -266,8 +266,9 @@ TDM_FUNCTION(tdm_detect_conflicts) {
     pg_call([=] { ereport(NOTICE, (errmsg("%s", m), errhint("%s", h))); });
   }
   auto tables = spi.query(
-      "SELECT rel::oid::text, collected::text, row_count::text FROM tdm._collect($1)"
-      " ORDER BY rel::text",
+      "SELECT c.rel::oid::text, c.collected::text,"
+      "       (c.row_count + tdm._collect_earlier($1, c.rel))::text"
+      "  FROM tdm._collect($1) c ORDER BY c.rel::text",
       {text_param(release)});
   detect_into(spi, release, tables, sink);
   return (Datum)0;
