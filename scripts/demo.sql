@@ -218,7 +218,55 @@ SELECT j.kind, j.status, j.detail ->> 'restored' AS restored, (j.detail ->> 'loc
 SELECT release, status FROM tdm.release ORDER BY release;
 
 \echo
-\echo '== 11. The audit trail: every call, who made it, hash-chained'
+\echo '== 11. The next release meets the last one in master: the same rules and review settle it'
+SELECT tdm.create_release('R3', 'v3.0', parent => 'R2');
+SELECT tdm.add_feature('R3', 'FEAT-201', 2);
+SELECT u.user_id AS taken_id FROM master.users u
+ WHERE NOT EXISTS (SELECT 1 FROM demo_st1.users e WHERE e.user_id = u.user_id) ORDER BY 1 LIMIT 1 \gset
+SELECT u.user_id AS again_id FROM master.users u
+ WHERE NOT EXISTS (SELECT 1 FROM demo_st1.users e WHERE e.email = u.email) AND u.user_id <> :taken_id
+ ORDER BY 1 LIMIT 1 \gset
+SELECT u.user_id AS renamed_id FROM master.users u
+ WHERE NOT EXISTS (SELECT 1 FROM demo_st1.users e WHERE e.email = u.email)
+   AND u.user_id > :again_id AND u.user_id <> :taken_id
+ ORDER BY 1 LIMIT 1 \gset
+\echo 'R3 testers add users in st1: one reuses an id an R2 user holds in master, one is an R2 user'
+\echo 'again under a new id (with an account), one has an R2 user''s email but another name.'
+INSERT INTO demo_st1.users VALUES
+  (:taken_id, 'r3-new@example.com', 'New In R3', 'Customer', now(), now(), 'R3', 'FEAT-201');
+INSERT INTO demo_st1.users
+SELECT 900001, email, full_name, role, created_at, updated_at + interval '1 day', 'R3', 'FEAT-201'
+  FROM master.users WHERE user_id = :again_id;
+INSERT INTO demo_st1.users
+SELECT 900002, email, 'Renamed In R3', role, created_at, updated_at, 'R3', 'FEAT-201'
+  FROM master.users WHERE user_id = :renamed_id;
+INSERT INTO demo_st1.accounts VALUES
+  (900011, 900001, 'ACC-R3-0001', 50, 'EUR', now(), now(), 'R3', 'FEAT-201');
+SELECT tdm.tag_release('R3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R3') AS r3_run \gset
+SELECT kind, rule, status, ARRAY(SELECT m ->> 'env' FROM jsonb_array_elements(members) m) AS members,
+       suggestion
+  FROM tdm.conflict WHERE run_id = :r3_run ORDER BY rule;
+\x on
+SELECT conflict_id, priority, rationale, differing FROM tdm.review_queue;
+\x off
+SELECT conflict_id AS r3_conflict FROM tdm.review_queue \gset
+\echo 'Master''s row stays as R2 shipped it: a decision that would change it is refused.'
+\set ON_ERROR_STOP 0
+SELECT tdm.resolve(:'r3_conflict', 'keep', 'st1', rationale => 'R3 renamed the user');
+\set ON_ERROR_STOP 1
+SELECT tdm.resolve(:'r3_conflict', 'keep', 'master', rationale => 'R3 tests with R2''s user as it is');
+SELECT tdm.consolidate('R3') = :r3_run AS resumed;
+SELECT status, rows_collected, rows_loaded, rows_merged, rows_renamed FROM tdm.run WHERE run_id = :r3_run;
+SELECT env, old_key, new_key, reason FROM tdm.key_map WHERE run_id = :r3_run ORDER BY reason;
+SELECT tdm.promote('R3') IS NOT NULL AS promoted;
+SELECT release, rel AS "table", rows, cumulative_rows FROM tdm.release_stats
+ WHERE rel = 'staging.users'::regclass ORDER BY release;
+DELETE FROM demo_st1.accounts WHERE tdm_release = 'R3';
+DELETE FROM demo_st1.users WHERE tdm_release = 'R3';
+
+\echo
+\echo '== 12. The audit trail: every call, who made it, hash-chained'
 SELECT action, count(*) AS entries, string_agg(DISTINCT role::text, ', ') AS roles
   FROM tdm.audit GROUP BY action ORDER BY min(audit_id);
 SELECT CASE WHEN count(*) = 0 THEN 'intact' ELSE 'BROKEN' END AS audit_chain
