@@ -482,7 +482,7 @@ SELECT rel, kind, rule, status, survivor,
        ARRAY(SELECT m ->> 'env' FROM jsonb_array_elements(members) m) AS members,
        (SELECT m -> 'row' ->> 'user_id' FROM jsonb_array_elements(members) m WHERE m ->> 'env' = 'master')::bigint
          IN (:m_a, :m_b, :m_c) AS masters_row
-  FROM tdm.conflict WHERE run_id = :r6_run ORDER BY rel::text, rule;
+  FROM tdm.conflict WHERE run_id = :r6_run ORDER BY rel::text, rule, masters_row;
 SELECT conflict_id AS r6_conflict FROM tdm.conflict
  WHERE run_id = :r6_run AND status = 'pending'
    AND EXISTS (SELECT 1 FROM jsonb_array_elements(members) m WHERE m -> 'row' ->> 'user_id' = :'m_c') \gset
