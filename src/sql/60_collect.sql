@@ -53,22 +53,6 @@ BEGIN
     branches := '{}';
     FOR i IN 1 .. cardinality(envs) LOOP
       env_rel := tdm._env_table(envs[i], m.rel);
-      -- One read of the environment's catalog: the table missing (a row with
-      -- no column) or columns missing.
-      SELECT bool_or(d.column_name IS NULL), string_agg(d.detail, '; ')
-        INTO table_missing, missing
-        FROM tdm._schema_drift(envs[i], m.rel) d WHERE d.env_type IS NULL;
-      IF table_missing THEN
-        RAISE EXCEPTION 'collect: table % does not exist in environment "%"',
-          (SELECT relname FROM pg_class WHERE oid = m.rel), envs[i]
-          USING ERRCODE = 'undefined_table',
-                HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
-      END IF;
-      IF missing IS NOT NULL THEN
-        RAISE EXCEPTION 'collect: environment "%" cannot provide %: %', envs[i], m.rel, missing
-          USING ERRCODE = 'undefined_column',
-                HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
-      END IF;
       branches := branches || format('SELECT $2[%s], tdm._collect_row_hash(%s, %s), %s FROM %s t WHERE t.%I = $1',
                                      i, i, tdm._hash_args(m.rel), columns, env_rel, m.release_column);
     END LOOP;
@@ -82,9 +66,31 @@ BEGIN
                    (SELECT string_agg(format('%I %s', column_name, column_type), ', '
                                       ORDER BY ordinal) FROM tdm._columns(m.rel)));
     PERFORM tdm._collect_totals();  -- clears the running totals
-    EXECUTE format('INSERT INTO pg_temp.%I %s', temp_name, array_to_string(branches, ' UNION ALL '))
-      USING release, envs;
-    GET DIAGNOSTICS row_count = ROW_COUNT;
+    BEGIN
+      EXECUTE format('INSERT INTO pg_temp.%I %s', temp_name, array_to_string(branches, ' UNION ALL '))
+        USING release, envs;
+      GET DIAGNOSTICS row_count = ROW_COUNT;
+    EXCEPTION WHEN undefined_table OR undefined_column THEN
+      -- An environment's table or columns are missing: say which, from its
+      -- catalog (read only then: each read is a round trip per environment).
+      FOR i IN 1 .. cardinality(envs) LOOP
+        SELECT bool_or(d.column_name IS NULL), string_agg(d.detail, '; ')
+          INTO table_missing, missing
+          FROM tdm._schema_drift(envs[i], m.rel) d WHERE d.env_type IS NULL;
+        IF table_missing THEN
+          RAISE EXCEPTION 'collect: table % does not exist in environment "%"',
+            (SELECT relname FROM pg_class WHERE oid = m.rel), envs[i]
+            USING ERRCODE = 'undefined_table',
+                  HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
+        END IF;
+        IF missing IS NOT NULL THEN
+          RAISE EXCEPTION 'collect: environment "%" cannot provide %: %', envs[i], m.rel, missing
+            USING ERRCODE = 'undefined_column',
+                  HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
+        END IF;
+      END LOOP;
+      RAISE;
+    END;
 
     IF r.status <> 'open' THEN
       FOR got IN SELECT en.env, coalesce(tot.row_count, 0) AS n,

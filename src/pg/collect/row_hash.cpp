@@ -54,6 +54,11 @@ uint64 hash_arguments(FunctionCallInfo fcinfo, int first) {
     values[i] = nulls[i] ? Datum(0) : PG_GETARG_DATUM(first + i);
   }
   const HashedColumn *columns = types->columns + first;
+  // Called once per collected row: the error bridge only where PostgreSQL
+  // is called (detoasting), which plain values do not need.
+  if (!tdm::pg::needs_detoasting(values, nulls, columns, count)) {
+    return tdm::pg::hash_values(values, nulls, columns, count);
+  }
   return tdm::pg::pg_call([&] { return tdm::pg::hash_values(values, nulls, columns, count); });
 }
 

@@ -44,6 +44,16 @@ uint64 hash_values(const Datum *values, const bool *nulls, const HashedColumn *c
   return hash;
 }
 
+bool needs_detoasting(const Datum *values, const bool *nulls, const HashedColumn *columns,
+                      int count) {
+  for (int position = 0; position < count; ++position) {
+    if (nulls[position] || columns[position].length != -1) continue;
+    auto *varlena = reinterpret_cast<struct varlena *>(DatumGetPointer(values[position]));
+    if (VARATT_IS_COMPRESSED(varlena) || VARATT_IS_EXTERNAL(varlena)) return true;
+  }
+  return false;
+}
+
 std::string RowHashTotal::checksum() const {
   if (sum == 0) return "0";
   const bool negative = sum < 0;

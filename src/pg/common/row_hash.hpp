@@ -20,8 +20,14 @@ struct HashedColumn {
 };
 
 // The hash of `count` values. Calls PostgreSQL (detoasting), so it runs
-// under pg_call or in PostgreSQL's own frames.
+// under pg_call or in PostgreSQL's own frames, unless needs_detoasting()
+// says no value needs it.
 uint64 hash_values(const Datum *values, const bool *nulls, const HashedColumn *columns, int count);
+
+// Whether some value is compressed or stored out of line (hash_values then
+// calls PostgreSQL to expand it).
+bool needs_detoasting(const Datum *values, const bool *nulls, const HashedColumn *columns,
+                      int count);
 
 // A running count and sum of row hashes, and the sum as decimal text.
 struct RowHashTotal {
