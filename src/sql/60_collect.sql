@@ -70,9 +70,10 @@ BEGIN
       EXECUTE format('INSERT INTO pg_temp.%I %s', temp_name, array_to_string(branches, ' UNION ALL '))
         USING release, envs;
       GET DIAGNOSTICS row_count = ROW_COUNT;
-    EXCEPTION WHEN undefined_table OR undefined_column THEN
-      -- An environment's table or columns are missing: say which, from its
-      -- catalog (read only then: each read is a round trip per environment).
+    EXCEPTION WHEN undefined_table OR undefined_column OR connection_exception THEN
+      -- An environment unreachable, or its table or columns missing: say
+      -- which, from its catalog (read only then: each read is a round trip
+      -- per environment).
       FOR i IN 1 .. cardinality(envs) LOOP
         SELECT bool_or(d.column_name IS NULL), string_agg(d.detail, '; ')
           INTO table_missing, missing
