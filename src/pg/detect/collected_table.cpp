@@ -11,6 +11,7 @@
 #include "core/detect/classify.hpp"
 #include "core/detect/grouping.hpp"
 #include "pg/common/bridge.hpp"
+#include "pg/common/row_hash.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
@@ -62,10 +63,35 @@ std::string key_text_sql(const detect::TableModel &model, const std::vector<std:
   return "CASE WHEN " + any_null + " THEN NULL ELSE concat_ws(E'\\x1f', " + joined + ") END";
 }
 
+// The primary key's hash expression. Keys are compared as text; a
+// one-column integer, uuid or text key is equal exactly when its text is,
+// so its type's own hash serves, without printing every value.
+std::string pk_hash_sql(const CollectedTable &table) {
+  const detect::TableModel &model = table.model;
+  if (model.pk.size() == 1) {
+    const std::string ref = "t." + quote_ident(model.columns[model.pk.front()]);
+    switch (table.column_types[model.pk.front()]) {
+      case INT2OID:
+      case INT4OID:
+      case INT8OID:
+        return "hashint8extended(" + ref + "::int8, 0)";
+      case UUIDOID:
+        return "uuid_hash_extended(" + ref + ", 0)";
+      case TEXTOID:
+      case VARCHAROID:
+        return "hashtextextended(" + ref + "::text, 0)";
+      default:
+        break;
+    }
+  }
+  return "hashtextextended(" + key_text_sql(model, model.pk, false) + ", 0)";
+}
+
 // One hash expression per key kind: the primary key, then each natural key.
-std::vector<std::string> key_hash_sql(const detect::TableModel &model) {
+std::vector<std::string> key_hash_sql(const CollectedTable &table) {
+  const detect::TableModel &model = table.model;
   std::vector<std::string> exprs;
-  exprs.push_back("hashtextextended(" + key_text_sql(model, model.pk, false) + ", 0)");
+  exprs.push_back(pk_hash_sql(table));
   for (std::size_t i = 0; i < model.natural_keys.size(); ++i) {
     exprs.push_back("hashtextextended(" +
                     key_text_sql(model, model.natural_keys[i], model.normalize_keys) + ", " +
@@ -252,7 +278,7 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
 
 void detect_collected(Spi &spi, const CollectedTable &table, const detect::Context &context,
                       const MemoryBudget &budget, const EmitFn &emit, DetectStats *stats) {
-  const std::vector<std::string> key_exprs = key_hash_sql(table.model);
+  const std::vector<std::string> key_exprs = key_hash_sql(table);
   const std::size_t key_kinds = key_exprs.size();
   RowConverter converter(table, context);
   const std::size_t row_bytes = row_bytes_estimate(spi, table);
@@ -284,26 +310,39 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
     // The candidates' locations, by a second scan in the same order (a
     // temporary table's sequential scan order is stable); only candidates'
     // are kept, so pass 1 needs no location per row. Components are then
-    // named by their smallest primary-key hash, not by row position, so
-    // partitions and the output order do not depend on the order in which
-    // collection received the rows.
+    // named by their smallest primary-key hash (of the values' binary form,
+    // computed for candidates only), not by row position, so partitions
+    // and the output order do not depend on the order in which collection
+    // received the rows.
     std::vector<std::pair<std::int64_t, ItemPointerData>> candidates;
     std::unordered_map<std::int64_t, std::int64_t> component_key;
     std::size_t index = 0;
-    spi.stream("SELECT t.ctid, " + key_exprs.front() + " FROM " + table.collected + " t", {},
+    std::string pk_columns;
+    for (std::size_t column : table.model.pk) {
+      pk_columns += ", t." + quote_ident(table.model.columns[column]);
+    }
+    const int pk_count = static_cast<int>(table.model.pk.size());
+    std::vector<HashedColumn> pk_types;
+    spi.stream("SELECT t.ctid" + pk_columns + " FROM " + table.collected + " t", {},
                [&](TupleTableSlot *row) {
                  if (index >= row_count) {
                    throw Error(sqlstate::kInternalError, "collected rows changed during detection");
                  }
                  const std::int64_t label = labels[index++];
                  if (label < 0) return;
-                 auto tid = slot_value(row, 1);
-                 auto pk_hash = slot_value(row, 2);
-                 const std::int64_t key = pk_hash ? DatumGetInt64(*pk_hash) : 0;
+                 slot_getallattrs(row);
+                 if (pk_types.empty()) {
+                   for (int i = 1; i <= pk_count; ++i) {
+                     const Form_pg_attribute attr = TupleDescAttr(row->tts_tupleDescriptor, i);
+                     pk_types.push_back({attr->attlen, attr->attbyval});
+                   }
+                 }
+                 const std::int64_t key = static_cast<std::int64_t>(hash_values(
+                     row->tts_values + 1, row->tts_isnull + 1, pk_types.data(), pk_count));
                  auto [it, inserted] = component_key.emplace(label, key);
                  if (!inserted) it->second = std::min(it->second, key);
-                 candidates.emplace_back(label,
-                                         *reinterpret_cast<ItemPointer>(DatumGetPointer(*tid)));
+                 candidates.emplace_back(
+                     label, *reinterpret_cast<ItemPointer>(DatumGetPointer(row->tts_values[0])));
                });
     for (auto &candidate : candidates) candidate.first = component_key[candidate.first];
     stats->candidates = candidates.size();
