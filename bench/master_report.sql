@@ -1,11 +1,16 @@
--- The figures of bench/master_scale.sql at its two sizes, and the
--- pg_dump -Fc + pg_restore baseline measured by scripts/bench-db.sh.
+-- The figures of bench/master_scale.sql at its two sizes (medians of its
+-- rounds), and the pg_dump -Fc + pg_restore baseline measured by
+-- scripts/bench-db.sh.
 \set ON_ERROR_STOP 1
 \pset footer off
 \echo
-\echo '== Master at two sizes: snapshot, rollback, time locked (ms)'
-SELECT rows AS master_rows, measure, round(ms::numeric, 1) AS ms FROM bench_scale ORDER BY rows, measure;
-WITH m AS (SELECT rows, measure, ms FROM bench_scale),
+\echo '== Master at two sizes: snapshot, rollback, time locked (ms; ratios of medians)'
+SELECT rows AS master_rows, measure, count(*) AS runs,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS median_ms,
+       round(min(ms)::numeric, 1) AS min_ms, round(max(ms)::numeric, 1) AS max_ms
+  FROM bench_scale GROUP BY rows, measure ORDER BY rows, measure;
+WITH m AS (SELECT rows, measure, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms
+             FROM bench_scale GROUP BY rows, measure),
      small AS (SELECT min(rows) AS n FROM m), large AS (SELECT max(rows) AS n FROM m)
 SELECT 'snapshot / create table as (' || n || ' rows)' AS ratio,
        round((SELECT ms FROM m WHERE rows = n AND measure = 'snapshot')::numeric

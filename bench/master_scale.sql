@@ -2,10 +2,11 @@
 -- in the same database). Run with -v users=N: master is filled with N
 -- synthetic users (release BENCH), one account each and two transactions
 -- per account (4N rows with the consolidated ones), then a snapshot is timed
--- against CREATE TABLE AS of the same tables, the rollback spares are
--- waited for, some rows are changed and a rollback returns them; the time
--- it held the target locked is kept in bench_scale for the ratios
--- bench/master_report.sql prints.
+-- against CREATE TABLE AS of the same tables and the rollback spares are
+-- waited for (three rounds, bench/master_scale_round.sql), some rows are
+-- changed and a rollback returns them; the time it held the target locked
+-- is kept in bench_scale for the ratios bench/master_report.sql prints
+-- (medians).
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 CREATE TABLE IF NOT EXISTS bench_scale (rows bigint, measure text, ms float8);
@@ -32,44 +33,11 @@ SELECT sum(n) AS master_rows FROM (
   UNION ALL SELECT count(*) FROM master.transactions) c \gset
 SELECT set_config('bench.rows', :'master_rows', false) \gset
 
-DO $$
-DECLARE
-  t0 timestamptz;
-  total bigint := current_setting('bench.rows')::bigint;
-BEGIN
-  t0 := clock_timestamp();
-  CREATE TABLE ctas_users AS SELECT * FROM master.users;
-  CREATE TABLE ctas_accounts AS SELECT * FROM master.accounts;
-  CREATE TABLE ctas_transactions AS SELECT * FROM master.transactions;
-  INSERT INTO bench_scale VALUES (total, 'create table as', 1000 * extract(epoch FROM clock_timestamp() - t0));
-  DROP TABLE ctas_users, ctas_accounts, ctas_transactions;
-END
-$$;
-
--- The snapshot (committed: its spares are then built in the background).
-SELECT clock_timestamp() AS t0 \gset
-SELECT tdm.snapshot('bench scale ' || current_setting('bench.rows'), 'master') AS snap \gset
-INSERT INTO bench_scale
-SELECT current_setting('bench.rows')::bigint, 'snapshot', 1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
-
--- The rollback spares, built by a worker after the snapshot: timed until
--- they are all there (the rollback would otherwise wait for them).
-SELECT clock_timestamp() AS t0 \gset
-SELECT set_config('bench.snap', :'snap', false) \gset
-DO $$
-DECLARE
-  snap bigint := current_setting('bench.snap')::bigint;
-BEGIN
-  FOR i IN 1 .. 12000 LOOP
-    EXIT WHEN (SELECT count(*) FROM tdm.snapshot_spare s WHERE s.snapshot_id = snap)
-            = (SELECT count(*) FROM tdm.snapshot_table t WHERE t.snapshot_id = snap);
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-END
-$$;
-INSERT INTO bench_scale
-SELECT current_setting('bench.rows')::bigint, 'rollback spares (background)',
-       1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
+-- Three rounds of CREATE TABLE AS, snapshot and spares (the report takes
+-- medians); the rollback below goes to the last snapshot.
+\ir master_scale_round.sql
+\ir master_scale_round.sql
+\ir master_scale_round.sql
 
 -- A production validation that went wrong: 1% of the transactions gone.
 DELETE FROM master.transactions WHERE txn_id % 100 = 7;
@@ -80,3 +48,19 @@ SELECT current_setting('bench.rows')::bigint, 'rollback', 1000 * extract(epoch F
 INSERT INTO bench_scale
 SELECT current_setting('bench.rows')::bigint, 'rollback: target locked', (detail ->> 'locked_ms')::float8
   FROM tdm.job WHERE job_id = :the_job;
+
+-- The worker the rollback launched (ANALYZE, then the next spares) is
+-- waited for, so that it does not run into the next measure.
+SELECT set_config('bench.snap', :'snap', false) \gset
+DO $$
+DECLARE
+  snap bigint := current_setting('bench.snap')::bigint;
+BEGIN
+  FOR i IN 1 .. 12000 LOOP
+    EXIT WHEN (SELECT count(*) FROM tdm.snapshot_spare s WHERE s.snapshot_id = snap)
+            = (SELECT count(*) FROM tdm.snapshot_table t WHERE t.snapshot_id = snap)
+          AND NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'tdm_spare');
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END
+$$;
