@@ -280,10 +280,9 @@ BEGIN
                        detail = j.detail || jsonb_build_object('tables', done)
    WHERE j.job_id = job;
   PERFORM tdm._audit('snapshot', s.label, jsonb_build_object('snapshot_id', id, 'target', s.target));
-  -- The spares, once this commits, off the caller's time.
-  IF tdm._swap_refusal(id) IS NULL THEN
-    PERFORM tdm._launch_spare(id);
-  END IF;
+  -- The spares, once this commits, off the caller's time (the worker
+  -- builds none when a swap would be refused).
+  PERFORM tdm._launch_spare(id);
 END
 $$;
 

@@ -265,12 +265,14 @@ void run_spare_step(const char *sql, int64 snapshot) {
   }
 }
 
-// Builds a snapshot's rollback spares, in one transaction.
+// Builds a snapshot's rollback spares, in one transaction, unless a swap
+// would be refused for it (checked here, off the snapshot's time).
 void tdm_spare_main(Datum main_arg) {
   const int64 snapshot = DatumGetInt64(main_arg);
   connect_as_launcher(psprintf("tdm spare %lld", (long long)snapshot));
-  pgstat_report_activity(STATE_RUNNING, "SELECT tdm._prepare_spares($1)");
-  run_spare_step("SELECT tdm._prepare_spares($1)", snapshot);
+  const char *sql = "SELECT tdm._prepare_spares($1) WHERE tdm._swap_refusal($1) IS NULL";
+  pgstat_report_activity(STATE_RUNNING, sql);
+  run_spare_step(sql, snapshot);
   proc_exit(0);
 }
 
