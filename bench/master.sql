@@ -54,6 +54,11 @@ SELECT measure, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 
 SELECT 'snapshot / create table as' AS ratio,
        round((SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM bench_master WHERE measure = 'snapshot')::numeric
            / (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM bench_master WHERE measure = 'create table as')::numeric, 2)
-         AS value, '<= 1.00 (no slower)' AS target;
+         AS value, '(informative: ~110k rows, where fixed costs weigh; the 1M-row target is below)' AS target
+UNION ALL
+SELECT 'snapshot - create table as (ms, the fixed cost)',
+       round((SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM bench_master WHERE measure = 'snapshot')::numeric
+           - (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FROM bench_master WHERE measure = 'create table as')::numeric, 1),
+       '';
 SELECT (SELECT count(*) FROM master.users) AS users, (SELECT count(*) FROM master.accounts) AS accounts,
        (SELECT count(*) FROM master.transactions) AS transactions;
