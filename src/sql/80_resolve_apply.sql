@@ -238,8 +238,10 @@ CREATE FUNCTION tdm._apply_table(run bigint, target_rel regclass, the_rel regcla
                                  OUT merged bigint, OUT renamed bigint, OUT deleted bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 -- The run's conflicts were written in this transaction: no statistics yet,
--- and a nested loop over them would be quadratic.
-SET enable_nestloop TO off AS $$
+-- and a nested loop over them would be quadratic. (Disabling a plan type
+-- inflates the costs, which would make PostgreSQL JIT-compile every
+-- statement: 100-200 ms each, for statements that take a few.)
+SET enable_nestloop TO off SET jit TO off AS $$
 DECLARE
   m tdm.managed_table;
   collected regclass := format('pg_temp.%I', tdm._collected_name(the_rel))::regclass;
@@ -256,16 +258,24 @@ BEGIN
                   FROM tdm._columns(the_rel));
 
   TRUNCATE pg_temp.tdm_plan;
+  -- Members from the conflicts' own arrays (the table's conflicts, by
+  -- index), not from tdm.conflict_member, which holds every run's members;
+  -- a member's label (for renames) only where a decision renames.
   INSERT INTO pg_temp.tdm_plan (conflict_id, member, env, key, old_json, role, survivor, patch)
-  SELECT cm.conflict_id, cm.member, cm.env, cm.key,
-         (SELECT jsonb_object_agg(col, cm."row" -> col) FROM unnest(m.pk_columns) AS col),
+  SELECT c.conflict_id, e.member, e.m ->> 'env',
+         ARRAY(SELECT e.m -> 'row' ->> col FROM unnest(m.pk_columns) WITH ORDINALITY AS u(col, i)
+                ORDER BY u.i),
+         (SELECT jsonb_object_agg(col, e.m -> 'row' -> col) FROM unnest(m.pk_columns) AS col),
          CASE WHEN r.action = 'delete_all' THEN 'delete'
-              WHEN r.action IN ('keep', 'merge') AND cm.member <> r.survivor THEN 'drop'
-              WHEN cm.member = ANY (r.rekeyed) THEN 'rekey'
+              WHEN r.action IN ('keep', 'merge') AND e.member <> r.survivor THEN 'drop'
+              WHEN e.member = ANY (r.rekeyed) THEN 'rekey'
               ELSE 'keep' END,
          r.survivor,
-         CASE WHEN r.action = 'merge' AND cm.member = r.survivor THEN r.merged
-              WHEN r.action = 'keep_all' THEN r.renames -> cm.label END
+         CASE WHEN r.action = 'merge' AND e.member = r.survivor THEN r.merged
+              WHEN r.action = 'keep_all' AND r.renames IS NOT NULL
+                THEN r.renames -> (SELECT cm.label FROM tdm.conflict_member cm
+                                    WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+                                      AND cm.member = e.member) END
     FROM tdm.conflict c
    -- Rules inline; decisions (few) through tdm._resolution.
    CROSS JOIN LATERAL (
@@ -275,7 +285,8 @@ BEGIN
       WHERE c.status = 'auto_resolved'
      UNION ALL
      SELECT * FROM tdm._resolution(c) WHERE c.status = 'decided') r
-    JOIN tdm.conflict_member cm ON cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+   CROSS JOIN LATERAL (SELECT x.m, (x.n - 1)::int AS member
+                         FROM jsonb_array_elements(c.members) WITH ORDINALITY AS x(m, n)) e
    WHERE c.run_id = run AND c.rel = the_rel AND c.kind <> 'relationship'
      AND c.status IN ('auto_resolved', 'decided') AND r.action IS NOT NULL;
   -- A row in several conflicts (a key collision and its own entity): being
@@ -376,9 +387,8 @@ $$;
 -- on one applies at once. Returns the child rows deleted by such decisions.
 CREATE FUNCTION tdm._propagate(run bigint, release text, the_parent regclass) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
--- The run's conflicts were written in this transaction: no statistics yet,
--- and a nested loop over them would be quadratic.
-SET enable_nestloop TO off AS $$
+-- As tdm._apply_table: no nested loops, no JIT.
+SET enable_nestloop TO off SET jit TO off AS $$
 DECLARE
   e record;
   cm tdm.managed_table;

@@ -405,7 +405,7 @@ $$;
 -- copy are planned without nested loops (quadratic on misestimated sizes);
 -- the setting stays here, catalog queries elsewhere need nested loops.
 CREATE FUNCTION tdm._rollback_apply(statement text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
 BEGIN
   EXECUTE statement;
 END
