@@ -10,6 +10,19 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 CREATE TABLE IF NOT EXISTS bench_scale (rows bigint, measure text, ms float8);
+-- Waits (at most 10 minutes) until the snapshot's spares are all built and,
+-- with `idle`, no spare worker runs any more.
+CREATE OR REPLACE FUNCTION bench_wait_spares(snap bigint, idle bool) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1 .. 12000 LOOP
+    EXIT WHEN (SELECT count(*) FROM tdm.snapshot_spare s WHERE s.snapshot_id = snap)
+            = (SELECT count(*) FROM tdm.snapshot_table t WHERE t.snapshot_id = snap)
+          AND NOT (idle AND EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'tdm_spare'));
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END
+$$;
 
 -- Filled by SQL rather than consolidated: the measure is of master's size.
 DELETE FROM master.transactions WHERE tdm_release = 'BENCH';
@@ -51,16 +64,4 @@ SELECT current_setting('bench.rows')::bigint, 'rollback: target locked', (detail
 
 -- The worker the rollback launched (ANALYZE, then the next spares) is
 -- waited for, so that it does not run into the next measure.
-SELECT set_config('bench.snap', :'snap', false) \gset
-DO $$
-DECLARE
-  snap bigint := current_setting('bench.snap')::bigint;
-BEGIN
-  FOR i IN 1 .. 12000 LOOP
-    EXIT WHEN (SELECT count(*) FROM tdm.snapshot_spare s WHERE s.snapshot_id = snap)
-            = (SELECT count(*) FROM tdm.snapshot_table t WHERE t.snapshot_id = snap)
-          AND NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'tdm_spare');
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-END
-$$;
+SELECT bench_wait_spares(:snap, true) \gset

@@ -25,18 +25,7 @@ INSERT INTO bench_scale
 SELECT current_setting('bench.rows')::bigint, 'snapshot', 1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
 
 SELECT clock_timestamp() AS t0 \gset
-SELECT set_config('bench.snap', :'snap', false) \gset
-DO $$
-DECLARE
-  snap bigint := current_setting('bench.snap')::bigint;
-BEGIN
-  FOR i IN 1 .. 12000 LOOP
-    EXIT WHEN (SELECT count(*) FROM tdm.snapshot_spare s WHERE s.snapshot_id = snap)
-            = (SELECT count(*) FROM tdm.snapshot_table t WHERE t.snapshot_id = snap);
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-END
-$$;
+SELECT bench_wait_spares(:snap, false) \gset
 INSERT INTO bench_scale
 SELECT current_setting('bench.rows')::bigint, 'rollback spares (background)',
        1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);

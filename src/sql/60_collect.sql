@@ -6,21 +6,27 @@
 CREATE FUNCTION tdm._row_hash(VARIADIC "any") RETURNS bigint
 AS 'MODULE_PATHNAME', 'tdm_row_hash' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
--- The same hash, added to the running totals of an environment slot; and
--- the totals since the last call (which clears them).
-CREATE FUNCTION tdm._collect_row_hash(slot int, VARIADIC "any") RETURNS bigint
-AS 'MODULE_PATHNAME', 'tdm_collect_row_hash' LANGUAGE C VOLATILE;
+-- The row hashes' count and sum per environment slot since the last call
+-- (which clears them), as tdm._collect_rows added them.
 CREATE FUNCTION tdm._collect_totals()
 RETURNS TABLE (slot int, row_count bigint, checksum text)
 AS 'MODULE_PATHNAME', 'tdm_collect_totals' LANGUAGE C VOLATILE;
+
+-- Collection's copy (C++): runs `query` ($1 = release), whose rows are
+-- (environment slot, the managed table's columns), into the temporary
+-- table `collected` (tdm_env, tdm_row_hash, the columns), hashing each row
+-- into its slot's totals; batches of rows, as COPY inserts them. Returns
+-- the rows inserted.
+CREATE FUNCTION tdm._collect_rows(collected regclass, query text, release text, envs text[])
+RETURNS bigint AS 'MODULE_PATHNAME', 'tdm_collect_rows' LANGUAGE C VOLATILE;
 
 -- The temporary table that holds a managed table's collected rows.
 CREATE FUNCTION tdm._collected_name(rel regclass) RETURNS name
 LANGUAGE sql IMMUTABLE AS $$ SELECT ('tdm_collected_' || rel::oid)::name $$;
 
--- Collects every managed table's rows tagged for `release`: one INSERT per
--- table whose SELECT is a UNION ALL over the environments' foreign tables,
--- so their async-capable scans run concurrently. Each row keeps its
+-- Collects every managed table's rows tagged for `release`: one copy per
+-- table (tdm._collect_rows) of a UNION ALL over the environments' foreign
+-- tables, so their async-capable scans run concurrently. Each row keeps its
 -- environment and a row hash; a locked release's rows are checked against
 -- the lock (count and checksum per environment and table).
 CREATE FUNCTION tdm._collect(release text)
@@ -53,8 +59,8 @@ BEGIN
     branches := '{}';
     FOR i IN 1 .. cardinality(envs) LOOP
       env_rel := tdm._env_table(envs[i], m.rel);
-      branches := branches || format('SELECT $2[%s], tdm._collect_row_hash(%s, %s), %s FROM %s t WHERE t.%I = $1',
-                                     i, i, tdm._hash_args(m.rel), columns, env_rel, m.release_column);
+      branches := branches || format('SELECT %s::int4, %s FROM %s t WHERE t.%I = $1',
+                                     i, columns, env_rel, m.release_column);
     END LOOP;
 
     temp_name := tdm._collected_name(m.rel);
@@ -67,9 +73,8 @@ BEGIN
                                       ORDER BY ordinal) FROM tdm._columns(m.rel)));
     PERFORM tdm._collect_totals();  -- clears the running totals
     BEGIN
-      EXECUTE format('INSERT INTO pg_temp.%I %s', temp_name, array_to_string(branches, ' UNION ALL '))
-        USING release, envs;
-      GET DIAGNOSTICS row_count = ROW_COUNT;
+      row_count := tdm._collect_rows(format('pg_temp.%I', temp_name)::regclass,
+                                     array_to_string(branches, ' UNION ALL '), release, envs);
     EXCEPTION WHEN undefined_table OR undefined_column OR connection_exception THEN
       -- An environment unreachable, or its table or columns missing: say
       -- which, from its catalog (read only then: each read is a round trip

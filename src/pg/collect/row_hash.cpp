@@ -1,13 +1,13 @@
 // Row hashes of collected rows (pg/common/row_hash.hpp):
 //  * tdm._row_hash(VARIADIC "any"): the hash of one row.
-//  * tdm._collect_row_hash(slot, VARIADIC "any"): the same hash, also added
-//    to the running count and sum of `slot` (one per environment), so that
-//    collection checks the release lock without reading its rows again;
-//    tdm._collect_totals() returns and clears those sums.
+//  * the running count and sum of the hashes per environment slot, which
+//    collection adds to (tdm._collect_rows) so that it checks the release
+//    lock without reading its rows again; tdm._collect_totals() returns
+//    and clears them.
 #include <array>
 #include <string>
 
-#include "core/common/error.hpp"
+#include "pg/collect/totals.hpp"
 #include "pg/common/bridge.hpp"
 #include "pg/common/row_hash.hpp"
 
@@ -64,24 +64,17 @@ uint64 hash_arguments(FunctionCallInfo fcinfo, int first) {
 
 // Running totals of collection, one per environment slot. Plain data: no
 // global destructor.
-constexpr int kSlots = 256;
+constexpr int kSlots = tdm::pg::kCollectSlots;
 std::array<tdm::pg::RowHashTotal, kSlots> g_totals{};
 
 }  // namespace
 
-TDM_FUNCTION(tdm_row_hash) {
-  PG_RETURN_INT64(static_cast<int64>(hash_arguments(fcinfo, 0)));
+void tdm::pg::add_to_collect_total(int slot, uint64 hash) {
+  g_totals[slot - 1].add(hash);
 }
 
-TDM_FUNCTION(tdm_collect_row_hash) {
-  const int slot = PG_ARGISNULL(0) ? 0 : PG_GETARG_INT32(0);
-  if (slot < 1 || slot > kSlots) {
-    throw tdm::Error(tdm::sqlstate::kProgramLimitExceeded,
-                     "tdm collects from at most " + std::to_string(kSlots) + " environments");
-  }
-  const uint64 hash = hash_arguments(fcinfo, 1);
-  g_totals[slot - 1].add(hash);
-  PG_RETURN_INT64(static_cast<int64>(hash));
+TDM_FUNCTION(tdm_row_hash) {
+  PG_RETURN_INT64(static_cast<int64>(hash_arguments(fcinfo, 0)));
 }
 
 // tdm._collect_totals(): (slot, row_count, checksum) of the slots used since

@@ -1,6 +1,9 @@
 #include "pg/common/row_hash.hpp"
 
+#include <algorithm>
+
 extern "C" {
+#include "access/htup_details.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
 }
@@ -42,6 +45,24 @@ uint64 hash_values(const Datum *values, const bool *nulls, const HashedColumn *c
     hash = hash_combine64(hash, hash_bytes_extended(bytes, length, position));
   }
   return hash;
+}
+
+uint64 hash_row(const Datum *values, const bool *nulls, const HashedColumn *columns, int count) {
+  if (count <= kHashChunk) return hash_values(values, nulls, columns, count);
+  // At most MaxTupleAttributeNumber columns: 18 chunks of 90.
+  constexpr int kMaxChunks = (MaxTupleAttributeNumber + kHashChunk - 1) / kHashChunk;
+  Datum chunk_hashes[kMaxChunks];
+  bool chunk_nulls[kMaxChunks] = {};
+  HashedColumn chunk_columns[kMaxChunks];
+  const int chunks = (count + kHashChunk - 1) / kHashChunk;
+  for (int c = 0; c < chunks; ++c) {
+    const int first = c * kHashChunk;
+    const int length = std::min(kHashChunk, count - first);
+    chunk_hashes[c] = Int64GetDatum(
+        static_cast<int64>(hash_values(values + first, nulls + first, columns + first, length)));
+    chunk_columns[c] = {8, true};
+  }
+  return hash_values(chunk_hashes, chunk_nulls, chunk_columns, chunks);
 }
 
 bool needs_detoasting(const Datum *values, const bool *nulls, const HashedColumn *columns,

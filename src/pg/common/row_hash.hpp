@@ -24,6 +24,11 @@ struct HashedColumn {
 // says no value needs it.
 uint64 hash_values(const Datum *values, const bool *nulls, const HashedColumn *columns, int count);
 
+// The hash of a whole row of `count` values: hash_values itself up to
+// kHashChunk values, else the hash of the hashes of its chunks (as
+// tdm._hash_args spells it in SQL). Same calling rules as hash_values.
+uint64 hash_row(const Datum *values, const bool *nulls, const HashedColumn *columns, int count);
+
 // Whether some value is compressed or stored out of line (hash_values then
 // calls PostgreSQL to expand it).
 bool needs_detoasting(const Datum *values, const bool *nulls, const HashedColumn *columns,

@@ -3,10 +3,10 @@
 // and checksum of the copied rows, in one pass.
 //
 // Why not CREATE TABLE AS and a checksum query: that reads the data twice.
-// Here rows go in batches through table_multi_insert, as COPY does (one WAL
-// record per page rather than per row), and each row is hashed as it
-// passes, so a snapshot costs no more than CREATE TABLE AS of the same rows
-// (whose free space map it skips too: the storage is new).
+// Here rows go in batches through table_multi_insert (BatchInsert), and
+// each row is hashed as it passes, so a snapshot costs no more than CREATE
+// TABLE AS of the same rows (whose free space map it skips too: the
+// storage is new).
 // `hashed` lists the attribute numbers of `source` that the checksum covers,
 // in the order tdm._hash_args gives them (the managed table's columns).
 #include <string>
@@ -14,6 +14,7 @@
 
 #include "core/common/error.hpp"
 #include "pg/common/args.hpp"
+#include "pg/common/batch_insert.hpp"
 #include "pg/common/bridge.hpp"
 #include "pg/common/row_hash.hpp"
 #include "pg/snapshot/copy_rows.hpp"
@@ -33,9 +34,6 @@ extern "C" {
 }
 
 namespace {
-
-constexpr int kBatchRows = 1000;
-constexpr Size kBatchBytes = 64 * 1024;
 
 // The positions (0-based) of a descriptor's live columns, in order.
 int live_columns(TupleDesc desc, AttrNumber *live) {
@@ -72,7 +70,7 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
   for (int i = 0; i < desc->natts; ++i) fast_defaults |= TupleDescAttr(desc, i)->atthasmissing;
   const bool same_layout =
       live_count == desc->natts && live_count == storage_desc->natts && !fast_defaults;
-  // The hashed columns' type facts, and where chunks of them end.
+  // The hashed columns' type facts.
   auto *columns =
       static_cast<tdm::pg::HashedColumn *>(palloc(sizeof(tdm::pg::HashedColumn) * hashed_count));
   for (int i = 0; i < hashed_count; ++i) {
@@ -80,35 +78,13 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
     Form_pg_attribute attribute = TupleDescAttr(desc, hashed[i] - 1);
     columns[i] = {attribute->attlen, attribute->attbyval};
   }
-  const int chunks = (hashed_count + tdm::pg::kHashChunk - 1) / tdm::pg::kHashChunk;
-  auto *chunk_hashes = static_cast<Datum *>(palloc(sizeof(Datum) * (chunks + 1)));
-  auto *chunk_nulls = static_cast<bool *>(palloc0(sizeof(bool) * (chunks + 1)));
-  auto *chunk_columns =
-      static_cast<tdm::pg::HashedColumn *>(palloc(sizeof(tdm::pg::HashedColumn) * (chunks + 1)));
-  for (int c = 0; c < chunks; ++c) chunk_columns[c] = {8, true};
   auto *values = static_cast<Datum *>(palloc(sizeof(Datum) * (hashed_count + 1)));
   auto *nulls = static_cast<bool *>(palloc(sizeof(bool) * (hashed_count + 1)));
 
   TableScanDesc scan = table_beginscan(source, GetActiveSnapshot(), 0, nullptr);
   TupleTableSlot *read = table_slot_create(source, nullptr);
-  TupleTableSlot **batch =
-      static_cast<TupleTableSlot **>(palloc(sizeof(TupleTableSlot *) * kBatchRows));
-  for (int i = 0; i < kBatchRows; ++i) {
-    batch[i] = same_layout ? table_slot_create(storage, nullptr)
-                           : MakeSingleTupleTableSlot(storage_desc, &TTSOpsVirtual);
-  }
-  BulkInsertState bulk = GetBulkInsertState();
-  const CommandId command = GetCurrentCommandId(true);
-  int pending = 0;
-  Size pending_bytes = 0;
+  tdm::pg::BatchInsert *batch = tdm::pg::batch_insert_begin(storage, same_layout, insert_options);
   CopiedRows copied{0, 0};
-  auto flush = [&] {
-    if (pending == 0) return;
-    table_multi_insert(storage, batch, pending, command, insert_options, bulk);
-    for (int i = 0; i < pending; ++i) ExecClearTuple(batch[i]);
-    pending = 0;
-    pending_bytes = 0;
-  };
   while (table_scan_getnextslot(scan, ForwardScanDirection, read)) {
     CHECK_FOR_INTERRUPTS();
     slot_getallattrs(read);
@@ -116,25 +92,15 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
       values[i] = read->tts_values[hashed[i] - 1];
       nulls[i] = read->tts_isnull[hashed[i] - 1];
     }
-    uint64 hash;
-    if (hashed_count <= tdm::pg::kHashChunk) {
-      hash = tdm::pg::hash_values(values, nulls, columns, hashed_count);
-    } else {
-      for (int c = 0; c < chunks; ++c) {
-        const int first = c * tdm::pg::kHashChunk;
-        const int count = std::min(tdm::pg::kHashChunk, hashed_count - first);
-        chunk_hashes[c] = Int64GetDatum(static_cast<int64>(
-            tdm::pg::hash_values(values + first, nulls + first, columns + first, count)));
-      }
-      hash = tdm::pg::hash_values(chunk_hashes, chunk_nulls, chunk_columns, chunks);
-    }
+    const uint64 hash = tdm::pg::hash_row(values, nulls, columns, hashed_count);
     copied.rows += 1;
     copied.sum += static_cast<int64>(hash);
 
-    TupleTableSlot *out = batch[pending];
+    TupleTableSlot *out = tdm::pg::batch_insert_slot(batch);
+    Size bytes;
     if (same_layout) {
       ExecCopySlot(out, read);
-      pending_bytes += ExecFetchSlotHeapTuple(out, false, nullptr)->t_len;
+      bytes = ExecFetchSlotHeapTuple(out, false, nullptr)->t_len;
     } else {
       ExecClearTuple(out);
       for (int i = 0; i < storage_desc->natts; ++i) out->tts_isnull[i] = true;
@@ -144,16 +110,13 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
       }
       ExecStoreVirtualTuple(out);
       ExecMaterializeSlot(out);  // its own copy: the scan moves on
-      pending_bytes += heap_compute_data_size(storage_desc, out->tts_values, out->tts_isnull);
+      bytes = heap_compute_data_size(storage_desc, out->tts_values, out->tts_isnull);
     }
-    if (++pending == kBatchRows || pending_bytes >= kBatchBytes) flush();
+    tdm::pg::batch_insert_added(batch, bytes);
   }
-  flush();
-  FreeBulkInsertState(bulk);
-  table_finish_bulk_insert(storage, insert_options);
+  tdm::pg::batch_insert_end(batch);
   table_endscan(scan);
   ExecDropSingleTupleTableSlot(read);
-  for (int i = 0; i < kBatchRows; ++i) ExecDropSingleTupleTableSlot(batch[i]);
   table_close(source, NoLock);
   return copied;
 }

@@ -1,0 +1,122 @@
+// tdm._collect_rows(collected, query, release, envs): collection's copy.
+// Runs `query` ($1 = the release), whose rows are (environment slot, the
+// managed table's columns in order), and inserts into the session's
+// temporary table `collected` (tdm_env, tdm_row_hash, the same columns):
+// the environment's name, the row hash (also added to the slot's totals,
+// for the release lock) and the values, in batches through
+// table_multi_insert as COPY does. An INSERT .. SELECT would call the hash
+// function and insert one row at a time.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/common/error.hpp"
+#include "pg/collect/totals.hpp"
+#include "pg/common/args.hpp"
+#include "pg/common/batch_insert.hpp"
+#include "pg/common/bridge.hpp"
+#include "pg/common/row_hash.hpp"
+#include "pg/common/spi.hpp"
+
+extern "C" {
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+}
+
+namespace {
+
+constexpr int kLeadingColumns = 2;  // tdm_env, tdm_row_hash
+
+// The query's value columns must be the collected table's, in order.
+void check_columns(TupleDesc query, TupleDesc collected) {
+  if (query->natts - 1 + kLeadingColumns != collected->natts) {
+    throw tdm::Error(tdm::sqlstate::kDatatypeMismatch,
+                     "collect: the query gives " + std::to_string(query->natts - 1) +
+                         " columns for a table of " +
+                         std::to_string(collected->natts - kLeadingColumns));
+  }
+  for (int i = 1; i < query->natts; ++i) {
+    if (TupleDescAttr(query, i)->atttypid !=
+        TupleDescAttr(collected, i - 1 + kLeadingColumns)->atttypid) {
+      throw tdm::Error(tdm::sqlstate::kDatatypeMismatch,
+                       "collect: column " + std::to_string(i) +
+                           " of the query and of the collected table differ in type");
+    }
+  }
+}
+
+}  // namespace
+
+TDM_FUNCTION(tdm_collect_rows) {
+  using namespace tdm::pg;
+  const Oid collected = oid_arg(fcinfo, 0, "collected");
+  const std::string query = text_arg(fcinfo, 1, "query");
+  const std::string release = text_arg(fcinfo, 2, "release");
+  const std::vector<std::string> envs = text_array_arg(fcinfo, 3, "envs");
+  if (envs.size() > static_cast<std::size_t>(kCollectSlots)) {
+    throw tdm::Error(tdm::sqlstate::kProgramLimitExceeded,
+                     "tdm collects from at most " + std::to_string(kCollectSlots) +
+                         " environments");
+  }
+  Spi spi;
+  Relation relation = pg_call([=] { return table_open(collected, RowExclusiveLock); });
+  // Only into a temporary table of this session: no privilege is checked.
+  const bool own_temporary = pg_call([=] {
+    return relation->rd_rel->relpersistence == RELPERSISTENCE_TEMP &&
+           isTempNamespace(RelationGetNamespace(relation));
+  });
+  if (!own_temporary) {
+    throw tdm::Error(tdm::sqlstate::kWrongObjectType,
+                     "collect: rows go into a temporary table of this session only");
+  }
+  TupleDesc desc = RelationGetDescr(relation);
+  std::vector<Datum> names;
+  for (const std::string &env : envs) {
+    const char *name = env.c_str();
+    names.push_back(pg_call([=] { return PointerGetDatum(cstring_to_text(name)); }));
+  }
+  BatchInsert *batch =
+      pg_call([=] { return batch_insert_begin(relation, false, TABLE_INSERT_SKIP_FSM); });
+  std::vector<HashedColumn> columns;
+  int64 rows = 0;
+  // Runs in the executor's frames: PostgreSQL errors leave through Spi's
+  // guard; nothing here owns a resource.
+  spi.stream(query, {text_param(release)}, [&](TupleTableSlot *row) {
+    slot_getallattrs(row);
+    const int values = row->tts_tupleDescriptor->natts - 1;
+    if (columns.empty()) {
+      check_columns(row->tts_tupleDescriptor, desc);
+      for (int i = 1; i <= values; ++i) {
+        const Form_pg_attribute attribute = TupleDescAttr(row->tts_tupleDescriptor, i);
+        columns.push_back({attribute->attlen, attribute->attbyval});
+      }
+    }
+    const int env = row->tts_isnull[0] ? 0 : DatumGetInt32(row->tts_values[0]);
+    if (env < 1 || env > static_cast<int>(names.size())) {
+      throw tdm::Error(tdm::sqlstate::kInternalError, "collect: a row of no environment");
+    }
+    const uint64 hash = hash_row(row->tts_values + 1, row->tts_isnull + 1, columns.data(), values);
+    add_to_collect_total(env, hash);
+    TupleTableSlot *out = batch_insert_slot(batch);
+    ExecClearTuple(out);
+    out->tts_values[0] = names[env - 1];
+    out->tts_isnull[0] = false;
+    out->tts_values[1] = Int64GetDatum(static_cast<int64>(hash));
+    out->tts_isnull[1] = false;
+    std::memcpy(out->tts_values + kLeadingColumns, row->tts_values + 1, sizeof(Datum) * values);
+    std::memcpy(out->tts_isnull + kLeadingColumns, row->tts_isnull + 1, sizeof(bool) * values);
+    ExecStoreVirtualTuple(out);
+    ExecMaterializeSlot(out);  // its own copy: the executor reuses the row's memory
+    batch_insert_added(batch, heap_compute_data_size(desc, out->tts_values, out->tts_isnull));
+    ++rows;
+  });
+  pg_call([=] {
+    batch_insert_end(batch);
+    table_close(relation, NoLock);
+  });
+  PG_RETURN_INT64(rows);
+}

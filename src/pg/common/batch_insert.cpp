@@ -1,0 +1,52 @@
+#include "pg/common/batch_insert.hpp"
+
+extern "C" {
+#include "access/tableam.h"
+#include "access/xact.h"
+}
+
+namespace tdm::pg {
+namespace {
+
+constexpr int kBatchRows = 1000;
+constexpr Size kBatchBytes = 64 * 1024;
+
+void flush(BatchInsert *batch) {
+  if (batch->pending == 0) return;
+  table_multi_insert(batch->relation, batch->slots, batch->pending, batch->command, batch->options,
+                     batch->bulk);
+  for (int i = 0; i < batch->pending; ++i) ExecClearTuple(batch->slots[i]);
+  batch->pending = 0;
+  batch->pending_bytes = 0;
+}
+
+}  // namespace
+
+BatchInsert *batch_insert_begin(Relation relation, bool table_slots, int options) {
+  auto *batch = static_cast<BatchInsert *>(palloc0(sizeof(BatchInsert)));
+  batch->relation = relation;
+  batch->slots = static_cast<TupleTableSlot **>(palloc(sizeof(TupleTableSlot *) * kBatchRows));
+  for (int i = 0; i < kBatchRows; ++i) {
+    batch->slots[i] = table_slots
+                          ? table_slot_create(relation, nullptr)
+                          : MakeSingleTupleTableSlot(RelationGetDescr(relation), &TTSOpsVirtual);
+  }
+  batch->bulk = GetBulkInsertState();
+  batch->command = GetCurrentCommandId(true);
+  batch->options = options;
+  return batch;
+}
+
+void batch_insert_added(BatchInsert *batch, Size bytes) {
+  batch->pending_bytes += bytes;
+  if (++batch->pending == kBatchRows || batch->pending_bytes >= kBatchBytes) flush(batch);
+}
+
+void batch_insert_end(BatchInsert *batch) {
+  flush(batch);
+  FreeBulkInsertState(batch->bulk);
+  table_finish_bulk_insert(batch->relation, batch->options);
+  for (int i = 0; i < kBatchRows; ++i) ExecDropSingleTupleTableSlot(batch->slots[i]);
+}
+
+}  // namespace tdm::pg

@@ -1,0 +1,45 @@
+// Rows inserted into a table in batches through table_multi_insert, as COPY
+// does: one WAL record per page rather than per row, and the target page
+// found once per batch. Used by the snapshot's copy and by collection.
+#pragma once
+
+#include "pg/common/postgres.hpp"
+
+extern "C" {
+#include "access/heapam.h"
+#include "executor/tuptable.h"
+#include "utils/relcache.h"
+}
+
+namespace tdm::pg {
+
+// PostgreSQL-side state (palloc'd, no destructor): every call runs under
+// pg_call or in PostgreSQL's own frames.
+struct BatchInsert {
+  Relation relation;
+  TupleTableSlot **slots;
+  int pending;
+  Size pending_bytes;
+  BulkInsertState bulk;
+  CommandId command;
+  int options;
+};
+
+// `table_slots`: slots of the table's own kind (rows copied with
+// ExecCopySlot), else virtual slots of its descriptor (filled value by
+// value, then materialized). `options`: table_multi_insert's.
+BatchInsert *batch_insert_begin(Relation relation, bool table_slots, int options);
+
+// The slot to fill with the next row.
+inline TupleTableSlot *batch_insert_slot(BatchInsert *batch) {
+  return batch->slots[batch->pending];
+}
+
+// The row in batch_insert_slot() is complete, `bytes` long: inserts the
+// batch once it is full.
+void batch_insert_added(BatchInsert *batch, Size bytes);
+
+// Inserts what is pending and releases the slots and the bulk state.
+void batch_insert_end(BatchInsert *batch);
+
+}  // namespace tdm::pg
