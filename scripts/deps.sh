@@ -6,7 +6,7 @@ packages=(
   make g++ cmake pkg-config
   postgresql-15 postgresql-server-dev-15 postgresql-contrib
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-  libboost-dev googletest libgtest-dev libbenchmark-dev
+  libboost-dev libxxhash-dev googletest libgtest-dev libbenchmark-dev
 )
 
 missing=()

@@ -58,9 +58,9 @@ TDM_FUNCTION(tdm_collect_rows) {
   const std::string release = text_arg(fcinfo, 2, "release");
   const std::vector<std::string> envs = text_array_arg(fcinfo, 3, "envs");
   if (envs.size() > static_cast<std::size_t>(kCollectSlots)) {
-    throw tdm::Error(tdm::sqlstate::kProgramLimitExceeded,
-                     "tdm collects from at most " + std::to_string(kCollectSlots) +
-                         " environments");
+    throw tdm::Error(
+        tdm::sqlstate::kProgramLimitExceeded,
+        "tdm collects from at most " + std::to_string(kCollectSlots) + " environments");
   }
   Spi spi;
   Relation relation = pg_call([=] { return table_open(collected, RowExclusiveLock); });
