@@ -14,7 +14,7 @@ AS 'MODULE_PATHNAME', 'tdm_collect_totals' LANGUAGE C VOLATILE;
 
 -- Collection's copy (C++): runs `query` ($1 = release), whose rows are
 -- (environment slot, the managed table's columns), into the temporary
--- table `collected` (tdm_env, tdm_row_hash, the columns), hashing each row
+-- table `collected` (tdm_row_hash, the columns, tdm_env), hashing each row
 -- into its slot's totals; batches of rows, as COPY inserts them. Returns
 -- the rows inserted.
 CREATE FUNCTION tdm._collect_rows(collected regclass, query text, release text, envs text[])
@@ -67,7 +67,9 @@ BEGIN
     IF to_regclass(format('pg_temp.%I', temp_name)) IS NOT NULL THEN
       EXECUTE format('DROP TABLE pg_temp.%I', temp_name);
     END IF;
-    EXECUTE format('CREATE TEMP TABLE %I (tdm_env text, tdm_row_hash bigint, %s) ON COMMIT DROP',
+    -- The hash first and the environment's name last: no alignment padding
+    -- between them and the values (4 bytes a row, 3% of a users row).
+    EXECUTE format('CREATE TEMP TABLE %I (tdm_row_hash bigint, %s, tdm_env text) ON COMMIT DROP',
                    temp_name,
                    (SELECT string_agg(format('%I %s', column_name, column_type), ', '
                                       ORDER BY ordinal) FROM tdm._columns(m.rel)));
@@ -163,7 +165,7 @@ BEGIN
                              FROM unnest(key_columns) AS k);
   END LOOP;
   EXECUTE format(
-    'INSERT INTO %1$s SELECT ''master'', tdm._row_hash(%2$s), %3$s FROM %4$s t'
+    'INSERT INTO %1$s (tdm_env, tdm_row_hash, %7$s) SELECT ''master'', tdm._row_hash(%2$s), %3$s FROM %4$s t'
     ' WHERE t.%5$I IS DISTINCT FROM $1 AND t.ctid IN (%6$s)',
     collected, tdm._hash_args(the_rel), (SELECT string_agg(format('t.%I', column_name), ', '
                                                             ORDER BY ordinal)
@@ -171,7 +173,8 @@ BEGIN
     master_rel, m.release_column,
     (SELECT string_agg(format('SELECT p.ctid FROM %s p JOIN %s c ON %s WHERE c.tdm_env <> ''master''',
                               master_rel, collected, x), ' UNION ')
-       FROM unnest(matches) AS x))
+       FROM unnest(matches) AS x),
+    (SELECT string_agg(format('%I', column_name), ', ' ORDER BY ordinal) FROM tdm._columns(the_rel)))
     USING release;
   GET DIAGNOSTICS added = ROW_COUNT;
   RETURN added;

@@ -1,9 +1,9 @@
 // tdm._collect_rows(collected, query, release, envs): collection's copy.
 // Runs `query` ($1 = the release), whose rows are (environment slot, the
 // managed table's columns in order), and inserts into the session's
-// temporary table `collected` (tdm_env, tdm_row_hash, the same columns):
-// the environment's name, the row hash (also added to the slot's totals,
-// for the release lock) and the values, in batches through
+// temporary table `collected` (tdm_row_hash, the same columns, tdm_env):
+// the row hash (also added to the slot's totals, for the release lock),
+// the values and the environment's name, in batches through
 // table_multi_insert as COPY does. An INSERT .. SELECT would call the hash
 // function and insert one row at a time.
 #include <cstring>
@@ -29,19 +29,20 @@ extern "C" {
 
 namespace {
 
-constexpr int kLeadingColumns = 2;  // tdm_env, tdm_row_hash
+// The collected table: tdm_row_hash, the values, tdm_env. The query:
+// the environment's slot, the values.
+constexpr int kAddedColumns = 2;
 
 // The query's value columns must be the collected table's, in order.
 void check_columns(TupleDesc query, TupleDesc collected) {
-  if (query->natts - 1 + kLeadingColumns != collected->natts) {
+  if (query->natts - 1 + kAddedColumns != collected->natts) {
     throw tdm::Error(tdm::sqlstate::kDatatypeMismatch,
                      "collect: the query gives " + std::to_string(query->natts - 1) +
                          " columns for a table of " +
-                         std::to_string(collected->natts - kLeadingColumns));
+                         std::to_string(collected->natts - kAddedColumns));
   }
   for (int i = 1; i < query->natts; ++i) {
-    if (TupleDescAttr(query, i)->atttypid !=
-        TupleDescAttr(collected, i - 1 + kLeadingColumns)->atttypid) {
+    if (TupleDescAttr(query, i)->atttypid != TupleDescAttr(collected, i)->atttypid) {
       throw tdm::Error(tdm::sqlstate::kDatatypeMismatch,
                        "collect: column " + std::to_string(i) +
                            " of the query and of the collected table differ in type");
@@ -103,12 +104,12 @@ TDM_FUNCTION(tdm_collect_rows) {
     add_to_collect_total(env, hash);
     TupleTableSlot *out = batch_insert_slot(batch);
     ExecClearTuple(out);
-    out->tts_values[0] = names[env - 1];
+    out->tts_values[0] = Int64GetDatum(static_cast<int64>(hash));
     out->tts_isnull[0] = false;
-    out->tts_values[1] = Int64GetDatum(static_cast<int64>(hash));
-    out->tts_isnull[1] = false;
-    std::memcpy(out->tts_values + kLeadingColumns, row->tts_values + 1, sizeof(Datum) * values);
-    std::memcpy(out->tts_isnull + kLeadingColumns, row->tts_isnull + 1, sizeof(bool) * values);
+    std::memcpy(out->tts_values + 1, row->tts_values + 1, sizeof(Datum) * values);
+    std::memcpy(out->tts_isnull + 1, row->tts_isnull + 1, sizeof(bool) * values);
+    out->tts_values[values + 1] = names[env - 1];
+    out->tts_isnull[values + 1] = false;
     ExecStoreVirtualTuple(out);
     ExecMaterializeSlot(out);  // its own copy: the executor reuses the row's memory
     batch_insert_added(batch, heap_compute_data_size(desc, out->tts_values, out->tts_isnull));

@@ -22,14 +22,16 @@ void flush(BatchInsert *batch) {
 
 }  // namespace
 
-BatchInsert *batch_insert_begin(Relation relation, bool table_slots, int options) {
+BatchInsert *batch_insert_begin(Relation relation, bool tuple_slots, int options) {
   auto *batch = static_cast<BatchInsert *>(palloc0(sizeof(BatchInsert)));
   batch->relation = relation;
   batch->slots = static_cast<TupleTableSlot **>(palloc(sizeof(TupleTableSlot *) * kBatchRows));
+  // Heap-tuple slots, not the table's buffer slots: copying a row read
+  // from a buffer into a buffer slot keeps a pin on the buffer for every
+  // row of the batch, which the resource owner then tracks in a hash.
   for (int i = 0; i < kBatchRows; ++i) {
-    batch->slots[i] = table_slots
-                          ? table_slot_create(relation, nullptr)
-                          : MakeSingleTupleTableSlot(RelationGetDescr(relation), &TTSOpsVirtual);
+    batch->slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(relation),
+                                               tuple_slots ? &TTSOpsHeapTuple : &TTSOpsVirtual);
   }
   batch->bulk = GetBulkInsertState();
   batch->command = GetCurrentCommandId(true);

@@ -25,10 +25,10 @@ struct BatchInsert {
   int options;
 };
 
-// `table_slots`: slots of the table's own kind (rows copied with
-// ExecCopySlot), else virtual slots of its descriptor (filled value by
-// value, then materialized). `options`: table_multi_insert's.
-BatchInsert *batch_insert_begin(Relation relation, bool table_slots, int options);
+// `tuple_slots`: heap-tuple slots (rows copied in with ExecCopySlot), else
+// virtual slots of the table's descriptor (filled value by value, then
+// materialized). `options`: table_multi_insert's.
+BatchInsert *batch_insert_begin(Relation relation, bool tuple_slots, int options);
 
 // The slot to fill with the next row.
 inline TupleTableSlot *batch_insert_slot(BatchInsert *batch) {

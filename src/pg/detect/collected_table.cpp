@@ -25,7 +25,8 @@ extern "C" {
 namespace tdm::pg {
 namespace {
 
-constexpr int kFirstValueColumn = 3;  // after tdm_env and tdm_row_hash
+// A collected row: tdm_row_hash, the values, tdm_env (attribute numbers).
+constexpr int kFirstValueColumn = 2;
 
 std::string quote_ident(const std::string &name) {
   const char *raw = name.c_str();
@@ -119,8 +120,9 @@ class RowConverter {
     if (!reader_) reader_ = std::make_unique<TupleText>(slot->tts_tupleDescriptor, context_);
     detect::SourceRow row;
     const std::size_t columns = table_.model.columns.size();
-    const char *const *texts = reader_->read(slot);  // tdm_env, tdm_row_hash, columns...
-    auto it = texts[0] ? env_index_.find(texts[0]) : env_index_.end();
+    const char *const *texts = reader_->read(slot);  // tdm_row_hash, columns..., tdm_env
+    const char *env = texts[kFirstValueColumn - 1 + columns];
+    auto it = env ? env_index_.find(env) : env_index_.end();
     if (it == env_index_.end()) {
       throw Error(sqlstate::kInternalError, "collected row of unknown environment");
     }
