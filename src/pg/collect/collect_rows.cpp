@@ -7,6 +7,7 @@
 // table_multi_insert as COPY does. An INSERT .. SELECT would call the hash
 // function and insert one row at a time.
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -81,7 +82,9 @@ TDM_FUNCTION(tdm_collect_rows) {
     names.push_back(pg_call([=] { return PointerGetDatum(cstring_to_text(name)); }));
   }
   BatchInsert *batch =
-      pg_call([=] { return batch_insert_begin(relation, false, TABLE_INSERT_SKIP_FSM); });
+      pg_call([=] { return batch_insert_begin(relation, true, TABLE_INSERT_SKIP_FSM); });
+  std::vector<Datum> out_values(desc->natts);
+  std::unique_ptr<bool[]> out_nulls(new bool[desc->natts]);
   std::vector<HashedColumn> columns;
   int64 rows = 0;
   // Runs in the executor's frames: PostgreSQL errors leave through Spi's
@@ -102,17 +105,19 @@ TDM_FUNCTION(tdm_collect_rows) {
     }
     const uint64 hash = hash_row(row->tts_values + 1, row->tts_isnull + 1, columns.data(), values);
     add_to_collect_total(env, hash);
+    out_values[0] = Int64GetDatum(static_cast<int64>(hash));
+    out_nulls[0] = false;
+    std::memcpy(out_values.data() + 1, row->tts_values + 1, sizeof(Datum) * values);
+    std::memcpy(out_nulls.get() + 1, row->tts_isnull + 1, sizeof(bool) * values);
+    out_values[values + 1] = names[env - 1];
+    out_nulls[values + 1] = false;
+    // Formed once, in the slot's memory: it waits there for its batch.
     TupleTableSlot *out = batch_insert_slot(batch);
-    ExecClearTuple(out);
-    out->tts_values[0] = Int64GetDatum(static_cast<int64>(hash));
-    out->tts_isnull[0] = false;
-    std::memcpy(out->tts_values + 1, row->tts_values + 1, sizeof(Datum) * values);
-    std::memcpy(out->tts_isnull + 1, row->tts_isnull + 1, sizeof(bool) * values);
-    out->tts_values[values + 1] = names[env - 1];
-    out->tts_isnull[values + 1] = false;
-    ExecStoreVirtualTuple(out);
-    ExecMaterializeSlot(out);  // its own copy: the executor reuses the row's memory
-    batch_insert_added(batch, heap_compute_data_size(desc, out->tts_values, out->tts_isnull));
+    MemoryContext previous = MemoryContextSwitchTo(out->tts_mcxt);
+    HeapTuple tuple = heap_form_tuple(desc, out_values.data(), out_nulls.get());
+    MemoryContextSwitchTo(previous);
+    ExecStoreHeapTuple(tuple, out, true);
+    batch_insert_added(batch, tuple->t_len);
     ++rows;
   });
   pg_call([=] {
