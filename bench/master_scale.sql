@@ -4,7 +4,8 @@
 -- per account (4N rows with the consolidated ones), then a snapshot is timed
 -- against CREATE TABLE AS of the same tables and the rollback spares are
 -- waited for (three rounds, bench/master_scale_round.sql), some rows are
--- changed and a rollback returns them; the time it held the target locked
+-- changed and a rollback returns them (three times, master_scale_rollback.sql);
+-- the time it held the target locked
 -- is kept in bench_scale for the ratios bench/master_report.sql prints
 -- (medians).
 \set ON_ERROR_STOP 1
@@ -52,16 +53,10 @@ SELECT set_config('bench.rows', :'master_rows', false) \gset
 \ir master_scale_round.sql
 \ir master_scale_round.sql
 
--- A production validation that went wrong: 1% of the transactions gone.
-DELETE FROM master.transactions WHERE txn_id % 100 = 7;
-SELECT clock_timestamp() AS t0 \gset
-SELECT tdm.rollback(:snap) AS the_job \gset
-INSERT INTO bench_scale
-SELECT current_setting('bench.rows')::bigint, 'rollback', 1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
-INSERT INTO bench_scale
-SELECT current_setting('bench.rows')::bigint, 'rollback: target locked', (detail ->> 'locked_ms')::float8
-  FROM tdm.job WHERE job_id = :the_job;
-
--- The worker the rollback launched (ANALYZE, then the next spares) is
--- waited for, so that it does not run into the next measure.
-SELECT bench_wait_spares(:snap, true) \gset
+-- A production validation that went wrong (1% of the transactions gone),
+-- then a rollback to the last snapshot; three times (the report takes
+-- medians), each after the worker the previous rollback launched (ANALYZE,
+-- then the next spares) is done, so that it does not run into the measure.
+\ir master_scale_rollback.sql
+\ir master_scale_rollback.sql
+\ir master_scale_rollback.sql
