@@ -30,7 +30,7 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT ('tdm_collected_' || rel::oid)::name $$;
 -- environment and a row hash; a locked release's rows are checked against
 -- the lock (count and checksum per environment and table).
 CREATE FUNCTION tdm._collect(release text)
-RETURNS TABLE (rel regclass, collected regclass, row_count bigint)
+RETURNS TABLE (rel regclass, collected regclass, row_count bigint, by_env jsonb)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
@@ -100,11 +100,15 @@ BEGIN
       RAISE;
     END;
 
-    IF r.status <> 'open' THEN
-      FOR got IN SELECT en.env, coalesce(tot.row_count, 0) AS n,
-                        coalesce(tot.checksum, '0') AS checksum
-                   FROM unnest(envs) WITH ORDINALITY AS en(env, slot)
-                   LEFT JOIN tdm._collect_totals() tot ON tot.slot = en.slot LOOP
+    by_env := '{}';
+    FOR got IN SELECT en.env, coalesce(tot.row_count, 0) AS n,
+                      coalesce(tot.checksum, '0') AS checksum
+                 FROM unnest(envs) WITH ORDINALITY AS en(env, slot)
+                 LEFT JOIN tdm._collect_totals() tot ON tot.slot = en.slot LOOP
+      IF got.n > 0 THEN
+        by_env := by_env || jsonb_build_object(got.env, got.n);
+      END IF;
+      IF r.status <> 'open' THEN
         SELECT * INTO lock FROM tdm.release_lock l
          WHERE l.release = r.release AND l.env = got.env AND l.rel = m.rel;
         IF NOT FOUND THEN
@@ -120,8 +124,8 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('Release %s was locked at %s.', r.release, r.locked_at);
         END IF;
-      END LOOP;
-    END IF;
+      END IF;
+    END LOOP;
 
     rel := m.rel;
     collected := format('pg_temp.%I', temp_name)::regclass;

@@ -106,12 +106,14 @@ $$;
 -- over rows this transaction wrote (no statistics) or with nested loops
 -- disabled carry inflated costs that would make PostgreSQL JIT-compile
 -- each (100-200 ms apiece; measured: a 10k-user consolidation 2.2 s with
--- JIT, 1.6 s without).
+-- JIT, 1.6 s without). Its temporary tables are analyzed for row counts
+-- and key distributions only, from a small sample (statistics target 10:
+-- 7 ms a table instead of 57 at 40k rows).
 CREATE FUNCTION tdm._consolidate_job(job bigint) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
-SET extra_float_digits TO 1 SET jit TO off
+SET extra_float_digits TO 1 SET jit TO off SET default_statistics_target TO 10
 AS $$
 #variable_conflict use_variable
 DECLARE
@@ -123,7 +125,6 @@ DECLARE
   since timestamptz;
   phase_ms jsonb := '{}';
   outcome record;
-  counts jsonb;
   tables jsonb := '{}';
   collected_total bigint := 0;
   merged bigint := 0;
@@ -186,11 +187,8 @@ BEGIN
   since := clock_timestamp();
   PERFORM tdm._progress(job, 'collect', 0, (SELECT count(*) FROM tdm.managed_table));
   FOR t IN SELECT * FROM tdm._collect(the_release) LOOP
-    EXECUTE format('SELECT jsonb_object_agg(tdm_env, n ORDER BY tdm_env)'
-                   '  FROM (SELECT tdm_env, count(*) AS n FROM %s GROUP BY 1) s', t.collected)
-      INTO counts;
     tables := tables || jsonb_build_object(t.rel::text, jsonb_build_object(
-      'collected', t.row_count, 'by_env', coalesce(counts, '{}')));
+      'collected', t.row_count, 'by_env', t.by_env));
     collected_total := collected_total + t.row_count;
     EXECUTE format('ANALYZE %s', t.collected);
   END LOOP;
