@@ -1,7 +1,8 @@
 -- The catalog: what tdm knows about environments, tables, releases and jobs.
 
 CREATE TABLE tdm.environment (
-  name          text PRIMARY KEY CHECK (btrim(name) <> ''),
+  -- 'master' names the earlier releases' rows in conflicts.
+  name          text PRIMARY KEY CHECK (btrim(name) <> '' AND name <> 'master'),
   server        name NOT NULL,
   precedence    int  NOT NULL,
   remote_schema text NOT NULL,

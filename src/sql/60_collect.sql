@@ -138,8 +138,10 @@ $$;
 -- natural key with the collected rows of `the_rel` join them as rows of
 -- environment 'master', so that detection, the rules and review settle
 -- the release's rows against them (decisions.md 42: master's rows come
--- first and stay as they are). Called per table just before its
--- detection, after its parents' keys are translated. Returns the rows
+-- first and stay as they are). Consolidation calls it per table just
+-- before its detection, after its parents' keys are translated; the
+-- preview (tdm.detect_conflicts) right after collection, so that a
+-- child's rows match there by their untranslated keys. Returns the rows
 -- added (none before the first promotion).
 CREATE FUNCTION tdm._collect_earlier(release text, the_rel regclass) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -163,8 +165,8 @@ BEGIN
                        FROM unnest(m.natural_keys) AS nk LOOP
     matches := matches || (SELECT string_agg(
                              CASE WHEN m.normalize_keys
-                                  THEN format('lower(btrim(p.%1$I::text, E'' \t\n\r\f\v''))'
-                                                ' = lower(btrim(c.%1$I::text, E'' \t\n\r\f\v''))', k)
+                                  THEN format('lower(btrim(p.%1$I::text, E'' \t\n\r\f\x0b''))'
+                                                ' = lower(btrim(c.%1$I::text, E'' \t\n\r\f\x0b''))', k)
                                   ELSE format('p.%1$I = c.%1$I', k) END, ' AND ')
                              FROM unnest(key_columns) AS k);
   END LOOP;

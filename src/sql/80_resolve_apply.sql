@@ -266,7 +266,9 @@ BEGIN
          ARRAY(SELECT e.m -> 'row' ->> col FROM unnest(m.pk_columns) WITH ORDINALITY AS u(col, i)
                 ORDER BY u.i),
          (SELECT jsonb_object_agg(col, e.m -> 'row' -> col) FROM unnest(m.pk_columns) AS col),
-         CASE WHEN r.action = 'delete_all' THEN 'delete'
+         -- Master's rows (tdm._collect_earlier) stay whatever is decided.
+         CASE WHEN e.m ->> 'env' = 'master' THEN 'keep'
+              WHEN r.action = 'delete_all' THEN 'delete'
               WHEN r.action IN ('keep', 'merge') AND e.member <> r.survivor THEN 'drop'
               WHEN e.member = ANY (r.rekeyed) THEN 'rekey'
               ELSE 'keep' END,
@@ -373,7 +375,7 @@ BEGIN
   END IF;
   INSERT INTO pg_temp.tdm_earlier_kept (rel, key)
   SELECT DISTINCT the_rel, p.key FROM pg_temp.tdm_plan p
-   WHERE p.env = 'master'
+   WHERE p.env = 'master' AND p.member = p.survivor
      AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan o WHERE o.conflict_id = p.conflict_id AND o.role = 'drop');
   EXECUTE format('DELETE FROM pg_temp.%I WHERE tdm_env = ''master''', tdm._collected_name(the_rel));
 END

@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(32);
+SELECT plan(39);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.create_release('R2', 'v2.0');
@@ -112,6 +112,30 @@ SELECT results_eq(
   'refused calls changed nothing');
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'tdm_remote'), 0, 'probing environments imported nothing');
+
+-- The name of master's rows in conflicts is not an environment's, even
+-- written directly.
+SELECT throws_ok($$INSERT INTO tdm.environment (name, server, precedence, remote_schema)
+                   VALUES ('master', 'st1', 1, 'public')$$, '23514', NULL,
+  'an environment named master is refused by the catalog too');
+
+-- Collection's batched copy writes only into a plain temporary table of the
+-- session, whose columns it checks (it bypasses what a plain INSERT does).
+CREATE TEMP TABLE tap_collected (h bigint, a int4, e text);
+SELECT is(tdm._collect_rows('pg_temp.tap_collected', 'SELECT 1::int4, 5::int4', 'R', '{e1}'), 1::bigint,
+          'a row goes into a plain temporary table');
+SELECT is((SELECT e || ':' || a FROM pg_temp.tap_collected), 'e1:5', 'with its environment name');
+CREATE TEMP TABLE tap_wrong_hash (h text, a int4, e text);
+SELECT throws_ok($$SELECT tdm._collect_rows('pg_temp.tap_wrong_hash', 'SELECT 1::int4, 5::int4', 'R', '{e1}')$$,
+  '42804', NULL, 'a hash column of another type is refused');
+CREATE TEMP TABLE tap_partitioned (h bigint, a int4, e text) PARTITION BY LIST (a);
+SELECT throws_ok($$SELECT tdm._collect_rows('pg_temp.tap_partitioned', 'SELECT 1::int4, 5::int4', 'R', '{e1}')$$,
+  '42809', NULL, 'a partitioned table is refused');
+CREATE TEMP TABLE tap_indexed (h bigint, a int4 PRIMARY KEY, e text);
+SELECT throws_ok($$SELECT tdm._collect_rows('pg_temp.tap_indexed', 'SELECT 1::int4, 5::int4', 'R', '{e1}')$$,
+  '42809', NULL, 'a table with an index is refused');
+SELECT throws_ok($$SELECT tdm._collect_rows('tdm.environment', 'SELECT 1::int4, 5::int4', 'R', '{e1}')$$,
+  '42809', NULL, 'a table that is not the session''s temporary table is refused');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -266,7 +266,7 @@ SourceRow master_row(const char *id, const char *email, const char *role, const 
                      std::int64_t ts, const char *feature = "FEAT-001") {
   SourceRow r = row(4, id, email, role, balance, ts, feature);
   r.values = {Value(id),
-              Value(email),
+              email ? Value(email) : Value(),
               Value(role),
               balance ? Value(balance) : Value(),
               Value("2024-01-" + std::to_string(ts)),
@@ -327,6 +327,17 @@ TEST(Master, AHigherPriorityFeatureDoesNotReplaceTheMasterRow) {
                           master_row("4", "f@x", "Customer", "0", 5)});
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0].priority, 1);
+}
+
+TEST(Master, ARowJoiningTwoMasterRowsGoesToReview) {
+  // st1's row has master row 10's email and master row 11's id.
+  auto c = detect_with_master({row(0, "11", "bob@x", "Customer", "1", 10),
+                               master_row("10", "bob@x", "Customer", "1", 5),
+                               master_row("11", nullptr, "Customer", "1", 5)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].priority, 3);
+  EXPECT_NE(c[0].rationale.find("joins 2 rows of master"), std::string::npos);
 }
 
 TEST(Master, TheSameFeatureGoesByPrecedenceAndMasterComesFirst) {

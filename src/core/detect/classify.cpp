@@ -373,6 +373,18 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
                   " stays as it is: a human decides (keep it, or keep_all with new keys or "
                   "renames for the release's rows)");
   };
+  // A release's row that joins several of master's rows (one by one key,
+  // another by another): no rule picks among rows that all stay.
+  const auto fixed_count = std::count_if(members.begin(), members.end(),
+                                         [&](std::size_t row) { return env(row).fixed; });
+  if (fixed_count > 1) {
+    manual(3, "the release's row" +
+                  std::string(members.size() - fixed_count > 1 ? "s join " : " joins ") +
+                  std::to_string(fixed_count) + " rows of " + env(first).name +
+                  ", which stay as they are: a human decides which one it is (keep it), or "
+                  "keep_all with renames for the release's rows");
+    return c;
+  }
 
   // Rule 1: identical rows.
   if (all_identical) {

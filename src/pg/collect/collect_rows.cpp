@@ -24,6 +24,8 @@ extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
 }
@@ -34,13 +36,18 @@ namespace {
 // the environment's slot, the values.
 constexpr int kAddedColumns = 2;
 
-// The query's value columns must be the collected table's, in order.
+// The query's value columns must be the collected table's, in order,
+// between the int8 hash and the text name.
 void check_columns(TupleDesc query, TupleDesc collected) {
-  if (query->natts - 1 + kAddedColumns != collected->natts) {
+  if (query->natts - 1 + kAddedColumns != collected->natts ||
+      TupleDescAttr(query, 0)->atttypid != INT4OID ||
+      TupleDescAttr(collected, 0)->atttypid != INT8OID ||
+      TupleDescAttr(collected, collected->natts - 1)->atttypid != TEXTOID) {
     throw tdm::Error(tdm::sqlstate::kDatatypeMismatch,
                      "collect: the query gives " + std::to_string(query->natts - 1) +
                          " columns for a table of " +
-                         std::to_string(collected->natts - kAddedColumns));
+                         std::to_string(collected->natts - kAddedColumns) +
+                         ", or the slot, hash or name column has another type");
   }
   for (int i = 1; i < query->natts; ++i) {
     if (TupleDescAttr(query, i)->atttypid != TupleDescAttr(collected, i)->atttypid) {
@@ -66,14 +73,27 @@ TDM_FUNCTION(tdm_collect_rows) {
   }
   Spi spi;
   Relation relation = pg_call([=] { return table_open(collected, RowExclusiveLock); });
-  // Only into a temporary table of this session: no privilege is checked.
-  const bool own_temporary = pg_call([=] {
-    return relation->rd_rel->relpersistence == RELPERSISTENCE_TEMP &&
-           isTempNamespace(RelationGetNamespace(relation));
+  // Only into a plain temporary table of this session (no privilege is
+  // checked), with nothing that inserting in batches would bypass: no
+  // index, constraint, NOT NULL, trigger or rule.
+  const bool plain_own_temporary = pg_call([=] {
+    Form_pg_class form = relation->rd_rel;
+    if (form->relkind != RELKIND_RELATION || form->relpersistence != RELPERSISTENCE_TEMP ||
+        !isTempNamespace(RelationGetNamespace(relation)) || form->relhasindex ||
+        form->relchecks > 0 || form->relhastriggers || form->relhasrules) {
+      return false;
+    }
+    TupleDesc desc = RelationGetDescr(relation);
+    for (int i = 0; i < desc->natts; ++i) {
+      if (TupleDescAttr(desc, i)->attnotnull) return false;
+    }
+    return true;
   });
-  if (!own_temporary) {
+  if (!plain_own_temporary) {
+    pg_call([=] { table_close(relation, RowExclusiveLock); });
     throw tdm::Error(tdm::sqlstate::kWrongObjectType,
-                     "collect: rows go into a temporary table of this session only");
+                     "collect: rows go only into a plain temporary table of this session, without "
+                     "indexes, constraints, triggers or rules");
   }
   TupleDesc desc = RelationGetDescr(relation);
   std::vector<Datum> names;
