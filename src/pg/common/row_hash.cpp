@@ -26,7 +26,11 @@ uint64 hash_values(const Datum *values, const bool *nulls, const HashedColumn *c
     const Datum value = values[position];
     const HashedColumn &column = columns[position];
     if (column.by_value) {
-      hash = hash_combine64(hash, XXH3_64bits_withSeed(&value, sizeof value, position));
+      // Only the type's own bytes: a 4-byte value reaches here sign-extended
+      // from a table (fetch_att) but zero-extended from ObjectIdGetDatum.
+      uint64 bits = static_cast<uint64>(value);
+      if (column.length > 0 && column.length < 8) bits &= (uint64{1} << (8 * column.length)) - 1;
+      hash = hash_combine64(hash, XXH3_64bits_withSeed(&bits, sizeof bits, position));
       continue;
     }
     const unsigned char *bytes;
