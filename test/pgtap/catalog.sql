@@ -1,7 +1,7 @@
 -- The extension's shape: control settings, the contract's tables and
 -- columns, pg_dump of the catalog, the tdm.work_mem setting.
 BEGIN;
-SELECT plan(75);
+SELECT plan(76);
 
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'tdm'), false,
   'tdm is not relocatable');
@@ -67,6 +67,13 @@ SELECT throws_ok($$SET LOCAL tdm.work_mem = '1kB'$$, '22023', NULL,
   'tdm.work_mem below 64kB is refused');
 SELECT throws_ok($$SET LOCAL tdm.no_such_setting = 1$$, '42602', NULL,
   'the tdm. prefix is reserved: misspelt settings are refused');
+
+-- The row hash of a value is the same whether it is read from a table or
+-- written as a literal (a large oid, a negative int2).
+CREATE TEMP TABLE tap_hashed (o oid, i int2);
+INSERT INTO tap_hashed VALUES (4000000000, -3);
+SELECT ok((SELECT tdm._row_hash(o, i) = tdm._row_hash(4000000000::oid, (-3)::int2) FROM tap_hashed),
+          'row hash: stored and literal values hash alike');
 
 SELECT * FROM finish();
 ROLLBACK;
