@@ -540,5 +540,28 @@ SELECT a.account_number, u.tdm_release AS user_release
   FROM master.accounts a JOIN master.users u USING (user_id) WHERE a.tdm_release = 'R6' ORDER BY 1;
 DELETE FROM plant_st1.accounts WHERE tdm_release = 'R6';
 DELETE FROM plant_st1.users WHERE tdm_release = 'R6';
+-- With normalize_keys, master's rows are matched as detection compares
+-- natural keys: case and surrounding white space (a vertical tab too)
+-- aside; a lower-case v at the edge is a letter like any other.
+BEGIN;
+UPDATE tdm.managed_table SET normalize_keys = true WHERE rel = 'staging.users'::regclass;
+INSERT INTO master.users (user_id, email, full_name, role, tdm_release, tdm_feature)
+VALUES (999801, 'victor@example.com', 'Victor', 'Customer', 'R1', 'FEAT-001'),
+       (999802, 'vera@example.com', 'Vera', 'Customer', 'R1', 'FEAT-001');
+\set ECHO none
+SELECT format('CREATE TEMP TABLE %I (tdm_row_hash bigint, LIKE staging.users, tdm_env text)',
+              tdm._collected_name('staging.users')) \gexec
+SELECT format('INSERT INTO pg_temp.%I (user_id, email, full_name, role, created_at, updated_at, tdm_release, tdm_feature, tdm_env)'
+              ' VALUES (999811, %L, ''Victor'', ''Customer'', now(), now(), ''R9'', ''FEAT-101'', ''st1''),'
+              '        (999812, %L, ''Vera'', ''Customer'', now(), now(), ''R9'', ''FEAT-101'', ''st1'')',
+              tdm._collected_name('staging.users'), 'Victor@Example.com', E' VERA@example.com\x0b') \gexec
+\set ECHO all
+SELECT tdm._collect_earlier('R9', 'staging.users') AS master_rows_matched;
+\set ECHO none
+SELECT format('SELECT email AS master_rows FROM pg_temp.%I WHERE tdm_env = ''master'' ORDER BY 1',
+              tdm._collected_name('staging.users')) \gexec
+\set ECHO all
+ROLLBACK;
+
 -- The name master is taken by these members.
 SELECT tdm.add_environment('master', 'st1');

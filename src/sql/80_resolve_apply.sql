@@ -95,8 +95,8 @@ $$;
 
 -- The expression that gives a re-keyed row of `rel` its new primary key:
 -- the target table's sequence or identity, brought past every key in use
--- (collected rows, the target and master); a temporary sequence from max+1 when the
--- table has none; a random uuid for uuid keys.
+-- (collected rows, the target and master); a temporary sequence from
+-- max+1 when the table has none; a random uuid for uuid keys.
 CREATE FUNCTION tdm._new_key_expr(rel regclass, target_rel regclass, collected regclass)
 RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -359,20 +359,15 @@ BEGIN
 END
 $$;
 
--- After a table's conflicts are applied: master's rows (tdm._collect_earlier)
--- leave its collected rows, for they are in master already. Those that
--- release rows were merged into are remembered in pg_temp.tdm_earlier_kept: the load
--- brings them into the target with their own release tag (tdm._closure),
--- in place of the release's rows that were merged into them.
+-- After a table's conflicts are applied (master's rows always kept):
+-- master's rows (tdm._collect_earlier) leave its collected rows, for they
+-- are in master already. Those that release rows were merged into are
+-- remembered in pg_temp.tdm_earlier_kept: the load brings them into the
+-- target with their own release tag (tdm._closure), in place of the
+-- release's rows that were merged into them.
 CREATE FUNCTION tdm._settle_earlier(the_rel regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  -- The rules and decisions keep master's rows as they are; anything else
-  -- would lose or change an earlier release's row.
-  IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan p WHERE p.env = 'master' AND p.role <> 'keep') THEN
-    RAISE EXCEPTION 'consolidate: a resolution of % would drop, delete or re-key a row of master',
-      the_rel USING ERRCODE = 'internal_error';
-  END IF;
   INSERT INTO pg_temp.tdm_earlier_kept (rel, key)
   SELECT DISTINCT the_rel, p.key FROM pg_temp.tdm_plan p
    WHERE p.env = 'master' AND p.member = p.survivor

@@ -97,6 +97,7 @@ DECLARE
   candidate jsonb;
   release text;
   earlier text[];
+  earlier_release text;
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
   -- as it was: it was checked when it was taken.
@@ -170,19 +171,19 @@ BEGIN
 
   -- A member of environment 'master' is an earlier release's row: the
   -- decision settles the release's rows against it and leaves it as it is.
-  earlier := ARRAY(SELECT cm.label FROM tdm.conflict_member cm
-                    WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
-                      AND cm.env = 'master' ORDER BY cm.member);
-  IF cardinality(earlier) > 0
+  SELECT array_agg(cm.label ORDER BY cm.member),
+         (array_agg(cm."row" ->> m.release_column ORDER BY cm.member))[1]
+    INTO earlier, earlier_release
+    FROM tdm.conflict_member cm
+   WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.env = 'master';
+  IF earlier IS NOT NULL
      AND (NEW.action IN ('merge', 'delete_all')
           OR (NEW.action = 'keep' AND NOT NEW.keep_env = ANY (earlier))
           OR (NEW.action = 'keep_all' AND coalesce(NEW.renames ?| earlier, false))) THEN
     RAISE EXCEPTION 'decision on %: % would change release %''s row in master, which a later release leaves as it is',
       NEW.conflict_id,
       CASE WHEN NEW.action = 'keep_all' THEN 'renaming it' ELSE format('%s', NEW.action) END,
-      (SELECT cm."row" ->> m.release_column FROM tdm.conflict_member cm
-        WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.env = 'master'
-        ORDER BY cm.member LIMIT 1)
+      earlier_release
       USING ERRCODE = 'invalid_parameter_value',
             HINT = format('Keep it (action keep, keep_env %L: the release''s rows are merged into it), '
                           'or keep_all (the release''s rows get new keys, or renames of their own).',

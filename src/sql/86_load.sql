@@ -98,9 +98,9 @@ $$;
 
 -- The closure: rows of earlier releases in master that the loaded rows
 -- reference (directly or through each other), or that release rows were
--- merged into, and the target lacks come along with their own release tag, so the target stays referentially
--- complete (promotion copies only the release's own rows, so they are not
--- duplicated in master). Collected in pg_temp.tdm_closure_<table>; returns
+-- merged into, and the target lacks come along with their own release
+-- tag, so the target stays referentially complete (promotion copies only
+-- the release's own rows, so they are not duplicated in master). Collected in pg_temp.tdm_closure_<table>; returns
 -- the INSERT clauses that load them, and records their counts in the run.
 CREATE FUNCTION tdm._closure(run bigint, target text) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

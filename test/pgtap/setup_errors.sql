@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(39);
+SELECT plan(40);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.create_release('R2', 'v2.0');
@@ -134,6 +134,9 @@ SELECT throws_ok($$SELECT tdm._collect_rows('pg_temp.tap_partitioned', 'SELECT 1
 CREATE TEMP TABLE tap_indexed (h bigint, a int4 PRIMARY KEY, e text);
 SELECT throws_ok($$SELECT tdm._collect_rows('pg_temp.tap_indexed', 'SELECT 1::int4, 5::int4', 'R', '{e1}')$$,
   '42809', NULL, 'a table with an index is refused');
+CREATE TEMP TABLE tap_not_null (h bigint, a int4 NOT NULL, e text);
+SELECT throws_ok($$SELECT tdm._collect_rows('pg_temp.tap_not_null', 'SELECT 1::int4, 5::int4', 'R', '{e1}')$$,
+  '42809', NULL, 'a table with a NOT NULL column is refused (batches would bypass it)');
 SELECT throws_ok($$SELECT tdm._collect_rows('tdm.environment', 'SELECT 1::int4, 5::int4', 'R', '{e1}')$$,
   '42809', NULL, 'a table that is not the session''s temporary table is refused');
 
