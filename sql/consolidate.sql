@@ -211,6 +211,18 @@ SELECT status, rows_loaded, rows_merged, rows_renamed, rows_deleted, calls FROM 
 SELECT (SELECT count(*) FROM (SELECT email, full_name, role FROM before_rerun
                               EXCEPT SELECT email, full_name, role FROM staging.users) a) AS changed;
 
+-- A target table with an insert trigger of its own is loaded by INSERT, so
+-- the trigger fires; one that changes the rows is caught by the load's
+-- checksums, and nothing is loaded.
+CREATE FUNCTION public.tdm_test_shout() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.full_name := upper(NEW.full_name); RETURN NEW; END $$;
+CREATE TRIGGER shout BEFORE INSERT ON staging.users FOR EACH ROW EXECUTE FUNCTION public.tdm_test_shout();
+SELECT tdm.consolidate('R3');
+SELECT (SELECT count(*) FROM staging.users WHERE full_name = upper(full_name)) AS shouted,
+       (SELECT count(*) FROM (SELECT email, full_name, role FROM before_rerun
+                              EXCEPT SELECT email, full_name, role FROM staging.users) a) AS changed;
+DROP TRIGGER shout ON staging.users;
+DROP FUNCTION public.tdm_test_shout();
 
 -- Every decision, approval and call is in the audit trail, and it holds.
 SELECT action, count(*) FROM tdm.audit

@@ -1,10 +1,16 @@
 -- Consolidation, load: the validated rows replace the release's rows in the
--- target, in one transaction. All tables are deleted from in one statement
--- and inserted into in one statement (data-modifying WITH clauses):
--- PostgreSQL checks foreign keys, deferrable or not, at the end of the
--- statement, so reference cycles load, NOT NULL and non-deferrable ones
--- included, without touching any constraint. Counts and checksums of what
--- was loaded are then compared with what validation approved.
+-- target, in one transaction. All tables are deleted from in one statement.
+-- The managed tables' rows then go in directly (tdm._load_rows: batches,
+-- as COPY inserts them, with index entries and NOT NULL and CHECK checked
+-- per row) where the target table allows it, and the foreign keys of those
+-- tables are checked last, one set-based query each
+-- (tdm._check_references), instead of one trigger query per row; reference
+-- cycles load, NOT NULL and non-deferrable ones included, without touching
+-- any constraint. Targets with triggers of their own, rules, row security
+-- or generated columns, and the rows that come from master, are inserted
+-- into in one statement (data-modifying WITH clauses), where PostgreSQL
+-- checks foreign keys at the end of the statement. Counts and checksums of
+-- what was loaded are then compared with what validation approved.
 
 -- The columns an INSERT into `rel` gives values to (generated ones are
 -- computed), quoted and comma-separated.
@@ -37,6 +43,76 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM (SELECT tdm._insert_columns(dest) AS columns) c
 $$;
 
+-- The direct insert (C++): every row of `source` into `target` in batches,
+-- with the index entries, NOT NULL and CHECK constraints, and the caller's
+-- INSERT privilege checked, but not the per-row foreign key triggers.
+-- NULL when `target` needs INSERT (insert triggers of its own, rules, row
+-- security, stored generated columns, columns of other types, or
+-- referenced tables the caller may not lock). A transaction that loaded
+-- directly commits only after tdm._check_loaded_references().
+CREATE FUNCTION tdm._load_rows(source regclass, target regclass) RETURNS bigint
+AS 'MODULE_PATHNAME', 'tdm_load_rows' LANGUAGE C VOLATILE STRICT;
+
+-- The foreign keys of every table this transaction loaded directly, each
+-- checked by tdm._check_references.
+CREATE FUNCTION tdm._check_loaded_references() RETURNS void
+AS 'MODULE_PATHNAME', 'tdm_check_loaded_references' LANGUAGE C VOLATILE;
+
+-- Each foreign key of `target` over the rows of `source` loaded into it:
+-- one query locks the rows they reference FOR KEY SHARE, as the
+-- constraint's trigger does row by row (a referenced row cannot go before
+-- the load commits); a second then looks for keys without their row (a
+-- row deleted before it was locked), and a MATCH FULL key partly NULL. Any
+-- is a foreign key violation, and nothing is loaded.
+CREATE FUNCTION tdm._check_references(target regclass, source regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  fk record;
+  found record;
+BEGIN
+  FOR fk IN
+    SELECT c.conname, c.confrelid::regclass AS parent, c.confmatchtype = 'f' AS match_full,
+           string_agg(format('s.%I', a.attname), ', ' ORDER BY k.i) AS columns,
+           string_agg(format('p.%I', r.attname), ', ' ORDER BY k.i) AS ref_columns,
+           string_agg(format('%I', a.attname), ', ' ORDER BY k.i) AS names,
+           count(*) AS width
+      FROM pg_constraint c
+     CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY k(n, ref_n, i)
+      JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n
+      JOIN pg_attribute r ON r.attrelid = c.confrelid AND r.attnum = k.ref_n
+     WHERE c.conrelid = target AND c.contype = 'f'
+     GROUP BY c.oid, c.conname, c.confrelid, c.confmatchtype ORDER BY c.conname
+  LOOP
+    EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s p WHERE (%s) IN (SELECT %s FROM %s s)'
+                   '                        FOR KEY SHARE OF p) locked',
+                   fk.parent, fk.ref_columns, fk.columns, source);
+    EXECUTE format('SELECT count(*) AS missing, min(row(%1$s)::text) AS example FROM %2$s s'
+                   ' WHERE num_nulls(%1$s) = 0 AND NOT EXISTS (SELECT 1 FROM %3$s p WHERE (%4$s) = (%1$s))',
+                   fk.columns, source, fk.parent, fk.ref_columns)
+      INTO found;
+    IF found.missing > 0 THEN
+      RAISE EXCEPTION 'load: insert into % violates foreign key constraint "%"', target, fk.conname
+        USING ERRCODE = 'foreign_key_violation', CONSTRAINT = fk.conname,
+              DETAIL = format('Key (%s)=%s is not present in table %s (%s row(s) loaded without their referenced row).',
+                              fk.names, found.example, fk.parent, found.missing),
+              HINT = 'Nothing was loaded. Validation found the referenced rows: they were deleted or changed since; consolidate again.';
+    END IF;
+    IF fk.match_full THEN
+      EXECUTE format('SELECT count(*) FROM %s s WHERE num_nulls(%s) BETWEEN 1 AND %s',
+                     source, fk.columns, fk.width - 1)
+        INTO found;
+      IF found.count > 0 THEN
+        RAISE EXCEPTION 'load: insert into % violates foreign key constraint "%"', target, fk.conname
+          USING ERRCODE = 'foreign_key_violation', CONSTRAINT = fk.conname,
+                DETAIL = format('MATCH FULL does not allow mixing of null and nonnull key values (%s row(s)).',
+                                found.count),
+                HINT = 'Nothing was loaded. Fix the rows in their environment, tag and consolidate again.';
+      END IF;
+    END IF;
+  END LOOP;
+END
+$$;
+
 -- A table's rows of one release: count and order-independent checksum.
 CREATE FUNCTION tdm._release_checksum(rel regclass, hash_of regclass, release_column text,
                                       release text, OUT row_count bigint, OUT checksum text)
@@ -57,6 +133,7 @@ DECLARE
   t record;
   deletes text[] := '{}';
   inserts text[] := '{}';
+  closure text[];
   loaded bigint := 0;
   approved record;
   got record;
@@ -66,11 +143,21 @@ BEGIN
              FROM tdm._target_tables(target) x LOOP
     deletes := deletes || format('d%s AS (DELETE FROM %s WHERE %I = $1)',
                                  t.step, t.target_rel, t.release_column);
-    inserts := inserts || tdm._insert_clause('i' || t.step, t.target_rel, t.collected::text);
   END LOOP;
   EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
-  inserts := inserts || tdm._closure(run, target);
-  EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
+  closure := tdm._closure(run, target);
+  FOR t IN SELECT x.managed AS rel, x.step, x.rel AS target_rel,
+                  format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
+             FROM tdm._target_tables(target) x LOOP
+    IF tdm._load_rows(t.collected, t.target_rel) IS NULL THEN
+      inserts := inserts || tdm._insert_clause('i' || t.step, t.target_rel, t.collected::text);
+    END IF;
+  END LOOP;
+  inserts := inserts || closure;
+  IF cardinality(inserts) > 0 THEN
+    EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
+  END IF;
+  PERFORM tdm._check_loaded_references();
 
   -- What is in the target now is what validation approved.
   FOR t IN SELECT x.managed AS rel, x.rel AS target_rel, x.release_column,

@@ -15,6 +15,8 @@ void flush(BatchInsert *batch) {
   if (batch->pending == 0) return;
   table_multi_insert(batch->relation, batch->slots, batch->pending, batch->command, batch->options,
                      batch->bulk);
+  if (batch->inserted != nullptr)
+    batch->inserted(batch->inserted_arg, batch->slots, batch->pending);
   for (int i = 0; i < batch->pending; ++i) ExecClearTuple(batch->slots[i]);
   batch->pending = 0;
   batch->pending_bytes = 0;

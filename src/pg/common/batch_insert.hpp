@@ -1,6 +1,7 @@
 // Rows inserted into a table in batches through table_multi_insert, as COPY
 // does: one WAL record per page rather than per row, and the target page
-// found once per batch. Used by the snapshot's copy and by collection.
+// found once per batch. Used by the snapshot's copy, by collection and by
+// the load (which adds the index entries of each batch).
 #pragma once
 
 #include "pg/common/postgres.hpp"
@@ -23,6 +24,10 @@ struct BatchInsert {
   BulkInsertState bulk;
   CommandId command;
   int options;
+  // Called after each batch is in the table, before its slots are cleared
+  // (the slots' tts_tid are set): the load inserts index entries there.
+  void (*inserted)(void *arg, TupleTableSlot **slots, int count);
+  void *inserted_arg;
 };
 
 // `tuple_slots`: heap-tuple slots (rows copied in with ExecCopySlot), else

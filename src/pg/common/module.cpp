@@ -5,6 +5,7 @@
 
 #include "pg/common/bridge.hpp"
 #include "pg/jobs/progress.hpp"
+#include "pg/load/load_rows.hpp"
 
 extern "C" {
 #include "miscadmin.h"
@@ -44,4 +45,5 @@ extern "C" void _PG_init(void) {
   MarkGUCPrefixReserved("tdm");
   tdm::pg::install_interrupt_check();
   tdm::pg::install_progress_registry(process_shared_preload_libraries_in_progress);
+  tdm::pg::install_load_callbacks();
 }

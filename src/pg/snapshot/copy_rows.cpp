@@ -23,10 +23,12 @@ extern "C" {
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
@@ -51,6 +53,18 @@ namespace tdm::pg {
 CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int hashed_count,
                      int insert_options) {
   Relation source = table_open(source_oid, AccessShareLock);
+  // The caller reads the source and writes the storage, as CREATE TABLE AS
+  // would need.
+  const AclResult readable = pg_class_aclcheck(source_oid, GetUserId(), ACL_SELECT);
+  if (readable != ACLCHECK_OK) {
+    aclcheck_error(readable, get_relkind_objtype(source->rd_rel->relkind),
+                   RelationGetRelationName(source));
+  }
+  const AclResult writable = pg_class_aclcheck(RelationGetRelid(storage), GetUserId(), ACL_INSERT);
+  if (writable != ACLCHECK_OK) {
+    aclcheck_error(writable, get_relkind_objtype(storage->rd_rel->relkind),
+                   RelationGetRelationName(storage));
+  }
   TupleDesc desc = RelationGetDescr(source);
   TupleDesc storage_desc = RelationGetDescr(storage);
   // The source's live columns, in order, are the storage's live columns.

@@ -1,0 +1,302 @@
+// The load's direct insert: tdm._load_rows(source, target) copies every
+// row of a collected table into its target table as COPY would (batches
+// through table_multi_insert, index entries added per batch, NOT NULL and
+// CHECK constraints checked per row), but without the per-row foreign key
+// triggers: tdm._check_loaded_references() then checks each foreign key of
+// the loaded tables in one set-based query that locks the referenced rows
+// as the triggers would (FOR KEY SHARE). Validation has already found every
+// violation; this is the guarantee, at a fraction of the per-row cost.
+//
+// Loaded tables stay registered until they are checked; a transaction that
+// would commit or prepare with an unchecked load fails, so no caller can
+// use the direct insert to skip a foreign key.
+//
+// Tables the direct insert cannot serve as the executor would (insert
+// triggers other than the foreign key checks, rules, row security, stored
+// generated columns, partitions, columns that differ in type from the
+// collected ones, referenced tables the caller could not lock) get NULL:
+// the caller loads them with INSERT.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "core/common/error.hpp"
+#include "pg/common/args.hpp"
+#include "pg/common/batch_insert.hpp"
+#include "pg/common/bridge.hpp"
+#include "pg/common/spi.hpp"
+#include "pg/load/load_rows.hpp"
+
+extern "C" {
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+}
+
+namespace {
+
+// A direct load whose foreign keys are not checked yet, and the
+// subtransaction that made it.
+struct UncheckedLoad {
+  Oid source;
+  Oid target;
+  SubTransactionId subtransaction;
+};
+
+// Few entries (one per managed table); reserved before use so that the
+// callbacks below never allocate.
+std::vector<UncheckedLoad> unchecked_loads;
+
+void on_transaction(XactEvent event, void *) {
+  switch (event) {
+    case XACT_EVENT_PRE_COMMIT:
+    case XACT_EVENT_PARALLEL_PRE_COMMIT:
+    case XACT_EVENT_PRE_PREPARE:
+      if (!unchecked_loads.empty()) {
+        const char *name = get_rel_name(unchecked_loads.front().target);
+        unchecked_loads.clear();
+        ereport(ERROR, (errcode(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION),
+                        errmsg("load: rows were inserted into \"%s\" without their foreign keys "
+                               "checked",
+                               name != nullptr ? name : "?"),
+                        errhint("tdm._load_rows is followed by tdm._check_loaded_references() in "
+                                "the same transaction; tdm.consolidate does both.")));
+      }
+      break;
+    default:
+      unchecked_loads.clear();  // committed or rolled back: nothing pending
+      break;
+  }
+}
+
+void on_subtransaction(SubXactEvent event, SubTransactionId subtransaction,
+                       SubTransactionId parent, void *) {
+  if (event == SUBXACT_EVENT_ABORT_SUB) {
+    unchecked_loads.erase(
+        std::remove_if(unchecked_loads.begin(), unchecked_loads.end(),
+                       [&](const UncheckedLoad &load) { return load.subtransaction == subtransaction; }),
+        unchecked_loads.end());
+  } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+    for (UncheckedLoad &load : unchecked_loads) {
+      if (load.subtransaction == subtransaction) load.subtransaction = parent;
+    }
+  }
+}
+
+// Whether inserting into `target` by batches does what an INSERT would:
+// no trigger but the foreign keys' checks, no rule, no row security, no
+// stored generated column, a plain table; and whether the caller may lock
+// the rows its foreign keys reference (as the set-based check does).
+bool direct_insert_serves(Relation target) {
+  const Form_pg_class form = target->rd_rel;
+  if (form->relkind != RELKIND_RELATION || form->relhasrules || form->relrowsecurity) return false;
+  const TupleDesc desc = RelationGetDescr(target);
+  if (desc->constr != nullptr && desc->constr->has_generated_stored) return false;
+  if (const TriggerDesc *triggers = target->trigdesc) {
+    for (int i = 0; i < triggers->numtriggers; ++i) {
+      const Trigger &trigger = triggers->triggers[i];
+      if (TRIGGER_FOR_INSERT(trigger.tgtype) &&
+          RI_FKey_trigger_type(trigger.tgfoid) != RI_TRIGGER_FK) {
+        return false;  // a user trigger, or a deferrable unique constraint's recheck
+      }
+    }
+  }
+  ListCell *cell;
+  foreach (cell, RelationGetFKeyList(target)) {
+    const Oid parent = lfirst_node(ForeignKeyCacheInfo, cell)->confrelid;
+    if (pg_class_aclcheck(parent, GetUserId(), ACL_SELECT | ACL_UPDATE) != ACLCHECK_OK) return false;
+    Relation referenced = table_open(parent, AccessShareLock);
+    const bool row_security = referenced->rd_rel->relrowsecurity;
+    table_close(referenced, AccessShareLock);
+    if (row_security) return false;
+  }
+  return true;
+}
+
+// For each column of `target`, the 0-based column of `source` of the same
+// name (-1 for a dropped column); false when one is missing or differs in
+// type, which an INSERT would coerce.
+bool map_columns(TupleDesc source, TupleDesc target, int *from) {
+  for (int i = 0; i < target->natts; ++i) {
+    const Form_pg_attribute column = TupleDescAttr(target, i);
+    from[i] = -1;
+    if (column->attisdropped) continue;
+    for (int j = 0; j < source->natts; ++j) {
+      const Form_pg_attribute candidate = TupleDescAttr(source, j);
+      if (!candidate->attisdropped &&
+          strcmp(NameStr(candidate->attname), NameStr(column->attname)) == 0) {
+        if (candidate->atttypid != column->atttypid || candidate->atttypmod != column->atttypmod) {
+          return false;
+        }
+        from[i] = j;
+      }
+    }
+    if (from[i] < 0) return false;
+  }
+  return true;
+}
+
+// The executor state index insertion and constraint checks need: the
+// target as the only range table entry, which also checks the caller's
+// INSERT privilege on the columns given (ExecCheckRTPerms, as COPY does).
+struct Inserting {
+  EState *estate;
+  ResultRelInfo *result;
+};
+
+Inserting begin_inserting(Relation target) {
+  RangeTblEntry *entry = makeNode(RangeTblEntry);
+  entry->rtekind = RTE_RELATION;
+  entry->relid = RelationGetRelid(target);
+  entry->relkind = target->rd_rel->relkind;
+  entry->rellockmode = RowExclusiveLock;
+  entry->requiredPerms = ACL_INSERT;
+  const TupleDesc desc = RelationGetDescr(target);
+  for (int i = 0; i < desc->natts; ++i) {
+    if (!TupleDescAttr(desc, i)->attisdropped) {
+      entry->insertedCols =
+          bms_add_member(entry->insertedCols, i + 1 - FirstLowInvalidHeapAttributeNumber);
+    }
+  }
+  List *range_table = list_make1(entry);
+  ExecCheckRTPerms(range_table, true);
+  Inserting inserting{CreateExecutorState(), makeNode(ResultRelInfo)};
+  ExecInitRangeTable(inserting.estate, range_table);
+  InitResultRelInfo(inserting.result, target, 1, nullptr, 0);
+  ExecOpenIndices(inserting.result, false);
+  return inserting;
+}
+
+// BatchInsert's hook: the batch's rows are in the heap, their index
+// entries go in (unique and exclusion constraints checked there).
+void insert_index_entries(void *arg, TupleTableSlot **slots, int count) {
+  auto *inserting = static_cast<Inserting *>(arg);
+  for (int i = 0; i < count; ++i) {
+    // Rechecks are for deferrable constraints, whose trigger sends the
+    // table to INSERT: none here.
+    list_free(ExecInsertIndexTuples(inserting->result, slots[i], inserting->estate, false, false,
+                                    nullptr, NIL));
+    ResetPerTupleExprContext(inserting->estate);
+  }
+}
+
+// PostgreSQL-side (under pg_call): the rows inserted, or -1 when the
+// target needs INSERT.
+int64 load_rows(Oid source_oid, Oid target_oid) {
+  Relation target = table_open(target_oid, RowExclusiveLock);
+  Relation source = table_open(source_oid, AccessShareLock);
+  // Rows come only from a temporary table of this session the caller may
+  // read: the collected rows.
+  if (source->rd_rel->relkind != RELKIND_RELATION ||
+      source->rd_rel->relpersistence != RELPERSISTENCE_TEMP ||
+      !isTempNamespace(RelationGetNamespace(source))) {
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("load: rows are loaded only from a temporary table of this session, not "
+                           "from \"%s\"",
+                           RelationGetRelationName(source))));
+  }
+  const AclResult readable = pg_class_aclcheck(source_oid, GetUserId(), ACL_SELECT);
+  if (readable != ACLCHECK_OK) {
+    aclcheck_error(readable, get_relkind_objtype(source->rd_rel->relkind),
+                   RelationGetRelationName(source));
+  }
+  const TupleDesc desc = RelationGetDescr(target);
+  auto *from = static_cast<int *>(palloc(sizeof(int) * (desc->natts + 1)));
+  if (!direct_insert_serves(target) || !map_columns(RelationGetDescr(source), desc, from)) {
+    table_close(source, AccessShareLock);
+    table_close(target, NoLock);
+    return -1;
+  }
+  Inserting inserting = begin_inserting(target);
+  const bool constrained = desc->constr != nullptr;
+  auto *values = static_cast<Datum *>(palloc(sizeof(Datum) * (desc->natts + 1)));
+  auto *nulls = static_cast<bool *>(palloc(sizeof(bool) * (desc->natts + 1)));
+
+  TableScanDesc scan = table_beginscan(source, GetActiveSnapshot(), 0, nullptr);
+  TupleTableSlot *read = table_slot_create(source, nullptr);
+  tdm::pg::BatchInsert *batch = tdm::pg::batch_insert_begin(target, true, 0);
+  if (inserting.result->ri_NumIndices > 0) {
+    batch->inserted = insert_index_entries;
+    batch->inserted_arg = &inserting;
+  }
+  int64 rows = 0;
+  while (table_scan_getnextslot(scan, ForwardScanDirection, read)) {
+    CHECK_FOR_INTERRUPTS();
+    slot_getallattrs(read);
+    for (int i = 0; i < desc->natts; ++i) {
+      values[i] = from[i] < 0 ? Datum(0) : read->tts_values[from[i]];
+      nulls[i] = from[i] < 0 || read->tts_isnull[from[i]];
+    }
+    // Formed once, in the slot's memory: it waits there for its batch.
+    TupleTableSlot *out = tdm::pg::batch_insert_slot(batch);
+    MemoryContext previous = MemoryContextSwitchTo(out->tts_mcxt);
+    HeapTuple tuple = heap_form_tuple(desc, values, nulls);
+    MemoryContextSwitchTo(previous);
+    ExecStoreHeapTuple(tuple, out, true);
+    if (constrained) {
+      ExecConstraints(inserting.result, out, inserting.estate);
+      ResetPerTupleExprContext(inserting.estate);
+    }
+    tdm::pg::batch_insert_added(batch, tuple->t_len);
+    ++rows;
+  }
+  tdm::pg::batch_insert_end(batch);
+  table_endscan(scan);
+  ExecDropSingleTupleTableSlot(read);
+  ExecCloseIndices(inserting.result);
+  FreeExecutorState(inserting.estate);
+  table_close(source, NoLock);
+  table_close(target, NoLock);
+  return rows;
+}
+
+}  // namespace
+
+namespace tdm::pg {
+
+void install_load_callbacks() {
+  RegisterXactCallback(on_transaction, nullptr);
+  RegisterSubXactCallback(on_subtransaction, nullptr);
+}
+
+}  // namespace tdm::pg
+
+TDM_FUNCTION(tdm_load_rows) {
+  using namespace tdm::pg;
+  const Oid source = oid_arg(fcinfo, 0, "source");
+  const Oid target = oid_arg(fcinfo, 1, "target");
+  unchecked_loads.reserve(unchecked_loads.size() + 1);
+  const int64 rows = pg_call([=] { return load_rows(source, target); });
+  if (rows < 0) PG_RETURN_NULL();
+  unchecked_loads.push_back({source, target, GetCurrentSubTransactionId()});
+  PG_RETURN_INT64(rows);
+}
+
+// Checks the foreign keys of every table loaded directly in this
+// transaction (tdm._check_references raises on the first violation), then
+// forgets them.
+TDM_FUNCTION(tdm_check_loaded_references) {
+  using namespace tdm::pg;
+  Spi spi;
+  for (const UncheckedLoad &load : std::vector<UncheckedLoad>(unchecked_loads)) {
+    spi.query("SELECT tdm._check_references($1, $2)",
+              {oid_param(REGCLASSOID, load.target), oid_param(REGCLASSOID, load.source)});
+  }
+  unchecked_loads.clear();
+  PG_RETURN_VOID();
+}

@@ -1,0 +1,143 @@
+-- The load's direct insert (tdm._load_rows) and the set-based foreign key
+-- check that must follow it (tdm._check_loaded_references): rows, index
+-- entries, constraints, privileges, the locks on referenced rows, the
+-- refusal to commit unchecked rows, and the tables left to INSERT.
+
+-- Committed parents, so that another session can try to delete one.
+CREATE SCHEMA tdm_load_test;
+CREATE TABLE tdm_load_test.parent (id int PRIMARY KEY, code text NOT NULL UNIQUE CHECK (code <> ''));
+INSERT INTO tdm_load_test.parent SELECT i, 'p' || i FROM generate_series(1, 2000) i;
+CREATE TABLE tdm_load_test.child (
+  id int PRIMARY KEY,
+  parent_id int NOT NULL REFERENCES tdm_load_test.parent,
+  note text,
+  amount numeric CHECK (amount > 0));
+CREATE INDEX ON tdm_load_test.child (lower(note)) WHERE amount > 100;
+CREATE TABLE tdm_load_test.pair_parent (a int, b int, PRIMARY KEY (a, b));
+INSERT INTO tdm_load_test.pair_parent VALUES (1, 1);
+CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
+                                 FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
+
+BEGIN;
+SELECT plan(23);
+CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE EXTENSION IF NOT EXISTS amcheck;
+\ir ../../sql/include/sessions.sql
+SELECT dblink_connect('other', pg_temp.conninfo(current_database()));
+
+-- Collected rows: the target's columns in another order, among others;
+-- long notes go to TOAST in the source.
+CREATE TEMP TABLE src_child (tdm_row_hash bigint, note text, amount numeric, parent_id int, id int,
+                             tdm_env text);
+INSERT INTO src_child
+SELECT 0, CASE WHEN i % 100 = 0 THEN repeat(md5(i::text), 200) ELSE 'n' || i END, i, 1 + i % 1000, i, 'st1'
+  FROM generate_series(1, 5000) i;
+
+SELECT is(tdm._load_rows('src_child', 'tdm_load_test.child'), 5000::bigint,
+          'every collected row is inserted');
+SELECT lives_ok('SELECT tdm._check_loaded_references()', 'their foreign keys hold');
+SELECT results_eq(
+  'SELECT id, parent_id, note, amount FROM tdm_load_test.child ORDER BY id',
+  'SELECT id, parent_id, note, amount FROM src_child ORDER BY id',
+  'the target holds the rows, column by column');
+SELECT lives_ok($$SELECT bt_index_check(i.indexrelid, true) FROM pg_index i
+                   WHERE i.indrelid = 'tdm_load_test.child'::regclass$$,
+                'every index has an entry for every row (amcheck, heapallindexed)');
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT is((SELECT id FROM tdm_load_test.child WHERE lower(note) = 'n4321' AND amount > 100), 4321,
+          'the expression and partial index finds a row');
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+
+-- The referenced rows are locked FOR KEY SHARE, as the constraint's
+-- trigger would lock them: another session cannot delete one.
+SELECT throws_ok(
+  $$SELECT dblink_exec('other', 'SET lock_timeout = ''200ms''; DELETE FROM tdm_load_test.parent WHERE id = 7')$$,
+  '55P03', NULL, 'a parent of a loaded row cannot be deleted by another session');
+SELECT lives_ok(
+  $$SELECT dblink_exec('other', 'SET lock_timeout = ''200ms''; BEGIN; DELETE FROM tdm_load_test.parent WHERE id = 1500; ROLLBACK')$$,
+  'a parent nobody references can');
+
+-- A row whose parent is missing: the check refuses it.
+CREATE TEMP TABLE src_orphan (id int, parent_id int, note text, amount numeric);
+INSERT INTO src_orphan VALUES (9001, 1, 'ok', 1), (9002, 99999, 'orphan', 1);
+SAVEPOINT orphan;
+SELECT is(tdm._load_rows('src_orphan', 'tdm_load_test.child'), 2::bigint, 'the orphan is inserted');
+SELECT throws_like('SELECT tdm._check_loaded_references()',
+                   'load: insert into tdm_load_test.child violates foreign key constraint "child_parent_id_fkey"',
+                   'then refused by the foreign key check');
+ROLLBACK TO SAVEPOINT orphan;
+-- MATCH FULL: a key partly NULL is refused too (the trigger's rule).
+CREATE TEMP TABLE src_pair (id int, a int, b int);
+INSERT INTO src_pair VALUES (1, 1, 1), (2, NULL, NULL), (3, 1, NULL);
+SAVEPOINT partial;
+SELECT is(tdm._load_rows('src_pair', 'tdm_load_test.pair'), 3::bigint, 'a MATCH FULL key partly NULL is inserted');
+SELECT throws_like('SELECT tdm._check_loaded_references()',
+                   'load: insert into tdm_load_test.pair violates foreign key constraint "pair_a_b_fkey"',
+                   'then refused by the foreign key check');
+ROLLBACK TO SAVEPOINT partial;
+
+-- Constraints the insert checks row by row, and unique indexes.
+CREATE TEMP TABLE src_bad (id int, parent_id int, note text, amount numeric);
+INSERT INTO src_bad VALUES (1, 1, 'duplicate id', 1);
+SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '23505', NULL,
+                 'a duplicate key is refused (unique index)');
+UPDATE src_bad SET id = 9100, amount = -1;
+SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '23514', NULL,
+                 'a CHECK violation is refused');
+UPDATE src_bad SET amount = 1, parent_id = NULL;
+SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '23502', NULL,
+                 'a NULL in a NOT NULL column is refused');
+
+-- A table with an insert trigger of its own is left to INSERT.
+CREATE FUNCTION pg_temp.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+SAVEPOINT with_trigger;
+CREATE TRIGGER touch BEFORE INSERT ON tdm_load_test.child FOR EACH ROW EXECUTE FUNCTION pg_temp.touch();
+UPDATE src_bad SET parent_id = 1;
+SELECT is(tdm._load_rows('src_bad', 'tdm_load_test.child'), NULL::bigint, 'a table with a trigger gets NULL');
+SELECT is((SELECT count(*) FROM tdm_load_test.child WHERE id = 9100), 0::bigint, 'and no row');
+ROLLBACK TO SAVEPOINT with_trigger;
+SAVEPOINT other_type;
+ALTER TABLE src_bad ALTER COLUMN amount TYPE int;
+SELECT is(tdm._load_rows('src_bad', 'tdm_load_test.child'), NULL::bigint,
+          'so does a column whose type differs from the collected one');
+ROLLBACK TO SAVEPOINT other_type;
+
+-- Rows come only from the session's temporary tables, and privileges hold.
+SELECT throws_ok($$SELECT tdm._load_rows('tdm_load_test.parent', 'tdm_load_test.child')$$, '42809',
+                 'load: rows are loaded only from a temporary table of this session, not from "parent"',
+                 'a source that is not a temporary table is refused');
+CREATE ROLE tdm_load_test_admin IN ROLE tdm_admin;
+GRANT USAGE ON SCHEMA tdm_load_test TO tdm_load_test_admin;
+GRANT SELECT, UPDATE ON tdm_load_test.parent TO tdm_load_test_admin;
+GRANT SELECT ON src_bad TO tdm_load_test_admin;
+SET LOCAL ROLE tdm_load_test_admin;
+SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '42501',
+                 'permission denied for table child', 'INSERT privilege on the target is required');
+-- The snapshot's copy checks privileges as well.
+CREATE TEMP TABLE copy_into (id int, code text);
+SELECT throws_ok($$SELECT tdm._copy_rows('tdm_load_test.child', 'copy_into', '{1,2}')$$, '42501',
+                 'permission denied for table child', 'the snapshot copy needs SELECT on its source');
+RESET ROLE;
+
+-- A transaction that loaded directly cannot commit unchecked rows (another
+-- session, which commits); one whose load was rolled back can.
+\o /dev/null
+SELECT dblink_exec('other', 'CREATE TEMP TABLE src (id int, parent_id int, note text, amount numeric)');
+SELECT dblink_exec('other', 'INSERT INTO src VALUES (9500, 1, ''unchecked'', 1)');
+\o
+SELECT throws_ok(
+  $$SELECT dblink_exec('other', 'BEGIN; SELECT tdm._load_rows(''src'', ''tdm_load_test.child''); COMMIT')$$,
+  '23000', NULL, 'commit refused while the loaded rows are unchecked');
+SELECT lives_ok(
+  $$SELECT dblink_exec('other', 'BEGIN; SAVEPOINT s; SELECT tdm._load_rows(''src'', ''tdm_load_test.child''); ROLLBACK TO SAVEPOINT s; COMMIT')$$,
+  'a load rolled back to a savepoint leaves nothing to check');
+SELECT is((SELECT n FROM dblink('other', 'SELECT count(*) FROM tdm_load_test.child WHERE id = 9500') AS x(n bigint)),
+          0::bigint, 'nothing of either was committed');
+\o /dev/null
+SELECT dblink_disconnect('other');
+\o
+SELECT * FROM finish();
+ROLLBACK;
+DROP SCHEMA tdm_load_test CASCADE;
