@@ -209,25 +209,34 @@ END
 $$;
 
 -- One tdm.conflict_member row per member of the run's conflicts of a table.
+-- The label is the environment, with the key when the environment has two
+-- members in the conflict. (Per member, the key is read from the row by
+-- name, and the environments are listed once per conflict: subqueries per
+-- member doubled the cost.)
 CREATE FUNCTION tdm._record_members(run bigint, the_rel regclass, relationship bool DEFAULT false)
 RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-  INSERT INTO tdm.conflict_member (run_id, conflict_id, member, env, label, feature, ts, "row", key)
-  SELECT c.run_id, c.conflict_id, e.n - 1, e.m->>'env',
-         CASE WHEN count(*) OVER (PARTITION BY c.conflict_id, e.m->>'env') > 1
-              THEN (e.m->>'env') || ':' || array_to_string(k.key, ',') ELSE e.m->>'env' END,
-         e.m->>'feature', e.m->>'ts', e.m->'row', k.key
-    FROM tdm.conflict c
-    JOIN tdm.managed_table mt ON mt.rel = c.rel
-   CROSS JOIN LATERAL jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n)
-   CROSS JOIN LATERAL (SELECT ARRAY(SELECT e.m->'row'->>col
-                                      FROM unnest(mt.pk_columns) WITH ORDINALITY AS u(col, i)
-                                     ORDER BY u.i) AS key) k
-   WHERE c.run_id = run AND c.rel = the_rel AND (c.kind = 'relationship') = relationship
-     -- relationship conflicts come from several parents: only new ones
-     AND (NOT relationship OR NOT EXISTS (SELECT 1 FROM tdm.conflict_member x
-                                           WHERE x.run_id = c.run_id
-                                             AND x.conflict_id = c.conflict_id))
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  EXECUTE format(
+    'INSERT INTO tdm.conflict_member (run_id, conflict_id, member, env, label, feature, ts, "row", key)'
+    ' SELECT c.run_id, c.conflict_id, e.n - 1, e.m->>''env'','
+    '        CASE WHEN cardinality(array_positions(envs.list, e.m->>''env'')) > 1'
+    '             THEN (e.m->>''env'') || '':'' || array_to_string(k.key, '','') ELSE e.m->>''env'' END,'
+    '        e.m->>''feature'', e.m->>''ts'', e.m->''row'', k.key'
+    '   FROM tdm.conflict c'
+    '  CROSS JOIN LATERAL (SELECT array_agg(o->>''env'') AS list'
+    '                        FROM jsonb_array_elements(c.members) o) envs'
+    '  CROSS JOIN LATERAL jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n)'
+    '  CROSS JOIN LATERAL (SELECT ARRAY[%s]::text[] AS key) k'
+    '  WHERE c.run_id = $1 AND c.rel = $2 AND (c.kind = ''relationship'') = $3'
+    -- relationship conflicts come from several parents: only new ones
+    '    AND (NOT $3 OR NOT EXISTS (SELECT 1 FROM tdm.conflict_member x'
+    '                                WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id))',
+    (SELECT string_agg(format('e.m->''row''->>%L', col), ', ' ORDER BY i)
+       FROM tdm.managed_table mt, unnest(mt.pk_columns) WITH ORDINALITY AS u(col, i)
+      WHERE mt.rel = the_rel))
+    USING run, the_rel, relationship;
+END
 $$;
 
 -- Applies the settled conflicts of one table to its collected rows, in

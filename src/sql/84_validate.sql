@@ -56,7 +56,8 @@ BEGIN
   END LOOP;
 
   -- Unique indexes (primary key included): duplicates among the collected
-  -- rows, and collisions with other releases' rows already in the target.
+  -- rows (keys grouped, then their rows: a window would sort whole rows),
+  -- and collisions with other releases' rows already in the target.
   FOR con IN SELECT ci.relname::text AS name, i.indnullsnotdistinct AS nulls_equal,
                     ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
                             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
@@ -73,8 +74,9 @@ BEGIN
       'SELECT $1, $2, ''unique'', ''error'', %1$s,'
       '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s,'
       '                          ''with'', ''other collected rows'')'
-      '  FROM (SELECT t.*, count(*) OVER (PARTITION BY %4$s) AS tdm_copies FROM %5$s t'
-      '         WHERE %6$s) t WHERE t.tdm_copies > 1'
+      '  FROM %5$s t WHERE EXISTS (SELECT 1 FROM (SELECT %4$s FROM %5$s t WHERE %6$s'
+      '                                           GROUP BY %4$s HAVING count(*) > 1) x'
+      '                             WHERE %8$s)'
       ' UNION ALL '
       'SELECT $1, $2, ''unique'', ''error'', %1$s,'
       '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s,'
