@@ -20,6 +20,20 @@ LANGUAGE sql IMMUTABLE AS $$
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)
 $$;
 
+-- The same two for a conflict member `e.m` (an element of the conflict's
+-- members array), read from its row by name.
+CREATE FUNCTION tdm._member_key_text(cols text[]) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('ARRAY[%s]::text[]', string_agg(format('e.m->''row''->>%L', c), ', ' ORDER BY n))
+    FROM unnest(cols) WITH ORDINALITY AS u(c, n)
+$$;
+
+CREATE FUNCTION tdm._member_key_json(cols text[]) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('jsonb_build_object(%s)', string_agg(format('%L, e.m->''row''->%L', c, c), ', ' ORDER BY n))
+    FROM unnest(cols) WITH ORDINALITY AS u(c, n)
+$$;
+
 -- The table of `rel`'s name in the target schema, or NULL.
 CREATE FUNCTION tdm._target_table(target text, rel regclass) RETURNS regclass
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -227,14 +241,12 @@ BEGIN
     '  CROSS JOIN LATERAL (SELECT array_agg(o->>''env'') AS list'
     '                        FROM jsonb_array_elements(c.members) o) envs'
     '  CROSS JOIN LATERAL jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n)'
-    '  CROSS JOIN LATERAL (SELECT ARRAY[%s]::text[] AS key) k'
+    '  CROSS JOIN LATERAL (SELECT %s AS key) k'
     '  WHERE c.run_id = $1 AND c.rel = $2 AND (c.kind = ''relationship'') = $3'
     -- relationship conflicts come from several parents: only new ones
     '    AND (NOT $3 OR NOT EXISTS (SELECT 1 FROM tdm.conflict_member x'
     '                                WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id))',
-    (SELECT string_agg(format('e.m->''row''->>%L', col), ', ' ORDER BY i)
-       FROM tdm.managed_table mt, unnest(mt.pk_columns) WITH ORDINALITY AS u(col, i)
-      WHERE mt.rel = the_rel))
+    (SELECT tdm._member_key_text(mt.pk_columns) FROM tdm.managed_table mt WHERE mt.rel = the_rel))
     USING run, the_rel, relationship;
 END
 $$;
@@ -270,36 +282,36 @@ BEGIN
   -- Members from the conflicts' own arrays (the table's conflicts, by
   -- index), not from tdm.conflict_member, which holds every run's members;
   -- a member's label (for renames) only where a decision renames.
-  INSERT INTO pg_temp.tdm_plan (conflict_id, member, env, key, old_json, role, survivor, patch)
-  SELECT c.conflict_id, e.member, e.m ->> 'env',
-         ARRAY(SELECT e.m -> 'row' ->> col FROM unnest(m.pk_columns) WITH ORDINALITY AS u(col, i)
-                ORDER BY u.i),
-         (SELECT jsonb_object_agg(col, e.m -> 'row' -> col) FROM unnest(m.pk_columns) AS col),
-         -- Master's rows (tdm._collect_earlier) stay whatever is decided.
-         CASE WHEN e.m ->> 'env' = 'master' THEN 'keep'
-              WHEN r.action = 'delete_all' THEN 'delete'
-              WHEN r.action IN ('keep', 'merge') AND e.member <> r.survivor THEN 'drop'
-              WHEN e.member = ANY (r.rekeyed) THEN 'rekey'
-              ELSE 'keep' END,
-         r.survivor,
-         CASE WHEN r.action = 'merge' AND e.member = r.survivor THEN r.merged
-              WHEN r.action = 'keep_all' AND r.renames IS NOT NULL
-                THEN r.renames -> (SELECT cm.label FROM tdm.conflict_member cm
-                                    WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
-                                      AND cm.member = e.member) END
-    FROM tdm.conflict c
-   -- Rules inline; decisions (few) through tdm._resolution.
-   CROSS JOIN LATERAL (
-     SELECT CASE c.rule WHEN 'distinct_entities' THEN 'keep_all'
-                        WHEN 'non_conflicting_merge' THEN 'merge' ELSE 'keep' END AS action,
-            c.survivor, c.rekeyed, c.merged, NULL::jsonb AS renames
-      WHERE c.status = 'auto_resolved'
-     UNION ALL
-     SELECT * FROM tdm._resolution(c) WHERE c.status = 'decided') r
-   CROSS JOIN LATERAL (SELECT x.m, (x.n - 1)::int AS member
-                         FROM jsonb_array_elements(c.members) WITH ORDINALITY AS x(m, n)) e
-   WHERE c.run_id = run AND c.rel = the_rel AND c.kind <> 'relationship'
-     AND c.status IN ('auto_resolved', 'decided') AND r.action IS NOT NULL;
+  EXECUTE format(
+    'INSERT INTO pg_temp.tdm_plan (conflict_id, member, env, key, old_json, role, survivor, patch)'
+    ' SELECT c.conflict_id, e.member, e.m ->> ''env'', %s, %s,'
+    -- Master's rows (tdm._collect_earlier) stay whatever is decided.
+    '        CASE WHEN e.m ->> ''env'' = ''master'' THEN ''keep'''
+    '             WHEN r.action = ''delete_all'' THEN ''delete'''
+    '             WHEN r.action IN (''keep'', ''merge'') AND e.member <> r.survivor THEN ''drop'''
+    '             WHEN e.member = ANY (r.rekeyed) THEN ''rekey'''
+    '             ELSE ''keep'' END,'
+    '        r.survivor,'
+    '        CASE WHEN r.action = ''merge'' AND e.member = r.survivor THEN r.merged'
+    '             WHEN r.action = ''keep_all'' AND r.renames IS NOT NULL'
+    '               THEN r.renames -> (SELECT cm.label FROM tdm.conflict_member cm'
+    '                                   WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id'
+    '                                     AND cm.member = e.member) END'
+    '   FROM tdm.conflict c'
+    -- Rules inline; decisions (few) through tdm._resolution.
+    '  CROSS JOIN LATERAL ('
+    '    SELECT CASE c.rule WHEN ''distinct_entities'' THEN ''keep_all'''
+    '                       WHEN ''non_conflicting_merge'' THEN ''merge'' ELSE ''keep'' END AS action,'
+    '           c.survivor, c.rekeyed, c.merged, NULL::jsonb AS renames'
+    '     WHERE c.status = ''auto_resolved'''
+    '    UNION ALL'
+    '    SELECT * FROM tdm._resolution(c) WHERE c.status = ''decided'') r'
+    '  CROSS JOIN LATERAL (SELECT x.m, (x.n - 1)::int AS member'
+    '                        FROM jsonb_array_elements(c.members) WITH ORDINALITY AS x(m, n)) e'
+    '  WHERE c.run_id = $1 AND c.rel = $2 AND c.kind <> ''relationship'''
+    '    AND c.status IN (''auto_resolved'', ''decided'') AND r.action IS NOT NULL',
+    tdm._member_key_text(m.pk_columns), tdm._member_key_json(m.pk_columns))
+    USING run, the_rel;
   -- A row in several conflicts (a key collision and its own entity): being
   -- merged away or deleted outranks being re-keyed.
   DELETE FROM pg_temp.tdm_plan p

@@ -13,17 +13,26 @@ CREATE TABLE tdm_load_test.child (
   note text,
   amount numeric CHECK (amount > 0));
 CREATE INDEX ON tdm_load_test.child (lower(note)) WHERE amount > 100;
+-- For the locks: a child that holds a row, so its indexes stay (a load
+-- into an empty table rebuilds them, which locks them until commit).
+CREATE TABLE tdm_load_test.lock_parent (id int PRIMARY KEY);
+INSERT INTO tdm_load_test.lock_parent SELECT generate_series(1, 100);
+CREATE TABLE tdm_load_test.lock_child (id int PRIMARY KEY, parent_id int REFERENCES tdm_load_test.lock_parent);
+INSERT INTO tdm_load_test.lock_child VALUES (1, 1);
 CREATE TABLE tdm_load_test.pair_parent (a int, b int, PRIMARY KEY (a, b));
 INSERT INTO tdm_load_test.pair_parent VALUES (1, 1);
 CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(23);
+SELECT plan(29);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
+\o /dev/null
 SELECT dblink_connect('other', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('other', 'SET lock_timeout = ''2s''');
+\o
 
 -- Collected rows: the target's columns in another order, among others;
 -- long notes go to TOAST in the source.
@@ -33,8 +42,11 @@ INSERT INTO src_child
 SELECT 0, CASE WHEN i % 100 = 0 THEN repeat(md5(i::text), 200) ELSE 'n' || i END, i, 1 + i % 1000, i, 'st1'
   FROM generate_series(1, 5000) i;
 
+SELECT pg_relation_filenode('tdm_load_test.child_pkey') AS empty_pkey \gset
 SELECT is(tdm._load_rows('src_child', 'tdm_load_test.child'), 5000::bigint,
           'every collected row is inserted');
+SELECT isnt(pg_relation_filenode('tdm_load_test.child_pkey'), :empty_pkey::oid,
+            'into an empty table, the indexes are built after the rows');
 SELECT lives_ok('SELECT tdm._check_loaded_references()', 'their foreign keys hold');
 SELECT results_eq(
   'SELECT id, parent_id, note, amount FROM tdm_load_test.child ORDER BY id',
@@ -50,13 +62,28 @@ SELECT is((SELECT id FROM tdm_load_test.child WHERE lower(note) = 'n4321' AND am
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 
+-- Into a table that holds rows, index entries are added row by row.
+CREATE TEMP TABLE src_more (id int, parent_id int, note text, amount numeric);
+INSERT INTO src_more SELECT i, 1, 'more ' || i, i FROM generate_series(5001, 5100) i;
+SELECT pg_relation_filenode('tdm_load_test.child_pkey') AS full_pkey \gset
+SELECT is(tdm._load_rows('src_more', 'tdm_load_test.child'), 100::bigint, 'rows added to a table with rows');
+SELECT tdm._check_loaded_references();
+SELECT is(pg_relation_filenode('tdm_load_test.child_pkey'), :full_pkey::oid, 'its indexes are kept');
+SELECT lives_ok($$SELECT bt_index_check(i.indexrelid, true) FROM pg_index i
+                   WHERE i.indrelid = 'tdm_load_test.child'::regclass$$,
+                'and have an entry for every row');
+
 -- The referenced rows are locked FOR KEY SHARE, as the constraint's
 -- trigger would lock them: another session cannot delete one.
+CREATE TEMP TABLE src_lock (id int, parent_id int);
+INSERT INTO src_lock VALUES (2, 7), (3, 7);
+SELECT is(tdm._load_rows('src_lock', 'tdm_load_test.lock_child'), 2::bigint, 'rows referencing parent 7');
+SELECT tdm._check_loaded_references();
 SELECT throws_ok(
-  $$SELECT dblink_exec('other', 'SET lock_timeout = ''200ms''; DELETE FROM tdm_load_test.parent WHERE id = 7')$$,
+  $$SELECT dblink_exec('other', 'SET lock_timeout = ''200ms''; DELETE FROM tdm_load_test.lock_parent WHERE id = 7')$$,
   '55P03', NULL, 'a parent of a loaded row cannot be deleted by another session');
 SELECT lives_ok(
-  $$SELECT dblink_exec('other', 'SET lock_timeout = ''200ms''; BEGIN; DELETE FROM tdm_load_test.parent WHERE id = 1500; ROLLBACK')$$,
+  $$SELECT dblink_exec('other', 'SET lock_timeout = ''200ms''; BEGIN; DELETE FROM tdm_load_test.lock_parent WHERE id = 50; ROLLBACK')$$,
   'a parent nobody references can');
 
 -- A row whose parent is missing: the check refuses it.
@@ -83,6 +110,13 @@ CREATE TEMP TABLE src_bad (id int, parent_id int, note text, amount numeric);
 INSERT INTO src_bad VALUES (1, 1, 'duplicate id', 1);
 SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '23505', NULL,
                  'a duplicate key is refused (unique index)');
+SAVEPOINT emptied;
+DELETE FROM tdm_load_test.child;
+INSERT INTO src_bad VALUES (1, 2, 'same id again', 1);
+SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '23505', NULL,
+                 'a duplicate key is refused when the indexes are built after the rows too');
+ROLLBACK TO SAVEPOINT emptied;
+DELETE FROM src_bad WHERE note = 'same id again';
 UPDATE src_bad SET id = 9100, amount = -1;
 SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '23514', NULL,
                  'a CHECK violation is refused');
@@ -124,16 +158,16 @@ RESET ROLE;
 -- A transaction that loaded directly cannot commit unchecked rows (another
 -- session, which commits); one whose load was rolled back can.
 \o /dev/null
-SELECT dblink_exec('other', 'CREATE TEMP TABLE src (id int, parent_id int, note text, amount numeric)');
-SELECT dblink_exec('other', 'INSERT INTO src VALUES (9500, 1, ''unchecked'', 1)');
+SELECT dblink_exec('other', 'CREATE TEMP TABLE src (id int, parent_id int)');
+SELECT dblink_exec('other', 'INSERT INTO src VALUES (9500, 1)');
 \o
 SELECT throws_ok(
-  $$SELECT dblink_exec('other', 'BEGIN; SELECT tdm._load_rows(''src'', ''tdm_load_test.child''); COMMIT')$$,
+  $$SELECT dblink_exec('other', 'BEGIN; SELECT tdm._load_rows(''src'', ''tdm_load_test.lock_child''); COMMIT')$$,
   '23000', NULL, 'commit refused while the loaded rows are unchecked');
 SELECT lives_ok(
-  $$SELECT dblink_exec('other', 'BEGIN; SAVEPOINT s; SELECT tdm._load_rows(''src'', ''tdm_load_test.child''); ROLLBACK TO SAVEPOINT s; COMMIT')$$,
+  $$SELECT dblink_exec('other', 'BEGIN; SAVEPOINT s; SELECT tdm._load_rows(''src'', ''tdm_load_test.lock_child''); ROLLBACK TO SAVEPOINT s; COMMIT')$$,
   'a load rolled back to a savepoint leaves nothing to check');
-SELECT is((SELECT n FROM dblink('other', 'SELECT count(*) FROM tdm_load_test.child WHERE id = 9500') AS x(n bigint)),
+SELECT is((SELECT n FROM dblink('other', 'SELECT count(*) FROM tdm_load_test.lock_child WHERE id = 9500') AS x(n bigint)),
           0::bigint, 'nothing of either was committed');
 \o /dev/null
 SELECT dblink_disconnect('other');
