@@ -1,8 +1,9 @@
 -- Consolidation, validate: every violation of the consolidated rows, not
 -- the first. The target table's own constraints (NOT NULL, CHECK, unique
--- indexes, foreign keys) are checked against the collected rows and the
--- rows already in the target (other releases'), then the business rules of
--- tdm.add_rule. Findings go to tdm.violation.
+-- indexes, foreign keys) and the business rules of tdm.add_rule are
+-- checked against the collected rows, and against the rows already in the
+-- target (other releases') where they compare rows. Findings go to
+-- tdm.violation.
 
 -- Records the violations of one table; returns the error-level count.
 CREATE FUNCTION tdm._validate_table(run bigint, release text, target text, the_rel regclass)
@@ -13,13 +14,14 @@ DECLARE
   target_rel regclass := tdm._target_table(target, the_rel);
   collected regclass := format('pg_temp.%I', tdm._collected_name(the_rel))::regclass;
   row_key text;
-  col record;
   con record;
   parent tdm.managed_table;
   matches text;
   in_collected text;
   errors bigint := 0;
   n bigint;
+  checks text;
+  any_failed text;
   -- Every check appends rows (row_key, detail) to tdm.violation.
   insert_head text := 'INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail) ';
 BEGIN
@@ -27,33 +29,44 @@ BEGIN
   row_key := format('jsonb_build_object(''env'', t.tdm_env, ''key'', %s)',
                     tdm._key_json(m.pk_columns, 't'));
 
-  -- NOT NULL columns of the target.
-  FOR col IN SELECT a.attname::text AS name FROM pg_attribute a
-              WHERE a.attrelid = target_rel AND a.attnum > 0 AND NOT a.attisdropped
-                AND a.attnotnull AND a.attgenerated = ''
-              ORDER BY a.attnum LOOP
-    EXECUTE insert_head || format(
-      'SELECT $1, $2, ''not_null'', ''error'', %s,'
-      '       jsonb_build_object(''column'', %L, ''message'', %L)'
-      '  FROM %s t WHERE t.%I IS NULL',
-      row_key, col.name, format('%s is NULL; the target requires a value', col.name),
-      collected, col.name) USING run, the_rel;
-    GET DIAGNOSTICS n = ROW_COUNT;
+  -- Row by row, in one scan: NOT NULL columns of the target, its CHECK
+  -- constraints (NULL passes, as in PostgreSQL) and the business rules.
+  -- Each check is (failed, kind, severity, detail); the rows failing none
+  -- are filtered out before the checks are listed.
+  SELECT string_agg(format('(%s, %L, %L, %s)', c.failed, c.kind, c.severity, c.detail), ', '
+                    ORDER BY c.n, c.m),
+         string_agg(format('(%s)', c.failed), ' OR ')
+    INTO checks, any_failed
+    FROM (SELECT 1 AS n, a.attnum AS m, format('t.%I IS NULL', a.attname) AS failed,
+                 'not_null' AS kind, 'error' AS severity,
+                 format('jsonb_build_object(''column'', %L, ''message'', %L)', a.attname,
+                        format('%s is NULL; the target requires a value', a.attname)) AS detail
+            FROM pg_attribute a
+           WHERE a.attrelid = target_rel AND a.attnum > 0 AND NOT a.attisdropped
+             AND a.attnotnull AND a.attgenerated = ''
+          UNION ALL
+          SELECT 2, row_number() OVER (ORDER BY x.conname),
+                 format('NOT coalesce((%s), true)', x.expr), 'check', 'error',
+                 format('jsonb_build_object(''constraint'', %L, ''check'', %L)', x.conname, x.expr)
+            FROM (SELECT c.conname, pg_get_expr(c.conbin, c.conrelid) AS expr
+                    FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'c') x
+          UNION ALL
+          SELECT 3, row_number() OVER (ORDER BY r.name),
+                 format('NOT coalesce((%s), true)', r.predicate), 'rule', r.severity,
+                 format('jsonb_build_object(''rule'', %L, ''predicate'', %L)', r.name, r.predicate)
+            FROM tdm.rule r WHERE r.rel = the_rel
+         ) c(n, m, failed, kind, severity, detail);
+  IF checks IS NOT NULL THEN
+    EXECUTE format(
+      'WITH found AS (%s SELECT $1, $2, v.tdm_kind, v.tdm_severity, %s, v.tdm_detail'
+      '                 FROM %s t CROSS JOIN LATERAL (VALUES %s)'
+      '                      AS v(tdm_failed, tdm_kind, tdm_severity, tdm_detail)'
+      '                WHERE (%s) AND v.tdm_failed RETURNING severity)'
+      ' SELECT count(*) FILTER (WHERE severity = ''error'') FROM found',
+      insert_head, row_key, collected, checks, any_failed)
+      INTO n USING run, the_rel;
     errors := errors + n;
-  END LOOP;
-
-  -- CHECK constraints (NULL passes, as in PostgreSQL).
-  FOR con IN SELECT c.conname::text AS name, pg_get_expr(c.conbin, c.conrelid) AS expr
-               FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'c'
-              ORDER BY c.conname LOOP
-    EXECUTE insert_head || format(
-      'SELECT $1, $2, ''check'', ''error'', %s,'
-      '       jsonb_build_object(''constraint'', %L, ''check'', %L)'
-      '  FROM %s t WHERE NOT coalesce((%s), true)',
-      row_key, con.name, con.expr, collected, con.expr) USING run, the_rel;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    errors := errors + n;
-  END LOOP;
+  END IF;
 
   -- Unique indexes (primary key included): duplicates among the collected
   -- rows (keys grouped, then their rows: a window would sort whole rows),
@@ -133,18 +146,6 @@ BEGIN
     errors := errors + n;
   END LOOP;
 
-  -- Business rules.
-  FOR con IN SELECT r.name, r.predicate, r.severity FROM tdm.rule r
-              WHERE r.rel = the_rel ORDER BY r.name LOOP
-    EXECUTE insert_head || format(
-      'SELECT $1, $2, ''rule'', %L, %s, jsonb_build_object(''rule'', %L, ''predicate'', %L)'
-      '  FROM %s t WHERE NOT coalesce((%s), true)',
-      con.severity, row_key, con.name, con.predicate, collected, con.predicate) USING run, the_rel;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF con.severity = 'error' THEN
-      errors := errors + n;
-    END IF;
-  END LOOP;
   RETURN errors;
 END
 $$;
