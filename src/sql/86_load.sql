@@ -54,17 +54,20 @@ CREATE FUNCTION tdm._load_rows(source regclass, target regclass) RETURNS bigint
 AS 'MODULE_PATHNAME', 'tdm_load_rows' LANGUAGE C VOLATILE STRICT;
 
 -- The foreign keys of every table this transaction loaded directly, each
--- checked by tdm._check_references.
+-- checked by tdm._check_references (told which tables held no row before).
 CREATE FUNCTION tdm._check_loaded_references() RETURNS void
 AS 'MODULE_PATHNAME', 'tdm_check_loaded_references' LANGUAGE C VOLATILE;
 
 -- Each foreign key of `target` over the rows of `source` loaded into it:
 -- one query locks the rows they reference FOR KEY SHARE, as the
 -- constraint's trigger does row by row (a referenced row cannot go before
--- the load commits); a second then looks for keys without their row (a
--- row deleted before it was locked), and a MATCH FULL key partly NULL. Any
--- is a foreign key violation, and nothing is loaded.
-CREATE FUNCTION tdm._check_references(target regclass, source regclass) RETURNS void
+-- the load commits), unless the referenced table is one of `fresh`, loaded
+-- by this transaction into no rows (every row it holds is this
+-- transaction's); a second then looks for keys without their row (a row
+-- deleted before it was locked), and a MATCH FULL key partly NULL. Any is
+-- a foreign key violation, and nothing is loaded.
+CREATE FUNCTION tdm._check_references(target regclass, source regclass,
+                                       fresh regclass[] DEFAULT '{}') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   fk record;
@@ -83,9 +86,11 @@ BEGIN
      WHERE c.conrelid = target AND c.contype = 'f'
      GROUP BY c.oid, c.conname, c.confrelid, c.confmatchtype ORDER BY c.conname
   LOOP
-    EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s p WHERE (%s) IN (SELECT %s FROM %s s)'
-                   '                        FOR KEY SHARE OF p) locked',
-                   fk.parent, fk.ref_columns, fk.columns, source);
+    IF fk.parent <> ALL (fresh) THEN
+      EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s p WHERE (%s) IN (SELECT %s FROM %s s)'
+                     '                        FOR KEY SHARE OF p) locked',
+                     fk.parent, fk.ref_columns, fk.columns, source);
+    END IF;
     EXECUTE format('SELECT count(*) AS missing, min(row(%1$s)::text) AS example FROM %2$s s'
                    ' WHERE num_nulls(%1$s) = 0 AND NOT EXISTS (SELECT 1 FROM %3$s p WHERE (%4$s) = (%1$s))',
                    fk.columns, source, fk.parent, fk.ref_columns)

@@ -19,13 +19,15 @@ CREATE TABLE tdm_load_test.lock_parent (id int PRIMARY KEY);
 INSERT INTO tdm_load_test.lock_parent SELECT generate_series(1, 100);
 CREATE TABLE tdm_load_test.lock_child (id int PRIMARY KEY, parent_id int REFERENCES tdm_load_test.lock_parent);
 INSERT INTO tdm_load_test.lock_child VALUES (1, 1);
+CREATE TABLE tdm_load_test.fresh_parent (id int PRIMARY KEY);
+CREATE TABLE tdm_load_test.fresh_child (id int PRIMARY KEY, parent_id int REFERENCES tdm_load_test.fresh_parent);
 CREATE TABLE tdm_load_test.pair_parent (a int, b int, PRIMARY KEY (a, b));
 INSERT INTO tdm_load_test.pair_parent VALUES (1, 1);
 CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(29);
+SELECT plan(32);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -85,6 +87,20 @@ SELECT throws_ok(
 SELECT lives_ok(
   $$SELECT dblink_exec('other', 'SET lock_timeout = ''200ms''; BEGIN; DELETE FROM tdm_load_test.lock_parent WHERE id = 50; ROLLBACK')$$,
   'a parent nobody references can');
+
+SELECT isnt((SELECT xmax FROM tdm_load_test.lock_parent WHERE id = 7), '0'::xid,
+            'the referenced row carries the lock');
+-- A parent table loaded into no rows holds only this transaction's rows:
+-- nothing there is locked, the keys are still checked.
+CREATE TEMP TABLE src_fresh_parent (id int);
+INSERT INTO src_fresh_parent SELECT generate_series(1, 10);
+CREATE TEMP TABLE src_fresh_child (id int, parent_id int);
+INSERT INTO src_fresh_child SELECT i, 1 + i % 10 FROM generate_series(1, 30) i;
+SELECT tdm._load_rows('src_fresh_parent', 'tdm_load_test.fresh_parent') +
+       tdm._load_rows('src_fresh_child', 'tdm_load_test.fresh_child') AS fresh_rows \gset
+SELECT lives_ok('SELECT tdm._check_loaded_references()', 'rows referencing a table loaded from empty hold');
+SELECT is((SELECT count(*) FROM tdm_load_test.fresh_parent WHERE xmax <> '0'), 0::bigint,
+          'and no row of it is locked');
 
 -- A row whose parent is missing: the check refuses it.
 CREATE TEMP TABLE src_orphan (id int, parent_id int, note text, amount numeric);

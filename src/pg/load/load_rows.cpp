@@ -7,7 +7,8 @@
 // as the triggers would (FOR KEY SHARE). Validation has already found every
 // violation; this is the guarantee, at a fraction of the per-row cost.
 // Into an empty table the caller owns, the indexes are built after the
-// rows (build_indexes_after).
+// rows (may_build_indexes_after), and rows of a table that was empty are
+// not locked (holds_no_rows).
 //
 // Loaded tables stay registered until they are checked; a transaction that
 // would commit or prepare with an unchecked load fails, so no caller can
@@ -59,6 +60,7 @@ namespace {
 struct UncheckedLoad {
   Oid source;
   Oid target;
+  bool fresh;  // held no row before: its referenced rows need no lock
   SubTransactionId subtransaction;
 };
 
@@ -202,14 +204,26 @@ void insert_index_entries(void *arg, TupleTableSlot **slots, int count) {
   }
 }
 
-// Whether the target's indexes are better built after its rows, as
-// pg_restore does, than entry by entry: it holds no row (but those its
-// release had, deleted by this transaction), the caller owns it (REINDEX
+// Whether the target holds no row visible here (but those its release
+// had, deleted by this transaction): then every row the load's rows can
+// reference in it is one this transaction inserts, which no other session
+// can delete, and nothing needs to be locked there.
+bool holds_no_rows(Relation target) {
+  TableScanDesc scan = table_beginscan(target, GetActiveSnapshot(), 0, nullptr);
+  TupleTableSlot *row = table_slot_create(target, nullptr);
+  const bool empty = !table_scan_getnextslot(scan, ForwardScanDirection, row);
+  ExecDropSingleTupleTableSlot(row);
+  table_endscan(scan);
+  return empty;
+}
+
+// Whether an empty target's indexes may be built after its rows, as
+// pg_restore does, rather than entry by entry: the caller owns it (REINDEX
 // needs it), and nothing of this session has it or an index open. Sorted
 // builds write a fraction of the WAL and compare keys far fewer times; the
 // price is REINDEX's locks until commit (SHARE on the table, ACCESS
 // EXCLUSIVE on its indexes), on a table that was empty.
-bool build_indexes_after(Relation target) {
+bool may_build_indexes_after(Relation target) {
   if (!pg_class_ownercheck(RelationGetRelid(target), GetUserId()) || target->rd_refcnt != 1 ||
       AfterTriggerPendingOnRel(RelationGetRelid(target))) {
     return false;
@@ -223,17 +237,16 @@ bool build_indexes_after(Relation target) {
     index_close(index, AccessShareLock);
     if (!idle) return false;
   }
-  TableScanDesc scan = table_beginscan(target, GetActiveSnapshot(), 0, nullptr);
-  TupleTableSlot *row = table_slot_create(target, nullptr);
-  const bool empty = !table_scan_getnextslot(scan, ForwardScanDirection, row);
-  ExecDropSingleTupleTableSlot(row);
-  table_endscan(scan);
-  return empty;
+  return true;
 }
 
-// PostgreSQL-side (under pg_call): the rows inserted, or -1 when the
-// target needs INSERT.
-int64 load_rows(Oid source_oid, Oid target_oid) {
+struct Loaded {
+  int64 rows;  // -1: the target needs INSERT
+  bool fresh;  // the target held no row before
+};
+
+// PostgreSQL-side (under pg_call).
+Loaded load_rows(Oid source_oid, Oid target_oid) {
   Relation target = table_open(target_oid, RowExclusiveLock);
   Relation source = table_open(source_oid, AccessShareLock);
   // Rows come only from a temporary table of this session the caller may
@@ -256,9 +269,10 @@ int64 load_rows(Oid source_oid, Oid target_oid) {
   if (!direct_insert_serves(target) || !map_columns(RelationGetDescr(source), desc, from)) {
     table_close(source, AccessShareLock);
     table_close(target, NoLock);
-    return -1;
+    return {-1, false};
   }
-  const bool indexes_after = build_indexes_after(target);
+  const bool fresh = holds_no_rows(target);
+  const bool indexes_after = fresh && may_build_indexes_after(target);
   Inserting inserting = begin_inserting(target, !indexes_after);
   const bool constrained = desc->constr != nullptr;
   auto *values = static_cast<Datum *>(palloc(sizeof(Datum) * (desc->natts + 1)));
@@ -304,7 +318,7 @@ int64 load_rows(Oid source_oid, Oid target_oid) {
     ReindexParams params{};
     reindex_relation(target_oid, REINDEX_REL_CHECK_CONSTRAINTS, &params);
   }
-  return rows;
+  return {rows, fresh};
 }
 
 }  // namespace
@@ -323,21 +337,27 @@ TDM_FUNCTION(tdm_load_rows) {
   const Oid source = oid_arg(fcinfo, 0, "source");
   const Oid target = oid_arg(fcinfo, 1, "target");
   unchecked_loads.reserve(unchecked_loads.size() + 1);
-  const int64 rows = pg_call([=] { return load_rows(source, target); });
-  if (rows < 0) PG_RETURN_NULL();
-  unchecked_loads.push_back({source, target, GetCurrentSubTransactionId()});
-  PG_RETURN_INT64(rows);
+  const Loaded loaded = pg_call([=] { return load_rows(source, target); });
+  if (loaded.rows < 0) PG_RETURN_NULL();
+  unchecked_loads.push_back({source, target, loaded.fresh, GetCurrentSubTransactionId()});
+  PG_RETURN_INT64(loaded.rows);
 }
 
 // Checks the foreign keys of every table loaded directly in this
 // transaction (tdm._check_references raises on the first violation), then
-// forgets them.
+// forgets them. Tables that held no row before are named, so that rows
+// they are referenced in are not locked.
 TDM_FUNCTION(tdm_check_loaded_references) {
   using namespace tdm::pg;
+  std::vector<std::string> fresh;
+  for (const UncheckedLoad &load : unchecked_loads) {
+    if (load.fresh) fresh.push_back(std::to_string(load.target));
+  }
   Spi spi;
   for (const UncheckedLoad &load : std::vector<UncheckedLoad>(unchecked_loads)) {
-    spi.query("SELECT tdm._check_references($1, $2)",
-              {oid_param(REGCLASSOID, load.target), oid_param(REGCLASSOID, load.source)});
+    spi.query("SELECT tdm._check_references($1, $2, $3::oid[]::regclass[])",
+              {oid_param(REGCLASSOID, load.target), oid_param(REGCLASSOID, load.source),
+               text_array_param(fresh)});
   }
   unchecked_loads.clear();
   PG_RETURN_VOID();
