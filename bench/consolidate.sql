@@ -3,9 +3,16 @@
 -- transactions). Every conflict is auto-resolvable: no core columns, and
 -- every feature of the release plan has its own priority. The baseline is
 -- a raw INSERT .. SELECT of the same tagged rows from the same foreign
--- tables into unconstrained copies of the target tables. Three runs each,
+-- tables into unconstrained copies of the target tables. Three runs each
+-- (psql variable `runs`; 0: consolidate once, measure nothing),
 -- alternating; medians, the ratio and consolidate's phases are reported.
 \set ON_ERROR_STOP 1
+\if :{?runs}
+\else
+\set runs 3
+\endif
+SELECT set_config('bench.runs', :'runs', false) \g /dev/null
+SELECT :runs > 0 AS measured \gset
 \pset footer off
 SET client_min_messages = warning;
 
@@ -51,7 +58,7 @@ DECLARE
   t0 timestamptz;
   the_run bigint;
 BEGIN
-  FOR i IN 1 .. 3 LOOP
+  FOR i IN 1 .. current_setting('bench.runs')::int LOOP
     t0 := clock_timestamp();
     PERFORM raw_copy();
     INSERT INTO bench_result VALUES ('raw copy', i, 1000 * extract(epoch FROM clock_timestamp() - t0));
@@ -67,8 +74,9 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
+\if :measured
 \echo
-\echo '== Consolidation end to end vs raw copy (medians of 3 runs, ms)'
+\echo '== Consolidation end to end vs raw copy (medians of' :runs 'runs, ms)'
 SELECT measure, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS median_ms
   FROM bench_result GROUP BY measure ORDER BY measure;
 SELECT 'consolidate / raw copy' AS ratio,
@@ -83,3 +91,4 @@ SELECT p.key AS phase, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY p.value
  GROUP BY p.key ORDER BY array_position('{collect,detect,resolve,validate,load}', p.key);
 SELECT rows_collected, conflicts, auto_resolved, manual, rows_loaded, rows_merged, rows_renamed,
        rows_deleted FROM tdm.run WHERE status = 'completed' ORDER BY run_id DESC LIMIT 1;
+\endif
