@@ -27,7 +27,7 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(32);
+SELECT plan(34);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -148,6 +148,12 @@ UPDATE src_bad SET parent_id = 1;
 SELECT is(tdm._load_rows('src_bad', 'tdm_load_test.child'), NULL::bigint, 'a table with a trigger gets NULL');
 SELECT is((SELECT count(*) FROM tdm_load_test.child WHERE id = 9100), 0::bigint, 'and no row');
 ROLLBACK TO SAVEPOINT with_trigger;
+SAVEPOINT partition;
+CREATE TABLE tdm_load_test.part (id int, parent_id int, note text, amount numeric) PARTITION BY RANGE (id);
+CREATE TABLE tdm_load_test.part_low PARTITION OF tdm_load_test.part FOR VALUES FROM (0) TO (10000);
+SELECT is(tdm._load_rows('src_bad', 'tdm_load_test.part_low'), NULL::bigint,
+          'so does a partition (INSERT checks its bound)');
+ROLLBACK TO SAVEPOINT partition;
 SAVEPOINT other_type;
 ALTER TABLE src_bad ALTER COLUMN amount TYPE int;
 SELECT is(tdm._load_rows('src_bad', 'tdm_load_test.child'), NULL::bigint,
@@ -183,6 +189,9 @@ SELECT throws_ok(
 SELECT lives_ok(
   $$SELECT dblink_exec('other', 'BEGIN; SAVEPOINT s; SELECT tdm._load_rows(''src'', ''tdm_load_test.lock_child''); ROLLBACK TO SAVEPOINT s; COMMIT')$$,
   'a load rolled back to a savepoint leaves nothing to check');
+SELECT throws_ok(
+  $$SELECT dblink_exec('other', 'BEGIN; SELECT tdm._load_rows(''src'', ''tdm_load_test.lock_child''); SAVEPOINT c; SELECT tdm._check_loaded_references(); ROLLBACK TO SAVEPOINT c; COMMIT')$$,
+  '23000', NULL, 'so is one whose check was rolled back to a savepoint (its locks went with it)');
 SELECT is((SELECT n FROM dblink('other', 'SELECT count(*) FROM tdm_load_test.lock_child WHERE id = 9500') AS x(n bigint)),
           0::bigint, 'nothing of either was committed');
 \o /dev/null

@@ -11,8 +11,9 @@
 // not locked (holds_no_rows).
 //
 // Loaded tables stay registered until they are checked; a transaction that
-// would commit or prepare with an unchecked load fails, so no caller can
-// use the direct insert to skip a foreign key.
+// would commit or prepare with an unchecked load (or one whose check was
+// rolled back to a savepoint) fails, so no caller can use the direct
+// insert to skip a foreign key.
 //
 // Tables the direct insert cannot serve as the executor would (insert
 // triggers other than the foreign key checks, rules, row security, stored
@@ -55,27 +56,30 @@ extern "C" {
 
 namespace {
 
-// A direct load whose foreign keys are not checked yet, and the
-// subtransaction that made it.
-struct UncheckedLoad {
+// A direct load of this transaction: the subtransaction that made it, and
+// the one whose check covers it (none yet). A check rolled back with its
+// subtransaction (its locks released with it) no longer covers the load.
+struct DirectLoad {
   Oid source;
   Oid target;
   bool fresh;  // held no row before: its referenced rows need no lock
-  SubTransactionId subtransaction;
+  SubTransactionId loaded_in;
+  SubTransactionId checked_in;
 };
 
 // Few entries (one per managed table); reserved before use so that the
 // callbacks below never allocate.
-std::vector<UncheckedLoad> unchecked_loads;
+std::vector<DirectLoad> direct_loads;
 
 void on_transaction(XactEvent event, void *) {
   switch (event) {
     case XACT_EVENT_PRE_COMMIT:
     case XACT_EVENT_PARALLEL_PRE_COMMIT:
     case XACT_EVENT_PRE_PREPARE:
-      if (!unchecked_loads.empty()) {
-        const char *name = get_rel_name(unchecked_loads.front().target);
-        unchecked_loads.clear();
+      for (const DirectLoad &load : direct_loads) {
+        if (load.checked_in != InvalidSubTransactionId) continue;
+        const char *name = get_rel_name(load.target);
+        direct_loads.clear();
         ereport(ERROR, (errcode(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION),
                         errmsg("load: rows were inserted into \"%s\" without their foreign keys "
                                "checked",
@@ -85,7 +89,7 @@ void on_transaction(XactEvent event, void *) {
       }
       break;
     default:
-      unchecked_loads.clear();  // committed or rolled back: nothing pending
+      direct_loads.clear();  // committed or rolled back: nothing pending
       break;
   }
 }
@@ -93,14 +97,17 @@ void on_transaction(XactEvent event, void *) {
 void on_subtransaction(SubXactEvent event, SubTransactionId subtransaction, SubTransactionId parent,
                        void *) {
   if (event == SUBXACT_EVENT_ABORT_SUB) {
-    unchecked_loads.erase(std::remove_if(unchecked_loads.begin(), unchecked_loads.end(),
-                                         [&](const UncheckedLoad &load) {
-                                           return load.subtransaction == subtransaction;
-                                         }),
-                          unchecked_loads.end());
+    direct_loads.erase(
+        std::remove_if(direct_loads.begin(), direct_loads.end(),
+                       [&](const DirectLoad &load) { return load.loaded_in == subtransaction; }),
+        direct_loads.end());
+    for (DirectLoad &load : direct_loads) {
+      if (load.checked_in == subtransaction) load.checked_in = InvalidSubTransactionId;
+    }
   } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
-    for (UncheckedLoad &load : unchecked_loads) {
-      if (load.subtransaction == subtransaction) load.subtransaction = parent;
+    for (DirectLoad &load : direct_loads) {
+      if (load.loaded_in == subtransaction) load.loaded_in = parent;
+      if (load.checked_in == subtransaction) load.checked_in = parent;
     }
   }
 }
@@ -111,7 +118,11 @@ void on_subtransaction(SubXactEvent event, SubTransactionId subtransaction, SubT
 // the rows its foreign keys reference (as the set-based check does).
 bool direct_insert_serves(Relation target) {
   const Form_pg_class form = target->rd_rel;
-  if (form->relkind != RELKIND_RELATION || form->relhasrules || form->relrowsecurity) return false;
+  // (A partition: INSERT into it checks its partition bound.)
+  if (form->relkind != RELKIND_RELATION || form->relispartition || form->relhasrules ||
+      form->relrowsecurity) {
+    return false;
+  }
   const TupleDesc desc = RelationGetDescr(target);
   if (desc->constr != nullptr && desc->constr->has_generated_stored) return false;
   if (const TriggerDesc *triggers = target->trigdesc) {
@@ -336,29 +347,34 @@ TDM_FUNCTION(tdm_load_rows) {
   using namespace tdm::pg;
   const Oid source = oid_arg(fcinfo, 0, "source");
   const Oid target = oid_arg(fcinfo, 1, "target");
-  unchecked_loads.reserve(unchecked_loads.size() + 1);
+  direct_loads.reserve(direct_loads.size() + 1);
   const Loaded loaded = pg_call([=] { return load_rows(source, target); });
   if (loaded.rows < 0) PG_RETURN_NULL();
-  unchecked_loads.push_back({source, target, loaded.fresh, GetCurrentSubTransactionId()});
+  direct_loads.push_back(
+      {source, target, loaded.fresh, GetCurrentSubTransactionId(), InvalidSubTransactionId});
   PG_RETURN_INT64(loaded.rows);
 }
 
 // Checks the foreign keys of every table loaded directly in this
-// transaction (tdm._check_references raises on the first violation), then
-// forgets them. Tables that held no row before are named, so that rows
-// they are referenced in are not locked.
+// transaction and not checked yet (tdm._check_references raises on the
+// first violation), then marks them checked. Tables that held no row
+// before are named, so that rows they are referenced in are not locked.
 TDM_FUNCTION(tdm_check_loaded_references) {
   using namespace tdm::pg;
   std::vector<std::string> fresh;
-  for (const UncheckedLoad &load : unchecked_loads) {
+  for (const DirectLoad &load : direct_loads) {
     if (load.fresh) fresh.push_back(std::to_string(load.target));
   }
   Spi spi;
-  for (const UncheckedLoad &load : std::vector<UncheckedLoad>(unchecked_loads)) {
+  for (const DirectLoad &load : std::vector<DirectLoad>(direct_loads)) {
+    if (load.checked_in != InvalidSubTransactionId) continue;
     spi.query("SELECT tdm._check_references($1, $2, $3::oid[]::regclass[])",
               {oid_param(REGCLASSOID, load.target), oid_param(REGCLASSOID, load.source),
                text_array_param(fresh)});
   }
-  unchecked_loads.clear();
+  const SubTransactionId here = GetCurrentSubTransactionId();
+  for (DirectLoad &load : direct_loads) {
+    if (load.checked_in == InvalidSubTransactionId) load.checked_in = here;
+  }
   PG_RETURN_VOID();
 }
