@@ -53,48 +53,67 @@ $$;
 CREATE FUNCTION tdm._load_rows(source regclass, target regclass) RETURNS bigint
 AS 'MODULE_PATHNAME', 'tdm_load_rows' LANGUAGE C VOLATILE STRICT;
 
--- The foreign keys of every table this transaction loaded directly, each
--- checked by tdm._check_references (told which tables held no row before).
+-- The foreign keys of every table this transaction loaded directly and
+-- not checked yet, each checked by tdm._check_references, once the source
+-- is found unchanged since the load (count and hash of its key columns).
 CREATE FUNCTION tdm._check_loaded_references() RETURNS void
 AS 'MODULE_PATHNAME', 'tdm_check_loaded_references' LANGUAGE C VOLATILE;
 
--- Each foreign key of `target` over the rows of `source` loaded into it:
--- one query locks the rows they reference FOR KEY SHARE, as the
--- constraint's trigger does row by row (a referenced row cannot go before
--- the load commits), unless the referenced table is one of `fresh`, loaded
--- by this transaction into no rows (every row it holds is this
--- transaction's); a second then looks for keys without their row (a row
--- deleted before it was locked), and a MATCH FULL key partly NULL. Any is
--- a foreign key violation, and nothing is loaded.
-CREATE FUNCTION tdm._check_references(target regclass, source regclass,
-                                       fresh regclass[] DEFAULT '{}') RETURNS void
+-- Each foreign key of `target` over the rows of `source` loaded into it,
+-- compared as the constraint compares (its own equality operators, ONLY
+-- the referenced table unless it is partitioned): one statement locks the
+-- referenced rows FOR KEY SHARE, as the constraint's trigger does row by
+-- row, and finds the keys without a locked row, so a referenced row cannot
+-- go before the load commits. Where this transaction holds a lock that
+-- keeps other sessions from writing the referenced table (the load takes
+-- SHARE on a table it filled from empty), no row lock is needed. A MATCH
+-- FULL key partly NULL is refused too. Any violation: nothing is loaded.
+CREATE FUNCTION tdm._check_references(target regclass, source regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   fk record;
   found record;
+  referenced text;
 BEGIN
   FOR fk IN
     SELECT c.conname, c.confrelid::regclass AS parent, c.confmatchtype = 'f' AS match_full,
+           (SELECT relkind FROM pg_class WHERE oid = c.confrelid) = 'p' AS partitioned,
            string_agg(format('s.%I', a.attname), ', ' ORDER BY k.i) AS columns,
            string_agg(format('p.%I', r.attname), ', ' ORDER BY k.i) AS ref_columns,
+           string_agg(format('p.%I OPERATOR(%I.%s) s.%I', r.attname, n.nspname, o.oprname, a.attname),
+                      ' AND ' ORDER BY k.i) AS matches,
            string_agg(format('%I', a.attname), ', ' ORDER BY k.i) AS names,
            count(*) AS width
       FROM pg_constraint c
-     CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY k(n, ref_n, i)
+     CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY k(n, ref_n, op, i)
       JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n
       JOIN pg_attribute r ON r.attrelid = c.confrelid AND r.attnum = k.ref_n
-     WHERE c.conrelid = target AND c.contype = 'f'
+      JOIN pg_operator o ON o.oid = k.op
+      JOIN pg_namespace n ON n.oid = o.oprnamespace
+     -- (conparentid: the copies of a constraint that references a
+     -- partitioned table, one per partition, are its own business)
+     WHERE c.conrelid = target AND c.contype = 'f' AND c.conparentid = 0
      GROUP BY c.oid, c.conname, c.confrelid, c.confmatchtype ORDER BY c.conname
   LOOP
-    IF fk.parent <> ALL (fresh) THEN
-      EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %s p WHERE (%s) IN (SELECT %s FROM %s s)'
-                     '                        FOR KEY SHARE OF p) locked',
-                     fk.parent, fk.ref_columns, fk.columns, source);
+    referenced := CASE WHEN fk.partitioned THEN fk.parent::text ELSE 'ONLY ' || fk.parent::text END;
+    IF NOT fk.partitioned AND EXISTS (
+         SELECT 1 FROM pg_locks l
+          WHERE l.locktype = 'relation' AND l.relation = fk.parent AND l.pid = pg_backend_pid()
+            AND l.granted
+            AND l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')) THEN
+      EXECUTE format('SELECT count(*) AS missing, min(row(%1$s)::text) AS example FROM %2$s s'
+                     ' WHERE num_nulls(%1$s) = 0 AND NOT EXISTS (SELECT 1 FROM %3$s p WHERE %4$s)',
+                     fk.columns, source, referenced, fk.matches)
+        INTO found;
+    ELSE
+      EXECUTE format('WITH locked AS MATERIALIZED ('
+                     '       SELECT %5$s FROM %3$s p WHERE EXISTS (SELECT 1 FROM %2$s s WHERE %4$s)'
+                     '          FOR KEY SHARE OF p)'
+                     ' SELECT count(*) AS missing, min(row(%1$s)::text) AS example FROM %2$s s'
+                     '  WHERE num_nulls(%1$s) = 0 AND NOT EXISTS (SELECT 1 FROM locked p WHERE %4$s)',
+                     fk.columns, source, referenced, fk.matches, fk.ref_columns)
+        INTO found;
     END IF;
-    EXECUTE format('SELECT count(*) AS missing, min(row(%1$s)::text) AS example FROM %2$s s'
-                   ' WHERE num_nulls(%1$s) = 0 AND NOT EXISTS (SELECT 1 FROM %3$s p WHERE (%4$s) = (%1$s))',
-                   fk.columns, source, fk.parent, fk.ref_columns)
-      INTO found;
     IF found.missing > 0 THEN
       RAISE EXCEPTION 'load: insert into % violates foreign key constraint "%"', target, fk.conname
         USING ERRCODE = 'foreign_key_violation', CONSTRAINT = fk.conname,

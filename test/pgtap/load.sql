@@ -21,13 +21,27 @@ CREATE TABLE tdm_load_test.lock_child (id int PRIMARY KEY, parent_id int REFEREN
 INSERT INTO tdm_load_test.lock_child VALUES (1, 1);
 CREATE TABLE tdm_load_test.fresh_parent (id int PRIMARY KEY);
 CREATE TABLE tdm_load_test.fresh_child (id int PRIMARY KEY, parent_id int REFERENCES tdm_load_test.fresh_parent);
+-- A referenced table with an inheritance child (the constraint reads ONLY
+-- the table), and a partitioned one.
+CREATE TABLE tdm_load_test.inh_parent (id int PRIMARY KEY);
+CREATE TABLE tdm_load_test.inh_kid () INHERITS (tdm_load_test.inh_parent);
+INSERT INTO tdm_load_test.inh_parent VALUES (1);
+INSERT INTO tdm_load_test.inh_kid VALUES (77);
+CREATE TABLE tdm_load_test.inh_ref (id int PRIMARY KEY, parent_id int REFERENCES tdm_load_test.inh_parent);
+INSERT INTO tdm_load_test.inh_ref VALUES (1, 1);
+CREATE TABLE tdm_load_test.parts (id int PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE tdm_load_test.parts_low PARTITION OF tdm_load_test.parts FOR VALUES FROM (0) TO (100);
+CREATE TABLE tdm_load_test.parts_high PARTITION OF tdm_load_test.parts FOR VALUES FROM (100) TO (200);
+INSERT INTO tdm_load_test.parts VALUES (5), (150);
+CREATE TABLE tdm_load_test.parts_ref (id int PRIMARY KEY, parent_id int REFERENCES tdm_load_test.parts);
+INSERT INTO tdm_load_test.parts_ref VALUES (1, 5);
 CREATE TABLE tdm_load_test.pair_parent (a int, b int, PRIMARY KEY (a, b));
 INSERT INTO tdm_load_test.pair_parent VALUES (1, 1);
 CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(34);
+SELECT plan(43);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -57,9 +71,22 @@ SELECT results_eq(
 SELECT lives_ok($$SELECT bt_index_check(i.indexrelid, true) FROM pg_index i
                    WHERE i.indrelid = 'tdm_load_test.child'::regclass$$,
                 'every index has an entry for every row (amcheck, heapallindexed)');
+CREATE FUNCTION pg_temp.plan_of(query text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+  plan text := '';
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+    plan := plan || line || ' ';
+  END LOOP;
+  RETURN plan;
+END
+$$;
 SET LOCAL enable_seqscan = off;
 SET LOCAL enable_bitmapscan = off;
-SELECT is((SELECT id FROM tdm_load_test.child WHERE lower(note) = 'n4321' AND amount > 100), 4321,
+SELECT ok(pg_temp.plan_of($$SELECT id FROM tdm_load_test.child WHERE lower(note) = 'n4321' AND amount > 100$$)
+          LIKE '%Index Scan using child_lower_idx%'
+          AND (SELECT id FROM tdm_load_test.child WHERE lower(note) = 'n4321' AND amount > 100) = 4321,
           'the expression and partial index finds a row');
 RESET enable_seqscan;
 RESET enable_bitmapscan;
@@ -121,6 +148,37 @@ SELECT throws_like('SELECT tdm._check_loaded_references()',
                    'then refused by the foreign key check');
 ROLLBACK TO SAVEPOINT partial;
 
+-- A parent table filled from empty by this transaction: a key it lacks
+-- is still refused.
+SAVEPOINT fresh_orphan;
+DELETE FROM src_fresh_child;
+INSERT INTO src_fresh_child VALUES (100, 11);
+SELECT is(tdm._load_rows('src_fresh_child', 'tdm_load_test.fresh_child'), 1::bigint, 'a row whose parent the fresh table lacks');
+SELECT throws_ok('SELECT tdm._check_loaded_references()', '23503', NULL, 'is refused by the check');
+ROLLBACK TO SAVEPOINT fresh_orphan;
+-- The source is what the check reads: changed after the load, refused.
+SAVEPOINT changed_source;
+CREATE TEMP TABLE src_changed (id int, parent_id int);
+INSERT INTO src_changed VALUES (50, 1);
+SELECT is(tdm._load_rows('src_changed', 'tdm_load_test.lock_child'), 1::bigint, 'a row loaded');
+UPDATE src_changed SET parent_id = 2;
+SELECT throws_ok('SELECT tdm._check_loaded_references()', '55000',
+                 'load: the rows of src_changed changed after they were loaded into lock_child',
+                 'its source changed afterwards: the check refuses');
+ROLLBACK TO SAVEPOINT changed_source;
+-- Referenced as the constraint references: ONLY the table, not its
+-- inheritance children; a partitioned table through its partitions.
+SAVEPOINT referenced;
+CREATE TEMP TABLE src_inh (id int, parent_id int);
+INSERT INTO src_inh VALUES (2, 77);
+SELECT is(tdm._load_rows('src_inh', 'tdm_load_test.inh_ref'), 1::bigint, 'a row referencing a key only an inheritance child has');
+SELECT throws_ok('SELECT tdm._check_loaded_references()', '23503', NULL, 'is refused, as the constraint refuses it');
+ROLLBACK TO SAVEPOINT referenced;
+CREATE TEMP TABLE src_parts (id int, parent_id int);
+INSERT INTO src_parts VALUES (2, 5), (3, 150);
+SELECT is(tdm._load_rows('src_parts', 'tdm_load_test.parts_ref'), 2::bigint, 'rows referencing two partitions');
+SELECT lives_ok('SELECT tdm._check_loaded_references()', 'hold');
+
 -- Constraints the insert checks row by row, and unique indexes.
 CREATE TEMP TABLE src_bad (id int, parent_id int, note text, amount numeric);
 INSERT INTO src_bad VALUES (1, 1, 'duplicate id', 1);
@@ -129,7 +187,8 @@ SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '2
 SAVEPOINT emptied;
 DELETE FROM tdm_load_test.child;
 INSERT INTO src_bad VALUES (1, 2, 'same id again', 1);
-SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '23505', NULL,
+SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '23505',
+                 'could not create unique index "child_pkey"',
                  'a duplicate key is refused when the indexes are built after the rows too');
 ROLLBACK TO SAVEPOINT emptied;
 DELETE FROM src_bad WHERE note = 'same id again';
@@ -168,7 +227,12 @@ CREATE ROLE tdm_load_test_admin IN ROLE tdm_admin;
 GRANT USAGE ON SCHEMA tdm_load_test TO tdm_load_test_admin;
 GRANT SELECT, UPDATE ON tdm_load_test.parent TO tdm_load_test_admin;
 GRANT SELECT ON src_bad TO tdm_load_test_admin;
+GRANT SELECT ON tdm_load_test.lock_parent TO tdm_load_test_admin;
+GRANT SELECT, INSERT ON tdm_load_test.lock_child TO tdm_load_test_admin;
+GRANT SELECT ON src_lock TO tdm_load_test_admin;
 SET LOCAL ROLE tdm_load_test_admin;
+SELECT is(tdm._load_rows('src_lock', 'tdm_load_test.lock_child'), NULL::bigint,
+          'a caller who cannot lock the referenced rows (no UPDATE on them) gets INSERT');
 SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '42501',
                  'permission denied for table child', 'INSERT privilege on the target is required');
 -- The snapshot's copy checks privileges as well.

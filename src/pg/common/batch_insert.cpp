@@ -3,6 +3,7 @@
 extern "C" {
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "utils/memutils.h"
 }
 
 namespace tdm::pg {
@@ -13,10 +14,14 @@ constexpr Size kBatchBytes = 64 * 1024;
 
 void flush(BatchInsert *batch) {
   if (batch->pending == 0) return;
+  MemoryContext previous = MemoryContextSwitchTo(batch->batch_context);
   table_multi_insert(batch->relation, batch->slots, batch->pending, batch->command, batch->options,
                      batch->bulk);
-  if (batch->inserted != nullptr)
+  if (batch->inserted != nullptr) {
     batch->inserted(batch->inserted_arg, batch->slots, batch->pending);
+  }
+  MemoryContextSwitchTo(previous);
+  MemoryContextReset(batch->batch_context);
   for (int i = 0; i < batch->pending; ++i) ExecClearTuple(batch->slots[i]);
   batch->pending = 0;
   batch->pending_bytes = 0;
@@ -38,6 +43,8 @@ BatchInsert *batch_insert_begin(Relation relation, bool tuple_slots, int options
   batch->bulk = GetBulkInsertState();
   batch->command = GetCurrentCommandId(true);
   batch->options = options;
+  batch->batch_context =
+      AllocSetContextCreate(CurrentMemoryContext, "tdm batch insert", ALLOCSET_DEFAULT_SIZES);
   return batch;
 }
 
@@ -51,6 +58,7 @@ void batch_insert_end(BatchInsert *batch) {
   FreeBulkInsertState(batch->bulk);
   table_finish_bulk_insert(batch->relation, batch->options);
   for (int i = 0; i < kBatchRows; ++i) ExecDropSingleTupleTableSlot(batch->slots[i]);
+  MemoryContextDelete(batch->batch_context);
 }
 
 }  // namespace tdm::pg

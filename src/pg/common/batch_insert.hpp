@@ -24,6 +24,9 @@ struct BatchInsert {
   BulkInsertState bulk;
   CommandId command;
   int options;
+  // What inserting a batch allocates (the prepared tuples, TOAST copies),
+  // freed after each batch.
+  MemoryContext batch_context;
   // Called after each batch is in the table, before its slots are cleared
   // (the slots' tts_tid are set): the load inserts index entries there.
   void (*inserted)(void *arg, TupleTableSlot **slots, int count);

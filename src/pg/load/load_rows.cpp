@@ -28,6 +28,7 @@
 #include "pg/common/args.hpp"
 #include "pg/common/batch_insert.hpp"
 #include "pg/common/bridge.hpp"
+#include "pg/common/row_hash.hpp"
 #include "pg/common/spi.hpp"
 #include "pg/load/load_rows.hpp"
 
@@ -47,6 +48,8 @@ extern "C" {
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodes.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -56,13 +59,22 @@ extern "C" {
 
 namespace {
 
+// Count and hash sum of the key columns of every row of `source`: what
+// the foreign key check reads must be what was loaded.
+struct Fingerprint {
+  int64 rows = 0;
+  uint64 sum = 0;
+  bool operator==(const Fingerprint &other) const { return rows == other.rows && sum == other.sum; }
+};
+
 // A direct load of this transaction: the subtransaction that made it, and
 // the one whose check covers it (none yet). A check rolled back with its
 // subtransaction (its locks released with it) no longer covers the load.
 struct DirectLoad {
   Oid source;
   Oid target;
-  bool fresh;  // held no row before: its referenced rows need no lock
+  Fingerprint print;         // of the source's key columns, as loaded
+  std::vector<int> columns;  // those columns (0-based)
   SubTransactionId loaded_in;
   SubTransactionId checked_in;
 };
@@ -134,17 +146,82 @@ bool direct_insert_serves(Relation target) {
       }
     }
   }
+  // A copy: the catalog lookups below may rebuild the relcache entry.
+  List *foreign_keys = static_cast<List *>(copyObjectImpl(RelationGetFKeyList(target)));
   ListCell *cell;
-  foreach (cell, RelationGetFKeyList(target)) {
+  foreach (cell, foreign_keys) {
     const Oid parent = lfirst_node(ForeignKeyCacheInfo, cell)->confrelid;
-    if (pg_class_aclcheck(parent, GetUserId(), ACL_SELECT | ACL_UPDATE) != ACLCHECK_OK)
+    // A partitioned table's partitions are read through it.
+    if (get_rel_relispartition(parent)) continue;
+    if (pg_class_aclcheck(parent, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+        pg_class_aclcheck(parent, GetUserId(), ACL_UPDATE) != ACLCHECK_OK) {
       return false;
+    }
     Relation referenced = table_open(parent, AccessShareLock);
     const bool row_security = referenced->rd_rel->relrowsecurity;
     table_close(referenced, AccessShareLock);
     if (row_security) return false;
   }
   return true;
+}
+
+// The columns of `source` that feed `target`'s foreign keys (0-based,
+// through `from`), for the load's fingerprint.
+std::vector<int> key_columns(Relation target, const int *from) {
+  std::vector<int> columns;
+  List *foreign_keys = static_cast<List *>(copyObjectImpl(RelationGetFKeyList(target)));
+  ListCell *cell;
+  foreach (cell, foreign_keys) {
+    const ForeignKeyCacheInfo *key = lfirst_node(ForeignKeyCacheInfo, cell);
+    for (int i = 0; i < key->nkeys; ++i) {
+      const int column = from[key->conkey[i] - 1];
+      if (std::find(columns.begin(), columns.end(), column) == columns.end()) {
+        columns.push_back(column);
+      }
+    }
+  }
+  std::sort(columns.begin(), columns.end());
+  return columns;
+}
+
+void add_to_fingerprint(Fingerprint *print, TupleTableSlot *row, const int *columns, int count,
+                        const tdm::pg::HashedColumn *types, Datum *values, bool *nulls) {
+  for (int i = 0; i < count; ++i) {
+    values[i] = row->tts_values[columns[i]];
+    nulls[i] = row->tts_isnull[columns[i]];
+  }
+  print->rows += 1;
+  print->sum += tdm::pg::hash_row(values, nulls, types, count);
+}
+
+tdm::pg::HashedColumn *hashed_columns(TupleDesc desc, const int *columns, int count) {
+  auto *types =
+      static_cast<tdm::pg::HashedColumn *>(palloc(sizeof(tdm::pg::HashedColumn) * (count + 1)));
+  for (int i = 0; i < count; ++i) {
+    const Form_pg_attribute column = TupleDescAttr(desc, columns[i]);
+    types[i] = {column->attlen, column->attbyval};
+  }
+  return types;
+}
+
+// The fingerprint of `source` now (PostgreSQL-side, under pg_call).
+Fingerprint fingerprint_of(Oid source_oid, const int *columns, int count) {
+  Relation source = table_open(source_oid, AccessShareLock);
+  const tdm::pg::HashedColumn *types = hashed_columns(RelationGetDescr(source), columns, count);
+  auto *values = static_cast<Datum *>(palloc(sizeof(Datum) * (count + 1)));
+  auto *nulls = static_cast<bool *>(palloc(sizeof(bool) * (count + 1)));
+  Fingerprint print;
+  TableScanDesc scan = table_beginscan(source, GetActiveSnapshot(), 0, nullptr);
+  TupleTableSlot *row = table_slot_create(source, nullptr);
+  while (table_scan_getnextslot(scan, ForwardScanDirection, row)) {
+    CHECK_FOR_INTERRUPTS();
+    slot_getallattrs(row);
+    add_to_fingerprint(&print, row, columns, count, types, values, nulls);
+  }
+  ExecDropSingleTupleTableSlot(row);
+  table_endscan(scan);
+  table_close(source, AccessShareLock);
+  return print;
 }
 
 // For each column of `target`, the 0-based column of `source` of the same
@@ -216,9 +293,9 @@ void insert_index_entries(void *arg, TupleTableSlot **slots, int count) {
 }
 
 // Whether the target holds no row visible here (but those its release
-// had, deleted by this transaction): then every row the load's rows can
-// reference in it is one this transaction inserts, which no other session
-// can delete, and nothing needs to be locked there.
+// had, deleted by this transaction). The load then takes a SHARE lock on
+// it until commit, so no other session writes it meanwhile: rows that
+// reference it need no row locks (tdm._check_references sees the lock).
 bool holds_no_rows(Relation target) {
   TableScanDesc scan = table_beginscan(target, GetActiveSnapshot(), 0, nullptr);
   TupleTableSlot *row = table_slot_create(target, nullptr);
@@ -233,7 +310,8 @@ bool holds_no_rows(Relation target) {
 // needs it), and nothing of this session has it or an index open. Sorted
 // builds write a fraction of the WAL and compare keys far fewer times; the
 // price is REINDEX's locks until commit (SHARE on the table, ACCESS
-// EXCLUSIVE on its indexes), on a table that was empty.
+// EXCLUSIVE on its indexes): other sessions, which still see the release's
+// rows this transaction deleted, wait even to plan a query on the table.
 bool may_build_indexes_after(Relation target) {
   if (!pg_class_ownercheck(RelationGetRelid(target), GetUserId()) || target->rd_refcnt != 1 ||
       AfterTriggerPendingOnRel(RelationGetRelid(target))) {
@@ -253,7 +331,9 @@ bool may_build_indexes_after(Relation target) {
 
 struct Loaded {
   int64 rows;  // -1: the target needs INSERT
-  bool fresh;  // the target held no row before
+  Fingerprint print;
+  int key_count;
+  int key_columns[INDEX_MAX_KEYS * 4];  // of the source, 0-based
 };
 
 // PostgreSQL-side (under pg_call).
@@ -280,9 +360,25 @@ Loaded load_rows(Oid source_oid, Oid target_oid) {
   if (!direct_insert_serves(target) || !map_columns(RelationGetDescr(source), desc, from)) {
     table_close(source, AccessShareLock);
     table_close(target, NoLock);
-    return {-1, false};
+    Loaded none{};
+    none.rows = -1;
+    return none;
   }
+  Loaded loaded{};
+  const std::vector<int> keys = key_columns(target, from);
+  if (keys.size() > sizeof(loaded.key_columns) / sizeof(int)) {
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("load: %s has foreign keys over too many columns",
+                           RelationGetRelationName(target))));
+  }
+  loaded.key_count = static_cast<int>(keys.size());
+  std::copy(keys.begin(), keys.end(), loaded.key_columns);
+  const tdm::pg::HashedColumn *key_types =
+      hashed_columns(RelationGetDescr(source), loaded.key_columns, loaded.key_count);
+  auto *key_values = static_cast<Datum *>(palloc(sizeof(Datum) * (loaded.key_count + 1)));
+  auto *key_nulls = static_cast<bool *>(palloc(sizeof(bool) * (loaded.key_count + 1)));
   const bool fresh = holds_no_rows(target);
+  if (fresh) LockRelationOid(target_oid, ShareLock);
   const bool indexes_after = fresh && may_build_indexes_after(target);
   Inserting inserting = begin_inserting(target, !indexes_after);
   const bool constrained = desc->constr != nullptr;
@@ -296,7 +392,6 @@ Loaded load_rows(Oid source_oid, Oid target_oid) {
     batch->inserted = insert_index_entries;
     batch->inserted_arg = &inserting;
   }
-  int64 rows = 0;
   while (table_scan_getnextslot(scan, ForwardScanDirection, read)) {
     CHECK_FOR_INTERRUPTS();
     slot_getallattrs(read);
@@ -315,7 +410,8 @@ Loaded load_rows(Oid source_oid, Oid target_oid) {
       ResetPerTupleExprContext(inserting.estate);
     }
     tdm::pg::batch_insert_added(batch, tuple->t_len);
-    ++rows;
+    add_to_fingerprint(&loaded.print, read, loaded.key_columns, loaded.key_count, key_types,
+                       key_values, key_nulls);
   }
   tdm::pg::batch_insert_end(batch);
   table_endscan(scan);
@@ -329,7 +425,8 @@ Loaded load_rows(Oid source_oid, Oid target_oid) {
     ReindexParams params{};
     reindex_relation(target_oid, REINDEX_REL_CHECK_CONSTRAINTS, &params);
   }
-  return {rows, fresh};
+  loaded.rows = loaded.print.rows;
+  return loaded;
 }
 
 }  // namespace
@@ -351,26 +448,37 @@ TDM_FUNCTION(tdm_load_rows) {
   const Loaded loaded = pg_call([=] { return load_rows(source, target); });
   if (loaded.rows < 0) PG_RETURN_NULL();
   direct_loads.push_back(
-      {source, target, loaded.fresh, GetCurrentSubTransactionId(), InvalidSubTransactionId});
+      {source, target, loaded.print,
+       std::vector<int>(loaded.key_columns, loaded.key_columns + loaded.key_count),
+       GetCurrentSubTransactionId(), InvalidSubTransactionId});
   PG_RETURN_INT64(loaded.rows);
 }
 
 // Checks the foreign keys of every table loaded directly in this
 // transaction and not checked yet (tdm._check_references raises on the
-// first violation), then marks them checked. Tables that held no row
-// before are named, so that rows they are referenced in are not locked.
+// first violation), then marks them checked. The check reads the source
+// table: its key columns must still be what was loaded.
 TDM_FUNCTION(tdm_check_loaded_references) {
   using namespace tdm::pg;
-  std::vector<std::string> fresh;
-  for (const DirectLoad &load : direct_loads) {
-    if (load.fresh) fresh.push_back(std::to_string(load.target));
-  }
   Spi spi;
   for (const DirectLoad &load : std::vector<DirectLoad>(direct_loads)) {
     if (load.checked_in != InvalidSubTransactionId) continue;
-    spi.query("SELECT tdm._check_references($1, $2, $3::oid[]::regclass[])",
-              {oid_param(REGCLASSOID, load.target), oid_param(REGCLASSOID, load.source),
-               text_array_param(fresh)});
+    const Oid source = load.source;
+    const int *columns = load.columns.data();
+    const int count = static_cast<int>(load.columns.size());
+    const Fingerprint now = pg_call([=] { return fingerprint_of(source, columns, count); });
+    if (!(now == load.print)) {
+      const Oid target = load.target;
+      pg_call([=] {
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("load: the rows of %s changed after they were loaded into %s",
+                        get_rel_name(source), get_rel_name(target)),
+                 errhint("Their foreign keys cannot be checked; roll back and load again.")));
+      });
+    }
+    spi.query("SELECT tdm._check_references($1, $2)",
+              {oid_param(REGCLASSOID, load.target), oid_param(REGCLASSOID, load.source)});
   }
   const SubTransactionId here = GetCurrentSubTransactionId();
   for (DirectLoad &load : direct_loads) {
