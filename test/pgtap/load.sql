@@ -41,7 +41,7 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(43);
+SELECT plan(45);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -230,9 +230,17 @@ GRANT SELECT ON src_bad TO tdm_load_test_admin;
 GRANT SELECT ON tdm_load_test.lock_parent TO tdm_load_test_admin;
 GRANT SELECT, INSERT ON tdm_load_test.lock_child TO tdm_load_test_admin;
 GRANT SELECT ON src_lock TO tdm_load_test_admin;
+GRANT SELECT ON tdm_load_test.fresh_parent TO tdm_load_test_admin;
+GRANT SELECT, INSERT ON tdm_load_test.fresh_child TO tdm_load_test_admin;
+CREATE TEMP TABLE src_fresh_more (id int, parent_id int);
+INSERT INTO src_fresh_more VALUES (200, 3);
+GRANT SELECT ON src_fresh_more TO tdm_load_test_admin;
 SET LOCAL ROLE tdm_load_test_admin;
 SELECT is(tdm._load_rows('src_lock', 'tdm_load_test.lock_child'), NULL::bigint,
           'a caller who cannot lock the referenced rows (no UPDATE on them) gets INSERT');
+SELECT is(tdm._load_rows('src_fresh_more', 'tdm_load_test.fresh_child'), 1::bigint,
+          'SELECT is enough on a referenced table this transaction keeps writers out of');
+SELECT lives_ok('SELECT tdm._check_loaded_references()', 'whose check locks no row');
 SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '42501',
                  'permission denied for table child', 'INSERT privilege on the target is required');
 -- The snapshot's copy checks privileges as well.

@@ -126,8 +126,9 @@ void on_subtransaction(SubXactEvent event, SubTransactionId subtransaction, SubT
 
 // Whether inserting into `target` by batches does what an INSERT would:
 // no trigger but the foreign keys' checks, no rule, no row security, no
-// stored generated column, a plain table; and whether the caller may lock
-// the rows its foreign keys reference (as the set-based check does).
+// stored generated column, a plain table; and whether the caller may read
+// the tables its foreign keys reference and, where the check must lock
+// their rows, lock them.
 bool direct_insert_serves(Relation target) {
   const Form_pg_class form = target->rd_rel;
   // (A partition: INSERT into it checks its partition bound.)
@@ -153,14 +154,18 @@ bool direct_insert_serves(Relation target) {
     const Oid parent = lfirst_node(ForeignKeyCacheInfo, cell)->confrelid;
     // A partitioned table's partitions are read through it.
     if (get_rel_relispartition(parent)) continue;
-    if (pg_class_aclcheck(parent, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
-        pg_class_aclcheck(parent, GetUserId(), ACL_UPDATE) != ACLCHECK_OK) {
-      return false;
-    }
+    if (pg_class_aclcheck(parent, GetUserId(), ACL_SELECT) != ACLCHECK_OK) return false;
     Relation referenced = table_open(parent, AccessShareLock);
     const bool row_security = referenced->rd_rel->relrowsecurity;
+    // Row locks (FOR KEY SHARE needs UPDATE) unless this transaction keeps
+    // other writers out of it (an empty target it loaded first).
+    const bool needs_row_locks = referenced->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ||
+                                 !CheckRelationLockedByMe(referenced, ShareLock, true);
     table_close(referenced, AccessShareLock);
     if (row_security) return false;
+    if (needs_row_locks && pg_class_aclcheck(parent, GetUserId(), ACL_UPDATE) != ACLCHECK_OK) {
+      return false;
+    }
   }
   return true;
 }
