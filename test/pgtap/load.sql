@@ -35,13 +35,15 @@ CREATE TABLE tdm_load_test.parts_high PARTITION OF tdm_load_test.parts FOR VALUE
 INSERT INTO tdm_load_test.parts VALUES (5), (150);
 CREATE TABLE tdm_load_test.parts_ref (id int PRIMARY KEY, parent_id int REFERENCES tdm_load_test.parts);
 INSERT INTO tdm_load_test.parts_ref VALUES (1, 5);
+CREATE TABLE tdm_load_test.low_ref (id int PRIMARY KEY, parent_id int REFERENCES tdm_load_test.parts_low);
+INSERT INTO tdm_load_test.low_ref VALUES (1, 5);
 CREATE TABLE tdm_load_test.pair_parent (a int, b int, PRIMARY KEY (a, b));
 INSERT INTO tdm_load_test.pair_parent VALUES (1, 1);
 CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(45);
+SELECT plan(47);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -178,6 +180,12 @@ CREATE TEMP TABLE src_parts (id int, parent_id int);
 INSERT INTO src_parts VALUES (2, 5), (3, 150);
 SELECT is(tdm._load_rows('src_parts', 'tdm_load_test.parts_ref'), 2::bigint, 'rows referencing two partitions');
 SELECT lives_ok('SELECT tdm._check_loaded_references()', 'hold');
+SAVEPOINT leaf;
+SELECT is(tdm._load_rows('src_parts', 'tdm_load_test.low_ref'), 2::bigint,
+          'rows referencing one partition directly');
+SELECT throws_like('SELECT tdm._check_loaded_references()', '%violates foreign key constraint "low_ref_parent_id_fkey"',
+                   'a key only another partition holds is refused');
+ROLLBACK TO SAVEPOINT leaf;
 
 -- Constraints the insert checks row by row, and unique indexes.
 CREATE TEMP TABLE src_bad (id int, parent_id int, note text, amount numeric);

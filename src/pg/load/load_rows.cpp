@@ -43,6 +43,7 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -55,6 +56,7 @@ extern "C" {
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 }
 
 namespace {
@@ -124,6 +126,15 @@ void on_subtransaction(SubXactEvent event, SubTransactionId subtransaction, SubT
   }
 }
 
+// Whether a constraint is the copy of another (conparentid).
+bool is_partition_copy(Oid constraint) {
+  HeapTuple tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(constraint));
+  if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for constraint %u", constraint);
+  const bool copy = OidIsValid(reinterpret_cast<Form_pg_constraint>(GETSTRUCT(tuple))->conparentid);
+  ReleaseSysCache(tuple);
+  return copy;
+}
+
 // Whether inserting into `target` by batches does what an INSERT would:
 // no trigger but the foreign keys' checks, no rule, no row security, no
 // stored generated column, a plain table; and whether the caller may read
@@ -151,9 +162,11 @@ bool direct_insert_serves(Relation target) {
   List *foreign_keys = static_cast<List *>(copyObjectImpl(RelationGetFKeyList(target)));
   ListCell *cell;
   foreach (cell, foreign_keys) {
-    const Oid parent = lfirst_node(ForeignKeyCacheInfo, cell)->confrelid;
-    // A partitioned table's partitions are read through it.
-    if (get_rel_relispartition(parent)) continue;
+    const ForeignKeyCacheInfo *key = lfirst_node(ForeignKeyCacheInfo, cell);
+    // A constraint that references a partitioned table has a copy per
+    // partition; the partitions are read through that table.
+    if (is_partition_copy(key->conoid)) continue;
+    const Oid parent = key->confrelid;
     if (pg_class_aclcheck(parent, GetUserId(), ACL_SELECT) != ACLCHECK_OK) return false;
     Relation referenced = table_open(parent, AccessShareLock);
     const bool row_security = referenced->rd_rel->relrowsecurity;
