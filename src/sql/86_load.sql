@@ -54,22 +54,24 @@ CREATE FUNCTION tdm._load_rows(source regclass, target regclass) RETURNS bigint
 AS 'MODULE_PATHNAME', 'tdm_load_rows' LANGUAGE C VOLATILE STRICT;
 
 -- The foreign keys of every table this transaction loaded directly and
--- not checked yet, each checked by tdm._check_references, once the source
--- is found unchanged since the load (count and hash of its key columns).
+-- not checked yet, each checked by tdm._check_references; each source must
+-- then still be what was loaded (its key columns, their count and hash).
 CREATE FUNCTION tdm._check_loaded_references() RETURNS void
 AS 'MODULE_PATHNAME', 'tdm_check_loaded_references' LANGUAGE C VOLATILE;
 
 -- Each foreign key of `target` over the rows of `source` loaded into it,
--- compared as the constraint compares (its own equality operators, ONLY
--- the referenced table unless it is partitioned): one statement locks the
+-- compared as the constraint compares (its own equality operators and
+-- types, the referenced column's collation, ONLY the referenced table
+-- unless it is partitioned, no row security): one statement locks the
 -- referenced rows FOR KEY SHARE, as the constraint's trigger does row by
 -- row, and finds the keys without a locked row, so a referenced row cannot
--- go before the load commits. Where this transaction holds a lock that
--- keeps other sessions from writing the referenced table (the load takes
--- SHARE on a table it filled from empty), no row lock is needed. A MATCH
--- FULL key partly NULL is refused too. Any violation: nothing is loaded.
-CREATE FUNCTION tdm._check_references(target regclass, source regclass) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- go before the load commits. A table of `fresh`, which this transaction
+-- loaded from empty and keeps other writers out of, holds only this
+-- transaction's rows: nothing there is locked. A MATCH FULL key partly
+-- NULL is refused too. Any violation: nothing is loaded.
+CREATE FUNCTION tdm._check_references(target regclass, source regclass,
+                                       fresh regclass[] DEFAULT '{}') RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET row_security = off AS $$
 DECLARE
   fk record;
   found record;
@@ -80,7 +82,14 @@ BEGIN
            (SELECT relkind FROM pg_class WHERE oid = c.confrelid) = 'p' AS partitioned,
            string_agg(format('s.%I', a.attname), ', ' ORDER BY k.i) AS columns,
            string_agg(format('p.%I', r.attname), ', ' ORDER BY k.i) AS ref_columns,
-           string_agg(format('p.%I OPERATOR(%I.%s) s.%I', r.attname, n.nspname, o.oprname, a.attname),
+           string_agg(format('(p.%I%s) OPERATOR(%I.%s) (s.%I%s%s)',
+                             r.attname,
+                             CASE WHEN r.atttypid <> o.oprleft THEN '::' || format_type(o.oprleft, NULL) END,
+                             n.nspname, o.oprname, a.attname,
+                             CASE WHEN a.atttypid <> o.oprright THEN '::' || format_type(o.oprright, NULL) END,
+                             (SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
+                                FROM pg_collation cl JOIN pg_namespace cn ON cn.oid = cl.collnamespace
+                               WHERE cl.oid = r.attcollation)),
                       ' AND ' ORDER BY k.i) AS matches,
            string_agg(format('%I', a.attname), ', ' ORDER BY k.i) AS names,
            count(*) AS width
@@ -96,20 +105,16 @@ BEGIN
      GROUP BY c.oid, c.conname, c.confrelid, c.confmatchtype ORDER BY c.conname
   LOOP
     referenced := CASE WHEN fk.partitioned THEN fk.parent::text ELSE 'ONLY ' || fk.parent::text END;
-    IF NOT fk.partitioned AND EXISTS (
-         SELECT 1 FROM pg_locks l
-          WHERE l.locktype = 'relation' AND l.relation = fk.parent AND l.pid = pg_backend_pid()
-            AND l.granted
-            AND l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')) THEN
-      EXECUTE format('SELECT count(*) AS missing, min(row(%1$s)::text) AS example FROM %2$s s'
+    IF NOT fk.partitioned AND fk.parent = ANY (fresh) THEN
+      EXECUTE format('SELECT count(*) AS missing, min(row(%1$s)::text) AS example FROM ONLY %2$s s'
                      ' WHERE num_nulls(%1$s) = 0 AND NOT EXISTS (SELECT 1 FROM %3$s p WHERE %4$s)',
                      fk.columns, source, referenced, fk.matches)
         INTO found;
     ELSE
       EXECUTE format('WITH locked AS MATERIALIZED ('
-                     '       SELECT %5$s FROM %3$s p WHERE EXISTS (SELECT 1 FROM %2$s s WHERE %4$s)'
+                     '       SELECT %5$s FROM %3$s p WHERE EXISTS (SELECT 1 FROM ONLY %2$s s WHERE %4$s)'
                      '          FOR KEY SHARE OF p)'
-                     ' SELECT count(*) AS missing, min(row(%1$s)::text) AS example FROM %2$s s'
+                     ' SELECT count(*) AS missing, min(row(%1$s)::text) AS example FROM ONLY %2$s s'
                      '  WHERE num_nulls(%1$s) = 0 AND NOT EXISTS (SELECT 1 FROM locked p WHERE %4$s)',
                      fk.columns, source, referenced, fk.matches, fk.ref_columns)
         INTO found;
@@ -122,7 +127,7 @@ BEGIN
               HINT = 'Nothing was loaded. Validation found the referenced rows: they were deleted or changed since; consolidate again.';
     END IF;
     IF fk.match_full THEN
-      EXECUTE format('SELECT count(*) FROM %s s WHERE num_nulls(%s) BETWEEN 1 AND %s',
+      EXECUTE format('SELECT count(*) FROM ONLY %s s WHERE num_nulls(%s) BETWEEN 1 AND %s',
                      source, fk.columns, fk.width - 1)
         INTO found;
       IF found.count > 0 THEN

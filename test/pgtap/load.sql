@@ -43,7 +43,7 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(47);
+SELECT plan(52);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -168,6 +168,25 @@ SELECT throws_ok('SELECT tdm._check_loaded_references()', '55000',
                  'load: the rows of src_changed changed after they were loaded into lock_child',
                  'its source changed afterwards: the check refuses');
 ROLLBACK TO SAVEPOINT changed_source;
+SAVEPOINT renamed_source;
+CREATE TEMP TABLE src_renamed (id int, parent_id int, decoy int);
+INSERT INTO src_renamed VALUES (60, 99999, 1);
+SELECT is(tdm._load_rows('src_renamed', 'tdm_load_test.lock_child'), 1::bigint, 'an orphan loaded');
+ALTER TABLE src_renamed RENAME COLUMN parent_id TO hidden;
+ALTER TABLE src_renamed RENAME COLUMN decoy TO parent_id;
+SELECT throws_ok('SELECT tdm._check_loaded_references()', '55000', NULL,
+                 'a key column renamed after the load: the check refuses');
+ROLLBACK TO SAVEPOINT renamed_source;
+SAVEPOINT hidden_source;
+CREATE TEMP TABLE src_hidden (id int, parent_id int);
+INSERT INTO src_hidden VALUES (61, 99999);
+SELECT is(tdm._load_rows('src_hidden', 'tdm_load_test.lock_child'), 1::bigint, 'another orphan loaded');
+ALTER TABLE src_hidden ENABLE ROW LEVEL SECURITY;
+ALTER TABLE src_hidden FORCE ROW LEVEL SECURITY;
+CREATE POLICY none_seen ON src_hidden USING (false);
+SELECT throws_ok('SELECT tdm._check_loaded_references()', '23503', NULL,
+                 'a row security policy on the source does not hide it from the check');
+ROLLBACK TO SAVEPOINT hidden_source;
 -- Referenced as the constraint references: ONLY the table, not its
 -- inheritance children; a partitioned table through its partitions.
 SAVEPOINT referenced;
@@ -221,6 +240,11 @@ CREATE TABLE tdm_load_test.part_low PARTITION OF tdm_load_test.part FOR VALUES F
 SELECT is(tdm._load_rows('src_bad', 'tdm_load_test.part_low'), NULL::bigint,
           'so does a partition (INSERT checks its bound)');
 ROLLBACK TO SAVEPOINT partition;
+SAVEPOINT other_collation;
+ALTER TABLE src_bad ALTER COLUMN note TYPE text COLLATE "C";
+SELECT is(tdm._load_rows('src_bad', 'tdm_load_test.child'), NULL::bigint,
+          'so does a column whose collation differs');
+ROLLBACK TO SAVEPOINT other_collation;
 SAVEPOINT other_type;
 ALTER TABLE src_bad ALTER COLUMN amount TYPE int;
 SELECT is(tdm._load_rows('src_bad', 'tdm_load_test.child'), NULL::bigint,

@@ -18,6 +18,7 @@ inline constexpr const char *kInvalidTableDefinition = "42P16";
 inline constexpr const char *kSyntaxError = "42601";
 inline constexpr const char *kDatatypeMismatch = "42804";
 inline constexpr const char *kWrongObjectType = "42809";
+inline constexpr const char *kObjectNotInPrerequisiteState = "55000";
 inline constexpr const char *kProgramLimitExceeded = "54000";
 inline constexpr const char *kInternalError = "XX000";
 }  // namespace sqlstate

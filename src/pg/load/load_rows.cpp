@@ -69,14 +69,29 @@ struct Fingerprint {
   bool operator==(const Fingerprint &other) const { return rows == other.rows && sum == other.sum; }
 };
 
+// The source's columns that feed the target's foreign keys, as they were
+// at load: the check reads them by name, so each must still be the column
+// that was fingerprinted (same position, name, type, typmod, collation).
+constexpr int kMaxKeyColumns = INDEX_MAX_KEYS;
+struct KeyColumns {
+  int count;
+  int index[kMaxKeyColumns];  // 0-based
+  Oid type[kMaxKeyColumns];
+  int32 typmod[kMaxKeyColumns];
+  Oid collation[kMaxKeyColumns];
+  NameData name[kMaxKeyColumns];
+};
+
 // A direct load of this transaction: the subtransaction that made it, and
 // the one whose check covers it (none yet). A check rolled back with its
 // subtransaction (its locks released with it) no longer covers the load.
 struct DirectLoad {
+  uint64 id;
   Oid source;
   Oid target;
-  Fingerprint print;         // of the source's key columns, as loaded
-  std::vector<int> columns;  // those columns (0-based)
+  bool fresh;  // the target held no row: this transaction's rows only
+  Fingerprint print;
+  KeyColumns keys;
   SubTransactionId loaded_in;
   SubTransactionId checked_in;
 };
@@ -84,6 +99,18 @@ struct DirectLoad {
 // Few entries (one per managed table); reserved before use so that the
 // callbacks below never allocate.
 std::vector<DirectLoad> direct_loads;
+uint64 next_load_id = 1;
+// A check runs user code (operators, policies): no load may start inside.
+bool checking = false;
+
+// Whether this transaction loaded `rel` from empty (its rows are all this
+// transaction's, and no other session may write it until commit).
+bool loaded_from_empty(Oid rel) {
+  for (const DirectLoad &load : direct_loads) {
+    if (load.target == rel && load.fresh) return true;
+  }
+  return false;
+}
 
 void on_transaction(XactEvent event, void *) {
   switch (event) {
@@ -104,6 +131,7 @@ void on_transaction(XactEvent event, void *) {
       break;
     default:
       direct_loads.clear();  // committed or rolled back: nothing pending
+      checking = false;
       break;
   }
 }
@@ -170,10 +198,10 @@ bool direct_insert_serves(Relation target) {
     if (pg_class_aclcheck(parent, GetUserId(), ACL_SELECT) != ACLCHECK_OK) return false;
     Relation referenced = table_open(parent, AccessShareLock);
     const bool row_security = referenced->rd_rel->relrowsecurity;
-    // Row locks (FOR KEY SHARE needs UPDATE) unless this transaction keeps
-    // other writers out of it (an empty target it loaded first).
-    const bool needs_row_locks = referenced->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ||
-                                 !CheckRelationLockedByMe(referenced, ShareLock, true);
+    // Row locks (FOR KEY SHARE needs UPDATE) unless this transaction
+    // loaded it from empty first.
+    const bool needs_row_locks =
+        referenced->rd_rel->relkind == RELKIND_PARTITIONED_TABLE || !loaded_from_empty(parent);
     table_close(referenced, AccessShareLock);
     if (row_security) return false;
     if (needs_row_locks && pg_class_aclcheck(parent, GetUserId(), ACL_UPDATE) != ACLCHECK_OK) {
@@ -183,68 +211,117 @@ bool direct_insert_serves(Relation target) {
   return true;
 }
 
-// The columns of `source` that feed `target`'s foreign keys (0-based,
-// through `from`), for the load's fingerprint.
-std::vector<int> key_columns(Relation target, const int *from) {
-  std::vector<int> columns;
+// The 0-based column of `desc` named `name`, or -1.
+int column_named(TupleDesc desc, const char *name) {
+  for (int i = 0; i < desc->natts; ++i) {
+    const Form_pg_attribute column = TupleDescAttr(desc, i);
+    if (!column->attisdropped && strcmp(NameStr(column->attname), name) == 0) return i;
+  }
+  return -1;
+}
+
+// Whether each column of `target`'s foreign keys has a column of the same
+// name in `source` that `keys` holds as it was recorded. With `record`,
+// records them instead; false when there are too many.
+bool match_key_columns(Relation target, TupleDesc source, KeyColumns *keys, bool record) {
+  const TupleDesc desc = RelationGetDescr(target);
   List *foreign_keys = static_cast<List *>(copyObjectImpl(RelationGetFKeyList(target)));
+  if (record) keys->count = 0;
   ListCell *cell;
   foreach (cell, foreign_keys) {
     const ForeignKeyCacheInfo *key = lfirst_node(ForeignKeyCacheInfo, cell);
     for (int i = 0; i < key->nkeys; ++i) {
-      const int column = from[key->conkey[i] - 1];
-      if (std::find(columns.begin(), columns.end(), column) == columns.end()) {
-        columns.push_back(column);
+      const int column =
+          column_named(source, NameStr(TupleDescAttr(desc, key->conkey[i] - 1)->attname));
+      if (column < 0) return false;
+      int known = 0;
+      while (known < keys->count && keys->index[known] != column) ++known;
+      if (known == keys->count) {
+        if (!record || keys->count == kMaxKeyColumns) return false;
+        const Form_pg_attribute attribute = TupleDescAttr(source, column);
+        keys->index[known] = column;
+        keys->type[known] = attribute->atttypid;
+        keys->typmod[known] = attribute->atttypmod;
+        keys->collation[known] = attribute->attcollation;
+        keys->name[known] = attribute->attname;
+        keys->count += 1;
       }
     }
   }
-  std::sort(columns.begin(), columns.end());
-  return columns;
-}
-
-void add_to_fingerprint(Fingerprint *print, TupleTableSlot *row, const int *columns, int count,
-                        const tdm::pg::HashedColumn *types, Datum *values, bool *nulls) {
-  for (int i = 0; i < count; ++i) {
-    values[i] = row->tts_values[columns[i]];
-    nulls[i] = row->tts_isnull[columns[i]];
+  if (record) return true;
+  for (int i = 0; i < keys->count; ++i) {
+    if (keys->index[i] >= source->natts) return false;
+    const Form_pg_attribute attribute = TupleDescAttr(source, keys->index[i]);
+    if (attribute->attisdropped || attribute->atttypid != keys->type[i] ||
+        attribute->atttypmod != keys->typmod[i] || attribute->attcollation != keys->collation[i] ||
+        strcmp(NameStr(attribute->attname), NameStr(keys->name[i])) != 0) {
+      return false;
+    }
   }
-  print->rows += 1;
-  print->sum += tdm::pg::hash_row(values, nulls, types, count);
+  return true;
 }
 
-tdm::pg::HashedColumn *hashed_columns(TupleDesc desc, const int *columns, int count) {
-  auto *types =
-      static_cast<tdm::pg::HashedColumn *>(palloc(sizeof(tdm::pg::HashedColumn) * (count + 1)));
-  for (int i = 0; i < count; ++i) {
-    const Form_pg_attribute column = TupleDescAttr(desc, columns[i]);
+// Adds a row's key columns to a fingerprint; what detoasting allocates
+// goes to `scratch`, reset here.
+void add_to_fingerprint(Fingerprint *print, TupleTableSlot *row, const KeyColumns &keys,
+                        const tdm::pg::HashedColumn *types, Datum *values, bool *nulls,
+                        MemoryContext scratch) {
+  for (int i = 0; i < keys.count; ++i) {
+    values[i] = row->tts_values[keys.index[i]];
+    nulls[i] = row->tts_isnull[keys.index[i]];
+  }
+  MemoryContext previous = MemoryContextSwitchTo(scratch);
+  print->rows += 1;
+  print->sum += tdm::pg::hash_row(values, nulls, types, keys.count);
+  MemoryContextSwitchTo(previous);
+  MemoryContextReset(scratch);
+}
+
+tdm::pg::HashedColumn *hashed_columns(TupleDesc desc, const KeyColumns &keys) {
+  auto *types = static_cast<tdm::pg::HashedColumn *>(
+      palloc(sizeof(tdm::pg::HashedColumn) * (keys.count + 1)));
+  for (int i = 0; i < keys.count; ++i) {
+    const Form_pg_attribute column = TupleDescAttr(desc, keys.index[i]);
     types[i] = {column->attlen, column->attbyval};
   }
   return types;
 }
 
-// The fingerprint of `source` now (PostgreSQL-side, under pg_call).
-Fingerprint fingerprint_of(Oid source_oid, const int *columns, int count) {
-  Relation source = table_open(source_oid, AccessShareLock);
-  const tdm::pg::HashedColumn *types = hashed_columns(RelationGetDescr(source), columns, count);
-  auto *values = static_cast<Datum *>(palloc(sizeof(Datum) * (count + 1)));
-  auto *nulls = static_cast<bool *>(palloc(sizeof(bool) * (count + 1)));
+// Whether `source` is still what was loaded into `target`: the same key
+// columns, holding the same values (PostgreSQL-side, under pg_call).
+bool unchanged_since_load(const DirectLoad &load) {
+  Relation target = table_open(load.target, AccessShareLock);
+  Relation source = table_open(load.source, AccessShareLock);
+  KeyColumns keys = load.keys;
+  if (!match_key_columns(target, RelationGetDescr(source), &keys, false)) {
+    table_close(source, AccessShareLock);
+    table_close(target, AccessShareLock);
+    return false;
+  }
+  const tdm::pg::HashedColumn *types = hashed_columns(RelationGetDescr(source), keys);
+  auto *values = static_cast<Datum *>(palloc(sizeof(Datum) * (keys.count + 1)));
+  auto *nulls = static_cast<bool *>(palloc(sizeof(bool) * (keys.count + 1)));
+  MemoryContext scratch =
+      AllocSetContextCreate(CurrentMemoryContext, "tdm load keys", ALLOCSET_SMALL_SIZES);
   Fingerprint print;
   TableScanDesc scan = table_beginscan(source, GetActiveSnapshot(), 0, nullptr);
   TupleTableSlot *row = table_slot_create(source, nullptr);
   while (table_scan_getnextslot(scan, ForwardScanDirection, row)) {
     CHECK_FOR_INTERRUPTS();
     slot_getallattrs(row);
-    add_to_fingerprint(&print, row, columns, count, types, values, nulls);
+    add_to_fingerprint(&print, row, keys, types, values, nulls, scratch);
   }
   ExecDropSingleTupleTableSlot(row);
   table_endscan(scan);
+  MemoryContextDelete(scratch);
   table_close(source, AccessShareLock);
-  return print;
+  table_close(target, AccessShareLock);
+  return print == load.print;
 }
 
 // For each column of `target`, the 0-based column of `source` of the same
 // name (-1 for a dropped column); false when one is missing or differs in
-// type, which an INSERT would coerce.
+// type or collation (which an INSERT would coerce, or compare otherwise).
 bool map_columns(TupleDesc source, TupleDesc target, int *from) {
   for (int i = 0; i < target->natts; ++i) {
     const Form_pg_attribute column = TupleDescAttr(target, i);
@@ -254,7 +331,8 @@ bool map_columns(TupleDesc source, TupleDesc target, int *from) {
       const Form_pg_attribute candidate = TupleDescAttr(source, j);
       if (!candidate->attisdropped &&
           strcmp(NameStr(candidate->attname), NameStr(column->attname)) == 0) {
-        if (candidate->atttypid != column->atttypid || candidate->atttypmod != column->atttypmod) {
+        if (candidate->atttypid != column->atttypid || candidate->atttypmod != column->atttypmod ||
+            candidate->attcollation != column->attcollation) {
           return false;
         }
         from[i] = j;
@@ -349,9 +427,9 @@ bool may_build_indexes_after(Relation target) {
 
 struct Loaded {
   int64 rows;  // -1: the target needs INSERT
+  bool fresh;
   Fingerprint print;
-  int key_count;
-  int key_columns[INDEX_MAX_KEYS * 4];  // of the source, 0-based
+  KeyColumns keys;
 };
 
 // PostgreSQL-side (under pg_call).
@@ -375,29 +453,22 @@ Loaded load_rows(Oid source_oid, Oid target_oid) {
   }
   const TupleDesc desc = RelationGetDescr(target);
   auto *from = static_cast<int *>(palloc(sizeof(int) * (desc->natts + 1)));
-  if (!direct_insert_serves(target) || !map_columns(RelationGetDescr(source), desc, from)) {
+  Loaded loaded{};
+  if (!direct_insert_serves(target) || !map_columns(RelationGetDescr(source), desc, from) ||
+      !match_key_columns(target, RelationGetDescr(source), &loaded.keys, true)) {
     table_close(source, AccessShareLock);
     table_close(target, NoLock);
-    Loaded none{};
-    none.rows = -1;
-    return none;
+    loaded.rows = -1;
+    return loaded;
   }
-  Loaded loaded{};
-  const std::vector<int> keys = key_columns(target, from);
-  if (keys.size() > sizeof(loaded.key_columns) / sizeof(int)) {
-    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                    errmsg("load: %s has foreign keys over too many columns",
-                           RelationGetRelationName(target))));
-  }
-  loaded.key_count = static_cast<int>(keys.size());
-  std::copy(keys.begin(), keys.end(), loaded.key_columns);
-  const tdm::pg::HashedColumn *key_types =
-      hashed_columns(RelationGetDescr(source), loaded.key_columns, loaded.key_count);
-  auto *key_values = static_cast<Datum *>(palloc(sizeof(Datum) * (loaded.key_count + 1)));
-  auto *key_nulls = static_cast<bool *>(palloc(sizeof(bool) * (loaded.key_count + 1)));
-  const bool fresh = holds_no_rows(target);
-  if (fresh) LockRelationOid(target_oid, ShareLock);
-  const bool indexes_after = fresh && may_build_indexes_after(target);
+  const tdm::pg::HashedColumn *key_types = hashed_columns(RelationGetDescr(source), loaded.keys);
+  auto *key_values = static_cast<Datum *>(palloc(sizeof(Datum) * (loaded.keys.count + 1)));
+  auto *key_nulls = static_cast<bool *>(palloc(sizeof(bool) * (loaded.keys.count + 1)));
+  MemoryContext scratch =
+      AllocSetContextCreate(CurrentMemoryContext, "tdm load keys", ALLOCSET_SMALL_SIZES);
+  loaded.fresh = holds_no_rows(target);
+  if (loaded.fresh) LockRelationOid(target_oid, ShareLock);
+  const bool indexes_after = loaded.fresh && may_build_indexes_after(target);
   Inserting inserting = begin_inserting(target, !indexes_after);
   const bool constrained = desc->constr != nullptr;
   auto *values = static_cast<Datum *>(palloc(sizeof(Datum) * (desc->natts + 1)));
@@ -428,10 +499,10 @@ Loaded load_rows(Oid source_oid, Oid target_oid) {
       ResetPerTupleExprContext(inserting.estate);
     }
     tdm::pg::batch_insert_added(batch, tuple->t_len);
-    add_to_fingerprint(&loaded.print, read, loaded.key_columns, loaded.key_count, key_types,
-                       key_values, key_nulls);
+    add_to_fingerprint(&loaded.print, read, loaded.keys, key_types, key_values, key_nulls, scratch);
   }
   tdm::pg::batch_insert_end(batch);
+  MemoryContextDelete(scratch);
   table_endscan(scan);
   ExecDropSingleTupleTableSlot(read);
   ExecCloseIndices(inserting.result);
@@ -462,30 +533,58 @@ TDM_FUNCTION(tdm_load_rows) {
   using namespace tdm::pg;
   const Oid source = oid_arg(fcinfo, 0, "source");
   const Oid target = oid_arg(fcinfo, 1, "target");
+  if (checking) {
+    throw tdm::Error(tdm::sqlstate::kObjectNotInPrerequisiteState,
+                     "load: no load while foreign keys are being checked");
+  }
   direct_loads.reserve(direct_loads.size() + 1);
   const Loaded loaded = pg_call([=] { return load_rows(source, target); });
   if (loaded.rows < 0) PG_RETURN_NULL();
-  direct_loads.push_back(
-      {source, target, loaded.print,
-       std::vector<int>(loaded.key_columns, loaded.key_columns + loaded.key_count),
-       GetCurrentSubTransactionId(), InvalidSubTransactionId});
+  direct_loads.push_back({next_load_id++, source, target, loaded.fresh, loaded.print, loaded.keys,
+                          GetCurrentSubTransactionId(), InvalidSubTransactionId});
   PG_RETURN_INT64(loaded.rows);
 }
 
+namespace {
+
+// Marks a check as running for as long as it is in scope.
+class Checking {
+ public:
+  Checking() { checking = true; }
+  ~Checking() { checking = false; }
+  Checking(const Checking &) = delete;
+  Checking &operator=(const Checking &) = delete;
+};
+
+}  // namespace
+
 // Checks the foreign keys of every table loaded directly in this
 // transaction and not checked yet (tdm._check_references raises on the
-// first violation), then marks them checked. The check reads the source
-// table: its key columns must still be what was loaded.
+// first violation), then marks those checked. The check reads the source
+// tables: each must then still be what was loaded (its key columns and
+// their values), or the check fails. Rows of tables this transaction
+// loaded from empty are not locked.
 TDM_FUNCTION(tdm_check_loaded_references) {
   using namespace tdm::pg;
+  if (checking) {
+    throw tdm::Error(tdm::sqlstate::kObjectNotInPrerequisiteState,
+                     "load: a foreign key check is already running");
+  }
+  Checking running;
+  std::vector<DirectLoad> unchecked;
+  std::vector<std::string> fresh;
+  for (const DirectLoad &load : direct_loads) {
+    if (load.fresh) fresh.push_back(std::to_string(load.target));
+    if (load.checked_in == InvalidSubTransactionId) unchecked.push_back(load);
+  }
   Spi spi;
-  for (const DirectLoad &load : std::vector<DirectLoad>(direct_loads)) {
-    if (load.checked_in != InvalidSubTransactionId) continue;
-    const Oid source = load.source;
-    const int *columns = load.columns.data();
-    const int count = static_cast<int>(load.columns.size());
-    const Fingerprint now = pg_call([=] { return fingerprint_of(source, columns, count); });
-    if (!(now == load.print)) {
+  for (const DirectLoad &load : unchecked) {
+    spi.query("SELECT tdm._check_references($1, $2, $3::oid[]::regclass[])",
+              {oid_param(REGCLASSOID, load.target), oid_param(REGCLASSOID, load.source),
+               text_array_param(fresh)});
+    const DirectLoad *checked = &load;
+    if (!pg_call([=] { return unchanged_since_load(*checked); })) {
+      const Oid source = load.source;
       const Oid target = load.target;
       pg_call([=] {
         ereport(ERROR,
@@ -495,12 +594,12 @@ TDM_FUNCTION(tdm_check_loaded_references) {
                  errhint("Their foreign keys cannot be checked; roll back and load again.")));
       });
     }
-    spi.query("SELECT tdm._check_references($1, $2)",
-              {oid_param(REGCLASSOID, load.target), oid_param(REGCLASSOID, load.source)});
   }
   const SubTransactionId here = GetCurrentSubTransactionId();
   for (DirectLoad &load : direct_loads) {
-    if (load.checked_in == InvalidSubTransactionId) load.checked_in = here;
+    for (const DirectLoad &done : unchecked) {
+      if (load.id == done.id && load.checked_in == InvalidSubTransactionId) load.checked_in = here;
+    }
   }
   PG_RETURN_VOID();
 }
