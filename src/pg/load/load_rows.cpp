@@ -17,8 +17,9 @@
 //
 // Tables the direct insert cannot serve as the executor would (insert
 // triggers other than the foreign key checks, rules, row security, stored
-// generated columns, partitions, columns that differ in type from the
-// collected ones, referenced tables the caller could not lock) get NULL:
+// generated columns, partitions, columns that differ in type or collation
+// from the collected ones, referenced tables the caller could not read or,
+// where rows are locked, lock) get NULL:
 // the caller loads them with INSERT.
 #include <algorithm>
 #include <string>
@@ -327,18 +328,13 @@ bool map_columns(TupleDesc source, TupleDesc target, int *from) {
     const Form_pg_attribute column = TupleDescAttr(target, i);
     from[i] = -1;
     if (column->attisdropped) continue;
-    for (int j = 0; j < source->natts; ++j) {
-      const Form_pg_attribute candidate = TupleDescAttr(source, j);
-      if (!candidate->attisdropped &&
-          strcmp(NameStr(candidate->attname), NameStr(column->attname)) == 0) {
-        if (candidate->atttypid != column->atttypid || candidate->atttypmod != column->atttypmod ||
-            candidate->attcollation != column->attcollation) {
-          return false;
-        }
-        from[i] = j;
-      }
-    }
+    from[i] = column_named(source, NameStr(column->attname));
     if (from[i] < 0) return false;
+    const Form_pg_attribute candidate = TupleDescAttr(source, from[i]);
+    if (candidate->atttypid != column->atttypid || candidate->atttypmod != column->atttypmod ||
+        candidate->attcollation != column->attcollation) {
+      return false;
+    }
   }
   return true;
 }
