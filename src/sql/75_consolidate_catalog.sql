@@ -53,20 +53,31 @@ CREATE INDEX ON tdm.conflict (conflict_id);
 CREATE INDEX ON tdm.conflict (run_id, rel);
 COMMENT ON TABLE tdm.conflict IS 'Conflicts of a run: rule or decision, and the members';
 
-CREATE TABLE tdm.conflict_member (
-  run_id      bigint NOT NULL,
-  conflict_id text NOT NULL,
-  member      int NOT NULL,   -- position in the conflict's members, tie-break order
-  env         text NOT NULL,
-  label       text NOT NULL,  -- the environment, or env:key when it has several members
-  feature     text,
-  ts          text,
-  "row"       jsonb NOT NULL,
-  key         text[] NOT NULL,  -- the primary key's values as text
-  PRIMARY KEY (run_id, conflict_id, member),
-  FOREIGN KEY (run_id, conflict_id) REFERENCES tdm.conflict ON DELETE CASCADE
-);
-COMMENT ON TABLE tdm.conflict_member IS 'One row per source row of a conflict';
+-- One row per member of a conflict, read from the conflict's own members:
+-- the rows are stored once (writing them again as rows of their own was
+-- the largest part of detection). The label is the environment, with the
+-- key when the environment has two members in the conflict.
+CREATE VIEW tdm.conflict_member AS
+SELECT c.run_id, c.conflict_id,
+       (e.n - 1)::int AS member,
+       e.m->>'env' AS env,
+       CASE WHEN cardinality(array_positions(envs.list, e.m->>'env')) > 1
+            THEN (e.m->>'env') || ':' || array_to_string(k.key, ',')
+            ELSE e.m->>'env' END AS label,
+       e.m->>'feature' AS feature,
+       e.m->>'ts' AS ts,
+       e.m->'row' AS "row",
+       k.key
+  FROM tdm.conflict c
+  LEFT JOIN tdm.managed_table mt ON mt.rel = c.rel
+ CROSS JOIN LATERAL (SELECT array_agg(o->>'env') AS list
+                       FROM jsonb_array_elements(c.members) o) envs
+ CROSS JOIN LATERAL jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n)
+ CROSS JOIN LATERAL (SELECT ARRAY(SELECT e.m->'row'->>u.col
+                                    FROM unnest(mt.pk_columns) WITH ORDINALITY AS u(col, i)
+                                   ORDER BY u.i) AS key) k;
+COMMENT ON VIEW tdm.conflict_member IS
+  'One row per source row of a conflict (member: 0-based position, key: the primary key as text[])';
 
 CREATE TABLE tdm.decision (
   conflict_id      text PRIMARY KEY,
@@ -111,7 +122,6 @@ COMMENT ON TABLE tdm.violation IS 'Integrity findings of a run''s validation; er
 SELECT pg_catalog.pg_extension_config_dump('tdm.run', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.run_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.conflict', '');
-SELECT pg_catalog.pg_extension_config_dump('tdm.conflict_member', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.decision', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.key_map', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.violation', '');

@@ -217,37 +217,6 @@ BEGIN
             FROM tdm._detect_plan(release, the_rel) q
            CROSS JOIN LATERAL (SELECT q.rule = 'distinct_entities' AND NOT rekeyable AS stuck) s) p
     LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id;
-
-  PERFORM tdm._record_members(run, the_rel);
-END
-$$;
-
--- One tdm.conflict_member row per member of the run's conflicts of a table.
--- The label is the environment, with the key when the environment has two
--- members in the conflict. (Per member, the key is read from the row by
--- name, and the environments are listed once per conflict: subqueries per
--- member doubled the cost.)
-CREATE FUNCTION tdm._record_members(run bigint, the_rel regclass, relationship bool DEFAULT false)
-RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  EXECUTE format(
-    'INSERT INTO tdm.conflict_member (run_id, conflict_id, member, env, label, feature, ts, "row", key)'
-    ' SELECT c.run_id, c.conflict_id, e.n - 1, e.m->>''env'','
-    '        CASE WHEN cardinality(array_positions(envs.list, e.m->>''env'')) > 1'
-    '             THEN (e.m->>''env'') || '':'' || array_to_string(k.key, '','') ELSE e.m->>''env'' END,'
-    '        e.m->>''feature'', e.m->>''ts'', e.m->''row'', k.key'
-    '   FROM tdm.conflict c'
-    '  CROSS JOIN LATERAL (SELECT array_agg(o->>''env'') AS list'
-    '                        FROM jsonb_array_elements(c.members) o) envs'
-    '  CROSS JOIN LATERAL jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n)'
-    '  CROSS JOIN LATERAL (SELECT %s AS key) k'
-    '  WHERE c.run_id = $1 AND c.rel = $2 AND (c.kind = ''relationship'') = $3'
-    -- relationship conflicts come from several parents: only new ones
-    '    AND (NOT $3 OR NOT EXISTS (SELECT 1 FROM tdm.conflict_member x'
-    '                                WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id))',
-    (SELECT tdm._member_key_text(mt.pk_columns) FROM tdm.managed_table mt WHERE mt.rel = the_rel))
-    USING run, the_rel, relationship;
 END
 $$;
 
@@ -280,8 +249,7 @@ BEGIN
 
   TRUNCATE pg_temp.tdm_plan;
   -- Members from the conflicts' own arrays (the table's conflicts, by
-  -- index), not from tdm.conflict_member, which holds every run's members;
-  -- a member's label (for renames) only where a decision renames.
+  -- index); a member's label (for renames) only where a decision renames.
   EXECUTE format(
     'INSERT INTO pg_temp.tdm_plan (conflict_id, member, env, key, old_json, role, survivor, patch)'
     ' SELECT c.conflict_id, e.member, e.m ->> ''env'', %s, %s,'
@@ -459,7 +427,6 @@ BEGIN
            ELSE format('t.%I::text', cm.updated_at_column) END,
       collected, fk_text)
       USING run, e.child, release, the_parent;
-    PERFORM tdm._record_members(run, e.child, relationship => true);
 
     -- Decisions already taken on these rows apply now.
     INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id)
