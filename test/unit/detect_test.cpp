@@ -2,6 +2,8 @@
 // every rule, manual priorities, tie-breaks and stable ids.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "core/detect/classify.hpp"
 #include "core/detect/grouping.hpp"
 
@@ -101,7 +103,53 @@ TEST(Grouping, HashGrouperLabelsComponentsBySmallestRow) {
   std::vector<std::uint64_t> nk = {0, 9ull << 40, 9ull << 40, 0, 0};
   grouper.add_key_kind(pk);
   grouper.add_key_kind(nk);
-  EXPECT_EQ(grouper.labels(), (std::vector<std::int64_t>{0, 0, 0, -1, -1}));
+  // Rows 0 and 1 share the primary key, 1 and 2 the natural key: one
+  // component, number 0; rows 3 and 4 stand alone and are left out.
+  const std::vector<std::uint64_t> shared = grouper.candidates();
+  ASSERT_EQ(shared.size(), 3u);
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(candidate_row(shared[i]), i);
+    EXPECT_EQ(candidate_label(shared[i]), 0u);
+  }
+}
+
+// (row, label) of each candidate, for comparing the two groupings.
+std::vector<std::pair<std::uint32_t, std::uint32_t>> unpacked(
+    const std::vector<std::uint64_t> &shared) {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> out;
+  for (std::uint64_t c : shared) out.emplace_back(candidate_row(c), candidate_label(c));
+  return out;
+}
+
+TEST(Grouping, SingleKeyKindNumbersComponentsBySmallestRowInRowOrder) {
+  // Rows 1, 4 and 6 share one hash, rows 0 and 5 another (which sorts
+  // first); 2 is NULL, 3 alone.
+  const std::uint64_t a = 3ull << 40, b = 7ull << 40;
+  std::vector<std::uint64_t> hashes = {b, a, 0, 5ull << 40, a, b, a};
+  EXPECT_EQ(unpacked(group_single_key_kind(hashes)),
+            (std::vector<std::pair<std::uint32_t, std::uint32_t>>{
+                {0, 0}, {1, 1}, {4, 1}, {5, 0}, {6, 1}}));
+}
+
+TEST(Grouping, SingleKeyKindMatchesTheUnionFindGrouping) {
+  std::mt19937_64 random(11);
+  for (std::size_t rows : {1u, 2u, 1000u, 70000u}) {
+    std::vector<std::uint64_t> hashes(rows);
+    for (auto &h : hashes) {
+      const std::uint64_t draw = random() % (rows + 1);
+      h = draw == 0 ? 0 : (draw * 0x9E3779B97F4A7C15ULL) | 1;
+    }
+    HashGrouper grouper(rows);
+    std::vector<std::uint64_t> copy = hashes;
+    grouper.add_key_kind(copy);
+    EXPECT_EQ(unpacked(group_single_key_kind(hashes)), unpacked(grouper.candidates()))
+        << rows << " rows";
+  }
+}
+
+TEST(Grouping, OneKeyKindNeedsEightBytesARow) {
+  EXPECT_EQ(HashGrouper::bytes_needed(1000, 1), 8000u);
+  EXPECT_GT(HashGrouper::bytes_needed(1000, 2), 16000u);
 }
 
 TEST(Rules, ExactDuplicateKeepsTheHighestPrecedence) {

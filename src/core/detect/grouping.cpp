@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <unordered_map>
 
 #include <boost/sort/spreadsort/integer_sort.hpp>
@@ -64,17 +65,48 @@ std::vector<std::vector<std::size_t>> group_rows(const TableModel &table,
   return groups;
 }
 
+namespace {
+
+unsigned bits_for(std::size_t rows) {
+  unsigned bits = 1;
+  while ((std::size_t{1} << bits) < rows) ++bits;
+  return bits;
+}
+
+// Packs (high hash bits | row) into each word, drops NULL keys and sorts:
+// rows with equal hashes end up adjacent, in ascending row order.
+void sort_packed(std::vector<std::uint64_t> &hashes, unsigned row_bits) {
+  const std::uint64_t row_mask = (std::uint64_t{1} << row_bits) - 1;
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < hashes.size(); ++i) {
+    if (hashes[i] == 0) continue;
+    hashes[kept++] = (hashes[i] & ~row_mask) | i;
+  }
+  hashes.resize(kept);
+  // A radix sort: 64-bit words, millions of them, per key kind.
+  boost::sort::spreadsort::integer_sort(hashes.begin(), hashes.end());
+}
+
+std::uint64_t candidate(std::uint64_t row, std::uint64_t component) {
+  return (row << 32) | component;
+}
+
+constexpr std::uint32_t kNoComponent = std::numeric_limits<std::uint32_t>::max();
+
+}  // namespace
+
 HashGrouper::HashGrouper(std::size_t rows)
-    : rows_(rows), row_bits_(1), parent_(rows), rank_(rows, 0) {
-  while ((std::size_t{1} << row_bits_) < rows) ++row_bits_;
+    : rows_(rows), row_bits_(bits_for(rows)), parent_(rows), rank_(rows, 0) {
   for (std::size_t i = 0; i < rows; ++i) parent_[i] = static_cast<std::uint32_t>(i);
 }
 
 std::size_t HashGrouper::bytes_needed(std::size_t rows, std::size_t key_kinds) {
-  // Parent and rank per row, one hash per row and key kind; labels() needs
-  // two 8-byte words per row once the hashes are gone.
+  if (key_kinds <= 1) return rows * sizeof(std::uint64_t);
+  // Parent and rank per row, one hash per row and key kind; candidates()
+  // needs the smallest row per root and one word per candidate once the
+  // hashes are gone.
   std::size_t per_row = sizeof(std::uint32_t) + sizeof(std::uint8_t) +
-                        std::max<std::size_t>(key_kinds * sizeof(std::uint64_t), 16);
+                        std::max<std::size_t>(key_kinds * sizeof(std::uint64_t), 12);
   return rows * per_row;
 }
 
@@ -90,17 +122,9 @@ void HashGrouper::unite(std::uint32_t a, std::uint32_t b) {
 }
 
 void HashGrouper::add_key_kind(std::vector<std::uint64_t> &hashes) {
-  // Pack (high hash bits | row) into one word and sort in place.
   const std::uint64_t row_mask = (std::uint64_t{1} << row_bits_) - 1;
-  std::size_t kept = 0;
-  for (std::size_t i = 0; i < rows_; ++i) {
-    if (hashes[i] == 0) continue;
-    hashes[kept++] = (hashes[i] & ~row_mask) | i;
-  }
-  hashes.resize(kept);
-  // A radix sort: 64-bit words, millions of them, per key kind.
-  boost::sort::spreadsort::integer_sort(hashes.begin(), hashes.end());
-  for (std::size_t i = 1; i < kept; ++i) {
+  sort_packed(hashes, row_bits_);
+  for (std::size_t i = 1; i < hashes.size(); ++i) {
     if ((i & 0xFFFF) == 0) check_interrupts();
     if ((hashes[i] & ~row_mask) == (hashes[i - 1] & ~row_mask)) {
       unite(static_cast<std::uint32_t>(hashes[i - 1] & row_mask),
@@ -110,22 +134,62 @@ void HashGrouper::add_key_kind(std::vector<std::uint64_t> &hashes) {
   std::vector<std::uint64_t>().swap(hashes);
 }
 
-std::vector<std::int64_t> HashGrouper::labels() {
-  // First pass: the smallest row of each root, and whether the root has
-  // more than one row (rank_ is reused as a saturating counter).
-  std::vector<std::int64_t> smallest(rows_, -1);
+std::vector<std::uint64_t> HashGrouper::candidates() {
+  // Which roots have more than one row (rank_ is reused as a saturating
+  // counter), then each shared component's number, given at its smallest
+  // row.
   std::fill(rank_.begin(), rank_.end(), 0);
+  std::size_t shared = 0;
   for (std::size_t i = 0; i < rows_; ++i) {
     std::uint32_t root = find(static_cast<std::uint32_t>(i));
-    if (smallest[root] < 0) smallest[root] = static_cast<std::int64_t>(i);
-    if (rank_[root] < 2) ++rank_[root];
+    if (rank_[root] < 2 && ++rank_[root] == 2) ++shared;
   }
-  std::vector<std::int64_t> label(rows_, -1);
+  std::vector<std::uint32_t> number(rows_, kNoComponent);
+  std::uint32_t components = 0;
+  std::vector<std::uint64_t> out;
+  out.reserve(shared * 2);
   for (std::size_t i = 0; i < rows_; ++i) {
     std::uint32_t root = find(static_cast<std::uint32_t>(i));
-    if (rank_[root] > 1) label[i] = smallest[root];
+    if (rank_[root] < 2) continue;
+    if (number[root] == kNoComponent) number[root] = components++;
+    out.push_back(candidate(i, number[root]));
   }
-  return label;
+  return out;
+}
+
+std::vector<std::uint64_t> group_single_key_kind(std::vector<std::uint64_t> hashes) {
+  const unsigned row_bits = bits_for(hashes.size());
+  const std::uint64_t row_mask = (std::uint64_t{1} << row_bits) - 1;
+  sort_packed(hashes, row_bits);
+  // Each run of equal hashes is a component; its words are rewritten in
+  // place (the write position never passes the run being read), numbered
+  // by run for now.
+  std::size_t out = 0;
+  std::uint32_t components = 0;
+  for (std::size_t begin = 0; begin < hashes.size();) {
+    if ((components & 0xFFFF) == 0) check_interrupts();
+    const std::uint64_t hash = hashes[begin] & ~row_mask;
+    std::size_t end = begin + 1;
+    while (end < hashes.size() && (hashes[end] & ~row_mask) == hash) ++end;
+    if (end - begin > 1) {
+      for (std::size_t i = begin; i < end; ++i) {
+        hashes[out++] = candidate(hashes[i] & row_mask, components);
+      }
+      ++components;
+    }
+    begin = end;
+  }
+  hashes.resize(out);
+  boost::sort::spreadsort::integer_sort(hashes.begin(), hashes.end());
+  // Renumbered in the order of their smallest rows, as HashGrouper does.
+  std::vector<std::uint32_t> number(components, kNoComponent);
+  std::uint32_t next = 0;
+  for (std::uint64_t &word : hashes) {
+    std::uint32_t &n = number[candidate_label(word)];
+    if (n == kNoComponent) n = next++;
+    word = candidate(candidate_row(word), n);
+  }
+  return hashes;
 }
 
 }  // namespace tdm::detect

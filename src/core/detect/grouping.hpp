@@ -24,24 +24,32 @@ std::vector<std::vector<std::size_t>> group_rows(const TableModel &table,
                                                  const std::vector<SourceRow> &rows);
 
 // Coarse grouping over key hashes, for the first pass over a whole table:
-// rows are numbered 0..n-1; each key kind (primary key, each natural key)
-// gives one 64-bit hash per row, 0 for a NULL key. Rows with equal hashes
-// are linked. Only the high bits of a hash are compared (the low bits carry
-// the row number while sorting), so a rare false link can occur: it only
-// makes a component larger, and exact grouping splits it again.
+// rows are numbered 0..n-1 (fewer than 2^32); each key kind (primary key,
+// each natural key) gives one 64-bit hash per row, 0 for a NULL key. Rows
+// with equal hashes are linked. Only the high bits of a hash are compared
+// (the low bits carry the row number while sorting), so a rare false link
+// can occur: it only makes a component larger, and exact grouping splits
+// it again.
+//
+// The result names the rows that share a component with another row, in
+// ascending row order, each as one word: the row in the high 32 bits, the
+// component's number in the low 32 (see candidate_row, candidate_label).
+// Components are numbered 0, 1, ... in the order of their smallest rows.
+// Rows alone in their component are left out.
 class HashGrouper {
  public:
   explicit HashGrouper(std::size_t rows);
 
-  // Bytes the grouping needs for `rows` rows and `key_kinds` hash arrays.
+  // Bytes the grouping needs for `rows` rows and `key_kinds` hash arrays
+  // (one kind: group_single_key_kind; more: this class), without the
+  // result.
   static std::size_t bytes_needed(std::size_t rows, std::size_t key_kinds);
 
   // Links the rows whose hash is equal; reuses `hashes` as sort space.
   void add_key_kind(std::vector<std::uint64_t> &hashes);
 
-  // For each row, the label of its component (its smallest row index), or
-  // -1 for a row alone in its component.
-  std::vector<std::int64_t> labels();
+  // The rows in shared components, as described above.
+  std::vector<std::uint64_t> candidates();
 
  private:
   std::uint32_t find(std::uint32_t row);
@@ -52,5 +60,18 @@ class HashGrouper {
   std::vector<std::uint32_t> parent_;
   std::vector<std::uint8_t> rank_;
 };
+
+// The same result for a table with one key kind (a primary key and no
+// natural key): rows sharing a hash form a component by themselves, so the
+// sorted hashes are rewritten in place into the result, 8 bytes a row and
+// no union-find. `hashes` has one entry per row.
+std::vector<std::uint64_t> group_single_key_kind(std::vector<std::uint64_t> hashes);
+
+inline std::uint32_t candidate_row(std::uint64_t candidate) {
+  return static_cast<std::uint32_t>(candidate >> 32);
+}
+inline std::uint32_t candidate_label(std::uint64_t candidate) {
+  return static_cast<std::uint32_t>(candidate);
+}
 
 }  // namespace tdm::detect

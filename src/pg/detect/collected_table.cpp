@@ -278,10 +278,99 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   return table;
 }
 
+namespace {
+
+// Pass 1 in memory: the key hashes of every row, grouped, then the
+// candidates' (rows in shared components) locations and component keys.
+// Returns false, having kept nothing, when the grouping or the candidates
+// would not fit in `budget`.
+bool group_in_memory(Spi &spi, const CollectedTable &table,
+                     const std::vector<std::string> &key_exprs, const MemoryBudget &budget,
+                     std::vector<std::pair<std::int64_t, ItemPointerData>> *candidates) {
+  const std::size_t key_kinds = key_exprs.size();
+  if (detect::HashGrouper::bytes_needed(table.rows, key_kinds) > budget.limit()) return false;
+  std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
+  for (auto &kind : hashes) kind.reserve(table.rows);
+  std::string sql = "SELECT ";
+  for (std::size_t k = 0; k < key_kinds; ++k) sql += (k ? ", " : "") + key_exprs[k];
+  sql += " FROM " + table.collected + " t";
+  spi.stream(sql, {}, [&](TupleTableSlot *row) {
+    for (std::size_t k = 0; k < key_kinds; ++k) {
+      auto h = slot_value(row, static_cast<int>(k) + 1);
+      hashes[k].push_back(h ? static_cast<std::uint64_t>(DatumGetInt64(*h)) | 1 : 0);
+    }
+  });
+  const std::size_t row_count = hashes.front().size();
+  std::vector<std::uint64_t> shared;  // rows in shared components, by row
+  if (key_kinds == 1) {
+    shared = detect::group_single_key_kind(std::move(hashes.front()));
+  } else {
+    detect::HashGrouper grouper(row_count);
+    for (auto &kind : hashes) grouper.add_key_kind(kind);
+    shared = grouper.candidates();
+  }
+  hashes.clear();
+  std::size_t components = 0;
+  for (std::uint64_t c : shared) {
+    components = std::max<std::size_t>(components, std::size_t{detect::candidate_label(c)} + 1);
+  }
+  // The candidates' list (label and location) with the grouping's result,
+  // and one key per component.
+  const std::size_t candidate_bytes =
+      shared.size() * (sizeof(std::uint64_t) + sizeof(candidates->front())) +
+      components * sizeof(std::int64_t);
+  if (candidate_bytes > budget.limit()) return false;
+
+  // The candidates' locations, by a second scan in the same order (a
+  // temporary table's sequential scan order is stable); only candidates'
+  // are kept, so pass 1 needs no location per row. Components are then
+  // named by their smallest primary-key hash (of the values' binary form,
+  // computed for candidates only), not by row position, so partitions
+  // and the output order do not depend on the order in which collection
+  // received the rows.
+  std::vector<std::int64_t> component_key(components, std::numeric_limits<std::int64_t>::max());
+  candidates->reserve(shared.size());
+  std::size_t index = 0;
+  std::size_t next_shared = 0;
+  std::string pk_columns;
+  for (std::size_t column : table.model.pk) {
+    pk_columns += ", t." + quote_ident(table.model.columns[column]);
+  }
+  const int pk_count = static_cast<int>(table.model.pk.size());
+  std::vector<HashedColumn> pk_types;
+  spi.stream(
+      "SELECT t.ctid" + pk_columns + " FROM " + table.collected + " t", {},
+      [&](TupleTableSlot *row) {
+        if (index >= row_count) {
+          throw Error(sqlstate::kInternalError, "collected rows changed during detection");
+        }
+        const std::size_t at = index++;
+        if (next_shared == shared.size() || detect::candidate_row(shared[next_shared]) != at) {
+          return;
+        }
+        const std::uint32_t component = detect::candidate_label(shared[next_shared++]);
+        slot_getallattrs(row);
+        if (pk_types.empty()) {
+          for (int i = 1; i <= pk_count; ++i) {
+            const Form_pg_attribute attr = TupleDescAttr(row->tts_tupleDescriptor, i);
+            pk_types.push_back({attr->attlen, attr->attbyval});
+          }
+        }
+        const std::int64_t key = static_cast<std::int64_t>(
+            hash_values(row->tts_values + 1, row->tts_isnull + 1, pk_types.data(), pk_count));
+        component_key[component] = std::min(component_key[component], key);
+        candidates->emplace_back(
+            component, *reinterpret_cast<ItemPointer>(DatumGetPointer(row->tts_values[0])));
+      });
+  for (auto &candidate : *candidates) candidate.first = component_key[candidate.first];
+  return true;
+}
+
+}  // namespace
+
 void detect_collected(Spi &spi, const CollectedTable &table, const detect::Context &context,
                       const MemoryBudget &budget, const EmitFn &emit, DetectStats *stats) {
   const std::vector<std::string> key_exprs = key_hash_sql(table);
-  const std::size_t key_kinds = key_exprs.size();
   RowConverter converter(table, context);
   const std::size_t row_bytes = row_bytes_estimate(spi, table);
   std::vector<detect::SourceRow> rows;
@@ -289,64 +378,8 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
   stats->row_bytes_estimated = row_bytes;
 
   auto phase_start = Clock::now();
-  const std::size_t pass1_bytes = detect::HashGrouper::bytes_needed(table.rows, key_kinds);
-  if (pass1_bytes <= budget.limit()) {
-    // Pass 1 in memory: key hashes of every row, grouped.
-    std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
-    for (auto &kind : hashes) kind.reserve(table.rows);
-    std::string sql = "SELECT ";
-    for (std::size_t k = 0; k < key_kinds; ++k) sql += (k ? ", " : "") + key_exprs[k];
-    sql += " FROM " + table.collected + " t";
-    spi.stream(sql, {}, [&](TupleTableSlot *row) {
-      for (std::size_t k = 0; k < key_kinds; ++k) {
-        auto h = slot_value(row, static_cast<int>(k) + 1);
-        hashes[k].push_back(h ? static_cast<std::uint64_t>(DatumGetInt64(*h)) | 1 : 0);
-      }
-    });
-    const std::size_t row_count = hashes.front().size();
-    detect::HashGrouper grouper(row_count);
-    for (auto &kind : hashes) grouper.add_key_kind(kind);
-    hashes.clear();
-    const std::vector<std::int64_t> labels = grouper.labels();
-
-    // The candidates' locations, by a second scan in the same order (a
-    // temporary table's sequential scan order is stable); only candidates'
-    // are kept, so pass 1 needs no location per row. Components are then
-    // named by their smallest primary-key hash (of the values' binary form,
-    // computed for candidates only), not by row position, so partitions
-    // and the output order do not depend on the order in which collection
-    // received the rows.
-    std::vector<std::pair<std::int64_t, ItemPointerData>> candidates;
-    std::unordered_map<std::int64_t, std::int64_t> component_key;
-    std::size_t index = 0;
-    std::string pk_columns;
-    for (std::size_t column : table.model.pk) {
-      pk_columns += ", t." + quote_ident(table.model.columns[column]);
-    }
-    const int pk_count = static_cast<int>(table.model.pk.size());
-    std::vector<HashedColumn> pk_types;
-    spi.stream("SELECT t.ctid" + pk_columns + " FROM " + table.collected + " t", {},
-               [&](TupleTableSlot *row) {
-                 if (index >= row_count) {
-                   throw Error(sqlstate::kInternalError, "collected rows changed during detection");
-                 }
-                 const std::int64_t label = labels[index++];
-                 if (label < 0) return;
-                 slot_getallattrs(row);
-                 if (pk_types.empty()) {
-                   for (int i = 1; i <= pk_count; ++i) {
-                     const Form_pg_attribute attr = TupleDescAttr(row->tts_tupleDescriptor, i);
-                     pk_types.push_back({attr->attlen, attr->attbyval});
-                   }
-                 }
-                 const std::int64_t key = static_cast<std::int64_t>(hash_values(
-                     row->tts_values + 1, row->tts_isnull + 1, pk_types.data(), pk_count));
-                 auto [it, inserted] = component_key.emplace(label, key);
-                 if (!inserted) it->second = std::min(it->second, key);
-                 candidates.emplace_back(
-                     label, *reinterpret_cast<ItemPointer>(DatumGetPointer(row->tts_values[0])));
-               });
-    for (auto &candidate : candidates) candidate.first = component_key[candidate.first];
+  std::vector<std::pair<std::int64_t, ItemPointerData>> candidates;
+  if (group_in_memory(spi, table, key_exprs, budget, &candidates)) {
     stats->candidates = candidates.size();
     stats->keys_ms = ms_since(phase_start);
 
