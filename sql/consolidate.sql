@@ -145,6 +145,25 @@ SELECT rel, kind, severity, row_key->>'env' AS env, row_key->'key' AS key, detai
   FROM tdm.violation WHERE run_id = 1 ORDER BY rel::text, kind, env;
 SELECT count(*) AS rows_in_staging FROM staging.users;
 
+-- Without business rules, nothing is checked before the load, for the
+-- target enforces its constraints itself: the load fails on one, is rolled
+-- back, and validation records every constraint's violations all the same.
+CREATE TEMP TABLE saved_rules AS SELECT * FROM tdm.rule;
+DELETE FROM tdm.rule;
+SELECT tdm.consolidate('R3') AS run;
+SELECT status, rows_loaded, phase_ms ? 'load' AS load_tried FROM tdm.run WHERE run_id = 1;
+SELECT rel, kind, severity, row_key->>'env' AS env, row_key->'key' AS key
+  FROM tdm.violation WHERE run_id = 1 ORDER BY rel::text, kind, env;
+SELECT count(*) AS rows_in_staging FROM staging.users;
+-- A deferrable foreign key is not checked at insert time: everything is
+-- validated first and the load is not tried.
+ALTER TABLE staging.accounts ALTER CONSTRAINT accounts_user_id_fkey DEFERRABLE;
+SELECT tdm.consolidate('R3') AS run;
+SELECT status, phase_ms ? 'load' AS load_tried FROM tdm.run WHERE run_id = 1;
+SELECT rel, kind, row_key->>'env' AS env FROM tdm.violation WHERE run_id = 1 ORDER BY 1, 2, 3;
+ALTER TABLE staging.accounts ALTER CONSTRAINT accounts_user_id_fkey NOT DEFERRABLE;
+INSERT INTO tdm.rule SELECT * FROM saved_rules;
+
 -- Fixes: a valid role (a changed P1 decision needs approval again), the
 -- orphaned account deleted, the balance fixed in st1 (re-tagged), the old
 -- row moved out of the way. Meanwhile st3's merchant changed.
@@ -168,6 +187,13 @@ SELECT status FROM tdm.run WHERE run_id = 1;
 SELECT conflict_id = :'merchant' AS merchant, status FROM tdm.review_queue;
 UPDATE tdm.decision SET rationale = 'two merchants for two features (checked again)'
  WHERE conflict_id = :'merchant';
+
+-- A constraint validation does not check (a unique index on an
+-- expression) fails the load: its own error is raised, nothing is loaded.
+CREATE UNIQUE INDEX users_one_per_release ON staging.users ((lower(tdm_release)));
+SELECT tdm.consolidate('R3') AS run;
+SELECT status, calls FROM tdm.run WHERE run_id = 1;
+DROP INDEX staging.users_one_per_release;
 
 -- Fifth call: completed.
 SELECT tdm.consolidate('R3') AS run;

@@ -6,7 +6,10 @@
 -- tdm.violation.
 
 -- Records the violations of one table; returns the error-level count.
-CREATE FUNCTION tdm._validate_table(run bigint, release text, target text, the_rel regclass)
+-- `checks`: 'all', 'rules' (the business rules alone) or 'constraints'
+-- (the target's constraints alone).
+CREATE FUNCTION tdm._validate_table(run bigint, release text, target text, the_rel regclass,
+                                    checks text DEFAULT 'all')
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -20,7 +23,7 @@ DECLARE
   in_collected text;
   errors bigint := 0;
   n bigint;
-  checks text;
+  row_checks text;
   any_failed text;
   -- Every check appends rows (row_key, detail) to tdm.violation.
   insert_head text := 'INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail) ';
@@ -36,36 +39,41 @@ BEGIN
   SELECT string_agg(format('(%s, %L, %L, %s)', c.failed, c.kind, c.severity, c.detail), ', '
                     ORDER BY c.n, c.m),
          string_agg(format('(%s)', c.failed), ' OR ')
-    INTO checks, any_failed
+    INTO row_checks, any_failed
     FROM (SELECT 1 AS n, a.attnum AS m, format('t.%I IS NULL', a.attname) AS failed,
                  'not_null' AS kind, 'error' AS severity,
                  format('jsonb_build_object(''column'', %L, ''message'', %L)', a.attname,
                         format('%s is NULL; the target requires a value', a.attname)) AS detail
             FROM pg_attribute a
            WHERE a.attrelid = target_rel AND a.attnum > 0 AND NOT a.attisdropped
-             AND a.attnotnull AND a.attgenerated = ''
+             AND a.attnotnull AND a.attgenerated = '' AND checks <> 'rules'
           UNION ALL
           SELECT 2, row_number() OVER (ORDER BY x.conname),
                  format('NOT coalesce((%s), true)', x.expr), 'check', 'error',
                  format('jsonb_build_object(''constraint'', %L, ''check'', %L)', x.conname, x.expr)
             FROM (SELECT c.conname, pg_get_expr(c.conbin, c.conrelid) AS expr
                     FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'c') x
+           WHERE checks <> 'rules'
           UNION ALL
           SELECT 3, row_number() OVER (ORDER BY r.name),
                  format('NOT coalesce((%s), true)', r.predicate), 'rule', r.severity,
                  format('jsonb_build_object(''rule'', %L, ''predicate'', %L)', r.name, r.predicate)
-            FROM tdm.rule r WHERE r.rel = the_rel
+            FROM tdm.rule r WHERE r.rel = the_rel AND checks <> 'constraints'
          ) c(n, m, failed, kind, severity, detail);
-  IF checks IS NOT NULL THEN
+  IF row_checks IS NOT NULL THEN
     EXECUTE format(
       'WITH found AS (%s SELECT $1, $2, v.tdm_kind, v.tdm_severity, %s, v.tdm_detail'
       '                 FROM %s t CROSS JOIN LATERAL (VALUES %s)'
       '                      AS v(tdm_failed, tdm_kind, tdm_severity, tdm_detail)'
       '                WHERE (%s) AND v.tdm_failed RETURNING severity)'
       ' SELECT count(*) FILTER (WHERE severity = ''error'') FROM found',
-      insert_head, row_key, collected, checks, any_failed)
+      insert_head, row_key, collected, row_checks, any_failed)
       INTO n USING run, the_rel;
     errors := errors + n;
+  END IF;
+
+  IF checks = 'rules' THEN
+    RETURN errors;
   END IF;
 
   -- Unique indexes (primary key included): duplicates among the collected
@@ -148,4 +156,22 @@ BEGIN
 
   RETURN errors;
 END
+$$;
+
+-- Whether the target's tables enforce every constraint validation checks
+-- when rows are inserted, and nothing else changes them: no deferrable
+-- constraint, no disabled or replica-only trigger (foreign keys are
+-- triggers), no trigger or rule of their own (on a partition either), and
+-- triggers firing as usual (session_replication_role = origin).
+CREATE FUNCTION tdm._target_enforces(target text) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH rels AS (SELECT p.relid AS rel FROM tdm._target_tables(target) t
+                 CROSS JOIN LATERAL pg_partition_tree(t.rel) p
+                UNION SELECT t.rel FROM tdm._target_tables(target) t)
+  SELECT current_setting('session_replication_role') = 'origin'
+     AND NOT EXISTS (SELECT 1 FROM pg_constraint c JOIN rels ON rels.rel = c.conrelid
+                      WHERE c.condeferrable)
+     AND NOT EXISTS (SELECT 1 FROM pg_trigger g JOIN rels ON rels.rel = g.tgrelid
+                      WHERE NOT g.tgisinternal OR g.tgenabled NOT IN ('O', 'A'))
+     AND NOT EXISTS (SELECT 1 FROM pg_rewrite w JOIN rels ON rels.rel = w.ev_class)
 $$;

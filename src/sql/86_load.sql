@@ -92,6 +92,9 @@ BEGIN
                                WHERE cl.oid = r.attcollation)),
                       ' AND ' ORDER BY k.i) AS matches,
            string_agg(format('%I', a.attname), ', ' ORDER BY k.i) AS names,
+           -- (not num_nulls(...) = 0, which the planner cannot estimate: it
+           -- chose a nested loop over every loaded row)
+           string_agg(format('s.%I IS NOT NULL', a.attname), ' AND ' ORDER BY k.i) AS complete,
            count(*) AS width
       FROM pg_constraint c
      CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY k(n, ref_n, op, i)
@@ -107,16 +110,16 @@ BEGIN
     referenced := CASE WHEN fk.partitioned THEN fk.parent::text ELSE 'ONLY ' || fk.parent::text END;
     IF NOT fk.partitioned AND fk.parent = ANY (fresh) THEN
       EXECUTE format('SELECT count(*) AS missing, min(row(%1$s)::text) AS example FROM ONLY %2$s s'
-                     ' WHERE num_nulls(%1$s) = 0 AND NOT EXISTS (SELECT 1 FROM %3$s p WHERE %4$s)',
-                     fk.columns, source, referenced, fk.matches)
+                     ' WHERE %5$s AND NOT EXISTS (SELECT 1 FROM %3$s p WHERE %4$s)',
+                     fk.columns, source, referenced, fk.matches, fk.complete)
         INTO found;
     ELSE
       EXECUTE format('WITH locked AS MATERIALIZED ('
                      '       SELECT %5$s FROM %3$s p WHERE EXISTS (SELECT 1 FROM ONLY %2$s s WHERE %4$s)'
                      '          FOR KEY SHARE OF p)'
                      ' SELECT count(*) AS missing, min(row(%1$s)::text) AS example FROM ONLY %2$s s'
-                     '  WHERE num_nulls(%1$s) = 0 AND NOT EXISTS (SELECT 1 FROM locked p WHERE %4$s)',
-                     fk.columns, source, referenced, fk.matches, fk.ref_columns)
+                     '  WHERE %6$s AND NOT EXISTS (SELECT 1 FROM locked p WHERE %4$s)',
+                     fk.columns, source, referenced, fk.matches, fk.ref_columns, fk.complete)
         INTO found;
     END IF;
     IF found.missing > 0 THEN

@@ -136,6 +136,11 @@ DECLARE
   waiting bigint;
   unapproved bigint;
   errors bigint := 0;
+  enforced bool;
+  load_error text;
+  load_message text;
+  load_detail text;
+  load_hint text;
   loaded bigint;
   final_status text;
 BEGIN
@@ -221,9 +226,11 @@ BEGIN
     tables := jsonb_set(tables, ARRAY[t.rel::text],
                         tables -> t.rel::text || jsonb_build_object('deleted', t.n));
   END LOOP;
+  since := clock_timestamp();
   INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason, conflict_id)
   SELECT run.run_id, k.rel, k.env, k.old_json, k.new_json, k.reason, k.conflict_id
     FROM pg_temp.tdm_keymap k;
+  phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
 
   SELECT count(*) AS n_all, count(*) FILTER (WHERE c.rule <> 'manual') AS n_auto,
          count(*) FILTER (WHERE c.rule = 'manual') AS n_manual,
@@ -245,13 +252,62 @@ BEGIN
     RAISE NOTICE 'consolidate: run % of % awaits review: % conflict(s) in tdm.review_queue, % priority 1 decision(s) awaiting approval',
       run.run_id, the_release, waiting, unapproved;
   ELSE
+    -- Validate. Where the target enforces every constraint at once (no
+    -- deferred or disabled checks, no triggers of its own), the load finds
+    -- any row that breaks one, and a failed load rolls back: only the
+    -- business rules are checked first, and the constraints are validated
+    -- (every violation recorded) when a rule or the load fails. Otherwise
+    -- everything is validated first.
     since := clock_timestamp();
     UPDATE tdm.run x SET status = 'validating' WHERE x.run_id = run.run_id;
+    enforced := tdm._target_enforces(the_target);
     FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
       PERFORM tdm._progress(job, 'validate', t.step - 1, (SELECT count(*) FROM tdm.managed_table));
-      errors := errors + tdm._validate_table(run.run_id, the_release, the_target, t.rel);
+      errors := errors + tdm._validate_table(run.run_id, the_release, the_target, t.rel,
+                                             CASE WHEN enforced THEN 'rules' ELSE 'all' END);
     END LOOP;
+    IF enforced AND errors > 0 THEN
+      FOR t IN SELECT o.rel FROM tdm._table_order() o ORDER BY o.step LOOP
+        errors := errors + tdm._validate_table(run.run_id, the_release, the_target, t.rel,
+                                               'constraints');
+      END LOOP;
+    END IF;
     phase_ms := tdm._add_ms(phase_ms, 'validate', since);
+    IF errors = 0 THEN
+      since := clock_timestamp();
+      UPDATE tdm.run x SET status = 'loading' WHERE x.run_id = run.run_id;
+      PERFORM tdm._progress(job, 'load', 0, collected_total - merged - deleted);
+      BEGIN
+        loaded := tdm._load(run.run_id, the_release, the_target);
+      EXCEPTION WHEN integrity_constraint_violation THEN
+        IF NOT enforced THEN
+          RAISE;
+        END IF;
+        GET STACKED DIAGNOSTICS load_error = RETURNED_SQLSTATE, load_message = MESSAGE_TEXT,
+                                load_detail = PG_EXCEPTION_DETAIL, load_hint = PG_EXCEPTION_HINT;
+        phase_ms := tdm._add_ms(phase_ms, 'load', since);
+        since := clock_timestamp();
+        UPDATE tdm.run x SET status = 'validating' WHERE x.run_id = run.run_id;
+        FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
+          PERFORM tdm._progress(job, 'validate', t.step - 1, (SELECT count(*) FROM tdm.managed_table));
+          errors := errors + tdm._validate_table(run.run_id, the_release, the_target, t.rel,
+                                                 'constraints');
+        END LOOP;
+        phase_ms := tdm._add_ms(phase_ms, 'validate', since);
+        IF errors = 0 THEN
+          -- A constraint validation does not check (an exclusion
+          -- constraint, a partial or expression unique index).
+          load_hint := coalesce(nullif(load_hint, ''), 'Nothing was loaded. Validation does not check this'
+                                ' constraint (exclusion, or a unique index that is partial or on'
+                                ' expressions): fix the rows it names, then consolidate again.');
+          IF coalesce(load_detail, '') = '' THEN
+            RAISE EXCEPTION USING ERRCODE = load_error, MESSAGE = load_message, HINT = load_hint;
+          END IF;
+          RAISE EXCEPTION USING ERRCODE = load_error, MESSAGE = load_message, DETAIL = load_detail,
+                                HINT = load_hint;
+        END IF;
+      END;
+    END IF;
     IF errors > 0 THEN
       final_status := 'invalid';
       RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
@@ -259,10 +315,6 @@ BEGIN
         USING HINT = format('See SELECT * FROM tdm.violation WHERE run_id = %s; and tdm.report(%s).',
                             run.run_id, run.run_id);
     ELSE
-      since := clock_timestamp();
-      UPDATE tdm.run x SET status = 'loading' WHERE x.run_id = run.run_id;
-      PERFORM tdm._progress(job, 'load', 0, collected_total - merged - deleted);
-      loaded := tdm._load(run.run_id, the_release, the_target);
       phase_ms := tdm._add_ms(phase_ms, 'load', since);
       -- Every collected row is accounted for.
       IF collected_total <> loaded + merged + deleted THEN
