@@ -237,34 +237,42 @@ DECLARE
   collected regclass := format('pg_temp.%I', tdm._collected_name(the_rel))::regclass;
   key_text text;
   key_json text;
+  key_is_old text;  -- the collected row t is the plan's member p (by its typed old key)
   patch_set text;
   n bigint;
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   key_text := tdm._key_text(m.pk_columns, 't');
   key_json := tdm._key_json(m.pk_columns, 't');
+  key_is_old := (SELECT string_agg(format('t.%I = p.key_%s', u.c, u.n), ' AND ' ORDER BY u.n)
+                   FROM unnest(m.pk_columns) WITH ORDINALITY AS u(c, n));
   patch_set := (SELECT string_agg(format('%1$I = CASE WHEN p.patch ? %1$L THEN (p.patch->>%1$L)::%2$s'
                                          ' ELSE t.%1$I END', column_name, column_type), ', ')
                   FROM tdm._columns(the_rel));
 
-  TRUNCATE pg_temp.tdm_plan;
   -- Members from the conflicts' own arrays (the table's conflicts, by
   -- index); a member's label (for renames) only where a decision renames.
+  -- The plan is made anew for each table, with the member's key also in
+  -- its columns' own types (key_1, key_2, ...): the collected rows are
+  -- matched on those, so a join hashes the plan's typed keys (with their
+  -- statistics) instead of building a text key for every collected row.
+  DROP TABLE pg_temp.tdm_plan;
   EXECUTE format(
-    'INSERT INTO pg_temp.tdm_plan (conflict_id, member, env, key, old_json, role, survivor, patch)'
-    ' SELECT c.conflict_id, e.member, e.m ->> ''env'', %s, %s,'
+    'CREATE TEMP TABLE tdm_plan ON COMMIT DROP AS'
+    ' SELECT c.conflict_id, e.member, e.m ->> ''env'' AS env, %s AS key, %s AS old_json,'
     -- Master's rows (tdm._collect_earlier) stay whatever is decided.
     '        CASE WHEN e.m ->> ''env'' = ''master'' THEN ''keep'''
     '             WHEN r.action = ''delete_all'' THEN ''delete'''
     '             WHEN r.action IN (''keep'', ''merge'') AND e.member <> r.survivor THEN ''drop'''
     '             WHEN e.member = ANY (r.rekeyed) THEN ''rekey'''
-    '             ELSE ''keep'' END,'
+    '             ELSE ''keep'' END AS role,'
     '        r.survivor,'
     '        CASE WHEN r.action = ''merge'' AND e.member = r.survivor THEN r.merged'
     '             WHEN r.action = ''keep_all'' AND r.renames IS NOT NULL'
     '               THEN r.renames -> (SELECT cm.label FROM tdm.conflict_member cm'
     '                                   WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id'
-    '                                     AND cm.member = e.member) END'
+    '                                     AND cm.member = e.member) END AS patch,'
+    '        %s'
     '   FROM tdm.conflict c'
     -- Rules inline; decisions (few) through tdm._resolution.
     '  CROSS JOIN LATERAL ('
@@ -278,7 +286,11 @@ BEGIN
     '                        FROM jsonb_array_elements(c.members) WITH ORDINALITY AS x(m, n)) e'
     '  WHERE c.run_id = $1 AND c.rel = $2 AND c.kind <> ''relationship'''
     '    AND c.status IN (''auto_resolved'', ''decided'') AND r.action IS NOT NULL',
-    tdm._member_key_text(m.pk_columns), tdm._member_key_json(m.pk_columns))
+    tdm._member_key_text(m.pk_columns), tdm._member_key_json(m.pk_columns),
+    (SELECT string_agg(format('(e.m->''row''->>%L)::%s AS key_%s', u.c, t.column_type, u.n), ', '
+                       ORDER BY u.n)
+       FROM unnest(m.pk_columns) WITH ORDINALITY AS u(c, n)
+       JOIN tdm._columns(the_rel) t ON t.column_name = u.c))
     USING run, the_rel;
   -- A row in several conflicts (a key collision and its own entity): being
   -- merged away or deleted outranks being re-keyed.
@@ -292,14 +304,14 @@ BEGIN
   EXECUTE format(
     'WITH changed AS (UPDATE %1$s t SET %2$s FROM pg_temp.tdm_plan p'
     '                  WHERE p.patch IS NOT NULL AND p.role IN (''keep'', ''rekey'')'
-    '                    AND t.tdm_env = p.env AND %3$s = p.key'
+    '                    AND t.tdm_env = p.env AND %5$s'
     '                 RETURNING t.tdm_env, p.key, p.old_json, %3$s AS new_key, %4$s AS new_json,'
     '                           p.conflict_id)'
     ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
     '                                 conflict_id)'
     ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''renamed'', conflict_id'
     '   FROM changed WHERE key <> new_key',
-    collected, patch_set, key_text, key_json) USING the_rel;
+    collected, patch_set, key_text, key_json, key_is_old) USING the_rel;
   GET DIAGNOSTICS renamed = ROW_COUNT;
 
   -- New keys: the ones an earlier call of the run gave (a re-run loads the
@@ -312,7 +324,7 @@ BEGIN
       '                                          WHERE k.rel = $1 AND k.env = t.tdm_env'
       '                                            AND k.old_key = p.old_json), %3$s)'
       '                   FROM pg_temp.tdm_plan p'
-      '                  WHERE p.role = ''rekey'' AND t.tdm_env = p.env AND %4$s = p.key'
+      '                  WHERE p.role = ''rekey'' AND t.tdm_env = p.env AND %7$s'
       '                 RETURNING t.tdm_env, p.key, p.old_json, %4$s AS new_key, %5$s AS new_json,'
       '                           p.conflict_id)'
       ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
@@ -320,7 +332,7 @@ BEGIN
       ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''rekeyed'', conflict_id FROM changed',
       collected, m.pk_columns[1], tdm._new_key_expr(the_rel, target_rel, collected), key_text,
       key_json, (SELECT c.column_type FROM tdm._columns(the_rel) c
-                  WHERE c.column_name = m.pk_columns[1])) USING the_rel;
+                  WHERE c.column_name = m.pk_columns[1]), key_is_old) USING the_rel;
     GET DIAGNOSTICS n = ROW_COUNT;
     renamed := renamed + n;
   END IF;
@@ -334,16 +346,16 @@ BEGIN
     LEFT JOIN pg_temp.tdm_keymap km ON km.rel = the_rel AND km.env = s.env AND km.old_key = s.key
    WHERE p.role = 'drop' AND p.key <> coalesce(km.new_key, s.key);
   EXECUTE format('DELETE FROM %s t USING pg_temp.tdm_plan p'
-                 ' WHERE p.role = ''drop'' AND t.tdm_env = p.env AND %s = p.key',
-                 collected, key_text);
+                 ' WHERE p.role = ''drop'' AND t.tdm_env = p.env AND %s',
+                 collected, key_is_old);
   GET DIAGNOSTICS merged = ROW_COUNT;
 
   -- Deleted rows: their children become relationship conflicts.
   INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id)
   SELECT the_rel, p.env, p.key, p.conflict_id FROM pg_temp.tdm_plan p WHERE p.role = 'delete';
   EXECUTE format('DELETE FROM %s t USING pg_temp.tdm_plan p'
-                 ' WHERE p.role = ''delete'' AND t.tdm_env = p.env AND %s = p.key',
-                 collected, key_text);
+                 ' WHERE p.role = ''delete'' AND t.tdm_env = p.env AND %s',
+                 collected, key_is_old);
   GET DIAGNOSTICS deleted = ROW_COUNT;
 END
 $$;
