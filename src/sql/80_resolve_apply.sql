@@ -253,9 +253,12 @@ BEGIN
   -- Members from the conflicts' own arrays (the table's conflicts, by
   -- index); a member's label (for renames) only where a decision renames.
   -- The plan is made anew for each table, with the member's key also in
-  -- its columns' own types (key_1, key_2, ...): the collected rows are
-  -- matched on those, so a join hashes the plan's typed keys (with their
-  -- statistics) instead of building a text key for every collected row.
+  -- its columns' own types (key_1, key_2, ...): rows are deleted by those
+  -- (no text key built for every collected row). Rows are updated by the
+  -- text key: the plan is then hashed and the collected rows are read in
+  -- their order, so the updates do not thrash the temporary buffers (the
+  -- typed join hashed the collected rows instead: 2.3 s -> 4.0 s for
+  -- 366,000 re-keyed rows).
   DROP TABLE pg_temp.tdm_plan;
   EXECUTE format(
     'CREATE TEMP TABLE tdm_plan ON COMMIT DROP AS'
@@ -304,14 +307,14 @@ BEGIN
   EXECUTE format(
     'WITH changed AS (UPDATE %1$s t SET %2$s FROM pg_temp.tdm_plan p'
     '                  WHERE p.patch IS NOT NULL AND p.role IN (''keep'', ''rekey'')'
-    '                    AND t.tdm_env = p.env AND %5$s'
+    '                    AND t.tdm_env = p.env AND %3$s = p.key'
     '                 RETURNING t.tdm_env, p.key, p.old_json, %3$s AS new_key, %4$s AS new_json,'
     '                           p.conflict_id)'
     ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
     '                                 conflict_id)'
     ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''renamed'', conflict_id'
     '   FROM changed WHERE key <> new_key',
-    collected, patch_set, key_text, key_json, key_is_old) USING the_rel;
+    collected, patch_set, key_text, key_json) USING the_rel;
   GET DIAGNOSTICS renamed = ROW_COUNT;
 
   -- New keys: the ones an earlier call of the run gave (a re-run loads the
@@ -324,7 +327,7 @@ BEGIN
       '                                          WHERE k.rel = $1 AND k.env = t.tdm_env'
       '                                            AND k.old_key = p.old_json), %3$s)'
       '                   FROM pg_temp.tdm_plan p'
-      '                  WHERE p.role = ''rekey'' AND t.tdm_env = p.env AND %7$s'
+      '                  WHERE p.role = ''rekey'' AND t.tdm_env = p.env AND %4$s = p.key'
       '                 RETURNING t.tdm_env, p.key, p.old_json, %4$s AS new_key, %5$s AS new_json,'
       '                           p.conflict_id)'
       ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
@@ -332,7 +335,7 @@ BEGIN
       ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''rekeyed'', conflict_id FROM changed',
       collected, m.pk_columns[1], tdm._new_key_expr(the_rel, target_rel, collected), key_text,
       key_json, (SELECT c.column_type FROM tdm._columns(the_rel) c
-                  WHERE c.column_name = m.pk_columns[1]), key_is_old) USING the_rel;
+                  WHERE c.column_name = m.pk_columns[1])) USING the_rel;
     GET DIAGNOSTICS n = ROW_COUNT;
     renamed := renamed + n;
   END IF;

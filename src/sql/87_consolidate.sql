@@ -131,6 +131,7 @@ DECLARE
   renamed bigint := 0;
   deleted bigint := 0;
   propagated bigint;
+  earlier bigint;
   missing text;
   holder int;
   waiting bigint;
@@ -206,13 +207,15 @@ BEGIN
     PERFORM tdm._progress(job, 'detect and resolve', t.step - 1,
                           (SELECT count(*) FROM tdm.managed_table));
     since := clock_timestamp();
-    PERFORM tdm._collect_earlier(the_release, t.rel);
+    earlier := tdm._collect_earlier(the_release, t.rel);
     PERFORM tdm._record_conflicts(run.run_id, the_release, t.rel);
     phase_ms := tdm._add_ms(phase_ms, 'detect', since);
     since := clock_timestamp();
     outcome := tdm._apply_table(run.run_id, tdm._target_table(the_target, t.rel), t.rel);
     propagated := tdm._propagate(run.run_id, the_release, t.rel);
-    PERFORM tdm._settle_earlier(t.rel);
+    IF earlier > 0 THEN  -- (else master's rows are neither collected nor kept)
+      PERFORM tdm._settle_earlier(t.rel);
+    END IF;
     merged := merged + outcome.merged;
     renamed := renamed + outcome.renamed;
     deleted := deleted + outcome.deleted + propagated;
