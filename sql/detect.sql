@@ -81,36 +81,30 @@ SELECT (SELECT count(*) FROM (SELECT * FROM first_run EXCEPT SELECT * FROM tdm.d
        (SELECT count(*) FROM (SELECT * FROM tdm.detect_conflicts('R3') EXCEPT SELECT * FROM first_run) b) AS only_second;
 SELECT count(*) AS temp_tables_left FROM pg_class WHERE relname LIKE 'tdm_collected_%';
 
--- tdm.work_mem bounds detection: with 64kB it partitions (and runs every
--- key pass in SQL) and finds exactly the same conflicts.
+-- tdm.work_mem bounds detection: with less of it, detection partitions
+-- and runs key passes in SQL, and finds exactly the same conflicts.
 CREATE TEMP TABLE roomy AS SELECT * FROM tdm.detect_conflicts('R2');
-SET tdm.work_mem = '64kB';
-CREATE TEMP TABLE tight AS SELECT * FROM tdm.detect_conflicts('R2');
-SET tdm.progress_notices = on;
-SELECT count(*) FROM tdm.detect_conflicts('R2');
-RESET tdm.progress_notices;
-SELECT (SELECT count(*) FROM (SELECT * FROM roomy EXCEPT SELECT * FROM tight) a) AS only_roomy,
-       (SELECT count(*) FROM (SELECT * FROM tight EXCEPT SELECT * FROM roomy) b) AS only_tight;
--- With 128kB the key pass of users and accounts fits (in memory) and only
+CREATE FUNCTION pg_temp.detect_within(mem text)
+RETURNS TABLE (conflicts bigint, only_roomy bigint, only_here bigint) LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('tdm.work_mem', mem, true);
+  PERFORM set_config('tdm.progress_notices', 'on', true);
+  CREATE TEMP TABLE here ON COMMIT DROP AS SELECT * FROM tdm.detect_conflicts('R2');
+  RETURN QUERY
+  SELECT (SELECT count(*) FROM here),
+         (SELECT count(*) FROM (SELECT * FROM roomy EXCEPT SELECT * FROM here) a),
+         (SELECT count(*) FROM (SELECT * FROM here EXCEPT SELECT * FROM roomy) b);
+END
+$$;
+-- 64kB: every key pass in SQL.
+SELECT * FROM pg_temp.detect_within('64kB');
+-- 128kB: the key pass of users and accounts fits (in memory) and only
 -- their second pass is partitioned; the 6000 transactions, every one of
 -- them a candidate, do not fit as candidates (24 bytes each), so their
 -- key pass still runs in SQL.
-SET tdm.work_mem = '128kB';
-CREATE TEMP TABLE snug AS SELECT * FROM tdm.detect_conflicts('R2');
-SET tdm.progress_notices = on;
-SELECT count(*) FROM tdm.detect_conflicts('R2');
-RESET tdm.progress_notices;
-SELECT (SELECT count(*) FROM (SELECT * FROM roomy EXCEPT SELECT * FROM snug) a) AS only_roomy,
-       (SELECT count(*) FROM (SELECT * FROM snug EXCEPT SELECT * FROM roomy) b) AS only_snug;
--- With 256kB every key pass fits.
-SET tdm.work_mem = '256kB';
-CREATE TEMP TABLE ample AS SELECT * FROM tdm.detect_conflicts('R2');
-SET tdm.progress_notices = on;
-SELECT count(*) FROM tdm.detect_conflicts('R2');
-RESET tdm.progress_notices;
-SELECT (SELECT count(*) FROM (SELECT * FROM roomy EXCEPT SELECT * FROM ample) a) AS only_roomy,
-       (SELECT count(*) FROM (SELECT * FROM ample EXCEPT SELECT * FROM roomy) b) AS only_ample;
-RESET tdm.work_mem;
+SELECT * FROM pg_temp.detect_within('128kB');
+-- 256kB: every key pass fits.
+SELECT * FROM pg_temp.detect_within('256kB');
 SELECT rel, kind, class, priority, rule, count(*) FROM roomy GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5;
 
 -- A table as real schemas have them: quoted names, a composite primary key,

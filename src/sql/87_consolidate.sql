@@ -298,11 +298,13 @@ BEGIN
         END LOOP;
         phase_ms := tdm._add_ms(phase_ms, 'validate', since);
         IF errors = 0 THEN
-          -- A constraint validation does not check (an exclusion
-          -- constraint, a partial or expression unique index).
-          load_hint := coalesce(nullif(load_hint, ''), 'Nothing was loaded. Validation does not check this'
-                                ' constraint (exclusion, or a unique index that is partial or on'
-                                ' expressions): fix the rows it names, then consolidate again.');
+          -- What validation does not check: an exclusion constraint, a
+          -- partial or expression unique index, or another release's row
+          -- that references a row this load replaces.
+          load_hint := coalesce(nullif(load_hint, ''),
+                                'Nothing was loaded. Validation found nothing wrong with the rows'
+                                ' (it checks NOT NULL, CHECK, unique keys, their foreign keys and the'
+                                ' business rules): fix what the error names, then consolidate again.');
           IF coalesce(load_detail, '') = '' THEN
             RAISE EXCEPTION USING ERRCODE = load_error, MESSAGE = load_message, HINT = load_hint;
           END IF;
