@@ -297,10 +297,12 @@ BEGIN
     USING run, the_rel;
   -- A row in several conflicts (a key collision and its own entity): being
   -- merged away or deleted outranks being re-keyed.
-  DELETE FROM pg_temp.tdm_plan p
-   WHERE p.role IN ('keep', 'rekey')
-     AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan o
-                  WHERE o.env = p.env AND o.key = p.key AND o.role IN ('drop', 'delete'));
+  EXECUTE format('DELETE FROM pg_temp.tdm_plan t'
+                 ' WHERE t.role IN (''keep'', ''rekey'')'
+                 '   AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p'
+                 '                WHERE p.env = t.env AND %s AND p.role IN (''drop'', ''delete''))',
+                 (SELECT string_agg(format('p.key_%1$s = t.key_%1$s', g.i), ' AND ')
+                    FROM generate_series(1, cardinality(m.pk_columns)) AS g(i)));
   ANALYZE pg_temp.tdm_plan;
 
   -- Patches: merged values and renames; a changed key goes to the map.
