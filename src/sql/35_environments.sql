@@ -55,6 +55,19 @@ EXCEPTION
 END
 $$;
 
+-- SQL that is true when column `col` of `alias` (of table `rel`) holds a
+-- value, as constraints and indexes see it: a composite value whose fields
+-- are NULL is a value, though IS NOT NULL says otherwise.
+CREATE FUNCTION tdm._has_value(rel regclass, alias text, col text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN b.typtype = 'c' THEN format('num_nulls(%I.%I) = 0', alias, col)
+              ELSE format('%I.%I IS NOT NULL', alias, col) END
+    FROM pg_attribute a
+    JOIN pg_type t ON t.oid = a.atttypid
+    JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+   WHERE a.attrelid = rel AND a.attname = col
+$$;
+
 -- A table's columns in order, with their types.
 CREATE FUNCTION tdm._columns(rel regclass)
 RETURNS TABLE (column_name text, column_type text, ordinal int)

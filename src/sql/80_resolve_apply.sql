@@ -21,11 +21,16 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- The same two for a conflict member `e.m` (an element of the conflict's
--- members array), read from its row by name.
-CREATE FUNCTION tdm._member_key_text(cols text[]) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT format('ARRAY[%s]::text[]', string_agg(format('e.m->''row''->>%L', c), ', ' ORDER BY n))
+-- members array), read from its row by name. The text goes through the
+-- column's type, so it is spelled as tdm._key_text spells the stored
+-- value (a char(n) key loses its padding there, as in the ::text cast).
+CREATE FUNCTION tdm._member_key_text(rel regclass, cols text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('ARRAY[%s]::text[]',
+                string_agg(format('(e.m->''row''->>%L)::%s::text', u.c, t.column_type), ', '
+                           ORDER BY u.n))
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)
+    JOIN tdm._columns(rel) t ON t.column_name = u.c
 $$;
 
 CREATE FUNCTION tdm._member_key_json(cols text[]) RETURNS text
@@ -289,7 +294,7 @@ BEGIN
     '                        FROM jsonb_array_elements(c.members) WITH ORDINALITY AS x(m, n)) e'
     '  WHERE c.run_id = $1 AND c.rel = $2 AND c.kind <> ''relationship'''
     '    AND c.status IN (''auto_resolved'', ''decided'') AND r.action IS NOT NULL',
-    tdm._member_key_text(m.pk_columns), tdm._member_key_json(m.pk_columns),
+    tdm._member_key_text(the_rel, m.pk_columns), tdm._member_key_json(m.pk_columns),
     (SELECT string_agg(format('(e.m->''row''->>%L)::%s AS key_%s', u.c, t.column_type, u.n), ', '
                        ORDER BY u.n)
        FROM unnest(m.pk_columns) WITH ORDINALITY AS u(c, n)

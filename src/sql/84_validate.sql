@@ -107,7 +107,7 @@ BEGIN
       (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(con.cols) AS c),
       collected,
       CASE WHEN con.nulls_equal THEN 'true'
-           ELSE (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(con.cols) AS c) END,
+           ELSE (SELECT string_agg(tdm._has_value(target_rel, 't', c), ' AND ') FROM unnest(con.cols) AS c) END,
       target_rel, matches, m.release_column) USING run, the_rel, target_rel, release;
     GET DIAGNOSTICS n = ROW_COUNT;
     errors := errors + n;
@@ -145,7 +145,7 @@ BEGIN
       '  FROM %4$s t WHERE %5$s AND NOT %6$s'
       '   AND NOT EXISTS (SELECT 1 FROM %7$s x WHERE %8$s %9$s)',
       row_key, con.name, tdm._key_json(con.cols, 't'), collected,
-      (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(con.cols) AS c),
+      (SELECT string_agg(tdm._has_value(target_rel, 't', c), ' AND ') FROM unnest(con.cols) AS c),
       in_collected, con.parent_rel, matches,
       CASE WHEN parent.rel IS NULL THEN ''
            ELSE format('AND x.%I IS DISTINCT FROM $4', parent.release_column) END)
@@ -161,8 +161,9 @@ $$;
 -- Whether the target's tables enforce every constraint validation checks
 -- when rows are inserted, and nothing else changes them: no deferrable
 -- constraint, no disabled or replica-only trigger (foreign keys are
--- triggers), no trigger or rule of their own (on a partition either), and
--- triggers firing as usual (session_replication_role = origin).
+-- triggers), no trigger or rule of their own (on a partition either), no
+-- foreign partition, and triggers firing as usual
+-- (session_replication_role = origin).
 CREATE FUNCTION tdm._target_enforces(target text) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH rels AS (SELECT p.relid AS rel FROM tdm._target_tables(target) t
@@ -174,4 +175,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      AND NOT EXISTS (SELECT 1 FROM pg_trigger g JOIN rels ON rels.rel = g.tgrelid
                       WHERE NOT g.tgisinternal OR g.tgenabled NOT IN ('O', 'A'))
      AND NOT EXISTS (SELECT 1 FROM pg_rewrite w JOIN rels ON rels.rel = w.ev_class)
+     -- (a foreign partition checks nothing locally)
+     AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN rels ON rels.rel = c.oid WHERE c.relkind = 'f')
 $$;

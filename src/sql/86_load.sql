@@ -92,9 +92,9 @@ BEGIN
                                WHERE cl.oid = r.attcollation)),
                       ' AND ' ORDER BY k.i) AS matches,
            string_agg(format('%I', a.attname), ', ' ORDER BY k.i) AS names,
-           -- (not num_nulls(...) = 0, which the planner cannot estimate: it
-           -- chose a nested loop over every loaded row)
-           string_agg(format('s.%I IS NOT NULL', a.attname), ' AND ' ORDER BY k.i) AS complete,
+           -- (not num_nulls(...) = 0 for every column, which the planner
+           -- cannot estimate: it chose a nested loop over every loaded row)
+           string_agg(tdm._has_value(c.conrelid, 's', a.attname), ' AND ' ORDER BY k.i) AS complete,
            count(*) AS width
       FROM pg_constraint c
      CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY k(n, ref_n, op, i)

@@ -142,6 +142,11 @@ DECLARE
   load_message text;
   load_detail text;
   load_hint text;
+  load_constraint text;
+  load_table text;
+  load_schema text;
+  load_column text;
+  load_type text;
   loaded bigint;
   final_status text;
 BEGIN
@@ -287,7 +292,10 @@ BEGIN
           RAISE;
         END IF;
         GET STACKED DIAGNOSTICS load_error = RETURNED_SQLSTATE, load_message = MESSAGE_TEXT,
-                                load_detail = PG_EXCEPTION_DETAIL, load_hint = PG_EXCEPTION_HINT;
+                                load_detail = PG_EXCEPTION_DETAIL, load_hint = PG_EXCEPTION_HINT,
+                                load_constraint = CONSTRAINT_NAME, load_table = TABLE_NAME,
+                                load_schema = SCHEMA_NAME, load_column = COLUMN_NAME,
+                                load_type = PG_DATATYPE_NAME;
         phase_ms := tdm._add_ms(phase_ms, 'load', since);
         since := clock_timestamp();
         UPDATE tdm.run x SET status = 'validating' WHERE x.run_id = run.run_id;
@@ -306,19 +314,30 @@ BEGIN
                                 ' (it checks NOT NULL, CHECK, unique keys, their foreign keys and the'
                                 ' business rules): fix what the error names, then consolidate again.');
           IF coalesce(load_detail, '') = '' THEN
-            RAISE EXCEPTION USING ERRCODE = load_error, MESSAGE = load_message, HINT = load_hint;
+            RAISE EXCEPTION USING ERRCODE = load_error, MESSAGE = load_message, HINT = load_hint,
+                                  CONSTRAINT = load_constraint, TABLE = load_table,
+                                  SCHEMA = load_schema, COLUMN = load_column, DATATYPE = load_type;
           END IF;
           RAISE EXCEPTION USING ERRCODE = load_error, MESSAGE = load_message, DETAIL = load_detail,
-                                HINT = load_hint;
+                                HINT = load_hint, CONSTRAINT = load_constraint, TABLE = load_table,
+                                SCHEMA = load_schema, COLUMN = load_column, DATATYPE = load_type;
         END IF;
       END;
     END IF;
     IF errors > 0 THEN
       final_status := 'invalid';
-      RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
-        run.run_id, the_release, errors
-        USING HINT = format('See SELECT * FROM tdm.violation WHERE run_id = %s; and tdm.report(%s).',
-                            run.run_id, run.run_id);
+      IF load_message IS NULL THEN
+        RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
+          run.run_id, the_release, errors
+          USING HINT = format('See SELECT * FROM tdm.violation WHERE run_id = %s; and tdm.report(%s).',
+                              run.run_id, run.run_id);
+      ELSE
+        RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
+          run.run_id, the_release, errors
+          USING DETAIL = format('The load was tried and refused: %s', load_message),
+                HINT = format('See SELECT * FROM tdm.violation WHERE run_id = %s; and tdm.report(%s).',
+                              run.run_id, run.run_id);
+      END IF;
     ELSE
       phase_ms := tdm._add_ms(phase_ms, 'load', since);
       -- Every collected row is accounted for.

@@ -4,7 +4,7 @@
 -- first.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(8);
+SELECT plan(11);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at');
@@ -40,6 +40,16 @@ SELECT ok(NOT tdm._target_enforces('staging'), 'a deferred unique constraint');
 ROLLBACK TO plain;
 
 SELECT ok(tdm._target_enforces('staging'), 'each change rolled back: enforcing again');
+
+-- A key column holds a value as constraints see it: a composite value with
+-- NULL fields is a value (IS NOT NULL would skip its row).
+CREATE TYPE pg_temp.pair AS (a int, b int);
+CREATE TEMP TABLE keyed (k pg_temp.pair, n int);
+INSERT INTO keyed VALUES (ROW(1, NULL), 1), (NULL, 2), (ROW(1, 2), 3);
+SELECT is(tdm._has_value('keyed', 't', 'n'), 't.n IS NOT NULL', 'a scalar column: IS NOT NULL');
+SELECT is(tdm._has_value('keyed', 't', 'k'), 'num_nulls(t.k) = 0', 'a composite column: num_nulls');
+SELECT results_eq(format('SELECT n FROM keyed t WHERE %s ORDER BY n', tdm._has_value('keyed', 't', 'k')),
+  ARRAY[1, 3], 'only the NULL composite is without a value');
 
 SELECT * FROM finish();
 ROLLBACK;

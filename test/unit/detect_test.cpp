@@ -147,9 +147,9 @@ TEST(Grouping, SingleKeyKindMatchesTheUnionFindGrouping) {
   }
 }
 
-TEST(Grouping, OneKeyKindNeedsEightBytesARow) {
-  EXPECT_EQ(HashGrouper::bytes_needed(1000, 1), 8000u);
-  EXPECT_GT(HashGrouper::bytes_needed(1000, 2), 16000u);
+TEST(Grouping, OneKeyKindNeedsTenBytesARow) {
+  EXPECT_EQ(HashGrouper::bytes_needed(1000, 1), 10000u);
+  EXPECT_EQ(HashGrouper::bytes_needed(1000, 2), 21000u);
 }
 
 TEST(Rules, ExactDuplicateKeepsTheHighestPrecedence) {

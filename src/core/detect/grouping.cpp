@@ -101,12 +101,16 @@ HashGrouper::HashGrouper(std::size_t rows)
 }
 
 std::size_t HashGrouper::bytes_needed(std::size_t rows, std::size_t key_kinds) {
-  if (key_kinds <= 1) return rows * sizeof(std::uint64_t);
+  // One kind: the hashes, sorted and rewritten in place (the result keeps
+  // their buffer), and a number per component while renumbering (at most
+  // one component per two rows).
+  if (key_kinds <= 1) return rows * sizeof(std::uint64_t) + rows / 2 * sizeof(std::uint32_t);
   // Parent and rank per row, one hash per row and key kind; candidates()
-  // needs the smallest row per root and one word per candidate once the
+  // needs a component number per root and one word per candidate once the
   // hashes are gone.
   std::size_t per_row = sizeof(std::uint32_t) + sizeof(std::uint8_t) +
-                        std::max<std::size_t>(key_kinds * sizeof(std::uint64_t), 12);
+                        std::max<std::size_t>(key_kinds * sizeof(std::uint64_t),
+                                              sizeof(std::uint32_t) + sizeof(std::uint64_t));
   return rows * per_row;
 }
 
@@ -136,18 +140,21 @@ void HashGrouper::add_key_kind(std::vector<std::uint64_t> &hashes) {
 
 std::vector<std::uint64_t> HashGrouper::candidates() {
   // Which roots have more than one row (rank_ is reused as a saturating
-  // counter), then each shared component's number, given at its smallest
-  // row.
+  // counter), how many rows they hold, then each shared component's
+  // number, given at its smallest row.
   std::fill(rank_.begin(), rank_.end(), 0);
-  std::size_t shared = 0;
   for (std::size_t i = 0; i < rows_; ++i) {
     std::uint32_t root = find(static_cast<std::uint32_t>(i));
-    if (rank_[root] < 2 && ++rank_[root] == 2) ++shared;
+    if (rank_[root] < 2) ++rank_[root];
+  }
+  std::size_t shared_rows = 0;
+  for (std::size_t i = 0; i < rows_; ++i) {
+    if (rank_[find(static_cast<std::uint32_t>(i))] > 1) ++shared_rows;
   }
   std::vector<std::uint32_t> number(rows_, kNoComponent);
   std::uint32_t components = 0;
   std::vector<std::uint64_t> out;
-  out.reserve(shared * 2);
+  out.reserve(shared_rows);
   for (std::size_t i = 0; i < rows_; ++i) {
     std::uint32_t root = find(static_cast<std::uint32_t>(i));
     if (rank_[root] < 2) continue;
@@ -166,8 +173,9 @@ std::vector<std::uint64_t> group_single_key_kind(std::vector<std::uint64_t> hash
   // by run for now.
   std::size_t out = 0;
   std::uint32_t components = 0;
+  std::size_t runs = 0;
   for (std::size_t begin = 0; begin < hashes.size();) {
-    if ((components & 0xFFFF) == 0) check_interrupts();
+    if ((++runs & 0xFFFF) == 0) check_interrupts();
     const std::uint64_t hash = hashes[begin] & ~row_mask;
     std::size_t end = begin + 1;
     while (end < hashes.size() && (hashes[end] & ~row_mask) == hash) ++end;

@@ -40,9 +40,10 @@ class HashGrouper {
  public:
   explicit HashGrouper(std::size_t rows);
 
-  // Bytes the grouping needs for `rows` rows and `key_kinds` hash arrays
-  // (one kind: group_single_key_kind; more: this class), without the
-  // result.
+  // Bytes the grouping needs at its peak for `rows` rows and `key_kinds`
+  // hash arrays, its result included (one kind: group_single_key_kind,
+  // whose result keeps the hashes' buffer: capacity() words; more: this
+  // class).
   static std::size_t bytes_needed(std::size_t rows, std::size_t key_kinds);
 
   // Links the rows whose hash is equal; reuses `hashes` as sort space.

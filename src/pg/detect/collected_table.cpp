@@ -280,13 +280,24 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
 
 namespace {
 
+// The rows in shared components, found in memory: their locations, and
+// their components' keys (by component number).
+struct Candidates {
+  std::vector<std::uint64_t> shared;       // by row: (row, component), detect::candidate_*
+  std::vector<ItemPointerData> locations;  // one per entry of `shared`
+  std::vector<std::int64_t> component_key;
+
+  std::int64_t key_of(std::size_t i) const {
+    return component_key[detect::candidate_label(shared[i])];
+  }
+};
+
 // Pass 1 in memory: the key hashes of every row, grouped, then the
-// candidates' (rows in shared components) locations and component keys.
-// Returns false, having kept nothing, when the grouping or the candidates
-// would not fit in `budget`.
+// candidates' locations and component keys. Returns false, having kept
+// nothing, when the grouping or the candidates would not fit in `budget`.
 bool group_in_memory(Spi &spi, const CollectedTable &table,
                      const std::vector<std::string> &key_exprs, const MemoryBudget &budget,
-                     std::vector<std::pair<std::int64_t, ItemPointerData>> *candidates) {
+                     Candidates *found) {
   const std::size_t key_kinds = key_exprs.size();
   if (detect::HashGrouper::bytes_needed(table.rows, key_kinds) > budget.limit()) return false;
   std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
@@ -301,7 +312,7 @@ bool group_in_memory(Spi &spi, const CollectedTable &table,
     }
   });
   const std::size_t row_count = hashes.front().size();
-  std::vector<std::uint64_t> shared;  // rows in shared components, by row
+  std::vector<std::uint64_t> &shared = found->shared;
   if (key_kinds == 1) {
     shared = detect::group_single_key_kind(std::move(hashes.front()));
   } else {
@@ -314,12 +325,15 @@ bool group_in_memory(Spi &spi, const CollectedTable &table,
   for (std::uint64_t c : shared) {
     components = std::max<std::size_t>(components, std::size_t{detect::candidate_label(c)} + 1);
   }
-  // The candidates' list (label and location) with the grouping's result,
-  // and one key per component.
-  const std::size_t candidate_bytes =
-      shared.size() * (sizeof(std::uint64_t) + sizeof(candidates->front())) +
-      components * sizeof(std::int64_t);
-  if (candidate_bytes > budget.limit()) return false;
+  // The grouping's result (as allocated), a location per candidate and a
+  // key per component.
+  const std::size_t candidate_bytes = shared.capacity() * sizeof(std::uint64_t) +
+                                      shared.size() * sizeof(ItemPointerData) +
+                                      components * sizeof(std::int64_t);
+  if (candidate_bytes > budget.limit()) {
+    *found = Candidates{};
+    return false;
+  }
 
   // The candidates' locations, by a second scan in the same order (a
   // temporary table's sequential scan order is stable); only candidates'
@@ -328,41 +342,41 @@ bool group_in_memory(Spi &spi, const CollectedTable &table,
   // computed for candidates only), not by row position, so partitions
   // and the output order do not depend on the order in which collection
   // received the rows.
-  std::vector<std::int64_t> component_key(components, std::numeric_limits<std::int64_t>::max());
-  candidates->reserve(shared.size());
+  found->component_key.assign(components, std::numeric_limits<std::int64_t>::max());
+  found->locations.reserve(shared.size());
   std::size_t index = 0;
-  std::size_t next_shared = 0;
   std::string pk_columns;
   for (std::size_t column : table.model.pk) {
     pk_columns += ", t." + quote_ident(table.model.columns[column]);
   }
   const int pk_count = static_cast<int>(table.model.pk.size());
   std::vector<HashedColumn> pk_types;
-  spi.stream(
-      "SELECT t.ctid" + pk_columns + " FROM " + table.collected + " t", {},
-      [&](TupleTableSlot *row) {
-        if (index >= row_count) {
-          throw Error(sqlstate::kInternalError, "collected rows changed during detection");
-        }
-        const std::size_t at = index++;
-        if (next_shared == shared.size() || detect::candidate_row(shared[next_shared]) != at) {
-          return;
-        }
-        const std::uint32_t component = detect::candidate_label(shared[next_shared++]);
-        slot_getallattrs(row);
-        if (pk_types.empty()) {
-          for (int i = 1; i <= pk_count; ++i) {
-            const Form_pg_attribute attr = TupleDescAttr(row->tts_tupleDescriptor, i);
-            pk_types.push_back({attr->attlen, attr->attbyval});
-          }
-        }
-        const std::int64_t key = static_cast<std::int64_t>(
-            hash_values(row->tts_values + 1, row->tts_isnull + 1, pk_types.data(), pk_count));
-        component_key[component] = std::min(component_key[component], key);
-        candidates->emplace_back(
-            component, *reinterpret_cast<ItemPointer>(DatumGetPointer(row->tts_values[0])));
-      });
-  for (auto &candidate : *candidates) candidate.first = component_key[candidate.first];
+  spi.stream("SELECT t.ctid" + pk_columns + " FROM " + table.collected + " t", {},
+             [&](TupleTableSlot *row) {
+               if (index >= row_count) {
+                 throw Error(sqlstate::kInternalError, "collected rows changed during detection");
+               }
+               const std::size_t at = index++;
+               const std::size_t next = found->locations.size();
+               if (next == shared.size() || detect::candidate_row(shared[next]) != at) return;
+               slot_getallattrs(row);
+               if (pk_types.empty()) {
+                 for (int i = 1; i <= pk_count; ++i) {
+                   const Form_pg_attribute attr = TupleDescAttr(row->tts_tupleDescriptor, i);
+                   pk_types.push_back({attr->attlen, attr->attbyval});
+                 }
+               }
+               const std::int64_t key = static_cast<std::int64_t>(hash_values(
+                   row->tts_values + 1, row->tts_isnull + 1, pk_types.data(), pk_count));
+               std::int64_t &component_key =
+                   found->component_key[detect::candidate_label(shared[next])];
+               component_key = std::min(component_key, key);
+               found->locations.push_back(
+                   *reinterpret_cast<ItemPointer>(DatumGetPointer(row->tts_values[0])));
+             });
+  if (found->locations.size() != shared.size()) {
+    throw Error(sqlstate::kInternalError, "collected rows changed during detection");
+  }
   return true;
 }
 
@@ -378,9 +392,9 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
   stats->row_bytes_estimated = row_bytes;
 
   auto phase_start = Clock::now();
-  std::vector<std::pair<std::int64_t, ItemPointerData>> candidates;
+  Candidates candidates;
   if (group_in_memory(spi, table, key_exprs, budget, &candidates)) {
-    stats->candidates = candidates.size();
+    stats->candidates = candidates.locations.size();
     stats->keys_ms = ms_since(phase_start);
 
     // Pass 2: the candidates' full rows, fetched by location, one partition
@@ -390,8 +404,10 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
     for (std::size_t p = 0; p < partitions; ++p) {
       phase_start = Clock::now();
       std::vector<ItemPointerData> wanted;
-      for (const auto &[label, tid] : candidates) {
-        if (partition_of(label, partitions) == p) wanted.push_back(tid);
+      for (std::size_t i = 0; i < candidates.locations.size(); ++i) {
+        if (partition_of(candidates.key_of(i), partitions) == p) {
+          wanted.push_back(candidates.locations[i]);
+        }
       }
       spi.fetch(table.collected, std::move(wanted),
                 [&](TupleTableSlot *row) { rows.push_back(converter.convert(row)); });
