@@ -158,6 +158,23 @@ BEGIN
 END
 $$;
 
+-- Validates every managed table, parents first, with progress for `job`;
+-- returns the error-level count (`checks` as tdm._validate_table's).
+CREATE FUNCTION tdm._validate_tables(job bigint, run bigint, release text, target text,
+                                     checks text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t record;
+  errors bigint := 0;
+BEGIN
+  FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
+    PERFORM tdm._progress(job, 'validate', t.step - 1, (SELECT count(*) FROM tdm.managed_table));
+    errors := errors + tdm._validate_table(run, release, target, t.rel, checks);
+  END LOOP;
+  RETURN errors;
+END
+$$;
+
 -- Whether the target's tables enforce every constraint validation checks
 -- when rows are inserted, and nothing else changes them: no deferrable
 -- constraint, no disabled or replica-only trigger (foreign keys are

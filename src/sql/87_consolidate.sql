@@ -168,9 +168,14 @@ BEGIN
   END IF;
   UPDATE tdm.job j SET detail = j.detail || jsonb_build_object('run_id', run.run_id)
    WHERE j.job_id = job;
-  IF to_regclass('pg_temp.tdm_plan') IS NOT NULL THEN
-    DROP TABLE pg_temp.tdm_plan, pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
+  -- (An earlier call in this transaction left its working tables; the
+  -- apply plan is made per table by tdm._apply_table.)
+  IF to_regclass('pg_temp.tdm_keymap') IS NOT NULL THEN
+    DROP TABLE pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept;
+  END IF;
+  IF to_regclass('pg_temp.tdm_plan') IS NOT NULL THEN
+    DROP TABLE pg_temp.tdm_plan;
   END IF;
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
   -- Each call rebuilds the run's findings from fresh data; decisions stay,
@@ -185,8 +190,6 @@ BEGIN
   UPDATE tdm.run x SET job_id = job, status = 'collecting', calls = x.calls + 1, finished_at = NULL
    WHERE x.run_id = run.run_id;
 
-  CREATE TEMP TABLE tdm_plan (conflict_id text, member int, env text, key text[], old_json jsonb,
-                              role text, survivor int, patch jsonb) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json jsonb,
                                 new_key text[], new_json jsonb, reason text, conflict_id text)
     ON COMMIT DROP;
@@ -269,16 +272,11 @@ BEGIN
     since := clock_timestamp();
     UPDATE tdm.run x SET status = 'validating' WHERE x.run_id = run.run_id;
     enforced := tdm._target_enforces(the_target);
-    FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
-      PERFORM tdm._progress(job, 'validate', t.step - 1, (SELECT count(*) FROM tdm.managed_table));
-      errors := errors + tdm._validate_table(run.run_id, the_release, the_target, t.rel,
-                                             CASE WHEN enforced THEN 'rules' ELSE 'all' END);
-    END LOOP;
+    errors := tdm._validate_tables(job, run.run_id, the_release, the_target,
+                                   CASE WHEN enforced THEN 'rules' ELSE 'all' END);
     IF enforced AND errors > 0 THEN
-      FOR t IN SELECT o.rel FROM tdm._table_order() o ORDER BY o.step LOOP
-        errors := errors + tdm._validate_table(run.run_id, the_release, the_target, t.rel,
-                                               'constraints');
-      END LOOP;
+      errors := errors + tdm._validate_tables(job, run.run_id, the_release, the_target,
+                                              'constraints');
     END IF;
     phase_ms := tdm._add_ms(phase_ms, 'validate', since);
     IF errors = 0 THEN
@@ -299,11 +297,7 @@ BEGIN
         phase_ms := tdm._add_ms(phase_ms, 'load', since);
         since := clock_timestamp();
         UPDATE tdm.run x SET status = 'validating' WHERE x.run_id = run.run_id;
-        FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
-          PERFORM tdm._progress(job, 'validate', t.step - 1, (SELECT count(*) FROM tdm.managed_table));
-          errors := errors + tdm._validate_table(run.run_id, the_release, the_target, t.rel,
-                                                 'constraints');
-        END LOOP;
+        errors := tdm._validate_tables(job, run.run_id, the_release, the_target, 'constraints');
         phase_ms := tdm._add_ms(phase_ms, 'validate', since);
         IF errors = 0 THEN
           -- What validation does not check: an exclusion constraint, a

@@ -4,7 +4,7 @@
 -- first.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(11);
+SELECT plan(14);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at');
@@ -41,6 +41,18 @@ ROLLBACK TO plain;
 
 SELECT ok(tdm._target_enforces('staging'), 'each change rolled back: enforcing again');
 
+-- A partitioned target table: its partitions count; a foreign one checks
+-- nothing locally.
+CREATE SCHEMA tdm_validate_target;
+CREATE TABLE tdm_validate_target.users (LIKE staging.users) PARTITION BY RANGE (user_id);
+CREATE TABLE tdm_validate_target.users_low PARTITION OF tdm_validate_target.users
+  FOR VALUES FROM (MINVALUE) TO (1000000);
+CREATE TABLE tdm_validate_target.accounts (LIKE staging.accounts);
+SELECT ok(tdm._target_enforces('tdm_validate_target'), 'a partitioned table with a local partition');
+CREATE FOREIGN TABLE tdm_validate_target.users_far PARTITION OF tdm_validate_target.users
+  FOR VALUES FROM (1000000) TO (MAXVALUE) SERVER st1 OPTIONS (table_name 'users');
+SELECT ok(NOT tdm._target_enforces('tdm_validate_target'), 'a foreign partition');
+
 -- A key column holds a value as constraints see it: a composite value with
 -- NULL fields is a value (IS NOT NULL would skip its row).
 CREATE TYPE pg_temp.pair AS (a int, b int);
@@ -50,6 +62,25 @@ SELECT is(tdm._has_value('keyed', 't', 'n'), 't.n IS NOT NULL', 'a scalar column
 SELECT is(tdm._has_value('keyed', 't', 'k'), 'num_nulls(t.k) = 0', 'a composite column: num_nulls');
 SELECT results_eq(format('SELECT n FROM keyed t WHERE %s ORDER BY n', tdm._has_value('keyed', 't', 'k')),
   ARRAY[1, 3], 'only the NULL composite is without a value');
+
+-- A member's key (from its JSON) is spelled as the stored row's key, so
+-- the apply plan finds the row: a char(n) value keeps its padding in
+-- JSON, not in its text.
+CREATE TEMP TABLE padded (code char(5) PRIMARY KEY);
+INSERT INTO padded VALUES ('ab');
+CREATE FUNCTION pg_temp.key_of(spelling text, input anyelement) RETURNS text[]
+LANGUAGE plpgsql AS $$
+DECLARE
+  k text[];
+BEGIN
+  EXECUTE format('SELECT %s FROM (SELECT $1 AS m, $1 AS dummy) e, padded t', spelling) INTO k USING input;
+  RETURN k;
+END
+$$;
+SELECT is(pg_temp.key_of(tdm._member_key_text('padded', '{code}'),
+                         (SELECT jsonb_build_object('row', to_jsonb(t)) FROM padded t)),
+          pg_temp.key_of(tdm._key_text('{code}', 't'), NULL::jsonb),
+          'a char(n) key spelled from the member''s JSON as from the stored row');
 
 SELECT * FROM finish();
 ROLLBACK;
