@@ -29,8 +29,13 @@ CREATE TABLE tdm.run (
 CREATE INDEX ON tdm.run (release, target);
 COMMENT ON TABLE tdm.run IS 'One consolidation of a release into a target; resumed by later calls';
 
+-- tdm.conflict and tdm.key_map hold up to millions of rows a run, written
+-- by consolidation alone for the run it holds: their run_id is not a
+-- declared foreign key, whose per-row check cost more than the rows' own
+-- writing (decision 57). tdm._run_detail_guard keeps the references
+-- whole when runs are deleted.
 CREATE TABLE tdm.conflict (
-  run_id      bigint NOT NULL REFERENCES tdm.run (run_id),
+  run_id      bigint NOT NULL,
   conflict_id text NOT NULL,
   rel         regclass NOT NULL,
   kind        tdm.conflict_kind NOT NULL,
@@ -47,9 +52,9 @@ CREATE TABLE tdm.conflict (
   survivor    int,                          -- position in members of the suggested survivor
   rekeyed     int[] NOT NULL DEFAULT '{}',  -- positions the rule re-keys
   merged      jsonb,                        -- the rule's merged row
-  PRIMARY KEY (run_id, conflict_id)
+  -- By conflict id first: it serves the lookups of one conflict across runs.
+  PRIMARY KEY (conflict_id, run_id)
 );
-CREATE INDEX ON tdm.conflict (conflict_id);
 CREATE INDEX ON tdm.conflict (run_id, rel);
 COMMENT ON TABLE tdm.conflict IS 'Conflicts of a run: rule or decision, and the members';
 
@@ -96,7 +101,7 @@ COMMENT ON TABLE tdm.decision IS
   'Reviewers'' decisions: INSERT or UPDATE from psql, or tdm.resolve(); checked at once';
 
 CREATE TABLE tdm.key_map (
-  run_id      bigint NOT NULL REFERENCES tdm.run (run_id) ON DELETE CASCADE,
+  run_id      bigint NOT NULL,  -- see tdm.conflict
   rel         regclass NOT NULL,
   env         text NOT NULL,
   old_key     jsonb NOT NULL,
@@ -107,6 +112,35 @@ CREATE TABLE tdm.key_map (
 CREATE INDEX ON tdm.key_map (run_id, rel, env);
 COMMENT ON TABLE tdm.key_map IS
   'Every (environment, old key) -> final key of a run; children are re-pointed through it';
+
+-- What the foreign keys of tdm.conflict (restrict) and tdm.key_map
+-- (cascade) to tdm.run would do.
+CREATE FUNCTION tdm._run_detail_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' AND NEW.run_id = OLD.run_id THEN
+    RETURN NEW;
+  END IF;
+  IF EXISTS (SELECT 1 FROM tdm.conflict c WHERE c.run_id = OLD.run_id) THEN
+    RAISE EXCEPTION 'tdm.run %: the run''s conflicts in tdm.conflict refer to it', OLD.run_id
+      USING ERRCODE = 'foreign_key_violation', TABLE = 'run', SCHEMA = 'tdm',
+            HINT = format('Delete them first: DELETE FROM tdm.conflict WHERE run_id = %s;',
+                          OLD.run_id);
+  END IF;
+  IF TG_OP = 'UPDATE' THEN
+    IF EXISTS (SELECT 1 FROM tdm.key_map k WHERE k.run_id = OLD.run_id) THEN
+      RAISE EXCEPTION 'tdm.run %: the run''s key map in tdm.key_map refers to it', OLD.run_id
+        USING ERRCODE = 'foreign_key_violation', TABLE = 'run', SCHEMA = 'tdm',
+              HINT = 'A run keeps its id.';
+    END IF;
+    RETURN NEW;
+  END IF;
+  DELETE FROM tdm.key_map k WHERE k.run_id = OLD.run_id;
+  RETURN OLD;
+END
+$$;
+CREATE TRIGGER run_detail_guard BEFORE DELETE OR UPDATE OF run_id ON tdm.run
+  FOR EACH ROW EXECUTE FUNCTION tdm._run_detail_guard();
 
 CREATE TABLE tdm.violation (
   run_id   bigint NOT NULL REFERENCES tdm.run (run_id) ON DELETE CASCADE,

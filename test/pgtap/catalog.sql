@@ -1,7 +1,7 @@
 -- The extension's shape: control settings, the contract's tables and
 -- columns, pg_dump of the catalog, the tdm.work_mem setting.
 BEGIN;
-SELECT plan(78);
+SELECT plan(84);
 
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'tdm'), false,
   'tdm is not relocatable');
@@ -63,6 +63,30 @@ SELECT has_column('tdm', 'key_map', c, 'tdm.key_map.' || c)
   FROM unnest('{run_id,rel,env,old_key,new_key}'::text[]) c;
 SELECT enum_has_labels('tdm', 'action', ARRAY['keep', 'keep_all', 'merge', 'delete_all'],
                        'tdm.action values');
+
+-- A run's conflicts and key map refer to it without a declared foreign key
+-- (decision 57): deleting the run is refused while conflicts refer to it,
+-- and takes its key map with it.
+INSERT INTO tdm.release (release, code_version) VALUES ('TAP-GUARD', 'v0');
+INSERT INTO tdm.run (run_id, release, target) VALUES (-7, 'TAP-GUARD', 'staging');
+INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule, members)
+VALUES (-7, 'C-tapguard', 'tdm.run', 'duplicate_pk', 'simple', 3, 'auto_resolved',
+        'exact_duplicate', '[]');
+INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason)
+VALUES (-7, 'tdm.run', 'st1', '{"run_id": 1}', '{"run_id": 2}', 'rekeyed');
+SELECT throws_like($$DELETE FROM tdm.run WHERE run_id = -7$$,
+  '%conflicts in tdm.conflict refer to it%', 'a run with conflicts cannot be deleted');
+SELECT throws_ok($$UPDATE tdm.run SET run_id = -8 WHERE run_id = -7$$, '23503', NULL,
+  'a run with conflicts keeps its id');
+SELECT lives_ok($$UPDATE tdm.run SET status = 'failed' WHERE run_id = -7$$,
+  'other columns of such a run can change');
+DELETE FROM tdm.conflict WHERE run_id = -7;
+SELECT throws_ok($$UPDATE tdm.run SET run_id = -8 WHERE run_id = -7$$, '23503', NULL,
+  'a run with a key map keeps its id');
+SELECT lives_ok($$DELETE FROM tdm.run WHERE run_id = -7$$,
+  'a run without conflicts can be deleted');
+SELECT is((SELECT count(*) FROM tdm.key_map WHERE run_id = -7), 0::bigint,
+  'deleting a run deletes its key map');
 
 LOAD 'tdm';
 SELECT is(current_setting('tdm.work_mem'), '64MB', 'tdm.work_mem defaults to 64MB');
