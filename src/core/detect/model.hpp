@@ -98,6 +98,7 @@ struct SourceRow {
   std::size_t env = 0;  // index into Context::environments
   RowValues values;
   std::optional<std::int64_t> ts;  // the timestamp column, for ordering
+  std::uint64_t location = 0;      // where the adapter read it (opaque here)
 };
 
 // In order of severity: a group's kind is the most severe that applies.

@@ -74,22 +74,9 @@ TDM_FUNCTION(tdm_collect_rows) {
   Spi spi;
   Relation relation = pg_call([=] { return table_open(collected, RowExclusiveLock); });
   // Only into a plain temporary table of this session (no privilege is
-  // checked), with nothing that inserting in batches would bypass: no
-  // index, constraint, NOT NULL, trigger or rule.
-  const bool plain_own_temporary = pg_call([=] {
-    Form_pg_class form = relation->rd_rel;
-    if (form->relkind != RELKIND_RELATION || form->relpersistence != RELPERSISTENCE_TEMP ||
-        !isTempNamespace(RelationGetNamespace(relation)) || form->relhasindex ||
-        form->relchecks > 0 || form->relhastriggers || form->relhasrules) {
-      return false;
-    }
-    TupleDesc desc = RelationGetDescr(relation);
-    for (int i = 0; i < desc->natts; ++i) {
-      if (TupleDescAttr(desc, i)->attnotnull) return false;
-    }
-    return true;
-  });
-  if (!plain_own_temporary) {
+  // checked), with nothing that inserting in batches would bypass.
+  const bool own_temporary = pg_call([=] { return plain_own_temporary(relation); });
+  if (!own_temporary) {
     pg_call([=] { table_close(relation, RowExclusiveLock); });
     throw tdm::Error(tdm::sqlstate::kWrongObjectType,
                      "collect: rows go only into a plain temporary table of this session, without "

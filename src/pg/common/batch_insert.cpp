@@ -3,6 +3,8 @@
 extern "C" {
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "utils/memutils.h"
 }
 
@@ -51,6 +53,20 @@ BatchInsert *batch_insert_begin(Relation relation, bool tuple_slots, int options
 void batch_insert_added(BatchInsert *batch, Size bytes) {
   batch->pending_bytes += bytes;
   if (++batch->pending == kBatchRows || batch->pending_bytes >= kBatchBytes) flush(batch);
+}
+
+bool plain_own_temporary(Relation relation) {
+  Form_pg_class form = relation->rd_rel;
+  if (form->relkind != RELKIND_RELATION || form->relpersistence != RELPERSISTENCE_TEMP ||
+      !isTempNamespace(RelationGetNamespace(relation)) || form->relhasindex ||
+      form->relchecks > 0 || form->relhastriggers || form->relhasrules) {
+    return false;
+  }
+  TupleDesc desc = RelationGetDescr(relation);
+  for (int i = 0; i < desc->natts; ++i) {
+    if (TupleDescAttr(desc, i)->attnotnull) return false;
+  }
+  return true;
 }
 
 void batch_insert_end(BatchInsert *batch) {

@@ -47,6 +47,11 @@ inline TupleTableSlot *batch_insert_slot(BatchInsert *batch) {
 // batch once it is full.
 void batch_insert_added(BatchInsert *batch, Size bytes);
 
+// A plain temporary table of this session (whose privileges are its
+// owner's) with nothing that inserting in batches would bypass: no index,
+// constraint, NOT NULL, trigger or rule.
+bool plain_own_temporary(Relation relation);
+
 // Inserts what is pending and releases the slots and the bulk state.
 void batch_insert_end(BatchInsert *batch);
 

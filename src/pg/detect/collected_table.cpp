@@ -127,6 +127,7 @@ class RowConverter {
       throw Error(sqlstate::kInternalError, "collected row of unknown environment");
     }
     row.env = it->second;
+    row.location = pack_location(slot->tts_tid);
     std::size_t bytes = 0;
     for (std::size_t c = 0; c < columns; ++c) {
       const char *text = texts[kFirstValueColumn - 1 + c];

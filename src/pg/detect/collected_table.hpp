@@ -22,6 +22,18 @@ struct CollectedTable {
   std::vector<Oid> column_types;  // per model column
 };
 
+// A row's location (ctid) as detect::SourceRow::location holds it, and back.
+inline std::uint64_t pack_location(ItemPointerData tid) {
+  return (std::uint64_t{ItemPointerGetBlockNumberNoCheck(&tid)} << 16) |
+         ItemPointerGetOffsetNumberNoCheck(&tid);
+}
+inline ItemPointerData unpack_location(std::uint64_t location) {
+  ItemPointerData tid;
+  ItemPointerSet(&tid, static_cast<BlockNumber>(location >> 16),
+                 static_cast<OffsetNumber>(location & 0xFFFF));
+  return tid;
+}
+
 // Environments (by precedence, then name) and the release's feature plan.
 detect::Context load_context(Spi &spi, const std::string &release);
 

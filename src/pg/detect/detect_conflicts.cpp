@@ -4,12 +4,14 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "core/common/error.hpp"
 #include "core/common/memory_budget.hpp"
 #include "core/detect/classify.hpp"
 #include "pg/common/args.hpp"
+#include "pg/common/batch_insert.hpp"
 #include "pg/common/bridge.hpp"
 #include "pg/common/jsonb.hpp"
 #include "pg/common/settings.hpp"
@@ -17,11 +19,15 @@
 #include "pg/detect/collected_table.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/tuplestore.h"
 }
 
@@ -47,6 +53,70 @@ enum PreviewColumn {
   kPlanColumns
 };
 
+// Where each conflict's members are among the collected rows, for the
+// apply step that follows in the same transaction: a row per conflict in
+// pg_temp.tdm_member_rows (conflict_id text, locations tid[]), the
+// members' ctids in member order. Rows located once here are then updated
+// and deleted directly, not found again by key in every statement.
+class MemberLocations {
+ public:
+  // Writes into `rel`, which must be a plain temporary table of this
+  // session with those two columns.
+  explicit MemberLocations(Oid rel) {
+    relation_ = pg_call([=] { return table_open(rel, RowExclusiveLock); });
+    Relation relation = relation_;
+    const bool fits = pg_call([=] {
+      TupleDesc desc = RelationGetDescr(relation);
+      return plain_own_temporary(relation) && desc->natts == 2 &&
+             TupleDescAttr(desc, 0)->atttypid == TEXTOID &&
+             TupleDescAttr(desc, 1)->atttypid == get_array_type(TIDOID);
+    });
+    if (!fits) {
+      pg_call([=] { table_close(relation, RowExclusiveLock); });
+      throw Error(sqlstate::kWrongObjectType,
+                  "pg_temp.tdm_member_rows must be a plain temporary table "
+                  "(conflict_id text, locations tid[])");
+    }
+    batch_ = pg_call([=] { return batch_insert_begin(relation, true, TABLE_INSERT_SKIP_FSM); });
+  }
+
+  void add(const detect::Conflict &c, const std::vector<detect::SourceRow> &rows) {
+    std::vector<ItemPointerData> tids;
+    tids.reserve(c.members.size());
+    for (std::size_t row : c.members) tids.push_back(unpack_location(rows[row].location));
+    std::vector<Datum> elements;
+    for (ItemPointerData &tid : tids) elements.push_back(PointerGetDatum(&tid));
+    const char *id = c.id.c_str();
+    BatchInsert *batch = batch_;
+    pg_call([&] {
+      Datum values[2] = {
+          PointerGetDatum(cstring_to_text(id)),
+          PointerGetDatum(construct_array(elements.data(), static_cast<int>(elements.size()),
+                                          TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT))};
+      bool nulls[2] = {false, false};
+      TupleTableSlot *out = batch_insert_slot(batch);
+      MemoryContext previous = MemoryContextSwitchTo(out->tts_mcxt);
+      HeapTuple tuple = heap_form_tuple(RelationGetDescr(batch->relation), values, nulls);
+      MemoryContextSwitchTo(previous);
+      ExecStoreHeapTuple(tuple, out, true);
+      batch_insert_added(batch, tuple->t_len);
+    });
+  }
+
+  void finish() {
+    BatchInsert *batch = batch_;
+    Relation relation = relation_;
+    pg_call([=] {
+      batch_insert_end(batch);
+      table_close(relation, NoLock);
+    });
+  }
+
+ private:
+  Relation relation_;
+  BatchInsert *batch_;
+};
+
 // Appends conflicts to the function's result set; members and differing
 // columns are built as jsonb directly from the rows' values.
 class PreviewSink {
@@ -58,6 +128,19 @@ class PreviewSink {
     desc_ = rsinfo->setDesc;
     kind_type_ = TupleDescAttr(desc_, kKind)->atttypid;
     with_plan_ = desc_->natts >= kPlanColumns;
+  }
+
+  // With the plan columns: also records the members' locations, when the
+  // caller made pg_temp.tdm_member_rows for them.
+  void record_locations(Spi &spi) {
+    if (!with_plan_) return;
+    auto rel = spi.value("SELECT to_regclass('pg_temp.tdm_member_rows')::oid");
+    if (rel) locations_.emplace(static_cast<Oid>(std::stoul(*rel)));
+  }
+
+  // After the last conflict.
+  void finish() {
+    if (locations_) locations_->finish();
   }
 
   // The table whose conflicts come next.
@@ -88,6 +171,7 @@ class PreviewSink {
     values[kMembers] = members(c, rows);
     values[kDiffering] = differing(c, rows);
     if (with_plan_) plan(c, values, nulls);
+    if (locations_) locations_->add(c, rows);
     Tuplestorestate *store = store_;
     TupleDesc desc = desc_;
     pg_call([&] { tuplestore_putvalues(store, desc, values, nulls); });
@@ -199,6 +283,7 @@ class PreviewSink {
   const CollectedTable *table_ = nullptr;
   const detect::Context *context_ = nullptr;
   std::vector<char> categories_;
+  std::optional<MemberLocations> locations_;
 };
 
 std::string timings(const DetectStats &stats) {
@@ -242,6 +327,7 @@ void detect_into(Spi &spi, const std::string &release,
       ereport(DEBUG1, (errmsg_internal("detect %s: %s", text, timing_text)));
     });
   }
+  sink.finish();
   // The working set is gone: give its pages back to the system, so a
   // long-lived backend does not keep the peak (glibc keeps freed memory).
   malloc_trim(0);
@@ -296,6 +382,7 @@ TDM_FUNCTION(tdm_detect_collected) {
                      "Run SELECT * FROM tdm._collect('" + release + "') first.");
   }
   for (auto &table : tables) table.push_back(spi.value("SELECT count(*) FROM " + *table[1]));
+  sink.record_locations(spi);
   detect_into(spi, release, tables, sink);
   return (Datum)0;
 }
