@@ -1,5 +1,9 @@
 #include "pg/common/jsonb.hpp"
 
+#include <algorithm>
+#include <cstring>
+
+#include "core/common/error.hpp"
 #include "pg/common/bridge.hpp"
 
 extern "C" {
@@ -11,47 +15,106 @@ extern "C" {
 
 namespace tdm::pg {
 
-void JsonbBuilder::push(JsonbIteratorToken token, JsonbValue *value) {
-  JsonbParseState **state = &state_;
-  JsonbValue *result = pg_call([=] { return pushJsonbValue(state, token, value); });
-  if (token == WJB_BEGIN_OBJECT || token == WJB_BEGIN_ARRAY) ++depth_;
-  if (token == WJB_END_OBJECT || token == WJB_END_ARRAY) {
-    if (--depth_ == 0) result_ = result;
+void JsonbBuilder::add(const JsonbValue &value) {
+  if (open_.empty()) {
+    root_ = value;
+    done_ = true;
+    return;
+  }
+  Frame &frame = open_.back();
+  if (frame.object) {
+    if (!frame.key_pending) {
+      throw Error(sqlstate::kInternalError, "jsonb: an object value without its key");
+    }
+    frame.pairs.back().value = value;
+    frame.key_pending = false;
+  } else {
+    frame.elems.push_back(value);
   }
 }
 
-void JsonbBuilder::value(JsonbValue *value) {
-  push(state_ != nullptr && state_->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE, value);
+void JsonbBuilder::key(const char *name, std::size_t length) {
+  if (open_.empty() || !open_.back().object || open_.back().key_pending) {
+    throw Error(sqlstate::kInternalError, "jsonb: a key outside an object, or without a value");
+  }
+  open_.back().key_pending = true;
+  JsonbPair pair{};
+  pair.key.type = jbvString;
+  pair.key.val.string.val = const_cast<char *>(name);
+  pair.key.val.string.len = static_cast<int>(length);
+  pair.order = static_cast<uint32>(open_.back().pairs.size());
+  open_.back().pairs.push_back(pair);
 }
 
-void JsonbBuilder::key(const char *name, std::size_t length) {
-  JsonbValue v;
-  v.type = jbvString;
-  v.val.string.val = const_cast<char *>(name);
-  v.val.string.len = static_cast<int>(length);
-  push(WJB_KEY, &v);
+void JsonbBuilder::end_object() {
+  if (open_.empty() || !open_.back().object || open_.back().key_pending) {
+    throw Error(sqlstate::kInternalError, "jsonb: an object closed without its last value");
+  }
+  std::vector<JsonbPair> pairs = std::move(open_.back().pairs);
+  open_.pop_back();
+  // jsonb's key order: shorter keys first, then bytewise; a repeated key
+  // keeps its last value, as jsonb does.
+  auto key_less = [](const JsonbPair &a, const JsonbPair &b) {
+    const int la = a.key.val.string.len;
+    const int lb = b.key.val.string.len;
+    if (la != lb) return la < lb;
+    return std::memcmp(a.key.val.string.val, b.key.val.string.val, la) < 0;
+  };
+  auto same_key = [&](const JsonbPair &a, const JsonbPair &b) {
+    return !key_less(a, b) && !key_less(b, a);
+  };
+  std::stable_sort(pairs.begin(), pairs.end(), key_less);
+  std::vector<JsonbPair> unique;
+  unique.reserve(pairs.size());
+  for (const JsonbPair &pair : pairs) {
+    if (!unique.empty() && same_key(unique.back(), pair)) {
+      unique.back() = pair;
+    } else {
+      unique.push_back(pair);
+    }
+  }
+  pairs_.push_back(std::move(unique));
+  JsonbValue object{};
+  object.type = jbvObject;
+  object.val.object.nPairs = static_cast<int>(pairs_.back().size());
+  object.val.object.pairs = pairs_.back().data();
+  add(object);
+}
+
+void JsonbBuilder::end_array() {
+  if (open_.empty() || open_.back().object) {
+    throw Error(sqlstate::kInternalError, "jsonb: an array closed that is not open");
+  }
+  elems_.push_back(std::move(open_.back().elems));
+  open_.pop_back();
+  JsonbValue array{};
+  array.type = jbvArray;
+  array.val.array.nElems = static_cast<int>(elems_.back().size());
+  array.val.array.elems = elems_.back().data();
+  array.val.array.rawScalar = false;
+  add(array);
 }
 
 void JsonbBuilder::string(std::string_view text) {
-  JsonbValue v;
+  JsonbValue v{};
   v.type = jbvString;
   v.val.string.val = const_cast<char *>(text.data());
   v.val.string.len = static_cast<int>(text.size());
-  value(&v);
+  add(v);
 }
 
 void JsonbBuilder::null() {
-  JsonbValue v;
+  JsonbValue v{};
   v.type = jbvNull;
-  value(&v);
+  add(v);
 }
 
 void JsonbBuilder::typed(std::string_view text, char category) {
-  JsonbValue v;
+  JsonbValue v{};
   if (category == 'B') {
     v.type = jbvBool;
     v.val.boolean = text == "t" || text == "true";
-    value(&v);
+    add(v);
     return;
   }
   if (category == 'N' && text != "NaN" && text != "Infinity" && text != "-Infinity") {
@@ -61,25 +124,35 @@ void JsonbBuilder::typed(std::string_view text, char category) {
       return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(chars),
                                                  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
     });
-    value(&v);
+    add(v);
     return;
   }
   if (category == 'J') {
+    // Parsed, then unpacked into a tree (JsonbValueToJsonb takes no
+    // binary containers inside a tree): pushed as the one element of an
+    // array, whose element is the value.
     const char *chars = text.data();
-    Jsonb *parsed = pg_call(
-        [=] { return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(chars))); });
-    v.type = jbvBinary;
-    v.val.binary.data = &parsed->root;
-    v.val.binary.len = static_cast<int>(VARSIZE(parsed) - VARHDRSZ);
-    value(&v);
+    JsonbValue *element = pg_call([=] {
+      Jsonb *parsed = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(chars)));
+      JsonbValue binary;
+      binary.type = jbvBinary;
+      binary.val.binary.data = &parsed->root;
+      binary.val.binary.len = static_cast<int>(VARSIZE(parsed) - VARHDRSZ);
+      JsonbParseState *state = nullptr;
+      pushJsonbValue(&state, WJB_BEGIN_ARRAY, nullptr);
+      pushJsonbValue(&state, WJB_ELEM, &binary);
+      return &pushJsonbValue(&state, WJB_END_ARRAY, nullptr)->val.array.elems[0];
+    });
+    add(*element);
     return;
   }
   string(text);
 }
 
 Datum JsonbBuilder::finish() {
-  JsonbValue *result = result_;
-  return pg_call([=] { return JsonbPGetDatum(JsonbValueToJsonb(result)); });
+  if (!done_ || !open_.empty()) throw Error(sqlstate::kInternalError, "jsonb: value not closed");
+  JsonbValue *root = &root_;
+  return pg_call([=] { return JsonbPGetDatum(JsonbValueToJsonb(root)); });
 }
 
 char json_category(Oid type) {
