@@ -261,6 +261,7 @@ DECLARE
   key_text text;
   key_json text;
   patch_set text;
+  new_key text;  -- the expression giving a re-keyed row its key
   n bigint;
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
@@ -357,13 +358,17 @@ BEGIN
   -- New keys: the ones an earlier call of the run gave (a re-run loads the
   -- same rows), else the next ones, given in the rows' order.
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey') THEN
+    new_key := tdm._new_key_expr(the_rel, target_rel, collected);
+    IF EXISTS (SELECT 1 FROM pg_temp.tdm_previous_keys k WHERE k.rel = the_rel) THEN
+      new_key := format('coalesce((SELECT (k.new_key->>%L)::%s FROM pg_temp.tdm_previous_keys k'
+                        '           WHERE k.rel = $1 AND k.env = t.tdm_env AND k.old_key = p.old_json),'
+                        '          %s)',
+                        m.pk_columns[1], (SELECT c.column_type FROM tdm._columns(the_rel) c
+                                           WHERE c.column_name = m.pk_columns[1]), new_key);
+    END IF;
     PERFORM tdm._by_location(true);
     EXECUTE format(
-      'WITH changed AS (UPDATE %1$s t'
-      '                    SET %2$I = coalesce((SELECT (k.new_key->>%2$L)::%6$s'
-      '                                           FROM pg_temp.tdm_previous_keys k'
-      '                                          WHERE k.rel = $1 AND k.env = t.tdm_env'
-      '                                            AND k.old_key = p.old_json), %3$s)'
+      'WITH changed AS (UPDATE %1$s t SET %2$I = %3$s'
       '                   FROM (SELECT * FROM pg_temp.tdm_plan WHERE role = ''rekey'''
       '                          ORDER BY row_ctid) p'
       '                  WHERE t.ctid = p.row_ctid'
@@ -372,9 +377,7 @@ BEGIN
       ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
       '                                 conflict_id)'
       ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''rekeyed'', conflict_id FROM changed',
-      collected, m.pk_columns[1], tdm._new_key_expr(the_rel, target_rel, collected), key_text,
-      key_json, (SELECT c.column_type FROM tdm._columns(the_rel) c
-                  WHERE c.column_name = m.pk_columns[1])) USING the_rel;
+      collected, m.pk_columns[1], new_key, key_text, key_json) USING the_rel;
     GET DIAGNOSTICS n = ROW_COUNT;
     renamed := renamed + n;
     PERFORM tdm._by_location(false);

@@ -192,8 +192,7 @@ BEGIN
 
   CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json jsonb,
                                 new_key text[], new_json jsonb, reason text, conflict_id text)
-    ON COMMIT DROP;
-  CREATE INDEX ON tdm_keymap (rel, env, old_key);
+    ON COMMIT DROP;  -- (joined by hash: no index to keep up)
   CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_earlier_kept (rel regclass, key text[]) ON COMMIT DROP;
 
