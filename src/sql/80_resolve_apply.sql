@@ -390,7 +390,8 @@ BEGIN
     FROM pg_temp.tdm_plan p
     JOIN pg_temp.tdm_plan s ON s.conflict_id = p.conflict_id AND s.member = p.survivor
     LEFT JOIN pg_temp.tdm_keymap km ON km.rel = the_rel AND km.env = s.env AND km.old_key = s.key
-   WHERE p.role = 'drop' AND p.key <> coalesce(km.new_key, s.key);
+   WHERE p.role = 'drop' AND p.key <> coalesce(km.new_key, s.key)
+     AND s.member = s.survivor;  -- (the same, said of s alone: fewer rows to hash)
   EXECUTE format('DELETE FROM %s t WHERE t.ctid = ANY (ARRAY(SELECT p.row_ctid FROM pg_temp.tdm_plan p'
                  '                                          WHERE p.role = ''drop''))', collected);
   GET DIAGNOSTICS merged = ROW_COUNT;
