@@ -30,10 +30,10 @@ CREATE INDEX ON tdm.run (release, target);
 COMMENT ON TABLE tdm.run IS 'One consolidation of a release into a target; resumed by later calls';
 
 -- tdm.conflict and tdm.key_map hold up to millions of rows a run, written
--- by consolidation alone for the run it holds: their run_id is not a
+-- by consolidation for the run it holds locked: their run_id is not a
 -- declared foreign key, whose per-row check cost more than the rows' own
--- writing (decision 57). tdm._run_detail_guard keeps the references
--- whole when runs are deleted.
+-- writing (decision 57). tdm._run_detail_guard and tdm._run_truncate_guard
+-- keep the references whole when runs are deleted.
 CREATE TABLE tdm.conflict (
   run_id      bigint NOT NULL,
   conflict_id text NOT NULL,
@@ -141,6 +141,22 @@ END
 $$;
 CREATE TRIGGER run_detail_guard BEFORE DELETE OR UPDATE OF run_id ON tdm.run
   FOR EACH ROW EXECUTE FUNCTION tdm._run_detail_guard();
+
+-- TRUNCATE fires no row trigger: while conflicts or a key map refer to
+-- runs, truncating the runs is refused.
+CREATE FUNCTION tdm._run_truncate_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM tdm.conflict) OR EXISTS (SELECT 1 FROM tdm.key_map) THEN
+    RAISE EXCEPTION 'tdm.run: conflicts or key maps in tdm.conflict and tdm.key_map refer to its runs'
+      USING ERRCODE = 'foreign_key_violation', TABLE = 'run', SCHEMA = 'tdm',
+            HINT = 'Truncate tdm.conflict and tdm.key_map first.';
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER run_truncate_guard BEFORE TRUNCATE ON tdm.run
+  FOR EACH STATEMENT EXECUTE FUNCTION tdm._run_truncate_guard();
 
 CREATE TABLE tdm.violation (
   run_id   bigint NOT NULL REFERENCES tdm.run (run_id) ON DELETE CASCADE,

@@ -331,7 +331,7 @@ BEGIN
   -- Patches: merged values and renames; a changed key goes to the map. A
   -- patched row moves: the plan follows it to its new location.
   IF to_regclass('pg_temp.tdm_moved') IS NULL THEN
-    CREATE TEMP TABLE tdm_moved (old_ctid tid, new_ctid tid) ON COMMIT DROP;
+    CREATE TEMP TABLE tdm_moved (old_ctid tid, new_ctid tid, renamed bool) ON COMMIT DROP;
   ELSE
     TRUNCATE pg_temp.tdm_moved;
   END IF;
@@ -344,7 +344,8 @@ BEGIN
     '                  WHERE t.ctid = p.row_ctid'
     '                 RETURNING t.tdm_env, p.key, p.old_json, %3$s AS new_key, %4$s AS new_json,'
     '                           p.conflict_id, p.row_ctid AS old_ctid, t.ctid AS new_ctid),'
-    '      moved AS (INSERT INTO pg_temp.tdm_moved SELECT old_ctid, new_ctid FROM changed)'
+    '      moved AS (INSERT INTO pg_temp.tdm_moved'
+    '                SELECT old_ctid, new_ctid, key <> new_key FROM changed)'
     ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
     '                                 conflict_id)'
     ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''renamed'', conflict_id'
@@ -354,6 +355,10 @@ BEGIN
   PERFORM tdm._by_location(false);
   UPDATE pg_temp.tdm_plan p SET row_ctid = mv.new_ctid
     FROM pg_temp.tdm_moved mv WHERE p.row_ctid = mv.old_ctid;
+  -- A key given by a decision outranks a generated one (a row renamed in
+  -- one conflict and re-keyed in another keeps the reviewer's key).
+  DELETE FROM pg_temp.tdm_plan p USING pg_temp.tdm_moved mv
+   WHERE p.role = 'rekey' AND p.row_ctid = mv.new_ctid AND mv.renamed;
 
   -- New keys: the ones an earlier call of the run gave (a re-run loads the
   -- same rows), else the next ones, given in the rows' order.

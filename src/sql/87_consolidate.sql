@@ -161,8 +161,9 @@ BEGIN
             HINT = 'Wait for it to finish, then call tdm.consolidate again.';
   END IF;
 
+  -- Locked: its conflicts and key map refer to it (decision 57).
   SELECT * INTO run FROM tdm.run x WHERE x.release = the_release AND x.target = the_target
-   ORDER BY x.run_id DESC LIMIT 1;
+   ORDER BY x.run_id DESC LIMIT 1 FOR NO KEY UPDATE;
   IF NOT FOUND OR run.status = 'failed' THEN
     INSERT INTO tdm.run (release, target) VALUES (the_release, the_target) RETURNING * INTO run;
   END IF;

@@ -1,7 +1,7 @@
 -- The extension's shape: control settings, the contract's tables and
 -- columns, pg_dump of the catalog, the tdm.work_mem setting.
 BEGIN;
-SELECT plan(84);
+SELECT plan(85);
 
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'tdm'), false,
   'tdm is not relocatable');
@@ -80,6 +80,8 @@ SELECT throws_ok($$UPDATE tdm.run SET run_id = -8 WHERE run_id = -7$$, '23503', 
   'a run with conflicts keeps its id');
 SELECT lives_ok($$UPDATE tdm.run SET status = 'failed' WHERE run_id = -7$$,
   'other columns of such a run can change');
+SELECT throws_ok($$TRUNCATE tdm.run CASCADE$$, '23503', NULL,
+  'runs cannot be truncated while conflicts refer to them');
 DELETE FROM tdm.conflict WHERE run_id = -7;
 SELECT throws_ok($$UPDATE tdm.run SET run_id = -8 WHERE run_id = -7$$, '23503', NULL,
   'a run with a key map keeps its id');

@@ -1,8 +1,8 @@
 // Building jsonb values directly, without printing and re-parsing JSON
 // text: the value is assembled as a JsonbValue tree in C++ (objects' keys
 // sorted as jsonb stores them) and converted once by JsonbValueToJsonb.
-// One PostgreSQL call per value rather than one per token (pushJsonbValue)
-// made detection's output a third cheaper. Strings handed in must stay
+// One PostgreSQL call per value rather than one per token (pushJsonbValue):
+// detection's output 11% cheaper. Strings handed in must stay
 // alive until finish().
 #pragma once
 
@@ -46,7 +46,6 @@ class JsonbBuilder {
     std::vector<JsonbValue> elems;  // array
   };
   void add(const JsonbValue &value);
-  void close(JsonbValue *container);
 
   std::vector<Frame> open_;
   // Finished containers' members, at stable addresses until finish().
