@@ -136,6 +136,7 @@ DECLARE
   holder int;
   waiting bigint;
   unapproved bigint;
+  decided bigint;  -- conflicts settled by a decision, marked applied once loaded
   errors bigint := 0;
   enforced bool;
   load_error text;
@@ -246,11 +247,13 @@ BEGIN
   SELECT count(*) AS n_all, count(*) FILTER (WHERE c.rule <> 'manual') AS n_auto,
          count(*) FILTER (WHERE c.rule = 'manual') AS n_manual,
          count(*) FILTER (WHERE c.status IN ('pending', 'stale')) AS n_waiting,
+         count(*) FILTER (WHERE c.status = 'decided') AS n_decided,
          count(*) FILTER (WHERE c.status = 'decided' AND c.priority = 1
                             AND (SELECT d.approved_by FROM tdm.decision d
                                   WHERE d.conflict_id = c.conflict_id) IS NULL) AS n_unapproved
     INTO t FROM tdm.conflict c WHERE c.run_id = run.run_id;
   waiting := t.n_waiting;
+  decided := t.n_decided;
   UPDATE tdm.run x SET rows_collected = collected_total, conflicts = t.n_all, auto_resolved = t.n_auto,
                        manual = t.n_manual, rows_merged = merged, rows_renamed = renamed,
                        rows_deleted = deleted, tables = tables, phase_ms = phase_ms
@@ -339,8 +342,10 @@ BEGIN
         RAISE EXCEPTION 'consolidate: row accounting failed: % collected, % loaded + % merged + % deleted',
           collected_total, loaded, merged, deleted USING ERRCODE = 'internal_error';
       END IF;
-      UPDATE tdm.conflict c SET status = 'applied'
-       WHERE c.run_id = run.run_id AND c.status = 'decided';
+      IF decided > 0 THEN  -- (else no need to read every conflict of the run again)
+        UPDATE tdm.conflict c SET status = 'applied'
+         WHERE c.run_id = run.run_id AND c.status = 'decided';
+      END IF;
       UPDATE tdm.run x SET rows_loaded = loaded WHERE x.run_id = run.run_id;
       IF the_target = 'staging' AND r.status = 'locked' THEN
         UPDATE tdm.release x SET status = 'consolidated' WHERE x.release = the_release;
