@@ -199,7 +199,6 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   m tdm.managed_table;
   rekeyable bool := tdm._rekeyable(the_rel);
-  recorded bigint;
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   -- Detection also records where each conflict's members are among the
@@ -230,11 +229,7 @@ BEGIN
             FROM tdm._detect_plan(release, the_rel) q
            CROSS JOIN LATERAL (SELECT q.rule = 'distinct_entities' AND NOT rekeyable AS stuck) s) p
     LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id;
-  GET DIAGNOSTICS recorded = ROW_COUNT;
-  IF recorded <> (SELECT count(*) FROM pg_temp.tdm_member_rows) THEN
-    RAISE EXCEPTION 'consolidate: %: % conflicts recorded, % located', the_rel, recorded,
-      (SELECT count(*) FROM pg_temp.tdm_member_rows) USING ERRCODE = 'internal_error';
-  END IF;
+  -- (tdm._apply_table refuses a conflict whose members were not located.)
   CREATE INDEX ON pg_temp.tdm_member_rows (conflict_id);
   ANALYZE pg_temp.tdm_member_rows;
 END
@@ -261,7 +256,8 @@ DECLARE
   key_text text;
   key_json text;
   patch_set text;
-  new_key text;  -- the expression giving a re-keyed row its key
+  new_key text;      -- the expression giving a re-keyed row its key
+  delete_role text;  -- deletes the collected rows of the plan's role $1
   n bigint;
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
@@ -397,15 +393,16 @@ BEGIN
     LEFT JOIN pg_temp.tdm_keymap km ON km.rel = the_rel AND km.env = s.env AND km.old_key = s.key
    WHERE p.role = 'drop' AND p.key <> coalesce(km.new_key, s.key)
      AND s.member = s.survivor;  -- (the same, said of s alone: fewer rows to hash)
-  EXECUTE format('DELETE FROM %s t WHERE t.ctid = ANY (ARRAY(SELECT p.row_ctid FROM pg_temp.tdm_plan p'
-                 '                                          WHERE p.role = ''drop''))', collected);
+  delete_role := format('DELETE FROM %s t'
+                        ' WHERE t.ctid = ANY (ARRAY(SELECT p.row_ctid FROM pg_temp.tdm_plan p'
+                        '                            WHERE p.role = $1))', collected);
+  EXECUTE delete_role USING 'drop';
   GET DIAGNOSTICS merged = ROW_COUNT;
 
   -- Deleted rows: their children become relationship conflicts.
   INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id)
   SELECT the_rel, p.env, p.key, p.conflict_id FROM pg_temp.tdm_plan p WHERE p.role = 'delete';
-  EXECUTE format('DELETE FROM %s t WHERE t.ctid = ANY (ARRAY(SELECT p.row_ctid FROM pg_temp.tdm_plan p'
-                 '                                          WHERE p.role = ''delete''))', collected);
+  EXECUTE delete_role USING 'delete';
   GET DIAGNOSTICS deleted = ROW_COUNT;
 END
 $$;

@@ -148,6 +148,7 @@ DECLARE
   load_schema text;
   load_column text;
   load_type text;
+  see_violations text;  -- an invalid run's hint
   loaded bigint;
   final_status text;
 BEGIN
@@ -171,13 +172,11 @@ BEGIN
   UPDATE tdm.job j SET detail = j.detail || jsonb_build_object('run_id', run.run_id)
    WHERE j.job_id = job;
   -- (An earlier call in this transaction left its working tables; the
-  -- apply plan is made per table by tdm._apply_table.)
+  -- per-table ones are made anew by tdm._record_conflicts and
+  -- tdm._apply_table.)
   IF to_regclass('pg_temp.tdm_keymap') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept;
-  END IF;
-  IF to_regclass('pg_temp.tdm_plan') IS NOT NULL THEN
-    DROP TABLE pg_temp.tdm_plan;
   END IF;
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
   -- Each call rebuilds the run's findings from fresh data; decisions stay,
@@ -323,17 +322,17 @@ BEGIN
     END IF;
     IF errors > 0 THEN
       final_status := 'invalid';
+      -- (A NULL DETAIL is refused; an empty one would still be shown.)
+      see_violations := format('See SELECT * FROM tdm.violation WHERE run_id = %s; and tdm.report(%s).',
+                               run.run_id, run.run_id);
       IF load_message IS NULL THEN
         RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
-          run.run_id, the_release, errors
-          USING HINT = format('See SELECT * FROM tdm.violation WHERE run_id = %s; and tdm.report(%s).',
-                              run.run_id, run.run_id);
+          run.run_id, the_release, errors USING HINT = see_violations;
       ELSE
         RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
           run.run_id, the_release, errors
           USING DETAIL = format('The load was tried and refused: %s', load_message),
-                HINT = format('See SELECT * FROM tdm.violation WHERE run_id = %s; and tdm.report(%s).',
-                              run.run_id, run.run_id);
+                HINT = see_violations;
       END IF;
     ELSE
       phase_ms := tdm._add_ms(phase_ms, 'load', since);

@@ -3,7 +3,7 @@
 -- it. A row whose key a reviewer renamed in one conflict keeps that key
 -- even when another conflict (a key collision) would re-key it.
 BEGIN;
-SELECT plan(6);
+SELECT plan(8);
 
 CREATE SCHEMA tap_apply;
 CREATE TABLE tap_apply.users (user_id int PRIMARY KEY, email text NOT NULL UNIQUE,
@@ -71,6 +71,18 @@ SELECT is((SELECT count(*) FROM pg_temp.tdm_plan WHERE row_ctid IS NULL), 0::big
 SELECT is((SELECT count(*) FROM pg_temp.tdm_plan p
              JOIN pg_temp.tdm_moved mv ON mv.new_ctid = p.row_ctid), 1::bigint,
           'the plan follows the patched row to its new location');
+
+-- Members detection did not locate (no row in pg_temp.tdm_member_rows)
+-- are refused, not skipped.
+TRUNCATE pg_temp.tdm_member_rows;
+SELECT throws_ok($$SELECT tdm._apply_table(-11, 'tap_apply.users', 'tap_apply.users')$$,
+                 'XX000', 'consolidate: tap_apply.users: conflict members without a collected row',
+                 'a plan member without a location is refused');
+-- Detection writes locations only into a plain table of the expected shape
+-- (this one has an index by now).
+SELECT throws_ok($$SELECT count(*) FROM tdm._detect_plan('TAP-APPLY', 'tap_apply.users')$$,
+                 '42809', 'pg_temp.tdm_member_rows must be a plain temporary table (conflict_id text, locations tid[])',
+                 'locations are not written into a table with an index');
 
 SELECT * FROM finish();
 ROLLBACK;

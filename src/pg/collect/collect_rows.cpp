@@ -21,7 +21,6 @@
 
 extern "C" {
 #include "access/heapam.h"
-#include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -118,13 +117,7 @@ TDM_FUNCTION(tdm_collect_rows) {
     std::memcpy(out_nulls.get() + 1, row->tts_isnull + 1, sizeof(bool) * values);
     out_values[values + 1] = names[env - 1];
     out_nulls[values + 1] = false;
-    // Formed once, in the slot's memory: it waits there for its batch.
-    TupleTableSlot *out = batch_insert_slot(batch);
-    MemoryContext previous = MemoryContextSwitchTo(out->tts_mcxt);
-    HeapTuple tuple = heap_form_tuple(desc, out_values.data(), out_nulls.get());
-    MemoryContextSwitchTo(previous);
-    ExecStoreHeapTuple(tuple, out, true);
-    batch_insert_added(batch, tuple->t_len);
+    batch_insert_row(batch, out_values.data(), out_nulls.get());
     ++rows;
   });
   pg_call([=] {

@@ -1,6 +1,7 @@
 #include "pg/common/batch_insert.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -53,6 +54,16 @@ BatchInsert *batch_insert_begin(Relation relation, bool tuple_slots, int options
 void batch_insert_added(BatchInsert *batch, Size bytes) {
   batch->pending_bytes += bytes;
   if (++batch->pending == kBatchRows || batch->pending_bytes >= kBatchBytes) flush(batch);
+}
+
+void batch_insert_row(BatchInsert *batch, const Datum *values, const bool *nulls) {
+  TupleTableSlot *out = batch_insert_slot(batch);
+  MemoryContext previous = MemoryContextSwitchTo(out->tts_mcxt);
+  HeapTuple tuple = heap_form_tuple(RelationGetDescr(batch->relation), const_cast<Datum *>(values),
+                                    const_cast<bool *>(nulls));
+  MemoryContextSwitchTo(previous);
+  ExecStoreHeapTuple(tuple, out, true);
+  batch_insert_added(batch, tuple->t_len);
 }
 
 bool plain_own_temporary(Relation relation) {

@@ -47,6 +47,10 @@ inline TupleTableSlot *batch_insert_slot(BatchInsert *batch) {
 // batch once it is full.
 void batch_insert_added(BatchInsert *batch, Size bytes);
 
+// Forms a row of the table from `values` in the next slot's memory, where
+// it waits for its batch, and adds it (heap-tuple slots only).
+void batch_insert_row(BatchInsert *batch, const Datum *values, const bool *nulls);
+
 // A plain temporary table of this session (whose privileges are its
 // owner's) with nothing that inserting in batches would bypass: no index,
 // constraint, NOT NULL, trigger or rule.

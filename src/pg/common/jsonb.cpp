@@ -42,7 +42,6 @@ void JsonbBuilder::key(const char *name, std::size_t length) {
   pair.key.type = jbvString;
   pair.key.val.string.val = const_cast<char *>(name);
   pair.key.val.string.len = static_cast<int>(length);
-  pair.order = static_cast<uint32>(open_.back().pairs.size());
   open_.back().pairs.push_back(pair);
 }
 
@@ -60,20 +59,17 @@ void JsonbBuilder::end_object() {
     if (la != lb) return la < lb;
     return std::memcmp(a.key.val.string.val, b.key.val.string.val, la) < 0;
   };
-  auto same_key = [&](const JsonbPair &a, const JsonbPair &b) {
-    return !key_less(a, b) && !key_less(b, a);
-  };
   std::stable_sort(pairs.begin(), pairs.end(), key_less);
-  std::vector<JsonbPair> unique;
-  unique.reserve(pairs.size());
-  for (const JsonbPair &pair : pairs) {
-    if (!unique.empty() && same_key(unique.back(), pair)) {
-      unique.back() = pair;
+  auto last = pairs.begin();
+  for (auto pair = pairs.begin(); pair != pairs.end(); ++pair) {
+    if (last != pairs.begin() && !key_less(last[-1], *pair)) {
+      last[-1] = *pair;  // the same key as the one before: the later value
     } else {
-      unique.push_back(pair);
+      *last++ = *pair;
     }
   }
-  pairs_.push_back(std::move(unique));
+  pairs.erase(last, pairs.end());
+  pairs_.push_back(std::move(pairs));
   JsonbValue object{};
   object.type = jbvObject;
   object.val.object.nPairs = static_cast<int>(pairs_.back().size());

@@ -19,7 +19,6 @@
 #include "pg/detect/collected_table.hpp"
 
 extern "C" {
-#include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -93,13 +92,8 @@ class MemberLocations {
           PointerGetDatum(cstring_to_text(id)),
           PointerGetDatum(construct_array(elements.data(), static_cast<int>(elements.size()),
                                           TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT))};
-      bool nulls[2] = {false, false};
-      TupleTableSlot *out = batch_insert_slot(batch);
-      MemoryContext previous = MemoryContextSwitchTo(out->tts_mcxt);
-      HeapTuple tuple = heap_form_tuple(RelationGetDescr(batch->relation), values, nulls);
-      MemoryContextSwitchTo(previous);
-      ExecStoreHeapTuple(tuple, out, true);
-      batch_insert_added(batch, tuple->t_len);
+      const bool nulls[2] = {false, false};
+      batch_insert_row(batch, values, nulls);
     });
   }
 
