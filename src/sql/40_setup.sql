@@ -92,6 +92,69 @@ AS 'MODULE_PATHNAME', 'tdm_manage_table' LANGUAGE C;
 COMMENT ON FUNCTION tdm.manage_table(regclass, text[], text, text[], text, text, bool, bool) IS
   'Registers (or re-registers) a target table; keys come from the catalog';
 
+-- Targets and environments hold a managed table under its name: two
+-- managed tables may not share one (staging.kids and public.kids would
+-- both be collected into, and loaded as, kids).
+CREATE FUNCTION tdm._check_managed_name(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  other regclass;
+BEGIN
+  SELECT m.rel INTO other
+    FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
+   WHERE m.rel <> _check_managed_name.rel
+     AND c.relname = (SELECT x.relname FROM pg_class x WHERE x.oid = _check_managed_name.rel);
+  IF FOUND THEN
+    RAISE EXCEPTION 'table % has the name of managed table %', rel, other
+      USING ERRCODE = 'duplicate_table',
+            DETAIL = 'Targets and environments hold each managed table under its name alone.',
+            HINT = format('Manage one of them only (SELECT tdm.unmanage_table(%L);), or rename one.',
+                          other::text);
+  END IF;
+END
+$$;
+
+-- Managed tables dropped since they were registered, named by OID: what
+-- every operation over the managed tables refuses to start with.
+CREATE FUNCTION tdm._require_managed_tables(caller text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  gone text;
+BEGIN
+  SELECT string_agg(m.rel::oid::text, ', ' ORDER BY m.rel::oid) INTO gone
+    FROM tdm.managed_table m WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = m.rel);
+  IF gone IS NOT NULL THEN
+    RAISE EXCEPTION '%: the managed table with OID % no longer exists', caller, gone
+      USING ERRCODE = 'undefined_table',
+            DETAIL = 'It was dropped after tdm.manage_table registered it.',
+            HINT = format('Stop managing it (SELECT tdm.unmanage_table(%s);), then register the '
+                          'table that replaces it, if any, with tdm.manage_table.',
+                          split_part(gone, ',', 1));
+  END IF;
+END
+$$;
+
+-- Stops managing a table (also one that was dropped, given by OID): its
+-- registration and business rules go; what runs, locks and snapshots
+-- recorded of it stays.
+CREATE FUNCTION tdm.unmanage_table(rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  rules text[];
+BEGIN
+  IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = unmanage_table.rel) THEN
+    RAISE EXCEPTION 'table % is not managed by tdm', rel USING ERRCODE = 'undefined_object';
+  END IF;
+  WITH gone AS (DELETE FROM tdm.rule r WHERE r.rel = unmanage_table.rel RETURNING r.name)
+  SELECT array_agg(name ORDER BY name) INTO rules FROM gone;
+  DELETE FROM tdm.managed_table m WHERE m.rel = unmanage_table.rel;
+  PERFORM tdm._audit('unmanage_table', rel::text,
+                     jsonb_build_object('rel_oid', rel::oid, 'rules', coalesce(rules, '{}')));
+END
+$$;
+COMMENT ON FUNCTION tdm.unmanage_table(regclass) IS
+  'Stops managing a table (and drops its business rules); history stays';
+
 CREATE FUNCTION tdm.create_release(release text, code_version text DEFAULT NULL,
                                    parent text DEFAULT NULL)
 RETURNS void

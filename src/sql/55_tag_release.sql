@@ -96,6 +96,7 @@ BEGIN
     RAISE EXCEPTION '%: no tables are managed', caller
       USING ERRCODE = 'undefined_object', HINT = 'Register them with tdm.manage_table.';
   END IF;
+  PERFORM tdm._require_managed_tables(caller);
   RETURN r;
 END
 $$;
@@ -119,6 +120,7 @@ DECLARE
   checked bigint;
   examples jsonb;
   detail text;
+  failed_at text;
   table_ok bool;
   started timestamptz := clock_timestamp();
   phase_started timestamptz;
@@ -244,11 +246,31 @@ BEGIN
   IF locked THEN
     FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
       FOR m IN SELECT * FROM tdm.managed_table ORDER BY rel::text LOOP
-        INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum)
-        SELECT the_release, e.name, m.rel, c.row_count, c.checksum
-          FROM tdm._tagged_checksum(e.name, m.rel, the_release) c;
+        BEGIN
+          INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum)
+          SELECT the_release, e.name, m.rel, c.row_count, c.checksum
+            FROM tdm._tagged_checksum(e.name, m.rel, the_release) c;
+        EXCEPTION
+          -- The checksum reads every column: a value the environment's type
+          -- allows and this database's does not (an enum label or a domain
+          -- check of the environment's own) is a finding, not an abort.
+          WHEN data_exception OR integrity_constraint_violation THEN
+            GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT, failed_at = PG_EXCEPTION_CONTEXT;
+            PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
+              format('a row of %s.%s tagged for %s holds a value that %s does not accept: %s (%s)',
+                     e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release, m.rel,
+                     detail, split_part(failed_at, E'\n', 1)), NULL);
+            locked := false;
+        END;
       END LOOP;
     END LOOP;
+  END IF;
+  IF NOT locked THEN
+    DELETE FROM tdm.release_lock WHERE tdm.release_lock.release = the_release;
+    SELECT count(*) FILTER (WHERE severity = 'error') INTO errors
+      FROM tdm.tag_finding WHERE job_id = job;
+  END IF;
+  IF locked THEN
     UPDATE tdm.release SET status = 'locked', locked_at = now()
      WHERE tdm.release.release = the_release;
   ELSE
@@ -271,16 +293,19 @@ BEGIN
   RETURN job;
 END
 $$;
--- What tagging needs before it starts: the release, open or locked, with
--- a release plan, and environments and tables to check.
+-- What tagging needs before it starts: the release, open, locked or
+-- consolidated (its data changed since: tagged again, it is locked anew
+-- and consolidated again before promotion), with a release plan, and
+-- environments and tables to check.
 CREATE FUNCTION tdm._tag_release_check(release text) RETURNS tdm.release
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'tag_release');
 BEGIN
-  IF r.status NOT IN ('open', 'locked') THEN
-    RAISE EXCEPTION 'tag_release: release "%" is %; only open or locked releases are tagged',
-      release, r.status USING ERRCODE = 'object_not_in_prerequisite_state';
+  IF r.status NOT IN ('open', 'locked', 'consolidated') THEN
+    RAISE EXCEPTION 'tag_release: release "%" is %; only open, locked or consolidated releases are tagged',
+      release, r.status USING ERRCODE = 'object_not_in_prerequisite_state',
+      HINT = 'Its rows are in master: tag the changes under a new release.';
   END IF;
   IF NOT EXISTS (SELECT 1 FROM tdm.feature f WHERE f.release = r.release) THEN
     RAISE EXCEPTION 'tag_release: release "%" has no features', release

@@ -106,7 +106,7 @@ CREATE TABLE tdm.key_map (
   env         text NOT NULL,
   old_key     jsonb NOT NULL,
   new_key     jsonb NOT NULL,
-  reason      text NOT NULL CHECK (reason IN ('rekeyed', 'renamed', 'merged')),
+  reason      text NOT NULL CHECK (reason IN ('rekeyed', 'renamed', 'merged', 'repointed')),
   conflict_id text
 );
 CREATE INDEX ON tdm.key_map (run_id, rel, env);

@@ -13,6 +13,13 @@ LANGUAGE sql IMMUTABLE AS $$
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)
 $$;
 
+-- The type of `rel`'s column `col`, as a cast spells it.
+CREATE FUNCTION tdm._column_type(rel regclass, col text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+   WHERE a.attrelid = rel AND a.attname = col AND NOT a.attisdropped
+$$;
+
 -- The same key as a jsonb object, for people and tdm.key_map.
 CREATE FUNCTION tdm._key_json(cols text[], alias text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
@@ -21,13 +28,14 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- The same two for a conflict member `e.m` (an element of the conflict's
--- members array), read from its row by name. The text goes through the
+-- members array; or the member's row given), read from its row by name. The text goes through the
 -- column's type, so it is spelled as tdm._key_text spells the stored
 -- value (a char(n) key loses its padding there, as in the ::text cast).
-CREATE FUNCTION tdm._member_key_text(rel regclass, cols text[]) RETURNS text
+CREATE FUNCTION tdm._member_key_text(rel regclass, cols text[],
+                                     member_row text DEFAULT 'e.m->''row''') RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT format('ARRAY[%s]::text[]',
-                string_agg(format('(e.m->''row''->>%L)::%s::text', u.c, t.column_type), ', '
+                string_agg(format('(%s->>%L)::%s::text', member_row, u.c, t.column_type), ', '
                            ORDER BY u.n))
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)
     JOIN tdm._columns(rel) t ON t.column_name = u.c
@@ -196,11 +204,7 @@ $$;
 -- (a decision taken on members that have changed since).
 CREATE FUNCTION tdm._record_conflicts(run bigint, release text, the_rel regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  m tdm.managed_table;
-  rekeyable bool := tdm._rekeyable(the_rel);
 BEGIN
-  SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   -- Detection also records where each conflict's members are among the
   -- collected rows (their ctids), for tdm._apply_table.
   -- (Written in batches, so without an index until it is filled.)
@@ -216,18 +220,7 @@ BEGIN
               WHEN d.members_checksum = md5(p.members::text) THEN 'decided'
               ELSE 'stale' END,
          p.rule, p.suggestion, p.rationale, p.members, p.differing, p.survivor, p.rekeyed, p.merged
-    FROM (SELECT q.conflict_id, q.rel, q.kind, q.members, q.differing, q.survivor, q.rekeyed,
-                 q.merged, q.suggestion,
-                 CASE WHEN stuck THEN 'complex' ELSE q.class END AS class,
-                 CASE WHEN stuck THEN 3 ELSE q.priority END AS priority,
-                 CASE WHEN stuck THEN 'manual' ELSE q.rule END AS rule,
-                 CASE WHEN stuck
-                      THEN q.rationale || format('; tdm cannot generate a new %s: decide keep_all'
-                                                 ' with the new key in renames',
-                                                 array_to_string(m.pk_columns, ', '))
-                      ELSE q.rationale END AS rationale
-            FROM tdm._detect_plan(release, the_rel) q
-           CROSS JOIN LATERAL (SELECT q.rule = 'distinct_entities' AND NOT rekeyable AS stuck) s) p
+    FROM tdm._detect_plan(release, the_rel) p
     LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id;
   -- (tdm._apply_table refuses a conflict whose members were not located.)
   CREATE INDEX ON pg_temp.tdm_member_rows (conflict_id);
@@ -391,6 +384,7 @@ BEGIN
     FROM pg_temp.tdm_plan p
     JOIN pg_temp.tdm_plan s ON s.conflict_id = p.conflict_id AND s.member = p.survivor
     LEFT JOIN pg_temp.tdm_keymap km ON km.rel = the_rel AND km.env = s.env AND km.old_key = s.key
+                                   AND km.reason <> 'repointed'
    WHERE p.role = 'drop' AND p.key <> coalesce(km.new_key, s.key)
      AND s.member = s.survivor;  -- (the same, said of s alone: fewer rows to hash)
   delete_role := format('DELETE FROM %s t'
@@ -436,12 +430,42 @@ BEGIN
 END
 $$;
 
+-- The rows of `the_rel` that got a new key with their parent's (key map
+-- 'repointed') and are loaded so, their own conflicts neither changing
+-- their key again (counted there) nor merging them away: renamed rows, as
+-- the run counts them. Called after tdm._apply_table, before
+-- tdm._propagate.
+CREATE FUNCTION tdm._repointed_kept(the_rel regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  n bigint;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = the_rel AND k.reason = 'repointed') THEN
+    RETURN 0;
+  END IF;
+  EXECUTE format(
+    'SELECT count(*) FROM pg_temp.tdm_keymap a'
+    ' WHERE a.rel = $1 AND a.reason = ''repointed'''
+    '   AND NOT EXISTS (SELECT FROM pg_temp.tdm_keymap b WHERE b.rel = $1 AND b.reason <> ''repointed'''
+    '                      AND b.env = a.env AND b.old_key = a.new_key)'
+    '   AND EXISTS (SELECT FROM %s t WHERE t.tdm_env = a.env AND %s = a.new_key)',
+    format('pg_temp.%I', tdm._collected_name(the_rel)),
+    tdm._key_text((SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = the_rel), 't'))
+    INTO n USING the_rel;
+  RETURN n;
+END
+$$;
+
 -- (tdm.consolidate keeps tdm._managed_edges() in pg_temp.tdm_edges for the
 -- call.)
 -- After a parent table is applied: its collected children's foreign keys
 -- are translated through the key map, and children of deleted rows become
 -- relationship conflicts (complex, priority 1); a decision already taken
--- on one applies at once. Returns the child rows deleted by such decisions.
+-- on one applies at once. A child whose primary key includes the foreign
+-- key (order_lines (order_id, line_no)) gets a new key that way: the key
+-- map records it ('repointed'), so that its own children follow, and so
+-- does the child's own resolution later (the map then holds the final
+-- key). Returns the child rows deleted by such decisions.
 CREATE FUNCTION tdm._propagate(run bigint, release text, the_parent regclass) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 -- As tdm._apply_table: no nested loops, no JIT.
@@ -451,22 +475,60 @@ DECLARE
   cm tdm.managed_table;
   collected regclass;
   fk_text text;
+  set_fk text;
   deleted bigint := 0;
   n bigint;
 BEGIN
+  -- The parent's rows that its own parents re-pointed, and that its own
+  -- conflicts then changed again: one entry from the environment's key to
+  -- the final one (the intermediate key was never the environment's).
+  WITH chained AS (
+    UPDATE pg_temp.tdm_keymap a SET new_key = b.new_key, new_json = b.new_json
+      FROM pg_temp.tdm_keymap b
+     WHERE a.rel = the_parent AND a.reason = 'repointed' AND b.rel = the_parent
+       AND b.reason <> 'repointed' AND b.env = a.env AND b.old_key = a.new_key
+    RETURNING b.env, b.old_key)
+  DELETE FROM pg_temp.tdm_keymap b USING chained c
+   WHERE b.rel = the_parent AND b.reason <> 'repointed' AND b.env = c.env AND b.old_key = c.old_key;
+  DELETE FROM pg_temp.tdm_keymap WHERE rel = the_parent AND reason = 'repointed' AND old_key = new_key;
+
   FOR e IN SELECT * FROM pg_temp.tdm_edges WHERE parent = the_parent ORDER BY child::text, name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
     collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
     fk_text := tdm._key_text(e.columns, 't');
-    EXECUTE format(
-      'UPDATE %s t SET %s FROM pg_temp.tdm_keymap km'
-      ' WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %s',
-      collected,
-      (SELECT string_agg(format('%I = km.new_key[%s]::%s', c.col, c.i,
-                                (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                                  WHERE a.attrelid = e.child AND a.attname = c.col)), ', ')
-         FROM unnest(e.columns) WITH ORDINALITY AS c(col, i)),
-      fk_text) USING the_parent;
+    set_fk := (SELECT string_agg(format('%I = km.new_key[%s]::%s', c.col, c.i,
+                                        tdm._column_type(e.child, c.col)), ', ')
+                 FROM unnest(e.columns) WITH ORDINALITY AS c(col, i));
+    IF cm.pk_columns && e.columns THEN
+      -- The child's key before (the foreign key's part from the map's old
+      -- key) and after.
+      EXECUTE format(
+        'WITH changed AS (UPDATE %1$s t SET %2$s FROM pg_temp.tdm_keymap km'
+        '                  WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %3$s'
+        '                 RETURNING t.tdm_env AS env, ARRAY[%4$s]::text[] AS old_key,'
+        '                           jsonb_build_object(%5$s) AS old_json, %6$s AS new_key,'
+        '                           %7$s AS new_json, km.conflict_id)'
+        ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
+        '                                 conflict_id)'
+        ' SELECT $2, env, old_key, old_json, new_key, new_json, ''repointed'', conflict_id'
+        '   FROM changed WHERE old_key <> new_key',
+        collected, set_fk, fk_text,
+        (SELECT string_agg(CASE WHEN f.i IS NULL THEN format('t.%I::text', k.col)
+                                ELSE format('km.old_key[%s]', f.i) END, ', ' ORDER BY k.n)
+           FROM unnest(cm.pk_columns) WITH ORDINALITY AS k(col, n)
+           LEFT JOIN unnest(e.columns) WITH ORDINALITY AS f(col, i) ON f.col = k.col),
+        (SELECT string_agg(CASE WHEN f.i IS NULL THEN format('%L, t.%I', k.col, k.col)
+                                ELSE format('%L, km.old_key[%s]::%s', k.col, f.i,
+                                            tdm._column_type(e.child, k.col)) END, ', ' ORDER BY k.n)
+           FROM unnest(cm.pk_columns) WITH ORDINALITY AS k(col, n)
+           LEFT JOIN unnest(e.columns) WITH ORDINALITY AS f(col, i) ON f.col = k.col),
+        tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.pk_columns, 't'))
+        USING the_parent, e.child;
+    ELSE
+      EXECUTE format('UPDATE %s t SET %s FROM pg_temp.tdm_keymap km'
+                     ' WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %s',
+                     collected, set_fk, fk_text) USING the_parent;
+    END IF;
 
     IF NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted WHERE rel = the_parent) THEN
       CONTINUE;

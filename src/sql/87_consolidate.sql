@@ -24,12 +24,15 @@ BEGIN
       '       SELECT cm.conflict_id, jsonb_object_agg(cm.label, n.cnt) AS counts'
       '         FROM tdm.conflict_member cm'
       '         JOIN tdm.conflict cc ON cc.run_id = cm.run_id AND cc.conflict_id = cm.conflict_id'
-      '         JOIN children n ON n.env = cm.env AND n.key = cm.key'
+      '         JOIN children n ON n.env = cm.env AND n.key = %s'
       '        WHERE cm.run_id = $1 AND cc.rel = $2 AND cc.rule = ''manual'''
       '        GROUP BY cm.conflict_id)'
       ' UPDATE tdm.conflict c SET related = c.related || jsonb_build_object($3::text, s.counts)'
       '   FROM s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
-      tdm._key_text(e.columns, 't'), tdm._collected_name(e.child))
+      tdm._key_text(e.columns, 't'), tdm._collected_name(e.child),
+      -- (the parent's key as the child's text spells it: a char(n) key
+      -- without its padding)
+      tdm._member_key_text(e.parent, e.ref_columns, 'cm."row"'))
       USING run, e.parent, e.child;
   END LOOP;
 END
@@ -220,6 +223,7 @@ BEGIN
     phase_ms := tdm._add_ms(phase_ms, 'detect', since);
     since := clock_timestamp();
     outcome := tdm._apply_table(run.run_id, tdm._target_table(the_target, t.rel), t.rel);
+    outcome.renamed := outcome.renamed + tdm._repointed_kept(t.rel);
     propagated := tdm._propagate(run.run_id, the_release, t.rel);
     IF earlier > 0 THEN  -- (else master's rows are neither collected nor kept)
       PERFORM tdm._settle_earlier(t.rel);
@@ -306,9 +310,11 @@ BEGIN
           -- partial or expression unique index, or another release's row
           -- that references a row this load replaces.
           load_hint := coalesce(nullif(load_hint, ''),
-                                'Nothing was loaded. Validation found nothing wrong with the rows'
-                                ' (it checks NOT NULL, CHECK, unique keys, their foreign keys and the'
-                                ' business rules): fix what the error names, then consolidate again.');
+                                'Nothing was loaded. Validation found nothing wrong with the rows:'
+                                ' it checks NOT NULL, CHECK, unique keys, their foreign keys and the'
+                                ' business rules, not exclusion constraints, partial or expression'
+                                ' unique indexes, or other releases'' rows that reference a replaced'
+                                ' row. Fix what the error names, then consolidate again.');
           IF coalesce(load_detail, '') = '' THEN
             RAISE EXCEPTION USING ERRCODE = load_error, MESSAGE = load_message, HINT = load_hint,
                                   CONSTRAINT = load_constraint, TABLE = load_table,

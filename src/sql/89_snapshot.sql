@@ -233,6 +233,7 @@ BEGIN
   IF label IS NULL OR btrim(label) = '' THEN
     RAISE EXCEPTION 'snapshot: a label is required' USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  PERFORM tdm._require_managed_tables('snapshot');
   IF NOT EXISTS (SELECT 1 FROM tdm._target_tables(target)) THEN
     RAISE EXCEPTION 'snapshot: target "%" has no managed tables', target
       USING ERRCODE = 'undefined_table',

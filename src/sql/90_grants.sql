@@ -9,6 +9,7 @@ GRANT USAGE, CREATE ON SCHEMA tdm_remote TO tdm_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA tdm TO tdm_admin, tdm_reviewer;
 GRANT INSERT, UPDATE ON tdm.environment, tdm.managed_table, tdm.release, tdm.feature, tdm.rule,
                         tdm.job, tdm.tag_finding TO tdm_admin;
+GRANT DELETE ON tdm.managed_table, tdm.rule TO tdm_admin;  -- (tdm.unmanage_table)
 GRANT INSERT, UPDATE, DELETE ON tdm.release_lock, tdm.run, tdm.conflict, tdm.key_map,
                                 tdm.violation, tdm.decision, tdm.snapshot,
                                 tdm.snapshot_table, tdm.snapshot_spare, tdm.deployment TO tdm_admin;

@@ -78,3 +78,43 @@ CREATE TABLE team_members (
   tdm_feature text
 );
 ALTER TABLE teams ADD FOREIGN KEY (lead_id) REFERENCES team_members (member_id);
+
+-- Shapes sql/schemas.sql consolidates: a primary key that includes a
+-- foreign key (a shipment's parcels) and a grandchild that references it;
+-- a char(n) key tdm cannot re-key; a numeric column without a scale.
+CREATE TABLE shipments (
+  shipment_id int PRIMARY KEY,
+  ref         text NOT NULL UNIQUE,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE parcels (
+  shipment_id int REFERENCES shipments (shipment_id),
+  parcel_no   int,
+  weight      numeric,
+  tdm_release text,
+  tdm_feature text,
+  PRIMARY KEY (shipment_id, parcel_no)
+);
+CREATE TABLE parcel_scans (
+  scan_id     int PRIMARY KEY,
+  shipment_id int NOT NULL,
+  parcel_no   int NOT NULL,
+  place       text,
+  tdm_release text,
+  tdm_feature text,
+  FOREIGN KEY (shipment_id, parcel_no) REFERENCES parcels (shipment_id, parcel_no)
+);
+CREATE TABLE depots (
+  code        char(4) PRIMARY KEY,
+  name        text NOT NULL UNIQUE,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE couriers (
+  courier_id  int PRIMARY KEY,
+  depot       char(4) REFERENCES depots (code),
+  name        text,
+  tdm_release text,
+  tdm_feature text
+);

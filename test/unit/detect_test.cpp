@@ -61,6 +61,17 @@ TEST(RowValues, KeepNullApartFromEmptyAndEndEachValueWithNul) {
             (std::vector<Value>{Value("alice"), std::nullopt, Value(""), Value("b")}));
 }
 
+TEST(CanonicalDecimal, DropsOnlyTheZerosOfTheScale) {
+  EXPECT_EQ(canonical_decimal("1.50"), "1.5");
+  EXPECT_EQ(canonical_decimal("2.0"), "2");
+  EXPECT_EQ(canonical_decimal("0.000"), "0");
+  EXPECT_EQ(canonical_decimal("-10.10"), "-10.1");
+  EXPECT_EQ(canonical_decimal("100"), "100");
+  EXPECT_EQ(canonical_decimal("1000.01"), "1000.01");
+  EXPECT_EQ(canonical_decimal("NaN"), "NaN");
+  EXPECT_EQ(canonical_decimal("-Infinity"), "-Infinity");
+}
+
 TEST(Grouping, ChainsMergeIntoOneGroup) {
   // A~B by id, B~C by email.
   std::vector<SourceRow> rows = {
@@ -237,6 +248,21 @@ TEST(DistinctEntities, SameIdDifferentEmailIsRekeyedNotQueued) {
   EXPECT_EQ(c[0].rule, Rule::distinct_entities);
   EXPECT_FALSE(c[0].complex);
   EXPECT_EQ(c[0].rekeyed, (std::vector<std::size_t>{1}));
+}
+
+TEST(DistinctEntities, KeyTdmCannotGenerateWaitsForAReviewer) {
+  TableModel t = users();
+  t.rekeyable = false;  // e.g. a text or composite primary key
+  auto c = detect(
+      {row(0, "110", "alice@x", "Customer", "1", 10), row(1, "110", "bob@x", "Customer", "1", 10)},
+      t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind, Kind::duplicate_pk);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_TRUE(c[0].complex);
+  EXPECT_EQ(c[0].priority, 3);
+  EXPECT_NE(c[0].suggestion.find("a new user_id in renames"), std::string::npos) << c[0].suggestion;
+  EXPECT_NE(c[0].rationale.find("tdm cannot generate a new user_id"), std::string::npos);
 }
 
 TEST(DistinctEntities, GroupSplitsIntoEntitiesResolvedOnTheirOwn) {

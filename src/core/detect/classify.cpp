@@ -298,6 +298,17 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
                                                    return nk;
                                                  }())) +
                   ": different entities that collided on an environment-local key";
+    if (!table_.rekeyable) {
+      // Rule 0 still tells what happened; a reviewer gives the new keys.
+      c.rule = Rule::manual;
+      c.complex = true;
+      c.suggestion = "keep all; give the row" + std::string(rekeyed.size() > 1 ? "s" : "") +
+                     " of " + boost::algorithm::join(rekeyed, ", ") + " a new " +
+                     column_list(table_.pk) + " in renames (" + pk_label(holders.front()) +
+                     " stays with " + env(holders.front()).name + ")";
+      c.rationale += "; tdm cannot generate a new " + column_list(table_.pk) +
+                     ": decide keep_all with the new key in renames";
+    }
     std::vector<std::string> sources;
     for (std::size_t row : holders) sources.push_back(source(row));
     c.id = conflict_id(context_.release, table_.name, "key", pk_text(holders.front()), sources);

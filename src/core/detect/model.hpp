@@ -60,6 +60,17 @@ class RowValues {
   std::vector<std::uint32_t> ends_;  // end of each value (its NUL); kNull flags NULL
 };
 
+// A decimal number's text without the fractional zeros its scale adds
+// ("1.50" -> "1.5", "2.0" -> "2"): numeric keeps the scale a value was
+// written with, and 1.5 = 1.50 all the same. (Detection compares values as
+// text; the SQL side spells the same with trim_scale.)
+inline std::string_view canonical_decimal(std::string_view text) {
+  if (text.find('.') == std::string_view::npos) return text;
+  std::size_t end = text.find_last_not_of('0');
+  if (text[end] == '.') --end;
+  return text.substr(0, end + 1);
+}
+
 // One managed table: column positions refer to `columns`.
 struct TableModel {
   std::string name;  // "staging.users", used in conflict ids and messages
@@ -72,6 +83,8 @@ struct TableModel {
   std::size_t feature_column = 0;
   bool surrogate_key = false;
   bool normalize_keys = false;  // natural keys compared case- and space-insensitively
+  bool rekeyable = true;        // tdm can give a row a new primary key (one integer or
+                                // uuid column): else a key collision waits for a reviewer
 
   // Columns minus the primary key, the tag columns and the timestamp column.
   std::vector<std::size_t> attributes() const;

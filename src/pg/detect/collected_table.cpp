@@ -42,15 +42,17 @@ std::size_t column_index(const detect::TableModel &model, const std::string &nam
   return static_cast<std::size_t>(it - model.columns.begin());
 }
 
-// SQL for one key's text over alias t, NULL when any column is NULL.
-std::string key_text_sql(const detect::TableModel &model, const std::vector<std::size_t> &key,
+// SQL for one key's text over alias t, NULL when any column is NULL; a
+// decimal without its scale's zeros, as detection compares it.
+std::string key_text_sql(const CollectedTable &table, const std::vector<std::size_t> &key,
                          bool normalize) {
+  const detect::TableModel &model = table.model;
   std::vector<std::string> parts;
   std::vector<std::string> null_checks;
   for (std::size_t column : key) {
     std::string ref = "t." + quote_ident(model.columns[column]);
     null_checks.push_back(ref + " IS NULL");
-    std::string text = ref + "::text";
+    std::string text = table.decimal[column] ? "trim_scale(" + ref + ")::text" : ref + "::text";
     if (normalize) text = "lower(btrim(" + text + ", E' \\t\\n\\r\\f\\x0b'))";
     parts.push_back(text);
   }
@@ -85,7 +87,7 @@ std::string pk_hash_sql(const CollectedTable &table) {
         break;
     }
   }
-  return "hashtextextended(" + key_text_sql(model, model.pk, false) + ", 0)";
+  return "hashtextextended(" + key_text_sql(table, model.pk, false) + ", 0)";
 }
 
 // One hash expression per key kind: the primary key, then each natural key.
@@ -95,7 +97,7 @@ std::vector<std::string> key_hash_sql(const CollectedTable &table) {
   exprs.push_back(pk_hash_sql(table));
   for (std::size_t i = 0; i < model.natural_keys.size(); ++i) {
     exprs.push_back("hashtextextended(" +
-                    key_text_sql(model, model.natural_keys[i], model.normalize_keys) + ", " +
+                    key_text_sql(table, model.natural_keys[i], model.normalize_keys) + ", " +
                     std::to_string(i + 1) + ")");
   }
   return exprs;
@@ -136,7 +138,13 @@ class RowConverter {
     row.values.reserve(columns, bytes);
     for (std::size_t c = 0; c < columns; ++c) {
       const char *text = texts[kFirstValueColumn - 1 + c];
-      row.values.push_back(text ? detect::ValueView(text) : std::nullopt);
+      if (!text) {
+        row.values.push_back(std::nullopt);
+      } else if (table_.decimal[c]) {
+        row.values.push_back(detect::canonical_decimal(text));
+      } else {
+        row.values.push_back(detect::ValueView(text));
+      }
     }
     if (table_.model.updated_at) {
       std::size_t c = *table_.model.updated_at;
@@ -230,12 +238,18 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   table.rows = rows;
   detect::TableModel &model = table.model;
   const std::vector<Param> rel_param = {oid_param(REGCLASSOID, rel)};
-  for (auto &row : spi.query("SELECT a.attname::text, a.atttypid::oid::text FROM pg_attribute a"
-                             " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
-                             " ORDER BY a.attnum",
-                             rel_param, true)) {
+  for (auto &row :
+       spi.query("SELECT a.attname::text, a.atttypid::oid::text,"
+                 "       (SELECT coalesce(nullif(y.typbasetype, 0), y.oid) = 'numeric'::regtype"
+                 "               AND a.atttypmod = -1 AND y.typtypmod = -1"
+                 "          FROM pg_type y WHERE y.oid = a.atttypid)"
+                 "  FROM pg_attribute a"
+                 " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+                 " ORDER BY a.attnum",
+                 rel_param, true)) {
     model.columns.push_back(row[0].value());
     table.column_types.push_back(static_cast<Oid>(std::stoul(row[1].value())));
+    table.decimal.push_back(row[2].value() == "t");
   }
   auto settings = spi.query(
       "SELECT format('%I.%I', n.nspname, c.relname), m.updated_at_column, m.release_column,"
@@ -245,6 +259,7 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
       rel_param, true);
   if (settings.empty()) throw Error(sqlstate::kUndefinedObject, "table is not managed by tdm");
   model.name = settings[0][0].value();
+  model.rekeyable = spi.value("SELECT tdm._rekeyable($1)::text", rel_param).value_or("") == "true";
   if (settings[0][1]) model.updated_at = column_index(model, *settings[0][1]);
   model.release_column = column_index(model, settings[0][2].value());
   model.feature_column = column_index(model, settings[0][3].value());
@@ -276,6 +291,9 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
       model.natural_keys[group - 1].push_back(column);
     }
   }
+  // Primary keys are matched as their text is spelled (children's foreign
+  // keys are re-pointed by it), scale included.
+  for (std::size_t column : model.pk) table.decimal[column] = false;
   return table;
 }
 

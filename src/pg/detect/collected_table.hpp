@@ -20,6 +20,9 @@ struct CollectedTable {
   std::uint64_t rows = 0;
   detect::TableModel model;
   std::vector<Oid> column_types;  // per model column
+  std::vector<bool> decimal;      // per model column: numeric without a fixed scale (or a
+                                  // domain over it) outside the primary key: compared
+                                  // without its scale's zeros
 };
 
 // A row's location (ctid) as detect::SourceRow::location holds it, and back.

@@ -1,0 +1,127 @@
+-- Consolidation on schema shapes beyond the scenario's own (release R11):
+-- a primary key that includes a foreign key, whose rows get a new key with
+-- their parent's and carry their own children along, also after a
+-- reviewer renames them; a char(n) key tdm cannot re-key (the preview says
+-- what the run does, and the review queue shows the children); numbers
+-- equal but written with another scale. Then what a DBA runs into: a
+-- managed table dropped, two managed tables with one name, data changed
+-- after a release was consolidated, an environment's enum value the
+-- consolidation database does not know.
+\set SHOW_CONTEXT never
+\ir sql/include/sessions.sql
+CREATE SCHEMA ship_st1;
+CREATE SCHEMA ship_st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (shipments, parcels, parcel_scans, depots, couriers)
+  FROM SERVER st1 INTO ship_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (shipments, parcels, parcel_scans, depots, couriers)
+  FROM SERVER st2 INTO ship_st2;
+
+SELECT tdm.manage_table('staging.shipments', '{ref}');
+SELECT tdm.manage_table('staging.parcels');
+SELECT tdm.manage_table('staging.parcel_scans');
+SELECT tdm.manage_table('staging.depots', '{name}');
+SELECT tdm.manage_table('staging.couriers');
+SELECT tdm.create_release('R11', 'v11.0');
+SELECT tdm.add_feature('R11', 'FEAT-1101', 1), tdm.add_feature('R11', 'FEAT-1102', 1);
+
+-- SHP-1 is shipment 1 in st1 and 2 in st2: st2's merges into st1's, and
+-- its parcels (2, 3), (2, 4) and (2, 6) become (1, 3), (1, 4) and (1, 6)
+-- (renamed: their keys changed). (1, 3) and (1, 4) meet st1's: (1, 3)
+-- weighs the same (1.5 and 1.50), (1, 4) does not, and the two carry
+-- features of equal priority, so a reviewer decides.
+INSERT INTO ship_st1.shipments VALUES (1, 'SHP-1', 'R11', 'FEAT-1101');
+INSERT INTO ship_st2.shipments VALUES (2, 'SHP-1', 'R11', 'FEAT-1101');
+INSERT INTO ship_st1.parcels VALUES (1, 3, 1.5, 'R11', 'FEAT-1101'), (1, 4, 8, 'R11', 'FEAT-1101');
+INSERT INTO ship_st2.parcels VALUES (2, 3, 1.50, 'R11', 'FEAT-1101'), (2, 4, 7, 'R11', 'FEAT-1102'),
+                                    (2, 6, 2, 'R11', 'FEAT-1101');
+INSERT INTO ship_st2.parcel_scans VALUES (200, 2, 3, 'hub', 'R11', 'FEAT-1101'),
+                                         (201, 2, 4, 'door', 'R11', 'FEAT-1102');
+-- Depot OPS is two depots (their names differ); a char(4) key tdm cannot
+-- generate, so a reviewer gives st2's a new code. st2's courier works there.
+INSERT INTO ship_st1.depots VALUES ('OPS', 'Operations', 'R11', 'FEAT-1101');
+INSERT INTO ship_st2.depots VALUES ('OPS', 'Outposts', 'R11', 'FEAT-1101');
+INSERT INTO ship_st2.couriers VALUES (30, 'OPS', 'Ann', 'R11', 'FEAT-1101');
+SELECT tdm.tag_release('R11') IS NOT NULL AS tagged;
+
+-- The preview and the run agree on the depots: a reviewer's, not a rule's.
+SELECT rel, kind, class, priority, rule, suggestion FROM tdm.detect_conflicts('R11')
+ WHERE rel = 'staging.depots'::regclass;
+SET client_min_messages = warning;  -- (run and job numbers)
+SELECT tdm.consolidate('R11') AS run \gset
+RESET client_min_messages;
+SELECT rel, kind, class, priority, rule, status FROM tdm.conflict WHERE run_id = :run
+ ORDER BY rel::text, kind;
+-- The queue shows who hangs on each member (the char(4) key included).
+SELECT rel, related FROM tdm.review_queue WHERE release = 'R11' ORDER BY rel::text;
+
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"parcel_no": 5}}',
+                   rationale => 'two parcels: st2''s is the fifth') IS NULL AS decided
+  FROM tdm.review_queue WHERE release = 'R11' AND rel = 'staging.parcels'::regclass;
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"code": "OUT"}}',
+                   rationale => 'two depots: st2''s is the outpost') IS NULL AS decided
+  FROM tdm.review_queue WHERE release = 'R11' AND rel = 'staging.depots'::regclass;
+SELECT tdm.consolidate('R11') = :run AS same_run;
+SELECT status, rows_collected, rows_loaded, rows_merged, rows_renamed,
+       rows_collected = rows_loaded + rows_merged + rows_deleted AS accounted
+  FROM tdm.run WHERE run_id = :run;
+-- Every key that changed, from the environment's key to the final one:
+-- st2's (2, 4) went to (1, 4) with its shipment, then to (1, 5) by the
+-- decision, in one entry.
+SELECT rel, env, old_key, new_key, reason FROM tdm.key_map WHERE run_id = :run
+ ORDER BY rel::text, old_key::text;
+-- The scans followed their parcels; the courier followed its depot.
+SELECT shipment_id, parcel_no, weight FROM staging.parcels WHERE tdm_release = 'R11' ORDER BY 1, 2;
+SELECT scan_id, shipment_id, parcel_no, place FROM staging.parcel_scans ORDER BY 1;
+SELECT code, name FROM staging.depots ORDER BY 1;
+SELECT courier_id, depot FROM staging.couriers ORDER BY 1;
+
+-- Data changed after consolidation: consolidating says to tag again, and
+-- the consolidated release can be tagged again.
+INSERT INTO ship_st1.couriers VALUES (31, 'OPS', 'Bob', 'R11', 'FEAT-1101');
+SELECT tdm.consolidate('R11');
+SELECT tdm.tag_release('R11') IS NOT NULL AS tagged;
+SELECT status FROM tdm.release WHERE release = 'R11';
+SELECT tdm.consolidate('R11') = :run AS same_run;
+SELECT status, rows_loaded FROM tdm.run WHERE run_id = :run;
+SELECT status FROM tdm.release WHERE release = 'R11';
+
+-- Bad input: a second managed table with a managed table's name.
+CREATE TABLE public.depots (LIKE staging.depots INCLUDING ALL);
+SELECT tdm.manage_table('public.depots', '{name}');
+DROP TABLE public.depots;
+
+-- Bad input: a managed table dropped. Every operation over the managed
+-- tables names it by OID and says how to stop managing it.
+CREATE TABLE staging.scratch (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.scratch');
+SELECT 'staging.scratch'::regclass::oid AS scratch_oid \gset
+SELECT set_config('tdm_test.scratch_oid', :'scratch_oid', false) IS NOT NULL AS noted;
+DROP TABLE staging.scratch;
+DO $$
+BEGIN
+  PERFORM tdm.tag_release('R11');
+EXCEPTION WHEN undefined_table THEN
+  RAISE NOTICE '% (%)', replace(SQLERRM, current_setting('tdm_test.scratch_oid'), '<oid>'),
+    SQLSTATE;
+END
+$$;
+SELECT tdm.unmanage_table(:'scratch_oid');
+SELECT count(*) AS still_managed FROM tdm.managed_table WHERE rel = :scratch_oid::oid;
+SELECT action FROM tdm.audit ORDER BY audit_id DESC LIMIT 1;
+SELECT tdm.unmanage_table('ship_st1.depots');
+
+-- Bad input: st1's enum has a label the consolidation database's lacks,
+-- and a tagged row uses it: a finding, and the release stays open.
+SELECT dblink_connect('st1', pg_temp.conninfo('st1'));
+SELECT dblink_exec('st1', $$ALTER TYPE "Line Status" ADD VALUE 'lost'$$);
+SELECT dblink_exec('st1', $$INSERT INTO "Order Lines" ("Order Id", line_no, sku, status, tdm_release, tdm_feature)
+                           VALUES (70, 1, 'b1a2c3d4-0000-4000-8000-000000000070', 'lost', 'R12', 'FEAT-1201')$$);
+SELECT tdm.create_release('R12');
+SELECT tdm.add_feature('R12', 'FEAT-1201', 1);
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R12') AS job \gset
+RESET client_min_messages;
+SELECT env, rel, kind, severity, detail FROM tdm.tag_finding WHERE job_id = :job;
+SELECT status FROM tdm.release WHERE release = 'R12';
+SELECT dblink_exec('st1', $$DELETE FROM "Order Lines" WHERE "Order Id" = 70$$);
+SELECT dblink_disconnect('st1');
