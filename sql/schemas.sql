@@ -78,7 +78,9 @@ SELECT courier_id, depot FROM staging.couriers ORDER BY 1;
 -- Data changed after consolidation: consolidating says to tag again, and
 -- the consolidated release can be tagged again.
 INSERT INTO ship_st1.couriers VALUES (31, 'OPS', 'Bob', 'R11', 'FEAT-1101');
+\set VERBOSITY terse
 SELECT tdm.consolidate('R11');
+\set VERBOSITY default
 SELECT tdm.tag_release('R11') IS NOT NULL AS tagged;
 SELECT status FROM tdm.release WHERE release = 'R11';
 SELECT tdm.consolidate('R11') = :run AS same_run;

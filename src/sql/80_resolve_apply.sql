@@ -482,15 +482,18 @@ BEGIN
   -- The parent's rows that its own parents re-pointed, and that its own
   -- conflicts then changed again: one entry from the environment's key to
   -- the final one (the intermediate key was never the environment's).
-  WITH chained AS (
-    UPDATE pg_temp.tdm_keymap a SET new_key = b.new_key, new_json = b.new_json
-      FROM pg_temp.tdm_keymap b
-     WHERE a.rel = the_parent AND a.reason = 'repointed' AND b.rel = the_parent
-       AND b.reason <> 'repointed' AND b.env = a.env AND b.old_key = a.new_key
-    RETURNING b.env, b.old_key)
-  DELETE FROM pg_temp.tdm_keymap b USING chained c
-   WHERE b.rel = the_parent AND b.reason <> 'repointed' AND b.env = c.env AND b.old_key = c.old_key;
-  DELETE FROM pg_temp.tdm_keymap WHERE rel = the_parent AND reason = 'repointed' AND old_key = new_key;
+  IF EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = the_parent AND k.reason = 'repointed') THEN
+    WITH chained AS (
+      UPDATE pg_temp.tdm_keymap a SET new_key = b.new_key, new_json = b.new_json
+        FROM pg_temp.tdm_keymap b
+       WHERE a.rel = the_parent AND a.reason = 'repointed' AND b.rel = the_parent
+         AND b.reason <> 'repointed' AND b.env = a.env AND b.old_key = a.new_key
+      RETURNING b.env, b.old_key)
+    DELETE FROM pg_temp.tdm_keymap b USING chained c
+     WHERE b.rel = the_parent AND b.reason <> 'repointed' AND b.env = c.env AND b.old_key = c.old_key;
+    DELETE FROM pg_temp.tdm_keymap k
+     WHERE k.rel = the_parent AND k.reason = 'repointed' AND k.old_key = k.new_key;
+  END IF;
 
   FOR e IN SELECT * FROM pg_temp.tdm_edges WHERE parent = the_parent ORDER BY child::text, name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
