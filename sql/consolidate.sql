@@ -276,6 +276,13 @@ RESET ROLE;
 SET ROLE tdm_regress_approver;
 SELECT count(tdm.approve(conflict_id)) AS approved
   FROM tdm.conflict WHERE run_id = :run AND priority = 1 AND status = 'decided';
+-- Approving again changes nothing: who decided and who approved stay.
+SET client_min_messages = warning;
+SELECT count(tdm.approve(conflict_id)) AS approved_again
+  FROM tdm.conflict WHERE run_id = :run AND priority = 1 AND status = 'decided';
+RESET client_min_messages;
+SELECT DISTINCT d.decided_by, d.approved_by FROM tdm.decision d
+  JOIN tdm.conflict c USING (conflict_id) WHERE c.run_id = :run AND c.priority = 1;
 RESET ROLE;
 SELECT tdm.consolidate('R2') = :run AS same_run;
 SELECT status, rows_collected = rows_loaded + rows_merged + rows_deleted AS accounted,

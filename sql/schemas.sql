@@ -41,6 +41,7 @@ INSERT INTO ship_st2.parcel_scans VALUES (200, 2, 3, 'hub', 'R11', 'FEAT-1101'),
 INSERT INTO ship_st1.depots VALUES ('OPS', 'Operations', 'R11', 'FEAT-1101');
 INSERT INTO ship_st2.depots VALUES ('OPS', 'Outposts', 'R11', 'FEAT-1101');
 INSERT INTO ship_st2.couriers VALUES (30, 'OPS', 'Ann', 'R11', 'FEAT-1101');
+INSERT INTO ship_st1.depots VALUES ('HUB', 'Hub', 'R11', 'FEAT-1101');  -- in no conflict
 SELECT tdm.tag_release('R11') IS NOT NULL AS tagged;
 
 -- The preview and the run agree on the depots: a reviewer's, not a rule's.
@@ -53,6 +54,26 @@ SELECT rel, kind, class, priority, rule, status FROM tdm.conflict WHERE run_id =
  ORDER BY rel::text, kind;
 -- The queue shows who hangs on each member (the char(4) key included).
 SELECT rel, related FROM tdm.review_queue WHERE release = 'R11' ORDER BY rel::text;
+
+-- Bad decisions, refused at once: renamed keys another row holds (another
+-- member; a row of the release in no conflict, found in its environment),
+-- a merge that moves the row to another release or to a feature outside
+-- the plan.
+SELECT conflict_id AS depot_conflict FROM tdm.review_queue
+ WHERE release = 'R11' AND rel = 'staging.depots'::regclass \gset
+SELECT tdm.resolve(:'depot_conflict', 'keep_all', renames => '{"st2": {"code": "OPS"}}',
+                   rationale => 'same code');
+SELECT tdm.resolve(:'depot_conflict', 'keep_all', renames => '{"st2": {"code": "OUT", "name": "Operations"}}',
+                   rationale => 'same name');
+SELECT tdm.resolve(:'depot_conflict', 'keep_all', renames => '{"st2": {"code": "HUB"}}',
+                   rationale => 'the hub''s code');
+SELECT tdm.resolve(:'depot_conflict', 'keep_all', renames => '{"st2": {"code": "OUT", "name": "Hub"}}',
+                   rationale => 'the hub''s name');
+SELECT tdm.resolve(:'depot_conflict', 'merge', merged => '{"tdm_release": "R12"}',
+                   rationale => 'into the next release');
+SELECT tdm.resolve(:'depot_conflict', 'merge', merged => '{"tdm_feature": "FEAT-9"}',
+                   rationale => 'another feature');
+SELECT count(*) AS decisions FROM tdm.decision WHERE conflict_id = :'depot_conflict';
 
 SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"parcel_no": 5}}',
                    rationale => 'two parcels: st2''s is the fifth') IS NULL AS decided
@@ -86,6 +107,43 @@ SELECT status FROM tdm.release WHERE release = 'R11';
 SELECT tdm.consolidate('R11') = :run AS same_run;
 SELECT status, rows_loaded FROM tdm.run WHERE run_id = :run;
 SELECT status FROM tdm.release WHERE release = 'R11';
+
+-- A run that no reviewer touched: the report says so (release R13). Its
+-- target table is partitioned, and the key tdm generates falls past the
+-- last partition: validation finds it, and a new partition settles it.
+CREATE SCHEMA stop_st1;
+CREATE SCHEMA stop_st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (stops) FROM SERVER st1 INTO stop_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (stops) FROM SERVER st2 INTO stop_st2;
+DROP TABLE staging.stops;
+CREATE TABLE staging.stops (stop_id int PRIMARY KEY, name text NOT NULL,
+                            tdm_release text, tdm_feature text) PARTITION BY RANGE (stop_id);
+CREATE TABLE staging.stops_low PARTITION OF staging.stops FOR VALUES FROM (0) TO (2);
+SELECT tdm.manage_table('staging.stops', '{name}');
+SELECT tdm.create_release('R13');
+SELECT tdm.add_feature('R13', 'FEAT-1301', 1);
+INSERT INTO stop_st1.stops VALUES (1, 'Dock', 'R13', 'FEAT-1301');
+INSERT INTO stop_st2.stops VALUES (1, 'Gate', 'R13', 'FEAT-1301');
+SELECT tdm.tag_release('R13') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R13') AS run \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT rel, kind, row_key, detail FROM tdm.violation WHERE run_id = :run;
+CREATE TABLE staging.stops_high PARTITION OF staging.stops FOR VALUES FROM (2) TO (100);
+SELECT tdm.consolidate('R13') = :run AS same_run;
+SELECT stop_id, name FROM staging.stops ORDER BY 1;
+SELECT regexp_replace(tdm.report(:run), 'Phase timings \(ms\):[^\n]*', 'Phase timings (ms): ...') AS report;
+SELECT tdm.report(:run, 'json')::jsonb -> 'decisions' AS decisions,
+       tdm.report(:run, 'html') LIKE '%<td>Decisions</td><td>none</td>%' AS html_says_none;
+-- A snapshot of a target with a partitioned table copies its rows through
+-- its partitions, and a rollback restores them.
+SELECT tdm.snapshot('schemas', 'staging') AS snap \gset
+SELECT row_count FROM tdm.snapshot_table
+ WHERE snapshot_id = :snap AND rel = 'staging.stops'::regclass;
+DELETE FROM staging.stops WHERE stop_id = 2;
+SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
+SELECT stop_id, name FROM staging.stops ORDER BY 1;
 
 -- Bad input: a second managed table with a managed table's name.
 CREATE TABLE public.depots (LIKE staging.depots INCLUDING ALL);

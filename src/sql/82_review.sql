@@ -9,6 +9,45 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY c.run_id DESC LIMIT 1
 $$;
 
+-- The environment holding a row of `release` whose `columns` have the
+-- values `key_values` (NULL when none does): a renamed key must be free
+-- among the release's rows, those outside any conflict included (definer:
+-- reviewers do not read the environments). An environment that cannot be
+-- reached is skipped with a NOTICE: validation checks every row anyway.
+CREATE FUNCTION tdm._key_in_release(rel regclass, columns text[], key_values jsonb, release text)
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET extra_float_digits TO 1 AS $$
+DECLARE
+  m tdm.managed_table;
+  e tdm.environment;
+  source regclass;
+  taken bool;
+BEGIN
+  SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _key_in_release.rel;
+  FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
+    source := tdm._env_table(e.name, rel);
+    CONTINUE WHEN source IS NULL;
+    BEGIN
+      EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE t.%I = $2 AND %s)',
+                     source, m.release_column,
+                     (SELECT string_agg(format('t.%1$I::text = $1->>%1$L', c), ' AND ')
+                        FROM unnest(columns) AS c))
+        INTO taken USING key_values, release;
+    EXCEPTION WHEN connection_exception OR fdw_error OR undefined_object THEN
+      RAISE NOTICE 'decision: could not look for % % among %''s rows (%); validation will',
+        array_to_string(columns, ', '), key_values, e.name, SQLERRM;
+      CONTINUE;
+    END;
+    IF taken THEN
+      RETURN e.name;
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
 -- A decision's conflict moves to `decided` (or back to `pending` when the
 -- decision is withdrawn). Runs with the extension owner's rights: reviewers
 -- write decisions, not conflicts.
@@ -79,6 +118,34 @@ BEGIN
 END
 $$;
 
+-- A renamed key (`cols`, comma-separated, with the values `candidate`) of
+-- member `label` must not be another row's of the release: one in another
+-- conflict, or one in no conflict at all (read in the environments).
+CREATE FUNCTION tdm._rename_free(c tdm.conflict, label text, cols text, candidate jsonb,
+                                 release text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  holder text;
+BEGIN
+  IF EXISTS (SELECT 1 FROM tdm.conflict_member x JOIN tdm.conflict xc USING (run_id, conflict_id)
+              WHERE x.run_id = c.run_id AND x.conflict_id <> c.conflict_id AND xc.rel = c.rel
+                AND x."row" @> candidate) THEN
+    holder := 'another conflict';
+  ELSIF NOT EXISTS (SELECT 1 FROM tdm.conflict_member x
+                     WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id
+                       AND x.label = _rename_free.label AND x."row" @> candidate) THEN
+    -- (A member renamed to what it holds already is its own row there.)
+    holder := tdm._key_in_release(c.rel, string_to_array(cols, ','), candidate, release);
+  END IF;
+  IF holder IS NOT NULL THEN
+    RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of this release (%)',
+      c.conflict_id, cols, candidate, label, holder
+      USING ERRCODE = 'unique_violation',
+            HINT = 'Choose a value no other row of the release has (validation checks them all).';
+  END IF;
+END
+$$;
+
 -- Checks a decision as it is written and fills in who and when. Rejected
 -- at once: unknown conflict, one that is not waiting for a decision, a
 -- missing rationale, keep_env not a member, renames naming unknown members
@@ -86,6 +153,7 @@ $$;
 -- of the wrong type. An UPDATE that only sets approved_by is an approval.
 CREATE FUNCTION tdm._decision_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+<<checking>>
 DECLARE
   c tdm.conflict;
   m tdm.managed_table;
@@ -169,6 +237,35 @@ BEGIN
       NEW.conflict_id USING ERRCODE = 'invalid_parameter_value';
   END IF;
 
+  -- The tags: a decision keeps the release's rows in the release, and a
+  -- feature it names must be in the release plan.
+  FOR label, candidate IN
+    SELECT 'merged', NEW.merged WHERE NEW.merged IS NOT NULL
+    UNION ALL
+    SELECT format('renames of %s', r.key), r.value
+      FROM (SELECT NEW.renames AS renames WHERE jsonb_typeof(NEW.renames) = 'object') x
+     CROSS JOIN LATERAL jsonb_each(x.renames) r LOOP
+    IF jsonb_typeof(candidate) = 'object' AND candidate ? m.release_column
+       AND candidate ->> m.release_column IS DISTINCT FROM release THEN
+      RAISE EXCEPTION 'decision on %: % set the release tag %, which a decision leaves as it is',
+        NEW.conflict_id, label, m.release_column
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = format('Leave %s out: the row stays in release %s.', m.release_column, release);
+    END IF;
+    IF jsonb_typeof(candidate) = 'object' AND candidate ? m.feature_column
+       AND NOT EXISTS (SELECT FROM tdm.feature f
+                        WHERE f.release = checking.release
+                          AND f.feature = candidate ->> m.feature_column) THEN
+      RAISE EXCEPTION 'decision on %: % set feature %, which is not in the plan of release %',
+        NEW.conflict_id, label, coalesce(quote_literal(candidate ->> m.feature_column), 'NULL'),
+        release
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = format('Features of %s: %s.', release,
+                            (SELECT string_agg(f.feature, ', ' ORDER BY f.feature) FROM tdm.feature f
+                              WHERE f.release = checking.release));
+    END IF;
+  END LOOP;
+
   -- A member of environment 'master' is an earlier release's row: the
   -- decision settles the release's rows against it and leaves it as it is.
   SELECT array_agg(cm.label ORDER BY cm.member),
@@ -248,16 +345,37 @@ BEGIN
             NEW.conflict_id, nk, candidate, label, c.rel
             USING ERRCODE = 'unique_violation';
         END IF;
-        IF NEW.renames -> label ?| cols AND EXISTS (
-             SELECT 1 FROM tdm.conflict_member x JOIN tdm.conflict xc USING (run_id, conflict_id)
-              WHERE x.run_id = c.run_id AND x.conflict_id <> c.conflict_id AND xc.rel = c.rel
-                AND x."row" @> candidate) THEN
-          RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of this release',
-            NEW.conflict_id, nk, candidate, label
-            USING ERRCODE = 'unique_violation',
-                  HINT = 'Choose a value no other row of the release has (validation checks them all).';
+        IF NEW.renames -> label ?| cols THEN
+          PERFORM tdm._rename_free(c, label, nk, candidate, release);
         END IF;
       END LOOP;
+    END LOOP;
+    -- A renamed primary key: no other member keeps it, and no other row of
+    -- the release or of another one has it.
+    FOR label, candidate IN
+      SELECT cm.label, (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> cm.label -> col,
+                                                             cm."row" -> col))
+                          FROM unnest(m.pk_columns) AS col)
+        FROM tdm.conflict_member cm
+       WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+         AND NEW.renames -> cm.label ?| m.pk_columns LOOP
+      IF EXISTS (SELECT 1 FROM tdm.conflict_member x
+                  WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id
+                    AND x.label <> checking.label
+                    AND (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> x.label -> col,
+                                                              x."row" -> col))
+                           FROM unnest(m.pk_columns) AS col) = candidate) THEN
+        RAISE EXCEPTION 'decision on %: keep_all would keep two rows with primary key %',
+          NEW.conflict_id, candidate
+          USING ERRCODE = 'unique_violation',
+                HINT = format('Give %s another key in renames.', label);
+      END IF;
+      IF tdm._key_taken(c.rel, m.pk_columns, candidate, release) THEN
+        RAISE EXCEPTION 'decision on %: the renamed primary key % of % is taken by a row of another release in % or in master',
+          NEW.conflict_id, candidate, label, c.rel
+          USING ERRCODE = 'unique_violation';
+      END IF;
+      PERFORM tdm._rename_free(c, label, array_to_string(m.pk_columns, ','), candidate, release);
     END LOOP;
     IF NOT tdm._rekeyable(c.rel)
        AND EXISTS (SELECT 1 FROM tdm.conflict_member a JOIN tdm.conflict_member b
@@ -370,6 +488,12 @@ BEGIN
   END IF;
   IF (tdm._latest_conflict(conflict_id)).priority <> 1 THEN
     RAISE NOTICE 'approve: % is not priority 1; its decision applies without approval', conflict_id;
+    RETURN;
+  END IF;
+  -- (Approving again changes nothing: the UPDATE would write the decision
+  -- again, as its approver's.)
+  IF d.approved_by IS NOT NULL THEN
+    RAISE NOTICE 'approve: the decision on % is approved already, by %', conflict_id, d.approved_by;
     RETURN;
   END IF;
   UPDATE tdm.decision SET approved_by = current_user

@@ -55,6 +55,19 @@ BEGIN
                     FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'c') x
            WHERE checks <> 'rules'
           UNION ALL
+          -- A partitioned target: some partition must accept the row (a
+          -- generated key past the last range, say).
+          SELECT 2, 0, format('NOT coalesce((%s), false)', coalesce(p.expr, 'false')), 'check', 'error',
+                 format('jsonb_build_object(''partition'', %L, ''message'', %L)', target_rel::text,
+                        format('no partition of %s accepts the row: add one (or a default partition)',
+                               target_rel))
+            FROM (SELECT string_agg(format('(%s)', pg_get_partition_constraintdef(l.relid)), ' OR ')
+                           AS expr,
+                         bool_or(pg_get_partition_constraintdef(l.relid) IS NULL) AS open
+                    FROM pg_partition_tree(target_rel) l WHERE l.isleaf) p
+           WHERE checks <> 'rules' AND NOT coalesce(p.open, false)
+             AND (SELECT c.relkind FROM pg_class c WHERE c.oid = target_rel) = 'p'
+          UNION ALL
           SELECT 3, row_number() OVER (ORDER BY r.name),
                  format('NOT coalesce((%s), true)', r.predicate), 'rule', r.severity,
                  format('jsonb_build_object(''rule'', %L, ''predicate'', %L)', r.name, r.predicate)

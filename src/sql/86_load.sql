@@ -202,7 +202,9 @@ BEGIN
         approved.row_count, got.row_count,
         CASE WHEN approved.row_count = got.row_count THEN ' with a different checksum' ELSE '' END
         USING ERRCODE = 'data_corrupted',
-              HINT = 'A trigger or rule on the target table changed the rows; nothing was loaded.';
+              HINT = 'Nothing was loaded. What the target shows differs from what was approved: a trigger'
+                     ' or rule on the target table changed the rows, or row level security hides some'
+                     ' of them from this user.';
     END IF;
     loaded := loaded + got.row_count;
     UPDATE tdm.run r

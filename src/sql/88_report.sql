@@ -35,13 +35,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                      (SELECT v.kind, v.severity, count(*) AS n FROM tdm.violation v
                        WHERE v.run_id = r.run_id GROUP BY 1, 2) x), '{}'),
     'phase_ms', r.phase_ms, 'tables', r.tables,
-    'decisions', (SELECT jsonb_agg(jsonb_build_object(
+    'decisions', coalesce((SELECT jsonb_agg(jsonb_build_object(
                            'conflict_id', d.conflict_id, 'action', d.action,
                            'keep_env', d.keep_env, 'decided_by', d.decided_by,
                            'approved_by', d.approved_by, 'rationale', d.rationale)
                          ORDER BY c.priority, d.conflict_id)
                     FROM tdm.conflict c JOIN tdm.decision d USING (conflict_id)
-                   WHERE c.run_id = r.run_id))
+                   WHERE c.run_id = r.run_id), '[]'))
     FROM tdm.run r WHERE r.run_id = _report_data.run_id
 $$;
 
@@ -99,7 +99,9 @@ BEGIN
                                                    '{collect,detect,resolve,validate,load}', e.key))
                                  FROM jsonb_each_text(d->'phase_ms') e), ''));
   -- Decisions: counted by action, the first ten spelled out (priority 1 first).
-  IF jsonb_array_length(coalesce(d->'decisions', '[]')) > 0 THEN
+  IF jsonb_array_length(d->'decisions') = 0 THEN
+    lines := lines || pg_catalog.format('%-28s %s', 'Decisions:', 'none');
+  ELSE
     lines := lines || pg_catalog.format('%-28s %s (%s)', 'Decisions:',
                        jsonb_array_length(d->'decisions'),
                        (SELECT string_agg(pg_catalog.format('%s %s', a, n), ', ' ORDER BY a)

@@ -270,7 +270,16 @@ BEGIN
     PERFORM tdm._progress(job, 'copy', done, cardinality(rels));
     storage := tdm._snapshot_relation('s', id, rels[i]);
     EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WITH NO DATA', storage, rels[i]);
-    taken := tdm._copy_rows(rels[i], storage::regclass, tdm._hashed_attnums(rels[i], manageds[i]));
+    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = rels[i]) = 'r' THEN
+      taken := tdm._copy_rows(rels[i], storage::regclass, tdm._hashed_attnums(rels[i], manageds[i]));
+    ELSE
+      -- A partitioned table's rows are its partitions': copied by the
+      -- executor, then counted and hashed as the copy does.
+      EXECUTE format('INSERT INTO %s SELECT * FROM %s', storage, rels[i]);
+      taken := tdm._release_checksum(storage::regclass, manageds[i],
+                                     (SELECT m.release_column FROM tdm.managed_table m
+                                       WHERE m.rel = manageds[i]), NULL);
+    END IF;
     INSERT INTO tdm.snapshot_table (snapshot_id, rel, managed, storage, row_count, checksum, shape,
                                     constraints)
     VALUES (id, rels[i], manageds[i], storage, taken.row_count, taken.checksum, tdm._shape(rels[i]),

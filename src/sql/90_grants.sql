@@ -42,6 +42,8 @@ GRANT EXECUTE ON FUNCTION
   tdm._latest_conflict(text),
   tdm._mark_conflict(text, text),
   tdm._key_taken(regclass, text[], jsonb, text),
+  tdm._key_in_release(regclass, text[], jsonb, text),
+  tdm._rename_free(tdm.conflict, text, text, jsonb, text),
   tdm._check_values(regclass, jsonb, text, text),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),

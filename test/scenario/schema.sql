@@ -118,3 +118,10 @@ CREATE TABLE couriers (
   tdm_release text,
   tdm_feature text
 );
+-- (sql/schemas.sql makes the target's partitioned.)
+CREATE TABLE stops (
+  stop_id     int PRIMARY KEY,
+  name        text NOT NULL UNIQUE,
+  tdm_release text,
+  tdm_feature text
+);

@@ -24,6 +24,7 @@ extern "C" {
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
@@ -53,6 +54,14 @@ namespace tdm::pg {
 CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int hashed_count,
                      int insert_options) {
   Relation source = table_open(source_oid, AccessShareLock);
+  // Rows are read through the table's own storage: a partitioned table has
+  // none (its rows are its partitions'), nor has a foreign table.
+  if (source->rd_rel->relkind != RELKIND_RELATION) {
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("cannot copy the rows of \"%s\" directly: it is not a plain table",
+                           RelationGetRelationName(source)),
+                    errhint("Copy them with INSERT ... SELECT.")));
+  }
   // The caller reads the source and writes the storage, as CREATE TABLE AS
   // would need.
   const AclResult readable = pg_class_aclcheck(source_oid, GetUserId(), ACL_SELECT);
