@@ -142,6 +142,11 @@ BEGIN
                  '                (SELECT max(%1$I) FROM %4$s))',
                  pk, collected, target_rel, coalesce(tdm._target_table('master', rel), target_rel))
     INTO highest;
+  -- And past the keys an earlier call of the run gave, which this call
+  -- gives the same rows again (a temporary sequence starts anew each call).
+  highest := greatest(highest, (SELECT max((k.new_key ->> pk)::numeric)
+                                  FROM pg_temp.tdm_previous_keys k
+                                 WHERE k.rel = _new_key_expr.rel));
   IF seq IS NULL THEN
     IF to_regclass('pg_temp.tdm_new_keys') IS NOT NULL THEN
       DROP SEQUENCE pg_temp.tdm_new_keys;

@@ -3,7 +3,7 @@
 -- it. A row whose key a reviewer renamed in one conflict keeps that key
 -- even when another conflict (a key collision) would re-key it.
 BEGIN;
-SELECT plan(8);
+SELECT plan(10);
 
 CREATE SCHEMA tap_apply;
 CREATE TABLE tap_apply.users (user_id int PRIMARY KEY, email text NOT NULL UNIQUE,
@@ -83,6 +83,15 @@ SELECT throws_ok($$SELECT tdm._apply_table(-11, 'tap_apply.users', 'tap_apply.us
 SELECT throws_ok($$SELECT count(*) FROM tdm._detect_plan('TAP-APPLY', 'tap_apply.users')$$,
                  '42809', 'pg_temp.tdm_member_rows must be a plain temporary table (conflict_id text, locations tid[])',
                  'locations are not written into a table with an index');
+
+-- New keys start past those an earlier call of the run gave (this table
+-- has no sequence: each call counts from a temporary one anew).
+INSERT INTO pg_temp.tdm_previous_keys VALUES ('tap_apply.users', 'st2', '{"user_id": 5}',
+                                              '{"user_id": 150}');
+SELECT is(tdm._new_key_expr('tap_apply.users', 'tap_apply.users', :'collected'),
+          'nextval(''pg_temp.tdm_new_keys'')', 'a table without a sequence counts from a temporary one');
+SELECT is(nextval('pg_temp.tdm_new_keys'), 151::bigint,
+          'past the keys an earlier call gave (they are given again), not only past the rows');
 
 SELECT * FROM finish();
 ROLLBACK;
