@@ -284,6 +284,12 @@ RESET client_min_messages;
 SELECT DISTINCT d.decided_by, d.approved_by FROM tdm.decision d
   JOIN tdm.conflict c USING (conflict_id) WHERE c.run_id = :run AND c.priority = 1;
 RESET ROLE;
+-- The audit trail names the role that decided and the one that approved
+-- (reviewers cannot write it themselves: tdm._decision_record does).
+SELECT a.action, a.role, count(*) FROM tdm.audit a
+ WHERE a.action IN ('decide', 'approve')
+   AND a.object IN (SELECT c.conflict_id FROM tdm.conflict c WHERE c.run_id = :run)
+ GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT tdm.consolidate('R2') = :run AS same_run;
 SELECT status, rows_collected = rows_loaded + rows_merged + rows_deleted AS accounted,
        rows_renamed > 0 AS rekeyed FROM tdm.run WHERE run_id = :run;

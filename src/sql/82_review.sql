@@ -26,6 +26,7 @@ DECLARE
   taken bool;
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _key_in_release.rel;
+  PERFORM tdm._require_key(m, columns);
   FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
     source := tdm._env_table(e.name, rel);
     CONTINUE WHEN source IS NULL;
@@ -59,6 +60,21 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                       WHERE x.conflict_id = _mark_conflict.conflict_id)
 $$;
 
+-- The definer's key lookups below answer for a table's keys only (its
+-- primary key or a natural key): they tell a reviewer whether a key value
+-- is taken, which a refused rename says anyway, and no other column.
+CREATE FUNCTION tdm._require_key(m tdm.managed_table, columns text[]) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF m.rel IS NULL OR NOT (columns = m.pk_columns
+                           OR array_to_string(columns, ',') = ANY (m.natural_keys)) THEN
+    RAISE EXCEPTION 'decision: % is not a key of %', array_to_string(columns, ', '),
+      coalesce(m.rel::text, 'an unmanaged table')
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+END
+$$;
+
 -- Whether a natural-key value set is taken in the target or in master by
 -- a row of another release (definer: reviewers do not read the target tables).
 CREATE FUNCTION tdm._key_taken(rel regclass, columns text[], key_values jsonb, release text)
@@ -72,6 +88,7 @@ DECLARE
   taken bool;
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _key_taken.rel;
+  PERFORM tdm._require_key(m, columns);
   -- In the target, and in master, where the release goes next.
   FOR searched IN SELECT DISTINCT x FROM unnest(ARRAY[rel, tdm._target_table('master', rel)]) AS x
                    WHERE x IS NOT NULL LOOP
@@ -171,7 +188,13 @@ BEGIN
   -- as it was: it was checked when it was taken.
   IF TG_OP = 'INSERT' AND NEW.members_checksum IS NOT NULL
      AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    PERFORM set_config('tdm_decision.role', '', true);
     RETURN NEW;
+  END IF;
+  -- Who acts, for tdm._decision_record (after the row is written).
+  PERFORM set_config('tdm_decision.role', current_user, true);
+  IF TG_OP = 'DELETE' THEN
+    RETURN OLD;
   END IF;
   IF TG_OP = 'UPDATE' AND NEW.approved_by IS DISTINCT FROM OLD.approved_by
      AND (NEW.conflict_id, NEW.action, NEW.keep_env, NEW.renames, NEW.merged, NEW.rationale)
@@ -189,8 +212,6 @@ BEGIN
     NEW.decided_by := OLD.decided_by;
     NEW.decided_at := OLD.decided_at;
     NEW.members_checksum := OLD.members_checksum;
-    PERFORM tdm._audit(CASE WHEN NEW.approved_by IS NULL THEN 'withdraw_approval' ELSE 'approve' END,
-                       NEW.conflict_id, jsonb_build_object('decided_by', OLD.decided_by));
     RETURN NEW;
   END IF;
   -- Anything else, an unchanged decision written again included (how a
@@ -390,34 +411,55 @@ BEGIN
   END IF;
 
   NEW.decided_by := current_user;
-  NEW.decided_at := now();
+  NEW.decided_at := clock_timestamp();  -- (a new decision, even in one transaction)
   NEW.approved_by := NULL;
   NEW.approved_at := NULL;
   NEW.members_checksum := md5(c.members::text);
-  PERFORM tdm._mark_conflict(NEW.conflict_id, 'decided');
-  PERFORM tdm._audit('decide', NEW.conflict_id,
-                     jsonb_build_object('action', NEW.action, 'keep_env', NEW.keep_env,
-                                        'renames', NEW.renames, 'merged', NEW.merged,
-                                        'rationale', NEW.rationale, 'priority', c.priority));
   RETURN NEW;
 END
 $$;
-CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE ON tdm.decision
+CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE OR DELETE ON tdm.decision
   FOR EACH ROW EXECUTE FUNCTION tdm._decision_check();
 
--- Withdrawing a decision puts its conflict back in the queue.
-CREATE FUNCTION tdm._decision_withdrawn() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- Once a decision is written: its conflict's status follows (decided, or
+-- back to pending when the decision is withdrawn) and the audit trail
+-- records it, under the role that acted. A definer's trigger: reviewers
+-- write decisions, not conflicts or the audit trail directly, and a
+-- trigger cannot be called on its own.
+CREATE FUNCTION tdm._decision_record() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  acting name := nullif(current_setting('tdm_decision.role', true), '');
 BEGIN
-  IF (tdm._latest_conflict(OLD.conflict_id)).status IN ('decided', 'stale') THEN
-    PERFORM tdm._mark_conflict(OLD.conflict_id, 'pending');
+  IF acting IS NULL THEN
+    RETURN NULL;  -- a restored decision: recorded when it was taken
   END IF;
-  PERFORM tdm._audit('withdraw_decision', OLD.conflict_id, jsonb_build_object('action', OLD.action));
-  RETURN OLD;
+  IF TG_OP = 'DELETE' THEN
+    IF (tdm._latest_conflict(OLD.conflict_id)).status IN ('decided', 'stale') THEN
+      PERFORM tdm._mark_conflict(OLD.conflict_id, 'pending');
+    END IF;
+    INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
+    VALUES (acting, 'withdraw_decision', OLD.conflict_id, jsonb_build_object('action', OLD.action),
+            '', '');
+  ELSIF TG_OP = 'UPDATE' AND NEW.decided_at = OLD.decided_at THEN
+    INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
+    VALUES (acting, CASE WHEN NEW.approved_by IS NULL THEN 'withdraw_approval' ELSE 'approve' END,
+            NEW.conflict_id, jsonb_build_object('decided_by', OLD.decided_by), '', '');
+  ELSE
+    PERFORM tdm._mark_conflict(NEW.conflict_id, 'decided');
+    INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
+    VALUES (acting, 'decide', NEW.conflict_id,
+            jsonb_build_object('action', NEW.action, 'keep_env', NEW.keep_env,
+                               'renames', NEW.renames, 'merged', NEW.merged,
+                               'rationale', NEW.rationale,
+                               'priority', (tdm._latest_conflict(NEW.conflict_id)).priority),
+            '', '');
+  END IF;
+  RETURN NULL;
 END
 $$;
-CREATE TRIGGER decision_withdrawn AFTER DELETE ON tdm.decision
-  FOR EACH ROW EXECUTE FUNCTION tdm._decision_withdrawn();
+CREATE TRIGGER decision_record AFTER INSERT OR UPDATE OR DELETE ON tdm.decision
+  FOR EACH ROW EXECUTE FUNCTION tdm._decision_record();
 
 -- The function form of a decision (insert or replace).
 CREATE FUNCTION tdm.resolve(conflict_id text, action tdm.action, keep_env text DEFAULT NULL,

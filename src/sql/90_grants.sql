@@ -29,10 +29,11 @@ GRANT EXECUTE ON FUNCTION
   TO tdm_reviewer;
 
 -- Reviewers read the queue and write decisions (the checks the decision
--- trigger runs are theirs to execute); they start nothing.
+-- trigger runs are theirs to execute); they start nothing. What a decision
+-- changes besides itself (its conflict's status, the audit trail) is
+-- written by tdm._decision_record, a definer's trigger: reviewers hold no
+-- privilege on those tables, nor the functions that write them.
 GRANT INSERT, UPDATE, DELETE ON tdm.decision TO tdm_reviewer;
-GRANT INSERT ON tdm.audit TO tdm_reviewer;
-GRANT USAGE ON SEQUENCE tdm.audit_audit_id_seq TO tdm_reviewer;
 GRANT EXECUTE ON FUNCTION
   tdm.resolve(text, tdm.action, text, jsonb, jsonb, text),
   tdm.resolve_all(text, tdm.action, text, regclass, int, tdm.conflict_kind, text),
@@ -40,7 +41,6 @@ GRANT EXECUTE ON FUNCTION
   tdm.report(bigint, text),
   tdm._report_data(bigint),
   tdm._latest_conflict(text),
-  tdm._mark_conflict(text, text),
   tdm._key_taken(regclass, text[], jsonb, text),
   tdm._key_in_release(regclass, text[], jsonb, text),
   tdm._rename_free(tdm.conflict, text, text, jsonb, text),
@@ -49,7 +49,6 @@ GRANT EXECUTE ON FUNCTION
   tdm._rekeyable(regclass),
   tdm._base_type(oid),
   tdm._side_by_side(tdm.conflict),
-  tdm._audit(text, text, jsonb),
   tdm._progress_rows(),
   tdm._release_rows(text)
   TO tdm_reviewer;

@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(21);
+SELECT plan(26);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -33,6 +33,24 @@ SELECT throws_ok($$INSERT INTO tdm.release (release) VALUES ('R7')$$, '42501', N
   'reviewer cannot write the catalog directly');
 SELECT lives_ok($$SELECT * FROM tdm.environment, tdm.managed_table, tdm.release, tdm.feature,
                           tdm.rule, tdm.job, tdm.audit$$, 'reviewer reads the catalog');
+-- What a decision changes besides itself is written for the reviewer by a
+-- definer's trigger: a reviewer writes no audit row, and no conflict
+-- status, directly.
+SELECT throws_ok($$INSERT INTO tdm.audit (action, object, prev_hash, hash)
+                   VALUES ('approve', 'C-000000000000', '', '')$$, '42501', NULL,
+  'reviewer cannot write an audit row');
+SELECT throws_ok($$SELECT tdm._audit('consolidate', 'R7')$$, '42501', NULL,
+  'reviewer cannot call the audit writer');
+SELECT throws_ok($$SELECT tdm._mark_conflict('C-000000000000', 'auto_resolved')$$, '42501', NULL,
+  'reviewer cannot set a conflict''s status');
+RESET ROLE;
+-- The definer's key lookup answers for keys only, not any column.
+SELECT tdm.manage_table('staging.users', '{email}');
+SET ROLE tap_reviewer;
+SELECT throws_ok($$SELECT tdm._key_in_release('staging.users', '{full_name}', '{"full_name": "x"}', 'R7')$$,
+  '22023', 'decision: full_name is not a key of staging.users', 'reviewer cannot probe a column that is no key');
+SELECT throws_ok($$SELECT tdm._key_taken('staging.users', '{email,role}', '{"email": "x", "role": "y"}', 'R7')$$,
+  '22023', 'decision: email, role is not a key of staging.users', 'nor a set of columns that is no key');
 RESET ROLE;
 
 -- An admin who is not superuser sets up a release.
