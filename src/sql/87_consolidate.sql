@@ -352,8 +352,17 @@ BEGIN
          WHERE c.run_id = run.run_id AND c.status = 'decided';
       END IF;
       UPDATE tdm.run x SET rows_loaded = loaded WHERE x.run_id = run.run_id;
-      IF the_target = 'staging' AND r.status = 'locked' THEN
-        UPDATE tdm.release x SET status = 'consolidated' WHERE x.release = the_release;
+      IF the_target = 'staging' THEN
+        -- (Unless the release was tagged again meanwhile: its lock is then
+        -- not the one this run was checked against.)
+        UPDATE tdm.release x SET status = 'consolidated'
+         WHERE x.release = the_release AND x.status = 'locked'
+           AND x.locked_at IS NOT DISTINCT FROM r.locked_at;
+        IF (SELECT x.locked_at FROM tdm.release x WHERE x.release = the_release)
+           IS DISTINCT FROM r.locked_at THEN
+          RAISE NOTICE 'consolidate: release % was tagged again while run % loaded it; consolidate it again before promoting it',
+            the_release, run.run_id;
+        END IF;
       END IF;
       final_status := 'completed';
     END IF;
