@@ -431,6 +431,10 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   acting name := nullif(current_setting('tdm_decision.role', true), '');
 BEGIN
+  IF TG_RELID <> 'tdm.decision'::regclass THEN  -- (on tdm.decision alone)
+    RAISE EXCEPTION 'tdm._decision_record records decisions of tdm.decision only, not of %',
+      TG_RELID::regclass USING ERRCODE = 'insufficient_privilege';
+  END IF;
   IF acting IS NULL THEN
     RETURN NULL;  -- a restored decision: recorded when it was taken
   END IF;

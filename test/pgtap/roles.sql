@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(26);
+SELECT plan(27);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -69,6 +69,15 @@ INSERT INTO tdm.audit (action, object, actor, role, prev_hash, hash)
 VALUES ('forged', 'x', 'someone_else', 'tdm_admin', 'f', 'f');
 SELECT throws_ok($$SELECT tdm._bridge_spin(1)$$, '42501', NULL,
   'admin cannot call the bridge diagnostics');
+-- The decision recorder, put on a table of one's own, would write audit
+-- rows under a role of the caller's choosing: it refuses.
+CREATE TEMP TABLE forged_decisions (LIKE tdm.decision);
+CREATE TRIGGER forge AFTER INSERT ON forged_decisions
+  FOR EACH ROW EXECUTE FUNCTION tdm._decision_record();
+SET tdm_decision.role = 'tdm_reviewer';
+SELECT throws_ok($$INSERT INTO forged_decisions (conflict_id, action, rationale)
+                   VALUES ('C-000000000000', 'keep', 'x')$$, '42501', NULL,
+  'the decision recorder records tdm.decision only');
 RESET ROLE;
 
 SELECT is((SELECT actor || '/' || role FROM tdm.audit WHERE action = 'forged'),
