@@ -71,7 +71,7 @@ SELECT throws_ok($$SELECT tdm._bridge_spin(1)$$, '42501', NULL,
   'admin cannot call the bridge diagnostics');
 -- The decision recorder, put on a table of one's own, would write audit
 -- rows under a role of the caller's choosing: it refuses.
-CREATE TEMP TABLE forged_decisions (LIKE tdm.decision);
+CREATE TEMP TABLE forged_decisions (LIKE tdm.decision INCLUDING DEFAULTS);
 CREATE TRIGGER forge AFTER INSERT ON forged_decisions
   FOR EACH ROW EXECUTE FUNCTION tdm._decision_record();
 SET tdm_decision.role = 'tdm_reviewer';
