@@ -9,6 +9,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY c.run_id DESC LIMIT 1
 $$;
 
+-- The condition that row `t` has the key values $1 (jsonb: column -> value)
+-- in `columns`, compared as text.
+CREATE FUNCTION tdm._key_matches(columns text[]) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT string_agg(format('t.%1$I::text = $1->>%1$L', c), ' AND ') FROM unnest(columns) AS c
+$$;
+
 -- The environment holding a row of `release` whose `columns` have the
 -- values `key_values` (NULL when none does): a renamed key must be free
 -- among the release's rows, those outside any conflict included (definer:
@@ -32,9 +39,7 @@ BEGIN
     CONTINUE WHEN source IS NULL;
     BEGIN
       EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE t.%I = $2 AND %s)',
-                     source, m.release_column,
-                     (SELECT string_agg(format('t.%1$I::text = $1->>%1$L', c), ' AND ')
-                        FROM unnest(columns) AS c))
+                     source, m.release_column, tdm._key_matches(columns))
         INTO taken USING key_values, release;
     EXCEPTION WHEN connection_exception OR fdw_error OR undefined_object THEN
       RAISE NOTICE 'decision: could not look for % % among %''s rows (%); validation will',
@@ -93,8 +98,7 @@ BEGIN
   FOR searched IN SELECT DISTINCT x FROM unnest(ARRAY[rel, tdm._target_table('master', rel)]) AS x
                    WHERE x IS NOT NULL LOOP
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s AND t.%I IS DISTINCT FROM $2)',
-                   searched, (SELECT string_agg(format('t.%1$I::text = $1->>%1$L', c), ' AND ')
-                                FROM unnest(columns) AS c), m.release_column)
+                   searched, tdm._key_matches(columns), m.release_column)
       INTO taken USING key_values, release;
     IF taken THEN
       RETURN true;
