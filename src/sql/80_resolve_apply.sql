@@ -435,6 +435,15 @@ BEGIN
 END
 $$;
 
+-- Whether a primary key of `rel` includes a foreign key to a managed
+-- parent (the edges of the call, pg_temp.tdm_edges): only then can its rows
+-- be re-pointed to a new key. (Asked first: the key map can be large.)
+CREATE FUNCTION tdm._key_follows_parent(rel regclass) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM pg_temp.tdm_edges e JOIN tdm.managed_table m ON m.rel = e.child
+                  WHERE e.child = _key_follows_parent.rel AND m.pk_columns && e.columns)
+$$;
+
 -- The rows of `the_rel` that got a new key with their parent's (key map
 -- 'repointed') and are loaded so, their own conflicts neither changing
 -- their key again (counted there) nor merging them away: renamed rows, as
@@ -445,7 +454,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   n bigint;
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = the_rel AND k.reason = 'repointed') THEN
+  IF NOT tdm._key_follows_parent(the_rel)
+     OR NOT EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = the_rel AND k.reason = 'repointed') THEN
     RETURN 0;
   END IF;
   EXECUTE format(
@@ -487,7 +497,8 @@ BEGIN
   -- The parent's rows that its own parents re-pointed, and that its own
   -- conflicts then changed again: one entry from the environment's key to
   -- the final one (the intermediate key was never the environment's).
-  IF EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = the_parent AND k.reason = 'repointed') THEN
+  IF tdm._key_follows_parent(the_parent)
+     AND EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = the_parent AND k.reason = 'repointed') THEN
     WITH chained AS (
       UPDATE pg_temp.tdm_keymap a SET new_key = b.new_key, new_json = b.new_json
         FROM pg_temp.tdm_keymap b
