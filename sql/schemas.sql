@@ -73,6 +73,13 @@ SELECT tdm.resolve(:'depot_conflict', 'merge', merged => '{"tdm_release": "R12"}
                    rationale => 'into the next release');
 SELECT tdm.resolve(:'depot_conflict', 'merge', merged => '{"tdm_feature": "FEAT-9"}',
                    rationale => 'another feature');
+-- Natural keys compared normalized (normalize_keys): so are renames.
+SELECT tdm.manage_table('staging.depots', '{name}', normalize_keys => true);
+SELECT tdm.resolve(:'depot_conflict', 'keep_all', renames => '{"st2": {"code": "OUT", "name": " operations"}}',
+                   rationale => 'same name but for case and spaces');
+SELECT tdm.resolve(:'depot_conflict', 'keep_all', renames => '{"st2": {"code": "OUT", "name": "HUB "}}',
+                   rationale => 'the hub''s name but for case and spaces');
+SELECT tdm.manage_table('staging.depots', '{name}');
 SELECT count(*) AS decisions FROM tdm.decision WHERE conflict_id = :'depot_conflict';
 
 SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"parcel_no": 5}}',

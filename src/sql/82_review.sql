@@ -10,10 +10,32 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The condition that row `t` has the key values $1 (jsonb: column -> value)
--- in `columns`, compared as text.
-CREATE FUNCTION tdm._key_matches(columns text[]) RETURNS text
+-- in `columns`, compared as text; `normalized`: as natural keys of a table
+-- managed with normalize_keys are (case and surrounding spaces ignored).
+CREATE FUNCTION tdm._key_matches(columns text[], normalized bool DEFAULT false) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT string_agg(format('t.%1$I::text = $1->>%1$L', c), ' AND ') FROM unnest(columns) AS c
+  SELECT string_agg(CASE WHEN normalized
+                         THEN format('lower(btrim(t.%1$I::text, E'' \t\n\r\f\x0b''))'
+                                     ' = lower(btrim($1->>%1$L, E'' \t\n\r\f\x0b''))', c)
+                         ELSE format('t.%1$I::text = $1->>%1$L', c) END, ' AND ')
+    FROM unnest(columns) AS c
+$$;
+
+-- Whether a member's row holds the key values `candidate` (column ->
+-- value), compared as tdm._key_matches compares them.
+CREATE FUNCTION tdm._row_has_key(member_row jsonb, candidate jsonb, normalized bool) RETURNS bool
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN normalized
+              THEN (SELECT bool_and(lower(btrim(member_row ->> e.key, E' \t\n\r\f\x0b'))
+                                    = lower(btrim(e.value #>> '{}', E' \t\n\r\f\x0b')))
+                      FROM jsonb_each(candidate) e)
+              ELSE member_row @> candidate END
+$$;
+
+-- Whether `columns` are a natural key that `m` compares normalized.
+CREATE FUNCTION tdm._normalized_key(m tdm.managed_table, columns text[]) RETURNS bool
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT m.normalize_keys AND columns IS DISTINCT FROM m.pk_columns
 $$;
 
 -- The environment holding a row of `release` whose `columns` have the
@@ -39,7 +61,8 @@ BEGIN
     CONTINUE WHEN source IS NULL;
     BEGIN
       EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE t.%I = $2 AND %s)',
-                     source, m.release_column, tdm._key_matches(columns))
+                     source, m.release_column,
+                     tdm._key_matches(columns, tdm._normalized_key(m, columns)))
         INTO taken USING key_values, release;
     EXCEPTION WHEN connection_exception OR fdw_error OR undefined_object THEN
       RAISE NOTICE 'decision: could not look for % % among %''s rows (%); validation will',
@@ -98,7 +121,8 @@ BEGIN
   FOR searched IN SELECT DISTINCT x FROM unnest(ARRAY[rel, tdm._target_table('master', rel)]) AS x
                    WHERE x IS NOT NULL LOOP
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s AND t.%I IS DISTINCT FROM $2)',
-                   searched, tdm._key_matches(columns), m.release_column)
+                   searched, tdm._key_matches(columns, tdm._normalized_key(m, columns)),
+                   m.release_column)
       INTO taken USING key_values, release;
     IF taken THEN
       RETURN true;
@@ -147,14 +171,17 @@ CREATE FUNCTION tdm._rename_free(c tdm.conflict, label text, cols text, candidat
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   holder text;
+  normalized bool := tdm._normalized_key((SELECT m FROM tdm.managed_table m WHERE m.rel = c.rel),
+                                         string_to_array(cols, ','));
 BEGIN
   IF EXISTS (SELECT 1 FROM tdm.conflict_member x JOIN tdm.conflict xc USING (run_id, conflict_id)
               WHERE x.run_id = c.run_id AND x.conflict_id <> c.conflict_id AND xc.rel = c.rel
-                AND x."row" @> candidate) THEN
+                AND tdm._row_has_key(x."row", candidate, normalized)) THEN
     holder := 'another conflict';
   ELSIF NOT EXISTS (SELECT 1 FROM tdm.conflict_member x
                      WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id
-                       AND x.label = _rename_free.label AND x."row" @> candidate) THEN
+                       AND x.label = _rename_free.label
+                       AND tdm._row_has_key(x."row", candidate, normalized)) THEN
     -- (A member renamed to what it holds already is its own row there.)
     holder := tdm._key_in_release(c.rel, string_to_array(cols, ','), candidate, release);
   END IF;
@@ -357,7 +384,8 @@ BEGIN
         IF (SELECT bool_or(v = 'null') FROM jsonb_each(candidate) AS e(k, v)) THEN
           CONTINUE;  -- a NULL natural key matches nothing
         END IF;
-        IF seen @> jsonb_build_array(candidate) THEN
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(seen) x
+                    WHERE tdm._row_has_key(x, candidate, m.normalize_keys)) THEN
           RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
             nk, candidate
             USING ERRCODE = 'unique_violation',

@@ -44,6 +44,8 @@ GRANT EXECUTE ON FUNCTION
   tdm._key_taken(regclass, text[], jsonb, text),
   tdm._key_in_release(regclass, text[], jsonb, text),
   tdm._rename_free(tdm.conflict, text, text, jsonb, text),
+  tdm._row_has_key(jsonb, jsonb, bool),
+  tdm._normalized_key(tdm.managed_table, text[]),
   tdm._check_values(regclass, jsonb, text, text),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
