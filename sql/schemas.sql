@@ -103,6 +103,22 @@ SELECT scan_id, shipment_id, parcel_no, place FROM staging.parcel_scans ORDER BY
 SELECT code, name FROM staging.depots ORDER BY 1;
 SELECT courier_id, depot FROM staging.couriers ORDER BY 1;
 
+-- Business rules resolve names as validation does (search_path pg_catalog,
+-- pg_temp): an unqualified function of another schema is refused when the
+-- rule is added, not at validation. A rule whose column was renamed since
+-- stops consolidation before it starts, naming the rule.
+CREATE FUNCTION public.tdm_test_positive(n int) RETURNS bool LANGUAGE sql IMMUTABLE
+  AS 'SELECT n > 0';
+SELECT tdm.add_rule('parcel_no_positive', 'staging.parcels', 'tdm_test_positive(parcel_no)');
+SELECT tdm.add_rule('parcel_no_positive', 'staging.parcels', 'public.tdm_test_positive(parcel_no)');
+SELECT tdm.add_rule('weight_positive', 'staging.parcels', 'weight > 0');
+ALTER TABLE staging.parcels RENAME weight TO mass;
+SELECT tdm.consolidate('R11');
+ALTER TABLE staging.parcels RENAME mass TO weight;
+SELECT tdm.drop_rule('weight_positive'), tdm.drop_rule('parcel_no_positive');
+SELECT tdm.drop_rule('weight_positive');
+DROP FUNCTION public.tdm_test_positive(int);
+
 -- Data changed after consolidation: consolidating says to tag again, and
 -- the consolidated release can be tagged again.
 INSERT INTO ship_st1.couriers VALUES (31, 'OPS', 'Bob', 'R11', 'FEAT-1101');

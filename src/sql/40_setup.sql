@@ -248,8 +248,39 @@ BEGIN
 END
 $$;
 
+-- (Names in the predicate resolve as validation resolves them: with
+-- search_path pg_catalog, pg_temp.)
 CREATE FUNCTION tdm.add_rule(name text, rel regclass, predicate text, severity text DEFAULT 'error')
 RETURNS void
-AS 'MODULE_PATHNAME', 'tdm_add_rule' LANGUAGE C;
+AS 'MODULE_PATHNAME', 'tdm_add_rule' LANGUAGE C SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tdm.add_rule(text, regclass, text, text) IS
   'A business rule (one boolean expression over the table''s columns) checked at validation';
+
+-- A business rule's predicate planned against its table, as validation
+-- will: NULL when it is still valid, else why not.
+CREATE FUNCTION tdm._rule_problem(r tdm.rule) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  EXECUTE format(E'SELECT (%s\n) FROM ONLY %s LIMIT 0', r.predicate, r.rel);
+  RETURN NULL;
+EXCEPTION WHEN syntax_error_or_access_rule_violation OR data_exception THEN
+  RETURN SQLERRM;
+END
+$$;
+
+-- Removes a business rule.
+CREATE FUNCTION tdm.drop_rule(name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  gone tdm.rule;
+BEGIN
+  DELETE FROM tdm.rule r WHERE r.name = drop_rule.name RETURNING * INTO gone;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'rule "%" does not exist', name
+      USING ERRCODE = 'undefined_object', HINT = 'The rules are in tdm.rule.';
+  END IF;
+  PERFORM tdm._audit('drop_rule', name, jsonb_build_object('rel', gone.rel::text,
+                                                           'predicate', gone.predicate));
+END
+$$;
+COMMENT ON FUNCTION tdm.drop_rule(text) IS 'Removes a business rule';

@@ -52,6 +52,7 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r tdm.release;
   missing text;
+  bad_rule text;
 BEGIN
   r := tdm._require_release_inputs(the_release, 'consolidate');
   IF r.status = 'open' THEN
@@ -72,6 +73,18 @@ BEGIN
     RAISE EXCEPTION 'consolidate: target "%" has no table %', the_target, missing
       USING ERRCODE = 'undefined_table',
             HINT = 'Create it with the managed table''s columns and constraints.';
+  END IF;
+  -- A business rule that no longer fits its table (a column renamed or
+  -- dropped since) would fail validation inside its generated query.
+  SELECT x.name, format('rule "%s" on %s is no longer valid: %s', x.name, x.rel, x.problem)
+    INTO bad_rule, missing
+    FROM (SELECT br.name, br.rel, tdm._rule_problem(br) AS problem FROM tdm.rule br) x
+   WHERE x.problem IS NOT NULL ORDER BY x.name LIMIT 1;
+  IF missing IS NOT NULL THEN
+    RAISE EXCEPTION 'consolidate: %', missing
+      USING ERRCODE = 'invalid_object_definition',
+            HINT = format('Remove it (SELECT tdm.drop_rule(%L);) and add it again as the table is now.',
+                          bad_rule);
   END IF;
   RETURN r;
 END

@@ -24,7 +24,10 @@ namespace {
 Error invalid_predicate(const std::string &rule, const std::string &table, const char *sqlstate,
                         const std::string &why) {
   return Error(sqlstate, "predicate of rule \"" + rule + "\" on " + table + " is not valid: " + why,
-               {}, "Write one boolean expression over the table's columns, e.g. 'balance >= 0'.");
+               {},
+               "Write one boolean expression over the table's columns, e.g. 'balance >= 0'. Names "
+               "resolve as at validation, with search_path pg_catalog, pg_temp: qualify functions "
+               "and types of other schemas (public.f(email)).");
 }
 
 // True when "SELECT <predicate>" parsed into exactly one plain expression.
