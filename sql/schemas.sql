@@ -167,6 +167,16 @@ SELECT row_count FROM tdm.snapshot_table
 DELETE FROM staging.stops WHERE stop_id = 2;
 SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
 SELECT stop_id, name FROM staging.stops ORDER BY 1;
+-- A table managed since the snapshot, holding rows: the rollback would
+-- leave them, so it refuses; emptied, the table goes back too.
+CREATE TABLE staging.extra (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.extra');
+INSERT INTO staging.extra VALUES (1, 'R13', 'FEAT-1301');
+SELECT tdm.rollback(:snap);
+DELETE FROM staging.extra;
+SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
+SELECT tdm.unmanage_table('staging.extra');
+DROP TABLE staging.extra;
 
 -- Bad input: a second managed table with a managed table's name.
 CREATE TABLE public.depots (LIKE staging.depots INCLUDING ALL);

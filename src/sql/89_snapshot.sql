@@ -320,6 +320,8 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   s tdm.snapshot;
   changed text;
+  newer regclass;
+  holds_rows bool;
 BEGIN
   SELECT * INTO s FROM tdm.snapshot x WHERE x.snapshot_id = _rollback_check.snapshot_id;
   IF NOT FOUND THEN
@@ -342,6 +344,24 @@ BEGIN
     RAISE EXCEPTION 'rollback: the tables of snapshot % changed shape since it was taken', snapshot_id
       USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = changed,
             HINT = 'Roll back the schema change first, or take a new snapshot.';
+  END IF;
+  -- A table managed since the snapshot holds rows the snapshot knows
+  -- nothing of (rows that may reference what the rollback removes): the
+  -- target would not return to the snapshot, only part of it.
+  changed := NULL;
+  FOR newer IN SELECT x.rel FROM tdm._target_tables(s.target) x
+                WHERE NOT EXISTS (SELECT 1 FROM tdm.snapshot_table t
+                                   WHERE t.snapshot_id = s.snapshot_id AND t.managed = x.managed)
+                ORDER BY x.rel::text LOOP
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', newer) INTO holds_rows;
+    IF holds_rows THEN
+      changed := concat_ws(', ', changed, newer::text);
+    END IF;
+  END LOOP;
+  IF changed IS NOT NULL THEN
+    RAISE EXCEPTION 'rollback: snapshot % has no copy of %, managed since it was taken', snapshot_id, changed
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Roll back to a snapshot taken since; or, for these tables to go back too, empty them first.';
   END IF;
   RETURN s;
 END
