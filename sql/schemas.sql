@@ -178,6 +178,20 @@ SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
 SELECT tdm.unmanage_table('staging.extra');
 DROP TABLE staging.extra;
 
+-- A later release's rows that reference an earlier release's rows by the
+-- environment's key follow the key those rows got (release R14, after
+-- R11): st2's courier 33 works at st2's depot OPS, which R11 loaded as OUT
+-- (staging's OPS is st1's depot).
+SELECT tdm.create_release('R14', parent => 'R11');
+SELECT tdm.add_feature('R14', 'FEAT-1401', 1);
+INSERT INTO ship_st2.couriers VALUES (33, 'OPS', 'Cy', 'R14', 'FEAT-1401');
+SELECT tdm.tag_release('R14') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R14') AS run \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT courier_id, depot, tdm_release FROM staging.couriers ORDER BY 1;
+
 -- Bad input: a second managed table with a managed table's name.
 CREATE TABLE public.depots (LIKE staging.depots INCLUDING ALL);
 SELECT tdm.manage_table('public.depots', '{name}');

@@ -471,6 +471,62 @@ BEGIN
 END
 $$;
 
+-- Right after collection, while every collected key is the environment's:
+-- a foreign key to a row of an earlier release that this release does not
+-- bring (no collected parent row of that environment has the key), whose
+-- key that release's consolidation changed (key map of its latest
+-- completed run; the latest release wins), is translated to the key the
+-- row got: an account of st2 that references st2's user 1, which release
+-- R2 loaded as user 10, references user 10. Such rows are noted in
+-- pg_temp.tdm_earlier_fk, so that this run's own key map does not
+-- translate them again (tdm._propagate).
+CREATE FUNCTION tdm._translate_earlier(release text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_nestloop TO off SET jit TO off AS $$
+DECLARE
+  e record;
+  cm tdm.managed_table;
+  pm tdm.managed_table;
+  child regclass;
+  parent regclass;
+  set_fk text;
+BEGIN
+  FOR e IN SELECT x.* FROM pg_temp.tdm_edges x
+            WHERE EXISTS (SELECT 1 FROM tdm.key_map k JOIN tdm.run r USING (run_id)
+                           WHERE k.rel = x.parent AND r.release <> _translate_earlier.release
+                             AND r.status = 'completed')
+            ORDER BY x.child::text, x.name LOOP
+    SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
+    SELECT * INTO pm FROM tdm.managed_table WHERE rel = e.parent;
+    child := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
+    parent := format('pg_temp.%I', tdm._collected_name(e.parent))::regclass;
+    set_fk := (SELECT string_agg(format('%I = k.new_key[%s]::%s', c.col, c.i,
+                                        tdm._column_type(e.child, c.col)), ', ')
+                 FROM unnest(e.columns) WITH ORDINALITY AS c(col, i));
+    EXECUTE format(
+      'WITH earlier AS MATERIALIZED ('
+      '       SELECT DISTINCT ON (k.env, old_key) k.env, %1$s AS old_key, %2$s AS new_key'
+      '         FROM tdm.key_map k JOIN tdm.run r USING (run_id)'
+      '        WHERE k.rel = $1 AND r.release <> $2 AND r.status = ''completed'''
+      '          AND r.run_id = (SELECT max(x.run_id) FROM tdm.run x'
+      '                           WHERE x.release = r.release AND x.status = ''completed'')'
+      '        ORDER BY k.env, old_key, r.run_id DESC),'
+      '     changed AS ('
+      '       UPDATE %3$s t SET %4$s FROM earlier k'
+      '        WHERE k.env = t.tdm_env AND k.old_key = %5$s AND k.new_key <> k.old_key'
+      '          AND NOT EXISTS (SELECT 1 FROM %6$s p WHERE p.tdm_env = t.tdm_env AND %7$s = %5$s)'
+      '       RETURNING t.tdm_env, %8$s AS key)'
+      ' INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, key)'
+      ' SELECT $3, $4, tdm_env, key FROM changed',
+      tdm._member_key_text(e.parent, pm.pk_columns, 'k.old_key'),
+      tdm._member_key_text(e.parent, pm.pk_columns, 'k.new_key'),
+      child, set_fk, tdm._key_text(e.columns, 't'), parent, tdm._key_text(pm.pk_columns, 'p'),
+      tdm._key_text(cm.pk_columns, 't'))
+      USING e.parent, release, e.child, e.name;
+  END LOOP;
+END
+$$;
+
 -- (tdm.consolidate keeps tdm._managed_edges() in pg_temp.tdm_edges for the
 -- call.)
 -- After a parent table is applied: its collected children's foreign keys
@@ -491,6 +547,7 @@ DECLARE
   collected regclass;
   fk_text text;
   set_fk text;
+  earlier text;
   deleted bigint := 0;
   n bigint;
 BEGIN
@@ -518,12 +575,19 @@ BEGIN
     set_fk := (SELECT string_agg(format('%I = km.new_key[%s]::%s', c.col, c.i,
                                         tdm._column_type(e.child, c.col)), ', ')
                  FROM unnest(e.columns) WITH ORDINALITY AS c(col, i));
+    -- (Rows translated through an earlier release's key map keep that key.)
+    earlier := CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x
+                                  WHERE x.rel = e.child AND x.edge = e.name)
+                    THEN format(' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x'
+                                ' WHERE x.rel = $2 AND x.edge = $3 AND x.env = t.tdm_env'
+                                ' AND x.key = %s)', tdm._key_text(cm.pk_columns, 't'))
+                    ELSE '' END;
     IF cm.pk_columns && e.columns THEN
       -- The child's key before (the foreign key's part from the map's old
       -- key) and after.
       EXECUTE format(
         'WITH changed AS (UPDATE %1$s t SET %2$s FROM pg_temp.tdm_keymap km'
-        '                  WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %3$s'
+        '                  WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %3$s%8$s'
         '                 RETURNING t.tdm_env AS env, ARRAY[%4$s]::text[] AS old_key,'
         '                           jsonb_build_object(%5$s) AS old_json, %6$s AS new_key,'
         '                           %7$s AS new_json, km.conflict_id)'
@@ -541,12 +605,12 @@ BEGIN
                                             tdm._column_type(e.child, k.col)) END, ', ' ORDER BY k.n)
            FROM unnest(cm.pk_columns) WITH ORDINALITY AS k(col, n)
            LEFT JOIN unnest(e.columns) WITH ORDINALITY AS f(col, i) ON f.col = k.col),
-        tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.pk_columns, 't'))
-        USING the_parent, e.child;
+        tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.pk_columns, 't'), earlier)
+        USING the_parent, e.child, e.name;
     ELSE
       EXECUTE format('UPDATE %s t SET %s FROM pg_temp.tdm_keymap km'
-                     ' WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %s',
-                     collected, set_fk, fk_text) USING the_parent;
+                     ' WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %s%s',
+                     collected, set_fk, fk_text, earlier) USING the_parent, e.child, e.name;
     END IF;
 
     IF NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted WHERE rel = the_parent) THEN

@@ -192,7 +192,7 @@ BEGIN
   -- tdm._apply_table.)
   IF to_regclass('pg_temp.tdm_keymap') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
-               pg_temp.tdm_edges, pg_temp.tdm_earlier_kept;
+               pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk;
   END IF;
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
   -- Each call rebuilds the run's findings from fresh data; decisions stay,
@@ -212,6 +212,7 @@ BEGIN
     ON COMMIT DROP;  -- (joined by hash: no index to keep up)
   CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_earlier_kept (rel regclass, key text[]) ON COMMIT DROP;
+  CREATE TEMP TABLE tdm_earlier_fk (rel regclass, edge text, env text, key text[]) ON COMMIT DROP;
 
   -- Collect (refuses data that no longer matches the release lock).
   since := clock_timestamp();
@@ -222,6 +223,8 @@ BEGIN
     collected_total := collected_total + t.row_count;
     EXECUTE format('ANALYZE %s', t.collected);
   END LOOP;
+  -- Foreign keys to rows of earlier releases that got another key then.
+  PERFORM tdm._translate_earlier(the_release);
   phase_ms := tdm._add_ms(phase_ms, 'collect', since);
 
   -- Detect and resolve, parents first: a child's keys are translated
