@@ -492,9 +492,12 @@ DECLARE
   set_fk text;
 BEGIN
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x
-            WHERE EXISTS (SELECT 1 FROM tdm.key_map k JOIN tdm.run r USING (run_id)
-                           WHERE k.rel = x.parent AND r.release <> _translate_earlier.release
-                             AND r.status = 'completed')
+            -- (by run, then the key map's index: the map of this release's
+            -- own runs can be millions of rows)
+            WHERE EXISTS (SELECT 1 FROM tdm.run r
+                           WHERE r.release <> _translate_earlier.release AND r.status = 'completed'
+                             AND EXISTS (SELECT 1 FROM tdm.key_map k
+                                          WHERE k.run_id = r.run_id AND k.rel = x.parent))
             ORDER BY x.child::text, x.name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
     SELECT * INTO pm FROM tdm.managed_table WHERE rel = e.parent;
