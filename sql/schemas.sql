@@ -192,6 +192,35 @@ RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT courier_id, depot, tdm_release FROM staging.couriers ORDER BY 1;
 
+-- A row an earlier release's decision deleted: a later release's row that
+-- references it is a relationship conflict, not a reference to whatever
+-- row has that key now (R16's depots DEL are deleted; R17 brings st3's
+-- depot DEL, and st2's courier 34 works at st2's DEL).
+CREATE SCHEMA ship_st3;
+IMPORT FOREIGN SCHEMA public LIMIT TO (depots, couriers) FROM SERVER st3 INTO ship_st3;
+SELECT tdm.create_release('R16', parent => 'R14');
+SELECT tdm.add_feature('R16', 'FEAT-1601', 1);
+INSERT INTO ship_st1.depots VALUES ('DEL', 'Depot one', 'R16', 'FEAT-1601');
+INSERT INTO ship_st2.depots VALUES ('DEL', 'Depot two', 'R16', 'FEAT-1601');
+SELECT tdm.tag_release('R16') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R16') IS NOT NULL AS awaiting;
+SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'neither depot is wanted') IS NULL AS decided
+  FROM tdm.review_queue WHERE release = 'R16';
+SELECT tdm.consolidate('R16') AS run \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT tdm.create_release('R17', parent => 'R16');
+SELECT tdm.add_feature('R17', 'FEAT-1701', 1);
+INSERT INTO ship_st3.depots VALUES ('DEL', 'Depot three', 'R17', 'FEAT-1701');
+INSERT INTO ship_st2.couriers VALUES (34, 'DEL', 'Dee', 'R17', 'FEAT-1701');
+SELECT tdm.tag_release('R17') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R17') AS run \gset
+RESET client_min_messages;
+SELECT status, rows_deleted FROM tdm.run WHERE run_id = :run;
+SELECT rel, kind, priority, rationale FROM tdm.review_queue WHERE release = 'R17';
+
 -- Bad input: a second managed table with a managed table's name.
 CREATE TABLE public.depots (LIKE staging.depots INCLUDING ALL);
 SELECT tdm.manage_table('public.depots', '{name}');

@@ -489,6 +489,7 @@ DECLARE
   pm tdm.managed_table;
   child regclass;
   parent regclass;
+  parent_rel regclass;
   set_fk text;
 BEGIN
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x
@@ -526,6 +527,52 @@ BEGIN
       child, set_fk, tdm._key_text(e.columns, 't'), parent, tdm._key_text(pm.pk_columns, 'p'),
       tdm._key_text(cm.pk_columns, 't'))
       USING e.parent, release, e.child, e.name;
+  END LOOP;
+  -- Rows an earlier release's decision deleted (delete_all), and that this
+  -- release does not bring: its rows that reference them become
+  -- relationship conflicts (tdm._propagate), as references to rows this
+  -- release deletes do, instead of meeting another row with that key.
+  IF NOT EXISTS (SELECT 1 FROM tdm.decision d WHERE d.action = 'delete_all') THEN
+    RETURN;
+  END IF;
+  FOR parent_rel IN SELECT DISTINCT x.parent FROM pg_temp.tdm_edges x LOOP
+    SELECT * INTO pm FROM tdm.managed_table WHERE rel = parent_rel;
+    -- (From the decisions, few, to their conflicts by id: the conflicts of
+    -- every run can be millions of rows.)
+    EXECUTE format(
+      'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, earlier)'
+      ' SELECT DISTINCT ON (cm.env, k.key) $1, cm.env, k.key, c.conflict_id, true'
+      '   FROM tdm.decision d'
+      '  CROSS JOIN LATERAL ('
+      '    SELECT c.conflict_id, c.members FROM tdm.conflict c JOIN tdm.run r ON r.run_id = c.run_id'
+      '     WHERE c.conflict_id = d.conflict_id AND c.rel = $1 AND r.release <> $2'
+      '       AND r.status = ''completed'''
+      '       AND r.run_id = (SELECT max(x.run_id) FROM tdm.run x'
+      '                        WHERE x.release = r.release AND x.status = ''completed'')'
+      '    OFFSET 0) c'
+      '  CROSS JOIN LATERAL (SELECT e.m ->> ''env'' AS env, e.m -> ''row'' AS "row"'
+      '                        FROM jsonb_array_elements(c.members) AS e(m)) cm'
+      '  CROSS JOIN LATERAL (SELECT %1$s AS key) k'
+      '  WHERE d.action = ''delete_all'' AND cm.env <> ''master'''
+      '    AND NOT EXISTS (SELECT 1 FROM %2$s p WHERE p.tdm_env = cm.env AND %3$s = k.key)'
+      '  ORDER BY cm.env, k.key',
+      tdm._member_key_text(parent_rel, pm.pk_columns, 'cm."row"'),
+      format('pg_temp.%I', tdm._collected_name(parent_rel)), tdm._key_text(pm.pk_columns, 'p'))
+      USING parent_rel, release;
+  END LOOP;
+  -- The rows that reference them, noted while their keys are still the
+  -- environment's (this run's key map may give another row that key).
+  FOR e IN SELECT x.* FROM pg_temp.tdm_edges x
+            WHERE EXISTS (SELECT 1 FROM pg_temp.tdm_deleted d WHERE d.rel = x.parent AND d.earlier)
+            ORDER BY x.child::text, x.name LOOP
+    SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
+    EXECUTE format(
+      'INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, key, orphan)'
+      ' SELECT $1, $2, t.tdm_env, %s, true FROM %s t JOIN pg_temp.tdm_deleted d'
+      '     ON d.rel = $3 AND d.earlier AND d.env = t.tdm_env AND d.key = %s',
+      tdm._key_text(cm.pk_columns, 't'), format('pg_temp.%I', tdm._collected_name(e.child)),
+      tdm._key_text(e.columns, 't'))
+      USING e.child, e.name, e.parent;
   END LOOP;
 END
 $$;
@@ -638,14 +685,19 @@ BEGIN
       '                   $4::text, array_to_string(dl.key, '',''), t.tdm_env, dl.conflict_id)'
       '              AS rationale'
       '       FROM %4$s t JOIN pg_temp.tdm_deleted dl'
-      '         ON dl.rel = $4 AND dl.env = t.tdm_env AND dl.key = %5$s) y ORDER BY id) x'
+      '         ON dl.rel = $4 AND dl.env = t.tdm_env AND dl.key = %5$s'
+      -- (a row an earlier release deleted: only to the rows noted as
+      -- referencing it, whose keys are the environment's)
+      '        AND dl.earlier = EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk o'
+      '                                  WHERE o.rel = $2 AND o.edge = $5 AND o.env = t.tdm_env'
+      '                                    AND o.key = %1$s AND o.orphan)) y ORDER BY id) x'
       '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
       ' ON CONFLICT DO NOTHING',
       tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
       CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
            ELSE format('t.%I::text', cm.updated_at_column) END,
       collected, fk_text)
-      USING run, e.child, release, the_parent;
+      USING run, e.child, release, the_parent, e.name;
 
     -- Decisions already taken on these rows apply now.
     INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id)

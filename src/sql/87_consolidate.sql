@@ -210,9 +210,14 @@ BEGIN
   CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json jsonb,
                                 new_key text[], new_json jsonb, reason text, conflict_id text)
     ON COMMIT DROP;  -- (joined by hash: no index to keep up)
-  CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text) ON COMMIT DROP;
+  -- (earlier: deleted by an earlier release's decision, tdm._translate_earlier)
+  CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text,
+                                 earlier bool NOT NULL DEFAULT false) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_earlier_kept (rel regclass, key text[]) ON COMMIT DROP;
-  CREATE TEMP TABLE tdm_earlier_fk (rel regclass, edge text, env text, key text[]) ON COMMIT DROP;
+  -- (child rows whose foreign key speaks of an earlier release's row: its
+  -- new key, or, orphan, the key of a row that release deleted)
+  CREATE TEMP TABLE tdm_earlier_fk (rel regclass, edge text, env text, key text[],
+                                    orphan bool NOT NULL DEFAULT false) ON COMMIT DROP;
 
   -- Collect (refuses data that no longer matches the release lock).
   since := clock_timestamp();
@@ -252,7 +257,8 @@ BEGIN
     phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
   END LOOP;
   -- Deleted rows per table (delete_all, and children deleted with them).
-  FOR t IN SELECT o.rel, (SELECT count(*) FROM pg_temp.tdm_deleted d WHERE d.rel = o.rel) AS n
+  FOR t IN SELECT o.rel, (SELECT count(*) FROM pg_temp.tdm_deleted d
+                           WHERE d.rel = o.rel AND NOT d.earlier) AS n
              FROM tdm._table_order() o LOOP
     tables := jsonb_set(tables, ARRAY[t.rel::text],
                         tables -> t.rel::text || jsonb_build_object('deleted', t.n));
