@@ -82,6 +82,10 @@ SELECT tdm.resolve(:'depot_conflict', 'keep_all', renames => '{"st2": {"code": "
 SELECT tdm.manage_table('staging.depots', '{name}');
 SELECT count(*) AS decisions FROM tdm.decision WHERE conflict_id = :'depot_conflict';
 
+-- (st2's parcel (2, 6) became (1, 6) with its shipment: not free either.)
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"parcel_no": 6}}',
+                   rationale => 'the sixth?')
+  FROM tdm.review_queue WHERE release = 'R11' AND rel = 'staging.parcels'::regclass;
 SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"parcel_no": 5}}',
                    rationale => 'two parcels: st2''s is the fifth') IS NULL AS decided
   FROM tdm.review_queue WHERE release = 'R11' AND rel = 'staging.parcels'::regclass;
@@ -111,6 +115,7 @@ CREATE FUNCTION public.tdm_test_positive(n int) RETURNS bool LANGUAGE sql IMMUTA
   AS 'SELECT n > 0';
 SELECT tdm.add_rule('parcel_no_positive', 'staging.parcels', 'tdm_test_positive(parcel_no)');
 SELECT tdm.add_rule('parcel_no_positive', 'staging.parcels', 'public.tdm_test_positive(parcel_no)');
+SELECT tdm.add_rule('some_parcels', 'staging.parcels', 'count(*) > 0');
 SELECT tdm.add_rule('weight_positive', 'staging.parcels', 'weight > 0');
 ALTER TABLE staging.parcels RENAME weight TO mass;
 SELECT tdm.consolidate('R11');
@@ -185,12 +190,18 @@ DROP TABLE staging.extra;
 SELECT tdm.create_release('R14', parent => 'R11');
 SELECT tdm.add_feature('R14', 'FEAT-1401', 1);
 INSERT INTO ship_st2.couriers VALUES (33, 'OPS', 'Cy', 'R14', 'FEAT-1401');
+-- And st2's parcel (2, 9) of shipment 2, which R11 merged into shipment 1,
+-- becomes (1, 9), which R14's key map says (its scan follows it).
+INSERT INTO ship_st2.parcels VALUES (2, 9, 3, 'R14', 'FEAT-1401');
+INSERT INTO ship_st2.parcel_scans VALUES (202, 2, 9, 'dock', 'R14', 'FEAT-1401');
 SELECT tdm.tag_release('R14') IS NOT NULL AS tagged;
 SET client_min_messages = warning;
 SELECT tdm.consolidate('R14') AS run \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT courier_id, depot, tdm_release FROM staging.couriers ORDER BY 1;
+SELECT rel, env, old_key, new_key, reason FROM tdm.key_map WHERE run_id = :run;
+SELECT scan_id, shipment_id, parcel_no FROM staging.parcel_scans WHERE tdm_release = 'R14';
 
 -- A row an earlier release's decision deleted: a later release's row that
 -- references it is a relationship conflict, not a reference to whatever
@@ -202,11 +213,23 @@ SELECT tdm.create_release('R16', parent => 'R14');
 SELECT tdm.add_feature('R16', 'FEAT-1601', 1);
 INSERT INTO ship_st1.depots VALUES ('DEL', 'Depot one', 'R16', 'FEAT-1601');
 INSERT INTO ship_st2.depots VALUES ('DEL', 'Depot two', 'R16', 'FEAT-1601');
+INSERT INTO ship_st1.depots VALUES ('TWO', 'Depot 2a', 'R16', 'FEAT-1601');
+INSERT INTO ship_st2.depots VALUES ('TWO', 'Depot 2b', 'R16', 'FEAT-1601');
 SELECT tdm.tag_release('R16') IS NOT NULL AS tagged;
 SET client_min_messages = warning;
 SELECT tdm.consolidate('R16') IS NOT NULL AS awaiting;
+-- Two decisions may not rename two rows to one key.
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"code": "NEW"}}',
+                   rationale => 'st2''s second depot is new') IS NULL AS decided
+  FROM tdm.review_queue WHERE release = 'R16' AND conflict_id IN (SELECT c.conflict_id FROM tdm.conflict c
+                                     WHERE c.members->0->'row'->>'code' LIKE 'TWO%');
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"code": "NEW"}}',
+                   rationale => 'st2''s DEL is new too')
+  FROM tdm.review_queue WHERE release = 'R16' AND conflict_id IN (SELECT c.conflict_id FROM tdm.conflict c
+                                     WHERE c.members->0->'row'->>'code' LIKE 'DEL%');
 SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'neither depot is wanted') IS NULL AS decided
-  FROM tdm.review_queue WHERE release = 'R16';
+  FROM tdm.review_queue WHERE release = 'R16' AND conflict_id IN (SELECT c.conflict_id FROM tdm.conflict c
+                                     WHERE c.members->0->'row'->>'code' LIKE 'DEL%');
 SELECT tdm.consolidate('R16') AS run \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;

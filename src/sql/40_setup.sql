@@ -261,7 +261,7 @@ COMMENT ON FUNCTION tdm.add_rule(text, regclass, text, text) IS
 CREATE FUNCTION tdm._rule_problem(r tdm.rule) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  EXECUTE format(E'SELECT (%s\n) FROM ONLY %s LIMIT 0', r.predicate, r.rel);
+  EXECUTE format(E'SELECT 1 FROM ONLY %s WHERE (%s\n) LIMIT 0', r.rel, r.predicate);
   RETURN NULL;
 EXCEPTION WHEN syntax_error_or_access_rule_violation OR data_exception THEN
   RETURN SQLERRM;

@@ -471,6 +471,22 @@ BEGIN
 END
 $$;
 
+-- A child row's primary key as it was before its foreign key `fk_columns`
+-- took the new key of map entry `map` (alias; its old_key text[]): the
+-- items of ARRAY[...] (text) or of jsonb_build_object(...) (`as_json`),
+-- over the updated row `t`.
+CREATE FUNCTION tdm._key_before_repoint(child regclass, pk_columns text[], fk_columns text[],
+                                        map text, as_json bool) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(CASE WHEN f.i IS NULL AND as_json THEN format('%L, t.%I', k.col, k.col)
+                         WHEN f.i IS NULL THEN format('t.%I::text', k.col)
+                         WHEN as_json THEN format('%L, %s.old_key[%s]::%s', k.col, map, f.i,
+                                                  tdm._column_type(child, k.col))
+                         ELSE format('%s.old_key[%s]', map, f.i) END, ', ' ORDER BY k.n)
+    FROM unnest(pk_columns) WITH ORDINALITY AS k(col, n)
+    LEFT JOIN unnest(fk_columns) WITH ORDINALITY AS f(col, i) ON f.col = k.col
+$$;
+
 -- Right after collection, while every collected key is the environment's:
 -- a foreign key to a row of an earlier release that this release does not
 -- bring (no collected parent row of that environment has the key), whose
@@ -519,14 +535,22 @@ BEGIN
       '       UPDATE %3$s t SET %4$s FROM earlier k'
       '        WHERE k.env = t.tdm_env AND k.old_key = %5$s AND k.new_key <> k.old_key'
       '          AND NOT EXISTS (SELECT 1 FROM %6$s p WHERE p.tdm_env = t.tdm_env AND %7$s = %5$s)'
-      '       RETURNING t.tdm_env, %8$s AS key)'
-      ' INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, key)'
-      ' SELECT $3, $4, tdm_env, key FROM changed',
+      '       RETURNING t.tdm_env, %8$s AS key, %9$s AS new_json, ARRAY[%10$s]::text[] AS old_key,'
+      '                 jsonb_build_object(%11$s) AS old_json),'
+      '     noted AS (INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, key)'
+      '               SELECT $3, $4, tdm_env, key FROM changed)'
+      -- A primary key that includes the foreign key changed with it: this
+      -- run's key map says so, for the row's own children (as tdm._propagate).
+      ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason)'
+      ' SELECT $3, tdm_env, old_key, old_json, key, new_json, ''repointed'' FROM changed'
+      '  WHERE $5 AND old_key <> key',
       tdm._member_key_text(e.parent, pm.pk_columns, 'k.old_key'),
       tdm._member_key_text(e.parent, pm.pk_columns, 'k.new_key'),
       child, set_fk, tdm._key_text(e.columns, 't'), parent, tdm._key_text(pm.pk_columns, 'p'),
-      tdm._key_text(cm.pk_columns, 't'))
-      USING e.parent, release, e.child, e.name;
+      tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.pk_columns, 't'),
+      tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', false),
+      tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', true))
+      USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns;
   END LOOP;
   -- Rows an earlier release's decision deleted (delete_all), and that this
   -- release does not bring: its rows that reference them become
@@ -646,15 +670,8 @@ BEGIN
         ' SELECT $2, env, old_key, old_json, new_key, new_json, ''repointed'', conflict_id'
         '   FROM changed WHERE old_key <> new_key',
         collected, set_fk, fk_text,
-        (SELECT string_agg(CASE WHEN f.i IS NULL THEN format('t.%I::text', k.col)
-                                ELSE format('km.old_key[%s]', f.i) END, ', ' ORDER BY k.n)
-           FROM unnest(cm.pk_columns) WITH ORDINALITY AS k(col, n)
-           LEFT JOIN unnest(e.columns) WITH ORDINALITY AS f(col, i) ON f.col = k.col),
-        (SELECT string_agg(CASE WHEN f.i IS NULL THEN format('%L, t.%I', k.col, k.col)
-                                ELSE format('%L, km.old_key[%s]::%s', k.col, f.i,
-                                            tdm._column_type(e.child, k.col)) END, ', ' ORDER BY k.n)
-           FROM unnest(cm.pk_columns) WITH ORDINALITY AS k(col, n)
-           LEFT JOIN unnest(e.columns) WITH ORDINALITY AS f(col, i) ON f.col = k.col),
+        tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'km', false),
+        tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'km', true),
         tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.pk_columns, 't'), earlier)
         USING the_parent, e.child, e.name;
     ELSE

@@ -170,20 +170,49 @@ CREATE FUNCTION tdm._rename_free(c tdm.conflict, label text, cols text, candidat
                                  release text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  m tdm.managed_table := (SELECT x FROM tdm.managed_table x WHERE x.rel = c.rel);
+  key_columns text[] := string_to_array(cols, ',');
+  normalized bool := tdm._normalized_key(m, key_columns);
   holder text;
-  normalized bool := tdm._normalized_key((SELECT m FROM tdm.managed_table m WHERE m.rel = c.rel),
-                                         string_to_array(cols, ','));
 BEGIN
   IF EXISTS (SELECT 1 FROM tdm.conflict_member x JOIN tdm.conflict xc USING (run_id, conflict_id)
               WHERE x.run_id = c.run_id AND x.conflict_id <> c.conflict_id AND xc.rel = c.rel
                 AND tdm._row_has_key(x."row", candidate, normalized)) THEN
     holder := 'another conflict';
-  ELSIF NOT EXISTS (SELECT 1 FROM tdm.conflict_member x
-                     WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id
-                       AND x.label = _rename_free.label
-                       AND tdm._row_has_key(x."row", candidate, normalized)) THEN
+  END IF;
+  -- Another decision's rename to the same key.
+  IF holder IS NULL THEN
+    SELECT format('the rename of %s by the decision on %s', om.label, od.conflict_id) INTO holder
+      FROM tdm.decision od
+      JOIN tdm.conflict oc ON oc.conflict_id = od.conflict_id AND oc.run_id = c.run_id
+                          AND oc.rel = c.rel
+      JOIN tdm.conflict_member om ON om.run_id = oc.run_id AND om.conflict_id = oc.conflict_id
+     WHERE od.conflict_id <> c.conflict_id AND od.action = 'keep_all' AND od.renames ? om.label
+       AND tdm._row_has_key(om."row" || (od.renames -> om.label), candidate, normalized)
+     LIMIT 1;
+  END IF;
+  -- A row whose primary key this run changed to it (re-keyed, renamed,
+  -- re-pointed with its parent).
+  IF holder IS NULL AND key_columns = m.pk_columns THEN
+    SELECT format('%s''s row %s, given that key by this run', k.env, k.old_key) INTO holder
+      FROM tdm.key_map k
+     WHERE k.run_id = c.run_id AND k.rel = c.rel AND k.new_key = candidate
+     LIMIT 1;
+  END IF;
+  -- A row of the release in no conflict, looked up in the environments by
+  -- their own keys: not for a key that includes a foreign key to a managed
+  -- table, which the parents' resolution may change (validation checks it).
+  IF holder IS NULL
+     AND NOT EXISTS (SELECT 1 FROM tdm.conflict_member x
+                      WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id
+                        AND x.label = _rename_free.label
+                        AND tdm._row_has_key(x."row", candidate, normalized))
+     AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
+                      CROSS JOIN LATERAL jsonb_array_elements_text(fk -> 'columns') AS k(col)
+                      JOIN tdm.managed_table p ON p.rel = to_regclass(fk ->> 'references')
+                     WHERE k.col = ANY (key_columns)) THEN
     -- (A member renamed to what it holds already is its own row there.)
-    holder := tdm._key_in_release(c.rel, string_to_array(cols, ','), candidate, release);
+    holder := tdm._key_in_release(c.rel, key_columns, candidate, release);
   END IF;
   IF holder IS NOT NULL THEN
     RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of this release (%)',

@@ -86,6 +86,16 @@ void check_predicate(const std::string &rule, Oid rel, const std::string &predic
     throw invalid_predicate(rule, qualified, tdm::sqlstate::kDatatypeMismatch,
                             std::string("it yields ") + type_name + ", not boolean");
   }
+  // Validation evaluates it row by row, as a WHERE clause does: no
+  // aggregates, window or set-returning functions.
+  const std::string row_probe =
+      "SELECT 1 FROM ONLY " + qualified + " WHERE (" + predicate + "\n) LIMIT 0";
+  const char *row_probe_text = row_probe.c_str();
+  try {
+    pg_call([=] { SPI_execute(row_probe_text, true, 0); });
+  } catch (const PgError &e) {
+    throw invalid_predicate(rule, qualified, unpack_sql_state(e.sqlerrcode()), e.what());
+  }
 }
 
 }  // namespace
