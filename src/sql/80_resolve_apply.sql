@@ -507,14 +507,22 @@ DECLARE
   parent regclass;
   parent_rel regclass;
   set_fk text;
+  -- The latest completed run of each other release whose rows are still
+  -- where releases go (consolidated, promoted, deployed): a rolled back or
+  -- archived release's keys may have been given again.
+  runs bigint[] := ARRAY(SELECT max(r.run_id) FROM tdm.run r JOIN tdm.release x USING (release)
+                          WHERE r.release <> _translate_earlier.release AND r.status = 'completed'
+                            AND x.status IN ('consolidated', 'promoted', 'deployed')
+                          GROUP BY r.release);
 BEGIN
+  IF cardinality(runs) = 0 THEN
+    RETURN;
+  END IF;
+  -- (Key maps by run and table, through their index: the map of this
+  -- release's own runs can be millions of rows.)
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x
-            -- (by run, then the key map's index: the map of this release's
-            -- own runs can be millions of rows)
-            WHERE EXISTS (SELECT 1 FROM tdm.run r
-                           WHERE r.release <> _translate_earlier.release AND r.status = 'completed'
-                             AND EXISTS (SELECT 1 FROM tdm.key_map k
-                                          WHERE k.run_id = r.run_id AND k.rel = x.parent))
+            WHERE EXISTS (SELECT 1 FROM tdm.key_map k
+                           WHERE k.run_id = ANY (runs) AND k.rel = x.parent)
             ORDER BY x.child::text, x.name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
     SELECT * INTO pm FROM tdm.managed_table WHERE rel = e.parent;
@@ -526,11 +534,9 @@ BEGIN
     EXECUTE format(
       'WITH earlier AS MATERIALIZED ('
       '       SELECT DISTINCT ON (k.env, old_key) k.env, %1$s AS old_key, %2$s AS new_key'
-      '         FROM tdm.key_map k JOIN tdm.run r USING (run_id)'
-      '        WHERE k.rel = $1 AND r.release <> $2 AND r.status = ''completed'''
-      '          AND r.run_id = (SELECT max(x.run_id) FROM tdm.run x'
-      '                           WHERE x.release = r.release AND x.status = ''completed'')'
-      '        ORDER BY k.env, old_key, r.run_id DESC),'
+      '         FROM tdm.key_map k'
+      '        WHERE k.run_id = ANY ($6) AND k.rel = $1'
+      '        ORDER BY k.env, old_key, k.run_id DESC),'
       '     changed AS ('
       '       UPDATE %3$s t SET %4$s FROM earlier k'
       '        WHERE k.env = t.tdm_env AND k.old_key = %5$s AND k.new_key <> k.old_key'
@@ -550,16 +556,14 @@ BEGIN
       tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.pk_columns, 't'),
       tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', false),
       tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', true))
-      USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns;
+      USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns, runs;
   END LOOP;
   -- Rows an earlier release's decision deleted (delete_all), and that this
   -- release does not bring: its rows that reference them become
   -- relationship conflicts (tdm._propagate), as references to rows this
   -- release deletes do, instead of meeting another row with that key.
-  IF NOT EXISTS (SELECT 1 FROM tdm.decision d WHERE d.action = 'delete_all') THEN
-    RETURN;
-  END IF;
-  FOR parent_rel IN SELECT DISTINCT x.parent FROM pg_temp.tdm_edges x LOOP
+  FOR parent_rel IN SELECT DISTINCT x.parent FROM pg_temp.tdm_edges x
+                     WHERE EXISTS (SELECT 1 FROM tdm.decision d WHERE d.action = 'delete_all') LOOP
     SELECT * INTO pm FROM tdm.managed_table WHERE rel = parent_rel;
     -- (From the decisions, few, to their conflicts by id: the conflicts of
     -- every run can be millions of rows.)
@@ -568,11 +572,8 @@ BEGIN
       ' SELECT DISTINCT ON (cm.env, k.key) $1, cm.env, k.key, c.conflict_id, true'
       '   FROM tdm.decision d'
       '  CROSS JOIN LATERAL ('
-      '    SELECT c.conflict_id, c.members FROM tdm.conflict c JOIN tdm.run r ON r.run_id = c.run_id'
-      '     WHERE c.conflict_id = d.conflict_id AND c.rel = $1 AND r.release <> $2'
-      '       AND r.status = ''completed'''
-      '       AND r.run_id = (SELECT max(x.run_id) FROM tdm.run x'
-      '                        WHERE x.release = r.release AND x.status = ''completed'')'
+      '    SELECT c.conflict_id, c.members FROM tdm.conflict c'
+      '     WHERE c.conflict_id = d.conflict_id AND c.run_id = ANY ($2) AND c.rel = $1'
       '    OFFSET 0) c'
       '  CROSS JOIN LATERAL (SELECT e.m ->> ''env'' AS env, e.m -> ''row'' AS "row"'
       '                        FROM jsonb_array_elements(c.members) AS e(m)) cm'
@@ -582,7 +583,7 @@ BEGIN
       '  ORDER BY cm.env, k.key',
       tdm._member_key_text(parent_rel, pm.pk_columns, 'cm."row"'),
       format('pg_temp.%I', tdm._collected_name(parent_rel)), tdm._key_text(pm.pk_columns, 'p'))
-      USING parent_rel, release;
+      USING parent_rel, runs;
   END LOOP;
   -- The rows that reference them, noted while their keys are still the
   -- environment's (this run's key map may give another row that key).
@@ -598,6 +599,9 @@ BEGIN
       tdm._key_text(e.columns, 't'))
       USING e.child, e.name, e.parent;
   END LOOP;
+  IF EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk) THEN
+    ANALYZE pg_temp.tdm_earlier_fk;  -- (looked up per row by tdm._propagate)
+  END IF;
 END
 $$;
 
@@ -725,9 +729,10 @@ BEGIN
      WHERE c.run_id = run AND c.rel = e.child AND c.kind = 'relationship'
        AND r.action = 'delete_all'
        AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted x
-                        WHERE x.rel = e.child AND x.env = m.env AND x.key = m.key);
+                        WHERE x.rel = e.child AND x.env = m.env AND x.key = m.key
+                          AND NOT x.earlier);
     EXECUTE format('DELETE FROM %s t USING pg_temp.tdm_deleted dl'
-                   ' WHERE dl.rel = $1 AND dl.env = t.tdm_env AND dl.key = %s',
+                   ' WHERE dl.rel = $1 AND NOT dl.earlier AND dl.env = t.tdm_env AND dl.key = %s',
                    collected, tdm._key_text(cm.pk_columns, 't')) USING e.child;
     GET DIAGNOSTICS n = ROW_COUNT;
     deleted := deleted + n;

@@ -12,13 +12,33 @@ $$;
 -- The condition that row `t` has the key values $1 (jsonb: column -> value)
 -- in `columns`, compared as text; `normalized`: as natural keys of a table
 -- managed with normalize_keys are (case and surrounding spaces ignored).
-CREATE FUNCTION tdm._key_matches(columns text[], normalized bool DEFAULT false) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+CREATE FUNCTION tdm._key_matches(rel regclass, columns text[], normalized bool DEFAULT false)
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  -- (Compared as the column's type otherwise: an environment filters by it,
+  -- through its index, where a comparison as text is made here, row by row.)
   SELECT string_agg(CASE WHEN normalized
                          THEN format('lower(btrim(t.%1$I::text, E'' \t\n\r\f\x0b''))'
                                      ' = lower(btrim($1->>%1$L, E'' \t\n\r\f\x0b''))', c)
-                         ELSE format('t.%1$I::text = $1->>%1$L', c) END, ' AND ')
+                         ELSE format('t.%1$I = ($1->>%1$L)::%2$s', c, tdm._column_type(rel, c)) END,
+                    ' AND ')
     FROM unnest(columns) AS c
+$$;
+
+-- A key's values (column -> value) as the columns' types spell them:
+-- padding, scale and JSON numbers or strings aside.
+CREATE FUNCTION tdm._typed_key(rel regclass, columns text[], key_values jsonb) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  typed text[];
+BEGIN
+  EXECUTE format('SELECT ARRAY[%s]::text[]',
+                 (SELECT string_agg(format('($1->>%L)::%s::text', c, tdm._column_type(rel, c)), ', '
+                                    ORDER BY n)
+                    FROM unnest(columns) WITH ORDINALITY AS u(c, n)))
+    INTO typed USING key_values;
+  RETURN typed;
+END
 $$;
 
 -- Whether a member's row holds the key values `candidate` (column ->
@@ -62,7 +82,7 @@ BEGIN
     BEGIN
       EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE t.%I = $2 AND %s)',
                      source, m.release_column,
-                     tdm._key_matches(columns, tdm._normalized_key(m, columns)))
+                     tdm._key_matches(rel, columns, tdm._normalized_key(m, columns)))
         INTO taken USING key_values, release;
     EXCEPTION WHEN connection_exception OR fdw_error OR undefined_object THEN
       RAISE NOTICE 'decision: could not look for % % among %''s rows (%); validation will',
@@ -121,7 +141,7 @@ BEGIN
   FOR searched IN SELECT DISTINCT x FROM unnest(ARRAY[rel, tdm._target_table('master', rel)]) AS x
                    WHERE x IS NOT NULL LOOP
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s AND t.%I IS DISTINCT FROM $2)',
-                   searched, tdm._key_matches(columns, tdm._normalized_key(m, columns)),
+                   searched, tdm._key_matches(rel, columns, tdm._normalized_key(m, columns)),
                    m.release_column)
       INTO taken USING key_values, release;
     IF taken THEN
@@ -177,7 +197,8 @@ DECLARE
 BEGIN
   IF EXISTS (SELECT 1 FROM tdm.conflict_member x JOIN tdm.conflict xc USING (run_id, conflict_id)
               WHERE x.run_id = c.run_id AND x.conflict_id <> c.conflict_id AND xc.rel = c.rel
-                AND tdm._row_has_key(x."row", candidate, normalized)) THEN
+                AND CASE WHEN normalized THEN tdm._row_has_key(x."row", candidate, true)
+                         ELSE x."row" @> candidate END) THEN
     holder := 'another conflict';
   END IF;
   -- Another decision's rename to the same key.
@@ -444,9 +465,11 @@ BEGIN
       IF EXISTS (SELECT 1 FROM tdm.conflict_member x
                   WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id
                     AND x.label <> checking.label
-                    AND (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> x.label -> col,
-                                                              x."row" -> col))
-                           FROM unnest(m.pk_columns) AS col) = candidate) THEN
+                    AND tdm._typed_key(c.rel, m.pk_columns,
+                                       (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> x.label -> col,
+                                                                              x."row" -> col))
+                                          FROM unnest(m.pk_columns) AS col))
+                        = tdm._typed_key(c.rel, m.pk_columns, candidate)) THEN
         RAISE EXCEPTION 'decision on %: keep_all would keep two rows with primary key %',
           NEW.conflict_id, candidate
           USING ERRCODE = 'unique_violation',
@@ -490,13 +513,21 @@ CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE OR DELETE ON tdm.decision
 CREATE FUNCTION tdm._decision_record() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  acting name := nullif(current_setting('tdm_decision.role', true), '');
+  -- The setting names the role for withdrawals only, and only a role the
+  -- session may act as: the statement that writes the decision can change
+  -- it before this trigger runs (RETURNING). A decision and an approval
+  -- name theirs in the row (decided_by, approved_by), which the check
+  -- trigger wrote.
+  noted name := nullif(current_setting('tdm_decision.role', true), '');
+  superuser bool := (SELECT rolsuper FROM pg_roles WHERE rolname = session_user);
+  acting name := CASE WHEN noted IS NOT NULL AND pg_has_role(session_user, noted, 'MEMBER')
+                      THEN noted ELSE session_user END;
 BEGIN
   IF TG_RELID <> 'tdm.decision'::regclass THEN  -- (on tdm.decision alone)
     RAISE EXCEPTION 'tdm._decision_record records decisions of tdm.decision only, not of %',
       TG_RELID::regclass USING ERRCODE = 'insufficient_privilege';
   END IF;
-  IF acting IS NULL THEN
+  IF noted IS NULL AND superuser AND TG_OP = 'INSERT' THEN
     RETURN NULL;  -- a restored decision: recorded when it was taken
   END IF;
   IF TG_OP = 'DELETE' THEN
@@ -508,12 +539,13 @@ BEGIN
             '', '');
   ELSIF TG_OP = 'UPDATE' AND NEW.decided_at = OLD.decided_at THEN
     INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
-    VALUES (acting, CASE WHEN NEW.approved_by IS NULL THEN 'withdraw_approval' ELSE 'approve' END,
+    VALUES (coalesce(NEW.approved_by, acting),
+            CASE WHEN NEW.approved_by IS NULL THEN 'withdraw_approval' ELSE 'approve' END,
             NEW.conflict_id, jsonb_build_object('decided_by', OLD.decided_by), '', '');
   ELSE
     PERFORM tdm._mark_conflict(NEW.conflict_id, 'decided');
     INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
-    VALUES (acting, 'decide', NEW.conflict_id,
+    VALUES (NEW.decided_by, 'decide', NEW.conflict_id,
             jsonb_build_object('action', NEW.action, 'keep_env', NEW.keep_env,
                                'renames', NEW.renames, 'merged', NEW.merged,
                                'rationale', NEW.rationale,

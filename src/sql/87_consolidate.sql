@@ -218,6 +218,7 @@ BEGIN
   -- new key, or, orphan, the key of a row that release deleted)
   CREATE TEMP TABLE tdm_earlier_fk (rel regclass, edge text, env text, key text[],
                                     orphan bool NOT NULL DEFAULT false) ON COMMIT DROP;
+  CREATE INDEX ON tdm_earlier_fk (rel, edge, env, key);
 
   -- Collect (refuses data that no longer matches the release lock).
   since := clock_timestamp();

@@ -46,6 +46,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._rename_free(tdm.conflict, text, text, jsonb, text),
   tdm._row_has_key(jsonb, jsonb, bool),
   tdm._normalized_key(tdm.managed_table, text[]),
+  tdm._typed_key(regclass, text[], jsonb),
   tdm._check_values(regclass, jsonb, text, text),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),

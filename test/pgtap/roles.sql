@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -46,6 +46,24 @@ SELECT throws_ok($$SELECT tdm._mark_conflict('C-000000000000', 'auto_resolved')$
 RESET ROLE;
 -- The definer's key lookup answers for keys only, not any column.
 SELECT tdm.manage_table('staging.users', '{email}');
+-- A reviewer's decision is audited under the reviewer's role, and its
+-- withdrawal under a role the session holds, whatever the statement sets
+-- meanwhile (RETURNING runs before the recording trigger).
+INSERT INTO tdm.release (release, code_version) VALUES ('TAP-ROLES', 'v0');
+INSERT INTO tdm.run (run_id, release, target) VALUES (-21, 'TAP-ROLES', 'staging');
+INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule, members)
+VALUES (-21, 'C-taproles001', 'staging.users', 'attribute_conflict', 'complex', 3, 'pending', 'manual',
+        '[{"env": "st1", "row": {"user_id": 1}}, {"env": "st2", "row": {"user_id": 1}}]');
+SET SESSION AUTHORIZATION tap_reviewer;
+INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale)
+VALUES ('C-taproles001', 'keep', 'st1', 'st1 is right')
+RETURNING set_config('tdm_decision.role', 'tdm_admin', true) IS NOT NULL AS forged;
+DELETE FROM tdm.decision WHERE conflict_id = 'C-taproles001'
+RETURNING set_config('tdm_decision.role', '', true) IS NOT NULL AS suppressed;
+RESET SESSION AUTHORIZATION;
+SELECT results_eq($$SELECT action, role FROM tdm.audit WHERE object = 'C-taproles001' ORDER BY audit_id$$,
+                  $$VALUES ('decide', 'tap_reviewer'::name), ('withdraw_decision', 'tap_reviewer'::name)$$,
+                  'a reviewer can neither choose the audited role nor skip the audit row');
 SET ROLE tap_reviewer;
 SELECT throws_ok($$SELECT tdm._key_in_release('staging.users', '{full_name}', '{"full_name": "x"}', 'R7')$$,
   '22023', 'decision: full_name is not a key of staging.users', 'reviewer cannot probe a column that is no key');
