@@ -153,18 +153,18 @@ SELECT conflict_id AS first_p1 FROM tdm.review_queue WHERE priority = 1
 \echo 'Reviewer alice decides; she cannot approve her own priority-1 decision; bob can.'
 CREATE ROLE alice IN ROLE tdm_reviewer;
 CREATE ROLE bob IN ROLE tdm_reviewer;
-SET ROLE alice;
+SET SESSION AUTHORIZATION alice;
 SELECT tdm.resolve(:'first_p1', 'keep', 'st1', rationale => 'st1 runs the payment suite');
 \set ON_ERROR_STOP 0
 SELECT tdm.resolve(:'first_p1', 'keep', 'st9', rationale => 'typo');
 SELECT tdm.approve(:'first_p1');
 \set ON_ERROR_STOP 1
 SELECT tdm.resolve_all('R2', 'keep', 'release manager: the suggested survivor stands') AS bulk_decisions;
-RESET ROLE;
-SET ROLE bob;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION bob;
 SELECT count(tdm.approve(conflict_id)) AS approved_by_bob
   FROM tdm.conflict WHERE run_id = :run AND priority = 1 AND status = 'decided';
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 \echo 'Consolidate again: the run resumes, validates and loads in one transaction.'
 SELECT tdm.consolidate('R2') = :run AS same_run;

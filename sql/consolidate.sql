@@ -113,12 +113,15 @@ SELECT d.conflict_id = :'c001' AS c001, action, keep_env, decided_by = current_u
        approved_by, members_checksum IS NOT NULL AS checksummed
   FROM tdm.decision d ORDER BY d.decided_at, d.conflict_id LIMIT 1;
 SELECT count(*) AS still_pending FROM tdm.review_queue;
--- The decider cannot approve their own priority 1 decision.
+-- The decider cannot approve their own priority 1 decision, under any role.
 SELECT tdm.approve(:'c001');
-SELECT tdm.approve(:'merchant');
 SET ROLE tdm_regress_approver;
-SELECT tdm.approve(:'c001'), tdm.approve(:'core'), tdm.approve(:'junk'), tdm.approve(:'sku3');
+SELECT tdm.approve(:'c001');
 RESET ROLE;
+SELECT tdm.approve(:'merchant');
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT tdm.approve(:'c001'), tdm.approve(:'core'), tdm.approve(:'junk'), tdm.approve(:'sku3');
+RESET SESSION AUTHORIZATION;
 
 -- Second call: the junk user is deleted, so st2's account pointing at it
 -- becomes a relationship conflict (complex, priority 1).
@@ -130,9 +133,9 @@ SELECT conflict_id AS orphan FROM tdm.review_queue WHERE kind = 'relationship' \
 SELECT tdm.resolve(:'orphan', 'merge', merged => '{}', rationale => 'merge?');
 -- Kept for now (validation will find its parent missing).
 SELECT tdm.resolve(:'orphan', 'keep', 'st2', rationale => 'keep the account');
-SET ROLE tdm_regress_approver;
+SET SESSION AUTHORIZATION tdm_regress_approver;
 SELECT tdm.approve(:'orphan');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 -- A row of another release already in staging holds an email R3 brings.
 INSERT INTO staging.users (user_id, email, full_name, role, tdm_release, tdm_feature)
@@ -172,9 +175,9 @@ UPDATE tdm.decision SET merged = '{"role": "Support", "full_name": "Core User (m
  WHERE conflict_id = :'core';
 SELECT approved_by FROM tdm.decision WHERE conflict_id = :'core';
 SELECT tdm.resolve(:'orphan', 'delete_all', rationale => 'its user is gone');
-SET ROLE tdm_regress_approver;
+SET SESSION AUTHORIZATION tdm_regress_approver;
 SELECT tdm.approve(:'core'), tdm.approve(:'orphan');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 UPDATE plant_st1.accounts SET balance = 5 WHERE account_id = 9001;
 UPDATE plant_st3.users SET full_name = 'Refunds Team' WHERE user_id = 9007;
 SELECT tdm.tag_release('R3') IS NOT NULL AS tagged;
@@ -273,7 +276,7 @@ SELECT DISTINCT decided_by FROM tdm.decision WHERE rationale LIKE 'bulk:%';
 -- Reviewers decide; they do not consolidate.
 SELECT tdm.consolidate('R2');
 RESET ROLE;
-SET ROLE tdm_regress_approver;
+SET SESSION AUTHORIZATION tdm_regress_approver;
 SELECT count(tdm.approve(conflict_id)) AS approved
   FROM tdm.conflict WHERE run_id = :run AND priority = 1 AND status = 'decided';
 -- Approving again changes nothing: who decided and who approved stay.
@@ -283,7 +286,7 @@ SELECT count(tdm.approve(conflict_id)) AS approved_again
 RESET client_min_messages;
 SELECT DISTINCT d.decided_by, d.approved_by FROM tdm.decision d
   JOIN tdm.conflict c USING (conflict_id) WHERE c.run_id = :run AND c.priority = 1;
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 -- The audit trail names the role that decided and the one that approved
 -- (reviewers cannot write it themselves: tdm._decision_record does).
 SELECT a.action, a.role, count(*) FROM tdm.audit a

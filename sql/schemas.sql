@@ -223,8 +223,8 @@ SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"code": "NEW"}}
                    rationale => 'st2''s second depot is new') IS NULL AS decided
   FROM tdm.review_queue WHERE release = 'R16' AND conflict_id IN (SELECT c.conflict_id FROM tdm.conflict c
                                      WHERE c.members->0->'row'->>'code' LIKE 'TWO%');
-SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"code": "NEW"}}',
-                   rationale => 'st2''s DEL is new too')
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"code": "NEW "}}',
+                   rationale => 'st2''s DEL is new too (char(4): the same key)')
   FROM tdm.review_queue WHERE release = 'R16' AND conflict_id IN (SELECT c.conflict_id FROM tdm.conflict c
                                      WHERE c.members->0->'row'->>'code' LIKE 'DEL%');
 SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'neither depot is wanted') IS NULL AS decided

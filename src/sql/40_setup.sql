@@ -263,7 +263,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   EXECUTE format(E'SELECT 1 FROM ONLY %s WHERE (%s\n) LIMIT 0', r.rel, r.predicate);
   RETURN NULL;
-EXCEPTION WHEN syntax_error_or_access_rule_violation OR data_exception THEN
+EXCEPTION WHEN syntax_error_or_access_rule_violation OR data_exception OR feature_not_supported THEN
   RETURN SQLERRM;
 END
 $$;

@@ -508,11 +508,11 @@ DECLARE
   parent_rel regclass;
   set_fk text;
   -- The latest completed run of each other release whose rows are still
-  -- where releases go (consolidated, promoted, deployed): a rolled back or
-  -- archived release's keys may have been given again.
+  -- where releases go: not an archived one (its rows left master, and its
+  -- keys may be given again). A rolled back release's rows stay in master.
   runs bigint[] := ARRAY(SELECT max(r.run_id) FROM tdm.run r JOIN tdm.release x USING (release)
                           WHERE r.release <> _translate_earlier.release AND r.status = 'completed'
-                            AND x.status IN ('consolidated', 'promoted', 'deployed')
+                            AND x.status <> 'archived'
                           GROUP BY r.release);
 BEGIN
   IF cardinality(runs) = 0 THEN

@@ -193,47 +193,58 @@ DECLARE
   m tdm.managed_table := (SELECT x FROM tdm.managed_table x WHERE x.rel = c.rel);
   key_columns text[] := string_to_array(cols, ',');
   normalized bool := tdm._normalized_key(m, key_columns);
+  wanted text[];
   holder text;
 BEGIN
-  IF EXISTS (SELECT 1 FROM tdm.conflict_member x JOIN tdm.conflict xc USING (run_id, conflict_id)
-              WHERE x.run_id = c.run_id AND x.conflict_id <> c.conflict_id AND xc.rel = c.rel
-                AND CASE WHEN normalized THEN tdm._row_has_key(x."row", candidate, true)
-                         ELSE x."row" @> candidate END) THEN
-    holder := 'another conflict';
-  END IF;
+  -- Every comparison is of the key as its columns' types spell it
+  -- (tdm._member_key): char padding, numeric scale, how a date is written
+  -- and JSON numbers or strings aside.
+  EXECUTE 'SELECT ' || tdm._member_key(c.rel, key_columns, '$1', normalized)
+    INTO wanted USING candidate;
+  -- A member of another conflict.
+  EXECUTE format('SELECT ''another conflict'' FROM tdm.conflict_member x'
+                 '  JOIN tdm.conflict xc USING (run_id, conflict_id)'
+                 ' WHERE x.run_id = $1 AND x.conflict_id <> $2 AND xc.rel = $3 AND %s = $4 LIMIT 1',
+                 tdm._member_key(c.rel, key_columns, 'x."row"', normalized))
+    INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   -- Another decision's rename to the same key.
   IF holder IS NULL THEN
-    SELECT format('the rename of %s by the decision on %s', om.label, od.conflict_id) INTO holder
-      FROM tdm.decision od
-      JOIN tdm.conflict oc ON oc.conflict_id = od.conflict_id AND oc.run_id = c.run_id
-                          AND oc.rel = c.rel
-      JOIN tdm.conflict_member om ON om.run_id = oc.run_id AND om.conflict_id = oc.conflict_id
-     WHERE od.conflict_id <> c.conflict_id AND od.action = 'keep_all' AND od.renames ? om.label
-       AND tdm._row_has_key(om."row" || (od.renames -> om.label), candidate, normalized)
-     LIMIT 1;
+    EXECUTE format('SELECT format(''the rename of %%s by the decision on %%s'', om.label, od.conflict_id)'
+                   '  FROM tdm.decision od'
+                   '  JOIN tdm.conflict oc ON oc.conflict_id = od.conflict_id AND oc.run_id = $1'
+                   '                      AND oc.rel = $3'
+                   '  JOIN tdm.conflict_member om ON om.run_id = oc.run_id'
+                   '                             AND om.conflict_id = oc.conflict_id'
+                   ' WHERE od.conflict_id <> $2 AND od.action = ''keep_all'' AND od.renames ? om.label'
+                   '   AND %s = $4 LIMIT 1',
+                   tdm._member_key(c.rel, key_columns, '(om."row" || (od.renames -> om.label))',
+                                   normalized))
+      INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   END IF;
   -- A row whose primary key this run changed to it (re-keyed, renamed,
   -- re-pointed with its parent).
   IF holder IS NULL AND key_columns = m.pk_columns THEN
-    SELECT format('%s''s row %s, given that key by this run', k.env, k.old_key) INTO holder
-      FROM tdm.key_map k
-     WHERE k.run_id = c.run_id AND k.rel = c.rel AND k.new_key = candidate
-     LIMIT 1;
+    EXECUTE format('SELECT format(''%%s''''s row %%s, given that key by this run'', k.env, k.old_key)'
+                   '  FROM tdm.key_map k WHERE k.run_id = $1 AND k.rel = $3 AND %s = $4 LIMIT 1',
+                   tdm._member_key(c.rel, key_columns, 'k.new_key', false))
+      INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   END IF;
   -- A row of the release in no conflict, looked up in the environments by
   -- their own keys: not for a key that includes a foreign key to a managed
-  -- table, which the parents' resolution may change (validation checks it).
+  -- table, which the parents' resolution may change (validation checks it),
+  -- nor for the member's own key (renamed to what it holds already).
   IF holder IS NULL
-     AND NOT EXISTS (SELECT 1 FROM tdm.conflict_member x
-                      WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id
-                        AND x.label = _rename_free.label
-                        AND tdm._row_has_key(x."row", candidate, normalized))
      AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
                       CROSS JOIN LATERAL jsonb_array_elements_text(fk -> 'columns') AS k(col)
                       JOIN tdm.managed_table p ON p.rel = to_regclass(fk ->> 'references')
                      WHERE k.col = ANY (key_columns)) THEN
-    -- (A member renamed to what it holds already is its own row there.)
-    holder := tdm._key_in_release(c.rel, key_columns, candidate, release);
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM tdm.conflict_member x'
+                   '                WHERE x.run_id = $1 AND x.conflict_id = $2 AND x.label = $5'
+                   '                  AND %s = $4)',
+                   tdm._member_key(c.rel, key_columns, 'x."row"', normalized))
+      INTO holder USING c.run_id, c.conflict_id, c.rel, wanted, label;
+    holder := CASE WHEN holder::bool THEN NULL
+                   ELSE tdm._key_in_release(c.rel, key_columns, candidate, release) END;
   END IF;
   IF holder IS NOT NULL THEN
     RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of this release (%)',
@@ -242,6 +253,21 @@ BEGIN
             HINT = 'Choose a value no other row of the release has (validation checks them all).';
   END IF;
 END
+$$;
+
+-- The expression of key `columns` of `rel` read from the jsonb row
+-- `member_row` (an expression), as text[] spelled through the columns'
+-- types, lower-cased and trimmed when `normalized`.
+CREATE FUNCTION tdm._member_key(rel regclass, columns text[], member_row text, normalized bool)
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('ARRAY[%s]::text[]',
+                string_agg(CASE WHEN normalized
+                                THEN format('lower(btrim((%s->>%L)::%s::text, E'' \t\n\r\f\x0b''))',
+                                            member_row, c, tdm._column_type(rel, c))
+                                ELSE format('(%s->>%L)::%s::text', member_row, c,
+                                            tdm._column_type(rel, c)) END, ', ' ORDER BY n))
+    FROM unnest(columns) WITH ORDINALITY AS u(c, n)
 $$;
 
 -- Checks a decision as it is written and fills in who and when. Rejected
@@ -281,10 +307,17 @@ BEGIN
      AND (NEW.conflict_id, NEW.action, NEW.keep_env, NEW.renames, NEW.merged, NEW.rationale)
          IS NOT DISTINCT FROM (OLD.conflict_id, OLD.action, OLD.keep_env, OLD.renames,
                                OLD.merged, OLD.rationale) THEN
-    -- An approval (or its withdrawal): by someone else than the decider.
-    IF NEW.approved_by IS NOT NULL AND current_user = OLD.decided_by THEN
-      RAISE EXCEPTION 'decision on %: % decided it and cannot also approve it',
-        NEW.conflict_id, current_user
+    -- An approval (or its withdrawal): by someone else than the decider,
+    -- under any role (the decider's login, as the audit trail has it).
+    IF NEW.approved_by IS NOT NULL
+       AND (current_user = OLD.decided_by OR session_user = OLD.decided_by
+            OR session_user = (SELECT a.actor FROM tdm.audit a
+                                WHERE a.action = 'decide' AND a.object = OLD.conflict_id
+                                ORDER BY a.audit_id DESC LIMIT 1)) THEN
+      RAISE EXCEPTION 'decision on %: % decided it and cannot also approve it%',
+        NEW.conflict_id, CASE WHEN current_user = OLD.decided_by THEN current_user ELSE session_user END,
+        CASE WHEN current_user = OLD.decided_by THEN ''
+             ELSE format(', not as %s either', current_user) END
         USING ERRCODE = 'insufficient_privilege',
               HINT = 'A priority 1 decision needs a second reviewer: another user runs tdm.approve().';
     END IF;
@@ -513,15 +546,14 @@ CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE OR DELETE ON tdm.decision
 CREATE FUNCTION tdm._decision_record() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  -- The setting names the role for withdrawals only, and only a role the
-  -- session may act as: the statement that writes the decision can change
-  -- it before this trigger runs (RETURNING). A decision and an approval
-  -- name theirs in the row (decided_by, approved_by), which the check
-  -- trigger wrote.
+  -- Who acted: a decision and an approval name their role in the row
+  -- (decided_by, approved_by), which the check trigger wrote; a withdrawal
+  -- is the session user's. Not the setting, which the statement writing
+  -- the decision can change before this trigger runs (RETURNING): it only
+  -- tells a restore (a superuser's insert of complete rows) apart.
   noted name := nullif(current_setting('tdm_decision.role', true), '');
   superuser bool := (SELECT rolsuper FROM pg_roles WHERE rolname = session_user);
-  acting name := CASE WHEN noted IS NOT NULL AND pg_has_role(session_user, noted, 'MEMBER')
-                      THEN noted ELSE session_user END;
+  acting name := session_user;  -- (a withdrawal's: the row does not say)
 BEGIN
   IF TG_RELID <> 'tdm.decision'::regclass THEN  -- (on tdm.decision alone)
     RAISE EXCEPTION 'tdm._decision_record records decisions of tdm.decision only, not of %',

@@ -47,6 +47,8 @@ GRANT EXECUTE ON FUNCTION
   tdm._row_has_key(jsonb, jsonb, bool),
   tdm._normalized_key(tdm.managed_table, text[]),
   tdm._typed_key(regclass, text[], jsonb),
+  tdm._member_key(regclass, text[], text, bool),
+  tdm._column_type(regclass, text),
   tdm._check_values(regclass, jsonb, text, text),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
