@@ -32,12 +32,23 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   typed text[];
 BEGIN
-  EXECUTE format('SELECT ARRAY[%s]::text[]',
-                 (SELECT string_agg(format('($1->>%L)::%s::text', c, tdm._column_type(rel, c)), ', '
-                                    ORDER BY n)
-                    FROM unnest(columns) WITH ORDINALITY AS u(c, n)))
-    INTO typed USING key_values;
+  EXECUTE 'SELECT ' || tdm._member_key(rel, columns, '$1', false) INTO typed USING key_values;
   RETURN typed;
+END
+$$;
+
+-- Whether two key value sets (column -> value) are one key, as the
+-- columns' types spell them (tdm._member_key).
+CREATE FUNCTION tdm._same_key(rel regclass, columns text[], a jsonb, b jsonb, normalized bool)
+RETURNS bool
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  same bool;
+BEGIN
+  EXECUTE format('SELECT %s = %s', tdm._member_key(rel, columns, '$1', normalized),
+                 tdm._member_key(rel, columns, '$2', normalized))
+    INTO same USING a, b;
+  RETURN same;
 END
 $$;
 
@@ -265,6 +276,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 string_agg(CASE WHEN normalized
                                 THEN format('lower(btrim((%s->>%L)::%s::text, E'' \t\n\r\f\x0b''))',
                                             member_row, c, tdm._column_type(rel, c))
+                                -- (numeric: 7 = 7.00, as detection compares it)
+                                WHEN (SELECT tdm._base_type(a.atttypid) FROM pg_attribute a
+                                       WHERE a.attrelid = rel AND a.attname = c) = 'numeric'::regtype
+                                THEN format('trim_scale((%s->>%L)::%s)::text', member_row, c,
+                                            tdm._column_type(rel, c))
                                 ELSE format('(%s->>%L)::%s::text', member_row, c,
                                             tdm._column_type(rel, c)) END, ', ' ORDER BY n))
     FROM unnest(columns) WITH ORDINALITY AS u(c, n)
@@ -295,11 +311,8 @@ BEGIN
   -- as it was: it was checked when it was taken.
   IF TG_OP = 'INSERT' AND NEW.members_checksum IS NOT NULL
      AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
-    PERFORM set_config('tdm_decision.role', '', true);
     RETURN NEW;
   END IF;
-  -- Who acts, for tdm._decision_record (after the row is written).
-  PERFORM set_config('tdm_decision.role', current_user, true);
   IF TG_OP = 'DELETE' THEN
     RETURN OLD;
   END IF;
@@ -316,7 +329,7 @@ BEGIN
                                 ORDER BY a.audit_id DESC LIMIT 1)) THEN
       RAISE EXCEPTION 'decision on %: % decided it and cannot also approve it%',
         NEW.conflict_id, CASE WHEN current_user = OLD.decided_by THEN current_user ELSE session_user END,
-        CASE WHEN current_user = OLD.decided_by THEN ''
+        CASE WHEN current_user = OLD.decided_by OR current_user = session_user THEN ''
              ELSE format(', not as %s either', current_user) END
         USING ERRCODE = 'insufficient_privilege',
               HINT = 'A priority 1 decision needs a second reviewer: another user runs tdm.approve().';
@@ -468,7 +481,7 @@ BEGIN
           CONTINUE;  -- a NULL natural key matches nothing
         END IF;
         IF EXISTS (SELECT 1 FROM jsonb_array_elements(seen) x
-                    WHERE tdm._row_has_key(x, candidate, m.normalize_keys)) THEN
+                    WHERE tdm._same_key(c.rel, cols, x, candidate, m.normalize_keys)) THEN
           RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
             nk, candidate
             USING ERRCODE = 'unique_violation',
@@ -548,19 +561,19 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   -- Who acted: a decision and an approval name their role in the row
   -- (decided_by, approved_by), which the check trigger wrote; a withdrawal
-  -- is the session user's. Not the setting, which the statement writing
-  -- the decision can change before this trigger runs (RETURNING): it only
-  -- tells a restore (a superuser's insert of complete rows) apart.
-  noted name := nullif(current_setting('tdm_decision.role', true), '');
-  superuser bool := (SELECT rolsuper FROM pg_roles WHERE rolname = session_user);
+  -- is the session user's. (Nothing the writing statement could change
+  -- before this trigger runs, as RETURNING can a setting.)
   acting name := session_user;  -- (a withdrawal's: the row does not say)
 BEGIN
   IF TG_RELID <> 'tdm.decision'::regclass THEN  -- (on tdm.decision alone)
     RAISE EXCEPTION 'tdm._decision_record records decisions of tdm.decision only, not of %',
       TG_RELID::regclass USING ERRCODE = 'insufficient_privilege';
   END IF;
-  IF noted IS NULL AND superuser AND TG_OP = 'INSERT' THEN
-    RETURN NULL;  -- a restored decision: recorded when it was taken
+  IF TG_OP = 'INSERT' AND NEW.decided_at < now() THEN
+    -- A restored decision (a superuser's insert of a complete row, which
+    -- the check trigger keeps as it was): recorded when it was taken. Any
+    -- other insert was stamped with the clock time, after now().
+    RETURN NULL;
   END IF;
   IF TG_OP = 'DELETE' THEN
     IF (tdm._latest_conflict(OLD.conflict_id)).status IN ('decided', 'stale') THEN

@@ -47,6 +47,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._row_has_key(jsonb, jsonb, bool),
   tdm._normalized_key(tdm.managed_table, text[]),
   tdm._typed_key(regclass, text[], jsonb),
+  tdm._same_key(regclass, text[], jsonb, jsonb, bool),
   tdm._member_key(regclass, text[], text, bool),
   tdm._column_type(regclass, text),
   tdm._check_values(regclass, jsonb, text, text),
