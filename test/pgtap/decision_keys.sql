@@ -1,0 +1,57 @@
+-- Renamed keys are compared as their columns' types spell them (decisions
+-- 60-62): another spelling of a key is the same key. And a restored
+-- decision (a superuser's insert of a complete row) adds no audit row,
+-- while a checked one always does, whatever its statement returns.
+BEGIN;
+SELECT plan(10);
+
+CREATE SCHEMA tap_keys;
+CREATE TABLE tap_keys.t (id int PRIMARY KEY, d date, amt numeric, code char(5), email text,
+                         tdm_release text, tdm_feature text);
+
+SELECT ok(tdm._same_key('tap_keys.t', '{d}', '{"d": "2024-01-02"}', '{"d": "January 2 2024"}', false),
+          'a date written two ways is one key');
+SELECT ok(tdm._same_key('tap_keys.t', '{amt}', '{"amt": 7}', '{"amt": "7.00"}', false),
+          'a numeric with and without its scale''s zeros is one key');
+SELECT ok(tdm._same_key('tap_keys.t', '{code}', '{"code": "AA   "}', '{"code": "AA"}', false),
+          'a char(n) with and without its padding is one key');
+SELECT ok(tdm._same_key('tap_keys.t', '{id}', '{"id": 17}', '{"id": "17"}', false),
+          'a number and its string are one key');
+SELECT ok(tdm._same_key('tap_keys.t', '{email}', '{"email": "a@x"}', '{"email": " A@X "}', true),
+          'normalized: case and surrounding spaces aside');
+SELECT ok(NOT tdm._same_key('tap_keys.t', '{email}', '{"email": "a@x"}', '{"email": " A@X "}', false),
+          'not normalized: case counts');
+SELECT ok(NOT tdm._same_key('tap_keys.t', '{amt,d}', '{"amt": 7, "d": "2024-01-02"}',
+                            '{"amt": 7.01, "d": "2024-01-02"}', false),
+          'different values are different keys');
+
+-- A conflict to decide on, in a run of its own.
+SELECT tdm.manage_table('tap_keys.t', '{email}');
+INSERT INTO tdm.release (release, code_version) VALUES ('TAP-KEYS', 'v0');
+INSERT INTO tdm.run (run_id, release, target) VALUES (-31, 'TAP-KEYS', 'tap_keys');
+INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule, members)
+VALUES (-31, 'C-tapkeys0001', 'tap_keys.t', 'attribute_conflict', 'complex', 3, 'pending', 'manual',
+        '[{"env": "st1", "row": {"id": 1, "email": "a@x"}}, {"env": "st2", "row": {"id": 1, "email": "a@x"}}]'),
+       (-31, 'C-tapkeys0002', 'tap_keys.t', 'attribute_conflict', 'complex', 3, 'pending', 'manual',
+        '[{"env": "st1", "row": {"id": 2, "email": "b@x"}}, {"env": "st2", "row": {"id": 2, "email": "b@x"}}]');
+
+-- A checked decision is audited even when its statement clears the
+-- setting an earlier version read.
+INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale)
+VALUES ('C-tapkeys0001', 'keep', 'st1', 'st1 is right')
+RETURNING set_config('tdm_decision.role', '', true) IS NOT NULL AS cleared;
+SELECT is((SELECT count(*)::int FROM tdm.audit WHERE object = 'C-tapkeys0001' AND action = 'decide'), 1,
+          'a checked decision is audited, whatever its statement returns');
+-- A restored one (complete, stamped before this transaction) is not: it
+-- was audited when it was taken.
+INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale, decided_by, decided_at,
+                          members_checksum)
+VALUES ('C-tapkeys0002', 'keep', 'st1', 'restored', 'someone', now() - interval '1 day',
+        md5('[]'));
+SELECT is((SELECT count(*)::int FROM tdm.audit WHERE object = 'C-tapkeys0002'), 0,
+          'a restored decision adds no audit row');
+SELECT is((SELECT decided_by::text FROM tdm.decision WHERE conflict_id = 'C-tapkeys0002'), 'someone',
+          'and stays as it was restored');
+
+SELECT * FROM finish();
+ROLLBACK;
