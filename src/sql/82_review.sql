@@ -10,31 +10,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The condition that row `t` has the key values $1 (jsonb: column -> value)
--- in `columns`, compared as text; `normalized`: as natural keys of a table
--- managed with normalize_keys are (case and surrounding spaces ignored).
+-- in `columns` of `rel`, compared as the columns' types (an environment
+-- filters by it, through its index; compared as text, each row would be
+-- fetched); `normalized`: as text, as natural keys of a table managed
+-- with normalize_keys are (case and surrounding spaces ignored).
 CREATE FUNCTION tdm._key_matches(rel regclass, columns text[], normalized bool DEFAULT false)
 RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  -- (Compared as the column's type otherwise: an environment filters by it,
-  -- through its index, where a comparison as text is made here, row by row.)
   SELECT string_agg(CASE WHEN normalized
                          THEN format('lower(btrim(t.%1$I::text, E'' \t\n\r\f\x0b''))'
                                      ' = lower(btrim($1->>%1$L, E'' \t\n\r\f\x0b''))', c)
                          ELSE format('t.%1$I = ($1->>%1$L)::%2$s', c, tdm._column_type(rel, c)) END,
                     ' AND ')
     FROM unnest(columns) AS c
-$$;
-
--- A key's values (column -> value) as the columns' types spell them:
--- padding, scale and JSON numbers or strings aside.
-CREATE FUNCTION tdm._typed_key(rel regclass, columns text[], key_values jsonb) RETURNS text[]
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  typed text[];
-BEGIN
-  EXECUTE 'SELECT ' || tdm._member_key(rel, columns, '$1', false) INTO typed USING key_values;
-  RETURN typed;
-END
 $$;
 
 -- Whether two key value sets (column -> value) are one key, as the
@@ -50,17 +38,6 @@ BEGIN
     INTO same USING a, b;
   RETURN same;
 END
-$$;
-
--- Whether a member's row holds the key values `candidate` (column ->
--- value), compared as tdm._key_matches compares them.
-CREATE FUNCTION tdm._row_has_key(member_row jsonb, candidate jsonb, normalized bool) RETURNS bool
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE WHEN normalized
-              THEN (SELECT bool_and(lower(btrim(member_row ->> e.key, E' \t\n\r\f\x0b'))
-                                    = lower(btrim(e.value #>> '{}', E' \t\n\r\f\x0b')))
-                      FROM jsonb_each(candidate) e)
-              ELSE member_row @> candidate END
 $$;
 
 -- Whether `columns` are a natural key that `m` compares normalized.
@@ -511,11 +488,11 @@ BEGIN
       IF EXISTS (SELECT 1 FROM tdm.conflict_member x
                   WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id
                     AND x.label <> checking.label
-                    AND tdm._typed_key(c.rel, m.pk_columns,
-                                       (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> x.label -> col,
-                                                                              x."row" -> col))
-                                          FROM unnest(m.pk_columns) AS col))
-                        = tdm._typed_key(c.rel, m.pk_columns, candidate)) THEN
+                    AND tdm._same_key(c.rel, m.pk_columns,
+                                      (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> x.label -> col,
+                                                                             x."row" -> col))
+                                         FROM unnest(m.pk_columns) AS col),
+                                      candidate, false)) THEN
         RAISE EXCEPTION 'decision on %: keep_all would keep two rows with primary key %',
           NEW.conflict_id, candidate
           USING ERRCODE = 'unique_violation',
