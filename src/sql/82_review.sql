@@ -189,23 +189,28 @@ BEGIN
   -- and JSON numbers or strings aside.
   EXECUTE 'SELECT ' || tdm._member_key(c.rel, key_columns, '$1', normalized)
     INTO wanted USING candidate;
-  -- A member of another conflict.
-  EXECUTE format('SELECT ''another conflict'' FROM tdm.conflict_member x'
-                 '  JOIN tdm.conflict xc USING (run_id, conflict_id)'
-                 ' WHERE x.run_id = $1 AND x.conflict_id <> $2 AND xc.rel = $3 AND %s = $4 LIMIT 1',
+  -- A member of another conflict. (The rows are cast to this table's
+  -- types: only this table's are read, OFFSET 0 keeps the comparison from
+  -- being pushed down onto other tables' rows.)
+  EXECUTE format('SELECT ''another conflict'''
+                 '  FROM (SELECT e.m -> ''row'' AS "row" FROM tdm.conflict xc'
+                 '         CROSS JOIN LATERAL jsonb_array_elements(xc.members) AS e(m)'
+                 '         WHERE xc.run_id = $1 AND xc.rel = $3 AND xc.conflict_id <> $2 OFFSET 0) x'
+                 ' WHERE %s = $4 LIMIT 1',
                  tdm._member_key(c.rel, key_columns, 'x."row"', normalized))
     INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   -- Another decision's rename to the same key.
   IF holder IS NULL THEN
-    EXECUTE format('SELECT format(''the rename of %%s by the decision on %%s'', om.label, od.conflict_id)'
-                   '  FROM tdm.decision od'
-                   '  JOIN tdm.conflict oc ON oc.conflict_id = od.conflict_id AND oc.run_id = $1'
-                   '                      AND oc.rel = $3'
-                   '  JOIN tdm.conflict_member om ON om.run_id = oc.run_id'
-                   '                             AND om.conflict_id = oc.conflict_id'
-                   ' WHERE od.conflict_id <> $2 AND od.action = ''keep_all'' AND od.renames ? om.label'
-                   '   AND %s = $4 LIMIT 1',
-                   tdm._member_key(c.rel, key_columns, '(om."row" || (od.renames -> om.label))',
+    EXECUTE format('SELECT format(''the rename of %%s by the decision on %%s'', om.label, om.conflict_id)'
+                   '  FROM (SELECT om.label, om."row", od.renames, od.conflict_id FROM tdm.decision od'
+                   '          JOIN tdm.conflict oc ON oc.conflict_id = od.conflict_id'
+                   '                              AND oc.run_id = $1 AND oc.rel = $3'
+                   '          JOIN tdm.conflict_member om ON om.run_id = oc.run_id'
+                   '                                     AND om.conflict_id = oc.conflict_id'
+                   '         WHERE od.conflict_id <> $2 AND od.action = ''keep_all'''
+                   '           AND od.renames ? om.label OFFSET 0) om'
+                   ' WHERE %s = $4 LIMIT 1',
+                   tdm._member_key(c.rel, key_columns, '(om."row" || (om.renames -> om.label))',
                                    normalized))
       INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   END IF;
@@ -213,7 +218,8 @@ BEGIN
   -- re-pointed with its parent).
   IF holder IS NULL AND key_columns = m.pk_columns THEN
     EXECUTE format('SELECT format(''%%s''''s row %%s, given that key by this run'', k.env, k.old_key)'
-                   '  FROM tdm.key_map k WHERE k.run_id = $1 AND k.rel = $3 AND %s = $4 LIMIT 1',
+                   '  FROM (SELECT * FROM tdm.key_map k WHERE k.run_id = $1 AND k.rel = $3 OFFSET 0) k'
+                   ' WHERE %s = $4 LIMIT 1',
                    tdm._member_key(c.rel, key_columns, 'k.new_key', false))
       INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   END IF;
@@ -226,9 +232,10 @@ BEGIN
                       CROSS JOIN LATERAL jsonb_array_elements_text(fk -> 'columns') AS k(col)
                       JOIN tdm.managed_table p ON p.rel = to_regclass(fk ->> 'references')
                      WHERE k.col = ANY (key_columns)) THEN
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM tdm.conflict_member x'
-                   '                WHERE x.run_id = $1 AND x.conflict_id = $2 AND x.label = $5'
-                   '                  AND %s = $4)',
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM (SELECT x."row" FROM tdm.conflict_member x'
+                   '                              WHERE x.run_id = $1 AND x.conflict_id = $2'
+                   '                                AND x.label = $5 OFFSET 0) x'
+                   '                WHERE %s = $4)',
                    tdm._member_key(c.rel, key_columns, 'x."row"', normalized))
       INTO holder USING c.run_id, c.conflict_id, c.rel, wanted, label;
     holder := CASE WHEN holder::bool THEN NULL
