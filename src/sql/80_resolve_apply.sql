@@ -28,17 +28,30 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- The same two for a conflict member `e.m` (an element of the conflict's
--- members array; or the member's row given), read from its row by name. The text goes through the
--- column's type, so it is spelled as tdm._key_text spells the stored
--- value (a char(n) key loses its padding there, as in the ::text cast).
-CREATE FUNCTION tdm._member_key_text(rel regclass, cols text[],
-                                     member_row text DEFAULT 'e.m->''row''') RETURNS text
+-- members array; or the member's row given), read from its row by name. The
+-- text goes through the column's type, so it is spelled as tdm._key_text
+-- spells the stored value (a char(n) key loses its padding there, as in the
+-- ::text cast). `compared`: as the key compares rather than as it is
+-- spelled (a numeric without its scale's zeros, as detection compares it);
+-- `normalized` too: lower-cased and trimmed (normalize_keys).
+CREATE FUNCTION tdm._member_key(rel regclass, cols text[], member_row text DEFAULT 'e.m->''row''',
+                                normalized bool DEFAULT false, compared bool DEFAULT false)
+RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT format('ARRAY[%s]::text[]',
-                string_agg(format('(%s->>%L)::%s::text', member_row, u.c, t.column_type), ', '
-                           ORDER BY u.n))
+                string_agg(CASE WHEN normalized
+                                THEN format('lower(btrim((%s->>%L)::%s::text, E'' \t\n\r\f\x0b''))',
+                                            member_row, u.c, t.column_type)
+                                WHEN compared AND tdm._base_type(t.type_oid) = 'numeric'::regtype
+                                THEN format('trim_scale((%s->>%L)::%s)::text', member_row, u.c,
+                                            t.column_type)
+                                ELSE format('(%s->>%L)::%s::text', member_row, u.c, t.column_type)
+                           END, ', ' ORDER BY u.n))
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)
-    JOIN tdm._columns(rel) t ON t.column_name = u.c
+    JOIN (SELECT a.attname::text AS column_name, format_type(a.atttypid, a.atttypmod) AS column_type,
+                 a.atttypid AS type_oid
+            FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped) t
+      ON t.column_name = u.c
 $$;
 
 CREATE FUNCTION tdm._member_key_json(cols text[]) RETURNS text
@@ -307,7 +320,7 @@ BEGIN
     '                        FROM jsonb_array_elements(c.members) WITH ORDINALITY AS x(m, n)) e'
     '  WHERE c.run_id = $1 AND c.rel = $2 AND c.kind <> ''relationship'''
     '    AND c.status IN (''auto_resolved'', ''decided'') AND r.action IS NOT NULL',
-    tdm._member_key_text(the_rel, m.pk_columns), tdm._member_key_json(m.pk_columns))
+    tdm._member_key(the_rel, m.pk_columns), tdm._member_key_json(m.pk_columns))
     USING run, the_rel;
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE row_ctid IS NULL) THEN
     RAISE EXCEPTION 'consolidate: %: conflict members without a collected row', the_rel
@@ -550,8 +563,8 @@ BEGIN
       ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason)'
       ' SELECT $3, tdm_env, old_key, old_json, key, new_json, ''repointed'' FROM changed'
       '  WHERE $5 AND old_key <> key',
-      tdm._member_key_text(e.parent, pm.pk_columns, 'k.old_key'),
-      tdm._member_key_text(e.parent, pm.pk_columns, 'k.new_key'),
+      tdm._member_key(e.parent, pm.pk_columns, 'k.old_key'),
+      tdm._member_key(e.parent, pm.pk_columns, 'k.new_key'),
       child, set_fk, tdm._key_text(e.columns, 't'), parent, tdm._key_text(pm.pk_columns, 'p'),
       tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.pk_columns, 't'),
       tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', false),
@@ -581,7 +594,7 @@ BEGIN
       '  WHERE d.action = ''delete_all'' AND cm.env <> ''master'''
       '    AND NOT EXISTS (SELECT 1 FROM %2$s p WHERE p.tdm_env = cm.env AND %3$s = k.key)'
       '  ORDER BY cm.env, k.key',
-      tdm._member_key_text(parent_rel, pm.pk_columns, 'cm."row"'),
+      tdm._member_key(parent_rel, pm.pk_columns, 'cm."row"'),
       format('pg_temp.%I', tdm._collected_name(parent_rel)), tdm._key_text(pm.pk_columns, 'p'))
       USING parent_rel, runs;
   END LOOP;

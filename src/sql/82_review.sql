@@ -33,8 +33,8 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   same bool;
 BEGIN
-  EXECUTE format('SELECT %s = %s', tdm._member_key(rel, columns, '$1', normalized),
-                 tdm._member_key(rel, columns, '$2', normalized))
+  EXECUTE format('SELECT %s = %s', tdm._member_key(rel, columns, '$1', normalized, true),
+                 tdm._member_key(rel, columns, '$2', normalized, true))
     INTO same USING a, b;
   RETURN same;
 END
@@ -187,7 +187,7 @@ BEGIN
   -- Every comparison is of the key as its columns' types spell it
   -- (tdm._member_key): char padding, numeric scale, how a date is written
   -- and JSON numbers or strings aside.
-  EXECUTE 'SELECT ' || tdm._member_key(c.rel, key_columns, '$1', normalized)
+  EXECUTE 'SELECT ' || tdm._member_key(c.rel, key_columns, '$1', normalized, true)
     INTO wanted USING candidate;
   -- A member of another conflict. (The rows are cast to this table's
   -- types: only this table's are read, OFFSET 0 keeps the comparison from
@@ -197,7 +197,7 @@ BEGIN
                  '         CROSS JOIN LATERAL jsonb_array_elements(xc.members) AS e(m)'
                  '         WHERE xc.run_id = $1 AND xc.rel = $3 AND xc.conflict_id <> $2 OFFSET 0) x'
                  ' WHERE %s = $4 LIMIT 1',
-                 tdm._member_key(c.rel, key_columns, 'x."row"', normalized))
+                 tdm._member_key(c.rel, key_columns, 'x."row"', normalized, true))
     INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   -- Another decision's rename to the same key.
   IF holder IS NULL THEN
@@ -211,7 +211,7 @@ BEGIN
                    '           AND od.renames ? om.label OFFSET 0) om'
                    ' WHERE %s = $4 LIMIT 1',
                    tdm._member_key(c.rel, key_columns, '(om."row" || (om.renames -> om.label))',
-                                   normalized))
+                                   normalized, true))
       INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   END IF;
   -- A row whose primary key this run changed to it (re-keyed, renamed,
@@ -220,7 +220,7 @@ BEGIN
     EXECUTE format('SELECT format(''%%s''''s row %%s, given that key by this run'', k.env, k.old_key)'
                    '  FROM (SELECT * FROM tdm.key_map k WHERE k.run_id = $1 AND k.rel = $3 OFFSET 0) k'
                    ' WHERE %s = $4 LIMIT 1',
-                   tdm._member_key(c.rel, key_columns, 'k.new_key', false))
+                   tdm._member_key(c.rel, key_columns, 'k.new_key', false, true))
       INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   END IF;
   -- A row of the release in no conflict, looked up in the environments by
@@ -236,7 +236,7 @@ BEGIN
                    '                              WHERE x.run_id = $1 AND x.conflict_id = $2'
                    '                                AND x.label = $5 OFFSET 0) x'
                    '                WHERE %s = $4)',
-                   tdm._member_key(c.rel, key_columns, 'x."row"', normalized))
+                   tdm._member_key(c.rel, key_columns, 'x."row"', normalized, true))
       INTO holder USING c.run_id, c.conflict_id, c.rel, wanted, label;
     holder := CASE WHEN holder::bool THEN NULL
                    ELSE tdm._key_in_release(c.rel, key_columns, candidate, release) END;
@@ -248,26 +248,6 @@ BEGIN
             HINT = 'Choose a value no other row of the release has (validation checks them all).';
   END IF;
 END
-$$;
-
--- The expression of key `columns` of `rel` read from the jsonb row
--- `member_row` (an expression), as text[] spelled through the columns'
--- types, lower-cased and trimmed when `normalized`.
-CREATE FUNCTION tdm._member_key(rel regclass, columns text[], member_row text, normalized bool)
-RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT format('ARRAY[%s]::text[]',
-                string_agg(CASE WHEN normalized
-                                THEN format('lower(btrim((%s->>%L)::%s::text, E'' \t\n\r\f\x0b''))',
-                                            member_row, c, tdm._column_type(rel, c))
-                                -- (numeric: 7 = 7.00, as detection compares it)
-                                WHEN (SELECT tdm._base_type(a.atttypid) FROM pg_attribute a
-                                       WHERE a.attrelid = rel AND a.attname = c) = 'numeric'::regtype
-                                THEN format('trim_scale((%s->>%L)::%s)::text', member_row, c,
-                                            tdm._column_type(rel, c))
-                                ELSE format('(%s->>%L)::%s::text', member_row, c,
-                                            tdm._column_type(rel, c)) END, ', ' ORDER BY n))
-    FROM unnest(columns) WITH ORDINALITY AS u(c, n)
 $$;
 
 -- Checks a decision as it is written and fills in who and when. Rejected
@@ -296,9 +276,6 @@ BEGIN
   IF TG_OP = 'INSERT' AND NEW.members_checksum IS NOT NULL
      AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
     RETURN NEW;
-  END IF;
-  IF TG_OP = 'DELETE' THEN
-    RETURN OLD;
   END IF;
   IF TG_OP = 'UPDATE' AND NEW.approved_by IS DISTINCT FROM OLD.approved_by
      AND (NEW.conflict_id, NEW.action, NEW.keep_env, NEW.renames, NEW.merged, NEW.rationale)
@@ -532,7 +509,7 @@ BEGIN
   RETURN NEW;
 END
 $$;
-CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE OR DELETE ON tdm.decision
+CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE ON tdm.decision
   FOR EACH ROW EXECUTE FUNCTION tdm._decision_check();
 
 -- Once a decision is written: its conflict's status follows (decided, or

@@ -32,7 +32,7 @@ BEGIN
       tdm._key_text(e.columns, 't'), tdm._collected_name(e.child),
       -- (the parent's key as the child's text spells it: a char(n) key
       -- without its padding)
-      tdm._member_key_text(e.parent, e.ref_columns, 'cm."row"'))
+      tdm._member_key(e.parent, e.ref_columns, 'cm."row"'))
       USING run, e.parent, e.child;
   END LOOP;
 END

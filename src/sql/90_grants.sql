@@ -46,7 +46,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._rename_free(tdm.conflict, text, text, jsonb, text),
   tdm._normalized_key(tdm.managed_table, text[]),
   tdm._same_key(regclass, text[], jsonb, jsonb, bool),
-  tdm._member_key(regclass, text[], text, bool),
+  tdm._member_key(regclass, text[], text, bool, bool),
   tdm._column_type(regclass, text),
   tdm._check_values(regclass, jsonb, text, text),
   tdm._columns(regclass),

@@ -77,7 +77,7 @@ BEGIN
   RETURN k;
 END
 $$;
-SELECT is(pg_temp.key_of(tdm._member_key_text('padded', '{code}'),
+SELECT is(pg_temp.key_of(tdm._member_key('padded', '{code}'),
                          (SELECT jsonb_build_object('row', to_jsonb(t)) FROM padded t)),
           pg_temp.key_of(tdm._key_text('{code}', 't'), NULL::jsonb),
           'a char(n) key spelled from the member''s JSON as from the stored row');
