@@ -37,6 +37,7 @@ extern "C" {
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/elog.h"
@@ -104,6 +105,12 @@ bool register_worker(const char *function, const char *type, const char *name, D
 void connect_as_launcher(const char *application_name) {
   JobStart start;
   std::memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof start);
+  // SIGTERM (pg_terminate_backend, shutdown) as a backend takes it: noted,
+  // and acted on at the next interrupt check. The default handler of a
+  // background worker raises FATAL in the signal handler itself, which
+  // inside a critical section (a catalog write of CREATE TEMP TABLE, say)
+  // becomes a PANIC that restarts the whole cluster.
+  pqsignal(SIGTERM, die);
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnectionByOid(start.database, start.session_user, 0);
   pgstat_report_appname(application_name);
