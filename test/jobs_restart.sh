@@ -8,6 +8,7 @@
 set -uo pipefail
 db="$1"
 counts="$2"
+other_db="${3:-tdm_tap}"  # another database with tdm, not running jobs
 ok=0 bad=0
 check() {  # description, command producing "t" when the check holds
   if [ "$(eval "$2" 2>&1)" = "t" ]; then
@@ -27,9 +28,15 @@ wait_for() {  # bounded polling on a condition in $db
   return 1
 }
 
-# A consolidation held in collection (st1's users locked by another
+# Every table of st1: a consolidation is held in collection by whichever
+# it reads first (tables other suites manage after R2 was tagged would
+# fail it at once, before the restart this checks).
+st1_tables="$(psql -X -At -d st1 -c "SELECT string_agg(format('%I', tablename), ', ')
+                                        FROM pg_tables WHERE schemaname = 'public'")"
+
+# A consolidation held in collection (st1's tables locked by another
 # session), then the server restarts under it.
-psql -X -q -d st1 -c "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300)" \
+psql -X -q -d st1 -c "BEGIN; LOCK TABLE $st1_tables IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300)" \
   >/dev/null 2>&1 &
 holder=$!
 wait_for "EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
@@ -37,6 +44,12 @@ wait_for "EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.datab
 job="$(q "SELECT tdm.consolidate('R2', wait => false)")"
 check "the job runs in a worker before the restart" \
   "wait_for \"(SELECT status = 'running' FROM tdm.job WHERE job_id = $job)\" && echo t"
+# Job ids are per database: another database's tdm.progress shows nothing
+# of it (nor cancels it), this one's does.
+check "tdm.progress shows the job in its own database" \
+  "wait_for \"EXISTS (SELECT FROM tdm.progress WHERE job_id = $job)\" && echo t"
+check "tdm.progress of another database does not show it" \
+  "psql -X -At -d \"$other_db\" -c 'SELECT count(*) = 0 FROM tdm.progress'"
 restart
 wait "$holder" 2>/dev/null
 check "after the restart the job is failed, not running" \
@@ -48,7 +61,7 @@ check "and says why" \
 # launcher, when it runs, takes it; a held job takes it otherwise).
 q "ALTER SYSTEM SET max_worker_processes = 1" >/dev/null
 restart
-psql -X -q -d st1 -c "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300)" \
+psql -X -q -d st1 -c "BEGIN; LOCK TABLE $st1_tables IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300)" \
   >/dev/null 2>&1 &
 holder=$!
 jobs_before="$(q "SELECT count(*) FROM tdm.job")"

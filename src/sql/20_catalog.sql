@@ -137,3 +137,21 @@ SELECT pg_catalog.pg_extension_config_dump('tdm.job', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.job_job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.tag_finding', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.release_lock', '');
+
+-- `name` when it fits in an identifier (63 bytes); else as much of it as
+-- fits with `_<unique>` after it: two long names that begin alike must not
+-- become one.
+CREATE FUNCTION tdm._fitted_name(name text, uniq text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  kept int := char_length(name);
+BEGIN
+  IF octet_length(name) <= 63 THEN
+    RETURN name;
+  END IF;
+  WHILE octet_length(left(name, kept) || '_' || uniq) > 63 LOOP
+    kept := kept - 1;
+  END LOOP;
+  RETURN left(name, kept) || '_' || uniq;
+END
+$$;

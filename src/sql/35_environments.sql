@@ -195,6 +195,46 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                    FROM jsonb_array_elements(m.foreign_keys) fk)))
 $$;
 
+-- How table `actual` (a target's, master's) differs from the managed
+-- table `managed` in its columns: names, and with `types` their types; NULL
+-- when it does not. Rows are copied between the two by column name, so a
+-- column on one side only breaks the copy inside its generated statement.
+CREATE FUNCTION tdm._table_drift(managed regclass, actual regclass, types bool) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(CASE WHEN a.column_name IS NULL
+                           THEN format('column %I (%s) is missing', m.column_name, m.column_type)
+                         WHEN m.column_name IS NULL
+                           THEN format('column %I (%s) is not in %s', a.column_name, a.column_type, managed)
+                         ELSE format('column %I is %s, but %s in %s', a.column_name, a.column_type,
+                                     m.column_type, managed) END,
+                    '; ' ORDER BY coalesce(m.ordinal, 10000 + a.ordinal))
+    FROM tdm._columns(managed) m FULL JOIN tdm._columns(actual) a USING (column_name)
+   WHERE m.column_name IS NULL OR a.column_name IS NULL OR (types AND m.column_type <> a.column_type)
+$$;
+
+-- Refuses `operation` when a table of `schema_name` differs from its
+-- managed table (tdm._table_drift), naming the table and each difference.
+CREATE FUNCTION tdm._require_same_columns(operation text, schema_name text, types bool) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  d record;
+BEGIN
+  SELECT m.rel, tdm._target_table(schema_name, m.rel) AS actual,
+         tdm._table_drift(m.rel, tdm._target_table(schema_name, m.rel), types) AS drift
+    INTO d
+    FROM tdm.managed_table m
+   WHERE tdm._target_table(schema_name, m.rel) IS NOT NULL
+     AND tdm._table_drift(m.rel, tdm._target_table(schema_name, m.rel), types) IS NOT NULL
+   ORDER BY m.rel::text LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION '%: table % differs from the managed table %: %', operation, d.actual, d.rel, d.drift
+      USING ERRCODE = 'datatype_mismatch',
+            HINT = format('Give %s the columns of %s (ALTER TABLE), as the environments were migrated.',
+                          d.actual, d.rel);
+  END IF;
+END
+$$;
+
 -- The target's columns, described the same way.
 CREATE FUNCTION tdm._target_columns(rel regclass)
 RETURNS TABLE (column_name text, column_type text, ordinal int)

@@ -55,15 +55,23 @@ $$;
 -- function takes at most 100 arguments: wider tables hash chunks of 90
 -- columns first (by position, dropped columns not counted), then the
 -- chunks' hashes; tdm._copy_rows does the same in C++.
-CREATE FUNCTION tdm._hash_args(rel regclass, alias text DEFAULT 't') RETURNS text
+-- `without_generated`: stored generated columns left out, for comparing
+-- rows that two tables computed each with its own expression.
+CREATE FUNCTION tdm._hash_args(rel regclass, alias text DEFAULT 't',
+                               without_generated bool DEFAULT false) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE WHEN count(*) <= 90 THEN string_agg(format('%I.%I', alias, column_name), ', ' ORDER BY ordinal)
+  WITH cols AS (
+    SELECT c.column_name, row_number() OVER (ORDER BY c.ordinal) AS position
+      FROM tdm._columns(rel) c
+     WHERE NOT without_generated
+        OR NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = rel
+                          AND a.attname = c.column_name AND a.attgenerated <> ''))
+  SELECT CASE WHEN count(*) <= 90 THEN string_agg(format('%I.%I', alias, column_name), ', ' ORDER BY position)
          ELSE (SELECT string_agg(format('tdm._row_hash(%s)', chunk), ', ' ORDER BY n)
                  FROM (SELECT (position - 1) / 90 AS n,
                               string_agg(format('%I.%I', alias, column_name), ', ' ORDER BY position) AS chunk
-                         FROM (SELECT column_name, row_number() OVER (ORDER BY ordinal) AS position
-                                 FROM tdm._columns(rel)) p GROUP BY 1) c) END
-    FROM tdm._columns(rel)
+                         FROM cols GROUP BY 1) c) END
+    FROM cols
 $$;
 
 -- Records one finding.

@@ -41,6 +41,8 @@ DECLARE
   env_rel regclass;
   missing text;
   table_missing bool;
+  failed_state text;
+  failed_message text;
   columns text;
   branches text[];
   temp_name name;
@@ -77,10 +79,11 @@ BEGIN
     BEGIN
       row_count := tdm._collect_rows(format('pg_temp.%I', temp_name)::regclass,
                                      array_to_string(branches, ' UNION ALL '), release, envs);
-    EXCEPTION WHEN undefined_table OR undefined_column OR connection_exception THEN
-      -- An environment unreachable, or its table or columns missing: say
-      -- which, from its catalog (read only then: each read is a round trip
-      -- per environment).
+    EXCEPTION WHEN undefined_table OR undefined_column OR connection_exception OR data_exception THEN
+      -- An environment unreachable, or its table or columns missing, or a
+      -- value the target's type refuses: say which, from its catalog (read
+      -- only then: each read is a round trip per environment).
+      GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;
       FOR i IN 1 .. cardinality(envs) LOOP
         SELECT bool_or(d.column_name IS NULL), string_agg(d.detail, '; ')
           INTO table_missing, missing
@@ -96,7 +99,25 @@ BEGIN
             USING ERRCODE = 'undefined_column',
                   HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
         END IF;
+        IF left(failed_state, 2) = '22' THEN
+          SELECT string_agg(d.detail, '; ') INTO missing
+            FROM tdm._schema_drift(envs[i], m.rel) d WHERE d.env_type IS NOT NULL AND d.severity = 'error';
+          IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'collect: environment "%" cannot provide % as the target''s types: %',
+              envs[i], m.rel, missing
+              USING ERRCODE = 'datatype_mismatch', DETAIL = failed_message,
+                    HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
+          END IF;
+        END IF;
       END LOOP;
+      IF left(failed_state, 2) = '22' THEN
+        RAISE EXCEPTION 'collect: a row of % in environments %s does not fit the target''s types: %',
+          m.rel, array_to_string(envs, ', '), failed_message
+          USING ERRCODE = failed_state,
+                HINT = format('An enum label, a domain''s check or a value range the environment allows'
+                              ' and this database does not. Run SELECT tdm.tag_release(%L): its findings'
+                              ' name the rows.', release);
+      END IF;
       RAISE;
     END;
 

@@ -65,7 +65,7 @@ $$;
 -- in any session (timestamps show in UTC, ISO style).
 CREATE FUNCTION tdm.detect_conflicts(release text) RETURNS SETOF tdm.conflict_preview
 AS 'MODULE_PATHNAME', 'tdm_detect_conflicts' LANGUAGE C
-SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
 SET extra_float_digits TO 1;
 COMMENT ON FUNCTION tdm.detect_conflicts(text) IS
   'Dry run of collection and conflict detection: writes nothing durable';
@@ -74,7 +74,7 @@ COMMENT ON FUNCTION tdm.detect_conflicts(text) IS
 -- this transaction (used by the benchmark to time the phase by itself).
 CREATE FUNCTION tdm._detect_collected(release text) RETURNS SETOF tdm.conflict_preview
 AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C
-SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
 SET extra_float_digits TO 1;
 
 -- What consolidation needs beyond the preview: the survivor's and the
@@ -96,5 +96,5 @@ CREATE TYPE tdm._conflict_plan AS (
 );
 CREATE FUNCTION tdm._detect_plan(release text, rel regclass DEFAULT NULL) RETURNS SETOF tdm._conflict_plan
 AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C
-SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
 SET extra_float_digits TO 1;

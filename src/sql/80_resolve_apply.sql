@@ -20,11 +20,49 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE a.attrelid = rel AND a.attname = col AND NOT a.attisdropped
 $$;
 
+-- The value `expr` of `rel`'s column `col` as jsonb, spelled as detection
+-- spells the members' values: numbers, booleans and json as themselves,
+-- anything else as its type's text (an array '{1,2}', not a JSON array;
+-- a timestamp as it prints), so that a key read back with ->> casts to the
+-- column's type and compares equal to the members' spelling.
+CREATE FUNCTION tdm._json_value(rel regclass, col text, expr text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                                                 'float4'::regtype, 'float8'::regtype, 'numeric'::regtype,
+                                                 'bool'::regtype, 'json'::regtype, 'jsonb'::regtype)
+              THEN format('to_jsonb(%s)', expr)
+              -- (format's %s: the type's output, as detection reads it; a
+              -- char(n) keeps its padding, which ::text would trim)
+              ELSE format('CASE WHEN (%1$s) IS NOT NULL THEN to_jsonb(format(''%%s'', %1$s)) END', expr) END
+    FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = col AND NOT a.attisdropped
+$$;
+
 -- The same key as a jsonb object, for people and tdm.key_map.
-CREATE FUNCTION tdm._key_json(cols text[], alias text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT format('jsonb_build_object(%s)', string_agg(format('%L, %I.%I', c, alias, c), ', ' ORDER BY n))
+CREATE FUNCTION tdm._key_json(rel regclass, cols text[], alias text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('jsonb_build_object(%s)',
+                string_agg(format('%L, %s', c, tdm._json_value(rel, c, format('%I.%I', alias, c))), ', '
+                           ORDER BY n))
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)
+$$;
+
+-- A collected row `alias` of `rel` as a conflict member's row: its columns
+-- spelled as detection spells them (tdm._json_value; to_jsonb spells
+-- arrays, composites and timestamps its own way), without tdm's columns.
+CREATE FUNCTION tdm._row_json(rel regclass, alias text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('(to_jsonb(%I) - ''tdm_env'' - ''tdm_row_hash'')', alias)
+         -- (jsonb_build_object takes 50 pairs at most)
+         || coalesce(string_agg(format(' || jsonb_build_object(%s)', o.pairs), ''), '')
+    FROM (SELECT string_agg(format('%L, %s', a.attname,
+                                   tdm._json_value(rel, a.attname, format('%I.%I', alias, a.attname))),
+                            ', ') AS pairs
+            FROM (SELECT a.attname, row_number() OVER (ORDER BY a.attnum) AS n
+                    FROM pg_attribute a JOIN pg_type t ON t.oid = tdm._base_type(a.atttypid)
+                   WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+                     AND (t.typcategory = 'A' OR t.typtype = 'c'
+                          OR t.oid IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype))) a
+           GROUP BY (a.n - 1) / 50) o
 $$;
 
 -- The same two for a conflict member `e.m` (an element of the conflict's
@@ -273,7 +311,7 @@ DECLARE
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   key_text := tdm._key_text(m.pk_columns, 't');
-  key_json := tdm._key_json(m.pk_columns, 't');
+  key_json := tdm._key_json(the_rel, m.pk_columns, 't');
   patch_set := (SELECT string_agg(format('%1$I = CASE WHEN p.patch ? %1$L THEN (p.patch->>%1$L)::%2$s'
                                          ' ELSE t.%1$I END', column_name, column_type), ', ')
                   FROM tdm._columns(the_rel));
@@ -379,18 +417,27 @@ BEGIN
                                            WHERE c.column_name = m.pk_columns[1]), new_key);
     END IF;
     PERFORM tdm._by_location(true);
-    EXECUTE format(
-      'WITH changed AS (UPDATE %1$s t SET %2$I = %3$s'
-      '                   FROM (SELECT * FROM pg_temp.tdm_plan WHERE role = ''rekey'''
-      '                          ORDER BY row_ctid) p'
-      '                  WHERE t.ctid = p.row_ctid'
-      '                 RETURNING t.tdm_env, p.key, p.old_json, %4$s AS new_key, %5$s AS new_json,'
-      '                           p.conflict_id)'
-      ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
-      '                                 conflict_id)'
-      ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''rekeyed'', conflict_id FROM changed',
-      collected, m.pk_columns[1], new_key, key_text, key_json) USING the_rel;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    BEGIN
+      EXECUTE format(
+        'WITH changed AS (UPDATE %1$s t SET %2$I = %3$s'
+        '                   FROM (SELECT * FROM pg_temp.tdm_plan WHERE role = ''rekey'''
+        '                          ORDER BY row_ctid) p'
+        '                  WHERE t.ctid = p.row_ctid'
+        '                 RETURNING t.tdm_env, p.key, p.old_json, %4$s AS new_key, %5$s AS new_json,'
+        '                           p.conflict_id)'
+        ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
+        '                                 conflict_id)'
+        ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''rekeyed'', conflict_id FROM changed',
+        collected, m.pk_columns[1], new_key, key_text, key_json) USING the_rel;
+      GET DIAGNOSTICS n = ROW_COUNT;
+    EXCEPTION WHEN numeric_value_out_of_range OR check_violation OR sequence_generator_limit_exceeded THEN
+      -- (the next key past the highest in use does not fit the column)
+      RAISE EXCEPTION 'consolidate: %: no new % for the rows to re-key: %', the_rel, m.pk_columns[1], SQLERRM
+        USING ERRCODE = 'numeric_value_out_of_range',
+              HINT = 'New keys start past the highest key in use (the collected rows, the target and master),'
+                     ' and the column''s type or domain has no room there. Give the rows their keys with'
+                     ' keep_all decisions and renames, or widen the column.';
+    END;
     renamed := renamed + n;
     PERFORM tdm._by_location(false);
   END IF;
@@ -491,10 +538,13 @@ $$;
 CREATE FUNCTION tdm._key_before_repoint(child regclass, pk_columns text[], fk_columns text[],
                                         map text, as_json bool) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT string_agg(CASE WHEN f.i IS NULL AND as_json THEN format('%L, t.%I', k.col, k.col)
+  SELECT string_agg(CASE WHEN f.i IS NULL AND as_json
+                           THEN format('%L, %s', k.col, tdm._json_value(child, k.col, format('t.%I', k.col)))
                          WHEN f.i IS NULL THEN format('t.%I::text', k.col)
-                         WHEN as_json THEN format('%L, %s.old_key[%s]::%s', k.col, map, f.i,
-                                                  tdm._column_type(child, k.col))
+                         WHEN as_json
+                           THEN format('%L, %s', k.col,
+                                       tdm._json_value(child, k.col, format('%s.old_key[%s]::%s', map, f.i,
+                                                                            tdm._column_type(child, k.col))))
                          ELSE format('%s.old_key[%s]', map, f.i) END, ', ' ORDER BY k.n)
     FROM unnest(pk_columns) WITH ORDINALITY AS k(col, n)
     LEFT JOIN unnest(fk_columns) WITH ORDINALITY AS f(col, i) ON f.col = k.col
@@ -566,7 +616,7 @@ BEGIN
       tdm._member_key(e.parent, pm.pk_columns, 'k.old_key'),
       tdm._member_key(e.parent, pm.pk_columns, 'k.new_key'),
       child, set_fk, tdm._key_text(e.columns, 't'), parent, tdm._key_text(pm.pk_columns, 'p'),
-      tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.pk_columns, 't'),
+      tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.rel, cm.pk_columns, 't'),
       tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', false),
       tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', true))
       USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns, runs;
@@ -689,7 +739,7 @@ BEGIN
         collected, set_fk, fk_text,
         tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'km', false),
         tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'km', true),
-        tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.pk_columns, 't'), earlier)
+        tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.rel, cm.pk_columns, 't'), earlier)
         USING the_parent, e.child, e.name;
     ELSE
       EXECUTE format('UPDATE %s t SET %s FROM pg_temp.tdm_keymap km'
@@ -714,7 +764,7 @@ BEGIN
       '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')),'
       '              ''hex''), 12) AS id,'
       '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
-      '              ''ts'', %3$s, ''row'', to_jsonb(t) - ''tdm_env'' - ''tdm_row_hash'')) AS members,'
+      '              ''ts'', %3$s, ''row'', %6$s)) AS members,'
       '            format(''references %%s (%%s) of %%s, which decision %%s deleted'','
       '                   $4::text, array_to_string(dl.key, '',''), t.tdm_env, dl.conflict_id)'
       '              AS rationale'
@@ -730,7 +780,7 @@ BEGIN
       tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
       CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
            ELSE format('t.%I::text', cm.updated_at_column) END,
-      collected, fk_text)
+      collected, fk_text, tdm._row_json(e.child, 't'))
       USING run, e.child, release, the_parent, e.name;
 
     -- Decisions already taken on these rows apply now.

@@ -54,7 +54,7 @@ $$;
 CREATE FUNCTION tdm._key_in_release(rel regclass, columns text[], key_values jsonb, release text)
 RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
 SET extra_float_digits TO 1 AS $$
 DECLARE
   m tdm.managed_table;
@@ -116,7 +116,7 @@ $$;
 CREATE FUNCTION tdm._key_taken(rel regclass, columns text[], key_values jsonb, release text)
 RETURNS bool
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
 SET extra_float_digits TO 1 AS $$
 DECLARE
   m tdm.managed_table;

@@ -30,7 +30,7 @@ DECLARE
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   row_key := format('jsonb_build_object(''env'', t.tdm_env, ''key'', %s)',
-                    tdm._key_json(m.pk_columns, 't'));
+                    tdm._key_json(the_rel, m.pk_columns, 't'));
 
   -- Row by row, in one scan: NOT NULL columns of the target, its CHECK
   -- constraints (NULL passes, as in PostgreSQL) and the business rules.
@@ -92,18 +92,26 @@ BEGIN
   -- Unique indexes (primary key included): duplicates among the collected
   -- rows (keys grouped, then their rows: a window would sort whole rows),
   -- and collisions with other releases' rows already in the target.
+  -- Values compared under the index's collations (a case-insensitive one
+  -- makes 'A@x' and 'a@x' one key).
   FOR con IN SELECT ci.relname::text AS name, i.indnullsnotdistinct AS nulls_equal,
                     ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
                             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                           ORDER BY k.ord) AS cols
+                           ORDER BY k.ord) AS cols,
+                    ARRAY(SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
+                                             FROM pg_collation cl
+                                             JOIN pg_namespace cn ON cn.oid = cl.collnamespace
+                                            WHERE cl.oid = k.coll), '')
+                            FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
+                           ORDER BY k.ord) AS collations
                FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
               WHERE i.indrelid = target_rel AND i.indisunique AND i.indpred IS NULL
                 AND i.indexprs IS NULL
               ORDER BY ci.relname LOOP
-    matches := (SELECT string_agg(format('x.%1$I %2$s t.%1$I', c,
+    matches := (SELECT string_agg(format('x.%1$I %2$s t.%1$I%3$s', c,
                                          CASE WHEN con.nulls_equal THEN 'IS NOT DISTINCT FROM'
-                                              ELSE '=' END), ' AND ')
-                  FROM unnest(con.cols) AS c);
+                                              ELSE '=' END, coll), ' AND ')
+                  FROM unnest(con.cols, con.collations) AS u(c, coll));
     EXECUTE insert_head || format(
       'SELECT $1, $2, ''unique'', ''error'', %1$s,'
       '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s,'
@@ -116,8 +124,8 @@ BEGIN
       '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s,'
       '                          ''with'', ''rows of other releases in '' || $3::text)'
       '  FROM %5$s t WHERE EXISTS (SELECT 1 FROM %7$s x WHERE %8$s AND x.%9$I IS DISTINCT FROM $4)',
-      row_key, con.name, tdm._key_json(con.cols, 't'),
-      (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(con.cols) AS c),
+      row_key, con.name, tdm._key_json(the_rel, con.cols, 't'),
+      (SELECT string_agg(format('t.%I%s', c, coll), ', ') FROM unnest(con.cols, con.collations) AS u(c, coll)),
       collected,
       CASE WHEN con.nulls_equal THEN 'true'
            ELSE (SELECT string_agg(tdm._has_value(target_rel, 't', c), ' AND ') FROM unnest(con.cols) AS c) END,
@@ -157,7 +165,7 @@ BEGIN
       '                          ''values'', %3$s, ''message'', ''no such parent row'')'
       '  FROM %4$s t WHERE %5$s AND NOT %6$s'
       '   AND NOT EXISTS (SELECT 1 FROM %7$s x WHERE %8$s %9$s)',
-      row_key, con.name, tdm._key_json(con.cols, 't'), collected,
+      row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), collected,
       (SELECT string_agg(tdm._has_value(target_rel, 't', c), ' AND ') FROM unnest(con.cols) AS c),
       in_collected, con.parent_rel, matches,
       CASE WHEN parent.rel IS NULL THEN ''

@@ -16,23 +16,31 @@ DECLARE
   e record;
 BEGIN
   FOR e IN SELECT * FROM pg_temp.tdm_edges ORDER BY child::text, name LOOP
-    -- Child rows counted once per (environment, parent key), then joined.
+    CONTINUE WHEN NOT EXISTS (SELECT FROM tdm.conflict c
+                               WHERE c.run_id = run AND c.rel = e.parent AND c.rule = 'manual');
+    -- The members' keys first (cast to the parent's types: only the
+    -- parent's members are read, a join would cast every table's), then
+    -- the child rows that reference one, counted once per (environment,
+    -- parent key).
     EXECUTE format(
-      'WITH children AS MATERIALIZED ('
-      '       SELECT t.tdm_env AS env, %s AS key, count(*) AS cnt FROM pg_temp.%I t GROUP BY 1, 2),'
-      '     s AS MATERIALIZED ('
-      '       SELECT cm.conflict_id, jsonb_object_agg(cm.label, n.cnt) AS counts'
+      'WITH members AS MATERIALIZED ('
+      '       SELECT cm.conflict_id, cm.label, cm.env, %1$s AS key'
       '         FROM tdm.conflict_member cm'
       '         JOIN tdm.conflict cc ON cc.run_id = cm.run_id AND cc.conflict_id = cm.conflict_id'
-      '         JOIN children n ON n.env = cm.env AND n.key = %s'
-      '        WHERE cm.run_id = $1 AND cc.rel = $2 AND cc.rule = ''manual'''
+      '        WHERE cm.run_id = $1 AND cc.rel = $2 AND cc.rule = ''manual''),'
+      '     children AS MATERIALIZED ('
+      '       SELECT t.tdm_env AS env, %2$s AS key, count(*) AS cnt FROM pg_temp.%3$I t'
+      '        WHERE (t.tdm_env, %2$s) IN (SELECT m.env, m.key FROM members m) GROUP BY 1, 2),'
+      '     s AS MATERIALIZED ('
+      '       SELECT cm.conflict_id, jsonb_object_agg(cm.label, n.cnt) AS counts'
+      '         FROM members cm JOIN children n ON n.env = cm.env AND n.key = cm.key'
       '        GROUP BY cm.conflict_id)'
       ' UPDATE tdm.conflict c SET related = c.related || jsonb_build_object($3::text, s.counts)'
       '   FROM s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
-      tdm._key_text(e.columns, 't'), tdm._collected_name(e.child),
       -- (the parent's key as the child's text spells it: a char(n) key
       -- without its padding)
-      tdm._member_key(e.parent, e.ref_columns, 'cm."row"'))
+      tdm._member_key(e.parent, e.ref_columns, 'cm."row"'),
+      tdm._key_text(e.columns, 't'), tdm._collected_name(e.child))
       USING run, e.parent, e.child;
   END LOOP;
 END
@@ -73,6 +81,13 @@ BEGIN
     RAISE EXCEPTION 'consolidate: target "%" has no table %', the_target, missing
       USING ERRCODE = 'undefined_table',
             HINT = 'Create it with the managed table''s columns and constraints.';
+  END IF;
+  -- The target's tables, and master's (earlier releases' rows come from
+  -- there), hold the managed tables' columns: a migration applied to the
+  -- environments and staging but not there is named here.
+  PERFORM tdm._require_same_columns('consolidate', the_target, false);
+  IF the_target <> 'master' THEN
+    PERFORM tdm._require_same_columns('consolidate', 'master', false);
   END IF;
   -- A business rule that no longer fits its table (a column renamed or
   -- dropped since) would fail validation inside its generated query.
@@ -128,7 +143,7 @@ $$;
 CREATE FUNCTION tdm._consolidate_job(job bigint) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC'
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
 SET extra_float_digits TO 1 SET jit TO off SET default_statistics_target TO 10
 AS $$
 #variable_conflict use_variable

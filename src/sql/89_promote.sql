@@ -91,8 +91,8 @@ BEGIN
   FOR t IN SELECT x.managed AS rel, x.release_column, x.rel AS source,
                   tdm._target_table(to_target, x.managed) AS dest
              FROM tdm._target_tables(from_target) x LOOP
-    before := tdm._release_checksum(t.source, t.rel, t.release_column, release);
-    after := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
+    before := tdm._release_checksum(t.source, t.rel, t.release_column, release, true);
+    after := tdm._release_checksum(t.dest, t.rel, t.release_column, release, true);
     IF before.row_count <> after.row_count OR before.checksum <> after.checksum THEN
       RAISE EXCEPTION 'copy of release %: % holds % rows of it, % got %', release, t.source,
         before.row_count, t.dest, after.row_count USING ERRCODE = 'data_corrupted';
@@ -145,6 +145,8 @@ BEGIN
                         jsonb_build_object('from', from_target, 'to', to_target));
   PERFORM tdm._progress(job, 'prepare');
   created := tdm._create_target_tables(from_target, to_target);
+  PERFORM tdm._require_same_columns('promote', from_target, false);
+  PERFORM tdm._require_same_columns('promote', to_target, true);
 
   -- Collisions with earlier releases' rows, on every unique index of master.
   PERFORM tdm._progress(job, 'check');
@@ -162,7 +164,7 @@ BEGIN
     EXECUTE format('SELECT count(*), jsonb_agg(z.key) FILTER (WHERE z.n <= 3) FROM ('
                    ' SELECT %s AS key, row_number() OVER () AS n FROM %s s WHERE s.%I = $1'
                    ' AND EXISTS (SELECT 1 FROM %s x WHERE %s AND x.%I IS DISTINCT FROM $1)) z',
-                   tdm._key_json(t.cols, 's'), t.source, t.release_column, t.dest,
+                   tdm._key_json(t.dest, t.cols, 's'), t.source, t.release_column, t.dest,
                    (SELECT string_agg(format('x.%1$I = s.%1$I', c), ' AND ') FROM unnest(t.cols) c),
                    t.release_column)
       INTO n, examples USING the_release;
@@ -223,7 +225,7 @@ COMMENT ON VIEW tdm.release_stats IS 'Rows per release and cumulative, per table
 -- The archive table of a release's rows of one table.
 CREATE FUNCTION tdm._archive_table(release text, rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT format('tdm_archive.%I', left(release || '__' || c.relname, 63))
+  SELECT format('tdm_archive.%I', tdm._fitted_name(release || '__' || c.relname, rel::oid::text))
     FROM pg_class c WHERE c.oid = rel
 $$;
 
@@ -244,6 +246,12 @@ BEGIN
     RAISE EXCEPTION 'archive_release: release "%" is not in master (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'Only promoted releases are archived.';
+  END IF;
+  IF NOT EXISTS (SELECT FROM tdm._release_rows('master') x WHERE x.release = r.release) THEN
+    RAISE EXCEPTION 'archive_release: master holds no row of release "%"', release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Releases are archived from master; this one was promoted to another schema'
+                   ' (tdm.promote''s to_target), or holds no rows.';
   END IF;
   FOR t IN SELECT x.managed AS rel, x.step, x.release_column, x.rel AS dest
              FROM tdm._target_tables('master') x ORDER BY x.step LOOP

@@ -94,7 +94,8 @@ $$;
 CREATE FUNCTION tdm._snapshot_relation(kind text, snapshot_id bigint, rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT format('tdm_snapshot.%I',
-                left(format('%s%s_%s', kind, snapshot_id, (SELECT relname FROM pg_class WHERE oid = rel)), 63))
+                tdm._fitted_name(format('%s%s_%s', kind, snapshot_id,
+                                        (SELECT relname FROM pg_class WHERE oid = rel)), rel::oid::text))
 $$;
 
 -- Copies a table's rows into an empty table of the same columns, hashing

@@ -125,3 +125,67 @@ CREATE TABLE stops (
   tdm_release text,
   tdm_feature text
 );
+
+-- Shapes sql/types.sql consolidates: keys of one name and different types
+-- (desks' int id, with lamps hanging on it, beside devices' uuid id); a
+-- bytea key; an int[] key a child references; a stored generated column; a
+-- key with no room left for new keys; a case-insensitive unique column.
+CREATE COLLATION case_insensitive (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE desks (
+  id          int PRIMARY KEY,
+  label       text NOT NULL UNIQUE,
+  owner       text,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE desk_lamps (
+  id          int PRIMARY KEY,
+  desk_id     int NOT NULL REFERENCES desks (id),
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE devices (
+  id          uuid PRIMARY KEY,
+  serial      text NOT NULL UNIQUE,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE digests (
+  digest      bytea PRIMARY KEY,
+  title       text,
+  owner       text,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE grids (
+  cells       int[] PRIMARY KEY,
+  name        text NOT NULL UNIQUE,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE grid_marks (
+  id          int PRIMARY KEY,
+  cells       int[] NOT NULL REFERENCES grids (cells),
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE invoices (
+  id          int PRIMARY KEY,
+  price       numeric NOT NULL,
+  qty         int NOT NULL,
+  total       numeric GENERATED ALWAYS AS (price * qty) STORED,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE slots (
+  id          smallint PRIMARY KEY,
+  name        text NOT NULL UNIQUE,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE badges (
+  id          int PRIMARY KEY,
+  holder      text COLLATE case_insensitive NOT NULL UNIQUE,
+  tdm_release text,
+  tdm_feature text
+);

@@ -195,6 +195,15 @@ TEST(Rules, NonConflictingMergeFillsNulls) {
   EXPECT_EQ(*c[0].survivor, 0u);
 }
 
+TEST(Rules, NonConflictingMergeIntoARowHoldingEveryValueSaysSo) {
+  auto c = detect(
+      {row(0, "3", "m@x", "Customer", "250", 10), row(1, "3", "m@x", "Customer", nullptr, 11)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::non_conflicting_merge);
+  EXPECT_EQ(c[0].suggestion, "merge: st1's row, which already holds every value");
+  EXPECT_EQ(*c[0].merged[kBalance], "250");
+}
+
 TEST(Rules, FeaturePriorityHighestWins) {
   auto c = detect({row(0, "4", "f@x", "Customer", "0", 10, "FEAT-105"),
                    row(2, "4", "f@x", "Customer", "10000", 12, "FEAT-101")});

@@ -141,5 +141,26 @@ TEST(ResolveManagedTable, RefusesATagColumnAsCoreColumn) {
   EXPECT_NE(std::string(e.what()).find("tag column"), std::string::npos);
 }
 
+TEST(ResolveManagedTable, RefusesATagColumnNotOfAStringType) {
+  TableShape table = users_table();
+  table.columns.back() = {"tdm_feature", "staging.feature_tag", false};
+  Error e = error_of([&] { resolve_managed_table(table, ManageRequest{}); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kDatatypeMismatch);
+  EXPECT_EQ(std::string(e.what()),
+            "feature tag column \"tdm_feature\" of table staging.users is of type "
+            "staging.feature_tag");
+}
+
+TEST(ResolveManagedTable, RefusesAColumnNamedAsTdmsOwn) {
+  for (const char *reserved : kReservedColumns) {
+    TableShape table = users_table();
+    table.columns.push_back({reserved, "text"});
+    Error e = error_of([&] { resolve_managed_table(table, ManageRequest{}); });
+    EXPECT_STREQ(e.sqlstate(), sqlstate::kInvalidTableDefinition);
+    EXPECT_NE(std::string(e.what()).find(std::string("column named \"") + reserved + "\""),
+              std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace tdm::setup

@@ -473,7 +473,9 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
       return c;
     }
     resolved(Rule::non_conflicting_merge, first,
-             "merge: " + env(first).name + "'s row with " + boost::algorithm::join(filled, ", "),
+             "merge: " + env(first).name + "'s row" +
+                 (filled.empty() ? ", which already holds every value"
+                                 : " with " + boost::algorithm::join(filled, ", ")),
              "attributes differ only where one side is NULL: complementary data merged");
     return c;
   }

@@ -40,7 +40,15 @@ const Column &require_column(const TableShape &table, const std::string &name,
 
 void require_tag_column(const TableShape &table, const std::string &name, const char *tag,
                         const char *argument) {
-  if (find_column(table, name) != nullptr) return;
+  if (const Column *column = find_column(table, name)) {
+    if (column->string_type) return;
+    throw Error(sqlstate::kDatatypeMismatch,
+                std::string(tag) + " tag column \"" + name + "\" of table " + table.display_name +
+                    " is of type " + column->type,
+                "Tags are release and feature names, compared as text.",
+                "Make it text, varchar or char (ALTER TABLE " + table.display_name +
+                    " ALTER COLUMN " + name + " TYPE text).");
+  }
   throw Error(sqlstate::kUndefinedColumn,
               "table " + table.display_name + " has no " + tag + " tag column \"" + name + "\"",
               std::string("Every managed table carries a ") + tag +
@@ -94,6 +102,16 @@ ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest 
                 "tdm identifies rows across environments by primary key and natural keys.",
                 "Add one (ALTER TABLE " + table.display_name +
                     " ADD PRIMARY KEY (...)) and call tdm.manage_table again.");
+  }
+  for (const char *reserved : kReservedColumns) {
+    if (find_column(table, reserved) != nullptr) {
+      throw Error(
+          sqlstate::kInvalidTableDefinition,
+          "table " + table.display_name + " has a column named \"" + reserved +
+              "\", which tdm adds to the rows it collects",
+          {},
+          "Rename the column (ALTER TABLE ... RENAME COLUMN) in the table and the environments.");
+    }
   }
   if (request.release_column == request.feature_column) {
     throw Error(sqlstate::kInvalidParameterValue,

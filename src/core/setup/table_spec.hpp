@@ -11,7 +11,14 @@ namespace tdm::setup {
 struct Column {
   std::string name;
   std::string type;  // format_type() spelling, e.g. "timestamp with time zone"
+  // Of a string type (text, varchar, char, or a domain over one): what a
+  // tag column must be, since tags are compared with text.
+  bool string_type = true;
 };
+
+// Columns tdm adds to its copies of a managed table's rows: a table may not
+// have them itself.
+inline const char *const kReservedColumns[] = {"tdm_env", "tdm_row_hash"};
 
 // What the catalog says about a table.
 struct TableShape {

@@ -41,6 +41,7 @@ constexpr int kSlots = 64;
 
 struct Slot {
   int64 job_id;  // 0: free
+  Oid database;  // job ids are per database: a slot is one database's
   int pid;
   char kind[24];
   char release[64];
@@ -172,15 +173,18 @@ TDM_FUNCTION(tdm_progress_begin) {
   SpinLockAcquire(&reg->mutex);
   Slot *free_slot = nullptr;
   for (Slot &slot : reg->slots) {
-    if (slot.job_id == job || (free_slot == nullptr && slot.job_id == 0)) {
+    const bool this_job = slot.job_id == job && slot.database == MyDatabaseId;
+    if (this_job || (free_slot == nullptr && slot.job_id == 0)) {
       free_slot = &slot;
-      if (slot.job_id == job) break;
+      if (this_job) break;
     }
   }
   if (free_slot != nullptr) {
     // The same job's slot keeps a cancel asked for before the worker got it.
-    const bool keep_cancel = free_slot->job_id == job && free_slot->cancel_requested;
+    const bool keep_cancel = free_slot->job_id == job && free_slot->database == MyDatabaseId &&
+                             free_slot->cancel_requested;
     free_slot->job_id = job;
+    free_slot->database = MyDatabaseId;
     free_slot->pid = MyProcPid;
     tdm::pg::copy_text(free_slot->kind, sizeof free_slot->kind, kind);
     tdm::pg::copy_text(free_slot->release, sizeof free_slot->release, release);
@@ -242,7 +246,7 @@ TDM_FUNCTION(tdm_progress_rows) {
   std::memcpy(static_cast<void *>(copy), static_cast<const void *>(reg->slots), sizeof copy);
   SpinLockRelease(&reg->mutex);
   for (const Slot &slot : copy) {
-    if (slot.job_id == 0) continue;
+    if (slot.job_id == 0 || slot.database != MyDatabaseId) continue;
     tdm::pg::pg_call([&] {
       if (BackendPidGetProc(slot.pid) == nullptr) return;  // its backend is gone
       Datum values[9] = {Int64GetDatum(slot.job_id),
@@ -270,7 +274,7 @@ TDM_FUNCTION(tdm_request_cancel) {
   bool found = false;
   SpinLockAcquire(&reg->mutex);
   for (Slot &slot : reg->slots) {
-    if (slot.job_id == job) {
+    if (slot.job_id == job && slot.database == MyDatabaseId) {
       slot.cancel_requested = true;
       found = true;
     }

@@ -27,12 +27,15 @@ setup::TableShape read_table_shape(Spi &spi, Oid rel) {
                 "tdm manages ordinary and partitioned tables (relkind '" + kind + "' given).");
   }
 
-  for (auto &row : spi.query("SELECT attname::text, format_type(atttypid, atttypmod)"
-                             "  FROM pg_catalog.pg_attribute"
-                             " WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped"
-                             " ORDER BY attnum",
+  for (auto &row : spi.query("SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),"
+                             "       (SELECT t.typcategory = 'S' FROM pg_catalog.pg_type t"
+                             "         WHERE t.oid = tdm._base_type(a.atttypid))::text"
+                             "  FROM pg_catalog.pg_attribute a"
+                             " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+                             " ORDER BY a.attnum",
                              args, true)) {
-    shape.columns.push_back(setup::Column{row[0].value(), row[1].value()});
+    shape.columns.push_back(
+        setup::Column{row[0].value(), row[1].value(), row[2].value() == "true"});
   }
 
   for (auto &row : spi.query("SELECT a.attname::text"

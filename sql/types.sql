@@ -1,0 +1,199 @@
+-- Consolidation over column types and table shapes beyond the scenario's
+-- own (releases R21-R25): keys of one name and different types in one run;
+-- a bytea key read under another bytea_output; an int[] key a reviewer
+-- renames, which a later release follows; a stored generated column whose
+-- expression differs in an environment. Then what a DBA runs into: tag
+-- columns of an enum type and columns with tdm's own names; master not
+-- migrated with staging; a smallint key with no room for new keys; a
+-- case-insensitive unique column; an environment whose column type
+-- changed; two long table names that begin alike; archiving a release
+-- promoted to another schema than master.
+\set SHOW_CONTEXT never
+\ir sql/include/sessions.sql
+CREATE SCHEMA types_st1;
+CREATE SCHEMA types_st2;
+IMPORT FOREIGN SCHEMA public
+  LIMIT TO (desks, desk_lamps, devices, digests, grids, grid_marks, invoices, slots)
+  FROM SERVER st1 INTO types_st1;
+IMPORT FOREIGN SCHEMA public
+  LIMIT TO (desks, desk_lamps, devices, digests, grids, grid_marks, invoices, slots)
+  FROM SERVER st2 INTO types_st2;
+-- (badges' collation lives in the environments' public schema)
+CREATE FOREIGN TABLE types_st1.badges (id int, holder text, tdm_release text, tdm_feature text)
+  SERVER st1 OPTIONS (schema_name 'public', table_name 'badges');
+CREATE FOREIGN TABLE types_st2.badges (id int, holder text, tdm_release text, tdm_feature text)
+  SERVER st2 OPTIONS (schema_name 'public', table_name 'badges');
+
+-- Bad input at registration: a tag column of an enum type (tags are
+-- compared as text); a column named as one tdm adds to collected rows.
+CREATE TYPE staging.release_label AS ENUM ('R21');
+CREATE TABLE staging.labelled (id int PRIMARY KEY, tdm_release staging.release_label, tdm_feature text);
+SELECT tdm.manage_table('staging.labelled');
+CREATE TABLE staging.own_names (id int PRIMARY KEY, tdm_env text, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.own_names');
+DROP TABLE staging.labelled, staging.own_names;
+DROP TYPE staging.release_label;
+
+SELECT tdm.manage_table('staging.desks', '{label}', core_columns => '{owner}');
+SELECT tdm.manage_table('staging.desk_lamps');
+SELECT tdm.manage_table('staging.devices', '{serial}');
+SELECT tdm.manage_table('staging.digests', core_columns => '{owner}');
+SELECT tdm.manage_table('staging.grids', '{name}');
+SELECT tdm.manage_table('staging.grid_marks');
+SELECT tdm.manage_table('staging.invoices');
+SELECT tdm.manage_table('staging.slots', '{name}');
+SELECT tdm.manage_table('staging.badges');
+SELECT tdm.create_release('R21', 'v21.0');
+SELECT tdm.add_feature('R21', 'FEAT-2101', 1);
+
+-- Desk 1 has two owners: a reviewer decides, and st2's lamp 10 hangs on
+-- it. Device 7 is the same in both: an exact duplicate, in the same run,
+-- whose uuid id is not a desk's int id.
+INSERT INTO types_st1.desks VALUES (1, 'D-1', 'ann', 'R21', 'FEAT-2101');
+INSERT INTO types_st2.desks VALUES (1, 'D-1', 'bob', 'R21', 'FEAT-2101');
+INSERT INTO types_st2.desk_lamps VALUES (10, 1, 'R21', 'FEAT-2101');
+INSERT INTO types_st1.devices VALUES ('00000000-0000-4000-8000-000000000007', 'SN-7', 'R21', 'FEAT-2101');
+INSERT INTO types_st2.devices VALUES ('00000000-0000-4000-8000-000000000007', 'SN-7', 'R21', 'FEAT-2101');
+-- A digest (a bytea key) whose owner differs.
+INSERT INTO types_st1.digests VALUES ('\xca97', 'spec', 'ann', 'R21', 'FEAT-2101');
+INSERT INTO types_st2.digests VALUES ('\xca97', 'spec', 'bob', 'R21', 'FEAT-2101');
+-- Grid {1,2} is two grids (their names differ): an int[] key tdm cannot
+-- generate, so a reviewer gives st2's a new one.
+INSERT INTO types_st1.grids VALUES ('{1,2}', 'north', 'R21', 'FEAT-2101');
+INSERT INTO types_st2.grids VALUES ('{1,2}', 'south', 'R21', 'FEAT-2101');
+-- st1 computes an invoice's total with an older expression than the
+-- target's: the target computes its own.
+SELECT dblink_connect('st1', pg_temp.conninfo('st1'));
+SELECT dblink_exec('st1', 'ALTER TABLE invoices DROP COLUMN total');
+SELECT dblink_exec('st1', 'ALTER TABLE invoices ADD COLUMN total numeric GENERATED ALWAYS AS (price) STORED');
+SELECT dblink_exec('st1', $$INSERT INTO invoices (id, price, qty, tdm_release, tdm_feature)
+                           VALUES (1, 2.5, 4, 'R21', 'FEAT-2101')$$);
+SELECT tdm.tag_release('R21') IS NOT NULL AS tagged;
+
+-- A conflict's id and members are the same whatever the session's
+-- bytea_output.
+SELECT conflict_id AS digest_conflict, members -> 0 -> 'row' ->> 'digest' AS digest
+  FROM tdm.detect_conflicts('R21') WHERE rel = 'staging.digests'::regclass \gset
+SET bytea_output = escape;
+SELECT conflict_id = :'digest_conflict' AS same_id, members -> 0 -> 'row' ->> 'digest' AS digest
+  FROM tdm.detect_conflicts('R21') WHERE rel = 'staging.digests'::regclass;
+RESET bytea_output;
+
+-- Bad input: master not migrated with staging (a column staging lacks).
+ALTER TABLE master.users ADD COLUMN nickname text;
+SELECT tdm.consolidate('R21');
+ALTER TABLE master.users DROP COLUMN nickname;
+
+-- The run waits for review, with the lamp related to the desks' members.
+SET client_min_messages = warning;  -- (run and job numbers)
+SELECT tdm.consolidate('R21') AS run \gset
+RESET client_min_messages;
+SELECT rel, kind, rule, status FROM tdm.conflict WHERE run_id = :run ORDER BY rel::text;
+SELECT rel, related FROM tdm.review_queue WHERE release = 'R21' ORDER BY rel::text;
+SELECT conflict_id AS desk_conflict FROM tdm.review_queue
+ WHERE release = 'R21' AND rel = 'staging.desks'::regclass \gset
+SELECT conflict_id AS grid_conflict FROM tdm.review_queue
+ WHERE release = 'R21' AND rel = 'staging.grids'::regclass \gset
+SELECT tdm.resolve(:'desk_conflict', 'keep', keep_env => 'st1', rationale => 'ann sits there');
+SELECT tdm.resolve(:'digest_conflict', 'keep', keep_env => 'st2', rationale => 'bob wrote it');
+SELECT tdm.resolve(:'grid_conflict', 'keep_all', renames => '{"st2": {"cells": "{9,9}"}}',
+                   rationale => 'two grids; st2''s moves');
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(tdm.approve(conflict_id)) AS approved
+  FROM tdm.conflict WHERE run_id = :run AND priority = 1 AND status = 'decided';
+RESET SESSION AUTHORIZATION;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R21') = :run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+-- The renamed array key is spelled in the key map as its type prints it.
+SELECT rel, env, old_key, new_key, reason FROM tdm.key_map WHERE run_id = :run ORDER BY rel::text, env;
+SELECT id, desk_id FROM staging.desk_lamps WHERE tdm_release = 'R21';
+SELECT cells, name FROM staging.grids WHERE tdm_release = 'R21' ORDER BY name;
+SELECT id, price, qty, total FROM staging.invoices WHERE tdm_release = 'R21';
+
+-- A later release's mark on st2's grid {1,2} follows it to {9,9}.
+SELECT tdm.create_release('R22', 'v22.0');
+SELECT tdm.add_feature('R22', 'FEAT-2201', 1);
+INSERT INTO types_st2.grid_marks VALUES (5, '{1,2}', 'R22', 'FEAT-2201');
+SELECT tdm.tag_release('R22') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R22') AS run \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT id, cells FROM staging.grid_marks WHERE tdm_release = 'R22';
+
+-- Bad input: a smallint key with no room past the highest key for the
+-- row tdm would re-key.
+SELECT tdm.create_release('R23');
+SELECT tdm.add_feature('R23', 'FEAT-2301', 1);
+INSERT INTO types_st1.slots VALUES (32767, 'first', 'R23', 'FEAT-2301');
+INSERT INTO types_st2.slots VALUES (32767, 'second', 'R23', 'FEAT-2301');
+SELECT tdm.tag_release('R23') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R23');
+
+-- Bad input: 'Ann@X' and 'ann@x' are one holder under the unique
+-- column's case-insensitive collation: a violation, nothing loaded.
+SELECT tdm.create_release('R24');
+SELECT tdm.add_feature('R24', 'FEAT-2401', 1);
+INSERT INTO types_st1.badges VALUES (1, 'Ann@X', 'R24', 'FEAT-2401');
+INSERT INTO types_st2.badges VALUES (2, 'ann@x', 'R24', 'FEAT-2401');
+SELECT tdm.tag_release('R24') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R24') AS run \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT kind, row_key, detail ->> 'constraint' AS con FROM tdm.violation
+ WHERE run_id = :run ORDER BY row_key::text;
+SELECT count(*) AS loaded FROM staging.badges;
+
+-- Bad input: st2's slots.id became an integer and holds a value smallint
+-- cannot: the preview names the environment and the difference.
+SELECT dblink_connect('st2', pg_temp.conninfo('st2'));
+SELECT dblink_exec('st2', 'ALTER TABLE slots ALTER COLUMN id TYPE int');
+SELECT dblink_exec('st2', $$INSERT INTO slots VALUES (40000, 'third', 'R25', 'FEAT-2501')$$);
+SELECT tdm.create_release('R25');
+SELECT count(*) FROM tdm.detect_conflicts('R25');
+SELECT dblink_exec('st2', 'DELETE FROM slots WHERE id = 40000');
+SELECT dblink_exec('st2', 'ALTER TABLE slots ALTER COLUMN id TYPE smallint');
+SELECT dblink_disconnect('st2');
+SELECT dblink_disconnect('st1');
+
+-- Two managed tables whose names begin alike past 63 bytes' worth of a
+-- snapshot's prefix get a copy each.
+CREATE TABLE staging.customer_ledger_entries_for_the_regional_accounts_in_2023_q4_eu
+  (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+CREATE TABLE staging.customer_ledger_entries_for_the_regional_accounts_in_2023_q4_us
+  (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.customer_ledger_entries_for_the_regional_accounts_in_2023_q4_eu');
+SELECT tdm.manage_table('staging.customer_ledger_entries_for_the_regional_accounts_in_2023_q4_us');
+CREATE TABLE master.customer_ledger_entries_for_the_regional_accounts_in_2023_q4_eu
+  (LIKE staging.customer_ledger_entries_for_the_regional_accounts_in_2023_q4_eu INCLUDING ALL);
+CREATE TABLE master.customer_ledger_entries_for_the_regional_accounts_in_2023_q4_us
+  (LIKE staging.customer_ledger_entries_for_the_regional_accounts_in_2023_q4_us INCLUDING ALL);
+INSERT INTO master.customer_ledger_entries_for_the_regional_accounts_in_2023_q4_eu VALUES (1, 'R21', 'FEAT-2101');
+SET client_min_messages = warning;
+SELECT tdm.snapshot('long names') AS snap \gset
+RESET client_min_messages;
+SELECT count(*) AS tables, count(DISTINCT storage) AS copies, sum(row_count) AS row_count
+  FROM tdm.snapshot_table WHERE snapshot_id = :snap AND rel::text LIKE 'master.customer%';
+SELECT tdm.unmanage_table('staging.customer_ledger_entries_for_the_regional_accounts_in_2023_q4_eu');
+SELECT tdm.unmanage_table('staging.customer_ledger_entries_for_the_regional_accounts_in_2023_q4_us');
+
+-- Bad input: archiving a release promoted to another schema than master.
+SET client_min_messages = warning;
+SELECT tdm.promote('R21', 'staging', 'gold') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT tdm.archive_release('R21');
+
+-- The suite's tables leave tdm as they came (the jobs check after the
+-- suites consolidates R2, which was tagged without them).
+DO $$
+BEGIN
+  PERFORM tdm.unmanage_table(t::regclass)
+     FROM unnest('{staging.desk_lamps, staging.desks, staging.devices, staging.digests, staging.grid_marks,
+                   staging.grids, staging.invoices, staging.slots, staging.badges}'::text[]) t;
+END
+$$;
+SELECT count(*) AS managed_by_this_suite FROM tdm.managed_table
+ WHERE rel::text IN ('staging.desks', 'staging.grids', 'staging.badges');
