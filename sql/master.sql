@@ -292,7 +292,10 @@ SELECT count(*) AS r2_users_in_master, (SELECT count(*) FROM tdm_archive."R2__us
   FROM master.users WHERE tdm_release = 'R2';
 SELECT status FROM tdm.release WHERE release = 'R2';
 SELECT tdm.restore_release('R2');
-SELECT pg_temp.master_state() = :'state_before' AS master_restored, to_regclass('tdm_archive."R2__users"') AS archive_left;
+-- (The archive's copy stays: a rollback to a snapshot taken while R2 was
+-- archived finds its rows there; archiving again replaces it.)
+SELECT pg_temp.master_state() = :'state_before' AS master_restored,
+       (SELECT count(*) FROM tdm_archive."R2__users") AS archive_copy;
 SELECT tdm.restore_release('R2');
 
 -- Snapshots in the background, and their audit trail.

@@ -123,12 +123,18 @@ DECLARE
   examples jsonb;
   copied bigint;
 BEGIN
-  IF r.status = 'promoted' OR EXISTS (SELECT 1 FROM tdm.job j WHERE j.kind = 'promote'
-                                        AND j.release = the_release AND j.status = 'completed'
-                                        AND j.detail ->> 'to' = to_target) THEN
+  -- (What `to_target` holds, not an earlier promote job: a rollback of
+  -- master may have taken the release out again.)
+  IF r.status = 'promoted' OR EXISTS (SELECT FROM tdm._release_rows(to_target) x
+                                       WHERE x.release = the_release) THEN
     RAISE EXCEPTION 'promote: release "%" is already in %', the_release, to_target
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'A release is promoted once; its rows stay in master with their release tag.';
+  END IF;
+  IF r.status = 'archived' THEN
+    RAISE EXCEPTION 'promote: release "%" is archived', the_release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('Bring its rows back into master: SELECT tdm.restore_release(%L);', the_release);
   END IF;
   IF r.status <> 'consolidated' OR NOT EXISTS (
        SELECT 1 FROM tdm.run x WHERE x.release = the_release AND x.target = from_target
@@ -255,6 +261,11 @@ BEGIN
   END IF;
   FOR t IN SELECT x.managed AS rel, x.step, x.release_column, x.rel AS dest
              FROM tdm._target_tables('master') x ORDER BY x.step LOOP
+    -- (a copy an earlier archiving left, before a restore or a rollback
+    -- brought the release back: replaced)
+    IF to_regclass(tdm._archive_table(release, t.rel)) IS NOT NULL THEN
+      EXECUTE format('DROP TABLE %s', tdm._archive_table(release, t.rel));
+    END IF;
     EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WHERE %I = $1',
                    tdm._archive_table(release, t.rel), t.dest, t.release_column) USING release;
     before := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
@@ -310,7 +321,8 @@ BEGIN
     IF before.row_count <> after.row_count OR before.checksum <> after.checksum THEN
       RAISE EXCEPTION 'restore_release: % did not come back whole', t.dest USING ERRCODE = 'data_corrupted';
     END IF;
-    EXECUTE format('DROP TABLE %s', t.archived);
+    -- (The archive's copy stays: a rollback of master to a snapshot taken
+    -- while the release was archived finds its rows there again.)
   END LOOP;
   UPDATE tdm.release x SET status = 'promoted' WHERE x.release = restore_release.release;
   PERFORM tdm._audit('restore_release', release, '{}');

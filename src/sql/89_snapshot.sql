@@ -455,6 +455,7 @@ DECLARE
   changes text;
   locked timestamptz;
   previous_timeout text;
+  releases jsonb;  -- statuses the rollback changed
 BEGIN
   IF refusal IS NULL THEN
     BEGIN
@@ -523,14 +524,57 @@ BEGIN
       PERFORM tdm._rollback_verify(id);
     END;
   END IF;
+  IF s.target = 'master' THEN
+    releases := tdm._reconcile_releases();
+  END IF;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
                          'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked), 1),
-                         'restored', method, 'not_swapped', refusal))
+                         'restored', method, 'not_swapped', refusal, 'releases', releases))
    WHERE j.job_id = job;
   PERFORM tdm._audit('rollback', s.label, jsonb_strip_nulls(jsonb_build_object(
     'snapshot_id', id, 'target', s.target, 'job_id', job, 'restored', method,
-    'not_swapped', refusal)));
+    'not_swapped', refusal, 'releases', releases)));
+END
+$$;
+
+-- After master's rows went back to a snapshot, each release's status says
+-- again what master holds: a release archived since then is in master
+-- again (promoted, or deployed while a deployment of it is live); one
+-- promoted since then is not (consolidated: it can be promoted again); one
+-- restored from the archive since then is archived again (restore_release
+-- keeps the archive's copy). Returns {release: "old -> new"} of the
+-- statuses changed (NULL when none).
+CREATE FUNCTION tdm._reconcile_releases() RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  in_master text[] := ARRAY(SELECT DISTINCT x.release FROM tdm._release_rows('master') x);
+  r tdm.release;
+  now_status text;
+  changed jsonb := '{}';
+BEGIN
+  FOR r IN SELECT * FROM tdm.release x
+            WHERE x.status IN ('promoted', 'deployed', 'rolled_back', 'archived')
+            ORDER BY x.release FOR UPDATE LOOP
+    now_status := CASE
+      WHEN r.release = ANY (in_master) AND r.status = 'archived'
+        THEN CASE WHEN EXISTS (SELECT FROM tdm.deployment d
+                                WHERE d.release = r.release AND d.rolled_back_at IS NULL)
+                  THEN 'deployed' ELSE 'promoted' END
+      WHEN r.release = ANY (in_master) OR r.status = 'archived' THEN r.status
+      WHEN EXISTS (SELECT FROM tdm._target_tables('master') x
+                    WHERE to_regclass(tdm._archive_table(r.release, x.managed)) IS NOT NULL)
+        THEN 'archived'
+      -- (a release promoted to another schema than master keeps its status)
+      WHEN EXISTS (SELECT FROM tdm.job j WHERE j.kind = 'promote' AND j.release = r.release
+                      AND j.status = 'completed' AND j.detail ->> 'to' = 'master')
+        THEN 'consolidated'
+      ELSE r.status END;
+    CONTINUE WHEN now_status = r.status;
+    UPDATE tdm.release x SET status = now_status WHERE x.release = r.release;
+    changed := changed || jsonb_build_object(r.release, r.status || ' -> ' || now_status);
+  END LOOP;
+  RETURN nullif(changed, '{}');
 END
 $$;
 

@@ -1,0 +1,60 @@
+-- Release statuses after a rollback of master (releases R31 and R32, one
+-- courier each): every rollback leaves each release's status saying what
+-- master holds, so that promote, archive_release and restore_release go
+-- on from there.
+\set SHOW_CONTEXT never
+CREATE SCHEMA rel_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (couriers) FROM SERVER st1 INTO rel_st1;
+SELECT tdm.create_release('R31', 'v31.0');
+SELECT tdm.add_feature('R31', 'FEAT-3101', 1);
+SELECT tdm.create_release('R32', 'v32.0', 'R31');
+SELECT tdm.add_feature('R32', 'FEAT-3201', 1);
+INSERT INTO rel_st1.couriers VALUES (3101, NULL, 'Ada', 'R31', 'FEAT-3101'),
+                                    (3201, NULL, 'Bo', 'R32', 'FEAT-3201');
+SET client_min_messages = warning;  -- (job and run numbers)
+SELECT tdm.tag_release('R31') IS NOT NULL AS tagged, tdm.tag_release('R32') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R31') IS NOT NULL AS consolidated, tdm.consolidate('R32') IS NOT NULL AS consolidated;
+SELECT tdm.promote('R31') IS NOT NULL AS promoted;
+RESET client_min_messages;
+CREATE FUNCTION pg_temp.state()
+RETURNS TABLE (release text, status text, rows_in_master bigint, archive_copy bool)
+LANGUAGE sql AS $$
+  SELECT r.release, r.status,
+         (SELECT count(*) FROM master.couriers c WHERE c.tdm_release = r.release),
+         to_regclass(format('tdm_archive.%I', r.release || '__couriers')) IS NOT NULL
+    FROM tdm.release r WHERE r.release IN ('R31', 'R32') ORDER BY r.release
+$$;
+
+-- R32, promoted after R31's deployment, leaves master when that is rolled
+-- back: consolidated again, and it can be promoted again.
+SET client_min_messages = warning;
+SELECT tdm.deploy('R31', 'v31.0') IS NOT NULL AS deployed;
+SELECT tdm.promote('R32') IS NOT NULL AS promoted;
+SELECT tdm.rollback_release('R31') IS NOT NULL AS rolled_back;
+RESET client_min_messages;
+SELECT * FROM pg_temp.state();
+SELECT detail -> 'releases' AS changed FROM tdm.job WHERE kind = 'rollback' ORDER BY job_id DESC LIMIT 1;
+SET client_min_messages = warning;
+SELECT tdm.promote('R32') IS NOT NULL AS promoted_again;
+
+-- Archived after a snapshot, then rolled back to it: in master again (its
+-- archive copy stays), and it can be archived again.
+SELECT tdm.snapshot('before archiving R32') AS snap \gset
+SELECT tdm.archive_release('R32');
+SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
+RESET client_min_messages;
+SELECT * FROM pg_temp.state();
+SELECT tdm.restore_release('R32');
+SELECT tdm.archive_release('R32');
+SELECT * FROM pg_temp.state();
+
+-- Restored after a snapshot taken while it was archived, then rolled back
+-- to it: archived again, with its rows in the archive, and restorable.
+SET client_min_messages = warning;
+SELECT tdm.snapshot('while R32 is archived') AS snap \gset
+SELECT tdm.restore_release('R32');
+SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
+RESET client_min_messages;
+SELECT * FROM pg_temp.state();
+SELECT tdm.restore_release('R32');
+SELECT * FROM pg_temp.state();
