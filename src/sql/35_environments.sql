@@ -258,7 +258,8 @@ RETURNS TABLE (column_name text, target_type text, env_type text, severity text,
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH remote AS MATERIALIZED (SELECT * FROM tdm._remote_columns(env, rel))
   SELECT NULL::text, NULL::text, NULL::text, 'error'::text,
-         format('table %s does not exist in %s (remote schema %s)',
+         format('table %s does not exist in %s (remote schema %s), or the user mapping''s role'
+                ' may not read it',
                 (SELECT relname FROM pg_class WHERE oid = rel), env,
                 (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env))
    WHERE NOT EXISTS (SELECT FROM remote)

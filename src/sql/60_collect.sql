@@ -79,11 +79,28 @@ BEGIN
     BEGIN
       row_count := tdm._collect_rows(format('pg_temp.%I', temp_name)::regclass,
                                      array_to_string(branches, ' UNION ALL '), release, envs);
-    EXCEPTION WHEN undefined_table OR undefined_column OR connection_exception OR data_exception THEN
+    EXCEPTION WHEN undefined_table OR undefined_column OR connection_exception OR data_exception
+                   OR insufficient_privilege THEN
       -- An environment unreachable, or its table or columns missing, or a
       -- value the target's type refuses: say which, from its catalog (read
       -- only then: each read is a round trip per environment).
       GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;
+      IF failed_state = '42501' THEN
+        -- (which environment's role may not read it: one row of each)
+        FOR i IN 1 .. cardinality(envs) LOOP
+          BEGIN
+            EXECUTE format('SELECT 1 FROM %s LIMIT 1', tdm._env_table(envs[i], m.rel));
+          EXCEPTION WHEN insufficient_privilege THEN
+            RAISE EXCEPTION 'collect: environment "%" does not let its user read %: %', envs[i],
+              (SELECT relname FROM pg_class WHERE oid = m.rel), failed_message
+              USING ERRCODE = 'insufficient_privilege',
+                    HINT = format('Grant SELECT on it, in the environment, to the role of the user mapping'
+                                  ' of server %s.',
+                                  (SELECT x.server FROM tdm.environment x WHERE x.name = envs[i]));
+          END;
+        END LOOP;
+        RAISE;
+      END IF;
       FOR i IN 1 .. cardinality(envs) LOOP
         SELECT bool_or(d.column_name IS NULL), string_agg(d.detail, '; ')
           INTO table_missing, missing

@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(22);
+SELECT plan(25);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -45,13 +45,49 @@ SELECT is((SELECT count(*) FROM tdm.job), (SELECT n FROM jobs_before), 'no job l
 SELECT is((SELECT status FROM tdm.release WHERE release = 'RX'), 'open', 'release still open');
 ROLLBACK TO SAVEPOINT reachable;
 
+-- An environment whose user may read users but not accounts: tagging
+-- says so in a finding, detection names the environment and the server to
+-- grant on. (The role lives in the cluster: made and dropped over dblink.)
+CREATE EXTENSION IF NOT EXISTS dblink;
+\o /dev/null
+\ir ../../sql/include/sessions.sql
+SAVEPOINT readable;
+SELECT dblink_exec(pg_temp.conninfo('st2'),
+  'CREATE ROLE tdm_tap_reader LOGIN PASSWORD ''reader'';'
+  ' GRANT SELECT (user_id, email, full_name, role, created_at, updated_at, tdm_release, tdm_feature)'
+  '   ON users TO tdm_tap_reader');
+CREATE SERVER st2_reader FOREIGN DATA WRAPPER postgres_fdw
+  OPTIONS (host 'localhost', port '5432', dbname 'st2');
+SELECT format('ALTER SERVER st2_reader OPTIONS (SET host %L, SET port %L)',
+              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'))
+  FROM pg_foreign_server WHERE srvname = 'st2' \gexec
+CREATE USER MAPPING FOR CURRENT_USER SERVER st2_reader
+  OPTIONS (user 'tdm_tap_reader', password 'reader');
+SELECT tdm.add_environment('st2_reader', 'st2_reader', 95);
+SELECT tdm.manage_table('staging.accounts', '{account_number}', 'updated_at');
+\o
+SELECT lives_ok($$SELECT tdm.tag_release('RX')$$, 'tagging reports a table its user may not read');
+SELECT is((SELECT count(*)::int FROM tdm.tag_finding
+            WHERE env = 'st2_reader' AND rel = 'staging.accounts'::regclass
+              AND detail = 'table accounts does not exist in st2_reader (remote schema public),'
+                           ' or the user mapping''s role may not read it'), 1,
+  'a table the user may not read is a finding that says it may be that');
+SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42501',
+  'collect: environment "st2_reader" does not let its user read accounts: permission denied for table accounts',
+  'detection names the environment whose user may not read a table');
+ROLLBACK TO SAVEPOINT readable;
+\o /dev/null
+SELECT dblink_exec(pg_temp.conninfo('st2'),
+  'REVOKE ALL ON users FROM tdm_tap_reader; DROP ROLE tdm_tap_reader');
+\o
+
 -- A managed table that does not exist in the environments.
 CREATE TABLE staging.nowhere (id int PRIMARY KEY, tdm_release text, tdm_feature text);
 SELECT tdm.manage_table('staging.nowhere');
 SELECT lives_ok($$SELECT tdm.tag_release('RX')$$, 'tagging reports a missing remote table');
 SELECT is((SELECT count(*)::int FROM tdm.tag_finding
             WHERE kind = 'schema_drift' AND severity = 'error'
-              AND detail = 'table nowhere does not exist in st1 (remote schema public)'), 1,
+              AND detail = 'table nowhere does not exist in st1 (remote schema public), or the user mapping''s role may not read it'), 1,
   'missing remote table is an error finding');
 SELECT is((SELECT status FROM tdm.release WHERE release = 'RX'), 'open',
   'an error finding keeps the release open');
