@@ -19,18 +19,26 @@ CREATE TYPE tdm.conflict_preview AS (
 
 -- Component labels computed in SQL, for tables whose first detection pass
 -- does not fit in tdm.work_mem: rows sharing a key hash are linked, and
--- labels (the smallest key hash of a component) propagate until stable.
--- PostgreSQL's own sorts and hashes spill to disk as needed. Leaves
--- pg_temp.tdm_labels (row_ctid, label) for multi-row components only and
--- returns its row count.
+-- labels (the smallest key hash of a component) are kept per key hash.
+-- Each round, a key and its label take the smallest label of the rows the
+-- key is in (one hop), then every key takes its label's label until none
+-- changes (a jump: labels are keys of the same component). Hops alone took one round
+-- per link of a chain, each a pass over every key: a chain of rows linked
+-- by alternating keys (ids shifted by one between environments) was
+-- quadratic; jumps make it a few rounds. PostgreSQL's own sorts and hashes
+-- spill to disk as needed. Leaves pg_temp.tdm_labels (row_ctid, label) for
+-- multi-row components only and returns its row count.
 CREATE FUNCTION tdm._spill_labels(collected regclass, key_exprs text[]) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   changed bigint;
+  jumped bigint;
+  rounds int := 0;
   labelled bigint;
 BEGIN
   IF to_regclass('pg_temp.tdm_keys') IS NOT NULL THEN
-    DROP TABLE pg_temp.tdm_keys, pg_temp.tdm_shared_keys, pg_temp.tdm_labels;
+    DROP TABLE IF EXISTS pg_temp.tdm_keys, pg_temp.tdm_shared_keys, pg_temp.tdm_key_labels,
+                         pg_temp.tdm_labels;
   END IF;
   EXECUTE format('CREATE TEMP TABLE tdm_keys ON COMMIT DROP AS'
                  ' SELECT t.ctid AS row_ctid, k.h FROM %s t CROSS JOIN LATERAL (VALUES %s) AS k(h)'
@@ -39,22 +47,53 @@ BEGIN
   CREATE TEMP TABLE tdm_shared_keys ON COMMIT DROP AS
     SELECT row_ctid, h FROM tdm_keys
      WHERE h IN (SELECT h FROM tdm_keys GROUP BY h HAVING count(*) > 1);
-  CREATE TEMP TABLE tdm_labels ON COMMIT DROP AS
-    SELECT row_ctid, min(h) AS label FROM tdm_shared_keys GROUP BY row_ctid;
+  -- A key's first label: the smallest key of the rows it is in.
+  CREATE TEMP TABLE tdm_key_labels ON COMMIT DROP AS
+    SELECT s.h, min(r.smallest) AS label
+      FROM tdm_shared_keys s
+      JOIN (SELECT row_ctid, min(h) AS smallest FROM tdm_shared_keys GROUP BY row_ctid) r USING (row_ctid)
+     GROUP BY s.h;
   ANALYZE tdm_shared_keys;
-  ANALYZE tdm_labels;
+  ANALYZE tdm_key_labels;
   LOOP
-    WITH key_label AS (
-           SELECT s.h, min(l.label) AS label
-             FROM tdm_shared_keys s JOIN tdm_labels l USING (row_ctid) GROUP BY s.h),
-         row_label AS (
-           SELECT s.row_ctid, min(k.label) AS label
-             FROM tdm_shared_keys s JOIN key_label k USING (h) GROUP BY s.row_ctid)
-    UPDATE tdm_labels l SET label = r.label FROM row_label r
-     WHERE r.row_ctid = l.row_ctid AND r.label < l.label;
+    -- Each row's label: the smallest of its keys'. Final once no key's
+    -- label changes.
+    IF to_regclass('pg_temp.tdm_labels') IS NOT NULL THEN
+      DROP TABLE pg_temp.tdm_labels;
+    END IF;
+    CREATE TEMP TABLE tdm_labels ON COMMIT DROP AS
+      SELECT s.row_ctid, min(k.label) AS label
+        FROM tdm_shared_keys s JOIN tdm_key_labels k USING (h) GROUP BY s.row_ctid;
+    -- The hop offers a row's label to each of its keys, and after the
+    -- first round to each key's label too (the root of its tree: so that
+    -- whole trees join, not only the keys at their edge). Most components
+    -- are settled by the first labels: one plain hop finds that.
+    IF rounds = 0 THEN
+      WITH offer AS (
+             SELECT s.h AS target, min(r.label) AS label
+               FROM tdm_shared_keys s JOIN tdm_labels r USING (row_ctid) GROUP BY s.h)
+      UPDATE tdm_key_labels k SET label = x.label FROM offer x
+       WHERE x.target = k.h AND x.label < k.label;
+    ELSE
+      WITH offer AS (
+             SELECT t.target, min(r.label) AS label
+               FROM tdm_shared_keys s JOIN tdm_labels r USING (row_ctid) JOIN tdm_key_labels k USING (h)
+              CROSS JOIN LATERAL (VALUES (s.h), (k.label)) AS t(target)
+              GROUP BY t.target)
+      UPDATE tdm_key_labels k SET label = x.label FROM offer x
+       WHERE x.target = k.h AND x.label < k.label;
+    END IF;
     GET DIAGNOSTICS changed = ROW_COUNT;
+    rounds := rounds + 1;
     EXIT WHEN changed = 0;
+    LOOP
+      UPDATE tdm_key_labels k SET label = p.label FROM tdm_key_labels p
+       WHERE p.h = k.label AND p.label < k.label;
+      GET DIAGNOSTICS jumped = ROW_COUNT;
+      EXIT WHEN jumped = 0;
+    END LOOP;
   END LOOP;
+  ANALYZE tdm_labels;
   SELECT count(*) INTO labelled FROM tdm_labels;
   RETURN labelled;
 END
