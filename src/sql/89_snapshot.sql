@@ -45,6 +45,14 @@ CREATE TABLE tdm.deployment (
   deployed_at    timestamptz NOT NULL DEFAULT now(),
   rolled_back_at timestamptz
 );
+-- Each release's status when a snapshot of master was taken: where its
+-- rows were then (a rollback to the snapshot puts them back there).
+CREATE TABLE tdm.snapshot_release (
+  snapshot_id bigint NOT NULL REFERENCES tdm.snapshot (snapshot_id),
+  release     text NOT NULL REFERENCES tdm.release (release),
+  status      text NOT NULL,
+  PRIMARY KEY (snapshot_id, release)
+);
 -- A rollback's spares (not dumped: a restored database builds them again).
 CREATE TABLE tdm.snapshot_spare (
   snapshot_id    bigint NOT NULL REFERENCES tdm.snapshot (snapshot_id),
@@ -57,6 +65,7 @@ CREATE TABLE tdm.snapshot_spare (
 SELECT pg_catalog.pg_extension_config_dump('tdm.snapshot', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.snapshot_snapshot_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.snapshot_table', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.snapshot_release', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.deployment', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.deployment_deployment_id_seq', '');
 
@@ -267,6 +276,12 @@ BEGIN
     INTO rels, manageds FROM tdm._target_tables(s.target) x;
   -- One consistent state: writers wait, readers do not.
   EXECUTE 'LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE';
+  IF s.target = 'master' THEN
+    -- (promote, archive and restore write master: their statuses are
+    -- settled under this lock)
+    INSERT INTO tdm.snapshot_release (snapshot_id, release, status)
+    SELECT id, r.release, r.status FROM tdm.release r;
+  END IF;
   FOR i IN 1 .. cardinality(rels) LOOP
     PERFORM tdm._progress(job, 'copy', done, cardinality(rels));
     storage := tdm._snapshot_relation('s', id, rels[i]);
@@ -525,7 +540,7 @@ BEGIN
     END;
   END IF;
   IF s.target = 'master' THEN
-    releases := tdm._reconcile_releases();
+    releases := tdm._reconcile_releases(id);
   END IF;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
@@ -538,44 +553,56 @@ BEGIN
 END
 $$;
 
--- After master's rows went back to a snapshot, each release's status says
--- again what master holds: a release archived since then is in master
--- again (promoted, or deployed while a deployment of it is live); one
--- promoted since then is not (consolidated: it can be promoted again); one
--- restored from the archive since then is archived again (restore_release
--- keeps the archive's copy). Returns {release: "old -> new"} of the
--- statuses changed (NULL when none).
-CREATE FUNCTION tdm._reconcile_releases() RETURNS jsonb
+-- After master's rows went back to snapshot `snapshot_id`, each release's
+-- status says again where its rows are: in master (promoted, deployed or
+-- rolled back), archived, or neither, as when the snapshot was taken
+-- (tdm.snapshot_release). A release back in master is promoted (deployed
+-- while a deployment of it is live); one that had been archived is
+-- archived again (restore_release keeps the archive's copy); one that was
+-- not in master yet is consolidated (it can be promoted again). A release
+-- promoted to another schema than master keeps its status. Returns
+-- {release: "old -> new"} of the statuses changed (NULL when none, and
+-- for snapshots taken before statuses were recorded).
+CREATE FUNCTION tdm._reconcile_releases(snapshot_id bigint) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
 DECLARE
-  in_master text[] := ARRAY(SELECT DISTINCT x.release FROM tdm._release_rows('master') x);
-  r tdm.release;
+  r record;
   now_status text;
   changed jsonb := '{}';
 BEGIN
-  FOR r IN SELECT * FROM tdm.release x
-            WHERE x.status IN ('promoted', 'deployed', 'rolled_back', 'archived')
-            ORDER BY x.release FOR UPDATE LOOP
-    now_status := CASE
-      WHEN r.release = ANY (in_master) AND r.status = 'archived'
-        THEN CASE WHEN EXISTS (SELECT FROM tdm.deployment d
-                                WHERE d.release = r.release AND d.rolled_back_at IS NULL)
-                  THEN 'deployed' ELSE 'promoted' END
-      WHEN r.release = ANY (in_master) OR r.status = 'archived' THEN r.status
-      WHEN EXISTS (SELECT FROM tdm._target_tables('master') x
-                    WHERE to_regclass(tdm._archive_table(r.release, x.managed)) IS NOT NULL)
-        THEN 'archived'
-      -- (a release promoted to another schema than master keeps its status)
-      WHEN EXISTS (SELECT FROM tdm.job j WHERE j.kind = 'promote' AND j.release = r.release
-                      AND j.status = 'completed' AND j.detail ->> 'to' = 'master')
-        THEN 'consolidated'
-      ELSE r.status END;
-    CONTINUE WHEN now_status = r.status;
+  IF NOT EXISTS (SELECT FROM tdm.snapshot_release x WHERE x.snapshot_id = snapshot_id) THEN
+    RETURN NULL;
+  END IF;
+  FOR r IN SELECT x.release, x.status, tdm._presence(x.status) AS now_at,
+                  tdm._presence(coalesce(sr.status, 'open')) AS then_at
+             FROM tdm.release x
+             LEFT JOIN tdm.snapshot_release sr ON sr.snapshot_id = snapshot_id AND sr.release = x.release
+            ORDER BY x.release FOR UPDATE OF x LOOP
+    CONTINUE WHEN r.now_at = r.then_at
+              OR (r.status = 'promoted' AND coalesce(
+                    (SELECT j.detail ->> 'to' FROM tdm.job j
+                      WHERE j.kind = 'promote' AND j.release = r.release AND j.status = 'completed'
+                      ORDER BY j.job_id DESC LIMIT 1), 'master') <> 'master');
+    now_status := CASE r.then_at
+                    WHEN 'master' THEN CASE WHEN EXISTS (SELECT FROM tdm.deployment d
+                                                          WHERE d.release = r.release
+                                                            AND d.rolled_back_at IS NULL)
+                                            THEN 'deployed' ELSE 'promoted' END
+                    WHEN 'archive' THEN 'archived'
+                    ELSE 'consolidated' END;
     UPDATE tdm.release x SET status = now_status WHERE x.release = r.release;
     changed := changed || jsonb_build_object(r.release, r.status || ' -> ' || now_status);
   END LOOP;
   RETURN nullif(changed, '{}');
 END
+$$;
+
+-- Where a release's rows are, by its status: master, archive or neither.
+CREATE FUNCTION tdm._presence(status text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN status IN ('promoted', 'deployed', 'rolled_back') THEN 'master'
+              WHEN status = 'archived' THEN 'archive' ELSE 'neither' END
 $$;
 
 -- Phase 4: records a deployment of `release` with its code version, after

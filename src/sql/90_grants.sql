@@ -12,7 +12,8 @@ GRANT INSERT, UPDATE ON tdm.environment, tdm.managed_table, tdm.release, tdm.fea
 GRANT DELETE ON tdm.managed_table, tdm.rule TO tdm_admin;  -- (tdm.unmanage_table)
 GRANT INSERT, UPDATE, DELETE ON tdm.release_lock, tdm.run, tdm.conflict, tdm.key_map,
                                 tdm.violation, tdm.decision, tdm.snapshot,
-                                tdm.snapshot_table, tdm.snapshot_spare, tdm.deployment TO tdm_admin;
+                                tdm.snapshot_table, tdm.snapshot_release, tdm.snapshot_spare,
+                                tdm.deployment TO tdm_admin;
 GRANT USAGE, CREATE ON SCHEMA tdm_snapshot, tdm_archive TO tdm_admin;
 GRANT INSERT ON tdm.audit TO tdm_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA tdm TO tdm_admin;
