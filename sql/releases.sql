@@ -58,3 +58,32 @@ RESET client_min_messages;
 SELECT * FROM pg_temp.state();
 SELECT tdm.restore_release('R32');
 SELECT * FROM pg_temp.state();
+
+-- R33, created after a snapshot and promoted since, leaves master with a
+-- rollback to it. R34, promoted into schema qa and deployed there, keeps
+-- its status through that rollback of master; a rollback of qa to a
+-- snapshot taken before R34 came takes it out of qa (consolidated).
+SET client_min_messages = warning;
+SELECT tdm.snapshot('before R33 and R34') AS snap \gset
+SELECT tdm.create_release('R33', 'v33.0'), tdm.create_release('R34', 'v34.0');
+SELECT tdm.add_feature('R33', 'FEAT-3301', 1), tdm.add_feature('R34', 'FEAT-3401', 1);
+INSERT INTO rel_st1.couriers VALUES (3301, NULL, 'Cy', 'R33', 'FEAT-3301'),
+                                    (3401, NULL, 'Di', 'R34', 'FEAT-3401');
+SELECT tdm.tag_release('R33') IS NOT NULL AS tagged, tdm.tag_release('R34') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R33') IS NOT NULL AS consolidated, tdm.consolidate('R34') IS NOT NULL AS consolidated;
+SELECT tdm.promote('R33') IS NOT NULL AS promoted;
+CREATE SCHEMA qa;
+CREATE TABLE qa.couriers (LIKE staging.couriers INCLUDING ALL);
+SELECT tdm.snapshot('qa before R34', 'qa') AS qa_snap \gset
+SELECT tdm.promote('R34', 'staging', 'qa') IS NOT NULL AS promoted, tdm.deploy('R34', 'v34.0', 'qa') IS NOT NULL AS deployed;
+SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
+RESET client_min_messages;
+SELECT release, status, (SELECT count(*) FROM master.couriers c WHERE c.tdm_release = r.release) AS in_master,
+       (SELECT count(*) FROM qa.couriers c WHERE c.tdm_release = r.release) AS in_qa
+  FROM tdm.release r WHERE r.release IN ('R33', 'R34') ORDER BY r.release;
+SET client_min_messages = warning;
+SELECT tdm.rollback(:qa_snap) IS NOT NULL AS rolled_back;
+RESET client_min_messages;
+SELECT release, status, (SELECT count(*) FROM qa.couriers c WHERE c.tdm_release = r.release) AS in_qa
+  FROM tdm.release r WHERE r.release = 'R34';
+SELECT detail -> 'releases' AS changed FROM tdm.job WHERE kind = 'rollback' ORDER BY job_id DESC LIMIT 1;

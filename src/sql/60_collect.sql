@@ -89,7 +89,8 @@ BEGIN
         -- (which environment's role may not read it: one row of each)
         FOR i IN 1 .. cardinality(envs) LOOP
           BEGIN
-            EXECUTE format('SELECT 1 FROM %s LIMIT 1', tdm._env_table(envs[i], m.rel));
+            -- (every column: a role may read some columns and not others)
+            EXECUTE format('SELECT t FROM %s t LIMIT 1', tdm._env_table(envs[i], m.rel));
           EXCEPTION WHEN insufficient_privilege THEN
             RAISE EXCEPTION 'collect: environment "%" does not let its user read %: %', envs[i],
               (SELECT relname FROM pg_class WHERE oid = m.rel), failed_message

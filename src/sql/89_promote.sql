@@ -127,7 +127,12 @@ BEGIN
   -- master may have taken the release out again.)
   IF r.status = 'promoted' OR EXISTS (SELECT FROM tdm._release_rows(to_target) x
                                        WHERE x.release = the_release) THEN
-    RAISE EXCEPTION 'promote: release "%" is already in %', the_release, to_target
+    RAISE EXCEPTION 'promote: release "%" is already in %', the_release,
+      coalesce((SELECT j.detail ->> 'to' FROM tdm.job j
+                 WHERE j.kind = 'promote' AND j.release = the_release AND j.status = 'completed'
+                   AND NOT EXISTS (SELECT FROM tdm._release_rows(to_target) x
+                                    WHERE x.release = the_release)
+                 ORDER BY j.job_id DESC LIMIT 1), to_target)
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'A release is promoted once; its rows stay in master with their release tag.';
   END IF;

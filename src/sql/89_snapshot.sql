@@ -45,8 +45,8 @@ CREATE TABLE tdm.deployment (
   deployed_at    timestamptz NOT NULL DEFAULT now(),
   rolled_back_at timestamptz
 );
--- Each release's status when a snapshot of master was taken: where its
--- rows were then (a rollback to the snapshot puts them back there).
+-- Each release's status when a snapshot was taken: where its rows were
+-- then (a rollback to the snapshot puts them back there).
 CREATE TABLE tdm.snapshot_release (
   snapshot_id bigint NOT NULL REFERENCES tdm.snapshot (snapshot_id),
   release     text NOT NULL REFERENCES tdm.release (release),
@@ -276,12 +276,10 @@ BEGIN
     INTO rels, manageds FROM tdm._target_tables(s.target) x;
   -- One consistent state: writers wait, readers do not.
   EXECUTE 'LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE';
-  IF s.target = 'master' THEN
-    -- (promote, archive and restore write master: their statuses are
-    -- settled under this lock)
-    INSERT INTO tdm.snapshot_release (snapshot_id, release, status)
-    SELECT id, r.release, r.status FROM tdm.release r;
-  END IF;
+  -- (promote, archive and restore write the target: their statuses are
+  -- settled under this lock)
+  INSERT INTO tdm.snapshot_release (snapshot_id, release, status)
+  SELECT id, r.release, r.status FROM tdm.release r;
   FOR i IN 1 .. cardinality(rels) LOOP
     PERFORM tdm._progress(job, 'copy', done, cardinality(rels));
     storage := tdm._snapshot_relation('s', id, rels[i]);
@@ -539,9 +537,7 @@ BEGIN
       PERFORM tdm._rollback_verify(id);
     END;
   END IF;
-  IF s.target = 'master' THEN
-    releases := tdm._reconcile_releases(id);
-  END IF;
+  releases := tdm._reconcile_releases(id);
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
                          'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked), 1),
@@ -553,39 +549,38 @@ BEGIN
 END
 $$;
 
--- After master's rows went back to snapshot `snapshot_id`, each release's
--- status says again where its rows are: in master (promoted, deployed or
--- rolled back), archived, or neither, as when the snapshot was taken
--- (tdm.snapshot_release). A release back in master is promoted (deployed
--- while a deployment of it is live); one that had been archived is
--- archived again (restore_release keeps the archive's copy); one that was
--- not in master yet is consolidated (it can be promoted again). A release
--- promoted to another schema than master keeps its status. Returns
--- {release: "old -> new"} of the statuses changed (NULL when none, and
--- for snapshots taken before statuses were recorded).
+-- After a target's rows went back to snapshot `snapshot_id`, each release
+-- promoted into that target says again where its rows are: in the target
+-- (promoted, deployed or rolled back), archived (master only), or
+-- neither, as when the snapshot was taken (tdm.snapshot_release). A
+-- release back in the target is promoted (deployed while a deployment of
+-- it is live); one that had been archived is archived again
+-- (restore_release keeps the archive's copy); one that was not there yet
+-- is consolidated (it can be promoted again). Releases whose rows are in
+-- another target keep their status. Returns {release: "old -> new"} of
+-- the statuses changed (NULL when none).
 CREATE FUNCTION tdm._reconcile_releases(snapshot_id bigint) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
+  target text := (SELECT s.target FROM tdm.snapshot s WHERE s.snapshot_id = snapshot_id);
   r record;
   now_status text;
   changed jsonb := '{}';
 BEGIN
-  IF NOT EXISTS (SELECT FROM tdm.snapshot_release x WHERE x.snapshot_id = snapshot_id) THEN
-    RETURN NULL;
-  END IF;
   FOR r IN SELECT x.release, x.status, tdm._presence(x.status) AS now_at,
-                  tdm._presence(coalesce(sr.status, 'open')) AS then_at
+                  tdm._presence(coalesce(sr.status, 'open')) AS then_at,
+                  (SELECT j.detail ->> 'to' FROM tdm.job j
+                    WHERE j.kind = 'promote' AND j.release = x.release AND j.status = 'completed'
+                    ORDER BY j.job_id DESC LIMIT 1) AS promoted_to
              FROM tdm.release x
              LEFT JOIN tdm.snapshot_release sr ON sr.snapshot_id = snapshot_id AND sr.release = x.release
             ORDER BY x.release FOR UPDATE OF x LOOP
     CONTINUE WHEN r.now_at = r.then_at
-              OR (r.status = 'promoted' AND coalesce(
-                    (SELECT j.detail ->> 'to' FROM tdm.job j
-                      WHERE j.kind = 'promote' AND j.release = r.release AND j.status = 'completed'
-                      ORDER BY j.job_id DESC LIMIT 1), 'master') <> 'master');
+              -- (promoted into another target: this rollback did not move it)
+              OR coalesce(r.promoted_to, 'master') <> target;
     now_status := CASE r.then_at
-                    WHEN 'master' THEN CASE WHEN EXISTS (SELECT FROM tdm.deployment d
+                    WHEN 'target' THEN CASE WHEN EXISTS (SELECT FROM tdm.deployment d
                                                           WHERE d.release = r.release
                                                             AND d.rolled_back_at IS NULL)
                                             THEN 'deployed' ELSE 'promoted' END
@@ -598,10 +593,11 @@ BEGIN
 END
 $$;
 
--- Where a release's rows are, by its status: master, archive or neither.
+-- Where a release's rows are, by its status: its target (master, or
+-- where it was promoted), archive or neither.
 CREATE FUNCTION tdm._presence(status text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE WHEN status IN ('promoted', 'deployed', 'rolled_back') THEN 'master'
+  SELECT CASE WHEN status IN ('promoted', 'deployed', 'rolled_back') THEN 'target'
               WHEN status = 'archived' THEN 'archive' ELSE 'neither' END
 $$;
 

@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(25);
+SELECT plan(26);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -54,7 +54,7 @@ CREATE EXTENSION IF NOT EXISTS dblink;
 SAVEPOINT readable;
 SELECT dblink_exec(pg_temp.conninfo('st2'),
   'CREATE ROLE tdm_tap_reader LOGIN PASSWORD ''reader'';'
-  ' GRANT SELECT (user_id, email, full_name, role, created_at, updated_at, tdm_release, tdm_feature)'
+  ' GRANT SELECT (user_id, email, role, created_at, updated_at, tdm_release, tdm_feature)'
   '   ON users TO tdm_tap_reader');
 CREATE SERVER st2_reader FOREIGN DATA WRAPPER postgres_fdw
   OPTIONS (host 'localhost', port '5432', dbname 'st2');
@@ -75,10 +75,17 @@ SELECT is((SELECT count(*)::int FROM tdm.tag_finding
 SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42501',
   'collect: environment "st2_reader" does not let its user read accounts: permission denied for table accounts',
   'detection names the environment whose user may not read a table');
+-- Every column of accounts now, all but full_name of users.
+\o /dev/null
+SELECT dblink_exec(pg_temp.conninfo('st2'), 'GRANT SELECT ON accounts TO tdm_tap_reader');
+\o
+SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42501',
+  'collect: environment "st2_reader" does not let its user read users: permission denied for table users',
+  'detection names the environment whose user may not read a column');
 ROLLBACK TO SAVEPOINT readable;
 \o /dev/null
 SELECT dblink_exec(pg_temp.conninfo('st2'),
-  'REVOKE ALL ON users FROM tdm_tap_reader; DROP ROLE tdm_tap_reader');
+  'REVOKE ALL ON users, accounts FROM tdm_tap_reader; DROP ROLE tdm_tap_reader');
 \o
 
 -- A managed table that does not exist in the environments.

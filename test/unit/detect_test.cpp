@@ -2,6 +2,7 @@
 // every rule, manual priorities, tie-breaks and stable ids.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "core/detect/classify.hpp"
@@ -286,6 +287,48 @@ TEST(DistinctEntities, GroupSplitsIntoEntitiesResolvedOnTheirOwn) {
   EXPECT_EQ(c[1].kind, Kind::duplicate_natural_key);
   EXPECT_EQ(c[1].members, (std::vector<std::size_t>{0, 2}));
   EXPECT_EQ(c[1].rule, Rule::temporal_priority);
+}
+
+TEST(DistinctEntities, TwoRowsOfOneEnvironmentStayTwoEntities) {
+  // st1 47 (nick x) and st1 1986 (email m) are two of st1's rows; st2 1986
+  // meets the first by nick and the second by id. Neither of st1's rows
+  // may be merged away into the other: st2's row joins 47 by nick, and its
+  // id collides with st1's 1986.
+  TableModel t = users();
+  t.natural_keys = {{kEmail}, {kBalance}};
+  t.core = {};
+  auto c = detect(
+      {row(0, "47", nullptr, "Customer", "x", 10), row(0, "1986", "m@x", "Customer", nullptr, 10),
+       row(1, "1986", nullptr, "Customer", "x", 10)},
+      t);
+  ASSERT_EQ(c.size(), 2u);
+  for (const Conflict &conflict : c) {
+    const auto &m = conflict.members;
+    EXPECT_FALSE(std::count(m.begin(), m.end(), 0u) && std::count(m.begin(), m.end(), 1u))
+        << "st1's two rows in one conflict";
+  }
+  EXPECT_EQ(c[0].rule, Rule::distinct_entities);
+  EXPECT_EQ(c[0].rekeyed, (std::vector<std::size_t>{2}));
+  EXPECT_EQ(c[1].members, (std::vector<std::size_t>{0, 2}));
+}
+
+TEST(DistinctEntities, TwoRowsOfOneEnvironmentStayApartAcrossNaturalKeys) {
+  // st2's row has st1 row 1's email and st1 row 2's nick: it joins the
+  // first (the highest-precedence pair comes first), never both.
+  TableModel t = users();
+  t.natural_keys = {{kEmail}, {kBalance}};
+  t.core = {};
+  auto c =
+      detect({row(0, "1", "a@x", "Customer", nullptr, 10),
+              row(0, "2", nullptr, "Customer", "x", 10), row(1, "3", "a@x", "Customer", "x", 10)},
+             t);
+  for (const Conflict &conflict : c) {
+    const auto &m = conflict.members;
+    EXPECT_FALSE(std::count(m.begin(), m.end(), 0u) && std::count(m.begin(), m.end(), 1u))
+        << "st1's two rows in one conflict";
+  }
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].members, (std::vector<std::size_t>{0, 2}));
 }
 
 TEST(DistinctEntities, ARowWithANullNaturalKeyDoesNotBridgeTwoPeople) {

@@ -169,8 +169,14 @@ class Classifier {
     }
     return true;
   }
-  // Rule 0, per pair: rows sharing the primary key that are different entities.
+  // Rule 0, per pair: rows sharing the primary key that are different
+  // entities. Two rows of one environment with different primary keys are
+  // two of its rows: a row of another environment that meets one by key and
+  // the other by a natural key must not make them one entity (one would be
+  // merged away). (Master's rows stay together: a row joining two of them
+  // goes to a reviewer, see classify_entity.)
   bool distinct_entities(std::size_t a, std::size_t b) const {
+    if (rows_[a].env == rows_[b].env && !env(a).fixed && pk_key(a) != pk_key(b)) return true;
     if (natural_keys_differ(a, b)) return true;
     return table_.surrogate_key && !same_values(a, b, attributes_);
   }
@@ -203,13 +209,32 @@ std::vector<std::vector<std::size_t>> Classifier::split_entities(
   const std::size_t n = group.size();
   boost::disjoint_sets_with_storage<> sets(n);
   for (std::size_t i = 0; i < n; ++i) sets.make_set(i);
-  // Shared natural keys make one entity.
+  // Shared natural keys make one entity, unless it would then hold two
+  // rows of one environment (two of its rows, as distinct_entities says):
+  // each entity's primary key per environment, merged as entities join.
+  std::vector<std::map<std::size_t, std::string>> keys_by_env(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!env(group[i]).fixed) keys_by_env[i][rows_[group[i]].env] = pk_key(group[i]);
+  }
+  auto join = [&](std::size_t i, std::size_t j) {
+    std::size_t ri = sets.find_set(i);
+    std::size_t rj = sets.find_set(j);
+    if (ri == rj) return;
+    for (const auto &[e, key] : keys_by_env[rj]) {
+      auto it = keys_by_env[ri].find(e);
+      if (it != keys_by_env[ri].end() && it->second != key) return;
+    }
+    sets.link(ri, rj);
+    const std::size_t root = sets.find_set(ri);
+    auto &kept = keys_by_env[root];
+    for (auto &[e, key] : keys_by_env[root == ri ? rj : ri]) kept.emplace(e, key);
+  };
   for (std::size_t i = 0; i < n; ++i) {
     if ((i & 0xFF) == 0) check_interrupts();
     for (std::size_t j = i + 1; j < n; ++j) {
       for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
         const std::string &ka = nk_key(group[i], k);
-        if (!ka.empty() && ka == nk_key(group[j], k)) sets.union_set(i, j);
+        if (!ka.empty() && ka == nk_key(group[j], k)) join(i, j);
       }
     }
   }
