@@ -60,9 +60,9 @@ SELECT tdm.restore_release('R32');
 SELECT * FROM pg_temp.state();
 
 -- R33, created after a snapshot and promoted since, leaves master with a
--- rollback to it. R34, promoted into schema qa, keeps its status through
--- that rollback of master; a rollback of qa to a snapshot taken before
--- R34 came takes it out of qa (consolidated).
+-- rollback to it. R34, promoted into schema qa and deployed there, keeps
+-- its status through that rollback of master; a rollback of qa to a
+-- snapshot taken before R34 came takes it out of qa (consolidated).
 SET client_min_messages = warning;
 SELECT tdm.snapshot('before R33 and R34') AS snap \gset
 SELECT tdm.create_release('R33', 'v33.0'), tdm.create_release('R34', 'v34.0');
@@ -75,7 +75,7 @@ SELECT tdm.promote('R33') IS NOT NULL AS promoted;
 CREATE SCHEMA qa;
 CREATE TABLE qa.couriers (LIKE staging.couriers INCLUDING ALL);
 SELECT tdm.snapshot('qa before R34', 'qa') AS qa_snap \gset
-SELECT tdm.promote('R34', 'staging', 'qa') IS NOT NULL AS promoted;
+SELECT tdm.promote('R34', 'staging', 'qa') IS NOT NULL AS promoted, tdm.deploy('R34', 'v34.0', 'qa') IS NOT NULL AS deployed;
 SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
 RESET client_min_messages;
 SELECT release, status, (SELECT count(*) FROM master.couriers c WHERE c.tdm_release = r.release) AS in_master,
