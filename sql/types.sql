@@ -157,6 +157,12 @@ SELECT count(*) FROM tdm.detect_conflicts('R25');
 SELECT dblink_exec('st2', 'DELETE FROM slots WHERE id = 40000');
 SELECT dblink_exec('st2', 'ALTER TABLE slots ALTER COLUMN id TYPE smallint');
 SELECT dblink_disconnect('st2');
+-- Bad input: an enum label st1 has (sql/schemas.sql added it) and this
+-- database's type lacks, in a row of the preview: named, with the hint.
+SELECT dblink_exec('st1', $$INSERT INTO "Order Lines" ("Order Id", line_no, sku, status, tdm_release, tdm_feature)
+                           VALUES (71, 1, 'b1a2c3d4-0000-4000-8000-000000000071', 'lost', 'R25', 'FEAT-2501')$$);
+SELECT count(*) FROM tdm.detect_conflicts('R25');
+SELECT dblink_exec('st1', $$DELETE FROM "Order Lines" WHERE "Order Id" = 71$$);
 SELECT dblink_disconnect('st1');
 
 -- Two managed tables whose names begin alike past 63 bytes' worth of a

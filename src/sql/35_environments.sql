@@ -219,13 +219,11 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   d record;
 BEGIN
-  SELECT m.rel, tdm._target_table(schema_name, m.rel) AS actual,
-         tdm._table_drift(m.rel, tdm._target_table(schema_name, m.rel), types) AS drift
-    INTO d
-    FROM tdm.managed_table m
-   WHERE tdm._target_table(schema_name, m.rel) IS NOT NULL
-     AND tdm._table_drift(m.rel, tdm._target_table(schema_name, m.rel), types) IS NOT NULL
-   ORDER BY m.rel::text LIMIT 1;
+  SELECT x.rel, x.actual, x.drift INTO d
+    FROM (SELECT t.managed AS rel, t.rel AS actual, tdm._table_drift(t.managed, t.rel, types) AS drift
+            FROM tdm._target_tables(schema_name) t) x
+   WHERE x.drift IS NOT NULL
+   ORDER BY x.rel::text LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION '%: table % differs from the managed table %: %', operation, d.actual, d.rel, d.drift
       USING ERRCODE = 'datatype_mismatch',

@@ -41,6 +41,7 @@ DECLARE
   env_rel regclass;
   missing text;
   table_missing bool;
+  retyped text;
   failed_state text;
   failed_message text;
   columns text;
@@ -103,9 +104,11 @@ BEGIN
         RAISE;
       END IF;
       FOR i IN 1 .. cardinality(envs) LOOP
-        SELECT bool_or(d.column_name IS NULL), string_agg(d.detail, '; ')
-          INTO table_missing, missing
-          FROM tdm._schema_drift(envs[i], m.rel) d WHERE d.env_type IS NULL;
+        SELECT bool_or(d.column_name IS NULL) FILTER (WHERE d.env_type IS NULL),
+               string_agg(d.detail, '; ') FILTER (WHERE d.env_type IS NULL),
+               string_agg(d.detail, '; ') FILTER (WHERE d.env_type IS NOT NULL AND d.severity = 'error')
+          INTO table_missing, missing, retyped
+          FROM tdm._schema_drift(envs[i], m.rel) d;
         IF table_missing THEN
           RAISE EXCEPTION 'collect: table % does not exist in environment "%"',
             (SELECT relname FROM pg_class WHERE oid = m.rel), envs[i]
@@ -117,19 +120,15 @@ BEGIN
             USING ERRCODE = 'undefined_column',
                   HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
         END IF;
-        IF left(failed_state, 2) = '22' THEN
-          SELECT string_agg(d.detail, '; ') INTO missing
-            FROM tdm._schema_drift(envs[i], m.rel) d WHERE d.env_type IS NOT NULL AND d.severity = 'error';
-          IF missing IS NOT NULL THEN
-            RAISE EXCEPTION 'collect: environment "%" cannot provide % as the target''s types: %',
-              envs[i], m.rel, missing
-              USING ERRCODE = 'datatype_mismatch', DETAIL = failed_message,
-                    HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
-          END IF;
+        IF left(failed_state, 2) = '22' AND retyped IS NOT NULL THEN
+          RAISE EXCEPTION 'collect: environment "%" cannot provide % as the target''s types: %',
+            envs[i], m.rel, retyped
+            USING ERRCODE = 'datatype_mismatch', DETAIL = failed_message,
+                  HINT = format('Run SELECT tdm.tag_release(%L) to see every difference.', release);
         END IF;
       END LOOP;
       IF left(failed_state, 2) = '22' THEN
-        RAISE EXCEPTION 'collect: a row of % in environments %s does not fit the target''s types: %',
+        RAISE EXCEPTION 'collect: a row of % in environments % does not fit the target''s types: %',
           m.rel, array_to_string(envs, ', '), failed_message
           USING ERRCODE = failed_state,
                 HINT = format('An enum label, a domain''s check or a value range the environment allows'

@@ -123,15 +123,12 @@ DECLARE
   examples jsonb;
   copied bigint;
 BEGIN
-  -- (What `to_target` holds, not an earlier promote job: a rollback of
-  -- master may have taken the release out again.)
-  IF r.status = 'promoted' OR EXISTS (SELECT FROM tdm._release_rows(to_target) x
-                                       WHERE x.release = the_release) THEN
+  -- (The status, not an earlier promote job: a rollback that took the
+  -- release out again made it consolidated, tdm._reconcile_releases.)
+  IF r.status = 'promoted' THEN
     RAISE EXCEPTION 'promote: release "%" is already in %', the_release,
       coalesce((SELECT j.detail ->> 'to' FROM tdm.job j
                  WHERE j.kind = 'promote' AND j.release = the_release AND j.status = 'completed'
-                   AND NOT EXISTS (SELECT FROM tdm._release_rows(to_target) x
-                                    WHERE x.release = the_release)
                  ORDER BY j.job_id DESC LIMIT 1), to_target)
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'A release is promoted once; its rows stay in master with their release tag.';
@@ -252,17 +249,12 @@ DECLARE
   deletes text[] := '{}';
   before record;
   after record;
+  archived bigint := 0;
 BEGIN
   IF r.status NOT IN ('promoted', 'deployed', 'rolled_back') THEN
     RAISE EXCEPTION 'archive_release: release "%" is not in master (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'Only promoted releases are archived.';
-  END IF;
-  IF NOT EXISTS (SELECT FROM tdm._release_rows('master') x WHERE x.release = r.release) THEN
-    RAISE EXCEPTION 'archive_release: master holds no row of release "%"', release
-      USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = 'Releases are archived from master; this one was promoted to another schema'
-                   ' (tdm.promote''s to_target), or holds no rows.';
   END IF;
   FOR t IN SELECT x.managed AS rel, x.step, x.release_column, x.rel AS dest
              FROM tdm._target_tables('master') x ORDER BY x.step LOOP
@@ -279,9 +271,18 @@ BEGIN
     IF before.row_count <> after.row_count OR before.checksum <> after.checksum THEN
       RAISE EXCEPTION 'archive_release: the copy of % differs', t.dest USING ERRCODE = 'data_corrupted';
     END IF;
+    archived := archived + before.row_count;
     deletes := deletes || format('d%s AS (DELETE FROM %s WHERE %I = $1)', t.step, t.dest,
                                  t.release_column);
   END LOOP;
+  -- (Known from the copies, not from a scan of master first: nothing of
+  -- this transaction is left when it is refused.)
+  IF archived = 0 THEN
+    RAISE EXCEPTION 'archive_release: master holds no row of release "%"', release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Releases are archived from master; this one was promoted to another schema'
+                   ' (tdm.promote''s to_target), or holds no rows.';
+  END IF;
   BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
   EXCEPTION WHEN foreign_key_violation THEN

@@ -192,11 +192,14 @@ DECLARE
   name text;
 BEGIN
   SELECT * INTO s FROM tdm.snapshot x WHERE x.snapshot_id = _prepare_spares.snapshot_id;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
   -- One preparation per target at a time, held to the end of the
   -- transaction: a spare worker of another snapshot of the target drops
   -- this one's spares, and must not do it while a rollback swaps them.
   PERFORM pg_advisory_xact_lock(hashtext('tdm spare'), hashtext(s.target));
-  IF NOT FOUND OR (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IS DISTINCT FROM 'completed' THEN
+  IF (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IS DISTINCT FROM 'completed' THEN
     RETURN;
   END IF;
   FOR t IN SELECT sp.* FROM tdm.snapshot_spare sp JOIN tdm.snapshot o USING (snapshot_id)
