@@ -7,7 +7,8 @@
 -- migrated with staging; a smallint key with no room for new keys; a
 -- case-insensitive unique column; an environment whose column type
 -- changed; two long table names that begin alike; archiving a release
--- promoted to another schema than master.
+-- promoted to another schema than master; a target column narrower than
+-- the managed table's, or of a type its values cannot be assigned to.
 \set SHOW_CONTEXT never
 \ir sql/include/sessions.sql
 CREATE SCHEMA types_st1;
@@ -191,6 +192,43 @@ SET client_min_messages = warning;
 SELECT tdm.promote('R21', 'staging', 'gold') IS NOT NULL AS promoted;
 RESET client_min_messages;
 SELECT tdm.archive_release('R21');
+
+-- Bad input: a target whose column is narrower than the managed table's
+-- (badges.holder varchar(4) where staging has text). Each value it
+-- refuses is a violation, nothing loaded: found when the load fails, or
+-- first where the target does not enforce everything itself (a trigger).
+-- A column no value could go into (an integer) is refused at once.
+CREATE SCHEMA narrow;
+DO $$
+BEGIN
+  EXECUTE (SELECT string_agg(format('CREATE TABLE narrow.%I (LIKE %s INCLUDING ALL)', c.relname, m.rel), '; ')
+             FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel);
+END
+$$;
+ALTER TABLE narrow.badges ALTER COLUMN holder TYPE varchar(4);
+SELECT tdm.create_release('R26');
+SELECT tdm.add_feature('R26', 'FEAT-2601', 1);
+INSERT INTO types_st1.badges VALUES (3, 'Cy', 'R26', 'FEAT-2601'), (5, 'Eve@longer', 'R26', 'FEAT-2601');
+INSERT INTO types_st2.badges VALUES (4, 'Dora@x', 'R26', 'FEAT-2601');
+SELECT tdm.tag_release('R26') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R26', 'narrow') AS run \gset
+RESET client_min_messages;
+SELECT status, phase_ms ? 'load' AS load_tried FROM tdm.run WHERE run_id = :run;
+SELECT kind, row_key, detail FROM tdm.violation WHERE run_id = :run ORDER BY row_key::text;
+SELECT count(*) AS loaded FROM narrow.badges;
+CREATE FUNCTION narrow.noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+CREATE TRIGGER noop BEFORE INSERT ON narrow.badges FOR EACH ROW EXECUTE FUNCTION narrow.noop();
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R26', 'narrow') AS run \gset
+RESET client_min_messages;
+SELECT status, phase_ms ? 'load' AS load_tried FROM tdm.run WHERE run_id = :run;
+SELECT kind, row_key, detail ->> 'column' AS col FROM tdm.violation WHERE run_id = :run ORDER BY row_key::text;
+ALTER TABLE narrow.badges ALTER COLUMN holder TYPE int USING NULL;
+SELECT tdm.consolidate('R26', 'narrow');
+SET client_min_messages = warning;
+DROP SCHEMA narrow CASCADE;
+RESET client_min_messages;
 
 -- The suite's tables leave tdm as they came (the jobs check after the
 -- suites consolidates R2, which was tagged without them).

@@ -233,6 +233,41 @@ BEGIN
 END
 $$;
 
+-- Refuses `operation` when a column of a table of `schema_name` is of
+-- another type than the managed table's and PostgreSQL has no assignment
+-- of the managed table's values to it: the load INSERTs them, and could
+-- never succeed. (The INSERT is planned, not run. Values the type refuses,
+-- a longer string say, are violations: tdm._check_fit.)
+CREATE FUNCTION tdm._require_assignable(operation text, schema_name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  d record;
+  message text;
+BEGIN
+  FOR d IN SELECT t.managed AS rel, t.rel AS actual,
+                  string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) AS columns
+             FROM tdm._target_tables(schema_name) t
+             JOIN pg_attribute a ON a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped
+                                AND a.attgenerated = ''
+             JOIN pg_attribute m ON m.attrelid = t.managed AND m.attname = a.attname
+                                AND m.attnum > 0 AND NOT m.attisdropped
+            WHERE (a.atttypid, a.atttypmod) <> (m.atttypid, m.atttypmod)
+            GROUP BY t.managed, t.rel ORDER BY t.managed::text LOOP
+    BEGIN
+      EXECUTE format('EXPLAIN INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s',
+                     d.actual, d.columns, d.columns, d.rel);
+    EXCEPTION WHEN datatype_mismatch OR cannot_coerce THEN
+      GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
+      RAISE EXCEPTION '%: table % cannot take the values of the managed table %: %',
+        operation, d.actual, d.rel, message
+        USING ERRCODE = 'datatype_mismatch',
+              HINT = format('Give the column of %s the type it has in %s (ALTER TABLE .. ALTER COLUMN .. TYPE),'
+                            ' or one that PostgreSQL assigns it to.', d.actual, d.rel);
+    END;
+  END LOOP;
+END
+$$;
+
 -- The target's columns, described the same way.
 CREATE FUNCTION tdm._target_columns(rel regclass)
 RETURNS TABLE (column_name text, column_type text, ordinal int)

@@ -89,6 +89,19 @@ BEGIN
     RETURN errors;
   END IF;
 
+  -- Columns of the target of another type than the managed table's: the
+  -- values the type refuses (a narrower varchar or numeric, a domain's
+  -- CHECK).
+  FOR con IN SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type
+               FROM pg_attribute a
+               JOIN pg_attribute s ON s.attrelid = collected AND s.attname = a.attname
+                                  AND s.attnum > 0 AND NOT s.attisdropped
+              WHERE a.attrelid = target_rel AND a.attnum > 0 AND NOT a.attisdropped
+                AND a.attgenerated = '' AND (a.atttypid, a.atttypmod) <> (s.atttypid, s.atttypmod)
+              ORDER BY a.attnum LOOP
+    errors := errors + tdm._check_fit(run, the_rel, collected, row_key, con.name, con.type);
+  END LOOP;
+
   -- Unique indexes (primary key included): duplicates among the collected
   -- rows (keys grouped, then their rows: a window would sort whole rows),
   -- and collisions with other releases' rows already in the target.
@@ -176,6 +189,45 @@ BEGIN
   END LOOP;
 
   RETURN errors;
+END
+$$;
+
+-- Records the collected rows whose value of `col` the type `col_type` (a
+-- target's column) refuses, as the load would assign it: kind `check`,
+-- every row. The whole column is assigned first, into a scratch table;
+-- only when that fails, row by row. Returns the count.
+CREATE FUNCTION tdm._check_fit(run bigint, the_rel regclass, collected regclass, row_key text,
+                               col text, col_type text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r record;
+  message text;
+  n bigint := 0;
+BEGIN
+  IF to_regclass('pg_temp.tdm_fit') IS NOT NULL THEN
+    DROP TABLE pg_temp.tdm_fit;
+  END IF;
+  EXECUTE format('CREATE TEMP TABLE tdm_fit (v %s) ON COMMIT DROP', col_type);
+  BEGIN
+    EXECUTE format('INSERT INTO pg_temp.tdm_fit SELECT t.%I FROM %s t', col, collected);
+    RETURN 0;
+  EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+    NULL;
+  END;
+  FOR r IN EXECUTE format('SELECT %s AS row_key, t.%I AS v FROM %s t', row_key, col, collected) LOOP
+    BEGIN
+      EXECUTE 'INSERT INTO pg_temp.tdm_fit VALUES ($1)' USING r.v;
+    EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+      GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
+      INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail)
+      VALUES (run, the_rel, 'check', 'error', r.row_key,
+              jsonb_build_object('column', col, 'type', col_type, 'value', to_jsonb(r.v),
+                                 'message', message));
+      n := n + 1;
+    END;
+  END LOOP;
+  DROP TABLE pg_temp.tdm_fit;
+  RETURN n;
 END
 $$;
 

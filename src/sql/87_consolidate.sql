@@ -86,6 +86,7 @@ BEGIN
   -- there), hold the managed tables' columns: a migration applied to the
   -- environments and staging but not there is named here.
   PERFORM tdm._require_same_columns('consolidate', the_target, false);
+  PERFORM tdm._require_assignable('consolidate', the_target);
   IF the_target <> 'master' THEN
     PERFORM tdm._require_same_columns('consolidate', 'master', false);
   END IF;
@@ -329,7 +330,7 @@ BEGIN
       PERFORM tdm._progress(job, 'load', 0, collected_total - merged - deleted);
       BEGIN
         loaded := tdm._load(run.run_id, the_release, the_target);
-      EXCEPTION WHEN integrity_constraint_violation THEN
+      EXCEPTION WHEN integrity_constraint_violation OR data_exception THEN
         IF NOT enforced THEN
           RAISE;
         END IF;
