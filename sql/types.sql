@@ -8,16 +8,19 @@
 -- case-insensitive unique column; an environment whose column type
 -- changed; two long table names that begin alike; archiving a release
 -- promoted to another schema than master; a target column narrower than
--- the managed table's, or of a type its values cannot be assigned to.
+-- the managed table's, or of a type its values cannot be assigned to; a
+-- foreign key to a unique key other than the primary key.
 \set SHOW_CONTEXT never
 \ir sql/include/sessions.sql
 CREATE SCHEMA types_st1;
 CREATE SCHEMA types_st2;
 IMPORT FOREIGN SCHEMA public
-  LIMIT TO (desks, desk_lamps, devices, digests, grids, grid_marks, invoices, slots)
+  LIMIT TO (desks, desk_lamps, devices, digests, grids, grid_marks, invoices, slots, products,
+            product_lines)
   FROM SERVER st1 INTO types_st1;
 IMPORT FOREIGN SCHEMA public
-  LIMIT TO (desks, desk_lamps, devices, digests, grids, grid_marks, invoices, slots)
+  LIMIT TO (desks, desk_lamps, devices, digests, grids, grid_marks, invoices, slots, products,
+            product_lines)
   FROM SERVER st2 INTO types_st2;
 -- (badges' collation lives in the environments' public schema)
 CREATE FOREIGN TABLE types_st1.badges (id int, holder text, tdm_release text, tdm_feature text)
@@ -230,13 +233,52 @@ SET client_min_messages = warning;
 DROP SCHEMA narrow CASCADE;
 RESET client_min_messages;
 
+-- Two products of one stock code and id, kept both: st2's gets another id
+-- and code, and st2's line follows it to its new code (the foreign key
+-- references the code, not the id). The natural key's name has a space:
+-- keeping both under one code is refused at once; and once the release is
+-- in master, the next one is detected against it.
+SELECT tdm.manage_table('staging.products', '{Stock Code}', core_columns => '{name}');
+SELECT tdm.manage_table('staging.product_lines');
+SELECT tdm.create_release('R27');
+SELECT tdm.add_feature('R27', 'FEAT-2701', 1);
+INSERT INTO types_st1.products VALUES (1, 'P1', 'Widget', 'R27', 'FEAT-2701');
+INSERT INTO types_st2.products VALUES (1, 'P1', 'Gadget', 'R27', 'FEAT-2701');
+INSERT INTO types_st1.product_lines VALUES (1, 'P1', 1, 'R27', 'FEAT-2701');
+INSERT INTO types_st2.product_lines VALUES (2, 'P1', 4, 'R27', 'FEAT-2701');
+SELECT tdm.tag_release('R27') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R27') AS run \gset
+RESET client_min_messages;
+SELECT conflict_id AS products_conflict FROM tdm.conflict WHERE run_id = :run AND status = 'pending' \gset
+SELECT tdm.resolve(:'products_conflict', 'keep_all', renames => '{"st2": {"id": 2}}', rationale => 'two products');
+SELECT tdm.resolve(:'products_conflict', 'keep_all', renames => '{"st2": {"id": 2, "Stock Code": "P2"}}',
+                   rationale => 'two products');
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT tdm.approve(:'products_conflict');
+RESET SESSION AUTHORIZATION;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R27') = :run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT l.id, l."Stock Code", p.name FROM staging.product_lines l JOIN staging.products p USING ("Stock Code")
+ WHERE l.tdm_release = 'R27' ORDER BY l.id;
+SET client_min_messages = warning;
+SELECT tdm.promote('R27') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT tdm.create_release('R28');
+SELECT tdm.add_feature('R28', 'FEAT-2801', 1);
+INSERT INTO types_st1.products VALUES (3, 'P2', 'Gizmo', 'R28', 'FEAT-2801');
+SELECT kind, members -> 0 ->> 'env' AS env, members -> 1 ->> 'env' AS other FROM tdm.detect_conflicts('R28');
+
 -- The suite's tables leave tdm as they came (the jobs check after the
 -- suites consolidates R2, which was tagged without them).
 DO $$
 BEGIN
   PERFORM tdm.unmanage_table(t::regclass)
      FROM unnest('{staging.desk_lamps, staging.desks, staging.devices, staging.digests, staging.grid_marks,
-                   staging.grids, staging.invoices, staging.slots, staging.badges}'::text[]) t;
+                   staging.grids, staging.invoices, staging.slots, staging.badges, staging.product_lines,
+                   staging.products}'::text[]) t;
 END
 $$;
 SELECT count(*) AS managed_by_this_suite FROM tdm.managed_table

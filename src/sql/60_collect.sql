@@ -199,7 +199,7 @@ BEGIN
   -- compares them (a looser match only adds rows detection leaves alone).
   matches := matches || (SELECT string_agg(format('p.%1$I = c.%1$I', k), ' AND ')
                            FROM unnest(m.pk_columns) AS k);
-  FOR key_columns IN SELECT string_to_array(replace(nk, ' ', ''), ',')
+  FOR key_columns IN SELECT string_to_array(nk, ',')
                        FROM unnest(m.natural_keys) AS nk LOOP
     matches := matches || (SELECT string_agg(
                              CASE WHEN m.normalize_keys

@@ -107,22 +107,31 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      AND c.relname = (SELECT r.relname FROM pg_class r WHERE r.oid = rel)
 $$;
 
--- Foreign keys between managed tables that reference the parent's primary
--- key: the edges along which keys are translated.
-CREATE FUNCTION tdm._managed_edges()
-RETURNS TABLE (child regclass, parent regclass, name text, columns text[], ref_columns text[])
+-- Every foreign key between managed tables; `to_key`: it references the
+-- parent's primary key, else another unique key of the parent.
+CREATE FUNCTION tdm._managed_references()
+RETURNS TABLE (child regclass, parent regclass, name text, columns text[], ref_columns text[],
+               to_key bool)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT c.rel, p.rel, fk->>'name',
-         ARRAY(SELECT jsonb_array_elements_text(fk->'columns')),
-         ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns'))
+  SELECT c.rel, p.rel, fk->>'name', x.columns, x.ref_columns, x.ref_columns = p.pk_columns
     FROM tdm.managed_table c
    CROSS JOIN LATERAL jsonb_array_elements(c.foreign_keys) AS fk
     JOIN tdm.managed_table p ON p.rel = to_regclass(fk->>'references')
-   WHERE ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')) = p.pk_columns
+   CROSS JOIN LATERAL (SELECT ARRAY(SELECT jsonb_array_elements_text(fk->'columns')) AS columns,
+                              ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')) AS ref_columns) x
 $$;
 
--- Managed tables parents first (a reference cycle is entered at its first
--- table by name).
+-- The foreign keys that reference the parent's primary key: the edges
+-- along which keys are translated (the key map's).
+CREATE FUNCTION tdm._managed_edges()
+RETURNS TABLE (child regclass, parent regclass, name text, columns text[], ref_columns text[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT r.child, r.parent, r.name, r.columns, r.ref_columns FROM tdm._managed_references() r
+   WHERE r.to_key
+$$;
+
+-- Managed tables parents first, by every foreign key between them (a
+-- reference cycle is entered at its first table by name).
 CREATE FUNCTION tdm._table_order() RETURNS TABLE (rel regclass, step int)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -133,7 +142,7 @@ DECLARE
   next_rel regclass;
 BEGIN
   SELECT array_agg(e.child), array_agg(e.parent) INTO children, parents
-    FROM tdm._managed_edges() e WHERE e.child <> e.parent;
+    FROM tdm._managed_references() e WHERE e.child <> e.parent;
   WHILE cardinality(remaining) > 0 LOOP
     next_rel := NULL;
     SELECT u.r INTO next_rel
@@ -665,6 +674,62 @@ BEGIN
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk) THEN
     ANALYZE pg_temp.tdm_earlier_fk;  -- (looked up per row by tdm._propagate)
   END IF;
+END
+$$;
+
+-- After tdm._apply_table of `the_parent` (its pg_temp.tdm_plan): the
+-- foreign keys that reference another unique key of it than the primary
+-- key (a product's sku). A row merged away, or whose key a decision
+-- renamed, changes the values its environment's children reference: they
+-- are set to the final row's (the survivor's, renamed and merged), as
+-- children of the primary key are re-pointed through the key map. A row's
+-- values before are its member's row; after, that row with its patch and
+-- its new key.
+CREATE FUNCTION tdm._follow_unique_refs(run bigint, the_parent regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_nestloop TO off SET jit TO off AS $$
+DECLARE
+  e record;
+  m tdm.managed_table;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM tdm._managed_references() r WHERE r.parent = the_parent AND NOT r.to_key)
+     OR NOT EXISTS (SELECT 1 FROM pg_temp.tdm_plan p WHERE p.role IN ('drop', 'keep', 'rekey')) THEN
+    RETURN;
+  END IF;
+  SELECT * INTO m FROM tdm.managed_table WHERE rel = the_parent;
+  IF to_regclass('pg_temp.tdm_unique_moves') IS NOT NULL THEN
+    DROP TABLE pg_temp.tdm_unique_moves;
+  END IF;
+  CREATE TEMP TABLE tdm_unique_moves ON COMMIT DROP AS
+    WITH member AS (
+      SELECT p.conflict_id, p.member, p.env, p.role, p.survivor, c.members -> p.member -> 'row' AS old_row,
+             (c.members -> p.member -> 'row') || coalesce(p.patch, '{}') || coalesce(km.new_json, '{}')
+               AS final_row
+        FROM pg_temp.tdm_plan p
+        JOIN tdm.conflict c ON c.run_id = run AND c.conflict_id = p.conflict_id
+        LEFT JOIN pg_temp.tdm_keymap km ON km.rel = the_parent AND km.env = p.env AND km.old_key = p.key
+                                       AND km.reason IN ('rekeyed', 'renamed'))
+    SELECT x.env, x.old_row, s.final_row
+      FROM member x
+      JOIN member s ON s.conflict_id = x.conflict_id
+                   AND s.member = CASE WHEN x.role = 'drop' THEN x.survivor ELSE x.member END
+     WHERE x.role IN ('drop', 'keep', 'rekey') AND x.env <> 'master';
+  FOR e IN SELECT r.* FROM tdm._managed_references() r
+            WHERE r.parent = the_parent AND NOT r.to_key ORDER BY r.child::text, r.name LOOP
+    EXECUTE format(
+      'UPDATE %1$s t SET %2$s'
+      '  FROM (SELECT DISTINCT ON (u.env, %3$s) u.env, u.old_row, u.final_row'
+      '          FROM pg_temp.tdm_unique_moves u WHERE %3$s IS DISTINCT FROM %4$s) u'
+      ' WHERE u.env = t.tdm_env AND %5$s = %3$s',
+      format('pg_temp.%I', tdm._collected_name(e.child)),
+      (SELECT string_agg(format('%I = (u.final_row ->> %L)::%s', c, r, tdm._column_type(e.child, c)), ', ')
+         FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
+      (SELECT format('ARRAY[%s]', string_agg(format('u.old_row ->> %L', r), ', '))
+         FROM unnest(e.ref_columns) AS r),
+      (SELECT format('ARRAY[%s]', string_agg(format('u.final_row ->> %L', r), ', '))
+         FROM unnest(e.ref_columns) AS r),
+      tdm._key_text(e.columns, 't'));
+  END LOOP;
 END
 $$;
 

@@ -430,7 +430,7 @@ BEGIN
     -- After the renames, no two kept members may share a natural key, and
     -- no renamed key may be taken in the target already.
     FOREACH nk IN ARRAY m.natural_keys LOOP
-      cols := string_to_array(replace(nk, ' ', ''), ',');
+      cols := string_to_array(nk, ',');
       seen := '[]';
       FOR label, candidate IN
         SELECT cm.label, (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> cm.label -> col,

@@ -262,6 +262,7 @@ BEGIN
     since := clock_timestamp();
     outcome := tdm._apply_table(run.run_id, tdm._target_table(the_target, t.rel), t.rel);
     outcome.renamed := outcome.renamed + tdm._repointed_kept(t.rel);
+    PERFORM tdm._follow_unique_refs(run.run_id, t.rel);
     propagated := tdm._propagate(run.run_id, the_release, t.rel);
     IF earlier > 0 THEN  -- (else master's rows are neither collected nor kept)
       PERFORM tdm._settle_earlier(t.rel);

@@ -189,3 +189,19 @@ CREATE TABLE badges (
   tdm_release text,
   tdm_feature text
 );
+-- A foreign key to a unique key other than the primary key (a line's
+-- stock code), a natural key whose name has a space.
+CREATE TABLE products (
+  id           int PRIMARY KEY,
+  "Stock Code" text NOT NULL UNIQUE,
+  name        text,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE product_lines (
+  id          int PRIMARY KEY,
+  "Stock Code" text NOT NULL REFERENCES products ("Stock Code"),
+  qty         int,
+  tdm_release text,
+  tdm_feature text
+);
