@@ -270,6 +270,14 @@ SELECT priority, count(*) FROM tdm.review_queue WHERE release = 'R2' GROUP BY 1 
 -- The bulk form: every waiting conflict keeps its suggested survivor; a
 -- second reviewer approves the priority 1 ones.
 SET ROLE tdm_regress_reviewer;
+-- Bad input: an environment that does not exist, keep_env with another
+-- action than keep, a decision without an action, a rationale of white
+-- space alone.
+SELECT tdm.resolve_all('R2', 'keep', 'bulk: typo', keep_env => 'st9');
+SELECT tdm.resolve_all('R2', 'delete_all', 'bulk: keep what?', keep_env => 'st1');
+SELECT conflict_id AS some_pending FROM tdm.review_queue WHERE release = 'R2' LIMIT 1 \gset
+SELECT tdm.resolve(:'some_pending', NULL, rationale => 'no action');
+SELECT tdm.resolve(:'some_pending', 'delete_all', rationale => E'\t\n');
 SELECT tdm.resolve_all('R2', 'keep', 'bulk: the suggestion stands', priority => 3) AS p3;
 SELECT tdm.resolve_all('R2', 'keep', 'bulk: the suggestion stands') AS the_rest;
 SELECT DISTINCT decided_by FROM tdm.decision WHERE rationale LIKE 'bulk:%';
@@ -296,6 +304,11 @@ SELECT a.action, a.role, count(*) FROM tdm.audit a
 SELECT tdm.consolidate('R2') = :run AS same_run;
 SELECT status, rows_collected = rows_loaded + rows_merged + rows_deleted AS accounted,
        rows_renamed > 0 AS rekeyed FROM tdm.run WHERE run_id = :run;
+-- Bad input: the decisions of a loaded run stay as they were applied.
+SELECT conflict_id AS applied_p1 FROM tdm.conflict
+ WHERE run_id = :run AND priority = 1 AND status = 'applied' ORDER BY conflict_id LIMIT 1 \gset
+DELETE FROM tdm.decision WHERE conflict_id = :'applied_p1';
+UPDATE tdm.decision SET approved_by = NULL WHERE conflict_id = :'applied_p1';
 -- Each environment's team 2 and its members came in under new keys, with
 -- the lead and team references translated both ways round the cycle.
 SELECT t.name, m.email AS lead, (SELECT count(*) FROM staging.team_members x WHERE x.team_id = t.team_id) AS members

@@ -242,8 +242,8 @@ SELECT tdm.manage_table('staging.products', '{Stock Code}', core_columns => '{na
 SELECT tdm.manage_table('staging.product_lines');
 SELECT tdm.create_release('R27');
 SELECT tdm.add_feature('R27', 'FEAT-2701', 1);
-INSERT INTO types_st1.products VALUES (1, 'P1', 'Widget', 'R27', 'FEAT-2701');
-INSERT INTO types_st2.products VALUES (1, 'P1', 'Gadget', 'R27', 'FEAT-2701');
+INSERT INTO types_st1.products VALUES (1, 'P1', 'Widget', 'ACME', 'R27', 'FEAT-2701');
+INSERT INTO types_st2.products VALUES (1, 'P1', 'Gadget', 'ACME', 'R27', 'FEAT-2701');
 INSERT INTO types_st1.product_lines VALUES (1, 'P1', 1, 'R27', 'FEAT-2701');
 INSERT INTO types_st2.product_lines VALUES (2, 'P1', 4, 'R27', 'FEAT-2701');
 SELECT tdm.tag_release('R27') IS NOT NULL AS tagged;
@@ -251,6 +251,8 @@ SET client_min_messages = warning;
 SELECT tdm.consolidate('R27') AS run \gset
 RESET client_min_messages;
 SELECT conflict_id AS products_conflict FROM tdm.conflict WHERE run_id = :run AND status = 'pending' \gset
+-- (and a merged value longer than the column's varchar(4): refused, not cut)
+SELECT tdm.resolve(:'products_conflict', 'merge', merged => '{"maker": "Acme Corp"}', rationale => 'one');
 SELECT tdm.resolve(:'products_conflict', 'keep_all', renames => '{"st2": {"id": 2}}', rationale => 'two products');
 SELECT tdm.resolve(:'products_conflict', 'keep_all', renames => '{"st2": {"id": 2, "Stock Code": "P2"}}',
                    rationale => 'two products');
@@ -268,7 +270,7 @@ SELECT tdm.promote('R27') IS NOT NULL AS promoted;
 RESET client_min_messages;
 SELECT tdm.create_release('R28');
 SELECT tdm.add_feature('R28', 'FEAT-2801', 1);
-INSERT INTO types_st1.products VALUES (3, 'P2', 'Gizmo', 'R28', 'FEAT-2801');
+INSERT INTO types_st1.products VALUES (3, 'P2', 'Gizmo', NULL, 'R28', 'FEAT-2801');
 SELECT kind, members -> 0 ->> 'env' AS env, members -> 1 ->> 'env' AS other FROM tdm.detect_conflicts('R28');
 
 -- The suite's tables leave tdm as they came (the jobs check after the

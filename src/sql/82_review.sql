@@ -147,23 +147,40 @@ RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   k text;
-  column_type text;
+  col record;
+  fits bool;
 BEGIN
   IF jsonb_typeof(patch) IS DISTINCT FROM 'object' THEN
     RAISE EXCEPTION 'decision on %: % must be a JSON object of column -> value', conflict_id, what
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
   FOR k IN SELECT jsonb_object_keys(patch) LOOP
-    column_type := (SELECT c.column_type FROM tdm._columns(rel) c WHERE c.column_name = k);
-    IF column_type IS NULL THEN
+    col := NULL;
+    -- (the bare type by its own name: `character` alone means char(1))
+    SELECT format_type(a.atttypid, a.atttypmod) AS type, format('%I.%I', n.nspname, t.typname) AS bare_type,
+           t.typcategory IN ('S', 'V') AND a.atttypmod >= 0 AS has_length
+      INTO col
+      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace n ON n.oid = t.typnamespace
+     WHERE a.attrelid = rel AND a.attname = k AND a.attnum > 0 AND NOT a.attisdropped;
+    IF col.type IS NULL THEN
       RAISE EXCEPTION 'decision on %: % names column "%", which % does not have',
         conflict_id, what, k, rel USING ERRCODE = 'undefined_column';
     END IF;
     BEGIN
-      EXECUTE format('SELECT ($1->>$2)::%s', column_type) USING patch, k;
+      EXECUTE format('SELECT ($1->>$2)::%s', col.type) USING patch, k;
+      -- A cast cuts a string to its type's length where storing it fails:
+      -- the value must come through whole.
+      IF col.has_length THEN
+        EXECUTE format('SELECT ($1->>$2)::%s::text = ($1->>$2)::%s::text', col.type, col.bare_type)
+          INTO fits USING patch, k;
+        IF NOT fits THEN
+          RAISE EXCEPTION USING ERRCODE = 'string_data_right_truncation',
+                                MESSAGE = format('value too long for type %s', col.type);
+        END IF;
+      END IF;
     EXCEPTION WHEN data_exception OR invalid_text_representation THEN
       RAISE EXCEPTION 'decision on %: % gives "%" the value %, which is not a valid %',
-        conflict_id, what, k, patch -> k, column_type
+        conflict_id, what, k, patch -> k, col.type
         USING ERRCODE = 'invalid_text_representation',
               DETAIL = SQLERRM;
     END;
@@ -277,6 +294,22 @@ BEGIN
      AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
     RETURN NEW;
   END IF;
+  -- A decision its run has applied is part of what was loaded and
+  -- reported: it stays as it is, approval included, until another run.
+  IF TG_OP IN ('UPDATE', 'DELETE') AND (tdm._latest_conflict(OLD.conflict_id)).status = 'applied' THEN
+    RAISE EXCEPTION 'decision on %: the conflict is applied, its decision cannot be %',
+      OLD.conflict_id, CASE TG_OP WHEN 'DELETE' THEN 'withdrawn' ELSE 'changed' END
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Its run has loaded it already; consolidating the release again brings its conflicts back.';
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    RETURN OLD;
+  END IF;
+  IF TG_OP = 'UPDATE' AND NEW.conflict_id <> OLD.conflict_id THEN
+    RAISE EXCEPTION 'decision on %: a decision cannot move to conflict %', OLD.conflict_id, NEW.conflict_id
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Withdraw it (DELETE) and decide the other conflict.';
+  END IF;
   IF TG_OP = 'UPDATE' AND NEW.approved_by IS DISTINCT FROM OLD.approved_by
      AND (NEW.conflict_id, NEW.action, NEW.keep_env, NEW.renames, NEW.merged, NEW.rationale)
          IS NOT DISTINCT FROM (OLD.conflict_id, OLD.action, OLD.keep_env, OLD.renames,
@@ -319,7 +352,12 @@ BEGIN
                      THEN format('Rule %s settled it: %s', c.rule, c.rationale)
                      ELSE 'Its run has loaded it already.' END;
   END IF;
-  IF NEW.rationale IS NULL OR btrim(NEW.rationale) = '' THEN
+  IF NEW.action IS NULL THEN
+    RAISE EXCEPTION 'decision on %: an action is required', NEW.conflict_id
+      USING ERRCODE = 'not_null_violation',
+            HINT = 'One of keep (with keep_env), keep_all, merge (with merged) or delete_all.';
+  END IF;
+  IF NEW.rationale IS NULL OR btrim(NEW.rationale, E' \t\n\r\f\x0b') = '' THEN
     RAISE EXCEPTION 'decision on %: a rationale is required', NEW.conflict_id
       USING ERRCODE = 'not_null_violation',
             HINT = 'Say why, for the audit trail: rationale => ''...''.';
@@ -509,7 +547,7 @@ BEGIN
   RETURN NEW;
 END
 $$;
-CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE ON tdm.decision
+CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE OR DELETE ON tdm.decision
   FOR EACH ROW EXECUTE FUNCTION tdm._decision_check();
 
 -- Once a decision is written: its conflict's status follows (decided, or
@@ -589,10 +627,21 @@ DECLARE
   c tdm.conflict;
   keep text;
   decided bigint := 0;
+  kept_env bigint := 0;  -- conflicts keep_env is a member of
 BEGIN
   IF action IN ('keep_all', 'merge') THEN
     RAISE EXCEPTION 'resolve_all: % needs values per conflict; use tdm.resolve()', action
       USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF keep_env IS NOT NULL AND action <> 'keep' THEN
+    RAISE EXCEPTION 'resolve_all: keep_env goes with keep, not %', action
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF keep_env IS NOT NULL AND keep_env <> 'master'
+     AND NOT EXISTS (SELECT 1 FROM tdm.environment e WHERE e.name = split_part(keep_env, ':', 1)) THEN
+    RAISE EXCEPTION 'resolve_all: keep_env "%" is not an environment', keep_env
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Environments are in tdm.environment; members are labelled by them in tdm.conflict_member.';
   END IF;
   FOR c IN SELECT x.* FROM tdm.conflict x
             WHERE x.run_id = (SELECT max(r.run_id) FROM tdm.run r WHERE r.release = resolve_all.release)
@@ -608,6 +657,7 @@ BEGIN
          AND (cm.label = resolve_all.keep_env OR cm.env = resolve_all.keep_env
               OR (resolve_all.keep_env IS NULL AND cm.member = coalesce(c.survivor, 0)))
        ORDER BY cm.member LIMIT 1;
+      kept_env := kept_env + (keep IS NOT NULL AND resolve_all.keep_env IS NOT NULL)::int;
       keep := coalesce(keep, (SELECT cm.label FROM tdm.conflict_member cm
                                WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
                                  AND cm.member = coalesce(c.survivor, 0)));
@@ -615,6 +665,12 @@ BEGIN
     PERFORM tdm.resolve(c.conflict_id, action, keep, NULL, NULL, rationale);
     decided := decided + 1;
   END LOOP;
+  IF keep_env IS NOT NULL AND decided > 0 AND kept_env = 0 THEN
+    RAISE EXCEPTION 'resolve_all: "%" is a member of none of the % conflict(s); nothing decided',
+      keep_env, decided
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Name an environment the conflicts have (tdm.review_queue), or none to keep each suggestion.';
+  END IF;
   RETURN decided;
 END
 $$;

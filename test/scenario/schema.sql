@@ -195,6 +195,7 @@ CREATE TABLE products (
   id           int PRIMARY KEY,
   "Stock Code" text NOT NULL UNIQUE,
   name        text,
+  maker       varchar(4),
   tdm_release text,
   tdm_feature text
 );
