@@ -36,6 +36,8 @@ SELECT * FROM pg_temp.state();
 SELECT detail -> 'releases' AS changed FROM tdm.job WHERE kind = 'rollback' ORDER BY job_id DESC LIMIT 1;
 SET client_min_messages = warning;
 SELECT tdm.promote('R32') IS NOT NULL AS promoted_again;
+-- Bad input: promoting R31 again (its rows stayed in master).
+SELECT tdm.promote('R31');
 
 -- Archived after a snapshot, then rolled back to it: in master again (its
 -- archive copy stays), and it can be archived again.
@@ -87,3 +89,7 @@ RESET client_min_messages;
 SELECT release, status, (SELECT count(*) FROM qa.couriers c WHERE c.tdm_release = r.release) AS in_qa
   FROM tdm.release r WHERE r.release = 'R34';
 SELECT detail -> 'releases' AS changed FROM tdm.job WHERE kind = 'rollback' ORDER BY job_id DESC LIMIT 1;
+-- That rollback undid R34's deployment to qa too: rolling R34 back now
+-- (to the snapshot its deployment took, R34 in qa) is refused.
+SELECT release, target, rolled_back_at IS NOT NULL AS undone FROM tdm.deployment WHERE release = 'R34';
+SELECT tdm.rollback_release('R34');

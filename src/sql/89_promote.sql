@@ -138,6 +138,15 @@ BEGIN
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = format('Bring its rows back into master: SELECT tdm.restore_release(%L);', the_release);
   END IF;
+  IF r.status = 'rolled_back' THEN
+    RAISE EXCEPTION 'promote: release "%" is rolled_back: its rows stayed in % when its deployment was rolled back',
+      the_release, coalesce((SELECT j.detail ->> 'to' FROM tdm.job j
+                              WHERE j.kind = 'promote' AND j.release = the_release AND j.status = 'completed'
+                              ORDER BY j.job_id DESC LIMIT 1), to_target)
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('Deploy it again (SELECT tdm.deploy(%L, <code version>);), or archive it (tdm.archive_release).',
+                          the_release);
+  END IF;
   IF r.status <> 'consolidated' OR NOT EXISTS (
        SELECT 1 FROM tdm.run x WHERE x.release = the_release AND x.target = from_target
           AND x.status = 'completed') THEN

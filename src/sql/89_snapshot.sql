@@ -543,6 +543,10 @@ BEGIN
       PERFORM tdm._rollback_verify(id);
     END;
   END IF;
+  -- Deployments to the target after the snapshot are undone with it (a
+  -- rollback_release of one would restore its release's rows).
+  UPDATE tdm.deployment x SET rolled_back_at = now()
+   WHERE x.target = s.target AND x.rolled_back_at IS NULL AND x.snapshot_id > id;
   releases := tdm._reconcile_releases(id);
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
@@ -657,7 +661,10 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'rollback_release: release "%" has no deployment to roll back', release
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = 'Deployments are in tdm.deployment.';
+            HINT = CASE WHEN EXISTS (SELECT 1 FROM tdm.deployment x WHERE x.release = rollback_release.release)
+                        THEN 'Its deployments are rolled back already (tdm.deployment.rolled_back_at): by'
+                             ' tdm.rollback_release, or by a tdm.rollback of their target to an earlier snapshot.'
+                        ELSE 'Deployments are in tdm.deployment.' END;
   END IF;
   job := tdm.rollback(d.snapshot_id);
   UPDATE tdm.deployment x SET rolled_back_at = now() WHERE x.deployment_id = d.deployment_id;
