@@ -9,7 +9,8 @@
 -- changed; two long table names that begin alike; archiving a release
 -- promoted to another schema than master; a target column narrower than
 -- the managed table's, or of a type its values cannot be assigned to; a
--- foreign key to a unique key other than the primary key.
+-- foreign key to a unique key other than the primary key; a decision a
+-- rule would now take the other way.
 \set SHOW_CONTEXT never
 \ir sql/include/sessions.sql
 CREATE SCHEMA types_st1;
@@ -272,6 +273,29 @@ SELECT tdm.create_release('R28');
 SELECT tdm.add_feature('R28', 'FEAT-2801', 1);
 INSERT INTO types_st1.products VALUES (3, 'P2', 'Gizmo', NULL, 'R28', 'FEAT-2801');
 SELECT kind, members -> 0 ->> 'env' AS env, members -> 1 ->> 'env' AS other FROM tdm.detect_conflicts('R28');
+
+-- A decision outranks a rule that settles its conflict later: two makers
+-- of one product under features of equal priority go to review, st2's is
+-- kept; then st1's feature is given precedence (a rule would keep st1's).
+-- The decision applies, and the report lists it.
+SELECT tdm.create_release('R29');
+SELECT tdm.add_feature('R29', 'FEAT-2901', 1), tdm.add_feature('R29', 'FEAT-2902', 1);
+INSERT INTO types_st1.products VALUES (10, 'P10', 'Lamp', 'A', 'R29', 'FEAT-2901');
+INSERT INTO types_st2.products VALUES (10, 'P10', 'Lamp', 'B', 'R29', 'FEAT-2902');
+SELECT tdm.tag_release('R29') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R29') AS run \gset
+RESET client_min_messages;
+SELECT conflict_id AS maker_conflict, rule, priority FROM tdm.conflict WHERE run_id = :run \gset
+SELECT :'rule' AS rule, :priority AS priority;
+SELECT tdm.resolve(:'maker_conflict', 'keep', 'st2', rationale => E'B makes it;\nsee the catalogue');
+UPDATE tdm.feature SET priority = 2 WHERE release = 'R29' AND feature = 'FEAT-2902';
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R29') = :run AS same_run;
+RESET client_min_messages;
+SELECT c.status, c.rule, p.maker FROM tdm.conflict c, staging.products p
+ WHERE c.run_id = :run AND p.tdm_release = 'R29';
+SELECT line FROM regexp_split_to_table(tdm.report(:run), E'\n') AS line WHERE line LIKE '%C-%';
 
 -- The suite's tables leave tdm as they came (the jobs check after the
 -- suites consolidates R2, which was tagged without them).

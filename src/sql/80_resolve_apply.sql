@@ -279,12 +279,16 @@ BEGIN
   CREATE TEMP TABLE tdm_member_rows (conflict_id text, locations tid[]) ON COMMIT DROP;
   INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,
                             suggestion, rationale, members, differing, survivor, rekeyed, merged)
+  -- A reviewer's decision on the same members outranks a rule that would
+  -- settle the conflict now (its features' priorities changed since, say):
+  -- the conflict is decided, by review (rule manual).
   SELECT run, p.conflict_id, p.rel, p.kind, p.class, p.priority,
-         CASE WHEN p.rule <> 'manual' THEN 'auto_resolved'
+         CASE WHEN d.members_checksum = md5(p.members::text) THEN 'decided'
+              WHEN p.rule <> 'manual' THEN 'auto_resolved'
               WHEN d.conflict_id IS NULL THEN 'pending'
-              WHEN d.members_checksum = md5(p.members::text) THEN 'decided'
               ELSE 'stale' END,
-         p.rule, p.suggestion, p.rationale, p.members, p.differing, p.survivor, p.rekeyed, p.merged
+         CASE WHEN d.members_checksum = md5(p.members::text) THEN 'manual' ELSE p.rule END,
+         p.suggestion, p.rationale, p.members, p.differing, p.survivor, p.rekeyed, p.merged
     FROM tdm._detect_plan(release, the_rel) p
     LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id;
   -- (tdm._apply_table refuses a conflict whose members were not located.)

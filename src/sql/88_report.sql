@@ -41,7 +41,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                            'approved_by', d.approved_by, 'rationale', d.rationale)
                          ORDER BY c.priority, d.conflict_id)
                     FROM tdm.conflict c JOIN tdm.decision d USING (conflict_id)
-                   WHERE c.run_id = r.run_id), '[]'))
+                   WHERE c.run_id = r.run_id AND c.status IN ('decided', 'applied')), '[]'))
     FROM tdm.run r WHERE r.run_id = _report_data.run_id
 $$;
 
@@ -110,7 +110,7 @@ BEGIN
     FOR v IN SELECT pg_catalog.format('  %s %s%s by %s%s: %s', x->>'conflict_id', x->>'action',
                                       coalesce(' ' || (x->>'keep_env'), ''), x->>'decided_by',
                                       coalesce(', approved by ' || (x->>'approved_by'), ''),
-                                      x->>'rationale')
+                                      regexp_replace(x->>'rationale', '\s*[\n\r]+\s*', ' ', 'g'))
                FROM jsonb_array_elements(d->'decisions') WITH ORDINALITY AS e(x, n)
               WHERE e.n <= 10 ORDER BY e.n LOOP
       lines := lines || v;
