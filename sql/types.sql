@@ -274,6 +274,29 @@ SELECT tdm.add_feature('R28', 'FEAT-2801', 1);
 INSERT INTO types_st1.products VALUES (3, 'P2', 'Gizmo', NULL, 'R28', 'FEAT-2801');
 SELECT kind, members -> 0 ->> 'env' AS env, members -> 1 ->> 'env' AS other FROM tdm.detect_conflicts('R28');
 
+-- Bad input: archiving R27 while R30's line in master references its
+-- product, through a foreign key that would delete the line (ON DELETE
+-- CASCADE): refused, R30's line stays.
+SELECT tdm.create_release('R30');
+SELECT tdm.add_feature('R30', 'FEAT-3001', 1);
+INSERT INTO types_st1.product_lines VALUES (30, 'P1', 9, 'R30', 'FEAT-3001');
+SELECT tdm.tag_release('R30') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R30') IS NOT NULL AS consolidated;
+SELECT tdm.promote('R30') IS NOT NULL AS promoted;
+RESET client_min_messages;
+DO $$
+DECLARE
+  fk text := (SELECT conname FROM pg_constraint WHERE conrelid = 'master.product_lines'::regclass AND contype = 'f');
+BEGIN
+  EXECUTE format('ALTER TABLE master.product_lines DROP CONSTRAINT %I,'
+                 ' ADD CONSTRAINT %I FOREIGN KEY ("Stock Code") REFERENCES master.products ("Stock Code")'
+                 ' ON DELETE CASCADE', fk, fk);
+END
+$$;
+SELECT tdm.archive_release('R27');
+SELECT id, "Stock Code", tdm_release FROM master.product_lines ORDER BY id;
+
 -- A decision outranks a rule that settles its conflict later: two makers
 -- of one product under features of equal priority go to review, st2's is
 -- kept; then st1's feature is given precedence (a rule would keep st1's).
