@@ -260,6 +260,19 @@ SELECT tdm.resolve(:'products_conflict', 'keep_all', renames => '{"st2": {"id": 
 SET SESSION AUTHORIZATION tdm_regress_approver;
 SELECT tdm.approve(:'products_conflict');
 RESET SESSION AUTHORIZATION;
+-- A business rule makes the run invalid; the reviewer writes the same
+-- decision again (st2's row keeps the id this run gave it): accepted.
+SELECT tdm.add_rule('no_gadgets', 'staging.products', 'name <> ''Gadget''');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R27') = :run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT tdm.resolve(:'products_conflict', 'keep_all', renames => '{"st2": {"id": 2, "Stock Code": "P2"}}',
+                   rationale => 'two products; the rule goes');
+SELECT tdm.drop_rule('no_gadgets');
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT tdm.approve(:'products_conflict');
+RESET SESSION AUTHORIZATION;
 SET client_min_messages = warning;
 SELECT tdm.consolidate('R27') = :run AS same_run;
 RESET client_min_messages;

@@ -232,10 +232,12 @@ BEGIN
       INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   END IF;
   -- A row whose primary key this run changed to it (re-keyed, renamed,
-  -- re-pointed with its parent).
+  -- re-pointed with its parent); not a rename by this conflict's own
+  -- decision, which the one being written replaces.
   IF holder IS NULL AND key_columns = m.pk_columns THEN
     EXECUTE format('SELECT format(''%%s''''s row %%s, given that key by this run'', k.env, k.old_key)'
-                   '  FROM (SELECT * FROM tdm.key_map k WHERE k.run_id = $1 AND k.rel = $3 OFFSET 0) k'
+                   '  FROM (SELECT * FROM tdm.key_map k WHERE k.run_id = $1 AND k.rel = $3'
+                   '           AND NOT (k.conflict_id = $2 AND k.reason = ''renamed'') OFFSET 0) k'
                    ' WHERE %s = $4 LIMIT 1',
                    tdm._member_key(c.rel, key_columns, 'k.new_key', false, true))
       INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
