@@ -346,6 +346,15 @@ BEGIN
       USING ERRCODE = 'undefined_object',
             HINT = 'Pending conflicts are in tdm.review_queue.';
   END IF;
+  SELECT r.release INTO release FROM tdm.run r WHERE r.run_id = c.run_id;
+  -- A consolidation of the release replaces its conflicts as it runs: a
+  -- decision written meanwhile would wait on it, then miss its conflict.
+  IF tdm._consolidating_backend(release) IS NOT NULL THEN
+    RAISE EXCEPTION 'decision on %: release % is being consolidated', NEW.conflict_id, release
+      USING ERRCODE = 'lock_not_available',
+            DETAIL = format('Backend %s holds it.', tdm._consolidating_backend(release)),
+            HINT = 'Decide once it has finished (tdm.progress shows it); the conflict keeps its id.';
+  END IF;
   IF c.status NOT IN ('pending', 'stale', 'decided') THEN
     RAISE EXCEPTION 'decision on %: the conflict is %, not waiting for a decision',
       NEW.conflict_id, c.status
@@ -365,7 +374,6 @@ BEGIN
             HINT = 'Say why, for the audit trail: rationale => ''...''.';
   END IF;
   SELECT * INTO m FROM tdm.managed_table WHERE rel = c.rel;
-  SELECT r.release INTO release FROM tdm.run r WHERE r.run_id = c.run_id;
   labels := ARRAY(SELECT cm.label FROM tdm.conflict_member cm
                    WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id ORDER BY cm.member);
 

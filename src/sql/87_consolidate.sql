@@ -5,6 +5,18 @@
 -- run with its decisions, and a call on a completed run repeats it to the
 -- same result.
 
+-- The backend consolidating `release` (it holds the release's advisory
+-- lock), other than this one; NULL when none.
+CREATE FUNCTION tdm._consolidating_backend(release text) RETURNS int
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT l.pid FROM pg_locks l
+   WHERE l.locktype = 'advisory' AND l.granted
+     AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+     AND l.classid = hashtext('tdm.consolidate')::oid AND l.objid = hashtext(release)::oid
+     AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
+   LIMIT 1
+$$;
+
 -- The collected child rows of each undecided conflict's members, per child
 -- table and member: what a reviewer's choice would orphan or carry along.
 CREATE FUNCTION tdm._relate(run bigint) RETURNS void
@@ -116,12 +128,7 @@ DECLARE
   job bigint;
 BEGIN
   PERFORM tdm._consolidate_check(release, target);
-  IF EXISTS (SELECT 1 FROM pg_locks l
-              WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
-                      SELECT oid FROM pg_database WHERE datname = current_database())
-                AND l.classid = hashtext('tdm.consolidate')::oid
-                AND l.objid = hashtext(release)::oid AND l.objsubid = 2
-                AND l.pid <> pg_backend_pid()) THEN
+  IF tdm._consolidating_backend(release) IS NOT NULL THEN
     RAISE EXCEPTION 'consolidate: release "%" is being consolidated by another session', release
       USING ERRCODE = 'lock_not_available',
             HINT = 'Wait for it to finish (tdm.progress shows it), then call tdm.consolidate again.';
@@ -186,9 +193,7 @@ DECLARE
 BEGIN
   r := tdm._consolidate_check(the_release, the_target);
   IF NOT pg_try_advisory_xact_lock(hashtext('tdm.consolidate'), hashtext(the_release)) THEN
-    SELECT l.pid INTO holder FROM pg_locks l
-     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = hashtext('tdm.consolidate')::oid
-       AND l.objid = hashtext(the_release)::oid AND l.objsubid = 2 LIMIT 1;
+    holder := tdm._consolidating_backend(the_release);
     RAISE EXCEPTION 'consolidate: release "%" is being consolidated by another session', the_release
       USING ERRCODE = 'lock_not_available',
             DETAIL = coalesce(format('Backend %s holds it.', holder), 'Another backend holds it.'),

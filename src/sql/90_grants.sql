@@ -42,6 +42,7 @@ GRANT EXECUTE ON FUNCTION
   tdm.report(bigint, text),
   tdm._report_data(bigint),
   tdm._latest_conflict(text),
+  tdm._consolidating_backend(text),
   tdm._key_taken(regclass, text[], jsonb, text),
   tdm._key_in_release(regclass, text[], jsonb, text),
   tdm._rename_free(tdm.conflict, text, text, jsonb, text),
