@@ -218,17 +218,21 @@ BEGIN
     INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   -- Another decision's rename to the same key.
   IF holder IS NULL THEN
-    EXECUTE format('SELECT format(''the rename of %%s by the decision on %%s'', om.label, om.conflict_id)'
-                   '  FROM (SELECT om.label, om."row", od.renames, od.conflict_id FROM tdm.decision od'
+    EXECUTE format('SELECT format(''the %%s of %%s by the decision on %%s'', om.what, om.label, om.conflict_id)'
+                   '  FROM (SELECT om.label, om."row", od.conflict_id,'
+                   '               CASE od.action WHEN ''merge'' THEN ''merged values'' ELSE ''rename'' END AS what,'
+                   '               CASE od.action WHEN ''merge'' THEN od.merged'
+                   '                              ELSE od.renames -> om.label END AS patch'
+                   '          FROM tdm.decision od'
                    '          JOIN tdm.conflict oc ON oc.conflict_id = od.conflict_id'
                    '                              AND oc.run_id = $1 AND oc.rel = $3'
                    '          JOIN tdm.conflict_member om ON om.run_id = oc.run_id'
                    '                                     AND om.conflict_id = oc.conflict_id'
-                   '         WHERE od.conflict_id <> $2 AND od.action = ''keep_all'''
-                   '           AND od.renames ? om.label OFFSET 0) om'
+                   '         WHERE od.conflict_id <> $2'
+                   '           AND ((od.action = ''keep_all'' AND od.renames ? om.label)'
+                   '                OR (od.action = ''merge'' AND om.member = 0)) OFFSET 0) om'
                    ' WHERE %s = $4 LIMIT 1',
-                   tdm._member_key(c.rel, key_columns, '(om."row" || (om.renames -> om.label))',
-                                   normalized, true))
+                   tdm._member_key(c.rel, key_columns, '(om."row" || om.patch)', normalized, true))
       INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
   END IF;
   -- A row whose primary key this run changed to it (re-keyed, renamed,
@@ -458,6 +462,27 @@ BEGIN
               HINT = 'merged => ''{"column": value}''; columns not named come from the first member.';
     END IF;
     PERFORM tdm._check_values(c.rel, NEW.merged, 'merged', NEW.conflict_id);
+    -- Merged values that change a key of the row merged into (the first
+    -- member): checked as a rename of it.
+    SELECT cm.label INTO label FROM tdm.conflict_member cm
+     WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.member = 0;
+    FOREACH nk IN ARRAY m.natural_keys || array_to_string(m.pk_columns, ',') LOOP
+      cols := string_to_array(nk, ',');
+      CONTINUE WHEN NOT NEW.merged ?| cols;
+      SELECT jsonb_object_agg(col, coalesce(NEW.merged -> col, cm."row" -> col)),
+             jsonb_object_agg(col, cm."row" -> col)
+        INTO candidate, seen
+        FROM tdm.conflict_member cm CROSS JOIN unnest(cols) AS col
+       WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.member = 0;
+      CONTINUE WHEN tdm._same_key(c.rel, cols, candidate, seen, false)
+                 OR (SELECT bool_or(v = 'null') FROM jsonb_each(candidate) AS e(k, v));
+      IF tdm._key_taken(c.rel, cols, candidate, release) THEN
+        RAISE EXCEPTION 'decision on %: the merged % % is taken by a row of another release in % or in master',
+          NEW.conflict_id, nk, candidate, c.rel
+          USING ERRCODE = 'unique_violation';
+      END IF;
+      PERFORM tdm._rename_free(c, label, nk, candidate, release);
+    END LOOP;
   ELSIF NEW.action = 'keep_all' THEN
     IF NEW.renames IS NOT NULL THEN
       IF jsonb_typeof(NEW.renames) IS DISTINCT FROM 'object' THEN
