@@ -304,6 +304,15 @@ SELECT a.action, a.role, count(*) FROM tdm.audit a
 SELECT tdm.consolidate('R2') = :run AS same_run;
 SELECT status, rows_collected = rows_loaded + rows_merged + rows_deleted AS accounted,
        rows_renamed > 0 AS rekeyed FROM tdm.run WHERE run_id = :run;
+-- New keys are given in the order of the rows' environments (precedence,
+-- then name) and old keys, whatever order collection met them in: the same
+-- data gets the same keys.
+SELECT count(*) AS rekeyed_users,
+       bool_and(by_new_key = by_old_key) AS in_environment_and_key_order
+  FROM (SELECT row_number() OVER (ORDER BY (k.new_key ->> 'user_id')::bigint) AS by_new_key,
+               row_number() OVER (ORDER BY e.precedence, k.env, (k.old_key ->> 'user_id')::bigint) AS by_old_key
+          FROM tdm.key_map k JOIN tdm.environment e ON e.name = k.env
+         WHERE k.run_id = :run AND k.rel = 'staging.users'::regclass AND k.reason = 'rekeyed') x;
 -- Bad input: the decisions of a loaded run stay as they were applied.
 SELECT conflict_id AS applied_p1 FROM tdm.conflict
  WHERE run_id = :run AND priority = 1 AND status = 'applied' ORDER BY conflict_id LIMIT 1 \gset

@@ -424,17 +424,24 @@ BEGIN
     new_key := tdm._new_key_expr(the_rel, target_rel, collected);
     IF EXISTS (SELECT 1 FROM pg_temp.tdm_previous_keys k WHERE k.rel = the_rel) THEN
       new_key := format('coalesce((SELECT (k.new_key->>%L)::%s FROM pg_temp.tdm_previous_keys k'
-                        '           WHERE k.rel = $1 AND k.env = t.tdm_env AND k.old_key = p.old_json),'
+                        '           WHERE k.rel = $1 AND k.env = p.env AND k.old_key = p.old_json),'
                         '          %s)',
                         m.pk_columns[1], (SELECT c.column_type FROM tdm._columns(the_rel) c
                                            WHERE c.column_name = m.pk_columns[1]), new_key);
     END IF;
     PERFORM tdm._by_location(true);
     BEGIN
+      -- The new keys follow the rows' environments (precedence, then
+      -- name) and old keys, whatever order collection met them in, so the
+      -- same data gets the same keys; the rows are then updated in their
+      -- heap order.
       EXECUTE format(
-        'WITH changed AS (UPDATE %1$s t SET %2$I = %3$s'
-        '                   FROM (SELECT * FROM pg_temp.tdm_plan WHERE role = ''rekey'''
-        '                          ORDER BY row_ctid) p'
+        'WITH keyed AS MATERIALIZED ('
+        '       SELECT p.*, %3$s AS new_value'
+        '         FROM (SELECT p.* FROM pg_temp.tdm_plan p LEFT JOIN tdm.environment e ON e.name = p.env'
+        '                WHERE p.role = ''rekey'' ORDER BY e.precedence, p.env, p.old_json, p.row_ctid) p),'
+        '     changed AS (UPDATE %1$s t SET %2$I = p.new_value'
+        '                   FROM (SELECT * FROM keyed ORDER BY row_ctid) p'
         '                  WHERE t.ctid = p.row_ctid'
         '                 RETURNING t.tdm_env, p.key, p.old_json, %4$s AS new_key, %5$s AS new_json,'
         '                           p.conflict_id)'
