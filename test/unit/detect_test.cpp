@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <clocale>
 #include <random>
 
 #include "core/detect/classify.hpp"
@@ -107,6 +108,23 @@ TEST(Grouping, NormalisationOptionFoldsCaseAndSpaces) {
   TableModel t = users();
   t.normalize_keys = true;
   EXPECT_EQ(group_rows(t, rows).size(), 1u);
+}
+
+TEST(Grouping, NormalisationFoldsCaseBeyondAsciiAsLowerDoes) {
+  // A backend runs in its database's LC_CTYPE; PostgreSQL's lower() folds
+  // É to é there, and so must detection.
+  const std::string previous = std::setlocale(LC_CTYPE, nullptr);
+  ASSERT_NE(std::setlocale(LC_CTYPE, "C.UTF-8"), nullptr);
+  std::vector<SourceRow> rows = {row(0, "1", "\xc3\x89LODIE@x", "Customer", "1", 10),
+                                 row(1, "2", "\xc3\xa9lodie@x ", "Customer", "1", 10)};
+  TableModel t = users();
+  t.normalize_keys = true;
+  EXPECT_EQ(group_rows(t, rows).size(), 1u);
+  EXPECT_EQ(normalize_key_value("Zo\xc3\xab@X"), "zo\xc3\xab@x");
+  // In the C locale, as lower() there: ASCII letters only.
+  std::setlocale(LC_CTYPE, "C");
+  EXPECT_EQ(normalize_key_value("\xc3\x89LODIE@x"), "\xc3\x89lodie@x");
+  std::setlocale(LC_CTYPE, previous.c_str());
 }
 
 TEST(Grouping, HashGrouperLabelsComponentsBySmallestRow) {
@@ -329,6 +347,23 @@ TEST(DistinctEntities, TwoRowsOfOneEnvironmentStayApartAcrossNaturalKeys) {
   }
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0].members, (std::vector<std::size_t>{0, 2}));
+}
+
+TEST(DistinctEntities, OneEnvironmentHoldingANaturalKeyTwiceGoesToAReviewer) {
+  // st1 20 and 21 both hold d@x, st2 22 too: no rule may merge st1's rows
+  // into one, nor load d@x twice. One conflict of all three, for a human.
+  auto c =
+      detect({row(0, "20", "d@x", "Customer", "1", 10), row(0, "21", "d@x", "Customer", "2", 10),
+              row(1, "22", "d@x", "Customer", "1", 10)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].members, (std::vector<std::size_t>{0, 1, 2}));
+  EXPECT_EQ(c[0].kind, Kind::attribute_conflict);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_TRUE(c[0].complex);
+  EXPECT_EQ(c[0].priority, 3);
+  EXPECT_EQ(c[0].labels, (std::vector<std::string>{"st1:20", "st1:21", "st2"}));
+  EXPECT_NE(c[0].rationale.find("st1 holds email d@x twice (user_id 20 and 21)"), std::string::npos)
+      << c[0].rationale;
 }
 
 TEST(DistinctEntities, ARowWithANullNaturalKeyDoesNotBridgeTwoPeople) {

@@ -181,11 +181,18 @@ class Classifier {
     return table_.surrogate_key && !same_values(a, b, attributes_);
   }
 
+  // Two rows of one environment (not master) that share a natural key under
+  // different primary keys: the environment holds the key twice. Empty
+  // when none.
+  std::vector<std::size_t> duplicated_in_environment(const std::vector<std::size_t> &group) const;
   std::vector<std::vector<std::size_t>> split_entities(const std::vector<std::size_t> &group) const;
   void key_collisions(const std::vector<std::size_t> &group,
                       const std::vector<std::vector<std::size_t>> &entities,
                       std::vector<Conflict> &out) const;
-  Conflict classify_entity(std::vector<std::size_t> members) const;
+  // `duplicated`: two rows of one environment with one natural key
+  // (duplicated_in_environment), which no rule settles.
+  Conflict classify_entity(std::vector<std::size_t> members,
+                           const std::vector<std::size_t> &duplicated = {}) const;
 
   std::string env_label(std::size_t row, const std::vector<std::size_t> &members) const;
   void describe_members(Conflict &c) const;
@@ -203,6 +210,23 @@ class Classifier {
   };
   std::unordered_map<std::size_t, RowKeys> keys_;
 };
+
+std::vector<std::size_t> Classifier::duplicated_in_environment(
+    const std::vector<std::size_t> &group) const {
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    const std::size_t a = group[i];
+    if (env(a).fixed) continue;
+    for (std::size_t j = i + 1; j < group.size(); ++j) {
+      const std::size_t b = group[j];
+      if (rows_[a].env != rows_[b].env || pk_key(a) == pk_key(b)) continue;
+      for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
+        const std::string &ka = nk_key(a, k);
+        if (!ka.empty() && ka == nk_key(b, k)) return {a, b};
+      }
+    }
+  }
+  return {};
+}
 
 std::vector<std::vector<std::size_t>> Classifier::split_entities(
     const std::vector<std::size_t> &group) const {
@@ -341,7 +365,8 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
   }
 }
 
-Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
+Conflict Classifier::classify_entity(std::vector<std::size_t> members,
+                                     const std::vector<std::size_t> &duplicated) const {
   order(members);
   Conflict c;
   c.members = members;
@@ -419,6 +444,32 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
                   std::to_string(fixed_count) + " rows of " + env(first).name +
                   ", which stay as they are: a human decides which one it is (keep it), or "
                   "keep_all with renames for the release's rows");
+    return c;
+  }
+
+  // An environment holding one natural key twice: one entity or two is the
+  // environment's data to say, not a rule's (merging would drop one of its
+  // rows; splitting would load the key twice).
+  if (!duplicated.empty()) {
+    const std::size_t a = duplicated[0];
+    const std::size_t b = duplicated[1];
+    std::vector<std::size_t> shared;
+    for (const auto &group : table_.natural_keys) {
+      if (same_values(a, b, group)) shared.insert(shared.end(), group.begin(), group.end());
+    }
+    bool core_differs = false;
+    for (std::size_t column : differing) {
+      core_differs |=
+          std::find(table_.core.begin(), table_.core.end(), column) != table_.core.end();
+    }
+    std::vector<std::string> values;
+    for (std::size_t column : shared) values.emplace_back(*value(a, column));
+    manual(core_differs ? 1 : 3,
+           env(a).name + " holds " + column_list(shared) + " " +
+               boost::algorithm::join(values, ", ") + " twice (" + pk_label(a) + " and " +
+               pk_text(b) +
+               "): one entity or two, a human decides (keep one, keep_all with renames, or "
+               "merge)");
     return c;
   }
 
@@ -564,6 +615,11 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members) const {
 void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conflict> &out) {
   spell_keys(group);
   order(group);
+  const std::vector<std::size_t> duplicated = duplicated_in_environment(group);
+  if (!duplicated.empty()) {
+    out.push_back(classify_entity(std::move(group), duplicated));
+    return;
+  }
   std::vector<std::vector<std::size_t>> entities = split_entities(group);
   if (entities.size() > 1) key_collisions(group, entities, out);
   for (auto &entity : entities) {

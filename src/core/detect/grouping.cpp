@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
+#include <cwchar>
+#include <cwctype>
 #include <limits>
 #include <unordered_map>
 
@@ -12,14 +15,47 @@
 
 namespace tdm::detect {
 
+namespace {
+
+// Lower case as PostgreSQL's lower() gives it under the database's default
+// collation (libc): character by character in the process's LC_CTYPE, which
+// a backend sets to the database's. Where the text does not decode there
+// (a C locale and bytes past ASCII), ASCII letters only, as lower() does.
+std::string lower_text(const std::string &text) {
+  const bool ascii = std::all_of(text.begin(), text.end(),
+                                 [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  std::string ascii_lowered = text;
+  for (char &c : ascii_lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ascii) return ascii_lowered;
+  std::string lowered;
+  lowered.reserve(text.size());
+  std::mbstate_t in{};
+  std::mbstate_t out{};
+  const char *p = text.data();
+  const char *end = p + text.size();
+  char buffer[MB_LEN_MAX];
+  while (p < end) {
+    wchar_t wide;
+    std::size_t n = std::mbrtowc(&wide, p, static_cast<std::size_t>(end - p), &in);
+    if (n == static_cast<std::size_t>(-1) || n == static_cast<std::size_t>(-2))
+      return ascii_lowered;
+    if (n == 0) n = 1;  // (an embedded NUL)
+    const std::size_t m = std::wcrtomb(buffer, static_cast<wchar_t>(std::towlower(wide)), &out);
+    if (m == static_cast<std::size_t>(-1)) return ascii_lowered;
+    lowered.append(buffer, m);
+    p += n;
+  }
+  return lowered;
+}
+
+}  // namespace
+
 std::string normalize_key_value(const std::string &value) {
   std::size_t begin = 0;
   std::size_t end = value.size();
   while (begin < end && std::isspace(static_cast<unsigned char>(value[begin]))) ++begin;
   while (end > begin && std::isspace(static_cast<unsigned char>(value[end - 1]))) --end;
-  std::string folded = value.substr(begin, end - begin);
-  for (char &c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return folded;
+  return lower_text(value.substr(begin, end - begin));
 }
 
 std::string key_of(const SourceRow &row, const std::vector<std::size_t> &columns, bool normalize) {
