@@ -17,11 +17,11 @@ CREATE SCHEMA types_st1;
 CREATE SCHEMA types_st2;
 IMPORT FOREIGN SCHEMA public
   LIMIT TO (desks, desk_lamps, devices, digests, grids, grid_marks, invoices, slots, products,
-            product_lines)
+            product_lines, visitors)
   FROM SERVER st1 INTO types_st1;
 IMPORT FOREIGN SCHEMA public
   LIMIT TO (desks, desk_lamps, devices, digests, grids, grid_marks, invoices, slots, products,
-            product_lines)
+            product_lines, visitors)
   FROM SERVER st2 INTO types_st2;
 -- (badges' collation lives in the environments' public schema)
 CREATE FOREIGN TABLE types_st1.badges (id int, holder text, tdm_release text, tdm_feature text)
@@ -345,6 +345,28 @@ SELECT c.status, c.rule, p.id, p.maker FROM tdm.conflict c
  WHERE c.run_id = :run AND p.tdm_release = 'R29' ORDER BY p.id;
 SELECT line FROM regexp_split_to_table(tdm.report(:run), E'\n') AS line WHERE line LIKE '%C-%' ORDER BY line;
 
+-- st1 holds visitor ann@x twice (ids 40 and 41), st2 once: one conflict
+-- of the three, for a reviewer, who keeps st1's 40 (one visitor).
+SELECT tdm.manage_table('staging.visitors', '{email}');
+SELECT tdm.create_release('R35');
+SELECT tdm.add_feature('R35', 'FEAT-3501', 1);
+INSERT INTO types_st1.visitors VALUES (40, 'ann@x', 'Ann', 'R35', 'FEAT-3501'),
+                                       (41, 'ann@x', 'Ann B.', 'R35', 'FEAT-3501');
+INSERT INTO types_st2.visitors VALUES (42, 'ann@x', 'Ann', 'R35', 'FEAT-3501');
+SELECT tdm.tag_release('R35') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R35') AS run \gset
+RESET client_min_messages;
+SELECT kind, rule, priority, jsonb_array_length(members) AS members, rationale
+  FROM tdm.conflict WHERE run_id = :run;
+SELECT tdm.resolve(conflict_id, 'keep', 'st1:40', rationale => 'one visitor')
+  FROM tdm.conflict WHERE run_id = :run;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R35') = :run AS same_run;
+RESET client_min_messages;
+SELECT status, rows_collected, rows_loaded, rows_merged FROM tdm.run WHERE run_id = :run;
+SELECT id, email, name FROM staging.visitors WHERE tdm_release = 'R35';
+
 -- The suite's tables leave tdm as they came (the jobs check after the
 -- suites consolidates R2, which was tagged without them).
 DO $$
@@ -352,7 +374,7 @@ BEGIN
   PERFORM tdm.unmanage_table(t::regclass)
      FROM unnest('{staging.desk_lamps, staging.desks, staging.devices, staging.digests, staging.grid_marks,
                    staging.grids, staging.invoices, staging.slots, staging.badges, staging.product_lines,
-                   staging.products}'::text[]) t;
+                   staging.products, staging.visitors}'::text[]) t;
 END
 $$;
 SELECT count(*) AS managed_by_this_suite FROM tdm.managed_table

@@ -206,3 +206,12 @@ CREATE TABLE product_lines (
   tdm_release text,
   tdm_feature text
 );
+-- A natural key no environment enforces (a visitor's email): one may hold
+-- it twice.
+CREATE TABLE visitors (
+  id          int PRIMARY KEY,
+  email       text,
+  name        text,
+  tdm_release text,
+  tdm_feature text
+);
