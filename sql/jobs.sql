@@ -87,6 +87,10 @@ SELECT tdm.resolve((SELECT conflict_id FROM tdm.conflict
                      WHERE run_id = (SELECT max(run_id) FROM tdm.run WHERE release = 'R2')
                      ORDER BY conflict_id LIMIT 1),
                    'delete_all', rationale => 'meanwhile');
+DELETE FROM tdm.decision WHERE conflict_id = (SELECT min(d.conflict_id) FROM tdm.decision d
+                                                JOIN tdm.conflict c USING (conflict_id)
+                                                JOIN tdm.run r USING (run_id)
+                                               WHERE r.release = 'R2');
 \set VERBOSITY default
 SELECT dblink_exec('env', 'ROLLBACK');
 SELECT tdm.wait_job(:job, '120 s') AS final_status;

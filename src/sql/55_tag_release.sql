@@ -57,19 +57,27 @@ $$;
 -- chunks' hashes; tdm._copy_rows does the same in C++.
 -- `without_generated`: stored generated columns left out, for comparing
 -- rows that two tables computed each with its own expression.
+-- `as_in`: the rows as that table holds them: its columns of another type
+-- cast to it (a value a narrower type shortens or rounds is compared so),
+-- its own stored generated columns left out.
 CREATE FUNCTION tdm._hash_args(rel regclass, alias text DEFAULT 't',
-                               without_generated bool DEFAULT false) RETURNS text
+                               without_generated bool DEFAULT false,
+                               as_in regclass DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH cols AS (
-    SELECT c.column_name, row_number() OVER (ORDER BY c.ordinal) AS position
+    SELECT row_number() OVER (ORDER BY c.ordinal) AS position,
+           CASE WHEN (d.atttypid, d.atttypmod) <> (a.atttypid, a.atttypmod)
+                THEN format('CAST(%I.%I AS %s)', alias, c.column_name, format_type(d.atttypid, d.atttypmod))
+                ELSE format('%I.%I', alias, c.column_name) END AS expr
       FROM tdm._columns(rel) c
-     WHERE NOT without_generated
-        OR NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = rel
-                          AND a.attname = c.column_name AND a.attgenerated <> ''))
-  SELECT CASE WHEN count(*) <= 90 THEN string_agg(format('%I.%I', alias, column_name), ', ' ORDER BY position)
+      JOIN pg_attribute a ON a.attrelid = rel AND a.attname = c.column_name
+      LEFT JOIN pg_attribute d ON d.attrelid = as_in AND d.attname = c.column_name
+                              AND d.attnum > 0 AND NOT d.attisdropped
+     WHERE (NOT without_generated OR a.attgenerated = '')
+       AND coalesce(d.attgenerated, '') = '')
+  SELECT CASE WHEN count(*) <= 90 THEN string_agg(expr, ', ' ORDER BY position)
          ELSE (SELECT string_agg(format('tdm._row_hash(%s)', chunk), ', ' ORDER BY n)
-                 FROM (SELECT (position - 1) / 90 AS n,
-                              string_agg(format('%I.%I', alias, column_name), ', ' ORDER BY position) AS chunk
+                 FROM (SELECT (position - 1) / 90 AS n, string_agg(expr, ', ' ORDER BY position) AS chunk
                          FROM cols GROUP BY 1) c) END
     FROM cols
 $$;

@@ -156,11 +156,18 @@ BEGIN
   END IF;
   FOR k IN SELECT jsonb_object_keys(patch) LOOP
     col := NULL;
-    -- (the bare type by its own name: `character` alone means char(1))
-    SELECT format_type(a.atttypid, a.atttypmod) AS type, format('%I.%I', n.nspname, t.typname) AS bare_type,
-           t.typcategory IN ('S', 'V') AND a.atttypmod >= 0 AS has_length
+    -- A length: the column's, or its domain's; of its elements for an
+    -- array. The bare type is the base type by its own name (`character`
+    -- alone means char(1)), without a length.
+    SELECT format_type(a.atttypid, a.atttypmod) AS type, format('%I.%I', n.nspname, b.typname) AS bare_type,
+           coalesce(e.typcategory, b.typcategory) IN ('S', 'V') AND (a.atttypmod >= 0 OR t.typtypmod >= 0)
+             AS has_length
       INTO col
-      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace n ON n.oid = t.typnamespace
+      FROM pg_attribute a
+      JOIN pg_type t ON t.oid = a.atttypid
+      JOIN pg_type b ON b.oid = tdm._base_type(a.atttypid)
+      JOIN pg_namespace n ON n.oid = b.typnamespace
+      LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
      WHERE a.attrelid = rel AND a.attname = k AND a.attnum > 0 AND NOT a.attisdropped;
     IF col.type IS NULL THEN
       RAISE EXCEPTION 'decision on %: % names column "%", which % does not have',
@@ -169,9 +176,11 @@ BEGIN
     BEGIN
       EXECUTE format('SELECT ($1->>$2)::%s', col.type) USING patch, k;
       -- A cast cuts a string to its type's length where storing it fails:
-      -- the value must come through whole.
+      -- the value must come through whole (but for trailing spaces, which
+      -- storing cuts too).
       IF col.has_length THEN
-        EXECUTE format('SELECT ($1->>$2)::%s::text = ($1->>$2)::%s::text', col.type, col.bare_type)
+        EXECUTE format('SELECT rtrim(($1->>$2)::%s::text, '' '') = rtrim(($1->>$2)::%s::text, '' '')',
+                       col.type, col.bare_type)
           INTO fits USING patch, k;
         IF NOT fits THEN
           RAISE EXCEPTION USING ERRCODE = 'string_data_right_truncation',
@@ -300,9 +309,20 @@ BEGIN
      AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
     RETURN NEW;
   END IF;
+  c := tdm._latest_conflict(CASE TG_OP WHEN 'INSERT' THEN NEW.conflict_id ELSE OLD.conflict_id END);
+  SELECT r.release INTO release FROM tdm.run r WHERE r.run_id = c.run_id;
+  -- A consolidation of the release replaces its conflicts as it runs: a
+  -- decision written, changed, approved or withdrawn meanwhile would wait
+  -- on it, then miss its conflict.
+  IF tdm._consolidating_backend(release) IS NOT NULL THEN
+    RAISE EXCEPTION 'decision on %: release % is being consolidated', c.conflict_id, release
+      USING ERRCODE = 'lock_not_available',
+            DETAIL = format('Backend %s holds it.', tdm._consolidating_backend(release)),
+            HINT = 'Decide once it has finished (tdm.progress shows it); the conflict keeps its id.';
+  END IF;
   -- A decision its run has applied is part of what was loaded and
   -- reported: it stays as it is, approval included, until another run.
-  IF TG_OP IN ('UPDATE', 'DELETE') AND (tdm._latest_conflict(OLD.conflict_id)).status = 'applied' THEN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND c.status = 'applied' THEN
     RAISE EXCEPTION 'decision on %: the conflict is applied, its decision cannot be %',
       OLD.conflict_id, CASE TG_OP WHEN 'DELETE' THEN 'withdrawn' ELSE 'changed' END
       USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -344,20 +364,10 @@ BEGIN
   -- Anything else, an unchanged decision written again included (how a
   -- reviewer confirms a stale one), is checked as a new decision.
 
-  c := tdm._latest_conflict(NEW.conflict_id);
   IF c.conflict_id IS NULL THEN
     RAISE EXCEPTION 'decision: unknown conflict "%"', NEW.conflict_id
       USING ERRCODE = 'undefined_object',
             HINT = 'Pending conflicts are in tdm.review_queue.';
-  END IF;
-  SELECT r.release INTO release FROM tdm.run r WHERE r.run_id = c.run_id;
-  -- A consolidation of the release replaces its conflicts as it runs: a
-  -- decision written meanwhile would wait on it, then miss its conflict.
-  IF tdm._consolidating_backend(release) IS NOT NULL THEN
-    RAISE EXCEPTION 'decision on %: release % is being consolidated', NEW.conflict_id, release
-      USING ERRCODE = 'lock_not_available',
-            DETAIL = format('Backend %s holds it.', tdm._consolidating_backend(release)),
-            HINT = 'Decide once it has finished (tdm.progress shows it); the conflict keeps its id.';
   END IF;
   IF c.status NOT IN ('pending', 'stale', 'decided') THEN
     RAISE EXCEPTION 'decision on %: the conflict is %, not waiting for a decision',
@@ -372,7 +382,8 @@ BEGIN
       USING ERRCODE = 'not_null_violation',
             HINT = 'One of keep (with keep_env), keep_all, merge (with merged) or delete_all.';
   END IF;
-  IF NEW.rationale IS NULL OR btrim(NEW.rationale, E' \t\n\r\f\x0b') = '' THEN
+  IF NEW.rationale IS NULL
+     OR regexp_replace(NEW.rationale, '[\s\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]', '', 'g') = '' THEN
     RAISE EXCEPTION 'decision on %: a rationale is required', NEW.conflict_id
       USING ERRCODE = 'not_null_violation',
             HINT = 'Say why, for the audit trail: rationale => ''...''.';

@@ -214,14 +214,18 @@ BEGIN
   EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
     NULL;
   END;
-  FOR r IN EXECUTE format('SELECT %s AS row_key, t.%I AS v FROM %s t', row_key, col, collected) LOOP
+  -- (Each row by its location, its value as jsonb: the statements must
+  -- see the same types whatever the column's.)
+  FOR r IN EXECUTE format('SELECT %s AS row_key, t.ctid AS row_ctid, to_jsonb(t.%I) AS value_json'
+                          '  FROM %s t', row_key, col, collected) LOOP
     BEGIN
-      EXECUTE 'INSERT INTO pg_temp.tdm_fit VALUES ($1)' USING r.v;
+      EXECUTE format('INSERT INTO pg_temp.tdm_fit SELECT t.%I FROM %s t WHERE t.ctid = $1', col, collected)
+        USING r.row_ctid;
     EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
       GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
       INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail)
       VALUES (run, the_rel, 'check', 'error', r.row_key,
-              jsonb_build_object('column', col, 'type', col_type, 'value', to_jsonb(r.v),
+              jsonb_build_object('column', col, 'type', col_type, 'value', r.value_json,
                                  'message', message));
       n := n + 1;
     END;

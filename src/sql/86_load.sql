@@ -147,15 +147,17 @@ $$;
 
 -- A table's rows of one release: count and order-independent checksum
 -- (`copied`: of the columns an INSERT copies, stored generated ones left
--- out; the destination computes those with its own expression).
+-- out; the destination computes those with its own expression. `as_in`:
+-- as that table holds them, tdm._hash_args).
 CREATE FUNCTION tdm._release_checksum(rel regclass, hash_of regclass, release_column text,
                                       release text, copied bool DEFAULT false,
+                                      as_in regclass DEFAULT NULL,
                                       OUT row_count bigint, OUT checksum text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   EXECUTE format('SELECT count(*), coalesce(sum(tdm._row_hash(%s)), 0)::text FROM %s t'
                  ' WHERE $1 IS NULL OR t.%I = $1',
-                 tdm._hash_args(hash_of, 't', copied), rel, release_column)
+                 tdm._hash_args(hash_of, 't', copied, as_in), rel, release_column)
     INTO row_count, checksum USING release;
 END
 $$;
@@ -198,8 +200,8 @@ BEGIN
   FOR t IN SELECT x.managed AS rel, x.rel AS target_rel, x.release_column,
                   format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
              FROM tdm._target_tables(target) x LOOP
-    approved := tdm._release_checksum(t.collected, t.rel, t.release_column, NULL, true);
-    got := tdm._release_checksum(t.target_rel, t.rel, t.release_column, release, true);
+    approved := tdm._release_checksum(t.collected, t.rel, t.release_column, NULL, true, t.target_rel);
+    got := tdm._release_checksum(t.target_rel, t.rel, t.release_column, release, true, t.target_rel);
     IF approved.row_count <> got.row_count OR approved.checksum <> got.checksum THEN
       RAISE EXCEPTION 'consolidate: %: % rows approved, % loaded%', t.target_rel,
         approved.row_count, got.row_count,

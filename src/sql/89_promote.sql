@@ -294,11 +294,12 @@ BEGIN
   END IF;
   -- Foreign keys that would not refuse the delete (ON DELETE CASCADE, SET
   -- NULL or SET DEFAULT) would delete or change other releases' rows, which
-  -- no restore brings back: refused as the others are.
+  -- no restore brings back; a deferred one would refuse only at commit:
+  -- refused here as the others are.
   FOR t IN SELECT con.conname, con.conrelid::regclass AS child, con.confrelid::regclass AS parent,
                   p.release_column AS parent_release, c.release_column AS child_release,
                   CASE con.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
-                                       ELSE 'SET DEFAULT' END AS action,
+                                       WHEN 'd' THEN 'SET DEFAULT' END AS action,
                   (SELECT string_agg(format('x.%I = y.%I', ca.attname, pa.attname), ' AND ')
                      FROM unnest(con.conkey, con.confkey) AS k(c, p)
                      JOIN pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.c
@@ -306,7 +307,7 @@ BEGIN
              FROM pg_constraint con
              JOIN tdm._target_tables('master') p ON p.rel = con.confrelid
              LEFT JOIN tdm._target_tables('master') c ON c.rel = con.conrelid
-            WHERE con.contype = 'f' AND con.confdeltype IN ('c', 'n', 'd')
+            WHERE con.contype = 'f' AND (con.confdeltype IN ('c', 'n', 'd') OR con.condeferrable)
             ORDER BY con.conrelid::regclass::text, con.conname LOOP
     EXECUTE format('SELECT count(*) FROM %s x JOIN %s y ON %s WHERE y.%I = $1%s', t.child, t.parent,
                    t.matches, t.parent_release,
@@ -317,8 +318,12 @@ BEGIN
       RAISE EXCEPTION 'archive_release: % row(s) of other releases in % reference release %''s rows in %',
         archived, t.child, release, t.parent
         USING ERRCODE = 'foreign_key_violation',
-              DETAIL = format('Foreign key %s is ON DELETE %s: archiving would %s them, and no restore brings them back.',
-                              t.conname, t.action, CASE t.action WHEN 'CASCADE' THEN 'delete' ELSE 'change' END),
+              DETAIL = CASE WHEN t.action IS NULL
+                            THEN format('Foreign key %s is deferrable: PostgreSQL would refuse the archive at commit.',
+                                        t.conname)
+                            ELSE format('Foreign key %s is ON DELETE %s: archiving would %s them, and no restore brings them back.',
+                                        t.conname, t.action, CASE t.action WHEN 'CASCADE' THEN 'delete' ELSE 'change' END)
+                       END,
               HINT = 'Archive the releases that reference it first.';
     END IF;
   END LOOP;

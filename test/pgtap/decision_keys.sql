@@ -3,7 +3,7 @@
 -- decision (a superuser's insert of a complete row) adds no audit row,
 -- while a checked one always does, whatever its statement returns.
 BEGIN;
-SELECT plan(10);
+SELECT plan(15);
 
 CREATE SCHEMA tap_keys;
 CREATE TABLE tap_keys.t (id int PRIMARY KEY, d date, amt numeric, code char(5), email text,
@@ -52,6 +52,24 @@ SELECT is((SELECT count(*)::int FROM tdm.audit WHERE object = 'C-tapkeys0002'), 
           'a restored decision adds no audit row');
 SELECT is((SELECT decided_by::text FROM tdm.decision WHERE conflict_id = 'C-tapkeys0002'), 'someone',
           'and stays as it was restored');
+
+-- Values are stored whole or refused: a string longer than a domain's
+-- varchar(3), or than an array's elements', is not cut; trailing spaces
+-- past the length are cut, as storing cuts them.
+CREATE DOMAIN tap_keys.code3 AS varchar(3);
+CREATE TABLE tap_keys.v (id int PRIMARY KEY, dv tap_keys.code3, arr varchar(3)[], vc varchar(5));
+SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"dv": "ABCD"}', 'merged', 'C-tap')$$,
+                 '22P02', NULL, 'a value longer than its domain''s varchar(3) is refused');
+SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"arr": "{ABCD,XY}"}', 'merged', 'C-tap')$$,
+                 '22P02', NULL, 'an array element longer than varchar(3) is refused');
+SELECT lives_ok($$SELECT tdm._check_values('tap_keys.v', '{"dv": "AB", "arr": "{ABC}", "vc": "ABCD   "}',
+                                           'merged', 'C-tap')$$,
+                'values that fit, trailing spaces past the length included, are accepted');
+-- A rationale of white space alone, Unicode spaces included, is blank.
+SELECT throws_ok($$SELECT tdm.resolve('C-tapkeys0001', 'keep', 'st1', rationale => E'\u00a0\u3000\t')$$,
+                 '23502', NULL, 'a rationale of no-break and ideographic spaces is refused');
+SELECT lives_ok($$SELECT tdm.resolve('C-tapkeys0001', 'keep', 'st1', rationale => E'\u00a0ok')$$,
+                'a rationale with a word is accepted');
 
 SELECT * FROM finish();
 ROLLBACK;
