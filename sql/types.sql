@@ -17,11 +17,11 @@ CREATE SCHEMA types_st1;
 CREATE SCHEMA types_st2;
 IMPORT FOREIGN SCHEMA public
   LIMIT TO (desks, desk_lamps, devices, digests, grids, grid_marks, invoices, slots, products,
-            product_lines, visitors)
+            product_lines, visitors, line_notes)
   FROM SERVER st1 INTO types_st1;
 IMPORT FOREIGN SCHEMA public
   LIMIT TO (desks, desk_lamps, devices, digests, grids, grid_marks, invoices, slots, products,
-            product_lines, visitors)
+            product_lines, visitors, line_notes)
   FROM SERVER st2 INTO types_st2;
 -- (badges' collation lives in the environments' public schema)
 CREATE FOREIGN TABLE types_st1.badges (id int, holder text, tdm_release text, tdm_feature text)
@@ -256,12 +256,14 @@ RESET client_min_messages;
 -- in master, the next one is detected against it.
 SELECT tdm.manage_table('staging.products', '{Stock Code}', core_columns => '{name}');
 SELECT tdm.manage_table('staging.product_lines');
+SELECT tdm.manage_table('staging.line_notes');
 SELECT tdm.create_release('R27');
 SELECT tdm.add_feature('R27', 'FEAT-2701', 1);
 INSERT INTO types_st1.products VALUES (1, 'P1', 'Widget', 'ACME', 'R27', 'FEAT-2701');
 INSERT INTO types_st2.products VALUES (1, 'P1', 'Gadget', 'ACME', 'R27', 'FEAT-2701');
 INSERT INTO types_st1.product_lines VALUES (1, 'P1', 1, 'R27', 'FEAT-2701');
 INSERT INTO types_st2.product_lines VALUES (2, 'P1', 4, 'R27', 'FEAT-2701');
+INSERT INTO types_st2.line_notes VALUES (2, 'P1', 2, 'four gadgets', 'R27', 'FEAT-2701');
 SELECT tdm.tag_release('R27') IS NOT NULL AS tagged;
 SET client_min_messages = warning;
 SELECT tdm.consolidate('R27') AS run \gset
@@ -294,6 +296,12 @@ RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT l.id, l."Stock Code", p.name FROM staging.product_lines l JOIN staging.products p USING ("Stock Code")
  WHERE l.tdm_release = 'R27' ORDER BY l.id;
+-- st2's note follows its line to (P2, 2): the line's key changed with its
+-- product's, and the note references that key.
+SELECT n.note, n."Stock Code", p.name FROM staging.line_notes n
+  JOIN staging.product_lines l ON (l."Stock Code", l.id) = (n."Stock Code", n.line_id)
+  JOIN staging.products p ON p."Stock Code" = l."Stock Code"
+ WHERE n.tdm_release = 'R27';
 SET client_min_messages = warning;
 SELECT tdm.promote('R27') IS NOT NULL AS promoted;
 RESET client_min_messages;
@@ -399,8 +407,8 @@ DO $$
 BEGIN
   PERFORM tdm.unmanage_table(t::regclass)
      FROM unnest('{staging.desk_lamps, staging.desks, staging.devices, staging.digests, staging.grid_marks,
-                   staging.grids, staging.invoices, staging.slots, staging.badges, staging.product_lines,
-                   staging.products, staging.visitors}'::text[]) t;
+                   staging.grids, staging.invoices, staging.slots, staging.badges, staging.line_notes,
+                   staging.product_lines, staging.products, staging.visitors}'::text[]) t;
 END
 $$;
 SELECT count(*) AS managed_by_this_suite FROM tdm.managed_table

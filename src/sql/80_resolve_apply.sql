@@ -516,11 +516,11 @@ END
 $$;
 
 -- Whether a primary key of `rel` includes a foreign key to a managed
--- parent (the edges of the call, pg_temp.tdm_edges): only then can its rows
--- be re-pointed to a new key. (Asked first: the key map can be large.)
+-- parent (to its primary key or another unique key): only then can its
+-- rows be re-pointed to a new key. (Asked first: the key map can be large.)
 CREATE FUNCTION tdm._key_follows_parent(rel regclass) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT EXISTS (SELECT FROM pg_temp.tdm_edges e JOIN tdm.managed_table m ON m.rel = e.child
+  SELECT EXISTS (SELECT FROM tdm._managed_references() e JOIN tdm.managed_table m ON m.rel = e.child
                   WHERE e.child = _key_follows_parent.rel AND m.pk_columns && e.columns)
 $$;
 
@@ -695,19 +695,24 @@ $$;
 -- are set to the final row's (the survivor's, renamed and merged), as
 -- children of the primary key are re-pointed through the key map. A row's
 -- values before are its member's row; after, that row with its patch and
--- its new key.
+-- its new key. Children changed so are changes of their own for their
+-- children in turn (pg_temp.tdm_unique_followed, a line's (sku, n) for its
+-- notes), and where the changed columns are in their primary key, key map
+-- entries (`repointed`) for the children of that key.
 CREATE FUNCTION tdm._follow_unique_refs(run bigint, the_parent regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_nestloop TO off SET jit TO off AS $$
 DECLARE
   e record;
-  m tdm.managed_table;
+  cm tdm.managed_table;
+  collected regclass;
+  old_row text;  -- a changed child row as its environment had it
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM tdm._managed_references() r WHERE r.parent = the_parent AND NOT r.to_key)
-     OR NOT EXISTS (SELECT 1 FROM pg_temp.tdm_plan p WHERE p.role IN ('drop', 'keep', 'rekey')) THEN
+     OR NOT (EXISTS (SELECT 1 FROM pg_temp.tdm_plan p WHERE p.role IN ('drop', 'keep', 'rekey'))
+             OR EXISTS (SELECT 1 FROM pg_temp.tdm_unique_followed f WHERE f.rel = the_parent)) THEN
     RETURN;
   END IF;
-  SELECT * INTO m FROM tdm.managed_table WHERE rel = the_parent;
   IF to_regclass('pg_temp.tdm_unique_moves') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_unique_moves;
   END IF;
@@ -724,22 +729,48 @@ BEGIN
       FROM member x
       JOIN member s ON s.conflict_id = x.conflict_id
                    AND s.member = CASE WHEN x.role = 'drop' THEN x.survivor ELSE x.member END
-     WHERE x.role IN ('drop', 'keep', 'rekey') AND x.env <> 'master';
+     WHERE x.role IN ('drop', 'keep', 'rekey') AND x.env <> 'master'
+    UNION ALL
+    SELECT f.env, f.old_row, f.final_row FROM pg_temp.tdm_unique_followed f WHERE f.rel = the_parent;
   FOR e IN SELECT r.* FROM tdm._managed_references() r
             WHERE r.parent = the_parent AND NOT r.to_key ORDER BY r.child::text, r.name LOOP
+    SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
+    collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
+    old_row := tdm._row_json(e.child, 't') || ' || jsonb_build_object('
+               || (SELECT string_agg(format('%L, u.old_row -> %L', c, r), ', ')
+                     FROM unnest(e.columns, e.ref_columns) AS x(c, r)) || ')';
     EXECUTE format(
-      'UPDATE %1$s t SET %2$s'
-      '  FROM (SELECT DISTINCT ON (u.env, %3$s) u.env, u.old_row, u.final_row'
-      '          FROM pg_temp.tdm_unique_moves u WHERE %3$s IS DISTINCT FROM %4$s) u'
-      ' WHERE u.env = t.tdm_env AND %5$s = %3$s',
-      format('pg_temp.%I', tdm._collected_name(e.child)),
+      'WITH changed AS ('
+      '  UPDATE %1$s t SET %2$s'
+      '    FROM (SELECT DISTINCT ON (u.env, %3$s) u.env, u.old_row, u.final_row'
+      '            FROM pg_temp.tdm_unique_moves u WHERE %3$s IS DISTINCT FROM %4$s) u'
+      '   WHERE u.env = t.tdm_env AND %5$s = %3$s'
+      '  RETURNING t.tdm_env AS env, %6$s AS old_row, %7$s AS final_row)'
+      ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row)'
+      ' SELECT $1, env, old_row, final_row FROM changed',
+      collected,
       (SELECT string_agg(format('%I = (u.final_row ->> %L)::%s', c, r, tdm._column_type(e.child, c)), ', ')
          FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
       (SELECT format('ARRAY[%s]', string_agg(format('u.old_row ->> %L', r), ', '))
          FROM unnest(e.ref_columns) AS r),
       (SELECT format('ARRAY[%s]', string_agg(format('u.final_row ->> %L', r), ', '))
          FROM unnest(e.ref_columns) AS r),
-      tdm._key_text(e.columns, 't'));
+      tdm._key_text(e.columns, 't'), old_row, tdm._row_json(e.child, 't'))
+      USING e.child;
+    -- A primary key that changed with them: mapped, for the children of it.
+    IF cm.pk_columns && e.columns THEN
+      INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason)
+      SELECT e.child, f.env,
+             ARRAY(SELECT f.old_row ->> c FROM unnest(cm.pk_columns) AS c),
+             (SELECT jsonb_object_agg(c, f.old_row -> c) FROM unnest(cm.pk_columns) AS c),
+             ARRAY(SELECT f.final_row ->> c FROM unnest(cm.pk_columns) AS c),
+             (SELECT jsonb_object_agg(c, f.final_row -> c) FROM unnest(cm.pk_columns) AS c),
+             'repointed'
+        FROM pg_temp.tdm_unique_followed f
+       WHERE f.rel = e.child
+         AND ARRAY(SELECT f.old_row ->> c FROM unnest(cm.pk_columns) AS c)
+             IS DISTINCT FROM ARRAY(SELECT f.final_row ->> c FROM unnest(cm.pk_columns) AS c);
+    END IF;
   END LOOP;
 END
 $$;

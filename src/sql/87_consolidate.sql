@@ -213,7 +213,8 @@ BEGIN
   -- tdm._apply_table.)
   IF to_regclass('pg_temp.tdm_keymap') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
-               pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk;
+               pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
+               pg_temp.tdm_unique_followed;
   END IF;
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
   -- Each call rebuilds the run's findings from fresh data; decisions stay,
@@ -235,6 +236,10 @@ BEGIN
   CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text,
                                  earlier bool NOT NULL DEFAULT false) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_earlier_kept (rel regclass, key text[]) ON COMMIT DROP;
+  -- (rows whose foreign key to another unique key followed its parent,
+  -- tdm._follow_unique_refs)
+  CREATE TEMP TABLE tdm_unique_followed (rel regclass, env text, old_row jsonb, final_row jsonb)
+    ON COMMIT DROP;
   -- (child rows whose foreign key speaks of an earlier release's row: its
   -- new key, or, orphan, the key of a row that release deleted)
   CREATE TEMP TABLE tdm_earlier_fk (rel regclass, edge text, env text, key text[],

@@ -204,7 +204,18 @@ CREATE TABLE product_lines (
   "Stock Code" text NOT NULL REFERENCES products ("Stock Code"),
   qty         int,
   tdm_release text,
-  tdm_feature text
+  tdm_feature text,
+  UNIQUE ("Stock Code", id)
+);
+-- (and a note on a line, by its stock code and id: a grandchild)
+CREATE TABLE line_notes (
+  id           int PRIMARY KEY,
+  "Stock Code" text NOT NULL,
+  line_id      int NOT NULL,
+  note         text,
+  tdm_release  text,
+  tdm_feature  text,
+  FOREIGN KEY ("Stock Code", line_id) REFERENCES product_lines ("Stock Code", id)
 );
 -- A natural key no environment enforces (a visitor's email): one may hold
 -- it twice.
