@@ -349,6 +349,19 @@ TEST(DistinctEntities, TwoRowsOfOneEnvironmentStayApartAcrossNaturalKeys) {
   EXPECT_EQ(c[0].members, (std::vector<std::size_t>{0, 2}));
 }
 
+TEST(Rules, EqualPrecedenceSaysTheNameDecided) {
+  Context ctx = context();
+  ctx.environments = {{"zz", 10}, {"aa", 10}};
+  auto c = detect_conflicts(
+      users(), ctx,
+      {row(0, "1", "a@x", "Customer", "1", 10), row(1, "1", "a@x", "Customer", "2", 10)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::environment_precedence);
+  EXPECT_EQ(c[0].survivor, std::optional<std::size_t>(1));
+  EXPECT_NE(c[0].rationale.find("precedence is equal, the first by name wins"), std::string::npos)
+      << c[0].rationale;
+}
+
 TEST(DistinctEntities, OneEnvironmentHoldingANaturalKeyTwiceGoesToAReviewer) {
   // st1 20 and 21 both hold d@x, st2 22 too: no rule may merge st1's rows
   // into one, nor load d@x twice. One conflict of all three, for a human.

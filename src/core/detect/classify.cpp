@@ -601,14 +601,16 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     }
     return c;
   }
-  // Rule 5: same feature (or none): environment precedence.
+  // Rule 5: same feature (or none): environment precedence, then name.
+  const bool tied = env(members[1]).precedence == env(first).precedence;
   resolved(
       Rule::environment_precedence, first,
       "keep " + env(first).name + " (precedence " + std::to_string(env(first).precedence) + ")",
       column_list(differing_attributes) + " differ" + (differing_attributes.size() > 1 ? "" : "s") +
           " between rows of the same feature: " +
-          (fixed ? fixed_row(first) + " comes first"
-                 : std::string("the environment with the lowest precedence number wins")));
+          (fixed  ? fixed_row(first) + " comes first"
+           : tied ? std::string("the environments' precedence is equal, the first by name wins")
+                  : std::string("the environment with the lowest precedence number wins")));
   return c;
 }
 
