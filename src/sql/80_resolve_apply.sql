@@ -282,12 +282,17 @@ BEGIN
   -- A reviewer's decision on the same members outranks a rule that would
   -- settle the conflict now (its features' priorities changed since, say):
   -- the conflict is decided, by review (rule manual).
+  -- (The members' checksum only where a decision is: md5 of every
+  -- conflict's members would double the statement.)
   SELECT run, p.conflict_id, p.rel, p.kind, p.class, p.priority,
-         CASE WHEN d.members_checksum = md5(p.members::text) THEN 'decided'
+         CASE WHEN d.conflict_id IS NULL
+                THEN CASE WHEN p.rule <> 'manual' THEN 'auto_resolved' ELSE 'pending' END
+              WHEN d.members_checksum = md5(p.members::text) THEN 'decided'
               WHEN p.rule <> 'manual' THEN 'auto_resolved'
-              WHEN d.conflict_id IS NULL THEN 'pending'
               ELSE 'stale' END,
-         CASE WHEN d.members_checksum = md5(p.members::text) THEN 'manual' ELSE p.rule END,
+         CASE WHEN d.conflict_id IS NULL THEN p.rule
+              WHEN d.members_checksum = md5(p.members::text) THEN 'manual'
+              ELSE p.rule END,
          p.suggestion, p.rationale, p.members, p.differing, p.survivor, p.rekeyed, p.merged
     FROM tdm._detect_plan(release, the_rel) p
     LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id;
@@ -437,9 +442,10 @@ BEGIN
       -- heap order.
       EXECUTE format(
         'WITH keyed AS MATERIALIZED ('
-        '       SELECT p.*, %3$s AS new_value'
+        '       SELECT p.row_ctid, p.env, p.key, p.old_json, p.conflict_id, %3$s AS new_value'
         '         FROM (SELECT p.* FROM pg_temp.tdm_plan p LEFT JOIN tdm.environment e ON e.name = p.env'
-        '                WHERE p.role = ''rekey'' ORDER BY e.precedence, p.env, p.old_json, p.row_ctid) p),'
+        '                WHERE p.role = ''rekey'''
+        '                ORDER BY e.precedence, p.env, (p.old_json ->> %6$L)::%7$s, p.row_ctid) p),'
         '     changed AS (UPDATE %1$s t SET %2$I = p.new_value'
         '                   FROM (SELECT * FROM keyed ORDER BY row_ctid) p'
         '                  WHERE t.ctid = p.row_ctid'
@@ -448,7 +454,8 @@ BEGIN
         ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
         '                                 conflict_id)'
         ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''rekeyed'', conflict_id FROM changed',
-        collected, m.pk_columns[1], new_key, key_text, key_json) USING the_rel;
+        collected, m.pk_columns[1], new_key, key_text, key_json, m.pk_columns[1],
+        tdm._column_type(the_rel, m.pk_columns[1])) USING the_rel;
       GET DIAGNOSTICS n = ROW_COUNT;
     EXCEPTION WHEN numeric_value_out_of_range OR check_violation OR sequence_generator_limit_exceeded THEN
       -- (the next key past the highest in use does not fit the column)
