@@ -93,3 +93,20 @@ SELECT detail -> 'releases' AS changed FROM tdm.job WHERE kind = 'rollback' ORDE
 -- (to the snapshot its deployment took, R34 in qa) is refused.
 SELECT release, target, rolled_back_at IS NOT NULL AS undone FROM tdm.deployment WHERE release = 'R34';
 SELECT tdm.rollback_release('R34');
+
+-- R33 promoted again, a snapshot, R33 deployed, then a rollback to that
+-- snapshot: its rows stay in master and its deployment is undone, so it
+-- is promoted again (not deployed). Promoting it while deployed, or after,
+-- says it is in master already.
+SET client_min_messages = warning;
+SELECT tdm.promote('R33') IS NOT NULL AS promoted;
+SELECT tdm.snapshot('R33 promoted') AS snap \gset
+SELECT tdm.deploy('R33', 'v33.0') IS NOT NULL AS deployed;
+RESET client_min_messages;
+SELECT tdm.promote('R33');
+SET client_min_messages = warning;
+SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
+RESET client_min_messages;
+SELECT release, status, (SELECT count(*) FROM master.couriers c WHERE c.tdm_release = r.release) AS in_master
+  FROM tdm.release r WHERE r.release = 'R33';
+SELECT detail -> 'releases' AS changed FROM tdm.job WHERE kind = 'rollback' ORDER BY job_id DESC LIMIT 1;

@@ -343,6 +343,22 @@ END
 $$;
 SELECT tdm.archive_release('R27');
 SELECT id, "Stock Code", tdm_release FROM master.product_lines ORDER BY id;
+-- With the foreign key as staging has it: R30 archived, then R27; R30
+-- restored first is refused (its line references R27's product), then
+-- both come back in order.
+DO $$
+DECLARE
+  fk text := (SELECT conname FROM pg_constraint WHERE conrelid = 'master.product_lines'::regclass AND contype = 'f');
+BEGIN
+  EXECUTE format('ALTER TABLE master.product_lines DROP CONSTRAINT %I,'
+                 ' ADD CONSTRAINT %I FOREIGN KEY ("Stock Code") REFERENCES master.products ("Stock Code")',
+                 fk, fk);
+END
+$$;
+SELECT tdm.archive_release('R30'), tdm.archive_release('R27');
+SELECT tdm.restore_release('R30');
+SELECT tdm.restore_release('R27'), tdm.restore_release('R30');
+SELECT id, "Stock Code", tdm_release FROM master.product_lines ORDER BY id;
 
 -- A decision outranks a rule that settles its conflict later: two makers
 -- of one product under features of equal priority go to review, st2's is

@@ -125,7 +125,7 @@ DECLARE
 BEGIN
   -- (The status, not an earlier promote job: a rollback that took the
   -- release out again made it consolidated, tdm._reconcile_releases.)
-  IF r.status = 'promoted' THEN
+  IF r.status IN ('promoted', 'deployed') THEN
     RAISE EXCEPTION 'promote: release "%" is already in %', the_release,
       coalesce((SELECT j.detail ->> 'to' FROM tdm.job j
                  WHERE j.kind = 'promote' AND j.release = the_release AND j.status = 'completed'
@@ -361,7 +361,17 @@ BEGIN
             ORDER BY x.step LOOP
     inserts := inserts || tdm._insert_clause('i' || t.step, t.dest, t.archived);
   END LOOP;
-  EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
+  BEGIN
+    EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
+  EXCEPTION WHEN foreign_key_violation THEN
+    RAISE EXCEPTION 'restore_release: release %''s rows reference rows master does not hold', release
+      USING ERRCODE = 'foreign_key_violation', DETAIL = SQLERRM,
+            HINT = CASE WHEN EXISTS (SELECT 1 FROM tdm.release x WHERE x.status = 'archived' AND x.release <> release)
+                        THEN format('Restore the archived releases it references first (archived: %s).',
+                                    (SELECT string_agg(x.release, ', ' ORDER BY x.release) FROM tdm.release x
+                                      WHERE x.status = 'archived' AND x.release <> restore_release.release))
+                        ELSE 'The rows it references were removed from master since it was archived.' END;
+  END;
   FOR t IN SELECT x.managed AS rel, x.release_column, x.rel AS dest,
                   tdm._archive_table(release, x.managed) AS archived
              FROM tdm._target_tables('master') x
@@ -374,7 +384,12 @@ BEGIN
     -- (The archive's copy stays: a rollback of master to a snapshot taken
     -- while the release was archived finds its rows there again.)
   END LOOP;
-  UPDATE tdm.release x SET status = 'promoted' WHERE x.release = restore_release.release;
+  -- (deployed again while a deployment of it is live, as after a rollback)
+  UPDATE tdm.release x
+     SET status = CASE WHEN EXISTS (SELECT 1 FROM tdm.deployment d
+                                     WHERE d.release = restore_release.release AND d.rolled_back_at IS NULL)
+                       THEN 'deployed' ELSE 'promoted' END
+   WHERE x.release = restore_release.release;
   PERFORM tdm._audit('restore_release', release, '{}');
 END
 $$;

@@ -586,7 +586,12 @@ BEGIN
              FROM tdm.release x
              LEFT JOIN tdm.snapshot_release sr ON sr.snapshot_id = snapshot_id AND sr.release = x.release
             ORDER BY x.release FOR UPDATE OF x LOOP
-    CONTINUE WHEN r.now_at = r.then_at
+    CONTINUE WHEN (r.now_at = r.then_at
+                   -- (a deployed release whose deployments the rollback undid
+                   -- is promoted again)
+                   AND NOT (r.status = 'deployed'
+                            AND NOT EXISTS (SELECT FROM tdm.deployment d
+                                             WHERE d.release = r.release AND d.rolled_back_at IS NULL)))
               -- (promoted into another target: this rollback did not move it)
               OR coalesce(r.promoted_to, 'master') <> target;
     now_status := CASE r.then_at
