@@ -49,8 +49,12 @@ EXCEPTION
   WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
                             detail = PG_EXCEPTION_DETAIL;
+    IF coalesce(detail, '') = '' THEN  -- (a NULL DETAIL is refused, an empty one shown)
+      RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env, server, message
+        USING ERRCODE = state, HINT = 'Check the server options and the user mapping for the current user.';
+    END IF;
     RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env, server, message
-      USING ERRCODE = state, DETAIL = coalesce(detail, ''),
+      USING ERRCODE = state, DETAIL = detail,
             HINT = 'Check the server options and the user mapping for the current user.';
 END
 $$;
@@ -174,9 +178,14 @@ EXCEPTION
   WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
                             detail = PG_EXCEPTION_DETAIL;
+    IF coalesce(detail, '') = '' THEN  -- (a NULL DETAIL is refused, an empty one shown)
+      RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env,
+        (SELECT e.server FROM tdm.environment e WHERE e.name = env), message
+        USING ERRCODE = state, HINT = 'Check the server options and the user mapping for the current user.';
+    END IF;
     RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env,
       (SELECT e.server FROM tdm.environment e WHERE e.name = env), message
-      USING ERRCODE = state, DETAIL = coalesce(detail, ''),
+      USING ERRCODE = state, DETAIL = detail,
             HINT = 'Check the server options and the user mapping for the current user.';
 END
 $$;

@@ -81,7 +81,8 @@ BEGIN
       row_count := tdm._collect_rows(format('pg_temp.%I', temp_name)::regclass,
                                      array_to_string(branches, ' UNION ALL '), release, envs);
     EXCEPTION WHEN undefined_table OR undefined_column OR connection_exception OR data_exception
-                   OR insufficient_privilege THEN
+                   OR insufficient_privilege OR undefined_object THEN
+      -- (undefined_object: no user mapping for the current user)
       -- An environment unreachable, or its table or columns missing, or a
       -- value the target's type refuses: say which, from its catalog (read
       -- only then: each read is a round trip per environment).

@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(28);
+SELECT plan(29);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -96,6 +96,28 @@ SET tdm_decision.role = 'tdm_reviewer';
 SELECT throws_ok($$INSERT INTO forged_decisions (conflict_id, action, rationale)
                    VALUES ('C-000000000000', 'keep', 'x')$$, '42501', NULL,
   'the decision recorder records tdm.decision only');
+RESET ROLE;
+
+-- An admin without a user mapping is told which server to map, not
+-- postgres_fdw's error inside tdm's query.
+CREATE ROLE tap_nomap IN ROLE tdm_admin;
+GRANT USAGE ON SCHEMA staging TO tap_nomap;
+GRANT SELECT ON ALL TABLES IN SCHEMA staging TO tap_nomap;
+GRANT USAGE ON FOREIGN SERVER st1 TO tap_nomap;
+DO $$  -- (the tables tap_admin's preview collected into, which are its own)
+DECLARE
+  t text;
+BEGIN
+  FOR t IN SELECT c.relname FROM pg_class c
+            WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind = 'r' AND c.relname LIKE 'tdm\_%' LOOP
+    EXECUTE format('DROP TABLE pg_temp.%I', t);
+  END LOOP;
+END
+$$;
+SET ROLE tap_nomap;
+SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('R7')$$, '42704',
+  'environment "st1": cannot reach server "st1": user mapping not found for "tap_nomap"',
+  'an admin without a user mapping is told which server to map');
 RESET ROLE;
 
 SELECT is((SELECT actor || '/' || role FROM tdm.audit WHERE action = 'forged'),
