@@ -321,40 +321,26 @@ SET client_min_messages = warning;
 SELECT tdm.consolidate('R30') IS NOT NULL AS consolidated;
 SELECT tdm.promote('R30') IS NOT NULL AS promoted;
 RESET client_min_messages;
-DO $$
+-- master's foreign key from lines to products, declared again with `options`
+CREATE FUNCTION pg_temp.lines_fk(options text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   fk text := (SELECT conname FROM pg_constraint WHERE conrelid = 'master.product_lines'::regclass AND contype = 'f');
 BEGIN
   EXECUTE format('ALTER TABLE master.product_lines DROP CONSTRAINT %I,'
-                 ' ADD CONSTRAINT %I FOREIGN KEY ("Stock Code") REFERENCES master.products ("Stock Code")'
-                 ' ON DELETE CASCADE', fk, fk);
+                 ' ADD CONSTRAINT %I FOREIGN KEY ("Stock Code") REFERENCES master.products ("Stock Code") %s',
+                 fk, fk, options);
 END
 $$;
+SELECT pg_temp.lines_fk('ON DELETE CASCADE');
 SELECT tdm.archive_release('R27');
 -- Nor through one that checks at commit (deferred): refused at once.
-DO $$
-DECLARE
-  fk text := (SELECT conname FROM pg_constraint WHERE conrelid = 'master.product_lines'::regclass AND contype = 'f');
-BEGIN
-  EXECUTE format('ALTER TABLE master.product_lines DROP CONSTRAINT %I,'
-                 ' ADD CONSTRAINT %I FOREIGN KEY ("Stock Code") REFERENCES master.products ("Stock Code")'
-                 ' DEFERRABLE INITIALLY DEFERRED', fk, fk);
-END
-$$;
+SELECT pg_temp.lines_fk('DEFERRABLE INITIALLY DEFERRED');
 SELECT tdm.archive_release('R27');
 SELECT id, "Stock Code", tdm_release FROM master.product_lines ORDER BY id;
 -- With the foreign key as staging has it: R30 archived, then R27; R30
 -- restored first is refused (its line references R27's product), then
 -- both come back in order.
-DO $$
-DECLARE
-  fk text := (SELECT conname FROM pg_constraint WHERE conrelid = 'master.product_lines'::regclass AND contype = 'f');
-BEGIN
-  EXECUTE format('ALTER TABLE master.product_lines DROP CONSTRAINT %I,'
-                 ' ADD CONSTRAINT %I FOREIGN KEY ("Stock Code") REFERENCES master.products ("Stock Code")',
-                 fk, fk);
-END
-$$;
+SELECT pg_temp.lines_fk('');
 SELECT tdm.archive_release('R30'), tdm.archive_release('R27');
 SELECT tdm.restore_release('R30');
 SELECT tdm.restore_release('R27'), tdm.restore_release('R30');
