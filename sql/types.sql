@@ -395,6 +395,9 @@ SELECT tdm.consolidate('R35') AS run \gset
 RESET client_min_messages;
 SELECT kind, rule, priority, jsonb_array_length(members) AS members, rationale
   FROM tdm.conflict WHERE run_id = :run;
+-- (A merge may take the id of a member it merges away.)
+SELECT tdm.resolve(conflict_id, 'merge', merged => '{"id": 42}', rationale => 'st2''s id')
+  FROM tdm.conflict WHERE run_id = :run;
 SELECT tdm.resolve(conflict_id, 'keep', 'st1:40', rationale => 'one visitor')
   FROM tdm.conflict WHERE run_id = :run;
 SET client_min_messages = warning;

@@ -751,7 +751,7 @@ BEGIN
       '  UPDATE %1$s t SET %2$s'
       '    FROM (SELECT DISTINCT ON (u.env, %3$s) u.env, u.old_row, u.final_row'
       '            FROM pg_temp.tdm_unique_moves u WHERE %3$s IS DISTINCT FROM %4$s) u'
-      '   WHERE u.env = t.tdm_env AND %5$s = %3$s'
+      '   WHERE u.env = t.tdm_env AND ROW(%5$s) = ROW(%8$s)'
       '  RETURNING t.tdm_env AS env, %6$s AS old_row, %7$s AS final_row)'
       ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row)'
       ' SELECT $1, env, old_row, final_row FROM changed',
@@ -762,21 +762,28 @@ BEGIN
          FROM unnest(e.ref_columns) AS r),
       (SELECT format('ARRAY[%s]', string_agg(format('u.final_row ->> %L', r), ', '))
          FROM unnest(e.ref_columns) AS r),
-      tdm._key_text(e.columns, 't'), old_row, tdm._row_json(e.child, 't'))
+      (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
+      old_row, tdm._row_json(e.child, 't'),
+      -- (compared as the child's types: a char(n) equal whatever its padding)
+      (SELECT string_agg(format('(u.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)), ', ')
+         FROM unnest(e.columns, e.ref_columns) AS x(c, r)))
       USING e.child;
-    -- A primary key that changed with them: mapped, for the children of it.
+    -- A primary key that changed with them: mapped, for the children of it
+    -- (keys spelled as the key map spells them, the type's text).
     IF cm.pk_columns && e.columns THEN
-      INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason)
-      SELECT e.child, f.env,
-             ARRAY(SELECT f.old_row ->> c FROM unnest(cm.pk_columns) AS c),
-             (SELECT jsonb_object_agg(c, f.old_row -> c) FROM unnest(cm.pk_columns) AS c),
-             ARRAY(SELECT f.final_row ->> c FROM unnest(cm.pk_columns) AS c),
-             (SELECT jsonb_object_agg(c, f.final_row -> c) FROM unnest(cm.pk_columns) AS c),
-             'repointed'
-        FROM pg_temp.tdm_unique_followed f
-       WHERE f.rel = e.child
-         AND ARRAY(SELECT f.old_row ->> c FROM unnest(cm.pk_columns) AS c)
-             IS DISTINCT FROM ARRAY(SELECT f.final_row ->> c FROM unnest(cm.pk_columns) AS c);
+      EXECUTE format(
+        'WITH keyed AS (UPDATE pg_temp.tdm_unique_followed f SET keyed = true'
+        '                WHERE f.rel = $1 AND NOT f.keyed RETURNING f.*)'
+        ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason)'
+        ' SELECT $1, f.env, o.k, (SELECT jsonb_object_agg(c, f.old_row -> c) FROM unnest($2) AS c),'
+        '        n.k, (SELECT jsonb_object_agg(c, f.final_row -> c) FROM unnest($2) AS c), ''repointed'''
+        '   FROM keyed f CROSS JOIN LATERAL (SELECT ARRAY[%1$s] AS k) o'
+        '  CROSS JOIN LATERAL (SELECT ARRAY[%2$s] AS k) n WHERE o.k IS DISTINCT FROM n.k',
+        (SELECT string_agg(format('((f.old_row ->> %L)::%s)::text', c, tdm._column_type(e.child, c)), ', ')
+           FROM unnest(cm.pk_columns) AS c),
+        (SELECT string_agg(format('((f.final_row ->> %L)::%s)::text', c, tdm._column_type(e.child, c)), ', ')
+           FROM unnest(cm.pk_columns) AS c))
+        USING e.child, cm.pk_columns;
     END IF;
   END LOOP;
 END

@@ -160,7 +160,14 @@ BEGIN
     -- array. The bare type is the base type by its own name (`character`
     -- alone means char(1)), without a length.
     SELECT format_type(a.atttypid, a.atttypmod) AS type, format('%I.%I', n.nspname, b.typname) AS bare_type,
-           coalesce(e.typcategory, b.typcategory) IN ('S', 'V') AND (a.atttypmod >= 0 OR t.typtypmod >= 0)
+           coalesce(e.typcategory, b.typcategory) IN ('S', 'V')
+             AND (a.atttypmod >= 0
+                  OR EXISTS (WITH RECURSIVE chain AS (  -- (a domain over a domain over varchar(n))
+                               SELECT d.typtype, d.typtypmod, d.typbasetype FROM pg_type d WHERE d.oid = t.oid
+                               UNION ALL
+                               SELECT d.typtype, d.typtypmod, d.typbasetype FROM pg_type d
+                                 JOIN chain ON d.oid = chain.typbasetype WHERE chain.typtype = 'd')
+                             SELECT FROM chain WHERE chain.typtype = 'd' AND chain.typtypmod >= 0))
              AS has_length
       INTO col
       FROM pg_attribute a
@@ -485,8 +492,14 @@ BEGIN
         INTO candidate, seen
         FROM tdm.conflict_member cm CROSS JOIN unnest(cols) AS col
        WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.member = 0;
+      -- (Unchanged, NULL, or a key a member merged away holds: free.)
       CONTINUE WHEN tdm._same_key(c.rel, cols, candidate, seen, false)
-                 OR (SELECT bool_or(v = 'null') FROM jsonb_each(candidate) AS e(k, v));
+                 OR (SELECT bool_or(v = 'null') FROM jsonb_each(candidate) AS e(k, v))
+                 OR EXISTS (SELECT 1 FROM tdm.conflict_member cm
+                             WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+                               AND tdm._same_key(c.rel, cols,
+                                                 (SELECT jsonb_object_agg(col, cm."row" -> col)
+                                                    FROM unnest(cols) AS col), candidate, false));
       IF tdm._key_taken(c.rel, cols, candidate, release) THEN
         RAISE EXCEPTION 'decision on %: the merged % % is taken by a row of another release in % or in master',
           NEW.conflict_id, nk, candidate, c.rel

@@ -238,8 +238,8 @@ BEGIN
   CREATE TEMP TABLE tdm_earlier_kept (rel regclass, key text[]) ON COMMIT DROP;
   -- (rows whose foreign key to another unique key followed its parent,
   -- tdm._follow_unique_refs)
-  CREATE TEMP TABLE tdm_unique_followed (rel regclass, env text, old_row jsonb, final_row jsonb)
-    ON COMMIT DROP;
+  CREATE TEMP TABLE tdm_unique_followed (rel regclass, env text, old_row jsonb, final_row jsonb,
+                                         keyed bool NOT NULL DEFAULT false) ON COMMIT DROP;
   -- (child rows whose foreign key speaks of an earlier release's row: its
   -- new key, or, orphan, the key of a row that release deleted)
   CREATE TEMP TABLE tdm_earlier_fk (rel regclass, edge text, env text, key text[],

@@ -3,7 +3,7 @@
 -- decision (a superuser's insert of a complete row) adds no audit row,
 -- while a checked one always does, whatever its statement returns.
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 
 CREATE SCHEMA tap_keys;
 CREATE TABLE tap_keys.t (id int PRIMARY KEY, d date, amt numeric, code char(5), email text,
@@ -57,9 +57,13 @@ SELECT is((SELECT decided_by::text FROM tdm.decision WHERE conflict_id = 'C-tapk
 -- varchar(3), or than an array's elements', is not cut; trailing spaces
 -- past the length are cut, as storing cuts them.
 CREATE DOMAIN tap_keys.code3 AS varchar(3);
-CREATE TABLE tap_keys.v (id int PRIMARY KEY, dv tap_keys.code3, arr varchar(3)[], vc varchar(5));
+CREATE DOMAIN tap_keys.code3_again AS tap_keys.code3;
+CREATE TABLE tap_keys.v (id int PRIMARY KEY, dv tap_keys.code3, arr varchar(3)[], vc varchar(5),
+                         dd tap_keys.code3_again);
 SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"dv": "ABCD"}', 'merged', 'C-tap')$$,
                  '22P02', NULL, 'a value longer than its domain''s varchar(3) is refused');
+SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"dd": "ABCD"}', 'merged', 'C-tap')$$,
+                 '22P02', NULL, 'so is one longer than a domain over that domain');
 SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"arr": "{ABCD,XY}"}', 'merged', 'C-tap')$$,
                  '22P02', NULL, 'an array element longer than varchar(3) is refused');
 SELECT lives_ok($$SELECT tdm._check_values('tap_keys.v', '{"dv": "AB", "arr": "{ABC}", "vc": "ABCD   "}',

@@ -207,10 +207,11 @@ CREATE TABLE product_lines (
   tdm_feature text,
   UNIQUE ("Stock Code", id)
 );
--- (and a note on a line, by its stock code and id: a grandchild)
+-- (and a note on a line, by its stock code, a char(4) here, and id: a
+-- grandchild)
 CREATE TABLE line_notes (
   id           int PRIMARY KEY,
-  "Stock Code" text NOT NULL,
+  "Stock Code" char(4) NOT NULL,
   line_id      int NOT NULL,
   note         text,
   tdm_release  text,

@@ -379,6 +379,34 @@ TEST(DistinctEntities, OneEnvironmentHoldingANaturalKeyTwiceGoesToAReviewer) {
       << c[0].rationale;
 }
 
+TEST(DistinctEntities, AKeyHeldTwiceLeavesAnotherEntityOfTheSameIdAlone) {
+  // st1 holds d@x twice (20 and 21); st2's 20 is zed, another person who
+  // only shares the id: re-keyed by rule 0, not put to the reviewer with
+  // the two d@x rows (a keep there would merge zed away).
+  auto c =
+      detect({row(0, "20", "d@x", "Customer", "1", 10), row(0, "21", "d@x", "Customer", "1", 10),
+              row(1, "20", "z@x", "Customer", "1", 10)});
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].rule, Rule::distinct_entities);
+  EXPECT_EQ(c[0].rekeyed, (std::vector<std::size_t>{2}));
+  EXPECT_EQ(c[1].rule, Rule::manual);
+  EXPECT_EQ(c[1].members, (std::vector<std::size_t>{0, 1}));
+}
+
+TEST(DistinctEntities, AKeyHeldTwiceIsNamedByTheNaturalKeyBothHold) {
+  // Two natural keys, the second NULL in both rows: the rationale names
+  // the one they share, and reads no NULL.
+  TableModel t = users();
+  t.natural_keys = {{kEmail}, {kBalance}};
+  t.core = {};
+  auto c = detect(
+      {row(0, "20", "d@x", "Customer", nullptr, 10), row(0, "21", "d@x", "Customer", nullptr, 10)},
+      t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_NE(c[0].rationale.find("st1 holds email d@x twice"), std::string::npos) << c[0].rationale;
+}
+
 TEST(DistinctEntities, ARowWithANullNaturalKeyDoesNotBridgeTwoPeople) {
   // st1 110 alice, st2 110 bob, st3 110 (no email): alice and bob stay
   // apart; the row without an email joins the highest-precedence side.

@@ -186,6 +186,8 @@ class Classifier {
   // when none.
   std::vector<std::size_t> duplicated_in_environment(const std::vector<std::size_t> &group) const;
   std::vector<std::vector<std::size_t>> split_entities(const std::vector<std::size_t> &group) const;
+  std::vector<std::vector<std::size_t>> join_held_twice(
+      std::vector<std::vector<std::size_t>> entities) const;
   void key_collisions(const std::vector<std::size_t> &group,
                       const std::vector<std::vector<std::size_t>> &entities,
                       std::vector<Conflict> &out) const;
@@ -453,9 +455,12 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
   if (!duplicated.empty()) {
     const std::size_t a = duplicated[0];
     const std::size_t b = duplicated[1];
-    std::vector<std::size_t> shared;
-    for (const auto &group : table_.natural_keys) {
-      if (same_values(a, b, group)) shared.insert(shared.end(), group.begin(), group.end());
+    std::vector<std::size_t> shared;  // (the natural keys both hold, none NULL)
+    for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
+      const auto &group = table_.natural_keys[k];
+      if (!nk_key(a, k).empty() && nk_key(a, k) == nk_key(b, k)) {
+        shared.insert(shared.end(), group.begin(), group.end());
+      }
     }
     bool core_differs = false;
     for (std::size_t column : differing) {
@@ -617,16 +622,48 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
 void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conflict> &out) {
   spell_keys(group);
   order(group);
-  const std::vector<std::size_t> duplicated = duplicated_in_environment(group);
-  if (!duplicated.empty()) {
-    out.push_back(classify_entity(std::move(group), duplicated));
-    return;
-  }
-  std::vector<std::vector<std::size_t>> entities = split_entities(group);
+  std::vector<std::vector<std::size_t>> entities = join_held_twice(split_entities(group));
   if (entities.size() > 1) key_collisions(group, entities, out);
   for (auto &entity : entities) {
-    if (entity.size() > 1) out.push_back(classify_entity(std::move(entity)));
+    if (entity.size() < 2) continue;
+    const std::vector<std::size_t> duplicated = duplicated_in_environment(entity);
+    out.push_back(classify_entity(std::move(entity), duplicated));
   }
+}
+
+// Entities the split kept apart because one environment holds a natural
+// key twice (two of its rows share it, decision 68) are one conflict again,
+// for a reviewer (duplicated_in_environment). Entities apart for any other
+// reason (different natural keys under one primary key, two of an
+// environment's rows met through a third) stay apart.
+std::vector<std::vector<std::size_t>> Classifier::join_held_twice(
+    std::vector<std::vector<std::size_t>> entities) const {
+  auto held_twice = [&](const std::vector<std::size_t> &x, const std::vector<std::size_t> &y) {
+    for (std::size_t a : x) {
+      for (std::size_t b : y) {
+        if (rows_[a].env != rows_[b].env || env(a).fixed || pk_key(a) == pk_key(b)) continue;
+        for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
+          const std::string &ka = nk_key(a, k);
+          if (!ka.empty() && ka == nk_key(b, k)) return true;
+        }
+      }
+    }
+    return false;
+  };
+  bool joined = true;
+  while (joined && entities.size() > 1) {
+    joined = false;
+    for (std::size_t i = 0; i < entities.size() && !joined; ++i) {
+      for (std::size_t j = i + 1; j < entities.size() && !joined; ++j) {
+        if (!held_twice(entities[i], entities[j])) continue;
+        entities[i].insert(entities[i].end(), entities[j].begin(), entities[j].end());
+        order(entities[i]);
+        entities.erase(entities.begin() + static_cast<std::ptrdiff_t>(j));
+        joined = true;
+      }
+    }
+  }
+  return entities;
 }
 
 std::string Classifier::env_label(std::size_t row, const std::vector<std::size_t> &members) const {
