@@ -110,3 +110,11 @@ RESET client_min_messages;
 SELECT release, status, (SELECT count(*) FROM master.couriers c WHERE c.tdm_release = r.release) AS in_master
   FROM tdm.release r WHERE r.release = 'R33';
 SELECT detail -> 'releases' AS changed FROM tdm.job WHERE kind = 'rollback' ORDER BY job_id DESC LIMIT 1;
+-- A rollback to a deployment's own pre-deploy snapshot undoes that
+-- deployment too.
+SET client_min_messages = warning;
+SELECT tdm.deploy('R33', 'v33.1') AS deployment \gset
+SELECT tdm.rollback(snapshot_id) IS NOT NULL AS rolled_back FROM tdm.deployment WHERE deployment_id = :deployment;
+RESET client_min_messages;
+SELECT d.rolled_back_at IS NOT NULL AS undone, r.status
+  FROM tdm.deployment d JOIN tdm.release r USING (release) WHERE d.deployment_id = :deployment;

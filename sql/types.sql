@@ -242,6 +242,17 @@ SELECT tdm.consolidate('R26', 'narrow') AS run \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT id, holder, octet_length(holder) AS bytes FROM narrow.badges ORDER BY id;
+-- Two holders a char(4) makes equal ('Cy' and 'Cy '): a unique
+-- violation, found on the rows as the target would hold them.
+ALTER TABLE narrow.badges ALTER COLUMN holder TYPE char(4) COLLATE "C";
+INSERT INTO types_st1.badges VALUES (8, 'Cy ', 'R26', 'FEAT-2601');
+SELECT tdm.tag_release('R26') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R26', 'narrow') AS run \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT kind, row_key, detail ->> 'constraint' AS con FROM tdm.violation WHERE run_id = :run
+ ORDER BY row_key::text;
 TRUNCATE narrow.badges;
 ALTER TABLE narrow.badges ALTER COLUMN holder TYPE int USING NULL;
 SELECT tdm.consolidate('R26', 'narrow');

@@ -25,12 +25,48 @@ DECLARE
   n bigint;
   row_checks text;
   any_failed text;
+  -- The rows checked: the collected ones, as the target's column types
+  -- hold them where those differ (a value rounded or shortened on store)
+  source text := collected::text;
+  unfit bigint := 0;
   -- Every check appends rows (row_key, detail) to tdm.violation.
   insert_head text := 'INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail) ';
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   row_key := format('jsonb_build_object(''env'', t.tdm_env, ''key'', %s)',
                     tdm._key_json(the_rel, m.pk_columns, 't'));
+
+  -- Columns of the target of another type than the managed table's: the
+  -- values the type refuses (a narrower varchar or numeric, a domain's
+  -- CHECK). When every value fits, the other checks see the rows as the
+  -- target will hold them.
+  IF checks <> 'rules' THEN
+    FOR con IN SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type
+                 FROM pg_attribute a
+                 JOIN pg_attribute s ON s.attrelid = collected AND s.attname = a.attname
+                                    AND s.attnum > 0 AND NOT s.attisdropped
+                WHERE a.attrelid = target_rel AND a.attnum > 0 AND NOT a.attisdropped
+                  AND a.attgenerated = '' AND (a.atttypid, a.atttypmod) <> (s.atttypid, s.atttypmod)
+                ORDER BY a.attnum LOOP
+      unfit := unfit + tdm._check_fit(run, the_rel, collected, row_key, con.name, con.type);
+      source := NULL;
+    END LOOP;
+    errors := errors + unfit;
+    IF source IS NULL THEN
+      source := CASE WHEN unfit > 0 THEN collected::text
+                     ELSE format('(SELECT t.tdm_env, %s FROM %s t)',
+                                 (SELECT string_agg(CASE WHEN d.atttypid IS NOT NULL
+                                                          AND (d.atttypid, d.atttypmod) <> (a.atttypid, a.atttypmod)
+                                                         THEN format('CAST(t.%1$I AS %2$s) AS %1$I', a.attname,
+                                                                     format_type(d.atttypid, d.atttypmod))
+                                                         ELSE format('t.%I', a.attname) END, ', ' ORDER BY a.attnum)
+                                    FROM pg_attribute a
+                                    LEFT JOIN pg_attribute d ON d.attrelid = target_rel AND d.attname = a.attname
+                                                            AND d.attnum > 0 AND NOT d.attisdropped
+                                   WHERE a.attrelid = the_rel AND a.attnum > 0 AND NOT a.attisdropped),
+                                 collected) END;
+    END IF;
+  END IF;
 
   -- Row by row, in one scan: NOT NULL columns of the target, its CHECK
   -- constraints (NULL passes, as in PostgreSQL) and the business rules.
@@ -80,7 +116,7 @@ BEGIN
       '                      AS v(tdm_failed, tdm_kind, tdm_severity, tdm_detail)'
       '                WHERE (%s) AND v.tdm_failed RETURNING severity)'
       ' SELECT count(*) FILTER (WHERE severity = ''error'') FROM found',
-      insert_head, row_key, collected, row_checks, any_failed)
+      insert_head, row_key, source, row_checks, any_failed)
       INTO n USING run, the_rel;
     errors := errors + n;
   END IF;
@@ -88,19 +124,6 @@ BEGIN
   IF checks = 'rules' THEN
     RETURN errors;
   END IF;
-
-  -- Columns of the target of another type than the managed table's: the
-  -- values the type refuses (a narrower varchar or numeric, a domain's
-  -- CHECK).
-  FOR con IN SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type
-               FROM pg_attribute a
-               JOIN pg_attribute s ON s.attrelid = collected AND s.attname = a.attname
-                                  AND s.attnum > 0 AND NOT s.attisdropped
-              WHERE a.attrelid = target_rel AND a.attnum > 0 AND NOT a.attisdropped
-                AND a.attgenerated = '' AND (a.atttypid, a.atttypmod) <> (s.atttypid, s.atttypmod)
-              ORDER BY a.attnum LOOP
-    errors := errors + tdm._check_fit(run, the_rel, collected, row_key, con.name, con.type);
-  END LOOP;
 
   -- Unique indexes (primary key included): duplicates among the collected
   -- rows (keys grouped, then their rows: a window would sort whole rows),
@@ -139,7 +162,7 @@ BEGIN
       '  FROM %5$s t WHERE EXISTS (SELECT 1 FROM %7$s x WHERE %8$s AND x.%9$I IS DISTINCT FROM $4)',
       row_key, con.name, tdm._key_json(the_rel, con.cols, 't'),
       (SELECT string_agg(format('t.%I%s', c, coll), ', ') FROM unnest(con.cols, con.collations) AS u(c, coll)),
-      collected,
+      source,
       CASE WHEN con.nulls_equal THEN 'true'
            ELSE (SELECT string_agg(tdm._has_value(target_rel, 't', c), ' AND ') FROM unnest(con.cols) AS c) END,
       target_rel, matches, m.release_column) USING run, the_rel, target_rel, release;
@@ -178,7 +201,7 @@ BEGIN
       '                          ''values'', %3$s, ''message'', ''no such parent row'')'
       '  FROM %4$s t WHERE %5$s AND NOT %6$s'
       '   AND NOT EXISTS (SELECT 1 FROM %7$s x WHERE %8$s %9$s)',
-      row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), collected,
+      row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), source,
       (SELECT string_agg(tdm._has_value(target_rel, 't', c), ' AND ') FROM unnest(con.cols) AS c),
       in_collected, con.parent_rel, matches,
       CASE WHEN parent.rel IS NULL THEN ''

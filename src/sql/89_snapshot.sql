@@ -543,10 +543,11 @@ BEGIN
       PERFORM tdm._rollback_verify(id);
     END;
   END IF;
-  -- Deployments to the target after the snapshot are undone with it (a
+  -- Deployments to the target from the snapshot on are undone with it:
+  -- the one whose pre-deploy snapshot it is, and the later ones (a
   -- rollback_release of one would restore its release's rows).
   UPDATE tdm.deployment x SET rolled_back_at = now()
-   WHERE x.target = s.target AND x.rolled_back_at IS NULL AND x.snapshot_id > id;
+   WHERE x.target = s.target AND x.rolled_back_at IS NULL AND x.snapshot_id >= id;
   releases := tdm._reconcile_releases(id);
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
@@ -671,9 +672,11 @@ BEGIN
                              ' tdm.rollback_release, or by a tdm.rollback of their target to an earlier snapshot.'
                         ELSE 'Deployments are in tdm.deployment.' END;
   END IF;
+  -- (rolled back first: the rollback's settling of statuses then leaves it
+  -- as it is, its rows staying in the target)
+  UPDATE tdm.release x SET status = 'rolled_back' WHERE x.release = rollback_release.release;
   job := tdm.rollback(d.snapshot_id);
   UPDATE tdm.deployment x SET rolled_back_at = now() WHERE x.deployment_id = d.deployment_id;
-  UPDATE tdm.release x SET status = 'rolled_back' WHERE x.release = rollback_release.release;
   -- The code to return to: the deployment before this one on the target,
   -- else the parent release's code version.
   return_to := coalesce(
