@@ -218,7 +218,8 @@ $$;
 -- Records the collected rows whose value of `col` the type `col_type` (a
 -- target's column) refuses, as the load would assign it: kind `check`,
 -- every row. The whole column is assigned first, into a scratch table;
--- only when that fails, row by row. Returns the count.
+-- only when that fails, chunk by chunk, and row by row in the chunks that
+-- fail. Returns the count.
 CREATE FUNCTION tdm._check_fit(run bigint, the_rel regclass, collected regclass, row_key text,
                                col text, col_type text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -226,6 +227,10 @@ DECLARE
   r record;
   message text;
   n bigint := 0;
+  blocks bigint;
+  first_block bigint := 0;
+  chunk constant int := 64;  -- blocks a try covers (a few thousand rows)
+  chunk_rows text;
 BEGIN
   IF to_regclass('pg_temp.tdm_fit') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_fit;
@@ -233,25 +238,39 @@ BEGIN
   EXECUTE format('CREATE TEMP TABLE tdm_fit (v %s) ON COMMIT DROP', col_type);
   BEGIN
     EXECUTE format('INSERT INTO pg_temp.tdm_fit SELECT t.%I FROM %s t', col, collected);
+    DROP TABLE pg_temp.tdm_fit;
     RETURN 0;
   EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
     NULL;
   END;
-  -- (Each row by its location, its value as jsonb: the statements must
-  -- see the same types whatever the column's.)
-  FOR r IN EXECUTE format('SELECT %s AS row_key, t.ctid AS row_ctid, to_jsonb(t.%I) AS value_json'
-                          '  FROM %s t', row_key, col, collected) LOOP
+  -- Some value does not fit: chunk by chunk of the table's blocks, and row
+  -- by row in a chunk that fails (one subtransaction a chunk, not a row).
+  chunk_rows := format('FROM %s t WHERE t.ctid >= $1 AND t.ctid < $2', collected);
+  blocks := pg_relation_size(collected) / current_setting('block_size')::bigint;
+  WHILE first_block <= blocks LOOP
     BEGIN
-      EXECUTE format('INSERT INTO pg_temp.tdm_fit SELECT t.%I FROM %s t WHERE t.ctid = $1', col, collected)
-        USING r.row_ctid;
+      EXECUTE format('INSERT INTO pg_temp.tdm_fit SELECT t.%I %s', col, chunk_rows)
+        USING format('(%s,0)', first_block)::tid, format('(%s,0)', first_block + chunk)::tid;
     EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
-      GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
-      INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail)
-      VALUES (run, the_rel, 'check', 'error', r.row_key,
-              jsonb_build_object('column', col, 'type', col_type, 'value', r.value_json,
-                                 'message', message));
-      n := n + 1;
+      -- (Each row by its location, its value as jsonb: the statements must
+      -- see the same types whatever the column's.)
+      FOR r IN EXECUTE format('SELECT %s AS row_key, t.ctid AS row_ctid, to_jsonb(t.%I) AS value_json %s',
+                              row_key, col, chunk_rows)
+                 USING format('(%s,0)', first_block)::tid, format('(%s,0)', first_block + chunk)::tid LOOP
+        BEGIN
+          EXECUTE format('INSERT INTO pg_temp.tdm_fit SELECT t.%I FROM %s t WHERE t.ctid = $1', col, collected)
+            USING r.row_ctid;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+          GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
+          INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail)
+          VALUES (run, the_rel, 'check', 'error', r.row_key,
+                  jsonb_build_object('column', col, 'type', col_type, 'value', r.value_json,
+                                     'message', message));
+          n := n + 1;
+        END;
+      END LOOP;
     END;
+    first_block := first_block + chunk;
   END LOOP;
   DROP TABLE pg_temp.tdm_fit;
   RETURN n;
