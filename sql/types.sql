@@ -161,6 +161,19 @@ SELECT tdm.create_release('R25');
 SELECT count(*) FROM tdm.detect_conflicts('R25');
 SELECT dblink_exec('st2', 'DELETE FROM slots WHERE id = 40000');
 SELECT dblink_exec('st2', 'ALTER TABLE slots ALTER COLUMN id TYPE smallint');
+-- Bad input: st2's lamps reference their desk by a text column now (a key
+-- column of another type): the gate reports it, as it reports any
+-- retyped column, where its reference check failed on the comparison.
+SELECT dblink_exec('st2', 'ALTER TABLE desk_lamps DROP CONSTRAINT desk_lamps_desk_id_fkey,'
+                          ' ALTER COLUMN desk_id TYPE text');
+SELECT tdm.add_feature('R25', 'FEAT-2501', 1);
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R25') AS job \gset
+RESET client_min_messages;
+SELECT env, rel, kind, severity, detail FROM tdm.tag_finding
+ WHERE job_id = :job AND kind = 'schema_drift' ORDER BY env, rel::text;
+SELECT dblink_exec('st2', 'ALTER TABLE desk_lamps ALTER COLUMN desk_id TYPE int USING desk_id::int,'
+                          ' ADD CONSTRAINT desk_lamps_desk_id_fkey FOREIGN KEY (desk_id) REFERENCES desks (id)');
 SELECT dblink_disconnect('st2');
 -- Bad input: an enum label st1 has (sql/schemas.sql added it) and this
 -- database's type lacks, in a row of the preview: named, with the hint.

@@ -190,13 +190,15 @@ EXCEPTION
 END
 $$;
 
--- True when the environment's table lacks a column tagging checks read:
--- the tags, the primary key or a foreign key's columns.
+-- True when the environment's table lacks a column tagging checks read
+-- (the tags, the primary key or a foreign key's columns), or has it of
+-- another type (a comparison with the parent's key would fail there): the
+-- drift finding says which.
 CREATE FUNCTION tdm._lacks_key_columns(env text, rel regclass) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT EXISTS (
     SELECT FROM tdm._schema_drift(env, rel) d, tdm.managed_table m
-     WHERE m.rel = $2 AND d.env_type IS NULL AND d.severity = 'error'
+     WHERE m.rel = $2 AND d.severity = 'error'
        AND (d.column_name IS NULL
             OR d.column_name IN (m.release_column, m.feature_column)
             OR d.column_name = ANY (m.pk_columns)

@@ -114,12 +114,23 @@ BEGIN
 END
 $$;
 
--- Managed tables dropped since they were registered, named by OID: what
--- every operation over the managed tables refuses to start with.
+-- The foreign keys of the managed tables as the catalog has them now:
+-- tagging and consolidation read them from tdm.managed_table, which
+-- tdm.manage_table filled when it registered each table.
+CREATE FUNCTION tdm._refresh_foreign_keys() RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+  UPDATE tdm.managed_table m SET foreign_keys = tdm._foreign_keys(m.rel)
+   WHERE m.foreign_keys IS DISTINCT FROM tdm._foreign_keys(m.rel)
+$$;
+
+-- Managed tables dropped since they were registered, named by OID, or
+-- without a column they were registered with: what every operation over
+-- the managed tables refuses to start with.
 CREATE FUNCTION tdm._require_managed_tables(caller text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   gone text;
+  missing record;
 BEGIN
   SELECT string_agg(m.rel::oid::text, ', ' ORDER BY m.rel::oid) INTO gone
     FROM tdm.managed_table m WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = m.rel);
@@ -130,6 +141,27 @@ BEGIN
             HINT = format('Stop managing it (SELECT tdm.unmanage_table(%s);), then register the '
                           'table that replaces it, if any, with tdm.manage_table.',
                           split_part(gone, ',', 1));
+  END IF;
+  -- A column registered as a key, tag, timestamp or core column that the
+  -- table no longer has (renamed or dropped since).
+  SELECT m.rel, x.col, x.role INTO missing
+    FROM tdm.managed_table m
+   CROSS JOIN LATERAL (
+     SELECT k AS col, 'primary key' AS role FROM unnest(m.pk_columns) k
+     UNION ALL SELECT k, 'natural key' FROM unnest(m.natural_keys) g, unnest(string_to_array(g, ',')) k
+     UNION ALL SELECT k, 'core column' FROM unnest(m.core_columns) k
+     UNION ALL SELECT m.updated_at_column, 'updated_at column' WHERE m.updated_at_column IS NOT NULL
+     UNION ALL SELECT m.release_column, 'release column'
+     UNION ALL SELECT m.feature_column, 'feature column') x
+   WHERE NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = m.rel AND a.attname = x.col
+                        AND a.attnum > 0 AND NOT a.attisdropped)
+   ORDER BY m.rel::text LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION '%: table % has no column % any more, its % as tdm.manage_table registered it',
+      caller, missing.rel, missing.col, missing.role
+      USING ERRCODE = 'undefined_column',
+            HINT = format('Register the table again with its columns as they are now (tdm.manage_table(%L, ...)).',
+                          missing.rel::text);
   END IF;
 END
 $$;

@@ -147,6 +147,9 @@ DECLARE
 BEGIN
   r := tdm._tag_release_check(the_release);
   features := ARRAY(SELECT f.feature FROM tdm.feature f WHERE f.release = the_release);
+  -- The foreign keys as the catalog has them now (added or dropped since
+  -- tdm.manage_table registered the tables).
+  PERFORM tdm._refresh_foreign_keys();
 
   phase_started := clock_timestamp();
   PERFORM tdm._progress(job, 'import');
@@ -170,84 +173,93 @@ BEGIN
       table_ok := NOT tdm._lacks_key_columns(e.name, m.rel);
       CONTINUE WHEN NOT table_ok;
 
-      -- Rows with no release tag.
-      EXECUTE format('SELECT count(*) FROM %s t WHERE t.%I IS NULL', env_rel, m.release_column)
-        INTO n;
-      IF n > 0 THEN
-        EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I IS NULL ORDER BY %s LIMIT 5) s',
-                       tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column,
-                       tdm._pk_list_sql(m.rel, 't'))
-          INTO examples;
-        PERFORM tdm._finding(job, e.name, m.rel, 'untagged_rows', 'warning',
-          format('%s rows of %s.%s carry no release tag; they are not part of any release',
-                 n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel)), n, examples);
-      END IF;
-
-      -- Tags naming releases that do not exist.
-      FOR drift IN EXECUTE format(
-          'SELECT t.%1$I AS tag, count(*) AS n FROM %2$s t WHERE t.%1$I IS NOT NULL'
-          ' AND t.%1$I <> ALL ($1) GROUP BY t.%1$I ORDER BY t.%1$I', m.release_column, env_rel)
-          USING ARRAY(SELECT rr.release FROM tdm.release rr) LOOP
-        EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I = $1 ORDER BY %s LIMIT 5) s',
-                       tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column,
-                       tdm._pk_list_sql(m.rel, 't'))
-          INTO examples USING drift.tag;
-        PERFORM tdm._finding(job, e.name, m.rel, 'unknown_release', 'error',
-          format('%s rows of %s.%s are tagged for release "%s", which does not exist',
-                 drift.n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag),
-          drift.n, examples);
-      END LOOP;
-
-      -- Rows of this release whose feature is not in its plan.
-      FOR drift IN EXECUTE format(
-          'SELECT t.%2$I AS tag, count(*) AS n FROM %3$s t WHERE t.%1$I = $1'
-          ' AND (t.%2$I IS NULL OR t.%2$I <> ALL ($2)) GROUP BY t.%2$I ORDER BY t.%2$I',
-          m.release_column, m.feature_column, env_rel)
-          USING the_release, features LOOP
-        EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I = $1 AND t.%I IS NOT DISTINCT FROM $2 ORDER BY %s LIMIT 5) s',
-                       tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column, m.feature_column,
-                       tdm._pk_list_sql(m.rel, 't'))
-          INTO examples USING the_release, drift.tag;
-        PERFORM tdm._finding(job, e.name, m.rel, 'unknown_feature', 'error',
-          CASE WHEN drift.tag IS NULL
-            THEN format('%s rows of %s.%s are tagged for %s without a feature', drift.n, e.name,
-                        (SELECT relname FROM pg_class WHERE oid = m.rel), the_release)
-            ELSE format('%s rows of %s.%s are tagged with feature "%s", which is not in the plan of %s',
-                        drift.n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel),
-                        drift.tag, the_release) END,
-          drift.n, examples);
-      END LOOP;
-
-      -- Tagged rows whose parent (in the same environment) is tagged for
-      -- no release of this release's lineage, or is missing.
-      FOR fk IN SELECT * FROM jsonb_array_elements(m.foreign_keys) LOOP
-        parent_rel := to_regclass(fk->>'references');
-        SELECT * INTO parent FROM tdm.managed_table pm WHERE pm.rel = parent_rel;
-        CONTINUE WHEN NOT FOUND OR tdm._lacks_key_columns(e.name, parent_rel);
-        detail := format(
-          'FROM %s c LEFT JOIN %s p ON %s WHERE c.%I = $1 AND %s AND (%s OR p.%I IS NULL OR p.%I <> ALL ($2))',
-          env_rel, tdm._env_table(e.name, parent_rel),
-          (SELECT string_agg(format('p.%I = c.%I', rc, cc), ' AND ')
-             FROM jsonb_array_elements_text(fk->'columns') WITH ORDINALITY AS a(cc, o)
-             JOIN jsonb_array_elements_text(fk->'ref_columns') WITH ORDINALITY AS b(rc, o2) ON o = o2),
-          m.release_column,
-          (SELECT string_agg(format('c.%I IS NOT NULL', cc), ' AND ')
-             FROM jsonb_array_elements_text(fk->'columns') AS a(cc)),
-          (SELECT string_agg(format('p.%I IS NULL', rc), ' AND ')
-             FROM jsonb_array_elements_text(fk->'ref_columns') AS b(rc)),
-          parent.release_column, parent.release_column);
-        EXECUTE 'SELECT count(*) ' || detail INTO n USING the_release, lineage;
+      -- (A user the environment lets see the table's columns but not read
+      -- it, its schema say: a finding naming the server, not an abort.)
+      BEGIN
+        -- Rows with no release tag.
+        EXECUTE format('SELECT count(*) FROM %s t WHERE t.%I IS NULL', env_rel, m.release_column)
+          INTO n;
         IF n > 0 THEN
-          EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k %s ORDER BY %s LIMIT 5) s',
-                         tdm._pk_json_sql(m.rel, 'c'), detail, tdm._pk_list_sql(m.rel, 'c'))
-            INTO examples USING the_release, lineage;
-          PERFORM tdm._finding(job, e.name, m.rel, 'dangling_reference', 'error',
-            format('%s rows of %s.%s tagged for %s reference a %s row (%s) tagged for no release of %s, or missing',
-                   n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release,
-                   parent_rel, fk->>'name', array_to_string(lineage, ', ')),
-            n, examples);
+          EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I IS NULL ORDER BY %s LIMIT 5) s',
+                         tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column,
+                         tdm._pk_list_sql(m.rel, 't'))
+            INTO examples;
+          PERFORM tdm._finding(job, e.name, m.rel, 'untagged_rows', 'warning',
+            format('%s rows of %s.%s carry no release tag; they are not part of any release',
+                   n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel)), n, examples);
         END IF;
-      END LOOP;
+
+        -- Tags naming releases that do not exist.
+        FOR drift IN EXECUTE format(
+            'SELECT t.%1$I AS tag, count(*) AS n FROM %2$s t WHERE t.%1$I IS NOT NULL'
+            ' AND t.%1$I <> ALL ($1) GROUP BY t.%1$I ORDER BY t.%1$I', m.release_column, env_rel)
+            USING ARRAY(SELECT rr.release FROM tdm.release rr) LOOP
+          EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I = $1 ORDER BY %s LIMIT 5) s',
+                         tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column,
+                         tdm._pk_list_sql(m.rel, 't'))
+            INTO examples USING drift.tag;
+          PERFORM tdm._finding(job, e.name, m.rel, 'unknown_release', 'error',
+            format('%s rows of %s.%s are tagged for release "%s", which does not exist',
+                   drift.n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag),
+            drift.n, examples);
+        END LOOP;
+
+        -- Rows of this release whose feature is not in its plan.
+        FOR drift IN EXECUTE format(
+            'SELECT t.%2$I AS tag, count(*) AS n FROM %3$s t WHERE t.%1$I = $1'
+            ' AND (t.%2$I IS NULL OR t.%2$I <> ALL ($2)) GROUP BY t.%2$I ORDER BY t.%2$I',
+            m.release_column, m.feature_column, env_rel)
+            USING the_release, features LOOP
+          EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I = $1 AND t.%I IS NOT DISTINCT FROM $2 ORDER BY %s LIMIT 5) s',
+                         tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column, m.feature_column,
+                         tdm._pk_list_sql(m.rel, 't'))
+            INTO examples USING the_release, drift.tag;
+          PERFORM tdm._finding(job, e.name, m.rel, 'unknown_feature', 'error',
+            CASE WHEN drift.tag IS NULL
+              THEN format('%s rows of %s.%s are tagged for %s without a feature', drift.n, e.name,
+                          (SELECT relname FROM pg_class WHERE oid = m.rel), the_release)
+              ELSE format('%s rows of %s.%s are tagged with feature "%s", which is not in the plan of %s',
+                          drift.n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel),
+                          drift.tag, the_release) END,
+            drift.n, examples);
+        END LOOP;
+
+        -- Tagged rows whose parent (in the same environment) is tagged for
+        -- no release of this release's lineage, or is missing.
+        FOR fk IN SELECT * FROM jsonb_array_elements(m.foreign_keys) LOOP
+          parent_rel := to_regclass(fk->>'references');
+          SELECT * INTO parent FROM tdm.managed_table pm WHERE pm.rel = parent_rel;
+          CONTINUE WHEN NOT FOUND OR tdm._lacks_key_columns(e.name, parent_rel);
+          detail := format(
+            'FROM %s c LEFT JOIN %s p ON %s WHERE c.%I = $1 AND %s AND (%s OR p.%I IS NULL OR p.%I <> ALL ($2))',
+            env_rel, tdm._env_table(e.name, parent_rel),
+            (SELECT string_agg(format('p.%I = c.%I', rc, cc), ' AND ')
+               FROM jsonb_array_elements_text(fk->'columns') WITH ORDINALITY AS a(cc, o)
+               JOIN jsonb_array_elements_text(fk->'ref_columns') WITH ORDINALITY AS b(rc, o2) ON o = o2),
+            m.release_column,
+            (SELECT string_agg(format('c.%I IS NOT NULL', cc), ' AND ')
+               FROM jsonb_array_elements_text(fk->'columns') AS a(cc)),
+            (SELECT string_agg(format('p.%I IS NULL', rc), ' AND ')
+               FROM jsonb_array_elements_text(fk->'ref_columns') AS b(rc)),
+            parent.release_column, parent.release_column);
+          EXECUTE 'SELECT count(*) ' || detail INTO n USING the_release, lineage;
+          IF n > 0 THEN
+            EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k %s ORDER BY %s LIMIT 5) s',
+                           tdm._pk_json_sql(m.rel, 'c'), detail, tdm._pk_list_sql(m.rel, 'c'))
+              INTO examples USING the_release, lineage;
+            PERFORM tdm._finding(job, e.name, m.rel, 'dangling_reference', 'error',
+              format('%s rows of %s.%s tagged for %s reference a %s row (%s) tagged for no release of %s, or missing',
+                     n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release,
+                     parent_rel, fk->>'name', array_to_string(lineage, ', ')),
+              n, examples);
+          END IF;
+        END LOOP;
+      EXCEPTION WHEN insufficient_privilege THEN
+        GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT;
+        PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
+          format('the user of server %s may not read %s.%s: %s; grant it USAGE on the schema and SELECT on the table there',
+                 e.server, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), detail), NULL);
+      END;
     END LOOP;
   END LOOP;
   phase_ms := phase_ms || jsonb_build_object('check', round(1000 * extract(epoch FROM clock_timestamp() - phase_started)));
@@ -259,28 +271,32 @@ BEGIN
   phase_started := clock_timestamp();
   PERFORM tdm._progress(job, 'lock');
   DELETE FROM tdm.release_lock WHERE tdm.release_lock.release = the_release;
-  IF locked THEN
-    FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
-      FOR m IN SELECT * FROM tdm.managed_table ORDER BY rel::text LOOP
-        BEGIN
-          INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum)
-          SELECT the_release, e.name, m.rel, c.row_count, c.checksum
-            FROM tdm._tagged_checksum(e.name, m.rel, the_release) c;
-        EXCEPTION
-          -- The checksum reads every column: a value the environment's type
-          -- allows and this database's does not (an enum label or a domain
-          -- check of the environment's own) is a finding, not an abort.
-          WHEN data_exception OR integrity_constraint_violation THEN
-            GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT, failed_at = PG_EXCEPTION_CONTEXT;
-            PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
-              format('a row of %s.%s tagged for %s holds a value that %s does not accept: %s (%s)',
-                     e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release, m.rel,
-                     detail, split_part(failed_at, E'\n', 1)), NULL);
-            locked := false;
-        END;
-      END LOOP;
+  -- (Read even when errors were found: a value this database's types
+  -- refuse is found here only, and is reported with the others.)
+  FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
+    FOR m IN SELECT * FROM tdm.managed_table ORDER BY rel::text LOOP
+      -- (not a table that drifted: its columns cannot all be read there)
+      CONTINUE WHEN EXISTS (SELECT FROM tdm.tag_finding f
+                             WHERE f.job_id = job AND f.env = e.name AND f.rel = m.rel
+                               AND f.kind = 'schema_drift' AND f.severity = 'error');
+      BEGIN
+        INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum)
+        SELECT the_release, e.name, m.rel, c.row_count, c.checksum
+          FROM tdm._tagged_checksum(e.name, m.rel, the_release) c;
+      EXCEPTION
+        -- The checksum reads every column: a value the environment's type
+        -- allows and this database's does not (an enum label or a domain
+        -- check of the environment's own) is a finding, not an abort.
+        WHEN data_exception OR integrity_constraint_violation THEN
+          GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT, failed_at = PG_EXCEPTION_CONTEXT;
+          PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
+            format('a row of %s.%s tagged for %s holds a value that %s does not accept: %s (%s)',
+                   e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release, m.rel,
+                   detail, split_part(failed_at, E'\n', 1)), NULL);
+          locked := false;
+      END;
     END LOOP;
-  END IF;
+  END LOOP;
   IF NOT locked THEN
     DELETE FROM tdm.release_lock WHERE tdm.release_lock.release = the_release;
     SELECT count(*) FILTER (WHERE severity = 'error') INTO errors

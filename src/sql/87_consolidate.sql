@@ -216,6 +216,7 @@ BEGIN
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
                pg_temp.tdm_unique_followed;
   END IF;
+  PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
   -- Each call rebuilds the run's findings from fresh data; decisions stay,
   -- and so do the keys earlier calls generated.

@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(26);
+SELECT plan(28);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -82,8 +82,35 @@ SELECT dblink_exec(pg_temp.conninfo('st2'), 'GRANT SELECT ON accounts TO tdm_tap
 SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42501',
   'collect: environment "st2_reader" does not let its user read users: permission denied for table users',
   'detection names the environment whose user may not read a column');
+-- A schema the user may not use, though it may read a table there: a
+-- finding that names the server, not the remote error.
+SAVEPOINT unusable;
+\o /dev/null
+SELECT dblink_exec(pg_temp.conninfo('st2'),
+  'CREATE SCHEMA tap_private; CREATE TABLE tap_private.users (LIKE public.users);'
+  ' GRANT SELECT ON tap_private.users TO tdm_tap_reader;'
+  ' GRANT USAGE ON SCHEMA tap_private TO tdm_tap_reader');
+-- (a server of its own: st2_reader's remote transaction began before the
+-- schema was made, and would not see it)
+CREATE SERVER st2_private FOREIGN DATA WRAPPER postgres_fdw
+  OPTIONS (host 'localhost', port '5432', dbname 'st2');
+SELECT format('ALTER SERVER st2_private OPTIONS (SET host %L, SET port %L)',
+              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'))
+  FROM pg_foreign_server WHERE srvname = 'st2' \gexec
+CREATE USER MAPPING FOR CURRENT_USER SERVER st2_private
+  OPTIONS (user 'tdm_tap_reader', password 'reader');
+SELECT tdm.add_environment('st2_private', 'st2_private', 96, remote_schema => 'tap_private');
+SELECT dblink_exec(pg_temp.conninfo('st2'), 'REVOKE USAGE ON SCHEMA tap_private FROM tdm_tap_reader');
+\o
+SELECT lives_ok($$SELECT tdm.tag_release('RX')$$, 'tagging reports a schema its user may not use');
+SELECT is((SELECT count(*)::int FROM tdm.tag_finding
+            WHERE env = 'st2_private' AND rel = 'staging.users'::regclass AND severity = 'error'
+              AND detail LIKE 'the user of server st2_private may not read st2_private.users: permission denied for schema tap_private%'), 1,
+  'a schema the user may not use is a finding naming the server');
+ROLLBACK TO SAVEPOINT unusable;
 ROLLBACK TO SAVEPOINT readable;
 \o /dev/null
+SELECT dblink_exec(pg_temp.conninfo('st2'), 'DROP SCHEMA IF EXISTS tap_private CASCADE');
 SELECT dblink_exec(pg_temp.conninfo('st2'),
   'REVOKE ALL ON users, accounts FROM tdm_tap_reader; DROP ROLE tdm_tap_reader');
 \o
