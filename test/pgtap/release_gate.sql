@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(28);
+SELECT plan(30);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -155,6 +155,25 @@ SELECT results_eq(
            (SELECT count(*) FROM tdm.tag_finding), (SELECT count(*) FROM tdm.release_lock)$$,
   $$SELECT jobs, audit_rows, findings, locks FROM before$$,
   'detection wrote no catalog row');
+
+-- A column renamed after registration is refused by name; a foreign key
+-- added after it is read from the catalog.
+SAVEPOINT renamed;
+ALTER TABLE staging.users RENAME COLUMN role TO user_role;
+SELECT throws_ok($$SELECT tdm.tag_release('RX')$$, '42703',
+  'tag_release: table staging.users has no column role any more, its core column as tdm.manage_table registered it',
+  'a registered column renamed since is refused by name');
+ROLLBACK TO SAVEPOINT renamed;
+SAVEPOINT added_fk;
+CREATE TABLE staging.tap_parent (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+CREATE TABLE staging.tap_child (id int PRIMARY KEY, parent_id int, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.tap_child');
+ALTER TABLE staging.tap_child ADD FOREIGN KEY (parent_id) REFERENCES staging.tap_parent;
+SELECT tdm._refresh_foreign_keys();
+SELECT is((SELECT jsonb_array_length(foreign_keys) FROM tdm.managed_table
+            WHERE rel = 'staging.tap_child'::regclass), 1,
+  'a foreign key added after registration is read from the catalog');
+ROLLBACK TO SAVEPOINT added_fk;
 
 -- A reviewer neither tags nor detects.
 CREATE ROLE tap_gate_reviewer IN ROLE tdm_reviewer;
