@@ -319,8 +319,9 @@ BEGIN
                      jsonb_build_object('job_id', job, 'errors', errors, 'warnings', warnings,
                                         'locked', locked));
   IF NOT locked THEN
-    RAISE NOTICE 'release % stays open: % error finding(s); see SELECT * FROM tdm.tag_finding WHERE job_id = %',
-      the_release, errors, job;
+    RAISE NOTICE 'release % %: % error finding(s); see SELECT * FROM tdm.tag_finding WHERE job_id = %',
+      the_release, CASE WHEN r.status = 'open' THEN 'stays open' ELSE format('is open again (it was %s)', r.status) END,
+      errors, job;
   END IF;
   RETURN job;
 END
