@@ -118,3 +118,20 @@ SELECT tdm.rollback(snapshot_id) IS NOT NULL AS rolled_back FROM tdm.deployment 
 RESET client_min_messages;
 SELECT d.rolled_back_at IS NOT NULL AS undone, r.status
   FROM tdm.deployment d JOIN tdm.release r USING (release) WHERE d.deployment_id = :deployment;
+-- Bad input: R33's data changed in st1 after it was promoted; consolidating
+-- it again is refused, and the DETAIL says a promoted release is not
+-- tagged again.
+UPDATE rel_st1.couriers SET name = 'Cyd' WHERE courier_id = 3301;
+DO $$
+DECLARE
+  message text;
+  detail text;
+BEGIN
+  PERFORM tdm.consolidate('R33');
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+  GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+  RAISE NOTICE '%', message;
+  RAISE NOTICE '%', substring(detail FROM 'It is .*');  -- (after the lock's time)
+END
+$$;
+UPDATE rel_st1.couriers SET name = 'Cy' WHERE courier_id = 3301;

@@ -161,7 +161,10 @@ BEGIN
             CASE WHEN lock.row_count = got.n THEN ' with different content' ELSE '' END,
             quote_literal(r.release)
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('Release %s was locked at %s.', r.release, r.locked_at);
+                  DETAIL = format('Release %s was locked at %s.%s', r.release, r.locked_at,
+                                  CASE WHEN r.status IN ('promoted', 'deployed', 'rolled_back', 'archived')
+                                       THEN format(' It is %s and is not tagged again: the changed rows belong'
+                                                   ' in a new release.', r.status) ELSE '' END);
         END IF;
       END IF;
     END LOOP;
