@@ -26,6 +26,22 @@ BEGIN
 END
 $$;
 
+-- Raises an environment's connection error (SQLSTATE `state`, `message`,
+-- `detail`) naming the environment and its server.
+CREATE FUNCTION tdm._unreachable(env text, server text, state text, message text, detail text)
+RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF coalesce(detail, '') = '' THEN  -- (a NULL DETAIL is refused, an empty one shown)
+    RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env, server, message
+      USING ERRCODE = state, HINT = 'Check the server options and the user mapping for the current user.';
+  END IF;
+  RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env, server, message
+    USING ERRCODE = state, DETAIL = detail,
+          HINT = 'Check the server options and the user mapping for the current user.';
+END
+$$;
+
 -- IMPORT FOREIGN SCHEMA with errors that name the environment and server.
 CREATE FUNCTION tdm._import_tables(env text, server name, remote_schema text, into_schema name,
                                    tables text[])
@@ -49,13 +65,7 @@ EXCEPTION
   WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
                             detail = PG_EXCEPTION_DETAIL;
-    IF coalesce(detail, '') = '' THEN  -- (a NULL DETAIL is refused, an empty one shown)
-      RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env, server, message
-        USING ERRCODE = state, HINT = 'Check the server options and the user mapping for the current user.';
-    END IF;
-    RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env, server, message
-      USING ERRCODE = state, DETAIL = detail,
-            HINT = 'Check the server options and the user mapping for the current user.';
+    PERFORM tdm._unreachable(env, server, state, message, detail);
 END
 $$;
 
@@ -178,15 +188,8 @@ EXCEPTION
   WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
                             detail = PG_EXCEPTION_DETAIL;
-    IF coalesce(detail, '') = '' THEN  -- (a NULL DETAIL is refused, an empty one shown)
-      RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env,
-        (SELECT e.server FROM tdm.environment e WHERE e.name = env), message
-        USING ERRCODE = state, HINT = 'Check the server options and the user mapping for the current user.';
-    END IF;
-    RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env,
-      (SELECT e.server FROM tdm.environment e WHERE e.name = env), message
-      USING ERRCODE = state, DETAIL = detail,
-            HINT = 'Check the server options and the user mapping for the current user.';
+    PERFORM tdm._unreachable(env, (SELECT e.server FROM tdm.environment e WHERE e.name = env),
+                             state, message, detail);
 END
 $$;
 
@@ -244,6 +247,21 @@ BEGIN
 END
 $$;
 
+-- The columns `actual` (a target's table) holds with another type than
+-- the managed table `managed`, stored generated ones aside: name and the
+-- actual type.
+CREATE FUNCTION tdm._retyped_columns(managed regclass, actual regclass)
+RETURNS TABLE (column_name text, column_type text, ordinal int)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnum::int
+    FROM pg_attribute a
+    JOIN pg_attribute m ON m.attrelid = managed AND m.attname = a.attname
+                       AND m.attnum > 0 AND NOT m.attisdropped
+   WHERE a.attrelid = actual AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+     AND (a.atttypid, a.atttypmod) <> (m.atttypid, m.atttypmod)
+   ORDER BY a.attnum
+$$;
+
 -- Refuses `operation` when a column of a table of `schema_name` is of
 -- another type than the managed table's and PostgreSQL has no assignment
 -- of the managed table's values to it: the load INSERTs them, and could
@@ -256,13 +274,9 @@ DECLARE
   message text;
 BEGIN
   FOR d IN SELECT t.managed AS rel, t.rel AS actual,
-                  string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) AS columns
+                  string_agg(format('%I', c.column_name), ', ' ORDER BY c.ordinal) AS columns
              FROM tdm._target_tables(schema_name) t
-             JOIN pg_attribute a ON a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped
-                                AND a.attgenerated = ''
-             JOIN pg_attribute m ON m.attrelid = t.managed AND m.attname = a.attname
-                                AND m.attnum > 0 AND NOT m.attisdropped
-            WHERE (a.atttypid, a.atttypmod) <> (m.atttypid, m.atttypmod)
+            CROSS JOIN LATERAL tdm._retyped_columns(t.managed, t.rel) c
             GROUP BY t.managed, t.rel ORDER BY t.managed::text LOOP
     BEGIN
       EXECUTE format('EXPLAIN INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s',

@@ -66,13 +66,14 @@ CREATE FUNCTION tdm._hash_args(rel regclass, alias text DEFAULT 't',
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH cols AS (
     SELECT row_number() OVER (ORDER BY c.ordinal) AS position,
-           CASE WHEN (d.atttypid, d.atttypmod) <> (a.atttypid, a.atttypmod)
-                THEN format('CAST(%I.%I AS %s)', alias, c.column_name, format_type(d.atttypid, d.atttypmod))
+           CASE WHEN r.column_type IS NOT NULL
+                THEN format('CAST(%I.%I AS %s)', alias, c.column_name, r.column_type)
                 ELSE format('%I.%I', alias, c.column_name) END AS expr
       FROM tdm._columns(rel) c
       JOIN pg_attribute a ON a.attrelid = rel AND a.attname = c.column_name
       LEFT JOIN pg_attribute d ON d.attrelid = as_in AND d.attname = c.column_name
                               AND d.attnum > 0 AND NOT d.attisdropped
+      LEFT JOIN tdm._retyped_columns(rel, as_in) r USING (column_name)
      WHERE (NOT without_generated OR a.attgenerated = '')
        AND coalesce(d.attgenerated, '') = '')
   SELECT CASE WHEN count(*) <= 90 THEN string_agg(expr, ', ' ORDER BY position)

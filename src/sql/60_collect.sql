@@ -162,7 +162,7 @@ BEGIN
             quote_literal(r.release)
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('Release %s was locked at %s.%s', r.release, r.locked_at,
-                                  CASE WHEN r.status IN ('promoted', 'deployed', 'rolled_back', 'archived')
+                                  CASE WHEN tdm._presence(r.status) <> 'neither'
                                        THEN format(' It is %s and is not tagged again: the changed rows belong'
                                                    ' in a new release.', r.status) ELSE '' END);
         END IF;

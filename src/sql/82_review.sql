@@ -309,6 +309,7 @@ DECLARE
   release text;
   earlier text[];
   earlier_release text;
+  consolidating int;  -- the backend consolidating the release, if any
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
   -- as it was: it was checked when it was taken.
@@ -321,10 +322,11 @@ BEGIN
   -- A consolidation of the release replaces its conflicts as it runs: a
   -- decision written, changed, approved or withdrawn meanwhile would wait
   -- on it, then miss its conflict.
-  IF tdm._consolidating_backend(release) IS NOT NULL THEN
+  consolidating := tdm._consolidating_backend(release);
+  IF consolidating IS NOT NULL THEN
     RAISE EXCEPTION 'decision on %: release % is being consolidated', c.conflict_id, release
       USING ERRCODE = 'lock_not_available',
-            DETAIL = format('Backend %s holds it.', tdm._consolidating_backend(release)),
+            DETAIL = format('Backend %s holds it.', consolidating),
             HINT = 'Decide once it has finished (tdm.progress shows it); the conflict keeps its id.';
   END IF;
   -- A decision its run has applied is part of what was loaded and

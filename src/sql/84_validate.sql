@@ -41,29 +41,21 @@ BEGIN
   -- CHECK). When every value fits, the other checks see the rows as the
   -- target will hold them.
   IF checks <> 'rules' THEN
-    FOR con IN SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type
-                 FROM pg_attribute a
-                 JOIN pg_attribute s ON s.attrelid = collected AND s.attname = a.attname
-                                    AND s.attnum > 0 AND NOT s.attisdropped
-                WHERE a.attrelid = target_rel AND a.attnum > 0 AND NOT a.attisdropped
-                  AND a.attgenerated = '' AND (a.atttypid, a.atttypmod) <> (s.atttypid, s.atttypmod)
-                ORDER BY a.attnum LOOP
-      unfit := unfit + tdm._check_fit(run, the_rel, collected, row_key, con.name, con.type);
+    FOR con IN SELECT * FROM tdm._retyped_columns(the_rel, target_rel) LOOP
+      unfit := unfit + tdm._check_fit(run, the_rel, collected, row_key, con.column_name, con.column_type);
       source := NULL;
     END LOOP;
     errors := errors + unfit;
     IF source IS NULL THEN
       source := CASE WHEN unfit > 0 THEN collected::text
                      ELSE format('(SELECT t.tdm_env, %s FROM %s t)',
-                                 (SELECT string_agg(CASE WHEN d.atttypid IS NOT NULL
-                                                          AND (d.atttypid, d.atttypmod) <> (a.atttypid, a.atttypmod)
-                                                         THEN format('CAST(t.%1$I AS %2$s) AS %1$I', a.attname,
-                                                                     format_type(d.atttypid, d.atttypmod))
-                                                         ELSE format('t.%I', a.attname) END, ', ' ORDER BY a.attnum)
-                                    FROM pg_attribute a
-                                    LEFT JOIN pg_attribute d ON d.attrelid = target_rel AND d.attname = a.attname
-                                                            AND d.attnum > 0 AND NOT d.attisdropped
-                                   WHERE a.attrelid = the_rel AND a.attnum > 0 AND NOT a.attisdropped),
+                                 (SELECT string_agg(CASE WHEN r.column_type IS NOT NULL
+                                                         THEN format('CAST(t.%1$I AS %2$s) AS %1$I', c.column_name,
+                                                                     r.column_type)
+                                                         ELSE format('t.%I', c.column_name) END, ', '
+                                                    ORDER BY c.ordinal)
+                                    FROM tdm._columns(the_rel) c
+                                    LEFT JOIN tdm._retyped_columns(the_rel, target_rel) r USING (column_name)),
                                  collected) END;
     END IF;
   END IF;

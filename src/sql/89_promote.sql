@@ -103,6 +103,15 @@ BEGIN
 END
 $$;
 
+-- The schema a release was last promoted into (tdm.promote's to_target),
+-- NULL when it never was.
+CREATE FUNCTION tdm._promoted_to(release text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT j.detail ->> 'to' FROM tdm.job j
+   WHERE j.kind = 'promote' AND j.release = _promoted_to.release AND j.status = 'completed'
+   ORDER BY j.job_id DESC LIMIT 1
+$$;
+
 -- Phase 3: a consolidated release's rows go from `from_target` (staging)
 -- into `to_target` (master). Consolidation settles the release's rows
 -- against master's as conflicts (tdm._collect_earlier); rows that still
@@ -127,9 +136,7 @@ BEGIN
   -- release out again made it consolidated, tdm._reconcile_releases.)
   IF r.status IN ('promoted', 'deployed') THEN
     RAISE EXCEPTION 'promote: release "%" is already in %', the_release,
-      coalesce((SELECT j.detail ->> 'to' FROM tdm.job j
-                 WHERE j.kind = 'promote' AND j.release = the_release AND j.status = 'completed'
-                 ORDER BY j.job_id DESC LIMIT 1), to_target)
+      coalesce(tdm._promoted_to(the_release), to_target)
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'A release is promoted once; its rows stay in master with their release tag.';
   END IF;
@@ -140,9 +147,7 @@ BEGIN
   END IF;
   IF r.status = 'rolled_back' THEN
     RAISE EXCEPTION 'promote: release "%" is rolled_back: its rows stayed in % when its deployment was rolled back',
-      the_release, coalesce((SELECT j.detail ->> 'to' FROM tdm.job j
-                              WHERE j.kind = 'promote' AND j.release = the_release AND j.status = 'completed'
-                              ORDER BY j.job_id DESC LIMIT 1), to_target)
+      the_release, coalesce(tdm._promoted_to(the_release), to_target)
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = format('Deploy it again (SELECT tdm.deploy(%L, <code version>);), or archive it (tdm.archive_release).',
                           the_release);
@@ -259,8 +264,9 @@ DECLARE
   before record;
   after record;
   archived bigint := 0;
+  referencing bigint;
 BEGIN
-  IF r.status NOT IN ('promoted', 'deployed', 'rolled_back') THEN
+  IF tdm._presence(r.status) <> 'target' THEN
     RAISE EXCEPTION 'archive_release: release "%" is not in master (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'Only promoted releases are archived.';
@@ -313,10 +319,10 @@ BEGIN
                    t.matches, t.parent_release,
                    CASE WHEN t.child_release IS NULL THEN ''
                         ELSE format(' AND x.%I IS DISTINCT FROM $1', t.child_release) END)
-      INTO archived USING release;
-    IF archived > 0 THEN
+      INTO referencing USING release;
+    IF referencing > 0 THEN
       RAISE EXCEPTION 'archive_release: % row(s) of other releases in % reference release %''s rows in %',
-        archived, t.child, release, t.parent
+        referencing, t.child, release, t.parent
         USING ERRCODE = 'foreign_key_violation',
               DETAIL = CASE WHEN t.action IS NULL
                             THEN format('Foreign key %s is deferrable: PostgreSQL would refuse the archive at commit.',
@@ -349,6 +355,7 @@ DECLARE
   inserts text[] := '{}';
   before record;
   after record;
+  others text;  -- the other archived releases
 BEGIN
   IF r.status <> 'archived' THEN
     RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
@@ -364,13 +371,12 @@ BEGIN
   BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
   EXCEPTION WHEN foreign_key_violation THEN
+    others := (SELECT string_agg(x.release, ', ' ORDER BY x.release) FROM tdm.release x
+                WHERE x.status = 'archived' AND x.release <> restore_release.release);
     RAISE EXCEPTION 'restore_release: release %''s rows reference rows master does not hold', release
       USING ERRCODE = 'foreign_key_violation', DETAIL = SQLERRM,
-            HINT = CASE WHEN EXISTS (SELECT 1 FROM tdm.release x WHERE x.status = 'archived' AND x.release <> release)
-                        THEN format('Restore the archived releases it references first (archived: %s).',
-                                    (SELECT string_agg(x.release, ', ' ORDER BY x.release) FROM tdm.release x
-                                      WHERE x.status = 'archived' AND x.release <> restore_release.release))
-                        ELSE 'The rows it references were removed from master since it was archived.' END;
+            HINT = coalesce(format('Restore the archived releases it references first (archived: %s).', others),
+                            'The rows it references were removed from master since it was archived.');
   END;
   FOR t IN SELECT x.managed AS rel, x.release_column, x.rel AS dest,
                   tdm._archive_table(release, x.managed) AS archived
@@ -384,11 +390,7 @@ BEGIN
     -- (The archive's copy stays: a rollback of master to a snapshot taken
     -- while the release was archived finds its rows there again.)
   END LOOP;
-  -- (deployed again while a deployment of it is live, as after a rollback)
-  UPDATE tdm.release x
-     SET status = CASE WHEN EXISTS (SELECT 1 FROM tdm.deployment d
-                                     WHERE d.release = restore_release.release AND d.rolled_back_at IS NULL)
-                       THEN 'deployed' ELSE 'promoted' END
+  UPDATE tdm.release x SET status = tdm._status_in_target(release)
    WHERE x.release = restore_release.release;
   PERFORM tdm._audit('restore_release', release, '{}');
 END

@@ -581,25 +581,18 @@ DECLARE
 BEGIN
   FOR r IN SELECT x.release, x.status, tdm._presence(x.status) AS now_at,
                   tdm._presence(coalesce(sr.status, 'open')) AS then_at,
-                  (SELECT j.detail ->> 'to' FROM tdm.job j
-                    WHERE j.kind = 'promote' AND j.release = x.release AND j.status = 'completed'
-                    ORDER BY j.job_id DESC LIMIT 1) AS promoted_to
+                  tdm._promoted_to(x.release) AS promoted_to
              FROM tdm.release x
              LEFT JOIN tdm.snapshot_release sr ON sr.snapshot_id = snapshot_id AND sr.release = x.release
             ORDER BY x.release FOR UPDATE OF x LOOP
     CONTINUE WHEN (r.now_at = r.then_at
                    -- (a deployed release whose deployments the rollback undid
                    -- is promoted again)
-                   AND NOT (r.status = 'deployed'
-                            AND NOT EXISTS (SELECT FROM tdm.deployment d
-                                             WHERE d.release = r.release AND d.rolled_back_at IS NULL)))
+                   AND NOT (r.status = 'deployed' AND tdm._status_in_target(r.release) = 'promoted'))
               -- (promoted into another target: this rollback did not move it)
               OR coalesce(r.promoted_to, 'master') <> target;
     now_status := CASE r.then_at
-                    WHEN 'target' THEN CASE WHEN EXISTS (SELECT FROM tdm.deployment d
-                                                          WHERE d.release = r.release
-                                                            AND d.rolled_back_at IS NULL)
-                                            THEN 'deployed' ELSE 'promoted' END
+                    WHEN 'target' THEN tdm._status_in_target(r.release)
                     WHEN 'archive' THEN 'archived'
                     ELSE 'consolidated' END;
     UPDATE tdm.release x SET status = now_status WHERE x.release = r.release;
@@ -615,6 +608,15 @@ CREATE FUNCTION tdm._presence(status text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE WHEN status IN ('promoted', 'deployed', 'rolled_back') THEN 'target'
               WHEN status = 'archived' THEN 'archive' ELSE 'neither' END
+$$;
+
+-- The status of a release whose rows are (back) in its target: deployed
+-- while a deployment of it is live, else promoted.
+CREATE FUNCTION tdm._status_in_target(release text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN EXISTS (SELECT FROM tdm.deployment d
+                            WHERE d.release = _status_in_target.release AND d.rolled_back_at IS NULL)
+              THEN 'deployed' ELSE 'promoted' END
 $$;
 
 -- Phase 4: records a deployment of `release` with its code version, after

@@ -181,9 +181,17 @@ class Classifier {
     return table_.surrogate_key && !same_values(a, b, attributes_);
   }
 
-  // Two rows of one environment (not master) that share a natural key under
-  // different primary keys: the environment holds the key twice. Empty
-  // when none.
+  // Rows `a` and `b` of one environment (not master) that share a natural
+  // key under different primary keys: the environment holds the key twice.
+  bool held_twice(std::size_t a, std::size_t b) const {
+    if (rows_[a].env != rows_[b].env || env(a).fixed || pk_key(a) == pk_key(b)) return false;
+    for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
+      const std::string &ka = nk_key(a, k);
+      if (!ka.empty() && ka == nk_key(b, k)) return true;
+    }
+    return false;
+  }
+  // A pair of the group that is held twice (held_twice); empty when none.
   std::vector<std::size_t> duplicated_in_environment(const std::vector<std::size_t> &group) const;
   std::vector<std::vector<std::size_t>> split_entities(const std::vector<std::size_t> &group) const;
   std::vector<std::vector<std::size_t>> join_held_twice(
@@ -216,15 +224,8 @@ class Classifier {
 std::vector<std::size_t> Classifier::duplicated_in_environment(
     const std::vector<std::size_t> &group) const {
   for (std::size_t i = 0; i < group.size(); ++i) {
-    const std::size_t a = group[i];
-    if (env(a).fixed) continue;
     for (std::size_t j = i + 1; j < group.size(); ++j) {
-      const std::size_t b = group[j];
-      if (rows_[a].env != rows_[b].env || pk_key(a) == pk_key(b)) continue;
-      for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
-        const std::string &ka = nk_key(a, k);
-        if (!ka.empty() && ka == nk_key(b, k)) return {a, b};
-      }
+      if (held_twice(group[i], group[j])) return {group[i], group[j]};
     }
   }
   return {};
@@ -638,14 +639,10 @@ void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conf
 // environment's rows met through a third) stay apart.
 std::vector<std::vector<std::size_t>> Classifier::join_held_twice(
     std::vector<std::vector<std::size_t>> entities) const {
-  auto held_twice = [&](const std::vector<std::size_t> &x, const std::vector<std::size_t> &y) {
+  auto any_held_twice = [&](const std::vector<std::size_t> &x, const std::vector<std::size_t> &y) {
     for (std::size_t a : x) {
       for (std::size_t b : y) {
-        if (rows_[a].env != rows_[b].env || env(a).fixed || pk_key(a) == pk_key(b)) continue;
-        for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
-          const std::string &ka = nk_key(a, k);
-          if (!ka.empty() && ka == nk_key(b, k)) return true;
-        }
+        if (held_twice(a, b)) return true;
       }
     }
     return false;
@@ -655,7 +652,7 @@ std::vector<std::vector<std::size_t>> Classifier::join_held_twice(
     joined = false;
     for (std::size_t i = 0; i < entities.size() && !joined; ++i) {
       for (std::size_t j = i + 1; j < entities.size() && !joined; ++j) {
-        if (!held_twice(entities[i], entities[j])) continue;
+        if (!any_held_twice(entities[i], entities[j])) continue;
         entities[i].insert(entities[i].end(), entities[j].begin(), entities[j].end());
         order(entities[i]);
         entities.erase(entities.begin() + static_cast<std::ptrdiff_t>(j));
