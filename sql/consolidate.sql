@@ -271,10 +271,11 @@ SELECT priority, count(*) FROM tdm.review_queue WHERE release = 'R2' GROUP BY 1 
 -- second reviewer approves the priority 1 ones.
 SET ROLE tdm_regress_reviewer;
 -- Bad input: an environment that does not exist, keep_env with another
--- action than keep, a decision without an action, a rationale of white
--- space alone.
+-- action than keep, one that is a member of none of the conflicts, a
+-- decision without an action, a rationale of white space alone.
 SELECT tdm.resolve_all('R2', 'keep', 'bulk: typo', keep_env => 'st9');
 SELECT tdm.resolve_all('R2', 'delete_all', 'bulk: keep what?', keep_env => 'st1');
+SELECT tdm.resolve_all('R2', 'keep', 'bulk: master''s', keep_env => 'master');
 SELECT conflict_id AS some_pending FROM tdm.review_queue WHERE release = 'R2' LIMIT 1 \gset
 SELECT tdm.resolve(:'some_pending', NULL, rationale => 'no action');
 SELECT tdm.resolve(:'some_pending', 'delete_all', rationale => E'\t\n');
