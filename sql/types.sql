@@ -334,17 +334,26 @@ SELECT tdm.add_feature('R28', 'FEAT-2801', 1);
 INSERT INTO types_st1.products VALUES (3, 'P2', 'Gizmo', NULL, 'R28', 'FEAT-2801');
 SELECT kind, members -> 0 ->> 'env' AS env, members -> 1 ->> 'env' AS other FROM tdm.detect_conflicts('R28');
 
--- Bad input: archiving R27 while R30's line in master references its
--- product, through a foreign key that would delete the line (ON DELETE
--- CASCADE): refused, R30's line stays.
+-- R30's lines reference R27's products by code. st2's line still says
+-- P1, st2's code for the gadget that R27 renamed P2: it references P2, and
+-- its note follows it (the line's key changed with its product's).
 SELECT tdm.create_release('R30');
 SELECT tdm.add_feature('R30', 'FEAT-3001', 1);
 INSERT INTO types_st1.product_lines VALUES (30, 'P1', 9, 'R30', 'FEAT-3001');
+INSERT INTO types_st2.product_lines VALUES (31, 'P1', 3, 'R30', 'FEAT-3001');
+INSERT INTO types_st2.line_notes VALUES (31, 'P1', 31, 'three gadgets', 'R30', 'FEAT-3001');
 SELECT tdm.tag_release('R30') IS NOT NULL AS tagged;
 SET client_min_messages = warning;
 SELECT tdm.consolidate('R30') IS NOT NULL AS consolidated;
 SELECT tdm.promote('R30') IS NOT NULL AS promoted;
 RESET client_min_messages;
+SELECT l.id, l."Stock Code", p.name, n.note FROM master.product_lines l
+  JOIN master.products p USING ("Stock Code")
+  LEFT JOIN master.line_notes n ON (n."Stock Code", n.line_id) = (l."Stock Code", l.id)
+ WHERE l.tdm_release = 'R30' ORDER BY l.id;
+-- Bad input: archiving R27 while R30's lines in master reference its
+-- products, through a foreign key that would delete the lines (ON DELETE
+-- CASCADE): refused, R30's lines stay.
 -- master's foreign key from lines to products, declared again with `options`
 CREATE FUNCTION pg_temp.lines_fk(options text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE

@@ -92,9 +92,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       ON t.column_name = u.c
 $$;
 
-CREATE FUNCTION tdm._member_key_json(cols text[]) RETURNS text
+CREATE FUNCTION tdm._member_key_json(cols text[], member text DEFAULT 'e.m') RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT format('jsonb_build_object(%s)', string_agg(format('%L, e.m->''row''->%L', c, c), ', ' ORDER BY n))
+  SELECT format('jsonb_build_object(%s)',
+                string_agg(format('%L, %s->''row''->%L', c, member, c), ', ' ORDER BY n))
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)
 $$;
 
@@ -586,7 +587,7 @@ $$;
 -- R2 loaded as user 10, references user 10. Such rows are noted in
 -- pg_temp.tdm_earlier_fk, so that this run's own key map does not
 -- translate them again (tdm._propagate).
-CREATE FUNCTION tdm._translate_earlier(release text) RETURNS void
+CREATE FUNCTION tdm._translate_earlier(release text, target text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_nestloop TO off SET jit TO off AS $$
 DECLARE
@@ -648,6 +649,81 @@ BEGIN
       tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', true))
       USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns, runs;
   END LOOP;
+  -- The same for a foreign key to another unique key of a parent (a line's
+  -- sku): a value no collected parent row of its environment has, that an
+  -- earlier release's member row of that environment had, takes the values
+  -- the row it became holds now (its key through that run's key map, read
+  -- in master, else in the target): a line of st2 that references st2's
+  -- product P1, which release R1 renamed P2, references P2. A member of a
+  -- conflict that a decision deleted gives nothing. Such rows are noted as
+  -- above, and as followed rows for their own children
+  -- (pg_temp.tdm_unique_followed).
+  FOR e IN SELECT r.* FROM tdm._managed_references() r
+            WHERE NOT r.to_key AND EXISTS (SELECT 1 FROM tdm.conflict c
+                                            WHERE c.run_id = ANY (runs) AND c.rel = r.parent)
+            ORDER BY r.child::text, r.name LOOP
+    SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
+    SELECT * INTO pm FROM tdm.managed_table WHERE rel = e.parent;
+    child := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
+    parent := format('pg_temp.%I', tdm._collected_name(e.parent))::regclass;
+    EXECUTE format(
+      'WITH dangling AS MATERIALIZED ('
+      '       SELECT DISTINCT t.tdm_env AS env, ARRAY[%1$s] AS v FROM %2$s t'
+      '        WHERE %3$s'
+      '          AND NOT EXISTS (SELECT 1 FROM %4$s p WHERE p.tdm_env = t.tdm_env AND ARRAY[%5$s] = ARRAY[%1$s])),'
+      '     moved AS MATERIALIZED ('
+      '       SELECT DISTINCT ON (d.env, d.v) d.env, d.v, c.m -> ''row'' AS old_row, f.final_row'
+      '         FROM dangling d'
+      '         JOIN (SELECT c.run_id, m.m FROM tdm.conflict c'
+      '                CROSS JOIN LATERAL jsonb_array_elements(c.members) AS m(m)'
+      '               WHERE c.run_id = ANY ($1) AND c.rel = $2'
+      '                 AND NOT EXISTS (SELECT 1 FROM tdm.decision x'
+      '                                  WHERE x.conflict_id = c.conflict_id AND x.action = ''delete_all'')) c'
+      '           ON c.m ->> ''env'' = d.env AND ARRAY[%6$s] = d.v'
+      '         LEFT JOIN tdm.key_map k ON k.run_id = c.run_id AND k.rel = $2 AND k.env = d.env'
+      '                                AND k.old_key = %7$s'
+      '        CROSS JOIN LATERAL (SELECT coalesce(k.new_key, %7$s) AS pk) n'
+      '        CROSS JOIN LATERAL (SELECT coalesce(%8$s) AS final_row) f'
+      '        WHERE f.final_row IS NOT NULL'
+      '        ORDER BY d.env, d.v, c.run_id DESC),'
+      '     changed AS ('
+      '       UPDATE %2$s t SET %9$s FROM moved u'
+      '        WHERE u.env = t.tdm_env AND ARRAY[%1$s] = u.v AND u.v IS DISTINCT FROM ARRAY[%10$s]'
+      '       RETURNING t.tdm_env AS env, %11$s AS key, %12$s AS old_row, %13$s AS final_row),'
+      '     noted AS (INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, key)'
+      '               SELECT $3, $4, env, key FROM changed)'
+      ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row)'
+      ' SELECT $3, env, old_row, final_row FROM changed',
+      (SELECT string_agg(format('t.%I::text', c), ', ') FROM unnest(e.columns) AS c),
+      child,
+      (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(e.columns) AS c),
+      parent,
+      (SELECT string_agg(format('p.%I::%s::text', r, tdm._column_type(e.child, c)), ', ')
+         FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
+      (SELECT string_agg(format('((c.m -> ''row'' ->> %L)::%s)::text', r, tdm._column_type(e.child, c)), ', ')
+         FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
+      tdm._member_key_json(pm.pk_columns, 'c.m'),
+      (SELECT string_agg(format('(SELECT %s FROM %s x WHERE %s)', tdm._row_json(x.tab, 'x'), x.tab,
+                                (SELECT string_agg(format('x.%I = (n.pk ->> %L)::%s', c, c,
+                                                          tdm._column_type(x.tab, c)), ' AND ')
+                                   FROM unnest(pm.pk_columns) AS c)), ', ' ORDER BY x.n)
+         FROM unnest(ARRAY[tdm._target_table('master', e.parent), tdm._target_table(target, e.parent)])
+              WITH ORDINALITY AS x(tab, n)
+        WHERE x.tab IS NOT NULL),
+      (SELECT string_agg(format('%I = (u.final_row ->> %L)::%s', c, r, tdm._column_type(e.child, c)), ', ')
+         FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
+      (SELECT string_agg(format('((u.final_row ->> %L)::%s)::text', r, tdm._column_type(e.child, c)), ', ')
+         FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
+      tdm._key_text(cm.pk_columns, 't'),
+      tdm._row_json(e.child, 't') || ' || jsonb_build_object('
+        || (SELECT string_agg(format('%L, u.old_row -> %L', c, r), ', ')
+              FROM unnest(e.columns, e.ref_columns) AS x(c, r)) || ')',
+      tdm._row_json(e.child, 't'))
+      USING runs, e.parent, e.child, e.name;
+    IF cm.pk_columns && e.columns THEN
+      PERFORM tdm._map_followed_keys(e.child);
+    END IF;
+  END LOOP;
   -- Rows an earlier release's decision deleted (delete_all), and that this
   -- release does not bring: its rows that reference them become
   -- relationship conflicts (tdm._propagate), as references to rows this
@@ -692,6 +768,31 @@ BEGIN
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk) THEN
     ANALYZE pg_temp.tdm_earlier_fk;  -- (looked up per row by tdm._propagate)
   END IF;
+END
+$$;
+
+-- Rows of `child` whose foreign key followed its parent's other unique key
+-- (pg_temp.tdm_unique_followed, not yet keyed), where that key is part of
+-- their primary key: key map entries (`repointed`), for the children of
+-- that key (keys spelled as the key map spells them, the type's text).
+CREATE FUNCTION tdm._map_followed_keys(child regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  pk_columns text[] := (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = child);
+BEGIN
+  EXECUTE format(
+    'WITH keyed AS (UPDATE pg_temp.tdm_unique_followed f SET keyed = true'
+    '                WHERE f.rel = $1 AND NOT f.keyed RETURNING f.*)'
+    ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason)'
+    ' SELECT $1, f.env, o.k, (SELECT jsonb_object_agg(c, f.old_row -> c) FROM unnest($2) AS c),'
+    '        n.k, (SELECT jsonb_object_agg(c, f.final_row -> c) FROM unnest($2) AS c), ''repointed'''
+    '   FROM keyed f CROSS JOIN LATERAL (SELECT ARRAY[%1$s] AS k) o'
+    '  CROSS JOIN LATERAL (SELECT ARRAY[%2$s] AS k) n WHERE o.k IS DISTINCT FROM n.k',
+    (SELECT string_agg(format('((f.old_row ->> %L)::%s)::text', c, tdm._column_type(child, c)), ', ')
+       FROM unnest(pk_columns) AS c),
+    (SELECT string_agg(format('((f.final_row ->> %L)::%s)::text', c, tdm._column_type(child, c)), ', ')
+       FROM unnest(pk_columns) AS c))
+    USING child, pk_columns;
 END
 $$;
 
@@ -751,7 +852,7 @@ BEGIN
       '  UPDATE %1$s t SET %2$s'
       '    FROM (SELECT DISTINCT ON (u.env, %3$s) u.env, u.old_row, u.final_row'
       '            FROM pg_temp.tdm_unique_moves u WHERE %3$s IS DISTINCT FROM %4$s) u'
-      '   WHERE u.env = t.tdm_env AND ROW(%5$s) = ROW(%8$s)'
+      '   WHERE u.env = t.tdm_env AND ROW(%5$s) = ROW(%8$s)%9$s'
       '  RETURNING t.tdm_env AS env, %6$s AS old_row, %7$s AS final_row)'
       ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row)'
       ' SELECT $1, env, old_row, final_row FROM changed',
@@ -766,24 +867,17 @@ BEGIN
       old_row, tdm._row_json(e.child, 't'),
       -- (compared as the child's types: a char(n) equal whatever its padding)
       (SELECT string_agg(format('(u.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)), ', ')
-         FROM unnest(e.columns, e.ref_columns) AS x(c, r)))
-      USING e.child;
-    -- A primary key that changed with them: mapped, for the children of it
-    -- (keys spelled as the key map spells them, the type's text).
+         FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
+      -- (rows that follow an earlier release's row keep it, as in tdm._propagate)
+      CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x WHERE x.rel = e.child AND x.edge = e.name)
+           THEN format(' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x WHERE x.rel = $1'
+                       ' AND x.edge = $2 AND x.env = t.tdm_env AND x.key = %s)',
+                       tdm._key_text(cm.pk_columns, 't'))
+           ELSE '' END)
+      USING e.child, e.name;
+    -- A primary key that changed with them: mapped, for the children of it.
     IF cm.pk_columns && e.columns THEN
-      EXECUTE format(
-        'WITH keyed AS (UPDATE pg_temp.tdm_unique_followed f SET keyed = true'
-        '                WHERE f.rel = $1 AND NOT f.keyed RETURNING f.*)'
-        ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason)'
-        ' SELECT $1, f.env, o.k, (SELECT jsonb_object_agg(c, f.old_row -> c) FROM unnest($2) AS c),'
-        '        n.k, (SELECT jsonb_object_agg(c, f.final_row -> c) FROM unnest($2) AS c), ''repointed'''
-        '   FROM keyed f CROSS JOIN LATERAL (SELECT ARRAY[%1$s] AS k) o'
-        '  CROSS JOIN LATERAL (SELECT ARRAY[%2$s] AS k) n WHERE o.k IS DISTINCT FROM n.k',
-        (SELECT string_agg(format('((f.old_row ->> %L)::%s)::text', c, tdm._column_type(e.child, c)), ', ')
-           FROM unnest(cm.pk_columns) AS c),
-        (SELECT string_agg(format('((f.final_row ->> %L)::%s)::text', c, tdm._column_type(e.child, c)), ', ')
-           FROM unnest(cm.pk_columns) AS c))
-        USING e.child, cm.pk_columns;
+      PERFORM tdm._map_followed_keys(e.child);
     END IF;
   END LOOP;
 END

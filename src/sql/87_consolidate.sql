@@ -257,7 +257,7 @@ BEGIN
     EXECUTE format('ANALYZE %s', t.collected);
   END LOOP;
   -- Foreign keys to rows of earlier releases that got another key then.
-  PERFORM tdm._translate_earlier(the_release);
+  PERFORM tdm._translate_earlier(the_release, the_target);
   phase_ms := tdm._add_ms(phase_ms, 'collect', since);
 
   -- Detect and resolve, parents first: a child's keys are translated
