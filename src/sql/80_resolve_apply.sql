@@ -578,6 +578,26 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     LEFT JOIN unnest(fk_columns) WITH ORDINALITY AS f(col, i) ON f.col = k.col
 $$;
 
+-- A child row `t` whose foreign key columns `columns` were just set, as
+-- its environment had it: the old values (`old_values`, a text[] in the
+-- order of `columns`) put back. For pg_temp.tdm_unique_followed: the rows
+-- that reference its other unique keys follow it (tdm._follow_unique_refs).
+CREATE FUNCTION tdm._row_before(child regclass, columns text[], old_values text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT tdm._row_json(child, 't') || ' || jsonb_build_object('
+         || string_agg(format('%L, to_jsonb((%s)[%s])', c, old_values, i), ', ' ORDER BY i) || ')'
+    FROM unnest(columns) WITH ORDINALITY AS u(c, i)
+$$;
+
+-- Whether another unique key of `the_child` than its primary key, referenced
+-- by a managed table, has some of `the_columns`: rows whose columns change are
+-- then noted as followed (tdm._row_before).
+CREATE FUNCTION tdm._unique_referenced(the_child regclass, the_columns text[]) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM tdm._managed_references() r
+                  WHERE r.parent = the_child AND NOT r.to_key AND r.ref_columns && the_columns)
+$$;
+
 -- Right after collection, while every collected key is the environment's:
 -- a foreign key to a row of an earlier release that this release does not
 -- bring (no collected parent row of that environment has the key), whose
@@ -632,10 +652,10 @@ BEGIN
       '       UPDATE %3$s t SET %4$s FROM earlier k'
       '        WHERE k.env = t.tdm_env AND k.old_key = %5$s AND k.new_key <> k.old_key'
       '          AND NOT EXISTS (SELECT 1 FROM %6$s p WHERE p.tdm_env = t.tdm_env AND %7$s = %5$s)'
-      '       RETURNING t.tdm_env, %8$s AS key, %9$s AS new_json, ARRAY[%10$s]::text[] AS old_key,'
-      '                 jsonb_build_object(%11$s) AS old_json),'
-      '     noted AS (INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, key)'
-      '               SELECT $3, $4, tdm_env, key FROM changed)'
+      '       RETURNING t.tdm_env, t.tdm_row_hash, %8$s AS key, %9$s AS new_json,'
+      '                 ARRAY[%10$s]::text[] AS old_key, jsonb_build_object(%11$s) AS old_json%12$s),'
+      '     noted AS (INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, row_hash)'
+      '               SELECT $3, $4, tdm_env, tdm_row_hash FROM changed)%13$s'
       -- A primary key that includes the foreign key changed with it: this
       -- run's key map says so, for the row's own children (as tdm._propagate).
       ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason)'
@@ -646,7 +666,14 @@ BEGIN
       child, set_fk, tdm._key_text(e.columns, 't'), parent, tdm._key_text(pm.pk_columns, 'p'),
       tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.rel, cm.pk_columns, 't'),
       tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', false),
-      tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', true))
+      tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', true),
+      -- (and rows that reference its other unique keys follow it)
+      CASE WHEN tdm._unique_referenced(e.child, e.columns)
+           THEN format(', %s AS old_row, %s AS final_row', tdm._row_before(e.child, e.columns, 'k.old_key'),
+                       tdm._row_json(e.child, 't')) ELSE '' END,
+      CASE WHEN tdm._unique_referenced(e.child, e.columns)
+           THEN ', followed AS (INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row, keyed)'
+                '               SELECT $3, tdm_env, old_row, final_row, true FROM changed)' ELSE '' END)
       USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns, runs;
   END LOOP;
   -- The same for a foreign key to another unique key of a parent (a line's
@@ -689,9 +716,9 @@ BEGIN
       '     changed AS ('
       '       UPDATE %2$s t SET %9$s FROM moved u'
       '        WHERE u.env = t.tdm_env AND ARRAY[%1$s] = u.v AND u.v IS DISTINCT FROM ARRAY[%10$s]'
-      '       RETURNING t.tdm_env AS env, %11$s AS key, %12$s AS old_row, %13$s AS final_row),'
-      '     noted AS (INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, key)'
-      '               SELECT $3, $4, env, key FROM changed)'
+      '       RETURNING t.tdm_env AS env, t.tdm_row_hash, %11$s AS old_row, %12$s AS final_row),'
+      '     noted AS (INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, row_hash)'
+      '               SELECT $3, $4, env, tdm_row_hash FROM changed)'
       ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row)'
       ' SELECT $3, env, old_row, final_row FROM changed',
       (SELECT string_agg(format('t.%I::text', c), ', ') FROM unnest(e.columns) AS c),
@@ -714,7 +741,6 @@ BEGIN
          FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
       (SELECT string_agg(format('((u.final_row ->> %L)::%s)::text', r, tdm._column_type(e.child, c)), ', ')
          FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
-      tdm._key_text(cm.pk_columns, 't'),
       tdm._row_json(e.child, 't') || ' || jsonb_build_object('
         || (SELECT string_agg(format('%L, u.old_row -> %L', c, r), ', ')
               FROM unnest(e.columns, e.ref_columns) AS x(c, r)) || ')',
@@ -758,11 +784,10 @@ BEGIN
             ORDER BY x.child::text, x.name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
     EXECUTE format(
-      'INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, key, orphan)'
-      ' SELECT $1, $2, t.tdm_env, %s, true FROM %s t JOIN pg_temp.tdm_deleted d'
+      'INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, row_hash, orphan)'
+      ' SELECT $1, $2, t.tdm_env, t.tdm_row_hash, true FROM %s t JOIN pg_temp.tdm_deleted d'
       '     ON d.rel = $3 AND d.earlier AND d.env = t.tdm_env AND d.key = %s',
-      tdm._key_text(cm.pk_columns, 't'), format('pg_temp.%I', tdm._collected_name(e.child)),
-      tdm._key_text(e.columns, 't'))
+      format('pg_temp.%I', tdm._collected_name(e.child)), tdm._key_text(e.columns, 't'))
       USING e.child, e.name, e.parent;
   END LOOP;
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk) THEN
@@ -870,9 +895,8 @@ BEGIN
          FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
       -- (rows that follow an earlier release's row keep it, as in tdm._propagate)
       CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x WHERE x.rel = e.child AND x.edge = e.name)
-           THEN format(' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x WHERE x.rel = $1'
-                       ' AND x.edge = $2 AND x.env = t.tdm_env AND x.key = %s)',
-                       tdm._key_text(cm.pk_columns, 't'))
+           THEN ' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x WHERE x.rel = $1'
+                ' AND x.edge = $2 AND x.env = t.tdm_env AND x.row_hash = t.tdm_row_hash)'
            ELSE '' END)
       USING e.child, e.name;
     -- A primary key that changed with them: mapped, for the children of it.
@@ -904,6 +928,7 @@ DECLARE
   fk_text text;
   set_fk text;
   earlier text;
+  follow bool;
   deleted bigint := 0;
   n bigint;
 BEGIN
@@ -934,10 +959,12 @@ BEGIN
     -- (Rows translated through an earlier release's key map keep that key.)
     earlier := CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x
                                   WHERE x.rel = e.child AND x.edge = e.name)
-                    THEN format(' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x'
-                                ' WHERE x.rel = $2 AND x.edge = $3 AND x.env = t.tdm_env'
-                                ' AND x.key = %s)', tdm._key_text(cm.pk_columns, 't'))
+                    THEN ' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x'
+                         ' WHERE x.rel = $2 AND x.edge = $3 AND x.env = t.tdm_env'
+                         ' AND x.row_hash = t.tdm_row_hash)'
                     ELSE '' END;
+    -- (and rows that reference the child's other unique keys follow it)
+    follow := tdm._unique_referenced(e.child, e.columns);
     IF cm.pk_columns && e.columns THEN
       -- The child's key before (the foreign key's part from the map's old
       -- key) and after.
@@ -946,7 +973,7 @@ BEGIN
         '                  WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %3$s%8$s'
         '                 RETURNING t.tdm_env AS env, ARRAY[%4$s]::text[] AS old_key,'
         '                           jsonb_build_object(%5$s) AS old_json, %6$s AS new_key,'
-        '                           %7$s AS new_json, km.conflict_id)'
+        '                           %7$s AS new_json, km.conflict_id%9$s)%10$s'
         ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
         '                                 conflict_id)'
         ' SELECT $2, env, old_key, old_json, new_key, new_json, ''repointed'', conflict_id'
@@ -954,7 +981,21 @@ BEGIN
         collected, set_fk, fk_text,
         tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'km', false),
         tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'km', true),
-        tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.rel, cm.pk_columns, 't'), earlier)
+        tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.rel, cm.pk_columns, 't'), earlier,
+        CASE WHEN follow THEN format(', %s AS old_row, %s AS final_row', tdm._row_before(e.child, e.columns,
+                                     'km.old_key'), tdm._row_json(e.child, 't')) ELSE '' END,
+        CASE WHEN follow THEN ', followed AS (INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row,'
+                              ' final_row, keyed) SELECT $2, env, old_row, final_row, true FROM changed)'
+             ELSE '' END)
+        USING the_parent, e.child, e.name;
+    ELSIF follow THEN
+      EXECUTE format('WITH changed AS (UPDATE %s t SET %s FROM pg_temp.tdm_keymap km'
+                     '                  WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %s%s'
+                     '                 RETURNING t.tdm_env AS env, %s AS old_row, %s AS final_row)'
+                     ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row, keyed)'
+                     ' SELECT $2, env, old_row, final_row, true FROM changed',
+                     collected, set_fk, fk_text, earlier, tdm._row_before(e.child, e.columns, 'km.old_key'),
+                     tdm._row_json(e.child, 't'))
         USING the_parent, e.child, e.name;
     ELSE
       EXECUTE format('UPDATE %s t SET %s FROM pg_temp.tdm_keymap km'
@@ -989,7 +1030,7 @@ BEGIN
       -- referencing it, whose keys are the environment's)
       '        AND dl.earlier = EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk o'
       '                                  WHERE o.rel = $2 AND o.edge = $5 AND o.env = t.tdm_env'
-      '                                    AND o.key = %1$s AND o.orphan)) y ORDER BY id) x'
+      '                                    AND o.row_hash = t.tdm_row_hash AND o.orphan)) y ORDER BY id) x'
       '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
       ' ON CONFLICT DO NOTHING',
       tdm._key_text(cm.pk_columns, 't'), cm.feature_column,

@@ -243,9 +243,10 @@ BEGIN
                                          keyed bool NOT NULL DEFAULT false) ON COMMIT DROP;
   -- (child rows whose foreign key speaks of an earlier release's row: its
   -- new key, or, orphan, the key of a row that release deleted)
-  CREATE TEMP TABLE tdm_earlier_fk (rel regclass, edge text, env text, key text[],
+  -- (a row by its hash at collection: updates change its key, not that)
+  CREATE TEMP TABLE tdm_earlier_fk (rel regclass, edge text, env text, row_hash bigint,
                                     orphan bool NOT NULL DEFAULT false) ON COMMIT DROP;
-  CREATE INDEX ON tdm_earlier_fk (rel, edge, env, key);
+  CREATE INDEX ON tdm_earlier_fk (rel, edge, env, row_hash);
 
   -- Collect (refuses data that no longer matches the release lock).
   since := clock_timestamp();

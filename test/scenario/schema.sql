@@ -227,3 +227,39 @@ CREATE TABLE visitors (
   tdm_release text,
   tdm_feature text
 );
+
+-- Shapes sql/keys.sql consolidates over two releases: a task keyed by its
+-- project and number, with another unique key (its sku) that deliveries
+-- reference; an employee's manager (a foreign key to its own table).
+CREATE TABLE projects (
+  id          int PRIMARY KEY,
+  name        text NOT NULL UNIQUE,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE tasks (
+  project_id  int NOT NULL REFERENCES projects (id),
+  task_no     int NOT NULL,
+  title       text,
+  sku         text NOT NULL,
+  tdm_release text,
+  tdm_feature text,
+  PRIMARY KEY (project_id, task_no),
+  UNIQUE (project_id, sku)
+);
+CREATE TABLE deliveries (
+  id          int PRIMARY KEY,
+  project_id  int NOT NULL,
+  sku         text NOT NULL,
+  qty         int,
+  tdm_release text,
+  tdm_feature text,
+  FOREIGN KEY (project_id, sku) REFERENCES tasks (project_id, sku)
+);
+CREATE TABLE staff (
+  id          int PRIMARY KEY,
+  email       text NOT NULL UNIQUE,
+  manager_id  int REFERENCES staff (id),
+  tdm_release text,
+  tdm_feature text
+);

@@ -1,0 +1,63 @@
+-- Keys over two releases (R41, R42), on shapes the scenario lacks: a
+-- task keyed by its project and number that deliveries reference by
+-- another unique key (project and sku), and staff that reference their
+-- manager in the same table. Both environments number their rows from 1.
+\set SHOW_CONTEXT never
+CREATE SCHEMA keys_st1;
+CREATE SCHEMA keys_st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (projects, tasks, deliveries, staff) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (projects, tasks, deliveries, staff) FROM SERVER st2 INTO keys_st2;
+SELECT tdm.manage_table('staging.projects', '{name}', surrogate_key => true);
+SELECT tdm.manage_table('staging.tasks');
+SELECT tdm.manage_table('staging.deliveries', surrogate_key => true);
+SELECT tdm.manage_table('staging.staff', '{email}', surrogate_key => true);
+SELECT tdm.create_release('R41', 'v41.0');
+SELECT tdm.add_feature('R41', 'FEAT-4101', 1);
+SELECT tdm.create_release('R42', 'v42.0', 'R41');
+SELECT tdm.add_feature('R42', 'FEAT-4201', 1);
+
+-- R41: project 1 is Apollo in st1 and Zeus in st2, and staff 1 is ann in
+-- st1 and dan in st2: st2's are re-keyed. st2's delivery references its
+-- task by project and sku: it follows the task to Zeus's new id.
+INSERT INTO keys_st1.projects VALUES (1, 'Apollo', 'R41', 'FEAT-4101');
+INSERT INTO keys_st2.projects VALUES (1, 'Zeus', 'R41', 'FEAT-4101');
+INSERT INTO keys_st1.tasks VALUES (1, 1, 'apollo task', 'S3', 'R41', 'FEAT-4101');
+INSERT INTO keys_st2.tasks VALUES (1, 5, 'zeus task', 'S3', 'R41', 'FEAT-4101');
+INSERT INTO keys_st1.deliveries VALUES (1, 1, 'S3', 5, 'R41', 'FEAT-4101');
+INSERT INTO keys_st2.deliveries VALUES (2, 1, 'S3', 8, 'R41', 'FEAT-4101');
+INSERT INTO keys_st1.staff VALUES (1, 'ann@x', NULL, 'R41', 'FEAT-4101');
+INSERT INTO keys_st2.staff VALUES (1, 'dan@x', NULL, 'R41', 'FEAT-4101');
+SELECT tdm.tag_release('R41') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R41') AS run \gset
+SELECT tdm.promote('R41') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT rel, env, old_key, new_key, reason FROM tdm.key_map WHERE run_id = :run ORDER BY rel::text, env;
+SELECT d.id, d.qty, p.name AS project, t.title FROM master.deliveries d
+  JOIN master.tasks t USING (project_id, sku) JOIN master.projects p ON p.id = t.project_id ORDER BY d.id;
+
+-- R42: st2 numbers its new project Hera 2, the id R41 gave Zeus, and adds
+-- a task to each: Zeus's (1, 1) in st2 is (2, 1) in master, while Hera's
+-- own (2, 1) goes to Hera's new id. Neither is taken for the other. A
+-- delivery references Zeus's new task by sku. st2's new staff hal (2,
+-- dan's id in master) and ivy both report to st2's dan (1): both get
+-- dan's id, and hal's own new id is not taken for his manager's.
+INSERT INTO keys_st2.projects VALUES (2, 'Hera', 'R42', 'FEAT-4201');
+INSERT INTO keys_st2.tasks VALUES (2, 1, 'hera task', 'S1', 'R42', 'FEAT-4201'),
+                                  (1, 1, 'zeus task 2', 'S4', 'R42', 'FEAT-4201');
+INSERT INTO keys_st2.deliveries VALUES (3, 1, 'S4', 2, 'R42', 'FEAT-4201');
+INSERT INTO keys_st2.staff VALUES (2, 'hal@x', 1, 'R42', 'FEAT-4201'), (3, 'ivy@x', 1, 'R42', 'FEAT-4201');
+SELECT tdm.tag_release('R42') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R42') AS run \gset
+RESET client_min_messages;
+SELECT status, rows_collected, rows_loaded, rows_merged FROM tdm.run WHERE run_id = :run;
+SELECT rel, env, old_key, new_key, reason FROM tdm.key_map WHERE run_id = :run ORDER BY rel::text, env, old_key::text;
+SELECT p.name AS project, t.title, t.sku FROM staging.tasks t JOIN staging.projects p ON p.id = t.project_id
+ WHERE t.tdm_release = 'R42' ORDER BY t.title;
+SELECT d.id, d.qty, p.name AS project, t.title FROM staging.deliveries d
+  JOIN staging.tasks t USING (project_id, sku) JOIN staging.projects p ON p.id = t.project_id
+ WHERE d.tdm_release = 'R42';
+SELECT s.email, m.email AS manager FROM staging.staff s LEFT JOIN staging.staff m ON m.id = s.manager_id
+ WHERE s.tdm_release = 'R42' ORDER BY s.email;
