@@ -61,3 +61,6 @@ SELECT d.id, d.qty, p.name AS project, t.title FROM staging.deliveries d
  WHERE d.tdm_release = 'R42';
 SELECT s.email, m.email AS manager FROM staging.staff s LEFT JOIN staging.staff m ON m.id = s.manager_id
  WHERE s.tdm_release = 'R42' ORDER BY s.email;
+
+-- Bad input: promoting R42 from a target it was not consolidated into.
+SELECT tdm.promote('R42', 'qa');

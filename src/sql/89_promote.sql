@@ -152,13 +152,23 @@ BEGIN
             HINT = format('Deploy it again (SELECT tdm.deploy(%L, <code version>);), or archive it (tdm.archive_release).',
                           the_release);
   END IF;
-  IF r.status <> 'consolidated' OR NOT EXISTS (
-       SELECT 1 FROM tdm.run x WHERE x.release = the_release AND x.target = from_target
-          AND x.status = 'completed') THEN
+  IF NOT EXISTS (SELECT 1 FROM tdm.run x WHERE x.release = the_release AND x.target = from_target
+                    AND x.status = 'completed') THEN
     RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %',
       the_release, r.status, from_target
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = format('Consolidate it first: SELECT tdm.consolidate(%L);', the_release);
+            HINT = CASE WHEN from_target = 'staging'
+                        THEN format('Consolidate it first: SELECT tdm.consolidate(%L);', the_release)
+                        ELSE format('Consolidate it there first: SELECT tdm.consolidate(%L, %L);',
+                                    the_release, from_target) END;
+  END IF;
+  -- (A consolidation into another target leaves the release locked: only
+  -- staging's is the release's own.)
+  IF r.status <> 'consolidated' THEN
+    RAISE EXCEPTION 'promote: release "%" is %: its consolidation into % completed, but only a consolidation into staging makes a release consolidated',
+      the_release, r.status, from_target
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('Consolidate it into staging too: SELECT tdm.consolidate(%L);', the_release);
   END IF;
   IF to_regnamespace(quote_ident(from_target)) IS NULL THEN
     RAISE EXCEPTION 'promote: schema "%" does not exist', from_target USING ERRCODE = 'invalid_schema_name';
