@@ -14,6 +14,21 @@ CREATE TABLE tdm.audit (
   hash      text NOT NULL
 );
 COMMENT ON TABLE tdm.audit IS 'Append-only, hash-chained record of every tdm operation';
+-- Ids are given in chain order, by the appender that holds the chain's
+-- head (tdm._audit_chain), not when the row is formed.
+ALTER TABLE tdm.audit ALTER COLUMN audit_id DROP DEFAULT;
+
+-- The chain's head: the last row appended, locked by each appender until
+-- it commits. Locking it reads its latest version whatever the snapshot:
+-- under READ COMMITTED the appender waits and reads the new head; under
+-- REPEATABLE READ or SERIALIZABLE, a head changed since the snapshot is a
+-- serialization failure (retry), not a second row chained to the same one.
+CREATE TABLE tdm.audit_head (
+  one      bool PRIMARY KEY DEFAULT true CHECK (one),
+  audit_id bigint,
+  hash     text NOT NULL
+);
+INSERT INTO tdm.audit_head (audit_id, hash) VALUES (NULL, repeat('0', 64));
 
 -- The genesis value the first row chains to.
 CREATE FUNCTION tdm._audit_genesis() RETURNS text
@@ -32,24 +47,36 @@ $$;
 
 -- Fills in who, when and the chain. Ordinary roles cannot choose these
 -- values; a superuser inserting a complete row (a pg_dump restore) keeps it
--- as it was, and tdm.verify_audit() still checks it. The advisory lock keeps
--- the chain linear: one appender at a time, until its commit.
+-- as it was, and tdm.verify_audit() still checks it. The head's row lock
+-- keeps the chain linear: one appender at a time, until its commit.
 CREATE FUNCTION tdm._audit_chain() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  head tdm.audit_head;
+  latest tdm.audit;
 BEGIN
   IF NEW.hash <> '' AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
     RETURN NEW;
   END IF;
-  PERFORM pg_advisory_xact_lock(1952738657, 1);  -- ('tdma', 1): tdm's audit chain
+  SELECT * INTO head FROM tdm.audit_head FOR UPDATE;
+  -- (Rows restored without this trigger, or the head not restored: the
+  -- last row is the head.)
+  SELECT * INTO latest FROM tdm.audit a ORDER BY a.audit_id DESC LIMIT 1;
+  IF latest.audit_id IS DISTINCT FROM head.audit_id THEN
+    head.audit_id := latest.audit_id;
+    head.hash := coalesce(latest.hash, tdm._audit_genesis());
+    PERFORM setval('tdm.audit_audit_id_seq', greatest(latest.audit_id, 1), latest.audit_id IS NOT NULL);
+  END IF;
+  NEW.audit_id := nextval('tdm.audit_audit_id_seq');
   NEW.at := clock_timestamp();
   NEW.actor := session_user;
   -- The current role; tdm's own definer code (a superuser's) names the role
   -- it records for, as the review triggers do for a reviewer.
   NEW.role := CASE WHEN (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
                    THEN coalesce(NEW.role, current_user) ELSE current_user END;
-  NEW.prev_hash := coalesce((SELECT a.hash FROM tdm.audit a ORDER BY a.audit_id DESC LIMIT 1),
-                            tdm._audit_genesis());
+  NEW.prev_hash := head.hash;
   NEW.hash := tdm._audit_hash(NEW);
+  UPDATE tdm.audit_head SET audit_id = NEW.audit_id, hash = NEW.hash;
   RETURN NEW;
 END
 $$;
@@ -69,6 +96,10 @@ CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON tdm.audit
   FOR EACH ROW EXECUTE FUNCTION tdm._audit_refuse_change();
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON tdm.audit
   FOR EACH STATEMENT EXECUTE FUNCTION tdm._audit_refuse_change();
+-- (They fire whatever session_replication_role says: a session in replica
+-- mode appends to the chain and cannot remove rows either.)
+ALTER TABLE tdm.audit ENABLE ALWAYS TRIGGER audit_chain, ENABLE ALWAYS TRIGGER audit_append_only,
+  ENABLE ALWAYS TRIGGER audit_no_truncate;
 
 -- Appends one audit row; every tdm operation that changes something calls it.
 CREATE FUNCTION tdm._audit(action text, object text, detail jsonb DEFAULT '{}') RETURNS bigint

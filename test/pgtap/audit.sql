@@ -1,7 +1,33 @@
 -- The audit trail is append-only and hash-chained; tampering by a
 -- superuser who disables the triggers is detected at the broken link.
+-- Appends stay one chain under REPEATABLE READ and in replica mode.
 BEGIN;
-SELECT plan(10);
+SELECT plan(16);
+CREATE EXTENSION IF NOT EXISTS dblink;
+\ir ../../sql/include/sessions.sql
+
+-- (First, while this transaction holds no audit row.) A REPEATABLE READ
+-- transaction whose snapshot predates another session's append cannot
+-- chain to the row before that: a serialization failure, to retry, and
+-- the chain stays one line.
+\o /dev/null
+SELECT dblink_connect('rr', pg_temp.conninfo(current_database())),
+       dblink_connect('other', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('rr', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT * FROM dblink('rr', 'SELECT count(*) FROM tdm.audit') AS t(snapshot_taken bigint);
+SELECT * FROM dblink('other', $$SELECT tdm.create_release('AUDIT-RR-1')$$) AS t(x text);
+\o
+SELECT throws_ok($$SELECT * FROM dblink('rr', 'SELECT tdm.create_release(''AUDIT-RR-2'')') AS t(x text)$$,
+  '40001', NULL, 'an append under an older snapshot than the head is a serialization failure');
+\o /dev/null
+SELECT dblink_exec('rr', 'ROLLBACK');
+\o
+SELECT is((SELECT count(*)::int FROM tdm.audit WHERE object = 'AUDIT-RR-2'), 0, 'its row is not written');
+SELECT is_empty('SELECT * FROM tdm.verify_audit()', 'the chain is one line');
+\o /dev/null
+SELECT dblink_exec('other', $$DELETE FROM tdm.release WHERE release = 'AUDIT-RR-1'$$),
+       dblink_disconnect('rr'), dblink_disconnect('other');
+\o
 
 SELECT tdm.create_release('A1');
 SELECT tdm.create_release('A2');
@@ -55,6 +81,16 @@ SELECT results_eq(
 ROLLBACK TO SAVEPOINT tamper;
 
 SELECT is_empty('SELECT * FROM tdm.verify_audit()', 'the untouched chain verifies again');
+
+-- A session in replica mode (session_replication_role) still chains its
+-- rows and cannot remove any.
+SET LOCAL session_replication_role = replica;
+SELECT tdm.create_release('A4');
+SELECT isnt((SELECT hash FROM tdm.audit WHERE object = 'A4'), '', 'a row appended in replica mode is hashed');
+SELECT is_empty('SELECT * FROM tdm.verify_audit()', 'and chained');
+SELECT throws_ok($$DELETE FROM tdm.audit$$, '42501',
+  'tdm.audit is append-only: DELETE refused', 'DELETE refused in replica mode');
+RESET session_replication_role;
 
 SELECT * FROM finish();
 ROLLBACK;
