@@ -1,8 +1,10 @@
 -- The catalog: what tdm knows about environments, tables, releases and jobs.
 
 CREATE TABLE tdm.environment (
-  -- 'master' names the earlier releases' rows in conflicts.
-  name          text PRIMARY KEY CHECK (btrim(name) <> '' AND name <> 'master'),
+  -- 'master' names the earlier releases' rows in conflicts. Names sort
+  -- byte by byte (collation "C"), as detection's tie-break compares them,
+  -- whatever the database's collation.
+  name          text COLLATE "C" PRIMARY KEY CHECK (btrim(name) <> '' AND name <> 'master'),
   server        name NOT NULL,
   precedence    int  NOT NULL,
   remote_schema text NOT NULL,

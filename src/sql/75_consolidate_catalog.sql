@@ -157,6 +157,7 @@ END
 $$;
 CREATE TRIGGER run_truncate_guard BEFORE TRUNCATE ON tdm.run
   FOR EACH STATEMENT EXECUTE FUNCTION tdm._run_truncate_guard();
+ALTER TABLE tdm.run ENABLE ALWAYS TRIGGER run_detail_guard, ENABLE ALWAYS TRIGGER run_truncate_guard;
 
 CREATE TABLE tdm.violation (
   run_id   bigint NOT NULL REFERENCES tdm.run (run_id) ON DELETE CASCADE,

@@ -446,7 +446,7 @@ BEGIN
         '       SELECT p.row_ctid, p.env, p.key, p.old_json, p.conflict_id, %3$s AS new_value'
         '         FROM (SELECT p.* FROM pg_temp.tdm_plan p LEFT JOIN tdm.environment e ON e.name = p.env'
         '                WHERE p.role = ''rekey'''
-        '                ORDER BY e.precedence, p.env, (p.old_json ->> %6$L)::%7$s, p.row_ctid) p),'
+        '                ORDER BY e.precedence, p.env COLLATE "C", (p.old_json ->> %6$L)::%7$s, p.row_ctid) p),'
         '     changed AS (UPDATE %1$s t SET %2$I = p.new_value'
         '                   FROM (SELECT * FROM keyed ORDER BY row_ctid) p'
         '                  WHERE t.ctid = p.row_ctid'

@@ -662,6 +662,9 @@ END
 $$;
 CREATE TRIGGER decision_record AFTER INSERT OR UPDATE OR DELETE ON tdm.decision
   FOR EACH ROW EXECUTE FUNCTION tdm._decision_record();
+-- (Both fire in replica mode too: a decision is checked and recorded
+-- whatever session_replication_role says.)
+ALTER TABLE tdm.decision ENABLE ALWAYS TRIGGER decision_check, ENABLE ALWAYS TRIGGER decision_record;
 
 -- The function form of a decision (insert or replace).
 CREATE FUNCTION tdm.resolve(conflict_id text, action tdm.action, keep_env text DEFAULT NULL,
