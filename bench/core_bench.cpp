@@ -103,4 +103,36 @@ void BM_DetectConflicts(benchmark::State &state) {
 }
 BENCHMARK(BM_DetectConflicts)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
 
+// One group of every row: in environment e, person g has id g and the
+// email of person g + e (ids shifted by one between environments), so
+// ids and emails link each row to the next. Time per row should stay
+// flat as the group grows (items_per_second of the two sizes).
+void BM_DetectOneChainGroup(benchmark::State &state) {
+  const std::size_t per_env = static_cast<std::size_t>(state.range(0));
+  std::vector<SourceRow> input;
+  for (std::size_t env = 0; env < 3; ++env) {
+    for (std::size_t g = 0; g < per_env; ++g) {
+      SourceRow r;
+      r.env = env;
+      r.values = {Value(std::to_string(g)),
+                  Value("user" + std::to_string(g + env) + "@x"),
+                  Value("Name"),
+                  Value("Customer"),
+                  Value("2024-01-10"),
+                  Value("R2"),
+                  Value("FEAT-101")};
+      r.ts = 0;
+      input.push_back(std::move(r));
+    }
+  }
+  TableModel table = users();
+  table.surrogate_key = true;
+  const Context ctx = context();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(tdm::detect::detect_conflicts(table, ctx, input));
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * input.size()));
+}
+BENCHMARK(BM_DetectOneChainGroup)->Arg(10000)->Arg(40000)->Unit(benchmark::kMillisecond);
+
 }  // namespace

@@ -419,6 +419,37 @@ TEST(DistinctEntities, ARowWithANullNaturalKeyDoesNotBridgeTwoPeople) {
   EXPECT_EQ(c[1].members, (std::vector<std::size_t>{0, 2}));
 }
 
+TEST(DistinctEntities, AChainOfShiftedIdsSplitsIntoPeopleAndIdCollisions) {
+  // st{1,2,3} hold person g as id g with the email of person g + env: one
+  // group of every row. People are the rows of one email (2 or 3 of them);
+  // each id is held by three people: re-keyed.
+  std::vector<SourceRow> rows;
+  for (std::size_t env = 0; env < 3; ++env) {
+    for (int g = 1; g <= 4; ++g) {
+      const std::string id = std::to_string(g);
+      const std::string email = "e" + std::to_string(g + static_cast<int>(env)) + "@x";
+      rows.push_back(row(env, id.c_str(), email.c_str(), "Customer", "1", 10));
+    }
+  }
+  TableModel t = users();
+  t.surrogate_key = true;
+  const auto c = detect(rows, t);
+  std::vector<std::size_t> collisions;
+  std::vector<std::size_t> people;
+  for (const auto &x : c) {
+    if (x.rule == Rule::distinct_entities) {
+      collisions.push_back(x.members.size());
+      EXPECT_EQ(x.rekeyed.size(), 2u);
+    } else {
+      people.push_back(x.members.size());
+      EXPECT_EQ(x.kind, Kind::duplicate_natural_key);
+    }
+  }
+  EXPECT_EQ(collisions, (std::vector<std::size_t>{3, 3, 3, 3}));
+  std::sort(people.begin(), people.end());
+  EXPECT_EQ(people, (std::vector<std::size_t>{2, 2, 3, 3}));
+}
+
 TEST(Rules, IdenticalAttributesWithoutANewerRecordGoByPrecedence) {
   auto c = detect(
       {row(2, "7", "same@x", "Customer", "5", 10), row(1, "8", "same@x", "Customer", "5", 10)});

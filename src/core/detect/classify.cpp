@@ -193,6 +193,7 @@ class Classifier {
   }
   // A pair of the group that is held twice (held_twice); empty when none.
   std::vector<std::size_t> duplicated_in_environment(const std::vector<std::size_t> &group) const;
+  std::vector<std::string> natural_key_buckets(std::size_t row, const std::string &prefix) const;
   std::vector<std::vector<std::size_t>> split_entities(const std::vector<std::size_t> &group) const;
   std::vector<std::vector<std::size_t>> join_held_twice(
       std::vector<std::vector<std::size_t>> entities) const;
@@ -221,10 +222,55 @@ class Classifier {
   std::unordered_map<std::size_t, RowKeys> keys_;
 };
 
+// Rows of `group` (positions) bucketed by a key: for each position, the
+// later positions that share one of its keys, ascending. A key is shared by
+// a few rows (one per environment, or master's), so this is linear in the
+// group where comparing every pair was quadratic: a chain of rows linked by
+// alternating keys (ids shifted by one between environments) makes one
+// group of every row.
+namespace {
+template <typename KeysOf>
+std::vector<std::vector<std::size_t>> later_partners(std::size_t n, KeysOf keys_of) {
+  std::unordered_map<std::string, std::vector<std::size_t>> holders;
+  std::vector<std::vector<std::string>> keys(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    keys[i] = keys_of(i);
+    for (const std::string &key : keys[i]) holders[key].push_back(i);
+  }
+  std::vector<std::vector<std::size_t>> partners(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (const std::string &key : keys[i]) {
+      for (std::size_t j : holders[key]) {
+        if (j > i) partners[i].push_back(j);
+      }
+    }
+    std::sort(partners[i].begin(), partners[i].end());
+    partners[i].erase(std::unique(partners[i].begin(), partners[i].end()), partners[i].end());
+  }
+  return partners;
+}
+}  // namespace
+
+// The bucket keys of a row: its natural keys, each tagged with its group's
+// number (and `prefix`, e.g. the environment), empty keys left out.
+std::vector<std::string> Classifier::natural_key_buckets(std::size_t row,
+                                                         const std::string &prefix) const {
+  std::vector<std::string> keys;
+  for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
+    const std::string &key = nk_key(row, k);
+    if (!key.empty()) keys.push_back(prefix + std::to_string(k) + '\x1f' + key);
+  }
+  return keys;
+}
+
 std::vector<std::size_t> Classifier::duplicated_in_environment(
     const std::vector<std::size_t> &group) const {
+  const auto partners = later_partners(group.size(), [&](std::size_t i) {
+    if (env(group[i]).fixed) return std::vector<std::string>{};
+    return natural_key_buckets(group[i], std::to_string(rows_[group[i]].env) + '\x1f');
+  });
   for (std::size_t i = 0; i < group.size(); ++i) {
-    for (std::size_t j = i + 1; j < group.size(); ++j) {
+    for (std::size_t j : partners[i]) {
       if (held_twice(group[i], group[j])) return {group[i], group[j]};
     }
   }
@@ -256,37 +302,43 @@ std::vector<std::vector<std::size_t>> Classifier::split_entities(
     auto &kept = keys_by_env[root];
     for (auto &[e, key] : keys_by_env[root == ri ? rj : ri]) kept.emplace(e, key);
   };
+  // Pairs in (i, j) order, as the tie-break orders the group.
+  const auto by_natural_key =
+      later_partners(n, [&](std::size_t i) { return natural_key_buckets(group[i], ""); });
   for (std::size_t i = 0; i < n; ++i) {
     if ((i & 0xFF) == 0) check_interrupts();
-    for (std::size_t j = i + 1; j < n; ++j) {
-      for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
-        const std::string &ka = nk_key(group[i], k);
-        if (!ka.empty() && ka == nk_key(group[j], k)) join(i, j);
-      }
-    }
+    for (std::size_t j : by_natural_key[i]) join(i, j);
   }
   // A shared primary key joins two entities unless some pair across them
   // is distinct: a row with a NULL natural key must not bridge alice and
   // bob. Pairs are taken in tie-break order, so such a row joins the
-  // highest-precedence side.
-  auto separated = [&](std::size_t i, std::size_t j) {
-    const std::size_t ri = sets.find_set(i);
-    const std::size_t rj = sets.find_set(j);
-    for (std::size_t x = 0; x < n; ++x) {
-      if (sets.find_set(x) != ri) continue;
-      for (std::size_t y = 0; y < n; ++y) {
-        if (sets.find_set(y) == rj && distinct_entities(group[x], group[y])) return true;
+  // highest-precedence side. (Each entity's rows, by its root.)
+  std::vector<std::vector<std::size_t>> rows_of(n);
+  for (std::size_t x = 0; x < n; ++x) rows_of[sets.find_set(x)].push_back(x);
+  auto separated = [&](std::size_t ri, std::size_t rj) {
+    for (std::size_t x : rows_of[ri]) {
+      for (std::size_t y : rows_of[rj]) {
+        if (distinct_entities(group[x], group[y])) return true;
       }
     }
     return false;
   };
+  const auto by_primary_key = later_partners(n, [&](std::size_t i) {
+    const std::string &key = pk_key(group[i]);
+    return key.empty() ? std::vector<std::string>{} : std::vector<std::string>{key};
+  });
   for (std::size_t i = 0; i < n; ++i) {
     if ((i & 0xFF) == 0) check_interrupts();
-    for (std::size_t j = i + 1; j < n; ++j) {
-      const std::string &pa = pk_key(group[i]);
-      if (pa.empty() || pa != pk_key(group[j])) continue;
-      if (sets.find_set(i) == sets.find_set(j) || separated(i, j)) continue;
-      sets.union_set(i, j);
+    for (std::size_t j : by_primary_key[i]) {
+      const std::size_t ri = sets.find_set(i);
+      const std::size_t rj = sets.find_set(j);
+      if (ri == rj || separated(ri, rj)) continue;
+      sets.link(ri, rj);
+      const std::size_t root = sets.find_set(ri);
+      auto &kept = rows_of[root];
+      auto &gone = rows_of[root == ri ? rj : ri];
+      kept.insert(kept.end(), gone.begin(), gone.end());
+      gone.clear();
     }
   }
   std::map<std::size_t, std::vector<std::size_t>> by_root;
@@ -639,28 +691,44 @@ void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conf
 // environment's rows met through a third) stay apart.
 std::vector<std::vector<std::size_t>> Classifier::join_held_twice(
     std::vector<std::vector<std::size_t>> entities) const {
-  auto any_held_twice = [&](const std::vector<std::size_t> &x, const std::vector<std::size_t> &y) {
-    for (std::size_t a : x) {
-      for (std::size_t b : y) {
-        if (held_twice(a, b)) return true;
-      }
-    }
-    return false;
-  };
-  bool joined = true;
-  while (joined && entities.size() > 1) {
-    joined = false;
-    for (std::size_t i = 0; i < entities.size() && !joined; ++i) {
-      for (std::size_t j = i + 1; j < entities.size() && !joined; ++j) {
-        if (!any_held_twice(entities[i], entities[j])) continue;
-        entities[i].insert(entities[i].end(), entities[j].begin(), entities[j].end());
-        order(entities[i]);
-        entities.erase(entities.begin() + static_cast<std::ptrdiff_t>(j));
-        joined = true;
-      }
+  if (entities.size() < 2) return entities;
+  // The rows of every entity, with the entity they are in: rows held twice
+  // share a bucket (environment and natural key).
+  std::vector<std::size_t> rows;
+  std::vector<std::size_t> entity_of;
+  for (std::size_t e = 0; e < entities.size(); ++e) {
+    for (std::size_t row : entities[e]) {
+      rows.push_back(row);
+      entity_of.push_back(e);
     }
   }
-  return entities;
+  const auto partners = later_partners(rows.size(), [&](std::size_t i) {
+    if (env(rows[i]).fixed) return std::vector<std::string>{};
+    return natural_key_buckets(rows[i], std::to_string(rows_[rows[i]].env) + '\x1f');
+  });
+  boost::disjoint_sets_with_storage<> sets(entities.size());
+  for (std::size_t e = 0; e < entities.size(); ++e) sets.make_set(e);
+  bool joined = false;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    for (std::size_t j : partners[i]) {
+      if (entity_of[i] == entity_of[j] || !held_twice(rows[i], rows[j])) continue;
+      sets.union_set(entity_of[i], entity_of[j]);
+      joined = true;
+    }
+  }
+  if (!joined) return entities;
+  // Joined entities in the place of the first of them, their rows in
+  // tie-break order.
+  std::map<std::size_t, std::size_t> place_of_root;
+  std::vector<std::vector<std::size_t>> result;
+  for (std::size_t e = 0; e < entities.size(); ++e) {
+    auto [it, first] = place_of_root.emplace(sets.find_set(e), result.size());
+    if (first) result.emplace_back();
+    auto &into = result[it->second];
+    into.insert(into.end(), entities[e].begin(), entities[e].end());
+  }
+  for (auto &entity : result) order(entity);
+  return result;
 }
 
 std::string Classifier::env_label(std::size_t row, const std::vector<std::size_t> &members) const {
