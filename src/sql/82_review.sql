@@ -646,7 +646,10 @@ BEGIN
     INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
     VALUES (coalesce(NEW.approved_by, acting),
             CASE WHEN NEW.approved_by IS NULL THEN 'withdraw_approval' ELSE 'approve' END,
-            NEW.conflict_id, jsonb_build_object('decided_by', OLD.decided_by), '', '');
+            NEW.conflict_id, jsonb_build_object('decided_by', OLD.decided_by,
+                                                'decided_at', OLD.decided_at, 'action', OLD.action,
+                                                'keep_env', OLD.keep_env, 'renames', OLD.renames,
+                                                'merged', OLD.merged), '', '');
   ELSE
     PERFORM tdm._mark_conflict(NEW.conflict_id, 'decided');
     INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
@@ -761,8 +764,18 @@ BEGIN
     RAISE NOTICE 'approve: the decision on % is approved already, by %', conflict_id, d.approved_by;
     RETURN;
   END IF;
-  UPDATE tdm.decision SET approved_by = current_user
-   WHERE decision.conflict_id = approve.conflict_id;
+  -- The decision as read above, not one written meanwhile by a transaction
+  -- this UPDATE waited for (it would approve what its approver never saw).
+  UPDATE tdm.decision x SET approved_by = current_user
+   WHERE x.conflict_id = approve.conflict_id AND x.decided_at = d.decided_at
+     AND x.decided_by = d.decided_by AND x.approved_by IS NULL;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'approve: the decision on % changed while it was being approved', conflict_id
+      USING ERRCODE = 'serialization_failure',
+            DETAIL = format('It was %s%s by %s at %s when approve read it.', d.action,
+                            coalesce(' ' || d.keep_env, ''), d.decided_by, d.decided_at),
+            HINT = 'Read the decision again (tdm.decision), then approve it if it stands.';
+  END IF;
 END
 $$;
 
