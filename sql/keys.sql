@@ -64,3 +64,13 @@ SELECT s.email, m.email AS manager FROM staging.staff s LEFT JOIN staging.staff 
 
 -- Bad input: promoting R42 from a target it was not consolidated into.
 SELECT tdm.promote('R42', 'qa');
+-- Bad input: staging no longer holds what R42's run loaded (a row deleted
+-- there; a rollback of staging does the same): promote refuses, and a
+-- consolidation again puts the rows back.
+DELETE FROM staging.deliveries WHERE tdm_release = 'R42';
+SELECT tdm.promote('R42');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R42') = :run AS same_run;
+SELECT tdm.promote('R42') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT count(*) AS deliveries FROM master.deliveries WHERE tdm_release = 'R42';

@@ -180,8 +180,31 @@ BEGIN
   PERFORM tdm._require_same_columns('promote', from_target, false);
   PERFORM tdm._require_same_columns('promote', to_target, true);
 
-  -- Collisions with earlier releases' rows, on every unique index of master.
+  -- The source holds the release's rows as its consolidation loaded them:
+  -- a rollback of that target, or a write, since then would promote other
+  -- rows (or none).
   PERFORM tdm._progress(job, 'check');
+  SELECT x.run_id, x.tables INTO t FROM tdm.run x
+   WHERE x.release = the_release AND x.target = from_target AND x.status = 'completed'
+   ORDER BY x.run_id DESC LIMIT 1;
+  FOR n, examples IN
+    SELECT t.run_id, jsonb_build_object('table', x.rel::text, 'loaded', t.tables -> x.managed::text -> 'loaded',
+                                        'holds', c.row_count)
+      FROM tdm._target_tables(from_target) x
+     CROSS JOIN LATERAL tdm._release_checksum(x.rel, x.managed, x.release_column, the_release, true, x.rel) c
+     WHERE coalesce((t.tables -> x.managed::text ->> 'loaded')::bigint, 0) <> c.row_count
+        OR coalesce(t.tables -> x.managed::text ->> 'checksum', '0') <> c.checksum
+     ORDER BY x.step LIMIT 1 LOOP
+    RAISE EXCEPTION 'promote: % holds % row(s) of release %, not the % its run % loaded%',
+      examples ->> 'table', examples ->> 'holds', the_release, coalesce(examples ->> 'loaded', '0'), n,
+      CASE WHEN examples ->> 'holds' = examples ->> 'loaded' THEN ' (the same count, other values)' ELSE '' END
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = format('%s changed since the consolidation: a rollback of %s, or a write to it.',
+                            from_target, from_target),
+            HINT = format('Consolidate it again (SELECT tdm.consolidate(%L);), then promote it.', the_release);
+  END LOOP;
+
+  -- Collisions with earlier releases' rows, on every unique index of master.
   FOR t IN SELECT o.rel, m.release_column, tdm._target_table(from_target, o.rel) AS source,
                   tdm._target_table(to_target, o.rel) AS dest,
                   ci.relname AS index_name,
