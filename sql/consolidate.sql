@@ -229,7 +229,8 @@ SELECT status FROM tdm.release WHERE release = 'R3';
 SELECT regexp_replace(tdm.report(1), 'Phase timings \(ms\):.*', 'Phase timings (ms): ...') AS report;
 \pset format aligned
 SELECT (tdm.report(1, 'json')::jsonb) ->> 'auto_resolved_pct' AS auto_pct,
-       tdm.report(1, 'html') LIKE '<table class="tdm-report">%</table>' AS html;
+       tdm.report(1, 'html') LIKE '<!DOCTYPE html>%<table class="tdm-report">%</table>%<svg%</svg>%</html>'
+         AS html_page_with_chart;
 SELECT tdm.report(1, 'pdf');
 SELECT tdm.report(99);
 

@@ -298,6 +298,8 @@ SELECT tdm.resolve(:'products_conflict', 'merge', merged => '{"maker": "Acme Cor
 SELECT tdm.resolve(:'products_conflict', 'keep_all', renames => '{"st2": {"id": 2}}', rationale => 'two products');
 SELECT tdm.resolve(:'products_conflict', 'keep_all', renames => '{"st2": {"id": 2, "Stock Code": "P2"}}',
                    rationale => 'two products');
+-- Until a second reviewer approves, the report says the run waits for it.
+SELECT line FROM regexp_split_to_table(tdm.report(:run), E'\n') AS line WHERE line LIKE '%approval%';
 SET SESSION AUTHORIZATION tdm_regress_approver;
 SELECT tdm.approve(:'products_conflict');
 RESET SESSION AUTHORIZATION;
@@ -308,6 +310,9 @@ SET client_min_messages = warning;
 SELECT tdm.consolidate('R27') = :run AS same_run;
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
+-- The report says what to fix, and that nothing was loaded.
+SELECT line FROM regexp_split_to_table(tdm.report(:run), E'\n') AS line
+ WHERE line ~ '^(Final records|Violations|  staging|  Nothing)';
 SELECT tdm.resolve(:'products_conflict', 'keep_all', renames => '{"st2": {"id": 2, "Stock Code": "P2"}}',
                    rationale => 'two products; the rule goes');
 SELECT tdm.drop_rule('no_gadgets');

@@ -22,6 +22,7 @@ CREATE TABLE tdm.run (
   phase_ms       jsonb NOT NULL DEFAULT '{}',
   tables         jsonb NOT NULL DEFAULT '{}',  -- per table: collected per environment, outcome
   calls          int NOT NULL DEFAULT 0,       -- consolidate calls that worked on this run
+  decisions      jsonb,  -- the decisions a completed run applied, as its report lists them
   started_by     name NOT NULL DEFAULT current_user,
   started_at     timestamptz NOT NULL DEFAULT now(),
   finished_at    timestamptz

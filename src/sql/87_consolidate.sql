@@ -227,7 +227,8 @@ BEGIN
   DELETE FROM tdm.conflict WHERE run_id = run.run_id;
   DELETE FROM tdm.key_map WHERE run_id = run.run_id;
   DELETE FROM tdm.violation WHERE run_id = run.run_id;
-  UPDATE tdm.run x SET job_id = job, status = 'collecting', calls = x.calls + 1, finished_at = NULL
+  UPDATE tdm.run x SET job_id = job, status = 'collecting', calls = x.calls + 1, finished_at = NULL,
+                      rows_loaded = 0, decisions = NULL
    WHERE x.run_id = run.run_id;
 
   CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json jsonb,
@@ -403,7 +404,10 @@ BEGIN
         UPDATE tdm.conflict c SET status = 'applied'
          WHERE c.run_id = run.run_id AND c.status = 'decided';
       END IF;
-      UPDATE tdm.run x SET rows_loaded = loaded WHERE x.run_id = run.run_id;
+      -- (The decisions as applied: tdm.decision is keyed by conflict, and a
+      -- run of the release into another target may change them later.)
+      UPDATE tdm.run x SET rows_loaded = loaded, decisions = tdm._run_decisions(run.run_id)
+       WHERE x.run_id = run.run_id;
       IF the_target = 'staging' THEN
         -- (Unless the release was tagged again meanwhile: its lock is then
         -- not the one this run was checked against.)

@@ -1,9 +1,32 @@
 -- Consolidation, audit report: the summary of a run ("Consolidation Audit
--- Trail - Release R2") as text for psql, json for tools, html for mail.
+-- Trail - Release R2") as text for psql, json for tools, and a
+-- self-contained html page (its figures and a chart) for mail.
 
--- Everything the report says, as one jsonb document.
+-- The decisions in force on a run's conflicts, priority 1 first.
+CREATE FUNCTION tdm._run_decisions(run_id bigint) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+                    'conflict_id', d.conflict_id, 'action', d.action, 'keep_env', d.keep_env,
+                    'decided_by', d.decided_by, 'approved_by', d.approved_by,
+                    'rationale', d.rationale)
+                  ORDER BY c.priority, d.conflict_id), '[]')
+    FROM tdm.conflict c JOIN tdm.decision d USING (conflict_id)
+   WHERE c.run_id = _run_decisions.run_id AND c.status IN ('decided', 'applied')
+$$;
+
+-- Everything the report says, as one jsonb document. Times over all the
+-- run's calls come from their audit rows (tdm.run holds the last call's).
 CREATE FUNCTION tdm._report_data(run_id bigint) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH calls AS (
+         SELECT a.at, a.detail ->> 'status' AS status,
+                (SELECT coalesce(sum(p.value::bigint), 0) FROM jsonb_each_text(a.detail -> 'phase_ms') p)
+                  AS ms,
+                lag(a.detail ->> 'status') OVER w AS previous_status, lag(a.at) OVER w AS previous_at,
+                a.detail -> 'phase_ms' AS phase_ms
+           FROM tdm.audit a
+          WHERE a.action = 'consolidate' AND a.detail ->> 'run_id' = _report_data.run_id::text
+         WINDOW w AS (ORDER BY a.audit_id))
   SELECT jsonb_build_object(
     'release', r.release, 'run_id', r.run_id, 'target', r.target, 'status', r.status,
     'calls', r.calls, 'started_by', r.started_by, 'started_at', r.started_at,
@@ -17,32 +40,107 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     'conflicts', r.conflicts, 'auto_resolved', r.auto_resolved, 'manual', r.manual,
     'auto_resolved_pct', CASE WHEN r.conflicts > 0
                               THEN round(100.0 * r.auto_resolved / r.conflicts, 1) END,
+    'manual_pct', CASE WHEN r.conflicts > 0 THEN round(100.0 * r.manual / r.conflicts, 1) END,
     'by_rule', coalesce((SELECT jsonb_object_agg(x.rule, x.n) FROM
                   (SELECT c.rule, count(*) AS n FROM tdm.conflict c WHERE c.run_id = r.run_id
                     GROUP BY c.rule) x), '{}'),
     'by_kind', coalesce((SELECT jsonb_object_agg(x.kind, x.n) FROM
                   (SELECT c.kind, count(*) AS n FROM tdm.conflict c WHERE c.run_id = r.run_id
                     GROUP BY c.kind) x), '{}'),
+    'by_kind_rule', coalesce((SELECT jsonb_object_agg(y.kind, y.rules) FROM
+                       (SELECT x.kind, jsonb_object_agg(x.rule, x.n) AS rules FROM
+                          (SELECT c.kind, c.rule, count(*) AS n FROM tdm.conflict c
+                            WHERE c.run_id = r.run_id GROUP BY 1, 2) x GROUP BY x.kind) y), '{}'),
     'manual_by_priority', coalesce((SELECT jsonb_object_agg('P' || x.priority, x.n) FROM
                              (SELECT c.priority, count(*) AS n FROM tdm.conflict c
                                WHERE c.run_id = r.run_id AND c.rule = 'manual'
                                GROUP BY c.priority) x), '{}'),
     'waiting_for_review', (SELECT count(*) FROM tdm.conflict c
                             WHERE c.run_id = r.run_id AND c.status IN ('pending', 'stale')),
+    'waiting_for_approval', (SELECT count(*) FROM tdm.conflict c JOIN tdm.decision d USING (conflict_id)
+                              WHERE c.run_id = r.run_id AND c.status = 'decided' AND c.priority = 1
+                                AND d.approved_by IS NULL),
     'final_records', r.rows_loaded, 'merged', r.rows_merged, 'renamed', r.rows_renamed,
     'deleted', r.rows_deleted,
     'violations', coalesce((SELECT jsonb_object_agg(x.kind || ' ' || x.severity, x.n) FROM
                      (SELECT v.kind, v.severity, count(*) AS n FROM tdm.violation v
                        WHERE v.run_id = r.run_id GROUP BY 1, 2) x), '{}'),
-    'phase_ms', r.phase_ms, 'tables', r.tables,
-    'decisions', coalesce((SELECT jsonb_agg(jsonb_build_object(
-                           'conflict_id', d.conflict_id, 'action', d.action,
-                           'keep_env', d.keep_env, 'decided_by', d.decided_by,
-                           'approved_by', d.approved_by, 'rationale', d.rationale)
-                         ORDER BY c.priority, d.conflict_id)
-                    FROM tdm.conflict c JOIN tdm.decision d USING (conflict_id)
-                   WHERE c.run_id = r.run_id AND c.status IN ('decided', 'applied')), '[]'))
+    'violation_examples', coalesce((SELECT jsonb_agg(x ORDER BY x.severity, x.rel, x.kind, x.row_key::text)
+                             FROM (SELECT v.rel::text AS rel, v.kind, v.severity, v.row_key, v.detail
+                                     FROM tdm.violation v WHERE v.run_id = r.run_id
+                                    ORDER BY v.severity, v.rel::text, v.kind, v.row_key::text
+                                    LIMIT 10) x), '[]'),
+    'phase_ms', r.phase_ms,
+    'all_calls_ms', coalesce((SELECT jsonb_object_agg(p.key, p.total) FROM
+                       (SELECT p.key, sum(p.value::bigint) AS total
+                          FROM calls c CROSS JOIN LATERAL jsonb_each_text(c.phase_ms) p
+                         GROUP BY p.key) p), '{}'),
+    -- Between a call that left the run awaiting review and the next call's
+    -- start: the reviewers' time.
+    'review_ms', (SELECT coalesce(sum(greatest(0, extract(epoch FROM c.at - c.previous_at) * 1000 - c.ms)), 0)::bigint
+                    FROM calls c WHERE c.previous_status = 'awaiting_review'),
+    'elapsed_ms', (extract(epoch FROM r.finished_at - r.started_at) * 1000)::bigint,
+    'tables', r.tables,
+    'decisions', CASE WHEN r.status = 'completed' AND r.decisions IS NOT NULL THEN r.decisions
+                      ELSE tdm._run_decisions(r.run_id) END)
     FROM tdm.run r WHERE r.run_id = _report_data.run_id
+$$;
+
+-- Milliseconds as people read them: 850 ms, 12.4 s, 3 min 20 s, 6 h 24 min.
+CREATE FUNCTION tdm._duration(ms bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN ms IS NULL THEN NULL
+              WHEN ms < 1000 THEN ms || ' ms'
+              WHEN ms < 60000 THEN round(ms / 1000.0, 1) || ' s'
+              WHEN ms < 3600000 THEN (ms / 60000) || ' min ' || (ms % 60000 / 1000) || ' s'
+              ELSE (ms / 3600000) || ' h ' || (ms % 3600000 / 60000) || ' min' END
+$$;
+
+-- The chart of the html page: one bar per conflict kind, in parts per
+-- rule (how it was resolved), as inline SVG.
+CREATE FUNCTION tdm._report_chart(d jsonb) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH rules(rule, color, n) AS (
+         VALUES ('distinct_entities', '#4e79a7', 1), ('exact_duplicate', '#59a14f', 2),
+                ('temporal_priority', '#9c755f', 3), ('non_conflicting_merge', '#76b7b2', 4),
+                ('feature_priority', '#edc948', 5), ('environment_precedence', '#b07aa1', 6),
+                ('manual', '#e15759', 7)),
+       kinds AS (
+         SELECT k.kind, row_number() OVER (ORDER BY k.n) - 1 AS y,
+                (SELECT sum(v.value::bigint) FROM jsonb_each_text(d -> 'by_kind_rule' -> k.kind) v) AS total
+           FROM unnest(enum_range(NULL::tdm.conflict_kind)::text[]) WITH ORDINALITY AS k(kind, n)
+          WHERE d -> 'by_kind_rule' ? k.kind),
+       scale AS (SELECT greatest(max(total), 1)::numeric AS top, count(*) AS bars FROM kinds),
+       parts AS (
+         SELECT k.kind, k.y, k.total, r.rule, r.color, x.n,
+                coalesce(sum(x.n) OVER (PARTITION BY k.kind ORDER BY r.n
+                                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+           FROM kinds k CROSS JOIN rules r
+          CROSS JOIN LATERAL (SELECT (d -> 'by_kind_rule' -> k.kind ->> r.rule)::bigint AS n) x
+          WHERE x.n IS NOT NULL),
+       legend AS (
+         SELECT r.rule, r.color, row_number() OVER (ORDER BY r.n) - 1 AS i FROM rules r
+          WHERE EXISTS (SELECT 1 FROM parts p WHERE p.rule = r.rule))
+  SELECT CASE WHEN (SELECT bars FROM scale) = 0 THEN '<p>No conflicts.</p>' ELSE
+    format('<svg xmlns="http://www.w3.org/2000/svg" width="720" height="%s" role="img"'
+           ' aria-label="Conflicts by kind and resolution">', 40 + 30 * s.bars + 22 * (SELECT count(*) FROM legend))
+    || (SELECT string_agg(format('<text x="0" y="%s" font-size="13">%s</text>', 30 * k.y + 20, k.kind)
+                          || format('<text x="%s" y="%s" font-size="13">%s</text>',
+                                    190 + round(460 * k.total / s.top) + 6, 30 * k.y + 20, k.total), '')
+          FROM kinds k)
+    || (SELECT string_agg(format('<rect x="%s" y="%s" width="%s" height="20" fill="%s">'
+                                 '<title>%s, %s: %s</title></rect>',
+                                 190 + round(460 * p.before / s.top), 30 * p.y + 6,
+                                 greatest(round(460 * p.n / s.top), 1), p.color, p.kind, p.rule, p.n), ''
+                          ORDER BY p.y, p.before)
+          FROM parts p)
+    || (SELECT string_agg(format('<rect x="190" y="%1$s" width="14" height="14" fill="%2$s"/>'
+                                 '<text x="210" y="%3$s" font-size="12">%4$s</text>',
+                                 30 * s.bars + 16 + 22 * l.i, l.color, 30 * s.bars + 28 + 22 * l.i, l.rule),
+                          '' ORDER BY l.i)
+          FROM legend l)
+    || '</svg>' END
+    FROM scale s
 $$;
 
 CREATE FUNCTION tdm.report(run_id bigint, format text DEFAULT 'text') RETURNS text
@@ -53,6 +151,7 @@ DECLARE
   k text;
   v text;
   html text;
+  phases constant text[] := '{collect,detect,resolve,validate,load}';
 BEGIN
   IF d IS NULL THEN
     RAISE EXCEPTION 'report: run % does not exist', run_id
@@ -81,23 +180,67 @@ BEGIN
     lines := lines || pg_catalog.format('%-28s %s', '    ' || k || ':', v);
   END LOOP;
   lines := lines || pg_catalog.format('%-28s %s%s', '  Manual review:', d->>'manual',
-                     coalesce(' (' || (SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key)
-                                         FROM jsonb_each_text(d->'manual_by_priority') e) || ')', ''));
+                     CASE WHEN d->>'manual_pct' IS NULL THEN ''
+                          ELSE ' (' || (d->>'manual_pct') || '%'
+                               || coalesce('; ' || (SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key)
+                                                      FROM jsonb_each_text(d->'manual_by_priority') e), '')
+                               || ')' END);
   IF (d->>'waiting_for_review')::int > 0 THEN
     lines := lines || pg_catalog.format('%-28s %s', '  Waiting for review:', d->>'waiting_for_review');
   END IF;
-  lines := lines || pg_catalog.format('%-28s %s', 'Final records:', d->>'final_records');
+  IF (d->>'waiting_for_approval')::int > 0 THEN
+    lines := lines || pg_catalog.format('%-28s %s (priority 1 decisions: another reviewer runs tdm.approve)',
+                                        '  Waiting for approval:', d->>'waiting_for_approval');
+  END IF;
+  IF d->>'status' = 'completed' THEN
+    lines := lines || pg_catalog.format('%-28s %s', 'Final records:', d->>'final_records');
+  ELSE
+    lines := lines || pg_catalog.format('%-28s %s', 'Final records:',
+                                        'none loaded by this run (' || (d->>'status') || ')');
+  END IF;
   lines := lines || pg_catalog.format('%-28s %s', '  Merged away:', d->>'merged');
   lines := lines || pg_catalog.format('%-28s %s', '  Renamed (new keys):', d->>'renamed');
   lines := lines || pg_catalog.format('%-28s %s', '  Deleted:', d->>'deleted');
   lines := lines || pg_catalog.format('%-28s %s', 'Violations:',
                      coalesce((SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key)
                                  FROM jsonb_each_text(d->'violations') e), 'none'));
+  -- What to fix: the first violations, each with its row and detail.
+  FOR v IN SELECT pg_catalog.format('  %s %s (%s): %s %s', x->>'rel', x->>'kind', x->>'severity',
+                                    x->'row_key', left(x->>'detail', 160))
+             FROM jsonb_array_elements(d->'violation_examples') x LOOP
+    lines := lines || v;
+  END LOOP;
+  IF (SELECT sum(e.value::bigint) FROM jsonb_each_text(d->'violations') e)
+     > jsonb_array_length(d->'violation_examples') THEN
+    lines := lines || pg_catalog.format('  ... and %s more in tdm.violation (run_id = %s)',
+                                        (SELECT sum(e.value::bigint) FROM jsonb_each_text(d->'violations') e)
+                                          - jsonb_array_length(d->'violation_examples'), d->>'run_id');
+  END IF;
+  IF d->>'status' = 'invalid' THEN
+    lines := lines || pg_catalog.format('  Nothing loaded: fix these rows (in their environments, or by a'
+                                        ' decision) or the rule they break; tag the release again if its data'
+                                        ' changed, then call tdm.consolidate(%L) again.', d->>'release');
+  END IF;
   lines := lines || pg_catalog.format('%-28s %s', 'Phase timings (ms):',
                      coalesce((SELECT string_agg(e.key || ' ' || e.value, ', '
-                                                 ORDER BY array_position(
-                                                   '{collect,detect,resolve,validate,load}', e.key))
+                                                 ORDER BY array_position(phases, e.key))
                                  FROM jsonb_each_text(d->'phase_ms') e), ''));
+  IF (d->>'calls')::int > 1 THEN
+    lines := lines || pg_catalog.format('%-28s %s', 'All calls (ms):',
+                       coalesce((SELECT string_agg(e.key || ' ' || e.value, ', '
+                                                   ORDER BY array_position(phases, e.key))
+                                   FROM jsonb_each_text(d->'all_calls_ms') e), ''));
+  END IF;
+  IF (d->>'review_ms')::bigint > 0 THEN
+    lines := lines || pg_catalog.format('%-28s %s', 'Manual review time:',
+                                        tdm._duration((d->>'review_ms')::bigint) || ' (between calls)');
+  END IF;
+  IF d->>'elapsed_ms' IS NOT NULL THEN
+    lines := lines || pg_catalog.format('%-28s %s', 'Total elapsed:', tdm._duration((d->>'elapsed_ms')::bigint));
+    lines := lines || pg_catalog.format('%-28s %s', 'Completed:',
+                                        to_char((d->>'finished_at')::timestamptz AT TIME ZONE 'UTC',
+                                                'YYYY-MM-DD HH24:MI:SS "UTC"'));
+  END IF;
   -- Decisions: counted by action, the first ten spelled out (priority 1 first).
   IF jsonb_array_length(d->'decisions') = 0 THEN
     lines := lines || pg_catalog.format('%-28s %s', 'Decisions:', 'none');
@@ -124,14 +267,29 @@ BEGIN
   IF format = 'text' THEN
     RETURN array_to_string(lines, E'\n');
   END IF;
-  html := '<table class="tdm-report">' || E'\n' || pg_catalog.format('<caption>%s</caption>', 
-            replace(replace(replace(lines[1], '&', '&amp;'), '<', '&lt;'), '>', '&gt;')) || E'\n';
+  -- A page of its own: no script, no style sheet or font to fetch.
+  html := '<!DOCTYPE html>' || E'\n' || '<html lang="en"><head><meta charset="utf-8">'
+          || pg_catalog.format('<title>%s</title>', tdm._html_escape(lines[1]))
+          || '<style>body{font-family:sans-serif;margin:2em;color:#222}'
+          || 'table.tdm-report{border-collapse:collapse}'
+          || 'table.tdm-report td{padding:2px 16px 2px 0;vertical-align:top}'
+          || 'table.tdm-report td:first-child{white-space:pre}</style></head><body>' || E'\n'
+          || pg_catalog.format('<h1>%s</h1>', tdm._html_escape(lines[1])) || E'\n'
+          || '<table class="tdm-report">' || E'\n';
   FOR v IN SELECT unnest(lines[2:]) LOOP
-    v := replace(replace(replace(v, '&', '&amp;'), '<', '&lt;'), '>', '&gt;');
+    v := tdm._html_escape(v);
     html := html || pg_catalog.format('<tr><td>%s</td><td>%s</td></tr>',
-                                      btrim(split_part(v, ':', 1)),
+                                      rtrim(split_part(v, ':', 1)),
                                       btrim(substr(v, length(split_part(v, ':', 1)) + 2))) || E'\n';
   END LOOP;
-  RETURN html || '</table>';
+  RETURN html || '</table>' || E'\n' || '<h2>Conflicts by kind and resolution</h2>' || E'\n'
+         || tdm._report_chart(d) || E'\n' || '</body></html>';
 END
+$$;
+
+-- Text as HTML text: &, <, > and quotes escaped.
+CREATE FUNCTION tdm._html_escape(t text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT replace(replace(replace(replace(replace(t, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+                         '"', '&quot;'), '''', '&#39;')
 $$;
