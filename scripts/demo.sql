@@ -182,8 +182,13 @@ SELECT (SELECT count(*) FROM staging.users) AS users, (SELECT count(*) FROM stag
 \pset format unaligned
 \pset tuples_only on
 SELECT tdm.report(:run);
+-- The same as a page, with its chart, for mail or a browser.
+\o :report_html
+SELECT tdm.report(:run, 'html');
+\o
 \pset tuples_only off
 \pset format aligned
+\echo 'The same report as an html page, with a chart of the conflicts:' :report_html
 
 \echo
 \echo '== 9. In the background: a worker runs the job, tdm.progress follows it, wait_job waits'
