@@ -74,3 +74,32 @@ SELECT tdm.consolidate('R42') = :run AS same_run;
 SELECT tdm.promote('R42') IS NOT NULL AS promoted;
 RESET client_min_messages;
 SELECT count(*) AS deliveries FROM master.deliveries WHERE tdm_release = 'R42';
+
+-- Bad input: two sessions promote R43 at once. The second waits for the
+-- first, then is refused as a release already in master (not a raw
+-- duplicate key error from the copy).
+
+\ir sql/include/sessions.sql
+SELECT tdm.create_release('R43', 'v43.0', 'R42');
+SELECT tdm.add_feature('R43', 'FEAT-4301', 1);
+INSERT INTO keys_st1.staff VALUES (43, 'kim@x', NULL, 'R43', 'FEAT-4301');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R43') IS NOT NULL AS tagged, tdm.consolidate('R43') IS NOT NULL AS consolidated;
+RESET client_min_messages;
+\o /dev/null
+SELECT dblink_connect('first', pg_temp.conninfo(current_database())),
+       dblink_connect('second', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('first', 'SET client_min_messages = warning'),
+       dblink_exec('second', 'SET client_min_messages = warning'),
+       dblink_exec('first', 'BEGIN');
+SELECT * FROM dblink('first', $$SELECT tdm.promote('R43')$$) AS t(job bigint);
+SELECT dblink_send_query('second', $$SELECT tdm.promote('R43')$$);
+SELECT pg_temp.wait_until($$EXISTS (SELECT 1 FROM pg_stat_activity
+                                     WHERE wait_event_type = 'Lock' AND query LIKE '%promote(''R43'')%')$$);
+SELECT dblink_exec('first', 'COMMIT');
+\o
+SELECT * FROM dblink_get_result('second') AS t(job bigint);
+\o /dev/null
+SELECT dblink_disconnect('first'), dblink_disconnect('second');
+\o
+SELECT status FROM tdm.release WHERE release = 'R43';

@@ -132,6 +132,9 @@ DECLARE
   examples jsonb;
   copied bigint;
 BEGIN
+  -- One promote of a release at a time: a second call waits for the first,
+  -- then reads the status it left.
+  SELECT * INTO r FROM tdm.release x WHERE x.release = the_release FOR UPDATE;
   -- (The status, not an earlier promote job: a rollback that took the
   -- release out again made it consolidated, tdm._reconcile_releases.)
   IF r.status IN ('promoted', 'deployed') THEN

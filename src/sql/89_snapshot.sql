@@ -663,9 +663,10 @@ DECLARE
   return_to text;
   payload jsonb;
 BEGIN
+  -- (Locked: a second call waits for this one, then finds it rolled back.)
   SELECT * INTO d FROM tdm.deployment x
    WHERE x.release = rollback_release.release AND x.rolled_back_at IS NULL
-   ORDER BY x.deployed_at DESC, x.deployment_id DESC LIMIT 1;
+   ORDER BY x.deployed_at DESC, x.deployment_id DESC LIMIT 1 FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'rollback_release: release "%" has no deployment to roll back', release
       USING ERRCODE = 'object_not_in_prerequisite_state',
