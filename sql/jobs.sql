@@ -102,6 +102,12 @@ BEGIN;
 SELECT tdm.tag_release('R4', wait => false) AS uncommitted_job \gset
 SELECT tdm.wait_job(:uncommitted_job);
 ROLLBACK;
+-- The same from a savepoint (a subtransaction wrote the job).
+BEGIN;
+SAVEPOINT launch;
+SELECT tdm.tag_release('R4', wait => false) AS uncommitted_job \gset
+SELECT tdm.wait_job(:uncommitted_job);
+ROLLBACK;
 SELECT count(*) AS rolled_back_jobs FROM tdm.job WHERE job_id = :uncommitted_job;
 SET ROLE tdm_regress_reviewer;
 SELECT tdm.consolidate('R2', wait => false);

@@ -40,7 +40,8 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                            WHERE a.pid = j.pid AND a.backend_start <= j.started_at))
       OR (j.status = 'queued' AND j.queued_at < pg_postmaster_start_time())
       -- committed, queued for a minute, and no worker carries its name
-      OR (j.status = 'queued' AND j.queued_at < now() - interval '1 minute'
+      -- (the clock: wait_job's transaction started before the minute ran)
+      OR (j.status = 'queued' AND j.queued_at < clock_timestamp() - interval '1 minute'
           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
                            WHERE a.application_name = 'tdm job ' || j.job_id))
 $$;
@@ -59,8 +60,11 @@ BEGIN
     VALUES (kind, release, 'running', pg_backend_pid(), clock_timestamp(), detail)
     RETURNING job_id INTO job;
   ELSE
+    -- (The launching transaction, top level: wait_job refuses to wait in
+    -- it, savepoints included, since the worker starts at its commit.)
     INSERT INTO tdm.job (kind, release, status, detail)
-    VALUES (kind, release, 'queued', detail) RETURNING job_id INTO job;
+    VALUES (kind, release, 'queued', detail || jsonb_build_object('launched_in', pg_current_xact_id()::text))
+    RETURNING job_id INTO job;
     PERFORM tdm._launch_job(job, kind);
     RETURN job;  -- its worker takes the progress slot
   END IF;
@@ -123,8 +127,7 @@ BEGIN
     IF j.status IN ('completed', 'failed', 'cancelled') THEN
       RETURN j.status;
     END IF;
-    IF j.status = 'queued' AND j.xmin::text = (pg_current_xact_id_if_assigned()::text::bigint
-                                               % 4294967296)::text THEN
+    IF j.status = 'queued' AND j.detail ->> 'launched_in' = pg_current_xact_id_if_assigned()::text THEN
       RAISE EXCEPTION 'wait_job: the job was started in this transaction; its worker starts at commit'
         USING ERRCODE = 'object_not_in_prerequisite_state',
                      HINT = 'Commit first, then wait.';
@@ -140,10 +143,13 @@ $$;
 
 -- Sends a cancel to a tdm worker (definer: the worker may run as another
 -- role than the one cancelling).
+-- Only a worker of this database: another database's jobs are not this
+-- catalog's to cancel.
 CREATE FUNCTION tdm._cancel_worker(pid int) RETURNS bool
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   SELECT pg_cancel_backend(a.pid) FROM pg_stat_activity a
    WHERE a.pid = _cancel_worker.pid AND a.backend_type LIKE 'tdm\_%'
+     AND a.datname = current_database()
 $$;
 
 -- Cancels a job: a queued one never starts; a running worker is
