@@ -352,7 +352,12 @@ BEGIN
      OR (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IS DISTINCT FROM 'completed' THEN
     RAISE EXCEPTION 'rollback: snapshot % is not complete', snapshot_id
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = format('Its job is %s; wait for it: SELECT tdm.wait_job(%s);', s.job_id, s.job_id);
+            HINT = CASE WHEN (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IN ('queued', 'running')
+                        THEN format('Its job is %s; wait for it: SELECT tdm.wait_job(%s);', s.job_id, s.job_id)
+                        ELSE format('Its job %s ended %s: it will never complete. Take a new snapshot'
+                                    ' (tdm.snapshot), or roll back to another one.', s.job_id,
+                                    coalesce((SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id),
+                                             'without a trace')) END;
   END IF;
   SELECT string_agg(format('%s (then: %s; now: %s)', x.rel, x.shape,
                            coalesce(tdm._shape(tdm._target_table(s.target, x.managed)), 'missing')), '; ')

@@ -38,6 +38,7 @@ extern "C" {
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
+#include "utils/timeout.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/elog.h"
@@ -230,7 +231,12 @@ void tdm_job_main(Datum main_arg) {
   }
 
   pgstat_report_activity(STATE_RUNNING, "SELECT tdm._run_job($1)");
+  // The role's or database's statement_timeout bounds the job as it bounds
+  // the same call in the foreground (a worker runs no statement loop to
+  // arm it).
+  if (StatementTimeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
   const Caught caught = run_catching("SELECT tdm._run_job($1)", job, true);
+  disable_timeout(STATEMENT_TIMEOUT, false);
   ErrorData *error = caught.error;
   const bool cancelled = caught.cancelled;
   pgstat_report_activity(STATE_IDLE, nullptr);
@@ -242,9 +248,14 @@ void tdm_job_main(Datum main_arg) {
         " WHERE job_id = $1 AND status = 'running'",
         job, nullptr);
   } else {
-    ereport(LOG, (errmsg("tdm job %lld failed: %s", (long long)job, error->message)));
-    const char *message = psprintf("%s %s", unpack_sql_state(error->sqlerrcode),
-                                   error->message ? error->message : "");
+    ereport(LOG, (errmsg("tdm job %lld failed: %s", (long long)job, error->message),
+                  error->detail ? errdetail("%s", error->detail) : 0,
+                  error->hint ? errhint("%s", error->hint) : 0));
+    // (tdm.job.error keeps the DETAIL and HINT the foreground call shows.)
+    const char *message = psprintf(
+        "%s %s%s%s%s%s", unpack_sql_state(error->sqlerrcode), error->message ? error->message : "",
+        error->detail ? "\nDETAIL:  " : "", error->detail ? error->detail : "",
+        error->hint ? "\nHINT:  " : "", error->hint ? error->hint : "");
     run_in_own_transaction(
         cancelled ? "UPDATE tdm.job SET status = 'cancelled', sqlstate = left($2, 5),"
                     "       error = 'cancelled by tdm.cancel_job', finished_at = clock_timestamp()"
