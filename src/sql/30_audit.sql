@@ -115,6 +115,7 @@ RETURNS TABLE (audit_id bigint, problem text, expected_hash text, found_hash tex
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r tdm.audit;
+  head tdm.audit_head;
   previous text := tdm._audit_genesis();
   previous_id bigint;
 BEGIN
@@ -138,6 +139,16 @@ BEGIN
     previous := r.hash;
     previous_id := r.audit_id;
   END LOOP;
+  -- The last row is the one the head says was appended last: rows removed
+  -- from the end leave no broken link, but the head remembers. (No head
+  -- yet after a restore: the first append takes the last row as the head.)
+  SELECT * INTO head FROM tdm.audit_head;
+  IF head.audit_id IS NOT NULL AND (head.audit_id IS DISTINCT FROM previous_id OR head.hash <> previous) THEN
+    RETURN QUERY SELECT head.audit_id,
+      format('the chain ends at %s, but row %s was appended last: rows at its end were removed '
+             'or changed', coalesce('row ' || previous_id, 'the start'), head.audit_id),
+      head.hash, previous;
+  END IF;
 END
 $$;
 

@@ -2,7 +2,7 @@
 -- superuser who disables the triggers is detected at the broken link.
 -- Appends stay one chain under REPEATABLE READ and in replica mode.
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 CREATE EXTENSION IF NOT EXISTS dblink;
 \ir ../../sql/include/sessions.sql
 
@@ -81,6 +81,18 @@ SELECT results_eq(
 ROLLBACK TO SAVEPOINT tamper;
 
 SELECT is_empty('SELECT * FROM tdm.verify_audit()', 'the untouched chain verifies again');
+
+-- ... or removes the last rows: the chain's head still names the last one.
+SAVEPOINT tamper;
+ALTER TABLE tdm.audit DISABLE TRIGGER audit_append_only;
+DELETE FROM tdm.audit WHERE audit_id >= (SELECT audit_id FROM ids WHERE n = 3);
+SELECT results_eq(
+  $$SELECT audit_id, problem FROM tdm.verify_audit()$$,
+  $$SELECT (SELECT max(audit_id) FROM ids),
+           format('the chain ends at row %s, but row %s was appended last: rows at its end were '
+                  'removed or changed', (SELECT audit_id FROM ids WHERE n = 2), (SELECT max(audit_id) FROM ids))$$,
+  'removed last rows are found through the head');
+ROLLBACK TO SAVEPOINT tamper;
 
 -- A session in replica mode (session_replication_role) still chains its
 -- rows and cannot remove any.
