@@ -330,6 +330,8 @@ SELECT tdm.tag_release('R5') IS NOT NULL AS tagged;
 SELECT status FROM tdm.release WHERE release = 'R5';
 SELECT tdm.consolidate('R5') AS r5_run \gset
 SELECT status, rows_loaded, tables -> 'closure_from_master' AS closure FROM tdm.run WHERE run_id = :r5_run;
+SELECT line FROM regexp_split_to_table(tdm.report(:r5_run), E'\n') AS line
+ WHERE line ~ '^(Final records|  From master)';
 SELECT tdm_release, count(*) FROM staging.users WHERE user_id = :r2_user GROUP BY 1;
 SELECT tdm.promote('R5') IS NOT NULL AS promoted;
 SELECT count(*) AS copies_in_master FROM master.users WHERE user_id = :r2_user;

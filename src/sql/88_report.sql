@@ -60,7 +60,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     'waiting_for_approval', (SELECT count(*) FROM tdm.conflict c JOIN tdm.decision d USING (conflict_id)
                               WHERE c.run_id = r.run_id AND c.status = 'decided' AND c.priority = 1
                                 AND d.approved_by IS NULL),
-    'final_records', r.rows_loaded, 'merged', r.rows_merged, 'renamed', r.rows_renamed,
+    'final_records', r.rows_loaded,
+    'from_master', (SELECT sum(m.value::bigint) FROM jsonb_each_text(r.tables -> 'closure_from_master') m),
+    'merged', r.rows_merged, 'renamed', r.rows_renamed,
     'deleted', r.rows_deleted,
     'violations', coalesce((SELECT jsonb_object_agg(x.kind || ' ' || x.severity, x.n) FROM
                      (SELECT v.kind, v.severity, count(*) AS n FROM tdm.violation v
@@ -194,6 +196,10 @@ BEGIN
   END IF;
   IF d->>'status' = 'completed' THEN
     lines := lines || pg_catalog.format('%-28s %s', 'Final records:', d->>'final_records');
+    IF (d->>'from_master')::bigint > 0 THEN
+      lines := lines || pg_catalog.format('%-28s %s (earlier releases'' rows these reference, also loaded)',
+                                          '  From master:', d->>'from_master');
+    END IF;
   ELSE
     lines := lines || pg_catalog.format('%-28s %s', 'Final records:',
                                         'none loaded by this run (' || (d->>'status') || ')');
