@@ -103,3 +103,38 @@ SELECT * FROM dblink_get_result('second') AS t(job bigint);
 SELECT dblink_disconnect('first'), dblink_disconnect('second');
 \o
 SELECT status FROM tdm.release WHERE release = 'R43';
+
+-- An environment gives a key again: R44 merges st2's project 100 into
+-- st1's 200 (one name); st2 then deletes it and numbers its new project
+-- Gaia 100 (R45, loaded as 100). R46's task of st2's project 100 is
+-- Gaia's: the map of R44 speaks of the row st2 had then.
+SELECT tdm.create_release('R44', 'v44.0', 'R43'), tdm.create_release('R45', 'v45.0', 'R44'),
+       tdm.create_release('R46', 'v46.0', 'R45');
+SELECT tdm.add_feature(r, 'FEAT-' || r, 1) FROM unnest('{R44,R45,R46}'::text[]) AS r;
+INSERT INTO keys_st1.projects VALUES (200, 'Apollo 2', 'R44', 'FEAT-R44');
+INSERT INTO keys_st2.projects VALUES (100, 'Apollo 2', 'R44', 'FEAT-R44');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R44') IS NOT NULL AS tagged, tdm.consolidate('R44') IS NOT NULL AS consolidated,
+       tdm.promote('R44') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT env, old_key, new_key, reason FROM tdm.key_map k JOIN tdm.run r USING (run_id) WHERE r.release = 'R44';
+DELETE FROM keys_st2.projects WHERE id = 100;
+INSERT INTO keys_st2.projects VALUES (100, 'Gaia', 'R45', 'FEAT-R45');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R45') IS NOT NULL AS tagged, tdm.consolidate('R45') IS NOT NULL AS consolidated,
+       tdm.promote('R45') IS NOT NULL AS promoted;
+RESET client_min_messages;
+INSERT INTO keys_st2.tasks VALUES (100, 7, 'gaia task', 'S7', 'R46', 'FEAT-R46');
+-- Bad input first: with R45 archived, its row is out of master: refused,
+-- naming it.
+SELECT tdm.archive_release('R45');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R46') IS NOT NULL AS tagged;
+RESET client_min_messages;
+SELECT tdm.consolidate('R46');
+SELECT tdm.restore_release('R45');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R46') IS NOT NULL AS consolidated;
+RESET client_min_messages;
+SELECT t.title, p.name FROM staging.tasks t JOIN staging.projects p ON p.id = t.project_id
+ WHERE t.tdm_release = 'R46';

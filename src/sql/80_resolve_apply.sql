@@ -598,6 +598,69 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                   WHERE r.parent = the_child AND NOT r.to_key AND r.ref_columns && the_columns)
 $$;
 
+-- Which release the environments' rows of `parent` that this release's
+-- rows reference, and does not bring, belong to now: read in each
+-- environment by key, into pg_temp.tdm_env_tags. An earlier release's key
+-- map or decision speaks of the row that release had; an environment that
+-- deleted that row and gave its key to a row of a later release means the
+-- later one (tdm._translate_earlier). A reference to a row of an archived
+-- release is refused: its rows left master, so no row can answer it.
+CREATE FUNCTION tdm._read_env_tags(the_parent regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_nestloop TO off SET jit TO off AS $$
+DECLARE
+  pm tdm.managed_table := (SELECT m FROM tdm.managed_table m WHERE m.rel = the_parent);
+  collected regclass := format('pg_temp.%I', tdm._collected_name(the_parent))::regclass;
+  e record;
+  env text;
+  archived record;
+  is_array bool := (SELECT t.typcategory = 'A' FROM pg_attribute a JOIN pg_type t ON t.oid = tdm._base_type(a.atttypid)
+                     WHERE a.attrelid = the_parent AND a.attname = pm.pk_columns[1]);
+BEGIN
+  DELETE FROM pg_temp.tdm_dangling d WHERE d.rel = the_parent;
+  FOR e IN SELECT x.* FROM pg_temp.tdm_edges x WHERE x.parent = the_parent
+            ORDER BY x.child::text, x.name LOOP
+    EXECUTE format(
+      'INSERT INTO pg_temp.tdm_dangling (rel, env, key)'
+      ' SELECT DISTINCT $1, t.tdm_env, %1$s FROM %2$s t'
+      '  WHERE t.tdm_env <> ''master'' AND %3$s'
+      '    AND NOT EXISTS (SELECT 1 FROM %4$s p WHERE p.tdm_env = t.tdm_env AND %5$s = %1$s)',
+      tdm._key_text(e.columns, 't'), format('pg_temp.%I', tdm._collected_name(e.child)),
+      (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(e.columns) AS c),
+      collected, tdm._key_text(pm.pk_columns, 'p'))
+      USING the_parent;
+  END LOOP;
+  FOR env IN SELECT DISTINCT d.env FROM pg_temp.tdm_dangling d WHERE d.rel = the_parent ORDER BY 1 LOOP
+    -- (By the key's first column, as an array the foreign scan ships to
+    -- the environment: it reads those rows only.)
+    EXECUTE format(
+      'INSERT INTO pg_temp.tdm_env_tags (rel, env, key, release)'
+      ' SELECT $1, $2, t.key, t.release FROM ('
+      '   SELECT %1$s AS key, r.%2$I::text AS release FROM %3$s r'
+      '    WHERE r.%4$I %6$s (%7$s(SELECT DISTINCT (d.key[1])::%5$s FROM pg_temp.tdm_dangling d'
+      '                               WHERE d.rel = $1 AND d.env = $2))) t'
+      '  WHERE t.key IN (SELECT d.key FROM pg_temp.tdm_dangling d WHERE d.rel = $1 AND d.env = $2)',
+      tdm._key_text(pm.pk_columns, 'r'), pm.release_column, tdm._env_table(env, the_parent),
+      pm.pk_columns[1], tdm._column_type(the_parent, pm.pk_columns[1]),
+      -- (an array key: the values as rows, the environment's rows all read)
+      CASE WHEN is_array THEN 'IN' ELSE '= ANY' END, CASE WHEN is_array THEN '' ELSE 'ARRAY' END)
+      USING the_parent, env;
+  END LOOP;
+  SELECT g.env, g.release, count(*) AS n, min(array_to_string(g.key, ',')) AS example INTO archived
+    FROM pg_temp.tdm_env_tags g JOIN tdm.release x ON x.release = g.release
+   WHERE g.rel = the_parent AND x.status = 'archived'
+   GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'consolidate: rows of environment % reference % row(s) of % of release %, which is archived',
+      archived.env, archived.n, the_parent, archived.release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = format('For example the row with key (%s). An archived release''s rows are out of master.',
+                            archived.example),
+            HINT = format('Restore it first: SELECT tdm.restore_release(%L);', archived.release);
+  END IF;
+END
+$$;
+
 -- Right after collection, while every collected key is the environment's:
 -- a foreign key to a row of an earlier release that this release does not
 -- bring (no collected parent row of that environment has the key), whose
@@ -629,6 +692,17 @@ BEGIN
   IF cardinality(runs) = 0 THEN
     RETURN;
   END IF;
+  -- (Archived releases' maps included: a reference to such a row is refused.)
+  FOR parent_rel IN SELECT DISTINCT x.parent FROM pg_temp.tdm_edges x
+                     WHERE EXISTS (SELECT 1 FROM tdm.key_map k
+                                    WHERE k.run_id = ANY (ARRAY(SELECT max(r.run_id) FROM tdm.run r
+                                                                WHERE r.release <> _translate_earlier.release
+                                                                  AND r.status = 'completed'
+                                                                GROUP BY r.release))
+                                      AND k.rel = x.parent)
+                        OR EXISTS (SELECT 1 FROM tdm.decision d WHERE d.action = 'delete_all') LOOP
+    PERFORM tdm._read_env_tags(parent_rel);
+  END LOOP;
   -- (Key maps by run and table, through their index: the map of this
   -- release's own runs can be millions of rows.)
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x
@@ -644,10 +718,14 @@ BEGIN
                  FROM unnest(e.columns) WITH ORDINALITY AS c(col, i));
     EXECUTE format(
       'WITH earlier AS MATERIALIZED ('
-      '       SELECT DISTINCT ON (k.env, old_key) k.env, %1$s AS old_key, %2$s AS new_key'
-      '         FROM tdm.key_map k'
-      '        WHERE k.run_id = ANY ($6) AND k.rel = $1'
-      '        ORDER BY k.env, old_key, k.run_id DESC),'
+      '       SELECT DISTINCT ON (k.env, x.from_key) k.env, x.from_key AS old_key, x.to_key AS new_key'
+      '         FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id'
+      '        CROSS JOIN LATERAL (SELECT %1$s AS from_key, %2$s AS to_key) x'
+      -- (the map of the release the environment's row belongs to now, if
+      -- the row is still there: else the latest)
+      '         LEFT JOIN pg_temp.tdm_env_tags g ON g.rel = $1 AND g.env = k.env AND g.key = x.from_key'
+      '        WHERE k.run_id = ANY ($6) AND k.rel = $1 AND (g.release IS NULL OR g.release = r.release)'
+      '        ORDER BY k.env, x.from_key, k.run_id DESC),'
       '     changed AS ('
       '       UPDATE %3$s t SET %4$s FROM earlier k'
       '        WHERE k.env = t.tdm_env AND k.old_key = %5$s AND k.new_key <> k.old_key'
@@ -764,7 +842,7 @@ BEGIN
       ' SELECT DISTINCT ON (cm.env, k.key) $1, cm.env, k.key, c.conflict_id, true'
       '   FROM tdm.decision d'
       '  CROSS JOIN LATERAL ('
-      '    SELECT c.conflict_id, c.members FROM tdm.conflict c'
+      '    SELECT c.conflict_id, c.members, c.run_id FROM tdm.conflict c'
       '     WHERE c.conflict_id = d.conflict_id AND c.run_id = ANY ($2) AND c.rel = $1'
       '    OFFSET 0) c'
       '  CROSS JOIN LATERAL (SELECT e.m ->> ''env'' AS env, e.m -> ''row'' AS "row"'
@@ -772,6 +850,9 @@ BEGIN
       '  CROSS JOIN LATERAL (SELECT %1$s AS key) k'
       '  WHERE d.action = ''delete_all'' AND cm.env <> ''master'''
       '    AND NOT EXISTS (SELECT 1 FROM %2$s p WHERE p.tdm_env = cm.env AND %3$s = k.key)'
+      -- (unless the environment's row with that key is another release's now)
+      '    AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_env_tags g JOIN tdm.run r ON r.run_id = c.run_id'
+      '                     WHERE g.rel = $1 AND g.env = cm.env AND g.key = k.key AND g.release <> r.release)'
       '  ORDER BY cm.env, k.key',
       tdm._member_key(parent_rel, pm.pk_columns, 'cm."row"'),
       format('pg_temp.%I', tdm._collected_name(parent_rel)), tdm._key_text(pm.pk_columns, 'p'))

@@ -214,7 +214,7 @@ BEGIN
   IF to_regclass('pg_temp.tdm_keymap') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
-               pg_temp.tdm_unique_followed;
+               pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -248,6 +248,10 @@ BEGIN
   CREATE TEMP TABLE tdm_earlier_fk (rel regclass, edge text, env text, row_hash bigint,
                                     orphan bool NOT NULL DEFAULT false) ON COMMIT DROP;
   CREATE INDEX ON tdm_earlier_fk (rel, edge, env, row_hash);
+  -- (keys this release's rows reference and does not bring, and the
+  -- release the environment's row of that key belongs to now)
+  CREATE TEMP TABLE tdm_dangling (rel regclass, env text, key text[]) ON COMMIT DROP;
+  CREATE TEMP TABLE tdm_env_tags (rel regclass, env text, key text[], release text) ON COMMIT DROP;
 
   -- Collect (refuses data that no longer matches the release lock).
   since := clock_timestamp();
