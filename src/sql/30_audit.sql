@@ -59,15 +59,16 @@ BEGIN
     RETURN NEW;
   END IF;
   SELECT * INTO head FROM tdm.audit_head FOR UPDATE;
-  -- (Rows restored without this trigger, or the head not restored: the
-  -- last row is the head.)
+  -- Rows restored (a superuser's complete rows, pg_dump) after the head:
+  -- the last row is the head. Rows removed from the end leave the head
+  -- ahead: the new row chains to it, and verify_audit shows the gap.
   SELECT * INTO latest FROM tdm.audit a ORDER BY a.audit_id DESC LIMIT 1;
-  IF latest.audit_id IS DISTINCT FROM head.audit_id THEN
+  IF latest.audit_id > coalesce(head.audit_id, 0) THEN
     head.audit_id := latest.audit_id;
-    head.hash := coalesce(latest.hash, tdm._audit_genesis());
-    PERFORM setval('tdm.audit_audit_id_seq', greatest(latest.audit_id, 1), latest.audit_id IS NOT NULL);
+    head.hash := latest.hash;
   END IF;
-  NEW.audit_id := nextval('tdm.audit_audit_id_seq');
+  -- (Past every id in use, whatever the sequence says after a restore.)
+  NEW.audit_id := greatest(nextval('tdm.audit_audit_id_seq'), coalesce(head.audit_id, 0) + 1);
   NEW.at := clock_timestamp();
   NEW.actor := session_user;
   -- The current role; tdm's own definer code (a superuser's) names the role
@@ -76,7 +77,7 @@ BEGIN
                    THEN coalesce(NEW.role, current_user) ELSE current_user END;
   NEW.prev_hash := head.hash;
   NEW.hash := tdm._audit_hash(NEW);
-  UPDATE tdm.audit_head SET audit_id = NEW.audit_id, hash = NEW.hash;
+  UPDATE tdm.audit_head SET audit_id = NEW.audit_id, hash = NEW.hash;  -- (tdm._audit_head_guard)
   RETURN NEW;
 END
 $$;
@@ -96,6 +97,27 @@ CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON tdm.audit
   FOR EACH ROW EXECUTE FUNCTION tdm._audit_refuse_change();
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON tdm.audit
   FOR EACH STATEMENT EXECUTE FUNCTION tdm._audit_refuse_change();
+-- The head moves only with an append (the chain trigger's UPDATE, a
+-- trigger's trigger): an UPDATE of it on its own would make every later
+-- row look tampered with.
+CREATE FUNCTION tdm._audit_head_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF pg_trigger_depth() < 2 THEN
+    RAISE EXCEPTION 'tdm.audit_head moves only with an append to tdm.audit: % refused', TG_OP
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Audit rows are appended by tdm''s functions; tdm.verify_audit() checks the chain.';
+  END IF;
+  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+CREATE TRIGGER audit_head_guard BEFORE INSERT OR UPDATE OR DELETE ON tdm.audit_head
+  FOR EACH ROW EXECUTE FUNCTION tdm._audit_head_guard();
+CREATE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON tdm.audit_head
+  FOR EACH STATEMENT EXECUTE FUNCTION tdm._audit_refuse_change();
+ALTER TABLE tdm.audit_head ENABLE ALWAYS TRIGGER audit_head_guard,
+  ENABLE ALWAYS TRIGGER audit_head_no_truncate;
+
 -- (They fire whatever session_replication_role says: a session in replica
 -- mode appends to the chain and cannot remove rows either.)
 ALTER TABLE tdm.audit ENABLE ALWAYS TRIGGER audit_chain, ENABLE ALWAYS TRIGGER audit_append_only,

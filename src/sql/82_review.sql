@@ -769,7 +769,13 @@ BEGIN
   UPDATE tdm.decision x SET approved_by = current_user
    WHERE x.conflict_id = approve.conflict_id AND x.decided_at = d.decided_at
      AND x.decided_by = d.decided_by AND x.approved_by IS NULL;
-  IF NOT FOUND THEN
+  IF NOT FOUND AND EXISTS (SELECT 1 FROM tdm.decision x
+                            WHERE x.conflict_id = approve.conflict_id AND x.decided_at = d.decided_at
+                              AND x.decided_by = d.decided_by AND x.approved_by IS NOT NULL) THEN
+    -- (Another reviewer approved the same decision meanwhile.)
+    RAISE NOTICE 'approve: the decision on % is approved already, by %', conflict_id,
+      (SELECT x.approved_by FROM tdm.decision x WHERE x.conflict_id = approve.conflict_id);
+  ELSIF NOT FOUND THEN
     RAISE EXCEPTION 'approve: the decision on % changed while it was being approved', conflict_id
       USING ERRCODE = 'serialization_failure',
             DETAIL = format('It was %s%s by %s at %s when approve read it.', d.action,

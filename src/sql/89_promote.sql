@@ -133,8 +133,11 @@ DECLARE
   copied bigint;
 BEGIN
   -- One promote of a release at a time: a second call waits for the first,
-  -- then reads the status it left.
-  SELECT * INTO r FROM tdm.release x WHERE x.release = the_release FOR UPDATE;
+  -- then reads the status it left. (An advisory lock, not the release row's:
+  -- a row lock would block, and deadlock with, snapshots and rollbacks,
+  -- whose rows reference the release.)
+  PERFORM pg_advisory_xact_lock(1952738657, hashtext('promote ' || the_release));  -- ('tdma', ...)
+  SELECT * INTO r FROM tdm.release x WHERE x.release = the_release;
   -- (The status, not an earlier promote job: a rollback that took the
   -- release out again made it consolidated, tdm._reconcile_releases.)
   IF r.status IN ('promoted', 'deployed') THEN
@@ -166,8 +169,13 @@ BEGIN
                                     the_release, from_target) END;
   END IF;
   -- (A consolidation into another target leaves the release locked: only
-  -- staging's is the release's own.)
-  IF r.status <> 'consolidated' THEN
+  -- staging's is the release's own. Tagged again since, it is locked too.)
+  IF r.status <> 'consolidated' AND from_target = 'staging' THEN
+    RAISE EXCEPTION 'promote: release "%" is %: it was tagged again after its consolidation into staging completed',
+      the_release, r.status
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('Consolidate it again: SELECT tdm.consolidate(%L);', the_release);
+  ELSIF r.status <> 'consolidated' THEN
     RAISE EXCEPTION 'promote: release "%" is %: its consolidation into % completed, but only a consolidation into staging makes a release consolidated',
       the_release, r.status, from_target
       USING ERRCODE = 'object_not_in_prerequisite_state',

@@ -16,8 +16,7 @@ GRANT INSERT, UPDATE, DELETE ON tdm.release_lock, tdm.run, tdm.conflict, tdm.key
                                 tdm.deployment TO tdm_admin;
 GRANT USAGE, CREATE ON SCHEMA tdm_snapshot, tdm_archive TO tdm_admin;
 GRANT INSERT ON tdm.audit TO tdm_admin;
-GRANT UPDATE ON tdm.audit_head TO tdm_admin;  -- (appending moves the head)
-GRANT UPDATE ON SEQUENCE tdm.audit_audit_id_seq TO tdm_admin;  -- (ids given in chain order)
+GRANT UPDATE ON tdm.audit_head TO tdm_admin;  -- (appending moves the head; tdm._audit_head_guard)
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA tdm TO tdm_admin;
 
 -- tdm_admin runs every function (the public API and the helpers it calls

@@ -2,7 +2,7 @@
 -- superuser who disables the triggers is detected at the broken link.
 -- Appends stay one chain under REPEATABLE READ and in replica mode.
 BEGIN;
-SELECT plan(17);
+SELECT plan(19);
 CREATE EXTENSION IF NOT EXISTS dblink;
 \ir ../../sql/include/sessions.sql
 
@@ -92,7 +92,12 @@ SELECT results_eq(
            format('the chain ends at row %s, but row %s was appended last: rows at its end were '
                   'removed or changed', (SELECT audit_id FROM ids WHERE n = 2), (SELECT max(audit_id) FROM ids))$$,
   'removed last rows are found through the head');
+SELECT tdm.create_release('A5');
+SELECT matches((SELECT problem FROM tdm.verify_audit()), 'does not chain to row',
+  'and still after the next append, which chains to the head');
 ROLLBACK TO SAVEPOINT tamper;
+SELECT throws_ok($$UPDATE tdm.audit_head SET hash = repeat('f', 64)$$, '42501',
+  'tdm.audit_head moves only with an append to tdm.audit: UPDATE refused', 'the head moves only with an append');
 
 -- A session in replica mode (session_replication_role) still chains its
 -- rows and cannot remove any.
