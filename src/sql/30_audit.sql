@@ -14,6 +14,8 @@ CREATE TABLE tdm.audit (
   hash      text NOT NULL
 );
 COMMENT ON TABLE tdm.audit IS 'Append-only, hash-chained record of every tdm operation';
+-- (A run's calls, for its report.)
+CREATE INDEX ON tdm.audit ((detail ->> 'run_id')) WHERE action = 'consolidate';
 -- Ids are given in chain order, by the appender that holds the chain's
 -- head (tdm._audit_chain), not when the row is formed.
 ALTER TABLE tdm.audit ALTER COLUMN audit_id DROP DEFAULT;

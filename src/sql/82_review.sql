@@ -796,14 +796,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH members AS (
          SELECT cm.member, cm.label FROM tdm.conflict_member cm
           WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id),
-       width AS (SELECT greatest(8, 48 / greatest(count(*), 1))::int AS w FROM members),
+       -- (80 columns under \x: 15 for the view's column name, 14 for the
+       -- differing column's, the rest shared by the members)
+       width AS (SELECT greatest(8, 51 / greatest(count(*), 1))::int AS w FROM members),
        cell AS (SELECT NULL::text AS col, m.member, m.label AS v FROM members m
                 UNION ALL
                 SELECT d.key, m.member, coalesce(d.value ->> m.label, 'NULL')
                   FROM jsonb_each(c.differing) d CROSS JOIN members m)
   SELECT string_agg(rtrim(line), E'\n' ORDER BY col NULLS FIRST)
     FROM (SELECT col, rpad(left(coalesce(col, ''), 13), 14)
-                      || string_agg(rpad(left(v, w - 1), w), '' ORDER BY member) AS line
+                      -- (a value cut short ends with ~, so two cut alike still show)
+                      || string_agg(rpad(CASE WHEN length(v) > w - 1 THEN left(v, w - 2) || '~' ELSE v END, w),
+                                    '' ORDER BY member) AS line
             FROM cell, width GROUP BY col) l
 $$;
 

@@ -202,7 +202,7 @@ BEGIN
     END IF;
   ELSE
     lines := lines || pg_catalog.format('%-28s %s', 'Final records:',
-                                        'none loaded by this run (' || (d->>'status') || ')');
+                                        'none loaded by the last call (' || (d->>'status') || ')');
   END IF;
   lines := lines || pg_catalog.format('%-28s %s', '  Merged away:', d->>'merged');
   lines := lines || pg_catalog.format('%-28s %s', '  Renamed (new keys):', d->>'renamed');

@@ -668,7 +668,8 @@ DECLARE
   return_to text;
   payload jsonb;
 BEGIN
-  -- (Locked: a second call waits for this one, then finds it rolled back.)
+  -- (Locked: a second call waits for this one, then takes the release's
+  -- next live deployment, if any, as a call made afterwards would.)
   SELECT * INTO d FROM tdm.deployment x
    WHERE x.release = rollback_release.release AND x.rolled_back_at IS NULL
    ORDER BY x.deployed_at DESC, x.deployment_id DESC LIMIT 1 FOR UPDATE;
