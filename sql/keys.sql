@@ -138,3 +138,17 @@ SELECT tdm.consolidate('R46') IS NOT NULL AS consolidated;
 RESET client_min_messages;
 SELECT t.title, p.name FROM staging.tasks t JOIN staging.projects p ON p.id = t.project_id
  WHERE t.tdm_release = 'R46';
+
+-- A later release's delivery of st2 references st2's task of R41 by
+-- (project 1, S3): that task was in no conflict, only re-pointed with its
+-- project to (2, S3); the delivery follows it there (Zeus's task), not to
+-- st1's task that has (1, S3).
+SELECT tdm.create_release('R47', 'v47.0', 'R46');
+SELECT tdm.add_feature('R47', 'FEAT-4701', 1);
+INSERT INTO keys_st2.deliveries VALUES (47, 1, 'S3', 6, 'R47', 'FEAT-4701');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R47') IS NOT NULL AS tagged, tdm.consolidate('R47') IS NOT NULL AS consolidated;
+RESET client_min_messages;
+SELECT d.id, p.name AS project, t.title FROM staging.deliveries d
+  JOIN staging.tasks t USING (project_id, sku) JOIN staging.projects p ON p.id = t.project_id
+ WHERE d.tdm_release = 'R47';

@@ -681,6 +681,7 @@ DECLARE
   parent regclass;
   parent_rel regclass;
   set_fk text;
+  env text;
   -- The latest completed run of each other release whose rows are still
   -- where releases go: not an archived one (its rows left master, and its
   -- keys may be given again). A rolled back release's rows stay in master.
@@ -755,56 +756,90 @@ BEGIN
       USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns, runs;
   END LOOP;
   -- The same for a foreign key to another unique key of a parent (a line's
-  -- sku): a value no collected parent row of its environment has, that an
-  -- earlier release's member row of that environment had, takes the values
-  -- the row it became holds now (its key through that run's key map, read
-  -- in master, else in the target): a line of st2 that references st2's
-  -- product P1, which release R1 renamed P2, references P2. A member of a
-  -- conflict that a decision deleted gives nothing. Such rows are noted as
-  -- above, and as followed rows for their own children
+  -- sku): a value no collected parent row of its environment has takes the
+  -- values the row it meant holds now. That row is the environment's row
+  -- with that value (read there, as for keys above): its key through the
+  -- key map of the release it belongs to, read in master, else in the
+  -- target; a line of st2 that references st2's product P1, which release
+  -- R1 renamed P2, references P2. When the environment no longer has such
+  -- a row, the earlier releases' conflict members of that environment with
+  -- that value say (not those of a conflict a decision deleted). Such rows
+  -- are noted as above, and as followed rows for their own children
   -- (pg_temp.tdm_unique_followed).
-  FOR e IN SELECT r.* FROM tdm._managed_references() r
-            WHERE NOT r.to_key AND EXISTS (SELECT 1 FROM tdm.conflict c
-                                            WHERE c.run_id = ANY (runs) AND c.rel = r.parent)
+  FOR e IN SELECT r.* FROM tdm._managed_references() r WHERE NOT r.to_key
             ORDER BY r.child::text, r.name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
     SELECT * INTO pm FROM tdm.managed_table WHERE rel = e.parent;
     child := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
     parent := format('pg_temp.%I', tdm._collected_name(e.parent))::regclass;
+    TRUNCATE pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env;
     EXECUTE format(
-      'WITH dangling AS MATERIALIZED ('
-      '       SELECT DISTINCT t.tdm_env AS env, ARRAY[%1$s] AS v FROM %2$s t'
-      '        WHERE %3$s'
-      '          AND NOT EXISTS (SELECT 1 FROM %4$s p WHERE p.tdm_env = t.tdm_env AND ARRAY[%5$s] = ARRAY[%1$s])),'
-      '     moved AS MATERIALIZED ('
+      'INSERT INTO pg_temp.tdm_unique_dangling (env, v)'
+      ' SELECT DISTINCT t.tdm_env, ARRAY[%1$s] FROM %2$s t'
+      '  WHERE t.tdm_env <> ''master'' AND %3$s'
+      '    AND NOT EXISTS (SELECT 1 FROM %4$s p WHERE p.tdm_env = t.tdm_env AND ARRAY[%5$s] = ARRAY[%1$s])',
+      (SELECT string_agg(format('t.%I::text', c), ', ') FROM unnest(e.columns) AS c), child,
+      (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(e.columns) AS c), parent,
+      (SELECT string_agg(format('p.%I::%s::text', r, tdm._column_type(e.child, c)), ', ')
+         FROM unnest(e.columns, e.ref_columns) AS x(c, r)));
+    CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_temp.tdm_unique_dangling);
+    FOR env IN SELECT DISTINCT d.env FROM pg_temp.tdm_unique_dangling d ORDER BY 1 LOOP
+      EXECUTE format(
+        'INSERT INTO pg_temp.tdm_unique_env (env, v, old_row, pk, release)'
+        ' SELECT $1, u.v, u.old_row, u.pk, u.release FROM ('
+        '   SELECT ARRAY[%1$s] AS v, jsonb_build_object(%2$s) AS old_row, %3$s AS pk, r.%4$I::text AS release'
+        '     FROM %5$s r'
+        '    WHERE r.%6$I = ANY (ARRAY(SELECT DISTINCT (d.v[1])::%7$s FROM pg_temp.tdm_unique_dangling d'
+        '                               WHERE d.env = $1))) u'
+        '  WHERE u.v IN (SELECT d.v FROM pg_temp.tdm_unique_dangling d WHERE d.env = $1)',
+        (SELECT string_agg(format('r.%I::%s::text', r, tdm._column_type(e.child, c)), ', ')
+           FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
+        (SELECT string_agg(format('%L, %s', r, tdm._json_value(e.parent, r, format('r.%I', r))), ', ')
+           FROM unnest(e.ref_columns) AS r),
+        tdm._key_json(e.parent, pm.pk_columns, 'r'), pm.release_column, tdm._env_table(env, e.parent),
+        e.ref_columns[1], tdm._column_type(e.parent, e.ref_columns[1]))
+        USING env;
+    END LOOP;
+    EXECUTE format(
+      'WITH moved AS MATERIALIZED ('
+      -- the environment's row of that value now
+      '       SELECT * FROM ('
+      '       SELECT DISTINCT ON (u.env, u.v) u.env, u.v, u.old_row, f.final_row'
+      '         FROM pg_temp.tdm_unique_env u JOIN tdm.run r ON r.run_id = ANY ($1) AND r.release = u.release'
+      '        CROSS JOIN LATERAL (SELECT coalesce((SELECT k.new_key FROM tdm.key_map k'
+      '                                              WHERE k.run_id = r.run_id AND k.rel = $2'
+      '                                                AND k.env = u.env AND k.old_key = u.pk), u.pk) AS pk) n'
+      '        CROSS JOIN LATERAL (SELECT coalesce(%5$s) AS final_row) f'
+      '        WHERE f.final_row IS NOT NULL'
+      '        ORDER BY u.env, u.v) found'
+      '       UNION ALL'
+      -- (gone from the environment: the members that had it)
+      '       SELECT * FROM ('
       '       SELECT DISTINCT ON (d.env, d.v) d.env, d.v, c.m -> ''row'' AS old_row, f.final_row'
-      '         FROM dangling d'
+      '         FROM pg_temp.tdm_unique_dangling d'
       '         JOIN (SELECT c.run_id, m.m FROM tdm.conflict c'
       '                CROSS JOIN LATERAL jsonb_array_elements(c.members) AS m(m)'
       '               WHERE c.run_id = ANY ($1) AND c.rel = $2'
       '                 AND NOT EXISTS (SELECT 1 FROM tdm.decision x'
       '                                  WHERE x.conflict_id = c.conflict_id AND x.action = ''delete_all'')) c'
-      '           ON c.m ->> ''env'' = d.env AND ARRAY[%6$s] = d.v'
+      '           ON c.m ->> ''env'' = d.env AND ARRAY[%3$s] = d.v'
       '         LEFT JOIN tdm.key_map k ON k.run_id = c.run_id AND k.rel = $2 AND k.env = d.env'
-      '                                AND k.old_key = %7$s'
-      '        CROSS JOIN LATERAL (SELECT coalesce(k.new_key, %7$s) AS pk) n'
-      '        CROSS JOIN LATERAL (SELECT coalesce(%8$s) AS final_row) f'
+      '                                AND k.old_key = %4$s'
+      '        CROSS JOIN LATERAL (SELECT coalesce(k.new_key, %4$s) AS pk) n'
+      '        CROSS JOIN LATERAL (SELECT coalesce(%5$s) AS final_row) f'
       '        WHERE f.final_row IS NOT NULL'
-      '        ORDER BY d.env, d.v, c.run_id DESC),'
+      '          AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_unique_env u WHERE u.env = d.env AND u.v = d.v)'
+      '        ORDER BY d.env, d.v, c.run_id DESC) gone),'
       '     changed AS ('
-      '       UPDATE %2$s t SET %9$s FROM moved u'
-      '        WHERE u.env = t.tdm_env AND ARRAY[%1$s] = u.v AND u.v IS DISTINCT FROM ARRAY[%10$s]'
-      '       RETURNING t.tdm_env AS env, t.tdm_row_hash, %11$s AS old_row, %12$s AS final_row),'
+      '       UPDATE %2$s t SET %6$s FROM moved u'
+      '        WHERE u.env = t.tdm_env AND ARRAY[%1$s] = u.v AND u.v IS DISTINCT FROM ARRAY[%7$s]'
+      '       RETURNING t.tdm_env AS env, t.tdm_row_hash, %8$s AS old_row, %9$s AS final_row),'
       '     noted AS (INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, row_hash)'
       '               SELECT $3, $4, env, tdm_row_hash FROM changed)'
       ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row)'
       ' SELECT $3, env, old_row, final_row FROM changed',
       (SELECT string_agg(format('t.%I::text', c), ', ') FROM unnest(e.columns) AS c),
       child,
-      (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(e.columns) AS c),
-      parent,
-      (SELECT string_agg(format('p.%I::%s::text', r, tdm._column_type(e.child, c)), ', ')
-         FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
       (SELECT string_agg(format('((c.m -> ''row'' ->> %L)::%s)::text', r, tdm._column_type(e.child, c)), ', ')
          FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
       tdm._member_key_json(pm.pk_columns, 'c.m'),

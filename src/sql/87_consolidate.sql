@@ -214,7 +214,8 @@ BEGIN
   IF to_regclass('pg_temp.tdm_keymap') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
-               pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags;
+               pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
+               pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -252,6 +253,9 @@ BEGIN
   -- release the environment's row of that key belongs to now)
   CREATE TEMP TABLE tdm_dangling (rel regclass, env text, key text[]) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_env_tags (rel regclass, env text, key text[], release text) ON COMMIT DROP;
+  -- (the same for a foreign key to another unique key, one at a time)
+  CREATE TEMP TABLE tdm_unique_dangling (env text, v text[]) ON COMMIT DROP;
+  CREATE TEMP TABLE tdm_unique_env (env text, v text[], old_row jsonb, pk jsonb, release text) ON COMMIT DROP;
 
   -- Collect (refuses data that no longer matches the release lock).
   since := clock_timestamp();
