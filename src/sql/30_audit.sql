@@ -79,8 +79,7 @@ BEGIN
                    THEN coalesce(NEW.role, current_user) ELSE current_user END;
   NEW.prev_hash := head.hash;
   NEW.hash := tdm._audit_hash(NEW);
-  UPDATE tdm.audit_head SET audit_id = NEW.audit_id, hash = NEW.hash;  -- (tdm._audit_head_guard)
-  RETURN NEW;
+  RETURN NEW;  -- (the head moves after the insert: tdm._audit_head_move)
 END
 $$;
 
@@ -99,18 +98,35 @@ CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON tdm.audit
   FOR EACH ROW EXECUTE FUNCTION tdm._audit_refuse_change();
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON tdm.audit
   FOR EACH STATEMENT EXECUTE FUNCTION tdm._audit_refuse_change();
--- The head moves only with an append (the chain trigger's UPDATE, a
--- trigger's trigger): an UPDATE of it on its own would make every later
--- row look tampered with.
-CREATE FUNCTION tdm._audit_head_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
+-- After an append (or a restored row past the head), the head names it.
+CREATE FUNCTION tdm._audit_head_move() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF pg_trigger_depth() < 2 THEN
+  -- (Rows restored by one COPY: the last of them only.)
+  UPDATE tdm.audit_head h SET audit_id = NEW.audit_id, hash = NEW.hash
+   WHERE coalesce(h.audit_id, 0) < NEW.audit_id
+     AND NEW.audit_id = (SELECT max(a.audit_id) FROM tdm.audit a);
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER audit_head_move AFTER INSERT ON tdm.audit
+  FOR EACH ROW EXECUTE FUNCTION tdm._audit_head_move();
+
+-- The head only ever names the last row of tdm.audit, as it is: any other
+-- value would make every later row look tampered with (or hide rows
+-- removed from the end). Checked on the row itself, which no caller can
+-- fake: an audit row is hashed by tdm._audit_chain.
+CREATE FUNCTION tdm._audit_head_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF TG_OP <> 'UPDATE'
+     OR NEW.audit_id IS DISTINCT FROM (SELECT max(a.audit_id) FROM tdm.audit a)
+     OR NOT EXISTS (SELECT 1 FROM tdm.audit a WHERE a.audit_id = NEW.audit_id AND a.hash = NEW.hash) THEN
     RAISE EXCEPTION 'tdm.audit_head moves only with an append to tdm.audit: % refused', TG_OP
       USING ERRCODE = 'insufficient_privilege',
             HINT = 'Audit rows are appended by tdm''s functions; tdm.verify_audit() checks the chain.';
   END IF;
-  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  RETURN NEW;
 END
 $$;
 CREATE TRIGGER audit_head_guard BEFORE INSERT OR UPDATE OR DELETE ON tdm.audit_head
@@ -123,7 +139,7 @@ ALTER TABLE tdm.audit_head ENABLE ALWAYS TRIGGER audit_head_guard,
 -- (They fire whatever session_replication_role says: a session in replica
 -- mode appends to the chain and cannot remove rows either.)
 ALTER TABLE tdm.audit ENABLE ALWAYS TRIGGER audit_chain, ENABLE ALWAYS TRIGGER audit_append_only,
-  ENABLE ALWAYS TRIGGER audit_no_truncate;
+  ENABLE ALWAYS TRIGGER audit_no_truncate, ENABLE ALWAYS TRIGGER audit_head_move;
 
 -- Appends one audit row; every tdm operation that changes something calls it.
 CREATE FUNCTION tdm._audit(action text, object text, detail jsonb DEFAULT '{}') RETURNS bigint

@@ -613,9 +613,7 @@ DECLARE
   collected regclass := format('pg_temp.%I', tdm._collected_name(the_parent))::regclass;
   e record;
   env text;
-  archived record;
-  is_array bool := (SELECT t.typcategory = 'A' FROM pg_attribute a JOIN pg_type t ON t.oid = tdm._base_type(a.atttypid)
-                     WHERE a.attrelid = the_parent AND a.attname = pm.pk_columns[1]);
+  is_array bool := tdm._is_array(the_parent, pm.pk_columns[1]);
 BEGIN
   DELETE FROM pg_temp.tdm_dangling d WHERE d.rel = the_parent;
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x WHERE x.parent = the_parent
@@ -646,11 +644,48 @@ BEGIN
       CASE WHEN is_array THEN 'IN' ELSE '= ANY' END, CASE WHEN is_array THEN '' ELSE 'ARRAY' END)
       USING the_parent, env;
   END LOOP;
-  SELECT g.env, g.release, count(*) AS n, min(array_to_string(g.key, ',')) AS example INTO archived
-    FROM pg_temp.tdm_env_tags g JOIN tdm.release x ON x.release = g.release
-   WHERE g.rel = the_parent AND x.status = 'archived'
-   GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 1;
-  IF FOUND THEN
+  PERFORM tdm._refuse_archived_refs(the_parent, 'pg_temp.tdm_env_tags',
+                                    format('g.rel = %s', the_parent::oid));
+  -- A tag that release's run did not load (the row tagged to it after its
+  -- consolidation: no map entry, and no row of that key and release in
+  -- master) says nothing: as for a row gone, the latest map answers.
+  EXECUTE format(
+    'UPDATE pg_temp.tdm_env_tags g SET release = NULL'
+    ' WHERE g.rel = $1 AND g.release IS NOT NULL'
+    '   AND NOT EXISTS (SELECT 1 FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id'
+    '                    WHERE r.release = g.release AND r.status = ''completed'' AND k.rel = $1'
+    '                      AND k.env = g.env AND %1$s = g.key)%2$s',
+    tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'),
+    -- (master, where releases go, by its key's columns: its index)
+    (SELECT format(' AND NOT EXISTS (SELECT 1 FROM %s m WHERE %s AND m.%I = g.release)', t,
+                   (SELECT string_agg(format('m.%I = (g.key[%s])::%s', c, i, tdm._column_type(the_parent, c)),
+                                      ' AND ')
+                      FROM unnest(pm.pk_columns) WITH ORDINALITY AS u(c, i)), pm.release_column)
+       FROM tdm._target_table('master', the_parent) AS t WHERE t IS NOT NULL))
+    USING the_parent;
+END
+$$;
+
+-- Whether `rel`'s column `col` is of an array type (domains looked through).
+CREATE FUNCTION tdm._is_array(rel regclass, col text) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT t.typcategory = 'A' FROM pg_attribute a JOIN pg_type t ON t.oid = tdm._base_type(a.atttypid)
+   WHERE a.attrelid = rel AND a.attname = col AND NOT a.attisdropped
+$$;
+
+-- Refuses references (rows of `tags`, a table of env, key or value,
+-- release; those `filter` keeps) to rows of an archived release: its rows
+-- left master, so no row can answer them.
+CREATE FUNCTION tdm._refuse_archived_refs(the_parent regclass, tags text, filter text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  archived record;
+BEGIN
+  EXECUTE format('SELECT g.env, g.release, count(*) AS n, min(array_to_string(g.key, '','')) AS example'
+                 '  FROM %s g JOIN tdm.release x ON x.release = g.release'
+                 ' WHERE %s AND x.status = ''archived'' GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 1', tags, filter)
+    INTO archived;
+  IF archived.env IS NOT NULL THEN
     RAISE EXCEPTION 'consolidate: rows of environment % reference % row(s) of % of release %, which is archived',
       archived.env, archived.n, the_parent, archived.release
       USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -701,7 +736,9 @@ BEGIN
                                                                   AND r.status = 'completed'
                                                                 GROUP BY r.release))
                                       AND k.rel = x.parent)
-                        OR EXISTS (SELECT 1 FROM tdm.decision d WHERE d.action = 'delete_all') LOOP
+                        OR EXISTS (SELECT 1 FROM tdm.decision d JOIN tdm.conflict c USING (conflict_id)
+                                    WHERE d.action = 'delete_all' AND c.rel = x.parent)
+                        OR EXISTS (SELECT 1 FROM tdm.release x WHERE x.status = 'archived') LOOP
     PERFORM tdm._read_env_tags(parent_rel);
   END LOOP;
   -- (Key maps by run and table, through their index: the map of this
@@ -789,7 +826,7 @@ BEGIN
         ' SELECT $1, u.v, u.old_row, u.pk, u.release FROM ('
         '   SELECT ARRAY[%1$s] AS v, jsonb_build_object(%2$s) AS old_row, %3$s AS pk, r.%4$I::text AS release'
         '     FROM %5$s r'
-        '    WHERE r.%6$I = ANY (ARRAY(SELECT DISTINCT (d.v[1])::%7$s FROM pg_temp.tdm_unique_dangling d'
+        '    WHERE r.%6$I %8$s (%9$s(SELECT DISTINCT (d.v[1])::%7$s FROM pg_temp.tdm_unique_dangling d'
         '                               WHERE d.env = $1))) u'
         '  WHERE u.v IN (SELECT d.v FROM pg_temp.tdm_unique_dangling d WHERE d.env = $1)',
         (SELECT string_agg(format('r.%I::%s::text', r, tdm._column_type(e.child, c)), ', ')
@@ -797,18 +834,23 @@ BEGIN
         (SELECT string_agg(format('%L, %s', r, tdm._json_value(e.parent, r, format('r.%I', r))), ', ')
            FROM unnest(e.ref_columns) AS r),
         tdm._key_json(e.parent, pm.pk_columns, 'r'), pm.release_column, tdm._env_table(env, e.parent),
-        e.ref_columns[1], tdm._column_type(e.parent, e.ref_columns[1]))
+        e.ref_columns[1], tdm._column_type(e.parent, e.ref_columns[1]),
+        -- (an array column: the values as rows, as tdm._read_env_tags)
+        CASE WHEN tdm._is_array(e.parent, e.ref_columns[1]) THEN 'IN' ELSE '= ANY' END,
+        CASE WHEN tdm._is_array(e.parent, e.ref_columns[1]) THEN '' ELSE 'ARRAY' END)
         USING env;
     END LOOP;
+    PERFORM tdm._refuse_archived_refs(e.parent, '(SELECT u.env, u.v AS key, u.release FROM pg_temp.tdm_unique_env u)',
+                                      'true');
     EXECUTE format(
       'WITH moved AS MATERIALIZED ('
       -- the environment's row of that value now
       '       SELECT * FROM ('
       '       SELECT DISTINCT ON (u.env, u.v) u.env, u.v, u.old_row, f.final_row'
       '         FROM pg_temp.tdm_unique_env u JOIN tdm.run r ON r.run_id = ANY ($1) AND r.release = u.release'
-      '        CROSS JOIN LATERAL (SELECT coalesce((SELECT k.new_key FROM tdm.key_map k'
-      '                                              WHERE k.run_id = r.run_id AND k.rel = $2'
-      '                                                AND k.env = u.env AND k.old_key = u.pk), u.pk) AS pk) n'
+      '         LEFT JOIN tdm.key_map k ON k.run_id = r.run_id AND k.rel = $2 AND k.env = u.env'
+      '                                AND k.old_key = u.pk'
+      '        CROSS JOIN LATERAL (SELECT coalesce(k.new_key, u.pk) AS pk) n'
       '        CROSS JOIN LATERAL (SELECT coalesce(%5$s) AS final_row) f'
       '        WHERE f.final_row IS NOT NULL'
       '        ORDER BY u.env, u.v) found'

@@ -804,7 +804,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 SELECT d.key, m.member, coalesce(d.value ->> m.label, 'NULL')
                   FROM jsonb_each(c.differing) d CROSS JOIN members m)
   SELECT string_agg(rtrim(line), E'\n' ORDER BY col NULLS FIRST)
-    FROM (SELECT col, rpad(left(coalesce(col, ''), 13), 14)
+    FROM (SELECT col, rpad(CASE WHEN length(col) > 13 THEN left(col, 12) || '~' ELSE coalesce(col, '') END, 14)
                       -- (a value cut short ends with ~, so two cut alike still show)
                       || string_agg(rpad(CASE WHEN length(v) > w - 1 THEN left(v, w - 2) || '~' ELSE v END, w),
                                     '' ORDER BY member) AS line

@@ -251,7 +251,15 @@ BEGIN
 
   PERFORM tdm._progress(job, 'copy');
   copied := tdm._copy_release(the_release, from_target, to_target);
-  UPDATE tdm.release x SET status = 'promoted' WHERE x.release = the_release;
+  -- (Tagged again while the rows were copied: they are not the release's
+  -- any more; nothing is promoted.)
+  UPDATE tdm.release x SET status = 'promoted' WHERE x.release = the_release AND x.status = 'consolidated';
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'promote: release "%" was tagged again while it was being promoted; nothing was promoted',
+      the_release
+      USING ERRCODE = 'serialization_failure',
+            HINT = format('Consolidate it again (SELECT tdm.consolidate(%L);), then promote it.', the_release);
+  END IF;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_build_object('rows', copied, 'tables_created', created)
    WHERE j.job_id = job;

@@ -237,6 +237,9 @@ void tdm_job_main(Datum main_arg) {
   if (StatementTimeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
   const Caught caught = run_catching("SELECT tdm._run_job($1)", job, true);
   disable_timeout(STATEMENT_TIMEOUT, false);
+  // A timeout (or cancel) that came after the job's commit is for a job
+  // that ended: the bookkeeping below must not raise it.
+  QueryCancelPending = false;
   ErrorData *error = caught.error;
   const bool cancelled = caught.cancelled;
   pgstat_report_activity(STATE_IDLE, nullptr);
