@@ -300,6 +300,27 @@ SELECT tdm.resolve(:'products_conflict', 'keep_all', renames => '{"st2": {"id": 
                    rationale => 'two products');
 -- Until a second reviewer approves, the report says the run waits for it.
 SELECT line FROM regexp_split_to_table(tdm.report(:run), E'\n') AS line WHERE line LIKE '%approval%';
+-- Bad input: the decider writes the decision again while the approver's
+-- approve waits for it: refused, for the approver never read that one.
+\o /dev/null
+SELECT dblink_connect('decider', pg_temp.conninfo(current_database())),
+       dblink_connect('approver', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('approver', 'SET SESSION AUTHORIZATION tdm_regress_approver'),
+       dblink_exec('decider', 'BEGIN');
+SELECT * FROM dblink('decider', format($$SELECT tdm.resolve(%L, 'keep_all',
+                                          renames => '{"st2": {"id": 2, "Stock Code": "P2"}}',
+                                          rationale => 'two products')$$, :'products_conflict')) AS t(x text);
+SELECT dblink_send_query('approver', format('SELECT tdm.approve(%L)', :'products_conflict'));
+SELECT pg_temp.wait_until($$EXISTS (SELECT 1 FROM pg_stat_activity
+                                     WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT tdm.approve%')$$);
+SELECT dblink_exec('decider', 'COMMIT');
+\o
+\set VERBOSITY terse
+SELECT * FROM dblink_get_result('approver') AS t(x text);
+\set VERBOSITY default
+\o /dev/null
+SELECT dblink_disconnect('decider'), dblink_disconnect('approver');
+\o
 SET SESSION AUTHORIZATION tdm_regress_approver;
 SELECT tdm.approve(:'products_conflict');
 RESET SESSION AUTHORIZATION;
