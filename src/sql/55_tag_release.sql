@@ -303,12 +303,20 @@ BEGIN
     SELECT count(*) FILTER (WHERE severity = 'error') INTO errors
       FROM tdm.tag_finding WHERE job_id = job;
   END IF;
+  -- (Only from a status tagging may change: a promote that committed
+  -- while this ran put the release in master.)
   IF locked THEN
     UPDATE tdm.release SET status = 'locked', locked_at = now()
-     WHERE tdm.release.release = the_release;
+     WHERE tdm.release.release = the_release AND tdm.release.status IN ('open', 'locked', 'consolidated');
   ELSE
     UPDATE tdm.release SET status = 'open', locked_at = NULL
-     WHERE tdm.release.release = the_release;
+     WHERE tdm.release.release = the_release AND tdm.release.status IN ('open', 'locked', 'consolidated');
+  END IF;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'tag_release: release "%" was % while it was being tagged; nothing was changed', the_release,
+      (SELECT x.status FROM tdm.release x WHERE x.release = the_release)
+      USING ERRCODE = 'serialization_failure',
+            HINT = 'Tag a new release for the changed rows.';
   END IF;
   phase_ms := phase_ms || jsonb_build_object('lock', round(1000 * extract(epoch FROM clock_timestamp() - phase_started)));
 

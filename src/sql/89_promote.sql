@@ -250,10 +250,29 @@ BEGIN
   END IF;
 
   PERFORM tdm._progress(job, 'copy');
-  copied := tdm._copy_release(the_release, from_target, to_target);
+  BEGIN
+    copied := tdm._copy_release(the_release, from_target, to_target);
+  EXCEPTION
+    -- The source changed while it was copied (the release tagged and
+    -- consolidated again meanwhile), or, under REPEATABLE READ, another
+    -- promote's rows arrived after this snapshot: say so, not what the
+    -- copy's check or the unique index says.
+    WHEN data_corrupted OR unique_violation THEN
+      IF (SELECT x.status <> 'consolidated' OR x.locked_at IS DISTINCT FROM r.locked_at
+            FROM tdm.release x WHERE x.release = the_release)
+         OR current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'promote: release "%" changed while it was being promoted; nothing was promoted',
+          the_release
+          USING ERRCODE = 'serialization_failure',
+                HINT = format('Promote it again (SELECT tdm.promote(%L);) in a transaction of its own'
+                              ' (READ COMMITTED), once other calls on it have ended.', the_release);
+      END IF;
+      RAISE;
+  END;
   -- (Tagged again while the rows were copied: they are not the release's
   -- any more; nothing is promoted.)
-  UPDATE tdm.release x SET status = 'promoted' WHERE x.release = the_release AND x.status = 'consolidated';
+  UPDATE tdm.release x SET status = 'promoted'
+   WHERE x.release = the_release AND x.status = 'consolidated' AND x.locked_at IS NOT DISTINCT FROM r.locked_at;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'promote: release "%" was tagged again while it was being promoted; nothing was promoted',
       the_release
