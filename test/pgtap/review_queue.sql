@@ -1,0 +1,41 @@
+-- The review queue's side_by_side fits an 80-column terminal under \x:
+-- a value or a column name cut short ends with ~, so two values cut
+-- alike are not taken for equal.
+BEGIN;
+SELECT plan(4);
+
+CREATE SCHEMA tap_queue;
+CREATE TABLE tap_queue.people (person_id int PRIMARY KEY, full_name text, a_rather_long_column text,
+                               tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('tap_queue.people');
+INSERT INTO tdm.release (release, code_version) VALUES ('TAP-QUEUE', 'v0');
+INSERT INTO tdm.run (run_id, release, target) VALUES (-21, 'TAP-QUEUE', 'tap_queue');
+
+CREATE FUNCTION pg_temp.member(env text, name text, other text) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT jsonb_build_object('env', env, 'feature', 'F', 'ts', NULL,
+                            'row', jsonb_build_object('person_id', 1, 'full_name', name,
+                                                      'a_rather_long_column', other,
+                                                      'tdm_release', 'TAP-QUEUE', 'tdm_feature', 'F'))
+$$;
+INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule, members, differing)
+VALUES (-21, 'C-tapqueue', 'tap_queue.people', 'attribute_conflict', 'complex', 3, 'pending', 'manual',
+        jsonb_build_array(pg_temp.member('st1', 'Bartholomew Johnson', 'a'),
+                          pg_temp.member('st2', 'Bartholomew Johnston', 'b'),
+                          pg_temp.member('st3', 'Bart', 'c')),
+        '{"full_name": {"st1": "Bartholomew Johnson", "st2": "Bartholomew Johnston", "st3": "Bart"},
+          "a_rather_long_column": {"st1": "a", "st2": "b", "st3": "c"}}');
+
+SELECT ok((SELECT max(length(l)) FROM regexp_split_to_table(
+             (SELECT tdm._side_by_side(c) FROM tdm.conflict c WHERE c.conflict_id = 'C-tapqueue'), E'\n') AS l)
+          <= 80 - length('side_by_side | '),
+          'every line fits 80 columns beside the column name \x prints');
+SELECT matches((SELECT tdm._side_by_side(c) FROM tdm.conflict c WHERE c.conflict_id = 'C-tapqueue'),
+               'full_name +Bartholomew Joh~ +Bartholomew Joh~ +Bart',
+               'values longer than their cell end with ~; a short one stays whole');
+SELECT matches((SELECT tdm._side_by_side(c) FROM tdm.conflict c WHERE c.conflict_id = 'C-tapqueue'),
+               '(^|\n)a_rather_lon~ ', 'a column name cut short ends with ~');
+SELECT is((SELECT differing -> 'full_name' ->> 'st2' FROM tdm.review_queue WHERE conflict_id = 'C-tapqueue'),
+          'Bartholomew Johnston', 'differing keeps the whole value');
+
+SELECT * FROM finish();
+ROLLBACK;
