@@ -115,4 +115,14 @@ SELECT tdm.tag_release('R2', wait => false);
 SELECT count(*) >= 0 AS reviewers_see_progress FROM tdm.progress;
 RESET ROLE;
 
+-- The database's statement_timeout bounds a job in its worker too, as it
+-- bounds the call in the foreground (set for the worker's connection, and
+-- taken back once the worker has read it).
+SELECT format('ALTER DATABASE %I SET statement_timeout = %L', current_database(), '1ms') \gexec
+SELECT tdm.consolidate('R2', wait => false) AS job \gset
+SELECT pg_temp.wait_until(format('(SELECT status FROM tdm.job WHERE job_id = %s) <> %L', :job, 'queued'));
+SELECT format('ALTER DATABASE %I RESET statement_timeout', current_database()) \gexec
+SELECT tdm.wait_job(:job, '60 s') AS final_status;
+SELECT sqlstate, error FROM tdm.job WHERE job_id = :job;
+
 SELECT dblink_disconnect('env'), dblink_disconnect('here');
