@@ -354,10 +354,11 @@ BEGIN
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = CASE WHEN (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IN ('queued', 'running')
                         THEN format('Its job is %s; wait for it: SELECT tdm.wait_job(%s);', s.job_id, s.job_id)
-                        ELSE format('Its job %s ended %s: it will never complete. Take a new snapshot'
-                                    ' (tdm.snapshot), or roll back to another one.', s.job_id,
-                                    coalesce((SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id),
-                                             'without a trace')) END;
+                        ELSE format('%s: it will never complete. Take a new snapshot (tdm.snapshot), or roll'
+                                    ' back to another one.',
+                                    coalesce((SELECT format('Its job %s ended %s', j.job_id, j.status)
+                                                FROM tdm.job j WHERE j.job_id = s.job_id),
+                                             'It has no job')) END;
   END IF;
   SELECT string_agg(format('%s (then: %s; now: %s)', x.rel, x.shape,
                            coalesce(tdm._shape(tdm._target_table(s.target, x.managed)), 'missing')), '; ')
