@@ -100,6 +100,14 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   other regclass;
 BEGIN
+  -- (Registered by someone who may read it: tdm's definer lookups then
+  -- tell nothing of a table its admin could not read.)
+  IF NOT has_table_privilege(rel, 'SELECT')
+     OR NOT has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = rel), 'USAGE') THEN
+    RAISE EXCEPTION 'manage_table: % may not read table %', current_user, rel
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Grant USAGE on its schema and SELECT on it (with INSERT and DELETE for the load) first.';
+  END IF;
   SELECT m.rel INTO other
     FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
    WHERE m.rel <> _check_managed_name.rel

@@ -14,15 +14,38 @@ $$;
 -- filters by it, through its index; compared as text, each row would be
 -- fetched); `normalized`: as text, as natural keys of a table managed
 -- with normalize_keys are (case and surrounding spaces ignored).
+-- A type whose values are cast in a definer's lookup (tdm._key_in_release,
+-- tdm._key_taken) must run no code a non-superuser wrote: a domain's CHECK
+-- (or a range's or composite's parts) of such a role would run with the
+-- extension owner's rights. Untrusted ones are compared as text.
+CREATE FUNCTION tdm._is_trusted_type(type_oid oid) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE chain(oid) AS (
+    SELECT type_oid
+    UNION
+    SELECT x.next FROM chain c JOIN pg_type t ON t.oid = c.oid
+     CROSS JOIN LATERAL (VALUES (nullif(t.typbasetype, 0)), (nullif(t.typelem, 0))) AS x(next)
+     WHERE x.next IS NOT NULL)
+  SELECT bool_and(t.typnamespace = 'pg_catalog'::regnamespace OR t.typtype = 'e'
+                  OR (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = t.typowner))
+         AND NOT EXISTS (SELECT 1 FROM chain c JOIN pg_type t ON t.oid = c.oid
+                          WHERE t.typtype IN ('c', 'r', 'm')
+                            AND NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = t.typowner))
+    FROM chain c JOIN pg_type t ON t.oid = c.oid
+$$;
+
 CREATE FUNCTION tdm._key_matches(rel regclass, columns text[], normalized bool DEFAULT false)
 RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT string_agg(CASE WHEN normalized
                          THEN format('lower(btrim(t.%1$I::text, E'' \t\n\r\f\x0b''))'
                                      ' = lower(btrim($1->>%1$L, E'' \t\n\r\f\x0b''))', c)
+                         WHEN NOT tdm._is_trusted_type(a.atttypid)
+                         THEN format('t.%1$I::text = ($1->>%1$L)', c)
                          ELSE format('t.%1$I = ($1->>%1$L)::%2$s', c, tdm._column_type(rel, c)) END,
                     ' AND ')
     FROM unnest(columns) AS c
+    JOIN pg_attribute a ON a.attrelid = rel AND a.attname = c AND NOT a.attisdropped
 $$;
 
 -- Whether two key value sets (column -> value) are one key, as the

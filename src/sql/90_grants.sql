@@ -55,6 +55,8 @@ GRANT EXECUTE ON FUNCTION
   tdm._same_key(regclass, text[], jsonb, jsonb, bool),
   tdm._member_key(regclass, text[], text, bool, bool),
   tdm._column_type(regclass, text),
+  tdm._is_trusted_type(oid),
+  tdm._target_table(text, regclass),
   tdm._check_values(regclass, jsonb, text, text),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
