@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(29);
+SELECT plan(33);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -132,6 +132,27 @@ SELECT is(
      UNION ALL SELECT to_jsonb(j)::text FROM tdm.job j) rows
    WHERE strpos(t, :'password') > 0),
   0, 'no user-mapping password in tdm tables or the audit');
+
+-- An admin's own domain: the extension owner's key lookups do not cast to
+-- it (its CHECK would run as the owner), they compare as text; and a
+-- table the admin may not read is not registered.
+CREATE SCHEMA tap_own;
+GRANT USAGE, CREATE ON SCHEMA tap_own TO tap_admin;
+SET ROLE tap_admin;
+CREATE DOMAIN tap_own.code AS text CHECK (VALUE <> '');
+CREATE TABLE tap_own.things (k tap_own.code PRIMARY KEY, tdm_release text, tdm_feature text);
+RESET ROLE;
+SELECT ok(NOT tdm._is_trusted_type('tap_own.code'::regtype), 'a domain an admin created is not trusted');
+SELECT ok(tdm._is_trusted_type('int4'::regtype) AND tdm._is_trusted_type('text[]'::regtype),
+  'built-in types are');
+SELECT is(tdm._key_matches('tap_own.things', '{k}'), 't.k::text = ($1->>''k'')',
+  'a key of an untrusted type is compared as text in the lookups');
+CREATE TABLE tap_own.secret (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+REVOKE ALL ON tap_own.secret FROM tap_admin;
+SET ROLE tap_admin;
+SELECT throws_ok($$SELECT tdm.manage_table('tap_own.secret')$$, '42501',
+  'manage_table: tap_admin may not read table tap_own.secret', 'a table the admin may not read is refused');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
