@@ -392,6 +392,18 @@ BEGIN
       -- (A NULL DETAIL is refused; an empty one would still be shown.)
       see_violations := format('See SELECT * FROM tdm.violation WHERE run_id = %s; and tdm.report(%s).',
                                run.run_id, run.run_id);
+      -- Collected rows the target's unique keys call equal, which no
+      -- conflict grouped (detection compares keys as they are spelled:
+      -- 'Bob@x' and 'bob@x' under a case-insensitive type or collation):
+      -- no decision can settle them.
+      IF EXISTS (SELECT 1 FROM tdm.violation v
+                  WHERE v.run_id = run.run_id AND v.kind = 'unique'
+                    AND v.detail ->> 'with' = 'other collected rows') THEN
+        see_violations := see_violations
+          || ' Rows the target''s unique keys call equal but that are spelled differently (a case-insensitive'
+          || ' type or collation) form no conflict: register such a natural key with normalize_keys'
+          || ' (tdm.manage_table), or make the environments spell it alike.';
+      END IF;
       IF load_message IS NULL THEN
         RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
           run.run_id, the_release, errors USING HINT = see_violations;
