@@ -152,3 +152,19 @@ RESET client_min_messages;
 SELECT d.id, p.name AS project, t.title FROM staging.deliveries d
   JOIN staging.tasks t USING (project_id, sku) JOIN staging.projects p ON p.id = t.project_id
  WHERE d.tdm_release = 'R47';
+
+-- A non-conflicting merge copies the values it fills in as the other
+-- environment has them: 1.50 keeps its scale, a json text its spelling
+-- (a key twice included), -0 its sign.
+IMPORT FOREIGN SCHEMA public LIMIT TO (gauges) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (gauges) FROM SERVER st2 INTO keys_st2;
+SELECT tdm.manage_table('staging.gauges');
+SELECT tdm.create_release('R48', 'v48.0', 'R47');
+SELECT tdm.add_feature('R48', 'FEAT-4801', 1);
+INSERT INTO keys_st1.gauges VALUES (1, NULL, NULL, NULL, 'R48', 'FEAT-4801');
+INSERT INTO keys_st2.gauges VALUES (1, 1.50, '{"a": 1,  "a": 2}', '-0', 'R48', 'FEAT-4801');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R48') IS NOT NULL AS tagged, tdm.consolidate('R48') IS NOT NULL AS consolidated;
+RESET client_min_messages;
+SELECT rule FROM tdm.conflict WHERE rel = 'staging.gauges'::regclass;
+SELECT reading, spec, delta FROM staging.gauges WHERE tdm_release = 'R48';

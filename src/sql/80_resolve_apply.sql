@@ -355,7 +355,8 @@ BEGIN
     '             WHEN e.member = ANY (r.rekeyed) THEN ''rekey'''
     '             ELSE ''keep'' END AS role,'
     '        r.survivor,'
-    '        CASE WHEN r.action = ''merge'' AND e.member = r.survivor THEN r.merged'
+    '        CASE WHEN r.action = ''merge'' AND e.member = r.survivor AND r.by_rule THEN ''{}''::jsonb'
+    '             WHEN r.action = ''merge'' AND e.member = r.survivor THEN r.merged'
     '             WHEN r.action = ''keep_all'' AND r.renames IS NOT NULL'
     '               THEN r.renames -> (SELECT cm.label FROM tdm.conflict_member cm'
     '                                   WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id'
@@ -369,10 +370,10 @@ BEGIN
     '  CROSS JOIN LATERAL ('
     '    SELECT CASE c.rule WHEN ''distinct_entities'' THEN ''keep_all'''
     '                       WHEN ''non_conflicting_merge'' THEN ''merge'' ELSE ''keep'' END AS action,'
-    '           c.survivor, c.rekeyed, c.merged, NULL::jsonb AS renames'
+    '           c.survivor, c.rekeyed, c.merged, NULL::jsonb AS renames, true AS by_rule'
     '     WHERE c.status = ''auto_resolved'''
     '    UNION ALL'
-    '    SELECT * FROM tdm._resolution(c) WHERE c.status = ''decided'') r'
+    '    SELECT *, false FROM tdm._resolution(c) WHERE c.status = ''decided'') r'
     '  CROSS JOIN LATERAL (SELECT x.m, (x.n - 1)::int AS member'
     '                        FROM jsonb_array_elements(c.members) WITH ORDINALITY AS x(m, n)) e'
     '  WHERE c.run_id = $1 AND c.rel = $2 AND c.kind <> ''relationship'''
@@ -391,6 +392,32 @@ BEGIN
      AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
                   WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete'));
   ANALYZE pg_temp.tdm_plan;
+
+  -- A non-conflicting merge fills the survivor's NULLs with the first other
+  -- member's values (member order, as detection merged them), read from
+  -- their collected rows as text: exact, where detection's spelling would
+  -- re-spell a json value, a -0 or a numeric's scale.
+  IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan p WHERE p.patch = '{}'::jsonb) THEN
+    CREATE INDEX ON pg_temp.tdm_plan (conflict_id);  -- (each survivor's members)
+    PERFORM tdm._by_location(true);
+    EXECUTE format(
+      'UPDATE pg_temp.tdm_plan p SET patch = x.patch'
+      '  FROM (SELECT s.conflict_id, s.member, jsonb_strip_nulls(%1$s) AS patch'
+      '          FROM pg_temp.tdm_plan s JOIN %2$s sv ON sv.ctid = s.row_ctid'
+      '         WHERE s.patch = ''{}''::jsonb) x'
+      ' WHERE p.conflict_id = x.conflict_id AND p.member = x.member',
+      (SELECT string_agg(format('jsonb_build_object(%s)', o.pairs), ' || ')
+         FROM (SELECT string_agg(format(
+                 '%1$L, CASE WHEN sv.%1$I IS NULL THEN (SELECT d.%1$I::text FROM pg_temp.tdm_plan q'
+                 ' JOIN %2$s d ON d.ctid = q.row_ctid WHERE q.conflict_id = s.conflict_id'
+                 ' AND q.member <> s.member AND d.%1$I IS NOT NULL ORDER BY q.member LIMIT 1) END',
+                 x.column_name, collected), ', ') AS pairs
+                 FROM (SELECT c.column_name, row_number() OVER (ORDER BY c.ordinal) AS n
+                         FROM tdm._columns(the_rel) c) x
+                GROUP BY (x.n - 1) / 50) o),
+      collected);
+    PERFORM tdm._by_location(false);
+  END IF;
 
   -- Patches: merged values and renames; a changed key goes to the map. A
   -- patched row moves: the plan follows it to its new location.

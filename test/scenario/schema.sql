@@ -263,3 +263,13 @@ CREATE TABLE staff (
   tdm_release text,
   tdm_feature text
 );
+-- (and values a merge must copy as they are written: a numeric's scale, a
+-- json text, a negative zero)
+CREATE TABLE gauges (
+  id          int PRIMARY KEY,
+  reading     numeric,
+  spec        json,
+  delta       float8,
+  tdm_release text,
+  tdm_feature text
+);
