@@ -606,14 +606,26 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- A child row `t` whose foreign key columns `columns` were just set, as
--- its environment had it: the old values (`old_values`, a text[] in the
--- order of `columns`) put back. For pg_temp.tdm_unique_followed: the rows
+-- its environment had it: the old values put back, each the jsonb
+-- expression `old_value` spells (a format() template: %1$s is the
+-- column's position, %2$s the quoted name of the parent column it
+-- references, `ref_columns`). For pg_temp.tdm_unique_followed: the rows
 -- that reference its other unique keys follow it (tdm._follow_unique_refs).
-CREATE FUNCTION tdm._row_before(child regclass, columns text[], old_values text) RETURNS text
+CREATE FUNCTION tdm._row_before(child regclass, columns text[], old_value text,
+                                ref_columns text[] DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT tdm._row_json(child, 't') || ' || jsonb_build_object('
-         || string_agg(format('%L, to_jsonb((%s)[%s])', c, old_values, i), ', ' ORDER BY i) || ')'
+         || string_agg(format('%L, %s', c, format(old_value, i, quote_literal(ref_columns[i]))), ', '
+                       ORDER BY i) || ')'
     FROM unnest(columns) WITH ORDINALITY AS u(c, i)
+$$;
+
+-- The assignments that give a child's `columns` the values of the parent's
+-- `ref_columns` in u.final_row (a followed row's final values).
+CREATE FUNCTION tdm._follow_set(child regclass, columns text[], ref_columns text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('%I = (u.final_row ->> %L)::%s', c, r, tdm._column_type(child, c)), ', ')
+    FROM unnest(columns, ref_columns) AS x(c, r)
 $$;
 
 -- Whether another unique key of `the_child` than its primary key, referenced
@@ -812,7 +824,7 @@ BEGIN
       tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'k', true),
       -- (and rows that reference its other unique keys follow it)
       CASE WHEN tdm._unique_referenced(e.child, e.columns)
-           THEN format(', %s AS old_row, %s AS final_row', tdm._row_before(e.child, e.columns, 'k.old_key'),
+           THEN format(', %s AS old_row, %s AS final_row', tdm._row_before(e.child, e.columns, 'to_jsonb((k.old_key)[%1$s])'),
                        tdm._row_json(e.child, 't')) ELSE '' END,
       CASE WHEN tdm._unique_referenced(e.child, e.columns)
            THEN ', followed AS (INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row, keyed)'
@@ -919,13 +931,10 @@ BEGIN
          FROM unnest(ARRAY[tdm._target_table('master', e.parent), tdm._target_table(target, e.parent)])
               WITH ORDINALITY AS x(tab, n)
         WHERE x.tab IS NOT NULL),
-      (SELECT string_agg(format('%I = (u.final_row ->> %L)::%s', c, r, tdm._column_type(e.child, c)), ', ')
-         FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
+      tdm._follow_set(e.child, e.columns, e.ref_columns),
       (SELECT string_agg(format('((u.final_row ->> %L)::%s)::text', r, tdm._column_type(e.child, c)), ', ')
          FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
-      tdm._row_json(e.child, 't') || ' || jsonb_build_object('
-        || (SELECT string_agg(format('%L, u.old_row -> %L', c, r), ', ')
-              FROM unnest(e.columns, e.ref_columns) AS x(c, r)) || ')',
+      tdm._row_before(e.child, e.columns, 'u.old_row -> %2$s', e.ref_columns),
       tdm._row_json(e.child, 't'))
       USING runs, e.parent, e.child, e.name;
     IF cm.pk_columns && e.columns THEN
@@ -1024,7 +1033,6 @@ DECLARE
   e record;
   cm tdm.managed_table;
   collected regclass;
-  old_row text;  -- a changed child row as its environment had it
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM tdm._managed_references() r WHERE r.parent = the_parent AND NOT r.to_key)
      OR NOT (EXISTS (SELECT 1 FROM pg_temp.tdm_plan p WHERE p.role IN ('drop', 'keep', 'rekey'))
@@ -1054,9 +1062,6 @@ BEGIN
             WHERE r.parent = the_parent AND NOT r.to_key ORDER BY r.child::text, r.name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
     collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
-    old_row := tdm._row_json(e.child, 't') || ' || jsonb_build_object('
-               || (SELECT string_agg(format('%L, u.old_row -> %L', c, r), ', ')
-                     FROM unnest(e.columns, e.ref_columns) AS x(c, r)) || ')';
     EXECUTE format(
       'WITH changed AS ('
       '  UPDATE %1$s t SET %2$s'
@@ -1066,15 +1071,13 @@ BEGIN
       '  RETURNING t.tdm_env AS env, %6$s AS old_row, %7$s AS final_row)'
       ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row)'
       ' SELECT $1, env, old_row, final_row FROM changed',
-      collected,
-      (SELECT string_agg(format('%I = (u.final_row ->> %L)::%s', c, r, tdm._column_type(e.child, c)), ', ')
-         FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
+      collected, tdm._follow_set(e.child, e.columns, e.ref_columns),
       (SELECT format('ARRAY[%s]', string_agg(format('u.old_row ->> %L', r), ', '))
          FROM unnest(e.ref_columns) AS r),
       (SELECT format('ARRAY[%s]', string_agg(format('u.final_row ->> %L', r), ', '))
          FROM unnest(e.ref_columns) AS r),
       (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
-      old_row, tdm._row_json(e.child, 't'),
+      tdm._row_before(e.child, e.columns, 'u.old_row -> %2$s', e.ref_columns), tdm._row_json(e.child, 't'),
       -- (compared as the child's types: a char(n) equal whatever its padding)
       (SELECT string_agg(format('(u.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)), ', ')
          FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
@@ -1168,7 +1171,7 @@ BEGIN
         tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'km', true),
         tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.rel, cm.pk_columns, 't'), earlier,
         CASE WHEN follow THEN format(', %s AS old_row, %s AS final_row', tdm._row_before(e.child, e.columns,
-                                     'km.old_key'), tdm._row_json(e.child, 't')) ELSE '' END,
+                                     'to_jsonb((km.old_key)[%1$s])'), tdm._row_json(e.child, 't')) ELSE '' END,
         CASE WHEN follow THEN ', followed AS (INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row,'
                               ' final_row, keyed) SELECT $2, env, old_row, final_row, true FROM changed)'
              ELSE '' END)
@@ -1179,7 +1182,7 @@ BEGIN
                      '                 RETURNING t.tdm_env AS env, %s AS old_row, %s AS final_row)'
                      ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row, keyed)'
                      ' SELECT $2, env, old_row, final_row, true FROM changed',
-                     collected, set_fk, fk_text, earlier, tdm._row_before(e.child, e.columns, 'km.old_key'),
+                     collected, set_fk, fk_text, earlier, tdm._row_before(e.child, e.columns, 'to_jsonb((km.old_key)[%1$s])'),
                      tdm._row_json(e.child, 't'))
         USING the_parent, e.child, e.name;
     ELSE

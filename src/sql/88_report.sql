@@ -153,6 +153,7 @@ DECLARE
   k text;
   v text;
   html text;
+  more bigint;  -- violations past the examples
   phases constant text[] := '{collect,detect,resolve,validate,load}';
 BEGIN
   IF d IS NULL THEN
@@ -216,11 +217,10 @@ BEGIN
              FROM jsonb_array_elements(d->'violation_examples') x LOOP
     lines := lines || v;
   END LOOP;
-  IF (SELECT sum(e.value::bigint) FROM jsonb_each_text(d->'violations') e)
-     > jsonb_array_length(d->'violation_examples') THEN
-    lines := lines || pg_catalog.format('  ... and %s more in tdm.violation (run_id = %s)',
-                                        (SELECT sum(e.value::bigint) FROM jsonb_each_text(d->'violations') e)
-                                          - jsonb_array_length(d->'violation_examples'), d->>'run_id');
+  more := (SELECT sum(e.value::bigint) FROM jsonb_each_text(d->'violations') e)
+          - jsonb_array_length(d->'violation_examples');
+  IF more > 0 THEN
+    lines := lines || pg_catalog.format('  ... and %s more in tdm.violation (run_id = %s)', more, d->>'run_id');
   END IF;
   IF d->>'status' = 'invalid' THEN
     lines := lines || pg_catalog.format('  Nothing loaded: fix these rows (in their environments, or by a'
