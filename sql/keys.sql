@@ -168,3 +168,17 @@ SELECT tdm.tag_release('R48') IS NOT NULL AS tagged, tdm.consolidate('R48') IS N
 RESET client_min_messages;
 SELECT rule FROM tdm.conflict WHERE rel = 'staging.gauges'::regclass;
 SELECT reading, spec, delta FROM staging.gauges WHERE tdm_release = 'R48';
+
+-- st2 tags its dan (R41's, re-keyed 1 -> 2 then) for R47 after R47's
+-- consolidation: R47 never loaded him, so R41's map still answers. A new
+-- staff member of R49 who reports to st2's 1 reports to dan, not to st1's
+-- ann (id 1).
+UPDATE keys_st2.staff SET tdm_release = 'R47', tdm_feature = 'FEAT-4701' WHERE id = 1;
+SELECT tdm.create_release('R49', 'v49.0', 'R48');
+SELECT tdm.add_feature('R49', 'FEAT-4901', 1);
+INSERT INTO keys_st2.staff VALUES (49, 'liv@x', 1, 'R49', 'FEAT-4901');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R49') IS NOT NULL AS tagged, tdm.consolidate('R49') IS NOT NULL AS consolidated;
+RESET client_min_messages;
+SELECT s.email, m.email AS manager FROM staging.staff s JOIN staging.staff m ON m.id = s.manager_id
+ WHERE s.tdm_release = 'R49';
