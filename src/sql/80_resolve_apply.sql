@@ -738,9 +738,9 @@ $$;
 -- Right after collection, while every collected key is the environment's:
 -- a foreign key to a row of an earlier release that this release does not
 -- bring (no collected parent row of that environment has the key), whose
--- key that release's consolidation changed (key map of its latest
--- completed run; the latest release wins), is translated to the key the
--- row got: an account of st2 that references st2's user 1, which release
+-- key that release's consolidation changed (the key map of the release
+-- the environment's row belongs to now, tdm._read_env_tags; the latest
+-- one when the row is gone), is translated to the key the row got: an account of st2 that references st2's user 1, which release
 -- R2 loaded as user 10, references user 10. Such rows are noted in
 -- pg_temp.tdm_earlier_fk, so that this run's own key map does not
 -- translate them again (tdm._propagate).
