@@ -264,6 +264,7 @@ SELECT count(*) AS broken_links FROM tdm.verify_audit();
 -- members: a reference cycle of NOT NULL, non-deferrable foreign keys.
 SELECT tdm.manage_table('staging.teams', '{name}', 'updated_at');
 SELECT tdm.manage_table('staging.team_members', '{email}', 'updated_at');
+SELECT tdm.manage_table('staging.rooms', surrogate_key => true);
 SELECT tdm.tag_release('R2') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('R2') AS run \gset
 SELECT status, rows_collected, conflicts, auto_resolved, manual FROM tdm.run WHERE run_id = :run;
@@ -324,6 +325,9 @@ UPDATE tdm.decision SET approved_by = NULL WHERE conflict_id = :'applied_p1';
 -- the lead and team references translated both ways round the cycle.
 SELECT t.name, m.email AS lead, (SELECT count(*) FROM staging.team_members x WHERE x.team_id = t.team_id) AS members
   FROM staging.teams t JOIN staging.team_members m ON m.member_id = t.lead_id ORDER BY t.name;
+-- Each team 2 keeps its own room: the rooms, below the cycle, were
+-- compared once their teams had their final keys (not merged as copies).
+SELECT t.name, d.label FROM staging.rooms d JOIN staging.teams t USING (team_id) ORDER BY t.name;
 -- Every collected child row points at a row that is in staging.
 SELECT (SELECT count(*) FROM staging.accounts a
          WHERE NOT EXISTS (SELECT 1 FROM staging.users u WHERE u.user_id = a.user_id)) AS orphan_accounts,

@@ -317,6 +317,7 @@ SELECT dblink_disconnect('tooling');
 -- staging with its own tag, and promotion does not copy it twice.
 DELETE FROM staging.transactions WHERE tdm_release = 'R2';
 DELETE FROM staging.accounts WHERE tdm_release = 'R2';
+DELETE FROM staging.rooms WHERE tdm_release = 'R2';
 WITH t AS (DELETE FROM staging.teams WHERE tdm_release = 'R2'),
      m AS (DELETE FROM staging.team_members WHERE tdm_release = 'R2') SELECT 1;
 DELETE FROM staging.users WHERE tdm_release = 'R2';

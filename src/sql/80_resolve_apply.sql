@@ -131,8 +131,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE r.to_key
 $$;
 
--- Managed tables parents first, by every foreign key between them (a
--- reference cycle is entered at its first table by name).
+-- Managed tables parents first, by every foreign key between them. A
+-- reference cycle is entered, at its first table by name, only once the
+-- tables it references outside the cycle are placed: a table that hangs
+-- below a cycle (a store's inventory) comes after the whole cycle.
 CREATE FUNCTION tdm._table_order() RETURNS TABLE (rel regclass, step int)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -151,6 +153,23 @@ BEGIN
      WHERE NOT EXISTS (SELECT 1 FROM unnest(children, parents) AS e(child, parent)
                         WHERE e.child = u.r AND e.parent = ANY (remaining))
      ORDER BY u.n LIMIT 1;
+    IF next_rel IS NULL THEN
+      -- Only cycles are left at the top: a table all of whose unplaced
+      -- ancestors are its own ancestors' descendants, i.e. in its cycle.
+      WITH RECURSIVE ancestor(r, a) AS (
+        SELECT e.child, e.parent FROM unnest(children, parents) AS e(child, parent)
+         WHERE e.child = ANY (remaining) AND e.parent = ANY (remaining)
+        UNION
+        SELECT x.r, e.parent FROM ancestor x JOIN unnest(children, parents) AS e(child, parent)
+                                               ON e.child = x.a
+         WHERE e.parent = ANY (remaining))
+      SELECT u.r INTO next_rel
+        FROM unnest(remaining) WITH ORDINALITY AS u(r, n)
+       WHERE NOT EXISTS (SELECT 1 FROM ancestor x
+                          WHERE x.r = u.r
+                            AND NOT EXISTS (SELECT 1 FROM ancestor y WHERE y.r = x.a AND y.a = u.r))
+       ORDER BY u.n LIMIT 1;
+    END IF;
     next_rel := coalesce(next_rel, remaining[1]);
     placed := placed || next_rel;
     remaining := array_remove(remaining, next_rel);

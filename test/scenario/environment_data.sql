@@ -78,7 +78,8 @@ SELECT 2 * id - n, id,
 
 -- Teams and their members (a reference cycle), written in one statement:
 -- team 1 is the same in every environment; team 2 and its members are the
--- environment's own, on ids that collide across environments.
+-- environment's own, on ids that collide across environments, and so is
+-- its room (the same in every environment but for the team).
 WITH new_teams AS (
   INSERT INTO teams (team_id, name, lead_id, updated_at, tdm_release, tdm_feature)
   VALUES (1, 'Platform', 1, '2024-01-05', :'release', 'FEAT-101'),
@@ -87,7 +88,10 @@ WITH new_teams AS (
   INSERT INTO team_members (member_id, team_id, email, updated_at, tdm_release, tdm_feature)
   VALUES (1, 1, 'lead@platform.test', '2024-01-05', :'release', 'FEAT-101'),
          (2, 2, 'lead@st' || :env || '.test', '2024-01-05', :'release', 'FEAT-101'),
-         (3, 2, 'dev@st' || :env || '.test', '2024-01-05', :'release', 'FEAT-101'))
+         (3, 2, 'dev@st' || :env || '.test', '2024-01-05', :'release', 'FEAT-101')),
+     new_rooms AS (
+  INSERT INTO rooms (room_id, team_id, label, tdm_release, tdm_feature)
+  VALUES (1, 2, 'window', :'release', 'FEAT-101'))
 SELECT 1;
 \endif
 

@@ -78,6 +78,15 @@ CREATE TABLE team_members (
   tdm_feature text
 );
 ALTER TABLE teams ADD FOREIGN KEY (lead_id) REFERENCES team_members (member_id);
+-- A table below the cycle (whose name sorts before the cycle's): its rows
+-- are told apart by their team's final key only.
+CREATE TABLE rooms (
+  room_id     bigint PRIMARY KEY,
+  team_id     bigint NOT NULL REFERENCES teams (team_id),
+  label       text NOT NULL,
+  tdm_release text,
+  tdm_feature text
+);
 
 -- Shapes sql/schemas.sql consolidates: a primary key that includes a
 -- foreign key (a shipment's parcels) and a grandchild that references it;
