@@ -182,3 +182,52 @@ SELECT tdm.tag_release('R49') IS NOT NULL AS tagged, tdm.consolidate('R49') IS N
 RESET client_min_messages;
 SELECT s.email, m.email AS manager FROM staging.staff s JOIN staging.staff m ON m.id = s.manager_id
  WHERE s.tdm_release = 'R49';
+
+-- Join tables of two re-keyed parents (R50). st2's bob and its squad Blue
+-- take the ids st1's ann and Red have; st2's ann (2) is st1's ann. A
+-- seat's key (person, squad) changes with both parents, and its hours
+-- follow both changes: (1, 1) is bob's Blue seat, (2, 1) ann's, not
+-- someone else's. Role 7 is ann's in Red in st1 and in Blue in st2: st1's
+-- wins, so the note on st2's ann-in-Blue role follows that role to the
+-- one kept, ann in Red (its pair changed twice, then its row merged away).
+IMPORT FOREIGN SCHEMA public LIMIT TO (people, squads, seats, seat_hours, squad_roles, role_notes)
+  FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (people, squads, seats, seat_hours, squad_roles, role_notes)
+  FROM SERVER st2 INTO keys_st2;
+SELECT tdm.manage_table('staging.people', '{email}', surrogate_key => true);
+SELECT tdm.manage_table('staging.squads', '{name}', surrogate_key => true);
+SELECT tdm.manage_table('staging.seats');
+SELECT tdm.manage_table('staging.seat_hours', surrogate_key => true);
+SELECT tdm.manage_table('staging.squad_roles');
+SELECT tdm.manage_table('staging.role_notes', surrogate_key => true);
+SELECT tdm.create_release('R50', 'v50.0', 'R49');
+SELECT tdm.add_feature('R50', 'FEAT-5001', 1);
+INSERT INTO keys_st1.people VALUES (1, 'ann@x', 'R50', 'FEAT-5001');
+INSERT INTO keys_st1.squads VALUES (1, 'Red', 'R50', 'FEAT-5001');
+INSERT INTO keys_st1.seats VALUES (1, 1, 'R50', 'FEAT-5001');
+INSERT INTO keys_st1.seat_hours VALUES (1, 1, 1, 10, 'R50', 'FEAT-5001');
+INSERT INTO keys_st1.squad_roles VALUES (7, 1, 1, 'lead', 'R50', 'FEAT-5001');
+INSERT INTO keys_st1.role_notes VALUES (1, 1, 1, 'ann in Red', 'R50', 'FEAT-5001');
+INSERT INTO keys_st2.people VALUES (1, 'bob@x', 'R50', 'FEAT-5001'), (2, 'ann@x', 'R50', 'FEAT-5001');
+INSERT INTO keys_st2.squads VALUES (1, 'Blue', 'R50', 'FEAT-5001');
+INSERT INTO keys_st2.seats VALUES (1, 1, 'R50', 'FEAT-5001'), (2, 1, 'R50', 'FEAT-5001');
+INSERT INTO keys_st2.seat_hours VALUES (1, 1, 1, 20, 'R50', 'FEAT-5001'), (2, 2, 1, 30, 'R50', 'FEAT-5001');
+INSERT INTO keys_st2.squad_roles VALUES (7, 2, 1, 'member', 'R50', 'FEAT-5001'),
+                                        (8, 1, 1, 'lead', 'R50', 'FEAT-5001');
+INSERT INTO keys_st2.role_notes VALUES (1, 2, 1, 'ann in Blue', 'R50', 'FEAT-5001'),
+                                       (2, 1, 1, 'bob in Blue', 'R50', 'FEAT-5001');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R50') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R50') AS run \gset
+RESET client_min_messages;
+SELECT status, rows_collected, rows_loaded, rows_merged FROM tdm.run WHERE run_id = :run;
+-- One key map entry per seat, from st2's key to the final one.
+SELECT env, old_key, new_key, reason FROM tdm.key_map
+ WHERE run_id = :run AND rel = 'staging.seats'::regclass ORDER BY old_key::text;
+SELECT p.email, q.name, h.minutes FROM staging.seat_hours h
+  JOIN staging.people p ON p.id = h.person_id JOIN staging.squads q ON q.id = h.squad_id
+ ORDER BY h.minutes;
+SELECT p.email, q.name, r.role, n.note FROM staging.role_notes n
+  JOIN staging.squad_roles r USING (person_id, squad_id)
+  JOIN staging.people p ON p.id = n.person_id JOIN staging.squads q ON q.id = n.squad_id
+ ORDER BY n.note;

@@ -647,6 +647,46 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM unnest(columns, ref_columns) AS x(c, r)
 $$;
 
+-- The end of a statement that records the re-pointed child rows of CTE
+-- `source` (env, row_hash, old_key, old_json, new_key, new_json,
+-- conflict_id) in the key map, for table `rel` (an expression). A row that
+-- another parent re-pointed earlier in the run (a membership's user, then
+-- its project) has its entry carried on to the new key, so that one entry
+-- leads from the environment's key to the final one.
+CREATE FUNCTION tdm._note_repointed(rel text, source text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format(
+    ', carried AS (UPDATE pg_temp.tdm_keymap k SET new_key = c.new_key, new_json = c.new_json'
+    '               FROM %2$s c WHERE k.rel = %1$s AND k.reason = ''repointed'' AND k.env = c.env'
+    '                AND k.row_hash = c.row_hash RETURNING k.env, k.row_hash)'
+    ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason, conflict_id,'
+    '                                 row_hash)'
+    ' SELECT %1$s, c.env, c.old_key, c.old_json, c.new_key, c.new_json, ''repointed'', c.conflict_id,'
+    '        c.row_hash'
+    '   FROM %2$s c WHERE c.old_key <> c.new_key'
+    '    AND NOT EXISTS (SELECT FROM carried x WHERE x.env = c.env AND x.row_hash = c.row_hash)',
+    rel, source)
+$$;
+
+-- CTEs that note the child rows of CTE `source` (env, row_hash, old_row,
+-- final_row) as followed (pg_temp.tdm_unique_followed), for table `rel` (an
+-- expression); `keyed`: their key map entries are written. A row followed
+-- before in the run keeps its environment's row as old_row and takes the
+-- new final_row, as tdm._note_repointed carries key map entries on.
+CREATE FUNCTION tdm._note_followed(rel text, source text, keyed bool) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format(
+    ', followed_again AS (UPDATE pg_temp.tdm_unique_followed f'
+    '                        SET final_row = c.final_row, keyed = f.keyed AND %3$L'
+    '                       FROM %2$s c WHERE f.rel = %1$s AND f.env = c.env AND f.row_hash = c.row_hash'
+    '                     RETURNING f.env, f.row_hash),'
+    '  followed AS (INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row, keyed, row_hash)'
+    '               SELECT %1$s, c.env, c.old_row, c.final_row, %3$L, c.row_hash FROM %2$s c'
+    '                WHERE NOT EXISTS (SELECT FROM followed_again x'
+    '                                   WHERE x.env = c.env AND x.row_hash = c.row_hash))',
+    rel, source, keyed)
+$$;
+
 -- Whether another unique key of `the_child` than its primary key, referenced
 -- by a managed table, has some of `the_columns`: rows whose columns change are
 -- then noted as followed (tdm._row_before).
@@ -826,15 +866,14 @@ BEGIN
       '       UPDATE %3$s t SET %4$s FROM earlier k'
       '        WHERE k.env = t.tdm_env AND k.old_key = %5$s AND k.new_key <> k.old_key'
       '          AND NOT EXISTS (SELECT 1 FROM %6$s p WHERE p.tdm_env = t.tdm_env AND %7$s = %5$s)'
-      '       RETURNING t.tdm_env, t.tdm_row_hash, %8$s AS key, %9$s AS new_json,'
-      '                 ARRAY[%10$s]::text[] AS old_key, jsonb_build_object(%11$s) AS old_json%12$s),'
+      '       RETURNING t.tdm_env AS env, t.tdm_row_hash AS row_hash, %8$s AS new_key, %9$s AS new_json,'
+      '                 ARRAY[%10$s]::text[] AS old_key, jsonb_build_object(%11$s) AS old_json,'
+      '                 NULL::text AS conflict_id%12$s),'
       '     noted AS (INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, row_hash)'
-      '               SELECT $3, $4, tdm_env, tdm_row_hash FROM changed)%13$s'
+      '               SELECT $3, $4, env, row_hash FROM changed)%13$s,'
       -- A primary key that includes the foreign key changed with it: this
       -- run's key map says so, for the row's own children (as tdm._propagate).
-      ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason)'
-      ' SELECT $3, tdm_env, old_key, old_json, key, new_json, ''repointed'' FROM changed'
-      '  WHERE $5 AND old_key <> key',
+      '     repointed AS (SELECT * FROM changed WHERE $5)%14$s',
       tdm._member_key(e.parent, pm.pk_columns, 'k.old_key'),
       tdm._member_key(e.parent, pm.pk_columns, 'k.new_key'),
       child, set_fk, tdm._key_text(e.columns, 't'), parent, tdm._key_text(pm.pk_columns, 'p'),
@@ -846,8 +885,8 @@ BEGIN
            THEN format(', %s AS old_row, %s AS final_row', tdm._row_before(e.child, e.columns, 'to_jsonb((k.old_key)[%1$s])'),
                        tdm._row_json(e.child, 't')) ELSE '' END,
       CASE WHEN tdm._unique_referenced(e.child, e.columns)
-           THEN ', followed AS (INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row, keyed)'
-                '               SELECT $3, tdm_env, old_row, final_row, true FROM changed)' ELSE '' END)
+           THEN tdm._note_followed('$3', 'changed', true) ELSE '' END,
+      tdm._note_repointed('$3', 'repointed'))
       USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns, runs;
   END LOOP;
   -- The same for a foreign key to another unique key of a parent (a line's
@@ -933,11 +972,10 @@ BEGIN
       '     changed AS ('
       '       UPDATE %2$s t SET %6$s FROM moved u'
       '        WHERE u.env = t.tdm_env AND ARRAY[%1$s] = u.v AND u.v IS DISTINCT FROM ARRAY[%7$s]'
-      '       RETURNING t.tdm_env AS env, t.tdm_row_hash, %8$s AS old_row, %9$s AS final_row),'
+      '       RETURNING t.tdm_env AS env, t.tdm_row_hash AS row_hash, %8$s AS old_row, %9$s AS final_row),'
       '     noted AS (INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, row_hash)'
-      '               SELECT $3, $4, env, tdm_row_hash FROM changed)'
-      ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row)'
-      ' SELECT $3, env, old_row, final_row FROM changed',
+      '               SELECT $3, $4, env, row_hash FROM changed)'
+      || tdm._note_followed('$3', 'changed', false) || ' SELECT',
       (SELECT string_agg(format('t.%I::text', c), ', ') FROM unnest(e.columns) AS c),
       child,
       (SELECT string_agg(format('((c.m -> ''row'' ->> %L)::%s)::text', r, tdm._column_type(e.child, c)), ', ')
@@ -1020,12 +1058,15 @@ DECLARE
 BEGIN
   EXECUTE format(
     'WITH keyed AS (UPDATE pg_temp.tdm_unique_followed f SET keyed = true'
-    '                WHERE f.rel = $1 AND NOT f.keyed RETURNING f.*)'
-    ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason)'
-    ' SELECT $1, f.env, o.k, (SELECT jsonb_object_agg(c, f.old_row -> c) FROM unnest($2) AS c),'
-    '        n.k, (SELECT jsonb_object_agg(c, f.final_row -> c) FROM unnest($2) AS c), ''repointed'''
-    '   FROM keyed f CROSS JOIN LATERAL (SELECT ARRAY[%1$s] AS k) o'
-    '  CROSS JOIN LATERAL (SELECT ARRAY[%2$s] AS k) n WHERE o.k IS DISTINCT FROM n.k',
+    '                WHERE f.rel = $1 AND NOT f.keyed RETURNING f.*),'
+    '     mapped AS ('
+    '       SELECT f.env, f.row_hash, o.k AS old_key,'
+    '              (SELECT jsonb_object_agg(c, f.old_row -> c) FROM unnest($2) AS c) AS old_json,'
+    '              n.k AS new_key, (SELECT jsonb_object_agg(c, f.final_row -> c) FROM unnest($2) AS c)'
+    '                AS new_json, NULL::text AS conflict_id'
+    '         FROM keyed f CROSS JOIN LATERAL (SELECT ARRAY[%1$s] AS k) o'
+    '        CROSS JOIN LATERAL (SELECT ARRAY[%2$s] AS k) n WHERE o.k IS DISTINCT FROM n.k)'
+    || tdm._note_repointed('$1', 'mapped'),
     (SELECT string_agg(format('((f.old_row ->> %L)::%s)::text', c, tdm._column_type(child, c)), ', ')
        FROM unnest(pk_columns) AS c),
     (SELECT string_agg(format('((f.final_row ->> %L)::%s)::text', c, tdm._column_type(child, c)), ', ')
@@ -1051,6 +1092,7 @@ SET enable_nestloop TO off SET jit TO off AS $$
 DECLARE
   e record;
   cm tdm.managed_table;
+  pm tdm.managed_table;
   collected regclass;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM tdm._managed_references() r WHERE r.parent = the_parent AND NOT r.to_key)
@@ -1061,22 +1103,34 @@ BEGIN
   IF to_regclass('pg_temp.tdm_unique_moves') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_unique_moves;
   END IF;
-  CREATE TEMP TABLE tdm_unique_moves ON COMMIT DROP AS
-    WITH member AS (
-      SELECT p.conflict_id, p.member, p.env, p.role, p.survivor, c.members -> p.member -> 'row' AS old_row,
-             (c.members -> p.member -> 'row') || coalesce(p.patch, '{}') || coalesce(km.new_json, '{}')
-               AS final_row
-        FROM pg_temp.tdm_plan p
-        JOIN tdm.conflict c ON c.run_id = run AND c.conflict_id = p.conflict_id
-        LEFT JOIN pg_temp.tdm_keymap km ON km.rel = the_parent AND km.env = p.env AND km.old_key = p.key
-                                       AND km.reason IN ('rekeyed', 'renamed'))
-    SELECT x.env, x.old_row, s.final_row
-      FROM member x
-      JOIN member s ON s.conflict_id = x.conflict_id
-                   AND s.member = CASE WHEN x.role = 'drop' THEN x.survivor ELSE x.member END
-     WHERE x.role IN ('drop', 'keep', 'rekey') AND x.env <> 'master'
-    UNION ALL
-    SELECT f.env, f.old_row, f.final_row FROM pg_temp.tdm_unique_followed f WHERE f.rel = the_parent;
+  SELECT * INTO pm FROM tdm.managed_table WHERE rel = the_parent;
+  EXECUTE format(
+    'CREATE TEMP TABLE tdm_unique_moves ON COMMIT DROP AS'
+    ' WITH member AS ('
+    '   SELECT p.conflict_id, p.member, p.env, p.role, p.survivor, c.members -> p.member -> ''row'' AS old_row,'
+    '          (c.members -> p.member -> ''row'') || coalesce(p.patch, ''{}'') || coalesce(km.new_json, ''{}'')'
+    '            AS final_row'
+    '     FROM pg_temp.tdm_plan p'
+    '     JOIN tdm.conflict c ON c.run_id = $1 AND c.conflict_id = p.conflict_id'
+    '     LEFT JOIN pg_temp.tdm_keymap km ON km.rel = $2 AND km.env = p.env AND km.old_key = p.key'
+    '                                    AND km.reason IN (''rekeyed'', ''renamed'')),'
+    '  resolved AS MATERIALIZED ('
+    '   SELECT x.env, x.old_row, s.final_row, ARRAY[%1$s] AS key'
+    '     FROM member x'
+    '     JOIN member s ON s.conflict_id = x.conflict_id'
+    '                  AND s.member = CASE WHEN x.role = ''drop'' THEN x.survivor ELSE x.member END'
+    '    WHERE x.role IN (''drop'', ''keep'', ''rekey'') AND x.env <> ''master'')'
+    ' SELECT r.env, r.old_row, r.final_row FROM resolved r'
+    ' UNION ALL'
+    -- (a row followed before its own conflict resolved it: on to where
+    -- that took it, by its key then)
+    ' SELECT f.env, f.old_row, coalesce(r.final_row, f.final_row)'
+    '   FROM pg_temp.tdm_unique_followed f'
+    '   LEFT JOIN resolved r ON r.env = f.env AND r.key = ARRAY[%2$s]'
+    '  WHERE f.rel = $2',
+    (SELECT string_agg(format('x.old_row ->> %L', c), ', ') FROM unnest(pm.pk_columns) AS c),
+    (SELECT string_agg(format('f.final_row ->> %L', c), ', ') FROM unnest(pm.pk_columns) AS c))
+    USING run, the_parent;
   FOR e IN SELECT r.* FROM tdm._managed_references() r
             WHERE r.parent = the_parent AND NOT r.to_key ORDER BY r.child::text, r.name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
@@ -1087,9 +1141,8 @@ BEGIN
       '    FROM (SELECT DISTINCT ON (u.env, %3$s) u.env, u.old_row, u.final_row'
       '            FROM pg_temp.tdm_unique_moves u WHERE %3$s IS DISTINCT FROM %4$s) u'
       '   WHERE u.env = t.tdm_env AND ROW(%5$s) = ROW(%8$s)%9$s'
-      '  RETURNING t.tdm_env AS env, %6$s AS old_row, %7$s AS final_row)'
-      ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row)'
-      ' SELECT $1, env, old_row, final_row FROM changed',
+      '  RETURNING t.tdm_env AS env, t.tdm_row_hash AS row_hash, %6$s AS old_row, %7$s AS final_row)'
+      || tdm._note_followed('$1', 'changed', false) || ' SELECT',
       collected, tdm._follow_set(e.child, e.columns, e.ref_columns),
       (SELECT format('ARRAY[%s]', string_agg(format('u.old_row ->> %L', r), ', '))
          FROM unnest(e.ref_columns) AS r),
@@ -1178,29 +1231,24 @@ BEGIN
       EXECUTE format(
         'WITH changed AS (UPDATE %1$s t SET %2$s FROM pg_temp.tdm_keymap km'
         '                  WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %3$s%8$s'
-        '                 RETURNING t.tdm_env AS env, ARRAY[%4$s]::text[] AS old_key,'
+        '                 RETURNING t.tdm_env AS env, t.tdm_row_hash AS row_hash, ARRAY[%4$s]::text[] AS old_key,'
         '                           jsonb_build_object(%5$s) AS old_json, %6$s AS new_key,'
-        '                           %7$s AS new_json, km.conflict_id%9$s)%10$s'
-        ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
-        '                                 conflict_id)'
-        ' SELECT $2, env, old_key, old_json, new_key, new_json, ''repointed'', conflict_id'
-        '   FROM changed WHERE old_key <> new_key',
+        '                           %7$s AS new_json, km.conflict_id%9$s)%10$s%11$s',
         collected, set_fk, fk_text,
         tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'km', false),
         tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'km', true),
         tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.rel, cm.pk_columns, 't'), earlier,
         CASE WHEN follow THEN format(', %s AS old_row, %s AS final_row', tdm._row_before(e.child, e.columns,
                                      'to_jsonb((km.old_key)[%1$s])'), tdm._row_json(e.child, 't')) ELSE '' END,
-        CASE WHEN follow THEN ', followed AS (INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row,'
-                              ' final_row, keyed) SELECT $2, env, old_row, final_row, true FROM changed)'
-             ELSE '' END)
+        CASE WHEN follow THEN tdm._note_followed('$2', 'changed', true) ELSE '' END,
+        tdm._note_repointed('$2', 'changed'))
         USING the_parent, e.child, e.name;
     ELSIF follow THEN
       EXECUTE format('WITH changed AS (UPDATE %s t SET %s FROM pg_temp.tdm_keymap km'
                      '                  WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %s%s'
-                     '                 RETURNING t.tdm_env AS env, %s AS old_row, %s AS final_row)'
-                     ' INSERT INTO pg_temp.tdm_unique_followed (rel, env, old_row, final_row, keyed)'
-                     ' SELECT $2, env, old_row, final_row, true FROM changed',
+                     '                 RETURNING t.tdm_env AS env, t.tdm_row_hash AS row_hash, %s AS old_row,'
+                     '                           %s AS final_row)'
+                     || tdm._note_followed('$2', 'changed', true) || ' SELECT',
                      collected, set_fk, fk_text, earlier, tdm._row_before(e.child, e.columns, 'to_jsonb((km.old_key)[%1$s])'),
                      tdm._row_json(e.child, 't'))
         USING the_parent, e.child, e.name;

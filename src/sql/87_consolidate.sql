@@ -232,8 +232,10 @@ BEGIN
                       rows_loaded = 0, decisions = NULL
    WHERE x.run_id = run.run_id;
 
+  -- (row_hash: a re-pointed row, by its hash at collection, tdm._note_repointed)
   CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json jsonb,
-                                new_key text[], new_json jsonb, reason text, conflict_id text)
+                                new_key text[], new_json jsonb, reason text, conflict_id text,
+                                row_hash bigint)
     ON COMMIT DROP;  -- (joined by hash: no index to keep up)
   -- (earlier: deleted by an earlier release's decision, tdm._translate_earlier)
   CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text,
@@ -242,7 +244,8 @@ BEGIN
   -- (rows whose foreign key to another unique key followed its parent,
   -- tdm._follow_unique_refs)
   CREATE TEMP TABLE tdm_unique_followed (rel regclass, env text, old_row jsonb, final_row jsonb,
-                                         keyed bool NOT NULL DEFAULT false) ON COMMIT DROP;
+                                         keyed bool NOT NULL DEFAULT false, row_hash bigint)
+    ON COMMIT DROP;
   -- (child rows whose foreign key speaks of an earlier release's row: its
   -- new key, or, orphan, the key of a row that release deleted)
   -- (a row by its hash at collection: updates change its key, not that)

@@ -272,6 +272,55 @@ CREATE TABLE staff (
   tdm_release text,
   tdm_feature text
 );
+-- Join tables of two re-keyed parents, referenced by their pair of keys:
+-- a seat keyed by (person, squad), whose hours reference that key; a role
+-- with its own id and a unique (person, squad), which notes reference.
+CREATE TABLE people (
+  id          int PRIMARY KEY,
+  email       text NOT NULL UNIQUE,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE squads (
+  id          int PRIMARY KEY,
+  name        text NOT NULL UNIQUE,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE seats (
+  person_id   int NOT NULL REFERENCES people (id),
+  squad_id    int NOT NULL REFERENCES squads (id),
+  tdm_release text,
+  tdm_feature text,
+  PRIMARY KEY (person_id, squad_id)
+);
+CREATE TABLE seat_hours (
+  id          int PRIMARY KEY,
+  person_id   int NOT NULL,
+  squad_id    int NOT NULL,
+  minutes     int,
+  tdm_release text,
+  tdm_feature text,
+  FOREIGN KEY (person_id, squad_id) REFERENCES seats (person_id, squad_id)
+);
+CREATE TABLE squad_roles (
+  id          int PRIMARY KEY,
+  person_id   int NOT NULL REFERENCES people (id),
+  squad_id    int NOT NULL REFERENCES squads (id),
+  role        text,
+  tdm_release text,
+  tdm_feature text,
+  UNIQUE (person_id, squad_id)
+);
+CREATE TABLE role_notes (
+  id          int PRIMARY KEY,
+  person_id   int NOT NULL,
+  squad_id    int NOT NULL,
+  note        text,
+  tdm_release text,
+  tdm_feature text,
+  FOREIGN KEY (person_id, squad_id) REFERENCES squad_roles (person_id, squad_id)
+);
 -- (and values a merge must copy as they are written: a numeric's scale, a
 -- json text, a negative zero)
 CREATE TABLE gauges (
