@@ -21,6 +21,17 @@ SELECT c.relname, (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = c.oid
   FROM pg_class c WHERE c.relnamespace = 'master'::regnamespace AND c.relkind = 'r' ORDER BY 1;
 SELECT status FROM tdm.release WHERE release = 'R2';
 SELECT tdm.promote('R2');
+-- A tester's next INSERT gets a key of its own: the identities of
+-- staging's and master's tables are past the keys tdm wrote there.
+SELECT x.rel, pg_sequence_last_value(pg_get_serial_sequence(x.rel, x.col)::regclass) >= x.highest AS past_keys
+  FROM (VALUES ('staging.users', 'user_id', (SELECT max(user_id) FROM staging.users)),
+               ('staging.transactions', 'txn_id', (SELECT max(txn_id) FROM staging.transactions)),
+               ('master.users', 'user_id', (SELECT max(user_id) FROM master.users)),
+               ('master.transactions', 'txn_id', (SELECT max(txn_id) FROM master.transactions))) x(rel, col, highest)
+ ORDER BY 1;
+INSERT INTO master.users (email, full_name, role, tdm_release, tdm_feature)
+VALUES ('next@company.com', 'Next', 'Customer', 'R1', 'FEAT-001') RETURNING 'inserted' AS tester;
+DELETE FROM master.users WHERE email = 'next@company.com';
 
 -- R3 next, but master holds an older release's row with an email R3
 -- brings: a conflict; nothing changes in master until it is settled.

@@ -162,6 +162,54 @@ BEGIN
 END
 $$;
 
+-- The sequences and identities of `tables`' integer columns moved past the
+-- highest value the columns hold: tdm writes rows with their keys, and a
+-- tester's next INSERT must not draw one of them (pg_restore leaves a
+-- sequence so too). A sequence only moves forward. One the caller may not
+-- read and update is left as it is, with a WARNING that says what to run.
+CREATE FUNCTION tdm._advance_sequences(tables regclass[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c record;
+  highest numeric;
+  handed_out numeric;  -- the last value the sequence gave (or would have)
+BEGIN
+  FOR c IN
+    SELECT x.rel, a.attname, s.seq, q.seqincrement, q.seqmax
+      FROM unnest(tables) AS x(rel)
+      JOIN pg_attribute a ON a.attrelid = x.rel AND a.attnum > 0 AND NOT a.attisdropped
+     CROSS JOIN LATERAL (
+       -- (owned: serial or identity; else the sequence its default draws from)
+       SELECT coalesce(pg_get_serial_sequence(x.rel::text, a.attname)::regclass,
+                       (SELECT d.refobjid::regclass FROM pg_attrdef ad
+                          JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+                                          AND d.refclassid = 'pg_class'::regclass
+                          JOIN pg_class k ON k.oid = d.refobjid AND k.relkind = 'S'
+                         WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+                         ORDER BY d.refobjid LIMIT 1)) AS seq) s
+      JOIN pg_sequence q ON q.seqrelid = s.seq
+     WHERE tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+       AND q.seqincrement > 0
+     ORDER BY x.rel::text, a.attnum
+  LOOP
+    EXECUTE format('SELECT max(%I)::numeric FROM %s', c.attname, c.rel) INTO highest;
+    CONTINUE WHEN highest IS NULL OR highest > c.seqmax;
+    IF NOT has_sequence_privilege(c.seq, 'SELECT') OR NOT has_sequence_privilege(c.seq, 'UPDATE') THEN
+      RAISE WARNING 'tdm: sequence % of %.% may be behind its rows (up to %), and % may not move it',
+        c.seq, c.rel, quote_ident(c.attname), highest, current_user
+        USING HINT = format('Its owner can: SELECT setval(%L, greatest(%s, last_value)) FROM %s;',
+                            c.seq::text, highest, c.seq);
+      CONTINUE;
+    END IF;
+    EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - %s END FROM %s',
+                   c.seqincrement, c.seq) INTO handed_out;
+    IF handed_out < highest THEN
+      PERFORM setval(c.seq, highest::bigint);
+    END IF;
+  END LOOP;
+END
+$$;
+
 -- Loads every managed table's collected rows into the target; returns the
 -- rows loaded and records per table counts in the run.
 CREATE FUNCTION tdm._load(run bigint, release text, target text) RETURNS bigint
@@ -218,6 +266,7 @@ BEGIN
                               || jsonb_build_object('loaded', got.row_count, 'checksum', got.checksum))
      WHERE r.run_id = run;
   END LOOP;
+  PERFORM tdm._advance_sequences(ARRAY(SELECT x.rel FROM tdm._target_tables(target) x));
   RETURN loaded;
 END
 $$;

@@ -99,6 +99,8 @@ BEGIN
     END IF;
     copied := copied + after.row_count;
   END LOOP;
+  PERFORM tdm._advance_sequences(ARRAY(SELECT tdm._target_table(to_target, x.managed)
+                                         FROM tdm._target_tables(from_target) x));
   RETURN copied;
 END
 $$;

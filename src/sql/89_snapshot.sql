@@ -549,6 +549,8 @@ BEGIN
       PERFORM tdm._rollback_verify(id);
     END;
   END IF;
+  -- (The snapshot's rows may hold keys the sequences have not reached.)
+  PERFORM tdm._advance_sequences(ARRAY(SELECT x.rel FROM tdm.snapshot_table x WHERE x.snapshot_id = id));
   -- Deployments to the target from the snapshot on are undone with it:
   -- the one whose pre-deploy snapshot it is, and the later ones (a
   -- rollback_release of one would restore its release's rows).
