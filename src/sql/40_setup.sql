@@ -131,15 +131,39 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
    WHERE m.foreign_keys IS DISTINCT FROM tdm._foreign_keys(m.rel)
 $$;
 
+-- An operation over the managed tables holds them as they are until its
+-- transaction ends (a shared advisory lock): tdm.manage_table and
+-- tdm.unmanage_table wait for it, rather than change the set it is
+-- working through (a table unmanaged in the middle of a promotion would
+-- be left out of it).
+CREATE FUNCTION tdm._hold_managed_tables() RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+  SELECT pg_advisory_xact_lock_shared(hashtext('tdm.managed_table'), 0)
+$$;
+
+-- Taken by what changes the managed tables: waits for the operations that
+-- hold them (saying so), and for other changes.
+CREATE FUNCTION tdm._change_managed_tables(caller text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF NOT pg_try_advisory_xact_lock(hashtext('tdm.managed_table'), 0) THEN
+    RAISE NOTICE '%: waiting for the consolidation, tagging, promotion, snapshot or rollback running now',
+      caller;
+    PERFORM pg_advisory_xact_lock(hashtext('tdm.managed_table'), 0);
+  END IF;
+END
+$$;
+
 -- Managed tables dropped since they were registered, named by OID, or
 -- without a column they were registered with: what every operation over
 -- the managed tables refuses to start with.
 CREATE FUNCTION tdm._require_managed_tables(caller text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   gone text;
   missing record;
 BEGIN
+  PERFORM tdm._hold_managed_tables();
   SELECT string_agg(m.rel::oid::text, ', ' ORDER BY m.rel::oid) INTO gone
     FROM tdm.managed_table m WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = m.rel);
   IF gone IS NOT NULL THEN
@@ -182,6 +206,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   rules text[];
 BEGIN
+  PERFORM tdm._change_managed_tables('unmanage_table');
   IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = unmanage_table.rel) THEN
     RAISE EXCEPTION 'table % is not managed by tdm', rel USING ERRCODE = 'undefined_object';
   END IF;

@@ -276,6 +276,7 @@ DECLARE
   taken record;
   done int := 0;
 BEGIN
+  PERFORM tdm._hold_managed_tables();
   SELECT * INTO s FROM tdm.snapshot WHERE snapshot_id = id;
   -- The target's tables, listed once (the listing reads the catalog).
   SELECT array_agg(x.rel ORDER BY x.step), array_agg(x.managed ORDER BY x.step)
@@ -482,6 +483,7 @@ DECLARE
   previous_timeout text;
   releases jsonb;  -- statuses the rollback changed
 BEGIN
+  PERFORM tdm._hold_managed_tables();
   IF refusal IS NULL THEN
     BEGIN
       -- Ready, normally, since the snapshot (or the last rollback) ended.
