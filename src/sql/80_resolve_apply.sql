@@ -117,7 +117,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.rel, p.rel, fk->>'name', x.columns, x.ref_columns, x.ref_columns = p.pk_columns
     FROM tdm.managed_table c
    CROSS JOIN LATERAL jsonb_array_elements(c.foreign_keys) AS fk
-    JOIN tdm.managed_table p ON p.rel = to_regclass(fk->>'references')
+    JOIN tdm.managed_table p ON p.rel::text = fk->>'references'
    CROSS JOIN LATERAL (SELECT ARRAY(SELECT jsonb_array_elements_text(fk->'columns')) AS columns,
                               ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')) AS ref_columns) x
 $$;

@@ -292,7 +292,7 @@ BEGIN
   IF holder IS NULL
      AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
                       CROSS JOIN LATERAL jsonb_array_elements_text(fk -> 'columns') AS k(col)
-                      JOIN tdm.managed_table p ON p.rel = to_regclass(fk ->> 'references')
+                      JOIN tdm.managed_table p ON p.rel::text = fk ->> 'references'
                      WHERE k.col = ANY (key_columns)) THEN
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM (SELECT x."row" FROM tdm.conflict_member x'
                    '                              WHERE x.run_id = $1 AND x.conflict_id = $2'
