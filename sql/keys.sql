@@ -231,3 +231,25 @@ SELECT p.email, q.name, r.role, n.note FROM staging.role_notes n
   JOIN staging.squad_roles r USING (person_id, squad_id)
   JOIN staging.people p ON p.id = n.person_id JOIN staging.squads q ON q.id = n.squad_id
  ORDER BY n.note;
+
+-- The review queue's related rows count the children of a member re-keyed
+-- apart from another entity that had its key (R51): st2's eve (71) takes
+-- st1's fay's id, so she gets a new one, and st2's gus, who reports to
+-- her, is counted as hers. Her two copies differ (ann or dan manages her)
+-- under features of equal priority: a reviewer decides.
+SELECT tdm.create_release('R51', 'v51.0', 'R50');
+SELECT tdm.add_feature('R51', 'FEAT-5101', 1), tdm.add_feature('R51', 'FEAT-5102', 1);
+INSERT INTO keys_st1.staff VALUES (70, 'eve@x', 1, 'R51', 'FEAT-5101'), (71, 'fay@x', NULL, 'R51', 'FEAT-5101');
+INSERT INTO keys_st2.staff VALUES (71, 'eve@x', 1, 'R51', 'FEAT-5102'), (72, 'gus@x', 71, 'R51', 'FEAT-5102');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R51') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R51') AS run \gset
+RESET client_min_messages;
+SELECT priority, members -> 1 ->> 'env' AS second, related FROM tdm.review_queue WHERE release = 'R51';
+SELECT tdm.resolve(conflict_id, 'keep', keep_env => 'st2', rationale => 'st2 knows her manager')
+  FROM tdm.review_queue WHERE release = 'R51';
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R51') = :run AS same_run;
+RESET client_min_messages;
+SELECT s.email, m.email AS manager FROM staging.staff s JOIN staging.staff m ON m.id = s.manager_id
+ WHERE s.tdm_release = 'R51' ORDER BY 1;

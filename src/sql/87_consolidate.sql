@@ -31,15 +31,22 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT FROM tdm.conflict c
                                WHERE c.run_id = run AND c.rel = e.parent AND c.rule = 'manual');
     -- The members' keys first (cast to the parent's types: only the
-    -- parent's members are read, a join would cast every table's), then
-    -- the child rows that reference one, counted once per (environment,
-    -- parent key).
+    -- parent's members are read, a join would cast every table's), as the
+    -- children carry them now (a member re-keyed apart from another entity
+    -- that had its key: its children were translated), then the child
+    -- rows that reference one, counted once per (environment, parent key).
     EXECUTE format(
-      'WITH members AS MATERIALIZED ('
+      'WITH member_keys AS MATERIALIZED ('
       '       SELECT cm.conflict_id, cm.label, cm.env, %1$s AS key'
       '         FROM tdm.conflict_member cm'
       '         JOIN tdm.conflict cc ON cc.run_id = cm.run_id AND cc.conflict_id = cm.conflict_id'
       '        WHERE cm.run_id = $1 AND cc.rel = $2 AND cc.rule = ''manual''),'
+      '     members AS MATERIALIZED ('
+      '       SELECT DISTINCT ON (m.conflict_id, m.label) m.conflict_id, m.label, m.env,'
+      '              coalesce(km.new_key, m.key) AS key'
+      '         FROM member_keys m'
+      '         LEFT JOIN pg_temp.tdm_keymap km ON km.rel = $2 AND km.env = m.env AND km.old_key = m.key'
+      '        ORDER BY m.conflict_id, m.label),'
       '     children AS MATERIALIZED ('
       '       SELECT t.tdm_env AS env, %2$s AS key, count(*) AS cnt FROM pg_temp.%3$I t'
       '        WHERE (t.tdm_env, %2$s) IN (SELECT m.env, m.key FROM members m) GROUP BY 1, 2),'
