@@ -177,6 +177,19 @@ SELECT row_count FROM tdm.snapshot_table
 DELETE FROM staging.stops WHERE stop_id = 2;
 SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back;
 SELECT stop_id, name FROM staging.stops ORDER BY 1;
+-- Bad input: a partition detached since the snapshot; the table refuses
+-- the row it held, and the rollback says so, changing nothing.
+ALTER TABLE staging.stops DETACH PARTITION staging.stops_high;
+SELECT tdm.rollback(:snap);
+SELECT stop_id, name FROM staging.stops ORDER BY 1;
+ALTER TABLE staging.stops ATTACH PARTITION staging.stops_high FOR VALUES FROM (2) TO (100);
+-- Bad input: master's table, partitioned by the DBA, has no partition for
+-- a row of R13: promote names the table and promotes nothing.
+CREATE TABLE master.stops (LIKE staging.stops INCLUDING ALL) PARTITION BY RANGE (stop_id);
+CREATE TABLE master.stops_low PARTITION OF master.stops FOR VALUES FROM (0) TO (2);
+SELECT tdm.promote('R13');
+SELECT count(*) AS promoted_stops FROM master.stops;
+DROP TABLE master.stops;
 -- A table managed since the snapshot, holding rows: the rollback would
 -- leave them, so it refuses; emptied, the table goes back too.
 CREATE TABLE staging.extra (id int PRIMARY KEY, tdm_release text, tdm_feature text);

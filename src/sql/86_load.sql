@@ -162,6 +162,22 @@ BEGIN
 END
 $$;
 
+-- Raises, for an exception handler, the error a target's table gave for a
+-- row (a constraint, index or partitioning it has) as that table's refusal
+-- of `what`, with `outcome` and `hint`: the statement that failed can be
+-- pages long, and its CONTEXT says nothing a DBA can act on.
+CREATE FUNCTION tdm._raise_refused(caller text, what text, state text, message text, detail text,
+                                   schema_name text, table_name text, target text, outcome text,
+                                   hint text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION '%: % refused % (%); %', caller,
+    coalesce(quote_ident(schema_name) || '.' || quote_ident(table_name), 'a table of ' || target),
+    what, message, outcome
+    USING ERRCODE = state, DETAIL = coalesce(detail, ''), HINT = hint;
+END
+$$;
+
 -- The sequences and identities of `tables`' integer columns moved past the
 -- highest value the columns hold: tdm writes rows with their keys, and a
 -- tester's next INSERT must not draw one of them (pg_restore leaves a

@@ -133,6 +133,11 @@ DECLARE
   n bigint;
   examples jsonb;
   copied bigint;
+  refused text;  -- a failed copy's SQLSTATE, message, detail, schema and table
+  refused_message text;
+  refused_detail text;
+  refused_schema text;
+  refused_table text;
 BEGIN
   -- One promote of a release at a time: a second call waits for the first,
   -- then reads the status it left. (An advisory lock, not the release row's:
@@ -259,17 +264,31 @@ BEGIN
     -- consolidated again meanwhile), or, under REPEATABLE READ, another
     -- promote's rows arrived after this snapshot: say so, not what the
     -- copy's check or the unique index says.
-    WHEN data_corrupted OR unique_violation THEN
-      IF (SELECT x.status <> 'consolidated' OR x.locked_at IS DISTINCT FROM r.locked_at
-            FROM tdm.release x WHERE x.release = the_release)
-         OR current_setting('transaction_isolation') <> 'read committed' THEN
+    WHEN data_corrupted OR integrity_constraint_violation OR data_exception THEN
+      GET STACKED DIAGNOSTICS refused = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
+                              refused_detail = PG_EXCEPTION_DETAIL, refused_schema = SCHEMA_NAME,
+                              refused_table = TABLE_NAME;
+      IF refused IN ('XX001', '23505')
+         AND ((SELECT x.status <> 'consolidated' OR x.locked_at IS DISTINCT FROM r.locked_at
+                 FROM tdm.release x WHERE x.release = the_release)
+              OR current_setting('transaction_isolation') <> 'read committed') THEN
         RAISE EXCEPTION 'promote: release "%" changed while it was being promoted; nothing was promoted',
           the_release
           USING ERRCODE = 'serialization_failure',
                 HINT = format('Promote it again (SELECT tdm.promote(%L);) in a transaction of its own'
                               ' (READ COMMITTED), once other calls on it have ended.', the_release);
       END IF;
-      RAISE;
+      IF refused = 'XX001' THEN
+        RAISE;
+      END IF;
+      -- A table of the destination that refuses a row staging took: a
+      -- constraint, index or partitioning staging lacks.
+      PERFORM tdm._raise_refused('promote', format('a row of release %s', the_release), refused,
+                                 refused_message, refused_detail, refused_schema, refused_table, to_target,
+                                 'nothing was promoted',
+                                 format('Make %s''s table accept what %s''s does (add the partition, or change'
+                                        ' the constraint or index), then promote again.',
+                                        to_target, from_target));
   END;
   -- (Tagged again while the rows were copied: they are not the release's
   -- any more; nothing is promoted.)

@@ -482,6 +482,11 @@ DECLARE
   locked timestamptz;
   previous_timeout text;
   releases jsonb;  -- statuses the rollback changed
+  refused text;  -- a restore's SQLSTATE, message, detail, schema and table
+  refused_message text;
+  refused_detail text;
+  refused_schema text;
+  refused_table text;
 BEGIN
   PERFORM tdm._hold_managed_tables();
   IF refusal IS NULL THEN
@@ -519,36 +524,49 @@ BEGIN
     END;
   END IF;
   IF method IS NULL THEN
-    changes := tdm._rollback_changes_sql(id);
-    method := 'changed rows';
-    -- Writers wait; readers go on reading the state before until commit.
-    PERFORM tdm._progress(job, 'lock');
-    EXECUTE 'LOCK TABLE ' || tables || ' IN EXCLUSIVE MODE';
-    locked := clock_timestamp();
-    PERFORM tdm._progress(job, 'restore');
     BEGIN
-      IF changes IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'feature_not_supported';
-      END IF;
-      PERFORM tdm._rollback_apply(changes);
-      PERFORM tdm._progress(job, 'verify');
-      PERFORM tdm._rollback_verify(id);
-    EXCEPTION WHEN feature_not_supported OR unique_violation OR foreign_key_violation
-                   OR data_corrupted THEN
-      -- No primary key, values swapped between rows of a unique key, or an
-      -- ON DELETE action that touched rows: replace every row instead
-      -- (readers now wait too). Anything else is an error of the rollback.
-      method := 'all rows';
+      changes := tdm._rollback_changes_sql(id);
+      method := 'changed rows';
+      -- Writers wait; readers go on reading the state before until commit.
+      PERFORM tdm._progress(job, 'lock');
+      EXECUTE 'LOCK TABLE ' || tables || ' IN EXCLUSIVE MODE';
+      locked := clock_timestamp();
       PERFORM tdm._progress(job, 'restore');
-      EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
-      EXECUTE 'TRUNCATE ' || tables;
-      FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
-                WHERE x.snapshot_id = id ORDER BY o.step LOOP
-        inserts := inserts || tdm._insert_clause('i' || t.step, t.rel, t.storage);
-      END LOOP;
-      EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
-      PERFORM tdm._progress(job, 'verify');
-      PERFORM tdm._rollback_verify(id);
+      BEGIN
+        IF changes IS NULL THEN
+          RAISE EXCEPTION USING ERRCODE = 'feature_not_supported';
+        END IF;
+        PERFORM tdm._rollback_apply(changes);
+        PERFORM tdm._progress(job, 'verify');
+        PERFORM tdm._rollback_verify(id);
+      EXCEPTION WHEN feature_not_supported OR unique_violation OR foreign_key_violation
+                     OR data_corrupted THEN
+        -- No primary key, values swapped between rows of a unique key, or an
+        -- ON DELETE action that touched rows: replace every row instead
+        -- (readers now wait too). Anything else is an error of the rollback.
+        method := 'all rows';
+        PERFORM tdm._progress(job, 'restore');
+        EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+        EXECUTE 'TRUNCATE ' || tables;
+        FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
+                  WHERE x.snapshot_id = id ORDER BY o.step LOOP
+          inserts := inserts || tdm._insert_clause('i' || t.step, t.rel, t.storage);
+        END LOOP;
+        EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
+        PERFORM tdm._progress(job, 'verify');
+        PERFORM tdm._rollback_verify(id);
+      END;
+    EXCEPTION WHEN integrity_constraint_violation OR data_exception THEN
+      -- A table changed since the snapshot (a partition detached, a
+      -- constraint added) refuses a row it held then.
+      GET STACKED DIAGNOSTICS refused = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
+                              refused_detail = PG_EXCEPTION_DETAIL, refused_schema = SCHEMA_NAME,
+                              refused_table = TABLE_NAME;
+      PERFORM tdm._raise_refused('rollback', format('a row of snapshot %s', id), refused, refused_message,
+                                 refused_detail, refused_schema, refused_table, s.target,
+                                 'nothing was rolled back',
+                                 'The table changed since the snapshot: make it accept its rows again'
+                                 ' (attach the partition again, or change the constraint), then roll back again.');
     END;
   END IF;
   -- (The snapshot's rows may hold keys the sequences have not reached.)
