@@ -178,12 +178,30 @@ BEGIN
 END
 $$;
 
+-- The enabled user triggers and rules on `target`'s tables, for a hint:
+-- `table: name, ...`, NULL when there are none.
+CREATE FUNCTION tdm._writing_triggers(target text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(x.rel::text || ' ' || x.kind || ' ' || quote_ident(x.name), ', '
+                    ORDER BY x.rel::text, x.kind, x.name)
+    FROM (SELECT t.tgrelid::regclass AS rel, 'trigger' AS kind, t.tgname::text AS name
+            FROM pg_trigger t JOIN tdm._target_tables(target) x ON x.rel = t.tgrelid
+           WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'
+          UNION ALL
+          SELECT r.ev_class::regclass, 'rule', r.rulename::text
+            FROM pg_rewrite r JOIN tdm._target_tables(target) x ON x.rel = r.ev_class
+           WHERE r.rulename <> '_RETURN' AND r.ev_enabled <> 'D') x
+$$;
+
 -- The sequences and identities of `tables`' integer columns moved past the
--- highest value the columns hold: tdm writes rows with their keys, and a
--- tester's next INSERT must not draw one of them (pg_restore leaves a
--- sequence so too). A sequence only moves forward. One the caller may not
--- read and update is left as it is, with a WARNING that says what to run.
-CREATE FUNCTION tdm._advance_sequences(tables regclass[]) RETURNS void
+-- highest value the columns hold (and, for `sources`, one per table, the
+-- highest value the same column has there: rows about to be written):
+-- tdm writes rows with their keys, and a tester's next INSERT, or a
+-- trigger's during the load, must not draw one of them (pg_restore leaves
+-- a sequence so too). A sequence only moves forward. One the caller may
+-- not read and update is left as it is, with a WARNING that says what to
+-- run.
+CREATE FUNCTION tdm._advance_sequences(tables regclass[], sources regclass[] DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   c record;
@@ -191,8 +209,8 @@ DECLARE
   handed_out numeric;  -- the last value the sequence gave (or would have)
 BEGIN
   FOR c IN
-    SELECT x.rel, a.attname, s.seq, q.seqincrement, q.seqmax
-      FROM unnest(tables) AS x(rel)
+    SELECT x.rel, x.source, a.attname, s.seq, q.seqincrement, q.seqmax
+      FROM unnest(tables, coalesce(sources, '{}')) AS x(rel, source)
       JOIN pg_attribute a ON a.attrelid = x.rel AND a.attnum > 0 AND NOT a.attisdropped
      CROSS JOIN LATERAL (
        -- (owned: serial or identity; else the sequence its default draws from)
@@ -208,7 +226,8 @@ BEGIN
        AND q.seqincrement > 0
      ORDER BY x.rel::text, a.attnum
   LOOP
-    EXECUTE format('SELECT max(%I)::numeric FROM %s', c.attname, c.rel) INTO highest;
+    EXECUTE format('SELECT greatest((SELECT max(%1$I)::numeric FROM %2$s), (SELECT max(%1$I)::numeric FROM %3$s))',
+                   c.attname, c.rel, coalesce(c.source, c.rel)) INTO highest;
     CONTINUE WHEN highest IS NULL OR highest > c.seqmax;
     IF NOT has_sequence_privilege(c.seq, 'SELECT') OR NOT has_sequence_privilege(c.seq, 'UPDATE') THEN
       RAISE WARNING 'tdm: sequence % of %.% may be behind its rows (up to %), and % may not move it',
@@ -247,6 +266,10 @@ BEGIN
   END LOOP;
   EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
   closure := tdm._closure(run, target);
+  -- (Past the keys about to be written first: a trigger may draw one.)
+  PERFORM tdm._advance_sequences(ARRAY(SELECT x.rel FROM tdm._target_tables(target) x ORDER BY x.step),
+                                 ARRAY(SELECT format('pg_temp.%I', tdm._collected_name(x.managed))::regclass
+                                         FROM tdm._target_tables(target) x ORDER BY x.step));
   FOR t IN SELECT x.managed AS rel, x.step, x.rel AS target_rel,
                   format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
              FROM tdm._target_tables(target) x LOOP
@@ -271,9 +294,11 @@ BEGIN
         approved.row_count, got.row_count,
         CASE WHEN approved.row_count = got.row_count THEN ' with a different checksum' ELSE '' END
         USING ERRCODE = 'data_corrupted',
-              HINT = 'Nothing was loaded. What the target shows differs from what was approved: a trigger'
-                     ' or rule on the target table changed the rows, or row level security hides some'
-                     ' of them from this user.';
+              HINT = format('Nothing was loaded. What %s holds of the release differs from what was'
+                            ' approved: a trigger or rule changed its rows (one of its own, or one on'
+                            ' another target table that writes into it: %s), or row level security'
+                            ' hides some of them from this user.', t.target_rel,
+                            coalesce(tdm._writing_triggers(target), 'none found'));
     END IF;
     loaded := loaded + got.row_count;
     UPDATE tdm.run r
