@@ -253,3 +253,27 @@ SELECT tdm.consolidate('R51') = :run AS same_run;
 RESET client_min_messages;
 SELECT s.email, m.email AS manager FROM staging.staff s JOIN staging.staff m ON m.id = s.manager_id
  WHERE s.tdm_release = 'R51' ORDER BY 1;
+
+-- A reference cycle is entered at the table whose rows a natural key tells
+-- apart (R52): crews by name, before captains, whose rows are alike in
+-- both environments but for their crew (st1's Red and st2's Blue are both
+-- crew 1 with captain 1). Each crew keeps its own captain.
+IMPORT FOREIGN SCHEMA public LIMIT TO (crews, captains) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (crews, captains) FROM SERVER st2 INTO keys_st2;
+SELECT tdm.manage_table('staging.crews', '{name}', surrogate_key => true);
+SELECT tdm.manage_table('staging.captains', surrogate_key => true);
+SELECT tdm.create_release('R52', 'v52.0', 'R51');
+SELECT tdm.add_feature('R52', 'FEAT-5201', 1);
+INSERT INTO keys_st1.crews VALUES (1, 'Red', NULL, 'R52', 'FEAT-5201');
+INSERT INTO keys_st2.crews VALUES (1, 'Blue', NULL, 'R52', 'FEAT-5201');
+INSERT INTO keys_st1.captains VALUES (1, 1, 2020, 'R52', 'FEAT-5201');
+INSERT INTO keys_st2.captains VALUES (1, 1, 2020, 'R52', 'FEAT-5201');
+UPDATE keys_st1.crews SET captain_id = 1;
+UPDATE keys_st2.crews SET captain_id = 1;
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R52') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R52') AS run \gset
+RESET client_min_messages;
+SELECT status, rows_collected, rows_loaded, rows_merged FROM tdm.run WHERE run_id = :run;
+SELECT c.name, k.since, (SELECT x.name FROM staging.crews x WHERE x.id = k.crew_id) AS captain_of
+  FROM staging.crews c JOIN staging.captains k ON k.id = c.captain_id ORDER BY 1;

@@ -132,9 +132,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Managed tables parents first, by every foreign key between them. A
--- reference cycle is entered, at its first table by name, only once the
--- tables it references outside the cycle are placed: a table that hangs
--- below a cycle (a store's inventory) comes after the whole cycle.
+-- reference cycle is entered only once the tables it references outside
+-- the cycle are placed (a table that hangs below a cycle, a store's
+-- inventory, is not taken for its entry), at a table with a natural key
+-- if it has one, else at its first by name.
 CREATE FUNCTION tdm._table_order() RETURNS TABLE (rel regclass, step int)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -163,12 +164,16 @@ BEGIN
         SELECT x.r, e.parent FROM ancestor x JOIN unnest(children, parents) AS e(child, parent)
                                                ON e.child = x.a
          WHERE e.parent = ANY (remaining))
+      -- Of those, one whose rows a natural key tells apart: the others'
+      -- rows would be compared on the cycle's references, still the
+      -- environments' own keys (two teams' leads, both "lead 1 of team 1").
       SELECT u.r INTO next_rel
         FROM unnest(remaining) WITH ORDINALITY AS u(r, n)
+        JOIN tdm.managed_table m ON m.rel = u.r
        WHERE NOT EXISTS (SELECT 1 FROM ancestor x
                           WHERE x.r = u.r
                             AND NOT EXISTS (SELECT 1 FROM ancestor y WHERE y.r = x.a AND y.a = u.r))
-       ORDER BY u.n LIMIT 1;
+       ORDER BY cardinality(m.natural_keys) = 0, u.n LIMIT 1;
     END IF;
     next_rel := coalesce(next_rel, remaining[1]);
     placed := placed || next_rel;

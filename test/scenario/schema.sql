@@ -321,6 +321,24 @@ CREATE TABLE role_notes (
   tdm_feature text,
   FOREIGN KEY (person_id, squad_id) REFERENCES squad_roles (person_id, squad_id)
 );
+-- A reference cycle whose first table by name has no natural key: a crew
+-- and its captain, who is one of the crew's (the rows of the first alone
+-- are alike in every environment but for their crew).
+CREATE TABLE crews (
+  id          int PRIMARY KEY,
+  name        text NOT NULL UNIQUE,
+  captain_id  int,
+  tdm_release text,
+  tdm_feature text
+);
+CREATE TABLE captains (
+  id          int PRIMARY KEY,
+  crew_id     int NOT NULL REFERENCES crews (id),
+  since       int,
+  tdm_release text,
+  tdm_feature text
+);
+ALTER TABLE crews ADD FOREIGN KEY (captain_id) REFERENCES captains (id);
 -- (and values a merge must copy as they are written: a numeric's scale, a
 -- json text, a negative zero)
 CREATE TABLE gauges (
