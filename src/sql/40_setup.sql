@@ -133,23 +133,27 @@ $$;
 
 -- An operation over the managed tables holds them as they are until its
 -- transaction ends (a shared advisory lock): tdm.manage_table and
--- tdm.unmanage_table wait for it, rather than change the set it is
--- working through (a table unmanaged in the middle of a promotion would
--- be left out of it).
+-- tdm.unmanage_table are refused meanwhile, rather than change the set it
+-- is working through (a table unmanaged in the middle of a promotion
+-- would be left out of it).
 CREATE FUNCTION tdm._hold_managed_tables() RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
   SELECT pg_advisory_xact_lock_shared(hashtext('tdm.managed_table'), 0)
 $$;
 
--- Taken by what changes the managed tables: waits for the operations that
--- hold them (saying so), and for other changes.
+-- Taken by what changes the managed tables. Refused at once while an
+-- operation holds them: waiting would queue every later operation
+-- (a rollback_release too) behind the change.
 CREATE FUNCTION tdm._change_managed_tables(caller text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF NOT pg_try_advisory_xact_lock(hashtext('tdm.managed_table'), 0) THEN
-    RAISE NOTICE '%: waiting for the consolidation, tagging, promotion, snapshot or rollback running now',
-      caller;
-    PERFORM pg_advisory_xact_lock(hashtext('tdm.managed_table'), 0);
+    RAISE EXCEPTION '%: a tagging, consolidation, promotion, snapshot or rollback is running in another session',
+      caller
+      USING ERRCODE = 'lock_not_available',
+            DETAIL = 'It works through the managed tables as they were when it began.',
+            HINT = 'Call it again once that ends (tdm.job lists what runs; a consolidation waiting for'
+                   ' review holds nothing).';
   END IF;
 END
 $$;

@@ -1133,8 +1133,12 @@ BEGIN
     '   FROM pg_temp.tdm_unique_followed f'
     '   LEFT JOIN resolved r ON r.env = f.env AND r.key = ARRAY[%2$s]'
     '  WHERE f.rel = $2',
-    (SELECT string_agg(format('x.old_row ->> %L', c), ', ') FROM unnest(pm.pk_columns) AS c),
-    (SELECT string_agg(format('f.final_row ->> %L', c), ', ') FROM unnest(pm.pk_columns) AS c))
+    -- (each value as its column's type spells it: a member's row and a
+    -- followed row's spell a timestamp each its own way)
+    (SELECT string_agg(format('((x.old_row ->> %L)::%s)::text', c, tdm._column_type(the_parent, c)), ', ')
+       FROM unnest(pm.pk_columns) AS c),
+    (SELECT string_agg(format('((f.final_row ->> %L)::%s)::text', c, tdm._column_type(the_parent, c)), ', ')
+       FROM unnest(pm.pk_columns) AS c))
     USING run, the_parent;
   FOR e IN SELECT r.* FROM tdm._managed_references() r
             WHERE r.parent = the_parent AND NOT r.to_key ORDER BY r.child::text, r.name LOOP

@@ -209,7 +209,7 @@ DECLARE
   handed_out numeric;  -- the last value the sequence gave (or would have)
 BEGIN
   FOR c IN
-    SELECT x.rel, x.source, a.attname, s.seq, q.seqincrement, q.seqmax
+    SELECT x.rel, x.source, a.attname, s.seq, q.seqincrement, q.seqmin, q.seqmax, q.seqstart
       FROM unnest(tables, coalesce(sources, '{}')) AS x(rel, source)
       JOIN pg_attribute a ON a.attrelid = x.rel AND a.attnum > 0 AND NOT a.attisdropped
      CROSS JOIN LATERAL (
@@ -228,7 +228,14 @@ BEGIN
   LOOP
     EXECUTE format('SELECT greatest((SELECT max(%1$I)::numeric FROM %2$s), (SELECT max(%1$I)::numeric FROM %3$s))',
                    c.attname, c.rel, coalesce(c.source, c.rel)) INTO highest;
-    CONTINUE WHEN highest IS NULL OR highest > c.seqmax;
+    -- (Keys below the sequence's range are none it could give.)
+    CONTINUE WHEN highest IS NULL OR highest < c.seqmin;
+    IF highest > c.seqmax THEN
+      RAISE WARNING 'tdm: %.% holds % past the maximum of its sequence % (%)',
+        c.rel, quote_ident(c.attname), highest, c.seq, c.seqmax
+        USING HINT = 'The sequence cannot give new keys past its rows; raise its MAXVALUE, or use a bigint.';
+      CONTINUE;
+    END IF;
     IF NOT has_sequence_privilege(c.seq, 'SELECT') OR NOT has_sequence_privilege(c.seq, 'UPDATE') THEN
       RAISE WARNING 'tdm: sequence % of %.% may be behind its rows (up to %), and % may not move it',
         c.seq, c.rel, quote_ident(c.attname), highest, current_user
@@ -236,8 +243,8 @@ BEGIN
                             c.seq::text, highest, c.seq);
       CONTINUE;
     END IF;
-    EXECUTE format('SELECT CASE WHEN is_called THEN last_value ELSE last_value - %s END FROM %s',
-                   c.seqincrement, c.seq) INTO handed_out;
+    -- (pg_sequence_last_value: NULL until the sequence is first called)
+    handed_out := coalesce(pg_sequence_last_value(c.seq)::numeric, c.seqstart::numeric - c.seqincrement);
     IF handed_out < highest THEN
       PERFORM setval(c.seq, highest::bigint);
     END IF;

@@ -45,8 +45,12 @@ BEGIN
       '       SELECT DISTINCT ON (m.conflict_id, m.label) m.conflict_id, m.label, m.env,'
       '              coalesce(km.new_key, m.key) AS key'
       '         FROM member_keys m'
+      -- (a member's key is the one its row had after its parents; only the
+      -- keys its own table gave it change it: a re-pointed entry's old
+      -- key is the environment's, another row's)
       '         LEFT JOIN pg_temp.tdm_keymap km ON km.rel = $2 AND km.env = m.env AND km.old_key = m.key'
-      '        ORDER BY m.conflict_id, m.label),'
+      '                                        AND km.reason IN (''rekeyed'', ''renamed'')'
+      '        ORDER BY m.conflict_id, m.label, km.reason),'
       '     children AS MATERIALIZED ('
       '       SELECT t.tdm_env AS env, %2$s AS key, count(*) AS cnt FROM pg_temp.%3$I t'
       '        WHERE (t.tdm_env, %2$s) IN (SELECT m.env, m.key FROM members m) GROUP BY 1, 2),'

@@ -337,13 +337,15 @@ $$;
 -- A snapshot a target can return to: complete, its tables still there with
 -- the same columns and types.
 CREATE FUNCTION tdm._rollback_check(snapshot_id bigint) RETURNS tdm.snapshot
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   s tdm.snapshot;
   changed text;
   newer regclass;
   holds_rows bool;
 BEGIN
+  -- (The managed tables held first: the checks below read them.)
+  PERFORM tdm._hold_managed_tables();
   SELECT * INTO s FROM tdm.snapshot x WHERE x.snapshot_id = _rollback_check.snapshot_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'rollback: snapshot % does not exist', snapshot_id
@@ -488,7 +490,6 @@ DECLARE
   refused_schema text;
   refused_table text;
 BEGIN
-  PERFORM tdm._hold_managed_tables();
   IF refusal IS NULL THEN
     BEGIN
       -- Ready, normally, since the snapshot (or the last rollback) ended.

@@ -43,7 +43,7 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(58);
+SELECT plan(60);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -322,6 +322,18 @@ SELECT tdm._advance_sequences('{tdm_load_test.numbered}', '{numbered_src}');
 SELECT is(pg_sequence_last_value(pg_get_serial_sequence('tdm_load_test.numbered', 'id')), 60::bigint,
           'and past the keys of a source, before its rows go in');
 DELETE FROM tdm_load_test.numbered WHERE no = 8;
+-- Sequences at the edges of their range: one never called that starts at
+-- the least bigint, and one whose range starts past the keys written.
+CREATE TABLE tdm_load_test.ranged (id bigint PRIMARY KEY, low bigint);
+CREATE SEQUENCE tdm_load_test.from_min MINVALUE -9223372036854775808 START -9223372036854775808 OWNED BY tdm_load_test.ranged.id;
+ALTER TABLE tdm_load_test.ranged ALTER id SET DEFAULT nextval('tdm_load_test.from_min');
+CREATE SEQUENCE tdm_load_test.from_100 MINVALUE 100 START 100 INCREMENT 10 OWNED BY tdm_load_test.ranged.low;
+ALTER TABLE tdm_load_test.ranged ALTER low SET DEFAULT nextval('tdm_load_test.from_100');
+INSERT INTO tdm_load_test.ranged VALUES (5, 95);
+SELECT lives_ok($$SELECT tdm._advance_sequences('{tdm_load_test.ranged}')$$,
+                'sequences at the edges of their range');
+SELECT is(ARRAY[pg_sequence_last_value('tdm_load_test.from_min'), pg_sequence_last_value('tdm_load_test.from_100')],
+          ARRAY[5, NULL]::bigint[], 'one is moved past the key, the other left (its keys start past 95)');
 GRANT SELECT ON tdm_load_test.numbered TO tdm_load_test_admin;
 INSERT INTO tdm_load_test.numbered VALUES (90, 70, 9);
 SET LOCAL ROLE tdm_load_test_admin;

@@ -38,10 +38,10 @@ TDM_FUNCTION(tdm_manage_table) {
   const bool normalize_keys = bool_arg(fcinfo, 7, "normalize_keys");
 
   Spi spi;
+  spi.query("SELECT tdm._change_managed_tables('manage_table')");
   const tdm::setup::ManagedTable managed =
       tdm::setup::resolve_managed_table(read_table_shape(spi, rel), request);
 
-  spi.query("SELECT tdm._change_managed_tables('manage_table')");
   spi.query("SELECT tdm._check_managed_name($1)", {oid_param(REGCLASSOID, rel)});
   // Foreign keys come from the catalog (tdm._foreign_keys), so they are
   // always the table's real ones.
