@@ -187,9 +187,11 @@ SELECT s.email, m.email AS manager FROM staging.staff s JOIN staging.staff m ON 
 -- take the ids st1's ann and Red have; st2's ann (2) is st1's ann. A
 -- seat's key (person, squad) changes with both parents, and its hours
 -- follow both changes: (1, 1) is bob's Blue seat, (2, 1) ann's, not
--- someone else's. Role 7 is ann's in Red in st1 and in Blue in st2: st1's
--- wins, so the note on st2's ann-in-Blue role follows that role to the
--- one kept, ann in Red (its pair changed twice, then its row merged away).
+-- someone else's (their person_id, translated first on its own, is not
+-- taken for the seat's key then: ann's (2, 1) would read as bob's (1, 1)).
+-- Role 7 is ann's in Red in st1 and in Blue in st2: st1's wins, so the
+-- note on st2's ann-in-Blue role follows that role to the one kept, ann in
+-- Red (its pair changed twice, then its row merged away).
 IMPORT FOREIGN SCHEMA public LIMIT TO (people, squads, seats, seat_hours, squad_roles, role_notes)
   FROM SERVER st1 INTO keys_st1;
 IMPORT FOREIGN SCHEMA public LIMIT TO (people, squads, seats, seat_hours, squad_roles, role_notes)

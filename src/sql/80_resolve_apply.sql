@@ -652,6 +652,38 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM unnest(columns, ref_columns) AS x(c, r)
 $$;
 
+-- Whether foreign key `edge` of `child` shares columns with another of
+-- its foreign keys (a time entry's user_id, and its (user_id, project_id)
+-- to the user's membership). The first parent's key map changes the
+-- shared column; the other parent's map speaks of the environment's
+-- values, so that foreign key is matched by those
+-- (pg_temp.tdm_fk_before, tdm._note_fk_before).
+CREATE FUNCTION tdm._fk_overlaps(child regclass, edge text) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM tdm._managed_references() r
+                   JOIN tdm._managed_references() o ON o.child = r.child AND o.name <> r.name
+                                                    AND o.columns && r.columns
+                  WHERE r.child = _fk_overlaps.child AND r.name = _fk_overlaps.edge)
+$$;
+
+-- The values of every overlapping foreign key (tdm._fk_overlaps) as the
+-- environments have them, per collected row, before any is translated.
+CREATE FUNCTION tdm._note_fk_before() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e record;
+BEGIN
+  FOR e IN SELECT r.* FROM tdm._managed_references() r WHERE tdm._fk_overlaps(r.child, r.name)
+            ORDER BY r.child::text, r.name LOOP
+    EXECUTE format('INSERT INTO pg_temp.tdm_fk_before (rel, edge, env, row_hash, key)'
+                   ' SELECT $1, $2, t.tdm_env, t.tdm_row_hash, %s FROM pg_temp.%I t',
+                   tdm._key_text(e.columns, 't'), tdm._collected_name(e.child))
+      USING e.child, e.name;
+  END LOOP;
+  ANALYZE pg_temp.tdm_fk_before;
+END
+$$;
+
 -- The end of a statement that records the re-pointed child rows of CTE
 -- `source` (env, row_hash, old_key, old_json, new_key, new_json,
 -- conflict_id) in the key map, for table `rel` (an expression). A row that
@@ -868,8 +900,8 @@ BEGIN
       '        WHERE k.run_id = ANY ($6) AND k.rel = $1 AND (g.release IS NULL OR g.release = r.release)'
       '        ORDER BY k.env, x.from_key, k.run_id DESC),'
       '     changed AS ('
-      '       UPDATE %3$s t SET %4$s FROM earlier k'
-      '        WHERE k.env = t.tdm_env AND k.old_key = %5$s AND k.new_key <> k.old_key'
+      '       UPDATE %3$s t SET %4$s FROM earlier k%15$s'
+      '        WHERE %16$s AND k.new_key <> k.old_key'
       '          AND NOT EXISTS (SELECT 1 FROM %6$s p WHERE p.tdm_env = t.tdm_env AND %7$s = %5$s)'
       '       RETURNING t.tdm_env AS env, t.tdm_row_hash AS row_hash, %8$s AS new_key, %9$s AS new_json,'
       '                 ARRAY[%10$s]::text[] AS old_key, jsonb_build_object(%11$s) AS old_json,'
@@ -891,7 +923,14 @@ BEGIN
                        tdm._row_json(e.child, 't')) ELSE '' END,
       CASE WHEN tdm._unique_referenced(e.child, e.columns)
            THEN tdm._note_followed('$3', 'changed', true) ELSE '' END,
-      tdm._note_repointed('$3', 'repointed'))
+      tdm._note_repointed('$3', 'repointed'),
+      -- (an overlapping foreign key by the environment's values, as in
+      -- tdm._propagate)
+      CASE WHEN tdm._fk_overlaps(e.child, e.name) THEN ', pg_temp.tdm_fk_before b' ELSE '' END,
+      CASE WHEN tdm._fk_overlaps(e.child, e.name)
+           THEN 'b.rel = $3 AND b.edge = $4 AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash'
+                ' AND k.env = b.env AND k.old_key = b.key'
+           ELSE format('k.env = t.tdm_env AND k.old_key = %s', tdm._key_text(e.columns, 't')) END)
       USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns, runs;
   END LOOP;
   -- The same for a foreign key to another unique key of a parent (a line's
@@ -1148,8 +1187,8 @@ BEGIN
       'WITH changed AS ('
       '  UPDATE %1$s t SET %2$s'
       '    FROM (SELECT DISTINCT ON (u.env, %3$s) u.env, u.old_row, u.final_row'
-      '            FROM pg_temp.tdm_unique_moves u WHERE %3$s IS DISTINCT FROM %4$s) u'
-      '   WHERE u.env = t.tdm_env AND ROW(%5$s) = ROW(%8$s)%9$s'
+      '            FROM pg_temp.tdm_unique_moves u WHERE %3$s IS DISTINCT FROM %4$s) u%10$s'
+      '   WHERE u.env = t.tdm_env AND %5$s%9$s'
       '  RETURNING t.tdm_env AS env, t.tdm_row_hash AS row_hash, %6$s AS old_row, %7$s AS final_row)'
       || tdm._note_followed('$1', 'changed', false) || ' SELECT',
       collected, tdm._follow_set(e.child, e.columns, e.ref_columns),
@@ -1157,16 +1196,27 @@ BEGIN
          FROM unnest(e.ref_columns) AS r),
       (SELECT format('ARRAY[%s]', string_agg(format('u.final_row ->> %L', r), ', '))
          FROM unnest(e.ref_columns) AS r),
-      (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
+      -- (compared as the child's types: a char(n) equal whatever its
+      -- padding; an overlapping foreign key by the environment's values,
+      -- tdm._fk_overlaps)
+      CASE WHEN tdm._fk_overlaps(e.child, e.name)
+           THEN format('b.rel = $1 AND b.edge = $2 AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash'
+                       ' AND b.key = ARRAY[%s]::text[]',
+                       (SELECT string_agg(format('((u.old_row ->> %L)::%s)::text', r, tdm._column_type(e.child, c)),
+                                          ', ')
+                          FROM unnest(e.columns, e.ref_columns) AS x(c, r)))
+           ELSE format('ROW(%s) = ROW(%s)',
+                       (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
+                       (SELECT string_agg(format('(u.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)), ', ')
+                          FROM unnest(e.columns, e.ref_columns) AS x(c, r))) END,
       tdm._row_before(e.child, e.columns, 'u.old_row -> %2$s', e.ref_columns), tdm._row_json(e.child, 't'),
-      -- (compared as the child's types: a char(n) equal whatever its padding)
-      (SELECT string_agg(format('(u.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)), ', ')
-         FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
+      NULL,
       -- (rows that follow an earlier release's row keep it, as in tdm._propagate)
       CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x WHERE x.rel = e.child AND x.edge = e.name)
            THEN ' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x WHERE x.rel = $1'
                 ' AND x.edge = $2 AND x.env = t.tdm_env AND x.row_hash = t.tdm_row_hash)'
-           ELSE '' END)
+           ELSE '' END,
+      CASE WHEN tdm._fk_overlaps(e.child, e.name) THEN ', pg_temp.tdm_fk_before b' ELSE '' END)
       USING e.child, e.name;
     -- A primary key that changed with them: mapped, for the children of it.
     IF cm.pk_columns && e.columns THEN
@@ -1195,6 +1245,7 @@ DECLARE
   cm tdm.managed_table;
   collected regclass;
   fk_text text;
+  map_join text;  -- the key map's entries for a collected row t: FROM ... WHERE ...
   set_fk text;
   earlier text;
   follow bool;
@@ -1234,16 +1285,24 @@ BEGIN
                     ELSE '' END;
     -- (and rows that reference the child's other unique keys follow it)
     follow := tdm._unique_referenced(e.child, e.columns);
+    -- The map's entries for each row: by the foreign key's values, or, for
+    -- one that overlaps another, by the environment's values.
+    map_join := CASE WHEN tdm._fk_overlaps(e.child, e.name)
+                     THEN 'pg_temp.tdm_keymap km JOIN pg_temp.tdm_fk_before b'
+                          ' ON b.env = km.env AND b.key = km.old_key'
+                          ' WHERE km.rel = $1 AND b.rel = $2 AND b.edge = $3 AND b.env = t.tdm_env'
+                          ' AND b.row_hash = t.tdm_row_hash'
+                     ELSE format('pg_temp.tdm_keymap km WHERE km.rel = $1 AND km.env = t.tdm_env'
+                                 ' AND km.old_key = %s', fk_text) END;
     IF cm.pk_columns && e.columns THEN
       -- The child's key before (the foreign key's part from the map's old
       -- key) and after.
       EXECUTE format(
-        'WITH changed AS (UPDATE %1$s t SET %2$s FROM pg_temp.tdm_keymap km'
-        '                  WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %3$s%8$s'
+        'WITH changed AS (UPDATE %1$s t SET %2$s FROM %3$s%8$s'
         '                 RETURNING t.tdm_env AS env, t.tdm_row_hash AS row_hash, ARRAY[%4$s]::text[] AS old_key,'
         '                           jsonb_build_object(%5$s) AS old_json, %6$s AS new_key,'
         '                           %7$s AS new_json, km.conflict_id%9$s)%10$s%11$s',
-        collected, set_fk, fk_text,
+        collected, set_fk, map_join,
         tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'km', false),
         tdm._key_before_repoint(e.child, cm.pk_columns, e.columns, 'km', true),
         tdm._key_text(cm.pk_columns, 't'), tdm._key_json(cm.rel, cm.pk_columns, 't'), earlier,
@@ -1253,18 +1312,16 @@ BEGIN
         tdm._note_repointed('$2', 'changed'))
         USING the_parent, e.child, e.name;
     ELSIF follow THEN
-      EXECUTE format('WITH changed AS (UPDATE %s t SET %s FROM pg_temp.tdm_keymap km'
-                     '                  WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %s%s'
+      EXECUTE format('WITH changed AS (UPDATE %s t SET %s FROM %s%s'
                      '                 RETURNING t.tdm_env AS env, t.tdm_row_hash AS row_hash, %s AS old_row,'
                      '                           %s AS final_row)'
                      || tdm._note_followed('$2', 'changed', true) || ' SELECT',
-                     collected, set_fk, fk_text, earlier, tdm._row_before(e.child, e.columns, 'to_jsonb((km.old_key)[%1$s])'),
+                     collected, set_fk, map_join, earlier, tdm._row_before(e.child, e.columns, 'to_jsonb((km.old_key)[%1$s])'),
                      tdm._row_json(e.child, 't'))
         USING the_parent, e.child, e.name;
     ELSE
-      EXECUTE format('UPDATE %s t SET %s FROM pg_temp.tdm_keymap km'
-                     ' WHERE km.rel = $1 AND km.env = t.tdm_env AND km.old_key = %s%s',
-                     collected, set_fk, fk_text, earlier) USING the_parent, e.child, e.name;
+      EXECUTE format('UPDATE %s t SET %s FROM %s%s', collected, set_fk, map_join, earlier)
+        USING the_parent, e.child, e.name;
     END IF;
 
     IF NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted WHERE rel = the_parent) THEN

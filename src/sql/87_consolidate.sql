@@ -226,7 +226,7 @@ BEGIN
     DROP TABLE pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
                pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
-               pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env;
+               pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -270,6 +270,10 @@ BEGIN
   -- (the same for a foreign key to another unique key, one at a time)
   CREATE TEMP TABLE tdm_unique_dangling (env text, v text[]) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_unique_env (env text, v text[], old_row jsonb, pk jsonb, release text) ON COMMIT DROP;
+  -- (overlapping foreign keys' values as the environments have them,
+  -- tdm._note_fk_before)
+  CREATE TEMP TABLE tdm_fk_before (rel regclass, edge text, env text, row_hash bigint, key text[])
+    ON COMMIT DROP;
 
   -- Collect (refuses data that no longer matches the release lock).
   since := clock_timestamp();
@@ -280,6 +284,7 @@ BEGIN
     collected_total := collected_total + t.row_count;
     EXECUTE format('ANALYZE %s', t.collected);
   END LOOP;
+  PERFORM tdm._note_fk_before();
   -- Foreign keys to rows of earlier releases that got another key then.
   PERFORM tdm._translate_earlier(the_release, the_target);
   phase_ms := tdm._add_ms(phase_ms, 'collect', since);

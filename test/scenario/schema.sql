@@ -275,6 +275,8 @@ CREATE TABLE staff (
 -- Join tables of two re-keyed parents, referenced by their pair of keys:
 -- a seat keyed by (person, squad), whose hours reference that key; a role
 -- with its own id and a unique (person, squad), which notes reference.
+-- Hours and notes also reference their person alone (foreign keys that
+-- overlap).
 CREATE TABLE people (
   id          int PRIMARY KEY,
   email       text NOT NULL UNIQUE,
@@ -296,7 +298,7 @@ CREATE TABLE seats (
 );
 CREATE TABLE seat_hours (
   id          int PRIMARY KEY,
-  person_id   int NOT NULL,
+  person_id   int NOT NULL REFERENCES people (id),
   squad_id    int NOT NULL,
   minutes     int,
   tdm_release text,
@@ -314,7 +316,7 @@ CREATE TABLE squad_roles (
 );
 CREATE TABLE role_notes (
   id          int PRIMARY KEY,
-  person_id   int NOT NULL,
+  person_id   int NOT NULL REFERENCES people (id),
   squad_id    int NOT NULL,
   note        text,
   tdm_release text,
