@@ -36,7 +36,7 @@ DROP SCHEMA half CASCADE;
 SELECT count(*) AS runs FROM tdm.run;
 
 -- A consolidation of R3 already running in another session: refused.
-CREATE EXTENSION dblink;
+CREATE EXTENSION IF NOT EXISTS dblink;
 \ir sql/include/sessions.sql
 -- (a second connection to this database)
 SELECT dblink_connect('other', pg_temp.conninfo(current_database()));

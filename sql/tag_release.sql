@@ -69,6 +69,27 @@ UPDATE plant_st2.users SET full_name = left(full_name, -3) WHERE user_id = 1;
 DELETE FROM plant_st3.users WHERE user_id = 90005;
 SELECT count(*) > 0 AS conflicts_found FROM tdm.detect_conflicts('R2');
 
+-- An environment's own lock_timeout ends a read there (another session
+-- there holds a lock on its users): the error names the environment, so
+-- it is not taken for this session's timeout.
+CREATE EXTENSION IF NOT EXISTS dblink;
+\ir sql/include/sessions.sql
+SELECT dblink_connect('st3_holder', pg_temp.conninfo('st3'));
+SELECT dblink_exec('st3_holder', 'BEGIN'), dblink_exec('st3_holder', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+CREATE FUNCTION pg_temp.st3_lock_timeout(setting text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('ALTER ROLE %I IN DATABASE st3 %s',
+                 (SELECT o.option_value FROM pg_user_mappings u, pg_options_to_table(u.umoptions) o
+                   WHERE u.srvname = 'st3' AND u.usename = current_user AND o.option_name = 'user'),
+                 CASE WHEN setting IS NULL THEN 'RESET lock_timeout'
+                      ELSE format('SET lock_timeout = %L', setting) END);
+END
+$$;
+SELECT pg_temp.st3_lock_timeout('200ms'), postgres_fdw_disconnect_all() IS NOT NULL AS reconnects;
+SELECT tdm.tag_release('R2');
+SELECT pg_temp.st3_lock_timeout(NULL), postgres_fdw_disconnect_all() IS NOT NULL AS reconnects;
+SELECT dblink_exec('st3_holder', 'ROLLBACK'), dblink_disconnect('st3_holder');
+
 -- Tagging leaves an audit row per run and the chain intact.
 SELECT action, object, detail FROM tdm.audit WHERE action = 'tag_release' ORDER BY audit_id;
 SELECT count(*) AS broken_links FROM tdm.verify_audit();

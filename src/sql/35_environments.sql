@@ -27,18 +27,47 @@ END
 $$;
 
 -- Raises an environment's connection error (SQLSTATE `state`, `message`,
--- `detail`) naming the environment and its server.
+-- `detail`) naming the environment and its server. A connection that was
+-- lost on the way (its backend terminated, the network down) is not a
+-- matter of server options: a new call connects again.
 CREATE FUNCTION tdm._unreachable(env text, server text, state text, message text, detail text)
 RETURNS void
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  hint text := CASE WHEN state IN ('08003', '08006') OR message LIKE '%abort cleanup failure%'
+                         OR message LIKE '%server closed the connection%'
+                    THEN 'The connection to it was lost (its backend was terminated, or the network'
+                         ' dropped). Call again: a new connection is made.'
+                    ELSE 'Check the server options and the user mapping for the current user.' END;
 BEGIN
   IF coalesce(detail, '') = '' THEN  -- (a NULL DETAIL is refused, an empty one shown)
     RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env, server, message
-      USING ERRCODE = state, HINT = 'Check the server options and the user mapping for the current user.';
+      USING ERRCODE = state, HINT = hint;
   END IF;
   RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env, server, message
-    USING ERRCODE = state, DETAIL = detail,
-          HINT = 'Check the server options and the user mapping for the current user.';
+    USING ERRCODE = state, DETAIL = detail, HINT = hint;
+END
+$$;
+
+-- An error an environment's server raised while tdm read it (its own
+-- statement_timeout or lock_timeout, a lock it waited for there), told
+-- apart from this session's own by its context (postgres_fdw's "remote SQL
+-- command"), raised naming the environment when known. Returns when the
+-- error was not the environment's.
+CREATE FUNCTION tdm._raise_remote(caller text, env text, what text, state text, message text,
+                                  context text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF coalesce(context, '') NOT LIKE '%remote SQL command%' THEN
+    RETURN;
+  END IF;
+  RAISE EXCEPTION '%: %: reading % failed there: %', caller,
+    CASE WHEN env IS NULL THEN 'an environment''s server' ELSE format('environment "%s"', env) END, what,
+    message
+    USING ERRCODE = state,
+          HINT = 'The environment''s own settings or sessions ended the read: its statement_timeout or'
+                 ' lock_timeout (of the user mapping''s role or its database there), or a lock another'
+                 ' session there holds. Deal with it there, then call again.';
 END
 $$;
 
@@ -176,6 +205,7 @@ DECLARE
   state text;
   message text;
   detail text;
+  context text;
 BEGIN
   RETURN QUERY EXECUTE format(
     'SELECT c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
@@ -185,6 +215,10 @@ BEGIN
     USING (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env),
           (SELECT relname::text FROM pg_class WHERE oid = rel);
 EXCEPTION
+  WHEN query_canceled OR lock_not_available THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, context = PG_EXCEPTION_CONTEXT;
+    PERFORM tdm._raise_remote('tdm', env, format('the columns of %s', rel), state, message, context);
+    RAISE;
   WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
                             detail = PG_EXCEPTION_DETAIL;

@@ -138,6 +138,7 @@ DECLARE
   examples jsonb;
   detail text;
   failed_at text;
+  remote_state text;
   table_ok bool;
   started timestamptz := clock_timestamp();
   phase_started timestamptz;
@@ -255,7 +256,13 @@ BEGIN
               n, examples);
           END IF;
         END LOOP;
-      EXCEPTION WHEN insufficient_privilege THEN
+      EXCEPTION WHEN query_canceled OR lock_not_available THEN
+        -- (the environment's timeouts or locks, not this session's)
+        GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT,
+                                failed_at = PG_EXCEPTION_CONTEXT;
+        PERFORM tdm._raise_remote('tag_release', e.name, m.rel::text, remote_state, detail, failed_at);
+        RAISE;
+      WHEN insufficient_privilege THEN
         GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT;
         PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
           format('the user of server %s may not read %s.%s: %s; grant it USAGE on the schema and SELECT on the table there',
@@ -285,6 +292,11 @@ BEGIN
         SELECT the_release, e.name, m.rel, c.row_count, c.checksum
           FROM tdm._tagged_checksum(e.name, m.rel, the_release) c;
       EXCEPTION
+        WHEN query_canceled OR lock_not_available THEN
+          GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT,
+                                  failed_at = PG_EXCEPTION_CONTEXT;
+          PERFORM tdm._raise_remote('tag_release', e.name, m.rel::text, remote_state, detail, failed_at);
+          RAISE;
         -- The checksum reads every column: a value the environment's type
         -- allows and this database's does not (an enum label or a domain
         -- check of the environment's own) is a finding, not an abort.

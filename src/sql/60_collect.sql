@@ -44,6 +44,7 @@ DECLARE
   retyped text;
   failed_state text;
   failed_message text;
+  failed_context text;
   columns text;
   branches text[];
   temp_name name;
@@ -80,8 +81,14 @@ BEGIN
     BEGIN
       row_count := tdm._collect_rows(format('pg_temp.%I', temp_name)::regclass,
                                      array_to_string(branches, ' UNION ALL '), release, envs);
-    EXCEPTION WHEN undefined_table OR undefined_column OR connection_exception OR data_exception
-                   OR insufficient_privilege OR undefined_object THEN
+    EXCEPTION WHEN query_canceled OR lock_not_available THEN
+      -- (the environment's timeouts or locks, not this session's)
+      GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT,
+                              failed_context = PG_EXCEPTION_CONTEXT;
+      PERFORM tdm._raise_remote('collect', NULL, m.rel::text, failed_state, failed_message, failed_context);
+      RAISE;
+    WHEN undefined_table OR undefined_column OR connection_exception OR data_exception
+         OR insufficient_privilege OR undefined_object THEN
       -- (undefined_object: no user mapping for the current user)
       -- An environment unreachable, or its table or columns missing, or a
       -- value the target's type refuses: say which, from its catalog (read
