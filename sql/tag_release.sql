@@ -68,6 +68,14 @@ SELECT count(*) FROM tdm.detect_conflicts('R2');
 UPDATE plant_st2.users SET full_name = left(full_name, -3) WHERE user_id = 1;
 DELETE FROM plant_st3.users WHERE user_id = 90005;
 SELECT count(*) > 0 AS conflicts_found FROM tdm.detect_conflicts('R2');
+-- A migration of the target alone after tagging (a wider scale): the same
+-- rows read otherwise, and the error says the columns differ now, not
+-- that the environment's data changed.
+ALTER TABLE staging.accounts ALTER COLUMN balance TYPE numeric(14, 3);
+\set VERBOSITY terse
+SELECT count(*) FROM tdm.detect_conflicts('R2');
+\set VERBOSITY default
+ALTER TABLE staging.accounts ALTER COLUMN balance TYPE numeric(12, 2);
 
 -- An environment's own lock_timeout ends a read there (another session
 -- there holds a lock on its users): the error names the environment, so

@@ -45,6 +45,7 @@ DECLARE
   failed_state text;
   failed_message text;
   failed_context text;
+  drift text;  -- how the environment's columns differ from the target's
   columns text;
   branches text[];
   temp_name name;
@@ -163,6 +164,22 @@ BEGIN
             quote_literal(r.release) USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
         IF lock.row_count <> got.n OR lock.checksum <> got.checksum THEN
+          -- (The same rows read differently when the target's or the
+          -- environment's columns changed type since: say that, not that
+          -- the environment's data changed.)
+          drift := (SELECT string_agg(d.detail, '; ') FROM tdm._schema_drift(got.env, m.rel) d
+                     WHERE d.env_type IS NOT NULL);
+          IF lock.row_count = got.n AND drift IS NOT NULL THEN
+            RAISE EXCEPTION '%.% no longer reads as it was locked: its columns and the target''s differ now (%)',
+              got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), drift
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = format('Release %s was locked at %s over the columns as they were then: %s rows,'
+                                    ' the same count now, other values as read into %s.', r.release,
+                                    r.locked_at, got.n, m.rel),
+                    HINT = format('A migration of the target or of the environment since tagging: migrate the'
+                                  ' other side the same way (or undo it), then run tdm.tag_release(%L) again.',
+                                  r.release);
+          END IF;
           RAISE EXCEPTION '%.% changed after tagging: % rows locked, % now%; run tdm.tag_release(%) again',
             got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), lock.row_count, got.n,
             CASE WHEN lock.row_count = got.n THEN ' with different content' ELSE '' END,
