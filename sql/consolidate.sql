@@ -253,6 +253,19 @@ SELECT (SELECT count(*) FROM staging.users WHERE full_name = upper(full_name)) A
                               EXCEPT SELECT email, full_name, role FROM staging.users) a) AS changed;
 DROP TRIGGER shout ON staging.users;
 DROP FUNCTION public.tdm_test_shout();
+-- One that refuses a row: tdm says where it was raised, and that nothing
+-- was loaded.
+CREATE FUNCTION public.tdm_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.email LIKE 'a%' THEN RAISE EXCEPTION 'no a-mails (%)', NEW.email; END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER refuse BEFORE INSERT ON staging.users FOR EACH ROW EXECUTE FUNCTION public.tdm_test_refuse();
+SELECT tdm.consolidate('R3');
+SELECT (SELECT count(*) FROM (SELECT email, full_name, role FROM before_rerun
+                              EXCEPT SELECT email, full_name, role FROM staging.users) a) AS changed;
+DROP TRIGGER refuse ON staging.users;
+DROP FUNCTION public.tdm_test_refuse();
 
 -- Every decision, approval and call is in the audit trail, and it holds.
 SELECT action, count(*) FROM tdm.audit

@@ -96,7 +96,7 @@ BEGIN
                      tdm._key_matches(rel, columns, tdm._normalized_key(m, columns)))
         INTO taken USING key_values, release;
     EXCEPTION WHEN connection_exception OR fdw_error OR undefined_object THEN
-      RAISE NOTICE 'decision: could not look for % % among %''s rows (%); validation will',
+      RAISE NOTICE 'decision: could not look for % % among %''s rows (%); validation will check it at the next consolidate',
         array_to_string(columns, ', '), key_values, e.name, SQLERRM;
       CONTINUE;
     END;

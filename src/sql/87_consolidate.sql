@@ -198,6 +198,7 @@ DECLARE
   load_schema text;
   load_column text;
   load_type text;
+  load_context text;
   see_violations text;  -- an invalid run's hint
   loaded bigint;
   final_status text;
@@ -386,6 +387,14 @@ BEGIN
         errors := tdm._validate_tables(job, run.run_id, the_release, the_target, 'constraints');
         phase_ms := tdm._add_ms(phase_ms, 'validate', since);
         IF errors = 0 THEN
+          -- (An index the load builds after the rows, as pg_restore does,
+          -- fails as "could not create unique index": the DBA created none.)
+          IF load_message LIKE 'could not create unique index %' THEN
+            load_message := format('consolidate: the rows loaded into %s break its unique index %s',
+                                   coalesce(quote_ident(load_schema) || '.' || quote_ident(load_table),
+                                            the_target),
+                                   substr(load_message, length('could not create unique index ') + 1));
+          END IF;
           -- What validation does not check: an exclusion constraint, a
           -- partial or expression unique index, or another release's row
           -- that references a row this load replaces.
@@ -404,6 +413,21 @@ BEGIN
                                 HINT = load_hint, CONSTRAINT = load_constraint, TABLE = load_table,
                                 SCHEMA = load_schema, COLUMN = load_column, DATATYPE = load_type;
         END IF;
+      WHEN raise_exception THEN
+        -- Code of the target's own (a trigger, or a function a rule or a
+        -- default calls) refused a row: say where, and that nothing went in.
+        GET STACKED DIAGNOSTICS load_message = MESSAGE_TEXT, load_detail = PG_EXCEPTION_DETAIL,
+                                load_hint = PG_EXCEPTION_HINT, load_context = PG_EXCEPTION_CONTEXT;
+        RAISE EXCEPTION 'consolidate: the load into % was refused by the target''s own code: %',
+          the_target, load_message
+          USING ERRCODE = 'raise_exception',
+                DETAIL = concat_ws(E'\n', nullif(load_detail, ''),
+                                   'Raised in: ' || split_part(load_context, E'\n', 1)),
+                HINT = coalesce(nullif(load_hint, ''),
+                                format('Nothing was loaded. Change the code, or the rows in the'
+                                       ' environments (then tag again), and consolidate again. Triggers'
+                                       ' and rules of %s''s tables: %s.', the_target,
+                                       coalesce(tdm._writing_triggers(the_target), 'none')));
       END;
     END IF;
     IF errors > 0 THEN
