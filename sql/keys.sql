@@ -279,3 +279,40 @@ RESET client_min_messages;
 SELECT status, rows_collected, rows_loaded, rows_merged FROM tdm.run WHERE run_id = :run;
 SELECT c.name, k.since, (SELECT x.name FROM staging.crews x WHERE x.id = k.crew_id) AS captain_of
   FROM staging.crews c JOIN staging.captains k ON k.id = c.captain_id ORDER BY 1;
+
+-- The environment's values, not the ones its parents gave a row (R53):
+-- st2's eli (11) takes st1's cat's id and is re-keyed; st2's cat (12) is
+-- st1's cat (11). st2's role 17, cat in Pink, now reads (11, Pink), which
+-- is eli's pair in st2; it loses to st1's role 17 (cat in Green). eli's
+-- note on (11, Pink) stays on eli's own role, and cat's follows hers to
+-- Green. A log whose medal code is NULL references no medal: it keeps its
+-- person, cat (medal 7 of st2's cat loses to st1's medal 7, dan's, both
+-- without a code: the log does not follow it to dan).
+IMPORT FOREIGN SCHEMA public LIMIT TO (medals, medal_logs) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (medals, medal_logs) FROM SERVER st2 INTO keys_st2;
+SELECT tdm.manage_table('staging.medals');
+SELECT tdm.manage_table('staging.medal_logs', surrogate_key => true);
+SELECT tdm.create_release('R53', 'v53.0', 'R52');
+SELECT tdm.add_feature('R53', 'FEAT-5301', 1);
+INSERT INTO keys_st1.people VALUES (11, 'cat@x', 'R53', 'FEAT-5301'), (13, 'dan@y', 'R53', 'FEAT-5301');
+INSERT INTO keys_st1.squads VALUES (11, 'Green', 'R53', 'FEAT-5301');
+INSERT INTO keys_st1.squad_roles VALUES (17, 11, 11, 'lead', 'R53', 'FEAT-5301');
+INSERT INTO keys_st1.medals VALUES (7, 13, NULL, 'R53', 'FEAT-5301');
+INSERT INTO keys_st2.people VALUES (11, 'eli@x', 'R53', 'FEAT-5301'), (12, 'cat@x', 'R53', 'FEAT-5301');
+INSERT INTO keys_st2.squads VALUES (15, 'Pink', 'R53', 'FEAT-5301');
+INSERT INTO keys_st2.squad_roles VALUES (17, 12, 15, 'member', 'R53', 'FEAT-5301'),
+                                        (18, 11, 15, 'lead', 'R53', 'FEAT-5301');
+INSERT INTO keys_st2.role_notes VALUES (11, 12, 15, 'cat in Pink', 'R53', 'FEAT-5301'),
+                                       (12, 11, 15, 'eli in Pink', 'R53', 'FEAT-5301');
+INSERT INTO keys_st2.medals VALUES (7, 12, NULL, 'R53', 'FEAT-5301');
+INSERT INTO keys_st2.medal_logs VALUES (1, 12, NULL, 'R53', 'FEAT-5301');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R53') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R53') AS run \gset
+RESET client_min_messages;
+SELECT status, rows_collected, rows_loaded, rows_merged FROM tdm.run WHERE run_id = :run;
+SELECT n.note, p.email, q.name, r.role FROM staging.role_notes n
+  JOIN staging.squad_roles r USING (person_id, squad_id)
+  JOIN staging.people p ON p.id = n.person_id JOIN staging.squads q ON q.id = n.squad_id
+ WHERE n.tdm_release = 'R53' ORDER BY 1;
+SELECT l.id, p.email, l.code FROM staging.medal_logs l JOIN staging.people p ON p.id = l.person_id;

@@ -36,6 +36,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
   hint text := CASE WHEN state IN ('08003', '08006') OR message LIKE '%abort cleanup failure%'
                          OR message LIKE '%server closed the connection%'
+                         OR message LIKE '%connection to server % was lost%'
                     THEN 'The connection to it was lost (its backend was terminated, or the network'
                          ' dropped). Call again: a new connection is made.'
                     ELSE 'Check the server options and the user mapping for the current user.' END;

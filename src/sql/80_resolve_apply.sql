@@ -1163,15 +1163,21 @@ BEGIN
     '     FROM member x'
     '     JOIN member s ON s.conflict_id = x.conflict_id'
     '                  AND s.member = CASE WHEN x.role = ''drop'' THEN x.survivor ELSE x.member END'
-    '    WHERE x.role IN (''drop'', ''keep'', ''rekey'') AND x.env <> ''master'')'
+    '    WHERE x.role IN (''drop'', ''keep'', ''rekey'') AND x.env <> ''master''),'
+    '  followed AS MATERIALIZED ('
+    '   SELECT f.env, f.old_row, f.final_row, ARRAY[%2$s] AS key'
+    '     FROM pg_temp.tdm_unique_followed f WHERE f.rel = $2)'
+    -- (children hold the environment's values: a member's row that its
+    -- parents changed is known by its followed entry's old row, not by
+    -- the values it has now, which may be another row's in the
+    -- environment)
     ' SELECT r.env, r.old_row, r.final_row FROM resolved r'
+    '  WHERE NOT EXISTS (SELECT 1 FROM followed f WHERE f.env = r.env AND f.key = r.key)'
     ' UNION ALL'
     -- (a row followed before its own conflict resolved it: on to where
     -- that took it, by its key then)
     ' SELECT f.env, f.old_row, coalesce(r.final_row, f.final_row)'
-    '   FROM pg_temp.tdm_unique_followed f'
-    '   LEFT JOIN resolved r ON r.env = f.env AND r.key = ARRAY[%2$s]'
-    '  WHERE f.rel = $2',
+    '   FROM followed f LEFT JOIN resolved r ON r.env = f.env AND r.key = f.key',
     -- (each value as its column's type spells it: a member's row and a
     -- followed row's spell a timestamp each its own way)
     (SELECT string_agg(format('((x.old_row ->> %L)::%s)::text', c, tdm._column_type(the_parent, c)), ', ')
@@ -1201,7 +1207,7 @@ BEGIN
       -- tdm._fk_overlaps)
       CASE WHEN tdm._fk_overlaps(e.child, e.name)
            THEN format('b.rel = $1 AND b.edge = $2 AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash'
-                       ' AND b.key = ARRAY[%s]::text[]',
+                       ' AND array_position(b.key, NULL) IS NULL AND b.key = ARRAY[%s]::text[]',
                        (SELECT string_agg(format('((u.old_row ->> %L)::%s)::text', r, tdm._column_type(e.child, c)),
                                           ', ')
                           FROM unnest(e.columns, e.ref_columns) AS x(c, r)))

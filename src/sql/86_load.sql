@@ -171,10 +171,16 @@ CREATE FUNCTION tdm._raise_refused(caller text, what text, state text, message t
                                    hint text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  IF coalesce(detail, '') = '' THEN  -- (a NULL DETAIL is refused, an empty one shown)
+    RAISE EXCEPTION '%: % refused % (%); %', caller,
+      coalesce(quote_ident(schema_name) || '.' || quote_ident(table_name), 'a table of ' || target),
+      what, message, outcome
+      USING ERRCODE = state, HINT = hint;
+  END IF;
   RAISE EXCEPTION '%: % refused % (%); %', caller,
     coalesce(quote_ident(schema_name) || '.' || quote_ident(table_name), 'a table of ' || target),
     what, message, outcome
-    USING ERRCODE = state, DETAIL = coalesce(detail, ''), HINT = hint;
+    USING ERRCODE = state, DETAIL = detail, HINT = hint;
 END
 $$;
 
@@ -243,8 +249,18 @@ BEGIN
                             c.seq::text, highest, c.seq);
       CONTINUE;
     END IF;
-    -- (pg_sequence_last_value: NULL until the sequence is first called)
-    handed_out := coalesce(pg_sequence_last_value(c.seq)::numeric, c.seqstart::numeric - c.seqincrement);
+    -- (pg_sequence_last_value: NULL while is_called is false, new or
+    -- restarted; then the next value is last_value)
+    handed_out := pg_sequence_last_value(c.seq);
+    IF handed_out IS NULL THEN
+      BEGIN
+        EXECUTE format('SELECT last_value::numeric - %s FROM %s', c.seqincrement, c.seq) INTO handed_out;
+      EXCEPTION WHEN insufficient_privilege THEN  -- (no USAGE on its schema)
+        RAISE WARNING 'tdm: sequence % of %.% may be behind its rows (up to %), and % may not read it',
+          c.seq, c.rel, quote_ident(c.attname), highest, current_user;
+        CONTINUE;
+      END;
+    END IF;
     IF handed_out < highest THEN
       PERFORM setval(c.seq, highest::bigint);
     END IF;

@@ -323,6 +323,24 @@ CREATE TABLE role_notes (
   tdm_feature text,
   FOREIGN KEY (person_id, squad_id) REFERENCES squad_roles (person_id, squad_id)
 );
+-- A unique key with a nullable column, referenced by a pair that overlaps
+-- a foreign key to its person (a log of a medal; NULL code: no medal).
+CREATE TABLE medals (
+  id          int PRIMARY KEY,
+  person_id   int NOT NULL REFERENCES people (id),
+  code        text,
+  tdm_release text,
+  tdm_feature text,
+  UNIQUE (person_id, code)
+);
+CREATE TABLE medal_logs (
+  id          int PRIMARY KEY,
+  person_id   int NOT NULL REFERENCES people (id),
+  code        text,
+  tdm_release text,
+  tdm_feature text,
+  FOREIGN KEY (person_id, code) REFERENCES medals (person_id, code)
+);
 -- A reference cycle whose first table by name has no natural key: a crew
 -- and its captain, who is one of the crew's (the rows of the first alone
 -- are alike in every environment but for their crew).
