@@ -43,7 +43,7 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(60);
+SELECT plan(61);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -334,6 +334,10 @@ SELECT lives_ok($$SELECT tdm._advance_sequences('{tdm_load_test.ranged}')$$,
                 'sequences at the edges of their range');
 SELECT is(ARRAY[pg_sequence_last_value('tdm_load_test.from_min'), pg_sequence_last_value('tdm_load_test.from_100')],
           ARRAY[5, NULL]::bigint[], 'one is moved past the key, the other left (its keys start past 95)');
+ALTER SEQUENCE tdm_load_test.from_min RESTART WITH 1000;
+SELECT tdm._advance_sequences('{tdm_load_test.ranged}');
+SELECT is((SELECT nextval('tdm_load_test.from_min')), 1000::bigint,
+          'a sequence restarted past the keys is not moved back');
 GRANT SELECT ON tdm_load_test.numbered TO tdm_load_test_admin;
 INSERT INTO tdm_load_test.numbered VALUES (90, 70, 9);
 SET LOCAL ROLE tdm_load_test_admin;
