@@ -316,3 +316,26 @@ SELECT n.note, p.email, q.name, r.role FROM staging.role_notes n
   JOIN staging.people p ON p.id = n.person_id JOIN staging.squads q ON q.id = n.squad_id
  WHERE n.tdm_release = 'R53' ORDER BY 1;
 SELECT l.id, p.email, l.code FROM staging.medal_logs l JOIN staging.people p ON p.id = l.person_id;
+
+-- A unique key that is no natural key (a medal's (person, code)) and a row
+-- of an earlier release in master that has it (R54): consolidation finds
+-- the collision, which promote would otherwise meet with nothing to settle
+-- it; the run is invalid and says how to make such rows meet as conflicts.
+SET client_min_messages = warning;
+SELECT tdm.promote('R53') IS NOT NULL AS promoted;
+RESET client_min_messages;
+INSERT INTO master.medals
+SELECT 99, p.id, 'gold', 'R53', 'FEAT-5301' FROM master.people p WHERE p.email = 'dan@y';
+SELECT tdm.create_release('R54', 'v54.0', 'R53');
+SELECT tdm.add_feature('R54', 'FEAT-5401', 1);
+INSERT INTO keys_st1.medals VALUES (8, 13, 'gold', 'R54', 'FEAT-5401');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R54') IS NOT NULL AS tagged;
+RESET client_min_messages;
+SELECT tdm.consolidate('R54') AS run \gset
+SELECT rel, kind, detail ->> 'values' AS "values", detail ->> 'with' AS "with" FROM tdm.violation WHERE run_id = :run;
+DELETE FROM master.medals WHERE id = 99;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R54') = :run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;

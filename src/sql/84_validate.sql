@@ -15,6 +15,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   m tdm.managed_table;
   target_rel regclass := tdm._target_table(target, the_rel);
+  -- (master, when it has the table and is not the target)
+  master_rel regclass := CASE WHEN target <> 'master' THEN tdm._target_table('master', the_rel) END;
   collected regclass := format('pg_temp.%I', tdm._collected_name(the_rel))::regclass;
   row_key text;
   con record;
@@ -111,6 +113,45 @@ BEGIN
       insert_head, row_key, source, row_checks, any_failed)
       INTO n USING run, the_rel;
     errors := errors + n;
+  END IF;
+
+  -- The release's rows against master's rows of other releases, on every
+  -- unique index of the target, whatever the checks (the load into the
+  -- target does not meet them; promote would, with nothing to settle them
+  -- by: a unique key that is no natural key formed no conflicts).
+  IF master_rel IS NOT NULL AND checks <> 'constraints' THEN
+    FOR con IN SELECT ci.relname::text AS name, i.indnullsnotdistinct AS nulls_equal,
+                      ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                             ORDER BY k.ord) AS cols
+                 FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
+                WHERE i.indrelid = target_rel AND i.indisunique AND i.indpred IS NULL
+                  AND i.indexprs IS NULL
+                  -- (a key master has too)
+                  AND EXISTS (SELECT 1 FROM pg_index mi
+                               WHERE mi.indrelid = master_rel AND mi.indisunique AND mi.indpred IS NULL
+                                 AND mi.indexprs IS NULL
+                                 AND ARRAY(SELECT a.attname::text FROM unnest(mi.indkey) AS k(attnum)
+                                             JOIN pg_attribute a ON a.attrelid = mi.indrelid
+                                                                AND a.attnum = k.attnum ORDER BY 1)
+                                   = ARRAY(SELECT a.attname::text FROM unnest(i.indkey) AS k(attnum)
+                                             JOIN pg_attribute a ON a.attrelid = i.indrelid
+                                                                AND a.attnum = k.attnum ORDER BY 1))
+                ORDER BY ci.relname LOOP
+      EXECUTE insert_head || format(
+        'SELECT $1, $2, ''unique'', ''error'', %1$s,'
+        '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s, ''with'', %4$L)'
+        '  FROM %5$s t WHERE t.%6$I = $3'
+        '   AND EXISTS (SELECT 1 FROM %7$s x WHERE %8$s AND x.%6$I IS DISTINCT FROM $3)',
+        row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), 'rows of other releases in ' || master_rel::text,
+        source, m.release_column, master_rel,
+        (SELECT string_agg(format('x.%1$I %2$s t.%1$I', c,
+                                  CASE WHEN con.nulls_equal THEN 'IS NOT DISTINCT FROM' ELSE '=' END), ' AND ')
+           FROM unnest(con.cols) AS c))
+        USING run, the_rel, release;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      errors := errors + n;
+    END LOOP;
   END IF;
 
   IF checks = 'rules' THEN

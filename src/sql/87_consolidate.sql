@@ -447,6 +447,14 @@ BEGIN
           || ' type or collation) form no conflict: register such a natural key with normalize_keys'
           || ' (tdm.manage_table), or make the environments spell it alike.';
       END IF;
+      IF EXISTS (SELECT 1 FROM tdm.violation v
+                  WHERE v.run_id = run.run_id AND v.kind = 'unique'
+                    AND v.detail ->> 'with' LIKE 'rows of other releases in master.%') THEN
+        see_violations := see_violations
+          || ' Rows that share a unique key with master''s rows of earlier releases meet them as conflicts'
+          || ' only when the key is a natural key: register its columns with tdm.manage_table'
+          || ' (natural_keys), then consolidate again and decide; or change the rows.';
+      END IF;
       IF load_message IS NULL THEN
         RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
           run.run_id, the_release, errors USING HINT = see_violations;

@@ -251,9 +251,12 @@ BEGIN
     RAISE EXCEPTION 'promote: % row(s) of release % collide with earlier releases'' rows in %; nothing was promoted',
       collisions, the_release, to_target
       USING ERRCODE = 'unique_violation',
-            HINT = format('Master changed since the release was consolidated: consolidate it again '
-                          '(SELECT tdm.consolidate(%L);), which settles its rows against master''s '
-                          'as conflicts, then promote it.', the_release);
+            HINT = format('Consolidate it again (SELECT tdm.consolidate(%L);), which settles its rows'
+                          ' against master''s, then promote it. If master changed since the release was'
+                          ' consolidated, that is all; if the key is one %s has and %s lacks, add it'
+                          ' there first (and register its columns as a natural key with'
+                          ' tdm.manage_table, so that such rows meet as conflicts).',
+                          the_release, to_target, from_target);
   END IF;
 
   PERFORM tdm._progress(job, 'copy');
