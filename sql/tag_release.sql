@@ -69,8 +69,8 @@ UPDATE plant_st2.users SET full_name = left(full_name, -3) WHERE user_id = 1;
 DELETE FROM plant_st3.users WHERE user_id = 90005;
 SELECT count(*) > 0 AS conflicts_found FROM tdm.detect_conflicts('R2');
 -- A migration of the target alone after tagging (a wider scale): the same
--- rows read otherwise, and the error says the columns differ now, not
--- that the environment's data changed.
+-- rows read otherwise, and the error says the target's columns changed
+-- since the lock, not that the environment's data changed.
 ALTER TABLE staging.accounts ALTER COLUMN balance TYPE numeric(14, 3);
 \set VERBOSITY terse
 SELECT count(*) FROM tdm.detect_conflicts('R2');

@@ -103,6 +103,8 @@ CREATE TABLE tdm.release_lock (
   row_count bigint NOT NULL,
   checksum  text NOT NULL,
   locked_at timestamptz NOT NULL DEFAULT now(),
+  -- (the managed table's columns and types the checksum was taken over)
+  shape     text,
   PRIMARY KEY (release, env, rel)
 );
 COMMENT ON TABLE tdm.release_lock IS

@@ -288,8 +288,8 @@ BEGIN
                              WHERE f.job_id = job AND f.env = e.name AND f.rel = m.rel
                                AND f.kind = 'schema_drift' AND f.severity = 'error');
       BEGIN
-        INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum)
-        SELECT the_release, e.name, m.rel, c.row_count, c.checksum
+        INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum, shape)
+        SELECT the_release, e.name, m.rel, c.row_count, c.checksum, tdm._shape(m.rel)
           FROM tdm._tagged_checksum(e.name, m.rel, the_release) c;
       EXCEPTION
         WHEN query_canceled OR lock_not_available THEN

@@ -163,6 +163,16 @@ BEGIN
             got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), r.release,
             quote_literal(r.release) USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
+        IF (lock.row_count <> got.n OR lock.checksum <> got.checksum)
+           AND lock.shape IS DISTINCT FROM tdm._shape(m.rel) AND lock.shape IS NOT NULL THEN
+          RAISE EXCEPTION '%.% was locked over the columns % had then, which changed since',
+            got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), m.rel
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('Then: %s. Now: %s.', lock.shape, tdm._shape(m.rel)),
+                  HINT = format('A migration of the target after tagging: tag the release again'
+                                ' (SELECT tdm.tag_release(%L);) once the environments and the target'
+                                ' agree.', r.release);
+        END IF;
         IF lock.row_count <> got.n OR lock.checksum <> got.checksum THEN
           -- (The same rows read differently when the target's or the
           -- environment's columns changed type since: say that, not that

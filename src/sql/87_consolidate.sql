@@ -402,8 +402,10 @@ BEGIN
                                 'Nothing was loaded. Validation found nothing wrong with the rows:'
                                 ' it checks NOT NULL, CHECK, unique keys, their foreign keys and the'
                                 ' business rules, not exclusion constraints, partial or expression'
-                                ' unique indexes, or other releases'' rows that reference a replaced'
-                                ' row. Fix what the error names, then consolidate again.');
+                                ' unique indexes, other releases'' rows that reference a replaced'
+                                ' row, or master''s rows that come along with the release because'
+                                ' its rows reference them (a constraint added NOT VALID that master'
+                                ' breaks). Fix what the error names, then consolidate again.');
           IF coalesce(load_detail, '') = '' THEN
             RAISE EXCEPTION USING ERRCODE = load_error, MESSAGE = load_message, HINT = load_hint,
                                   CONSTRAINT = load_constraint, TABLE = load_table,
