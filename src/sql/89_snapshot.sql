@@ -363,8 +363,17 @@ BEGIN
                                                 FROM tdm.job j WHERE j.job_id = s.job_id),
                                              'It has no job')) END;
   END IF;
-  SELECT string_agg(format('%s (then: %s; now: %s)', x.rel, x.shape,
-                           coalesce(tdm._shape(tdm._target_table(s.target, x.managed)), 'missing')), '; ')
+  -- (A column dropped and added back comes last: the same columns in
+  -- another order, which ALTER TABLE cannot undo, are said to be so.)
+  SELECT string_agg(format('%s (then: %s; now: %s)%s', x.rel, x.shape,
+                           coalesce(tdm._shape(tdm._target_table(s.target, x.managed)), 'missing'),
+                           CASE WHEN (SELECT array_agg(p ORDER BY p) FROM unnest(string_to_array(x.shape, ', ')) p)
+                                     = (SELECT array_agg(p ORDER BY p)
+                                          FROM unnest(string_to_array(tdm._shape(tdm._target_table(s.target, x.managed)),
+                                                                      ', ')) p)
+                                THEN ' [the same columns in another order, which ALTER TABLE cannot'
+                                     ' restore: take a new snapshot]'
+                                ELSE '' END), '; ')
     INTO changed
     FROM tdm.snapshot_table x
    WHERE x.snapshot_id = s.snapshot_id
