@@ -115,39 +115,62 @@ BEGIN
     errors := errors + n;
   END IF;
 
-  -- The release's rows against master's rows of other releases, on every
-  -- unique index of the target, whatever the checks (the load into the
-  -- target does not meet them; promote would, with nothing to settle them
-  -- by: a unique key that is no natural key formed no conflicts).
+  -- The release's rows against master's rows of other releases, on
+  -- master's unique indexes (as promote will meet them), in the first
+  -- pass whatever the checks: the load into the target does not meet
+  -- them, and a unique key that is no natural key formed no conflicts
+  -- with master's rows. (Keys that are the primary key or a natural key
+  -- were matched as conflicts; rows the target already flags against its
+  -- own rows of other releases are not flagged twice.)
   IF master_rel IS NOT NULL AND checks <> 'constraints' THEN
-    FOR con IN SELECT ci.relname::text AS name, i.indnullsnotdistinct AS nulls_equal,
-                      ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-                              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                             ORDER BY k.ord) AS cols
-                 FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
-                WHERE i.indrelid = target_rel AND i.indisunique AND i.indpred IS NULL
-                  AND i.indexprs IS NULL
-                  -- (a key master has too)
-                  AND EXISTS (SELECT 1 FROM pg_index mi
-                               WHERE mi.indrelid = master_rel AND mi.indisunique AND mi.indpred IS NULL
-                                 AND mi.indexprs IS NULL
-                                 AND ARRAY(SELECT a.attname::text FROM unnest(mi.indkey) AS k(attnum)
-                                             JOIN pg_attribute a ON a.attrelid = mi.indrelid
-                                                                AND a.attnum = k.attnum ORDER BY 1)
-                                   = ARRAY(SELECT a.attname::text FROM unnest(i.indkey) AS k(attnum)
-                                             JOIN pg_attribute a ON a.attrelid = i.indrelid
-                                                                AND a.attnum = k.attnum ORDER BY 1))
-                ORDER BY ci.relname LOOP
+    FOR con IN SELECT DISTINCT ON (x.sorted_cols) x.*, y.in_target
+                 FROM (SELECT ci.relname::text AS name, i.indnullsnotdistinct AS nulls_equal,
+                              ARRAY(SELECT a.attname::text
+                                      FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                                      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                                     ORDER BY k.ord) AS cols,
+                              ARRAY(SELECT a.attname::text FROM unnest(i.indkey) AS k(attnum)
+                                      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                                     ORDER BY 1) AS sorted_cols,
+                              ARRAY(SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
+                                                       FROM pg_collation cl
+                                                       JOIN pg_namespace cn ON cn.oid = cl.collnamespace
+                                                      WHERE cl.oid = k.coll), '')
+                                      FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
+                                     ORDER BY k.ord) AS collations
+                         FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
+                        WHERE i.indrelid = master_rel AND i.indisunique AND i.indpred IS NULL
+                          AND i.indexprs IS NULL) x
+                CROSS JOIN LATERAL (
+                  -- (the target has that key too: its own check flags rows of it)
+                  SELECT EXISTS (SELECT 1 FROM pg_index ti
+                                  WHERE ti.indrelid = target_rel AND ti.indisunique AND ti.indpred IS NULL
+                                    AND ti.indexprs IS NULL
+                                    AND ARRAY(SELECT a.attname::text FROM unnest(ti.indkey) AS k(attnum)
+                                                JOIN pg_attribute a ON a.attrelid = ti.indrelid
+                                                                   AND a.attnum = k.attnum ORDER BY 1)
+                                        = x.sorted_cols) AS in_target) y
+                WHERE x.sorted_cols <> ARRAY(SELECT c FROM unnest(m.pk_columns) AS c ORDER BY 1)
+                  AND NOT EXISTS (SELECT 1 FROM unnest(m.natural_keys) AS g(k)
+                                   WHERE ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.k, ',')) AS c
+                                                ORDER BY 1) = x.sorted_cols)
+                  AND x.cols <@ ARRAY(SELECT column_name::text FROM tdm._columns(the_rel))
+                ORDER BY x.sorted_cols, x.name LOOP
       EXECUTE insert_head || format(
         'SELECT $1, $2, ''unique'', ''error'', %1$s,'
         '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s, ''with'', %4$L)'
         '  FROM %5$s t WHERE t.%6$I = $3'
-        '   AND EXISTS (SELECT 1 FROM %7$s x WHERE %8$s AND x.%6$I IS DISTINCT FROM $3)',
+        '   AND EXISTS (SELECT 1 FROM %7$s x WHERE %8$s AND x.%6$I IS DISTINCT FROM $3)'
+        || CASE WHEN con.in_target
+                THEN '   AND NOT EXISTS (SELECT 1 FROM %9$s x WHERE %8$s AND x.%6$I IS DISTINCT FROM $3)'
+                ELSE '' END,
         row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), 'rows of other releases in ' || master_rel::text,
         source, m.release_column, master_rel,
-        (SELECT string_agg(format('x.%1$I %2$s t.%1$I', c,
-                                  CASE WHEN con.nulls_equal THEN 'IS NOT DISTINCT FROM' ELSE '=' END), ' AND ')
-           FROM unnest(con.cols) AS c))
+        (SELECT string_agg(format('x.%1$I %2$s t.%1$I%3$s', c,
+                                  CASE WHEN con.nulls_equal THEN 'IS NOT DISTINCT FROM' ELSE '=' END, coll),
+                           ' AND ')
+           FROM unnest(con.cols, con.collations) AS u(c, coll)),
+        target_rel)
         USING run, the_rel, release;
       GET DIAGNOSTICS n = ROW_COUNT;
       errors := errors + n;

@@ -403,9 +403,10 @@ BEGIN
                                 ' it checks NOT NULL, CHECK, unique keys, their foreign keys and the'
                                 ' business rules, not exclusion constraints, partial or expression'
                                 ' unique indexes, other releases'' rows that reference a replaced'
-                                ' row, or master''s rows that come along with the release because'
-                                ' its rows reference them (a constraint added NOT VALID that master'
-                                ' breaks). Fix what the error names, then consolidate again.');
+                                ' row, or the CHECK and NOT NULL constraints of master''s rows that'
+                                ' come along with the release because its rows reference them (one'
+                                ' added NOT VALID that master breaks). Fix what the error names, then'
+                                ' consolidate again.');
           IF coalesce(load_detail, '') = '' THEN
             RAISE EXCEPTION USING ERRCODE = load_error, MESSAGE = load_message, HINT = load_hint,
                                   CONSTRAINT = load_constraint, TABLE = load_table,
@@ -455,7 +456,8 @@ BEGIN
         see_violations := see_violations
           || ' Rows that share a unique key with master''s rows of earlier releases meet them as conflicts'
           || ' only when the key is a natural key: register its columns with tdm.manage_table'
-          || ' (natural_keys), then consolidate again and decide; or change the rows.';
+          || ' (natural_keys, with the table''s other options again), then consolidate again and decide;'
+          || ' or change the rows.';
       END IF;
       IF load_message IS NULL THEN
         RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',

@@ -251,12 +251,10 @@ BEGIN
     RAISE EXCEPTION 'promote: % row(s) of release % collide with earlier releases'' rows in %; nothing was promoted',
       collisions, the_release, to_target
       USING ERRCODE = 'unique_violation',
-            HINT = format('Consolidate it again (SELECT tdm.consolidate(%L);), which settles its rows'
-                          ' against master''s, then promote it. If master changed since the release was'
-                          ' consolidated, that is all; if the key is one %s has and %s lacks, add it'
-                          ' there first (and register its columns as a natural key with'
-                          ' tdm.manage_table, so that such rows meet as conflicts).',
-                          the_release, to_target, from_target);
+            HINT = format('Master changed since the release was consolidated: consolidate it again'
+                          ' (SELECT tdm.consolidate(%L);), which checks its rows against master''s'
+                          ' (and settles them as conflicts on the primary and natural keys), then'
+                          ' promote it.', the_release);
   END IF;
 
   PERFORM tdm._progress(job, 'copy');
