@@ -84,10 +84,13 @@ SELECT conflict_id = :'digest_conflict' AS same_id, members -> 0 -> 'row' ->> 'd
   FROM tdm.detect_conflicts('R21') WHERE rel = 'staging.digests'::regclass;
 RESET bytea_output;
 
--- Bad input: master not migrated with staging (a column staging lacks).
+-- Bad input: master not migrated with staging (a column staging lacks),
+-- in two tables: both are named at once.
 ALTER TABLE master.users ADD COLUMN nickname text;
+ALTER TABLE master.accounts ADD COLUMN nickname text;
 SELECT tdm.consolidate('R21');
 ALTER TABLE master.users DROP COLUMN nickname;
+ALTER TABLE master.accounts DROP COLUMN nickname;
 
 -- The run waits for review, with the lamp related to the desks' members.
 SET client_min_messages = warning;  -- (run and job numbers)

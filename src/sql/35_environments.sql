@@ -268,16 +268,28 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   d record;
 BEGIN
-  SELECT x.rel, x.actual, x.drift INTO d
-    FROM (SELECT t.managed AS rel, t.rel AS actual, tdm._table_drift(t.managed, t.rel, types) AS drift
-            FROM tdm._target_tables(schema_name) t) x
+  -- (the first table by name, and every one when more differ: a DBA
+  -- migrating a schema fixes them in one go)
+  WITH x AS (SELECT t.managed AS rel, t.rel AS actual, tdm._table_drift(t.managed, t.rel, types) AS drift
+               FROM tdm._target_tables(schema_name) t)
+  SELECT x.rel, x.actual, x.drift, (SELECT count(*) FROM x WHERE x.drift IS NOT NULL) AS n,
+         (SELECT string_agg(format('%s: %s', y.actual, y.drift), '; ' ORDER BY y.rel::text)
+            FROM x AS y WHERE y.drift IS NOT NULL) AS every
+    INTO d
+    FROM x
    WHERE x.drift IS NOT NULL
    ORDER BY x.rel::text LIMIT 1;
-  IF FOUND THEN
+  IF FOUND AND d.n = 1 THEN
     RAISE EXCEPTION '%: table % differs from the managed table %: %', operation, d.actual, d.rel, d.drift
       USING ERRCODE = 'datatype_mismatch',
             HINT = format('Give %s the columns of %s (ALTER TABLE), as the environments were migrated.',
                           d.actual, d.rel);
+  ELSIF FOUND THEN
+    RAISE EXCEPTION '%: table % differs from the managed table %: %', operation, d.actual, d.rel, d.drift
+      USING ERRCODE = 'datatype_mismatch',
+            DETAIL = format('%s tables differ: %s.', d.n, d.every),
+            HINT = format('Give the tables of %s the columns of the managed tables (ALTER TABLE), as the'
+                          ' environments were migrated.', schema_name);
   END IF;
 END
 $$;
