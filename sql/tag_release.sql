@@ -16,6 +16,8 @@ SELECT tdm.tag_release('R2') AS job;
 SELECT env, rel, kind, severity, row_count, detail
   FROM tdm.tag_finding WHERE job_id = 1 ORDER BY env, rel::text, kind, detail;
 SELECT release, status, locked_at IS NULL AS not_locked FROM tdm.release WHERE release = 'R2';
+-- Consolidating it says where the findings that kept it open are.
+SELECT tdm.consolidate('R2');
 
 -- Completing the plan locks the release: row count and checksum per
 -- environment and table.

@@ -87,9 +87,19 @@ DECLARE
 BEGIN
   r := tdm._require_release_inputs(the_release, 'consolidate');
   IF r.status = 'open' THEN
+    -- (Tagged, and its findings kept it open: say where they are.)
     RAISE EXCEPTION 'consolidate: release "%" is not locked', the_release
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = format('Tag it first: SELECT tdm.tag_release(%L);', the_release);
+            HINT = coalesce(
+              (SELECT format('Its last tagging (job %s) found %s error(s): see SELECT * FROM tdm.tag_finding'
+                             ' WHERE job_id = %s AND severity = ''error''; fix them, then tag it again.',
+                             j.job_id, count(f.*), j.job_id)
+                 FROM tdm.job j JOIN tdm.tag_finding f ON f.job_id = j.job_id AND f.severity = 'error'
+                WHERE j.job_id = (SELECT max(x.job_id) FROM tdm.job x
+                                   WHERE x.kind = 'tag_release' AND x.release = the_release
+                                     AND x.status = 'completed')
+                GROUP BY j.job_id),
+              format('Tag it first: SELECT tdm.tag_release(%L);', the_release));
   END IF;
   IF to_regnamespace(quote_ident(the_target)) IS NULL THEN
     RAISE EXCEPTION 'consolidate: target schema "%" does not exist', the_target
