@@ -666,6 +666,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                   WHERE r.child = _fk_overlaps.child AND r.name = _fk_overlaps.edge)
 $$;
 
+-- The condition that joins pg_temp.tdm_fk_before b to a collected row t,
+-- for the table and foreign key the statement's parameters `rel_param`
+-- and `edge_param` ($n) name.
+CREATE FUNCTION tdm._fk_before_row(rel_param text, edge_param text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('b.rel = %s AND b.edge = %s AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash',
+                rel_param, edge_param)
+$$;
+
 -- The values of every overlapping foreign key (tdm._fk_overlaps) as the
 -- environments have them, per collected row, before any is translated.
 CREATE FUNCTION tdm._note_fk_before() RETURNS void
@@ -852,6 +861,7 @@ DECLARE
   parent_rel regclass;
   set_fk text;
   env text;
+  overlapping bool;  -- the foreign key shares columns with another (tdm._fk_overlaps)
   -- The latest completed run of each other release whose rows are still
   -- where releases go: not an archived one (its rows left master, and its
   -- keys may be given again). A rolled back release's rows stay in master.
@@ -883,6 +893,7 @@ BEGIN
                            WHERE k.run_id = ANY (runs) AND k.rel = x.parent)
             ORDER BY x.child::text, x.name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
+    overlapping := tdm._fk_overlaps(e.child, e.name);
     SELECT * INTO pm FROM tdm.managed_table WHERE rel = e.parent;
     child := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
     parent := format('pg_temp.%I', tdm._collected_name(e.parent))::regclass;
@@ -926,10 +937,9 @@ BEGIN
       tdm._note_repointed('$3', 'repointed'),
       -- (an overlapping foreign key by the environment's values, as in
       -- tdm._propagate)
-      CASE WHEN tdm._fk_overlaps(e.child, e.name) THEN ', pg_temp.tdm_fk_before b' ELSE '' END,
-      CASE WHEN tdm._fk_overlaps(e.child, e.name)
-           THEN 'b.rel = $3 AND b.edge = $4 AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash'
-                ' AND k.env = b.env AND k.old_key = b.key'
+      CASE WHEN overlapping THEN ', pg_temp.tdm_fk_before b' ELSE '' END,
+      CASE WHEN overlapping
+           THEN tdm._fk_before_row('$3', '$4') || ' AND k.env = b.env AND k.old_key = b.key'
            ELSE format('k.env = t.tdm_env AND k.old_key = %s', tdm._key_text(e.columns, 't')) END)
       USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns, runs;
   END LOOP;
@@ -1138,6 +1148,7 @@ DECLARE
   cm tdm.managed_table;
   pm tdm.managed_table;
   collected regclass;
+  overlapping bool;  -- the foreign key shares columns with another (tdm._fk_overlaps)
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM tdm._managed_references() r WHERE r.parent = the_parent AND NOT r.to_key)
      OR NOT (EXISTS (SELECT 1 FROM pg_temp.tdm_plan p WHERE p.role IN ('drop', 'keep', 'rekey'))
@@ -1188,6 +1199,7 @@ BEGIN
   FOR e IN SELECT r.* FROM tdm._managed_references() r
             WHERE r.parent = the_parent AND NOT r.to_key ORDER BY r.child::text, r.name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
+    overlapping := tdm._fk_overlaps(e.child, e.name);
     collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
     EXECUTE format(
       'WITH changed AS ('
@@ -1205,9 +1217,9 @@ BEGIN
       -- (compared as the child's types: a char(n) equal whatever its
       -- padding; an overlapping foreign key by the environment's values,
       -- tdm._fk_overlaps)
-      CASE WHEN tdm._fk_overlaps(e.child, e.name)
-           THEN format('b.rel = $1 AND b.edge = $2 AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash'
-                       ' AND array_position(b.key, NULL) IS NULL AND b.key = ARRAY[%s]::text[]',
+      CASE WHEN overlapping
+           THEN format('%s AND array_position(b.key, NULL) IS NULL AND b.key = ARRAY[%s]::text[]',
+                       tdm._fk_before_row('$1', '$2'),
                        (SELECT string_agg(format('((u.old_row ->> %L)::%s)::text', r, tdm._column_type(e.child, c)),
                                           ', ')
                           FROM unnest(e.columns, e.ref_columns) AS x(c, r)))
@@ -1222,7 +1234,7 @@ BEGIN
            THEN ' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x WHERE x.rel = $1'
                 ' AND x.edge = $2 AND x.env = t.tdm_env AND x.row_hash = t.tdm_row_hash)'
            ELSE '' END,
-      CASE WHEN tdm._fk_overlaps(e.child, e.name) THEN ', pg_temp.tdm_fk_before b' ELSE '' END)
+      CASE WHEN overlapping THEN ', pg_temp.tdm_fk_before b' ELSE '' END)
       USING e.child, e.name;
     -- A primary key that changed with them: mapped, for the children of it.
     IF cm.pk_columns && e.columns THEN
@@ -1296,8 +1308,7 @@ BEGIN
     map_join := CASE WHEN tdm._fk_overlaps(e.child, e.name)
                      THEN 'pg_temp.tdm_keymap km JOIN pg_temp.tdm_fk_before b'
                           ' ON b.env = km.env AND b.key = km.old_key'
-                          ' WHERE km.rel = $1 AND b.rel = $2 AND b.edge = $3 AND b.env = t.tdm_env'
-                          ' AND b.row_hash = t.tdm_row_hash'
+                          ' WHERE km.rel = $1 AND ' || tdm._fk_before_row('$2', '$3')
                      ELSE format('pg_temp.tdm_keymap km WHERE km.rel = $1 AND km.env = t.tdm_env'
                                  ' AND km.old_key = %s', fk_text) END;
     IF cm.pk_columns && e.columns THEN

@@ -5,6 +5,38 @@
 -- target (other releases') where they compare rows. Findings go to
 -- tdm.violation.
 
+-- The unique indexes of `rel` that validation compares rows by (no
+-- predicate, no expression): name, whether NULLs are equal, columns in
+-- the index's order and sorted (a key whatever the order), and each
+-- column's COLLATE clause ('' for none).
+CREATE FUNCTION tdm._unique_keys(rel regclass)
+RETURNS TABLE (name text, nulls_equal bool, cols text[], sorted_cols text[], collations text[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT ci.relname::text, i.indnullsnotdistinct,
+         ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                ORDER BY k.ord),
+         ARRAY(SELECT a.attname::text FROM unnest(i.indkey) AS k(attnum)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                ORDER BY 1),
+         ARRAY(SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
+                                  FROM pg_collation cl JOIN pg_namespace cn ON cn.oid = cl.collnamespace
+                                 WHERE cl.oid = k.coll), '')
+                 FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
+                ORDER BY k.ord)
+    FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
+   WHERE i.indrelid = rel AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+$$;
+
+-- Rows x and t equal on a unique key (tdm._unique_keys): its columns
+-- compared under its collations, NULLs equal when the index says so.
+CREATE FUNCTION tdm._unique_match(cols text[], collations text[], nulls_equal bool) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT string_agg(format('x.%1$I %2$s t.%1$I%3$s', c,
+                           CASE WHEN nulls_equal THEN 'IS NOT DISTINCT FROM' ELSE '=' END, coll), ' AND ')
+    FROM unnest(cols, collations) AS u(c, coll)
+$$;
+
 -- Records the violations of one table; returns the error-level count.
 -- `checks`: 'all', 'rules' (the business rules alone) or 'constraints'
 -- (the target's constraints alone).
@@ -123,33 +155,11 @@ BEGIN
   -- were matched as conflicts; rows the target already flags against its
   -- own rows of other releases are not flagged twice.)
   IF master_rel IS NOT NULL AND checks <> 'constraints' THEN
-    FOR con IN SELECT DISTINCT ON (x.sorted_cols) x.*, y.in_target
-                 FROM (SELECT ci.relname::text AS name, i.indnullsnotdistinct AS nulls_equal,
-                              ARRAY(SELECT a.attname::text
-                                      FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-                                      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                                     ORDER BY k.ord) AS cols,
-                              ARRAY(SELECT a.attname::text FROM unnest(i.indkey) AS k(attnum)
-                                      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                                     ORDER BY 1) AS sorted_cols,
-                              ARRAY(SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
-                                                       FROM pg_collation cl
-                                                       JOIN pg_namespace cn ON cn.oid = cl.collnamespace
-                                                      WHERE cl.oid = k.coll), '')
-                                      FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
-                                     ORDER BY k.ord) AS collations
-                         FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
-                        WHERE i.indrelid = master_rel AND i.indisunique AND i.indpred IS NULL
-                          AND i.indexprs IS NULL) x
-                CROSS JOIN LATERAL (
-                  -- (the target has that key too: its own check flags rows of it)
-                  SELECT EXISTS (SELECT 1 FROM pg_index ti
-                                  WHERE ti.indrelid = target_rel AND ti.indisunique AND ti.indpred IS NULL
-                                    AND ti.indexprs IS NULL
-                                    AND ARRAY(SELECT a.attname::text FROM unnest(ti.indkey) AS k(attnum)
-                                                JOIN pg_attribute a ON a.attrelid = ti.indrelid
-                                                                   AND a.attnum = k.attnum ORDER BY 1)
-                                        = x.sorted_cols) AS in_target) y
+    FOR con IN SELECT DISTINCT ON (x.sorted_cols) x.*,
+                      -- (the target has that key too: its own check flags rows of it)
+                      EXISTS (SELECT 1 FROM tdm._unique_keys(target_rel) k
+                               WHERE k.sorted_cols = x.sorted_cols) AS in_target
+                 FROM tdm._unique_keys(master_rel) x
                 WHERE x.sorted_cols <> ARRAY(SELECT c FROM unnest(m.pk_columns) AS c ORDER BY 1)
                   AND NOT EXISTS (SELECT 1 FROM unnest(m.natural_keys) AS g(k)
                                    WHERE ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.k, ',')) AS c
@@ -166,11 +176,7 @@ BEGIN
                 ELSE '' END,
         row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), 'rows of other releases in ' || master_rel::text,
         source, m.release_column, master_rel,
-        (SELECT string_agg(format('x.%1$I %2$s t.%1$I%3$s', c,
-                                  CASE WHEN con.nulls_equal THEN 'IS NOT DISTINCT FROM' ELSE '=' END, coll),
-                           ' AND ')
-           FROM unnest(con.cols, con.collations) AS u(c, coll)),
-        target_rel)
+        tdm._unique_match(con.cols, con.collations, con.nulls_equal), target_rel)
         USING run, the_rel, release;
       GET DIAGNOSTICS n = ROW_COUNT;
       errors := errors + n;
@@ -186,24 +192,8 @@ BEGIN
   -- and collisions with other releases' rows already in the target.
   -- Values compared under the index's collations (a case-insensitive one
   -- makes 'A@x' and 'a@x' one key).
-  FOR con IN SELECT ci.relname::text AS name, i.indnullsnotdistinct AS nulls_equal,
-                    ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-                            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                           ORDER BY k.ord) AS cols,
-                    ARRAY(SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
-                                             FROM pg_collation cl
-                                             JOIN pg_namespace cn ON cn.oid = cl.collnamespace
-                                            WHERE cl.oid = k.coll), '')
-                            FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
-                           ORDER BY k.ord) AS collations
-               FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
-              WHERE i.indrelid = target_rel AND i.indisunique AND i.indpred IS NULL
-                AND i.indexprs IS NULL
-              ORDER BY ci.relname LOOP
-    matches := (SELECT string_agg(format('x.%1$I %2$s t.%1$I%3$s', c,
-                                         CASE WHEN con.nulls_equal THEN 'IS NOT DISTINCT FROM'
-                                              ELSE '=' END, coll), ' AND ')
-                  FROM unnest(con.cols, con.collations) AS u(c, coll));
+  FOR con IN SELECT * FROM tdm._unique_keys(target_rel) ORDER BY name LOOP
+    matches := tdm._unique_match(con.cols, con.collations, con.nulls_equal);
     EXECUTE insert_head || format(
       'SELECT $1, $2, ''unique'', ''error'', %1$s,'
       '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s,'
