@@ -339,3 +339,37 @@ SET client_min_messages = warning;
 SELECT tdm.consolidate('R54') = :run AS same_run;
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
+
+-- A key collision that holds one entity twice, on a key tdm cannot
+-- generate (R55): alice has (1, 1) in st1 and st3, bob has it in st2. The
+-- reviewer's keep_all gives bob a new key; the two alices are one row (their
+-- own conflict merges them), and each note keeps its person.
+CREATE SCHEMA keys_st3;
+IMPORT FOREIGN SCHEMA public LIMIT TO (tenant_users, tenant_notes) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (tenant_users, tenant_notes) FROM SERVER st2 INTO keys_st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (tenant_users, tenant_notes) FROM SERVER st3 INTO keys_st3;
+SELECT tdm.manage_table('staging.tenant_users', '{"tenant_id,email"}', surrogate_key => true);
+SELECT tdm.manage_table('staging.tenant_notes');
+SELECT tdm.create_release('R55', 'v55.0', 'R54');
+SELECT tdm.add_feature('R55', 'FEAT-5501', 1);
+INSERT INTO keys_st1.tenant_users VALUES (1, 1, 'alice@t', 'Alice', 'R55', 'FEAT-5501');
+INSERT INTO keys_st2.tenant_users VALUES (1, 1, 'bob@t', 'Bob', 'R55', 'FEAT-5501');
+INSERT INTO keys_st3.tenant_users VALUES (1, 1, 'alice@t', 'Alice', 'R55', 'FEAT-5501');
+INSERT INTO keys_st1.tenant_notes VALUES (1, 1, 1, 'alice in st1', 'R55', 'FEAT-5501');
+INSERT INTO keys_st2.tenant_notes VALUES (1, 2, 1, 'bob in st2', 'R55', 'FEAT-5501');
+INSERT INTO keys_st3.tenant_notes VALUES (1, 3, 1, 'alice in st3', 'R55', 'FEAT-5501');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R55') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R55') AS run \gset
+RESET client_min_messages;
+SELECT conflict_id, rationale, suggestion FROM tdm.review_queue WHERE rel = 'staging.tenant_users'::regclass \gset
+\echo :rationale
+\echo :suggestion
+SELECT tdm.resolve(:'conflict_id', 'keep_all', renames => '{"st2": {"id": 2001}}',
+                   rationale => 'bob is another person');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R55') = :run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT n.id, n.note, u.id AS user_id, u.email FROM staging.tenant_notes n
+  JOIN staging.tenant_users u ON u.tenant_id = n.tenant_id AND u.id = n.user_id ORDER BY n.id;

@@ -275,7 +275,7 @@ BEGIN
                           WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
                             AND cm.label = d.keep_env)
                    ELSE 0 END;
-  -- keep_all: a member whose key an earlier member holds gets a new one,
+  -- keep_all: a member whose key an earlier member keeps gets a new one,
   -- unless the reviewer's renames give it.
   pk := (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = c.rel);
   rekeyed := ARRAY(
@@ -284,7 +284,8 @@ BEGIN
        AND NOT coalesce(d.renames -> cm.label ?| pk, false)
        AND EXISTS (SELECT 1 FROM tdm.conflict_member e
                     WHERE e.run_id = cm.run_id AND e.conflict_id = cm.conflict_id
-                      AND e.member < cm.member AND e.key = cm.key)
+                      AND e.member < cm.member AND e.key = cm.key
+                      AND NOT coalesce(d.renames -> e.label ?| pk, false))
      ORDER BY cm.member);
 END
 $$;

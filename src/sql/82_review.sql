@@ -312,6 +312,24 @@ BEGIN
 END
 $$;
 
+-- A member of a conflict as the run's conflicts list their members: its
+-- environment and its primary key's values.
+CREATE FUNCTION tdm._member_source(env text, member_row jsonb, pk_columns text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT jsonb_build_object('env', env, 'row', (SELECT jsonb_object_agg(col, member_row -> col)
+                                                  FROM unnest(pk_columns) AS col))
+$$;
+
+-- Whether two members of the key collision `c` are one entity that
+-- another conflict of the run settles (merged into one, or kept apart by
+-- its own decision): a keep_all of the collision keeps them as one.
+CREATE FUNCTION tdm._one_entity(c tdm.conflict, a jsonb, b jsonb) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM tdm.conflict o
+                  WHERE o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
+                    AND o.kind <> 'relationship' AND o.members @> jsonb_build_array(a, b))
+$$;
+
 -- Checks a decision as it is written and fills in who and when. Rejected
 -- at once: unknown conflict, one that is not waiting for a decision, a
 -- missing rationale, keep_env not a member, renames naming unknown members
@@ -329,6 +347,7 @@ DECLARE
   cols text[];
   seen jsonb := '[]';
   candidate jsonb;
+  member_source jsonb;  -- a member as its conflicts list it: env and primary key
   release text;
   earlier text[];
   earlier_release text;
@@ -550,28 +569,40 @@ BEGIN
       END LOOP;
     END IF;
     -- After the renames, no two kept members may share a natural key, and
-    -- no renamed key may be taken in the target already.
+    -- no renamed key may be taken in the target already. (Two members of
+    -- one entity, which a conflict of their own settles, a key collision
+    -- keeps as one: a composite key's alice of e1 and e3, bob of e2.)
     FOREACH nk IN ARRAY m.natural_keys LOOP
       cols := string_to_array(nk, ',');
       seen := '[]';
-      FOR label, candidate IN
+      FOR label, candidate, member_source IN
         SELECT cm.label, (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> cm.label -> col,
                                                                cm."row" -> col))
-                            FROM unnest(cols) AS col)
+                            FROM unnest(cols) AS col),
+               tdm._member_source(cm.env, cm."row", m.pk_columns)
           FROM tdm.conflict_member cm
          WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id ORDER BY cm.member LOOP
         IF (SELECT bool_or(v = 'null') FROM jsonb_each(candidate) AS e(k, v)) THEN
           CONTINUE;  -- a NULL natural key matches nothing
         END IF;
         IF EXISTS (SELECT 1 FROM jsonb_array_elements(seen) x
-                    WHERE tdm._same_key(c.rel, cols, x, candidate, m.normalize_keys)) THEN
+                    WHERE tdm._same_key(c.rel, cols, x -> 'key', candidate, m.normalize_keys)
+                      AND NOT tdm._one_entity(c, x -> 'source', member_source)) THEN
           RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
             nk, candidate
             USING ERRCODE = 'unique_violation',
                   HINT = format('Give %s new values in renames, e.g. renames => ''{"%s": {"%s": "..."}}''.',
-                                label, label, cols[1]);
+                                label, label,
+                                -- (A column of no foreign key: the email, not the tenant.)
+                                coalesce((SELECT col FROM unnest(cols) WITH ORDINALITY AS u(col, i)
+                                           WHERE NOT EXISTS (SELECT 1 FROM pg_constraint f
+                                                               JOIN pg_attribute a ON a.attrelid = f.conrelid
+                                                                                  AND a.attnum = ANY (f.conkey)
+                                                              WHERE f.conrelid = c.rel AND f.contype = 'f'
+                                                                AND a.attname = u.col)
+                                           ORDER BY u.i LIMIT 1), cols[1]));
         END IF;
-        seen := seen || jsonb_build_array(candidate);
+        seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source));
         IF NEW.renames -> label ?| cols AND tdm._key_taken(c.rel, cols, candidate, release) THEN
           RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of another release in % or in master',
             NEW.conflict_id, nk, candidate, label, c.rel
@@ -616,7 +647,10 @@ BEGIN
                      ON b.run_id = a.run_id AND b.conflict_id = a.conflict_id AND b.member > a.member
                     AND b.key = a.key
                   WHERE a.run_id = c.run_id AND a.conflict_id = c.conflict_id
-                    AND NOT coalesce(NEW.renames -> b.label ?| m.pk_columns, false)) THEN
+                    AND NOT coalesce(NEW.renames -> a.label ?| m.pk_columns, false)
+                    AND NOT coalesce(NEW.renames -> b.label ?| m.pk_columns, false)
+                    AND NOT tdm._one_entity(c, tdm._member_source(a.env, a."row", m.pk_columns),
+                                            tdm._member_source(b.env, b."row", m.pk_columns))) THEN
       RAISE EXCEPTION 'decision on %: % cannot take generated keys; keep_all needs the new % in renames',
         NEW.conflict_id, c.rel, array_to_string(m.pk_columns, ', ')
         USING ERRCODE = 'invalid_parameter_value';

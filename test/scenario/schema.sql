@@ -369,3 +369,25 @@ CREATE TABLE gauges (
   tdm_release text,
   tdm_feature text
 );
+-- Keys scoped by a tenant: a composite primary key tdm cannot generate,
+-- a natural key within the tenant, and a child referencing both columns.
+CREATE TABLE tenant_users (
+  tenant_id   int NOT NULL,
+  id          int NOT NULL,
+  email       text NOT NULL,
+  full_name   text,
+  tdm_release text,
+  tdm_feature text,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, email)
+);
+CREATE TABLE tenant_notes (
+  tenant_id   int NOT NULL,
+  id          int NOT NULL,
+  user_id     int NOT NULL,
+  note        text,
+  tdm_release text,
+  tdm_feature text,
+  PRIMARY KEY (tenant_id, id),
+  FOREIGN KEY (tenant_id, user_id) REFERENCES tenant_users (tenant_id, id)
+);

@@ -293,6 +293,19 @@ TEST(DistinctEntities, KeyTdmCannotGenerateWaitsForAReviewer) {
   EXPECT_NE(c[0].rationale.find("tdm cannot generate a new user_id"), std::string::npos);
 }
 
+TEST(DistinctEntities, RationaleNamesTheNaturalKeyColumnsThatDiffer) {
+  // A natural key (role, email), as a tenant's email is: the role the two
+  // rows share does not tell them apart.
+  TableModel t = users();
+  t.natural_keys = {{kRole, kEmail}};
+  t.core = {};
+  auto c = detect(
+      {row(0, "110", "alice@x", "Customer", "1", 10), row(1, "110", "bob@x", "Customer", "1", 10)},
+      t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rationale.find("but different email:"), std::string::npos) << c[0].rationale;
+}
+
 TEST(DistinctEntities, GroupSplitsIntoEntitiesResolvedOnTheirOwn) {
   // st1 110 alice, st2 110 bob, st3 330 alice: bob is re-keyed, the alices
   // resolve as one entity.

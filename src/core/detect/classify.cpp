@@ -393,14 +393,20 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
     c.suggestion = "keep all; re-key the row" + std::string(rekeyed.size() > 1 ? "s" : "") +
                    " of " + boost::algorithm::join(rekeyed, ", ") + " (" +
                    pk_label(holders.front()) + " stays with " + env(holders.front()).name + ")";
+    // The natural keys' columns that tell the entities apart (a tenant
+    // they share is not one of them).
+    std::vector<std::size_t> telling;
+    for (const auto &group_columns : table_.natural_keys) {
+      for (std::size_t column : group_columns) {
+        if (std::find(c.differing.begin(), c.differing.end(), column) != c.differing.end() &&
+            std::find(telling.begin(), telling.end(), column) == telling.end()) {
+          telling.push_back(column);
+        }
+      }
+    }
     c.rationale = "same " + pk_label(holders.front()) + " but " +
-                  (table_.natural_keys.empty() ? std::string("different attributes")
-                                               : "different " + column_list([&] {
-                                                   std::vector<std::size_t> nk;
-                                                   for (const auto &g : table_.natural_keys)
-                                                     nk.insert(nk.end(), g.begin(), g.end());
-                                                   return nk;
-                                                 }())) +
+                  (telling.empty() ? std::string("different attributes")
+                                   : "different " + column_list(telling)) +
                   ": different entities that collided on an environment-local key";
     if (!table_.rekeyable) {
       // Rule 0 still tells what happened; a reviewer gives the new keys.
