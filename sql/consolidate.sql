@@ -170,9 +170,17 @@ INSERT INTO tdm.rule SELECT * FROM saved_rules;
 -- Fixes: a valid role (a changed P1 decision needs approval again), the
 -- orphaned account deleted, the balance fixed in st1 (re-tagged), the old
 -- row moved out of the way. Meanwhile st3's merchant changed.
-UPDATE tdm.decision SET merged = '{"role": "Support", "full_name": "Core User (merged)"}',
+-- (The reviewer's session reads the time as a reviewer in Tokyo writes
+-- it: the decision keeps it as meant, whatever consolidation's settings.)
+SET TimeZone = 'Asia/Tokyo';
+SET DateStyle = 'SQL, DMY';
+UPDATE tdm.decision SET merged = '{"role": "Support", "full_name": "Core User (merged)",
+                                   "created_at": "25/12/2024 09:00"}',
                         rationale = 'one core user, support role'
  WHERE conflict_id = :'core';
+RESET DateStyle;
+RESET TimeZone;
+SELECT merged ->> 'created_at' AS created_at FROM tdm.decision WHERE conflict_id = :'core';
 SELECT approved_by FROM tdm.decision WHERE conflict_id = :'core';
 SELECT tdm.resolve(:'orphan', 'delete_all', rationale => 'its user is gone');
 SET SESSION AUTHORIZATION tdm_regress_approver;
@@ -214,6 +222,8 @@ SELECT t.key AS rel, t.value - 'checksum' AS outcome FROM tdm.run, jsonb_each(ta
 
 -- What staging holds: each case resolved as decided or by its rule.
 SELECT user_id > 9311 AS new_key, email, full_name, role FROM staging.users ORDER BY email;
+SELECT created_at = '2024-12-25 09:00+09' AS created_as_meant FROM staging.users
+ WHERE email = 'core@company.com';
 -- The kept merchant's account follows its user's new key; st2's
 -- transaction 9001 got a new key and still points at its own account.
 SELECT a.account_number, u.email FROM staging.accounts a JOIN staging.users u USING (user_id)

@@ -163,15 +163,31 @@ BEGIN
 END
 $$;
 
+-- A value as its type's text under the settings consolidation applies
+-- decisions with: what a reviewer wrote under their own TimeZone, DateStyle
+-- or IntervalStyle ('2024-01-02 03:00' in Tokyo), spelled as it is meant.
+CREATE FUNCTION tdm._pinned_text(value anyelement) RETURNS text
+LANGUAGE plpgsql STABLE
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
+SET extra_float_digits TO 1 SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN value::text;
+END
+$$;
+
 -- Values of `patch` (column -> value) cast to their columns' types; names
 -- the first one that does not fit. `what` says where they come from.
+-- Returns the patch with its strings read as the caller's session reads
+-- them and spelled as consolidation reads them (tdm._pinned_text).
 CREATE FUNCTION tdm._check_values(rel regclass, patch jsonb, what text, conflict_id text)
-RETURNS void
+RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   k text;
   col record;
   fits bool;
+  spelled text;
+  pinned jsonb := patch;
 BEGIN
   IF jsonb_typeof(patch) IS DISTINCT FROM 'object' THEN
     RAISE EXCEPTION 'decision on %: % must be a JSON object of column -> value', conflict_id, what
@@ -204,7 +220,10 @@ BEGIN
         conflict_id, what, k, rel USING ERRCODE = 'undefined_column';
     END IF;
     BEGIN
-      EXECUTE format('SELECT ($1->>$2)::%s', col.type) USING patch, k;
+      EXECUTE format('SELECT tdm._pinned_text(($1->>$2)::%s)', col.type) INTO spelled USING patch, k;
+      IF jsonb_typeof(patch -> k) = 'string' THEN
+        pinned := jsonb_set(pinned, ARRAY[k], to_jsonb(spelled));
+      END IF;
       -- A cast cuts a string to its type's length where storing it fails:
       -- the value must come through whole (but for trailing spaces, which
       -- storing cuts too).
@@ -224,6 +243,7 @@ BEGIN
               DETAIL = SQLERRM;
     END;
   END LOOP;
+  RETURN pinned;
 END
 $$;
 
@@ -523,7 +543,7 @@ BEGIN
         USING ERRCODE = 'invalid_parameter_value',
               HINT = 'merged => ''{"column": value}''; columns not named come from the first member.';
     END IF;
-    PERFORM tdm._check_values(c.rel, NEW.merged, 'merged', NEW.conflict_id);
+    NEW.merged := tdm._check_values(c.rel, NEW.merged, 'merged', NEW.conflict_id);
     -- Merged values that change a key of the row merged into (the first
     -- member): checked as a rename of it.
     SELECT cm.label INTO label FROM tdm.conflict_member cm
@@ -564,8 +584,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = format('Members: %s.', array_to_string(labels, ', '));
         END IF;
-        PERFORM tdm._check_values(c.rel, NEW.renames -> label, format('renames of %s', label),
-                                  NEW.conflict_id);
+        NEW.renames := jsonb_set(NEW.renames, ARRAY[label],
+                                 tdm._check_values(c.rel, NEW.renames -> label,
+                                                   format('renames of %s', label), NEW.conflict_id));
       END LOOP;
     END IF;
     -- After the renames, no two kept members may share a natural key, and

@@ -60,6 +60,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._is_trusted_type(oid),
   tdm._target_table(text, regclass),
   tdm._check_values(regclass, jsonb, text, text),
+  tdm._pinned_text(anyelement),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
   tdm._base_type(oid),
