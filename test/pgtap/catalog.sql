@@ -1,7 +1,7 @@
 -- The extension's shape: control settings, the contract's tables and
 -- columns, pg_dump of the catalog, the tdm.work_mem setting.
 BEGIN;
-SELECT plan(85);
+SELECT plan(89);
 
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'tdm'), false,
   'tdm is not relocatable');
@@ -105,6 +105,32 @@ CREATE TEMP TABLE tap_hashed (o oid, i int2);
 INSERT INTO tap_hashed VALUES (4000000000, -3);
 SELECT ok((SELECT tdm._row_hash(o, i) = tdm._row_hash(4000000000::oid, (-3)::int2) FROM tap_hashed),
           'row hash: stored and literal values hash alike');
+
+-- Values whose stored form holds object ids (an enum's label, an array's
+-- element type, a range's or a composite's own type) hash by their parts:
+-- the same values of two types alike but for their ids (as a restored
+-- dump's types are) hash alike, and different values apart.
+CREATE TYPE pg_temp.tap_mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TYPE pg_temp.tap_mood_again AS ENUM ('happy', 'ok', 'sad');
+CREATE TYPE pg_temp.tap_pair AS (mood pg_temp.tap_mood, n int);
+CREATE TYPE pg_temp.tap_pair_again AS (mood pg_temp.tap_mood_again, n int);
+CREATE TYPE pg_temp.tap_span AS RANGE (subtype = int8);
+CREATE TYPE pg_temp.tap_span_again AS RANGE (subtype = int8);
+CREATE TABLE pg_temp.tap_moods (m pg_temp.tap_mood, ms pg_temp.tap_mood[], p pg_temp.tap_pair,
+                                s pg_temp.tap_span, ss pg_temp.tap_span_multirange);
+INSERT INTO pg_temp.tap_moods VALUES ('ok', '{happy,NULL,sad}', '(happy,7)', '[1,5)', '{[1,2),[4,9)}');
+SELECT ok((SELECT tdm._row_hash(m, ms, p, s, ss)
+                = tdm._row_hash('ok'::pg_temp.tap_mood_again, '{happy,NULL,sad}'::pg_temp.tap_mood_again[],
+                                '(happy,7)'::pg_temp.tap_pair_again, '[1,5)'::pg_temp.tap_span_again,
+                                '{[1,2),[4,9)}'::pg_temp.tap_span_again_multirange)
+             FROM pg_temp.tap_moods),
+          'row hash: enums, arrays, composites and ranges hash by their parts, not their types'' ids');
+SELECT isnt(tdm._row_hash('ok'::pg_temp.tap_mood), tdm._row_hash('sad'::pg_temp.tap_mood),
+            'row hash: two labels of an enum hash apart');
+SELECT isnt(tdm._row_hash('{happy,sad}'::pg_temp.tap_mood[]), tdm._row_hash('{sad,happy}'::pg_temp.tap_mood[]),
+            'row hash: an array''s elements hash in their order');
+SELECT isnt(tdm._row_hash('[1,5)'::pg_temp.tap_span), tdm._row_hash('[1,6)'::pg_temp.tap_span),
+            'row hash: ranges with another bound hash apart');
 
 SELECT * FROM finish();
 ROLLBACK;

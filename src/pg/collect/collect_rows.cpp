@@ -102,7 +102,7 @@ TDM_FUNCTION(tdm_collect_rows) {
       check_columns(row->tts_tupleDescriptor, desc);
       for (int i = 1; i <= values; ++i) {
         const Form_pg_attribute attribute = TupleDescAttr(row->tts_tupleDescriptor, i);
-        columns.push_back({attribute->attlen, attribute->attbyval});
+        columns.push_back(hashed_column(attribute->atttypid));
       }
     }
     const int env = row->tts_isnull[0] ? 0 : DatumGetInt32(row->tts_values[0]);

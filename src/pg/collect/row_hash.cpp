@@ -36,8 +36,7 @@ const ArgumentTypes *argument_types(FunctionCallInfo fcinfo) {
         MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ArgumentTypes)));
     found->count = PG_NARGS();
     for (int i = 0; i < found->count; ++i) {
-      Oid type = get_fn_expr_argtype(fcinfo->flinfo, i);
-      get_typlenbyval(type, &found->columns[i].length, &found->columns[i].by_value);
+      found->columns[i] = tdm::pg::hashed_column(get_fn_expr_argtype(fcinfo->flinfo, i));
     }
     fcinfo->flinfo->fn_extra = found;
     return found;
@@ -55,8 +54,8 @@ uint64 hash_arguments(FunctionCallInfo fcinfo, int first) {
   }
   const HashedColumn *columns = types->columns + first;
   // Called once per collected row: the error bridge only where PostgreSQL
-  // is called (detoasting), which plain values do not need.
-  if (!tdm::pg::needs_detoasting(values, nulls, columns, count)) {
+  // is called (detoasting, an enum's label), which plain values do not need.
+  if (!tdm::pg::needs_postgres(values, nulls, columns, count)) {
     return tdm::pg::hash_values(values, nulls, columns, count);
   }
   return tdm::pg::pg_call([&] { return tdm::pg::hash_values(values, nulls, columns, count); });

@@ -382,7 +382,7 @@ bool group_in_memory(Spi &spi, const CollectedTable &table,
                if (pk_types.empty()) {
                  for (int i = 1; i <= pk_count; ++i) {
                    const Form_pg_attribute attr = TupleDescAttr(row->tts_tupleDescriptor, i);
-                   pk_types.push_back({attr->attlen, attr->attbyval});
+                   pk_types.push_back(hashed_column(attr->atttypid));
                  }
                }
                const std::int64_t key = static_cast<std::int64_t>(hash_values(

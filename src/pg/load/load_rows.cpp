@@ -283,7 +283,7 @@ tdm::pg::HashedColumn *hashed_columns(TupleDesc desc, const KeyColumns &keys) {
       palloc(sizeof(tdm::pg::HashedColumn) * (keys.count + 1)));
   for (int i = 0; i < keys.count; ++i) {
     const Form_pg_attribute column = TupleDescAttr(desc, keys.index[i]);
-    types[i] = {column->attlen, column->attbyval};
+    types[i] = tdm::pg::hashed_column(column->atttypid);
   }
   return types;
 }

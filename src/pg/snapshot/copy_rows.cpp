@@ -99,7 +99,7 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
   for (int i = 0; i < hashed_count; ++i) {
     if (hashed[i] < 1 || hashed[i] > desc->natts) elog(ERROR, "no column %d to hash", hashed[i]);
     Form_pg_attribute attribute = TupleDescAttr(desc, hashed[i] - 1);
-    columns[i] = {attribute->attlen, attribute->attbyval};
+    columns[i] = tdm::pg::hashed_column(attribute->atttypid);
   }
   auto *values = static_cast<Datum *>(palloc(sizeof(Datum) * (hashed_count + 1)));
   auto *nulls = static_cast<bool *>(palloc(sizeof(bool) * (hashed_count + 1)));
