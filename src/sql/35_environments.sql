@@ -313,8 +313,12 @@ $$;
 -- another type than the managed table's and PostgreSQL has no assignment
 -- of the managed table's values to it: the load INSERTs them, and could
 -- never succeed. (The INSERT is planned, not run. Values the type refuses,
--- a longer string say, are violations: tdm._check_fit.)
-CREATE FUNCTION tdm._require_assignable(operation text, schema_name text) RETURNS void
+-- a longer string say, are violations: tdm._check_fit.) `read_back`: the
+-- other way, for master, whose rows of earlier releases consolidation
+-- reads as the managed tables' (master created from the same script, with
+-- its own enum type).
+CREATE FUNCTION tdm._require_assignable(operation text, schema_name text,
+                                        read_back bool DEFAULT false) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   d record;
@@ -327,9 +331,17 @@ BEGIN
             GROUP BY t.managed, t.rel ORDER BY t.managed::text LOOP
     BEGIN
       EXECUTE format('EXPLAIN INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s',
-                     d.actual, d.columns, d.columns, d.rel);
+                     CASE WHEN read_back THEN d.rel ELSE d.actual END, d.columns, d.columns,
+                     CASE WHEN read_back THEN d.actual ELSE d.rel END);
     EXCEPTION WHEN datatype_mismatch OR cannot_coerce THEN
       GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
+      IF read_back THEN
+        RAISE EXCEPTION '%: the managed table % cannot take the values of %, which holds the earlier releases'' rows: %',
+          operation, d.rel, d.actual, message
+          USING ERRCODE = 'datatype_mismatch',
+                HINT = format('Give the column of %s the type it has in %s (ALTER TABLE .. ALTER COLUMN .. TYPE),'
+                              ' or one PostgreSQL assigns to it.', d.actual, d.rel);
+      END IF;
       RAISE EXCEPTION '%: table % cannot take the values of the managed table %: %',
         operation, d.actual, d.rel, message
         USING ERRCODE = 'datatype_mismatch',

@@ -122,6 +122,7 @@ BEGIN
   PERFORM tdm._require_assignable('consolidate', the_target);
   IF the_target <> 'master' THEN
     PERFORM tdm._require_same_columns('consolidate', 'master', false);
+    PERFORM tdm._require_assignable('consolidate', 'master', read_back => true);
   END IF;
   -- A business rule that no longer fits its table (a column renamed or
   -- dropped since) would fail validation inside its generated query.
