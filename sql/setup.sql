@@ -49,3 +49,23 @@ SELECT name, rel, predicate, severity FROM tdm.rule ORDER BY name;
 -- Every call left one audit row, chained to the previous one.
 SELECT audit_id, action, object, detail FROM tdm.audit ORDER BY audit_id;
 SELECT count(*) AS broken_links FROM tdm.verify_audit();
+
+-- Bad input: a schema tdm that exists before the extension, owned by an
+-- ordinary role or holding objects of its own, is not taken over; an empty
+-- one a superuser owns (left by DROP EXTENSION) is.
+\set regress_db :DBNAME
+CREATE DATABASE tdm_regress_schema;
+\c tdm_regress_schema
+SET client_min_messages = warning;
+CREATE ROLE tdm_regress_schema_owner;
+CREATE SCHEMA tdm AUTHORIZATION tdm_regress_schema_owner;
+CREATE EXTENSION tdm CASCADE;
+ALTER SCHEMA tdm OWNER TO CURRENT_USER;
+CREATE FUNCTION tdm.planted() RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE EXTENSION tdm CASCADE;
+DROP FUNCTION tdm.planted();
+CREATE EXTENSION tdm CASCADE;
+SELECT count(*) > 0 AS installed FROM pg_proc WHERE pronamespace = 'tdm'::regnamespace;
+\c :regress_db
+DROP DATABASE tdm_regress_schema;
+DROP ROLE tdm_regress_schema_owner;

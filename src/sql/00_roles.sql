@@ -1,6 +1,35 @@
 -- tdm extension script, generated from src/sql/*.sql (in name order).
 \echo Use "CREATE EXTENSION tdm CASCADE" to load this file. \quit
 
+-- Schema tdm holds the audit trail and functions that run as their owner:
+-- one that existed before, owned by an ordinary role or holding objects
+-- of its own, would stay in that role's hands (it could revoke the tdm
+-- roles' access, or plant a function). An empty one a superuser owns (left
+-- by DROP EXTENSION tdm) is taken.
+DO $schema$
+DECLARE
+  owner name := (SELECT r.rolname FROM pg_catalog.pg_namespace n
+                   JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
+                  WHERE n.nspname = 'tdm' AND NOT r.rolsuper);
+BEGIN
+  IF owner IS NOT NULL THEN
+    RAISE EXCEPTION 'schema tdm already exists, owned by %, who is not a superuser', owner
+      USING ERRCODE = 'duplicate_schema',
+            HINT = 'tdm installs into a schema tdm of its own: drop or rename that schema first.';
+  END IF;
+  IF EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = 'tdm')
+     OR EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                 WHERE n.nspname = 'tdm')
+     OR EXISTS (SELECT FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+                 WHERE n.nspname = 'tdm') THEN
+    RAISE EXCEPTION 'schema tdm already exists and holds objects'
+      USING ERRCODE = 'duplicate_schema',
+            HINT = 'tdm installs into a schema tdm of its own: drop or rename that schema first.';
+  END IF;
+END
+$schema$;
+
 -- Roles are cluster-wide: create them only when missing, so a second
 -- database with tdm (or a re-install) reuses them.
 DO $roles$
