@@ -373,3 +373,28 @@ RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT n.id, n.note, u.id AS user_id, u.email FROM staging.tenant_notes n
   JOIN staging.tenant_users u ON u.tenant_id = n.tenant_id AND u.id = n.user_id ORDER BY n.id;
+
+-- The same on a key whose other holder a rule merges elsewhere (R56): st3's
+-- bob holds (2, 1), alice's key in st1 and st2, and is st1's bob (2, 2) by
+-- email. keep_all needs no new key: st3's bob is merged into st1's, and
+-- his note follows him there.
+SELECT tdm.create_release('R56', 'v56.0', 'R55');
+SELECT tdm.add_feature('R56', 'FEAT-5601', 1);
+INSERT INTO keys_st1.tenant_users VALUES (2, 1, 'alice@t', 'Alice', 'R56', 'FEAT-5601'),
+                                         (2, 2, 'bob@t', 'Bob', 'R56', 'FEAT-5601');
+INSERT INTO keys_st2.tenant_users VALUES (2, 1, 'alice@t', 'Alice', 'R56', 'FEAT-5601');
+INSERT INTO keys_st3.tenant_users VALUES (2, 1, 'bob@t', 'Bob', 'R56', 'FEAT-5601');
+INSERT INTO keys_st3.tenant_notes VALUES (2, 7, 1, 'bob in st3', 'R56', 'FEAT-5601');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R56') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R56') AS run \gset
+RESET client_min_messages;
+SELECT conflict_id FROM tdm.review_queue WHERE release = 'R56' \gset
+SELECT tdm.resolve(:'conflict_id', 'keep_all', rationale => 'alice and bob, each known elsewhere');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R56') = :run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT u.id, u.email, n.note FROM staging.tenant_users u
+  LEFT JOIN staging.tenant_notes n ON n.tenant_id = u.tenant_id AND n.user_id = u.id
+ WHERE u.tenant_id = 2 ORDER BY u.id;

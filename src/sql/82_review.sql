@@ -340,14 +340,22 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
                                                   FROM unnest(pk_columns) AS col))
 $$;
 
--- Whether two members of the key collision `c` are one entity that
+-- Whether a keep_all of the key collision `c` keeps its members `a` and
+-- `b` (tdm._member_source) as one row, not two: they are one entity, which
 -- another conflict of the run settles (merged into one, or kept apart by
--- its own decision): a keep_all of the collision keeps them as one.
-CREATE FUNCTION tdm._one_entity(c tdm.conflict, a jsonb, b jsonb) RETURNS bool
+-- its own decision); or a rule of another conflict merges one of them
+-- into a row of its own entity (st3's bob into st1's bob).
+CREATE FUNCTION tdm._kept_as_one(c tdm.conflict, a jsonb, b jsonb) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT EXISTS (SELECT 1 FROM tdm.conflict o
                   WHERE o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
                     AND o.kind <> 'relationship' AND o.members @> jsonb_build_array(a, b))
+      OR EXISTS (SELECT 1 FROM tdm.conflict o
+                  CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(m, n)
+                  WHERE o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
+                    AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
+                    AND o.rule <> 'distinct_entities' AND (e.n - 1) IS DISTINCT FROM o.survivor
+                    AND (e.m @> a OR e.m @> b))
 $$;
 
 -- Checks a decision as it is written and fills in who and when. Rejected
@@ -608,7 +616,7 @@ BEGIN
         END IF;
         IF EXISTS (SELECT 1 FROM jsonb_array_elements(seen) x
                     WHERE tdm._same_key(c.rel, cols, x -> 'key', candidate, m.normalize_keys)
-                      AND NOT tdm._one_entity(c, x -> 'source', member_source)) THEN
+                      AND NOT tdm._kept_as_one(c, x -> 'source', member_source)) THEN
           RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
             nk, candidate
             USING ERRCODE = 'unique_violation',
@@ -670,8 +678,8 @@ BEGIN
                   WHERE a.run_id = c.run_id AND a.conflict_id = c.conflict_id
                     AND NOT coalesce(NEW.renames -> a.label ?| m.pk_columns, false)
                     AND NOT coalesce(NEW.renames -> b.label ?| m.pk_columns, false)
-                    AND NOT tdm._one_entity(c, tdm._member_source(a.env, a."row", m.pk_columns),
-                                            tdm._member_source(b.env, b."row", m.pk_columns))) THEN
+                    AND NOT tdm._kept_as_one(c, tdm._member_source(a.env, a."row", m.pk_columns),
+                                              tdm._member_source(b.env, b."row", m.pk_columns))) THEN
       RAISE EXCEPTION 'decision on %: % cannot take generated keys; keep_all needs the new % in renames',
         NEW.conflict_id, c.rel, array_to_string(m.pk_columns, ', ')
         USING ERRCODE = 'invalid_parameter_value';

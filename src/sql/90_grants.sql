@@ -52,7 +52,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._key_in_release(regclass, text[], jsonb, text),
   tdm._rename_free(tdm.conflict, text, text, jsonb, text),
   tdm._member_source(text, jsonb, text[]),
-  tdm._one_entity(tdm.conflict, jsonb, jsonb),
+  tdm._kept_as_one(tdm.conflict, jsonb, jsonb),
   tdm._normalized_key(tdm.managed_table, text[]),
   tdm._same_key(regclass, text[], jsonb, jsonb, bool),
   tdm._member_key(regclass, text[], text, bool, bool),
