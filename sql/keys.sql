@@ -398,3 +398,26 @@ SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT u.id, u.email, n.note FROM staging.tenant_users u
   LEFT JOIN staging.tenant_notes n ON n.tenant_id = u.tenant_id AND n.user_id = u.id
  WHERE u.tenant_id = 2 ORDER BY u.id;
+
+-- And where the keeper's own entity keeps another row (R57): st3's alice
+-- wins her own conflict by feature priority, so st1's is merged into hers,
+-- and she keeps (3, 1): keep_all gives only bob his new key.
+SELECT tdm.create_release('R57', 'v57.0', 'R56');
+SELECT tdm.add_feature('R57', 'FEAT-5701', 1);
+SELECT tdm.add_feature('R57', 'FEAT-5702', 2);
+INSERT INTO keys_st1.tenant_users VALUES (3, 1, 'alice@t', 'Alice', 'R57', 'FEAT-5701');
+INSERT INTO keys_st2.tenant_users VALUES (3, 1, 'bob@t', 'Bob', 'R57', 'FEAT-5701');
+INSERT INTO keys_st3.tenant_users VALUES (3, 1, 'alice@t', 'Alice Smith', 'R57', 'FEAT-5702');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R57') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R57') AS run \gset
+RESET client_min_messages;
+SELECT rule, status FROM tdm.conflict WHERE run_id = :run ORDER BY rule;
+SELECT conflict_id FROM tdm.review_queue WHERE release = 'R57' \gset
+SELECT tdm.resolve(:'conflict_id', 'keep_all', renames => '{"st2": {"id": 2001}}',
+                   rationale => 'bob is another person');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R57') = :run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT tenant_id, id, email, full_name FROM staging.tenant_users WHERE tdm_release = 'R57' ORDER BY id;

@@ -17,15 +17,25 @@ BEGIN
       USING ERRCODE = 'duplicate_schema',
             HINT = 'tdm installs into a schema tdm of its own: drop or rename that schema first.';
   END IF;
-  IF EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = 'tdm')
-     OR EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-                 WHERE n.nspname = 'tdm')
-     OR EXISTS (SELECT FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-                 WHERE n.nspname = 'tdm') THEN
+  -- (Every object of a schema depends on it; so does this extension.)
+  IF EXISTS (SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_namespace n ON n.oid = d.refobjid
+              WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND n.nspname = 'tdm'
+                AND NOT (d.classid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                         AND d.objid = (SELECT e.oid FROM pg_catalog.pg_extension e
+                                         WHERE e.extname = 'tdm'))) THEN
     RAISE EXCEPTION 'schema tdm already exists and holds objects'
       USING ERRCODE = 'duplicate_schema',
             HINT = 'tdm installs into a schema tdm of its own: drop or rename that schema first.';
+  END IF;
+  owner := (SELECT r.rolname FROM pg_catalog.pg_namespace n,
+                                   pg_catalog.aclexplode(n.nspacl) a
+                              JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+             WHERE n.nspname = 'tdm' AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner
+               AND NOT r.rolsuper LIMIT 1);
+  IF owner IS NOT NULL THEN
+    RAISE EXCEPTION 'schema tdm already exists, and % may create objects in it', owner
+      USING ERRCODE = 'duplicate_schema',
+            HINT = format('REVOKE CREATE ON SCHEMA tdm FROM %I; or drop that schema first.', owner);
   END IF;
 END
 $schema$;

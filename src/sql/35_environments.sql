@@ -330,9 +330,17 @@ BEGIN
             CROSS JOIN LATERAL tdm._retyped_columns(t.managed, t.rel) c
             GROUP BY t.managed, t.rel ORDER BY t.managed::text LOOP
     BEGIN
+      -- (Read back into an empty copy of the managed table, as collection
+      -- reads: no privilege on the managed table beyond SELECT.)
+      IF read_back THEN
+        IF to_regclass('pg_temp.tdm_read_back') IS NOT NULL THEN
+          DROP TABLE pg_temp.tdm_read_back;
+        END IF;
+        EXECUTE format('CREATE TEMP TABLE tdm_read_back ON COMMIT DROP AS SELECT * FROM %s LIMIT 0', d.rel);
+      END IF;
       EXECUTE format('EXPLAIN INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s',
-                     CASE WHEN read_back THEN d.rel ELSE d.actual END, d.columns, d.columns,
-                     CASE WHEN read_back THEN d.actual ELSE d.rel END);
+                     CASE WHEN read_back THEN 'pg_temp.tdm_read_back' ELSE d.actual::text END,
+                     d.columns, d.columns, CASE WHEN read_back THEN d.actual ELSE d.rel END);
     EXCEPTION WHEN datatype_mismatch OR cannot_coerce THEN
       GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
       IF read_back THEN

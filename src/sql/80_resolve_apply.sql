@@ -217,6 +217,13 @@ DECLARE
   seq text;
   highest numeric;
 BEGIN
+  -- (A key of several columns, or of another type, is never made up: the
+  -- decision checks say so first.)
+  IF NOT tdm._rekeyable(rel) THEN
+    RAISE EXCEPTION 'consolidate: % cannot take generated keys, and a row of it was to get one', rel
+      USING ERRCODE = 'internal_error',
+            HINT = 'Decide its key collision with keep_all and the new key in renames.';
+  END IF;
   IF (SELECT tdm._base_type(a.atttypid) FROM pg_attribute a
        WHERE a.attrelid = rel AND a.attname = pk) = 'uuid'::regtype THEN
     RETURN 'gen_random_uuid()';
@@ -253,7 +260,6 @@ CREATE FUNCTION tdm._resolution(c tdm.conflict,
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   d tdm.decision;
-  pk text[];
 BEGIN
   IF c.rule <> 'manual' THEN
     action := CASE c.rule WHEN 'distinct_entities' THEN 'keep_all'
@@ -275,18 +281,7 @@ BEGIN
                           WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
                             AND cm.label = d.keep_env)
                    ELSE 0 END;
-  -- keep_all: a member whose key an earlier member keeps gets a new one,
-  -- unless the reviewer's renames give it.
-  pk := (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = c.rel);
-  rekeyed := ARRAY(
-    SELECT cm.member FROM tdm.conflict_member cm
-     WHERE d.action = 'keep_all' AND cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
-       AND NOT coalesce(d.renames -> cm.label ?| pk, false)
-       AND EXISTS (SELECT 1 FROM tdm.conflict_member e
-                    WHERE e.run_id = cm.run_id AND e.conflict_id = cm.conflict_id
-                      AND e.member < cm.member AND e.key = cm.key
-                      AND NOT coalesce(d.renames -> e.label ?| pk, false))
-     ORDER BY cm.member);
+  rekeyed := CASE WHEN d.action = 'keep_all' THEN tdm._new_key_members(c, d.renames) ELSE '{}' END;
 END
 $$;
 

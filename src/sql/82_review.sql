@@ -177,7 +177,7 @@ $$;
 
 -- Values of `patch` (column -> value) cast to their columns' types; names
 -- the first one that does not fit. `what` says where they come from.
--- Returns the patch with its strings read as the caller's session reads
+-- Returns the patch with its values read as the caller's session reads
 -- them and spelled as consolidation reads them (tdm._pinned_text).
 CREATE FUNCTION tdm._check_values(rel regclass, patch jsonb, what text, conflict_id text)
 RETURNS jsonb
@@ -221,7 +221,9 @@ BEGIN
     END IF;
     BEGIN
       EXECUTE format('SELECT tdm._pinned_text(($1->>$2)::%s)', col.type) INTO spelled USING patch, k;
-      IF jsonb_typeof(patch -> k) = 'string' THEN
+      -- (A JSON number or string read otherwise than it is written, a
+      -- timestamp's 20241225 or a Tokyo time, is stored as it was read.)
+      IF spelled IS DISTINCT FROM patch ->> k THEN
         pinned := jsonb_set(pinned, ARRAY[k], to_jsonb(spelled));
       END IF;
       -- A cast cuts a string to its type's length where storing it fails:
@@ -340,22 +342,56 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
                                                   FROM unnest(pk_columns) AS col))
 $$;
 
--- Whether a keep_all of the key collision `c` keeps its members `a` and
--- `b` (tdm._member_source) as one row, not two: they are one entity, which
--- another conflict of the run settles (merged into one, or kept apart by
--- its own decision); or a rule of another conflict merges one of them
--- into a row of its own entity (st3's bob into st1's bob).
-CREATE FUNCTION tdm._kept_as_one(c tdm.conflict, a jsonb, b jsonb) RETURNS bool
+-- Whether a member (tdm._member_source) of conflict `c` is merged away by
+-- a rule of another conflict of the run (st3's bob into st1's bob).
+CREATE FUNCTION tdm._resolved_away(c tdm.conflict, member jsonb) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT EXISTS (SELECT 1 FROM tdm.conflict o
-                  WHERE o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
-                    AND o.kind <> 'relationship' AND o.members @> jsonb_build_array(a, b))
-      OR EXISTS (SELECT 1 FROM tdm.conflict o
                   CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(m, n)
                   WHERE o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
                     AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
                     AND o.rule <> 'distinct_entities' AND (e.n - 1) IS DISTINCT FROM o.survivor
-                    AND (e.m @> a OR e.m @> b))
+                    AND e.m @> member)
+$$;
+
+-- Whether a keep_all of `c` keeps its members `a` and `b`
+-- (tdm._member_source) as one row, not two: a rule of another conflict
+-- merges one of them away; or both are members of their entity's own
+-- conflict (not a key collision, which keeps entities apart: its rekeyed
+-- is not empty), which no keep_all decision keeps apart.
+CREATE FUNCTION tdm._kept_as_one(c tdm.conflict, a jsonb, b jsonb) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT tdm._resolved_away(c, a) OR tdm._resolved_away(c, b)
+      OR EXISTS (SELECT 1 FROM tdm.conflict o
+                  WHERE o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
+                    AND o.kind <> 'relationship' AND o.rekeyed = '{}'
+                    AND o.members @> jsonb_build_array(a, b)
+                    AND NOT EXISTS (SELECT 1 FROM tdm.decision d
+                                     WHERE d.conflict_id = o.conflict_id AND d.action = 'keep_all'
+                                       AND o.status IN ('decided', 'applied')))
+$$;
+
+-- The members of conflict `c` that a keep_all with `renames` gives new
+-- primary keys (positions). A key collision's: the rows of the other
+-- entities, as detection found them (the keeper's entity's other rows are
+-- settled by their own conflict). Another conflict's: each member whose
+-- key an earlier member keeps. Not a member the renames give its key.
+CREATE FUNCTION tdm._new_key_members(c tdm.conflict, renames jsonb) RETURNS int[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT ARRAY(
+    SELECT cm.member FROM tdm.conflict_member cm
+      JOIN tdm.managed_table m ON m.rel = c.rel
+     WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+       AND NOT coalesce(renames -> cm.label ?| m.pk_columns, false)
+       AND CASE WHEN c.rekeyed <> '{}' THEN cm.member = ANY (c.rekeyed)
+                ELSE EXISTS (SELECT 1 FROM tdm.conflict_member e
+                              WHERE e.run_id = cm.run_id AND e.conflict_id = cm.conflict_id
+                                AND e.member < cm.member AND e.key = cm.key
+                                AND NOT coalesce(renames -> e.label ?| m.pk_columns, false)
+                                AND NOT tdm._kept_as_one(c, tdm._member_source(e.env, e."row", m.pk_columns),
+                                                         tdm._member_source(cm.env, cm."row", m.pk_columns)))
+            END
+     ORDER BY cm.member)
 $$;
 
 -- Checks a decision as it is written and fills in who and when. Rejected
@@ -622,14 +658,15 @@ BEGIN
             USING ERRCODE = 'unique_violation',
                   HINT = format('Give %s new values in renames, e.g. renames => ''{"%s": {"%s": "..."}}''.',
                                 label, label,
-                                -- (A column of no foreign key: the email, not the tenant.)
+                                -- (The last column of no foreign key: the email, not
+                                -- the tenant.)
                                 coalesce((SELECT col FROM unnest(cols) WITH ORDINALITY AS u(col, i)
                                            WHERE NOT EXISTS (SELECT 1 FROM pg_constraint f
                                                                JOIN pg_attribute a ON a.attrelid = f.conrelid
                                                                                   AND a.attnum = ANY (f.conkey)
                                                               WHERE f.conrelid = c.rel AND f.contype = 'f'
                                                                 AND a.attname = u.col)
-                                           ORDER BY u.i LIMIT 1), cols[1]));
+                                           ORDER BY u.i DESC LIMIT 1), cols[cardinality(cols)]));
         END IF;
         seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source));
         IF NEW.renames -> label ?| cols AND tdm._key_taken(c.rel, cols, candidate, release) THEN
@@ -671,18 +708,22 @@ BEGIN
       END IF;
       PERFORM tdm._rename_free(c, label, array_to_string(m.pk_columns, ','), candidate, release);
     END LOOP;
-    IF NOT tdm._rekeyable(c.rel)
-       AND EXISTS (SELECT 1 FROM tdm.conflict_member a JOIN tdm.conflict_member b
-                     ON b.run_id = a.run_id AND b.conflict_id = a.conflict_id AND b.member > a.member
-                    AND b.key = a.key
-                  WHERE a.run_id = c.run_id AND a.conflict_id = c.conflict_id
-                    AND NOT coalesce(NEW.renames -> a.label ?| m.pk_columns, false)
-                    AND NOT coalesce(NEW.renames -> b.label ?| m.pk_columns, false)
-                    AND NOT tdm._kept_as_one(c, tdm._member_source(a.env, a."row", m.pk_columns),
-                                              tdm._member_source(b.env, b."row", m.pk_columns))) THEN
+    -- (The members that still need a key, as tdm._resolution picks them:
+    -- each named, with what to write. A member merged away elsewhere keeps
+    -- no key at all.)
+    SELECT string_agg(DISTINCT b.label, ', '),
+           string_agg(DISTINCT format('"%s": {"%s": ...}', b.label, m.pk_columns[cardinality(m.pk_columns)]),
+                      ', ')
+      INTO label, nk
+      FROM tdm.conflict_member b
+     WHERE NOT tdm._rekeyable(c.rel) AND b.run_id = c.run_id AND b.conflict_id = c.conflict_id
+       AND b.member = ANY (tdm._new_key_members(c, NEW.renames))
+       AND NOT tdm._resolved_away(c, tdm._member_source(b.env, b."row", m.pk_columns));
+    IF label IS NOT NULL THEN
       RAISE EXCEPTION 'decision on %: % cannot take generated keys; keep_all needs the new % in renames',
         NEW.conflict_id, c.rel, array_to_string(m.pk_columns, ', ')
-        USING ERRCODE = 'invalid_parameter_value';
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = format('Give %s a new key, e.g. renames => ''{%s}''.', label, nk);
     END IF;
   END IF;
 

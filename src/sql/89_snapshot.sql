@@ -229,7 +229,8 @@ BEGIN
     IF made.row_count <> t.row_count OR made.checksum <> t.checksum THEN
       RAISE EXCEPTION 'rollback: the copy % of snapshot % does not match its checksum (% rows, % when taken)',
         t.storage, s.snapshot_id, made.row_count, t.row_count
-        USING ERRCODE = 'data_corrupted', HINT = 'The copy was changed; take a new snapshot.';
+        USING ERRCODE = 'data_corrupted',
+              HINT = 'The copy was changed, or an enum label its rows hold was renamed since (ALTER TYPE .. RENAME VALUE: rename it back to roll back); else take a new snapshot.';
     END IF;
     INSERT INTO tdm.snapshot_spare (snapshot_id, rel, spare, target_indexes, spare_indexes)
     VALUES (s.snapshot_id, t.rel, made.spare, made.target_indexes, made.spare_indexes);

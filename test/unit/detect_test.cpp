@@ -289,7 +289,9 @@ TEST(DistinctEntities, KeyTdmCannotGenerateWaitsForAReviewer) {
   EXPECT_EQ(c[0].rule, Rule::manual);
   EXPECT_TRUE(c[0].complex);
   EXPECT_EQ(c[0].priority, 3);
-  EXPECT_NE(c[0].suggestion.find("a new user_id in renames"), std::string::npos) << c[0].suggestion;
+  EXPECT_NE(c[0].suggestion.find("a new user_id in renames => '{\"st2\": {\"user_id\": ...}}'"),
+            std::string::npos)
+      << c[0].suggestion;
   EXPECT_NE(c[0].rationale.find("tdm cannot generate a new user_id"), std::string::npos);
 }
 

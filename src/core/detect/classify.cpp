@@ -412,9 +412,16 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
       // Rule 0 still tells what happened; a reviewer gives the new keys.
       c.rule = Rule::manual;
       c.complex = true;
+      // What to write, with the key's last column (a tenant's user id,
+      // not the tenant) for each row.
+      std::vector<std::string> example;
+      for (const std::string &name : rekeyed) {
+        example.push_back("\"" + name + "\": {\"" + table_.columns[table_.pk.back()] + "\": ...}");
+      }
       c.suggestion = "keep all; give the row" + std::string(rekeyed.size() > 1 ? "s" : "") +
                      " of " + boost::algorithm::join(rekeyed, ", ") + " a new " +
-                     column_list(table_.pk) + " in renames (" + pk_label(holders.front()) +
+                     column_list(table_.pk) + " in renames => '{" +
+                     boost::algorithm::join(example, ", ") + "}' (" + pk_label(holders.front()) +
                      " stays with " + env(holders.front()).name + ")";
       c.rationale += "; tdm cannot generate a new " + column_list(table_.pk) +
                      ": decide keep_all with the new key in renames";

@@ -79,12 +79,16 @@ uint64 hash_parts(Datum value, Oid type, uint64 seed) {
       auto *fields = static_cast<Datum *>(palloc(sizeof(Datum) * (desc->natts + 1)));
       auto *nulls = static_cast<bool *>(palloc(sizeof(bool) * (desc->natts + 1)));
       heap_deform_tuple(&tuple, desc, fields, nulls);
+      // Fields by their place among the live ones: a restored type has no
+      // dropped attributes.
+      uint64 place = 0;
       for (int i = 0; i < desc->natts; ++i) {
         const Form_pg_attribute field = TupleDescAttr(desc, i);
         if (field->attisdropped) continue;
-        hash = hash_combine64(hash, nulls[i] ? kNullMark + static_cast<uint64>(i)
-                                             : hash_value(fields[i], hashed_column(field->atttypid),
-                                                          static_cast<uint64>(i)));
+        hash = hash_combine64(
+            hash, nulls[i] ? kNullMark + place
+                           : hash_value(fields[i], hashed_column(field->atttypid), place));
+        ++place;
       }
       ReleaseTupleDesc(desc);
       return hash;
