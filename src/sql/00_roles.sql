@@ -27,15 +27,17 @@ BEGIN
       USING ERRCODE = 'duplicate_schema',
             HINT = 'tdm installs into a schema tdm of its own: drop or rename that schema first.';
   END IF;
-  owner := (SELECT r.rolname FROM pg_catalog.pg_namespace n,
-                                   pg_catalog.aclexplode(n.nspacl) a
-                              JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+  owner := (SELECT coalesce(r.rolname, 'public')
+              FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+              LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
              WHERE n.nspname = 'tdm' AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner
-               AND NOT r.rolsuper LIMIT 1);
+               AND NOT coalesce(r.rolsuper, false) LIMIT 1);
   IF owner IS NOT NULL THEN
-    RAISE EXCEPTION 'schema tdm already exists, and % may create objects in it', owner
+    RAISE EXCEPTION 'schema tdm already exists, and % may create objects in it',
+      CASE WHEN owner = 'public' THEN 'every role (PUBLIC)' ELSE owner END
       USING ERRCODE = 'duplicate_schema',
-            HINT = format('REVOKE CREATE ON SCHEMA tdm FROM %I; or drop that schema first.', owner);
+            HINT = format('REVOKE CREATE ON SCHEMA tdm FROM %s; or drop that schema first.',
+                          CASE WHEN owner = 'public' THEN 'PUBLIC' ELSE quote_ident(owner) END);
   END IF;
 END
 $schema$;

@@ -350,8 +350,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                   CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(m, n)
                   WHERE o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
                     AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
-                    AND o.rule <> 'distinct_entities' AND (e.n - 1) IS DISTINCT FROM o.survivor
-                    AND e.m @> member)
+                    AND o.rule <> 'distinct_entities'
+                    AND o.members @> jsonb_build_array(member)  -- (before taking it apart)
+                    AND (e.n - 1) IS DISTINCT FROM o.survivor AND e.m @> member)
 $$;
 
 -- Whether a keep_all of `c` keeps its members `a` and `b`
@@ -374,8 +375,9 @@ $$;
 -- The members of conflict `c` that a keep_all with `renames` gives new
 -- primary keys (positions). A key collision's: the rows of the other
 -- entities, as detection found them (the keeper's entity's other rows are
--- settled by their own conflict). Another conflict's: each member whose
--- key an earlier member keeps. Not a member the renames give its key.
+-- settled by their own conflict). An entity's own conflict's (its rows
+-- are in no other entity's): each member whose key an earlier member
+-- keeps. Not a member the renames give its key.
 CREATE FUNCTION tdm._new_key_members(c tdm.conflict, renames jsonb) RETURNS int[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT ARRAY(
@@ -387,9 +389,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 ELSE EXISTS (SELECT 1 FROM tdm.conflict_member e
                               WHERE e.run_id = cm.run_id AND e.conflict_id = cm.conflict_id
                                 AND e.member < cm.member AND e.key = cm.key
-                                AND NOT coalesce(renames -> e.label ?| m.pk_columns, false)
-                                AND NOT tdm._kept_as_one(c, tdm._member_source(e.env, e."row", m.pk_columns),
-                                                         tdm._member_source(cm.env, cm."row", m.pk_columns)))
+                                AND NOT coalesce(renames -> e.label ?| m.pk_columns, false))
             END
      ORDER BY cm.member)
 $$;
@@ -711,14 +711,17 @@ BEGIN
     -- (The members that still need a key, as tdm._resolution picks them:
     -- each named, with what to write. A member merged away elsewhere keeps
     -- no key at all.)
-    SELECT string_agg(DISTINCT b.label, ', '),
-           string_agg(DISTINCT format('"%s": {"%s": ...}', b.label, m.pk_columns[cardinality(m.pk_columns)]),
-                      ', ')
-      INTO label, nk
-      FROM tdm.conflict_member b
-     WHERE NOT tdm._rekeyable(c.rel) AND b.run_id = c.run_id AND b.conflict_id = c.conflict_id
-       AND b.member = ANY (tdm._new_key_members(c, NEW.renames))
-       AND NOT tdm._resolved_away(c, tdm._member_source(b.env, b."row", m.pk_columns));
+    label := NULL;
+    IF NOT tdm._rekeyable(c.rel) THEN
+      SELECT string_agg(DISTINCT b.label, ', '),
+             string_agg(DISTINCT format('"%s": {"%s": ...}', b.label, m.pk_columns[cardinality(m.pk_columns)]),
+                        ', ')
+        INTO label, nk
+        FROM tdm.conflict_member b
+       WHERE b.run_id = c.run_id AND b.conflict_id = c.conflict_id
+         AND b.member = ANY (tdm._new_key_members(c, NEW.renames))
+         AND NOT tdm._resolved_away(c, tdm._member_source(b.env, b."row", m.pk_columns));
+    END IF;
     IF label IS NOT NULL THEN
       RAISE EXCEPTION 'decision on %: % cannot take generated keys; keep_all needs the new % in renames',
         NEW.conflict_id, c.rel, array_to_string(m.pk_columns, ', ')

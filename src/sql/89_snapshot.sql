@@ -464,7 +464,9 @@ BEGIN
     got := tdm._release_checksum(t.rel, t.managed, t.release_column, NULL);
     IF got.row_count <> t.row_count OR got.checksum <> t.checksum THEN
       RAISE EXCEPTION 'rollback: % does not match snapshot % after restore (% rows, % expected)',
-        t.rel, snapshot_id, got.row_count, t.row_count USING ERRCODE = 'data_corrupted';
+        t.rel, snapshot_id, got.row_count, t.row_count
+        USING ERRCODE = 'data_corrupted',
+              HINT = 'Nothing was rolled back. The snapshot''s copy was changed, or an enum label its rows hold was renamed since (ALTER TYPE .. RENAME VALUE: rename it back to roll back); else take a new snapshot.';
     END IF;
   END LOOP;
 END
