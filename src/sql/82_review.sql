@@ -921,24 +921,39 @@ $$;
 -- columns that differ; `related` the collected child rows per table.
 -- The differing columns side by side, one line each, members as columns,
 -- cut to fit an 80-column terminal under \\x (the jsonb columns hold the full values).
+-- The key's and natural keys' columns come first, differing or not: who
+-- the members are (a release's row against master's may differ in
+-- neither).
 CREATE FUNCTION tdm._side_by_side(c tdm.conflict) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH members AS (
-         SELECT cm.member, cm.label FROM tdm.conflict_member cm
+         SELECT cm.member, cm.label, cm."row" FROM tdm.conflict_member cm
           WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id),
+       keys AS (
+         SELECT k.col, min(k.place) AS place
+           FROM tdm.managed_table m
+          CROSS JOIN LATERAL unnest(m.pk_columns || ARRAY(SELECT string_to_table(g, ',')
+                                                            FROM unnest(m.natural_keys) AS g))
+                WITH ORDINALITY AS k(col, place)
+          WHERE m.rel = c.rel AND c.kind <> 'relationship' AND NOT c.differing ? k.col
+          GROUP BY k.col),
        -- (80 columns under \x: 15 for the view's column name, 14 for the
        -- differing column's, the rest shared by the members)
        width AS (SELECT greatest(8, 51 / greatest(count(*), 1))::int AS w FROM members),
-       cell AS (SELECT NULL::text AS col, m.member, m.label AS v FROM members m
+       cell AS (SELECT NULL::text AS col, 0::bigint AS place, m.member, m.label AS v FROM members m
                 UNION ALL
-                SELECT d.key, m.member, coalesce(d.value ->> m.label, 'NULL')
+                SELECT k.col, k.place, m.member, coalesce(m."row" ->> k.col, 'NULL')
+                  FROM keys k CROSS JOIN members m
+                UNION ALL
+                SELECT d.key, NULL, m.member, coalesce(d.value ->> m.label, 'NULL')
                   FROM jsonb_each(c.differing) d CROSS JOIN members m)
-  SELECT string_agg(rtrim(line), E'\n' ORDER BY col NULLS FIRST)
-    FROM (SELECT col, rpad(CASE WHEN length(col) > 13 THEN left(col, 12) || '~' ELSE coalesce(col, '') END, 14)
-                      -- (a value cut short ends with ~, so two cut alike still show)
-                      || string_agg(rpad(CASE WHEN length(v) > w - 1 THEN left(v, w - 2) || '~' ELSE v END, w),
-                                    '' ORDER BY member) AS line
-            FROM cell, width GROUP BY col) l
+  SELECT string_agg(rtrim(line), E'\n' ORDER BY col IS NOT NULL, place NULLS LAST, col)
+    FROM (SELECT col, place,
+                 rpad(CASE WHEN length(col) > 13 THEN left(col, 12) || '~' ELSE coalesce(col, '') END, 14)
+                 -- (a value cut short ends with ~, so two cut alike still show)
+                 || string_agg(rpad(CASE WHEN length(v) > w - 1 THEN left(v, w - 2) || '~' ELSE v END, w),
+                               '' ORDER BY member) AS line
+            FROM cell, width GROUP BY col, place) l
 $$;
 
 CREATE VIEW tdm.review_queue AS
