@@ -179,6 +179,13 @@ SELECT dblink_exec('st2', 'ALTER TABLE slots ALTER COLUMN id TYPE smallint');
 -- retyped column, where its reference check failed on the comparison.
 SELECT dblink_exec('st2', 'ALTER TABLE desk_lamps DROP CONSTRAINT desk_lamps_desk_id_fkey,'
                           ' ALTER COLUMN desk_id TYPE text');
+-- And st2's contact type has its fields in another order, which
+-- postgres_fdw would read by position (a first name as the last).
+SELECT tdm.manage_table('staging.cards');
+SELECT dblink_exec('st2', 'ALTER TABLE cards DROP COLUMN holder');
+SELECT dblink_exec('st2', 'DROP TYPE contact');
+SELECT dblink_exec('st2', 'CREATE TYPE contact AS (last_name text, first_name text)');
+SELECT dblink_exec('st2', 'ALTER TABLE cards ADD COLUMN holder contact');
 SELECT tdm.add_feature('R25', 'FEAT-2501', 1);
 SET client_min_messages = warning;
 SELECT tdm.tag_release('R25') AS job \gset
@@ -187,6 +194,7 @@ SELECT env, rel, kind, severity, detail FROM tdm.tag_finding
  WHERE job_id = :job AND kind = 'schema_drift' ORDER BY env, rel::text;
 SELECT dblink_exec('st2', 'ALTER TABLE desk_lamps ALTER COLUMN desk_id TYPE int USING desk_id::int,'
                           ' ADD CONSTRAINT desk_lamps_desk_id_fkey FOREIGN KEY (desk_id) REFERENCES desks (id)');
+SELECT tdm.unmanage_table('staging.cards');
 SELECT dblink_disconnect('st2');
 -- Bad input: an enum label st1 has (sql/schemas.sql added it) and this
 -- database's type lacks, in a row of the preview: named, with the hint.

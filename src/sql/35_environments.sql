@@ -138,8 +138,9 @@ $$;
 -- tables: one per managed table,
 -- declared with the target's columns and types (so values arrive as the
 -- target's types, whatever schema the environment keeps its own types in),
--- plus tdm_remote_columns over the environment's information_schema, which
--- shows what the environment really has. async_capable lets the scans of
+-- plus tdm_remote_columns and tdm_remote_attributes (composite types'
+-- fields) over the environment's information_schema, which show what the
+-- environment really has. async_capable lets the scans of
 -- all environments run concurrently under one Append; a large fetch_size
 -- cuts round trips (the server's own fetch_size, if set, is kept). Nothing
 -- is read from the environment here.
@@ -178,11 +179,27 @@ BEGIN
   END LOOP;
   IF to_regclass(format('%I.tdm_remote_columns', schema_name)) IS NULL THEN
     EXECUTE format('CREATE FOREIGN TABLE %I.tdm_remote_columns (table_schema text, table_name text,'
-                   ' column_name text, ordinal_position int, data_type text, udt_name text,'
-                   ' character_maximum_length int, numeric_precision int, numeric_scale int)'
+                   ' column_name text, ordinal_position int, data_type text, udt_schema text,'
+                   ' udt_name text, character_maximum_length int, numeric_precision int,'
+                   ' numeric_scale int)'
                    ' SERVER %I OPTIONS (schema_name %L, table_name %L)',
                    schema_name, e.server, 'information_schema', 'columns');
     EXECUTE format('ALTER FOREIGN TABLE %I.tdm_remote_columns OWNER TO tdm_admin', schema_name);
+  ELSIF NOT EXISTS (SELECT FROM pg_attribute a
+                     WHERE a.attrelid = format('%I.tdm_remote_columns', schema_name)::regclass
+                       AND a.attname = 'udt_schema' AND NOT a.attisdropped) THEN
+    -- (One an earlier tdm made, before composite types' fields were read.)
+    EXECUTE format('ALTER FOREIGN TABLE %I.tdm_remote_columns ADD COLUMN udt_schema text', schema_name);
+  END IF;
+  -- (The fields of composite types, which postgres_fdw reads by position.)
+  IF to_regclass(format('%I.tdm_remote_attributes', schema_name)) IS NULL THEN
+    EXECUTE format('CREATE FOREIGN TABLE %I.tdm_remote_attributes (udt_schema text, udt_name text,'
+                   ' attribute_name text, ordinal_position int, data_type text,'
+                   ' attribute_udt_name text, character_maximum_length int, numeric_precision int,'
+                   ' numeric_scale int)'
+                   ' SERVER %I OPTIONS (schema_name %L, table_name %L)',
+                   schema_name, e.server, 'information_schema', 'attributes');
+    EXECUTE format('ALTER FOREIGN TABLE %I.tdm_remote_attributes OWNER TO tdm_admin', schema_name);
   END IF;
 END
 $$;
@@ -210,8 +227,18 @@ DECLARE
 BEGIN
   RETURN QUERY EXECUTE format(
     'SELECT c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
-    '         c.character_maximum_length, c.numeric_precision, c.numeric_scale), c.ordinal_position'
-    '  FROM %I.tdm_remote_columns c WHERE c.table_schema = $1 AND c.table_name = $2'
+    '         c.character_maximum_length, c.numeric_precision, c.numeric_scale)'
+    '       || coalesce(f.fields, ''''), c.ordinal_position'
+    '  FROM %1$I.tdm_remote_columns c'
+    '  LEFT JOIN LATERAL (SELECT ''('' || string_agg(a.attribute_name || '' '''
+    '                              || tdm._describe_type(a.data_type, a.attribute_udt_name,'
+    '                                   a.character_maximum_length, a.numeric_precision,'
+    '                                   a.numeric_scale), '', '' ORDER BY a.ordinal_position) || '')'''
+    '                       AS fields'
+    '                       FROM %1$I.tdm_remote_attributes a'
+    '                      WHERE c.data_type = ''USER-DEFINED'''
+    '                        AND a.udt_schema = c.udt_schema AND a.udt_name = c.udt_name) f ON true'
+    ' WHERE c.table_schema = $1 AND c.table_name = $2'
     ' ORDER BY c.ordinal_position', tdm._env_schema(env))
     USING (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env),
           (SELECT relname::text FROM pg_class WHERE oid = rel);
@@ -366,7 +393,16 @@ RETURNS TABLE (column_name text, column_type text, ordinal int)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.column_name::text,
          tdm._describe_type(c.data_type, c.udt_name, c.character_maximum_length::int,
-                            c.numeric_precision::int, c.numeric_scale::int),
+                            c.numeric_precision::int, c.numeric_scale::int)
+           || coalesce((SELECT '(' || string_agg(a.attribute_name || ' '
+                                                 || tdm._describe_type(a.data_type, a.attribute_udt_name,
+                                                                       a.character_maximum_length::int,
+                                                                       a.numeric_precision::int,
+                                                                       a.numeric_scale::int),
+                                                 ', ' ORDER BY a.ordinal_position) || ')'
+                          FROM information_schema.attributes a
+                         WHERE c.data_type = 'USER-DEFINED' AND a.udt_schema = c.udt_schema
+                           AND a.udt_name = c.udt_name), ''),
          c.ordinal_position::int
     FROM information_schema.columns c
    WHERE (c.table_schema::text, c.table_name::text) =

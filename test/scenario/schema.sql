@@ -391,3 +391,12 @@ CREATE TABLE tenant_notes (
   PRIMARY KEY (tenant_id, id),
   FOREIGN KEY (tenant_id, user_id) REFERENCES tenant_users (tenant_id, id)
 );
+-- A column of a composite type (postgres_fdw reads its fields by
+-- position, so the environments' fields must match the target's).
+CREATE TYPE contact AS (first_name text, last_name text);
+CREATE TABLE cards (
+  id          int PRIMARY KEY,
+  holder      contact,
+  tdm_release text,
+  tdm_feature text
+);
