@@ -421,3 +421,39 @@ SELECT tdm.consolidate('R57') = :run AS same_run;
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT tenant_id, id, email, full_name FROM staging.tenant_users WHERE tdm_release = 'R57' ORDER BY id;
+
+-- One row two decisions rename (R58): st3's bob sits on alice's key (4, 1)
+-- and is another bob than st1's (a core column differs: his own conflict
+-- waits for a reviewer too). The collision gives him a new id, his own
+-- conflict a new email; written in one decision and again in the other,
+-- they are no other row's, and both apply.
+SELECT tdm.manage_table('staging.tenant_users', '{"tenant_id,email"}', core_columns => '{full_name}',
+                        surrogate_key => true);
+SELECT tdm.create_release('R58', 'v58.0', 'R57');
+SELECT tdm.add_feature('R58', 'FEAT-5801', 1);
+INSERT INTO keys_st1.tenant_users VALUES (4, 1, 'alice@t', 'Alice', 'R58', 'FEAT-5801'),
+                                         (4, 2, 'bob@t', 'Bob', 'R58', 'FEAT-5801');
+INSERT INTO keys_st3.tenant_users VALUES (4, 1, 'bob@t', 'Bob the admin', 'R58', 'FEAT-5801');
+INSERT INTO keys_st3.tenant_notes VALUES (4, 8, 1, 'the admin''s note', 'R58', 'FEAT-5801');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R58') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R58') AS run \gset
+RESET client_min_messages;
+SELECT conflict_id AS collision FROM tdm.review_queue WHERE release = 'R58' AND kind = 'duplicate_pk' \gset
+SELECT conflict_id AS own FROM tdm.review_queue WHERE release = 'R58' AND kind <> 'duplicate_pk' \gset
+-- (A new key nobody gives, null, is refused at once.)
+SELECT tdm.resolve(:'collision', 'keep_all', renames => '{"st3": {"id": null}}', rationale => 'no key');
+SELECT tdm.resolve(:'collision', 'keep_all', renames => '{"st3": {"id": 3001, "email": "bob3@t"}}',
+                   rationale => 'bob is not alice, nor st1''s bob');
+SELECT tdm.resolve(:'own', 'keep_all', renames => '{"st3": {"email": "bob3@t"}}',
+                   rationale => 'two bobs');
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT tdm.approve(:'own');
+RESET SESSION AUTHORIZATION;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R58') = :run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT u.id, u.email, u.full_name, n.note FROM staging.tenant_users u
+  LEFT JOIN staging.tenant_notes n ON n.tenant_id = u.tenant_id AND n.user_id = u.id
+ WHERE u.tenant_id = 4 ORDER BY u.id;

@@ -207,7 +207,8 @@ BEGIN
                                SELECT d.typtype, d.typtypmod, d.typbasetype FROM pg_type d
                                  JOIN chain ON d.oid = chain.typbasetype WHERE chain.typtype = 'd')
                              SELECT FROM chain WHERE chain.typtype = 'd' AND chain.typtypmod >= 0))
-             AS has_length
+             AS has_length,
+           a.attnotnull AS not_null
       INTO col
       FROM pg_attribute a
       JOIN pg_type t ON t.oid = a.atttypid
@@ -218,6 +219,11 @@ BEGIN
     IF col.type IS NULL THEN
       RAISE EXCEPTION 'decision on %: % names column "%", which % does not have',
         conflict_id, what, k, rel USING ERRCODE = 'undefined_column';
+    END IF;
+    IF col.not_null AND jsonb_typeof(patch -> k) = 'null' THEN
+      RAISE EXCEPTION 'decision on %: % gives "%" no value (null), which % does not take',
+        conflict_id, what, k, rel
+        USING ERRCODE = 'not_null_violation', HINT = 'Give it a value, or leave the column out.';
     END IF;
     BEGIN
       EXECUTE format('SELECT tdm._pinned_text(($1->>$2)::%s)', col.type) INTO spelled USING patch, k;
@@ -261,7 +267,14 @@ DECLARE
   normalized bool := tdm._normalized_key(m, key_columns);
   wanted text[];
   holder text;
+  -- The member renamed: its environment and key there. Another decision
+  -- renaming the same row (its natural key by its own conflict, its
+  -- primary key by a key collision) is no other row.
+  member_env text;
+  member_key text[];
 BEGIN
+  SELECT cm.env, cm.key INTO member_env, member_key FROM tdm.conflict_member cm
+   WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = _rename_free.label;
   -- Every comparison is of the key as its columns' types spell it
   -- (tdm._member_key): char padding, numeric scale, how a date is written
   -- and JSON numbers or strings aside.
@@ -290,11 +303,12 @@ BEGIN
                    '          JOIN tdm.conflict_member om ON om.run_id = oc.run_id'
                    '                                     AND om.conflict_id = oc.conflict_id'
                    '         WHERE od.conflict_id <> $2'
+                   '           AND NOT (om.env = $5 AND om.key = $6)'
                    '           AND ((od.action = ''keep_all'' AND od.renames ? om.label)'
                    '                OR (od.action = ''merge'' AND om.member = 0)) OFFSET 0) om'
                    ' WHERE %s = $4 LIMIT 1',
                    tdm._member_key(c.rel, key_columns, '(om."row" || om.patch)', normalized, true))
-      INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
+      INTO holder USING c.run_id, c.conflict_id, c.rel, wanted, member_env, member_key;
   END IF;
   -- A row whose primary key this run changed to it (re-keyed, renamed,
   -- re-pointed with its parent); not a rename by this conflict's own
@@ -302,10 +316,13 @@ BEGIN
   IF holder IS NULL AND key_columns = m.pk_columns THEN
     EXECUTE format('SELECT format(''%%s''''s row %%s, given that key by this run'', k.env, k.old_key)'
                    '  FROM (SELECT * FROM tdm.key_map k WHERE k.run_id = $1 AND k.rel = $3'
-                   '           AND NOT (k.conflict_id = $2 AND k.reason = ''renamed'') OFFSET 0) k'
+                   '           AND NOT (k.conflict_id = $2 AND k.reason = ''renamed'')'
+                   '           AND NOT (k.env = $5 AND k.reason = ''renamed'''
+                   '                    AND %s = $6) OFFSET 0) k'
                    ' WHERE %s = $4 LIMIT 1',
+                   tdm._member_key(c.rel, m.pk_columns, 'k.old_key', false, true),
                    tdm._member_key(c.rel, key_columns, 'k.new_key', false, true))
-      INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
+      INTO holder USING c.run_id, c.conflict_id, c.rel, wanted, member_env, member_key;
   END IF;
   -- A row of the release in no conflict, looked up in the environments by
   -- their own keys: not for a key that includes a foreign key to a managed
