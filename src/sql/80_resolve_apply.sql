@@ -441,12 +441,15 @@ BEGIN
 
   -- A row two decisions patch (its natural key renamed by its own
   -- conflict, its primary key by a key collision) takes both patches.
-  UPDATE pg_temp.tdm_plan p SET patch = both_patches.patch
-    FROM (SELECT q.row_ctid, jsonb_object_agg(e.key, e.value ORDER BY q.conflict_id) AS patch
-            FROM pg_temp.tdm_plan q CROSS JOIN LATERAL jsonb_each(q.patch) AS e
-           WHERE q.patch IS NOT NULL AND q.role IN ('keep', 'rekey')
-           GROUP BY q.row_ctid HAVING count(DISTINCT q.conflict_id) > 1) both_patches
-   WHERE p.row_ctid = both_patches.row_ctid AND p.patch IS NOT NULL AND p.role IN ('keep', 'rekey');
+  -- (Rules patch a row once at most: its entity's merge.)
+  IF EXISTS (SELECT 1 FROM tdm.conflict c WHERE c.run_id = run AND c.rel = the_rel AND c.status = 'decided') THEN
+    UPDATE pg_temp.tdm_plan p SET patch = both_patches.patch
+      FROM (SELECT q.row_ctid, jsonb_object_agg(e.key, e.value ORDER BY q.conflict_id) AS patch
+              FROM pg_temp.tdm_plan q CROSS JOIN LATERAL jsonb_each(q.patch) AS e
+             WHERE q.patch IS NOT NULL AND q.role IN ('keep', 'rekey')
+             GROUP BY q.row_ctid HAVING count(DISTINCT q.conflict_id) > 1) both_patches
+     WHERE p.row_ctid = both_patches.row_ctid AND p.patch IS NOT NULL AND p.role IN ('keep', 'rekey');
+  END IF;
 
   -- Patches: merged values and renames; a changed key goes to the map. A
   -- patched row moves: the plan follows it to its new location.
