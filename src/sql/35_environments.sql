@@ -152,6 +152,7 @@ DECLARE
   t record;
   options text;
   current regclass;
+  catalog record;
 BEGIN
   SELECT * INTO e FROM tdm.environment WHERE name = env;
   schema_name := tdm._ensure_env_schema(env);
@@ -177,29 +178,29 @@ BEGIN
     -- Owned by the role, so that any tdm_admin can recreate it later.
     EXECUTE format('ALTER FOREIGN TABLE %I.%I OWNER TO tdm_admin', schema_name, t.relname);
   END LOOP;
-  IF to_regclass(format('%I.tdm_remote_columns', schema_name)) IS NULL THEN
-    EXECUTE format('CREATE FOREIGN TABLE %I.tdm_remote_columns (table_schema text, table_name text,'
-                   ' column_name text, ordinal_position int, data_type text, udt_schema text,'
-                   ' udt_name text, character_maximum_length int, numeric_precision int,'
-                   ' numeric_scale int)'
-                   ' SERVER %I OPTIONS (schema_name %L, table_name %L)',
-                   schema_name, e.server, 'information_schema', 'columns');
-    EXECUTE format('ALTER FOREIGN TABLE %I.tdm_remote_columns OWNER TO tdm_admin', schema_name);
-  ELSIF NOT EXISTS (SELECT FROM pg_attribute a
-                     WHERE a.attrelid = format('%I.tdm_remote_columns', schema_name)::regclass
-                       AND a.attname = 'udt_schema' AND NOT a.attisdropped) THEN
-    -- (One an earlier tdm made, before composite types' fields were read.)
+  -- The environment's catalog: its tables' columns, and the fields of its
+  -- composite types (which postgres_fdw reads by position).
+  FOR catalog IN SELECT * FROM (VALUES
+      ('tdm_remote_columns', 'columns',
+       'table_schema text, table_name text, column_name text, ordinal_position int, data_type text,'
+       ' udt_schema text, udt_name text, character_maximum_length int, numeric_precision int,'
+       ' numeric_scale int'),
+      ('tdm_remote_attributes', 'attributes',
+       'udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
+       ' attribute_udt_name text, character_maximum_length int, numeric_precision int,'
+       ' numeric_scale int')) AS v(name, remote, columns) LOOP
+    IF to_regclass(format('%I.%I', schema_name, catalog.name)) IS NULL THEN
+      EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I OPTIONS (schema_name %L, table_name %L)',
+                     schema_name, catalog.name, catalog.columns, e.server, 'information_schema',
+                     catalog.remote);
+      EXECUTE format('ALTER FOREIGN TABLE %I.%I OWNER TO tdm_admin', schema_name, catalog.name);
+    END IF;
+  END LOOP;
+  -- (One an earlier tdm made, before composite types' fields were read.)
+  IF NOT EXISTS (SELECT FROM pg_attribute a
+                  WHERE a.attrelid = format('%I.tdm_remote_columns', schema_name)::regclass
+                    AND a.attname = 'udt_schema' AND NOT a.attisdropped) THEN
     EXECUTE format('ALTER FOREIGN TABLE %I.tdm_remote_columns ADD COLUMN udt_schema text', schema_name);
-  END IF;
-  -- (The fields of composite types, which postgres_fdw reads by position.)
-  IF to_regclass(format('%I.tdm_remote_attributes', schema_name)) IS NULL THEN
-    EXECUTE format('CREATE FOREIGN TABLE %I.tdm_remote_attributes (udt_schema text, udt_name text,'
-                   ' attribute_name text, ordinal_position int, data_type text,'
-                   ' attribute_udt_name text, character_maximum_length int, numeric_precision int,'
-                   ' numeric_scale int)'
-                   ' SERVER %I OPTIONS (schema_name %L, table_name %L)',
-                   schema_name, e.server, 'information_schema', 'attributes');
-    EXECUTE format('ALTER FOREIGN TABLE %I.tdm_remote_attributes OWNER TO tdm_admin', schema_name);
   END IF;
 END
 $$;
