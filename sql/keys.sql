@@ -457,3 +457,28 @@ SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT u.id, u.email, u.full_name, n.note FROM staging.tenant_users u
   LEFT JOIN staging.tenant_notes n ON n.tenant_id = u.tenant_id AND n.user_id = u.id
  WHERE u.tenant_id = 4 ORDER BY u.id;
+
+-- The keeper moves off the key instead (R59): alice (st1 and st3, one
+-- row) takes a new id, and bob keeps (5, 1), which no row of alice's
+-- keeps any more.
+SELECT tdm.create_release('R59', 'v59.0', 'R58');
+SELECT tdm.add_feature('R59', 'FEAT-5901', 1);
+INSERT INTO keys_st1.tenant_users VALUES (5, 1, 'alice@t', 'Alice', 'R59', 'FEAT-5901');
+INSERT INTO keys_st2.tenant_users VALUES (5, 1, 'bob@t', 'Bob', 'R59', 'FEAT-5901');
+INSERT INTO keys_st3.tenant_users VALUES (5, 1, 'alice@t', 'Alice', 'R59', 'FEAT-5901');
+INSERT INTO keys_st2.tenant_notes VALUES (5, 9, 1, 'bob''s note', 'R59', 'FEAT-5901');
+INSERT INTO keys_st3.tenant_notes VALUES (5, 10, 1, 'alice''s note', 'R59', 'FEAT-5901');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R59') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R59') AS run \gset
+RESET client_min_messages;
+SELECT conflict_id FROM tdm.review_queue WHERE release = 'R59' \gset
+SELECT tdm.resolve(:'conflict_id', 'keep_all', renames => '{"st1": {"id": 1001}}',
+                   rationale => 'bob keeps his key');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R59') = :run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT u.id, u.email, n.note FROM staging.tenant_users u
+  LEFT JOIN staging.tenant_notes n ON n.tenant_id = u.tenant_id AND n.user_id = u.id
+ WHERE u.tenant_id = 5 ORDER BY u.id, n.note;

@@ -389,26 +389,66 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                        AND o.status IN ('decided', 'applied')))
 $$;
 
+-- What the decisions of other conflicts of the run rename of a row
+-- (tdm._member_source): a row in two conflicts (its entity's own and a
+-- key collision) may be renamed by both (their patches are merged).
+CREATE FUNCTION tdm._renamed_elsewhere(c tdm.conflict, row_source jsonb) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(jsonb_object_agg(r.key, r.value), '{}')
+    FROM tdm.decision d
+    JOIN tdm.conflict o ON o.conflict_id = d.conflict_id AND o.run_id = c.run_id AND o.rel = c.rel
+    JOIN tdm.managed_table m ON m.rel = c.rel
+    JOIN tdm.conflict_member cm ON cm.run_id = o.run_id AND cm.conflict_id = o.conflict_id
+                               AND cm.env = row_source ->> 'env'
+   CROSS JOIN LATERAL jsonb_each(d.renames -> cm.label) AS r
+   WHERE d.action = 'keep_all' AND d.renames IS NOT NULL AND d.conflict_id <> c.conflict_id
+     AND o.status = 'decided'
+     -- (a member's label starts with its environment: read only those)
+     AND EXISTS (SELECT 1 FROM jsonb_object_keys(d.renames) AS k(label)
+                  WHERE k.label = row_source ->> 'env' OR k.label LIKE (row_source ->> 'env') || ':%')
+     AND tdm._member_source(cm.env, cm."row", m.pk_columns) = row_source
+$$;
+
 -- The members of conflict `c` that a keep_all with `renames` gives new
--- primary keys (positions). A key collision's: the rows of the other
--- entities, as detection found them (the keeper's entity's other rows are
--- settled by their own conflict). An entity's own conflict's (its rows
--- are in no other entity's): each member whose key an earlier member
--- keeps. Not a member the renames give its key.
+-- primary keys (positions); not one whose key a rename gives, by this
+-- decision or another conflict's. A key collision's: the rows of the
+-- other entities, as detection found them (the keeper's entity's other
+-- rows are settled by their own conflict); but when no row of the
+-- keeper's entity keeps the key (renamed, or merged away by a rule), the
+-- first row of another entity keeps it. An entity's own conflict's (its
+-- rows are in no other entity's): each member whose key an earlier
+-- member keeps.
 CREATE FUNCTION tdm._new_key_members(c tdm.conflict, renames jsonb) RETURNS int[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH members AS MATERIALIZED (
+         SELECT cm.member, cm.key, src.source,
+                coalesce(renames -> cm.label ?| m.pk_columns, false) AS renamed_here
+           FROM tdm.conflict_member cm
+           JOIN tdm.managed_table m ON m.rel = c.rel
+          CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) src
+          WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id),
+       keeps AS MATERIALIZED (
+         SELECT x.member, x.key, x.source,
+                NOT x.renamed_here
+                AND NOT (tdm._renamed_elsewhere(c, x.source)
+                         ?| (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = c.rel)) AS keeps_key
+           FROM members x),
+       needing AS (
+         SELECT k.member, k.source FROM keeps k
+          WHERE k.keeps_key
+            AND CASE WHEN c.rekeyed <> '{}' THEN k.member = ANY (c.rekeyed)
+                     ELSE EXISTS (SELECT 1 FROM keeps e
+                                   WHERE e.member < k.member AND e.key = k.key AND e.keeps_key) END),
+       kept_by_keeper AS (
+         SELECT c.rekeyed = '{}'
+                OR EXISTS (SELECT 1 FROM keeps k
+                            WHERE NOT k.member = ANY (c.rekeyed) AND k.keeps_key
+                              AND NOT tdm._resolved_away(c, k.source)) AS yes)
   SELECT ARRAY(
-    SELECT cm.member FROM tdm.conflict_member cm
-      JOIN tdm.managed_table m ON m.rel = c.rel
-     WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
-       AND NOT coalesce(renames -> cm.label ?| m.pk_columns, false)
-       AND CASE WHEN c.rekeyed <> '{}' THEN cm.member = ANY (c.rekeyed)
-                ELSE EXISTS (SELECT 1 FROM tdm.conflict_member e
-                              WHERE e.run_id = cm.run_id AND e.conflict_id = cm.conflict_id
-                                AND e.member < cm.member AND e.key = cm.key
-                                AND NOT coalesce(renames -> e.label ?| m.pk_columns, false))
-            END
-     ORDER BY cm.member)
+    SELECT n.member FROM needing n
+     WHERE (SELECT yes FROM kept_by_keeper)
+        OR n.member <> (SELECT min(x.member) FROM needing x WHERE NOT tdm._resolved_away(c, x.source))
+     ORDER BY n.member)
 $$;
 
 -- Checks a decision as it is written and fills in who and when. Rejected
@@ -669,7 +709,18 @@ BEGIN
         END IF;
         IF EXISTS (SELECT 1 FROM jsonb_array_elements(seen) x
                     WHERE tdm._same_key(c.rel, cols, x -> 'key', candidate, m.normalize_keys)
-                      AND NOT tdm._kept_as_one(c, x -> 'source', member_source)) THEN
+                      AND NOT tdm._kept_as_one(c, x -> 'source', member_source)
+                      -- (and as other decisions rename them: a row's own conflict its email)
+                      AND tdm._same_key(c.rel, cols,
+                                        (x -> 'key') || (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}')
+                                                           FROM jsonb_each(tdm._renamed_elsewhere(c, x -> 'source')) e
+                                                          WHERE e.key = ANY (cols)
+                                                            AND NOT coalesce(NEW.renames -> (x ->> 'label') ? e.key, false)),
+                                        candidate || (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}')
+                                                        FROM jsonb_each(tdm._renamed_elsewhere(c, member_source)) e
+                                                       WHERE e.key = ANY (cols)
+                                                         AND NOT coalesce(NEW.renames -> label ? e.key, false)),
+                                        m.normalize_keys)) THEN
           RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
             nk, candidate
             USING ERRCODE = 'unique_violation',
@@ -685,7 +736,8 @@ BEGIN
                                                                 AND a.attname = u.col)
                                            ORDER BY u.i DESC LIMIT 1), cols[cardinality(cols)]));
         END IF;
-        seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source));
+        seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source,
+                                                             'label', label));
         IF NEW.renames -> label ?| cols AND tdm._key_taken(c.rel, cols, candidate, release) THEN
           RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of another release in % or in master',
             NEW.conflict_id, nk, candidate, label, c.rel

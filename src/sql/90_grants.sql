@@ -55,6 +55,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._kept_as_one(tdm.conflict, jsonb, jsonb),
   tdm._resolved_away(tdm.conflict, jsonb),
   tdm._new_key_members(tdm.conflict, jsonb),
+  tdm._renamed_elsewhere(tdm.conflict, jsonb),
   tdm._normalized_key(tdm.managed_table, text[]),
   tdm._same_key(regclass, text[], jsonb, jsonb, bool),
   tdm._member_key(regclass, text[], text, bool, bool),
