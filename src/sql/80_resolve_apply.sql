@@ -281,7 +281,8 @@ BEGIN
                           WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
                             AND cm.label = d.keep_env)
                    ELSE 0 END;
-  rekeyed := CASE WHEN d.action = 'keep_all' THEN tdm._new_key_members(c, d.renames) ELSE '{}' END;
+  rekeyed := CASE WHEN d.action = 'keep_all' THEN tdm._new_key_members(c, d.renames, elsewhere => false)
+                  ELSE '{}' END;
 END
 $$;
 

@@ -417,33 +417,35 @@ $$;
 -- keeper's entity keeps the key (renamed, or merged away by a rule), the
 -- first row of another entity keeps it. An entity's own conflict's (its
 -- rows are in no other entity's): each member whose key an earlier
--- member keeps.
-CREATE FUNCTION tdm._new_key_members(c tdm.conflict, renames jsonb) RETURNS int[]
+-- member keeps. `elsewhere`: other conflicts' decisions are read (the
+-- decision check); the apply does without (a row a decision gives a key
+-- is not re-keyed there anyway), as it reads every decision of the run.
+CREATE FUNCTION tdm._new_key_members(c tdm.conflict, renames jsonb, elsewhere bool DEFAULT true)
+RETURNS int[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH members AS MATERIALIZED (
-         SELECT cm.member, cm.key, src.source,
-                coalesce(renames -> cm.label ?| m.pk_columns, false) AS renamed_here
+         SELECT cm.member, cm.key, tdm._member_source(cm.env, cm."row", m.pk_columns) AS source,
+                m.pk_columns, coalesce(renames -> cm.label ?| m.pk_columns, false) AS renamed_here
            FROM tdm.conflict_member cm
            JOIN tdm.managed_table m ON m.rel = c.rel
-          CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) src
           WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id),
-       keeps AS MATERIALIZED (
-         SELECT x.member, x.key, x.source,
-                NOT x.renamed_here
-                AND NOT (tdm._renamed_elsewhere(c, x.source)
-                         ?| (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = c.rel)) AS keeps_key
-           FROM members x),
-       needing AS (
-         SELECT k.member, k.source FROM keeps k
-          WHERE k.keeps_key
+       -- (Other decisions read only for the members that would need a key.)
+       needing AS MATERIALIZED (
+         SELECT k.member, k.source FROM members k
+          WHERE NOT k.renamed_here
             AND CASE WHEN c.rekeyed <> '{}' THEN k.member = ANY (c.rekeyed)
-                     ELSE EXISTS (SELECT 1 FROM keeps e
-                                   WHERE e.member < k.member AND e.key = k.key AND e.keeps_key) END),
+                     ELSE EXISTS (SELECT 1 FROM members e
+                                   WHERE e.member < k.member AND e.key = k.key AND NOT e.renamed_here) END
+            AND CASE WHEN elsewhere THEN NOT tdm._renamed_elsewhere(c, k.source) ?| k.pk_columns
+                     ELSE true END),
        kept_by_keeper AS (
-         SELECT c.rekeyed = '{}'
-                OR EXISTS (SELECT 1 FROM keeps k
-                            WHERE NOT k.member = ANY (c.rekeyed) AND k.keeps_key
-                              AND NOT tdm._resolved_away(c, k.source)) AS yes)
+         SELECT c.rekeyed = '{}' OR NOT EXISTS (SELECT 1 FROM needing)
+                OR EXISTS (SELECT 1 FROM members k
+                            WHERE NOT k.member = ANY (c.rekeyed) AND NOT k.renamed_here
+                              AND NOT tdm._resolved_away(c, k.source)
+                              AND CASE WHEN elsewhere
+                                       THEN NOT tdm._renamed_elsewhere(c, k.source) ?| k.pk_columns
+                                       ELSE true END) AS yes)
   SELECT ARRAY(
     SELECT n.member FROM needing n
      WHERE (SELECT yes FROM kept_by_keeper)
