@@ -445,6 +445,10 @@ SELECT conflict_id AS own FROM tdm.review_queue WHERE release = 'R58' AND kind <
 SELECT tdm.resolve(:'collision', 'keep_all', renames => '{"st3": {"id": null}}', rationale => 'no key');
 SELECT tdm.resolve(:'collision', 'keep_all', renames => '{"st3": {"id": 3001, "email": "bob3@t"}}',
                    rationale => 'bob is not alice, nor st1''s bob');
+-- (Another email for the same row than the collision's decision gives:
+-- refused, which would hold being no reviewer's choice.)
+SELECT tdm.resolve(:'own', 'keep_all', renames => '{"st3": {"email": "bob4@t"}}',
+                   rationale => 'two bobs, another email');
 SELECT tdm.resolve(:'own', 'keep_all', renames => '{"st3": {"email": "bob3@t"}}',
                    rationale => 'two bobs');
 SET SESSION AUTHORIZATION tdm_regress_approver;

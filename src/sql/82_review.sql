@@ -389,9 +389,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                        AND o.status IN ('decided', 'applied')))
 $$;
 
--- What the decisions of other conflicts of the run rename of a row
--- (tdm._member_source): a row in two conflicts (its entity's own and a
--- key collision) may be renamed by both (their patches are merged).
+-- What the decisions of other conflicts of the run set of a row
+-- (tdm._member_source): renames, and merged values of the row merged into.
+-- A row in two conflicts (its entity's own and a key collision) may be
+-- patched by both (their patches are merged).
 CREATE FUNCTION tdm._renamed_elsewhere(c tdm.conflict, row_source jsonb) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce(jsonb_object_agg(r.key, r.value), '{}')
@@ -400,12 +401,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     JOIN tdm.managed_table m ON m.rel = c.rel
     JOIN tdm.conflict_member cm ON cm.run_id = o.run_id AND cm.conflict_id = o.conflict_id
                                AND cm.env = row_source ->> 'env'
-   CROSS JOIN LATERAL jsonb_each(d.renames -> cm.label) AS r
-   WHERE d.action = 'keep_all' AND d.renames IS NOT NULL AND d.conflict_id <> c.conflict_id
-     AND o.status = 'decided'
-     -- (a member's label starts with its environment: read only those)
-     AND EXISTS (SELECT 1 FROM jsonb_object_keys(d.renames) AS k(label)
-                  WHERE k.label = row_source ->> 'env' OR k.label LIKE (row_source ->> 'env') || ':%')
+   CROSS JOIN LATERAL jsonb_each(CASE d.action WHEN 'merge' THEN d.merged ELSE d.renames -> cm.label END) AS r
+   WHERE d.conflict_id <> c.conflict_id AND o.status = 'decided'
+     AND ((d.action = 'keep_all' AND d.renames IS NOT NULL
+           -- (a member's label starts with its environment: read only those)
+           AND EXISTS (SELECT 1 FROM jsonb_object_keys(d.renames) AS k(label)
+                        WHERE k.label = row_source ->> 'env' OR k.label LIKE (row_source ->> 'env') || ':%'))
+          OR (d.action = 'merge' AND cm.member = 0))  -- (the row merged into)
      AND tdm._member_source(cm.env, cm."row", m.pk_columns) = row_source
 $$;
 
@@ -438,14 +440,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                    WHERE e.member < k.member AND e.key = k.key AND NOT e.renamed_here) END
             AND CASE WHEN elsewhere THEN NOT tdm._renamed_elsewhere(c, k.source) ?| k.pk_columns
                      ELSE true END),
+       -- (Whether the keeper's entity still keeps the key reads this
+       -- decision only, as the apply does: a keeper moved off the key by
+       -- another decision alone still keeps it here.)
        kept_by_keeper AS (
          SELECT c.rekeyed = '{}' OR NOT EXISTS (SELECT 1 FROM needing)
                 OR EXISTS (SELECT 1 FROM members k
                             WHERE NOT k.member = ANY (c.rekeyed) AND NOT k.renamed_here
-                              AND NOT tdm._resolved_away(c, k.source)
-                              AND CASE WHEN elsewhere
-                                       THEN NOT tdm._renamed_elsewhere(c, k.source) ?| k.pk_columns
-                                       ELSE true END) AS yes)
+                              AND NOT tdm._resolved_away(c, k.source)) AS yes)
   SELECT ARRAY(
     SELECT n.member FROM needing n
      WHERE (SELECT yes FROM kept_by_keeper)
@@ -799,6 +801,34 @@ BEGIN
         USING ERRCODE = 'invalid_parameter_value',
               HINT = format('Give %s a new key, e.g. renames => ''{%s}''.', label, nk);
     END IF;
+  END IF;
+
+  -- A row another decision of the run sets a column of to another value
+  -- (the row merged into, renamed by a key collision too): which value
+  -- would hold is no reviewer's choice.
+  IF NEW.action IN ('merge', 'keep_all') THEN
+    FOR label, candidate, member_source IN
+      SELECT cm.label, CASE WHEN NEW.action = 'merge' THEN NEW.merged ELSE NEW.renames -> cm.label END,
+             tdm._member_source(cm.env, cm."row", m.pk_columns)
+        FROM tdm.conflict_member cm
+       WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+         AND ((NEW.action = 'merge' AND cm.member = 0)
+              OR (NEW.action = 'keep_all' AND coalesce(NEW.renames ? cm.label, false))) LOOP
+      SELECT e.key, jsonb_build_object('mine', candidate -> e.key, 'other', e.value)
+        INTO nk, seen
+        FROM jsonb_each(tdm._renamed_elsewhere(c, member_source)) e
+       WHERE candidate ? e.key AND candidate -> e.key <> e.value
+       LIMIT 1;
+      IF nk IS NOT NULL AND seen IS NOT NULL THEN
+        RAISE EXCEPTION 'decision on %: % sets % of % to %, which another decision of the run sets to %',
+          NEW.conflict_id, CASE WHEN NEW.action = 'merge' THEN 'merged' ELSE 'renames' END, quote_ident(nk),
+          label, seen -> 'mine', seen -> 'other'
+          USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Give the same value in both decisions (the row is a member of both conflicts).';
+      END IF;
+      nk := NULL;
+      seen := NULL;
+    END LOOP;
   END IF;
 
   NEW.decided_by := current_user;
