@@ -180,12 +180,13 @@ SELECT dblink_exec('st2', 'ALTER TABLE slots ALTER COLUMN id TYPE smallint');
 SELECT dblink_exec('st2', 'ALTER TABLE desk_lamps DROP CONSTRAINT desk_lamps_desk_id_fkey,'
                           ' ALTER COLUMN desk_id TYPE text');
 -- And st2's contact type has its fields in another order, which
--- postgres_fdw would read by position (a first name as the last).
+-- postgres_fdw would read by position (a first name as the last), in a
+-- column of it and in an array of it.
 SELECT tdm.manage_table('staging.cards');
-SELECT dblink_exec('st2', 'ALTER TABLE cards DROP COLUMN holder');
+SELECT dblink_exec('st2', 'ALTER TABLE cards DROP COLUMN holder, DROP COLUMN witnesses');
 SELECT dblink_exec('st2', 'DROP TYPE contact');
 SELECT dblink_exec('st2', 'CREATE TYPE contact AS (last_name text, first_name text)');
-SELECT dblink_exec('st2', 'ALTER TABLE cards ADD COLUMN holder contact');
+SELECT dblink_exec('st2', 'ALTER TABLE cards ADD COLUMN holder contact, ADD COLUMN witnesses contact[]');
 SELECT tdm.add_feature('R25', 'FEAT-2501', 1);
 SET client_min_messages = warning;
 SELECT tdm.tag_release('R25') AS job \gset

@@ -134,6 +134,42 @@ LANGUAGE sql IMMUTABLE AS $$
                  ELSE '' END
 $$;
 
+-- The fields of a composite type, or of an array's composite elements,
+-- with their own fields, as `(name type, ...)` ('' for other types):
+-- postgres_fdw reads a composite value field by field, in order, so an
+-- environment's type must have the target's. Read from this database's
+-- information_schema, or the environment's (`env`, tdm_remote_attributes).
+CREATE FUNCTION tdm._type_fields(data_type text, udt_schema text, udt_name text,
+                                 env text DEFAULT NULL, depth int DEFAULT 0) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  a record;
+  parts text[] := '{}';
+BEGIN
+  IF data_type NOT IN ('USER-DEFINED', 'ARRAY') OR udt_schema = 'pg_catalog' OR depth > 8 THEN
+    RETURN '';
+  END IF;
+  IF data_type = 'ARRAY' THEN
+    udt_name := substr(udt_name, 2);  -- (an array type's name is its element's with a _)
+  END IF;
+  FOR a IN EXECUTE format(
+      'SELECT a.attribute_name, a.data_type, a.attribute_udt_schema, a.attribute_udt_name,'
+      '       a.character_maximum_length::int AS max_length, a.numeric_precision::int AS num_precision,'
+      '       a.numeric_scale::int AS num_scale'
+      '  FROM %s a WHERE a.udt_schema = $1 AND a.udt_name = $2 ORDER BY a.ordinal_position',
+      CASE WHEN env IS NULL THEN 'information_schema.attributes'
+           ELSE format('%I.tdm_remote_attributes', tdm._env_schema(env)) END)
+    USING udt_schema, udt_name LOOP
+    parts := parts || (a.attribute_name || ' '
+                       || tdm._describe_type(a.data_type, a.attribute_udt_name, a.max_length,
+                                             a.num_precision, a.num_scale)
+                       || tdm._type_fields(a.data_type, a.attribute_udt_schema, a.attribute_udt_name,
+                                           env, depth + 1));
+  END LOOP;
+  RETURN CASE WHEN cardinality(parts) = 0 THEN '' ELSE '(' || array_to_string(parts, ', ') || ')' END;
+END
+$$;
+
 -- Creates (again, when its target changed) the environment's foreign
 -- tables: one per managed table,
 -- declared with the target's columns and types (so values arrive as the
@@ -187,8 +223,8 @@ BEGIN
        ' numeric_scale int'),
       ('tdm_remote_attributes', 'attributes',
        'udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
-       ' attribute_udt_name text, character_maximum_length int, numeric_precision int,'
-       ' numeric_scale int')) AS v(name, remote, columns) LOOP
+       ' attribute_udt_schema text, attribute_udt_name text, character_maximum_length int,'
+       ' numeric_precision int, numeric_scale int')) AS v(name, remote, columns) LOOP
     IF to_regclass(format('%I.%I', schema_name, catalog.name)) IS NULL THEN
       EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I OPTIONS (schema_name %L, table_name %L)',
                      schema_name, catalog.name, catalog.columns, e.server, 'information_schema',
@@ -229,20 +265,12 @@ BEGIN
   RETURN QUERY EXECUTE format(
     'SELECT c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
     '         c.character_maximum_length, c.numeric_precision, c.numeric_scale)'
-    '       || coalesce(f.fields, ''''), c.ordinal_position'
+    '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position'
     '  FROM %1$I.tdm_remote_columns c'
-    '  LEFT JOIN LATERAL (SELECT ''('' || string_agg(a.attribute_name || '' '''
-    '                              || tdm._describe_type(a.data_type, a.attribute_udt_name,'
-    '                                   a.character_maximum_length, a.numeric_precision,'
-    '                                   a.numeric_scale), '', '' ORDER BY a.ordinal_position) || '')'''
-    '                       AS fields'
-    '                       FROM %1$I.tdm_remote_attributes a'
-    '                      WHERE c.data_type = ''USER-DEFINED'''
-    '                        AND a.udt_schema = c.udt_schema AND a.udt_name = c.udt_name) f ON true'
     ' WHERE c.table_schema = $1 AND c.table_name = $2'
     ' ORDER BY c.ordinal_position', tdm._env_schema(env))
     USING (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env),
-          (SELECT relname::text FROM pg_class WHERE oid = rel);
+          (SELECT relname::text FROM pg_class WHERE oid = rel), env;
 EXCEPTION
   WHEN query_canceled OR lock_not_available THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, context = PG_EXCEPTION_CONTEXT;
@@ -395,15 +423,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.column_name::text,
          tdm._describe_type(c.data_type, c.udt_name, c.character_maximum_length::int,
                             c.numeric_precision::int, c.numeric_scale::int)
-           || coalesce((SELECT '(' || string_agg(a.attribute_name || ' '
-                                                 || tdm._describe_type(a.data_type, a.attribute_udt_name,
-                                                                       a.character_maximum_length::int,
-                                                                       a.numeric_precision::int,
-                                                                       a.numeric_scale::int),
-                                                 ', ' ORDER BY a.ordinal_position) || ')'
-                          FROM information_schema.attributes a
-                         WHERE c.data_type = 'USER-DEFINED' AND a.udt_schema = c.udt_schema
-                           AND a.udt_name = c.udt_name), ''),
+           || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name),
          c.ordinal_position::int
     FROM information_schema.columns c
    WHERE (c.table_schema::text, c.table_name::text) =

@@ -397,6 +397,7 @@ CREATE TYPE contact AS (first_name text, last_name text);
 CREATE TABLE cards (
   id          int PRIMARY KEY,
   holder      contact,
+  witnesses   contact[],
   tdm_release text,
   tdm_feature text
 );
