@@ -449,7 +449,8 @@ SELECT tdm.resolve(:'collision', 'keep_all', renames => '{"st3": {"id": 3001, "e
 -- refused, which would hold being no reviewer's choice.)
 SELECT tdm.resolve(:'own', 'keep_all', renames => '{"st3": {"email": "bob4@t"}}',
                    rationale => 'two bobs, another email');
-SELECT tdm.resolve(:'own', 'keep_all', renames => '{"st3": {"email": "bob3@t"}}',
+-- (The same values, one written as a string: "3001" is 3001.)
+SELECT tdm.resolve(:'own', 'keep_all', renames => '{"st3": {"email": "bob3@t", "id": "3001"}}',
                    rationale => 'two bobs');
 SET SESSION AUTHORIZATION tdm_regress_approver;
 SELECT tdm.approve(:'own');

@@ -189,6 +189,7 @@ DECLARE
   options text;
   current regclass;
   catalog record;
+  column_def text;
 BEGIN
   SELECT * INTO e FROM tdm.environment WHERE name = env;
   schema_name := tdm._ensure_env_schema(env);
@@ -218,26 +219,28 @@ BEGIN
   -- composite types (which postgres_fdw reads by position).
   FOR catalog IN SELECT * FROM (VALUES
       ('tdm_remote_columns', 'columns',
-       'table_schema text, table_name text, column_name text, ordinal_position int, data_type text,'
+       '{table_schema text, table_name text, column_name text, ordinal_position int, data_type text,'
        ' udt_schema text, udt_name text, character_maximum_length int, numeric_precision int,'
-       ' numeric_scale int'),
+       ' numeric_scale int}'),
       ('tdm_remote_attributes', 'attributes',
-       'udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
+       '{udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
        ' attribute_udt_schema text, attribute_udt_name text, character_maximum_length int,'
-       ' numeric_precision int, numeric_scale int')) AS v(name, remote, columns) LOOP
+       ' numeric_precision int, numeric_scale int}')) AS v(name, remote, columns) LOOP
     IF to_regclass(format('%I.%I', schema_name, catalog.name)) IS NULL THEN
       EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I OPTIONS (schema_name %L, table_name %L)',
-                     schema_name, catalog.name, catalog.columns, e.server, 'information_schema',
-                     catalog.remote);
+                     schema_name, catalog.name, array_to_string(catalog.columns::text[], ', '),
+                     e.server, 'information_schema', catalog.remote);
       EXECUTE format('ALTER FOREIGN TABLE %I.%I OWNER TO tdm_admin', schema_name, catalog.name);
     END IF;
+    -- (A column one an earlier tdm made lacks: added.)
+    FOR column_def IN SELECT trim(x) FROM unnest(catalog.columns::text[]) AS x
+                       WHERE NOT EXISTS (SELECT FROM pg_attribute a
+                                          WHERE a.attrelid = format('%I.%I', schema_name, catalog.name)::regclass
+                                            AND a.attname = split_part(trim(x), ' ', 1)
+                                            AND NOT a.attisdropped) LOOP
+      EXECUTE format('ALTER FOREIGN TABLE %I.%I ADD COLUMN %s', schema_name, catalog.name, column_def);
+    END LOOP;
   END LOOP;
-  -- (One an earlier tdm made, before composite types' fields were read.)
-  IF NOT EXISTS (SELECT FROM pg_attribute a
-                  WHERE a.attrelid = format('%I.tdm_remote_columns', schema_name)::regclass
-                    AND a.attname = 'udt_schema' AND NOT a.attisdropped) THEN
-    EXECUTE format('ALTER FOREIGN TABLE %I.tdm_remote_columns ADD COLUMN udt_schema text', schema_name);
-  END IF;
 END
 $$;
 

@@ -455,6 +455,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      ORDER BY n.member)
 $$;
 
+-- Whether two texts are different values of `rel`'s column `col`.
+CREATE FUNCTION tdm._values_differ(rel regclass, col text, a text, b text) RETURNS bool
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  differ bool;
+BEGIN
+  EXECUTE format('SELECT $1::%1$s IS DISTINCT FROM $2::%1$s', tdm._column_type(rel, col))
+    INTO differ USING a, b;
+  RETURN differ;
+END
+$$;
+
 -- Checks a decision as it is written and fills in who and when. Rejected
 -- at once: unknown conflict, one that is not waiting for a decision, a
 -- missing rationale, keep_env not a member, renames naming unknown members
@@ -814,10 +826,12 @@ BEGIN
        WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
          AND ((NEW.action = 'merge' AND cm.member = 0)
               OR (NEW.action = 'keep_all' AND coalesce(NEW.renames ? cm.label, false))) LOOP
+      -- (The values as the column's type reads them: "3001" is 3001.)
       SELECT e.key, jsonb_build_object('mine', candidate -> e.key, 'other', e.value)
         INTO nk, seen
         FROM jsonb_each(tdm._renamed_elsewhere(c, member_source)) e
        WHERE candidate ? e.key AND candidate -> e.key <> e.value
+         AND tdm._values_differ(c.rel, e.key, candidate ->> e.key, e.value #>> '{}')
        LIMIT 1;
       IF nk IS NOT NULL AND seen IS NOT NULL THEN
         RAISE EXCEPTION 'decision on %: % sets % of % to %, which another decision of the run sets to %',
