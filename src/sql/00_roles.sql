@@ -11,6 +11,7 @@ DECLARE
   owner name := (SELECT r.rolname FROM pg_catalog.pg_namespace n
                    JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
                   WHERE n.nspname = 'tdm' AND NOT r.rolsuper);
+  creator name;  -- another role that may create objects there ('public': every role)
 BEGIN
   IF owner IS NOT NULL THEN
     RAISE EXCEPTION 'schema tdm already exists, owned by %, who is not a superuser', owner
@@ -27,17 +28,17 @@ BEGIN
       USING ERRCODE = 'duplicate_schema',
             HINT = 'tdm installs into a schema tdm of its own: drop or rename that schema first.';
   END IF;
-  owner := (SELECT coalesce(r.rolname, 'public')
-              FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
-              LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
-             WHERE n.nspname = 'tdm' AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner
-               AND NOT coalesce(r.rolsuper, false) LIMIT 1);
-  IF owner IS NOT NULL THEN
+  creator := (SELECT coalesce(r.rolname, 'public')
+                FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+                LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+               WHERE n.nspname = 'tdm' AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner
+                 AND NOT coalesce(r.rolsuper, false) LIMIT 1);
+  IF creator IS NOT NULL THEN
     RAISE EXCEPTION 'schema tdm already exists, and % may create objects in it',
-      CASE WHEN owner = 'public' THEN 'every role (PUBLIC)' ELSE owner END
+      CASE WHEN creator = 'public' THEN 'every role (PUBLIC)' ELSE creator END
       USING ERRCODE = 'duplicate_schema',
             HINT = format('REVOKE CREATE ON SCHEMA tdm FROM %s; or drop that schema first.',
-                          CASE WHEN owner = 'public' THEN 'PUBLIC' ELSE quote_ident(owner) END);
+                          CASE WHEN creator = 'public' THEN 'PUBLIC' ELSE quote_ident(creator) END);
   END IF;
 END
 $schema$;

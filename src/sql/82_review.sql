@@ -361,15 +361,15 @@ $$;
 
 -- Whether a member (tdm._member_source) of conflict `c` is merged away by
 -- a rule of another conflict of the run (st3's bob into st1's bob).
-CREATE FUNCTION tdm._resolved_away(c tdm.conflict, member jsonb) RETURNS bool
+CREATE FUNCTION tdm._resolved_away(c tdm.conflict, row_source jsonb) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT EXISTS (SELECT 1 FROM tdm.conflict o
                   CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(m, n)
                   WHERE o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
                     AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
                     AND o.rule <> 'distinct_entities'
-                    AND o.members @> jsonb_build_array(member)  -- (before taking it apart)
-                    AND (e.n - 1) IS DISTINCT FROM o.survivor AND e.m @> member)
+                    AND o.members @> jsonb_build_array(row_source)  -- (before taking it apart)
+                    AND (e.n - 1) IS DISTINCT FROM o.survivor AND e.m @> row_source)
 $$;
 
 -- Whether a keep_all of `c` keeps its members `a` and `b`
@@ -409,6 +409,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                         WHERE k.label = row_source ->> 'env' OR k.label LIKE (row_source ->> 'env') || ':%'))
           OR (d.action = 'merge' AND cm.member = 0))  -- (the row merged into)
      AND tdm._member_source(cm.env, cm."row", m.pk_columns) = row_source
+$$;
+
+-- A member's key `member_key` (column -> value, `own` renames applied)
+-- with what other conflicts' decisions set of its columns and `own` does
+-- not.
+CREATE FUNCTION tdm._key_renamed_elsewhere(c tdm.conflict, row_source jsonb, member_key jsonb, own jsonb)
+RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT member_key || coalesce(jsonb_object_agg(e.key, e.value), '{}')
+    FROM jsonb_each(tdm._renamed_elsewhere(c, row_source)) e
+   WHERE member_key ? e.key AND NOT coalesce(own ? e.key, false)
 $$;
 
 -- The members of conflict `c` that a keep_all with `renames` gives new
@@ -728,14 +739,10 @@ BEGIN
                       AND NOT tdm._kept_as_one(c, x -> 'source', member_source)
                       -- (and as other decisions rename them: a row's own conflict its email)
                       AND tdm._same_key(c.rel, cols,
-                                        (x -> 'key') || (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}')
-                                                           FROM jsonb_each(tdm._renamed_elsewhere(c, x -> 'source')) e
-                                                          WHERE e.key = ANY (cols)
-                                                            AND NOT coalesce(NEW.renames -> (x ->> 'label') ? e.key, false)),
-                                        candidate || (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}')
-                                                        FROM jsonb_each(tdm._renamed_elsewhere(c, member_source)) e
-                                                       WHERE e.key = ANY (cols)
-                                                         AND NOT coalesce(NEW.renames -> label ? e.key, false)),
+                                        tdm._key_renamed_elsewhere(c, x -> 'source', x -> 'key',
+                                                                   NEW.renames -> (x ->> 'label')),
+                                        tdm._key_renamed_elsewhere(c, member_source, candidate,
+                                                                   NEW.renames -> label),
                                         m.normalize_keys)) THEN
           RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
             nk, candidate

@@ -56,6 +56,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._resolved_away(tdm.conflict, jsonb),
   tdm._new_key_members(tdm.conflict, jsonb, bool),
   tdm._renamed_elsewhere(tdm.conflict, jsonb),
+  tdm._key_renamed_elsewhere(tdm.conflict, jsonb, jsonb, jsonb),
   tdm._values_differ(regclass, text, text, text),
   tdm._normalized_key(tdm.managed_table, text[]),
   tdm._same_key(regclass, text[], jsonb, jsonb, bool),

@@ -3,7 +3,7 @@
 -- decision (a superuser's insert of a complete row) adds no audit row,
 -- while a checked one always does, whatever its statement returns.
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 
 CREATE SCHEMA tap_keys;
 CREATE TABLE tap_keys.t (id int PRIMARY KEY, d date, amt numeric, code char(5), email text,
@@ -69,6 +69,20 @@ SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"arr": "{ABCD,XY}"}'
 SELECT lives_ok($$SELECT tdm._check_values('tap_keys.v', '{"dv": "AB", "arr": "{ABC}", "vc": "ABCD   "}',
                                            'merged', 'C-tap')$$,
                 'values that fit, trailing spaces past the length included, are accepted');
+-- Values are read as the deciding session reads them and stored as
+-- consolidation reads them (UTC, ISO): a time written in Tokyo, a JSON
+-- number for a timestamp; a value that reads the same is kept as written.
+CREATE TABLE tap_keys.w (id int PRIMARY KEY, at timestamptz, n numeric);
+SET LOCAL TimeZone = 'Asia/Tokyo';
+SET LOCAL DateStyle = 'SQL, DMY';
+SELECT is(tdm._check_values('tap_keys.w', '{"at": "25/12/2024 09:00"}', 'merged', 'C-tap'),
+          '{"at": "2024-12-25 00:00:00+00"}', 'a time in the reviewer''s zone and date style is stored in UTC, ISO');
+SELECT is(tdm._check_values('tap_keys.w', '{"at": 20241225}', 'merged', 'C-tap'),
+          '{"at": "2024-12-24 15:00:00+00"}', 'a JSON number for a timestamp too');
+SELECT is(tdm._check_values('tap_keys.w', '{"n": 1.50}', 'merged', 'C-tap'),
+          '{"n": 1.50}', 'a number that reads the same stays as written');
+RESET TimeZone;
+RESET DateStyle;
 -- A rationale of white space alone, Unicode spaces included, is blank.
 SELECT throws_ok($$SELECT tdm.resolve('C-tapkeys0001', 'keep', 'st1', rationale => E'\u00a0\u3000\t')$$,
                  '23502', NULL, 'a rationale of no-break and ideographic spaces is refused');
