@@ -398,6 +398,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce(jsonb_object_agg(r.key, r.value), '{}')
     FROM tdm.decision d
     JOIN tdm.conflict o ON o.conflict_id = d.conflict_id AND o.run_id = c.run_id AND o.rel = c.rel
+                       -- (only the conflicts the row is in: their members
+                       -- are taken apart below)
+                       AND o.members @> jsonb_build_array(row_source)
     JOIN tdm.managed_table m ON m.rel = c.rel
     JOIN tdm.conflict_member cm ON cm.run_id = o.run_id AND cm.conflict_id = o.conflict_id
                                AND cm.env = row_source ->> 'env'
