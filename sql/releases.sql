@@ -135,3 +135,37 @@ EXCEPTION WHEN object_not_in_prerequisite_state THEN
 END
 $$;
 UPDATE rel_st1.couriers SET name = 'Cy' WHERE courier_id = 3301;
+
+-- A key an earlier call of a run gave is not given again once a row of
+-- another release holds it. R36's st2 user shares st1's id with another
+-- email and is re-keyed; staging goes back to before R36, and R37 brings
+-- and promotes a user with that new key. R36 consolidated again completes,
+-- its user taking another key (before: invalid for good, the old key
+-- taken in staging and master).
+IMPORT FOREIGN SCHEMA public LIMIT TO (users) FROM SERVER st1 INTO rel_st1;
+CREATE SCHEMA rel_st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (users) FROM SERVER st2 INTO rel_st2;
+SELECT tdm.create_release('R36'), tdm.add_feature('R36', 'FEAT-3601', 1),
+       tdm.create_release('R37'), tdm.add_feature('R37', 'FEAT-3701', 1);
+INSERT INTO rel_st1.users (user_id, email, role, created_at, updated_at, tdm_release, tdm_feature)
+VALUES (3601, 'r36.one@example.com', 'Customer', '2026-01-01', '2026-01-01', 'R36', 'FEAT-3601');
+INSERT INTO rel_st2.users (user_id, email, role, created_at, updated_at, tdm_release, tdm_feature)
+VALUES (3601, 'r36.two@example.com', 'Customer', '2026-01-01', '2026-01-01', 'R36', 'FEAT-3601');
+SET client_min_messages = warning;
+SELECT tdm.snapshot('staging before R36', 'staging') AS snap36 \gset
+SELECT tdm.tag_release('R36') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R36') AS run36 \gset
+SELECT (new_key ->> 'user_id')::bigint AS taken FROM tdm.key_map WHERE run_id = :run36 AND env = 'st2' \gset
+SELECT tdm.rollback(:snap36) IS NOT NULL AS rolled_back;
+INSERT INTO rel_st1.users (user_id, email, role, created_at, updated_at, tdm_release, tdm_feature)
+VALUES (:taken, 'r37@example.com', 'Customer', '2026-01-01', '2026-01-01', 'R37', 'FEAT-3701');
+SELECT tdm.tag_release('R37') IS NOT NULL AS tagged, tdm.consolidate('R37') IS NOT NULL AS consolidated,
+       tdm.promote('R37') IS NOT NULL AS promoted;
+SELECT tdm.consolidate('R36') = :run36 AS same_run;
+RESET client_min_messages;
+SELECT r.status, (k.new_key ->> 'user_id')::bigint > :taken AS past_the_taken_key
+  FROM tdm.run r JOIN tdm.key_map k USING (run_id) WHERE r.run_id = :run36;
+SELECT email, tdm_release, user_id = :taken AS has_the_taken_key FROM staging.users
+ WHERE tdm_release IN ('R36', 'R37') ORDER BY email;
+DELETE FROM rel_st1.users WHERE tdm_release IN ('R36', 'R37');
+DELETE FROM rel_st2.users WHERE tdm_release = 'R36';

@@ -402,14 +402,15 @@ SELECT l.id, l."Stock Code", p.name, n.note FROM master.product_lines l
 -- Bad input: archiving R27 while R30's lines in master reference its
 -- products, through a foreign key that would delete the lines (ON DELETE
 -- CASCADE): refused, R30's lines stay.
--- master's foreign key from lines to products, declared again with `options`
-CREATE FUNCTION pg_temp.lines_fk(options text) RETURNS void LANGUAGE plpgsql AS $$
+-- A target's foreign key from lines to products, declared again with `options`
+CREATE FUNCTION pg_temp.lines_fk(options text, target text DEFAULT 'master') RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-  fk text := (SELECT conname FROM pg_constraint WHERE conrelid = 'master.product_lines'::regclass AND contype = 'f');
+  fk text := (SELECT conname FROM pg_constraint
+               WHERE conrelid = format('%I.product_lines', target)::regclass AND contype = 'f');
 BEGIN
-  EXECUTE format('ALTER TABLE master.product_lines DROP CONSTRAINT %I,'
-                 ' ADD CONSTRAINT %I FOREIGN KEY ("Stock Code") REFERENCES master.products ("Stock Code") %s',
-                 fk, fk, options);
+  EXECUTE format('ALTER TABLE %1$I.product_lines DROP CONSTRAINT %2$I,'
+                 ' ADD CONSTRAINT %2$I FOREIGN KEY ("Stock Code") REFERENCES %1$I.products ("Stock Code") %3$s',
+                 target, fk, options);
 END
 $$;
 SELECT pg_temp.lines_fk('ON DELETE CASCADE');
@@ -426,6 +427,14 @@ SELECT tdm.archive_release('R30'), tdm.archive_release('R27');
 SELECT tdm.restore_release('R30');
 SELECT tdm.restore_release('R27'), tdm.restore_release('R30');
 SELECT id, "Stock Code", tdm_release FROM master.product_lines ORDER BY id;
+-- Bad input: consolidating R27 again while R30's lines in staging
+-- reference its products: refused before anything is deleted, naming R30,
+-- also through a foreign key that would have deleted the lines.
+SELECT tdm.consolidate('R27');
+SELECT pg_temp.lines_fk('ON DELETE CASCADE', 'staging');
+SELECT tdm.consolidate('R27');
+SELECT id, "Stock Code", tdm_release FROM staging.product_lines WHERE tdm_release = 'R30' ORDER BY id;
+SELECT pg_temp.lines_fk('', 'staging');
 
 -- A decision outranks a rule that settles its conflict later: two makers
 -- of one product under features of equal priority go to review, st2's is

@@ -487,6 +487,23 @@ BEGIN
   -- New keys: the ones an earlier call of the run gave (a re-run loads the
   -- same rows), else the next ones, given in the rows' order.
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey') THEN
+    -- (Not a key a row holds now: a collected row that keeps its key, or
+    -- one of another release in the target or master, which took it since
+    -- that call, as a release consolidated and promoted in between may
+    -- have. That row gets the next key instead.)
+    IF EXISTS (SELECT 1 FROM pg_temp.tdm_previous_keys k WHERE k.rel = the_rel) THEN
+      EXECUTE format(
+        'DELETE FROM pg_temp.tdm_previous_keys k'
+        ' WHERE k.rel = $1 AND (k.new_key->>%1$L)::%2$s IN ('
+        '         SELECT t.%1$I FROM %3$s t'
+        '          WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_plan p'
+        '                             WHERE p.row_ctid = t.ctid AND p.role IN (''rekey'', ''drop'', ''delete''))'
+        '         UNION ALL SELECT t.%1$I FROM %4$s t WHERE t.%5$I IS DISTINCT FROM $2'
+        '         UNION ALL SELECT t.%1$I FROM %6$s t WHERE t.%5$I IS DISTINCT FROM $2)',
+        m.pk_columns[1], tdm._column_type(the_rel, m.pk_columns[1]), collected, target_rel,
+        m.release_column, coalesce(tdm._target_table('master', the_rel), target_rel))
+        USING the_rel, (SELECT r.release FROM tdm.run r WHERE r.run_id = run);
+    END IF;
     new_key := tdm._new_key_expr(the_rel, target_rel, collected);
     IF EXISTS (SELECT 1 FROM pg_temp.tdm_previous_keys k WHERE k.rel = the_rel) THEN
       new_key := format('coalesce((SELECT (k.new_key->>%L)::%s FROM pg_temp.tdm_previous_keys k'

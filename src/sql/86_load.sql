@@ -268,6 +268,62 @@ BEGIN
 END
 $$;
 
+-- Refuses deleting `release`'s rows from `target` (by `what`: archiving,
+-- or loading the release again) while rows of other releases reference
+-- them, before anything is deleted, naming the tables and the foreign key:
+-- one ON DELETE CASCADE, SET NULL or SET DEFAULT would delete or change
+-- those rows without a word, a deferrable one refuses only at commit with
+-- PostgreSQL's own message; the others (`every_key`) refuse the delete
+-- with it. One join per foreign key.
+CREATE FUNCTION tdm._refuse_referenced_delete(caller text, target text, release text, what text,
+                                              hint text, every_key bool) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t record;
+  referencing bigint;
+  holders text;
+BEGIN
+  FOR t IN SELECT con.conname, con.conrelid::regclass AS child, con.confrelid::regclass AS parent,
+                  p.release_column AS parent_release, c.release_column AS child_release,
+                  CASE con.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
+                                       WHEN 'd' THEN 'SET DEFAULT' END AS action,
+                  con.condeferrable AS deferrable,
+                  (SELECT string_agg(format('x.%I = y.%I', ca.attname, pa.attname), ' AND ')
+                     FROM unnest(con.conkey, con.confkey) AS k(c, p)
+                     JOIN pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.c
+                     JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.p) AS matches
+             FROM pg_constraint con
+             JOIN tdm._target_tables(target) p ON p.rel = con.confrelid
+             LEFT JOIN tdm._target_tables(target) c ON c.rel = con.conrelid
+            WHERE con.contype = 'f' AND (every_key OR con.confdeltype IN ('c', 'n', 'd') OR con.condeferrable)
+            ORDER BY con.conrelid::regclass::text, con.conname LOOP
+    EXECUTE format('SELECT count(*), string_agg(DISTINCT %s, '', '') FROM %s x JOIN %s y ON %s'
+                   ' WHERE y.%I = $1%s',
+                   CASE WHEN t.child_release IS NULL THEN 'NULL' ELSE format('x.%I', t.child_release) END,
+                   t.child, t.parent, t.matches, t.parent_release,
+                   CASE WHEN t.child_release IS NULL THEN ''
+                        ELSE format(' AND x.%I IS DISTINCT FROM $1', t.child_release) END)
+      INTO referencing, holders USING release;
+    IF referencing > 0 THEN
+      RAISE EXCEPTION '%: % row(s) of other releases in % reference release %''s rows in %',
+        caller, referencing, t.child, release, t.parent
+        USING ERRCODE = 'foreign_key_violation',
+              DETAIL = concat_ws(' ',
+                         'Releases referencing them: ' || holders || '.',
+                         CASE WHEN t.action IS NOT NULL
+                              THEN format('Foreign key %s is ON DELETE %s: %s would %s them.',
+                                          t.conname, t.action, what,
+                                          CASE t.action WHEN 'CASCADE' THEN 'delete' ELSE 'change' END)
+                              WHEN t.deferrable
+                              THEN format('Foreign key %s is deferrable: PostgreSQL would refuse %s at commit.',
+                                          t.conname, what)
+                              ELSE format('Foreign key %s refuses %s.', t.conname, what) END),
+              HINT = hint;
+    END IF;
+  END LOOP;
+END
+$$;
+
 -- Loads every managed table's collected rows into the target; returns the
 -- rows loaded and records per table counts in the run.
 CREATE FUNCTION tdm._load(run bigint, release text, target text) RETURNS bigint
@@ -281,6 +337,12 @@ DECLARE
   approved record;
   got record;
 BEGIN
+  -- (Other releases' rows in the target that reference the rows replaced:
+  -- refused, not deleted or changed by an ON DELETE action.)
+  PERFORM tdm._refuse_referenced_delete(
+    'consolidate', target, release, 'loading the release again',
+    format('Consolidate release %s before the releases that reference it, or delete their rows from %s'
+           ' first and consolidate them again afterwards.', release, target), true);
   FOR t IN SELECT x.managed AS rel, x.step, x.rel AS target_rel, x.release_column,
                   format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
              FROM tdm._target_tables(target) x LOOP

@@ -357,7 +357,6 @@ DECLARE
   before record;
   after record;
   archived bigint := 0;
-  referencing bigint;
 BEGIN
   IF tdm._presence(r.status) <> 'target' THEN
     RAISE EXCEPTION 'archive_release: release "%" is not in master (it is %)', release, r.status
@@ -395,37 +394,8 @@ BEGIN
   -- NULL or SET DEFAULT) would delete or change other releases' rows, which
   -- no restore brings back; a deferred one would refuse only at commit:
   -- refused here as the others are.
-  FOR t IN SELECT con.conname, con.conrelid::regclass AS child, con.confrelid::regclass AS parent,
-                  p.release_column AS parent_release, c.release_column AS child_release,
-                  CASE con.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
-                                       WHEN 'd' THEN 'SET DEFAULT' END AS action,
-                  (SELECT string_agg(format('x.%I = y.%I', ca.attname, pa.attname), ' AND ')
-                     FROM unnest(con.conkey, con.confkey) AS k(c, p)
-                     JOIN pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.c
-                     JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.p) AS matches
-             FROM pg_constraint con
-             JOIN tdm._target_tables('master') p ON p.rel = con.confrelid
-             LEFT JOIN tdm._target_tables('master') c ON c.rel = con.conrelid
-            WHERE con.contype = 'f' AND (con.confdeltype IN ('c', 'n', 'd') OR con.condeferrable)
-            ORDER BY con.conrelid::regclass::text, con.conname LOOP
-    EXECUTE format('SELECT count(*) FROM %s x JOIN %s y ON %s WHERE y.%I = $1%s', t.child, t.parent,
-                   t.matches, t.parent_release,
-                   CASE WHEN t.child_release IS NULL THEN ''
-                        ELSE format(' AND x.%I IS DISTINCT FROM $1', t.child_release) END)
-      INTO referencing USING release;
-    IF referencing > 0 THEN
-      RAISE EXCEPTION 'archive_release: % row(s) of other releases in % reference release %''s rows in %',
-        referencing, t.child, release, t.parent
-        USING ERRCODE = 'foreign_key_violation',
-              DETAIL = CASE WHEN t.action IS NULL
-                            THEN format('Foreign key %s is deferrable: PostgreSQL would refuse the archive at commit.',
-                                        t.conname)
-                            ELSE format('Foreign key %s is ON DELETE %s: archiving would %s them, and no restore brings them back.',
-                                        t.conname, t.action, CASE t.action WHEN 'CASCADE' THEN 'delete' ELSE 'change' END)
-                       END,
-              HINT = 'Archive the releases that reference it first.';
-    END IF;
-  END LOOP;
+  PERFORM tdm._refuse_referenced_delete('archive_release', 'master', release, 'archiving',
+                                        'Archive the releases that reference it first.', false);
   BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
   EXCEPTION WHEN foreign_key_violation THEN
