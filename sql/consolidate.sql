@@ -83,7 +83,12 @@ SELECT conflict_id AS auto_one FROM tdm.conflict WHERE run_id = 1 AND rule = 'ex
 
 -- Invalid decisions are rejected at once.
 INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale) VALUES ('C-000000000000', 'keep', 'st1', 'x');
-SELECT tdm.resolve(:'auto_one', 'keep', 'st1', rationale => 'x');
+-- (A conflict a rule settled can be decided too: the decision outranks
+-- the rule. Withdrawn, the rule settles it again.)
+SELECT tdm.resolve(:'auto_one', 'keep', 'st2', rationale => 'st2 is the reference');
+SELECT status, rule FROM tdm.conflict WHERE run_id = 1 AND conflict_id = :'auto_one';
+DELETE FROM tdm.decision WHERE conflict_id = :'auto_one';
+SELECT status, rule FROM tdm.conflict WHERE run_id = 1 AND conflict_id = :'auto_one';
 SELECT tdm.resolve(:'c001', 'keep', 'st1');
 SELECT tdm.resolve(:'c001', 'keep', 'st1', rationale => '  ');
 SELECT tdm.resolve(:'c001', 'keep', 'st2', rationale => 'st2 is not a member');

@@ -496,6 +496,37 @@ RESET client_min_messages;
 SELECT status, rows_collected, rows_loaded, rows_merged FROM tdm.run WHERE run_id = :run;
 SELECT id, email, name FROM staging.visitors WHERE tdm_release = 'R35';
 
+-- A rule's merged row that breaks a CHECK constraint of the target: st1
+-- knows product 38's name, st2 its maker, and the merge of the two (rule
+-- non_conflicting_merge) names it after its maker, which staging refuses.
+-- The run is invalid; a reviewer decides the conflict (a decision
+-- outranks the rule: before, it was refused as auto_resolved) and it loads.
+SELECT tdm.manage_table('staging.products', '{Stock Code}');
+ALTER TABLE staging.products ADD CONSTRAINT not_named_after_maker CHECK (name IS DISTINCT FROM maker) NOT VALID;
+SELECT tdm.create_release('R38');
+SELECT tdm.add_feature('R38', 'FEAT-3801', 1);
+INSERT INTO types_st1.products VALUES (38, 'P38', 'ACME', NULL, 'R38', 'FEAT-3801');
+INSERT INTO types_st2.products VALUES (38, 'P38', NULL, 'ACME', 'R38', 'FEAT-3801');
+SELECT tdm.tag_release('R38') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R38') AS run \gset
+RESET client_min_messages;
+SELECT r.status, v.kind, v.row_key, c.rule, c.status AS conflict_status
+  FROM tdm.run r JOIN tdm.violation v USING (run_id)
+  JOIN tdm.conflict_member cm ON cm.run_id = v.run_id AND cm.env = v.row_key ->> 'env'
+                             AND cm."row" @> (v.row_key -> 'key')
+  JOIN tdm.conflict c ON c.run_id = cm.run_id AND c.conflict_id = cm.conflict_id
+ WHERE r.run_id = :run;
+SELECT tdm.resolve(conflict_id, 'keep', 'st1', rationale => 'the name is the product''s')
+  FROM tdm.conflict WHERE run_id = :run;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R38') = :run AS same_run;
+RESET client_min_messages;
+SELECT r.status, c.status AS conflict_status, c.rule
+  FROM tdm.run r JOIN tdm.conflict c USING (run_id) WHERE r.run_id = :run;
+SELECT id, name, maker FROM staging.products WHERE tdm_release = 'R38';
+ALTER TABLE staging.products DROP CONSTRAINT not_named_after_maker;
+
 -- The suite's tables leave tdm as they came (the jobs check after the
 -- suites consolidates R2, which was tagged without them).
 DO $$

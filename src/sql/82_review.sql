@@ -571,13 +571,13 @@ BEGIN
       USING ERRCODE = 'undefined_object',
             HINT = 'Pending conflicts are in tdm.review_queue.';
   END IF;
-  IF c.status NOT IN ('pending', 'stale', 'decided') THEN
+  -- (A conflict a rule settled may be decided too: the decision outranks
+  -- the rule, as when a rule's merged row breaks a CHECK constraint.)
+  IF c.status NOT IN ('pending', 'stale', 'decided', 'auto_resolved') THEN
     RAISE EXCEPTION 'decision on %: the conflict is %, not waiting for a decision',
       NEW.conflict_id, c.status
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = CASE c.status WHEN 'auto_resolved'
-                     THEN format('Rule %s settled it: %s', c.rule, c.rationale)
-                     ELSE 'Its run has loaded it already.' END;
+            HINT = 'Its run has loaded it already.';
   END IF;
   IF NEW.action IS NULL THEN
     RAISE EXCEPTION 'decision on %: an action is required', NEW.conflict_id
@@ -891,8 +891,11 @@ BEGIN
     RETURN NULL;
   END IF;
   IF TG_OP = 'DELETE' THEN
+    -- (Back to its rule, when one had settled it before the decision.)
     IF (tdm._latest_conflict(OLD.conflict_id)).status IN ('decided', 'stale') THEN
-      PERFORM tdm._mark_conflict(OLD.conflict_id, 'pending');
+      PERFORM tdm._mark_conflict(OLD.conflict_id,
+                                 CASE WHEN (tdm._latest_conflict(OLD.conflict_id)).rule = 'manual'
+                                      THEN 'pending' ELSE 'auto_resolved' END);
     END IF;
     INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
     VALUES (acting, 'withdraw_decision', OLD.conflict_id, jsonb_build_object('action', OLD.action),
