@@ -210,6 +210,14 @@ CREATE UNIQUE INDEX users_one_per_release ON staging.users ((lower(tdm_release))
 SELECT tdm.consolidate('R3') AS run;
 SELECT status, calls FROM tdm.run WHERE run_id = 1;
 DROP INDEX staging.users_one_per_release;
+-- Nor one checked at commit (a deferred exclusion constraint): the load
+-- checks it, and the refusal is the call's, with the same HINT (at
+-- commit it had PostgreSQL's message alone).
+ALTER TABLE staging.users ADD CONSTRAINT users_one_per_release
+  EXCLUDE USING btree ((lower(tdm_release)) WITH =) DEFERRABLE INITIALLY DEFERRED;
+SELECT tdm.consolidate('R3') AS run;
+SELECT status, calls FROM tdm.run WHERE run_id = 1;
+ALTER TABLE staging.users DROP CONSTRAINT users_one_per_release;
 
 -- Fifth call: completed.
 SELECT tdm.consolidate('R3') AS run;

@@ -169,3 +169,23 @@ SELECT email, tdm_release, user_id = :taken AS has_the_taken_key FROM staging.us
  WHERE tdm_release IN ('R36', 'R37') ORDER BY email;
 DELETE FROM rel_st1.users WHERE tdm_release IN ('R36', 'R37');
 DELETE FROM rel_st2.users WHERE tdm_release = 'R36';
+
+-- Bad input: two couriers of R39 without a depot or a name, in st1 and
+-- st2, where staging's unique key counts NULLs as equal (NULLS NOT
+-- DISTINCT). No conflict groups them (a key with a NULL matches no row):
+-- the run is invalid, and the HINT says what to do, not the one about
+-- keys spelled differently.
+IMPORT FOREIGN SCHEMA public LIMIT TO (couriers) FROM SERVER st2 INTO rel_st2;
+ALTER TABLE staging.couriers ADD CONSTRAINT couriers_one_unnamed UNIQUE NULLS NOT DISTINCT (tdm_release, depot, name);
+SELECT tdm.create_release('R39'), tdm.add_feature('R39', 'FEAT-3901', 1);
+INSERT INTO rel_st1.couriers VALUES (3901, NULL, NULL, 'R39', 'FEAT-3901');
+INSERT INTO rel_st2.couriers VALUES (3902, NULL, NULL, 'R39', 'FEAT-3901');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R39') IS NOT NULL AS tagged;
+RESET client_min_messages;
+SELECT tdm.consolidate('R39') IS NOT NULL AS consolidated;
+SELECT v.kind, v.detail -> 'values' AS "values" FROM tdm.violation v
+  JOIN tdm.run r USING (run_id) WHERE r.release = 'R39' ORDER BY v.row_key ->> 'env';
+ALTER TABLE staging.couriers DROP CONSTRAINT couriers_one_unnamed;
+DELETE FROM rel_st1.couriers WHERE tdm_release = 'R39';
+DELETE FROM rel_st2.couriers WHERE tdm_release = 'R39';

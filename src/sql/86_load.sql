@@ -371,6 +371,21 @@ BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
   END IF;
   PERFORM tdm._check_loaded_references();
+  -- The target's deferred constraints are checked now, where what they
+  -- refuse is the load's refusal; at commit it would be the caller's,
+  -- with PostgreSQL's message alone. Those deferred by default are
+  -- deferred again.
+  FOR t IN SELECT DISTINCT n.nspname, con.conname, con.condeferred
+             FROM pg_constraint con
+             JOIN pg_namespace n ON n.oid = con.connamespace
+             JOIN tdm._target_tables(target) x ON x.rel = con.conrelid
+            WHERE con.condeferrable
+            ORDER BY 1, 2 LOOP
+    EXECUTE format('SET CONSTRAINTS %I.%I IMMEDIATE', t.nspname, t.conname);
+    IF t.condeferred THEN
+      EXECUTE format('SET CONSTRAINTS %I.%I DEFERRED', t.nspname, t.conname);
+    END IF;
+  END LOOP;
 
   -- What is in the target now is what validation approved.
   FOR t IN SELECT x.managed AS rel, x.rel AS target_rel, x.release_column,

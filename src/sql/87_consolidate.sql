@@ -384,37 +384,38 @@ BEGIN
       BEGIN
         loaded := tdm._load(run.run_id, the_release, the_target);
       EXCEPTION WHEN integrity_constraint_violation OR data_exception THEN
-        IF NOT enforced THEN
-          RAISE;
-        END IF;
         GET STACKED DIAGNOSTICS load_error = RETURNED_SQLSTATE, load_message = MESSAGE_TEXT,
                                 load_detail = PG_EXCEPTION_DETAIL, load_hint = PG_EXCEPTION_HINT,
                                 load_constraint = CONSTRAINT_NAME, load_table = TABLE_NAME,
                                 load_schema = SCHEMA_NAME, load_column = COLUMN_NAME,
                                 load_type = PG_DATATYPE_NAME;
         phase_ms := tdm._add_ms(phase_ms, 'load', since);
-        since := clock_timestamp();
-        UPDATE tdm.run x SET status = 'validating' WHERE x.run_id = run.run_id;
-        errors := tdm._validate_tables(job, run.run_id, the_release, the_target, 'constraints');
-        phase_ms := tdm._add_ms(phase_ms, 'validate', since);
+        -- (Where the target does not enforce everything at insert time,
+        -- validation checked every constraint before the load already.)
+        IF enforced THEN
+          since := clock_timestamp();
+          UPDATE tdm.run x SET status = 'validating' WHERE x.run_id = run.run_id;
+          errors := tdm._validate_tables(job, run.run_id, the_release, the_target, 'constraints');
+          phase_ms := tdm._add_ms(phase_ms, 'validate', since);
+        END IF;
         IF errors = 0 THEN
           -- (An index the load builds after the rows, as pg_restore does,
           -- fails as "could not create unique index": the DBA created none.)
-          IF load_message LIKE 'could not create unique index %' THEN
-            load_message := format('consolidate: the rows loaded into %s break its unique index %s',
+          IF load_message ~ '^could not create (unique index|exclusion constraint) ' THEN
+            load_message := format('consolidate: the rows loaded into %s break its %s',
                                    coalesce(quote_ident(load_schema) || '.' || quote_ident(load_table),
                                             the_target),
-                                   substr(load_message, length('could not create unique index ') + 1));
+                                   substr(load_message, length('could not create ') + 1));
+          ELSIF load_message NOT LIKE 'consolidate: %' THEN
+            load_message := 'consolidate: ' || load_message;
           END IF;
           -- What validation does not check: an exclusion constraint, a
-          -- partial or expression unique index, or another release's row
-          -- that references a row this load replaces.
+          -- partial or expression unique index.
           load_hint := coalesce(nullif(load_hint, ''),
                                 'Nothing was loaded. Validation found nothing wrong with the rows:'
                                 ' it checks NOT NULL, CHECK, unique keys, their foreign keys and the'
                                 ' business rules, not exclusion constraints, partial or expression'
-                                ' unique indexes, other releases'' rows that reference a replaced'
-                                ' row, or the CHECK and NOT NULL constraints of master''s rows that'
+                                ' unique indexes, or the CHECK and NOT NULL constraints of master''s rows that'
                                 ' come along with the release because its rows reference them (one'
                                 ' added NOT VALID that master breaks). Fix what the error names, then'
                                 ' consolidate again.');
@@ -455,11 +456,23 @@ BEGIN
       -- no decision can settle them.
       IF EXISTS (SELECT 1 FROM tdm.violation v
                   WHERE v.run_id = run.run_id AND v.kind = 'unique'
-                    AND v.detail ->> 'with' = 'other collected rows') THEN
+                    AND v.detail ->> 'with' = 'other collected rows'
+                    AND NOT EXISTS (SELECT 1 FROM jsonb_each(v.detail -> 'values') e
+                                     WHERE e.value = 'null')) THEN
         see_violations := see_violations
           || ' Rows the target''s unique keys call equal but that are spelled differently (a case-insensitive'
           || ' type or collation) form no conflict: register such a natural key with normalize_keys'
           || ' (tdm.manage_table), or make the environments spell it alike.';
+      END IF;
+      -- (A unique key declared NULLS NOT DISTINCT: a key with a NULL
+      -- matches no row in detection, as natural keys never do.)
+      IF EXISTS (SELECT 1 FROM tdm.violation v
+                  WHERE v.run_id = run.run_id AND v.kind = 'unique'
+                    AND EXISTS (SELECT 1 FROM jsonb_each(v.detail -> 'values') e
+                                 WHERE e.value = 'null')) THEN
+        see_violations := see_violations
+          || ' Rows whose unique key holds a NULL where the key counts NULLs as equal (NULLS NOT DISTINCT)'
+          || ' form no conflict: give them values in the environments, then tag again.';
       END IF;
       IF EXISTS (SELECT 1 FROM tdm.violation v
                   WHERE v.run_id = run.run_id AND v.kind = 'unique'
