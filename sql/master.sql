@@ -9,9 +9,17 @@ CREATE FUNCTION pg_temp.master_state() RETURNS text LANGUAGE sql AS $$
          LATERAL tdm._release_checksum(tdm._target_table('master', m.rel), m.rel, m.release_column, NULL) c
 $$;
 
--- Bad input: promotion needs a consolidated release.
+-- Bad input: promotion needs a consolidated release. The HINT names the
+-- step the release needs now: an open one without features is planned
+-- first, then tagged (not consolidated, which would refuse it too).
 SELECT tdm.promote('R404');
 SELECT tdm.promote('R4');
+SELECT tdm.create_release('R4-draft');
+SELECT tdm.promote('R4-draft');
+SELECT tdm.add_feature('R4-draft', 'FEAT-1', 1);
+SELECT tdm.deploy('R4-draft', 'v4.0');
+DELETE FROM tdm.feature WHERE release = 'R4-draft';
+DELETE FROM tdm.release WHERE release = 'R4-draft';
 
 -- R2 first: the master tables are created like staging's (keys, checks,
 -- foreign keys between them).

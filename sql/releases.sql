@@ -120,18 +120,21 @@ SELECT d.rolled_back_at IS NOT NULL AS undone, r.status
   FROM tdm.deployment d JOIN tdm.release r USING (release) WHERE d.deployment_id = :deployment;
 -- Bad input: R33's data changed in st1 after it was promoted; consolidating
 -- it again is refused, and the DETAIL says a promoted release is not
--- tagged again.
+-- tagged again (the message does not send to tdm.tag_release, which
+-- would refuse it; the HINT says what to do).
 UPDATE rel_st1.couriers SET name = 'Cyd' WHERE courier_id = 3301;
 DO $$
 DECLARE
   message text;
   detail text;
+  hint text;
 BEGIN
   PERFORM tdm.consolidate('R33');
 EXCEPTION WHEN object_not_in_prerequisite_state THEN
-  GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+  GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
   RAISE NOTICE '%', message;
   RAISE NOTICE '%', substring(detail FROM 'It is .*');  -- (after the lock's time)
+  RAISE NOTICE '%', hint;
 END
 $$;
 UPDATE rel_st1.couriers SET name = 'Cy' WHERE courier_id = 3301;

@@ -194,15 +194,25 @@ BEGIN
                                   ' other side the same way (or undo it), then run tdm.tag_release(%L) again.',
                                   r.release);
           END IF;
+          -- (A release past consolidation is not tagged again: its
+          -- message sends nobody to tdm.tag_release, which refuses it.)
+          IF tdm._presence(r.status) <> 'neither' THEN
+            RAISE EXCEPTION '%.% changed after tagging: % rows locked, % now%',
+              got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), lock.row_count, got.n,
+              CASE WHEN lock.row_count = got.n THEN ' with different content' ELSE '' END
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = format('Release %s was locked at %s. It is %s and is not tagged again: the'
+                                    ' changed rows belong in a new release.', r.release, r.locked_at,
+                                    r.status),
+                    HINT = format('Tag the changed rows of %s with a new release, or change them back.',
+                                  got.env);
+          END IF;
           RAISE EXCEPTION '%.% changed after tagging: % rows locked, % now%; run tdm.tag_release(%) again',
             got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), lock.row_count, got.n,
             CASE WHEN lock.row_count = got.n THEN ' with different content' ELSE '' END,
             quote_literal(r.release)
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('Release %s was locked at %s.%s', r.release, r.locked_at,
-                                  CASE WHEN tdm._presence(r.status) <> 'neither'
-                                       THEN format(' It is %s and is not tagged again: the changed rows belong'
-                                                   ' in a new release.', r.status) ELSE '' END);
+                  DETAIL = format('Release %s was locked at %s.', r.release, r.locked_at);
         END IF;
       END IF;
     END LOOP;

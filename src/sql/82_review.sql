@@ -15,7 +15,7 @@ $$;
 -- fetched); `normalized`: as text, as natural keys of a table managed
 -- with normalize_keys are (case and surrounding spaces ignored).
 -- A type whose values are cast in a definer's lookup (tdm._key_in_release,
--- tdm._key_taken) must run no code a non-superuser wrote: a domain's CHECK
+-- tdm._key_holder) must run no code a non-superuser wrote: a domain's CHECK
 -- (or a range's or composite's parts) of such a role would run with the
 -- extension owner's rights. Untrusted ones are compared as text.
 CREATE FUNCTION tdm._is_trusted_type(type_oid oid) RETURNS bool
@@ -134,32 +134,35 @@ BEGIN
 END
 $$;
 
--- Whether a natural-key value set is taken in the target or in master by
--- a row of another release (definer: reviewers do not read the target tables).
-CREATE FUNCTION tdm._key_taken(rel regclass, columns text[], key_values jsonb, release text)
-RETURNS bool
+-- The row of another release that holds `key_values` of key `columns` in
+-- the target's table `rel` or in master, where the release goes next, as
+-- a refusal names it ("release R1's row in master.users"); NULL when none
+-- (definer: reviewers do not read the target tables).
+CREATE FUNCTION tdm._key_holder(rel regclass, columns text[], key_values jsonb, release text)
+RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
 SET extra_float_digits TO 1 AS $$
 DECLARE
   m tdm.managed_table;
   searched regclass;
-  taken bool;
+  holder text;
 BEGIN
-  SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _key_taken.rel;
+  SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _key_holder.rel;
   PERFORM tdm._require_key(m, columns);
   -- In the target, and in master, where the release goes next.
-  FOR searched IN SELECT DISTINCT x FROM unnest(ARRAY[rel, tdm._target_table('master', rel)]) AS x
-                   WHERE x IS NOT NULL LOOP
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s t WHERE %s AND t.%I IS DISTINCT FROM $2)',
-                   searched, tdm._key_matches(rel, columns, tdm._normalized_key(m, columns)),
-                   m.release_column)
-      INTO taken USING key_values, release;
-    IF taken THEN
-      RETURN true;
+  FOR searched IN SELECT u.x FROM unnest(ARRAY[rel, tdm._target_table('master', rel)]) WITH ORDINALITY AS u(x, i)
+                   WHERE u.x IS NOT NULL GROUP BY u.x ORDER BY min(u.i) LOOP
+    EXECUTE format('SELECT format(''release %%s''''s row in %%s'', t.%I, $3) FROM %s t'
+                   ' WHERE %s AND t.%I IS DISTINCT FROM $2 LIMIT 1',
+                   m.release_column, searched,
+                   tdm._key_matches(rel, columns, tdm._normalized_key(m, columns)), m.release_column)
+      INTO holder USING key_values, release, searched::text;
+    IF holder IS NOT NULL THEN
+      RETURN holder;
     END IF;
   END LOOP;
-  RETURN false;
+  RETURN NULL;
 END
 $$;
 
@@ -503,6 +506,7 @@ DECLARE
   earlier text[];
   earlier_release text;
   consolidating int;  -- the backend consolidating the release, if any
+  holder text;        -- the row of another release a key is taken by
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
   -- as it was: it was checked when it was taken.
@@ -695,10 +699,11 @@ BEGIN
                                AND tdm._same_key(c.rel, cols,
                                                  (SELECT jsonb_object_agg(col, cm."row" -> col)
                                                     FROM unnest(cols) AS col), candidate, false));
-      IF tdm._key_taken(c.rel, cols, candidate, release) THEN
-        RAISE EXCEPTION 'decision on %: the merged % % is taken by a row of another release in % or in master',
-          NEW.conflict_id, nk, candidate, c.rel
-          USING ERRCODE = 'unique_violation';
+      holder := tdm._key_holder(c.rel, cols, candidate, release);
+      IF holder IS NOT NULL THEN
+        RAISE EXCEPTION 'decision on %: the merged % % is taken by %', NEW.conflict_id, nk, candidate, holder
+          USING ERRCODE = 'unique_violation',
+                HINT = format('Choose a value no row of another release in %s or in master has.', c.rel);
       END IF;
       PERFORM tdm._rename_free(c, label, nk, candidate, release);
     END LOOP;
@@ -764,10 +769,13 @@ BEGIN
         END IF;
         seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source,
                                                              'label', label));
-        IF NEW.renames -> label ?| cols AND tdm._key_taken(c.rel, cols, candidate, release) THEN
-          RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of another release in % or in master',
-            NEW.conflict_id, nk, candidate, label, c.rel
-            USING ERRCODE = 'unique_violation';
+        holder := CASE WHEN NEW.renames -> label ?| cols
+                       THEN tdm._key_holder(c.rel, cols, candidate, release) END;
+        IF holder IS NOT NULL THEN
+          RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by %',
+            NEW.conflict_id, nk, candidate, label, holder
+            USING ERRCODE = 'unique_violation',
+                  HINT = format('Choose a value no row of another release in %s or in master has.', c.rel);
         END IF;
         IF NEW.renames -> label ?| cols THEN
           PERFORM tdm._rename_free(c, label, nk, candidate, release);
@@ -796,10 +804,12 @@ BEGIN
           USING ERRCODE = 'unique_violation',
                 HINT = format('Give %s another key in renames.', label);
       END IF;
-      IF tdm._key_taken(c.rel, m.pk_columns, candidate, release) THEN
-        RAISE EXCEPTION 'decision on %: the renamed primary key % of % is taken by a row of another release in % or in master',
-          NEW.conflict_id, candidate, label, c.rel
-          USING ERRCODE = 'unique_violation';
+      holder := tdm._key_holder(c.rel, m.pk_columns, candidate, release);
+      IF holder IS NOT NULL THEN
+        RAISE EXCEPTION 'decision on %: the renamed primary key % of % is taken by %',
+          NEW.conflict_id, candidate, label, holder
+          USING ERRCODE = 'unique_violation',
+                HINT = format('Choose a value no row of another release in %s or in master has.', c.rel);
       END IF;
       PERFORM tdm._rename_free(c, label, array_to_string(m.pk_columns, ','), candidate, release);
     END LOOP;
@@ -956,11 +966,13 @@ DECLARE
 BEGIN
   IF action IN ('keep_all', 'merge') THEN
     RAISE EXCEPTION 'resolve_all: % needs values per conflict; use tdm.resolve()', action
-      USING ERRCODE = 'invalid_parameter_value';
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Decide each conflict with tdm.resolve(conflict_id, ...), or INSERT INTO tdm.decision.';
   END IF;
   IF keep_env IS NOT NULL AND action <> 'keep' THEN
     RAISE EXCEPTION 'resolve_all: keep_env goes with keep, not %', action
-      USING ERRCODE = 'invalid_parameter_value';
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = format('Leave keep_env out for %s, or decide keep.', action);
   END IF;
   IF keep_env IS NOT NULL AND keep_env <> 'master'
      AND NOT EXISTS (SELECT 1 FROM tdm.environment e WHERE e.name = split_part(keep_env, ':', 1)) THEN

@@ -114,6 +114,22 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY j.job_id DESC LIMIT 1
 $$;
 
+-- The call that takes release `r` to its next status, for a HINT: a
+-- refusal sends to the step that works now, not to one that is refused
+-- in turn.
+CREATE FUNCTION tdm._next_step(r tdm.release) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE
+           WHEN r.status = 'open' AND NOT EXISTS (SELECT 1 FROM tdm.feature f WHERE f.release = r.release)
+             THEN format('Plan it first (SELECT tdm.add_feature(%L, ''FEAT-1'', 1);), then tag it'
+                         ' (SELECT tdm.tag_release(%1$L);).', r.release)
+           WHEN r.status = 'open' THEN format('Tag it first: SELECT tdm.tag_release(%L);', r.release)
+           WHEN r.status = 'locked' THEN format('Consolidate it first: SELECT tdm.consolidate(%L);', r.release)
+           WHEN r.status = 'consolidated' THEN format('Promote it first: SELECT tdm.promote(%L);', r.release)
+           WHEN r.status = 'archived' THEN format('Restore it first: SELECT tdm.restore_release(%L);', r.release)
+         END
+$$;
+
 -- Phase 3: a consolidated release's rows go from `from_target` (staging)
 -- into `to_target` (master). Consolidation settles the release's rows
 -- against master's as conflicts (tdm._collect_earlier); rows that still
@@ -171,7 +187,8 @@ BEGIN
       the_release, r.status, from_target
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = CASE WHEN from_target = 'staging'
-                        THEN format('Consolidate it first: SELECT tdm.consolidate(%L);', the_release)
+                        THEN coalesce(tdm._next_step(r),
+                                      format('Consolidate it first: SELECT tdm.consolidate(%L);', the_release))
                         ELSE format('Consolidate it there first: SELECT tdm.consolidate(%L, %L);',
                                     the_release, from_target) END;
   END IF;

@@ -346,6 +346,10 @@ DECLARE
   holds_rows bool;
 BEGIN
   -- (The managed tables held first: the checks below read them.)
+  IF snapshot_id IS NULL THEN
+    RAISE EXCEPTION 'rollback: a snapshot id is required' USING ERRCODE = 'null_value_not_allowed',
+      HINT = 'Snapshots are in tdm.snapshot; a deployment''s pre-deploy snapshot is in tdm.deployment.';
+  END IF;
   PERFORM tdm._hold_managed_tables();
   SELECT * INTO s FROM tdm.snapshot x WHERE x.snapshot_id = _rollback_check.snapshot_id;
   IF NOT FOUND THEN
@@ -678,7 +682,7 @@ BEGIN
   IF r.status NOT IN ('promoted', 'deployed', 'rolled_back') THEN
     RAISE EXCEPTION 'deploy: release "%" is %; deploy it once it is promoted', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = format('SELECT tdm.promote(%L);', release);
+            HINT = tdm._next_step(r);
   END IF;
   snap := tdm.snapshot(format('pre-deploy %s %s', release, code_version), target);
   INSERT INTO tdm.deployment (release, code_version, target, snapshot_id)

@@ -48,7 +48,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._html_escape(text),
   tdm._latest_conflict(text),
   tdm._consolidating_backend(text),
-  tdm._key_taken(regclass, text[], jsonb, text),
+  tdm._key_holder(regclass, text[], jsonb, text),
   tdm._key_in_release(regclass, text[], jsonb, text),
   tdm._rename_free(tdm.conflict, text, text, jsonb, text),
   tdm._member_source(text, jsonb, text[]),

@@ -67,7 +67,7 @@ SELECT results_eq($$SELECT action, role FROM tdm.audit WHERE object = 'C-taprole
 SET ROLE tap_reviewer;
 SELECT throws_ok($$SELECT tdm._key_in_release('staging.users', '{full_name}', '{"full_name": "x"}', 'R7')$$,
   '22023', 'decision: full_name is not a key of staging.users', 'reviewer cannot probe a column that is no key');
-SELECT throws_ok($$SELECT tdm._key_taken('staging.users', '{email,role}', '{"email": "x", "role": "y"}', 'R7')$$,
+SELECT throws_ok($$SELECT tdm._key_holder('staging.users', '{email,role}', '{"email": "x", "role": "y"}', 'R7')$$,
   '22023', 'decision: email, role is not a key of staging.users', 'nor a set of columns that is no key');
 RESET ROLE;
 

@@ -258,6 +258,17 @@ TEST(Manual, EqualPriorityFeaturesArePriorityTwo) {
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0].rule, Rule::manual);
   EXPECT_EQ(c[0].priority, 2);
+  // One column differs; two or more differ.
+  EXPECT_EQ(c[0].rationale,
+            "features FEAT-104, FEAT-108 have equal priority 2 and balance differs");
+  TableModel no_core = users();
+  no_core.core = {};
+  auto two = detect({row(1, "5", "merchant@x", "Merchant", "50000", 10, "FEAT-104"),
+                     row(3, "5", "merchant@x", "Customer", "25000", 11, "FEAT-108")},
+                    no_core);
+  ASSERT_EQ(two.size(), 1u);
+  EXPECT_EQ(two[0].rationale,
+            "features FEAT-104, FEAT-108 have equal priority 2 and role, balance differ");
 }
 
 TEST(Manual, FeaturesOutsideThePlanArePriorityThree) {

@@ -208,6 +208,8 @@ class Classifier {
   std::string env_label(std::size_t row, const std::vector<std::size_t> &members) const;
   void describe_members(Conflict &c) const;
   std::string column_list(const std::vector<std::size_t> &columns) const;
+  // "balance differs", "balance, currency differ".
+  std::string columns_differ(const std::vector<std::size_t> &columns) const;
   std::string entity_key(const std::vector<std::size_t> &members) const;
 
   const TableModel &table_;
@@ -589,8 +591,7 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
   }
   if (!core_differences.empty()) {
     manual(1, "core column" + std::string(core_differences.size() > 1 ? "s " : " ") +
-                  column_list(core_differences) + " differ" +
-                  (core_differences.size() > 1 ? "" : "s") + ": a human decides");
+                  columns_differ(core_differences) + ": a human decides");
     return c;
   }
   // Rule 3: differences only where one side is NULL.
@@ -664,11 +665,10 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     }
     if (top) {
       manual(2, "features " + boost::algorithm::join(top_features, ", ") + " have equal priority " +
-                    std::to_string(*top) + " and " + column_list(differing_attributes) + " differ");
+                    std::to_string(*top) + " and " + columns_differ(differing_attributes));
     } else {
       manual(3, "features " + boost::algorithm::join(features, ", ") +
-                    " are not in the release plan and " + column_list(differing_attributes) +
-                    " differ");
+                    " are not in the release plan and " + columns_differ(differing_attributes));
     }
     return c;
   }
@@ -767,6 +767,10 @@ std::string Classifier::column_list(const std::vector<std::size_t> &columns) con
   std::vector<std::string> names;
   for (std::size_t c : columns) names.push_back(table_.columns[c]);
   return boost::algorithm::join(names, ", ");
+}
+
+std::string Classifier::columns_differ(const std::vector<std::size_t> &columns) const {
+  return column_list(columns) + (columns.size() > 1 ? " differ" : " differs");
 }
 
 // The entity's identity for its conflict id: its first non-NULL natural key

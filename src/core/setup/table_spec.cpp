@@ -84,11 +84,13 @@ std::vector<KeyGroup> parse_natural_keys(const std::vector<std::string> &specs) 
       }
       if (!columns.insert(column).second) {
         throw Error(sqlstate::kInvalidParameterValue,
-                    "natural key \"" + spec + "\" names column \"" + column + "\" twice");
+                    "natural key \"" + spec + "\" names column \"" + column + "\" twice", {},
+                    "Name each column of a natural key once.");
       }
     }
     if (!seen.insert(columns).second) {
-      throw Error(sqlstate::kInvalidParameterValue, "natural key \"" + spec + "\" is given twice");
+      throw Error(sqlstate::kInvalidParameterValue, "natural key \"" + spec + "\" is given twice",
+                  {}, "Give each natural key once (the order of its columns does not matter).");
     }
     groups.push_back(std::move(group));
   }
