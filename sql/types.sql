@@ -525,6 +525,38 @@ RESET client_min_messages;
 SELECT r.status, c.status AS conflict_status, c.rule
   FROM tdm.run r JOIN tdm.conflict c USING (run_id) WHERE r.run_id = :run;
 SELECT id, name, maker FROM staging.products WHERE tdm_release = 'R38';
+-- Once the run has completed, a rule is no longer overruled (its choice
+-- is loaded); the decision made is still in force.
+SELECT tdm.resolve(conflict_id, 'keep', 'st2', rationale => 'too late') FROM tdm.conflict WHERE run_id = :run;
+-- st2's maker changes and R38 is tagged again: the decision is stale
+-- (before, the rule took the conflict back without a word) and waits for
+-- the reviewer, who confirms it.
+UPDATE types_st2.products SET maker = 'ACM2' WHERE id = 38;
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R38') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R38') = :run AS same_run;
+RESET client_min_messages;
+SELECT r.status, c.status AS conflict_status, c.rule
+  FROM tdm.run r JOIN tdm.conflict c USING (run_id) WHERE r.run_id = :run;
+UPDATE tdm.decision SET rationale = 'the name is the product''s (checked again)'
+ WHERE conflict_id = (SELECT conflict_id FROM tdm.conflict WHERE run_id = :run);
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R38') = :run AS same_run;
+RESET client_min_messages;
+SELECT r.status, c.status AS conflict_status, p.name, p.maker
+  FROM tdm.run r JOIN tdm.conflict c USING (run_id)
+  JOIN staging.products p ON p.tdm_release = r.release WHERE r.run_id = :run;
+-- st2's product 38 is deleted and R38 tagged again: no conflict holds the
+-- decision's members any more. The call says the decision does not apply.
+DELETE FROM types_st2.products WHERE id = 38;
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R38') IS NOT NULL AS tagged;
+SET client_min_messages = notice;
+SELECT tdm.consolidate('R38') = :run AS same_run;
+RESET client_min_messages;
+SELECT r.status, r.conflicts FROM tdm.run r WHERE r.run_id = :run;
+DELETE FROM tdm.decision WHERE conflict_id IN (SELECT object FROM tdm.audit WHERE action = 'decide'
+                                                 AND detail ->> 'rationale' LIKE 'the name is the product%');
 ALTER TABLE staging.products DROP CONSTRAINT not_named_after_maker;
 
 -- The suite's tables leave tdm as they came (the jobs check after the

@@ -302,15 +302,16 @@ BEGIN
   INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,
                             suggestion, rationale, members, differing, survivor, rekeyed, merged)
   -- A reviewer's decision on the same members outranks a rule that would
-  -- settle the conflict now (its features' priorities changed since, say):
-  -- the conflict is decided, by review (rule manual).
+  -- settle the conflict now (its features' priorities changed since, say,
+  -- or the reviewer overruled it): the conflict is decided, by review
+  -- (rule manual). On members that changed since, the decision is stale,
+  -- whatever a rule would do: the reviewer looks again.
   -- (The members' checksum only where a decision is: md5 of every
   -- conflict's members would double the statement.)
   SELECT run, p.conflict_id, p.rel, p.kind, p.class, p.priority,
          CASE WHEN d.conflict_id IS NULL
                 THEN CASE WHEN p.rule <> 'manual' THEN 'auto_resolved' ELSE 'pending' END
               WHEN d.members_checksum = md5(p.members::text) THEN 'decided'
-              WHEN p.rule <> 'manual' THEN 'auto_resolved'
               ELSE 'stale' END,
          CASE WHEN d.conflict_id IS NULL THEN p.rule
               WHEN d.members_checksum = md5(p.members::text) THEN 'manual'

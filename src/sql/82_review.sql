@@ -577,11 +577,18 @@ BEGIN
   END IF;
   -- (A conflict a rule settled may be decided too: the decision outranks
   -- the rule, as when a rule's merged row breaks a CHECK constraint.)
-  IF c.status NOT IN ('pending', 'stale', 'decided', 'auto_resolved') THEN
+  -- (Not once its run has loaded the rule's choice: the release's rows are
+  -- in the target, and may be promoted.)
+  IF c.status NOT IN ('pending', 'stale', 'decided', 'auto_resolved')
+     OR (c.status = 'auto_resolved'
+         AND (SELECT r.status FROM tdm.run r WHERE r.run_id = c.run_id) = 'completed') THEN
     RAISE EXCEPTION 'decision on %: the conflict is %, not waiting for a decision',
       NEW.conflict_id, c.status
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = 'Its run has loaded it already.';
+            HINT = CASE c.status WHEN 'auto_resolved'
+                     THEN format('Rule %s settled it and its run %s has loaded that: a rule is'
+                                 ' overruled before its run completes.', c.rule, c.run_id)
+                     ELSE 'Its run has loaded it already.' END;
   END IF;
   IF NEW.action IS NULL THEN
     RAISE EXCEPTION 'decision on %: an action is required', NEW.conflict_id
@@ -901,11 +908,12 @@ BEGIN
     RETURN NULL;
   END IF;
   IF TG_OP = 'DELETE' THEN
-    -- (Back to its rule, when one had settled it before the decision.)
+    -- (Back to its rule, when a rule settles it: its class is simple, its
+    -- rule the rule's name, or manual once a call recorded the decision.)
     IF (tdm._latest_conflict(OLD.conflict_id)).status IN ('decided', 'stale') THEN
       PERFORM tdm._mark_conflict(OLD.conflict_id,
-                                 CASE WHEN (tdm._latest_conflict(OLD.conflict_id)).rule = 'manual'
-                                      THEN 'pending' ELSE 'auto_resolved' END);
+                                 CASE WHEN (tdm._latest_conflict(OLD.conflict_id)).class = 'simple'
+                                      THEN 'auto_resolved' ELSE 'pending' END);
     END IF;
     INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
     VALUES (acting, 'withdraw_decision', OLD.conflict_id, jsonb_build_object('action', OLD.action),

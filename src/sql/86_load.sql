@@ -374,15 +374,21 @@ BEGIN
   -- The target's deferred constraints are checked now, where what they
   -- refuse is the load's refusal; at commit it would be the caller's,
   -- with PostgreSQL's message alone. Those deferred by default are
-  -- deferred again.
-  FOR t IN SELECT DISTINCT n.nspname, con.conname, con.condeferred
+  -- deferred again. (SET CONSTRAINTS names every constraint of that name
+  -- in the schema, other tables' too: a name that one of them holds
+  -- without being deferrable is left to the commit; a name some hold
+  -- deferred and some not, immediate.)
+  FOR t IN SELECT n.nspname, con.conname, bool_and(same.condeferrable) AS deferrable,
+                  bool_and(same.condeferred) AS deferred
              FROM pg_constraint con
              JOIN pg_namespace n ON n.oid = con.connamespace
              JOIN tdm._target_tables(target) x ON x.rel = con.conrelid
+             JOIN pg_constraint same ON same.connamespace = con.connamespace AND same.conname = con.conname
             WHERE con.condeferrable
-            ORDER BY 1, 2 LOOP
+            GROUP BY 1, 2 ORDER BY 1, 2 LOOP
+    CONTINUE WHEN NOT t.deferrable;
     EXECUTE format('SET CONSTRAINTS %I.%I IMMEDIATE', t.nspname, t.conname);
-    IF t.condeferred THEN
+    IF t.deferred THEN
       EXECUTE format('SET CONSTRAINTS %I.%I DEFERRED', t.nspname, t.conname);
     END IF;
   END LOOP;

@@ -238,7 +238,8 @@ BEGIN
     DROP TABLE pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
                pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
-               pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before;
+               pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before,
+               pg_temp.tdm_decided_before;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -248,6 +249,11 @@ BEGIN
     SELECT k.rel, k.env, k.old_key, k.new_key FROM tdm.key_map k
      WHERE k.run_id = run.run_id AND k.reason = 'rekeyed';
   CREATE INDEX ON tdm_previous_keys (rel, env, old_key);
+  -- (The decided conflicts of the earlier call: a decision whose conflict
+  -- is gone after this one is said, below.)
+  CREATE TEMP TABLE tdm_decided_before ON COMMIT DROP AS
+    SELECT c.conflict_id FROM tdm.conflict c JOIN tdm.decision d ON d.conflict_id = c.conflict_id
+     WHERE c.run_id = run.run_id;
   DELETE FROM tdm.conflict WHERE run_id = run.run_id;
   DELETE FROM tdm.key_map WHERE run_id = run.run_id;
   DELETE FROM tdm.violation WHERE run_id = run.run_id;
@@ -354,6 +360,19 @@ BEGIN
                        rows_deleted = deleted, tables = tables, phase_ms = phase_ms
    WHERE x.run_id = run.run_id;
   unapproved := t.n_unapproved;
+  -- Decisions of the earlier call whose conflict this call no longer finds:
+  -- its members changed (a parent's decision re-pointed one, a member was
+  -- deleted), so it has another id, which a rule may settle or the queue
+  -- holds. The decision does not apply; the reviewer is told.
+  SELECT string_agg(b.conflict_id, ', ' ORDER BY b.conflict_id) INTO missing
+    FROM pg_temp.tdm_decided_before b
+   WHERE NOT EXISTS (SELECT 1 FROM tdm.conflict c WHERE c.run_id = run.run_id AND c.conflict_id = b.conflict_id);
+  IF missing IS NOT NULL THEN
+    RAISE NOTICE 'consolidate: run % of % no longer has the conflicts of decisions %: they do not apply',
+      run.run_id, the_release, missing
+      USING DETAIL = 'Their members changed since (a member was deleted, or left the conflict, or another joined it): the conflicts have other ids now, or there are none.',
+            HINT = 'Look for the members'' conflicts in tdm.conflict (a rule may settle them now) and decide them again if needed; withdraw the old decisions (DELETE FROM tdm.decision WHERE conflict_id = ...).';
+  END IF;
 
   IF waiting + unapproved > 0 THEN
     final_status := 'awaiting_review';
