@@ -29,6 +29,11 @@ SELECT c.relname, (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = c.oid
   FROM pg_class c WHERE c.relnamespace = 'master'::regnamespace AND c.relkind = 'r' ORDER BY 1;
 SELECT status FROM tdm.release WHERE release = 'R2';
 SELECT tdm.promote('R2');
+-- Bad input: a decision on a promoted release's conflict (its rows are in
+-- master as its decisions loaded them; one now would change staging only).
+SELECT tdm.resolve(c.conflict_id, 'keep', 'st1', rationale => 'too late')
+  FROM tdm.conflict c JOIN tdm.run r USING (run_id)
+ WHERE r.release = 'R2' AND r.target = 'staging' ORDER BY c.conflict_id LIMIT 1;
 -- A tester's next INSERT gets a key of its own: the identities of
 -- staging's and master's tables are past the keys tdm wrote there.
 SELECT x.rel, pg_sequence_last_value(pg_get_serial_sequence(x.rel, x.col)::regclass) >= x.highest AS past_keys

@@ -554,9 +554,17 @@ SELECT tdm.tag_release('R38') IS NOT NULL AS tagged;
 SET client_min_messages = notice;
 SELECT tdm.consolidate('R38') = :run AS same_run;
 RESET client_min_messages;
-SELECT r.status, r.conflicts FROM tdm.run r WHERE r.run_id = :run;
+SELECT r.status, r.conflicts, r.decisions_gone FROM tdm.run r WHERE r.run_id = :run;
+-- Said again at the next call, until the decision is withdrawn.
+SET client_min_messages = notice;
+SELECT tdm.consolidate('R38') = :run AS same_run;
+RESET client_min_messages;
 DELETE FROM tdm.decision WHERE conflict_id IN (SELECT object FROM tdm.audit WHERE action = 'decide'
                                                  AND detail ->> 'rationale' LIKE 'the name is the product%');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R38') = :run AS same_run;
+RESET client_min_messages;
+SELECT r.status, r.decisions_gone FROM tdm.run r WHERE r.run_id = :run;
 ALTER TABLE staging.products DROP CONSTRAINT not_named_after_maker;
 
 -- The suite's tables leave tdm as they came (the jobs check after the

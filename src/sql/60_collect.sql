@@ -158,6 +158,18 @@ BEGIN
       IF r.status <> 'open' THEN
         SELECT * INTO lock FROM tdm.release_lock l
          WHERE l.release = r.release AND l.env = got.env AND l.rel = m.rel;
+        -- (An environment added since that holds none of the release's
+        -- rows changes nothing of it.)
+        IF NOT FOUND AND got.n = 0 THEN
+          CONTINUE;
+        END IF;
+        IF NOT FOUND AND tdm._presence(r.status) <> 'neither' THEN
+          RAISE EXCEPTION '%.% was not part of the lock of release %, and holds % of its rows',
+            got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), r.release, got.n
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('It is %s and is not tagged again.', r.status),
+                  HINT = format('Tag the rows of %s with a new release.', got.env);
+        END IF;
         IF NOT FOUND THEN
           RAISE EXCEPTION '%.% was not part of the lock of release %; run tdm.tag_release(%) again',
             got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), r.release,
@@ -191,8 +203,10 @@ BEGIN
                                     ' the same count now, other values as read into %s.', r.release,
                                     r.locked_at, got.n, m.rel),
                     HINT = format('A migration of the target or of the environment since tagging: migrate the'
-                                  ' other side the same way (or undo it), then run tdm.tag_release(%L) again.',
-                                  r.release);
+                                  ' other side the same way (or undo it)%s.',
+                                  CASE WHEN tdm._presence(r.status) = 'neither'
+                                       THEN format(', then run tdm.tag_release(%L) again', r.release)
+                                       ELSE '' END);
           END IF;
           -- (A release past consolidation is not tagged again: its
           -- message sends nobody to tdm.tag_release, which refuses it.)

@@ -23,6 +23,7 @@ CREATE TABLE tdm.run (
   tables         jsonb NOT NULL DEFAULT '{}',  -- per table: collected per environment, outcome
   calls          int NOT NULL DEFAULT 0,       -- consolidate calls that worked on this run
   decisions      jsonb,  -- the decisions a completed run applied, as its report lists them
+  decisions_gone text[], -- decided conflicts of an earlier call this one no longer finds
   started_by     name NOT NULL DEFAULT current_user,
   started_at     timestamptz NOT NULL DEFAULT now(),
   finished_at    timestamptz

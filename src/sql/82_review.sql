@@ -137,7 +137,9 @@ $$;
 -- The row of another release that holds `key_values` of key `columns` in
 -- the target's table `rel` or in master, where the release goes next, as
 -- a refusal names it ("release R1's row in master.users"); NULL when none
--- (definer: reviewers do not read the target tables).
+-- (definer: reviewers do not read the target tables; besides whether the
+-- key is taken, it tells the holder's release tag, which conflicts with
+-- master's rows show reviewers anyway).
 CREATE FUNCTION tdm._key_holder(rel regclass, columns text[], key_values jsonb, release text)
 RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -153,7 +155,8 @@ BEGIN
   -- In the target, and in master, where the release goes next.
   FOR searched IN SELECT u.x FROM unnest(ARRAY[rel, tdm._target_table('master', rel)]) WITH ORDINALITY AS u(x, i)
                    WHERE u.x IS NOT NULL GROUP BY u.x ORDER BY min(u.i) LOOP
-    EXECUTE format('SELECT format(''release %%s''''s row in %%s'', t.%I, $3) FROM %s t'
+    EXECUTE format('SELECT coalesce(format(''release %%s''''s row'', t.%I), ''an untagged row'')'
+                   '       || '' in '' || $3 FROM %s t'
                    ' WHERE %s AND t.%I IS DISTINCT FROM $2 LIMIT 1',
                    m.release_column, searched,
                    tdm._key_matches(rel, columns, tdm._normalized_key(m, columns)), m.release_column)
@@ -526,6 +529,16 @@ BEGIN
             DETAIL = format('Backend %s holds it.', consolidating),
             HINT = 'Decide once it has finished (tdm.progress shows it); the conflict keeps its id.';
   END IF;
+  -- A release in master (or archived from it) holds its rows as its
+  -- decisions loaded them: a decision now would change staging alone.
+  IF (SELECT r.status FROM tdm.release r WHERE r.release = checking.release)
+     IN ('promoted', 'deployed', 'rolled_back', 'archived') THEN
+    RAISE EXCEPTION 'decision on %: release % is %, with its rows as its decisions loaded them',
+      c.conflict_id, release, (SELECT r.status FROM tdm.release r WHERE r.release = checking.release)
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'A decision now would change the next consolidation into staging only, not master:'
+                   ' put the changes in a new release.';
+  END IF;
   -- A decision its run has applied is part of what was loaded and
   -- reported: it stays as it is, approval included, until another run.
   IF TG_OP IN ('UPDATE', 'DELETE') AND c.status = 'applied' THEN
@@ -577,17 +590,18 @@ BEGIN
   END IF;
   -- (A conflict a rule settled may be decided too: the decision outranks
   -- the rule, as when a rule's merged row breaks a CHECK constraint.)
-  -- (Not once its run has loaded the rule's choice: the release's rows are
-  -- in the target, and may be promoted.)
+  -- (Not once a run, into any target, has loaded the rule's choice: the
+  -- release's rows are there, and staging's may be promoted.)
   IF c.status NOT IN ('pending', 'stale', 'decided', 'auto_resolved')
      OR (c.status = 'auto_resolved'
-         AND (SELECT r.status FROM tdm.run r WHERE r.run_id = c.run_id) = 'completed') THEN
+         AND EXISTS (SELECT 1 FROM tdm.conflict x JOIN tdm.run r ON r.run_id = x.run_id
+                      WHERE x.conflict_id = c.conflict_id AND r.status = 'completed')) THEN
     RAISE EXCEPTION 'decision on %: the conflict is %, not waiting for a decision',
       NEW.conflict_id, c.status
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = CASE c.status WHEN 'auto_resolved'
-                     THEN format('Rule %s settled it and its run %s has loaded that: a rule is'
-                                 ' overruled before its run completes.', c.rule, c.run_id)
+                     THEN format('Rule %s settled it and a completed run loaded that: a rule is'
+                                 ' overruled before a run completes.', c.rule)
                      ELSE 'Its run has loaded it already.' END;
   END IF;
   IF NEW.action IS NULL THEN

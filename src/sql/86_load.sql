@@ -376,17 +376,17 @@ BEGIN
   -- with PostgreSQL's message alone. Those deferred by default are
   -- deferred again. (SET CONSTRAINTS names every constraint of that name
   -- in the schema, other tables' too: a name that one of them holds
-  -- without being deferrable is left to the commit; a name some hold
-  -- deferred and some not, immediate.)
+  -- without being deferrable, or that some hold deferred and some not,
+  -- is left to the commit.)
   FOR t IN SELECT n.nspname, con.conname, bool_and(same.condeferrable) AS deferrable,
-                  bool_and(same.condeferred) AS deferred
+                  bool_and(same.condeferred) AS deferred, bool_or(same.condeferred) AS any_deferred
              FROM pg_constraint con
              JOIN pg_namespace n ON n.oid = con.connamespace
              JOIN tdm._target_tables(target) x ON x.rel = con.conrelid
              JOIN pg_constraint same ON same.connamespace = con.connamespace AND same.conname = con.conname
             WHERE con.condeferrable
             GROUP BY 1, 2 ORDER BY 1, 2 LOOP
-    CONTINUE WHEN NOT t.deferrable;
+    CONTINUE WHEN NOT t.deferrable OR t.deferred <> t.any_deferred;
     EXECUTE format('SET CONSTRAINTS %I.%I IMMEDIATE', t.nspname, t.conname);
     IF t.deferred THEN
       EXECUTE format('SET CONSTRAINTS %I.%I DEFERRED', t.nspname, t.conname);

@@ -360,18 +360,29 @@ BEGIN
                        rows_deleted = deleted, tables = tables, phase_ms = phase_ms
    WHERE x.run_id = run.run_id;
   unapproved := t.n_unapproved;
-  -- Decisions of the earlier call whose conflict this call no longer finds:
-  -- its members changed (a parent's decision re-pointed one, a member was
-  -- deleted), so it has another id, which a rule may settle or the queue
-  -- holds. The decision does not apply; the reviewer is told.
-  SELECT string_agg(b.conflict_id, ', ' ORDER BY b.conflict_id) INTO missing
-    FROM pg_temp.tdm_decided_before b
-   WHERE NOT EXISTS (SELECT 1 FROM tdm.conflict c WHERE c.run_id = run.run_id AND c.conflict_id = b.conflict_id);
+  -- Decisions on conflicts an earlier call of the run found and this one
+  -- does not (a member deleted, one left or joined, so the id changed; or
+  -- the conflict no longer arises, its parent's delete_all withdrawn): they
+  -- do not apply. Kept in the run, and said at every call, until their
+  -- conflict is back or they are withdrawn.
+  UPDATE tdm.run x
+     SET decisions_gone = nullif(ARRAY(
+           SELECT g.conflict_id
+             FROM (SELECT b.conflict_id FROM pg_temp.tdm_decided_before b
+                   UNION SELECT unnest(x.decisions_gone)) g
+            WHERE EXISTS (SELECT 1 FROM tdm.decision d WHERE d.conflict_id = g.conflict_id)
+              AND NOT EXISTS (SELECT 1 FROM tdm.conflict c
+                               WHERE c.run_id = x.run_id AND c.conflict_id = g.conflict_id)
+            ORDER BY 1), '{}')
+   WHERE x.run_id = run.run_id
+  RETURNING array_to_string(x.decisions_gone, ', ') INTO missing;
   IF missing IS NOT NULL THEN
-    RAISE NOTICE 'consolidate: run % of % no longer has the conflicts of decisions %: they do not apply',
+    RAISE NOTICE 'consolidate: run % of % does not find the conflicts of decisions %: they do not apply',
       run.run_id, the_release, missing
-      USING DETAIL = 'Their members changed since (a member was deleted, or left the conflict, or another joined it): the conflicts have other ids now, or there are none.',
-            HINT = 'Look for the members'' conflicts in tdm.conflict (a rule may settle them now) and decide them again if needed; withdraw the old decisions (DELETE FROM tdm.decision WHERE conflict_id = ...).';
+      USING DETAIL = 'A conflict''s id is of its members: one was deleted, left the conflict or joined it, or the'
+                     ' conflict no longer arises (its parent''s delete_all withdrawn). tdm.run.decisions_gone lists them.',
+            HINT = 'See the members'' conflicts in tdm.conflict and decide them if needed; a decision applies again'
+                   ' when its conflict comes back, and one that will not can be withdrawn (DELETE FROM tdm.decision).';
   END IF;
 
   IF waiting + unapproved > 0 THEN
@@ -549,6 +560,9 @@ BEGIN
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_build_object('run_status', final_status,
                                                                'phase_ms', phase_ms)
+                                || CASE WHEN run.decisions_gone IS NOT NULL
+                                        THEN jsonb_build_object('decisions_gone', run.decisions_gone)
+                                        ELSE '{}' END
    WHERE j.job_id = job;
   PERFORM tdm._audit('consolidate', the_release, jsonb_build_object(
     'run_id', run.run_id, 'target', the_target, 'status', final_status,

@@ -186,9 +186,9 @@ BEGIN
     RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %',
       the_release, r.status, from_target
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = CASE WHEN from_target = 'staging'
-                        THEN coalesce(tdm._next_step(r),
-                                      format('Consolidate it first: SELECT tdm.consolidate(%L);', the_release))
+            HINT = CASE WHEN from_target = 'staging' AND r.status = 'open' THEN tdm._next_step(r)
+                        WHEN from_target = 'staging'
+                        THEN format('Consolidate it first: SELECT tdm.consolidate(%L);', the_release)
                         ELSE format('Consolidate it there first: SELECT tdm.consolidate(%L, %L);',
                                     the_release, from_target) END;
   END IF;
