@@ -545,7 +545,8 @@ BEGIN
     RAISE EXCEPTION 'decision on %: the conflict is applied, its decision cannot be %',
       OLD.conflict_id, CASE TG_OP WHEN 'DELETE' THEN 'withdrawn' ELSE 'changed' END
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = 'Its run has loaded it already; consolidating the release again brings its conflicts back.';
+            HINT = 'Its run has loaded it already. It can change once its conflict is back in the queue: when its'
+                   ' members change, and the release is tagged and consolidated again.';
   END IF;
   IF TG_OP = 'DELETE' THEN
     RETURN OLD;
