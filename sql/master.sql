@@ -290,8 +290,9 @@ SELECT tdm.unmanage_table('staging.rooms');
 SELECT dblink_exec('tooling', 'ROLLBACK');
 SELECT count(*) AS rooms_managed FROM tdm.managed_table WHERE rel = 'staging.rooms'::regclass;
 
--- Bad input: unknown snapshot; tables that changed shape since.
+-- Bad input: unknown snapshot, or none given; tables that changed shape since.
 SELECT tdm.rollback(999999);
+SELECT tdm.rollback(NULL);
 ALTER TABLE master.users ADD COLUMN nickname text;
 SELECT pg_temp.master_state() AS state_before \gset
 SELECT tdm.rollback(:snap);

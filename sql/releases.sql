@@ -190,5 +190,14 @@ SELECT tdm.consolidate('R39') IS NOT NULL AS consolidated;
 SELECT v.kind, v.detail -> 'values' AS "values" FROM tdm.violation v
   JOIN tdm.run r USING (run_id) WHERE r.release = 'R39' ORDER BY v.row_key ->> 'env';
 ALTER TABLE staging.couriers DROP CONSTRAINT couriers_one_unnamed;
+-- A table managed after R39 was tagged, holding none of its rows, changes
+-- nothing of it: R39 consolidates (before: "st1.desks was not part of the
+-- lock of release R39").
+SELECT tdm.manage_table('staging.desks', '{label}');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R39') AS run39 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run39;
+SELECT tdm.unmanage_table('staging.desks');
 DELETE FROM rel_st1.couriers WHERE tdm_release = 'R39';
 DELETE FROM rel_st2.couriers WHERE tdm_release = 'R39';

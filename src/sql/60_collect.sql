@@ -51,6 +51,9 @@ DECLARE
   temp_name name;
   got record;
   lock tdm.release_lock;
+  -- (Past consolidation, a release is not tagged again: its lock
+  -- messages send nobody to tdm.tag_release, which refuses it.)
+  retaggable bool := tdm._presence(r.status) = 'neither';
 BEGIN
   -- The environments' foreign tables follow the targets' columns (recreated
   -- only where a target changed).
@@ -163,7 +166,7 @@ BEGIN
         IF NOT FOUND AND got.n = 0 THEN
           CONTINUE;
         END IF;
-        IF NOT FOUND AND tdm._presence(r.status) <> 'neither' THEN
+        IF NOT FOUND AND NOT retaggable THEN
           RAISE EXCEPTION '%.% was not part of the lock of release %, and holds % of its rows',
             got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), r.release, got.n
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -204,13 +207,11 @@ BEGIN
                                     r.locked_at, got.n, m.rel),
                     HINT = format('A migration of the target or of the environment since tagging: migrate the'
                                   ' other side the same way (or undo it)%s.',
-                                  CASE WHEN tdm._presence(r.status) = 'neither'
+                                  CASE WHEN retaggable
                                        THEN format(', then run tdm.tag_release(%L) again', r.release)
                                        ELSE '' END);
           END IF;
-          -- (A release past consolidation is not tagged again: its
-          -- message sends nobody to tdm.tag_release, which refuses it.)
-          IF tdm._presence(r.status) <> 'neither' THEN
+          IF NOT retaggable THEN
             RAISE EXCEPTION '%.% changed after tagging: % rows locked, % now%',
               got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), lock.row_count, got.n,
               CASE WHEN lock.row_count = got.n THEN ' with different content' ELSE '' END

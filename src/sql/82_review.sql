@@ -510,6 +510,7 @@ DECLARE
   earlier_release text;
   consolidating int;  -- the backend consolidating the release, if any
   holder text;        -- the row of another release a key is taken by
+  release_status text;
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
   -- as it was: it was checked when it was taken.
@@ -518,7 +519,8 @@ BEGIN
     RETURN NEW;
   END IF;
   c := tdm._latest_conflict(CASE TG_OP WHEN 'INSERT' THEN NEW.conflict_id ELSE OLD.conflict_id END);
-  SELECT r.release INTO release FROM tdm.run r WHERE r.run_id = c.run_id;
+  SELECT r.release, x.status INTO release, release_status
+    FROM tdm.run r JOIN tdm.release x ON x.release = r.release WHERE r.run_id = c.run_id;
   -- A consolidation of the release replaces its conflicts as it runs: a
   -- decision written, changed, approved or withdrawn meanwhile would wait
   -- on it, then miss its conflict.
@@ -531,10 +533,9 @@ BEGIN
   END IF;
   -- A release in master (or archived from it) holds its rows as its
   -- decisions loaded them: a decision now would change staging alone.
-  IF (SELECT r.status FROM tdm.release r WHERE r.release = checking.release)
-     IN ('promoted', 'deployed', 'rolled_back', 'archived') THEN
+  IF tdm._presence(release_status) <> 'neither' THEN
     RAISE EXCEPTION 'decision on %: release % is %, with its rows as its decisions loaded them',
-      c.conflict_id, release, (SELECT r.status FROM tdm.release r WHERE r.release = checking.release)
+      c.conflict_id, release, release_status
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'A decision now would change the next consolidation into staging only, not master:'
                    ' put the changes in a new release.';
@@ -911,6 +912,7 @@ DECLARE
   -- is the session user's. (Nothing the writing statement could change
   -- before this trigger runs, as RETURNING can a setting.)
   acting name := session_user;  -- (a withdrawal's: the row does not say)
+  withdrawn tdm.conflict;
 BEGIN
   IF TG_RELID <> 'tdm.decision'::regclass THEN  -- (on tdm.decision alone)
     RAISE EXCEPTION 'tdm._decision_record records decisions of tdm.decision only, not of %',
@@ -923,12 +925,12 @@ BEGIN
     RETURN NULL;
   END IF;
   IF TG_OP = 'DELETE' THEN
+    withdrawn := tdm._latest_conflict(OLD.conflict_id);
     -- (Back to its rule, when a rule settles it: its class is simple, its
     -- rule the rule's name, or manual once a call recorded the decision.)
-    IF (tdm._latest_conflict(OLD.conflict_id)).status IN ('decided', 'stale') THEN
+    IF withdrawn.status IN ('decided', 'stale') THEN
       PERFORM tdm._mark_conflict(OLD.conflict_id,
-                                 CASE WHEN (tdm._latest_conflict(OLD.conflict_id)).class = 'simple'
-                                      THEN 'auto_resolved' ELSE 'pending' END);
+                                 CASE WHEN withdrawn.class = 'simple' THEN 'auto_resolved' ELSE 'pending' END);
     END IF;
     INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
     VALUES (acting, 'withdraw_decision', OLD.conflict_id, jsonb_build_object('action', OLD.action),

@@ -238,8 +238,7 @@ BEGIN
     DROP TABLE pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
                pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
-               pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before,
-               pg_temp.tdm_decided_before;
+               pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -249,11 +248,15 @@ BEGIN
     SELECT k.rel, k.env, k.old_key, k.new_key FROM tdm.key_map k
      WHERE k.run_id = run.run_id AND k.reason = 'rekeyed';
   CREATE INDEX ON tdm_previous_keys (rel, env, old_key);
-  -- (The decided conflicts of the earlier call: a decision whose conflict
-  -- is gone after this one is said, below.)
-  CREATE TEMP TABLE tdm_decided_before ON COMMIT DROP AS
-    SELECT c.conflict_id FROM tdm.conflict c JOIN tdm.decision d ON d.conflict_id = c.conflict_id
-     WHERE c.run_id = run.run_id;
+  -- (The decided conflicts of the earlier call join the run's list of
+  -- decisions whose conflict is gone; what this call does not find again
+  -- stays there, below.)
+  UPDATE tdm.run x
+     SET decisions_gone = ARRAY(SELECT c.conflict_id FROM tdm.conflict c
+                                  JOIN tdm.decision d ON d.conflict_id = c.conflict_id
+                                 WHERE c.run_id = x.run_id
+                                UNION SELECT unnest(x.decisions_gone))
+   WHERE x.run_id = run.run_id;
   DELETE FROM tdm.conflict WHERE run_id = run.run_id;
   DELETE FROM tdm.key_map WHERE run_id = run.run_id;
   DELETE FROM tdm.violation WHERE run_id = run.run_id;
@@ -367,9 +370,7 @@ BEGIN
   -- conflict is back or they are withdrawn.
   UPDATE tdm.run x
      SET decisions_gone = nullif(ARRAY(
-           SELECT g.conflict_id
-             FROM (SELECT b.conflict_id FROM pg_temp.tdm_decided_before b
-                   UNION SELECT unnest(x.decisions_gone)) g
+           SELECT g.conflict_id FROM unnest(x.decisions_gone) AS g(conflict_id)
             WHERE EXISTS (SELECT 1 FROM tdm.decision d WHERE d.conflict_id = g.conflict_id)
               AND NOT EXISTS (SELECT 1 FROM tdm.conflict c
                                WHERE c.run_id = x.run_id AND c.conflict_id = g.conflict_id)

@@ -345,11 +345,11 @@ DECLARE
   newer regclass;
   holds_rows bool;
 BEGIN
-  -- (The managed tables held first: the checks below read them.)
   IF snapshot_id IS NULL THEN
     RAISE EXCEPTION 'rollback: a snapshot id is required' USING ERRCODE = 'null_value_not_allowed',
       HINT = 'Snapshots are in tdm.snapshot; a deployment''s pre-deploy snapshot is in tdm.deployment.';
   END IF;
+  -- (The managed tables held first: the checks below read them.)
   PERFORM tdm._hold_managed_tables();
   SELECT * INTO s FROM tdm.snapshot x WHERE x.snapshot_id = _rollback_check.snapshot_id;
   IF NOT FOUND THEN
