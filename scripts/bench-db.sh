@@ -29,7 +29,7 @@ consolidate() {  # users, id overlap, psql variables for bench/consolidate.sql
   psql -X -q -d tdm_bench_consolidate "$@" -f bench/consolidate.sql
 }
 consolidate "${TDM_BENCH_CONSOLIDATE_ROWS:-1000000}" 0
-consolidate "${TDM_BENCH_COLLIDING_ROWS:-100000}" 1
+consolidate "${TDM_BENCH_COLLIDING_ROWS:-100000}" 1 -v indexed=0
 consolidate "${TDM_BENCH_MASTER_BASE_ROWS:-10000}" 0 -v runs=0
 
 # Snapshots and rollback of master, on that scenario's data.
