@@ -158,7 +158,7 @@ BEGIN
       '       a.numeric_scale::int AS num_scale'
       '  FROM %s a WHERE a.udt_schema = $1 AND a.udt_name = $2 ORDER BY a.ordinal_position',
       CASE WHEN env IS NULL THEN 'information_schema.attributes'
-           ELSE format('%I.tdm_remote_attributes', tdm._env_schema(env)) END)
+           ELSE tdm._env_relation(env, 'tdm_remote_attributes')::text END)
     USING udt_schema, udt_name LOOP
     parts := parts || (a.attribute_name || ' '
                        || tdm._describe_type(a.data_type, a.attribute_udt_name, a.max_length,
@@ -198,7 +198,7 @@ BEGIN
                   THEN '' ELSE format(', fetch_size %L', '10000') END;
   FOR t IN SELECT DISTINCT c.relname, m.rel FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
   LOOP
-    current := to_regclass(format('%I.%I', schema_name, t.relname));
+    current := tdm._env_relation(env, t.relname);
     -- Unchanged targets keep their foreign tables: nothing is written.
     CONTINUE WHEN current IS NOT NULL
               AND ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(t.rel) c)
@@ -226,7 +226,7 @@ BEGIN
        '{udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
        ' attribute_udt_schema text, attribute_udt_name text, character_maximum_length int,'
        ' numeric_precision int, numeric_scale int}')) AS v(name, remote, columns) LOOP
-    IF to_regclass(format('%I.%I', schema_name, catalog.name)) IS NULL THEN
+    IF tdm._env_relation(env, catalog.name) IS NULL THEN
       EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I OPTIONS (schema_name %L, table_name %L)',
                      schema_name, catalog.name, array_to_string(catalog.columns::text[], ', '),
                      e.server, 'information_schema', catalog.remote);
@@ -244,12 +244,38 @@ BEGIN
 END
 $$;
 
+-- A relation of the environment's schema by name (NULL when there is
+-- none), refused unless it is a foreign table: tdm_admin may create there,
+-- and a view or table in its place would run its owner's code as whoever
+-- reads it (a superuser's tag_release, the definer's key lookup).
+CREATE FUNCTION tdm._env_relation(env text, relname name) RETURNS regclass
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  found regclass := to_regclass(format('%I.%I', tdm._env_schema(env), relname));
+  kind "char";
+BEGIN
+  SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = found;
+  IF kind <> 'f' THEN
+    RAISE EXCEPTION 'environment "%": % is not a foreign table', env, found
+      USING ERRCODE = 'wrong_object_type',
+            DETAIL = format('tdm reads an environment only through the foreign tables it imports into'
+                            ' schema %I; this relation is a %s.', tdm._env_schema(env),
+                            CASE kind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view'
+                                      WHEN 'm' THEN 'materialized view' WHEN 'p' THEN 'partitioned table'
+                                      ELSE 'relation of kind ' || kind::text END),
+            HINT = format('Drop it (DROP %s %s): the next call imports the environment''s table again.',
+                          CASE kind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END,
+                          found);
+  END IF;
+  RETURN found;
+END
+$$;
+
 -- The environment's foreign table for a managed table (NULL before the
 -- environment was first refreshed).
 CREATE FUNCTION tdm._env_table(env text, rel regclass) RETURNS regclass
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT to_regclass(format('%I.%I', tdm._env_schema(env),
-                            (SELECT relname FROM pg_class WHERE oid = rel)))
+  SELECT tdm._env_relation(env, (SELECT relname FROM pg_class WHERE oid = rel))
 $$;
 
 -- The columns the environment's table has, read from its information_schema
@@ -260,6 +286,9 @@ CREATE FUNCTION tdm._remote_columns(env text, rel regclass)
 RETURNS TABLE (column_name text, column_type text, ordinal int)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  -- (In the declarations: a relation that is not a foreign table is not a
+  -- server that cannot be reached.)
+  remote_columns regclass := tdm._env_relation(env, 'tdm_remote_columns');
   state text;
   message text;
   detail text;
@@ -269,9 +298,9 @@ BEGIN
     'SELECT c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
     '         c.character_maximum_length, c.numeric_precision, c.numeric_scale)'
     '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position'
-    '  FROM %1$I.tdm_remote_columns c'
+    '  FROM %s c'
     ' WHERE c.table_schema = $1 AND c.table_name = $2'
-    ' ORDER BY c.ordinal_position', tdm._env_schema(env))
+    ' ORDER BY c.ordinal_position', remote_columns)
     USING (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env),
           (SELECT relname::text FROM pg_class WHERE oid = rel), env;
 EXCEPTION

@@ -205,6 +205,24 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM tdm.managed_table m WHERE m.rel = _rekeyable.rel
 $$;
 
+-- The primary key column a reviewer renumbers when tdm cannot give a row a
+-- new key (the key has several columns): the one the table generates
+-- (identity, or a default from a sequence), else the last one (a tenant's
+-- user id, not the tenant). A partitioned table's key must hold its
+-- partition key: (payment_id, payment_date) is renumbered by payment_id.
+CREATE FUNCTION tdm._renamed_key_column(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT u.c
+    FROM tdm.managed_table m
+   CROSS JOIN LATERAL unnest(m.pk_columns) WITH ORDINALITY AS u(c, o)
+    JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = u.c
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+   WHERE m.rel = _renamed_key_column.rel
+   ORDER BY a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false) DESC,
+            u.o DESC
+   LIMIT 1
+$$;
+
 -- The expression that gives a re-keyed row of `rel` its new primary key:
 -- the target table's sequence or identity, brought past every key in use
 -- (collected rows, the target and master); a temporary sequence from

@@ -295,7 +295,11 @@ BEGIN
              FROM pg_constraint con
              JOIN tdm._target_tables(target) p ON p.rel = con.confrelid
              LEFT JOIN tdm._target_tables(target) c ON c.rel = con.conrelid
-            WHERE con.contype = 'f' AND (every_key OR con.confdeltype IN ('c', 'n', 'd') OR con.condeferrable)
+            -- (conparentid: a partitioned table's key is checked once, on
+            -- the tables tdm manages, not again through its copies on each
+            -- partition, whose rows would read as no release's)
+            WHERE con.contype = 'f' AND con.conparentid = 0
+              AND (every_key OR con.confdeltype IN ('c', 'n', 'd') OR con.condeferrable)
             ORDER BY con.conrelid::regclass::text, con.conname LOOP
     EXECUTE format('SELECT count(*), string_agg(DISTINCT %s, '', '') FROM %s x JOIN %s y ON %s'
                    ' WHERE y.%I = $1%s',

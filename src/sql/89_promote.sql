@@ -354,11 +354,16 @@ CREATE VIEW tdm.release_stats AS
    ORDER BY x.rel::text, r.created_at, r.release;
 COMMENT ON VIEW tdm.release_stats IS 'Rows per release and cumulative, per table, in master';
 
--- The archive table of a release's rows of one table.
+-- The archive table of a release's rows of one table. A name cut to fit
+-- ends with a hash of the whole: two long release names that begin alike
+-- get two tables (with the table's OID, they shared one, and archiving the
+-- second dropped the first's rows), and a dump restored elsewhere, where
+-- OIDs differ, still finds its archive.
 CREATE FUNCTION tdm._archive_table(release text, rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT format('tdm_archive.%I', tdm._fitted_name(release || '__' || c.relname, rel::oid::text))
-    FROM pg_class c WHERE c.oid = rel
+  SELECT format('tdm_archive.%I', tdm._fitted_name(x.name, left(md5(x.name), 12)))
+    FROM pg_class c CROSS JOIN LATERAL (SELECT release || '__' || c.relname AS name) x
+   WHERE c.oid = rel
 $$;
 
 -- Moves a release's rows out of master into tdm_archive (counts and

@@ -69,6 +69,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._pinned_text(anyelement),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
+  tdm._renamed_key_column(regclass),
   tdm._base_type(oid),
   tdm._side_by_side(tdm.conflict),
   tdm._progress_rows(),

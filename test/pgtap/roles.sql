@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(33);
+SELECT plan(41);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -153,6 +153,65 @@ SET ROLE tap_admin;
 SELECT throws_ok($$SELECT tdm.manage_table('tap_own.secret')$$, '42501',
   'manage_table: tap_admin may not read table tap_own.secret', 'a table the admin may not read is refused');
 RESET ROLE;
+
+-- What an admin can change in an environment's schema (its foreign
+-- tables are tdm_admin's) is not read with the extension owner's rights:
+-- a column of the admin's own domain is not read at all (its CHECK would
+-- run as the owner), and a view put in place of a foreign table is
+-- refused (its functions would).
+SELECT account_number AS st1_account FROM tdm_env_st1.accounts WHERE tdm_release = 'R2' LIMIT 1 \gset
+SELECT is(tdm._key_in_release('staging.accounts', '{account_number}',
+                              jsonb_build_object('account_number', :'st1_account'), 'R2'),
+  'st1', 'the key lookup finds a key in an environment');
+SET ROLE tap_admin;
+CREATE FUNCTION tap_own.spy() RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'spy ran as %', current_user;
+END
+$$;
+CREATE DOMAIN tap_own.watched AS text CHECK (tap_own.spy());
+ALTER FOREIGN TABLE tdm_env_st1.accounts ALTER COLUMN currency TYPE tap_own.watched;
+RESET ROLE;
+SELECT is(tdm._key_in_release('staging.accounts', '{account_number}',
+                              jsonb_build_object('account_number', :'st1_account'), 'R2'),
+  NULL, 'an environment whose foreign table has a column of an admin''s type is not read');
+SET ROLE tap_admin;
+DROP FOREIGN TABLE tdm_env_st1.accounts;
+CREATE VIEW tdm_env_st1.accounts AS SELECT * FROM staging.accounts WHERE tap_own.spy();
+RESET ROLE;
+SELECT throws_ok($$SELECT tdm._key_in_release('staging.accounts', '{account_number}',
+                                              '{"account_number": "x"}', 'R2')$$,
+  '42809', 'environment "st1": tdm_env_st1.accounts is not a foreign table',
+  'a view in place of an environment''s foreign table is refused, not read');
+SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('R7')$$,
+  '42809', 'environment "st1": tdm_env_st1.accounts is not a foreign table',
+  'collection refuses it too');
+
+-- An admin who does not own a target's tables, with the privileges the
+-- reference lists, snapshots it and rolls it back: the rollback's spares
+-- are tdm's own, owned like the target's tables.
+CREATE ROLE tap_admin2 IN ROLE tdm_admin;
+CREATE SCHEMA tap_target;
+CREATE TABLE tap_target.users (LIKE staging.users INCLUDING ALL);
+INSERT INTO tap_target.users (user_id, email, full_name, role)
+SELECT i, 'u' || i || '@example.com', 'User ' || i, 'Customer' FROM generate_series(1, 20) AS i;
+GRANT USAGE ON SCHEMA tap_target TO tap_admin2;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON tap_target.users TO tap_admin2;
+GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA tap_target TO tap_admin2;
+SET ROLE tap_admin2;
+SELECT tdm.snapshot('tap', 'tap_target') AS tap_snapshot \gset
+DELETE FROM tap_target.users WHERE user_id > 5;
+SELECT lives_ok(format('SELECT tdm.rollback(%s)', :tap_snapshot),
+  'an admin who does not own the target''s tables rolls it back');
+SELECT is((SELECT count(*)::int FROM tap_target.users), 20, 'the rows are back');
+RESET ROLE;
+
+-- Archive tables of two long release names that begin alike are two.
+SELECT isnt(tdm._archive_table(repeat('Релиз', 8) || '-A', 'staging.accounts'),
+            tdm._archive_table(repeat('Релиз', 8) || '-B', 'staging.accounts'),
+  'two long release names get two archive tables');
+SELECT ok(octet_length((parse_ident(tdm._archive_table(repeat('Релиз', 8) || '-A', 'staging.accounts')))[2]) <= 63,
+  'an archive table''s name fits in an identifier');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -306,6 +306,29 @@ TEST(DistinctEntities, KeyTdmCannotGenerateWaitsForAReviewer) {
   EXPECT_NE(c[0].rationale.find("tdm cannot generate a new user_id"), std::string::npos);
 }
 
+TEST(DistinctEntities, SuggestionRenumbersTheGeneratedKeyColumn) {
+  // A key of two columns, the generated one first (a partitioned table's
+  // key holds its partition key): the suggestion renumbers the generated
+  // column, not the key's last.
+  TableModel t = users();
+  t.pk = {kId, kRole};
+  t.rekeyable = false;
+  t.renamed_key_column = kId;
+  auto c = detect(
+      {row(0, "110", "alice@x", "Customer", "1", 10), row(1, "110", "bob@x", "Customer", "1", 10)},
+      t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].suggestion.find("renames => '{\"st2\": {\"user_id\": ...}}'"), std::string::npos)
+      << c[0].suggestion;
+  t.renamed_key_column.reset();
+  c = detect(
+      {row(0, "110", "alice@x", "Customer", "1", 10), row(1, "110", "bob@x", "Customer", "1", 10)},
+      t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].suggestion.find("renames => '{\"st2\": {\"role\": ...}}'"), std::string::npos)
+      << c[0].suggestion;
+}
+
 TEST(DistinctEntities, RationaleNamesTheNaturalKeyColumnsThatDiffer) {
   // A natural key (role, email), as a tenant's email is: the role the two
   // rows share does not tell them apart.

@@ -414,11 +414,12 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
       // Rule 0 still tells what happened; a reviewer gives the new keys.
       c.rule = Rule::manual;
       c.complex = true;
-      // What to write, with the key's last column (a tenant's user id,
-      // not the tenant) for each row.
+      // What to write, with the column to renumber for each row.
+      const std::string &renamed =
+          table_.columns[table_.renamed_key_column.value_or(table_.pk.back())];
       std::vector<std::string> example;
       for (const std::string &name : rekeyed) {
-        example.push_back("\"" + name + "\": {\"" + table_.columns[table_.pk.back()] + "\": ...}");
+        example.push_back("\"" + name + "\": {\"" + renamed + "\": ...}");
       }
       c.suggestion = "keep all; give the row" + std::string(rekeyed.size() > 1 ? "s" : "") +
                      " of " + boost::algorithm::join(rekeyed, ", ") + " a new " +

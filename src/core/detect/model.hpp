@@ -85,6 +85,9 @@ struct TableModel {
   bool normalize_keys = false;  // natural keys compared case- and space-insensitively
   bool rekeyable = true;        // tdm can give a row a new primary key (one integer or
                                 // uuid column): else a key collision waits for a reviewer
+  // The key column a reviewer renumbers then (the generated one); unset:
+  // the key's last column.
+  std::optional<std::size_t> renamed_key_column;
 
   // Columns minus the primary key, the tag columns and the timestamp column.
   std::vector<std::size_t> attributes() const;

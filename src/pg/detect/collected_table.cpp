@@ -260,6 +260,9 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   if (settings.empty()) throw Error(sqlstate::kUndefinedObject, "table is not managed by tdm");
   model.name = settings[0][0].value();
   model.rekeyable = spi.value("SELECT tdm._rekeyable($1)::text", rel_param).value_or("") == "true";
+  if (auto renamed = spi.value("SELECT tdm._renamed_key_column($1)", rel_param)) {
+    model.renamed_key_column = column_index(model, *renamed);
+  }
   if (settings[0][1]) model.updated_at = column_index(model, *settings[0][1]);
   model.release_column = column_index(model, settings[0][2].value());
   model.feature_column = column_index(model, settings[0][3].value());

@@ -62,17 +62,13 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
                            RelationGetRelationName(source)),
                     errhint("Copy them with INSERT ... SELECT.")));
   }
-  // The caller reads the source and writes the storage, as CREATE TABLE AS
-  // would need.
+  // The caller reads the source, as CREATE TABLE AS would need. (Writing
+  // the storage is checked where it comes from: tdm._copy_rows's caller
+  // names it; a rollback's spare is tdm's own, owned like its target.)
   const AclResult readable = pg_class_aclcheck(source_oid, GetUserId(), ACL_SELECT);
   if (readable != ACLCHECK_OK) {
     aclcheck_error(readable, get_relkind_objtype(source->rd_rel->relkind),
                    RelationGetRelationName(source));
-  }
-  const AclResult writable = pg_class_aclcheck(RelationGetRelid(storage), GetUserId(), ACL_INSERT);
-  if (writable != ACLCHECK_OK) {
-    aclcheck_error(writable, get_relkind_objtype(storage->rd_rel->relkind),
-                   RelationGetRelationName(storage));
   }
   TupleDesc desc = RelationGetDescr(source);
   TupleDesc storage_desc = RelationGetDescr(storage);
@@ -154,6 +150,11 @@ TDM_FUNCTION(tdm_copy_rows) {
   const int count = static_cast<int>(hashed.size());
   const tdm::pg::CopiedRows copied = tdm::pg::pg_call([=] {
     Relation into = table_open(storage, RowExclusiveLock);
+    const AclResult writable = pg_class_aclcheck(storage, GetUserId(), ACL_INSERT);
+    if (writable != ACLCHECK_OK) {
+      aclcheck_error(writable, get_relkind_objtype(into->rd_rel->relkind),
+                     RelationGetRelationName(into));
+    }
     const tdm::pg::CopiedRows rows =
         tdm::pg::copy_rows(source, into, columns, count, TABLE_INSERT_SKIP_FSM);
     table_close(into, NoLock);

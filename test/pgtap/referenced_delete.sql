@@ -1,0 +1,37 @@
+-- The check before a release's rows are deleted from a target (loading
+-- the release again, archiving it): rows of other releases that reference
+-- them refuse it; the release's own rows do not, also when the
+-- referencing table is partitioned (its foreign key has a copy on each
+-- partition, whose rows are no managed table's).
+BEGIN;
+SELECT plan(3);
+SET client_min_messages = warning;
+SELECT tdm.manage_table('staging.users', '{email}'), tdm.manage_table('staging.accounts', '{account_number}');
+RESET client_min_messages;
+CREATE SCHEMA tap_part;
+CREATE TABLE tap_part.users (LIKE staging.users INCLUDING ALL);
+CREATE TABLE tap_part.accounts (LIKE staging.accounts INCLUDING DEFAULTS) PARTITION BY RANGE (account_id);
+ALTER TABLE tap_part.accounts ADD PRIMARY KEY (account_id),
+  ADD FOREIGN KEY (user_id) REFERENCES tap_part.users (user_id);
+CREATE TABLE tap_part.accounts_low PARTITION OF tap_part.accounts FOR VALUES FROM (MINVALUE) TO (100);
+CREATE TABLE tap_part.accounts_high PARTITION OF tap_part.accounts FOR VALUES FROM (100) TO (MAXVALUE);
+INSERT INTO tap_part.users (user_id, email, full_name, role, tdm_release)
+VALUES (1, 'one@example.com', 'One', 'Customer', 'R1');
+INSERT INTO tap_part.accounts (account_id, user_id, account_number, balance, currency, tdm_release)
+VALUES (1, 1, 'ACC-1', 10, 'EUR', 'R1'), (150, 1, 'ACC-150', 10, 'EUR', 'R1');
+
+SELECT lives_ok($$SELECT tdm._refuse_referenced_delete('consolidate', 'tap_part', 'R1',
+                                                        'loading the release again', 'hint', true)$$,
+  'the release''s own rows in a partitioned table do not refuse loading it again');
+INSERT INTO tap_part.accounts (account_id, user_id, account_number, balance, currency, tdm_release)
+VALUES (151, 1, 'ACC-151', 10, 'EUR', 'R2');
+SELECT throws_ok($$SELECT tdm._refuse_referenced_delete('consolidate', 'tap_part', 'R1',
+                                                         'loading the release again', 'hint', true)$$,
+  '23503', 'consolidate: 1 row(s) of other releases in tap_part.accounts reference release R1''s rows in tap_part.users',
+  'another release''s row in a partition does');
+SELECT throws_like($$SELECT tdm._refuse_referenced_delete('archive_release', 'tap_part', 'R1',
+                                                           'archiving', 'hint', true)$$,
+  '%1 row(s) of other releases in tap_part.accounts%', 'named once, by the partitioned table');
+
+SELECT * FROM finish();
+ROLLBACK;
