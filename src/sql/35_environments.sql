@@ -192,6 +192,12 @@ DECLARE
   column_def text;
 BEGIN
   SELECT * INTO e FROM tdm.environment WHERE name = env;
+  IF NOT EXISTS (SELECT FROM pg_foreign_server s WHERE s.srvname = e.server) THEN
+    RAISE EXCEPTION 'environment "%": its server "%" does not exist', env, e.server
+      USING ERRCODE = 'undefined_object',
+            HINT = 'Create the foreign server again under that name (CREATE SERVER ... FOREIGN DATA WRAPPER'
+                   ' postgres_fdw), with its user mapping.';
+  END IF;
   schema_name := tdm._ensure_env_schema(env);
   options := CASE WHEN EXISTS (SELECT FROM pg_foreign_server s, unnest(s.srvoptions) AS o
                                 WHERE s.srvname = e.server AND o LIKE 'fetch_size=%')

@@ -241,6 +241,7 @@ BEGIN
             DETAIL = (SELECT format('Its status is %s.', r.status)
                         FROM tdm.release r WHERE r.release = release_name);
   END IF;
+  PERFORM tdm._require_distinct_name('release', release_name, ARRAY(SELECT r.release FROM tdm.release r));
   IF create_release.parent IS NOT NULL
      AND NOT EXISTS (SELECT FROM tdm.release r WHERE r.release = create_release.parent) THEN
     RAISE EXCEPTION 'parent release "%" of release "%" does not exist',
@@ -252,6 +253,30 @@ BEGIN
   PERFORM tdm._audit('create_release', release_name,
                      jsonb_build_object('code_version', create_release.code_version,
                                         'parent', create_release.parent));
+END
+$$;
+
+-- A release's or feature's name must not look like another: tags are
+-- compared exactly, so rows tagged `R1 ` or `r1` for release R1 are
+-- another release's, and a lookalike release would also hide them from
+-- tagging's unknown_release finding. Refuses spaces at either end, and a
+-- name that is an existing one but for case.
+CREATE FUNCTION tdm._require_distinct_name(what text, name text, existing text[]) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  lookalike text := (SELECT x FROM unnest(existing) AS x WHERE lower(x) = lower(name) AND x <> name
+                      ORDER BY x LIMIT 1);
+BEGIN
+  IF name <> btrim(name, E' \t\n\r\f\x0b') THEN
+    RAISE EXCEPTION '% name "%" has spaces at its start or end', what, name
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Tags are compared exactly: a row tagged without them would belong elsewhere.';
+  END IF;
+  IF lookalike IS NOT NULL THEN
+    RAISE EXCEPTION '% "%" differs from % "%" only in case', what, name, what, lookalike
+      USING ERRCODE = 'duplicate_object',
+            HINT = 'Tags are compared exactly: choose a name that does not look like another.';
+  END IF;
 END
 $$;
 
@@ -281,6 +306,9 @@ BEGIN
             DETAIL = (SELECT format('Its priority is %s.', f.priority) FROM tdm.feature f
                        WHERE f.release = add_feature.release AND f.feature = add_feature.feature);
   END IF;
+  PERFORM tdm._require_distinct_name('feature', add_feature.feature,
+                                     ARRAY(SELECT f.feature FROM tdm.feature f
+                                            WHERE f.release = add_feature.release));
   INSERT INTO tdm.feature (release, feature, priority)
   VALUES (add_feature.release, add_feature.feature, add_feature.priority);
   PERFORM tdm._audit('add_feature', add_feature.release || '/' || add_feature.feature,

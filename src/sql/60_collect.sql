@@ -60,6 +60,23 @@ BEGIN
   FOREACH missing IN ARRAY envs LOOP
     PERFORM tdm._refresh_environment(missing);
   END LOOP;
+  -- The lock holds rows of an environment that is no longer registered:
+  -- they would be left out without a word.
+  IF r.status <> 'open' THEN
+    SELECT l.env, sum(l.row_count) AS n INTO got FROM tdm.release_lock l
+     WHERE l.release = r.release AND l.row_count > 0 AND l.env <> ALL (envs)
+     GROUP BY l.env ORDER BY l.env LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'release % was locked with % row(s) of environment %, which is no longer registered',
+        r.release, got.n, got.env
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = CASE WHEN retaggable
+                          THEN format('Register it again (tdm.add_environment), or tag the release again'
+                                      ' without it: SELECT tdm.tag_release(%L);', r.release)
+                          ELSE 'Register it again (tdm.add_environment): its rows are part of what the'
+                               ' release holds.' END;
+    END IF;
+  END IF;
 
   FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
     columns := (SELECT string_agg(format('t.%I', column_name), ', ' ORDER BY ordinal)

@@ -341,6 +341,11 @@ DECLARE
   approved record;
   got record;
 BEGIN
+  -- Loads into one target take turns, to the end of the transaction: the
+  -- check below and the foreign key checks after the insert see another
+  -- release's load only once it has committed. (Two at once, a release
+  -- loaded again and one whose rows reference it, deadlocked.)
+  PERFORM pg_advisory_xact_lock(hashtext('tdm load'), hashtext(target));
   -- (Other releases' rows in the target that reference the rows replaced:
   -- refused, not deleted or changed by an ON DELETE action.)
   PERFORM tdm._refuse_referenced_delete(

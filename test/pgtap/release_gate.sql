@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(30);
+SELECT plan(34);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -44,6 +44,26 @@ SELECT throws_like($$SELECT * FROM tdm.detect_conflicts('RX')$$,
 SELECT is((SELECT count(*) FROM tdm.job), (SELECT n FROM jobs_before), 'no job left behind');
 SELECT is((SELECT status FROM tdm.release WHERE release = 'RX'), 'open', 'release still open');
 ROLLBACK TO SAVEPOINT reachable;
+
+-- An environment whose foreign server was dropped since: named, with what
+-- to do, not PostgreSQL's error inside tdm's CREATE FOREIGN TABLE.
+SAVEPOINT server_dropped;
+CREATE SERVER st_gone FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'st_gone');
+INSERT INTO tdm.environment (name, server, precedence, remote_schema)
+VALUES ('st_gone', 'st_gone', 90, 'public');
+DROP SERVER st_gone;
+SELECT throws_ok($$SELECT tdm.tag_release('RX')$$, '42704',
+  'environment "st_gone": its server "st_gone" does not exist', 'a dropped server is named');
+ROLLBACK TO SAVEPOINT server_dropped;
+
+-- Names that look like another release's or feature's are refused: a
+-- row tagged with one would silently belong to another release.
+SELECT throws_ok($$SELECT tdm.create_release('rx')$$, '42710',
+  'release "rx" differs from release "RX" only in case', 'a release name differing only in case');
+SELECT throws_ok($$SELECT tdm.create_release('RX ')$$, '22023',
+  'release name "RX " has spaces at its start or end', 'a release name with a trailing space');
+SELECT throws_ok($$SELECT tdm.add_feature('RX', 'feat-101', 1)$$, '42710',
+  'feature "feat-101" differs from feature "FEAT-101" only in case', 'a feature name differing only in case');
 
 -- An environment whose user may read users but not accounts: tagging
 -- says so in a finding, detection names the environment and the server to
