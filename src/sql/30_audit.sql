@@ -152,6 +152,16 @@ LANGUAGE sql AS $$
   RETURNING audit_id
 $$;
 
+-- Takes the audit trail's head now, before the caller locks its target:
+-- the head waits for any other transaction that appended (a reviewer's
+-- open transaction that wrote a decision), and waiting here holds nothing
+-- the target's readers would wait behind. The caller's audit row, at its
+-- end, then finds the head its own.
+CREATE FUNCTION tdm._audit_reserve() RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+  SELECT FROM tdm.audit_head FOR UPDATE
+$$;
+
 -- The first broken link of the chain, or no row when the chain is intact.
 CREATE FUNCTION tdm.verify_audit()
 RETURNS TABLE (audit_id bigint, problem text, expected_hash text, found_hash text)

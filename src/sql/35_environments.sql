@@ -206,7 +206,7 @@ BEGIN
   LOOP
     current := tdm._env_relation(env, t.relname);
     -- Unchanged targets keep their foreign tables: nothing is written.
-    CONTINUE WHEN current IS NOT NULL
+    CONTINUE WHEN current IS NOT NULL AND tdm._env_table_intact(env, current)
               AND ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(t.rel) c)
                   = ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(current) c);
     IF current IS NOT NULL THEN
@@ -232,7 +232,12 @@ BEGIN
        '{udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
        ' attribute_udt_schema text, attribute_udt_name text, character_maximum_length int,'
        ' numeric_precision int, numeric_scale int}')) AS v(name, remote, columns) LOOP
-    IF tdm._env_relation(env, catalog.name) IS NULL THEN
+    current := tdm._env_relation(env, catalog.name);
+    IF current IS NOT NULL AND NOT tdm._env_table_intact(env, current) THEN
+      EXECUTE format('DROP FOREIGN TABLE %s', current);
+      current := NULL;
+    END IF;
+    IF current IS NULL THEN
       EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I OPTIONS (schema_name %L, table_name %L)',
                      schema_name, catalog.name, array_to_string(catalog.columns::text[], ', '),
                      e.server, 'information_schema', catalog.remote);
@@ -275,6 +280,26 @@ BEGIN
   END IF;
   RETURN found;
 END
+$$;
+
+-- Whether an environment's foreign table reads what tdm imported it for:
+-- the environment's server, and its remote schema's table of that name
+-- (the catalogs: information_schema's). Its owner, tdm_admin, could point
+-- it elsewhere (another server, a view), where reading it would run code.
+CREATE FUNCTION tdm._env_table_intact(env text, rel regclass) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT ft.ftserver = (SELECT s.oid FROM pg_foreign_server s WHERE s.srvname = e.server)
+         AND ARRAY(SELECT o FROM unnest(ft.ftoptions) AS o WHERE o LIKE 'schema\_name=%' OR o LIKE 'table\_name=%'
+                    ORDER BY o)
+             = ARRAY['schema_name=' || CASE WHEN c.relname IN ('tdm_remote_columns', 'tdm_remote_attributes')
+                                            THEN 'information_schema' ELSE e.remote_schema END,
+                     'table_name=' || CASE c.relname WHEN 'tdm_remote_columns' THEN 'columns'
+                                                     WHEN 'tdm_remote_attributes' THEN 'attributes'
+                                                     ELSE c.relname::text END]
+    FROM pg_foreign_table ft
+    JOIN pg_class c ON c.oid = ft.ftrelid
+    JOIN tdm.environment e ON e.name = env
+   WHERE ft.ftrelid = rel
 $$;
 
 -- The environment's foreign table for a managed table (NULL before the

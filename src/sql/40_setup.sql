@@ -80,6 +80,48 @@ $$;
 COMMENT ON FUNCTION tdm.add_environment(text, name, int, text) IS
   'Registers a postgres_fdw server as a source environment';
 
+-- Retires an environment (a test system decommissioned, its server gone
+-- for good): its registration and foreign tables go (its schema stays,
+-- empty, for a later environment of that name); the foreign server and
+-- user mappings are the DBA's. History stays: tag findings, locks, runs and
+-- their conflicts name it still. A release locked with its rows is
+-- refused at its next consolidation until tagged again without them.
+CREATE FUNCTION tdm.remove_environment(name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e tdm.environment;
+  t record;
+  waiting text[];
+BEGIN
+  PERFORM tdm._change_managed_tables('remove_environment');
+  SELECT * INTO e FROM tdm.environment x WHERE x.name = remove_environment.name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'environment "%" does not exist', remove_environment.name
+      USING ERRCODE = 'undefined_object', HINT = 'Environments are in tdm.environment.';
+  END IF;
+  FOR t IN SELECT c.oid::regclass AS rel FROM pg_class c
+            WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = tdm._env_schema(e.name))
+              AND c.relkind = 'f' LOOP
+    EXECUTE format('DROP FOREIGN TABLE %s', t.rel);
+  END LOOP;
+  DELETE FROM tdm.environment x WHERE x.name = e.name;
+  -- (Releases tagged, not yet consolidated into master, whose lock holds
+  -- its rows: said now, refused at their consolidation.)
+  waiting := ARRAY(SELECT DISTINCT l.release FROM tdm.release_lock l JOIN tdm.release r USING (release)
+                    WHERE l.env = e.name AND l.row_count > 0 AND tdm._presence(r.status) = 'neither'
+                    ORDER BY 1);
+  IF cardinality(waiting) > 0 THEN
+    RAISE NOTICE 'environment "%" removed: release(s) % were locked with its rows; tag them again before consolidating them',
+      e.name, array_to_string(waiting, ', ');
+  END IF;
+  PERFORM tdm._audit('remove_environment', e.name,
+                     jsonb_build_object('server', e.server, 'remote_schema', e.remote_schema,
+                                        'precedence', e.precedence, 'locked_releases', waiting));
+END
+$$;
+COMMENT ON FUNCTION tdm.remove_environment(text) IS
+  'Retires a source environment (its foreign tables; the server stays the DBA''s)';
+
 CREATE FUNCTION tdm.manage_table(rel regclass, natural_keys text[] DEFAULT '{}',
                                  updated_at_column text DEFAULT NULL,
                                  core_columns text[] DEFAULT '{}',

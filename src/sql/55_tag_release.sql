@@ -192,20 +192,23 @@ BEGIN
                    n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel)), n, examples);
         END IF;
 
-        -- A primary key that rows of this release share with other rows:
-        -- the environment's table lacks the constraint, and a row that
+        -- A primary key that several rows of this release hold: the
+        -- environment's table lacks the constraint, and a row that
         -- references the key cannot say which it means (consolidation
         -- would give one of them a new key and move its children with
-        -- it). (One aggregate, done by the environment.)
-        EXECUTE format('SELECT count(*), sum(s.n), jsonb_agg(s.k ORDER BY s.k::text) FILTER (WHERE s.i <= 5)'
-                       '  FROM (SELECT %1$s AS k, count(*) AS n, row_number() OVER () AS i FROM %2$s t'
-                       '         GROUP BY %3$s HAVING count(*) > 1 AND bool_or(t.%4$I = $1)) s',
-                       tdm._pk_json_sql(m.rel, 't'), env_rel, tdm._pk_list_sql(m.rel, 't'),
-                       m.release_column)
-          INTO n, rows_sharing, examples USING the_release;
+        -- it). (An aggregate over the rows tagging reads anyway.)
+        detail := format('FROM %s t WHERE t.%I = $1 AND %s GROUP BY %s HAVING count(*) > 1',
+                         env_rel, m.release_column,
+                         (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(m.pk_columns) AS c),
+                         tdm._pk_list_sql(m.rel, 't'));
+        EXECUTE format('SELECT count(*), sum(s.n) FROM (SELECT count(*) AS n %s) s', detail)
+          INTO n, rows_sharing USING the_release;
         IF n > 0 THEN
+          EXECUTE format('SELECT jsonb_agg(s.k) FROM (SELECT %s AS k %s ORDER BY %s LIMIT 5) s',
+                         tdm._pk_json_sql(m.rel, 't'), detail, tdm._pk_list_sql(m.rel, 't'))
+            INTO examples USING the_release;
           PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
-            format('%s primary key(s) of %s.%s are held by more than one row (%s rows, some tagged for %s):'
+            format('%s primary key(s) of %s.%s are held by more than one row (%s rows tagged for %s):'
                    ' the environment''s table lacks its primary key, and a row that references such a key'
                    ' cannot say which row it means; give each row its own key there',
                    n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), rows_sharing, the_release),

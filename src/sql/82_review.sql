@@ -91,11 +91,14 @@ BEGIN
     source := tdm._env_table(e.name, rel);
     CONTINUE WHEN source IS NULL;
     -- (A foreign table's values are read through their types' input: a
-    -- domain's CHECK of a non-superuser would run with the owner's rights.)
-    IF EXISTS (SELECT FROM pg_attribute a
-                WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
-                  AND NOT tdm._is_trusted_type(a.atttypid)) THEN
-      RAISE NOTICE 'decision: did not look for % % among %''s rows: % has a column of a type a non-superuser owns; validation will check it at the next consolidate',
+    -- domain's CHECK of a non-superuser would run with the owner's rights,
+    -- for the columns the lookup reads. And it reads what tdm imported,
+    -- not a table its owner pointed elsewhere since.)
+    IF NOT tdm._env_table_intact(e.name, source)
+       OR EXISTS (SELECT FROM pg_attribute a
+                   WHERE a.attrelid = source AND a.attname = ANY (columns || m.release_column)
+                     AND NOT tdm._is_trusted_type(a.atttypid)) THEN
+      RAISE NOTICE 'decision: did not look for % % among %''s rows: % is not as tdm imported it, or a column it reads has a type a non-superuser owns; validation will check it at the next consolidate',
         array_to_string(columns, ', '), key_values, e.name, source;
       CONTINUE;
     END IF;

@@ -346,6 +346,9 @@ BEGIN
   -- release's load only once it has committed. (Two at once, a release
   -- loaded again and one whose rows reference it, deadlocked.)
   PERFORM pg_advisory_xact_lock(hashtext('tdm load'), hashtext(target));
+  -- (And the audit's head, before the target's rows are locked; in this
+  -- order, so that a load waiting for another's holds no head.)
+  PERFORM tdm._audit_reserve();
   -- (Other releases' rows in the target that reference the rows replaced:
   -- refused, not deleted or changed by an ON DELETE action.)
   PERFORM tdm._refuse_referenced_delete(

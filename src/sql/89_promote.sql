@@ -275,6 +275,7 @@ BEGIN
   END IF;
 
   PERFORM tdm._progress(job, 'copy');
+  PERFORM tdm._audit_reserve();
   BEGIN
     copied := tdm._copy_release(the_release, from_target, to_target);
   EXCEPTION
@@ -453,6 +454,14 @@ BEGIN
             ORDER BY x.step LOOP
     inserts := inserts || tdm._insert_clause('i' || t.step, t.dest, t.archived);
   END LOOP;
+  IF cardinality(inserts) = 0 THEN
+    RAISE EXCEPTION 'restore_release: no archive table of release "%" is in tdm_archive', release
+      USING ERRCODE = 'undefined_table',
+            HINT = format('Archiving kept its rows in %s and the like, one per table: they were dropped'
+                          ' since, or a restored dump lacked them.',
+                          (SELECT tdm._archive_table(release, x.managed) FROM tdm._target_tables('master') x
+                            ORDER BY x.step LIMIT 1));
+  END IF;
   BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
   EXCEPTION WHEN foreign_key_violation THEN

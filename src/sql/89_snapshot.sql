@@ -519,6 +519,7 @@ BEGIN
       -- Readers and writers still holding the tables past the timeout:
       -- change rows instead (readers then go on reading meanwhile).
       PERFORM tdm._progress(job, 'lock');
+      PERFORM tdm._audit_reserve();
       previous_timeout := current_setting('lock_timeout');
       PERFORM set_config('lock_timeout', current_setting('tdm.swap_lock_timeout'), true);
       EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
@@ -546,6 +547,7 @@ BEGIN
       method := 'changed rows';
       -- Writers wait; readers go on reading the state before until commit.
       PERFORM tdm._progress(job, 'lock');
+      PERFORM tdm._audit_reserve();
       EXECUTE 'LOCK TABLE ' || tables || ' IN EXCLUSIVE MODE';
       locked := clock_timestamp();
       PERFORM tdm._progress(job, 'restore');

@@ -10,6 +10,7 @@ GRANT SELECT ON ALL TABLES IN SCHEMA tdm TO tdm_admin, tdm_reviewer;
 GRANT INSERT, UPDATE ON tdm.environment, tdm.managed_table, tdm.release, tdm.feature, tdm.rule,
                         tdm.job, tdm.tag_finding TO tdm_admin;
 GRANT DELETE ON tdm.managed_table, tdm.rule TO tdm_admin;  -- (tdm.unmanage_table)
+GRANT DELETE ON tdm.environment TO tdm_admin;  -- (tdm.remove_environment)
 GRANT INSERT, UPDATE, DELETE ON tdm.release_lock, tdm.run, tdm.conflict, tdm.key_map,
                                 tdm.violation, tdm.decision, tdm.snapshot,
                                 tdm.snapshot_table, tdm.snapshot_release, tdm.snapshot_spare,

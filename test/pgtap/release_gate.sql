@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(34);
+SELECT plan(38);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -196,6 +196,27 @@ SELECT is((SELECT jsonb_array_length(foreign_keys) FROM tdm.managed_table
             WHERE rel = 'staging.tap_child'::regclass), 1,
   'tagging reads a foreign key added after registration from the catalog');
 ROLLBACK TO SAVEPOINT added_fk;
+
+-- An environment retired after a release was locked with its rows: its
+-- foreign tables go, the audit says so, and the release's consolidation
+-- is refused (its rows would be left out) until it is tagged again.
+SAVEPOINT retired;
+SELECT tdm.create_release('R2');
+SELECT tdm.add_feature('R2', 'FEAT-' || f, f - 100) FROM generate_series(101, 108) AS f;
+\o /dev/null
+SELECT tdm.tag_release('R2');
+\o
+SELECT tdm.remove_environment('st2');
+SELECT is((SELECT count(*)::int FROM pg_class WHERE relnamespace = 'tdm_env_st2'::regnamespace),
+  0, 'the retired environment''s foreign tables are dropped');
+SELECT is((SELECT detail ->> 'server' FROM tdm.audit WHERE action = 'remove_environment'),
+  'st2', 'retiring an environment is audited');
+SELECT throws_like($$SELECT tdm.consolidate('R2')$$,
+  'release R2 was locked with % row(s) of environment st2, which is no longer registered',
+  'a release locked with a retired environment''s rows is refused');
+SELECT throws_ok($$SELECT tdm.remove_environment('st2')$$, '42704', 'environment "st2" does not exist',
+  'an unknown environment');
+ROLLBACK TO SAVEPOINT retired;
 
 -- A reviewer neither tags nor detects.
 CREATE ROLE tap_gate_reviewer IN ROLE tdm_reviewer;

@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(41);
+SELECT plan(44);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -170,11 +170,24 @@ BEGIN
 END
 $$;
 CREATE DOMAIN tap_own.watched AS text CHECK (tap_own.spy());
+ALTER FOREIGN TABLE tdm_env_st1.accounts OPTIONS (SET table_name 'transactions');
+RESET ROLE;
+SELECT is(tdm._key_in_release('staging.accounts', '{account_number}',
+                              jsonb_build_object('account_number', :'st1_account'), 'R2'),
+  NULL, 'a foreign table its owner pointed at another table is not read');
+SET ROLE tap_admin;
+ALTER FOREIGN TABLE tdm_env_st1.accounts OPTIONS (SET table_name 'accounts');
 ALTER FOREIGN TABLE tdm_env_st1.accounts ALTER COLUMN currency TYPE tap_own.watched;
 RESET ROLE;
 SELECT is(tdm._key_in_release('staging.accounts', '{account_number}',
                               jsonb_build_object('account_number', :'st1_account'), 'R2'),
-  NULL, 'an environment whose foreign table has a column of an admin''s type is not read');
+  'st1', 'a column of an admin''s type the lookup does not read does not stop it');
+SET ROLE tap_admin;
+ALTER FOREIGN TABLE tdm_env_st1.accounts ALTER COLUMN account_number TYPE tap_own.watched;
+RESET ROLE;
+SELECT is(tdm._key_in_release('staging.accounts', '{account_number}',
+                              jsonb_build_object('account_number', :'st1_account'), 'R2'),
+  NULL, 'an environment whose key column has an admin''s type is not read');
 SET ROLE tap_admin;
 DROP FOREIGN TABLE tdm_env_st1.accounts;
 CREATE VIEW tdm_env_st1.accounts AS SELECT * FROM staging.accounts WHERE tap_own.spy();
@@ -204,6 +217,18 @@ DELETE FROM tap_target.users WHERE user_id > 5;
 SELECT lives_ok(format('SELECT tdm.rollback(%s)', :tap_snapshot),
   'an admin who does not own the target''s tables rolls it back');
 SELECT is((SELECT count(*)::int FROM tap_target.users), 20, 'the rows are back');
+RESET ROLE;
+-- Without every privilege the reference lists (no DELETE, no TRUNCATE):
+-- the swap, which replaces the rows whoever owns the table, is refused.
+CREATE ROLE tap_admin3 IN ROLE tdm_admin;
+GRANT USAGE ON SCHEMA tap_target TO tap_admin3;
+GRANT SELECT, INSERT, UPDATE ON tap_target.users TO tap_admin3;
+SET ROLE tap_admin3;
+SELECT tdm.snapshot('tap3', 'tap_target') AS tap_snapshot3 \gset
+INSERT INTO tap_target.users (user_id, email, full_name, role)
+VALUES (21, 'u21@example.com', 'User 21', 'Customer');
+SELECT throws_ok(format('SELECT tdm.rollback(%s)', :tap_snapshot3), '42501',
+  'permission denied to replace the rows of users', 'a rollback needs every privilege on the target''s tables');
 RESET ROLE;
 
 -- Archive tables of two long release names that begin alike are two.

@@ -79,12 +79,15 @@ ArrayType *oid_array(const Oid *oids, int count) {
 namespace tdm::pg {
 
 void require_replace_rights(Relation target) {
-  if (pg_class_aclcheck(RelationGetRelid(target), GetUserId(), ACL_TRUNCATE | ACL_INSERT) !=
-      ACLCHECK_OK) {
+  // Every one of them (pg_class_aclcheck would accept any one): the swap
+  // replaces the rows whoever owns the table.
+  const AclMode needed = ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE;
+  if (pg_class_aclmask(RelationGetRelid(target), GetUserId(), needed, ACLMASK_ALL) != needed) {
     ereport(ERROR,
             (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
              errmsg("permission denied to replace the rows of %s", RelationGetRelationName(target)),
-             errhint("A rollback needs TRUNCATE and INSERT on the target's tables.")));
+             errhint("A rollback needs SELECT, INSERT, UPDATE, DELETE and TRUNCATE on the target's "
+                     "tables.")));
   }
 }
 
