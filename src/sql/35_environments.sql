@@ -190,9 +190,24 @@ DECLARE
   current regclass;
   catalog record;
   column_def text;
+  renamed name;  -- the server the foreign tables use, when e.server is gone
 BEGIN
   SELECT * INTO e FROM tdm.environment WHERE name = env;
   IF NOT EXISTS (SELECT FROM pg_foreign_server s WHERE s.srvname = e.server) THEN
+    -- (Renamed: the environment's foreign tables still use it, by its new name.)
+    SELECT s.srvname INTO renamed FROM pg_foreign_table ft
+      JOIN pg_class c ON c.oid = ft.ftrelid
+      JOIN pg_foreign_server s ON s.oid = ft.ftserver
+     WHERE c.relnamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = tdm._env_schema(env))
+     LIMIT 1;
+    IF renamed IS NOT NULL THEN
+      RAISE EXCEPTION 'environment "%": its server "%" does not exist; its foreign tables use server "%"',
+        env, e.server, renamed
+        USING ERRCODE = 'undefined_object',
+              HINT = format('Renamed? Rename it back (ALTER SERVER %I RENAME TO %I;), or register the'
+                            ' environment on it: UPDATE tdm.environment SET server = %L WHERE name = %L;',
+                            renamed, e.server, renamed, env);
+    END IF;
     RAISE EXCEPTION 'environment "%": its server "%" does not exist', env, e.server
       USING ERRCODE = 'undefined_object',
             HINT = 'Create the foreign server again under that name (CREATE SERVER ... FOREIGN DATA WRAPPER'
@@ -296,6 +311,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                      'table_name=' || CASE c.relname WHEN 'tdm_remote_columns' THEN 'columns'
                                                      WHEN 'tdm_remote_attributes' THEN 'attributes'
                                                      ELSE c.relname::text END]
+         -- (and each column reads the remote column of its own name)
+         AND NOT EXISTS (SELECT FROM pg_attribute a, unnest(a.attfdwoptions) AS o
+                          WHERE a.attrelid = ft.ftrelid AND o LIKE 'column\_name=%'
+                            AND o <> 'column_name=' || a.attname)
     FROM pg_foreign_table ft
     JOIN pg_class c ON c.oid = ft.ftrelid
     JOIN tdm.environment e ON e.name = env

@@ -93,6 +93,9 @@ DECLARE
   t record;
   waiting text[];
 BEGIN
+  IF remove_environment.name IS NULL THEN
+    RAISE EXCEPTION 'environment name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   PERFORM tdm._change_managed_tables('remove_environment');
   SELECT * INTO e FROM tdm.environment x WHERE x.name = remove_environment.name;
   IF NOT FOUND THEN
@@ -288,7 +291,12 @@ BEGIN
      AND NOT EXISTS (SELECT FROM tdm.release r WHERE r.release = create_release.parent) THEN
     RAISE EXCEPTION 'parent release "%" of release "%" does not exist',
       create_release.parent, release_name
-      USING ERRCODE = 'undefined_object', HINT = 'Create the parent release first.';
+      USING ERRCODE = 'undefined_object',
+            HINT = coalesce((SELECT format('Release names are compared exactly: did you mean %L?', r.release)
+                               FROM tdm.release r
+                              WHERE lower(btrim(r.release)) = lower(btrim(create_release.parent))
+                              ORDER BY r.release LIMIT 1),
+                            'Create the parent release first.');
   END IF;
   INSERT INTO tdm.release (release, code_version, parent)
   VALUES (release_name, create_release.code_version, create_release.parent);

@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(38);
+SELECT plan(41);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -62,6 +62,11 @@ SELECT throws_ok($$SELECT tdm.create_release('rx')$$, '42710',
   'release "rx" differs from release "RX" only in case', 'a release name differing only in case');
 SELECT throws_ok($$SELECT tdm.create_release('RX ')$$, '22023',
   'release name "RX " has spaces at its start or end', 'a release name with a trailing space');
+SELECT throws_ok($$SELECT tdm.create_release('RY', parent => 'rx')$$, '42704',
+  'parent release "rx" of release "RY" does not exist', 'a parent named as a lookalike');
+SELECT is((SELECT 1 FROM tdm.release WHERE release = 'RY'), NULL, 'is not created');
+SELECT throws_ok($$SELECT tdm.remove_environment(NULL)$$, '22004', 'environment name must not be NULL',
+  'removing a NULL environment');
 SELECT throws_ok($$SELECT tdm.add_feature('RX', 'feat-101', 1)$$, '42710',
   'feature "feat-101" differs from feature "FEAT-101" only in case', 'a feature name differing only in case');
 

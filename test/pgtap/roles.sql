@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -177,6 +177,13 @@ SELECT is(tdm._key_in_release('staging.accounts', '{account_number}',
   NULL, 'a foreign table its owner pointed at another table is not read');
 SET ROLE tap_admin;
 ALTER FOREIGN TABLE tdm_env_st1.accounts OPTIONS (SET table_name 'accounts');
+ALTER FOREIGN TABLE tdm_env_st1.accounts ALTER COLUMN account_number OPTIONS (ADD column_name 'currency');
+RESET ROLE;
+SELECT is(tdm._key_in_release('staging.accounts', '{account_number}',
+                              jsonb_build_object('account_number', :'st1_account'), 'R2'),
+  NULL, 'nor one whose column its owner pointed at another remote column');
+SET ROLE tap_admin;
+ALTER FOREIGN TABLE tdm_env_st1.accounts ALTER COLUMN account_number OPTIONS (DROP column_name);
 ALTER FOREIGN TABLE tdm_env_st1.accounts ALTER COLUMN currency TYPE tap_own.watched;
 RESET ROLE;
 SELECT is(tdm._key_in_release('staging.accounts', '{account_number}',

@@ -214,6 +214,27 @@ TEST(Rules, NonConflictingMergeFillsNulls) {
   EXPECT_EQ(*c[0].survivor, 0u);
 }
 
+TEST(Rules, NonConflictingMergeLeavesAnotherEnvironmentsSelfReferenceToAHuman) {
+  // balance standing for a reference to the table's own rows (a manager
+  // id): st2's value is a key of st2, and the merged row is st1's.
+  TableModel t = users();
+  t.self_reference = {kBalance};
+  auto c = detect(
+      {row(0, "3", "m@x", "Customer", nullptr, 10), row(1, "3", "m@x", "Customer", "9", 11)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_TRUE(c[0].complex);
+  EXPECT_TRUE(c[0].merged.empty());
+  EXPECT_NE(c[0].rationale.find("balance would come from another environment's row"),
+            std::string::npos)
+      << c[0].rationale;
+  // The survivor's own reference is kept as it is: merged as before.
+  c = detect({row(0, "3", "m@x", "Customer", "9", 10), row(1, "3", "m@x", "Customer", nullptr, 11)},
+             t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::non_conflicting_merge);
+}
+
 TEST(Rules, NonConflictingMergeIntoARowHoldingEveryValueSaysSo) {
   auto c = detect(
       {row(0, "3", "m@x", "Customer", "250", 10), row(1, "3", "m@x", "Customer", nullptr, 11)});

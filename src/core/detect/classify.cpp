@@ -607,18 +607,35 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
   if (!conflicting) {
     c.merged = rows_[first].values.to_vector();
     std::vector<std::string> filled;
+    std::vector<std::size_t> foreign_references;  // self references another environment would fill
     for (std::size_t column : differing_attributes) {
       if (c.merged[column]) continue;
       for (std::size_t row : members) {
         if (value(row, column)) {
           c.merged[column] = std::string(*value(row, column));
           filled.push_back(table_.columns[column] + " from " + env(row).name);
+          const bool self_reference =
+              std::find(table_.self_reference.begin(), table_.self_reference.end(), column) !=
+              table_.self_reference.end();
+          if (self_reference && rows_[row].env != rows_[first].env) {
+            foreign_references.push_back(column);
+          }
           break;
         }
       }
     }
     if (fixed && !filled.empty()) {
       fixed_stays("merging would fill " + boost::algorithm::join(filled, ", "));
+      return c;
+    }
+    // A reference to this table's own rows is a key of its environment,
+    // and the merged row is translated as the survivor's: another
+    // environment's key would point at another row. A human gives the key.
+    if (!foreign_references.empty()) {
+      c.merged.clear();
+      manual(2, column_list(foreign_references) +
+                    " would come from another environment's row, whose keys of this table are "
+                    "not the survivor's: a human gives the reference");
       return c;
     }
     resolved(Rule::non_conflicting_merge, first,

@@ -88,6 +88,10 @@ struct TableModel {
   // The key column a reviewer renumbers then (the generated one); unset:
   // the key's last column.
   std::optional<std::size_t> renamed_key_column;
+  // Columns of foreign keys to the table itself: their values are keys of
+  // their own row's environment, translated only after this table's
+  // conflicts are applied.
+  std::vector<std::size_t> self_reference;
 
   // Columns minus the primary key, the tag columns and the timestamp column.
   std::vector<std::size_t> attributes() const;

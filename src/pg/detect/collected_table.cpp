@@ -280,6 +280,11 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
                  " UNION ALL"
                  " SELECT 'core', 0, c, o FROM tdm.managed_table m,"
                  "       unnest(m.core_columns) WITH ORDINALITY AS u(c, o) WHERE m.rel = $1"
+                 " UNION ALL"
+                 " SELECT DISTINCT 'self', 0, c.c, 0 FROM tdm.managed_table m,"
+                 "       jsonb_array_elements(m.foreign_keys) AS fk,"
+                 "       jsonb_array_elements_text(fk->'columns') AS c(c)"
+                 " WHERE m.rel = $1 AND to_regclass(fk->>'references') = m.rel"
                  " ORDER BY 1, 2, 4",
                  rel_param, true)) {
     const std::string &role = row[0].value();
@@ -288,6 +293,8 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
       model.pk.push_back(column);
     } else if (role == "core") {
       model.core.push_back(column);
+    } else if (role == "self") {
+      model.self_reference.push_back(column);
     } else {
       std::size_t group = std::stoul(row[1].value());
       if (model.natural_keys.size() < group) model.natural_keys.resize(group);
