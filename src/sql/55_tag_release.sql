@@ -274,9 +274,10 @@ BEGIN
                            tdm._pk_json_sql(m.rel, 'c'), detail, tdm._pk_list_sql(m.rel, 'c'))
               INTO examples USING the_release, lineage;
             PERFORM tdm._finding(job, e.name, m.rel, 'dangling_reference', 'error',
-              format('%s rows of %s.%s tagged for %s reference a %s row (%s) tagged for no release of %s, or missing',
+              format('%s rows of %s.%s tagged for %s reference a %s row (%s) that %s does not hold,'
+                     ' or holds tagged for no release of %s',
                      n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release,
-                     parent_rel, fk->>'name', array_to_string(lineage, ', ')),
+                     parent_rel, fk->>'name', e.name, array_to_string(lineage, ', ')),
               n, examples);
           END IF;
         END LOOP;
