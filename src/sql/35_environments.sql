@@ -198,7 +198,7 @@ BEGIN
     SELECT s.srvname INTO renamed FROM pg_foreign_table ft
       JOIN pg_class c ON c.oid = ft.ftrelid
       JOIN pg_foreign_server s ON s.oid = ft.ftserver
-     WHERE c.relnamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = tdm._env_schema(env))
+     WHERE c.relnamespace = to_regnamespace(tdm._env_schema(env))
      LIMIT 1;
     IF renamed IS NOT NULL THEN
       RAISE EXCEPTION 'environment "%": its server "%" does not exist; its foreign tables use server "%"',
@@ -221,7 +221,7 @@ BEGIN
   LOOP
     current := tdm._env_relation(env, t.relname);
     -- Unchanged targets keep their foreign tables: nothing is written.
-    CONTINUE WHEN current IS NOT NULL AND tdm._env_table_intact(env, current)
+    CONTINUE WHEN current IS NOT NULL AND tdm._env_table_intact(env, current, e.remote_schema, t.relname)
               AND ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(t.rel) c)
                   = ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(current) c);
     IF current IS NOT NULL THEN
@@ -248,7 +248,8 @@ BEGIN
        ' attribute_udt_schema text, attribute_udt_name text, character_maximum_length int,'
        ' numeric_precision int, numeric_scale int}')) AS v(name, remote, columns) LOOP
     current := tdm._env_relation(env, catalog.name);
-    IF current IS NOT NULL AND NOT tdm._env_table_intact(env, current) THEN
+    IF current IS NOT NULL
+       AND NOT tdm._env_table_intact(env, current, 'information_schema', catalog.remote) THEN
       EXECUTE format('DROP FOREIGN TABLE %s', current);
       current := NULL;
     END IF;
@@ -298,27 +299,22 @@ END
 $$;
 
 -- Whether an environment's foreign table reads what tdm imported it for:
--- the environment's server, and its remote schema's table of that name
--- (the catalogs: information_schema's). Its owner, tdm_admin, could point
--- it elsewhere (another server, a view), where reading it would run code.
-CREATE FUNCTION tdm._env_table_intact(env text, rel regclass) RETURNS bool
+-- the environment's server, remote table `remote_schema`.`remote_table`,
+-- each column the remote column of its own name. Its owner, tdm_admin,
+-- could point it elsewhere (another server, a view), where reading it
+-- would run code, or read one column as another.
+CREATE FUNCTION tdm._env_table_intact(env text, rel regclass, remote_schema text, remote_table text)
+RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT ft.ftserver = (SELECT s.oid FROM pg_foreign_server s WHERE s.srvname = e.server)
+  SELECT ft.ftserver = (SELECT s.oid FROM pg_foreign_server s JOIN tdm.environment e ON e.server = s.srvname
+                         WHERE e.name = env)
          AND ARRAY(SELECT o FROM unnest(ft.ftoptions) AS o WHERE o LIKE 'schema\_name=%' OR o LIKE 'table\_name=%'
                     ORDER BY o)
-             = ARRAY['schema_name=' || CASE WHEN c.relname IN ('tdm_remote_columns', 'tdm_remote_attributes')
-                                            THEN 'information_schema' ELSE e.remote_schema END,
-                     'table_name=' || CASE c.relname WHEN 'tdm_remote_columns' THEN 'columns'
-                                                     WHEN 'tdm_remote_attributes' THEN 'attributes'
-                                                     ELSE c.relname::text END]
-         -- (and each column reads the remote column of its own name)
+             = ARRAY['schema_name=' || remote_schema, 'table_name=' || remote_table]
          AND NOT EXISTS (SELECT FROM pg_attribute a, unnest(a.attfdwoptions) AS o
                           WHERE a.attrelid = ft.ftrelid AND o LIKE 'column\_name=%'
                             AND o <> 'column_name=' || a.attname)
-    FROM pg_foreign_table ft
-    JOIN pg_class c ON c.oid = ft.ftrelid
-    JOIN tdm.environment e ON e.name = env
-   WHERE ft.ftrelid = rel
+    FROM pg_foreign_table ft WHERE ft.ftrelid = rel
 $$;
 
 -- The environment's foreign table for a managed table (NULL before the

@@ -103,8 +103,7 @@ BEGIN
       USING ERRCODE = 'undefined_object', HINT = 'Environments are in tdm.environment.';
   END IF;
   FOR t IN SELECT c.oid::regclass AS rel FROM pg_class c
-            WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = tdm._env_schema(e.name))
-              AND c.relkind = 'f' LOOP
+            WHERE c.relnamespace = to_regnamespace(tdm._env_schema(e.name)) AND c.relkind = 'f' LOOP
     EXECUTE format('DROP FOREIGN TABLE %s', t.rel);
   END LOOP;
   DELETE FROM tdm.environment x WHERE x.name = e.name;
@@ -292,10 +291,11 @@ BEGIN
     RAISE EXCEPTION 'parent release "%" of release "%" does not exist',
       create_release.parent, release_name
       USING ERRCODE = 'undefined_object',
-            HINT = coalesce((SELECT format('Release names are compared exactly: did you mean %L?', r.release)
-                               FROM tdm.release r
-                              WHERE lower(btrim(r.release)) = lower(btrim(create_release.parent))
-                              ORDER BY r.release LIMIT 1),
+            -- (quote_literal of no lookalike is NULL, and so is the sentence)
+            HINT = coalesce('Release names are compared exactly: did you mean '
+                            || quote_literal(tdm._lookalike(create_release.parent,
+                                                            ARRAY(SELECT r.release FROM tdm.release r)))
+                            || '?',
                             'Create the parent release first.');
   END IF;
   INSERT INTO tdm.release (release, code_version, parent)
@@ -311,11 +311,19 @@ $$;
 -- another release's, and a lookalike release would also hide them from
 -- tagging's unknown_release finding. Refuses spaces at either end, and a
 -- name that is an existing one but for case.
+-- An existing name `name` looks like but is not: the same but for case and
+-- spaces at either end (NULL when none).
+CREATE FUNCTION tdm._lookalike(name text, existing text[]) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT x FROM unnest(existing) AS x
+   WHERE lower(btrim(x, E' \t\n\r\f\x0b')) = lower(btrim(name, E' \t\n\r\f\x0b')) AND x <> name
+   ORDER BY x LIMIT 1
+$$;
+
 CREATE FUNCTION tdm._require_distinct_name(what text, name text, existing text[]) RETURNS void
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  lookalike text := (SELECT x FROM unnest(existing) AS x WHERE lower(x) = lower(name) AND x <> name
-                      ORDER BY x LIMIT 1);
+  lookalike text := tdm._lookalike(name, existing);
 BEGIN
   IF name <> btrim(name, E' \t\n\r\f\x0b') THEN
     RAISE EXCEPTION '% name "%" has spaces at its start or end', what, name

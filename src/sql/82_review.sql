@@ -94,7 +94,7 @@ BEGIN
     -- domain's CHECK of a non-superuser would run with the owner's rights,
     -- for the columns the lookup reads. And it reads what tdm imported,
     -- not a table its owner pointed elsewhere since.)
-    IF NOT tdm._env_table_intact(e.name, source)
+    IF NOT tdm._env_table_intact(e.name, source, e.remote_schema, (SELECT relname FROM pg_class WHERE oid = rel))
        OR EXISTS (SELECT FROM pg_attribute a
                    WHERE a.attrelid = source AND a.attname = ANY (columns || m.release_column)
                      AND NOT tdm._is_trusted_type(a.atttypid)) THEN

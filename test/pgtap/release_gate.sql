@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(41);
+SELECT plan(42);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -55,6 +55,19 @@ DROP SERVER st_gone;
 SELECT throws_ok($$SELECT tdm.tag_release('RX')$$, '42704',
   'environment "st_gone": its server "st_gone" does not exist', 'a dropped server is named');
 ROLLBACK TO SAVEPOINT server_dropped;
+-- Renamed, the server still serves the environment's foreign tables: the
+-- error names it, and the ways out (creating one under the old name would
+-- point the environment elsewhere).
+SAVEPOINT server_renamed;
+CREATE SERVER st_moved FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'st_moved');
+INSERT INTO tdm.environment (name, server, precedence, remote_schema)
+VALUES ('st_moved', 'st_moved', 90, 'public');
+SELECT tdm._refresh_environment('st_moved');
+ALTER SERVER st_moved RENAME TO st_moved_now;
+SELECT throws_ok($$SELECT tdm.tag_release('RX')$$, '42704',
+  'environment "st_moved": its server "st_moved" does not exist; its foreign tables use server "st_moved_now"',
+  'a renamed server is named by its new name');
+ROLLBACK TO SAVEPOINT server_renamed;
 
 -- Names that look like another release's or feature's are refused: a
 -- row tagged with one would silently belong to another release.

@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(45);
+SELECT plan(46);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -175,8 +175,11 @@ RESET ROLE;
 SELECT is(tdm._key_in_release('staging.accounts', '{account_number}',
                               jsonb_build_object('account_number', :'st1_account'), 'R2'),
   NULL, 'a foreign table its owner pointed at another table is not read');
+SELECT tdm._refresh_environment('st1');
+SELECT is((SELECT ftoptions FROM pg_foreign_table WHERE ftrelid = 'tdm_env_st1.accounts'::regclass)
+            @> '{table_name=accounts}', true,
+  'collection imports it again, reading the table of its name');
 SET ROLE tap_admin;
-ALTER FOREIGN TABLE tdm_env_st1.accounts OPTIONS (SET table_name 'accounts');
 ALTER FOREIGN TABLE tdm_env_st1.accounts ALTER COLUMN account_number OPTIONS (ADD column_name 'currency');
 RESET ROLE;
 SELECT is(tdm._key_in_release('staging.accounts', '{account_number}',
