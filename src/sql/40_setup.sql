@@ -279,6 +279,9 @@ BEGIN
   IF release_name IS NULL OR btrim(release_name) = '' THEN
     RAISE EXCEPTION 'release name must not be empty' USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  -- Release names are created one at a time: two lookalikes created at
+  -- once would each pass the check against the other.
+  PERFORM pg_advisory_xact_lock(hashtext('tdm names'), 0);
   IF EXISTS (SELECT FROM tdm.release r WHERE r.release = release_name) THEN
     RAISE EXCEPTION 'release "%" already exists', release_name
       USING ERRCODE = 'duplicate_object',
@@ -311,27 +314,38 @@ $$;
 -- another release's, and a lookalike release would also hide them from
 -- tagging's unknown_release finding. Refuses spaces at either end, and a
 -- name that is an existing one but for case.
--- An existing name `name` looks like but is not: the same but for case and
--- spaces at either end (NULL when none).
+-- A name as it reads: in a UTF8 database, NFKC-normalized (two spellings
+-- of é read alike, and a non-breaking or other Unicode space reads as a
+-- space).
+CREATE FUNCTION tdm._name_as_read(name text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN getdatabaseencoding() = 'UTF8' THEN normalize(name, NFKC) ELSE name END
+$$;
+
+-- An existing name `name` looks like but is not: the same as read, but for
+-- case and spaces at either end (NULL when none).
 CREATE FUNCTION tdm._lookalike(name text, existing text[]) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT x FROM unnest(existing) AS x
-   WHERE lower(btrim(x, E' \t\n\r\f\x0b')) = lower(btrim(name, E' \t\n\r\f\x0b')) AND x <> name
+   WHERE lower(btrim(tdm._name_as_read(x), E' \t\n\r\f\x0b'))
+         = lower(btrim(tdm._name_as_read(name), E' \t\n\r\f\x0b'))
+     AND x <> name
    ORDER BY x LIMIT 1
 $$;
 
 CREATE FUNCTION tdm._require_distinct_name(what text, name text, existing text[]) RETURNS void
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  as_read text := tdm._name_as_read(name);
   lookalike text := tdm._lookalike(name, existing);
 BEGIN
-  IF name <> btrim(name, E' \t\n\r\f\x0b') THEN
+  IF as_read <> btrim(as_read, E' \t\n\r\f\x0b') THEN
     RAISE EXCEPTION '% name "%" has spaces at its start or end', what, name
       USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Tags are compared exactly: a row tagged without them would belong elsewhere.';
   END IF;
   IF lookalike IS NOT NULL THEN
-    RAISE EXCEPTION '% "%" differs from % "%" only in case', what, name, what, lookalike
+    RAISE EXCEPTION '% "%" differs from % "%" only in case or spelling', what, name, what, lookalike
       USING ERRCODE = 'duplicate_object',
             HINT = 'Tags are compared exactly: choose a name that does not look like another.';
   END IF;
@@ -356,6 +370,7 @@ BEGIN
       USING ERRCODE = 'undefined_object',
             HINT = format('Create it first: SELECT tdm.create_release(%L);', add_feature.release);
   END IF;
+  PERFORM pg_advisory_xact_lock(hashtext('tdm names'), hashtext(add_feature.release));
   IF EXISTS (SELECT FROM tdm.feature f
               WHERE f.release = add_feature.release AND f.feature = add_feature.feature) THEN
     RAISE EXCEPTION 'feature "%" is already in release "%"', add_feature.feature,

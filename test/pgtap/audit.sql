@@ -2,7 +2,7 @@
 -- superuser who disables the triggers is detected at the broken link.
 -- Appends stay one chain under REPEATABLE READ and in replica mode.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 CREATE EXTENSION IF NOT EXISTS dblink;
 \ir ../../sql/include/sessions.sql
 
@@ -24,7 +24,25 @@ SELECT dblink_exec('rr', 'ROLLBACK');
 \o
 SELECT is((SELECT count(*)::int FROM tdm.audit WHERE object = 'AUDIT-RR-2'), 0, 'its row is not written');
 SELECT is_empty('SELECT * FROM tdm.verify_audit()', 'the chain is one line');
+-- Release names are created one at a time: a lookalike of a name another
+-- session is creating waits for it, and is then refused, rather than
+-- passing the check against a name not yet committed.
 \o /dev/null
+SELECT dblink_exec('other', 'BEGIN');
+SELECT * FROM dblink('other', $$SELECT tdm.create_release('AUDIT-NAME')$$) AS t(x text);
+SELECT dblink_send_query('rr', $$SELECT tdm.create_release('audit-name')$$);
+SELECT pg_temp.wait_until($$EXISTS (SELECT FROM pg_stat_activity
+                                     WHERE query LIKE '%create_release(''audit-name'')%'
+                                       AND wait_event_type = 'Lock')$$);
+SELECT dblink_exec('other', 'COMMIT');
+SELECT * FROM dblink_get_result('rr', false) AS t(x text);
+\o
+SELECT is(split_part(dblink_error_message('rr'), E'\n', 1),
+  'ERROR:  release "audit-name" differs from release "AUDIT-NAME" only in case or spelling',
+  'a lookalike of a release name being created waits for it, then is refused');
+\o /dev/null
+SELECT * FROM dblink_get_result('rr', false) AS t(x text);
+SELECT dblink_exec('other', $$DELETE FROM tdm.release WHERE release IN ('AUDIT-NAME', 'audit-name')$$);
 SELECT dblink_exec('other', $$DELETE FROM tdm.release WHERE release = 'AUDIT-RR-1'$$),
        dblink_disconnect('rr'), dblink_disconnect('other');
 \o

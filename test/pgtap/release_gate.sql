@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(42);
+SELECT plan(45);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -72,16 +72,27 @@ ROLLBACK TO SAVEPOINT server_renamed;
 -- Names that look like another release's or feature's are refused: a
 -- row tagged with one would silently belong to another release.
 SELECT throws_ok($$SELECT tdm.create_release('rx')$$, '42710',
-  'release "rx" differs from release "RX" only in case', 'a release name differing only in case');
+  'release "rx" differs from release "RX" only in case or spelling', 'a release name differing only in case');
 SELECT throws_ok($$SELECT tdm.create_release('RX ')$$, '22023',
   'release name "RX " has spaces at its start or end', 'a release name with a trailing space');
+-- (In a UTF8 database: a non-breaking space reads as a space, and e with
+-- a combining acute accent as é.)
+SELECT throws_ok($$SELECT tdm.create_release(E'RX\u00a0')$$, '22023',
+  E'release name "RX\u00a0" has spaces at its start or end', 'a release name ending in a non-breaking space');
+SELECT tdm.create_release(E'R\u00e9');
+SELECT throws_ok($$SELECT tdm.create_release(E'R\u0065\u0301')$$, '42710',
+  E'release "R\u0065\u0301" differs from release "R\u00e9" only in case or spelling',
+  'a release name spelt with a combining accent');
+SELECT throws_ok($$SELECT tdm.create_release(E'r\u00c9')$$, '42710',
+  E'release "r\u00c9" differs from release "R\u00e9" only in case or spelling',
+  'a release name differing in the case of an accented letter');
 SELECT throws_ok($$SELECT tdm.create_release('RY', parent => 'rx')$$, '42704',
   'parent release "rx" of release "RY" does not exist', 'a parent named as a lookalike');
 SELECT is((SELECT 1 FROM tdm.release WHERE release = 'RY'), NULL, 'is not created');
 SELECT throws_ok($$SELECT tdm.remove_environment(NULL)$$, '22004', 'environment name must not be NULL',
   'removing a NULL environment');
 SELECT throws_ok($$SELECT tdm.add_feature('RX', 'feat-101', 1)$$, '42710',
-  'feature "feat-101" differs from feature "FEAT-101" only in case', 'a feature name differing only in case');
+  'feature "feat-101" differs from feature "FEAT-101" only in case or spelling', 'a feature name differing only in case');
 
 -- An environment whose user may read users but not accounts: tagging
 -- says so in a finding, detection names the environment and the server to
