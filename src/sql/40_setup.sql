@@ -2,6 +2,50 @@
 -- Every function checks its inputs first, says what is wrong, which object
 -- and what to do, and writes one audit row when it succeeds.
 
+-- An argument the call cannot do without (NULL would silently mean
+-- something else: a wait => NULL ran a job both in the foreground and in a
+-- worker).
+CREATE FUNCTION tdm._require_given(caller text, argument text, given bool) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF NOT given THEN
+    RAISE EXCEPTION '%: % must not be NULL', caller, argument USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+END
+$$;
+
+-- A table as messages name it: by name, or by OID when there is none
+-- (regclass shows OID 0 as "-").
+CREATE FUNCTION tdm._rel_name(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN EXISTS (SELECT FROM pg_class c WHERE c.oid = rel) THEN rel::text
+              ELSE format('with OID %s', rel::oid) END
+$$;
+
+-- A target named by the caller (staging, master, another of the kind):
+-- tdm writes its tables there, so it is none of tdm's own schemas, the
+-- system's or an environment's (promote creates a missing target).
+CREATE FUNCTION tdm._require_target_name(caller text, argument text, target text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  owner text := CASE WHEN target IN ('tdm', 'tdm_archive', 'tdm_snapshot', 'tdm_remote') THEN 'tdm''s own'
+                     WHEN target IN ('pg_catalog', 'information_schema') OR target LIKE 'pg\_%'
+                       THEN 'the system''s'
+                     WHEN target LIKE 'tdm\_env\_%' THEN 'an environment''s (its foreign tables)' END;
+BEGIN
+  PERFORM tdm._require_given(caller, argument, target IS NOT NULL);
+  IF btrim(target) = '' THEN
+    RAISE EXCEPTION '%: % must name a schema', caller, argument USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF owner IS NOT NULL THEN
+    RAISE EXCEPTION '%: schema "%" is not a target: it is %', caller, target, owner
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A target is a schema of your own holding tables named like the managed tables'
+                   ' (staging, master).';
+  END IF;
+END
+$$;
+
 CREATE FUNCTION tdm.add_environment(name text, server name, precedence int DEFAULT 100,
                                     remote_schema text DEFAULT 'public')
 RETURNS void
@@ -20,8 +64,8 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'tdm names a schema after each environment (tdm_env_<name>).';
   END IF;
-  IF env_name = 'master' THEN
-    RAISE EXCEPTION 'environment name "master" is reserved'
+  IF lower(tdm._name_as_read(env_name)) = 'master' THEN
+    RAISE EXCEPTION 'environment name "%" is reserved', env_name
       USING ERRCODE = 'reserved_name',
             DETAIL = 'Conflicts name the earlier releases'' rows in master as members of "master".',
             HINT = 'Choose another name.';
@@ -31,6 +75,10 @@ BEGIN
     RAISE EXCEPTION 'environment "%": server, precedence and remote_schema must not be NULL',
       env_name USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  IF btrim(add_environment.remote_schema) = '' THEN
+    RAISE EXCEPTION 'environment "%": remote_schema must name a schema', env_name
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'The default is public.';
+  END IF;
   IF EXISTS (SELECT FROM tdm.environment e WHERE e.name = env_name) THEN
     RAISE EXCEPTION 'environment "%" already exists', env_name
       USING ERRCODE = 'duplicate_object',
@@ -38,6 +86,9 @@ BEGIN
                         FROM tdm.environment e WHERE e.name = env_name),
             HINT = 'Choose another name.';
   END IF;
+  -- (Environments are named in decisions' keep_env and renames, compared
+  -- exactly, as release names are in tags.)
+  PERFORM tdm._require_distinct_name('environment', env_name, ARRAY(SELECT e.name FROM tdm.environment e));
 
   SELECT h.proname INTO handler_name
     FROM pg_foreign_server s
@@ -135,6 +186,49 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'tdm_manage_table' LANGUAGE C;
 COMMENT ON FUNCTION tdm.manage_table(regclass, text[], text, text[], text, text, bool, bool) IS
   'Registers (or re-registers) a target table; keys come from the catalog';
+
+-- What tdm.manage_table refuses before it reads the table's shape: a
+-- table of tdm's own or of the system's (an environment's foreign tables
+-- included), a temporary table (gone with its session, and every later
+-- operation with it), and a partition of a managed table or the
+-- partitioned table of one (its rows would be collected and loaded twice).
+CREATE FUNCTION tdm._check_manageable(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c record;
+  other regclass;
+BEGIN
+  SELECT x.relpersistence, n.nspname INTO c
+    FROM pg_class x JOIN pg_namespace n ON n.oid = x.relnamespace WHERE x.oid = rel;
+  IF NOT FOUND THEN
+    RETURN;  -- (the shape's reader names it)
+  END IF;
+  IF c.relpersistence = 't' THEN
+    RAISE EXCEPTION 'manage_table: % is a temporary table', rel
+      USING ERRCODE = 'invalid_table_definition',
+            DETAIL = 'It ends with its session, and every tagging and consolidation would fail after.',
+            HINT = 'Manage a table of the staging schema.';
+  END IF;
+  IF c.nspname IN ('tdm', 'tdm_archive', 'tdm_snapshot', 'tdm_remote', 'pg_catalog', 'information_schema')
+     OR c.nspname LIKE 'pg\_%' OR c.nspname LIKE 'tdm\_env\_%' THEN
+    RAISE EXCEPTION 'manage_table: % is not a table of yours: schema % is %', rel, c.nspname,
+      CASE WHEN c.nspname LIKE 'tdm%' THEN 'tdm''s' ELSE 'the system''s' END
+      USING ERRCODE = 'invalid_table_definition',
+            HINT = 'Manage a table of the staging schema.';
+  END IF;
+  SELECT m.rel INTO other FROM tdm.managed_table m
+   WHERE m.rel <> _check_manageable.rel
+     AND (m.rel IN (SELECT a.relid FROM pg_partition_ancestors(_check_manageable.rel) a)
+          OR _check_manageable.rel IN (SELECT a.relid FROM pg_partition_ancestors(m.rel) a))
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'manage_table: % and managed table % are one partitioned table', rel, other
+      USING ERRCODE = 'invalid_table_definition',
+            DETAIL = 'A partition''s rows are the partitioned table''s: they would be collected and loaded twice.',
+            HINT = 'Manage the partitioned table only.';
+  END IF;
+END
+$$;
 
 -- Targets and environments hold a managed table under its name: two
 -- managed tables may not share one (staging.kids and public.kids would
@@ -254,9 +348,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   rules text[];
 BEGIN
+  PERFORM tdm._require_given('unmanage_table', 'rel', rel IS NOT NULL);
   PERFORM tdm._change_managed_tables('unmanage_table');
   IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = unmanage_table.rel) THEN
-    RAISE EXCEPTION 'table % is not managed by tdm', rel USING ERRCODE = 'undefined_object';
+    RAISE EXCEPTION 'table % is not managed by tdm', tdm._rel_name(rel)
+      USING ERRCODE = 'undefined_object', HINT = 'The managed tables are in tdm.managed_table.';
   END IF;
   WITH gone AS (DELETE FROM tdm.rule r WHERE r.rel = unmanage_table.rel RETURNING r.name)
   SELECT array_agg(name ORDER BY name) INTO rules FROM gone;
@@ -281,6 +377,10 @@ BEGIN
   END IF;
   -- Release names are created one at a time: two lookalikes created at
   -- once would each pass the check against the other.
+  IF btrim(create_release.code_version) = '' THEN
+    RAISE EXCEPTION 'release "%": code_version must not be blank', release_name
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the code version, or NULL for none yet.';
+  END IF;
   PERFORM pg_advisory_xact_lock(hashtext('tdm names'), 0);
   IF EXISTS (SELECT FROM tdm.release r WHERE r.release = release_name) THEN
     RAISE EXCEPTION 'release "%" already exists', release_name
@@ -342,12 +442,12 @@ BEGIN
   IF as_read <> btrim(as_read, E' \t\n\r\f\x0b') THEN
     RAISE EXCEPTION '% name "%" has spaces at its start or end', what, name
       USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Tags are compared exactly: a row tagged without them would belong elsewhere.';
+            HINT = 'Names are compared exactly: a tag or decision written without them would name something else.';
   END IF;
   IF lookalike IS NOT NULL THEN
     RAISE EXCEPTION '% "%" differs from % "%" only in case or spelling', what, name, what, lookalike
       USING ERRCODE = 'duplicate_object',
-            HINT = 'Tags are compared exactly: choose a name that does not look like another.';
+            HINT = 'Names are compared exactly: choose a name that does not look like another.';
   END IF;
 END
 $$;
@@ -357,6 +457,7 @@ RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
+  PERFORM tdm._require_given('add_feature', 'release', add_feature.release IS NOT NULL);
   IF add_feature.feature IS NULL OR btrim(add_feature.feature) = '' THEN
     RAISE EXCEPTION 'feature name must not be empty' USING ERRCODE = 'invalid_parameter_value';
   END IF;
@@ -404,11 +505,13 @@ BEGIN
                        WHERE r.name = _check_rule_target.name);
   END IF;
   IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = _check_rule_target.rel) THEN
-    RAISE EXCEPTION 'table % is not managed by tdm (rule "%")', _check_rule_target.rel,
+    RAISE EXCEPTION 'table % is not managed by tdm (rule "%")', tdm._rel_name(_check_rule_target.rel),
       _check_rule_target.name
       USING ERRCODE = 'undefined_object',
-            HINT = format('Register it first: SELECT tdm.manage_table(%L);',
-                          _check_rule_target.rel::text);
+            HINT = CASE WHEN NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = _check_rule_target.rel)
+                        THEN 'Rules are on managed tables (tdm.managed_table).'
+                        ELSE format('Register it first: SELECT tdm.manage_table(%L);',
+                                    _check_rule_target.rel::text) END;
   END IF;
   IF _check_rule_target.severity NOT IN ('error', 'warning') THEN
     RAISE EXCEPTION 'rule "%": severity must be error or warning, not "%"',
@@ -444,6 +547,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   gone tdm.rule;
 BEGIN
+  PERFORM tdm._require_given('drop_rule', 'name', name IS NOT NULL);
   DELETE FROM tdm.rule r WHERE r.name = drop_rule.name RETURNING * INTO gone;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'rule "%" does not exist', name

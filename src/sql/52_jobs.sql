@@ -54,6 +54,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   job bigint;
 BEGIN
+  PERFORM tdm._require_given(kind, 'wait', wait IS NOT NULL);
   PERFORM tdm._reap_jobs();
   IF wait THEN
     INSERT INTO tdm.job (kind, release, status, pid, started_at, detail)
@@ -98,6 +99,7 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   j tdm.job;
 BEGIN
+  PERFORM tdm._require_given(caller, 'job_id', job_id IS NOT NULL);
   SELECT * INTO j FROM tdm.job WHERE job.job_id = _require_job.job_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION '%: job % does not exist', caller, job_id
@@ -120,6 +122,10 @@ BEGIN
     RAISE EXCEPTION 'wait_job: a % transaction would never see the job change', current_setting('transaction_isolation')
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'Wait outside an explicit REPEATABLE READ or SERIALIZABLE transaction.';
+  END IF;
+  IF timeout < interval '0' THEN
+    RAISE EXCEPTION 'wait_job: timeout must not be negative, not %', timeout
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'NULL waits until the job ends.';
   END IF;
   LOOP
     PERFORM tdm._reap_jobs();

@@ -99,11 +99,13 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r tdm.release;
 BEGIN
+  PERFORM tdm._require_given(caller, 'release', release IS NOT NULL);
   SELECT * INTO r FROM tdm.release WHERE tdm.release.release = _require_release_inputs.release;
   IF NOT FOUND THEN
     RAISE EXCEPTION '%: release "%" does not exist', caller, release
       USING ERRCODE = 'undefined_object',
-            HINT = format('Create it first: SELECT tdm.create_release(%L);', release);
+            HINT = CASE WHEN btrim(release) = '' THEN 'Releases are in tdm.release.'
+                        ELSE format('Create it first: SELECT tdm.create_release(%L);', release) END;
   END IF;
   IF NOT EXISTS (SELECT FROM tdm.environment) THEN
     RAISE EXCEPTION '%: no environments are registered', caller

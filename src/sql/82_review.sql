@@ -1061,6 +1061,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   d tdm.decision;
 BEGIN
+  PERFORM tdm._require_given('approve', 'conflict_id', conflict_id IS NOT NULL);
   SELECT * INTO d FROM tdm.decision WHERE decision.conflict_id = approve.conflict_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'approve: conflict "%" has no decision to approve', conflict_id

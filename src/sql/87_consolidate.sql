@@ -86,6 +86,7 @@ DECLARE
   bad_rule text;
 BEGIN
   r := tdm._require_release_inputs(the_release, 'consolidate');
+  PERFORM tdm._require_target_name('consolidate', 'target', the_target);
   IF r.status = 'open' THEN
     -- (Tagged, and its findings kept it open: say where they are.)
     RAISE EXCEPTION 'consolidate: release "%" is not locked', the_release

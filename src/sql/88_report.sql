@@ -156,6 +156,7 @@ DECLARE
   more bigint;  -- violations past the examples
   phases constant text[] := '{collect,detect,resolve,validate,load}';
 BEGIN
+  PERFORM tdm._require_given('report', 'run_id', run_id IS NOT NULL);
   IF d IS NULL THEN
     RAISE EXCEPTION 'report: run % does not exist', run_id
       USING ERRCODE = 'undefined_object', HINT = 'Runs are in tdm.run.';

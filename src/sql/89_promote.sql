@@ -159,6 +159,16 @@ BEGIN
   -- then reads the status it left. (An advisory lock, not the release row's:
   -- a row lock would block, and deadlock with, snapshots and rollbacks,
   -- whose rows reference the release.)
+  PERFORM tdm._require_target_name('promote', 'from_target', from_target);
+  PERFORM tdm._require_target_name('promote', 'to_target', to_target);
+  IF from_target = to_target THEN
+    RAISE EXCEPTION 'promote: from_target and to_target are both "%"', from_target
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A release is promoted from the target it was consolidated into (staging) to another (master).';
+  END IF;
+  IF to_regnamespace(quote_ident(from_target)) IS NULL THEN
+    RAISE EXCEPTION 'promote: schema "%" does not exist', from_target USING ERRCODE = 'invalid_schema_name';
+  END IF;
   PERFORM pg_advisory_xact_lock(1952738657, hashtext('promote ' || the_release));  -- ('tdma', ...)
   SELECT * INTO r FROM tdm.release x WHERE x.release = the_release;
   -- (The status, not an earlier promote job: a rollback that took the
@@ -204,9 +214,6 @@ BEGIN
       the_release, r.status, from_target
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = format('Consolidate it into staging too: SELECT tdm.consolidate(%L);', the_release);
-  END IF;
-  IF to_regnamespace(quote_ident(from_target)) IS NULL THEN
-    RAISE EXCEPTION 'promote: schema "%" does not exist', from_target USING ERRCODE = 'invalid_schema_name';
   END IF;
   job := tdm._start_job('promote', the_release, true,
                         jsonb_build_object('from', from_target, 'to', to_target));

@@ -250,6 +250,7 @@ BEGIN
   IF label IS NULL OR btrim(label) = '' THEN
     RAISE EXCEPTION 'snapshot: a label is required' USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  PERFORM tdm._require_target_name('snapshot', 'target', target);
   PERFORM tdm._require_managed_tables('snapshot');
   IF NOT EXISTS (SELECT 1 FROM tdm._target_tables(target)) THEN
     RAISE EXCEPTION 'snapshot: target "%" has no managed tables', target
@@ -681,6 +682,7 @@ BEGIN
     RAISE EXCEPTION 'deploy: a code version is required' USING ERRCODE = 'invalid_parameter_value',
       HINT = format('SELECT tdm.deploy(%L, ''v2.0.1'');', release);
   END IF;
+  PERFORM tdm._require_target_name('deploy', 'target', target);
   IF r.status NOT IN ('promoted', 'deployed', 'rolled_back') THEN
     RAISE EXCEPTION 'deploy: release "%" is %; deploy it once it is promoted', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state',

@@ -74,5 +74,6 @@ GRANT EXECUTE ON FUNCTION
   tdm._base_type(oid),
   tdm._side_by_side(tdm.conflict),
   tdm._progress_rows(),
-  tdm._release_rows(text)
+  tdm._release_rows(text),
+  tdm._require_given(text, text, bool)
   TO tdm_reviewer;

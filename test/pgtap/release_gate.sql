@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(45);
+SELECT plan(59);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -22,6 +22,37 @@ SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
 SELECT throws_ok($$SELECT tdm.tag_release('RX')$$, '55000',
   'tag_release: release "RX" has no features', 'release with no features');
 SELECT tdm.add_feature('RX', 'FEAT-101', 3);
+-- Targets are schemas of the user's: not tdm's own, the system's or an
+-- environment's; arguments without which a call means something else
+-- are refused when NULL.
+SELECT throws_ok($$SELECT tdm.promote('RX', 'staging', 'tdm')$$, '22023',
+  'promote: schema "tdm" is not a target: it is tdm''s own', 'promote into tdm''s own schema');
+SELECT throws_ok($$SELECT tdm.promote('RX', 'staging', 'information_schema')$$, '22023',
+  'promote: schema "information_schema" is not a target: it is the system''s', 'promote into a system schema');
+SELECT throws_ok($$SELECT tdm.promote('RX', 'staging', 'tdm_env_st1')$$, '22023',
+  'promote: schema "tdm_env_st1" is not a target: it is an environment''s (its foreign tables)',
+  'promote into an environment''s schema');
+SELECT throws_ok($$SELECT tdm.promote('RX', 'staging', NULL)$$, '22004',
+  'promote: to_target must not be NULL', 'promote to NULL');
+SELECT throws_ok($$SELECT tdm.promote('RX', 'staging', '')$$, '22023',
+  'promote: to_target must name a schema', 'promote to an empty name');
+SELECT throws_ok($$SELECT tdm.promote('RX', 'staging', 'staging')$$, '22023',
+  'promote: from_target and to_target are both "staging"', 'promote from a target into itself');
+SELECT throws_ok($$SELECT tdm.promote('RX', 'nosuch')$$, '3F000',
+  'promote: schema "nosuch" does not exist', 'promote from a missing schema');
+SELECT throws_ok($$SELECT tdm.consolidate('RX', 'pg_catalog')$$, '22023',
+  'consolidate: schema "pg_catalog" is not a target: it is the system''s', 'consolidate into a system schema');
+SELECT throws_ok($$SELECT tdm.tag_release(NULL)$$, '22004',
+  'tag_release: release must not be NULL', 'tagging a NULL release');
+SELECT throws_ok($$SELECT tdm.tag_release('RX', wait => NULL)$$, '22004',
+  'tag_release: wait must not be NULL', 'tagging with wait NULL');
+SELECT throws_ok($$SELECT tdm.wait_job(NULL)$$, '22004',
+  'wait_job: job_id must not be NULL', 'waiting for a NULL job');
+SELECT throws_ok($$SELECT tdm.wait_job(1, '-5 seconds')$$, '22023',
+  'wait_job: timeout must not be negative, not -00:00:05', 'a negative timeout');
+SELECT throws_ok($$SELECT tdm.report(NULL)$$, '22004', 'report: run_id must not be NULL', 'a NULL run''s report');
+SELECT throws_ok($$SELECT tdm.approve(NULL)$$, '22004', 'approve: conflict_id must not be NULL',
+  'approving a NULL conflict');
 CREATE TEMP TABLE background_job AS SELECT tdm.tag_release('RX', wait => false) AS job_id;
 SELECT is((SELECT status FROM tdm.job JOIN background_job USING (job_id)),
   'queued', 'background tagging queues a job for a worker (which starts at commit)');

@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(40);
+SELECT plan(55);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.create_release('R2', 'v2.0');
@@ -37,6 +37,15 @@ CREATE SERVER tap_unreachable FOREIGN DATA WRAPPER postgres_fdw
 CREATE USER MAPPING FOR CURRENT_USER SERVER tap_unreachable OPTIONS (user 'nobody');
 SELECT throws_like($$SELECT tdm.add_environment('st9', 'tap_unreachable')$$,
   'environment "st9": cannot reach server "tap_unreachable": %', 'unreachable server');
+SELECT throws_ok($$SELECT tdm.add_environment('ST1', 'st2')$$, '42710',
+  'environment "ST1" differs from environment "st1" only in case or spelling',
+  'an environment name differing only in case');
+SELECT throws_ok($$SELECT tdm.add_environment(E'st9\t', 'st2')$$, '22023',
+  E'environment name "st9\t" has spaces at its start or end', 'an environment name ending in a tab');
+SELECT throws_ok($$SELECT tdm.add_environment('Master', 'st2')$$, '42939',
+  'environment name "Master" is reserved', 'master in another case is reserved');
+SELECT throws_ok($$SELECT tdm.add_environment('st9', 'st2', 20, '')$$, '22023',
+  'environment "st9": remote_schema must name a schema', 'an empty remote schema');
 
 -- Managed tables
 CREATE TABLE staging.no_pk (id int, tdm_release text, tdm_feature text);
@@ -70,10 +79,27 @@ SELECT throws_ok($$SELECT tdm.manage_table('staging.users', feature_column => 'f
 CREATE VIEW staging.users_view AS SELECT * FROM staging.users;
 SELECT throws_ok($$SELECT tdm.manage_table('staging.users_view')$$, '42P16',
   'staging.users_view is not a table', 'a view is not a table');
+CREATE TEMP TABLE tap_session_table (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+SELECT throws_ok($$SELECT tdm.manage_table('pg_temp.tap_session_table')$$, '42P16',
+  'manage_table: tap_session_table is a temporary table', 'a temporary table is refused');
+SELECT throws_ok($$SELECT tdm.manage_table('tdm.feature', release_column => 'release',
+                                            feature_column => 'feature')$$, '42P16',
+  'manage_table: tdm.feature is not a table of yours: schema tdm is tdm''s', 'tdm''s own catalog is refused');
+SELECT throws_ok($$SELECT tdm.manage_table('pg_catalog.pg_class')$$, '42P16',
+  'manage_table: pg_class is not a table of yours: schema pg_catalog is the system''s',
+  'a system catalog is refused');
+SELECT throws_ok($$SELECT tdm.unmanage_table(NULL)$$, '22004', 'unmanage_table: rel must not be NULL',
+  'unmanaging NULL');
+SELECT throws_ok($$SELECT tdm.unmanage_table(0)$$, '42704', 'table with OID 0 is not managed by tdm',
+  'unmanaging OID 0 names the OID');
 
 -- Releases and features
 SELECT throws_ok($$SELECT tdm.create_release('R2')$$, '42710', 'release "R2" already exists',
   'duplicate release');
+SELECT throws_ok($$SELECT tdm.create_release('R3', '  ')$$, '22023',
+  'release "R3": code_version must not be blank', 'a blank code version');
+SELECT throws_ok($$SELECT tdm.add_feature(NULL, 'FEAT-101', 1)$$, '22004',
+  'add_feature: release must not be NULL', 'a feature for a NULL release');
 SELECT throws_ok($$SELECT tdm.create_release('R3', parent => 'R0')$$, '42704',
   'parent release "R0" of release "R3" does not exist', 'unknown parent release');
 SELECT throws_ok($$SELECT tdm.add_feature('R9', 'FEAT-101', 1)$$, '42704',
@@ -100,6 +126,10 @@ SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts', 'balance')$$, '
   'predicate that is not boolean');
 SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.no_pk', 'id > 0')$$, '42704',
   'table staging.no_pk is not managed by tdm (rule "r1")', 'rule on an unmanaged table');
+SELECT throws_ok($$SELECT tdm.add_rule('r1', 0, 'true')$$, '42704',
+  'table with OID 0 is not managed by tdm (rule "r1")', 'a rule on OID 0 names the OID');
+SELECT throws_ok($$SELECT tdm.drop_rule(NULL)$$, '22004', 'drop_rule: name must not be NULL',
+  'dropping a NULL rule');
 SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts', 'balance >= 0', 'fatal')$$,
   '22023', 'rule "r1": severity must be error or warning, not "fatal"', 'unknown severity');
 
@@ -112,6 +142,20 @@ SELECT results_eq(
   'refused calls changed nothing');
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'tdm_remote'), 0, 'probing environments imported nothing');
+
+-- A partitioned table and its partition are not both managed.
+CREATE TABLE staging.parted (id int PRIMARY KEY, tdm_release text, tdm_feature text) PARTITION BY RANGE (id);
+CREATE TABLE staging.parted_low PARTITION OF staging.parted FOR VALUES FROM (0) TO (100);
+SELECT tdm.manage_table('staging.parted');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.parted_low')$$, '42P16',
+  'manage_table: staging.parted_low and managed table staging.parted are one partitioned table',
+  'a partition of a managed partitioned table is refused');
+SELECT tdm.unmanage_table('staging.parted');
+SELECT tdm.manage_table('staging.parted_low');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.parted')$$, '42P16',
+  'manage_table: staging.parted and managed table staging.parted_low are one partitioned table',
+  'the partitioned table of a managed partition is refused');
+SELECT tdm.unmanage_table('staging.parted_low');
 
 -- The name of master's rows in conflicts is not an environment's, even
 -- written directly.

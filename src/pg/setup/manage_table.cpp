@@ -39,6 +39,7 @@ TDM_FUNCTION(tdm_manage_table) {
 
   Spi spi;
   spi.query("SELECT tdm._change_managed_tables('manage_table')");
+  spi.query("SELECT tdm._check_manageable($1)", {oid_param(REGCLASSOID, rel)});
   const tdm::setup::ManagedTable managed =
       tdm::setup::resolve_managed_table(read_table_shape(spi, rel), request);
 
