@@ -438,6 +438,44 @@ BEGIN
 END
 $$;
 
+-- Brings a release's archive table to master's columns as they are now
+-- (a migration since the release was archived): a column master gained
+-- is added to the archive with master's type and default, so the rows
+-- come back as master's default gives them; a column master no longer
+-- has is refused by name, since restoring would drop its values.
+CREATE FUNCTION tdm._fit_archive(release text, archived regclass, dest regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c record;
+  gone text;
+BEGIN
+  SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO gone
+    FROM pg_attribute a
+   WHERE a.attrelid = archived AND a.attnum > 0 AND NOT a.attisdropped
+     AND NOT EXISTS (SELECT FROM pg_attribute m WHERE m.attrelid = dest AND m.attname = a.attname
+                        AND m.attnum > 0 AND NOT m.attisdropped);
+  IF gone IS NOT NULL THEN
+    RAISE EXCEPTION 'restore_release: % has no column % any more, which the archive of release % holds',
+      dest, gone, release
+      USING ERRCODE = 'undefined_column',
+            DETAIL = format('The archived rows are in %s.', archived),
+            HINT = format('Add the column back to %s, or rename it in the archive as it was renamed in master'
+                          ' (ALTER TABLE %s RENAME COLUMN ...), or drop it there to restore the rows'
+                          ' without its values (ALTER TABLE %s DROP COLUMN ...).', dest, archived, archived);
+  END IF;
+  FOR c IN SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type,
+                  CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS default_expr
+             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = dest AND a.attnum > 0 AND NOT a.attisdropped
+              AND NOT EXISTS (SELECT FROM pg_attribute x WHERE x.attrelid = archived AND x.attname = a.attname
+                                 AND x.attnum > 0 AND NOT x.attisdropped)
+            ORDER BY a.attnum LOOP
+    EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s%s', archived, c.attname, c.type,
+                   CASE WHEN c.default_expr IS NULL THEN '' ELSE ' DEFAULT ' || c.default_expr END);
+  END LOOP;
+END
+$$;
+
 -- Brings an archived release's rows back into master.
 CREATE FUNCTION tdm.restore_release(release text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -459,6 +497,7 @@ BEGIN
              FROM tdm._target_tables('master') x
             WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL
             ORDER BY x.step LOOP
+    PERFORM tdm._fit_archive(release, t.archived::regclass, t.dest);
     inserts := inserts || tdm._insert_clause('i' || t.step, t.dest, t.archived);
   END LOOP;
   IF cardinality(inserts) = 0 THEN
@@ -472,8 +511,13 @@ BEGIN
   BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
   EXCEPTION WHEN foreign_key_violation THEN
-    others := (SELECT string_agg(x.release, ', ' ORDER BY x.release) FROM tdm.release x
-                WHERE x.status = 'archived' AND x.release <> restore_release.release);
+    -- (The archived releases of its lineage, which it may reference; else
+    -- every other archived one.)
+    others := coalesce((SELECT string_agg(x.release, ', ' ORDER BY x.release) FROM tdm.release x
+                         WHERE x.status = 'archived' AND x.release <> restore_release.release
+                           AND x.release = ANY (tdm._release_lineage(restore_release.release))),
+                       (SELECT string_agg(x.release, ', ' ORDER BY x.release) FROM tdm.release x
+                         WHERE x.status = 'archived' AND x.release <> restore_release.release));
     RAISE EXCEPTION 'restore_release: release %''s rows reference rows master does not hold', release
       USING ERRCODE = 'foreign_key_violation', DETAIL = SQLERRM,
             HINT = coalesce(format('Restore the archived releases it references first (archived: %s).', others),
@@ -483,8 +527,9 @@ BEGIN
                   tdm._archive_table(release, x.managed) AS archived
              FROM tdm._target_tables('master') x
             WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL LOOP
-    before := tdm._release_checksum(t.archived::regclass, t.rel, t.release_column, release);
-    after := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
+    -- (Stored generated columns as master computes them: not compared.)
+    before := tdm._release_checksum(t.archived::regclass, t.rel, t.release_column, release, true);
+    after := tdm._release_checksum(t.dest, t.rel, t.release_column, release, true);
     IF before.row_count <> after.row_count OR before.checksum <> after.checksum THEN
       RAISE EXCEPTION 'restore_release: % did not come back whole', t.dest USING ERRCODE = 'data_corrupted';
     END IF;

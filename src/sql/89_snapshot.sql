@@ -378,7 +378,7 @@ BEGIN
                                           FROM unnest(string_to_array(tdm._shape(tdm._target_table(s.target, x.managed)),
                                                                       ', ')) p)
                                 THEN ' [the same columns in another order, which ALTER TABLE cannot'
-                                     ' restore: take a new snapshot]'
+                                     ' restore]'
                                 ELSE '' END), '; ')
     INTO changed
     FROM tdm.snapshot_table x
@@ -387,7 +387,12 @@ BEGIN
   IF changed IS NOT NULL THEN
     RAISE EXCEPTION 'rollback: the tables of snapshot % changed shape since it was taken', snapshot_id
       USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = changed,
-            HINT = 'Roll back the schema change first, or take a new snapshot.';
+            HINT = CASE WHEN changed LIKE '%[the same columns in another order%'
+                        THEN 'This snapshot can no longer be restored: a column dropped since comes back only'
+                             ' at the end of its table. Roll back to a snapshot taken since the change'
+                             ' (tdm.snapshot lists them).'
+                        ELSE 'Undo the schema change first (its shape then is in the DETAIL), or roll back to'
+                             ' a snapshot taken since the change.' END;
   END IF;
   -- A table managed since the snapshot holds rows the snapshot knows
   -- nothing of (rows that may reference what the rollback removes): the
