@@ -316,12 +316,12 @@ BEGIN
                          'Releases referencing them: ' || holders || '.',
                          CASE WHEN t.action IS NOT NULL
                               THEN format('Foreign key %s is ON DELETE %s: %s would %s them.',
-                                          t.conname, t.action, what,
+                                          quote_ident(t.conname), t.action, what,
                                           CASE t.action WHEN 'CASCADE' THEN 'delete' ELSE 'change' END)
                               WHEN t.deferrable
                               THEN format('Foreign key %s is deferrable: PostgreSQL would refuse %s at commit.',
-                                          t.conname, what)
-                              ELSE format('Foreign key %s refuses %s.', t.conname, what) END),
+                                          quote_ident(t.conname), what)
+                              ELSE format('Foreign key %s refuses %s.', quote_ident(t.conname), what) END),
               HINT = hint;
     END IF;
   END LOOP;
