@@ -259,11 +259,13 @@ SELECT s.email, m.email AS manager FROM staging.staff s JOIN staging.staff m ON 
 -- A reference cycle is entered at the table whose rows a natural key tells
 -- apart (R52): crews by name, before captains, whose rows are alike in
 -- both environments but for their crew (st1's Red and st2's Blue are both
--- crew 1 with captain 1). Each crew keeps its own captain.
+-- crew 1 with captain 1). Each crew keeps its own captain. The captains'
+-- natural key (crew, since) holds a reference into the cycle, still each
+-- environment's own crew id: it does not make them the entry.
 IMPORT FOREIGN SCHEMA public LIMIT TO (crews, captains) FROM SERVER st1 INTO keys_st1;
 IMPORT FOREIGN SCHEMA public LIMIT TO (crews, captains) FROM SERVER st2 INTO keys_st2;
 SELECT tdm.manage_table('staging.crews', '{name}', surrogate_key => true);
-SELECT tdm.manage_table('staging.captains', surrogate_key => true);
+SELECT tdm.manage_table('staging.captains', '{"crew_id,since"}', surrogate_key => true);
 SELECT tdm.create_release('R52', 'v52.0', 'R51');
 SELECT tdm.add_feature('R52', 'FEAT-5201', 1);
 INSERT INTO keys_st1.crews VALUES (1, 'Red', NULL, 'R52', 'FEAT-5201');

@@ -167,13 +167,20 @@ BEGIN
       -- Of those, one whose rows a natural key tells apart: the others'
       -- rows would be compared on the cycle's references, still the
       -- environments' own keys (two teams' leads, both "lead 1 of team 1").
+      -- A natural key with no column referencing into the cycle first: an
+      -- album's (artist_id, title) still holds each environment's own
+      -- artist ids, and two artists' "Greatest Hits" would be one album.
       SELECT u.r INTO next_rel
         FROM unnest(remaining) WITH ORDINALITY AS u(r, n)
         JOIN tdm.managed_table m ON m.rel = u.r
        WHERE NOT EXISTS (SELECT 1 FROM ancestor x
                           WHERE x.r = u.r
                             AND NOT EXISTS (SELECT 1 FROM ancestor y WHERE y.r = x.a AND y.a = u.r))
-       ORDER BY cardinality(m.natural_keys) = 0, u.n LIMIT 1;
+       ORDER BY NOT EXISTS (SELECT 1 FROM unnest(m.natural_keys) g
+                             WHERE NOT EXISTS (SELECT 1 FROM tdm._managed_references() f
+                                                WHERE f.child = u.r AND f.parent = ANY (remaining)
+                                                  AND f.columns && string_to_array(g, ','))),
+                cardinality(m.natural_keys) = 0, u.n LIMIT 1;
     END IF;
     next_rel := coalesce(next_rel, remaining[1]);
     placed := placed || next_rel;

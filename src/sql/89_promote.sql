@@ -438,15 +438,15 @@ BEGIN
 END
 $$;
 
--- Brings a release's archive table to master's columns as they are now
--- (a migration since the release was archived): a column master gained
--- is added to the archive with master's type and default, so the rows
--- come back as master's default gives them; a column master no longer
--- has is refused by name, since restoring would drop its values.
-CREATE FUNCTION tdm._fit_archive(release text, archived regclass, dest regclass) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- The columns a release's archive table gives back to master's table as
+-- it is now (a migration since the archive): master's columns the archive
+-- holds (by name), with master's type. A column master gained is left to
+-- master (its default, identity or generated value); a column master no
+-- longer has is refused by name, since restoring would drop its values.
+CREATE FUNCTION tdm._restore_columns(release text, archived regclass, dest regclass)
+RETURNS TABLE (column_name name, column_type text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  c record;
   gone text;
 BEGIN
   SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum) INTO gone
@@ -463,20 +463,27 @@ BEGIN
                           ' (ALTER TABLE %s RENAME COLUMN ...), or drop it there to restore the rows'
                           ' without its values (ALTER TABLE %s DROP COLUMN ...).', dest, archived, archived);
   END IF;
-  FOR c IN SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type,
-                  CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS default_expr
-             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-            WHERE a.attrelid = dest AND a.attnum > 0 AND NOT a.attisdropped
-              AND NOT EXISTS (SELECT FROM pg_attribute x WHERE x.attrelid = archived AND x.attname = a.attname
-                                 AND x.attnum > 0 AND NOT x.attisdropped)
-            ORDER BY a.attnum LOOP
-    EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s%s', archived, c.attname, c.type,
-                   CASE WHEN c.default_expr IS NULL THEN '' ELSE ' DEFAULT ' || c.default_expr END);
-  END LOOP;
+  RETURN QUERY
+  SELECT m.attname, format_type(m.atttypid, m.atttypmod)
+    FROM pg_attribute m
+   WHERE m.attrelid = dest AND m.attnum > 0 AND NOT m.attisdropped AND m.attgenerated = ''
+     AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = archived AND a.attname = m.attname
+                    AND a.attnum > 0 AND NOT a.attisdropped)
+   ORDER BY m.attnum;
 END
 $$;
 
--- Brings an archived release's rows back into master.
+-- The hash of a row from `exprs` (tdm._row_hash takes up to 90 at once).
+CREATE FUNCTION tdm._row_hash_of(exprs text[]) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN cardinality(exprs) <= 90 THEN format('tdm._row_hash(%s)', array_to_string(exprs, ', '))
+              ELSE format('tdm._row_hash(%s)',
+                          (SELECT string_agg(format('tdm._row_hash(%s)',
+                                                    array_to_string(exprs[n * 90 + 1 : n * 90 + 90], ', ')),
+                                             ', ' ORDER BY n)
+                             FROM generate_series(0, (cardinality(exprs) - 1) / 90) n)) END
+$$;
+
 CREATE FUNCTION tdm.restore_release(release text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
@@ -484,9 +491,15 @@ DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'restore_release');
   t record;
   inserts text[] := '{}';
-  before record;
-  after record;
+  columns text;
+  from_archive text[];
+  in_master text[];
+  before_count bigint;
+  before_sum text;
+  after_count bigint;
+  after_sum text;
   others text;  -- the other archived releases
+  refused_table text;
 BEGIN
   IF r.status <> 'archived' THEN
     RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
@@ -497,8 +510,10 @@ BEGIN
              FROM tdm._target_tables('master') x
             WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL
             ORDER BY x.step LOOP
-    PERFORM tdm._fit_archive(release, t.archived::regclass, t.dest);
-    inserts := inserts || tdm._insert_clause('i' || t.step, t.dest, t.archived);
+    columns := (SELECT string_agg(format('%I', c.column_name), ', ')
+                  FROM tdm._restore_columns(release, t.archived::regclass, t.dest) c);
+    inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
+                                 t.step, t.dest, columns, columns, t.archived);
   END LOOP;
   IF cardinality(inserts) = 0 THEN
     RAISE EXCEPTION 'restore_release: no archive table of release "%" is in tdm_archive', release
@@ -510,7 +525,17 @@ BEGIN
   END IF;
   BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
-  EXCEPTION WHEN foreign_key_violation THEN
+  EXCEPTION WHEN not_null_violation OR datatype_mismatch OR invalid_text_representation
+              OR string_data_right_truncation OR numeric_value_out_of_range OR check_violation THEN
+    -- (A migration of master since the archive that its rows do not fit.)
+    GET STACKED DIAGNOSTICS refused_table = TABLE_NAME;
+    RAISE EXCEPTION 'restore_release: % refused the archived rows of release %: %',
+      CASE WHEN refused_table <> '' THEN format('master.%I', refused_table) ELSE 'master' END, release, SQLERRM
+      USING ERRCODE = SQLSTATE,
+            HINT = 'Master changed since the release was archived: make its table accept the archived rows'
+                   ' (a default for a new NOT NULL column, a type the old values convert to), or change the'
+                   ' archive table in tdm_archive the same way; then restore again.';
+  WHEN foreign_key_violation THEN
     -- (The archived releases of its lineage, which it may reference; else
     -- every other archived one.)
     others := coalesce((SELECT string_agg(x.release, ', ' ORDER BY x.release) FROM tdm.release x
@@ -527,11 +552,22 @@ BEGIN
                   tdm._archive_table(release, x.managed) AS archived
              FROM tdm._target_tables('master') x
             WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL LOOP
-    -- (Stored generated columns as master computes them: not compared.)
-    before := tdm._release_checksum(t.archived::regclass, t.rel, t.release_column, release, true);
-    after := tdm._release_checksum(t.dest, t.rel, t.release_column, release, true);
-    IF before.row_count <> after.row_count OR before.checksum <> after.checksum THEN
-      RAISE EXCEPTION 'restore_release: % did not come back whole', t.dest USING ERRCODE = 'data_corrupted';
+    -- (The restored columns, as master's types hold them; what master
+    -- computes or defaults itself is not compared.)
+    SELECT array_agg(format('CAST(t.%I AS %s)', c.column_name, c.column_type)),
+           array_agg(format('t.%I', c.column_name))
+      INTO from_archive, in_master
+      FROM tdm._restore_columns(release, t.archived::regclass, t.dest) c;
+    EXECUTE format('SELECT (SELECT count(*) FROM %s t), (SELECT coalesce(sum(%s), 0)::text FROM %s t),'
+                   ' (SELECT count(*) FROM %s t WHERE t.%I = $1),'
+                   ' (SELECT coalesce(sum(%s), 0)::text FROM %s t WHERE t.%I = $1)',
+                   t.archived, tdm._row_hash_of(from_archive), t.archived,
+                   t.dest, t.release_column, tdm._row_hash_of(in_master), t.dest, t.release_column)
+      INTO before_count, before_sum, after_count, after_sum USING release;
+    IF before_count <> after_count OR before_sum <> after_sum THEN
+      RAISE EXCEPTION 'restore_release: % did not come back whole', t.dest USING ERRCODE = 'data_corrupted',
+        DETAIL = format('The archive holds %s row(s) of the release, %s holds %s%s.', before_count, t.dest,
+                        after_count, CASE WHEN before_count = after_count THEN ', with other values' ELSE '' END);
     END IF;
     -- (The archive's copy stays: a rollback of master to a snapshot taken
     -- while the release was archived finds its rows there again.)
