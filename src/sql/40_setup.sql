@@ -31,7 +31,8 @@ DECLARE
   owner text := CASE WHEN target IN ('tdm', 'tdm_archive', 'tdm_snapshot', 'tdm_remote') THEN 'tdm''s own'
                      WHEN target IN ('pg_catalog', 'information_schema') OR target LIKE 'pg\_%'
                        THEN 'the system''s'
-                     WHEN target LIKE 'tdm\_env\_%' THEN 'an environment''s (its foreign tables)' END;
+                     WHEN EXISTS (SELECT FROM tdm.environment e WHERE tdm._env_schema(e.name) = target)
+                       THEN 'an environment''s (its foreign tables)' END;
 BEGIN
   PERFORM tdm._require_given(caller, argument, target IS NOT NULL);
   IF btrim(target) = '' THEN
@@ -88,6 +89,7 @@ BEGIN
   END IF;
   -- (Environments are named in decisions' keep_env and renames, compared
   -- exactly, as release names are in tags.)
+  PERFORM pg_advisory_xact_lock(hashtext('tdm names'), hashtext('tdm environments'));
   PERFORM tdm._require_distinct_name('environment', env_name, ARRAY(SELECT e.name FROM tdm.environment e));
 
   SELECT h.proname INTO handler_name
@@ -210,7 +212,8 @@ BEGIN
             HINT = 'Manage a table of the staging schema.';
   END IF;
   IF c.nspname IN ('tdm', 'tdm_archive', 'tdm_snapshot', 'tdm_remote', 'pg_catalog', 'information_schema')
-     OR c.nspname LIKE 'pg\_%' OR c.nspname LIKE 'tdm\_env\_%' THEN
+     OR c.nspname LIKE 'pg\_%'
+     OR EXISTS (SELECT FROM tdm.environment e WHERE tdm._env_schema(e.name) = c.nspname) THEN
     RAISE EXCEPTION 'manage_table: % is not a table of yours: schema % is %', rel, c.nspname,
       CASE WHEN c.nspname LIKE 'tdm%' THEN 'tdm''s' ELSE 'the system''s' END
       USING ERRCODE = 'invalid_table_definition',
@@ -315,6 +318,19 @@ BEGIN
             HINT = format('Stop managing it (SELECT tdm.unmanage_table(%s);), then register the '
                           'table that replaces it, if any, with tdm.manage_table.',
                           split_part(gone, ',', 1));
+  END IF;
+  -- A managed table attached since as a partition of another (or the
+  -- reverse): its rows would be collected and loaded twice.
+  SELECT format('%s is a partition of managed table %s', m.rel, a.relid::regclass) INTO gone
+    FROM tdm.managed_table m
+   CROSS JOIN LATERAL pg_partition_ancestors(m.rel) a
+   WHERE a.relid <> m.rel AND a.relid IN (SELECT x.rel FROM tdm.managed_table x)
+   ORDER BY m.rel::text LIMIT 1;
+  IF gone IS NOT NULL THEN
+    RAISE EXCEPTION '%: managed table %', caller, gone
+      USING ERRCODE = 'invalid_table_definition',
+            DETAIL = 'A partition''s rows are the partitioned table''s: they would be collected and loaded twice.',
+            HINT = 'Stop managing the partition (tdm.unmanage_table): the partitioned table holds its rows.';
   END IF;
   -- A column registered as a key, tag, timestamp or core column that the
   -- table no longer has (renamed or dropped since).

@@ -603,6 +603,9 @@ BEGIN
   -- Anything else, an unchanged decision written again included (how a
   -- reviewer confirms a stale one), is checked as a new decision.
 
+  IF NEW.conflict_id IS NULL THEN
+    RAISE EXCEPTION 'decision: conflict_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   IF c.conflict_id IS NULL THEN
     RAISE EXCEPTION 'decision: unknown conflict "%"', NEW.conflict_id
       USING ERRCODE = 'undefined_object',
@@ -1007,6 +1010,7 @@ DECLARE
   decided bigint := 0;
   kept_env bigint := 0;  -- conflicts keep_env is a member of
 BEGIN
+  PERFORM tdm._require_given('resolve_all', 'release', release IS NOT NULL);
   IF action IN ('keep_all', 'merge') THEN
     RAISE EXCEPTION 'resolve_all: % needs values per conflict; use tdm.resolve()', action
       USING ERRCODE = 'invalid_parameter_value',

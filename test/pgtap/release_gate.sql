@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(59);
+SELECT plan(61);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -51,6 +51,10 @@ SELECT throws_ok($$SELECT tdm.wait_job(NULL)$$, '22004',
 SELECT throws_ok($$SELECT tdm.wait_job(1, '-5 seconds')$$, '22023',
   'wait_job: timeout must not be negative, not -00:00:05', 'a negative timeout');
 SELECT throws_ok($$SELECT tdm.report(NULL)$$, '22004', 'report: run_id must not be NULL', 'a NULL run''s report');
+SELECT throws_ok($$SELECT tdm.resolve_all(NULL, 'keep', 'x')$$, '22004',
+  'resolve_all: release must not be NULL', 'resolving all of a NULL release');
+SELECT throws_ok($$SELECT tdm.resolve(NULL, 'keep', rationale => 'x')$$, '22004',
+  'decision: conflict_id must not be NULL', 'a decision on a NULL conflict');
 SELECT throws_ok($$SELECT tdm.approve(NULL)$$, '22004', 'approve: conflict_id must not be NULL',
   'approving a NULL conflict');
 CREATE TEMP TABLE background_job AS SELECT tdm.tag_release('RX', wait => false) AS job_id;

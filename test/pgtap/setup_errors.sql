@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(55);
+SELECT plan(56);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.create_release('R2', 'v2.0');
@@ -156,6 +156,16 @@ SELECT throws_ok($$SELECT tdm.manage_table('staging.parted')$$, '42P16',
   'manage_table: staging.parted and managed table staging.parted_low are one partitioned table',
   'the partitioned table of a managed partition is refused');
 SELECT tdm.unmanage_table('staging.parted_low');
+-- Attached after both were registered: every operation refuses.
+CREATE TABLE staging.parted_high (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.parted');
+SELECT tdm.manage_table('staging.parted_high');
+ALTER TABLE staging.parted ATTACH PARTITION staging.parted_high FOR VALUES FROM (100) TO (200);
+SELECT throws_ok($$SELECT tdm.tag_release('R2')$$, '42P16',
+  'tag_release: managed table staging.parted_high is a partition of managed table staging.parted',
+  'a managed table attached as a partition of another is refused at tagging');
+SELECT tdm.unmanage_table('staging.parted_high');
+SELECT tdm.unmanage_table('staging.parted');
 
 -- The name of master's rows in conflicts is not an environment's, even
 -- written directly.
