@@ -22,17 +22,24 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               ELSE format('with OID %s', rel::oid) END
 $$;
 
+-- Whose a schema is when it is not the user's: tdm's own, the system's or
+-- a registered environment's (NULL for the user's).
+CREATE FUNCTION tdm._schema_not_users(schema_name text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN schema_name IN ('tdm', 'tdm_archive', 'tdm_snapshot', 'tdm_remote') THEN 'tdm''s own'
+              WHEN schema_name IN ('pg_catalog', 'information_schema') OR schema_name LIKE 'pg\_%'
+                THEN 'the system''s'
+              WHEN EXISTS (SELECT FROM tdm.environment e WHERE tdm._env_schema(e.name) = schema_name)
+                THEN 'an environment''s (its foreign tables)' END
+$$;
+
 -- A target named by the caller (staging, master, another of the kind):
 -- tdm writes its tables there, so it is none of tdm's own schemas, the
 -- system's or an environment's (promote creates a missing target).
 CREATE FUNCTION tdm._require_target_name(caller text, argument text, target text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  owner text := CASE WHEN target IN ('tdm', 'tdm_archive', 'tdm_snapshot', 'tdm_remote') THEN 'tdm''s own'
-                     WHEN target IN ('pg_catalog', 'information_schema') OR target LIKE 'pg\_%'
-                       THEN 'the system''s'
-                     WHEN EXISTS (SELECT FROM tdm.environment e WHERE tdm._env_schema(e.name) = target)
-                       THEN 'an environment''s (its foreign tables)' END;
+  owner text := tdm._schema_not_users(target);
 BEGIN
   PERFORM tdm._require_given(caller, argument, target IS NOT NULL);
   IF btrim(target) = '' THEN
@@ -211,11 +218,9 @@ BEGIN
             DETAIL = 'It ends with its session, and every tagging and consolidation would fail after.',
             HINT = 'Manage a table of the staging schema.';
   END IF;
-  IF c.nspname IN ('tdm', 'tdm_archive', 'tdm_snapshot', 'tdm_remote', 'pg_catalog', 'information_schema')
-     OR c.nspname LIKE 'pg\_%'
-     OR EXISTS (SELECT FROM tdm.environment e WHERE tdm._env_schema(e.name) = c.nspname) THEN
+  IF tdm._schema_not_users(c.nspname) IS NOT NULL THEN
     RAISE EXCEPTION 'manage_table: % is not a table of yours: schema % is %', rel, c.nspname,
-      CASE WHEN c.nspname LIKE 'tdm%' THEN 'tdm''s' ELSE 'the system''s' END
+      tdm._schema_not_users(c.nspname)
       USING ERRCODE = 'invalid_table_definition',
             HINT = 'Manage a table of the staging schema.';
   END IF;

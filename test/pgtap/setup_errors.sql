@@ -84,7 +84,7 @@ SELECT throws_ok($$SELECT tdm.manage_table('pg_temp.tap_session_table')$$, '42P1
   'manage_table: tap_session_table is a temporary table', 'a temporary table is refused');
 SELECT throws_ok($$SELECT tdm.manage_table('tdm.feature', release_column => 'release',
                                             feature_column => 'feature')$$, '42P16',
-  'manage_table: tdm.feature is not a table of yours: schema tdm is tdm''s', 'tdm''s own catalog is refused');
+  'manage_table: tdm.feature is not a table of yours: schema tdm is tdm''s own', 'tdm''s own catalog is refused');
 SELECT throws_ok($$SELECT tdm.manage_table('pg_catalog.pg_class')$$, '42P16',
   'manage_table: pg_class is not a table of yours: schema pg_catalog is the system''s',
   'a system catalog is refused');
