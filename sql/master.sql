@@ -331,14 +331,25 @@ SELECT pg_temp.master_state() = :'state_before' AS master_restored,
        (SELECT count(*) FROM tdm_archive."R2__users") AS archive_copy;
 SELECT tdm.restore_release('R2');
 -- A migration of master while a release is archived: a column master
--- gained comes back as master's default gives it; a column master lost is
--- refused by name (restoring would drop its values). (Undone after.)
+-- gained comes back as master's default (or identity) gives it; a column
+-- master lost is refused by name (restoring would drop its values); rows
+-- master's migration does not accept are refused naming the table.
+-- (Undone after.)
 BEGIN;
 SELECT tdm.archive_release('R2');
-ALTER TABLE master.users ADD COLUMN nickname text NOT NULL DEFAULT 'none given';
+ALTER TABLE master.users ADD COLUMN nickname text NOT NULL DEFAULT 'none given',
+                         ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY,
+                         ADD CONSTRAINT users_not_r2 CHECK (tdm_release <> 'R2') NOT VALID;
+SAVEPOINT refused;
 SELECT tdm.restore_release('R2');
-SELECT count(*) AS r2_users, count(*) FILTER (WHERE nickname = 'none given') AS with_default
+ROLLBACK TO SAVEPOINT refused;
+SELECT status FROM tdm.release WHERE release = 'R2';
+ALTER TABLE master.users DROP CONSTRAINT users_not_r2;
+SELECT tdm.restore_release('R2');
+SELECT count(*) AS r2_users, count(*) FILTER (WHERE nickname = 'none given') AS with_default,
+       count(seq) AS numbered
   FROM master.users WHERE tdm_release = 'R2';
+ALTER TABLE master.users DROP COLUMN seq;
 SELECT tdm.archive_release('R2');
 ALTER TABLE master.users DROP COLUMN nickname;
 SELECT tdm.restore_release('R2');

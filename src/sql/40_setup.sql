@@ -196,6 +196,18 @@ AS 'MODULE_PATHNAME', 'tdm_manage_table' LANGUAGE C;
 COMMENT ON FUNCTION tdm.manage_table(regclass, text[], text, text[], text, text, bool, bool) IS
   'Registers (or re-registers) a target table; keys come from the catalog';
 
+-- Partitions of partitioned tables among the managed tables (and `also`,
+-- a table about to be managed): such a partition's rows are its
+-- partitioned table's, and would be collected and loaded twice.
+CREATE FUNCTION tdm._managed_partitions(also regclass DEFAULT NULL)
+RETURNS TABLE (part regclass, parent regclass)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH managed AS (SELECT m.rel FROM tdm.managed_table m UNION SELECT also WHERE also IS NOT NULL)
+  SELECT x.rel, a.relid::regclass
+    FROM managed x CROSS JOIN LATERAL pg_partition_ancestors(x.rel) a
+   WHERE a.relid <> x.rel AND a.relid IN (SELECT rel FROM managed)
+$$;
+
 -- What tdm.manage_table refuses before it reads the table's shape: a
 -- table of tdm's own or of the system's (an environment's foreign tables
 -- included), a temporary table (gone with its session, and every later
@@ -224,11 +236,8 @@ BEGIN
       USING ERRCODE = 'invalid_table_definition',
             HINT = 'Manage a table of the staging schema.';
   END IF;
-  SELECT m.rel INTO other FROM tdm.managed_table m
-   WHERE m.rel <> _check_manageable.rel
-     AND (m.rel IN (SELECT a.relid FROM pg_partition_ancestors(_check_manageable.rel) a)
-          OR _check_manageable.rel IN (SELECT a.relid FROM pg_partition_ancestors(m.rel) a))
-   LIMIT 1;
+  SELECT CASE WHEN p.part = rel THEN p.parent ELSE p.part END INTO other
+    FROM tdm._managed_partitions(rel) p WHERE rel IN (p.part, p.parent) LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'manage_table: % and managed table % are one partitioned table', rel, other
       USING ERRCODE = 'invalid_table_definition',
@@ -326,11 +335,8 @@ BEGIN
   END IF;
   -- A managed table attached since as a partition of another (or the
   -- reverse): its rows would be collected and loaded twice.
-  SELECT format('%s is a partition of managed table %s', m.rel, a.relid::regclass) INTO gone
-    FROM tdm.managed_table m
-   CROSS JOIN LATERAL pg_partition_ancestors(m.rel) a
-   WHERE a.relid <> m.rel AND a.relid IN (SELECT x.rel FROM tdm.managed_table x)
-   ORDER BY m.rel::text LIMIT 1;
+  SELECT format('%s is a partition of managed table %s', p.part, p.parent) INTO gone
+    FROM tdm._managed_partitions() p ORDER BY p.part::text LIMIT 1;
   IF gone IS NOT NULL THEN
     RAISE EXCEPTION '%: managed table %', caller, gone
       USING ERRCODE = 'invalid_table_definition',
@@ -396,12 +402,12 @@ BEGIN
   IF release_name IS NULL OR btrim(release_name) = '' THEN
     RAISE EXCEPTION 'release name must not be empty' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  -- Release names are created one at a time: two lookalikes created at
-  -- once would each pass the check against the other.
   IF btrim(create_release.code_version) = '' THEN
     RAISE EXCEPTION 'release "%": code_version must not be blank', release_name
       USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the code version, or NULL for none yet.';
   END IF;
+  -- Release names are created one at a time: two lookalikes created at
+  -- once would each pass the check against the other.
   PERFORM pg_advisory_xact_lock(hashtext('tdm names'), 0);
   IF EXISTS (SELECT FROM tdm.release r WHERE r.release = release_name) THEN
     RAISE EXCEPTION 'release "%" already exists', release_name

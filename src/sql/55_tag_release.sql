@@ -50,6 +50,18 @@ BEGIN
 END
 $$;
 
+-- The arguments of tdm._row_hash for the expressions `exprs`: the
+-- expressions, or past 90 (a function takes 100 arguments at most) the
+-- hashes of chunks of 90.
+CREATE FUNCTION tdm._row_hash_args(exprs text[]) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN cardinality(exprs) <= 90 THEN array_to_string(exprs, ', ')
+              ELSE (SELECT string_agg(format('tdm._row_hash(%s)',
+                                             array_to_string(exprs[n * 90 + 1 : n * 90 + 90], ', ')),
+                                      ', ' ORDER BY n)
+                      FROM generate_series(0, (cardinality(exprs) - 1) / 90) n) END
+$$;
+
 -- The arguments of a row hash over the table's columns (of alias t, or
 -- the alias given). A
 -- function takes at most 100 arguments: wider tables hash chunks of 90
@@ -76,11 +88,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       LEFT JOIN tdm._retyped_columns(rel, as_in) r USING (column_name)
      WHERE (NOT without_generated OR a.attgenerated = '')
        AND coalesce(d.attgenerated, '') = '')
-  SELECT CASE WHEN count(*) <= 90 THEN string_agg(expr, ', ' ORDER BY position)
-         ELSE (SELECT string_agg(format('tdm._row_hash(%s)', chunk), ', ' ORDER BY n)
-                 FROM (SELECT (position - 1) / 90 AS n, string_agg(expr, ', ' ORDER BY position) AS chunk
-                         FROM cols GROUP BY 1) c) END
-    FROM cols
+  SELECT tdm._row_hash_args(array_agg(expr ORDER BY position)) FROM cols
 $$;
 
 -- Records one finding.

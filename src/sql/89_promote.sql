@@ -155,10 +155,6 @@ DECLARE
   refused_schema text;
   refused_table text;
 BEGIN
-  -- One promote of a release at a time: a second call waits for the first,
-  -- then reads the status it left. (An advisory lock, not the release row's:
-  -- a row lock would block, and deadlock with, snapshots and rollbacks,
-  -- whose rows reference the release.)
   PERFORM tdm._require_target_name('promote', 'from_target', from_target);
   PERFORM tdm._require_target_name('promote', 'to_target', to_target);
   IF from_target = to_target THEN
@@ -169,6 +165,10 @@ BEGIN
   IF to_regnamespace(quote_ident(from_target)) IS NULL THEN
     RAISE EXCEPTION 'promote: schema "%" does not exist', from_target USING ERRCODE = 'invalid_schema_name';
   END IF;
+  -- One promote of a release at a time: a second call waits for the first,
+  -- then reads the status it left. (An advisory lock, not the release row's:
+  -- a row lock would block, and deadlock with, snapshots and rollbacks,
+  -- whose rows reference the release.)
   PERFORM pg_advisory_xact_lock(1952738657, hashtext('promote ' || the_release));  -- ('tdma', ...)
   SELECT * INTO r FROM tdm.release x WHERE x.release = the_release;
   -- (The status, not an earlier promote job: a rollback that took the
@@ -473,17 +473,6 @@ BEGIN
 END
 $$;
 
--- The hash of a row from `exprs` (tdm._row_hash takes up to 90 at once).
-CREATE FUNCTION tdm._row_hash_of(exprs text[]) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE WHEN cardinality(exprs) <= 90 THEN format('tdm._row_hash(%s)', array_to_string(exprs, ', '))
-              ELSE format('tdm._row_hash(%s)',
-                          (SELECT string_agg(format('tdm._row_hash(%s)',
-                                                    array_to_string(exprs[n * 90 + 1 : n * 90 + 90], ', ')),
-                                             ', ' ORDER BY n)
-                             FROM generate_series(0, (cardinality(exprs) - 1) / 90) n)) END
-$$;
-
 CREATE FUNCTION tdm.restore_release(release text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
@@ -558,11 +547,11 @@ BEGIN
            array_agg(format('t.%I', c.column_name))
       INTO from_archive, in_master
       FROM tdm._restore_columns(release, t.archived::regclass, t.dest) c;
-    EXECUTE format('SELECT (SELECT count(*) FROM %s t), (SELECT coalesce(sum(%s), 0)::text FROM %s t),'
+    EXECUTE format('SELECT (SELECT count(*) FROM %s t), (SELECT coalesce(sum(tdm._row_hash(%s)), 0)::text FROM %s t),'
                    ' (SELECT count(*) FROM %s t WHERE t.%I = $1),'
-                   ' (SELECT coalesce(sum(%s), 0)::text FROM %s t WHERE t.%I = $1)',
-                   t.archived, tdm._row_hash_of(from_archive), t.archived,
-                   t.dest, t.release_column, tdm._row_hash_of(in_master), t.dest, t.release_column)
+                   ' (SELECT coalesce(sum(tdm._row_hash(%s)), 0)::text FROM %s t WHERE t.%I = $1)',
+                   t.archived, tdm._row_hash_args(from_archive), t.archived,
+                   t.dest, t.release_column, tdm._row_hash_args(in_master), t.dest, t.release_column)
       INTO before_count, before_sum, after_count, after_sum USING release;
     IF before_count <> after_count OR before_sum <> after_sum THEN
       RAISE EXCEPTION 'restore_release: % did not come back whole', t.dest USING ERRCODE = 'data_corrupted',
