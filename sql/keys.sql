@@ -489,3 +489,55 @@ SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT u.id, u.email, n.note FROM staging.tenant_users u
   LEFT JOIN staging.tenant_notes n ON n.tenant_id = u.tenant_id AND n.user_id = u.id
  WHERE u.tenant_id = 5 ORDER BY u.id, n.note;
+
+-- A reference to the table's own rows is compared by the row it names
+-- (R60), with manager_id a core column. rob reports to the boss in both
+-- environments, 100 in st1 and 110 in st2: no difference. kit reports to
+-- 100 in both, the boss in st1 but amy in st2: a difference, for a human,
+-- told by the rows named. sue reports to the boss in st1 and to zed in st2.
+SELECT tdm.manage_table('staging.staff', '{email}', core_columns => '{manager_id}', surrogate_key => true);
+SELECT tdm.create_release('R60', 'v60.0', 'R59');
+SELECT tdm.add_feature('R60', 'FEAT-6001', 1);
+INSERT INTO keys_st1.staff VALUES (100, 'boss60@x', NULL, 'R60', 'FEAT-6001'), (101, 'rob60@x', 100, 'R60', 'FEAT-6001'),
+                                  (102, 'sue60@x', 100, 'R60', 'FEAT-6001'), (103, 'kit60@x', 100, 'R60', 'FEAT-6001');
+INSERT INTO keys_st2.staff VALUES (100, 'amy60@x', NULL, 'R60', 'FEAT-6001'), (110, 'boss60@x', NULL, 'R60', 'FEAT-6001'),
+                                  (113, 'zed60@x', NULL, 'R60', 'FEAT-6001'), (111, 'rob60@x', 110, 'R60', 'FEAT-6001'),
+                                  (112, 'sue60@x', 113, 'R60', 'FEAT-6001'), (114, 'kit60@x', 100, 'R60', 'FEAT-6001');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R60') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R60') AS run \gset
+RESET client_min_messages;
+SELECT c.members -> 0 -> 'row' ->> 'email' AS email, c.kind, c.rule, c.priority, c.differing, c.rationale
+  FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1;
+SELECT tdm.resolve(conflict_id, 'keep', keep_env => 'st2', rationale => 'st2 knows the manager')
+  FROM tdm.review_queue WHERE release = 'R60';
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT tdm.approve(conflict_id) FROM tdm.decision JOIN tdm.conflict USING (conflict_id)
+ WHERE run_id = :run AND priority = 1;
+RESET SESSION AUTHORIZATION;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R60') = :run AS same_run;
+RESET client_min_messages;
+SELECT s.email, m.email AS manager FROM staging.staff s LEFT JOIN staging.staff m ON m.id = s.manager_id
+ WHERE s.tdm_release = 'R60' ORDER BY 1;
+
+-- A reference to an earlier release's row reads as master's key (R61).
+-- st1 tags amy again (140), and ned reports to her there; st2's ned
+-- reports to its 100, amy of R60, master's row since. One manager: ned
+-- is no core difference.
+SET client_min_messages = warning;
+SELECT tdm.promote('R60') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT tdm.create_release('R61', 'v61.0', 'R60');
+SELECT tdm.add_feature('R61', 'FEAT-6101', 1);
+INSERT INTO keys_st1.staff VALUES (140, 'amy60@x', NULL, 'R61', 'FEAT-6101'), (141, 'ned61@x', 140, 'R61', 'FEAT-6101');
+INSERT INTO keys_st2.staff VALUES (150, 'ned61@x', 100, 'R61', 'FEAT-6101');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R61') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R61') AS run \gset
+RESET client_min_messages;
+SELECT c.members -> 0 -> 'row' ->> 'email' AS email, c.kind, c.rule, c.priority, c.differing
+  FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1;
+SELECT r.status, s.email, m.email AS manager FROM tdm.run r, staging.staff s
+  LEFT JOIN staging.staff m ON m.id = s.manager_id
+ WHERE r.run_id = :run AND s.tdm_release = 'R61' ORDER BY 2;

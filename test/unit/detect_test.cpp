@@ -218,7 +218,7 @@ TEST(Rules, NonConflictingMergeLeavesAnotherEnvironmentsSelfReferenceToAHuman) {
   // balance standing for a reference to the table's own rows (a manager
   // id): st2's value is a key of st2, and the merged row is st1's.
   TableModel t = users();
-  t.self_reference = {kBalance};
+  t.self_references = {{kBalance}};
   auto c = detect(
       {row(0, "3", "m@x", "Customer", nullptr, 10), row(1, "3", "m@x", "Customer", "9", 11)}, t);
   ASSERT_EQ(c.size(), 1u);
@@ -233,6 +233,64 @@ TEST(Rules, NonConflictingMergeLeavesAnotherEnvironmentsSelfReferenceToAHuman) {
              t);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0].rule, Rule::non_conflicting_merge);
+}
+
+TEST(SelfReferences, NameTheSameEntityWhenSomeNaturalKeyIsEqual) {
+  const std::string sep(1, kReferentSeparator);
+  EXPECT_TRUE(same_referent("boss@x", "boss@x"));
+  EXPECT_FALSE(same_referent("boss@x", "amy@x"));
+  EXPECT_TRUE(same_referent("boss@x" + sep + "B1", "other@x" + sep + "B1"));
+  // A NULL key ("") names nobody.
+  EXPECT_FALSE(same_referent(sep + "B1", sep + "B2"));
+  EXPECT_FALSE(same_referent("" + sep, "" + sep));
+  EXPECT_TRUE(same_referent(sep + "B1", "x@x" + sep + "B1"));
+}
+
+// balance standing for a manager id, a core column referencing the
+// table's own rows; `referent`: the natural key of the row it references.
+SourceRow managed_by(std::size_t env, const char *id, const char *manager, const char *referent) {
+  SourceRow r = row(env, id, "rob@x", "Customer", manager, 10);
+  if (referent) r.values.push_back(ValueView(referent));
+  return r;
+}
+
+TEST(SelfReferences, AreComparedByTheRowTheyReference) {
+  TableModel t = users();
+  t.self_references = {{kBalance}};
+  t.core = {kBalance};
+  // The boss is 100 in st1 and 110 in st2: the same manager.
+  auto c = detect({managed_by(0, "1", "100", "boss@x"), managed_by(1, "2", "110", "boss@x")}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::manual) << c[0].rationale;
+  EXPECT_EQ(c[0].differing, (std::vector<std::size_t>{kId}));
+  // 100 in both, but st2's 100 is amy: a core difference, told by the rows.
+  c = detect({managed_by(0, "1", "100", "boss@x"), managed_by(1, "2", "100", "amy@x")}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].priority, 1);
+  EXPECT_EQ(c[0].differing, (std::vector<std::size_t>{kId, kBalance}));
+  EXPECT_EQ(c[0].rationale,
+            "core column balance differs (references boss@x in st1, amy@x in st2): a human "
+            "decides");
+  // A referenced row not found on one side: the values as they are.
+  c = detect({managed_by(0, "1", "100", "boss@x"), managed_by(1, "2", "100", nullptr)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::manual) << c[0].rationale;
+}
+
+TEST(SelfReferences, AreTheSameEntityForASurrogateKey) {
+  // Equal primary keys of a surrogate_key table are one entity only when
+  // the attributes agree: the references by the rows they name.
+  TableModel t = users();
+  t.surrogate_key = true;
+  t.natural_keys.clear();
+  t.self_references = {{kBalance}};
+  auto c = detect({managed_by(0, "1", "100", "boss@x"), managed_by(1, "1", "110", "boss@x")}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::distinct_entities);
+  c = detect({managed_by(0, "1", "100", "boss@x"), managed_by(1, "1", "100", "amy@x")}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::distinct_entities);
 }
 
 TEST(Rules, NonConflictingMergeIntoARowHoldingEveryValueSaysSo) {

@@ -60,6 +60,25 @@ std::vector<std::size_t> TableModel::attributes() const {
   return result;
 }
 
+std::optional<std::size_t> TableModel::self_reference_of(std::size_t column) const {
+  for (std::size_t i = 0; i < self_references.size(); ++i) {
+    const std::vector<std::size_t> &fk = self_references[i];
+    if (std::find(fk.begin(), fk.end(), column) != fk.end()) return i;
+  }
+  return std::nullopt;
+}
+
+bool same_referent(std::string_view a, std::string_view b) {
+  while (true) {
+    const std::size_t end_a = std::min(a.find(kReferentSeparator), a.size());
+    const std::size_t end_b = std::min(b.find(kReferentSeparator), b.size());
+    if (end_a > 0 && a.substr(0, end_a) == b.substr(0, end_b)) return true;
+    if (end_a == a.size() || end_b == b.size()) return false;
+    a.remove_prefix(end_a + 1);
+    b.remove_prefix(end_b + 1);
+  }
+}
+
 std::string conflict_id(const std::string &release, const std::string &table,
                         const std::string &scope, const std::string &key,
                         std::vector<std::string> sources) {
@@ -156,16 +175,35 @@ class Classifier {
     }
     return false;
   }
+  // The natural keys of the row that `row` references by self reference
+  // `i`, when the adapter found that row.
+  ValueView referent(std::size_t row, std::size_t i) const {
+    const RowValues &values = rows_[row].values;
+    const std::size_t at = table_.columns.size() + i;
+    return at < values.size() ? values[at] : std::nullopt;
+  }
+  // Rows `a` and `b` hold the same value in `column`. A reference to the
+  // table's own rows is a key of its row's environment: two such are the
+  // same when they reference one entity (1 in st1 and 2 in st2 may both be
+  // alice; 1 in both may be alice and carol).
+  bool same_value(std::size_t a, std::size_t b, std::size_t column) const {
+    if (const auto fk = table_.self_reference_of(column)) {
+      const ValueView ra = referent(a, *fk);
+      const ValueView rb = referent(b, *fk);
+      if (ra && rb) return same_referent(*ra, *rb);
+    }
+    return value(a, column) == value(b, column);
+  }
   bool same_values(std::size_t a, std::size_t b, const std::vector<std::size_t> &columns) const {
     for (std::size_t c : columns) {
-      if (value(a, c) != value(b, c)) return false;
+      if (!same_value(a, b, c)) return false;
     }
     return true;
   }
   bool identical(std::size_t a, std::size_t b) const {
     for (std::size_t c = 0; c < table_.columns.size(); ++c) {
       if (c == table_.release_column || c == table_.feature_column) continue;
-      if (value(a, c) != value(b, c)) return false;
+      if (!same_value(a, b, c)) return false;
     }
     return true;
   }
@@ -209,7 +247,10 @@ class Classifier {
   void describe_members(Conflict &c) const;
   std::string column_list(const std::vector<std::size_t> &columns) const;
   // "balance differs", "balance, currency differ".
-  std::string columns_differ(const std::vector<std::size_t> &columns) const;
+  // A reference to the table's own rows is told by the rows it
+  // references: "manager_id differs (references a@x in st1, c@x in st2)".
+  std::string columns_differ(const std::vector<std::size_t> &columns,
+                             const std::vector<std::size_t> &members) const;
   std::string entity_key(const std::vector<std::size_t> &members) const;
 
   const TableModel &table_;
@@ -592,17 +633,18 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
   }
   if (!core_differences.empty()) {
     manual(1, "core column" + std::string(core_differences.size() > 1 ? "s " : " ") +
-                  columns_differ(core_differences) + ": a human decides");
+                  columns_differ(core_differences, members) + ": a human decides");
     return c;
   }
   // Rule 3: differences only where one side is NULL.
   bool conflicting = false;
   for (std::size_t column : differing_attributes) {
-    std::set<std::string_view> non_null;
+    std::optional<std::size_t> seen;  // a member holding a value
     for (std::size_t row : members) {
-      if (value(row, column)) non_null.insert(*value(row, column));
+      if (!value(row, column)) continue;
+      if (seen && !same_value(*seen, row, column)) conflicting = true;
+      seen = row;
     }
-    if (non_null.size() > 1) conflicting = true;
   }
   if (!conflicting) {
     c.merged = rows_[first].values.to_vector();
@@ -614,10 +656,7 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
         if (value(row, column)) {
           c.merged[column] = std::string(*value(row, column));
           filled.push_back(table_.columns[column] + " from " + env(row).name);
-          const bool self_reference =
-              std::find(table_.self_reference.begin(), table_.self_reference.end(), column) !=
-              table_.self_reference.end();
-          if (self_reference && rows_[row].env != rows_[first].env) {
+          if (table_.self_reference_of(column) && rows_[row].env != rows_[first].env) {
             foreign_references.push_back(column);
           }
           break;
@@ -683,10 +722,11 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     }
     if (top) {
       manual(2, "features " + boost::algorithm::join(top_features, ", ") + " have equal priority " +
-                    std::to_string(*top) + " and " + columns_differ(differing_attributes));
+                    std::to_string(*top) + " and " + columns_differ(differing_attributes, members));
     } else {
       manual(3, "features " + boost::algorithm::join(features, ", ") +
-                    " are not in the release plan and " + columns_differ(differing_attributes));
+                    " are not in the release plan and " +
+                    columns_differ(differing_attributes, members));
     }
     return c;
   }
@@ -773,7 +813,7 @@ void Classifier::describe_members(Conflict &c) const {
   for (std::size_t column = 0; column < table_.columns.size(); ++column) {
     if (column == table_.release_column) continue;
     for (std::size_t row : c.members) {
-      if (value(row, column) != value(c.members.front(), column)) {
+      if (!same_value(row, c.members.front(), column)) {
         c.differing.push_back(column);
         break;
       }
@@ -787,8 +827,35 @@ std::string Classifier::column_list(const std::vector<std::size_t> &columns) con
   return boost::algorithm::join(names, ", ");
 }
 
-std::string Classifier::columns_differ(const std::vector<std::size_t> &columns) const {
-  return column_list(columns) + (columns.size() > 1 ? " differ" : " differs");
+std::string Classifier::columns_differ(const std::vector<std::size_t> &columns,
+                                       const std::vector<std::size_t> &members) const {
+  std::string text = column_list(columns) + (columns.size() > 1 ? " differ" : " differs");
+  std::vector<std::string> references;
+  std::set<std::size_t> told;  // self references, each told once
+  for (std::size_t column : columns) {
+    const auto fk = table_.self_reference_of(column);
+    if (!fk || !told.insert(*fk).second) continue;
+    std::vector<std::string> referenced;
+    for (std::size_t row : members) {
+      const ValueView r = referent(row, *fk);
+      if (!r) continue;
+      // The first natural key that is not NULL names the row.
+      std::string_view name = *r;
+      while (!name.empty() && name.front() == kReferentSeparator) name.remove_prefix(1);
+      std::string shown(name.substr(0, name.find(kReferentSeparator)));
+      std::replace(shown.begin(), shown.end(), kReferentColumnSeparator, ',');
+      referenced.push_back(shown + " in " + env_label(row, members));
+    }
+    if (!referenced.empty()) {
+      // (the reference's columns named when others are listed too)
+      const std::vector<std::size_t> &fk_columns = table_.self_references[*fk];
+      const std::string named =
+          fk_columns.size() < columns.size() ? column_list(fk_columns) + " " : "";
+      references.push_back(named + "references " + boost::algorithm::join(referenced, ", "));
+    }
+  }
+  if (!references.empty()) text += " (" + boost::algorithm::join(references, "; ") + ")";
+  return text;
 }
 
 // The entity's identity for its conflict id: its first non-NULL natural key

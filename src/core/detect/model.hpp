@@ -71,6 +71,14 @@ inline std::string_view canonical_decimal(std::string_view text) {
   return text.substr(0, end + 1);
 }
 
+// The natural keys of a referenced row as SourceRow holds them: each
+// key's text ("" when NULL; a key's columns separated by
+// kReferentColumnSeparator), the keys separated by kReferentSeparator.
+// Two references name one entity when some key is equal and not empty.
+inline constexpr char kReferentSeparator = '\x1e';
+inline constexpr char kReferentColumnSeparator = '\x1f';
+bool same_referent(std::string_view a, std::string_view b);
+
 // One managed table: column positions refer to `columns`.
 struct TableModel {
   std::string name;  // "staging.users", used in conflict ids and messages
@@ -88,10 +96,16 @@ struct TableModel {
   // The key column a reviewer renumbers then (the generated one); unset:
   // the key's last column.
   std::optional<std::size_t> renamed_key_column;
-  // Columns of foreign keys to the table itself: their values are keys of
-  // their own row's environment, translated only after this table's
-  // conflicts are applied.
-  std::vector<std::size_t> self_reference;
+  // Foreign keys to the table itself: their values are keys of their own
+  // row's environment, translated only after this table's conflicts are
+  // applied. So two rows' references are compared by the rows they
+  // reference: a row's values may go on, past `columns`, with one value
+  // per self reference, the referenced row's natural keys (referent_text),
+  // NULL when that row was not found.
+  std::vector<std::vector<std::size_t>> self_references;  // each: its columns
+
+  // The self reference that `column` belongs to, if any.
+  std::optional<std::size_t> self_reference_of(std::size_t column) const;
 
   // Columns minus the primary key, the tag columns and the timestamp column.
   std::vector<std::size_t> attributes() const;

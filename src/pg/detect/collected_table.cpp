@@ -45,12 +45,12 @@ std::size_t column_index(const detect::TableModel &model, const std::string &nam
 // SQL for one key's text over alias t, NULL when any column is NULL; a
 // decimal without its scale's zeros, as detection compares it.
 std::string key_text_sql(const CollectedTable &table, const std::vector<std::size_t> &key,
-                         bool normalize) {
+                         bool normalize, const std::string &alias = "t") {
   const detect::TableModel &model = table.model;
   std::vector<std::string> parts;
   std::vector<std::string> null_checks;
   for (std::size_t column : key) {
-    std::string ref = "t." + quote_ident(model.columns[column]);
+    std::string ref = alias + "." + quote_ident(model.columns[column]);
     null_checks.push_back(ref + " IS NULL");
     std::string text = table.decimal[column] ? "trim_scale(" + ref + ")::text" : ref + "::text";
     if (normalize) text = "lower(btrim(" + text + ", E' \\t\\n\\r\\f\\x0b'))";
@@ -101,6 +101,80 @@ std::vector<std::string> key_hash_sql(const CollectedTable &table) {
                     std::to_string(i + 1) + ")");
   }
   return exprs;
+}
+
+// The query that reads, for the collected rows at locations $1 (text[]
+// of tids), the natural keys of the row each self reference names
+// (detect::TableModel::self_references): the row of the same environment
+// among the collected ones, else master's row with that key (a reference
+// to an earlier release's row reads as master's key by then; "" when no
+// master table). Empty when
+// the table has no self reference or no natural key to tell rows by.
+std::string referent_sql(const CollectedTable &table, const std::string &master_table) {
+  const detect::TableModel &model = table.model;
+  if (model.self_references.empty() || model.natural_keys.empty()) return "";
+  auto natural_keys = [&](const std::string &alias) {
+    std::string keys = "concat_ws(E'\\x1e'";
+    for (const auto &key : model.natural_keys) {
+      keys += ", coalesce(" + key_text_sql(table, key, model.normalize_keys, alias) + ", '')";
+    }
+    return keys + ")";
+  };
+  std::string select = "SELECT t.ctid::text";
+  std::string joins;
+  for (std::size_t i = 0; i < model.self_references.size(); ++i) {
+    const std::string r = "r" + std::to_string(i);
+    const std::string m = "m" + std::to_string(i);
+    std::string same_key_r;
+    std::string same_key_m;
+    for (std::size_t k = 0; k < model.self_references[i].size(); ++k) {
+      const std::string column = quote_ident(model.columns[model.self_references[i][k]]);
+      const std::string referenced = quote_ident(model.columns[table.self_referenced[i][k]]);
+      same_key_r += " AND " + r + "." + referenced + " = t." + column;
+      same_key_m += " AND " + m + "." + referenced + " = t." + column;
+    }
+    joins += " LEFT JOIN " + table.collected + " " + r + " ON " + r + ".tdm_env = t.tdm_env" +
+             same_key_r;
+    select += ", CASE WHEN " + r + ".ctid IS NOT NULL THEN " + natural_keys(r);
+    if (!master_table.empty()) {
+      joins += " LEFT JOIN " + master_table + " " + m + " ON " + r + ".ctid IS NULL" + same_key_m;
+      select += " WHEN " + m + ".ctid IS NOT NULL THEN " + natural_keys(m);
+    }
+    select += " END";
+  }
+  return select + " FROM " + table.collected + " t" + joins +
+         " WHERE t.ctid = ANY ($1::text[]::tid[])";
+}
+
+// Adds to each of `rows` the natural keys of the rows its self references
+// name (detect::TableModel::self_references), read by table.referents.
+void add_referents(Spi &spi, const CollectedTable &table, std::vector<detect::SourceRow> &rows) {
+  if (table.referents.empty() || rows.empty()) return;
+  std::unordered_map<std::uint64_t, std::size_t> by_location;
+  std::vector<std::string> locations;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    by_location.emplace(rows[i].location, i);
+    const ItemPointerData tid = unpack_location(rows[i].location);
+    locations.push_back("(" + std::to_string(ItemPointerGetBlockNumberNoCheck(&tid)) + "," +
+                        std::to_string(ItemPointerGetOffsetNumberNoCheck(&tid)) + ")");
+  }
+  const std::size_t columns = table.model.columns.size();
+  const std::size_t references = table.model.self_references.size();
+  for (const Row &found : spi.query(table.referents, {text_array_param(locations)}, true)) {
+    const std::string &tid = found[0].value();
+    unsigned block = 0;
+    unsigned offset = 0;
+    if (std::sscanf(tid.c_str(), "(%u,%u)", &block, &offset) != 2) continue;
+    ItemPointerData location;
+    ItemPointerSet(&location, block, static_cast<OffsetNumber>(offset));
+    auto it = by_location.find(pack_location(location));
+    if (it == by_location.end()) continue;
+    detect::RowValues &values = rows[it->second].values;
+    if (values.size() != columns) continue;  // (a second match: the first is kept)
+    for (std::size_t i = 0; i < references; ++i) {
+      values.push_back(found[1 + i] ? detect::ValueView(*found[1 + i]) : std::nullopt);
+    }
+  }
 }
 
 std::uint64_t partition_of(std::int64_t label, std::size_t partitions) {
@@ -280,11 +354,6 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
                  " UNION ALL"
                  " SELECT 'core', 0, c, o FROM tdm.managed_table m,"
                  "       unnest(m.core_columns) WITH ORDINALITY AS u(c, o) WHERE m.rel = $1"
-                 " UNION ALL"
-                 " SELECT DISTINCT 'self', 0, c.c, 0 FROM tdm.managed_table m,"
-                 "       jsonb_array_elements(m.foreign_keys) AS fk,"
-                 "       jsonb_array_elements_text(fk->'columns') AS c(c)"
-                 " WHERE m.rel = $1 AND to_regclass(fk->>'references') = m.rel"
                  " ORDER BY 1, 2, 4",
                  rel_param, true)) {
     const std::string &role = row[0].value();
@@ -293,17 +362,40 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
       model.pk.push_back(column);
     } else if (role == "core") {
       model.core.push_back(column);
-    } else if (role == "self") {
-      model.self_reference.push_back(column);
     } else {
       std::size_t group = std::stoul(row[1].value());
       if (model.natural_keys.size() < group) model.natural_keys.resize(group);
       model.natural_keys[group - 1].push_back(column);
     }
   }
+  // Foreign keys to the table itself: one row per column, in key order.
+  std::string previous;
+  for (auto &row :
+       spi.query("SELECT fk->>'name', u.c, u.r FROM tdm.managed_table m,"
+                 "       jsonb_array_elements(m.foreign_keys) AS fk,"
+                 "       unnest(ARRAY(SELECT jsonb_array_elements_text(fk->'columns')),"
+                 "              ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')))"
+                 "         WITH ORDINALITY AS u(c, r, o)"
+                 " WHERE m.rel = $1 AND to_regclass(fk->>'references') = m.rel"
+                 " ORDER BY 1, u.o",
+                 rel_param, true)) {
+    if (model.self_references.empty() || row[0].value() != previous) {
+      model.self_references.emplace_back();
+      table.self_referenced.emplace_back();
+      previous = row[0].value();
+    }
+    model.self_references.back().push_back(column_index(model, row[1].value()));
+    table.self_referenced.back().push_back(column_index(model, row[2].value()));
+  }
   // Primary keys are matched as their text is spelled (children's foreign
   // keys are re-pointed by it), scale included.
   for (std::size_t column : model.pk) table.decimal[column] = false;
+  const auto master = spi.value(
+      "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+      "  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tdm._target_table('master', "
+      "$1)",
+      rel_param);
+  table.referents = referent_sql(table, master.value_or(""));
   return table;
 }
 
@@ -440,6 +532,7 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
       }
       spi.fetch(table.collected, std::move(wanted),
                 [&](TupleTableSlot *row) { rows.push_back(converter.convert(row)); });
+      add_referents(spi, table, rows);
       stats->rows_ms += ms_since(phase_start);
       classify_partition(table, context, rows, emit, stats);
     }
@@ -464,6 +557,7 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
     });
     spi.fetch(table.collected, std::move(wanted),
               [&](TupleTableSlot *row) { rows.push_back(converter.convert(row)); });
+    add_referents(spi, table, rows);
     stats->rows_ms += ms_since(phase_start);
     classify_partition(table, context, rows, emit, stats);
   }

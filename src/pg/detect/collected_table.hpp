@@ -23,6 +23,10 @@ struct CollectedTable {
   std::vector<bool> decimal;      // per model column: numeric without a fixed scale (or a
                                   // domain over it) outside the primary key: compared
                                   // without its scale's zeros
+  // Per self reference of the model: the columns it references, in its
+  // columns' order.
+  std::vector<std::vector<std::size_t>> self_referenced;
+  std::string referents;  // the query that reads what they reference (referent_sql)
 };
 
 // A row's location (ctid) as detect::SourceRow::location holds it, and back.
