@@ -106,10 +106,10 @@ std::vector<std::string> key_hash_sql(const CollectedTable &table) {
 // The query that reads, for the collected rows at locations $1 (text[]
 // of tids), the natural keys of the row each self reference names
 // (detect::TableModel::self_references): the row of the same environment
-// among the collected ones, else master's row with that key (a reference
-// to an earlier release's row reads as master's key by then; "" when no
-// master table). Empty when
-// the table has no self reference or no natural key to tell rows by.
+// among the collected ones, else master's row with that key
+// (`master_table`: "" when there is none, or when references to earlier
+// releases' rows are not master's keys yet). Empty when the table has no
+// self reference or no natural key to tell rows by.
 std::string referent_sql(const CollectedTable &table, const std::string &master_table) {
   const detect::TableModel &model = table.model;
   if (model.self_references.empty() || model.natural_keys.empty()) return "";
@@ -305,7 +305,7 @@ detect::Context load_context(Spi &spi, const std::string &release) {
 }
 
 CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collected,
-                                    std::uint64_t rows) {
+                                    std::uint64_t rows, bool translated) {
   CollectedTable table;
   table.rel = rel;
   table.collected = collected;
@@ -390,11 +390,13 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   // Primary keys are matched as their text is spelled (children's foreign
   // keys are re-pointed by it), scale included.
   for (std::size_t column : model.pk) table.decimal[column] = false;
-  const auto master = spi.value(
-      "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
-      "  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tdm._target_table('master', "
-      "$1)",
-      rel_param);
+  std::optional<std::string> master;
+  if (translated) {
+    master = spi.value(
+        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE c.oid = tdm._target_table('master', $1)",
+        rel_param);
+  }
   table.referents = referent_sql(table, master.value_or(""));
   return table;
 }

@@ -124,6 +124,11 @@ class PreviewSink {
     with_plan_ = desc_->natts >= kPlanColumns;
   }
 
+  // The plan columns are consolidation's: its collected rows' references
+  // to earlier releases' rows are master's keys by then (the preview's
+  // are the environments' own).
+  bool with_plan() const { return with_plan_; }
+
   // With the plan columns: also records the members' locations, when the
   // caller made pg_temp.tdm_member_rows for them.
   void record_locations(Spi &spi) {
@@ -298,8 +303,8 @@ void detect_into(Spi &spi, const std::string &release,
   ScratchContext scratch("tdm detect output");
   for (const auto &row : tables) {
     const Oid rel = static_cast<Oid>(std::stoul(row[0].value()));
-    CollectedTable table =
-        load_collected_table(spi, rel, row[1].value(), std::stoull(row[2].value()));
+    CollectedTable table = load_collected_table(spi, rel, row[1].value(),
+                                                std::stoull(row[2].value()), sink.with_plan());
     DetectStats stats;
     sink.start_table(table, context);
     detect_collected(
