@@ -541,3 +541,24 @@ SELECT c.members -> 0 -> 'row' ->> 'email' AS email, c.kind, c.rule, c.priority,
 SELECT r.status, s.email, m.email AS manager FROM tdm.run r, staging.staff s
   LEFT JOIN staging.staff m ON m.id = s.manager_id
  WHERE r.run_id = :run AND s.tdm_release = 'R61' ORDER BY 2;
+
+-- A translated reference is master's key even where the environment's new
+-- rows use that number (R62): st2's lou reports to its 100 (amy, master's
+-- 115 since R60), and st2's new max is its 115; st1's lou reports to its
+-- 140, merged into master's 115 by R61. Both report to amy: no difference.
+SET client_min_messages = warning;
+SELECT tdm.promote('R61') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT tdm.create_release('R62', 'v62.0', 'R61');
+SELECT tdm.add_feature('R62', 'FEAT-6201', 1);
+INSERT INTO keys_st1.staff VALUES (160, 'lou62@x', 140, 'R62', 'FEAT-6201');
+INSERT INTO keys_st2.staff VALUES (115, 'max62@x', NULL, 'R62', 'FEAT-6201'), (116, 'lou62@x', 100, 'R62', 'FEAT-6201');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R62') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R62') AS run \gset
+RESET client_min_messages;
+SELECT c.members -> 0 -> 'row' ->> 'email' AS email, c.kind, c.rule, c.priority, c.differing
+  FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1, 2;
+SELECT r.status, s.email, m.email AS manager FROM tdm.run r, staging.staff s
+  LEFT JOIN staging.staff m ON m.id = s.manager_id
+ WHERE r.run_id = :run AND s.tdm_release = 'R62' ORDER BY 2;

@@ -105,11 +105,16 @@ std::vector<std::string> key_hash_sql(const CollectedTable &table) {
 
 // The query that reads, for the collected rows at locations $1 (text[]
 // of tids), the natural keys of the row each self reference names
-// (detect::TableModel::self_references): the row of the same environment
-// among the collected ones, else master's row with that key
-// (`master_table`: "" when there is none, or when references to earlier
-// releases' rows are not master's keys yet). Empty when the table has no
-// self reference or no natural key to tell rows by.
+// (detect::TableModel::self_references). In the preview (`master_table`
+// ""), references are the environments' keys: the collected row of the
+// same environment with that key. In consolidation, references to earlier
+// releases' rows were translated to master's keys (tdm._translate_earlier
+// noted those rows in pg_temp.tdm_earlier_fk, for $2, the table, and $3,
+// the names of its self references): master's row of that key, and none
+// for a reference to a row an earlier release deleted; the collected row
+// otherwise, else master's row (an earlier release's row whose key was
+// not changed). Empty when the table has no self reference or no natural
+// key to tell rows by.
 std::string referent_sql(const CollectedTable &table, const std::string &master_table) {
   const detect::TableModel &model = table.model;
   if (model.self_references.empty() || model.natural_keys.empty()) return "";
@@ -120,11 +125,14 @@ std::string referent_sql(const CollectedTable &table, const std::string &master_
     }
     return keys + ")";
   };
+  const bool translated = !master_table.empty();
   std::string select = "SELECT t.ctid::text";
   std::string joins;
   for (std::size_t i = 0; i < model.self_references.size(); ++i) {
-    const std::string r = "r" + std::to_string(i);
-    const std::string m = "m" + std::to_string(i);
+    const std::string n = std::to_string(i);
+    const std::string r = "r" + n;  // the collected row
+    const std::string m = "m" + n;  // master's row
+    const std::string e = "e" + n;  // noted by tdm._translate_earlier: orphan or not
     std::string same_key_r;
     std::string same_key_m;
     for (std::size_t k = 0; k < model.self_references[i].size(); ++k) {
@@ -133,11 +141,19 @@ std::string referent_sql(const CollectedTable &table, const std::string &master_
       same_key_r += " AND " + r + "." + referenced + " = t." + column;
       same_key_m += " AND " + m + "." + referenced + " = t." + column;
     }
+    if (translated) {
+      joins +=
+          " LEFT JOIN LATERAL (SELECT bool_or(x.orphan) AS orphan FROM pg_temp.tdm_earlier_fk x"
+          " WHERE x.rel = $2 AND x.edge = ($3::text[])[" +
+          std::to_string(i + 1) + "] AND x.env = t.tdm_env AND x.row_hash = t.tdm_row_hash) " + e +
+          " ON true";
+    }
     joins += " LEFT JOIN " + table.collected + " " + r + " ON " + r + ".tdm_env = t.tdm_env" +
-             same_key_r;
+             (translated ? " AND " + e + ".orphan IS NULL" : "") + same_key_r;
     select += ", CASE WHEN " + r + ".ctid IS NOT NULL THEN " + natural_keys(r);
-    if (!master_table.empty()) {
-      joins += " LEFT JOIN " + master_table + " " + m + " ON " + r + ".ctid IS NULL" + same_key_m;
+    if (translated) {
+      joins += " LEFT JOIN " + master_table + " " + m + " ON " + r + ".ctid IS NULL AND " + e +
+               ".orphan IS NOT TRUE" + same_key_m;
       select += " WHEN " + m + ".ctid IS NOT NULL THEN " + natural_keys(m);
     }
     select += " END";
@@ -160,7 +176,10 @@ void add_referents(Spi &spi, const CollectedTable &table, std::vector<detect::So
   }
   const std::size_t columns = table.model.columns.size();
   const std::size_t references = table.model.self_references.size();
-  for (const Row &found : spi.query(table.referents, {text_array_param(locations)}, true)) {
+  // (Not read-only: the preview collected the rows in this same call.)
+  for (const Row &found :
+       spi.query(table.referents, {text_array_param(locations), oid_param(REGCLASSOID, table.rel),
+                                   text_array_param(table.self_reference_names)})) {
     const std::string &tid = found[0].value();
     unsigned block = 0;
     unsigned offset = 0;
@@ -383,6 +402,7 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
       model.self_references.emplace_back();
       table.self_referenced.emplace_back();
       previous = row[0].value();
+      table.self_reference_names.push_back(previous);
     }
     model.self_references.back().push_back(column_index(model, row[1].value()));
     table.self_referenced.back().push_back(column_index(model, row[2].value()));
@@ -391,7 +411,7 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   // keys are re-pointed by it), scale included.
   for (std::size_t column : model.pk) table.decimal[column] = false;
   std::optional<std::string> master;
-  if (translated) {
+  if (translated && spi.value("SELECT to_regclass('pg_temp.tdm_earlier_fk') IS NOT NULL") == "t") {
     master = spi.value(
         "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n"
         " ON n.oid = c.relnamespace WHERE c.oid = tdm._target_table('master', $1)",

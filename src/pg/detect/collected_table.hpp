@@ -26,6 +26,7 @@ struct CollectedTable {
   // Per self reference of the model: the columns it references, in its
   // columns' order.
   std::vector<std::vector<std::size_t>> self_referenced;
+  std::vector<std::string> self_reference_names;  // their constraints' names
   std::string referents;  // the query that reads what they reference (referent_sql)
 };
 
