@@ -562,3 +562,37 @@ SELECT c.members -> 0 -> 'row' ->> 'email' AS email, c.kind, c.rule, c.priority,
 SELECT r.status, s.email, m.email AS manager FROM tdm.run r, staging.staff s
   LEFT JOIN staging.staff m ON m.id = s.manager_id
  WHERE r.run_id = :run AND s.tdm_release = 'R62' ORDER BY 2;
+
+-- A row deleted by a decision takes with it, as relationship conflicts,
+-- the rows that reference it by another unique key too (R63): st1's
+-- delivery references the Hermes task by (project, sku).
+SELECT tdm.create_release('R63', 'v63.0', 'R62');
+SELECT tdm.add_feature('R63', 'FEAT-6301', 1), tdm.add_feature('R63', 'FEAT-6302', 1);
+INSERT INTO keys_st1.projects VALUES (300, 'Hermes', 'R63', 'FEAT-6301');
+INSERT INTO keys_st2.projects VALUES (300, 'Hermes', 'R63', 'FEAT-6301');
+INSERT INTO keys_st1.tasks VALUES (300, 1, 'hermes task', 'S9', 'R63', 'FEAT-6301');
+INSERT INTO keys_st2.tasks VALUES (300, 1, 'hermes task, again', 'S9', 'R63', 'FEAT-6302');
+INSERT INTO keys_st1.deliveries VALUES (600, 300, 'S9', 5, 'R63', 'FEAT-6301');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R63') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R63') AS run \gset
+RESET client_min_messages;
+SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'no Hermes task this release')
+  FROM tdm.review_queue WHERE release = 'R63' AND rel = 'staging.tasks'::regclass;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R63') = :run AS same_run;
+RESET client_min_messages;
+SELECT rel, kind, priority, rationale, members -> 0 -> 'row' ->> 'sku' AS sku
+  FROM tdm.review_queue WHERE release = 'R63';
+SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'its task is gone')
+  FROM tdm.review_queue WHERE release = 'R63';
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT tdm.approve(conflict_id) FROM tdm.decision JOIN tdm.conflict USING (conflict_id)
+ WHERE run_id = :run AND kind = 'relationship';
+RESET SESSION AUTHORIZATION;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R63') = :run AS same_run;
+RESET client_min_messages;
+SELECT status, rows_collected, rows_loaded, rows_merged, rows_deleted FROM tdm.run WHERE run_id = :run;
+SELECT (SELECT count(*) FROM staging.tasks WHERE tdm_release = 'R63') AS tasks,
+       (SELECT count(*) FROM staging.deliveries WHERE tdm_release = 'R63') AS deliveries;

@@ -266,6 +266,16 @@ UPDATE master.users SET email = CASE user_id WHEN :u1 THEN :'e2' ELSE :'e1' END 
 SELECT tdm.rollback(:snap) AS job \gset
 SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+-- The same under an exclusion constraint: one email moved away, another
+-- row given it (in other case, which the unique key tells apart).
+ALTER TABLE master.users ADD CONSTRAINT users_one_email EXCLUDE USING btree (lower(email) WITH =);
+UPDATE master.users SET email = 'swap-' || email WHERE user_id IN (:u1, :u2);
+UPDATE master.users SET email = CASE user_id WHEN :u1 THEN upper(:'e2') ELSE upper(:'e1') END
+ WHERE user_id IN (:u1, :u2);
+SELECT tdm.rollback(:snap) AS job \gset
+SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+ALTER TABLE master.users DROP CONSTRAINT users_one_email;
 DROP TRIGGER touch ON master.users;
 DROP FUNCTION public.tdm_test_touch();
 

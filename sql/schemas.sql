@@ -190,6 +190,15 @@ CREATE TABLE master.stops_low PARTITION OF master.stops FOR VALUES FROM (0) TO (
 SELECT tdm.promote('R13');
 SELECT count(*) AS promoted_stops FROM master.stops;
 DROP TABLE master.stops;
+-- Bad input: master's table has an exclusion constraint, and a row written
+-- there since holds the name of R13's row: promote names the row it meets
+-- and promotes nothing.
+CREATE TABLE master.stops (LIKE staging.stops INCLUDING ALL);
+ALTER TABLE master.stops ADD CONSTRAINT stops_one_name EXCLUDE USING btree (name WITH =);
+INSERT INTO master.stops VALUES (50, 'Dock', 'R0', NULL);
+SELECT tdm.promote('R13');
+SELECT count(*) AS promoted_stops FROM master.stops WHERE tdm_release = 'R13';
+DROP TABLE master.stops;
 -- A table managed since the snapshot, holding rows: the rollback would
 -- leave them, so it refuses; emptied, the table goes back too.
 CREATE TABLE staging.extra (id int PRIMARY KEY, tdm_release text, tdm_feature text);

@@ -590,8 +590,10 @@ BEGIN
   GET DIAGNOSTICS merged = ROW_COUNT;
 
   -- Deleted rows: their children become relationship conflicts.
-  INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id)
-  SELECT the_rel, p.env, p.key, p.conflict_id FROM pg_temp.tdm_plan p WHERE p.role = 'delete';
+  INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)
+  SELECT the_rel, p.env, p.key, p.conflict_id, c.members -> p.member -> 'row'
+    FROM pg_temp.tdm_plan p JOIN tdm.conflict c ON c.run_id = run AND c.conflict_id = p.conflict_id
+   WHERE p.role = 'delete';
   EXECUTE delete_role USING 'delete';
   GET DIAGNOSTICS deleted = ROW_COUNT;
 END
@@ -1393,9 +1395,17 @@ BEGIN
         USING the_parent, e.child, e.name;
     END IF;
 
-    IF NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted WHERE rel = the_parent) THEN
-      CONTINUE;
-    END IF;
+  END LOOP;
+
+  -- Children of deleted rows, by any foreign key to them: the primary key
+  -- or another unique key (a note that references a user by email).
+  IF NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted WHERE rel = the_parent) THEN
+    RETURN deleted;
+  END IF;
+  FOR e IN SELECT r.* FROM tdm._managed_references() r WHERE r.parent = the_parent
+            ORDER BY r.child::text, r.name LOOP
+    SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
+    collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
     EXECUTE format(
       'INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,'
       '                          suggestion, rationale, members, differing, survivor)'
@@ -1415,7 +1425,7 @@ BEGIN
       '                   $4::text, array_to_string(dl.key, '',''), t.tdm_env, dl.conflict_id)'
       '              AS rationale'
       '       FROM %4$s t JOIN pg_temp.tdm_deleted dl'
-      '         ON dl.rel = $4 AND dl.env = t.tdm_env AND dl.key = %5$s'
+      '         ON dl.rel = $4 AND dl.env = t.tdm_env AND %5$s'
       -- (a row an earlier release deleted: only to the rows noted as
       -- referencing it, whose keys are the environment's)
       '        AND dl.earlier = EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk o'
@@ -1426,12 +1436,21 @@ BEGIN
       tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
       CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
            ELSE format('t.%I::text', cm.updated_at_column) END,
-      collected, fk_text, tdm._row_json(e.child, 't'))
+      collected,
+      -- (by another unique key: the deleted row's values of it, compared
+      -- as the child's types compare them)
+      CASE WHEN e.to_key THEN format('dl.key = %s', tdm._key_text(e.columns, 't'))
+           ELSE format('ROW(%s) = ROW(%s)',
+                       (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
+                       (SELECT string_agg(format('(dl.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)),
+                                          ', ')
+                          FROM unnest(e.columns, e.ref_columns) AS x(c, r))) END,
+      tdm._row_json(e.child, 't'))
       USING run, e.child, release, the_parent, e.name;
 
     -- Decisions already taken on these rows apply now.
-    INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id)
-    SELECT e.child, m.env, m.key, c.conflict_id
+    INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)
+    SELECT e.child, m.env, m.key, c.conflict_id, c.members -> 0 -> 'row'
       FROM tdm.conflict c
      CROSS JOIN LATERAL tdm._resolution(c) r
       JOIN tdm.conflict_member m ON m.run_id = c.run_id AND m.conflict_id = c.conflict_id

@@ -308,13 +308,23 @@ BEGIN
         RAISE;
       END IF;
       -- A table of the destination that refuses a row staging took: a
-      -- constraint, index or partitioning staging lacks.
+      -- constraint, index or partitioning staging lacks; or, for a unique
+      -- or exclusion constraint the check above does not read (partial,
+      -- on expressions, exclusion), rows of other releases there.
       PERFORM tdm._raise_refused('promote', format('a row of release %s', the_release), refused,
                                  refused_message, refused_detail, refused_schema, refused_table, to_target,
                                  'nothing was promoted',
-                                 format('Make %s''s table accept what %s''s does (add the partition, or change'
-                                        ' the constraint or index), then promote again.',
-                                        to_target, from_target));
+                                 CASE WHEN refused IN ('23505', '23P01')
+                                      THEN format('The row it conflicts with is in %1$s: a row of another'
+                                                  ' release written there since the consolidation, or one'
+                                                  ' only %1$s''s constraint or index compares. Change one'
+                                                  ' of the two rows (the release''s in its environment, then'
+                                                  ' tag and consolidate it again), or make %1$s''s table'
+                                                  ' accept what %2$s''s does; then promote again.',
+                                                  to_target, from_target)
+                                      ELSE format('Make %s''s table accept what %s''s does (add the partition,'
+                                                  ' or change the constraint or index), then promote again.',
+                                                  to_target, from_target) END);
   END;
   -- (Tagged again while the rows were copied: they are not the release's
   -- any more; nothing is promoted.)

@@ -564,11 +564,13 @@ BEGIN
         PERFORM tdm._rollback_apply(changes);
         PERFORM tdm._progress(job, 'verify');
         PERFORM tdm._rollback_verify(id);
-      EXCEPTION WHEN feature_not_supported OR unique_violation OR foreign_key_violation
-                     OR data_corrupted THEN
-        -- No primary key, values swapped between rows of a unique key, or an
-        -- ON DELETE action that touched rows: replace every row instead
-        -- (readers now wait too). Anything else is an error of the rollback.
+      EXCEPTION WHEN feature_not_supported OR unique_violation OR exclusion_violation
+                     OR foreign_key_violation OR data_corrupted THEN
+        -- No primary key, values swapped between rows of a unique key (or
+        -- an exclusion constraint: a row moved away and another in its
+        -- place), or an ON DELETE action that touched rows: replace every
+        -- row instead (readers now wait too). Anything else is an error of
+        -- the rollback.
         method := 'all rows';
         PERFORM tdm._progress(job, 'restore');
         EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';

@@ -735,8 +735,7 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
   resolved(
       Rule::environment_precedence, first,
       "keep " + env(first).name + " (precedence " + std::to_string(env(first).precedence) + ")",
-      column_list(differing_attributes) + " differ" + (differing_attributes.size() > 1 ? "" : "s") +
-          " between rows of the same feature: " +
+      columns_differ(differing_attributes, members) + " between rows of the same feature: " +
           (fixed  ? fixed_row(first) + " comes first"
            : tied ? std::string("the environments' precedence is equal, the first by name wins")
                   : std::string("the environment with the lowest precedence number wins")));
