@@ -141,14 +141,25 @@ RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT id, cells FROM staging.grid_marks WHERE tdm_release = 'R22';
 
--- Bad input: a smallint key with no room past the highest key for the
--- row tdm would re-key.
+-- A smallint key with no room past the highest key for the row tdm
+-- would re-key: the collision goes to a reviewer, who gives the key.
 SELECT tdm.create_release('R23');
 SELECT tdm.add_feature('R23', 'FEAT-2301', 1);
 INSERT INTO types_st1.slots VALUES (32767, 'first', 'R23', 'FEAT-2301');
 INSERT INTO types_st2.slots VALUES (32767, 'second', 'R23', 'FEAT-2301');
 SELECT tdm.tag_release('R23') IS NOT NULL AS tagged;
-SELECT tdm.consolidate('R23');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R23') AS run \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT priority, rule, suggestion, rationale FROM tdm.review_queue WHERE release = 'R23';
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"id": 7}}', rationale => 'slot 7 is free')
+  FROM tdm.review_queue WHERE release = 'R23';
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R23') = :run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT id, name FROM staging.slots WHERE tdm_release = 'R23' ORDER BY id;
 
 -- Bad input: 'Ann@X' and 'ann@x' are one holder under the unique
 -- column's case-insensitive collation: a violation, nothing loaded.

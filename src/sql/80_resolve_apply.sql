@@ -374,6 +374,7 @@ DECLARE
   new_key text;      -- the expression giving a re-keyed row its key
   delete_role text;  -- deletes the collected rows of the plan's role $1
   n bigint;
+  detail text;
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   key_text := tdm._key_text(m.pk_columns, 't');
@@ -563,11 +564,37 @@ BEGIN
       GET DIAGNOSTICS n = ROW_COUNT;
     EXCEPTION WHEN numeric_value_out_of_range OR check_violation OR sequence_generator_limit_exceeded THEN
       -- (the next key past the highest in use does not fit the column)
-      RAISE EXCEPTION 'consolidate: %: no new % for the rows to re-key: %', the_rel, m.pk_columns[1], SQLERRM
-        USING ERRCODE = 'numeric_value_out_of_range',
-              HINT = 'New keys start past the highest key in use (the collected rows, the target and master),'
-                     ' and the column''s type or domain has no room there. Give the rows their keys with'
-                     ' keep_all decisions and renames, or widen the column.';
+      -- A reviewer's keep_all that leaves the keys to tdm cannot apply: its
+      -- renames must give them.
+      SELECT string_agg(DISTINCT p.conflict_id, ', ') INTO detail FROM pg_temp.tdm_plan p
+        JOIN tdm.conflict c ON c.run_id = run AND c.conflict_id = p.conflict_id
+       WHERE p.role = 'rekey' AND c.status = 'decided';
+      IF detail IS NOT NULL THEN
+        RAISE EXCEPTION 'consolidate: %: no new % for the rows to re-key: %', the_rel, m.pk_columns[1], SQLERRM
+          USING ERRCODE = 'numeric_value_out_of_range',
+                HINT = format('New keys start past the highest key in use (the collected rows, the target and'
+                              ' master), and the column''s type or domain has no room there. Give the rows'
+                              ' their keys in the renames of the keep_all decision(s) on %s, or widen the'
+                              ' column.', detail);
+      END IF;
+      -- The rule's re-keying goes to a reviewer instead, as for a key tdm
+      -- cannot generate: the run awaits review, and a keep_all decision
+      -- with the keys in renames settles each conflict.
+      UPDATE tdm.conflict c
+         SET rule = 'manual', class = 'complex', status = 'pending', priority = 2,
+             suggestion = format('keep all; give %s a new %s in renames => %L', x.labels, m.pk_columns[1],
+                                 x.example::text),
+             rationale = c.rationale || format('; no new %s fits the column past the highest in use (%s):'
+                                               ' decide keep_all with the new key in renames',
+                                               m.pk_columns[1], SQLERRM)
+        FROM (SELECT p.conflict_id, string_agg(cm.label, ', ' ORDER BY p.member) AS labels,
+                     jsonb_object_agg(cm.label, jsonb_build_object(m.pk_columns[1], '...')) AS example
+                FROM pg_temp.tdm_plan p
+                JOIN tdm.conflict_member cm ON cm.run_id = run AND cm.conflict_id = p.conflict_id
+                                           AND cm.member = p.member
+               WHERE p.role = 'rekey' GROUP BY p.conflict_id) x
+       WHERE c.run_id = run AND c.conflict_id = x.conflict_id;
+      n := 0;
     END;
     renamed := renamed + n;
     PERFORM tdm._by_location(false);

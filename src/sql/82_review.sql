@@ -527,6 +527,7 @@ DECLARE
   earlier text[];
   earlier_release text;
   consolidating int;  -- the backend consolidating the release, if any
+  other text;         -- the other members a renamed key would meet
   holder text;        -- the row of another release a key is taken by
   release_status text;
 BEGIN
@@ -835,18 +836,20 @@ BEGIN
         FROM tdm.conflict_member cm
        WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
          AND NEW.renames -> cm.label ?| m.pk_columns LOOP
-      IF EXISTS (SELECT 1 FROM tdm.conflict_member x
-                  WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id
-                    AND x.label <> checking.label
-                    AND tdm._same_key(c.rel, m.pk_columns,
-                                      (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> x.label -> col,
-                                                                             x."row" -> col))
-                                         FROM unnest(m.pk_columns) AS col),
-                                      candidate, false)) THEN
+      other := (SELECT string_agg(x.label, ', ' ORDER BY x.member) FROM tdm.conflict_member x
+                 WHERE x.run_id = c.run_id AND x.conflict_id = c.conflict_id
+                   AND x.label <> checking.label
+                   AND tdm._same_key(c.rel, m.pk_columns,
+                                     (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> x.label -> col,
+                                                                            x."row" -> col))
+                                        FROM unnest(m.pk_columns) AS col),
+                                     candidate, false));
+      IF other IS NOT NULL THEN
         RAISE EXCEPTION 'decision on %: keep_all would keep two rows with primary key %',
           NEW.conflict_id, candidate
           USING ERRCODE = 'unique_violation',
-                HINT = format('Give %s another key in renames.', label);
+                DETAIL = format('%s (renamed) and %s would both have it.', label, other),
+                HINT = format('Give one of them another key in renames: %s, or %s.', other, label);
       END IF;
       holder := tdm._key_holder(c.rel, m.pk_columns, candidate, release);
       IF holder IS NOT NULL THEN
