@@ -24,7 +24,8 @@ INSERT INTO :collected VALUES (0, 5, 'a@x', 'TAP-APPLY', 'F', 'st1'),
 CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json jsonb,
                               new_key text[], new_json jsonb, reason text, conflict_id text)
   ON COMMIT DROP;
-CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text) ON COMMIT DROP;
+CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text, old_row jsonb)
+  ON COMMIT DROP;
 CREATE TEMP TABLE tdm_previous_keys (rel regclass, env text, old_key jsonb, new_key jsonb)
   ON COMMIT DROP;
 
