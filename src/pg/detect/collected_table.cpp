@@ -176,24 +176,31 @@ void add_referents(Spi &spi, const CollectedTable &table, std::vector<detect::So
   }
   const std::size_t columns = table.model.columns.size();
   const std::size_t references = table.model.self_references.size();
-  // (Not read-only: the preview collected the rows in this same call.)
-  for (const Row &found :
-       spi.query(table.referents, {text_array_param(locations), oid_param(REGCLASSOID, table.rel),
-                                   text_array_param(table.self_reference_names)})) {
-    const std::string &tid = found[0].value();
-    unsigned block = 0;
-    unsigned offset = 0;
-    if (std::sscanf(tid.c_str(), "(%u,%u)", &block, &offset) != 2) continue;
-    ItemPointerData location;
-    ItemPointerSet(&location, block, static_cast<OffsetNumber>(offset));
-    auto it = by_location.find(pack_location(location));
-    if (it == by_location.end()) continue;
-    detect::RowValues &values = rows[it->second].values;
-    if (values.size() != columns) continue;  // (a second match: the first is kept)
-    for (std::size_t i = 0; i < references; ++i) {
-      values.push_back(found[1 + i] ? detect::ValueView(*found[1 + i]) : std::nullopt);
-    }
-  }
+  // Streamed (the rows' own values are the budget's; these come on top);
+  // read as text by one reader, whose state outlives the scan's batches.
+  const MemoryContext reader_context = CurrentMemoryContext;
+  std::unique_ptr<TupleText> reader;
+  spi.stream(table.referents,
+             {text_array_param(locations), oid_param(REGCLASSOID, table.rel),
+              text_array_param(table.self_reference_names)},
+             [&](TupleTableSlot *found) {
+               if (!reader) {
+                 reader = std::make_unique<TupleText>(found->tts_tupleDescriptor, reader_context);
+               }
+               const char *const *texts = reader->read(found);  // ctid, one per reference
+               unsigned block = 0;
+               unsigned offset = 0;
+               if (!texts[0] || std::sscanf(texts[0], "(%u,%u)", &block, &offset) != 2) return;
+               ItemPointerData location;
+               ItemPointerSet(&location, block, static_cast<OffsetNumber>(offset));
+               auto it = by_location.find(pack_location(location));
+               if (it == by_location.end()) return;
+               detect::RowValues &values = rows[it->second].values;
+               if (values.size() != columns) return;  // (a second match: the first is kept)
+               for (std::size_t i = 0; i < references; ++i) {
+                 values.push_back(texts[1 + i] ? detect::ValueView(texts[1 + i]) : std::nullopt);
+               }
+             });
 }
 
 std::uint64_t partition_of(std::int64_t label, std::size_t partitions) {
