@@ -100,6 +100,12 @@ SELECT tdm.tag_release('R2');
 SELECT pg_temp.st3_lock_timeout(NULL), postgres_fdw_disconnect_all() IS NOT NULL AS reconnects;
 SELECT dblink_exec('st3_holder', 'ROLLBACK'), dblink_disconnect('st3_holder');
 
+-- A release no row is tagged for is locked empty, with a warning.
+SELECT tdm.create_release('R-EMPTY'), tdm.add_feature('R-EMPTY', 'FEAT-EMPTY', 1);
+SELECT tdm.tag_release('R-EMPTY') IS NOT NULL AS tagged;
+SELECT status, (SELECT sum(row_count) FROM tdm.release_lock l WHERE l.release = 'R-EMPTY') AS locked_rows
+  FROM tdm.release WHERE release = 'R-EMPTY';
+
 -- Tagging leaves an audit row per run and the chain intact.
 SELECT action, object, detail FROM tdm.audit WHERE action = 'tag_release' ORDER BY audit_id;
 SELECT count(*) AS broken_links FROM tdm.verify_audit();

@@ -337,10 +337,13 @@ BEGIN
         -- check of the environment's own) is a finding, not an abort.
         WHEN data_exception OR integrity_constraint_violation THEN
           GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT, failed_at = PG_EXCEPTION_CONTEXT;
+          -- (The column from the context, which names the foreign table
+          -- by the query's alias, not the environment's table.)
           PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
-            format('a row of %s.%s tagged for %s holds a value that %s does not accept: %s (%s)',
-                   e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release, m.rel,
-                   detail, split_part(failed_at, E'\n', 1)), NULL);
+            format('a row of %s.%s tagged for %s holds a value that %s does not accept: %s%s',
+                   e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release, m.rel, detail,
+                   (SELECT CASE WHEN c IS NULL THEN '' ELSE format(' (column %s)', quote_ident(c)) END
+                      FROM substring(split_part(failed_at, E'\n', 1) FROM 'column "(.*)" of ') AS c)), NULL);
           locked := false;
       END;
     END LOOP;
@@ -378,6 +381,13 @@ BEGIN
     RAISE NOTICE 'release % %: % error finding(s); see SELECT * FROM tdm.tag_finding WHERE job_id = %',
       the_release, CASE WHEN r.status = 'open' THEN 'stays open' ELSE format('is open again (it was %s)', r.status) END,
       errors, job;
+  -- A release no row is tagged for is locked empty; a misspelt tag would
+  -- be found as unknown_release, but a name no row uses at all is not.
+  ELSIF NOT EXISTS (SELECT 1 FROM tdm.release_lock l WHERE l.release = the_release AND l.row_count > 0) THEN
+    RAISE WARNING 'tag_release: no environment holds a row tagged for release "%": it is locked empty', the_release
+      USING HINT = 'Check the environments'' tag columns (tdm.managed_table.release_column): rows tagged with another'
+                   ' spelling show as unknown_release findings of their own release. An empty release consolidates'
+                   ' and promotes no rows.';
   END IF;
   RETURN job;
 END

@@ -955,7 +955,7 @@ BEGIN
     RETURN;
   END IF;
   -- (Archived releases' maps included: a reference to such a row is refused.)
-  FOR parent_rel IN SELECT DISTINCT x.parent FROM pg_temp.tdm_edges x
+  FOR parent_rel IN SELECT DISTINCT x.parent FROM tdm._managed_references() x
                      WHERE EXISTS (SELECT 1 FROM tdm.key_map k
                                     WHERE k.run_id = ANY (ARRAY(SELECT max(r.run_id) FROM tdm.run r
                                                                 WHERE r.release <> _translate_earlier.release
@@ -1136,15 +1136,16 @@ BEGIN
   -- Rows an earlier release's decision deleted (delete_all), and that this
   -- release does not bring: its rows that reference them become
   -- relationship conflicts (tdm._propagate), as references to rows this
-  -- release deletes do, instead of meeting another row with that key.
-  FOR parent_rel IN SELECT DISTINCT x.parent FROM pg_temp.tdm_edges x
+  -- release deletes do, instead of meeting another row with that key; by
+  -- another unique key too (the deleted row's values kept for that).
+  FOR parent_rel IN SELECT DISTINCT x.parent FROM tdm._managed_references() x
                      WHERE EXISTS (SELECT 1 FROM tdm.decision d WHERE d.action = 'delete_all') LOOP
     SELECT * INTO pm FROM tdm.managed_table WHERE rel = parent_rel;
     -- (From the decisions, few, to their conflicts by id: the conflicts of
     -- every run can be millions of rows.)
     EXECUTE format(
-      'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, earlier)'
-      ' SELECT DISTINCT ON (cm.env, k.key) $1, cm.env, k.key, c.conflict_id, true'
+      'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, earlier, old_row)'
+      ' SELECT DISTINCT ON (cm.env, k.key) $1, cm.env, k.key, c.conflict_id, true, cm."row"'
       '   FROM tdm.decision d'
       '  CROSS JOIN LATERAL ('
       '    SELECT c.conflict_id, c.members, c.run_id FROM tdm.conflict c'
@@ -1452,12 +1453,7 @@ BEGIN
       '                   $4::text, array_to_string(dl.key, '',''), t.tdm_env, dl.conflict_id)'
       '              AS rationale'
       '       FROM %4$s t JOIN pg_temp.tdm_deleted dl'
-      '         ON dl.rel = $4 AND dl.env = t.tdm_env AND %5$s'
-      -- (a row an earlier release deleted: only to the rows noted as
-      -- referencing it, whose keys are the environment's)
-      '        AND dl.earlier = EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk o'
-      '                                  WHERE o.rel = $2 AND o.edge = $5 AND o.env = t.tdm_env'
-      '                                    AND o.row_hash = t.tdm_row_hash AND o.orphan)) y ORDER BY id) x'
+      '         ON dl.rel = $4 AND dl.env = t.tdm_env AND %5$s AND %7$s) y ORDER BY id) x'
       '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
       ' ON CONFLICT DO NOTHING',
       tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
@@ -1472,7 +1468,20 @@ BEGIN
                        (SELECT string_agg(format('(dl.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)),
                                           ', ')
                           FROM unnest(e.columns, e.ref_columns) AS x(c, r))) END,
-      tdm._row_json(e.child, 't'))
+      tdm._row_json(e.child, 't'),
+      -- A row an earlier release deleted: by the primary key, only to the
+      -- rows noted as referencing it, whose keys are the environment's; by
+      -- another unique key, to the rows no collected row of the
+      -- environment takes the reference for.
+      CASE WHEN e.to_key
+           THEN 'dl.earlier = EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk o'
+                ' WHERE o.rel = $2 AND o.edge = $5 AND o.env = t.tdm_env'
+                ' AND o.row_hash = t.tdm_row_hash AND o.orphan)'
+           ELSE format('(NOT dl.earlier OR NOT EXISTS (SELECT 1 FROM %s p WHERE p.tdm_env = t.tdm_env'
+                       ' AND ROW(%s) = ROW(%s)))',
+                       format('pg_temp.%I', tdm._collected_name(the_parent)),
+                       (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
+                       (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c)) END)
       USING run, e.child, release, the_parent, e.name;
 
     -- Decisions already taken on these rows apply now.

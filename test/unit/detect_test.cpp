@@ -293,6 +293,40 @@ TEST(SelfReferences, AreTheSameEntityForASurrogateKey) {
   EXPECT_EQ(c[0].rule, Rule::distinct_entities);
 }
 
+TEST(SelfReferences, InANaturalKeyTellEntitiesApartByTheRowTheyName) {
+  // A node named by (parent, name): (2, x) under a in st1 and (2, x)
+  // under b in st2 are two nodes, whatever their ids.
+  TableModel t = users();
+  t.surrogate_key = true;
+  t.natural_keys = {{kBalance, kEmail}};
+  t.self_references = {{kBalance}};
+  auto node = [](std::size_t env, const char *parent_name) {
+    SourceRow r = row(env, "4", "x", "Customer", "2", 10);
+    r.values.push_back(ValueView(parent_name));
+    return r;
+  };
+  auto c = detect({node(0, "a"), node(1, "b")}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::distinct_entities);
+  c = detect({node(0, "a"), node(1, "a")}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::distinct_entities);
+  EXPECT_EQ(c[0].kind, Kind::exact_duplicate);
+}
+
+TEST(SelfReferences, AReferencedRowWithoutANaturalKeyNamesNoOne) {
+  // The root's natural key is NULL: references to it compare as values.
+  TableModel t = users();
+  t.self_references = {{kBalance}};
+  t.core = {kBalance};
+  auto c = detect({managed_by(0, "1", "1", ""), managed_by(1, "2", "1", "")}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::manual) << c[0].rationale;
+  c = detect({managed_by(0, "1", "1", ""), managed_by(1, "2", "7", "")}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rationale, "core column balance differs: a human decides");
+}
+
 TEST(Rules, NonConflictingMergeIntoARowHoldingEveryValueSaysSo) {
   auto c = detect(
       {row(0, "3", "m@x", "Customer", "250", 10), row(1, "3", "m@x", "Customer", nullptr, 11)});

@@ -114,15 +114,41 @@ class Classifier {
         parts.push_back(std::string(rows_[row].values[c].value_or("NULL")));
       }
       keys.pk_text = boost::algorithm::join(parts, ",");
-      for (const auto &nk : table_.natural_keys) {
-        keys.nk.push_back(key_of(rows_[row], nk, table_.normalize_keys));
-      }
+      for (const auto &nk : table_.natural_keys) keys.nk.push_back(natural_key(row, nk));
     }
   }
 
   void classify_group(std::vector<std::size_t> group, std::vector<Conflict> &out);
 
  private:
+  // A natural key of `row` (key_of), where a column that references the
+  // table's own rows stands for the row it names: two environments' (1,
+  // 'x') are two keys when 1 is a in one and b in the other. (Grouping
+  // met them by their values; the entities are told apart here.)
+  std::string natural_key(std::size_t row, const std::vector<std::size_t> &columns) const {
+    std::string key = key_of(rows_[row], columns, table_.normalize_keys);
+    if (key.empty() || table_.self_references.empty()) return key;
+    SourceRow named;
+    bool substituted = false;
+    named.values.reserve(columns.size(), 0);
+    for (std::size_t c = 0; c < table_.columns.size(); ++c) {
+      const auto fk = table_.self_reference_of(c);
+      const ValueView r = fk ? referent(row, *fk) : std::nullopt;
+      const bool in_key = std::find(columns.begin(), columns.end(), c) != columns.end();
+      if (in_key && r && names_a_row(*r)) {
+        named.values.push_back(*r);
+        substituted = true;
+      } else {
+        named.values.push_back(value(row, c));
+      }
+    }
+    return substituted ? "@" + key_of(named, columns, table_.normalize_keys) : key;
+  }
+  // A referenced row's keys (same_referent) of which one is not NULL.
+  static bool names_a_row(std::string_view referent) {
+    return referent.find_first_not_of(kReferentSeparator) != std::string_view::npos;
+  }
+
   // Tie-break order: precedence, environment name, then primary key.
   void order(std::vector<std::size_t> &members) const {
     std::stable_sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) {
@@ -190,7 +216,7 @@ class Classifier {
     if (const auto fk = table_.self_reference_of(column)) {
       const ValueView ra = referent(a, *fk);
       const ValueView rb = referent(b, *fk);
-      if (ra && rb) return same_referent(*ra, *rb);
+      if (ra && rb && names_a_row(*ra) && names_a_row(*rb)) return same_referent(*ra, *rb);
     }
     return value(a, column) == value(b, column);
   }
@@ -463,10 +489,9 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
         example.push_back("\"" + name + "\": {\"" + renamed + "\": ...}");
       }
       c.suggestion = "keep all; give the row" + std::string(rekeyed.size() > 1 ? "s" : "") +
-                     " of " + boost::algorithm::join(rekeyed, ", ") + " a new " +
-                     column_list(table_.pk) + " in renames => '{" +
-                     boost::algorithm::join(example, ", ") + "}' (" + pk_label(holders.front()) +
-                     " stays with " + env(holders.front()).name + ")";
+                     " of " + boost::algorithm::join(rekeyed, ", ") + " a new " + renamed +
+                     " in renames => '{" + boost::algorithm::join(example, ", ") + "}' (" +
+                     pk_label(holders.front()) + " stays with " + env(holders.front()).name + ")";
       c.rationale += "; tdm cannot generate a new " + column_list(table_.pk) +
                      ": decide keep_all with the new key in renames";
     }
@@ -837,7 +862,7 @@ std::string Classifier::columns_differ(const std::vector<std::size_t> &columns,
     std::vector<std::string> referenced;
     for (std::size_t row : members) {
       const ValueView r = referent(row, *fk);
-      if (!r) continue;
+      if (!r || !names_a_row(*r)) continue;
       // The first natural key that is not NULL names the row.
       std::string_view name = *r;
       while (!name.empty() && name.front() == kReferentSeparator) name.remove_prefix(1);
