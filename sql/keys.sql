@@ -596,3 +596,18 @@ RESET client_min_messages;
 SELECT status, rows_collected, rows_loaded, rows_merged, rows_deleted FROM tdm.run WHERE run_id = :run;
 SELECT (SELECT count(*) FROM staging.tasks WHERE tdm_release = 'R63') AS tasks,
        (SELECT count(*) FROM staging.deliveries WHERE tdm_release = 'R63') AS deliveries;
+
+-- And a later release's row that references it so (R64): st1's new
+-- delivery of the Hermes task R63 deleted is a relationship conflict too.
+SET client_min_messages = warning;
+SELECT tdm.promote('R63') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT tdm.create_release('R64', 'v64.0', 'R63');
+SELECT tdm.add_feature('R64', 'FEAT-6401', 1);
+INSERT INTO keys_st1.deliveries VALUES (601, 300, 'S9', 1, 'R64', 'FEAT-6401');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R64') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R64') AS run \gset
+RESET client_min_messages;
+SELECT r.status, q.rel, q.kind, q.priority, q.rationale
+  FROM tdm.run r LEFT JOIN tdm.review_queue q ON q.release = r.release WHERE r.run_id = :run;
