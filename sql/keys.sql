@@ -611,3 +611,15 @@ SELECT tdm.consolidate('R64') AS run \gset
 RESET client_min_messages;
 SELECT r.status, q.rel, q.kind, q.priority, q.rationale
   FROM tdm.run r LEFT JOIN tdm.review_queue q ON q.release = r.release WHERE r.run_id = :run;
+
+-- Bad input: two tasks of one project share a sku, a unique key that is
+-- not a registered natural key (R65): no conflict meets them, the run is
+-- invalid, and its HINT says to register the key.
+SELECT tdm.create_release('R65', 'v65.0', 'R64');
+SELECT tdm.add_feature('R65', 'FEAT-6501', 1);
+INSERT INTO keys_st1.tasks VALUES (300, 5, 'task five', 'S7', 'R65', 'FEAT-6501');
+INSERT INTO keys_st2.tasks VALUES (300, 6, 'task six', 'S7', 'R65', 'FEAT-6501');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R65') IS NOT NULL AS tagged;
+RESET client_min_messages;
+SELECT tdm.consolidate('R65') IS NOT NULL AS consolidated;

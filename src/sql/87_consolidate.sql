@@ -488,16 +488,28 @@ BEGIN
       -- conflict grouped (detection compares keys as they are spelled:
       -- 'Bob@x' and 'bob@x' under a case-insensitive type or collation):
       -- no decision can settle them.
-      IF EXISTS (SELECT 1 FROM tdm.violation v
-                  WHERE v.run_id = run.run_id AND v.kind = 'unique'
-                    AND v.detail ->> 'with' = 'other collected rows'
-                    AND NOT EXISTS (SELECT 1 FROM jsonb_each(v.detail -> 'values') e
-                                     WHERE e.value = 'null')) THEN
-        see_violations := see_violations
-          || ' Rows the target''s unique keys call equal but that are spelled differently (a case-insensitive'
+      -- (By whether the key's columns are a registered natural key: else
+      -- rows that share it meet in no conflict, however they are spelled.)
+      FOR t IN SELECT DISTINCT EXISTS (SELECT 1 FROM tdm.managed_table m, unnest(m.natural_keys) AS nk
+                                        WHERE m.rel = v.rel
+                                          AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(nk, ',')) AS c
+                                                     ORDER BY 1)
+                                              = ARRAY(SELECT k FROM jsonb_object_keys(v.detail -> 'values') AS k
+                                                       ORDER BY 1)) AS natural
+                 FROM tdm.violation v
+                WHERE v.run_id = run.run_id AND v.kind = 'unique'
+                  AND v.detail ->> 'with' = 'other collected rows'
+                  AND NOT EXISTS (SELECT 1 FROM jsonb_each(v.detail -> 'values') e WHERE e.value = 'null')
+                ORDER BY 1 LOOP
+        see_violations := see_violations || CASE WHEN t.natural THEN
+             ' Rows the target''s unique keys call equal but that are spelled differently (a case-insensitive'
           || ' type or collation) form no conflict: register such a natural key with normalize_keys'
-          || ' (tdm.manage_table), or make the environments spell it alike.';
-      END IF;
+          || ' (tdm.manage_table), or make the environments spell it alike.'
+          ELSE
+             ' Rows that share a unique key that is not a registered natural key form no conflict: register'
+          || ' its columns as one (tdm.manage_table natural_keys, with the table''s other options again), then'
+          || ' consolidate again and decide; or change the rows.' END;
+      END LOOP;
       -- (A unique key declared NULLS NOT DISTINCT: a key with a NULL
       -- matches no row in detection, as natural keys never do.)
       IF EXISTS (SELECT 1 FROM tdm.violation v
