@@ -623,3 +623,28 @@ SET client_min_messages = warning;
 SELECT tdm.tag_release('R65') IS NOT NULL AS tagged;
 RESET client_min_messages;
 SELECT tdm.consolidate('R65') IS NOT NULL AS consolidated;
+
+-- A translated reference to a release not promoted yet is read where that
+-- release was loaded (R66, then R67): st2's zed collides with st1's boss
+-- and is re-keyed; st2 then numbers its new hal with zed's new id. st2's
+-- jon reports to its 200 (zed), st1's to its hal: a core difference,
+-- told by the rows named (not hal and hal).
+SELECT tdm.create_release('R66', 'v66.0', 'R65'), tdm.create_release('R67', 'v67.0', 'R66');
+SELECT tdm.add_feature('R66', 'FEAT-6601', 1), tdm.add_feature('R67', 'FEAT-6701', 1);
+DELETE FROM keys_st1.tasks WHERE tdm_release = 'R65';
+DELETE FROM keys_st2.tasks WHERE tdm_release = 'R65';
+INSERT INTO keys_st1.staff VALUES (200, 'boss66@x', NULL, 'R66', 'FEAT-6601');
+INSERT INTO keys_st2.staff VALUES (200, 'zed66@x', NULL, 'R66', 'FEAT-6601');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R66') IS NOT NULL AS tagged, tdm.consolidate('R66') IS NOT NULL AS consolidated;
+RESET client_min_messages;
+SELECT (new_key ->> 'id')::int AS zed_id FROM tdm.key_map k JOIN tdm.run r USING (run_id)
+ WHERE r.release = 'R66' AND k.env = 'st2' \gset
+INSERT INTO keys_st1.staff VALUES (201, 'hal67@x', NULL, 'R67', 'FEAT-6701'), (202, 'jon67@x', 201, 'R67', 'FEAT-6701');
+INSERT INTO keys_st2.staff VALUES (:zed_id, 'hal67@x', NULL, 'R67', 'FEAT-6701'), (203, 'jon67@x', 200, 'R67', 'FEAT-6701');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R67') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R67') AS run \gset
+RESET client_min_messages;
+SELECT c.members -> 0 -> 'row' ->> 'email' AS email, c.kind, c.priority, c.rationale
+  FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1;

@@ -342,7 +342,9 @@ BEGIN
           PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
             format('a row of %s.%s tagged for %s holds a value that %s does not accept: %s%s',
                    e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release, m.rel, detail,
-                   (SELECT CASE WHEN c IS NULL THEN '' ELSE format(' (column %s)', quote_ident(c)) END
+                   (SELECT CASE WHEN c IS NOT NULL THEN format(' (column %s)', quote_ident(c))
+                                WHEN failed_at <> '' THEN format(' (%s)', split_part(failed_at, E'\n', 1))
+                                ELSE '' END
                       FROM substring(split_part(failed_at, E'\n', 1) FROM 'column "(.*)" of ') AS c)), NULL);
           locked := false;
       END;

@@ -955,7 +955,7 @@ BEGIN
     RETURN;
   END IF;
   -- (Archived releases' maps included: a reference to such a row is refused.)
-  FOR parent_rel IN SELECT DISTINCT x.parent FROM tdm._managed_references() x
+  FOR parent_rel IN SELECT DISTINCT x.parent FROM pg_temp.tdm_edges x
                      WHERE EXISTS (SELECT 1 FROM tdm.key_map k
                                     WHERE k.run_id = ANY (ARRAY(SELECT max(r.run_id) FROM tdm.run r
                                                                 WHERE r.release <> _translate_earlier.release
@@ -1478,10 +1478,16 @@ BEGIN
                 ' WHERE o.rel = $2 AND o.edge = $5 AND o.env = t.tdm_env'
                 ' AND o.row_hash = t.tdm_row_hash AND o.orphan)'
            ELSE format('(NOT dl.earlier OR NOT EXISTS (SELECT 1 FROM %s p WHERE p.tdm_env = t.tdm_env'
-                       ' AND ROW(%s) = ROW(%s)))',
+                       ' AND ROW(%s) = ROW(%s))%s)',
                        format('pg_temp.%I', tdm._collected_name(the_parent)),
                        (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
-                       (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c)) END)
+                       (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
+                       -- (nor a row of master: the environment's row of
+                       -- those values went there with a later release)
+                       (SELECT format(' AND NOT EXISTS (SELECT 1 FROM %s p WHERE ROW(%s) = ROW(%s))', m,
+                                      (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
+                                      (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c))
+                          FROM tdm._target_table('master', the_parent) AS m WHERE m IS NOT NULL)) END)
       USING run, e.child, release, the_parent, e.name;
 
     -- Decisions already taken on these rows apply now.

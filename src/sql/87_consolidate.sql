@@ -272,7 +272,7 @@ BEGIN
     ON COMMIT DROP;  -- (joined by hash: no index to keep up)
   -- (earlier: deleted by an earlier release's decision, tdm._translate_earlier)
   -- (old_row: the deleted row's values, for children that reference
-  -- another unique key of it; NULL for an earlier release's)
+  -- another unique key of it)
   CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text,
                                  earlier bool NOT NULL DEFAULT false, old_row jsonb) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_earlier_kept (rel regclass, key text[]) ON COMMIT DROP;

@@ -105,17 +105,18 @@ std::vector<std::string> key_hash_sql(const CollectedTable &table) {
 
 // The query that reads, for the collected rows at locations $1 (text[]
 // of tids), the natural keys of the row each self reference names
-// (detect::TableModel::self_references). In the preview (`master_table`
-// ""), references are the environments' keys: the collected row of the
-// same environment with that key. In consolidation, references to earlier
-// releases' rows were translated to master's keys (tdm._translate_earlier
-// noted those rows in pg_temp.tdm_earlier_fk, for $2, the table, and $3,
-// the names of its self references): master's row of that key, and none
-// for a reference to a row an earlier release deleted; the collected row
-// otherwise, else master's row (an earlier release's row whose key was
-// not changed). Empty when the table has no self reference or no natural
-// key to tell rows by.
-std::string referent_sql(const CollectedTable &table, const std::string &master_table) {
+// (detect::TableModel::self_references). In the preview (`loaded` empty),
+// references are the environments' keys: the collected row of the same
+// environment with that key. In consolidation, references to earlier
+// releases' rows were translated to the keys those rows were loaded with
+// (tdm._translate_earlier noted them in pg_temp.tdm_earlier_fk, for $2,
+// the table, and $3, the names of its self references): the row of that
+// key where releases are loaded (`loaded`: master's table, then the
+// managed table), and none for a reference to a row an earlier release
+// deleted; the collected row otherwise, else the loaded row (an earlier
+// release's row whose key did not change). Empty when the table has no
+// self reference or no natural key to tell rows by.
+std::string referent_sql(const CollectedTable &table, const std::vector<std::string> &loaded) {
   const detect::TableModel &model = table.model;
   if (model.self_references.empty() || model.natural_keys.empty()) return "";
   auto natural_keys = [&](const std::string &alias) {
@@ -125,22 +126,21 @@ std::string referent_sql(const CollectedTable &table, const std::string &master_
     }
     return keys + ")";
   };
-  const bool translated = !master_table.empty();
+  auto same_key = [&](std::size_t i, const std::string &alias) {
+    std::string condition;
+    for (std::size_t k = 0; k < model.self_references[i].size(); ++k) {
+      condition += " AND " + alias + "." + quote_ident(model.columns[table.self_referenced[i][k]]) +
+                   " = t." + quote_ident(model.columns[model.self_references[i][k]]);
+    }
+    return condition;
+  };
+  const bool translated = !loaded.empty();
   std::string select = "SELECT t.ctid::text";
   std::string joins;
   for (std::size_t i = 0; i < model.self_references.size(); ++i) {
     const std::string n = std::to_string(i);
     const std::string r = "r" + n;  // the collected row
-    const std::string m = "m" + n;  // master's row
     const std::string e = "e" + n;  // noted by tdm._translate_earlier: orphan or not
-    std::string same_key_r;
-    std::string same_key_m;
-    for (std::size_t k = 0; k < model.self_references[i].size(); ++k) {
-      const std::string column = quote_ident(model.columns[model.self_references[i][k]]);
-      const std::string referenced = quote_ident(model.columns[table.self_referenced[i][k]]);
-      same_key_r += " AND " + r + "." + referenced + " = t." + column;
-      same_key_m += " AND " + m + "." + referenced + " = t." + column;
-    }
     if (translated) {
       joins +=
           " LEFT JOIN LATERAL (SELECT bool_or(x.orphan) AS orphan FROM pg_temp.tdm_earlier_fk x"
@@ -149,12 +149,14 @@ std::string referent_sql(const CollectedTable &table, const std::string &master_
           " ON true";
     }
     joins += " LEFT JOIN " + table.collected + " " + r + " ON " + r + ".tdm_env = t.tdm_env" +
-             (translated ? " AND " + e + ".orphan IS NULL" : "") + same_key_r;
+             (translated ? " AND " + e + ".orphan IS NULL" : "") + same_key(i, r);
     select += ", CASE WHEN " + r + ".ctid IS NOT NULL THEN " + natural_keys(r);
-    if (translated) {
-      joins += " LEFT JOIN " + master_table + " " + m + " ON " + r + ".ctid IS NULL AND " + e +
-               ".orphan IS NOT TRUE" + same_key_m;
-      select += " WHEN " + m + ".ctid IS NOT NULL THEN " + natural_keys(m);
+    std::string not_found = r + ".ctid IS NULL AND " + e + ".orphan IS NOT TRUE";
+    for (std::size_t j = 0; j < loaded.size(); ++j) {
+      const std::string l = "l" + n + "_" + std::to_string(j);  // a loaded row
+      joins += " LEFT JOIN " + loaded[j] + " " + l + " ON " + not_found + same_key(i, l);
+      select += " WHEN " + l + ".ctid IS NOT NULL THEN " + natural_keys(l);
+      not_found += " AND " + l + ".ctid IS NULL";
     }
     select += " END";
   }
@@ -197,6 +199,11 @@ void add_referents(Spi &spi, const CollectedTable &table, std::vector<detect::So
                if (it == by_location.end()) return;
                detect::RowValues &values = rows[it->second].values;
                if (values.size() != columns) return;  // (a second match: the first is kept)
+               std::size_t bytes = values.bytes();    // (at least what it holds: one allocation)
+               for (std::size_t i = 0; i < references; ++i) {
+                 bytes += (texts[1 + i] ? std::strlen(texts[1 + i]) : 0) + 1;
+               }
+               values.reserve(columns + references, bytes);
                for (std::size_t i = 0; i < references; ++i) {
                  values.push_back(texts[1 + i] ? detect::ValueView(texts[1 + i]) : std::nullopt);
                }
@@ -417,14 +424,17 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   // Primary keys are matched as their text is spelled (children's foreign
   // keys are re-pointed by it), scale included.
   for (std::size_t column : model.pk) table.decimal[column] = false;
-  std::optional<std::string> master;
+  std::vector<std::string> loaded;
   if (translated && spi.value("SELECT to_regclass('pg_temp.tdm_earlier_fk') IS NOT NULL") == "t") {
-    master = spi.value(
-        "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n"
-        " ON n.oid = c.relnamespace WHERE c.oid = tdm._target_table('master', $1)",
-        rel_param);
+    for (auto &row : spi.query("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+                               "  JOIN pg_namespace n ON n.oid = c.relnamespace"
+                               " WHERE c.oid IN (tdm._target_table('master', $1), $1)"
+                               " ORDER BY c.oid = $1",
+                               rel_param, true)) {
+      loaded.push_back(row[0].value());
+    }
   }
-  table.referents = referent_sql(table, master.value_or(""));
+  table.referents = referent_sql(table, loaded);
   return table;
 }
 

@@ -46,10 +46,10 @@ inline ItemPointerData unpack_location(std::uint64_t location) {
 detect::Context load_context(Spi &spi, const std::string &release);
 
 // The model of a managed table whose rows were collected into `collected`.
-// `translated`: references to earlier releases' rows read as master's keys
-// (consolidation translates them before detection; the preview does not),
-// so a self reference not found among the collected rows is looked up in
-// master.
+// `translated`: references to earlier releases' rows read as the keys
+// those rows were loaded with (consolidation translates them before
+// detection; the preview does not), so a self reference not found among
+// the collected rows is looked up in master, then in the managed table.
 CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collected,
                                     std::uint64_t rows, bool translated);
 
