@@ -254,10 +254,16 @@ SourceRow managed_by(std::size_t env, const char *id, const char *manager, const
   return r;
 }
 
-TEST(SelfReferences, AreComparedByTheRowTheyReference) {
+// users() with balance as a core column referencing the table's own rows.
+TableModel managed_users() {
   TableModel t = users();
   t.self_references = {{kBalance}};
   t.core = {kBalance};
+  return t;
+}
+
+TEST(SelfReferences, AreComparedByTheRowTheyReference) {
+  const TableModel t = managed_users();
   // The boss is 100 in st1 and 110 in st2: the same manager.
   auto c = detect({managed_by(0, "1", "100", "boss@x"), managed_by(1, "2", "110", "boss@x")}, t);
   ASSERT_EQ(c.size(), 1u);
@@ -316,9 +322,7 @@ TEST(SelfReferences, InANaturalKeyTellEntitiesApartByTheRowTheyName) {
 
 TEST(SelfReferences, AReferencedRowWithoutANaturalKeyNamesNoOne) {
   // The root's natural key is NULL: references to it compare as values.
-  TableModel t = users();
-  t.self_references = {{kBalance}};
-  t.core = {kBalance};
+  const TableModel t = managed_users();
   auto c = detect({managed_by(0, "1", "1", ""), managed_by(1, "2", "1", "")}, t);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_NE(c[0].rule, Rule::manual) << c[0].rationale;
