@@ -331,6 +331,23 @@ TEST(SelfReferences, AReferencedRowWithoutANaturalKeyNamesNoOne) {
   EXPECT_EQ(c[0].rationale, "core column balance differs: a human decides");
 }
 
+TEST(SelfReferences, ARootNamedByAKeyWithANullColumnIsStillNamed) {
+  // Roots keyed (parent_id, name) are (NULL, music) and (NULL, books):
+  // their children, each under its env's root 1, are under two roots.
+  const TableModel t = managed_users();
+  const std::string music = std::string(1, kReferentNull) + kReferentColumnSeparator + "music";
+  const std::string books = std::string(1, kReferentNull) + kReferentColumnSeparator + "books";
+  auto c =
+      detect({managed_by(0, "1", "1", music.c_str()), managed_by(1, "2", "1", books.c_str())}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rationale,
+            "core column balance differs (references NULL,music in st1, NULL,books in st2): a "
+            "human decides");
+  c = detect({managed_by(0, "1", "1", music.c_str()), managed_by(1, "2", "9", music.c_str())}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::manual) << c[0].rationale;
+}
+
 TEST(Rules, NonConflictingMergeIntoARowHoldingEveryValueSaysSo) {
   auto c = detect(
       {row(0, "3", "m@x", "Customer", "250", 10), row(1, "3", "m@x", "Customer", nullptr, 11)});

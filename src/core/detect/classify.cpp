@@ -868,6 +868,9 @@ std::string Classifier::columns_differ(const std::vector<std::size_t> &columns,
       while (!name.empty() && name.front() == kReferentSeparator) name.remove_prefix(1);
       std::string shown(name.substr(0, name.find(kReferentSeparator)));
       std::replace(shown.begin(), shown.end(), kReferentColumnSeparator, ',');
+      for (std::size_t at; (at = shown.find(kReferentNull)) != std::string::npos;) {
+        shown.replace(at, 1, "NULL");
+      }
       referenced.push_back(shown + " in " + env_label(row, members));
     }
     if (!referenced.empty()) {

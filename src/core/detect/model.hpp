@@ -73,10 +73,12 @@ inline std::string_view canonical_decimal(std::string_view text) {
 
 // The natural keys of a referenced row as SourceRow holds them: each
 // key's text ("" when NULL; a key's columns separated by
-// kReferentColumnSeparator), the keys separated by kReferentSeparator.
+// kReferentColumnSeparator, a NULL one as kReferentNull), the keys
+// separated by kReferentSeparator.
 // Two references name one entity when some key is equal and not empty.
 inline constexpr char kReferentSeparator = '\x1e';
 inline constexpr char kReferentColumnSeparator = '\x1f';
+inline constexpr char kReferentNull = '\x02';  // a NULL column of a key not all NULL
 bool same_referent(std::string_view a, std::string_view b);
 
 // One managed table: column positions refer to `columns`.

@@ -44,8 +44,11 @@ std::size_t column_index(const detect::TableModel &model, const std::string &nam
 
 // SQL for one key's text over alias t, NULL when any column is NULL; a
 // decimal without its scale's zeros, as detection compares it.
+// `partly_null`: NULL only when every column is, a NULL column spelled as
+// detect::kReferentNull (a referenced row's key: a root's (NULL, 'music')
+// still names it).
 std::string key_text_sql(const CollectedTable &table, const std::vector<std::size_t> &key,
-                         bool normalize, const std::string &alias = "t") {
+                         bool normalize, const std::string &alias = "t", bool partly_null = false) {
   const detect::TableModel &model = table.model;
   std::vector<std::string> parts;
   std::vector<std::string> null_checks;
@@ -54,16 +57,17 @@ std::string key_text_sql(const CollectedTable &table, const std::vector<std::siz
     null_checks.push_back(ref + " IS NULL");
     std::string text = table.decimal[column] ? "trim_scale(" + ref + ")::text" : ref + "::text";
     if (normalize) text = "lower(btrim(" + text + ", E' \\t\\n\\r\\f\\x0b'))";
+    if (partly_null && key.size() > 1) text = "coalesce(" + text + ", E'\\x02')";
     parts.push_back(text);
   }
   if (parts.size() == 1) return parts.front();
   std::string joined;
   for (std::size_t i = 0; i < parts.size(); ++i) joined += (i ? ", " : "") + parts[i];
-  std::string any_null;
+  std::string null_key;
   for (std::size_t i = 0; i < null_checks.size(); ++i) {
-    any_null += (i ? " OR " : "") + null_checks[i];
+    null_key += (i ? (partly_null ? " AND " : " OR ") : "") + null_checks[i];
   }
-  return "CASE WHEN " + any_null + " THEN NULL ELSE concat_ws(E'\\x1f', " + joined + ") END";
+  return "CASE WHEN " + null_key + " THEN NULL ELSE concat_ws(E'\\x1f', " + joined + ") END";
 }
 
 // The primary key's hash expression. Keys are compared as text; a
@@ -122,7 +126,7 @@ std::string referent_sql(const CollectedTable &table, const std::vector<std::str
   auto natural_keys = [&](const std::string &alias) {
     std::string keys = "concat_ws(E'\\x1e'";
     for (const auto &key : model.natural_keys) {
-      keys += ", coalesce(" + key_text_sql(table, key, model.normalize_keys, alias) + ", '')";
+      keys += ", coalesce(" + key_text_sql(table, key, model.normalize_keys, alias, true) + ", '')";
     }
     return keys + ")";
   };
