@@ -314,6 +314,9 @@ TEST(SelfReferences, InANaturalKeyTellEntitiesApartByTheRowTheyName) {
   auto c = detect({node(0, "a"), node(1, "b")}, t);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0].rule, Rule::distinct_entities);
+  EXPECT_EQ(c[0].rationale,
+            "same user_id 4 but different balance (references a in st1, b in st2): different "
+            "entities that collided on an environment-local key");
   c = detect({node(0, "a"), node(1, "a")}, t);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_NE(c[0].rule, Rule::distinct_entities);

@@ -277,6 +277,10 @@ class Classifier {
   // references: "manager_id differs (references a@x in st1, c@x in st2)".
   std::string columns_differ(const std::vector<std::size_t> &columns,
                              const std::vector<std::size_t> &members) const;
+  // " (references a in st1, b in st2)" for the self references among
+  // `columns` whose rows are named, else "".
+  std::string rows_referenced(const std::vector<std::size_t> &columns,
+                              const std::vector<std::size_t> &members) const;
   std::string entity_key(const std::vector<std::size_t> &members) const;
 
   const TableModel &table_;
@@ -474,8 +478,9 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
       }
     }
     c.rationale = "same " + pk_label(holders.front()) + " but " +
-                  (telling.empty() ? std::string("different attributes")
-                                   : "different " + column_list(telling)) +
+                  (telling.empty()
+                       ? std::string("different attributes")
+                       : "different " + column_list(telling) + rows_referenced(telling, holders)) +
                   ": different entities that collided on an environment-local key";
     if (!table_.rekeyable) {
       // Rule 0 still tells what happened; a reviewer gives the new keys.
@@ -853,7 +858,12 @@ std::string Classifier::column_list(const std::vector<std::size_t> &columns) con
 
 std::string Classifier::columns_differ(const std::vector<std::size_t> &columns,
                                        const std::vector<std::size_t> &members) const {
-  std::string text = column_list(columns) + (columns.size() > 1 ? " differ" : " differs");
+  return column_list(columns) + (columns.size() > 1 ? " differ" : " differs") +
+         rows_referenced(columns, members);
+}
+
+std::string Classifier::rows_referenced(const std::vector<std::size_t> &columns,
+                                        const std::vector<std::size_t> &members) const {
   std::vector<std::string> references;
   std::set<std::size_t> told;  // self references, each told once
   for (std::size_t column : columns) {
@@ -881,8 +891,7 @@ std::string Classifier::columns_differ(const std::vector<std::size_t> &columns,
       references.push_back(named + "references " + boost::algorithm::join(referenced, ", "));
     }
   }
-  if (!references.empty()) text += " (" + boost::algorithm::join(references, "; ") + ")";
-  return text;
+  return references.empty() ? "" : " (" + boost::algorithm::join(references, "; ") + ")";
 }
 
 // The entity's identity for its conflict id: its first non-NULL natural key
