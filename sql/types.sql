@@ -153,8 +153,12 @@ SELECT tdm.consolidate('R23') AS run \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT priority, rule, suggestion, rationale FROM tdm.review_queue WHERE release = 'R23';
-SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"id": 7}}', rationale => 'slot 7 is free')
-  FROM tdm.review_queue WHERE release = 'R23';
+SELECT conflict_id AS slot_conflict FROM tdm.review_queue WHERE release = 'R23' \gset
+-- Bad input: a keep_all that leaves the key to tdm cannot apply: refused,
+-- naming the decision whose renames must give it.
+SELECT tdm.resolve(:'slot_conflict', 'keep_all', rationale => 'tdm finds a key');
+SELECT tdm.consolidate('R23');
+SELECT tdm.resolve(:'slot_conflict', 'keep_all', renames => '{"st2": {"id": 7}}', rationale => 'slot 7 is free');
 SET client_min_messages = warning;
 SELECT tdm.consolidate('R23') = :run AS same_run;
 RESET client_min_messages;

@@ -374,7 +374,7 @@ DECLARE
   new_key text;      -- the expression giving a re-keyed row its key
   delete_role text;  -- deletes the collected rows of the plan's role $1
   n bigint;
-  detail text;
+  decided text;      -- reviewers' keep_all decisions that leave new keys to tdm
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   key_text := tdm._key_text(m.pk_columns, 't');
@@ -566,16 +566,16 @@ BEGIN
       -- (the next key past the highest in use does not fit the column)
       -- A reviewer's keep_all that leaves the keys to tdm cannot apply: its
       -- renames must give them.
-      SELECT string_agg(DISTINCT p.conflict_id, ', ') INTO detail FROM pg_temp.tdm_plan p
+      SELECT string_agg(DISTINCT p.conflict_id, ', ') INTO decided FROM pg_temp.tdm_plan p
         JOIN tdm.conflict c ON c.run_id = run AND c.conflict_id = p.conflict_id
        WHERE p.role = 'rekey' AND c.status = 'decided';
-      IF detail IS NOT NULL THEN
+      IF decided IS NOT NULL THEN
         RAISE EXCEPTION 'consolidate: %: no new % for the rows to re-key: %', the_rel, m.pk_columns[1], SQLERRM
           USING ERRCODE = 'numeric_value_out_of_range',
                 HINT = format('New keys start past the highest key in use (the collected rows, the target and'
                               ' master), and the column''s type or domain has no room there. Give the rows'
                               ' their keys in the renames of the keep_all decision(s) on %s, or widen the'
-                              ' column.', detail);
+                              ' column.', decided);
       END IF;
       -- The rule's re-keying goes to a reviewer instead, as for a key tdm
       -- cannot generate: the run awaits review, and a keep_all decision

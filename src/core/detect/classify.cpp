@@ -130,7 +130,7 @@ class Classifier {
     if (key.empty() || table_.self_references.empty()) return key;
     SourceRow named;
     bool substituted = false;
-    named.values.reserve(columns.size(), 0);
+    named.values.reserve(table_.columns.size(), 0);
     for (std::size_t c = 0; c < table_.columns.size(); ++c) {
       const auto fk = table_.self_reference_of(c);
       const ValueView r = fk ? referent(row, *fk) : std::nullopt;
