@@ -648,3 +648,35 @@ SELECT tdm.consolidate('R67') AS run \gset
 RESET client_min_messages;
 SELECT c.members -> 0 -> 'row' ->> 'email' AS email, c.kind, c.priority, c.rationale
   FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1;
+
+-- An environment reset or refreshed from a copy holds under an earlier
+-- release's key another row, still tagged that release (R68). st2's 200
+-- was zed, whom R66 re-keyed; now it is una, tagged R66: R68's kay, who
+-- reports to st2's 200, would be sent to zed by R66's map. st2's project
+-- 100 was Gaia, which R45 loaded under that key; now it is Hestia, tagged
+-- R45: a task of 100 would be Gaia's. Both refused, naming the rows.
+-- With Hestia tagged R68 too, the task is Hestia's.
+SELECT tdm.create_release('R68', 'v68.0', 'R67');
+SELECT tdm.add_feature('R68', 'FEAT-6801', 1);
+UPDATE keys_st2.staff SET email = 'una68@x' WHERE id = 200;
+INSERT INTO keys_st2.staff VALUES (204, 'kay68@x', 200, 'R68', 'FEAT-6801');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R68') IS NOT NULL AS tagged;
+RESET client_min_messages;
+SELECT tdm.consolidate('R68');
+DELETE FROM keys_st2.staff WHERE id = 204;
+UPDATE keys_st2.staff SET email = 'zed66@x' WHERE id = 200;
+UPDATE keys_st2.projects SET name = 'Hestia' WHERE id = 100;
+INSERT INTO keys_st2.tasks VALUES (100, 8, 'hestia task', 'S8', 'R68', 'FEAT-6801');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R68') IS NOT NULL AS tagged;
+RESET client_min_messages;
+SELECT tdm.consolidate('R68');
+UPDATE keys_st2.projects SET tdm_release = 'R68', tdm_feature = 'FEAT-6801' WHERE id = 100;
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R68') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R68') AS run \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT t.title, p.name FROM staging.tasks t JOIN staging.projects p ON p.id = t.project_id
+ WHERE t.tdm_release = 'R68';

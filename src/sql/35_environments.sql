@@ -308,11 +308,11 @@ RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT ft.ftserver = (SELECT s.oid FROM pg_foreign_server s JOIN tdm.environment e ON e.server = s.srvname
                          WHERE e.name = env)
-         AND ARRAY(SELECT o FROM unnest(ft.ftoptions) AS o WHERE o LIKE 'schema\_name=%' OR o LIKE 'table\_name=%'
+         AND ARRAY(SELECT o FROM unnest(ft.ftoptions) AS o WHERE o LIKE E'schema\\_name=%' OR o LIKE E'table\\_name=%'
                     ORDER BY o)
              = ARRAY['schema_name=' || remote_schema, 'table_name=' || remote_table]
          AND NOT EXISTS (SELECT FROM pg_attribute a, unnest(a.attfdwoptions) AS o
-                          WHERE a.attrelid = ft.ftrelid AND o LIKE 'column\_name=%'
+                          WHERE a.attrelid = ft.ftrelid AND o LIKE E'column\\_name=%'
                             AND o <> 'column_name=' || a.attname)
     FROM pg_foreign_table ft WHERE ft.ftrelid = rel
 $$;

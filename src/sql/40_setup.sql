@@ -27,7 +27,7 @@ $$;
 CREATE FUNCTION tdm._schema_not_users(schema_name text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN schema_name IN ('tdm', 'tdm_archive', 'tdm_snapshot', 'tdm_remote') THEN 'tdm''s own'
-              WHEN schema_name IN ('pg_catalog', 'information_schema') OR schema_name LIKE 'pg\_%'
+              WHEN schema_name IN ('pg_catalog', 'information_schema') OR schema_name LIKE E'pg\\_%'
                 THEN 'the system''s'
               WHEN EXISTS (SELECT FROM tdm.environment e WHERE tdm._env_schema(e.name) = schema_name)
                 THEN 'an environment''s (its foreign tables)' END

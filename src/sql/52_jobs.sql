@@ -154,7 +154,7 @@ $$;
 CREATE FUNCTION tdm._cancel_worker(pid int) RETURNS bool
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   SELECT pg_cancel_backend(a.pid) FROM pg_stat_activity a
-   WHERE a.pid = _cancel_worker.pid AND a.backend_type LIKE 'tdm\_%'
+   WHERE a.pid = _cancel_worker.pid AND a.backend_type LIKE E'tdm\\_%'
      AND a.datname = current_database()
 $$;
 

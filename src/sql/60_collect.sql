@@ -287,8 +287,8 @@ BEGIN
                        FROM unnest(m.natural_keys) AS nk LOOP
     matches := matches || (SELECT string_agg(
                              CASE WHEN m.normalize_keys
-                                  THEN format('lower(btrim(p.%1$I::text, E'' \t\n\r\f\x0b''))'
-                                                ' = lower(btrim(c.%1$I::text, E'' \t\n\r\f\x0b''))', k)
+                                  THEN format(E'lower(btrim(p.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))'
+                                                ' = lower(btrim(c.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))', k)
                                   ELSE format('p.%1$I = c.%1$I', k) END, ' AND ')
                              FROM unnest(key_columns) AS k);
   END LOOP;

@@ -78,7 +78,7 @@ RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT format('ARRAY[%s]::text[]',
                 string_agg(CASE WHEN normalized
-                                THEN format('lower(btrim((%s->>%L)::%s::text, E'' \t\n\r\f\x0b''))',
+                                THEN format(E'lower(btrim((%s->>%L)::%s::text, E'' \\t\\n\\r\\f\\x0b''))',
                                             member_row, u.c, t.column_type)
                                 WHEN compared AND tdm._base_type(t.type_oid) = 'numeric'::regtype
                                 THEN format('trim_scale((%s->>%L)::%s)::text', member_row, u.c,
@@ -839,6 +839,15 @@ DECLARE
   e record;
   env text;
   is_array bool := tdm._is_array(the_parent, pm.pk_columns[1]);
+  -- The natural keys that tell an entity from another in the environment
+  -- as in the earlier run's members: those with no foreign key column
+  -- (members hold such columns translated).
+  identifying text[] := ARRAY(SELECT g FROM unnest(pm.natural_keys) AS g
+                               WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_edges x
+                                                  WHERE x.child = the_parent
+                                                    AND x.columns && string_to_array(g, ',')));
+  stale record;
+  master_table regclass;
 BEGIN
   DELETE FROM pg_temp.tdm_dangling d WHERE d.rel = the_parent;
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x WHERE x.parent = the_parent
@@ -855,18 +864,22 @@ BEGIN
   END LOOP;
   FOR env IN SELECT DISTINCT d.env FROM pg_temp.tdm_dangling d WHERE d.rel = the_parent ORDER BY 1 LOOP
     -- (By the key's first column, as an array the foreign scan ships to
-    -- the environment: it reads those rows only.)
+    -- the environment: it reads those rows only. With the row's natural
+    -- keys, to tell whether it is still the row that release mapped.)
     EXECUTE format(
-      'INSERT INTO pg_temp.tdm_env_tags (rel, env, key, release)'
-      ' SELECT $1, $2, t.key, t.release FROM ('
-      '   SELECT %1$s AS key, r.%2$I::text AS release FROM %3$s r'
+      'INSERT INTO pg_temp.tdm_env_tags (rel, env, key, release, nk_values)'
+      ' SELECT $1, $2, t.key, t.release, t.nk_values FROM ('
+      '   SELECT %1$s AS key, r.%2$I::text AS release, %8$s AS nk_values FROM %3$s r'
       '    WHERE r.%4$I %6$s (%7$s(SELECT DISTINCT (d.key[1])::%5$s FROM pg_temp.tdm_dangling d'
       '                               WHERE d.rel = $1 AND d.env = $2))) t'
       '  WHERE t.key IN (SELECT d.key FROM pg_temp.tdm_dangling d WHERE d.rel = $1 AND d.env = $2)',
       tdm._key_text(pm.pk_columns, 'r'), pm.release_column, tdm._env_table(env, the_parent),
       pm.pk_columns[1], tdm._column_type(the_parent, pm.pk_columns[1]),
       -- (an array key: the values as rows, the environment's rows all read)
-      CASE WHEN is_array THEN 'IN' ELSE '= ANY' END, CASE WHEN is_array THEN '' ELSE 'ARRAY' END)
+      CASE WHEN is_array THEN 'IN' ELSE '= ANY' END, CASE WHEN is_array THEN '' ELSE 'ARRAY' END,
+      coalesce((SELECT format('jsonb_build_object(%s)', string_agg(format('%L, r.%I', c, c), ', '))
+                  FROM unnest(identifying) AS u(g), unnest(string_to_array(u.g, ',')) AS c),
+               'NULL::jsonb'))
       USING the_parent, env;
   END LOOP;
   PERFORM tdm._refuse_archived_refs(the_parent, 'pg_temp.tdm_env_tags',
@@ -888,7 +901,72 @@ BEGIN
                       FROM unnest(pm.pk_columns) WITH ORDINALITY AS u(c, i)), pm.release_column)
        FROM tdm._target_table('master', the_parent) AS t WHERE t IS NOT NULL))
     USING the_parent;
+  -- An environment whose keys were given again (reset, refreshed from a
+  -- copy) holds under an earlier release's key another entity than the
+  -- one that release consolidated under it: that release's map (or, with
+  -- no entry, the key itself) would send the reference to the wrong row.
+  -- Refused, naming the row, when no natural key of the two agrees. The
+  -- row that release had: its conflict member, or master's row of that
+  -- key and release.
+  IF cardinality(identifying) > 0 THEN
+    master_table := tdm._target_table('master', the_parent);
+    EXECUTE format(
+      'WITH latest AS (SELECT g.*, (SELECT max(x.run_id) FROM tdm.run x'
+      '                              WHERE x.release = g.release AND x.status = ''completed'') AS run_id'
+      '                  FROM pg_temp.tdm_env_tags g WHERE g.rel = $1 AND g.release IS NOT NULL)'
+      ' SELECT g.env, array_to_string(g.key, '','') AS key, g.release, g.nk_values AS now, %3$s AS was'
+      '   FROM latest g'
+      '   JOIN tdm.key_map k ON k.run_id = g.run_id AND k.rel = $1 AND k.env = g.env AND %1$s = g.key'
+      '   JOIN tdm.conflict c ON c.run_id = k.run_id AND c.conflict_id = k.conflict_id'
+      '  CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
+      '  WHERE e.m->>''env'' = g.env AND %2$s = g.key AND NOT (%4$s)'
+      '%5$s'
+      ' ORDER BY 1, 2 LIMIT 1',
+      tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'), tdm._member_key(the_parent, pm.pk_columns),
+      tdm._stale_was('e.m->''row'''), tdm._stale_same(pm, identifying, 'e.m->''row'''),
+      CASE WHEN master_table IS NOT NULL THEN format(
+        ' UNION ALL'
+        ' SELECT g.env, array_to_string(g.key, '',''), g.release, g.nk_values, %3$s'
+        '   FROM latest g JOIN %4$s m ON %5$s AND m.%6$I = g.release'
+        '  WHERE NOT EXISTS (SELECT 1 FROM tdm.key_map k WHERE k.run_id = g.run_id AND k.rel = $1'
+        '                       AND k.env = g.env AND %1$s = g.key)'
+        '    AND NOT (%2$s)',
+        tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'), tdm._stale_same(pm, identifying, 'to_jsonb(m)'),
+        tdm._stale_was('to_jsonb(m)'), master_table,
+        (SELECT string_agg(format('m.%I = (g.key[%s])::%s', c, i, tdm._column_type(the_parent, c)), ' AND ')
+           FROM unnest(pm.pk_columns) WITH ORDINALITY AS u(c, i)), pm.release_column)
+      ELSE '' END)
+      INTO stale USING the_parent;
+    IF stale.env IS NOT NULL THEN
+      RAISE EXCEPTION 'consolidate: the row of % with key (%) in environment % is not the row release % consolidated under that key',
+        the_parent, stale.key, stale.env, stale.release
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              DETAIL = format('Rows of this release reference it. Release %s consolidated %s''s row (%s) as %s; '
+                              'the environment now holds %s under that key, tagged %s (its keys were given again: '
+                              'reset, or refreshed from a copy).',
+                              stale.release, stale.env, stale.key, stale.was, stale.now, stale.release),
+              HINT = format('Tag that row of %s for this release too, so that consolidation finds its row by '
+                            'natural key; then tag the release again and consolidate.', stale.env);
+    END IF;
+  END IF;
 END
+$$;
+
+-- For tdm._read_env_tags: whether the environment's row (g.nk_values)
+-- and the row `was` (a jsonb expression) agree on a natural key of
+-- `natural_keys`; and the values of the first as the second has them.
+CREATE FUNCTION tdm._stale_same(pm tdm.managed_table, natural_keys text[], was text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('%s IS NOT DISTINCT FROM %s',
+                           tdm._member_key(pm.rel, u.cols, 'g.nk_values', tdm._normalized_key(pm, u.cols), true),
+                           tdm._member_key(pm.rel, u.cols, was, tdm._normalized_key(pm, u.cols), true)),
+                    ' OR ')
+    FROM (SELECT string_to_array(k, ',') AS cols FROM unnest(natural_keys) AS k) u
+$$;
+
+CREATE FUNCTION tdm._stale_was(was text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('(SELECT jsonb_object_agg(n.k, %s->n.k) FROM jsonb_object_keys(g.nk_values) AS n(k))', was)
 $$;
 
 -- Whether `rel`'s column `col` is of an array type (domains looked through).

@@ -38,8 +38,8 @@ CREATE FUNCTION tdm._key_matches(rel regclass, columns text[], normalized bool D
 RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT string_agg(CASE WHEN normalized
-                         THEN format('lower(btrim(t.%1$I::text, E'' \t\n\r\f\x0b''))'
-                                     ' = lower(btrim($1->>%1$L, E'' \t\n\r\f\x0b''))', c)
+                         THEN format(E'lower(btrim(t.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))'
+                                     ' = lower(btrim($1->>%1$L, E'' \\t\\n\\r\\f\\x0b''))', c)
                          WHEN NOT tdm._is_trusted_type(a.atttypid)
                          THEN format('t.%1$I::text = ($1->>%1$L)', c)
                          ELSE format('t.%1$I = ($1->>%1$L)::%2$s', c, tdm._column_type(rel, c)) END,
@@ -268,10 +268,13 @@ BEGIN
                                 MESSAGE = format('value too long for type %s', col.type);
         END IF;
       END IF;
-    EXCEPTION WHEN data_exception OR invalid_text_representation THEN
+    -- (A domain's CHECK or NOT NULL refuses a value as its type does.)
+    EXCEPTION WHEN data_exception OR invalid_text_representation OR check_violation
+                   OR not_null_violation THEN
       RAISE EXCEPTION 'decision on %: % gives "%" the value %, which is not a valid %',
         conflict_id, what, k, patch -> k, col.type
-        USING ERRCODE = 'invalid_text_representation',
+        USING ERRCODE = CASE WHEN SQLSTATE IN ('23514', '23502') THEN SQLSTATE
+                             ELSE 'invalid_text_representation' END,
               DETAIL = SQLERRM;
     END;
   END LOOP;
@@ -634,7 +637,7 @@ BEGIN
             HINT = 'One of keep (with keep_env), keep_all, merge (with merged) or delete_all.';
   END IF;
   IF NEW.rationale IS NULL
-     OR regexp_replace(NEW.rationale, '[\s\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]', '', 'g') = '' THEN
+     OR regexp_replace(NEW.rationale, E'[\\s\\u00a0\\u1680\\u2000-\\u200b\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]', '', 'g') = '' THEN
     RAISE EXCEPTION 'decision on %: a rationale is required', NEW.conflict_id
       USING ERRCODE = 'not_null_violation',
             HINT = 'Say why, for the audit trail: rationale => ''...''.';

@@ -290,7 +290,8 @@ BEGIN
   -- (keys this release's rows reference and does not bring, and the
   -- release the environment's row of that key belongs to now)
   CREATE TEMP TABLE tdm_dangling (rel regclass, env text, key text[]) ON COMMIT DROP;
-  CREATE TEMP TABLE tdm_env_tags (rel regclass, env text, key text[], release text) ON COMMIT DROP;
+  CREATE TEMP TABLE tdm_env_tags (rel regclass, env text, key text[], release text, nk_values jsonb)
+    ON COMMIT DROP;
   -- (the same for a foreign key to another unique key, one at a time)
   CREATE TEMP TABLE tdm_unique_dangling (env text, v text[]) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_unique_env (env text, v text[], old_row jsonb, pk jsonb, release text) ON COMMIT DROP;

@@ -260,7 +260,7 @@ BEGIN
     FOR v IN SELECT pg_catalog.format('  %s %s%s by %s%s: %s', x->>'conflict_id', x->>'action',
                                       coalesce(' ' || (x->>'keep_env'), ''), x->>'decided_by',
                                       coalesce(', approved by ' || (x->>'approved_by'), ''),
-                                      regexp_replace(x->>'rationale', '\s*[\n\r]+\s*', ' ', 'g'))
+                                      regexp_replace(x->>'rationale', E'\\s*[\\n\\r]+\\s*', ' ', 'g'))
                FROM jsonb_array_elements(d->'decisions') WITH ORDINALITY AS e(x, n)
               WHERE e.n <= 10 ORDER BY e.n LOOP
       lines := lines || v;

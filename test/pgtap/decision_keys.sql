@@ -3,7 +3,7 @@
 -- decision (a superuser's insert of a complete row) adds no audit row,
 -- while a checked one always does, whatever its statement returns.
 BEGIN;
-SELECT plan(23);
+SELECT plan(26);
 
 CREATE SCHEMA tap_keys;
 CREATE TABLE tap_keys.t (id int PRIMARY KEY, d date, amt numeric, code char(5), email text,
@@ -69,6 +69,19 @@ SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"arr": "{ABCD,XY}"}'
 SELECT lives_ok($$SELECT tdm._check_values('tap_keys.v', '{"dv": "AB", "arr": "{ABC}", "vc": "ABCD   "}',
                                            'merged', 'C-tap')$$,
                 'values that fit, trailing spaces past the length included, are accepted');
+-- A domain's CHECK and NOT NULL refuse a value as its type would, named
+-- by the decision and the column.
+CREATE DOMAIN tap_keys.amount AS numeric CHECK (VALUE >= 0);
+CREATE DOMAIN tap_keys.required AS text NOT NULL;
+CREATE TABLE tap_keys.m (id int PRIMARY KEY, amount tap_keys.amount, label tap_keys.required);
+SELECT throws_ok($$SELECT tdm._check_values('tap_keys.m', '{"amount": -1}', 'renames', 'C-tap')$$,
+                 '23514', 'decision on C-tap: renames gives "amount" the value -1, which is not a valid tap_keys.amount',
+                 'a value its domain''s CHECK refuses is refused by the decision, naming the column');
+SELECT throws_ok($$SELECT tdm._check_values('tap_keys.m', '{"label": null}', 'merged', 'C-tap')$$,
+                 '23502', 'decision on C-tap: merged gives "label" the value null, which is not a valid tap_keys.required',
+                 'a null its domain''s NOT NULL refuses too');
+SELECT lives_ok($$SELECT tdm._check_values('tap_keys.m', '{"amount": 0, "label": "x"}', 'merged', 'C-tap')$$,
+                'values the domains take are accepted');
 -- Values are read as the deciding session reads them and stored as
 -- consolidation reads them (UTC, ISO): a time written in Tokyo, a JSON
 -- number for a timestamp; a value that reads the same is kept as written.

@@ -162,5 +162,17 @@ TEST(ResolveManagedTable, RefusesAColumnNamedAsTdmsOwn) {
   }
 }
 
+TEST(TableSpec, TagColumnHintSpellsTheNameAsSqlDoes) {
+  TableShape table = users_table();
+  ManageRequest request;
+  request.release_column = "rel tag";
+  try {
+    resolve_managed_table(table, request);
+    FAIL() << "a missing tag column must be refused";
+  } catch (const Error &e) {
+    EXPECT_NE(e.hint().find("ADD COLUMN \"rel tag\" text"), std::string::npos) << e.hint();
+  }
+}
+
 }  // namespace
 }  // namespace tdm::setup

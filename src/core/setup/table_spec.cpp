@@ -21,7 +21,7 @@ const Column *find_column(const TableShape &table, const std::string &name) {
 
 std::string column_list(const TableShape &table) {
   std::vector<std::string> names;
-  for (const Column &c : table.columns) names.push_back(c.name);
+  for (const Column &c : table.columns) names.push_back(table.sql_name(c.name));
   return boost::algorithm::join(names, ", ");
 }
 
@@ -47,14 +47,15 @@ void require_tag_column(const TableShape &table, const std::string &name, const 
                     " is of type " + column->type,
                 "Tags are release and feature names, compared as text.",
                 "Make it text, varchar or char (ALTER TABLE " + table.display_name +
-                    " ALTER COLUMN " + name + " TYPE text).");
+                    " ALTER COLUMN " + table.sql_name(name) + " TYPE text).");
   }
   throw Error(sqlstate::kUndefinedColumn,
               "table " + table.display_name + " has no " + tag + " tag column \"" + name + "\"",
               std::string("Every managed table carries a ") + tag +
                   " tag so that tdm can collect the rows of one release.",
-              "Add the column (ALTER TABLE " + table.display_name + " ADD COLUMN " + name +
-                  " text) or pass " + argument + " => the name of the column that holds it.");
+              "Add the column (ALTER TABLE " + table.display_name + " ADD COLUMN " +
+                  table.sql_name(name) + " text) or pass " + argument +
+                  " => the name of the column that holds it.");
 }
 
 // format_type spellings: "date", "timestamp(3) with time zone", ...

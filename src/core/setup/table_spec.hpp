@@ -2,9 +2,12 @@
 // arguments) checked against the table's shape read from the catalog.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "core/common/identifier.hpp"
 
 namespace tdm::setup {
 
@@ -25,6 +28,11 @@ struct TableShape {
   std::string display_name;  // schema-qualified, as shown in messages
   std::vector<Column> columns;
   std::vector<std::string> primary_key;
+  // A column name as the statements of HINTs spell it (the adapter gives
+  // PostgreSQL's quote_identifier, which also quotes keywords).
+  std::function<std::string(const std::string &)> sql_name = [](const std::string &name) {
+    return quoted_name(name);
+  };
 };
 
 // tdm.manage_table's arguments.

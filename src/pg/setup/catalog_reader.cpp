@@ -1,9 +1,11 @@
 #include "pg/setup/catalog_reader.hpp"
 
 #include "core/common/error.hpp"
+#include "pg/common/bridge.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
+#include "utils/builtins.h"
 }
 
 namespace tdm::pg {
@@ -21,6 +23,10 @@ setup::TableShape read_table_shape(Spi &spi, Oid rel) {
   }
   setup::TableShape shape;
   shape.display_name = relation[0][0].value();
+  shape.sql_name = [](const std::string &name) {
+    const char *raw = name.c_str();
+    return std::string(pg_call([=] { return quote_identifier(raw); }));
+  };
   const std::string kind = relation[0][1].value();
   if (kind != "r" && kind != "p") {
     throw Error(sqlstate::kInvalidTableDefinition, shape.display_name + " is not a table",
