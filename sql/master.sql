@@ -13,6 +13,8 @@ $$;
 -- step the release needs now: an open one without features is planned
 -- first, then tagged (not consolidated, which would refuse it too).
 SELECT tdm.promote('R404');
+-- (a name that looks like a release's: that one is meant)
+SELECT tdm.promote('r2');
 SELECT tdm.promote('R4');
 SELECT tdm.create_release('R4-draft');
 SELECT tdm.promote('R4-draft');
@@ -29,6 +31,9 @@ SELECT c.relname, (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = c.oid
   FROM pg_class c WHERE c.relnamespace = 'master'::regnamespace AND c.relkind = 'r' ORDER BY 1;
 SELECT status FROM tdm.release WHERE release = 'R2';
 SELECT tdm.promote('R2');
+-- Bad input: a target that looks like master but is not one is refused,
+-- not created beside it.
+SELECT tdm.promote('R3', to_target => 'Master');
 -- Bad input: a decision on a promoted release's conflict (its rows are in
 -- master as its decisions loaded them; one now would change staging only).
 SELECT tdm.resolve(c.conflict_id, 'keep', 'st1', rationale => 'too late')

@@ -40,10 +40,20 @@ CREATE FUNCTION tdm._require_target_name(caller text, argument text, target text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   owner text := tdm._schema_not_users(target);
+  lookalike text;
 BEGIN
   PERFORM tdm._require_given(caller, argument, target IS NOT NULL);
   IF btrim(target) = '' THEN
     RAISE EXCEPTION '%: % must name a schema', caller, argument USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- (A new target that looks like a schema there, Master for master,
+  -- would be created beside it.)
+  lookalike := tdm._lookalike(target, ARRAY(SELECT n.nspname::text FROM pg_namespace n));
+  IF to_regnamespace(quote_ident(target)) IS NULL AND lookalike IS NOT NULL THEN
+    RAISE EXCEPTION '%: schema "%" does not exist, and schema "%" differs from it only in case or spelling',
+      caller, target, lookalike
+      USING ERRCODE = 'invalid_schema_name',
+            HINT = format('Schema names are compared exactly: did you mean %L?', lookalike);
   END IF;
   IF owner IS NOT NULL THEN
     RAISE EXCEPTION '%: schema "%" is not a target: it is %', caller, target, owner
@@ -479,6 +489,17 @@ BEGIN
 END
 $$;
 
+-- What to do about a release name no release has: use the one it looks
+-- like, or create it.
+CREATE FUNCTION tdm._missing_release_hint(release text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN btrim(release) = '' THEN 'Releases are in tdm.release.'
+              WHEN lookalike IS NOT NULL
+              THEN format('Release names are compared exactly: did you mean %L?', lookalike)
+              ELSE format('Create it first: SELECT tdm.create_release(%L);', release) END
+    FROM (SELECT tdm._lookalike(release, ARRAY(SELECT r.release FROM tdm.release r)) AS lookalike) l
+$$;
+
 CREATE FUNCTION tdm.add_feature(release text, feature text, priority int)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -496,7 +517,7 @@ BEGIN
     RAISE EXCEPTION 'release "%" does not exist (adding feature "%")',
       add_feature.release, add_feature.feature
       USING ERRCODE = 'undefined_object',
-            HINT = format('Create it first: SELECT tdm.create_release(%L);', add_feature.release);
+            HINT = tdm._missing_release_hint(add_feature.release);
   END IF;
   PERFORM pg_advisory_xact_lock(hashtext('tdm names'), hashtext(add_feature.release));
   IF EXISTS (SELECT FROM tdm.feature f

@@ -112,8 +112,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION '%: release "%" does not exist', caller, release
       USING ERRCODE = 'undefined_object',
-            HINT = CASE WHEN btrim(release) = '' THEN 'Releases are in tdm.release.'
-                        ELSE format('Create it first: SELECT tdm.create_release(%L);', release) END;
+            HINT = tdm._missing_release_hint(release);
   END IF;
   IF NOT EXISTS (SELECT FROM tdm.environment) THEN
     RAISE EXCEPTION '%: no environments are registered', caller
@@ -406,7 +405,10 @@ BEGIN
   IF r.status NOT IN ('open', 'locked', 'consolidated') THEN
     RAISE EXCEPTION 'tag_release: release "%" is %; only open, locked or consolidated releases are tagged',
       release, r.status USING ERRCODE = 'object_not_in_prerequisite_state',
-      HINT = 'Its rows are in master: tag the changes under a new release.';
+      HINT = CASE WHEN r.status = 'archived'
+                  THEN format('Its rows are in tdm_archive: restore it (SELECT tdm.restore_release(%L);) '
+                              'or tag the changes under a new release.', release)
+                  ELSE 'Its rows are in master: tag the changes under a new release.' END;
   END IF;
   IF NOT EXISTS (SELECT 1 FROM tdm.feature f WHERE f.release = r.release) THEN
     RAISE EXCEPTION 'tag_release: release "%" has no features', release
