@@ -680,3 +680,28 @@ RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT t.title, p.name FROM staging.tasks t JOIN staging.projects p ON p.id = t.project_id
  WHERE t.tdm_release = 'R68';
+
+-- A numeric primary key written 1.0 in st1 and 1.00 in st2 (R-NUM): one key
+-- to the target, two to detection, which compares keys as they are
+-- written. The run is invalid, and its HINT says so (not normalize_keys,
+-- which is for natural keys).
+SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_exec(e, 'CREATE TABLE measures (amount numeric PRIMARY KEY, note text, tdm_release text, tdm_feature text)')
+  FROM unnest('{st1,st2,st3}'::text[]) AS e;
+IMPORT FOREIGN SCHEMA public LIMIT TO (measures) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (measures) FROM SERVER st2 INTO keys_st2;
+CREATE TABLE staging.measures (amount numeric PRIMARY KEY, note text, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.measures');
+SELECT tdm.create_release('R-NUM');
+SELECT tdm.add_feature('R-NUM', 'FEAT-NUM', 1);
+INSERT INTO keys_st1.measures VALUES (1.0, 'one', 'R-NUM', 'FEAT-NUM');
+INSERT INTO keys_st2.measures VALUES (1.00, 'one', 'R-NUM', 'FEAT-NUM');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-NUM') IS NOT NULL AS tagged;
+RESET client_min_messages;
+SELECT tdm.consolidate('R-NUM') AS run \gset
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT tdm.unmanage_table('staging.measures');
+DROP TABLE staging.measures;
+DROP FOREIGN TABLE keys_st1.measures, keys_st2.measures;
+SELECT dblink_exec(e, 'DROP TABLE measures'), dblink_disconnect(e) FROM unnest('{st1,st2,st3}'::text[]) AS e;

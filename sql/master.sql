@@ -32,8 +32,10 @@ SELECT c.relname, (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = c.oid
 SELECT status FROM tdm.release WHERE release = 'R2';
 SELECT tdm.promote('R2');
 -- Bad input: a target that looks like master but is not one is refused,
--- not created beside it.
+-- not created beside it; deploying into a schema without the tables is
+-- refused by deploy.
 SELECT tdm.promote('R3', to_target => 'Master');
+SELECT tdm.deploy('R2', 'v2.0', 'nowhere');
 -- Bad input: a decision on a promoted release's conflict (its rows are in
 -- master as its decisions loaded them; one now would change staging only).
 SELECT tdm.resolve(c.conflict_id, 'keep', 'st1', rationale => 'too late')

@@ -14,6 +14,13 @@ BEGIN
 END
 $$;
 
+-- Column names as messages list them: "a, b", each quoted where SQL
+-- would quote it.
+CREATE FUNCTION tdm._column_names(cols text[]) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT string_agg(quote_ident(c), ', ' ORDER BY n) FROM unnest(cols) WITH ORDINALITY AS u(c, n)
+$$;
+
 -- A table as messages name it: by name, or by OID when there is none
 -- (regclass shows OID 0 as "-").
 CREATE FUNCTION tdm._rel_name(rel regclass) RETURNS text

@@ -371,7 +371,7 @@ BEGIN
   END IF;
   IF holder IS NOT NULL THEN
     RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of this release (%)',
-      c.conflict_id, cols, candidate, label, holder
+      c.conflict_id, tdm._column_names(string_to_array(cols, ',')), candidate, label, holder
       USING ERRCODE = 'unique_violation',
             HINT = 'Choose a value no other row of the release has (validation checks them all).';
   END IF;
@@ -821,7 +821,7 @@ BEGIN
                        THEN tdm._key_holder(c.rel, cols, candidate, release) END;
         IF holder IS NOT NULL THEN
           RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by %',
-            NEW.conflict_id, nk, candidate, label, holder
+            NEW.conflict_id, tdm._column_names(string_to_array(nk, ',')), candidate, label, holder
             USING ERRCODE = 'unique_violation',
                   HINT = format('Choose a value no row of another release in %s or in master has.', c.rel);
         END IF;
@@ -879,7 +879,7 @@ BEGIN
     END IF;
     IF label IS NOT NULL THEN
       RAISE EXCEPTION 'decision on %: % cannot take generated keys; keep_all needs the new % in renames',
-        NEW.conflict_id, c.rel, array_to_string(m.pk_columns, ', ')
+        NEW.conflict_id, c.rel, tdm._column_names(m.pk_columns)
         USING ERRCODE = 'invalid_parameter_value',
               HINT = format('Give %s a new key, e.g. renames => ''{%s}''.', label, nk);
     END IF;

@@ -496,13 +496,22 @@ BEGIN
                                           AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(nk, ',')) AS c
                                                      ORDER BY 1)
                                               = ARRAY(SELECT k FROM jsonb_object_keys(v.detail -> 'values') AS k
-                                                       ORDER BY 1)) AS natural
+                                                       ORDER BY 1)) AS natural,
+                                 EXISTS (SELECT 1 FROM tdm.managed_table m
+                                          WHERE m.rel = v.rel
+                                            AND ARRAY(SELECT c FROM unnest(m.pk_columns) AS c ORDER BY 1)
+                                                = ARRAY(SELECT k FROM jsonb_object_keys(v.detail -> 'values') AS k
+                                                         ORDER BY 1)) AS primary_key
                  FROM tdm.violation v
                 WHERE v.run_id = run.run_id AND v.kind = 'unique'
                   AND v.detail ->> 'with' = 'other collected rows'
                   AND NOT EXISTS (SELECT 1 FROM jsonb_each(v.detail -> 'values') e WHERE e.value = 'null')
-                ORDER BY 1 LOOP
-        see_violations := see_violations || CASE WHEN t.natural THEN
+                ORDER BY 1, 2 LOOP
+        see_violations := see_violations || CASE WHEN t.primary_key AND NOT t.natural THEN
+             ' Rows whose primary keys the target calls equal but that are spelled differently (1.0 and 1.00'
+          || ' of a numeric key, a case-insensitive type) form no conflict: detection compares primary keys'
+          || ' as they are spelled. Make the environments spell them alike, then tag again.'
+          WHEN t.natural THEN
              ' Rows the target''s unique keys call equal but that are spelled differently (a case-insensitive'
           || ' type or collation) form no conflict: register such a natural key with normalize_keys'
           || ' (tdm.manage_table), or make the environments spell it alike.'

@@ -240,6 +240,18 @@ $$;
 
 -- Takes a snapshot of `target`: returns its id (in the background with
 -- wait => false; the copy is complete when its job is).
+-- A target `caller` snapshots must hold tables of the managed tables.
+CREATE FUNCTION tdm._require_target_tables(caller text, target text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM tdm._target_tables(target)) THEN
+    RAISE EXCEPTION '%: target "%" has no managed tables', caller, target
+      USING ERRCODE = 'undefined_table',
+            HINT = 'A target is a schema holding tables named like the managed tables.';
+  END IF;
+END
+$$;
+
 CREATE FUNCTION tdm.snapshot(label text, target text DEFAULT 'master', wait bool DEFAULT true)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -247,16 +259,13 @@ DECLARE
   id bigint;
   job bigint;
 BEGIN
+  PERFORM tdm._require_given('snapshot', 'wait', wait IS NOT NULL);
   IF label IS NULL OR btrim(label) = '' THEN
     RAISE EXCEPTION 'snapshot: a label is required' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   PERFORM tdm._require_target_name('snapshot', 'target', target);
   PERFORM tdm._require_managed_tables('snapshot');
-  IF NOT EXISTS (SELECT 1 FROM tdm._target_tables(target)) THEN
-    RAISE EXCEPTION 'snapshot: target "%" has no managed tables', target
-      USING ERRCODE = 'undefined_table',
-            HINT = 'A target is a schema holding tables named like the managed tables.';
-  END IF;
+  PERFORM tdm._require_target_tables('snapshot', target);
   INSERT INTO tdm.snapshot (label, target) VALUES (label, target) RETURNING snapshot_id INTO id;
   job := tdm._start_job('snapshot', NULL, wait, jsonb_build_object('snapshot_id', id, 'target', target));
   UPDATE tdm.snapshot s SET job_id = job WHERE s.snapshot_id = id;
@@ -326,6 +335,7 @@ DECLARE
   s tdm.snapshot;
   job bigint;
 BEGIN
+  PERFORM tdm._require_given('rollback', 'wait', wait IS NOT NULL);
   s := tdm._rollback_check(snapshot_id);
   job := tdm._start_job('rollback', NULL, wait,
                         jsonb_build_object('snapshot_id', snapshot_id, 'target', s.target));
@@ -695,6 +705,7 @@ BEGIN
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = tdm._next_step(r);
   END IF;
+  PERFORM tdm._require_target_tables('deploy', target);
   snap := tdm.snapshot(format('pre-deploy %s %s', release, code_version), target);
   INSERT INTO tdm.deployment (release, code_version, target, snapshot_id)
   VALUES (release, code_version, target, snap) RETURNING deployment_id INTO id;

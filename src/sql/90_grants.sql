@@ -75,5 +75,6 @@ GRANT EXECUTE ON FUNCTION
   tdm._side_by_side(tdm.conflict),
   tdm._progress_rows(),
   tdm._release_rows(text),
-  tdm._require_given(text, text, bool)
+  tdm._require_given(text, text, bool),
+  tdm._column_names(text[])
   TO tdm_reviewer;

@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(61);
+SELECT plan(65);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -57,6 +57,15 @@ SELECT throws_ok($$SELECT tdm.resolve(NULL, 'keep', rationale => 'x')$$, '22004'
   'decision: conflict_id must not be NULL', 'a decision on a NULL conflict');
 SELECT throws_ok($$SELECT tdm.approve(NULL)$$, '22004', 'approve: conflict_id must not be NULL',
   'approving a NULL conflict');
+-- NULLs before anything is read: no such snapshot, target or table yet.
+SELECT throws_ok($$SELECT tdm.rollback(-1, NULL)$$, '22004', 'rollback: wait must not be NULL',
+  'a rollback with wait NULL, to a snapshot that does not exist');
+SELECT throws_ok($$SELECT tdm.snapshot('x', 'nowhere', NULL)$$, '22004', 'snapshot: wait must not be NULL',
+  'a snapshot with wait NULL, of a target that does not exist');
+SELECT throws_ok($$SELECT count(*) FROM tdm.detect_conflicts(NULL)$$, '22004',
+  'detect_conflicts: release must not be NULL', 'the C functions name themselves too');
+SELECT throws_ok($$SELECT tdm.manage_table(NULL)$$, '22004', 'manage_table: rel must not be NULL',
+  'a NULL table to manage');
 CREATE TEMP TABLE background_job AS SELECT tdm.tag_release('RX', wait => false) AS job_id;
 SELECT is((SELECT status FROM tdm.job JOIN background_job USING (job_id)),
   'queued', 'background tagging queues a job for a worker (which starts at commit)');

@@ -11,6 +11,7 @@ namespace tdm {
 // The SQLSTATEs the core raises (PostgreSQL's codes, spelled out).
 namespace sqlstate {
 inline constexpr const char *kInvalidParameterValue = "22023";
+inline constexpr const char *kNullValueNotAllowed = "22004";
 inline constexpr const char *kUndefinedColumn = "42703";
 inline constexpr const char *kUndefinedObject = "42704";
 inline constexpr const char *kDuplicateObject = "42710";

@@ -9,6 +9,7 @@
 #include <boost/pending/disjoint_sets.hpp>
 #include <boost/uuid/detail/sha1.hpp>
 
+#include "core/common/identifier.hpp"
 #include "core/common/interrupt.hpp"
 #include "core/detect/grouping.hpp"
 
@@ -170,7 +171,8 @@ class Classifier {
   std::string pk_label(std::size_t row) const {
     std::vector<std::string> parts;
     for (std::size_t c : table_.pk)
-      parts.push_back(table_.columns[c] + " " + std::string(value(row, c).value_or("NULL")));
+      parts.push_back(quoted_name(table_.columns[c]) + " " +
+                      std::string(value(row, c).value_or("NULL")));
     return boost::algorithm::join(parts, ", ");
   }
   std::string source(std::size_t row) const { return env(row).name + ":" + pk_text(row); }
@@ -685,7 +687,7 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
       for (std::size_t row : members) {
         if (value(row, column)) {
           c.merged[column] = std::string(*value(row, column));
-          filled.push_back(table_.columns[column] + " from " + env(row).name);
+          filled.push_back(quoted_name(table_.columns[column]) + " from " + env(row).name);
           if (table_.self_reference_of(column) && rows_[row].env != rows_[first].env) {
             foreign_references.push_back(column);
           }
@@ -852,7 +854,7 @@ void Classifier::describe_members(Conflict &c) const {
 
 std::string Classifier::column_list(const std::vector<std::size_t> &columns) const {
   std::vector<std::string> names;
-  for (std::size_t c : columns) names.push_back(table_.columns[c]);
+  for (std::size_t c : columns) names.push_back(quoted_name(table_.columns[c]));
   return boost::algorithm::join(names, ", ");
 }
 

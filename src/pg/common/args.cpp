@@ -14,10 +14,15 @@ namespace tdm::pg {
 
 namespace {
 
+// "detect_conflicts: release must not be NULL", as the SQL functions say it.
 void require_not_null(FunctionCallInfo fcinfo, int n, const char *name) {
-  if (PG_ARGISNULL(n)) {
-    throw Error(sqlstate::kInvalidParameterValue, std::string(name) + " must not be NULL");
-  }
+  if (!PG_ARGISNULL(n)) return;
+  const Oid function = fcinfo->flinfo != nullptr ? fcinfo->flinfo->fn_oid : InvalidOid;
+  const char *caller =
+      pg_call([=] { return OidIsValid(function) ? get_func_name(function) : nullptr; });
+  throw Error(sqlstate::kNullValueNotAllowed,
+              (caller != nullptr ? std::string(caller) + ": " : std::string()) + name +
+                  " must not be NULL");
 }
 
 std::string datum_to_string(Datum datum) {
