@@ -930,11 +930,18 @@ BEGIN
         '   FROM latest g JOIN %4$s m ON %5$s AND m.%6$I = g.release'
         '  WHERE NOT EXISTS (SELECT 1 FROM tdm.key_map k WHERE k.run_id = g.run_id AND k.rel = $1'
         '                       AND k.env = g.env AND %1$s = g.key)'
-        '    AND NOT (%2$s)',
+        '    AND NOT (%2$s)'
+        -- (a row that kept its key while a decision renamed its natural
+        -- key: master has the new name, the environment the old)
+        '    AND NOT EXISTS (SELECT 1 FROM tdm.decision d JOIN tdm.conflict c ON c.conflict_id = d.conflict_id'
+        '                     CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
+        '                     WHERE d.renames IS NOT NULL AND c.run_id = g.run_id AND c.rel = $1'
+        '                       AND e.m->>''env'' = g.env AND %7$s = g.key)',
         tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'), tdm._stale_same(pm, identifying, 'to_jsonb(m)'),
         tdm._stale_was('to_jsonb(m)'), master_table,
         (SELECT string_agg(format('m.%I = (g.key[%s])::%s', c, i, tdm._column_type(the_parent, c)), ' AND ')
-           FROM unnest(pm.pk_columns) WITH ORDINALITY AS u(c, i)), pm.release_column)
+           FROM unnest(pm.pk_columns) WITH ORDINALITY AS u(c, i)), pm.release_column,
+        tdm._member_key(the_parent, pm.pk_columns))
       ELSE '' END)
       INTO stale USING the_parent;
     IF stale.env IS NOT NULL THEN
