@@ -928,17 +928,19 @@ BEGIN
         ' UNION ALL'
         ' SELECT g.env, array_to_string(g.key, '',''), g.release, g.nk_values, %3$s'
         '   FROM latest g JOIN %4$s m ON %5$s AND m.%6$I = g.release'
+        -- (a member of a decided conflict: as the environment had it, for
+        -- the decision may have given master another natural key)
+        '   LEFT JOIN LATERAL (SELECT e.m->''row'' AS row FROM tdm.decision d'
+        '                        JOIN tdm.conflict c ON c.conflict_id = d.conflict_id'
+        '                       CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
+        '                       WHERE c.run_id = g.run_id AND c.rel = $1'
+        '                         AND e.m->>''env'' = g.env AND %7$s = g.key LIMIT 1) dm ON true'
         '  WHERE NOT EXISTS (SELECT 1 FROM tdm.key_map k WHERE k.run_id = g.run_id AND k.rel = $1'
         '                       AND k.env = g.env AND %1$s = g.key)'
-        '    AND NOT (%2$s)'
-        -- (a row that kept its key while a decision renamed its natural
-        -- key: master has the new name, the environment the old)
-        '    AND NOT EXISTS (SELECT 1 FROM tdm.decision d JOIN tdm.conflict c ON c.conflict_id = d.conflict_id'
-        '                     CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
-        '                     WHERE d.renames IS NOT NULL AND c.run_id = g.run_id AND c.rel = $1'
-        '                       AND e.m->>''env'' = g.env AND %7$s = g.key)',
-        tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'), tdm._stale_same(pm, identifying, 'to_jsonb(m)'),
-        tdm._stale_was('to_jsonb(m)'), master_table,
+        '    AND NOT (%2$s)',
+        tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'),
+        tdm._stale_same(pm, identifying, 'coalesce(dm.row, to_jsonb(m))'),
+        tdm._stale_was('coalesce(dm.row, to_jsonb(m))'), master_table,
         (SELECT string_agg(format('m.%I = (g.key[%s])::%s', c, i, tdm._column_type(the_parent, c)), ' AND ')
            FROM unnest(pm.pk_columns) WITH ORDINALITY AS u(c, i)), pm.release_column,
         tdm._member_key(the_parent, pm.pk_columns))
@@ -949,11 +951,13 @@ BEGIN
         the_parent, stale.key, stale.env, stale.release
         USING ERRCODE = 'object_not_in_prerequisite_state',
               DETAIL = format('Rows of this release reference it. Release %s consolidated %s''s row (%s) as %s; '
-                              'the environment now holds %s under that key, tagged %s (its keys were given again: '
-                              'reset, or refreshed from a copy).',
+                              'the environment now holds %s under that key, tagged %s: its keys were given again '
+                              '(a reset, a refresh from a copy), or that row''s natural key changed since.',
                               stale.release, stale.env, stale.key, stale.was, stale.now, stale.release),
-              HINT = format('Tag that row of %s for this release too, so that consolidation finds its row by '
-                            'natural key; then tag the release again and consolidate.', stale.env);
+              HINT = format('If another entity holds the key now, tag that row of %s for this release too, so that'
+                            ' consolidation finds its row by natural key. If it is the same entity, give it back'
+                            ' its natural key (tdm tells entities by it). Then tag the release again and'
+                            ' consolidate.', stale.env);
     END IF;
   END IF;
 END
@@ -1049,7 +1053,10 @@ BEGIN
                                       AND k.rel = x.parent)
                         OR EXISTS (SELECT 1 FROM tdm.decision d JOIN tdm.conflict c USING (conflict_id)
                                     WHERE d.action = 'delete_all' AND c.rel = x.parent)
-                        OR EXISTS (SELECT 1 FROM tdm.release x WHERE x.status = 'archived') LOOP
+                        OR EXISTS (SELECT 1 FROM tdm.release x WHERE x.status = 'archived')
+                        -- (and where master holds earlier rows: an environment
+                        -- whose keys were given again, tdm._read_env_tags)
+                        OR tdm._target_table('master', x.parent) IS NOT NULL LOOP
     PERFORM tdm._read_env_tags(parent_rel);
   END LOOP;
   -- (Key maps by run and table, through their index: the map of this

@@ -40,6 +40,32 @@ $$;
 -- Records the violations of one table; returns the error-level count.
 -- `checks`: 'all', 'rules' (the business rules alone) or 'constraints'
 -- (the target's constraints alone).
+-- Raises, naming it, the first rule of `the_rel` that fails on a row of
+-- `source` (the rows as validation reads them, alias t); returns when
+-- none does.
+CREATE FUNCTION tdm._raise_failing_rule(the_rel regclass, source text, checks text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r tdm.rule;
+  failed_with text;
+  failed_state text;
+BEGIN
+  FOR r IN SELECT x.* FROM tdm.rule x WHERE x.rel = the_rel AND checks <> 'constraints' ORDER BY x.name LOOP
+    BEGIN
+      EXECUTE format(E'SELECT count(*) FROM %s t WHERE NOT coalesce((%s\n), true)', source, r.predicate);
+    EXCEPTION WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS failed_with = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+      RAISE EXCEPTION 'consolidate: rule "%" on % failed on the release''s rows: %', r.name, the_rel, failed_with
+        USING ERRCODE = failed_state,
+              DETAIL = format('Its predicate: %s', r.predicate),
+              HINT = format('Change the rows, or what the predicate calls, or replace the rule'
+                            ' (SELECT tdm.drop_rule(%L); then tdm.add_rule); then consolidate again.', r.name);
+    END;
+  END LOOP;
+END
+$$;
+
 CREATE FUNCTION tdm._validate_table(run bigint, release text, target text, the_rel regclass,
                                     checks text DEFAULT 'all')
 RETURNS bigint
@@ -131,19 +157,28 @@ BEGIN
              AND (SELECT c.relkind FROM pg_class c WHERE c.oid = target_rel) = 'p'
           UNION ALL
           SELECT 3, row_number() OVER (ORDER BY r.name),
-                 format('NOT coalesce((%s), true)', r.predicate), 'rule', r.severity,
+                 -- (a line break after the predicate ends a -- comment in it)
+                 format(E'NOT coalesce((%s\n), true)', r.predicate), 'rule', r.severity,
                  format('jsonb_build_object(''rule'', %L, ''predicate'', %L)', r.name, r.predicate)
             FROM tdm.rule r WHERE r.rel = the_rel AND checks <> 'constraints'
          ) c(n, m, failed, kind, severity, detail);
   IF row_checks IS NOT NULL THEN
-    EXECUTE format(
-      'WITH found AS (%s SELECT $1, $2, v.tdm_kind, v.tdm_severity, %s, v.tdm_detail'
-      '                 FROM %s t CROSS JOIN LATERAL (VALUES %s)'
-      '                      AS v(tdm_failed, tdm_kind, tdm_severity, tdm_detail)'
-      '                WHERE (%s) AND v.tdm_failed RETURNING severity)'
-      ' SELECT count(*) FILTER (WHERE severity = ''error'') FROM found',
-      insert_head, row_key, source, row_checks, any_failed)
-      INTO n USING run, the_rel;
+    BEGIN
+      EXECUTE format(
+        'WITH found AS (%s SELECT $1, $2, v.tdm_kind, v.tdm_severity, %s, v.tdm_detail'
+        '                 FROM %s t CROSS JOIN LATERAL (VALUES %s)'
+        '                      AS v(tdm_failed, tdm_kind, tdm_severity, tdm_detail)'
+        '                WHERE (%s) AND v.tdm_failed RETURNING severity)'
+        ' SELECT count(*) FILTER (WHERE severity = ''error'') FROM found',
+        insert_head, row_key, source, row_checks, any_failed)
+        INTO n USING run, the_rel;
+    EXCEPTION WHEN OTHERS THEN
+      -- A business rule that fails on a row (a division by zero, a table
+      -- its caller may not read, a function that raises) is named, one
+      -- rule at a time; anything else is raised as it came.
+      PERFORM tdm._raise_failing_rule(the_rel, source, checks);
+      RAISE;
+    END;
     errors := errors + n;
   END IF;
 

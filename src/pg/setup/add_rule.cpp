@@ -70,7 +70,9 @@ void check_predicate(const std::string &rule, Oid rel, const std::string &predic
 
   // Planning against the table resolves column names and the result type.
   // The newline keeps a trailing "--" comment from swallowing the ")".
-  const std::string probe = "SELECT (" + predicate + "\n) FROM ONLY " + qualified + " LIMIT 0";
+  // (As validation reads the rows: under alias t, so a column qualified
+  // with the table's name is refused here, not at consolidation.)
+  const std::string probe = "SELECT (" + predicate + "\n) FROM ONLY " + qualified + " t LIMIT 0";
   const char *probe_text = probe.c_str();
   Oid result_type = InvalidOid;
   try {
@@ -89,7 +91,7 @@ void check_predicate(const std::string &rule, Oid rel, const std::string &predic
   // Validation evaluates it row by row, as a WHERE clause does: no
   // aggregates, window or set-returning functions.
   const std::string row_probe =
-      "SELECT 1 FROM ONLY " + qualified + " WHERE (" + predicate + "\n) LIMIT 0";
+      "SELECT 1 FROM ONLY " + qualified + " t WHERE (" + predicate + "\n) LIMIT 0";
   const char *row_probe_text = row_probe.c_str();
   try {
     pg_call([=] { SPI_execute(row_probe_text, true, 0); });
