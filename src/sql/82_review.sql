@@ -543,6 +543,12 @@ BEGIN
   c := tdm._latest_conflict(CASE TG_OP WHEN 'INSERT' THEN NEW.conflict_id ELSE OLD.conflict_id END);
   SELECT r.release, x.status INTO release, release_status
     FROM tdm.run r JOIN tdm.release x ON x.release = r.release WHERE r.run_id = c.run_id;
+  -- Decisions that give keys take turns within a release: two reviewers
+  -- renaming two conflicts' rows to one key at once would each miss the
+  -- other's (uncommitted) rename. The second checks once the first ends.
+  IF TG_OP IN ('INSERT', 'UPDATE') AND (NEW.renames IS NOT NULL OR NEW.merged IS NOT NULL) THEN
+    PERFORM pg_advisory_xact_lock(hashtextextended('tdm decision keys ' || release, 0));
+  END IF;
   -- A consolidation of the release replaces its conflicts as it runs: a
   -- decision written, changed, approved or withdrawn meanwhile would wait
   -- on it, then miss its conflict.
@@ -1014,6 +1020,7 @@ DECLARE
   c tdm.conflict;
   keep text;
   decided bigint := 0;
+  written bigint;
   kept_env bigint := 0;  -- conflicts keep_env is a member of
 BEGIN
   PERFORM tdm._require_given('resolve_all', 'release', release IS NOT NULL);
@@ -1052,8 +1059,22 @@ BEGIN
                                WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
                                  AND cm.member = coalesce(c.survivor, 0)));
     END IF;
-    PERFORM tdm.resolve(c.conflict_id, action, keep, NULL, NULL, rationale);
-    decided := decided + 1;
+    -- Only while it still waits: a decision another reviewer took since
+    -- this call began stays (an open one is waited for, then kept).
+    IF c.status = 'pending' THEN
+      INSERT INTO tdm.decision AS d (conflict_id, action, keep_env, rationale)
+      VALUES (c.conflict_id, resolve_all.action, keep, resolve_all.rationale)
+      ON CONFLICT ON CONSTRAINT decision_pkey DO NOTHING;
+    ELSE
+      -- (stale: unless confirmed meanwhile, for the members as they are)
+      UPDATE tdm.decision d
+         SET action = resolve_all.action, keep_env = keep, renames = NULL, merged = NULL,
+             rationale = resolve_all.rationale
+       WHERE d.conflict_id = c.conflict_id
+         AND d.members_checksum IS DISTINCT FROM md5(c.members::text);
+    END IF;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    decided := decided + written;
   END LOOP;
   IF keep_env IS NOT NULL AND decided > 0 AND kept_env = 0 THEN
     RAISE EXCEPTION 'resolve_all: "%" is a member of none of the % conflict(s); nothing decided',

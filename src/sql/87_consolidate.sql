@@ -501,13 +501,22 @@ BEGIN
                                           WHERE m.rel = v.rel
                                             AND ARRAY(SELECT c FROM unnest(m.pk_columns) AS c ORDER BY 1)
                                                 = ARRAY(SELECT k FROM jsonb_object_keys(v.detail -> 'values') AS k
-                                                         ORDER BY 1)) AS primary_key
+                                                         ORDER BY 1)) AS primary_key,
+                                 -- (two rows with the key spelled alike: given it by decisions)
+                                 EXISTS (SELECT 1 FROM tdm.violation w
+                                          WHERE w.run_id = v.run_id AND w.rel = v.rel AND w.kind = 'unique'
+                                            AND w.detail ->> 'constraint' = v.detail ->> 'constraint'
+                                            AND (w.detail -> 'values')::text = (v.detail -> 'values')::text
+                                            AND w.row_key <> v.row_key) AS same_spelling
                  FROM tdm.violation v
                 WHERE v.run_id = run.run_id AND v.kind = 'unique'
                   AND v.detail ->> 'with' = 'other collected rows'
                   AND NOT EXISTS (SELECT 1 FROM jsonb_each(v.detail -> 'values') e WHERE e.value = 'null')
-                ORDER BY 1, 2 LOOP
-        see_violations := see_violations || CASE WHEN t.primary_key AND NOT t.natural THEN
+                ORDER BY 1, 2, 3 LOOP
+        see_violations := see_violations || CASE WHEN t.primary_key AND NOT t.natural AND t.same_spelling THEN
+             ' Rows given the same primary key (two decisions'' renames, taken at once, say) cannot both'
+          || ' load: decide one of their conflicts again with another key.'
+          WHEN t.primary_key AND NOT t.natural THEN
              ' Rows whose primary keys the target calls equal but that are spelled differently (1.0 and 1.00'
           || ' of a numeric key, a case-insensitive type) form no conflict: detection compares primary keys'
           || ' as they are spelled. Make the environments spell them alike, then tag again.'

@@ -266,8 +266,9 @@ BEGIN
       lines := lines || v;
     END LOOP;
     IF jsonb_array_length(d->'decisions') > 10 THEN
-      lines := lines || pg_catalog.format('  ... and %s more in tdm.decision',
-                                          jsonb_array_length(d->'decisions') - 10);
+      -- (the applied ones, which tdm.decision may no longer hold as they were)
+      lines := lines || pg_catalog.format('  ... and %s more: SELECT tdm.report(%s, ''json''); lists them all',
+                                          jsonb_array_length(d->'decisions') - 10, report.run_id);
     END IF;
   END IF;
 
