@@ -705,3 +705,25 @@ SELECT tdm.unmanage_table('staging.measures');
 DROP TABLE staging.measures;
 DROP FOREIGN TABLE keys_st1.measures, keys_st2.measures;
 SELECT dblink_exec(e, 'DROP TABLE measures'), dblink_disconnect(e) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+
+-- Two reviewers at once on R67's pending conflict: one decides it in an
+-- open transaction while another runs resolve_all over the release. The
+-- bulk call waits, then leaves the first reviewer's decision as it is.
+SELECT c.conflict_id AS c67 FROM tdm.conflict c JOIN tdm.run r USING (run_id)
+ WHERE r.release = 'R67' AND c.status = 'pending' ORDER BY 1 LIMIT 1 \gset
+\o /dev/null
+SELECT dblink_connect('first', pg_temp.conninfo(current_database())),
+       dblink_connect('second', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('first', 'BEGIN');
+SELECT * FROM dblink('first', format($$SELECT tdm.resolve(%L, 'keep', 'st2', rationale => 'st2 is right')$$, :'c67'))
+  AS t(decided text);
+SELECT dblink_send_query('second', $$SELECT tdm.resolve_all('R67', 'keep', 'bulk')$$);
+SELECT pg_temp.wait_until($$EXISTS (SELECT 1 FROM pg_stat_activity
+                                     WHERE wait_event_type = 'Lock' AND query LIKE '%resolve_all(''R67''%')$$);
+SELECT dblink_exec('first', 'COMMIT');
+\o
+SELECT * FROM dblink_get_result('second') AS t(decided bigint);
+\o /dev/null
+SELECT dblink_disconnect('first'), dblink_disconnect('second');
+\o
+SELECT keep_env, rationale FROM tdm.decision WHERE conflict_id = :'c67';
