@@ -80,28 +80,14 @@ SELECT count(*) AS deliveries FROM master.deliveries WHERE tdm_release = 'R42';
 -- duplicate key error from the copy).
 
 \ir sql/include/sessions.sql
+\ir sql/include/second_waits.sql
 SELECT tdm.create_release('R43', 'v43.0', 'R42');
 SELECT tdm.add_feature('R43', 'FEAT-4301', 1);
 INSERT INTO keys_st1.staff VALUES (43, 'kim@x', NULL, 'R43', 'FEAT-4301');
 SET client_min_messages = warning;
 SELECT tdm.tag_release('R43') IS NOT NULL AS tagged, tdm.consolidate('R43') IS NOT NULL AS consolidated;
 RESET client_min_messages;
-\o /dev/null
-SELECT dblink_connect('first', pg_temp.conninfo(current_database())),
-       dblink_connect('second', pg_temp.conninfo(current_database()));
-SELECT dblink_exec('first', 'SET client_min_messages = warning'),
-       dblink_exec('second', 'SET client_min_messages = warning'),
-       dblink_exec('first', 'BEGIN');
-SELECT * FROM dblink('first', $$SELECT tdm.promote('R43')$$) AS t(job bigint);
-SELECT dblink_send_query('second', $$SELECT tdm.promote('R43')$$);
-SELECT pg_temp.wait_until($$EXISTS (SELECT 1 FROM pg_stat_activity
-                                     WHERE wait_event_type = 'Lock' AND query LIKE '%promote(''R43'')%')$$);
-SELECT dblink_exec('first', 'COMMIT');
-\o
-SELECT * FROM dblink_get_result('second') AS t(job bigint);
-\o /dev/null
-SELECT dblink_disconnect('first'), dblink_disconnect('second');
-\o
+SELECT pg_temp.second_waits($$SELECT tdm.promote('R43')$$, $$SELECT tdm.promote('R43')$$);
 SELECT status FROM tdm.release WHERE release = 'R43';
 
 -- An environment gives a key again: R44 merges st2's project 100 into
@@ -711,19 +697,6 @@ SELECT dblink_exec(e, 'DROP TABLE measures'), dblink_disconnect(e) FROM unnest('
 -- bulk call waits, then leaves the first reviewer's decision as it is.
 SELECT c.conflict_id AS c67 FROM tdm.conflict c JOIN tdm.run r USING (run_id)
  WHERE r.release = 'R67' AND c.status = 'pending' ORDER BY 1 LIMIT 1 \gset
-\o /dev/null
-SELECT dblink_connect('first', pg_temp.conninfo(current_database())),
-       dblink_connect('second', pg_temp.conninfo(current_database()));
-SELECT dblink_exec('first', 'BEGIN');
-SELECT * FROM dblink('first', format($$SELECT tdm.resolve(%L, 'keep', 'st2', rationale => 'st2 is right')$$, :'c67'))
-  AS t(decided text);
-SELECT dblink_send_query('second', $$SELECT tdm.resolve_all('R67', 'keep', 'bulk')$$);
-SELECT pg_temp.wait_until($$EXISTS (SELECT 1 FROM pg_stat_activity
-                                     WHERE wait_event_type = 'Lock' AND query LIKE '%resolve_all(''R67''%')$$);
-SELECT dblink_exec('first', 'COMMIT');
-\o
-SELECT * FROM dblink_get_result('second') AS t(decided bigint);
-\o /dev/null
-SELECT dblink_disconnect('first'), dblink_disconnect('second');
-\o
+SELECT pg_temp.second_waits(format($$SELECT tdm.resolve(%L, 'keep', 'st2', rationale => 'st2 is right')$$, :'c67'),
+                            $$SELECT tdm.resolve_all('R67', 'keep', 'bulk')$$) AS decided;
 SELECT keep_env, rationale FROM tdm.decision WHERE conflict_id = :'c67';
