@@ -700,3 +700,19 @@ SELECT c.conflict_id AS c67 FROM tdm.conflict c JOIN tdm.run r USING (run_id)
 SELECT pg_temp.second_waits(format($$SELECT tdm.resolve(%L, 'keep', 'st2', rationale => 'st2 is right')$$, :'c67'),
                             $$SELECT tdm.resolve_all('R67', 'keep', 'bulk')$$) AS decided;
 SELECT keep_env, rationale FROM tdm.decision WHERE conflict_id = :'c67';
+
+-- Two reviewers at once rename rows of two conflicts to one email (R69):
+-- the second waits for the first's decision, then is refused by it.
+SELECT tdm.create_release('R69', 'v69.0', 'R68');
+SELECT tdm.add_feature('R69', 'FEAT-6901', 1), tdm.add_feature('R69', 'FEAT-6902', 1);
+INSERT INTO keys_st1.staff VALUES (690, 'ava69@x', NULL, 'R69', 'FEAT-6901'), (691, 'bo69@x', NULL, 'R69', 'FEAT-6901');
+INSERT INTO keys_st2.staff VALUES (690, 'ava69@x', 1, 'R69', 'FEAT-6902'), (691, 'bo69@x', 1, 'R69', 'FEAT-6902');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R69') IS NOT NULL AS tagged, tdm.consolidate('R69') IS NOT NULL AS consolidated;
+RESET client_min_messages;
+SELECT min(c.conflict_id) AS c_ava, max(c.conflict_id) AS c_bo FROM tdm.conflict c JOIN tdm.run r USING (run_id)
+ WHERE r.release = 'R69' AND c.status = 'pending' \gset
+SELECT pg_temp.second_waits(
+  format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"st2": {"email": "same69@x"}}', rationale => 'two')$$, :'c_ava'),
+  format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"st2": {"email": "same69@x"}}', rationale => 'two')$$, :'c_bo'));
+SELECT count(*) AS decided FROM tdm.decision WHERE conflict_id IN (:'c_ava', :'c_bo');
