@@ -55,8 +55,10 @@ BEGIN
   END IF;
   -- (A new target that looks like a schema there, Master for master,
   -- would be created beside it.)
-  lookalike := tdm._lookalike(target, ARRAY(SELECT n.nspname::text FROM pg_namespace n));
-  IF to_regnamespace(quote_ident(target)) IS NULL AND lookalike IS NOT NULL THEN
+  IF to_regnamespace(quote_ident(target)) IS NULL THEN
+    lookalike := tdm._lookalike(target, ARRAY(SELECT n.nspname::text FROM pg_namespace n));
+  END IF;
+  IF lookalike IS NOT NULL THEN
     RAISE EXCEPTION '%: schema "%" does not exist, and schema "%" differs from it only in case or spelling',
       caller, target, lookalike
       USING ERRCODE = 'invalid_schema_name',
@@ -437,13 +439,7 @@ BEGIN
      AND NOT EXISTS (SELECT FROM tdm.release r WHERE r.release = create_release.parent) THEN
     RAISE EXCEPTION 'parent release "%" of release "%" does not exist',
       create_release.parent, release_name
-      USING ERRCODE = 'undefined_object',
-            -- (quote_literal of no lookalike is NULL, and so is the sentence)
-            HINT = coalesce('Release names are compared exactly: did you mean '
-                            || quote_literal(tdm._lookalike(create_release.parent,
-                                                            ARRAY(SELECT r.release FROM tdm.release r)))
-                            || '?',
-                            'Create the parent release first.');
+      USING ERRCODE = 'undefined_object', HINT = tdm._missing_release_hint(create_release.parent);
   END IF;
   INSERT INTO tdm.release (release, code_version, parent)
   VALUES (release_name, create_release.code_version, create_release.parent);

@@ -1062,7 +1062,7 @@ BEGIN
     -- Only while it still waits: a decision another reviewer took since
     -- this call began stays (an open one is waited for, then kept).
     IF c.status = 'pending' THEN
-      INSERT INTO tdm.decision AS d (conflict_id, action, keep_env, rationale)
+      INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale)
       VALUES (c.conflict_id, resolve_all.action, keep, resolve_all.rationale)
       ON CONFLICT ON CONSTRAINT decision_pkey DO NOTHING;
     ELSE

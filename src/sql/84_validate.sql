@@ -37,9 +37,14 @@ LANGUAGE sql IMMUTABLE AS $$
     FROM unnest(cols, collations) AS u(c, coll)
 $$;
 
--- Records the violations of one table; returns the error-level count.
--- `checks`: 'all', 'rules' (the business rules alone) or 'constraints'
--- (the target's constraints alone).
+-- A business rule's predicate as validation evaluates it on a row t: true
+-- when the row breaks it (NULL passes, as in a CHECK). The line break ends
+-- a -- comment at the end of the predicate.
+CREATE FUNCTION tdm._rule_broken(predicate text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format(E'NOT coalesce((%s\n), true)', predicate)
+$$;
+
 -- Raises, naming it, the first rule of `the_rel` that fails on a row of
 -- `source` (the rows as validation reads them, alias t); returns when
 -- none does.
@@ -53,7 +58,7 @@ DECLARE
 BEGIN
   FOR r IN SELECT x.* FROM tdm.rule x WHERE x.rel = the_rel AND checks <> 'constraints' ORDER BY x.name LOOP
     BEGIN
-      EXECUTE format(E'SELECT count(*) FROM %s t WHERE NOT coalesce((%s\n), true)', source, r.predicate);
+      EXECUTE format('SELECT count(*) FROM %s t WHERE %s', source, tdm._rule_broken(r.predicate));
     EXCEPTION WHEN OTHERS THEN
       GET STACKED DIAGNOSTICS failed_with = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
       RAISE EXCEPTION 'consolidate: rule "%" on % failed on the release''s rows: %', r.name, the_rel, failed_with
@@ -66,6 +71,9 @@ BEGIN
 END
 $$;
 
+-- Records the violations of one table; returns the error-level count.
+-- `checks`: 'all', 'rules' (the business rules alone) or 'constraints'
+-- (the target's constraints alone).
 CREATE FUNCTION tdm._validate_table(run bigint, release text, target text, the_rel regclass,
                                     checks text DEFAULT 'all')
 RETURNS bigint
@@ -157,8 +165,7 @@ BEGIN
              AND (SELECT c.relkind FROM pg_class c WHERE c.oid = target_rel) = 'p'
           UNION ALL
           SELECT 3, row_number() OVER (ORDER BY r.name),
-                 -- (a line break after the predicate ends a -- comment in it)
-                 format(E'NOT coalesce((%s\n), true)', r.predicate), 'rule', r.severity,
+                 tdm._rule_broken(r.predicate), 'rule', r.severity,
                  format('jsonb_build_object(''rule'', %L, ''predicate'', %L)', r.name, r.predicate)
             FROM tdm.rule r WHERE r.rel = the_rel AND checks <> 'constraints'
          ) c(n, m, failed, kind, severity, detail);

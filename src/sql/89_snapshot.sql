@@ -238,8 +238,6 @@ BEGIN
 END
 $$;
 
--- Takes a snapshot of `target`: returns its id (in the background with
--- wait => false; the copy is complete when its job is).
 -- A target `caller` snapshots must hold tables of the managed tables.
 CREATE FUNCTION tdm._require_target_tables(caller text, target text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -252,6 +250,8 @@ BEGIN
 END
 $$;
 
+-- Takes a snapshot of `target`: returns its id (in the background with
+-- wait => false; the copy is complete when its job is).
 CREATE FUNCTION tdm.snapshot(label text, target text DEFAULT 'master', wait bool DEFAULT true)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
