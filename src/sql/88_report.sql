@@ -172,7 +172,7 @@ BEGIN
   lines := lines || ('Consolidation Audit Trail - Release ' || (d->>'release'));
   lines := lines || pg_catalog.format('Run %s into %s: %s (%s call%s)', d->>'run_id', d->>'target',
                                       d->>'status', d->>'calls',
-                                      CASE WHEN (d->>'calls')::int > 1 THEN 's' ELSE '' END);
+                                      CASE WHEN (d->>'calls')::int <> 1 THEN 's' ELSE '' END);
   lines := lines || pg_catalog.format('%-28s %s%s', 'Records collected:', d->>'records_collected',
                      coalesce(' (' || (SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key)
                                          FROM jsonb_each_text(d->'collected_by_env') e) || ')', ''));

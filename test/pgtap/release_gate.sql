@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(65);
+SELECT plan(66);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -248,6 +248,16 @@ SELECT results_eq(
            (SELECT count(*) FROM tdm.tag_finding), (SELECT count(*) FROM tdm.release_lock)$$,
   $$SELECT jobs, audit_rows, findings, locks FROM before$$,
   'detection wrote no catalog row');
+-- Nor does the session's search_path change what detection calls: a
+-- function of the user's that shadows a built-in one is not run.
+SAVEPOINT shadowed;
+CREATE SCHEMA tap_shadow;
+CREATE FUNCTION tap_shadow.btrim(text) RETURNS text LANGUAGE plpgsql AS
+  $$BEGIN RAISE EXCEPTION 'the shadowing btrim ran'; END$$;
+SET LOCAL search_path = tap_shadow, pg_catalog, public;
+SELECT lives_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$,
+  'detection runs with a search_path that shadows a built-in function');
+ROLLBACK TO SAVEPOINT shadowed;
 
 -- A column renamed after registration is refused by name; a foreign key
 -- added after it is read from the catalog.
