@@ -531,6 +531,7 @@ DECLARE
   earlier_release text;
   consolidating int;  -- the backend consolidating the release, if any
   other text;         -- the other members a renamed key would meet
+  existing text;      -- the decision a second INSERT for the conflict meets
   holder text;        -- the row of another release a key is taken by
   release_status text;
 BEGIN
@@ -620,6 +621,21 @@ BEGIN
     RAISE EXCEPTION 'decision: unknown conflict "%"', NEW.conflict_id
       USING ERRCODE = 'undefined_object',
             HINT = 'Pending conflicts are in tdm.review_queue.';
+  END IF;
+  -- A second INSERT for a conflict: said with whose decision is there and
+  -- how to change it, not as the primary key's violation. (tdm.resolve
+  -- and tdm.resolve_all insert or update: they say so in the setting.)
+  IF TG_OP = 'INSERT' AND current_setting('tdm_decision.upsert', true) IS DISTINCT FROM 'on' THEN
+    SELECT d.action::text || coalesce(' ' || d.keep_env, '') || ' by ' || d.decided_by
+           || to_char(d.decided_at AT TIME ZONE 'UTC', ' "at" YYYY-MM-DD HH24:MI "UTC"')
+      INTO existing FROM tdm.decision d WHERE d.conflict_id = NEW.conflict_id;
+    IF FOUND THEN
+      RAISE EXCEPTION 'decision on %: it is decided already (%)', NEW.conflict_id, existing
+        USING ERRCODE = 'unique_violation', CONSTRAINT = 'decision_pkey',
+              HINT = format('To change it: UPDATE tdm.decision SET ... WHERE conflict_id = %L,'
+                            ' or SELECT tdm.resolve(%L, ...), which replaces it. DELETE it to withdraw it.',
+                            NEW.conflict_id, NEW.conflict_id);
+    END IF;
   END IF;
   -- (A conflict a rule settled may be decided too: the decision outranks
   -- the rule, as when a rule's merged row breaks a CHECK constraint.)
@@ -999,7 +1015,7 @@ ALTER TABLE tdm.decision ENABLE ALWAYS TRIGGER decision_check, ENABLE ALWAYS TRI
 CREATE FUNCTION tdm.resolve(conflict_id text, action tdm.action, keep_env text DEFAULT NULL,
                             renames jsonb DEFAULT NULL, merged jsonb DEFAULT NULL,
                             rationale text DEFAULT NULL) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp SET tdm_decision.upsert TO 'on' AS $$
   INSERT INTO tdm.decision AS d (conflict_id, action, keep_env, renames, merged, rationale)
   VALUES ($1, $2, $3, $4, $5, $6)
   ON CONFLICT ON CONSTRAINT decision_pkey DO UPDATE
@@ -1015,7 +1031,7 @@ CREATE FUNCTION tdm.resolve_all(release text, action tdm.action, rationale text,
                                 rel regclass DEFAULT NULL, priority int DEFAULT NULL,
                                 kind tdm.conflict_kind DEFAULT NULL, keep_env text DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET tdm_decision.upsert TO 'on' AS $$
 DECLARE
   c tdm.conflict;
   keep text;

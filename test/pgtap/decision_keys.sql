@@ -3,7 +3,7 @@
 -- decision (a superuser's insert of a complete row) adds no audit row,
 -- while a checked one always does, whatever its statement returns.
 BEGIN;
-SELECT plan(26);
+SELECT plan(30);
 
 CREATE SCHEMA tap_keys;
 CREATE TABLE tap_keys.t (id int PRIMARY KEY, d date, amt numeric, code char(5), email text,
@@ -101,6 +101,19 @@ SELECT throws_ok($$SELECT tdm.resolve('C-tapkeys0001', 'keep', 'st1', rationale 
                  '23502', NULL, 'a rationale of no-break and ideographic spaces is refused');
 SELECT lives_ok($$SELECT tdm.resolve('C-tapkeys0001', 'keep', 'st1', rationale => E'\u00a0ok')$$,
                 'a rationale with a word is accepted');
+-- A second INSERT for a decided conflict says whose decision is there and
+-- how to change it; tdm.resolve replaces it.
+SELECT throws_like($$INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale)
+                     VALUES ('C-tapkeys0001', 'keep', 'st2', 'st2 rather')$$,
+  'decision on C-tapkeys0001: it is decided already (keep st1 by % at % UTC)',
+  'a second INSERT names the decision already there');
+SELECT throws_ok($$INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale)
+                   VALUES ('C-tapkeys0001', 'keep', 'st2', 'st2 rather')$$,
+  '23505', NULL, 'with the SQLSTATE of a duplicate key');
+SELECT lives_ok($$SELECT tdm.resolve('C-tapkeys0001', 'keep', 'st2', rationale => 'st2 rather')$$,
+                'tdm.resolve replaces it');
+SELECT is((SELECT keep_env FROM tdm.decision WHERE conflict_id = 'C-tapkeys0001'), 'st2',
+          'with the new choice');
 
 -- A table that computes a column takes no value for it from a decision
 -- (the value would be dropped at the load, the decision marked applied).
