@@ -718,3 +718,86 @@ SELECT pg_temp.second_waits(
   format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"st2": {"email": "same69@x"}}', rationale => 'two')$$, :'c_ava'),
   format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"st2": {"email": "same69@x"}}', rationale => 'two')$$, :'c_bo'));
 SELECT count(*) AS decided FROM tdm.decision WHERE conflict_id IN (:'c_ava', :'c_bo');
+
+-- A row kept though a decision deleted its parent (R-ORPH2): the key it
+-- holds was that parent's in its environment. A row of another release
+-- with that key is its parent only when it is the same entity (by natural
+-- key); else validation refuses the row, and detection does not match its
+-- key with master's rows. st1's order X (key 1) is deleted, and order 1 of
+-- staging and master is st2's S2-1 (R-ORPH1); st1's Y (key 7), in staging
+-- since R-ORPH0 and tagged again, is deleted too: its line stays, under
+-- staging's Y.
+SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_exec(e, 'CREATE TABLE orph_orders (order_id int PRIMARY KEY, ref text NOT NULL UNIQUE, who text,'
+                      '                          tdm_release text, tdm_feature text);'
+                      ' CREATE TABLE orph_lines (order_id int REFERENCES orph_orders, line_no int, qty int,'
+                      '                          tdm_release text, tdm_feature text, PRIMARY KEY (order_id, line_no))')
+  FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_disconnect(e) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+IMPORT FOREIGN SCHEMA public LIMIT TO (orph_orders, orph_lines) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (orph_orders, orph_lines) FROM SERVER st2 INTO keys_st2;
+CREATE TABLE staging.orph_orders (order_id int PRIMARY KEY, ref text NOT NULL UNIQUE, who text,
+                                  tdm_release text, tdm_feature text);
+CREATE TABLE staging.orph_lines (order_id int REFERENCES staging.orph_orders, line_no int, qty int,
+                                 tdm_release text, tdm_feature text, PRIMARY KEY (order_id, line_no));
+SELECT tdm.manage_table('staging.orph_orders', '{ref}'), tdm.manage_table('staging.orph_lines');
+SELECT tdm.create_release('R-ORPH0'), tdm.add_feature('R-ORPH0', 'FEAT-O0', 1);
+SELECT tdm.create_release('R-ORPH1'), tdm.add_feature('R-ORPH1', 'FEAT-O1', 1);
+INSERT INTO keys_st1.orph_orders VALUES (7, 'Y', 'yan', 'R-ORPH0', 'FEAT-O0');
+INSERT INTO keys_st2.orph_orders VALUES (1, 'S2-1', 'bob', 'R-ORPH1', 'FEAT-O1');
+INSERT INTO keys_st2.orph_lines VALUES (1, 1, 10, 'R-ORPH1', 'FEAT-O1');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-ORPH0') IS NOT NULL AS tagged, tdm.consolidate('R-ORPH0') IS NOT NULL AS consolidated;
+SELECT tdm.tag_release('R-ORPH1') IS NOT NULL AS tagged, tdm.consolidate('R-ORPH1') IS NOT NULL AS consolidated;
+SELECT tdm.promote('R-ORPH1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT tdm.create_release('R-ORPH2', parent => 'R-ORPH1');
+SELECT tdm.add_feature('R-ORPH2', 'FEAT-O2A', 1), tdm.add_feature('R-ORPH2', 'FEAT-O2B', 1);
+INSERT INTO keys_st1.orph_orders VALUES (1, 'X', 'alice', 'R-ORPH2', 'FEAT-O2A');
+INSERT INTO keys_st1.orph_lines VALUES (1, 1, 5, 'R-ORPH2', 'FEAT-O2A'), (1, 2, 6, 'R-ORPH2', 'FEAT-O2A');
+INSERT INTO keys_st2.orph_orders VALUES (4, 'X', 'carol', 'R-ORPH2', 'FEAT-O2B');
+UPDATE keys_st1.orph_orders SET who = 'yana', tdm_release = 'R-ORPH2', tdm_feature = 'FEAT-O2A' WHERE order_id = 7;
+INSERT INTO keys_st1.orph_lines VALUES (7, 1, 3, 'R-ORPH2', 'FEAT-O2A');
+INSERT INTO keys_st2.orph_orders VALUES (9, 'Y', 'yves', 'R-ORPH2', 'FEAT-O2B');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-ORPH2') IS NOT NULL AS tagged, tdm.consolidate('R-ORPH2') AS run \gset
+RESET client_min_messages;
+SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'neither order is right')
+  FROM tdm.conflict WHERE run_id = :run AND rel = 'staging.orph_orders'::regclass AND status = 'pending';
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R-ORPH2') IS NOT NULL AS consolidated;
+RESET client_min_messages;
+-- The lines of the deleted orders are relationship conflicts, and nothing
+-- else: no line is matched with master's line of order 1.
+SELECT kind, status, members -> 0 -> 'row' ->> 'order_id' AS order_id,
+       members -> 0 -> 'row' ->> 'line_no' AS line_no, rationale ~ 'which decision C-[0-9a-f]+ deleted' AS says_why
+  FROM tdm.conflict WHERE run_id = :run AND rel = 'staging.orph_lines'::regclass ORDER BY 3, 4;
+-- All kept: the lines of X would go under S2-1, another entity: refused.
+SELECT tdm.resolve(conflict_id, 'keep', 'st1', rationale => 'keep the line') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :run AND rel = 'staging.orph_lines'::regclass;
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(tdm.approve(conflict_id)) AS approved
+  FROM tdm.conflict WHERE run_id = :run AND rel::text = 'staging.orph_lines';
+RESET SESSION AUTHORIZATION;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R-ORPH2') IS NOT NULL AS consolidated;
+RESET client_min_messages;
+SELECT status, rows_loaded FROM tdm.run WHERE run_id = :run;
+SELECT kind, row_key, detail ->> 'message' AS message FROM tdm.violation
+ WHERE run_id = :run AND kind = 'foreign_key' ORDER BY row_key::text;
+-- The lines of X deleted after all: Y's line goes under staging's Y.
+SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'its order is gone') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :run AND rel = 'staging.orph_lines'::regclass
+   AND members -> 0 -> 'row' ->> 'order_id' = '1';
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(tdm.approve(conflict_id)) AS approved
+  FROM tdm.conflict WHERE run_id = :run AND rel::text = 'staging.orph_lines'
+   AND members -> 0 -> 'row' ->> 'order_id' = '1';
+RESET SESSION AUTHORIZATION;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R-ORPH2') IS NOT NULL AS consolidated;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT l.order_id, l.line_no, o.ref, o.tdm_release AS order_release
+  FROM staging.orph_lines l JOIN staging.orph_orders o USING (order_id)
+ WHERE l.tdm_release = 'R-ORPH2';

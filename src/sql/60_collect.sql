@@ -272,6 +272,7 @@ DECLARE
   master_rel regclass := tdm._target_table('master', the_rel);
   collected text := format('pg_temp.%I', tdm._collected_name(the_rel));
   key_columns text[];
+  normalized bool;
   matches text[] := '{}';
   added bigint;
 BEGIN
@@ -281,16 +282,22 @@ BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   -- One semi-join per key; the natural keys compared as detection
   -- compares them (a looser match only adds rows detection leaves alone).
-  matches := matches || (SELECT string_agg(format('p.%1$I = c.%1$I', k), ' AND ')
-                           FROM unnest(m.pk_columns) AS k);
-  FOR key_columns IN SELECT string_to_array(nk, ',')
-                       FROM unnest(m.natural_keys) AS nk LOOP
-    matches := matches || (SELECT string_agg(
-                             CASE WHEN m.normalize_keys
-                                  THEN format(E'lower(btrim(p.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))'
-                                                ' = lower(btrim(c.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))', k)
-                                  ELSE format('p.%1$I = c.%1$I', k) END, ' AND ')
-                             FROM unnest(key_columns) AS k);
+  -- A key that holds a foreign key whose parent a decision deleted
+  -- (pg_temp.tdm_orphans, tdm._propagate) holds that parent's key in its
+  -- environment: it matches nothing of master's.
+  FOR key_columns, normalized IN SELECT m.pk_columns, false
+                                 UNION ALL SELECT string_to_array(nk, ','), m.normalize_keys
+                                             FROM unnest(m.natural_keys) AS nk LOOP
+    matches := matches || ((SELECT string_agg(
+                              CASE WHEN normalized
+                                   THEN format(E'lower(btrim(p.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))'
+                                                 ' = lower(btrim(c.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))', k)
+                                   ELSE format('p.%1$I = c.%1$I', k) END, ' AND ')
+                              FROM unnest(key_columns) AS k)
+                           || CASE WHEN to_regclass('pg_temp.tdm_orphans') IS NULL THEN ''
+                                   ELSE format(' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_orphans o'
+                                               ' WHERE o.rel = %L::regclass AND o.columns && %L::text[] AND o.env = c.tdm_env'
+                                               ' AND o.row_hash = c.tdm_row_hash)', the_rel, key_columns) END);
   END LOOP;
   EXECUTE format(
     'INSERT INTO %1$s (tdm_env, tdm_row_hash, %7$s) SELECT ''master'', tdm._row_hash(%2$s), %3$s FROM %4$s t'

@@ -830,6 +830,19 @@ $$;
 -- deleted that row and gave its key to a row of a later release means the
 -- later one (tdm._translate_earlier). A reference to a row of an archived
 -- release is refused: its rows left master, so no row can answer it.
+-- The natural keys that tell an entity of `pm` from another whatever its
+-- parents' keys: those with no column of a foreign key to a managed table
+-- (pg_temp.tdm_edges, the call's).
+-- (PL/pgSQL: the temporary table exists only during a call.)
+CREATE FUNCTION tdm._identifying_keys(pm tdm.managed_table) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN ARRAY(SELECT g FROM unnest(pm.natural_keys) AS g
+                WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_edges x
+                                   WHERE x.child = pm.rel AND x.columns && string_to_array(g, ',')));
+END
+$$;
+
 CREATE FUNCTION tdm._read_env_tags(the_parent regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_nestloop TO off SET jit TO off AS $$
@@ -840,12 +853,9 @@ DECLARE
   env text;
   is_array bool := tdm._is_array(the_parent, pm.pk_columns[1]);
   -- The natural keys that tell an entity from another in the environment
-  -- as in the earlier run's members: those with no foreign key column
-  -- (members hold such columns translated).
-  identifying text[] := ARRAY(SELECT g FROM unnest(pm.natural_keys) AS g
-                               WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_edges x
-                                                  WHERE x.child = the_parent
-                                                    AND x.columns && string_to_array(g, ',')));
+  -- as in the earlier run's members (members hold foreign key columns
+  -- translated).
+  identifying text[] := tdm._identifying_keys(pm);
   stale record;
   master_table regclass;
 BEGIN
@@ -1441,6 +1451,7 @@ DECLARE
   set_fk text;
   earlier text;
   follow bool;
+  orphan_join text;  -- ON clause: a collected child row t, the deleted parent dl it references
   deleted bigint := 0;
   n bigint;
 BEGIN
@@ -1526,32 +1537,9 @@ BEGIN
             ORDER BY r.child::text, r.name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
     collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
-    EXECUTE format(
-      'INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,'
-      '                          suggestion, rationale, members, differing, survivor)'
-      ' SELECT $1, x.id, $2, ''relationship'', ''complex'', 1,'
-      '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
-      '             WHEN d.members_checksum = md5(x.members::text) THEN ''decided'''
-      '             ELSE ''stale'' END,'
-      '        ''manual'', ''delete the row (delete_all), or keep it and load its parent first'','
-      '        x.rationale, x.members, ''{}'', 0'
-      '   FROM (SELECT DISTINCT ON (id) id, members, rationale FROM ('
-      '     SELECT ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
-      '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')),'
-      '              ''hex''), 12) AS id,'
-      '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
-      '              ''ts'', %3$s, ''row'', %6$s)) AS members,'
-      '            format(''references %%s (%%s) of %%s, which decision %%s deleted'','
-      '                   $4::text, array_to_string(dl.key, '',''), t.tdm_env, dl.conflict_id)'
-      '              AS rationale'
-      '       FROM %4$s t JOIN pg_temp.tdm_deleted dl'
-      '         ON dl.rel = $4 AND dl.env = t.tdm_env AND %5$s AND %7$s) y ORDER BY id) x'
-      '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
-      ' ON CONFLICT DO NOTHING',
-      tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
-      CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
-           ELSE format('t.%I::text', cm.updated_at_column) END,
-      collected,
+    -- A collected row t of the child and the deleted parent dl it references.
+    orphan_join := format(
+      'dl.rel = $4 AND dl.env = t.tdm_env AND %s AND %s',
       -- (by another unique key: the deleted row's values of it, compared
       -- as the child's types compare them)
       CASE WHEN e.to_key THEN format('dl.key = %s', tdm._key_text(e.columns, 't'))
@@ -1560,7 +1548,6 @@ BEGIN
                        (SELECT string_agg(format('(dl.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)),
                                           ', ')
                           FROM unnest(e.columns, e.ref_columns) AS x(c, r))) END,
-      tdm._row_json(e.child, 't'),
       -- A row an earlier release deleted: by the primary key, only to the
       -- rows noted as referencing it, whose keys are the environment's; by
       -- another unique key, to the rows no collected row of the
@@ -1579,8 +1566,40 @@ BEGIN
                        (SELECT format(' AND NOT EXISTS (SELECT 1 FROM %s p WHERE ROW(%s) = ROW(%s))', m,
                                       (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
                                       (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c))
-                          FROM tdm._target_table('master', the_parent) AS m WHERE m IS NOT NULL)) END)
+                          FROM tdm._target_table('master', the_parent) AS m WHERE m IS NOT NULL)) END);
+    EXECUTE format(
+      'INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,'
+      '                          suggestion, rationale, members, differing, survivor)'
+      ' SELECT $1, x.id, $2, ''relationship'', ''complex'', 1,'
+      '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
+      '             WHEN d.members_checksum = md5(x.members::text) THEN ''decided'''
+      '             ELSE ''stale'' END,'
+      '        ''manual'', ''delete the row (delete_all), or keep it and load its parent first'','
+      '        x.rationale, x.members, ''{}'', 0'
+      '   FROM (SELECT DISTINCT ON (id) id, members, rationale FROM ('
+      '     SELECT ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
+      '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')),'
+      '              ''hex''), 12) AS id,'
+      '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
+      '              ''ts'', %3$s, ''row'', %6$s)) AS members,'
+      '            format(''references %%s (%%s) of %%s, which decision %%s deleted'','
+      '                   $4::text, array_to_string(dl.key, '',''), t.tdm_env, dl.conflict_id)'
+      '              AS rationale'
+      '       FROM %4$s t JOIN pg_temp.tdm_deleted dl ON %5$s) y ORDER BY id) x'
+      '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
+      ' ON CONFLICT DO NOTHING',
+      tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
+      CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
+           ELSE format('t.%I::text', cm.updated_at_column) END,
+      collected, orphan_join, tdm._row_json(e.child, 't'))
       USING run, e.child, release, the_parent, e.name;
+    -- The same rows, for validation: those a decision keeps have lost the
+    -- row their foreign key meant, whatever row has that key in the target.
+    EXECUTE format('INSERT INTO pg_temp.tdm_orphans (rel, name, columns, ref_columns, env, row_hash, parent,'
+                   '                                 key, conflict_id, old_row)'
+                   ' SELECT $2, $5, $6, $7, t.tdm_env, t.tdm_row_hash, $4, dl.key, dl.conflict_id, dl.old_row'
+                   '   FROM %s t JOIN pg_temp.tdm_deleted dl ON %s', collected, orphan_join)
+      USING run, e.child, release, the_parent, e.name, e.columns, e.ref_columns;
 
     -- Decisions already taken on these rows apply now.
     INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)

@@ -226,7 +226,8 @@ BEGIN
                                  JOIN chain ON d.oid = chain.typbasetype WHERE chain.typtype = 'd')
                              SELECT FROM chain WHERE chain.typtype = 'd' AND chain.typtypmod >= 0))
              AS has_length,
-           a.attnotnull AS not_null, a.attgenerated <> '' AS generated
+           a.attnotnull AS not_null, a.attgenerated <> '' AS generated,
+           (SELECT tn.nspname FROM pg_namespace tn WHERE tn.oid = t.typnamespace) AS type_schema
       INTO col
       FROM pg_attribute a
       JOIN pg_type t ON t.oid = a.atttypid
@@ -276,6 +277,14 @@ BEGIN
         USING ERRCODE = CASE WHEN SQLSTATE IN ('23514', '23502') THEN SQLSTATE
                              ELSE 'invalid_text_representation' END,
               DETAIL = SQLERRM;
+    -- (A type of the target's own schema, a domain or an enum: the value
+    -- is read as the reviewer, who needs that schema's USAGE.)
+    WHEN insufficient_privilege THEN
+      RAISE EXCEPTION 'decision on %: % gives "%" a value of type %, which % may not use',
+        conflict_id, what, k, col.type, current_user
+        USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM,
+              HINT = format('The DBA grants it to reviewers: GRANT USAGE ON SCHEMA %I TO tdm_reviewer;',
+                            col.type_schema);
     END;
   END LOOP;
   RETURN pinned;

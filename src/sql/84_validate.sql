@@ -89,6 +89,7 @@ DECLARE
   parent tdm.managed_table;
   matches text;
   in_collected text;
+  same_entity text;  -- a parent row x is the entity an orphan's deleted parent (o.old_row) was
   errors bigint := 0;
   n bigint;
   row_checks text;
@@ -116,7 +117,7 @@ BEGIN
     errors := errors + unfit;
     IF source IS NULL THEN
       source := CASE WHEN unfit > 0 THEN collected::text
-                     ELSE format('(SELECT t.tdm_env, %s FROM %s t)',
+                     ELSE format('(SELECT t.tdm_env, t.tdm_row_hash, %s FROM %s t)',
                                  (SELECT string_agg(CASE WHEN r.column_type IS NOT NULL
                                                          THEN format('CAST(t.%1$I AS %2$s) AS %1$I', c.column_name,
                                                                      r.column_type)
@@ -225,6 +226,51 @@ BEGIN
     END LOOP;
   END IF;
 
+  -- Rows kept though a decision deleted their parent (relationship
+  -- conflicts decided keep): the key they hold was that parent's in its
+  -- environment. A row of another release in the target or master with
+  -- that key is their parent only when it is the same entity (by a natural
+  -- key that has no foreign key column); any other row with that key
+  -- would silently become their parent, so this is checked before the
+  -- load, whose foreign keys it would pass.
+  IF checks <> 'constraints' THEN
+    FOR con IN SELECT o.name, o.parent, o.columns, o.ref_columns,
+                      tdm._target_table(target, o.parent) AS parent_target,
+                      CASE WHEN target <> 'master' THEN tdm._target_table('master', o.parent) END
+                        AS parent_master,
+                      (SELECT pm FROM tdm.managed_table pm WHERE pm.rel = o.parent) AS pm
+                 FROM (SELECT DISTINCT x.name, x.parent, x.columns, x.ref_columns
+                         FROM pg_temp.tdm_orphans x WHERE x.rel = the_rel) o
+                ORDER BY o.name LOOP
+      matches := (SELECT string_agg(format('x.%I = t.%I', r, c), ' AND ')
+                    FROM unnest(con.ref_columns, con.columns) AS u(r, c));
+      same_entity := coalesce((SELECT string_agg(format('%s = %s',
+                                  tdm._member_key(con.parent, string_to_array(g, ','), 'to_jsonb(x)',
+                                                  tdm._normalized_key(con.pm, string_to_array(g, ',')), true),
+                                  tdm._member_key(con.parent, string_to_array(g, ','), 'o.old_row',
+                                                  tdm._normalized_key(con.pm, string_to_array(g, ',')), true)),
+                                                ' OR ')
+                                 FROM unnest(tdm._identifying_keys(con.pm)) AS g), 'false');
+      EXECUTE insert_head || format(
+        'SELECT $1, $2, ''foreign_key'', ''error'', %1$s,'
+        '       jsonb_build_object(''constraint'', $3, ''references'', $4::text, ''values'', %2$s,'
+        '                          ''message'', format(''its parent (%%s) in %%s was deleted by decision %%s,'
+        ' and no row of another release is that entity'','
+        '                                            array_to_string(o.key, '',''), o.env, o.conflict_id))'
+        '  FROM %3$s t JOIN pg_temp.tdm_orphans o'
+        '    ON o.rel = $2 AND o.name = $3 AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash'
+        ' WHERE NOT EXISTS (SELECT 1 FROM %4$s x WHERE %5$s AND x.%6$I IS DISTINCT FROM $5 AND (%7$s))%8$s',
+        row_key, tdm._key_json(the_rel, con.columns, 't'), source, con.parent_target, matches,
+        (con.pm).release_column, same_entity,
+        CASE WHEN con.parent_master IS NULL THEN ''
+             ELSE format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s AND x.%I IS DISTINCT FROM $5 AND (%s))',
+                         con.parent_master, matches, (con.pm).release_column, same_entity) END)
+        USING run, the_rel, con.name, con.parent, release;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      errors := errors + n;
+    END LOOP;
+  END IF;
+
   IF checks = 'rules' THEN
     RETURN errors;
   END IF;
@@ -288,13 +334,16 @@ BEGIN
       '       jsonb_build_object(''constraint'', %2$L, ''references'', $3::text,'
       '                          ''values'', %3$s, ''message'', ''no such parent row'')'
       '  FROM %4$s t WHERE %5$s AND NOT %6$s'
-      '   AND NOT EXISTS (SELECT 1 FROM %7$s x WHERE %8$s %9$s)',
+      '   AND NOT EXISTS (SELECT 1 FROM %7$s x WHERE %8$s %9$s)'
+      -- (rows whose parent a decision deleted: checked above)
+      '   AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_orphans o WHERE o.rel = $2 AND o.columns = $5'
+      '                      AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash)',
       row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), source,
       (SELECT string_agg(tdm._has_value(target_rel, 't', c), ' AND ') FROM unnest(con.cols) AS c),
       in_collected, con.parent_rel, matches,
       CASE WHEN parent.rel IS NULL THEN ''
            ELSE format('AND x.%I IS DISTINCT FROM $4', parent.release_column) END)
-      USING run, the_rel, con.parent_rel, release;
+      USING run, the_rel, con.parent_rel, release, con.cols;
     GET DIAGNOSTICS n = ROW_COUNT;
     errors := errors + n;
   END LOOP;

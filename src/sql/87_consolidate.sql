@@ -239,7 +239,8 @@ BEGIN
     DROP TABLE pg_temp.tdm_keymap, pg_temp.tdm_deleted, pg_temp.tdm_previous_keys,
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
                pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
-               pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before;
+               pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before,
+               pg_temp.tdm_orphans;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -276,6 +277,13 @@ BEGIN
   CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text,
                                  earlier bool NOT NULL DEFAULT false, old_row jsonb) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_earlier_kept (rel regclass, key text[]) ON COMMIT DROP;
+  -- (collected rows whose parent (by the foreign key `columns`) a decision
+  -- deleted: members of relationship conflicts, by their hash at
+  -- collection; validation refuses those kept, tdm._validate_table)
+  CREATE TEMP TABLE tdm_orphans (rel regclass, name text, columns text[], ref_columns text[], env text,
+                                 row_hash bigint, parent regclass, key text[], conflict_id text,
+                                 old_row jsonb)
+    ON COMMIT DROP;
   -- (rows whose foreign key to another unique key followed its parent,
   -- tdm._follow_unique_refs)
   CREATE TEMP TABLE tdm_unique_followed (rel regclass, env text, old_row jsonb, final_row jsonb,

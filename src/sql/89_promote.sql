@@ -170,6 +170,14 @@ BEGIN
   -- a row lock would block, and deadlock with, snapshots and rollbacks,
   -- whose rows reference the release.)
   PERFORM pg_advisory_xact_lock(1952738657, hashtext('promote ' || the_release));  -- ('tdma', ...)
+  -- Nor while it is consolidated again: the two would meet on the target's
+  -- tables in opposite orders (a deadlock, one of them lost).
+  IF tdm._consolidating_backend(the_release) IS NOT NULL THEN
+    RAISE EXCEPTION 'promote: release "%" is being consolidated', the_release
+      USING ERRCODE = 'lock_not_available',
+            DETAIL = format('Backend %s holds it.', tdm._consolidating_backend(the_release)),
+            HINT = 'Promote it once that call has finished (tdm.progress shows it).';
+  END IF;
   SELECT * INTO r FROM tdm.release x WHERE x.release = the_release;
   -- (The status, not an earlier promote job: a rollback that took the
   -- release out again made it consolidated, tdm._reconcile_releases.)

@@ -3,7 +3,7 @@
 -- decision (a superuser's insert of a complete row) adds no audit row,
 -- while a checked one always does, whatever its statement returns.
 BEGIN;
-SELECT plan(30);
+SELECT plan(31);
 
 CREATE SCHEMA tap_keys;
 CREATE TABLE tap_keys.t (id int PRIMARY KEY, d date, amt numeric, code char(5), email text,
@@ -82,6 +82,14 @@ SELECT throws_ok($$SELECT tdm._check_values('tap_keys.m', '{"label": null}', 'me
                  'a null its domain''s NOT NULL refuses too');
 SELECT lives_ok($$SELECT tdm._check_values('tap_keys.m', '{"amount": 0, "label": "x"}', 'merged', 'C-tap')$$,
                 'values the domains take are accepted');
+-- A reviewer who may not use the domain's schema: told which grant lets them.
+SELECT 'tap_keys.m'::regclass::oid AS m_oid \gset
+CREATE ROLE tap_keys_reviewer IN ROLE tdm_reviewer;
+SET LOCAL ROLE tap_keys_reviewer;
+SELECT throws_ok(format($$SELECT tdm._check_values(%s::oid::regclass, '{"amount": 3}', 'merged', 'C-tap')$$, :m_oid),
+                 '42501', 'decision on C-tap: merged gives "amount" a value of type tap_keys.amount, which tap_keys_reviewer may not use',
+                 'a reviewer without USAGE on a domain''s schema is refused by the decision, naming the type');
+RESET ROLE;
 -- Values are read as the deciding session reads them and stored as
 -- consolidation reads them (UTC, ISO): a time written in Tokyo, a JSON
 -- number for a timestamp; a value that reads the same is kept as written.

@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(66);
+SELECT plan(67);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -144,6 +144,16 @@ SELECT throws_ok($$SELECT tdm.add_feature('RX', 'feat-101', 1)$$, '42710',
 CREATE EXTENSION IF NOT EXISTS dblink;
 \o /dev/null
 \ir ../../sql/include/sessions.sql
+-- (A release another session is consolidating is not promoted meanwhile:
+-- the two would meet on the target's tables in opposite orders.)
+SELECT dblink_connect('tap_consolidating', pg_temp.conninfo(current_database()));
+SELECT * FROM dblink('tap_consolidating',
+  $$SELECT pg_advisory_lock(hashtext('tdm.consolidate'), hashtext('RX'))::text$$) AS x(locked text);
+\o
+SELECT throws_ok($$SELECT tdm.promote('RX')$$, '55P03', 'promote: release "RX" is being consolidated',
+  'a release being consolidated is not promoted meanwhile');
+\o /dev/null
+SELECT dblink_disconnect('tap_consolidating');
 SAVEPOINT readable;
 SELECT dblink_exec(pg_temp.conninfo('st2'),
   'CREATE ROLE tdm_tap_reader LOGIN PASSWORD ''reader'';'
