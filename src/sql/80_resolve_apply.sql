@@ -1045,10 +1045,15 @@ DECLARE
   -- The latest completed run of each other release whose rows are still
   -- where releases go: not an archived one (its rows left master, and its
   -- keys may be given again). A rolled back release's rows stay in master.
+  -- Only runs into this target, or of releases in master: another
+  -- target's keys are not this one's (a release consolidated into qa
+  -- alone gave keys there only).
   runs bigint[] := ARRAY(SELECT max(r.run_id) FROM tdm.run r JOIN tdm.release x USING (release)
                           WHERE r.release <> _translate_earlier.release AND r.status = 'completed'
                             AND x.status <> 'archived'
+                            AND (r.target = _translate_earlier.target OR tdm._presence(x.status) = 'target')
                           GROUP BY r.release);
+  elsewhere record;  -- references to rows of a release in neither this target nor master
 BEGIN
   IF cardinality(runs) = 0 THEN
     RETURN;
@@ -1069,6 +1074,28 @@ BEGIN
                         OR tdm._target_table('master', x.parent) IS NOT NULL LOOP
     PERFORM tdm._read_env_tags(parent_rel);
   END LOOP;
+  -- A reference to a row an earlier release loaded into another target
+  -- only: no row here is it, and the key it holds may be another
+  -- entity's here.
+  SELECT g.rel, g.env, g.release, count(*) AS n, min(array_to_string(g.key, ',')) AS example,
+         (SELECT string_agg(DISTINCT r.target, ', ') FROM tdm.run r
+           WHERE r.release = g.release AND r.status = 'completed') AS targets
+    INTO elsewhere
+    FROM pg_temp.tdm_env_tags g JOIN tdm.release x ON x.release = g.release
+   WHERE g.release <> _translate_earlier.release AND tdm._presence(x.status) = 'neither'
+     AND NOT EXISTS (SELECT 1 FROM tdm.run r WHERE r.release = g.release AND r.status = 'completed'
+                                                AND r.target = _translate_earlier.target)
+   GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 1;
+  IF elsewhere.rel IS NOT NULL THEN
+    RAISE EXCEPTION 'consolidate: rows of environment % reference % row(s) of % of release %, which is in neither % nor master',
+      elsewhere.env, elsewhere.n, elsewhere.rel, elsewhere.release, target
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = format('For example the row with key (%s). Release %s was consolidated into %s only.',
+                            elsewhere.example, elsewhere.release, coalesce(elsewhere.targets, 'no target')),
+            HINT = format('Consolidate %1$s into %2$s first (SELECT tdm.consolidate(%1$L, %2$L);), or promote it'
+                          ' into master; or tag the referenced rows for release %3$s.',
+                          elsewhere.release, target, release);
+  END IF;
   -- (Key maps by run and table, through their index: the map of this
   -- release's own runs can be millions of rows.)
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x
