@@ -801,3 +801,17 @@ SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT l.order_id, l.line_no, o.ref, o.tdm_release AS order_release
   FROM staging.orph_lines l JOIN staging.orph_orders o USING (order_id)
  WHERE l.tdm_release = 'R-ORPH2';
+
+-- A reviewer's open transaction that wrote a decision on R69's pending
+-- conflict holds it: a consolidation of R69 waits for it at its start,
+-- and a lock_timeout of the caller's ends the wait saying why.
+SELECT dblink_connect('reviewer', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('reviewer', 'BEGIN');
+SELECT x AS decided FROM dblink('reviewer', format($$SELECT tdm.resolve(%L, 'keep', 'st1', rationale => 'held open')::text$$,
+                                                   :'c_bo')) AS t(x text);
+SET lock_timeout = '300ms';
+\set VERBOSITY terse
+SELECT tdm.consolidate('R69');
+\set VERBOSITY default
+RESET lock_timeout;
+SELECT dblink_exec('reviewer', 'ROLLBACK'), dblink_disconnect('reviewer');

@@ -253,13 +253,30 @@ BEGIN
   -- (The decided conflicts of the earlier call join the run's list of
   -- decisions whose conflict is gone; what this call does not find again
   -- stays there, below.)
+  -- (A reviewer's open transaction that wrote a decision on the run holds
+  -- its conflict's row: the call waits for it here, in phase start; a
+  -- lock_timeout of the caller's ends the wait with the writers named.)
+  PERFORM tdm._progress(job, 'start');
   UPDATE tdm.run x
      SET decisions_gone = ARRAY(SELECT c.conflict_id FROM tdm.conflict c
                                   JOIN tdm.decision d ON d.conflict_id = c.conflict_id
                                  WHERE c.run_id = x.run_id
                                 UNION SELECT unnest(x.decisions_gone))
    WHERE x.run_id = run.run_id;
-  DELETE FROM tdm.conflict WHERE run_id = run.run_id;
+  BEGIN
+    DELETE FROM tdm.conflict WHERE run_id = run.run_id;
+  EXCEPTION WHEN lock_not_available THEN
+    RAISE EXCEPTION 'consolidate: an open transaction holds decisions on the conflicts of run % (release %), and lock_timeout (%) ended the wait',
+      run.run_id, the_release, current_setting('lock_timeout')
+      USING ERRCODE = 'lock_not_available',
+            DETAIL = format('Open transactions that wrote tdm.decision: %s.',
+                            coalesce((SELECT string_agg(format('backend %s (%s)', a.pid, a.usename), ', ' ORDER BY a.pid)
+                                        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                                       WHERE l.relation = 'tdm.decision'::regclass AND l.mode = 'RowExclusiveLock'
+                                         AND l.pid <> pg_backend_pid()), 'none now')),
+            HINT = 'Each reviewer commits or rolls back (a DBA can end a forgotten transaction with'
+                   ' pg_terminate_backend(pid)); then call tdm.consolidate again.';
+  END;
   DELETE FROM tdm.key_map WHERE run_id = run.run_id;
   DELETE FROM tdm.violation WHERE run_id = run.run_id;
   UPDATE tdm.run x SET job_id = job, status = 'collecting', calls = x.calls + 1, finished_at = NULL,
