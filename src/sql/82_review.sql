@@ -1175,7 +1175,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
           CROSS JOIN LATERAL unnest(m.pk_columns || ARRAY(SELECT string_to_table(g, ',')
                                                             FROM unnest(m.natural_keys) AS g))
                 WITH ORDINALITY AS k(col, place)
-          WHERE m.rel = c.rel AND c.kind <> 'relationship' AND NOT c.differing ? k.col
+          WHERE m.rel = c.rel AND NOT c.differing ? k.col
           GROUP BY k.col),
        -- (80 columns under \x: 15 for the view's column name, 14 for the
        -- differing column's, the rest shared by the members)

@@ -2,7 +2,7 @@
 -- a value or a column name cut short ends with ~, so two values cut
 -- alike are not taken for equal.
 BEGIN;
-SELECT plan(4);
+SELECT plan(5);
 
 CREATE SCHEMA tap_queue;
 CREATE TABLE tap_queue.people (person_id int PRIMARY KEY, full_name text, a_rather_long_column text,
@@ -36,6 +36,15 @@ SELECT matches((SELECT tdm._side_by_side(c) FROM tdm.conflict c WHERE c.conflict
                '(^|\n)a_rather_lon~ ', 'a column name cut short ends with ~');
 SELECT is((SELECT differing -> 'full_name' ->> 'st2' FROM tdm.review_queue WHERE conflict_id = 'C-tapqueue'),
           'Bartholomew Johnston', 'differing keeps the whole value');
+
+-- A relationship conflict (one member) shows its row's keys: two of one
+-- environment are told apart.
+INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule, members, differing)
+VALUES (-21, 'C-taprel', 'tap_queue.people', 'relationship', 'complex', 1, 'pending', 'manual',
+        jsonb_build_array(jsonb_build_object('env', 'st1', 'feature', 'F', 'ts', NULL,
+                                             'row', '{"person_id": 7, "full_name": "Orphan"}'::jsonb)), '{}');
+SELECT matches((SELECT side_by_side FROM tdm.review_queue WHERE conflict_id = 'C-taprel'),
+               E'^ +st1\nperson_id +7$', 'a relationship conflict shows its row''s primary key');
 
 SELECT * FROM finish();
 ROLLBACK;
