@@ -46,7 +46,8 @@ SELECT tdm.create_release('R4', 'v4.0', parent => 'R3');
 SELECT tdm.add_feature('R4', 'FEAT-101', 1);
 SELECT tdm.tag_release('R4', wait => false) AS tag_job \gset
 SELECT tdm.wait_job(:tag_job, '60 s') AS tag_status;
-SELECT kind, status, detail ->> 'locked' AS locked FROM tdm.job WHERE job_id = :tag_job;
+SELECT kind, status, detail ->> 'locked' AS locked, detail ? 'launched_in' AS launched_in
+  FROM tdm.job WHERE job_id = :tag_job;
 
 -- Cancel: the worker stops where it is (held in collection), its
 -- transaction rolls back, the job ends `cancelled`, staging is untouched.
@@ -80,9 +81,9 @@ SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCE
 SELECT tdm.consolidate('R2', wait => false) AS job \gset
 SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase = %L)',
                                  :job, 'collect')) AS running;
+\set VERBOSITY terse
 SELECT tdm.consolidate('R2', wait => false);
 -- ... and so is a decision on one of its conflicts (the run replaces them).
-\set VERBOSITY terse
 SELECT tdm.resolve((SELECT conflict_id FROM tdm.conflict
                      WHERE run_id = (SELECT max(run_id) FROM tdm.run WHERE release = 'R2')
                      ORDER BY conflict_id LIMIT 1),

@@ -815,3 +815,34 @@ SELECT tdm.consolidate('R69');
 \set VERBOSITY default
 RESET lock_timeout;
 SELECT dblink_exec('reviewer', 'ROLLBACK'), dblink_disconnect('reviewer');
+
+-- An environment reset between releases (R-RS3): st1's b@x, R-RS2's key 2,
+-- is made again under key 1, still tagged R-RS2, which loaded no row under
+-- that key; master's row of key 1 is R-RS1's a@x. A row of R-RS3 that
+-- references key 1 means b@x: refused, not sent to a@x.
+SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_exec(e, 'CREATE TABLE reset_customers (cust_id int PRIMARY KEY, email text NOT NULL UNIQUE,'
+                      '  referred_by int REFERENCES reset_customers, tdm_release text, tdm_feature text)')
+  FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_disconnect(e) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+IMPORT FOREIGN SCHEMA public LIMIT TO (reset_customers) FROM SERVER st1 INTO keys_st1;
+CREATE TABLE staging.reset_customers (cust_id int PRIMARY KEY, email text NOT NULL UNIQUE,
+  referred_by int REFERENCES staging.reset_customers, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.reset_customers', '{email}');
+SELECT tdm.create_release('R-RS1'), tdm.add_feature('R-RS1', 'FEAT-RS', 1);
+SELECT tdm.create_release('R-RS2', parent => 'R-RS1'), tdm.add_feature('R-RS2', 'FEAT-RS', 1);
+SELECT tdm.create_release('R-RS3', parent => 'R-RS2'), tdm.add_feature('R-RS3', 'FEAT-RS', 1);
+INSERT INTO keys_st1.reset_customers VALUES (1, 'a@x', NULL, 'R-RS1', 'FEAT-RS');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-RS1') IS NOT NULL AS tagged, tdm.consolidate('R-RS1') IS NOT NULL AS consolidated,
+       tdm.promote('R-RS1') IS NOT NULL AS promoted;
+INSERT INTO keys_st1.reset_customers VALUES (2, 'b@x', NULL, 'R-RS2', 'FEAT-RS');
+SELECT tdm.tag_release('R-RS2') IS NOT NULL AS tagged, tdm.consolidate('R-RS2') IS NOT NULL AS consolidated,
+       tdm.promote('R-RS2') IS NOT NULL AS promoted;
+DELETE FROM keys_st1.reset_customers;
+INSERT INTO keys_st1.reset_customers VALUES (1, 'b@x', NULL, 'R-RS2', 'FEAT-RS'), (3, 'c@x', 1, 'R-RS3', 'FEAT-RS');
+SELECT tdm.tag_release('R-RS3') IS NOT NULL AS tagged;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+SELECT tdm.consolidate('R-RS3');
+SELECT count(*) AS loaded FROM staging.reset_customers WHERE tdm_release = 'R-RS3';

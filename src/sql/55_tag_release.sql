@@ -371,10 +371,10 @@ BEGIN
   END IF;
   phase_ms := phase_ms || jsonb_build_object('lock', round(1000 * extract(epoch FROM clock_timestamp() - phase_started)));
 
-  UPDATE tdm.job SET status = 'completed', finished_at = clock_timestamp(),
-         detail = jsonb_build_object('findings', errors + warnings, 'errors', errors,
-                                     'warnings', warnings, 'locked', locked, 'phase_ms', phase_ms)
-   WHERE job_id = job;
+  UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
+         detail = j.detail || jsonb_build_object('findings', errors + warnings, 'errors', errors,
+                                                 'warnings', warnings, 'locked', locked, 'phase_ms', phase_ms)
+   WHERE j.job_id = job;
   PERFORM tdm._audit('tag_release', the_release,
                      jsonb_build_object('job_id', job, 'errors', errors, 'warnings', warnings,
                                         'locked', locked));

@@ -858,6 +858,7 @@ DECLARE
   identifying text[] := tdm._identifying_keys(pm);
   stale record;
   master_table regclass;
+  master_key text;  -- master's row m of the key g.key
 BEGIN
   DELETE FROM pg_temp.tdm_dangling d WHERE d.rel = the_parent;
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x WHERE x.parent = the_parent
@@ -877,8 +878,8 @@ BEGIN
     -- the environment: it reads those rows only. With the row's natural
     -- keys, to tell whether it is still the row that release mapped.)
     EXECUTE format(
-      'INSERT INTO pg_temp.tdm_env_tags (rel, env, key, release, nk_values)'
-      ' SELECT $1, $2, t.key, t.release, t.nk_values FROM ('
+      'INSERT INTO pg_temp.tdm_env_tags (rel, env, key, release, nk_values, tag)'
+      ' SELECT $1, $2, t.key, t.release, t.nk_values, t.release FROM ('
       '   SELECT %1$s AS key, r.%2$I::text AS release, %8$s AS nk_values FROM %3$s r'
       '    WHERE r.%4$I %6$s (%7$s(SELECT DISTINCT (d.key[1])::%5$s FROM pg_temp.tdm_dangling d'
       '                               WHERE d.rel = $1 AND d.env = $2))) t'
@@ -896,20 +897,32 @@ BEGIN
                                     format('g.rel = %s', the_parent::oid));
   -- A tag that release's run did not load (the row tagged to it after its
   -- consolidation: no map entry, and no row of that key and release in
-  -- master) says nothing: as for a row gone, the latest map answers.
+  -- master) says nothing: as for a row gone, the latest map answers. The
+  -- release that loaded a row under that key last (by its map, else
+  -- master's row of that key) is noted, for the check below: after a
+  -- reset, the environment's row is another entity than that one.
+  master_key := (SELECT string_agg(format('m.%I = (g.key[%s])::%s', c, i, tdm._column_type(the_parent, c)),
+                                   ' AND ')
+                   FROM unnest(pm.pk_columns) WITH ORDINALITY AS u(c, i));
+  master_table := tdm._target_table('master', the_parent);
   EXECUTE format(
-    'UPDATE pg_temp.tdm_env_tags g SET release = NULL'
+    'UPDATE pg_temp.tdm_env_tags g'
+    '   SET release = NULL,'
+    '       answer = coalesce((SELECT r.release FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id'
+    '                            WHERE r.status = ''completed'' AND k.rel = $1 AND k.env = g.env'
+    '                              AND %1$s = g.key ORDER BY k.run_id DESC LIMIT 1)%3$s)'
     ' WHERE g.rel = $1 AND g.release IS NOT NULL'
     '   AND NOT EXISTS (SELECT 1 FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id'
     '                    WHERE r.release = g.release AND r.status = ''completed'' AND k.rel = $1'
     '                      AND k.env = g.env AND %1$s = g.key)%2$s',
     tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'),
     -- (master, where releases go, by its key's columns: its index)
-    (SELECT format(' AND NOT EXISTS (SELECT 1 FROM %s m WHERE %s AND m.%I = g.release)', t,
-                   (SELECT string_agg(format('m.%I = (g.key[%s])::%s', c, i, tdm._column_type(the_parent, c)),
-                                      ' AND ')
-                      FROM unnest(pm.pk_columns) WITH ORDINALITY AS u(c, i)), pm.release_column)
-       FROM tdm._target_table('master', the_parent) AS t WHERE t IS NOT NULL))
+    CASE WHEN master_table IS NOT NULL
+         THEN format(' AND NOT EXISTS (SELECT 1 FROM %s m WHERE %s AND m.%I = g.release)',
+                     master_table, master_key, pm.release_column) ELSE '' END,
+    CASE WHEN master_table IS NOT NULL
+         THEN format(', (SELECT m.%I::text FROM %s m WHERE %s LIMIT 1)', pm.release_column, master_table, master_key)
+         ELSE '' END)
     USING the_parent;
   -- An environment whose keys were given again (reset, refreshed from a
   -- copy) holds under an earlier release's key another entity than the
@@ -919,12 +932,14 @@ BEGIN
   -- row that release had: its conflict member, or master's row of that
   -- key and release.
   IF cardinality(identifying) > 0 THEN
-    master_table := tdm._target_table('master', the_parent);
     EXECUTE format(
-      'WITH latest AS (SELECT g.*, (SELECT max(x.run_id) FROM tdm.run x'
+      'WITH answering AS (SELECT g.env, g.key, g.nk_values, g.tag, coalesce(g.release, g.answer) AS release'
+      '                     FROM pg_temp.tdm_env_tags g WHERE g.rel = $1),'
+      '     latest AS (SELECT g.*, (SELECT max(x.run_id) FROM tdm.run x'
       '                              WHERE x.release = g.release AND x.status = ''completed'') AS run_id'
-      '                  FROM pg_temp.tdm_env_tags g WHERE g.rel = $1 AND g.release IS NOT NULL)'
-      ' SELECT g.env, array_to_string(g.key, '','') AS key, g.release, g.nk_values AS now, %3$s AS was'
+      '                  FROM answering g WHERE g.release IS NOT NULL)'
+      ' SELECT g.env, array_to_string(g.key, '','') AS key, g.release, g.nk_values AS now, %3$s AS was,'
+      '        false AS in_master, g.tag'
       '   FROM latest g'
       '   JOIN tdm.key_map k ON k.run_id = g.run_id AND k.rel = $1 AND k.env = g.env AND %1$s = g.key'
       '   JOIN tdm.conflict c ON c.run_id = k.run_id AND c.conflict_id = k.conflict_id'
@@ -936,7 +951,7 @@ BEGIN
       tdm._stale_was('e.m->''row'''), tdm._stale_same(pm, identifying, 'e.m->''row'''),
       CASE WHEN master_table IS NOT NULL THEN format(
         ' UNION ALL'
-        ' SELECT g.env, array_to_string(g.key, '',''), g.release, g.nk_values, %3$s'
+        ' SELECT g.env, array_to_string(g.key, '',''), g.release, g.nk_values, %3$s, dm.row IS NULL, g.tag'
         '   FROM latest g JOIN %4$s m ON %5$s AND m.%6$I = g.release'
         -- (a member of a decided conflict: as the environment had it, for
         -- the decision may have given master another natural key)
@@ -950,9 +965,7 @@ BEGIN
         '    AND NOT (%2$s)',
         tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'),
         tdm._stale_same(pm, identifying, 'coalesce(dm.row, to_jsonb(m))'),
-        tdm._stale_was('coalesce(dm.row, to_jsonb(m))'), master_table,
-        (SELECT string_agg(format('m.%I = (g.key[%s])::%s', c, i, tdm._column_type(the_parent, c)), ' AND ')
-           FROM unnest(pm.pk_columns) WITH ORDINALITY AS u(c, i)), pm.release_column,
+        tdm._stale_was('coalesce(dm.row, to_jsonb(m))'), master_table, master_key, pm.release_column,
         tdm._member_key(the_parent, pm.pk_columns))
       ELSE '' END)
       INTO stale USING the_parent;
@@ -960,10 +973,15 @@ BEGIN
       RAISE EXCEPTION 'consolidate: the row of % with key (%) in environment % is not the row release % consolidated under that key',
         the_parent, stale.key, stale.env, stale.release
         USING ERRCODE = 'object_not_in_prerequisite_state',
-              DETAIL = format('Rows of this release reference it. Release %s consolidated %s''s row (%s) as %s; '
+              DETAIL = format('Rows of this release reference it. %s; '
                               'the environment now holds %s under that key, tagged %s: its keys were given again '
                               '(a reset, a refresh from a copy), or that row''s natural key changed since.',
-                              stale.release, stale.env, stale.key, stale.was, stale.now, stale.release),
+                              CASE WHEN stale.in_master
+                                   THEN format('Master''s row of key (%s), of release %s, is %s',
+                                               stale.key, stale.release, stale.was)
+                                   ELSE format('Release %s consolidated %s''s row (%s) as %s',
+                                               stale.release, stale.env, stale.key, stale.was) END,
+                              stale.now, stale.tag),
               HINT = format('If another entity holds the key now, tag that row of %s for this release too, so that'
                             ' consolidation finds its row by natural key. If it is the same entity, give it back'
                             ' its natural key (tdm tells entities by it). Then tag the release again and'

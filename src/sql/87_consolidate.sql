@@ -149,12 +149,22 @@ RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   job bigint;
+  holder int;  -- the backend consolidating the release, if any
 BEGIN
   PERFORM tdm._consolidate_check(release, target);
-  IF tdm._consolidating_backend(release) IS NOT NULL THEN
+  holder := tdm._consolidating_backend(release);
+  IF holder IS NOT NULL THEN
+    -- (A call in a transaction still open holds the release to its end,
+    -- though it has returned: its session only needs to commit.)
     RAISE EXCEPTION 'consolidate: release "%" is being consolidated by another session', release
       USING ERRCODE = 'lock_not_available',
-            HINT = 'Wait for it to finish (tdm.progress shows it), then call tdm.consolidate again.';
+            DETAIL = format('Backend %s holds it%s.', holder,
+                            (SELECT CASE WHEN a.state LIKE 'idle in transaction%'
+                                         THEN format(': its call has returned, and its transaction (user %s) is still open',
+                                                     a.usename) END
+                               FROM pg_stat_activity a WHERE a.pid = holder)),
+            HINT = 'Wait for it to finish (tdm.progress shows it), then call tdm.consolidate again.'
+                   ' A session idle in transaction ends it with COMMIT.';
   END IF;
   job := tdm._start_job('consolidate', release, wait, jsonb_build_object('target', target));
   IF NOT wait THEN
@@ -315,7 +325,10 @@ BEGIN
   -- (keys this release's rows reference and does not bring, and the
   -- release the environment's row of that key belongs to now)
   CREATE TEMP TABLE tdm_dangling (rel regclass, env text, key text[]) ON COMMIT DROP;
-  CREATE TEMP TABLE tdm_env_tags (rel regclass, env text, key text[], release text, nk_values jsonb)
+  -- (tag: the row's own, and release too unless that release loaded no
+  -- row of that key; answer: then the release that loaded one last)
+  CREATE TEMP TABLE tdm_env_tags (rel regclass, env text, key text[], release text, nk_values jsonb,
+                                  tag text, answer text)
     ON COMMIT DROP;
   -- (the same for a foreign key to another unique key, one at a time)
   CREATE TEMP TABLE tdm_unique_dangling (env text, v text[]) ON COMMIT DROP;

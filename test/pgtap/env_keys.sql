@@ -7,6 +7,7 @@ BEGIN;
 SELECT plan(3);
 CREATE EXTENSION IF NOT EXISTS dblink;
 \ir ../../sql/include/sessions.sql
+\ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
 -- The environment: a schema of this database, written by another session
@@ -19,16 +20,7 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   VALUES (4, 'c@example.com', 'C', 'Customer', now(), now(), 'RDUP', 'FEAT-1'),
          (4, 'c2@example.com', 'C Two', 'Customer', now(), now(), 'RDUP', 'FEAT-1'),
          (5, 'd@example.com', 'D', 'Customer', now(), now(), 'RDUP', 'FEAT-1')$$) \g /dev/null
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER tap_self FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, dbname %L)',
-                 pg_temp.opt(s.srvoptions, 'host'), pg_temp.opt(s.srvoptions, 'port'), current_database())
-    FROM pg_foreign_server s WHERE s.srvname = 'st1';
-  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER tap_self OPTIONS (user %L, password %L)',
-                 pg_temp.opt(u.umoptions, 'user'), pg_temp.opt(u.umoptions, 'password'))
-    FROM pg_user_mappings u WHERE u.srvname = 'st1' AND u.usename = current_user;
-END
-$$;
+SELECT pg_temp.loopback_server('tap_self');
 SELECT tdm.add_environment('dup', 'tap_self', 10, 'tap_dup_env');
 SELECT tdm.manage_table('staging.users', '{email}');
 SELECT tdm.create_release('RDUP'), tdm.add_feature('RDUP', 'FEAT-1', 1);

@@ -7,6 +7,7 @@ BEGIN;
 SELECT plan(3);
 CREATE EXTENSION IF NOT EXISTS dblink;
 \ir ../../sql/include/sessions.sql
+\ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
 -- Two environments: schemas of this database, written by another session
@@ -25,16 +26,7 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_qa_e1.product VALUES (1, 'A', 'TQ1', 'F'), (2, 'C', 'TQ2', 'F');
   INSERT INTO tap_qa_e2.product VALUES (1, 'B', 'TQ1', 'F');
   INSERT INTO tap_qa_e2.line VALUES (1, 1, 'TQ3', 'F')$$) \g /dev/null
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER tap_self FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, dbname %L)',
-                 pg_temp.opt(s.srvoptions, 'host'), pg_temp.opt(s.srvoptions, 'port'), current_database())
-    FROM pg_foreign_server s WHERE s.srvname = 'st1';
-  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER tap_self OPTIONS (user %L, password %L)',
-                 pg_temp.opt(u.umoptions, 'user'), pg_temp.opt(u.umoptions, 'password'))
-    FROM pg_user_mappings u WHERE u.srvname = 'st1' AND u.usename = current_user;
-END
-$$;
+SELECT pg_temp.loopback_server('tap_self');
 -- Two targets with the same tables: tap_qa (the managed tables) and tap_qa_other.
 CREATE SCHEMA tap_qa;
 CREATE TABLE tap_qa.product (id int PRIMARY KEY, sku text NOT NULL UNIQUE, tdm_release text, tdm_feature text);

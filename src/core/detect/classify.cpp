@@ -741,7 +741,7 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
       }
       if (fixed && winner != first) {
         fixed_stays(std::string(*feature(winner)) +
-                    " has the highest priority in the release plan");
+                    " has the highest priority of the members' features in the release plan");
         return c;
       }
       resolved(Rule::feature_priority, winner,
