@@ -1,3 +1,7 @@
+-- Environments that are schemas of this very database (pgTAP suites):
+-- dblink and the session helpers, and a loopback server.
+CREATE EXTENSION IF NOT EXISTS dblink;
+\ir sessions.sql
 -- A postgres_fdw server `name` (with the current user's mapping) for this
 -- very database, over st1's loopback address and credentials: an
 -- environment whose schemas are this database's.

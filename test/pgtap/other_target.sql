@@ -5,8 +5,6 @@
 -- this target nor master.
 BEGIN;
 SELECT plan(3);
-CREATE EXTENSION IF NOT EXISTS dblink;
-\ir ../../sql/include/sessions.sql
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
