@@ -4,6 +4,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <string>
 
@@ -157,11 +158,7 @@ class PreviewSink {
     bool nulls[kPlanColumns] = {};
     values[kId] = text_datum(c.id);
     values[kRel] = ObjectIdGetDatum(table_->rel);
-    const char *kind = detect::to_string(c.kind);
-    Oid kind_type = kind_type_;
-    values[kKind] = pg_call([=] {
-      return DirectFunctionCall2(enum_in, CStringGetDatum(kind), ObjectIdGetDatum(kind_type));
-    });
+    values[kKind] = kind_value(c.kind);
     values[kClass] = text_datum(c.complex ? "complex" : "simple");
     values[kPriority] = Int32GetDatum(c.priority);
     values[kRule] = text_datum(detect::to_string(c.rule));
@@ -270,6 +267,19 @@ class PreviewSink {
     }
   }
 
+  // The enum value of a kind: looked up once per kind (an OID, by value).
+  Datum kind_value(detect::Kind kind) {
+    std::optional<Datum> &cached = kind_values_[static_cast<std::size_t>(kind)];
+    if (!cached) {
+      const char *name = detect::to_string(kind);
+      Oid kind_type = kind_type_;
+      cached = pg_call([=] {
+        return DirectFunctionCall2(enum_in, CStringGetDatum(name), ObjectIdGetDatum(kind_type));
+      });
+    }
+    return *cached;
+  }
+
   static Datum text_datum(const std::string &text) {
     const char *chars = text.c_str();
     return pg_call([=] { return PointerGetDatum(cstring_to_text(chars)); });
@@ -278,6 +288,8 @@ class PreviewSink {
   Tuplestorestate *store_;
   TupleDesc desc_;
   Oid kind_type_;
+  std::array<std::optional<Datum>, static_cast<std::size_t>(detect::Kind::relationship) + 1>
+      kind_values_;
   bool with_plan_ = false;
   const CollectedTable *table_ = nullptr;
   const detect::Context *context_ = nullptr;
