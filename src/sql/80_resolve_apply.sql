@@ -823,13 +823,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                   WHERE r.parent = the_child AND NOT r.to_key AND r.ref_columns && the_columns)
 $$;
 
--- Which release the environments' rows of `parent` that this release's
--- rows reference, and does not bring, belong to now: read in each
--- environment by key, into pg_temp.tdm_env_tags. An earlier release's key
--- map or decision speaks of the row that release had; an environment that
--- deleted that row and gave its key to a row of a later release means the
--- later one (tdm._translate_earlier). A reference to a row of an archived
--- release is refused: its rows left master, so no row can answer it.
 -- The natural keys that tell an entity of `pm` from another whatever its
 -- parents' keys: those with no column of a foreign key to a managed table
 -- (pg_temp.tdm_edges, the call's).
@@ -843,6 +836,13 @@ BEGIN
 END
 $$;
 
+-- Which release the environments' rows of `parent` that this release's
+-- rows reference, and does not bring, belong to now: read in each
+-- environment by key, into pg_temp.tdm_env_tags. An earlier release's key
+-- map or decision speaks of the row that release had; an environment that
+-- deleted that row and gave its key to a row of a later release means the
+-- later one (tdm._translate_earlier). A reference to a row of an archived
+-- release is refused: its rows left master, so no row can answer it.
 CREATE FUNCTION tdm._read_env_tags(the_parent regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_nestloop TO off SET jit TO off AS $$
