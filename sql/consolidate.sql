@@ -220,19 +220,31 @@ SELECT conflict_id = :'merchant' AS merchant, status FROM tdm.review_queue;
 UPDATE tdm.decision SET rationale = 'two merchants for two features (checked again)'
  WHERE conflict_id = :'merchant';
 
--- A constraint validation does not check (a unique index on an
--- expression) fails the load: its own error is raised, nothing is loaded.
+-- A unique index on an expression: validation computes its keys as the
+-- index does. Every row it refuses is recorded, the run is invalid and
+-- nothing is loaded.
 CREATE UNIQUE INDEX users_one_per_release ON staging.users ((lower(tdm_release)));
 SELECT tdm.consolidate('R3') AS run;
 SELECT status, calls FROM tdm.run WHERE run_id = 1;
+SELECT kind, detail ->> 'constraint' AS "constraint", detail -> 'values' AS "values",
+       detail ->> 'with' AS "with", count(*)
+  FROM tdm.violation WHERE run_id = 1 GROUP BY 1, 2, 3, 4;
+SELECT count(*) AS r3_users_in_staging FROM staging.users WHERE tdm_release = 'R3';
 DROP INDEX staging.users_one_per_release;
--- Nor one checked at commit (a deferred exclusion constraint): the load
--- checks it, and the refusal is the call's, with the same HINT (at
--- commit it had PostgreSQL's message alone).
+-- A partial one: only the rows of its predicate (even keys).
+CREATE UNIQUE INDEX users_one_per_release ON staging.users ((lower(tdm_release)))
+  WHERE user_id % 2 = 0;
+SELECT tdm.consolidate('R3') AS run;
+SELECT count(*) > 1 AS flagged, bool_and((row_key -> 'key' ->> 'user_id')::bigint % 2 = 0) AS only_even_keys
+  FROM tdm.violation WHERE run_id = 1;
+DROP INDEX staging.users_one_per_release;
+-- An exclusion constraint, checked at commit (deferred): recorded too.
 ALTER TABLE staging.users ADD CONSTRAINT users_one_per_release
   EXCLUDE USING btree ((lower(tdm_release)) WITH =) DEFERRABLE INITIALLY DEFERRED;
 SELECT tdm.consolidate('R3') AS run;
-SELECT status, calls FROM tdm.run WHERE run_id = 1;
+SELECT kind, detail ->> 'constraint' AS "constraint", detail -> 'values' AS "values",
+       detail ->> 'with' AS "with", count(*)
+  FROM tdm.violation WHERE run_id = 1 GROUP BY 1, 2, 3, 4;
 ALTER TABLE staging.users DROP CONSTRAINT users_one_per_release;
 
 -- Fifth call: completed.

@@ -5,27 +5,61 @@
 -- target (other releases') where they compare rows. Findings go to
 -- tdm.violation.
 
--- The unique indexes of `rel` that validation compares rows by (no
--- predicate, no expression): name, whether NULLs are equal, columns in
--- the index's order and sorted (a key whatever the order), and each
--- column's COLLATE clause ('' for none).
+-- The unique indexes of `rel`: name, whether NULLs are equal, key columns
+-- in the index's order and sorted (a key whatever the order; NULL for an
+-- index on expressions), each key's COLLATE clause ('' for none), each
+-- key as an SQL expression over the row's columns (a quoted column name
+-- or the index's expression, parenthesized) and the predicate of a
+-- partial index. (INCLUDE columns are no part of the key.)
 CREATE FUNCTION tdm._unique_keys(rel regclass)
-RETURNS TABLE (name text, nulls_equal bool, cols text[], sorted_cols text[], collations text[])
+RETURNS TABLE (name text, nulls_equal bool, cols text[], sorted_cols text[], collations text[],
+               exprs text[], predicate text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT ci.relname::text, i.indnullsnotdistinct,
-         ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                ORDER BY k.ord),
-         ARRAY(SELECT a.attname::text FROM unnest(i.indkey) AS k(attnum)
-                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                ORDER BY 1),
+         CASE WHEN i.indexprs IS NULL THEN
+           ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                  WHERE k.ord <= i.indnkeyatts ORDER BY k.ord) END,
+         CASE WHEN i.indexprs IS NULL THEN
+           ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                  WHERE k.ord <= i.indnkeyatts ORDER BY 1) END,
          ARRAY(SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
                                   FROM pg_collation cl JOIN pg_namespace cn ON cn.oid = cl.collnamespace
                                  WHERE cl.oid = k.coll), '')
                  FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
-                ORDER BY k.ord)
+                ORDER BY k.ord),
+         ARRAY(SELECT format('(%s)', pg_get_indexdef(i.indexrelid, k, false))
+                 FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k),
+         pg_get_expr(i.indpred, i.indrelid)
     FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
-   WHERE i.indrelid = rel AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+   WHERE i.indrelid = rel AND i.indisunique
+$$;
+
+-- Whether validation checks index `idx` by computed keys
+-- (tdm._check_computed_keys): a unique index on expressions or with a
+-- predicate, or an exclusion constraint's.
+CREATE FUNCTION tdm._computed_keys(idx oid) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT (i.indisunique AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL))
+         OR EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = idx AND c.contype = 'x')
+    FROM pg_index i WHERE i.indexrelid = idx
+$$;
+
+-- Index `idx`'s definition past its name and table: two tables' indexes
+-- with the same one enforce the same.
+CREATE FUNCTION tdm._index_keys_sql(idx oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT regexp_replace(pg_get_indexdef(idx), '^.*? USING ', '')
+$$;
+
+-- Whether violation `v` is of an index validation checks by computed keys
+-- (of its table in `target` or in master).
+CREATE FUNCTION tdm._computed_violation(v tdm.violation, target text) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
+                  WHERE i.indrelid IN (tdm._target_table(target, v.rel), tdm._target_table('master', v.rel))
+                    AND ci.relname = v.detail ->> 'constraint' AND tdm._computed_keys(i.indexrelid))
 $$;
 
 -- Rows x and t equal on a unique key (tdm._unique_keys): its columns
@@ -35,6 +69,129 @@ LANGUAGE sql IMMUTABLE AS $$
   SELECT string_agg(format('x.%1$I %2$s t.%1$I%3$s', c,
                            CASE WHEN nulls_equal THEN 'IS NOT DISTINCT FROM' ELSE '=' END, coll), ' AND ')
     FROM unnest(cols, collations) AS u(c, coll)
+$$;
+
+-- Records the release's rows (`source`, alias t, as validation reads
+-- them; `row_key` over t) that index `idx` refuses, their keys computed as
+-- the index computes them (expressions, a partial index's predicate): a
+-- unique index on expressions or with a predicate (keys equal), or an
+-- exclusion constraint's (keys related by its operators). Among the rows
+-- themselves (`among_rows`), and against other releases' rows in
+-- `other_rel` (the target, or master), not counting rows that collide in
+-- `but_not_rel` too (whose own check flags them). Returns the count.
+CREATE FUNCTION tdm._check_computed_keys(run bigint, the_rel regclass, release text, source text,
+                                         row_key text, idx regclass, other_rel regclass,
+                                         among_rows bool, but_not_rel regclass DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  release_column text := (SELECT m.release_column FROM tdm.managed_table m WHERE m.rel = the_rel);
+  i pg_index;
+  exclusion text;    -- the exclusion constraint's name, else NULL
+  key_names text[];  -- tdm_key_1, ...
+  key_list text;     -- (expr) AS tdm_key_1, ...
+  values_json text;  -- the keys as the violation's detail shows them
+  matches text;      -- rows x and t collide
+  predicate text;
+  n bigint;
+  found_rows bigint := 0;
+BEGIN
+  SELECT * INTO i FROM pg_index x WHERE x.indexrelid = idx;
+  SELECT c.conname INTO exclusion FROM pg_constraint c WHERE c.conindid = idx AND c.contype = 'x';
+  predicate := coalesce(pg_get_expr(i.indpred, i.indrelid), 'true');
+  SELECT array_agg('tdm_key_' || k ORDER BY k),
+         string_agg(format('(%s) AS tdm_key_%s', pg_get_indexdef(idx, k, false), k), ', ' ORDER BY k),
+         format('jsonb_build_object(%s)',
+                string_agg(format('%L, t.tdm_key_%s', pg_get_indexdef(idx, k, false), k), ', ' ORDER BY k))
+    INTO key_names, key_list, values_json
+    FROM generate_series(1, i.indnkeyatts) AS k;
+  IF exclusion IS NULL THEN
+    matches := tdm._unique_match(key_names,
+                                 ARRAY(SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
+                                                          FROM pg_collation cl
+                                                          JOIN pg_namespace cn ON cn.oid = cl.collnamespace
+                                                         WHERE cl.oid = k.coll), '')
+                                         FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
+                                        ORDER BY k.ord),
+                                 i.indnullsnotdistinct);
+  ELSE
+    SELECT string_agg(format('x.tdm_key_%s OPERATOR(%I.%s) t.tdm_key_%s', k.ord, n.nspname, o.oprname, k.ord),
+                      ' AND ' ORDER BY k.ord)
+      INTO matches
+      FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conexclop) WITH ORDINALITY AS k(op, ord)
+      JOIN pg_operator o ON o.oid = k.op JOIN pg_namespace n ON n.oid = o.oprnamespace
+     WHERE c.conindid = idx AND c.contype = 'x';
+  END IF;
+
+  IF among_rows THEN
+    IF to_regclass('pg_temp.tdm_keyed') IS NOT NULL THEN
+      DROP TABLE pg_temp.tdm_keyed;
+    END IF;
+    EXECUTE format('CREATE TEMP TABLE tdm_keyed ON COMMIT DROP AS SELECT t.*, %s FROM %s t WHERE (%s)',
+                   key_list, source, predicate);
+    IF exclusion IS NULL THEN
+      -- (keys grouped, then their rows: a window would sort whole rows)
+      EXECUTE format(
+        'INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail)'
+        ' SELECT $1, $2, ''unique'', ''error'', %1$s,'
+        '        jsonb_build_object(''constraint'', $3, ''values'', %2$s, ''with'', ''other collected rows'')'
+        '   FROM pg_temp.tdm_keyed t'
+        '  WHERE EXISTS (SELECT 1 FROM (SELECT %3$s FROM pg_temp.tdm_keyed t GROUP BY %3$s'
+        '                                HAVING count(*) > 1) x WHERE %4$s)',
+        row_key, values_json, array_to_string(key_names, ', '), matches)
+        USING run, the_rel, (SELECT c.relname::text FROM pg_class c WHERE c.oid = idx);
+    ELSE
+      -- Each row against the others, through an index like the
+      -- constraint's (its access method and operator classes).
+      EXECUTE format('CREATE INDEX ON pg_temp.tdm_keyed USING %I (%s)',
+                     (SELECT a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.oid = idx),
+                     (SELECT string_agg(format('tdm_key_%s %I.%I', k.ord, n.nspname, oc.opcname), ', '
+                                        ORDER BY k.ord)
+                        FROM unnest(i.indclass::oid[]) WITH ORDINALITY AS k(opc, ord)
+                        JOIN pg_opclass oc ON oc.oid = k.opc JOIN pg_namespace n ON n.oid = oc.opcnamespace
+                       WHERE k.ord <= i.indnkeyatts));
+      ANALYZE pg_temp.tdm_keyed;
+      EXECUTE format(
+        'INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail)'
+        ' SELECT $1, $2, ''check'', ''error'', %1$s,'
+        '        jsonb_build_object(''constraint'', $3, ''values'', %2$s, ''with'', ''other collected rows'')'
+        '   FROM pg_temp.tdm_keyed t'
+        '  WHERE EXISTS (SELECT 1 FROM pg_temp.tdm_keyed x WHERE %3$s'
+        '                   AND (x.tdm_env, x.tdm_row_hash) IS DISTINCT FROM (t.tdm_env, t.tdm_row_hash))',
+        row_key, values_json, matches)
+        USING run, the_rel, exclusion;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    found_rows := found_rows + n;
+    DROP TABLE pg_temp.tdm_keyed;
+  END IF;
+
+  EXECUTE format(
+    'INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail)'
+    ' SELECT $1, $2, %1$L, ''error'', %2$s,'
+    '        jsonb_build_object(''constraint'', $4, ''values'', %3$s, ''with'', %4$L)'
+    '   FROM (SELECT t.*, %5$s FROM %6$s t WHERE (%7$s)) t'
+    '  WHERE EXISTS (SELECT 1 FROM %8$s x WHERE %9$s)%10$s',
+    CASE WHEN exclusion IS NULL THEN 'unique' ELSE 'check' END, row_key, values_json,
+    'rows of other releases in ' || other_rel::text, key_list, source, predicate,
+    tdm._computed_keys_of(key_list, other_rel, predicate, release_column), matches,
+    CASE WHEN but_not_rel IS NOT NULL
+         THEN format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
+                     tdm._computed_keys_of(key_list, but_not_rel, predicate, release_column), matches)
+         ELSE '' END)
+    USING run, the_rel, release, coalesce(exclusion, (SELECT c.relname::text FROM pg_class c WHERE c.oid = idx));
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN found_rows + n;
+END
+$$;
+
+-- The keys (`key_list`: (expr) AS tdm_key_1, ...) of the rows of other
+-- releases ($3) in `rel` that `predicate` holds for.
+CREATE FUNCTION tdm._computed_keys_of(key_list text, rel regclass, predicate text, release_column text)
+RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('(SELECT %s FROM %s t WHERE (%s) AND t.%I IS DISTINCT FROM $3)', key_list, rel, predicate,
+                release_column)
 $$;
 
 -- A business rule's predicate as validation evaluates it on a row t: true
@@ -201,9 +358,10 @@ BEGIN
     FOR con IN SELECT DISTINCT ON (x.sorted_cols) x.*,
                       -- (the target has that key too: its own check flags rows of it)
                       EXISTS (SELECT 1 FROM tdm._unique_keys(target_rel) k
-                               WHERE k.sorted_cols = x.sorted_cols) AS in_target
+                               WHERE k.sorted_cols = x.sorted_cols AND k.predicate IS NULL) AS in_target
                  FROM tdm._unique_keys(master_rel) x
-                WHERE x.sorted_cols <> ARRAY(SELECT c FROM unnest(m.pk_columns) AS c ORDER BY 1)
+                WHERE x.predicate IS NULL AND x.cols IS NOT NULL
+                  AND x.sorted_cols <> ARRAY(SELECT c FROM unnest(m.pk_columns) AS c ORDER BY 1)
                   AND NOT EXISTS (SELECT 1 FROM unnest(m.natural_keys) AS g(k)
                                    WHERE ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.k, ',')) AS c
                                                 ORDER BY 1) = x.sorted_cols)
@@ -223,6 +381,22 @@ BEGIN
         USING run, the_rel, release;
       GET DIAGNOSTICS n = ROW_COUNT;
       errors := errors + n;
+    END LOOP;
+  END IF;
+
+  -- The same for master's unique indexes on expressions or with a
+  -- predicate, and its exclusion constraints (none of them a natural key).
+  IF master_rel IS NOT NULL AND checks <> 'constraints' THEN
+    FOR con IN SELECT i.indexrelid::regclass AS idx,
+                      EXISTS (SELECT 1 FROM pg_index ti
+                               WHERE ti.indrelid = target_rel
+                                 AND tdm._index_keys_sql(ti.indexrelid) = tdm._index_keys_sql(i.indexrelid))
+                        AS in_target
+                 FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
+                WHERE i.indrelid = master_rel AND tdm._computed_keys(i.indexrelid)
+                ORDER BY ci.relname LOOP
+      errors := errors + tdm._check_computed_keys(run, the_rel, release, source, row_key, con.idx, master_rel,
+                                                  false, CASE WHEN con.in_target THEN target_rel END);
     END LOOP;
   END IF;
 
@@ -280,7 +454,8 @@ BEGIN
   -- and collisions with other releases' rows already in the target.
   -- Values compared under the index's collations (a case-insensitive one
   -- makes 'A@x' and 'a@x' one key).
-  FOR con IN SELECT * FROM tdm._unique_keys(target_rel) ORDER BY name LOOP
+  FOR con IN SELECT * FROM tdm._unique_keys(target_rel) x
+              WHERE x.predicate IS NULL AND x.cols IS NOT NULL ORDER BY x.name LOOP
     matches := tdm._unique_match(con.cols, con.collations, con.nulls_equal);
     EXECUTE insert_head || format(
       'SELECT $1, $2, ''unique'', ''error'', %1$s,'
@@ -302,6 +477,16 @@ BEGIN
       target_rel, matches, m.release_column) USING run, the_rel, target_rel, release;
     GET DIAGNOSTICS n = ROW_COUNT;
     errors := errors + n;
+  END LOOP;
+
+  -- Unique indexes on expressions or with a predicate (lower(email); one
+  -- open booking a person) and exclusion constraints: the same, their
+  -- keys computed as the index computes them.
+  FOR con IN SELECT i.indexrelid::regclass AS idx FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
+              WHERE i.indrelid = target_rel AND tdm._computed_keys(i.indexrelid)
+              ORDER BY ci.relname LOOP
+    errors := errors + tdm._check_computed_keys(run, the_rel, release, source, row_key, con.idx, target_rel,
+                                                true);
   END LOOP;
 
   -- Foreign keys: the parent among the collected rows (when it is a

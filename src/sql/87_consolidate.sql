@@ -482,16 +482,14 @@ BEGIN
           ELSIF load_message NOT LIKE 'consolidate: %' THEN
             load_message := 'consolidate: ' || load_message;
           END IF;
-          -- What validation does not check: an exclusion constraint, a
-          -- partial or expression unique index.
+          -- What validation does not check: master's rows that come along.
           load_hint := coalesce(nullif(load_hint, ''),
                                 'Nothing was loaded. Validation found nothing wrong with the rows:'
-                                ' it checks NOT NULL, CHECK, unique keys, their foreign keys and the'
-                                ' business rules, not exclusion constraints, partial or expression'
-                                ' unique indexes, or the CHECK and NOT NULL constraints of master''s rows that'
-                                ' come along with the release because its rows reference them (one'
-                                ' added NOT VALID that master breaks). Fix what the error names, then'
-                                ' consolidate again.');
+                                ' it checks NOT NULL, CHECK, unique and exclusion constraints, unique'
+                                ' indexes, foreign keys and the business rules of the release''s rows, not'
+                                ' the CHECK and NOT NULL constraints of master''s rows that come along with'
+                                ' the release because its rows reference them (one added NOT VALID that'
+                                ' master breaks). Fix what the error names, then consolidate again.');
           IF coalesce(load_detail, '') = '' THEN
             RAISE EXCEPTION USING ERRCODE = load_error, MESSAGE = load_message, HINT = load_hint,
                                   CONSTRAINT = load_constraint, TABLE = load_table,
@@ -550,6 +548,7 @@ BEGIN
                 WHERE v.run_id = run.run_id AND v.kind = 'unique'
                   AND v.detail ->> 'with' = 'other collected rows'
                   AND NOT EXISTS (SELECT 1 FROM jsonb_each(v.detail -> 'values') e WHERE e.value = 'null')
+                  AND NOT tdm._computed_violation(v, the_target)
                 ORDER BY 1, 2, 3 LOOP
         see_violations := see_violations || CASE WHEN t.primary_key AND NOT t.natural AND t.same_spelling THEN
              ' Rows given the same primary key (two decisions'' renames, taken at once, say) cannot both'
@@ -578,8 +577,24 @@ BEGIN
           || ' form no conflict: give them values in the environments, then tag again.';
       END IF;
       IF EXISTS (SELECT 1 FROM tdm.violation v
+                  WHERE v.run_id = run.run_id AND v.kind = 'unique' AND tdm._computed_violation(v, the_target)) THEN
+        see_violations := see_violations
+          || ' Rows that a partial unique index or one on expressions calls equal form no conflict:'
+          || ' detection compares natural keys, as the columns are. Where an expression folds case and spaces'
+          || ' (lower(email)), register the column as a natural key with normalize_keys (tdm.manage_table),'
+          || ' consolidate again and decide; else change the rows in the environments, then tag again.';
+      END IF;
+      IF EXISTS (SELECT 1 FROM tdm.violation v
+                  WHERE v.run_id = run.run_id AND v.kind = 'check'
+                    AND v.detail ->> 'with' IS NOT NULL) THEN
+        see_violations := see_violations
+          || ' Rows an exclusion constraint refuses together (two bookings of one room at once) form no'
+          || ' conflict: change the rows in the environments, then tag and consolidate again.';
+      END IF;
+      IF EXISTS (SELECT 1 FROM tdm.violation v
                   WHERE v.run_id = run.run_id AND v.kind = 'unique'
-                    AND v.detail ->> 'with' LIKE 'rows of other releases in master.%') THEN
+                    AND v.detail ->> 'with' LIKE 'rows of other releases in master.%'
+                    AND NOT tdm._computed_violation(v, the_target)) THEN
         see_violations := see_violations
           || ' Rows that share a unique key with master''s rows of earlier releases meet them as conflicts'
           || ' only when the key is a natural key: register its columns with tdm.manage_table'

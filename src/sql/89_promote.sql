@@ -260,7 +260,7 @@ BEGIN
                   ci.relname AS index_name,
                   ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, o2)
                           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
-                         ORDER BY k.o2) AS cols
+                         WHERE k.o2 <= i.indnkeyatts ORDER BY k.o2) AS cols
              FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel
              JOIN pg_index i ON i.indrelid = tdm._target_table(to_target, o.rel)
              JOIN pg_class ci ON ci.oid = i.indexrelid

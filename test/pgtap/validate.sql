@@ -4,7 +4,7 @@
 -- first.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(14);
+SELECT plan(19);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at');
@@ -62,6 +62,59 @@ SELECT is(tdm._has_value('keyed', 't', 'n'), 't.n IS NOT NULL', 'a scalar column
 SELECT is(tdm._has_value('keyed', 't', 'k'), 'num_nulls(t.k) = 0', 'a composite column: num_nulls');
 SELECT results_eq(format('SELECT n FROM keyed t WHERE %s ORDER BY n', tdm._has_value('keyed', 't', 'k')),
   ARRAY[1, 3], 'only the NULL composite is without a value');
+
+-- Keys computed as an index computes them (tdm._check_computed_keys):
+-- the release's rows against another release's rows of a table with a
+-- unique index on an expression and a partial one, and an exclusion
+-- constraint; among themselves too.
+SELECT tdm.create_release('RV');
+INSERT INTO tdm.run (release, target) VALUES ('RV', 'staging');
+CREATE TABLE tdm_validate_target.people (LIKE staging.users);
+CREATE UNIQUE INDEX people_email_folded ON tdm_validate_target.people (lower(email));
+CREATE UNIQUE INDEX people_one_admin ON tdm_validate_target.people (role) WHERE role = 'Administrator';
+INSERT INTO tdm_validate_target.people (user_id, email, role, created_at, updated_at, tdm_release, tdm_feature)
+VALUES (1, 'Ann@x', 'Administrator', now(), now(), 'R0', 'F'),
+       (2, 'rv@x', 'Customer', now(), now(), 'RV', 'F'),  -- (the release's own: not compared)
+       (3, 'cal@x', 'Customer', now(), now(), 'R0', 'F');
+CREATE TEMP TABLE rv_rows AS
+  SELECT 'e1'::text AS tdm_env, 0::bigint AS tdm_row_hash, p.* FROM tdm_validate_target.people p LIMIT 0;
+INSERT INTO rv_rows (tdm_env, tdm_row_hash, user_id, email, role, tdm_release)
+VALUES ('e1', 1, 10, 'ANN@X', 'Customer', 'RV'), ('e1', 2, 11, 'RV@x', 'Administrator', 'RV'),
+       ('e2', 3, 12, 'cy@x', 'Customer', 'RV'), ('e2', 4, 13, 'CY@x', 'Administrator', 'RV'),
+       ('e2', 5, 14, 'cid@x', 'Customer', 'RV');
+CREATE FUNCTION pg_temp.flagged(idx regclass, among_rows bool) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM tdm.violation;
+  PERFORM tdm._check_computed_keys((SELECT max(run_id) FROM tdm.run), 'staging.users', 'RV', 'pg_temp.rv_rows',
+                                   'jsonb_build_object(''env'', t.tdm_env, ''key'', t.user_id)', idx,
+                                   'tdm_validate_target.people', among_rows);
+  RETURN QUERY SELECT format('%s %s %s %s', v.kind, v.row_key ->> 'key', v.detail -> 'values', v.detail ->> 'with')
+                 FROM tdm.violation v ORDER BY 1;
+END
+$$;
+SELECT results_eq($$SELECT pg_temp.flagged('tdm_validate_target.people_email_folded', false)$$,
+  ARRAY['unique 10 {"lower(email)": "ann@x"} rows of other releases in tdm_validate_target.people'],
+  'an expression: ANN@X meets Ann@x of another release (not rv@x, the release''s own)');
+SELECT results_eq($$SELECT pg_temp.flagged('tdm_validate_target.people_email_folded', true)$$,
+  ARRAY['unique 10 {"lower(email)": "ann@x"} rows of other releases in tdm_validate_target.people',
+        'unique 12 {"lower(email)": "cy@x"} other collected rows',
+        'unique 13 {"lower(email)": "cy@x"} other collected rows'],
+  'and among the release''s rows: cy@x and CY@x');
+SELECT results_eq($$SELECT pg_temp.flagged('tdm_validate_target.people_one_admin', true)$$,
+  ARRAY['unique 11 {"role": "Administrator"} other collected rows',
+        'unique 11 {"role": "Administrator"} rows of other releases in tdm_validate_target.people',
+        'unique 13 {"role": "Administrator"} other collected rows',
+        'unique 13 {"role": "Administrator"} rows of other releases in tdm_validate_target.people'],
+  'a partial index: only the rows of its predicate (the customers pass)');
+ALTER TABLE tdm_validate_target.people
+  ADD CONSTRAINT people_initial EXCLUDE USING btree (left(lower(email), 1) WITH =) WHERE (role = 'Customer');
+SELECT results_eq($$SELECT pg_temp.flagged((SELECT conindid::regclass FROM pg_constraint WHERE conname = 'people_initial'), true)$$,
+  ARRAY['check 12 {"\"left\"(lower(email), 1)": "c"} other collected rows',
+        'check 12 {"\"left\"(lower(email), 1)": "c"} rows of other releases in tdm_validate_target.people',
+        'check 14 {"\"left\"(lower(email), 1)": "c"} other collected rows',
+        'check 14 {"\"left\"(lower(email), 1)": "c"} rows of other releases in tdm_validate_target.people'],
+  'an exclusion constraint: customers c.. meet each other and cal@x (13, no customer, passes)');
+SELECT is((SELECT count(*)::int FROM pg_class WHERE relname = 'tdm_keyed'), 0, 'its scratch table dropped');
 
 -- A member's key (from its JSON) is spelled as the stored row's key, so
 -- the apply plan finds the row: a char(n) value keeps its padding in
