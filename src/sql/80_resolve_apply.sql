@@ -1497,6 +1497,8 @@ DECLARE
   earlier text;
   follow bool;
   orphan_join text;  -- ON clause: a collected child row t, the deleted parent dl it references
+  self_pass bool := true;  -- over the table's references to itself
+  self_deleted bigint;
   deleted bigint := 0;
   n bigint;
 BEGIN
@@ -1578,90 +1580,104 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted WHERE rel = the_parent) THEN
     RETURN deleted;
   END IF;
-  FOR e IN SELECT r.* FROM tdm._managed_references() r WHERE r.parent = the_parent
-            ORDER BY r.child::text, r.name LOOP
-    SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
-    collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
-    -- A collected row t of the child and the deleted parent dl it references.
-    orphan_join := format(
-      'dl.rel = $4 AND dl.env = t.tdm_env AND %s AND %s',
-      -- (by another unique key: the deleted row's values of it, compared
-      -- as the child's types compare them)
-      CASE WHEN e.to_key THEN format('dl.key = %s', tdm._key_text(e.columns, 't'))
-           ELSE format('ROW(%s) = ROW(%s)',
-                       (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
-                       (SELECT string_agg(format('(dl.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)),
-                                          ', ')
-                          FROM unnest(e.columns, e.ref_columns) AS x(c, r))) END,
-      -- A row an earlier release deleted: by the primary key, only to the
-      -- rows noted as referencing it, whose keys are the environment's; by
-      -- another unique key, to the rows no collected row of the
-      -- environment takes the reference for.
-      CASE WHEN e.to_key
-           THEN 'dl.earlier = EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk o'
-                ' WHERE o.rel = $2 AND o.edge = $5 AND o.env = t.tdm_env'
-                ' AND o.row_hash = t.tdm_row_hash AND o.orphan)'
-           ELSE format('(NOT dl.earlier OR NOT EXISTS (SELECT 1 FROM %s p WHERE p.tdm_env = t.tdm_env'
-                       ' AND ROW(%s) = ROW(%s))%s)',
-                       format('pg_temp.%I', tdm._collected_name(the_parent)),
-                       (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
-                       (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
-                       -- (nor a row of master: the environment's row of
-                       -- those values went there with a later release)
-                       (SELECT format(' AND NOT EXISTS (SELECT 1 FROM %s p WHERE ROW(%s) = ROW(%s))', m,
-                                      (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
-                                      (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c))
-                          FROM tdm._target_table('master', the_parent) AS m WHERE m IS NOT NULL)) END);
-    EXECUTE format(
-      'INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,'
-      '                          suggestion, rationale, members, differing, survivor)'
-      ' SELECT $1, x.id, $2, ''relationship'', ''complex'', 1,'
-      '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
-      '             WHEN d.members_checksum = md5(x.members::text) THEN ''decided'''
-      '             ELSE ''stale'' END,'
-      '        ''manual'', ''delete the row (delete_all), or keep it and load its parent first'','
-      '        x.rationale, x.members, ''{}'', 0'
-      '   FROM (SELECT DISTINCT ON (id) id, members, rationale FROM ('
-      '     SELECT ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
-      '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')),'
-      '              ''hex''), 12) AS id,'
-      '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
-      '              ''ts'', %3$s, ''row'', %6$s)) AS members,'
-      '            format(''references %%s (%%s) of %%s, which decision %%s deleted'','
-      '                   $4::text, array_to_string(dl.key, '',''), t.tdm_env, dl.conflict_id)'
-      '              AS rationale'
-      '       FROM %4$s t JOIN pg_temp.tdm_deleted dl ON %5$s) y ORDER BY id) x'
-      '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
-      ' ON CONFLICT DO NOTHING',
-      tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
-      CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
-           ELSE format('t.%I::text', cm.updated_at_column) END,
-      collected, orphan_join, tdm._row_json(e.child, 't'))
-      USING run, e.child, release, the_parent, e.name;
-    -- The same rows, for validation: those a decision keeps have lost the
-    -- row their foreign key meant, whatever row has that key in the target.
-    EXECUTE format('INSERT INTO pg_temp.tdm_orphans (rel, name, columns, ref_columns, env, row_hash, parent,'
-                   '                                 key, conflict_id, old_row)'
-                   ' SELECT $2, $5, $6, $7, t.tdm_env, t.tdm_row_hash, $4, dl.key, dl.conflict_id, dl.old_row'
-                   '   FROM %s t JOIN pg_temp.tdm_deleted dl ON %s', collected, orphan_join)
-      USING run, e.child, release, the_parent, e.name, e.columns, e.ref_columns;
+  -- A self-reference's first, again while its decisions delete rows: a
+  -- row they delete (an employee whose manager was deleted) is a deleted
+  -- parent too, of its own reports and of the other children's rows.
+  LOOP
+    self_deleted := 0;
+    FOR e IN SELECT r.* FROM tdm._managed_references() r
+              WHERE r.parent = the_parent AND (r.child = r.parent) = self_pass
+              ORDER BY r.child::text, r.name LOOP
+      SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
+      collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
+      -- A collected row t of the child and the deleted parent dl it references.
+      orphan_join := format(
+        'dl.rel = $4 AND dl.env = t.tdm_env AND %s AND %s',
+        -- (by another unique key: the deleted row's values of it, compared
+        -- as the child's types compare them)
+        CASE WHEN e.to_key THEN format('dl.key = %s', tdm._key_text(e.columns, 't'))
+             ELSE format('ROW(%s) = ROW(%s)',
+                         (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
+                         (SELECT string_agg(format('(dl.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)),
+                                            ', ')
+                            FROM unnest(e.columns, e.ref_columns) AS x(c, r))) END,
+        -- A row an earlier release deleted: by the primary key, only to the
+        -- rows noted as referencing it, whose keys are the environment's; by
+        -- another unique key, to the rows no collected row of the
+        -- environment takes the reference for.
+        CASE WHEN e.to_key
+             THEN 'dl.earlier = EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk o'
+                  ' WHERE o.rel = $2 AND o.edge = $5 AND o.env = t.tdm_env'
+                  ' AND o.row_hash = t.tdm_row_hash AND o.orphan)'
+             ELSE format('(NOT dl.earlier OR NOT EXISTS (SELECT 1 FROM %s p WHERE p.tdm_env = t.tdm_env'
+                         ' AND ROW(%s) = ROW(%s))%s)',
+                         format('pg_temp.%I', tdm._collected_name(the_parent)),
+                         (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
+                         (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
+                         -- (nor a row of master: the environment's row of
+                         -- those values went there with a later release)
+                         (SELECT format(' AND NOT EXISTS (SELECT 1 FROM %s p WHERE ROW(%s) = ROW(%s))', m,
+                                        (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
+                                        (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c))
+                            FROM tdm._target_table('master', the_parent) AS m WHERE m IS NOT NULL)) END);
+      EXECUTE format(
+        'INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,'
+        '                          suggestion, rationale, members, differing, survivor)'
+        ' SELECT $1, x.id, $2, ''relationship'', ''complex'', 1,'
+        '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
+        '             WHEN d.members_checksum = md5(x.members::text) THEN ''decided'''
+        '             ELSE ''stale'' END,'
+        '        ''manual'', ''delete the row (delete_all), or keep it and load its parent first'','
+        '        x.rationale, x.members, ''{}'', 0'
+        '   FROM (SELECT DISTINCT ON (id) id, members, rationale FROM ('
+        '     SELECT ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
+        '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')),'
+        '              ''hex''), 12) AS id,'
+        '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
+        '              ''ts'', %3$s, ''row'', %6$s)) AS members,'
+        '            format(''references %%s (%%s) of %%s, which decision %%s deleted'','
+        '                   $4::text, array_to_string(dl.key, '',''), t.tdm_env, dl.conflict_id)'
+        '              AS rationale'
+        '       FROM %4$s t JOIN pg_temp.tdm_deleted dl ON %5$s) y ORDER BY id) x'
+        '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
+        ' ON CONFLICT DO NOTHING',
+        tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
+        CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
+             ELSE format('t.%I::text', cm.updated_at_column) END,
+        collected, orphan_join, tdm._row_json(e.child, 't'))
+        USING run, e.child, release, the_parent, e.name;
+      -- The same rows, for validation: those a decision keeps have lost the
+      -- row their foreign key meant, whatever row has that key in the target.
+      EXECUTE format('INSERT INTO pg_temp.tdm_orphans (rel, name, columns, ref_columns, env, row_hash, parent,'
+                     '                                 key, conflict_id, old_row)'
+                     ' SELECT $2, $5, $6, $7, t.tdm_env, t.tdm_row_hash, $4, dl.key, dl.conflict_id, dl.old_row'
+                     '   FROM %s t JOIN pg_temp.tdm_deleted dl ON %s'
+                     -- (noted by an earlier pass over a self-reference)
+                     '  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_orphans o WHERE o.rel = $2 AND o.name = $5'
+                     '                       AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash)',
+                     collected, orphan_join)
+        USING run, e.child, release, the_parent, e.name, e.columns, e.ref_columns;
 
-    -- Decisions already taken on these rows apply now.
-    INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)
-    SELECT e.child, m.env, m.key, c.conflict_id, c.members -> 0 -> 'row'
-      FROM tdm.conflict c
-     CROSS JOIN LATERAL tdm._resolution(c) r
-      JOIN tdm.conflict_member m ON m.run_id = c.run_id AND m.conflict_id = c.conflict_id
-     WHERE c.run_id = run AND c.rel = e.child AND c.kind = 'relationship'
-       AND r.action = 'delete_all'
-       AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted x
-                        WHERE x.rel = e.child AND x.env = m.env AND x.key = m.key
-                          AND NOT x.earlier);
-    EXECUTE format('DELETE FROM %s t USING pg_temp.tdm_deleted dl'
-                   ' WHERE dl.rel = $1 AND NOT dl.earlier AND dl.env = t.tdm_env AND dl.key = %s',
-                   collected, tdm._key_text(cm.pk_columns, 't')) USING e.child;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    deleted := deleted + n;
+      -- Decisions already taken on these rows apply now.
+      INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)
+      SELECT e.child, m.env, m.key, c.conflict_id, c.members -> 0 -> 'row'
+        FROM tdm.conflict c
+       CROSS JOIN LATERAL tdm._resolution(c) r
+        JOIN tdm.conflict_member m ON m.run_id = c.run_id AND m.conflict_id = c.conflict_id
+       WHERE c.run_id = run AND c.rel = e.child AND c.kind = 'relationship'
+         AND r.action = 'delete_all'
+         AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted x
+                          WHERE x.rel = e.child AND x.env = m.env AND x.key = m.key
+                            AND NOT x.earlier);
+      EXECUTE format('DELETE FROM %s t USING pg_temp.tdm_deleted dl'
+                     ' WHERE dl.rel = $1 AND NOT dl.earlier AND dl.env = t.tdm_env AND dl.key = %s',
+                     collected, tdm._key_text(cm.pk_columns, 't')) USING e.child;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      deleted := deleted + n;
+      self_deleted := self_deleted + CASE WHEN self_pass THEN n ELSE 0 END;
+    END LOOP;
+    EXIT WHEN NOT self_pass;
+    self_pass := self_deleted > 0;
   END LOOP;
   RETURN deleted;
 END
