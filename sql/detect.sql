@@ -131,3 +131,22 @@ SELECT kind, class, priority, rule, suggestion, differing
 SELECT jsonb_pretty(members->0->'row') AS typed_row
   FROM tdm.detect_conflicts('R3') WHERE rel = 'staging."Order Lines"'::regclass
    AND members->0->'row'->>'sku' LIKE '1111%';
+
+-- Rows whose values take far more room than their table's pages (TOAST
+-- compressed, or stored out of line): detection sizes its partitions by
+-- the values' text, so two such rows do not fit 64kB together. (Rolled
+-- back: the planted rows too.)
+BEGIN;
+SELECT tdm.create_release('R-WIDE');
+SELECT tdm.add_feature('R-WIDE', 'FEAT-101', 1);
+INSERT INTO plant_st1."Order Lines" (sku, "Order Id", line_no, meta, status, tdm_release, tdm_feature)
+VALUES ('77777777-7777-7777-7777-777777777777', 70, 1, jsonb_build_object('note', repeat('a', 300000)), 'new',
+        'R-WIDE', 'FEAT-101');
+INSERT INTO plant_st2."Order Lines" (sku, "Order Id", line_no, meta, status, tdm_release, tdm_feature)
+VALUES ('77777777-7777-7777-7777-777777777777', 70, 1, jsonb_build_object('note', repeat('b', 300000)), 'new',
+        'R-WIDE', 'FEAT-101');
+SELECT tdm.tag_release('R-WIDE') IS NOT NULL AS tagged;
+SET LOCAL tdm.work_mem = '64kB';
+SET LOCAL tdm.progress_notices = on;
+SELECT rel, kind FROM tdm.detect_conflicts('R-WIDE');
+ROLLBACK;

@@ -283,10 +283,14 @@ class RowConverter {
 
 // Bytes a candidate row is expected to take as a SourceRow.
 std::size_t row_bytes_estimate(Spi &spi, const CollectedTable &table) {
-  // On-disk bytes per collected row (ANALYZEd by collection) stand for the
-  // text the row's values take.
-  auto width = spi.value("SELECT pg_relation_size($1::regclass) / greatest($2::bigint, 1)",
-                         {text_param(table.collected), text_param(std::to_string(table.rows))});
+  // On-disk bytes per collected row, TOAST included, stand for the text the
+  // row's values take; or the text of the first rows, where that is more
+  // (values TOAST compressed, which detection holds whole).
+  auto width = spi.value(
+      "SELECT greatest(pg_table_size($1::regclass) / greatest($2::bigint, 1),"
+      "                (SELECT avg(octet_length(t::text))::bigint FROM (SELECT * FROM " +
+          table.collected + " LIMIT 1000) t))",
+      {text_param(table.collected), text_param(std::to_string(table.rows))});
   std::size_t text_width = width ? std::stoul(*width) : 0;
   if (text_width == 0) text_width = 32 * table.model.columns.size();
   // A SourceRow holds its values in one buffer (text and an offset each);
