@@ -260,6 +260,13 @@ SELECT rows_collected = rows_loaded + rows_merged + rows_deleted AS accounted,
   FROM tdm.run WHERE run_id = 1;
 SELECT t.key AS rel, t.value - 'checksum' AS outcome FROM tdm.run, jsonb_each(tables) t
  WHERE run_id = 1 ORDER BY 1;
+-- The decisions the run applied, as its report lists them: renames and
+-- merged values, when each was decided and approved.
+SELECT d ->> 'action' AS action, d -> 'renames' AS renames, d -> 'merged' AS merged,
+       (d ->> 'decided_at')::timestamptz <= now() AS decided_at,
+       ((d ->> 'approved_at') IS NOT NULL) = ((d ->> 'approved_by') IS NOT NULL) AS approved_at
+  FROM tdm.run, jsonb_array_elements(decisions) d
+ WHERE run_id = 1 ORDER BY 1, 2::text, 3::text;
 
 -- What staging holds: each case resolved as decided or by its rule.
 SELECT user_id > 9311 AS new_key, email, full_name, role FROM staging.users ORDER BY email;

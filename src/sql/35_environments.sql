@@ -395,6 +395,40 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE m.column_name IS NULL OR a.column_name IS NULL OR (types AND m.column_type <> a.column_type)
 $$;
 
+-- Refuses `operation` when the caller lacks USAGE on schema `schema_name`
+-- or one of `privileges` on a table of it named like a managed table,
+-- naming them and the GRANT (else PostgreSQL's bare "permission denied"
+-- comes from some statement deep in the operation). Asked before anything
+-- of the schema is read.
+CREATE FUNCTION tdm._require_privileges(operation text, schema_name text, privileges text[])
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  missing text;
+BEGIN
+  IF NOT has_schema_privilege(schema_name, 'USAGE') THEN
+    RAISE EXCEPTION '%: % may not use schema %', operation, current_user, quote_ident(schema_name)
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = format('The schema''s owner grants it: GRANT USAGE ON SCHEMA %I TO %I; and %s on its tables.',
+                          schema_name, current_user, array_to_string(privileges, ', '));
+  END IF;
+  SELECT string_agg(format('%s on %s', x.lacking, x.rel), '; ' ORDER BY x.rel::text)
+    INTO missing
+    FROM (SELECT t.rel, string_agg(p, ', ' ORDER BY o) AS lacking
+            FROM tdm.managed_table m
+           CROSS JOIN LATERAL (SELECT tdm._target_table(schema_name, m.rel) AS rel) t
+           CROSS JOIN LATERAL unnest(privileges) WITH ORDINALITY AS u(p, o)
+           WHERE t.rel IS NOT NULL AND NOT has_table_privilege(t.rel, p)
+           GROUP BY t.rel) x;
+  IF missing IS NOT NULL THEN
+    RAISE EXCEPTION '%: % lacks % in schema %', operation, current_user, missing, quote_ident(schema_name)
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = format('The tables'' owner grants them: GRANT %s ON ALL TABLES IN SCHEMA %I TO %I;',
+                          array_to_string(privileges, ', '), schema_name, current_user);
+  END IF;
+END
+$$;
+
 -- Refuses `operation` when a table of `schema_name` differs from its
 -- managed table (tdm._table_drift), naming the table and each difference.
 CREATE FUNCTION tdm._require_same_columns(operation text, schema_name text, types bool) RETURNS void

@@ -226,7 +226,7 @@ BEGIN
                                  JOIN chain ON d.oid = chain.typbasetype WHERE chain.typtype = 'd')
                              SELECT FROM chain WHERE chain.typtype = 'd' AND chain.typtypmod >= 0))
              AS has_length,
-           a.attnotnull AS not_null, a.attgenerated <> '' AS generated,
+           a.attnotnull AS not_null, a.attgenerated <> '' AS generated, b.typcategory = 'A' AS is_array,
            (SELECT tn.nspname FROM pg_namespace tn WHERE tn.oid = t.typnamespace) AS type_schema
       INTO col
       FROM pg_attribute a
@@ -250,6 +250,12 @@ BEGIN
         conflict_id, what, k, rel
         USING ERRCODE = 'not_null_violation', HINT = 'Give it a value, or leave the column out.';
     END IF;
+    -- A JSON array for an array column: read as the array literal of its
+    -- elements' text ('["a", "b"]' as '{a,b}').
+    IF col.is_array AND jsonb_typeof(patch -> k) = 'array' THEN
+      patch := jsonb_set(patch, ARRAY[k], to_jsonb(ARRAY(SELECT jsonb_array_elements_text(patch -> k))::text));
+      pinned := jsonb_set(pinned, ARRAY[k], patch -> k);
+    END IF;
     BEGIN
       EXECUTE format('SELECT tdm._pinned_text(($1->>$2)::%s)', col.type) INTO spelled USING patch, k;
       -- (A JSON number or string read otherwise than it is written, a
@@ -269,9 +275,10 @@ BEGIN
                                 MESSAGE = format('value too long for type %s', col.type);
         END IF;
       END IF;
-    -- (A domain's CHECK or NOT NULL refuses a value as its type does.)
+    -- (A domain's CHECK or NOT NULL refuses a value as its type does; a
+    -- tsvector's or tsquery's input raises syntax_error.)
     EXCEPTION WHEN data_exception OR invalid_text_representation OR check_violation
-                   OR not_null_violation THEN
+                   OR not_null_violation OR syntax_error THEN
       RAISE EXCEPTION 'decision on %: % gives "%" the value %, which is not a valid %',
         conflict_id, what, k, patch -> k, col.type
         USING ERRCODE = CASE WHEN SQLSTATE IN ('23514', '23502') THEN SQLSTATE

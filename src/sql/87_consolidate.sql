@@ -107,6 +107,12 @@ BEGIN
       USING ERRCODE = 'invalid_schema_name',
             HINT = 'A target is a schema holding tables named like the managed tables.';
   END IF;
+  -- The caller's rights there, and on master's tables (earlier releases'
+  -- rows are read from them).
+  PERFORM tdm._require_privileges('consolidate', the_target, '{SELECT,INSERT,DELETE}');
+  IF the_target <> 'master' AND to_regnamespace('master') IS NOT NULL THEN
+    PERFORM tdm._require_privileges('consolidate', 'master', '{SELECT}');
+  END IF;
   SELECT string_agg(format('%s (managed as %s)', quote_ident(c.relname), m.rel), ', ')
     INTO missing
     FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel

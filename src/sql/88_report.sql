@@ -7,7 +7,9 @@ CREATE FUNCTION tdm._run_decisions(run_id bigint) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce(jsonb_agg(jsonb_build_object(
                     'conflict_id', d.conflict_id, 'action', d.action, 'keep_env', d.keep_env,
-                    'decided_by', d.decided_by, 'approved_by', d.approved_by,
+                    'renames', d.renames, 'merged', d.merged,
+                    'decided_by', d.decided_by, 'decided_at', d.decided_at,
+                    'approved_by', d.approved_by, 'approved_at', d.approved_at,
                     'rationale', d.rationale)
                   ORDER BY c.priority, d.conflict_id), '[]')
     FROM tdm.conflict c JOIN tdm.decision d USING (conflict_id)

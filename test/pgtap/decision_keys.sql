@@ -3,7 +3,7 @@
 -- decision (a superuser's insert of a complete row) adds no audit row,
 -- while a checked one always does, whatever its statement returns.
 BEGIN;
-SELECT plan(31);
+SELECT plan(35);
 
 CREATE SCHEMA tap_keys;
 CREATE TABLE tap_keys.t (id int PRIMARY KEY, d date, amt numeric, code char(5), email text,
@@ -69,6 +69,20 @@ SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"arr": "{ABCD,XY}"}'
 SELECT lives_ok($$SELECT tdm._check_values('tap_keys.v', '{"dv": "AB", "arr": "{ABC}", "vc": "ABCD   "}',
                                            'merged', 'C-tap')$$,
                 'values that fit, trailing spaces past the length included, are accepted');
+-- An array column takes a JSON array as the literal of its elements
+-- (stored as that literal); elements too long are refused as in one.
+SELECT is(tdm._check_values('tap_keys.v', '{"arr": ["AB", "C D", null]}', 'merged', 'C-tap'),
+          '{"arr": "{AB,\"C D\",NULL}"}'::jsonb, 'a JSON array for an array column: its literal');
+SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"arr": ["ABCD"]}', 'merged', 'C-tap')$$,
+                 '22P02', NULL, 'a JSON array''s element longer than varchar(3) is refused');
+-- A value a type's input refuses as a syntax error (tsvector, tsquery)
+-- is named as any other.
+CREATE TABLE tap_keys.doc (id int PRIMARY KEY, fulltext tsvector);
+SELECT throws_ok($$SELECT tdm._check_values('tap_keys.doc', '{"fulltext": "bad:::"}', 'merged', 'C-tap')$$,
+                 '22P02', 'decision on C-tap: merged gives "fulltext" the value "bad:::", which is not a valid tsvector',
+                 'a tsvector''s syntax error');
+SELECT lives_ok($$SELECT tdm._check_values('tap_keys.doc', '{"fulltext": "''fat'':2 ''cat'':3"}', 'merged', 'C-tap')$$,
+                'a valid tsvector is accepted');
 -- A domain's CHECK and NOT NULL refuse a value as its type would, named
 -- by the decision and the column.
 CREATE DOMAIN tap_keys.amount AS numeric CHECK (VALUE >= 0);

@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(46);
+SELECT plan(47);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -82,6 +82,9 @@ SELECT lives_ok($$SELECT tdm.add_rule('r7', 'staging.accounts', 'balance >= 0')$
 SELECT lives_ok($$SELECT tdm.add_feature('R7', 'FEAT-101', 1)$$, 'admin plans a feature');
 SELECT lives_ok($$SELECT tdm.tag_release('R7')$$, 'admin tags a release');
 SELECT lives_ok($$SELECT * FROM tdm.detect_conflicts('R7')$$, 'admin previews conflicts');
+SELECT throws_ok($$SELECT tdm._require_privileges('consolidate', 'staging', '{SELECT,INSERT,DELETE}')$$, '42501',
+  'consolidate: tap_admin lacks INSERT, DELETE on staging.accounts; INSERT, DELETE on staging.users in schema staging',
+  'consolidating needs INSERT and DELETE on the target''s tables: named (consolidate asks before reading the target)');
 -- Forging an audit row: who, when and the hashes are the trigger's.
 INSERT INTO tdm.audit (action, object, actor, role, prev_hash, hash)
 VALUES ('forged', 'x', 'someone_else', 'tdm_admin', 'f', 'f');
