@@ -192,11 +192,44 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     ORDER BY x.rel::text, x.kind, x.name)
     FROM (SELECT t.tgrelid::regclass AS rel, 'trigger' AS kind, t.tgname::text AS name
             FROM pg_trigger t JOIN tdm._target_tables(target) x ON x.rel = t.tgrelid
-           WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'
+           -- (on INSERT or DELETE, 4 | 8 in tgtype: the load's statements)
+           WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgtype::int & 12 <> 0
           UNION ALL
           SELECT r.ev_class::regclass, 'rule', r.rulename::text
             FROM pg_rewrite r JOIN tdm._target_tables(target) x ON x.rel = r.ev_class
-           WHERE r.rulename <> '_RETURN' AND r.ev_enabled <> 'D') x
+           WHERE r.rulename <> '_RETURN' AND r.ev_enabled <> 'D' AND r.ev_type IN ('3', '4')) x
+$$;
+
+-- The first rows (up to three) of the release in `target_rel` that differ
+-- from the rows approved (`collected`, of managed table `rel`): each by
+-- its primary key, with the columns whose values differ, or as not
+-- loaded or not approved.
+CREATE FUNCTION tdm._loaded_differences(collected regclass, rel regclass, target_rel regclass,
+                                        release_column text, release text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  pk text[] := (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = _loaded_differences.rel);
+  found text;
+BEGIN
+  EXECUTE format(
+    'SELECT string_agg(d, ''; '') FROM ('
+    ' SELECT format(''(%1$s)=(%%s): %%s'', coalesce(%2$s, %3$s),'
+    '          CASE WHEN t IS NULL THEN ''not loaded'' WHEN a IS NULL THEN ''not approved'''
+    '               ELSE (SELECT string_agg(quote_ident(e.key), '', '' ORDER BY e.key)'
+    '                       FROM jsonb_each(to_jsonb(t)) e'
+    '                      WHERE e.value IS DISTINCT FROM to_jsonb(a) -> e.key) END) AS d'
+    '   FROM (SELECT * FROM %4$s x) a'
+    '   FULL JOIN (SELECT * FROM %5$s x WHERE x.%6$I = $1) t ON %7$s'
+    '  WHERE a IS NULL OR t IS NULL OR to_jsonb(t) <> to_jsonb(a) - ''tdm_env'' - ''tdm_row_hash'''
+    '  ORDER BY 1 LIMIT 3) x',
+    (SELECT string_agg(quote_ident(c), ', ') FROM unnest(pk) AS c),
+    format('concat_ws('', '', %s)', (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(pk) AS c)),
+    format('concat_ws('', '', %s)', (SELECT string_agg(format('a.%I', c), ', ') FROM unnest(pk) AS c)),
+    collected, target_rel, release_column,
+    (SELECT string_agg(format('t.%1$I = a.%1$I', c), ' AND ') FROM unnest(pk) AS c))
+    INTO found USING release;
+  RETURN found;
+END
 $$;
 
 -- The sequences and identities of `tables`' integer columns moved past the
@@ -416,11 +449,18 @@ BEGIN
         approved.row_count, got.row_count,
         CASE WHEN approved.row_count = got.row_count THEN ' with a different checksum' ELSE '' END
         USING ERRCODE = 'data_corrupted',
+              DETAIL = coalesce('Rows that differ: ' || tdm._loaded_differences(t.collected, t.rel, t.target_rel,
+                                                                               t.release_column, release) || '.',
+                                'No row differs by its values as read here.'),
               HINT = format('Nothing was loaded. What %s holds of the release differs from what was'
                             ' approved: a trigger or rule changed its rows (one of its own, or one on'
-                            ' another target table that writes into it: %s), or row level security'
-                            ' hides some of them from this user.', t.target_rel,
-                            coalesce(tdm._writing_triggers(target), 'none found'));
+                            ' another target table that writes into it; on INSERT or DELETE: %s), or'
+                            ' row level security hides some of them from this user. Ways out: give the'
+                            ' rows the values the trigger computes (in the environments, then tag'
+                            ' again; or a merge decision''s merged values), or disable the trigger on'
+                            ' %s while it holds test data (ALTER TABLE ... DISABLE TRIGGER ...).',
+                            t.target_rel, coalesce(tdm._writing_triggers(target), 'none found'),
+                            target);
     END IF;
     loaded := loaded + got.row_count;
     UPDATE tdm.run r
