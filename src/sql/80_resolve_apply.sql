@@ -408,7 +408,8 @@ BEGIN
     '             WHEN r.action = ''keep_all'' AND r.renames IS NOT NULL'
     '               THEN r.renames -> (SELECT cm.label FROM tdm.conflict_member cm'
     '                                   WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id'
-    '                                     AND cm.member = e.member) END AS patch'
+    '                                     AND cm.member = e.member) END AS patch,'
+    '        r.action = ''keep_all'' AS renaming'
     '   FROM tdm.conflict c'
     -- (Looked up per conflict: the run's conflicts have no statistics yet,
     -- and a hash join would hash them, members and all.)
@@ -482,7 +483,9 @@ BEGIN
   -- Patches: merged values and renames; a changed key goes to the map. A
   -- patched row moves: the plan follows it to its new location.
   IF to_regclass('pg_temp.tdm_moved') IS NULL THEN
-    CREATE TEMP TABLE tdm_moved (old_ctid tid, new_ctid tid, renamed bool) ON COMMIT DROP;
+    -- (renamed: given another primary key; name_renamed: renamed by a
+    -- keep_all's renames, its primary key unchanged)
+    CREATE TEMP TABLE tdm_moved (old_ctid tid, new_ctid tid, renamed bool, name_renamed bool) ON COMMIT DROP;
   ELSE
     TRUNCATE pg_temp.tdm_moved;
   END IF;
@@ -494,15 +497,21 @@ BEGIN
     '                          ORDER BY row_ctid) p'
     '                  WHERE t.ctid = p.row_ctid'
     '                 RETURNING t.tdm_env, p.key, p.old_json, %3$s AS new_key, %4$s AS new_json,'
-    '                           p.conflict_id, p.row_ctid AS old_ctid, t.ctid AS new_ctid),'
+    '                           p.conflict_id, p.row_ctid AS old_ctid, t.ctid AS new_ctid,'
+    '                           EXISTS (SELECT 1 FROM pg_temp.tdm_plan q WHERE q.row_ctid = p.row_ctid'
+    '                                      AND q.renaming AND q.patch IS NOT NULL) AS renaming),'
     '      moved AS (INSERT INTO pg_temp.tdm_moved'
-    '                SELECT old_ctid, new_ctid, key <> new_key FROM changed)'
+    '                SELECT old_ctid, new_ctid, key <> new_key, renaming AND key = new_key FROM changed)'
     ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
     '                                 conflict_id)'
     ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''renamed'', conflict_id'
     '   FROM changed WHERE key <> new_key',
     collected, patch_set, key_text, key_json) USING the_rel;
   GET DIAGNOSTICS renamed = ROW_COUNT;
+  -- (Rows a keep_all renamed, their primary key unchanged, are renamed
+  -- rows too: the seed's "Keep Both (Rename)" gives two merchants new
+  -- emails.)
+  renamed := renamed + (SELECT count(*) FROM pg_temp.tdm_moved mv WHERE mv.name_renamed);
   PERFORM tdm._by_location(false);
   UPDATE pg_temp.tdm_plan p SET row_ctid = mv.new_ctid
     FROM pg_temp.tdm_moved mv WHERE p.row_ctid = mv.old_ctid;
@@ -562,6 +571,10 @@ BEGIN
         collected, m.pk_columns[1], new_key, key_text, key_json, m.pk_columns[1],
         tdm._column_type(the_rel, m.pk_columns[1])) USING the_rel;
       GET DIAGNOSTICS n = ROW_COUNT;
+      -- (counted once: a row renamed by a keep_all is counted already)
+      n := n - (SELECT count(DISTINCT p.row_ctid) FROM pg_temp.tdm_plan p
+                  JOIN pg_temp.tdm_moved mv ON mv.new_ctid = p.row_ctid
+                 WHERE p.role = 'rekey' AND mv.name_renamed);
     EXCEPTION WHEN numeric_value_out_of_range OR check_violation OR sequence_generator_limit_exceeded THEN
       -- (the next key past the highest in use does not fit the column)
       -- A reviewer's keep_all that leaves the keys to tdm cannot apply: its

@@ -209,7 +209,7 @@ BEGIN
                                         'none loaded by the last call (' || (d->>'status') || ')');
   END IF;
   lines := lines || pg_catalog.format('%-28s %s', '  Merged away:', d->>'merged');
-  lines := lines || pg_catalog.format('%-28s %s', '  Renamed (new keys):', d->>'renamed');
+  lines := lines || pg_catalog.format('%-28s %s', '  Renamed:', d->>'renamed');
   lines := lines || pg_catalog.format('%-28s %s', '  Deleted:', d->>'deleted');
   lines := lines || pg_catalog.format('%-28s %s', 'Violations:',
                      coalesce((SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key)
