@@ -122,6 +122,26 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY a.attnum
 $$;
 
+-- The stored generated columns of `rel`: name, the expression computing
+-- it (over the row's columns, unqualified), and the columns it reads.
+CREATE FUNCTION tdm._generated_columns(rel regclass)
+RETURNS TABLE (column_name text, expr text, reads text[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT a.attname::text, pg_get_expr(d.adbin, d.adrelid),
+         ARRAY(SELECT r.attname::text FROM pg_depend dep
+                 JOIN pg_attribute r ON r.attrelid = dep.refobjid AND r.attnum = dep.refobjsubid
+                -- (its expression's, on the columns it reads; and the
+                -- column's own, which some releases record)
+                WHERE (dep.classid = 'pg_class'::regclass AND dep.objid = rel AND dep.objsubid = a.attnum
+                       OR dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid)
+                  AND dep.refclassid = 'pg_class'::regclass AND dep.refobjid = rel
+                  AND dep.refobjsubid > 0 AND dep.refobjsubid <> a.attnum
+                ORDER BY r.attnum)
+    FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+   WHERE a.attrelid = rel AND a.attgenerated = 's' AND NOT a.attisdropped
+   ORDER BY a.attnum
+$$;
+
 -- A column's type as information_schema describes it: comparable between
 -- databases even when a user-defined type lives in another schema there.
 CREATE FUNCTION tdm._describe_type(data_type text, udt_name text, max_length int,

@@ -379,9 +379,17 @@ BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   key_text := tdm._key_text(m.pk_columns, 't');
   key_json := tdm._key_json(the_rel, m.pk_columns, 't');
-  patch_set := (SELECT string_agg(format('%1$I = CASE WHEN p.patch ? %1$L THEN (p.patch->>%1$L)::%2$s'
-                                         ' ELSE t.%1$I END', column_name, column_type), ', ')
-                  FROM tdm._columns(the_rel));
+  -- (A stored generated column is computed again from the patched row,
+  -- as the target will compute it: a natural key lower(email) follows a
+  -- renamed email.)
+  patch_set := (SELECT string_agg(CASE WHEN g.expr IS NULL
+                                       THEN format('%1$I = CASE WHEN p.patch ? %1$L THEN (p.patch->>%1$L)::%2$s'
+                                                   ' ELSE t.%1$I END', c.column_name, c.column_type)
+                                       ELSE format('%1$I = CASE WHEN p.patch ?| %2$L THEN (SELECT (%3$s)'
+                                                   ' FROM jsonb_populate_record(t, p.patch) AS g) ELSE t.%1$I END',
+                                                   c.column_name, g.reads, g.expr) END, ', ')
+                  FROM tdm._columns(the_rel) c
+                  LEFT JOIN tdm._generated_columns(the_rel) g USING (column_name));
 
   -- Members from the conflicts' own arrays (the table's conflicts, by
   -- index), each with its collected row's location as detection found it

@@ -298,6 +298,40 @@ BEGIN
 END
 $$;
 
+-- A member's row (jsonb) as a decision's `patch` leaves it: the patch's
+-- values, and the stored generated columns computed again from them (a
+-- natural key lower(email) follows a renamed email), as the target will.
+-- Computed as the caller (the expressions are immutable), who needs USAGE
+-- on the table's schema for its row type.
+CREATE FUNCTION tdm._patched_row(rel regclass, row_json jsonb, patch jsonb, conflict_id text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  g record;
+  patched jsonb := row_json || coalesce(patch, '{}');
+  v jsonb;
+BEGIN
+  IF patch IS NULL THEN
+    RETURN row_json;
+  END IF;
+  FOR g IN SELECT * FROM tdm._generated_columns(rel) x WHERE patch ?| x.reads LOOP
+    BEGIN
+      EXECUTE format('SELECT to_jsonb((%s)) FROM jsonb_populate_record(NULL::%s, $1) AS g', g.expr, rel)
+        INTO v USING patched;
+    EXCEPTION WHEN insufficient_privilege THEN
+      RAISE EXCEPTION 'decision on %: the renamed row''s "%" (computed by %) needs the row type of %, which % may not use',
+        conflict_id, g.column_name, g.expr, rel, current_user
+        USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM,
+              HINT = format('The DBA grants it to reviewers: GRANT USAGE ON SCHEMA %I TO tdm_reviewer;',
+                            (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                              WHERE c.oid = rel));
+    END;
+    patched := jsonb_set(patched, ARRAY[g.column_name], v);
+  END LOOP;
+  RETURN patched;
+END
+$$;
+
 -- A renamed key (`cols`, comma-separated, with the values `candidate`) of
 -- member `label` must not be another row's of the release: one in another
 -- conflict, or one in no conflict at all (read in the environments).
@@ -819,11 +853,11 @@ BEGIN
       cols := string_to_array(nk, ',');
       seen := '[]';
       FOR label, candidate, member_source IN
-        SELECT cm.label, (SELECT jsonb_object_agg(col, coalesce(NEW.renames -> cm.label -> col,
-                                                               cm."row" -> col))
-                            FROM unnest(cols) AS col),
+        SELECT cm.label, (SELECT jsonb_object_agg(col, r.patched -> col) FROM unnest(cols) AS col),
                tdm._member_source(cm.env, cm."row", m.pk_columns)
           FROM tdm.conflict_member cm
+         CROSS JOIN LATERAL (SELECT tdm._patched_row(c.rel, cm."row", NEW.renames -> cm.label,
+                                                     NEW.conflict_id) AS patched) r
          WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id ORDER BY cm.member LOOP
         IF (SELECT bool_or(v = 'null') FROM jsonb_each(candidate) AS e(k, v)) THEN
           CONTINUE;  -- a NULL natural key matches nothing
@@ -844,14 +878,18 @@ BEGIN
                   HINT = format('Give %s new values in renames, e.g. renames => ''{"%s": {"%s": "..."}}''.',
                                 label, label,
                                 -- (The last column of no foreign key: the email, not
-                                -- the tenant.)
-                                coalesce((SELECT col FROM unnest(cols) WITH ORDINALITY AS u(col, i)
-                                           WHERE NOT EXISTS (SELECT 1 FROM pg_constraint f
-                                                               JOIN pg_attribute a ON a.attrelid = f.conrelid
-                                                                                  AND a.attnum = ANY (f.conkey)
-                                                              WHERE f.conrelid = c.rel AND f.contype = 'f'
-                                                                AND a.attname = u.col)
-                                           ORDER BY u.i DESC LIMIT 1), cols[cardinality(cols)]));
+                                -- the tenant; for a generated one, the last it reads.)
+                                (SELECT coalesce(g.reads[cardinality(g.reads)], x.col)
+                                   FROM (SELECT coalesce((SELECT col FROM unnest(cols) WITH ORDINALITY AS u(col, i)
+                                                           WHERE NOT EXISTS (
+                                                                   SELECT 1 FROM pg_constraint f
+                                                                     JOIN pg_attribute a ON a.attrelid = f.conrelid
+                                                                                        AND a.attnum = ANY (f.conkey)
+                                                                    WHERE f.conrelid = c.rel AND f.contype = 'f'
+                                                                      AND a.attname = u.col)
+                                                           ORDER BY u.i DESC LIMIT 1),
+                                                         cols[cardinality(cols)]) AS col) x
+                                   LEFT JOIN tdm._generated_columns(c.rel) g ON g.column_name = x.col));
         END IF;
         seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source,
                                                              'label', label));
