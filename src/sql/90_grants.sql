@@ -67,6 +67,8 @@ GRANT EXECUTE ON FUNCTION
   tdm._is_trusted_type(oid),
   tdm._target_table(text, regclass),
   tdm._check_values(regclass, jsonb, text, text),
+  tdm._patched_row(regclass, jsonb, jsonb, text),
+  tdm._generated_columns(regclass),
   tdm._pinned_text(anyelement),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),

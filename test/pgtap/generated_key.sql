@@ -41,9 +41,14 @@ END
 $$;
 CREATE ROLE tap_gk_approver;
 GRANT tdm_reviewer TO tap_gk_approver;
+-- (The decisions are a plain reviewer's, who may use the table's schema.)
+CREATE ROLE tap_gk_decider;
+GRANT tdm_reviewer TO tap_gk_decider;
+GRANT USAGE ON SCHEMA tap_gk TO tap_gk_decider;
 
 SELECT tdm.consolidate('TG1', 'tap_gk');
 SELECT conflict_id AS conflict FROM tdm.conflict \gset
+SET ROLE tap_gk_decider;
 SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'keep_all', rationale => 'two people')$$, :'conflict'),
   '23505', NULL, 'keep_all with no renames: two rows with email_l q@x');
 SELECT matches((SELECT pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'keep_all', rationale => 'two people')$$,
@@ -52,6 +57,7 @@ SELECT matches((SELECT pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'keep_all
 SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"gk2": {"email": "R@x"}}',
                                             rationale => 'two people')$$, :'conflict'),
   'renaming email makes email_l r@x: no collision');
+RESET ROLE;
 SET SESSION AUTHORIZATION tap_gk_approver;
 SELECT tdm.approve(:'conflict');
 RESET SESSION AUTHORIZATION;
