@@ -13,7 +13,7 @@
 -- partial index. (INCLUDE columns are no part of the key.)
 CREATE FUNCTION tdm._unique_keys(rel regclass)
 RETURNS TABLE (name text, nulls_equal bool, cols text[], sorted_cols text[], collations text[],
-               exprs text[], predicate text)
+               exprs text[], predicate text, equals text[])
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT ci.relname::text, i.indnullsnotdistinct,
          CASE WHEN i.indexprs IS NULL THEN
@@ -31,7 +31,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 ORDER BY k.ord),
          ARRAY(SELECT format('(%s)', pg_get_indexdef(i.indexrelid, k, false))
                  FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k),
-         pg_get_expr(i.indpred, i.indrelid)
+         pg_get_expr(i.indpred, i.indrelid), tdm._equality_operators(i.indexrelid)
     FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
    WHERE i.indrelid = rel AND i.indisunique
 $$;
@@ -62,13 +62,34 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     AND ci.relname = v.detail ->> 'constraint' AND tdm._computed_keys(i.indexrelid))
 $$;
 
+-- The equality operators of index `idx`'s key columns, schema-qualified
+-- (OPERATOR(public.=) of citext: validation's search_path holds
+-- pg_catalog alone, where a bare = on two citext values would compare
+-- them as text).
+CREATE FUNCTION tdm._equality_operators(idx oid) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT array_agg(format('OPERATOR(%I.%s)', n.nspname, o.oprname) ORDER BY k.ord)
+    FROM pg_index i
+   CROSS JOIN LATERAL unnest(i.indclass::oid[]) WITH ORDINALITY AS k(opc, ord)
+    JOIN pg_opclass oc ON oc.oid = k.opc
+    JOIN pg_amop ao ON ao.amopfamily = oc.opcfamily AND ao.amoplefttype = oc.opcintype
+                   AND ao.amoprighttype = oc.opcintype AND ao.amopstrategy = 3  -- (btree's equal)
+    JOIN pg_operator o ON o.oid = ao.amopopr
+    JOIN pg_namespace n ON n.oid = o.oprnamespace
+   WHERE i.indexrelid = idx AND k.ord <= i.indnkeyatts
+$$;
+
 -- Rows x and t equal on a unique key (tdm._unique_keys): its columns
--- compared under its collations, NULLs equal when the index says so.
-CREATE FUNCTION tdm._unique_match(cols text[], collations text[], nulls_equal bool) RETURNS text
+-- compared by its `equals` operators under its collations, NULLs equal
+-- when the index says so.
+CREATE FUNCTION tdm._unique_match(cols text[], collations text[], nulls_equal bool, equals text[])
+RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT string_agg(format('x.%1$I %2$s t.%1$I%3$s', c,
-                           CASE WHEN nulls_equal THEN 'IS NOT DISTINCT FROM' ELSE '=' END, coll), ' AND ')
-    FROM unnest(cols, collations) AS u(c, coll)
+  SELECT string_agg(format(CASE WHEN nulls_equal
+                                THEN '(x.%1$I %2$s t.%1$I%3$s OR x.%1$I IS NULL AND t.%1$I IS NULL)'
+                                ELSE 'x.%1$I %2$s t.%1$I%3$s' END,
+                           c, coalesce(op, '='), coll), ' AND ')
+    FROM unnest(cols, collations, equals) AS u(c, coll, op)
 $$;
 
 -- Records the release's rows (`source`, alias t, as validation reads
@@ -113,7 +134,7 @@ BEGIN
                                                          WHERE cl.oid = k.coll), '')
                                          FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
                                         ORDER BY k.ord),
-                                 i.indnullsnotdistinct);
+                                 i.indnullsnotdistinct, tdm._equality_operators(idx));
   ELSE
     SELECT string_agg(format('x.tdm_key_%s OPERATOR(%I.%s) t.tdm_key_%s', k.ord, n.nspname, o.oprname, k.ord),
                       ' AND ' ORDER BY k.ord)
@@ -377,7 +398,7 @@ BEGIN
                 ELSE '' END,
         row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), 'rows of other releases in ' || master_rel::text,
         source, m.release_column, master_rel,
-        tdm._unique_match(con.cols, con.collations, con.nulls_equal), target_rel)
+        tdm._unique_match(con.cols, con.collations, con.nulls_equal, con.equals), target_rel)
         USING run, the_rel, release;
       GET DIAGNOSTICS n = ROW_COUNT;
       errors := errors + n;
@@ -456,7 +477,7 @@ BEGIN
   -- makes 'A@x' and 'a@x' one key).
   FOR con IN SELECT * FROM tdm._unique_keys(target_rel) x
               WHERE x.predicate IS NULL AND x.cols IS NOT NULL ORDER BY x.name LOOP
-    matches := tdm._unique_match(con.cols, con.collations, con.nulls_equal);
+    matches := tdm._unique_match(con.cols, con.collations, con.nulls_equal, con.equals);
     EXECUTE insert_head || format(
       'SELECT $1, $2, ''unique'', ''error'', %1$s,'
       '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s,'
@@ -497,11 +518,16 @@ BEGIN
                            ORDER BY k.ord) AS cols,
                     ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, ord)
                             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum
-                           ORDER BY k.ord) AS ref_cols
+                           ORDER BY k.ord) AS ref_cols,
+                    -- (the key's own equality, schema-qualified: citext's)
+                    ARRAY(SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
+                            FROM unnest(c.conpfeqop) WITH ORDINALITY AS k(op, ord)
+                            JOIN pg_operator o ON o.oid = k.op JOIN pg_namespace n ON n.oid = o.oprnamespace
+                           ORDER BY k.ord) AS equals
                FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'f'
               ORDER BY c.conname LOOP
-    matches := (SELECT string_agg(format('x.%I = t.%I', r, c), ' AND ')
-                  FROM unnest(con.ref_cols, con.cols) AS u(r, c));
+    matches := (SELECT string_agg(format('x.%I %s t.%I', r, op, c), ' AND ')
+                  FROM unnest(con.ref_cols, con.cols, con.equals) AS u(r, c, op));
     parent := NULL;
     SELECT * INTO parent FROM tdm.managed_table pm
      WHERE tdm._target_table(target, pm.rel) = con.parent_rel;

@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(56);
+SELECT plan(57);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.create_release('R2', 'v2.0');
@@ -193,6 +193,16 @@ SELECT throws_ok($$SELECT tdm._collect_rows('pg_temp.tap_not_null', 'SELECT 1::i
   '42809', NULL, 'a table with a NOT NULL column is refused (batches would bypass it)');
 SELECT throws_ok($$SELECT tdm._collect_rows('tdm.environment', 'SELECT 1::int4, 5::int4', 'R', '{e1}')$$,
   '42809', NULL, 'a table that is not the session''s temporary table is refused');
+
+-- A preview reads master's rows of earlier releases too: a master table
+-- without a column of its managed table is named, as consolidate names it.
+CREATE SCHEMA master;
+CREATE TABLE master.users (LIKE staging.users);
+ALTER TABLE master.users DROP COLUMN full_name;
+CREATE TABLE master.accounts (LIKE staging.accounts);
+SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('R2')$$, '42804',
+  'detect_conflicts: table master.users differs from the managed table staging.users: column full_name (text) is missing',
+  'the dry run names a master table that lacks a column');
 
 SELECT * FROM finish();
 ROLLBACK;

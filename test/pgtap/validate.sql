@@ -4,7 +4,7 @@
 -- first.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(19);
+SELECT plan(21);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at');
@@ -115,6 +115,28 @@ SELECT results_eq($$SELECT pg_temp.flagged((SELECT conindid::regclass FROM pg_co
         'check 14 {"\"left\"(lower(email), 1)": "c"} rows of other releases in tdm_validate_target.people'],
   'an exclusion constraint: customers c.. meet each other and cal@x (13, no customer, passes)');
 SELECT is((SELECT count(*)::int FROM pg_class WHERE relname = 'tdm_keyed'), 0, 'its scratch table dropped');
+
+-- Keys compared by their index's own equality, schema-qualified: under
+-- validation's search_path (pg_catalog first) a bare = on two citext
+-- values compares them as text.
+CREATE EXTENSION IF NOT EXISTS citext SCHEMA public;
+CREATE TEMP TABLE ci_keys (e public.citext UNIQUE);
+SELECT is(tdm._equality_operators((SELECT indexrelid FROM pg_index WHERE indrelid = 'ci_keys'::regclass)),
+          ARRAY['OPERATOR(public.=)'], 'a citext key''s equality is citext''s');
+CREATE FUNCTION pg_temp.ci_match() RETURNS bool LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  found bool;
+BEGIN
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM (SELECT %L::public.citext AS e) x, (SELECT %L::public.citext AS e) t'
+                 ' WHERE %s)', 'Z@T.TEST', 'z@t.test',
+                 tdm._unique_match('{e}', '{""}', false,
+                                   tdm._equality_operators((SELECT indexrelid FROM pg_index
+                                                             WHERE indrelid = 'pg_temp.ci_keys'::regclass))))
+    INTO found;
+  RETURN found;
+END
+$$;
+SELECT ok(pg_temp.ci_match(), 'Z@T.TEST and z@t.test are one citext key under validation''s search_path');
 
 -- A member's key (from its JSON) is spelled as the stored row's key, so
 -- the apply plan finds the row: a char(n) value keeps its padding in

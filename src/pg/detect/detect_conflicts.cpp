@@ -362,6 +362,9 @@ TDM_FUNCTION(tdm_detect_conflicts) {
     const char *h = hint.c_str();
     pg_call([=] { ereport(NOTICE, (errmsg("%s", m), errhint("%s", h))); });
   }
+  // Master's rows of earlier releases are read too: its tables must have
+  // the managed tables' columns (as consolidate requires).
+  spi.value("SELECT tdm._require_same_columns('detect_conflicts', 'master', false)");
   auto tables = spi.query(
       "SELECT c.rel::oid::text, c.collected::text,"
       "       (c.row_count + tdm._collect_earlier($1, c.rel))::text"
