@@ -239,6 +239,34 @@ BEGIN
             DETAIL = coalesce(format('Backend %s holds it.', holder), 'Another backend holds it.'),
             HINT = 'Wait for it to finish, then call tdm.consolidate again.';
   END IF;
+  -- Consolidations into one target take turns, to the end of the
+  -- transaction: one of another release that began first is waited for
+  -- (phase start), so that this one reads the rows and the key map it
+  -- leaves once committed (references translated through the keys it
+  -- gave), and holds nothing its load needs (two at once deadlocked on the
+  -- target's indexes). The load takes the same lock (tdm._load).
+  PERFORM tdm._progress(job, 'start');
+  BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('tdm load'), hashtext(the_target));
+  EXCEPTION WHEN lock_not_available THEN
+    RAISE EXCEPTION 'consolidate: another consolidation into % holds it, and lock_timeout (%) ended the wait',
+      the_target, current_setting('lock_timeout')
+      USING ERRCODE = 'lock_not_available',
+            DETAIL = coalesce((SELECT format('Backend %s (%s) holds it%s.', a.pid, a.usename,
+                                             CASE WHEN a.state LIKE 'idle in transaction%'
+                                                  THEN ', idle in transaction: its call has returned, and its'
+                                                       ' transaction is open' ELSE '' END)
+                                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                                WHERE l.locktype = 'advisory' AND l.granted
+                                  AND l.database = (SELECT d.oid FROM pg_database d
+                                                     WHERE d.datname = current_database())
+                                  AND l.classid = hashtext('tdm load')::oid
+                                  AND l.objid = hashtext(the_target)::oid AND l.objsubid = 2
+                                  AND l.pid <> pg_backend_pid() LIMIT 1),
+                              'Another backend holds it.'),
+            HINT = 'Releases are consolidated into one target one at a time: wait for that one to finish'
+                   ' (its transaction to end), then call tdm.consolidate again.';
+  END;
 
   -- Locked: its conflicts and key map refer to it (decision 57).
   SELECT * INTO run FROM tdm.run x WHERE x.release = the_release AND x.target = the_target

@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(67);
+SELECT plan(68);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -152,6 +152,20 @@ SELECT * FROM dblink('tap_consolidating',
 \o
 SELECT throws_ok($$SELECT tdm.promote('RX')$$, '55P03', 'promote: release "RX" is being consolidated',
   'a release being consolidated is not promoted meanwhile');
+-- (Nor is another release consolidated into the same target meanwhile:
+-- the call waits for it, here until lock_timeout.)
+\o /dev/null
+SELECT * FROM dblink('tap_consolidating',
+  $$SELECT pg_advisory_lock(hashtext('tdm load'), hashtext('staging'))::text$$) AS x(locked text);
+\o
+SAVEPOINT waiting;
+SELECT tdm.create_release('RZ');
+UPDATE tdm.release SET status = 'locked' WHERE release = 'RZ';  -- (as tagging leaves it)
+SET LOCAL lock_timeout = '300ms';
+SELECT throws_like($$SELECT tdm.consolidate('RZ')$$,
+  'consolidate: another consolidation into staging holds it, and lock_timeout (300ms) ended the wait',
+  'consolidations into one target take turns: the second waits for the first');
+ROLLBACK TO waiting;
 \o /dev/null
 SELECT dblink_disconnect('tap_consolidating');
 SAVEPOINT readable;
