@@ -50,6 +50,31 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
            'detail', r.detail)::text, 'UTF8')), 'hex')
 $$;
 
+-- The chain's head, locked to the end of the transaction: appenders take
+-- turns. A lock_timeout ends the wait with the transactions that hold it
+-- named (a reviewer's decision left uncommitted holds it, and every other
+-- decision and load waits).
+CREATE FUNCTION tdm._audit_lock_head() RETURNS tdm.audit_head
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  head tdm.audit_head;
+BEGIN
+  SELECT * INTO head FROM tdm.audit_head FOR UPDATE;
+  RETURN head;
+EXCEPTION WHEN lock_not_available THEN
+  RAISE EXCEPTION 'tdm: an open transaction holds the audit trail, and lock_timeout (%) ended the wait',
+    current_setting('lock_timeout')
+    USING ERRCODE = 'lock_not_available',
+          DETAIL = format('Open transactions that wrote to it (a decision, an approval, a tdm call): %s.',
+                          coalesce((SELECT string_agg(DISTINCT format('backend %s (%s)', a.pid, a.usename), ', ')
+                                      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                                     WHERE l.relation = 'tdm.audit'::regclass AND l.mode = 'RowExclusiveLock'
+                                       AND l.pid <> pg_backend_pid()), 'none now')),
+          HINT = 'Every write to the audit trail holds it until its transaction ends: that session commits or'
+                 ' rolls back (a DBA can end a forgotten one with pg_terminate_backend(pid)); then try again.';
+END
+$$;
+
 -- Fills in who, when and the chain. Ordinary roles cannot choose these
 -- values; a superuser inserting a complete row (a pg_dump restore) keeps it
 -- as it was, and tdm.verify_audit() still checks it. The head's row lock
@@ -63,7 +88,7 @@ BEGIN
   IF NEW.hash <> '' AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
     RETURN NEW;
   END IF;
-  SELECT * INTO head FROM tdm.audit_head FOR UPDATE;
+  head := tdm._audit_lock_head();
   -- Rows restored (a superuser's complete rows, pg_dump) after the head:
   -- the last row is the head. Rows removed from the end leave the head
   -- ahead: the new row chains to it, and verify_audit shows the gap.
@@ -159,7 +184,7 @@ $$;
 -- end, then finds the head its own.
 CREATE FUNCTION tdm._audit_reserve() RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-  SELECT FROM tdm.audit_head FOR UPDATE
+  SELECT FROM tdm._audit_lock_head()
 $$;
 
 -- The first broken link of the chain, or no row when the chain is intact.

@@ -2,7 +2,7 @@
 -- superuser who disables the triggers is detected at the broken link.
 -- Appends stay one chain under REPEATABLE READ and in replica mode.
 BEGIN;
-SELECT plan(20);
+SELECT plan(21);
 CREATE EXTENSION IF NOT EXISTS dblink;
 \ir ../../sql/include/sessions.sql
 
@@ -42,6 +42,17 @@ SELECT is(split_part(dblink_error_message('rr'), E'\n', 1),
   'a lookalike of a release name being created waits for it, then is refused');
 \o /dev/null
 SELECT * FROM dblink_get_result('rr', false) AS t(x text);
+-- An append waits for a transaction that appended and is still open; a
+-- lock_timeout ends the wait with the holders named.
+SELECT dblink_exec('other', 'BEGIN');
+SELECT dblink_exec('other', $$INSERT INTO tdm.audit (action, object) VALUES ('tap_hold', 'AUDIT-HOLD')$$);
+SELECT dblink_exec('rr', $$SET lock_timeout = '200ms'$$);
+\o
+SELECT throws_like($$SELECT dblink_exec('rr', 'INSERT INTO tdm.audit (action, object) VALUES (''tap_wait'', ''AUDIT-WAIT'')')$$,
+  '%an open transaction holds the audit trail, and lock_timeout (200ms) ended the wait%',
+  'an append that waits past lock_timeout for an open appender is told so');
+\o /dev/null
+SELECT dblink_exec('other', 'ROLLBACK'), dblink_exec('rr', 'RESET lock_timeout');
 SELECT dblink_exec('other', $$DELETE FROM tdm.release WHERE release IN ('AUDIT-NAME', 'audit-name')$$);
 SELECT dblink_exec('other', $$DELETE FROM tdm.release WHERE release = 'AUDIT-RR-1'$$),
        dblink_disconnect('rr'), dblink_disconnect('other');
