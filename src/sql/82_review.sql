@@ -1220,7 +1220,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
           CROSS JOIN LATERAL unnest(m.pk_columns || ARRAY(SELECT string_to_table(g, ',')
                                                             FROM unnest(m.natural_keys) AS g))
                 WITH ORDINALITY AS k(col, place)
-          WHERE m.rel = c.rel AND NOT c.differing ? k.col
+          WHERE m.rel = c.rel
           GROUP BY k.col),
        -- (80 columns under \x: 15 for the view's column name, 14 for the
        -- differing column's, the rest shared by the members)
@@ -1228,17 +1228,23 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        cell AS (SELECT NULL::text AS col, 0::bigint AS place, m.member, m.label AS v FROM members m
                 UNION ALL
                 SELECT k.col, k.place, m.member, coalesce(m."row" ->> k.col, 'NULL')
-                  FROM keys k CROSS JOIN members m
+                  FROM keys k CROSS JOIN members m WHERE NOT c.differing ? k.col
                 UNION ALL
-                SELECT d.key, NULL, m.member, coalesce(d.value ->> m.label, 'NULL')
-                  FROM jsonb_each(c.differing) d CROSS JOIN members m)
+                -- (a differing key column in its key's place)
+                SELECT d.key, k.place, m.member, coalesce(d.value ->> m.label, 'NULL')
+                  FROM jsonb_each(c.differing) d LEFT JOIN keys k ON k.col = d.key CROSS JOIN members m)
   SELECT string_agg(rtrim(line), E'\n' ORDER BY col IS NOT NULL, place NULLS LAST, col)
     FROM (SELECT col, place,
                  rpad(CASE WHEN length(col) > 13 THEN left(col, 12) || '~' ELSE coalesce(col, '') END, 14)
                  -- (a value cut short ends with ~, so two cut alike still show)
                  || string_agg(rpad(CASE WHEN length(v) > w - 1 THEN left(v, w - 2) || '~' ELSE v END, w),
                                '' ORDER BY member) AS line
-            FROM cell, width GROUP BY col, place) l
+            -- (a line break or tab in a value is shown as \n or \t: the
+            -- grid keeps one line per column)
+            FROM (SELECT x.col, x.place, x.member,
+                         replace(replace(replace(x.v, E'\r', '\r'), E'\n', '\n'), E'\t', '\t') AS v
+                    FROM cell x) cell, width
+           GROUP BY col, place) l
 $$;
 
 CREATE VIEW tdm.review_queue AS

@@ -6,7 +6,8 @@
 CREATE FUNCTION tdm._run_decisions(run_id bigint) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce(jsonb_agg(jsonb_build_object(
-                    'conflict_id', d.conflict_id, 'action', d.action, 'keep_env', d.keep_env,
+                    'conflict_id', d.conflict_id, 'priority', c.priority, 'action', d.action,
+                    'keep_env', d.keep_env,
                     'renames', d.renames, 'merged', d.merged,
                     'decided_by', d.decided_by, 'decided_at', d.decided_at,
                     'approved_by', d.approved_by, 'approved_at', d.approved_at,
@@ -250,7 +251,8 @@ BEGIN
                                         to_char((d->>'finished_at')::timestamptz AT TIME ZONE 'UTC',
                                                 'YYYY-MM-DD HH24:MI:SS "UTC"'));
   END IF;
-  -- Decisions: counted by action, the first ten spelled out (priority 1 first).
+  -- Decisions: counted by action, spelled out priority 1 first: every one
+  -- on the page (mail), the first ten in psql.
   IF jsonb_array_length(d->'decisions') = 0 THEN
     lines := lines || pg_catalog.format('%-28s %s', 'Decisions:', 'none');
   ELSE
@@ -261,13 +263,14 @@ BEGIN
                                   FROM jsonb_array_elements(d->'decisions') x GROUP BY 1) c));
     FOR v IN SELECT pg_catalog.format('  %s %s%s by %s%s: %s', x->>'conflict_id', x->>'action',
                                       coalesce(' ' || (x->>'keep_env'), ''), x->>'decided_by',
-                                      coalesce(', approved by ' || (x->>'approved_by'), ''),
+                                      coalesce(', approved by ' || (x->>'approved_by'),
+                                               CASE WHEN x->>'priority' = '1' THEN ', awaiting approval' END, ''),
                                       regexp_replace(x->>'rationale', E'\\s*[\\n\\r]+\\s*', ' ', 'g'))
                FROM jsonb_array_elements(d->'decisions') WITH ORDINALITY AS e(x, n)
-              WHERE e.n <= 10 ORDER BY e.n LOOP
+              WHERE e.n <= 10 OR format <> 'text' ORDER BY e.n LOOP
       lines := lines || v;
     END LOOP;
-    IF jsonb_array_length(d->'decisions') > 10 THEN
+    IF jsonb_array_length(d->'decisions') > 10 AND format = 'text' THEN
       -- (the applied ones, which tdm.decision may no longer hold as they were)
       lines := lines || pg_catalog.format('  ... and %s more: SELECT tdm.report(%s, ''json''); lists them all',
                                           jsonb_array_length(d->'decisions') - 10, report.run_id);

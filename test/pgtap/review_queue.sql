@@ -2,7 +2,7 @@
 -- a value or a column name cut short ends with ~, so two values cut
 -- alike are not taken for equal.
 BEGIN;
-SELECT plan(5);
+SELECT plan(7);
 
 CREATE SCHEMA tap_queue;
 CREATE TABLE tap_queue.people (person_id int PRIMARY KEY, full_name text, a_rather_long_column text,
@@ -45,6 +45,24 @@ VALUES (-21, 'C-taprel', 'tap_queue.people', 'relationship', 'complex', 1, 'pend
                                              'row', '{"person_id": 7, "full_name": "Orphan"}'::jsonb)), '{}');
 SELECT matches((SELECT side_by_side FROM tdm.review_queue WHERE conflict_id = 'C-taprel'),
                E'^ +st1\nperson_id +7$', 'a relationship conflict shows its row''s primary key');
+
+-- A line break or tab in a value is shown as \n or \t: the grid keeps
+-- one line per column. A differing primary key comes first, in its key's
+-- place, as one that does not differ would.
+INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule, members, differing)
+VALUES (-21, 'C-tapbreak', 'tap_queue.people', 'duplicate_pk', 'complex', 2, 'pending', 'manual',
+        jsonb_build_array(pg_temp.member('st1', E'Line one\nline\ttwo', 'a'),
+                          pg_temp.member('st2', 'One line', 'a') || '{"row": {"person_id": 2}}'),
+        jsonb_build_object('full_name', jsonb_build_object('st1', E'Line one\nline\ttwo', 'st2', 'One line'),
+                           'person_id', jsonb_build_object('st1', '1', 'st2', '2')));
+SELECT is((SELECT side_by_side FROM tdm.review_queue WHERE conflict_id = 'C-tapbreak'),
+          E'              st1                      st2\n'
+          || E'person_id     1                        2\n'
+          || 'full_name     Line one\nline\ttwo      One line',
+          'a line break and a tab shown escaped; the differing primary key first');
+SELECT is((SELECT count(*)::int FROM regexp_split_to_table(
+             (SELECT side_by_side FROM tdm.review_queue WHERE conflict_id = 'C-tapbreak'), E'\n')),
+          3, 'one line per column');
 
 SELECT * FROM finish();
 ROLLBACK;
