@@ -610,6 +610,18 @@ BEGIN
           || ' Rows whose unique key holds a NULL where the key counts NULLs as equal (NULLS NOT DISTINCT)'
           || ' form no conflict: give them values in the environments, then tag again.';
       END IF;
+      -- (Another release's rows in the target meet the release's only
+      -- here: conflicts are detected against master's rows.)
+      IF EXISTS (SELECT 1 FROM tdm.violation v
+                  WHERE v.run_id = run.run_id AND v.kind = 'unique'
+                    AND v.detail ->> 'with' = 'rows of other releases in ' || tdm._target_table(the_target, v.rel)::text
+                    AND NOT tdm._computed_violation(v, the_target)) THEN
+        see_violations := see_violations
+          || format(' Rows that share a key with another release''s rows in %s: releases are settled against'
+                    || ' master''s rows, as conflicts (re-keyed by the rules), not against others in %s. Promote'
+                    || ' that release first (tdm.promote), then consolidate this one again; or change the rows.',
+                    the_target, the_target);
+      END IF;
       IF EXISTS (SELECT 1 FROM tdm.violation v
                   WHERE v.run_id = run.run_id AND v.kind = 'unique' AND tdm._computed_violation(v, the_target)) THEN
         see_violations := see_violations
