@@ -1248,7 +1248,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 CREATE VIEW tdm.review_queue AS
-  SELECT c.conflict_id, c.rel, c.kind, c.class, c.priority, c.rule, c.suggestion, c.rationale,
+  SELECT c.conflict_id, c.rel, c.kind, c.class, c.priority, c.rule, c.suggestion,
+         -- (a stale conflict says what was decided on it, and how to confirm)
+         coalesce(CASE WHEN c.status = 'stale'
+              THEN (SELECT format('stale: decided %s%s by %s at %s UTC, on members that changed since; write it'
+                                  ' again to confirm it, or decide anew. ', d.action, coalesce(' ' || d.keep_env, ''),
+                                  d.decided_by, to_char(d.decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'))
+                      FROM tdm.decision d WHERE d.conflict_id = c.conflict_id)
+              END, '') || c.rationale AS rationale,
          tdm._side_by_side(c) AS side_by_side,
          (SELECT jsonb_agg(jsonb_build_object('env', cm.label, 'feature', cm.feature, 'ts', cm.ts)
                            -- a relationship conflict has nothing differing: show its row

@@ -465,8 +465,12 @@ BEGIN
   IF waiting + unapproved > 0 THEN
     final_status := 'awaiting_review';
     PERFORM tdm._relate(run.run_id);
-    RAISE NOTICE 'consolidate: run % of % awaits review: % conflict(s) in tdm.review_queue, % priority 1 decision(s) awaiting approval',
-      run.run_id, the_release, waiting, unapproved;
+    RAISE NOTICE 'consolidate: run % of % awaits review: % conflict(s) in tdm.review_queue%, % priority 1 decision(s) awaiting approval',
+      run.run_id, the_release, waiting,
+      (SELECT CASE WHEN count(*) > 0 THEN format(' (%s stale: decided on members that changed since)', count(*))
+                   ELSE '' END
+         FROM tdm.conflict c WHERE c.run_id = run.run_id AND c.status = 'stale'),
+      unapproved;
   ELSE
     -- Validate. Where the target enforces every constraint at once (no
     -- deferred or disabled checks, no triggers of its own), the load finds

@@ -60,6 +60,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                GROUP BY c.priority) x), '{}'),
     'waiting_for_review', (SELECT count(*) FROM tdm.conflict c
                             WHERE c.run_id = r.run_id AND c.status IN ('pending', 'stale')),
+    -- (decided on members that changed since: back in the queue)
+    'stale', (SELECT count(*) FROM tdm.conflict c WHERE c.run_id = r.run_id AND c.status = 'stale'),
+    'decisions_gone', coalesce(to_jsonb(r.decisions_gone), '[]'),
     'waiting_for_approval', (SELECT count(*) FROM tdm.conflict c JOIN tdm.decision d USING (conflict_id)
                               WHERE c.run_id = r.run_id AND c.status = 'decided' AND c.priority = 1
                                 AND d.approved_by IS NULL),
@@ -193,7 +196,15 @@ BEGIN
                                                       FROM jsonb_each_text(d->'manual_by_priority') e), '')
                                || ')' END);
   IF (d->>'waiting_for_review')::int > 0 THEN
-    lines := lines || pg_catalog.format('%-28s %s', '  Waiting for review:', d->>'waiting_for_review');
+    lines := lines || pg_catalog.format('%-28s %s%s', '  Waiting for review:', d->>'waiting_for_review',
+                                        CASE WHEN (d->>'stale')::int > 0
+                                             THEN pg_catalog.format(' (%s stale: decided on members that changed since)',
+                                                                    d->>'stale') ELSE '' END);
+  END IF;
+  IF jsonb_array_length(d->'decisions_gone') > 0 THEN
+    lines := lines || pg_catalog.format('%-28s %s (their conflicts are no longer found: they do not apply)',
+                                        '  Decisions gone:',
+                                        (SELECT string_agg(g, ', ') FROM jsonb_array_elements_text(d->'decisions_gone') g));
   END IF;
   IF (d->>'waiting_for_approval')::int > 0 THEN
     lines := lines || pg_catalog.format('%-28s %s (priority 1 decisions: another reviewer runs tdm.approve)',
