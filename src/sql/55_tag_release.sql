@@ -197,7 +197,7 @@ BEGIN
                          tdm._pk_list_sql(m.rel, 't'))
             INTO examples;
           PERFORM tdm._finding(job, e.name, m.rel, 'untagged_rows', 'warning',
-            format('%s rows of %s.%I carry no release tag; they are not part of any release',
+            format('%s row(s) of %s.%I carry no release tag; they are not part of any release',
                    n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel)), n, examples);
         END IF;
 
@@ -234,7 +234,7 @@ BEGIN
                          tdm._pk_list_sql(m.rel, 't'))
             INTO examples USING drift.tag;
           PERFORM tdm._finding(job, e.name, m.rel, 'unknown_release', 'error',
-            format('%s rows of %s.%I are tagged for release "%s", which does not exist',
+            format('%s row(s) of %s.%I are tagged for release "%s", which does not exist',
                    drift.n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag),
             drift.n, examples);
         END LOOP;
@@ -251,9 +251,9 @@ BEGIN
             INTO examples USING the_release, drift.tag;
           PERFORM tdm._finding(job, e.name, m.rel, 'unknown_feature', 'error',
             CASE WHEN drift.tag IS NULL
-              THEN format('%s rows of %s.%I are tagged for %s without a feature', drift.n, e.name,
+              THEN format('%s row(s) of %s.%I are tagged for %s without a feature', drift.n, e.name,
                           (SELECT relname FROM pg_class WHERE oid = m.rel), the_release)
-              ELSE format('%s rows of %s.%I are tagged with feature "%s", which is not in the plan of %s',
+              ELSE format('%s row(s) of %s.%I are tagged with feature "%s", which is not in the plan of %s',
                           drift.n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel),
                           drift.tag, the_release) END,
             drift.n, examples);
@@ -283,7 +283,7 @@ BEGIN
                            tdm._pk_json_sql(m.rel, 'c'), detail, tdm._pk_list_sql(m.rel, 'c'))
               INTO examples USING the_release, lineage;
             PERFORM tdm._finding(job, e.name, m.rel, 'dangling_reference', 'error',
-              format('%s rows of %s.%I tagged for %s reference a %s row (%s) that %s does not hold,'
+              format('%s row(s) of %s.%I tagged for %s reference a %s row (%s) that %s does not hold,'
                      ' or holds tagged for no release of %s',
                      n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release,
                      parent_rel, fk->>'name', e.name, array_to_string(lineage, ', ')),

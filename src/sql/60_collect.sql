@@ -229,7 +229,7 @@ BEGIN
                                        ELSE '' END);
           END IF;
           IF NOT retaggable THEN
-            RAISE EXCEPTION '%.% changed after tagging: % rows locked, % now%',
+            RAISE EXCEPTION '%.% changed after tagging: % row(s) locked, % now%',
               got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), lock.row_count, got.n,
               CASE WHEN lock.row_count = got.n THEN ' with different content' ELSE '' END
               USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -239,7 +239,7 @@ BEGIN
                     HINT = format('Tag the changed rows of %s with a new release, or change them back.',
                                   got.env);
           END IF;
-          RAISE EXCEPTION '%.% changed after tagging: % rows locked, % now%; run tdm.tag_release(%) again',
+          RAISE EXCEPTION '%.% changed after tagging: % row(s) locked, % now%; run tdm.tag_release(%) again',
             got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), lock.row_count, got.n,
             CASE WHEN lock.row_count = got.n THEN ' with different content' ELSE '' END,
             quote_literal(r.release)

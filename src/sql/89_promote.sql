@@ -274,7 +274,7 @@ BEGIN
                    t.release_column)
       INTO n, examples USING the_release;
     IF n > 0 THEN
-      RAISE WARNING 'promote: % rows of % collide with earlier releases in % on %: %',
+      RAISE WARNING 'promote: % row(s) of % collide with earlier releases in % on %: %',
         n, t.source, t.dest, t.index_name, examples;
       collisions := collisions + n;
     END IF;
