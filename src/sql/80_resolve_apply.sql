@@ -880,6 +880,12 @@ DECLARE
   stale record;
   master_table regclass;
   master_key text;  -- master's row m of the key g.key
+  -- A key map entry's old key and a member's key as this table's types
+  -- spell them, cast only for this table's rows (CASE): the map and the
+  -- conflicts hold every table's, and a plan may compute the cast before
+  -- the filter (another table's bigint key read as this one's uuid).
+  map_key text := format('CASE WHEN k.rel = $1 THEN %s END', tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'));
+  member_key text := format('CASE WHEN c.rel = $1 THEN %s END', tdm._member_key(the_parent, pm.pk_columns));
 BEGIN
   DELETE FROM pg_temp.tdm_dangling d WHERE d.rel = the_parent;
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x WHERE x.parent = the_parent
@@ -936,7 +942,7 @@ BEGIN
     '   AND NOT EXISTS (SELECT 1 FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id'
     '                    WHERE r.release = g.release AND r.status = ''completed'' AND k.rel = $1'
     '                      AND k.env = g.env AND %1$s = g.key)%2$s',
-    tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'),
+    map_key,
     -- (master, where releases go, by its key's columns: its index)
     CASE WHEN master_table IS NOT NULL
          THEN format(' AND NOT EXISTS (SELECT 1 FROM %s m WHERE %s AND m.%I = g.release)',
@@ -968,7 +974,7 @@ BEGIN
       '  WHERE e.m->>''env'' = g.env AND %2$s = g.key AND NOT (%4$s)'
       '%5$s'
       ' ORDER BY 1, 2 LIMIT 1',
-      tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'), tdm._member_key(the_parent, pm.pk_columns),
+      map_key, member_key,
       tdm._stale_was('e.m->''row'''), tdm._stale_same(pm, identifying, 'e.m->''row'''),
       CASE WHEN master_table IS NOT NULL THEN format(
         ' UNION ALL'
@@ -984,10 +990,10 @@ BEGIN
         '  WHERE NOT EXISTS (SELECT 1 FROM tdm.key_map k WHERE k.run_id = g.run_id AND k.rel = $1'
         '                       AND k.env = g.env AND %1$s = g.key)'
         '    AND NOT (%2$s)',
-        tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'),
+        map_key,
         tdm._stale_same(pm, identifying, 'coalesce(dm.row, to_jsonb(m))'),
         tdm._stale_was('coalesce(dm.row, to_jsonb(m))'), master_table, master_key, pm.release_column,
-        tdm._member_key(the_parent, pm.pk_columns))
+        member_key)
       ELSE '' END)
       INTO stale USING the_parent;
     IF stale.env IS NOT NULL THEN
@@ -1153,7 +1159,8 @@ BEGIN
       'WITH earlier AS MATERIALIZED ('
       '       SELECT DISTINCT ON (k.env, x.from_key) k.env, x.from_key AS old_key, x.to_key AS new_key'
       '         FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id'
-      '        CROSS JOIN LATERAL (SELECT %1$s AS from_key, %2$s AS to_key) x'
+      '        CROSS JOIN LATERAL (SELECT CASE WHEN k.rel = $1 THEN %1$s END AS from_key,'
+      '                                   CASE WHEN k.rel = $1 THEN %2$s END AS to_key) x'
       -- (the map of the release the environment's row belongs to now, if
       -- the row is still there: else the latest)
       '         LEFT JOIN pg_temp.tdm_env_tags g ON g.rel = $1 AND g.env = k.env AND g.key = x.from_key'
