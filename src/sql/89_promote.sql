@@ -34,7 +34,11 @@ BEGIN
   -- Foreign keys of the new tables, pointing at the target's own tables
   -- when the parent is managed.
   FOR fk IN SELECT c.conname, c.conrelid, c.confrelid, c.condeferrable, c.condeferred,
-                   c.confupdtype, c.confdeltype, n.nspname AS child_schema,
+                   c.confupdtype, c.confdeltype, c.confmatchtype, n.nspname AS child_schema,
+                   -- (ON DELETE SET NULL (assignee_id): the columns it sets, not all)
+                   ARRAY(SELECT a.attname::text FROM unnest(c.confdelsetcols) WITH ORDINALITY k(n, i)
+                           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n
+                          ORDER BY k.i) AS delete_set_cols,
                    (SELECT m.rel FROM tdm.managed_table m
                      WHERE tdm._target_table(from_target, m.rel) = c.confrelid) AS managed_parent,
                    ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
@@ -50,13 +54,17 @@ BEGIN
              WHERE c.contype = 'f' AND n.nspname = from_target LOOP
     CONTINUE WHEN fk.managed_child IS NULL
               OR NOT tdm._target_table(to_target, fk.managed_child) = ANY (created);
-    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (%s) REFERENCES %s (%s)'
-                   ' ON UPDATE %s ON DELETE %s %s',
+    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (%s) REFERENCES %s (%s)%s'
+                   ' ON UPDATE %s ON DELETE %s%s %s',
                    tdm._target_table(to_target, fk.managed_child), fk.conname,
                    (SELECT string_agg(format('%I', c), ', ') FROM unnest(fk.cols) c),
                    coalesce(tdm._target_table(to_target, fk.managed_parent), fk.confrelid::regclass),
                    (SELECT string_agg(format('%I', c), ', ') FROM unnest(fk.ref_cols) c),
+                   CASE fk.confmatchtype WHEN 'f' THEN ' MATCH FULL' ELSE '' END,
                    tdm._fk_action(fk.confupdtype), tdm._fk_action(fk.confdeltype),
+                   CASE WHEN cardinality(fk.delete_set_cols) > 0
+                        THEN format(' (%s)', (SELECT string_agg(format('%I', c), ', ')
+                                                FROM unnest(fk.delete_set_cols) c)) ELSE '' END,
                    CASE WHEN fk.condeferred THEN 'DEFERRABLE INITIALLY DEFERRED'
                         WHEN fk.condeferrable THEN 'DEFERRABLE' ELSE '' END);
   END LOOP;

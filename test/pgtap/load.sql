@@ -43,7 +43,7 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(61);
+SELECT plan(62);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -352,6 +352,23 @@ SELECT is(pg_sequence_last_value(pg_get_serial_sequence('tdm_load_test.numbered'
 \o /dev/null
 SELECT dblink_disconnect('other');
 \o
+-- Master's tables take the source's foreign keys as they are: MATCH
+-- FULL, and an ON DELETE SET NULL of some of the key's columns (the
+-- tenant stays when the assignee goes).
+CREATE SCHEMA tdm_fk_from;
+CREATE TABLE tdm_fk_from.member (tenant int, id int, tdm_release text, tdm_feature text,
+                                 PRIMARY KEY (tenant, id));
+CREATE TABLE tdm_fk_from.task (tenant int NOT NULL, id int, assignee int, tdm_release text, tdm_feature text,
+                               PRIMARY KEY (tenant, id),
+                               FOREIGN KEY (tenant, assignee) REFERENCES tdm_fk_from.member
+                                 MATCH FULL ON DELETE SET NULL (assignee));
+SELECT tdm.manage_table('tdm_fk_from.member'), tdm.manage_table('tdm_fk_from.task');
+SELECT tdm._create_target_tables('tdm_fk_from', 'tdm_fk_to');
+SELECT is((SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+            WHERE c.conrelid = 'tdm_fk_to.task'::regclass AND c.contype = 'f'),
+          'FOREIGN KEY (tenant, assignee) REFERENCES tdm_fk_to.member(tenant, id) MATCH FULL ON DELETE SET NULL (assignee)',
+          'a foreign key is made again with its MATCH FULL and its ON DELETE SET NULL columns');
+
 SELECT * FROM finish();
 ROLLBACK;
 DROP SCHEMA tdm_load_test CASCADE;
