@@ -446,6 +446,31 @@ BEGIN
             HINT = format('The tables'' owner grants them: GRANT %s ON ALL TABLES IN SCHEMA %I TO %I;',
                           array_to_string(privileges, ', '), schema_name, current_user);
   END IF;
+  PERFORM tdm._refuse_row_security(operation, schema_name);
+END
+$$;
+
+-- Refuses `operation` when row level security applies to the caller on a
+-- table of `schema_name` named like a managed table: its policies would
+-- hide the release's rows from the load's checks and the verification, or
+-- refuse them, with PostgreSQL's bare message.
+CREATE FUNCTION tdm._refuse_row_security(operation text, schema_name text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  secured text;
+BEGIN
+  SELECT string_agg(t.rel::text, ', ' ORDER BY t.rel::text) INTO secured
+    FROM tdm.managed_table m
+   CROSS JOIN LATERAL (SELECT tdm._target_table(schema_name, m.rel) AS rel) t
+   WHERE t.rel IS NOT NULL AND row_security_active(t.rel);
+  IF secured IS NOT NULL THEN
+    RAISE EXCEPTION '%: row level security applies to % on %', operation, current_user, secured
+      USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'Its policies would hide rows from tdm''s checks, or refuse the rows it writes.',
+            HINT = format('Run it as the tables'' owner or a role with BYPASSRLS (ALTER ROLE %I BYPASSRLS;), or'
+                          ' disable row level security on the tables of %s, which hold test data.',
+                          current_user, schema_name);
+  END IF;
 END
 $$;
 

@@ -173,6 +173,13 @@ BEGIN
   IF to_regnamespace(quote_ident(from_target)) IS NULL THEN
     RAISE EXCEPTION 'promote: schema "%" does not exist', from_target USING ERRCODE = 'invalid_schema_name';
   END IF;
+  -- (Policies that would hide or refuse the rows copied: named first.)
+  IF has_schema_privilege(from_target, 'USAGE') THEN
+    PERFORM tdm._refuse_row_security('promote', from_target);
+  END IF;
+  IF to_regnamespace(quote_ident(to_target)) IS NOT NULL AND has_schema_privilege(to_target, 'USAGE') THEN
+    PERFORM tdm._refuse_row_security('promote', to_target);
+  END IF;
   -- One promote of a release at a time: a second call waits for the first,
   -- then reads the status it left. (An advisory lock, not the release row's:
   -- a row lock would block, and deadlock with, snapshots and rollbacks,

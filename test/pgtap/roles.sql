@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(47);
+SELECT plan(48);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -85,6 +85,17 @@ SELECT lives_ok($$SELECT * FROM tdm.detect_conflicts('R7')$$, 'admin previews co
 SELECT throws_ok($$SELECT tdm._require_privileges('consolidate', 'staging', '{SELECT,INSERT,DELETE}')$$, '42501',
   'consolidate: tap_admin lacks INSERT, DELETE on staging.accounts; INSERT, DELETE on staging.users in schema staging',
   'consolidating needs INSERT and DELETE on the target''s tables: named (consolidate asks before reading the target)');
+-- Row level security that applies to the caller on a target table: its
+-- policies would hide or refuse rows; named before anything is read.
+RESET ROLE;
+ALTER TABLE staging.accounts ENABLE ROW LEVEL SECURITY;
+SET ROLE tap_admin;
+SELECT throws_ok($$SELECT tdm._refuse_row_security('consolidate', 'staging')$$, '42501',
+  'consolidate: row level security applies to tap_admin on staging.accounts',
+  'row level security on a target table that applies to the caller is named');
+RESET ROLE;
+ALTER TABLE staging.accounts DISABLE ROW LEVEL SECURITY;
+SET ROLE tap_admin;
 -- Forging an audit row: who, when and the hashes are the trigger's.
 INSERT INTO tdm.audit (action, object, actor, role, prev_hash, hash)
 VALUES ('forged', 'x', 'someone_else', 'tdm_admin', 'f', 'f');
