@@ -258,25 +258,31 @@ BEGIN
   END LOOP;
   -- The environment's catalog: its tables' columns, and the fields of its
   -- composite types (which postgres_fdw reads by position).
+  -- And its tables' row level security, with its roles: rows the
+  -- policies hide from the environment's reader are never seen.
   FOR catalog IN SELECT * FROM (VALUES
-      ('tdm_remote_columns', 'columns',
+      ('tdm_remote_columns', 'information_schema', 'columns',
        '{table_schema text, table_name text, column_name text, ordinal_position int, data_type text,'
        ' udt_schema text, udt_name text, character_maximum_length int, numeric_precision int,'
        ' numeric_scale int}'),
-      ('tdm_remote_attributes', 'attributes',
+      ('tdm_remote_attributes', 'information_schema', 'attributes',
        '{udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
        ' attribute_udt_schema text, attribute_udt_name text, character_maximum_length int,'
-       ' numeric_precision int, numeric_scale int}')) AS v(name, remote, columns) LOOP
+       ' numeric_precision int, numeric_scale int}'),
+      ('tdm_remote_tables', 'pg_catalog', 'pg_tables',
+       '{schemaname text, tablename text, tableowner text, rowsecurity bool}'),
+      ('tdm_remote_roles', 'pg_catalog', 'pg_roles',
+       '{rolname text, rolsuper bool, rolbypassrls bool}')) AS v(name, remote_schema, remote, columns) LOOP
     current := tdm._env_relation(env, catalog.name);
     IF current IS NOT NULL
-       AND NOT tdm._env_table_intact(env, current, 'information_schema', catalog.remote) THEN
+       AND NOT tdm._env_table_intact(env, current, catalog.remote_schema, catalog.remote) THEN
       EXECUTE format('DROP FOREIGN TABLE %s', current);
       current := NULL;
     END IF;
     IF current IS NULL THEN
       EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I OPTIONS (schema_name %L, table_name %L)',
                      schema_name, catalog.name, array_to_string(catalog.columns::text[], ', '),
-                     e.server, 'information_schema', catalog.remote);
+                     e.server, catalog.remote_schema, catalog.remote);
       EXECUTE format('ALTER FOREIGN TABLE %I.%I OWNER TO tdm_admin', schema_name, catalog.name);
     END IF;
     -- (A column one an earlier tdm made lacks: added.)
@@ -288,6 +294,42 @@ BEGIN
       EXECUTE format('ALTER FOREIGN TABLE %I.%I ADD COLUMN %s', schema_name, catalog.name, column_def);
     END LOOP;
   END LOOP;
+END
+$$;
+
+-- Why rows of `rel` in environment `env` may be hidden from tdm: row level
+-- security is on for its table there, and the environment's reader (the
+-- user mapping's user) neither owns the table nor bypasses it (superuser,
+-- BYPASSRLS). NULL when not, or when the environment's catalog cannot
+-- be read.
+CREATE FUNCTION tdm._env_row_security(env text, rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e tdm.environment := (SELECT x FROM tdm.environment x WHERE x.name = env);
+  tables regclass := tdm._env_relation(env, 'tdm_remote_tables');
+  roles regclass := tdm._env_relation(env, 'tdm_remote_roles');
+  reader text;
+  found text;
+BEGIN
+  IF tables IS NULL OR roles IS NULL THEN
+    RETURN NULL;
+  END IF;
+  reader := coalesce((SELECT substr(o, 6) FROM pg_user_mappings um CROSS JOIN unnest(um.umoptions) AS o
+                       WHERE um.srvname = e.server AND um.usename IN (current_user, 'public')
+                         AND o LIKE 'user=%' ORDER BY um.usename = 'public' LIMIT 1),
+                     current_user);
+  EXECUTE format('SELECT format(''row level security is on for %%s.%%s in environment %%s, and its reader there (%%s)'
+                 ' neither owns it nor bypasses it: rows its policies hide from %%s are not tagged, locked or'
+                 ' consolidated. Give %%s BYPASSRLS there, or check that the policies show it every row'','
+                 '               $2, t.tablename, $3, $1, $1, $1)'
+                 '  FROM %s t WHERE t.schemaname = $2 AND t.tablename = $4 AND t.rowsecurity'
+                 '   AND t.tableowner <> $1'
+                 '   AND NOT EXISTS (SELECT 1 FROM %s r WHERE r.rolname = $1 AND (r.rolsuper OR r.rolbypassrls))',
+                 tables, roles)
+    INTO found USING reader, e.remote_schema, env, (SELECT c.relname::text FROM pg_class c WHERE c.oid = rel);
+  RETURN found;
+EXCEPTION WHEN OTHERS THEN
+  RETURN NULL;  -- (the catalog unread: the checks that read the table itself say why)
 END
 $$;
 

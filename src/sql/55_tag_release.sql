@@ -181,6 +181,9 @@ BEGIN
       FOR drift IN SELECT * FROM tdm._schema_drift(e.name, m.rel) LOOP
         PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', drift.severity, drift.detail, NULL);
       END LOOP;
+      -- (Rows hidden by row level security from the environment's reader.)
+      PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'warning', x.detail, NULL)
+         FROM (SELECT tdm._env_row_security(e.name, m.rel) AS detail) x WHERE x.detail IS NOT NULL;
       -- Without its tags or keys the table cannot be checked further.
       table_ok := NOT tdm._lacks_key_columns(e.name, m.rel);
       CONTINUE WHEN NOT table_ok;

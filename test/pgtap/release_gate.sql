@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(68);
+SELECT plan(69);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -224,6 +224,24 @@ SELECT is((SELECT count(*)::int FROM tdm.tag_finding
             WHERE env = 'st2_private' AND rel = 'staging.users'::regclass AND severity = 'error'
               AND detail LIKE 'the user of server st2_private may not read st2_private.users: permission denied for schema tap_private%'), 1,
   'a schema the user may not use is a finding naming the server');
+-- Row level security on the environment's table, whose reader neither
+-- owns it nor bypasses it: rows its policies hide would go unseen, a
+-- warning says so. (A server of its own again, for a remote transaction
+-- that sees the change.)
+\o /dev/null
+SELECT dblink_exec(pg_temp.conninfo('st2'), 'ALTER TABLE tap_private.users ENABLE ROW LEVEL SECURITY');
+CREATE SERVER st2_rls FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'localhost', port '5432', dbname 'st2');
+SELECT format('ALTER SERVER st2_rls OPTIONS (SET host %L, SET port %L)',
+              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'))
+  FROM pg_foreign_server WHERE srvname = 'st2' \gexec
+CREATE USER MAPPING FOR CURRENT_USER SERVER st2_rls OPTIONS (user 'tdm_tap_reader', password 'reader');
+SELECT tdm.add_environment('st2_rls', 'st2_rls', 97, remote_schema => 'tap_private');
+SELECT tdm.tag_release('RX');
+\o
+SELECT is((SELECT count(*)::int FROM tdm.tag_finding
+            WHERE env = 'st2_rls' AND rel = 'staging.users'::regclass AND severity = 'warning'
+              AND detail LIKE 'row level security is on for tap_private.users in environment st2_rls, and its reader there (tdm_tap_reader) neither owns it nor bypasses it: rows its policies hide %'), 1,
+  'row level security hiding rows from the environment''s reader is a warning at tagging');
 ROLLBACK TO SAVEPOINT unusable;
 ROLLBACK TO SAVEPOINT readable;
 \o /dev/null
