@@ -186,18 +186,41 @@ $$;
 
 -- The enabled user triggers and rules on `target`'s tables, for a hint:
 -- `table: name, ...`, NULL when there are none.
-CREATE FUNCTION tdm._writing_triggers(target text) RETURNS text
+-- `events`: the statements that fire them, as tgtype's bits (4 INSERT,
+-- 8 DELETE, 16 UPDATE, 32 TRUNCATE); the load's by default.
+CREATE FUNCTION tdm._writing_triggers(target text, events int DEFAULT 12) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT string_agg(x.rel::text || ' ' || x.kind || ' ' || quote_ident(x.name), ', '
                     ORDER BY x.rel::text, x.kind, x.name)
     FROM (SELECT t.tgrelid::regclass AS rel, 'trigger' AS kind, t.tgname::text AS name
             FROM pg_trigger t JOIN tdm._target_tables(target) x ON x.rel = t.tgrelid
-           -- (on INSERT or DELETE, 4 | 8 in tgtype: the load's statements)
-           WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgtype::int & 12 <> 0
+           WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgtype::int & events <> 0
           UNION ALL
           SELECT r.ev_class::regclass, 'rule', r.rulename::text
             FROM pg_rewrite r JOIN tdm._target_tables(target) x ON x.rel = r.ev_class
-           WHERE r.rulename <> '_RETURN' AND r.ev_enabled <> 'D' AND r.ev_type IN ('3', '4')) x
+           WHERE r.rulename <> '_RETURN' AND r.ev_enabled <> 'D'
+             AND (r.ev_type = '3' AND events & 4 <> 0 OR r.ev_type = '4' AND events & 8 <> 0
+                  OR r.ev_type = '2' AND events & 16 <> 0)) x
+$$;
+
+-- Raises, for `operation` writing `target`'s tables (`what` it did), the
+-- refusal of code of the target's own (a trigger, a function a rule or a
+-- default calls: raise_exception) with where it was raised and, unless it
+-- gave a HINT of its own, that `nothing` happened, the `way_out`, and the
+-- triggers and rules that fire on the operation's `events` (as
+-- tdm._writing_triggers).
+CREATE FUNCTION tdm._raise_own_code(operation text, what text, target text, nothing text, way_out text,
+                                    events int, message text, detail text, hint text, context text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION '%: % was refused by the target''s own code: %', operation, what, message
+    USING ERRCODE = 'raise_exception',
+          DETAIL = concat_ws(E'\n', nullif(detail, ''), 'Raised in: ' || split_part(context, E'\n', 1)),
+          HINT = coalesce(nullif(hint, ''),
+                          format('%s. %s Triggers and rules of %s''s tables: %s.', nothing, way_out, target,
+                                 coalesce(tdm._writing_triggers(target, events), 'none')));
+END
 $$;
 
 -- The first rows (up to three) of the release in `target_rel` that differ

@@ -542,16 +542,9 @@ BEGIN
         -- default calls) refused a row: say where, and that nothing went in.
         GET STACKED DIAGNOSTICS load_message = MESSAGE_TEXT, load_detail = PG_EXCEPTION_DETAIL,
                                 load_hint = PG_EXCEPTION_HINT, load_context = PG_EXCEPTION_CONTEXT;
-        RAISE EXCEPTION 'consolidate: the load into % was refused by the target''s own code: %',
-          the_target, load_message
-          USING ERRCODE = 'raise_exception',
-                DETAIL = concat_ws(E'\n', nullif(load_detail, ''),
-                                   'Raised in: ' || split_part(load_context, E'\n', 1)),
-                HINT = coalesce(nullif(load_hint, ''),
-                                format('Nothing was loaded. Change the code, or the rows in the'
-                                       ' environments (then tag again), and consolidate again. Triggers'
-                                       ' and rules of %s''s tables: %s.', the_target,
-                                       coalesce(tdm._writing_triggers(the_target), 'none')));
+        PERFORM tdm._raise_own_code('consolidate', 'the load into ' || the_target, the_target, 'Nothing was loaded',
+                                    'Change the code, or the rows in the environments (then tag again), and'
+                                    ' consolidate again.', 12, load_message, load_detail, load_hint, load_context);
       END;
     END IF;
     IF errors > 0 THEN

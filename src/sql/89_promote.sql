@@ -420,6 +420,10 @@ DECLARE
   before record;
   after record;
   archived bigint := 0;
+  refused_message text;  -- a trigger's refusal: message, detail, hint, context
+  refused_detail text;
+  refused_hint text;
+  refused_context text;
 BEGIN
   IF tdm._presence(r.status) <> 'target' THEN
     RAISE EXCEPTION 'archive_release: release "%" is not in master (it is %)', release, r.status
@@ -465,6 +469,14 @@ BEGIN
     RAISE EXCEPTION 'archive_release: rows of other releases in master reference release %''s rows',
       release USING ERRCODE = 'foreign_key_violation', DETAIL = SQLERRM,
                     HINT = 'Archive the releases that reference it first.';
+  WHEN raise_exception THEN
+    GET STACKED DIAGNOSTICS refused_message = MESSAGE_TEXT, refused_detail = PG_EXCEPTION_DETAIL,
+                            refused_hint = PG_EXCEPTION_HINT, refused_context = PG_EXCEPTION_CONTEXT;
+    PERFORM tdm._raise_own_code('archive_release', format('deleting release %s''s rows from master', release),
+                                'master', 'Nothing was archived',
+                                'Disable that trigger while archiving (ALTER TABLE ... DISABLE TRIGGER ...),'
+                                ' archive again, then enable it.', 8, refused_message, refused_detail,
+                                refused_hint, refused_context);
   END;
   UPDATE tdm.release x SET status = 'archived' WHERE x.release = archive_release.release;
   PERFORM tdm._audit('archive_release', release, '{}');

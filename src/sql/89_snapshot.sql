@@ -521,6 +521,8 @@ DECLARE
   refused_detail text;
   refused_schema text;
   refused_table text;
+  refused_hint text;
+  refused_context text;
 BEGIN
   IF refusal IS NULL THEN
     BEGIN
@@ -593,7 +595,17 @@ BEGIN
         PERFORM tdm._progress(job, 'verify');
         PERFORM tdm._rollback_verify(id);
       END;
-    EXCEPTION WHEN integrity_constraint_violation OR data_exception THEN
+    EXCEPTION WHEN raise_exception THEN
+      -- (A trigger of the target's own refused a change: an append-only
+      -- table's, say.)
+      GET STACKED DIAGNOSTICS refused_message = MESSAGE_TEXT, refused_detail = PG_EXCEPTION_DETAIL,
+                              refused_hint = PG_EXCEPTION_HINT, refused_context = PG_EXCEPTION_CONTEXT;
+      PERFORM tdm._raise_own_code('rollback', format('restoring snapshot %s', id), s.target,
+                                  'Nothing was rolled back',
+                                  'Disable that trigger for the rollback (ALTER TABLE ... DISABLE TRIGGER ...),'
+                                  ' roll back again, then enable it.', 60, refused_message, refused_detail,
+                                  refused_hint, refused_context);
+    WHEN integrity_constraint_violation OR data_exception THEN
       -- A table changed since the snapshot (a partition detached, a
       -- constraint added) refuses a row it held then.
       GET STACKED DIAGNOSTICS refused = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
