@@ -113,6 +113,9 @@ DECLARE
   key_list text;     -- (expr) AS tdm_key_1, ...
   values_json text;  -- the keys as the violation's detail shows them
   matches text;      -- rows x and t collide
+  collations text[];
+  hash_join text := current_setting('enable_hashjoin');
+  merge_join text := current_setting('enable_mergejoin');
   predicate text;
   n bigint;
   found_rows bigint := 0;
@@ -126,15 +129,15 @@ BEGIN
                 string_agg(format('%L, t.tdm_key_%s', pg_get_indexdef(idx, k, false), k), ', ' ORDER BY k))
     INTO key_names, key_list, values_json
     FROM generate_series(1, i.indnkeyatts) AS k;
+  -- (each key under the index's collation: a case-insensitive one
+  -- groups 'Ann@x' with 'ann@X')
+  collations := ARRAY(SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
+                                         FROM pg_collation cl JOIN pg_namespace cn ON cn.oid = cl.collnamespace
+                                        WHERE cl.oid = k.coll), '')
+                        FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
+                       WHERE k.ord <= i.indnkeyatts ORDER BY k.ord);
   IF exclusion IS NULL THEN
-    matches := tdm._unique_match(key_names,
-                                 ARRAY(SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
-                                                          FROM pg_collation cl
-                                                          JOIN pg_namespace cn ON cn.oid = cl.collnamespace
-                                                         WHERE cl.oid = k.coll), '')
-                                         FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
-                                        ORDER BY k.ord),
-                                 i.indnullsnotdistinct, tdm._equality_operators(idx));
+    matches := tdm._unique_match(key_names, collations, i.indnullsnotdistinct, tdm._equality_operators(idx));
   ELSE
     SELECT string_agg(format('x.tdm_key_%s OPERATOR(%I.%s) t.tdm_key_%s', k.ord, n.nspname, o.oprname, k.ord),
                       ' AND ' ORDER BY k.ord)
@@ -157,9 +160,12 @@ BEGIN
         ' SELECT $1, $2, ''unique'', ''error'', %1$s,'
         '        jsonb_build_object(''constraint'', $3, ''values'', %2$s, ''with'', ''other collected rows'')'
         '   FROM pg_temp.tdm_keyed t'
-        '  WHERE EXISTS (SELECT 1 FROM (SELECT %3$s FROM pg_temp.tdm_keyed t GROUP BY %3$s'
+        '  WHERE EXISTS (SELECT 1 FROM (SELECT %3$s FROM pg_temp.tdm_keyed t GROUP BY %5$s'
         '                                HAVING count(*) > 1) x WHERE %4$s)',
-        row_key, values_json, array_to_string(key_names, ', '), matches)
+        row_key, values_json,
+        (SELECT string_agg(format('t.%I%s AS %I', k, coll, k), ', ')
+           FROM unnest(key_names, collations) AS u(k, coll)),
+        matches, (SELECT string_agg(g.o::text, ', ') FROM generate_series(1, cardinality(key_names)) AS g(o)))
         USING run, the_rel, (SELECT c.relname::text FROM pg_class c WHERE c.oid = idx);
     ELSE
       -- Each row against the others, through an index like the
@@ -172,6 +178,9 @@ BEGIN
                         JOIN pg_opclass oc ON oc.oid = k.opc JOIN pg_namespace n ON n.oid = oc.opcnamespace
                        WHERE k.ord <= i.indnkeyatts));
       ANALYZE pg_temp.tdm_keyed;
+      -- (Through that index, row by row: a hash join on the equal keys
+      -- would compare every pair of a room's bookings.)
+      PERFORM set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
       EXECUTE format(
         'INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail)'
         ' SELECT $1, $2, ''check'', ''error'', %1$s,'
@@ -181,6 +190,7 @@ BEGIN
         '                   AND (x.tdm_env, x.tdm_row_hash) IS DISTINCT FROM (t.tdm_env, t.tdm_row_hash))',
         row_key, values_json, matches)
         USING run, the_rel, exclusion;
+      PERFORM set_config('enable_hashjoin', hash_join, true), set_config('enable_mergejoin', merge_join, true);
     END IF;
     GET DIAGNOSTICS n = ROW_COUNT;
     found_rows := found_rows + n;

@@ -4,7 +4,7 @@
 -- first.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(21);
+SELECT plan(22);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at');
@@ -115,6 +115,17 @@ SELECT results_eq($$SELECT pg_temp.flagged((SELECT conindid::regclass FROM pg_co
         'check 14 {"\"left\"(lower(email), 1)": "c"} rows of other releases in tdm_validate_target.people'],
   'an exclusion constraint: customers c.. meet each other and cal@x (13, no customer, passes)');
 SELECT is((SELECT count(*)::int FROM pg_class WHERE relname = 'tdm_keyed'), 0, 'its scratch table dropped');
+-- Keys grouped under the index's collation: a case-insensitive one makes
+-- cy@x and CY@X one key.
+CREATE COLLATION pg_temp.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE UNIQUE INDEX people_email_ci ON tdm_validate_target.people (email COLLATE pg_temp.ci)
+  WHERE role = 'Customer';
+INSERT INTO rv_rows (tdm_env, tdm_row_hash, user_id, email, role, tdm_release)
+VALUES ('e2', 6, 15, 'CY@X', 'Customer', 'RV');
+SELECT results_eq($$SELECT pg_temp.flagged('tdm_validate_target.people_email_ci', true)$$,
+  ARRAY['unique 12 {"email": "cy@x"} other collected rows', 'unique 15 {"email": "CY@X"} other collected rows'],
+  'a case-insensitive collation''s index: cy@x and CY@X are one key');
+DELETE FROM rv_rows WHERE user_id = 15;
 
 -- Keys compared by their index's own equality, schema-qualified: under
 -- validation's search_path (pg_catalog first) a bare = on two citext
