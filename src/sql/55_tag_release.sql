@@ -271,9 +271,13 @@ BEGIN
           detail := format(
             'FROM %s c LEFT JOIN %s p ON %s WHERE c.%I = $1 AND %s AND (%s OR p.%I IS NULL OR p.%I <> ALL ($2))',
             env_rel, tdm._env_table(e.name, parent_rel),
-            (SELECT string_agg(format('p.%I = c.%I', rc, cc), ' AND ')
-               FROM jsonb_array_elements_text(fk->'columns') WITH ORDINALITY AS a(cc, o)
-               JOIN jsonb_array_elements_text(fk->'ref_columns') WITH ORDINALITY AS b(rc, o2) ON o = o2),
+            -- (as the managed table's foreign key matches: citext's
+            -- equality, a case-insensitive collation)
+            coalesce(tdm._fk_match(m.rel, fk->>'name', 'p', 'c'),
+                     (SELECT string_agg(format('p.%I = c.%I', rc, cc), ' AND ')
+                        FROM jsonb_array_elements_text(fk->'columns') WITH ORDINALITY AS a(cc, o)
+                        JOIN jsonb_array_elements_text(fk->'ref_columns') WITH ORDINALITY AS b(rc, o2)
+                          ON o = o2)),
             m.release_column,
             (SELECT string_agg(format('c.%I IS NOT NULL', cc), ' AND ')
                FROM jsonb_array_elements_text(fk->'columns') AS a(cc)),

@@ -79,6 +79,26 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE i.indexrelid = idx AND k.ord <= i.indnkeyatts
 $$;
 
+-- Rows `parent_alias` and `child_alias` matched by foreign key `name` of
+-- table `child`, as PostgreSQL matches them: the key's own equality
+-- operators, schema-qualified (citext's), under the referenced columns'
+-- collations (a case-insensitive one).
+CREATE FUNCTION tdm._fk_match(child regclass, name text, parent_alias text, child_alias text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('%s.%I OPERATOR(%I.%s) %s.%I%s', parent_alias, pa.attname, n.nspname, o.oprname,
+                           child_alias, ca.attname,
+                           coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
+                                       FROM pg_collation cl JOIN pg_namespace cn ON cn.oid = cl.collnamespace
+                                      WHERE cl.oid = pa.attcollation), '')),
+                    ' AND ' ORDER BY k.ord)
+    FROM pg_constraint c
+   CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY AS k(child_col, parent_col, op, ord)
+    JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.child_col
+    JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_col
+    JOIN pg_operator o ON o.oid = k.op JOIN pg_namespace n ON n.oid = o.oprnamespace
+   WHERE c.conrelid = child AND c.conname = name AND c.contype = 'f'
+$$;
+
 -- Rows x and t equal on a unique key (tdm._unique_keys): its columns
 -- compared by its `equals` operators under its collations, NULLs equal
 -- when the index says so.
@@ -528,16 +548,10 @@ BEGIN
                            ORDER BY k.ord) AS cols,
                     ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, ord)
                             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum
-                           ORDER BY k.ord) AS ref_cols,
-                    -- (the key's own equality, schema-qualified: citext's)
-                    ARRAY(SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
-                            FROM unnest(c.conpfeqop) WITH ORDINALITY AS k(op, ord)
-                            JOIN pg_operator o ON o.oid = k.op JOIN pg_namespace n ON n.oid = o.oprnamespace
-                           ORDER BY k.ord) AS equals
+                           ORDER BY k.ord) AS ref_cols
                FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'f'
               ORDER BY c.conname LOOP
-    matches := (SELECT string_agg(format('x.%I %s t.%I', r, op, c), ' AND ')
-                  FROM unnest(con.ref_cols, con.cols, con.equals) AS u(r, c, op));
+    matches := tdm._fk_match(target_rel, con.name, 'x', 't');
     parent := NULL;
     SELECT * INTO parent FROM tdm.managed_table pm
      WHERE tdm._target_table(target, pm.rel) = con.parent_rel;

@@ -4,7 +4,7 @@
 -- first.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(22);
+SELECT plan(23);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at');
@@ -148,6 +148,21 @@ BEGIN
 END
 $$;
 SELECT ok(pg_temp.ci_match(), 'Z@T.TEST and z@t.test are one citext key under validation''s search_path');
+-- A foreign key matches as PostgreSQL matches it: citext's equality.
+CREATE TEMP TABLE ci_parent (e public.citext PRIMARY KEY);
+CREATE TEMP TABLE ci_child (e public.citext REFERENCES ci_parent);
+CREATE FUNCTION pg_temp.fk_match() RETURNS bool LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  found bool;
+BEGIN
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM (SELECT %L::public.citext AS e) x, (SELECT %L::public.citext AS e) t'
+                 ' WHERE %s)', 'bob@x', 'BOB@X',
+                 tdm._fk_match('pg_temp.ci_child'::regclass, 'ci_child_e_fkey', 'x', 't'))
+    INTO found;
+  RETURN found;
+END
+$$;
+SELECT ok(pg_temp.fk_match(), 'a citext foreign key''s BOB@X finds its parent bob@x under validation''s search_path');
 
 -- A member's key (from its JSON) is spelled as the stored row's key, so
 -- the apply plan finds the row: a char(n) value keeps its padding in
