@@ -69,7 +69,9 @@ EXCEPTION WHEN lock_not_available THEN
                           coalesce((SELECT string_agg(DISTINCT format('backend %s (%s)', a.pid, a.usename), ', ')
                                       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                                      WHERE l.relation = 'tdm.audit'::regclass AND l.mode = 'RowExclusiveLock'
-                                       AND l.pid <> pg_backend_pid()), 'none now')),
+                                       AND l.pid <> pg_backend_pid()
+                                       -- (not those waiting for it too)
+                                       AND a.wait_event_type IS DISTINCT FROM 'Lock'), 'none now')),
           HINT = 'Every write to the audit trail holds it until its transaction ends: that session commits or'
                  ' rolls back (a DBA can end a forgotten one with pg_terminate_backend(pid)); then try again.';
 END

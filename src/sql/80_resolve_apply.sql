@@ -271,8 +271,16 @@ BEGIN
     CREATE TEMP SEQUENCE tdm_new_keys;
     seq := 'pg_temp.tdm_new_keys';
   END IF;
-  EXECUTE format('SELECT setval(%L, greatest(%s, (SELECT last_value FROM %s)))',
-                 seq, coalesce(highest, 1), seq::regclass);
+  BEGIN
+    EXECUTE format('SELECT setval(%L, greatest(%s, (SELECT last_value FROM %s)))',
+                   seq, coalesce(highest, 1), seq::regclass);
+  EXCEPTION WHEN insufficient_privilege THEN
+    -- (The table's own sequence gives the new keys: the caller's rights on it.)
+    RAISE EXCEPTION 'consolidate: %: new keys for the rows to re-key come from sequence %, which % may not use',
+      rel, seq, current_user
+      USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM,
+            HINT = format('The owner grants it: GRANT SELECT, UPDATE ON SEQUENCE %s TO %I;', seq, current_user);
+  END;
   RETURN format('nextval(%L)', seq);
 END
 $$;

@@ -319,12 +319,15 @@ BEGIN
       EXECUTE format('SELECT to_jsonb((%s)) FROM jsonb_populate_record(NULL::%s, $1) AS g', g.expr, rel)
         INTO v USING patched;
     EXCEPTION WHEN insufficient_privilege THEN
-      RAISE EXCEPTION 'decision on %: the renamed row''s "%" (computed by %) needs the row type of %, which % may not use',
-        conflict_id, g.column_name, g.expr, rel, current_user
+      RAISE EXCEPTION 'decision on %: computing the renamed row''s "%" of % (%) needs a schema % may not use',
+        conflict_id, g.column_name, rel, g.expr, current_user
         USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM,
+              -- (the schema refused: the table's, or one of a function the
+              -- expression calls)
               HINT = format('The DBA grants it to reviewers: GRANT USAGE ON SCHEMA %I TO tdm_reviewer;',
-                            (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                              WHERE c.oid = rel));
+                            coalesce(substring(SQLERRM FROM 'permission denied for schema (\S+)'),
+                                     (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                       WHERE c.oid = rel)));
     END;
     patched := jsonb_set(patched, ARRAY[g.column_name], v);
   END LOOP;

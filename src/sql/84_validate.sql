@@ -187,6 +187,7 @@ BEGIN
            FROM unnest(key_names, collations) AS u(k, coll)),
         matches, (SELECT string_agg(g.o::text, ', ') FROM generate_series(1, cardinality(key_names)) AS g(o)))
         USING run, the_rel, (SELECT c.relname::text FROM pg_class c WHERE c.oid = idx);
+      GET DIAGNOSTICS n = ROW_COUNT;
     ELSE
       -- Each row against the others, through an index like the
       -- constraint's (its access method and operator classes).
@@ -210,9 +211,9 @@ BEGIN
         '                   AND (x.tdm_env, x.tdm_row_hash) IS DISTINCT FROM (t.tdm_env, t.tdm_row_hash))',
         row_key, values_json, matches)
         USING run, the_rel, exclusion;
+      GET DIAGNOSTICS n = ROW_COUNT;
       PERFORM set_config('enable_hashjoin', hash_join, true), set_config('enable_mergejoin', merge_join, true);
     END IF;
-    GET DIAGNOSTICS n = ROW_COUNT;
     found_rows := found_rows + n;
     DROP TABLE pg_temp.tdm_keyed;
   END IF;

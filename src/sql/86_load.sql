@@ -234,21 +234,26 @@ DECLARE
   pk text[] := (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = _loaded_differences.rel);
   found text;
 BEGIN
+  -- (The approved rows as the target's types hold them: a timestamptz(0)
+  -- column rounds, which is no difference. Keys in their order.)
   EXECUTE format(
-    'SELECT string_agg(d, ''; '') FROM ('
-    ' SELECT format(''(%1$s)=(%%s): %%s'', coalesce(%2$s, %3$s),'
+    'SELECT string_agg(d, ''; '' ORDER BY n) FROM ('
+    ' SELECT format(''(%1$s)=(%%s): %%s'','
+    '          CASE WHEN t IS NULL THEN concat_ws('', '', %2$s) ELSE concat_ws('', '', %3$s) END,'
     '          CASE WHEN t IS NULL THEN ''not loaded'' WHEN a IS NULL THEN ''not approved'''
     '               ELSE (SELECT string_agg(quote_ident(e.key), '', '' ORDER BY e.key)'
     '                       FROM jsonb_each(to_jsonb(t)) e'
-    '                      WHERE e.value IS DISTINCT FROM to_jsonb(a) -> e.key) END) AS d'
-    '   FROM (SELECT * FROM %4$s x) a'
-    '   FULL JOIN (SELECT * FROM %5$s x WHERE x.%6$I = $1) t ON %7$s'
-    '  WHERE a IS NULL OR t IS NULL OR to_jsonb(t) <> to_jsonb(a) - ''tdm_env'' - ''tdm_row_hash'''
-    '  ORDER BY 1 LIMIT 3) x',
+    '                      WHERE e.value IS DISTINCT FROM to_jsonb(a) -> e.key) END) AS d,'
+    '        row_number() OVER (ORDER BY %4$s) AS n'
+    '   FROM (SELECT (jsonb_populate_record(NULL::%5$s, to_jsonb(x))).* FROM %6$s x) a'
+    '   FULL JOIN (SELECT * FROM %5$s x WHERE x.%7$I = $1) t ON %8$s'
+    '  WHERE a IS NULL OR t IS NULL OR to_jsonb(t) <> to_jsonb(a)'
+    '  ORDER BY n LIMIT 3) x',
     (SELECT string_agg(quote_ident(c), ', ') FROM unnest(pk) AS c),
-    format('concat_ws('', '', %s)', (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(pk) AS c)),
-    format('concat_ws('', '', %s)', (SELECT string_agg(format('a.%I', c), ', ') FROM unnest(pk) AS c)),
-    collected, target_rel, release_column,
+    (SELECT string_agg(format('a.%I', c), ', ') FROM unnest(pk) AS c),
+    (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(pk) AS c),
+    (SELECT string_agg(format('coalesce(t.%1$I, a.%1$I)', c), ', ') FROM unnest(pk) AS c),
+    target_rel, collected, release_column,
     (SELECT string_agg(format('t.%1$I = a.%1$I', c), ' AND ') FROM unnest(pk) AS c))
     INTO found USING release;
   RETURN found;

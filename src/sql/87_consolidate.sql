@@ -317,7 +317,8 @@ BEGIN
                             coalesce((SELECT string_agg(format('backend %s (%s)', a.pid, a.usename), ', ' ORDER BY a.pid)
                                         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                                        WHERE l.relation = 'tdm.decision'::regclass AND l.mode = 'RowExclusiveLock'
-                                         AND l.pid <> pg_backend_pid()), 'none now')),
+                                         AND l.pid <> pg_backend_pid()
+                                         AND a.wait_event_type IS DISTINCT FROM 'Lock'), 'none now')),
             HINT = 'Each reviewer commits or rolls back (a DBA can end a forgotten transaction with'
                    ' pg_terminate_backend(pid)); then call tdm.consolidate again.';
   END;
