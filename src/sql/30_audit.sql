@@ -50,6 +50,17 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
            'detail', r.detail)::text, 'UTF8')), 'hex')
 $$;
 
+-- The other sessions whose open transactions wrote to `rel` (backend and
+-- user), not those only waiting for a lock; NULL when none. For the
+-- messages of a wait that lock_timeout ended.
+CREATE FUNCTION tdm._open_writers(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(DISTINCT format('backend %s (%s)', a.pid, a.usename), ', ')
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+   WHERE l.relation = rel AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()
+     AND a.wait_event_type IS DISTINCT FROM 'Lock'
+$$;
+
 -- The chain's head, locked to the end of the transaction: appenders take
 -- turns. A lock_timeout ends the wait with the transactions that hold it
 -- named (a reviewer's decision left uncommitted holds it, and every other
@@ -66,12 +77,7 @@ EXCEPTION WHEN lock_not_available THEN
     current_setting('lock_timeout')
     USING ERRCODE = 'lock_not_available',
           DETAIL = format('Open transactions that wrote to it (a decision, an approval, a tdm call): %s.',
-                          coalesce((SELECT string_agg(DISTINCT format('backend %s (%s)', a.pid, a.usename), ', ')
-                                      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                                     WHERE l.relation = 'tdm.audit'::regclass AND l.mode = 'RowExclusiveLock'
-                                       AND l.pid <> pg_backend_pid()
-                                       -- (not those waiting for it too)
-                                       AND a.wait_event_type IS DISTINCT FROM 'Lock'), 'none now')),
+                          coalesce(tdm._open_writers('tdm.audit'), 'none now')),
           HINT = 'Every write to the audit trail holds it until its transaction ends: that session commits or'
                  ' rolls back (a DBA can end a forgotten one with pg_terminate_backend(pid)); then try again.';
 END

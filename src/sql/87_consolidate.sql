@@ -314,11 +314,7 @@ BEGIN
       run.run_id, the_release, current_setting('lock_timeout')
       USING ERRCODE = 'lock_not_available',
             DETAIL = format('Open transactions that wrote tdm.decision: %s.',
-                            coalesce((SELECT string_agg(format('backend %s (%s)', a.pid, a.usename), ', ' ORDER BY a.pid)
-                                        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                                       WHERE l.relation = 'tdm.decision'::regclass AND l.mode = 'RowExclusiveLock'
-                                         AND l.pid <> pg_backend_pid()
-                                         AND a.wait_event_type IS DISTINCT FROM 'Lock'), 'none now')),
+                            coalesce(tdm._open_writers('tdm.decision'), 'none now')),
             HINT = 'Each reviewer commits or rolls back (a DBA can end a forgotten transaction with'
                    ' pg_terminate_backend(pid)); then call tdm.consolidate again.';
   END;
