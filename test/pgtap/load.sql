@@ -43,7 +43,7 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(62);
+SELECT plan(65);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -368,6 +368,21 @@ SELECT is((SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
             WHERE c.conrelid = 'tdm_fk_to.task'::regclass AND c.contype = 'f'),
           'FOREIGN KEY (tenant, assignee) REFERENCES tdm_fk_to.member(tenant, id) MATCH FULL ON DELETE SET NULL (assignee)',
           'a foreign key is made again with its MATCH FULL and its ON DELETE SET NULL columns');
+
+-- The triggers named when the target's own code refuses an operation:
+-- those that fire on its statements (the load's INSERT and DELETE; a
+-- rollback's UPDATE and TRUNCATE too).
+CREATE FUNCTION tdm_fk_from.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'task rows are append-only'; END $$;
+CREATE TRIGGER no_update BEFORE UPDATE ON tdm_fk_from.task FOR EACH ROW EXECUTE FUNCTION tdm_fk_from.refuse();
+SELECT is(tdm._writing_triggers('tdm_fk_from'), NULL, 'an UPDATE trigger does not fire in a load');
+SELECT is(tdm._writing_triggers('tdm_fk_from', 60), 'tdm_fk_from.task trigger no_update',
+          'it does in a rollback''s statements');
+SELECT throws_ok($$SELECT tdm._raise_own_code('rollback', 'restoring snapshot 7', 'tdm_fk_from', 'Nothing was rolled back',
+                                              'Disable it.', 60, 'task rows are append-only', NULL, NULL,
+                                              'PL/pgSQL function tdm_fk_from.refuse() line 1 at RAISE')$$,
+  'P0001', 'rollback: restoring snapshot 7 was refused by the target''s own code: task rows are append-only',
+  'the refusal says what was refused, by the target''s own code');
 
 SELECT * FROM finish();
 ROLLBACK;
