@@ -5,15 +5,30 @@
 -- target (other releases') where they compare rows. Findings go to
 -- tdm.violation.
 
+-- A collation as a COLLATE clause (' COLLATE s.c'), '' for none.
+CREATE FUNCTION tdm._collate_clause(coll oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
+                     FROM pg_collation cl JOIN pg_namespace cn ON cn.oid = cl.collnamespace
+                    WHERE cl.oid = coll), '')
+$$;
+
+-- Index `idx`'s key columns' collations, as COLLATE clauses.
+CREATE FUNCTION tdm._index_collations(idx oid) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT ARRAY(SELECT tdm._collate_clause(k.coll)
+                 FROM pg_index i CROSS JOIN LATERAL unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
+                WHERE i.indexrelid = idx ORDER BY k.ord)
+$$;
+
 -- The unique indexes of `rel`: name, whether NULLs are equal, key columns
 -- in the index's order and sorted (a key whatever the order; NULL for an
--- index on expressions), each key's COLLATE clause ('' for none), each
--- key as an SQL expression over the row's columns (a quoted column name
--- or the index's expression, parenthesized) and the predicate of a
--- partial index. (INCLUDE columns are no part of the key.)
+-- index on expressions), each key's COLLATE clause ('' for none),
+-- the predicate of a partial index and each key's equality operator.
+-- (INCLUDE columns are no part of the key.)
 CREATE FUNCTION tdm._unique_keys(rel regclass)
 RETURNS TABLE (name text, nulls_equal bool, cols text[], sorted_cols text[], collations text[],
-               exprs text[], predicate text, equals text[])
+               predicate text, equals text[])
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT ci.relname::text, i.indnullsnotdistinct,
          CASE WHEN i.indexprs IS NULL THEN
@@ -24,13 +39,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                   WHERE k.ord <= i.indnkeyatts ORDER BY 1) END,
-         ARRAY(SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
-                                  FROM pg_collation cl JOIN pg_namespace cn ON cn.oid = cl.collnamespace
-                                 WHERE cl.oid = k.coll), '')
-                 FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
-                ORDER BY k.ord),
-         ARRAY(SELECT format('(%s)', pg_get_indexdef(i.indexrelid, k, false))
-                 FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k),
+         tdm._index_collations(i.indexrelid),
          pg_get_expr(i.indpred, i.indrelid), tdm._equality_operators(i.indexrelid)
     FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid
    WHERE i.indrelid = rel AND i.indisunique
@@ -81,15 +90,16 @@ $$;
 
 -- Rows `parent_alias` and `child_alias` matched by foreign key `name` of
 -- table `child`, as PostgreSQL matches them: the key's own equality
--- operators, schema-qualified (citext's), under the referenced columns'
--- collations (a case-insensitive one).
+-- operators, schema-qualified (citext's), on its operand types, under the
+-- referenced columns' collations (a case-insensitive one).
 CREATE FUNCTION tdm._fk_match(child regclass, name text, parent_alias text, child_alias text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT string_agg(format('%s.%I OPERATOR(%I.%s) %s.%I%s', parent_alias, pa.attname, n.nspname, o.oprname,
-                           child_alias, ca.attname,
-                           coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
-                                       FROM pg_collation cl JOIN pg_namespace cn ON cn.oid = cl.collnamespace
-                                      WHERE cl.oid = pa.attcollation), '')),
+  SELECT string_agg(format('(%s.%I%s) OPERATOR(%I.%s) (%s.%I%s%s)',
+                           parent_alias, pa.attname,
+                           CASE WHEN pa.atttypid <> o.oprleft THEN '::' || format_type(o.oprleft, NULL) END,
+                           n.nspname, o.oprname, child_alias, ca.attname,
+                           CASE WHEN ca.atttypid <> o.oprright THEN '::' || format_type(o.oprright, NULL) END,
+                           tdm._collate_clause(pa.attcollation)),
                     ' AND ' ORDER BY k.ord)
     FROM pg_constraint c
    CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY AS k(child_col, parent_col, op, ord)
@@ -151,11 +161,7 @@ BEGIN
     FROM generate_series(1, i.indnkeyatts) AS k;
   -- (each key under the index's collation: a case-insensitive one
   -- groups 'Ann@x' with 'ann@X')
-  collations := ARRAY(SELECT coalesce((SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
-                                         FROM pg_collation cl JOIN pg_namespace cn ON cn.oid = cl.collnamespace
-                                        WHERE cl.oid = k.coll), '')
-                        FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS k(coll, ord)
-                       WHERE k.ord <= i.indnkeyatts ORDER BY k.ord);
+  collations := tdm._index_collations(idx);
   IF exclusion IS NULL THEN
     matches := tdm._unique_match(key_names, collations, i.indnullsnotdistinct, tdm._equality_operators(idx));
   ELSE

@@ -82,26 +82,16 @@ BEGIN
            (SELECT relkind FROM pg_class WHERE oid = c.confrelid) = 'p' AS partitioned,
            string_agg(format('s.%I', a.attname), ', ' ORDER BY k.i) AS columns,
            string_agg(format('p.%I', r.attname), ', ' ORDER BY k.i) AS ref_columns,
-           string_agg(format('(p.%I%s) OPERATOR(%I.%s) (s.%I%s%s)',
-                             r.attname,
-                             CASE WHEN r.atttypid <> o.oprleft THEN '::' || format_type(o.oprleft, NULL) END,
-                             n.nspname, o.oprname, a.attname,
-                             CASE WHEN a.atttypid <> o.oprright THEN '::' || format_type(o.oprright, NULL) END,
-                             (SELECT format(' COLLATE %I.%I', cn.nspname, cl.collname)
-                                FROM pg_collation cl JOIN pg_namespace cn ON cn.oid = cl.collnamespace
-                               WHERE cl.oid = r.attcollation)),
-                      ' AND ' ORDER BY k.i) AS matches,
+           tdm._fk_match(target, c.conname, 'p', 's') AS matches,
            string_agg(format('%I', a.attname), ', ' ORDER BY k.i) AS names,
            -- (not num_nulls(...) = 0 for every column, which the planner
            -- cannot estimate: it chose a nested loop over every loaded row)
            string_agg(tdm._has_value(c.conrelid, 's', a.attname), ' AND ' ORDER BY k.i) AS complete,
            count(*) AS width
       FROM pg_constraint c
-     CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY k(n, ref_n, op, i)
+     CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY k(n, ref_n, i)
       JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n
       JOIN pg_attribute r ON r.attrelid = c.confrelid AND r.attnum = k.ref_n
-      JOIN pg_operator o ON o.oid = k.op
-      JOIN pg_namespace n ON n.oid = o.oprnamespace
      -- (conparentid: the copies of a constraint that references a
      -- partitioned table, one per partition, are its own business)
      WHERE c.conrelid = target AND c.contype = 'f' AND c.conparentid = 0

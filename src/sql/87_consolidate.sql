@@ -5,16 +5,35 @@
 -- run with its decisions, and a call on a completed run repeats it to the
 -- same result.
 
--- The backend consolidating `release` (it holds the release's advisory
--- lock), other than this one; NULL when none.
-CREATE FUNCTION tdm._consolidating_backend(release text) RETURNS int
+-- The backend other than this one that holds the transaction advisory
+-- lock (key1, key2) of tdm's (hashtext of each); NULL when none.
+CREATE FUNCTION tdm._advisory_holder(key1 text, key2 text) RETURNS int
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT l.pid FROM pg_locks l
    WHERE l.locktype = 'advisory' AND l.granted
      AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
-     AND l.classid = hashtext('tdm.consolidate')::oid AND l.objid = hashtext(release)::oid
+     AND l.classid = hashtext(key1)::oid AND l.objid = hashtext(key2)::oid
      AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
    LIMIT 1
+$$;
+
+-- The backend consolidating `release` (it holds the release's advisory
+-- lock), other than this one; NULL when none.
+CREATE FUNCTION tdm._consolidating_backend(release text) RETURNS int
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT tdm._advisory_holder('tdm.consolidate', release)
+$$;
+
+-- A refusal's DETAIL for a lock that backend `holder` holds: a call in a
+-- transaction still open holds it to its end, though it has returned.
+CREATE FUNCTION tdm._holder_detail(holder int) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN holder IS NULL THEN 'Another backend holds it.'
+              ELSE format('Backend %s holds it%s.', holder,
+                          (SELECT CASE WHEN a.state LIKE 'idle in transaction%'
+                                       THEN format(': its call has returned, and its transaction (user %s) is still open',
+                                                   a.usename) END
+                             FROM pg_stat_activity a WHERE a.pid = holder)) END
 $$;
 
 -- The collected child rows of each undecided conflict's members, per child
@@ -160,15 +179,8 @@ BEGIN
   PERFORM tdm._consolidate_check(release, target);
   holder := tdm._consolidating_backend(release);
   IF holder IS NOT NULL THEN
-    -- (A call in a transaction still open holds the release to its end,
-    -- though it has returned: its session only needs to commit.)
     RAISE EXCEPTION 'consolidate: release "%" is being consolidated by another session', release
-      USING ERRCODE = 'lock_not_available',
-            DETAIL = format('Backend %s holds it%s.', holder,
-                            (SELECT CASE WHEN a.state LIKE 'idle in transaction%'
-                                         THEN format(': its call has returned, and its transaction (user %s) is still open',
-                                                     a.usename) END
-                               FROM pg_stat_activity a WHERE a.pid = holder)),
+      USING ERRCODE = 'lock_not_available', DETAIL = tdm._holder_detail(holder),
             HINT = 'Wait for it to finish (tdm.progress shows it), then call tdm.consolidate again.'
                    ' A session idle in transaction ends it with COMMIT.';
   END IF;
@@ -252,18 +264,7 @@ BEGIN
     RAISE EXCEPTION 'consolidate: another consolidation into % holds it, and lock_timeout (%) ended the wait',
       the_target, current_setting('lock_timeout')
       USING ERRCODE = 'lock_not_available',
-            DETAIL = coalesce((SELECT format('Backend %s (%s) holds it%s.', a.pid, a.usename,
-                                             CASE WHEN a.state LIKE 'idle in transaction%'
-                                                  THEN ', idle in transaction: its call has returned, and its'
-                                                       ' transaction is open' ELSE '' END)
-                                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                                WHERE l.locktype = 'advisory' AND l.granted
-                                  AND l.database = (SELECT d.oid FROM pg_database d
-                                                     WHERE d.datname = current_database())
-                                  AND l.classid = hashtext('tdm load')::oid
-                                  AND l.objid = hashtext(the_target)::oid AND l.objsubid = 2
-                                  AND l.pid <> pg_backend_pid() LIMIT 1),
-                              'Another backend holds it.'),
+            DETAIL = tdm._holder_detail(tdm._advisory_holder('tdm load', the_target)),
             HINT = 'Releases are consolidated into one target one at a time: wait for that one to finish'
                    ' (its transaction to end), then call tdm.consolidate again.';
   END;

@@ -49,6 +49,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._html_escape(text),
   tdm._latest_conflict(text),
   tdm._consolidating_backend(text),
+  tdm._advisory_holder(text, text),
   tdm._key_holder(regclass, text[], jsonb, text),
   tdm._key_in_release(regclass, text[], jsonb, text),
   tdm._presence(text),
