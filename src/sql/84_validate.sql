@@ -664,12 +664,27 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   t record;
   errors bigint := 0;
+  refused_state text;  -- a function of the target's or a rule's: SQLSTATE, message, detail, hint, context
+  refused_message text;
+  refused_detail text;
+  refused_hint text;
+  refused_context text;
 BEGIN
   FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
     PERFORM tdm._progress(job, 'validate', t.step - 1, (SELECT count(*) FROM tdm.managed_table));
     errors := errors + tdm._validate_table(run, release, target, t.rel, checks);
   END LOOP;
   RETURN errors;
+EXCEPTION WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
+  -- (A CHECK's or a rule's function raised, or did not find a name.)
+  GET STACKED DIAGNOSTICS refused_state = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
+                          refused_detail = PG_EXCEPTION_DETAIL, refused_hint = PG_EXCEPTION_HINT,
+                          refused_context = PG_EXCEPTION_CONTEXT;
+  PERFORM tdm._raise_own_code('consolidate', format('the validation of release %s''s rows', release), target,
+                              'Nothing was loaded',
+                              'Change the code, or the rows in the environments (then tag again), and'
+                              ' consolidate again.', 0, refused_message, refused_detail, refused_hint,
+                              refused_context, refused_state);
 END
 $$;
 

@@ -535,14 +535,17 @@ BEGIN
                                 HINT = load_hint, CONSTRAINT = load_constraint, TABLE = load_table,
                                 SCHEMA = load_schema, COLUMN = load_column, DATATYPE = load_type;
         END IF;
-      WHEN raise_exception THEN
+      WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
         -- Code of the target's own (a trigger, or a function a rule or a
-        -- default calls) refused a row: say where, and that nothing went in.
-        GET STACKED DIAGNOSTICS load_message = MESSAGE_TEXT, load_detail = PG_EXCEPTION_DETAIL,
-                                load_hint = PG_EXCEPTION_HINT, load_context = PG_EXCEPTION_CONTEXT;
+        -- default calls) refused a row, or did not find a name: say where,
+        -- and that nothing went in.
+        GET STACKED DIAGNOSTICS load_error = RETURNED_SQLSTATE, load_message = MESSAGE_TEXT,
+                                load_detail = PG_EXCEPTION_DETAIL, load_hint = PG_EXCEPTION_HINT,
+                                load_context = PG_EXCEPTION_CONTEXT;
         PERFORM tdm._raise_own_code('consolidate', 'the load into ' || the_target, the_target, 'Nothing was loaded',
                                     'Change the code, or the rows in the environments (then tag again), and'
-                                    ' consolidate again.', 12, load_message, load_detail, load_hint, load_context);
+                                    ' consolidate again.', 12, load_message, load_detail, load_hint, load_context,
+                                    load_error);
       END;
     END IF;
     IF errors > 0 THEN

@@ -157,11 +157,13 @@ DECLARE
   n bigint;
   examples jsonb;
   copied bigint;
-  refused text;  -- a failed copy's SQLSTATE, message, detail, schema and table
+  refused text;  -- a failed copy's SQLSTATE, message, detail, hint, schema, table and context
   refused_message text;
   refused_detail text;
+  refused_hint text;
   refused_schema text;
   refused_table text;
+  refused_context text;
 BEGIN
   PERFORM tdm._require_target_name('promote', 'from_target', from_target);
   PERFORM tdm._require_target_name('promote', 'to_target', to_target);
@@ -348,6 +350,17 @@ BEGIN
                                       ELSE format('Make %s''s table accept what %s''s does (add the partition,'
                                                   ' or change the constraint or index), then promote again.',
                                                   to_target, from_target) END);
+    WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
+      -- Code of the destination's own (a trigger, a function a constraint
+      -- or an index calls) refused a row, or did not find a name.
+      GET STACKED DIAGNOSTICS refused = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
+                              refused_detail = PG_EXCEPTION_DETAIL, refused_hint = PG_EXCEPTION_HINT,
+                              refused_context = PG_EXCEPTION_CONTEXT;
+      PERFORM tdm._raise_own_code('promote', format('the copy of release %s into %s', the_release, to_target),
+                                  to_target, 'Nothing was promoted',
+                                  'Change the code, or the rows (in the environments, then tag and consolidate'
+                                  ' again), and promote again.',
+                                  4, refused_message, refused_detail, refused_hint, refused_context, refused);
   END;
   -- (Tagged again while the rows were copied: they are not the release's
   -- any more; nothing is promoted.)
@@ -420,7 +433,8 @@ DECLARE
   before record;
   after record;
   archived bigint := 0;
-  refused_message text;  -- a trigger's refusal: message, detail, hint, context
+  refused_state text;  -- a trigger's refusal: SQLSTATE, message, detail, hint, context
+  refused_message text;
   refused_detail text;
   refused_hint text;
   refused_context text;
@@ -469,14 +483,15 @@ BEGIN
     RAISE EXCEPTION 'archive_release: rows of other releases in master reference release %''s rows',
       release USING ERRCODE = 'foreign_key_violation', DETAIL = SQLERRM,
                     HINT = 'Archive the releases that reference it first.';
-  WHEN raise_exception THEN
-    GET STACKED DIAGNOSTICS refused_message = MESSAGE_TEXT, refused_detail = PG_EXCEPTION_DETAIL,
-                            refused_hint = PG_EXCEPTION_HINT, refused_context = PG_EXCEPTION_CONTEXT;
+  WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
+    GET STACKED DIAGNOSTICS refused_state = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
+                            refused_detail = PG_EXCEPTION_DETAIL, refused_hint = PG_EXCEPTION_HINT,
+                            refused_context = PG_EXCEPTION_CONTEXT;
     PERFORM tdm._raise_own_code('archive_release', format('deleting release %s''s rows from master', release),
                                 'master', 'Nothing was archived',
                                 'Disable that trigger while archiving (ALTER TABLE ... DISABLE TRIGGER ...),'
                                 ' archive again, then enable it.', 8, refused_message, refused_detail,
-                                refused_hint, refused_context);
+                                refused_hint, refused_context, refused_state);
   END;
   UPDATE tdm.release x SET status = 'archived' WHERE x.release = archive_release.release;
   PERFORM tdm._audit('archive_release', release, '{}');
@@ -534,6 +549,11 @@ DECLARE
   after_sum text;
   others text;  -- the other archived releases
   refused_table text;
+  refused_state text;  -- code of master's own: SQLSTATE, message, detail, hint, context
+  refused_message text;
+  refused_detail text;
+  refused_hint text;
+  refused_context text;
 BEGIN
   IF r.status <> 'archived' THEN
     RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
@@ -581,6 +601,14 @@ BEGIN
       USING ERRCODE = 'foreign_key_violation', DETAIL = SQLERRM,
             HINT = coalesce(format('Restore the archived releases it references first (archived: %s).', others),
                             'The rows it references were removed from master since it was archived.');
+  WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
+    GET STACKED DIAGNOSTICS refused_state = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
+                            refused_detail = PG_EXCEPTION_DETAIL, refused_hint = PG_EXCEPTION_HINT,
+                            refused_context = PG_EXCEPTION_CONTEXT;
+    PERFORM tdm._raise_own_code('restore_release', format('restoring release %s''s rows into master', release),
+                                'master', 'Nothing was restored',
+                                'Change the code (or disable the trigger while restoring), and restore again.',
+                                4, refused_message, refused_detail, refused_hint, refused_context, refused_state);
   END;
   FOR t IN SELECT x.managed AS rel, x.release_column, x.rel AS dest,
                   tdm._archive_table(release, x.managed) AS archived

@@ -557,6 +557,15 @@ BEGIN
       WHEN lock_not_available THEN
         refusal := format('the tables stayed in use past tdm.swap_lock_timeout (%s)',
                           current_setting('tdm.swap_lock_timeout'));
+      WHEN undefined_function OR undefined_table OR undefined_object THEN
+        -- (A function an index of the target calls, building the spare's
+        -- index, did not find a name: changing rows would not either.)
+        GET STACKED DIAGNOSTICS refused = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
+                                refused_detail = PG_EXCEPTION_DETAIL, refused_hint = PG_EXCEPTION_HINT,
+                                refused_context = PG_EXCEPTION_CONTEXT;
+        PERFORM tdm._raise_own_code('rollback', format('restoring snapshot %s', id), s.target,
+                                    'Nothing was rolled back', '', 60, refused_message, refused_detail,
+                                    refused_hint, refused_context, refused);
     END;
   END IF;
   IF method IS NULL THEN
@@ -595,16 +604,17 @@ BEGIN
         PERFORM tdm._progress(job, 'verify');
         PERFORM tdm._rollback_verify(id);
       END;
-    EXCEPTION WHEN raise_exception THEN
+    EXCEPTION WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
       -- (A trigger of the target's own refused a change: an append-only
-      -- table's, say.)
-      GET STACKED DIAGNOSTICS refused_message = MESSAGE_TEXT, refused_detail = PG_EXCEPTION_DETAIL,
-                              refused_hint = PG_EXCEPTION_HINT, refused_context = PG_EXCEPTION_CONTEXT;
+      -- table's, say; or a function of the target's did not find a name.)
+      GET STACKED DIAGNOSTICS refused = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
+                              refused_detail = PG_EXCEPTION_DETAIL, refused_hint = PG_EXCEPTION_HINT,
+                              refused_context = PG_EXCEPTION_CONTEXT;
       PERFORM tdm._raise_own_code('rollback', format('restoring snapshot %s', id), s.target,
                                   'Nothing was rolled back',
                                   'Disable that trigger for the rollback (ALTER TABLE ... DISABLE TRIGGER ...),'
                                   ' roll back again, then enable it.', 60, refused_message, refused_detail,
-                                  refused_hint, refused_context);
+                                  refused_hint, refused_context, refused);
     WHEN integrity_constraint_violation OR data_exception THEN
       -- A table changed since the snapshot (a partition detached, a
       -- constraint added) refuses a row it held then.

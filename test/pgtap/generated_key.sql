@@ -4,6 +4,7 @@
 BEGIN;
 SELECT plan(5);
 \ir ../../sql/include/loopback.sql
+\ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 
 -- Two environments: schemas of this database, written by another session
@@ -28,17 +29,6 @@ SELECT tdm.add_environment('gk1', 'tap_gk_self', 10, 'tap_gk_e1'), tdm.add_envir
 SELECT tdm.manage_table('tap_gk.person', '{email_l}', core_columns => '{v}');
 SELECT tdm.create_release('TG1'), tdm.add_feature('TG1', 'F', 1);
 SELECT tdm.tag_release('TG1');
-CREATE FUNCTION pg_temp.hint_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-  hint text;
-BEGIN
-  EXECUTE statement;
-  RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
-  RETURN hint;
-END
-$$;
 CREATE ROLE tap_gk_approver;
 GRANT tdm_reviewer TO tap_gk_approver;
 -- (The decisions are a plain reviewer's, who may use the table's schema.)
