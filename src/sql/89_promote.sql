@@ -243,6 +243,7 @@ BEGIN
   job := tdm._start_job('promote', the_release, true,
                         jsonb_build_object('from', from_target, 'to', to_target));
   PERFORM tdm._progress(job, 'prepare');
+  PERFORM tdm._require_promoted_tables('promote', to_target);
   created := tdm._create_target_tables(from_target, to_target);
   PERFORM tdm._require_same_columns('promote', from_target, false);
   PERFORM tdm._require_same_columns('promote', to_target, true);
@@ -373,7 +374,9 @@ BEGIN
             HINT = format('Consolidate it again (SELECT tdm.consolidate(%L);), then promote it.', the_release);
   END IF;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
-                       detail = j.detail || jsonb_build_object('rows', copied, 'tables_created', created)
+                       detail = j.detail || jsonb_build_object('rows', copied, 'tables_created', created,
+                                                               'tables', (SELECT jsonb_agg(x.managed::oid)
+                                                                            FROM tdm._target_tables(to_target) x))
    WHERE j.job_id = job;
   PERFORM tdm._audit('promote', the_release, jsonb_build_object(
     'job_id', job, 'from', from_target, 'to', to_target, 'rows', copied));

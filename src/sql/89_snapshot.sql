@@ -238,10 +238,56 @@ BEGIN
 END
 $$;
 
--- A target `caller` snapshots must hold tables of the managed tables.
+-- The managed tables whose rows a completed promote copied into `target`
+-- (its job's `tables`), with the releases promoted there with them.
+CREATE FUNCTION tdm._promoted_tables(target text) RETURNS TABLE (managed regclass, releases text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT m.rel, string_agg(DISTINCT j.release, ', ')
+    FROM tdm.job j
+   CROSS JOIN LATERAL jsonb_array_elements_text(j.detail -> 'tables') AS x(oid)
+    JOIN tdm.managed_table m ON m.rel = x.oid::oid
+   WHERE j.kind = 'promote' AND j.status = 'completed' AND j.detail ->> 'to' = target
+   GROUP BY m.rel
+$$;
+
+-- A target must still hold a table for every managed table a release was
+-- promoted into it with: one renamed or dropped since would be left out
+-- of a snapshot, and promote would create an empty one beside it.
+CREATE FUNCTION tdm._require_promoted_tables(caller text, target text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  missing record;
+BEGIN
+  SELECT p.managed, p.releases, c.relname INTO missing
+    FROM tdm._promoted_tables(target) p JOIN pg_class c ON c.oid = p.managed
+   WHERE tdm._target_table(target, p.managed) IS NULL
+   ORDER BY c.relname LIMIT 1;
+  IF FOUND AND to_regnamespace(quote_ident(target)) IS NULL THEN
+    RAISE EXCEPTION '%: schema % does not exist, and releases were promoted into it (%)',
+      caller, quote_ident(target), missing.releases
+      USING ERRCODE = 'invalid_schema_name',
+            DETAIL = 'It was renamed or dropped since they were promoted.',
+            HINT = format('Give it back its name (ALTER SCHEMA <its name now> RENAME TO %I), or restore it.',
+                          target);
+  ELSIF FOUND THEN
+    RAISE EXCEPTION '%: %.% does not exist, and it holds the rows of releases promoted there (%)',
+      caller, quote_ident(target), quote_ident(missing.relname), missing.releases
+      USING ERRCODE = 'undefined_table',
+            DETAIL = 'It was renamed, moved or dropped since they were promoted.',
+            HINT = format('Give it back its name (ALTER TABLE %1$I.<its name now> RENAME TO %2$I), or restore'
+                          ' it; tdm creates in %1$I only the tables no release was promoted into. If those'
+                          ' rows are to go, create it empty yourself: CREATE TABLE %1$I.%2$I (LIKE %3$s'
+                          ' INCLUDING ALL);', target, missing.relname, missing.managed);
+  END IF;
+END
+$$;
+
+-- A target `caller` snapshots must hold tables of the managed tables,
+-- every one that a release was promoted into it with.
 CREATE FUNCTION tdm._require_target_tables(caller text, target text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  PERFORM tdm._require_promoted_tables(caller, target);
   IF NOT EXISTS (SELECT 1 FROM tdm._target_tables(target)) THEN
     RAISE EXCEPTION '%: target "%" has no managed tables', caller, target
       USING ERRCODE = 'undefined_table',

@@ -1,0 +1,52 @@
+-- A target keeps a table for every managed table a release was promoted
+-- into it with: renamed (or its schema renamed) since, snapshot and
+-- promote refuse and name it, rather than leave it out or create an
+-- empty one beside it. A table managed after the promotions is created.
+BEGIN;
+SELECT plan(8);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_pt_e1;
+  CREATE TABLE tap_pt_e1.pt_item (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+  CREATE TABLE tap_pt_e1.pt_note (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+  INSERT INTO tap_pt_e1.pt_item VALUES (1, 'TPT1', 'F'), (2, 'TPT2', 'F');
+  INSERT INTO tap_pt_e1.pt_note VALUES (1, 'TPT2', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_pt_self');
+CREATE TABLE staging.pt_item (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+CREATE TABLE staging.pt_note (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('pt1', 'tap_pt_self', 10, 'tap_pt_e1');
+SELECT tdm.manage_table('staging.pt_item');
+SELECT tdm.create_release('TPT1'), tdm.add_feature('TPT1', 'F', 1);
+SELECT tdm.create_release('TPT2', parent => 'TPT1'), tdm.add_feature('TPT2', 'F', 1);
+SELECT tdm.tag_release('TPT1'), tdm.consolidate('TPT1'), tdm.promote('TPT1');
+
+ALTER TABLE master.pt_item RENAME TO pt_item_old;
+SELECT throws_ok($$SELECT tdm.snapshot('tap_pt')$$, '42P01',
+  'snapshot: master.pt_item does not exist, and it holds the rows of releases promoted there (TPT1)',
+  'a snapshot does not leave the renamed table out');
+SELECT tdm.manage_table('staging.pt_note');
+SELECT tdm.tag_release('TPT2'), tdm.consolidate('TPT2');
+SELECT throws_ok($$SELECT tdm.promote('TPT2')$$, '42P01',
+  'promote: master.pt_item does not exist, and it holds the rows of releases promoted there (TPT1)',
+  'promote does not create an empty one beside it');
+ALTER SCHEMA master RENAME TO tap_pt_master;
+SELECT throws_ok($$SELECT tdm.promote('TPT2')$$, '3F000',
+  'promote: schema master does not exist, and releases were promoted into it (TPT1)',
+  'nor a new master schema');
+ALTER SCHEMA tap_pt_master RENAME TO master;
+ALTER TABLE master.pt_item_old RENAME TO pt_item;
+SELECT lives_ok($$SELECT tdm.promote('TPT2')$$, 'the name given back, the release is promoted');
+SELECT results_eq('SELECT id, tdm_release FROM master.pt_item ORDER BY id',
+  $$VALUES (1, 'TPT1'), (2, 'TPT2')$$, 'both releases'' rows in the one table');
+SELECT results_eq('SELECT id, tdm_release FROM master.pt_note',
+  $$VALUES (1, 'TPT2')$$, 'the table managed after the first promotion was created');
+SELECT lives_ok($$SELECT tdm.snapshot('tap_pt')$$, 'a snapshot is taken');
+SELECT results_eq($$SELECT rel::text FROM tdm.snapshot_table WHERE managed IN ('staging.pt_item'::regclass, 'staging.pt_note'::regclass) ORDER BY 1$$,
+  $$VALUES ('master.pt_item'), ('master.pt_note')$$, 'with both tables');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_pt_e1 CASCADE;
