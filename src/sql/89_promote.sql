@@ -411,15 +411,22 @@ CREATE VIEW tdm.release_stats AS
    ORDER BY x.rel::text, r.created_at, r.release;
 COMMENT ON VIEW tdm.release_stats IS 'Rows per release and cumulative, per table, in master';
 
--- The archive table of a release's rows of one table. A name cut to fit
--- ends with a hash of the whole: two long release names that begin alike
--- get two tables (with the table's OID, they shared one, and archiving the
--- second dropped the first's rows), and a dump restored elsewhere, where
--- OIDs differ, still finds its archive.
+-- The archive table of a release's rows of one table, <release>__<table>.
+-- A name cut to fit ends with a hash of the release and the table: two
+-- long release names that begin alike get two tables (with the table's
+-- OID, they shared one, and archiving the second dropped the first's
+-- rows), and a dump restored elsewhere, where OIDs differ, still finds
+-- its archive. So does a release whose name holds `__` or ends with `_`,
+-- where the name alone does not tell the release from the table (release
+-- P's table a__b and release P__a's table b).
 CREATE FUNCTION tdm._archive_table(release text, rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT format('tdm_archive.%I', tdm._fitted_name(x.name, left(md5(x.name), 12)))
-    FROM pg_class c CROSS JOIN LATERAL (SELECT release || '__' || c.relname AS name) x
+  SELECT format('tdm_archive.%I',
+                CASE WHEN release ~ '(__|_$)' THEN tdm._fitted_name(x.name || '_' || x.uniq, x.uniq)
+                     ELSE tdm._fitted_name(x.name, x.uniq) END)
+    FROM pg_class c
+   CROSS JOIN LATERAL (SELECT release || '__' || c.relname AS name,
+                              left(md5(quote_ident(release) || '.' || quote_ident(c.relname)), 12) AS uniq) x
    WHERE c.oid = rel
 $$;
 

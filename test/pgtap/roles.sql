@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(48);
+SELECT plan(51);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -261,6 +261,15 @@ SELECT isnt(tdm._archive_table(repeat('Релиз', 8) || '-A', 'staging.account
   'two long release names get two archive tables');
 SELECT ok(octet_length((parse_ident(tdm._archive_table(repeat('Релиз', 8) || '-A', 'staging.accounts')))[2]) <= 63,
   'an archive table''s name fits in an identifier');
+-- Release P's table a__b and release P__a's table b: one name alone.
+CREATE TABLE staging.a__b (id int PRIMARY KEY);
+CREATE TABLE staging.b (id int PRIMARY KEY);
+SELECT isnt(tdm._archive_table('P', 'staging.a__b'), tdm._archive_table('P__a', 'staging.b'),
+  'a release name holding __ does not share its archive table with another release''s');
+SELECT isnt(tdm._archive_table('P_', 'staging.b'), tdm._archive_table('P', 'staging.b'),
+  'nor one ending with _');
+SELECT is(tdm._archive_table('R2', 'staging.accounts'), 'tdm_archive."R2__accounts"',
+  'other releases keep <release>__<table>');
 
 SELECT * FROM finish();
 ROLLBACK;
