@@ -178,3 +178,21 @@ SELECT pg_catalog.pg_extension_config_dump('tdm.conflict', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.decision', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.key_map', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.violation', '');
+
+-- The staging target: the schema of the managed tables when they are all
+-- in one (a DBA's "Staging Area"), else `staging`. A completed
+-- consolidation into it makes a release `consolidated`, ready to promote.
+CREATE FUNCTION tdm._staging_target() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN count(DISTINCT c.relnamespace) = 1 THEN min(n.nspname::text) ELSE 'staging' END
+    FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel JOIN pg_namespace n ON n.oid = c.relnamespace
+$$;
+
+-- `SELECT tdm.consolidate('R2');` for a HINT, with the target when it is
+-- not the default (NULL: the staging target).
+CREATE FUNCTION tdm._consolidate_call(release text, target text DEFAULT NULL) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('SELECT tdm.consolidate(%L%s);', release,
+                CASE WHEN t.target <> 'staging' THEN format(', %L', t.target) ELSE '' END)
+    FROM (SELECT coalesce(_consolidate_call.target, tdm._staging_target()) AS target) t
+$$;

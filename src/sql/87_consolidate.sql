@@ -103,6 +103,7 @@ DECLARE
   r tdm.release;
   missing text;
   bad_rule text;
+  elsewhere text;  -- a HINT's end: the schema of the managed tables, if another
 BEGIN
   r := tdm._require_release_inputs(the_release, 'consolidate');
   PERFORM tdm._require_target_name('consolidate', 'target', the_target);
@@ -121,10 +122,15 @@ BEGIN
                 GROUP BY j.job_id),
               format('Tag it first: SELECT tdm.tag_release(%L);', the_release));
   END IF;
+  -- (Where the managed tables are all in another schema, a HINT's end
+  -- sends there.)
+  elsewhere := CASE WHEN tdm._staging_target() NOT IN (the_target, 'staging')
+                    THEN format(' The managed tables are in %s: %s', quote_ident(tdm._staging_target()),
+                                tdm._consolidate_call(the_release)) ELSE '' END;
   IF to_regnamespace(quote_ident(the_target)) IS NULL THEN
     RAISE EXCEPTION 'consolidate: target schema "%" does not exist', the_target
       USING ERRCODE = 'invalid_schema_name',
-            HINT = 'A target is a schema holding tables named like the managed tables.';
+            HINT = 'A target is a schema holding tables named like the managed tables.' || elsewhere;
   END IF;
   -- The caller's rights there, and on master's tables (earlier releases'
   -- rows are read from them).
@@ -139,7 +145,7 @@ BEGIN
   IF missing IS NOT NULL THEN
     RAISE EXCEPTION 'consolidate: target "%" has no table %', the_target, missing
       USING ERRCODE = 'undefined_table',
-            HINT = 'Create it with the managed table''s columns and constraints.';
+            HINT = 'Create it with the managed table''s columns and constraints.' || elsewhere;
   END IF;
   -- The target's tables, and master's (earlier releases' rows come from
   -- there), hold the managed tables' columns: a migration applied to the
@@ -669,7 +675,7 @@ BEGIN
       -- run of the release into another target may change them later.)
       UPDATE tdm.run x SET rows_loaded = loaded, decisions = tdm._run_decisions(run.run_id)
        WHERE x.run_id = run.run_id;
-      IF the_target = 'staging' THEN
+      IF the_target = tdm._staging_target() THEN
         -- (Unless the release was tagged again meanwhile: its lock is then
         -- not the one this run was checked against.)
         UPDATE tdm.release x SET status = 'consolidated'

@@ -132,8 +132,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
              THEN format('Plan it first (SELECT tdm.add_feature(%L, ''FEAT-1'', 1);), then tag it'
                          ' (SELECT tdm.tag_release(%1$L);).', r.release)
            WHEN r.status = 'open' THEN format('Tag it first: SELECT tdm.tag_release(%L);', r.release)
-           WHEN r.status = 'locked' THEN format('Consolidate it first: SELECT tdm.consolidate(%L);', r.release)
-           WHEN r.status = 'consolidated' THEN format('Promote it first: SELECT tdm.promote(%L);', r.release)
+           WHEN r.status = 'locked' THEN 'Consolidate it first: ' || tdm._consolidate_call(r.release)
+           WHEN r.status = 'consolidated' THEN format('Promote it first: SELECT tdm.promote(%L%s);', r.release,
+                                                      CASE WHEN tdm._staging_target() <> 'staging'
+                                                           THEN format(', %L', tdm._staging_target()) ELSE '' END)
            WHEN r.status = 'archived' THEN format('Restore it first: SELECT tdm.restore_release(%L);', r.release)
          END
 $$;
@@ -221,24 +223,24 @@ BEGIN
     RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %',
       the_release, r.status, from_target
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = CASE WHEN from_target = 'staging' AND r.status = 'open' THEN tdm._next_step(r)
-                        WHEN from_target = 'staging'
-                        THEN format('Consolidate it first: SELECT tdm.consolidate(%L);', the_release)
-                        ELSE format('Consolidate it there first: SELECT tdm.consolidate(%L, %L);',
-                                    the_release, from_target) END;
+            HINT = CASE WHEN from_target = tdm._staging_target() AND r.status = 'open' THEN tdm._next_step(r)
+                        WHEN from_target = tdm._staging_target()
+                        THEN 'Consolidate it first: ' || tdm._consolidate_call(the_release)
+                        ELSE 'Consolidate it there first: ' || tdm._consolidate_call(the_release, from_target) END;
   END IF;
   -- (A consolidation into another target leaves the release locked: only
   -- staging's is the release's own. Tagged again since, it is locked too.)
-  IF r.status <> 'consolidated' AND from_target = 'staging' THEN
-    RAISE EXCEPTION 'promote: release "%" is %: it was tagged again after its consolidation into staging completed',
-      the_release, r.status
+  IF r.status <> 'consolidated' AND from_target = tdm._staging_target() THEN
+    RAISE EXCEPTION 'promote: release "%" is %: it was tagged again after its consolidation into % completed',
+      the_release, r.status, quote_ident(from_target)
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = format('Consolidate it again: SELECT tdm.consolidate(%L);', the_release);
+            HINT = 'Consolidate it again: ' || tdm._consolidate_call(the_release, from_target);
   ELSIF r.status <> 'consolidated' THEN
-    RAISE EXCEPTION 'promote: release "%" is %: its consolidation into % completed, but only a consolidation into staging makes a release consolidated',
-      the_release, r.status, from_target
+    RAISE EXCEPTION 'promote: release "%" is %: its consolidation into % completed, but only a consolidation into % makes a release consolidated',
+      the_release, r.status, quote_ident(from_target), quote_ident(tdm._staging_target())
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = format('Consolidate it into staging too: SELECT tdm.consolidate(%L);', the_release);
+            HINT = format('Consolidate it into %s too: %s', quote_ident(tdm._staging_target()),
+                          tdm._consolidate_call(the_release));
   END IF;
   job := tdm._start_job('promote', the_release, true,
                         jsonb_build_object('from', from_target, 'to', to_target));
