@@ -878,8 +878,8 @@ BEGIN
           RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
             nk, candidate
             USING ERRCODE = 'unique_violation',
-                  HINT = format('Give %s new values in renames, e.g. renames => ''{"%s": {"%s": "..."}}''.',
-                                label, label,
+                  HINT = format('Give %s new values in renames, e.g. renames => %s.', label,
+                                quote_literal(format('{%s: {%s: "..."}}', to_json(label), to_json(
                                 -- (The last column of no foreign key: the email, not
                                 -- the tenant; for a generated one, the last it reads.)
                                 (SELECT coalesce(g.reads[cardinality(g.reads)], x.col)
@@ -892,7 +892,7 @@ BEGIN
                                                                       AND a.attname = u.col)
                                                            ORDER BY u.i DESC LIMIT 1),
                                                          cols[cardinality(cols)]) AS col) x
-                                   LEFT JOIN tdm._generated_columns(c.rel) g ON g.column_name = x.col));
+                                   LEFT JOIN tdm._generated_columns(c.rel) g ON g.column_name = x.col)))));
         END IF;
         seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source,
                                                              'label', label));
@@ -948,8 +948,8 @@ BEGIN
     label := NULL;
     IF NOT tdm._rekeyable(c.rel) THEN
       SELECT string_agg(DISTINCT b.label, ', '),
-             string_agg(DISTINCT format('"%s": {"%s": ...}', b.label, tdm._renamed_key_column(c.rel)),
-                        ', ')
+             string_agg(DISTINCT format('%s: {%s: ...}', to_json(b.label),
+                                        to_json(tdm._renamed_key_column(c.rel))), ', ')
         INTO label, nk
         FROM tdm.conflict_member b
        WHERE b.run_id = c.run_id AND b.conflict_id = c.conflict_id
@@ -960,7 +960,7 @@ BEGIN
       RAISE EXCEPTION 'decision on %: % cannot take generated keys; keep_all needs the new % in renames',
         NEW.conflict_id, c.rel, tdm._column_names(m.pk_columns)
         USING ERRCODE = 'invalid_parameter_value',
-              HINT = format('Give %s a new key, e.g. renames => ''{%s}''.', label, nk);
+              HINT = format('Give %s a new key, e.g. renames => %s.', label, quote_literal('{' || nk || '}'));
     END IF;
   END IF;
 
@@ -1239,8 +1239,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT string_agg(rtrim(line), E'\n' ORDER BY col IS NOT NULL, place NULLS LAST, col)
     FROM (SELECT col, place,
                  rpad(CASE WHEN length(col) > 13 THEN left(col, 12) || '~' ELSE coalesce(col, '') END, 14)
-                 -- (a value cut short ends with ~, so two cut alike still show)
-                 || string_agg(rpad(CASE WHEN length(v) > w - 1 THEN left(v, w - 2) || '~' ELSE v END, w),
+                 -- (a value cut short ends with ~, so two cut alike still show;
+                 -- an environment's name keeps its end too, where names
+                 -- that begin alike differ: st_long_alpha, st_long_beta)
+                 || string_agg(rpad(CASE WHEN length(v) <= w - 1 THEN v
+                                         WHEN col IS NULL THEN left(v, (w - 2) / 2) || '~' || right(v, w - 2 - (w - 2) / 2)
+                                         ELSE left(v, w - 2) || '~' END, w),
                                '' ORDER BY member) AS line
             -- (a line break or tab in a value is shown as \n or \t: the
             -- grid keeps one line per column)

@@ -1,0 +1,48 @@
+-- Environment names as the reviewer reads them: two long names that
+-- begin alike stay apart in side_by_side's header, and a name with a
+-- double quote is escaped in the JSON of a keep_all HINT's example.
+BEGIN;
+SELECT plan(3);
+\ir ../../sql/include/loopback.sql
+\ir ../../sql/include/errors.sql
+SET client_min_messages = warning;
+
+-- Three environments, one enum key (no generated keys): "happy" in each.
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE TYPE public.tap_rl_mood AS ENUM ('happy', 'sad');
+  CREATE SCHEMA tap_rl_a;
+  CREATE SCHEMA tap_rl_b;
+  CREATE SCHEMA tap_rl_c;
+  CREATE TABLE tap_rl_a.rl_k (e public.tap_rl_mood PRIMARY KEY, v text, tdm_release text, tdm_feature text);
+  CREATE TABLE tap_rl_b.rl_k (LIKE tap_rl_a.rl_k INCLUDING ALL);
+  CREATE TABLE tap_rl_c.rl_k (LIKE tap_rl_a.rl_k INCLUDING ALL);
+  INSERT INTO tap_rl_a.rl_k VALUES ('happy', 'from a', 'TRL1', 'F1');
+  INSERT INTO tap_rl_b.rl_k VALUES ('happy', 'from b', 'TRL1', 'F2');
+  INSERT INTO tap_rl_c.rl_k VALUES ('happy', 'from c', 'TRL1', 'F2')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_rl_self');
+CREATE TABLE staging.rl_k (e public.tap_rl_mood PRIMARY KEY, v text, tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('St 2 "q"', 'tap_rl_self', 40, 'tap_rl_a'),
+       tdm.add_environment('long_environment_name_of_squad_alpha', 'tap_rl_self', 20, 'tap_rl_b'),
+       tdm.add_environment('long_environment_name_of_squad_betaa', 'tap_rl_self', 30, 'tap_rl_c');
+SELECT tdm.manage_table('staging.rl_k');
+SELECT tdm.create_release('TRL1'), tdm.add_feature('TRL1', 'F1', 1), tdm.add_feature('TRL1', 'F2', 1);
+SELECT tdm.tag_release('TRL1');
+SELECT tdm.consolidate('TRL1');
+SELECT conflict_id AS conflict FROM tdm.review_queue WHERE rel = 'staging.rl_k'::regclass \gset
+
+-- (cells of 17 characters after 14: 80 columns under \x)
+SELECT is((SELECT count(DISTINCT rtrim(substr(split_part(q.side_by_side, E'\n', 1), 15 + 17 * i, 17)))
+             FROM tdm.review_queue q, generate_series(0, 2) AS i
+            WHERE q.conflict_id = :'conflict'), 3::bigint,
+  'the header tells the three environments apart');
+SELECT matches((SELECT split_part(side_by_side, E'\n', 1) FROM tdm.review_queue WHERE conflict_id = :'conflict'),
+  'long_en~.*_alpha +long_en~.*_betaa', 'a long name is cut in its middle, its end kept');
+SELECT is((pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'keep_all', rationale => 'x')$$, :'conflict'))
+             ~ '"St 2 \\\\"q\\\\"": \{"e": \.\.\.\}'), true,
+  'the HINT''s example escapes the double quote of the name');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_rl_a, tap_rl_b, tap_rl_c CASCADE;
+DROP TYPE public.tap_rl_mood;
