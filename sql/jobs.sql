@@ -76,6 +76,16 @@ SELECT tdm.wait_job(:job, '60 s') AS final_status;
 SELECT status, sqlstate, error LIKE 'the job''s process (pid %) is gone%' AS says_why
   FROM tdm.job WHERE job_id = :job;
 
+-- A running job whose pid is a session of another database (as in a copy
+-- of this database restored in the same cluster while a job ran): failed
+-- too, not waited for.
+INSERT INTO tdm.job (kind, release, status, pid, started_at)
+SELECT 'consolidate', 'R2', 'running', t.pid, clock_timestamp()
+  FROM dblink('env', 'SELECT pg_backend_pid()') AS t(pid int)
+RETURNING job_id AS job \gset
+SELECT tdm.wait_job(:job, '5 s') AS final_status;
+SELECT status, error LIKE 'the job''s process (pid %) is gone%' AS says_why FROM tdm.job WHERE job_id = :job;
+
 -- While a consolidation of R2 runs, another one is refused at once.
 SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
 SELECT tdm.consolidate('R2', wait => false) AS job \gset

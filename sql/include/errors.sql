@@ -1,12 +1,13 @@
--- The HINT of the error a statement raises (NULL if it raises none).
-CREATE FUNCTION pg_temp.hint_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-  hint text;
+-- The message, DETAIL and HINT of the error a statement raises (NULLs if
+-- it raises none).
+CREATE FUNCTION pg_temp.error_of(statement text, OUT message text, OUT detail text, OUT hint text)
+LANGUAGE plpgsql AS $$
 BEGIN
   EXECUTE statement;
-  RETURN NULL;
 EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
-  RETURN hint;
+  GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
 END
+$$;
+CREATE FUNCTION pg_temp.hint_of(statement text) RETURNS text LANGUAGE sql AS $$
+  SELECT (pg_temp.error_of(statement)).hint
 $$;

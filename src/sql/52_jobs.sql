@@ -21,7 +21,9 @@ AS 'MODULE_PATHNAME', 'tdm_progress_rows' LANGUAGE C;
 
 -- Jobs whose process is gone (killed, crashed, server restarted) are never
 -- left running: marked failed, with why. A process counts as the job's
--- only if it started before the job did (pids are reused). Definer: it
+-- only if it started before the job did (pids are reused) and is
+-- connected to this database (a copy of it restored in the same cluster
+-- holds the original's running jobs, whose pids live there). Definer: it
 -- must see every session in pg_stat_activity.
 CREATE FUNCTION tdm._reap_jobs() RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -37,13 +39,15 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                                   'or the server restarted', j.pid) END
    WHERE (j.status = 'running' AND j.pid IS DISTINCT FROM pg_backend_pid()
           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
-                           WHERE a.pid = j.pid AND a.backend_start <= j.started_at))
+                           WHERE a.pid = j.pid AND a.backend_start <= j.started_at
+                             AND a.datname = current_database()))
       OR (j.status = 'queued' AND j.queued_at < pg_postmaster_start_time())
       -- committed, queued for a minute, and no worker carries its name
       -- (the clock: wait_job's transaction started before the minute ran)
       OR (j.status = 'queued' AND j.queued_at < clock_timestamp() - interval '1 minute'
           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
-                           WHERE a.application_name = 'tdm job ' || j.job_id))
+                           WHERE a.application_name = 'tdm job ' || j.job_id
+                             AND a.datname = current_database()))
 $$;
 
 -- A new job of `kind`: running in this backend, or queued for a worker

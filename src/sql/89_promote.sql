@@ -159,6 +159,8 @@ DECLARE
   n bigint;
   examples jsonb;
   copied bigint;
+  renamed_from text;  -- tables of the run no managed table is called now
+  renamed_to text;    -- managed tables the run does not name
   refused text;  -- a failed copy's SQLSTATE, message, detail, hint, schema, table and context
   refused_message text;
   refused_detail text;
@@ -257,6 +259,20 @@ BEGIN
   SELECT x.run_id, x.tables INTO t FROM tdm.run x
    WHERE x.release = the_release AND x.target = from_target AND x.status = 'completed'
    ORDER BY x.run_id DESC LIMIT 1;
+  -- (Its tables by the names they had then: a managed table renamed
+  -- since would read as holding rows it never loaded.)
+  SELECT string_agg(k, ', ' ORDER BY k) INTO renamed_from FROM jsonb_object_keys(t.tables) k
+   WHERE NOT EXISTS (SELECT 1 FROM tdm.managed_table m WHERE m.rel::text = k);
+  SELECT string_agg(m.rel::text, ', ' ORDER BY m.rel::text) INTO renamed_to FROM tdm.managed_table m
+   WHERE NOT t.tables ? m.rel::text;
+  IF renamed_from IS NOT NULL AND renamed_to IS NOT NULL THEN
+    RAISE EXCEPTION 'promote: run % of release % loaded %, and no managed table has that name now (% is not in the run)',
+      t.run_id, the_release, renamed_from, renamed_to
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'A managed table was renamed since the consolidation.',
+            HINT = 'Give it back its name; or, once the environments hold it under the new name too, tag the'
+                   ' release again and consolidate it.';
+  END IF;
   FOR n, examples IN
     SELECT t.run_id, jsonb_build_object('table', x.rel::text, 'loaded', t.tables -> x.managed::text -> 'loaded',
                                         'holds', c.row_count)

@@ -427,8 +427,14 @@ BEGIN
   END IF;
   -- (A column dropped and added back comes last: the same columns in
   -- another order, which ALTER TABLE cannot undo, are said to be so.)
-  SELECT string_agg(format('%s (then: %s; now: %s)%s', x.rel, x.shape,
-                           coalesce(tdm._shape(tdm._target_table(s.target, x.managed)), 'missing'),
+  -- (Each table by the name the target must give it: a table renamed
+  -- since shows its new name too, one dropped is not a bare OID.)
+  SELECT string_agg(format('%s (then: %s; now: %s)%s',
+                           format('%I.%I', s.target, (SELECT c.relname FROM pg_class c WHERE c.oid = x.managed)),
+                           x.shape,
+                           coalesce(tdm._shape(tdm._target_table(s.target, x.managed)),
+                                    'missing' || coalesce(' (the table is ' || (SELECT c.oid::regclass::text FROM pg_class c
+                                                                                 WHERE c.oid = x.rel) || ' now)', '')),
                            CASE WHEN (SELECT array_agg(p ORDER BY p) FROM unnest(string_to_array(x.shape, ', ')) p)
                                      = (SELECT array_agg(p ORDER BY p)
                                           FROM unnest(string_to_array(tdm._shape(tdm._target_table(s.target, x.managed)),

@@ -3,8 +3,9 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(8);
+SELECT plan(10);
 \ir ../../sql/include/loopback.sql
+\ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 
 SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
@@ -21,8 +22,12 @@ SELECT tdm.manage_table('staging.pt_item');
 SELECT tdm.create_release('TPT1'), tdm.add_feature('TPT1', 'F', 1);
 SELECT tdm.create_release('TPT2', parent => 'TPT1'), tdm.add_feature('TPT2', 'F', 1);
 SELECT tdm.tag_release('TPT1'), tdm.consolidate('TPT1'), tdm.promote('TPT1');
+SELECT tdm.snapshot('tap_pt_before') AS before \gset
 
 ALTER TABLE master.pt_item RENAME TO pt_item_old;
+SELECT matches((pg_temp.error_of(format('SELECT tdm.rollback(%s)', :before))).detail,
+  '^master\.pt_item \(then: .*; now: missing \(the table is master\.pt_item_old now\)\)',
+  'a rollback names the table by the name it must have, and the one it has');
 SELECT throws_ok($$SELECT tdm.snapshot('tap_pt')$$, '42P01',
   'snapshot: master.pt_item does not exist, and it holds the rows of releases promoted there (TPT1)',
   'a snapshot does not leave the renamed table out');
@@ -37,13 +42,20 @@ SELECT throws_ok($$SELECT tdm.promote('TPT2')$$, '3F000',
   'nor a new master schema');
 ALTER SCHEMA tap_pt_master RENAME TO master;
 ALTER TABLE master.pt_item_old RENAME TO pt_item;
+ALTER TABLE staging.pt_note RENAME TO pt_note_new;
+SELECT throws_like($$SELECT tdm.promote('TPT2')$$,
+  'promote: run % of release TPT2 loaded staging.pt_note, and no managed table has that name now (staging.pt_note_new is not in the run)',
+  'promote says a managed table was renamed since the consolidation');
+ALTER TABLE staging.pt_note_new RENAME TO pt_note;
 SELECT lives_ok($$SELECT tdm.promote('TPT2')$$, 'the name given back, the release is promoted');
 SELECT results_eq('SELECT id, tdm_release FROM master.pt_item ORDER BY id',
   $$VALUES (1, 'TPT1'), (2, 'TPT2')$$, 'both releases'' rows in the one table');
 SELECT results_eq('SELECT id, tdm_release FROM master.pt_note',
   $$VALUES (1, 'TPT2')$$, 'the table managed after the first promotion was created');
 SELECT lives_ok($$SELECT tdm.snapshot('tap_pt')$$, 'a snapshot is taken');
-SELECT results_eq($$SELECT rel::text FROM tdm.snapshot_table WHERE managed IN ('staging.pt_item'::regclass, 'staging.pt_note'::regclass) ORDER BY 1$$,
+SELECT results_eq($$SELECT rel::text FROM tdm.snapshot_table
+                      WHERE snapshot_id = (SELECT max(snapshot_id) FROM tdm.snapshot)
+                        AND managed IN ('staging.pt_item'::regclass, 'staging.pt_note'::regclass) ORDER BY 1$$,
   $$VALUES ('master.pt_item'), ('master.pt_note')$$, 'with both tables');
 
 SELECT * FROM finish();
