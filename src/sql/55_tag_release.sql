@@ -398,6 +398,16 @@ BEGIN
                    ' and promotes no rows.';
   END IF;
   RETURN job;
+EXCEPTION WHEN undefined_function OR undefined_table OR undefined_object THEN
+  -- (A function of the target's, a domain's CHECK on a column's type say,
+  -- runs on the values read from the environments: one that does not
+  -- find a name is named.)
+  GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT, failed_at = PG_EXCEPTION_CONTEXT;
+  IF tdm._search_path_advice(remote_state, failed_at) IS NOT NULL THEN
+    PERFORM tdm._raise_own_code('tag_release', 'reading the environments', tdm._staging_target(),
+                                'Nothing was tagged', '', 0, detail, NULL, NULL, failed_at, remote_state);
+  END IF;
+  RAISE;
 END
 $$;
 -- What tagging needs before it starts: the release, open, locked or

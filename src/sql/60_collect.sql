@@ -109,12 +109,22 @@ BEGIN
       PERFORM tdm._raise_remote('collect', NULL, m.rel::text, failed_state, failed_message, failed_context);
       RAISE;
     WHEN undefined_table OR undefined_column OR connection_exception OR data_exception
-         OR insufficient_privilege OR undefined_object THEN
+         OR insufficient_privilege OR undefined_object OR undefined_function THEN
       -- (undefined_object: no user mapping for the current user)
       -- An environment unreachable, or its table or columns missing, or a
       -- value the target's type refuses: say which, from its catalog (read
       -- only then: each read is a round trip per environment).
-      GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;
+      GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT,
+                              failed_context = PG_EXCEPTION_CONTEXT;
+      -- (Or a function of the target's, a domain's CHECK on the column's
+      -- type, that does not find a name.)
+      IF tdm._search_path_advice(failed_state, failed_context) IS NOT NULL THEN
+        PERFORM tdm._raise_own_code('consolidate', format('reading %s from the environments', m.rel),
+                                    (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                      WHERE c.oid = m.rel),
+                                    'Nothing was collected', '', 0, failed_message, NULL, NULL, failed_context,
+                                    failed_state);
+      END IF;
       IF failed_state = '42501' THEN
         -- (which environment's role may not read it: one row of each)
         FOR i IN 1 .. cardinality(envs) LOOP

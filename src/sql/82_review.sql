@@ -1212,11 +1212,24 @@ $$;
 -- The key's and natural keys' columns come first, differing or not: who
 -- the members are (a release's row against master's may differ in
 -- neither).
+-- How many characters `a` and `b` begin with alike.
+CREATE FUNCTION tdm._common_prefix(a text, b text) RETURNS int
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT coalesce((SELECT min(i) - 1 FROM generate_series(1, least(length(a), length(b))) AS i
+                    WHERE substr(a, i, 1) <> substr(b, i, 1)), least(length(a), length(b)))
+$$;
+
 CREATE FUNCTION tdm._side_by_side(c tdm.conflict) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH members AS (
          SELECT cm.member, cm.label, cm."row" FROM tdm.conflict_member cm
           WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id),
+       -- (where each member's label parts from the others': a label cut
+       -- short is shown from there)
+       apart AS (
+         SELECT m.member, coalesce(max(tdm._common_prefix(m.label, o.label)), 0) AS at
+           FROM members m LEFT JOIN members o ON o.member <> m.member
+          GROUP BY m.member),
        keys AS (
          SELECT k.col, min(k.place) AS place
            FROM tdm.managed_table m
@@ -1228,27 +1241,31 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        -- (80 columns under \x: 15 for the view's column name, 14 for the
        -- differing column's, the rest shared by the members)
        width AS (SELECT greatest(8, 51 / greatest(count(*), 1))::int AS w FROM members),
-       cell AS (SELECT NULL::text AS col, 0::bigint AS place, m.member, m.label AS v FROM members m
+       cell AS (SELECT NULL::text AS col, 0::bigint AS place, m.member, m.label AS v, a.at
+                  FROM members m JOIN apart a USING (member)
                 UNION ALL
-                SELECT k.col, k.place, m.member, coalesce(m."row" ->> k.col, 'NULL')
+                SELECT k.col, k.place, m.member, coalesce(m."row" ->> k.col, 'NULL'), 0
                   FROM keys k CROSS JOIN members m WHERE NOT c.differing ? k.col
                 UNION ALL
                 -- (a differing key column in its key's place)
-                SELECT d.key, k.place, m.member, coalesce(d.value ->> m.label, 'NULL')
+                SELECT d.key, k.place, m.member, coalesce(d.value ->> m.label, 'NULL'), 0
                   FROM jsonb_each(c.differing) d LEFT JOIN keys k ON k.col = d.key CROSS JOIN members m)
   SELECT string_agg(rtrim(line), E'\n' ORDER BY col IS NOT NULL, place NULLS LAST, col)
     FROM (SELECT col, place,
                  rpad(CASE WHEN length(col) > 13 THEN left(col, 12) || '~' ELSE coalesce(col, '') END, 14)
                  -- (a value cut short ends with ~, so two cut alike still show;
-                 -- an environment's name keeps its end too, where names
-                 -- that begin alike differ: st_long_alpha, st_long_beta)
+                 -- an environment's name that begins as another's is shown
+                 -- from where they part, ~ before: ~_alpha, ~_beta)
                  || string_agg(rpad(CASE WHEN length(v) <= w - 1 THEN v
-                                         WHEN col IS NULL THEN left(v, (w - 2) / 2) || '~' || right(v, w - 2 - (w - 2) / 2)
-                                         ELSE left(v, w - 2) || '~' END, w),
+                                         WHEN at = 0 THEN left(v, w - 2) || '~'
+                                         ELSE '~' || (SELECT CASE WHEN length(t) > w - 2 THEN left(t, w - 3) || '~'
+                                                                  ELSE t END
+                                                        FROM substr(v, least(at + 1, greatest(1, length(v) - (w - 3))))
+                                                             AS t) END, w),
                                '' ORDER BY member) AS line
             -- (a line break or tab in a value is shown as \n or \t: the
             -- grid keeps one line per column)
-            FROM (SELECT x.col, x.place, x.member,
+            FROM (SELECT x.col, x.place, x.member, x.at,
                          replace(replace(replace(x.v, E'\r', '\r'), E'\n', '\n'), E'\t', '\t') AS v
                     FROM cell x) cell, width
            GROUP BY col, place) l

@@ -270,17 +270,23 @@ DECLARE
   r tdm.rule;
   failed_with text;
   failed_state text;
+  failed_in text;  -- the error's context
 BEGIN
   FOR r IN SELECT x.* FROM tdm.rule x WHERE x.rel = the_rel AND checks <> 'constraints' ORDER BY x.name LOOP
     BEGIN
       EXECUTE format('SELECT count(*) FROM %s t WHERE %s', source, tdm._rule_broken(r.predicate));
     EXCEPTION WHEN OTHERS THEN
-      GET STACKED DIAGNOSTICS failed_with = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE;
+      GET STACKED DIAGNOSTICS failed_with = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE,
+                              failed_in = PG_EXCEPTION_CONTEXT;
       RAISE EXCEPTION 'consolidate: rule "%" on % failed on the release''s rows: %', r.name, the_rel, failed_with
         USING ERRCODE = failed_state,
-              DETAIL = format('Its predicate: %s', r.predicate),
-              HINT = format('Change the rows, or what the predicate calls, or replace the rule'
-                            ' (SELECT tdm.drop_rule(%L); then tdm.add_rule); then consolidate again.', r.name);
+              DETAIL = format('Its predicate: %s', r.predicate)
+                       || coalesce(E'\nRaised in: ' || split_part(failed_in, E'\n', 1)
+                                   || CASE WHEN tdm._raising_function(failed_in) IS NULL THEN NULL ELSE '' END, ''),
+              HINT = coalesce(tdm._search_path_advice(failed_state, failed_in) || ' Then consolidate again.',
+                              format('Change the rows, or what the predicate calls, or replace the rule'
+                                     ' (SELECT tdm.drop_rule(%L); then tdm.add_rule); then consolidate again.',
+                                     r.name));
     END;
   END LOOP;
 END

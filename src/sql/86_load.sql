@@ -193,31 +193,55 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                   OR r.ev_type = '2' AND events & 16 <> 0)) x
 $$;
 
+-- The function an error was raised in, as PostgreSQL names it in the
+-- first line of the error's context; NULL when that is a statement.
+CREATE FUNCTION tdm._raising_function(context text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT coalesce(substring(split_part(context, E'\n', 1) FROM '^PL/pgSQL function (.*) line [0-9]+'),
+                  substring(split_part(context, E'\n', 1) FROM '^SQL function (".*") (statement|during)'))
+$$;
+
+-- For a name lookup that failed (42883, 42P01, 42704) in a function that
+-- is not tdm's: what to do. tdm pins search_path to pg_catalog, pg_temp,
+-- as pg_dump and pg_restore do, so a function of the user's (a CHECK's,
+-- an index expression's, a default's, a trigger's, a rule's) that names
+-- other objects without their schema does not find them. NULL otherwise.
+CREATE FUNCTION tdm._search_path_advice(state text, context text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('tdm runs with search_path = pg_catalog, pg_temp, as pg_dump and pg_restore do, and function %s'
+                ' finds other objects through search_path. Qualify the names in its body, or give it a'
+                ' search_path of its own (ALTER FUNCTION %s SET search_path = ...).',
+                f.code, CASE WHEN f.code LIKE '"%' THEN '...' ELSE f.code END)
+    FROM (SELECT tdm._raising_function(context) AS code) f
+   WHERE state IN ('42883', '42P01', '42704') AND f.code !~ '^tdm\.'
+$$;
+
 -- Raises, for `operation` writing `target`'s tables (`what` it did), the
 -- refusal of code of the target's own (a trigger, a function a rule or a
 -- default calls: raise_exception) with where it was raised and, unless it
 -- gave a HINT of its own, that `nothing` happened, the `way_out`, and the
 -- triggers and rules that fire on the operation's `events` (as
 -- tdm._writing_triggers; 0: no statement fires them, none listed).
--- `state` a name lookup's (42883, 42P01, 42704): a function of the
--- target's (a CHECK's, an index expression's, a default's, a trigger's)
--- that finds other objects through search_path, which tdm pins to
--- pg_catalog, pg_temp, as pg_dump and pg_restore do. Said so, with the
--- function to fix; an error raised in tdm's own statements is raised
--- again as it was.
+-- `state` a name lookup's: a function of the target's that finds other
+-- objects through search_path (tdm._search_path_advice), said so. An
+-- error raised in tdm's own code is raised again as it was.
 CREATE FUNCTION tdm._raise_own_code(operation text, what text, target text, nothing text, way_out text,
                                     events int, message text, detail text, hint text, context text,
                                     state text DEFAULT 'P0001')
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  raised_in text := split_part(context, E'\n', 1);
-  code text;  -- the function the name was not found in, as PostgreSQL names it
+  code text := tdm._raising_function(context);
+  advice text := tdm._search_path_advice(state, context);
 BEGIN
+  IF code ~ '^tdm\.' OR (state <> 'P0001' AND advice IS NULL) THEN
+    RAISE EXCEPTION USING ERRCODE = state, MESSAGE = message, DETAIL = coalesce(detail, ''),
+                          HINT = coalesce(hint, '');
+  END IF;
   IF state = 'P0001' THEN
     RAISE EXCEPTION '%: % was refused by the target''s own code: %', operation, what, message
       USING ERRCODE = 'raise_exception',
-            DETAIL = concat_ws(E'\n', nullif(detail, ''), 'Raised in: ' || raised_in),
+            DETAIL = concat_ws(E'\n', nullif(detail, ''), 'Raised in: ' || split_part(context, E'\n', 1)),
             HINT = coalesce(nullif(hint, ''),
                             format('%s. %s', nothing, way_out)
                             || CASE WHEN events <> 0
@@ -225,22 +249,10 @@ BEGIN
                                                 coalesce(tdm._writing_triggers(target, events), 'none'))
                                     ELSE '' END);
   END IF;
-  code := coalesce(substring(raised_in FROM '^PL/pgSQL function (.*) line [0-9]+'),
-                   substring(raised_in FROM '^SQL function (".*") (statement|during)'));
-  IF code IS NULL OR code ~ '^tdm\.' THEN
-    RAISE EXCEPTION USING ERRCODE = state, MESSAGE = message, DETAIL = coalesce(detail, ''),
-                          HINT = coalesce(hint, '');
-  END IF;
   RAISE EXCEPTION '%: % failed in the target''s own code: %', operation, what, message
     USING ERRCODE = state,
-          DETAIL = concat_ws(E'\n', nullif(detail, ''), 'Raised in: ' || raised_in),
-          HINT = format('%s. tdm writes with search_path = pg_catalog, pg_temp, as pg_dump and pg_restore do:'
-                        ' a function called for %s''s tables (by a constraint, an index, a default, a trigger'
-                        ' or a business rule)'
-                        ' finds other objects only by their schema-qualified names. Qualify the names in'
-                        ' function %s, or give it a search_path of its own (ALTER FUNCTION %s SET search_path'
-                        ' = ...), then %s again.', nothing, target, code,
-                        CASE WHEN code LIKE '"%' THEN '...' ELSE code END, operation);
+          DETAIL = concat_ws(E'\n', nullif(detail, ''), 'Raised in: ' || split_part(context, E'\n', 1)),
+          HINT = format('%s. %s Then %s again.', nothing, advice, operation);
 END
 $$;
 

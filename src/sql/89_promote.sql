@@ -206,7 +206,8 @@ BEGIN
     RAISE EXCEPTION 'promote: release "%" is already in %', the_release,
       coalesce(tdm._promoted_to(the_release), to_target)
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = 'A release is promoted once; its rows stay in master with their release tag.';
+            HINT = format('A release is promoted once; its rows stay in %s with their release tag.',
+                          coalesce(tdm._promoted_to(the_release), to_target));
   END IF;
   IF r.status = 'archived' THEN
     RAISE EXCEPTION 'promote: release "%" is archived', the_release
@@ -225,7 +226,12 @@ BEGIN
     RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %',
       the_release, r.status, from_target
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = CASE WHEN from_target = tdm._staging_target() AND r.status = 'open' THEN tdm._next_step(r)
+            HINT = CASE WHEN from_target <> tdm._staging_target()
+                             AND EXISTS (SELECT 1 FROM tdm.run x WHERE x.release = the_release
+                                            AND x.target = tdm._staging_target() AND x.status = 'completed')
+                        THEN format('It was consolidated into %s: SELECT tdm.promote(%L, %L);',
+                                    quote_ident(tdm._staging_target()), the_release, tdm._staging_target())
+                        WHEN from_target = tdm._staging_target() AND r.status = 'open' THEN tdm._next_step(r)
                         WHEN from_target = tdm._staging_target()
                         THEN 'Consolidate it first: ' || tdm._consolidate_call(the_release)
                         ELSE 'Consolidate it there first: ' || tdm._consolidate_call(the_release, from_target) END;
@@ -247,15 +253,7 @@ BEGIN
   job := tdm._start_job('promote', the_release, true,
                         jsonb_build_object('from', from_target, 'to', to_target));
   PERFORM tdm._progress(job, 'prepare');
-  PERFORM tdm._require_promoted_tables('promote', to_target);
-  created := tdm._create_target_tables(from_target, to_target);
-  PERFORM tdm._require_same_columns('promote', from_target, false);
-  PERFORM tdm._require_same_columns('promote', to_target, true);
-
-  -- The source holds the release's rows as its consolidation loaded them:
-  -- a rollback of that target, or a write, since then would promote other
-  -- rows (or none).
-  PERFORM tdm._progress(job, 'check');
+  -- The run that loaded the release into the source.
   SELECT x.run_id, x.tables INTO t FROM tdm.run x
    WHERE x.release = the_release AND x.target = from_target AND x.status = 'completed'
    ORDER BY x.run_id DESC LIMIT 1;
@@ -273,6 +271,15 @@ BEGIN
             HINT = 'Give it back its name; or, once the environments hold it under the new name too, tag the'
                    ' release again and consolidate it.';
   END IF;
+  PERFORM tdm._require_promoted_tables('promote', to_target);
+  created := tdm._create_target_tables(from_target, to_target);
+  PERFORM tdm._require_same_columns('promote', from_target, false);
+  PERFORM tdm._require_same_columns('promote', to_target, true);
+
+  -- The source holds the release's rows as its consolidation loaded them:
+  -- a rollback of that target, or a write, since then would promote other
+  -- rows (or none).
+  PERFORM tdm._progress(job, 'check');
   FOR n, examples IN
     SELECT t.run_id, jsonb_build_object('table', x.rel::text, 'loaded', t.tables -> x.managed::text -> 'loaded',
                                         'holds', c.row_count)
@@ -481,6 +488,11 @@ BEGIN
     END IF;
     EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WHERE %I = $1',
                    tdm._archive_table(release, t.rel), t.dest, t.release_column) USING release;
+    -- (Whose rows it holds, for restore_release: a table renamed since
+    -- would not find its archive by name.)
+    EXECUTE format('COMMENT ON TABLE %s IS %L', tdm._archive_table(release, t.rel),
+                   jsonb_build_object('tdm_archive_of', release,
+                                      'table', (SELECT c.relname FROM pg_class c WHERE c.oid = t.rel)));
     before := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
     after := tdm._release_checksum(tdm._archive_table(release, t.rel)::regclass, t.rel,
                                    t.release_column, release);
@@ -597,6 +609,28 @@ BEGIN
     inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
                                  t.step, t.dest, columns, columns, t.archived);
   END LOOP;
+  -- An archive of the release that no table of master takes (the table
+  -- renamed since): restoring the others would leave its rows behind.
+  SELECT string_agg(format('%s (its rows of table %s)', c.oid::regclass,
+                           quote_ident(obj_description(c.oid, 'pg_class')::jsonb ->> 'table')), ', ')
+    INTO others
+    FROM pg_class c
+   WHERE c.relnamespace = to_regnamespace('tdm_archive') AND c.relkind = 'r'
+     AND obj_description(c.oid, 'pg_class') LIKE '{%"tdm_archive_of"%'
+     AND obj_description(c.oid, 'pg_class')::jsonb ->> 'tdm_archive_of' = release
+     AND c.oid NOT IN (SELECT to_regclass(tdm._archive_table(release, x.managed))
+                         FROM tdm._target_tables('master') x
+                        WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL);
+  IF others IS NOT NULL THEN
+    RAISE EXCEPTION 'restore_release: % holds release %''s rows, and no table of master takes them now',
+      others, release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'The table was renamed, or is no longer managed, since the release was archived; restoring'
+                     ' the other tables would leave those rows behind.',
+            HINT = format('Give the table its name back; or rename the archive to the name restore_release looks'
+                          ' for, tdm_archive.%s, the table''s new name in place of <table>; then restore again.',
+                          quote_ident(release || '__<table>'));
+  END IF;
   IF cardinality(inserts) = 0 THEN
     RAISE EXCEPTION 'restore_release: no archive table of release "%" is in tdm_archive', release
       USING ERRCODE = 'undefined_table',

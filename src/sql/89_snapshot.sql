@@ -238,15 +238,26 @@ BEGIN
 END
 $$;
 
+-- Where a release's rows are, by its status: its target (master, or
+-- where it was promoted), archive or neither.
+CREATE FUNCTION tdm._presence(status text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN status IN ('promoted', 'deployed', 'rolled_back') THEN 'target'
+              WHEN status = 'archived' THEN 'archive' ELSE 'neither' END
+$$;
+
 -- The managed tables whose rows a completed promote copied into `target`
--- (its job's `tables`), with the releases promoted there with them.
+-- (its job's `tables`), with the releases promoted there with them whose
+-- rows are there still (not rolled back to before, nor archived).
 CREATE FUNCTION tdm._promoted_tables(target text) RETURNS TABLE (managed regclass, releases text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT m.rel, string_agg(DISTINCT j.release, ', ')
     FROM tdm.job j
+    JOIN tdm.release r ON r.release = j.release
    CROSS JOIN LATERAL jsonb_array_elements_text(j.detail -> 'tables') AS x(oid)
     JOIN tdm.managed_table m ON m.rel = x.oid::oid
    WHERE j.kind = 'promote' AND j.status = 'completed' AND j.detail ->> 'to' = target
+     AND tdm._presence(r.status) = 'target' AND tdm._promoted_to(r.release) = target
    GROUP BY m.rel
 $$;
 
@@ -429,12 +440,10 @@ BEGIN
   -- another order, which ALTER TABLE cannot undo, are said to be so.)
   -- (Each table by the name the target must give it: a table renamed
   -- since shows its new name too, one dropped is not a bare OID.)
-  SELECT string_agg(format('%s (then: %s; now: %s)%s',
-                           format('%I.%I', s.target, (SELECT c.relname FROM pg_class c WHERE c.oid = x.managed)),
-                           x.shape,
+  SELECT string_agg(format('%s (then: %s; now: %s)%s', coalesce(n.expected, x.rel::text), x.shape,
                            coalesce(tdm._shape(tdm._target_table(s.target, x.managed)),
-                                    'missing' || coalesce(' (the table is ' || (SELECT c.oid::regclass::text FROM pg_class c
-                                                                                 WHERE c.oid = x.rel) || ' now)', '')),
+                                    CASE WHEN n.expected IS NULL THEN 'not managed: its managed table was dropped'
+                                         ELSE 'missing' || coalesce(' (the table is ' || n.actual || ' now)', '') END),
                            CASE WHEN (SELECT array_agg(p ORDER BY p) FROM unnest(string_to_array(x.shape, ', ')) p)
                                      = (SELECT array_agg(p ORDER BY p)
                                           FROM unnest(string_to_array(tdm._shape(tdm._target_table(s.target, x.managed)),
@@ -444,6 +453,9 @@ BEGIN
                                 ELSE '' END), '; ')
     INTO changed
     FROM tdm.snapshot_table x
+   CROSS JOIN LATERAL (SELECT (SELECT format('%I.%I', s.target, c.relname) FROM pg_class c
+                                WHERE c.oid = x.managed) AS expected,
+                              (SELECT c.oid::regclass::text FROM pg_class c WHERE c.oid = x.rel) AS actual) n
    WHERE x.snapshot_id = s.snapshot_id
      AND tdm._shape(tdm._target_table(s.target, x.managed)) IS DISTINCT FROM x.shape;
   IF changed IS NOT NULL THEN
@@ -741,14 +753,6 @@ BEGIN
 END
 $$;
 
--- Where a release's rows are, by its status: its target (master, or
--- where it was promoted), archive or neither.
-CREATE FUNCTION tdm._presence(status text) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE WHEN status IN ('promoted', 'deployed', 'rolled_back') THEN 'target'
-              WHEN status = 'archived' THEN 'archive' ELSE 'neither' END
-$$;
-
 -- The status of a release whose rows are (back) in its target: deployed
 -- while a deployment of it is live, else promoted.
 CREATE FUNCTION tdm._status_in_target(release text) RETURNS text
@@ -778,6 +782,15 @@ BEGIN
     RAISE EXCEPTION 'deploy: release "%" is %; deploy it once it is promoted', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = tdm._next_step(r);
+  END IF;
+  -- (Its rows are where it was promoted: a deployment elsewhere would
+  -- snapshot, and roll back, a target that holds none of them.)
+  IF tdm._promoted_to(release) IS DISTINCT FROM target THEN
+    RAISE EXCEPTION 'deploy: release "%" was promoted into %, not into %', release,
+      coalesce(tdm._promoted_to(release), 'no target'), target
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('Deploy it where its rows are: SELECT tdm.deploy(%L, %L, target => %L);', release,
+                          code_version, tdm._promoted_to(release));
   END IF;
   PERFORM tdm._require_target_tables('deploy', target);
   snap := tdm.snapshot(format('pre-deploy %s %s', release, code_version), target);

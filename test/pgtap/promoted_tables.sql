@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(10);
+SELECT plan(15);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -57,6 +57,37 @@ SELECT results_eq($$SELECT rel::text FROM tdm.snapshot_table
                       WHERE snapshot_id = (SELECT max(snapshot_id) FROM tdm.snapshot)
                         AND managed IN ('staging.pt_item'::regclass, 'staging.pt_note'::regclass) ORDER BY 1$$,
   $$VALUES ('master.pt_item'), ('master.pt_note')$$, 'with both tables');
+
+-- Deployed where its rows are, not elsewhere.
+SELECT throws_ok($$SELECT tdm.deploy('TPT2', 'v2', 'staging')$$, '55000',
+  'deploy: release "TPT2" was promoted into master, not into staging', 'a deployment follows the rows');
+-- A release taken out of master again (a rollback to before its
+-- promotion leaves it consolidated) holds none of master's tables.
+UPDATE tdm.release SET status = 'consolidated' WHERE release = 'TPT2';
+DELETE FROM master.pt_item WHERE tdm_release = 'TPT2';
+DROP TABLE master.pt_note;
+SELECT lives_ok($$SELECT tdm.promote('TPT2')$$, 'its table dropped meanwhile, promote creates it again');
+-- A snapshot's table whose managed table was dropped since: named, not
+-- a raw error.
+SELECT tdm.snapshot('tap_pt_last') AS last \gset
+SELECT tdm.unmanage_table('staging.pt_note');
+DROP TABLE staging.pt_note;
+SELECT matches((pg_temp.error_of(format('SELECT tdm.rollback(%s)', :last))).detail,
+  'master\.pt_note \(then: .*; now: not managed: its managed table was dropped\)',
+  'a rollback names the table whose managed table was dropped');
+
+-- An archived release whose table was renamed since: restore refuses
+-- rather than leave that table's rows in the archive.
+SELECT tdm.archive_release('TPT1');
+ALTER TABLE staging.pt_item RENAME TO pt_thing;
+ALTER TABLE master.pt_item RENAME TO pt_thing;
+SELECT throws_ok($$SELECT tdm.restore_release('TPT1')$$, '55000',
+  'restore_release: tdm_archive."TPT1__pt_item" (its rows of table pt_item) holds release TPT1''s rows, and no table of master takes them now',
+  'restore names the archive no table takes');
+ALTER TABLE tdm_archive."TPT1__pt_item" RENAME TO "TPT1__pt_thing";
+SELECT tdm.restore_release('TPT1');
+SELECT results_eq($$SELECT id FROM master.pt_thing WHERE tdm_release = 'TPT1'$$, $$VALUES (1)$$,
+  'the archive renamed as the hint says, the rows come back');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -4,7 +4,7 @@
 -- operation says so, names the function and how to fix it, and writes
 -- nothing; fixed, the same operations succeed.
 BEGIN;
-SELECT plan(11);
+SELECT plan(14);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -34,7 +34,7 @@ SELECT throws_ok($$SELECT tdm.consolidate('TSP1')$$, '42883',
   'consolidate: the load into staging failed in the target''s own code: function norm(text) does not exist',
   'the load says the target''s code failed, and why');
 SELECT matches(pg_temp.hint_of($$SELECT tdm.consolidate('TSP1')$$),
-  '^Nothing was loaded\. tdm writes with search_path = pg_catalog, pg_temp.*ALTER FUNCTION tap_sp\.valid_code\(text\) SET search_path',
+  '^Nothing was loaded\. tdm runs with search_path = pg_catalog, pg_temp.*ALTER FUNCTION tap_sp\.valid_code\(text\) SET search_path',
   'the hint names the function and how to give it a search_path');
 -- Validation (a trigger of the target's own: everything validated first).
 CREATE FUNCTION tap_sp.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
@@ -44,6 +44,27 @@ SELECT throws_ok($$SELECT tdm.consolidate('TSP1')$$, '42883',
   'validation says so too');
 DROP TRIGGER item_touch ON staging.item;
 SELECT is((SELECT count(*) FROM tdm.run), 0::bigint, 'nothing of the failed runs stays');
+-- A business rule calling it: the rule's message, with the same advice.
+SELECT tdm.add_rule('tap_sp_valid', 'staging.item', 'tap_sp.valid_code(code)');
+SELECT matches(pg_temp.hint_of($$SELECT tdm.consolidate('TSP1')$$),
+  '^tdm runs with search_path = pg_catalog, pg_temp.*function tap_sp\.valid_code\(text\) finds',
+  'a rule''s function gets the advice too');
+SELECT tdm.drop_rule('tap_sp_valid');
+-- A rule's function that raises: the rule's message, said once.
+CREATE FUNCTION tap_sp.boom(t text) RETURNS bool LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom on %', t; END $$;
+SELECT tdm.add_rule('tap_sp_boom', 'staging.item', 'tap_sp.boom(code)');
+SELECT throws_like($$SELECT tdm.consolidate('TSP1')$$,
+  'consolidate: rule "tap_sp_boom" on staging.item failed on the release''s rows: boom on %',
+  'a raising rule is reported as the rule''s failure, not wrapped again');
+SELECT tdm.drop_rule('tap_sp_boom');
+-- A domain's CHECK on a column's type runs on the values read from the
+-- environments: tagging names the function too.
+CREATE DOMAIN tap_sp.code_text AS text CHECK (tap_sp.valid_code(VALUE));
+ALTER TABLE staging.item ALTER COLUMN code TYPE tap_sp.code_text;
+SELECT throws_ok($$SELECT tdm.tag_release('TSP1')$$, '42883',
+  'tag_release: reading the environments failed in the target''s own code: function norm(text) does not exist',
+  'a domain''s function, reading the environments');
+ALTER TABLE staging.item ALTER COLUMN code TYPE text;
 
 ALTER FUNCTION tap_sp.valid_code(text) SET search_path = tap_sp;
 ALTER FUNCTION tap_sp.code_key(text) SET search_path = tap_sp;

@@ -3,7 +3,7 @@
 -- release consolidated, promote takes it from there, and the HINTs
 -- send there.
 BEGIN;
-SELECT plan(5);
+SELECT plan(6);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -30,6 +30,9 @@ SELECT matches(pg_temp.hint_of($$SELECT tdm.consolidate('TST1')$$),
 SELECT tdm.consolidate('TST1', 'Tap Staging');
 SELECT is((SELECT status FROM tdm.release WHERE release = 'TST1'), 'consolidated',
   'a consolidation there makes the release consolidated');
+SELECT matches(pg_temp.hint_of($$SELECT tdm.promote('TST1')$$),
+  'It was consolidated into "Tap Staging": SELECT tdm\.promote\(''TST1'', ''Tap Staging''\);',
+  'promote from staging sends to the schema it was consolidated into');
 SELECT lives_ok($$SELECT tdm.promote('TST1', 'Tap Staging')$$, 'and promote takes it from there');
 SELECT results_eq('SELECT id, tdm_release FROM master.st_item', $$VALUES (1, 'TST1')$$, 'into master');
 
