@@ -789,6 +789,11 @@ BEGIN
   END IF;
 
   IF NEW.action = 'keep' THEN
+    -- (A conflict of one member, a relationship conflict's orphan: keep
+    -- keeps it, no need to name it.)
+    IF NEW.keep_env IS NULL AND cardinality(labels) = 1 THEN
+      NEW.keep_env := labels[1];
+    END IF;
     IF NEW.keep_env IS NULL OR NOT NEW.keep_env = ANY (labels) THEN
       RAISE EXCEPTION 'decision on %: keep_env % is not a member of the conflict',
         NEW.conflict_id, coalesce(quote_literal(NEW.keep_env), 'NULL')

@@ -46,7 +46,9 @@ SET enable_nestloop = off SET jit = off AS $$
 DECLARE
   e record;
 BEGIN
-  FOR e IN SELECT * FROM pg_temp.tdm_edges ORDER BY child::text, name LOOP
+  -- (Every foreign key between managed tables: one to a unique key of the
+  -- parent, orders by customer_email, carries children along too.)
+  FOR e IN SELECT * FROM tdm._managed_references() ORDER BY child::text, name LOOP
     CONTINUE WHEN NOT EXISTS (SELECT FROM tdm.conflict c
                                WHERE c.run_id = run AND c.rel = e.parent AND c.rule = 'manual');
     -- The members' keys first (cast to the parent's types: only the
@@ -67,7 +69,7 @@ BEGIN
       -- (a member's key is the one its row had after its parents; only the
       -- keys its own table gave it change it: a re-pointed entry's old
       -- key is the environment's, another row's)
-      '         LEFT JOIN pg_temp.tdm_keymap km ON km.rel = $2 AND km.env = m.env AND km.old_key = m.key'
+      '         LEFT JOIN pg_temp.tdm_keymap km ON $4 AND km.rel = $2 AND km.env = m.env AND km.old_key = m.key'
       '                                        AND km.reason IN (''rekeyed'', ''renamed'')'
       '        ORDER BY m.conflict_id, m.label, km.reason),'
       '     children AS MATERIALIZED ('
@@ -77,13 +79,18 @@ BEGIN
       '       SELECT cm.conflict_id, jsonb_object_agg(cm.label, n.cnt) AS counts'
       '         FROM members cm JOIN children n ON n.env = cm.env AND n.key = cm.key'
       '        GROUP BY cm.conflict_id)'
-      ' UPDATE tdm.conflict c SET related = c.related || jsonb_build_object($3::text, s.counts)'
+      -- (added to what another foreign key of the same child counted:
+      -- transfers from and to an account)
+      ' UPDATE tdm.conflict c'
+      '    SET related = c.related || jsonb_build_object($3::text, coalesce(c.related -> $3::text, ''{}'')'
+      '          || (SELECT jsonb_object_agg(x.label, x.n::bigint + coalesce((c.related -> $3::text ->> x.label)::bigint, 0))'
+      '                FROM jsonb_each_text(s.counts) AS x(label, n)))'
       '   FROM s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
       -- (the parent's key as the child's text spells it: a char(n) key
       -- without its padding)
       tdm._member_key(e.parent, e.ref_columns, 'cm."row"'),
       tdm._key_text(e.columns, 't'), tdm._collected_name(e.child))
-      USING run, e.parent, e.child;
+      USING run, e.parent, e.child, e.to_key;  -- (the key map holds primary keys)
   END LOOP;
 END
 $$;
