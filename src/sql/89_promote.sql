@@ -226,7 +226,7 @@ BEGIN
     RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %',
       the_release, r.status, from_target
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = CASE WHEN from_target <> tdm._staging_target()
+            HINT = CASE WHEN from_target = 'staging' AND tdm._staging_target() <> 'staging'
                              AND EXISTS (SELECT 1 FROM tdm.run x WHERE x.release = the_release
                                             AND x.target = tdm._staging_target() AND x.status = 'completed')
                         THEN format('It was consolidated into %s: SELECT tdm.promote(%L, %L);',
