@@ -254,15 +254,16 @@ BEGIN
                         jsonb_build_object('from', from_target, 'to', to_target));
   PERFORM tdm._progress(job, 'prepare');
   -- The run that loaded the release into the source.
-  SELECT x.run_id, x.tables INTO t FROM tdm.run x
+  SELECT x.run_id, x.tables, x.started_at INTO t FROM tdm.run x
    WHERE x.release = the_release AND x.target = from_target AND x.status = 'completed'
    ORDER BY x.run_id DESC LIMIT 1;
   -- (Its tables by the names they had then: a managed table renamed
-  -- since would read as holding rows it never loaded.)
+  -- since would read as holding rows it never loaded. Not a table
+  -- unmanaged since, whose name still names it, nor one managed since.)
   SELECT string_agg(k, ', ' ORDER BY k) INTO renamed_from FROM jsonb_object_keys(t.tables) k
-   WHERE NOT EXISTS (SELECT 1 FROM tdm.managed_table m WHERE m.rel::text = k);
+   WHERE NOT EXISTS (SELECT 1 FROM tdm.managed_table m WHERE m.rel::text = k) AND to_regclass(k) IS NULL;
   SELECT string_agg(m.rel::text, ', ' ORDER BY m.rel::text) INTO renamed_to FROM tdm.managed_table m
-   WHERE NOT t.tables ? m.rel::text;
+   WHERE NOT t.tables ? m.rel::text AND m.managed_at <= t.started_at;
   IF renamed_from IS NOT NULL AND renamed_to IS NOT NULL THEN
     RAISE EXCEPTION 'promote: run % of release % loaded %, and no managed table has that name now (% is not in the run)',
       t.run_id, the_release, renamed_from, renamed_to

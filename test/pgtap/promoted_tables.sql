@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -75,6 +75,15 @@ DROP TABLE staging.pt_note;
 SELECT matches((pg_temp.error_of(format('SELECT tdm.rollback(%s)', :last))).detail,
   'master\.pt_note \(then: .*; now: not managed: its managed table was dropped\)',
   'a rollback names the table whose managed table was dropped');
+
+-- A table unmanaged and another managed since the consolidation: no
+-- rename, the release is promoted.
+SELECT tdm.create_release('TPT3', parent => 'TPT2'), tdm.add_feature('TPT3', 'F', 1);
+SELECT tdm.tag_release('TPT3'), tdm.consolidate('TPT3');
+CREATE TABLE staging.pt_extra (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.pt_extra'), tdm.unmanage_table('staging.pt_item');
+SELECT lives_ok($$SELECT tdm.promote('TPT3')$$, 'a table unmanaged and another managed since are no rename');
+SELECT tdm.manage_table('staging.pt_item');
 
 -- An archived release whose table was renamed since: restore refuses
 -- rather than leave that table's rows in the archive.
