@@ -40,7 +40,10 @@ CREATE TABLE tdm.release (
   parent       text,  -- checked by tdm.create_release; no self-reference, see decisions.md
   locked_at    timestamptz,
   created_at   timestamptz NOT NULL DEFAULT now(),
-  created_by   name NOT NULL DEFAULT current_user
+  created_by   name NOT NULL DEFAULT current_user,
+  -- while archived: each archive table of its rows, with the table whose
+  -- rows it holds ({"tdm_archive.\"R1__users\"": "users"})
+  archived_tables jsonb
 );
 
 CREATE TABLE tdm.feature (

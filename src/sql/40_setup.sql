@@ -494,6 +494,35 @@ $$;
 
 -- What to do about a release name no release has: use the one it looks
 -- like, or create it.
+-- After manage_table registered `rel` again: a NOTICE naming the settings
+-- the call changed from `before` (the registration as it was). A call
+-- replaces the whole registration, so one that gives only normalize_keys
+-- drops the natural keys and core columns: said, not silent.
+CREATE FUNCTION tdm._registration_changes(rel regclass, before jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  changes text;
+  dropped bool;  -- a setting went back to its default: left out of the call?
+BEGIN
+  SELECT string_agg(format('%s %s -> %s', k, coalesce(before -> k, 'null'::jsonb), coalesce(now.v, 'null'::jsonb)),
+                    ', ' ORDER BY k),
+         bool_or(coalesce(now.v, 'null'::jsonb) IN ('[]', 'null', 'false'))
+    INTO changes, dropped
+    FROM (SELECT to_jsonb(m) AS row FROM tdm.managed_table m WHERE m.rel = _registration_changes.rel) a
+   CROSS JOIN LATERAL unnest(ARRAY['natural_keys', 'updated_at_column', 'core_columns', 'release_column',
+                                   'feature_column', 'surrogate_key', 'normalize_keys']) AS k
+   CROSS JOIN LATERAL (SELECT a.row -> k AS v) now
+   WHERE before -> k IS DISTINCT FROM now.v;
+  IF dropped THEN
+    RAISE NOTICE 'manage_table: % registered again, with %', rel, changes
+      USING HINT = 'A call replaces the whole registration; arguments left out take their defaults. Give every'
+                   ' setting to keep (tdm.managed_table shows them).';
+  ELSIF changes IS NOT NULL THEN
+    RAISE NOTICE 'manage_table: % registered again, with %', rel, changes;
+  END IF;
+END
+$$;
+
 CREATE FUNCTION tdm._missing_release_hint(release text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN btrim(release) = '' THEN 'Releases are in tdm.release.'

@@ -119,7 +119,7 @@ BEGIN
       -- (Or a function of the target's, a domain's CHECK on the column's
       -- type, that does not find a name.)
       IF tdm._search_path_advice(failed_state, failed_context) IS NOT NULL THEN
-        PERFORM tdm._raise_own_code('consolidate', format('reading %s from the environments', m.rel),
+        PERFORM tdm._raise_own_code('collect', format('reading %s from the environments', m.rel),
                                     (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                                       WHERE c.oid = m.rel),
                                     'Nothing was collected', '', 0, failed_message, NULL, NULL, failed_context,

@@ -1102,6 +1102,10 @@ DECLARE
   kept_env bigint := 0;  -- conflicts keep_env is a member of
 BEGIN
   PERFORM tdm._require_given('resolve_all', 'release', release IS NOT NULL);
+  IF NOT EXISTS (SELECT 1 FROM tdm.release x WHERE x.release = resolve_all.release) THEN
+    RAISE EXCEPTION 'resolve_all: release "%" does not exist', release
+      USING ERRCODE = 'undefined_object', HINT = tdm._missing_release_hint(release);
+  END IF;
   IF action IN ('keep_all', 'merge') THEN
     RAISE EXCEPTION 'resolve_all: % needs values per conflict; use tdm.resolve()', action
       USING ERRCODE = 'invalid_parameter_value',

@@ -252,7 +252,8 @@ BEGIN
   RAISE EXCEPTION '%: % failed in the target''s own code: %', operation, what, message
     USING ERRCODE = state,
           DETAIL = concat_ws(E'\n', nullif(detail, ''), 'Raised in: ' || split_part(context, E'\n', 1)),
-          HINT = format('%s. %s Then %s again.', nothing, advice, operation);
+          HINT = format('%s. %s Then %s again.', nothing, advice,
+                        CASE WHEN operation = 'collect' THEN 'call it' ELSE operation END);
 END
 $$;
 

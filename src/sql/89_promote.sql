@@ -21,11 +21,28 @@ DECLARE
   name text;
 BEGIN
   IF to_regnamespace(quote_ident(to_target)) IS NULL THEN
+    IF NOT has_database_privilege(current_database(), 'CREATE') THEN
+      RAISE EXCEPTION 'promote: schema % does not exist, and % may not create it', quote_ident(to_target),
+        current_user
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = format('The database''s owner creates it for you (CREATE SCHEMA %I AUTHORIZATION %I;), or'
+                            ' lets you (GRANT CREATE ON DATABASE %I TO %I;); then promote again.',
+                            to_target, current_user, current_database(), current_user);
+    END IF;
     EXECUTE format('CREATE SCHEMA %I', to_target);
   END IF;
   FOR t IN SELECT o.rel, tdm._target_table(from_target, o.rel) AS source
              FROM tdm._table_order() o ORDER BY o.step LOOP
     name := (SELECT c.relname FROM pg_class c WHERE c.oid = t.rel);
+    IF tdm._target_table(to_target, t.rel) IS NULL
+       AND NOT has_schema_privilege(to_regnamespace(quote_ident(to_target)), 'CREATE') THEN
+      RAISE EXCEPTION 'promote: %.% does not exist, and % may not create it', quote_ident(to_target),
+        quote_ident(name), current_user
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = format('The schema''s owner creates it (CREATE TABLE %I.%I (LIKE %s INCLUDING ALL);), or lets'
+                            ' you (GRANT CREATE ON SCHEMA %I TO %I;); then promote again.',
+                            to_target, name, t.source, to_target, current_user);
+    END IF;
     IF tdm._target_table(to_target, t.rel) IS NULL THEN
       EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING ALL)', to_target, name, t.source);
       created := created || tdm._target_table(to_target, t.rel);
@@ -179,10 +196,9 @@ BEGIN
   IF to_regnamespace(quote_ident(from_target)) IS NULL THEN
     RAISE EXCEPTION 'promote: schema "%" does not exist', from_target USING ERRCODE = 'invalid_schema_name';
   END IF;
-  -- (Policies that would hide or refuse the rows copied: named first.)
-  IF has_schema_privilege(from_target, 'USAGE') THEN
-    PERFORM tdm._refuse_row_security('promote', from_target);
-  END IF;
+  -- (The caller reads the source: the schema and its tables; policies
+  -- that would hide or refuse the rows copied are named first.)
+  PERFORM tdm._require_privileges('promote', from_target, '{SELECT}');
   IF to_regnamespace(quote_ident(to_target)) IS NOT NULL AND has_schema_privilege(to_target, 'USAGE') THEN
     PERFORM tdm._refuse_row_security('promote', to_target);
   END IF;
@@ -259,9 +275,11 @@ BEGIN
    ORDER BY x.run_id DESC LIMIT 1;
   -- (Its tables by the names they had then: a managed table renamed
   -- since would read as holding rows it never loaded. Not a table
-  -- unmanaged since, whose name still names it, nor one managed since.)
+  -- unmanaged since, whose name still names a table, nor one managed
+  -- since; a view of the old name, kept for compatibility, is no table.)
   SELECT string_agg(k, ', ' ORDER BY k) INTO renamed_from FROM jsonb_object_keys(t.tables) k
-   WHERE NOT EXISTS (SELECT 1 FROM tdm.managed_table m WHERE m.rel::text = k) AND to_regclass(k) IS NULL;
+   WHERE NOT EXISTS (SELECT 1 FROM tdm.managed_table m WHERE m.rel::text = k)
+     AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = to_regclass(k) AND c.relkind IN ('r', 'p'));
   SELECT string_agg(m.rel::text, ', ' ORDER BY m.rel::text) INTO renamed_to FROM tdm.managed_table m
    WHERE NOT t.tables ? m.rel::text AND m.managed_at <= t.started_at;
   IF renamed_from IS NOT NULL AND renamed_to IS NOT NULL THEN
@@ -401,7 +419,9 @@ BEGIN
   END IF;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_build_object('rows', copied, 'tables_created', created,
-                                                               'tables', (SELECT jsonb_agg(x.managed::oid)
+                                                               'tables', (SELECT jsonb_agg(jsonb_build_object(
+                                                                                   'oid', x.managed::oid,
+                                                                                   'name', x.managed::text))
                                                                             FROM tdm._target_tables(to_target) x))
    WHERE j.job_id = job;
   PERFORM tdm._audit('promote', the_release, jsonb_build_object(
@@ -469,6 +489,7 @@ DECLARE
   before record;
   after record;
   archived bigint := 0;
+  archive_tables jsonb := '{}';  -- each archive table, with the table whose rows it holds
   refused_state text;  -- a trigger's refusal: SQLSTATE, message, detail, hint, context
   refused_message text;
   refused_detail text;
@@ -480,6 +501,9 @@ BEGIN
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'Only promoted releases are archived.';
   END IF;
+  -- (Master must hold every table the release's rows went into: one
+  -- renamed since would keep its rows while the release reads archived.)
+  PERFORM tdm._require_promoted_tables('archive_release', 'master');
   FOR t IN SELECT x.managed AS rel, x.step, x.release_column, x.rel AS dest
              FROM tdm._target_tables('master') x ORDER BY x.step LOOP
     -- (a copy an earlier archiving left, before a restore or a rollback
@@ -491,9 +515,8 @@ BEGIN
                    tdm._archive_table(release, t.rel), t.dest, t.release_column) USING release;
     -- (Whose rows it holds, for restore_release: a table renamed since
     -- would not find its archive by name.)
-    EXECUTE format('COMMENT ON TABLE %s IS %L', tdm._archive_table(release, t.rel),
-                   jsonb_build_object('tdm_archive_of', release,
-                                      'table', (SELECT c.relname FROM pg_class c WHERE c.oid = t.rel)));
+    archive_tables := archive_tables || jsonb_build_object(tdm._archive_table(release, t.rel),
+                                                           (SELECT c.relname FROM pg_class c WHERE c.oid = t.rel));
     before := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
     after := tdm._release_checksum(tdm._archive_table(release, t.rel)::regclass, t.rel,
                                    t.release_column, release);
@@ -534,7 +557,8 @@ BEGIN
                                 ' archive again, then enable it.', 8, refused_message, refused_detail,
                                 refused_hint, refused_context, refused_state);
   END;
-  UPDATE tdm.release x SET status = 'archived' WHERE x.release = archive_release.release;
+  UPDATE tdm.release x SET status = 'archived', archived_tables = archive_tables
+   WHERE x.release = archive_release.release;
   PERFORM tdm._audit('archive_release', release, '{}');
 END
 $$;
@@ -589,6 +613,9 @@ DECLARE
   after_count bigint;
   after_sum text;
   others text;  -- the other archived releases
+  untaken_list text;  -- archives no table takes, and how many
+  untaken bigint;
+  rename text;     -- the rename that joins the one archive left to its table
   refused_table text;
   refused_state text;  -- code of master's own: SQLSTATE, message, detail, hint, context
   refused_message text;
@@ -611,26 +638,36 @@ BEGIN
                                  t.step, t.dest, columns, columns, t.archived);
   END LOOP;
   -- An archive of the release that no table of master takes (the table
-  -- renamed since): restoring the others would leave its rows behind.
-  SELECT string_agg(format('%s (its rows of table %s)', c.oid::regclass,
-                           quote_ident(obj_description(c.oid, 'pg_class')::jsonb ->> 'table')), ', ')
-    INTO others
-    FROM pg_class c
-   WHERE c.relnamespace = to_regnamespace('tdm_archive') AND c.relkind = 'r'
-     AND obj_description(c.oid, 'pg_class') LIKE '{%"tdm_archive_of"%'
-     AND obj_description(c.oid, 'pg_class')::jsonb ->> 'tdm_archive_of' = release
-     AND c.oid NOT IN (SELECT to_regclass(tdm._archive_table(release, x.managed))
-                         FROM tdm._target_tables('master') x
-                        WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL);
-  IF others IS NOT NULL THEN
+  -- renamed or unmanaged since): restoring the others would leave its
+  -- rows behind. (One renamed by the DBA since, to join its table, is
+  -- found under its new name.)
+  SELECT string_agg(format('%s (its rows of table %s)', a.archive, quote_ident(a.held)), ', ' ORDER BY a.archive),
+         count(*)
+    INTO untaken_list, untaken
+    FROM jsonb_each_text(r.archived_tables) AS a(archive, held)
+   WHERE to_regclass(a.archive) NOT IN (SELECT to_regclass(tdm._archive_table(release, x.managed))
+                                          FROM tdm._target_tables('master') x
+                                         WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL);
+  IF untaken_list IS NOT NULL THEN
+    -- (One archive left and one table of master without its archive: the
+    -- rename that joins them.)
+    SELECT format('ALTER TABLE %s RENAME TO %I;', a.archive, (parse_ident(tdm._archive_table(release, x.managed)))[2])
+      INTO rename
+      FROM jsonb_each_text(r.archived_tables) AS a(archive, held), tdm._target_tables('master') x
+     WHERE untaken = 1 AND to_regclass(a.archive) IS NOT NULL
+       AND to_regclass(a.archive) NOT IN (SELECT to_regclass(tdm._archive_table(release, y.managed))
+                                            FROM tdm._target_tables('master') y
+                                           WHERE to_regclass(tdm._archive_table(release, y.managed)) IS NOT NULL)
+       AND to_regclass(tdm._archive_table(release, x.managed)) IS NULL
+       AND (SELECT count(*) FROM tdm._target_tables('master') z
+             WHERE to_regclass(tdm._archive_table(release, z.managed)) IS NULL) = 1;
     RAISE EXCEPTION 'restore_release: % holds release %''s rows, and no table of master takes them now',
-      others, release
+      untaken_list, release
       USING ERRCODE = 'object_not_in_prerequisite_state',
             DETAIL = 'The table was renamed, or is no longer managed, since the release was archived; restoring'
                      ' the other tables would leave those rows behind.',
-            HINT = format('Give the table its name back; or rename the archive to the name restore_release looks'
-                          ' for, tdm_archive.%s, the table''s new name in place of <table>; then restore again.',
-                          quote_ident(release || '__<table>'));
+            HINT = coalesce('If it is the table renamed since: ' || rename || ' then restore again.',
+                            'Give the table its name back, or manage it again; then restore again.');
   END IF;
   IF cardinality(inserts) = 0 THEN
     RAISE EXCEPTION 'restore_release: no archive table of release "%" is in tdm_archive', release
@@ -662,7 +699,7 @@ BEGIN
                          WHERE x.status = 'archived' AND x.release <> restore_release.release));
     RAISE EXCEPTION 'restore_release: release %''s rows reference rows master does not hold', release
       USING ERRCODE = 'foreign_key_violation', DETAIL = SQLERRM,
-            HINT = coalesce(format('Restore the archived releases it references first (archived: %s).', others),
+            HINT = coalesce('Restore the archived releases it references first (archived: ' || others || ').',
                             'The rows it references were removed from master since it was archived.');
   WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
     GET STACKED DIAGNOSTICS refused_state = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
@@ -697,7 +734,7 @@ BEGIN
     -- (The archive's copy stays: a rollback of master to a snapshot taken
     -- while the release was archived finds its rows there again.)
   END LOOP;
-  UPDATE tdm.release x SET status = tdm._status_in_target(release)
+  UPDATE tdm.release x SET status = tdm._status_in_target(release), archived_tables = NULL
    WHERE x.release = restore_release.release;
   PERFORM tdm._audit('restore_release', release, '{}');
 END

@@ -248,14 +248,16 @@ $$;
 
 -- The managed tables whose rows a completed promote copied into `target`
 -- (its job's `tables`), with the releases promoted there with them whose
--- rows are there still (not rolled back to before, nor archived).
+-- rows are there still (not rolled back to before, nor archived). A
+-- table by its OID (renamed since), or by its name then (in a restored
+-- dump, whose OIDs are new).
 CREATE FUNCTION tdm._promoted_tables(target text) RETURNS TABLE (managed regclass, releases text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT m.rel, string_agg(DISTINCT j.release, ', ')
     FROM tdm.job j
     JOIN tdm.release r ON r.release = j.release
-   CROSS JOIN LATERAL jsonb_array_elements_text(j.detail -> 'tables') AS x(oid)
-    JOIN tdm.managed_table m ON m.rel = x.oid::oid
+   CROSS JOIN LATERAL jsonb_array_elements(j.detail -> 'tables') AS x(t)
+    JOIN tdm.managed_table m ON m.rel = (x.t ->> 'oid')::oid OR m.rel::text = x.t ->> 'name'
    WHERE j.kind = 'promote' AND j.status = 'completed' AND j.detail ->> 'to' = target
      AND tdm._presence(r.status) = 'target' AND tdm._promoted_to(r.release) = target
    GROUP BY m.rel

@@ -53,6 +53,8 @@ GRANT EXECUTE ON FUNCTION
   tdm._key_holder(regclass, text[], jsonb, text),
   tdm._key_in_release(regclass, text[], jsonb, text),
   tdm._presence(text),
+  tdm._missing_release_hint(text),
+  tdm._lookalike(text, text[]),
   tdm._rename_free(tdm.conflict, text, text, jsonb, text),
   tdm._member_source(text, jsonb, text[]),
   tdm._kept_as_one(tdm.conflict, jsonb, jsonb),

@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(16);
+SELECT plan(20);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -21,7 +21,21 @@ SELECT tdm.add_environment('pt1', 'tap_pt_self', 10, 'tap_pt_e1');
 SELECT tdm.manage_table('staging.pt_item');
 SELECT tdm.create_release('TPT1'), tdm.add_feature('TPT1', 'F', 1);
 SELECT tdm.create_release('TPT2', parent => 'TPT1'), tdm.add_feature('TPT2', 'F', 1);
-SELECT tdm.tag_release('TPT1'), tdm.consolidate('TPT1'), tdm.promote('TPT1');
+SELECT tdm.tag_release('TPT1'), tdm.consolidate('TPT1');
+-- An admin who may not create schemas in the database: said, with the GRANT.
+CREATE ROLE tap_pt_admin IN ROLE tdm_admin;
+SET ROLE tap_pt_admin;
+SELECT throws_ok($$SELECT tdm.promote('TPT1', 'staging', 'tap_pt_nowhere')$$, '42501',
+  'promote: tap_pt_admin may not use schema staging', 'nor one that may not read the source');
+RESET ROLE;
+GRANT USAGE ON SCHEMA staging TO tap_pt_admin;
+GRANT SELECT ON ALL TABLES IN SCHEMA staging TO tap_pt_admin;
+SET ROLE tap_pt_admin;
+SELECT throws_ok($$SELECT tdm.promote('TPT1', 'staging', 'tap_pt_nowhere')$$, '42501',
+  'promote: schema tap_pt_nowhere does not exist, and tap_pt_admin may not create it',
+  'a first promotion that may not create its schema says so');
+RESET ROLE;
+SELECT tdm.promote('TPT1');
 SELECT tdm.snapshot('tap_pt_before') AS before \gset
 
 ALTER TABLE master.pt_item RENAME TO pt_item_old;
@@ -87,9 +101,17 @@ SELECT tdm.manage_table('staging.pt_item');
 
 -- An archived release whose table was renamed since: restore refuses
 -- rather than leave that table's rows in the archive.
+ALTER TABLE master.pt_item RENAME TO pt_thing;
+SELECT throws_ok($$SELECT tdm.archive_release('TPT1')$$, '42P01',
+  'archive_release: master.pt_item does not exist, and it holds the rows of releases promoted there (TPT1, TPT2)',
+  'archiving refuses a master that lost a table, rather than archive the rest');
+ALTER TABLE master.pt_thing RENAME TO pt_item;
 SELECT tdm.archive_release('TPT1');
 ALTER TABLE staging.pt_item RENAME TO pt_thing;
 ALTER TABLE master.pt_item RENAME TO pt_thing;
+SELECT is(pg_temp.hint_of($$SELECT tdm.restore_release('TPT1')$$),
+  'If it is the table renamed since: ALTER TABLE tdm_archive."TPT1__pt_item" RENAME TO "TPT1__pt_thing"; then restore again.',
+  'the hint gives the rename that joins the archive to its table');
 SELECT throws_ok($$SELECT tdm.restore_release('TPT1')$$, '55000',
   'restore_release: tdm_archive."TPT1__pt_item" (its rows of table pt_item) holds release TPT1''s rows, and no table of master takes them now',
   'restore names the archive no table takes');

@@ -3,7 +3,7 @@
 -- are counted with the accounts that reference it by id; and a relationship
 -- conflict, of one member, is kept without naming it.
 BEGIN;
-SELECT plan(4);
+SELECT plan(5);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -60,6 +60,10 @@ SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'keep', rationale => 'look at it
 SELECT is((SELECT d.keep_env FROM tdm.decision d WHERE d.conflict_id = :'orphan'),
           (SELECT m ->> 'env' FROM tdm.conflict c, jsonb_array_elements(c.members) m WHERE c.conflict_id = :'orphan'),
   'it keeps the one member');
+
+-- The bulk form refuses a release that does not exist, as the others do.
+SELECT throws_ok($$SELECT tdm.resolve_all('trk1', 'keep', 'x')$$, '42704',
+  'resolve_all: release "trk1" does not exist', 'resolve_all refuses an unknown release');
 
 SELECT * FROM finish();
 ROLLBACK;

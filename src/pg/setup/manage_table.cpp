@@ -42,6 +42,11 @@ TDM_FUNCTION(tdm_manage_table) {
   spi.query("SELECT tdm._check_manageable($1)", {oid_param(REGCLASSOID, rel)});
   const tdm::setup::ManagedTable managed =
       tdm::setup::resolve_managed_table(read_table_shape(spi, rel), request);
+  // The registration as it was, if any: a call replaces all of it, and
+  // what it changes is said (tdm._registration_changes).
+  const std::optional<std::string> before =
+      spi.value("SELECT to_jsonb(m)::text FROM tdm.managed_table m WHERE m.rel = $1",
+                {oid_param(REGCLASSOID, rel)});
 
   spi.query("SELECT tdm._check_managed_name($1)", {oid_param(REGCLASSOID, rel)});
   // Foreign keys come from the catalog (tdm._foreign_keys), so they are
@@ -62,6 +67,10 @@ TDM_FUNCTION(tdm_manage_table) {
        text_array_param(canonical_natural_keys(managed)), text_param(managed.updated_at_column),
        text_array_param(managed.core_columns), text_param(managed.release_column),
        text_param(managed.feature_column), bool_param(surrogate_key), bool_param(normalize_keys)});
+  if (before) {
+    spi.query("SELECT tdm._registration_changes($1, $2::jsonb)",
+              {oid_param(REGCLASSOID, rel), text_param(*before)});
+  }
   spi.query(
       "SELECT tdm._audit('manage_table', m.rel::text,"
       "                  to_jsonb(m) - 'rel' - 'managed_at' - 'managed_by')"
