@@ -20,7 +20,8 @@ SELECT columns_are('tdm', 'managed_table',
         'managed_by'], 'tdm.managed_table columns');
 SELECT col_type_is('tdm', 'managed_table', 'rel', 'regclass', 'managed_table.rel is a regclass');
 SELECT columns_are('tdm', 'release',
-  ARRAY['release', 'status', 'code_version', 'parent', 'locked_at', 'created_at', 'created_by'],
+  ARRAY['release', 'status', 'code_version', 'parent', 'locked_at', 'created_at', 'created_by',
+        'archived_tables'],
   'tdm.release columns');
 SELECT columns_are('tdm', 'job',
   ARRAY['job_id', 'kind', 'release', 'status', 'pid', 'started_by', 'queued_at', 'started_at', 'finished_at',
