@@ -41,8 +41,9 @@ CREATE TABLE tdm.release (
   locked_at    timestamptz,
   created_at   timestamptz NOT NULL DEFAULT now(),
   created_by   name NOT NULL DEFAULT current_user,
-  -- while archived: each archive table of its rows, with the table whose
-  -- rows it holds ({"tdm_archive.\"R1__users\"": "users"})
+  -- its last archiving: each archive table of its rows, with the table
+  -- whose rows it holds and its OID
+  -- ({"tdm_archive.\"R1__users\"": {"table": "users", "oid": 16500}})
   archived_tables jsonb
 );
 

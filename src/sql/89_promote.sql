@@ -292,6 +292,7 @@ BEGIN
   END IF;
   PERFORM tdm._require_promoted_tables('promote', to_target);
   created := tdm._create_target_tables(from_target, to_target);
+  PERFORM tdm._require_privileges('promote', to_target, '{SELECT,INSERT}');
   PERFORM tdm._require_same_columns('promote', from_target, false);
   PERFORM tdm._require_same_columns('promote', to_target, true);
 
@@ -515,8 +516,9 @@ BEGIN
                    tdm._archive_table(release, t.rel), t.dest, t.release_column) USING release;
     -- (Whose rows it holds, for restore_release: a table renamed since
     -- would not find its archive by name.)
-    archive_tables := archive_tables || jsonb_build_object(tdm._archive_table(release, t.rel),
-                                                           (SELECT c.relname FROM pg_class c WHERE c.oid = t.rel));
+    archive_tables := archive_tables || jsonb_build_object(tdm._archive_table(release, t.rel), jsonb_build_object(
+      'table', (SELECT c.relname FROM pg_class c WHERE c.oid = t.rel),
+      'oid', to_regclass(tdm._archive_table(release, t.rel))::oid));
     before := tdm._release_checksum(t.dest, t.rel, t.release_column, release);
     after := tdm._release_checksum(tdm._archive_table(release, t.rel)::regclass, t.rel,
                                    t.release_column, release);
@@ -598,6 +600,19 @@ BEGIN
 END
 $$;
 
+-- The archive tables a release's archiving listed (tdm.release.
+-- archived_tables): each by its name then, the table whose rows it holds,
+-- and the table now: by that name, or by its OID if the DBA renamed it
+-- within tdm_archive since (NULL: gone).
+CREATE FUNCTION tdm._listed_archives(listed jsonb) RETURNS TABLE (archive text, held text, now regclass)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT a.archive, a.v ->> 'table',
+         coalesce(to_regclass(a.archive),
+                  (SELECT c.oid::regclass FROM pg_class c
+                    WHERE c.oid = (a.v ->> 'oid')::oid AND c.relnamespace = to_regnamespace('tdm_archive')))
+    FROM jsonb_each(coalesce(listed, '{}')) AS a(archive, v)
+$$;
+
 CREATE FUNCTION tdm.restore_release(release text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
@@ -631,43 +646,53 @@ BEGIN
                   tdm._archive_table(release, x.managed) AS archived
              FROM tdm._target_tables('master') x
             WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL
+              -- (only the archives its last archiving made: one an earlier
+              -- archiving left holds rows that were not archived this time)
+              AND (r.archived_tables IS NULL
+                   OR to_regclass(tdm._archive_table(release, x.managed))
+                      IN (SELECT l.now FROM tdm._listed_archives(r.archived_tables) l))
             ORDER BY x.step LOOP
     columns := (SELECT string_agg(format('%I', c.column_name), ', ')
                   FROM tdm._restore_columns(release, t.archived::regclass, t.dest) c);
     inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
                                  t.step, t.dest, columns, columns, t.archived);
   END LOOP;
-  -- An archive of the release that no table of master takes (the table
-  -- renamed or unmanaged since): restoring the others would leave its
-  -- rows behind. (One renamed by the DBA since, to join its table, is
-  -- found under its new name.)
-  SELECT string_agg(format('%s (its rows of table %s)', a.archive, quote_ident(a.held)), ', ' ORDER BY a.archive),
-         count(*)
+  -- An archive of the release's last archiving that is gone (dropped or
+  -- renamed away), or that no table of master takes (the table renamed
+  -- or unmanaged since): restoring the others would leave its rows
+  -- behind. (An archive the DBA renamed to join its table is found by its
+  -- OID.)
+  SELECT string_agg(format('%s (its rows of table %s)%s', l.archive, quote_ident(l.held),
+                           CASE WHEN l.now IS NULL THEN ', which no longer exists' ELSE '' END),
+                    ', ' ORDER BY l.archive),
+         count(*) FILTER (WHERE l.now IS NOT NULL)
     INTO untaken_list, untaken
-    FROM jsonb_each_text(r.archived_tables) AS a(archive, held)
-   WHERE to_regclass(a.archive) NOT IN (SELECT to_regclass(tdm._archive_table(release, x.managed))
-                                          FROM tdm._target_tables('master') x
-                                         WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL);
+    FROM tdm._listed_archives(r.archived_tables) l
+   WHERE l.now IS NULL
+      OR l.now NOT IN (SELECT to_regclass(tdm._archive_table(release, x.managed))
+                         FROM tdm._target_tables('master') x
+                        WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL);
   IF untaken_list IS NOT NULL THEN
     -- (One archive left and one table of master without its archive: the
     -- rename that joins them.)
-    SELECT format('ALTER TABLE %s RENAME TO %I;', a.archive, (parse_ident(tdm._archive_table(release, x.managed)))[2])
+    SELECT format('ALTER TABLE %s RENAME TO %I;', l.now, (parse_ident(tdm._archive_table(release, x.managed)))[2])
       INTO rename
-      FROM jsonb_each_text(r.archived_tables) AS a(archive, held), tdm._target_tables('master') x
-     WHERE untaken = 1 AND to_regclass(a.archive) IS NOT NULL
-       AND to_regclass(a.archive) NOT IN (SELECT to_regclass(tdm._archive_table(release, y.managed))
-                                            FROM tdm._target_tables('master') y
-                                           WHERE to_regclass(tdm._archive_table(release, y.managed)) IS NOT NULL)
+      FROM tdm._listed_archives(r.archived_tables) l, tdm._target_tables('master') x
+     WHERE untaken = 1 AND l.now IS NOT NULL
+       AND l.now NOT IN (SELECT to_regclass(tdm._archive_table(release, y.managed))
+                           FROM tdm._target_tables('master') y
+                          WHERE to_regclass(tdm._archive_table(release, y.managed)) IS NOT NULL)
        AND to_regclass(tdm._archive_table(release, x.managed)) IS NULL
        AND (SELECT count(*) FROM tdm._target_tables('master') z
              WHERE to_regclass(tdm._archive_table(release, z.managed)) IS NULL) = 1;
     RAISE EXCEPTION 'restore_release: % holds release %''s rows, and no table of master takes them now',
       untaken_list, release
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            DETAIL = 'The table was renamed, or is no longer managed, since the release was archived; restoring'
-                     ' the other tables would leave those rows behind.',
+            DETAIL = 'Since the release was archived, its archive was dropped or renamed, or the table was'
+                     ' renamed or is no longer managed; restoring the other tables would leave those rows behind.',
             HINT = coalesce('If it is the table renamed since: ' || rename || ' then restore again.',
-                            'Give the table its name back, or manage it again; then restore again.');
+                            'Give the archive or the table its name back, or manage the table again; then restore'
+                            ' again.');
   END IF;
   IF cardinality(inserts) = 0 THEN
     RAISE EXCEPTION 'restore_release: no archive table of release "%" is in tdm_archive', release
@@ -713,7 +738,10 @@ BEGIN
   FOR t IN SELECT x.managed AS rel, x.release_column, x.rel AS dest,
                   tdm._archive_table(release, x.managed) AS archived
              FROM tdm._target_tables('master') x
-            WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL LOOP
+            WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL
+              AND (r.archived_tables IS NULL
+                   OR to_regclass(tdm._archive_table(release, x.managed))
+                      IN (SELECT l.now FROM tdm._listed_archives(r.archived_tables) l)) LOOP
     -- (The restored columns, as master's types hold them; what master
     -- computes or defaults itself is not compared.)
     SELECT array_agg(format('CAST(t.%I AS %s)', c.column_name, c.column_type)),
@@ -734,7 +762,9 @@ BEGIN
     -- (The archive's copy stays: a rollback of master to a snapshot taken
     -- while the release was archived finds its rows there again.)
   END LOOP;
-  UPDATE tdm.release x SET status = tdm._status_in_target(release), archived_tables = NULL
+  -- (The list stays: a rollback to a snapshot taken while the release
+  -- was archived makes it archived again, with those archives.)
+  UPDATE tdm.release x SET status = tdm._status_in_target(release)
    WHERE x.release = restore_release.release;
   PERFORM tdm._audit('restore_release', release, '{}');
 END

@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(20);
+SELECT plan(21);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -119,6 +119,14 @@ ALTER TABLE tdm_archive."TPT1__pt_item" RENAME TO "TPT1__pt_thing";
 SELECT tdm.restore_release('TPT1');
 SELECT results_eq($$SELECT id FROM master.pt_thing WHERE tdm_release = 'TPT1'$$, $$VALUES (1)$$,
   'the archive renamed as the hint says, the rows come back');
+-- An archive renamed away since is refused too, not skipped.
+SELECT tdm.archive_release('TPT1');
+ALTER TABLE tdm_archive."TPT1__pt_thing" RENAME TO "TPT1__kept";
+SELECT throws_like($$SELECT tdm.restore_release('TPT1')$$,
+  'restore_release: tdm_archive."TPT1__pt_thing" (its rows of table pt_thing) holds release TPT1''s rows, and no table of master takes them now',
+  'an archive renamed away is named');
+ALTER TABLE tdm_archive."TPT1__kept" RENAME TO "TPT1__pt_thing";
+SELECT tdm.restore_release('TPT1');
 
 SELECT * FROM finish();
 ROLLBACK;
