@@ -120,10 +120,8 @@ BEGIN
       -- type, that does not find a name.)
       IF tdm._search_path_advice(failed_state, failed_context) IS NOT NULL THEN
         PERFORM tdm._raise_own_code('collect', format('reading %s from the environments', m.rel),
-                                    (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                      WHERE c.oid = m.rel),
-                                    'Nothing was collected', '', 0, failed_message, NULL, NULL, failed_context,
-                                    failed_state);
+                                    tdm._staging_target(), 'Nothing was collected', '', 0, failed_message, NULL,
+                                    NULL, failed_context, failed_state);
       END IF;
       IF failed_state = '42501' THEN
         -- (which environment's role may not read it: one row of each)

@@ -281,8 +281,8 @@ BEGIN
       RAISE EXCEPTION 'consolidate: rule "%" on % failed on the release''s rows: %', r.name, the_rel, failed_with
         USING ERRCODE = failed_state,
               DETAIL = format('Its predicate: %s', r.predicate)
-                       || coalesce(E'\nRaised in: ' || split_part(failed_in, E'\n', 1)
-                                   || CASE WHEN tdm._raising_function(failed_in) IS NULL THEN NULL ELSE '' END, ''),
+                       || CASE WHEN tdm._raising_function(failed_in) IS NOT NULL
+                               THEN E'\nRaised in: ' || split_part(failed_in, E'\n', 1) ELSE '' END,
               HINT = coalesce(tdm._search_path_advice(failed_state, failed_in) || ' Then consolidate again.',
                               format('Change the rows, or what the predicate calls, or replace the rule'
                                      ' (SELECT tdm.drop_rule(%L); then tdm.add_rule); then consolidate again.',

@@ -613,6 +613,21 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM jsonb_each(coalesce(listed, '{}')) AS a(archive, v)
 $$;
 
+-- The tables of master restore_release takes `release`'s rows back into,
+-- each with its archive: the archive of its name, where it exists and,
+-- when the release lists its archives (`listed`), is one of them (one an
+-- earlier archiving left holds rows that were not archived this time).
+CREATE FUNCTION tdm._restored_archives(release text, listed jsonb)
+RETURNS TABLE (managed regclass, step int, dest regclass, release_column text, archived regclass)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT x.managed, x.step, x.rel, x.release_column, a.archived
+    FROM tdm._target_tables('master') x
+   CROSS JOIN LATERAL (SELECT to_regclass(tdm._archive_table(release, x.managed)) AS archived) a
+   WHERE a.archived IS NOT NULL
+     AND (listed IS NULL OR a.archived IN (SELECT l.now FROM tdm._listed_archives(listed) l))
+   ORDER BY x.step
+$$;
+
 CREATE FUNCTION tdm.restore_release(release text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
@@ -642,18 +657,9 @@ BEGIN
     RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
-  FOR t IN SELECT x.managed AS rel, x.step, x.rel AS dest,
-                  tdm._archive_table(release, x.managed) AS archived
-             FROM tdm._target_tables('master') x
-            WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL
-              -- (only the archives its last archiving made: one an earlier
-              -- archiving left holds rows that were not archived this time)
-              AND (r.archived_tables IS NULL
-                   OR to_regclass(tdm._archive_table(release, x.managed))
-                      IN (SELECT l.now FROM tdm._listed_archives(r.archived_tables) l))
-            ORDER BY x.step LOOP
+  FOR t IN SELECT * FROM tdm._restored_archives(release, r.archived_tables) LOOP
     columns := (SELECT string_agg(format('%I', c.column_name), ', ')
-                  FROM tdm._restore_columns(release, t.archived::regclass, t.dest) c);
+                  FROM tdm._restore_columns(release, t.archived, t.dest) c);
     inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
                                  t.step, t.dest, columns, columns, t.archived);
   END LOOP;
@@ -669,9 +675,7 @@ BEGIN
     INTO untaken_list, untaken
     FROM tdm._listed_archives(r.archived_tables) l
    WHERE l.now IS NULL
-      OR l.now NOT IN (SELECT to_regclass(tdm._archive_table(release, x.managed))
-                         FROM tdm._target_tables('master') x
-                        WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL);
+      OR l.now NOT IN (SELECT a.archived FROM tdm._restored_archives(release, r.archived_tables) a);
   IF untaken_list IS NOT NULL THEN
     -- (One archive left and one table of master without its archive: the
     -- rename that joins them.)
@@ -679,9 +683,7 @@ BEGIN
       INTO rename
       FROM tdm._listed_archives(r.archived_tables) l, tdm._target_tables('master') x
      WHERE untaken = 1 AND l.now IS NOT NULL
-       AND l.now NOT IN (SELECT to_regclass(tdm._archive_table(release, y.managed))
-                           FROM tdm._target_tables('master') y
-                          WHERE to_regclass(tdm._archive_table(release, y.managed)) IS NOT NULL)
+       AND l.now NOT IN (SELECT a.archived FROM tdm._restored_archives(release, r.archived_tables) a)
        AND to_regclass(tdm._archive_table(release, x.managed)) IS NULL
        AND (SELECT count(*) FROM tdm._target_tables('master') z
              WHERE to_regclass(tdm._archive_table(release, z.managed)) IS NULL) = 1;
@@ -735,13 +737,7 @@ BEGIN
                                 'Change the code (or disable the trigger while restoring), and restore again.',
                                 4, refused_message, refused_detail, refused_hint, refused_context, refused_state);
   END;
-  FOR t IN SELECT x.managed AS rel, x.release_column, x.rel AS dest,
-                  tdm._archive_table(release, x.managed) AS archived
-             FROM tdm._target_tables('master') x
-            WHERE to_regclass(tdm._archive_table(release, x.managed)) IS NOT NULL
-              AND (r.archived_tables IS NULL
-                   OR to_regclass(tdm._archive_table(release, x.managed))
-                      IN (SELECT l.now FROM tdm._listed_archives(r.archived_tables) l)) LOOP
+  FOR t IN SELECT * FROM tdm._restored_archives(release, r.archived_tables) LOOP
     -- (The restored columns, as master's types hold them; what master
     -- computes or defaults itself is not compared.)
     SELECT array_agg(format('CAST(t.%I AS %s)', c.column_name, c.column_type)),

@@ -43,7 +43,11 @@ SELECT throws_ok($$SELECT tdm.consolidate('TSP1')$$, '42883',
   'consolidate: the validation of release TSP1''s rows failed in the target''s own code: function norm(text) does not exist',
   'validation says so too');
 DROP TRIGGER item_touch ON staging.item;
-SELECT is((SELECT count(*) FROM tdm.run), 0::bigint, 'nothing of the failed runs stays');
+CREATE TRIGGER item_touch BEFORE INSERT ON staging.item FOR EACH ROW EXECUTE FUNCTION tap_sp.touch();
+SELECT is((pg_temp.error_of($$SELECT tdm.consolidate('TSP1')$$)).detail,
+  'Raised in: PL/pgSQL function tap_sp.valid_code(text) line 1 at RETURN',
+  'the DETAIL names the function the name was not found in');
+DROP TRIGGER item_touch ON staging.item;
 -- A business rule calling it: the rule's message, with the same advice.
 SELECT tdm.add_rule('tap_sp_valid', 'staging.item', 'tap_sp.valid_code(code)');
 SELECT matches(pg_temp.hint_of($$SELECT tdm.consolidate('TSP1')$$),
