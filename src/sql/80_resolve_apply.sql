@@ -785,6 +785,101 @@ LANGUAGE sql IMMUTABLE AS $$
                 rel_param, edge_param)
 $$;
 
+-- Whether foreign key `name` of `child` calls two values equal only when
+-- they are spelled alike (as ::text spells them, under the settings
+-- consolidation pins): integers, text under a deterministic collation,
+-- uuids, dates... Not citext (`CAROL@X` = `Carol@X`), numeric (1.500 =
+-- 1.50), floats (-0 = 0), a case-insensitive collation, nor any operator
+-- tdm does not know.
+CREATE FUNCTION tdm._compares_as_spelled(child regclass, name text) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(bool_and(o.oprcode::text IN ('int2eq', 'int4eq', 'int8eq', 'int24eq', 'int42eq', 'int28eq',
+                                               'int82eq', 'int48eq', 'int84eq', 'texteq', 'bpchareq',
+                                               'uuid_eq', 'date_eq', 'booleq', 'oideq', 'chareq', 'nameeq',
+                                               'timestamp_eq', 'timestamptz_eq', 'time_eq', 'enum_eq',
+                                               'byteaeq')
+                           AND (pa.attcollation = 0 OR (SELECT l.collisdeterministic FROM pg_collation l
+                                                         WHERE l.oid = pa.attcollation))),
+                  true)
+    FROM pg_constraint c
+   CROSS JOIN LATERAL unnest(c.confkey, c.conpfeqop) AS k(parent_col, op)
+    JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_col
+    JOIN pg_operator o ON o.oid = k.op
+   WHERE c.conrelid = child AND c.conname = name AND c.contype = 'f'
+$$;
+
+-- The values of `ref_columns` of parent row `alias`, in the types of the
+-- `columns` of `child` that reference them; `as_text`: as the child's
+-- text spells them.
+CREATE FUNCTION tdm._parent_spelling(child regclass, columns text[], ref_columns text[], alias text,
+                                     as_text bool) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format(CASE WHEN as_text THEN '%I.%I::%s::text' ELSE '%I.%I::%s' END,
+                           alias, x.r, tdm._column_type(child, x.c)), ', ' ORDER BY x.n)
+    FROM unnest(columns, ref_columns) WITH ORDINALITY AS x(c, r, n)
+$$;
+
+-- Every foreign key of the collected rows spelled as the row it references
+-- in its environment spells its key, where the two are equal by the key's
+-- own equality but spelled apart (tdm._compares_as_spelled): an order's
+-- `CAROL@X` that references its environment's `Carol@X`, an item's 1.500
+-- for its product 1.50. Translation, orphans and the review queue's
+-- related rows match children to keys by their text; a child spelled
+-- otherwise would keep its key when its parent is renamed or re-keyed,
+-- and end on another environment's row of that key. The row referenced is
+-- a collected one, else (a row of an earlier release) the environment's,
+-- read there. Parents' own references first: a key that includes a
+-- foreign key is spelled first. The value stays equal by the key's
+-- equality, so the reference holds.
+CREATE FUNCTION tdm._spell_references() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_nestloop TO off SET jit TO off AS $$
+DECLARE
+  e record;
+  env text;
+  spelled_as_one text;  -- a condition: child row t spelled as a collected parent row of its environment
+  set_spelling text;    -- the rest of an UPDATE of child rows t that takes parent rows p's spelling
+BEGIN
+  FOR e IN SELECT r.* FROM tdm._managed_references() r JOIN tdm._table_order() o ON o.rel = r.child
+            WHERE NOT tdm._compares_as_spelled(r.child, r.name)
+            ORDER BY o.step, r.child::text, r.name LOOP
+    -- (a child spelled as one of its environment's collected rows
+    -- references that one, as far as text goes: left as it is)
+    spelled_as_one := format('EXISTS (SELECT 1 FROM pg_temp.%I q WHERE q.tdm_env = t.tdm_env'
+                             ' AND ARRAY[%s]::text[] = %s)',
+                             tdm._collected_name(e.parent),
+                             tdm._parent_spelling(e.child, e.columns, e.ref_columns, 'q', true),
+                             tdm._key_text(e.columns, 't'));
+    set_spelling := format('SET (%s) = ROW(%s) FROM %%s p WHERE %s AND %s <> ARRAY[%s]::text[] AND NOT %s',
+                           (SELECT string_agg(format('%I', c), ', ') FROM unnest(e.columns) AS c),
+                           tdm._parent_spelling(e.child, e.columns, e.ref_columns, 'p', false),
+                           tdm._fk_match(e.child, e.name, 'p', 't'), tdm._key_text(e.columns, 't'),
+                           tdm._parent_spelling(e.child, e.columns, e.ref_columns, 'p', true), spelled_as_one);
+    EXECUTE format('UPDATE pg_temp.%I t ', tdm._collected_name(e.child))
+            || format(set_spelling, format('pg_temp.%I', tdm._collected_name(e.parent)))
+            || ' AND p.tdm_env = t.tdm_env';
+    -- Those that reference no collected row: the environment's row.
+    FOR env IN EXECUTE format('SELECT DISTINCT t.tdm_env FROM pg_temp.%I t WHERE t.tdm_env <> ''master'''
+                              '   AND %s AND NOT %s ORDER BY 1',
+                              tdm._collected_name(e.child),
+                              (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ')
+                                 FROM unnest(e.columns) AS c),
+                              spelled_as_one) LOOP
+      EXECUTE format('UPDATE pg_temp.%I t ', tdm._collected_name(e.child))
+              || format(set_spelling,
+                        format('(SELECT %s FROM %s p WHERE %s)',
+                               (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
+                               tdm._env_table(env, e.parent),
+                               tdm._fk_first_in(e.child, e.name, 'p',
+                                                format('FROM pg_temp.%I t WHERE t.tdm_env = $1 AND NOT %s',
+                                                       tdm._collected_name(e.child), spelled_as_one))))
+              || ' AND t.tdm_env = $1'
+        USING env;
+    END LOOP;
+  END LOOP;
+END
+$$;
+
 -- The values of every overlapping foreign key (tdm._fk_overlaps) as the
 -- environments have them, per collected row, before any is translated.
 CREATE FUNCTION tdm._note_fk_before() RETURNS void

@@ -109,6 +109,29 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE c.conrelid = child AND c.conname = name AND c.contype = 'f'
 $$;
 
+-- Parent row `parent_alias`'s first referenced column, compared by
+-- foreign key `name`'s own operator with any of the child's values that
+-- `child_rows` gives (FROM ... WHERE ..., alias t): a filter a foreign
+-- scan can ship (the values as one array parameter), as
+-- tdm._read_env_tags reads environments by key; array values as rows,
+-- the environment's rows all read.
+CREATE FUNCTION tdm._fk_first_in(child regclass, name text, parent_alias text, child_rows text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format(CASE WHEN tdm._is_array(child, ca.attname)
+                     THEN '(%s.%I%s%s) OPERATOR(%I.%s) ANY (SELECT DISTINCT t.%I%s %s)'
+                     ELSE '(%s.%I%s%s) OPERATOR(%I.%s) ANY (ARRAY(SELECT DISTINCT t.%I%s %s))' END,
+                parent_alias, pa.attname,
+                CASE WHEN pa.atttypid <> o.oprleft THEN '::' || format_type(o.oprleft, NULL) END,
+                tdm._collate_clause(pa.attcollation), n.nspname, o.oprname, ca.attname,
+                CASE WHEN ca.atttypid <> o.oprright THEN '::' || format_type(o.oprright, NULL) END,
+                child_rows)
+    FROM pg_constraint c
+    JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = c.conkey[1]
+    JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = c.confkey[1]
+    JOIN pg_operator o ON o.oid = c.conpfeqop[1] JOIN pg_namespace n ON n.oid = o.oprnamespace
+   WHERE c.conrelid = child AND c.conname = name AND c.contype = 'f'
+$$;
+
 -- Rows x and t equal on a unique key (tdm._unique_keys): its columns
 -- compared by its `equals` operators under its collations, NULLs equal
 -- when the index says so.

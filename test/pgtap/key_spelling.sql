@@ -1,0 +1,119 @@
+-- A child whose foreign key spells its parent's key otherwise, where the
+-- key's type calls the two equal (citext `CAROL@X` for `Carol@X`, numeric
+-- 1.500 for 1.50), follows its own environment's parent: it is counted in
+-- the review queue's related rows, becomes a relationship conflict when
+-- that parent is deleted, and is re-pointed when that parent is renamed
+-- or re-keyed, in this release and in a later one that brings the child
+-- alone. Before, it kept its value and ended on another environment's row
+-- of that key.
+BEGIN;
+SELECT plan(7);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE EXTENSION IF NOT EXISTS citext SCHEMA public;
+  CREATE FUNCTION pg_temp.make_env(s text) RETURNS void LANGUAGE plpgsql AS $f$
+  BEGIN
+    EXECUTE format($t$
+      CREATE SCHEMA %1$I;
+      CREATE TABLE %1$I.ks_customer (id int PRIMARY KEY, email public.citext NOT NULL UNIQUE, name text NOT NULL,
+                                     tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.ks_order (id int PRIMARY KEY, customer_email public.citext REFERENCES %1$I.ks_customer (email),
+                                  tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.ks_product (id numeric(10,2) PRIMARY KEY, sku text NOT NULL UNIQUE, name text NOT NULL,
+                                    tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.ks_item (id int PRIMARY KEY, product_id numeric REFERENCES %1$I.ks_product (id),
+                                 tdm_release text, tdm_feature text)$t$, s);
+  END $f$;
+  SELECT pg_temp.make_env('tap_ks_e1'), pg_temp.make_env('tap_ks_e2');
+  INSERT INTO tap_ks_e1.ks_customer VALUES (1, 'carol@x', 'Carol One', 'TKS1', 'F');
+  INSERT INTO tap_ks_e1.ks_order VALUES (10, 'CAROL@X', 'TKS1', 'F'), (11, 'carol@x', 'TKS1', 'F');
+  INSERT INTO tap_ks_e2.ks_customer VALUES (7, 'Carol@X', 'Carol Two', 'TKS1', 'F');
+  INSERT INTO tap_ks_e2.ks_order VALUES (20, 'CAROL@X', 'TKS1', 'F');
+  INSERT INTO tap_ks_e1.ks_product VALUES (1.5, 'S1', 'Widget one', 'TKS1', 'F');
+  INSERT INTO tap_ks_e1.ks_item VALUES (10, 1.5, 'TKS1', 'F'), (11, 1.50, 'TKS1', 'F');
+  INSERT INTO tap_ks_e2.ks_product VALUES (1.5, 'S2', 'Widget two', 'TKS1', 'F');
+  INSERT INTO tap_ks_e2.ks_item VALUES (20, 1.500, 'TKS1', 'F');
+  -- (a later release's children: the environments are read once per
+  -- transaction, at its first read)
+  INSERT INTO tap_ks_e2.ks_order VALUES (21, 'CAROL@x', 'TKS2', 'G');
+  INSERT INTO tap_ks_e1.ks_order VALUES (12, 'Carol@x', 'TKS2', 'G');
+  INSERT INTO tap_ks_e2.ks_item VALUES (21, 1.500, 'TKS2', 'G');
+  INSERT INTO tap_ks_e1.ks_item VALUES (12, 1.5000, 'TKS2', 'G')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_ks_self');
+CREATE EXTENSION IF NOT EXISTS citext SCHEMA public;
+CREATE TABLE staging.ks_customer (id int PRIMARY KEY, email public.citext NOT NULL UNIQUE, name text NOT NULL,
+                                  tdm_release text, tdm_feature text);
+CREATE TABLE staging.ks_order (id int PRIMARY KEY, customer_email public.citext REFERENCES staging.ks_customer (email),
+                               tdm_release text, tdm_feature text);
+CREATE TABLE staging.ks_product (id numeric(10,2) PRIMARY KEY, sku text NOT NULL UNIQUE, name text NOT NULL,
+                                 tdm_release text, tdm_feature text);
+CREATE TABLE staging.ks_item (id int PRIMARY KEY, product_id numeric REFERENCES staging.ks_product (id),
+                              tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('ks1', 'tap_ks_self', 10, 'tap_ks_e1'),
+       tdm.add_environment('ks2', 'tap_ks_self', 20, 'tap_ks_e2');
+SELECT tdm.manage_table('staging.ks_customer', '{email}', core_columns => '{name}', normalize_keys => true),
+       tdm.manage_table('staging.ks_order'),
+       tdm.manage_table('staging.ks_product', '{sku}', core_columns => '{name}'),
+       tdm.manage_table('staging.ks_item');
+SELECT tdm.create_release('TKS1'), tdm.add_feature('TKS1', 'F', 1),
+       tdm.create_release('TKS2', parent => 'TKS1'), tdm.add_feature('TKS2', 'G', 1);
+SELECT tdm.tag_release('TKS1'), tdm.consolidate('TKS1');
+CREATE ROLE tap_ks_approver;
+GRANT tdm_reviewer TO tap_ks_approver;
+
+SELECT is((SELECT related FROM tdm.review_queue WHERE rel = 'staging.ks_customer'::regclass),
+  '{"staging.ks_order": {"ks1": 2, "ks2": 1}}'::jsonb,
+  'orders whose citext email differs in case from their customer''s are its related rows');
+SELECT is((SELECT related FROM tdm.review_queue WHERE rel = 'staging.ks_product'::regclass),
+  '{"staging.ks_item": {"ks1": 2, "ks2": 1}}'::jsonb,
+  'items whose numeric key differs in scale from their product''s are its related rows');
+
+-- Carol deleted: all three orders lose their customer.
+SAVEPOINT deleted;
+SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'not test data')
+  FROM tdm.review_queue WHERE rel = 'staging.ks_customer'::regclass;
+SET SESSION AUTHORIZATION tap_ks_approver;
+SELECT tdm.approve(conflict_id) FROM tdm.decision;
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TKS1');
+SELECT is((SELECT count(*) FROM tdm.review_queue WHERE rel = 'staging.ks_order'::regclass AND kind = 'relationship'),
+  3::bigint, 'each order of a deleted customer is a relationship conflict, however it spells her email');
+ROLLBACK TO SAVEPOINT deleted;
+
+-- ks2's Carol and Widget get keys of their own: their children follow.
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"ks2": {"email": "carol2@x"}}', rationale => 'two people')
+  FROM tdm.review_queue WHERE rel = 'staging.ks_customer'::regclass;
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"ks2": {"id": 9}}', rationale => 'two products')
+  FROM tdm.review_queue WHERE rel = 'staging.ks_product'::regclass;
+SET SESSION AUTHORIZATION tap_ks_approver;
+SELECT tdm.approve(conflict_id) FROM tdm.decision WHERE approved_by IS NULL;
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TKS1');
+SELECT is((SELECT status FROM tdm.run WHERE release = 'TKS1'), 'completed', 'the run completes');
+SELECT results_eq(
+  $$SELECT o.id, c.name FROM staging.ks_order o JOIN staging.ks_customer c ON c.email = o.customer_email ORDER BY 1$$,
+  $$VALUES (10, 'Carol One'), (11, 'Carol One'), (20, 'Carol Two')$$,
+  'each order references the customer of its environment');
+SELECT results_eq(
+  $$SELECT i.id, p.name FROM staging.ks_item i JOIN staging.ks_product p ON p.id = i.product_id ORDER BY 1$$,
+  $$VALUES (10, 'Widget one'), (11, 'Widget one'), (20, 'Widget two')$$,
+  'each item references the product of its environment');
+
+-- A later release brings children alone, spelled otherwise again: they
+-- are translated through the first release's key map.
+SELECT tdm.tag_release('TKS2'), tdm.consolidate('TKS2');
+SELECT results_eq(
+  $$SELECT o.id, c.name FROM staging.ks_order o JOIN staging.ks_customer c ON c.email = o.customer_email
+     WHERE o.id IN (12, 21) UNION ALL
+    SELECT i.id + 100, p.name FROM staging.ks_item i JOIN staging.ks_product p ON p.id = i.product_id
+     WHERE i.id IN (12, 21) ORDER BY 1$$,
+  $$VALUES (12, 'Carol One'), (21, 'Carol Two'), (112, 'Widget one'), (121, 'Widget two')$$,
+  'a later release''s children follow the keys the first one gave');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_ks_e1, tap_ks_e2 CASCADE;
+DROP EXTENSION IF EXISTS citext;
