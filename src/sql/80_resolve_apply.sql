@@ -789,12 +789,12 @@ $$;
 -- they are spelled alike (as ::text spells them, under the settings
 -- consolidation pins): integers, text under a deterministic collation,
 -- uuids, dates... Not citext (`CAROL@X` = `Carol@X`), numeric (1.500 =
--- 1.50), floats (-0 = 0), a case-insensitive collation, nor any operator
--- tdm does not know.
+-- 1.50), floats (-0 = 0), char(n) (a varchar child's 'AB ' = 'AB'), a
+-- case-insensitive collation, nor any operator tdm does not know.
 CREATE FUNCTION tdm._compares_as_spelled(child regclass, name text) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce(bool_and(o.oprcode::text IN ('int2eq', 'int4eq', 'int8eq', 'int24eq', 'int42eq', 'int28eq',
-                                               'int82eq', 'int48eq', 'int84eq', 'texteq', 'bpchareq',
+                                               'int82eq', 'int48eq', 'int84eq', 'texteq',
                                                'uuid_eq', 'date_eq', 'booleq', 'oideq', 'chareq', 'nameeq',
                                                'timestamp_eq', 'timestamptz_eq', 'time_eq', 'enum_eq',
                                                'byteaeq')
@@ -819,6 +819,25 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM unnest(columns, ref_columns) WITH ORDINALITY AS x(c, r, n)
 $$;
 
+-- Whether a unique key of `child` tells apart values that foreign key
+-- `name` calls equal (the child's column under another collation than the
+-- parent's, or another operator): such values are not spelled alike, two
+-- of the child's rows would become one.
+CREATE FUNCTION tdm._keys_finer_than_fk(child regclass, name text) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (
+    SELECT 1 FROM pg_constraint c
+     CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) AS k(child_col, parent_col, op)
+      JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_col
+      JOIN pg_index i ON i.indrelid = c.conrelid AND i.indisunique
+     CROSS JOIN LATERAL unnest(i.indkey::int2[], i.indcollation::oid[], i.indclass::oid[]) AS x(col, coll, opc)
+      JOIN pg_opclass oc ON oc.oid = x.opc
+      JOIN pg_amop ao ON ao.amopfamily = oc.opcfamily AND ao.amoplefttype = oc.opcintype
+                     AND ao.amoprighttype = oc.opcintype AND ao.amopstrategy = 3  -- (btree's equal)
+     WHERE c.conrelid = child AND c.conname = name AND c.contype = 'f' AND x.col = k.child_col
+       AND (x.coll <> pa.attcollation OR ao.amopopr <> k.op))
+$$;
+
 -- Every foreign key of the collected rows spelled as the row it references
 -- in its environment spells its key, where the two are equal by the key's
 -- own equality but spelled apart (tdm._compares_as_spelled): an order's
@@ -827,11 +846,13 @@ $$;
 -- related rows match children to keys by their text; a child spelled
 -- otherwise would keep its key when its parent is renamed or re-keyed,
 -- and end on another environment's row of that key. The row referenced is
--- a collected one, else (a row of an earlier release) the environment's,
--- read there. Parents' own references first: a key that includes a
--- foreign key is spelled first. The value stays equal by the key's
--- equality, so the reference holds.
-CREATE FUNCTION tdm._spell_references() RETURNS void
+-- a collected one; else (a row of an earlier release) as an earlier
+-- release's key map spells it, else as the environment's row, read there.
+-- Parents' own references first: a key that includes a foreign key is
+-- spelled first. The value stays equal by the key's equality, so the
+-- reference holds. Not where the child's own unique key would tell the
+-- two spellings apart (tdm._keys_finer_than_fk).
+CREATE FUNCTION tdm._spell_references(release text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_nestloop TO off SET jit TO off AS $$
 DECLARE
@@ -839,9 +860,12 @@ DECLARE
   env text;
   spelled_as_one text;  -- a condition: child row t spelled as a collected parent row of its environment
   set_spelling text;    -- the rest of an UPDATE of child rows t that takes parent rows p's spelling
+  update_child text;
+  passes int;
+  n bigint;
 BEGIN
   FOR e IN SELECT r.* FROM tdm._managed_references() r JOIN tdm._table_order() o ON o.rel = r.child
-            WHERE NOT tdm._compares_as_spelled(r.child, r.name)
+            WHERE NOT tdm._compares_as_spelled(r.child, r.name) AND NOT tdm._keys_finer_than_fk(r.child, r.name)
             ORDER BY o.step, r.child::text, r.name LOOP
     -- (a child spelled as one of its environment's collected rows
     -- references that one, as far as text goes: left as it is)
@@ -850,32 +874,54 @@ BEGIN
                              tdm._collected_name(e.parent),
                              tdm._parent_spelling(e.child, e.columns, e.ref_columns, 'q', true),
                              tdm._key_text(e.columns, 't'));
-    set_spelling := format('SET (%s) = ROW(%s) FROM %%s p WHERE %s AND %s <> ARRAY[%s]::text[] AND NOT %s',
+    set_spelling := format('SET (%s) = ROW(%s) FROM %%s p WHERE p.tdm_env = t.tdm_env AND %s'
+                           ' AND %s <> ARRAY[%s]::text[] AND NOT %s',
                            (SELECT string_agg(format('%I', c), ', ') FROM unnest(e.columns) AS c),
                            tdm._parent_spelling(e.child, e.columns, e.ref_columns, 'p', false),
                            tdm._fk_match(e.child, e.name, 'p', 't'), tdm._key_text(e.columns, 't'),
                            tdm._parent_spelling(e.child, e.columns, e.ref_columns, 'p', true), spelled_as_one);
-    EXECUTE format('UPDATE pg_temp.%I t ', tdm._collected_name(e.child))
-            || format(set_spelling, format('pg_temp.%I', tdm._collected_name(e.parent)))
-            || ' AND p.tdm_env = t.tdm_env';
-    -- Those that reference no collected row: the environment's row.
+    update_child := format('UPDATE pg_temp.%I t ', tdm._collected_name(e.child));
+    -- (A table that references itself takes its rows' spellings a level
+    -- of the tree per pass: a row and its parent change in one statement.)
+    passes := 0;
+    LOOP
+      EXECUTE update_child || format(set_spelling, format('pg_temp.%I', tdm._collected_name(e.parent)));
+      GET DIAGNOSTICS n = ROW_COUNT;
+      passes := passes + 1;
+      EXIT WHEN n = 0 OR e.child <> e.parent OR passes >= 64;
+    END LOOP;
+    -- Those that reference no collected row: the environment's row, read
+    -- there by value,
     FOR env IN EXECUTE format('SELECT DISTINCT t.tdm_env FROM pg_temp.%I t WHERE t.tdm_env <> ''master'''
                               '   AND %s AND NOT %s ORDER BY 1',
                               tdm._collected_name(e.child),
                               (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ')
                                  FROM unnest(e.columns) AS c),
                               spelled_as_one) LOOP
-      EXECUTE format('UPDATE pg_temp.%I t ', tdm._collected_name(e.child))
+      EXECUTE update_child
               || format(set_spelling,
-                        format('(SELECT %s FROM %s p WHERE %s)',
+                        format('(SELECT $1 AS tdm_env, %s FROM %s p WHERE %s)',
                                (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
                                tdm._env_table(env, e.parent),
                                tdm._fk_first_in(e.child, e.name, 'p',
                                                 format('FROM pg_temp.%I t WHERE t.tdm_env = $1 AND NOT %s',
                                                        tdm._collected_name(e.child), spelled_as_one))))
-              || ' AND t.tdm_env = $1'
         USING env;
     END LOOP;
+    -- and over that, as an earlier release's key map has it: the key its
+    -- translation looks up (tdm._translate_earlier), which the earlier
+    -- run spelled as its collected row then.
+    CONTINUE WHEN NOT e.to_key;
+    EXECUTE update_child
+            || format(set_spelling,
+                      format('(SELECT DISTINCT ON (k.env, k.old_key) k.env AS tdm_env, %s'
+                             '   FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id'
+                             '  WHERE k.rel = $1 AND r.release <> $2 AND r.status = ''completed'''
+                             '  ORDER BY k.env, k.old_key, k.run_id DESC)',
+                             (SELECT string_agg(format('CASE WHEN k.rel = $1 THEN (k.old_key ->> %L)::%s END AS %I',
+                                                       r, tdm._column_type(e.parent, r), r), ', ')
+                                FROM unnest(e.ref_columns) AS r)))
+      USING e.parent, release;
   END LOOP;
 END
 $$;

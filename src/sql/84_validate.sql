@@ -96,9 +96,9 @@ CREATE FUNCTION tdm._fk_match(child regclass, name text, parent_alias text, chil
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT string_agg(format('(%s.%I%s) OPERATOR(%I.%s) (%s.%I%s%s)',
                            parent_alias, pa.attname,
-                           CASE WHEN pa.atttypid <> o.oprleft THEN '::' || format_type(o.oprleft, NULL) END,
+                           CASE WHEN pa.atttypid <> o.oprleft THEN '::' || format_type(o.oprleft, -1) END,
                            n.nspname, o.oprname, child_alias, ca.attname,
-                           CASE WHEN ca.atttypid <> o.oprright THEN '::' || format_type(o.oprright, NULL) END,
+                           CASE WHEN ca.atttypid <> o.oprright THEN '::' || format_type(o.oprright, -1) END,
                            tdm._collate_clause(pa.attcollation)),
                     ' AND ' ORDER BY k.ord)
     FROM pg_constraint c
@@ -121,9 +121,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                      THEN '(%s.%I%s%s) OPERATOR(%I.%s) ANY (SELECT DISTINCT t.%I%s %s)'
                      ELSE '(%s.%I%s%s) OPERATOR(%I.%s) ANY (ARRAY(SELECT DISTINCT t.%I%s %s))' END,
                 parent_alias, pa.attname,
-                CASE WHEN pa.atttypid <> o.oprleft THEN '::' || format_type(o.oprleft, NULL) END,
+                CASE WHEN pa.atttypid <> o.oprleft THEN '::' || format_type(o.oprleft, -1) END,
                 tdm._collate_clause(pa.attcollation), n.nspname, o.oprname, ca.attname,
-                CASE WHEN ca.atttypid <> o.oprright THEN '::' || format_type(o.oprright, NULL) END,
+                CASE WHEN ca.atttypid <> o.oprright THEN '::' || format_type(o.oprright, -1) END,
                 child_rows)
     FROM pg_constraint c
     JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = c.conkey[1]

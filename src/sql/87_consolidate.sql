@@ -393,7 +393,7 @@ BEGIN
     EXECUTE format('ANALYZE %s', t.collected);
   END LOOP;
   -- (children spelled as their environment's parents: tdm._spell_references)
-  PERFORM tdm._spell_references();
+  PERFORM tdm._spell_references(the_release);
   PERFORM tdm._note_fk_before();
   -- Foreign keys to rows of earlier releases that got another key then.
   PERFORM tdm._translate_earlier(the_release, the_target);
