@@ -670,9 +670,8 @@ SELECT t.title, p.name FROM staging.tasks t JOIN staging.projects p ON p.id = t.
  WHERE t.tdm_release = 'R68';
 
 -- A numeric primary key written 1.0 in st1 and 1.00 in st2 (R-NUM): one key
--- to the target, two to detection, which compares keys as they are
--- written. The run is invalid, and its HINT says so (not normalize_keys,
--- which is for natural keys).
+-- to the target, and to detection, which groups keys as their type
+-- compares them (decision 162): the two rows are one, merged.
 SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
 SELECT dblink_exec(e, 'CREATE TABLE measures (amount numeric PRIMARY KEY, note text, tdm_release text, tdm_feature text)')
   FROM unnest('{st1,st2,st3}'::text[]) AS e;
@@ -689,6 +688,8 @@ SELECT tdm.tag_release('R-NUM') IS NOT NULL AS tagged;
 RESET client_min_messages;
 SELECT tdm.consolidate('R-NUM') AS run \gset
 SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT amount, note FROM staging.measures;
+SELECT kind, rule, status FROM tdm.conflict WHERE run_id = :run;
 SELECT tdm.unmanage_table('staging.measures');
 DROP TABLE staging.measures;
 DROP FOREIGN TABLE keys_st1.measures, keys_st2.measures;

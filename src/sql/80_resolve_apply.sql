@@ -70,7 +70,8 @@ $$;
 -- text goes through the column's type, so it is spelled as tdm._key_text
 -- spells the stored value (a char(n) key loses its padding there, as in the
 -- ::text cast). `compared`: as the key compares rather than as it is
--- spelled (a numeric without its scale's zeros, as detection compares it);
+-- spelled (a numeric without its scale's zeros, a float's -0 as 0, citext
+-- lower-cased, as detection compares it);
 -- `normalized` too: lower-cased and trimmed (normalize_keys).
 CREATE FUNCTION tdm._member_key(rel regclass, cols text[], member_row text DEFAULT 'e.m->''row''',
                                 normalized bool DEFAULT false, compared bool DEFAULT false)
@@ -83,6 +84,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                 WHEN compared AND tdm._base_type(t.type_oid) = 'numeric'::regtype
                                 THEN format('trim_scale((%s->>%L)::%s)::text', member_row, u.c,
                                             t.column_type)
+                                WHEN compared AND tdm._base_type(t.type_oid) IN ('float4'::regtype, 'float8'::regtype)
+                                THEN format('CASE WHEN (%1$s->>%2$L)::%3$s = 0 THEN ''0'' ELSE (%1$s->>%2$L)::%3$s::text END',
+                                            member_row, u.c, t.column_type)
+                                WHEN compared AND (SELECT b.typname = 'citext' FROM pg_type b
+                                                    WHERE b.oid = tdm._base_type(t.type_oid))
+                                THEN format('lower((%s->>%L)::%s::text)', member_row, u.c, t.column_type)
                                 ELSE format('(%s->>%L)::%s::text', member_row, u.c, t.column_type)
                            END, ', ' ORDER BY u.n))
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)

@@ -590,7 +590,11 @@ BEGIN
                                           WHERE w.run_id = v.run_id AND w.rel = v.rel AND w.kind = 'unique'
                                             AND w.detail ->> 'constraint' = v.detail ->> 'constraint'
                                             AND (w.detail -> 'values')::text = (v.detail -> 'values')::text
-                                            AND w.row_key <> v.row_key) AS same_spelling
+                                            AND w.row_key <> v.row_key)
+                                 -- (else alike only as jsonb spells them: a float's -0 and 0)
+                                 AND EXISTS (SELECT 1 FROM tdm.decision d JOIN tdm.conflict c USING (conflict_id)
+                                              WHERE c.run_id = v.run_id AND c.rel = v.rel
+                                                AND (d.renames IS NOT NULL OR d.merged IS NOT NULL)) AS same_spelling
                  FROM tdm.violation v
                 WHERE v.run_id = run.run_id AND v.kind = 'unique'
                   AND v.detail ->> 'with' = 'other collected rows'
@@ -601,12 +605,13 @@ BEGIN
              ' Rows given the same primary key (two decisions'' renames, taken at once, say) cannot both'
           || ' load: decide one of their conflicts again with another key.'
           WHEN t.primary_key AND NOT t.natural THEN
-             ' Rows whose primary keys the target calls equal but that are spelled differently (1.0 and 1.00'
-          || ' of a numeric key, a case-insensitive type) form no conflict: detection compares primary keys'
-          || ' as they are spelled. Make the environments spell them alike, then tag again.'
+             ' Rows whose primary keys the target calls equal but that are spelled differently (under a'
+          || ' case-insensitive collation, say) form no conflict: detection compares primary keys as they are'
+          || ' spelled (numeric, float and citext keys as their types compare). Make the environments spell'
+          || ' them alike, then tag again.'
           WHEN t.natural THEN
              ' Rows the target''s unique keys call equal but that are spelled differently (a case-insensitive'
-          || ' type or collation) form no conflict: register such a natural key with normalize_keys'
+          || ' collation) form no conflict: register such a natural key with normalize_keys'
           || ' (tdm.manage_table), or make the environments spell it alike.'
           ELSE
              ' Rows that share a unique key that is not a registered natural key form no conflict: register'

@@ -110,6 +110,28 @@ TEST(Grouping, NormalisationOptionFoldsCaseAndSpaces) {
   EXPECT_EQ(group_rows(t, rows).size(), 1u);
 }
 
+TEST(Grouping, KeysCompareAsTheirTypeDoes) {
+  // Primary keys 1.5 and 1.50 of a numeric, -0 and 0 of a float, and
+  // emails of a citext natural key that differ in case are one key each:
+  // the target's unique keys would refuse the second row.
+  std::vector<SourceRow> rows = {
+      row(0, "1.5", "Carol@X", "Customer", "1", 10), row(1, "1.50", "x@y", "Customer", "1", 10),
+      row(0, "-0", "a@b", "Customer", "1", 10), row(1, "0", "c@d", "Customer", "1", 10),
+      row(2, "7", "carol@x", "Customer", "1", 10)};
+  EXPECT_TRUE(group_rows(users(), rows).empty());
+  TableModel t = users();
+  t.key_forms.assign(t.columns.size(), KeyForm::kText);
+  t.key_forms[kId] = KeyForm::kDecimal;
+  EXPECT_EQ(group_rows(t, rows), (std::vector<std::vector<std::size_t>>{{0, 1}}));
+  t.key_forms[kId] = KeyForm::kFloat;
+  t.key_forms[kEmail] = KeyForm::kCaseless;
+  EXPECT_EQ(group_rows(t, rows), (std::vector<std::vector<std::size_t>>{{0, 4}, {2, 3}}));
+  // A conflict shows the spellings apart: the key's column differs.
+  const std::vector<Conflict> found = detect({rows[2], rows[3]}, t);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].kind, Kind::duplicate_pk);
+}
+
 TEST(Grouping, NormalisationFoldsCaseBeyondAsciiAsLowerDoes) {
   // A backend runs in its database's LC_CTYPE; PostgreSQL's lower() folds
   // É to é there, and so must detection.

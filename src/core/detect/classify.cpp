@@ -109,7 +109,7 @@ class Classifier {
     keys_.clear();
     for (std::size_t row : group) {
       RowKeys &keys = keys_[row];
-      keys.pk = key_of(rows_[row], table_.pk, false);
+      keys.pk = key_of(rows_[row], table_.pk, false, table_.key_forms);
       std::vector<std::string> parts;
       for (std::size_t c : table_.pk) {
         parts.push_back(std::string(rows_[row].values[c].value_or("NULL")));
@@ -127,7 +127,7 @@ class Classifier {
   // 'x') are two keys when 1 is a in one and b in the other. (Grouping
   // met them by their values; the entities are told apart here.)
   std::string natural_key(std::size_t row, const std::vector<std::size_t> &columns) const {
-    std::string key = key_of(rows_[row], columns, table_.normalize_keys);
+    std::string key = key_of(rows_[row], columns, table_.normalize_keys, table_.key_forms);
     if (key.empty() || table_.self_references.empty()) return key;
     SourceRow named;
     bool substituted = false;
@@ -143,6 +143,7 @@ class Classifier {
         named.values.push_back(value(row, c));
       }
     }
+    // (a referent is no column's value: spelled as it is)
     return substituted ? "@" + key_of(named, columns, table_.normalize_keys) : key;
   }
   // A referenced row's keys (same_referent) of which one is not NULL.

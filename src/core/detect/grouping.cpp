@@ -58,13 +58,27 @@ std::string normalize_key_value(const std::string &value) {
   return lower_text(value.substr(begin, end - begin));
 }
 
-std::string key_of(const SourceRow &row, const std::vector<std::size_t> &columns, bool normalize) {
+std::string key_of(const SourceRow &row, const std::vector<std::size_t> &columns, bool normalize,
+                   const std::vector<KeyForm> &forms) {
   std::string key;
   for (std::size_t column : columns) {
     const ValueView value = row.values[column];
     if (!value) return {};
-    const std::string part =
-        normalize ? normalize_key_value(std::string(*value)) : std::string(*value);
+    std::string part(*value);
+    switch (column < forms.size() ? forms[column] : KeyForm::kText) {
+      case KeyForm::kDecimal:
+        part = std::string(canonical_decimal(part));
+        break;
+      case KeyForm::kFloat:
+        if (part == "-0") part = "0";
+        break;
+      case KeyForm::kCaseless:
+        part = lower_text(part);
+        break;
+      case KeyForm::kText:
+        break;
+    }
+    if (normalize) part = normalize_key_value(part);
     // Length-prefixed, so ("ab","c") and ("a","bc") stay apart.
     key += std::to_string(part.size());
     key.push_back(':');
@@ -82,7 +96,7 @@ std::vector<std::vector<std::size_t>> group_rows(const TableModel &table,
     std::unordered_map<std::string, std::size_t> first_with_key;
     first_with_key.reserve(rows.size());
     for (std::size_t i = 0; i < rows.size(); ++i) {
-      std::string key = key_of(rows[i], columns, normalize);
+      std::string key = key_of(rows[i], columns, normalize, table.key_forms);
       if (key.empty()) continue;
       auto [it, inserted] = first_with_key.emplace(std::move(key), i);
       if (!inserted) sets.union_set(it->second, i);

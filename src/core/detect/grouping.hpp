@@ -12,8 +12,10 @@
 namespace tdm::detect {
 
 // The key of `row` over `columns` as one string, or "" when any value is
-// NULL (NULL keys never match). Natural keys may be normalised.
-std::string key_of(const SourceRow &row, const std::vector<std::size_t> &columns, bool normalize);
+// NULL (NULL keys never match): each value in its column's form of
+// `forms` (none: as spelled), then, for natural keys, maybe normalised.
+std::string key_of(const SourceRow &row, const std::vector<std::size_t> &columns, bool normalize,
+                   const std::vector<KeyForm> &forms = {});
 
 // Case-folds (ASCII) and trims whitespace: the natural-key normalisation.
 std::string normalize_key_value(const std::string &value);

@@ -71,6 +71,16 @@ inline std::string_view canonical_decimal(std::string_view text) {
   return text.substr(0, end + 1);
 }
 
+// How a key column's values compare where their type calls values equal
+// that are spelled apart: as detection groups keys, and as the target's
+// unique keys will compare them.
+enum class KeyForm : std::uint8_t {
+  kText,      // equal when spelled alike
+  kDecimal,   // a numeric without a fixed scale: 1.5 = 1.50 (canonical_decimal)
+  kFloat,     // a float: -0 = 0
+  kCaseless,  // citext: 'Carol@X' = 'carol@x'
+};
+
 // The natural keys of a referenced row as SourceRow holds them: each
 // key's text ("" when NULL; a key's columns separated by
 // kReferentColumnSeparator, a NULL one as kReferentNull), the keys
@@ -92,9 +102,10 @@ struct TableModel {
   std::size_t release_column = 0;
   std::size_t feature_column = 0;
   bool surrogate_key = false;
-  bool normalize_keys = false;  // natural keys compared case- and space-insensitively
-  bool rekeyable = true;        // tdm can give a row a new primary key (one integer or
-                                // uuid column): else a key collision waits for a reviewer
+  bool normalize_keys = false;     // natural keys compared case- and space-insensitively
+  std::vector<KeyForm> key_forms;  // per column (none: every column kText)
+  bool rekeyable = true;           // tdm can give a row a new primary key (one integer or
+                                   // uuid column): else a key collision waits for a reviewer
   // The key column a reviewer renumbers then (the generated one); unset:
   // the key's last column.
   std::optional<std::size_t> renamed_key_column;

@@ -42,8 +42,9 @@ std::size_t column_index(const detect::TableModel &model, const std::string &nam
   return static_cast<std::size_t>(it - model.columns.begin());
 }
 
-// SQL for one key's text over alias t, NULL when any column is NULL; a
-// decimal without its scale's zeros, as detection compares it.
+// SQL for one key's text over alias t, NULL when any column is NULL; each
+// column in its key form, as detection compares it (a decimal without its
+// scale's zeros, citext lower-cased).
 // `partly_null`: NULL only when every column is, a NULL column spelled as
 // detect::kReferentNull (a referenced row's key: a root's (NULL, 'music')
 // still names it).
@@ -55,7 +56,20 @@ std::string key_text_sql(const CollectedTable &table, const std::vector<std::siz
   for (std::size_t column : key) {
     std::string ref = alias + "." + quote_ident(model.columns[column]);
     null_checks.push_back(ref + " IS NULL");
-    std::string text = table.decimal[column] ? "trim_scale(" + ref + ")::text" : ref + "::text";
+    std::string text = ref + "::text";
+    switch (column < model.key_forms.size() ? model.key_forms[column] : detect::KeyForm::kText) {
+      case detect::KeyForm::kDecimal:
+        text = "trim_scale(" + ref + ")::text";
+        break;
+      case detect::KeyForm::kFloat:
+        text = "CASE WHEN " + ref + " = 0 THEN '0' ELSE " + ref + "::text END";
+        break;
+      case detect::KeyForm::kCaseless:
+        text = "lower(" + ref + "::text)";
+        break;
+      case detect::KeyForm::kText:
+        break;
+    }
     if (normalize) text = "lower(btrim(" + text + ", E' \\t\\n\\r\\f\\x0b'))";
     if (partly_null && key.size() > 1) text = "coalesce(" + text + ", E'\\x02')";
     parts.push_back(text);
@@ -353,18 +367,25 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   table.rows = rows;
   detect::TableModel &model = table.model;
   const std::vector<Param> rel_param = {oid_param(REGCLASSOID, rel)};
-  for (auto &row :
-       spi.query("SELECT a.attname::text, a.atttypid::oid::text,"
-                 "       (SELECT coalesce(nullif(y.typbasetype, 0), y.oid) = 'numeric'::regtype"
-                 "               AND a.atttypmod = -1 AND y.typtypmod = -1"
-                 "          FROM pg_type y WHERE y.oid = a.atttypid)"
-                 "  FROM pg_attribute a"
-                 " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
-                 " ORDER BY a.attnum",
-                 rel_param, true)) {
+  for (auto &row : spi.query(
+           "SELECT a.attname::text, a.atttypid::oid::text,"
+           "       (SELECT coalesce(nullif(y.typbasetype, 0), y.oid) = 'numeric'::regtype"
+           "               AND a.atttypmod = -1 AND y.typtypmod = -1"
+           "          FROM pg_type y WHERE y.oid = a.atttypid),"
+           "       (SELECT CASE WHEN b.oid IN ('float4'::regtype, 'float8'::regtype) THEN 'float'"
+           "                    WHEN b.typname = 'citext' THEN 'caseless' END"
+           "          FROM pg_type b WHERE b.oid = tdm._base_type(a.atttypid))"
+           "  FROM pg_attribute a"
+           " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+           " ORDER BY a.attnum",
+           rel_param, true)) {
     model.columns.push_back(row[0].value());
     table.column_types.push_back(static_cast<Oid>(std::stoul(row[1].value())));
     table.decimal.push_back(row[2].value() == "t");
+    model.key_forms.push_back(table.decimal.back()   ? detect::KeyForm::kDecimal
+                              : row[3] == "float"    ? detect::KeyForm::kFloat
+                              : row[3] == "caseless" ? detect::KeyForm::kCaseless
+                                                     : detect::KeyForm::kText);
   }
   auto settings = spi.query(
       "SELECT format('%I.%I', n.nspname, c.relname), m.updated_at_column, m.release_column,"

@@ -1,0 +1,89 @@
+-- Keys are grouped as their types compare them (decision 162): two
+-- environments' citext logins `Carol` and `carol`, a numeric key's 1.5
+-- and 1.50, a float's -0 and 0 are one key, so they meet in a conflict a
+-- reviewer or a rule settles, rather than in a unique violation nobody can
+-- decide. The members keep their spellings; children follow the key their
+-- parent ends with.
+BEGIN;
+SELECT plan(8);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE EXTENSION IF NOT EXISTS citext SCHEMA public;
+  CREATE FUNCTION pg_temp.make_env(s text) RETURNS void LANGUAGE plpgsql AS $f$
+  BEGIN
+    EXECUTE format($t$
+      CREATE SCHEMA %1$I;
+      CREATE TABLE %1$I.kf_account (login public.citext PRIMARY KEY, name text NOT NULL,
+                                    tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.kf_order (id int PRIMARY KEY, login public.citext REFERENCES %1$I.kf_account,
+                                  tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.kf_gauge (k numeric PRIMARY KEY, v int, tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.kf_reading (id int PRIMARY KEY, k numeric REFERENCES %1$I.kf_gauge,
+                                    tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.kf_point (x float8 PRIMARY KEY, label text NOT NULL, tdm_release text, tdm_feature text)$t$,
+      s);
+  END $f$;
+  SELECT pg_temp.make_env('tap_kf_e1'), pg_temp.make_env('tap_kf_e2');
+  INSERT INTO tap_kf_e1.kf_account VALUES ('Carol', 'Carol One', 'TKF1', 'F'), ('Dan', 'Dan', 'TKF1', 'F');
+  INSERT INTO tap_kf_e1.kf_order VALUES (10, 'CAROL', 'TKF1', 'F'), (11, 'dan', 'TKF1', 'F');
+  INSERT INTO tap_kf_e2.kf_account VALUES ('carol', 'Carol Two', 'TKF1', 'F'), ('DAN', 'Dan', 'TKF1', 'F');
+  INSERT INTO tap_kf_e2.kf_order VALUES (20, 'carol', 'TKF1', 'F'), (21, 'Dan', 'TKF1', 'F');
+  INSERT INTO tap_kf_e1.kf_gauge VALUES (1.5, 1, 'TKF1', 'F');
+  INSERT INTO tap_kf_e1.kf_reading VALUES (10, 1.500, 'TKF1', 'F');
+  INSERT INTO tap_kf_e2.kf_gauge VALUES (1.50, 1, 'TKF1', 'F');
+  INSERT INTO tap_kf_e2.kf_reading VALUES (20, 1.5, 'TKF1', 'F');
+  INSERT INTO tap_kf_e1.kf_point VALUES (0, 'origin', 'TKF1', 'F');
+  INSERT INTO tap_kf_e2.kf_point VALUES ('-0', 'origin', 'TKF1', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_kf_self');
+CREATE EXTENSION IF NOT EXISTS citext SCHEMA public;
+CREATE TABLE staging.kf_account (login public.citext PRIMARY KEY, name text NOT NULL, tdm_release text, tdm_feature text);
+CREATE TABLE staging.kf_order (id int PRIMARY KEY, login public.citext REFERENCES staging.kf_account,
+                               tdm_release text, tdm_feature text);
+CREATE TABLE staging.kf_gauge (k numeric PRIMARY KEY, v int, tdm_release text, tdm_feature text);
+CREATE TABLE staging.kf_reading (id int PRIMARY KEY, k numeric REFERENCES staging.kf_gauge,
+                                 tdm_release text, tdm_feature text);
+CREATE TABLE staging.kf_point (x float8 PRIMARY KEY, label text NOT NULL, tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('kf1', 'tap_kf_self', 10, 'tap_kf_e1'),
+       tdm.add_environment('kf2', 'tap_kf_self', 20, 'tap_kf_e2');
+SELECT tdm.manage_table('staging.kf_account', core_columns => '{name}'), tdm.manage_table('staging.kf_order'),
+       tdm.manage_table('staging.kf_gauge'), tdm.manage_table('staging.kf_reading'),
+       tdm.manage_table('staging.kf_point');
+SELECT tdm.create_release('TKF1'), tdm.add_feature('TKF1', 'F', 1);
+SELECT tdm.tag_release('TKF1'), tdm.consolidate('TKF1');
+CREATE ROLE tap_kf_approver;
+GRANT tdm_reviewer TO tap_kf_approver;
+
+SELECT is((SELECT differing -> 'login' FROM tdm.review_queue WHERE rel = 'staging.kf_account'::regclass),
+  '{"kf1": "Carol", "kf2": "carol"}'::jsonb,
+  'two people with one citext login are a conflict to review, their spellings side by side');
+SELECT is((SELECT count(*) FROM tdm.conflict WHERE rel = 'staging.kf_account'::regclass AND status = 'auto_resolved'),
+  1::bigint, 'the same person spelled Dan and DAN is settled by a rule');
+SELECT is((SELECT count(*) FROM tdm.conflict WHERE rel = 'staging.kf_gauge'::regclass), 1::bigint,
+  'numeric keys 1.5 and 1.50 are one key');
+SELECT is((SELECT count(*) FROM tdm.conflict WHERE rel = 'staging.kf_point'::regclass), 1::bigint,
+  'float keys -0 and 0 are one key');
+
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"kf2": {"login": "carol2"}}', rationale => 'two people')
+  FROM tdm.review_queue WHERE rel = 'staging.kf_account'::regclass;
+SET SESSION AUTHORIZATION tap_kf_approver;
+SELECT tdm.approve(conflict_id) FROM tdm.decision WHERE approved_by IS NULL;
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TKF1');
+SELECT is((SELECT status FROM tdm.run WHERE release = 'TKF1'), 'completed', 'the run completes');
+SELECT results_eq(
+  $$SELECT o.id, a.name FROM staging.kf_order o JOIN staging.kf_account a ON a.login = o.login ORDER BY 1$$,
+  $$VALUES (10, 'Carol One'), (11, 'Dan'), (20, 'Carol Two'), (21, 'Dan')$$,
+  'each order references its own person; the two Dans are one');
+SELECT results_eq($$SELECT (SELECT count(*) FROM staging.kf_account), (SELECT count(*) FROM staging.kf_gauge),
+                           (SELECT count(*) FROM staging.kf_point)$$,
+  $$VALUES (3::bigint, 1::bigint, 1::bigint)$$, 'one row per key is loaded');
+SELECT results_eq($$SELECT r.id, g.v FROM staging.kf_reading r JOIN staging.kf_gauge g USING (k) ORDER BY 1$$,
+  $$VALUES (10, 1), (20, 1)$$, 'readings of either spelling reference the one gauge');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_kf_e1, tap_kf_e2 CASCADE;
+DROP EXTENSION IF EXISTS citext;
