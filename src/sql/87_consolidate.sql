@@ -36,9 +36,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                              FROM pg_stat_activity a WHERE a.pid = holder)) END
 $$;
 
--- The collected child rows of each undecided conflict's members, per child
--- table and member: what a reviewer's choice would orphan or carry along.
-CREATE FUNCTION tdm._relate(run bigint) RETURNS void
+-- The collected child rows of each undecided conflict's members of
+-- `the_parent`, per child table and member: what a reviewer's choice would
+-- orphan or carry along. Right after the parent's resolution, when its
+-- children are translated but not yet resolved themselves: a line that
+-- collides with another environment's line of the same key because their
+-- orders do is still there to count (its own conflict may merge it away,
+-- for this run only).
+CREATE FUNCTION tdm._relate(run bigint, the_parent regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 -- Conflicts and members were written by this transaction: their statistics
 -- say nothing of their size, and a nested loop over them is quadratic.
@@ -48,7 +53,7 @@ DECLARE
 BEGIN
   -- (Every foreign key between managed tables: one to a unique key of the
   -- parent, orders by customer_email, carries children along too.)
-  FOR e IN SELECT * FROM tdm._managed_references() ORDER BY child::text, name LOOP
+  FOR e IN SELECT * FROM tdm._managed_references() WHERE parent = the_parent ORDER BY child::text, name LOOP
     CONTINUE WHEN NOT EXISTS (SELECT FROM tdm.conflict c
                                WHERE c.run_id = run AND c.rel = e.parent AND c.rule = 'manual');
     -- The members' keys first (cast to the parent's types: only the
@@ -414,6 +419,7 @@ BEGIN
     outcome.renamed := outcome.renamed + tdm._repointed_kept(t.rel);
     PERFORM tdm._follow_unique_refs(run.run_id, t.rel);
     propagated := tdm._propagate(run.run_id, the_release, t.rel);
+    PERFORM tdm._relate(run.run_id, t.rel);
     IF earlier > 0 THEN  -- (else master's rows are neither collected nor kept)
       PERFORM tdm._settle_earlier(t.rel);
     END IF;
@@ -477,7 +483,6 @@ BEGIN
 
   IF waiting + unapproved > 0 THEN
     final_status := 'awaiting_review';
-    PERFORM tdm._relate(run.run_id);
     RAISE NOTICE 'consolidate: run % of % awaits review: % conflict(s) in tdm.review_queue%, % priority 1 decision(s) awaiting approval',
       run.run_id, the_release, waiting,
       (SELECT CASE WHEN count(*) > 0 THEN format(' (%s stale: decided on members that changed since)', count(*))
