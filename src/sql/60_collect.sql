@@ -300,7 +300,9 @@ BEGIN
                               CASE WHEN normalized
                                    THEN format(E'lower(btrim(p.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))'
                                                  ' = lower(btrim(c.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))', k)
-                                   ELSE format('p.%1$I = c.%1$I', k) END, ' AND ')
+                                   -- (citext's own =, not text's)
+                                   ELSE format('p.%1$I %2$s c.%1$I', k, tdm._type_equality(the_rel, k)) END,
+                              ' AND ')
                               FROM unnest(key_columns) AS k)
                            || CASE WHEN to_regclass('pg_temp.tdm_orphans') IS NULL THEN ''
                                    ELSE format(' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_orphans o'

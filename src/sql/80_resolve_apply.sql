@@ -208,6 +208,76 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT oid::regtype FROM chain WHERE typtype <> 'd'
 $$;
 
+-- Whether a column of type `type` (typmod `typmod`) is a numeric without a
+-- fixed scale, through domains over domains: it keeps the scale each
+-- value was written with (1.5, 1.50).
+CREATE FUNCTION tdm._unscaled_numeric(type oid, typmod int) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE chain AS (
+    SELECT t.oid, t.typtype, t.typbasetype, t.typtypmod FROM pg_type t WHERE t.oid = type
+    UNION ALL
+    SELECT t.oid, t.typtype, t.typbasetype, t.typtypmod FROM pg_type t JOIN chain c ON t.oid = c.typbasetype
+     WHERE c.typtype = 'd')
+  SELECT typmod = -1 AND bool_and(CASE WHEN c.typtype = 'd' THEN c.typtypmod = -1
+                                       ELSE c.oid = 'numeric'::regtype END)
+    FROM chain c
+$$;
+
+-- The equality operator of the type of `rel`'s column `col` (its default
+-- btree operator class's), schema-qualified: under tdm's search_path a
+-- bare = compares two citext values as text. pg_catalog's = when the type
+-- has no class of its own (varchar, arrays, enums).
+CREATE FUNCTION tdm._type_equality(rel regclass, col text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce((SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
+                     FROM pg_attribute a
+                     JOIN pg_opclass oc ON oc.opcintype = tdm._base_type(a.atttypid) AND oc.opcdefault
+                                       AND oc.opcmethod = (SELECT m.oid FROM pg_am m WHERE m.amname = 'btree')
+                     JOIN pg_amop ao ON ao.amopfamily = oc.opcfamily AND ao.amoplefttype = oc.opcintype
+                                    AND ao.amoprighttype = oc.opcintype AND ao.amopstrategy = 3
+                     JOIN pg_operator o ON o.oid = ao.amopopr JOIN pg_namespace n ON n.oid = o.oprnamespace
+                    WHERE a.attrelid = rel AND a.attname = col AND NOT a.attisdropped
+                    LIMIT 1),
+                  'OPERATOR(pg_catalog.=)')
+$$;
+
+-- Rows `left_alias` and `right_alias` of tables with `rel`'s columns
+-- `cols` equal on them, each compared by its type's own equality.
+CREATE FUNCTION tdm._columns_match(rel regclass, cols text[], left_alias text, right_alias text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('%1$s.%3$I %4$s %2$s.%3$I', left_alias, right_alias, c, tdm._type_equality(rel, c)),
+                    ' AND ' ORDER BY n)
+    FROM unnest(cols) WITH ORDINALITY AS u(c, n)
+$$;
+
+-- A float key's -0 as 0 in the collected rows (primary and natural keys,
+-- foreign keys and the columns they reference): one value to the key's
+-- equality, and jsonb (conflict members, the key map) spells both 0, so a
+-- key read back from there would no longer find a -0 row's children.
+CREATE FUNCTION tdm._zero_float_keys() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c record;
+BEGIN
+  FOR c IN SELECT DISTINCT m.rel, k.col
+             FROM tdm.managed_table m
+            CROSS JOIN LATERAL (SELECT unnest(m.pk_columns)
+                                UNION SELECT btrim(x) FROM unnest(m.natural_keys) AS g,
+                                                           unnest(string_to_array(g, ',')) AS x
+                                UNION SELECT jsonb_array_elements_text(fk -> 'columns')
+                                        FROM jsonb_array_elements(m.foreign_keys) AS fk
+                                UNION SELECT rc.ref FROM tdm._managed_references() r, unnest(r.ref_columns) AS rc(ref)
+                                       WHERE r.parent = m.rel) AS k(col)
+             JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = k.col AND NOT a.attisdropped
+            WHERE tdm._base_type(a.atttypid) IN ('float4'::regtype, 'float8'::regtype)
+              AND to_regclass(format('pg_temp.%I', tdm._collected_name(m.rel))) IS NOT NULL
+            ORDER BY 1, 2 LOOP
+    EXECUTE format('UPDATE pg_temp.%1$I SET %2$I = 0 WHERE %2$I = 0 AND %2$I::text = ''-0''',
+                   tdm._collected_name(c.rel), c.col);
+  END LOOP;
+END
+$$;
+
 -- Whether tdm can give `rel`'s rows new primary keys: one integer or uuid
 -- column (other keys need the new key from a reviewer's renames).
 CREATE FUNCTION tdm._rekeyable(rel regclass) RETURNS bool
@@ -845,6 +915,24 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        AND (x.coll <> pa.attcollation OR ao.amopopr <> k.op))
 $$;
 
+-- The latest completed run of each other release whose rows are still
+-- where releases go: not an archived one (its rows left master, and its
+-- keys may be given again). A rolled back release's rows stay in master.
+-- Only runs into this target, or of releases in master: another target's
+-- keys are not this one's (a release consolidated into qa alone gave keys
+-- there only). Their key maps translate the release's references to
+-- earlier releases' rows.
+CREATE FUNCTION tdm._earlier_runs(release text, target text) RETURNS bigint[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN ARRAY(SELECT max(r.run_id) FROM tdm.run r JOIN tdm.release x USING (release)
+                WHERE r.release <> _earlier_runs.release AND r.status = 'completed'
+                  AND x.status <> 'archived'
+                  AND (r.target = _earlier_runs.target OR tdm._presence(x.status) = 'target')
+                GROUP BY r.release);
+END
+$$;
+
 -- Every foreign key of the collected rows spelled as the row it references
 -- in its environment spells its key, where the two are equal by the key's
 -- own equality but spelled apart (tdm._compares_as_spelled): an order's
@@ -859,15 +947,15 @@ $$;
 -- spelled first. The value stays equal by the key's equality, so the
 -- reference holds. Not where the child's own unique key would tell the
 -- two spellings apart (tdm._keys_finer_than_fk).
-CREATE FUNCTION tdm._spell_references(release text) RETURNS void
+CREATE FUNCTION tdm._spell_references(release text, target text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_nestloop TO off SET jit TO off AS $$
 DECLARE
   e record;
   env text;
   spelled_as_one text;  -- a condition: child row t spelled as a collected parent row of its environment
-  set_spelling text;    -- the rest of an UPDATE of child rows t that takes parent rows p's spelling
-  update_child text;
+  update_child text;    -- an UPDATE of child rows t FROM parent rows p (the source comes next)
+  take_spelling text;   -- its rest: those rows take p's spelling
   passes int;
   n bigint;
 BEGIN
@@ -881,21 +969,25 @@ BEGIN
                              tdm._collected_name(e.parent),
                              tdm._parent_spelling(e.child, e.columns, e.ref_columns, 'q', true),
                              tdm._key_text(e.columns, 't'));
-    set_spelling := format('SET (%s) = ROW(%s) FROM %%s p WHERE p.tdm_env = t.tdm_env AND %s'
-                           ' AND %s <> ARRAY[%s]::text[] AND NOT %s',
+    update_child := format('UPDATE pg_temp.%I t SET (%s) = ROW(%s) FROM ', tdm._collected_name(e.child),
                            (SELECT string_agg(format('%I', c), ', ') FROM unnest(e.columns) AS c),
-                           tdm._parent_spelling(e.child, e.columns, e.ref_columns, 'p', false),
-                           tdm._fk_match(e.child, e.name, 'p', 't'), tdm._key_text(e.columns, 't'),
-                           tdm._parent_spelling(e.child, e.columns, e.ref_columns, 'p', true), spelled_as_one);
-    update_child := format('UPDATE pg_temp.%I t ', tdm._collected_name(e.child));
+                           tdm._parent_spelling(e.child, e.columns, e.ref_columns, 'p', false));
+    take_spelling := format(' p WHERE p.tdm_env = t.tdm_env AND %s AND %s <> ARRAY[%s]::text[] AND NOT %s',
+                            tdm._fk_match(e.child, e.name, 'p', 't'), tdm._key_text(e.columns, 't'),
+                            tdm._parent_spelling(e.child, e.columns, e.ref_columns, 'p', true), spelled_as_one);
     -- (A table that references itself takes its rows' spellings a level
     -- of the tree per pass: a row and its parent change in one statement.)
     passes := 0;
     LOOP
-      EXECUTE update_child || format(set_spelling, format('pg_temp.%I', tdm._collected_name(e.parent)));
+      EXECUTE update_child || format('pg_temp.%I', tdm._collected_name(e.parent)) || take_spelling;
       GET DIAGNOSTICS n = ROW_COUNT;
       passes := passes + 1;
-      EXIT WHEN n = 0 OR e.child <> e.parent OR passes >= 64;
+      EXIT WHEN n = 0 OR e.child <> e.parent;
+      IF passes >= 64 THEN
+        RAISE NOTICE 'consolidate: % references itself (%) more than 64 levels deep, or in a loop: deeper rows keep their spelling',
+          e.child, e.name;
+        EXIT;
+      END IF;
     END LOOP;
     -- Those that reference no collected row: the environment's row, read
     -- there by value,
@@ -906,29 +998,28 @@ BEGIN
                                  FROM unnest(e.columns) AS c),
                               spelled_as_one) LOOP
       EXECUTE update_child
-              || format(set_spelling,
-                        format('(SELECT $1 AS tdm_env, %s FROM %s p WHERE %s)',
-                               (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
-                               tdm._env_table(env, e.parent),
-                               tdm._fk_first_in(e.child, e.name, 'p',
-                                                format('FROM pg_temp.%I t WHERE t.tdm_env = $1 AND NOT %s',
-                                                       tdm._collected_name(e.child), spelled_as_one))))
+              || format('(SELECT $1 AS tdm_env, %s FROM %s p WHERE %s)',
+                        (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
+                        tdm._env_table(env, e.parent),
+                        tdm._fk_first_in(e.child, e.name, 'p',
+                                         format('FROM pg_temp.%I t WHERE t.tdm_env = $1 AND NOT %s',
+                                                tdm._collected_name(e.child), spelled_as_one)))
+              || take_spelling
         USING env;
     END LOOP;
-    -- and over that, as an earlier release's key map has it: the key its
-    -- translation looks up (tdm._translate_earlier), which the earlier
-    -- run spelled as its collected row then.
+    -- and over that, as the earlier releases' key maps that translation
+    -- reads have it (tdm._translate_earlier): the key it looks up, which
+    -- the earlier run spelled as its collected row then.
     CONTINUE WHEN NOT e.to_key;
     EXECUTE update_child
-            || format(set_spelling,
-                      format('(SELECT DISTINCT ON (k.env, k.old_key) k.env AS tdm_env, %s'
-                             '   FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id'
-                             '  WHERE k.rel = $1 AND r.release <> $2 AND r.status = ''completed'''
-                             '  ORDER BY k.env, k.old_key, k.run_id DESC)',
-                             (SELECT string_agg(format('CASE WHEN k.rel = $1 THEN (k.old_key ->> %L)::%s END AS %I',
-                                                       r, tdm._column_type(e.parent, r), r), ', ')
-                                FROM unnest(e.ref_columns) AS r)))
-      USING e.parent, release;
+            || format('(SELECT DISTINCT ON (k.env, k.old_key) k.env AS tdm_env, %s'
+                      '   FROM tdm.key_map k WHERE k.run_id = ANY ($2) AND k.rel = $1'
+                      '  ORDER BY k.env, k.old_key, k.run_id DESC)',
+                      (SELECT string_agg(format('CASE WHEN k.rel = $1 THEN (k.old_key ->> %L)::%s END AS %I',
+                                                r, tdm._column_type(e.parent, r), r), ', ')
+                         FROM unnest(e.ref_columns) AS r))
+            || take_spelling
+      USING e.parent, tdm._earlier_runs(release, target);
   END LOOP;
 END
 $$;
@@ -1084,7 +1175,8 @@ BEGIN
   -- release that loaded a row under that key last (by its map, else
   -- master's row of that key) is noted, for the check below: after a
   -- reset, the environment's row is another entity than that one.
-  master_key := (SELECT string_agg(format('m.%I = (g.key[%s])::%s', c, i, tdm._column_type(the_parent, c)),
+  master_key := (SELECT string_agg(format('m.%I %s (g.key[%s])::%s', c, tdm._type_equality(the_parent, c), i,
+                                          tdm._column_type(the_parent, c)),
                                    ' AND ')
                    FROM unnest(pm.pk_columns) WITH ORDINALITY AS u(c, i));
   master_table := tdm._target_table('master', the_parent);
@@ -1243,17 +1335,7 @@ DECLARE
   set_fk text;
   env text;
   overlapping bool;  -- the foreign key shares columns with another (tdm._fk_overlaps)
-  -- The latest completed run of each other release whose rows are still
-  -- where releases go: not an archived one (its rows left master, and its
-  -- keys may be given again). A rolled back release's rows stay in master.
-  -- Only runs into this target, or of releases in master: another
-  -- target's keys are not this one's (a release consolidated into qa
-  -- alone gave keys there only).
-  runs bigint[] := ARRAY(SELECT max(r.run_id) FROM tdm.run r JOIN tdm.release x USING (release)
-                          WHERE r.release <> _translate_earlier.release AND r.status = 'completed'
-                            AND x.status <> 'archived'
-                            AND (r.target = _translate_earlier.target OR tdm._presence(x.status) = 'target')
-                          GROUP BY r.release);
+  runs bigint[] := tdm._earlier_runs(release, target);  -- (whose key maps translate)
   elsewhere record;  -- references to rows of a release in neither this target nor master
 BEGIN
   IF cardinality(runs) = 0 THEN
@@ -1448,7 +1530,8 @@ BEGIN
          FROM unnest(e.columns, e.ref_columns) AS x(c, r)),
       tdm._member_key_json(pm.pk_columns, 'c.m'),
       (SELECT string_agg(format('(SELECT %s FROM %s x WHERE %s)', tdm._row_json(x.tab, 'x'), x.tab,
-                                (SELECT string_agg(format('x.%I = (n.pk ->> %L)::%s', c, c,
+                                (SELECT string_agg(format('x.%I %s (n.pk ->> %L)::%s', c,
+                                                          tdm._type_equality(x.tab, c), c,
                                                           tdm._column_type(x.tab, c)), ' AND ')
                                    FROM unnest(pm.pk_columns) AS c)), ', ' ORDER BY x.n)
          FROM unnest(ARRAY[tdm._target_table('master', e.parent), tdm._target_table(target, e.parent)])

@@ -503,8 +503,9 @@ BEGIN
                  FROM (SELECT DISTINCT x.name, x.parent, x.columns, x.ref_columns
                          FROM pg_temp.tdm_orphans x WHERE x.rel = the_rel) o
                 ORDER BY o.name LOOP
-      matches := (SELECT string_agg(format('x.%I = t.%I', r, c), ' AND ')
-                    FROM unnest(con.ref_columns, con.columns) AS u(r, c));
+      matches := coalesce(tdm._fk_match(the_rel, con.name, 'x', 't'),
+                          (SELECT string_agg(format('x.%I = t.%I', r, c), ' AND ')
+                             FROM unnest(con.ref_columns, con.columns) AS u(r, c)));
       same_entity := coalesce((SELECT string_agg(format('%s = %s',
                                   tdm._member_key(con.parent, string_to_array(g, ','), 'to_jsonb(x)',
                                                   tdm._normalized_key(con.pm, string_to_array(g, ',')), true),

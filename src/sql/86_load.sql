@@ -383,10 +383,7 @@ BEGIN
                   CASE con.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
                                        WHEN 'd' THEN 'SET DEFAULT' END AS action,
                   con.condeferrable AS deferrable,
-                  (SELECT string_agg(format('x.%I = y.%I', ca.attname, pa.attname), ' AND ')
-                     FROM unnest(con.conkey, con.confkey) AS k(c, p)
-                     JOIN pg_attribute ca ON ca.attrelid = con.conrelid AND ca.attnum = k.c
-                     JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = k.p) AS matches
+                  tdm._fk_match(con.conrelid, con.conname, 'y', 'x') AS matches
              FROM pg_constraint con
              JOIN tdm._target_tables(target) p ON p.rel = con.confrelid
              LEFT JOIN tdm._target_tables(target) c ON c.rel = con.conrelid
@@ -572,7 +569,7 @@ BEGIN
                    '   AND NOT EXISTS (SELECT 1 FROM %4$s x WHERE %5$s)',
                    'tdm_closure_' || t.managed::oid, t.rel,
                    tdm._key_text(t.pk_columns, 'p'), tdm._target_table(target, t.managed),
-                   (SELECT string_agg(format('x.%1$I = p.%1$I', c), ' AND ') FROM unnest(t.pk_columns) c))
+                   tdm._columns_match(t.managed, t.pk_columns, 'x', 'p'))
       USING t.managed;
   END LOOP;
   -- Parents referenced by collected rows or by closure rows, until stable.
@@ -591,9 +588,10 @@ BEGIN
         'tdm_closure_' || e.parent::oid, tdm._target_table('master', e.parent),
         (SELECT string_agg(format('%I', c), ', ') FROM unnest(e.columns) c),
         tdm._collected_name(e.child), 'tdm_closure_' || e.child::oid,
-        (SELECT string_agg(format('c.%I = p.%I', c, r), ' AND ') FROM unnest(e.columns, e.ref_columns) u(c, r)),
+        coalesce(tdm._fk_match(e.child, e.name, 'p', 'c'),
+                 (SELECT string_agg(format('c.%I = p.%I', c, r), ' AND ') FROM unnest(e.columns, e.ref_columns) u(c, r))),
         tdm._collected_name(e.parent),
-        (SELECT string_agg(format('x.%1$I = p.%1$I', r), ' AND ') FROM unnest(e.ref_columns) r),
+        tdm._columns_match(e.parent, e.ref_columns, 'x', 'p'),
         tdm._target_table(target, e.parent));
       GET DIAGNOSTICS n = ROW_COUNT;
       added := added + n;

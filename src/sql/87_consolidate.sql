@@ -398,7 +398,8 @@ BEGIN
     EXECUTE format('ANALYZE %s', t.collected);
   END LOOP;
   -- (children spelled as their environment's parents: tdm._spell_references)
-  PERFORM tdm._spell_references(the_release);
+  PERFORM tdm._zero_float_keys();
+  PERFORM tdm._spell_references(the_release, the_target);
   PERFORM tdm._note_fk_before();
   -- Foreign keys to rows of earlier releases that got another key then.
   PERFORM tdm._translate_earlier(the_release, the_target);
@@ -574,9 +575,9 @@ BEGIN
       see_violations := format('See SELECT * FROM tdm.violation WHERE run_id = %s; and tdm.report(%s).',
                                run.run_id, run.run_id);
       -- Collected rows the target's unique keys call equal, which no
-      -- conflict grouped (detection compares keys as they are spelled:
-      -- 'Bob@x' and 'bob@x' under a case-insensitive type or collation):
-      -- no decision can settle them.
+      -- conflict grouped (detection compares keys as they are spelled, or
+      -- as numeric, float and citext compare: 'Bob@x' and 'bob@x' under a
+      -- case-insensitive collation): no decision can settle them.
       -- (By whether the key's columns are a registered natural key: else
       -- rows that share it meet in no conflict, however they are spelled.)
       FOR t IN SELECT DISTINCT EXISTS (SELECT 1 FROM tdm.managed_table m, unnest(m.natural_keys) AS nk
@@ -596,7 +597,7 @@ BEGIN
                                             AND w.detail ->> 'constraint' = v.detail ->> 'constraint'
                                             AND (w.detail -> 'values')::text = (v.detail -> 'values')::text
                                             AND w.row_key <> v.row_key)
-                                 -- (else alike only as jsonb spells them: a float's -0 and 0)
+                                 -- (else alike only as jsonb spells them: no decision gave them)
                                  AND EXISTS (SELECT 1 FROM tdm.decision d JOIN tdm.conflict c USING (conflict_id)
                                               WHERE c.run_id = v.run_id AND c.rel = v.rel
                                                 AND (d.renames IS NOT NULL OR d.merged IS NOT NULL)) AS same_spelling

@@ -333,7 +333,7 @@ BEGIN
                    ' SELECT %s AS key, row_number() OVER () AS n FROM %s s WHERE s.%I = $1'
                    ' AND EXISTS (SELECT 1 FROM %s x WHERE %s AND x.%I IS DISTINCT FROM $1)) z',
                    tdm._key_json(t.dest, t.cols, 's'), t.source, t.release_column, t.dest,
-                   (SELECT string_agg(format('x.%1$I = s.%1$I', c), ' AND ') FROM unnest(t.cols) c),
+                   tdm._columns_match(t.dest, t.cols, 'x', 's'),
                    t.release_column)
       INTO n, examples USING the_release;
     IF n > 0 THEN

@@ -126,7 +126,7 @@ TEST(Grouping, KeysCompareAsTheirTypeDoes) {
   t.key_forms[kId] = KeyForm::kFloat;
   t.key_forms[kEmail] = KeyForm::kCaseless;
   EXPECT_EQ(group_rows(t, rows), (std::vector<std::vector<std::size_t>>{{0, 4}, {2, 3}}));
-  // A conflict shows the spellings apart: the key's column differs.
+  // One conflict of the two rows, by their primary key.
   const std::vector<Conflict> found = detect({rows[2], rows[3]}, t);
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].kind, Kind::duplicate_pk);

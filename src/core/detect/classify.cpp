@@ -131,6 +131,8 @@ class Classifier {
     if (key.empty() || table_.self_references.empty()) return key;
     SourceRow named;
     bool substituted = false;
+    // (a referent is no column's value: spelled as it is)
+    std::vector<KeyForm> forms;
     named.values.reserve(table_.columns.size(), 0);
     for (std::size_t c = 0; c < table_.columns.size(); ++c) {
       const auto fk = table_.self_reference_of(c);
@@ -138,13 +140,14 @@ class Classifier {
       const bool in_key = std::find(columns.begin(), columns.end(), c) != columns.end();
       if (in_key && r && names_a_row(*r)) {
         named.values.push_back(*r);
+        if (!substituted) forms = table_.key_forms;
         substituted = true;
+        if (c < forms.size()) forms[c] = KeyForm::kText;
       } else {
         named.values.push_back(value(row, c));
       }
     }
-    // (a referent is no column's value: spelled as it is)
-    return substituted ? "@" + key_of(named, columns, table_.normalize_keys) : key;
+    return substituted ? "@" + key_of(named, columns, table_.normalize_keys, forms) : key;
   }
   // A referenced row's keys (same_referent) of which one is not NULL.
   static bool names_a_row(std::string_view referent) {

@@ -369,9 +369,7 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   const std::vector<Param> rel_param = {oid_param(REGCLASSOID, rel)};
   for (auto &row : spi.query(
            "SELECT a.attname::text, a.atttypid::oid::text,"
-           "       (SELECT coalesce(nullif(y.typbasetype, 0), y.oid) = 'numeric'::regtype"
-           "               AND a.atttypmod = -1 AND y.typtypmod = -1"
-           "          FROM pg_type y WHERE y.oid = a.atttypid),"
+           "       tdm._unscaled_numeric(a.atttypid, a.atttypmod),"
            "       (SELECT CASE WHEN b.oid IN ('float4'::regtype, 'float8'::regtype) THEN 'float'"
            "                    WHEN b.typname = 'citext' THEN 'caseless' END"
            "          FROM pg_type b WHERE b.oid = tdm._base_type(a.atttypid))"
@@ -450,8 +448,9 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
     model.self_references.back().push_back(column_index(model, row[1].value()));
     table.self_referenced.back().push_back(column_index(model, row[2].value()));
   }
-  // Primary keys are matched as their text is spelled (children's foreign
-  // keys are re-pointed by it), scale included.
+  // Primary-key values keep their spelling, scale included (a member's
+  // key finds its row, and its children, by it); they are grouped by
+  // their key form all the same.
   for (std::size_t column : model.pk) table.decimal[column] = false;
   std::vector<std::string> loaded;
   if (translated && spi.value("SELECT to_regclass('pg_temp.tdm_earlier_fk') IS NOT NULL") == "t") {
