@@ -695,6 +695,34 @@ DROP TABLE staging.measures;
 DROP FOREIGN TABLE keys_st1.measures, keys_st2.measures;
 SELECT dblink_exec(e, 'DROP TABLE measures'), dblink_disconnect(e) FROM unnest('{st1,st2,st3}'::text[]) AS e;
 
+-- A text primary key under a case-insensitive collation in the target,
+-- 'A1' in st1 and 'a1' in st2 (R-CI): one key to the target, two to
+-- detection, which compares such keys as they are spelled (only numeric,
+-- float and citext keys as their types compare). The run is invalid, and
+-- its HINT says why and what to do.
+SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_exec(e, 'CREATE TABLE codes (code text PRIMARY KEY, note text, tdm_release text, tdm_feature text)')
+  FROM unnest('{st1,st2,st3}'::text[]) AS e;
+IMPORT FOREIGN SCHEMA public LIMIT TO (codes) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (codes) FROM SERVER st2 INTO keys_st2;
+CREATE COLLATION keys_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE staging.codes (code text COLLATE keys_ci PRIMARY KEY, note text, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.codes');
+SELECT tdm.create_release('R-CI');
+SELECT tdm.add_feature('R-CI', 'FEAT-CI', 1);
+INSERT INTO keys_st1.codes VALUES ('A1', 'one', 'R-CI', 'FEAT-CI');
+INSERT INTO keys_st2.codes VALUES ('a1', 'one', 'R-CI', 'FEAT-CI');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-CI') IS NOT NULL AS tagged;
+RESET client_min_messages;
+SELECT tdm.consolidate('R-CI') AS run \gset
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT tdm.unmanage_table('staging.codes');
+DROP TABLE staging.codes;
+DROP COLLATION keys_ci;
+DROP FOREIGN TABLE keys_st1.codes, keys_st2.codes;
+SELECT dblink_exec(e, 'DROP TABLE codes'), dblink_disconnect(e) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+
 -- Two reviewers at once on R67's pending conflict: one decides it in an
 -- open transaction while another runs resolve_all over the release. The
 -- bulk call waits, then leaves the first reviewer's decision as it is.
