@@ -81,20 +81,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 string_agg(CASE WHEN normalized
                                 THEN format(E'lower(btrim((%s->>%L)::%s::text, E'' \\t\\n\\r\\f\\x0b''))',
                                             member_row, u.c, t.column_type)
-                                WHEN compared AND tdm._base_type(t.type_oid) = 'numeric'::regtype
+                                WHEN compared AND t.form = 'decimal'
                                 THEN format('trim_scale((%s->>%L)::%s)::text', member_row, u.c,
                                             t.column_type)
-                                WHEN compared AND tdm._base_type(t.type_oid) IN ('float4'::regtype, 'float8'::regtype)
+                                WHEN compared AND t.form = 'float'
                                 THEN format('CASE WHEN (%1$s->>%2$L)::%3$s = 0 THEN ''0'' ELSE (%1$s->>%2$L)::%3$s::text END',
                                             member_row, u.c, t.column_type)
-                                WHEN compared AND (SELECT b.typname = 'citext' FROM pg_type b
-                                                    WHERE b.oid = tdm._base_type(t.type_oid))
+                                WHEN compared AND t.form = 'caseless'
                                 THEN format('lower((%s->>%L)::%s::text)', member_row, u.c, t.column_type)
                                 ELSE format('(%s->>%L)::%s::text', member_row, u.c, t.column_type)
                            END, ', ' ORDER BY u.n))
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)
     JOIN (SELECT a.attname::text AS column_name, format_type(a.atttypid, a.atttypmod) AS column_type,
-                 a.atttypid AS type_oid
+                 CASE WHEN compared THEN tdm._key_form(a.atttypid, a.atttypmod) END AS form
             FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped) t
       ON t.column_name = u.c
 $$;
@@ -223,6 +222,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM chain c
 $$;
 
+-- How detection compares keys of type `type` (typmod `typmod`) beyond
+-- their text (KeyForm in the core): 'decimal' (a numeric without a fixed
+-- scale, 1.5 = 1.50), 'float' (-0 = 0), 'caseless' (citext), else NULL.
+CREATE FUNCTION tdm._key_form(type oid, typmod int) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN tdm._unscaled_numeric(type, typmod) THEN 'decimal'
+              WHEN b.oid IN ('float4'::regtype, 'float8'::regtype) THEN 'float'
+              WHEN b.typname = 'citext' THEN 'caseless' END
+    FROM pg_type b WHERE b.oid = tdm._base_type(type)
+$$;
+
 -- The equality operator of the type of `rel`'s column `col` (its default
 -- btree operator class's), schema-qualified: under tdm's search_path a
 -- bare = compares two citext values as text. pg_catalog's = when the type
@@ -269,7 +279,7 @@ BEGIN
                                 UNION SELECT rc.ref FROM tdm._managed_references() r, unnest(r.ref_columns) AS rc(ref)
                                        WHERE r.parent = m.rel) AS k(col)
              JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = k.col AND NOT a.attisdropped
-            WHERE tdm._base_type(a.atttypid) IN ('float4'::regtype, 'float8'::regtype)
+            WHERE tdm._key_form(a.atttypid, a.atttypmod) = 'float'
               AND to_regclass(format('pg_temp.%I', tdm._collected_name(m.rel))) IS NOT NULL
             ORDER BY 1, 2 LOOP
     EXECUTE format('UPDATE pg_temp.%1$I SET %2$I = 0 WHERE %2$I = 0 AND %2$I::text = ''-0''',

@@ -78,6 +78,8 @@ GRANT EXECUTE ON FUNCTION
   tdm._rekeyable(regclass),
   tdm._renamed_key_column(regclass),
   tdm._base_type(oid),
+  tdm._key_form(oid, int),
+  tdm._unscaled_numeric(oid, int),
   tdm._side_by_side(tdm.conflict),
   tdm._progress_rows(),
   tdm._release_rows(text),

@@ -367,22 +367,18 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   table.rows = rows;
   detect::TableModel &model = table.model;
   const std::vector<Param> rel_param = {oid_param(REGCLASSOID, rel)};
-  for (auto &row : spi.query(
-           "SELECT a.attname::text, a.atttypid::oid::text,"
-           "       tdm._unscaled_numeric(a.atttypid, a.atttypmod),"
-           "       (SELECT CASE WHEN b.oid IN ('float4'::regtype, 'float8'::regtype) THEN 'float'"
-           "                    WHEN b.typname = 'citext' THEN 'caseless' END"
-           "          FROM pg_type b WHERE b.oid = tdm._base_type(a.atttypid))"
-           "  FROM pg_attribute a"
-           " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
-           " ORDER BY a.attnum",
-           rel_param, true)) {
+  for (auto &row : spi.query("SELECT a.attname::text, a.atttypid::oid::text,"
+                             "       tdm._key_form(a.atttypid, a.atttypmod)"
+                             "  FROM pg_attribute a"
+                             " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
+                             " ORDER BY a.attnum",
+                             rel_param, true)) {
     model.columns.push_back(row[0].value());
     table.column_types.push_back(static_cast<Oid>(std::stoul(row[1].value())));
-    table.decimal.push_back(row[2].value() == "t");
-    model.key_forms.push_back(table.decimal.back()   ? detect::KeyForm::kDecimal
-                              : row[3] == "float"    ? detect::KeyForm::kFloat
-                              : row[3] == "caseless" ? detect::KeyForm::kCaseless
+    table.decimal.push_back(row[2] == "decimal");
+    model.key_forms.push_back(row[2] == "decimal"    ? detect::KeyForm::kDecimal
+                              : row[2] == "float"    ? detect::KeyForm::kFloat
+                              : row[2] == "caseless" ? detect::KeyForm::kCaseless
                                                      : detect::KeyForm::kText);
   }
   auto settings = spi.query(
