@@ -347,6 +347,13 @@ SELECT tdm.manage_table('staging.rooms', surrogate_key => true);
 SELECT tdm.tag_release('R2') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('R2') AS run \gset
 SELECT status, rows_collected, conflicts, auto_resolved, manual FROM tdm.run WHERE run_id = :run;
+-- Detection stores each conflict's members compressed (lz4), as TOAST
+-- would only for rows over 2 kB; they read back as the same jsonb.
+SELECT count(*) FILTER (WHERE pg_column_compression(members) = 'lz4') AS members_compressed,
+       count(*) AS detected,
+       count(*) FILTER (WHERE jsonb_typeof(members) = 'array'
+                          AND jsonb_array_length(members) >= 2) AS members_readable
+  FROM tdm.conflict WHERE run_id = :run AND kind <> 'relationship';
 SELECT priority, count(*) FROM tdm.review_queue WHERE release = 'R2' GROUP BY 1 ORDER BY 1;
 -- The bulk form: every waiting conflict keeps its suggested survivor; a
 -- second reviewer approves the priority 1 ones.

@@ -21,6 +21,8 @@
 
 extern "C" {
 #include "access/table.h"
+#include "access/toast_compression.h"
+#include "access/toast_internals.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -164,8 +166,8 @@ class PreviewSink {
     values[kRule] = text_datum(detect::to_string(c.rule));
     values[kSuggestion] = text_datum(c.suggestion);
     values[kRationale] = text_datum(c.rationale);
-    values[kMembers] = members(c, rows);
-    values[kDiffering] = differing(c, rows);
+    values[kMembers] = stored(members(c, rows));
+    values[kDiffering] = stored(differing(c, rows));
     if (with_plan_) plan(c, values, nulls);
     if (locations_) locations_->add(c, rows);
     Tuplestorestate *store = store_;
@@ -257,6 +259,23 @@ class PreviewSink {
     }
     json.end_object();
     return json.finish();
+  }
+
+  // Consolidation writes every conflict into tdm.conflict: its members and
+  // differing values are compressed here, as TOAST would compress them in
+  // a row over 2 kB (it leaves smaller rows alone, and these are ~1.6 kB,
+  // mostly the same keys and values three times). A run's conflicts then
+  // write about half the pages and WAL; readers see the same jsonb.
+  Datum stored(Datum value) const {
+#ifdef USE_LZ4
+    if (!with_plan_) return value;
+    return pg_call([=] {
+      const Datum compressed = toast_compress_datum(value, TOAST_LZ4_COMPRESSION);
+      return compressed != Datum(0) ? compressed : value;
+    });
+#else
+    return value;
+#endif
   }
 
   static void optional_string(JsonbBuilder &json, const detect::ValueView &v) {
