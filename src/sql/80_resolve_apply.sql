@@ -1779,6 +1779,11 @@ DECLARE
   deleted bigint := 0;
   n bigint;
 BEGIN
+  -- (The key map is written in this transaction: without statistics, the
+  -- planner took it for a few hundred entries and sorted both sides of
+  -- each translation below to merge them: 1.9 s for 170,000 entries and
+  -- 300,000 children, where a hash join takes 0.6 s.)
+  ANALYZE pg_temp.tdm_keymap;
   -- The parent's rows that its own parents re-pointed, and that its own
   -- conflicts then changed again: one entry from the environment's key to
   -- the final one (the intermediate key was never the environment's).
