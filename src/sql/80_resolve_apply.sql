@@ -656,11 +656,13 @@ BEGIN
       -- The new keys follow the rows' environments (precedence, then
       -- name) and old keys, whatever order collection met them in, so the
       -- same data gets the same keys; the rows are then updated in their
-      -- heap order.
+      -- heap order. (Only the columns used are sorted: the plan's others
+      -- made the first sort a third wider.)
       EXECUTE format(
         'WITH keyed AS MATERIALIZED ('
         '       SELECT p.row_ctid, p.env, p.key, p.old_json, p.conflict_id, %3$s AS new_value'
-        '         FROM (SELECT p.* FROM pg_temp.tdm_plan p LEFT JOIN tdm.environment e ON e.name = p.env'
+        '         FROM (SELECT p.row_ctid, p.env, p.key, p.old_json, p.conflict_id'
+        '                 FROM pg_temp.tdm_plan p LEFT JOIN tdm.environment e ON e.name = p.env'
         '                WHERE p.role = ''rekey'''
         '                ORDER BY e.precedence, p.env COLLATE "C", (p.old_json ->> %6$L)::%7$s, p.row_ctid) p),'
         '     changed AS (UPDATE %1$s t SET %2$I = p.new_value'
