@@ -273,11 +273,7 @@ BEGIN
             env_rel, tdm._env_table(e.name, parent_rel),
             -- (as the managed table's foreign key matches: citext's
             -- equality, a case-insensitive collation)
-            coalesce(tdm._fk_match(m.rel, fk->>'name', 'p', 'c'),
-                     (SELECT string_agg(format('p.%I = c.%I', rc, cc), ' AND ')
-                        FROM jsonb_array_elements_text(fk->'columns') WITH ORDINALITY AS a(cc, o)
-                        JOIN jsonb_array_elements_text(fk->'ref_columns') WITH ORDINALITY AS b(rc, o2)
-                          ON o = o2)),
+            tdm._fk_match(m.rel, fk->>'name', 'p', 'c'),
             m.release_column,
             (SELECT string_agg(format('c.%I IS NOT NULL', cc), ' AND ')
                FROM jsonb_array_elements_text(fk->'columns') AS a(cc)),

@@ -91,22 +91,32 @@ $$;
 -- Rows `parent_alias` and `child_alias` matched by foreign key `name` of
 -- table `child`, as PostgreSQL matches them: the key's own equality
 -- operators, schema-qualified (citext's), on its operand types, under the
--- referenced columns' collations (a case-insensitive one).
+-- referenced columns' collations (a case-insensitive one). A reference
+-- declared to tdm alone (the managed table's foreign_keys, no constraint)
+-- by =, column by column.
 CREATE FUNCTION tdm._fk_match(child regclass, name text, parent_alias text, child_alias text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT string_agg(format('(%s.%I%s) OPERATOR(%I.%s) (%s.%I%s%s)',
-                           parent_alias, pa.attname,
-                           CASE WHEN pa.atttypid <> o.oprleft THEN '::' || format_type(o.oprleft, -1) END,
-                           n.nspname, o.oprname, child_alias, ca.attname,
-                           CASE WHEN ca.atttypid <> o.oprright THEN '::' || format_type(o.oprright, -1) END,
-                           tdm._collate_clause(pa.attcollation)),
-                    ' AND ' ORDER BY k.ord)
-    FROM pg_constraint c
-   CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY AS k(child_col, parent_col, op, ord)
-    JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.child_col
-    JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_col
-    JOIN pg_operator o ON o.oid = k.op JOIN pg_namespace n ON n.oid = o.oprnamespace
-   WHERE c.conrelid = child AND c.conname = name AND c.contype = 'f'
+  SELECT coalesce(
+    (SELECT string_agg(format('(%s.%I%s) OPERATOR(%I.%s) (%s.%I%s%s)',
+                              parent_alias, pa.attname,
+                              CASE WHEN pa.atttypid <> o.oprleft THEN '::' || format_type(o.oprleft, -1) END,
+                              n.nspname, o.oprname, child_alias, ca.attname,
+                              CASE WHEN ca.atttypid <> o.oprright THEN '::' || format_type(o.oprright, -1) END,
+                              tdm._collate_clause(pa.attcollation)),
+                       ' AND ' ORDER BY k.ord)
+       FROM pg_constraint c
+      CROSS JOIN LATERAL unnest(c.conkey, c.confkey, c.conpfeqop) WITH ORDINALITY AS k(child_col, parent_col, op, ord)
+       JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.child_col
+       JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_col
+       JOIN pg_operator o ON o.oid = k.op JOIN pg_namespace n ON n.oid = o.oprnamespace
+      WHERE c.conrelid = child AND c.conname = name AND c.contype = 'f'),
+    (SELECT string_agg(format('%s.%I = %s.%I', parent_alias, a.ref, child_alias, a.col), ' AND ' ORDER BY a.n)
+       FROM tdm.managed_table m
+      CROSS JOIN LATERAL jsonb_array_elements(m.foreign_keys) AS fk
+      CROSS JOIN LATERAL unnest(ARRAY(SELECT jsonb_array_elements_text(fk->'columns')),
+                                ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')))
+                         WITH ORDINALITY AS a(col, ref, n)
+      WHERE m.rel = child AND fk->>'name' = name))
 $$;
 
 -- Parent row `parent_alias`'s first referenced column, compared by
@@ -503,9 +513,7 @@ BEGIN
                  FROM (SELECT DISTINCT x.name, x.parent, x.columns, x.ref_columns
                          FROM pg_temp.tdm_orphans x WHERE x.rel = the_rel) o
                 ORDER BY o.name LOOP
-      matches := coalesce(tdm._fk_match(the_rel, con.name, 'x', 't'),
-                          (SELECT string_agg(format('x.%I = t.%I', r, c), ' AND ')
-                             FROM unnest(con.ref_columns, con.columns) AS u(r, c)));
+      matches := tdm._fk_match(the_rel, con.name, 'x', 't');
       same_entity := coalesce((SELECT string_agg(format('%s = %s',
                                   tdm._member_key(con.parent, string_to_array(g, ','), 'to_jsonb(x)',
                                                   tdm._normalized_key(con.pm, string_to_array(g, ',')), true),

@@ -588,8 +588,7 @@ BEGIN
         'tdm_closure_' || e.parent::oid, tdm._target_table('master', e.parent),
         (SELECT string_agg(format('%I', c), ', ') FROM unnest(e.columns) c),
         tdm._collected_name(e.child), 'tdm_closure_' || e.child::oid,
-        coalesce(tdm._fk_match(e.child, e.name, 'p', 'c'),
-                 (SELECT string_agg(format('c.%I = p.%I', c, r), ' AND ') FROM unnest(e.columns, e.ref_columns) u(c, r))),
+        tdm._fk_match(e.child, e.name, 'p', 'c'),
         tdm._collected_name(e.parent),
         tdm._columns_match(e.parent, e.ref_columns, 'x', 'p'),
         tdm._target_table(target, e.parent));
