@@ -75,6 +75,13 @@ SELECT release, status, code_version, parent,
           FROM tdm.feature f WHERE f.release = r.release) AS features
   FROM tdm.release r ORDER BY release;
 SELECT name, rel AS "table", predicate, severity FROM tdm.rule ORDER BY name;
+\echo 'Personal data: find_pii reads column names and a sample of values in st1.'
+\echo 'The emails are test addresses (example.com) reviewers need to read; full names are masked.'
+SELECT rel AS "table", column_name, category, evidence, suggestion FROM tdm.find_pii('st1');
+\o /dev/null
+SELECT tdm.mask_column('staging.users', 'full_name', 'hash', '{"length": 12}');
+\o
+SELECT rel AS "table", column_name, method, options FROM tdm.mask;
 
 \echo
 \echo '== 5. Bad input is refused with what is wrong, which object and what to do'

@@ -875,3 +875,7 @@ RESET client_min_messages;
 \set SHOW_CONTEXT never
 SELECT tdm.consolidate('R-RS3');
 SELECT count(*) AS loaded FROM staging.reset_customers WHERE tdm_release = 'R-RS3';
+
+-- A mask (kept by pg_dump with its key: test/dump_restore.sh checks it).
+SELECT tdm.mask_column('staging.reset_customers', 'email', 'email');
+SELECT rel, column_name, method, options FROM tdm.mask;

@@ -17,12 +17,16 @@ catalog="SELECT (SELECT count(*) FROM tdm.environment) || '/' ||
                 (SELECT count(*) FROM tdm.release) || '/' ||
                 (SELECT count(*) FROM tdm.feature) || '/' ||
                 (SELECT count(*) FROM tdm.rule) || '/' ||
+                (SELECT count(*) FROM tdm.mask) || ':' ||
+                  coalesce((SELECT md5(secret) FROM tdm.mask_key), 'no key') || '/' ||
                 (SELECT count(*) || ':' || coalesce(max(hash), '') FROM tdm.audit)"
 before=$(psql -X -At -d "$source_db" -c "$catalog")
 after=$(psql -X -At -d "$copy_db" -c "$catalog")
 broken=$(psql -X -At -d "$copy_db" -c "SELECT count(*) FROM tdm.verify_audit()")
-echo "catalog (environments/tables/releases/features/rules/audit): before $before, after $after"
-if [ "$before" != "$after" ] || [ "$broken" != "0" ] || [ "$before" = "0/0/0/0/0/0:" ]; then
+echo "catalog (environments/tables/releases/features/rules/masks:key/audit): before $before, after $after"
+# (The regress suites leave a mask: its key must come back, or values
+# masked after the restore would not match the ones masked before.)
+if [ "$before" != "$after" ] || [ "$broken" != "0" ] || grep -q 'no key' <<<"$before"; then
   echo "dump/restore: FAILED (audit chain breaks: $broken)"
   exit 1
 fi

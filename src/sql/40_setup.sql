@@ -393,6 +393,7 @@ CREATE FUNCTION tdm.unmanage_table(rel regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   rules text[];
+  masks text[];
 BEGIN
   PERFORM tdm._require_given('unmanage_table', 'rel', rel IS NOT NULL);
   PERFORM tdm._change_managed_tables('unmanage_table');
@@ -402,13 +403,16 @@ BEGIN
   END IF;
   WITH gone AS (DELETE FROM tdm.rule r WHERE r.rel = unmanage_table.rel RETURNING r.name)
   SELECT array_agg(name ORDER BY name) INTO rules FROM gone;
+  WITH gone AS (DELETE FROM tdm.mask k WHERE k.rel = unmanage_table.rel RETURNING k.column_name)
+  SELECT array_agg(column_name ORDER BY column_name) INTO masks FROM gone;
   DELETE FROM tdm.managed_table m WHERE m.rel = unmanage_table.rel;
   PERFORM tdm._audit('unmanage_table', rel::text,
-                     jsonb_build_object('rel_oid', rel::oid, 'rules', coalesce(rules, '{}')));
+                     jsonb_build_object('rel_oid', rel::oid, 'rules', coalesce(rules, '{}'),
+                                        'masks', coalesce(masks, '{}')));
 END
 $$;
 COMMENT ON FUNCTION tdm.unmanage_table(regclass) IS
-  'Stops managing a table (and drops its business rules); history stays';
+  'Stops managing a table (and drops its business rules and masks); history stays';
 
 CREATE FUNCTION tdm.create_release(release text, code_version text DEFAULT NULL,
                                    parent text DEFAULT NULL)

@@ -28,7 +28,8 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT ('tdm_collected_' || rel::oid)::name $$;
 -- table (tdm._collect_rows) of a UNION ALL over the environments' foreign
 -- tables, so their async-capable scans run concurrently. Each row keeps its
 -- environment and a row hash; a locked release's rows are checked against
--- the lock (count and checksum per environment and table).
+-- the lock (count and checksum per environment and table), then masked
+-- (tdm.mask).
 CREATE FUNCTION tdm._collect(release text)
 RETURNS TABLE (rel regclass, collected regclass, row_count bigint, by_env jsonb)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -259,6 +260,9 @@ BEGIN
 
     rel := m.rel;
     collected := format('pg_temp.%I', temp_name)::regclass;
+    -- (After the lock's check, which is over the rows as the environments
+    -- hold them; before anything reads or records them.)
+    PERFORM tdm._apply_masks(m.rel, collected);
     RETURN NEXT;
   END LOOP;
 END

@@ -10,6 +10,10 @@ GRANT SELECT ON ALL TABLES IN SCHEMA tdm TO tdm_admin, tdm_reviewer;
 GRANT INSERT, UPDATE ON tdm.environment, tdm.managed_table, tdm.release, tdm.feature, tdm.rule,
                         tdm.job, tdm.tag_finding TO tdm_admin;
 GRANT DELETE ON tdm.managed_table, tdm.rule TO tdm_admin;  -- (tdm.unmanage_table)
+GRANT INSERT, UPDATE, DELETE ON tdm.mask TO tdm_admin;
+GRANT INSERT ON tdm.mask_key TO tdm_admin;  -- (made with the first mask)
+-- (The masks' key: whoever reads it can reverse a hash mask by guessing.)
+REVOKE SELECT ON tdm.mask_key FROM tdm_reviewer;
 GRANT DELETE ON tdm.environment TO tdm_admin;  -- (tdm.remove_environment)
 GRANT INSERT, UPDATE, DELETE ON tdm.release_lock, tdm.run, tdm.conflict, tdm.key_map,
                                 tdm.violation, tdm.decision, tdm.snapshot,

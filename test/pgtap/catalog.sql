@@ -37,7 +37,7 @@ SELECT set_eq(
         'tdm.audit_audit_id_seq', 'tdm.run', 'tdm.run_run_id_seq', 'tdm.conflict',
         'tdm.decision', 'tdm.key_map', 'tdm.violation', 'tdm.snapshot',
         'tdm.snapshot_snapshot_id_seq', 'tdm.snapshot_table', 'tdm.snapshot_release', 'tdm.deployment',
-        'tdm.deployment_deployment_id_seq'],
+        'tdm.deployment_deployment_id_seq', 'tdm.mask', 'tdm.mask_key'],
   'pg_dump keeps the catalog tables and their sequences');
 
 -- The consolidation relations keep the contract's column names.

@@ -1,0 +1,493 @@
+-- Masking (seed 003): personal data never reaches staging unmasked. A
+-- mask names a column of a managed table and a method; collection applies
+-- it to every collected row, before detection, so the conflicts' members,
+-- the review queue, the key map and the loaded rows only ever hold masked
+-- values. Methods that keep equal values equal (hash, email) are the only
+-- ones allowed on columns that identify rows (natural keys, unique
+-- indexes): detection still finds the same entities. Keys that rows
+-- reference (primary and foreign keys) are not masked at all.
+
+CREATE TABLE tdm.mask (
+  rel         regclass NOT NULL REFERENCES tdm.managed_table (rel),
+  column_name text NOT NULL,
+  method      text NOT NULL CHECK (method IN ('hash', 'email', 'partial', 'date_shift', 'constant', 'null')),
+  options     jsonb NOT NULL DEFAULT '{}',
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  created_by  name NOT NULL DEFAULT current_user,
+  PRIMARY KEY (rel, column_name)
+);
+COMMENT ON TABLE tdm.mask IS 'Columns masked at collection (tdm.mask_column)';
+
+-- The key of the hashing methods: without it a masked email could be
+-- found again by hashing candidate addresses. Random per database, made
+-- with the first mask (not by the extension's script: pg_dump keeps it,
+-- and a restore must bring back the same key, or the rows masked before
+-- would no longer match the ones masked after), readable by tdm_admin only.
+CREATE TABLE tdm.mask_key (
+  singleton bool PRIMARY KEY DEFAULT true CHECK (singleton),
+  secret    bytea NOT NULL
+);
+COMMENT ON TABLE tdm.mask_key IS 'The secret the hash and email masks are keyed with';
+
+SELECT pg_catalog.pg_extension_config_dump('tdm.mask', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.mask_key', '');
+
+-- The masks' key, made the first time it is needed (gen_random_uuid's
+-- bytes come from the system's strong random source).
+CREATE FUNCTION tdm._mask_secret() RETURNS bytea
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+  INSERT INTO tdm.mask_key (secret)
+  VALUES (sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')))
+  ON CONFLICT (singleton) DO NOTHING;
+  SELECT secret FROM tdm.mask_key
+$$;
+
+-- The options each method takes, with their defaults.
+CREATE FUNCTION tdm._mask_defaults(method text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE method
+           WHEN 'hash' THEN '{"length": 16}'
+           WHEN 'email' THEN '{"domain": "example.com"}'
+           WHEN 'partial' THEN '{"keep_first": 0, "keep_last": 4, "mask_char": "*"}'
+           WHEN 'date_shift' THEN '{"days": 30}'
+           WHEN 'constant' THEN '{"value": null}'
+           WHEN 'null' THEN '{}'
+         END::jsonb
+$$;
+
+-- The hex digest of a value under the mask key.
+CREATE FUNCTION tdm._mask_digest(value text, secret bytea) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT pg_catalog.encode(pg_catalog.sha256(secret || pg_catalog.textsend(value)), 'hex')
+$$;
+
+-- A text value masked by `spec` ({"method":..,"options":{..}} with every
+-- option present); NULL stays NULL.
+CREATE FUNCTION tdm._mask_text(value text, spec jsonb, secret bytea) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE spec ->> 'method'
+           WHEN 'hash' THEN pg_catalog.left(tdm._mask_digest(value, secret),
+                                            (spec #>> '{options,length}')::int)
+           WHEN 'email' THEN 'u' || pg_catalog.left(tdm._mask_digest(value, secret), 16) || '@'
+                             || (spec #>> '{options,domain}')
+           -- (a value no longer than what would be kept is masked whole)
+           WHEN 'partial' THEN
+             CASE WHEN pg_catalog.char_length(value) <= (spec #>> '{options,keep_first}')::int
+                                                      + (spec #>> '{options,keep_last}')::int
+                  THEN pg_catalog.repeat(spec #>> '{options,mask_char}', pg_catalog.char_length(value))
+                  ELSE pg_catalog.left(value, (spec #>> '{options,keep_first}')::int)
+                       || pg_catalog.repeat(spec #>> '{options,mask_char}',
+                                            pg_catalog.char_length(value)
+                                            - (spec #>> '{options,keep_first}')::int
+                                            - (spec #>> '{options,keep_last}')::int)
+                       || pg_catalog.right(value, (spec #>> '{options,keep_last}')::int) END
+         END
+$$;
+
+-- The days a date_shift mask moves a value by: within +-days, never 0,
+-- the same for the same value.
+CREATE FUNCTION tdm._mask_shift_days(value text, spec jsonb, secret bytea) RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN n < days THEN n - days ELSE n - days + 1 END
+    FROM (SELECT (spec #>> '{options,days}')::int AS days,
+                 (('x' || pg_catalog.left(tdm._mask_digest(value, secret), 8))::bit(32)::bigint
+                  % (2 * (spec #>> '{options,days}')::int))::int AS n) s
+$$;
+
+-- The expression that masks column `col` of type `col_type` (of alias t)
+-- by the spec in element `slot` of parameter $2, the key being $1: values
+-- stay parameters, never pasted into the statement.
+CREATE FUNCTION tdm._mask_expr(col text, col_type text, method text, slot int) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE method
+           WHEN 'null' THEN format('NULL::%s', col_type)
+           WHEN 'constant' THEN format('CASE WHEN t.%1$I IS NULL THEN NULL ELSE CAST($2[%3$s] #>> ''{options,value}'' AS %2$s) END',
+                                       col, col_type, slot)
+           WHEN 'date_shift' THEN format('CAST(t.%1$I + pg_catalog.make_interval(days => tdm._mask_shift_days(t.%1$I::text, $2[%3$s], $1)) AS %2$s)',
+                                         col, col_type, slot)
+           ELSE format('CAST(tdm._mask_text(t.%1$I::text, $2[%3$s], $1) AS %2$s)', col, col_type, slot)
+         END
+$$;
+
+-- The columns of `rel` that identify rows (its natural keys, columns of
+-- its unique indexes) and the ones that rows reference or are referenced
+-- by (primary key, foreign keys either way), with the role each plays.
+CREATE FUNCTION tdm._key_roles(rel regclass) RETURNS TABLE (column_name text, role text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT unnest(m.pk_columns), 'primary key' FROM tdm.managed_table m WHERE m.rel = _key_roles.rel
+  UNION ALL
+  SELECT c, 'foreign key' FROM tdm.managed_table m, jsonb_array_elements(m.foreign_keys) f,
+                               jsonb_array_elements_text(f -> 'columns') c
+   WHERE m.rel = _key_roles.rel
+  UNION ALL
+  SELECT c, 'referenced by ' || m.rel::text
+    FROM tdm.managed_table m, jsonb_array_elements(m.foreign_keys) f,
+         jsonb_array_elements_text(f -> 'ref_columns') c
+   WHERE (f ->> 'references')::regclass = _key_roles.rel
+  UNION ALL
+  SELECT trim(c), 'natural key' FROM tdm.managed_table m, unnest(m.natural_keys) nk,
+                                     unnest(string_to_array(nk, ',')) c
+   WHERE m.rel = _key_roles.rel
+  UNION ALL
+  SELECT a.attname::text, 'unique index ' || i.indexrelid::regclass::text
+    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+   WHERE i.indrelid = _key_roles.rel AND i.indisunique AND NOT i.indisprimary
+$$;
+
+-- Why `method` with `options` cannot mask column `col` of `rel` (NULL
+-- when it can): checked when the mask is declared and again at every
+-- collection, since the table may have changed since.
+CREATE FUNCTION tdm._mask_problem(rel regclass, col text, method text, options jsonb) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table;
+  a pg_attribute;
+  category "char";
+  role text;
+  unknown text;
+  o jsonb := tdm._mask_defaults(method) || coalesce(options, '{}');
+  out_length int;
+BEGIN
+  SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _mask_problem.rel;
+  SELECT * INTO a FROM pg_attribute x WHERE x.attrelid = rel AND x.attname = col AND x.attnum > 0
+                                        AND NOT x.attisdropped;
+  IF NOT FOUND THEN
+    RETURN format('%s has no column %s', rel, quote_ident(col));
+  END IF;
+  IF col IN (m.release_column, m.feature_column, m.updated_at_column) THEN
+    RETURN format('%s is the table''s %s column, which tdm reads to tag and order rows', quote_ident(col),
+                  CASE col WHEN m.release_column THEN 'release' WHEN m.feature_column THEN 'feature'
+                           ELSE 'updated_at' END);
+  END IF;
+  IF a.attgenerated <> '' THEN
+    RETURN format('%s is a generated column: mask the columns it is computed from', quote_ident(col));
+  END IF;
+  SELECT r.role INTO role FROM tdm._key_roles(rel) r
+   WHERE r.column_name = col AND (r.role IN ('primary key', 'foreign key') OR r.role LIKE 'referenced by %')
+   LIMIT 1;
+  IF FOUND THEN
+    RETURN format('%s is a column of a %s: rows are matched and referenced by it, and a masked key'
+                  ' would no longer meet its references', quote_ident(col), role);
+  END IF;
+  IF method NOT IN ('hash', 'email') THEN
+    SELECT r.role INTO role FROM tdm._key_roles(rel) r WHERE r.column_name = col LIMIT 1;
+    IF FOUND THEN
+      RETURN format('%s is part of a %s, and %s makes different values equal (two entities would'
+                    ' become one): use hash or email, which keep different values apart',
+                    quote_ident(col), role, method);
+    END IF;
+  END IF;
+  unknown := (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(coalesce(options, '{}')) k
+               WHERE NOT tdm._mask_defaults(method) ? k);
+  IF unknown IS NOT NULL THEN
+    RETURN format('method %s takes no option %s (its options: %s)', method, unknown,
+                  coalesce((SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(tdm._mask_defaults(method)) k),
+                           'none'));
+  END IF;
+  category := (SELECT t.typcategory FROM pg_type t WHERE t.oid = coalesce(
+                 (SELECT d.typbasetype FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd'), a.atttypid));
+  IF method IN ('hash', 'email', 'partial') AND category <> 'S' THEN
+    RETURN format('method %s masks text, and %s is %s: use null or constant', method, quote_ident(col),
+                  format_type(a.atttypid, a.atttypmod));
+  END IF;
+  IF method = 'date_shift' AND category <> 'D' THEN
+    RETURN format('method date_shift masks dates and timestamps, and %s is %s', quote_ident(col),
+                  format_type(a.atttypid, a.atttypmod));
+  END IF;
+  IF method = 'null' AND a.attnotnull THEN
+    RETURN format('%s is NOT NULL: mask it with constant, or another method', quote_ident(col));
+  END IF;
+  -- Options of the right type and range.
+  IF method = 'hash' AND (jsonb_typeof(o -> 'length') <> 'number' OR (o ->> 'length') !~ '^[0-9]+$'
+                          OR (o ->> 'length')::numeric NOT BETWEEN 8 AND 64) THEN
+    RETURN 'option length of method hash is a whole number from 8 to 64';
+  END IF;
+  IF method = 'email' AND (jsonb_typeof(o -> 'domain') <> 'string'
+                           OR (o ->> 'domain') !~ '^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$') THEN
+    RETURN 'option domain of method email is a domain name such as "example.com"';
+  END IF;
+  IF method = 'partial' AND (jsonb_typeof(o -> 'keep_first') <> 'number' OR (o ->> 'keep_first') !~ '^[0-9]+$'
+                             OR jsonb_typeof(o -> 'keep_last') <> 'number' OR (o ->> 'keep_last') !~ '^[0-9]+$'
+                             OR (o ->> 'keep_first')::numeric > 1000 OR (o ->> 'keep_last')::numeric > 1000) THEN
+    RETURN 'options keep_first and keep_last of method partial are whole numbers from 0 to 1000';
+  END IF;
+  IF method = 'partial' AND (jsonb_typeof(o -> 'mask_char') <> 'string'
+                             OR char_length(o ->> 'mask_char') <> 1) THEN
+    RETURN 'option mask_char of method partial is one character';
+  END IF;
+  IF method = 'date_shift' AND (jsonb_typeof(o -> 'days') <> 'number' OR (o ->> 'days') !~ '^[0-9]+$'
+                                OR (o ->> 'days')::numeric NOT BETWEEN 1 AND 3650) THEN
+    RETURN 'option days of method date_shift is a whole number from 1 to 3650';
+  END IF;
+  IF method = 'constant' THEN
+    IF jsonb_typeof(o -> 'value') IS NULL OR jsonb_typeof(o -> 'value') IN ('null', 'object', 'array') THEN
+      RETURN format('method constant needs option value: the value that replaces %s, e.g. {"value": "x"}',
+                    quote_ident(col));
+    END IF;
+    BEGIN
+      EXECUTE format('SELECT CAST($1 AS %s)', format_type(a.atttypid, a.atttypmod)) USING o ->> 'value';
+    EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+      RETURN format('option value %s is not a %s: %s', o -> 'value', format_type(a.atttypid, a.atttypmod),
+                    SQLERRM);
+    END;
+  END IF;
+  -- A masked value the column's length cannot hold would be cut short
+  -- (and cut values collide).
+  out_length := CASE method WHEN 'hash' THEN (o ->> 'length')::int
+                            WHEN 'email' THEN 18 + char_length(o ->> 'domain') END;
+  IF out_length IS NOT NULL AND a.atttypmod > 4 AND a.atttypmod - 4 < out_length THEN
+    RETURN format('%s is %s and a value masked by %s is %s characters long%s', quote_ident(col),
+                  format_type(a.atttypid, a.atttypmod), method, out_length,
+                  CASE method WHEN 'hash' THEN ': give a smaller length option'
+                              ELSE ': give a shorter domain, or use hash' END);
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+-- Declares (or replaces) the mask of one column. Rows already loaded are
+-- not rewritten: the mask applies from the next collection on.
+CREATE FUNCTION tdm.mask_column(rel regclass, col name, method text, options jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  problem text;
+  before tdm.mask;
+BEGIN
+  PERFORM tdm._require_given('mask_column', 'rel', rel IS NOT NULL);
+  PERFORM tdm._require_given('mask_column', 'col', col IS NOT NULL);
+  PERFORM tdm._require_given('mask_column', 'method', method IS NOT NULL);
+  IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = mask_column.rel) THEN
+    RAISE EXCEPTION 'mask_column: table % is not managed by tdm', tdm._rel_name(rel)
+      USING ERRCODE = 'undefined_object',
+            HINT = format('Register it first: SELECT tdm.manage_table(%L);', rel::text);
+  END IF;
+  IF tdm._mask_defaults(method) IS NULL THEN
+    RAISE EXCEPTION 'mask_column: unknown method "%" for %.%', method, rel, quote_ident(col)
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The methods: hash, email, partial, date_shift, constant, null.';
+  END IF;
+  IF jsonb_typeof(coalesce(options, '{}')) <> 'object' THEN
+    RAISE EXCEPTION 'mask_column: options must be a JSON object, not %', options
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  problem := tdm._mask_problem(rel, col, method, options);
+  IF problem IS NOT NULL THEN
+    RAISE EXCEPTION 'mask_column: cannot mask %.% with %: %', rel, quote_ident(col), method, problem
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  PERFORM tdm._mask_secret();
+  SELECT * INTO before FROM tdm.mask k WHERE k.rel = mask_column.rel AND k.column_name = col;
+  INSERT INTO tdm.mask AS k (rel, column_name, method, options)
+  VALUES (rel, col, method, coalesce(options, '{}'))
+  ON CONFLICT ON CONSTRAINT mask_pkey DO UPDATE
+    SET method = excluded.method, options = excluded.options, created_at = now(), created_by = current_user;
+  PERFORM tdm._audit('mask_column', format('%s.%s', rel, quote_ident(col)),
+                     jsonb_build_object('method', method, 'options', coalesce(options, '{}'),
+                                        'replaces', CASE WHEN before.method IS NOT NULL
+                                                         THEN jsonb_build_object('method', before.method,
+                                                                                 'options', before.options) END));
+END
+$$;
+COMMENT ON FUNCTION tdm.mask_column(regclass, name, text, jsonb) IS
+  'Masks a column of a managed table from the next collection on (hash, email, partial, date_shift, constant, null)';
+
+-- Removes the mask of one column.
+CREATE FUNCTION tdm.unmask_column(rel regclass, col name) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  gone tdm.mask;
+BEGIN
+  PERFORM tdm._require_given('unmask_column', 'rel', rel IS NOT NULL);
+  PERFORM tdm._require_given('unmask_column', 'col', col IS NOT NULL);
+  DELETE FROM tdm.mask k WHERE k.rel = unmask_column.rel AND k.column_name = col RETURNING * INTO gone;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unmask_column: %.% is not masked', tdm._rel_name(rel), quote_ident(col)
+      USING ERRCODE = 'undefined_object', HINT = 'The masks are in tdm.mask.';
+  END IF;
+  PERFORM tdm._audit('unmask_column', format('%s.%s', rel, quote_ident(col)),
+                     jsonb_build_object('method', gone.method, 'options', gone.options));
+END
+$$;
+COMMENT ON FUNCTION tdm.unmask_column(regclass, name) IS 'Removes the mask of a column';
+
+-- Masks the rows collected for `rel` (pg_temp table `collected`) in
+-- place, and recomputes the stored generated columns that read a masked
+-- column (they would hold the value unmasked). Returns the columns masked.
+-- A mask that no longer fits the table (a column retyped or made a key
+-- since) stops the collection: masking it otherwise would be a guess.
+CREATE FUNCTION tdm._apply_masks(rel regclass, collected regclass) RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  masks tdm.mask[] := ARRAY(SELECT k FROM tdm.mask k WHERE k.rel = _apply_masks.rel ORDER BY k.column_name);
+  k tdm.mask;
+  problem text;
+  sets text[] := '{}';
+  specs jsonb[] := '{}';
+  masked text[] := '{}';
+  recomputed text;
+BEGIN
+  IF cardinality(masks) = 0 THEN
+    RETURN masked;
+  END IF;
+  FOREACH k IN ARRAY masks LOOP
+    problem := tdm._mask_problem(rel, k.column_name, k.method, k.options);
+    IF problem IS NOT NULL THEN
+      RAISE EXCEPTION 'collect: the mask of %.% (%) no longer applies: %', rel, quote_ident(k.column_name),
+        k.method, problem
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = format('Declare it again (tdm.mask_column) or remove it (SELECT tdm.unmask_column(%L, %L);).',
+                            rel::text, k.column_name);
+    END IF;
+    specs := specs || jsonb_build_object('method', k.method,
+                                         'options', tdm._mask_defaults(k.method) || k.options);
+    sets := sets || format('%I = %s', k.column_name,
+                           tdm._mask_expr(k.column_name,
+                                          (SELECT c.column_type FROM tdm._columns(rel) c
+                                            WHERE c.column_name = k.column_name),
+                                          k.method, cardinality(specs)));
+    masked := masked || k.column_name;
+  END LOOP;
+  EXECUTE format('UPDATE %s t SET %s', collected, array_to_string(sets, ', '))
+    USING tdm._mask_secret(), specs;
+  -- (A second statement: the expressions must read the masked values.)
+  recomputed := (SELECT string_agg(format('%I = %s', g.column_name, g.expr), ', ')
+                   FROM tdm._generated_columns(rel) g WHERE g.reads && masked);
+  IF recomputed IS NOT NULL THEN
+    EXECUTE format('UPDATE %s SET %s', collected, recomputed);
+  END IF;
+  RETURN masked;
+END
+$$;
+
+-- What tdm.find_pii reports: a column that looks like personal data, by
+-- its name, its values (a sample), or both.
+CREATE TYPE tdm.pii_candidate AS (
+  env         text,      -- 'local' or the environment scanned
+  rel         regclass,  -- the managed table
+  column_name text,
+  category    text,      -- email, phone, person_name, address, date_of_birth, national_id,
+                         -- card_number, iban, ip_address
+  evidence    text,      -- 'name', 'values' or 'name and values'
+  sampled     bigint,    -- non-NULL values read
+  matched     bigint,    -- of them, values of the category's form
+  masked_by   text,      -- the column's mask method (tdm.mask; for a generated column, the
+                         -- mask of a column it reads), NULL when unmasked
+  suggestion  text       -- the call that masks it, NULL when masked or not maskable
+);
+
+-- The categories: a pattern for column names, one for values (NULL: the
+-- values say nothing), and the mask method suggested for text columns.
+CREATE FUNCTION tdm._pii_categories()
+RETURNS TABLE (category text, name_pattern text, value_pattern text, method text)
+LANGUAGE sql IMMUTABLE AS $$
+  VALUES
+    ('email', '(^|_)e_?mail', '^[A-Za-z0-9._%+''-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$', 'email'),
+    ('phone', '(^|_)(phone|mobile|cell|msisdn|fax|tel|telephone)(_|$)', '^\+?[0-9][0-9 ().-]{5,18}[0-9]$', 'partial'),
+    ('person_name', '^(first|last|middle|full|given|family|sur|maiden|display)_?name$|^(forename|surname)$', NULL, 'hash'),
+    ('address', 'address|street|(^|_)(post|postal|zip)_?code$|^zip$', NULL, 'hash'),
+    ('date_of_birth', 'birth|(^|_)dob$|^dob_', NULL, 'date_shift'),
+    ('national_id', '(^|_)(ssn|social_security|national_id|passport|tax_id|nino|nin)(_|$)', '^[0-9]{3}-[0-9]{2}-[0-9]{4}$', 'partial'),
+    ('card_number', '(^|_)(card|cc|pan)(_?(no|num|number))?$|credit_?card', '^[0-9]{4}([ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}$', 'partial'),
+    ('iban', '(^|_)iban(_|$)', '^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$', 'partial'),
+    ('ip_address', '(^|_)ip(_?addr(ess)?)?(_|$)', '^([0-9]{1,3}\.){3}[0-9]{1,3}$', 'hash')
+$$;
+
+-- Columns of the managed tables that look like personal data: in the
+-- consolidation database (env 'local': the managed tables themselves) or
+-- in an environment (its foreign tables). Names are matched against each
+-- category's pattern; values on a sample of 1000 non-NULL values per text
+-- or network column, read once per column (80% of them of a category's
+-- form make evidence). Read-only.
+CREATE FUNCTION tdm.find_pii(env text DEFAULT 'local')
+RETURNS SETOF tdm.pii_candidate
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+  patterns text[] := ARRAY(SELECT p.value_pattern FROM tdm._pii_categories() WITH ORDINALITY AS p
+                            ORDER BY p.ordinality);
+  m tdm.managed_table;
+  source regclass;
+  c record;
+  k record;
+  counted bigint;
+  hits bigint[];
+  by_name bool;
+  by_values bool;
+  found tdm.pii_candidate;
+BEGIN
+  PERFORM tdm._require_given('find_pii', 'env', env IS NOT NULL);
+  IF env <> 'local' AND NOT EXISTS (SELECT FROM tdm.environment e WHERE e.name = env) THEN
+    RAISE EXCEPTION 'find_pii: environment "%" does not exist', env
+      USING ERRCODE = 'undefined_object',
+            HINT = format('Give ''local'' (this database) or a registered environment: %s.',
+                          coalesce((SELECT string_agg(e.name, ', ' ORDER BY e.name) FROM tdm.environment e),
+                                   'none registered'));
+  END IF;
+  IF env <> 'local' THEN
+    PERFORM tdm._refresh_environment(env);
+  END IF;
+  FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
+    source := CASE WHEN env = 'local' THEN m.rel ELSE tdm._env_table(env, m.rel) END;
+    IF source IS NULL THEN
+      RAISE EXCEPTION 'find_pii: table % does not exist in environment "%"', tdm._rel_name(m.rel), env
+        USING ERRCODE = 'undefined_table',
+              HINT = 'tdm.schema_diff says how the environment differs from this database.';
+    END IF;
+    FOR c IN SELECT col.column_name, col.column_type, t.typcategory
+               FROM tdm._columns(m.rel) col
+               JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = col.column_name
+               JOIN pg_type t ON t.oid = a.atttypid
+              WHERE col.column_name NOT IN (m.release_column, m.feature_column)
+              ORDER BY col.ordinal LOOP
+      counted := NULL;
+      hits := NULL;
+      IF c.typcategory IN ('S', 'I') THEN
+        -- (One read per column: every category's pattern over the sample;
+        -- the environment's server applies the LIMIT.)
+        EXECUTE format('SELECT count(*), ARRAY[%3$s]'
+                       '  FROM (SELECT t.%1$I::text AS v FROM %2$s t WHERE t.%1$I IS NOT NULL LIMIT 1000) s',
+                       c.column_name, source,
+                       (SELECT string_agg(CASE WHEN patterns[i] IS NULL THEN 'NULL::bigint'
+                                               ELSE format('count(*) FILTER (WHERE v ~ $1[%s])', i) END,
+                                          ', ' ORDER BY i)
+                          FROM generate_subscripts(patterns, 1) i))
+          INTO counted, hits USING patterns;
+      END IF;
+      FOR k IN SELECT p.*, n FROM tdm._pii_categories() WITH ORDINALITY AS p(category, name_pattern,
+                                                                              value_pattern, method, n) LOOP
+        by_name := c.column_name ~* k.name_pattern
+                   OR (k.category = 'ip_address' AND c.column_type IN ('inet', 'cidr'));
+        by_values := coalesce(hits[k.n] > 0 AND hits[k.n] >= 0.8 * counted, false);
+        CONTINUE WHEN NOT (by_name OR by_values);
+        found.env := env;
+        found.rel := m.rel;
+        found.column_name := c.column_name;
+        found.category := k.category;
+        found.evidence := CASE WHEN by_name AND by_values THEN 'name and values'
+                               WHEN by_name THEN 'name' ELSE 'values' END;
+        found.sampled := counted;
+        found.matched := hits[k.n];
+        -- (A generated column is masked by the masks of what it reads.)
+        found.masked_by := (SELECT x.method FROM tdm.mask x
+                             WHERE x.rel = m.rel
+                               AND (x.column_name = c.column_name
+                                    OR x.column_name = ANY (SELECT unnest(g.reads) FROM tdm._generated_columns(m.rel) g
+                                                             WHERE g.column_name = c.column_name))
+                             ORDER BY x.column_name <> c.column_name, x.column_name LIMIT 1);
+        -- (The method the category suggests where the column can take it,
+        -- else the nearest that it can; none for a key column.)
+        found.suggestion := (
+          SELECT format('SELECT tdm.mask_column(%L, %L, %L);', m.rel::text, c.column_name, method)
+            FROM unnest(ARRAY[k.method, 'hash', 'null']) WITH ORDINALITY AS x(method, n)
+           WHERE found.masked_by IS NULL AND tdm._mask_problem(m.rel, c.column_name, x.method, '{}') IS NULL
+           ORDER BY x.n LIMIT 1);
+        RETURN NEXT found;
+        EXIT;  -- (one category per column: the first that matches)
+      END LOOP;
+    END LOOP;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tdm.find_pii(text) IS
+  'Columns of the managed tables that look like personal data (by name and by a sample of values), masked or not';

@@ -1,0 +1,140 @@
+-- Masking: a column masked with tdm.mask_column reaches nothing of the
+-- consolidation database unmasked (the loaded rows, the conflicts'
+-- members, a generated column computed from it), masks that keep equal
+-- values equal still let detection find the same person in two
+-- environments, and every mask that would break a key or cannot fit the
+-- column is refused when it is declared. tdm.find_pii finds the columns.
+BEGIN;
+SELECT plan(27);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+-- Two environments (schemas of this database, written by another
+-- session). ann@corp.test is the same person in both (her phone differs);
+-- bob and cy are in one each.
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_mk_e1;
+  CREATE SCHEMA tap_mk_e2;
+  CREATE TABLE tap_mk_e1.person (id int PRIMARY KEY, email text NOT NULL UNIQUE,
+                                 email_lower text GENERATED ALWAYS AS (lower(email)) STORED,
+                                 full_name varchar(40), phone text, born date, code varchar(12) NOT NULL,
+                                 tdm_release text, tdm_feature text);
+  CREATE TABLE tap_mk_e1.visit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES tap_mk_e1.person,
+                                tdm_release text, tdm_feature text);
+  CREATE TABLE tap_mk_e2.person (LIKE tap_mk_e1.person INCLUDING ALL);
+  CREATE TABLE tap_mk_e2.visit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES tap_mk_e2.person,
+                                tdm_release text, tdm_feature text);
+  INSERT INTO tap_mk_e1.person (id, email, full_name, phone, born, code, tdm_release, tdm_feature)
+  VALUES (1, 'Ann@corp.test', 'Ann Archer', '+44 20 7946 0001', '1980-05-17', 'A1', 'MK1', 'F'),
+         (2, 'bob@corp.test', 'Bob Baker', '+44 20 7946 0002', '1975-01-02', 'B2', 'MK1', 'F');
+  INSERT INTO tap_mk_e2.person (id, email, full_name, phone, born, code, tdm_release, tdm_feature)
+  VALUES (7, 'Ann@corp.test', 'Ann Archer', '+44 20 7946 9999', '1980-05-17', 'A1', 'MK1', 'F'),
+         (8, 'cy@corp.test', NULL, NULL, NULL, 'C3', 'MK1', 'F');
+  INSERT INTO tap_mk_e1.visit VALUES (1, 1, 'MK1', 'F'), (2, 2, 'MK1', 'F');
+  INSERT INTO tap_mk_e2.visit VALUES (5, 7, 'MK1', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_self');
+CREATE SCHEMA tap_mk;
+CREATE TABLE tap_mk.person (id int PRIMARY KEY, email text NOT NULL UNIQUE,
+                            email_lower text GENERATED ALWAYS AS (lower(email)) STORED,
+                            full_name varchar(40), phone text, born date, code varchar(12) NOT NULL,
+                            tdm_release text, tdm_feature text);
+CREATE TABLE tap_mk.visit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES tap_mk.person,
+                           tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('mk1', 'tap_self', 10, 'tap_mk_e1'), tdm.add_environment('mk2', 'tap_self', 20, 'tap_mk_e2');
+SELECT tdm.manage_table('tap_mk.person', '{email}'), tdm.manage_table('tap_mk.visit', surrogate_key => true);
+SELECT tdm.create_release('MK1'), tdm.add_feature('MK1', 'F', 1);
+
+-- find_pii reads an environment: names and a sample of values.
+SELECT results_eq(
+  $$SELECT column_name, category, evidence, sampled::int, matched::int, masked_by, suggestion
+      FROM tdm.find_pii('mk1') ORDER BY column_name$$,
+  $$VALUES ('email', 'email', 'name and values', 2, 2, NULL::text,
+            'SELECT tdm.mask_column(''tap_mk.person'', ''email'', ''email'');'),
+           ('email_lower', 'email', 'name and values', 2, 2, NULL, NULL),
+           ('full_name', 'person_name', 'name', 2, NULL, NULL,
+            'SELECT tdm.mask_column(''tap_mk.person'', ''full_name'', ''hash'');'),
+           ('phone', 'phone', 'name and values', 2, 2, NULL,
+            'SELECT tdm.mask_column(''tap_mk.person'', ''phone'', ''partial'');')$$,
+  'find_pii names the email, name and phone columns of an environment, with its evidence and a call that masks each (none for a generated column)');
+SELECT throws_ok($$SELECT * FROM tdm.find_pii('mk9')$$, '42704',
+  'find_pii: environment "mk9" does not exist', 'find_pii refuses an unknown environment');
+
+-- Masks that would break a key, or cannot fit the column, are refused.
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'id', 'hash')$$,
+  '%id is a column of a primary key%', 'the primary key is not masked');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.visit', 'person_id', 'null')$$,
+  '%person_id is a column of a foreign key%', 'a foreign key is not masked');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'email', 'partial')$$,
+  '%email is part of a natural key, and partial makes different values equal%',
+  'a natural key takes only a mask that keeps different values apart');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'code', 'null')$$,
+  '%code is NOT NULL%', 'a NOT NULL column is not masked with null');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'born', 'hash')$$,
+  '%method hash masks text, and born is date%', 'hash is refused on a date');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'code', 'hash')$$,
+  '%code is character varying(12) and a value masked by hash is 16 characters long%',
+  'a hash longer than the column would hold is refused, not cut');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'email_lower', 'hash')$$,
+  '%email_lower is a generated column: mask the columns it is computed from%', 'a generated column is not masked');
+SELECT throws_ok($$SELECT tdm.mask_column('tap_mk.person', 'phone', 'scramble')$$, '22023',
+  'mask_column: unknown method "scramble" for tap_mk.person.phone', 'an unknown method is refused');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'phone', 'partial', '{"keep_lats": 2}')$$,
+  '%method partial takes no option keep_lats (its options: keep_first, keep_last, mask_char)%',
+  'a misspelt option is refused');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'full_name', 'constant')$$,
+  '%method constant needs option value%', 'constant needs its value');
+SELECT throws_ok($$SELECT tdm.mask_column('pg_catalog.pg_class', 'relname', 'hash')$$, '42704',
+  'mask_column: table pg_class is not managed by tdm', 'an unmanaged table is refused');
+SELECT is((SELECT count(*)::int FROM tdm.mask), 0, 'no refused mask was recorded');
+
+SELECT tdm.mask_column('tap_mk.person', 'email', 'email', '{"domain": "masked.test"}');
+SELECT tdm.mask_column('tap_mk.person', 'full_name', 'hash', '{"length": 10}');
+SELECT tdm.mask_column('tap_mk.person', 'phone', 'partial', '{"keep_last": 2, "mask_char": "#"}');
+SELECT tdm.mask_column('tap_mk.person', 'born', 'date_shift', '{"days": 15}');
+SELECT tdm.mask_column('tap_mk.person', 'code', 'constant', '{"value": "X"}');
+SELECT is((SELECT count(*)::int FROM tdm.audit WHERE action = 'mask_column'), 5, 'each mask is in the audit trail');
+
+-- Consolidation: the lock (taken over the rows as the environments hold
+-- them) still matches, and Ann is found in both environments by her
+-- masked email.
+SELECT tdm.tag_release('MK1');
+SELECT tdm.consolidate('MK1', 'tap_mk') AS run \gset
+SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'completed', 'the masked release consolidates');
+SELECT is((SELECT count(*)::int FROM tdm.conflict WHERE run_id = :run AND rel = 'tap_mk.person'::regclass
+            AND members @> '[{"env": "mk1"}, {"env": "mk2"}]'), 1, 'the same masked email in two environments is one conflict');
+SELECT is((SELECT count(*)::int FROM tap_mk.person), 3, 'three people loaded');
+SELECT is((SELECT count(*)::int FROM tap_mk.person p
+            WHERE p.email LIKE '%corp.test%' OR p.email_lower LIKE '%corp.test%'
+               OR p.full_name LIKE '%Archer%' OR p.full_name LIKE '%Baker%' OR p.phone LIKE '%7946%'
+               OR p.code <> 'X'), 0, 'no loaded row holds a value unmasked');
+SELECT is((SELECT count(*)::int FROM tdm.conflict WHERE run_id = :run
+            AND (members::text LIKE '%corp.test%' OR members::text LIKE '%Archer%'
+                 OR differing::text LIKE '%7946%')), 0,
+  'no conflict member holds a value unmasked (the generated email_lower included)');
+SELECT ok((SELECT bool_and(email ~ '^u[0-9a-f]{16}@masked\.test$' AND email_lower = lower(email)
+                           AND char_length(full_name) = 10)
+             FROM tap_mk.person), 'emails and names are replaced by keyed hashes of the lengths asked');
+SELECT results_eq($$SELECT phone FROM tap_mk.person WHERE phone IS NOT NULL ORDER BY phone$$,
+  $$VALUES ('##############01'::text), ('##############02')$$,
+  'partial keeps the last two characters, the rest replaced with the character asked');
+SELECT ok((SELECT bool_and(born <> date '1980-05-17' AND abs(born - date '1980-05-17') <= 15)
+             FROM tap_mk.person WHERE born IS NOT NULL AND born < date '1980-12-31' AND born > date '1979-12-31'),
+  'date_shift moves a date by at most the days asked, never by none');
+SELECT is((SELECT count(*)::int FROM tap_mk.person WHERE full_name IS NULL AND phone IS NULL AND born IS NULL), 1,
+  'NULL stays NULL');
+SELECT is((SELECT count(*)::int FROM tap_mk.visit v JOIN tap_mk.person p ON p.id = v.person_id), 3,
+  'the visits still reference their people (keys are not masked)');
+
+-- find_pii on this database: the columns found are masked.
+SELECT results_eq($$SELECT column_name, masked_by FROM tdm.find_pii() WHERE masked_by IS NOT NULL ORDER BY 1$$,
+  $$VALUES ('email', 'email'), ('email_lower', 'email'), ('full_name', 'hash'), ('phone', 'partial')$$,
+  'find_pii says which columns found are masked, and by what (a generated column by the mask of what it reads)');
+
+SELECT tdm.unmask_column('tap_mk.person', 'code');
+SELECT throws_ok($$SELECT tdm.unmask_column('tap_mk.person', 'code')$$, '42704',
+  'unmask_column: tap_mk.person.code is not masked', 'a column that is not masked cannot be unmasked');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_mk_e1, tap_mk_e2 CASCADE;
