@@ -264,7 +264,7 @@ BEGIN
       ('tdm_remote_columns', 'information_schema', 'columns',
        '{table_schema text, table_name text, column_name text, ordinal_position int, data_type text,'
        ' udt_schema text, udt_name text, character_maximum_length int, numeric_precision int,'
-       ' numeric_scale int}'),
+       ' numeric_scale int, is_nullable text, column_default text}'),
       ('tdm_remote_attributes', 'information_schema', 'attributes',
        '{udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
        ' attribute_udt_schema text, attribute_udt_name text, character_maximum_length int,'
@@ -387,11 +387,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The columns the environment's table has, read from its information_schema
--- (no row when the table does not exist there or is not readable).
+-- (no row when the table does not exist there or is not readable), with
+-- whether they take NULL and their default (information_schema shows a
+-- default only to roles of the table's owner: NULL otherwise).
 -- This is the first read of an environment in every phase, so a server that
 -- cannot be reached is reported here, naming the environment and server.
 CREATE FUNCTION tdm._remote_columns(env text, rel regclass)
-RETURNS TABLE (column_name text, column_type text, ordinal int)
+RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   -- (In the declarations: a relation that is not a foreign table is not a
@@ -405,7 +407,8 @@ BEGIN
   RETURN QUERY EXECUTE format(
     'SELECT c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
     '         c.character_maximum_length, c.numeric_precision, c.numeric_scale)'
-    '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position'
+    '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position,'
+    '       c.is_nullable = ''YES'', c.column_default'
     '  FROM %s c'
     ' WHERE c.table_schema = $1 AND c.table_name = $2'
     ' ORDER BY c.ordinal_position', remote_columns)
@@ -617,13 +620,13 @@ $$;
 
 -- The target's columns, described the same way.
 CREATE FUNCTION tdm._target_columns(rel regclass)
-RETURNS TABLE (column_name text, column_type text, ordinal int)
+RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.column_name::text,
          tdm._describe_type(c.data_type, c.udt_name, c.character_maximum_length::int,
                             c.numeric_precision::int, c.numeric_scale::int)
            || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name),
-         c.ordinal_position::int
+         c.ordinal_position::int, c.is_nullable::text = 'YES', c.column_default::text
     FROM information_schema.columns c
    WHERE (c.table_schema::text, c.table_name::text) =
          (SELECT n.nspname::text, r.relname::text FROM pg_class r

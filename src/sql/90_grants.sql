@@ -90,3 +90,14 @@ GRANT EXECUTE ON FUNCTION
   tdm._require_given(text, text, bool),
   tdm._column_names(text[])
   TO tdm_reviewer;
+
+-- Parity (tdm.schema_diff, tdm.data_diff, tdm.profile_diff) only reads,
+-- but reads every environment through the caller's user mappings and may
+-- (re)create tdm's foreign tables there, as tagging does: tdm_admin's
+-- (given with every function above, and said here). Not tdm_reviewer's:
+-- reviewers read the queue, and the rows it shows, not the environments.
+GRANT EXECUTE ON FUNCTION
+  tdm.schema_diff(text, text),
+  tdm.data_diff(regclass, text, text),
+  tdm.profile_diff(regclass, text, text)
+  TO tdm_admin;

@@ -1,0 +1,649 @@
+-- Parity (seed 001): how two environments, or an environment and this
+-- database ('local': the managed tables themselves), drift apart: in their
+-- tables' shape (tdm.schema_diff), their rows (tdm.data_diff) and their
+-- columns' value distributions (tdm.profile_diff). All three only read:
+-- what they may create is tdm's own foreign tables of an environment
+-- (tdm._refresh_environment, as tagging does).
+
+CREATE TYPE tdm.schema_drift AS (
+  rel regclass,        -- the managed table
+  table_name text,
+  column_name text,    -- NULL for a table-level row
+  kind text,           -- table_missing, column_missing, type, nullable, default
+  in_a text,           -- what env_a has (NULL: nothing)
+  in_b text,
+  detail text
+);
+
+CREATE TYPE tdm.row_diff AS (
+  rel regclass,
+  key jsonb,           -- primary key columns -> values
+  kind text,           -- only_in_a, only_in_b, changed
+  columns text[],      -- changed: the columns whose values differ
+  row_a jsonb,         -- the compared columns as env_a holds them (NULL: no such row)
+  row_b jsonb
+);
+
+CREATE TYPE tdm.profile_drift AS (
+  rel regclass,
+  column_name text,
+  rows_a bigint,
+  rows_b bigint,
+  null_frac_a float8,  -- NULL when the side has no rows
+  null_frac_b float8,
+  distinct_a bigint,
+  distinct_b bigint,
+  distance float8,     -- total variation distance of the non-NULL values, 0 (same) to 1 (disjoint)
+  drifted bool         -- distance > 0.1, or null fractions more than 0.05 apart
+);
+
+-- A side as messages name it.
+CREATE FUNCTION tdm._parity_label(side text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN side = 'local' THEN 'local (this database)' ELSE format('environment "%s"', side) END
+$$;
+
+-- Refuses a side that is neither 'local' nor a registered environment
+-- (as remove_environment does: 42704, with what to call instead), and
+-- the same side twice: a side compared with itself says nothing, and two
+-- equal arguments are more likely a slip than a question.
+CREATE FUNCTION tdm._parity_sides(caller text, env_a text, env_b text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  side text;
+  registered text[] := ARRAY(SELECT e.name FROM tdm.environment e ORDER BY e.precedence, e.name);
+  lookalike text;
+BEGIN
+  PERFORM tdm._require_given(caller, 'env_a', env_a IS NOT NULL);
+  PERFORM tdm._require_given(caller, 'env_b', env_b IS NOT NULL);
+  FOREACH side IN ARRAY ARRAY[env_a, env_b] LOOP
+    CONTINUE WHEN side = 'local' OR side = ANY (registered);
+    lookalike := tdm._lookalike(side, registered || 'local'::text);
+    RAISE EXCEPTION '%: environment "%" does not exist', caller, side
+      USING ERRCODE = 'undefined_object',
+            HINT = CASE WHEN lookalike IS NOT NULL
+                        THEN format('Environment names are compared exactly: did you mean %L?', lookalike)
+                        WHEN cardinality(registered) = 0
+                        THEN 'No environment is registered (tdm.add_environment); ''local'' names this database.'
+                        ELSE format('Registered environments: %s (tdm.environment); ''local'' names this database.',
+                                    array_to_string(registered, ', ')) END;
+  END LOOP;
+  IF env_a = env_b THEN
+    RAISE EXCEPTION '%: env_a and env_b are both "%": nothing to compare', caller, env_a
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Name two environments, or an environment and ''local''.';
+  END IF;
+END
+$$;
+
+-- The relation a side reads `rel` from: the managed table itself for
+-- 'local', else the environment's foreign table (declared with the
+-- managed table's columns and types, so both sides give the same types).
+CREATE FUNCTION tdm._parity_source(side text, rel regclass) RETURNS regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN side = 'local' THEN rel ELSE tdm._env_table(side, rel) END
+$$;
+
+-- A side's columns of `rel`, described as tdm compares them (no row: the
+-- table is missing there). One reader per place: the catalog of this
+-- database, or the environment's information_schema.
+CREATE FUNCTION tdm._parity_columns(side text, rel regclass)
+RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF side = 'local' THEN
+    RETURN QUERY SELECT * FROM tdm._target_columns(rel);
+  ELSE
+    RETURN QUERY SELECT * FROM tdm._remote_columns(side, rel);
+  END IF;
+END
+$$;
+
+-- A default as compared: a sequence's default names its schema, which
+-- differs between environments holding the same table (nextval('st1.x_seq')
+-- and nextval('st2.x_seq') are the same default).
+CREATE FUNCTION tdm._parity_default(expr text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT regexp_replace(expr, $re$nextval\('("[^"]*"|[^'".]*)\.$re$, 'nextval(''')
+$$;
+
+CREATE FUNCTION tdm.schema_diff(env_a text, env_b text) RETURNS SETOF tdm.schema_drift
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m record;
+  side text;
+  label_a text := tdm._parity_label(env_a);
+  label_b text := tdm._parity_label(env_b);
+BEGIN
+  PERFORM tdm._parity_sides('schema_diff', env_a, env_b);
+  PERFORM tdm._require_managed_tables('schema_diff');
+  -- (The environment's catalog is read through tdm's foreign tables over
+  -- its information_schema: made or completed here if need be.)
+  FOREACH side IN ARRAY ARRAY[env_a, env_b] LOOP
+    CONTINUE WHEN side = 'local';
+    PERFORM tdm._refresh_environment(side);
+  END LOOP;
+  FOR m IN SELECT x.rel, c.relname::text AS table_name,
+                  CASE WHEN env_a = 'local' THEN x.rel::text
+                       ELSE format('%I.%I', ea.remote_schema, c.relname) END AS name_a,
+                  CASE WHEN env_b = 'local' THEN x.rel::text
+                       ELSE format('%I.%I', eb.remote_schema, c.relname) END AS name_b
+             FROM tdm.managed_table x JOIN pg_class c ON c.oid = x.rel
+             LEFT JOIN tdm.environment ea ON ea.name = env_a
+             LEFT JOIN tdm.environment eb ON eb.name = env_b
+            ORDER BY x.rel::text LOOP
+    RETURN QUERY
+      WITH a AS MATERIALIZED (SELECT * FROM tdm._parity_columns(env_a, m.rel)),
+           b AS MATERIALIZED (SELECT * FROM tdm._parity_columns(env_b, m.rel)),
+           present AS (SELECT EXISTS (SELECT FROM a) AS in_a, EXISTS (SELECT FROM b) AS in_b),
+           -- (Column rows only where both sides have the table.)
+           pairs AS (SELECT coalesce(a.column_name, b.column_name) AS column_name,
+                            coalesce(a.ordinal, 10000 + b.ordinal) AS position,
+                            a.column_name IS NOT NULL AS has_a, b.column_name IS NOT NULL AS has_b,
+                            a.column_type AS type_a, b.column_type AS type_b,
+                            a.nullable AS null_a, b.nullable AS null_b,
+                            tdm._parity_default(a.column_default) AS default_a,
+                            tdm._parity_default(b.column_default) AS default_b
+                       FROM a FULL JOIN b USING (column_name)
+                      WHERE (SELECT p.in_a AND p.in_b FROM present p))
+      SELECT r.rel, r.table_name, r.column_name, r.kind, r.in_a, r.in_b, r.detail FROM (
+        SELECT m.rel, m.table_name, NULL::text AS column_name, 'table_missing'::text AS kind,
+               CASE WHEN p.in_a THEN m.name_a END AS in_a, CASE WHEN p.in_b THEN m.name_b END AS in_b,
+               CASE WHEN NOT p.in_a AND NOT p.in_b
+                      THEN format('table %s is missing in both %s and %s', m.table_name, label_a, label_b)
+                    WHEN NOT p.in_a
+                      THEN format('table %s is missing in %s (%s has it)', m.table_name, label_a, label_b)
+                    ELSE format('table %s is missing in %s (%s has it)', m.table_name, label_b, label_a) END AS detail,
+               0 AS position, 0 AS n
+          FROM present p WHERE NOT (p.in_a AND p.in_b)
+        UNION ALL
+        SELECT m.rel, m.table_name, x.column_name, x.kind, x.in_a, x.in_b, x.detail, q.position, x.n
+          FROM pairs q
+         CROSS JOIN LATERAL (VALUES
+           (1, q.column_name, 'column_missing', q.type_a, q.type_b,
+            format('column %s of table %s is missing in %s (%s has it, %s)', q.column_name, m.table_name,
+                   CASE WHEN q.has_a THEN label_b ELSE label_a END,
+                   CASE WHEN q.has_a THEN label_a ELSE label_b END, coalesce(q.type_a, q.type_b)),
+            NOT (q.has_a AND q.has_b)),
+           (2, q.column_name, 'type', q.type_a, q.type_b,
+            format('column %s of table %s is %s in %s but %s in %s', q.column_name, m.table_name,
+                   q.type_a, label_a, q.type_b, label_b),
+            q.has_a AND q.has_b AND q.type_a IS DISTINCT FROM q.type_b),
+           (3, q.column_name, 'nullable',
+            CASE WHEN q.null_a THEN 'NULL' ELSE 'NOT NULL' END, CASE WHEN q.null_b THEN 'NULL' ELSE 'NOT NULL' END,
+            format('column %s of table %s is %s in %s but %s in %s', q.column_name, m.table_name,
+                   CASE WHEN q.null_a THEN 'nullable' ELSE 'NOT NULL' END, label_a,
+                   CASE WHEN q.null_b THEN 'nullable' ELSE 'NOT NULL' END, label_b),
+            q.has_a AND q.has_b AND q.null_a IS DISTINCT FROM q.null_b),
+           (4, q.column_name, 'default', q.default_a, q.default_b,
+            format('column %s of table %s %s in %s but %s in %s', q.column_name, m.table_name,
+                   coalesce('defaults to ' || q.default_a, 'has no default'), label_a,
+                   coalesce('defaults to ' || q.default_b, 'has no default'), label_b),
+            q.has_a AND q.has_b AND q.default_a IS DISTINCT FROM q.default_b))
+           AS x(n, column_name, kind, in_a, in_b, detail, differs)
+         WHERE x.differs) r
+       ORDER BY r.position, r.n;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tdm.schema_diff(text, text) IS
+  'How the managed tables differ between two environments (or one and ''local''): tables, columns, types, nullability, defaults';
+
+-- SQL hashing column `col` of `rel` (over alias `alias`) to a bigint with
+-- `seed`: the extended hash function of the type's default hash operator
+-- class, a built-in function postgres_fdw runs on the environment's
+-- server (with GROUP BY and aggregates around it), so rows are reduced
+-- there, not shipped. Values PostgreSQL calls equal hash alike (1.5 and
+-- 1.50, -0 and 0). A type without one (json, a composite) hashes its
+-- text, which postgres_fdw cannot ship (the query then reads the rows,
+-- with a NOTICE from the caller). Built-in hashes of a fixed-size value
+-- are computed on the value, not its bytes; those of strings read the
+-- bytes, so environments are assumed to share the byte order of this
+-- server (they only make buckets look different otherwise: rows are
+-- compared again here before one is reported). `nulls`: a NULL hashes to
+-- a constant of its own (else NULL).
+CREATE FUNCTION tdm._parity_hash_sql(rel regclass, alias text, col text, seed int, nulls bool)
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH c AS (
+    SELECT coalesce(nullif(t.typbasetype, 0), a.atttypid) AS base,
+           CASE WHEN t.typtype = 'd'
+                THEN format('%I.%I::%s', alias, col, format_type(t.typbasetype, NULL))
+                ELSE format('%I.%I', alias, col) END AS v
+      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+     WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped),
+  hashers AS (  -- (type -> its default hash opclass's extended hash function, taking that type)
+    SELECT oc.opcintype AS input, format('%I.%I', n.nspname, p.proname) AS fn
+      FROM pg_opclass oc
+      JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
+      JOIN pg_amproc ap ON ap.amprocfamily = oc.opcfamily AND ap.amprocnum = 2
+                       AND ap.amproclefttype = oc.opcintype AND ap.amprocrighttype = oc.opcintype
+      JOIN pg_proc p ON p.oid = ap.amproc AND p.proargtypes[0] = oc.opcintype
+      JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE oc.opcdefault),
+  chosen AS (
+    SELECT h.fn, h.input FROM c, pg_type b, hashers h
+     WHERE b.oid = c.base
+       AND (h.input = c.base
+            OR EXISTS (SELECT FROM pg_cast k WHERE k.castsource = c.base AND k.casttarget = h.input
+                                               AND k.castmethod = 'b')
+            OR (b.typtype = 'e' AND h.input = 'anyenum'::regtype)
+            -- (arrays and ranges of a hashable element: the polymorphic hash)
+            OR (b.typcategory = 'A' AND b.typelem <> 0 AND h.input = 'anyarray'::regtype
+                AND EXISTS (SELECT FROM hashers e WHERE e.input = b.typelem))
+            OR (b.typtype = 'r' AND h.input = 'anyrange'::regtype
+                AND EXISTS (SELECT FROM pg_range r, hashers e WHERE r.rngtypid = b.oid AND e.input = r.rngsubtype)))
+     ORDER BY h.input = c.base DESC LIMIT 1),
+  expr AS (
+    SELECT CASE
+             -- (Types whose hash function takes another type: given it
+             -- by a conversion that loses nothing and needs no setting.)
+             WHEN c.base = 'timestamptz'::regtype
+               THEN format('pg_catalog.timestamp_hash_extended(pg_catalog.timezone(''00:00:00''::interval, %s), %s)', c.v, seed)
+             WHEN c.base = 'date'::regtype
+               THEN format('pg_catalog.timestamp_hash_extended((%s)::timestamp, %s)', c.v, seed)
+             WHEN c.base = 'bool'::regtype
+               THEN format('pg_catalog.hashint4extended((%s)::int4, %s)', c.v, seed)
+             ELSE coalesce(
+                    (SELECT format('%s(%s, %s)', ch.fn,
+                                   CASE WHEN ch.input = c.base OR ch.input::regtype::text LIKE 'any%' THEN c.v
+                                        ELSE format('(%s)::%s', c.v, ch.input::regtype) END, seed)
+                       FROM chosen ch),
+                    format('pg_catalog.hashtextextended((%s)::text, %s)', c.v, seed)) END AS sql
+      FROM c)
+  SELECT CASE WHEN nulls
+              THEN format('CASE WHEN %I.%I IS NULL THEN %s::int8 ELSE %s END', alias, col,
+                          -4611686018427387904 - seed, e.sql)
+              ELSE e.sql END
+    FROM expr e
+$$;
+
+-- Whether postgres_fdw can run that hash on an environment's server: a
+-- built-in function of a built-in type, and not the text fallback.
+CREATE FUNCTION tdm._parity_shippable(rel regclass, col text) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT a.atttypid < 16384 AND tdm._parity_hash_sql(rel, 't', col, 0, false) NOT LIKE '%)::text, %'
+    FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+-- SQL of a row's hash over `cols` (alias t): the columns' hashes, each
+-- with its own seed (a value moved to another column changes it), xor'ed.
+CREATE FUNCTION tdm._parity_row_hash_sql(rel regclass, cols text[], seed_base int) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT '(' || string_agg(tdm._parity_hash_sql(rel, 't', c, seed_base + o::int, true), ' # ' ORDER BY o) || ')'
+    FROM unnest(cols) WITH ORDINALITY AS u(c, o)
+$$;
+
+-- SQL of a jsonb object of `cols` (alias t): jsonb_build_object takes 100
+-- arguments at most, so wide rows are built in chunks.
+CREATE FUNCTION tdm._parity_json_sql(cols text[]) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('pg_catalog.jsonb_build_object(%s)',
+                           (SELECT string_agg(format('%L, t.%I', c, c), ', ' ORDER BY o)
+                              FROM unnest(cols[n * 40 + 1 : n * 40 + 40]) WITH ORDINALITY AS u(c, o))),
+                    ' || ' ORDER BY n)
+    FROM generate_series(0, (cardinality(cols) - 1) / 40) AS n
+$$;
+
+-- What data_diff and profile_diff check first: the arguments, the table
+-- managed, and both sides holding it. Returns the columns compared: the
+-- managed table's that both sides hold with its types (tdm._schema_drift,
+-- as tagging reads it); the others are left out with a NOTICE naming
+-- them. `need_key`: the primary key must be among them.
+CREATE FUNCTION tdm._parity_prepare(caller text, rel regclass, env_a text, env_b text, need_key bool)
+RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table;
+  side text;
+  missing text;
+  lacking text[] := '{}';
+  details text[] := '{}';
+  d record;
+  cols text[];
+BEGIN
+  PERFORM tdm._require_given(caller, 'rel', rel IS NOT NULL);
+  PERFORM tdm._parity_sides(caller, env_a, env_b);
+  SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _parity_prepare.rel;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION '%: table % is not managed by tdm', caller, tdm._rel_name(rel)
+      USING ERRCODE = 'undefined_object', HINT = 'The managed tables are in tdm.managed_table.';
+  END IF;
+  PERFORM tdm._require_managed_tables(caller);
+  FOREACH side IN ARRAY ARRAY[env_a, env_b] LOOP
+    CONTINUE WHEN side = 'local';
+    PERFORM tdm._refresh_environment(side);
+    FOR d IN SELECT * FROM tdm._schema_drift(side, rel) x WHERE x.severity = 'error' LOOP
+      IF d.column_name IS NULL THEN
+        RAISE EXCEPTION '%: cannot compare % between % and %: %', caller, rel,
+          tdm._parity_label(env_a), tdm._parity_label(env_b), d.detail
+          USING ERRCODE = 'undefined_table',
+                HINT = format('SELECT * FROM tdm.schema_diff(%L, %L); lists how they differ.', env_a, env_b);
+      END IF;
+      lacking := lacking || d.column_name;
+      details := details || d.detail;
+    END LOOP;
+  END LOOP;
+  IF need_key THEN
+    missing := (SELECT string_agg(quote_ident(k), ', ') FROM unnest(m.pk_columns) k WHERE k = ANY (lacking));
+    IF missing IS NOT NULL THEN
+      RAISE EXCEPTION '%: cannot compare % between % and %: its primary key (%) differs', caller, rel,
+        tdm._parity_label(env_a), tdm._parity_label(env_b), missing
+        USING ERRCODE = 'datatype_mismatch',
+              DETAIL = array_to_string(details, '; ') || '.',
+              HINT = format('Rows are matched by primary key. SELECT * FROM tdm.schema_diff(%L, %L); lists how they differ.',
+                            env_a, env_b);
+    END IF;
+  END IF;
+  IF cardinality(lacking) > 0 THEN
+    RAISE NOTICE '%: % compared without column(s) % (%)', caller, rel,
+      tdm._column_names(ARRAY(SELECT DISTINCT x FROM unnest(lacking) x)), array_to_string(details, '; ')
+      USING HINT = format('SELECT * FROM tdm.schema_diff(%L, %L); lists how the tables differ.', env_a, env_b);
+  END IF;
+  cols := ARRAY(SELECT c.column_name FROM tdm._columns(rel) c WHERE c.column_name <> ALL (lacking) ORDER BY c.ordinal);
+  -- (Hashes postgres_fdw cannot ship: the rows are read, not aggregates.)
+  IF env_a <> 'local' OR env_b <> 'local' THEN
+    missing := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(cols) c WHERE NOT tdm._parity_shippable(rel, c));
+    IF missing IS NOT NULL THEN
+      RAISE NOTICE '%: %: column(s) % are of a type postgres_fdw does not compute on the environment''s server: its rows are read and reduced here',
+        caller, rel, missing;
+    END IF;
+  END IF;
+  RETURN cols;
+END
+$$;
+
+-- One side's aggregate per bucket: rows fall into buckets by the low
+-- `$1` mask bits of their key's hash; only buckets under the differing
+-- parents (`$2` mask, `$3` parents) are read. Count and sum of row hashes
+-- (order-independent; sum of bigints is numeric, so no overflow).
+CREATE FUNCTION tdm._parity_bucket_sql(src regclass, key_hash text, row_hash text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('SELECT (%1$s & $1) AS bucket, pg_catalog.count(*) AS n, pg_catalog.sum(%2$s) AS s'
+                '  FROM %3$s t WHERE (%1$s & $2) = ANY ($3) GROUP BY 1', key_hash, row_hash, src)
+$$;
+
+CREATE FUNCTION tdm.data_diff(rel regclass, env_a text, env_b text) RETURNS SETOF tdm.row_diff
+LANGUAGE plpgsql
+-- (Row values are shown as jsonb: timestamps in UTC, as postgres_fdw's
+-- own sessions render them, whatever the caller's settings.)
+SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres' SET extra_float_digits = 3 SET bytea_output = 'hex'
+AS $$
+DECLARE
+  leaf_rows constant int := 1000;  -- a bucket this small is compared row by row
+  cols text[] := tdm._parity_prepare('data_diff', rel, env_a, env_b, true);
+  pk text[] := (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = data_diff.rel);
+  src_a regclass := tdm._parity_source(env_a, rel);
+  src_b regclass := tdm._parity_source(env_b, rel);
+  key_hash text;
+  row_hash text;
+  col_hashes text;
+  key_cols text;
+  key_join text;
+  bits int := 0;
+  parent_bits int := 0;
+  parents bigint[] := '{0}';
+  next_parents bigint[];
+  leaves bigint[];
+  differing bigint[];
+  d record;
+  n_total bigint;
+  read bigint;
+  buckets bigint := 0;
+  fetched bigint := 0;
+  levels int := 0;
+BEGIN
+  -- A key's hash picks its bucket (the same on both sides, the key being
+  -- the same); a row's hash covers every compared column.
+  key_hash := '(' || (SELECT string_agg(tdm._parity_hash_sql(rel, 't', k, 1000 + o::int, false), ' # ' ORDER BY o)
+                        FROM unnest(pk) WITH ORDINALITY AS u(k, o)) || ')';
+  row_hash := tdm._parity_row_hash_sql(rel, cols, 0);
+  col_hashes := (SELECT string_agg(tdm._parity_hash_sql(rel, 't', c, o::int, true), ', ' ORDER BY o)
+                   FROM unnest(cols) WITH ORDINALITY AS u(c, o));
+  key_cols := (SELECT string_agg(format('t.%I AS k%s', k, o), ', ' ORDER BY o) FROM unnest(pk) WITH ORDINALITY AS u(k, o));
+  key_join := (SELECT string_agg(format('a.k%s = b.k%s', o, o), ' AND ' ORDER BY o) FROM unnest(pk) WITH ORDINALITY AS u(k, o));
+  LOOP
+    levels := levels + 1;
+    -- Buckets whose count or sum differs between the sides: only these
+    -- aggregates travel.
+    next_parents := '{}';
+    leaves := '{}';
+    FOR d IN EXECUTE format('WITH a AS (%s), b AS (%s)'
+                            ' SELECT bucket, greatest(a.n, b.n) AS n FROM a FULL JOIN b USING (bucket)'
+                            ' WHERE a.n IS DISTINCT FROM b.n OR a.s IS DISTINCT FROM b.s',
+                            tdm._parity_bucket_sql(src_a, key_hash, row_hash),
+                            tdm._parity_bucket_sql(src_b, key_hash, row_hash))
+               USING (1::int8 << bits) - 1, (1::int8 << parent_bits) - 1, parents LOOP
+      buckets := buckets + 1;
+      n_total := coalesce(n_total, d.n);
+      IF d.n <= leaf_rows OR bits >= 60 THEN
+        leaves := leaves || d.bucket;
+      ELSE
+        next_parents := next_parents || d.bucket;
+      END IF;
+    END LOOP;
+    IF cardinality(leaves) > 0 THEN
+      -- The leaves' keys and row hashes (not their rows): the keys whose
+      -- rows differ or are on one side only.
+      EXECUTE format('WITH a AS (SELECT %1$s AS h, %2$s, %3$s AS r FROM %4$s t WHERE (%1$s & $1) = ANY ($2)),'
+                     '     b AS (SELECT %1$s AS h, %2$s, %3$s AS r FROM %5$s t WHERE (%1$s & $1) = ANY ($2))'
+                     ' SELECT pg_catalog.array_agg(DISTINCT coalesce(a.h, b.h)),'
+                     '        (SELECT pg_catalog.count(*) FROM a) + (SELECT pg_catalog.count(*) FROM b)'
+                     '   FROM a FULL JOIN b ON a.h = b.h AND %6$s WHERE a.r IS DISTINCT FROM b.r',
+                     key_hash, key_cols, row_hash, src_a, src_b, key_join)
+        INTO differing, read USING (1::int8 << bits) - 1, leaves;
+      fetched := fetched + read;
+      IF cardinality(differing) > 0 THEN
+        -- Their rows, from both sides, compared column by column.
+        RETURN QUERY EXECUTE format(
+          'WITH a AS (SELECT %1$s AS key, %2$s AS r, ARRAY[%3$s] AS hs FROM %4$s t WHERE %5$s = ANY ($1)),'
+          '     b AS (SELECT %1$s AS key, %2$s AS r, ARRAY[%3$s] AS hs FROM %6$s t WHERE %5$s = ANY ($1))'
+          ' SELECT $3::regclass, coalesce(a.key, b.key),'
+          '        CASE WHEN b.key IS NULL THEN ''only_in_a'' WHEN a.key IS NULL THEN ''only_in_b'' ELSE ''changed'' END,'
+          '        CASE WHEN a.key IS NOT NULL AND b.key IS NOT NULL'
+          '             THEN ARRAY(SELECT u.c FROM unnest($2::text[], a.hs, b.hs) WITH ORDINALITY AS u(c, x, y, o)'
+          '                         WHERE u.x IS DISTINCT FROM u.y ORDER BY u.o) END,'
+          '        a.r, b.r'
+          '   FROM a FULL JOIN b ON a.key = b.key'
+          '  WHERE a.hs IS DISTINCT FROM b.hs'
+          '  ORDER BY 2',
+          tdm._pk_json_sql(rel, 't'), tdm._parity_json_sql(cols), col_hashes, src_a, key_hash, src_b)
+          USING differing, cols, rel;
+      END IF;
+    END IF;
+    EXIT WHEN cardinality(next_parents) = 0;
+    -- Deeper: at once as many bits as make buckets of about half a leaf
+    -- (one more pass over the table, not one per bit), then 4 at a time.
+    parents := next_parents;
+    parent_bits := bits;
+    bits := least(60, CASE WHEN bits = 0
+                           THEN greatest(4, ceil(log(2, greatest(n_total, 1)::numeric / (leaf_rows / 2)))::int)
+                           ELSE bits + 4 END);
+  END LOOP;
+  RAISE DEBUG 'data_diff: % between % and %: % pass(es), % differing bucket(s), % key hash(es) read',
+    rel, env_a, env_b, levels, buckets, fetched;
+END
+$$;
+COMMENT ON FUNCTION tdm.data_diff(regclass, text, text) IS
+  'Rows of a managed table that differ between two environments (or one and ''local''), found by hash bisection of the key space';
+
+-- How a column's values are binned: 'number', 'date', 'timestamp' or
+-- 'timestamptz' for the ordered types whose histogram over the combined
+-- range says more than their most frequent values; NULL for the others.
+CREATE FUNCTION tdm._parity_range_kind(rel regclass, col text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype,
+                                  'float4'::regtype, 'float8'::regtype) THEN 'number'
+              WHEN a.atttypid = 'date'::regtype THEN 'date'
+              WHEN a.atttypid = 'timestamp'::regtype THEN 'timestamp'
+              WHEN a.atttypid = 'timestamptz'::regtype THEN 'timestamptz' END
+    FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+-- SQL true for a finite value of `col` (infinities and NaN would stretch
+-- the range; they fall in the outer bins).
+CREATE FUNCTION tdm._parity_finite_sql(rel regclass, col text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'true'
+              WHEN a.atttypid IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype)
+                THEN format('pg_catalog.isfinite(t.%I)', col)
+              ELSE format('t.%1$I > ''-Infinity''::%2$s AND t.%1$I < ''Infinity''::%2$s',
+                          col, format_type(a.atttypid, NULL)) END
+    FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+-- One side's profile of columns `cols` in one pass: rows, and per column
+-- its non-NULL values, distinct values (of their hashes) and, for
+-- ordered types, the least and greatest finite values. Aggregates only:
+-- postgres_fdw runs them on the environment's server.
+CREATE FUNCTION tdm._parity_stats_sql(rel regclass, src regclass, cols text[], ranged text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('SELECT pg_catalog.jsonb_build_object(''rows'', pg_catalog.count(*)) || %s FROM %s t',
+                string_agg(format('pg_catalog.jsonb_build_object(%s)',
+                  (SELECT string_agg(format('%L, pg_catalog.jsonb_build_array(pg_catalog.count(t.%I), pg_catalog.count(DISTINCT %s), %s)',
+                                            c, c, tdm._parity_hash_sql(rel, 't', c, 0, false),
+                                            CASE WHEN c = ANY (ranged)
+                                                 THEN format('pg_catalog.min(t.%1$I) FILTER (WHERE %2$s), pg_catalog.max(t.%1$I) FILTER (WHERE %2$s)',
+                                                             c, tdm._parity_finite_sql(rel, c))
+                                                 ELSE 'NULL, NULL' END), ', ' ORDER BY o)
+                     FROM unnest(cols[n * 20 + 1 : n * 20 + 20]) WITH ORDINALITY AS u(c, o))), ' || ' ORDER BY n),
+                src)
+    FROM generate_series(0, (cardinality(cols) - 1) / 20) AS n
+$$;
+
+-- Total variation distance between two distributions given as counts
+-- over the same categories (their totals: the non-NULL values): 0 the
+-- same, 1 disjoint.
+CREATE FUNCTION tdm._parity_tvd(counts_a bigint[], total_a bigint, counts_b bigint[], total_b bigint)
+RETURNS float8
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN total_a = 0 AND total_b = 0 THEN 0
+              WHEN total_a = 0 OR total_b = 0 THEN 1
+              ELSE 0.5 * sum(abs(coalesce(x, 0)::float8 / total_a - coalesce(y, 0)::float8 / total_b)) END
+    FROM unnest(counts_a, counts_b) AS u(x, y)
+$$;
+
+CREATE FUNCTION tdm.profile_diff(rel regclass, env_a text, env_b text) RETURNS SETOF tdm.profile_drift
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres' SET extra_float_digits = 3
+AS $$
+DECLARE
+  -- Drifted: distributions more than 0.1 apart (over a tenth of the
+  -- values would have to move), or null fractions more than 0.05 apart.
+  max_distance constant float8 := 0.1;
+  max_null_gap constant float8 := 0.05;
+  top_n constant int := 20;   -- categories: the most frequent values of each side, and the rest
+  bins constant int := 10;    -- ordered types: equal-width bins over both sides' range
+  cols text[] := tdm._parity_prepare('profile_diff', rel, env_a, env_b, false);
+  src_a regclass := tdm._parity_source(env_a, rel);
+  src_b regclass := tdm._parity_source(env_b, rel);
+  ranged text[];
+  stats_a jsonb;
+  stats_b jsonb;
+  c text;
+  kind text;
+  hash_sql text;
+  sa jsonb;
+  sb jsonb;
+  rows_a bigint;
+  rows_b bigint;
+  values_a bigint;
+  values_b bigint;
+  counts_a bigint[];
+  counts_b bigint[];
+  top bigint[];
+  edges_number numeric[];
+  edges_date date[];
+  edges_ts timestamp[];
+  edges_tstz timestamptz[];
+  bin_sql text;
+  distance float8;
+  nf_a float8;
+  nf_b float8;
+BEGIN
+  ranged := ARRAY(SELECT x FROM unnest(cols) x WHERE tdm._parity_range_kind(rel, x) IS NOT NULL);
+  EXECUTE tdm._parity_stats_sql(rel, src_a, cols, ranged) INTO stats_a;
+  EXECUTE tdm._parity_stats_sql(rel, src_b, cols, ranged) INTO stats_b;
+  rows_a := (stats_a->>'rows')::bigint;
+  rows_b := (stats_b->>'rows')::bigint;
+  FOREACH c IN ARRAY cols LOOP
+    sa := stats_a->c;
+    sb := stats_b->c;
+    values_a := (sa->>0)::bigint;
+    values_b := (sb->>0)::bigint;
+    kind := tdm._parity_range_kind(rel, c);
+    -- (No finite value on either side: no range to bin, categories then.)
+    IF kind IS NOT NULL AND coalesce(sa->>2, sb->>2) IS NULL THEN
+      kind := NULL;
+    END IF;
+    IF kind IS NOT NULL THEN
+      -- Bins over the combined range of finite values (the lowest bin
+      -- also takes -Infinity, the highest Infinity and NaN).
+      edges_number := NULL; edges_date := NULL; edges_ts := NULL; edges_tstz := NULL;
+      CASE kind
+        WHEN 'number' THEN
+          edges_number := ARRAY(SELECT lo + (hi - lo) * i / bins FROM generate_series(1, bins - 1) i,
+                                  (SELECT least((sa->>2)::numeric, (sb->>2)::numeric) AS lo,
+                                          greatest((sa->>3)::numeric, (sb->>3)::numeric) AS hi) r ORDER BY i);
+        WHEN 'date' THEN
+          edges_date := ARRAY(SELECT lo + ((hi - lo) * i / bins) FROM generate_series(1, bins - 1) i,
+                                (SELECT least((sa->>2)::date, (sb->>2)::date) AS lo,
+                                        greatest((sa->>3)::date, (sb->>3)::date) AS hi) r ORDER BY i);
+        WHEN 'timestamp' THEN
+          edges_ts := ARRAY(SELECT lo + (hi - lo) * (i::float8 / bins) FROM generate_series(1, bins - 1) i,
+                              (SELECT least((sa->>2)::timestamp, (sb->>2)::timestamp) AS lo,
+                                      greatest((sa->>3)::timestamp, (sb->>3)::timestamp) AS hi) r ORDER BY i);
+        ELSE
+          edges_tstz := ARRAY(SELECT lo + (hi - lo) * (i::float8 / bins) FROM generate_series(1, bins - 1) i,
+                                (SELECT least((sa->>2)::timestamptz, (sb->>2)::timestamptz) AS lo,
+                                        greatest((sa->>3)::timestamptz, (sb->>3)::timestamptz) AS hi) r ORDER BY i);
+      END CASE;
+      bin_sql := (SELECT string_agg(CASE WHEN i = 1 THEN format('pg_catalog.count(*) FILTER (WHERE %s < $%s[1])', v, p)
+                                         WHEN i = bins THEN format('pg_catalog.count(*) FILTER (WHERE %s >= $%s[%s])', v, p, i - 1)
+                                         ELSE format('pg_catalog.count(*) FILTER (WHERE %1$s >= $%2$s[%3$s] AND %1$s < $%2$s[%4$s])',
+                                                     v, p, i - 1, i) END, ', ' ORDER BY i)
+                    FROM generate_series(1, bins) i,
+                         (SELECT CASE WHEN kind = 'number' THEN format('t.%I::numeric', c) ELSE format('t.%I', c) END AS v,
+                                 CASE kind WHEN 'number' THEN 1 WHEN 'date' THEN 2 WHEN 'timestamp' THEN 3 ELSE 4 END AS p) x);
+      EXECUTE format('SELECT ARRAY[%s] FROM %s t', bin_sql, src_a) INTO counts_a
+        USING edges_number, edges_date, edges_ts, edges_tstz;
+      EXECUTE format('SELECT ARRAY[%s] FROM %s t', bin_sql, src_b) INTO counts_b
+        USING edges_number, edges_date, edges_ts, edges_tstz;
+      distance := tdm._parity_tvd(counts_a, values_a, counts_b, values_b);
+    ELSE
+      -- Categories: each side's most frequent values (by hash), counted
+      -- on both sides, and the rest as one more category.
+      hash_sql := tdm._parity_hash_sql(rel, 't', c, 0, false);
+      EXECUTE format('SELECT ARRAY(SELECT h FROM (SELECT %1$s AS h, pg_catalog.count(*) AS n FROM %2$s t'
+                     '                             WHERE t.%3$I IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1) x'
+                     '              UNION'
+                     '              SELECT h FROM (SELECT %1$s AS h, pg_catalog.count(*) AS n FROM %4$s t'
+                     '                             WHERE t.%3$I IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1) y)',
+                     hash_sql, src_a, c, src_b)
+        INTO top USING top_n;
+      EXECUTE format('SELECT ARRAY(SELECT coalesce(x.n, 0) FROM unnest($1::int8[]) WITH ORDINALITY AS u(h, o)'
+                     '               LEFT JOIN (SELECT %1$s AS h, pg_catalog.count(*) AS n FROM %2$s t'
+                     '                           WHERE %1$s = ANY ($1) GROUP BY 1) x USING (h) ORDER BY u.o)',
+                     hash_sql, src_a)
+        INTO counts_a USING top;
+      EXECUTE format('SELECT ARRAY(SELECT coalesce(x.n, 0) FROM unnest($1::int8[]) WITH ORDINALITY AS u(h, o)'
+                     '               LEFT JOIN (SELECT %1$s AS h, pg_catalog.count(*) AS n FROM %2$s t'
+                     '                           WHERE %1$s = ANY ($1) GROUP BY 1) x USING (h) ORDER BY u.o)',
+                     hash_sql, src_b)
+        INTO counts_b USING top;
+      counts_a := counts_a || (values_a - (SELECT coalesce(sum(x), 0) FROM unnest(counts_a) x))::bigint;
+      counts_b := counts_b || (values_b - (SELECT coalesce(sum(x), 0) FROM unnest(counts_b) x))::bigint;
+      distance := tdm._parity_tvd(counts_a, values_a, counts_b, values_b);
+    END IF;
+    nf_a := CASE WHEN rows_a > 0 THEN (rows_a - values_a)::float8 / rows_a END;
+    nf_b := CASE WHEN rows_b > 0 THEN (rows_b - values_b)::float8 / rows_b END;
+    RETURN NEXT ROW(rel, c, rows_a, rows_b, nf_a, nf_b, (sa->>1)::bigint, (sb->>1)::bigint, distance,
+                    distance > max_distance
+                    OR coalesce(abs(nf_a - nf_b) > max_null_gap, nf_a IS DISTINCT FROM nf_b))::tdm.profile_drift;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tdm.profile_diff(regclass, text, text) IS
+  'Per column of a managed table, two environments'' (or one and ''local'') row counts, null fractions, distinct counts and distribution distance';
