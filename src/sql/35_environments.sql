@@ -388,11 +388,13 @@ $$;
 
 -- The columns the environment's table has, read from its information_schema
 -- (no row when the table does not exist there or is not readable), with
--- whether they take NULL and their default (information_schema shows a
--- default only to roles of the table's owner: NULL otherwise).
+-- whether they take NULL and, `with_defaults`, their default
+-- (information_schema shows a default only to roles of the table's owner:
+-- NULL otherwise). Defaults are read only when asked: deparsing one waits
+-- for a lock on its table, which the phases' first read must not.
 -- This is the first read of an environment in every phase, so a server that
 -- cannot be reached is reported here, naming the environment and server.
-CREATE FUNCTION tdm._remote_columns(env text, rel regclass)
+CREATE FUNCTION tdm._remote_columns(env text, rel regclass, with_defaults bool DEFAULT false)
 RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -408,10 +410,11 @@ BEGIN
     'SELECT c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
     '         c.character_maximum_length, c.numeric_precision, c.numeric_scale)'
     '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position,'
-    '       c.is_nullable = ''YES'', c.column_default'
+    '       c.is_nullable = ''YES'', %s'
     '  FROM %s c'
     ' WHERE c.table_schema = $1 AND c.table_name = $2'
-    ' ORDER BY c.ordinal_position', remote_columns)
+    ' ORDER BY c.ordinal_position',
+    CASE WHEN with_defaults THEN 'c.column_default' ELSE 'NULL::text' END, remote_columns)
     USING (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env),
           (SELECT relname::text FROM pg_class WHERE oid = rel), env;
 EXCEPTION
@@ -618,15 +621,16 @@ BEGIN
 END
 $$;
 
--- The target's columns, described the same way.
-CREATE FUNCTION tdm._target_columns(rel regclass)
+-- The target's columns, described the same way (defaults only when asked).
+CREATE FUNCTION tdm._target_columns(rel regclass, with_defaults bool DEFAULT false)
 RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.column_name::text,
          tdm._describe_type(c.data_type, c.udt_name, c.character_maximum_length::int,
                             c.numeric_precision::int, c.numeric_scale::int)
            || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name),
-         c.ordinal_position::int, c.is_nullable::text = 'YES', c.column_default::text
+         c.ordinal_position::int, c.is_nullable::text = 'YES',
+         CASE WHEN with_defaults THEN c.column_default::text END
     FROM information_schema.columns c
    WHERE (c.table_schema::text, c.table_name::text) =
          (SELECT n.nspname::text, r.relname::text FROM pg_class r

@@ -92,9 +92,9 @@ RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, c
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF side = 'local' THEN
-    RETURN QUERY SELECT * FROM tdm._target_columns(rel);
+    RETURN QUERY SELECT * FROM tdm._target_columns(rel, with_defaults => true);
   ELSE
-    RETURN QUERY SELECT * FROM tdm._remote_columns(side, rel);
+    RETURN QUERY SELECT * FROM tdm._remote_columns(side, rel, with_defaults => true);
   END IF;
 END
 $$;
@@ -339,6 +339,19 @@ BEGIN
     RAISE NOTICE '%: % compared without column(s) % (%)', caller, rel,
       tdm._column_names(ARRAY(SELECT DISTINCT x FROM unnest(lacking) x)), array_to_string(details, '; ')
       USING HINT = format('SELECT * FROM tdm.schema_diff(%L, %L); lists how the tables differ.', env_a, env_b);
+  END IF;
+  -- (This database holds a masked column masked, an environment as it
+  -- is: every row would differ there, and say nothing.)
+  -- (And so would a generated column computed from one.)
+  IF 'local' IN (env_a, env_b) THEN
+    cols := ARRAY(SELECT k.column_name FROM tdm.mask k WHERE k.rel = _parity_prepare.rel);
+    cols := cols || ARRAY(SELECT g.column_name FROM tdm._generated_columns(rel) g WHERE g.reads && cols);
+    cols := ARRAY(SELECT c FROM unnest(cols) c WHERE c <> ALL (lacking) ORDER BY c);
+    IF cardinality(cols) > 0 THEN
+      RAISE NOTICE '%: % compared without masked column(s) % (this database holds them masked)',
+        caller, rel, tdm._column_names(cols);
+      lacking := lacking || cols;
+    END IF;
   END IF;
   cols := ARRAY(SELECT c.column_name FROM tdm._columns(rel) c WHERE c.column_name <> ALL (lacking) ORDER BY c.ordinal);
   -- (Hashes postgres_fdw cannot ship: the rows are read, not aggregates.)

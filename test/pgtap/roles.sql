@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(51);
+SELECT plan(55);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -31,6 +31,14 @@ SELECT throws_ok($$SELECT tdm.add_rule('r', 'staging.accounts', 'true')$$, '4250
   'permission denied for function add_rule', 'reviewer cannot add a rule');
 SELECT throws_ok($$INSERT INTO tdm.release (release) VALUES ('R7')$$, '42501', NULL,
   'reviewer cannot write the catalog directly');
+SELECT throws_ok($$SELECT tdm.mask_column('staging.users', 'full_name', 'hash')$$, '42501',
+  'permission denied for function mask_column', 'reviewer cannot mask a column');
+SELECT throws_ok($$SELECT * FROM tdm.mask_key$$, '42501', 'permission denied for table mask_key',
+  'reviewer cannot read the masks'' key (it would let a hash mask be reversed by guessing)');
+SELECT throws_ok($$SELECT * FROM tdm.find_pii()$$, '42501', 'permission denied for function find_pii',
+  'reviewer cannot scan for personal data');
+SELECT throws_ok($$SELECT * FROM tdm.schema_diff('st1', 'local')$$, '42501',
+  'permission denied for function schema_diff', 'reviewer cannot compare environments');
 SELECT lives_ok($$SELECT * FROM tdm.environment, tdm.managed_table, tdm.release, tdm.feature,
                           tdm.rule, tdm.job, tdm.audit$$, 'reviewer reads the catalog');
 -- What a decision changes besides itself is written for the reviewer by a
