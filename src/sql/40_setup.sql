@@ -405,6 +405,10 @@ BEGIN
   SELECT array_agg(name ORDER BY name) INTO rules FROM gone;
   WITH gone AS (DELETE FROM tdm.mask k WHERE k.rel = unmanage_table.rel RETURNING k.column_name)
   SELECT array_agg(column_name ORDER BY column_name) INTO masks FROM gone;
+  IF masks IS NOT NULL THEN
+    RAISE NOTICE 'unmanage_table: the masks of % (%) are removed with it', rel, tdm._column_names(masks)
+      USING HINT = 'Managed again, the table is collected unmasked until tdm.mask_column masks it again.';
+  END IF;
   DELETE FROM tdm.managed_table m WHERE m.rel = unmanage_table.rel;
   PERFORM tdm._audit('unmanage_table', rel::text,
                      jsonb_build_object('rel_oid', rel::oid, 'rules', coalesce(rules, '{}'),

@@ -96,8 +96,11 @@ $$;
 
 -- The expression that masks column `col` of type `col_type` (of alias t)
 -- by the spec in element `slot` of parameter $2, the key being $1: values
--- stay parameters, never pasted into the statement.
-CREATE FUNCTION tdm._mask_expr(col text, col_type text, method text, slot int) RETURNS text
+-- stay parameters, never pasted into the statement. `folded`: the value
+-- is hashed as detection compares it, case and surrounding blanks aside
+-- (a natural key of a table with normalize_keys, a citext column), so
+-- that values equal there stay equal masked.
+CREATE FUNCTION tdm._mask_expr(col text, col_type text, method text, slot int, folded bool) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE method
            WHEN 'null' THEN format('NULL::%s', col_type)
@@ -105,7 +108,10 @@ LANGUAGE sql IMMUTABLE AS $$
                                        col, col_type, slot)
            WHEN 'date_shift' THEN format('CAST(t.%1$I + pg_catalog.make_interval(days => tdm._mask_shift_days(t.%1$I::text, $2[%3$s], $1)) AS %2$s)',
                                          col, col_type, slot)
-           ELSE format('CAST(tdm._mask_text(t.%1$I::text, $2[%3$s], $1) AS %2$s)', col, col_type, slot)
+           ELSE format('CAST(tdm._mask_text(%4$s, $2[%3$s], $1) AS %2$s)', col, col_type, slot,
+                       CASE WHEN folded AND method IN ('hash', 'email')
+                            THEN format(E'pg_catalog.lower(pg_catalog.btrim(t.%I::text, E'' \\t\\n\\r\\f\\x0b''))', col)
+                            ELSE format('t.%I::text', col) END)
          END
 $$;
 
@@ -129,9 +135,25 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                      unnest(string_to_array(nk, ',')) c
    WHERE m.rel = _key_roles.rel
   UNION ALL
-  SELECT a.attname::text, 'unique index ' || i.indexrelid::regclass::text
-    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+  -- (the columns it reads, expressions and predicates included)
+  SELECT DISTINCT a.attname::text, 'unique index ' || i.indexrelid::regclass::text
+    FROM pg_index i
+    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                    AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid AND d.refobjsubid > 0
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = d.refobjsubid
    WHERE i.indrelid = _key_roles.rel AND i.indisunique AND NOT i.indisprimary
+$$;
+
+-- Whether detection compares column `col` of `rel` case- and
+-- blank-insensitively: a natural key of a table registered with
+-- normalize_keys, or a citext column (by its type's name: the extension
+-- may live in any schema, or not be installed).
+CREATE FUNCTION tdm._mask_folded(rel regclass, col text) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM tdm.managed_table m, unnest(m.natural_keys) nk, unnest(string_to_array(nk, ',')) c
+                  WHERE m.rel = _mask_folded.rel AND m.normalize_keys AND btrim(c) = col)
+      OR EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                  WHERE a.attrelid = rel AND a.attname = col AND t.typname = 'citext')
 $$;
 
 -- Why `method` with `options` cannot mask column `col` of `rel` (NULL
@@ -235,6 +257,9 @@ BEGIN
   -- (and cut values collide).
   out_length := CASE method WHEN 'hash' THEN (o ->> 'length')::int
                             WHEN 'email' THEN 18 + char_length(o ->> 'domain') END;
+  -- (a domain over varchar(n): its own typmod)
+  a.atttypmod := CASE WHEN a.atttypmod > 0 THEN a.atttypmod
+                      ELSE (SELECT d.typtypmod FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd') END;
   IF out_length IS NOT NULL AND a.atttypmod > 4 AND a.atttypmod - 4 < out_length THEN
     RETURN format('%s is %s and a value masked by %s is %s characters long%s', quote_ident(col),
                   format_type(a.atttypid, a.atttypmod), method, out_length,
@@ -253,6 +278,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   problem text;
   before tdm.mask;
+  target_rel regclass;
+  holds_rows bool;
+  loaded text[] := '{}';
+  waiting text[];
 BEGIN
   PERFORM tdm._require_given('mask_column', 'rel', rel IS NOT NULL);
   PERFORM tdm._require_given('mask_column', 'col', col IS NOT NULL);
@@ -282,6 +311,31 @@ BEGIN
   VALUES (rel, col, method, coalesce(options, '{}'))
   ON CONFLICT ON CONSTRAINT mask_pkey DO UPDATE
     SET method = excluded.method, options = excluded.options, created_at = now(), created_by = current_user;
+  -- What the mask does not change, said now: rows loaded before it, and
+  -- a run waiting for review (its conflicts are collected again, masked,
+  -- when it resumes: a masked natural key gives them new ids).
+  FOREACH target_rel IN ARRAY ARRAY[rel, tdm._target_table('master', rel)] LOOP
+    CONTINUE WHEN target_rel IS NULL;
+    EXECUTE format('SELECT EXISTS (SELECT FROM %s)', target_rel) INTO holds_rows;
+    IF holds_rows THEN
+      loaded := loaded || target_rel::text;
+    END IF;
+  END LOOP;
+  IF cardinality(loaded) > 0 THEN
+    RAISE WARNING 'mask_column: rows already loaded keep %.% as it was: %', rel, quote_ident(col),
+      array_to_string(loaded, ', ')
+      USING DETAIL = 'A mask applies to rows collected from now on. A masked natural key no longer matches'
+                     ' the unmasked values of those rows: the same entity would be loaded again.',
+            HINT = 'Mask before the first consolidation; tdm.find_pii(''local'') shows what the target holds.';
+  END IF;
+  waiting := ARRAY(SELECT format('%s (release %s)', r.run_id, r.release) FROM tdm.run r
+                    WHERE r.status IN ('awaiting_review', 'invalid') ORDER BY r.run_id);
+  IF cardinality(waiting) > 0 THEN
+    RAISE WARNING 'mask_column: run(s) % will collect %.% masked when they resume', array_to_string(waiting, ', '),
+      rel, quote_ident(col)
+      USING DETAIL = 'Conflicts whose members change with the mask become stale; a masked natural key gives its'
+                     ' conflicts new ids, and the decisions on the old ones no longer apply.';
+  END IF;
   PERFORM tdm._audit('mask_column', format('%s.%s', rel, quote_ident(col)),
                      jsonb_build_object('method', method, 'options', coalesce(options, '{}'),
                                         'replaces', CASE WHEN before.method IS NOT NULL
@@ -345,11 +399,23 @@ BEGIN
                            tdm._mask_expr(k.column_name,
                                           (SELECT c.column_type FROM tdm._columns(rel) c
                                             WHERE c.column_name = k.column_name),
-                                          k.method, cardinality(specs)));
+                                          k.method, cardinality(specs),
+                                          tdm._mask_folded(rel, k.column_name)));
     masked := masked || k.column_name;
   END LOOP;
-  EXECUTE format('UPDATE %s t SET %s', collected, array_to_string(sets, ', '))
-    USING tdm._mask_secret(), specs;
+  BEGIN
+    EXECUTE format('UPDATE %s t SET %s', collected, array_to_string(sets, ', '))
+      USING tdm._mask_secret(), specs;
+  EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+    -- (a domain's CHECK refusing a masked value, a shifted date out of
+    -- its type's range: the mask's doing, not the rows')
+    RAISE EXCEPTION 'collect: the masks of % (%) give a value the column''s type refuses: %', rel,
+      (SELECT string_agg(format('%s: %s', quote_ident(x.column_name), x.method), ', ' ORDER BY x.column_name)
+         FROM unnest(masks) x), SQLERRM
+      USING ERRCODE = SQLSTATE,
+            HINT = 'Choose a method or options whose values the column''s type (a domain''s CHECK, a date''s range)'
+                   ' accepts: SELECT tdm.mask_column(...) again replaces a mask. Nothing was collected.';
+  END;
   -- (A second statement: the expressions must read the masked values.)
   recomputed := (SELECT string_agg(format('%I = %s', g.column_name, g.expr), ', ')
                    FROM tdm._generated_columns(rel) g WHERE g.reads && masked);
@@ -378,19 +444,32 @@ CREATE TYPE tdm.pii_candidate AS (
 
 -- The categories: a pattern for column names, one for values (NULL: the
 -- values say nothing), and the mask method suggested for text columns.
-CREATE FUNCTION tdm._pii_categories()
-RETURNS TABLE (category text, name_pattern text, value_pattern text, method text)
+CREATE TYPE tdm._pii_category AS (category text, name_pattern text, value_pattern text, method text);
+CREATE FUNCTION tdm._pii_categories() RETURNS SETOF tdm._pii_category
 LANGUAGE sql IMMUTABLE AS $$
   VALUES
     ('email', '(^|_)e_?mail', '^[A-Za-z0-9._%+''-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$', 'email'),
-    ('phone', '(^|_)(phone|mobile|cell|msisdn|fax|tel|telephone)(_|$)', '^\+?[0-9][0-9 ().-]{5,18}[0-9]$', 'partial'),
+    -- (international with + or 00, or (555) 123-4567: not a bare number, a date or an SSN)
+    ('phone', '(^|_)(phone|mobile|cell|msisdn|fax|tel|telephone)(_|$)',
+     '^(\+|00)[1-9][0-9 ().-]{6,18}[0-9]$|^\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}$', 'partial'),
     ('person_name', '^(first|last|middle|full|given|family|sur|maiden|display)_?name$|^(forename|surname)$', NULL, 'hash'),
     ('address', 'address|street|(^|_)(post|postal|zip)_?code$|^zip$', NULL, 'hash'),
     ('date_of_birth', 'birth|(^|_)dob$|^dob_', NULL, 'date_shift'),
     ('national_id', '(^|_)(ssn|social_security|national_id|passport|tax_id|nino|nin)(_|$)', '^[0-9]{3}-[0-9]{2}-[0-9]{4}$', 'partial'),
-    ('card_number', '(^|_)(card|cc|pan)(_?(no|num|number))?$|credit_?card', '^[0-9]{4}([ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}$', 'partial'),
+    -- (values: 13 to 19 digits that pass the Luhn check, tdm._luhn)
+    ('card_number', 'credit_?card|(^|_)card_?(no|num|number)$|(^|_)(cc|pan)_?(no|num|number)$|^card$',
+     '^[0-9]{4}([ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}$', 'partial'),
     ('iban', '(^|_)iban(_|$)', '^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$', 'partial'),
     ('ip_address', '(^|_)ip(_?addr(ess)?)?(_|$)', '^([0-9]{1,3}\.){3}[0-9]{1,3}$', 'hash')
+$$;
+
+-- Whether the digits of `value` pass the Luhn check of card numbers.
+CREATE FUNCTION tdm._luhn(value text) RETURNS bool
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT sum(CASE WHEN n % 2 = 0 THEN (d * 2) / 10 + (d * 2) % 10 ELSE d END) % 10 = 0
+    FROM pg_catalog.regexp_split_to_table(pg_catalog.reverse(pg_catalog.regexp_replace(value, '[^0-9]', '', 'g')), '')
+         WITH ORDINALITY AS x(c, n),
+         LATERAL (SELECT c::int AS d) y
 $$;
 
 -- Columns of the managed tables that look like personal data: in the
@@ -404,16 +483,20 @@ RETURNS SETOF tdm.pii_candidate
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
-  patterns text[] := ARRAY(SELECT p.value_pattern FROM tdm._pii_categories() WITH ORDINALITY AS p
-                            ORDER BY p.ordinality);
+  categories tdm._pii_category[] := ARRAY(SELECT (p.category, p.name_pattern, p.value_pattern, p.method)::tdm._pii_category
+                                            FROM tdm._pii_categories() WITH ORDINALITY
+                                                 AS p(category, name_pattern, value_pattern, method, n)
+                                           ORDER BY p.n);
   m tdm.managed_table;
   source regclass;
   c record;
-  k record;
+  k tdm._pii_category;
   counted bigint;
   hits bigint[];
-  by_name bool;
-  by_values bool;
+  absent text[];
+  drift text;
+  score int;
+  best int;
   found tdm.pii_candidate;
 BEGIN
   PERFORM tdm._require_given('find_pii', 'env', env IS NOT NULL);
@@ -429,62 +512,86 @@ BEGIN
   END IF;
   FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
     source := CASE WHEN env = 'local' THEN m.rel ELSE tdm._env_table(env, m.rel) END;
-    IF source IS NULL THEN
-      RAISE EXCEPTION 'find_pii: table % does not exist in environment "%"', tdm._rel_name(m.rel), env
-        USING ERRCODE = 'undefined_table',
-              HINT = 'tdm.schema_diff says how the environment differs from this database.';
+    absent := '{}';
+    IF env <> 'local' THEN
+      -- (What the environment lacks is skipped, said once: the scan goes
+      -- on with the rest. An unreachable server is an error here.)
+      SELECT array_agg(d.column_name) FILTER (WHERE d.env_type IS NULL),
+             string_agg(d.detail, '; ') FILTER (WHERE d.env_type IS NULL)
+        INTO absent, drift
+        FROM tdm._schema_drift(env, m.rel) d WHERE d.severity = 'error';
+      IF source IS NULL OR (drift IS NOT NULL AND array_position(absent, NULL) IS NOT NULL) THEN
+        RAISE WARNING 'find_pii: % skipped: %', m.rel,
+          coalesce(drift, format('table %s does not exist in environment "%s"', m.rel, env));
+        CONTINUE;
+      END IF;
+      IF drift IS NOT NULL THEN
+        RAISE WARNING 'find_pii: % scanned without what environment "%" lacks: %', m.rel, env, drift;
+      END IF;
+      absent := coalesce(absent, '{}');
     END IF;
     FOR c IN SELECT col.column_name, col.column_type, t.typcategory
                FROM tdm._columns(m.rel) col
                JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = col.column_name
                JOIN pg_type t ON t.oid = a.atttypid
               WHERE col.column_name NOT IN (m.release_column, m.feature_column)
+                AND col.column_name <> ALL (absent)
               ORDER BY col.ordinal LOOP
       counted := NULL;
       hits := NULL;
       IF c.typcategory IN ('S', 'I') THEN
         -- (One read per column: every category's pattern over the sample;
-        -- the environment's server applies the LIMIT.)
+        -- the environment's server applies the LIMIT. Network addresses
+        -- by their host part: inet's text has a /32.)
         EXECUTE format('SELECT count(*), ARRAY[%3$s]'
-                       '  FROM (SELECT t.%1$I::text AS v FROM %2$s t WHERE t.%1$I IS NOT NULL LIMIT 1000) s',
+                       '  FROM (SELECT %4$s AS v FROM %2$s t WHERE t.%1$I IS NOT NULL LIMIT 1000) s',
                        c.column_name, source,
-                       (SELECT string_agg(CASE WHEN patterns[i] IS NULL THEN 'NULL::bigint'
+                       (SELECT string_agg(CASE WHEN x.value_pattern IS NULL THEN 'NULL::bigint'
+                                               WHEN x.category = 'card_number'
+                                                 THEN format('count(*) FILTER (WHERE v ~ $1[%s] AND tdm._luhn(v))', i)
                                                ELSE format('count(*) FILTER (WHERE v ~ $1[%s])', i) END,
                                           ', ' ORDER BY i)
-                          FROM generate_subscripts(patterns, 1) i))
-          INTO counted, hits USING patterns;
+                          FROM unnest(categories) WITH ORDINALITY AS x(category, name_pattern, value_pattern, method, i)),
+                       CASE WHEN c.typcategory = 'I' THEN format('pg_catalog.host(t.%I)', c.column_name)
+                            ELSE format('t.%I::text', c.column_name) END)
+          INTO counted, hits USING ARRAY(SELECT x.value_pattern FROM unnest(categories) x);
       END IF;
-      FOR k IN SELECT p.*, n FROM tdm._pii_categories() WITH ORDINALITY AS p(category, name_pattern,
-                                                                              value_pattern, method, n) LOOP
-        by_name := c.column_name ~* k.name_pattern
-                   OR (k.category = 'ip_address' AND c.column_type IN ('inet', 'cidr'));
-        by_values := coalesce(hits[k.n] > 0 AND hits[k.n] >= 0.8 * counted, false);
-        CONTINUE WHEN NOT (by_name OR by_values);
-        found.env := env;
-        found.rel := m.rel;
-        found.column_name := c.column_name;
-        found.category := k.category;
-        found.evidence := CASE WHEN by_name AND by_values THEN 'name and values'
-                               WHEN by_name THEN 'name' ELSE 'values' END;
-        found.sampled := counted;
-        found.matched := hits[k.n];
-        -- (A generated column is masked by the masks of what it reads.)
-        found.masked_by := (SELECT x.method FROM tdm.mask x
-                             WHERE x.rel = m.rel
-                               AND (x.column_name = c.column_name
-                                    OR x.column_name = ANY (SELECT unnest(g.reads) FROM tdm._generated_columns(m.rel) g
-                                                             WHERE g.column_name = c.column_name))
-                             ORDER BY x.column_name <> c.column_name, x.column_name LIMIT 1);
-        -- (The method the category suggests where the column can take it,
-        -- else the nearest that it can; none for a key column.)
-        found.suggestion := (
-          SELECT format('SELECT tdm.mask_column(%L, %L, %L);', m.rel::text, c.column_name, method)
-            FROM unnest(ARRAY[k.method, 'hash', 'null']) WITH ORDINALITY AS x(method, n)
-           WHERE found.masked_by IS NULL AND tdm._mask_problem(m.rel, c.column_name, x.method, '{}') IS NULL
-           ORDER BY x.n LIMIT 1);
-        RETURN NEXT found;
-        EXIT;  -- (one category per column: the first that matches)
+      -- The category both the name and the values point to, else the one
+      -- the values do (80% of the sample), else the name's; in the
+      -- categories' order on a tie.
+      best := 0;
+      FOR i IN 1 .. cardinality(categories) LOOP
+        score := CASE WHEN c.column_name ~* categories[i].name_pattern
+                        OR (categories[i].category = 'ip_address' AND c.typcategory = 'I') THEN 1 ELSE 0 END
+                 + CASE WHEN hits[i] > 0 AND hits[i] >= 0.8 * counted THEN 2 ELSE 0 END;
+        IF score > best THEN
+          best := score;
+          k := categories[i];
+          found.matched := hits[i];
+        END IF;
       END LOOP;
+      CONTINUE WHEN best = 0;
+      found.env := env;
+      found.rel := m.rel;
+      found.column_name := c.column_name;
+      found.category := k.category;
+      found.evidence := CASE best WHEN 3 THEN 'name and values' WHEN 2 THEN 'values' ELSE 'name' END;
+      found.sampled := counted;
+      -- (A generated column is masked by the masks of what it reads.)
+      found.masked_by := (SELECT x.method FROM tdm.mask x
+                           WHERE x.rel = m.rel
+                             AND (x.column_name = c.column_name
+                                  OR x.column_name = ANY (SELECT unnest(g.reads) FROM tdm._generated_columns(m.rel) g
+                                                           WHERE g.column_name = c.column_name))
+                           ORDER BY x.column_name <> c.column_name, x.column_name LIMIT 1);
+      -- (The method the category suggests where the column can take it,
+      -- else the nearest that it can; none for a key column.)
+      found.suggestion := (
+        SELECT format('SELECT tdm.mask_column(%L, %L, %L);', m.rel::text, c.column_name, x.method)
+          FROM unnest(ARRAY[k.method, 'hash', 'null']) WITH ORDINALITY AS x(method, n)
+         WHERE found.masked_by IS NULL AND tdm._mask_problem(m.rel, c.column_name, x.method, '{}') IS NULL
+         ORDER BY x.n LIMIT 1);
+      RETURN NEXT found;
     END LOOP;
   END LOOP;
 END

@@ -233,7 +233,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 AND EXISTS (SELECT FROM hashers e WHERE e.input = b.typelem))
             OR (b.typtype = 'r' AND h.input = 'anyrange'::regtype
                 AND EXISTS (SELECT FROM pg_range r, hashers e WHERE r.rngtypid = b.oid AND e.input = r.rngsubtype)))
-     ORDER BY h.input = c.base DESC LIMIT 1),
+     -- (text's hash before bpchar's for varchar: bpchar's ignores trailing
+     -- blanks, which varchar and text compare)
+     ORDER BY h.input = c.base DESC, h.input = 'text'::regtype DESC LIMIT 1),
   expr AS (
     SELECT CASE
              -- (Types whose hash function takes another type: given it
@@ -249,7 +251,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                    CASE WHEN ch.input = c.base OR ch.input::regtype::text LIKE 'any%' THEN c.v
                                         ELSE format('(%s)::%s', c.v, ch.input::regtype) END, seed)
                        FROM chosen ch),
-                    format('pg_catalog.hashtextextended((%s)::text, %s)', c.v, seed)) END AS sql
+                    -- (spelt CAST: tdm._parity_shippable tells it from a varchar's relabel)
+                    format('pg_catalog.hashtextextended(CAST(%s AS text), %s)', c.v, seed)) END AS sql
       FROM c)
   SELECT CASE WHEN nulls
               THEN format('CASE WHEN %I.%I IS NULL THEN %s::int8 ELSE %s END', alias, col,
@@ -262,7 +265,7 @@ $$;
 -- built-in function of a built-in type, and not the text fallback.
 CREATE FUNCTION tdm._parity_shippable(rel regclass, col text) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT a.atttypid < 16384 AND tdm._parity_hash_sql(rel, 't', col, 0, false) NOT LIKE '%)::text, %'
+  SELECT a.atttypid < 16384 AND tdm._parity_hash_sql(rel, 't', col, 0, false) NOT LIKE '%CAST(%'
     FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 
@@ -438,13 +441,20 @@ BEGIN
     END LOOP;
     IF cardinality(leaves) > 0 THEN
       -- The leaves' keys and row hashes (not their rows): the keys whose
-      -- rows differ or are on one side only.
-      EXECUTE format('WITH a AS (SELECT %1$s AS h, %2$s, %3$s AS r FROM %4$s t WHERE (%1$s & $1) = ANY ($2)),'
-                     '     b AS (SELECT %1$s AS h, %2$s, %3$s AS r FROM %5$s t WHERE (%1$s & $1) = ANY ($2))'
+      -- rows differ or are on one side only. Grouped by key, so that
+      -- postgres_fdw runs it as an aggregate on the environment's server
+      -- (a plain scan would ship every column to hash them here); a key
+      -- held twice (no primary key there) sums to another hash.
+      EXECUTE format('WITH a AS (SELECT %1$s AS h, %2$s, pg_catalog.sum(%3$s) AS r FROM %4$s t'
+                     '            WHERE (%1$s & $1) = ANY ($2) GROUP BY %7$s),'
+                     '     b AS (SELECT %1$s AS h, %2$s, pg_catalog.sum(%3$s) AS r FROM %5$s t'
+                     '            WHERE (%1$s & $1) = ANY ($2) GROUP BY %7$s)'
                      ' SELECT pg_catalog.array_agg(DISTINCT coalesce(a.h, b.h)),'
                      '        (SELECT pg_catalog.count(*) FROM a) + (SELECT pg_catalog.count(*) FROM b)'
                      '   FROM a FULL JOIN b ON a.h = b.h AND %6$s WHERE a.r IS DISTINCT FROM b.r',
-                     key_hash, key_cols, row_hash, src_a, src_b, key_join)
+                     key_hash, key_cols, row_hash, src_a, src_b, key_join,
+                     key_hash || ', ' || (SELECT string_agg(format('t.%I', k), ', ' ORDER BY o)
+                                            FROM unnest(pk) WITH ORDINALITY AS u(k, o)))
         INTO differing, read USING (1::int8 << bits) - 1, leaves;
       fetched := fetched + read;
       IF cardinality(differing) > 0 THEN
@@ -531,9 +541,12 @@ $$;
 CREATE FUNCTION tdm._parity_tvd(counts_a bigint[], total_a bigint, counts_b bigint[], total_b bigint)
 RETURNS float8
 LANGUAGE sql IMMUTABLE AS $$
+  -- (The division inside the aggregate, guarded there: the CASE around an
+  -- aggregate is applied after it.)
   SELECT CASE WHEN total_a = 0 AND total_b = 0 THEN 0
               WHEN total_a = 0 OR total_b = 0 THEN 1
-              ELSE 0.5 * sum(abs(coalesce(x, 0)::float8 / total_a - coalesce(y, 0)::float8 / total_b)) END
+              ELSE 0.5 * sum(abs(coalesce(x, 0)::float8 / nullif(total_a, 0)
+                                 - coalesce(y, 0)::float8 / nullif(total_b, 0))) END
     FROM unnest(counts_a, counts_b) AS u(x, y)
 $$;
 

@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(19);
+SELECT plan(22);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -44,7 +44,12 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_par_e2.metric
   SELECT g, CASE WHEN g % 10 < 7 THEN 'a' ELSE chr(97 + g % 5) END, g % 100,
          CASE WHEN g % 10 >= 3 THEN 'o' || g % 3 END, 'TP1', 'F'
-    FROM generate_series(1, 1000) g$$) \g /dev/null
+    FROM generate_series(1, 1000) g;
+
+  CREATE TABLE tap_par_e1.label (id int PRIMARY KEY, name varchar(20), tdm_release text, tdm_feature text);
+  CREATE TABLE tap_par_e2.label (LIKE tap_par_e1.label INCLUDING ALL);
+  INSERT INTO tap_par_e1.label VALUES (1, 'abc', 'TP1', 'F'), (2, 'same', 'TP1', 'F');
+  INSERT INTO tap_par_e2.label VALUES (1, 'abc  ', 'TP1', 'F'), (2, 'same', 'TP1', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_par_self');
 -- The managed tables (tap_par): par1's copy.
 CREATE SCHEMA tap_par;
@@ -57,9 +62,10 @@ CREATE TABLE tap_par.lonely (id int PRIMARY KEY, tdm_release text, tdm_feature t
 CREATE TABLE tap_par.metric (id int PRIMARY KEY, kind text, score int, opt text, tdm_release text, tdm_feature text);
 INSERT INTO tap_par.metric SELECT * FROM tap_par_e1.metric;
 CREATE TABLE tap_par.unmanaged (id int PRIMARY KEY);
+CREATE TABLE tap_par.label (id int PRIMARY KEY, name varchar(20), tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('par1', 'tap_par_self', 10, 'tap_par_e1'),
        tdm.add_environment('par2', 'tap_par_self', 20, 'tap_par_e2');
-SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric}'::regclass[]) t;
+SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label}'::regclass[]) t;
 
 -- schema_diff: each kind once, in column order; nothing between equals
 -- (their sequences' defaults name their own schemas).
@@ -168,6 +174,25 @@ SELECT throws_ok($$SELECT * FROM tdm.profile_diff('tap_par.item', 'par2', 'par2'
 SELECT throws_ok($$SELECT * FROM tdm.data_diff('tap_par.lonely', 'par1', 'par2')$$, '42P01',
   'data_diff: cannot compare tap_par.lonely between environment "par1" and environment "par2": table lonely does not exist in par2 (remote schema tap_par_e2), or the user mapping''s role may not read it',
   'a table one side lacks is refused, pointing to schema_diff');
+
+-- varchar compares trailing blanks (bpchar's hash would not see them);
+-- an empty side, where every share is of no value, is all drift.
+SELECT results_eq($$SELECT key, kind, columns FROM tdm.data_diff('tap_par.label', 'par1', 'par2')$$,
+  $$VALUES ('{"id": 1}'::jsonb, 'changed'::text, '{name}'::text[])$$,
+  'data_diff sees a varchar value that differs by trailing blanks');
+SELECT results_eq($$SELECT column_name, rows_a, rows_b, distance, drifted FROM tdm.profile_diff('tap_par.label', 'par1', 'local')$$,
+  $$VALUES ('id'::text, 2::bigint, 0::bigint, 1::float8, true), ('name', 2, 0, 1, true),
+           ('tdm_release', 2, 0, 1, true), ('tdm_feature', 2, 0, 1, true)$$,
+  'profile_diff against an empty side: every column drifted, no division by zero');
+-- A differing bucket's keys and row hashes come as an aggregate (the
+-- Remote SQL groups by key), not the bucket's rows.
+SELECT matches(
+  pg_temp.remote_sql(format('SELECT %s AS h, t.id, pg_catalog.sum(%s) FROM %s t GROUP BY 1, t.id',
+                            tdm._parity_hash_sql('tap_par.label', 't', 'id', 1001, false),
+                            tdm._parity_row_hash_sql('tap_par.label', '{id,name,tdm_release,tdm_feature}', 0),
+                            tdm._env_table('par1', 'tap_par.label'))),
+  '^Remote SQL: SELECT hashint4extended\(id, .*sum\(.*hashtextextended\(name::text, .* FROM tap_par_e1\.label GROUP BY 1, 2\n$',
+  'the key-level read of a bucket (varchar hashed as text) is computed on the environment''s server');
 
 SELECT * FROM finish();
 ROLLBACK;
