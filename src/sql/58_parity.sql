@@ -379,6 +379,30 @@ LANGUAGE sql IMMUTABLE AS $$
                 '  FROM %3$s t WHERE (%1$s & $2) = ANY ($3) GROUP BY 1', key_hash, row_hash, src)
 $$;
 
+-- A read of the two sides that failed, said with the table and both
+-- sides, and what to do: the user mapping's role may not read the table,
+-- or a side holds a value this database's type refuses (an enum label it
+-- lacks, a domain's CHECK). Other errors go through as they are.
+CREATE FUNCTION tdm._parity_read_failed(caller text, rel regclass, env_a text, env_b text, state text,
+                                        message text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF state = '42501' THEN
+    RAISE EXCEPTION '%: reading % from % and % was refused: %', caller, rel, tdm._parity_label(env_a),
+      tdm._parity_label(env_b), message
+      USING ERRCODE = state,
+            HINT = 'Grant SELECT on the table, in the environment, to the role of its user mapping'
+                   ' (locally: to the role calling).';
+  ELSIF left(state, 2) = '22' OR state = '23514' THEN
+    RAISE EXCEPTION '%: % holds, in % or %, a value this database''s type refuses: %', caller, rel,
+      tdm._parity_label(env_a), tdm._parity_label(env_b), message
+      USING ERRCODE = state,
+            HINT = 'An enum label or a domain''s CHECK the environment has and this database has not'
+                   ' (tdm.schema_diff does not compare them): migrate the type here, or the values there.';
+  END IF;
+END
+$$;
+
 CREATE FUNCTION tdm.data_diff(rel regclass, env_a text, env_b text) RETURNS SETOF tdm.row_diff
 LANGUAGE plpgsql
 -- (Row values are shown as jsonb: timestamps in UTC, as postgres_fdw's
@@ -409,6 +433,8 @@ DECLARE
   buckets bigint := 0;
   fetched bigint := 0;
   levels int := 0;
+  failed_state text;
+  failed_message text;
 BEGIN
   -- A key's hash picks its bucket (the same on both sides, the key being
   -- the same); a row's hash covers every compared column.
@@ -486,6 +512,10 @@ BEGIN
   END LOOP;
   RAISE DEBUG 'data_diff: % between % and %: % pass(es), % differing bucket(s), % key hash(es) read',
     rel, env_a, env_b, levels, buckets, fetched;
+EXCEPTION WHEN insufficient_privilege OR data_exception OR check_violation THEN
+  GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;
+  PERFORM tdm._parity_read_failed('data_diff', rel, env_a, env_b, failed_state, failed_message);
+  RAISE;
 END
 $$;
 COMMENT ON FUNCTION tdm.data_diff(regclass, text, text) IS
@@ -588,6 +618,8 @@ DECLARE
   distance float8;
   nf_a float8;
   nf_b float8;
+  failed_state text;
+  failed_message text;
 BEGIN
   ranged := ARRAY(SELECT x FROM unnest(cols) x WHERE tdm._parity_range_kind(rel, x) IS NOT NULL);
   EXECUTE tdm._parity_stats_sql(rel, src_a, cols, ranged) INTO stats_a;
@@ -669,6 +701,10 @@ BEGIN
                     distance > max_distance
                     OR coalesce(abs(nf_a - nf_b) > max_null_gap, nf_a IS DISTINCT FROM nf_b))::tdm.profile_drift;
   END LOOP;
+EXCEPTION WHEN insufficient_privilege OR data_exception OR check_violation THEN
+  GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;
+  PERFORM tdm._parity_read_failed('profile_diff', rel, env_a, env_b, failed_state, failed_message);
+  RAISE;
 END
 $$;
 COMMENT ON FUNCTION tdm.profile_diff(regclass, text, text) IS

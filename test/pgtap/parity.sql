@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -49,7 +49,12 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_par_e1.label (id int PRIMARY KEY, name varchar(20), tdm_release text, tdm_feature text);
   CREATE TABLE tap_par_e2.label (LIKE tap_par_e1.label INCLUDING ALL);
   INSERT INTO tap_par_e1.label VALUES (1, 'abc', 'TP1', 'F'), (2, 'same', 'TP1', 'F');
-  INSERT INTO tap_par_e2.label VALUES (1, 'abc  ', 'TP1', 'F'), (2, 'same', 'TP1', 'F')$$) \g /dev/null
+  INSERT INTO tap_par_e2.label VALUES (1, 'abc  ', 'TP1', 'F'), (2, 'same', 'TP1', 'F');
+
+  CREATE TYPE tap_par_e1.mood AS ENUM ('sad', 'ok', 'angry');
+  CREATE TABLE tap_par_e1.feeling (id int PRIMARY KEY, m tap_par_e1.mood, tdm_release text, tdm_feature text);
+  CREATE TABLE tap_par_e2.feeling (LIKE tap_par_e1.feeling);
+  INSERT INTO tap_par_e1.feeling VALUES (1, 'angry', 'TP1', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_par_self');
 -- The managed tables (tap_par): par1's copy.
 CREATE SCHEMA tap_par;
@@ -63,9 +68,11 @@ CREATE TABLE tap_par.metric (id int PRIMARY KEY, kind text, score int, opt text,
 INSERT INTO tap_par.metric SELECT * FROM tap_par_e1.metric;
 CREATE TABLE tap_par.unmanaged (id int PRIMARY KEY);
 CREATE TABLE tap_par.label (id int PRIMARY KEY, name varchar(20), tdm_release text, tdm_feature text);
+CREATE TYPE tap_par.mood AS ENUM ('sad', 'ok');
+CREATE TABLE tap_par.feeling (id int PRIMARY KEY, m tap_par.mood, tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('par1', 'tap_par_self', 10, 'tap_par_e1'),
        tdm.add_environment('par2', 'tap_par_self', 20, 'tap_par_e2');
-SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label}'::regclass[]) t;
+SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.feeling}'::regclass[]) t;
 
 -- schema_diff: each kind once, in column order; nothing between equals
 -- (their sequences' defaults name their own schemas).
@@ -184,6 +191,11 @@ SELECT results_eq($$SELECT column_name, rows_a, rows_b, distance, drifted FROM t
   $$VALUES ('id'::text, 2::bigint, 0::bigint, 1::float8, true), ('name', 2, 0, 1, true),
            ('tdm_release', 2, 0, 1, true), ('tdm_feature', 2, 0, 1, true)$$,
   'profile_diff against an empty side: every column drifted, no division by zero');
+-- An enum label one side has and this database has not: said so, not
+-- PostgreSQL's input error alone.
+SELECT throws_ok($$SELECT * FROM tdm.data_diff('tap_par.feeling', 'par1', 'par2')$$, '22P02',
+  'data_diff: tap_par.feeling holds, in environment "par1" or environment "par2", a value this database''s type refuses: invalid input value for enum tap_par.mood: "angry"',
+  'a value this database''s type refuses names the table and the sides');
 -- A differing bucket's keys and row hashes come as an aggregate (the
 -- Remote SQL groups by key), not the bucket's rows.
 SELECT matches(
