@@ -330,8 +330,13 @@ BEGIN
                      ' the unmasked values of those rows: the same entity would be loaded again.',
             HINT = 'Mask before the first consolidation; tdm.find_pii(''local'') shows what the target holds.';
   END IF;
+  -- (a release's latest run, whose lock holds rows of the table)
   waiting := ARRAY(SELECT format('%s (release %s)', r.run_id, r.release) FROM tdm.run r
-                    WHERE r.status IN ('awaiting_review', 'invalid') ORDER BY r.run_id);
+                    WHERE r.status IN ('awaiting_review', 'invalid')
+                      AND r.run_id = (SELECT max(x.run_id) FROM tdm.run x WHERE x.release = r.release)
+                      AND EXISTS (SELECT FROM tdm.release_lock l
+                                   WHERE l.release = r.release AND l.rel = mask_column.rel AND l.row_count > 0)
+                    ORDER BY r.run_id);
   IF cardinality(waiting) > 0 THEN
     RAISE WARNING 'mask_column: run(s) % will collect %.% masked when they resume', array_to_string(waiting, ', '),
       rel, quote_ident(col)
