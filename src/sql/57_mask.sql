@@ -64,14 +64,22 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
 $$;
 
 -- A text value masked by `spec` ({"method":..,"options":{..}} with every
--- option present); NULL stays NULL.
+-- option present); NULL stays NULL. A value already of the mask's form
+-- stays as it is: rows loaded masked come back into environments (a
+-- refresh from master), and masking them again would make them differ
+-- from master's. (partial is so by itself.)
 CREATE FUNCTION tdm._mask_text(value text, spec jsonb, secret bytea) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT CASE spec ->> 'method'
-           WHEN 'hash' THEN pg_catalog.left(tdm._mask_digest(value, secret),
-                                            (spec #>> '{options,length}')::int)
-           WHEN 'email' THEN 'u' || pg_catalog.left(tdm._mask_digest(value, secret), 16) || '@'
-                             || (spec #>> '{options,domain}')
+           WHEN 'hash' THEN
+             CASE WHEN pg_catalog.char_length(value) = (spec #>> '{options,length}')::int
+                       AND value ~ '^[0-9a-f]+$' THEN value
+                  ELSE pg_catalog.left(tdm._mask_digest(value, secret), (spec #>> '{options,length}')::int) END
+           WHEN 'email' THEN
+             CASE WHEN value ~ '^u[0-9a-f]{16}@' AND pg_catalog.substr(value, 19) = spec #>> '{options,domain}'
+                  THEN value
+                  ELSE 'u' || pg_catalog.left(tdm._mask_digest(value, secret), 16) || '@'
+                       || (spec #>> '{options,domain}') END
            -- (a value no longer than what would be kept is masked whole)
            WHEN 'partial' THEN
              CASE WHEN pg_catalog.char_length(value) <= (spec #>> '{options,keep_first}')::int

@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(29);
+SELECT plan(30);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -131,6 +131,19 @@ SELECT is((SELECT count(*)::int FROM tap_mk.person WHERE full_name IS NULL AND p
   'NULL stays NULL');
 SELECT is((SELECT count(*)::int FROM tap_mk.visit v JOIN tap_mk.person p ON p.id = v.person_id), 3,
   'the visits still reference their people (keys are not masked)');
+
+-- A value already masked stays as it is (rows refreshed from master into
+-- an environment come back masked; masking them again would make them
+-- differ from master's).
+SELECT results_eq(
+  $$SELECT tdm._mask_text(tdm._mask_text(v, spec, k), spec, k) = tdm._mask_text(v, spec, k)
+      FROM (SELECT secret AS k FROM tdm.mask_key) x,
+           (VALUES ('Ann@corp.test', '{"method": "email", "options": {"domain": "masked.test"}}'::jsonb),
+                   ('Ann Archer', '{"method": "hash", "options": {"length": 10}}'),
+                   ('+44 20 7946 0001', '{"method": "partial", "options": {"keep_first": 0, "keep_last": 2, "mask_char": "#"}}'))
+           AS y(v, spec)$$,
+  $$VALUES (true), (true), (true)$$,
+  'masking a masked value again leaves it as it is (email, hash, partial)');
 
 -- find_pii on this database: the columns found are masked.
 SELECT results_eq($$SELECT column_name, masked_by FROM tdm.find_pii() WHERE masked_by IS NOT NULL ORDER BY 1$$,
