@@ -433,8 +433,6 @@ DECLARE
   buckets bigint := 0;
   fetched bigint := 0;
   levels int := 0;
-  failed_state text;
-  failed_message text;
 BEGIN
   -- A key's hash picks its bucket (the same on both sides, the key being
   -- the same); a row's hash covers every compared column.
@@ -513,8 +511,7 @@ BEGIN
   RAISE DEBUG 'data_diff: % between % and %: % pass(es), % differing bucket(s), % key hash(es) read',
     rel, env_a, env_b, levels, buckets, fetched;
 EXCEPTION WHEN insufficient_privilege OR data_exception OR check_violation THEN
-  GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;
-  PERFORM tdm._parity_read_failed('data_diff', rel, env_a, env_b, failed_state, failed_message);
+  PERFORM tdm._parity_read_failed('data_diff', rel, env_a, env_b, SQLSTATE, SQLERRM);
   RAISE;
 END
 $$;
@@ -618,8 +615,6 @@ DECLARE
   distance float8;
   nf_a float8;
   nf_b float8;
-  failed_state text;
-  failed_message text;
 BEGIN
   ranged := ARRAY(SELECT x FROM unnest(cols) x WHERE tdm._parity_range_kind(rel, x) IS NOT NULL);
   EXECUTE tdm._parity_stats_sql(rel, src_a, cols, ranged) INTO stats_a;
@@ -702,8 +697,7 @@ BEGIN
                     OR coalesce(abs(nf_a - nf_b) > max_null_gap, nf_a IS DISTINCT FROM nf_b))::tdm.profile_drift;
   END LOOP;
 EXCEPTION WHEN insufficient_privilege OR data_exception OR check_violation THEN
-  GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;
-  PERFORM tdm._parity_read_failed('profile_diff', rel, env_a, env_b, failed_state, failed_message);
+  PERFORM tdm._parity_read_failed('profile_diff', rel, env_a, env_b, SQLSTATE, SQLERRM);
   RAISE;
 END
 $$;
