@@ -104,25 +104,48 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                   % (2 * (spec #>> '{options,days}')::int))::int AS n) s
 $$;
 
--- The expression that masks column `col` of type `col_type` (of alias t)
--- by the spec in element `slot` of parameter $2, the key being $1: values
--- stay parameters, never pasted into the statement. `folded`: the value
--- is hashed as detection compares it, case and surrounding blanks aside
--- (a natural key of a table with normalize_keys, a citext column), so
--- that values equal there stay equal masked.
-CREATE FUNCTION tdm._mask_expr(col text, col_type text, method text, slot int, folded bool) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE method
-           WHEN 'null' THEN format('NULL::%s', col_type)
-           WHEN 'constant' THEN format('CASE WHEN t.%1$I IS NULL THEN NULL ELSE CAST($2[%3$s] #>> ''{options,value}'' AS %2$s) END',
-                                       col, col_type, slot)
-           WHEN 'date_shift' THEN format('CAST(t.%1$I + pg_catalog.make_interval(days => tdm._mask_shift_days(t.%1$I::text, $2[%3$s], $1)) AS %2$s)',
-                                         col, col_type, slot)
-           ELSE format('CAST(tdm._mask_text(%4$s, $2[%3$s], $1) AS %2$s)', col, col_type, slot,
-                       CASE WHEN folded AND method IN ('hash', 'email')
-                            THEN format(E'pg_catalog.lower(pg_catalog.btrim(t.%I::text, E'' \\t\\n\\r\\f\\x0b''))', col)
-                            ELSE format('t.%I::text', col) END)
-         END
+-- The expression that masks column `col` of `rel` (of alias `alias`), or
+-- the column itself when it has no mask: its mask's spec is element n of
+-- parameter $`specs_param` (tdm._mask_specs, in column order), the key
+-- parameter $`key_param`: values stay parameters, never pasted into the
+-- statement. A natural key of a table with normalize_keys and a citext
+-- column are hashed as detection compares them, case and surrounding
+-- blanks aside (tdm._mask_folded), so that values equal there stay equal
+-- masked. `again`: a date_shift mask, which would move its dates once
+-- more, is left out.
+CREATE FUNCTION tdm._masked_value_sql(rel regclass, col text, alias text, key_param int, specs_param int,
+                                      again bool DEFAULT false) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH k AS (SELECT x.method, x.n, format('%I.%I', alias, col) AS v,
+                    (SELECT c.column_type FROM tdm._columns(rel) c WHERE c.column_name = col) AS col_type,
+                    format('$%s[%s]', specs_param, x.n) AS spec, format('$%s', key_param) AS secret
+               FROM (SELECT m.column_name, m.method, row_number() OVER (ORDER BY m.column_name) AS n
+                       FROM tdm.mask m WHERE m.rel = _masked_value_sql.rel) x
+              WHERE x.column_name = col AND NOT (again AND x.method = 'date_shift'))
+  SELECT coalesce((
+    SELECT CASE k.method
+             WHEN 'null' THEN format('NULL::%s', k.col_type)
+             WHEN 'constant' THEN format('CASE WHEN %1$s IS NULL THEN NULL ELSE CAST(%3$s #>> ''{options,value}'' AS %2$s) END',
+                                         k.v, k.col_type, k.spec)
+             WHEN 'date_shift' THEN format('CAST(%1$s + pg_catalog.make_interval(days => tdm._mask_shift_days(%1$s::text, %3$s, %4$s)) AS %2$s)',
+                                           k.v, k.col_type, k.spec, k.secret)
+             ELSE format('CAST(tdm._mask_text(%s, %s, %s) AS %s)',
+                         CASE WHEN tdm._mask_folded(rel, col)
+                              THEN format(E'pg_catalog.lower(pg_catalog.btrim(%s::text, E'' \\t\\n\\r\\f\\x0b''))', k.v)
+                              ELSE format('%s::text', k.v) END,
+                         k.spec, k.secret, k.col_type)
+           END FROM k),
+    format('%I.%I', alias, col))
+$$;
+
+-- The specs of `rel`'s masks, in column order, every option present: the
+-- parameter tdm._masked_value_sql's expressions read.
+CREATE FUNCTION tdm._mask_specs(rel regclass) RETURNS jsonb[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(array_agg(jsonb_build_object('method', m.method,
+                                               'options', tdm._mask_defaults(m.method) || m.options)
+                            ORDER BY m.column_name), '{}')
+    FROM tdm.mask m WHERE m.rel = _mask_specs.rel
 $$;
 
 -- The columns of `rel` that identify rows (its natural keys, columns of
@@ -323,8 +346,11 @@ BEGIN
     SET method = excluded.method, options = excluded.options, created_at = now(), created_by = current_user;
   -- What the mask does not change, said now: rows loaded before it, and
   -- a run waiting for review (its conflicts are collected again, masked,
-  -- when it resumes: a masked natural key gives them new ids).
-  FOREACH target_rel IN ARRAY ARRAY[rel, tdm._target_table('master', rel)] LOOP
+  -- when it resumes: a masked natural key gives them new ids). Nothing
+  -- when the mask is declared again as it was.
+  FOREACH target_rel IN ARRAY CASE WHEN before.method = method AND before.options = coalesce(options, '{}')
+                                  THEN '{}'::regclass[]
+                                  ELSE ARRAY[rel, tdm._target_table('master', rel)] END LOOP
     CONTINUE WHEN target_rel IS NULL;
     EXECUTE format('SELECT EXISTS (SELECT FROM %s)', target_rel) INTO holds_rows;
     IF holds_rows THEN
@@ -334,18 +360,29 @@ BEGIN
   IF cardinality(loaded) > 0 THEN
     RAISE WARNING 'mask_column: rows already loaded keep %.% as it was: %', rel, quote_ident(col),
       array_to_string(loaded, ', ')
-      USING DETAIL = 'A mask applies to rows collected from now on. A masked natural key no longer matches'
-                     ' the unmasked values of those rows: the same entity would be loaded again.',
-            HINT = 'Mask before the first consolidation; tdm.find_pii(''local'') shows what the target holds.';
+      USING DETAIL = CASE
+              WHEN before.method IS NOT NULL THEN
+                format('It was masked by %s %s. Rows refreshed from them into an environment are masked again,'
+                       ' the new way: they no longer match the loaded rows%s.', before.method, before.options,
+                       CASE WHEN EXISTS (SELECT FROM tdm._key_roles(rel) r WHERE r.column_name = col)
+                            THEN ', and the same entity is loaded again under its new value'
+                            ELSE ' (an attribute conflict for each)' END)
+              WHEN EXISTS (SELECT FROM tdm._key_roles(rel) r WHERE r.column_name = col) THEN
+                'A mask applies to rows collected from now on. A masked natural key no longer matches the'
+                ' unmasked values of those rows: the same entity would be loaded again.'
+              ELSE 'A mask applies to rows collected from now on: those rows hold the column unmasked, and'
+                   ' differ from the rows collected masked (an attribute conflict for each).' END,
+            HINT = 'Declare masks before the first consolidation, and keep them; tdm.find_pii(''local'') shows'
+                   ' what the target holds.';
   END IF;
-  -- (a release's latest run, whose lock holds rows of the table)
   waiting := ARRAY(SELECT format('%s (release %s)', r.run_id, r.release) FROM tdm.run r
                     WHERE r.status IN ('awaiting_review', 'invalid')
                       AND r.run_id = (SELECT max(x.run_id) FROM tdm.run x WHERE x.release = r.release)
                       AND EXISTS (SELECT FROM tdm.release_lock l
                                    WHERE l.release = r.release AND l.rel = mask_column.rel AND l.row_count > 0)
                     ORDER BY r.run_id);
-  IF cardinality(waiting) > 0 THEN
+  IF cardinality(waiting) > 0 AND before.method IS DISTINCT FROM method
+     OR cardinality(waiting) > 0 AND before.options IS DISTINCT FROM coalesce(options, '{}') THEN
     RAISE WARNING 'mask_column: run(s) % will collect %.% masked when they resume', array_to_string(waiting, ', '),
       rel, quote_ident(col)
       USING DETAIL = 'Conflicts whose members change with the mask become stale; a masked natural key gives its'
@@ -383,17 +420,19 @@ COMMENT ON FUNCTION tdm.unmask_column(regclass, name) IS 'Removes the mask of a 
 -- Masks the rows collected for `rel` (pg_temp table `collected`) in
 -- place, and recomputes the stored generated columns that read a masked
 -- column (they would hold the value unmasked). Returns the columns masked.
+-- `again` (after decisions applied, whose merged values and renames a
+-- reviewer typed): every mask but date_shift's, which are idempotent.
 -- A mask that no longer fits the table (a column retyped or made a key
 -- since) stops the collection: masking it otherwise would be a guess.
-CREATE FUNCTION tdm._apply_masks(rel regclass, collected regclass) RETURNS text[]
+CREATE FUNCTION tdm._apply_masks(rel regclass, collected regclass, again bool DEFAULT false) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  masks tdm.mask[] := ARRAY(SELECT k FROM tdm.mask k WHERE k.rel = _apply_masks.rel ORDER BY k.column_name);
+  masks tdm.mask[] := ARRAY(SELECT k FROM tdm.mask k WHERE k.rel = _apply_masks.rel
+                                                       AND NOT (again AND k.method = 'date_shift')
+                             ORDER BY k.column_name);
   k tdm.mask;
   problem text;
-  sets text[] := '{}';
-  specs jsonb[] := '{}';
-  masked text[] := '{}';
+  masked text[] := ARRAY(SELECT x.column_name FROM unnest(masks) x);
   recomputed text;
 BEGIN
   IF cardinality(masks) = 0 THEN
@@ -408,19 +447,14 @@ BEGIN
               HINT = format('Declare it again (tdm.mask_column) or remove it (SELECT tdm.unmask_column(%L, %L);).',
                             rel::text, k.column_name);
     END IF;
-    specs := specs || jsonb_build_object('method', k.method,
-                                         'options', tdm._mask_defaults(k.method) || k.options);
-    sets := sets || format('%I = %s', k.column_name,
-                           tdm._mask_expr(k.column_name,
-                                          (SELECT c.column_type FROM tdm._columns(rel) c
-                                            WHERE c.column_name = k.column_name),
-                                          k.method, cardinality(specs),
-                                          tdm._mask_folded(rel, k.column_name)));
-    masked := masked || k.column_name;
   END LOOP;
   BEGIN
-    EXECUTE format('UPDATE %s t SET %s', collected, array_to_string(sets, ', '))
-      USING tdm._mask_secret(), specs;
+    EXECUTE format('UPDATE %s t SET %s%s', collected,
+                   (SELECT string_agg(format('%I = %s', c, tdm._masked_value_sql(rel, c, 't', 1, 2, again)), ', ')
+                      FROM unnest(masked) c),
+                   -- (master's rows stay as master has them)
+                   CASE WHEN again THEN ' WHERE t.tdm_env <> ''master''' ELSE '' END)
+      USING tdm._mask_secret(), tdm._mask_specs(rel);
   EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
     -- (a domain's CHECK refusing a masked value, a shifted date out of
     -- its type's range: the mask's doing, not the rows')
@@ -435,7 +469,8 @@ BEGIN
   recomputed := (SELECT string_agg(format('%I = %s', g.column_name, g.expr), ', ')
                    FROM tdm._generated_columns(rel) g WHERE g.reads && masked);
   IF recomputed IS NOT NULL THEN
-    EXECUTE format('UPDATE %s SET %s', collected, recomputed);
+    EXECUTE format('UPDATE %s t SET %s%s', collected, recomputed,
+                   CASE WHEN again THEN ' WHERE t.tdm_env <> ''master''' ELSE '' END);
   END IF;
   RETURN masked;
 END

@@ -1174,10 +1174,12 @@ BEGIN
       pm.pk_columns[1], tdm._column_type(the_parent, pm.pk_columns[1]),
       -- (an array key: the values as rows, the environment's rows all read)
       CASE WHEN is_array THEN 'IN' ELSE '= ANY' END, CASE WHEN is_array THEN '' ELSE 'ARRAY' END,
-      coalesce((SELECT format('jsonb_build_object(%s)', string_agg(format('%L, r.%I', c, c), ', '))
+      -- (masked as collection masks them: the row that release had is)
+      coalesce((SELECT format('jsonb_build_object(%s)',
+                              string_agg(format('%L, %s', c, tdm._masked_value_sql(the_parent, c, 'r', 3, 4)), ', '))
                   FROM unnest(identifying) AS u(g), unnest(string_to_array(u.g, ',')) AS c),
                'NULL::jsonb'))
-      USING the_parent, env;
+      USING the_parent, env, (SELECT k.secret FROM tdm.mask_key k), tdm._mask_specs(the_parent);
   END LOOP;
   PERFORM tdm._refuse_archived_refs(the_parent, 'pg_temp.tdm_env_tags',
                                     format('g.rel = %s', the_parent::oid));

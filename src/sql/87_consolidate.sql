@@ -439,6 +439,14 @@ BEGIN
                         tables -> t.rel::text || jsonb_build_object('deleted', t.n));
   END LOOP;
   since := clock_timestamp();
+  -- Values reviewers typed (merged values, renames) are masked as the
+  -- collected rows were (tdm._apply_masks): the tables with masks whose
+  -- conflicts of this run have such decisions.
+  FOR t IN SELECT DISTINCT c.rel FROM tdm.conflict c JOIN tdm.decision d ON d.conflict_id = c.conflict_id
+            WHERE c.run_id = run.run_id AND (d.merged IS NOT NULL OR d.renames IS NOT NULL)
+              AND EXISTS (SELECT FROM tdm.mask k WHERE k.rel = c.rel) LOOP
+    PERFORM tdm._apply_masks(t.rel, format('pg_temp.%I', tdm._collected_name(t.rel))::regclass, again => true);
+  END LOOP;
   INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason, conflict_id)
   SELECT run.run_id, k.rel, k.env, k.old_json, k.new_json, k.reason, k.conflict_id
     FROM pg_temp.tdm_keymap k;

@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(30);
+SELECT plan(33);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -31,7 +31,13 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   VALUES (7, ' ann@CORP.test', 'Ann Archer', '+44 20 7946 9999', '1980-05-17', 'A1', 'MK1', 'F'),
          (8, 'cy@corp.test', NULL, NULL, NULL, 'C3', 'MK1', 'F');
   INSERT INTO tap_mk_e1.visit VALUES (1, 1, 'MK1', 'F'), (2, 2, 'MK1', 'F');
-  INSERT INTO tap_mk_e2.visit VALUES (5, 7, 'MK1', 'F')$$) \g /dev/null
+  INSERT INTO tap_mk_e2.visit VALUES (5, 7, 'MK1', 'F');
+  -- (the next release's rows, read at the end)
+  INSERT INTO tap_mk_e1.visit VALUES (3, 2, 'MK2', 'F');
+  INSERT INTO tap_mk_e1.person (id, email, full_name, phone, code, tdm_release, tdm_feature)
+  VALUES (20, 'dee@corp.test', 'Dee One', '+44 20 7946 0020', 'D1', 'MK2', 'F');
+  INSERT INTO tap_mk_e2.person (id, email, full_name, phone, code, tdm_release, tdm_feature)
+  VALUES (20, 'dee@corp.test', 'Dee Two', '+44 20 7946 0021', 'D1', 'MK2', 'G')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_self');
 CREATE SCHEMA tap_mk;
 CREATE TABLE tap_mk.person (id int PRIMARY KEY, email text NOT NULL UNIQUE,
@@ -47,17 +53,20 @@ SELECT tdm.add_environment('mk1', 'tap_self', 10, 'tap_mk_e1'), tdm.add_environm
 SELECT tdm.manage_table('tap_mk.person', '{email}', normalize_keys => true),
        tdm.manage_table('tap_mk.visit', surrogate_key => true);
 SELECT tdm.create_release('MK1'), tdm.add_feature('MK1', 'F', 1);
+SELECT tdm.create_release('MK2', parent => 'MK1'), tdm.add_feature('MK2', 'F', 1), tdm.add_feature('MK2', 'G', 1);
+-- (MK1 made earlier, as it would be outside this transaction)
+UPDATE tdm.release SET created_at = created_at - interval '1 day' WHERE release = 'MK1';
 
 -- find_pii reads an environment: names and a sample of values.
 SELECT results_eq(
   $$SELECT column_name, category, evidence, sampled::int, matched::int, masked_by, suggestion
       FROM tdm.find_pii('mk1') ORDER BY column_name$$,
-  $$VALUES ('email', 'email', 'name and values', 2, 2, NULL::text,
+  $$VALUES ('email', 'email', 'name and values', 3, 3, NULL::text,
             'SELECT tdm.mask_column(''tap_mk.person'', ''email'', ''email'');'),
-           ('email_lower', 'email', 'name and values', 2, 2, NULL, NULL),
-           ('full_name', 'person_name', 'name', 2, NULL, NULL,
+           ('email_lower', 'email', 'name and values', 3, 3, NULL, NULL),
+           ('full_name', 'person_name', 'name', 3, NULL, NULL,
             'SELECT tdm.mask_column(''tap_mk.person'', ''full_name'', ''hash'');'),
-           ('phone', 'phone', 'name and values', 2, 2, NULL,
+           ('phone', 'phone', 'name and values', 3, 3, NULL,
             'SELECT tdm.mask_column(''tap_mk.person'', ''phone'', ''partial'');')$$,
   'find_pii names the email, name and phone columns of an environment, with its evidence and a call that masks each (none for a generated column)');
 SELECT throws_ok($$SELECT * FROM tdm.find_pii('mk9')$$, '42704',
@@ -151,14 +160,31 @@ SELECT results_eq($$SELECT column_name, masked_by FROM tdm.find_pii() WHERE mask
   'find_pii says which columns found are masked, and by what (a generated column by the mask of what it reads)');
 
 -- data_diff between an environment and this database leaves the masked
--- columns out (and email_lower, computed from one): only cy differs.
+-- columns out (and email_lower, computed from one): only cy, and Dee of
+-- the next release, differ.
 SELECT results_eq($$SELECT key, kind FROM tdm.data_diff('tap_mk.person', 'mk1', 'local')$$,
-  $$VALUES ('{"id": 8}'::jsonb, 'only_in_b'::text)$$,
+  $$VALUES ('{"id": 8}'::jsonb, 'only_in_b'::text), ('{"id": 20}', 'only_in_a')$$,
   'data_diff against this database compares the columns that are not masked');
 
 SELECT tdm.unmask_column('tap_mk.person', 'code');
 SELECT throws_ok($$SELECT tdm.unmask_column('tap_mk.person', 'code')$$, '42704',
   'unmask_column: tap_mk.person.code is not masked', 'a column that is not masked cannot be unmasked');
+
+-- The next release, MK1 promoted into master: mk1 adds a visit to Bob,
+-- still tagged MK1 there (his email masked in master, not in mk1), and
+-- both environments add Dee under two features of equal priority, for a
+-- reviewer to merge with a name typed in.
+SELECT tdm.promote('MK1', 'tap_mk');
+SELECT tdm.tag_release('MK2');
+SELECT tdm.consolidate('MK2', 'tap_mk') AS run2 \gset
+SELECT is((SELECT count(*)::int FROM tdm.review_queue WHERE release = 'MK2'), 1,
+  'the reference to Bob of MK1 is not taken for another entity (his email compared masked); Dee waits for review');
+SELECT tdm.resolve((SELECT conflict_id FROM tdm.review_queue WHERE release = 'MK2'), 'merge',
+                   merged => '{"full_name": "Dee Real"}', rationale => 'her real name');
+SELECT tdm.consolidate('MK2', 'tap_mk');
+SELECT is((SELECT status FROM tdm.run WHERE run_id = :run2), 'completed', 'MK2 consolidates after the merge');
+SELECT ok((SELECT full_name ~ '^[0-9a-f]{10}$' FROM tap_mk.person WHERE id = 20),
+  'a value a reviewer typed into a masked column is loaded masked');
 
 SELECT * FROM finish();
 ROLLBACK;
