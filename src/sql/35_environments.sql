@@ -264,7 +264,8 @@ BEGIN
       ('tdm_remote_columns', 'information_schema', 'columns',
        '{table_schema text, table_name text, column_name text, ordinal_position int, data_type text,'
        ' udt_schema text, udt_name text, character_maximum_length int, numeric_precision int,'
-       ' numeric_scale int, is_nullable text, column_default text}'),
+       ' numeric_scale int, is_nullable text, column_default text, datetime_precision int, is_identity text,'
+       ' identity_generation text, is_generated text}'),
       ('tdm_remote_attributes', 'information_schema', 'attributes',
        '{udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
        ' attribute_udt_schema text, attribute_udt_name text, character_maximum_length int,'
@@ -395,7 +396,8 @@ $$;
 -- This is the first read of an environment in every phase, so a server that
 -- cannot be reached is reported here, naming the environment and server.
 CREATE FUNCTION tdm._remote_columns(env text, rel regclass, with_defaults bool DEFAULT false)
-RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text)
+RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text,
+               time_precision int, identity text, generated bool)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   -- (In the declarations: a relation that is not a foreign table is not a
@@ -410,7 +412,8 @@ BEGIN
     'SELECT c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
     '         c.character_maximum_length, c.numeric_precision, c.numeric_scale)'
     '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position,'
-    '       c.is_nullable = ''YES'', %s'
+    '       c.is_nullable = ''YES'', %s, c.datetime_precision,'
+    '       CASE WHEN c.is_identity = ''YES'' THEN c.identity_generation END, c.is_generated = ''ALWAYS'''
     '  FROM %s c'
     ' WHERE c.table_schema = $1 AND c.table_name = $2'
     ' ORDER BY c.ordinal_position',
@@ -623,14 +626,17 @@ $$;
 
 -- The target's columns, described the same way (defaults only when asked).
 CREATE FUNCTION tdm._target_columns(rel regclass, with_defaults bool DEFAULT false)
-RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text)
+RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text,
+               time_precision int, identity text, generated bool)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.column_name::text,
          tdm._describe_type(c.data_type, c.udt_name, c.character_maximum_length::int,
                             c.numeric_precision::int, c.numeric_scale::int)
            || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name),
          c.ordinal_position::int, c.is_nullable::text = 'YES',
-         CASE WHEN with_defaults THEN c.column_default::text END
+         CASE WHEN with_defaults THEN c.column_default::text END, c.datetime_precision::int,
+         CASE WHEN c.is_identity::text = 'YES' THEN c.identity_generation::text END,
+         c.is_generated::text = 'ALWAYS'
     FROM information_schema.columns c
    WHERE (c.table_schema::text, c.table_name::text) =
          (SELECT n.nspname::text, r.relname::text FROM pg_class r

@@ -9,7 +9,7 @@ CREATE TYPE tdm.schema_drift AS (
   rel regclass,        -- the managed table
   table_name text,
   column_name text,    -- NULL for a table-level row
-  kind text,           -- table_missing, column_missing, type, nullable, default
+  kind text,           -- table_missing, column_missing, type, nullable, default, identity, generated
   in_a text,           -- what env_a has (NULL: nothing)
   in_b text,
   detail text
@@ -88,7 +88,8 @@ $$;
 -- table is missing there). One reader per place: the catalog of this
 -- database, or the environment's information_schema.
 CREATE FUNCTION tdm._parity_columns(side text, rel regclass)
-RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text)
+RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text,
+               time_precision int, identity text, generated bool)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF side = 'local' THEN
@@ -102,6 +103,17 @@ $$;
 -- A default as compared: a sequence's default names its schema, which
 -- differs between environments holding the same table (nextval('st1.x_seq')
 -- and nextval('st2.x_seq') are the same default).
+-- A column's type as schema_diff compares it: a time type's precision
+-- written in where it is not the default 6 (tagging's readers leave it
+-- out: a value read into the target's type is rounded to it).
+CREATE FUNCTION tdm._parity_type(column_type text, time_precision int) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN column_type ~ '^(timestamp|time|interval)' AND time_precision IS DISTINCT FROM 6
+                   AND time_precision IS NOT NULL
+              THEN regexp_replace(column_type, '^(timestamp|time|interval)', '\1(' || time_precision || ')')
+              ELSE column_type END
+$$;
+
 CREATE FUNCTION tdm._parity_default(expr text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT regexp_replace(expr, $re$nextval\('("[^"]*"|[^'".]*)\.$re$, 'nextval(''')
@@ -140,8 +152,11 @@ BEGIN
            pairs AS (SELECT coalesce(a.column_name, b.column_name) AS column_name,
                             coalesce(a.ordinal, 10000 + b.ordinal) AS position,
                             a.column_name IS NOT NULL AS has_a, b.column_name IS NOT NULL AS has_b,
-                            a.column_type AS type_a, b.column_type AS type_b,
+                            tdm._parity_type(a.column_type, a.time_precision) AS type_a,
+                            tdm._parity_type(b.column_type, b.time_precision) AS type_b,
                             a.nullable AS null_a, b.nullable AS null_b,
+                            coalesce(lower(a.identity), 'no') AS ident_a, coalesce(lower(b.identity), 'no') AS ident_b,
+                            a.generated AS gen_a, b.generated AS gen_b,
                             tdm._parity_default(a.column_default) AS default_a,
                             tdm._parity_default(b.column_default) AS default_b
                        FROM a FULL JOIN b USING (column_name)
@@ -179,7 +194,19 @@ BEGIN
             format('column %s of table %s %s in %s but %s in %s', q.column_name, m.table_name,
                    coalesce('defaults to ' || q.default_a, 'has no default'), label_a,
                    coalesce('defaults to ' || q.default_b, 'has no default'), label_b),
-            q.has_a AND q.has_b AND q.default_a IS DISTINCT FROM q.default_b))
+            q.has_a AND q.has_b AND q.default_a IS DISTINCT FROM q.default_b
+              AND NOT (q.ident_a <> q.ident_b OR q.gen_a IS DISTINCT FROM q.gen_b)),
+           (5, q.column_name, 'identity', q.ident_a, q.ident_b,
+            format('column %s of table %s is %s in %s but %s in %s', q.column_name, m.table_name,
+                   CASE q.ident_a WHEN 'no' THEN 'no identity' ELSE 'an identity ' || q.ident_a END, label_a,
+                   CASE q.ident_b WHEN 'no' THEN 'no identity' ELSE 'an identity ' || q.ident_b END, label_b),
+            q.has_a AND q.has_b AND q.ident_a <> q.ident_b),
+           (6, q.column_name, 'generated',
+            CASE WHEN q.gen_a THEN 'generated' ELSE 'plain' END, CASE WHEN q.gen_b THEN 'generated' ELSE 'plain' END,
+            format('column %s of table %s is %s in %s but %s in %s', q.column_name, m.table_name,
+                   CASE WHEN q.gen_a THEN 'generated' ELSE 'a plain column' END, label_a,
+                   CASE WHEN q.gen_b THEN 'generated' ELSE 'a plain column' END, label_b),
+            q.has_a AND q.has_b AND q.gen_a IS DISTINCT FROM q.gen_b))
            AS x(n, column_name, kind, in_a, in_b, detail, differs)
          WHERE x.differs) r
        ORDER BY r.position, r.n;
