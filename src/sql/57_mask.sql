@@ -245,7 +245,10 @@ BEGIN
     RETURN format('method %s masks text, and %s is %s: use null or constant', method, quote_ident(col),
                   format_type(a.atttypid, a.atttypmod));
   END IF;
-  IF method = 'date_shift' AND category <> 'D' THEN
+  -- (a time of day moved by days is the same time: not masked at all)
+  IF method = 'date_shift'
+     AND coalesce((SELECT d.typbasetype FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd'), a.atttypid)
+         NOT IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype) THEN
     RETURN format('method date_shift masks dates and timestamps, and %s is %s', quote_ident(col),
                   format_type(a.atttypid, a.atttypmod));
   END IF;

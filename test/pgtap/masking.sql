@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -18,7 +18,7 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_mk_e1.person (id int PRIMARY KEY, email text NOT NULL UNIQUE,
                                  email_lower text GENERATED ALWAYS AS (lower(email)) STORED,
                                  full_name varchar(40), phone text, born date, code varchar(12) NOT NULL,
-                                 nick text, tdm_release text, tdm_feature text);
+                                 nick text, wakes time, tdm_release text, tdm_feature text);
   CREATE TABLE tap_mk_e1.visit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES tap_mk_e1.person,
                                 tdm_release text, tdm_feature text);
   CREATE TABLE tap_mk_e2.person (LIKE tap_mk_e1.person INCLUDING ALL);
@@ -43,7 +43,7 @@ CREATE SCHEMA tap_mk;
 CREATE TABLE tap_mk.person (id int PRIMARY KEY, email text NOT NULL UNIQUE,
                             email_lower text GENERATED ALWAYS AS (lower(email)) STORED,
                             full_name varchar(40), phone text, born date, code varchar(12) NOT NULL,
-                            nick text, tdm_release text, tdm_feature text);
+                            nick text, wakes time, tdm_release text, tdm_feature text);
 CREATE UNIQUE INDEX ON tap_mk.person (lower(nick));
 CREATE TABLE tap_mk.visit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES tap_mk.person,
                            tdm_release text, tdm_feature text);
@@ -87,6 +87,9 @@ SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'code', 'null')$$,
   '%code is NOT NULL%', 'a NOT NULL column is not masked with null');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'born', 'hash')$$,
   '%method hash masks text, and born is date%', 'hash is refused on a date');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'wakes', 'date_shift')$$,
+  '%method date_shift masks dates and timestamps, and wakes is time without time zone%',
+  'date_shift is refused on a time of day (moved by days, it would not change)');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'code', 'hash')$$,
   '%code is character varying(12) and a value masked by hash is 16 characters long%',
   'a hash longer than the column would hold is refused, not cut');
