@@ -71,10 +71,13 @@ $$;
 CREATE FUNCTION tdm._mask_text(value text, spec jsonb, secret bytea) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT CASE spec ->> 'method'
+           -- (an h first: a masked value is told from a number of the
+           -- same length, which is all hex digits too)
            WHEN 'hash' THEN
              CASE WHEN pg_catalog.char_length(value) = (spec #>> '{options,length}')::int
-                       AND value ~ '^[0-9a-f]+$' THEN value
-                  ELSE pg_catalog.left(tdm._mask_digest(value, secret), (spec #>> '{options,length}')::int) END
+                       AND value ~ '^h[0-9a-f]+$' THEN value
+                  ELSE 'h' || pg_catalog.left(tdm._mask_digest(value, secret),
+                                              (spec #>> '{options,length}')::int - 1) END
            WHEN 'email' THEN
              CASE WHEN value ~ '^u[0-9a-f]{16}@' AND pg_catalog.substr(value, 19) = spec #>> '{options,domain}'
                   THEN value
@@ -127,7 +130,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
              WHEN 'null' THEN format('NULL::%s', k.col_type)
              WHEN 'constant' THEN format('CASE WHEN %1$s IS NULL THEN NULL ELSE CAST(%3$s #>> ''{options,value}'' AS %2$s) END',
                                          k.v, k.col_type, k.spec)
-             WHEN 'date_shift' THEN format('CAST(%1$s + pg_catalog.make_interval(days => tdm._mask_shift_days(%1$s::text, %3$s, %4$s)) AS %2$s)',
+             -- (the value's epoch, which no session setting changes, picks
+             -- the shift; whole days of seconds, which no time zone's
+             -- daylight saving lengthens)
+             WHEN 'date_shift' THEN format('CAST(%1$s + pg_catalog.make_interval(secs => 86400 * tdm._mask_shift_days(EXTRACT(epoch FROM %1$s)::text, %3$s, %4$s)) AS %2$s)',
                                            k.v, k.col_type, k.spec, k.secret)
              ELSE format('CAST(tdm._mask_text(%s, %s, %s) AS %s)',
                          CASE WHEN tdm._mask_folded(rel, col)
@@ -168,12 +174,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                      unnest(string_to_array(nk, ',')) c
    WHERE m.rel = _key_roles.rel
   UNION ALL
-  -- (the columns it reads, expressions and predicates included)
+  -- (the columns it reads: its key columns, and through its
+  -- dependencies those of its expressions and predicate; a UNIQUE
+  -- constraint's index records none of its own)
   SELECT DISTINCT a.attname::text, 'unique index ' || i.indexrelid::regclass::text
     FROM pg_index i
-    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
-                    AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid AND d.refobjsubid > 0
-    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = d.refobjsubid
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0
+                       AND (a.attnum = ANY (i.indkey)
+                            OR EXISTS (SELECT FROM pg_depend d
+                                        WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                                          AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid
+                                          AND d.refobjsubid = a.attnum))
    WHERE i.indrelid = _key_roles.rel AND i.indisunique AND NOT i.indisprimary
 $$;
 
@@ -260,9 +271,11 @@ BEGIN
                           OR (o ->> 'length')::numeric NOT BETWEEN 8 AND 64) THEN
     RETURN 'option length of method hash is a whole number from 8 to 64';
   END IF;
+  -- (lower case: a natural key compared case-insensitively is masked
+  -- lower-cased, and a masked value must read as masked again)
   IF method = 'email' AND (jsonb_typeof(o -> 'domain') <> 'string'
-                           OR (o ->> 'domain') !~ '^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$') THEN
-    RETURN 'option domain of method email is a domain name such as "example.com"';
+                           OR (o ->> 'domain') !~ '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$') THEN
+    RETURN 'option domain of method email is a domain name in lower case, such as "example.com"';
   END IF;
   IF method = 'partial' AND (jsonb_typeof(o -> 'keep_first') <> 'number' OR (o ->> 'keep_first') !~ '^[0-9]+$'
                              OR jsonb_typeof(o -> 'keep_last') <> 'number' OR (o ->> 'keep_last') !~ '^[0-9]+$'
@@ -322,6 +335,8 @@ BEGIN
   PERFORM tdm._require_given('mask_column', 'rel', rel IS NOT NULL);
   PERFORM tdm._require_given('mask_column', 'col', col IS NOT NULL);
   PERFORM tdm._require_given('mask_column', 'method', method IS NOT NULL);
+  -- (a run collects with the masks it began with)
+  PERFORM tdm._change_managed_tables('mask_column');
   IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = mask_column.rel) THEN
     RAISE EXCEPTION 'mask_column: table % is not managed by tdm', tdm._rel_name(rel)
       USING ERRCODE = 'undefined_object',
@@ -409,6 +424,7 @@ DECLARE
 BEGIN
   PERFORM tdm._require_given('unmask_column', 'rel', rel IS NOT NULL);
   PERFORM tdm._require_given('unmask_column', 'col', col IS NOT NULL);
+  PERFORM tdm._change_managed_tables('unmask_column');
   DELETE FROM tdm.mask k WHERE k.rel = unmask_column.rel AND k.column_name = col RETURNING * INTO gone;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'unmask_column: %.% is not masked', tdm._rel_name(rel), quote_ident(col)

@@ -100,9 +100,6 @@ BEGIN
 END
 $$;
 
--- A default as compared: a sequence's default names its schema, which
--- differs between environments holding the same table (nextval('st1.x_seq')
--- and nextval('st2.x_seq') are the same default).
 -- A column's type as schema_diff compares it: a time type's precision
 -- written in where it is not the default 6 (tagging's readers leave it
 -- out: a value read into the target's type is rounded to it).
@@ -114,6 +111,9 @@ LANGUAGE sql IMMUTABLE AS $$
               ELSE column_type END
 $$;
 
+-- A default as compared: a sequence's default names its schema, which
+-- differs between environments holding the same table (nextval('st1.x_seq')
+-- and nextval('st2.x_seq') are the same default).
 CREATE FUNCTION tdm._parity_default(expr text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT regexp_replace(expr, $re$nextval\('("[^"]*"|[^'".]*)\.$re$, 'nextval(''')

@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(34);
+SELECT plan(38);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -18,7 +18,7 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_mk_e1.person (id int PRIMARY KEY, email text NOT NULL UNIQUE,
                                  email_lower text GENERATED ALWAYS AS (lower(email)) STORED,
                                  full_name varchar(40), phone text, born date, code varchar(12) NOT NULL,
-                                 nick text, wakes time, tdm_release text, tdm_feature text);
+                                 nick text, wakes time, badge text UNIQUE, tdm_release text, tdm_feature text);
   CREATE TABLE tap_mk_e1.visit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES tap_mk_e1.person,
                                 tdm_release text, tdm_feature text);
   CREATE TABLE tap_mk_e2.person (LIKE tap_mk_e1.person INCLUDING ALL);
@@ -43,7 +43,7 @@ CREATE SCHEMA tap_mk;
 CREATE TABLE tap_mk.person (id int PRIMARY KEY, email text NOT NULL UNIQUE,
                             email_lower text GENERATED ALWAYS AS (lower(email)) STORED,
                             full_name varchar(40), phone text, born date, code varchar(12) NOT NULL,
-                            nick text, wakes time, tdm_release text, tdm_feature text);
+                            nick text, wakes time, badge text UNIQUE, tdm_release text, tdm_feature text);
 CREATE UNIQUE INDEX ON tap_mk.person (lower(nick));
 CREATE TABLE tap_mk.visit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES tap_mk.person,
                            tdm_release text, tdm_feature text);
@@ -87,6 +87,12 @@ SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'code', 'null')$$,
   '%code is NOT NULL%', 'a NOT NULL column is not masked with null');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'born', 'hash')$$,
   '%method hash masks text, and born is date%', 'hash is refused on a date');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'badge', 'null')$$,
+  '%badge is part of a unique index tap_mk.person_badge_key, and null makes different values equal%',
+  'a column of a UNIQUE constraint takes only a mask that keeps values apart');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'email', 'email', '{"domain": "Masked.Test"}')$$,
+  '%option domain of method email is a domain name in lower case%',
+  'an email domain in capitals is refused (a folded key is masked lower-cased)');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'wakes', 'date_shift')$$,
   '%method date_shift masks dates and timestamps, and wakes is time without time zone%',
   'date_shift is refused on a time of day (moved by days, it would not change)');
@@ -156,6 +162,25 @@ SELECT results_eq(
            AS y(v, spec)$$,
   $$VALUES (true), (true), (true)$$,
   'masking a masked value again leaves it as it is (email, hash, partial)');
+SELECT isnt(tdm._mask_text('4111111111111111', '{"method": "hash", "options": {"length": 16}}',
+                           (SELECT secret FROM tdm.mask_key)),
+            '4111111111111111', 'a number of the hash''s length is masked, not taken for a masked value');
+-- date_shift picks its shift by the value, whatever the session's
+-- DateStyle and TimeZone.
+CREATE FUNCTION pg_temp.shifted(v date) RETURNS date LANGUAGE plpgsql AS $f$
+DECLARE r date;
+BEGIN
+  EXECUTE format('SELECT %s FROM (SELECT $3::date AS born) t',
+                 tdm._masked_value_sql('tap_mk.person', 'born', 't', 1, 2))
+    INTO r USING (SELECT secret FROM tdm.mask_key), tdm._mask_specs('tap_mk.person'), v;
+  RETURN r;
+END $f$;
+SELECT pg_temp.shifted('1980-05-17') AS iso_utc \gset
+SET LOCAL DateStyle = 'SQL, DMY';
+SET LOCAL TimeZone = 'Asia/Tokyo';
+SELECT is(pg_temp.shifted('1980-05-17'), :'iso_utc'::date, 'date_shift gives the same date under other settings');
+RESET DateStyle;
+RESET TimeZone;
 
 -- find_pii on this database: the columns found are masked.
 SELECT results_eq($$SELECT column_name, masked_by FROM tdm.find_pii() WHERE masked_by IS NOT NULL ORDER BY 1$$,
@@ -186,7 +211,7 @@ SELECT tdm.resolve((SELECT conflict_id FROM tdm.review_queue WHERE release = 'MK
                    merged => '{"full_name": "Dee Real"}', rationale => 'her real name');
 SELECT tdm.consolidate('MK2', 'tap_mk');
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run2), 'completed', 'MK2 consolidates after the merge');
-SELECT ok((SELECT full_name ~ '^[0-9a-f]{10}$' FROM tap_mk.person WHERE id = 20),
+SELECT ok((SELECT full_name ~ '^h[0-9a-f]{9}$' FROM tap_mk.person WHERE id = 20),
   'a value a reviewer typed into a masked column is loaded masked');
 
 SELECT * FROM finish();
