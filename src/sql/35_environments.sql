@@ -387,6 +387,38 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT tdm._env_relation(env, (SELECT relname FROM pg_class WHERE oid = rel))
 $$;
 
+-- Refuses a side that is neither 'local' (this database) nor a
+-- registered environment, as remove_environment does (42704), saying what
+-- to call instead: tdm.find_pii's and the parity functions' argument.
+CREATE FUNCTION tdm._require_side(caller text, side text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  registered text[] := ARRAY(SELECT e.name FROM tdm.environment e ORDER BY e.precedence, e.name);
+  lookalike text;
+BEGIN
+  IF side = 'local' OR side = ANY (registered) THEN
+    RETURN;
+  END IF;
+  lookalike := tdm._lookalike(side, registered || 'local'::text);
+  RAISE EXCEPTION '%: environment "%" does not exist', caller, side
+    USING ERRCODE = 'undefined_object',
+          HINT = CASE WHEN lookalike IS NOT NULL
+                      THEN format('Environment names are compared exactly: did you mean %L?', lookalike)
+                      WHEN cardinality(registered) = 0
+                      THEN 'No environment is registered (tdm.add_environment); ''local'' names this database.'
+                      ELSE format('Registered environments: %s (tdm.environment); ''local'' names this database.',
+                                  array_to_string(registered, ', ')) END;
+END
+$$;
+
+-- The relation a side reads `rel` from: the managed table itself for
+-- 'local', else the environment's foreign table (declared with the
+-- managed table's columns and types, so both sides give the same types).
+CREATE FUNCTION tdm._side_table(side text, rel regclass) RETURNS regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN side = 'local' THEN rel ELSE tdm._env_table(side, rel) END
+$$;
+
 -- The columns the environment's table has, read from its information_schema
 -- (no row when the table does not exist there or is not readable), with
 -- whether they take NULL and, `with_defaults`, their default

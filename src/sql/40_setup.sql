@@ -21,6 +21,13 @@ LANGUAGE sql IMMUTABLE AS $$
   SELECT string_agg(quote_ident(c), ', ' ORDER BY n) FROM unnest(cols) WITH ORDINALITY AS u(c, n)
 $$;
 
+-- SQL of `expr` as a natural key registered with normalize_keys is
+-- compared: its text lower-cased, blanks around it trimmed.
+CREATE FUNCTION tdm._folded_sql(expr text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format(E'pg_catalog.lower(pg_catalog.btrim((%s)::text, E'' \\t\\n\\r\\f\\x0b''))', expr)
+$$;
+
 -- A table as messages name it: by name, or by OID when there is none
 -- (regclass shows OID 0 as "-").
 CREATE FUNCTION tdm._rel_name(rel regclass) RETURNS text

@@ -136,8 +136,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
              WHEN 'date_shift' THEN format('CAST(%1$s + pg_catalog.make_interval(secs => 86400 * tdm._mask_shift_days(EXTRACT(epoch FROM %1$s)::text, %3$s, %4$s)) AS %2$s)',
                                            k.v, k.col_type, k.spec, k.secret)
              ELSE format('CAST(tdm._mask_text(%s, %s, %s) AS %s)',
-                         CASE WHEN tdm._mask_folded(rel, col)
-                              THEN format(E'pg_catalog.lower(pg_catalog.btrim(%s::text, E'' \\t\\n\\r\\f\\x0b''))', k.v)
+                         CASE WHEN tdm._mask_folded(rel, col) THEN tdm._folded_sql(k.v)
                               ELSE format('%s::text', k.v) END,
                          k.spec, k.secret, k.col_type)
            END FROM k),
@@ -208,7 +207,7 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   m tdm.managed_table;
   a pg_attribute;
-  category "char";
+  base regtype;
   role text;
   unknown text;
   o jsonb := tdm._mask_defaults(method) || coalesce(options, '{}');
@@ -250,16 +249,14 @@ BEGIN
                   coalesce((SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(tdm._mask_defaults(method)) k),
                            'none'));
   END IF;
-  category := (SELECT t.typcategory FROM pg_type t WHERE t.oid = coalesce(
-                 (SELECT d.typbasetype FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd'), a.atttypid));
-  IF method IN ('hash', 'email', 'partial') AND category <> 'S' THEN
+  -- (a domain by its base type)
+  base := coalesce((SELECT d.typbasetype FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd'), a.atttypid);
+  IF method IN ('hash', 'email', 'partial') AND (SELECT t.typcategory FROM pg_type t WHERE t.oid = base) <> 'S' THEN
     RETURN format('method %s masks text, and %s is %s: use null or constant', method, quote_ident(col),
                   format_type(a.atttypid, a.atttypmod));
   END IF;
   -- (a time of day moved by days is the same time: not masked at all)
-  IF method = 'date_shift'
-     AND coalesce((SELECT d.typbasetype FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd'), a.atttypid)
-         NOT IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype) THEN
+  IF method = 'date_shift' AND base NOT IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype) THEN
     RETURN format('method date_shift masks dates and timestamps, and %s is %s', quote_ident(col),
                   format_type(a.atttypid, a.atttypmod));
   END IF;
@@ -331,6 +328,7 @@ DECLARE
   holds_rows bool;
   loaded text[] := '{}';
   waiting text[];
+  identifies bool;  -- the column is a natural key or a unique index's
 BEGIN
   PERFORM tdm._require_given('mask_column', 'rel', rel IS NOT NULL);
   PERFORM tdm._require_given('mask_column', 'col', col IS NOT NULL);
@@ -375,6 +373,7 @@ BEGIN
       loaded := loaded || target_rel::text;
     END IF;
   END LOOP;
+  identifies := EXISTS (SELECT FROM tdm._key_roles(rel) r WHERE r.column_name = col);
   IF cardinality(loaded) > 0 THEN
     RAISE WARNING 'mask_column: rows already loaded keep %.% as it was: %', rel, quote_ident(col),
       array_to_string(loaded, ', ')
@@ -382,10 +381,9 @@ BEGIN
               WHEN before.method IS NOT NULL THEN
                 format('It was masked by %s %s. Rows refreshed from them into an environment are masked again,'
                        ' the new way: they no longer match the loaded rows%s.', before.method, before.options,
-                       CASE WHEN EXISTS (SELECT FROM tdm._key_roles(rel) r WHERE r.column_name = col)
-                            THEN ', and the same entity is loaded again under its new value'
+                       CASE WHEN identifies THEN ', and the same entity is loaded again under its new value'
                             ELSE ' (an attribute conflict for each)' END)
-              WHEN EXISTS (SELECT FROM tdm._key_roles(rel) r WHERE r.column_name = col) THEN
+              WHEN identifies THEN
                 'A mask applies to rows collected from now on. A masked natural key no longer matches the'
                 ' unmasked values of those rows: the same entity would be loaded again.'
               ELSE 'A mask applies to rows collected from now on: those rows hold the column unmasked, and'
@@ -438,12 +436,12 @@ COMMENT ON FUNCTION tdm.unmask_column(regclass, name) IS 'Removes the mask of a 
 
 -- Masks the rows collected for `rel` (pg_temp table `collected`) in
 -- place, and recomputes the stored generated columns that read a masked
--- column (they would hold the value unmasked). Returns the columns masked.
+-- column (they would hold the value unmasked).
 -- `again` (after decisions applied, whose merged values and renames a
 -- reviewer typed): every mask but date_shift's, which are idempotent.
 -- A mask that no longer fits the table (a column retyped or made a key
 -- since) stops the collection: masking it otherwise would be a guess.
-CREATE FUNCTION tdm._apply_masks(rel regclass, collected regclass, again bool DEFAULT false) RETURNS text[]
+CREATE FUNCTION tdm._apply_masks(rel regclass, collected regclass, again bool DEFAULT false) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   masks tdm.mask[] := ARRAY(SELECT k FROM tdm.mask k WHERE k.rel = _apply_masks.rel
@@ -455,7 +453,7 @@ DECLARE
   recomputed text;
 BEGIN
   IF cardinality(masks) = 0 THEN
-    RETURN masked;
+    RETURN;
   END IF;
   FOREACH k IN ARRAY masks LOOP
     problem := tdm._mask_problem(rel, k.column_name, k.method, k.options);
@@ -491,7 +489,6 @@ BEGIN
     EXECUTE format('UPDATE %s t SET %s%s', collected, recomputed,
                    CASE WHEN again THEN ' WHERE t.tdm_env <> ''master''' ELSE '' END);
   END IF;
-  RETURN masked;
 END
 $$;
 
@@ -569,18 +566,12 @@ DECLARE
   found tdm.pii_candidate;
 BEGIN
   PERFORM tdm._require_given('find_pii', 'env', env IS NOT NULL);
-  IF env <> 'local' AND NOT EXISTS (SELECT FROM tdm.environment e WHERE e.name = env) THEN
-    RAISE EXCEPTION 'find_pii: environment "%" does not exist', env
-      USING ERRCODE = 'undefined_object',
-            HINT = format('Give ''local'' (this database) or a registered environment: %s.',
-                          coalesce((SELECT string_agg(e.name, ', ' ORDER BY e.name) FROM tdm.environment e),
-                                   'none registered'));
-  END IF;
+  PERFORM tdm._require_side('find_pii', env);
   IF env <> 'local' THEN
     PERFORM tdm._refresh_environment(env);
   END IF;
   FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
-    source := CASE WHEN env = 'local' THEN m.rel ELSE tdm._env_table(env, m.rel) END;
+    source := tdm._side_table(env, m.rel);
     absent := '{}';
     IF env <> 'local' THEN
       -- (What the environment lacks is skipped, said once: the scan goes
@@ -599,7 +590,7 @@ BEGIN
       END IF;
       absent := coalesce(absent, '{}');
     END IF;
-    FOR c IN SELECT col.column_name, col.column_type, t.typcategory
+    FOR c IN SELECT col.column_name, t.typcategory
                FROM tdm._columns(m.rel) col
                JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = col.column_name
                JOIN pg_type t ON t.oid = a.atttypid

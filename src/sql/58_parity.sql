@@ -43,45 +43,22 @@ LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE WHEN side = 'local' THEN 'local (this database)' ELSE format('environment "%s"', side) END
 $$;
 
--- Refuses a side that is neither 'local' nor a registered environment
--- (as remove_environment does: 42704, with what to call instead), and
--- the same side twice: a side compared with itself says nothing, and two
--- equal arguments are more likely a slip than a question.
+-- Refuses a side that is not one (tdm._require_side), and the same side
+-- twice: a side compared with itself says nothing, and two equal
+-- arguments are more likely a slip than a question.
 CREATE FUNCTION tdm._parity_sides(caller text, env_a text, env_b text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  side text;
-  registered text[] := ARRAY(SELECT e.name FROM tdm.environment e ORDER BY e.precedence, e.name);
-  lookalike text;
 BEGIN
   PERFORM tdm._require_given(caller, 'env_a', env_a IS NOT NULL);
   PERFORM tdm._require_given(caller, 'env_b', env_b IS NOT NULL);
-  FOREACH side IN ARRAY ARRAY[env_a, env_b] LOOP
-    CONTINUE WHEN side = 'local' OR side = ANY (registered);
-    lookalike := tdm._lookalike(side, registered || 'local'::text);
-    RAISE EXCEPTION '%: environment "%" does not exist', caller, side
-      USING ERRCODE = 'undefined_object',
-            HINT = CASE WHEN lookalike IS NOT NULL
-                        THEN format('Environment names are compared exactly: did you mean %L?', lookalike)
-                        WHEN cardinality(registered) = 0
-                        THEN 'No environment is registered (tdm.add_environment); ''local'' names this database.'
-                        ELSE format('Registered environments: %s (tdm.environment); ''local'' names this database.',
-                                    array_to_string(registered, ', ')) END;
-  END LOOP;
+  PERFORM tdm._require_side(caller, env_a);
+  PERFORM tdm._require_side(caller, env_b);
   IF env_a = env_b THEN
     RAISE EXCEPTION '%: env_a and env_b are both "%": nothing to compare', caller, env_a
       USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Name two environments, or an environment and ''local''.';
   END IF;
 END
-$$;
-
--- The relation a side reads `rel` from: the managed table itself for
--- 'local', else the environment's foreign table (declared with the
--- managed table's columns and types, so both sides give the same types).
-CREATE FUNCTION tdm._parity_source(side text, rel regclass) RETURNS regclass
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE WHEN side = 'local' THEN rel ELSE tdm._env_table(side, rel) END
 $$;
 
 -- A side's columns of `rel`, described as tdm compares them (no row: the
@@ -304,17 +281,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM unnest(cols) WITH ORDINALITY AS u(c, o)
 $$;
 
--- SQL of a jsonb object of `cols` (alias t): jsonb_build_object takes 100
--- arguments at most, so wide rows are built in chunks.
-CREATE FUNCTION tdm._parity_json_sql(cols text[]) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT string_agg(format('pg_catalog.jsonb_build_object(%s)',
-                           (SELECT string_agg(format('%L, t.%I', c, c), ', ' ORDER BY o)
-                              FROM unnest(cols[n * 40 + 1 : n * 40 + 40]) WITH ORDINALITY AS u(c, o))),
-                    ' || ' ORDER BY n)
-    FROM generate_series(0, (cardinality(cols) - 1) / 40) AS n
-$$;
-
 -- What data_diff and profile_diff check first: the arguments, the table
 -- managed, and both sides holding it. Returns the columns compared: the
 -- managed table's that both sides hold with its types (tdm._schema_drift,
@@ -441,8 +407,8 @@ DECLARE
   leaf_rows constant int := 1000;  -- a bucket this small is compared row by row
   cols text[] := tdm._parity_prepare('data_diff', rel, env_a, env_b, true);
   pk text[] := (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = data_diff.rel);
-  src_a regclass := tdm._parity_source(env_a, rel);
-  src_b regclass := tdm._parity_source(env_b, rel);
+  src_a regclass := tdm._side_table(env_a, rel);
+  src_b regclass := tdm._side_table(env_b, rel);
   key_hash text;
   row_hash text;
   col_hashes text;
@@ -509,7 +475,8 @@ BEGIN
         INTO differing, read USING (1::int8 << bits) - 1, leaves;
       fetched := fetched + read;
       IF cardinality(differing) > 0 THEN
-        -- Their rows, from both sides, compared column by column.
+        -- Their rows, from both sides, compared column by column (shown
+        -- without the columns left out of the comparison, $4).
         RETURN QUERY EXECUTE format(
           'WITH a AS (SELECT %1$s AS key, %2$s AS r, ARRAY[%3$s] AS hs FROM %4$s t WHERE %5$s = ANY ($1)),'
           '     b AS (SELECT %1$s AS key, %2$s AS r, ARRAY[%3$s] AS hs FROM %6$s t WHERE %5$s = ANY ($1))'
@@ -522,8 +489,10 @@ BEGIN
           '   FROM a FULL JOIN b ON a.key = b.key'
           '  WHERE a.hs IS DISTINCT FROM b.hs'
           '  ORDER BY 2',
-          tdm._pk_json_sql(rel, 't'), tdm._parity_json_sql(cols), col_hashes, src_a, key_hash, src_b)
-          USING differing, cols, rel;
+          tdm._pk_json_sql(rel, 't'), '(pg_catalog.to_jsonb(t) - $4::text[])', col_hashes, src_a, key_hash,
+          src_b)
+          USING differing, cols, rel, ARRAY(SELECT c.column_name FROM tdm._columns(rel) c
+                                             WHERE c.column_name <> ALL (cols));
       END IF;
     END IF;
     EXIT WHEN cardinality(next_parents) = 0;
@@ -617,8 +586,8 @@ DECLARE
   top_n constant int := 20;   -- categories: the most frequent values of each side, and the rest
   bins constant int := 10;    -- ordered types: equal-width bins over both sides' range
   cols text[] := tdm._parity_prepare('profile_diff', rel, env_a, env_b, false);
-  src_a regclass := tdm._parity_source(env_a, rel);
-  src_b regclass := tdm._parity_source(env_b, rel);
+  src_a regclass := tdm._side_table(env_a, rel);
+  src_b regclass := tdm._side_table(env_b, rel);
   ranged text[];
   stats_a jsonb;
   stats_b jsonb;

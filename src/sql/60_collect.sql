@@ -302,8 +302,8 @@ BEGIN
                                              FROM unnest(m.natural_keys) AS nk LOOP
     matches := matches || ((SELECT string_agg(
                               CASE WHEN normalized
-                                   THEN format(E'lower(btrim(p.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))'
-                                                 ' = lower(btrim(c.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))', k)
+                                   THEN tdm._folded_sql(format('p.%I', k)) || ' = '
+                                        || tdm._folded_sql(format('c.%I', k))
                                    -- (citext's own =, not text's)
                                    ELSE format('p.%1$I %2$s c.%1$I', k, tdm._type_equality(the_rel, k)) END,
                               ' AND ')

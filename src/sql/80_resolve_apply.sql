@@ -79,8 +79,7 @@ RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT format('ARRAY[%s]::text[]',
                 string_agg(CASE WHEN normalized
-                                THEN format(E'lower(btrim((%s->>%L)::%s::text, E'' \\t\\n\\r\\f\\x0b''))',
-                                            member_row, u.c, t.column_type)
+                                THEN tdm._folded_sql(format('(%s->>%L)::%s', member_row, u.c, t.column_type))
                                 WHEN compared AND t.form = 'decimal'
                                 THEN format('trim_scale((%s->>%L)::%s)::text', member_row, u.c,
                                             t.column_type)

@@ -38,8 +38,8 @@ CREATE FUNCTION tdm._key_matches(rel regclass, columns text[], normalized bool D
 RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT string_agg(CASE WHEN normalized
-                         THEN format(E'lower(btrim(t.%1$I::text, E'' \\t\\n\\r\\f\\x0b''))'
-                                     ' = lower(btrim($1->>%1$L, E'' \\t\\n\\r\\f\\x0b''))', c)
+                         THEN tdm._folded_sql(format('t.%I', c)) || ' = '
+                                || tdm._folded_sql(format('$1->>%L', c))
                          WHEN NOT tdm._is_trusted_type(a.atttypid)
                          THEN format('t.%1$I::text = ($1->>%1$L)', c)
                          ELSE format('t.%1$I = ($1->>%1$L)::%2$s', c, tdm._column_type(rel, c)) END,

@@ -71,6 +71,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._normalized_key(tdm.managed_table, text[]),
   tdm._same_key(regclass, text[], jsonb, jsonb, bool),
   tdm._member_key(regclass, text[], text, bool, bool),
+  tdm._folded_sql(text),
   tdm._column_type(regclass, text),
   tdm._is_trusted_type(oid),
   tdm._target_table(text, regclass),

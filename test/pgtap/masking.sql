@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(38);
+SELECT plan(45);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -110,6 +110,18 @@ SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'full_name', 'const
   '%method constant needs option value%', 'constant needs its value');
 SELECT throws_ok($$SELECT tdm.mask_column('pg_catalog.pg_class', 'relname', 'hash')$$, '42704',
   'mask_column: table pg_class is not managed by tdm', 'an unmanaged table is refused');
+SELECT throws_ok($$SELECT tdm.mask_column('tap_mk.person', NULL, 'hash')$$, '22004',
+  'mask_column: col must not be NULL', 'a column must be given');
+SELECT throws_ok($$SELECT tdm.mask_column('tap_mk.person', 'phone', 'partial', '[1]')$$, '22023',
+  'mask_column: options must be a JSON object, not [1]', 'options that are not an object are refused');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'full_name', 'hash', '{"length": 4}')$$,
+  '%option length of method hash is a whole number from 8 to 64%', 'an option out of range is refused');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'born', 'constant', '{"value": "soon"}')$$,
+  '%option value "soon" is not a date%', 'a constant the column''s type refuses is refused');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'tdm_release', 'hash')$$,
+  '%tdm_release is the table''s release column%', 'the release tag column is not masked');
+SELECT throws_ok($$SELECT * FROM tdm.find_pii(NULL)$$, '22004', 'find_pii: env must not be NULL',
+  'find_pii needs a side');
 SELECT is((SELECT count(*)::int FROM tdm.mask), 0, 'no refused mask was recorded');
 
 SELECT tdm.mask_column('tap_mk.person', 'email', 'email', '{"domain": "masked.test"}');
@@ -213,6 +225,14 @@ SELECT tdm.consolidate('MK2', 'tap_mk');
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run2), 'completed', 'MK2 consolidates after the merge');
 SELECT ok((SELECT full_name ~ '^h[0-9a-f]{9}$' FROM tap_mk.person WHERE id = 20),
   'a value a reviewer typed into a masked column is loaded masked');
+
+-- A mask the table no longer allows (phone made unique since) stops the
+-- collection, naming it.
+CREATE UNIQUE INDEX ON tap_mk.person (phone);
+CREATE TEMP TABLE collected_again AS SELECT * FROM tap_mk.person;
+SELECT throws_like($$SELECT tdm._apply_masks('tap_mk.person', 'pg_temp.collected_again')$$,
+  '%the mask of tap_mk.person.phone (partial) no longer applies: phone is part of a unique index%',
+  'a mask that no longer fits its table stops the collection');
 
 SELECT * FROM finish();
 ROLLBACK;

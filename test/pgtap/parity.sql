@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -182,6 +182,8 @@ SELECT is(pg_temp.hint_of($$SELECT * FROM tdm.data_diff('tap_par.item', 'PAR1', 
   'Environment names are compared exactly: did you mean ''par1''?', 'a lookalike is named');
 SELECT throws_ok($$SELECT * FROM tdm.data_diff('tap_par.unmanaged', 'par1', 'par2')$$, '42704',
   'data_diff: table tap_par.unmanaged is not managed by tdm', 'an unmanaged table is refused');
+SELECT throws_ok($$SELECT * FROM tdm.data_diff('tap_par.item', NULL, 'par1')$$, '22004',
+  'data_diff: env_a must not be NULL', 'a side must be given');
 SELECT throws_ok($$SELECT * FROM tdm.profile_diff('tap_par.item', 'par2', 'par2')$$, '22023',
   'profile_diff: env_a and env_b are both "par2": nothing to compare', 'one side twice is refused');
 SELECT throws_ok($$SELECT * FROM tdm.data_diff('tap_par.lonely', 'par1', 'par2')$$, '42P01',
