@@ -879,3 +879,9 @@ SELECT count(*) AS loaded FROM staging.reset_customers WHERE tdm_release = 'R-RS
 -- A mask (kept by pg_dump with its key: test/dump_restore.sh checks it).
 SELECT tdm.mask_column('staging.reset_customers', 'email', 'email');
 SELECT rel, column_name, method, options FROM tdm.mask;
+-- Declared again with its default options written out: the same mask,
+-- nothing to warn about.
+SELECT tdm.mask_column('staging.reset_customers', 'email', 'email', '{"domain": "example.com"}');
+-- Removed and declared again: each warns about the rows loaded before.
+SELECT tdm.unmask_column('staging.reset_customers', 'email');
+SELECT tdm.mask_column('staging.reset_customers', 'email', 'email');

@@ -316,6 +316,72 @@ BEGIN
 END
 $$;
 
+-- What a change of a column's mask (`before` or `after` NULL: none) does
+-- not change, said as a WARNING: rows loaded before it, and a run waiting
+-- for review (its conflicts are collected again when it resumes: a masked
+-- natural key gives them new ids). Nothing when the mask is the same
+-- (options compared with their defaults in).
+CREATE FUNCTION tdm._warn_mask_change(caller text, rel regclass, col text, before tdm.mask, after tdm.mask)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  target_rel regclass;
+  holds_rows bool;
+  loaded text[] := '{}';
+  waiting text[];
+  identifies bool := EXISTS (SELECT FROM tdm._key_roles(rel) r WHERE r.column_name = col);
+  was text := CASE WHEN before.method IS NOT NULL THEN format('%s %s', before.method, before.options) END;
+BEGIN
+  IF before.method IS NOT DISTINCT FROM after.method
+     AND tdm._mask_defaults(before.method) || before.options
+         IS NOT DISTINCT FROM tdm._mask_defaults(after.method) || after.options THEN
+    RETURN;
+  END IF;
+  FOREACH target_rel IN ARRAY ARRAY[rel, tdm._target_table('master', rel)] LOOP
+    CONTINUE WHEN target_rel IS NULL;
+    EXECUTE format('SELECT EXISTS (SELECT FROM %s)', target_rel) INTO holds_rows;
+    IF holds_rows THEN
+      loaded := loaded || target_rel::text;
+    END IF;
+  END LOOP;
+  IF cardinality(loaded) > 0 THEN
+    RAISE WARNING '%: rows already loaded keep %.% as it was: %', caller, rel, quote_ident(col),
+      array_to_string(loaded, ', ')
+      USING DETAIL = CASE
+              WHEN was IS NOT NULL THEN
+                format('Rows loaded while it was masked by %s hold it masked that way. Rows refreshed from them'
+                       ' into an environment are collected %s: they no longer match the loaded rows%s.', was,
+                       CASE WHEN after.method IS NULL THEN 'unmasked' ELSE 'masked again, the new way' END,
+                       CASE WHEN identifies THEN ', and the same entity is loaded again under its new value'
+                            ELSE ' (an attribute conflict for each)' END)
+              WHEN identifies THEN
+                'A mask applies to rows collected from now on. Rows loaded while the column was not masked'
+                ' hold it unmasked: a masked natural key no longer matches them, and the same entity would be'
+                ' loaded again.'
+              ELSE 'A mask applies to rows collected from now on. Rows loaded while the column was not masked'
+                   ' hold it unmasked, and differ from the rows collected masked (an attribute conflict for'
+                   ' each).' END,
+            HINT = 'Declare masks before the first consolidation, and keep them; tdm.find_pii(''local'') shows'
+                   ' what the target holds.';
+  END IF;
+  waiting := ARRAY(SELECT format('%s (release %s)', r.run_id, r.release) FROM tdm.run r
+                    WHERE r.status IN ('awaiting_review', 'invalid')
+                      AND r.run_id = (SELECT max(x.run_id) FROM tdm.run x WHERE x.release = r.release)
+                      AND EXISTS (SELECT FROM tdm.release_lock l
+                                   WHERE l.release = r.release AND l.rel = _warn_mask_change.rel
+                                     AND l.row_count > 0)
+                    ORDER BY r.run_id);
+  IF cardinality(waiting) > 0 THEN
+    RAISE WARNING '%: run(s) % will collect %.% % when they resume', caller, array_to_string(waiting, ', '),
+      rel, quote_ident(col), CASE WHEN after.method IS NULL THEN 'unmasked' ELSE 'masked' END
+      USING DETAIL = CASE WHEN identifies
+                          THEN 'Their conflicts of this natural key get new ids, and the decisions on the old ones'
+                               ' no longer apply.'
+                          ELSE 'Conflicts whose members change become stale.' END;
+  END IF;
+END
+$$;
+
 -- Declares (or replaces) the mask of one column. Rows already loaded are
 -- not rewritten: the mask applies from the next collection on.
 CREATE FUNCTION tdm.mask_column(rel regclass, col name, method text, options jsonb DEFAULT '{}')
@@ -324,11 +390,6 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   problem text;
   before tdm.mask;
-  target_rel regclass;
-  holds_rows bool;
-  loaded text[] := '{}';
-  waiting text[];
-  identifies bool;  -- the column is a natural key or a unique index's
 BEGIN
   PERFORM tdm._require_given('mask_column', 'rel', rel IS NOT NULL);
   PERFORM tdm._require_given('mask_column', 'col', col IS NOT NULL);
@@ -360,50 +421,8 @@ BEGIN
   VALUES (rel, col, method, coalesce(options, '{}'))
   ON CONFLICT ON CONSTRAINT mask_pkey DO UPDATE
     SET method = excluded.method, options = excluded.options, created_at = now(), created_by = current_user;
-  -- What the mask does not change, said now: rows loaded before it, and
-  -- a run waiting for review (its conflicts are collected again, masked,
-  -- when it resumes: a masked natural key gives them new ids). Nothing
-  -- when the mask is declared again as it was.
-  FOREACH target_rel IN ARRAY CASE WHEN before.method = method AND before.options = coalesce(options, '{}')
-                                  THEN '{}'::regclass[]
-                                  ELSE ARRAY[rel, tdm._target_table('master', rel)] END LOOP
-    CONTINUE WHEN target_rel IS NULL;
-    EXECUTE format('SELECT EXISTS (SELECT FROM %s)', target_rel) INTO holds_rows;
-    IF holds_rows THEN
-      loaded := loaded || target_rel::text;
-    END IF;
-  END LOOP;
-  identifies := EXISTS (SELECT FROM tdm._key_roles(rel) r WHERE r.column_name = col);
-  IF cardinality(loaded) > 0 THEN
-    RAISE WARNING 'mask_column: rows already loaded keep %.% as it was: %', rel, quote_ident(col),
-      array_to_string(loaded, ', ')
-      USING DETAIL = CASE
-              WHEN before.method IS NOT NULL THEN
-                format('It was masked by %s %s. Rows refreshed from them into an environment are masked again,'
-                       ' the new way: they no longer match the loaded rows%s.', before.method, before.options,
-                       CASE WHEN identifies THEN ', and the same entity is loaded again under its new value'
-                            ELSE ' (an attribute conflict for each)' END)
-              WHEN identifies THEN
-                'A mask applies to rows collected from now on. A masked natural key no longer matches the'
-                ' unmasked values of those rows: the same entity would be loaded again.'
-              ELSE 'A mask applies to rows collected from now on: those rows hold the column unmasked, and'
-                   ' differ from the rows collected masked (an attribute conflict for each).' END,
-            HINT = 'Declare masks before the first consolidation, and keep them; tdm.find_pii(''local'') shows'
-                   ' what the target holds.';
-  END IF;
-  waiting := ARRAY(SELECT format('%s (release %s)', r.run_id, r.release) FROM tdm.run r
-                    WHERE r.status IN ('awaiting_review', 'invalid')
-                      AND r.run_id = (SELECT max(x.run_id) FROM tdm.run x WHERE x.release = r.release)
-                      AND EXISTS (SELECT FROM tdm.release_lock l
-                                   WHERE l.release = r.release AND l.rel = mask_column.rel AND l.row_count > 0)
-                    ORDER BY r.run_id);
-  IF cardinality(waiting) > 0 AND before.method IS DISTINCT FROM method
-     OR cardinality(waiting) > 0 AND before.options IS DISTINCT FROM coalesce(options, '{}') THEN
-    RAISE WARNING 'mask_column: run(s) % will collect %.% masked when they resume', array_to_string(waiting, ', '),
-      rel, quote_ident(col)
-      USING DETAIL = 'Conflicts whose members change with the mask become stale; a masked natural key gives its'
-                     ' conflicts new ids, and the decisions on the old ones no longer apply.';
-  END IF;
+  PERFORM tdm._warn_mask_change('mask_column', rel, col, before,
+                                 ROW(rel, col, method, coalesce(options, '{}'), NULL, NULL)::tdm.mask);
   PERFORM tdm._audit('mask_column', format('%s.%s', rel, quote_ident(col)),
                      jsonb_build_object('method', method, 'options', coalesce(options, '{}'),
                                         'replaces', CASE WHEN before.method IS NOT NULL
@@ -428,6 +447,7 @@ BEGIN
     RAISE EXCEPTION 'unmask_column: %.% is not masked', tdm._rel_name(rel), quote_ident(col)
       USING ERRCODE = 'undefined_object', HINT = 'The masks are in tdm.mask.';
   END IF;
+  PERFORM tdm._warn_mask_change('unmask_column', rel, col, gone, NULL);
   PERFORM tdm._audit('unmask_column', format('%s.%s', rel, quote_ident(col)),
                      jsonb_build_object('method', gone.method, 'options', gone.options));
 END

@@ -14,6 +14,10 @@ GRANT INSERT, UPDATE, DELETE ON tdm.mask TO tdm_admin;
 GRANT INSERT ON tdm.mask_key TO tdm_admin;  -- (made with the first mask)
 -- (The masks' key: whoever reads it can reverse a hash mask by guessing.)
 REVOKE SELECT ON tdm.mask_key FROM tdm_reviewer;
+-- (A lock's checksum hashes the environments' rows unmasked, with no key:
+-- a reviewer would check guesses of masked values against it.)
+REVOKE SELECT ON tdm.release_lock FROM tdm_reviewer;
+GRANT SELECT (release, env, rel, row_count, locked_at, shape) ON tdm.release_lock TO tdm_reviewer;
 GRANT DELETE ON tdm.environment TO tdm_admin;  -- (tdm.remove_environment)
 GRANT INSERT, UPDATE, DELETE ON tdm.release_lock, tdm.run, tdm.conflict, tdm.key_map,
                                 tdm.violation, tdm.decision, tdm.snapshot,

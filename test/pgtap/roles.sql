@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(55);
+SELECT plan(57);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -35,6 +35,10 @@ SELECT throws_ok($$SELECT tdm.mask_column('staging.users', 'full_name', 'hash')$
   'permission denied for function mask_column', 'reviewer cannot mask a column');
 SELECT throws_ok($$SELECT * FROM tdm.mask_key$$, '42501', 'permission denied for table mask_key',
   'reviewer cannot read the masks'' key (it would let a hash mask be reversed by guessing)');
+SELECT throws_ok($$SELECT checksum FROM tdm.release_lock$$, '42501', 'permission denied for table release_lock',
+  'reviewer cannot read a lock''s checksum (an unkeyed hash of the rows unmasked)');
+SELECT lives_ok($$SELECT release, env, rel, row_count, locked_at, shape FROM tdm.release_lock$$,
+  'reviewer reads the rest of a lock');
 SELECT throws_ok($$SELECT * FROM tdm.find_pii()$$, '42501', 'permission denied for function find_pii',
   'reviewer cannot scan for personal data');
 SELECT throws_ok($$SELECT * FROM tdm.schema_diff('st1', 'local')$$, '42501',
