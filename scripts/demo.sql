@@ -199,7 +199,8 @@ SELECT tdm.report(:run, 'html');
 
 \echo
 \echo '== 9. In the background: a worker runs the job, tdm.progress follows it, wait_job waits'
-SELECT tdm.consolidate('R2', wait => false) AS job \gset
+SELECT tdm.consolidate('R2', wait => false) AS run \gset
+SELECT job_id AS job FROM tdm.run WHERE run_id = :run \gset
 \o /dev/null
 SELECT pg_sleep(0.5);
 \o

@@ -18,8 +18,12 @@ SELECT dblink_connect('env', pg_temp.conninfo('st1')) AS env_session,
 SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
 SELECT dblink_exec('here', 'BEGIN'),
        dblink_exec('here', 'LOCK TABLE staging.users IN ACCESS EXCLUSIVE MODE');
-SELECT tdm.consolidate('R2', wait => false) AS job \gset
-SELECT status IN ('queued', 'running') AS started, kind FROM tdm.job WHERE job_id = :job;
+-- (In the background too the call returns the run id; tdm.run.job_id
+-- names the job to wait for.)
+SELECT tdm.consolidate('R2', wait => false) AS run \gset
+SELECT job_id AS job FROM tdm.run WHERE run_id = :run \gset
+SELECT status IN ('queued', 'running') AS started, kind, (detail ->> 'run_id')::bigint = :run AS job_of_the_run
+  FROM tdm.job WHERE job_id = :job;
 SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase = %L)',
                                  :job, 'collect')) AS seen_collect;
 SELECT backend_type, a.pid = j.pid AS is_the_job
@@ -54,20 +58,24 @@ SELECT kind, status, detail ->> 'locked' AS locked, detail ? 'launched_in' AS la
 CREATE TEMP TABLE staging_before AS
   SELECT (SELECT count(*) FROM staging.users) AS users, (SELECT count(*) FROM staging.accounts) AS accounts;
 SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
-SELECT tdm.consolidate('R2', wait => false) AS job \gset
+SELECT tdm.consolidate('R2', wait => false) AS run \gset
+SELECT job_id AS job FROM tdm.run WHERE run_id = :run \gset
 SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase = %L)',
                                  :job, 'collect')) AS running;
 SELECT tdm.cancel_job(:job);
 SELECT tdm.wait_job(:job, '60 s') AS final_status;
 SELECT dblink_exec('env', 'ROLLBACK');
 SELECT status, sqlstate, error FROM tdm.job WHERE job_id = :job;
+-- (The run, which earlier calls worked on, stays as it was.)
+SELECT status, calls > 0 AS worked_on FROM tdm.run WHERE run_id = :run;
 SELECT (SELECT count(*) FROM staging.users) = users AND (SELECT count(*) FROM staging.accounts) = accounts
          AS staging_untouched
   FROM staging_before;
 
 -- A terminated worker: the job is found failed, not running.
 SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
-SELECT tdm.consolidate('R2', wait => false) AS job \gset
+SELECT tdm.consolidate('R2', wait => false) AS run \gset
+SELECT job_id AS job FROM tdm.run WHERE run_id = :run \gset
 SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase = %L)',
                                  :job, 'collect')) AS running;
 SELECT pg_terminate_backend(pid, 10000) AS terminated FROM tdm.job WHERE job_id = :job;
@@ -88,7 +96,8 @@ SELECT status, error LIKE 'the job''s process (pid %) is gone%' AS says_why FROM
 
 -- While a consolidation of R2 runs, another one is refused at once.
 SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
-SELECT tdm.consolidate('R2', wait => false) AS job \gset
+SELECT tdm.consolidate('R2', wait => false) AS run \gset
+SELECT job_id AS job FROM tdm.run WHERE run_id = :run \gset
 SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase = %L)',
                                  :job, 'collect')) AS running;
 \set VERBOSITY terse
@@ -130,7 +139,8 @@ RESET ROLE;
 -- bounds the call in the foreground (set for the worker's connection, and
 -- taken back once the worker has read it).
 SELECT format('ALTER DATABASE %I SET statement_timeout = %L', current_database(), '1ms') \gexec
-SELECT tdm.consolidate('R2', wait => false) AS job \gset
+SELECT tdm.consolidate('R2', wait => false) AS run \gset
+SELECT job_id AS job FROM tdm.run WHERE run_id = :run \gset
 SELECT pg_temp.wait_until(format('(SELECT status FROM tdm.job WHERE job_id = %s) <> %L', :job, 'queued'));
 SELECT format('ALTER DATABASE %I RESET statement_timeout', current_database()) \gexec
 SELECT tdm.wait_job(:job, '60 s') AS final_status;

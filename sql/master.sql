@@ -187,6 +187,17 @@ SELECT dblink_exec('tooling', 'COMMIT');
 SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(after bigint);
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 
+-- A consolidation holds its release's row as a run's foreign key does (FOR
+-- KEY SHARE) while it reads master: a rollback, which holds master's
+-- tables by then, does not wait for that row (they deadlocked).
+DELETE FROM master.transactions WHERE tdm_release = 'R2';
+SELECT dblink_exec('tooling', 'BEGIN');
+SELECT * FROM dblink('tooling', 'SELECT count(*) FROM (SELECT FROM tdm.release FOR KEY SHARE) x') AS t(releases_held bigint);
+SET lock_timeout = '5s';
+SELECT tdm.rollback(:snap) IS NOT NULL AS rolled_back_beside_a_consolidation;
+RESET lock_timeout;
+SELECT dblink_exec('tooling', 'COMMIT');
+
 -- A transaction older than the rollback that reads the target only after
 -- it sees the restored rows, whole: a spare's rows are frozen. (Here the
 -- rollback builds its spares itself, after the reader's snapshot.)

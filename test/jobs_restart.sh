@@ -41,7 +41,8 @@ psql -X -q -d st1 -c "BEGIN; LOCK TABLE $st1_tables IN ACCESS EXCLUSIVE MODE; SE
 holder=$!
 wait_for "EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
                    WHERE d.datname = 'st1' AND l.mode = 'AccessExclusiveLock' AND l.granted)"
-job="$(q "SELECT tdm.consolidate('R2', wait => false)")"
+run="$(q "SELECT tdm.consolidate('R2', wait => false)")"
+job="$(q "SELECT job_id FROM tdm.run WHERE run_id = $run")"
 check "the job runs in a worker before the restart" \
   "wait_for \"(SELECT status = 'running' FROM tdm.job WHERE job_id = $job)\" && echo t"
 # Job ids are per database: another database's tdm.progress shows nothing

@@ -179,6 +179,24 @@ SELECT pg_catalog.pg_extension_config_dump('tdm.decision', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.key_map', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.violation', '');
 
+-- A run made for a background consolidation (tdm.consolidate with
+-- wait => false returned its id) whose job ended with no call having
+-- worked on it (failed, cancelled, never started) is `failed`, as the run
+-- is: the next call starts a new one. A run a call has worked on stays as
+-- it was, as it does when the same call fails in the foreground.
+CREATE FUNCTION tdm._fail_unworked_run() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  UPDATE tdm.run r SET status = 'failed', finished_at = clock_timestamp()
+   WHERE r.run_id = (NEW.detail ->> 'run_id')::bigint AND r.calls = 0 AND r.status = 'collecting';
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER job_ended_unworked AFTER UPDATE OF status ON tdm.job
+  FOR EACH ROW WHEN (NEW.kind = 'consolidate' AND NEW.status IN ('failed', 'cancelled')
+                     AND OLD.status IS DISTINCT FROM NEW.status)
+  EXECUTE FUNCTION tdm._fail_unworked_run();
+
 -- The staging target: the schema of the managed tables when they are all
 -- in one (a DBA's "Staging Area"), else `staging`. A completed
 -- consolidation into it makes a release `consolidated`, ready to promote.

@@ -192,6 +192,7 @@ RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   job bigint;
+  the_run bigint;
   holder int;  -- the backend consolidating the release, if any
 BEGIN
   PERFORM tdm._consolidate_check(release, target);
@@ -203,10 +204,24 @@ BEGIN
                    ' A session idle in transaction ends it with COMMIT.';
   END IF;
   job := tdm._start_job('consolidate', release, wait, jsonb_build_object('target', target));
-  IF NOT wait THEN
-    RETURN job;
+  IF wait THEN
+    RETURN tdm._consolidate_job(job);
   END IF;
-  RETURN tdm._consolidate_job(job);
+  -- In the background the call returns the run id too: the run the job
+  -- continues, or a new one made now, in `collecting` (`failed` if its
+  -- job ends with no call having worked on it: tdm._fail_unworked_run).
+  -- tdm.run.job_id names the job to wait for.
+  SELECT x.run_id INTO the_run FROM tdm.run x
+   WHERE x.release = consolidate.release AND x.target = consolidate.target AND x.status <> 'failed'
+     AND x.run_id = (SELECT max(y.run_id) FROM tdm.run y
+                      WHERE y.release = consolidate.release AND y.target = consolidate.target);
+  IF the_run IS NULL THEN
+    INSERT INTO tdm.run (release, target, job_id) VALUES (release, target, job) RETURNING run_id INTO the_run;
+  ELSE
+    UPDATE tdm.run x SET job_id = job WHERE x.run_id = the_run;  -- (the job of its latest call)
+  END IF;
+  UPDATE tdm.job j SET detail = j.detail || jsonb_build_object('run_id', the_run) WHERE j.job_id = job;
+  RETURN the_run;
 END
 $$;
 
@@ -490,6 +505,20 @@ BEGIN
                    ' when its conflict comes back, and one that will not can be withdrawn (DELETE FROM tdm.decision).';
   END IF;
 
+  -- A release in master (or archived from it) takes no decision (its rows
+  -- are as its decisions loaded them): conflicts that wait, stale ones
+  -- (their members changed since: a mask declared, an environment's row)
+  -- or new ones, would leave it waiting for good. Refused, nothing changed.
+  IF waiting > 0 AND tdm._presence(r.status) <> 'neither' THEN
+    RAISE EXCEPTION 'consolidate: release % is %, and collected again its rows give % conflict(s) to review (% stale: decided on members that changed since)',
+      the_release, r.status, waiting,
+      (SELECT count(*) FROM tdm.conflict c WHERE c.run_id = run.run_id AND c.status = 'stale')
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = format('Run %s stays as it was. Decisions cannot change for a release in %s, and its rows there'
+                            ' are as they were loaded.', run.run_id, coalesce(tdm._promoted_to(the_release), 'master')),
+            HINT = 'Undo what changed the rows since it was consolidated (a mask declared or changed since:'
+                   ' tdm.mask shows them; an environment''s row), or put the changes in a new release.';
+  END IF;
   IF waiting + unapproved > 0 THEN
     final_status := 'awaiting_review';
     RAISE NOTICE 'consolidate: run % of % awaits review: % conflict(s) in tdm.review_queue%, % priority 1 decision(s) awaiting approval',

@@ -443,6 +443,15 @@ BEGIN
   FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
     dest := tdm._target_table(target, m.rel);
     CONTINUE WHEN dest IS NULL;
+    IF NOT (has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = dest), 'USAGE')
+            AND has_table_privilege(dest, 'SELECT')) THEN
+      RAISE EXCEPTION 'release_stats: counting the rows of % takes USAGE on its schema and SELECT on it, which % lacks',
+        dest, current_user
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = format('tdm_admin has them (tdm.release and tdm.run say where each release is); else its'
+                            ' owner grants them: GRANT USAGE ON SCHEMA %s TO %s; GRANT SELECT ON %s TO %s;',
+                            quote_ident(target), quote_ident(current_user), dest, quote_ident(current_user));
+    END IF;
     RETURN QUERY EXECUTE format('SELECT %I::text, $1, count(*) FROM %s GROUP BY 1',
                                 m.release_column, dest) USING m.rel;
   END LOOP;

@@ -737,7 +737,7 @@ BEGIN
                   tdm._promoted_to(x.release) AS promoted_to
              FROM tdm.release x
              LEFT JOIN tdm.snapshot_release sr ON sr.snapshot_id = snapshot_id AND sr.release = x.release
-            ORDER BY x.release FOR UPDATE OF x LOOP
+            ORDER BY x.release FOR NO KEY UPDATE OF x LOOP
     CONTINUE WHEN (r.now_at = r.then_at
                    -- (a deployed release whose deployments the rollback undid
                    -- is promoted again)
@@ -772,6 +772,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'deploy');
+  job bigint;
   snap bigint;
   id bigint;
 BEGIN
@@ -795,12 +796,20 @@ BEGIN
                           code_version, tdm._promoted_to(release));
   END IF;
   PERFORM tdm._require_target_tables('deploy', target);
+  -- (a job of its own, as every operation of the contract has: its
+  -- snapshot's job is another)
+  job := tdm._start_job('deploy', release, true,
+                        jsonb_build_object('target', target, 'code_version', code_version));
   snap := tdm.snapshot(format('pre-deploy %s %s', release, code_version), target);
   INSERT INTO tdm.deployment (release, code_version, target, snapshot_id)
   VALUES (release, code_version, target, snap) RETURNING deployment_id INTO id;
   UPDATE tdm.release x SET status = 'deployed' WHERE x.release = deploy.release;
+  UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
+                       detail = j.detail || jsonb_build_object('deployment_id', id, 'snapshot_id', snap)
+   WHERE j.job_id = job;
   PERFORM tdm._audit('deploy', release, jsonb_build_object(
-    'deployment_id', id, 'code_version', code_version, 'target', target, 'snapshot_id', snap));
+    'deployment_id', id, 'code_version', code_version, 'target', target, 'snapshot_id', snap,
+    'job_id', job));
   RETURN id;
 END
 $$;

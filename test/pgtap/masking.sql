@@ -5,9 +5,9 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(47);
+SELECT plan(49);
 \ir ../../sql/include/loopback.sql
-SET client_min_messages = warning;
+SET client_min_messages = error;
 
 -- Two environments (schemas of this database, written by another
 -- session). ann@corp.test is the same person in both (her phone differs);
@@ -233,6 +233,16 @@ SELECT tdm.consolidate('MK2', 'tap_mk');
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run2), 'completed', 'MK2 consolidates after the merge');
 SELECT ok((SELECT full_name ~ '^h[0-9a-f]{9}$' FROM tap_mk.person WHERE id = 20),
   'a value a reviewer typed into a masked column is loaded masked');
+
+-- MK2 promoted, a mask changed since makes its decided conflict stale:
+-- consolidating it again is refused (a promoted release takes no
+-- decision), and its run stays completed.
+SELECT tdm.promote('MK2', 'tap_mk');
+SELECT tdm.mask_column('tap_mk.person', 'phone', 'partial', '{"keep_last": 2}');
+SELECT throws_like($$SELECT tdm.consolidate('MK2', 'tap_mk')$$,
+  'consolidate: release MK2 is promoted, and collected again its rows give 1 conflict(s) to review (1 stale%',
+  'a promoted release whose conflicts would wait for review is not consolidated again');
+SELECT is((SELECT status FROM tdm.run WHERE run_id = :run2), 'completed', 'and its run stays completed');
 
 -- A mask the table no longer allows (phone made unique since) stops the
 -- collection, naming it.

@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(21);
+SELECT plan(22);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -75,6 +75,14 @@ SELECT results_eq($$SELECT rel::text FROM tdm.snapshot_table
 -- Deployed where its rows are, not elsewhere.
 SELECT throws_ok($$SELECT tdm.deploy('TPT2', 'v2', 'staging')$$, '55000',
   'deploy: release "TPT2" was promoted into master, not into staging', 'a deployment follows the rows');
+SAVEPOINT deployed;
+SELECT tdm.deploy('TPT2', 'v2') AS tpt2_deployment \gset
+SELECT results_eq($$SELECT j.status, (j.detail ->> 'deployment_id')::bigint, s.label
+                      FROM tdm.job j JOIN tdm.snapshot s ON s.snapshot_id = (j.detail ->> 'snapshot_id')::bigint
+                     WHERE j.kind = 'deploy' AND j.release = 'TPT2'$$,
+  format($$VALUES ('completed'::text, %s::bigint, 'pre-deploy TPT2 v2'::text)$$, :tpt2_deployment),
+  'a deployment is a job of kind deploy, naming its deployment and its snapshot');
+ROLLBACK TO SAVEPOINT deployed;
 -- A release taken out of master again (a rollback to before its
 -- promotion leaves it consolidated) holds none of master's tables.
 UPDATE tdm.release SET status = 'consolidated' WHERE release = 'TPT2';

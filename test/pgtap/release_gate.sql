@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(69);
+SELECT plan(71);
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -351,6 +351,26 @@ SELECT throws_ok($$SELECT tdm.tag_release('RX')$$, '42501', NULL, 'reviewer cann
 SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42501', NULL,
   'reviewer cannot run detection');
 RESET ROLE;
+
+-- A run made for a background consolidation whose job ended with no call
+-- having worked on it is failed (the next call starts a new one); a run a
+-- call worked on stays as it was.
+INSERT INTO tdm.job (kind, release, status, detail) VALUES ('consolidate', 'RX', 'queued', '{}')
+RETURNING job_id AS unworked_job \gset
+INSERT INTO tdm.run (release, target, job_id) VALUES ('RX', 'staging', :unworked_job)
+RETURNING run_id AS unworked_run \gset
+UPDATE tdm.job SET detail = jsonb_build_object('run_id', :unworked_run) WHERE job_id = :unworked_job;
+UPDATE tdm.job SET status = 'cancelled' WHERE job_id = :unworked_job;
+SELECT is((SELECT status FROM tdm.run WHERE run_id = :unworked_run), 'failed',
+  'a run no call worked on is failed when its background job ends without working on it');
+INSERT INTO tdm.job (kind, release, status, detail) VALUES ('consolidate', 'RX', 'running', '{}')
+RETURNING job_id AS worked_job \gset
+INSERT INTO tdm.run (release, target, job_id, status, calls) VALUES ('RX', 'staging', :worked_job, 'awaiting_review', 1)
+RETURNING run_id AS worked_run \gset
+UPDATE tdm.job SET detail = jsonb_build_object('run_id', :worked_run) WHERE job_id = :worked_job;
+UPDATE tdm.job SET status = 'failed' WHERE job_id = :worked_job;
+SELECT is((SELECT status FROM tdm.run WHERE run_id = :worked_run), 'awaiting_review',
+  'a run calls worked on stays as it was when a later call''s job fails');
 
 SELECT * FROM finish();
 ROLLBACK;

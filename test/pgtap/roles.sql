@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(57);
+SELECT plan(58);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -282,6 +282,17 @@ SELECT isnt(tdm._archive_table('P_', 'staging.b'), tdm._archive_table('P', 'stag
   'nor one ending with _');
 SELECT is(tdm._archive_table('R2', 'staging.accounts'), 'tdm_archive."R2__accounts"',
   'other releases keep <release>__<table>');
+
+-- release_stats counts master's rows with the reader's rights: a reviewer
+-- is told which privilege it lacks.
+RESET ROLE;
+CREATE SCHEMA IF NOT EXISTS master;
+CREATE TABLE IF NOT EXISTS master.users (LIKE staging.users);
+SET ROLE tap_reviewer;
+SELECT throws_like($$SELECT * FROM tdm.release_stats$$,
+  'release_stats: counting the rows of % takes USAGE on its schema and SELECT on it, which tap_reviewer lacks',
+  'reviewer reading release_stats is told which privilege it lacks on master');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
