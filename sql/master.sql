@@ -656,3 +656,21 @@ ROLLBACK;
 
 -- The name master is taken by these members.
 SELECT tdm.add_environment('master', 'st1');
+
+-- A snapshot takes the audit's head before it locks master's tables, as a
+-- promotion and a rollback do (each holding the head waits for nothing
+-- the others hold): while another transaction holds the head, it waits
+-- holding no lock on them.
+SELECT dblink_connect('tooling', pg_temp.conninfo(current_database()));
+SELECT dblink_connect('snapper', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('tooling', 'BEGIN');
+SELECT * FROM dblink('tooling', 'SELECT tdm._audit_reserve()::text') AS t(head_taken text);
+SELECT pid AS snapper_pid FROM dblink('snapper', 'SELECT pg_backend_pid()') AS t(pid int) \gset
+SELECT dblink_send_query('snapper', 'SELECT tdm.snapshot(''ordered'')') AS sent;
+SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)', :snapper_pid))
+         AS snapshot_waits;
+SELECT count(*) AS master_tables_held FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+ WHERE l.pid = :snapper_pid AND c.relnamespace = 'master'::regnamespace AND l.granted;
+SELECT dblink_exec('tooling', 'COMMIT');
+SELECT snapshot_id IS NOT NULL AS snapshot_taken FROM dblink_get_result('snapper') AS r(snapshot_id bigint);
+SELECT dblink_disconnect('snapper'), dblink_disconnect('tooling');

@@ -358,7 +358,10 @@ BEGIN
       FROM tdm.tag_finding WHERE job_id = job;
   END IF;
   -- (Only from a status tagging may change: a promote that committed
-  -- while this ran put the release in master.)
+  -- while this ran put the release in master.) The audit's head first, as
+  -- the operations that hold it and then write releases' rows take it
+  -- (a consolidation's load, a rollback: decision 120).
+  PERFORM tdm._audit_reserve();
   IF locked THEN
     UPDATE tdm.release SET status = 'locked', locked_at = now()
      WHERE tdm.release.release = the_release AND tdm.release.status IN ('open', 'locked', 'consolidated');

@@ -393,6 +393,18 @@ BEGIN
                                                   ' tag and consolidate it again), or make %1$s''s table'
                                                   ' accept what %2$s''s does; then promote again.',
                                                   to_target, from_target)
+                                      -- (a parent of an earlier release taken out since the consolidation)
+                                      WHEN refused = '23503' THEN
+                                        format('A row it references is not in %1$s: one of a release archived or'
+                                               ' rolled back out of it since the consolidation%2$s, or one only'
+                                               ' %3$s holds. Bring that release back%4$s, then promote again.',
+                                               to_target,
+                                               (SELECT ' (archived: ' || string_agg(x.release, ', ' ORDER BY x.release) || ')'
+                                                  FROM tdm.release x WHERE x.status = 'archived'),
+                                               from_target,
+                                               (SELECT format(' (SELECT tdm.restore_release(%L);)', min(x.release))
+                                                  FROM tdm.release x WHERE x.status = 'archived'
+                                                 HAVING count(*) = 1))
                                       ELSE format('Make %s''s table accept what %s''s does (add the partition,'
                                                   ' or change the constraint or index), then promote again.',
                                                   to_target, from_target) END);
@@ -514,6 +526,7 @@ BEGIN
   -- (Master must hold every table the release's rows went into: one
   -- renamed since would keep its rows while the release reads archived.)
   PERFORM tdm._require_promoted_tables('archive_release', 'master');
+  PERFORM tdm._audit_reserve();  -- (before master's tables: decision 120)
   FOR t IN SELECT x.managed AS rel, x.step, x.release_column, x.rel AS dest
              FROM tdm._target_tables('master') x ORDER BY x.step LOOP
     -- (a copy an earlier archiving left, before a restore or a rollback
@@ -666,6 +679,7 @@ BEGIN
     RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
+  PERFORM tdm._audit_reserve();  -- (before master's tables: decision 120)
   FOR t IN SELECT * FROM tdm._restored_archives(release, r.archived_tables) LOOP
     columns := (SELECT string_agg(format('%I', c.column_name), ', ')
                   FROM tdm._restore_columns(release, t.archived, t.dest) c);

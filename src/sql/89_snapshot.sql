@@ -351,6 +351,9 @@ BEGIN
   -- The target's tables, listed once (the listing reads the catalog).
   SELECT array_agg(x.rel ORDER BY x.step), array_agg(x.managed ORDER BY x.step)
     INTO rels, manageds FROM tdm._target_tables(s.target) x;
+  -- The audit's head before the tables (decision 120): a promotion or a
+  -- rollback holding it waits for nothing this holds.
+  PERFORM tdm._audit_reserve();
   -- One consistent state: writers wait, readers do not.
   EXECUTE 'LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE';
   -- (promote, archive and restore write the target: their statuses are
@@ -828,6 +831,9 @@ DECLARE
   return_to text;
   payload jsonb;
 BEGIN
+  -- (The audit's head before the release's row and the target: decision
+  -- 120.)
+  PERFORM tdm._audit_reserve();
   -- (Locked: a second call waits for this one, then takes the release's
   -- next live deployment, if any, as a call made afterwards would.)
   SELECT * INTO d FROM tdm.deployment x
