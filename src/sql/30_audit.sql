@@ -65,6 +65,27 @@ $$;
 -- turns. A lock_timeout ends the wait with the transactions that hold it
 -- named (a reviewer's decision left uncommitted holds it, and every other
 -- decision and load waits).
+-- The error of a wait for the head that lock_timeout ended: who may hold
+-- it (a transaction that wrote to the audit, or a tdm call that took the
+-- head before it writes, tdm._head_then_lock).
+CREATE FUNCTION tdm._audit_head_busy() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION 'tdm: an open transaction holds the audit trail, and lock_timeout (%) ended the wait',
+    current_setting('lock_timeout')
+    USING ERRCODE = 'lock_not_available',
+          DETAIL = format('Open transactions that wrote to it (a decision, an approval, a tdm call): %s. tdm calls'
+                          ' running, which take it before they write: %s.',
+                          coalesce(tdm._open_writers('tdm.audit'), 'none now'),
+                          coalesce((SELECT string_agg(format('%s of %s (backend %s)', p.kind,
+                                                             coalesce(nullif(p.release, ''), '-'), p.pid), ', '
+                                                      ORDER BY p.job_id)
+                                      FROM tdm.progress p WHERE p.pid <> pg_backend_pid()), 'none')),
+          HINT = 'Every write to the audit trail holds it until its transaction ends: that session commits or'
+                 ' rolls back (a DBA can end a forgotten one with pg_terminate_backend(pid)); then try again.';
+END
+$$;
+
 CREATE FUNCTION tdm._audit_lock_head() RETURNS tdm.audit_head
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -73,13 +94,7 @@ BEGIN
   SELECT * INTO head FROM tdm.audit_head FOR UPDATE;
   RETURN head;
 EXCEPTION WHEN lock_not_available THEN
-  RAISE EXCEPTION 'tdm: an open transaction holds the audit trail, and lock_timeout (%) ended the wait',
-    current_setting('lock_timeout')
-    USING ERRCODE = 'lock_not_available',
-          DETAIL = format('Open transactions that wrote to it (a decision, an approval, a tdm call): %s.',
-                          coalesce(tdm._open_writers('tdm.audit'), 'none now')),
-          HINT = 'Every write to the audit trail holds it until its transaction ends: that session commits or'
-                 ' rolls back (a DBA can end a forgotten one with pg_terminate_backend(pid)); then try again.';
+  PERFORM tdm._audit_head_busy();
 END
 $$;
 
@@ -193,6 +208,56 @@ $$;
 CREATE FUNCTION tdm._audit_reserve() RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
   SELECT FROM tdm._audit_lock_head()
+$$;
+
+-- Takes the audit's head, then the locks `statements` take (each run with
+-- $1 = `release`), never waiting long for those while holding the head: a
+-- session holding what they lock that then waits for the head (a write
+-- on master, then an audited call in the same transaction) would
+-- deadlock with it. Each try waits for them a quarter of deadlock_timeout
+-- at most, then gives everything back (a subtransaction), sleeps a little
+-- and tries again. `give_up_after` bounds the tries (false when it ends
+-- them), else the caller's lock_timeout, if any (its error).
+CREATE FUNCTION tdm._head_then_lock(statements text[], release text DEFAULT NULL,
+                                    give_up_after interval DEFAULT NULL) RETURNS bool
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  waited_ms bigint := (SELECT s.setting::bigint FROM pg_settings s WHERE s.name = 'lock_timeout');
+  give_up timestamptz := clock_timestamp() + coalesce(give_up_after, CASE WHEN waited_ms > 0
+                                                                          THEN make_interval(secs => waited_ms / 1000.0) END);
+  try_ms bigint := greatest(10, (SELECT s.setting::bigint FROM pg_settings s WHERE s.name = 'deadlock_timeout') / 4);
+  statement text;
+  waiting_for_head bool;
+BEGIN
+  LOOP
+    BEGIN
+      -- (The head locked here, not by tdm._audit_reserve, whose own
+      -- subtransaction would end first: a session waiting for the head
+      -- then waits for this transaction's end, not this try's.)
+      waiting_for_head := true;
+      PERFORM FROM tdm.audit_head FOR UPDATE;
+      waiting_for_head := false;
+      PERFORM set_config('lock_timeout', try_ms || 'ms', true);
+      FOREACH statement IN ARRAY statements LOOP
+        CONTINUE WHEN statement IS NULL;  -- (no table to lock)
+        EXECUTE statement USING release;
+      END LOOP;
+      PERFORM set_config('lock_timeout', waited_ms || 'ms', true);
+      RETURN true;
+    EXCEPTION WHEN lock_not_available THEN
+      -- (the subtransaction's end gave the head, the locks and the
+      -- setting back)
+      IF waiting_for_head THEN
+        PERFORM tdm._audit_head_busy();
+      ELSIF give_up_after IS NOT NULL AND clock_timestamp() >= give_up THEN
+        RETURN false;
+      ELSIF give_up IS NOT NULL AND clock_timestamp() >= give_up THEN
+        RAISE;
+      END IF;
+    END;
+    PERFORM pg_sleep(0.02 + random() * 0.08);
+  END LOOP;
+END
 $$;
 
 -- The first broken link of the chain, or no row when the chain is intact.

@@ -526,7 +526,14 @@ BEGIN
   -- (Master must hold every table the release's rows went into: one
   -- renamed since would keep its rows while the release reads archived.)
   PERFORM tdm._require_promoted_tables('archive_release', 'master');
-  PERFORM tdm._audit_reserve();  -- (before master's tables: decision 120)
+  -- (The audit's head before master's tables and the release's rows there,
+  -- decision 120, not waiting long for those while holding it.)
+  PERFORM tdm._head_then_lock(
+    ARRAY(SELECT 'LOCK TABLE ' || string_agg(x.rel::text, ', ') || ' IN ROW EXCLUSIVE MODE'
+            FROM tdm._target_tables('master') x)
+    || ARRAY(SELECT format('SELECT FROM %s WHERE %I = $1 FOR UPDATE', x.rel, x.release_column)
+               FROM tdm._target_tables('master') x ORDER BY x.step),
+    release);
   FOR t IN SELECT x.managed AS rel, x.step, x.release_column, x.rel AS dest
              FROM tdm._target_tables('master') x ORDER BY x.step LOOP
     -- (a copy an earlier archiving left, before a restore or a rollback
@@ -679,7 +686,10 @@ BEGIN
     RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
-  PERFORM tdm._audit_reserve();  -- (before master's tables: decision 120)
+  -- (The audit's head before master's tables, decision 120, not waiting
+  -- long for those while holding it.)
+  PERFORM tdm._head_then_lock(ARRAY(SELECT 'LOCK TABLE ' || string_agg(x.rel::text, ', ') || ' IN ROW EXCLUSIVE MODE'
+                                      FROM tdm._target_tables('master') x));
   FOR t IN SELECT * FROM tdm._restored_archives(release, r.archived_tables) LOOP
     columns := (SELECT string_agg(format('%I', c.column_name), ', ')
                   FROM tdm._restore_columns(release, t.archived, t.dest) c);

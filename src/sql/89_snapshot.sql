@@ -351,11 +351,10 @@ BEGIN
   -- The target's tables, listed once (the listing reads the catalog).
   SELECT array_agg(x.rel ORDER BY x.step), array_agg(x.managed ORDER BY x.step)
     INTO rels, manageds FROM tdm._target_tables(s.target) x;
-  -- The audit's head before the tables (decision 120): a promotion or a
-  -- rollback holding it waits for nothing this holds.
-  PERFORM tdm._audit_reserve();
-  -- One consistent state: writers wait, readers do not.
-  EXECUTE 'LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE';
+  -- One consistent state: writers wait, readers do not. The audit's head
+  -- first (decision 120: a promotion or a rollback holding it waits for
+  -- nothing this holds), never waiting long for the tables with it.
+  PERFORM tdm._head_then_lock(ARRAY['LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE']);
   -- (promote, archive and restore write the target: their statuses are
   -- settled under this lock)
   INSERT INTO tdm.snapshot_release (snapshot_id, release, status)
@@ -606,11 +605,12 @@ BEGIN
       -- Readers and writers still holding the tables past the timeout:
       -- change rows instead (readers then go on reading meanwhile).
       PERFORM tdm._progress(job, 'lock');
-      PERFORM tdm._audit_reserve();
-      previous_timeout := current_setting('lock_timeout');
-      PERFORM set_config('lock_timeout', current_setting('tdm.swap_lock_timeout'), true);
-      EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
-      PERFORM set_config('lock_timeout', previous_timeout, true);
+      -- (The audit's head first, decision 120, not waiting long for the
+      -- tables with it: tdm._head_then_lock.)
+      IF NOT tdm._head_then_lock(ARRAY['LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE'], NULL,
+                                 nullif(current_setting('tdm.swap_lock_timeout')::interval, '0')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'lock_not_available';
+      END IF;
       locked := clock_timestamp();
       PERFORM tdm._progress(job, 'swap');
       PERFORM tdm._swap_storage(sp.rel, sp.spare, sp.target_indexes, sp.spare_indexes)
@@ -643,8 +643,7 @@ BEGIN
       method := 'changed rows';
       -- Writers wait; readers go on reading the state before until commit.
       PERFORM tdm._progress(job, 'lock');
-      PERFORM tdm._audit_reserve();
-      EXECUTE 'LOCK TABLE ' || tables || ' IN EXCLUSIVE MODE';
+      PERFORM tdm._head_then_lock(ARRAY['LOCK TABLE ' || tables || ' IN EXCLUSIVE MODE']);
       locked := clock_timestamp();
       PERFORM tdm._progress(job, 'restore');
       BEGIN
@@ -741,6 +740,8 @@ BEGIN
              FROM tdm.release x
              LEFT JOIN tdm.snapshot_release sr ON sr.snapshot_id = snapshot_id AND sr.release = x.release
             ORDER BY x.release FOR NO KEY UPDATE OF x LOOP
+    -- (the release tdm.rollback_release rolls back: it marks it itself)
+    CONTINUE WHEN r.release = current_setting('tdm_rollback.release', true);
     CONTINUE WHEN (r.now_at = r.then_at
                    -- (a deployed release whose deployments the rollback undid
                    -- is promoted again)
@@ -831,9 +832,6 @@ DECLARE
   return_to text;
   payload jsonb;
 BEGIN
-  -- (The audit's head before the release's row and the target: decision
-  -- 120.)
-  PERFORM tdm._audit_reserve();
   -- (Locked: a second call waits for this one, then takes the release's
   -- next live deployment, if any, as a call made afterwards would.)
   SELECT * INTO d FROM tdm.deployment x
@@ -847,10 +845,14 @@ BEGIN
                              ' tdm.rollback_release, or by a tdm.rollback of their target to an earlier snapshot.'
                         ELSE 'Deployments are in tdm.deployment.' END;
   END IF;
-  -- (rolled back first: the rollback's settling of statuses then leaves it
-  -- as it is, its rows staying in the target)
-  UPDATE tdm.release x SET status = 'rolled_back' WHERE x.release = rollback_release.release;
+  -- The release is rolled_back, its rows staying in the target: the
+  -- rollback's settling of statuses leaves it alone
+  -- (tdm._reconcile_releases), and it is marked once the rollback holds the
+  -- audit's head and the target (decision 173: its row is not locked before).
+  PERFORM set_config('tdm_rollback.release', release, true);
   job := tdm.rollback(d.snapshot_id);
+  PERFORM set_config('tdm_rollback.release', '', true);
+  UPDATE tdm.release x SET status = 'rolled_back' WHERE x.release = rollback_release.release;
   UPDATE tdm.deployment x SET rolled_back_at = now() WHERE x.deployment_id = d.deployment_id;
   -- The code to return to: the deployment before this one on the target,
   -- else the parent release's code version.
