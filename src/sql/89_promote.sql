@@ -687,9 +687,26 @@ BEGIN
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
   -- (The audit's head before master's tables, decision 120, not waiting
-  -- long for those while holding it.)
-  PERFORM tdm._head_then_lock(ARRAY(SELECT 'LOCK TABLE ' || string_agg(x.rel::text, ', ') || ' IN ROW EXCLUSIVE MODE'
-                                      FROM tdm._target_tables('master') x));
+  -- long for those while holding it; nor for the rows the restored rows
+  -- reference, which their foreign keys' checks lock FOR KEY SHARE.)
+  PERFORM tdm._head_then_lock(
+    ARRAY(SELECT 'LOCK TABLE ' || string_agg(x.rel::text, ', ') || ' IN ROW EXCLUSIVE MODE'
+            FROM tdm._target_tables('master') x)
+    || ARRAY(SELECT format('SELECT FROM %s p WHERE (%s) IN (SELECT %s FROM %s a) FOR KEY SHARE',
+                           c.confrelid::regclass,
+                           string_agg(format('p.%I', pa.attname), ', ' ORDER BY k.i),
+                           string_agg(format('a.%I', ca.attname), ', ' ORDER BY k.i), ra.archived)
+               FROM tdm._restored_archives(release, r.archived_tables) ra
+               JOIN pg_constraint c ON c.conrelid = ra.dest AND c.contype = 'f'
+              CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(n, ref_n, i)
+               JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.n
+               JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.ref_n
+               -- (the archive's columns as master's: else the restore's
+               -- own checks say what changed)
+               LEFT JOIN pg_attribute aa ON aa.attrelid = ra.archived AND aa.attname = ca.attname
+                                        AND NOT aa.attisdropped AND aa.atttypid = ca.atttypid
+              GROUP BY c.oid, c.confrelid, ra.archived
+             HAVING bool_and(aa.attnum IS NOT NULL)));
   FOR t IN SELECT * FROM tdm._restored_archives(release, r.archived_tables) LOOP
     columns := (SELECT string_agg(format('%I', c.column_name), ', ')
                   FROM tdm._restore_columns(release, t.archived, t.dest) c);
