@@ -659,14 +659,20 @@ SELECT tdm.add_environment('master', 'st1');
 
 -- A snapshot takes the audit's head before it locks master's tables, as a
 -- promotion and a rollback do (each holding the head waits for nothing
--- the others hold): while another transaction holds the head, it waits
--- holding no lock on them.
+-- the others hold), and does not hold it while it waits for them: a
+-- session that wrote master, then takes the head (an audited call in the
+-- same transaction), gets it; the snapshot then waits for the head
+-- holding no lock on master's tables (tdm._head_then_lock).
 SELECT dblink_connect('tooling', pg_temp.conninfo(current_database()));
 SELECT dblink_connect('snapper', pg_temp.conninfo(current_database()));
 SELECT dblink_exec('tooling', 'BEGIN');
-SELECT * FROM dblink('tooling', 'SELECT tdm._audit_reserve()::text') AS t(head_taken text);
+SELECT dblink_exec('tooling', 'UPDATE master.users SET full_name = full_name
+                                WHERE user_id = (SELECT min(user_id) FROM master.users)');
 SELECT pid AS snapper_pid FROM dblink('snapper', 'SELECT pg_backend_pid()') AS t(pid int) \gset
 SELECT dblink_send_query('snapper', 'SELECT tdm.snapshot(''ordered'')') AS sent;
+SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)', :snapper_pid))
+         AS snapshot_waits_for_the_writer;
+SELECT * FROM dblink('tooling', 'SELECT tdm._audit_reserve()::text') AS t(head_taken text);
 SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)', :snapper_pid))
          AS snapshot_waits;
 SELECT count(*) AS master_tables_held FROM pg_locks l JOIN pg_class c ON c.oid = l.relation

@@ -61,10 +61,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      AND a.wait_event_type IS DISTINCT FROM 'Lock'
 $$;
 
--- The chain's head, locked to the end of the transaction: appenders take
--- turns. A lock_timeout ends the wait with the transactions that hold it
--- named (a reviewer's decision left uncommitted holds it, and every other
--- decision and load waits).
 -- The error of a wait for the head that lock_timeout ended: who may hold
 -- it (a transaction that wrote to the audit, or a tdm call that took the
 -- head before it writes, tdm._head_then_lock).
@@ -86,6 +82,10 @@ BEGIN
 END
 $$;
 
+-- The chain's head, locked to the end of the transaction: appenders take
+-- turns. A lock_timeout ends the wait with the transactions that hold it
+-- named (a reviewer's decision left uncommitted holds it, and every other
+-- decision and load waits).
 CREATE FUNCTION tdm._audit_lock_head() RETURNS tdm.audit_head
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

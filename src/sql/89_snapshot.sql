@@ -582,7 +582,6 @@ DECLARE
   method text;
   changes text;
   locked timestamptz;
-  previous_timeout text;
   releases jsonb;  -- statuses the rollback changed
   refused text;  -- a restore's SQLSTATE, message, detail, schema and table
   refused_message text;
