@@ -273,7 +273,23 @@ BEGIN
       ('tdm_remote_tables', 'pg_catalog', 'pg_tables',
        '{schemaname text, tablename text, tableowner text, rowsecurity bool}'),
       ('tdm_remote_roles', 'pg_catalog', 'pg_roles',
-       '{rolname text, rolsuper bool, rolbypassrls bool}')) AS v(name, remote_schema, remote, columns) LOOP
+       '{rolname text, rolsuper bool, rolbypassrls bool}'),
+      -- (Its constraints, indexes and enums, for tdm.schema_diff: the
+      -- catalogs every role reads. A CHECK's text only from
+      -- information_schema, which shows it to roles of the table's owner.)
+      ('tdm_remote_pg_namespace', 'pg_catalog', 'pg_namespace', '{oid oid, nspname text}'),
+      ('tdm_remote_pg_class', 'pg_catalog', 'pg_class', '{oid oid, relname text, relnamespace oid}'),
+      ('tdm_remote_pg_attribute', 'pg_catalog', 'pg_attribute',
+       '{attrelid oid, attnum int2, attname text, atttypid oid, attisdropped bool}'),
+      ('tdm_remote_pg_constraint', 'pg_catalog', 'pg_constraint',
+       '{oid oid, conname text, contype text, condeferrable bool, condeferred bool, convalidated bool,'
+       ' conrelid oid, confrelid oid, confupdtype text, confdeltype text, confmatchtype text,'
+       ' conkey int2[], confkey int2[], conbin text}'),
+      ('tdm_remote_pg_enum', 'pg_catalog', 'pg_enum', '{enumtypid oid, enumsortorder real, enumlabel text}'),
+      ('tdm_remote_indexes', 'pg_catalog', 'pg_indexes',
+       '{schemaname text, tablename text, indexname text, indexdef text}'),
+      ('tdm_remote_checks', 'information_schema', 'check_constraints',
+       '{constraint_schema text, constraint_name text, check_clause text}')) AS v(name, remote_schema, remote, columns) LOOP
     current := tdm._env_relation(env, catalog.name);
     IF current IS NOT NULL
        AND NOT tdm._env_table_intact(env, current, catalog.remote_schema, catalog.remote) THEN

@@ -9,7 +9,8 @@ CREATE TYPE tdm.schema_drift AS (
   rel regclass,        -- the managed table
   table_name text,
   column_name text,    -- NULL for a table-level row
-  kind text,           -- table_missing, column_missing, type, nullable, default, identity, generated
+  kind text,           -- table_missing, column_missing, type, nullable, default, identity, generated,
+                       -- enum_labels, constraint, index
   in_a text,           -- what env_a has (NULL: nothing)
   in_b text,
   detail text
@@ -96,6 +97,176 @@ LANGUAGE sql IMMUTABLE AS $$
   SELECT regexp_replace(expr, $re$nextval\('("[^"]*"|[^'".]*)\.$re$, 'nextval(''')
 $$;
 
+-- A side's catalog relation `name` (pg_class, pg_constraint...): this
+-- database's own, or tdm's foreign table over the environment's.
+CREATE FUNCTION tdm._parity_catalog(side text, name text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN side = 'local' THEN 'pg_catalog.' || quote_ident(name)
+              WHEN name = 'pg_indexes' THEN tdm._env_relation(side, 'tdm_remote_indexes')::text
+              ELSE tdm._env_relation(side, 'tdm_remote_' || name)::text END
+$$;
+
+-- The schema a side keeps `rel` in: its own here, the remote schema there.
+CREATE FUNCTION tdm._parity_schema(side text, rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN side = 'local'
+              THEN (SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE c.oid = rel)
+              ELSE (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = side) END
+$$;
+
+-- A CHECK's stored expression (pg_constraint.conbin) as two databases can
+-- compare it: without the source positions, with the columns by name (a
+-- column's number differs where columns were added in another order) and
+-- without the numbers of objects users made (types, functions: each
+-- database numbers its own).
+CREATE FUNCTION tdm._parity_expression(tree text, column_names text[]) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  rest text := regexp_replace(tree, ' :location -?\d+', '', 'g');
+  done text := '';
+  at int;
+  m text[];
+BEGIN
+  LOOP
+    at := regexp_instr(rest, ':varattno(syn)? \d+');
+    EXIT WHEN at = 0;
+    m := regexp_match(substr(rest, at), '^(:varattno(?:syn)? )(\d+)');
+    done := done || substr(rest, 1, at - 1) || m[1]
+            || coalesce(quote_ident(column_names[m[2]::int]), m[2]);
+    rest := substr(rest, at + length(m[1]) + length(m[2]));
+  END LOOP;
+  RETURN regexp_replace(done || rest, '\m(1638[4-9]|1639\d|16[4-9]\d\d|1[7-9]\d{3}|[2-9]\d{4}|\d{6,})\M',
+                        '#', 'g');
+END
+$$;
+
+-- A side's constraints on the managed table `rel` (no row: none, or no
+-- table): primary key, unique, foreign key (referenced table by name:
+-- schemas differ between environments), check, exclusion; `definition`
+-- as schema_diff shows it, `canonical` as it compares them. One reader
+-- for both places, over the catalogs (tdm._parity_catalog).
+CREATE FUNCTION tdm._parity_constraints(side text, rel regclass)
+RETURNS TABLE (constraint_name text, contype text, definition text, canonical text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  con text := tdm._parity_catalog(side, 'pg_constraint');
+  att text := tdm._parity_catalog(side, 'pg_attribute');
+  cls text := tdm._parity_catalog(side, 'pg_class');
+  table_oid oid;
+  related oid[];
+BEGIN
+  EXECUTE format('SELECT c.oid FROM %s c JOIN %s n ON n.oid = c.relnamespace'
+                 ' WHERE n.nspname = $1 AND c.relname = $2', cls, tdm._parity_catalog(side, 'pg_namespace'))
+    INTO table_oid USING tdm._parity_schema(side, rel), (SELECT relname::text FROM pg_class WHERE oid = rel);
+  IF table_oid IS NULL THEN
+    RETURN;
+  END IF;
+  EXECUTE format('SELECT array_agg(DISTINCT k.confrelid) FROM %s k WHERE k.conrelid = $1', con)
+    INTO related USING table_oid;
+  related := array_append(array_remove(related, 0::oid), table_oid);
+  RETURN QUERY EXECUTE format(
+    $q$
+    WITH k AS MATERIALIZED (
+           SELECT k.oid, k.conname::text AS conname, k.contype::text AS contype, k.condeferrable,
+                  k.condeferred, k.convalidated, k.confrelid, k.confupdtype::text AS confupdtype,
+                  k.confdeltype::text AS confdeltype, k.confmatchtype::text AS confmatchtype,
+                  k.conkey, k.confkey, k.conbin::text AS conbin
+             FROM %1$s k WHERE k.conrelid = $1),
+         a AS MATERIALIZED (
+           SELECT a.attrelid, a.attnum, a.attname::text AS attname FROM %2$s a
+            WHERE a.attrelid = ANY ($2) AND a.attnum > 0),
+         r AS MATERIALIZED (SELECT c.oid, c.relname::text AS relname FROM %3$s c WHERE c.oid = ANY ($2)),
+         -- (The table's column names by number, gaps as NULL.)
+         numbered AS (SELECT array_agg(a.attname ORDER BY g.n) AS by_number
+                        FROM generate_series(1, (SELECT max(x.attnum) FROM a x WHERE x.attrelid = $1)) AS g(n)
+                        LEFT JOIN a ON a.attrelid = $1 AND a.attnum = g.n),
+         d AS (
+           SELECT k.conname, k.contype,
+                  CASE k.contype
+                    WHEN 'p' THEN format('PRIMARY KEY (%%s)', cols.own)
+                    WHEN 'u' THEN format('UNIQUE (%%s)', cols.own)
+                    WHEN 'f' THEN format('FOREIGN KEY (%%s) REFERENCES %%s (%%s)%%s%%s%%s', cols.own,
+                                         quote_ident(r.relname), cols.referenced,
+                                         CASE k.confmatchtype WHEN 'f' THEN ' MATCH FULL' ELSE '' END,
+                                         CASE k.confupdtype WHEN 'a' THEN '' ELSE ' ON UPDATE ' || action.upd END,
+                                         CASE k.confdeltype WHEN 'a' THEN '' ELSE ' ON DELETE ' || action.del END)
+                    WHEN 'x' THEN 'EXCLUDE (as its index)'
+                    ELSE 'CHECK' END
+                  || CASE WHEN k.condeferrable AND k.condeferred THEN ' DEFERRABLE INITIALLY DEFERRED'
+                          WHEN k.condeferrable THEN ' DEFERRABLE' ELSE '' END
+                  || CASE WHEN k.convalidated THEN '' ELSE ' NOT VALID' END AS shape,
+                  CASE WHEN k.contype = 'c' THEN %4$s END AS check_text,
+                  CASE WHEN k.contype = 'c' THEN tdm._parity_expression(k.conbin, numbered.by_number) END AS expression
+             FROM k
+             CROSS JOIN numbered
+             LEFT JOIN r ON r.oid = k.confrelid
+             CROSS JOIN LATERAL (
+               SELECT (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.i)
+                         FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, i)
+                         JOIN a ON a.attrelid = $1 AND a.attnum = u.attnum) AS own,
+                      (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.i)
+                         FROM unnest(k.confkey) WITH ORDINALITY AS u(attnum, i)
+                         JOIN a ON a.attrelid = k.confrelid AND a.attnum = u.attnum) AS referenced) cols
+             CROSS JOIN LATERAL (
+               SELECT CASE k.confupdtype WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'
+                                         WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' END AS upd,
+                      CASE k.confdeltype WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'
+                                         WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' END AS del) action)
+    SELECT d.conname, d.contype,
+           CASE WHEN d.contype <> 'c' THEN d.shape
+                ELSE coalesce(d.check_text, 'CHECK (its text is shown to roles of the table''s owner only)') END,
+           d.shape || coalesce(' ' || d.expression, '')
+      FROM d
+    $q$,
+    con, att, cls,
+    CASE WHEN side = 'local'
+         THEN 'pg_get_constraintdef(k.oid)'
+         ELSE format('(SELECT ''CHECK '' || x.check_clause FROM %s x WHERE x.constraint_schema = %L'
+                     ' AND x.constraint_name = k.conname LIMIT 1)',
+                     tdm._parity_catalog(side, 'checks'), tdm._parity_schema(side, rel)) END)
+    USING table_oid, related;
+END
+$$;
+
+-- A side's indexes on `rel`, but those of its primary key and unique
+-- constraints (compared as constraints): `canonical` is the definition
+-- without the index's name and the table's schema.
+CREATE FUNCTION tdm._parity_indexes(side text, rel regclass)
+RETURNS TABLE (index_name text, canonical text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  table_name text := (SELECT relname::text FROM pg_class WHERE oid = rel);
+BEGIN
+  RETURN QUERY EXECUTE format(
+    'SELECT i.indexname::text, ''CREATE '' || coalesce(m[1], '''') || ''INDEX ON '' || coalesce(m[2], '''')'
+    '       || quote_ident($2) || '' '' || m[3]'
+    '  FROM %s i'
+    ' CROSS JOIN LATERAL regexp_match(i.indexdef::text, ''^CREATE (UNIQUE )?INDEX (?:"(?:[^"]|"")*"|[^ ]+)'
+    ' ON (ONLY )?(?:(?:"(?:[^"]|"")*"|[^ ."]+)\.)?(?:"(?:[^"]|"")*"|[^ ]+) (USING .*)$'') AS m'
+    ' WHERE i.schemaname = $1 AND i.tablename = $2',
+    tdm._parity_catalog(side, 'pg_indexes'))
+    USING tdm._parity_schema(side, rel), table_name;
+END
+$$;
+
+-- A side's enum columns of `rel` and their labels, in their order.
+CREATE FUNCTION tdm._parity_enum_labels(side text, rel regclass)
+RETURNS TABLE (column_name text, labels text[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN QUERY EXECUTE format(
+    'SELECT a.attname::text, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)'
+    '  FROM %s c JOIN %s n ON n.oid = c.relnamespace'
+    '  JOIN %s a ON a.attrelid = c.oid JOIN %s e ON e.enumtypid = a.atttypid'
+    ' WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped'
+    ' GROUP BY a.attname',
+    tdm._parity_catalog(side, 'pg_class'), tdm._parity_catalog(side, 'pg_namespace'),
+    tdm._parity_catalog(side, 'pg_attribute'), tdm._parity_catalog(side, 'pg_enum'))
+    USING tdm._parity_schema(side, rel), (SELECT relname::text FROM pg_class WHERE oid = rel);
+END
+$$;
+
 CREATE FUNCTION tdm.schema_diff(env_a text, env_b text) RETURNS SETOF tdm.schema_drift
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -137,7 +308,53 @@ BEGIN
                             tdm._parity_default(a.column_default) AS default_a,
                             tdm._parity_default(b.column_default) AS default_b
                        FROM a FULL JOIN b USING (column_name)
-                      WHERE (SELECT p.in_a AND p.in_b FROM present p))
+                      WHERE (SELECT p.in_a AND p.in_b FROM present p)),
+           -- Constraints and indexes, paired by what they are (their names
+           -- may differ); left unpaired on both sides under one name: one
+           -- that differs. (Read only where both sides have the table.)
+           ca AS MATERIALIZED (SELECT x.*, row_number() OVER (PARTITION BY x.canonical ORDER BY x.constraint_name) AS k
+                                 FROM tdm._parity_constraints(env_a, m.rel) x
+                                WHERE (SELECT p.in_a AND p.in_b FROM present p)),
+           cb AS MATERIALIZED (SELECT x.*, row_number() OVER (PARTITION BY x.canonical ORDER BY x.constraint_name) AS k
+                                 FROM tdm._parity_constraints(env_b, m.rel) x
+                                WHERE (SELECT p.in_a AND p.in_b FROM present p)),
+           ia AS MATERIALIZED (SELECT x.index_name AS name, x.canonical AS definition, x.canonical,
+                                      row_number() OVER (PARTITION BY x.canonical ORDER BY x.index_name) AS k
+                                 FROM tdm._parity_indexes(env_a, m.rel) x
+                                WHERE x.index_name NOT IN (SELECT c.constraint_name FROM ca c WHERE c.contype IN ('p', 'u'))
+                                  AND (SELECT p.in_a AND p.in_b FROM present p)),
+           ib AS MATERIALIZED (SELECT x.index_name AS name, x.canonical AS definition, x.canonical,
+                                      row_number() OVER (PARTITION BY x.canonical ORDER BY x.index_name) AS k
+                                 FROM tdm._parity_indexes(env_b, m.rel) x
+                                WHERE x.index_name NOT IN (SELECT c.constraint_name FROM cb c WHERE c.contype IN ('p', 'u'))
+                                  AND (SELECT p.in_a AND p.in_b FROM present p)),
+           unpaired AS (
+             SELECT 'constraint'::text AS what, 1 AS n, x.constraint_name AS name_a, x.definition AS def_a,
+                    y.constraint_name AS name_b, y.definition AS def_b
+               FROM ca x FULL JOIN cb y ON y.canonical = x.canonical AND y.k = x.k
+              WHERE x.canonical IS NULL OR y.canonical IS NULL
+             UNION ALL
+             SELECT 'index', 2, x.name, x.definition, y.name, y.definition
+               FROM ia x FULL JOIN ib y ON y.canonical = x.canonical AND y.k = x.k
+              WHERE x.canonical IS NULL OR y.canonical IS NULL),
+           named AS (
+             SELECT u.what, u.n, coalesce(u.name_a, u.name_b) AS name, u.def_a,
+                    coalesce(u.def_b, (SELECT v.def_b FROM unpaired v
+                                        WHERE v.what = u.what AND v.name_b = u.name_a AND v.name_a IS NULL)) AS def_b,
+                    u.name_a IS NOT NULL AND EXISTS (SELECT FROM unpaired v
+                                                      WHERE v.what = u.what AND v.name_b = u.name_a
+                                                        AND v.name_a IS NULL) AS both_sides
+               FROM unpaired u
+              WHERE NOT (u.name_a IS NULL AND EXISTS (SELECT FROM unpaired v
+                                                       WHERE v.what = u.what AND v.name_a = u.name_b
+                                                         AND v.name_b IS NULL))),
+           labels AS (
+             SELECT q.column_name, q.position, array_to_string(x.labels, ', ') AS labels_a,
+                    array_to_string(y.labels, ', ') AS labels_b
+               FROM pairs q
+               JOIN tdm._parity_enum_labels(env_a, m.rel) x USING (column_name)
+               JOIN tdm._parity_enum_labels(env_b, m.rel) y USING (column_name)
+              WHERE q.type_a = q.type_b AND x.labels <> y.labels)
       SELECT r.rel, r.table_name, r.column_name, r.kind, r.in_a, r.in_b, r.detail FROM (
         SELECT m.rel, m.table_name, NULL::text AS column_name, 'table_missing'::text AS kind,
                CASE WHEN p.in_a THEN m.name_a END AS in_a, CASE WHEN p.in_b THEN m.name_b END AS in_b,
@@ -185,13 +402,29 @@ BEGIN
                    CASE WHEN q.gen_b THEN 'generated' ELSE 'a plain column' END, label_b),
             q.has_a AND q.has_b AND q.gen_a IS DISTINCT FROM q.gen_b))
            AS x(n, column_name, kind, in_a, in_b, detail, differs)
-         WHERE x.differs) r
+         WHERE x.differs
+        UNION ALL
+        SELECT m.rel, m.table_name, l.column_name, 'enum_labels', l.labels_a, l.labels_b,
+               format('column %s of table %s takes the labels (%s) in %s but (%s) in %s', l.column_name,
+                      m.table_name, l.labels_a, label_a, l.labels_b, label_b), l.position, 7
+          FROM labels l
+        UNION ALL
+        SELECT m.rel, m.table_name, NULL, d.what, d.def_a, d.def_b,
+               CASE WHEN d.both_sides
+                      THEN format('%s %s of table %s is %s in %s but %s in %s', d.what, d.name, m.table_name,
+                                  d.def_a, label_a, d.def_b, label_b)
+                    ELSE format('%s %s of table %s (%s) is missing in %s (%s has it)', d.what, d.name,
+                                m.table_name, coalesce(d.def_a, d.def_b),
+                                CASE WHEN d.def_a IS NULL THEN label_a ELSE label_b END,
+                                CASE WHEN d.def_a IS NULL THEN label_b ELSE label_a END) END,
+               30000 + d.n, row_number() OVER (ORDER BY d.n, d.name)
+          FROM named d) r
        ORDER BY r.position, r.n;
   END LOOP;
 END
 $$;
 COMMENT ON FUNCTION tdm.schema_diff(text, text) IS
-  'How the managed tables differ between two environments (or one and ''local''): tables, columns, types, nullability, defaults';
+  'How the managed tables differ between two environments (or one and ''local''): tables, columns, types, nullability, defaults, enum labels, constraints, indexes';
 
 -- SQL hashing column `col` of `rel` (over alias `alias`) to a bigint with
 -- `seed`: the extended hash function of the type's default hash operator

@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(24);
+SELECT plan(25);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -55,7 +55,22 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TYPE tap_par_e1.mood AS ENUM ('sad', 'ok', 'angry');
   CREATE TABLE tap_par_e1.feeling (id int PRIMARY KEY, m tap_par_e1.mood, tdm_release text, tdm_feature text);
   CREATE TABLE tap_par_e2.feeling (LIKE tap_par_e1.feeling);
-  INSERT INTO tap_par_e1.feeling VALUES (1, 'angry', 'TP1', 'F')$$) \g /dev/null
+  INSERT INTO tap_par_e1.feeling VALUES (1, 'angry', 'TP1', 'F');
+
+  -- Constraints and indexes: par2's columns in another order, a unique
+  -- constraint and an index fewer, a CHECK and a foreign key's action
+  -- changed; the same index under another name, the same CHECK on a
+  -- column of another number.
+  CREATE TABLE tap_par_e1.ruled (id int PRIMARY KEY, code text UNIQUE CHECK (code <> ''),
+                                 qty int CHECK (qty >= 0), tag text,
+                                 parent int REFERENCES tap_par_e1.ruled ON DELETE CASCADE,
+                                 tdm_release text, tdm_feature text);
+  CREATE INDEX ruled_tag_idx ON tap_par_e1.ruled (tag);
+  CREATE INDEX ruled_lower_idx ON tap_par_e1.ruled (lower(code));
+  CREATE TABLE tap_par_e2.ruled (id int PRIMARY KEY, tag text, qty int CHECK (qty > 0),
+                                 code text CONSTRAINT ruled_code_check CHECK (code <> ''),
+                                 parent int REFERENCES tap_par_e2.ruled, tdm_release text, tdm_feature text);
+  CREATE INDEX other_name ON tap_par_e2.ruled (lower(code))$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_par_self');
 -- The managed tables (tap_par): par1's copy.
 CREATE SCHEMA tap_par;
@@ -72,15 +87,27 @@ CREATE TABLE tap_par.unmanaged (id int PRIMARY KEY);
 CREATE TABLE tap_par.label (id int PRIMARY KEY, name varchar(20), tdm_release text, tdm_feature text);
 CREATE TYPE tap_par.mood AS ENUM ('sad', 'ok');
 CREATE TABLE tap_par.feeling (id int PRIMARY KEY, m tap_par.mood, tdm_release text, tdm_feature text);
+CREATE TABLE tap_par.ruled (id int PRIMARY KEY, code text UNIQUE CHECK (code <> ''), qty int CHECK (qty >= 0), tag text,
+                            parent int REFERENCES tap_par.ruled ON DELETE CASCADE, tdm_release text, tdm_feature text);
+CREATE INDEX ON tap_par.ruled (tag);
+CREATE INDEX ON tap_par.ruled (lower(code));
 SELECT tdm.add_environment('par1', 'tap_par_self', 10, 'tap_par_e1'),
        tdm.add_environment('par2', 'tap_par_self', 20, 'tap_par_e2');
-SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.feeling}'::regclass[]) t;
+SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.feeling,tap_par.ruled}'::regclass[]) t;
 
--- schema_diff: each kind once, in column order; nothing between equals
--- (their sequences' defaults name their own schemas).
+-- schema_diff: each kind once, in column order, then constraints and
+-- indexes; nothing between equals (their sequences' defaults name their
+-- own schemas; an index's name is not compared, a CHECK's columns are by
+-- name).
 SELECT results_eq(
   $$SELECT rel::text, column_name, kind, in_a, in_b FROM tdm.schema_diff('par1', 'par2')$$,
-  $$VALUES ('tap_par.lonely', NULL, 'table_missing', 'tap_par_e1.lonely', NULL),
+  $$VALUES ('tap_par.feeling', NULL, 'constraint', 'PRIMARY KEY (id)', NULL),
+           ('tap_par.lonely', NULL, 'table_missing', 'tap_par_e1.lonely', NULL),
+           ('tap_par.ruled', NULL, 'constraint', 'UNIQUE (code)', NULL),
+           ('tap_par.ruled', NULL, 'constraint', 'FOREIGN KEY (parent) REFERENCES ruled (id) ON DELETE CASCADE',
+            'FOREIGN KEY (parent) REFERENCES ruled (id)'),
+           ('tap_par.ruled', NULL, 'constraint', 'CHECK ((qty >= 0))', 'CHECK ((qty > 0))'),
+           ('tap_par.ruled', NULL, 'index', 'CREATE INDEX ON ruled USING btree (tag)', NULL),
            ('tap_par.shape', 'a', 'nullable', 'NOT NULL', 'NULL'),
            ('tap_par.shape', 'b', 'type', 'integer', 'bigint'),
            ('tap_par.shape', 'e', 'default', '1', '2'),
@@ -90,12 +117,21 @@ SELECT results_eq(
            ('tap_par.shape', 'n', 'identity', 'by default', 'no'),
            ('tap_par.shape', 'g', 'generated', 'generated', 'plain'),
            ('tap_par.shape', 'd', 'column_missing', NULL, 'integer')$$,
-  'schema_diff finds a missing table, nullability, type (a time''s precision too), default, identity, generated, and a column missing on either side');
+  'schema_diff finds a missing table, nullability, type (a time''s precision too), default, identity, generated, a column missing on either side, constraints and an index');
+SELECT is((SELECT string_agg(detail, E'\n' ORDER BY detail) FROM tdm.schema_diff('par1', 'par2')
+            WHERE rel = 'tap_par.ruled'::regclass AND kind = 'constraint'),
+  'constraint ruled_code_key of table ruled (UNIQUE (code)) is missing in environment "par2" (environment "par1" has it)' || E'\n' ||
+  'constraint ruled_parent_fkey of table ruled is FOREIGN KEY (parent) REFERENCES ruled (id) ON DELETE CASCADE in environment "par1" but FOREIGN KEY (parent) REFERENCES ruled (id) in environment "par2"' || E'\n' ||
+  'constraint ruled_qty_check of table ruled is CHECK ((qty >= 0)) in environment "par1" but CHECK ((qty > 0)) in environment "par2"',
+  'a constraint''s detail names it: missing on a side, or another definition under the same name');
 SELECT is((SELECT detail FROM tdm.schema_diff('par1', 'par2') WHERE column_name = 'b'),
   'column b of table shape is integer in environment "par1" but bigint in environment "par2"',
   'its detail names the column, table and both sides');
-SELECT is_empty($$SELECT * FROM tdm.schema_diff('local', 'par1')$$,
-  'schema_diff between the managed tables and their copy finds nothing');
+SELECT results_eq(
+  $$SELECT rel::text, column_name, kind, in_a, in_b, detail FROM tdm.schema_diff('local', 'par1')$$,
+  $$VALUES ('tap_par.feeling', 'm', 'enum_labels', 'sad, ok', 'sad, ok, angry',
+            'column m of table feeling takes the labels (sad, ok) in local (this database) but (sad, ok, angry) in environment "par1"')$$,
+  'schema_diff between the managed tables and their copy finds only the enum''s label the copy has more');
 
 -- data_diff: the four rows among 3000, with the columns that differ,
 -- whatever the session's time zone (rows are shown in UTC).
