@@ -57,6 +57,11 @@ SELECT rel AS "table", pk_columns AS primary_key, natural_keys, core_columns,
        (SELECT string_agg(format('%s -> %s', fk->'columns'->>0, fk->>'references'), ', ')
           FROM jsonb_array_elements(foreign_keys) fk) AS references
   FROM tdm.managed_table ORDER BY rel::text;
+\echo 'Parity: do the environments hold the same tables (columns, constraints, indexes, enum labels)?'
+SELECT a AS env_a, b AS env_b, count(d.kind) AS differences
+  FROM (VALUES ('local', 'st1'), ('st1', 'st2'), ('st1', 'st3')) AS pair(a, b)
+  LEFT JOIN LATERAL tdm.schema_diff(a, b) AS d ON true
+ GROUP BY a, b ORDER BY a DESC, b;
 
 \echo
 \echo '== 4. The release plan for R2 and its business rules'

@@ -187,6 +187,52 @@ SELECT dblink_exec('tooling', 'COMMIT');
 SELECT * FROM dblink('tooling', 'SELECT count(*) FROM master.transactions') AS t(after bigint);
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 
+-- Readers one after another, each holding the table longer than the
+-- rollback's first try for ACCESS EXCLUSIVE (a quarter of
+-- deadlock_timeout), never leave it free: the tries wait longer each
+-- time, and one outlasts the readers in when it started (those that come
+-- while it waits queue behind it). Told to wait as long as it takes, but
+-- no more than lock_timeout, the rollback swaps.
+DELETE FROM master.transactions WHERE tdm_release = 'R2';
+SELECT dblink_connect('reader_' || r, pg_temp.conninfo(current_database())) FROM unnest('{a,b}'::text[]) r;
+SELECT dblink_connect('rollbacker', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('rollbacker', 'SET tdm.swap_lock_timeout = 0');
+SELECT dblink_exec('rollbacker', 'SET lock_timeout = ''8s''');
+SELECT set_config('test.snap', :'snap', false) \g /dev/null
+DO $$
+DECLARE
+  started timestamptz := clock_timestamp();
+  sent_rollback bool := false;
+  reader text;
+BEGIN
+  PERFORM dblink_send_query('reader_a', 'SELECT count(*) FROM master.transactions, pg_sleep(0.6)');
+  PERFORM pg_sleep(0.3);
+  PERFORM dblink_send_query('reader_b', 'SELECT count(*) FROM master.transactions, pg_sleep(0.6)');
+  LOOP
+    IF NOT sent_rollback AND clock_timestamp() > started + interval '0.5 s' THEN
+      PERFORM dblink_send_query('rollbacker', format('SELECT tdm.rollback(%s)', current_setting('test.snap')));
+      sent_rollback := true;
+    END IF;
+    EXIT WHEN sent_rollback AND dblink_is_busy('rollbacker') = 0;
+    EXIT WHEN clock_timestamp() > started + interval '15 s';
+    FOREACH reader IN ARRAY '{reader_a,reader_b}'::text[] LOOP
+      IF dblink_is_busy(reader) = 0 THEN
+        PERFORM * FROM dblink_get_result(reader) AS r(n bigint);
+        PERFORM * FROM dblink_get_result(reader) AS r(n bigint);
+        PERFORM dblink_send_query(reader, 'SELECT count(*) FROM master.transactions, pg_sleep(0.6)');
+      END IF;
+    END LOOP;
+    PERFORM pg_sleep(0.02);
+  END LOOP;
+END
+$$;
+SELECT job FROM dblink_get_result('rollbacker') AS r(job bigint) \gset
+SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+SELECT count(*) AS readers_done FROM unnest('{a,b}'::text[]) r, dblink_get_result('reader_' || r) AS x(n bigint);
+SELECT dblink_disconnect('reader_' || r) FROM unnest('{a,b}'::text[]) r;
+SELECT dblink_disconnect('rollbacker');
+
 -- A consolidation holds its release's row as a run's foreign key does (FOR
 -- KEY SHARE) while it reads master: a rollback, which holds master's
 -- tables by then, does not wait for that row (they deadlocked).

@@ -214,10 +214,15 @@ $$;
 -- $1 = `release`), never waiting long for those while holding the head: a
 -- session holding what they lock that then waits for the head (a write
 -- on master, then an audited call in the same transaction) would
--- deadlock with it. Each try waits for them a quarter of deadlock_timeout
--- at most, then gives everything back (a subtransaction), sleeps a little
--- and tries again. `give_up_after` bounds the tries (false when it ends
--- them), else the caller's lock_timeout, if any (its error).
+-- deadlock with it. The first try waits for them a quarter of
+-- deadlock_timeout at most, then gives everything back (a
+-- subtransaction), sleeps a little and tries again, each try waiting
+-- twice as long as the last, up to 4 x deadlock_timeout: readers that
+-- each hold a table longer than a try, one after another, would otherwise
+-- keep an ACCESS EXCLUSIVE lock from ever being granted (while a try
+-- waits, new readers queue behind it; the ones already in finish).
+-- `give_up_after` bounds the tries (false when it ends them), else the
+-- caller's lock_timeout, if any (its error).
 CREATE FUNCTION tdm._head_then_lock(statements text[], release text DEFAULT NULL,
                                     give_up_after interval DEFAULT NULL) RETURNS bool
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -225,7 +230,9 @@ DECLARE
   waited_ms bigint := (SELECT s.setting::bigint FROM pg_settings s WHERE s.name = 'lock_timeout');
   give_up timestamptz := clock_timestamp() + coalesce(give_up_after, CASE WHEN waited_ms > 0
                                                                           THEN make_interval(secs => waited_ms / 1000.0) END);
-  try_ms bigint := greatest(10, (SELECT s.setting::bigint FROM pg_settings s WHERE s.name = 'deadlock_timeout') / 4);
+  deadlock_ms bigint := (SELECT s.setting::bigint FROM pg_settings s WHERE s.name = 'deadlock_timeout');
+  try_ms bigint := greatest(10, deadlock_ms / 4);
+  longest_try_ms bigint := greatest(10, deadlock_ms * 4);
   statement text;
   waiting_for_head bool;
 BEGIN
@@ -237,7 +244,10 @@ BEGIN
       waiting_for_head := true;
       PERFORM FROM tdm.audit_head FOR UPDATE;
       waiting_for_head := false;
-      PERFORM set_config('lock_timeout', try_ms || 'ms', true);
+      -- (A try never waits past the end of the tries.)
+      PERFORM set_config('lock_timeout',
+                         greatest(1, least(try_ms, coalesce(ceil(extract(epoch FROM give_up - clock_timestamp()) * 1000)::bigint,
+                                                            try_ms))) || 'ms', true);
       FOREACH statement IN ARRAY statements LOOP
         CONTINUE WHEN statement IS NULL;  -- (no table to lock)
         EXECUTE statement USING release;
@@ -255,6 +265,7 @@ BEGIN
         RAISE;
       END IF;
     END;
+    try_ms := least(try_ms * 2, longest_try_ms);
     PERFORM pg_sleep(0.02 + random() * 0.08);
   END LOOP;
 END
