@@ -723,6 +723,7 @@ SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s 
          AS snapshot_waits;
 SELECT count(*) AS master_tables_held FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
  WHERE l.pid = :snapper_pid AND c.relnamespace = 'master'::regnamespace AND l.granted;
+SELECT kind, phase FROM tdm.progress WHERE pid = :snapper_pid;
 SELECT dblink_exec('tooling', 'COMMIT');
 SELECT snapshot_id IS NOT NULL AS snapshot_taken FROM dblink_get_result('snapper') AS r(snapshot_id bigint);
 SELECT dblink_disconnect('snapper'), dblink_disconnect('tooling');

@@ -284,7 +284,10 @@ BEGIN
       ('tdm_remote_pg_constraint', 'pg_catalog', 'pg_constraint',
        '{oid oid, conname text, contype text, condeferrable bool, condeferred bool, convalidated bool,'
        ' conrelid oid, confrelid oid, confupdtype text, confdeltype text, confmatchtype text,'
-       ' conkey int2[], confkey int2[], conbin text}'),
+       ' conkey int2[], confkey int2[], conbin text, conindid oid, connoinherit bool, conexclop oid[],'
+       ' confdelsetcols int2[]}'),
+      ('tdm_remote_pg_type', 'pg_catalog', 'pg_type', '{oid oid, typname text, typbasetype oid, typelem oid}'),
+      ('tdm_remote_pg_operator', 'pg_catalog', 'pg_operator', '{oid oid, oprname text}'),
       ('tdm_remote_pg_enum', 'pg_catalog', 'pg_enum', '{enumtypid oid, enumsortorder real, enumlabel text}'),
       ('tdm_remote_indexes', 'pg_catalog', 'pg_indexes',
        '{schemaname text, tablename text, indexname text, indexdef text}'),
@@ -437,9 +440,8 @@ $$;
 
 -- The columns the environment's table has, read from its information_schema
 -- (no row when the table does not exist there or is not readable), with
--- whether they take NULL and, `with_defaults`, their default
--- (information_schema shows a default only to roles of the table's owner:
--- NULL otherwise). Defaults are read only when asked: deparsing one waits
+-- whether they take NULL and, `with_defaults`, their default. Defaults
+-- are read only when asked: deparsing one waits
 -- for a lock on its table, which the phases' first read must not.
 -- This is the first read of an environment in every phase, so a server that
 -- cannot be reached is reported here, naming the environment and server.

@@ -115,15 +115,30 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               ELSE (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = side) END
 $$;
 
+-- A definition PostgreSQL printed (an index's, a CHECK's) without the
+-- qualification by `schema_name`, the side's own schema: the same
+-- function or type is `staging.norm` here and `public.norm` there. Other
+-- schemas stay: they are the same name on both sides.
+CREATE FUNCTION tdm._parity_unqualified(definition text, schema_name text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT regexp_replace(definition,
+                        '(^|[^"[:alnum:]_.$])' || regexp_replace(quote_ident(schema_name), '([^[:alnum:]_])', '\\\1', 'g')
+                        || '\.', '\1', 'g')
+$$;
+
 -- A CHECK's stored expression (pg_constraint.conbin) as two databases can
--- compare it: without the source positions, with the columns by name (a
--- column's number differs where columns were added in another order) and
--- without the numbers of objects users made (types, functions: each
--- database numbers its own).
+-- compare it, where its text cannot be read (tdm._parity_constraints):
+-- without the source positions and how a cast was written (implicit, or
+-- explicit as pg_dump writes it back), with the columns by name (a
+-- column's number differs where columns were added in another order), and
+-- without the numbers of objects users made (types, functions, an enum
+-- label's: each database numbers its own), so that two user functions, or
+-- two labels of an enum, compare alike there.
 CREATE FUNCTION tdm._parity_expression(tree text, column_names text[]) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-  rest text := regexp_replace(tree, ' :location -?\d+', '', 'g');
+  rest text := regexp_replace(regexp_replace(tree, ' :location -?\d+', '', 'g'),
+                              ':(funcformat|relabelformat|coerceformat|convertformat|coercionformat) \d+', '', 'g');
   done text := '';
   at int;
   m text[];
@@ -136,47 +151,81 @@ BEGIN
             || coalesce(quote_ident(column_names[m[2]::int]), m[2]);
     rest := substr(rest, at + length(m[1]) + length(m[2]));
   END LOOP;
-  RETURN regexp_replace(done || rest, '\m(1638[4-9]|1639\d|16[4-9]\d\d|1[7-9]\d{3}|[2-9]\d{4}|\d{6,})\M',
-                        '#', 'g');
+  done := regexp_replace(done || rest, '\m(1638[4-9]|1639\d|16[4-9]\d\d|1[7-9]\d{3}|[2-9]\d{4}|\d{6,})\M',
+                         '#', 'g');
+  -- (A constant of a user's type: its bytes may be such a number, an
+  -- enum label's.)
+  RETURN regexp_replace(done, '(:consttype #[^{}]*?:constvalue )\d+ \[[^]]*\]', '\1#', 'g');
+END
+$$;
+
+-- A side's indexes on `rel`: `canonical` is the definition without the
+-- index's name and the side's own schema (tdm._parity_unqualified).
+CREATE FUNCTION tdm._parity_indexes(side text, rel regclass)
+RETURNS TABLE (index_name text, canonical text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN QUERY EXECUTE format(
+    'SELECT i.indexname::text,'
+    '       regexp_replace(tdm._parity_unqualified(i.indexdef::text, $1),'
+    '                      ''^CREATE (UNIQUE )?INDEX (?:"(?:[^"]|"")*"|[^ ]+) ON '', ''CREATE \1INDEX ON '')'
+    '  FROM %s i WHERE i.schemaname = $1 AND i.tablename = $2',
+    tdm._parity_catalog(side, 'pg_indexes'))
+    USING tdm._parity_schema(side, rel), (SELECT relname::text FROM pg_class WHERE oid = rel);
 END
 $$;
 
 -- A side's constraints on the managed table `rel` (no row: none, or no
--- table): primary key, unique, foreign key (referenced table by name:
--- schemas differ between environments), check, exclusion; `definition`
--- as schema_diff shows it, `canonical` as it compares them. One reader
--- for both places, over the catalogs (tdm._parity_catalog).
+-- table), read from the catalogs (tdm._parity_catalog: one reader for
+-- both places): primary key and unique (with what their index adds:
+-- INCLUDE, NULLS NOT DISTINCT, storage parameters), foreign key (the
+-- referenced table by name: schemas differ between environments; its
+-- column pairs in any order), check, exclusion (its index's method and
+-- columns, and its operators). `definition` as schema_diff shows it,
+-- `canonical` as it compares them; a CHECK's `check_text` is its text
+-- without the side's schema, NULL where it cannot be read (an
+-- environment's information_schema shows it to roles of the table's owner
+-- only) or not told apart (it lists CHECKs by schema and name, not table),
+-- and schema_diff then compares `canonical` (tdm._parity_expression).
 CREATE FUNCTION tdm._parity_constraints(side text, rel regclass)
-RETURNS TABLE (constraint_name text, contype text, definition text, canonical text)
+RETURNS TABLE (constraint_name text, contype text, definition text, canonical text, check_text text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   con text := tdm._parity_catalog(side, 'pg_constraint');
-  att text := tdm._parity_catalog(side, 'pg_attribute');
   cls text := tdm._parity_catalog(side, 'pg_class');
+  schema_name text := tdm._parity_schema(side, rel);
   table_oid oid;
   related oid[];
+  operators oid[];
 BEGIN
   EXECUTE format('SELECT c.oid FROM %s c JOIN %s n ON n.oid = c.relnamespace'
                  ' WHERE n.nspname = $1 AND c.relname = $2', cls, tdm._parity_catalog(side, 'pg_namespace'))
-    INTO table_oid USING tdm._parity_schema(side, rel), (SELECT relname::text FROM pg_class WHERE oid = rel);
+    INTO table_oid USING schema_name, (SELECT relname::text FROM pg_class WHERE oid = rel);
   IF table_oid IS NULL THEN
     RETURN;
   END IF;
-  EXECUTE format('SELECT array_agg(DISTINCT k.confrelid) FROM %s k WHERE k.conrelid = $1', con)
-    INTO related USING table_oid;
-  related := array_append(array_remove(related, 0::oid), table_oid);
+  -- (The tables and indexes they name, and the exclusion operators: read
+  -- by number, so that postgres_fdw asks for those only.)
+  EXECUTE format('SELECT array_agg(DISTINCT x) FILTER (WHERE x <> 0),'
+                 '       (SELECT array_agg(DISTINCT o) FROM %1$s k, unnest(k.conexclop) o WHERE k.conrelid = $1)'
+                 '  FROM %1$s k, unnest(ARRAY[k.confrelid, k.conindid]) x WHERE k.conrelid = $1', con)
+    INTO related, operators USING table_oid;
+  related := array_append(related, table_oid);
   RETURN QUERY EXECUTE format(
     $q$
     WITH k AS MATERIALIZED (
            SELECT k.oid, k.conname::text AS conname, k.contype::text AS contype, k.condeferrable,
-                  k.condeferred, k.convalidated, k.confrelid, k.confupdtype::text AS confupdtype,
-                  k.confdeltype::text AS confdeltype, k.confmatchtype::text AS confmatchtype,
-                  k.conkey, k.confkey, k.conbin::text AS conbin
+                  k.condeferred, k.convalidated, k.connoinherit, k.confrelid, k.conindid,
+                  k.confupdtype::text AS confupdtype, k.confdeltype::text AS confdeltype,
+                  k.confmatchtype::text AS confmatchtype, k.conkey, k.confkey, k.confdelsetcols,
+                  k.conexclop, k.conbin::text AS conbin
              FROM %1$s k WHERE k.conrelid = $1),
          a AS MATERIALIZED (
            SELECT a.attrelid, a.attnum, a.attname::text AS attname FROM %2$s a
             WHERE a.attrelid = ANY ($2) AND a.attnum > 0),
          r AS MATERIALIZED (SELECT c.oid, c.relname::text AS relname FROM %3$s c WHERE c.oid = ANY ($2)),
+         o AS MATERIALIZED (SELECT o.oid, o.oprname::text AS oprname FROM %4$s o WHERE o.oid = ANY ($3)),
+         i AS MATERIALIZED (SELECT * FROM tdm._parity_indexes($4, $5)),
          -- (The table's column names by number, gaps as NULL.)
          numbered AS (SELECT array_agg(a.attname ORDER BY g.n) AS by_number
                         FROM generate_series(1, (SELECT max(x.attnum) FROM a x WHERE x.attrelid = $1)) AS g(n)
@@ -186,83 +235,95 @@ BEGIN
                   CASE k.contype
                     WHEN 'p' THEN format('PRIMARY KEY (%%s)', cols.own)
                     WHEN 'u' THEN format('UNIQUE (%%s)', cols.own)
-                    WHEN 'f' THEN format('FOREIGN KEY (%%s) REFERENCES %%s (%%s)%%s%%s%%s', cols.own,
-                                         quote_ident(r.relname), cols.referenced,
-                                         CASE k.confmatchtype WHEN 'f' THEN ' MATCH FULL' ELSE '' END,
-                                         CASE k.confupdtype WHEN 'a' THEN '' ELSE ' ON UPDATE ' || action.upd END,
-                                         CASE k.confdeltype WHEN 'a' THEN '' ELSE ' ON DELETE ' || action.del END)
-                    WHEN 'x' THEN 'EXCLUDE (as its index)'
-                    ELSE 'CHECK' END
+                    WHEN 'f' THEN format('FOREIGN KEY (%%s) REFERENCES %%s (%%s)', cols.own,
+                                         quote_ident(r.relname), cols.referenced)
+                    WHEN 'x' THEN format('EXCLUDE %%s WITH %%s', substring(ix.canonical FROM 'USING .*$'),
+                                         (SELECT string_agg(o.oprname, ', ' ORDER BY u.i)
+                                            FROM unnest(k.conexclop) WITH ORDINALITY AS u(oid, i)
+                                            JOIN o ON o.oid = u.oid))
+                    ELSE 'CHECK' END AS head,
+                  -- (What follows the columns of a key's index.)
+                  CASE WHEN k.contype IN ('p', 'u')
+                       THEN coalesce(' ' || substring(ix.canonical FROM ' ((?:INCLUDE \(|NULLS NOT DISTINCT|WITH \().*)$'), '')
+                       ELSE '' END
+                  || CASE WHEN k.contype = 'f' THEN
+                            CASE k.confmatchtype WHEN 'f' THEN ' MATCH FULL' ELSE '' END
+                            || CASE k.confupdtype WHEN 'a' THEN '' ELSE ' ON UPDATE ' || action.upd END
+                            || CASE k.confdeltype WHEN 'a' THEN '' ELSE ' ON DELETE ' || action.del END
+                            || coalesce(' (' || cols.set_on_delete || ')', '')
+                          ELSE '' END
                   || CASE WHEN k.condeferrable AND k.condeferred THEN ' DEFERRABLE INITIALLY DEFERRED'
                           WHEN k.condeferrable THEN ' DEFERRABLE' ELSE '' END
-                  || CASE WHEN k.convalidated THEN '' ELSE ' NOT VALID' END AS shape,
-                  CASE WHEN k.contype = 'c' THEN %4$s END AS check_text,
+                  || CASE WHEN k.contype = 'c' AND k.connoinherit THEN ' NO INHERIT' ELSE '' END
+                  || CASE WHEN k.convalidated THEN '' ELSE ' NOT VALID' END AS tail,
+                  cols.pairs,
+                  CASE WHEN k.contype = 'c' THEN %5$s END AS check_text, quote_ident(r.relname) AS referenced_table,
                   CASE WHEN k.contype = 'c' THEN tdm._parity_expression(k.conbin, numbered.by_number) END AS expression
              FROM k
              CROSS JOIN numbered
              LEFT JOIN r ON r.oid = k.confrelid
+             LEFT JOIN r ir ON ir.oid = k.conindid
+             LEFT JOIN i ix ON ix.index_name = ir.relname
              CROSS JOIN LATERAL (
                SELECT (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.i)
                          FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, i)
                          JOIN a ON a.attrelid = $1 AND a.attnum = u.attnum) AS own,
                       (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.i)
                          FROM unnest(k.confkey) WITH ORDINALITY AS u(attnum, i)
-                         JOIN a ON a.attrelid = k.confrelid AND a.attnum = u.attnum) AS referenced) cols
+                         JOIN a ON a.attrelid = k.confrelid AND a.attnum = u.attnum) AS referenced,
+                      -- (A foreign key's pairs in a fixed order: the same key
+                      -- written with its pairs in another order.)
+                      (SELECT string_agg(quote_ident(ao.attname) || '=' || quote_ident(ar.attname), ', '
+                                         ORDER BY ao.attname, ar.attname)
+                         FROM unnest(k.conkey, k.confkey) AS u(own, referenced)
+                         JOIN a ao ON ao.attrelid = $1 AND ao.attnum = u.own
+                         JOIN a ar ON ar.attrelid = k.confrelid AND ar.attnum = u.referenced) AS pairs,
+                      (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.i)
+                         FROM unnest(k.confdelsetcols) WITH ORDINALITY AS u(attnum, i)
+                         JOIN a ON a.attrelid = $1 AND a.attnum = u.attnum) AS set_on_delete) cols
              CROSS JOIN LATERAL (
                SELECT CASE k.confupdtype WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'
                                          WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' END AS upd,
                       CASE k.confdeltype WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'
                                          WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' END AS del) action)
     SELECT d.conname, d.contype,
-           CASE WHEN d.contype <> 'c' THEN d.shape
-                ELSE coalesce(d.check_text, 'CHECK (its text is shown to roles of the table''s owner only)') END,
-           d.shape || coalesce(' ' || d.expression, '')
+           CASE WHEN d.contype <> 'c' THEN d.head || d.tail
+                ELSE coalesce(tdm._parity_unqualified(d.check_text, $6), 'CHECK (its text cannot be read there)')
+                     || CASE WHEN d.check_text IS NULL THEN d.tail ELSE '' END END,
+           CASE WHEN d.contype = 'f' THEN format('FOREIGN KEY (%%s) REFERENCES %%s', d.pairs, d.referenced_table)
+                WHEN d.contype = 'c' THEN 'CHECK ' || d.expression
+                ELSE d.head END || d.tail,
+           tdm._parity_unqualified(d.check_text, $6)
       FROM d
     $q$,
-    con, att, cls,
+    con, tdm._parity_catalog(side, 'pg_attribute'), cls, tdm._parity_catalog(side, 'pg_operator'),
     CASE WHEN side = 'local'
          THEN 'pg_get_constraintdef(k.oid)'
-         ELSE format('(SELECT ''CHECK '' || x.check_clause FROM %s x WHERE x.constraint_schema = %L'
-                     ' AND x.constraint_name = k.conname LIMIT 1)',
-                     tdm._parity_catalog(side, 'checks'), tdm._parity_schema(side, rel)) END)
-    USING table_oid, related;
+         ELSE format('(SELECT CASE WHEN count(DISTINCT x.check_clause) = 1 THEN ''CHECK '' || min(x.check_clause) END'
+                     '   FROM %s x WHERE x.constraint_schema = %L AND x.constraint_name = k.conname)',
+                     tdm._parity_catalog(side, 'checks'), schema_name) END)
+    USING table_oid, related, coalesce(operators, '{}'), side, rel, schema_name;
 END
 $$;
 
--- A side's indexes on `rel`, but those of its primary key and unique
--- constraints (compared as constraints): `canonical` is the definition
--- without the index's name and the table's schema.
-CREATE FUNCTION tdm._parity_indexes(side text, rel regclass)
-RETURNS TABLE (index_name text, canonical text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  table_name text := (SELECT relname::text FROM pg_class WHERE oid = rel);
-BEGIN
-  RETURN QUERY EXECUTE format(
-    'SELECT i.indexname::text, ''CREATE '' || coalesce(m[1], '''') || ''INDEX ON '' || coalesce(m[2], '''')'
-    '       || quote_ident($2) || '' '' || m[3]'
-    '  FROM %s i'
-    ' CROSS JOIN LATERAL regexp_match(i.indexdef::text, ''^CREATE (UNIQUE )?INDEX (?:"(?:[^"]|"")*"|[^ ]+)'
-    ' ON (ONLY )?(?:(?:"(?:[^"]|"")*"|[^ ."]+)\.)?(?:"(?:[^"]|"")*"|[^ ]+) (USING .*)$'') AS m'
-    ' WHERE i.schemaname = $1 AND i.tablename = $2',
-    tdm._parity_catalog(side, 'pg_indexes'))
-    USING tdm._parity_schema(side, rel), table_name;
-END
-$$;
-
--- A side's enum columns of `rel` and their labels, in their order.
+-- A side's enum columns of `rel` (a domain over an enum, an array of one
+-- too) and their labels, in their order.
 CREATE FUNCTION tdm._parity_enum_labels(side text, rel regclass)
 RETURNS TABLE (column_name text, labels text[])
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   RETURN QUERY EXECUTE format(
     'SELECT a.attname::text, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)'
-    '  FROM %s c JOIN %s n ON n.oid = c.relnamespace'
-    '  JOIN %s a ON a.attrelid = c.oid JOIN %s e ON e.enumtypid = a.atttypid'
+    '  FROM %1$s c JOIN %2$s n ON n.oid = c.relnamespace'
+    '  JOIN %3$s a ON a.attrelid = c.oid'
+    '  JOIN %4$s t ON t.oid = a.atttypid'
+    '  LEFT JOIN %4$s b ON b.oid = t.typbasetype'
+    '  JOIN %5$s e ON e.enumtypid IN (t.oid, t.typelem, t.typbasetype, b.typelem)'
     ' WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped'
     ' GROUP BY a.attname',
     tdm._parity_catalog(side, 'pg_class'), tdm._parity_catalog(side, 'pg_namespace'),
-    tdm._parity_catalog(side, 'pg_attribute'), tdm._parity_catalog(side, 'pg_enum'))
+    tdm._parity_catalog(side, 'pg_attribute'), tdm._parity_catalog(side, 'pg_type'),
+    tdm._parity_catalog(side, 'pg_enum'))
     USING tdm._parity_schema(side, rel), (SELECT relname::text FROM pg_class WHERE oid = rel);
 END
 $$;
@@ -287,7 +348,8 @@ BEGIN
                   CASE WHEN env_a = 'local' THEN x.rel::text
                        ELSE format('%I.%I', ea.remote_schema, c.relname) END AS name_a,
                   CASE WHEN env_b = 'local' THEN x.rel::text
-                       ELSE format('%I.%I', eb.remote_schema, c.relname) END AS name_b
+                       ELSE format('%I.%I', eb.remote_schema, c.relname) END AS name_b,
+                  tdm._parity_schema(env_a, x.rel) AS schema_a, tdm._parity_schema(env_b, x.rel) AS schema_b
              FROM tdm.managed_table x JOIN pg_class c ON c.oid = x.rel
              LEFT JOIN tdm.environment ea ON ea.name = env_a
              LEFT JOIN tdm.environment eb ON eb.name = env_b
@@ -305,19 +367,32 @@ BEGIN
                             a.nullable AS null_a, b.nullable AS null_b,
                             coalesce(lower(a.identity), 'no') AS ident_a, coalesce(lower(b.identity), 'no') AS ident_b,
                             a.generated AS gen_a, b.generated AS gen_b,
-                            tdm._parity_default(a.column_default) AS default_a,
-                            tdm._parity_default(b.column_default) AS default_b
+                            tdm._parity_unqualified(tdm._parity_default(a.column_default), m.schema_a) AS default_a,
+                            tdm._parity_unqualified(tdm._parity_default(b.column_default), m.schema_b) AS default_b
                        FROM a FULL JOIN b USING (column_name)
                       WHERE (SELECT p.in_a AND p.in_b FROM present p)),
            -- Constraints and indexes, paired by what they are (their names
            -- may differ); left unpaired on both sides under one name: one
            -- that differs. (Read only where both sides have the table.)
-           ca AS MATERIALIZED (SELECT x.*, row_number() OVER (PARTITION BY x.canonical ORDER BY x.constraint_name) AS k
-                                 FROM tdm._parity_constraints(env_a, m.rel) x
-                                WHERE (SELECT p.in_a AND p.in_b FROM present p)),
-           cb AS MATERIALIZED (SELECT x.*, row_number() OVER (PARTITION BY x.canonical ORDER BY x.constraint_name) AS k
-                                 FROM tdm._parity_constraints(env_b, m.rel) x
-                                WHERE (SELECT p.in_a AND p.in_b FROM present p)),
+           ca_read AS MATERIALIZED (SELECT x.* FROM tdm._parity_constraints(env_a, m.rel) x
+                                     WHERE (SELECT p.in_a AND p.in_b FROM present p)),
+           cb_read AS MATERIALIZED (SELECT x.* FROM tdm._parity_constraints(env_b, m.rel) x
+                                     WHERE (SELECT p.in_a AND p.in_b FROM present p)),
+           -- CHECKs by their text where both sides show every one's, else
+           -- by their stored expressions.
+           by_text AS (SELECT coalesce(bool_and(x.check_text IS NOT NULL), true) AS ok
+                         FROM (SELECT check_text FROM ca_read WHERE contype = 'c'
+                               UNION ALL SELECT check_text FROM cb_read WHERE contype = 'c') x),
+           ca AS MATERIALIZED (SELECT x.constraint_name, x.contype, x.definition, y.canonical,
+                                      row_number() OVER (PARTITION BY y.canonical ORDER BY x.constraint_name) AS k
+                                 FROM ca_read x
+                                CROSS JOIN LATERAL (SELECT CASE WHEN x.contype = 'c' AND (SELECT ok FROM by_text)
+                                                                THEN x.check_text ELSE x.canonical END AS canonical) y),
+           cb AS MATERIALIZED (SELECT x.constraint_name, x.contype, x.definition, y.canonical,
+                                      row_number() OVER (PARTITION BY y.canonical ORDER BY x.constraint_name) AS k
+                                 FROM cb_read x
+                                CROSS JOIN LATERAL (SELECT CASE WHEN x.contype = 'c' AND (SELECT ok FROM by_text)
+                                                                THEN x.check_text ELSE x.canonical END AS canonical) y),
            ia AS MATERIALIZED (SELECT x.index_name AS name, x.canonical AS definition, x.canonical,
                                       row_number() OVER (PARTITION BY x.canonical ORDER BY x.index_name) AS k
                                  FROM tdm._parity_indexes(env_a, m.rel) x
@@ -358,7 +433,12 @@ BEGIN
       SELECT r.rel, r.table_name, r.column_name, r.kind, r.in_a, r.in_b, r.detail FROM (
         SELECT m.rel, m.table_name, NULL::text AS column_name, 'table_missing'::text AS kind,
                CASE WHEN p.in_a THEN m.name_a END AS in_a, CASE WHEN p.in_b THEN m.name_b END AS in_b,
-               CASE WHEN NOT p.in_a AND NOT p.in_b
+               -- (The managed table itself, when 'local' shows no column of
+               -- it: the caller may not read it.)
+               CASE WHEN 'local' IN (env_a, env_b) AND NOT (CASE WHEN env_a = 'local' THEN p.in_a ELSE p.in_b END)
+                      THEN format('table %s cannot be read by role %I in %s: GRANT SELECT ON %s TO %I;',
+                                  m.table_name, current_user, tdm._parity_label('local'), m.rel, current_user)
+                    WHEN NOT p.in_a AND NOT p.in_b
                       THEN format('table %s is missing in both %s and %s', m.table_name, label_a, label_b)
                     WHEN NOT p.in_a
                       THEN format('table %s is missing in %s (%s has it)', m.table_name, label_a, label_b)
@@ -411,9 +491,9 @@ BEGIN
         UNION ALL
         SELECT m.rel, m.table_name, NULL, d.what, d.def_a, d.def_b,
                CASE WHEN d.both_sides
-                      THEN format('%s %s of table %s is %s in %s but %s in %s', d.what, d.name, m.table_name,
-                                  d.def_a, label_a, d.def_b, label_b)
-                    ELSE format('%s %s of table %s (%s) is missing in %s (%s has it)', d.what, d.name,
+                      THEN format('%s %s of table %s is %s in %s but %s in %s', d.what, quote_ident(d.name),
+                                  m.table_name, d.def_a, label_a, d.def_b, label_b)
+                    ELSE format('%s %s of table %s (%s) is missing in %s (%s has it)', d.what, quote_ident(d.name),
                                 m.table_name, coalesce(d.def_a, d.def_b),
                                 CASE WHEN d.def_a IS NULL THEN label_a ELSE label_b END,
                                 CASE WHEN d.def_a IS NULL THEN label_b ELSE label_a END) END,

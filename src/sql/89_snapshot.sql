@@ -354,6 +354,7 @@ BEGIN
   -- One consistent state: writers wait, readers do not. The audit's head
   -- first (decision 120: a promotion or a rollback holding it waits for
   -- nothing this holds), never waiting long for the tables with it.
+  PERFORM tdm._progress(job, 'lock');
   PERFORM tdm._head_then_lock(ARRAY['LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE']);
   -- (promote, archive and restore write the target: their statuses are
   -- settled under this lock)

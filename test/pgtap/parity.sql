@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(25);
+SELECT plan(26);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -70,7 +70,21 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_par_e2.ruled (id int PRIMARY KEY, tag text, qty int CHECK (qty > 0),
                                  code text CONSTRAINT ruled_code_check CHECK (code <> ''),
                                  parent int REFERENCES tap_par_e2.ruled, tdm_release text, tdm_feature text);
-  CREATE INDEX other_name ON tap_par_e2.ruled (lower(code))$$) \g /dev/null
+  CREATE INDEX other_name ON tap_par_e2.ruled (lower(code));
+
+  -- Alike, each side with its own function, enum and cast spelling (each
+  -- database numbers them its own way; pg_dump writes implicit casts out):
+  -- only the unique constraint's NULLS NOT DISTINCT differs.
+  CREATE TYPE tap_par_e2.mood AS ENUM ('sad', 'ok', 'angry');
+  CREATE FUNCTION tap_par_e1.norm(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT lower($1)';
+  CREATE FUNCTION tap_par_e2.norm(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT lower($1)';
+  CREATE TABLE tap_par_e1.tagged (id int PRIMARY KEY, m tap_par_e1.mood CHECK (m <> 'ok'), price numeric CHECK (price >= 0),
+                                  code text UNIQUE NULLS NOT DISTINCT, tdm_release text, tdm_feature text);
+  CREATE INDEX ON tap_par_e1.tagged (tap_par_e1.norm(code));
+  CREATE TABLE tap_par_e2.tagged (id int PRIMARY KEY, m tap_par_e2.mood CHECK (m <> 'ok'),
+                                  price numeric CHECK (price >= 0::numeric), code text UNIQUE,
+                                  tdm_release text, tdm_feature text);
+  CREATE INDEX ON tap_par_e2.tagged (tap_par_e2.norm(code))$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_par_self');
 -- The managed tables (tap_par): par1's copy.
 CREATE SCHEMA tap_par;
@@ -91,9 +105,13 @@ CREATE TABLE tap_par.ruled (id int PRIMARY KEY, code text UNIQUE CHECK (code <> 
                             parent int REFERENCES tap_par.ruled ON DELETE CASCADE, tdm_release text, tdm_feature text);
 CREATE INDEX ON tap_par.ruled (tag);
 CREATE INDEX ON tap_par.ruled (lower(code));
+CREATE FUNCTION tap_par.norm(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT lower($1)';
+CREATE TABLE tap_par.tagged (id int PRIMARY KEY, m tap_par.mood CHECK (m <> 'ok'), price numeric CHECK (price >= 0),
+                             code text UNIQUE NULLS NOT DISTINCT, tdm_release text, tdm_feature text);
+CREATE INDEX ON tap_par.tagged (tap_par.norm(code));
 SELECT tdm.add_environment('par1', 'tap_par_self', 10, 'tap_par_e1'),
        tdm.add_environment('par2', 'tap_par_self', 20, 'tap_par_e2');
-SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.feeling,tap_par.ruled}'::regclass[]) t;
+SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.feeling,tap_par.ruled,tap_par.tagged}'::regclass[]) t;
 
 -- schema_diff: each kind once, in column order, then constraints and
 -- indexes; nothing between equals (their sequences' defaults name their
@@ -116,7 +134,8 @@ SELECT results_eq(
            ('tap_par.shape', 'n', 'nullable', 'NOT NULL', 'NULL'),
            ('tap_par.shape', 'n', 'identity', 'by default', 'no'),
            ('tap_par.shape', 'g', 'generated', 'generated', 'plain'),
-           ('tap_par.shape', 'd', 'column_missing', NULL, 'integer')$$,
+           ('tap_par.shape', 'd', 'column_missing', NULL, 'integer'),
+           ('tap_par.tagged', NULL, 'constraint', 'UNIQUE (code) NULLS NOT DISTINCT', 'UNIQUE (code)')$$,
   'schema_diff finds a missing table, nullability, type (a time''s precision too), default, identity, generated, a column missing on either side, constraints and an index');
 SELECT is((SELECT string_agg(detail, E'\n' ORDER BY detail) FROM tdm.schema_diff('par1', 'par2')
             WHERE rel = 'tap_par.ruled'::regclass AND kind = 'constraint'),
@@ -127,10 +146,27 @@ SELECT is((SELECT string_agg(detail, E'\n' ORDER BY detail) FROM tdm.schema_diff
 SELECT is((SELECT detail FROM tdm.schema_diff('par1', 'par2') WHERE column_name = 'b'),
   'column b of table shape is integer in environment "par1" but bigint in environment "par2"',
   'its detail names the column, table and both sides');
+-- Where a CHECK's text cannot be read (an environment's reader that does
+-- not own the table), its stored expressions are compared: alike however
+-- its cast was written and wherever its column is; not alike with another
+-- constant.
+CREATE TABLE tap_par.check_a (price numeric CHECK (price >= 0), x int);
+CREATE TABLE tap_par.check_b (x int, y int, price numeric CHECK (price >= 0::numeric));
+CREATE TABLE tap_par.check_c (price numeric CHECK (price >= 1));
+CREATE FUNCTION pg_temp.check_tree(rel regclass) RETURNS text LANGUAGE sql AS $$
+  SELECT tdm._parity_expression(c.conbin::text, ARRAY(SELECT a.attname::text FROM pg_attribute a
+                                                       WHERE a.attrelid = rel AND a.attnum > 0 ORDER BY a.attnum))
+    FROM pg_constraint c WHERE c.conrelid = rel AND c.contype = 'c'
+$$;
+SELECT ok(pg_temp.check_tree('tap_par.check_a') = pg_temp.check_tree('tap_par.check_b')
+          AND pg_temp.check_tree('tap_par.check_a') <> pg_temp.check_tree('tap_par.check_c'),
+  'a CHECK''s stored expression compares alike with an explicit cast and its column elsewhere, not with another constant');
 SELECT results_eq(
   $$SELECT rel::text, column_name, kind, in_a, in_b, detail FROM tdm.schema_diff('local', 'par1')$$,
   $$VALUES ('tap_par.feeling', 'm', 'enum_labels', 'sad, ok', 'sad, ok, angry',
-            'column m of table feeling takes the labels (sad, ok) in local (this database) but (sad, ok, angry) in environment "par1"')$$,
+            'column m of table feeling takes the labels (sad, ok) in local (this database) but (sad, ok, angry) in environment "par1"'),
+           ('tap_par.tagged', 'm', 'enum_labels', 'sad, ok', 'sad, ok, angry',
+            'column m of table tagged takes the labels (sad, ok) in local (this database) but (sad, ok, angry) in environment "par1"')$$,
   'schema_diff between the managed tables and their copy finds only the enum''s label the copy has more');
 
 -- data_diff: the four rows among 3000, with the columns that differ,
