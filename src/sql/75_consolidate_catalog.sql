@@ -73,6 +73,7 @@ SELECT c.run_id, c.conflict_id,
             ELSE e.m->>'env' END AS label,
        e.m->>'feature' AS feature,
        e.m->>'ts' AS ts,
+       e.m->>'ts' AS "timestamp",  -- (DESIGN.md's name for ts: the member's update time)
        e.m->'row' AS "row",
        k.key
   FROM tdm.conflict c

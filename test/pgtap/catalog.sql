@@ -50,7 +50,7 @@ SELECT has_column('tdm', 'conflict', c, 'tdm.conflict.' || c)
 -- Members are read from the conflicts' own arrays: a view, nothing to dump.
 SELECT has_view('tdm', 'conflict_member', 'tdm.conflict_member is a view over tdm.conflict');
 SELECT columns_are('tdm', 'conflict_member',
-  ARRAY['run_id', 'conflict_id', 'member', 'env', 'label', 'feature', 'ts', 'row', 'key'],
+  ARRAY['run_id', 'conflict_id', 'member', 'env', 'label', 'feature', 'ts', 'timestamp', 'row', 'key'],
   'tdm.conflict_member columns');
 SELECT has_column('tdm', 'decision', c, 'tdm.decision.' || c)
   FROM unnest('{conflict_id,action,keep_env,renames,merged,rationale,decided_by,decided_at,
