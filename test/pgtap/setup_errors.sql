@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(57);
+SELECT plan(60);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.create_release('R2', 'v2.0');
@@ -66,6 +66,18 @@ SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{email}', NULL, '{r
 SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{email}', 'email')$$, '42804',
   'updated_at_column "email" of table staging.users is of type text',
   'updated_at column that is not a timestamp');
+CREATE TABLE staging.places (id int PRIMARY KEY, spot point, doc json, tags varchar(20)[], tdm_release text, tdm_feature text);
+SELECT throws_ok($$SELECT tdm.manage_table('staging.places', '{"id,spot"}')$$, '42804',
+  'natural key "id,spot" of table staging.places: column "spot" is of type point, which has no equality to sort or index by',
+  'a natural key on a point column');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.places', '{doc}')$$, '42804',
+  'natural key "doc" of table staging.places: column "doc" is of type json, which has no equality to sort or index by',
+  'a natural key on a json column');
+-- (Registered, then undone by the error that follows it: this file's
+-- calls leave nothing behind.)
+SELECT throws_ok($t$DO $do$ BEGIN PERFORM tdm.manage_table('staging.places', '{tags}');
+                                RAISE EXCEPTION 'registered'; END $do$ $t$, 'P0001', 'registered',
+  'a natural key on an array of varchar (compared as text) is accepted');
 SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{"email,"}')$$, '22023',
   'natural key "email," has an empty column name', 'malformed natural key');
 CREATE TABLE staging.untagged (id int PRIMARY KEY, name text);

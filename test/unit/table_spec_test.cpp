@@ -114,6 +114,18 @@ TEST(ResolveManagedTable, RefusesANonTemporalUpdatedAtColumn) {
   EXPECT_NE(std::string(e.what()).find("is of type text"), std::string::npos);
 }
 
+TEST(ResolveManagedTable, RefusesANaturalKeyColumnWithoutAnOrderingEquality) {
+  TableShape table = users_table();
+  table.columns.push_back({"location", "point", false, false});
+  ManageRequest request;
+  request.natural_keys = {"email,location"};
+  Error e = error_of([&] { resolve_managed_table(table, request); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kDatatypeMismatch);
+  EXPECT_NE(std::string(e.what()).find("column \"location\" is of type point"), std::string::npos);
+  request.natural_keys = {"email"};
+  EXPECT_EQ(resolve_managed_table(table, request).natural_keys.size(), 1u);
+}
+
 TEST(ResolveManagedTable, RefusesMissingTagColumnsNamingTheArgument) {
   ManageRequest request;
   request.release_column = "release_tag";

@@ -131,8 +131,19 @@ ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest 
 
   managed.natural_keys = parse_natural_keys(request.natural_keys);
   for (const KeyGroup &group : managed.natural_keys) {
-    for (const std::string &column : group) {
-      require_column(table, column, "natural key \"" + format_key_group(group) + "\"");
+    for (const std::string &name : group) {
+      const Column &column =
+          require_column(table, name, "natural key \"" + format_key_group(group) + "\"");
+      if (!column.comparable) {
+        throw Error(sqlstate::kDatatypeMismatch,
+                    "natural key \"" + format_key_group(group) + "\" of table " +
+                        table.display_name + ": column \"" + name + "\" is of type " + column.type +
+                        ", which has no equality to sort or index by",
+                    "tdm groups rows by natural key as the column's type compares them (its "
+                    "default btree operator class); this type has none.",
+                    "Name another column as the natural key, or one of a type with an "
+                    "ordering equality (text, a number, a date...).");
+      }
     }
   }
 

@@ -17,6 +17,11 @@ struct Column {
   // Of a string type (text, varchar, char, or a domain over one): what a
   // tag column must be, since tags are compared with text.
   bool string_type = true;
+  // Has an equality PostgreSQL sorts and indexes by (a default btree
+  // operator class): what a natural key's columns need, since rows are
+  // grouped, and the target's unique keys compare, by it (point, json,
+  // xml and box have none).
+  bool comparable = true;
 };
 
 // Columns tdm adds to its copies of a managed table's rows: a table may not
