@@ -128,7 +128,9 @@ END
 $$;
 
 CREATE FUNCTION tdm._tag_release_job(job bigint) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- (An environment's values are read into the managed tables' types: an
+-- xml fragment is one under the session's xmloption = document too.)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET xmloption TO 'content' AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release;

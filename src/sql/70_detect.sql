@@ -106,7 +106,7 @@ CREATE FUNCTION tdm.detect_conflicts(release text) RETURNS SETOF tdm.conflict_pr
 AS 'MODULE_PATHNAME', 'tdm_detect_conflicts' LANGUAGE C
 SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
-SET extra_float_digits TO 1;
+SET xmloption TO 'content' SET extra_float_digits TO 1;
 COMMENT ON FUNCTION tdm.detect_conflicts(text) IS
   'Dry run of collection and conflict detection: writes nothing durable';
 
@@ -115,7 +115,7 @@ COMMENT ON FUNCTION tdm.detect_conflicts(text) IS
 CREATE FUNCTION tdm._detect_collected(release text) RETURNS SETOF tdm.conflict_preview
 AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
-SET extra_float_digits TO 1;
+SET xmloption TO 'content' SET extra_float_digits TO 1;
 
 -- What consolidation needs beyond the preview: the survivor's and the
 -- re-keyed rows' positions among the members (0-based), and the merged row.
@@ -137,4 +137,4 @@ CREATE TYPE tdm._conflict_plan AS (
 CREATE FUNCTION tdm._detect_plan(release text, rel regclass DEFAULT NULL) RETURNS SETOF tdm._conflict_plan
 AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
-SET extra_float_digits TO 1;
+SET xmloption TO 'content' SET extra_float_digits TO 1;

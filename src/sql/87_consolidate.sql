@@ -236,7 +236,7 @@ CREATE FUNCTION tdm._consolidate_job(job bigint) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
-SET extra_float_digits TO 1 SET jit TO off SET default_statistics_target TO 10
+SET xmloption TO 'content' SET extra_float_digits TO 1 SET jit TO off SET default_statistics_target TO 10
 AS $$
 #variable_conflict use_variable
 DECLARE

@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(26);
+SELECT plan(27);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -84,7 +84,13 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_par_e2.tagged (id int PRIMARY KEY, m tap_par_e2.mood CHECK (m <> 'ok'),
                                   price numeric CHECK (price >= 0::numeric), code text UNIQUE,
                                   tdm_release text, tdm_feature text);
-  CREATE INDEX ON tap_par_e2.tagged (tap_par_e2.norm(code))$$) \g /dev/null
+  CREATE INDEX ON tap_par_e2.tagged (tap_par_e2.norm(code));
+
+  -- An xml fragment (content, not a document).
+  CREATE TABLE tap_par_e1.doc (id int PRIMARY KEY, x xml, tdm_release text, tdm_feature text);
+  CREATE TABLE tap_par_e2.doc (LIKE tap_par_e1.doc INCLUDING ALL);
+  INSERT INTO tap_par_e1.doc VALUES (1, 'text<b>bold</b>', 'TP1', 'F');
+  INSERT INTO tap_par_e2.doc VALUES (1, 'text<b>bold</b>', 'TP1', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_par_self');
 -- The managed tables (tap_par): par1's copy.
 CREATE SCHEMA tap_par;
@@ -109,9 +115,10 @@ CREATE FUNCTION tap_par.norm(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELEC
 CREATE TABLE tap_par.tagged (id int PRIMARY KEY, m tap_par.mood CHECK (m <> 'ok'), price numeric CHECK (price >= 0),
                              code text UNIQUE NULLS NOT DISTINCT, tdm_release text, tdm_feature text);
 CREATE INDEX ON tap_par.tagged (tap_par.norm(code));
+CREATE TABLE tap_par.doc (id int PRIMARY KEY, x xml, tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('par1', 'tap_par_self', 10, 'tap_par_e1'),
        tdm.add_environment('par2', 'tap_par_self', 20, 'tap_par_e2');
-SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.feeling,tap_par.ruled,tap_par.tagged}'::regclass[]) t;
+SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.feeling,tap_par.ruled,tap_par.tagged,tap_par.doc}'::regclass[]) t;
 
 -- schema_diff: each kind once, in column order, then constraints and
 -- indexes; nothing between equals (their sequences' defaults name their
@@ -192,6 +199,11 @@ SELECT results_eq(
   'with ''local'' as a side too');
 SELECT is_empty($$SELECT * FROM tdm.data_diff('tap_par.shape', 'par1', 'par2')$$,
   'data_diff compares the columns both sides hold as the managed table does (b and c left out)');
+-- An xml fragment is read whatever the session's xmloption.
+SET LOCAL xmloption = document;
+SELECT is_empty($$SELECT * FROM tdm.data_diff('tap_par.doc', 'par1', 'par2')$$,
+  'data_diff reads an xml fragment under xmloption = document');
+RESET xmloption;
 
 -- What travels: the bucket aggregates and the profile run on the
 -- environment's server (postgres_fdw's Remote SQL holds the GROUP BY and
