@@ -699,12 +699,20 @@ BEGIN
       USING ERRCODE = state,
             HINT = 'Grant SELECT on the table, in the environment, to the role of its user mapping'
                    ' (locally: to the role calling).';
+  ELSIF state = '22P05' THEN
+    -- (jsonb holds no \u0000, which a json value may: rows are shown as jsonb.)
+    RAISE EXCEPTION '%: % holds, in % or %, a value that cannot be shown as jsonb or in this database''s'
+                    ' encoding: %', caller, rel, tdm._parity_label(env_a), tdm._parity_label(env_b), message
+      USING ERRCODE = state,
+            HINT = 'A json value holding \u0000 (jsonb cannot), or a character this database''s encoding lacks:'
+                   ' compare that column as text (SELECT ... ::text) outside tdm, or change the value.';
   ELSIF left(state, 2) = '22' OR state = '23514' THEN
     RAISE EXCEPTION '%: % holds, in % or %, a value this database''s type refuses: %', caller, rel,
       tdm._parity_label(env_a), tdm._parity_label(env_b), message
       USING ERRCODE = state,
             HINT = 'An enum label or a domain''s CHECK the environment has and this database has not'
-                   ' (tdm.schema_diff does not compare them): migrate the type here, or the values there.';
+                   ' (tdm.schema_diff compares enum labels, not domains): migrate the type here, or the'
+                   ' values there.';
   END IF;
 END
 $$;

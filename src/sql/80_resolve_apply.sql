@@ -71,7 +71,7 @@ $$;
 -- spells the stored value (a char(n) key loses its padding there, as in the
 -- ::text cast). `compared`: as the key compares rather than as it is
 -- spelled (a numeric without its scale's zeros, a float's -0 as 0, citext
--- lower-cased, as detection compares it);
+-- lower-cased, an interval as tdm._interval_key, as detection compares it);
 -- `normalized` too: lower-cased and trimmed (normalize_keys).
 CREATE FUNCTION tdm._member_key(rel regclass, cols text[], member_row text DEFAULT 'e.m->''row''',
                                 normalized bool DEFAULT false, compared bool DEFAULT false)
@@ -88,6 +88,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                             member_row, u.c, t.column_type)
                                 WHEN compared AND t.form = 'caseless'
                                 THEN format('lower((%s->>%L)::%s::text)', member_row, u.c, t.column_type)
+                                WHEN compared AND t.form = 'interval'
+                                THEN format('tdm._interval_key((%s->>%L)::%s)', member_row, u.c, t.column_type)
                                 ELSE format('(%s->>%L)::%s::text', member_row, u.c, t.column_type)
                            END, ', ' ORDER BY u.n))
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)
@@ -221,14 +223,26 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM chain c
 $$;
 
+-- An interval key as detection compares it (detect::canonical_interval):
+-- the microseconds it spans as PostgreSQL compares intervals (a month 30
+-- days, a day 24 hours), so '1 day' and '24:00:00' are one key.
+CREATE FUNCTION tdm._interval_key(span interval) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT trim_scale(((extract(year FROM span) * 12 + extract(month FROM span)) * 30 + extract(day FROM span))
+                    * 86400000000 + extract(hour FROM span) * 3600000000 + extract(minute FROM span) * 60000000
+                    + extract(second FROM span) * 1000000)::text
+$$;
+
 -- How detection compares keys of type `type` (typmod `typmod`) beyond
 -- their text (KeyForm in the core): 'decimal' (a numeric without a fixed
--- scale, 1.5 = 1.50), 'float' (-0 = 0), 'caseless' (citext), else NULL.
+-- scale, 1.5 = 1.50), 'float' (-0 = 0), 'caseless' (citext), 'interval'
+-- ('1 day' = '24:00:00'), else NULL.
 CREATE FUNCTION tdm._key_form(type oid, typmod int) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN tdm._unscaled_numeric(type, typmod) THEN 'decimal'
               WHEN b.oid IN ('float4'::regtype, 'float8'::regtype) THEN 'float'
-              WHEN b.typname = 'citext' THEN 'caseless' END
+              WHEN b.typname = 'citext' THEN 'caseless'
+              WHEN b.oid = 'interval'::regtype THEN 'interval' END
     FROM pg_type b WHERE b.oid = tdm._base_type(type)
 $$;
 

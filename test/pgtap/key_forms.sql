@@ -5,7 +5,7 @@
 -- decide. The members keep their spellings; children follow the key their
 -- parent ends with.
 BEGIN;
-SELECT plan(12);
+SELECT plan(14);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -28,7 +28,9 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
       CREATE TABLE %1$I.kf_mark (id int PRIMARY KEY, x float8 REFERENCES %1$I.kf_point, tdm_release text, tdm_feature text);
       CREATE TABLE %1$I.kf_cat (id int PRIMARY KEY, parent_id int REFERENCES %1$I.kf_cat, code text NOT NULL UNIQUE,
                                 name public.citext NOT NULL, tdm_release text, tdm_feature text, UNIQUE (parent_id, name));
-      CREATE TABLE %1$I.kf_dose (amount public.tap_kf_amount PRIMARY KEY, tdm_release text, tdm_feature text)$t$,
+      CREATE TABLE %1$I.kf_dose (amount public.tap_kf_amount PRIMARY KEY, tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.kf_span (span interval PRIMARY KEY, v int, tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.kf_doc (id int PRIMARY KEY, j json, tdm_release text, tdm_feature text)$t$,
       s);
   END $f$;
   SELECT pg_temp.make_env('tap_kf_e1'), pg_temp.make_env('tap_kf_e2'), pg_temp.make_env('tap_kf_e3');
@@ -49,6 +51,11 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_kf_e2.kf_cat VALUES (1, NULL, 'R', 'Root', 'TKF1', 'F'), (12, 1, 'B2', 'books', 'TKF1', 'F');
   INSERT INTO tap_kf_e1.kf_dose VALUES (1.5, 'TKF1', 'F');
   INSERT INTO tap_kf_e2.kf_dose VALUES (1.50, 'TKF1', 'F');
+  INSERT INTO tap_kf_e1.kf_span VALUES ('1 day', 1, 'TKF1', 'F'), ('1 mon', 2, 'TKF1', 'F');
+  INSERT INTO tap_kf_e2.kf_span VALUES ('24 hours', 1, 'TKF1', 'F'), ('29 days', 3, 'TKF1', 'F');
+  -- (json may hold \u0000, which jsonb, conflict members' type, cannot)
+  INSERT INTO tap_kf_e1.kf_doc VALUES (1, '{"a": "\u0000"}', 'TKF1', 'F');
+  INSERT INTO tap_kf_e2.kf_doc VALUES (1, '{"a": "\u0000", "b": 1}', 'TKF1', 'F');
   -- (a later release: Dan again, spelled as no environment spelled him)
   INSERT INTO tap_kf_e3.kf_account VALUES ('dan', 'Dan', 'TKF2', 'G')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_kf_self');
@@ -64,13 +71,16 @@ CREATE TABLE staging.kf_mark (id int PRIMARY KEY, x float8 REFERENCES staging.kf
 CREATE TABLE staging.kf_cat (id int PRIMARY KEY, parent_id int REFERENCES staging.kf_cat, code text NOT NULL UNIQUE,
                              name public.citext NOT NULL, tdm_release text, tdm_feature text, UNIQUE (parent_id, name));
 CREATE TABLE staging.kf_dose (amount public.tap_kf_amount PRIMARY KEY, tdm_release text, tdm_feature text);
+CREATE TABLE staging.kf_span (span interval PRIMARY KEY, v int, tdm_release text, tdm_feature text);
+CREATE TABLE staging.kf_doc (id int PRIMARY KEY, j json, tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('kf1', 'tap_kf_self', 10, 'tap_kf_e1'),
        tdm.add_environment('kf2', 'tap_kf_self', 20, 'tap_kf_e2'),
        tdm.add_environment('kf3', 'tap_kf_self', 30, 'tap_kf_e3');
 SELECT tdm.manage_table('staging.kf_account', core_columns => '{name}'), tdm.manage_table('staging.kf_order'),
        tdm.manage_table('staging.kf_gauge'), tdm.manage_table('staging.kf_reading'),
        tdm.manage_table('staging.kf_point', core_columns => '{label}'), tdm.manage_table('staging.kf_mark'),
-       tdm.manage_table('staging.kf_cat', '{code,"parent_id,name"}'), tdm.manage_table('staging.kf_dose');
+       tdm.manage_table('staging.kf_cat', '{code,"parent_id,name"}'), tdm.manage_table('staging.kf_dose'),
+       tdm.manage_table('staging.kf_span'), tdm.manage_table('staging.kf_doc');
 SELECT tdm.create_release('TKF1'), tdm.add_feature('TKF1', 'F', 1),
        tdm.create_release('TKF2', parent => 'TKF1'), tdm.add_feature('TKF2', 'G', 1);
 SELECT tdm.tag_release('TKF1'), tdm.consolidate('TKF1');
@@ -88,6 +98,10 @@ SELECT is((SELECT count(*) FROM tdm.conflict WHERE rel = 'staging.kf_point'::reg
   'float keys -0 and 0 are one key');
 SELECT is((SELECT count(*) FROM tdm.conflict WHERE rel = 'staging.kf_dose'::regclass), 1::bigint,
   'and so are 1.5 and 1.50 of a domain over a domain over numeric');
+SELECT is((SELECT count(*) FROM tdm.conflict WHERE rel = 'staging.kf_span'::regclass), 1::bigint,
+  'interval keys ''1 day'' and ''24 hours'' are one key (''1 mon'' and ''29 days'' are not)');
+SELECT is((SELECT members -> 0 -> 'row' ->> 'j' FROM tdm.conflict WHERE rel = 'staging.kf_doc'::regclass),
+  '{"a": "\u0000"}', 'a json value holding \u0000 is a member as its text');
 SELECT is((SELECT count(*) FROM tdm.conflict
             WHERE rel = 'staging.kf_cat'::regclass AND members @> '[{"row": {"name": "books"}}]'), 1::bigint,
   'Books and books under one Root are one citext natural key, the Root a reference to the table itself');
@@ -106,8 +120,9 @@ SELECT results_eq(
   $$VALUES (10, 'Carol One'), (11, 'Dan'), (20, 'Carol Two'), (21, 'Dan')$$,
   'each order references its own person; the two Dans are one');
 SELECT results_eq($$SELECT (SELECT count(*) FROM staging.kf_account), (SELECT count(*) FROM staging.kf_gauge),
-                           (SELECT count(*) FROM staging.kf_dose)$$,
-  $$VALUES (3::bigint, 1::bigint, 1::bigint)$$, 'one row per key is loaded');
+                           (SELECT count(*) FROM staging.kf_dose), (SELECT count(*) FROM staging.kf_span),
+                           (SELECT count(*) FROM staging.kf_doc)$$,
+  $$VALUES (3::bigint, 1::bigint, 1::bigint, 3::bigint, 1::bigint)$$, 'one row per key is loaded');
 SELECT results_eq($$SELECT m.id, p.label FROM staging.kf_mark m JOIN staging.kf_point p USING (x) ORDER BY 1$$,
   $$VALUES (10, 'origin'), (20, 'zero')$$, 'a mark of -0 follows its point to its new key');
 SELECT results_eq($$SELECT r.id, g.v FROM staging.kf_reading r JOIN staging.kf_gauge g USING (k) ORDER BY 1$$,

@@ -74,6 +74,25 @@ TEST(CanonicalDecimal, DropsOnlyTheZerosOfTheScale) {
   EXPECT_EQ(canonical_decimal("-Infinity"), "-Infinity");
 }
 
+TEST(CanonicalInterval, SpellsTheSpanAsPostgreSQLComparesIt) {
+  // A day is 24 hours, a month 30 days, a year 12 months.
+  EXPECT_EQ(canonical_interval("1 day"), canonical_interval("24:00:00"));
+  EXPECT_EQ(canonical_interval("1 mon"), canonical_interval("30 days"));
+  EXPECT_EQ(canonical_interval("1 year"), canonical_interval("360 days"));
+  EXPECT_EQ(canonical_interval("1 day"), "86400000000");
+  EXPECT_EQ(canonical_interval("00:00:00"), "0");
+  EXPECT_EQ(canonical_interval("-1 days +02:03:00.5"), "-79019500000");
+  EXPECT_EQ(canonical_interval("1 year 2 mons 3 days 04:05:06.000789"),
+            canonical_interval("14 mons 3 days 04:05:06.000789"));
+  EXPECT_EQ(canonical_interval("-00:00:01"), "-1000000");
+  EXPECT_NE(canonical_interval("1 day"), canonical_interval("1 day 00:00:01"));
+  // 178000000 years, within interval's range, in 128 bits.
+  EXPECT_EQ(canonical_interval("178000000 years"), "5536512000000000000000");
+  // Not an interval's text: as it is.
+  EXPECT_EQ(canonical_interval("@ 1 day ago"), "@ 1 day ago");
+  EXPECT_EQ(canonical_interval("1 fortnight"), "1 fortnight");
+}
+
 TEST(Grouping, ChainsMergeIntoOneGroup) {
   // A~B by id, B~C by email.
   std::vector<SourceRow> rows = {

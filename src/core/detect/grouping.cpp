@@ -48,7 +48,103 @@ std::string lower_text(const std::string &text) {
   return lowered;
 }
 
+// A decimal integer of `text` into `value`; false when there is none or
+// it overflows.
+bool read_integer(std::string_view text, __int128 &value) {
+  bool negative = false;
+  std::size_t i = 0;
+  if (i < text.size() && (text[i] == '-' || text[i] == '+')) negative = text[i++] == '-';
+  if (i == text.size()) return false;
+  value = 0;
+  for (; i < text.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return false;
+    if (value > (std::numeric_limits<std::int64_t>::max() / 10)) return false;
+    value = value * 10 + (text[i] - '0');
+  }
+  if (negative) value = -value;
+  return true;
+}
+
+// "[+-]H:MM:SS[.ffffff]" as microseconds.
+bool read_time(std::string_view text, __int128 &micros) {
+  bool negative = false;
+  if (!text.empty() && (text[0] == '-' || text[0] == '+')) {
+    negative = text[0] == '-';
+    text.remove_prefix(1);
+  }
+  const std::size_t first = text.find(':');
+  const std::size_t second = text.find(':', first + 1);
+  if (first == std::string_view::npos || second == std::string_view::npos) return false;
+  __int128 hours = 0;
+  __int128 minutes = 0;
+  __int128 seconds = 0;
+  std::string_view rest = text.substr(second + 1);
+  std::string_view fraction;
+  if (const std::size_t dot = rest.find('.'); dot != std::string_view::npos) {
+    fraction = rest.substr(dot + 1);
+    rest = rest.substr(0, dot);
+  }
+  if (!read_integer(text.substr(0, first), hours) ||
+      !read_integer(text.substr(first + 1, second - first - 1), minutes) ||
+      !read_integer(rest, seconds) || fraction.size() > 6) {
+    return false;
+  }
+  __int128 fraction_micros = 0;
+  for (std::size_t i = 0; i < 6; ++i) {
+    const char digit = i < fraction.size() ? fraction[i] : '0';
+    if (!std::isdigit(static_cast<unsigned char>(digit))) return false;
+    fraction_micros = fraction_micros * 10 + (digit - '0');
+  }
+  micros = ((hours * 60 + minutes) * 60 + seconds) * 1000000 + fraction_micros;
+  if (negative) micros = -micros;
+  return true;
+}
+
+std::string int128_text(__int128 value) {
+  if (value == 0) return "0";
+  const bool negative = value < 0;
+  std::string digits;
+  for (; value != 0; value /= 10) {
+    const int digit = static_cast<int>(value % 10);
+    digits.push_back(static_cast<char>('0' + (digit < 0 ? -digit : digit)));
+  }
+  if (negative) digits.push_back('-');
+  return std::string(digits.rbegin(), digits.rend());
+}
+
 }  // namespace
+
+std::string canonical_interval(std::string_view text) {
+  constexpr __int128 kMicrosPerDay = static_cast<__int128>(86400) * 1000000;
+  __int128 total = 0;
+  std::size_t at = 0;
+  auto next_token = [&]() -> std::string_view {
+    while (at < text.size() && text[at] == ' ') ++at;
+    const std::size_t start = at;
+    while (at < text.size() && text[at] != ' ') ++at;
+    return text.substr(start, at - start);
+  };
+  for (std::string_view token = next_token(); !token.empty(); token = next_token()) {
+    __int128 amount = 0;
+    if (token.find(':') != std::string_view::npos) {
+      if (!read_time(token, amount)) return std::string(text);
+      total += amount;
+      continue;
+    }
+    const std::string_view unit = next_token();
+    if (!read_integer(token, amount)) return std::string(text);
+    if (unit == "year" || unit == "years") {
+      total += amount * 12 * 30 * kMicrosPerDay;
+    } else if (unit == "mon" || unit == "mons") {
+      total += amount * 30 * kMicrosPerDay;
+    } else if (unit == "day" || unit == "days") {
+      total += amount * kMicrosPerDay;
+    } else {
+      return std::string(text);
+    }
+  }
+  return int128_text(total);
+}
 
 std::string normalize_key_value(const std::string &value) {
   std::size_t begin = 0;
@@ -74,6 +170,9 @@ std::string key_of(const SourceRow &row, const std::vector<std::size_t> &columns
         break;
       case KeyForm::kCaseless:
         part = lower_text(part);
+        break;
+      case KeyForm::kInterval:
+        part = canonical_interval(part);
         break;
       case KeyForm::kText:
         break;

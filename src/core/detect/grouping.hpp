@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/detect/model.hpp"
@@ -16,6 +17,13 @@ namespace tdm::detect {
 // `forms` (none: as spelled), then, for natural keys, maybe normalised.
 std::string key_of(const SourceRow &row, const std::vector<std::size_t> &columns, bool normalize,
                    const std::vector<KeyForm> &forms = {});
+
+// An interval's text (IntervalStyle postgres: "1 year 2 mons -3 days
+// +04:05:06.5") as the microseconds it spans the way PostgreSQL compares
+// intervals (a month 30 days, a day 24 hours), in decimal: '1 day' and
+// '24:00:00' alike. Text it cannot read is returned as it is. (The SQL
+// side computes the same from the interval's fields.)
+std::string canonical_interval(std::string_view text);
 
 // Case-folds (ASCII) and trims whitespace: the natural-key normalisation.
 std::string normalize_key_value(const std::string &value);

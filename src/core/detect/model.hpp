@@ -79,6 +79,7 @@ enum class KeyForm : std::uint8_t {
   kDecimal,   // a numeric without a fixed scale: 1.5 = 1.50 (canonical_decimal)
   kFloat,     // a float: -0 = 0
   kCaseless,  // citext: 'Carol@X' = 'carol@x'
+  kInterval,  // an interval: '1 day' = '24:00:00', '1 mon' = '30 days' (canonical_interval)
 };
 
 // The natural keys of a referenced row as SourceRow holds them: each

@@ -123,7 +123,9 @@ void JsonbBuilder::typed(std::string_view text, char category) {
     add(v);
     return;
   }
-  if (category == 'J') {
+  // (A json value holding \u0000, which jsonb cannot hold, goes in as its
+  // text: a string.)
+  if (category == 'J' && text.find("\\u0000") == std::string_view::npos) {
     // Parsed, then unpacked into a tree (JsonbValueToJsonb takes no
     // binary containers inside a tree): pushed as the one element of an
     // array, whose element is the value.

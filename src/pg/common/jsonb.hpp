@@ -31,7 +31,8 @@ class JsonbBuilder {
   void string(std::string_view text);
   void null();
   // A value in its text form, typed by its PostgreSQL type category:
-  // numbers and booleans as JSON numbers and booleans, json/jsonb as JSON,
+  // numbers and booleans as JSON numbers and booleans, json/jsonb as JSON
+  // (but a json value holding \u0000, which jsonb refuses: its text),
   // everything else as a string. `text.data()` must be NUL-terminated.
   void typed(std::string_view text, char category);
 

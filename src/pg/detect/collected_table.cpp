@@ -67,6 +67,9 @@ std::string key_text_sql(const CollectedTable &table, const std::vector<std::siz
       case detect::KeyForm::kCaseless:
         text = "lower(" + ref + "::text)";
         break;
+      case detect::KeyForm::kInterval:
+        text = "tdm._interval_key(" + ref + ")";
+        break;
       case detect::KeyForm::kText:
         break;
     }
@@ -379,6 +382,7 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
     model.key_forms.push_back(row[2] == "decimal"    ? detect::KeyForm::kDecimal
                               : row[2] == "float"    ? detect::KeyForm::kFloat
                               : row[2] == "caseless" ? detect::KeyForm::kCaseless
+                              : row[2] == "interval" ? detect::KeyForm::kInterval
                                                      : detect::KeyForm::kText);
   }
   auto settings = spi.query(
