@@ -288,7 +288,9 @@ BEGIN
     RETURN 'option days of method date_shift is a whole number from 1 to 3650';
   END IF;
   IF method = 'constant' THEN
-    IF jsonb_typeof(o -> 'value') IS NULL OR jsonb_typeof(o -> 'value') IN ('null', 'object', 'array') THEN
+    -- (An object or array is the text of a json value: the cast below
+    -- says whether the column takes it.)
+    IF jsonb_typeof(o -> 'value') IS NULL OR jsonb_typeof(o -> 'value') = 'null' THEN
       RETURN format('method constant needs option value: the value that replaces %s, e.g. {"value": "x"}',
                     quote_ident(col));
     END IF;
@@ -349,7 +351,8 @@ BEGIN
       array_to_string(loaded, ', ')
       USING DETAIL = CASE
               WHEN was IS NOT NULL THEN
-                format('Rows loaded while it was masked by %s hold it masked that way. Rows refreshed from them'
+                format('Rows loaded hold it as it was when they were loaded (masked by %s, or as it was before'
+                       ' that mask). Rows refreshed from them'
                        ' into an environment are collected %s: they no longer match the loaded rows%s.', was,
                        CASE WHEN after.method IS NULL THEN 'unmasked' ELSE 'masked again, the new way' END,
                        CASE WHEN identifies THEN ', and the same entity is loaded again under its new value'

@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(49);
+SELECT plan(50);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = error;
 
@@ -118,6 +118,9 @@ SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'full_name', 'hash'
   '%option length of method hash is a whole number from 8 to 64%', 'an option out of range is refused');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'born', 'constant', '{"value": "soon"}')$$,
   '%option value "soon" is not a date%', 'a constant the column''s type refuses is refused');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'born', 'constant', '{"value": {"a": 1}}')$$,
+  '%option value {"a": 1} is not a date%',
+  'a JSON object as the constant is a json value''s text, refused by a date column as such');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'tdm_release', 'hash')$$,
   '%tdm_release is the table''s release column%', 'the release tag column is not masked');
 SELECT throws_ok($$SELECT * FROM tdm.find_pii(NULL)$$, '22004', 'find_pii: env must not be NULL',
