@@ -438,6 +438,9 @@ SELECT id, "Stock Code", tdm_release FROM master.product_lines ORDER BY id;
 -- restored first is refused (its line references R27's product), then
 -- both come back in order.
 SELECT pg_temp.lines_fk('');
+-- Bad input: R27 first, with the plain foreign key: refused by it, the
+-- referencing releases named.
+SELECT tdm.archive_release('R27');
 SELECT tdm.archive_release('R30'), tdm.archive_release('R27');
 SELECT tdm.restore_release('R30');
 SELECT tdm.restore_release('R27'), tdm.restore_release('R30');

@@ -148,13 +148,15 @@ SELECT pg_catalog.pg_extension_config_dump('tdm.release_lock', '');
 
 -- `name` when it fits in an identifier (63 bytes); else as much of it as
 -- fits with `_<unique>` after it: two long names that begin alike must not
--- become one.
+-- become one. A name that fits but could be such a cut name (60 bytes or
+-- more, ending in `_` and hex digits) is cut too, with its own unique
+-- part: a table named as another's cut name must not share its name.
 CREATE FUNCTION tdm._fitted_name(name text, uniq text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
   kept int := char_length(name);
 BEGIN
-  IF octet_length(name) <= 63 THEN
+  IF octet_length(name) <= 63 AND NOT (octet_length(name) >= 60 AND name ~ '_[0-9a-f]+$') THEN
     RETURN name;
   END IF;
   WHILE octet_length(left(name, kept) || '_' || uniq) > 63 LOOP

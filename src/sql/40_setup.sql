@@ -104,6 +104,13 @@ BEGIN
             DETAIL = 'Conflicts name the earlier releases'' rows in master as members of "master".',
             HINT = 'Choose another name.';
   END IF;
+  IF strpos(env_name, ':') > 0 THEN
+    RAISE EXCEPTION 'environment name "%" holds a colon', env_name
+      USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'Conflicts label an environment''s members env:key where it has several, in keep_env and'
+                     ' renames: "a:1" would also be the label of environment a''s row with key 1.',
+            HINT = 'Choose a name without a colon.';
+  END IF;
   IF server_name IS NULL OR add_environment.precedence IS NULL
      OR add_environment.remote_schema IS NULL THEN
     RAISE EXCEPTION 'environment "%": server, precedence and remote_schema must not be NULL',

@@ -810,7 +810,7 @@ BEGIN
           '   FROM a FULL JOIN b ON a.key = b.key'
           '  WHERE a.hs IS DISTINCT FROM b.hs'
           '  ORDER BY 2',
-          tdm._pk_json_sql(rel, 't'), '(pg_catalog.to_jsonb(t) - $4::text[])', col_hashes, src_a, key_hash,
+          tdm._pk_json_sql(rel, 't'), '(pg_catalog.to_jsonb(t.*) - $4::text[])', col_hashes, src_a, key_hash,
           src_b)
           USING differing, cols, rel, ARRAY(SELECT c.column_name FROM tdm._columns(rel) c
                                              WHERE c.column_name <> ALL (cols));

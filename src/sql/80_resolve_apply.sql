@@ -51,7 +51,7 @@ $$;
 -- arrays, composites and timestamps its own way), without tdm's columns.
 CREATE FUNCTION tdm._row_json(rel regclass, alias text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT format('(to_jsonb(%I) - ''tdm_env'' - ''tdm_row_hash'')', alias)
+  SELECT format('(to_jsonb(%I.*) - ''tdm_env'' - ''tdm_row_hash'')', alias)
          -- (jsonb_build_object takes 50 pairs at most)
          || coalesce(string_agg(format(' || jsonb_build_object(%s)', o.pairs), ''), '')
     FROM (SELECT string_agg(format('%L, %s', a.attname,
@@ -494,7 +494,7 @@ BEGIN
                                        THEN format('%1$I = CASE WHEN p.patch ? %1$L THEN (p.patch->>%1$L)::%2$s'
                                                    ' ELSE t.%1$I END', c.column_name, c.column_type)
                                        ELSE format('%1$I = CASE WHEN p.patch ?| %2$L THEN (SELECT (%3$s)'
-                                                   ' FROM jsonb_populate_record(t, p.patch) AS g) ELSE t.%1$I END',
+                                                   ' FROM jsonb_populate_record(t.*, p.patch) AS g) ELSE t.%1$I END',
                                                    c.column_name, g.reads, g.expr) END, ', ')
                   FROM tdm._columns(the_rel) c
                   LEFT JOIN tdm._generated_columns(the_rel) g USING (column_name));
@@ -1266,8 +1266,8 @@ BEGIN
         '                       AND k.env = g.env AND %1$s = g.key)'
         '    AND NOT (%2$s)',
         map_key,
-        tdm._stale_same(pm, identifying, 'coalesce(dm.row, to_jsonb(m))'),
-        tdm._stale_was('coalesce(dm.row, to_jsonb(m))'), master_table, master_key, pm.release_column,
+        tdm._stale_same(pm, identifying, 'coalesce(dm.row, to_jsonb(m.*))'),
+        tdm._stale_was('coalesce(dm.row, to_jsonb(m.*))'), master_table, master_key, pm.release_column,
         member_key)
       ELSE '' END)
       INTO stale USING the_parent;

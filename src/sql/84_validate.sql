@@ -515,7 +515,7 @@ BEGIN
                 ORDER BY o.name LOOP
       matches := tdm._fk_match(the_rel, con.name, 'x', 't');
       same_entity := coalesce((SELECT string_agg(format('%s = %s',
-                                  tdm._member_key(con.parent, string_to_array(g, ','), 'to_jsonb(x)',
+                                  tdm._member_key(con.parent, string_to_array(g, ','), 'to_jsonb(x.*)',
                                                   tdm._normalized_key(con.pm, string_to_array(g, ',')), true),
                                   tdm._member_key(con.parent, string_to_array(g, ','), 'o.old_row',
                                                   tdm._normalized_key(con.pm, string_to_array(g, ',')), true)),

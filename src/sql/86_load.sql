@@ -273,15 +273,17 @@ BEGIN
   EXECUTE format(
     'SELECT string_agg(d, ''; '' ORDER BY n) FROM ('
     ' SELECT format(''(%1$s)=(%%s): %%s'','
-    '          CASE WHEN t IS NULL THEN concat_ws('', '', %2$s) ELSE concat_ws('', '', %3$s) END,'
-    '          CASE WHEN t IS NULL THEN ''not loaded'' WHEN a IS NULL THEN ''not approved'''
+    -- (Whole rows as t.* and a.*: a column named t or a would be taken
+    -- for the row.)
+    '          CASE WHEN row(t.*) IS NULL THEN concat_ws('', '', %2$s) ELSE concat_ws('', '', %3$s) END,'
+    '          CASE WHEN row(t.*) IS NULL THEN ''not loaded'' WHEN row(a.*) IS NULL THEN ''not approved'''
     '               ELSE (SELECT string_agg(quote_ident(e.key), '', '' ORDER BY e.key)'
-    '                       FROM jsonb_each(to_jsonb(t)) e'
-    '                      WHERE e.value IS DISTINCT FROM to_jsonb(a) -> e.key) END) AS d,'
+    '                       FROM jsonb_each(to_jsonb(t.*)) e'
+    '                      WHERE e.value IS DISTINCT FROM to_jsonb(a.*) -> e.key) END) AS d,'
     '        row_number() OVER (ORDER BY %4$s) AS n'
-    '   FROM (SELECT (jsonb_populate_record(NULL::%5$s, to_jsonb(x))).* FROM %6$s x) a'
+    '   FROM (SELECT (jsonb_populate_record(NULL::%5$s, to_jsonb(x.*))).* FROM %6$s x) a'
     '   FULL JOIN (SELECT * FROM %5$s x WHERE x.%7$I = $1) t ON %8$s'
-    '  WHERE a IS NULL OR t IS NULL OR to_jsonb(t) <> to_jsonb(a)'
+    '  WHERE row(a.*) IS NULL OR row(t.*) IS NULL OR to_jsonb(t.*) <> to_jsonb(a.*)'
     '  ORDER BY n LIMIT 3) x',
     (SELECT string_agg(quote_ident(c), ', ') FROM unnest(pk) AS c),
     (SELECT string_agg(format('a.%I', c), ', ') FROM unnest(pk) AS c),

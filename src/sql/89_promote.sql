@@ -575,6 +575,9 @@ BEGIN
   BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
   EXCEPTION WHEN foreign_key_violation THEN
+    -- (The deletes undone: which releases reference the rows, by key.)
+    PERFORM tdm._refuse_referenced_delete('archive_release', 'master', release, 'archiving',
+                                          'Archive the releases that reference it first.', true);
     RAISE EXCEPTION 'archive_release: rows of other releases in master reference release %''s rows',
       release USING ERRCODE = 'foreign_key_violation', DETAIL = SQLERRM,
                     HINT = 'Archive the releases that reference it first.';

@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(58);
+SELECT plan(59);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -282,6 +282,15 @@ SELECT isnt(tdm._archive_table('P_', 'staging.b'), tdm._archive_table('P', 'stag
   'nor one ending with _');
 SELECT is(tdm._archive_table('R2', 'staging.accounts'), 'tdm_archive."R2__accounts"',
   'other releases keep <release>__<table>');
+-- A table named as another's cut archive name: still two archive tables.
+CREATE TABLE staging.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa (id int PRIMARY KEY);
+SELECT format('CREATE TABLE staging.%I (id int PRIMARY KEY)',
+              substr((parse_ident(tdm._archive_table('R',
+                'staging.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')))[2], 4)) \gexec
+SELECT isnt(tdm._archive_table('R', 'staging.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'),
+            tdm._archive_table('R', (SELECT c.oid FROM pg_class c WHERE c.relname ~ '^a{47}_[0-9a-f]{12}$'
+                                      AND c.relnamespace = 'staging'::regnamespace)::regclass),
+  'a table named as another''s cut archive name gets an archive table of its own');
 
 -- release_stats counts master's rows with the reader's rights: a reviewer
 -- is told which privilege it lacks.

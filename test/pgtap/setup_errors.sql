@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(60);
+SELECT plan(61);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.create_release('R2', 'v2.0');
@@ -44,6 +44,8 @@ SELECT throws_ok($$SELECT tdm.add_environment(E'st9\t', 'st2')$$, '22023',
   E'environment name "st9\t" has spaces at its start or end', 'an environment name ending in a tab');
 SELECT throws_ok($$SELECT tdm.add_environment('Master', 'st2')$$, '42939',
   'environment name "Master" is reserved', 'master in another case is reserved');
+SELECT throws_ok($$SELECT tdm.add_environment('st1:1', 'st2')$$, '22023',
+  'environment name "st1:1" holds a colon', 'a colon would make a name another environment''s member label');
 SELECT throws_ok($$SELECT tdm.add_environment('st9', 'st2', 20, '')$$, '22023',
   'environment "st9": remote_schema must name a schema', 'an empty remote schema');
 

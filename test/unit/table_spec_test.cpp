@@ -126,6 +126,31 @@ TEST(ResolveManagedTable, RefusesANaturalKeyColumnWithoutAnOrderingEquality) {
   EXPECT_EQ(resolve_managed_table(table, request).natural_keys.size(), 1u);
 }
 
+TEST(ResolveManagedTable, RefusesMoreColumnsThanItsCopiesCanHold) {
+  TableShape table = users_table();
+  while (table.columns.size() < 1598)
+    table.columns.push_back({"c" + std::to_string(table.columns.size())});
+  EXPECT_NO_THROW(resolve_managed_table(table, ManageRequest{}));
+  table.columns.push_back({"one_more"});
+  Error e = error_of([&] { resolve_managed_table(table, ManageRequest{}); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kProgramLimitExceeded);
+  EXPECT_NE(std::string(e.what()).find("has 1599 columns"), std::string::npos);
+}
+
+TEST(ResolveManagedTable, RefusesANaturalKeyOfMoreColumnsThanAnIndexTakes) {
+  TableShape table = users_table();
+  ManageRequest request;
+  std::string key;
+  for (int i = 0; i < 33; ++i) {
+    table.columns.push_back({"k" + std::to_string(i), "text"});
+    key += (i ? "," : "") + std::string("k") + std::to_string(i);
+  }
+  request.natural_keys = {key};
+  Error e = error_of([&] { resolve_managed_table(table, request); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kProgramLimitExceeded);
+  EXPECT_NE(std::string(e.what()).find("has 33 columns; 32 at most"), std::string::npos);
+}
+
 TEST(ResolveManagedTable, RefusesMissingTagColumnsNamingTheArgument) {
   ManageRequest request;
   request.release_column = "release_tag";

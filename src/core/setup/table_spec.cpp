@@ -116,6 +116,17 @@ ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest 
           "Rename the column (ALTER TABLE ... RENAME COLUMN) in the table and the environments.");
     }
   }
+  // (PostgreSQL's limit of 1600 columns a table, less the two above.)
+  constexpr std::size_t kMostColumns = 1600 - std::size(kReservedColumns);
+  if (table.columns.size() > kMostColumns) {
+    throw Error(sqlstate::kProgramLimitExceeded,
+                "table " + table.display_name + " has " + std::to_string(table.columns.size()) +
+                    " columns; tdm manages tables of " + std::to_string(kMostColumns) +
+                    " columns at most",
+                "tdm copies a managed table's rows with two columns of its own (tdm_env, "
+                "tdm_row_hash), and a table holds 1600 columns at most.",
+                "Split the table, or drop columns it no longer uses.");
+  }
   if (request.release_column == request.feature_column) {
     throw Error(sqlstate::kInvalidParameterValue,
                 "release_column and feature_column are both \"" + request.release_column + "\"", {},
@@ -131,6 +142,17 @@ ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest 
 
   managed.natural_keys = parse_natural_keys(request.natural_keys);
   for (const KeyGroup &group : managed.natural_keys) {
+    // (As many as an index takes: a key longer than the target's unique
+    // indexes can be is not one.)
+    constexpr std::size_t kMostKeyColumns = 32;
+    if (group.size() > kMostKeyColumns) {
+      throw Error(sqlstate::kProgramLimitExceeded,
+                  "natural key of table " + table.display_name + " has " +
+                      std::to_string(group.size()) + " columns; " +
+                      std::to_string(kMostKeyColumns) + " at most",
+                  "PostgreSQL's indexes, and so unique keys, take 32 columns at most.",
+                  "Name the columns that identify a row, 32 or fewer.");
+    }
     for (const std::string &name : group) {
       const Column &column =
           require_column(table, name, "natural key \"" + format_key_group(group) + "\"");

@@ -305,7 +305,7 @@ std::size_t row_bytes_estimate(Spi &spi, const CollectedTable &table) {
   // (values TOAST compressed, which detection holds whole).
   auto width = spi.value(
       "SELECT greatest(pg_table_size($1::regclass) / greatest($2::bigint, 1),"
-      "                (SELECT avg(octet_length(t::text))::bigint FROM (SELECT * FROM " +
+      "                (SELECT avg(octet_length(row(t.*)::text))::bigint FROM (SELECT * FROM " +
           table.collected + " LIMIT 1000) t))",
       {text_param(table.collected), text_param(std::to_string(table.rows))});
   std::size_t text_width = width ? std::stoul(*width) : 0;
