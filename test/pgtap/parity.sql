@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -90,7 +90,16 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_par_e1.doc (id int PRIMARY KEY, x xml, tdm_release text, tdm_feature text);
   CREATE TABLE tap_par_e2.doc (LIKE tap_par_e1.doc INCLUDING ALL);
   INSERT INTO tap_par_e1.doc VALUES (1, 'text<b>bold</b>', 'TP1', 'F');
-  INSERT INTO tap_par_e2.doc VALUES (1, 'text<b>bold</b>', 'TP1', 'F')$$) \g /dev/null
+  INSERT INTO tap_par_e2.doc VALUES (1, 'text<b>bold</b>', 'TP1', 'F');
+
+  -- 450 columns: more aggregates than one query's target list holds.
+  DO $d$ BEGIN
+    EXECUTE format('CREATE TABLE tap_par_e1.wide (id int PRIMARY KEY, %s, tdm_release text, tdm_feature text)',
+                   (SELECT string_agg(format('n%s int', i), ', ') FROM generate_series(1, 450) i));
+  END $d$;
+  CREATE TABLE tap_par_e2.wide (LIKE tap_par_e1.wide INCLUDING ALL);
+  INSERT INTO tap_par_e1.wide (id, n1, tdm_release, tdm_feature) VALUES (1, 1, 'TP1', 'F');
+  INSERT INTO tap_par_e2.wide (id, n1, tdm_release, tdm_feature) VALUES (1, 2, 'TP1', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_par_self');
 -- The managed tables (tap_par): par1's copy.
 CREATE SCHEMA tap_par;
@@ -116,9 +125,10 @@ CREATE TABLE tap_par.tagged (id int PRIMARY KEY, m tap_par.mood CHECK (m <> 'ok'
                              code text UNIQUE NULLS NOT DISTINCT, tdm_release text, tdm_feature text);
 CREATE INDEX ON tap_par.tagged (tap_par.norm(code));
 CREATE TABLE tap_par.doc (id int PRIMARY KEY, x xml, tdm_release text, tdm_feature text);
+CREATE TABLE tap_par.wide (LIKE tap_par_e1.wide INCLUDING ALL);
 SELECT tdm.add_environment('par1', 'tap_par_self', 10, 'tap_par_e1'),
        tdm.add_environment('par2', 'tap_par_self', 20, 'tap_par_e2');
-SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.feeling,tap_par.ruled,tap_par.tagged,tap_par.doc}'::regclass[]) t;
+SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.feeling,tap_par.ruled,tap_par.tagged,tap_par.doc,tap_par.wide}'::regclass[]) t;
 
 -- schema_diff: each kind once, in column order, then constraints and
 -- indexes; nothing between equals (their sequences' defaults name their
@@ -204,6 +214,8 @@ SET LOCAL xmloption = document;
 SELECT is_empty($$SELECT * FROM tdm.data_diff('tap_par.doc', 'par1', 'par2')$$,
   'data_diff reads an xml fragment under xmloption = document');
 RESET xmloption;
+SELECT results_eq($$SELECT count(*), count(*) FILTER (WHERE drifted) FROM tdm.profile_diff('tap_par.wide', 'par1', 'par2')$$,
+  $$VALUES (453::bigint, 1::bigint)$$, 'profile_diff profiles a table of 450 columns (in passes), n1 drifted');
 
 -- What travels: the bucket aggregates and the profile run on the
 -- environment's server (postgres_fdw's Remote SQL holds the GROUP BY and
