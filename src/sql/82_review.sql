@@ -1230,11 +1230,25 @@ $$;
 -- The key's and natural keys' columns come first, differing or not: who
 -- the members are (a release's row against master's may differ in
 -- neither).
--- How many characters `a` and `b` begin with alike.
+-- How many characters `a` and `b` begin with alike (0 when either is
+-- NULL). By halves: values may be megabytes long.
 CREATE FUNCTION tdm._common_prefix(a text, b text) RETURNS int
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT coalesce((SELECT min(i) - 1 FROM generate_series(1, least(length(a), length(b))) AS i
-                    WHERE substr(a, i, 1) <> substr(b, i, 1)), least(length(a), length(b)))
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  alike int := 0;
+  most int := coalesce(least(length(a), length(b)), 0);
+  half int;
+BEGIN
+  WHILE alike < most LOOP
+    half := (alike + most + 1) / 2;
+    IF left(a, half) = left(b, half) THEN
+      alike := half;
+    ELSE
+      most := half - 1;
+    END IF;
+  END LOOP;
+  RETURN alike;
+END
 $$;
 
 CREATE FUNCTION tdm._side_by_side(c tdm.conflict) RETURNS text
@@ -1265,8 +1279,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 SELECT k.col, k.place, m.member, coalesce(m."row" ->> k.col, 'NULL'), 0
                   FROM keys k CROSS JOIN members m WHERE NOT c.differing ? k.col
                 UNION ALL
-                -- (a differing key column in its key's place)
-                SELECT d.key, k.place, m.member, coalesce(d.value ->> m.label, 'NULL'), 0
+                -- (a differing key column in its key's place; a value that
+                -- begins as another's for longer than its cell is shown
+                -- from where they part, as a label is)
+                SELECT d.key, k.place, m.member, coalesce(d.value ->> m.label, 'NULL'),
+                       (SELECT CASE WHEN p >= (SELECT w - 2 FROM width) THEN p ELSE 0 END
+                          FROM (SELECT coalesce(max(tdm._common_prefix(d.value ->> m.label, o.value)), 0) AS p
+                                  FROM jsonb_each_text(d.value) o WHERE o.key <> m.label) x)
                   FROM jsonb_each(c.differing) d LEFT JOIN keys k ON k.col = d.key CROSS JOIN members m)
   SELECT string_agg(rtrim(line), E'\n' ORDER BY col IS NOT NULL, place NULLS LAST, col)
     FROM (SELECT col, place,

@@ -1,8 +1,9 @@
 -- The review queue's side_by_side fits an 80-column terminal under \x:
--- a value or a column name cut short ends with ~, so two values cut
--- alike are not taken for equal.
+-- a value or a column name cut short ends with ~, and values that begin
+-- alike are shown from where they part, so two values cut alike are not
+-- taken for equal.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 
 CREATE SCHEMA tap_queue;
 CREATE TABLE tap_queue.people (person_id int PRIMARY KEY, full_name text, a_rather_long_column text,
@@ -30,12 +31,25 @@ SELECT ok((SELECT max(length(l)) FROM regexp_split_to_table(
           <= 80 - length('side_by_side | '),
           'every line fits 80 columns beside the column name \x prints');
 SELECT matches((SELECT tdm._side_by_side(c) FROM tdm.conflict c WHERE c.conflict_id = 'C-tapqueue'),
-               'full_name +Bartholomew Joh~ +Bartholomew Joh~ +Bart',
-               'values longer than their cell end with ~; a short one stays whole');
+               'full_name +~holomew Johnson +~olomew Johnston +Bart',
+               'values that begin alike for longer than their cell are shown from where they part, after ~; a short one stays whole');
 SELECT matches((SELECT tdm._side_by_side(c) FROM tdm.conflict c WHERE c.conflict_id = 'C-tapqueue'),
                '(^|\n)a_rather_lon~ ', 'a column name cut short ends with ~');
 SELECT is((SELECT differing -> 'full_name' ->> 'st2' FROM tdm.review_queue WHERE conflict_id = 'C-tapqueue'),
           'Bartholomew Johnston', 'differing keeps the whole value');
+
+-- Long values: cut at their end when they part early, shown from where
+-- they part when they begin alike (two texts of 5000 characters).
+INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule, members, differing)
+VALUES (-21, 'C-taplong', 'tap_queue.people', 'attribute_conflict', 'complex', 3, 'pending', 'manual',
+        jsonb_build_array(pg_temp.member('st1', repeat('x', 4999) || 'A', 'Alpha Centauri Proxima b orbit'),
+                          pg_temp.member('st2', repeat('x', 4999) || 'B', 'Betelgeuse supergiant in Orion')),
+        jsonb_build_object('full_name', jsonb_build_object('st1', repeat('x', 4999) || 'A', 'st2', repeat('x', 4999) || 'B'),
+                           'a_rather_long_column', jsonb_build_object('st1', 'Alpha Centauri Proxima b orbit',
+                                                                      'st2', 'Betelgeuse supergiant in Orion')));
+SELECT matches((SELECT side_by_side FROM tdm.review_queue WHERE conflict_id = 'C-taplong'),
+               E'\na_rather_lon~ Alpha Centauri Proxima ~ +Betelgeuse supergiant i~\nfull_name +~x{22}A +~x{22}B$',
+               'a long value is cut at its end, or shown from where it parts from the others');
 
 -- A relationship conflict (one member) shows its row's keys: two of one
 -- environment are told apart.
