@@ -289,7 +289,7 @@ BEGIN
       ('tdm_remote_pg_type', 'pg_catalog', 'pg_type', '{oid oid, typname text, typbasetype oid, typelem oid}'),
       ('tdm_remote_pg_operator', 'pg_catalog', 'pg_operator', '{oid oid, oprname text}'),
       ('tdm_remote_pg_enum', 'pg_catalog', 'pg_enum', '{enumtypid oid, enumsortorder real, enumlabel text}'),
-      ('tdm_remote_indexes', 'pg_catalog', 'pg_indexes',
+      ('tdm_remote_pg_indexes', 'pg_catalog', 'pg_indexes',
        '{schemaname text, tablename text, indexname text, indexdef text}'),
       ('tdm_remote_checks', 'information_schema', 'check_constraints',
        '{constraint_schema text, constraint_name text, check_clause text}')) AS v(name, remote_schema, remote, columns) LOOP

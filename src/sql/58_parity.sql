@@ -102,7 +102,6 @@ $$;
 CREATE FUNCTION tdm._parity_catalog(side text, name text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN side = 'local' THEN 'pg_catalog.' || quote_ident(name)
-              WHEN name = 'pg_indexes' THEN tdm._env_relation(side, 'tdm_remote_indexes')::text
               ELSE tdm._env_relation(side, 'tdm_remote_' || name)::text END
 $$;
 
