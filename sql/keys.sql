@@ -496,7 +496,7 @@ SELECT tdm.tag_release('R60') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('R60') AS run \gset
 RESET client_min_messages;
 SELECT c.members -> 0 -> 'row' ->> 'email' AS email, c.kind, c.rule, c.priority, c.differing, c.rationale
-  FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1;
+  FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1, 2;
 SELECT tdm.resolve(conflict_id, 'keep', keep_env => 'st2', rationale => 'st2 knows the manager')
   FROM tdm.review_queue WHERE release = 'R60';
 SET SESSION AUTHORIZATION tdm_regress_approver;
@@ -525,7 +525,7 @@ SELECT tdm.tag_release('R61') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('R61') AS run \gset
 RESET client_min_messages;
 SELECT c.members -> 0 -> 'row' ->> 'email' AS email, c.kind, c.rule, c.priority, c.differing
-  FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1;
+  FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1, 2;
 SELECT r.status, s.email, m.email AS manager FROM tdm.run r, staging.staff s
   LEFT JOIN staging.staff m ON m.id = s.manager_id
  WHERE r.run_id = :run AND s.tdm_release = 'R61' ORDER BY 2;
@@ -635,7 +635,7 @@ SELECT tdm.tag_release('R67') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('R67') AS run \gset
 RESET client_min_messages;
 SELECT c.members -> 0 -> 'row' ->> 'email' AS email, c.kind, c.priority, c.rationale
-  FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1;
+  FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1, 2;
 
 -- An environment reset or refreshed from a copy holds under an earlier
 -- release's key another row, still tagged that release (R68). st2's 200
@@ -885,3 +885,64 @@ SELECT tdm.mask_column('staging.reset_customers', 'email', 'email', '{"domain": 
 -- Removed and declared again: each warns about the rows loaded before.
 SELECT tdm.unmask_column('staging.reset_customers', 'email');
 SELECT tdm.mask_column('staging.reset_customers', 'email', 'email');
+
+-- A rollback makes current again the run that consolidated the rows it
+-- puts back (R-RB1). Its first run re-keys st2's b@x; promoted, then
+-- rolled back out of master, the release is consolidated again in a new
+-- run (the first one's rows are in snapshot rb_promoted), which awaits
+-- review. A rollback to rb_promoted brings the first run's rows back: that
+-- run is the release's completed one again, the new one failed (out of the
+-- review queue), and R-RB2's order of st2's customer 1 goes to b@x by the
+-- first run's key map.
+SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_exec(e, 'CREATE TABLE rb_customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,'
+                      '  tdm_release text, tdm_feature text);'
+                      'CREATE TABLE rb_orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES rb_customers,'
+                      '  tdm_release text, tdm_feature text)')
+  FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_disconnect(e) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rb_customers, rb_orders) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rb_customers, rb_orders) FROM SERVER st2 INTO keys_st2;
+CREATE TABLE staging.rb_customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,
+  tdm_release text, tdm_feature text);
+CREATE TABLE staging.rb_orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES staging.rb_customers,
+  tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rb_customers', '{email}', core_columns => '{tier}'),
+       tdm.manage_table('staging.rb_orders');
+SELECT tdm.create_release('R-RB0'), tdm.add_feature('R-RB0', 'FEAT-RB', 1);
+SELECT tdm.create_release('R-RB1', parent => 'R-RB0'), tdm.add_feature('R-RB1', 'FEAT-RB', 1);
+SELECT tdm.create_release('R-RB2', parent => 'R-RB1'), tdm.add_feature('R-RB2', 'FEAT-RB', 1);
+INSERT INTO keys_st1.rb_customers VALUES (9, 'z@x', 'gold', 'R-RB0', 'FEAT-RB');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-RB0') IS NOT NULL AS tagged, tdm.consolidate('R-RB0') IS NOT NULL AS consolidated,
+       tdm.promote('R-RB0') IS NOT NULL AS promoted;
+INSERT INTO keys_st1.rb_customers VALUES (1, 'a@x', 'gold', 'R-RB1', 'FEAT-RB');
+INSERT INTO keys_st2.rb_customers VALUES (1, 'b@x', 'gold', 'R-RB1', 'FEAT-RB');
+SELECT tdm.tag_release('R-RB1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R-RB1') AS rb_first \gset
+SELECT tdm.snapshot('rb_consolidated') AS rb_consolidated \gset
+SELECT tdm.promote('R-RB1') IS NOT NULL AS promoted;
+SELECT tdm.snapshot('rb_promoted') AS rb_promoted \gset
+SELECT tdm.rollback(:rb_consolidated) IS NOT NULL AS rolled_back;
+INSERT INTO keys_st1.rb_customers VALUES (2, 'c@x', 'gold', 'R-RB1', 'FEAT-RB');
+INSERT INTO keys_st2.rb_customers VALUES (3, 'c@x', 'silver', 'R-RB1', 'FEAT-RB');
+SELECT tdm.tag_release('R-RB1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R-RB1') AS rb_second \gset
+SELECT :rb_second > :rb_first AS new_run, status FROM tdm.run WHERE run_id = :rb_second;
+SELECT count(*) AS queued FROM tdm.review_queue WHERE release = 'R-RB1';
+SELECT tdm.rollback(:rb_promoted) AS rb_rollback \gset
+RESET client_min_messages;
+SELECT status FROM tdm.release WHERE release = 'R-RB1';
+SELECT run_id = :rb_first AS first_run, status FROM tdm.run WHERE release = 'R-RB1' ORDER BY run_id;
+SELECT (SELECT jsonb_object_keys(detail -> 'runs')) = :'rb_second' AS failed_run_named
+  FROM tdm.job WHERE job_id = :rb_rollback;
+SELECT count(*) AS queued FROM tdm.review_queue WHERE release = 'R-RB1';
+INSERT INTO keys_st2.rb_orders VALUES (10, 1, 'R-RB2', 'FEAT-RB');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-RB2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R-RB2') AS run \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT o.id, c.email, o.customer_id = (SELECT (k.new_key ->> 'id')::int FROM tdm.key_map k
+                                        WHERE k.run_id = :rb_first AND k.env = 'st2') AS by_first_map
+  FROM staging.rb_orders o JOIN master.rb_customers c ON c.id = o.customer_id;

@@ -1328,7 +1328,7 @@ CREATE VIEW tdm.review_queue AS
          c.differing, c.related, c.status, r.release, c.run_id
     FROM tdm.conflict c
     JOIN tdm.run r ON r.run_id = c.run_id
-   WHERE c.status IN ('pending', 'stale')
+   WHERE c.status IN ('pending', 'stale') AND r.status <> 'failed'
      AND c.run_id = (SELECT max(x.run_id) FROM tdm.run x
                       WHERE x.release = r.release AND x.target = r.target)
    ORDER BY c.priority, c.rel::text, c.conflict_id;

@@ -213,6 +213,7 @@ BEGIN
   -- tdm.run.job_id names the job to wait for.
   SELECT x.run_id INTO the_run FROM tdm.run x
    WHERE x.release = consolidate.release AND x.target = consolidate.target AND x.status <> 'failed'
+     AND NOT tdm._run_kept(x.run_id)
      AND x.run_id = (SELECT max(y.run_id) FROM tdm.run y
                       WHERE y.release = consolidate.release AND y.target = consolidate.target);
   IF the_run IS NULL THEN
@@ -305,7 +306,7 @@ BEGIN
   -- Locked: its conflicts and key map refer to it (decision 57).
   SELECT * INTO run FROM tdm.run x WHERE x.release = the_release AND x.target = the_target
    ORDER BY x.run_id DESC LIMIT 1 FOR NO KEY UPDATE;
-  IF NOT FOUND OR run.status = 'failed' THEN
+  IF NOT FOUND OR run.status = 'failed' OR tdm._run_kept(run.run_id) THEN
     INSERT INTO tdm.run (release, target) VALUES (the_release, the_target) RETURNING * INTO run;
   END IF;
   UPDATE tdm.job j SET detail = j.detail || jsonb_build_object('run_id', run.run_id)

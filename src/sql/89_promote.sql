@@ -139,6 +139,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY j.job_id DESC LIMIT 1
 $$;
 
+-- The run whose rows the release's last promotion copied (the latest
+-- completed run into its source); NULL when it was never promoted.
+CREATE FUNCTION tdm._promoted_run(release text) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT (j.detail ->> 'run_id')::bigint FROM tdm.job j
+   WHERE j.kind = 'promote' AND j.release = _promoted_run.release AND j.status = 'completed'
+   ORDER BY j.job_id DESC LIMIT 1
+$$;
+
 -- The call that takes release `r` to its next status, for a HINT: a
 -- refusal sends to the step that works now, not to one that is refused
 -- in turn.
@@ -172,6 +181,7 @@ DECLARE
   job bigint;
   created int;
   t record;
+  promoted_run bigint;  -- the run that loaded the release into from_target
   collisions bigint := 0;
   n bigint;
   examples jsonb;
@@ -273,6 +283,7 @@ BEGIN
   SELECT x.run_id, x.tables, x.started_at INTO t FROM tdm.run x
    WHERE x.release = the_release AND x.target = from_target AND x.status = 'completed'
    ORDER BY x.run_id DESC LIMIT 1;
+  promoted_run := t.run_id;
   -- (Its tables by the names they had then: a managed table renamed
   -- since would read as holding rows it never loaded. Not a table
   -- unmanaged since, whose name still names a table, nor one managed
@@ -432,6 +443,7 @@ BEGIN
   END IF;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_build_object('rows', copied, 'tables_created', created,
+                                                               'run_id', promoted_run,
                                                                'tables', (SELECT jsonb_agg(jsonb_build_object(
                                                                                    'oid', x.managed::oid,
                                                                                    'name', x.managed::text))

@@ -46,13 +46,28 @@ CREATE TABLE tdm.deployment (
   rolled_back_at timestamptz
 );
 -- Each release's status when a snapshot was taken: where its rows were
--- then (a rollback to the snapshot puts them back there).
+-- then (a rollback to the snapshot puts them back there), and the run
+-- that consolidated the rows the snapshot holds (NULL where it holds none
+-- of the release's): its key map translates later releases' references to
+-- them, so consolidation does not repeat that run, and a rollback to the
+-- snapshot makes it the release's completed run again.
 CREATE TABLE tdm.snapshot_release (
   snapshot_id bigint NOT NULL REFERENCES tdm.snapshot (snapshot_id),
   release     text NOT NULL REFERENCES tdm.release (release),
   status      text NOT NULL,
+  run_id      bigint,
   PRIMARY KEY (snapshot_id, release)
 );
+CREATE INDEX ON tdm.snapshot_release (run_id);
+
+-- Whether run `run_id` consolidated rows a snapshot holds (in master, or
+-- archived from there): a later call starts a new run rather than repeat
+-- it, so that a rollback to the snapshot finds its key map whole.
+CREATE FUNCTION tdm._run_kept(run_id bigint) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM tdm.snapshot_release sr WHERE sr.run_id = _run_kept.run_id)
+$$;
+
 -- A rollback's spares (not dumped: a restored database builds them again).
 CREATE TABLE tdm.snapshot_spare (
   snapshot_id    bigint NOT NULL REFERENCES tdm.snapshot (snapshot_id),
@@ -358,8 +373,11 @@ BEGIN
   PERFORM tdm._head_then_lock(ARRAY['LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE']);
   -- (promote, archive and restore write the target: their statuses are
   -- settled under this lock)
-  INSERT INTO tdm.snapshot_release (snapshot_id, release, status)
-  SELECT id, r.release, r.status FROM tdm.release r;
+  INSERT INTO tdm.snapshot_release (snapshot_id, release, status, run_id)
+  SELECT id, r.release, r.status,
+         CASE WHEN tdm._presence(r.status) <> 'neither' AND tdm._promoted_to(r.release) = s.target
+              THEN tdm._promoted_run(r.release) END
+    FROM tdm.release r;
   FOR i IN 1 .. cardinality(rels) LOOP
     PERFORM tdm._progress(job, 'copy', done, cardinality(rels));
     storage := tdm._snapshot_relation('s', id, rels[i]);
@@ -584,6 +602,7 @@ DECLARE
   changes text;
   locked timestamptz;
   releases jsonb;  -- statuses the rollback changed
+  runs jsonb;      -- runs' statuses it changed
   refused text;  -- a restore's SQLSTATE, message, detail, schema and table
   refused_message text;
   refused_detail text;
@@ -704,14 +723,15 @@ BEGIN
   UPDATE tdm.deployment x SET rolled_back_at = now()
    WHERE x.target = s.target AND x.rolled_back_at IS NULL AND x.snapshot_id >= id;
   releases := tdm._reconcile_releases(id);
+  runs := tdm._reconcile_runs(id);
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
                          'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked), 1),
-                         'restored', method, 'not_swapped', refusal, 'releases', releases))
+                         'restored', method, 'not_swapped', refusal, 'releases', releases, 'runs', runs))
    WHERE j.job_id = job;
   PERFORM tdm._audit('rollback', s.label, jsonb_strip_nulls(jsonb_build_object(
     'snapshot_id', id, 'target', s.target, 'job_id', job, 'restored', method,
-    'not_swapped', refusal, 'releases', releases)));
+    'not_swapped', refusal, 'releases', releases, 'runs', runs)));
 END
 $$;
 
@@ -756,6 +776,35 @@ BEGIN
     changed := changed || jsonb_build_object(r.release, r.status || ' -> ' || now_status);
   END LOOP;
   RETURN nullif(changed, '{}');
+END
+$$;
+
+-- After a rollback to snapshot `snapshot_id`, each release whose rows
+-- the snapshot holds has as its completed run the one that consolidated
+-- them (tdm.snapshot_release.run_id), whose key map later releases'
+-- references go through: its later runs into the same target, made after
+-- an earlier rollback took it out, are failed (their rows are not where
+-- the release's are), and that run, failed by an earlier rollback, is
+-- completed again. Returns {run_id: "old -> new"} of the statuses changed
+-- (NULL when none).
+CREATE FUNCTION tdm._reconcile_runs(snapshot_id bigint) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+  changed jsonb;
+BEGIN
+  WITH held AS (SELECT r.run_id, r.release, r.target FROM tdm.snapshot_release sr
+                  JOIN tdm.run r ON r.run_id = sr.run_id
+                 WHERE sr.snapshot_id = snapshot_id),
+       moved AS (SELECT x.run_id, x.status AS was,
+                        CASE WHEN x.run_id = h.run_id THEN 'completed' ELSE 'failed' END AS now
+                   FROM held h JOIN tdm.run x ON x.release = h.release AND x.target = h.target
+                  WHERE (x.run_id > h.run_id AND x.status <> 'failed')
+                     OR (x.run_id = h.run_id AND x.status = 'failed')),
+       done AS (UPDATE tdm.run x SET status = m.now FROM moved m WHERE x.run_id = m.run_id
+                RETURNING x.run_id, m.was, m.now)
+  SELECT jsonb_object_agg(d.run_id::text, d.was || ' -> ' || d.now) INTO changed FROM done d;
+  RETURN changed;
 END
 $$;
 
