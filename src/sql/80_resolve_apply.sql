@@ -561,7 +561,9 @@ BEGIN
   -- A non-conflicting merge fills the survivor's NULLs with the first other
   -- member's values (member order, as detection merged them), read from
   -- their collected rows as text: exact, where detection's spelling would
-  -- re-spell a json value, a -0 or a numeric's scale.
+  -- re-spell a json value, a -0 or a numeric's scale. Attributes only, as
+  -- detection merges them (its `merged` row and suggestion say what is
+  -- loaded): the survivor keeps its own timestamp and tags.
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan p WHERE p.patch = '{}'::jsonb) THEN
     CREATE INDEX ON pg_temp.tdm_plan (conflict_id);  -- (each survivor's members)
     PERFORM tdm._by_location(true);
@@ -578,7 +580,9 @@ BEGIN
                  ' AND q.member <> s.member AND d.%1$I IS NOT NULL ORDER BY q.member LIMIT 1) END',
                  x.column_name, collected), ', ') AS pairs
                  FROM (SELECT c.column_name, row_number() OVER (ORDER BY c.ordinal) AS n
-                         FROM tdm._columns(the_rel) c) x
+                         FROM tdm._columns(the_rel) c
+                        WHERE c.column_name NOT IN (m.release_column, m.feature_column)
+                          AND c.column_name IS DISTINCT FROM m.updated_at_column) x
                 GROUP BY (x.n - 1) / 50) o),
       collected);
     PERFORM tdm._by_location(false);
