@@ -946,3 +946,35 @@ SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT o.id, c.email, o.customer_id = (SELECT (k.new_key ->> 'id')::int FROM tdm.key_map k
                                         WHERE k.run_id = :rb_first AND k.env = 'st2') AS by_first_map
   FROM staging.rb_orders o JOIN master.rb_customers c ON c.id = o.customer_id;
+
+-- A rule's merge that fills a NULL of a composite natural key from the
+-- other member (R-NM1): st1's (NULL, 6) and st2's (10, NULL), one entity by
+-- their id, merge into (10, 6), st2's other row's key. The run is invalid,
+-- and the HINT names the conflict to decide, not a collation; keeping one
+-- member settles it.
+SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_exec(e, 'CREATE TABLE nm_pairs (id int PRIMARY KEY, a int, b int, UNIQUE (a, b),'
+                      '  tdm_release text, tdm_feature text)')
+  FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_disconnect(e) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+IMPORT FOREIGN SCHEMA public LIMIT TO (nm_pairs) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (nm_pairs) FROM SERVER st2 INTO keys_st2;
+CREATE TABLE staging.nm_pairs (id int PRIMARY KEY, a int, b int, UNIQUE (a, b), tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nm_pairs', '{"a,b"}');
+SELECT tdm.create_release('R-NM1'), tdm.add_feature('R-NM1', 'FEAT-NM', 1);
+INSERT INTO keys_st1.nm_pairs VALUES (3, NULL, 6, 'R-NM1', 'FEAT-NM');
+INSERT INTO keys_st2.nm_pairs VALUES (3, 10, NULL, 'R-NM1', 'FEAT-NM'), (9, 10, 6, 'R-NM1', 'FEAT-NM');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-NM1') IS NOT NULL AS tagged;
+RESET client_min_messages;
+SELECT tdm.consolidate('R-NM1') AS run \gset
+SELECT c.rule, c.suggestion, tdm._merge_made_violation(v) = c.conflict_id AS named, v.row_key
+  FROM tdm.violation v JOIN tdm.conflict c ON c.run_id = v.run_id
+ WHERE v.run_id = :run ORDER BY v.row_key ->> 'env';
+SELECT tdm.resolve(conflict_id, 'keep', 'st1', rationale => 'st1''s pair stands') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :run;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R-NM1') IS NOT NULL AS consolidated;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT id, a, b FROM staging.nm_pairs ORDER BY id;

@@ -62,6 +62,22 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT regexp_replace(pg_get_indexdef(idx), '^.*? USING ', '')
 $$;
 
+-- The conflict whose rule's merge made the row of unique violation `v`
+-- (with other collected rows) take its key: the survivor of a
+-- non_conflicting_merge whose own row held NULL in a column of the key,
+-- filled from another member. NULL when none did.
+CREATE FUNCTION tdm._merge_made_violation(v tdm.violation) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT min(c.conflict_id) FROM tdm.conflict c
+   WHERE v.kind = 'unique' AND v.detail ->> 'with' = 'other collected rows'
+     AND c.run_id = v.run_id AND c.rel = v.rel AND c.rule = 'non_conflicting_merge'
+     AND c.status = 'auto_resolved' AND c.survivor IS NOT NULL
+     AND c.members -> c.survivor ->> 'env' = v.row_key ->> 'env'
+     AND (c.members -> c.survivor -> 'row') @> (v.row_key -> 'key')
+     AND EXISTS (SELECT 1 FROM jsonb_object_keys(v.detail -> 'values') AS k
+                  WHERE c.members -> c.survivor -> 'row' -> k = 'null'::jsonb)
+$$;
+
 -- Whether violation `v` is of an index validation checks by computed keys
 -- (of its table in `target` or in master).
 CREATE FUNCTION tdm._computed_violation(v tdm.violation, target text) RETURNS bool

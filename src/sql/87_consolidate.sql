@@ -246,6 +246,7 @@ DECLARE
   r tdm.release;
   run tdm.run;
   t record;
+  merge_made text;  -- conflicts whose rule's merge gave a row another row's unique key
   since timestamptz;
   phase_ms jsonb := '{}';
   outcome record;
@@ -644,6 +645,10 @@ BEGIN
                   AND v.detail ->> 'with' = 'other collected rows'
                   AND NOT EXISTS (SELECT 1 FROM jsonb_each(v.detail -> 'values') e WHERE e.value = 'null')
                   AND NOT tdm._computed_violation(v, the_target)
+                  AND NOT EXISTS (SELECT 1 FROM tdm.violation w
+                                   WHERE w.run_id = v.run_id AND w.rel = v.rel AND w.kind = 'unique'
+                                     AND w.detail -> 'values' = v.detail -> 'values'
+                                     AND tdm._merge_made_violation(w) IS NOT NULL)
                 ORDER BY 1, 2, 3 LOOP
         see_violations := see_violations || CASE WHEN t.primary_key AND NOT t.natural AND t.same_spelling THEN
              ' Rows given the same primary key (two decisions'' renames, taken at once, say) cannot both'
@@ -662,6 +667,20 @@ BEGIN
           || ' its columns as one (tdm.manage_table natural_keys, with the table''s other options again), then'
           || ' consolidate again and decide; or change the rows.' END;
       END LOOP;
+      -- (A rule's merge that filled a NULL of a unique key with another
+      -- member's value, making the key another row's: overruled by a
+      -- decision.)
+      SELECT string_agg(DISTINCT format('%s (%s)', x.conflict_id, x.values), ', ') INTO merge_made
+        FROM (SELECT tdm._merge_made_violation(v) AS conflict_id, v.detail -> 'values' AS values
+                FROM tdm.violation v WHERE v.run_id = run.run_id AND v.kind = 'unique') x
+       WHERE x.conflict_id IS NOT NULL;
+      IF merge_made IS NOT NULL THEN
+        see_violations := see_violations
+          || format(' Rule non_conflicting_merge filled a NULL of a unique key from another member, and the'
+                    || ' merged row holds another row''s key: conflict %s. Decide it (keep one member:'
+                    || ' SELECT tdm.resolve(''<conflict>'', ''keep'', ''<env>'', rationale => ''...'');), then'
+                    || ' consolidate again.', merge_made);
+      END IF;
       -- (A unique key declared NULLS NOT DISTINCT: a key with a NULL
       -- matches no row in detection, as natural keys never do.)
       IF EXISTS (SELECT 1 FROM tdm.violation v
