@@ -894,13 +894,16 @@ SELECT tdm.mask_column('staging.reset_customers', 'email', 'email');
 -- run is the release's completed one again, the new one failed (out of the
 -- review queue), and R-RB2's order of st2's customer 1 goes to b@x by the
 -- first run's key map.
-SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
-SELECT dblink_exec(e, 'CREATE TABLE rb_customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,'
-                      '  tdm_release text, tdm_feature text);'
-                      'CREATE TABLE rb_orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES rb_customers,'
-                      '  tdm_release text, tdm_feature text)')
-  FROM unnest('{st1,st2,st3}'::text[]) AS e;
-SELECT dblink_disconnect(e) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+-- (DDL run in each environment's database.)
+CREATE FUNCTION pg_temp.in_environments(ddl text) RETURNS void LANGUAGE sql AS $$
+  SELECT dblink_connect(e, pg_temp.conninfo(e)), dblink_exec(e, ddl), dblink_disconnect(e)
+    FROM unnest('{st1,st2,st3}'::text[]) AS e
+$$;
+SELECT pg_temp.in_environments(
+  'CREATE TABLE rb_customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,'
+  '  tdm_release text, tdm_feature text);'
+  'CREATE TABLE rb_orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES rb_customers,'
+  '  tdm_release text, tdm_feature text)');
 IMPORT FOREIGN SCHEMA public LIMIT TO (rb_customers, rb_orders) FROM SERVER st1 INTO keys_st1;
 IMPORT FOREIGN SCHEMA public LIMIT TO (rb_customers, rb_orders) FROM SERVER st2 INTO keys_st2;
 CREATE TABLE staging.rb_customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,
@@ -952,11 +955,8 @@ SELECT o.id, c.email, o.customer_id = (SELECT (k.new_key ->> 'id')::int FROM tdm
 -- their id, merge into (10, 6), st2's other row's key. The run is invalid,
 -- and the HINT names the conflict to decide, not a collation; keeping one
 -- member settles it.
-SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
-SELECT dblink_exec(e, 'CREATE TABLE nm_pairs (id int PRIMARY KEY, a int, b int, UNIQUE (a, b),'
-                      '  tdm_release text, tdm_feature text)')
-  FROM unnest('{st1,st2,st3}'::text[]) AS e;
-SELECT dblink_disconnect(e) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT pg_temp.in_environments(
+  'CREATE TABLE nm_pairs (id int PRIMARY KEY, a int, b int, UNIQUE (a, b), tdm_release text, tdm_feature text)');
 IMPORT FOREIGN SCHEMA public LIMIT TO (nm_pairs) FROM SERVER st1 INTO keys_st1;
 IMPORT FOREIGN SCHEMA public LIMIT TO (nm_pairs) FROM SERVER st2 INTO keys_st2;
 CREATE TABLE staging.nm_pairs (id int PRIMARY KEY, a int, b int, UNIQUE (a, b), tdm_release text, tdm_feature text);

@@ -1369,7 +1369,9 @@ DECLARE
   runs bigint[] := tdm._earlier_runs(release, target);  -- (whose key maps translate)
   elsewhere record;  -- references to rows of a release in neither this target nor master
 BEGIN
-  IF cardinality(runs) = 0 THEN
+  -- (An archived release's map is not among them, but a reference to its
+  -- rows is refused below, by the environment's tags.)
+  IF cardinality(runs) = 0 AND NOT EXISTS (SELECT 1 FROM tdm.release x WHERE x.status = 'archived') THEN
     RETURN;
   END IF;
   -- (Archived releases' maps included: a reference to such a row is refused.)
