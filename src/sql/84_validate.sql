@@ -64,8 +64,8 @@ $$;
 
 -- The conflict whose rule's merge made the row of unique violation `v`
 -- (with other collected rows) take its key: the survivor of a
--- non_conflicting_merge whose own row held NULL in a column of the key,
--- filled from another member. NULL when none did.
+-- non_conflicting_merge whose own row held NULL in a column of the key
+-- that the merge filled from another member. NULL when none did.
 CREATE FUNCTION tdm._merge_made_violation(v tdm.violation) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT min(c.conflict_id) FROM tdm.conflict c
@@ -75,7 +75,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      AND c.members -> c.survivor ->> 'env' = v.row_key ->> 'env'
      AND (c.members -> c.survivor -> 'row') @> (v.row_key -> 'key')
      AND EXISTS (SELECT 1 FROM jsonb_object_keys(v.detail -> 'values') AS k
-                  WHERE c.members -> c.survivor -> 'row' -> k = 'null'::jsonb)
+                  WHERE c.members -> c.survivor -> 'row' -> k = 'null'::jsonb
+                    AND c.merged -> k <> 'null'::jsonb)
 $$;
 
 -- Whether violation `v` is of an index validation checks by computed keys

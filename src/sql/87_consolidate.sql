@@ -211,12 +211,8 @@ BEGIN
   -- continues, or a new one made now, in `collecting` (`failed` if its
   -- job ends with no call having worked on it: tdm._fail_unworked_run).
   -- tdm.run.job_id names the job to wait for.
-  SELECT x.run_id INTO the_run FROM tdm.run x
-   WHERE x.release = consolidate.release AND x.target = consolidate.target AND x.status <> 'failed'
-     AND NOT tdm._run_kept(x.run_id)
-     AND x.run_id = (SELECT max(y.run_id) FROM tdm.run y
-                      WHERE y.release = consolidate.release AND y.target = consolidate.target);
-  IF the_run IS NULL THEN
+  the_run := tdm._latest_run(release, target);
+  IF the_run IS NULL OR tdm._run_kept(the_run) THEN
     INSERT INTO tdm.run (release, target, job_id) VALUES (release, target, job) RETURNING run_id INTO the_run;
   ELSE
     UPDATE tdm.run x SET job_id = job WHERE x.run_id = the_run;  -- (the job of its latest call)
@@ -224,6 +220,15 @@ BEGIN
   UPDATE tdm.job j SET detail = j.detail || jsonb_build_object('run_id', the_run) WHERE j.job_id = job;
   RETURN the_run;
 END
+$$;
+
+-- The run a call of tdm.consolidate continues for `release` and
+-- `target`: the latest one not failed (a rollback fails the runs whose
+-- rows it took back out of master, tdm._reconcile_runs); NULL when none.
+CREATE FUNCTION tdm._latest_run(release text, target text) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT max(x.run_id) FROM tdm.run x
+   WHERE x.release = _latest_run.release AND x.target = _latest_run.target AND x.status <> 'failed'
 $$;
 
 -- JIT off: its statements are many and short, and the plans of the ones
@@ -305,9 +310,9 @@ BEGIN
   END;
 
   -- Locked: its conflicts and key map refer to it (decision 57).
-  SELECT * INTO run FROM tdm.run x WHERE x.release = the_release AND x.target = the_target
-   ORDER BY x.run_id DESC LIMIT 1 FOR NO KEY UPDATE;
-  IF NOT FOUND OR run.status = 'failed' OR tdm._run_kept(run.run_id) THEN
+  SELECT * INTO run FROM tdm.run x WHERE x.run_id = tdm._latest_run(the_release, the_target)
+     FOR NO KEY UPDATE;
+  IF NOT FOUND OR tdm._run_kept(run.run_id) THEN
     INSERT INTO tdm.run (release, target) VALUES (the_release, the_target) RETURNING * INTO run;
   END IF;
   UPDATE tdm.job j SET detail = j.detail || jsonb_build_object('run_id', run.run_id)
@@ -326,9 +331,15 @@ BEGIN
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
   -- Each call rebuilds the run's findings from fresh data; decisions stay,
   -- and so do the keys earlier calls generated.
+  -- (A new run made because the latest is kept, tdm._run_kept: that
+  -- run's keys, so that the same rows get the same keys.)
   CREATE TEMP TABLE tdm_previous_keys ON COMMIT DROP AS
     SELECT k.rel, k.env, k.old_key, k.new_key FROM tdm.key_map k
-     WHERE k.run_id = run.run_id AND k.reason = 'rekeyed';
+     WHERE k.run_id = CASE WHEN run.calls > 0 THEN run.run_id
+                           ELSE (SELECT max(x.run_id) FROM tdm.run x
+                                  WHERE x.release = the_release AND x.target = the_target
+                                    AND x.run_id < run.run_id AND x.status <> 'failed') END
+       AND k.reason = 'rekeyed';
   CREATE INDEX ON tdm_previous_keys (rel, env, old_key);
   -- (The decided conflicts of the earlier call join the run's list of
   -- decisions whose conflict is gone; what this call does not find again

@@ -139,13 +139,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY j.job_id DESC LIMIT 1
 $$;
 
--- The run whose rows the release's last promotion copied (the latest
--- completed run into its source); NULL when it was never promoted.
+-- The run whose rows of the release are in the target it was promoted
+-- into: its completed run into the source of its last promotion (a
+-- rollback that put back an earlier promotion's rows made that one's run
+-- the completed one again: tdm._reconcile_runs); NULL when it was never
+-- promoted.
 CREATE FUNCTION tdm._promoted_run(release text) RETURNS bigint
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT (j.detail ->> 'run_id')::bigint FROM tdm.job j
-   WHERE j.kind = 'promote' AND j.release = _promoted_run.release AND j.status = 'completed'
-   ORDER BY j.job_id DESC LIMIT 1
+  SELECT max(r.run_id) FROM tdm.run r
+   WHERE r.release = _promoted_run.release AND r.status = 'completed'
+     AND r.target = (SELECT j.detail ->> 'from' FROM tdm.job j
+                      WHERE j.kind = 'promote' AND j.release = _promoted_run.release AND j.status = 'completed'
+                      ORDER BY j.job_id DESC LIMIT 1)
 $$;
 
 -- The call that takes release `r` to its next status, for a HINT: a
@@ -181,7 +186,7 @@ DECLARE
   job bigint;
   created int;
   t record;
-  promoted_run bigint;  -- the run that loaded the release into from_target
+  rolled record;  -- a rollback of to_target since the run, that changed runs
   collisions bigint := 0;
   n bigint;
   examples jsonb;
@@ -280,10 +285,29 @@ BEGIN
                         jsonb_build_object('from', from_target, 'to', to_target));
   PERFORM tdm._progress(job, 'prepare');
   -- The run that loaded the release into the source.
-  SELECT x.run_id, x.tables, x.started_at INTO t FROM tdm.run x
+  SELECT x.run_id, x.tables, x.started_at, x.finished_at INTO t FROM tdm.run x
    WHERE x.release = the_release AND x.target = from_target AND x.status = 'completed'
    ORDER BY x.run_id DESC LIMIT 1;
-  promoted_run := t.run_id;
+  -- A rollback of to_target since that run, which put back another run's
+  -- rows of a release (tdm._reconcile_runs): the run translated its
+  -- references to earlier releases' rows by the keys master had then.
+  SELECT s.label, j.detail -> 'runs' AS runs INTO rolled FROM tdm.job j
+    JOIN tdm.snapshot s ON s.snapshot_id = (j.detail ->> 'snapshot_id')::bigint
+   WHERE j.kind = 'rollback' AND j.status = 'completed' AND j.detail ? 'runs' AND s.target = to_target
+     AND j.finished_at > t.finished_at
+   ORDER BY j.job_id DESC LIMIT 1;
+  IF rolled.label IS NOT NULL THEN
+    RAISE EXCEPTION 'promote: % was rolled back to snapshot % after run % of release % completed, and that changed which runs'' rows of earlier releases it holds',
+      to_target, quote_literal(rolled.label), t.run_id, the_release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = format('Runs whose status the rollback changed: %s. The run translated the release''s'
+                            ' references to earlier releases'' rows by the keys %s had before.',
+                            rolled.runs, to_target),
+            HINT = format('Consolidate it again (SELECT tdm.consolidate(%L);), then promote it. Where %s still'
+                          ' holds earlier releases'' rows as master had them before the rollback (the'
+                          ' consolidation meets them as unique violations), delete those from it first,'
+                          ' children first.', the_release, from_target);
+  END IF;
   -- (Its tables by the names they had then: a managed table renamed
   -- since would read as holding rows it never loaded. Not a table
   -- unmanaged since, whose name still names a table, nor one managed
@@ -443,7 +467,6 @@ BEGIN
   END IF;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_build_object('rows', copied, 'tables_created', created,
-                                                               'run_id', promoted_run,
                                                                'tables', (SELECT jsonb_agg(jsonb_build_object(
                                                                                    'oid', x.managed::oid,
                                                                                    'name', x.managed::text))

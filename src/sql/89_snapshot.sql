@@ -61,11 +61,16 @@ CREATE TABLE tdm.snapshot_release (
 CREATE INDEX ON tdm.snapshot_release (run_id);
 
 -- Whether run `run_id` consolidated rows a snapshot holds (in master, or
--- archived from there): a later call starts a new run rather than repeat
--- it, so that a rollback to the snapshot finds its key map whole.
+-- archived from there) while its release's rows are out of master now (a
+-- rollback took them out): a later call starts a new run rather than
+-- repeat it, so that a rollback to the snapshot finds its key map whole.
+-- (While they are in master, a call repeats the run: its rows and keys
+-- are master's.)
 CREATE FUNCTION tdm._run_kept(run_id bigint) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT EXISTS (SELECT FROM tdm.snapshot_release sr WHERE sr.run_id = _run_kept.run_id)
+         AND (SELECT tdm._presence(x.status) FROM tdm.run r JOIN tdm.release x USING (release)
+               WHERE r.run_id = _run_kept.run_id) = 'neither'
 $$;
 
 -- A rollback's spares (not dumped: a restored database builds them again).
