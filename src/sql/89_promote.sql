@@ -289,15 +289,19 @@ BEGIN
    WHERE x.release = the_release AND x.target = from_target AND x.status = 'completed'
    ORDER BY x.run_id DESC LIMIT 1;
   -- A rollback of to_target since that run, which put back another run's
-  -- rows of a release (tdm._reconcile_runs): the run translated its
-  -- references to earlier releases' rows by the keys master had then.
+  -- rows of another release (tdm._reconcile_runs): the run translated its
+  -- references to other releases' rows by the keys master had then.
+  -- (Conservative: the release's rows may reference none of them.)
   SELECT s.label, j.detail -> 'runs' AS runs INTO rolled FROM tdm.job j
     JOIN tdm.snapshot s ON s.snapshot_id = (j.detail ->> 'snapshot_id')::bigint
    WHERE j.kind = 'rollback' AND j.status = 'completed' AND j.detail ? 'runs' AND s.target = to_target
      AND j.finished_at > t.finished_at
+     -- (runs of other releases: the release's own say nothing of its references)
+     AND EXISTS (SELECT 1 FROM jsonb_object_keys(j.detail -> 'runs') AS k
+                   JOIN tdm.run x ON x.run_id = k::bigint WHERE x.release <> the_release)
    ORDER BY j.job_id DESC LIMIT 1;
   IF rolled.label IS NOT NULL THEN
-    RAISE EXCEPTION 'promote: % was rolled back to snapshot % after run % of release % completed, and that changed which runs'' rows of earlier releases it holds',
+    RAISE EXCEPTION 'promote: % was rolled back to snapshot % after run % of release % completed, and that changed which runs'' rows of other releases it holds',
       to_target, quote_literal(rolled.label), t.run_id, the_release
       USING ERRCODE = 'object_not_in_prerequisite_state',
             DETAIL = format('Runs whose status the rollback changed: %s. The run translated the release''s'
