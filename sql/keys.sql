@@ -978,3 +978,19 @@ SELECT tdm.consolidate('R-NM1') IS NOT NULL AS consolidated;
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT id, a, b FROM staging.nm_pairs ORDER BY id;
+
+-- R-RB2 was consolidated with R-RB1's first run current. R-RB1 is rolled
+-- out of master again and consolidated again (a new run, awaiting
+-- review), and master rolled forward to rb_promoted: that run is failed.
+-- R-RB2's promotion is refused (its run predates a rollback that changed
+-- another release's runs) until it is consolidated again.
+SET client_min_messages = warning;
+SELECT tdm.rollback(:rb_consolidated) IS NOT NULL AS rolled_back;
+SELECT tdm.consolidate('R-RB1') > :rb_second AS new_run;
+SELECT tdm.rollback(:rb_promoted) IS NOT NULL AS rolled_back;
+RESET client_min_messages;
+SELECT tdm.promote('R-RB2');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R-RB2') IS NOT NULL AS consolidated, tdm.promote('R-RB2') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT o.id, c.email FROM master.rb_orders o JOIN master.rb_customers c ON c.id = o.customer_id;
