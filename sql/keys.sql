@@ -968,8 +968,9 @@ SET client_min_messages = warning;
 SELECT tdm.tag_release('R-NM1') IS NOT NULL AS tagged;
 RESET client_min_messages;
 SELECT tdm.consolidate('R-NM1') AS run \gset
-SELECT c.rule, c.suggestion, tdm._merge_made_violation(v) = c.conflict_id AS named, v.row_key
+SELECT c.rule, c.suggestion, m.conflict_id = c.conflict_id AS named, v.row_key
   FROM tdm.violation v JOIN tdm.conflict c ON c.run_id = v.run_id
+  LEFT JOIN tdm._merge_made_violations(:run) m ON m.row_key = v.row_key
  WHERE v.run_id = :run ORDER BY v.row_key ->> 'env';
 SELECT tdm.resolve(conflict_id, 'keep', 'st1', rationale => 'st1''s pair stands') IS NULL AS decided
   FROM tdm.conflict WHERE run_id = :run;

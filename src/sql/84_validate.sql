@@ -62,21 +62,28 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT regexp_replace(pg_get_indexdef(idx), '^.*? USING ', '')
 $$;
 
--- The conflict whose rule's merge made the row of unique violation `v`
--- (with other collected rows) take its key: the survivor of a
+-- The unique violations (with other collected rows) of run `run` whose
+-- row took its key from a rule's merge: the survivor of a
 -- non_conflicting_merge whose own row held NULL in a column of the key
--- that the merge filled from another member. NULL when none did.
-CREATE FUNCTION tdm._merge_made_violation(v tdm.violation) RETURNS text
+-- that the merge filled from another member; with that conflict. One
+-- pass, rows matched to survivors by table, environment and primary key
+-- (a hash join: an invalid run may hold many violations and conflicts).
+CREATE FUNCTION tdm._merge_made_violations(run bigint)
+RETURNS TABLE (rel regclass, row_key jsonb, key_values jsonb, conflict_id text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT min(c.conflict_id) FROM tdm.conflict c
-   WHERE v.kind = 'unique' AND v.detail ->> 'with' = 'other collected rows'
-     AND c.run_id = v.run_id AND c.rel = v.rel AND c.rule = 'non_conflicting_merge'
-     AND c.status = 'auto_resolved' AND c.survivor IS NOT NULL
-     AND c.members -> c.survivor ->> 'env' = v.row_key ->> 'env'
-     AND (c.members -> c.survivor -> 'row') @> (v.row_key -> 'key')
-     AND EXISTS (SELECT 1 FROM jsonb_object_keys(v.detail -> 'values') AS k
-                  WHERE c.members -> c.survivor -> 'row' -> k = 'null'::jsonb
-                    AND c.merged -> k <> 'null'::jsonb)
+  WITH v AS (SELECT v.rel, v.row_key, v.detail -> 'values' AS key_values FROM tdm.violation v
+              WHERE v.run_id = run AND v.kind = 'unique' AND v.detail ->> 'with' = 'other collected rows'),
+       s AS (SELECT c.conflict_id, c.rel, c.merged, c.members -> c.survivor AS member,
+                    (SELECT jsonb_object_agg(p, c.members -> c.survivor -> 'row' -> p)
+                       FROM unnest(m.pk_columns) AS p) AS key
+               FROM tdm.conflict c JOIN tdm.managed_table m ON m.rel = c.rel
+              WHERE c.run_id = run AND c.rel IN (SELECT v.rel FROM v) AND c.rule = 'non_conflicting_merge'
+                AND c.status = 'auto_resolved' AND c.survivor IS NOT NULL)
+  SELECT v.rel, v.row_key, v.key_values, min(s.conflict_id)
+    FROM v JOIN s ON s.rel = v.rel AND s.member ->> 'env' = v.row_key ->> 'env' AND s.key = v.row_key -> 'key'
+   WHERE EXISTS (SELECT 1 FROM jsonb_object_keys(v.key_values) AS k
+                  WHERE s.member -> 'row' -> k = 'null'::jsonb AND s.merged -> k <> 'null'::jsonb)
+   GROUP BY 1, 2, 3
 $$;
 
 -- Whether violation `v` is of an index validation checks by computed keys

@@ -252,6 +252,7 @@ DECLARE
   run tdm.run;
   t record;
   merge_made text;  -- conflicts whose rule's merge gave a row another row's unique key
+  merge_made_keys jsonb[];  -- [table, key values] of the unique violations they made
   since timestamptz;
   phase_ms jsonb := '{}';
   outcome record;
@@ -624,6 +625,11 @@ BEGIN
       -- (A NULL DETAIL is refused; an empty one would still be shown.)
       see_violations := format('See SELECT * FROM tdm.violation WHERE run_id = %s; and tdm.report(%s).',
                                run.run_id, run.run_id);
+      -- (Violations a rule's merge made: named below, not explained here.)
+      SELECT coalesce(array_agg(DISTINCT jsonb_build_array(m.rel::oid, m.key_values)), '{}'),
+             string_agg(DISTINCT format('%s (%s)', m.conflict_id, m.key_values), ', ')
+        INTO merge_made_keys, merge_made
+        FROM tdm._merge_made_violations(run.run_id) m;
       -- Collected rows the target's unique keys call equal, which no
       -- conflict grouped (detection compares keys as they are spelled, or
       -- as numeric, float and citext compare: 'Bob@x' and 'bob@x' under a
@@ -656,10 +662,7 @@ BEGIN
                   AND v.detail ->> 'with' = 'other collected rows'
                   AND NOT EXISTS (SELECT 1 FROM jsonb_each(v.detail -> 'values') e WHERE e.value = 'null')
                   AND NOT tdm._computed_violation(v, the_target)
-                  AND NOT EXISTS (SELECT 1 FROM tdm.violation w
-                                   WHERE w.run_id = v.run_id AND w.rel = v.rel AND w.kind = 'unique'
-                                     AND w.detail -> 'values' = v.detail -> 'values'
-                                     AND tdm._merge_made_violation(w) IS NOT NULL)
+                  AND NOT jsonb_build_array(v.rel::oid, v.detail -> 'values') = ANY (merge_made_keys)
                 ORDER BY 1, 2, 3 LOOP
         see_violations := see_violations || CASE WHEN t.primary_key AND NOT t.natural AND t.same_spelling THEN
              ' Rows given the same primary key (two decisions'' renames, taken at once, say) cannot both'
@@ -681,10 +684,6 @@ BEGIN
       -- (A rule's merge that filled a NULL of a unique key with another
       -- member's value, making the key another row's: overruled by a
       -- decision.)
-      SELECT string_agg(DISTINCT format('%s (%s)', x.conflict_id, x.values), ', ') INTO merge_made
-        FROM (SELECT tdm._merge_made_violation(v) AS conflict_id, v.detail -> 'values' AS values
-                FROM tdm.violation v WHERE v.run_id = run.run_id AND v.kind = 'unique') x
-       WHERE x.conflict_id IS NOT NULL;
       IF merge_made IS NOT NULL THEN
         see_violations := see_violations
           || format(' Rule non_conflicting_merge filled a NULL of a unique key from another member, and the'
