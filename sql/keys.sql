@@ -939,6 +939,18 @@ SELECT status FROM tdm.release WHERE release = 'R-RB1';
 SELECT run_id = :rb_first AS first_run, status FROM tdm.run WHERE release = 'R-RB1' ORDER BY run_id;
 SELECT (SELECT jsonb_object_keys(detail -> 'runs')) = :'rb_second' AS failed_run_named
   FROM tdm.job WHERE job_id = :rb_rollback;
+-- Its report says which rollback failed it, and no longer that it waits
+-- (the report's lines on rollbacks and what the run loaded).
+CREATE FUNCTION pg_temp.rollback_lines(run bigint) RETURNS SETOF text LANGUAGE sql AS $$
+  SELECT regexp_replace(regexp_replace(regexp_replace(line, '(job|run|Run) \d+', '\1 N', 'g'),
+                                       '\d{4}-\d\d-\d\d [0-9:]+ UTC', 'T'), '\d+ loaded', 'N loaded')
+    FROM regexp_split_to_table(tdm.report(run), E'\n') AS line
+   WHERE line ~ '^(Run|Rollback|Final records|  Waiting)'
+$$;
+SELECT pg_temp.rollback_lines(:rb_second);
+SELECT x ->> 'change' AS change, (x ->> 'job_id')::bigint = :rb_rollback AS by_the_rollback,
+       (x ->> 'snapshot_id')::bigint = :rb_promoted AS to_the_snapshot
+  FROM jsonb_array_elements(tdm._report_data(:rb_second) -> 'rollbacks') AS x;
 SELECT count(*) AS queued FROM tdm.review_queue WHERE release = 'R-RB1';
 INSERT INTO keys_st2.rb_orders VALUES (10, 1, 'R-RB2', 'FEAT-RB');
 SET client_min_messages = warning;
@@ -995,3 +1007,18 @@ SET client_min_messages = warning;
 SELECT tdm.consolidate('R-RB2') IS NOT NULL AS consolidated, tdm.promote('R-RB2') IS NOT NULL AS promoted;
 RESET client_min_messages;
 SELECT o.id, c.email FROM master.rb_orders o JOIN master.rb_customers c ON c.id = o.customer_id;
+
+-- A completed run failed by a rollback (R-RB2's last, promoted: master is
+-- rolled back before it, the release consolidated again, then master
+-- rolled forward): its report says what it loaded, which rollback failed
+-- it and which run is the release's completed one again.
+SET client_min_messages = warning;
+SELECT tdm.snapshot('rb2_promoted') AS rb2_promoted \gset
+SELECT tdm.rollback(:rb_promoted) IS NOT NULL AS rolled_back;
+SELECT tdm.consolidate('R-RB2') AS rb2_again \gset
+SELECT tdm.rollback(:rb2_promoted) IS NOT NULL AS rolled_back;
+RESET client_min_messages;
+SELECT pg_temp.rollback_lines(:rb2_again);
+SELECT x ->> 'change' AS change, (x ->> 'completed_run')::bigint = r.run_id AS names_the_completed_run
+  FROM jsonb_array_elements(tdm._report_data(:rb2_again) -> 'rollbacks') AS x
+  CROSS JOIN (SELECT run_id FROM tdm.run WHERE release = 'R-RB2' AND status = 'completed') r;

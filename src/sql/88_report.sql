@@ -90,7 +90,23 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     'elapsed_ms', (extract(epoch FROM r.finished_at - r.started_at) * 1000)::bigint,
     'tables', r.tables,
     'decisions', CASE WHEN r.status = 'completed' AND r.decisions IS NOT NULL THEN r.decisions
-                      ELSE tdm._run_decisions(r.run_id) END)
+                      ELSE tdm._run_decisions(r.run_id) END,
+    -- Rollbacks that changed the run's status (tdm._reconcile_runs): a
+    -- run whose rows a rollback took out of the target is failed by it,
+    -- one whose rows it put back is completed again.
+    'rollbacks', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                    'job_id', j.job_id, 'snapshot_id', s.snapshot_id, 'snapshot', s.label,
+                                    'target', s.target, 'at', j.finished_at,
+                                    'change', j.detail -> 'runs' ->> r.run_id::text,
+                                    -- (the release's run whose rows it put back)
+                                    'completed_run', (SELECT sr.run_id FROM tdm.snapshot_release sr
+                                                       WHERE sr.snapshot_id = s.snapshot_id
+                                                         AND sr.release = r.release AND sr.run_id <> r.run_id))
+                                  ORDER BY j.job_id)
+                             FROM tdm.job j
+                             LEFT JOIN tdm.snapshot s ON s.snapshot_id = (j.detail ->> 'snapshot_id')::bigint
+                            WHERE j.kind = 'rollback' AND j.status = 'completed'
+                              AND j.detail -> 'runs' ? r.run_id::text), '[]'))
     FROM tdm.run r WHERE r.run_id = _report_data.run_id
 $$;
 
@@ -179,6 +195,13 @@ BEGIN
   lines := lines || pg_catalog.format('Run %s into %s: %s (%s call%s)', d->>'run_id', d->>'target',
                                       d->>'status', d->>'calls',
                                       CASE WHEN (d->>'calls')::int <> 1 THEN 's' ELSE '' END);
+  -- (A failed run's figures are its last call's: say what failed it.)
+  FOR v IN SELECT pg_catalog.format('%-28s %s (snapshot %s of %s, job %s, %s)', 'Rollback:', x->>'change',
+                                    quote_literal(x->>'snapshot'), x->>'target', x->>'job_id',
+                                    to_char((x->>'at')::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'))
+             FROM jsonb_array_elements(d->'rollbacks') x LOOP
+    lines := lines || v;
+  END LOOP;
   lines := lines || pg_catalog.format('%-28s %s%s', 'Records collected:', d->>'records_collected',
                      coalesce(' (' || (SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key)
                                          FROM jsonb_each_text(d->'collected_by_env') e) || ')', ''));
@@ -195,7 +218,8 @@ BEGIN
                                || coalesce('; ' || (SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key)
                                                       FROM jsonb_each_text(d->'manual_by_priority') e), '')
                                || ')' END);
-  IF (d->>'waiting_for_review')::int > 0 THEN
+  -- (a failed run's conflicts are out of the queue)
+  IF (d->>'waiting_for_review')::int > 0 AND d->>'status' <> 'failed' THEN
     lines := lines || pg_catalog.format('%-28s %s%s', '  Waiting for review:', d->>'waiting_for_review',
                                         CASE WHEN (d->>'stale')::int > 0
                                              THEN pg_catalog.format(' (%s stale: decided on members that changed since)',
@@ -206,7 +230,7 @@ BEGIN
                                         '  Decisions gone:',
                                         (SELECT string_agg(g, ', ') FROM jsonb_array_elements_text(d->'decisions_gone') g));
   END IF;
-  IF (d->>'waiting_for_approval')::int > 0 THEN
+  IF (d->>'waiting_for_approval')::int > 0 AND d->>'status' <> 'failed' THEN
     lines := lines || pg_catalog.format('%-28s %s (priority 1 decisions: another reviewer runs tdm.approve)',
                                         '  Waiting for approval:', d->>'waiting_for_approval');
   END IF;
@@ -216,6 +240,12 @@ BEGIN
       lines := lines || pg_catalog.format('%-28s %s (earlier releases'' rows these reference, also loaded)',
                                           '  From master:', d->>'from_master');
     END IF;
+  ELSIF d->>'status' = 'failed' AND d->'rollbacks' -> -1 ->> 'change' LIKE '% -> failed'
+        AND (d->>'final_records')::bigint > 0 THEN
+    lines := lines || pg_catalog.format('%-28s %s loaded into %s; failed by the rollback above%s',
+                                        'Final records:', d->>'final_records', d->>'target',
+                                        coalesce(', which put back the rows of run '
+                                                 || (d->'rollbacks' -> -1 ->> 'completed_run'), ''));
   ELSE
     lines := lines || pg_catalog.format('%-28s %s', 'Final records:',
                                         'none loaded by the last call (' || (d->>'status') || ')');
