@@ -993,13 +993,18 @@ SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT id, a, b FROM staging.nm_pairs ORDER BY id;
 
 -- R-RB2 was consolidated with R-RB1's first run current. R-RB1 is rolled
--- out of master again and consolidated again (a new run, awaiting
--- review), and master rolled forward to rb_promoted: that run is failed.
--- R-RB2's promotion is refused (its run predates a rollback that changed
--- another release's runs) until it is consolidated again.
+-- out of master again and consolidated again, without st2's c@x (a new
+-- run, completed), and master rolled forward to rb_promoted: that run is
+-- failed. R-RB2's promotion is refused (its run predates a rollback that
+-- changed which run's rows of R-RB1, whose table R-RB2's references, master
+-- holds) until it is consolidated again.
 SET client_min_messages = warning;
 SELECT tdm.rollback(:rb_consolidated) IS NOT NULL AS rolled_back;
+DELETE FROM keys_st2.rb_customers WHERE id = 3;
+DELETE FROM staging.rb_orders WHERE tdm_release = 'R-RB2';  -- (as consolidate's refusal says)
+SELECT tdm.tag_release('R-RB1') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('R-RB1') > :rb_second AS new_run;
+SELECT status FROM tdm.run WHERE release = 'R-RB1' ORDER BY run_id DESC LIMIT 1;
 SELECT tdm.rollback(:rb_promoted) IS NOT NULL AS rolled_back;
 RESET client_min_messages;
 SELECT tdm.promote('R-RB2');
@@ -1022,3 +1027,29 @@ SELECT pg_temp.rollback_lines(:rb2_again);
 SELECT x ->> 'change' AS change, (x ->> 'completed_run')::bigint = r.run_id AS names_the_completed_run
   FROM jsonb_array_elements(tdm._report_data(:rb2_again) -> 'rollbacks') AS x
   CROSS JOIN (SELECT run_id FROM tdm.run WHERE release = 'R-RB2' AND status = 'completed') r;
+
+-- The same merge making the key of an earlier release's row in master
+-- (R-NM2, with R-NM1 promoted and staging emptied of it): validation
+-- finds it against master, where the load into staging would not and
+-- promote would refuse it; the HINT names the conflict as before.
+SET client_min_messages = warning;
+SELECT tdm.promote('R-NM1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+DELETE FROM staging.nm_pairs;
+SELECT tdm.create_release('R-NM2', parent => 'R-NM1'), tdm.add_feature('R-NM2', 'FEAT-NM2', 1);
+INSERT INTO keys_st1.nm_pairs VALUES (4, NULL, 6, 'R-NM2', 'FEAT-NM2');
+INSERT INTO keys_st2.nm_pairs VALUES (4, 10, NULL, 'R-NM2', 'FEAT-NM2');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-NM2') IS NOT NULL AS tagged;
+RESET client_min_messages;
+SELECT tdm.consolidate('R-NM2') AS run \gset
+SELECT r.status, v.row_key, v.detail ->> 'with' AS with, m.conflict_id = c.conflict_id AS named
+  FROM tdm.run r JOIN tdm.violation v USING (run_id) JOIN tdm.conflict c USING (run_id)
+  LEFT JOIN tdm._merge_made_violations(:run) m ON m.row_key = v.row_key
+ WHERE r.run_id = :run;
+SELECT tdm.resolve(conflict_id, 'keep', 'st1', rationale => 'st1''s pair stands') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :run;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R-NM2') IS NOT NULL AS consolidated, tdm.promote('R-NM2') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT id, a, b, tdm_release FROM master.nm_pairs ORDER BY id;

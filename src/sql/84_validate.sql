@@ -62,7 +62,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT regexp_replace(pg_get_indexdef(idx), '^.*? USING ', '')
 $$;
 
--- The unique violations (with other collected rows) of run `run` whose
+-- The unique violations (with other collected rows, or rows of other
+-- releases in the target or master) of run `run` whose
 -- row took its key from a rule's merge: the survivor of a
 -- non_conflicting_merge whose own row held NULL in a column of the key
 -- that the merge filled from another member; with that conflict. One
@@ -72,7 +73,9 @@ CREATE FUNCTION tdm._merge_made_violations(run bigint)
 RETURNS TABLE (rel regclass, row_key jsonb, key_values jsonb, conflict_id text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH v AS (SELECT v.rel, v.row_key, v.detail -> 'values' AS key_values FROM tdm.violation v
-              WHERE v.run_id = run AND v.kind = 'unique' AND v.detail ->> 'with' = 'other collected rows'),
+              WHERE v.run_id = run AND v.kind = 'unique'
+                AND (v.detail ->> 'with' = 'other collected rows'
+                     OR v.detail ->> 'with' LIKE 'rows of other releases in %')),
        s AS (SELECT c.conflict_id, c.rel, c.merged, c.members -> c.survivor AS member,
                     (SELECT jsonb_object_agg(p, c.members -> c.survivor -> 'row' -> p)
                        FROM unnest(m.pk_columns) AS p) AS key
@@ -472,9 +475,10 @@ BEGIN
   -- master's unique indexes (as promote will meet them), in the first
   -- pass whatever the checks: the load into the target does not meet
   -- them, and a unique key that is no natural key formed no conflicts
-  -- with master's rows. (Keys that are the primary key or a natural key
-  -- were matched as conflicts; rows the target already flags against its
-  -- own rows of other releases are not flagged twice.)
+  -- with master's rows. The primary key and natural keys too: conflicts
+  -- matched rows by them as collected, and a rule's merge may fill a
+  -- NULL of one with another member's value. (Rows the target already
+  -- flags against its own rows of other releases are not flagged twice.)
   IF master_rel IS NOT NULL AND checks <> 'constraints' THEN
     FOR con IN SELECT DISTINCT ON (x.sorted_cols) x.*,
                       -- (the target has that key too: its own check flags rows of it)
@@ -482,10 +486,6 @@ BEGIN
                                WHERE k.sorted_cols = x.sorted_cols AND k.predicate IS NULL) AS in_target
                  FROM tdm._unique_keys(master_rel) x
                 WHERE x.predicate IS NULL AND x.cols IS NOT NULL
-                  AND x.sorted_cols <> ARRAY(SELECT c FROM unnest(m.pk_columns) AS c ORDER BY 1)
-                  AND NOT EXISTS (SELECT 1 FROM unnest(m.natural_keys) AS g(k)
-                                   WHERE ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.k, ',')) AS c
-                                                ORDER BY 1) = x.sorted_cols)
                   AND x.cols <@ ARRAY(SELECT column_name::text FROM tdm._columns(the_rel))
                 ORDER BY x.sorted_cols, x.name LOOP
       EXECUTE insert_head || format(

@@ -687,7 +687,8 @@ BEGIN
       IF merge_made IS NOT NULL THEN
         see_violations := see_violations
           || format(' Rule non_conflicting_merge filled a NULL of a unique key from another member, and the'
-                    || ' merged row holds another row''s key: conflict %s. Decide it (keep one member:'
+                    || ' merged row holds another row''s key (a collected row''s, or an earlier release''s):'
+                    || ' conflict %s. Decide it (keep one member:'
                     || ' SELECT tdm.resolve(''<conflict>'', ''keep'', ''<env>'', rationale => ''...'');), then'
                     || ' consolidate again.', merge_made);
       END IF;
@@ -706,7 +707,8 @@ BEGIN
       IF EXISTS (SELECT 1 FROM tdm.violation v
                   WHERE v.run_id = run.run_id AND v.kind = 'unique'
                     AND v.detail ->> 'with' = 'rows of other releases in ' || tdm._target_table(the_target, v.rel)::text
-                    AND NOT tdm._computed_violation(v, the_target)) THEN
+                    AND NOT tdm._computed_violation(v, the_target)
+                    AND NOT jsonb_build_array(v.rel::oid, v.detail -> 'values') = ANY (merge_made_keys)) THEN
         see_violations := see_violations
           || format(' Rows that share a key with another release''s rows in %s: releases are settled against'
                     || ' master''s rows, as conflicts (re-keyed by the rules), not against others in %s. Promote'
@@ -728,16 +730,32 @@ BEGIN
           || ' Rows an exclusion constraint refuses together (two bookings of one room at once) form no'
           || ' conflict: change the rows in the environments, then tag and consolidate again.';
       END IF;
-      IF EXISTS (SELECT 1 FROM tdm.violation v
-                  WHERE v.run_id = run.run_id AND v.kind = 'unique'
-                    AND v.detail ->> 'with' LIKE 'rows of other releases in master.%'
-                    AND NOT tdm._computed_violation(v, the_target)) THEN
-        see_violations := see_violations
-          || ' Rows that share a unique key with master''s rows of earlier releases meet them as conflicts'
+      -- (By whether the key is the primary key or a natural key: conflicts
+      -- matched those with master's rows as collected, so a decision's
+      -- renames or merged values gave it.)
+      FOR t IN SELECT DISTINCT EXISTS (SELECT 1 FROM tdm.managed_table m
+                                         CROSS JOIN LATERAL (SELECT array_to_string(m.pk_columns, ',')
+                                                             UNION ALL SELECT unnest(m.natural_keys)) AS g(k)
+                                        WHERE m.rel = v.rel
+                                          AND ARRAY(SELECT k FROM jsonb_object_keys(v.detail -> 'values') AS k
+                                                     ORDER BY 1)
+                                              = ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.k, ',')) AS c
+                                                       ORDER BY 1)) AS registered
+                 FROM tdm.violation v
+                WHERE v.run_id = run.run_id AND v.kind = 'unique'
+                  AND v.detail ->> 'with' LIKE 'rows of other releases in master.%'
+                  AND NOT tdm._computed_violation(v, the_target)
+                  AND NOT jsonb_build_array(v.rel::oid, v.detail -> 'values') = ANY (merge_made_keys)
+                ORDER BY 1 LOOP
+        see_violations := see_violations || CASE WHEN t.registered THEN
+             ' Rows given a primary or natural key of master''s rows of earlier releases by a decision'
+          || ' (renames, merged values) cannot load: decide their conflicts again with other keys.'
+          ELSE
+             ' Rows that share a unique key with master''s rows of earlier releases meet them as conflicts'
           || ' only when the key is a natural key: register its columns with tdm.manage_table'
           || ' (natural_keys, with the table''s other options again), then consolidate again and decide;'
-          || ' or change the rows.';
-      END IF;
+          || ' or change the rows.' END;
+      END LOOP;
       IF load_message IS NULL THEN
         RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
           run.run_id, the_release, errors USING HINT = see_violations;

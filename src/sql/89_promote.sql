@@ -291,14 +291,22 @@ BEGIN
   -- A rollback of to_target since that run, which put back another run's
   -- rows of another release (tdm._reconcile_runs): the run translated its
   -- references to other releases' rows by the keys master had then.
-  -- (Conservative: the release's rows may reference none of them.)
+  -- (Conservative: where a table of the run has a foreign key to a table
+  -- of those runs, its rows may still reference none of their rows.)
   SELECT s.label, j.detail -> 'runs' AS runs INTO rolled FROM tdm.job j
     JOIN tdm.snapshot s ON s.snapshot_id = (j.detail ->> 'snapshot_id')::bigint
    WHERE j.kind = 'rollback' AND j.status = 'completed' AND j.detail ? 'runs' AND s.target = to_target
      AND j.finished_at > t.finished_at
-     -- (runs of other releases: the release's own say nothing of its references)
+     -- (runs of other releases, the release's own say nothing of its
+     -- references; into tables the run's tables reference)
      AND EXISTS (SELECT 1 FROM jsonb_object_keys(j.detail -> 'runs') AS k
-                   JOIN tdm.run x ON x.run_id = k::bigint WHERE x.release <> the_release)
+                   JOIN tdm.run x ON x.run_id = k::bigint
+                  CROSS JOIN LATERAL jsonb_each(x.tables) AS parent(name, v)
+                  CROSS JOIN LATERAL jsonb_each(t.tables) AS child(name, v)
+                   JOIN pg_constraint fk ON fk.contype = 'f' AND fk.conrelid = to_regclass(child.name)
+                                        AND fk.confrelid = to_regclass(parent.name)
+                  WHERE x.release <> the_release
+                    AND (parent.v ->> 'loaded')::bigint > 0 AND (child.v ->> 'loaded')::bigint > 0)
    ORDER BY j.job_id DESC LIMIT 1;
   IF rolled.label IS NOT NULL THEN
     RAISE EXCEPTION 'promote: % was rolled back to snapshot % after run % of release % completed, and that changed which runs'' rows of other releases it holds',
