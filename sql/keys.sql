@@ -1053,3 +1053,37 @@ SET client_min_messages = warning;
 SELECT tdm.consolidate('R-NM2') IS NOT NULL AS consolidated, tdm.promote('R-NM2') IS NOT NULL AS promoted;
 RESET client_min_messages;
 SELECT id, a, b, tdm_release FROM master.nm_pairs ORDER BY id;
+
+-- A decision's renames that give a row a key an earlier release's row
+-- took in master since (R-DR2's keep_all renames st1's row to id 60;
+-- R-DR3, promoted first, holds 60): validation finds it against master,
+-- by the row's new key, and the HINT names the conflict to decide again.
+SELECT pg_temp.in_environments(
+  'CREATE TABLE dr_customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,'
+  '  tdm_release text, tdm_feature text)');
+IMPORT FOREIGN SCHEMA public LIMIT TO (dr_customers) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (dr_customers) FROM SERVER st2 INTO keys_st2;
+CREATE TABLE staging.dr_customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,
+  tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.dr_customers', '{email}');
+SELECT tdm.create_release('R-DR1'), tdm.add_feature('R-DR1', 'FEAT-DR1', 1);
+SELECT tdm.create_release('R-DR2', parent => 'R-DR1'), tdm.add_feature('R-DR2', 'FEAT-DR2', 1);
+SELECT tdm.create_release('R-DR3', parent => 'R-DR1'), tdm.add_feature('R-DR3', 'FEAT-DR3', 1);
+INSERT INTO keys_st1.dr_customers VALUES (1, 'a@x', 'gold', 'R-DR1', 'FEAT-DR1');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-DR1') IS NOT NULL AS tagged, tdm.consolidate('R-DR1') IS NOT NULL AS consolidated,
+       tdm.promote('R-DR1') IS NOT NULL AS promoted;
+UPDATE keys_st1.dr_customers SET tier = 'silver', tdm_release = 'R-DR2', tdm_feature = 'FEAT-DR2' WHERE id = 1;
+SELECT tdm.tag_release('R-DR2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R-DR2') AS run \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st1": {"id": 60, "email": "n@x"}}',
+                   rationale => 'a new customer') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :run;
+INSERT INTO keys_st2.dr_customers VALUES (60, 'r3@x', 'gold', 'R-DR3', 'FEAT-DR3');
+SELECT tdm.tag_release('R-DR3') IS NOT NULL AS tagged, tdm.consolidate('R-DR3') IS NOT NULL AS consolidated,
+       tdm.promote('R-DR3') IS NOT NULL AS promoted;
+DELETE FROM staging.dr_customers WHERE tdm_release = 'R-DR3';
+RESET client_min_messages;
+SELECT tdm.consolidate('R-DR2') = :run AS same_run;
+SELECT r.status, v.row_key, v.detail ->> 'with' AS with
+  FROM tdm.run r JOIN tdm.violation v USING (run_id) WHERE r.run_id = :run;

@@ -945,7 +945,10 @@ BEGIN
           NEW.conflict_id, candidate
           USING ERRCODE = 'unique_violation',
                 DETAIL = format('%s (renamed) and %s would both have it.', label, other),
-                HINT = format('Give one of them another key in renames: %s, or %s.', other, label);
+                HINT = CASE WHEN other = 'master'
+                            THEN format('Give %s another key in renames: master''s row, of an earlier release,'
+                                        ' keeps its own.', label)
+                            ELSE format('Give one of them another key in renames: %s, or %s.', other, label) END;
       END IF;
       holder := tdm._key_holder(c.rel, m.pk_columns, candidate, release);
       IF holder IS NOT NULL THEN

@@ -89,6 +89,35 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    GROUP BY 1, 2, 3
 $$;
 
+-- The conflicts of run `run` whose decision's renames or merged values
+-- gave a row the primary or natural key of a row of another release in
+-- master (matched by environment and the row's key, as collected or as
+-- the call's key map made it), as a list for a HINT; NULL when none.
+CREATE FUNCTION tdm._decision_made_violations(run bigint) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  found text;
+BEGIN
+  EXECUTE format(
+    'SELECT string_agg(DISTINCT c.conflict_id, '', '')'
+    '  FROM tdm.violation v'
+    '  JOIN tdm.managed_table m ON m.rel = v.rel'
+    '  JOIN tdm.conflict c ON c.run_id = v.run_id AND c.rel = v.rel'
+    '  JOIN tdm.decision d ON d.conflict_id = c.conflict_id AND (d.merged IS NOT NULL OR d.renames IS NOT NULL)'
+    ' CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(member)'
+    ' WHERE v.run_id = $1 AND v.kind = ''unique'' AND v.detail ->> ''with'' LIKE ''rows of other releases in master.%%'''
+    '   AND e.member ->> ''env'' = v.row_key ->> ''env'''
+    '   AND ((SELECT jsonb_object_agg(p, e.member -> ''row'' -> p) FROM unnest(m.pk_columns) AS p) = v.row_key -> ''key'''
+    '        %s)',
+    CASE WHEN to_regclass('pg_temp.tdm_keymap') IS NOT NULL
+         THEN ' OR EXISTS (SELECT 1 FROM pg_temp.tdm_keymap k WHERE k.rel = v.rel AND k.env = v.row_key ->> ''env'''
+              '            AND k.conflict_id = c.conflict_id AND k.new_json = v.row_key -> ''key'')'
+         ELSE '' END)
+    INTO found USING run;
+  RETURN found;
+END
+$$;
+
 -- Whether violation `v` is of an index validation checks by computed keys
 -- (of its table in `target` or in master).
 CREATE FUNCTION tdm._computed_violation(v tdm.violation, target text) RETURNS bool
@@ -373,6 +402,8 @@ DECLARE
   same_entity text;  -- a parent row x is the entity an orphan's deleted parent (o.old_row) was
   errors bigint := 0;
   n bigint;
+  merged_conflicts text[];  -- conflicts whose merge or renames set values
+  merged_rows jsonb[];  -- {env, key} of their rows, before and after
   row_checks text;
   any_failed text;
   -- The rows checked: the collected ones, as the target's column types
@@ -475,19 +506,45 @@ BEGIN
   -- master's unique indexes (as promote will meet them), in the first
   -- pass whatever the checks: the load into the target does not meet
   -- them, and a unique key that is no natural key formed no conflicts
-  -- with master's rows. The primary key and natural keys too: conflicts
-  -- matched rows by them as collected, and a rule's merge may fill a
-  -- NULL of one with another member's value. (Rows the target already
-  -- flags against its own rows of other releases are not flagged twice.)
+  -- with master's rows. The primary key and natural keys only for the
+  -- rows whose values a merge or a decision's renames set: conflicts
+  -- matched the others with master's rows by them as collected, but a
+  -- rule's merge may fill a NULL of one with another member's value.
+  -- (Rows the target already flags against its own rows of other
+  -- releases are not flagged twice.)
   IF master_rel IS NOT NULL AND checks <> 'constraints' THEN
+    SELECT coalesce(array_agg(DISTINCT c.conflict_id), '{}'),
+           coalesce(array_agg(DISTINCT jsonb_build_object(
+                      'env', e.member ->> 'env',
+                      'key', (SELECT jsonb_object_agg(p, e.member -> 'row' -> p) FROM unnest(m.pk_columns) AS p))),
+                    '{}')
+      INTO merged_conflicts, merged_rows
+      FROM tdm.conflict c
+      LEFT JOIN tdm.decision d ON d.conflict_id = c.conflict_id AND c.status IN ('decided', 'applied')
+     CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(member)
+     WHERE c.run_id = run AND c.rel = the_rel
+       AND ((c.status = 'auto_resolved' AND c.rule = 'non_conflicting_merge')
+            OR d.merged IS NOT NULL OR d.renames IS NOT NULL);
+    -- (and by the keys those rows have now, where a rename or tdm gave
+    -- them new ones: the call's key map)
+    IF cardinality(merged_conflicts) > 0 AND to_regclass('pg_temp.tdm_keymap') IS NOT NULL THEN
+      EXECUTE 'SELECT $1 || coalesce(array_agg(jsonb_build_object(''env'', k.env, ''key'', k.new_json)), ''{}'')'
+              '  FROM pg_temp.tdm_keymap k WHERE k.rel = $2 AND k.conflict_id = ANY ($3)'
+        INTO merged_rows USING merged_rows, the_rel, merged_conflicts;
+    END IF;
     FOR con IN SELECT DISTINCT ON (x.sorted_cols) x.*,
                       -- (the target has that key too: its own check flags rows of it)
                       EXISTS (SELECT 1 FROM tdm._unique_keys(target_rel) k
-                               WHERE k.sorted_cols = x.sorted_cols AND k.predicate IS NULL) AS in_target
+                               WHERE k.sorted_cols = x.sorted_cols AND k.predicate IS NULL) AS in_target,
+                      x.sorted_cols = ARRAY(SELECT c FROM unnest(m.pk_columns) AS c ORDER BY 1)
+                      OR EXISTS (SELECT 1 FROM unnest(m.natural_keys) AS g(k)
+                                  WHERE ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.k, ',')) AS c
+                                               ORDER BY 1) = x.sorted_cols) AS registered
                  FROM tdm._unique_keys(master_rel) x
                 WHERE x.predicate IS NULL AND x.cols IS NOT NULL
                   AND x.cols <@ ARRAY(SELECT column_name::text FROM tdm._columns(the_rel))
                 ORDER BY x.sorted_cols, x.name LOOP
+      CONTINUE WHEN con.registered AND cardinality(merged_rows) = 0;
       EXECUTE insert_head || format(
         'SELECT $1, $2, ''unique'', ''error'', %1$s,'
         '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s, ''with'', %4$L)'
@@ -495,11 +552,12 @@ BEGIN
         '   AND EXISTS (SELECT 1 FROM %7$s x WHERE %8$s AND x.%6$I IS DISTINCT FROM $3)'
         || CASE WHEN con.in_target
                 THEN '   AND NOT EXISTS (SELECT 1 FROM %9$s x WHERE %8$s AND x.%6$I IS DISTINCT FROM $3)'
-                ELSE '' END,
+                ELSE '' END
+        || CASE WHEN con.registered THEN '   AND %1$s = ANY ($4)' ELSE '' END,
         row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), 'rows of other releases in ' || master_rel::text,
         source, m.release_column, master_rel,
         tdm._unique_match(con.cols, con.collations, con.nulls_equal, con.equals), target_rel)
-        USING run, the_rel, release;
+        USING run, the_rel, release, merged_rows;
       GET DIAGNOSTICS n = ROW_COUNT;
       errors := errors + n;
     END LOOP;

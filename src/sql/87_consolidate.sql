@@ -749,7 +749,9 @@ BEGIN
                 ORDER BY 1 LOOP
         see_violations := see_violations || CASE WHEN t.registered THEN
              ' Rows given a primary or natural key of master''s rows of earlier releases by a decision'
-          || ' (renames, merged values) cannot load: decide their conflicts again with other keys.'
+          || ' (renames, merged values) cannot load: decide '
+          || coalesce('conflict ' || tdm._decision_made_violations(run.run_id), 'their conflicts')
+          || ' again with other keys.'
           ELSE
              ' Rows that share a unique key with master''s rows of earlier releases meet them as conflicts'
           || ' only when the key is a natural key: register its columns with tdm.manage_table'
