@@ -1058,14 +1058,21 @@ SELECT id, a, b, tdm_release FROM master.nm_pairs ORDER BY id;
 -- took in master since (R-DR2's keep_all renames st1's row to id 60;
 -- R-DR3, promoted first, holds 60): validation finds it against master,
 -- by the row's new key, and the HINT names the conflict to decide again.
-SELECT pg_temp.in_environments(
-  'CREATE TABLE dr_customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,'
-  '  tdm_release text, tdm_feature text)');
-IMPORT FOREIGN SCHEMA public LIMIT TO (dr_customers) FROM SERVER st1 INTO keys_st1;
-IMPORT FOREIGN SCHEMA public LIMIT TO (dr_customers) FROM SERVER st2 INTO keys_st2;
-CREATE TABLE staging.dr_customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,
-  tdm_release text, tdm_feature text);
-SELECT tdm.manage_table('staging.dr_customers', '{email}');
+-- (A customers table `name` in st1, st2 and staging, email its natural key.)
+CREATE FUNCTION pg_temp.customers_table(name text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  ddl text := format('CREATE TABLE %I (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,'
+                     ' tdm_release text, tdm_feature text)', name);
+BEGIN
+  PERFORM pg_temp.in_environments(ddl);
+  EXECUTE format('IMPORT FOREIGN SCHEMA public LIMIT TO (%I) FROM SERVER st1 INTO keys_st1', name);
+  EXECUTE format('IMPORT FOREIGN SCHEMA public LIMIT TO (%I) FROM SERVER st2 INTO keys_st2', name);
+  EXECUTE 'SET LOCAL search_path = staging';
+  EXECUTE ddl;
+  PERFORM tdm.manage_table(format('staging.%I', name)::regclass, '{email}');
+END
+$$;
+SELECT pg_temp.customers_table('dr_customers');
 SELECT tdm.create_release('R-DR1'), tdm.add_feature('R-DR1', 'FEAT-DR1', 1);
 SELECT tdm.create_release('R-DR2', parent => 'R-DR1'), tdm.add_feature('R-DR2', 'FEAT-DR2', 1);
 SELECT tdm.create_release('R-DR3', parent => 'R-DR1'), tdm.add_feature('R-DR3', 'FEAT-DR3', 1);
@@ -1086,4 +1093,39 @@ DELETE FROM staging.dr_customers WHERE tdm_release = 'R-DR3';
 RESET client_min_messages;
 SELECT tdm.consolidate('R-DR2') = :run AS same_run;
 SELECT r.status, v.row_key, v.detail ->> 'with' AS with
+  FROM tdm.run r JOIN tdm.violation v USING (run_id) WHERE r.run_id = :run;
+
+-- The same when another conflict of the row re-keyed it (R-MK2): st1's
+-- (5, m@x) collides with master's 5 and is re-keyed; the m@x conflict
+-- with st2's 7 is overruled, while st1's change to master's row 1 waits
+-- for review, by a merge that sets email n@x, which R-MK3 takes in master
+-- first. The row is checked by its new key.
+SELECT pg_temp.customers_table('mk_customers');
+SELECT tdm.create_release('R-MK1'), tdm.add_feature('R-MK1', 'FEAT-MK1', 1);
+SELECT tdm.create_release('R-MK2', parent => 'R-MK1'), tdm.add_feature('R-MK2', 'FEAT-MK2', 1);
+SELECT tdm.create_release('R-MK3', parent => 'R-MK1'), tdm.add_feature('R-MK3', 'FEAT-MK3', 1);
+INSERT INTO keys_st1.mk_customers VALUES (1, 'a@x', 'gold', 'R-MK1', 'FEAT-MK1');
+INSERT INTO keys_st2.mk_customers VALUES (5, 'z@x', 'gold', 'R-MK1', 'FEAT-MK1');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-MK1') IS NOT NULL AS tagged, tdm.consolidate('R-MK1') IS NOT NULL AS consolidated,
+       tdm.promote('R-MK1') IS NOT NULL AS promoted;
+UPDATE keys_st1.mk_customers SET tier = 'silver', tdm_release = 'R-MK2', tdm_feature = 'FEAT-MK2';
+INSERT INTO keys_st1.mk_customers VALUES (5, 'm@x', 'gold', 'R-MK2', 'FEAT-MK2');
+INSERT INTO keys_st2.mk_customers VALUES (7, 'm@x', 'silver', 'R-MK2', 'FEAT-MK2');
+SELECT tdm.tag_release('R-MK2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R-MK2') AS run \gset
+SELECT kind, rule, status, members::text LIKE '%"master"%' AS with_master
+  FROM tdm.conflict WHERE run_id = :run ORDER BY kind, rule;
+SELECT tdm.resolve(conflict_id, 'keep', 'master', rationale => 'row 1 stays') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :run AND status = 'pending';
+SELECT tdm.resolve(conflict_id, 'merge', merged => '{"email": "n@x", "tier": "bronze"}',
+                   rationale => 'one customer, new address') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :run AND kind <> 'duplicate_pk' AND members::text NOT LIKE '%"master"%';
+INSERT INTO keys_st2.mk_customers VALUES (61, 'n@x', 'gold', 'R-MK3', 'FEAT-MK3');
+SELECT tdm.tag_release('R-MK3') IS NOT NULL AS tagged, tdm.consolidate('R-MK3') IS NOT NULL AS consolidated,
+       tdm.promote('R-MK3') IS NOT NULL AS promoted;
+DELETE FROM staging.mk_customers WHERE tdm_release = 'R-MK3';
+RESET client_min_messages;
+SELECT tdm.consolidate('R-MK2') = :run AS same_run;
+SELECT r.status, v.row_key ->> 'env' AS env, v.detail ->> 'with' AS with, v.detail -> 'values' AS key_values
   FROM tdm.run r JOIN tdm.violation v USING (run_id) WHERE r.run_id = :run;

@@ -111,7 +111,10 @@ BEGIN
     '        %s)',
     CASE WHEN to_regclass('pg_temp.tdm_keymap') IS NOT NULL
          THEN ' OR EXISTS (SELECT 1 FROM pg_temp.tdm_keymap k WHERE k.rel = v.rel AND k.env = v.row_key ->> ''env'''
-              '            AND k.conflict_id = c.conflict_id AND k.new_json = v.row_key -> ''key'')'
+              '            AND k.new_json = v.row_key -> ''key'''
+              '            AND (k.conflict_id = c.conflict_id'
+              '                 OR k.old_json = (SELECT jsonb_object_agg(p, e.member -> ''row'' -> p)'
+              '                                    FROM unnest(m.pk_columns) AS p)))'
          ELSE '' END)
     INTO found USING run;
   RETURN found;
@@ -528,8 +531,11 @@ BEGIN
     -- (and by the keys those rows have now, where a rename or tdm gave
     -- them new ones: the call's key map)
     IF cardinality(merged_conflicts) > 0 AND to_regclass('pg_temp.tdm_keymap') IS NOT NULL THEN
+      -- (by the conflict, or by the row: another conflict of the row, a
+      -- key collision, may have re-keyed it)
       EXECUTE 'SELECT $1 || coalesce(array_agg(jsonb_build_object(''env'', k.env, ''key'', k.new_json)), ''{}'')'
-              '  FROM pg_temp.tdm_keymap k WHERE k.rel = $2 AND k.conflict_id = ANY ($3)'
+              '  FROM pg_temp.tdm_keymap k WHERE k.rel = $2'
+              '   AND (k.conflict_id = ANY ($3) OR jsonb_build_object(''env'', k.env, ''key'', k.old_json) = ANY ($1))'
         INTO merged_rows USING merged_rows, the_rel, merged_conflicts;
     END IF;
     FOR con IN SELECT DISTINCT ON (x.sorted_cols) x.*,
