@@ -1094,6 +1094,8 @@ RESET client_min_messages;
 SELECT tdm.consolidate('R-DR2') = :run AS same_run;
 SELECT r.status, v.row_key, v.detail ->> 'with' AS with
   FROM tdm.run r JOIN tdm.violation v USING (run_id) WHERE r.run_id = :run;
+-- promote sends to the report and the decision, not to consolidate alone.
+SELECT tdm.promote('R-DR2');
 
 -- The same when another conflict of the row re-keyed it (R-MK2): st1's
 -- (5, m@x) collides with master's 5 and is re-keyed; the m@x conflict

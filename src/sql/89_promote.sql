@@ -187,6 +187,7 @@ DECLARE
   created int;
   t record;
   rolled record;  -- a rollback of to_target since the run, that changed runs
+  latest record;  -- the release's latest run into from_target, not failed
   collisions bigint := 0;
   n bigint;
   examples jsonb;
@@ -254,6 +255,8 @@ BEGIN
   END IF;
   IF NOT EXISTS (SELECT 1 FROM tdm.run x WHERE x.release = the_release AND x.target = from_target
                     AND x.status = 'completed') THEN
+    SELECT x.run_id, x.status INTO latest FROM tdm.run x
+     WHERE x.run_id = tdm._latest_run(the_release, from_target);
     RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %',
       the_release, r.status, from_target
       USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -263,6 +266,17 @@ BEGIN
                         THEN format('It was consolidated into %s: SELECT tdm.promote(%L, %L);',
                                     quote_ident(tdm._staging_target()), the_release, tdm._staging_target())
                         WHEN from_target = tdm._staging_target() AND r.status = 'open' THEN tdm._next_step(r)
+                        -- (a run that stopped: calling again alone gives the same)
+                        WHEN latest.status = 'invalid'
+                        THEN format('Its run %s into %s is invalid: fix what SELECT tdm.report(%s); names (the'
+                                    ' rows, or the decision its HINT named), then consolidate again: %s',
+                                    latest.run_id, from_target, latest.run_id,
+                                    tdm._consolidate_call(the_release, from_target))
+                        WHEN latest.status = 'awaiting_review'
+                        THEN format('Its run %s into %s awaits review: decide the conflicts in tdm.review_queue'
+                                    ' (a priority 1 decision also needs tdm.approve by another reviewer), then'
+                                    ' consolidate again: %s', latest.run_id, from_target,
+                                    tdm._consolidate_call(the_release, from_target))
                         WHEN from_target = tdm._staging_target()
                         THEN 'Consolidate it first: ' || tdm._consolidate_call(the_release)
                         ELSE 'Consolidate it there first: ' || tdm._consolidate_call(the_release, from_target) END;
