@@ -62,6 +62,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT regexp_replace(pg_get_indexdef(idx), '^.*? USING ', '')
 $$;
 
+-- Whether columns `cols` (in any order) are managed table `rel`'s primary
+-- key or one of its natural keys: keys conflicts matched rows by.
+CREATE FUNCTION tdm._registered_key(rel regclass, cols text[]) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM tdm.managed_table m
+                  CROSS JOIN LATERAL (SELECT array_to_string(m.pk_columns, ',')
+                                      UNION ALL SELECT unnest(m.natural_keys)) AS g(k)
+                 WHERE m.rel = _registered_key.rel
+                   AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.k, ',')) AS c ORDER BY 1)
+                       = ARRAY(SELECT c FROM unnest(cols) AS c ORDER BY 1))
+$$;
+
 -- The unique violations (with other collected rows, or rows of other
 -- releases in the target or master) of run `run` whose
 -- row took its key from a rule's merge: the survivor of a
@@ -535,17 +547,16 @@ BEGIN
       -- key collision, may have re-keyed it)
       EXECUTE 'SELECT $1 || coalesce(array_agg(jsonb_build_object(''env'', k.env, ''key'', k.new_json)), ''{}'')'
               '  FROM pg_temp.tdm_keymap k WHERE k.rel = $2'
-              '   AND (k.conflict_id = ANY ($3) OR jsonb_build_object(''env'', k.env, ''key'', k.old_json) = ANY ($1))'
+              -- (hashed subplans: a run may merge and re-key many rows)
+              '   AND (k.conflict_id IN (SELECT unnest($3::text[]))'
+              '        OR jsonb_build_object(''env'', k.env, ''key'', k.old_json) IN (SELECT unnest($1::jsonb[])))'
         INTO merged_rows USING merged_rows, the_rel, merged_conflicts;
     END IF;
     FOR con IN SELECT DISTINCT ON (x.sorted_cols) x.*,
                       -- (the target has that key too: its own check flags rows of it)
                       EXISTS (SELECT 1 FROM tdm._unique_keys(target_rel) k
                                WHERE k.sorted_cols = x.sorted_cols AND k.predicate IS NULL) AS in_target,
-                      x.sorted_cols = ARRAY(SELECT c FROM unnest(m.pk_columns) AS c ORDER BY 1)
-                      OR EXISTS (SELECT 1 FROM unnest(m.natural_keys) AS g(k)
-                                  WHERE ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.k, ',')) AS c
-                                               ORDER BY 1) = x.sorted_cols) AS registered
+                      tdm._registered_key(the_rel, x.cols) AS registered
                  FROM tdm._unique_keys(master_rel) x
                 WHERE x.predicate IS NULL AND x.cols IS NOT NULL
                   AND x.cols <@ ARRAY(SELECT column_name::text FROM tdm._columns(the_rel))
@@ -559,7 +570,7 @@ BEGIN
         || CASE WHEN con.in_target
                 THEN '   AND NOT EXISTS (SELECT 1 FROM %9$s x WHERE %8$s AND x.%6$I IS DISTINCT FROM $3)'
                 ELSE '' END
-        || CASE WHEN con.registered THEN '   AND %1$s = ANY ($4)' ELSE '' END,
+        || CASE WHEN con.registered THEN '   AND %1$s IN (SELECT unnest($4::jsonb[]))' ELSE '' END,
         row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), 'rows of other releases in ' || master_rel::text,
         source, m.release_column, master_rel,
         tdm._unique_match(con.cols, con.collations, con.nulls_equal, con.equals), target_rel)

@@ -733,14 +733,8 @@ BEGIN
       -- (By whether the key is the primary key or a natural key: conflicts
       -- matched those with master's rows as collected, so a decision's
       -- renames or merged values gave it.)
-      FOR t IN SELECT DISTINCT EXISTS (SELECT 1 FROM tdm.managed_table m
-                                         CROSS JOIN LATERAL (SELECT array_to_string(m.pk_columns, ',')
-                                                             UNION ALL SELECT unnest(m.natural_keys)) AS g(k)
-                                        WHERE m.rel = v.rel
-                                          AND ARRAY(SELECT k FROM jsonb_object_keys(v.detail -> 'values') AS k
-                                                     ORDER BY 1)
-                                              = ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.k, ',')) AS c
-                                                       ORDER BY 1)) AS registered
+      FOR t IN SELECT DISTINCT tdm._registered_key(v.rel, ARRAY(SELECT jsonb_object_keys(v.detail -> 'values')))
+                                 AS registered
                  FROM tdm.violation v
                 WHERE v.run_id = run.run_id AND v.kind = 'unique'
                   AND v.detail ->> 'with' LIKE 'rows of other releases in master.%'
