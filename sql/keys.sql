@@ -1058,8 +1058,10 @@ SELECT id, a, b, tdm_release FROM master.nm_pairs ORDER BY id;
 -- took in master since (R-DR2's keep_all renames st1's row to id 60;
 -- R-DR3, promoted first, holds 60): validation finds it against master,
 -- by the row's new key, and the HINT names the conflict to decide again.
--- (A customers table `name` in st1, st2 and staging, email its natural key.)
-CREATE FUNCTION pg_temp.customers_table(name text) RETURNS void LANGUAGE plpgsql AS $$
+-- (A customers table `name` in st1, st2 and staging, email its natural key,
+-- compared case-insensitively when `normalized`.)
+CREATE FUNCTION pg_temp.customers_table(name text, normalized bool DEFAULT false) RETURNS void
+LANGUAGE plpgsql AS $$
 DECLARE
   ddl text := format('CREATE TABLE %I (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,'
                      ' tdm_release text, tdm_feature text)', name);
@@ -1069,7 +1071,7 @@ BEGIN
   EXECUTE format('IMPORT FOREIGN SCHEMA public LIMIT TO (%I) FROM SERVER st2 INTO keys_st2', name);
   EXECUTE 'SET LOCAL search_path = staging';
   EXECUTE ddl;
-  PERFORM tdm.manage_table(format('staging.%I', name)::regclass, '{email}');
+  PERFORM tdm.manage_table(format('staging.%I', name)::regclass, '{email}', normalize_keys => normalized);
 END
 $$;
 SELECT pg_temp.customers_table('dr_customers');
@@ -1131,3 +1133,38 @@ RESET client_min_messages;
 SELECT tdm.consolidate('R-MK2') = :run AS same_run;
 SELECT r.status, v.row_key ->> 'env' AS env, v.detail ->> 'with' AS with, v.detail -> 'values' AS key_values
   FROM tdm.run r JOIN tdm.violation v USING (run_id) WHERE r.run_id = :run;
+
+-- A normalize_keys natural key is one entity's whatever its case: R-NK2's
+-- keep_all renames st1's row to 'N@x', and R-NK3 promotes 'n@x' first
+-- (its row stays in staging, whose plain unique index takes both).
+-- Validation flags the renamed row against master's, as detection would
+-- have grouped them; deciding again with another address completes.
+SELECT pg_temp.customers_table('nk_customers', normalized => true);
+SELECT tdm.create_release('R-NK1'), tdm.add_feature('R-NK1', 'FEAT-NK1', 1);
+SELECT tdm.create_release('R-NK2', parent => 'R-NK1'), tdm.add_feature('R-NK2', 'FEAT-NK2', 1);
+SELECT tdm.create_release('R-NK3', parent => 'R-NK1'), tdm.add_feature('R-NK3', 'FEAT-NK3', 1);
+INSERT INTO keys_st1.nk_customers VALUES (1, 'a@x', 'gold', 'R-NK1', 'FEAT-NK1');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-NK1') IS NOT NULL AS tagged, tdm.consolidate('R-NK1') IS NOT NULL AS consolidated,
+       tdm.promote('R-NK1') IS NOT NULL AS promoted;
+UPDATE keys_st1.nk_customers SET tier = 'silver', tdm_release = 'R-NK2', tdm_feature = 'FEAT-NK2' WHERE id = 1;
+SELECT tdm.tag_release('R-NK2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R-NK2') AS run \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st1": {"id": 60, "email": "N@x"}}',
+                   rationale => 'a new customer') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :run;
+INSERT INTO keys_st2.nk_customers VALUES (61, 'n@x', 'gold', 'R-NK3', 'FEAT-NK3');
+SELECT tdm.tag_release('R-NK3') IS NOT NULL AS tagged, tdm.consolidate('R-NK3') IS NOT NULL AS consolidated,
+       tdm.promote('R-NK3') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT tdm.consolidate('R-NK2') = :run AS same_run;
+SELECT r.status, v.row_key, v.detail ->> 'with' AS with, v.detail -> 'values' AS key_values
+  FROM tdm.run r JOIN tdm.violation v USING (run_id) WHERE r.run_id = :run;
+SELECT count(*) AS loaded FROM staging.nk_customers WHERE tdm_release = 'R-NK2';
+SET client_min_messages = warning;
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st1": {"id": 60, "email": "o@x"}}',
+                   rationale => 'a new customer, another address') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :run;
+SELECT tdm.consolidate('R-NK2') = :run AS same_run, tdm.promote('R-NK2') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT id, email, tdm_release FROM master.nk_customers ORDER BY id;

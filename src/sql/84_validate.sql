@@ -415,6 +415,7 @@ DECLARE
   matches text;
   in_collected text;
   same_entity text;  -- a parent row x is the entity an orphan's deleted parent (o.old_row) was
+  one_key text;  -- rows x and t hold one key as detection compares it (normalize_keys)
   errors bigint := 0;
   n bigint;
   merged_conflicts text[];  -- conflicts whose merge or renames set values
@@ -562,18 +563,27 @@ BEGIN
                   AND x.cols <@ ARRAY(SELECT column_name::text FROM tdm._columns(the_rel))
                 ORDER BY x.sorted_cols, x.name LOOP
       CONTINUE WHEN con.registered AND cardinality(merged_rows) = 0;
+      -- (A natural key registered with normalize_keys is one entity's
+      -- whatever its case and surrounding blanks, as detection compares
+      -- it: a value set in another case than master's row is flagged,
+      -- though master's plain index would take both.)
+      matches := tdm._unique_match(con.cols, con.collations, con.nulls_equal, con.equals);
+      one_key := CASE WHEN con.registered AND tdm._normalized_key(m, con.cols)
+                          THEN (SELECT string_agg(tdm._folded_sql(format('x.%I', c)) || ' = '
+                                                    || tdm._folded_sql(format('t.%I', c)), ' AND ')
+                                  FROM unnest(con.cols) AS c)
+                          ELSE matches END;
       EXECUTE insert_head || format(
         'SELECT $1, $2, ''unique'', ''error'', %1$s,'
         '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s, ''with'', %4$L)'
         '  FROM %5$s t WHERE t.%6$I = $3'
-        '   AND EXISTS (SELECT 1 FROM %7$s x WHERE %8$s AND x.%6$I IS DISTINCT FROM $3)'
+        '   AND EXISTS (SELECT 1 FROM %7$s x WHERE %10$s AND x.%6$I IS DISTINCT FROM $3)'
         || CASE WHEN con.in_target
                 THEN '   AND NOT EXISTS (SELECT 1 FROM %9$s x WHERE %8$s AND x.%6$I IS DISTINCT FROM $3)'
                 ELSE '' END
         || CASE WHEN con.registered THEN '   AND %1$s IN (SELECT unnest($4::jsonb[]))' ELSE '' END,
         row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), 'rows of other releases in ' || master_rel::text,
-        source, m.release_column, master_rel,
-        tdm._unique_match(con.cols, con.collations, con.nulls_equal, con.equals), target_rel)
+        source, m.release_column, master_rel, matches, target_rel, one_key)
         USING run, the_rel, release, merged_rows;
       GET DIAGNOSTICS n = ROW_COUNT;
       errors := errors + n;
