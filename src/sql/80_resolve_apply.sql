@@ -1773,16 +1773,88 @@ BEGIN
 END
 $$;
 
+-- The relationship conflicts of `child`'s rows whose parent a decision
+-- deleted (pg_temp.tdm_orphans, noted by tdm._propagate), as the rows are
+-- now: at the child's turn, every parent has translated their foreign
+-- keys, so a member shows the keys the row would load with. A decision
+-- already taken on one applies at once. Returns the rows deleted by such
+-- decisions.
+CREATE FUNCTION tdm._relate_orphans(run bigint, release text, child regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_nestloop TO off SET jit TO off AS $$
+DECLARE
+  cm tdm.managed_table;
+  collected regclass;
+  n bigint;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_temp.tdm_orphans o WHERE o.rel = child AND NOT o.related) THEN
+    RETURN 0;
+  END IF;
+  SELECT * INTO cm FROM tdm.managed_table m WHERE m.rel = child;
+  collected := format('pg_temp.%I', tdm._collected_name(child))::regclass;
+  -- (A row orphaned by several foreign keys is one conflict: the first
+  -- parent by name tells why.)
+  EXECUTE format(
+    'INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,'
+    '                          suggestion, rationale, members, differing, survivor)'
+    ' SELECT $1, x.id, $2, ''relationship'', ''complex'', 1,'
+    '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
+    '             WHEN d.members_checksum = md5(x.members::text) THEN ''decided'''
+    '             ELSE ''stale'' END,'
+    '        ''manual'', ''delete the row (delete_all), or keep it and load its parent first'','
+    '        x.rationale, x.members, ''{}'', 0'
+    '   FROM (SELECT DISTINCT ON (id) id, members, rationale FROM ('
+    '     SELECT ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
+    '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')),'
+    '              ''hex''), 12) AS id,'
+    '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
+    '              ''ts'', %3$s, ''row'', %5$s)) AS members,'
+    '            format(''references %%s (%%s) of %%s, which decision %%s deleted'','
+    '                   o.parent::text, array_to_string(o.key, '',''), t.tdm_env, o.conflict_id)'
+    '              AS rationale,'
+    '            o.parent::text AS parent, o.name AS edge'
+    '       FROM %4$s t JOIN pg_temp.tdm_orphans o'
+    '         ON o.rel = $2 AND NOT o.related AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash) y'
+    '   ORDER BY id, parent, edge) x'
+    '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
+    ' ON CONFLICT DO NOTHING',
+    tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
+    CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
+         ELSE format('t.%I::text', cm.updated_at_column) END,
+    collected, tdm._row_json(child, 't'))
+    USING run, child, release;
+  UPDATE pg_temp.tdm_orphans o SET related = true WHERE o.rel = child;
+
+  -- Decisions already taken on these rows apply now.
+  INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)
+  SELECT child, m.env, m.key, c.conflict_id, c.members -> 0 -> 'row'
+    FROM tdm.conflict c
+   CROSS JOIN LATERAL tdm._resolution(c) r
+    JOIN tdm.conflict_member m ON m.run_id = c.run_id AND m.conflict_id = c.conflict_id
+   WHERE c.run_id = run AND c.rel = child AND c.kind = 'relationship'
+     AND r.action = 'delete_all'
+     AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted x
+                      WHERE x.rel = child AND x.env = m.env AND x.key = m.key
+                        AND NOT x.earlier);
+  EXECUTE format('DELETE FROM %s t USING pg_temp.tdm_deleted dl'
+                 ' WHERE dl.rel = $1 AND NOT dl.earlier AND dl.env = t.tdm_env AND dl.key = %s',
+                 collected, tdm._key_text(cm.pk_columns, 't')) USING child;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+
 -- (tdm.consolidate keeps tdm._managed_edges() in pg_temp.tdm_edges for the
 -- call.)
 -- After a parent table is applied: its collected children's foreign keys
--- are translated through the key map, and children of deleted rows become
--- relationship conflicts (complex, priority 1); a decision already taken
--- on one applies at once. A child whose primary key includes the foreign
+-- are translated through the key map, and children of deleted rows are
+-- noted, to become relationship conflicts (complex, priority 1,
+-- tdm._relate_orphans). A child whose primary key includes the foreign
 -- key (order_lines (order_id, line_no)) gets a new key that way: the key
 -- map records it ('repointed'), so that its own children follow, and so
 -- does the child's own resolution later (the map then holds the final
--- key). Returns the child rows deleted by such decisions.
+-- key). Returns the child rows that decisions on relationship conflicts
+-- made now deleted.
 CREATE FUNCTION tdm._propagate(run bigint, release text, the_parent regclass) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 -- As tdm._apply_table: no nested loops, no JIT.
@@ -1925,34 +1997,10 @@ BEGIN
                                         (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
                                         (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c))
                             FROM tdm._target_table('master', the_parent) AS m WHERE m IS NOT NULL)) END);
-      EXECUTE format(
-        'INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,'
-        '                          suggestion, rationale, members, differing, survivor)'
-        ' SELECT $1, x.id, $2, ''relationship'', ''complex'', 1,'
-        '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
-        '             WHEN d.members_checksum = md5(x.members::text) THEN ''decided'''
-        '             ELSE ''stale'' END,'
-        '        ''manual'', ''delete the row (delete_all), or keep it and load its parent first'','
-        '        x.rationale, x.members, ''{}'', 0'
-        '   FROM (SELECT DISTINCT ON (id) id, members, rationale FROM ('
-        '     SELECT ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
-        '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')),'
-        '              ''hex''), 12) AS id,'
-        '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
-        '              ''ts'', %3$s, ''row'', %6$s)) AS members,'
-        '            format(''references %%s (%%s) of %%s, which decision %%s deleted'','
-        '                   $4::text, array_to_string(dl.key, '',''), t.tdm_env, dl.conflict_id)'
-        '              AS rationale'
-        '       FROM %4$s t JOIN pg_temp.tdm_deleted dl ON %5$s) y ORDER BY id) x'
-        '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
-        ' ON CONFLICT DO NOTHING',
-        tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
-        CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
-             ELSE format('t.%I::text', cm.updated_at_column) END,
-        collected, orphan_join, tdm._row_json(e.child, 't'))
-        USING run, e.child, release, the_parent, e.name;
-      -- The same rows, for validation: those a decision keeps have lost the
-      -- row their foreign key meant, whatever row has that key in the target.
+      -- The collected child rows that reference a deleted parent: members
+      -- of relationship conflicts, and, for validation, rows that lost the
+      -- row their foreign key meant if a decision keeps them, whatever row
+      -- has that key in the target.
       EXECUTE format('INSERT INTO pg_temp.tdm_orphans (rel, name, columns, ref_columns, env, row_hash, parent,'
                      '                                 key, conflict_id, old_row)'
                      ' SELECT $2, $5, $6, $7, t.tdm_env, t.tdm_row_hash, $4, dl.key, dl.conflict_id, dl.old_row'
@@ -1962,22 +2010,12 @@ BEGIN
                      '                       AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash)',
                      collected, orphan_join)
         USING run, e.child, release, the_parent, e.name, e.columns, e.ref_columns;
-
-      -- Decisions already taken on these rows apply now.
-      INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)
-      SELECT e.child, m.env, m.key, c.conflict_id, c.members -> 0 -> 'row'
-        FROM tdm.conflict c
-       CROSS JOIN LATERAL tdm._resolution(c) r
-        JOIN tdm.conflict_member m ON m.run_id = c.run_id AND m.conflict_id = c.conflict_id
-       WHERE c.run_id = run AND c.rel = e.child AND c.kind = 'relationship'
-         AND r.action = 'delete_all'
-         AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted x
-                          WHERE x.rel = e.child AND x.env = m.env AND x.key = m.key
-                            AND NOT x.earlier);
-      EXECUTE format('DELETE FROM %s t USING pg_temp.tdm_deleted dl'
-                     ' WHERE dl.rel = $1 AND NOT dl.earlier AND dl.env = t.tdm_env AND dl.key = %s',
-                     collected, tdm._key_text(cm.pk_columns, 't')) USING e.child;
-      GET DIAGNOSTICS n = ROW_COUNT;
+      -- Their relationship conflicts come at the child's turn, when its
+      -- other parents have translated its foreign keys too (a reviewer
+      -- sees the row as it would load); now if that turn came (a
+      -- self-reference, or a reference cycle's child).
+      n := CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_turns x WHERE x.rel = e.child)
+                THEN tdm._relate_orphans(run, release, e.child) ELSE 0 END;
       deleted := deleted + n;
       self_deleted := self_deleted + CASE WHEN self_pass THEN n ELSE 0 END;
     END LOOP;

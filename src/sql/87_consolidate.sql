@@ -326,7 +326,7 @@ BEGIN
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
                pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
                pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before,
-               pg_temp.tdm_orphans;
+               pg_temp.tdm_orphans, pg_temp.tdm_turns;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -388,8 +388,10 @@ BEGIN
   -- collection; validation refuses those kept, tdm._validate_table)
   CREATE TEMP TABLE tdm_orphans (rel regclass, name text, columns text[], ref_columns text[], env text,
                                  row_hash bigint, parent regclass, key text[], conflict_id text,
-                                 old_row jsonb)
+                                 old_row jsonb, related bool NOT NULL DEFAULT false)
     ON COMMIT DROP;
+  -- (the tables whose turn to detect and resolve came, tdm._relate_orphans)
+  CREATE TEMP TABLE tdm_turns (rel regclass) ON COMMIT DROP;
   -- (rows whose foreign key to another unique key followed its parent,
   -- tdm._follow_unique_refs)
   CREATE TEMP TABLE tdm_unique_followed (rel regclass, env text, old_row jsonb, final_row jsonb,
@@ -441,6 +443,9 @@ BEGIN
     PERFORM tdm._progress(job, 'detect and resolve', t.step - 1,
                           (SELECT count(*) FROM tdm.managed_table));
     since := clock_timestamp();
+    INSERT INTO pg_temp.tdm_turns VALUES (t.rel);
+    -- (rows whose parent a decision deleted: relationship conflicts)
+    deleted := deleted + tdm._relate_orphans(run.run_id, the_release, t.rel);
     earlier := tdm._collect_earlier(the_release, t.rel);
     PERFORM tdm._record_conflicts(run.run_id, the_release, t.rel);
     phase_ms := tdm._add_ms(phase_ms, 'detect', since);
