@@ -628,8 +628,8 @@ BEGIN
     RAISE EXCEPTION 'decision on %: release % is %, with its rows as its decisions loaded them',
       c.conflict_id, release, release_status
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = 'A decision now would change the next consolidation into staging only, not master:'
-                   ' put the changes in a new release.';
+            HINT = format('A decision now would change the next consolidation into %s only, not master:'
+                          ' put the changes in a new release.', quote_ident(tdm._staging_target()));
   END IF;
   -- A decision its run has applied is part of what was loaded and
   -- reported: it stays as it is, approval included, until another run.

@@ -270,7 +270,8 @@ BEGIN
   IF d->>'status' = 'invalid' THEN
     lines := lines || pg_catalog.format('  Nothing loaded: fix these rows (in their environments, or by a'
                                         ' decision) or the rule they break; tag the release again if its data'
-                                        ' changed, then call tdm.consolidate(%L) again.', d->>'release');
+                                        ' changed, then consolidate again: %s',
+                                        tdm._consolidate_call(d->>'release', d->>'target'));
   END IF;
   lines := lines || pg_catalog.format('%-28s %s', 'Phase timings (ms):',
                      coalesce((SELECT string_agg(e.key || ' ' || e.value, ', '

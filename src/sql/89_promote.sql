@@ -210,7 +210,17 @@ BEGIN
             HINT = 'A release is promoted from the target it was consolidated into (staging) to another (master).';
   END IF;
   IF to_regnamespace(quote_ident(from_target)) IS NULL THEN
-    RAISE EXCEPTION 'promote: schema "%" does not exist', from_target USING ERRCODE = 'invalid_schema_name';
+    -- (where the release was consolidated, or where the managed tables are)
+    RAISE EXCEPTION 'promote: schema "%" does not exist', from_target
+      USING ERRCODE = 'invalid_schema_name',
+            HINT = CASE WHEN EXISTS (SELECT 1 FROM tdm.run x WHERE x.release = the_release
+                                        AND x.target = tdm._staging_target() AND x.status = 'completed')
+                        THEN format('It was consolidated into %s: SELECT tdm.promote(%L, %L);',
+                                    quote_ident(tdm._staging_target()), the_release, tdm._staging_target())
+                        WHEN tdm._staging_target() <> from_target
+                        THEN format('The managed tables are in %s: consolidate it there, then SELECT tdm.promote(%L, %L);',
+                                    quote_ident(tdm._staging_target()), the_release, tdm._staging_target())
+                        ELSE 'from_target is the schema the release was consolidated into.' END;
   END IF;
   -- (The caller reads the source: the schema and its tables; policies
   -- that would hide or refuse the rows copied are named first.)

@@ -93,7 +93,9 @@ GRANT EXECUTE ON FUNCTION
   tdm._progress_rows(),
   tdm._release_rows(text),
   tdm._require_given(text, text, bool),
-  tdm._column_names(text[])
+  tdm._column_names(text[]),
+  tdm._staging_target(),
+  tdm._consolidate_call(text, text)
   TO tdm_reviewer;
 
 -- Parity (tdm.schema_diff, tdm.data_diff, tdm.profile_diff) only reads,

@@ -3,7 +3,7 @@
 -- release consolidated, promote takes it from there, and the HINTs
 -- send there.
 BEGIN;
-SELECT plan(6);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -33,6 +33,9 @@ SELECT is((SELECT status FROM tdm.release WHERE release = 'TST1'), 'consolidated
 SELECT matches(pg_temp.hint_of($$SELECT tdm.promote('TST1')$$),
   'It was consolidated into "Tap Staging": SELECT tdm\.promote\(''TST1'', ''Tap Staging''\);',
   'promote from staging sends to the schema it was consolidated into');
+SELECT matches(pg_temp.hint_of($$SELECT tdm.promote('TST1', 'tap_nosuch')$$),
+  'It was consolidated into "Tap Staging": SELECT tdm\.promote\(''TST1'', ''Tap Staging''\);',
+  'promote from a schema that does not exist sends there too');
 SELECT lives_ok($$SELECT tdm.promote('TST1', 'Tap Staging')$$, 'and promote takes it from there');
 SELECT results_eq('SELECT id, tdm_release FROM master.st_item', $$VALUES (1, 'TST1')$$, 'into master');
 
