@@ -1844,6 +1844,102 @@ BEGIN
 END
 $$;
 
+-- The collected rows that reference rows of `the_parent` deleted by
+-- decisions (pg_temp.tdm_deleted), by any foreign key: the primary key or
+-- another unique key (a note that references a user by email), noted in
+-- pg_temp.tdm_orphans, their relationship conflicts written now where the
+-- child's turn came (tdm._relate_orphans). Returns the rows decisions on
+-- those conflicts deleted now.
+CREATE FUNCTION tdm._orphan_children(run bigint, release text, the_parent regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_nestloop TO off SET jit TO off AS $$
+DECLARE
+  e record;
+  cm tdm.managed_table;
+  collected regclass;
+  orphan_join text;  -- ON clause: a collected child row t, the deleted parent dl it references
+  self_pass bool := true;  -- over the table's references to itself
+  self_deleted bigint;
+  deleted bigint := 0;
+  n bigint;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted WHERE rel = the_parent) THEN
+    RETURN 0;
+  END IF;
+  -- A self-reference's first, again while its decisions delete rows: a
+  -- row they delete (an employee whose manager was deleted) is a deleted
+  -- parent too, of its own reports and of the other children's rows.
+  LOOP
+    self_deleted := 0;
+    FOR e IN SELECT r.* FROM tdm._managed_references() r
+              WHERE r.parent = the_parent AND (r.child = r.parent) = self_pass
+              ORDER BY r.child::text, r.name LOOP
+      SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
+      collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
+      -- A collected row t of the child and the deleted parent dl it references.
+      orphan_join := format(
+        'dl.rel = $4 AND dl.env = t.tdm_env AND %s AND %s',
+        -- (by another unique key: the deleted row's values of it, compared
+        -- as the child's types compare them)
+        CASE WHEN e.to_key THEN format('dl.key = %s', tdm._key_text(e.columns, 't'))
+             ELSE format('ROW(%s) = ROW(%s)',
+                         (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
+                         (SELECT string_agg(format('(dl.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)),
+                                            ', ')
+                            FROM unnest(e.columns, e.ref_columns) AS x(c, r))) END,
+        -- A row an earlier release deleted: by the primary key, only to the
+        -- rows noted as referencing it, whose keys are the environment's; by
+        -- another unique key, to the rows no collected row of the
+        -- environment takes the reference for.
+        CASE WHEN e.to_key
+             THEN 'dl.earlier = EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk o'
+                  ' WHERE o.rel = $2 AND o.edge = $5 AND o.env = t.tdm_env'
+                  ' AND o.row_hash = t.tdm_row_hash AND o.orphan)'
+             ELSE format('(NOT dl.earlier OR NOT EXISTS (SELECT 1 FROM %s p WHERE p.tdm_env = t.tdm_env'
+                         ' AND ROW(%s) = ROW(%s))%s)',
+                         format('pg_temp.%I', tdm._collected_name(the_parent)),
+                         (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
+                         (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
+                         -- (nor a row of master: the environment's row of
+                         -- those values went there with a later release)
+                         (SELECT format(' AND NOT EXISTS (SELECT 1 FROM %s p WHERE ROW(%s) = ROW(%s))', m,
+                                        (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
+                                        (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c))
+                            FROM tdm._target_table('master', the_parent) AS m WHERE m IS NOT NULL)) END);
+      -- The collected child rows that reference a deleted parent: members
+      -- of relationship conflicts, and, for validation, rows that lost the
+      -- row their foreign key meant if a decision keeps them, whatever row
+      -- has that key in the target.
+      EXECUTE format('INSERT INTO pg_temp.tdm_orphans (rel, name, columns, ref_columns, env, row_hash, parent,'
+                     '                                 key, conflict_id, old_row)'
+                     ' SELECT $2, $5, $6, $7, t.tdm_env, t.tdm_row_hash, $4, dl.key, dl.conflict_id, dl.old_row'
+                     '   FROM %s t JOIN pg_temp.tdm_deleted dl ON %s'
+                     -- (noted by an earlier pass over a self-reference)
+                     '  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_orphans o WHERE o.rel = $2 AND o.name = $5'
+                     '                       AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash)',
+                     collected, orphan_join)
+        USING run, e.child, release, the_parent, e.name, e.columns, e.ref_columns;
+      -- Their relationship conflicts come at the child's turn, when its
+      -- other parents have translated its foreign keys too (a reviewer
+      -- sees the row as it would load); now if that turn came (a
+      -- self-reference, or a reference cycle's child).
+      n := CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_turns x WHERE x.rel = e.child)
+                THEN tdm._relate_orphans(run, release, e.child) ELSE 0 END;
+      -- (A reference cycle's child, whose turn has passed: the rows just
+      -- deleted are deleted parents of its own children now.)
+      IF n > 0 AND e.child <> the_parent THEN
+        n := n + tdm._orphan_children(run, release, e.child);
+      END IF;
+      deleted := deleted + n;
+      self_deleted := self_deleted + CASE WHEN self_pass THEN n ELSE 0 END;
+    END LOOP;
+    EXIT WHEN NOT self_pass;
+    self_pass := self_deleted > 0;
+  END LOOP;
+  RETURN deleted;
+END
+$$;
+
 -- (tdm.consolidate keeps tdm._managed_edges() in pg_temp.tdm_edges for the
 -- call.)
 -- After a parent table is applied: its collected children's foreign keys
@@ -1868,11 +1964,6 @@ DECLARE
   set_fk text;
   earlier text;
   follow bool;
-  orphan_join text;  -- ON clause: a collected child row t, the deleted parent dl it references
-  self_pass bool := true;  -- over the table's references to itself
-  self_deleted bigint;
-  deleted bigint := 0;
-  n bigint;
 BEGIN
   -- (The key map is written in this transaction: without statistics, the
   -- planner took it for a few hundred entries and sorted both sides of
@@ -1952,76 +2043,7 @@ BEGIN
 
   END LOOP;
 
-  -- Children of deleted rows, by any foreign key to them: the primary key
-  -- or another unique key (a note that references a user by email).
-  IF NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted WHERE rel = the_parent) THEN
-    RETURN deleted;
-  END IF;
-  -- A self-reference's first, again while its decisions delete rows: a
-  -- row they delete (an employee whose manager was deleted) is a deleted
-  -- parent too, of its own reports and of the other children's rows.
-  LOOP
-    self_deleted := 0;
-    FOR e IN SELECT r.* FROM tdm._managed_references() r
-              WHERE r.parent = the_parent AND (r.child = r.parent) = self_pass
-              ORDER BY r.child::text, r.name LOOP
-      SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
-      collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
-      -- A collected row t of the child and the deleted parent dl it references.
-      orphan_join := format(
-        'dl.rel = $4 AND dl.env = t.tdm_env AND %s AND %s',
-        -- (by another unique key: the deleted row's values of it, compared
-        -- as the child's types compare them)
-        CASE WHEN e.to_key THEN format('dl.key = %s', tdm._key_text(e.columns, 't'))
-             ELSE format('ROW(%s) = ROW(%s)',
-                         (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
-                         (SELECT string_agg(format('(dl.old_row ->> %L)::%s', r, tdm._column_type(e.child, c)),
-                                            ', ')
-                            FROM unnest(e.columns, e.ref_columns) AS x(c, r))) END,
-        -- A row an earlier release deleted: by the primary key, only to the
-        -- rows noted as referencing it, whose keys are the environment's; by
-        -- another unique key, to the rows no collected row of the
-        -- environment takes the reference for.
-        CASE WHEN e.to_key
-             THEN 'dl.earlier = EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk o'
-                  ' WHERE o.rel = $2 AND o.edge = $5 AND o.env = t.tdm_env'
-                  ' AND o.row_hash = t.tdm_row_hash AND o.orphan)'
-             ELSE format('(NOT dl.earlier OR NOT EXISTS (SELECT 1 FROM %s p WHERE p.tdm_env = t.tdm_env'
-                         ' AND ROW(%s) = ROW(%s))%s)',
-                         format('pg_temp.%I', tdm._collected_name(the_parent)),
-                         (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
-                         (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c),
-                         -- (nor a row of master: the environment's row of
-                         -- those values went there with a later release)
-                         (SELECT format(' AND NOT EXISTS (SELECT 1 FROM %s p WHERE ROW(%s) = ROW(%s))', m,
-                                        (SELECT string_agg(format('p.%I', r), ', ') FROM unnest(e.ref_columns) AS r),
-                                        (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(e.columns) AS c))
-                            FROM tdm._target_table('master', the_parent) AS m WHERE m IS NOT NULL)) END);
-      -- The collected child rows that reference a deleted parent: members
-      -- of relationship conflicts, and, for validation, rows that lost the
-      -- row their foreign key meant if a decision keeps them, whatever row
-      -- has that key in the target.
-      EXECUTE format('INSERT INTO pg_temp.tdm_orphans (rel, name, columns, ref_columns, env, row_hash, parent,'
-                     '                                 key, conflict_id, old_row)'
-                     ' SELECT $2, $5, $6, $7, t.tdm_env, t.tdm_row_hash, $4, dl.key, dl.conflict_id, dl.old_row'
-                     '   FROM %s t JOIN pg_temp.tdm_deleted dl ON %s'
-                     -- (noted by an earlier pass over a self-reference)
-                     '  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_orphans o WHERE o.rel = $2 AND o.name = $5'
-                     '                       AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash)',
-                     collected, orphan_join)
-        USING run, e.child, release, the_parent, e.name, e.columns, e.ref_columns;
-      -- Their relationship conflicts come at the child's turn, when its
-      -- other parents have translated its foreign keys too (a reviewer
-      -- sees the row as it would load); now if that turn came (a
-      -- self-reference, or a reference cycle's child).
-      n := CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_turns x WHERE x.rel = e.child)
-                THEN tdm._relate_orphans(run, release, e.child) ELSE 0 END;
-      deleted := deleted + n;
-      self_deleted := self_deleted + CASE WHEN self_pass THEN n ELSE 0 END;
-    END LOOP;
-    EXIT WHEN NOT self_pass;
-    self_pass := self_deleted > 0;
-  END LOOP;
-  RETURN deleted;
+  -- Children of deleted rows.
+  RETURN tdm._orphan_children(run, release, the_parent);
 END
 $$;
