@@ -472,6 +472,18 @@ BEGIN
     tables := jsonb_set(tables, ARRAY[t.rel::text],
                         tables -> t.rel::text || jsonb_build_object('deleted', t.n));
   END LOOP;
+  -- Rows given a new key and then deleted by a decision on their
+  -- relationship conflict (an employee re-keyed, whose manager a decision
+  -- deleted) count as deleted, not renamed.
+  FOR t IN SELECT k.rel, count(DISTINCT (k.env, k.new_key)) AS n
+             FROM pg_temp.tdm_keymap k
+             JOIN pg_temp.tdm_deleted d ON d.rel = k.rel AND d.env = k.env AND d.key = k.new_key
+                                       AND NOT d.earlier
+            WHERE k.reason IN ('rekeyed', 'renamed') GROUP BY k.rel LOOP
+    renamed := renamed - t.n;
+    tables := jsonb_set(tables, ARRAY[t.rel::text, 'renamed'],
+                        to_jsonb((tables -> t.rel::text ->> 'renamed')::bigint - t.n));
+  END LOOP;
   since := clock_timestamp();
   -- Values reviewers typed (merged values, renames) are masked as the
   -- collected rows were (tdm._apply_masks): the tables with masks whose
