@@ -736,9 +736,9 @@ BEGIN
   END IF;
 
   -- Rows merged away: mapped to their survivor's final key, then removed.
-  INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason, conflict_id)
+  INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason, conflict_id, to_env)
   SELECT the_rel, p.env, p.key, p.old_json, coalesce(km.new_key, s.key),
-         coalesce(km.new_json, s.old_json), 'merged', p.conflict_id
+         coalesce(km.new_json, s.old_json), 'merged', p.conflict_id, s.env
     FROM pg_temp.tdm_plan p
     JOIN pg_temp.tdm_plan s ON s.conflict_id = p.conflict_id AND s.member = p.survivor
     LEFT JOIN pg_temp.tdm_keymap km ON km.rel = the_rel AND km.env = s.env AND km.old_key = s.key
@@ -1878,7 +1878,13 @@ BEGIN
       collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
       -- A collected row t of the child and the deleted parent dl it references.
       orphan_join := format(
-        'dl.rel = $4 AND dl.env = t.tdm_env AND %s AND %s',
+        -- (or a row of another environment, that the row's own parent was
+        -- merged into: its key is that row's now)
+        'dl.rel = $4 AND (dl.env = t.tdm_env%s) AND %s AND %s',
+        CASE WHEN e.to_key
+             THEN ' OR EXISTS (SELECT 1 FROM pg_temp.tdm_keymap k WHERE k.rel = $4 AND k.reason = ''merged'''
+                  ' AND k.env = t.tdm_env AND k.to_env = dl.env AND k.new_key = dl.key)'
+             ELSE '' END,
         -- (by another unique key: the deleted row's values of it, compared
         -- as the child's types compare them)
         CASE WHEN e.to_key THEN format('dl.key = %s', tdm._key_text(e.columns, 't'))

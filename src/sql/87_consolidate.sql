@@ -373,9 +373,10 @@ BEGIN
    WHERE x.run_id = run.run_id;
 
   -- (row_hash: a re-pointed row, by its hash at collection, tdm._note_repointed)
+  -- (to_env: a merged row's survivor's environment)
   CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json jsonb,
                                 new_key text[], new_json jsonb, reason text, conflict_id text,
-                                row_hash bigint)
+                                row_hash bigint, to_env text)
     ON COMMIT DROP;  -- (joined by hash: no index to keep up)
   -- (earlier: deleted by an earlier release's decision, tdm._translate_earlier)
   -- (old_row: the deleted row's values, for children that reference
