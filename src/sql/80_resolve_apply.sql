@@ -1776,7 +1776,8 @@ $$;
 -- The relationship conflicts of `child`'s rows whose parent a decision
 -- deleted (pg_temp.tdm_orphans, noted by tdm._propagate), as the rows are
 -- now: at the child's turn, every parent has translated their foreign
--- keys, so a member shows the keys the row would load with. A decision
+-- keys, so a member shows the parents' keys the row would load with (its
+-- own key is still as collected: its table resolves after). A decision
 -- already taken on one applies at once. Returns the rows deleted by such
 -- decisions.
 CREATE FUNCTION tdm._relate_orphans(run bigint, release text, child regclass) RETURNS bigint
@@ -1927,7 +1928,7 @@ BEGIN
         USING run, e.child, release, the_parent, e.name, e.columns, e.ref_columns;
       -- Their relationship conflicts come at the child's turn, when its
       -- other parents have translated its foreign keys too (a reviewer
-      -- sees the row as it would load); now if that turn came (a
+      -- sees the parents' keys it would load with); now if that turn came (a
       -- self-reference, or a reference cycle's child).
       n := CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_turns x WHERE x.rel = e.child)
                 THEN tdm._relate_orphans(run, release, e.child) ELSE 0 END;

@@ -22,7 +22,8 @@ INSERT INTO :collected VALUES (0, 5, 'a@x', 'TAP-APPLY', 'F', 'st1'),
                               (0, 5, 'b@x', 'TAP-APPLY', 'F', 'st2'),
                               (0, 7, 'b@x', 'TAP-APPLY', 'F', 'st3');
 CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json jsonb,
-                              new_key text[], new_json jsonb, reason text, conflict_id text)
+                              new_key text[], new_json jsonb, reason text, conflict_id text,
+                              row_hash bigint, to_env text)
   ON COMMIT DROP;
 CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text, old_row jsonb)
   ON COMMIT DROP;
