@@ -1,13 +1,17 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(61);
+SELECT plan(63);
+\ir ../../sql/include/errors.sql
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.create_release('R2', 'v2.0');
 SELECT tdm.add_feature('R2', 'FEAT-101', 3);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
 SELECT tdm.manage_table('staging.accounts', '{account_number}');
+-- (a column with capitals, which a rule must quote)
+CREATE TABLE staging.tap_prices (id int PRIMARY KEY, "UnitPrice" numeric, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.tap_prices');
 CREATE TEMP TABLE before AS
   SELECT (SELECT count(*) FROM tdm.environment) AS environments,
          (SELECT count(*) FROM tdm.managed_table) AS tables,
@@ -132,6 +136,12 @@ SELECT throws_like($$SELECT tdm.add_rule('r1', 'staging.accounts', 'balance >= '
 SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts', 'blance >= 0')$$, '42703',
   'predicate of rule "r1" on staging.accounts is not valid: column "blance" does not exist',
   'predicate naming an unknown column');
+SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.tap_prices', 'UnitPrice < 100')$$, '42703',
+  'predicate of rule "r1" on staging.tap_prices is not valid: column "unitprice" does not exist',
+  'predicate naming a column with capitals unquoted');
+SELECT matches(pg_temp.hint_of($$SELECT tdm.add_rule('r1', 'staging.tap_prices', 'UnitPrice < 100')$$),
+  '^Column names with capitals are written quoted: "UnitPrice"\. Write one boolean expression',
+  'its hint says to quote it');
 SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts', 'true; DROP TABLE staging.users')$$,
   '42601', 'predicate of rule "r1" on staging.accounts is not valid: it is not a single expression',
   'predicate smuggling a second statement');

@@ -3,6 +3,9 @@
 // expression gets in) and then planned against the table (so unknown
 // columns and non-boolean results are refused now, not at validation).
 #include <string>
+#include <vector>
+
+#include <boost/algorithm/string/case_conv.hpp>
 
 #include "core/common/error.hpp"
 #include "pg/common/args.hpp"
@@ -22,12 +25,33 @@ namespace tdm::pg {
 namespace {
 
 Error invalid_predicate(const std::string &rule, const std::string &table, const char *sqlstate,
-                        const std::string &why) {
+                        const std::string &why, const std::string &first_hint = "") {
   return Error(sqlstate, "predicate of rule \"" + rule + "\" on " + table + " is not valid: " + why,
                {},
-               "Write one boolean expression over the table's columns, e.g. 'balance >= 0'. Names "
-               "resolve as at validation, with search_path pg_catalog, pg_temp: qualify functions "
-               "and types of other schemas (public.f(email)).");
+               first_hint +
+                   "Write one boolean expression over the table's columns, e.g. 'balance >= 0'. "
+                   "Names resolve as at validation, with search_path pg_catalog, pg_temp: qualify "
+                   "functions and types of other schemas (public.f(email)).");
+}
+
+// For an unknown column that PostgreSQL folded to lower case (UnitPrice
+// written unquoted): the table's column of that name in other case
+// (`mixed_case`: its columns with capitals, read before the statement that
+// failed), as a hint to quote it; "" otherwise.
+std::string quoting_hint(const std::vector<std::string> &mixed_case, const std::string &message) {
+  const std::string prefix = "column \"";
+  const std::size_t start = message.find(prefix);
+  if (start == std::string::npos) return "";
+  const std::size_t end = message.find('"', start + prefix.size());
+  if (end == std::string::npos) return "";
+  std::string name = message.substr(start + prefix.size(), end - start - prefix.size());
+  if (const std::size_t dot = name.rfind('.'); dot != std::string::npos) name.erase(0, dot + 1);
+  for (const std::string &column : mixed_case) {
+    if (boost::algorithm::to_lower_copy(column) == name) {
+      return "Column names with capitals are written quoted: \"" + column + "\". ";
+    }
+  }
+  return "";
 }
 
 // True when "SELECT <predicate>" parsed into exactly one plain expression.
@@ -46,7 +70,7 @@ bool is_single_expression(List *statements) {
          select->intoClause == nullptr && select->distinctClause == NIL;
 }
 
-void check_predicate(const std::string &rule, Oid rel, const std::string &predicate) {
+void check_predicate(Spi &spi, const std::string &rule, Oid rel, const std::string &predicate) {
   const std::string table = pg_call([rel] { return get_rel_name(rel); });
   const std::string qualified = [&] {
     Oid nsp = pg_call([rel] { return get_rel_namespace(rel); });
@@ -68,6 +92,15 @@ void check_predicate(const std::string &rule, Oid rel, const std::string &predic
                             "it is not a single expression");
   }
 
+  // (Its columns with capitals: an unknown column's hint names one, read
+  // now, as nothing can be read after the planner's error.)
+  std::vector<std::string> mixed_case;
+  for (auto &row : spi.query("SELECT attname::text FROM pg_attribute WHERE attrelid = $1"
+                             " AND attnum > 0 AND NOT attisdropped AND attname <> lower(attname)",
+                             {oid_param(OIDOID, rel)}, true)) {
+    mixed_case.push_back(row[0].value());
+  }
+
   // Planning against the table resolves column names and the result type.
   // The newline keeps a trailing "--" comment from swallowing the ")".
   // (As validation reads the rows: under alias t, so a column qualified
@@ -81,7 +114,10 @@ void check_predicate(const std::string &rule, Oid rel, const std::string &predic
       return SPI_gettypeid(SPI_tuptable->tupdesc, 1);
     });
   } catch (const PgError &e) {
-    throw invalid_predicate(rule, qualified, unpack_sql_state(e.sqlerrcode()), e.what());
+    const std::string why = e.what();
+    throw invalid_predicate(
+        rule, qualified, unpack_sql_state(e.sqlerrcode()), why,
+        e.sqlerrcode() == ERRCODE_UNDEFINED_COLUMN ? quoting_hint(mixed_case, why) : "");
   }
   if (result_type != BOOLOID) {
     const char *type_name = pg_call([=] { return format_type_be(result_type); });
@@ -114,7 +150,7 @@ TDM_FUNCTION(tdm_add_rule) {
   // Cheap checks with clear messages first, in SQL (tdm._check_rule_target).
   spi.query("SELECT tdm._check_rule_target($1, $2, $3)",
             {text_param(name), oid_param(REGCLASSOID, rel), text_param(severity)});
-  check_predicate(name, rel, predicate);
+  check_predicate(spi, name, rel, predicate);
   spi.query(
       "INSERT INTO tdm.rule (name, rel, predicate, severity) VALUES ($1, $2, $3, $4)",
       {text_param(name), oid_param(REGCLASSOID, rel), text_param(predicate), text_param(severity)});
