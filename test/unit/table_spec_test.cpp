@@ -211,5 +211,27 @@ TEST(TableSpec, TagColumnHintSpellsTheNameAsSqlDoes) {
   }
 }
 
+TEST(TableSpec, ColumnNamedInOtherCaseIsSuggested) {
+  TableShape table = users_table();
+  table.columns.push_back({"FullName", "text"});
+  ManageRequest request;
+  request.natural_keys = {"fullname"};
+  Error e = error_of([&] { resolve_managed_table(table, request); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kUndefinedColumn);
+  EXPECT_EQ(e.hint().rfind("Names are compared exactly: did you mean \"FullName\"? ", 0), 0u)
+      << e.hint();
+
+  request = ManageRequest{};
+  request.release_column = "TDM_RELEASE";
+  e = error_of([&] { resolve_managed_table(table, request); });
+  EXPECT_EQ(e.hint().rfind("Names are compared exactly: did you mean tdm_release? ", 0), 0u)
+      << e.hint();
+
+  request = ManageRequest{};
+  request.natural_keys = {"nickname"};
+  e = error_of([&] { resolve_managed_table(table, request); });
+  EXPECT_EQ(e.hint().find("did you mean"), std::string::npos) << e.hint();
+}
+
 }  // namespace
 }  // namespace tdm::setup

@@ -4,6 +4,7 @@
 #include <set>
 
 #include <boost/algorithm/string/join.hpp>
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/algorithm/string/split.hpp>
 #include <boost/algorithm/string/trim.hpp>
 
@@ -17,6 +18,22 @@ const Column *find_column(const TableShape &table, const std::string &name) {
   auto it = std::find_if(table.columns.begin(), table.columns.end(),
                          [&](const Column &c) { return c.name == name; });
   return it == table.columns.end() ? nullptr : &*it;
+}
+
+// A column whose name differs from `name` in case only ("Name" for name):
+// names are compared exactly, as PostgreSQL compares quoted ones.
+const Column *find_column_in_other_case(const TableShape &table, const std::string &name) {
+  auto it = std::find_if(table.columns.begin(), table.columns.end(), [&](const Column &c) {
+    return c.name != name && boost::algorithm::iequals(c.name, name);
+  });
+  return it == table.columns.end() ? nullptr : &*it;
+}
+
+// "Did you mean ...? " for a name that a column has in other case, else "".
+std::string other_case_hint(const TableShape &table, const std::string &name) {
+  const Column *column = find_column_in_other_case(table, name);
+  if (column == nullptr) return "";
+  return "Names are compared exactly: did you mean " + table.sql_name(column->name) + "? ";
 }
 
 std::string column_list(const TableShape &table) {
@@ -33,7 +50,9 @@ const Column &require_column(const TableShape &table, const std::string &name,
     throw Error(sqlstate::kUndefinedColumn,
                 role + " names column \"" + name + "\", which table " + table.display_name +
                     " does not have",
-                {}, "Columns of " + table.display_name + ": " + column_list(table) + ".");
+                {},
+                other_case_hint(table, name) + "Columns of " + table.display_name + ": " +
+                    column_list(table) + ".");
   }
   return *column;
 }
@@ -53,8 +72,8 @@ void require_tag_column(const TableShape &table, const std::string &name, const 
               "table " + table.display_name + " has no " + tag + " tag column \"" + name + "\"",
               std::string("Every managed table carries a ") + tag +
                   " tag so that tdm can collect the rows of one release.",
-              "Add the column (ALTER TABLE " + table.display_name + " ADD COLUMN " +
-                  table.sql_name(name) + " text) or pass " + argument +
+              other_case_hint(table, name) + "Add the column (ALTER TABLE " + table.display_name +
+                  " ADD COLUMN " + table.sql_name(name) + " text) or pass " + argument +
                   " => the name of the column that holds it.");
 }
 
