@@ -1881,11 +1881,9 @@ BEGIN
       orphan_join := format(
         -- (or a row of another environment, that the row's own parent was
         -- merged into: its key is that row's now)
-        'dl.rel = $4 AND (dl.env = t.tdm_env%s) AND %s AND %s',
-        CASE WHEN e.to_key
-             THEN ' OR EXISTS (SELECT 1 FROM pg_temp.tdm_keymap k WHERE k.rel = $4 AND k.reason = ''merged'''
-                  ' AND k.env = t.tdm_env AND k.to_env = dl.env AND k.new_key = dl.key)'
-             ELSE '' END,
+        'dl.rel = $4 AND (dl.env = t.tdm_env OR EXISTS (SELECT 1 FROM pg_temp.tdm_keymap k'
+        ' WHERE k.rel = $4 AND k.reason = ''merged'' AND k.env = t.tdm_env AND k.to_env = dl.env'
+        ' AND k.new_key = dl.key)) AND %s AND %s',
         -- (by another unique key: the deleted row's values of it, compared
         -- as the child's types compare them)
         CASE WHEN e.to_key THEN format('dl.key = %s', tdm._key_text(e.columns, 't'))

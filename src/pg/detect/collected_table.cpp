@@ -173,26 +173,24 @@ std::string referent_sql(const CollectedTable &table, const std::vector<std::str
              (translated ? " AND " + e + ".orphan IS NULL" : "") + same_key(i, r);
     select += ", CASE WHEN " + r + ".ctid IS NOT NULL THEN " + natural_keys(r);
     std::string not_found = r + ".ctid IS NULL AND " + e + ".orphan IS NOT TRUE";
-    if (translated && table.self_referenced[i] == model.pk) {
-      // The environment's row a decision deleted (pg_temp.tdm_deleted, an
-      // employee whose department was deleted): its natural keys as it
-      // was, so two environments' rows that name different deleted and
-      // kept managers by the same local key do not look alike.
+    if (translated) {
+      // The environment's row a decision deleted (pg_temp.tdm_deleted: an
+      // employee whose department was deleted, in this release or an
+      // earlier one): its natural keys as it was, so two environments'
+      // rows that name different deleted and kept managers by the same
+      // local key do not look alike. Matched by the referenced columns'
+      // values as it held them, whichever key the reference names. (Not
+      // for a reference to an earlier release's row that is still there.)
+      // (Joined by hash: a later release's rows name earlier releases'
+      // rows, not found among the collected rows, by the thousand.)
       const std::string d = "d" + n;
-      std::string key;
-      for (std::size_t column : model.self_references[i]) {
-        key += (key.empty() ? "" : ", ") + std::string("t.") + quote_ident(model.columns[column]) +
-               "::text";
-      }
-      // (joined by hash: a later release's rows name earlier releases'
-      // rows, not found in the collected rows, by the thousand)
       joins +=
           " LEFT JOIN (SELECT true AS tdm_deleted_row, x.env AS tdm_deleted_env,"
-          " x.key AS tdm_deleted_key, (jsonb_populate_record(NULL::" +
-          table.collected +
-          ", x.old_row)).* FROM pg_temp.tdm_deleted x WHERE x.rel = $2 AND NOT x.earlier) " + d +
-          " ON " + not_found + " AND " + d + ".tdm_deleted_env = t.tdm_env AND " + d +
-          ".tdm_deleted_key = ARRAY[" + key + "]";
+          " x.earlier AS tdm_deleted_earlier, (jsonb_populate_record(NULL::" +
+          table.collected + ", x.old_row)).* FROM pg_temp.tdm_deleted x WHERE x.rel = $2) " + d +
+          " ON " + r + ".ctid IS NULL AND " + d + ".tdm_deleted_env = t.tdm_env AND " + d +
+          ".tdm_deleted_earlier = coalesce(" + e + ".orphan, false) AND " + e +
+          ".orphan IS NOT FALSE" + same_key(i, d);
       select += " WHEN " + d + ".tdm_deleted_row THEN " + natural_keys(d);
       not_found += " AND " + d + ".tdm_deleted_row IS NULL";
     }
