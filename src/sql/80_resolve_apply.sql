@@ -1811,7 +1811,7 @@ BEGIN
     '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
     '              ''ts'', %3$s, ''row'', %5$s)) AS members,'
     '            format(''references %%s (%%s) of %%s, which decision %%s deleted'','
-    '                   o.parent::text, array_to_string(o.key, '',''), t.tdm_env, o.conflict_id)'
+    '                   o.parent::text, array_to_string(o.key, '',''), o.parent_env, o.conflict_id)'
     '              AS rationale,'
     '            o.parent::text AS parent, o.name AS edge'
     '       FROM %4$s t JOIN pg_temp.tdm_orphans o'
@@ -1916,8 +1916,9 @@ BEGIN
       -- row their foreign key meant if a decision keeps them, whatever row
       -- has that key in the target.
       EXECUTE format('INSERT INTO pg_temp.tdm_orphans (rel, name, columns, ref_columns, env, row_hash, parent,'
-                     '                                 key, conflict_id, old_row)'
-                     ' SELECT $2, $5, $6, $7, t.tdm_env, t.tdm_row_hash, $4, dl.key, dl.conflict_id, dl.old_row'
+                     '                                 key, conflict_id, old_row, parent_env)'
+                     ' SELECT $2, $5, $6, $7, t.tdm_env, t.tdm_row_hash, $4, dl.key, dl.conflict_id, dl.old_row,'
+                     '        dl.env'
                      '   FROM %s t JOIN pg_temp.tdm_deleted dl ON %s'
                      -- (noted by an earlier pass over a self-reference)
                      '  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_orphans o WHERE o.rel = $2 AND o.name = $5'

@@ -635,7 +635,7 @@ BEGIN
         '       jsonb_build_object(''constraint'', $3, ''references'', $4::text, ''values'', %2$s,'
         '                          ''message'', format(''its parent (%%s) in %%s was deleted by decision %%s,'
         ' and no row of another release is that entity'','
-        '                                            array_to_string(o.key, '',''), o.env, o.conflict_id))'
+        '                                            array_to_string(o.key, '',''), o.parent_env, o.conflict_id))'
         '  FROM %3$s t JOIN pg_temp.tdm_orphans o'
         '    ON o.rel = $2 AND o.name = $3 AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash'
         ' WHERE NOT EXISTS (SELECT 1 FROM %4$s x WHERE %5$s AND x.%6$I IS DISTINCT FROM $5 AND (%7$s))%8$s',

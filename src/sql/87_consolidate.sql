@@ -389,7 +389,8 @@ BEGIN
   -- collection; validation refuses those kept, tdm._validate_table)
   CREATE TEMP TABLE tdm_orphans (rel regclass, name text, columns text[], ref_columns text[], env text,
                                  row_hash bigint, parent regclass, key text[], conflict_id text,
-                                 old_row jsonb, related bool NOT NULL DEFAULT false)
+                                 old_row jsonb, related bool NOT NULL DEFAULT false,
+                                 parent_env text)  -- (the deleted row's: another, for a row that followed a merge)
     ON COMMIT DROP;
   -- (the tables whose turn to detect and resolve came, tdm._relate_orphans)
   CREATE TEMP TABLE tdm_turns (rel regclass) ON COMMIT DROP;

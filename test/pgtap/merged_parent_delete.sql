@@ -62,10 +62,11 @@ SET SESSION AUTHORIZATION tap_mp_approver;
 SELECT count(tdm.approve(conflict_id)) FROM tdm.decision WHERE approved_by IS NULL;
 RESET SESSION AUTHORIZATION;
 SELECT tdm.consolidate('TMP', 'tap_mp');  -- carol deleted
-SELECT results_eq($$SELECT q.rel::text, q.members -> 0 ->> 'env', q.members -> 0 -> 'row' ->> 'id'
+SELECT results_eq($$SELECT q.rel::text, q.members -> 0 ->> 'env', q.members -> 0 -> 'row' ->> 'id',
+                           q.rationale ~ '^references tap_mp\.employee \(2\) of mp1, which decision'
                       FROM tdm.review_queue q ORDER BY 1$$,
-                  $$VALUES ('tap_mp.badge', 'mp2', '20'), ('tap_mp.pass', 'mp2', '30')$$,
-                  'e2''s badge and pass, whose carol is deleted in e1, are relationship conflicts');
+                  $$VALUES ('tap_mp.badge', 'mp2', '20', true), ('tap_mp.pass', 'mp2', '30', true)$$,
+                  'e2''s badge and pass, whose carol is deleted in e1, are relationship conflicts naming e1''s row');
 SELECT is((SELECT count(*)::int FROM tdm.violation), 0, 'no violation while it waits');
 SELECT pg_temp.delete_pending();
 SET SESSION AUTHORIZATION tap_mp_approver;
