@@ -300,14 +300,7 @@ BEGIN
   FOR key_columns, normalized IN SELECT m.pk_columns, false
                                  UNION ALL SELECT string_to_array(nk, ','), m.normalize_keys
                                              FROM unnest(m.natural_keys) AS nk LOOP
-    matches := matches || ((SELECT string_agg(
-                              CASE WHEN normalized
-                                   THEN tdm._folded_sql(format('p.%I', k)) || ' = '
-                                        || tdm._folded_sql(format('c.%I', k))
-                                   -- (citext's own =, not text's)
-                                   ELSE format('p.%1$I %2$s c.%1$I', k, tdm._type_equality(the_rel, k)) END,
-                              ' AND ')
-                              FROM unnest(key_columns) AS k)
+    matches := matches || (tdm._columns_match(the_rel, key_columns, 'p', 'c', normalized)
                            || CASE WHEN to_regclass('pg_temp.tdm_orphans') IS NULL THEN ''
                                    ELSE format(' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_orphans o'
                                                ' WHERE o.rel = %L::regclass AND o.columns && %L::text[] AND o.env = c.tdm_env'

@@ -265,10 +265,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Rows `left_alias` and `right_alias` of tables with `rel`'s columns
--- `cols` equal on them, each compared by its type's own equality.
-CREATE FUNCTION tdm._columns_match(rel regclass, cols text[], left_alias text, right_alias text) RETURNS text
+-- `cols` equal on them, each compared by its type's own equality (citext's
+-- own =, not text's); `folded`: as a natural key registered with
+-- normalize_keys compares (tdm._folded_sql).
+CREATE FUNCTION tdm._columns_match(rel regclass, cols text[], left_alias text, right_alias text,
+                                   folded bool DEFAULT false) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT string_agg(format('%1$s.%3$I %4$s %2$s.%3$I', left_alias, right_alias, c, tdm._type_equality(rel, c)),
+  SELECT string_agg(CASE WHEN folded
+                         THEN tdm._folded_sql(format('%s.%I', left_alias, c)) || ' = '
+                              || tdm._folded_sql(format('%s.%I', right_alias, c))
+                         ELSE format('%1$s.%3$I %4$s %2$s.%3$I', left_alias, right_alias, c,
+                                     tdm._type_equality(rel, c)) END,
                     ' AND ' ORDER BY n)
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)
 $$;

@@ -569,10 +569,8 @@ BEGIN
       -- though master's plain index would take both.)
       matches := tdm._unique_match(con.cols, con.collations, con.nulls_equal, con.equals);
       one_key := CASE WHEN con.registered AND tdm._normalized_key(m, con.cols)
-                          THEN (SELECT string_agg(tdm._folded_sql(format('x.%I', c)) || ' = '
-                                                    || tdm._folded_sql(format('t.%I', c)), ' AND ')
-                                  FROM unnest(con.cols) AS c)
-                          ELSE matches END;
+                      THEN tdm._columns_match(the_rel, con.cols, 'x', 't', folded => true)
+                      ELSE matches END;
       EXECUTE insert_head || format(
         'SELECT $1, $2, ''unique'', ''error'', %1$s,'
         '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s, ''with'', %4$L)'

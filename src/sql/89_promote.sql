@@ -188,6 +188,7 @@ DECLARE
   t record;
   rolled record;  -- a rollback of to_target since the run, that changed runs
   latest record;  -- the release's latest run into from_target, not failed
+  elsewhere text;  -- the call from the staging target of another name, when the release completed there
   collisions bigint := 0;
   n bigint;
   examples jsonb;
@@ -209,14 +210,17 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value',
             HINT = 'A release is promoted from the target it was consolidated into (staging) to another (master).';
   END IF;
+  elsewhere := (SELECT format('It was consolidated into %s: SELECT tdm.promote(%L, %L);',
+                              quote_ident(s.target), the_release, s.target)
+                  FROM tdm._staging_target() AS s(target)
+                 WHERE s.target <> from_target
+                   AND EXISTS (SELECT 1 FROM tdm.run x WHERE x.release = the_release AND x.target = s.target
+                                  AND x.status = 'completed'));
   IF to_regnamespace(quote_ident(from_target)) IS NULL THEN
     -- (where the release was consolidated, or where the managed tables are)
     RAISE EXCEPTION 'promote: schema "%" does not exist', from_target
       USING ERRCODE = 'invalid_schema_name',
-            HINT = CASE WHEN EXISTS (SELECT 1 FROM tdm.run x WHERE x.release = the_release
-                                        AND x.target = tdm._staging_target() AND x.status = 'completed')
-                        THEN format('It was consolidated into %s: SELECT tdm.promote(%L, %L);',
-                                    quote_ident(tdm._staging_target()), the_release, tdm._staging_target())
+            HINT = CASE WHEN elsewhere IS NOT NULL THEN elsewhere
                         WHEN tdm._staging_target() <> from_target
                         THEN format('The managed tables are in %s: consolidate it there, then SELECT tdm.promote(%L, %L);',
                                     quote_ident(tdm._staging_target()), the_release, tdm._staging_target())
@@ -270,11 +274,7 @@ BEGIN
     RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %',
       the_release, r.status, from_target
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = CASE WHEN from_target = 'staging' AND tdm._staging_target() <> 'staging'
-                             AND EXISTS (SELECT 1 FROM tdm.run x WHERE x.release = the_release
-                                            AND x.target = tdm._staging_target() AND x.status = 'completed')
-                        THEN format('It was consolidated into %s: SELECT tdm.promote(%L, %L);',
-                                    quote_ident(tdm._staging_target()), the_release, tdm._staging_target())
+            HINT = CASE WHEN from_target = 'staging' AND elsewhere IS NOT NULL THEN elsewhere
                         WHEN from_target = tdm._staging_target() AND r.status = 'open' THEN tdm._next_step(r)
                         -- (a run that stopped: calling again alone gives the same)
                         WHEN latest.status = 'invalid'

@@ -2,7 +2,8 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(71);
+SELECT plan(72);
+\ir ../../sql/include/errors.sql
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
   'tag_release: release "R404" does not exist', 'tag_release: unknown release');
@@ -40,6 +41,9 @@ SELECT throws_ok($$SELECT tdm.promote('RX', 'staging', 'staging')$$, '22023',
   'promote: from_target and to_target are both "staging"', 'promote from a target into itself');
 SELECT throws_ok($$SELECT tdm.promote('RX', 'nosuch')$$, '3F000',
   'promote: schema "nosuch" does not exist', 'promote from a missing schema');
+SELECT is(pg_temp.hint_of($$SELECT tdm.promote('RX', 'nosuch')$$),
+  'The managed tables are in staging: consolidate it there, then SELECT tdm.promote(''RX'', ''staging'');',
+  'its hint sends to the schema of the managed tables');
 SELECT throws_ok($$SELECT tdm.consolidate('RX', 'pg_catalog')$$, '22023',
   'consolidate: schema "pg_catalog" is not a target: it is the system''s', 'consolidate into a system schema');
 SELECT throws_ok($$SELECT tdm.tag_release(NULL)$$, '22004',

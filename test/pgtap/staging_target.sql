@@ -3,7 +3,7 @@
 -- release consolidated, promote takes it from there, and the HINTs
 -- send there.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -27,6 +27,9 @@ SELECT throws_like($$SELECT tdm.consolidate('TST1')$$,
 SELECT matches(pg_temp.hint_of($$SELECT tdm.consolidate('TST1')$$),
   'The managed tables are in "Tap Staging": SELECT tdm\.consolidate\(''TST1'', ''Tap Staging''\);',
   'the hint gives the call with the schema of the managed tables');
+SELECT matches(pg_temp.hint_of($$SELECT tdm.promote('TST1', 'tap_nosuch')$$),
+  'The managed tables are in "Tap Staging": consolidate it there, then SELECT tdm\.promote\(''TST1'', ''Tap Staging''\);',
+  'promote from a schema that does not exist, before any consolidation, sends to the managed tables');
 SELECT tdm.consolidate('TST1', 'Tap Staging');
 SELECT is((SELECT status FROM tdm.release WHERE release = 'TST1'), 'consolidated',
   'a consolidation there makes the release consolidated');
