@@ -28,6 +28,9 @@ SELECT tdm.manage_table('staging.users', '{email, " first_name , last_name "}', 
                         '{role}');
 SELECT natural_keys FROM tdm.managed_table WHERE rel = 'staging.users'::regclass;
 ALTER TABLE staging.users DROP COLUMN first_name, DROP COLUMN last_name;
+-- A natural key that holds the whole primary key finds nothing the
+-- primary key does not: registered, with a WARNING.
+SELECT tdm.manage_table('staging.users', '{email, "email,user_id"}', 'updated_at', '{role}');
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
 
 -- The release plan: R1 then R2 with its features (higher priority wins).

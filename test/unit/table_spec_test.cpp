@@ -233,5 +233,19 @@ TEST(TableSpec, ColumnNamedInOtherCaseIsSuggested) {
   EXPECT_EQ(e.hint().find("did you mean"), std::string::npos) << e.hint();
 }
 
+TEST(TableSpec, NaturalKeyHoldingThePrimaryKeyIsAdvisedAgainst) {
+  TableShape table = users_table();
+  ManageRequest request;
+  request.natural_keys = {"email", "email,user_id"};
+  ManagedTable managed = resolve_managed_table(table, request);
+  ASSERT_EQ(managed.advice.size(), 1u);
+  EXPECT_NE(managed.advice[0].message.find("natural key \"email,user_id\""), std::string::npos)
+      << managed.advice[0].message;
+  EXPECT_NE(managed.advice[0].message.find("includes the whole primary key (user_id)"),
+            std::string::npos)
+      << managed.advice[0].message;
+  EXPECT_EQ(managed.natural_keys.size(), 2u);  // still registered: advice, not an error
+}
+
 }  // namespace
 }  // namespace tdm::setup

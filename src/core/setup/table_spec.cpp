@@ -186,6 +186,22 @@ ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest 
                     "ordering equality (text, a number, a date...).");
       }
     }
+    // (Rows that share such a key share the primary key already: the key
+    // finds no entity the primary key does not, and is likely a mistake.)
+    const bool holds_primary_key =
+        !table.primary_key.empty() &&
+        std::all_of(table.primary_key.begin(), table.primary_key.end(), [&](const std::string &pk) {
+          return std::find(group.begin(), group.end(), pk) != group.end();
+        });
+    if (holds_primary_key) {
+      managed.advice.push_back(
+          {"natural key \"" + format_key_group(group) + "\" of table " + table.display_name +
+               " includes the whole primary key (" + format_key_group(table.primary_key) +
+               "): rows that share it share the primary key already, so it finds no other "
+               "entity",
+           "A natural key names the columns that identify an entity apart from its primary key "
+           "(email, say): register the table again without it, or with those columns."});
+    }
   }
 
   if (request.updated_at_column) {

@@ -51,6 +51,12 @@ struct ManageRequest {
 
 using KeyGroup = std::vector<std::string>;
 
+// What a registration accepts but a DBA would want to hear of (a WARNING).
+struct Advice {
+  std::string message;
+  std::string hint;
+};
+
 // A request that passed every check, in canonical form.
 struct ManagedTable {
   std::vector<std::string> pk_columns;
@@ -59,6 +65,7 @@ struct ManagedTable {
   std::vector<std::string> core_columns;
   std::string release_column;
   std::string feature_column;
+  std::vector<Advice> advice;
 };
 
 // Parses natural-key groups: "a, b" -> {"a","b"}. Throws tdm::Error on an

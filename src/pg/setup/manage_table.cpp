@@ -76,5 +76,10 @@ TDM_FUNCTION(tdm_manage_table) {
       "                  to_jsonb(m) - 'rel' - 'managed_at' - 'managed_by')"
       "  FROM tdm.managed_table m WHERE m.rel = $1",
       {oid_param(REGCLASSOID, rel)});
+  for (const tdm::setup::Advice &advice : managed.advice) {
+    const char *message = advice.message.c_str();
+    const char *hint = advice.hint.c_str();
+    pg_call([=] { ereport(WARNING, (errmsg("%s", message), errhint("%s", hint))); });
+  }
   PG_RETURN_VOID();
 }
