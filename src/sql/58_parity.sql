@@ -451,7 +451,14 @@ BEGIN
            (1, q.column_name, 'column_missing', q.type_a, q.type_b,
             format('column %s of table %s is missing in %s (%s has it, %s)', q.column_name, m.table_name,
                    CASE WHEN q.has_a THEN label_b ELSE label_a END,
-                   CASE WHEN q.has_a THEN label_a ELSE label_b END, coalesce(q.type_a, q.type_b)),
+                   CASE WHEN q.has_a THEN label_a ELSE label_b END, coalesce(q.type_a, q.type_b))
+            -- (A name quoted in one place and folded in the other.)
+            || coalesce((SELECT format('; %s has column %I, whose name differs only in case',
+                                       CASE WHEN q.has_a THEN label_b ELSE label_a END, o.column_name)
+                           FROM pairs o
+                          WHERE lower(o.column_name) = lower(q.column_name) AND o.column_name <> q.column_name
+                            AND (CASE WHEN q.has_a THEN o.has_b AND NOT o.has_a ELSE o.has_a AND NOT o.has_b END)
+                          ORDER BY o.column_name LIMIT 1), ''),
             NOT (q.has_a AND q.has_b)),
            (2, q.column_name, 'type', q.type_a, q.type_b,
             format('column %s of table %s is %s in %s but %s in %s', q.column_name, m.table_name,

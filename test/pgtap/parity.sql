@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(28);
+SELECT plan(29);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -49,6 +49,9 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
 
   CREATE TABLE tap_par_e1.label (id int PRIMARY KEY, name varchar(20), tdm_release text, tdm_feature text);
   CREATE TABLE tap_par_e2.label (LIKE tap_par_e1.label INCLUDING ALL);
+  -- A column quoted in one environment and folded in the other.
+  CREATE TABLE tap_par_e1.cased (id int PRIMARY KEY, "Code" text, tdm_release text, tdm_feature text);
+  CREATE TABLE tap_par_e2.cased (id int PRIMARY KEY, code text, tdm_release text, tdm_feature text);
   INSERT INTO tap_par_e1.label VALUES (1, 'abc', 'TP1', 'F'), (2, 'same', 'TP1', 'F');
   INSERT INTO tap_par_e2.label VALUES (1, 'abc  ', 'TP1', 'F'), (2, 'same', 'TP1', 'F');
 
@@ -114,6 +117,7 @@ CREATE TABLE tap_par.metric (id int PRIMARY KEY, kind text, score int, opt text,
 INSERT INTO tap_par.metric SELECT * FROM tap_par_e1.metric;
 CREATE TABLE tap_par.unmanaged (id int PRIMARY KEY);
 CREATE TABLE tap_par.label (id int PRIMARY KEY, name varchar(20), tdm_release text, tdm_feature text);
+CREATE TABLE tap_par.cased (id int PRIMARY KEY, "Code" text, tdm_release text, tdm_feature text);
 CREATE TYPE tap_par.mood AS ENUM ('sad', 'ok');
 CREATE TABLE tap_par.feeling (id int PRIMARY KEY, m tap_par.mood, tdm_release text, tdm_feature text);
 CREATE TABLE tap_par.ruled (id int PRIMARY KEY, code text UNIQUE CHECK (code <> ''), qty int CHECK (qty >= 0), tag text,
@@ -128,7 +132,7 @@ CREATE TABLE tap_par.doc (id int PRIMARY KEY, x xml, tdm_release text, tdm_featu
 CREATE TABLE tap_par.wide (LIKE tap_par_e1.wide INCLUDING ALL);
 SELECT tdm.add_environment('par1', 'tap_par_self', 10, 'tap_par_e1'),
        tdm.add_environment('par2', 'tap_par_self', 20, 'tap_par_e2');
-SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.feeling,tap_par.ruled,tap_par.tagged,tap_par.doc,tap_par.wide}'::regclass[]) t;
+SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.cased,tap_par.feeling,tap_par.ruled,tap_par.tagged,tap_par.doc,tap_par.wide}'::regclass[]) t;
 
 -- schema_diff: each kind once, in column order, then constraints and
 -- indexes; nothing between equals (their sequences' defaults name their
@@ -136,7 +140,9 @@ SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lone
 -- name).
 SELECT results_eq(
   $$SELECT rel::text, column_name, kind, in_a, in_b FROM tdm.schema_diff('par1', 'par2')$$,
-  $$VALUES ('tap_par.feeling', NULL, 'constraint', 'PRIMARY KEY (id)', NULL),
+  $$VALUES ('tap_par.cased', 'Code', 'column_missing', 'text', NULL),
+           ('tap_par.cased', 'code', 'column_missing', NULL, 'text'),
+           ('tap_par.feeling', NULL, 'constraint', 'PRIMARY KEY (id)', NULL),
            ('tap_par.lonely', NULL, 'table_missing', 'tap_par_e1.lonely', NULL),
            ('tap_par.ruled', NULL, 'constraint', 'UNIQUE (code)', NULL),
            ('tap_par.ruled', NULL, 'constraint', 'FOREIGN KEY (parent) REFERENCES ruled (id) ON DELETE CASCADE',
@@ -160,6 +166,11 @@ SELECT is((SELECT string_agg(detail, E'\n' ORDER BY detail) FROM tdm.schema_diff
   'constraint ruled_parent_fkey of table ruled is FOREIGN KEY (parent) REFERENCES ruled (id) ON DELETE CASCADE in environment "par1" but FOREIGN KEY (parent) REFERENCES ruled (id) in environment "par2"' || E'\n' ||
   'constraint ruled_qty_check of table ruled is CHECK ((qty >= 0)) in environment "par1" but CHECK ((qty > 0)) in environment "par2"',
   'a constraint''s detail names it: missing on a side, or another definition under the same name');
+SELECT is((SELECT string_agg(detail, E'\n' ORDER BY detail) FROM tdm.schema_diff('par1', 'par2')
+            WHERE rel = 'tap_par.cased'::regclass),
+  'column Code of table cased is missing in environment "par2" (environment "par1" has it, text); environment "par2" has column code, whose name differs only in case' || E'\n' ||
+  'column code of table cased is missing in environment "par1" (environment "par2" has it, text); environment "par1" has column "Code", whose name differs only in case',
+  'a column missing on one side names the other side''s column whose name differs only in case');
 SELECT is((SELECT detail FROM tdm.schema_diff('par1', 'par2') WHERE column_name = 'b'),
   'column b of table shape is integer in environment "par1" but bigint in environment "par2"',
   'its detail names the column, table and both sides');
