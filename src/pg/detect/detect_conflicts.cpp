@@ -244,16 +244,24 @@ class PreviewSink {
     values[kMerged] = json.finish();
   }
 
-  // {"column": {"label": value}} for the differing columns only.
+  // {"column": {"label": value}} for the differing columns only: numbers
+  // and booleans as in `members`, json as written (its spacing or key
+  // order may be the difference).
   Datum differing(const detect::Conflict &c, const std::vector<detect::SourceRow> &rows) {
     JsonbBuilder json;
     json.begin_object();
     for (std::size_t column : c.differing) {
       json.key(table_->model.columns[column]);
       json.begin_object();
+      const char category = categories_[column] == 'J' ? 'S' : categories_[column];
       for (std::size_t i = 0; i < c.members.size(); ++i) {
         json.key(c.labels[i]);
-        optional_string(json, rows[c.members[i]].values[column]);
+        const detect::ValueView v = rows[c.members[i]].values[column];
+        if (v) {
+          json.typed(*v, category);
+        } else {
+          json.null();
+        }
       }
       json.end_object();
     }
