@@ -147,7 +147,11 @@ $$;
 CREATE FUNCTION tdm._describe_type(data_type text, udt_name text, max_length int,
                                    num_precision int, num_scale int) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE WHEN data_type IN ('USER-DEFINED', 'ARRAY') THEN udt_name ELSE data_type END
+  -- (An unbounded bpchar is data_type 'character' with no length, which
+  -- SQL reads as character(1): spelled by its name.)
+  SELECT CASE WHEN data_type IN ('USER-DEFINED', 'ARRAY') THEN udt_name
+              WHEN data_type = 'character' AND max_length IS NULL THEN 'bpchar'
+              ELSE data_type END
          || CASE WHEN max_length IS NOT NULL THEN format('(%s)', max_length)
                  WHEN data_type = 'numeric' AND num_precision IS NOT NULL
                    THEN format('(%s,%s)', num_precision, num_scale)

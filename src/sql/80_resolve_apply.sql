@@ -236,13 +236,15 @@ $$;
 -- How detection compares keys of type `type` (typmod `typmod`) beyond
 -- their text (KeyForm in the core): 'decimal' (a numeric without a fixed
 -- scale, 1.5 = 1.50), 'float' (-0 = 0), 'caseless' (citext), 'interval'
--- ('1 day' = '24:00:00'), else NULL.
+-- ('1 day' = '24:00:00'), 'padded' (a bpchar: 'ab' = 'ab  ', as its ::text
+-- cast spells both), else NULL.
 CREATE FUNCTION tdm._key_form(type oid, typmod int) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN tdm._unscaled_numeric(type, typmod) THEN 'decimal'
               WHEN b.oid IN ('float4'::regtype, 'float8'::regtype) THEN 'float'
               WHEN b.typname = 'citext' THEN 'caseless'
-              WHEN b.oid = 'interval'::regtype THEN 'interval' END
+              WHEN b.oid = 'interval'::regtype THEN 'interval'
+              WHEN b.oid = 'bpchar'::regtype THEN 'padded' END
     FROM pg_type b WHERE b.oid = tdm._base_type(type)
 $$;
 

@@ -689,7 +689,7 @@ BEGIN
           WHEN t.primary_key AND NOT t.natural THEN
              ' Rows whose primary keys the target calls equal but that are spelled differently (under a'
           || ' case-insensitive collation, say) form no conflict: detection compares primary keys as they are'
-          || ' spelled (numeric, float and citext keys as their types compare). Make the environments spell'
+          || ' spelled (numeric, float, bpchar and citext keys as their types compare). Make the environments spell'
           || ' them alike, then tag again.'
           WHEN t.natural THEN
              ' Rows the target''s unique keys call equal but that are spelled differently (a case-insensitive'

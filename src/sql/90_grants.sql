@@ -90,6 +90,8 @@ GRANT EXECUTE ON FUNCTION
   tdm._key_form(oid, int),
   tdm._unscaled_numeric(oid, int),
   tdm._side_by_side(tdm.conflict),
+  tdm._common_prefix(text, text),
+  tdm._interval_key(interval),
   tdm._progress_rows(),
   tdm._release_rows(text),
   tdm._require_given(text, text, bool),

@@ -5,7 +5,7 @@
 -- decide. The members keep their spellings; children follow the key their
 -- parent ends with.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -30,7 +30,9 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
                                 name public.citext NOT NULL, tdm_release text, tdm_feature text, UNIQUE (parent_id, name));
       CREATE TABLE %1$I.kf_dose (amount public.tap_kf_amount PRIMARY KEY, tdm_release text, tdm_feature text);
       CREATE TABLE %1$I.kf_span (span interval PRIMARY KEY, v int, tdm_release text, tdm_feature text);
-      CREATE TABLE %1$I.kf_doc (id int PRIMARY KEY, j json, tdm_release text, tdm_feature text)$t$,
+      CREATE TABLE %1$I.kf_doc (id int PRIMARY KEY, j json, tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.kf_region (id int PRIMARY KEY, descr bpchar NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.kf_ship (id int PRIMARY KEY, customer bpchar, weight numeric, tdm_release text, tdm_feature text)$t$,
       s);
   END $f$;
   SELECT pg_temp.make_env('tap_kf_e1'), pg_temp.make_env('tap_kf_e2'), pg_temp.make_env('tap_kf_e3');
@@ -56,6 +58,11 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   -- (json may hold \u0000, which jsonb, conflict members' type, cannot)
   INSERT INTO tap_kf_e1.kf_doc VALUES (1, '{"a": "\u0000"}', 'TKF1', 'F');
   INSERT INTO tap_kf_e2.kf_doc VALUES (1, '{"a": "\u0000", "b": 1}', 'TKF1', 'F');
+  -- (a bpchar's trailing blanks, which its equality ignores)
+  INSERT INTO tap_kf_e1.kf_region VALUES (1, 'Eastern', 'TKF1', 'F');
+  INSERT INTO tap_kf_e2.kf_region VALUES (5, 'Eastern  ', 'TKF1', 'F');
+  INSERT INTO tap_kf_e1.kf_ship VALUES (1, 'ALFKI', 1.0, 'TKF1', 'F');
+  INSERT INTO tap_kf_e2.kf_ship VALUES (1, 'ALFKI ', 1.00, 'TKF1', 'F');
   -- (a later release: Dan again, spelled as no environment spelled him)
   INSERT INTO tap_kf_e3.kf_account VALUES ('dan', 'Dan', 'TKF2', 'G')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_kf_self');
@@ -73,6 +80,8 @@ CREATE TABLE staging.kf_cat (id int PRIMARY KEY, parent_id int REFERENCES stagin
 CREATE TABLE staging.kf_dose (amount public.tap_kf_amount PRIMARY KEY, tdm_release text, tdm_feature text);
 CREATE TABLE staging.kf_span (span interval PRIMARY KEY, v int, tdm_release text, tdm_feature text);
 CREATE TABLE staging.kf_doc (id int PRIMARY KEY, j json, tdm_release text, tdm_feature text);
+CREATE TABLE staging.kf_region (id int PRIMARY KEY, descr bpchar NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+CREATE TABLE staging.kf_ship (id int PRIMARY KEY, customer bpchar, weight numeric, tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('kf1', 'tap_kf_self', 10, 'tap_kf_e1'),
        tdm.add_environment('kf2', 'tap_kf_self', 20, 'tap_kf_e2'),
        tdm.add_environment('kf3', 'tap_kf_self', 30, 'tap_kf_e3');
@@ -80,7 +89,8 @@ SELECT tdm.manage_table('staging.kf_account', core_columns => '{name}'), tdm.man
        tdm.manage_table('staging.kf_gauge'), tdm.manage_table('staging.kf_reading'),
        tdm.manage_table('staging.kf_point', core_columns => '{label}'), tdm.manage_table('staging.kf_mark'),
        tdm.manage_table('staging.kf_cat', '{code,"parent_id,name"}'), tdm.manage_table('staging.kf_dose'),
-       tdm.manage_table('staging.kf_span'), tdm.manage_table('staging.kf_doc');
+       tdm.manage_table('staging.kf_span'), tdm.manage_table('staging.kf_doc'),
+       tdm.manage_table('staging.kf_region', '{descr}'), tdm.manage_table('staging.kf_ship');
 SELECT tdm.create_release('TKF1'), tdm.add_feature('TKF1', 'F', 1),
        tdm.create_release('TKF2', parent => 'TKF1'), tdm.add_feature('TKF2', 'G', 1);
 SELECT tdm.tag_release('TKF1'), tdm.consolidate('TKF1');
@@ -105,6 +115,12 @@ SELECT is((SELECT members -> 0 -> 'row' ->> 'j' FROM tdm.conflict WHERE rel = 's
 SELECT is((SELECT count(*) FROM tdm.conflict
             WHERE rel = 'staging.kf_cat'::regclass AND members @> '[{"row": {"name": "books"}}]'), 1::bigint,
   'Books and books under one Root are one citext natural key, the Root a reference to the table itself');
+SELECT results_eq($$SELECT kind::text, rule FROM tdm.conflict WHERE rel = 'staging.kf_region'::regclass$$,
+  $$VALUES ('duplicate_natural_key', 'environment_precedence')$$,
+  'bpchar natural keys ''Eastern'' and ''Eastern  '' are one key');
+SELECT results_eq($$SELECT kind::text, differing FROM tdm.conflict WHERE rel = 'staging.kf_ship'::regclass$$,
+  $$VALUES ('exact_duplicate', '{}'::jsonb)$$,
+  'rows whose bpchar differs only by trailing blanks (and numeric by its scale) are identical');
 
 SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"kf2": {"login": "carol2"}}', rationale => 'two people')
   FROM tdm.review_queue WHERE rel = 'staging.kf_account'::regclass;

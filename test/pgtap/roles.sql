@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(59);
+SELECT plan(60);
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -302,6 +302,27 @@ SELECT throws_like($$SELECT * FROM tdm.release_stats$$,
   'release_stats: counting the rows of % takes USAGE on its schema and SELECT on it, which tap_reviewer lacks',
   'reviewer reading release_stats is told which privilege it lacks on master');
 RESET ROLE;
+
+-- Every helper that a role's functions and views call, in their bodies or
+-- in the SQL they build, is that role's to execute (a view calls its
+-- functions with the reader's rights; a SECURITY DEFINER one with its
+-- owner's, left out).
+SELECT is_empty($$
+  WITH code AS (
+    SELECT r.role, p.oid::regprocedure::text AS caller, p.prosrc AS body
+      FROM pg_proc p CROSS JOIN (VALUES ('tdm_admin'), ('tdm_reviewer')) r(role)
+     WHERE p.pronamespace = 'tdm'::regnamespace AND NOT p.prosecdef
+       AND has_function_privilege(r.role, p.oid, 'EXECUTE')
+    UNION ALL
+    SELECT r.role, c.oid::regclass::text, pg_get_viewdef(c.oid)
+      FROM pg_class c CROSS JOIN (VALUES ('tdm_admin'), ('tdm_reviewer')) r(role)
+     WHERE c.relnamespace = 'tdm'::regnamespace AND c.relkind = 'v'
+       AND has_table_privilege(r.role, c.oid, 'SELECT'))
+  SELECT DISTINCT c.role, c.caller, m[1] AS callee
+    FROM code c CROSS JOIN LATERAL regexp_matches(c.body, 'tdm\.(_[a-z_0-9]+)\s*\(', 'g') m
+   WHERE NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = 'tdm'::regnamespace AND p.proname = m[1]
+                        AND has_function_privilege(c.role, p.oid, 'EXECUTE'))$$,
+  'every tdm helper the admin''s and the reviewer''s functions and views call is theirs to execute');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -74,6 +74,27 @@ TEST(CanonicalDecimal, DropsOnlyTheZerosOfTheScale) {
   EXPECT_EQ(canonical_decimal("-Infinity"), "-Infinity");
 }
 
+TEST(CanonicalPadded, DropsTrailingBlanksOnly) {
+  EXPECT_EQ(canonical_padded("ALFKI "), "ALFKI");
+  EXPECT_EQ(canonical_padded("ab   "), "ab");
+  EXPECT_EQ(canonical_padded("  ab"), "  ab");
+  EXPECT_EQ(canonical_padded("a b\t"), "a b\t");  // bpchar ignores spaces only
+  EXPECT_EQ(canonical_padded("   "), "");
+  EXPECT_EQ(canonical_value("1.50", KeyForm::kPadded), "1.50");
+  EXPECT_EQ(canonical_value("1.50", KeyForm::kDecimal), "1.5");
+  EXPECT_EQ(canonical_value("ab ", KeyForm::kText), "ab ");
+}
+
+TEST(Grouping, PaddedKeysAreOneWhateverTheirTrailingBlanks) {
+  std::vector<SourceRow> rows = {row(0, "1", "ann@x", "Customer", "1", 10),
+                                 row(1, "2", "ann@x  ", "Customer", "1", 10)};
+  TableModel t = users();
+  EXPECT_TRUE(group_rows(t, rows).empty());
+  t.key_forms.assign(t.columns.size(), KeyForm::kText);
+  t.key_forms[kEmail] = KeyForm::kPadded;
+  EXPECT_EQ(group_rows(t, rows), (std::vector<std::vector<std::size_t>>{{0, 1}}));
+}
+
 TEST(CanonicalInterval, SpellsTheSpanAsPostgreSQLComparesIt) {
   // A day is 24 hours, a month 30 days, a year 12 months.
   EXPECT_EQ(canonical_interval("1 day"), canonical_interval("24:00:00"));

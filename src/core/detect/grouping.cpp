@@ -174,6 +174,9 @@ std::string key_of(const SourceRow &row, const std::vector<std::size_t> &columns
       case KeyForm::kInterval:
         part = canonical_interval(part);
         break;
+      case KeyForm::kPadded:
+        part = std::string(canonical_padded(part));
+        break;
       case KeyForm::kText:
         break;
     }

@@ -80,7 +80,28 @@ enum class KeyForm : std::uint8_t {
   kFloat,     // a float: -0 = 0
   kCaseless,  // citext: 'Carol@X' = 'carol@x'
   kInterval,  // an interval: '1 day' = '24:00:00', '1 mon' = '30 days' (canonical_interval)
+  kPadded,    // a bpchar (char(n)): 'ab' = 'ab  ', its trailing blanks insignificant
 };
+
+// A bpchar's text without its trailing blanks, which its equality ignores
+// (as the SQL side's ::text cast drops them).
+inline std::string_view canonical_padded(std::string_view text) {
+  const std::size_t end = text.find_last_not_of(' ');
+  return end == std::string_view::npos ? text.substr(0, 0) : text.substr(0, end + 1);
+}
+
+// A value's text in its key form where that is a plain rewrite of the text
+// (kDecimal, kPadded); other forms' text unchanged.
+inline std::string_view canonical_value(std::string_view text, KeyForm form) {
+  switch (form) {
+    case KeyForm::kDecimal:
+      return canonical_decimal(text);
+    case KeyForm::kPadded:
+      return canonical_padded(text);
+    default:
+      return text;
+  }
+}
 
 // The natural keys of a referenced row as SourceRow holds them: each
 // key's text ("" when NULL; a key's columns separated by

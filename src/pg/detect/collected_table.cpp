@@ -70,6 +70,7 @@ std::string key_text_sql(const CollectedTable &table, const std::vector<std::siz
       case detect::KeyForm::kInterval:
         text = "tdm._interval_key(" + ref + ")";
         break;
+      case detect::KeyForm::kPadded:  // (the ::text cast drops a bpchar's trailing blanks)
       case detect::KeyForm::kText:
         break;
     }
@@ -289,8 +290,8 @@ class RowConverter {
       const char *text = texts[kFirstValueColumn - 1 + c];
       if (!text) {
         row.values.push_back(std::nullopt);
-      } else if (table_.decimal[c]) {
-        row.values.push_back(detect::canonical_decimal(text));
+      } else if (table_.canonical[c]) {
+        row.values.push_back(detect::canonical_value(text, table_.model.key_forms[c]));
       } else {
         row.values.push_back(detect::ValueView(text));
       }
@@ -399,11 +400,12 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
                              rel_param, true)) {
     model.columns.push_back(row[0].value());
     table.column_types.push_back(static_cast<Oid>(std::stoul(row[1].value())));
-    table.decimal.push_back(row[2] == "decimal");
+    table.canonical.push_back(row[2] == "decimal" || row[2] == "padded");
     model.key_forms.push_back(row[2] == "decimal"    ? detect::KeyForm::kDecimal
                               : row[2] == "float"    ? detect::KeyForm::kFloat
                               : row[2] == "caseless" ? detect::KeyForm::kCaseless
                               : row[2] == "interval" ? detect::KeyForm::kInterval
+                              : row[2] == "padded"   ? detect::KeyForm::kPadded
                                                      : detect::KeyForm::kText);
   }
   auto settings = spi.query(
@@ -472,7 +474,7 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   // Primary-key values keep their spelling, scale included (a member's
   // key finds its row, and its children, by it); they are grouped by
   // their key form all the same.
-  for (std::size_t column : model.pk) table.decimal[column] = false;
+  for (std::size_t column : model.pk) table.canonical[column] = false;
   std::vector<std::string> loaded;
   if (translated && spi.value("SELECT to_regclass('pg_temp.tdm_earlier_fk') IS NOT NULL") == "t") {
     for (auto &row : spi.query("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"

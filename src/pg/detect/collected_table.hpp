@@ -20,9 +20,10 @@ struct CollectedTable {
   std::uint64_t rows = 0;
   detect::TableModel model;
   std::vector<Oid> column_types;  // per model column
-  std::vector<bool> decimal;      // per model column: numeric without a fixed scale (or a
-                                  // domain over it) outside the primary key: compared
-                                  // without its scale's zeros
+  // Per model column outside the primary key: its values are read in their
+  // key form (a numeric without a fixed scale without its scale's zeros,
+  // a bpchar without its trailing blanks), as its type compares them.
+  std::vector<bool> canonical;
   // Per self reference of the model: the columns it references, in its
   // columns' order.
   std::vector<std::vector<std::size_t>> self_referenced;
