@@ -304,6 +304,15 @@ SELECT count(*) AS still_managed FROM tdm.managed_table WHERE rel = :scratch_oid
 SELECT action FROM tdm.audit ORDER BY audit_id DESC LIMIT 1;
 SELECT tdm.unmanage_table('ship_st1.depots');
 
+-- Managed tables in two schemas: registered with a WARNING, and a target
+-- without the other schema's table is refused naming both schemas.
+CREATE SCHEMA regress_other;
+CREATE TABLE regress_other.extra (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('regress_other.extra');
+SELECT tdm.consolidate('R11');
+SELECT tdm.unmanage_table('regress_other.extra');
+DROP SCHEMA regress_other CASCADE;
+
 -- Bad input: st1's enum has a label the consolidation database's lacks,
 -- and a tagged row uses it: a finding, and the release stays open.
 SELECT dblink_connect('st1', pg_temp.conninfo('st1'));

@@ -307,7 +307,32 @@ BEGIN
             HINT = format('Manage one of them only (SELECT tdm.unmanage_table(%L);), or rename one.',
                           other::text);
   END IF;
+  -- (Managed tables in several schemas, as an application's may be: a
+  -- target still holds them in one, by name. Said once, at the table that
+  -- makes it several: one whose schema holds no other.)
+  IF EXISTS (SELECT 1 FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
+              WHERE m.rel <> _check_managed_name.rel
+                AND c.relnamespace <> (SELECT x.relnamespace FROM pg_class x WHERE x.oid = _check_managed_name.rel))
+     AND NOT EXISTS (SELECT 1 FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
+                      WHERE m.rel <> _check_managed_name.rel
+                        AND c.relnamespace = (SELECT x.relnamespace FROM pg_class x
+                                               WHERE x.oid = _check_managed_name.rel)) THEN
+    RAISE WARNING 'manage_table: the managed tables are now in schemas %', tdm._managed_schemas(rel)
+      USING DETAIL = 'A consolidation target is one schema holding a table of each managed table''s name;'
+                     ' the default, staging, must then be created to hold them all.',
+            HINT = 'Keep the managed tables in one schema, or consolidate into one that holds a copy of each'
+                   ' (with their foreign keys): SELECT tdm.consolidate(''<release>'', ''<schema>'');';
+  END IF;
 END
+$$;
+
+-- The schemas of the managed tables (and of `also`), as a list to read.
+CREATE FUNCTION tdm._managed_schemas(also regclass DEFAULT NULL) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(quote_ident(s.nspname), ', ' ORDER BY s.nspname)
+    FROM (SELECT DISTINCT n.nspname::text AS nspname
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.oid IN (SELECT m.rel FROM tdm.managed_table m) OR c.oid = also) s
 $$;
 
 -- The foreign keys of the managed tables as the catalog has them now:

@@ -138,7 +138,18 @@ BEGIN
   -- sends there.)
   elsewhere := CASE WHEN tdm._staging_target() NOT IN (the_target, 'staging')
                     THEN format(' The managed tables are in %s: %s', quote_ident(tdm._staging_target()),
-                                tdm._consolidate_call(the_release)) ELSE '' END;
+                                tdm._consolidate_call(the_release))
+                    -- (in several schemas: a target still holds them in one)
+                    WHEN (SELECT count(DISTINCT c.relnamespace) FROM tdm.managed_table m
+                            JOIN pg_class c ON c.oid = m.rel) > 1
+                    THEN format(' The managed tables are in schemas %s: create one schema with a table of each'
+                                || ' name (CREATE TABLE %I.%I (LIKE %s INCLUDING ALL); ..., then their foreign'
+                                || ' keys), or name one that has them: SELECT tdm.consolidate(%L, ''<schema>'');',
+                                tdm._managed_schemas(), the_target,
+                                (SELECT c.relname FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
+                                  ORDER BY m.rel::text LIMIT 1),
+                                (SELECT m.rel FROM tdm.managed_table m ORDER BY m.rel::text LIMIT 1), the_release)
+                    ELSE '' END;
   IF to_regnamespace(quote_ident(the_target)) IS NULL THEN
     RAISE EXCEPTION 'consolidate: target schema "%" does not exist', the_target
       USING ERRCODE = 'invalid_schema_name',
