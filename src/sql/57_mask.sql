@@ -541,7 +541,7 @@ LANGUAGE sql IMMUTABLE AS $$
     -- (international with + or 00, or (555) 123-4567: not a bare number, a date or an SSN)
     ('phone', '(^|_)(phone|mobile|cell|msisdn|fax|tel|telephone)(_|$)',
      '^(\+|00)[1-9][0-9 ().-]{6,18}[0-9]$|^\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}$', 'partial'),
-    ('person_name', '^(first|last|middle|full|given|family|sur|maiden|display)_?name$|^(forename|surname)$', NULL, 'hash'),
+    ('person_name', '^(first|last|middle|full|given|family|sur|maiden|display|contact)_?name$|^(forename|surname)$', NULL, 'hash'),
     ('address', 'address|street|(^|_)(post|postal|zip)_?code$|^zip$', NULL, 'hash'),
     ('date_of_birth', 'birth|(^|_)dob$|^dob_', NULL, 'date_shift'),
     ('national_id', '(^|_)(ssn|social_security|national_id|passport|tax_id|nino|nin)(_|$)', '^[0-9]{3}-[0-9]{2}-[0-9]{4}$', 'partial'),
@@ -668,11 +668,18 @@ BEGIN
                                                            WHERE g.column_name = c.column_name))
                            ORDER BY x.column_name <> c.column_name, x.column_name LIMIT 1);
       -- (The method the category suggests where the column can take it,
-      -- else the nearest that it can; none for a key column.)
+      -- else the nearest that it can: a hash as long as a short column
+      -- holds; none for a key column.)
       found.suggestion := (
-        SELECT format('SELECT tdm.mask_column(%L, %L, %L);', m.rel::text, c.column_name, x.method)
-          FROM unnest(ARRAY[k.method, 'hash', 'null']) WITH ORDINALITY AS x(method, n)
-         WHERE found.masked_by IS NULL AND tdm._mask_problem(m.rel, c.column_name, x.method, '{}') IS NULL
+        SELECT format('SELECT tdm.mask_column(%L, %L, %L%s);', m.rel::text, c.column_name, x.method,
+                      CASE WHEN x.options <> '{}' THEN format(', %L', x.options) ELSE '' END)
+          FROM (VALUES (1, k.method, '{}'::jsonb), (2, 'hash', '{}'),
+                       (3, 'hash', (SELECT jsonb_build_object('length', a.atttypmod - 4) FROM pg_attribute a
+                                     WHERE a.attrelid = m.rel AND a.attname = c.column_name
+                                       AND a.atttypmod - 4 BETWEEN 8 AND 15)),
+                       (4, 'null', '{}'), (5, 'partial', '{}')) AS x(n, method, options)
+         WHERE found.masked_by IS NULL AND x.options IS NOT NULL
+           AND tdm._mask_problem(m.rel, c.column_name, x.method, x.options) IS NULL
          ORDER BY x.n LIMIT 1);
       RETURN NEXT found;
     END LOOP;

@@ -24,6 +24,8 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_mk_e2.person (LIKE tap_mk_e1.person INCLUDING ALL);
   CREATE TABLE tap_mk_e2.visit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES tap_mk_e2.person,
                                 tdm_release text, tdm_feature text);
+  CREATE TABLE tap_mk_e1.contact (id int PRIMARY KEY, contact_name varchar(10) NOT NULL, tdm_release text, tdm_feature text);
+  CREATE TABLE tap_mk_e2.contact (LIKE tap_mk_e1.contact INCLUDING ALL);
   INSERT INTO tap_mk_e1.person (id, email, full_name, phone, born, code, tdm_release, tdm_feature)
   VALUES (1, 'Ann@corp.test', 'Ann Archer', '+44 20 7946 0001', '1980-05-17', 'A1', 'MK1', 'F'),
          (2, 'bob@corp.test', 'Bob Baker', '+44 20 7946 0002', '1975-01-02', 'B2', 'MK1', 'F');
@@ -47,11 +49,13 @@ CREATE TABLE tap_mk.person (id int PRIMARY KEY, email text NOT NULL UNIQUE,
 CREATE UNIQUE INDEX ON tap_mk.person (lower(nick));
 CREATE TABLE tap_mk.visit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES tap_mk.person,
                            tdm_release text, tdm_feature text);
+-- (a name too short for a default hash, and NOT NULL)
+CREATE TABLE tap_mk.contact (id int PRIMARY KEY, contact_name varchar(10) NOT NULL, tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('mk1', 'tap_self', 10, 'tap_mk_e1'), tdm.add_environment('mk2', 'tap_self', 20, 'tap_mk_e2');
 -- (Emails compared case- and blank-insensitively: Ann is spelt
 -- differently in mk2.)
 SELECT tdm.manage_table('tap_mk.person', '{email}', normalize_keys => true),
-       tdm.manage_table('tap_mk.visit', surrogate_key => true);
+       tdm.manage_table('tap_mk.visit', surrogate_key => true), tdm.manage_table('tap_mk.contact');
 SELECT tdm.create_release('MK1'), tdm.add_feature('MK1', 'F', 1);
 SELECT tdm.create_release('MK2', parent => 'MK1'), tdm.add_feature('MK2', 'F', 1), tdm.add_feature('MK2', 'G', 1);
 -- (MK1 made earlier, as it would be outside this transaction)
@@ -61,14 +65,16 @@ UPDATE tdm.release SET created_at = created_at - interval '1 day' WHERE release 
 SELECT results_eq(
   $$SELECT column_name, category, evidence, sampled::int, matched::int, masked_by, suggestion
       FROM tdm.find_pii('mk1') ORDER BY column_name$$,
-  $$VALUES ('email', 'email', 'name and values', 3, 3, NULL::text,
+  $$VALUES ('contact_name', 'person_name', 'name', 0, NULL, NULL::text,
+            'SELECT tdm.mask_column(''tap_mk.contact'', ''contact_name'', ''hash'', ''{"length": 10}'');'),
+           ('email', 'email', 'name and values', 3, 3, NULL,
             'SELECT tdm.mask_column(''tap_mk.person'', ''email'', ''email'');'),
            ('email_lower', 'email', 'name and values', 3, 3, NULL, NULL),
            ('full_name', 'person_name', 'name', 3, NULL, NULL,
             'SELECT tdm.mask_column(''tap_mk.person'', ''full_name'', ''hash'');'),
            ('phone', 'phone', 'name and values', 3, 3, NULL,
             'SELECT tdm.mask_column(''tap_mk.person'', ''phone'', ''partial'');')$$,
-  'find_pii names the email, name and phone columns of an environment, with its evidence and a call that masks each (none for a generated column)');
+  'find_pii names the email, name and phone columns of an environment, with its evidence and a call that masks each (none for a generated column; a hash as long as a short column holds)');
 SELECT throws_ok($$SELECT * FROM tdm.find_pii('mk9')$$, '42704',
   'find_pii: environment "mk9" does not exist', 'find_pii refuses an unknown environment');
 
