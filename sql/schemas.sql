@@ -324,7 +324,7 @@ SELECT tdm.add_feature('R12', 'FEAT-1201', 1);
 SET client_min_messages = warning;
 SELECT tdm.tag_release('R12') AS job \gset
 RESET client_min_messages;
-SELECT env, rel, kind, severity, detail FROM tdm.tag_finding WHERE job_id = :job;
+SELECT env, rel, kind, severity, detail, row_count, example_keys FROM tdm.tag_finding WHERE job_id = :job;
 SELECT status FROM tdm.release WHERE release = 'R12';
 SELECT dblink_exec('st1', $$DELETE FROM "Order Lines" WHERE "Order Id" = 70$$);
 SELECT dblink_disconnect('st1');

@@ -26,6 +26,56 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE m.rel = $1
 $$;
 
+-- Whether `value` is a value of type `type` (its input function, a
+-- domain's CHECKs and NOT NULL).
+CREATE FUNCTION tdm._accepts(value text, type text) RETURNS bool
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  EXECUTE format('SELECT %L::%s', value, type);
+  RETURN true;
+EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+  RETURN false;
+END
+$$;
+
+-- The rows of `rel` in environment `env` tagged for `release` whose column
+-- `col` holds a value the managed table's type refuses: their count and up
+-- to five primary keys. Read through a foreign table of its own that
+-- reads the column as text (the environment's foreign table cannot read
+-- such a row at all), dropped after. NULLs when it cannot tell.
+CREATE FUNCTION tdm._refused_values(env text, rel regclass, col text, release text,
+                                    OUT row_count bigint, OUT example_keys jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e tdm.environment;
+  m tdm.managed_table;
+  probe text := format('%I.%I', tdm._env_schema(env), 'tdm_refused_values');
+BEGIN
+  SELECT * INTO e FROM tdm.environment x WHERE x.name = env;
+  SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _refused_values.rel;
+  EXECUTE format('DROP FOREIGN TABLE IF EXISTS %s', probe);
+  EXECUTE format('CREATE FOREIGN TABLE %s (%s, %I text, tdm_value text OPTIONS (column_name %L)) SERVER %I'
+                 ' OPTIONS (schema_name %L, table_name %L)',
+                 probe,
+                 (SELECT string_agg(format('%I %s', k, CASE WHEN k = col THEN 'text'
+                                                            ELSE tdm._column_type(rel, k) END), ', ' ORDER BY o)
+                    FROM unnest(m.pk_columns) WITH ORDINALITY AS u(k, o)),
+                 m.release_column, col, e.server, e.remote_schema,
+                 (SELECT c.relname FROM pg_class c WHERE c.oid = rel));
+  EXECUTE format('SELECT count(*), jsonb_agg(s.k ORDER BY s.n) FILTER (WHERE s.n <= 5)'
+                 '  FROM (SELECT %s AS k, row_number() OVER (ORDER BY %s) AS n FROM %s c'
+                 '         WHERE c.%I = $1 AND c.tdm_value IS NOT NULL AND NOT tdm._accepts(c.tdm_value, $2)) s',
+                 tdm._pk_json_sql(rel, 'c'), tdm._pk_list_sql(rel, 'c'), probe, m.release_column)
+    INTO row_count, example_keys USING release, tdm._column_type(rel, col);
+  EXECUTE format('DROP FOREIGN TABLE %s', probe);
+EXCEPTION WHEN OTHERS THEN
+  -- (best effort: the finding stands without them; the probe goes with
+  -- the failed statement)
+  row_count := NULL;
+  example_keys := NULL;
+END
+$$;
+
 -- SQL for the primary-key columns of `rel` over `alias`, for ORDER BY.
 CREATE FUNCTION tdm._pk_list_sql(rel regclass, alias text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -151,6 +201,9 @@ DECLARE
   detail text;
   failed_at text;
   remote_state text;
+  refused_column text;  -- a column whose value the managed table's type refuses
+  refused_rows bigint;
+  refused_keys jsonb;
   table_ok bool;
   started timestamptz := clock_timestamp();
   phase_started timestamptz;
@@ -343,13 +396,23 @@ BEGIN
           GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT, failed_at = PG_EXCEPTION_CONTEXT;
           -- (The column from the context, which names the foreign table
           -- by the query's alias, not the environment's table.)
+          refused_column := substring(split_part(failed_at, E'\n', 1) FROM 'column "(.*)" of ');
+          -- (which rows: read again with that column as text)
+          refused_rows := NULL;
+          refused_keys := NULL;
+          IF refused_column IS NOT NULL THEN
+            SELECT x.row_count, x.example_keys INTO refused_rows, refused_keys
+              FROM tdm._refused_values(e.name, m.rel, refused_column, the_release) x;
+          END IF;
           PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
-            format('a row of %s.%s tagged for %s holds a value that %s does not accept: %s%s',
-                   e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release, m.rel, detail,
-                   (SELECT CASE WHEN c IS NOT NULL THEN format(' (column %s)', quote_ident(c))
-                                WHEN failed_at <> '' THEN format(' (%s)', split_part(failed_at, E'\n', 1))
-                                ELSE '' END
-                      FROM substring(split_part(failed_at, E'\n', 1) FROM 'column "(.*)" of ') AS c)), NULL);
+            format('%s of %s.%s tagged for %s hold%s a value that %s does not accept: %s%s',
+                   CASE WHEN refused_rows > 1 THEN refused_rows || ' rows' ELSE 'a row' END,
+                   e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release,
+                   CASE WHEN refused_rows > 1 THEN '' ELSE 's' END, m.rel, detail,
+                   CASE WHEN refused_column IS NOT NULL THEN format(' (column %s)', quote_ident(refused_column))
+                        WHEN failed_at <> '' THEN format(' (%s)', split_part(failed_at, E'\n', 1))
+                        ELSE '' END),
+            refused_rows, refused_keys);
           locked := false;
       END;
     END LOOP;
