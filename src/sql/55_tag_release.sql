@@ -26,53 +26,94 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE m.rel = $1
 $$;
 
--- Whether `value` is a value of type `type` (its input function, a
--- domain's CHECKs and NOT NULL).
-CREATE FUNCTION tdm._accepts(value text, type text) RETURNS bool
+-- Why `value` is not a value of type `type` (its input function, a
+-- domain's CHECKs and NOT NULL): the error's message, NULL when it is.
+CREATE FUNCTION tdm._refusal(value text, type text) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   EXECUTE format('SELECT %L::%s', value, type);
-  RETURN true;
+  RETURN NULL;
 EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
-  RETURN false;
+  RETURN SQLERRM;
 END
 $$;
 
--- The rows of `rel` in environment `env` tagged for `release` whose column
--- `col` holds a value the managed table's type refuses: their count and up
--- to five primary keys. Read through a foreign table of its own that
--- reads the column as text (the environment's foreign table cannot read
--- such a row at all), dropped after. NULLs when it cannot tell.
-CREATE FUNCTION tdm._refused_values(env text, rel regclass, col text, release text,
-                                    OUT row_count bigint, OUT example_keys jsonb)
+-- The columns of `rel` in which rows of environment `env` tagged for
+-- `release` hold values the managed table's types refuse, each with the
+-- first refusal's message, the rows' count and up to five of their
+-- primary keys. The columns tried: those of an enum or a domain (or
+-- arrays of them), whose values an environment's own type may allow, and
+-- `also` (the column an error named). Read through a foreign table of its
+-- own, those columns as text (the environment's foreign table cannot
+-- read such a row at all), dropped after; each distinct value tried once.
+-- No rows when it cannot tell.
+CREATE FUNCTION tdm._refused_values(env text, rel regclass, release text, also text DEFAULT NULL)
+RETURNS TABLE (column_name text, refusal text, row_count bigint, example_keys jsonb)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   e tdm.environment;
   m tdm.managed_table;
   probe text := format('%I.%I', tdm._env_schema(env), 'tdm_refused_values');
+  tried text[];  -- the columns tried, in order: probe column v<n> reads the n-th
+  pk_json text;
+  col text;
+  n int := 0;
 BEGIN
   SELECT * INTO e FROM tdm.environment x WHERE x.name = env;
   SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _refused_values.rel;
-  EXECUTE format('DROP FOREIGN TABLE IF EXISTS %s', probe);
-  EXECUTE format('CREATE FOREIGN TABLE %s (%s, %I text, tdm_value text OPTIONS (column_name %L)) SERVER %I'
+  tried := ARRAY(SELECT a.attname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                  LEFT JOIN pg_type el ON el.oid = t.typelem AND t.typcategory = 'A'
+                  WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+                    AND (t.typtype IN ('e', 'd') OR el.typtype IN ('e', 'd') OR a.attname = also)
+                  ORDER BY a.attnum);
+  IF cardinality(tried) = 0 THEN
+    RETURN;
+  END IF;
+  IF to_regclass(probe) IS NOT NULL THEN
+    EXECUTE format('DROP FOREIGN TABLE %s', probe);
+  END IF;
+  -- (Columns named k<n>, r, v<n>, each reading its column by name: a
+  -- key column that is tried is read as text too.)
+  EXECUTE format('CREATE FOREIGN TABLE %s (%s, r text OPTIONS (column_name %L), %s) SERVER %I'
                  ' OPTIONS (schema_name %L, table_name %L)',
                  probe,
-                 (SELECT string_agg(format('%I %s', k, CASE WHEN k = col THEN 'text'
-                                                            ELSE tdm._column_type(rel, k) END), ', ' ORDER BY o)
+                 (SELECT string_agg(format('k%s %s OPTIONS (column_name %L)', o,
+                                           CASE WHEN k = ANY (tried) THEN 'text' ELSE tdm._column_type(rel, k) END, k),
+                                    ', ' ORDER BY o)
                     FROM unnest(m.pk_columns) WITH ORDINALITY AS u(k, o)),
-                 m.release_column, col, e.server, e.remote_schema,
-                 (SELECT c.relname FROM pg_class c WHERE c.oid = rel));
-  EXECUTE format('SELECT count(*), jsonb_agg(s.k ORDER BY s.n) FILTER (WHERE s.n <= 5)'
-                 '  FROM (SELECT %s AS k, row_number() OVER (ORDER BY %s) AS n FROM %s c'
-                 '         WHERE c.%I = $1 AND c.tdm_value IS NOT NULL AND NOT tdm._accepts(c.tdm_value, $2)) s',
-                 tdm._pk_json_sql(rel, 'c'), tdm._pk_list_sql(rel, 'c'), probe, m.release_column)
-    INTO row_count, example_keys USING release, tdm._column_type(rel, col);
+                 m.release_column,
+                 (SELECT string_agg(format('v%s text OPTIONS (column_name %L)', o, c), ', ' ORDER BY o)
+                    FROM unnest(tried) WITH ORDINALITY AS u(c, o)),
+                 e.server, e.remote_schema, (SELECT c.relname FROM pg_class c WHERE c.oid = rel));
+  pk_json := (SELECT format('jsonb_build_object(%s)', string_agg(format('%L, c.k%s', k, o), ', ' ORDER BY o))
+                FROM unnest(m.pk_columns) WITH ORDINALITY AS u(k, o));
+  -- (Each column's values tried here, not where the environment would
+  -- compare them as its own type: the rows are read once, into a
+  -- materialized CTE, then filtered.)
+  FOREACH col IN ARRAY tried LOOP
+    n := n + 1;
+    EXECUTE format('WITH t AS MATERIALIZED (SELECT %1$s AS k, %2$s, c.v%3$s AS v FROM %4$s c'
+                   '                         WHERE c.r = $1 AND c.v%3$s IS NOT NULL),'
+                   '     tried AS (SELECT d.v, tdm._refusal(d.v, $2) AS why FROM (SELECT DISTINCT t.v FROM t) d),'
+                   '     hit AS (SELECT t.k, x.why, row_number() OVER (ORDER BY %5$s) AS i'
+                   '               FROM t JOIN tried x ON x.v = t.v WHERE x.why IS NOT NULL)'
+                   ' SELECT min(hit.why), count(*), jsonb_agg(hit.k ORDER BY hit.i) FILTER (WHERE hit.i <= 5) FROM hit',
+                   pk_json,
+                   (SELECT string_agg(format('c.k%1$s AS k%1$s', o), ', ')
+                      FROM generate_series(1, cardinality(m.pk_columns)) AS o),
+                   n, probe,
+                   (SELECT string_agg(format('t.k%s', o), ', ' ORDER BY o)
+                      FROM generate_series(1, cardinality(m.pk_columns)) AS o))
+      INTO refusal, row_count, example_keys USING release, tdm._column_type(rel, col);
+    CONTINUE WHEN row_count = 0;
+    column_name := col;
+    RETURN NEXT;
+  END LOOP;
   EXECUTE format('DROP FOREIGN TABLE %s', probe);
 EXCEPTION WHEN OTHERS THEN
   -- (best effort: the finding stands without them; the probe goes with
   -- the failed statement)
-  row_count := NULL;
-  example_keys := NULL;
+  RETURN;
 END
 $$;
 
@@ -202,8 +243,8 @@ DECLARE
   failed_at text;
   remote_state text;
   refused_column text;  -- a column whose value the managed table's type refuses
-  refused_rows bigint;
-  refused_keys jsonb;
+  refused record;
+  any_refused bool;
   table_ok bool;
   started timestamptz := clock_timestamp();
   phase_started timestamptz;
@@ -359,6 +400,11 @@ BEGIN
         PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
           format('the user of server %s may not read %s.%s: %s; grant it USAGE on the schema and SELECT on the table there',
                  e.server, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), detail), NULL);
+      -- (A key or tag value this database's types refuse: the lock's read
+      -- below names the column and its rows; this table's other checks
+      -- wait for the next tagging.)
+      WHEN data_exception OR integrity_constraint_violation THEN
+        NULL;
       END;
     END LOOP;
   END LOOP;
@@ -397,22 +443,27 @@ BEGIN
           -- (The column from the context, which names the foreign table
           -- by the query's alias, not the environment's table.)
           refused_column := substring(split_part(failed_at, E'\n', 1) FROM 'column "(.*)" of ');
-          -- (which rows: read again with that column as text)
-          refused_rows := NULL;
-          refused_keys := NULL;
-          IF refused_column IS NOT NULL THEN
-            SELECT x.row_count, x.example_keys INTO refused_rows, refused_keys
-              FROM tdm._refused_values(e.name, m.rel, refused_column, the_release) x;
+          -- (Which rows, and every such column of the table: read again,
+          -- those columns as text. Else the error as it came.)
+          any_refused := false;
+          FOR refused IN SELECT * FROM tdm._refused_values(e.name, m.rel, the_release, refused_column) LOOP
+            any_refused := true;
+            PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
+              format('%s of %s.%I tagged for %s hold%s a value that %s does not accept: %s (column %I)',
+                     CASE WHEN refused.row_count > 1 THEN refused.row_count || ' rows' ELSE 'a row' END,
+                     e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release,
+                     CASE WHEN refused.row_count > 1 THEN '' ELSE 's' END, m.rel, refused.refusal,
+                     refused.column_name),
+              refused.row_count, refused.example_keys);
+          END LOOP;
+          IF NOT any_refused THEN
+            PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
+              format('a row of %s.%I tagged for %s holds a value that %s does not accept: %s%s',
+                     e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release, m.rel, detail,
+                     CASE WHEN refused_column IS NOT NULL THEN format(' (column %I)', refused_column)
+                          WHEN failed_at <> '' THEN format(' (%s)', split_part(failed_at, E'\n', 1))
+                          ELSE '' END), NULL);
           END IF;
-          PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
-            format('%s of %s.%s tagged for %s hold%s a value that %s does not accept: %s%s',
-                   CASE WHEN refused_rows > 1 THEN refused_rows || ' rows' ELSE 'a row' END,
-                   e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release,
-                   CASE WHEN refused_rows > 1 THEN '' ELSE 's' END, m.rel, detail,
-                   CASE WHEN refused_column IS NOT NULL THEN format(' (column %s)', quote_ident(refused_column))
-                        WHEN failed_at <> '' THEN format(' (%s)', split_part(failed_at, E'\n', 1))
-                        ELSE '' END),
-            refused_rows, refused_keys);
           locked := false;
       END;
     END LOOP;
