@@ -1168,3 +1168,39 @@ SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st1": {"id": 60, "emai
 SELECT tdm.consolidate('R-NK2') = :run AS same_run, tdm.promote('R-NK2') IS NOT NULL AS promoted;
 RESET client_min_messages;
 SELECT id, email, tdm_release FROM master.nk_customers ORDER BY id;
+
+-- A keep_all rename that gives a row the primary key of another row of
+-- the release: the key includes a foreign key (a tenant), whose parents'
+-- resolution may change it, so the decision is taken; validation finds
+-- the collision, and its HINT names the decision that made it.
+SELECT pg_temp.in_environments(
+  'CREATE TABLE rn_tenants (slug text PRIMARY KEY, tdm_release text, tdm_feature text);'
+  'CREATE TABLE rn_users (tenant text REFERENCES rn_tenants, id int, email text NOT NULL,'
+  '  tdm_release text, tdm_feature text, PRIMARY KEY (tenant, id), UNIQUE (tenant, email))');
+IMPORT FOREIGN SCHEMA public LIMIT TO (rn_tenants, rn_users) FROM SERVER st1 INTO keys_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rn_tenants, rn_users) FROM SERVER st2 INTO keys_st2;
+CREATE TABLE staging.rn_tenants (slug text PRIMARY KEY, tdm_release text, tdm_feature text);
+CREATE TABLE staging.rn_users (tenant text REFERENCES staging.rn_tenants, id int, email text NOT NULL,
+  tdm_release text, tdm_feature text, PRIMARY KEY (tenant, id), UNIQUE (tenant, email));
+SELECT tdm.manage_table('staging.rn_tenants'), tdm.manage_table('staging.rn_users', '{"tenant,email"}');
+SELECT tdm.create_release('R-RN1'), tdm.add_feature('R-RN1', 'FEAT-RN1', 1);
+INSERT INTO keys_st1.rn_tenants VALUES ('acme', 'R-RN1', 'FEAT-RN1');
+INSERT INTO keys_st1.rn_users VALUES ('acme', 1, 'a@x', 'R-RN1', 'FEAT-RN1');
+INSERT INTO keys_st2.rn_tenants VALUES ('acme', 'R-RN1', 'FEAT-RN1'), ('globex', 'R-RN1', 'FEAT-RN1');
+INSERT INTO keys_st2.rn_users VALUES ('acme', 1, 'b@x', 'R-RN1', 'FEAT-RN1'), ('globex', 1, 'c@x', 'R-RN1', 'FEAT-RN1');
+SET client_min_messages = warning;
+SELECT tdm.tag_release('R-RN1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R-RN1') AS run \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"tenant": "globex"}}',
+                   rationale => 'bob is globex''s') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :run AND status = 'pending';
+RESET client_min_messages;
+SELECT tdm.consolidate('R-RN1') = :run AS same_run;
+SET client_min_messages = warning;
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"id": 2}}',
+                   rationale => 'bob is acme''s second user') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :run AND status = 'decided' AND rel = 'staging.rn_users'::regclass;
+SELECT tdm.consolidate('R-RN1') = :run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT tenant, id, email FROM staging.rn_users ORDER BY 1, 2;

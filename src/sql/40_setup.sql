@@ -318,8 +318,8 @@ BEGIN
                         AND c.relnamespace = (SELECT x.relnamespace FROM pg_class x
                                                WHERE x.oid = _check_managed_name.rel)) THEN
     RAISE WARNING 'manage_table: the managed tables are now in schemas %', tdm._managed_schemas(rel)
-      USING DETAIL = 'A consolidation target is one schema holding a table of each managed table''s name;'
-                     ' the default, staging, must then be created to hold them all.',
+      USING DETAIL = 'A consolidation target (staging, by default) is one schema holding a table of each'
+                     ' managed table''s name.',
             HINT = 'Keep the managed tables in one schema, or consolidate into one that holds a copy of each'
                    ' (with their foreign keys): SELECT tdm.consolidate(''<release>'', ''<schema>'');';
   END IF;

@@ -1811,7 +1811,8 @@ BEGIN
     '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
     '             WHEN d.members_checksum = md5(x.members::text) THEN ''decided'''
     '             ELSE ''stale'' END,'
-    '        ''manual'', ''delete the row (delete_all), or keep it and load its parent first'','
+    '        ''manual'', ''delete the row (delete_all), point its reference elsewhere or clear it (merge,'
+    ' merged => {"column": null}), or keep it and load its parent first'','
     '        x.rationale, x.members, ''{}'', 0'
     '   FROM (SELECT DISTINCT ON (id) id, members, rationale FROM ('
     '     SELECT ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
@@ -1850,6 +1851,32 @@ BEGIN
                  ' WHERE dl.rel = $1 AND NOT dl.earlier AND dl.env = t.tdm_env AND dl.key = %s',
                  collected, tdm._key_text(cm.pk_columns, 't')) USING child;
   GET DIAGNOSTICS n = ROW_COUNT;
+  -- A merge sets the row's references (to NULL, or to a row by the key it
+  -- loads with): the row stays, and the references it set no longer name
+  -- the deleted row (validation checks them as any other).
+  IF EXISTS (SELECT 1 FROM tdm.conflict c CROSS JOIN LATERAL tdm._resolution(c) r
+              WHERE c.run_id = run AND c.rel = child AND c.kind = 'relationship' AND r.action = 'merge') THEN
+    EXECUTE format(
+      'WITH fixed AS ('
+      '  UPDATE %1$s t SET %2$s'
+      '    FROM (SELECT m.env, m.key, r.merged FROM tdm.conflict c'
+      '           CROSS JOIN LATERAL tdm._resolution(c) r'
+      '            JOIN tdm.conflict_member m ON m.run_id = c.run_id AND m.conflict_id = c.conflict_id'
+      '           WHERE c.run_id = $1 AND c.rel = $2 AND c.kind = ''relationship'' AND r.action = ''merge'') x'
+      '   WHERE x.env = t.tdm_env AND x.key = %3$s'
+      '  RETURNING t.tdm_env, t.tdm_row_hash, x.merged)'
+      ' DELETE FROM pg_temp.tdm_orphans o USING fixed f'
+      '  WHERE o.rel = $2 AND o.env = f.tdm_env AND o.row_hash = f.tdm_row_hash'
+      '    AND o.columns <@ ARRAY(SELECT jsonb_object_keys(f.merged))',
+      collected,
+      (SELECT string_agg(format('%1$I = CASE WHEN x.merged ? %1$L THEN (x.merged ->> %1$L)::%2$s ELSE t.%1$I END',
+                                a.attname, format_type(a.atttypid, a.atttypmod)), ', ')
+         FROM pg_attribute a
+        WHERE a.attrelid = child AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attname = ANY (cm.pk_columns)
+          AND EXISTS (SELECT 1 FROM jsonb_array_elements(cm.foreign_keys) fk WHERE fk -> 'columns' ? a.attname)),
+      tdm._key_text(cm.pk_columns, 't'))
+      USING run, child;
+  END IF;
   RETURN n;
 END
 $$;

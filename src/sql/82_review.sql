@@ -742,9 +742,28 @@ BEGIN
     RAISE EXCEPTION 'decision on %: merged values go with action merge, not %', NEW.conflict_id,
       NEW.action USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  IF c.kind = 'relationship' AND NEW.action NOT IN ('keep', 'delete_all') THEN
-    RAISE EXCEPTION 'decision on %: a relationship conflict is settled by keep or delete_all',
-      NEW.conflict_id USING ERRCODE = 'invalid_parameter_value';
+  IF c.kind = 'relationship' AND NEW.action NOT IN ('keep', 'delete_all', 'merge') THEN
+    RAISE EXCEPTION 'decision on %: a relationship conflict is settled by keep, merge (of its references) or'
+                    ' delete_all', NEW.conflict_id USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- (A relationship conflict's merge sets the orphan's references: to
+  -- NULL, or to another row's key as the rows load. Its keys stay.)
+  IF c.kind = 'relationship' AND NEW.action = 'merge' AND jsonb_typeof(NEW.merged) = 'object' THEN
+    SELECT string_agg(quote_ident(k), ', ' ORDER BY k) INTO label
+      FROM jsonb_object_keys(NEW.merged) AS k
+     WHERE k = ANY (m.pk_columns)
+        OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
+                        WHERE fk -> 'columns' ? k);
+    IF label IS NOT NULL THEN
+      RAISE EXCEPTION 'decision on %: a relationship conflict''s merge sets the row''s foreign keys only, not %',
+        NEW.conflict_id, label
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = format('merged => ''{"%s": null}'' clears the reference (a nullable one); another value'
+                            ' points it at that row, by the key it loads with.',
+                            coalesce((SELECT fk -> 'columns' ->> 0 FROM jsonb_array_elements(m.foreign_keys) fk
+                                       WHERE NOT (fk -> 'columns' ->> 0) = ANY (m.pk_columns) LIMIT 1),
+                                     'column'));
+    END IF;
   END IF;
 
   -- The tags: a decision keeps the release's rows in the release, and a

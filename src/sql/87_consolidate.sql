@@ -168,7 +168,8 @@ BEGIN
   IF missing IS NOT NULL THEN
     RAISE EXCEPTION 'consolidate: target "%" has no table %', the_target, missing
       USING ERRCODE = 'undefined_table',
-            HINT = 'Create it with the managed table''s columns and constraints.' || elsewhere;
+            HINT = CASE WHEN missing LIKE '%), %' THEN 'Create them with the managed tables'' columns and constraints.'
+                        ELSE 'Create it with the managed table''s columns and constraints.' END || elsewhere;
   END IF;
   -- The target's tables, and master's (earlier releases' rows come from
   -- there), hold the managed tables' columns: a migration applied to the
@@ -264,6 +265,8 @@ DECLARE
   t record;
   merge_made text;  -- conflicts whose rule's merge gave a row another row's unique key
   merge_made_keys jsonb[];  -- [table, key values] of the unique violations they made
+  rename_made text;  -- decisions whose renames gave a row another row's primary key
+  rename_made_keys jsonb[];  -- [table, key values] of the unique violations they made
   since timestamptz;
   phase_ms jsonb := '{}';
   outcome record;
@@ -660,6 +663,22 @@ BEGIN
              string_agg(DISTINCT format('%s (%s)', m.conflict_id, m.key_values), ', ')
         INTO merge_made_keys, merge_made
         FROM tdm._merge_made_violations(run.run_id) m;
+      -- (And those a decision's renames made: a row given, by keep_all,
+      -- the primary key of a row of the release that no conflict met.)
+      SELECT coalesce(array_agg(DISTINCT jsonb_build_array(v.rel::oid, v.detail -> 'values')), '{}'),
+             string_agg(DISTINCT format('%s (%s''s %s, renamed %s)', k.conflict_id, k.env, k.old_key, k.new_key),
+                        ', ')
+        INTO rename_made_keys, rename_made
+        FROM tdm.violation v
+        JOIN tdm.key_map k ON k.run_id = v.run_id AND k.rel = v.rel AND k.reason = 'renamed'
+                          AND k.env = v.row_key ->> 'env' AND k.new_key = v.row_key -> 'key'
+       WHERE v.run_id = run.run_id AND v.kind = 'unique' AND v.detail ->> 'with' = 'other collected rows';
+      IF rename_made IS NOT NULL THEN
+        see_violations := see_violations
+          || format(' A decision''s renames gave a row the primary key of another row of the release: conflict'
+                    || ' %s. Decide it again with a key no row holds (renames), then consolidate again.',
+                    rename_made);
+      END IF;
       -- Collected rows the target's unique keys call equal, which no
       -- conflict grouped (detection compares keys as they are spelled, or
       -- as numeric, float and citext compare: 'Bob@x' and 'bob@x' under a
@@ -693,6 +712,7 @@ BEGIN
                   AND NOT EXISTS (SELECT 1 FROM jsonb_each(v.detail -> 'values') e WHERE e.value = 'null')
                   AND NOT tdm._computed_violation(v, the_target)
                   AND NOT jsonb_build_array(v.rel::oid, v.detail -> 'values') = ANY (merge_made_keys)
+                  AND NOT jsonb_build_array(v.rel::oid, v.detail -> 'values') = ANY (rename_made_keys)
                 ORDER BY 1, 2, 3 LOOP
         see_violations := see_violations || CASE WHEN t.primary_key AND NOT t.natural AND t.same_spelling THEN
              ' Rows given the same primary key (two decisions'' renames, taken at once, say) cannot both'

@@ -244,6 +244,30 @@ TEST(Grouping, OneKeyKindNeedsTenBytesARow) {
   EXPECT_EQ(HashGrouper::bytes_needed(1000, 2), 21000u);
 }
 
+TEST(Rules, ExactDuplicateCountsTheEnvironmentsOfItsRows) {
+  // Two of st1's rows made one by a re-pointed reference, and st2's.
+  auto c =
+      detect({row(0, "5", "a@x", "Customer", "10", 10), row(0, "5", "a@x", "Customer", "10", 10),
+              row(1, "5", "a@x", "Customer", "10", 10)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::exact_duplicate);
+  EXPECT_EQ(c[0].rationale, "3 identical rows in 2 environments");
+  c = detect({row(0, "5", "a@x", "Customer", "10", 10), row(1, "5", "a@x", "Customer", "10", 10)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rationale, "identical rows in 2 environments");
+}
+
+TEST(Rules, RationaleShowsACharKeyWithoutItsPadding) {
+  TableModel t = users();
+  t.key_forms.assign(t.columns.size(), KeyForm::kText);
+  t.key_forms[kId] = KeyForm::kPadded;
+  auto c = detect(
+      {row(0, "AB   ", "a@x", "Customer", "10", 10), row(1, "AB   ", "b@x", "Customer", "10", 10)},
+      t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rationale.rfind("same user_id AB but", 0), 0u) << c[0].rationale;
+}
+
 TEST(Rules, ExactDuplicateKeepsTheHighestPrecedence) {
   auto c =
       detect({row(2, "5", "a@x", "Customer", "10", 10), row(0, "5", "a@x", "Customer", "10", 10)});

@@ -174,9 +174,14 @@ class Classifier {
   const std::string &nk_key(std::size_t row, std::size_t i) const { return keys_.at(row).nk[i]; }
   std::string pk_label(std::size_t row) const {
     std::vector<std::string> parts;
-    for (std::size_t c : table_.pk)
+    for (std::size_t c : table_.pk) {
+      // (a char(n) key without the blanks that pad it)
+      const KeyForm form = c < table_.key_forms.size() ? table_.key_forms[c] : KeyForm::kText;
+      const ValueView v = value(row, c);
       parts.push_back(quoted_name(table_.columns[c]) + " " +
-                      std::string(value(row, c).value_or("NULL")));
+                      (v ? std::string(form == KeyForm::kPadded ? canonical_padded(*v) : *v)
+                         : std::string("NULL")));
+    }
     return boost::algorithm::join(parts, ", ");
   }
   std::string source(std::size_t row) const { return env(row).name + ":" + pk_text(row); }
@@ -626,9 +631,16 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
 
   // Rule 1: identical rows.
   if (all_identical) {
+    // (An environment may hold two of them, under two primary keys.)
+    std::set<std::size_t> environments;
+    for (std::size_t row : members) environments.insert(rows_[row].env);
+    const std::string copies =
+        environments.size() == members.size()
+            ? "identical rows in " + std::to_string(members.size()) + " environments"
+            : std::to_string(members.size()) + " identical rows in " +
+                  std::to_string(environments.size()) + " environments";
     resolved(Rule::exact_duplicate, first, "keep " + env(first).name + "; drop the copies",
-             "identical rows in " + std::to_string(members.size()) + " environments" +
-                 (fixed ? " (" + fixed_row(first) + " among them)" : ""));
+             copies + (fixed ? " (" + fixed_row(first) + " among them)" : ""));
     return c;
   }
   // Rule 2: attributes identical, newest wins; master's row stays.
