@@ -754,9 +754,9 @@ BEGIN
      WHERE k = ANY (m.pk_columns)
         OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
                         WHERE fk -> 'columns' ? k);
-    IF label IS NOT NULL THEN
-      RAISE EXCEPTION 'decision on %: a relationship conflict''s merge sets the row''s foreign keys only, not %',
-        NEW.conflict_id, label
+    IF label IS NOT NULL OR NEW.merged = '{}' THEN
+      RAISE EXCEPTION 'decision on %: a relationship conflict''s merge sets the row''s foreign keys%',
+        NEW.conflict_id, coalesce(' only, not ' || label, ': name them')
         USING ERRCODE = 'invalid_parameter_value',
               HINT = format('merged => ''{"%s": null}'' clears the reference (a nullable one); another value'
                             ' points it at that row, by the key it loads with.',
