@@ -1821,7 +1821,15 @@ BEGIN
     '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
     '              ''ts'', %3$s, ''row'', %5$s)) AS members,'
     '            format(''references %%s (%%s) of %%s, which decision %%s deleted'','
-    '                   o.parent::text, array_to_string(o.key, '',''), o.parent_env, o.conflict_id)'
+    '                   o.parent::text,'
+    -- (by the key its environment has: the deleted row may have been
+    -- given another by the run first, shown after it)
+    '                   coalesce((SELECT array_to_string(k.old_key, '','') || '', re-keyed '''
+    '                                    || array_to_string(o.key, '','')'
+    '                               FROM pg_temp.tdm_keymap k'
+    '                              WHERE k.rel = o.parent AND k.env = o.parent_env AND k.new_key = o.key'
+    '                                AND k.reason IN (''rekeyed'', ''renamed'') LIMIT 1),'
+    '                            array_to_string(o.key, '','')), o.parent_env, o.conflict_id)'
     '              AS rationale,'
     '            o.parent::text AS parent, o.name AS edge'
     '       FROM %4$s t JOIN pg_temp.tdm_orphans o'
