@@ -1802,8 +1802,10 @@ BEGIN
   END IF;
   SELECT * INTO cm FROM tdm.managed_table m WHERE m.rel = child;
   collected := format('pg_temp.%I', tdm._collected_name(child))::regclass;
-  -- (A row orphaned by several foreign keys is one conflict: the first
-  -- parent by name tells why.)
+  -- (A row orphaned by several foreign keys is one conflict: its
+  -- rationale names each deleted parent, by the columns that reference
+  -- it, and `differing` holds those columns, the references a merge may
+  -- set.)
   EXECUTE format(
     'INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,'
     '                          suggestion, rationale, members, differing, survivor)'
@@ -1813,14 +1815,17 @@ BEGIN
     '             ELSE ''stale'' END,'
     '        ''manual'', ''delete the row (delete_all), point its reference elsewhere or clear it (merge,'
     ' merged => {"column": null}), or keep it and load its parent first'','
-    '        x.rationale, x.members, ''{}'', 0'
-    '   FROM (SELECT DISTINCT ON (id) id, members, rationale FROM ('
+    '        x.rationale, x.members,'
+    '        (SELECT jsonb_object_agg(r.key, r.value) FROM jsonb_array_elements(x.refs) a, jsonb_each(a.value) r), 0'
+    '   FROM (SELECT y.id, min(y.members::text)::jsonb AS members,'
+    '                string_agg(y.why, ''; '' ORDER BY y.parent, y.edge) AS rationale, jsonb_agg(y.refs) AS refs'
+    '           FROM ('
     '     SELECT ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
     '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')),'
     '              ''hex''), 12) AS id,'
     '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
     '              ''ts'', %3$s, ''row'', %5$s)) AS members,'
-    '            format(''references %%s (%%s) of %%s, which decision %%s deleted'','
+    '            format(''references %%s (%%s) of %%s by %%s, which decision %%s deleted'','
     '                   o.parent::text,'
     -- (by the key its environment has: the deleted row may have been
     -- given another by the run first, shown after it)
@@ -1829,12 +1834,14 @@ BEGIN
     '                               FROM pg_temp.tdm_keymap k'
     '                              WHERE k.rel = o.parent AND k.env = o.parent_env AND k.new_key = o.key'
     '                                AND k.reason IN (''rekeyed'', ''renamed'') LIMIT 1),'
-    '                            array_to_string(o.key, '','')), o.parent_env, o.conflict_id)'
-    '              AS rationale,'
+    '                            array_to_string(o.key, '','')), o.parent_env, tdm._column_names(o.columns),'
+    '                   o.conflict_id) AS why,'
+    '            (SELECT jsonb_object_agg(c, jsonb_build_object(t.tdm_env, (%5$s) -> c))'
+    '               FROM unnest(o.columns) AS c) AS refs,'
     '            o.parent::text AS parent, o.name AS edge'
     '       FROM %4$s t JOIN pg_temp.tdm_orphans o'
     '         ON o.rel = $2 AND NOT o.related AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash) y'
-    '   ORDER BY id, parent, edge) x'
+    '   GROUP BY y.id) x'
     '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
     ' ON CONFLICT DO NOTHING',
     tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
@@ -1860,8 +1867,8 @@ BEGIN
                  collected, tdm._key_text(cm.pk_columns, 't')) USING child;
   GET DIAGNOSTICS n = ROW_COUNT;
   -- A merge sets the row's references (to NULL, or to a row by the key it
-  -- loads with): the row stays, and the references it set no longer name
-  -- the deleted row (validation checks them as any other).
+  -- loads with): the row stays, and a reference it set a column of no
+  -- longer names the deleted row (validation checks it as any other).
   IF EXISTS (SELECT 1 FROM tdm.conflict c CROSS JOIN LATERAL tdm._resolution(c) r
               WHERE c.run_id = run AND c.rel = child AND c.kind = 'relationship' AND r.action = 'merge') THEN
     EXECUTE format(
@@ -1875,7 +1882,7 @@ BEGIN
       '  RETURNING t.tdm_env, t.tdm_row_hash, x.merged)'
       ' DELETE FROM pg_temp.tdm_orphans o USING fixed f'
       '  WHERE o.rel = $2 AND o.env = f.tdm_env AND o.row_hash = f.tdm_row_hash'
-      '    AND o.columns <@ ARRAY(SELECT jsonb_object_keys(f.merged))',
+      '    AND o.columns && ARRAY(SELECT jsonb_object_keys(f.merged))',
       collected,
       (SELECT string_agg(format('%1$I = CASE WHEN x.merged ? %1$L THEN (x.merged ->> %1$L)::%2$s ELSE t.%1$I END',
                                 a.attname, format_type(a.atttypid, a.atttypmod)), ', ')

@@ -746,26 +746,29 @@ BEGIN
     RAISE EXCEPTION 'decision on %: a relationship conflict is settled by keep, merge (of its references) or'
                     ' delete_all', NEW.conflict_id USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  -- (A relationship conflict's merge sets the orphan's references: to
-  -- NULL, or to another row's key as the rows load. Its keys stay.)
+  -- (A relationship conflict's merge sets the orphan's references that
+  -- name deleted rows, its `differing` columns: to NULL, or to another
+  -- row's key as the rows load. Its primary key stays.)
   IF c.kind = 'relationship' AND NEW.action = 'merge' AND jsonb_typeof(NEW.merged) = 'object' THEN
+    cols := ARRAY(SELECT k FROM jsonb_object_keys(c.differing) AS k WHERE NOT k = ANY (m.pk_columns) ORDER BY k);
+    IF c.differing = '{}' THEN  -- (a conflict an earlier version wrote: any foreign key's)
+      cols := ARRAY(SELECT DISTINCT k FROM jsonb_array_elements(m.foreign_keys) fk,
+                                           jsonb_array_elements_text(fk -> 'columns') AS k
+                     WHERE NOT k = ANY (m.pk_columns) ORDER BY k);
+    END IF;
     SELECT string_agg(quote_ident(k), ', ' ORDER BY k) INTO label
-      FROM jsonb_object_keys(NEW.merged) AS k
-     WHERE k = ANY (m.pk_columns)
-        OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
-                        WHERE fk -> 'columns' ? k);
+      FROM jsonb_object_keys(NEW.merged) AS k WHERE NOT k = ANY (cols);
     IF label IS NOT NULL OR NEW.merged = '{}' THEN
-      RAISE EXCEPTION 'decision on %: a relationship conflict''s merge sets the row''s foreign keys%',
-        NEW.conflict_id, coalesce(' only, not ' || label, ': name them')
+      RAISE EXCEPTION 'decision on %: a relationship conflict''s merge sets the references that name deleted rows%',
+        NEW.conflict_id, coalesce(', not ' || label, ': name them')
         USING ERRCODE = 'invalid_parameter_value',
-              HINT = format('merged => ''{"%s": null}'' clears the reference (a nullable one); another value'
-                            ' points it at that row, by the key it loads with.',
-                            coalesce((SELECT fk -> 'columns' ->> 0 FROM jsonb_array_elements(m.foreign_keys) fk
-                                       WHERE NOT (fk -> 'columns' ->> 0) = ANY (m.pk_columns) LIMIT 1),
-                                     'column'));
+              HINT = CASE WHEN cardinality(cols) = 0
+                          THEN 'Its references are all in its primary key: keep it or delete it (delete_all).'
+                          ELSE format('Set %s: merged => ''{"%s": null}'' clears a nullable reference; another value'
+                                      ' points it at that row, by the key it loads with.',
+                                      tdm._column_names(cols), cols[1]) END;
     END IF;
   END IF;
-
   -- The tags: a decision keeps the release's rows in the release, and a
   -- feature it names must be in the release plan.
   FOR label, candidate IN
@@ -1028,6 +1031,35 @@ BEGIN
       nk := NULL;
       seen := NULL;
     END LOOP;
+  END IF;
+
+  -- (Copies of one entity in two environments, orphaned alike, of which
+  -- their own table's conflict loads one: decided alike, or the copy
+  -- dropped would decide for the one that loads.)
+  IF c.kind = 'relationship' THEN
+    SELECT format('%s (%s%s)', od.conflict_id, od.action, coalesce(' ' || od.merged::text, '')) INTO other
+      FROM tdm.conflict_member rm
+     CROSS JOIN LATERAL (SELECT g.members FROM tdm.conflict g
+                          WHERE g.run_id = c.run_id AND g.rel = c.rel AND g.kind <> 'relationship'
+                            AND g.members @> jsonb_build_array(tdm._member_source(rm.env, rm."row", m.pk_columns))
+                            AND (g.rule NOT IN ('distinct_entities', 'manual')
+                                 OR EXISTS (SELECT 1 FROM tdm.decision gd WHERE gd.conflict_id = g.conflict_id
+                                               AND gd.action IN ('keep', 'merge')))) g
+     CROSS JOIN LATERAL jsonb_array_elements(g.members) AS e(m)
+      JOIN tdm.conflict oc ON oc.run_id = c.run_id AND oc.rel = c.rel AND oc.kind = 'relationship'
+                          AND oc.conflict_id <> c.conflict_id
+                          AND oc.members @> jsonb_build_array(tdm._member_source(e.m ->> 'env', e.m -> 'row',
+                                                                                 m.pk_columns))
+      JOIN tdm.decision od ON od.conflict_id = oc.conflict_id
+     WHERE rm.run_id = c.run_id AND rm.conflict_id = c.conflict_id
+       AND (od.action <> NEW.action OR od.merged IS DISTINCT FROM NEW.merged)
+     LIMIT 1;
+    IF other IS NOT NULL THEN
+      RAISE EXCEPTION 'decision on %: another environment''s copy of this row, which its table''s conflict makes'
+                      ' one row with it, is conflict %, decided otherwise', NEW.conflict_id, other
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Decide both alike (one of them loads), or decide that conflict again first.';
+    END IF;
   END IF;
 
   NEW.decided_by := current_user;

@@ -1,9 +1,11 @@
 -- A relationship conflict's merge sets the orphan's references: an
 -- employee whose manager a decision deleted stays, with no manager
 -- (merged => {"manager_id": null}), rather than go with the manager. Its
--- keys and other columns are not a merge's to change.
+-- keys and other columns are not a merge's to change. A member in both
+-- environments, one row by its table's conflict, whose unit was deleted:
+-- both copies are decided alike.
 BEGIN;
-SELECT plan(6);
+SELECT plan(10);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -12,16 +14,29 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE SCHEMA tap_rm_e2;
   CREATE TABLE tap_rm_e1.person (id int PRIMARY KEY, email text NOT NULL UNIQUE, role text NOT NULL,
                                  manager_id int REFERENCES tap_rm_e1.person, tdm_release text, tdm_feature text);
+  CREATE TABLE tap_rm_e1.unit (id int PRIMARY KEY, kind text NOT NULL, tdm_release text, tdm_feature text);
+  CREATE TABLE tap_rm_e1.member (id int PRIMARY KEY, unit_id int REFERENCES tap_rm_e1.unit, name text,
+                                 tdm_release text, tdm_feature text);
   CREATE TABLE tap_rm_e2.person (LIKE tap_rm_e1.person INCLUDING ALL);
+  CREATE TABLE tap_rm_e2.unit (LIKE tap_rm_e1.unit INCLUDING ALL);
+  CREATE TABLE tap_rm_e2.member (LIKE tap_rm_e1.member INCLUDING ALL);
   INSERT INTO tap_rm_e1.person VALUES (1, 'boss@x', 'admin', NULL, 'TRM', 'F'), (2, 'emp@x', 'admin', 1, 'TRM', 'F'),
                                       (3, 'intern@x', 'admin', 2, 'TRM', 'F');
-  INSERT INTO tap_rm_e2.person VALUES (1, 'boss@x', 'support', NULL, 'TRM', 'F')$$) \g /dev/null
+  INSERT INTO tap_rm_e2.person VALUES (1, 'boss@x', 'support', NULL, 'TRM', 'F');
+  INSERT INTO tap_rm_e1.unit VALUES (1, 'sales', 'TRM', 'F');
+  INSERT INTO tap_rm_e2.unit VALUES (1, 'support', 'TRM', 'F');
+  INSERT INTO tap_rm_e1.member VALUES (5, 1, 'Mo', 'TRM', 'F');
+  INSERT INTO tap_rm_e2.member VALUES (5, 1, 'Mo', 'TRM', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_rm_self');
 CREATE SCHEMA tap_rm;
 CREATE TABLE tap_rm.person (id int PRIMARY KEY, email text NOT NULL UNIQUE, role text NOT NULL,
                             manager_id int REFERENCES tap_rm.person, tdm_release text, tdm_feature text);
+CREATE TABLE tap_rm.unit (id int PRIMARY KEY, kind text NOT NULL, tdm_release text, tdm_feature text);
+CREATE TABLE tap_rm.member (id int PRIMARY KEY, unit_id int REFERENCES tap_rm.unit, name text,
+                            tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('rm1', 'tap_rm_self', 10, 'tap_rm_e1'), tdm.add_environment('rm2', 'tap_rm_self', 20, 'tap_rm_e2');
-SELECT tdm.manage_table('tap_rm.person', '{email}', core_columns => '{role}');
+SELECT tdm.manage_table('tap_rm.person', '{email}', core_columns => '{role}'),
+       tdm.manage_table('tap_rm.unit', core_columns => '{kind}'), tdm.manage_table('tap_rm.member');
 SELECT tdm.create_release('TRM'), tdm.add_feature('TRM', 'F', 1);
 SELECT tdm.tag_release('TRM');
 CREATE ROLE tap_rm_approver;
@@ -34,20 +49,32 @@ BEGIN
 END
 $$;
 
-SELECT tdm.consolidate('TRM', 'tap_rm');  -- the bosses' roles differ: delete both
+SELECT tdm.consolidate('TRM', 'tap_rm');  -- the bosses' roles differ, the units' kinds: delete them
 SELECT tdm.resolve_all('TRM', 'delete_all', 'not test data any more');
 SELECT pg_temp.approve_all();
-SELECT tdm.consolidate('TRM', 'tap_rm');  -- emp's manager deleted
-SELECT conflict_id AS emp FROM tdm.review_queue WHERE kind = 'relationship' \gset
+SELECT tdm.consolidate('TRM', 'tap_rm');  -- emp's manager deleted, and Mo's unit in both environments
+SELECT conflict_id AS emp FROM tdm.review_queue WHERE rel = 'tap_rm.person'::regclass \gset
+SELECT conflict_id AS mo1 FROM tdm.review_queue WHERE rel = 'tap_rm.member'::regclass AND members -> 0 ->> 'env' = 'rm1' \gset
+SELECT conflict_id AS mo2 FROM tdm.review_queue WHERE rel = 'tap_rm.member'::regclass AND members -> 0 ->> 'env' = 'rm2' \gset
 
+SELECT results_eq(format($$SELECT rationale ~ '^references tap_rm\.person \(1\) of rm1 by manager_id, which decision', differing
+                             FROM tdm.conflict WHERE conflict_id = %L$$, :'emp'),
+  $$VALUES (true, '{"manager_id": {"rm1": 1}}'::jsonb)$$,
+  'the conflict names the reference to the deleted row, and shows it as differing');
 SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"role": "support"}', rationale => 'x')$$, :'emp'),
-  '22023', format('decision on %s: a relationship conflict''s merge sets the row''s foreign keys only, not role', :'emp'),
+  '22023', format('decision on %s: a relationship conflict''s merge sets the references that name deleted rows, not role', :'emp'),
   'a relationship conflict''s merge sets no attribute');
 SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"id": 9, "manager_id": null}', rationale => 'x')$$, :'emp'),
-  '22023', format('decision on %s: a relationship conflict''s merge sets the row''s foreign keys only, not id', :'emp'),
+  '22023', format('decision on %s: a relationship conflict''s merge sets the references that name deleted rows, not id', :'emp'),
   'nor its primary key');
 SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"manager_id": null}', rationale => 'no manager now')$$, :'emp'),
   'a relationship conflict''s merge clears the reference to the deleted row');
+SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"unit_id": null}', rationale => 'no unit now')$$, :'mo1'),
+  'Mo of rm1 is kept without a unit');
+SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'delete_all', rationale => 'x')$$, :'mo2'), '22023', NULL,
+  'Mo of rm2, one row with rm1''s by their table''s conflict, is not decided otherwise');
+SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"unit_id": null}', rationale => 'alike')$$, :'mo2'),
+  'it is decided alike');
 SELECT pg_temp.approve_all();
 SELECT tdm.consolidate('TRM', 'tap_rm');
 SELECT results_eq($$SELECT status, rows_collected = rows_loaded + rows_merged + rows_deleted FROM tdm.run WHERE release = 'TRM'$$,
@@ -55,8 +82,8 @@ SELECT results_eq($$SELECT status, rows_collected = rows_loaded + rows_merged + 
 SELECT results_eq($$SELECT email, manager_id FROM tap_rm.person ORDER BY id$$,
   $$VALUES ('emp@x', NULL::int), ('intern@x', 2)$$,
   'emp stays without a manager; the intern keeps emp as manager');
-SELECT is((SELECT count(*) FROM tdm.violation v JOIN tdm.run r USING (run_id) WHERE r.release = 'TRM'), 0::bigint,
-  'no foreign-key violation names the cleared reference');
+SELECT results_eq($$SELECT id, unit_id, name FROM tap_rm.member$$, $$VALUES (5, NULL::int, 'Mo')$$,
+  'Mo is loaded once, without a unit');
 
 SELECT * FROM finish();
 ROLLBACK;
