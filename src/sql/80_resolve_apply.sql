@@ -1874,15 +1874,17 @@ BEGIN
     EXECUTE format(
       'WITH fixed AS ('
       '  UPDATE %1$s t SET %2$s'
-      '    FROM (SELECT m.env, m.key, r.merged FROM tdm.conflict c'
+      '    FROM (SELECT m.env, m.key, r.merged, c.conflict_id FROM tdm.conflict c'
       '           CROSS JOIN LATERAL tdm._resolution(c) r'
       '            JOIN tdm.conflict_member m ON m.run_id = c.run_id AND m.conflict_id = c.conflict_id'
       '           WHERE c.run_id = $1 AND c.rel = $2 AND c.kind = ''relationship'' AND r.action = ''merge'') x'
       '   WHERE x.env = t.tdm_env AND x.key = %3$s'
-      '  RETURNING t.tdm_env, t.tdm_row_hash, x.merged)'
-      ' DELETE FROM pg_temp.tdm_orphans o USING fixed f'
-      '  WHERE o.rel = $2 AND o.env = f.tdm_env AND o.row_hash = f.tdm_row_hash'
-      '    AND o.columns && ARRAY(SELECT jsonb_object_keys(f.merged))',
+      '  RETURNING t.tdm_env, t.tdm_row_hash, x.merged, x.conflict_id),'
+      '     gone AS (DELETE FROM pg_temp.tdm_orphans o USING fixed f'
+      '               WHERE o.rel = $2 AND o.env = f.tdm_env AND o.row_hash = f.tdm_row_hash'
+      '                 AND o.columns && ARRAY(SELECT jsonb_object_keys(f.merged)))'
+      ' INSERT INTO pg_temp.tdm_repointed (rel, env, row_hash, columns, conflict_id)'
+      ' SELECT $2, f.tdm_env, f.tdm_row_hash, ARRAY(SELECT jsonb_object_keys(f.merged)), f.conflict_id FROM fixed f',
       collected,
       (SELECT string_agg(format('%1$I = CASE WHEN x.merged ? %1$L THEN (x.merged ->> %1$L)::%2$s ELSE t.%1$I END',
                                 a.attname, format_type(a.atttypid, a.atttypmod)), ', ')

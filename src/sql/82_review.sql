@@ -1037,7 +1037,7 @@ BEGIN
   -- their own table's conflict loads one: decided alike, or the copy
   -- dropped would decide for the one that loads.)
   IF c.kind = 'relationship' THEN
-    SELECT format('%s (%s%s)', od.conflict_id, od.action, coalesce(' ' || od.merged::text, '')) INTO other
+    SELECT od.conflict_id, format('%s%s', od.action, coalesce(' ' || od.merged::text, '')) INTO other, existing
       FROM tdm.conflict_member rm
      CROSS JOIN LATERAL (SELECT g.members FROM tdm.conflict g
                           WHERE g.run_id = c.run_id AND g.rel = c.rel AND g.kind <> 'relationship'
@@ -1056,9 +1056,10 @@ BEGIN
      LIMIT 1;
     IF other IS NOT NULL THEN
       RAISE EXCEPTION 'decision on %: another environment''s copy of this row, which its table''s conflict makes'
-                      ' one row with it, is conflict %, decided otherwise', NEW.conflict_id, other
+                      ' one row with it, is conflict %, decided otherwise (%)', NEW.conflict_id, other, existing
         USING ERRCODE = 'invalid_parameter_value',
-              HINT = 'Decide both alike (one of them loads), or decide that conflict again first.';
+              HINT = format('Decide both alike (one of them loads): as that one, or withdraw it first'
+                            ' (DELETE FROM tdm.decision WHERE conflict_id = %L;) and decide both anew.', other);
     END IF;
   END IF;
 

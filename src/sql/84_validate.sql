@@ -719,7 +719,12 @@ BEGIN
     EXECUTE insert_head || format(
       'SELECT $1, $2, ''foreign_key'', ''error'', %1$s,'
       '       jsonb_build_object(''constraint'', %2$L, ''references'', $3::text,'
-      '                          ''values'', %3$s, ''message'', ''no such parent row'')'
+      '                          ''values'', %3$s, ''message'', ''no such parent row'''
+      -- (a reference a relationship conflict's merge set: that decision's)
+      '                          || coalesce((SELECT '': decision '' || min(r.conflict_id) || '' set it'''
+      '                                         FROM pg_temp.tdm_repointed r'
+      '                                        WHERE r.rel = $2 AND r.env = t.tdm_env'
+      '                                          AND r.row_hash = t.tdm_row_hash AND r.columns && $5), ''''))'
       '  FROM %4$s t WHERE %5$s AND NOT %6$s'
       '   AND NOT EXISTS (SELECT 1 FROM %7$s x WHERE %8$s %9$s)'
       -- (rows whose parent a decision deleted: checked above)

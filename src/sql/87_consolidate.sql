@@ -340,7 +340,7 @@ BEGIN
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
                pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
                pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before,
-               pg_temp.tdm_orphans, pg_temp.tdm_turns;
+               pg_temp.tdm_orphans, pg_temp.tdm_turns, pg_temp.tdm_repointed;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -408,6 +408,10 @@ BEGIN
     ON COMMIT DROP;
   -- (the tables whose turn to detect and resolve came, tdm._relate_orphans)
   CREATE TEMP TABLE tdm_turns (rel regclass) ON COMMIT DROP;
+  -- (orphans whose references a relationship conflict's merge set, by its
+  -- decision: validation names it, tdm._relate_orphans)
+  CREATE TEMP TABLE tdm_repointed (rel regclass, env text, row_hash bigint, columns text[], conflict_id text)
+    ON COMMIT DROP;
   -- (rows whose foreign key to another unique key followed its parent,
   -- tdm._follow_unique_refs)
   CREATE TEMP TABLE tdm_unique_followed (rel regclass, env text, old_row jsonb, final_row jsonb,

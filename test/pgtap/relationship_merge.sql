@@ -5,7 +5,7 @@
 -- environments, one row by its table's conflict, whose unit was deleted:
 -- both copies are decided alike.
 BEGIN;
-SELECT plan(10);
+SELECT plan(11);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -69,12 +69,22 @@ SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"id": 9, "
   'nor its primary key');
 SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"manager_id": null}', rationale => 'no manager now')$$, :'emp'),
   'a relationship conflict''s merge clears the reference to the deleted row');
-SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"unit_id": null}', rationale => 'no unit now')$$, :'mo1'),
-  'Mo of rm1 is kept without a unit');
+-- (Mo first pointed at a unit that is not there: validation names the
+-- decision; then both copies withdrawn and decided again.)
+SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"unit_id": 99}', rationale => 'unit 99')$$, :'mo1'),
+  'Mo of rm1 is pointed at another unit');
 SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'delete_all', rationale => 'x')$$, :'mo2'), '22023', NULL,
   'Mo of rm2, one row with rm1''s by their table''s conflict, is not decided otherwise');
-SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"unit_id": null}', rationale => 'alike')$$, :'mo2'),
+SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"unit_id": 99}', rationale => 'alike')$$, :'mo2'),
   'it is decided alike');
+SELECT pg_temp.approve_all();
+SELECT tdm.consolidate('TRM', 'tap_rm');
+SELECT results_eq($$SELECT v.detail ->> 'message' FROM tdm.violation v JOIN tdm.run r USING (run_id) WHERE r.release = 'TRM'$$,
+  ARRAY[format('no such parent row: decision %s set it', :'mo1')],
+  'unit 99 is no row: the violation names the decision that set the reference');
+DELETE FROM tdm.decision WHERE conflict_id = :'mo2';
+SELECT tdm.resolve(:'mo1', 'merge', merged => '{"unit_id": null}', rationale => 'no unit now'),
+       tdm.resolve(:'mo2', 'merge', merged => '{"unit_id": null}', rationale => 'alike');
 SELECT pg_temp.approve_all();
 SELECT tdm.consolidate('TRM', 'tap_rm');
 SELECT results_eq($$SELECT status, rows_collected = rows_loaded + rows_merged + rows_deleted FROM tdm.run WHERE release = 'TRM'$$,
