@@ -768,6 +768,27 @@ BEGIN
                                       ' points it at that row, by the key it loads with.',
                                       tdm._column_names(cols), cols[1]) END;
     END IF;
+    -- (A key the run gave a row, re-keyed or renamed: the run may give it
+    -- another row once the release is tagged again, and the decision,
+    -- taken on the child's members, does not go stale then.)
+    SELECT format('%s''s row %s', k.env, k.old_key) INTO holder
+      FROM jsonb_array_elements(m.foreign_keys) fk
+      JOIN tdm.key_map k ON k.run_id = c.run_id AND k.rel = to_regclass(fk ->> 'references')
+                        AND k.reason IN ('rekeyed', 'renamed')
+     WHERE fk -> 'columns' ?& ARRAY(SELECT jsonb_object_keys(NEW.merged))
+       AND k.new_key = (SELECT jsonb_object_agg(r.col, NEW.merged -> f.col)
+                          FROM jsonb_array_elements_text(fk -> 'columns') WITH ORDINALITY AS f(col, n)
+                          JOIN jsonb_array_elements_text(fk -> 'ref_columns') WITH ORDINALITY AS r(col, n)
+                            USING (n))
+     LIMIT 1;
+    IF holder IS NOT NULL THEN
+      RAISE WARNING 'decision on %: % is the key this run gave %', NEW.conflict_id, NEW.merged, holder
+        USING DETAIL = 'A key the run gives may go to another row when the release is tagged again; the'
+                       ' decision stays as written.',
+              HINT = 'After tagging again, check the row it points at in tdm.key_map, and decide again if'
+                     ' it moved.';
+    END IF;
+    holder := NULL;
   END IF;
   -- The tags: a decision keeps the release's rows in the release, and a
   -- feature it names must be in the release plan.
