@@ -1787,9 +1787,11 @@ $$;
 -- now: at the child's turn, every parent has translated their foreign
 -- keys, so a member shows the parents' keys the row would load with (its
 -- own key is still as collected: its table resolves after). A decision
--- already taken on one applies at once. Returns the rows deleted by such
--- decisions.
-CREATE FUNCTION tdm._relate_orphans(run bigint, release text, child regclass) RETURNS bigint
+-- already taken on one applies at once: a merge after the table's own
+-- conflicts instead where `merges` is false (tdm._relate_merges). Returns
+-- the rows deleted by such decisions.
+CREATE FUNCTION tdm._relate_orphans(run bigint, release text, child regclass, merges bool DEFAULT true)
+RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_nestloop TO off SET jit TO off AS $$
 DECLARE
@@ -1849,6 +1851,15 @@ BEGIN
          ELSE format('t.%I::text', cm.updated_at_column) END,
     collected, tdm._row_json(child, 't'))
     USING run, child, release;
+  -- (each orphan with its conflict, for the merges: found again by the
+  -- row's hash, which a new key leaves)
+  EXECUTE format(
+    'UPDATE pg_temp.tdm_orphans o SET related = true,'
+    '       related_id = ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
+    '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')), ''hex''), 12)'
+    '  FROM %2$s t WHERE o.rel = $2 AND NOT o.related AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash',
+    tdm._key_text(cm.pk_columns, 't'), collected)
+    USING run, child, release;
   UPDATE pg_temp.tdm_orphans o SET related = true WHERE o.rel = child;
 
   -- Decisions already taken on these rows apply now.
@@ -1866,35 +1877,52 @@ BEGIN
                  ' WHERE dl.rel = $1 AND NOT dl.earlier AND dl.env = t.tdm_env AND dl.key = %s',
                  collected, tdm._key_text(cm.pk_columns, 't')) USING child;
   GET DIAGNOSTICS n = ROW_COUNT;
-  -- A merge sets the row's references (to NULL, or to a row by the key it
-  -- loads with): the row stays, and a reference it set a column of no
-  -- longer names the deleted row (validation checks it as any other).
-  IF EXISTS (SELECT 1 FROM tdm.conflict c CROSS JOIN LATERAL tdm._resolution(c) r
-              WHERE c.run_id = run AND c.rel = child AND c.kind = 'relationship' AND r.action = 'merge') THEN
-    EXECUTE format(
-      'WITH fixed AS ('
-      '  UPDATE %1$s t SET %2$s'
-      '    FROM (SELECT m.env, m.key, r.merged, c.conflict_id FROM tdm.conflict c'
-      '           CROSS JOIN LATERAL tdm._resolution(c) r'
-      '            JOIN tdm.conflict_member m ON m.run_id = c.run_id AND m.conflict_id = c.conflict_id'
-      '           WHERE c.run_id = $1 AND c.rel = $2 AND c.kind = ''relationship'' AND r.action = ''merge'') x'
-      '   WHERE x.env = t.tdm_env AND x.key = %3$s'
-      '  RETURNING t.tdm_env, t.tdm_row_hash, x.merged, x.conflict_id),'
-      '     gone AS (DELETE FROM pg_temp.tdm_orphans o USING fixed f'
-      '               WHERE o.rel = $2 AND o.env = f.tdm_env AND o.row_hash = f.tdm_row_hash'
-      '                 AND o.columns && ARRAY(SELECT jsonb_object_keys(f.merged)))'
-      ' INSERT INTO pg_temp.tdm_repointed (rel, env, row_hash, columns, conflict_id)'
-      ' SELECT $2, f.tdm_env, f.tdm_row_hash, ARRAY(SELECT jsonb_object_keys(f.merged)), f.conflict_id FROM fixed f',
-      collected,
-      (SELECT string_agg(format('%1$I = CASE WHEN x.merged ? %1$L THEN (x.merged ->> %1$L)::%2$s ELSE t.%1$I END',
-                                a.attname, format_type(a.atttypid, a.atttypmod)), ', ')
-         FROM pg_attribute a
-        WHERE a.attrelid = child AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attname = ANY (cm.pk_columns)
-          AND EXISTS (SELECT 1 FROM jsonb_array_elements(cm.foreign_keys) fk WHERE fk -> 'columns' ? a.attname)),
-      tdm._key_text(cm.pk_columns, 't'))
-      USING run, child;
+  IF merges THEN
+    PERFORM tdm._relate_merges(run, child);
   END IF;
   RETURN n;
+END
+$$;
+
+-- A relationship conflict's merge sets its row's references (to NULL, or
+-- to a row by the key it loads with): the row stays, and a reference it
+-- set a column of no longer names the deleted row (validation checks it
+-- as any other; pg_temp.tdm_repointed names the decision). Applied after
+-- the child table's own conflicts (tdm.consolidate), whose members are
+-- then the rows as collected: a decision on them stays. The rows are found
+-- by their hash (pg_temp.tdm_orphans.related_id), which a new key leaves.
+CREATE FUNCTION tdm._relate_merges(run bigint, child regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_nestloop TO off SET jit TO off AS $$
+DECLARE
+  cm tdm.managed_table;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM tdm.conflict c CROSS JOIN LATERAL tdm._resolution(c) r
+                  WHERE c.run_id = run AND c.rel = child AND c.kind = 'relationship' AND r.action = 'merge') THEN
+    RETURN;
+  END IF;
+  SELECT * INTO cm FROM tdm.managed_table m WHERE m.rel = child;
+  EXECUTE format(
+    'WITH fixed AS ('
+    '  UPDATE %1$s t SET %2$s'
+    '    FROM (SELECT DISTINCT o.env, o.row_hash, r.merged, c.conflict_id FROM pg_temp.tdm_orphans o'
+    '            JOIN tdm.conflict c ON c.run_id = $1 AND c.conflict_id = o.related_id'
+    '           CROSS JOIN LATERAL tdm._resolution(c) r'
+    '           WHERE o.rel = $2 AND c.kind = ''relationship'' AND r.action = ''merge'') x'
+    '   WHERE x.env = t.tdm_env AND x.row_hash = t.tdm_row_hash'
+    '  RETURNING t.tdm_env, t.tdm_row_hash, x.merged, x.conflict_id),'
+    '     gone AS (DELETE FROM pg_temp.tdm_orphans o USING fixed f'
+    '               WHERE o.rel = $2 AND o.env = f.tdm_env AND o.row_hash = f.tdm_row_hash'
+    '                 AND o.columns && ARRAY(SELECT jsonb_object_keys(f.merged)))'
+    ' INSERT INTO pg_temp.tdm_repointed (rel, env, row_hash, columns, conflict_id)'
+    ' SELECT $2, f.tdm_env, f.tdm_row_hash, ARRAY(SELECT jsonb_object_keys(f.merged)), f.conflict_id FROM fixed f',
+    format('pg_temp.%I', tdm._collected_name(child)),
+    (SELECT string_agg(format('%1$I = CASE WHEN x.merged ? %1$L THEN (x.merged ->> %1$L)::%2$s ELSE t.%1$I END',
+                              a.attname, format_type(a.atttypid, a.atttypmod)), ', ')
+       FROM pg_attribute a
+      WHERE a.attrelid = child AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attname = ANY (cm.pk_columns)
+        AND EXISTS (SELECT 1 FROM jsonb_array_elements(cm.foreign_keys) fk WHERE fk -> 'columns' ? a.attname)))
+    USING run, child;
 END
 $$;
 

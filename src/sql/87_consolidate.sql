@@ -404,7 +404,8 @@ BEGIN
   CREATE TEMP TABLE tdm_orphans (rel regclass, name text, columns text[], ref_columns text[], env text,
                                  row_hash bigint, parent regclass, key text[], conflict_id text,
                                  old_row jsonb, related bool NOT NULL DEFAULT false,
-                                 parent_env text)  -- (the deleted row's: another, for a row that followed a merge)
+                                 parent_env text,  -- (the deleted row's: another, for a row that followed a merge)
+                                 related_id text)  -- (its relationship conflict, tdm._relate_orphans)
     ON COMMIT DROP;
   -- (the tables whose turn to detect and resolve came, tdm._relate_orphans)
   CREATE TEMP TABLE tdm_turns (rel regclass) ON COMMIT DROP;
@@ -465,12 +466,15 @@ BEGIN
     since := clock_timestamp();
     INSERT INTO pg_temp.tdm_turns VALUES (t.rel);
     -- (rows whose parent a decision deleted: relationship conflicts)
-    deleted := deleted + tdm._relate_orphans(run.run_id, the_release, t.rel);
+    deleted := deleted + tdm._relate_orphans(run.run_id, the_release, t.rel, merges => false);
     earlier := tdm._collect_earlier(the_release, t.rel);
     PERFORM tdm._record_conflicts(run.run_id, the_release, t.rel);
     phase_ms := tdm._add_ms(phase_ms, 'detect', since);
     since := clock_timestamp();
     outcome := tdm._apply_table(run.run_id, tdm._target_table(the_target, t.rel), t.rel);
+    -- (relationship conflicts' merges after the table's own conflicts,
+    -- whose members stay the rows as collected)
+    PERFORM tdm._relate_merges(run.run_id, t.rel);
     outcome.renamed := outcome.renamed + tdm._repointed_kept(t.rel);
     PERFORM tdm._follow_unique_refs(run.run_id, t.rel);
     propagated := tdm._propagate(run.run_id, the_release, t.rel);
