@@ -287,11 +287,11 @@ CREATE FUNCTION tdm._check_managed_name(rel regclass) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   other regclass;
+  own_schema oid := (SELECT c.relnamespace FROM pg_class c WHERE c.oid = rel);
 BEGIN
   -- (Registered by someone who may read it: tdm's definer lookups then
   -- tell nothing of a table its admin could not read.)
-  IF NOT has_table_privilege(rel, 'SELECT')
-     OR NOT has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = rel), 'USAGE') THEN
+  IF NOT has_table_privilege(rel, 'SELECT') OR NOT has_schema_privilege(own_schema, 'USAGE') THEN
     RAISE EXCEPTION 'manage_table: % may not read table %', current_user, rel
       USING ERRCODE = 'insufficient_privilege',
             HINT = 'Grant USAGE on its schema and SELECT on it (with INSERT and DELETE for the load) first.';
@@ -311,12 +311,9 @@ BEGIN
   -- target still holds them in one, by name. Said once, at the table that
   -- makes it several: one whose schema holds no other.)
   IF EXISTS (SELECT 1 FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
-              WHERE m.rel <> _check_managed_name.rel
-                AND c.relnamespace <> (SELECT x.relnamespace FROM pg_class x WHERE x.oid = _check_managed_name.rel))
+              WHERE m.rel <> _check_managed_name.rel AND c.relnamespace <> own_schema)
      AND NOT EXISTS (SELECT 1 FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
-                      WHERE m.rel <> _check_managed_name.rel
-                        AND c.relnamespace = (SELECT x.relnamespace FROM pg_class x
-                                               WHERE x.oid = _check_managed_name.rel)) THEN
+                      WHERE m.rel <> _check_managed_name.rel AND c.relnamespace = own_schema) THEN
     RAISE WARNING 'manage_table: the managed tables are now in schemas %', tdm._managed_schemas(rel)
       USING DETAIL = 'A consolidation target (staging, by default) is one schema holding a table of each'
                      ' managed table''s name.',

@@ -31,7 +31,7 @@ $$;
 CREATE FUNCTION tdm._refusal(value text, type text) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  EXECUTE format('SELECT %L::%s', value, type);
+  EXECUTE format('SELECT CAST($1 AS %s)', type) USING value;
   RETURN NULL;
 EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
   RETURN SQLERRM;

@@ -212,6 +212,7 @@ DECLARE
   unknown text;
   o jsonb := tdm._mask_defaults(method) || coalesce(options, '{}');
   out_length int;
+  refusal text;  -- why the column's type refuses a constant
 BEGIN
   SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _mask_problem.rel;
   SELECT * INTO a FROM pg_attribute x WHERE x.attrelid = rel AND x.attname = col AND x.attnum > 0
@@ -294,12 +295,11 @@ BEGIN
       RETURN format('method constant needs option value: the value that replaces %s, e.g. {"value": "x"}',
                     quote_ident(col));
     END IF;
-    BEGIN
-      EXECUTE format('SELECT CAST($1 AS %s)', format_type(a.atttypid, a.atttypmod)) USING o ->> 'value';
-    EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+    refusal := tdm._refusal(o ->> 'value', format_type(a.atttypid, a.atttypmod));
+    IF refusal IS NOT NULL THEN
       RETURN format('option value %s is not a %s: %s', o -> 'value', format_type(a.atttypid, a.atttypmod),
-                    SQLERRM);
-    END;
+                    refusal);
+    END IF;
   END IF;
   -- A masked value the column's length cannot hold would be cut short
   -- (and cut values collide).

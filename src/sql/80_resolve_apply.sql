@@ -1804,6 +1804,16 @@ BEGIN
   END IF;
   SELECT * INTO cm FROM tdm.managed_table m WHERE m.rel = child;
   collected := format('pg_temp.%I', tdm._collected_name(child))::regclass;
+  -- Each orphan's conflict id, from its row's environment and key: kept
+  -- with it, as the merges find the row again by its hash, which a new
+  -- key leaves (tdm._relate_merges).
+  EXECUTE format(
+    'UPDATE pg_temp.tdm_orphans o'
+    '   SET related_id = ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $2, $1::text,'
+    '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')), ''hex''), 12)'
+    '  FROM %2$s t WHERE o.rel = $1 AND NOT o.related AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash',
+    tdm._key_text(cm.pk_columns, 't'), collected)
+    USING child, release;
   -- (A row orphaned by several foreign keys is one conflict: its
   -- rationale names each deleted parent, by the columns that reference
   -- it, and `differing` holds those columns, the references a merge may
@@ -1822,11 +1832,9 @@ BEGIN
     '   FROM (SELECT y.id, min(y.members::text)::jsonb AS members,'
     '                string_agg(y.why, ''; '' ORDER BY y.parent, y.edge) AS rationale, jsonb_agg(y.refs) AS refs'
     '           FROM ('
-    '     SELECT ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
-    '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')),'
-    '              ''hex''), 12) AS id,'
-    '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%2$I,'
-    '              ''ts'', %3$s, ''row'', %5$s)) AS members,'
+    '     SELECT o.related_id AS id,'
+    '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%1$I,'
+    '              ''ts'', %2$s, ''row'', %4$s)) AS members,'
     '            format(''references %%s (%%s) of %%s by %%s, which decision %%s deleted'','
     '                   o.parent::text,'
     -- (by the key its environment has: the deleted row may have been
@@ -1838,28 +1846,19 @@ BEGIN
     '                                AND k.reason IN (''rekeyed'', ''renamed'') LIMIT 1),'
     '                            array_to_string(o.key, '','')), o.parent_env, tdm._column_names(o.columns),'
     '                   o.conflict_id) AS why,'
-    '            (SELECT jsonb_object_agg(c, jsonb_build_object(t.tdm_env, (%5$s) -> c))'
+    '            (SELECT jsonb_object_agg(c, jsonb_build_object(t.tdm_env, (%4$s) -> c))'
     '               FROM unnest(o.columns) AS c) AS refs,'
     '            o.parent::text AS parent, o.name AS edge'
-    '       FROM %4$s t JOIN pg_temp.tdm_orphans o'
+    '       FROM %3$s t JOIN pg_temp.tdm_orphans o'
     '         ON o.rel = $2 AND NOT o.related AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash) y'
     '   GROUP BY y.id) x'
     '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
     ' ON CONFLICT DO NOTHING',
-    tdm._key_text(cm.pk_columns, 't'), cm.feature_column,
+    cm.feature_column,
     CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
          ELSE format('t.%I::text', cm.updated_at_column) END,
     collected, tdm._row_json(child, 't'))
-    USING run, child, release;
-  -- (each orphan with its conflict, for the merges: found again by the
-  -- row's hash, which a new key leaves)
-  EXECUTE format(
-    'UPDATE pg_temp.tdm_orphans o SET related = true,'
-    '       related_id = ''C-'' || left(encode(sha256(convert_to(concat_ws(chr(31), $3, $2::text,'
-    '              ''relationship'', t.tdm_env || '':'' || array_to_string(%1$s, '','')), ''UTF8'')), ''hex''), 12)'
-    '  FROM %2$s t WHERE o.rel = $2 AND NOT o.related AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash',
-    tdm._key_text(cm.pk_columns, 't'), collected)
-    USING run, child, release;
+    USING run, child;
   UPDATE pg_temp.tdm_orphans o SET related = true WHERE o.rel = child;
 
   -- Decisions already taken on these rows apply now.

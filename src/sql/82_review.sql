@@ -751,11 +751,6 @@ BEGIN
   -- row's key as the rows load. Its primary key stays.)
   IF c.kind = 'relationship' AND NEW.action = 'merge' AND jsonb_typeof(NEW.merged) = 'object' THEN
     cols := ARRAY(SELECT k FROM jsonb_object_keys(c.differing) AS k WHERE NOT k = ANY (m.pk_columns) ORDER BY k);
-    IF c.differing = '{}' THEN  -- (a conflict an earlier version wrote: any foreign key's)
-      cols := ARRAY(SELECT DISTINCT k FROM jsonb_array_elements(m.foreign_keys) fk,
-                                           jsonb_array_elements_text(fk -> 'columns') AS k
-                     WHERE NOT k = ANY (m.pk_columns) ORDER BY k);
-    END IF;
     SELECT string_agg(quote_ident(k), ', ' ORDER BY k) INTO label
       FROM jsonb_object_keys(NEW.merged) AS k WHERE NOT k = ANY (cols);
     IF label IS NOT NULL OR NEW.merged = '{}' THEN

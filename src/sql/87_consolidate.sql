@@ -143,12 +143,14 @@ BEGIN
                     WHEN (SELECT count(DISTINCT c.relnamespace) FROM tdm.managed_table m
                             JOIN pg_class c ON c.oid = m.rel) > 1
                     THEN format(' The managed tables are in schemas %s: create one schema with a table of each'
-                                || ' name (CREATE TABLE %I.%I (LIKE %s INCLUDING ALL); ..., then their foreign'
-                                || ' keys), or name one that has them: SELECT tdm.consolidate(%L, ''<schema>'');',
-                                tdm._managed_schemas(), the_target,
-                                (SELECT c.relname FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
+                                || ' name (%s ..., then their foreign keys), or name one that has them:'
+                                || ' SELECT tdm.consolidate(%L, ''<schema>'');',
+                                tdm._managed_schemas(),
+                                (SELECT format('CREATE TABLE %I.%I (LIKE %s INCLUDING ALL);', the_target, c.relname,
+                                               m.rel)
+                                   FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
                                   ORDER BY m.rel::text LIMIT 1),
-                                (SELECT m.rel FROM tdm.managed_table m ORDER BY m.rel::text LIMIT 1), the_release)
+                                the_release)
                     ELSE '' END;
   IF to_regnamespace(quote_ident(the_target)) IS NULL THEN
     RAISE EXCEPTION 'consolidate: target schema "%" does not exist', the_target
