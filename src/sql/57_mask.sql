@@ -457,6 +457,15 @@ END
 $$;
 COMMENT ON FUNCTION tdm.unmask_column(regclass, name) IS 'Removes the mask of a column';
 
+-- The masks of `rel`, as text: part of what a decision on one of its
+-- conflicts is taken on (the members' values a reviewer saw).
+CREATE FUNCTION tdm._mask_signature(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(string_agg(format('%s %s %s', quote_ident(k.column_name), k.method, k.options), ', '
+                             ORDER BY k.column_name), '')
+    FROM tdm.mask k WHERE k.rel = _mask_signature.rel
+$$;
+
 -- Masks the rows collected for `rel` (pg_temp table `collected`) in
 -- place, and recomputes the stored generated columns that read a masked
 -- column (they would hold the value unmasked).

@@ -118,7 +118,9 @@ SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC
 SET xmloption TO 'content' SET extra_float_digits TO 1;
 
 -- What consolidation needs beyond the preview: the survivor's and the
--- re-keyed rows' positions among the members (0-based), and the merged row.
+-- re-keyed rows' positions among the members (0-based), the merged row,
+-- and the members' rows as collected (`env:row hash`, sorted,
+-- comma-separated: what a decision is taken on).
 CREATE TYPE tdm._conflict_plan AS (
   conflict_id text,
   rel         regclass,
@@ -132,7 +134,8 @@ CREATE TYPE tdm._conflict_plan AS (
   differing   jsonb,
   survivor    int,
   rekeyed     int[],
-  merged      jsonb
+  merged      jsonb,
+  sources     text
 );
 CREATE FUNCTION tdm._detect_plan(release text, rel regclass DEFAULT NULL) RETURNS SETOF tdm._conflict_plan
 AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C

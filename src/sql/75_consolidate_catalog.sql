@@ -54,6 +54,10 @@ CREATE TABLE tdm.conflict (
   survivor    int,                          -- position in members of the suggested survivor
   rekeyed     int[] NOT NULL DEFAULT '{}',  -- positions the rule re-keys
   merged      jsonb,                        -- the rule's merged row
+  -- What a decision on it is taken on: md5 of its members' rows as
+  -- collected (environment and row hash: a reference its parent's
+  -- resolution translated is no change) and of the table's masks.
+  members_checksum text,
   -- By conflict id first: it serves the lookups of one conflict across runs.
   PRIMARY KEY (conflict_id, run_id)
 );
@@ -98,7 +102,7 @@ CREATE TABLE tdm.decision (
   decided_at       timestamptz NOT NULL DEFAULT now(),
   approved_by      name,
   approved_at      timestamptz,
-  members_checksum text  -- the conflict's members when decided: a change makes it stale
+  members_checksum text  -- the conflict's members_checksum when decided: a change makes it stale
 );
 COMMENT ON TABLE tdm.decision IS
   'Reviewers'' decisions: INSERT or UPDATE from psql, or tdm.resolve(); checked at once';

@@ -433,6 +433,8 @@ $$;
 -- (a decision taken on members that have changed since).
 CREATE FUNCTION tdm._record_conflicts(run bigint, release text, the_rel regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  masks text := tdm._mask_signature(the_rel);
 BEGIN
   -- Detection also records where each conflict's members are among the
   -- collected rows (their ctids), for tdm._apply_table.
@@ -442,24 +444,23 @@ BEGIN
   END IF;
   CREATE TEMP TABLE tdm_member_rows (conflict_id text, locations tid[]) ON COMMIT DROP;
   INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,
-                            suggestion, rationale, members, differing, survivor, rekeyed, merged)
+                            suggestion, rationale, members, differing, survivor, rekeyed, merged,
+                            members_checksum)
   -- A reviewer's decision on the same members outranks a rule that would
   -- settle the conflict now (its features' priorities changed since, say,
   -- or the reviewer overruled it): the conflict is decided, by review
   -- (rule manual). On members that changed since, the decision is stale,
   -- whatever a rule would do: the reviewer looks again.
-  -- (The members' checksum only where a decision is: md5 of every
-  -- conflict's members would double the statement.)
   SELECT run, p.conflict_id, p.rel, p.kind, p.class, p.priority,
          CASE WHEN d.conflict_id IS NULL
                 THEN CASE WHEN p.rule <> 'manual' THEN 'auto_resolved' ELSE 'pending' END
-              WHEN d.members_checksum = md5(p.members::text) THEN 'decided'
+              WHEN d.members_checksum = tdm._decided_on(p.checksum, p.rel, p.members, d.merged) THEN 'decided'
               ELSE 'stale' END,
          CASE WHEN d.conflict_id IS NULL THEN p.rule
-              WHEN d.members_checksum = md5(p.members::text) THEN 'manual'
+              WHEN d.members_checksum = tdm._decided_on(p.checksum, p.rel, p.members, d.merged) THEN 'manual'
               ELSE p.rule END,
-         p.suggestion, p.rationale, p.members, p.differing, p.survivor, p.rekeyed, p.merged
-    FROM tdm._detect_plan(release, the_rel) p
+         p.suggestion, p.rationale, p.members, p.differing, p.survivor, p.rekeyed, p.merged, p.checksum
+    FROM (SELECT x.*, md5(x.sources || masks) AS checksum FROM tdm._detect_plan(release, the_rel) x) p
     LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id;
   -- (tdm._apply_table refuses a conflict whose members were not located.)
   CREATE INDEX ON pg_temp.tdm_member_rows (conflict_id);
@@ -1820,16 +1821,17 @@ BEGIN
   -- set.)
   EXECUTE format(
     'INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule,'
-    '                          suggestion, rationale, members, differing, survivor)'
+    '                          suggestion, rationale, members, differing, survivor, members_checksum)'
     ' SELECT $1, x.id, $2, ''relationship'', ''complex'', 1,'
     '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
-    '             WHEN d.members_checksum = md5(x.members::text) THEN ''decided'''
+    '             WHEN d.members_checksum = tdm._decided_on(x.checksum, $2, x.members, d.merged) THEN ''decided'''
     '             ELSE ''stale'' END,'
     '        ''manual'', ''delete the row (delete_all), point its reference elsewhere or clear it (merge,'
     ' merged => {"column": null}), or keep it and load its parent first'','
     '        x.rationale, x.members,'
-    '        (SELECT jsonb_object_agg(r.key, r.value) FROM jsonb_array_elements(x.refs) a, jsonb_each(a.value) r), 0'
-    '   FROM (SELECT y.id, min(y.members::text)::jsonb AS members,'
+    '        (SELECT jsonb_object_agg(r.key, r.value) FROM jsonb_array_elements(x.refs) a, jsonb_each(a.value) r), 0,'
+    '        x.checksum'
+    '   FROM (SELECT y.id, min(y.members::text)::jsonb AS members, md5(min(y.source) || $3) AS checksum,'
     '                string_agg(y.why, ''; '' ORDER BY y.parent, y.edge) AS rationale, jsonb_agg(y.refs) AS refs'
     '           FROM ('
     '     SELECT o.related_id AS id,'
@@ -1848,7 +1850,7 @@ BEGIN
     '                   o.conflict_id) AS why,'
     '            (SELECT jsonb_object_agg(c, jsonb_build_object(t.tdm_env, (%4$s) -> c))'
     '               FROM unnest(o.columns) AS c) AS refs,'
-    '            o.parent::text AS parent, o.name AS edge'
+    '            o.parent::text AS parent, o.name AS edge, t.tdm_env || '':'' || t.tdm_row_hash AS source'
     '       FROM %3$s t JOIN pg_temp.tdm_orphans o'
     '         ON o.rel = $2 AND NOT o.related AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash) y'
     '   GROUP BY y.id) x'
@@ -1858,7 +1860,7 @@ BEGIN
     CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
          ELSE format('t.%I::text', cm.updated_at_column) END,
     collected, tdm._row_json(child, 't'))
-    USING run, child;
+    USING run, child, tdm._mask_signature(child);
   UPDATE pg_temp.tdm_orphans o SET related = true WHERE o.rel = child;
 
   -- Decisions already taken on these rows apply now.

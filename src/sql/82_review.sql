@@ -570,6 +570,22 @@ BEGIN
 END
 $$;
 
+-- What a decision on a conflict is taken on: the conflict's
+-- members_checksum (its members' rows as collected, and the table's
+-- masks), and, for a merge that sets references (`merged` names a column
+-- of a foreign key between managed tables), the members' values of those
+-- columns as shown: the reviewer typed a key among them, and a parent's
+-- resolution translating them since is worth a second look.
+CREATE FUNCTION tdm._decided_on(checksum text, rel regclass, members jsonb, merged jsonb) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN x.refs IS NULL THEN checksum ELSE md5(checksum || x.refs) END
+    FROM (SELECT string_agg(coalesce(m.value -> 'row' ->> c.col, E'\x01'), E'\x1f' ORDER BY c.col, m.n) AS refs
+            FROM (SELECT DISTINCT unnest(r.columns) AS col FROM tdm._managed_references() r
+                   WHERE r.child = _decided_on.rel) c
+           CROSS JOIN LATERAL jsonb_array_elements(members) WITH ORDINALITY AS m(value, n)
+           WHERE merged ? c.col) x
+$$;
+
 -- Checks a decision as it is written and fills in who and when. Rejected
 -- at once: unknown conflict, one that is not waiting for a decision, a
 -- missing rationale, keep_env not a member, renames naming unknown members
@@ -1083,7 +1099,7 @@ BEGIN
   NEW.decided_at := clock_timestamp();  -- (a new decision, even in one transaction)
   NEW.approved_by := NULL;
   NEW.approved_at := NULL;
-  NEW.members_checksum := md5(c.members::text);
+  NEW.members_checksum := tdm._decided_on(c.members_checksum, c.rel, c.members, NEW.merged);
   RETURN NEW;
 END
 $$;
@@ -1233,7 +1249,7 @@ BEGIN
          SET action = resolve_all.action, keep_env = keep, renames = NULL, merged = NULL,
              rationale = resolve_all.rationale
        WHERE d.conflict_id = c.conflict_id
-         AND d.members_checksum IS DISTINCT FROM md5(c.members::text);
+         AND d.members_checksum IS DISTINCT FROM tdm._decided_on(c.members_checksum, c.rel, c.members, d.merged);
     END IF;
     GET DIAGNOSTICS written = ROW_COUNT;
     decided := decided + written;

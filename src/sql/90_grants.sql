@@ -72,6 +72,8 @@ GRANT EXECUTE ON FUNCTION
   tdm._renamed_elsewhere(tdm.conflict, jsonb),
   tdm._key_renamed_elsewhere(tdm.conflict, jsonb, jsonb, jsonb),
   tdm._values_differ(regclass, text, text, text),
+  tdm._decided_on(text, regclass, jsonb, jsonb),
+  tdm._managed_references(),
   tdm._normalized_key(tdm.managed_table, text[]),
   tdm._same_key(regclass, text[], jsonb, jsonb, bool),
   tdm._member_key(regclass, text[], text, bool, bool),

@@ -168,6 +168,7 @@ struct SourceRow {
   RowValues values;
   std::optional<std::int64_t> ts;  // the timestamp column, for ordering
   std::uint64_t location = 0;      // where the adapter read it (opaque here)
+  std::int64_t source = 0;         // the row as collected, before any key translation (opaque)
 };
 
 // In order of severity: a group's kind is the most severe that applies.

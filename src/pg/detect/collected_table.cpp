@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -280,6 +281,7 @@ class RowConverter {
     }
     row.env = it->second;
     row.location = pack_location(slot->tts_tid);
+    if (texts[0]) row.source = std::strtoll(texts[0], nullptr, 10);
     std::size_t bytes = 0;
     for (std::size_t c = 0; c < columns; ++c) {
       const char *text = texts[kFirstValueColumn - 1 + c];

@@ -52,6 +52,7 @@ enum PreviewColumn {
   kSurvivor = kPreviewColumns,
   kRekeyed,
   kMerged,
+  kSources,
   kPlanColumns
 };
 
@@ -168,7 +169,7 @@ class PreviewSink {
     values[kRationale] = text_datum(c.rationale);
     values[kMembers] = stored(members(c, rows));
     values[kDiffering] = stored(differing(c, rows));
-    if (with_plan_) plan(c, values, nulls);
+    if (with_plan_) plan(c, rows, values, nulls);
     if (locations_) locations_->add(c, rows);
     Tuplestorestate *store = store_;
     TupleDesc desc = desc_;
@@ -213,8 +214,10 @@ class PreviewSink {
   }
 
   // The plan: the survivor's and the re-keyed rows' positions among the
-  // members (0-based), and the merged row of a non-conflicting merge.
-  void plan(const detect::Conflict &c, Datum *values, bool *nulls) {
+  // members (0-based), the merged row of a non-conflicting merge, and the
+  // members' sources.
+  void plan(const detect::Conflict &c, const std::vector<detect::SourceRow> &rows, Datum *values,
+            bool *nulls) {
     auto position = [&](std::size_t row) {
       return static_cast<int>(std::find(c.members.begin(), c.members.end(), row) -
                               c.members.begin());
@@ -223,6 +226,7 @@ class PreviewSink {
     if (c.survivor) values[kSurvivor] = Int32GetDatum(position(*c.survivor));
     std::vector<Datum> rekeyed;
     for (std::size_t row : c.rekeyed) rekeyed.push_back(Int32GetDatum(position(row)));
+    values[kSources] = text_datum(sources(c, rows));
     values[kRekeyed] = pg_call([&] {
       return PointerGetDatum(construct_array(rekeyed.data(), static_cast<int>(rekeyed.size()),
                                              INT4OID, sizeof(int32), true, TYPALIGN_INT));
@@ -242,6 +246,23 @@ class PreviewSink {
     }
     json.end_object();
     values[kMerged] = json.finish();
+  }
+
+  // The members' rows as collected, what a decision on the conflict is
+  // taken on: each one's environment and row hash, sorted. A member's
+  // reference translated by its parent's resolution changes neither; its
+  // row changed in its environment (tagged again) changes the hash.
+  std::string sources(const detect::Conflict &c, const std::vector<detect::SourceRow> &rows) const {
+    std::vector<std::string> parts;
+    parts.reserve(c.members.size());
+    for (std::size_t row : c.members) {
+      parts.push_back(context_->environments[rows[row].env].name + ":" +
+                      std::to_string(rows[row].source));
+    }
+    std::sort(parts.begin(), parts.end());
+    std::string joined;
+    for (const std::string &part : parts) joined += (joined.empty() ? "" : ",") + part;
+    return joined;
   }
 
   // {"column": {"label": value}} for the differing columns only: numbers
