@@ -1,12 +1,12 @@
 #include "core/detect/grouping.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <climits>
 #include <cwchar>
 #include <cwctype>
 #include <limits>
-#include <unordered_map>
 
 #include <boost/sort/spreadsort/integer_sort.hpp>
 #include <boost/pending/disjoint_sets.hpp>
@@ -154,67 +154,54 @@ std::string normalize_key_value(const std::string &value) {
   return lower_text(value.substr(begin, end - begin));
 }
 
+bool append_key(std::string &key, const SourceRow &row, const std::vector<std::size_t> &columns,
+                bool normalize, const std::vector<KeyForm> &forms) {
+  std::string part;
+  for (std::size_t column : columns) {
+    const ValueView value = row.values[column];
+    if (!value) return false;
+    const KeyForm form = column < forms.size() ? forms[column] : KeyForm::kText;
+    std::string_view text = *value;
+    // (As spelled, the usual case: appended without a copy.)
+    if (form != KeyForm::kText || normalize) {
+      part = std::string(text);
+      switch (form) {
+        case KeyForm::kDecimal:
+          part = std::string(canonical_decimal(part));
+          break;
+        case KeyForm::kFloat:
+          if (part == "-0") part = "0";
+          break;
+        case KeyForm::kCaseless:
+          part = lower_text(part);
+          break;
+        case KeyForm::kInterval:
+          part = canonical_interval(part);
+          break;
+        case KeyForm::kPadded:
+          part = std::string(canonical_padded(part));
+          break;
+        case KeyForm::kText:
+          break;
+      }
+      if (normalize) part = normalize_key_value(part);
+      text = part;
+    }
+    // Length-prefixed, so ("ab","c") and ("a","bc") stay apart.
+    char length[24];
+    const auto written = std::to_chars(length, length + sizeof(length), text.size());
+    key.append(length, written.ptr);
+    key.push_back(':');
+    key.append(text);
+  }
+  return true;
+}
+
 std::string key_of(const SourceRow &row, const std::vector<std::size_t> &columns, bool normalize,
                    const std::vector<KeyForm> &forms) {
   std::string key;
-  for (std::size_t column : columns) {
-    const ValueView value = row.values[column];
-    if (!value) return {};
-    std::string part(*value);
-    switch (column < forms.size() ? forms[column] : KeyForm::kText) {
-      case KeyForm::kDecimal:
-        part = std::string(canonical_decimal(part));
-        break;
-      case KeyForm::kFloat:
-        if (part == "-0") part = "0";
-        break;
-      case KeyForm::kCaseless:
-        part = lower_text(part);
-        break;
-      case KeyForm::kInterval:
-        part = canonical_interval(part);
-        break;
-      case KeyForm::kPadded:
-        part = std::string(canonical_padded(part));
-        break;
-      case KeyForm::kText:
-        break;
-    }
-    if (normalize) part = normalize_key_value(part);
-    // Length-prefixed, so ("ab","c") and ("a","bc") stay apart.
-    key += std::to_string(part.size());
-    key.push_back(':');
-    key += part;
-  }
+  if (!append_key(key, row, columns, normalize, forms)) return {};
   return key;
-}
-
-std::vector<std::vector<std::size_t>> group_rows(const TableModel &table,
-                                                 const std::vector<SourceRow> &rows) {
-  boost::disjoint_sets_with_storage<> sets(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) sets.make_set(i);
-
-  auto link_by = [&](const std::vector<std::size_t> &columns, bool normalize) {
-    std::unordered_map<std::string, std::size_t> first_with_key;
-    first_with_key.reserve(rows.size());
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      std::string key = key_of(rows[i], columns, normalize, table.key_forms);
-      if (key.empty()) continue;
-      auto [it, inserted] = first_with_key.emplace(std::move(key), i);
-      if (!inserted) sets.union_set(it->second, i);
-    }
-  };
-  link_by(table.pk, false);
-  for (const auto &natural_key : table.natural_keys) link_by(natural_key, table.normalize_keys);
-
-  std::unordered_map<std::size_t, std::vector<std::size_t>> by_root;
-  for (std::size_t i = 0; i < rows.size(); ++i) by_root[sets.find_set(i)].push_back(i);
-  std::vector<std::vector<std::size_t>> groups;
-  for (auto &entry : by_root) {
-    if (entry.second.size() > 1) groups.push_back(std::move(entry.second));
-  }
-  std::sort(groups.begin(), groups.end());
-  return groups;
 }
 
 namespace {
@@ -246,6 +233,76 @@ std::uint64_t candidate(std::uint64_t row, std::uint64_t component) {
 constexpr std::uint32_t kNoComponent = std::numeric_limits<std::uint32_t>::max();
 
 }  // namespace
+
+std::vector<std::vector<std::size_t>> group_rows(const TableModel &table,
+                                                 const std::vector<SourceRow> &rows) {
+  boost::disjoint_sets_with_storage<> sets(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) sets.make_set(i);
+
+  // Every row's key in one buffer, and the rows sorted by their key's hash
+  // (high bits, packed with the row as HashGrouper does): rows of one key
+  // end up adjacent. (A map of strings allocated a node and a string per
+  // row: most of the grouping's time.)
+  const unsigned row_bits = bits_for(rows.size());
+  const std::uint64_t row_mask = (std::uint64_t{1} << row_bits) - 1;
+  std::string keys;
+  std::vector<std::size_t> offsets(rows.size());
+  std::vector<std::size_t> lengths(rows.size());
+  std::vector<std::uint64_t> hashes;
+  auto key = [&](std::size_t row) {
+    return std::string_view(keys.data() + offsets[row], lengths[row]);
+  };
+  auto link_by = [&](const std::vector<std::size_t> &columns, bool normalize) {
+    keys.clear();
+    hashes.assign(rows.size(), 0);  // (0: NULL, no key)
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      offsets[i] = keys.size();
+      if (!append_key(keys, rows[i], columns, normalize, table.key_forms)) {
+        keys.resize(offsets[i]);
+        continue;
+      }
+      lengths[i] = keys.size() - offsets[i];
+      const std::uint64_t hash = std::hash<std::string_view>{}(key(i)) | (row_mask + 1);
+      hashes[i] = hash;
+    }
+    sort_packed(hashes, row_bits);
+    // Within a run of one hash, each row joins the first with its key (the
+    // run's first, but for a collision of two keys' hashes).
+    for (std::size_t begin = 0; begin < hashes.size();) {
+      std::size_t end = begin + 1;
+      while (end < hashes.size() && (hashes[end] & ~row_mask) == (hashes[begin] & ~row_mask)) ++end;
+      for (std::size_t i = begin + 1; i < end; ++i) {
+        for (std::size_t j = begin; j < i; ++j) {
+          if (key(hashes[j] & row_mask) == key(hashes[i] & row_mask)) {
+            sets.union_set(hashes[j] & row_mask, hashes[i] & row_mask);
+            break;
+          }
+        }
+      }
+      begin = end;
+    }
+  };
+  link_by(table.pk, false);
+  for (const auto &natural_key : table.natural_keys) link_by(natural_key, table.normalize_keys);
+
+  // (root, row), sorted: each group's rows adjacent, in ascending order.
+  std::vector<std::pair<std::size_t, std::size_t>> by_root(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) by_root[i] = {sets.find_set(i), i};
+  std::sort(by_root.begin(), by_root.end());
+  std::vector<std::vector<std::size_t>> groups;
+  for (std::size_t begin = 0; begin < by_root.size();) {
+    std::size_t end = begin + 1;
+    while (end < by_root.size() && by_root[end].first == by_root[begin].first) ++end;
+    if (end - begin > 1) {
+      std::vector<std::size_t> &group = groups.emplace_back();
+      group.reserve(end - begin);
+      for (std::size_t i = begin; i < end; ++i) group.push_back(by_root[i].second);
+    }
+    begin = end;
+  }
+  std::sort(groups.begin(), groups.end());
+  return groups;
+}
 
 HashGrouper::HashGrouper(std::size_t rows)
     : rows_(rows), row_bits_(bits_for(rows)), parent_(rows), rank_(rows, 0) {

@@ -18,6 +18,11 @@ namespace tdm::detect {
 std::string key_of(const SourceRow &row, const std::vector<std::size_t> &columns, bool normalize,
                    const std::vector<KeyForm> &forms = {});
 
+// The same, appended to `key`; false, with part of it appended, when a
+// value is NULL.
+bool append_key(std::string &key, const SourceRow &row, const std::vector<std::size_t> &columns,
+                bool normalize, const std::vector<KeyForm> &forms = {});
+
 // An interval's text (IntervalStyle postgres: "1 year 2 mons -3 days
 // +04:05:06.5") as the microseconds it spans the way PostgreSQL compares
 // intervals (a month 30 days, a day 24 hours), in decimal: '1 day' and
