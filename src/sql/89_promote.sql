@@ -9,9 +9,35 @@
 CREATE SCHEMA tdm_archive;
 COMMENT ON SCHEMA tdm_archive IS 'Archived releases'' rows, restorable with tdm.restore_release';
 
+-- Creates table `name` in schema `target` like `source`: same columns,
+-- defaults, CHECK, keys and indexes (LIKE .. INCLUDING ALL); a partitioned
+-- source gives a table partitioned the same way, with its partitions (of
+-- the same names and bounds, at every level), as a DBA who made master by
+-- hand would have it.
+CREATE FUNCTION tdm._create_table_like(target text, name text, source regclass, parent regclass DEFAULT NULL)
+RETURNS regclass
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  made regclass;
+  part record;
+BEGIN
+  EXECUTE format('CREATE TABLE %I.%I ', target, name)
+          || CASE WHEN parent IS NULL THEN format('(LIKE %s INCLUDING ALL)', source)
+                  ELSE format('PARTITION OF %s %s', parent,
+                              (SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = source)) END
+          || coalesce(' PARTITION BY ' || pg_get_partkeydef(source), '');
+  made := format('%I.%I', target, name)::regclass;
+  FOR part IN SELECT c.oid, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               WHERE i.inhparent = source AND c.relispartition ORDER BY c.relname LOOP
+    PERFORM tdm._create_table_like(target, part.relname, part.oid::regclass, made);
+  END LOOP;
+  RETURN made;
+END
+$$;
+
 -- Creates, in schema `target`, the tables of the managed tables that are
--- missing there: same columns, defaults, CHECK, keys and indexes
--- (LIKE .. INCLUDING ALL), then the foreign keys between them.
+-- missing there (tdm._create_table_like), then the foreign keys between
+-- them.
 CREATE FUNCTION tdm._create_target_tables(from_target text, to_target text) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -44,8 +70,7 @@ BEGIN
                             to_target, name, t.source, to_target, current_user);
     END IF;
     IF tdm._target_table(to_target, t.rel) IS NULL THEN
-      EXECUTE format('CREATE TABLE %I.%I (LIKE %s INCLUDING ALL)', to_target, name, t.source);
-      created := created || tdm._target_table(to_target, t.rel);
+      created := created || tdm._create_table_like(to_target, name, t.source);
     END IF;
   END LOOP;
   -- Foreign keys of the new tables, pointing at the target's own tables
@@ -68,7 +93,9 @@ BEGIN
                      WHERE tdm._target_table(from_target, x.rel) = c.conrelid) AS managed_child
               FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
               JOIN pg_namespace n ON n.oid = r.relnamespace
-             WHERE c.contype = 'f' AND n.nspname = from_target LOOP
+             -- (not the copies PostgreSQL keeps for partitions: the
+             -- partitioned table's own key makes them again)
+             WHERE c.contype = 'f' AND n.nspname = from_target AND c.conparentid = 0 LOOP
     CONTINUE WHEN fk.managed_child IS NULL
               OR NOT tdm._target_table(to_target, fk.managed_child) = ANY (created);
     EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (%s) REFERENCES %s (%s)%s'

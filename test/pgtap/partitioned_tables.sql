@@ -1,0 +1,81 @@
+-- Partitioned managed tables, as real schemas have them: a hash-partitioned
+-- parent referenced by a range-partitioned child with a sub-partitioned
+-- partition. Consolidation loads them (each row into its partition);
+-- the first promotion creates master's tables partitioned the same way,
+-- with the same partitions at every level and the foreign key once; a
+-- snapshot and a rollback keep them so.
+BEGIN;
+SELECT plan(8);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_pp_e1;
+  CREATE TABLE tap_pp_e1.pp_device (id int PRIMARY KEY, serial text NOT NULL, tdm_release text, tdm_feature text);
+  CREATE TABLE tap_pp_e1.pp_reading (device_id int NOT NULL REFERENCES tap_pp_e1.pp_device, taken date NOT NULL,
+                                     value float8 NOT NULL, PRIMARY KEY (device_id, taken),
+                                     tdm_release text, tdm_feature text);
+  INSERT INTO tap_pp_e1.pp_device VALUES (1, 'SN-1', 'TPP', 'F'), (2, 'SN-2', 'TPP', 'F'), (3, 'SN-3', 'TPP', 'F');
+  INSERT INTO tap_pp_e1.pp_reading VALUES (1, '2026-03-01', 1.5, 'TPP', 'F'), (1, '2026-08-01', 2.5, 'TPP', 'F'),
+                                          (2, '2026-09-01', 3.5, 'TPP', 'F'), (3, '2026-10-01', 4.5, 'TPP', 'F')$$)
+  \g /dev/null
+SELECT pg_temp.loopback_server('tap_pp_self');
+CREATE TABLE staging.pp_device (id int PRIMARY KEY, serial text NOT NULL, tdm_release text, tdm_feature text)
+  PARTITION BY HASH (id);
+CREATE TABLE staging.pp_device_0 PARTITION OF staging.pp_device FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE staging.pp_device_1 PARTITION OF staging.pp_device FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE TABLE staging.pp_reading (device_id int NOT NULL REFERENCES staging.pp_device, taken date NOT NULL,
+                                 value float8 NOT NULL, PRIMARY KEY (device_id, taken),
+                                 tdm_release text, tdm_feature text) PARTITION BY RANGE (taken);
+CREATE TABLE staging.pp_reading_h1 PARTITION OF staging.pp_reading FOR VALUES FROM ('2026-01-01') TO ('2026-07-01');
+CREATE TABLE staging.pp_reading_h2 PARTITION OF staging.pp_reading FOR VALUES FROM ('2026-07-01') TO ('2027-01-01')
+  PARTITION BY HASH (device_id);
+CREATE TABLE staging.pp_reading_h2_0 PARTITION OF staging.pp_reading_h2 FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE staging.pp_reading_h2_1 PARTITION OF staging.pp_reading_h2 FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+SELECT tdm.add_environment('pp1', 'tap_pp_self', 10, 'tap_pp_e1');
+SELECT tdm.manage_table('staging.pp_device', '{serial}'), tdm.manage_table('staging.pp_reading');
+SELECT tdm.create_release('TPP'), tdm.add_feature('TPP', 'F', 1);
+SELECT tdm.tag_release('TPP');
+
+SELECT tdm.consolidate('TPP') AS run \gset
+SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'completed', 'partitioned tables consolidate');
+SELECT results_eq($$SELECT tableoid::regclass::text, count(*)::int FROM staging.pp_reading GROUP BY 1 ORDER BY 1$$,
+                  $$SELECT c.oid::regclass::text, count(r.*)::int
+                      FROM pg_class c LEFT JOIN staging.pp_reading r ON r.tableoid = c.oid
+                     WHERE c.relname LIKE 'pp\_reading\_%' AND c.relkind = 'r'
+                       AND c.relnamespace = 'staging'::regnamespace GROUP BY 1 HAVING count(r.*) > 0 ORDER BY 1$$,
+                  'each row in its partition');
+
+SELECT tdm.promote('TPP');
+SELECT results_eq($$SELECT c.relname::text, c.relkind::text, coalesce(pg_get_expr(c.relpartbound, c.oid), ''),
+                           coalesce(pg_get_partkeydef(c.oid), '')
+                      FROM pg_class c WHERE c.relnamespace = 'master'::regnamespace
+                       AND c.relname ~ '^pp_(device|reading)' AND c.relkind IN ('r', 'p') ORDER BY 1$$,
+                  $$SELECT c.relname::text, c.relkind::text, coalesce(pg_get_expr(c.relpartbound, c.oid), ''),
+                           coalesce(pg_get_partkeydef(c.oid), '')
+                      FROM pg_class c WHERE c.relnamespace = 'staging'::regnamespace
+                       AND c.relname ~ '^pp_(device|reading)' AND c.relkind IN ('r', 'p') ORDER BY 1$$,
+                  'master''s tables are partitioned as staging''s: same partitions, bounds and keys at every level');
+SELECT results_eq($$SELECT conname::text COLLATE "default", confrelid::regclass::text FROM pg_constraint
+                     WHERE contype = 'f' AND conrelid = 'master.pp_reading'::regclass AND conparentid = 0$$,
+                  $$VALUES ('pp_reading_device_id_fkey', 'master.pp_device')$$,
+                  'the foreign key, once, to master''s own partitioned parent');
+SELECT results_eq($$SELECT tableoid::regclass::text, device_id, taken FROM master.pp_reading ORDER BY 2, 3$$,
+                  $$SELECT replace(tableoid::regclass::text, 'staging.', 'master.'), device_id, taken
+                      FROM staging.pp_reading ORDER BY 2, 3$$,
+                  'promoted rows sit in master''s partitions of the same bounds');
+
+SELECT tdm.snapshot('tap_pp') AS snap \gset
+DELETE FROM master.pp_reading WHERE device_id = 3;
+UPDATE master.pp_device SET serial = 'changed' WHERE id = 1;
+SELECT tdm.rollback(:snap);
+SELECT results_eq('SELECT id, serial FROM master.pp_device ORDER BY id',
+                  $$VALUES (1, 'SN-1'), (2, 'SN-2'), (3, 'SN-3')$$, 'a rollback brings the rows back');
+SELECT is((SELECT count(*)::int FROM master.pp_reading WHERE device_id = 3), 1, 'into the partitioned child too');
+SELECT is((SELECT relkind::text FROM pg_class WHERE oid = 'master.pp_reading'::regclass), 'p',
+          'and the table stays partitioned');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_pp_e1 CASCADE;
