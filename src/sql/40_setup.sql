@@ -241,6 +241,45 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE a.relid <> x.rel AND a.relid IN (SELECT rel FROM managed)
 $$;
 
+-- A partitioned managed table's foreign keys are its own (the catalog's
+-- constraints on it): tdm translates, orders and validates by those. A
+-- key declared on its partitions only, as some schemas have them (one per
+-- partition), would be none of those: its references would load
+-- untranslated. Refused, with the statement that makes it the table's
+-- (PostgreSQL then takes the partitions' equal keys as its own).
+CREATE FUNCTION tdm._require_own_foreign_keys(caller text, the_rel regclass DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  found record;
+BEGIN
+  SELECT x.rel, string_agg(format('%s on %s (%s) references %s', quote_ident(x.conname), x.part, x.cols,
+                                  x.parent), '; ' ORDER BY x.part::text, x.conname) AS keys,
+         string_agg(DISTINCT format('ALTER TABLE %s ADD FOREIGN KEY (%s) REFERENCES %s (%s);', x.rel, x.cols,
+                                    x.parent, x.ref_cols), ' ') AS fix
+    INTO found
+    FROM (SELECT r.rel, k.conname::text AS conname, t.relid::regclass AS part, k.confrelid::regclass AS parent,
+                 (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.i)
+                    FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
+                    JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n) AS cols,
+                 (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.i)
+                    FROM unnest(k.confkey) WITH ORDINALITY u(n, i)
+                    JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n) AS ref_cols
+            FROM (SELECT m.rel FROM tdm.managed_table m WHERE the_rel IS NULL UNION SELECT the_rel) r
+           CROSS JOIN LATERAL pg_partition_tree(r.rel) t
+            JOIN pg_constraint k ON k.conrelid = t.relid AND k.contype = 'f' AND k.conparentid = 0
+           WHERE r.rel IS NOT NULL AND t.relid <> r.rel) x
+   GROUP BY x.rel ORDER BY x.rel::text LIMIT 1;
+  IF found.rel IS NOT NULL THEN
+    RAISE EXCEPTION '%: partitioned table % has foreign keys on its partitions only', caller, found.rel
+      USING ERRCODE = 'invalid_table_definition',
+            DETAIL = format('%s. tdm follows a table''s own foreign keys (re-keyed parents, load order,'
+                            ' validation), and would load these references untranslated.', found.keys),
+            HINT = format('Declare each on the partitioned table (PostgreSQL takes the partitions'' equal keys'
+                          ' as part of it): %s', found.fix);
+  END IF;
+END
+$$;
+
 -- What tdm.manage_table refuses before it reads the table's shape: a
 -- table of tdm's own or of the system's (an environment's foreign tables
 -- included), a temporary table (gone with its session, and every later
@@ -277,6 +316,7 @@ BEGIN
             DETAIL = 'A partition''s rows are the partitioned table''s: they would be collected and loaded twice.',
             HINT = 'Manage the partitioned table only.';
   END IF;
+  PERFORM tdm._require_own_foreign_keys('manage_table', rel);
 END
 $$;
 

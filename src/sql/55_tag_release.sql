@@ -548,6 +548,7 @@ BEGIN
             HINT = format('Add its release plan first: SELECT tdm.add_feature(%L, ''FEAT-1'', 1);',
                           release);
   END IF;
+  PERFORM tdm._require_own_foreign_keys('tag_release');
   RETURN r;
 END
 $$;

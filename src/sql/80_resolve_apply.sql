@@ -1826,8 +1826,14 @@ BEGIN
     '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
     '             WHEN d.members_checksum = tdm._decided_on(x.checksum, $2, x.members, d.merged) THEN ''decided'''
     '             ELSE ''stale'' END,'
-    '        ''manual'', ''delete the row (delete_all), point its reference elsewhere or clear it (merge,'
-    ' merged => {"column": null}), or keep it and load its parent first'','
+    -- (A merge sets references outside the primary key only: with none,
+    -- it is not offered.)
+    '        ''manual'', CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(x.refs) a, jsonb_object_keys(a.value) k'
+    '                                      WHERE NOT k = ANY ($4))'
+    '                         THEN ''delete the row (delete_all), point its reference elsewhere or clear it (merge,'
+    ' merged => {"column": null}), or keep it and load its parent first'''
+    '                         ELSE ''delete the row (delete_all), or keep it and load its parent first (its'
+    ' references are in its primary key: a merge may not change them)'' END,'
     '        x.rationale, x.members,'
     '        (SELECT jsonb_object_agg(r.key, r.value) FROM jsonb_array_elements(x.refs) a, jsonb_each(a.value) r), 0,'
     '        x.checksum'
@@ -1860,7 +1866,7 @@ BEGIN
     CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
          ELSE format('t.%I::text', cm.updated_at_column) END,
     collected, tdm._row_json(child, 't'))
-    USING run, child, tdm._mask_signature(child);
+    USING run, child, tdm._mask_signature(child), cm.pk_columns;
   UPDATE pg_temp.tdm_orphans o SET related = true WHERE o.rel = child;
 
   -- Decisions already taken on these rows apply now.

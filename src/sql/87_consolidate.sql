@@ -119,6 +119,20 @@ DECLARE
 BEGIN
   r := tdm._require_release_inputs(the_release, 'consolidate');
   PERFORM tdm._require_target_name('consolidate', 'target', the_target);
+  -- Master (or a schema releases were promoted into) is written by
+  -- tdm.promote only: a release consolidated there would be in it without
+  -- being promoted, and its promotion would then collide with its own rows.
+  IF the_target = 'master'
+     OR EXISTS (SELECT 1 FROM tdm.job j
+                 WHERE j.kind = 'promote' AND j.status = 'completed' AND j.detail ->> 'to' = the_target) THEN
+    RAISE EXCEPTION 'consolidate: target "%" is where releases are promoted, not a consolidation target', the_target
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = format('Consolidate into a staging schema, then promote: %s then SELECT tdm.promote(%L%s);',
+                          tdm._consolidate_call(the_release), the_release,
+                          CASE WHEN tdm._staging_target() <> 'staging'
+                               THEN format(', %L', tdm._staging_target()) ELSE '' END);
+  END IF;
+  PERFORM tdm._require_own_foreign_keys('consolidate');
   IF r.status = 'open' THEN
     -- (Tagged, and its findings kept it open: say where they are.)
     RAISE EXCEPTION 'consolidate: release "%" is not locked', the_release

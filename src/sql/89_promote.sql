@@ -480,32 +480,33 @@ BEGIN
       -- constraint, index or partitioning staging lacks; or, for a unique
       -- or exclusion constraint the check above does not read (partial,
       -- on expressions, exclusion), rows of other releases there.
+      -- (The hint first: the call's text is its error's CONTEXT.)
+      refused_hint := CASE WHEN refused IN ('23505', '23P01')
+                      THEN format('The row it conflicts with is in %1$s: a row of another'
+                                  ' release written there since the consolidation, or one'
+                                  ' only %1$s''s constraint or index compares. Change one'
+                                  ' of the two rows (the release''s in its environment, then'
+                                  ' tag and consolidate it again), or make %1$s''s table'
+                                  ' accept what %2$s''s does; then promote again.',
+                                  to_target, from_target)
+                      -- (a parent of an earlier release taken out since the consolidation)
+                      WHEN refused = '23503' THEN
+                        format('A row it references is not in %1$s: one of a release archived or'
+                               ' rolled back out of it since the consolidation%2$s, or one only'
+                               ' %3$s holds. Bring that release back%4$s, then promote again.',
+                               to_target,
+                               (SELECT ' (archived: ' || string_agg(x.release, ', ' ORDER BY x.release) || ')'
+                                  FROM tdm.release x WHERE x.status = 'archived'),
+                               from_target,
+                               (SELECT format(' (SELECT tdm.restore_release(%L);)', min(x.release))
+                                  FROM tdm.release x WHERE x.status = 'archived'
+                                 HAVING count(*) = 1))
+                      ELSE format('Make %s''s table accept what %s''s does (add the partition,'
+                                  ' or change the constraint or index), then promote again.',
+                                  to_target, from_target) END;
       PERFORM tdm._raise_refused('promote', format('a row of release %s', the_release), refused,
                                  refused_message, refused_detail, refused_schema, refused_table, to_target,
-                                 'nothing was promoted',
-                                 CASE WHEN refused IN ('23505', '23P01')
-                                      THEN format('The row it conflicts with is in %1$s: a row of another'
-                                                  ' release written there since the consolidation, or one'
-                                                  ' only %1$s''s constraint or index compares. Change one'
-                                                  ' of the two rows (the release''s in its environment, then'
-                                                  ' tag and consolidate it again), or make %1$s''s table'
-                                                  ' accept what %2$s''s does; then promote again.',
-                                                  to_target, from_target)
-                                      -- (a parent of an earlier release taken out since the consolidation)
-                                      WHEN refused = '23503' THEN
-                                        format('A row it references is not in %1$s: one of a release archived or'
-                                               ' rolled back out of it since the consolidation%2$s, or one only'
-                                               ' %3$s holds. Bring that release back%4$s, then promote again.',
-                                               to_target,
-                                               (SELECT ' (archived: ' || string_agg(x.release, ', ' ORDER BY x.release) || ')'
-                                                  FROM tdm.release x WHERE x.status = 'archived'),
-                                               from_target,
-                                               (SELECT format(' (SELECT tdm.restore_release(%L);)', min(x.release))
-                                                  FROM tdm.release x WHERE x.status = 'archived'
-                                                 HAVING count(*) = 1))
-                                      ELSE format('Make %s''s table accept what %s''s does (add the partition,'
-                                                  ' or change the constraint or index), then promote again.',
-                                                  to_target, from_target) END);
+                                 'nothing was promoted', refused_hint);
     WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
       -- Code of the destination's own (a trigger, a function a constraint
       -- or an index calls) refused a row, or did not find a name.

@@ -5,8 +5,9 @@
 -- with the same partitions at every level and the foreign key once; a
 -- snapshot and a rollback keep them so.
 BEGIN;
-SELECT plan(8);
+SELECT plan(11);
 \ir ../../sql/include/loopback.sql
+\ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 
 SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
@@ -33,8 +34,30 @@ CREATE TABLE staging.pp_reading_h2 PARTITION OF staging.pp_reading FOR VALUES FR
 CREATE TABLE staging.pp_reading_h2_0 PARTITION OF staging.pp_reading_h2 FOR VALUES WITH (MODULUS 2, REMAINDER 0);
 CREATE TABLE staging.pp_reading_h2_1 PARTITION OF staging.pp_reading_h2 FOR VALUES WITH (MODULUS 2, REMAINDER 1);
 SELECT tdm.add_environment('pp1', 'tap_pp_self', 10, 'tap_pp_e1');
-SELECT tdm.manage_table('staging.pp_device', '{serial}'), tdm.manage_table('staging.pp_reading');
+SELECT tdm.manage_table('staging.pp_device', '{serial}');
+-- A foreign key declared on the partitions only (as some schemas have
+-- one per partition) is not the table's: its references would load
+-- untranslated. Refused, with the statement that makes it the table's.
+CREATE TABLE staging.pp_event (id int, device_id int NOT NULL, at date NOT NULL, PRIMARY KEY (at, id),
+                               tdm_release text, tdm_feature text) PARTITION BY RANGE (at);
+CREATE TABLE staging.pp_event_1 PARTITION OF staging.pp_event FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+ALTER TABLE staging.pp_event_1 ADD CONSTRAINT pp_event_1_device FOREIGN KEY (device_id) REFERENCES staging.pp_device;
+SELECT throws_ok($$SELECT tdm.manage_table('staging.pp_event')$$, '42P16',
+  'manage_table: partitioned table staging.pp_event has foreign keys on its partitions only',
+  'manage_table refuses a partitioned table whose foreign key is its partitions'' only');
+SELECT is((pg_temp.error_of($$SELECT tdm.manage_table('staging.pp_event')$$)).hint,
+  'Declare each on the partitioned table (PostgreSQL takes the partitions'' equal keys as part of it):'
+  ' ALTER TABLE staging.pp_event ADD FOREIGN KEY (device_id) REFERENCES staging.pp_device (id);',
+  'the hint gives the statement');
+SELECT tdm.manage_table('staging.pp_reading');
 SELECT tdm.create_release('TPP'), tdm.add_feature('TPP', 'F', 1);
+-- Declared on a partition after the table was managed: tagging refuses.
+ALTER TABLE staging.pp_reading_h1 ADD CONSTRAINT pp_reading_h1_device FOREIGN KEY (device_id)
+  REFERENCES staging.pp_device;
+SELECT throws_ok($$SELECT tdm.tag_release('TPP')$$, '42P16',
+  'tag_release: partitioned table staging.pp_reading has foreign keys on its partitions only',
+  'so does tagging, for a key declared on a partition since');
+ALTER TABLE staging.pp_reading_h1 DROP CONSTRAINT pp_reading_h1_device;
 SELECT tdm.tag_release('TPP');
 
 SELECT tdm.consolidate('TPP') AS run \gset

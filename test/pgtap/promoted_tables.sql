@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -36,6 +36,11 @@ SELECT throws_ok($$SELECT tdm.promote('TPT1', 'staging', 'tap_pt_nowhere')$$, '4
   'a first promotion that may not create its schema says so');
 RESET ROLE;
 SELECT tdm.promote('TPT1');
+-- Master is written by promote only: a consolidation there would leave a
+-- release in master unpromoted, its promotion colliding with its rows.
+SELECT throws_ok($$SELECT tdm.consolidate('TPT1', 'master')$$, '22023',
+  'consolidate: target "master" is where releases are promoted, not a consolidation target',
+  'consolidate refuses master as its target');
 SELECT tdm.snapshot('tap_pt_before') AS before \gset
 
 ALTER TABLE master.pt_item RENAME TO pt_item_old;

@@ -4,7 +4,7 @@
 -- playlist entry (50, 1) references playlist 50, which a decision deletes,
 -- and e2's track 1, which collides with e1's track 1 and is re-keyed.
 BEGIN;
-SELECT plan(5);
+SELECT plan(6);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -48,6 +48,10 @@ SELECT results_eq($$SELECT q.kind::text, q.members -> 0 -> 'row' ->> 'track_id'
                       FROM tdm.review_queue q WHERE q.rel = 'tap_rk.entry'::regclass$$,
                   $$VALUES ('relationship', '2')$$,
                   'the entry''s member shows the track key it would load with, not e1''s track 1');
+SELECT is((SELECT q.suggestion FROM tdm.review_queue q WHERE q.rel = 'tap_rk.entry'::regclass),
+          'delete the row (delete_all), or keep it and load its parent first (its references are in its primary'
+          ' key: a merge may not change them)',
+          'its reference is in its primary key: no merge is suggested, as none would be taken');
 
 SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'its playlist is gone')
   FROM tdm.review_queue WHERE rel = 'tap_rk.entry'::regclass;
