@@ -106,6 +106,7 @@ SELECT status, rule FROM tdm.conflict WHERE run_id = 1 AND conflict_id = :'auto_
 SELECT tdm.resolve(:'c001', 'keep', 'st1');
 SELECT tdm.resolve(:'c001', 'keep', 'st1', rationale => '  ');
 SELECT tdm.resolve(:'c001', 'keep', 'st2', rationale => 'st2 is not a member');
+SELECT tdm.resolve(:'c001', 'keep', rationale => 'which one?');
 SELECT tdm.resolve(:'c001', 'keep_all', 'st1', rationale => 'keep_env with keep_all');
 SELECT tdm.resolve(:'merchant', 'keep_all', rationale => 'both emails stay the same');
 SELECT tdm.resolve(:'merchant', 'keep_all', renames => '{"st2": {"email": "x@company.com"}}', rationale => 'unknown member');

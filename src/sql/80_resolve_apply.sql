@@ -384,11 +384,28 @@ BEGIN
     EXECUTE format('SELECT setval(%L, greatest(%s, (SELECT last_value FROM %s)))',
                    seq, coalesce(highest, 1), seq::regclass);
   EXCEPTION WHEN insufficient_privilege THEN
-    -- (The table's own sequence gives the new keys: the caller's rights on it.)
+    -- (The table's own sequence gives the new keys: the caller's rights on
+    -- it. The other managed tables' key sequences the caller may not use
+    -- are granted in the same go, rather than met one call at a time.)
     RAISE EXCEPTION 'consolidate: %: new keys for the rows to re-key come from sequence %, which % may not use',
       rel, seq, current_user
       USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM,
-            HINT = format('The owner grants it: GRANT SELECT, UPDATE ON SEQUENCE %s TO %I;', seq, current_user);
+            HINT = format('The owner grants it: GRANT SELECT, UPDATE ON SEQUENCE %s TO %I;',
+                          (SELECT string_agg(DISTINCT x.seq, ', ')
+                             FROM (SELECT seq
+                                   UNION ALL
+                                   SELECT coalesce(pg_get_serial_sequence(t.rel::text, m.pk_columns[1]),
+                                                   pg_get_serial_sequence(m.rel::text, m.pk_columns[1]))
+                                     FROM tdm.managed_table m
+                                    CROSS JOIN LATERAL (SELECT tdm._target_table(
+                                                          (SELECT n.nspname FROM pg_class c
+                                                             JOIN pg_namespace n ON n.oid = c.relnamespace
+                                                            WHERE c.oid = target_rel), m.rel) AS rel) t
+                                    WHERE cardinality(m.pk_columns) = 1 AND t.rel IS NOT NULL) x
+                            WHERE x.seq IS NOT NULL
+                              AND NOT (has_sequence_privilege(x.seq, 'SELECT')
+                                       AND has_sequence_privilege(x.seq, 'UPDATE'))),
+                          current_user);
   END;
   RETURN format('nextval(%L)', seq);
 END

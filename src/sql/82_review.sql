@@ -857,7 +857,12 @@ BEGIN
     IF NEW.keep_env IS NULL AND cardinality(labels) = 1 THEN
       NEW.keep_env := labels[1];
     END IF;
-    IF NEW.keep_env IS NULL OR NOT NEW.keep_env = ANY (labels) THEN
+    IF NEW.keep_env IS NULL THEN
+      RAISE EXCEPTION 'decision on %: keep needs keep_env, the member to keep', NEW.conflict_id
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = format('Members: %s.', array_to_string(labels, ', '));
+    END IF;
+    IF NOT NEW.keep_env = ANY (labels) THEN
       RAISE EXCEPTION 'decision on %: keep_env % is not a member of the conflict',
         NEW.conflict_id, coalesce(quote_literal(NEW.keep_env), 'NULL')
         USING ERRCODE = 'invalid_parameter_value',
@@ -1415,9 +1420,12 @@ CREATE VIEW tdm.review_queue AS
          c.differing, c.related, c.status, r.release, c.run_id
     FROM tdm.conflict c
     JOIN tdm.run r ON r.run_id = c.run_id
+    -- (parents first within a priority: a child's members show the
+    -- references its parents' decisions translate)
+    LEFT JOIN tdm._table_order() o ON o.rel = c.rel
    WHERE c.status IN ('pending', 'stale') AND r.status <> 'failed'
      AND c.run_id = (SELECT max(x.run_id) FROM tdm.run x
                       WHERE x.release = r.release AND x.target = r.target)
-   ORDER BY c.priority, c.rel::text, c.conflict_id;
+   ORDER BY c.priority, o.step, c.rel::text, c.conflict_id;
 COMMENT ON VIEW tdm.review_queue IS
-  'Conflicts waiting for a reviewer, priority 1 first; decide with tdm.resolve() or tdm.decision';
+  'Conflicts waiting for a reviewer, priority 1 first, parent tables first; decide with tdm.resolve() or tdm.decision';

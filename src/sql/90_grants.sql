@@ -74,6 +74,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._values_differ(regclass, text, text, text),
   tdm._decided_on(text, regclass, jsonb, jsonb),
   tdm._managed_references(),
+  tdm._table_order(),
   tdm._normalized_key(tdm.managed_table, text[]),
   tdm._same_key(regclass, text[], jsonb, jsonb, bool),
   tdm._member_key(regclass, text[], text, bool, bool),

@@ -19,6 +19,8 @@ CREATE TABLE tdm_load_test.lock_parent (id int PRIMARY KEY);
 INSERT INTO tdm_load_test.lock_parent SELECT generate_series(1, 100);
 CREATE TABLE tdm_load_test.lock_child (id int PRIMARY KEY, parent_id int REFERENCES tdm_load_test.lock_parent);
 INSERT INTO tdm_load_test.lock_child VALUES (1, 1);
+-- An empty table another session reads while the load runs.
+CREATE TABLE tdm_load_test.read_now (id int PRIMARY KEY, code text UNIQUE);
 CREATE TABLE tdm_load_test.fresh_parent (id int PRIMARY KEY);
 CREATE TABLE tdm_load_test.fresh_child (id int PRIMARY KEY, parent_id int REFERENCES tdm_load_test.fresh_parent);
 -- A referenced table with an inheritance child (the constraint reads ONLY
@@ -43,7 +45,7 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(65);
+SELECT plan(69);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -348,6 +350,32 @@ RESET client_min_messages;
 RESET ROLE;
 SELECT is(pg_sequence_last_value(pg_get_serial_sequence('tdm_load_test.numbered', 'id')), 60::bigint,
           'and is left as it was');
+
+-- A session that reads an empty target holds its indexes: the load, which
+-- holds the audit trail's head, does not wait to rebuild them (every
+-- audited call would wait behind that reader), it inserts entry by entry.
+CREATE TEMP TABLE src_read (id int, code text);
+INSERT INTO src_read SELECT i, 'c' || i FROM generate_series(1, 300) i;
+\o /dev/null
+SELECT dblink_exec('other', 'BEGIN');
+SELECT * FROM dblink('other', 'SELECT count(*) FROM tdm_load_test.read_now') AS x(n bigint);
+\o
+SELECT pg_relation_filenode('tdm_load_test.read_now_pkey') AS read_pkey \gset
+SET lock_timeout = '1s';
+SELECT is(tdm._load_rows('src_read', 'tdm_load_test.read_now'), 300::bigint,
+          'a target another session reads is loaded without waiting for it');
+RESET lock_timeout;
+SELECT is(pg_relation_filenode('tdm_load_test.read_now_pkey'), :read_pkey::oid,
+          'its indexes are not rebuilt, but filled entry by entry');
+SELECT lives_ok($$SELECT bt_index_check(i.indexrelid, true) FROM pg_index i
+                   WHERE i.indrelid = 'tdm_load_test.read_now'::regclass$$,
+                'with an entry for every row');
+SELECT is((SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND mode = 'AccessExclusiveLock'
+              AND relation IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'tdm_load_test.read_now'::regclass)),
+          0::bigint, 'and no lock on them is kept from the try');
+\o /dev/null
+SELECT dblink_exec('other', 'COMMIT');
+\o
 
 \o /dev/null
 SELECT dblink_disconnect('other');

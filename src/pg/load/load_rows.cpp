@@ -399,11 +399,14 @@ bool holds_no_rows(Relation target) {
 
 // Whether an empty target's indexes may be built after its rows, as
 // pg_restore does, rather than entry by entry: the caller owns it (REINDEX
-// needs it), and nothing of this session has it or an index open. Sorted
-// builds write a fraction of the WAL and compare keys far fewer times; the
-// price is REINDEX's locks until commit (SHARE on the table, ACCESS
-// EXCLUSIVE on its indexes): other sessions, which still see the release's
-// rows this transaction deleted, wait even to plan a query on the table.
+// needs it), nothing of this session has it or an index open, and its
+// indexes are free now. Sorted builds write a fraction of the WAL and
+// compare keys far fewer times; the price is REINDEX's locks until commit
+// (ACCESS EXCLUSIVE on the indexes, taken here): other sessions, which
+// still see the release's rows this transaction deleted, wait even to plan
+// a query on the table. A session reading the table now keeps them: the
+// load, which holds the audit trail's head, inserts entry by entry rather
+// than wait for it (every audited call would wait behind that reader).
 bool may_build_indexes_after(Relation target) {
   if (!pg_class_ownercheck(RelationGetRelid(target), GetUserId()) || target->rd_refcnt != 1 ||
       AfterTriggerPendingOnRel(RelationGetRelid(target))) {
@@ -411,14 +414,25 @@ bool may_build_indexes_after(Relation target) {
   }
   List *indexes = RelationGetIndexList(target);
   if (indexes == NIL) return false;
+  List *locked = NIL;
+  bool free = true;
   ListCell *cell;
   foreach (cell, indexes) {
-    Relation index = index_open(lfirst_oid(cell), AccessShareLock);
+    const Oid index_oid = lfirst_oid(cell);
+    Relation index = index_open(index_oid, AccessShareLock);
     const bool idle = index->rd_refcnt == 1;
     index_close(index, AccessShareLock);
-    if (!idle) return false;
+    if (!idle || !ConditionalLockRelationOid(index_oid, AccessExclusiveLock)) {
+      free = false;
+      break;
+    }
+    locked = lappend_oid(locked, index_oid);
   }
-  return true;
+  if (!free) {
+    // (Nothing was done under them: the ones taken go back at once.)
+    foreach (cell, locked) UnlockRelationOid(lfirst_oid(cell), AccessExclusiveLock);
+  }
+  return free;
 }
 
 struct Loaded {
@@ -462,8 +476,9 @@ Loaded load_rows(Oid source_oid, Oid target_oid) {
   auto *key_nulls = static_cast<bool *>(palloc(sizeof(bool) * (loaded.keys.count + 1)));
   MemoryContext scratch =
       AllocSetContextCreate(CurrentMemoryContext, "tdm load keys", ALLOCSET_SMALL_SIZES);
-  loaded.fresh = holds_no_rows(target);
-  if (loaded.fresh) LockRelationOid(target_oid, ShareLock);
+  // (SHARE keeps other writers out while the rows count as fresh; one
+  // writing now is not waited for, the audit's head held: entry by entry.)
+  loaded.fresh = holds_no_rows(target) && ConditionalLockRelationOid(target_oid, ShareLock);
   const bool indexes_after = loaded.fresh && may_build_indexes_after(target);
   Inserting inserting = begin_inserting(target, !indexes_after);
   const bool constrained = desc->constr != nullptr;
