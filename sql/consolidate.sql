@@ -391,6 +391,23 @@ SELECT a.action, a.role, count(*) FROM tdm.audit a
  WHERE a.action IN ('decide', 'approve')
    AND a.object IN (SELECT c.conflict_id FROM tdm.conflict c WHERE c.run_id = :run)
  GROUP BY 1, 2 ORDER BY 1, 2;
+-- A session holding a lock the load's writes wait for (a DBA's LOCK
+-- TABLE, a CREATE INDEX): with lock_timeout, the wait ends naming it (the
+-- DETAIL, left out here, names its backend), and the run is as it was.
+\o /dev/null
+SELECT dblink_connect('locker', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('locker', 'BEGIN');
+SELECT dblink_exec('locker', 'LOCK TABLE staging.users IN SHARE MODE');
+\o
+SET lock_timeout = '300ms';
+\set VERBOSITY terse
+SELECT tdm.consolidate('R2');
+\set VERBOSITY default
+RESET lock_timeout;
+\o /dev/null
+SELECT dblink_exec('locker', 'ROLLBACK');
+SELECT dblink_disconnect('locker');
+\o
 SELECT tdm.consolidate('R2') = :run AS same_run;
 SELECT status, rows_collected = rows_loaded + rows_merged + rows_deleted AS accounted,
        rows_renamed > 0 AS rekeyed FROM tdm.run WHERE run_id = :run;
