@@ -92,7 +92,7 @@ SELECT 'consolidate', 'R2', 'running', t.pid, clock_timestamp()
   FROM dblink('env', 'SELECT pg_backend_pid()') AS t(pid int)
 RETURNING job_id AS job \gset
 SELECT tdm.wait_job(:job, '5 s') AS final_status;
-SELECT status, error LIKE 'the job''s process (pid %) is gone%' AS says_why FROM tdm.job WHERE job_id = :job;
+SELECT status, error LIKE 'the job ran in database %, not in this one%' AS says_why FROM tdm.job WHERE job_id = :job;
 
 -- While a consolidation of R2 runs, another one is refused at once.
 SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
