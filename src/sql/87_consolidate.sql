@@ -100,6 +100,60 @@ BEGIN
 END
 $$;
 
+-- A reference cycle is entered at one table (tdm._table_order): its rows
+-- are compared before a parent in the cycle has its keys settled, on that
+-- parent's keys as each environment has them. Two members naming store 2
+-- may mean two stores, and a rule then settled them as one row (the core
+-- column that differs hidden, or the wrong member kept). Once the parent
+-- is resolved, such a conflict's members' references are translated
+-- through its key map; where they differ, the conflict goes to review
+-- (priority 1 when a core column differs), as the rules would not have
+-- settled it. Returns the conflicts sent.
+CREATE FUNCTION tdm._recheck_cycle_entries(run bigint) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e record;
+  sent bigint := 0;
+  n bigint;
+BEGIN
+  FOR e IN SELECT r.child, r.parent, r.columns, m.core_columns && r.columns AS core
+             FROM tdm._managed_edges() r
+             JOIN tdm.managed_table m ON m.rel = r.child
+             JOIN tdm._table_order() oc ON oc.rel = r.child
+             JOIN tdm._table_order() op ON op.rel = r.parent
+            WHERE r.child <> r.parent AND op.step > oc.step
+            ORDER BY oc.step, r.name LOOP
+    EXECUTE format(
+      'WITH refs AS ('
+      '  SELECT c.conflict_id, x.m ->> ''env'' AS env,'
+      '         coalesce((SELECT k.new_key FROM pg_temp.tdm_keymap k'
+      '                    WHERE k.rel = $2 AND k.env = x.m ->> ''env'' AND k.old_key = %1$s'
+      '                    ORDER BY k.reason LIMIT 1), %1$s) AS ref'
+      '    FROM tdm.conflict c CROSS JOIN LATERAL jsonb_array_elements(c.members) AS x(m)'
+      '   WHERE c.run_id = $1 AND c.rel = $3 AND c.status = ''auto_resolved'''
+      '     AND c.rule <> ''distinct_entities'' AND array_position(%1$s, NULL) IS NULL),'
+      ' split AS ('
+      '  SELECT r.conflict_id, jsonb_object_agg(r.env, array_to_string(r.ref, '','')) AS refs'
+      '    FROM refs r GROUP BY r.conflict_id HAVING count(DISTINCT r.ref) > 1)'
+      ' UPDATE tdm.conflict c'
+      '    SET status = ''pending'', rule = ''manual'', class = ''complex'','
+      '        priority = CASE WHEN $5 THEN 1 ELSE 3 END,'
+      '        suggestion = ''keep the member whose reference is right (keep), or keep_all if they are'
+      ' different rows'','
+      '        rationale = c.rationale || format(''; but they reference different rows of %%s once its keys are'
+      ' settled (%%s: %%s): %%s was compared first in their reference cycle, on each environment''''s own keys'','
+      '                                          $2, $4, s.refs, $3),'
+      '        differing = c.differing || jsonb_build_object($4, s.refs)'
+      '   FROM split s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
+      tdm._member_key(e.child, e.columns, 'x.m -> ''row'''))
+      USING run, e.parent, e.child, tdm._column_names(e.columns), e.core;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    sent := sent + n;
+  END LOOP;
+  RETURN sent;
+END
+$$;
+
 -- Milliseconds since `since`, added to a phase's running total.
 CREATE FUNCTION tdm._add_ms(phase_ms jsonb, phase text, since timestamptz) RETURNS jsonb
 LANGUAGE sql VOLATILE AS $$
@@ -505,6 +559,7 @@ BEGIN
       'merged', outcome.merged, 'renamed', outcome.renamed));
     phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
   END LOOP;
+  PERFORM tdm._recheck_cycle_entries(run.run_id);
   -- Deleted rows per table (delete_all, and children deleted with them).
   FOR t IN SELECT o.rel, (SELECT count(*) FROM pg_temp.tdm_deleted d
                            WHERE d.rel = o.rel AND NOT d.earlier) AS n

@@ -5,7 +5,7 @@
 -- with the same partitions at every level and the foreign key once; a
 -- snapshot and a rollback keep them so.
 BEGIN;
-SELECT plan(11);
+SELECT plan(12);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -41,14 +41,20 @@ SELECT tdm.manage_table('staging.pp_device', '{serial}');
 CREATE TABLE staging.pp_event (id int, device_id int NOT NULL, at date NOT NULL, PRIMARY KEY (at, id),
                                tdm_release text, tdm_feature text) PARTITION BY RANGE (at);
 CREATE TABLE staging.pp_event_1 PARTITION OF staging.pp_event FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
-ALTER TABLE staging.pp_event_1 ADD CONSTRAINT pp_event_1_device FOREIGN KEY (device_id) REFERENCES staging.pp_device;
+ALTER TABLE staging.pp_event_1 ADD CONSTRAINT pp_event_1_device FOREIGN KEY (device_id) REFERENCES staging.pp_device
+  ON UPDATE CASCADE ON DELETE RESTRICT;
 SELECT throws_ok($$SELECT tdm.manage_table('staging.pp_event')$$, '42P16',
   'manage_table: partitioned table staging.pp_event has foreign keys on its partitions only',
   'manage_table refuses a partitioned table whose foreign key is its partitions'' only');
 SELECT is((pg_temp.error_of($$SELECT tdm.manage_table('staging.pp_event')$$)).hint,
   'Declare each on the partitioned table (PostgreSQL takes the partitions'' equal keys as part of it):'
-  ' ALTER TABLE staging.pp_event ADD FOREIGN KEY (device_id) REFERENCES staging.pp_device (id);',
-  'the hint gives the statement');
+  ' ALTER TABLE staging.pp_event ADD FOREIGN KEY (device_id) REFERENCES staging.pp_device(id) ON UPDATE CASCADE'
+  ' ON DELETE RESTRICT;',
+  'the hint gives the statement, with the partitions'' actions (else PostgreSQL would add a key beside theirs)');
+ALTER TABLE staging.pp_event ADD FOREIGN KEY (device_id) REFERENCES staging.pp_device(id) ON UPDATE CASCADE
+  ON DELETE RESTRICT;
+SELECT lives_ok($$SELECT tdm.manage_table('staging.pp_event')$$, 'the hint followed, the table is managed');
+SELECT tdm.unmanage_table('staging.pp_event');
 SELECT tdm.manage_table('staging.pp_reading');
 SELECT tdm.create_release('TPP'), tdm.add_feature('TPP', 'F', 1);
 -- Declared on a partition after the table was managed: tagging refuses.

@@ -1,0 +1,77 @@
+-- A reference cycle (a store's manager is a staff member, a staff member
+-- works at a store) is entered at one table: staff is compared before
+-- store's keys are settled, on the store ids each environment has. Here
+-- the second environment's stores carry each other's ids: bob's store_id
+-- is 2 in both, but store B in one and store A in the other (final keys
+-- 2 and 1 once the stores are settled). The rule
+-- that took the rows for identical is not left to settle it: once the
+-- stores are resolved, bob's members reference different stores, and the
+-- conflict goes to review (priority 1: store_id is a core column).
+BEGIN;
+SELECT plan(6);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  SET session_replication_role = replica;
+  CREATE SCHEMA tap_cy_e1;
+  CREATE SCHEMA tap_cy_e2;
+  CREATE TABLE tap_cy_e1.staff (staff_id int PRIMARY KEY, username text NOT NULL UNIQUE, store_id int NOT NULL,
+                                tdm_release text, tdm_feature text);
+  CREATE TABLE tap_cy_e1.store (store_id int PRIMARY KEY, name text NOT NULL UNIQUE,
+                                manager_staff_id int NOT NULL REFERENCES tap_cy_e1.staff,
+                                tdm_release text, tdm_feature text);
+  ALTER TABLE tap_cy_e1.staff ADD FOREIGN KEY (store_id) REFERENCES tap_cy_e1.store;
+  CREATE TABLE tap_cy_e2.staff (LIKE tap_cy_e1.staff INCLUDING ALL);
+  CREATE TABLE tap_cy_e2.store (LIKE tap_cy_e1.store INCLUDING ALL);
+  INSERT INTO tap_cy_e1.staff VALUES (1, 'ann', 1, 'TCY', 'F'), (2, 'bob', 2, 'TCY', 'F');
+  INSERT INTO tap_cy_e1.store VALUES (1, 'A', 1, 'TCY', 'F'), (2, 'B', 2, 'TCY', 'F');
+  INSERT INTO tap_cy_e2.staff VALUES (1, 'ann', 2, 'TCY', 'F'), (2, 'bob', 2, 'TCY', 'F');
+  INSERT INTO tap_cy_e2.store VALUES (1, 'B', 2, 'TCY', 'F'), (2, 'A', 1, 'TCY', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_cy_self');
+CREATE SCHEMA tap_cy;
+CREATE TABLE tap_cy.staff (staff_id int PRIMARY KEY, username text NOT NULL UNIQUE, store_id int NOT NULL,
+                           tdm_release text, tdm_feature text);
+CREATE TABLE tap_cy.store (store_id int PRIMARY KEY, name text NOT NULL UNIQUE,
+                           manager_staff_id int NOT NULL REFERENCES tap_cy.staff, tdm_release text, tdm_feature text);
+ALTER TABLE tap_cy.staff ADD FOREIGN KEY (store_id) REFERENCES tap_cy.store;
+SELECT tdm.add_environment('cy1', 'tap_cy_self', 10, 'tap_cy_e1'), tdm.add_environment('cy2', 'tap_cy_self', 20, 'tap_cy_e2');
+SELECT tdm.manage_table('tap_cy.store', '{name}');
+SELECT tdm.manage_table('tap_cy.staff', '{username}', core_columns => '{store_id}');
+SELECT tdm.create_release('TCY'), tdm.add_feature('TCY', 'F', 1);
+SELECT tdm.tag_release('TCY');
+CREATE ROLE tap_cy_approver;
+GRANT tdm_reviewer TO tap_cy_approver;
+
+SELECT tdm.consolidate('TCY', 'tap_cy') AS run \gset
+SELECT results_eq($$SELECT c.status, c.rule, c.priority, c.differing -> 'store_id'
+                      FROM tdm.conflict c WHERE c.run_id = (SELECT max(x.run_id) FROM tdm.run x WHERE x.release = 'TCY') AND c.members -> 0 -> 'row' ->> 'username' = 'bob'$$,
+                  $$VALUES ('pending', 'manual', 1, '{"cy1": "2", "cy2": "1"}'::jsonb)$$,
+                  'bob''s rows looked identical on the environments'' store ids; they name two stores: reviewed');
+SELECT matches((SELECT c.rationale FROM tdm.conflict c
+                 WHERE c.run_id = (SELECT max(x.run_id) FROM tdm.run x WHERE x.release = 'TCY') AND c.members -> 0 -> 'row' ->> 'username' = 'bob'),
+               'reference different rows of tap_cy\.store once its keys are settled \(store_id: .*\): tap_cy\.staff was compared first in their reference cycle',
+               'the rationale says why');
+SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'awaiting_review', 'the run waits for it');
+
+-- e2 says bob works at A; ann works at A in both (its ids differ).
+SELECT tdm.resolve(conflict_id, 'keep', 'cy2', rationale => 'bob moved to A')
+  FROM tdm.review_queue WHERE members -> 0 ->> 'env' IS NOT NULL AND conflict_id IN
+       (SELECT c.conflict_id FROM tdm.conflict c WHERE c.run_id = (SELECT max(x.run_id) FROM tdm.run x WHERE x.release = 'TCY') AND c.members -> 0 -> 'row' ->> 'username' = 'bob');
+SELECT tdm.resolve(conflict_id, 'keep', 'cy1', rationale => 'same store A')
+  FROM tdm.review_queue WHERE conflict_id IN
+       (SELECT c.conflict_id FROM tdm.conflict c WHERE c.run_id = (SELECT max(x.run_id) FROM tdm.run x WHERE x.release = 'TCY') AND c.members -> 0 -> 'row' ->> 'username' = 'ann');
+SET SESSION AUTHORIZATION tap_cy_approver;
+SELECT count(tdm.approve(conflict_id)) FROM tdm.decision WHERE approved_by IS NULL;
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TCY', 'tap_cy');
+SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'completed', 'decided, the run completes');
+SELECT results_eq($$SELECT s.username, st.name FROM tap_cy.staff s JOIN tap_cy.store st USING (store_id) ORDER BY 1$$,
+                  $$VALUES ('ann', 'A'), ('bob', 'A')$$, 'bob works at the store the kept environment said');
+SELECT is((SELECT count(*)::int FROM tdm.conflict WHERE run_id = :run AND status = 'pending'), 0,
+          'a decided conflict is not sent back to review');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_cy_e1, tap_cy_e2 CASCADE;
