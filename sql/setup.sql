@@ -81,3 +81,19 @@ SELECT count(*) > 0 AS installed FROM pg_proc WHERE pronamespace = 'tdm'::regnam
 \c :regress_db
 DROP DATABASE tdm_regress_schema;
 DROP ROLE tdm_regress_schema_owner;
+-- A natural key generated from the primary key, or drawn from a
+-- sequence, is as local to each environment as the key: a WARNING.
+CREATE DATABASE tdm_regress_keys;
+\c tdm_regress_keys
+SET client_min_messages = warning;
+CREATE EXTENSION tdm CASCADE;
+CREATE SCHEMA staging;
+CREATE SEQUENCE staging.account_seq;
+CREATE TABLE staging.orders (id int PRIMARY KEY, order_number text GENERATED ALWAYS AS ('SO' || id) STORED,
+                             account_number text NOT NULL DEFAULT 'AW' || nextval('staging.account_seq'),
+                             purchase_order text UNIQUE, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.orders', '{order_number}');
+SELECT tdm.manage_table('staging.orders', '{account_number}');
+SELECT tdm.manage_table('staging.orders', '{purchase_order}');
+\c :regress_db
+DROP DATABASE tdm_regress_keys;

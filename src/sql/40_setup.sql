@@ -322,6 +322,44 @@ BEGIN
 END
 $$;
 
+-- A natural key tells which rows of different environments are one
+-- entity. A column generated from the primary key ('SO' || salesorderid),
+-- or drawn from a sequence, is as environment-local as the key itself:
+-- each environment's order 1 is SO1, and three customers' orders would be
+-- taken for one. Warned, not refused: the environments may share those
+-- numbers on purpose.
+CREATE FUNCTION tdm._warn_local_natural_keys(the_rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  w record;
+BEGIN
+  FOR w IN SELECT DISTINCT a.attname::text AS col, a.attgenerated = 's' AS generated
+             FROM tdm.managed_table m
+            CROSS JOIN LATERAL unnest(m.natural_keys) AS k(key)
+            CROSS JOIN LATERAL unnest(string_to_array(k.key, ',')) AS c(col)
+             JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = btrim(c.col)
+             JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE m.rel = the_rel
+              AND ((a.attgenerated = 's'
+                    AND EXISTS (SELECT 1 FROM pg_depend p JOIN pg_attribute pk
+                                  ON pk.attrelid = the_rel AND pk.attnum = p.refobjsubid
+                                 WHERE p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
+                                   AND p.refclassid = 'pg_class'::regclass AND p.refobjid = the_rel
+                                   AND pk.attname = ANY (m.pk_columns)))
+                   OR EXISTS (SELECT 1 FROM pg_depend p JOIN pg_class q ON q.oid = p.refobjid
+                               WHERE p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
+                                 AND p.refclassid = 'pg_class'::regclass AND q.relkind = 'S'))
+            ORDER BY 1 LOOP
+    RAISE WARNING 'manage_table: natural key column % of % is %', quote_ident(w.col), the_rel,
+      CASE WHEN w.generated THEN 'generated from the primary key' ELSE 'drawn from a sequence' END
+      USING DETAIL = 'It is as local to each environment as the key: rows of different environments that'
+                     ' share its value (each one''s first order) would be taken for one entity and merged.',
+            HINT = 'Register the columns that tell the entities apart as the natural key instead (a PO number,'
+                   ' an email), or none.';
+  END LOOP;
+END
+$$;
+
 -- Targets and environments hold a managed table under its name: two
 -- managed tables may not share one (staging.kids and public.kids would
 -- both be collected into, and loaded as, kids).

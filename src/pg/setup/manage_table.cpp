@@ -76,6 +76,7 @@ TDM_FUNCTION(tdm_manage_table) {
       "                  to_jsonb(m) - 'rel' - 'managed_at' - 'managed_by')"
       "  FROM tdm.managed_table m WHERE m.rel = $1",
       {oid_param(REGCLASSOID, rel)});
+  spi.query("SELECT tdm._warn_local_natural_keys($1)", {oid_param(REGCLASSOID, rel)});
   for (const tdm::setup::Advice &advice : managed.advice) {
     const char *message = advice.message.c_str();
     const char *hint = advice.hint.c_str();
