@@ -254,17 +254,14 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit TO off AS 
 DECLARE
   found record;
 BEGIN
-  SELECT x.rel, string_agg(format('%s on %s (%s) references %s', quote_ident(x.conname), x.part, x.cols,
-                                  x.parent), '; ' ORDER BY x.part::text, x.conname) AS keys,
+  SELECT x.rel, string_agg(format('%s on %s: %s', quote_ident(x.conname), x.part, x.definition), '; '
+                           ORDER BY x.part::text, x.conname) AS keys,
          -- (with the partitions' own actions, MATCH and deferrability:
          -- PostgreSQL takes a partition's key as the table's only when
          -- they are the same)
          string_agg(DISTINCT format('ALTER TABLE %s ADD %s;', x.rel, x.definition), ' ') AS fix
     INTO found
-    FROM (SELECT r.rel, k.conname::text AS conname, t.relid::regclass AS part, k.confrelid::regclass AS parent,
-                 (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.i)
-                    FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
-                    JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n) AS cols,
+    FROM (SELECT r.rel, k.conname::text AS conname, t.relid::regclass AS part,
                  pg_get_constraintdef(k.oid) AS definition
             FROM (SELECT m.rel FROM tdm.managed_table m WHERE the_rel IS NULL UNION SELECT the_rel) r
            CROSS JOIN LATERAL pg_partition_tree(r.rel) t

@@ -36,15 +36,14 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                       THEN 'the job never started: its worker is gone (a server restart, or '
                            'it was stopped before it began)'
                       -- (alive in another database: this one is a copy)
-                      WHEN EXISTS (SELECT 1 FROM pg_stat_activity a
-                                    WHERE a.pid = j.pid AND a.backend_start <= j.started_at
-                                      AND a.datname IS DISTINCT FROM current_database())
-                      THEN format('the job ran in database %s, not in this one (a copy of it, restored while the'
-                                  ' job ran): it is not running here', (SELECT quote_ident(a.datname)
-                                                                          FROM pg_stat_activity a
-                                                                         WHERE a.pid = j.pid))
-                      ELSE format('the job''s process (pid %s) is gone: it was terminated, crashed, '
-                                  'or the server restarted', j.pid) END
+                      ELSE coalesce((SELECT format('the job ran in database %s, not in this one (a copy of it,'
+                                                   ' restored while the job ran): it is not running here',
+                                                   quote_ident(a.datname))
+                                       FROM pg_stat_activity a
+                                      WHERE a.pid = j.pid AND a.backend_start <= j.started_at
+                                        AND a.datname <> current_database()),
+                                    format('the job''s process (pid %s) is gone: it was terminated, crashed, '
+                                           'or the server restarted', j.pid)) END
    WHERE (j.status = 'running' AND j.pid IS DISTINCT FROM pg_backend_pid()
           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
                            WHERE a.pid = j.pid AND a.backend_start <= j.started_at

@@ -406,8 +406,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   m tdm.managed_table;
   target_rel regclass := tdm._target_table(target, the_rel);
-  -- (master, when it has the table and is not the target)
-  master_rel regclass := CASE WHEN target <> 'master' THEN tdm._target_table('master', the_rel) END;
+  -- (master, when it has the table; never the target, tdm._consolidate_check)
+  master_rel regclass := tdm._target_table('master', the_rel);
   collected regclass := format('pg_temp.%I', tdm._collected_name(the_rel))::regclass;
   row_key text;
   con record;
@@ -614,8 +614,7 @@ BEGIN
   IF checks <> 'constraints' THEN
     FOR con IN SELECT o.name, o.parent, o.columns, o.ref_columns,
                       tdm._target_table(target, o.parent) AS parent_target,
-                      CASE WHEN target <> 'master' THEN tdm._target_table('master', o.parent) END
-                        AS parent_master,
+                      tdm._target_table('master', o.parent) AS parent_master,
                       (SELECT pm FROM tdm.managed_table pm WHERE pm.rel = o.parent) AS pm
                  FROM (SELECT DISTINCT x.name, x.parent, x.columns, x.ref_columns
                          FROM pg_temp.tdm_orphans x WHERE x.rel = the_rel) o
@@ -711,8 +710,7 @@ BEGIN
       'EXISTS (SELECT 1 FROM pg_temp.%I x WHERE %s)', tdm._collected_name(parent.rel), matches) END;
     -- An earlier release's parent in master comes along at load (the
     -- closure): not a violation.
-    IF parent.rel IS NOT NULL AND target <> 'master'
-       AND tdm._target_table('master', parent.rel) IS NOT NULL THEN
+    IF parent.rel IS NOT NULL AND tdm._target_table('master', parent.rel) IS NOT NULL THEN
       in_collected := format('(%s OR EXISTS (SELECT 1 FROM %s x WHERE %s))', in_collected,
                              tdm._target_table('master', parent.rel), matches);
     END IF;

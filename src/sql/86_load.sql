@@ -556,7 +556,7 @@ DECLARE
   n bigint;
   counts jsonb := '{}';
 BEGIN
-  IF target = 'master' OR NOT EXISTS (SELECT 1 FROM tdm._target_tables('master')) THEN
+  IF NOT EXISTS (SELECT 1 FROM tdm._target_tables('master')) THEN
     RETURN clauses;
   END IF;
   FOR t IN SELECT x.*, mt.pk_columns FROM tdm._target_tables('master') x

@@ -116,11 +116,12 @@ DECLARE
   sent bigint := 0;
   n bigint;
 BEGIN
-  FOR e IN SELECT r.child, r.parent, r.columns, m.core_columns && r.columns AS core
+  FOR e IN WITH o AS MATERIALIZED (SELECT * FROM tdm._table_order())
+           SELECT r.child, r.parent, r.columns, m.core_columns && r.columns AS core
              FROM tdm._managed_edges() r
              JOIN tdm.managed_table m ON m.rel = r.child
-             JOIN tdm._table_order() oc ON oc.rel = r.child
-             JOIN tdm._table_order() op ON op.rel = r.parent
+             JOIN o oc ON oc.rel = r.child
+             JOIN o op ON op.rel = r.parent
             WHERE r.child <> r.parent AND op.step > oc.step
             ORDER BY oc.step, r.name LOOP
     EXECUTE format(
@@ -228,7 +229,7 @@ BEGIN
   -- The caller's rights there, and on master's tables (earlier releases'
   -- rows are read from them).
   PERFORM tdm._require_privileges('consolidate', the_target, '{SELECT,INSERT,DELETE}');
-  IF the_target <> 'master' AND to_regnamespace('master') IS NOT NULL THEN
+  IF to_regnamespace('master') IS NOT NULL THEN
     PERFORM tdm._require_privileges('consolidate', 'master', '{SELECT}');
   END IF;
   SELECT string_agg(format('%s (managed as %s)', quote_ident(c.relname), m.rel), ', ')
@@ -246,10 +247,8 @@ BEGIN
   -- environments and staging but not there is named here.
   PERFORM tdm._require_same_columns('consolidate', the_target, false);
   PERFORM tdm._require_assignable('consolidate', the_target);
-  IF the_target <> 'master' THEN
-    PERFORM tdm._require_same_columns('consolidate', 'master', false);
-    PERFORM tdm._require_assignable('consolidate', 'master', read_back => true);
-  END IF;
+  PERFORM tdm._require_same_columns('consolidate', 'master', false);
+  PERFORM tdm._require_assignable('consolidate', 'master', read_back => true);
   -- A business rule that no longer fits its table (a column renamed or
   -- dropped since) would fail validation inside its generated query.
   SELECT x.name, format('rule "%s" on %s is no longer valid: %s', x.name, x.rel, x.problem)

@@ -45,10 +45,11 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(69);
+SELECT plan(70);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
+\ir ../../sql/include/errors.sql
 \o /dev/null
 SELECT dblink_connect('other', pg_temp.conninfo(current_database()));
 SELECT dblink_exec('other', 'SET lock_timeout = ''2s''');
@@ -350,6 +351,25 @@ RESET client_min_messages;
 RESET ROLE;
 SELECT is(pg_sequence_last_value(pg_get_serial_sequence('tdm_load_test.numbered', 'id')), 60::bigint,
           'and is left as it was');
+-- New keys for re-keyed rows come from the table's sequence: a caller who
+-- may not use it is told, in one GRANT, of every managed table's key
+-- sequence it may not use, not one table per call.
+CREATE TABLE tdm_load_test.keyed_a (id serial PRIMARY KEY, tdm_release text, tdm_feature text);
+CREATE TABLE tdm_load_test.keyed_b (id serial PRIMARY KEY, tdm_release text, tdm_feature text);
+SET LOCAL client_min_messages = error;  -- (managed tables in several schemas: a WARNING)
+SELECT tdm.manage_table('tdm_load_test.keyed_a'), tdm.manage_table('tdm_load_test.keyed_b');
+RESET client_min_messages;
+CREATE TEMP TABLE tdm_previous_keys (rel regclass, env text, old_key text[], new_key jsonb);
+CREATE TEMP TABLE keyed_src (id int);
+GRANT SELECT ON tdm_load_test.keyed_a, tdm_previous_keys, keyed_src TO tdm_load_test_admin;
+SET LOCAL ROLE tdm_load_test_admin;
+SELECT matches(pg_temp.hint_of($$SELECT tdm._new_key_expr('tdm_load_test.keyed_a', 'tdm_load_test.keyed_a',
+                                                           'keyed_src')$$),
+               '^The owner grants it: GRANT SELECT, UPDATE ON SEQUENCE .*tdm_load_test\.keyed_a_id_seq, '
+               'tdm_load_test\.keyed_b_id_seq TO tdm_load_test_admin;$',
+               'a refused sequence names the other managed tables'' key sequences in the same GRANT');
+RESET ROLE;
+SELECT tdm.unmanage_table('tdm_load_test.keyed_a'), tdm.unmanage_table('tdm_load_test.keyed_b');
 
 -- A session that reads an empty target holds its indexes: the load, which
 -- holds the audit trail's head, does not wait to rebuild them (every
