@@ -644,6 +644,8 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 SELECT pg_temp.refused(format($$SELECT tdm.resolve(%L, 'keep', 'st1', rationale => 'R6 wins')$$, :'r6_conflict'));
+-- (a keep_env that is no member is said so, not taken for master's)
+SELECT pg_temp.refused(format($$SELECT tdm.resolve(%L, 'keep', 'st9', rationale => 'typo')$$, :'r6_conflict'));
 SELECT pg_temp.refused(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"full_name": "x"}', rationale => 'mix')$$,
                               :'r6_conflict'));
 SELECT pg_temp.refused(format($$SELECT tdm.resolve(%L, 'delete_all', rationale => 'drop both')$$, :'r6_conflict'));

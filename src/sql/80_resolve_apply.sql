@@ -974,18 +974,22 @@ $$;
 -- The latest completed run of each other release whose rows are still
 -- where releases go: not an archived one (its rows left master, and its
 -- keys may be given again). A rolled back release's rows stay in master.
--- Only runs into this target, or of releases in master: another target's
--- keys are not this one's (a release consolidated into qa alone gave keys
+-- Of a release in master, the run it was promoted from (its rows there
+-- have that run's keys, whatever it was consolidated into since: a later
+-- run into a scratch target gave keys there only); of another, its last
+-- run into this target (a release consolidated into qa alone gave keys
 -- there only). Their key maps translate the release's references to
 -- earlier releases' rows.
 CREATE FUNCTION tdm._earlier_runs(release text, target text) RETURNS bigint[]
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  RETURN ARRAY(SELECT max(r.run_id) FROM tdm.run r JOIN tdm.release x USING (release)
-                WHERE r.release <> _earlier_runs.release AND r.status = 'completed'
-                  AND x.status <> 'archived'
-                  AND (r.target = _earlier_runs.target OR tdm._presence(x.status) = 'target')
-                GROUP BY r.release);
+  RETURN array_remove(ARRAY(
+    SELECT CASE WHEN tdm._presence(x.status) = 'target'
+                THEN coalesce(tdm._promoted_run(r.release), max(r.run_id))
+                ELSE max(r.run_id) FILTER (WHERE r.target = _earlier_runs.target) END
+      FROM tdm.run r JOIN tdm.release x USING (release)
+     WHERE r.release <> _earlier_runs.release AND r.status = 'completed' AND x.status <> 'archived'
+     GROUP BY r.release, x.status), NULL);
 END
 $$;
 
@@ -1418,23 +1422,26 @@ BEGIN
     PERFORM tdm._read_env_tags(parent_rel);
   END LOOP;
   -- A reference to a row an earlier release loaded into another target
-  -- only: no row here is it, and the key it holds may be another
-  -- entity's here.
-  SELECT g.rel, g.env, g.release, count(*) AS n, min(array_to_string(g.key, ',')) AS example,
+  -- only, or to a row of a release never consolidated (its tag, which
+  -- tdm._read_env_tags leaves only as such: no run loaded it): no row here
+  -- is it, and the key it holds may be another entity's here.
+  SELECT g.rel, g.env, x.release, count(*) AS n, min(array_to_string(g.key, ',')) AS example,
          (SELECT string_agg(DISTINCT r.target, ', ') FROM tdm.run r
-           WHERE r.release = g.release AND r.status = 'completed') AS targets
+           WHERE r.release = x.release AND r.status = 'completed') AS targets
     INTO elsewhere
-    FROM pg_temp.tdm_env_tags g JOIN tdm.release x ON x.release = g.release
-   WHERE g.release <> _translate_earlier.release AND tdm._presence(x.status) = 'neither'
-     AND NOT EXISTS (SELECT 1 FROM tdm.run r WHERE r.release = g.release AND r.status = 'completed'
-                                                AND r.target = _translate_earlier.target)
+    FROM pg_temp.tdm_env_tags g JOIN tdm.release x ON x.release = coalesce(g.release, g.tag)
+   WHERE x.release <> _translate_earlier.release AND tdm._presence(x.status) = 'neither'
+     AND NOT EXISTS (SELECT 1 FROM tdm.run r WHERE r.release = x.release AND r.status = 'completed'
+                                                AND (r.target = _translate_earlier.target OR g.release IS NULL))
    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 1;
   IF elsewhere.rel IS NOT NULL THEN
     RAISE EXCEPTION 'consolidate: rows of environment % reference % row(s) of % of release %, which is in neither % nor master',
       elsewhere.env, elsewhere.n, elsewhere.rel, elsewhere.release, target
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            DETAIL = format('For example the row with key (%s). Release %s was consolidated into %s only.',
-                            elsewhere.example, elsewhere.release, coalesce(elsewhere.targets, 'no target')),
+            DETAIL = format('For example the row with key (%s). Release %s %s.',
+                            elsewhere.example, elsewhere.release,
+                            coalesce('was consolidated into ' || elsewhere.targets || ' only',
+                                     'was never consolidated')),
             HINT = format('Consolidate %1$s into %2$s first (SELECT tdm.consolidate(%1$L, %2$L);), or promote it'
                           ' into master; or tag the referenced rows for release %3$s.',
                           elsewhere.release, target, release);
@@ -2086,12 +2093,17 @@ BEGIN
   -- the final one (the intermediate key was never the environment's).
   IF tdm._key_follows_parent(the_parent)
      AND EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = the_parent AND k.reason = 'repointed') THEN
+    -- (The entries taken in are kept aside: a member of the table's
+    -- conflicts holds the intermediate key, tdm._relate.)
     WITH chained AS (
       UPDATE pg_temp.tdm_keymap a SET new_key = b.new_key, new_json = b.new_json
         FROM pg_temp.tdm_keymap b
        WHERE a.rel = the_parent AND a.reason = 'repointed' AND b.rel = the_parent
          AND b.reason <> 'repointed' AND b.env = a.env AND b.old_key = a.new_key
-      RETURNING b.env, b.old_key)
+      RETURNING b.env, b.old_key, b.new_key, b.reason),
+         kept AS (
+      INSERT INTO pg_temp.tdm_chained (rel, env, old_key, new_key, reason)
+      SELECT the_parent, c.env, c.old_key, c.new_key, c.reason FROM chained c)
     DELETE FROM pg_temp.tdm_keymap b USING chained c
      WHERE b.rel = the_parent AND b.reason <> 'repointed' AND b.env = c.env AND b.old_key = c.old_key;
     DELETE FROM pg_temp.tdm_keymap k

@@ -839,7 +839,8 @@ BEGIN
    WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.env = 'master';
   IF earlier IS NOT NULL
      AND (NEW.action IN ('merge', 'delete_all')
-          OR (NEW.action = 'keep' AND NOT NEW.keep_env = ANY (earlier))
+          -- (a keep_env that is no member is said so below)
+          OR (NEW.action = 'keep' AND NEW.keep_env = ANY (labels) AND NOT NEW.keep_env = ANY (earlier))
           OR (NEW.action = 'keep_all' AND coalesce(NEW.renames ?| earlier, false))) THEN
     RAISE EXCEPTION 'decision on %: % would change release %''s row in master, which a later release leaves as it is',
       NEW.conflict_id,

@@ -74,8 +74,12 @@ BEGIN
       -- (a member's key is the one its row had after its parents; only the
       -- keys its own table gave it change it: a re-pointed entry's old
       -- key is the environment's, another row's)
-      '         LEFT JOIN pg_temp.tdm_keymap km ON $4 AND km.rel = $2 AND km.env = m.env AND km.old_key = m.key'
-      '                                        AND km.reason IN (''rekeyed'', ''renamed'')'
+      '         LEFT JOIN (SELECT k.env, k.old_key, k.new_key, k.reason FROM pg_temp.tdm_keymap k'
+      '                     WHERE k.rel = $2 AND k.reason IN (''rekeyed'', ''renamed'')'
+      '                    UNION ALL'  -- (taken into a re-pointed entry: tdm._propagate)
+      '                    SELECT k.env, k.old_key, k.new_key, k.reason FROM pg_temp.tdm_chained k'
+      '                     WHERE k.rel = $2 AND k.reason IN (''rekeyed'', ''renamed'')) km'
+      '                ON $4 AND km.env = m.env AND km.old_key = m.key'
       '        ORDER BY m.conflict_id, m.label, km.reason),'
       '     children AS MATERIALIZED ('
       '       SELECT t.tdm_env AS env, %2$s AS key, count(*) AS cnt FROM pg_temp.%3$I t'
@@ -409,20 +413,22 @@ BEGIN
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
                pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
                pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before,
-               pg_temp.tdm_orphans, pg_temp.tdm_turns, pg_temp.tdm_repointed;
+               pg_temp.tdm_orphans, pg_temp.tdm_turns, pg_temp.tdm_repointed, pg_temp.tdm_chained;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
   -- Each call rebuilds the run's findings from fresh data; decisions stay,
   -- and so do the keys earlier calls generated.
   -- (A new run made because the latest is kept, tdm._run_kept: that
-  -- run's keys, so that the same rows get the same keys.)
+  -- run's keys, so that the same rows get the same keys; the first run of
+  -- a promoted release into another target: the keys master holds.)
   CREATE TEMP TABLE tdm_previous_keys ON COMMIT DROP AS
     SELECT k.rel, k.env, k.old_key, k.new_key FROM tdm.key_map k
      WHERE k.run_id = CASE WHEN run.calls > 0 THEN run.run_id
-                           ELSE (SELECT max(x.run_id) FROM tdm.run x
-                                  WHERE x.release = the_release AND x.target = the_target
-                                    AND x.run_id < run.run_id AND x.status <> 'failed') END
+                           ELSE coalesce((SELECT max(x.run_id) FROM tdm.run x
+                                           WHERE x.release = the_release AND x.target = the_target
+                                             AND x.run_id < run.run_id AND x.status <> 'failed'),
+                                         tdm._promoted_run(the_release)) END
        AND k.reason = 'rekeyed';
   CREATE INDEX ON tdm_previous_keys (rel, env, old_key);
   -- (The decided conflicts of the earlier call join the run's list of
@@ -461,6 +467,10 @@ BEGIN
                                 new_key text[], new_json jsonb, reason text, conflict_id text,
                                 row_hash bigint, to_env text)
     ON COMMIT DROP;  -- (joined by hash: no index to keep up)
+  -- (key map entries tdm._propagate took into a re-pointed one: a row
+  -- re-pointed by its parent, then renamed or re-keyed by its conflict)
+  CREATE TEMP TABLE tdm_chained (rel regclass, env text, old_key text[], new_key text[], reason text)
+    ON COMMIT DROP;
   -- (earlier: deleted by an earlier release's decision, tdm._translate_earlier)
   -- (old_row: the deleted row's values, for children that reference
   -- another unique key of it)
@@ -641,8 +651,20 @@ BEGIN
       USING ERRCODE = 'object_not_in_prerequisite_state',
             DETAIL = format('Run %s stays as it was. Decisions cannot change for a release in %s, and its rows there'
                             ' are as they were loaded.', run.run_id, coalesce(tdm._promoted_to(the_release), 'master')),
-            HINT = 'Undo what changed the rows since it was consolidated (a mask declared or changed since:'
-                   ' tdm.mask shows them; an environment''s row), or put the changes in a new release.';
+            HINT = coalesce(
+                     -- (a table registered again since, other keys or core columns: its rules settle otherwise)
+                     (SELECT format('%s registered again since the release was consolidated (tdm.manage_table,'
+                                    ' see tdm.audit): register it as it was, or put the change in a new release.',
+                                    string_agg(DISTINCT a.object, ', '))
+                        FROM tdm.audit a
+                       WHERE a.action = 'manage_table'
+                         -- (this run as it was loaded: its row as the call found it)
+                         AND a.at > coalesce(run.finished_at,
+                                             (SELECT max(x.finished_at) FROM tdm.run x
+                                               WHERE x.release = the_release AND x.status = 'completed'))
+                      HAVING count(*) > 0),
+                     'Undo what changed the rows since it was consolidated (a mask declared or changed since:'
+                     ' tdm.mask shows them; an environment''s row), or put the changes in a new release.');
   END IF;
   IF waiting + unapproved > 0 THEN
     final_status := 'awaiting_review';

@@ -490,16 +490,25 @@ BEGIN
                                   ' accept what %2$s''s does; then promote again.',
                                   to_target, from_target)
                       -- (a parent of an earlier release taken out since the consolidation)
+                      -- (or of one consolidated there and not promoted yet)
                       WHEN refused = '23503' THEN
                         format('A row it references is not in %1$s: one of a release archived or'
                                ' rolled back out of it since the consolidation%2$s, or one only'
-                               ' %3$s holds. Bring that release back%4$s, then promote again.',
+                               ' %3$s holds%5$s. Bring that release back%4$s, or promote that'
+                               ' one first%6$s, then promote again.',
                                to_target,
                                (SELECT ' (archived: ' || string_agg(x.release, ', ' ORDER BY x.release) || ')'
                                   FROM tdm.release x WHERE x.status = 'archived'),
                                from_target,
                                (SELECT format(' (SELECT tdm.restore_release(%L);)', min(x.release))
                                   FROM tdm.release x WHERE x.status = 'archived'
+                                 HAVING count(*) = 1),
+                               (SELECT ' (consolidated, not promoted: ' || string_agg(x.release, ', ' ORDER BY x.release) || ')'
+                                  FROM tdm.release x WHERE x.status = 'consolidated' AND x.release <> the_release
+                                   AND tdm._latest_run(x.release, from_target) IS NOT NULL),
+                               (SELECT format(' (SELECT tdm.promote(%L);)', min(x.release))
+                                  FROM tdm.release x WHERE x.status = 'consolidated' AND x.release <> the_release
+                                   AND tdm._latest_run(x.release, from_target) IS NOT NULL
                                  HAVING count(*) = 1))
                       ELSE format('Make %s''s table accept what %s''s does (add the partition,'
                                   ' or change the constraint or index), then promote again.',
