@@ -578,11 +578,48 @@ BEGIN
             HINT = 'Detection and apply must run in the same call of tdm.consolidate.';
   END IF;
   -- A row in several conflicts (a key collision and its own entity): being
-  -- merged away or deleted outranks being re-keyed.
-  DELETE FROM pg_temp.tdm_plan t
-   WHERE t.role IN ('keep', 'rekey')
-     AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
-                  WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete'));
+  -- merged away or deleted outranks being re-keyed, and being kept.
+  IF to_regclass('pg_temp.tdm_redirect') IS NOT NULL THEN
+    DROP TABLE pg_temp.tdm_redirect;
+  END IF;
+  CREATE TEMP TABLE tdm_redirect ON COMMIT DROP AS
+  WITH gone AS (
+    DELETE FROM pg_temp.tdm_plan t
+     WHERE t.role IN ('keep', 'rekey')
+       AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
+                    WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete'))
+    RETURNING t.*)
+  -- The rows merged into a survivor that another conflict merges away or
+  -- deletes (a reviewer's delete_all, or keep of the other entity, on the
+  -- key collision of the row an environment's copy was merged into): each
+  -- goes where its survivor goes (into). Without this, such a copy was
+  -- mapped nowhere: its children kept their environment's key, another
+  -- entity's.
+  SELECT p.conflict_id, p.member, g.row_ctid AS into_ctid, g.env AS into_env, g.key AS into_key,
+         g.old_json AS into_json, NULL::text AS deleted_by
+    FROM gone g JOIN pg_temp.tdm_plan p ON p.conflict_id = g.conflict_id AND p.member <> g.member
+                                       AND p.survivor = g.member AND p.role = 'drop'
+   WHERE g.member = g.survivor;
+  IF EXISTS (SELECT FROM pg_temp.tdm_redirect) THEN
+    -- Along merges (a survivor merged into another row, that one into a
+    -- third...), as far as a row that is kept or deleted.
+    FOR hop IN 1..16 LOOP
+      UPDATE pg_temp.tdm_redirect r
+         SET into_ctid = s.row_ctid, into_env = s.env, into_key = s.key, into_json = s.old_json
+        FROM pg_temp.tdm_plan d
+        JOIN pg_temp.tdm_plan s ON s.conflict_id = d.conflict_id AND s.member = d.survivor
+       WHERE d.row_ctid = r.into_ctid AND d.role = 'drop' AND s.row_ctid <> r.into_ctid;
+      EXIT WHEN NOT FOUND;
+    END LOOP;
+    -- Merged into a row a decision deletes: deleted with it, by that
+    -- decision (its children become relationship conflicts, for a
+    -- reviewer).
+    UPDATE pg_temp.tdm_redirect r SET deleted_by = d.conflict_id
+      FROM pg_temp.tdm_plan d WHERE d.row_ctid = r.into_ctid AND d.role = 'delete';
+    UPDATE pg_temp.tdm_plan p SET role = 'delete'
+      FROM pg_temp.tdm_redirect r
+     WHERE p.conflict_id = r.conflict_id AND p.member = r.member AND r.deleted_by IS NOT NULL;
+  END IF;
   ANALYZE pg_temp.tdm_plan;
 
   -- A non-conflicting merge fills the survivor's NULLs with the first other
@@ -762,16 +799,21 @@ BEGIN
     PERFORM tdm._by_location(false);
   END IF;
 
-  -- Rows merged away: mapped to their survivor's final key, then removed.
+  -- Rows merged away: mapped to their survivor's final key (or where
+  -- their survivor went, tdm_redirect), then removed.
   INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason, conflict_id, to_env)
-  SELECT the_rel, p.env, p.key, p.old_json, coalesce(km.new_key, s.key),
-         coalesce(km.new_json, s.old_json), 'merged', p.conflict_id, s.env
-    FROM pg_temp.tdm_plan p
-    JOIN pg_temp.tdm_plan s ON s.conflict_id = p.conflict_id AND s.member = p.survivor
-    LEFT JOIN pg_temp.tdm_keymap km ON km.rel = the_rel AND km.env = s.env AND km.old_key = s.key
+  SELECT the_rel, s.env, s.key, s.old_json, coalesce(km.new_key, s.into_key),
+         coalesce(km.new_json, s.into_json), 'merged', s.conflict_id, s.into_env
+    FROM (SELECT p.env, p.key, p.old_json, p.conflict_id, coalesce(r.into_env, v.env) AS into_env,
+                 coalesce(r.into_key, v.key) AS into_key, coalesce(r.into_json, v.old_json) AS into_json
+            FROM pg_temp.tdm_plan p
+            LEFT JOIN pg_temp.tdm_redirect r ON r.conflict_id = p.conflict_id AND r.member = p.member
+            LEFT JOIN pg_temp.tdm_plan v ON v.conflict_id = p.conflict_id AND v.member = p.survivor
+                                        AND v.member = v.survivor  -- (said of v alone: fewer rows to hash)
+           WHERE p.role = 'drop') s
+    LEFT JOIN pg_temp.tdm_keymap km ON km.rel = the_rel AND km.env = s.into_env AND km.old_key = s.into_key
                                    AND km.reason <> 'repointed'
-   WHERE p.role = 'drop' AND p.key <> coalesce(km.new_key, s.key)
-     AND s.member = s.survivor;  -- (the same, said of s alone: fewer rows to hash)
+   WHERE s.into_key IS NOT NULL AND s.key <> coalesce(km.new_key, s.into_key);
   delete_role := format('DELETE FROM %s t'
                         ' WHERE t.ctid = ANY (ARRAY(SELECT p.row_ctid FROM pg_temp.tdm_plan p'
                         '                            WHERE p.role = $1))', collected);
@@ -780,7 +822,10 @@ BEGIN
 
   -- Deleted rows: their children become relationship conflicts.
   INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)
-  SELECT the_rel, p.env, p.key, p.conflict_id, c.members -> p.member -> 'row'
+  SELECT the_rel, p.env, p.key,
+         coalesce((SELECT r.deleted_by FROM pg_temp.tdm_redirect r
+                    WHERE r.conflict_id = p.conflict_id AND r.member = p.member), p.conflict_id),
+         c.members -> p.member -> 'row'
     FROM pg_temp.tdm_plan p JOIN tdm.conflict c ON c.run_id = run AND c.conflict_id = p.conflict_id
    WHERE p.role = 'delete';
   EXECUTE delete_role USING 'delete';
