@@ -138,6 +138,31 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE r.to_key
 $$;
 
+-- The natural keys a table without any of its own borrows from the
+-- tables that share its primary key (a subtype, whose key is a foreign
+-- key to it: AdventureWorks' person.person of person.businessentity):
+-- the subtype's row says which entity the row is
+-- (tdm::detect::TableModel::borrowed_keys). Per subtype and natural-key
+-- group of its that holds none of its foreign keys' columns (those are
+-- the environment's keys until the subtype's turn): the subtype, its
+-- foreign key's columns (in the parent's key order) and the group's.
+CREATE FUNCTION tdm._borrowed_keys(parent regclass)
+RETURNS TABLE (child regclass, columns text[], key_columns text[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT e.child, e.columns, g.key_columns
+    FROM tdm.managed_table p
+    JOIN tdm._managed_edges() e ON e.parent = p.rel
+    JOIN tdm.managed_table c ON c.rel = e.child
+   CROSS JOIN LATERAL unnest(c.natural_keys) WITH ORDINALITY AS n(spec, o)
+   CROSS JOIN LATERAL (SELECT ARRAY(SELECT btrim(x) FROM unnest(string_to_array(n.spec, ',')) AS x)
+                                AS key_columns) g
+   WHERE p.rel = _borrowed_keys.parent AND cardinality(p.natural_keys) = 0 AND e.child <> e.parent
+     AND c.pk_columns @> e.columns AND e.columns @> c.pk_columns
+     AND NOT EXISTS (SELECT FROM tdm._managed_references() f
+                      WHERE f.child = c.rel AND f.columns && g.key_columns)
+   ORDER BY e.child::text, e.name, n.o
+$$;
+
 -- Managed tables parents first, by every foreign key between them. A
 -- reference cycle is entered only once the tables it references outside
 -- the cycle are placed (a table that hangs below a cycle, a store's

@@ -112,7 +112,12 @@ $$;
 -- is resolved, such a conflict's members' references are translated
 -- through its key map; where they differ, the conflict goes to review
 -- (priority 1 when a core column differs), as the rules would not have
--- settled it. Returns the conflicts sent.
+-- settled it. The same for a reference to the table's own rows, which
+-- detection compares by the natural keys of the rows it names: where
+-- those were one entity then and are two once the table's conflicts are
+-- decided (a reviewer's keep_all split the two fullers that two davolios
+-- report to), and detection found no difference there. Returns the
+-- conflicts sent.
 CREATE FUNCTION tdm._recheck_cycle_entries(run bigint) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -121,12 +126,18 @@ DECLARE
   n bigint;
 BEGIN
   FOR e IN WITH o AS MATERIALIZED (SELECT * FROM tdm._table_order())
-           SELECT r.child, r.parent, r.columns, m.core_columns && r.columns AS core
+           SELECT r.child, r.parent, r.columns, m.core_columns && r.columns AS core,
+                  r.child = r.parent AS own, r.name
              FROM tdm._managed_edges() r
              JOIN tdm.managed_table m ON m.rel = r.child
              JOIN o oc ON oc.rel = r.child
              JOIN o op ON op.rel = r.parent
-            WHERE r.child <> r.parent AND op.step > oc.step
+            WHERE (r.child <> r.parent AND op.step > oc.step)
+               -- (not where references to earlier releases' rows were
+               -- translated at collection: the members hold master's keys
+               -- there, which this run's map does not speak of)
+               OR (r.child = r.parent
+                   AND NOT EXISTS (SELECT FROM pg_temp.tdm_earlier_fk x WHERE x.rel = r.child AND x.edge = r.name))
             ORDER BY oc.step, r.name LOOP
     EXECUTE format(
       'WITH refs AS ('
@@ -136,7 +147,12 @@ BEGIN
       '                    ORDER BY k.reason LIMIT 1), %1$s) AS ref'
       '    FROM tdm.conflict c CROSS JOIN LATERAL jsonb_array_elements(c.members) AS x(m)'
       '   WHERE c.run_id = $1 AND c.rel = $3 AND c.status = ''auto_resolved'''
-      '     AND c.rule <> ''distinct_entities'' AND array_position(%1$s, NULL) IS NULL),'
+      '     AND c.rule <> ''distinct_entities'' AND array_position(%1$s, NULL) IS NULL'
+      '     AND NOT coalesce(c.differing ?| $6, false)'  -- (own references: a difference detection saw)
+      -- (a conflict naming a row a decision deleted: its relationship conflicts say so)
+      '     AND NOT EXISTS (SELECT FROM jsonb_array_elements(c.members) AS y(m)'
+      '                      JOIN pg_temp.tdm_deleted d ON d.rel = $2 AND d.env = y.m ->> ''env'''
+      '                                                AND d.key = %2$s)),'
       ' split AS ('
       '  SELECT r.conflict_id, jsonb_object_agg(r.env, array_to_string(r.ref, '','')) AS refs'
       '    FROM refs r GROUP BY r.conflict_id HAVING count(DISTINCT r.ref) > 1)'
@@ -145,13 +161,17 @@ BEGIN
       '        priority = CASE WHEN $5 THEN 1 ELSE 3 END,'
       '        suggestion = ''keep the member whose reference is right (keep), or keep_all if they are'
       ' different rows'','
-      '        rationale = c.rationale || format(''; but they reference different rows of %%s once its keys are'
+      '        rationale = c.rationale || CASE WHEN $7'
+      '          THEN format(''; but they reference different rows of %%s once its conflicts are decided (%%s: %%s),'
+      ' which detection took for one by their natural keys'', $2, $4, s.refs)'
+      '          ELSE format(''; but they reference different rows of %%s once its keys are'
       ' settled (%%s: %%s): %%s was compared first in their reference cycle, on each environment''''s own keys'','
-      '                                          $2, $4, s.refs, $3),'
+      '                      $2, $4, s.refs, $3) END,'
       '        differing = c.differing || jsonb_build_object($4, s.refs)'
       '   FROM split s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
-      tdm._member_key(e.child, e.columns, 'x.m -> ''row'''))
-      USING run, e.parent, e.child, tdm._column_names(e.columns), e.core;
+      tdm._member_key(e.child, e.columns, 'x.m -> ''row'''), tdm._member_key(e.child, e.columns, 'y.m -> ''row'''))
+      USING run, e.parent, e.child, tdm._column_names(e.columns), e.core,
+            CASE WHEN e.own THEN e.columns ELSE '{}' END, e.own;
     GET DIAGNOSTICS n = ROW_COUNT;
     sent := sent + n;
   END LOOP;

@@ -321,6 +321,55 @@ TEST(Rules, NonConflictingMergeLeavesAnotherEnvironmentsSelfReferenceToAHuman) {
   EXPECT_EQ(c[0].rule, Rule::non_conflicting_merge);
 }
 
+// A supertype's rows (no natural key of their own) identified by a key
+// borrowed from their subtype rows: a virtual column past the columns.
+TableModel supertype() {
+  TableModel t = users();
+  t.natural_keys = {{t.columns.size()}};
+  t.borrowed_keys = {"staging.person (email)"};
+  return t;
+}
+
+SourceRow entity(std::size_t env, const char *id, const char *role, const char *borrowed) {
+  SourceRow r = row(env, id, nullptr, role, "0", 10);
+  if (borrowed) {
+    r.values.push_back(ValueView(borrowed));
+  } else {
+    r.values.push_back(std::nullopt);
+  }
+  return r;
+}
+
+TEST(BorrowedKeys, JoinRowsWhoseSubtypeRowsShareTheirNaturalKey) {
+  // ken is 1 in st1 and 2 in st2; st2's 1 is terri.
+  auto c = detect({entity(0, "1", "Customer", "ken"), entity(1, "2", "Customer", "ken"),
+                   entity(1, "1", "Customer", "terri")},
+                  supertype());
+  const auto ken = std::find_if(
+      c.begin(), c.end(), [](const Conflict &x) { return x.kind == Kind::duplicate_natural_key; });
+  ASSERT_NE(ken, c.end());
+  ASSERT_EQ(ken->members.size(), 2u);
+  // (attributes alike, keys apart: st1's row survives, st2's merges into it)
+  EXPECT_EQ(ken->rule, Rule::environment_precedence);
+  ASSERT_TRUE(ken->survivor.has_value());
+  EXPECT_EQ(*ken->survivor, 0u);
+  // ids 1 collide: ken and terri are different entities, told by the borrowed key.
+  const auto one = std::find_if(
+      c.begin(), c.end(), [](const Conflict &x) { return x.rule == Rule::distinct_entities; });
+  ASSERT_NE(one, c.end());
+  EXPECT_EQ(one->members.size(), 2u);
+}
+
+TEST(BorrowedKeys, RowsWithoutASubtypeRowStayApart) {
+  auto c = detect({entity(0, "1", "Customer", nullptr), entity(1, "2", "Customer", nullptr)},
+                  supertype());
+  EXPECT_TRUE(c.empty());
+  // (and a row whose values stop before the borrowed key: NULL)
+  SourceRow short_row = row(1, "2", nullptr, "Customer", "0", 10);
+  c = detect({entity(0, "1", "Customer", "ken"), short_row}, supertype());
+  EXPECT_TRUE(c.empty());
+}
+
 TEST(SelfReferences, NameTheSameEntityWhenSomeNaturalKeyIsEqual) {
   const std::string sep(1, kReferentSeparator);
   EXPECT_TRUE(same_referent("boss@x", "boss@x"));

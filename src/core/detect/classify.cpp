@@ -133,7 +133,7 @@ class Classifier {
     bool substituted = false;
     // (a referent is no column's value: spelled as it is)
     std::vector<KeyForm> forms;
-    named.values.reserve(table_.columns.size(), 0);
+    named.values.reserve(table_.referent_index(0), 0);
     for (std::size_t c = 0; c < table_.columns.size(); ++c) {
       const auto fk = table_.self_reference_of(c);
       const ValueView r = fk ? referent(row, *fk) : std::nullopt;
@@ -146,6 +146,10 @@ class Classifier {
       } else {
         named.values.push_back(value(row, c));
       }
+    }
+    // (the borrowed keys, past the columns, as they are)
+    for (std::size_t c = table_.columns.size(); c < table_.referent_index(0); ++c) {
+      named.values.push_back(value(row, c));
     }
     return substituted ? "@" + key_of(named, columns, table_.normalize_keys, forms) : key;
   }
@@ -167,7 +171,11 @@ class Classifier {
   }
 
   const Environment &env(std::size_t row) const { return context_.environments[rows_[row].env]; }
-  ValueView value(std::size_t row, std::size_t column) const { return rows_[row].values[column]; }
+  // (NULL past the row's values: a borrowed key the adapter did not add)
+  ValueView value(std::size_t row, std::size_t column) const {
+    const RowValues &values = rows_[row].values;
+    return column < values.size() ? values[column] : std::nullopt;
+  }
   const std::string &pk_key(std::size_t row) const { return keys_.at(row).pk; }
   const std::string &pk_text(std::size_t row) const { return keys_.at(row).pk_text; }
   // The natural key `i` of `row`, "" when any of its values is NULL.
@@ -216,7 +224,7 @@ class Classifier {
   // `i`, when the adapter found that row.
   ValueView referent(std::size_t row, std::size_t i) const {
     const RowValues &values = rows_[row].values;
-    const std::size_t at = table_.columns.size() + i;
+    const std::size_t at = table_.referent_index(i);
     return at < values.size() ? values[at] : std::nullopt;
   }
   // Rows `a` and `b` hold the same value in `column`. A reference to the
@@ -870,7 +878,10 @@ void Classifier::describe_members(Conflict &c) const {
 
 std::string Classifier::column_list(const std::vector<std::size_t> &columns) const {
   std::vector<std::string> names;
-  for (std::size_t c : columns) names.push_back(quoted_name(table_.columns[c]));
+  for (std::size_t c : columns) {
+    names.push_back(c < table_.columns.size() ? quoted_name(table_.columns[c])
+                                              : table_.column_name(c));
+  }
   return boost::algorithm::join(names, ", ");
 }
 

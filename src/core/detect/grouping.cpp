@@ -158,7 +158,8 @@ bool append_key(std::string &key, const SourceRow &row, const std::vector<std::s
                 bool normalize, const std::vector<KeyForm> &forms) {
   std::string part;
   for (std::size_t column : columns) {
-    const ValueView value = row.values[column];
+    // (a borrowed key past the row's values: NULL)
+    const ValueView value = column < row.values.size() ? row.values[column] : std::nullopt;
     if (!value) return false;
     const KeyForm form = column < forms.size() ? forms[column] : KeyForm::kText;
     std::string_view text = *value;

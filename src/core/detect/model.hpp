@@ -138,6 +138,24 @@ struct TableModel {
   // per self reference, the referenced row's natural keys (referent_text),
   // NULL when that row was not found.
   std::vector<std::vector<std::size_t>> self_references;  // each: its columns
+  // Natural keys borrowed from tables that share this one's primary key (a
+  // subtype whose key is a foreign key to it: AdventureWorks' person of
+  // businessentity), for a table without natural keys of its own: the
+  // subtype's row says which entity the row is. Each is a natural-key
+  // group of one virtual column, numbered from `columns.size()`, its value
+  // the subtype row's key text (NULL without one), in a row's values right
+  // after its columns (then the self references' referents). The names
+  // ("person.person (firstname, lastname)") are for rationales.
+  std::vector<std::string> borrowed_keys;
+
+  // A column's name, a borrowed key's for a virtual column.
+  const std::string &column_name(std::size_t column) const {
+    return column < columns.size() ? columns[column] : borrowed_keys.at(column - columns.size());
+  }
+  // Where self reference `i`'s referent is among a row's values.
+  std::size_t referent_index(std::size_t i) const {
+    return columns.size() + borrowed_keys.size() + i;
+  }
 
   // The self reference that `column` belongs to, if any.
   std::optional<std::size_t> self_reference_of(std::size_t column) const;

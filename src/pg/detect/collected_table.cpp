@@ -55,6 +55,12 @@ std::string key_text_sql(const CollectedTable &table, const std::vector<std::siz
   std::vector<std::string> parts;
   std::vector<std::string> null_checks;
   for (std::size_t column : key) {
+    if (column >= model.columns.size()) {  // a borrowed key: text already, over t
+      const std::string &ref = table.borrowed_sql.at(column - model.columns.size());
+      null_checks.push_back(ref + " IS NULL");
+      parts.push_back(ref);
+      continue;
+    }
     std::string ref = alias + "." + quote_ident(model.columns[column]);
     null_checks.push_back(ref + " IS NULL");
     std::string text = ref + "::text";
@@ -141,10 +147,18 @@ std::vector<std::string> key_hash_sql(const CollectedTable &table) {
 // self reference or no natural key to tell rows by.
 std::string referent_sql(const CollectedTable &table, const std::vector<std::string> &loaded) {
   const detect::TableModel &model = table.model;
-  if (model.self_references.empty() || model.natural_keys.empty()) return "";
+  // (the table's own natural keys: a borrowed one is over alias t)
+  std::vector<std::vector<std::size_t>> own_keys;
+  for (const auto &key : model.natural_keys) {
+    if (std::all_of(key.begin(), key.end(),
+                    [&](std::size_t c) { return c < model.columns.size(); })) {
+      own_keys.push_back(key);
+    }
+  }
+  if (model.self_references.empty() || own_keys.empty()) return "";
   auto natural_keys = [&](const std::string &alias) {
     std::string keys = "concat_ws(E'\\x1e'";
-    for (const auto &key : model.natural_keys) {
+    for (const auto &key : own_keys) {
       keys += ", coalesce(" + key_text_sql(table, key, model.normalize_keys, alias, true) + ", '')";
     }
     return keys + ")";
@@ -208,10 +222,28 @@ std::string referent_sql(const CollectedTable &table, const std::vector<std::str
          " WHERE t.ctid = ANY ($1::text[]::tid[])";
 }
 
+// Adds to each of `rows` holding `held` values the `added` values that
+// `query` reads for it (by location, $1; its first column the location).
+void add_values(Spi &spi, const std::string &query, std::vector<Param> params, std::size_t held,
+                std::size_t added, std::vector<detect::SourceRow> &rows);
+
 // Adds to each of `rows` the natural keys of the rows its self references
-// name (detect::TableModel::self_references), read by table.referents.
+// name (detect::TableModel::self_references), read by table.referents,
+// after its borrowed keys (read by table.borrowed).
 void add_referents(Spi &spi, const CollectedTable &table, std::vector<detect::SourceRow> &rows) {
-  if (table.referents.empty() || rows.empty()) return;
+  const std::size_t columns = table.model.columns.size();
+  if (!table.borrowed.empty()) {
+    add_values(spi, table.borrowed, {}, columns, table.borrowed_sql.size(), rows);
+  }
+  if (table.referents.empty()) return;
+  add_values(spi, table.referents,
+             {oid_param(REGCLASSOID, table.rel), text_array_param(table.self_reference_names)},
+             columns + table.borrowed_sql.size(), table.model.self_references.size(), rows);
+}
+
+void add_values(Spi &spi, const std::string &query, std::vector<Param> params, std::size_t held,
+                std::size_t added, std::vector<detect::SourceRow> &rows) {
+  if (rows.empty()) return;
   std::unordered_map<std::uint64_t, std::size_t> by_location;
   std::vector<std::string> locations;
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -220,38 +252,34 @@ void add_referents(Spi &spi, const CollectedTable &table, std::vector<detect::So
     locations.push_back("(" + std::to_string(ItemPointerGetBlockNumberNoCheck(&tid)) + "," +
                         std::to_string(ItemPointerGetOffsetNumberNoCheck(&tid)) + ")");
   }
-  const std::size_t columns = table.model.columns.size();
-  const std::size_t references = table.model.self_references.size();
   // Streamed (the rows' own values are the budget's; these come on top);
   // read as text by one reader, whose state outlives the scan's batches.
   const MemoryContext reader_context = CurrentMemoryContext;
   std::unique_ptr<TupleText> reader;
-  spi.stream(table.referents,
-             {text_array_param(locations), oid_param(REGCLASSOID, table.rel),
-              text_array_param(table.self_reference_names)},
-             [&](TupleTableSlot *found) {
-               if (!reader) {
-                 reader = std::make_unique<TupleText>(found->tts_tupleDescriptor, reader_context);
-               }
-               const char *const *texts = reader->read(found);  // ctid, one per reference
-               unsigned block = 0;
-               unsigned offset = 0;
-               if (!texts[0] || std::sscanf(texts[0], "(%u,%u)", &block, &offset) != 2) return;
-               ItemPointerData location;
-               ItemPointerSet(&location, block, static_cast<OffsetNumber>(offset));
-               auto it = by_location.find(pack_location(location));
-               if (it == by_location.end()) return;
-               detect::RowValues &values = rows[it->second].values;
-               if (values.size() != columns) return;  // (a second match: the first is kept)
-               std::size_t bytes = values.bytes();    // (at least what it holds: one allocation)
-               for (std::size_t i = 0; i < references; ++i) {
-                 bytes += (texts[1 + i] ? std::strlen(texts[1 + i]) : 0) + 1;
-               }
-               values.reserve(columns + references, bytes);
-               for (std::size_t i = 0; i < references; ++i) {
-                 values.push_back(texts[1 + i] ? detect::ValueView(texts[1 + i]) : std::nullopt);
-               }
-             });
+  params.insert(params.begin(), text_array_param(locations));
+  spi.stream(query, params, [&](TupleTableSlot *found) {
+    if (!reader) {
+      reader = std::make_unique<TupleText>(found->tts_tupleDescriptor, reader_context);
+    }
+    const char *const *texts = reader->read(found);  // ctid, one per value added
+    unsigned block = 0;
+    unsigned offset = 0;
+    if (!texts[0] || std::sscanf(texts[0], "(%u,%u)", &block, &offset) != 2) return;
+    ItemPointerData location;
+    ItemPointerSet(&location, block, static_cast<OffsetNumber>(offset));
+    auto it = by_location.find(pack_location(location));
+    if (it == by_location.end()) return;
+    detect::RowValues &values = rows[it->second].values;
+    if (values.size() != held) return;   // (a second match: the first is kept)
+    std::size_t bytes = values.bytes();  // (at least what it holds: one allocation)
+    for (std::size_t i = 0; i < added; ++i) {
+      bytes += (texts[1 + i] ? std::strlen(texts[1 + i]) : 0) + 1;
+    }
+    values.reserve(held + added, bytes);
+    for (std::size_t i = 0; i < added; ++i) {
+      values.push_back(texts[1 + i] ? detect::ValueView(texts[1 + i]) : std::nullopt);
+    }
+  });
 }
 
 std::uint64_t partition_of(std::int64_t label, std::size_t partitions) {
@@ -386,8 +414,68 @@ detect::Context load_context(Spi &spi, const std::string &release) {
   return context;
 }
 
+namespace {
+
+// The natural keys `table` borrows from its subtypes (tdm._borrowed_keys;
+// detect::TableModel::borrowed_keys): each a natural-key group of one
+// virtual column, its value the subtype row's key text, read through an
+// index made on the subtype's collected rows (dropped after detection).
+// In consolidation (`translated`), master's rows of the table (an earlier
+// release's, tdm._collect_earlier) read master's subtype rows.
+void add_borrowed_keys(Spi &spi, CollectedTable &table, bool translated) {
+  detect::TableModel &model = table.model;
+  auto found = spi.query(
+      "SELECT b.child::oid::text, format('pg_temp.%I', tdm._collected_name(b.child)),"
+      "       array_to_string(b.key_columns, ','),"
+      "       (SELECT string_agg(format('c.%I = t.%I', x.c, x.p), ' AND ')"
+      "          FROM unnest(b.columns, m.pk_columns) AS x(c, p)),"
+      "       (SELECT string_agg(format('%I', c), ', ') FROM unnest(b.columns) AS c),"
+      "       format('%s (%s)', b.child, array_to_string(b.key_columns, ', ')),"
+      "       CASE WHEN $2::bool THEN (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+      "                            JOIN pg_namespace n ON n.oid = c.relnamespace"
+      "                           WHERE c.oid = tdm._target_table('master', b.child)) END"
+      "  FROM tdm._borrowed_keys($1) b JOIN tdm.managed_table m ON m.rel = $1",
+      {oid_param(REGCLASSOID, table.rel), text_param(std::string(translated ? "true" : "false"))},
+      true);
+  if (found.empty()) return;
+  std::string select = "SELECT t.ctid::text";
+  for (auto &row : found) {
+    const Oid child = static_cast<Oid>(std::stoul(row[0].value()));
+    const std::string &child_collected = row[1].value();
+    CollectedTable subtype = load_collected_table(spi, child, child_collected, 0, false, false);
+    std::vector<std::size_t> key;
+    std::string spec = row[2].value();
+    for (std::size_t from = 0; from <= spec.size();) {
+      std::size_t to = std::min(spec.find(',', from), spec.size());
+      key.push_back(column_index(subtype.model, spec.substr(from, to - from)));
+      from = to + 1;
+    }
+    const std::string key_text = key_text_sql(subtype, key, subtype.model.normalize_keys, "c");
+    const std::string &same_row = row[3].value();
+    std::string expr = "(SELECT " + key_text + " FROM " + child_collected +
+                       " c WHERE c.tdm_env = t.tdm_env AND " + same_row + " LIMIT 1)";
+    if (row[6]) {
+      expr = "CASE WHEN t.tdm_env = 'master' THEN (SELECT " + key_text + " FROM " + *row[6] +
+             " c WHERE " + same_row + " LIMIT 1) ELSE " + expr + " END";
+    }
+    const std::string index = "tdm_borrowed_" + std::to_string(table.rel) + "_" +
+                              std::to_string(table.borrowed_sql.size());
+    spi.value("CREATE INDEX " + quote_ident(index) + " ON " + child_collected + " (tdm_env, " +
+              row[4].value() + ")");
+    table.borrowed_indexes.push_back("pg_temp." + quote_ident(index));
+    model.natural_keys.push_back({model.columns.size() + table.borrowed_sql.size()});
+    model.borrowed_keys.push_back(row[5].value());
+    table.borrowed_sql.push_back(expr);
+    select += ", " + expr;
+  }
+  table.borrowed =
+      select + " FROM " + table.collected + " t WHERE t.ctid = ANY ($1::text[]::tid[])";
+}
+
+}  // namespace
+
 CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collected,
-                                    std::uint64_t rows, bool translated) {
+                                    std::uint64_t rows, bool translated, bool borrow) {
   CollectedTable table;
   table.rel = rel;
   table.collected = collected;
@@ -488,6 +576,7 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
     }
   }
   table.referents = referent_sql(table, loaded);
+  if (borrow) add_borrowed_keys(spi, table, translated);
   return table;
 }
 
@@ -595,6 +684,14 @@ bool group_in_memory(Spi &spi, const CollectedTable &table,
 
 }  // namespace
 
+namespace {
+
+void drop_borrowed_indexes(Spi &spi, const CollectedTable &table) {
+  for (const std::string &index : table.borrowed_indexes) spi.value("DROP INDEX " + index);
+}
+
+}  // namespace
+
 void detect_collected(Spi &spi, const CollectedTable &table, const detect::Context &context,
                       const MemoryBudget &budget, const EmitFn &emit, DetectStats *stats) {
   const std::vector<std::string> key_exprs = key_hash_sql(table);
@@ -628,6 +725,7 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
       stats->rows_ms += ms_since(phase_start);
       classify_partition(table, context, rows, emit, stats);
     }
+    drop_borrowed_indexes(spi, table);
     return;
   }
 
@@ -653,6 +751,7 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
     stats->rows_ms += ms_since(phase_start);
     classify_partition(table, context, rows, emit, stats);
   }
+  drop_borrowed_indexes(spi, table);
 }
 
 }  // namespace tdm::pg

@@ -29,6 +29,13 @@ struct CollectedTable {
   std::vector<std::vector<std::size_t>> self_referenced;
   std::vector<std::string> self_reference_names;  // their constraints' names
   std::string referents;  // the query that reads what they reference (referent_sql)
+  // Per borrowed natural key (detect::TableModel::borrowed_keys): its
+  // value over the collected row `t`, text (the subtype row's key); the
+  // query that reads them for rows at locations $1; and the indexes made
+  // on the subtypes' collected rows for it, dropped after detection.
+  std::vector<std::string> borrowed_sql;
+  std::string borrowed;
+  std::vector<std::string> borrowed_indexes;
 };
 
 // A row's location (ctid) as detect::SourceRow::location holds it, and back.
@@ -51,8 +58,10 @@ detect::Context load_context(Spi &spi, const std::string &release);
 // those rows were loaded with (consolidation translates them before
 // detection; the preview does not), so a self reference not found among
 // the collected rows is looked up in master, then in the managed table.
+// `borrow`: with the natural keys borrowed from subtypes (not for a
+// subtype's own model, read to spell them).
 CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collected,
-                                    std::uint64_t rows, bool translated);
+                                    std::uint64_t rows, bool translated, bool borrow = true);
 
 // Runs detection over the collected rows within `budget`, handing the
 // conflicts of each partition (sorted by id) to `emit` with their rows.
