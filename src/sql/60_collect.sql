@@ -313,9 +313,25 @@ BEGIN
                                                             ORDER BY ordinal)
                                            FROM tdm._columns(the_rel)),
     master_rel, m.release_column,
-    (SELECT string_agg(format('SELECT p.ctid FROM %s p JOIN %s c ON %s WHERE c.tdm_env <> ''master''',
-                              master_rel, collected, x), ' UNION ')
-       FROM unnest(matches) AS x),
+    (SELECT string_agg(q, ' UNION ')
+       FROM (SELECT format('SELECT p.ctid FROM %s p JOIN %s c ON %s WHERE c.tdm_env <> ''master''',
+                           master_rel, collected, x) AS q
+               FROM unnest(matches) AS x
+             -- (and by the natural keys borrowed from a subtype, tdm._borrowed_keys:
+             -- master's row whose subtype row has a collected subtype row's key)
+             UNION ALL
+             SELECT format('SELECT p.ctid FROM %s p JOIN %s mc ON %s JOIN pg_temp.%I cc ON %s'
+                           ' WHERE cc.tdm_env <> ''master''',
+                           master_rel, tdm._target_table('master', b.child),
+                           (SELECT string_agg(format('mc.%I = p.%I', x.c, x.p), ' AND ')
+                              FROM unnest(b.columns, m.pk_columns) AS x(c, p)),
+                           tdm._collected_name(b.child),
+                           tdm._columns_match(b.child, b.key_columns, 'mc', 'cc',
+                                              (SELECT cm.normalize_keys FROM tdm.managed_table cm
+                                                WHERE cm.rel = b.child)))
+               FROM tdm._borrowed_keys(the_rel) b
+              WHERE tdm._target_table('master', b.child) IS NOT NULL
+                AND to_regclass(format('pg_temp.%I', tdm._collected_name(b.child))) IS NOT NULL) u),
     (SELECT string_agg(format('%I', column_name), ', ' ORDER BY ordinal) FROM tdm._columns(the_rel)))
     USING release;
   GET DIAGNOSTICS added = ROW_COUNT;

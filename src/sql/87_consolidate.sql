@@ -179,6 +179,59 @@ BEGIN
 END
 $$;
 
+-- A reviewer's keep_all on a conflict of a table whose rows a borrowed
+-- key joined (tdm._borrowed_keys: businessentity rows, by their person
+-- rows' natural key) keeps the rows apart; their subtype's rows still
+-- share that key, and a rule would merge them, leaving one parent row
+-- without its subtype. Such a subtype conflict goes to review instead
+-- (priority 1): keep_all with renames there too, or withdraw the
+-- parent's decision. Returns the conflicts sent.
+CREATE FUNCTION tdm._recheck_borrowed_splits(run bigint) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  b record;
+  sent bigint := 0;
+  n bigint;
+BEGIN
+  FOR b IN SELECT DISTINCT m.rel AS parent, m.pk_columns, x.child, x.columns
+             FROM tdm.managed_table m CROSS JOIN LATERAL tdm._borrowed_keys(m.rel) x
+            WHERE EXISTS (SELECT FROM tdm.conflict pc JOIN tdm.decision d ON d.conflict_id = pc.conflict_id
+                           WHERE pc.run_id = run AND pc.rel = m.rel AND pc.status = 'decided'
+                             AND d.action = 'keep_all') LOOP
+    -- The parent conflict's members by their final keys (a member the
+    -- keep_all re-keyed: its new key), the subtype conflict's by theirs.
+    EXECUTE format(
+      'WITH kept_apart AS ('
+      '  SELECT pc.conflict_id, y.m ->> ''env'' AS env,'
+      '         coalesce((SELECT k.new_key FROM pg_temp.tdm_keymap k'
+      '                    WHERE k.rel = $2 AND k.env = y.m ->> ''env'' AND k.old_key = %1$s'
+      '                    ORDER BY k.reason LIMIT 1), %1$s) AS key'
+      '    FROM tdm.conflict pc JOIN tdm.decision d ON d.conflict_id = pc.conflict_id AND d.action = ''keep_all'''
+      '   CROSS JOIN LATERAL jsonb_array_elements(pc.members) AS y(m)'
+      '   WHERE pc.run_id = $1 AND pc.rel = $2 AND pc.status = ''decided''),'
+      ' split AS ('
+      '  SELECT c.conflict_id, min(a.conflict_id) AS parent_conflict'
+      '    FROM tdm.conflict c CROSS JOIN LATERAL jsonb_array_elements(c.members) AS z(m)'
+      '    JOIN kept_apart a ON a.env = z.m ->> ''env'' AND a.key = %2$s'
+      '   WHERE c.run_id = $1 AND c.rel = $3 AND c.status = ''auto_resolved'' AND c.rule <> ''distinct_entities'''
+      '   GROUP BY c.conflict_id, a.conflict_id HAVING count(*) > 1)'
+      ' UPDATE tdm.conflict c'
+      '    SET status = ''pending'', rule = ''manual'', class = ''complex'', priority = 1,'
+      '        suggestion = ''keep_all with renames of the natural key (as decision '' || s.parent_conflict'
+      '                     || '' kept their rows of '' || $2 || '' apart), or withdraw that decision'','
+      '        rationale = c.rationale || format(''; but decision %%s keeps their rows of %%s apart (keep_all),'
+      ' which share this key: merged, one would be left without its %%s row'', s.parent_conflict, $2, $3)'
+      '   FROM split s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
+      tdm._member_key(b.parent, b.pk_columns, 'y.m -> ''row'''),
+      tdm._member_key(b.child, b.columns, 'z.m -> ''row'''))
+      USING run, b.parent, b.child;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    sent := sent + n;
+  END LOOP;
+  RETURN sent;
+END
+$$;
+
 -- Milliseconds since `since`, added to a phase's running total.
 CREATE FUNCTION tdm._add_ms(phase_ms jsonb, phase text, since timestamptz) RETURNS jsonb
 LANGUAGE sql VOLATILE AS $$
@@ -589,6 +642,7 @@ BEGIN
     phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
   END LOOP;
   PERFORM tdm._recheck_cycle_entries(run.run_id);
+  PERFORM tdm._recheck_borrowed_splits(run.run_id);
   -- Deleted rows per table (delete_all, and children deleted with them).
   FOR t IN SELECT o.rel, (SELECT count(*) FROM pg_temp.tdm_deleted d
                            WHERE d.rel = o.rel AND NOT d.earlier) AS n

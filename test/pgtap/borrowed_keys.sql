@@ -4,9 +4,10 @@
 -- Ken is businessentity 1 in the first environment and 2 in the second
 -- (whose 1 is Rob): the two businessentity rows are merged, not Ken's
 -- second one loaded re-keyed and unreferenced, and a phone of the second
--- environment's Ken follows him.
+-- environment's Ken follows him. A later release's Terri, under another
+-- id, meets master's Terri of the first release the same way.
 BEGIN;
-SELECT plan(5);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -29,7 +30,10 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_bk_e2.bk_entity VALUES (1, 'e2000000-0000-0000-0000-000000000001', 'TBK', 'F'),
                                          (2, 'e2000000-0000-0000-0000-000000000002', 'TBK', 'F');
   INSERT INTO tap_bk_e2.bk_person VALUES (1, 'Rob', 'Walters', 'TBK', 'F'), (2, 'Ken', 'Sanchez', 'TBK', 'F');
-  INSERT INTO tap_bk_e2.bk_phone VALUES (1, 2, '555-0101', 'TBK', 'F')$$) \g /dev/null
+  INSERT INTO tap_bk_e2.bk_phone VALUES (1, 2, '555-0101', 'TBK', 'F');
+  INSERT INTO tap_bk_e2.bk_entity VALUES (9, 'e2000000-0000-0000-0000-000000000009', 'TBK2', 'F');
+  INSERT INTO tap_bk_e2.bk_person VALUES (9, 'Terri', 'Duffy', 'TBK2', 'F');
+  INSERT INTO tap_bk_e2.bk_phone VALUES (2, 9, '555-0199', 'TBK2', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_bk_self');
 CREATE SCHEMA tap_bk;
 CREATE TABLE tap_bk.bk_entity (entity_id int PRIMARY KEY, rowguid uuid NOT NULL, tdm_release text, tdm_feature text);
@@ -42,6 +46,8 @@ SELECT tdm.manage_table('tap_bk.bk_entity', surrogate_key => true),
        tdm.manage_table('tap_bk.bk_person', '{"first_name,last_name"}'),
        tdm.manage_table('tap_bk.bk_phone', surrogate_key => true);
 SELECT tdm.create_release('TBK'), tdm.add_feature('TBK', 'F', 1);
+SELECT tdm.create_release('TBK2', parent => 'TBK'), tdm.add_feature('TBK2', 'F', 1);
+UPDATE tdm.release SET created_at = created_at - interval '1 day' WHERE release = 'TBK';
 SELECT tdm.tag_release('TBK');
 
 SELECT ok(EXISTS (SELECT FROM tdm.detect_conflicts('TBK')
@@ -62,6 +68,19 @@ SELECT results_eq($$SELECT k.rel::text, k.old_key, k.new_key, k.reason FROM tdm.
                   'the key map agrees: the second environment''s 2 is 1 in both tables');
 SELECT results_eq($$SELECT ph.phone, p.first_name FROM tap_bk.bk_phone ph JOIN tap_bk.bk_person p USING (entity_id)$$,
                   $$VALUES ('555-0101', 'Ken')$$, 'the second environment''s phone of Ken is Ken''s');
+
+-- TBK2 against master: Terri's two businessentity rows are one entity
+-- (their rowguids differ, the feature is the same: master's row stays).
+SELECT tdm.promote('TBK', 'tap_bk');
+SELECT tdm.tag_release('TBK2');
+SELECT tdm.consolidate('TBK2', 'tap_bk') AS run2 \gset
+SELECT results_eq($$SELECT c.status, c.members -> 0 ->> 'env', c.members -> 1 -> 'row' ->> 'entity_id'
+                      FROM tdm.conflict c WHERE c.run_id = $$ || :run2 || $$ AND c.rel = 'tap_bk.bk_entity'::regclass$$,
+                  $$VALUES ('auto_resolved', 'master', '9')$$,
+                  'the later release''s Terri meets master''s by her person row');
+SELECT results_eq($$SELECT ph.phone, p.first_name, p.tdm_release FROM tap_bk.bk_phone ph JOIN tap_bk.bk_person p USING (entity_id)
+                     WHERE ph.tdm_release = 'TBK2'$$,
+                  $$VALUES ('555-0199', 'Terri', 'TBK')$$, 'her phone is master''s Terri''s, no second businessentity');
 
 SELECT * FROM finish();
 ROLLBACK;
