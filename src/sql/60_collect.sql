@@ -323,12 +323,8 @@ BEGIN
              SELECT format('SELECT p.ctid FROM %s p JOIN %s mc ON %s JOIN pg_temp.%I cc ON %s'
                            ' WHERE cc.tdm_env <> ''master''',
                            master_rel, tdm._target_table('master', b.child),
-                           (SELECT string_agg(format('mc.%I = p.%I', x.c, x.p), ' AND ')
-                              FROM unnest(b.columns, m.pk_columns) AS x(c, p)),
-                           tdm._collected_name(b.child),
-                           tdm._columns_match(b.child, b.key_columns, 'mc', 'cc',
-                                              (SELECT cm.normalize_keys FROM tdm.managed_table cm
-                                                WHERE cm.rel = b.child)))
+                           tdm._fk_match(b.child, b.name, 'p', 'mc'), tdm._collected_name(b.child),
+                           tdm._columns_match(b.child, b.key_columns, 'mc', 'cc', b.normalize_keys))
                FROM tdm._borrowed_keys(the_rel) b
               WHERE tdm._target_table('master', b.child) IS NOT NULL
                 AND to_regclass(format('pg_temp.%I', tdm._collected_name(b.child))) IS NOT NULL) u),

@@ -145,11 +145,14 @@ $$;
 -- (tdm::detect::TableModel::borrowed_keys). Per subtype and natural-key
 -- group of its that holds none of its foreign keys' columns (those are
 -- the environment's keys until the subtype's turn): the subtype, its
--- foreign key's columns (in the parent's key order) and the group's.
+-- foreign key (name, columns in the parent's key order), the group's
+-- columns and number among its natural keys, and whether the subtype
+-- compares them normalized.
 CREATE FUNCTION tdm._borrowed_keys(parent regclass)
-RETURNS TABLE (child regclass, columns text[], key_columns text[])
+RETURNS TABLE (child regclass, name text, columns text[], key_columns text[], key_group bigint,
+               normalize_keys bool)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT e.child, e.columns, g.key_columns
+  SELECT e.child, e.name, e.columns, g.key_columns, n.o, c.normalize_keys
     FROM tdm.managed_table p
     JOIN tdm._managed_edges() e ON e.parent = p.rel
     JOIN tdm.managed_table c ON c.rel = e.child

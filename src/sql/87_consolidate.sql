@@ -104,6 +104,16 @@ BEGIN
 END
 $$;
 
+-- SQL for the final key of a row of table $2 (the statement's parameter)
+-- whose key is `key` in environment `env` (text[] and text expressions):
+-- its entry in the run's key map, else the key itself.
+CREATE FUNCTION tdm._mapped_key_sql(env text, key text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('coalesce((SELECT k.new_key FROM pg_temp.tdm_keymap k'
+                ' WHERE k.rel = $2 AND k.env = %1$s AND k.old_key = %2$s ORDER BY k.reason LIMIT 1), %2$s)',
+                env, key)
+$$;
+
 -- A reference cycle is entered at one table (tdm._table_order): its rows
 -- are compared before a parent in the cycle has its keys settled, on that
 -- parent's keys as each environment has them. Two members naming store 2
@@ -142,9 +152,7 @@ BEGIN
     EXECUTE format(
       'WITH refs AS ('
       '  SELECT c.conflict_id, x.m ->> ''env'' AS env,'
-      '         coalesce((SELECT k.new_key FROM pg_temp.tdm_keymap k'
-      '                    WHERE k.rel = $2 AND k.env = x.m ->> ''env'' AND k.old_key = %1$s'
-      '                    ORDER BY k.reason LIMIT 1), %1$s) AS ref'
+      '         %3$s AS ref'
       '    FROM tdm.conflict c CROSS JOIN LATERAL jsonb_array_elements(c.members) AS x(m)'
       '   WHERE c.run_id = $1 AND c.rel = $3 AND c.status = ''auto_resolved'''
       '     AND c.rule <> ''distinct_entities'' AND array_position(%1$s, NULL) IS NULL'
@@ -169,7 +177,8 @@ BEGIN
       '                      $2, $4, s.refs, $3) END,'
       '        differing = c.differing || jsonb_build_object($4, s.refs)'
       '   FROM split s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
-      tdm._member_key(e.child, e.columns, 'x.m -> ''row'''), tdm._member_key(e.child, e.columns, 'y.m -> ''row'''))
+      tdm._member_key(e.child, e.columns, 'x.m -> ''row'''), tdm._member_key(e.child, e.columns, 'y.m -> ''row'''),
+      tdm._mapped_key_sql('x.m ->> ''env''', tdm._member_key(e.child, e.columns, 'x.m -> ''row''')))
       USING run, e.parent, e.child, tdm._column_names(e.columns), e.core,
             CASE WHEN e.own THEN e.columns ELSE '{}' END, e.own;
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -203,9 +212,7 @@ BEGIN
     EXECUTE format(
       'WITH kept_apart AS ('
       '  SELECT pc.conflict_id, y.m ->> ''env'' AS env,'
-      '         coalesce((SELECT k.new_key FROM pg_temp.tdm_keymap k'
-      '                    WHERE k.rel = $2 AND k.env = y.m ->> ''env'' AND k.old_key = %1$s'
-      '                    ORDER BY k.reason LIMIT 1), %1$s) AS key'
+      '         %1$s AS key'
       '    FROM tdm.conflict pc JOIN tdm.decision d ON d.conflict_id = pc.conflict_id AND d.action = ''keep_all'''
       '   CROSS JOIN LATERAL jsonb_array_elements(pc.members) AS y(m)'
       '   WHERE pc.run_id = $1 AND pc.rel = $2 AND pc.status = ''decided''),'
@@ -222,7 +229,7 @@ BEGIN
       '        rationale = c.rationale || format(''; but decision %%s keeps their rows of %%s apart (keep_all),'
       ' which share this key: merged, one would be left without its %%s row'', s.parent_conflict, $2, $3)'
       '   FROM split s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
-      tdm._member_key(b.parent, b.pk_columns, 'y.m -> ''row'''),
+      tdm._mapped_key_sql('y.m ->> ''env''', tdm._member_key(b.parent, b.pk_columns, 'y.m -> ''row''')),
       tdm._member_key(b.child, b.columns, 'z.m -> ''row'''))
       USING run, b.parent, b.child;
     GET DIAGNOSTICS n = ROW_COUNT;

@@ -426,15 +426,13 @@ void add_borrowed_keys(Spi &spi, CollectedTable &table, bool translated) {
   detect::TableModel &model = table.model;
   auto found = spi.query(
       "SELECT b.child::oid::text, format('pg_temp.%I', tdm._collected_name(b.child)),"
-      "       array_to_string(b.key_columns, ','),"
-      "       (SELECT string_agg(format('c.%I = t.%I', x.c, x.p), ' AND ')"
-      "          FROM unnest(b.columns, m.pk_columns) AS x(c, p)),"
+      "       b.key_group::text, tdm._fk_match(b.child, b.name, 't', 'c'),"
       "       (SELECT string_agg(format('%I', c), ', ') FROM unnest(b.columns) AS c),"
       "       format('%s (%s)', b.child, array_to_string(b.key_columns, ', ')),"
       "       CASE WHEN $2::bool THEN (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
       "                            JOIN pg_namespace n ON n.oid = c.relnamespace"
       "                           WHERE c.oid = tdm._target_table('master', b.child)) END"
-      "  FROM tdm._borrowed_keys($1) b JOIN tdm.managed_table m ON m.rel = $1",
+      "  FROM tdm._borrowed_keys($1) b",
       {oid_param(REGCLASSOID, table.rel), text_param(std::string(translated ? "true" : "false"))},
       true);
   if (found.empty()) return;
@@ -442,14 +440,10 @@ void add_borrowed_keys(Spi &spi, CollectedTable &table, bool translated) {
   for (auto &row : found) {
     const Oid child = static_cast<Oid>(std::stoul(row[0].value()));
     const std::string &child_collected = row[1].value();
+    // (the group as the subtype's own model reads it)
     CollectedTable subtype = load_collected_table(spi, child, child_collected, 0, false, false);
-    std::vector<std::size_t> key;
-    std::string spec = row[2].value();
-    for (std::size_t from = 0; from <= spec.size();) {
-      std::size_t to = std::min(spec.find(',', from), spec.size());
-      key.push_back(column_index(subtype.model, spec.substr(from, to - from)));
-      from = to + 1;
-    }
+    const std::vector<std::size_t> &key =
+        subtype.model.natural_keys.at(std::stoul(row[2].value()) - 1);
     const std::string key_text = key_text_sql(subtype, key, subtype.model.normalize_keys, "c");
     const std::string &same_row = row[3].value();
     std::string expr = "(SELECT " + key_text + " FROM " + child_collected +
