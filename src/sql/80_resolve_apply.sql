@@ -338,14 +338,33 @@ BEGIN
 END
 $$;
 
+-- The table `rel`'s whole primary key references (a subtype's key is its
+-- supertype's: a store's id is its businessentity's), NULL when none. (A
+-- key that only begins with a reference, an order's (district, o_id), is
+-- the order's own.)
+CREATE FUNCTION tdm._key_reference(rel regclass) RETURNS regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT k.confrelid::regclass
+    FROM tdm.managed_table m
+    JOIN pg_constraint k ON k.conrelid = m.rel AND k.contype = 'f'
+   WHERE m.rel = _key_reference.rel
+     AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a
+           WHERE a.attrelid = m.rel AND a.attnum = ANY (k.conkey))
+         = (SELECT array_agg(c ORDER BY c) FROM unnest(m.pk_columns) AS c)
+   ORDER BY k.conname
+   LIMIT 1
+$$;
+
 -- Whether tdm can give `rel`'s rows new primary keys: one integer or uuid
--- column (other keys need the new key from a reviewer's renames).
+-- column that references no table (other keys need the new key from a
+-- reviewer's renames; a made-up subtype key would name no supertype row).
 CREATE FUNCTION tdm._rekeyable(rel regclass) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT cardinality(m.pk_columns) = 1
          AND (SELECT tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype,
                                                 'uuid'::regtype)
                 FROM pg_attribute a WHERE a.attrelid = m.rel AND a.attname = m.pk_columns[1])
+         AND tdm._key_reference(m.rel) IS NULL
     FROM tdm.managed_table m WHERE m.rel = _rekeyable.rel
 $$;
 

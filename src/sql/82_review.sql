@@ -1033,7 +1033,15 @@ BEGIN
          AND b.member = ANY (tdm._new_key_members(c, NEW.renames))
          AND NOT tdm._resolved_away(c, tdm._member_source(b.env, b."row", m.pk_columns));
     END IF;
-    IF label IS NOT NULL THEN
+    IF label IS NOT NULL AND tdm._key_reference(c.rel) IS NOT NULL THEN
+      RAISE EXCEPTION 'decision on %: % cannot take generated keys; keep_all needs the new % in renames',
+        NEW.conflict_id, c.rel, tdm._column_names(m.pk_columns)
+        USING ERRCODE = 'invalid_parameter_value',
+              DETAIL = format('Its key is its %s row''s: a new one must name another row of %1$s.',
+                              tdm._key_reference(c.rel)),
+              HINT = format('Keep one row (keep), or decide keep_all on the %s conflict that made them meet.',
+                            tdm._key_reference(c.rel));
+    ELSIF label IS NOT NULL THEN
       RAISE EXCEPTION 'decision on %: % cannot take generated keys; keep_all needs the new % in renames',
         NEW.conflict_id, c.rel, tdm._column_names(m.pk_columns)
         USING ERRCODE = 'invalid_parameter_value',

@@ -88,6 +88,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._pinned_text(anyelement),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
+  tdm._key_reference(regclass),
   tdm._renamed_key_column(regclass),
   tdm._base_type(oid),
   tdm._key_form(oid, int),

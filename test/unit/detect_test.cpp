@@ -370,6 +370,55 @@ TEST(BorrowedKeys, RowsWithoutASubtypeRowStayApart) {
   EXPECT_TRUE(c.empty());
 }
 
+TEST(BorrowedKeys, NameTheEntityInTheRationale) {
+  auto c = detect({entity(0, "1", "Customer", "ken"), entity(1, "2", "Admin", "ken")}, supertype());
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rationale.find("; one entity by staging.person (email) ken"), std::string::npos)
+      << c[0].rationale;
+}
+
+TEST(BorrowedKeys, SubtypesThatDisagreeGoToAReviewer) {
+  // One person (ken) in both environments, but two different stores
+  // under the same businessentity: no rule merges them.
+  TableModel t = supertype();
+  t.natural_keys.push_back({t.columns.size() + 1});
+  t.borrowed_keys.push_back("staging.store (name)");
+  SourceRow a = entity(0, "7", "Customer", "ken");
+  a.values.push_back(ValueView("Shop A"));
+  SourceRow b = entity(1, "9", "Customer", "ken");
+  b.values.push_back(ValueView("Shop B"));
+  auto c = detect({a, b}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].priority, 2);
+  EXPECT_EQ(c[0].rationale,
+            "staging.store (name) differs (st1 Shop A, st2 Shop B): one entity or two, a human "
+            "decides (keep one, or keep_all); one entity by staging.person (email) ken");
+  // A store on one side only tells nothing apart: rules settle it.
+  SourceRow no_store = entity(1, "9", "Customer", "ken");
+  no_store.values.push_back(std::nullopt);
+  c = detect({a, no_store}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::manual) << c[0].rationale;
+}
+
+TEST(KeyCollisions, ASubtypesKeyIsNeverMadeUp) {
+  // The primary key is a reference to the supertype: a generated one
+  // would name no supertype row.
+  TableModel t = users();
+  t.rekeyable = false;
+  t.key_reference = "staging.be";
+  auto c =
+      detect({row(0, "7", "a@x", "Customer", "0", 10), row(1, "7", "b@x", "Customer", "0", 11)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_TRUE(c[0].complex);
+  EXPECT_EQ(c[0].suggestion, "keep st1 (user_id 7 is staging.be's row)");
+  EXPECT_NE(c[0].rationale.find("user_id references staging.be, so no new one can be made up"),
+            std::string::npos)
+      << c[0].rationale;
+}
+
 TEST(SelfReferences, NameTheSameEntityWhenSomeNaturalKeyIsEqual) {
   const std::string sep(1, kReferentSeparator);
   EXPECT_TRUE(same_referent("boss@x", "boss@x"));

@@ -301,6 +301,9 @@ class Classifier {
   std::string rows_referenced(const std::vector<std::size_t> &columns,
                               const std::vector<std::size_t> &members) const;
   std::string entity_key(const std::vector<std::size_t> &members) const;
+  // The borrowed keys that members share ("staging.person (name) Gail"),
+  // "" when none: who a supertype's rows are.
+  std::string borrowed_match(const std::vector<std::size_t> &members) const;
 
   const TableModel &table_;
   const Context &context_;
@@ -501,7 +504,17 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
                        ? std::string("different attributes")
                        : "different " + column_list(telling) + rows_referenced(telling, holders)) +
                   ": different entities that collided on an environment-local key";
-    if (!table_.rekeyable) {
+    if (!table_.rekeyable && !table_.key_reference.empty()) {
+      // The key is the supertype row's: two subtype rows of one supertype
+      // row (its entities merged) are one to keep, or a split up there.
+      c.rule = Rule::manual;
+      c.complex = true;
+      c.suggestion = "keep " + env(holders.front()).name + " (" + pk_label(holders.front()) +
+                     " is " + table_.key_reference + "'s row)";
+      c.rationale += "; " + column_list(table_.pk) + " references " + table_.key_reference +
+                     ", so no new one can be made up: keep one row, or decide keep_all on the " +
+                     table_.key_reference + " conflict that made them meet";
+    } else if (!table_.rekeyable) {
       // Rule 0 still tells what happened; a reviewer gives the new keys.
       c.rule = Rule::manual;
       c.complex = true;
@@ -634,6 +647,29 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
                pk_text(b) +
                "): one entity or two, a human decides (keep one, keep_all with renames, or "
                "merge)");
+    return c;
+  }
+
+  // A subtype's key that the members hold differently (one person, two
+  // stores under one businessentity): the rows are one entity by one
+  // subtype and two by another, which no rule settles; merging them would
+  // put two stores under one key.
+  for (std::size_t k = 0; k < table_.borrowed_keys.size(); ++k) {
+    const std::size_t group = table_.natural_keys.size() - table_.borrowed_keys.size() + k;
+    const std::size_t column = table_.columns.size() + k;
+    std::set<std::string> keys;
+    for (std::size_t row : members) {
+      if (!nk_key(row, group).empty()) keys.insert(nk_key(row, group));
+    }
+    if (keys.size() < 2) continue;
+    std::vector<std::string> held;
+    for (std::size_t row : members) {
+      if (value(row, column)) {
+        held.push_back(env_label(row, members) + " " + std::string(*value(row, column)));
+      }
+    }
+    manual(2, table_.borrowed_keys[k] + " differs (" + boost::algorithm::join(held, ", ") +
+                  "): one entity or two, a human decides (keep one, or keep_all)");
     return c;
   }
 
@@ -798,6 +834,25 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
   return c;
 }
 
+std::string Classifier::borrowed_match(const std::vector<std::size_t> &members) const {
+  std::vector<std::string> matched;
+  for (std::size_t k = 0; k < table_.borrowed_keys.size(); ++k) {
+    const std::size_t group = table_.natural_keys.size() - table_.borrowed_keys.size() + k;
+    std::map<std::string, std::size_t> holders;  // key -> members holding it
+    for (std::size_t row : members) {
+      if (!nk_key(row, group).empty()) ++holders[nk_key(row, group)];
+    }
+    for (std::size_t row : members) {
+      const ValueView v = value(row, table_.columns.size() + k);
+      if (v && holders[nk_key(row, group)] > 1) {
+        matched.push_back(table_.borrowed_keys[k] + " " + std::string(*v));
+        break;
+      }
+    }
+  }
+  return boost::algorithm::join(matched, ", ");
+}
+
 void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conflict> &out) {
   spell_keys(group);
   order(group);
@@ -807,6 +862,9 @@ void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conf
     if (entity.size() < 2) continue;
     const std::vector<std::size_t> duplicated = duplicated_in_environment(entity);
     out.push_back(classify_entity(std::move(entity), duplicated));
+    // (who the rows are, when a subtype's key said they are one)
+    const std::string matched = borrowed_match(out.back().members);
+    if (!matched.empty()) out.back().rationale += "; one entity by " + matched;
   }
 }
 

@@ -128,6 +128,9 @@ struct TableModel {
   std::vector<KeyForm> key_forms;  // per column (none: every column kText)
   bool rekeyable = true;           // tdm can give a row a new primary key (one integer or
                                    // uuid column): else a key collision waits for a reviewer
+  // The table the primary key references (a subtype's supertype), "" when
+  // none: a new key would name no row of it, so none is made up.
+  std::string key_reference;
   // The key column a reviewer renumbers then (the generated one); unset:
   // the key's last column.
   std::optional<std::size_t> renamed_key_column;

@@ -501,6 +501,8 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   if (settings.empty()) throw Error(sqlstate::kUndefinedObject, "table is not managed by tdm");
   model.name = settings[0][0].value();
   model.rekeyable = spi.value("SELECT tdm._rekeyable($1)::text", rel_param).value_or("") == "true";
+  model.key_reference =
+      spi.value("SELECT tdm._key_reference($1)::text", rel_param).value_or(std::string());
   if (auto renamed = spi.value("SELECT tdm._renamed_key_column($1)", rel_param)) {
     model.renamed_key_column = column_index(model, *renamed);
   }
