@@ -100,6 +100,25 @@ SELECT tdm.tag_release('R2');
 SELECT pg_temp.st3_lock_timeout(NULL), postgres_fdw_disconnect_all() IS NOT NULL AS reconnects;
 SELECT dblink_exec('st3_holder', 'ROLLBACK'), dblink_disconnect('st3_holder');
 
+-- An environment migrated after the lock (a wider scale) where a value
+-- then changed by less than the target's numeric(12,2) keeps: read back,
+-- it rounds to the locked value and the checksum agrees. The
+-- environment's catalog tells, before any row is read.
+SELECT dblink_connect('st2_migrator', pg_temp.conninfo('st2'));
+SELECT dblink_exec('st2_migrator', 'ALTER TABLE accounts ALTER COLUMN balance TYPE numeric(14, 3)'),
+       dblink_exec('st2_migrator', $$UPDATE accounts SET balance = balance + 0.001
+                                     WHERE account_id = (SELECT min(account_id) FROM accounts
+                                                          WHERE tdm_release = 'R2')$$);
+\set VERBOSITY terse
+SELECT count(*) FROM tdm.detect_conflicts('R2');
+\set VERBOSITY default
+SELECT dblink_exec('st2_migrator', $$UPDATE accounts SET balance = balance - 0.001
+                                     WHERE account_id = (SELECT min(account_id) FROM accounts
+                                                          WHERE tdm_release = 'R2')$$),
+       dblink_exec('st2_migrator', 'ALTER TABLE accounts ALTER COLUMN balance TYPE numeric(12, 2)'),
+       dblink_disconnect('st2_migrator');
+SELECT count(*) > 0 AS conflicts_found FROM tdm.detect_conflicts('R2');
+
 -- A release no row is tagged for is locked empty, with a warning.
 SELECT tdm.create_release('R-EMPTY'), tdm.add_feature('R-EMPTY', 'FEAT-EMPTY', 1);
 SELECT tdm.tag_release('R-EMPTY') IS NOT NULL AS tagged;

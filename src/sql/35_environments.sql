@@ -449,8 +449,8 @@ $$;
 -- for a lock on its table, which the phases' first read must not.
 -- This is the first read of an environment in every phase, so a server that
 -- cannot be reached is reported here, naming the environment and server.
-CREATE FUNCTION tdm._remote_columns(env text, rel regclass, with_defaults bool DEFAULT false)
-RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text,
+CREATE FUNCTION tdm._remote_columns_of(env text, rels regclass[], with_defaults bool DEFAULT false)
+RETURNS TABLE (rel regclass, column_name text, column_type text, ordinal int, nullable bool, column_default text,
                time_precision int, identity text, generated bool)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -463,21 +463,25 @@ DECLARE
   context text;
 BEGIN
   RETURN QUERY EXECUTE format(
-    'SELECT c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
+    'SELECT t.rel, c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
     '         c.character_maximum_length, c.numeric_precision, c.numeric_scale)'
     '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position,'
     '       c.is_nullable = ''YES'', %s, c.datetime_precision,'
     '       CASE WHEN c.is_identity = ''YES'' THEN c.identity_generation END, c.is_generated = ''ALWAYS'''
     '  FROM %s c'
-    ' WHERE c.table_schema = $1 AND c.table_name = $2'
-    ' ORDER BY c.ordinal_position',
+    '  JOIN (SELECT t.rel, r.relname::text AS relname FROM unnest($2) AS t(rel)'
+    '          JOIN pg_class r ON r.oid = t.rel) t ON t.relname = c.table_name'
+    ' WHERE c.table_schema = $1 AND c.table_name = ANY (ARRAY(SELECT relname::text FROM pg_class'
+    '                                                        WHERE oid = ANY ($2)))'
+    ' ORDER BY t.rel, c.ordinal_position',
     CASE WHEN with_defaults THEN 'c.column_default' ELSE 'NULL::text' END, remote_columns)
     USING (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env),
-          (SELECT relname::text FROM pg_class WHERE oid = rel), env;
+          rels, env;
 EXCEPTION
   WHEN query_canceled OR lock_not_available THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, context = PG_EXCEPTION_CONTEXT;
-    PERFORM tdm._raise_remote('tdm', env, format('the columns of %s', rel), state, message, context);
+    PERFORM tdm._raise_remote('tdm', env, format('the columns of %s', array_to_string(rels, ', ')), state,
+                              message, context);
     RAISE;
   WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
@@ -485,6 +489,16 @@ EXCEPTION
     PERFORM tdm._unreachable(env, (SELECT e.server FROM tdm.environment e WHERE e.name = env),
                              state, message, detail);
 END
+$$;
+
+CREATE FUNCTION tdm._remote_columns(env text, rel regclass, with_defaults bool DEFAULT false)
+RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text,
+               time_precision int, identity text, generated bool)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT c.column_name, c.column_type, c.ordinal, c.nullable, c.column_default, c.time_precision,
+         c.identity, c.generated
+    FROM tdm._remote_columns_of(env, ARRAY[rel], with_defaults) c
+   ORDER BY c.ordinal
 $$;
 
 -- True when the environment's table lacks a column tagging checks read
@@ -698,32 +712,49 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY c.ordinal_position
 $$;
 
--- How the environment's table differs from the target: the table missing
--- (one row with no column), columns missing in the environment or of
--- another type (errors), extra columns (warnings).
+-- How the environment's tables differ from the targets `rels`: a table
+-- missing (one row with no column), columns missing in the environment or
+-- of another type (errors), extra columns (warnings); `ordinal` orders a
+-- table's rows. One read of the environment for all of them.
+CREATE FUNCTION tdm._schema_drift_of(env text, rels regclass[])
+RETURNS TABLE (rel regclass, column_name text, target_type text, env_type text, severity text, detail text,
+               ordinal int)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH remote AS MATERIALIZED (SELECT * FROM tdm._remote_columns_of(env, rels))
+  SELECT x.rel, NULL::text, NULL::text, NULL::text, 'error'::text,
+         format('table %s does not exist in %s (remote schema %s), or the user mapping''s role'
+                ' may not read it',
+                (SELECT relname FROM pg_class WHERE oid = x.rel), env,
+                (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env)), 0
+    FROM unnest(rels) AS x(rel)
+   WHERE NOT EXISTS (SELECT FROM remote r WHERE r.rel = x.rel)
+  UNION ALL
+  SELECT x.rel, d.*
+    FROM unnest(rels) AS x(rel)
+   CROSS JOIN LATERAL (
+     SELECT coalesce(t.column_name, r.column_name), t.column_type, r.column_type,
+            CASE WHEN t.column_name IS NULL THEN 'warning' ELSE 'error' END,
+            CASE WHEN r.column_name IS NULL
+                   THEN format('column %s (%s) of %s is missing in %s', t.column_name,
+                               t.column_type, x.rel, env)
+                 WHEN t.column_name IS NULL
+                   THEN format('column %s (%s) exists only in %s, not in %s', r.column_name,
+                               r.column_type, env, x.rel)
+                 ELSE format('column %s is %s in %s but %s in %s', t.column_name, t.column_type,
+                             x.rel, r.column_type, env)
+            END,
+            coalesce(t.ordinal, 10000 + r.ordinal)
+       FROM tdm._target_columns(x.rel) t
+       FULL JOIN (SELECT * FROM remote WHERE remote.rel = x.rel) r USING (column_name)
+      WHERE t.column_type IS DISTINCT FROM r.column_type) d
+   WHERE EXISTS (SELECT FROM remote r WHERE r.rel = x.rel)
+$$;
+
+-- The same for one table.
 CREATE FUNCTION tdm._schema_drift(env text, rel regclass)
 RETURNS TABLE (column_name text, target_type text, env_type text, severity text, detail text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  WITH remote AS MATERIALIZED (SELECT * FROM tdm._remote_columns(env, rel))
-  SELECT NULL::text, NULL::text, NULL::text, 'error'::text,
-         format('table %s does not exist in %s (remote schema %s), or the user mapping''s role'
-                ' may not read it',
-                (SELECT relname FROM pg_class WHERE oid = rel), env,
-                (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env))
-   WHERE NOT EXISTS (SELECT FROM remote)
-  UNION ALL
-  (SELECT coalesce(t.column_name, r.column_name), t.column_type, r.column_type,
-          CASE WHEN t.column_name IS NULL THEN 'warning' ELSE 'error' END,
-          CASE WHEN r.column_name IS NULL
-                 THEN format('column %s (%s) of %s is missing in %s', t.column_name,
-                             t.column_type, rel, env)
-               WHEN t.column_name IS NULL
-                 THEN format('column %s (%s) exists only in %s, not in %s', r.column_name,
-                             r.column_type, env, rel)
-               ELSE format('column %s is %s in %s but %s in %s', t.column_name, t.column_type,
-                           rel, r.column_type, env)
-          END
-     FROM tdm._target_columns(rel) t FULL JOIN remote r USING (column_name)
-    WHERE EXISTS (SELECT FROM remote) AND t.column_type IS DISTINCT FROM r.column_type
-    ORDER BY coalesce(t.ordinal, 10000 + r.ordinal))
+  SELECT d.column_name, d.target_type, d.env_type, d.severity, d.detail
+    FROM tdm._schema_drift_of(env, ARRAY[rel]) d
+   ORDER BY d.ordinal
 $$;

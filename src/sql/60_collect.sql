@@ -24,6 +24,25 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'tdm_collect_rows' LANGUAGE C VOLATILE;
 CREATE FUNCTION tdm._collected_name(rel regclass) RETURNS name
 LANGUAGE sql IMMUTABLE AS $$ SELECT ('tdm_collected_' || rel::oid)::name $$;
 
+-- Refuses a locked release's rows of `env`.`rel` that no longer read as
+-- they were locked because a column changed type since (`drift` says how).
+CREATE FUNCTION tdm._refuse_retyped(r tdm.release, env text, rel regclass, drift text, row_count bigint,
+                                    retaggable bool) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION '%.% no longer reads as it was locked: its columns and the target''s differ now (%)',
+    env, (SELECT relname FROM pg_class WHERE oid = rel), drift
+    USING ERRCODE = 'object_not_in_prerequisite_state',
+          DETAIL = format('Release %s was locked at %s over the columns as they were then (%s rows): the values'
+                          ' read into %s now may not be those locked (a value the target''s type rounds'
+                          ' reads as before).', r.release, r.locked_at, row_count, rel),
+          HINT = format('A migration of the target or of the environment since tagging: migrate the'
+                        ' other side the same way (or undo it)%s.',
+                        CASE WHEN retaggable THEN format(', then run tdm.tag_release(%L) again', r.release)
+                             ELSE '' END);
+END
+$$;
+
 -- Collects every managed table's rows tagged for `release`: one copy per
 -- table (tdm._collect_rows) of a UNION ALL over the environments' foreign
 -- tables, so their async-capable scans run concurrently. Each row keeps its
@@ -77,6 +96,28 @@ BEGIN
                           ELSE 'Register it again (tdm.add_environment): its rows are part of what the'
                                ' release holds.' END;
     END IF;
+  END IF;
+
+  -- An environment's column retyped since the lock may still read as it
+  -- was locked (20.001 where 20.00 was, read back as numeric(12,2)): its
+  -- catalog says so, one read per environment, before any row is copied.
+  -- (A target retyped since is told by its lock's shape, below.)
+  IF r.status <> 'open' THEN
+    FOR got IN SELECT l.env, array_agg(l.rel ORDER BY l.rel::text) AS rels, sum(l.row_count) AS n
+                 FROM tdm.release_lock l
+                WHERE l.release = r.release AND l.row_count > 0 AND l.env = ANY (envs)
+                  AND (l.shape IS NULL OR l.shape = tdm._shape(l.rel))
+                GROUP BY l.env ORDER BY l.env LOOP
+      SELECT d.rel, string_agg(d.detail, '; ' ORDER BY d.ordinal), min(l.row_count)
+        INTO env_rel, drift, row_count
+        FROM tdm._schema_drift_of(got.env, got.rels) d
+        JOIN tdm.release_lock l ON l.release = r.release AND l.env = got.env AND l.rel = d.rel
+       WHERE d.env_type IS NOT NULL AND d.target_type IS NOT NULL
+       GROUP BY d.rel ORDER BY d.rel::text LIMIT 1;
+      IF drift IS NOT NULL THEN
+        PERFORM tdm._refuse_retyped(r, got.env, env_rel, drift, row_count, retaggable);
+      END IF;
+    END LOOP;
   END IF;
 
   FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
@@ -225,17 +266,7 @@ BEGIN
           drift := (SELECT string_agg(d.detail, '; ') FROM tdm._schema_drift(got.env, m.rel) d
                      WHERE d.env_type IS NOT NULL);
           IF lock.row_count = got.n AND drift IS NOT NULL THEN
-            RAISE EXCEPTION '%.% no longer reads as it was locked: its columns and the target''s differ now (%)',
-              got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), drift
-              USING ERRCODE = 'object_not_in_prerequisite_state',
-                    DETAIL = format('Release %s was locked at %s over the columns as they were then: %s rows,'
-                                    ' the same count now, other values as read into %s.', r.release,
-                                    r.locked_at, got.n, m.rel),
-                    HINT = format('A migration of the target or of the environment since tagging: migrate the'
-                                  ' other side the same way (or undo it)%s.',
-                                  CASE WHEN retaggable
-                                       THEN format(', then run tdm.tag_release(%L) again', r.release)
-                                       ELSE '' END);
+            PERFORM tdm._refuse_retyped(r, got.env, m.rel, drift, got.n, retaggable);
           END IF;
           IF NOT retaggable THEN
             RAISE EXCEPTION '%.% changed after tagging: % row(s) locked, % now%',
