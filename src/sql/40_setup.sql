@@ -507,12 +507,32 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   rules text[];
   masks text[];
+  children text;  -- the managed tables that reference it
 BEGIN
   PERFORM tdm._require_given('unmanage_table', 'rel', rel IS NOT NULL);
   PERFORM tdm._change_managed_tables('unmanage_table');
   IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = unmanage_table.rel) THEN
     RAISE EXCEPTION 'table % is not managed by tdm', tdm._rel_name(rel)
       USING ERRCODE = 'undefined_object', HINT = 'The managed tables are in tdm.managed_table.';
+  END IF;
+  -- Managed tables that reference it: their rows' references to it are
+  -- then read as the environments' keys. Once runs gave its rows other
+  -- keys (tdm.key_map), such a key names another entity in the target.
+  children := (SELECT string_agg(DISTINCT r.child::text, ', ') FROM tdm._managed_references() r
+                WHERE r.parent = unmanage_table.rel AND r.child <> r.parent);
+  IF children IS NOT NULL
+     AND EXISTS (SELECT FROM tdm.key_map k WHERE k.rel = unmanage_table.rel AND k.reason <> 'repointed') THEN
+    RAISE EXCEPTION 'unmanage_table: % is referenced by managed tables %, and earlier runs gave rows of it other keys',
+      rel, children
+      USING ERRCODE = 'object_in_use',
+            DETAIL = format('Unmanaged, its keys are no longer translated through tdm.key_map: a row of %s that'
+                            ' references an environment''s key of it would reference the row of that key in the'
+                            ' target, another entity where the key was changed.', children),
+            HINT = format('Keep it managed, or unmanage %s first.', children);
+  ELSIF children IS NOT NULL THEN
+    RAISE WARNING 'unmanage_table: % is referenced by managed tables %', rel, children
+      USING DETAIL = 'Their references to it are read as the environments'' keys from now on: no conflict of'
+                     ' it gives them other keys.';
   END IF;
   WITH gone AS (DELETE FROM tdm.rule r WHERE r.rel = unmanage_table.rel RETURNING r.name)
   SELECT array_agg(name ORDER BY name) INTO rules FROM gone;

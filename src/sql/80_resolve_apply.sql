@@ -370,9 +370,11 @@ $$;
 
 -- The primary key column a reviewer renumbers when tdm cannot give a row a
 -- new key (the key has several columns): the one the table generates
--- (identity, or a default from a sequence), else the last one (a tenant's
--- user id, not the tenant). A partitioned table's key must hold its
--- partition key: (payment_id, payment_date) is renumbered by payment_id.
+-- (identity, or a default from a sequence), else the last one that is no
+-- foreign key's (a tenant's user id, not the tenant; an order's o_id, not
+-- its district: a renamed reference would name another row). A
+-- partitioned table's key must hold its partition key: (payment_id,
+-- payment_date) is renumbered by payment_id.
 CREATE FUNCTION tdm._renamed_key_column(rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT u.c
@@ -382,6 +384,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
    WHERE m.rel = _renamed_key_column.rel
    ORDER BY a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false) DESC,
+            NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk WHERE fk -> 'columns' ? u.c) DESC,
             u.o DESC
    LIMIT 1
 $$;

@@ -784,7 +784,7 @@ BEGIN
     -- taken on the child's members, does not go stale then.)
     SELECT format('%s''s row %s', k.env, k.old_key) INTO holder
       FROM jsonb_array_elements(m.foreign_keys) fk
-      JOIN tdm.key_map k ON k.run_id = c.run_id AND k.rel = to_regclass(fk ->> 'references')
+      JOIN tdm.key_map k ON k.run_id = c.run_id AND k.rel::text = fk ->> 'references'
                         AND k.reason IN ('rekeyed', 'renamed')
      WHERE fk -> 'columns' ?& ARRAY(SELECT jsonb_object_keys(NEW.merged))
        AND k.new_key = (SELECT jsonb_object_agg(r.col, NEW.merged -> f.col)
@@ -920,6 +920,30 @@ BEGIN
         NEW.renames := jsonb_set(NEW.renames, ARRAY[label],
                                  tdm._check_values(c.rel, NEW.renames -> label,
                                                    format('renames of %s', label), NEW.conflict_id));
+        -- A rename gives the row another identity, not another parent: a
+        -- column of a foreign key (an order's district in its key) keeps
+        -- the value the row has.
+        SELECT f.col, fk ->> 'references' INTO nk, holder
+          FROM jsonb_array_elements(m.foreign_keys) AS fk
+         CROSS JOIN LATERAL jsonb_array_elements_text(fk -> 'columns') AS f(col)
+          JOIN tdm.conflict_member cm ON cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+                                     AND cm.label = checking.label
+         WHERE NEW.renames -> checking.label ? f.col
+           AND tdm._values_differ(c.rel, f.col, NEW.renames -> checking.label ->> f.col, cm."row" ->> f.col)
+         LIMIT 1;
+        IF nk IS NOT NULL THEN
+          RAISE EXCEPTION 'decision on %: renames of % set %, a column of the foreign key to %: the row would reference another row of it',
+            NEW.conflict_id, label, quote_ident(nk), holder
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = coalesce(format('Rename a column of the row''s own key instead: %s.',
+                                         (SELECT string_agg(DISTINCT quote_ident(k), ', ')
+                                            FROM unnest(m.pk_columns || string_to_array(
+                                                          array_to_string(m.natural_keys, ','), ',')) AS k
+                                           WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
+                                                              WHERE fk -> 'columns' ? k))),
+                                  'Keep one of the rows (keep), or delete them (delete_all).');
+        END IF;
+        holder := NULL;
       END LOOP;
     END IF;
     -- After the renames, no two kept members may share a natural key, and

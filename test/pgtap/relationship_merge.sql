@@ -40,7 +40,8 @@ SELECT tdm.manage_table('tap_rm.person', '{email}', core_columns => '{role}'),
 SELECT tdm.create_release('TRM'), tdm.add_feature('TRM', 'F', 1);
 SELECT tdm.tag_release('TRM');
 CREATE ROLE tap_rm_approver;
-GRANT tdm_reviewer TO tap_rm_approver;
+CREATE ROLE tap_rm_reviewer;
+GRANT tdm_reviewer TO tap_rm_approver, tap_rm_reviewer;
 CREATE FUNCTION pg_temp.approve_all() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   SET SESSION AUTHORIZATION tap_rm_approver;
@@ -67,8 +68,12 @@ SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"role": "s
 SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"id": 9, "manager_id": null}', rationale => 'x')$$, :'emp'),
   '22023', format('decision on %s: a relationship conflict''s merge sets the references that name deleted rows, not id', :'emp'),
   'nor its primary key');
-SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"manager_id": null}', rationale => 'no manager now')$$, :'emp'),
-  'a relationship conflict''s merge clears the reference to the deleted row');
+-- (decided by a reviewer, who needs no USAGE on the target's schema)
+SET SESSION AUTHORIZATION tap_rm_reviewer;
+SELECT tdm.resolve(:'emp', 'merge', merged => '{"manager_id": null}', rationale => 'no manager now');
+RESET SESSION AUTHORIZATION;
+SELECT is((SELECT decided_by FROM tdm.decision WHERE conflict_id = :'emp'), 'tap_rm_reviewer',
+  'a reviewer''s relationship merge clears the reference to the deleted row');
 -- (Mo first pointed at a unit that is not there: validation names the
 -- decision; then both copies withdrawn and decided again.)
 SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"unit_id": 99}', rationale => 'unit 99')$$, :'mo1'),
