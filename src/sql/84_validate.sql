@@ -364,9 +364,73 @@ LANGUAGE sql IMMUTABLE AS $$
   SELECT format(E'NOT coalesce((%s\n), true)', predicate)
 $$;
 
+-- The managed tables as the rules read them, by their bare names: temporary
+-- views (one per managed table whose name is no other managed table's or
+-- the catalog's) of the target as the load will leave it, this release's
+-- consolidated rows (`release`; the collected tables) and the target's
+-- rows of other releases. Without a release (tdm.add_rule), the managed
+-- tables themselves, for planning. tdm._drop_rule_views drops them.
+CREATE FUNCTION tdm._rule_views(target text, release text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table;
+  name text;
+  target_rel regclass;
+BEGIN
+  PERFORM tdm._drop_rule_views();
+  PERFORM set_config('tdm_rule.release', coalesce(release, ''), true);
+  FOR m IN
+    SELECT x.* FROM tdm.managed_table x JOIN pg_class c ON c.oid = x.rel
+     WHERE (SELECT count(*) FROM tdm.managed_table y JOIN pg_class d ON d.oid = y.rel
+             WHERE d.relname = c.relname) = 1
+       AND NOT EXISTS (SELECT FROM pg_class d WHERE d.relname = c.relname
+                          AND d.relnamespace IN ('pg_catalog'::regnamespace, pg_my_temp_schema()))
+     ORDER BY x.rel::text LOOP
+    name := tdm._rule_alias(m.rel);
+    target_rel := CASE WHEN release IS NOT NULL THEN tdm._target_table(target, m.rel) END;
+    IF release IS NULL THEN
+      EXECUTE format('CREATE TEMP VIEW %I AS SELECT * FROM ONLY %s', name, m.rel);
+    ELSE
+      EXECUTE format('CREATE TEMP VIEW %I AS SELECT %s FROM pg_temp.%I%s', name,
+                     (SELECT string_agg(format('%I', c.column_name), ', ' ORDER BY c.ordinal)
+                        FROM tdm._columns(m.rel) c),
+                     tdm._collected_name(m.rel),
+                     CASE WHEN target_rel IS NOT NULL THEN format(
+                       ' UNION ALL SELECT %s FROM %s x WHERE x.%I IS DISTINCT FROM current_setting(''tdm_rule.release'')',
+                       (SELECT string_agg(format('CAST(x.%I AS %s)', c.column_name, c.column_type), ', '
+                                          ORDER BY c.ordinal)
+                          FROM tdm._columns(m.rel) c),
+                       target_rel, m.release_column) ELSE '' END);
+    END IF;
+    EXECUTE format('COMMENT ON VIEW pg_temp.%I IS %L', name, 'tdm rule view');
+  END LOOP;
+END
+$$;
+
+CREATE FUNCTION tdm._drop_rule_views() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v text;
+BEGIN
+  FOR v IN SELECT c.relname FROM pg_class c
+            WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind = 'v'
+              AND obj_description(c.oid, 'pg_class') = 'tdm rule view' LOOP
+    EXECUTE format('DROP VIEW pg_temp.%I', v);
+  END LOOP;
+END
+$$;
+
+-- The name a rule reads its row under: the table's own (`invoice` in
+-- `(SELECT sum(l.amount) FROM invoice_line l WHERE l.invoice_id =
+-- invoice.invoice_id)`, where a bare invoice_id would be the line's).
+CREATE FUNCTION tdm._rule_alias(rel regclass) RETURNS name
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT relname FROM pg_class WHERE oid = rel
+$$;
+
 -- Raises, naming it, the first rule of `the_rel` that fails on a row of
--- `source` (the rows as validation reads them, alias t); returns when
--- none does.
+-- `source` (the rows as validation reads them, under the table's name);
+-- returns when none does.
 CREATE FUNCTION tdm._raise_failing_rule(the_rel regclass, source text, checks text)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -378,7 +442,8 @@ DECLARE
 BEGIN
   FOR r IN SELECT x.* FROM tdm.rule x WHERE x.rel = the_rel AND checks <> 'constraints' ORDER BY x.name LOOP
     BEGIN
-      EXECUTE format('SELECT count(*) FROM %s t WHERE %s', source, tdm._rule_broken(r.predicate));
+      EXECUTE format('SELECT count(*) FROM %s %I WHERE %s', source, tdm._rule_alias(the_rel),
+                     tdm._rule_broken(r.predicate));
     EXCEPTION WHEN OTHERS THEN
       GET STACKED DIAGNOSTICS failed_with = MESSAGE_TEXT, failed_state = RETURNED_SQLSTATE,
                               failed_in = PG_EXCEPTION_CONTEXT;
@@ -465,7 +530,7 @@ BEGIN
                     ORDER BY c.n, c.m),
          string_agg(format('(%s)', c.failed), ' OR ')
     INTO row_checks, any_failed
-    FROM (SELECT 1 AS n, a.attnum AS m, format('t.%I IS NULL', a.attname) AS failed,
+    FROM (SELECT 1 AS n, a.attnum AS m, format('%I.%I IS NULL', tdm._rule_alias(the_rel), a.attname) AS failed,
                  'not_null' AS kind, 'error' AS severity,
                  format('jsonb_build_object(''column'', %L, ''message'', %L)', a.attname,
                         format('%s is NULL; the target requires a value', a.attname)) AS detail
@@ -500,13 +565,17 @@ BEGIN
          ) c(n, m, failed, kind, severity, detail);
   IF row_checks IS NOT NULL THEN
     BEGIN
+      -- (The rows under the table's name, as the rules read them.)
       EXECUTE format(
-        'WITH found AS (%s SELECT $1, $2, v.tdm_kind, v.tdm_severity, %s, v.tdm_detail'
-        '                 FROM %s t CROSS JOIN LATERAL (VALUES %s)'
-        '                      AS v(tdm_failed, tdm_kind, tdm_severity, tdm_detail)'
-        '                WHERE (%s) AND v.tdm_failed RETURNING severity)'
+        'WITH found AS (%s SELECT $1, $2, tdm_v.tdm_kind, tdm_v.tdm_severity, %s, tdm_v.tdm_detail'
+        '                 FROM %s %I CROSS JOIN LATERAL (VALUES %s)'
+        '                      AS tdm_v(tdm_failed, tdm_kind, tdm_severity, tdm_detail)'
+        '                WHERE (%s) AND tdm_v.tdm_failed RETURNING severity)'
         ' SELECT count(*) FILTER (WHERE severity = ''error'') FROM found',
-        insert_head, row_key, source, row_checks, any_failed)
+        insert_head,
+        format('jsonb_build_object(''env'', %1$I.tdm_env, ''key'', %2$s)', tdm._rule_alias(the_rel),
+               tdm._key_json(the_rel, m.pk_columns, tdm._rule_alias(the_rel))),
+        source, tdm._rule_alias(the_rel), row_checks, any_failed)
         INTO n USING run, the_rel;
     EXCEPTION WHEN OTHERS THEN
       -- A business rule that fails on a row (a division by zero, a table
@@ -818,10 +887,14 @@ DECLARE
   refused_hint text;
   refused_context text;
 BEGIN
+  IF checks <> 'constraints' AND EXISTS (SELECT FROM tdm.rule) THEN
+    PERFORM tdm._rule_views(target, release);
+  END IF;
   FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
     PERFORM tdm._progress(job, 'validate', t.step - 1, (SELECT count(*) FROM tdm.managed_table));
     errors := errors + tdm._validate_table(run, release, target, t.rel, checks);
   END LOOP;
+  PERFORM tdm._drop_rule_views();
   RETURN errors;
 EXCEPTION WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
   -- (A CHECK's or a rule's function raised, or did not find a name.)

@@ -31,7 +31,9 @@ Error invalid_predicate(const std::string &rule, const std::string &table, const
                first_hint +
                    "Write one boolean expression over the table's columns, e.g. 'balance >= 0'. "
                    "Names resolve as at validation, with search_path pg_catalog, pg_temp: qualify "
-                   "functions and types of other schemas (public.f(email)).");
+                   "functions and types of other schemas (public.f(email)); name other managed "
+                   "tables bare (invoice_line: the target as the load leaves it) and, in a "
+                   "subquery, the row's columns by the table's name (invoice.invoice_id).");
 }
 
 // For an unknown column that PostgreSQL folded to lower case (UnitPrice
@@ -103,9 +105,10 @@ void check_predicate(Spi &spi, const std::string &rule, Oid rel, const std::stri
 
   // Planning against the table resolves column names and the result type.
   // The newline keeps a trailing "--" comment from swallowing the ")".
-  // (As validation reads the rows: under alias t, so a column qualified
-  // with the table's name is refused here, not at consolidation.)
-  const std::string probe = "SELECT (" + predicate + "\n) FROM ONLY " + qualified + " t LIMIT 0";
+  // As validation reads them: the row under the table's own name, the
+  // managed tables by their bare names (tdm._rule_views).
+  spi.value("SELECT tdm._rule_views(NULL, NULL)::text");
+  const std::string probe = "SELECT (" + predicate + "\n) FROM ONLY " + qualified + " LIMIT 0";
   const char *probe_text = probe.c_str();
   Oid result_type = InvalidOid;
   try {
@@ -127,13 +130,14 @@ void check_predicate(Spi &spi, const std::string &rule, Oid rel, const std::stri
   // Validation evaluates it row by row, as a WHERE clause does: no
   // aggregates, window or set-returning functions.
   const std::string row_probe =
-      "SELECT 1 FROM ONLY " + qualified + " t WHERE (" + predicate + "\n) LIMIT 0";
+      "SELECT 1 FROM ONLY " + qualified + " WHERE (" + predicate + "\n) LIMIT 0";
   const char *row_probe_text = row_probe.c_str();
   try {
     pg_call([=] { SPI_execute(row_probe_text, true, 0); });
   } catch (const PgError &e) {
     throw invalid_predicate(rule, qualified, unpack_sql_state(e.sqlerrcode()), e.what());
   }
+  spi.value("SELECT tdm._drop_rule_views()::text");
 }
 
 }  // namespace

@@ -1,0 +1,45 @@
+-- A business rule over other rows: an invoice's total is the sum of its
+-- lines. The row is named by its table's name inside the subquery, and
+-- the lines are named bare: the target as the load will leave it (the
+-- release's consolidated lines, which the target does not hold yet, and
+-- its rows of other releases). Invoice 2 says 9.99 for one line of 0.99.
+BEGIN;
+SELECT plan(5);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_ro_e1;
+  CREATE TABLE tap_ro_e1.ro_invoice (invoice_id int PRIMARY KEY, total numeric(10,2) NOT NULL, tdm_release text,
+                                     tdm_feature text);
+  CREATE TABLE tap_ro_e1.ro_line (line_id int PRIMARY KEY, invoice_id int NOT NULL REFERENCES tap_ro_e1.ro_invoice,
+                                  amount numeric(10,2) NOT NULL, tdm_release text, tdm_feature text);
+  INSERT INTO tap_ro_e1.ro_invoice VALUES (1, 0.99, 'TRO', 'F'), (2, 9.99, 'TRO', 'F');
+  INSERT INTO tap_ro_e1.ro_line VALUES (1, 1, 0.99, 'TRO', 'F'), (2, 2, 0.99, 'TRO', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_ro_self');
+CREATE SCHEMA tap_ro;
+CREATE TABLE tap_ro.ro_invoice (invoice_id int PRIMARY KEY, total numeric(10,2) NOT NULL, tdm_release text,
+                                tdm_feature text);
+CREATE TABLE tap_ro.ro_line (line_id int PRIMARY KEY, invoice_id int NOT NULL REFERENCES tap_ro.ro_invoice,
+                             amount numeric(10,2) NOT NULL, tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('ro1', 'tap_ro_self', 10, 'tap_ro_e1');
+SELECT tdm.manage_table('tap_ro.ro_invoice'), tdm.manage_table('tap_ro.ro_line');
+SELECT tdm.create_release('TRO'), tdm.add_feature('TRO', 'F', 1);
+
+SELECT lives_ok($$SELECT tdm.add_rule('total_is_lines', 'tap_ro.ro_invoice',
+  'total = (SELECT sum(l.amount) FROM ro_line l WHERE l.invoice_id = ro_invoice.invoice_id)')$$,
+  'a rule names another managed table bare and its row by the table''s name');
+SELECT is((SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'v'), 0::bigint,
+  'adding it leaves no view behind');
+SELECT tdm.tag_release('TRO'), tdm.consolidate('TRO', 'tap_ro') AS run \gset
+SELECT results_eq($$SELECT rel::text, kind, row_key ->> 'key' FROM tdm.violation$$,
+  $$VALUES ('tap_ro.ro_invoice', 'rule', '{"invoice_id": 2}')$$,
+  'the invoice whose lines do not add up is found, against the release''s own lines');
+SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'invalid', 'nothing is loaded');
+SELECT throws_ok($$SELECT tdm.add_rule('bad', 'tap_ro.ro_invoice', 'total = (SELECT sum(amount) FROM tap_ro_e1.nowhere)')$$,
+  '42P01', NULL, 'a table that does not exist is still refused');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_ro_e1 CASCADE;
