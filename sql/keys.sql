@@ -1170,9 +1170,12 @@ RESET client_min_messages;
 SELECT id, email, tdm_release FROM master.nk_customers ORDER BY id;
 
 -- A keep_all rename that gives a row the primary key of another row of
--- the release: the key includes a foreign key (a tenant), whose parents'
--- resolution may change it, so the decision is taken; validation finds
--- the collision, and its HINT names the decision that made it.
+-- the release that no conflict met (st1's acme 2): the key includes a
+-- foreign key (a tenant), whose parents' resolution may change it, so
+-- the decision is taken; validation finds the collision, and its HINT
+-- names the decision that made it. (A rename of the tenant itself, a
+-- column of the foreign key, is refused: the row would be another
+-- tenant's.)
 SELECT pg_temp.in_environments(
   'CREATE TABLE rn_tenants (slug text PRIMARY KEY, tdm_release text, tdm_feature text);'
   'CREATE TABLE rn_users (tenant text REFERENCES rn_tenants, id int, email text NOT NULL,'
@@ -1185,20 +1188,22 @@ CREATE TABLE staging.rn_users (tenant text REFERENCES staging.rn_tenants, id int
 SELECT tdm.manage_table('staging.rn_tenants'), tdm.manage_table('staging.rn_users', '{"tenant,email"}');
 SELECT tdm.create_release('R-RN1'), tdm.add_feature('R-RN1', 'FEAT-RN1', 1);
 INSERT INTO keys_st1.rn_tenants VALUES ('acme', 'R-RN1', 'FEAT-RN1');
-INSERT INTO keys_st1.rn_users VALUES ('acme', 1, 'a@x', 'R-RN1', 'FEAT-RN1');
+INSERT INTO keys_st1.rn_users VALUES ('acme', 1, 'a@x', 'R-RN1', 'FEAT-RN1'), ('acme', 2, 'd@x', 'R-RN1', 'FEAT-RN1');
 INSERT INTO keys_st2.rn_tenants VALUES ('acme', 'R-RN1', 'FEAT-RN1'), ('globex', 'R-RN1', 'FEAT-RN1');
 INSERT INTO keys_st2.rn_users VALUES ('acme', 1, 'b@x', 'R-RN1', 'FEAT-RN1'), ('globex', 1, 'c@x', 'R-RN1', 'FEAT-RN1');
 SET client_min_messages = warning;
 SELECT tdm.tag_release('R-RN1') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('R-RN1') AS run \gset
-SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"tenant": "globex"}}',
-                   rationale => 'bob is globex''s') IS NULL AS decided
-  FROM tdm.conflict WHERE run_id = :run AND status = 'pending';
+SELECT conflict_id AS rn_conflict FROM tdm.conflict WHERE run_id = :run AND status = 'pending' \gset
+SELECT tdm.resolve(:'rn_conflict', 'keep_all', renames => '{"st2": {"tenant": "globex"}}',
+                   rationale => 'bob is globex''s') IS NULL AS decided;
+SELECT tdm.resolve(:'rn_conflict', 'keep_all', renames => '{"st2": {"id": 2}}',
+                   rationale => 'bob is acme''s second user') IS NULL AS decided;
 RESET client_min_messages;
 SELECT tdm.consolidate('R-RN1') = :run AS same_run;
 SET client_min_messages = warning;
-SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"id": 2}}',
-                   rationale => 'bob is acme''s second user') IS NULL AS decided
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"id": 3}}',
+                   rationale => 'bob is acme''s third user') IS NULL AS decided
   FROM tdm.conflict WHERE run_id = :run AND status = 'decided' AND rel = 'staging.rn_users'::regclass;
 SELECT tdm.consolidate('R-RN1') = :run AS same_run;
 RESET client_min_messages;

@@ -138,8 +138,7 @@ SELECT tdm.tag_release('R11') IS NOT NULL AS tagged;
 SELECT status FROM tdm.release WHERE release = 'R11';
 -- A rule that fails on a row (a division by zero) stops the call, naming
 -- the rule; a comment at the end of a predicate ends there; a column
--- qualified with the table's name is refused when the rule is added (rows
--- are read under another name).
+-- may be qualified with the table's name (rules read the row under it).
 SELECT tdm.add_rule('weight_ratio', 'staging.parcels', 'weight / (weight - weight) > 0 -- never zero');
 SELECT tdm.add_rule('qualified', 'staging.parcels', 'parcels.weight > 0');
 SELECT tdm.consolidate('R11');

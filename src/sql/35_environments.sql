@@ -469,14 +469,16 @@ BEGIN
     '       c.is_nullable = ''YES'', %s, c.datetime_precision,'
     '       CASE WHEN c.is_identity = ''YES'' THEN c.identity_generation END, c.is_generated = ''ALWAYS'''
     '  FROM %s c'
-    '  JOIN (SELECT t.rel, r.relname::text AS relname FROM unnest($2) AS t(rel)'
-    '          JOIN pg_class r ON r.oid = t.rel) t ON t.relname = c.table_name'
-    ' WHERE c.table_schema = $1 AND c.table_name = ANY (ARRAY(SELECT relname::text FROM pg_class'
-    '                                                        WHERE oid = ANY ($2)))'
+    '  JOIN unnest($2, $4) AS t(rel, relname) ON t.relname = c.table_name'
+    -- (the names as a parameter: sent to the environment, which reads
+    -- those tables' columns only)
+    ' WHERE c.table_schema = $1 AND c.table_name = ANY ($4)'
     ' ORDER BY t.rel, c.ordinal_position',
     CASE WHEN with_defaults THEN 'c.column_default' ELSE 'NULL::text' END, remote_columns)
     USING (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env),
-          rels, env;
+          rels, env,
+          ARRAY(SELECT r.relname::text FROM unnest(rels) WITH ORDINALITY AS x(rel, n)
+                  JOIN pg_class r ON r.oid = x.rel ORDER BY x.n);
 EXCEPTION
   WHEN query_canceled OR lock_not_available THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, context = PG_EXCEPTION_CONTEXT;

@@ -755,7 +755,7 @@ COMMENT ON FUNCTION tdm.add_rule(text, regclass, text, text) IS
 CREATE FUNCTION tdm._rule_problem(r tdm.rule) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  PERFORM tdm._rule_views(NULL, NULL);
+  PERFORM tdm._rule_views(NULL, NULL, r.predicate);
   EXECUTE format(E'SELECT 1 FROM ONLY %s WHERE (%s\n) LIMIT 0', r.rel, r.predicate);
   PERFORM tdm._drop_rule_views();
   RETURN NULL;

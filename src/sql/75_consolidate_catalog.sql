@@ -67,13 +67,22 @@ COMMENT ON TABLE tdm.conflict IS 'Conflicts of a run: rule or decision, and the 
 -- One row per member of a conflict, read from the conflict's own members:
 -- the rows are stored once (writing them again as rows of their own was
 -- the largest part of detection). The label is the environment, with the
--- key when the environment has two members in the conflict.
+-- key when the environment has two members in the conflict, and `#n` for
+-- the n-th of its members under one key (one re-pointed onto another's):
+-- as detection labels them.
 CREATE VIEW tdm.conflict_member AS
 SELECT c.run_id, c.conflict_id,
        (e.n - 1)::int AS member,
        e.m->>'env' AS env,
        CASE WHEN cardinality(array_positions(envs.list, e.m->>'env')) > 1
             THEN (e.m->>'env') || ':' || array_to_string(k.key, ',')
+                 || coalesce((SELECT '#' || (count(*) + 1)
+                                FROM jsonb_array_elements(c.members) WITH ORDINALITY AS o(m, n)
+                               WHERE o.n < e.n AND o.m->>'env' = e.m->>'env'
+                                 AND ARRAY(SELECT o.m->'row'->>u.col
+                                             FROM unnest(mt.pk_columns) WITH ORDINALITY AS u(col, i)
+                                            ORDER BY u.i) = k.key
+                              HAVING count(*) > 0), '')
             ELSE e.m->>'env' END AS label,
        e.m->>'feature' AS feature,
        e.m->>'ts' AS ts,

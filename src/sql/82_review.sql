@@ -246,7 +246,10 @@ BEGIN
      WHERE a.attrelid = rel AND a.attname = k AND a.attnum > 0 AND NOT a.attisdropped;
     IF col.type IS NULL THEN
       RAISE EXCEPTION 'decision on %: % names column "%", which % does not have',
-        conflict_id, what, k, rel USING ERRCODE = 'undefined_column';
+        conflict_id, what, k, rel
+        USING ERRCODE = 'undefined_column',
+              HINT = format('Its columns: %s.', (SELECT string_agg(c.column_name, ', ' ORDER BY c.ordinal)
+                                                   FROM tdm._columns(rel) c));
     END IF;
     IF col.generated THEN
       RAISE EXCEPTION 'decision on %: % gives "%" a value, but % computes that column',

@@ -369,8 +369,10 @@ $$;
 -- the catalog's) of the target as the load will leave it, this release's
 -- consolidated rows (`release`; the collected tables) and the target's
 -- rows of other releases. Without a release (tdm.add_rule), the managed
--- tables themselves, for planning. tdm._drop_rule_views drops them.
-CREATE FUNCTION tdm._rule_views(target text, release text) RETURNS void
+-- tables themselves, for planning. Only the tables whose names appear in
+-- `predicates` (a view locks its tables: a rule that names none locks
+-- nothing). tdm._drop_rule_views drops them.
+CREATE FUNCTION tdm._rule_views(target text, release text, predicates text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   m tdm.managed_table;
@@ -385,6 +387,7 @@ BEGIN
              WHERE d.relname = c.relname) = 1
        AND NOT EXISTS (SELECT FROM pg_class d WHERE d.relname = c.relname
                           AND d.relnamespace IN ('pg_catalog'::regnamespace, pg_my_temp_schema()))
+       AND strpos(lower(predicates), lower(c.relname::text)) > 0
      ORDER BY x.rel::text LOOP
     name := tdm._rule_alias(m.rel);
     target_rel := CASE WHEN release IS NOT NULL THEN tdm._target_table(target, m.rel) END;
@@ -888,7 +891,7 @@ DECLARE
   refused_context text;
 BEGIN
   IF checks <> 'constraints' AND EXISTS (SELECT FROM tdm.rule) THEN
-    PERFORM tdm._rule_views(target, release);
+    PERFORM tdm._rule_views(target, release, (SELECT string_agg(r.predicate, ' ') FROM tdm.rule r));
   END IF;
   FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
     PERFORM tdm._progress(job, 'validate', t.step - 1, (SELECT count(*) FROM tdm.managed_table));

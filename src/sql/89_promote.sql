@@ -332,6 +332,19 @@ BEGIN
             HINT = format('Consolidate it into %s too: %s', quote_ident(tdm._staging_target()),
                           tdm._consolidate_call(the_release));
   END IF;
+  -- A first release into a target while others are in another: likely a
+  -- slip for master (a release is promoted once, and the next ones'
+  -- references to its rows look for them in their own target).
+  IF NOT EXISTS (SELECT FROM tdm.release x WHERE x.status IN ('promoted', 'deployed')
+                    AND tdm._promoted_to(x.release) = to_target)
+     AND EXISTS (SELECT FROM tdm.release x WHERE x.status IN ('promoted', 'deployed')) THEN
+    RAISE WARNING 'promote: release % is the first promoted into %; promoted releases are in %', the_release,
+      quote_ident(to_target),
+      (SELECT string_agg(DISTINCT quote_ident(tdm._promoted_to(x.release)), ', ') FROM tdm.release x
+        WHERE x.status IN ('promoted', 'deployed'))
+      USING DETAIL = 'A release is promoted once; later releases that reference its rows must be promoted into the same target.',
+            HINT = 'Promote the releases into one target: name it in every tdm.promote call (the default is master).';
+  END IF;
   job := tdm._start_job('promote', the_release, true,
                         jsonb_build_object('from', from_target, 'to', to_target));
   PERFORM tdm._progress(job, 'prepare');
@@ -495,7 +508,7 @@ BEGIN
                         format('A row it references is not in %1$s: one of a release archived or'
                                ' rolled back out of it since the consolidation%2$s, or one only'
                                ' %3$s holds%5$s. Bring that release back%4$s, or promote that'
-                               ' one first%6$s, then promote again.',
+                               ' one first%6$s, then promote again.%7$s',
                                to_target,
                                (SELECT ' (archived: ' || string_agg(x.release, ', ' ORDER BY x.release) || ')'
                                   FROM tdm.release x WHERE x.status = 'archived'),
@@ -509,7 +522,14 @@ BEGIN
                                (SELECT format(' (SELECT tdm.promote(%L);)', min(x.release))
                                   FROM tdm.release x WHERE x.status = 'consolidated' AND x.release <> the_release
                                    AND tdm._latest_run(x.release, from_target) IS NOT NULL
-                                 HAVING count(*) = 1))
+                                 HAVING count(*) = 1),
+                               -- (or one promoted into another target)
+                               (SELECT ' Promoted into another target: '
+                                       || string_agg(format('%s (into %s)', x.release, tdm._promoted_to(x.release)),
+                                                     ', ' ORDER BY x.release) || '.'
+                                  FROM tdm.release x
+                                 WHERE x.status IN ('promoted', 'deployed')
+                                   AND tdm._promoted_to(x.release) IS DISTINCT FROM to_target))
                       ELSE format('Make %s''s table accept what %s''s does (add the partition,'
                                   ' or change the constraint or index), then promote again.',
                                   to_target, from_target) END;

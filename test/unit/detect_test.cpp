@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <clocale>
 #include <random>
+#include <set>
+
+#include <boost/algorithm/string/join.hpp>
 
 #include "core/detect/classify.hpp"
 #include "core/detect/grouping.hpp"
@@ -730,6 +733,19 @@ TEST(Rules, EqualPrecedenceSaysTheNameDecided) {
   EXPECT_EQ(c[0].survivor, std::optional<std::size_t>(1));
   EXPECT_NE(c[0].rationale.find("precedence is equal, the first by name wins"), std::string::npos)
       << c[0].rationale;
+}
+
+TEST(Labels, TwoRowsOfOneEnvironmentUnderOneKeyAreToldApart) {
+  // st2's rob and ken both under key 1 (ken re-pointed there by his
+  // parent's new key), st1's ken too: each member has a label of its own.
+  auto c =
+      detect({row(0, "1", "ken@x", "Customer", "1", 10), row(1, "1", "rob@x", "Customer", "1", 11),
+              row(1, "1", "ken@x", "Customer", "1", 11)});
+  ASSERT_FALSE(c.empty());
+  for (const Conflict &x : c) {
+    std::set<std::string> distinct(x.labels.begin(), x.labels.end());
+    EXPECT_EQ(distinct.size(), x.labels.size()) << boost::algorithm::join(x.labels, " ");
+  }
 }
 
 TEST(DistinctEntities, OneEnvironmentHoldingANaturalKeyTwiceGoesToAReviewer) {

@@ -233,6 +233,17 @@ TEST(TableSpec, ColumnNamedInOtherCaseIsSuggested) {
   EXPECT_EQ(e.hint().find("did you mean"), std::string::npos) << e.hint();
 }
 
+TEST(TableSpec, CompositeKeyWithAnotherSeparatorIsShownWithCommas) {
+  ManageRequest request;
+  request.natural_keys = {"first_name; last_name"};
+  Error e = error_of([&] { resolve_managed_table(users_table(), request); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kUndefinedColumn);
+  EXPECT_EQ(e.hint().rfind(
+                "A composite key's columns are separated by commas: 'first_name,last_name'. ", 0),
+            0u)
+      << e.hint();
+}
+
 TEST(TableSpec, NaturalKeyHoldingThePrimaryKeyIsAdvisedAgainst) {
   TableShape table = users_table();
   ManageRequest request;

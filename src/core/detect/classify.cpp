@@ -923,6 +923,12 @@ std::string Classifier::env_label(std::size_t row, const std::vector<std::size_t
 
 void Classifier::describe_members(Conflict &c) const {
   for (std::size_t row : c.members) c.labels.push_back(env_label(row, c.members));
+  // Two rows of one environment under one key (one re-pointed onto the
+  // other's by its parent's new key): told apart by their order.
+  std::map<std::string, int> seen;
+  for (std::string &label : c.labels) {
+    if (const int n = ++seen[label]; n > 1) label += "#" + std::to_string(n);
+  }
   for (std::size_t column = 0; column < table_.columns.size(); ++column) {
     if (column == table_.release_column) continue;
     for (std::size_t row : c.members) {

@@ -36,6 +36,18 @@ std::string other_case_hint(const TableShape &table, const std::string &name) {
   return "Names are compared exactly: did you mean " + table.sql_name(column->name) + "? ";
 }
 
+// For a name that looks like several columns joined by another separator
+// ('artist_id;title'): how a composite key is written.
+std::string separator_hint(const std::string &name) {
+  if (name.find_first_of(";|+") == std::string::npos) return "";
+  std::vector<std::string> parts;
+  boost::algorithm::split(parts, name, boost::algorithm::is_any_of(";|+"));
+  for (std::string &part : parts) boost::algorithm::trim(part);
+  parts.erase(std::remove(parts.begin(), parts.end(), std::string()), parts.end());
+  return "A composite key's columns are separated by commas: '" +
+         boost::algorithm::join(parts, ",") + "'. ";
+}
+
 std::string column_list(const TableShape &table) {
   std::vector<std::string> names;
   for (const Column &c : table.columns) names.push_back(table.sql_name(c.name));
@@ -51,8 +63,8 @@ const Column &require_column(const TableShape &table, const std::string &name,
                 role + " names column \"" + name + "\", which table " + table.display_name +
                     " does not have",
                 {},
-                other_case_hint(table, name) + "Columns of " + table.display_name + ": " +
-                    column_list(table) + ".");
+                other_case_hint(table, name) + separator_hint(name) + "Columns of " +
+                    table.display_name + ": " + column_list(table) + ".");
   }
   return *column;
 }

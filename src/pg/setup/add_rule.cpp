@@ -107,7 +107,7 @@ void check_predicate(Spi &spi, const std::string &rule, Oid rel, const std::stri
   // The newline keeps a trailing "--" comment from swallowing the ")".
   // As validation reads them: the row under the table's own name, the
   // managed tables by their bare names (tdm._rule_views).
-  spi.value("SELECT tdm._rule_views(NULL, NULL)::text");
+  spi.value("SELECT tdm._rule_views(NULL, NULL, $1)::text", {text_param(predicate)});
   const std::string probe = "SELECT (" + predicate + "\n) FROM ONLY " + qualified + " LIMIT 0";
   const char *probe_text = probe.c_str();
   Oid result_type = InvalidOid;
