@@ -145,12 +145,18 @@ $$;
 -- A column's type as information_schema describes it: comparable between
 -- databases even when a user-defined type lives in another schema there.
 CREATE FUNCTION tdm._describe_type(data_type text, udt_name text, max_length int,
-                                   num_precision int, num_scale int) RETURNS text
+                                   num_precision int, num_scale int, time_precision int DEFAULT NULL)
+RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   -- (An unbounded bpchar is data_type 'character' with no length, which
-  -- SQL reads as character(1): spelled by its name.)
+  -- SQL reads as character(1): spelled by its name. A time type's
+  -- fractional digits other than the default 6: timestamp(3) holds a
+  -- value of timestamp rounded.)
   SELECT CASE WHEN data_type IN ('USER-DEFINED', 'ARRAY') THEN udt_name
               WHEN data_type = 'character' AND max_length IS NULL THEN 'bpchar'
+              WHEN data_type ~ '^(timestamp|time|interval)' AND time_precision IS DISTINCT FROM 6
+                   AND time_precision IS NOT NULL
+                THEN regexp_replace(data_type, '^(timestamp|time|interval)', '\1(' || time_precision || ')')
               ELSE data_type END
          || CASE WHEN max_length IS NOT NULL THEN format('(%s)', max_length)
                  WHEN data_type = 'numeric' AND num_precision IS NOT NULL
@@ -464,7 +470,7 @@ DECLARE
 BEGIN
   RETURN QUERY EXECUTE format(
     'SELECT t.rel, c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
-    '         c.character_maximum_length, c.numeric_precision, c.numeric_scale)'
+    '         c.character_maximum_length, c.numeric_precision, c.numeric_scale, c.datetime_precision)'
     '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position,'
     '       c.is_nullable = ''YES'', %s, c.datetime_precision,'
     '       CASE WHEN c.is_identity = ''YES'' THEN c.identity_generation END, c.is_generated = ''ALWAYS'''
@@ -701,7 +707,7 @@ RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, c
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.column_name::text,
          tdm._describe_type(c.data_type, c.udt_name, c.character_maximum_length::int,
-                            c.numeric_precision::int, c.numeric_scale::int)
+                            c.numeric_precision::int, c.numeric_scale::int, c.datetime_precision::int)
            || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name),
          c.ordinal_position::int, c.is_nullable::text = 'YES',
          CASE WHEN with_defaults THEN c.column_default::text END, c.datetime_precision::int,

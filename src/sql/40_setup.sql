@@ -755,12 +755,17 @@ COMMENT ON FUNCTION tdm.add_rule(text, regclass, text, text) IS
 CREATE FUNCTION tdm._rule_problem(r tdm.rule) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  -- (Outside the block below: a session that may not create the views is
+  -- not a rule that no longer fits.)
   PERFORM tdm._rule_views(NULL, NULL, r.predicate);
-  EXECUTE format(E'SELECT 1 FROM ONLY %s WHERE (%s\n) LIMIT 0', r.rel, r.predicate);
+  BEGIN
+    EXECUTE format(E'SELECT 1 FROM ONLY %s WHERE (%s\n) LIMIT 0', r.rel, r.predicate);
+  EXCEPTION WHEN syntax_error_or_access_rule_violation OR data_exception OR feature_not_supported THEN
+    PERFORM tdm._drop_rule_views();
+    RETURN SQLERRM;
+  END;
   PERFORM tdm._drop_rule_views();
   RETURN NULL;
-EXCEPTION WHEN syntax_error_or_access_rule_violation OR data_exception OR feature_not_supported THEN
-  RETURN SQLERRM;
 END
 $$;
 

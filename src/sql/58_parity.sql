@@ -78,17 +78,6 @@ BEGIN
 END
 $$;
 
--- A column's type as schema_diff compares it: a time type's precision
--- written in where it is not the default 6 (tagging's readers leave it
--- out: a value read into the target's type is rounded to it).
-CREATE FUNCTION tdm._parity_type(column_type text, time_precision int) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE WHEN column_type ~ '^(timestamp|time|interval)' AND time_precision IS DISTINCT FROM 6
-                   AND time_precision IS NOT NULL
-              THEN regexp_replace(column_type, '^(timestamp|time|interval)', '\1(' || time_precision || ')')
-              ELSE column_type END
-$$;
-
 -- A default as compared: a sequence's default names its schema, which
 -- differs between environments holding the same table (nextval('st1.x_seq')
 -- and nextval('st2.x_seq') are the same default).
@@ -361,8 +350,8 @@ BEGIN
            pairs AS (SELECT coalesce(a.column_name, b.column_name) AS column_name,
                             coalesce(a.ordinal, 10000 + b.ordinal) AS position,
                             a.column_name IS NOT NULL AS has_a, b.column_name IS NOT NULL AS has_b,
-                            tdm._parity_type(a.column_type, a.time_precision) AS type_a,
-                            tdm._parity_type(b.column_type, b.time_precision) AS type_b,
+                            a.column_type AS type_a,
+                            b.column_type AS type_b,
                             a.nullable AS null_a, b.nullable AS null_b,
                             coalesce(lower(a.identity), 'no') AS ident_a, coalesce(lower(b.identity), 'no') AS ident_b,
                             a.generated AS gen_a, b.generated AS gen_b,

@@ -378,6 +378,10 @@ DECLARE
   m tdm.managed_table;
   name text;
   target_rel regclass;
+  master_rel regclass;
+  columns text;
+  cast_columns text;
+  shadow text;
 BEGIN
   PERFORM tdm._drop_rule_views();
   PERFORM set_config('tdm_rule.release', coalesce(release, ''), true);
@@ -386,24 +390,51 @@ BEGIN
      WHERE (SELECT count(*) FROM tdm.managed_table y JOIN pg_class d ON d.oid = y.rel
              WHERE d.relname = c.relname) = 1
        AND NOT EXISTS (SELECT FROM pg_class d WHERE d.relname = c.relname
-                          AND d.relnamespace IN ('pg_catalog'::regnamespace, pg_my_temp_schema()))
+                          AND d.relnamespace = 'pg_catalog'::regnamespace)
        AND strpos(lower(predicates), lower(c.relname::text)) > 0
      ORDER BY x.rel::text LOOP
     name := tdm._rule_alias(m.rel);
+    -- (The views are temporary: the session needs TEMPORARY on the database.)
+    IF NOT has_database_privilege(current_database(), 'TEMPORARY') THEN
+      RAISE EXCEPTION 'business rules name managed table %, and % may not create the temporary view they read it through in database %',
+        m.rel, current_user, current_database()
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = format('The database''s owner grants it: GRANT TEMPORARY ON DATABASE %I TO %I;',
+                            current_database(), current_user);
+    END IF;
+    -- A temporary relation of the session's own under that name would be
+    -- read in its place: refused, not read.
+    shadow := (SELECT format('%s %s', CASE d.relkind WHEN 'v' THEN 'view' ELSE 'table' END, d.relname)
+                 FROM pg_class d WHERE d.relnamespace = pg_my_temp_schema() AND d.relname = name);
+    IF shadow IS NOT NULL THEN
+      RAISE EXCEPTION 'the temporary % of this session hides managed table % from the business rules that name it',
+        shadow, m.rel
+        USING ERRCODE = 'duplicate_table',
+              HINT = format('Drop it (DROP TABLE pg_temp.%I;), or call tdm from another session.', name);
+    END IF;
     target_rel := CASE WHEN release IS NOT NULL THEN tdm._target_table(target, m.rel) END;
+    master_rel := CASE WHEN release IS NOT NULL THEN tdm._target_table('master', m.rel) END;
+    columns := (SELECT string_agg(format('%I', c.column_name), ', ' ORDER BY c.ordinal) FROM tdm._columns(m.rel) c);
+    cast_columns := (SELECT string_agg(format('CAST(x.%I AS %s)', c.column_name, c.column_type), ', '
+                                       ORDER BY c.ordinal) FROM tdm._columns(m.rel) c);
     IF release IS NULL THEN
       EXECUTE format('CREATE TEMP VIEW %I AS SELECT * FROM ONLY %s', name, m.rel);
     ELSE
-      EXECUTE format('CREATE TEMP VIEW %I AS SELECT %s FROM pg_temp.%I%s', name,
-                     (SELECT string_agg(format('%I', c.column_name), ', ' ORDER BY c.ordinal)
-                        FROM tdm._columns(m.rel) c),
+      -- The release's rows, the target's rows of other releases, and
+      -- master's rows of other releases the target lacks (a load into
+      -- another target brings those the release references along).
+      EXECUTE format('CREATE TEMP VIEW %I AS SELECT %s FROM pg_temp.%I%s%s', name, columns,
                      tdm._collected_name(m.rel),
                      CASE WHEN target_rel IS NOT NULL THEN format(
                        ' UNION ALL SELECT %s FROM %s x WHERE x.%I IS DISTINCT FROM current_setting(''tdm_rule.release'')',
-                       (SELECT string_agg(format('CAST(x.%I AS %s)', c.column_name, c.column_type), ', '
-                                          ORDER BY c.ordinal)
-                          FROM tdm._columns(m.rel) c),
-                       target_rel, m.release_column) ELSE '' END);
+                       cast_columns, target_rel, m.release_column) ELSE '' END,
+                     CASE WHEN master_rel IS NOT NULL AND master_rel IS DISTINCT FROM target_rel THEN format(
+                       ' UNION ALL SELECT %s FROM %s x WHERE x.%I IS DISTINCT FROM current_setting(''tdm_rule.release'')%s',
+                       cast_columns, master_rel, m.release_column,
+                       CASE WHEN target_rel IS NOT NULL THEN format(
+                         ' AND NOT EXISTS (SELECT 1 FROM %s y WHERE %s)', target_rel,
+                         (SELECT string_agg(format('y.%1$I = x.%1$I', k), ' AND ') FROM unnest(m.pk_columns) k))
+                       ELSE '' END) ELSE '' END);
     END IF;
     EXECUTE format('COMMENT ON VIEW pg_temp.%I IS %L', name, 'tdm rule view');
   END LOOP;

@@ -4,7 +4,7 @@
 -- release's consolidated lines, which the target does not hold yet, and
 -- its rows of other releases). Invoice 2 says 9.99 for one line of 0.99.
 BEGIN;
-SELECT plan(5);
+SELECT plan(6);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -31,7 +31,15 @@ SELECT lives_ok($$SELECT tdm.add_rule('total_is_lines', 'tap_ro.ro_invoice',
   'a rule names another managed table bare and its row by the table''s name');
 SELECT is((SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'v'), 0::bigint,
   'adding it leaves no view behind');
-SELECT tdm.tag_release('TRO'), tdm.consolidate('TRO', 'tap_ro') AS run \gset
+SELECT tdm.tag_release('TRO');
+-- (a temporary table of the session under a rule's table's name would be
+-- read in its place)
+CREATE TEMP TABLE ro_line (line_id int);
+SELECT throws_ok($$SELECT tdm.consolidate('TRO', 'tap_ro')$$, '42P07',
+  'the temporary table ro_line of this session hides managed table tap_ro.ro_line from the business rules that name it',
+  'a temporary table that would hide a rule''s table is refused');
+DROP TABLE pg_temp.ro_line;
+SELECT tdm.consolidate('TRO', 'tap_ro') AS run \gset
 SELECT results_eq($$SELECT rel::text, kind, row_key ->> 'key' FROM tdm.violation$$,
   $$VALUES ('tap_ro.ro_invoice', 'rule', '{"invoice_id": 2}')$$,
   'the invoice whose lines do not add up is found, against the release''s own lines');

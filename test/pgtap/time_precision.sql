@@ -1,0 +1,33 @@
+-- A time type's fractional digits are part of its type: an environment's
+-- timestamp (6 digits) against a target's timestamp(3) would load
+-- .123456 as .123, so tagging finds the drift, naming both types.
+BEGIN;
+SELECT plan(2);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_tp_e1;
+  CREATE TABLE tap_tp_e1.tp_event (id int PRIMARY KEY, at timestamp NOT NULL, took interval,
+                                   tdm_release text, tdm_feature text);
+  INSERT INTO tap_tp_e1.tp_event VALUES (1, '2026-01-01 10:00:00.123456', '1 day 0.654321 s', 'TTP', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_tp_self');
+CREATE SCHEMA tap_tp;
+CREATE TABLE tap_tp.tp_event (id int PRIMARY KEY, at timestamp(3) NOT NULL, took interval second(0),
+                              tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('tp1', 'tap_tp_self', 10, 'tap_tp_e1');
+SELECT tdm.manage_table('tap_tp.tp_event');
+SELECT tdm.create_release('TTP'), tdm.add_feature('TTP', 'F', 1);
+SELECT tdm.tag_release('TTP') AS job \gset
+
+SELECT results_eq(format($$SELECT detail FROM tdm.tag_finding WHERE job_id = %s AND kind = 'schema_drift'
+                                  AND severity = 'error' ORDER BY detail$$, :job),
+  ARRAY['column at is timestamp(3) without time zone in tap_tp.tp_event but timestamp without time zone in tp1',
+        'column took is interval(0) in tap_tp.tp_event but interval in tp1'],
+  'fewer fractional digits in the target are a drift, named with both types');
+SELECT is((SELECT status FROM tdm.release WHERE release = 'TTP'), 'open', 'the release is not locked');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_tp_e1 CASCADE;
