@@ -327,39 +327,41 @@ BEGIN
 END
 $$;
 
--- Why rows of `rel` in environment `env` may be hidden from tdm: row level
--- security is on for its table there, and the environment's reader (the
--- user mapping's user) neither owns the table nor bypasses it (superuser,
--- BYPASSRLS). NULL when not, or when the environment's catalog cannot
--- be read.
-CREATE FUNCTION tdm._env_row_security(env text, rel regclass) RETURNS text
+-- Why rows of the tables `rels` in environment `env` may be hidden from
+-- tdm: row level security is on for a table there, and the environment's
+-- reader (the user mapping's user) neither owns it nor bypasses it
+-- (superuser, BYPASSRLS). A row for each such table; none when the
+-- environment's catalog cannot be read. One read for all of them.
+CREATE FUNCTION tdm._env_row_security(env text, rels regclass[])
+RETURNS TABLE (rel regclass, detail text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   e tdm.environment := (SELECT x FROM tdm.environment x WHERE x.name = env);
   tables regclass := tdm._env_relation(env, 'tdm_remote_tables');
   roles regclass := tdm._env_relation(env, 'tdm_remote_roles');
   reader text;
-  found text;
 BEGIN
   IF tables IS NULL OR roles IS NULL THEN
-    RETURN NULL;
+    RETURN;
   END IF;
   reader := coalesce((SELECT substr(o, 6) FROM pg_user_mappings um CROSS JOIN unnest(um.umoptions) AS o
                        WHERE um.srvname = e.server AND um.usename IN (current_user, 'public')
                          AND o LIKE 'user=%' ORDER BY um.usename = 'public' LIMIT 1),
                      current_user);
-  EXECUTE format('SELECT format(''row level security is on for %%s.%%s in environment %%s, and its reader there (%%s)'
+  RETURN QUERY EXECUTE format('SELECT x.rel, format(''row level security is on for %%s.%%s in environment %%s, and its reader there (%%s)'
                  ' neither owns it nor bypasses it: rows its policies hide from %%s are not tagged, locked or'
                  ' consolidated. Give %%s BYPASSRLS there, or check that the policies show it every row'','
                  '               $2, t.tablename, $3, $1, $1, $1)'
-                 '  FROM %s t WHERE t.schemaname = $2 AND t.tablename = $4 AND t.rowsecurity'
+                 '  FROM %s t JOIN unnest($4, $5) AS x(rel, relname) ON x.relname = t.tablename'
+                 ' WHERE t.schemaname = $2 AND t.tablename = ANY ($5) AND t.rowsecurity'
                  '   AND t.tableowner <> $1'
                  '   AND NOT EXISTS (SELECT 1 FROM %s r WHERE r.rolname = $1 AND (r.rolsuper OR r.rolbypassrls))',
                  tables, roles)
-    INTO found USING reader, e.remote_schema, env, (SELECT c.relname::text FROM pg_class c WHERE c.oid = rel);
-  RETURN found;
+    USING reader, e.remote_schema, env, rels,
+          ARRAY(SELECT c.relname::text FROM unnest(rels) WITH ORDINALITY AS x(rel, n)
+                  JOIN pg_class c ON c.oid = x.rel ORDER BY x.n);
 EXCEPTION WHEN OTHERS THEN
-  RETURN NULL;  -- (the catalog unread: the checks that read the table itself say why)
+  RETURN;  -- (the catalog unread: the checks that read the table itself say why)
 END
 $$;
 
@@ -509,20 +511,21 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY c.ordinal
 $$;
 
--- True when the environment's table lacks a column tagging checks read
--- (the tags, the primary key or a foreign key's columns), or has it of
--- another type (a comparison with the parent's key would fail there): the
--- drift finding says which.
-CREATE FUNCTION tdm._lacks_key_columns(env text, rel regclass) RETURNS bool
+-- The tables of `drift` (an environment's tdm._schema_drift_of rows, as
+-- jsonb) lacking a column tagging checks read (the tags, the primary key
+-- or a foreign key's columns), or having it of another type (a comparison
+-- with the parent's key would fail there): the drift finding says which.
+CREATE FUNCTION tdm._lacking_key_columns(drift jsonb) RETURNS regclass[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT EXISTS (
-    SELECT FROM tdm._schema_drift(env, rel) d, tdm.managed_table m
-     WHERE m.rel = $2 AND d.severity = 'error'
-       AND (d.column_name IS NULL
-            OR d.column_name IN (m.release_column, m.feature_column)
-            OR d.column_name = ANY (m.pk_columns)
-            OR d.column_name IN (SELECT jsonb_array_elements_text(fk->'columns')
-                                   FROM jsonb_array_elements(m.foreign_keys) fk)))
+  SELECT coalesce(array_agg(DISTINCT m.rel), '{}')
+    FROM jsonb_to_recordset(drift) AS d(rel oid, column_name text, severity text)
+    JOIN tdm.managed_table m ON m.rel = d.rel
+   WHERE d.severity = 'error'
+     AND (d.column_name IS NULL
+          OR d.column_name IN (m.release_column, m.feature_column)
+          OR d.column_name = ANY (m.pk_columns)
+          OR d.column_name IN (SELECT jsonb_array_elements_text(fk->'columns')
+                                 FROM jsonb_array_elements(m.foreign_keys) fk))
 $$;
 
 -- How table `actual` (a target's, master's) differs from the managed

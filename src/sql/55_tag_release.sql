@@ -245,13 +245,16 @@ DECLARE
   refused_column text;  -- a column whose value the managed table's type refuses
   refused record;
   any_refused bool;
-  table_ok bool;
   started timestamptz := clock_timestamp();
   phase_started timestamptz;
   phase_ms jsonb := '{}';
   errors int;
   warnings int;
   locked bool;
+  all_rels regclass[] := ARRAY(SELECT t.rel FROM tdm.managed_table t ORDER BY t.rel::text);
+  env_drift jsonb;  -- the environment's tdm._schema_drift_of rows
+  env_secured jsonb;  -- its tables row level security hides rows of
+  lacking regclass[];  -- its tables without the columns the checks read
 BEGIN
   r := tdm._tag_release_check(the_release);
   features := ARRAY(SELECT f.feature FROM tdm.feature f WHERE f.release = the_release);
@@ -269,20 +272,30 @@ BEGIN
   phase_started := clock_timestamp();
   checked := 0;
   FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
+    -- (The environment's catalog read once for all its tables: a round
+    -- trip each.)
+    env_drift := (SELECT coalesce(jsonb_agg(jsonb_build_object('rel', d.rel::oid, 'column_name', d.column_name,
+                                                               'severity', d.severity, 'detail', d.detail)
+                                            ORDER BY d.rel::text, d.ordinal), '[]')
+                    FROM tdm._schema_drift_of(e.name, all_rels) d);
+    env_secured := (SELECT coalesce(jsonb_object_agg(s.rel::oid, s.detail), '{}')
+                      FROM tdm._env_row_security(e.name, all_rels) s);
+    lacking := tdm._lacking_key_columns(env_drift);
     FOR m IN SELECT * FROM tdm.managed_table ORDER BY rel::text LOOP
       PERFORM tdm._progress(job, 'check', checked, (SELECT count(*) FROM tdm.environment)
                                                    * (SELECT count(*) FROM tdm.managed_table));
       checked := checked + 1;
       env_rel := tdm._env_table(e.name, m.rel);
-      FOR drift IN SELECT * FROM tdm._schema_drift(e.name, m.rel) LOOP
+      FOR drift IN SELECT * FROM jsonb_to_recordset(env_drift) AS d(rel oid, severity text, detail text)
+                    WHERE d.rel = m.rel LOOP
         PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', drift.severity, drift.detail, NULL);
       END LOOP;
       -- (Rows hidden by row level security from the environment's reader.)
-      PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'warning', x.detail, NULL)
-         FROM (SELECT tdm._env_row_security(e.name, m.rel) AS detail) x WHERE x.detail IS NOT NULL;
+      IF env_secured ? m.rel::oid::text THEN
+        PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'warning', env_secured->>m.rel::oid::text, NULL);
+      END IF;
       -- Without its tags or keys the table cannot be checked further.
-      table_ok := NOT tdm._lacks_key_columns(e.name, m.rel);
-      CONTINUE WHEN NOT table_ok;
+      CONTINUE WHEN m.rel = ANY (lacking);
 
       -- (A user the environment lets see the table's columns but not read
       -- it, its schema say: a finding naming the server, not an abort.)
@@ -363,7 +376,7 @@ BEGIN
         FOR fk IN SELECT * FROM jsonb_array_elements(m.foreign_keys) LOOP
           parent_rel := to_regclass(fk->>'references');
           SELECT * INTO parent FROM tdm.managed_table pm WHERE pm.rel = parent_rel;
-          CONTINUE WHEN NOT FOUND OR tdm._lacks_key_columns(e.name, parent_rel);
+          CONTINUE WHEN NOT FOUND OR parent_rel = ANY (lacking);
           detail := format(
             'FROM %s c LEFT JOIN %s p ON %s WHERE c.%I = $1 AND %s AND (%s OR p.%I IS NULL OR p.%I <> ALL ($2))',
             env_rel, tdm._env_table(e.name, parent_rel),

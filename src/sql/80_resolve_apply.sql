@@ -95,7 +95,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM unnest(cols) WITH ORDINALITY AS u(c, n)
     JOIN (SELECT a.attname::text AS column_name, format_type(a.atttypid, a.atttypmod) AS column_type,
                  CASE WHEN compared THEN tdm._key_form(a.atttypid, a.atttypmod) END AS form
-            FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped) t
+            FROM pg_attribute a
+           WHERE a.attrelid = rel AND a.attname = ANY (cols) AND a.attnum > 0 AND NOT a.attisdropped) t
       ON t.column_name = u.c
 $$;
 
@@ -283,13 +284,15 @@ $$;
 CREATE FUNCTION tdm._type_equality(rel regclass, col text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce((SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
-                     FROM pg_attribute a
-                     JOIN pg_opclass oc ON oc.opcintype = tdm._base_type(a.atttypid) AND oc.opcdefault
+                     -- (the base type once, not for each operator class)
+                     FROM (SELECT tdm._base_type(a.atttypid) AS base FROM pg_attribute a
+                            WHERE a.attrelid = rel AND a.attname = col AND NOT a.attisdropped
+                           OFFSET 0) a
+                     JOIN pg_opclass oc ON oc.opcintype = a.base AND oc.opcdefault
                                        AND oc.opcmethod = (SELECT m.oid FROM pg_am m WHERE m.amname = 'btree')
                      JOIN pg_amop ao ON ao.amopfamily = oc.opcfamily AND ao.amoplefttype = oc.opcintype
                                     AND ao.amoprighttype = oc.opcintype AND ao.amopstrategy = 3
                      JOIN pg_operator o ON o.oid = ao.amopopr JOIN pg_namespace n ON n.oid = o.oprnamespace
-                    WHERE a.attrelid = rel AND a.attname = col AND NOT a.attisdropped
                     LIMIT 1),
                   'OPERATOR(pg_catalog.=)')
 $$;
@@ -319,18 +322,22 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   c record;
 BEGIN
-  FOR c IN SELECT DISTINCT m.rel, k.col
-             FROM tdm.managed_table m
-            CROSS JOIN LATERAL (SELECT unnest(m.pk_columns)
-                                UNION SELECT btrim(x) FROM unnest(m.natural_keys) AS g,
-                                                           unnest(string_to_array(g, ',')) AS x
-                                UNION SELECT jsonb_array_elements_text(fk -> 'columns')
-                                        FROM jsonb_array_elements(m.foreign_keys) AS fk
-                                UNION SELECT rc.ref FROM tdm._managed_references() r, unnest(r.ref_columns) AS rc(ref)
-                                       WHERE r.parent = m.rel) AS k(col)
-             JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = k.col AND NOT a.attisdropped
-            WHERE tdm._key_form(a.atttypid, a.atttypmod) = 'float'
-              AND to_regclass(format('pg_temp.%I', tdm._collected_name(m.rel))) IS NOT NULL
+  -- (The key columns' attributes first, then their form: asked of every
+  -- attribute of the catalog, the form took most of a consolidation.)
+  FOR c IN WITH key_column AS MATERIALIZED (
+             SELECT DISTINCT m.rel, k.col, a.atttypid, a.atttypmod
+               FROM tdm.managed_table m
+              CROSS JOIN LATERAL (SELECT unnest(m.pk_columns)
+                                  UNION SELECT btrim(x) FROM unnest(m.natural_keys) AS g,
+                                                             unnest(string_to_array(g, ',')) AS x
+                                  UNION SELECT jsonb_array_elements_text(fk -> 'columns')
+                                          FROM jsonb_array_elements(m.foreign_keys) AS fk
+                                  UNION SELECT rc.ref FROM tdm._managed_references() r, unnest(r.ref_columns) AS rc(ref)
+                                         WHERE r.parent = m.rel) AS k(col)
+               JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = k.col AND NOT a.attisdropped
+              WHERE to_regclass(format('pg_temp.%I', tdm._collected_name(m.rel))) IS NOT NULL)
+           SELECT k.rel, k.col FROM key_column k
+            WHERE tdm._key_form(k.atttypid, k.atttypmod) = 'float'
             ORDER BY 1, 2 LOOP
     EXECUTE format('UPDATE pg_temp.%1$I SET %2$I = 0 WHERE %2$I = 0 AND %2$I::text = ''-0''',
                    tdm._collected_name(c.rel), c.col);
