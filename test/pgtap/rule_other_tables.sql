@@ -4,7 +4,7 @@
 -- release's consolidated lines, which the target does not hold yet, and
 -- its rows of other releases). Invoice 2 says 9.99 for one line of 0.99.
 BEGIN;
-SELECT plan(6);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -46,6 +46,21 @@ SELECT results_eq($$SELECT rel::text, kind, row_key ->> 'key' FROM tdm.violation
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'invalid', 'nothing is loaded');
 SELECT throws_ok($$SELECT tdm.add_rule('bad', 'tap_ro.ro_invoice', 'total = (SELECT sum(amount) FROM tap_ro_e1.nowhere)')$$,
   '42P01', NULL, 'a table that does not exist is still refused');
+
+-- The views are temporary: a role that may not create temporary objects
+-- in the database is told so, not PostgreSQL's bare permission error.
+CREATE ROLE tap_ro_admin;
+GRANT tdm_admin TO tap_ro_admin;
+GRANT USAGE ON SCHEMA tap_ro TO tap_ro_admin;
+GRANT SELECT ON ALL TABLES IN SCHEMA tap_ro TO tap_ro_admin;
+SELECT format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()) \gexec
+SET ROLE tap_ro_admin;
+SELECT throws_ok($$SELECT tdm.add_rule('lines_exist', 'tap_ro.ro_invoice',
+  'EXISTS (SELECT FROM ro_line l WHERE l.invoice_id = ro_invoice.invoice_id)')$$, '42501',
+  format('business rules name managed table tap_ro.ro_invoice, and tap_ro_admin may not create the temporary view they read it through in database %s',
+         current_database()),
+  'without TEMPORARY on the database, a rule naming another table is refused, saying which privilege');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
