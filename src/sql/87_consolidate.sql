@@ -639,6 +639,7 @@ BEGIN
     END IF;
     IF skipped THEN
       tables := jsonb_set(tables, ARRAY[t.rel::text], tables -> t.rel::text || '{"merged": 0, "renamed": 0}');
+      phase_ms := tdm._add_ms(phase_ms, 'detect', since);  -- (a release of no rows still has the phase)
       CONTINUE;
     END IF;
     -- (rows whose parent a decision deleted: relationship conflicts)

@@ -4,7 +4,7 @@
 -- (the line is a relationship conflict naming that decision, not a foreign
 -- key violation), and the run's report lists the tables passed over.
 BEGIN;
-SELECT plan(4);
+SELECT plan(5);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -32,7 +32,8 @@ CREATE TABLE tap_et.note (id int PRIMARY KEY, body text, tdm_release text, tdm_f
 SELECT tdm.add_environment('et1', 'tap_et_self', 10, 'tap_et_e1'), tdm.add_environment('et2', 'tap_et_self', 20, 'tap_et_e2');
 SELECT tdm.manage_table('tap_et.ord', '{ref}'), tdm.manage_table('tap_et.line'), tdm.manage_table('tap_et.note');
 SELECT tdm.create_release('TET1'), tdm.add_feature('TET1', 'F', 1), tdm.add_feature('TET1', 'G', 1),
-       tdm.create_release('TET2', parent => 'TET1'), tdm.add_feature('TET2', 'H', 1);
+       tdm.create_release('TET2', parent => 'TET1'), tdm.add_feature('TET2', 'H', 1),
+       tdm.create_release('TET3', parent => 'TET2'), tdm.add_feature('TET3', 'I', 1);
 CREATE ROLE tap_et_approver;
 GRANT tdm_reviewer TO tap_et_approver;
 
@@ -67,6 +68,12 @@ RESET SESSION AUTHORIZATION;
 SELECT tdm.consolidate('TET2', 'tap_et');
 SELECT results_eq($$SELECT status::text, rows_loaded FROM tdm.run WHERE run_id = (SELECT max(run_id) FROM tdm.run)$$,
                   $$VALUES ('completed', 0::bigint)$$, 'TET2 completes, loading nothing');
+
+-- TET3 brings no row at all: every table passed over, every phase timed.
+SELECT tdm.tag_release('TET3'), tdm.consolidate('TET3', 'tap_et');
+SELECT ok((SELECT phase_ms ?& ARRAY['collect', 'detect', 'resolve', 'validate', 'load'] AND status = 'completed'
+             FROM tdm.run WHERE run_id = (SELECT max(run_id) FROM tdm.run)),
+          'a release of no rows completes with each phase''s time');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -948,6 +948,20 @@ TEST(Master, AHigherPriorityFeatureDoesNotReplaceTheMasterRow) {
   EXPECT_EQ(c[0].priority, 1);
 }
 
+TEST(Master, MastersRowsAmongThemselvesAreNoConflict) {
+  // Two of master's rows under one email (the key registered after they
+  // were loaded): alone, and beside a release row that takes one's id.
+  auto c = detect_with_master({master_row("10", "dup@x", "Customer", "1", 5),
+                               master_row("11", "dup@x", "Customer", "2", 5)});
+  EXPECT_TRUE(c.empty());
+  c = detect_with_master({row(0, "10", "new@x", "Customer", "1", 10),
+                          master_row("10", "dup@x", "Customer", "1", 5),
+                          master_row("11", "dup@x", "Customer", "2", 5)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind, Kind::duplicate_pk);
+  EXPECT_EQ(c[0].rekeyed, (std::vector<std::size_t>{0}));
+}
+
 TEST(Master, ARowJoiningTwoMasterRowsGoesToReview) {
   // st1's row has master row 10's email and master row 11's id.
   auto c = detect_with_master({row(0, "11", "bob@x", "Customer", "1", 10),

@@ -854,12 +854,19 @@ std::string Classifier::borrowed_match(const std::vector<std::size_t> &members) 
 }
 
 void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conflict> &out) {
+  // Master's rows among themselves are no release's conflict: an earlier
+  // release loaded them as they are (two of them under a natural key
+  // registered since, met through a subtype's borrowed key, say).
+  const auto only_master = [&](const std::vector<std::size_t> &rows) {
+    return std::all_of(rows.begin(), rows.end(), [&](std::size_t row) { return env(row).fixed; });
+  };
+  if (only_master(group)) return;
   spell_keys(group);
   order(group);
   std::vector<std::vector<std::size_t>> entities = join_held_twice(split_entities(group));
   if (entities.size() > 1) key_collisions(group, entities, out);
   for (auto &entity : entities) {
-    if (entity.size() < 2) continue;
+    if (entity.size() < 2 || only_master(entity)) continue;
     const std::vector<std::size_t> duplicated = duplicated_in_environment(entity);
     out.push_back(classify_entity(std::move(entity), duplicated));
     // (who the rows are, when a subtype's key said they are one)
