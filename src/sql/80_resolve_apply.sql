@@ -1309,6 +1309,12 @@ BEGIN
       collected, tdm._key_text(pm.pk_columns, 'p'))
       USING the_parent;
   END LOOP;
+  -- (Most releases reference no row they do not bring: nothing to read or
+  -- check.)
+  IF NOT EXISTS (SELECT FROM pg_temp.tdm_dangling d WHERE d.rel = the_parent)
+     AND NOT EXISTS (SELECT FROM pg_temp.tdm_env_tags g WHERE g.rel = the_parent) THEN
+    RETURN;
+  END IF;
   FOR env IN SELECT DISTINCT d.env FROM pg_temp.tdm_dangling d WHERE d.rel = the_parent ORDER BY 1 LOOP
     -- (By the key's first column, as an array the foreign scan ships to
     -- the environment: it reads those rows only. With the row's natural
