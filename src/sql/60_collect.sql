@@ -65,6 +65,7 @@ DECLARE
   failed_state text;
   failed_message text;
   failed_context text;
+  refusal_hint text;  -- (a value the target's type refuses)
   drift text;  -- how the environment's columns differ from the target's
   columns text;
   branches text[];
@@ -207,12 +208,26 @@ BEGIN
         END IF;
       END LOOP;
       IF left(failed_state, 2) = '22' THEN
+        refusal_hint := format('An enum label, a domain''s check or a value range the environment allows'
+                               ' and this database does not. Run SELECT tdm.tag_release(%L): its findings'
+                               ' name the rows.', release);
+        -- (Which environment: each one's rows of the release read whole,
+        -- every column through the target's type.)
+        FOR i IN 1 .. cardinality(envs) LOOP
+          BEGIN
+            EXECUTE format('SELECT count(t) FROM %s t WHERE t.%I = $1', tdm._env_table(envs[i], m.rel),
+                           m.release_column)
+              USING release;
+          EXCEPTION WHEN data_exception THEN
+            GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;
+            RAISE EXCEPTION 'collect: a row of % in environment "%" does not fit the target''s types: %',
+              m.rel, envs[i], failed_message
+              USING ERRCODE = failed_state, HINT = refusal_hint;
+          END;
+        END LOOP;
         RAISE EXCEPTION 'collect: a row of % in environments % does not fit the target''s types: %',
           m.rel, array_to_string(envs, ', '), failed_message
-          USING ERRCODE = failed_state,
-                HINT = format('An enum label, a domain''s check or a value range the environment allows'
-                              ' and this database does not. Run SELECT tdm.tag_release(%L): its findings'
-                              ' name the rows.', release);
+          USING ERRCODE = failed_state, HINT = refusal_hint;
       END IF;
       RAISE;
     END;
