@@ -231,6 +231,7 @@ DECLARE
   env_rel regclass;
   lineage text[] := tdm._release_lineage(the_release);
   features text[];
+  releases text[];  -- every release's name: a tag naming none is unknown_release
   drift record;
   fk jsonb;
   parent tdm.managed_table;
@@ -260,6 +261,7 @@ DECLARE
 BEGIN
   r := tdm._tag_release_check(the_release);
   features := ARRAY(SELECT f.feature FROM tdm.feature f WHERE f.release = the_release);
+  releases := ARRAY(SELECT rr.release FROM tdm.release rr);
   -- The foreign keys as the catalog has them now (added or dropped since
   -- tdm.manage_table registered the tables).
   PERFORM tdm._refresh_foreign_keys();
@@ -311,7 +313,7 @@ BEGIN
                        '       count(*) FILTER (WHERE t.%1$I = $2 AND (t.%3$I IS NULL OR t.%3$I <> ALL ($3)))'
                        '  FROM %2$s t', m.release_column, env_rel, m.feature_column)
           INTO n, unknown_releases, unknown_features
-          USING ARRAY(SELECT rr.release FROM tdm.release rr), the_release, features;
+          USING releases, the_release, features;
         IF n > 0 THEN
           EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I IS NULL ORDER BY %s LIMIT 5) s',
                          tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column,
@@ -350,7 +352,7 @@ BEGIN
           FOR drift IN EXECUTE format(
               'SELECT t.%1$I AS tag, count(*) AS n FROM %2$s t WHERE t.%1$I IS NOT NULL'
               ' AND t.%1$I <> ALL ($1) GROUP BY t.%1$I ORDER BY t.%1$I', m.release_column, env_rel)
-              USING ARRAY(SELECT rr.release FROM tdm.release rr) LOOP
+              USING releases LOOP
             EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I = $1 ORDER BY %s LIMIT 5) s',
                            tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column,
                            tdm._pk_list_sql(m.rel, 't'))

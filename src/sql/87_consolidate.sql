@@ -450,7 +450,6 @@ DECLARE
   see_violations text;  -- an invalid run's hint
   loaded bigint;
   final_status text;
-  skipped bool;  -- a table with nothing to detect or resolve
 BEGIN
   r := tdm._consolidate_check(the_release, the_target);
   IF NOT pg_try_advisory_xact_lock(hashtext('tdm.consolidate'), hashtext(the_release)) THEN
@@ -631,13 +630,11 @@ BEGIN
     -- deleted row speaks of (its parents' or an earlier release's): nothing
     -- to detect or resolve, and nothing for its children to follow. (Most
     -- tables, for most releases: each turn costs some 30 ms of statements.)
-    skipped := false;
-    IF to_regclass(format('pg_temp.%I', tdm._collected_name(t.rel))) IS NOT NULL
+    -- (Its collected count, from collection: no row is added to a table
+    -- before its turn.)
+    IF (tables -> t.rel::text ->> 'collected')::bigint = 0
        AND NOT EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = t.rel)
        AND NOT EXISTS (SELECT FROM pg_temp.tdm_deleted d WHERE d.rel = t.rel) THEN
-      EXECUTE format('SELECT NOT EXISTS (SELECT FROM pg_temp.%I)', tdm._collected_name(t.rel)) INTO skipped;
-    END IF;
-    IF skipped THEN
       tables := jsonb_set(tables, ARRAY[t.rel::text], tables -> t.rel::text || '{"merged": 0, "renamed": 0}');
       phase_ms := tdm._add_ms(phase_ms, 'detect', since);  -- (a release of no rows still has the phase)
       CONTINUE;
