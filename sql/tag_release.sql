@@ -115,7 +115,19 @@ SELECT count(*) FROM tdm.detect_conflicts('R2');
 SELECT dblink_exec('st2_migrator', $$UPDATE accounts SET balance = balance - 0.001
                                      WHERE account_id = (SELECT min(account_id) FROM accounts
                                                           WHERE tdm_release = 'R2')$$),
-       dblink_exec('st2_migrator', 'ALTER TABLE accounts ALTER COLUMN balance TYPE numeric(12, 2)'),
+       dblink_exec('st2_migrator', 'ALTER TABLE accounts ALTER COLUMN balance TYPE numeric(12, 2)');
+SELECT count(*) > 0 AS conflicts_found FROM tdm.detect_conflicts('R2');
+-- A migration after the lock to a type the target's widens (varchar(200)
+-- where the target has text) reads every value as it was: not refused.
+-- A change of a row there is still a change.
+SELECT dblink_exec('st2_migrator', 'ALTER TABLE users ALTER COLUMN full_name TYPE varchar(200)');
+SELECT count(*) > 0 AS conflicts_found FROM tdm.detect_conflicts('R2');
+SELECT dblink_exec('st2_migrator', $$UPDATE users SET full_name = full_name || ' Jr' WHERE user_id = 1$$);
+\set VERBOSITY terse
+SELECT count(*) FROM tdm.detect_conflicts('R2');
+\set VERBOSITY default
+SELECT dblink_exec('st2_migrator', $$UPDATE users SET full_name = left(full_name, -3) WHERE user_id = 1$$),
+       dblink_exec('st2_migrator', 'ALTER TABLE users ALTER COLUMN full_name TYPE text'),
        dblink_disconnect('st2_migrator');
 SELECT count(*) > 0 AS conflicts_found FROM tdm.detect_conflicts('R2');
 

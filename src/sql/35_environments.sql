@@ -723,9 +723,48 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY c.ordinal_position
 $$;
 
+-- Whether every value of type `from_type` reads into `to_type` as itself,
+-- and two different values as two (both spelled by tdm._describe_type):
+-- a longer or unbounded varchar, a wider integer or numeric, double
+-- precision for real, more fractional digits of a time. An environment a
+-- migration has not reached yet (varchar(50) where the target has
+-- varchar(100)) is read through the target's type without loss, and a
+-- change of its rows still changes what its lock's checksum reads.
+CREATE FUNCTION tdm._type_widens(from_type text, to_type text) RETURNS bool
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH integers(name, digits, rank) AS (VALUES ('smallint', 5, 1), ('integer', 10, 2), ('bigint', 19, 3)),
+       f AS (SELECT regexp_match(from_type, '^(character varying|numeric|timestamp|time)(?:\((\d+)(?:,(\d+))?\))?(.*)$') AS m),
+       t AS (SELECT regexp_match(to_type, '^(character varying|numeric|timestamp|time)(?:\((\d+)(?:,(\d+))?\))?(.*)$') AS m)
+  SELECT coalesce(CASE
+    WHEN from_type = to_type THEN true
+    -- varchar(n): into text, varchar, or a varchar as long
+    WHEN f.m[1] = 'character varying' AND to_type = 'text' THEN true
+    WHEN from_type = 'text' AND to_type = 'character varying' THEN true
+    WHEN f.m[1] = 'character varying' AND t.m[1] = 'character varying'
+      THEN t.m[2] IS NULL OR f.m[2]::int <= t.m[2]::int
+    -- integers: a wider one, or a numeric with room for their digits
+    WHEN fi.rank IS NOT NULL AND ti.rank IS NOT NULL THEN fi.rank <= ti.rank
+    WHEN fi.rank IS NOT NULL AND t.m[1] = 'numeric' AND t.m[4] = ''
+      THEN t.m[2] IS NULL OR t.m[2]::int - coalesce(t.m[3], '0')::int >= fi.digits
+    -- numeric(p,s): as many integer digits and as many fractional ones
+    WHEN f.m[1] = 'numeric' AND t.m[1] = 'numeric' AND f.m[4] = '' AND t.m[4] = ''
+      THEN t.m[2] IS NULL
+           OR (f.m[2] IS NOT NULL
+               AND t.m[3]::int >= f.m[3]::int AND t.m[2]::int - t.m[3]::int >= f.m[2]::int - f.m[3]::int)
+    WHEN from_type = 'real' AND to_type = 'double precision' THEN true
+    -- timestamp(p)/time(p) of one kind: as many fractional digits (6 unsaid)
+    WHEN f.m[1] IN ('timestamp', 'time') AND t.m[1] = f.m[1] AND t.m[4] = f.m[4]
+      THEN coalesce(f.m[2], '6')::int <= coalesce(t.m[2], '6')::int
+    ELSE false END, false)
+    FROM f, t
+    LEFT JOIN integers fi ON fi.name = from_type
+    LEFT JOIN integers ti ON ti.name = to_type
+$$;
+
 -- How the environment's tables differ from the targets `rels`: a table
 -- missing (one row with no column), columns missing in the environment or
--- of another type (errors), extra columns (warnings); `ordinal` orders a
+-- of another type (errors), extra columns and columns of a type the
+-- target's widens (tdm._type_widens: warnings); `ordinal` orders a
 -- table's rows. One read of the environment for all of them.
 CREATE FUNCTION tdm._schema_drift_of(env text, rels regclass[])
 RETURNS TABLE (rel regclass, column_name text, target_type text, env_type text, severity text, detail text,
@@ -744,19 +783,22 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM unnest(rels) AS x(rel)
    CROSS JOIN LATERAL (
      SELECT coalesce(t.column_name, r.column_name), t.column_type, r.column_type,
-            CASE WHEN t.column_name IS NULL THEN 'warning' ELSE 'error' END,
+            CASE WHEN t.column_name IS NULL OR widens THEN 'warning' ELSE 'error' END,
             CASE WHEN r.column_name IS NULL
                    THEN format('column %s (%s) of %s is missing in %s', t.column_name,
                                t.column_type, x.rel, env)
                  WHEN t.column_name IS NULL
                    THEN format('column %s (%s) exists only in %s, not in %s', r.column_name,
                                r.column_type, env, x.rel)
-                 ELSE format('column %s is %s in %s but %s in %s', t.column_name, t.column_type,
-                             x.rel, r.column_type, env)
+                 ELSE format('column %s is %s in %s but %s in %s%s', t.column_name, t.column_type,
+                             x.rel, r.column_type, env,
+                             CASE WHEN widens THEN format(': each value is read as %s, unchanged', t.column_type)
+                                  ELSE '' END)
             END,
             coalesce(t.ordinal, 10000 + r.ordinal)
        FROM tdm._target_columns(x.rel) t
        FULL JOIN (SELECT * FROM remote WHERE remote.rel = x.rel) r USING (column_name)
+      CROSS JOIN LATERAL (SELECT coalesce(tdm._type_widens(r.column_type, t.column_type), false) AS widens) w
       WHERE t.column_type IS DISTINCT FROM r.column_type) d
    WHERE EXISTS (SELECT FROM remote r WHERE r.rel = x.rel)
 $$;

@@ -102,7 +102,8 @@ BEGIN
   -- An environment's column retyped since the lock may still read as it
   -- was locked (20.001 where 20.00 was, read back as numeric(12,2)): its
   -- catalog says so, one read per environment, before any row is copied.
-  -- (A target retyped since is told by its lock's shape, below.)
+  -- (A target retyped since is told by its lock's shape, below. A type
+  -- the target's widens reads any change as one: not refused.)
   IF r.status <> 'open' THEN
     FOR got IN SELECT l.env, array_agg(l.rel ORDER BY l.rel::text) AS rels, sum(l.row_count) AS n
                  FROM tdm.release_lock l
@@ -113,7 +114,7 @@ BEGIN
         INTO env_rel, drift, row_count
         FROM tdm._schema_drift_of(got.env, got.rels) d
         JOIN tdm.release_lock l ON l.release = r.release AND l.env = got.env AND l.rel = d.rel
-       WHERE d.env_type IS NOT NULL AND d.target_type IS NOT NULL
+       WHERE d.env_type IS NOT NULL AND d.target_type IS NOT NULL AND d.severity = 'error'
        GROUP BY d.rel ORDER BY d.rel::text LIMIT 1;
       IF drift IS NOT NULL THEN
         PERFORM tdm._refuse_retyped(r, got.env, env_rel, drift, row_count, retaggable);
@@ -279,7 +280,7 @@ BEGIN
           -- environment's columns changed type since: say that, not that
           -- the environment's data changed.)
           drift := (SELECT string_agg(d.detail, '; ') FROM tdm._schema_drift(got.env, m.rel) d
-                     WHERE d.env_type IS NOT NULL);
+                     WHERE d.env_type IS NOT NULL AND d.severity = 'error');
           IF lock.row_count = got.n AND drift IS NOT NULL THEN
             PERFORM tdm._refuse_retyped(r, got.env, m.rel, drift, got.n, retaggable);
           END IF;
