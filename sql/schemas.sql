@@ -191,9 +191,11 @@ SELECT tdm.rollback(:snap);
 SELECT stop_id, name FROM staging.stops ORDER BY 1;
 ALTER TABLE staging.stops ATTACH PARTITION staging.stops_high FOR VALUES FROM (2) TO (100);
 -- Bad input: master's table, partitioned by the DBA, has no partition for
--- a row of R13: promote names the table and promotes nothing.
+-- a row of R13 (its stops_high starts at 50, and staging's of that name is
+-- not made again): promote names the table and promotes nothing.
 CREATE TABLE master.stops (LIKE staging.stops INCLUDING ALL) PARTITION BY RANGE (stop_id);
 CREATE TABLE master.stops_low PARTITION OF master.stops FOR VALUES FROM (0) TO (2);
+CREATE TABLE master.stops_high PARTITION OF master.stops FOR VALUES FROM (50) TO (100);
 SELECT tdm.promote('R13');
 SELECT count(*) AS promoted_stops FROM master.stops;
 DROP TABLE master.stops;

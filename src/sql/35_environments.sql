@@ -152,7 +152,18 @@ LANGUAGE sql IMMUTABLE AS $$
   -- SQL reads as character(1): spelled by its name. A time type's
   -- fractional digits other than the default 6: timestamp(3) holds a
   -- value of timestamp rounded.)
-  SELECT CASE WHEN data_type IN ('USER-DEFINED', 'ARRAY') THEN udt_name
+  -- (An array by its element's SQL name, text[] rather than _text: the
+  -- catalog gives only the array type's internal name.)
+  SELECT CASE WHEN data_type = 'USER-DEFINED' THEN udt_name
+              WHEN data_type = 'ARRAY'
+                THEN coalesce((SELECT x.sql_name FROM (VALUES ('int2', 'smallint'), ('int4', 'integer'),
+                                 ('int8', 'bigint'), ('float4', 'real'), ('float8', 'double precision'),
+                                 ('bool', 'boolean'), ('varchar', 'character varying'), ('bpchar', 'character'),
+                                 ('timestamp', 'timestamp without time zone'),
+                                 ('timestamptz', 'timestamp with time zone'), ('time', 'time without time zone'),
+                                 ('timetz', 'time with time zone'), ('varbit', 'bit varying'))
+                                 AS x(name, sql_name) WHERE x.name = substr(udt_name, 2)),
+                              substr(udt_name, 2)) || '[]'
               WHEN data_type = 'character' AND max_length IS NULL THEN 'bpchar'
               WHEN data_type ~ '^(timestamp|time|interval)' AND time_precision IS DISTINCT FROM 6
                    AND time_precision IS NOT NULL
@@ -196,7 +207,9 @@ BEGIN
                        || tdm._type_fields(a.data_type, a.attribute_udt_schema, a.attribute_udt_name,
                                            env, depth + 1));
   END LOOP;
-  RETURN CASE WHEN cardinality(parts) = 0 THEN '' ELSE '(' || array_to_string(parts, ', ') || ')' END;
+  -- (an array's after a space: contact[] (first_name text, ...))
+  RETURN CASE WHEN cardinality(parts) = 0 THEN ''
+              ELSE CASE WHEN data_type = 'ARRAY' THEN ' (' ELSE '(' END || array_to_string(parts, ', ') || ')' END;
 END
 $$;
 
@@ -726,10 +739,11 @@ $$;
 -- Whether every value of type `from_type` reads into `to_type` as itself,
 -- and two different values as two (both spelled by tdm._describe_type):
 -- a longer or unbounded varchar, a wider integer or numeric, double
--- precision for real, more fractional digits of a time. An environment a
--- migration has not reached yet (varchar(50) where the target has
--- varchar(100)) is read through the target's type without loss, and a
--- change of its rows still changes what its lock's checksum reads.
+-- precision for real, more fractional digits of a time; arrays of those.
+-- An environment a migration has not reached yet (varchar(50) where the
+-- target has varchar(100)) is read through the target's type without
+-- loss, and a change of its rows still changes what its lock's checksum
+-- reads.
 CREATE FUNCTION tdm._type_widens(from_type text, to_type text) RETURNS bool
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH integers(name, digits, rank) AS (VALUES ('smallint', 5, 1), ('integer', 10, 2), ('bigint', 19, 3)),
@@ -737,6 +751,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
        t AS (SELECT regexp_match(to_type, '^(character varying|numeric|timestamp|time)(?:\((\d+)(?:,(\d+))?\))?(.*)$') AS m)
   SELECT coalesce(CASE
     WHEN from_type = to_type THEN true
+    WHEN from_type LIKE '%[]' AND to_type LIKE '%[]'  -- (arrays: of elements that widen)
+      THEN tdm._type_widens(left(from_type, -2), left(to_type, -2))
     -- varchar(n): into text, varchar, or a varchar as long
     WHEN f.m[1] = 'character varying' AND to_type = 'text' THEN true
     WHEN from_type = 'text' AND to_type = 'character varying' THEN true

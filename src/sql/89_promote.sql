@@ -35,9 +35,50 @@ BEGIN
 END
 $$;
 
+-- Creates in schema `target` the partitions of `source` (a partitioned
+-- table of staging, at every level) that `dest`, its partitioned table
+-- there, lacks by name: a partition for next month added to staging since
+-- the first promotion. Only where a row of its bounds has no other place
+-- in `dest`: none when `dest` has a default partition, or when the bounds
+-- overlap partitions of `dest`'s own (master's layout is the DBA's, and
+-- a row that fits it goes where it puts it). Returns the partitions made.
+CREATE FUNCTION tdm._mirror_partitions(target text, source regclass, dest regclass) RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  part record;
+  made text[] := '{}';
+BEGIN
+  FOR part IN SELECT c.oid, c.relname, c.relkind, pg_get_expr(c.relpartbound, c.oid) AS bound,
+                     (SELECT d.oid FROM pg_inherits di JOIN pg_class d ON d.oid = di.inhrelid
+                       WHERE di.inhparent = dest AND d.relname = c.relname) AS existing
+                FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               WHERE i.inhparent = source AND c.relispartition ORDER BY c.relname LOOP
+    IF part.existing IS NOT NULL THEN
+      IF part.relkind = 'p' AND (SELECT relkind FROM pg_class WHERE oid = part.existing) = 'p' THEN
+        made := made || tdm._mirror_partitions(target, part.oid, part.existing);
+      END IF;
+      CONTINUE;
+    END IF;
+    CONTINUE WHEN (SELECT p.partdefid <> 0 FROM pg_partitioned_table p WHERE p.partrelid = dest);
+    BEGIN
+      made := made || tdm._create_table_like(target, part.relname, part.oid::regclass, dest)::text;
+      RAISE NOTICE 'promote: partition % of % created as % has it: %',
+        made[cardinality(made)], dest, part.oid::regclass, part.bound;
+    EXCEPTION WHEN invalid_object_definition OR duplicate_table OR insufficient_privilege THEN
+      -- (bounds over master's own partitions, a name master uses for
+      -- another table, a table another role owns: left as it is; a row
+      -- with no place there is refused by the copy, which says so)
+      NULL;
+    END;
+  END LOOP;
+  RETURN made;
+END
+$$;
+
 -- Creates, in schema `target`, the tables of the managed tables that are
 -- missing there (tdm._create_table_like), then the foreign keys between
--- them.
+-- them; partitions staging has and a table there lacks
+-- (tdm._mirror_partitions).
 CREATE FUNCTION tdm._create_target_tables(from_target text, to_target text) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -71,6 +112,9 @@ BEGIN
     END IF;
     IF tdm._target_table(to_target, t.rel) IS NULL THEN
       created := created || tdm._create_table_like(to_target, name, t.source);
+    ELSIF (SELECT c.relkind FROM pg_class c WHERE c.oid = t.source) = 'p'
+          AND (SELECT c.relkind FROM pg_class c WHERE c.oid = tdm._target_table(to_target, t.rel)) = 'p' THEN
+      PERFORM tdm._mirror_partitions(to_target, t.source, tdm._target_table(to_target, t.rel));
     END IF;
   END LOOP;
   -- Foreign keys of the new tables, pointing at the target's own tables

@@ -5,7 +5,7 @@
 -- with the same partitions at every level and the foreign key once; a
 -- snapshot and a rollback keep them so.
 BEGIN;
-SELECT plan(12);
+SELECT plan(15);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -18,7 +18,8 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
                                      tdm_release text, tdm_feature text);
   INSERT INTO tap_pp_e1.pp_device VALUES (1, 'SN-1', 'TPP', 'F'), (2, 'SN-2', 'TPP', 'F'), (3, 'SN-3', 'TPP', 'F');
   INSERT INTO tap_pp_e1.pp_reading VALUES (1, '2026-03-01', 1.5, 'TPP', 'F'), (1, '2026-08-01', 2.5, 'TPP', 'F'),
-                                          (2, '2026-09-01', 3.5, 'TPP', 'F'), (3, '2026-10-01', 4.5, 'TPP', 'F')$$)
+                                          (2, '2026-09-01', 3.5, 'TPP', 'F'), (3, '2026-10-01', 4.5, 'TPP', 'F'),
+                                          (1, '2027-02-01', 5.5, 'TPP2', 'F'), (2, '2028-03-01', 6.5, 'TPP2', 'F')$$)
   \g /dev/null
 SELECT pg_temp.loopback_server('tap_pp_self');
 CREATE TABLE staging.pp_device (id int PRIMARY KEY, serial text NOT NULL, tdm_release text, tdm_feature text)
@@ -56,7 +57,8 @@ ALTER TABLE staging.pp_event ADD FOREIGN KEY (device_id) REFERENCES staging.pp_d
 SELECT lives_ok($$SELECT tdm.manage_table('staging.pp_event')$$, 'the hint followed, the table is managed');
 SELECT tdm.unmanage_table('staging.pp_event');
 SELECT tdm.manage_table('staging.pp_reading');
-SELECT tdm.create_release('TPP'), tdm.add_feature('TPP', 'F', 1);
+SELECT tdm.create_release('TPP'), tdm.add_feature('TPP', 'F', 1),
+       tdm.create_release('TPP2', parent => 'TPP'), tdm.add_feature('TPP2', 'F', 1);
 -- Declared on a partition after the table was managed: tagging refuses.
 ALTER TABLE staging.pp_reading_h1 ADD CONSTRAINT pp_reading_h1_device FOREIGN KEY (device_id)
   REFERENCES staging.pp_device;
@@ -103,6 +105,25 @@ SELECT results_eq('SELECT id, serial FROM master.pp_device ORDER BY id',
 SELECT is((SELECT count(*)::int FROM master.pp_reading WHERE device_id = 3), 1, 'into the partitioned child too');
 SELECT is((SELECT relkind::text FROM pg_class WHERE oid = 'master.pp_reading'::regclass), 'p',
           'and the table stays partitioned');
+
+-- Partitions added to staging since the first promotion (2027, and the
+-- first half of 2028): the promotion of the next release gives master the
+-- one its rows have no place for, with the same bounds. Master's own
+-- partition for 2028 (made by its DBA) is left as it is, and takes its row.
+CREATE TABLE staging.pp_reading_2027 PARTITION OF staging.pp_reading FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+CREATE TABLE staging.pp_reading_2028h1 PARTITION OF staging.pp_reading
+  FOR VALUES FROM ('2028-01-01') TO ('2028-07-01');
+CREATE TABLE master.pp_reading_y2028 PARTITION OF master.pp_reading FOR VALUES FROM ('2028-01-01') TO ('2029-01-01');
+SELECT tdm.tag_release('TPP2'), tdm.consolidate('TPP2');
+SELECT lives_ok($$SELECT tdm.promote('TPP2')$$, 'the next release promotes');
+SELECT results_eq($$SELECT c.relname::text COLLATE "default", pg_get_expr(c.relpartbound, c.oid) COLLATE "default", r.taken
+                      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                      LEFT JOIN master.pp_reading r ON r.tableoid = c.oid
+                     WHERE i.inhparent = 'master.pp_reading'::regclass AND c.relname ~ '202[78]' ORDER BY 1$$,
+                  $$VALUES ('pp_reading_2027', 'FOR VALUES FROM (''2027-01-01'') TO (''2028-01-01'')', '2027-02-01'::date),
+                           ('pp_reading_y2028', 'FOR VALUES FROM (''2028-01-01'') TO (''2029-01-01'')', '2028-03-01'::date)$$,
+                  'master gets staging''s new partition its row had no place for, and keeps its own for the other');
+SELECT is((SELECT count(*)::int FROM master.pp_reading WHERE tdm_release = 'TPP2'), 2, 'both rows are promoted');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -21,7 +21,8 @@ SELECT results_eq($$SELECT f, t, tdm._type_widens(f, t) FROM (VALUES
     ('timestamp without time zone', 'timestamp(3) without time zone'),
     ('timestamp(3) without time zone', 'timestamp with time zone'),
     ('time(0) without time zone', 'time(3) without time zone'),
-    ('integer', 'text'), ('character(4)', 'character(8)')) AS x(f, t)$$,
+    ('integer', 'text'), ('character(4)', 'character(8)'),
+    ('integer[]', 'bigint[]'), ('bigint[]', 'integer[]'), ('integer', 'bigint[]')) AS x(f, t)$$,
   $$VALUES ('character varying(20)', 'character varying(40)', true), ('character varying(40)', 'character varying(20)', false),
     ('character varying(20)', 'text', true), ('text', 'character varying(20)', false), ('text', 'character varying', true),
     ('smallint', 'integer', true), ('integer', 'bigint', true), ('bigint', 'integer', false), ('integer', 'numeric', true),
@@ -33,7 +34,8 @@ SELECT results_eq($$SELECT f, t, tdm._type_widens(f, t) FROM (VALUES
     ('timestamp without time zone', 'timestamp(3) without time zone', false),
     ('timestamp(3) without time zone', 'timestamp with time zone', false),
     ('time(0) without time zone', 'time(3) without time zone', true),
-    ('integer', 'text', false), ('character(4)', 'character(8)', false)$$,
+    ('integer', 'text', false), ('character(4)', 'character(8)', false),
+    ('integer[]', 'bigint[]', true), ('bigint[]', 'integer[]', false), ('integer', 'bigint[]', false)$$,
   'a type widens into another when each of its values reads into it as itself');
 
 SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
@@ -42,17 +44,19 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
                                     at timestamp(3), ratio real, tdm_release text, tdm_feature text);
   CREATE TABLE tap_wc_e1.wc_child (id smallint PRIMARY KEY, parent_id int REFERENCES tap_wc_e1.wc_parent,
                                    note varchar(30), tdm_release text, tdm_feature text);
-  CREATE TABLE tap_wc_e1.wc_note (id int PRIMARY KEY, body varchar(60), tdm_release text, tdm_feature text);
+  CREATE TABLE tap_wc_e1.wc_note (id int PRIMARY KEY, body varchar(60), tags varchar(8)[], marks bigint[],
+                                  tdm_release text, tdm_feature text);
   INSERT INTO tap_wc_e1.wc_parent VALUES (1, 'P-1', 12.34, '2026-01-01 10:00:00.123', 0.1, 'TWC', 'F');
   INSERT INTO tap_wc_e1.wc_child VALUES (7, 1, 'first', 'TWC', 'F');
-  INSERT INTO tap_wc_e1.wc_note VALUES (1, 'sixty characters at most there', 'TWC2', 'F')$$) \g /dev/null
+  INSERT INTO tap_wc_e1.wc_note VALUES (1, 'sixty characters at most there', '{a}', '{1}', 'TWC2', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_wc_self');
 CREATE SCHEMA tap_wc;
 CREATE TABLE tap_wc.wc_parent (id bigint PRIMARY KEY, code varchar(40) NOT NULL UNIQUE, amount numeric(12,3),
                                at timestamp, ratio double precision, tdm_release text, tdm_feature text);
 CREATE TABLE tap_wc.wc_child (id integer PRIMARY KEY, parent_id bigint REFERENCES tap_wc.wc_parent,
                               note text, tdm_release text, tdm_feature text);
-CREATE TABLE tap_wc.wc_note (id int PRIMARY KEY, body varchar(40), tdm_release text, tdm_feature text);
+CREATE TABLE tap_wc.wc_note (id int PRIMARY KEY, body varchar(40), tags text[], marks integer[],
+                             tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('wc1', 'tap_wc_self', 10, 'tap_wc_e1');
 SELECT tdm.manage_table('tap_wc.wc_parent', '{code}'), tdm.manage_table('tap_wc.wc_child');
 SELECT tdm.create_release('TWC'), tdm.add_feature('TWC', 'F', 1);
@@ -84,9 +88,12 @@ SELECT tdm.manage_table('tap_wc.wc_note');
 SELECT tdm.create_release('TWC2', parent => 'TWC'), tdm.add_feature('TWC2', 'F', 1);
 SELECT tdm.tag_release('TWC2') AS job \gset
 SELECT results_eq(format($$SELECT severity, detail FROM tdm.tag_finding
-                            WHERE job_id = %s AND kind = 'schema_drift' AND rel = 'tap_wc.wc_note'::regclass$$, :job),
-  $$VALUES ('error', 'column body is character varying(40) in tap_wc.wc_note but character varying(60) in wc1')$$,
-  'a narrower target''s type is an error');
+                            WHERE job_id = %s AND kind = 'schema_drift' AND rel = 'tap_wc.wc_note'::regclass
+                            ORDER BY detail$$, :job),
+  $$VALUES ('error', 'column body is character varying(40) in tap_wc.wc_note but character varying(60) in wc1'),
+           ('error', 'column marks is integer[] in tap_wc.wc_note but bigint[] in wc1'),
+           ('warning', 'column tags is text[] in tap_wc.wc_note but character varying[] in wc1: each value is read as text[], unchanged')$$,
+  'a narrower target''s type is an error; arrays are named by their elements'' types');
 SELECT is((SELECT status::text FROM tdm.release WHERE release = 'TWC2'), 'open', 'that release is not locked');
 
 SELECT * FROM finish();
