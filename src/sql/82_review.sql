@@ -980,7 +980,15 @@ BEGIN
           RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
             nk, candidate
             USING ERRCODE = 'unique_violation',
-                  HINT = format('Give %s new values in renames, e.g. renames => %s.', label,
+                  -- (A key made of references, a link of two parents say: a new
+                  -- value would point the row at another parent.)
+                  HINT = CASE WHEN NOT EXISTS (SELECT 1 FROM unnest(cols) AS k
+                                                WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
+                                                                   WHERE fk -> 'columns' ? k))
+                  THEN format('Every column of that key (%s) is a reference: the rows are one link, and a new value'
+                              ' would point one at another row. Keep one of them (keep), merge them, or delete'
+                              ' them (delete_all).', nk)
+                  ELSE format('Give %s new values in renames, e.g. renames => %s.', label,
                                 quote_literal(format('{%s: {%s: "..."}}', to_json(label), to_json(
                                 -- (The last column of no foreign key: the email, not
                                 -- the tenant; for a generated one, the last it reads.)
@@ -994,7 +1002,7 @@ BEGIN
                                                                       AND a.attname = u.col)
                                                            ORDER BY u.i DESC LIMIT 1),
                                                          cols[cardinality(cols)]) AS col) x
-                                   LEFT JOIN tdm._generated_columns(c.rel) g ON g.column_name = x.col)))));
+                                   LEFT JOIN tdm._generated_columns(c.rel) g ON g.column_name = x.col))))) END;
         END IF;
         seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source,
                                                              'label', label));
