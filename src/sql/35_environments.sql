@@ -738,12 +738,15 @@ $$;
 
 -- Whether every value of type `from_type` reads into `to_type` as itself,
 -- and two different values as two (both spelled by tdm._describe_type):
--- a longer or unbounded varchar, a wider integer or numeric, double
--- precision for real, more fractional digits of a time; arrays of those.
--- An environment a migration has not reached yet (varchar(50) where the
+-- a longer or unbounded varchar, a wider integer or numeric, more
+-- fractional digits of a time; arrays of text or integers of those. An
+-- environment a migration has not reached yet (varchar(50) where the
 -- target has varchar(100)) is read through the target's type without
 -- loss, and a change of its rows still changes what its lock's checksum
--- reads.
+-- reads. Each value also reads as the environment's own ALTER .. TYPE to
+-- the target's type would make it, so its migration later changes no
+-- locked row: not so for real into double precision (0.1 is read as 0.1,
+-- and migrated as 0.10000000149011612).
 CREATE FUNCTION tdm._type_widens(from_type text, to_type text) RETURNS bool
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH integers(name, digits, rank) AS (VALUES ('smallint', 5, 1), ('integer', 10, 2), ('bigint', 19, 3)),
@@ -751,8 +754,12 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
        t AS (SELECT regexp_match(to_type, '^(character varying|numeric|timestamp|time)(?:\((\d+)(?:,(\d+))?\))?(.*)$') AS m)
   SELECT coalesce(CASE
     WHEN from_type = to_type THEN true
-    WHEN from_type LIKE '%[]' AND to_type LIKE '%[]'  -- (arrays: of elements that widen)
-      THEN tdm._type_widens(left(from_type, -2), left(to_type, -2))
+    -- Arrays: the catalog spells their elements without a length or a
+    -- scale (a varchar(3)[] is character varying[]), so only into elements
+    -- that have none.
+    WHEN from_type LIKE '%[]' AND to_type LIKE '%[]'
+      THEN left(to_type, -2) IN ('text', 'integer', 'bigint')
+           AND tdm._type_widens(left(from_type, -2), left(to_type, -2))
     -- varchar(n): into text, varchar, or a varchar as long
     WHEN f.m[1] = 'character varying' AND to_type = 'text' THEN true
     WHEN from_type = 'text' AND to_type = 'character varying' THEN true
@@ -767,7 +774,6 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
       THEN t.m[2] IS NULL
            OR (f.m[2] IS NOT NULL
                AND t.m[3]::int >= f.m[3]::int AND t.m[2]::int - t.m[3]::int >= f.m[2]::int - f.m[3]::int)
-    WHEN from_type = 'real' AND to_type = 'double precision' THEN true
     -- timestamp(p)/time(p) of one kind: as many fractional digits (6 unsaid)
     WHEN f.m[1] IN ('timestamp', 'time') AND t.m[1] = f.m[1] AND t.m[4] = f.m[4]
       THEN coalesce(f.m[2], '6')::int <= coalesce(t.m[2], '6')::int

@@ -39,15 +39,20 @@ $$;
 -- table of staging, at every level) that `dest`, its partitioned table
 -- there, lacks by name: a partition for next month added to staging since
 -- the first promotion. Only where a row of its bounds has no other place
--- in `dest`: none when `dest` has a default partition, or when the bounds
--- overlap partitions of `dest`'s own (master's layout is the DBA's, and
--- a row that fits it goes where it puts it). Returns the partitions made.
+-- in `dest`: none when `dest` has a default partition or another
+-- partition key, or when the bounds overlap partitions of `dest`'s own
+-- (master's layout is the DBA's, and a row that fits it goes where it
+-- puts it). Returns the partitions made.
 CREATE FUNCTION tdm._mirror_partitions(target text, source regclass, dest regclass) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   part record;
   made text[] := '{}';
 BEGIN
+  -- (Bounds mean the same only over the same partition key.)
+  IF pg_get_partkeydef(source) IS DISTINCT FROM pg_get_partkeydef(dest) THEN
+    RETURN made;
+  END IF;
   FOR part IN SELECT c.oid, c.relname, c.relkind, pg_get_expr(c.relpartbound, c.oid) AS bound,
                      (SELECT d.oid FROM pg_inherits di JOIN pg_class d ON d.oid = di.inhrelid
                        WHERE di.inhparent = dest AND d.relname = c.relname) AS existing

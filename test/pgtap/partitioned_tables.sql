@@ -5,7 +5,7 @@
 -- with the same partitions at every level and the foreign key once; a
 -- snapshot and a rollback keep them so.
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -124,6 +124,19 @@ SELECT results_eq($$SELECT c.relname::text COLLATE "default", pg_get_expr(c.relp
                            ('pp_reading_y2028', 'FOR VALUES FROM (''2028-01-01'') TO (''2029-01-01'')', '2028-03-01'::date)$$,
                   'master gets staging''s new partition its row had no place for, and keeps its own for the other');
 SELECT is((SELECT count(*)::int FROM master.pp_reading WHERE tdm_release = 'TPP2'), 2, 'both rows are promoted');
+-- A master table partitioned by another key (by list, or by range of
+-- another column) gets none: the bounds would mean something else there.
+CREATE SCHEMA tap_pp_x;
+CREATE SCHEMA tap_pp_y;
+CREATE TABLE tap_pp_x.t (a int, b int) PARTITION BY RANGE (a);
+CREATE TABLE tap_pp_x.t_1 PARTITION OF tap_pp_x.t FOR VALUES FROM (0) TO (10);
+CREATE TABLE tap_pp_y.by_list (a int, b int) PARTITION BY LIST (b);
+CREATE TABLE tap_pp_y.by_list_1 PARTITION OF tap_pp_y.by_list FOR VALUES IN (1);
+CREATE TABLE tap_pp_y.by_b (a int, b int) PARTITION BY RANGE (b);
+SELECT is(cardinality(tdm._mirror_partitions('tap_pp_y', 'tap_pp_x.t', 'tap_pp_y.by_list'))
+          + cardinality(tdm._mirror_partitions('tap_pp_y', 'tap_pp_x.t', 'tap_pp_y.by_b'))
+          + (SELECT count(*)::int FROM pg_class WHERE relnamespace = 'tap_pp_y'::regnamespace AND relname = 't_1'),
+          0, 'a table partitioned by another key gets no partition');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -17,6 +17,7 @@ SELECT results_eq($$SELECT f, t, tdm._type_widens(f, t) FROM (VALUES
     ('numeric(8,2)', 'numeric(12,3)'), ('numeric(8,2)', 'numeric(12,1)'), ('numeric(8,2)', 'numeric(8,3)'),
     ('numeric(8,2)', 'numeric'), ('numeric', 'numeric(8,2)'),
     ('real', 'double precision'), ('double precision', 'real'),
+    ('character varying[]', 'text[]'), ('text[]', 'character varying[]'), ('integer[]', 'numeric[]'),
     ('timestamp(3) without time zone', 'timestamp without time zone'),
     ('timestamp without time zone', 'timestamp(3) without time zone'),
     ('timestamp(3) without time zone', 'timestamp with time zone'),
@@ -29,7 +30,8 @@ SELECT results_eq($$SELECT f, t, tdm._type_widens(f, t) FROM (VALUES
     ('integer', 'numeric(12,2)', true), ('bigint', 'numeric(12,2)', false),
     ('numeric(8,2)', 'numeric(12,3)', true), ('numeric(8,2)', 'numeric(12,1)', false), ('numeric(8,2)', 'numeric(8,3)', false),
     ('numeric(8,2)', 'numeric', true), ('numeric', 'numeric(8,2)', false),
-    ('real', 'double precision', true), ('double precision', 'real', false),
+    ('real', 'double precision', false), ('double precision', 'real', false),
+    ('character varying[]', 'text[]', true), ('text[]', 'character varying[]', false), ('integer[]', 'numeric[]', false),
     ('timestamp(3) without time zone', 'timestamp without time zone', true),
     ('timestamp without time zone', 'timestamp(3) without time zone', false),
     ('timestamp(3) without time zone', 'timestamp with time zone', false),
@@ -52,7 +54,7 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
 SELECT pg_temp.loopback_server('tap_wc_self');
 CREATE SCHEMA tap_wc;
 CREATE TABLE tap_wc.wc_parent (id bigint PRIMARY KEY, code varchar(40) NOT NULL UNIQUE, amount numeric(12,3),
-                               at timestamp, ratio double precision, tdm_release text, tdm_feature text);
+                               at timestamp, ratio real, tdm_release text, tdm_feature text);
 CREATE TABLE tap_wc.wc_child (id integer PRIMARY KEY, parent_id bigint REFERENCES tap_wc.wc_parent,
                               note text, tdm_release text, tdm_feature text);
 CREATE TABLE tap_wc.wc_note (id int PRIMARY KEY, body varchar(40), tags text[], marks integer[],
@@ -70,8 +72,7 @@ SELECT results_eq(format($$SELECT severity, detail FROM tdm.tag_finding
            ('warning', 'column id is bigint in tap_wc.wc_parent but integer in wc1: each value is read as bigint, unchanged'),
            ('warning', 'column id is integer in tap_wc.wc_child but smallint in wc1: each value is read as integer, unchanged'),
            ('warning', 'column note is text in tap_wc.wc_child but character varying(30) in wc1: each value is read as text, unchanged'),
-           ('warning', 'column parent_id is bigint in tap_wc.wc_child but integer in wc1: each value is read as bigint, unchanged'),
-           ('warning', 'column ratio is double precision in tap_wc.wc_parent but real in wc1: each value is read as double precision, unchanged')$$,
+           ('warning', 'column parent_id is bigint in tap_wc.wc_child but integer in wc1: each value is read as bigint, unchanged')$$,
   'each column of a type the target''s widens is a warning naming both types');
 SELECT is((SELECT status::text FROM tdm.release WHERE release = 'TWC'), 'locked', 'the release locks');
 
@@ -79,7 +80,7 @@ SELECT tdm.consolidate('TWC', 'tap_wc') AS run \gset
 SELECT is((SELECT status::text FROM tdm.run WHERE run_id = :run), 'completed', 'the release consolidates');
 SELECT results_eq($$SELECT p.id, p.code::text, p.amount, p.at, p.ratio, c.id, c.note
                       FROM tap_wc.wc_parent p JOIN tap_wc.wc_child c ON c.parent_id = p.id$$,
-  $$VALUES (1::bigint, 'P-1', 12.340::numeric, '2026-01-01 10:00:00.123'::timestamp, 0.1::float8, 7, 'first')$$,
+  $$VALUES (1::bigint, 'P-1', 12.340::numeric, '2026-01-01 10:00:00.123'::timestamp, 0.1::real, 7, 'first')$$,
   'the rows load as the environment holds them, child under parent');
 
 -- A column the target's type narrows (varchar(60) into varchar(40))
