@@ -145,16 +145,24 @@ $$;
 -- A column's type as information_schema describes it: comparable between
 -- databases even when a user-defined type lives in another schema there.
 CREATE FUNCTION tdm._describe_type(data_type text, udt_name text, max_length int,
-                                   num_precision int, num_scale int, time_precision int DEFAULT NULL)
+                                   num_precision int, num_scale int, time_precision int DEFAULT NULL,
+                                   array_typmod int DEFAULT -1)
 RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
   -- (An unbounded bpchar is data_type 'character' with no length, which
   -- SQL reads as character(1): spelled by its name. A time type's
   -- fractional digits other than the default 6: timestamp(3) holds a
   -- value of timestamp rounded.)
   -- (An array by its element's SQL name, text[] rather than _text: the
-  -- catalog gives only the array type's internal name.)
+  -- catalog gives only the array type's internal name. Its elements'
+  -- length, scale or precision is the column's typmod (`array_typmod`,
+  -- from pg_attribute), which information_schema does not give: a
+  -- built-in element is spelled with it, numeric(10,4)[].)
   SELECT CASE WHEN data_type = 'USER-DEFINED' THEN udt_name
+              WHEN data_type = 'ARRAY' AND array_typmod >= 0
+                   AND to_regtype('pg_catalog.' || quote_ident(substr(udt_name, 2))) IS NOT NULL
+                THEN format_type(to_regtype('pg_catalog.' || quote_ident(substr(udt_name, 2))), array_typmod)
+                     || '[]'
               WHEN data_type = 'ARRAY'
                 THEN coalesce((SELECT x.sql_name FROM (VALUES ('int2', 'smallint'), ('int4', 'integer'),
                                  ('int8', 'bigint'), ('float4', 'real'), ('float8', 'double precision'),
@@ -303,7 +311,7 @@ BEGIN
       ('tdm_remote_pg_namespace', 'pg_catalog', 'pg_namespace', '{oid oid, nspname text}'),
       ('tdm_remote_pg_class', 'pg_catalog', 'pg_class', '{oid oid, relname text, relnamespace oid}'),
       ('tdm_remote_pg_attribute', 'pg_catalog', 'pg_attribute',
-       '{attrelid oid, attnum int2, attname text, atttypid oid, attisdropped bool}'),
+       '{attrelid oid, attnum int2, attname text, atttypid oid, attisdropped bool, atttypmod int4}'),
       ('tdm_remote_pg_constraint', 'pg_catalog', 'pg_constraint',
        '{oid oid, conname text, contype text, condeferrable bool, condeferred bool, convalidated bool,'
        ' conrelid oid, confrelid oid, confupdtype text, confdeltype text, confmatchtype text,'
@@ -484,18 +492,31 @@ DECLARE
   context text;
 BEGIN
   RETURN QUERY EXECUTE format(
-    'SELECT t.rel, c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
-    '         c.character_maximum_length, c.numeric_precision, c.numeric_scale, c.datetime_precision)'
-    '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position,'
-    '       c.is_nullable = ''YES'', %s, c.datetime_precision,'
-    '       CASE WHEN c.is_identity = ''YES'' THEN c.identity_generation END, c.is_generated = ''ALWAYS'''
-    '  FROM %s c'
-    '  JOIN unnest($2, $4) AS t(rel, relname) ON t.relname = c.table_name'
+    'WITH c AS MATERIALIZED ('
+    '  SELECT c.* FROM %2$s c'
     -- (the names as a parameter: sent to the environment, which reads
     -- those tables' columns only)
-    ' WHERE c.table_schema = $1 AND c.table_name = ANY ($4)'
+    '   WHERE c.table_schema = $1 AND c.table_name = ANY ($4)),'
+    -- (An array's elements' typmod from the environment's pg_attribute,
+    -- in one more read, made only when some column is an array.)
+    ' mods AS MATERIALIZED ('
+    '  SELECT r.relname, a.attname, a.atttypmod FROM %3$s a'
+    '    JOIN %4$s r ON r.oid = a.attrelid JOIN %5$s n ON n.oid = r.relnamespace'
+    '   WHERE n.nspname = $1 AND r.relname = ANY ($4) AND a.attnum > 0 AND a.atttypmod >= 0'
+    '     AND EXISTS (SELECT FROM c WHERE c.data_type = ''ARRAY''))'
+    'SELECT t.rel, c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
+    '         c.character_maximum_length, c.numeric_precision, c.numeric_scale, c.datetime_precision,'
+    '         coalesce((SELECT m.atttypmod FROM mods m'
+    '                    WHERE m.relname = c.table_name AND m.attname = c.column_name), -1))'
+    '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position,'
+    '       c.is_nullable = ''YES'', %1$s, c.datetime_precision,'
+    '       CASE WHEN c.is_identity = ''YES'' THEN c.identity_generation END, c.is_generated = ''ALWAYS'''
+    '  FROM c'
+    '  JOIN unnest($2, $4) AS t(rel, relname) ON t.relname = c.table_name'
     ' ORDER BY t.rel, c.ordinal_position',
-    CASE WHEN with_defaults THEN 'c.column_default' ELSE 'NULL::text' END, remote_columns)
+    CASE WHEN with_defaults THEN 'c.column_default' ELSE 'NULL::text' END, remote_columns,
+    tdm._env_relation(env, 'tdm_remote_pg_attribute'), tdm._env_relation(env, 'tdm_remote_pg_class'),
+    tdm._env_relation(env, 'tdm_remote_pg_namespace'))
     USING (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env),
           rels, env,
           ARRAY(SELECT r.relname::text FROM unnest(rels) WITH ORDINALITY AS x(rel, n)
@@ -723,7 +744,9 @@ RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, c
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.column_name::text,
          tdm._describe_type(c.data_type, c.udt_name, c.character_maximum_length::int,
-                            c.numeric_precision::int, c.numeric_scale::int, c.datetime_precision::int)
+                            c.numeric_precision::int, c.numeric_scale::int, c.datetime_precision::int,
+                            (SELECT a.atttypmod FROM pg_attribute a
+                              WHERE c.data_type = 'ARRAY' AND a.attrelid = rel AND a.attname = c.column_name::name))
            || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name),
          c.ordinal_position::int, c.is_nullable::text = 'YES',
          CASE WHEN with_defaults THEN c.column_default::text END, c.datetime_precision::int,
@@ -739,7 +762,7 @@ $$;
 -- Whether every value of type `from_type` reads into `to_type` as itself,
 -- and two different values as two (both spelled by tdm._describe_type):
 -- a longer or unbounded varchar, a wider integer or numeric, more
--- fractional digits of a time; arrays of text or integers of those. An
+-- fractional digits of a time; arrays of those. An
 -- environment a migration has not reached yet (varchar(50) where the
 -- target has varchar(100)) is read through the target's type without
 -- loss, and a change of its rows still changes what its lock's checksum
@@ -754,12 +777,10 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
        t AS (SELECT regexp_match(to_type, '^(character varying|numeric|timestamp|time)(?:\((\d+)(?:,(\d+))?\))?(.*)$') AS m)
   SELECT coalesce(CASE
     WHEN from_type = to_type THEN true
-    -- Arrays: the catalog spells their elements without a length or a
-    -- scale (a varchar(3)[] is character varying[]), so only into elements
-    -- that have none.
+    -- Arrays: as their elements (spelled with their length or scale,
+    -- from the column's typmod: tdm._describe_type).
     WHEN from_type LIKE '%[]' AND to_type LIKE '%[]'
-      THEN left(to_type, -2) IN ('text', 'integer', 'bigint')
-           AND tdm._type_widens(left(from_type, -2), left(to_type, -2))
+      THEN tdm._type_widens(left(from_type, -2), left(to_type, -2))
     -- varchar(n): into text, varchar, or a varchar as long
     WHEN f.m[1] = 'character varying' AND to_type = 'text' THEN true
     WHEN from_type = 'text' AND to_type = 'character varying' THEN true

@@ -18,6 +18,8 @@ SELECT results_eq($$SELECT f, t, tdm._type_widens(f, t) FROM (VALUES
     ('numeric(8,2)', 'numeric'), ('numeric', 'numeric(8,2)'),
     ('real', 'double precision'), ('double precision', 'real'),
     ('character varying[]', 'text[]'), ('text[]', 'character varying[]'), ('integer[]', 'numeric[]'),
+    ('text[]', 'character varying(3)[]'), ('numeric(10,4)[]', 'numeric(10,2)[]'),
+    ('character varying(3)[]', 'character varying(8)[]'),
     ('timestamp(3) without time zone', 'timestamp without time zone'),
     ('timestamp without time zone', 'timestamp(3) without time zone'),
     ('timestamp(3) without time zone', 'timestamp with time zone'),
@@ -31,7 +33,9 @@ SELECT results_eq($$SELECT f, t, tdm._type_widens(f, t) FROM (VALUES
     ('numeric(8,2)', 'numeric(12,3)', true), ('numeric(8,2)', 'numeric(12,1)', false), ('numeric(8,2)', 'numeric(8,3)', false),
     ('numeric(8,2)', 'numeric', true), ('numeric', 'numeric(8,2)', false),
     ('real', 'double precision', false), ('double precision', 'real', false),
-    ('character varying[]', 'text[]', true), ('text[]', 'character varying[]', false), ('integer[]', 'numeric[]', false),
+    ('character varying[]', 'text[]', true), ('text[]', 'character varying[]', true), ('integer[]', 'numeric[]', true),
+    ('text[]', 'character varying(3)[]', false), ('numeric(10,4)[]', 'numeric(10,2)[]', false),
+    ('character varying(3)[]', 'character varying(8)[]', true),
     ('timestamp(3) without time zone', 'timestamp without time zone', true),
     ('timestamp without time zone', 'timestamp(3) without time zone', false),
     ('timestamp(3) without time zone', 'timestamp with time zone', false),
@@ -47,10 +51,10 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_wc_e1.wc_child (id smallint PRIMARY KEY, parent_id int REFERENCES tap_wc_e1.wc_parent,
                                    note varchar(30), tdm_release text, tdm_feature text);
   CREATE TABLE tap_wc_e1.wc_note (id int PRIMARY KEY, body varchar(60), tags varchar(8)[], marks bigint[],
-                                  tdm_release text, tdm_feature text);
+                                  prices numeric(10,4)[], codes varchar(3)[], tdm_release text, tdm_feature text);
   INSERT INTO tap_wc_e1.wc_parent VALUES (1, 'P-1', 12.34, '2026-01-01 10:00:00.123', 0.1, 'TWC', 'F');
   INSERT INTO tap_wc_e1.wc_child VALUES (7, 1, 'first', 'TWC', 'F');
-  INSERT INTO tap_wc_e1.wc_note VALUES (1, 'sixty characters at most there', '{a}', '{1}', 'TWC2', 'F')$$) \g /dev/null
+  INSERT INTO tap_wc_e1.wc_note VALUES (1, 'sixty characters at most there', '{a}', '{1}', '{1.2345}', '{ab}', 'TWC2', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_wc_self');
 CREATE SCHEMA tap_wc;
 CREATE TABLE tap_wc.wc_parent (id bigint PRIMARY KEY, code varchar(40) NOT NULL UNIQUE, amount numeric(12,3),
@@ -58,7 +62,7 @@ CREATE TABLE tap_wc.wc_parent (id bigint PRIMARY KEY, code varchar(40) NOT NULL 
 CREATE TABLE tap_wc.wc_child (id integer PRIMARY KEY, parent_id bigint REFERENCES tap_wc.wc_parent,
                               note text, tdm_release text, tdm_feature text);
 CREATE TABLE tap_wc.wc_note (id int PRIMARY KEY, body varchar(40), tags text[], marks integer[],
-                             tdm_release text, tdm_feature text);
+                             prices numeric(10,2)[], codes varchar(8)[], tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('wc1', 'tap_wc_self', 10, 'tap_wc_e1');
 SELECT tdm.manage_table('tap_wc.wc_parent', '{code}'), tdm.manage_table('tap_wc.wc_child');
 SELECT tdm.create_release('TWC'), tdm.add_feature('TWC', 'F', 1);
@@ -92,9 +96,11 @@ SELECT results_eq(format($$SELECT severity, detail FROM tdm.tag_finding
                             WHERE job_id = %s AND kind = 'schema_drift' AND rel = 'tap_wc.wc_note'::regclass
                             ORDER BY detail$$, :job),
   $$VALUES ('error', 'column body is character varying(40) in tap_wc.wc_note but character varying(60) in wc1'),
+           ('warning', 'column codes is character varying(8)[] in tap_wc.wc_note but character varying(3)[] in wc1: each value is read as character varying(8)[], unchanged'),
            ('error', 'column marks is integer[] in tap_wc.wc_note but bigint[] in wc1'),
-           ('warning', 'column tags is text[] in tap_wc.wc_note but character varying[] in wc1: each value is read as text[], unchanged')$$,
-  'a narrower target''s type is an error; arrays are named by their elements'' types');
+           ('error', 'column prices is numeric(10,2)[] in tap_wc.wc_note but numeric(10,4)[] in wc1'),
+           ('warning', 'column tags is text[] in tap_wc.wc_note but character varying(8)[] in wc1: each value is read as text[], unchanged')$$,
+  'a narrower target''s type is an error; arrays are named by their elements'' types, lengths and scales');
 SELECT is((SELECT status::text FROM tdm.release WHERE release = 'TWC2'), 'open', 'that release is not locked');
 
 SELECT * FROM finish();
