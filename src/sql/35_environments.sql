@@ -161,7 +161,9 @@ LANGUAGE sql STABLE AS $$
   SELECT CASE WHEN data_type = 'USER-DEFINED' THEN udt_name
               WHEN data_type = 'ARRAY' AND array_typmod >= 0
                    AND to_regtype('pg_catalog.' || quote_ident(substr(udt_name, 2))) IS NOT NULL
-                THEN format_type(to_regtype('pg_catalog.' || quote_ident(substr(udt_name, 2))), array_typmod)
+                -- (6 fractional digits unsaid, as for a column: timestamp[])
+                THEN regexp_replace(format_type(to_regtype('pg_catalog.' || quote_ident(substr(udt_name, 2))),
+                                                array_typmod), '^(timestamp|time)\(6\)', '\1')
                      || '[]'
               WHEN data_type = 'ARRAY'
                 THEN coalesce((SELECT x.sql_name FROM (VALUES ('int2', 'smallint'), ('int4', 'integer'),
@@ -493,23 +495,31 @@ DECLARE
 BEGIN
   RETURN QUERY EXECUTE format(
     'WITH c AS MATERIALIZED ('
-    '  SELECT c.* FROM %2$s c'
+    '  SELECT c.table_name, c.column_name, c.data_type, c.udt_schema, c.udt_name, c.character_maximum_length,'
+    '         c.numeric_precision, c.numeric_scale, c.datetime_precision, c.ordinal_position, c.is_nullable,'
+    '         %1$s AS column_default, c.is_identity, c.identity_generation, c.is_generated'
+    '    FROM %2$s c'
     -- (the names as a parameter: sent to the environment, which reads
     -- those tables' columns only)
     '   WHERE c.table_schema = $1 AND c.table_name = ANY ($4)),'
     -- (An array's elements' typmod from the environment's pg_attribute,
     -- in one more read, made only when some column is an array.)
+    -- (The tables' oids and the arrays' names sent with the read of
+    -- pg_attribute, not every sized column of the database fetched.)
+    ' rels AS MATERIALIZED ('
+    '  SELECT r.oid, r.relname FROM %4$s r JOIN %5$s n ON n.oid = r.relnamespace'
+    '   WHERE n.nspname = $1 AND r.relname = ANY ($4) AND EXISTS (SELECT FROM c WHERE c.data_type = ''ARRAY'')),'
     ' mods AS MATERIALIZED ('
-    '  SELECT r.relname, a.attname, a.atttypmod FROM %3$s a'
-    '    JOIN %4$s r ON r.oid = a.attrelid JOIN %5$s n ON n.oid = r.relnamespace'
-    '   WHERE n.nspname = $1 AND r.relname = ANY ($4) AND a.attnum > 0 AND a.atttypmod >= 0'
-    '     AND EXISTS (SELECT FROM c WHERE c.data_type = ''ARRAY''))'
+    '  SELECT rels.relname, a.attname, a.atttypmod FROM %3$s a JOIN rels ON rels.oid = a.attrelid'
+    '   WHERE a.attrelid = ANY (ARRAY(SELECT rels.oid FROM rels))'
+    '     AND a.attname = ANY (ARRAY(SELECT c.column_name FROM c WHERE c.data_type = ''ARRAY''))'
+    '     AND a.attnum > 0 AND a.atttypmod >= 0 AND EXISTS (SELECT FROM c WHERE c.data_type = ''ARRAY''))'
     'SELECT t.rel, c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
     '         c.character_maximum_length, c.numeric_precision, c.numeric_scale, c.datetime_precision,'
     '         coalesce((SELECT m.atttypmod FROM mods m'
     '                    WHERE m.relname = c.table_name AND m.attname = c.column_name), -1))'
     '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position,'
-    '       c.is_nullable = ''YES'', %1$s, c.datetime_precision,'
+    '       c.is_nullable = ''YES'', c.column_default, c.datetime_precision,'
     '       CASE WHEN c.is_identity = ''YES'' THEN c.identity_generation END, c.is_generated = ''ALWAYS'''
     '  FROM c'
     '  JOIN unnest($2, $4) AS t(rel, relname) ON t.relname = c.table_name'
@@ -777,6 +787,7 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
        t AS (SELECT regexp_match(to_type, '^(character varying|numeric|timestamp|time)(?:\((\d+)(?:,(\d+))?\))?(.*)$') AS m)
   SELECT coalesce(CASE
     WHEN from_type = to_type THEN true
+    WHEN (from_type LIKE '%[]') <> (to_type LIKE '%[]') THEN false  -- (an array and a scalar)
     -- Arrays: as their elements (spelled with their length or scale,
     -- from the column's typmod: tdm._describe_type).
     WHEN from_type LIKE '%[]' AND to_type LIKE '%[]'

@@ -45,3 +45,5 @@ SELECT is((SELECT customer_id FROM staging.ar_order WHERE id = 10), 1,
 
 SELECT * FROM finish();
 ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_ar_e1, tap_ar_e2 CASCADE;

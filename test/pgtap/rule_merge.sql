@@ -8,18 +8,18 @@ SELECT plan(5);
 SET client_min_messages = warning;
 
 SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
-  CREATE SCHEMA tap_rm_e1;
-  CREATE SCHEMA tap_rm_e2;
-  CREATE TABLE tap_rm_e1.rm_person (id int PRIMARY KEY, email text UNIQUE, name text, city text,
+  CREATE SCHEMA tap_rg_e1;
+  CREATE SCHEMA tap_rg_e2;
+  CREATE TABLE tap_rg_e1.rm_person (id int PRIMARY KEY, email text UNIQUE, name text, city text,
                                     upd timestamptz, tdm_release text, tdm_feature text);
-  CREATE TABLE tap_rm_e2.rm_person (LIKE tap_rm_e1.rm_person INCLUDING ALL);
-  INSERT INTO tap_rm_e1.rm_person VALUES (1, 'a@x', NULL, 'Oslo', NULL, 'TRM1', 'F');
-  INSERT INTO tap_rm_e2.rm_person VALUES (7, 'a@x', 'Ann', NULL, '2024-05-01 00:00+00', 'TRM1', 'F')$$) \g /dev/null
-SELECT pg_temp.loopback_server('tap_rm_self');
+  CREATE TABLE tap_rg_e2.rm_person (LIKE tap_rg_e1.rm_person INCLUDING ALL);
+  INSERT INTO tap_rg_e1.rm_person VALUES (1, 'a@x', NULL, 'Oslo', NULL, 'TRM1', 'F');
+  INSERT INTO tap_rg_e2.rm_person VALUES (7, 'a@x', 'Ann', NULL, '2024-05-01 00:00+00', 'TRM1', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_rg_self');
 CREATE TABLE staging.rm_person (id int PRIMARY KEY, email text UNIQUE, name text, city text,
                                 upd timestamptz, tdm_release text, tdm_feature text);
-SELECT tdm.add_environment('rm1', 'tap_rm_self', 10, 'tap_rm_e1'),
-       tdm.add_environment('rm2', 'tap_rm_self', 20, 'tap_rm_e2');
+SELECT tdm.add_environment('rm1', 'tap_rg_self', 10, 'tap_rg_e1'),
+       tdm.add_environment('rm2', 'tap_rg_self', 20, 'tap_rg_e2');
 SELECT tdm.manage_table('staging.rm_person', '{email}', updated_at_column => 'upd');
 SELECT tdm.create_release('TRM1'), tdm.add_feature('TRM1', 'F', 1);
 SELECT tdm.tag_release('TRM1');
@@ -38,3 +38,5 @@ SELECT ok((SELECT p.upd IS NULL FROM staging.rm_person p), 'the survivor keeps i
 
 SELECT * FROM finish();
 ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_rg_e1, tap_rg_e2 CASCADE;

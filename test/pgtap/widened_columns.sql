@@ -5,7 +5,7 @@
 -- loads the rows unchanged (decision 230). A type the target's narrows
 -- stays an error.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -19,7 +19,8 @@ SELECT results_eq($$SELECT f, t, tdm._type_widens(f, t) FROM (VALUES
     ('real', 'double precision'), ('double precision', 'real'),
     ('character varying[]', 'text[]'), ('text[]', 'character varying[]'), ('integer[]', 'numeric[]'),
     ('text[]', 'character varying(3)[]'), ('numeric(10,4)[]', 'numeric(10,2)[]'),
-    ('character varying(3)[]', 'character varying(8)[]'),
+    ('character varying(3)[]', 'character varying(8)[]'), ('character varying(3)[]', 'character varying(10)'),
+    ('character varying(3)', 'character varying(10)[]'), ('character varying(3)[]', 'text'),
     ('timestamp(3) without time zone', 'timestamp without time zone'),
     ('timestamp without time zone', 'timestamp(3) without time zone'),
     ('timestamp(3) without time zone', 'timestamp with time zone'),
@@ -35,7 +36,8 @@ SELECT results_eq($$SELECT f, t, tdm._type_widens(f, t) FROM (VALUES
     ('real', 'double precision', false), ('double precision', 'real', false),
     ('character varying[]', 'text[]', true), ('text[]', 'character varying[]', true), ('integer[]', 'numeric[]', true),
     ('text[]', 'character varying(3)[]', false), ('numeric(10,4)[]', 'numeric(10,2)[]', false),
-    ('character varying(3)[]', 'character varying(8)[]', true),
+    ('character varying(3)[]', 'character varying(8)[]', true), ('character varying(3)[]', 'character varying(10)', false),
+    ('character varying(3)', 'character varying(10)[]', false), ('character varying(3)[]', 'text', false),
     ('timestamp(3) without time zone', 'timestamp without time zone', true),
     ('timestamp without time zone', 'timestamp(3) without time zone', false),
     ('timestamp(3) without time zone', 'timestamp with time zone', false),
@@ -43,6 +45,12 @@ SELECT results_eq($$SELECT f, t, tdm._type_widens(f, t) FROM (VALUES
     ('integer', 'text', false), ('character(4)', 'character(8)', false),
     ('integer[]', 'bigint[]', true), ('bigint[]', 'integer[]', false), ('integer', 'bigint[]', false)$$,
   'a type widens into another when each of its values reads into it as itself');
+
+SELECT results_eq($$SELECT tdm._describe_type('ARRAY', '_timestamp', NULL, NULL, NULL, NULL, t)
+                      FROM unnest(ARRAY[-1, 6, 3]) AS t$$,
+                  ARRAY['timestamp without time zone[]', 'timestamp without time zone[]',
+                        'timestamp(3) without time zone[]'],
+                  'an array of timestamp(6) is spelled as one of timestamp, as a column is');
 
 SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE SCHEMA tap_wc_e1;
