@@ -772,11 +772,10 @@ $$;
 -- Whether every value of type `from_type` reads into `to_type` as itself,
 -- and two different values as two (both spelled by tdm._describe_type):
 -- a longer or unbounded varchar, a wider integer or numeric, more
--- fractional digits of a time; arrays of those. An
--- environment a migration has not reached yet (varchar(50) where the
--- target has varchar(100)) is read through the target's type without
--- loss, and a change of its rows still changes what its lock's checksum
--- reads. Each value also reads as the environment's own ALTER .. TYPE to
+-- fractional digits of a time; arrays of those. An environment a
+-- migration has not reached yet (varchar(50) where the target has
+-- varchar(100)) is read through the target's type without loss, and a
+-- change of its rows still changes what its lock's checksum reads. Each value also reads as the environment's own ALTER .. TYPE to
 -- the target's type would make it, so its migration later changes no
 -- locked row: not so for real into double precision (0.1 is read as 0.1,
 -- and migrated as 0.10000000149011612).
