@@ -133,7 +133,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                           JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum))
          ORDER BY con.conname), '[]'::jsonb)
     FROM pg_constraint con
-   WHERE con.conrelid = rel AND con.contype = 'f'
+   -- (not the copies PostgreSQL adds for each partition of a partitioned
+   -- parent: the table's own key stands for them)
+   WHERE con.conrelid = rel AND con.contype = 'f' AND con.conparentid = 0
 $$;
 
 SELECT pg_catalog.pg_extension_config_dump('tdm.environment', '');

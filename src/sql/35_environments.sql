@@ -318,7 +318,7 @@ BEGIN
        '{oid oid, conname text, contype text, condeferrable bool, condeferred bool, convalidated bool,'
        ' conrelid oid, confrelid oid, confupdtype text, confdeltype text, confmatchtype text,'
        ' conkey int2[], confkey int2[], conbin text, conindid oid, connoinherit bool, conexclop oid[],'
-       ' confdelsetcols int2[]}'),
+       ' confdelsetcols int2[], conparentid oid}'),
       ('tdm_remote_pg_type', 'pg_catalog', 'pg_type', '{oid oid, typname text, typbasetype oid, typelem oid}'),
       ('tdm_remote_pg_operator', 'pg_catalog', 'pg_operator', '{oid oid, oprname text}'),
       ('tdm_remote_pg_enum', 'pg_catalog', 'pg_enum', '{enumtypid oid, enumsortorder real, enumlabel text}'),

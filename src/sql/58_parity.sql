@@ -196,7 +196,7 @@ BEGIN
   -- by number, so that postgres_fdw asks for those only.)
   EXECUTE format('SELECT array_agg(DISTINCT x) FILTER (WHERE x <> 0),'
                  '       (SELECT array_agg(DISTINCT o) FROM %1$s k, unnest(k.conexclop) o WHERE k.conrelid = $1)'
-                 '  FROM %1$s k, unnest(ARRAY[k.confrelid, k.conindid]) x WHERE k.conrelid = $1', con)
+                 '  FROM %1$s k, unnest(ARRAY[k.confrelid, k.conindid]) x WHERE k.conrelid = $1 AND k.conparentid = 0', con)
     INTO related, operators USING table_oid;
   related := array_append(related, table_oid);
   RETURN QUERY EXECUTE format(
@@ -207,7 +207,9 @@ BEGIN
                   k.confupdtype::text AS confupdtype, k.confdeltype::text AS confdeltype,
                   k.confmatchtype::text AS confmatchtype, k.conkey, k.confkey, k.confdelsetcols,
                   k.conexclop, k.conbin::text AS conbin
-             FROM %1$s k WHERE k.conrelid = $1),
+             -- (not the copies PostgreSQL adds for each partition of a
+             -- partitioned parent: the declared key stands for them)
+             FROM %1$s k WHERE k.conrelid = $1 AND k.conparentid = 0),
          a AS MATERIALIZED (
            SELECT a.attrelid, a.attnum, a.attname::text AS attname FROM %2$s a
             WHERE a.attrelid = ANY ($2) AND a.attnum > 0),

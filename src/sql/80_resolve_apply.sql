@@ -353,7 +353,7 @@ CREATE FUNCTION tdm._key_reference(rel regclass) RETURNS regclass
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT k.confrelid::regclass
     FROM tdm.managed_table m
-    JOIN pg_constraint k ON k.conrelid = m.rel AND k.contype = 'f'
+    JOIN pg_constraint k ON k.conrelid = m.rel AND k.contype = 'f' AND k.conparentid = 0
    WHERE m.rel = _key_reference.rel
      AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a
            WHERE a.attrelid = m.rel AND a.attnum = ANY (k.conkey))

@@ -803,7 +803,7 @@ BEGIN
                     ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, ord)
                             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum
                            ORDER BY k.ord) AS ref_cols
-               FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'f'
+               FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'f' AND c.conparentid = 0
               ORDER BY c.conname LOOP
     matches := tdm._fk_match(target_rel, con.name, 'x', 't');
     parent := NULL;

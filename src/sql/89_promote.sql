@@ -877,7 +877,7 @@ BEGIN
                            string_agg(format('p.%I', pa.attname), ', ' ORDER BY k.i),
                            string_agg(format('a.%I', ca.attname), ', ' ORDER BY k.i), ra.archived)
                FROM tdm._restored_archives(release, r.archived_tables) ra
-               JOIN pg_constraint c ON c.conrelid = ra.dest AND c.contype = 'f'
+               JOIN pg_constraint c ON c.conrelid = ra.dest AND c.contype = 'f' AND c.conparentid = 0
               CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(n, ref_n, i)
                JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.n
                JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.ref_n

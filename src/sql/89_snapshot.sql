@@ -176,7 +176,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     (SELECT format('foreign key %I of %s links it to a table outside the snapshot',
                    k.conname, k.conrelid::regclass)
        FROM pg_constraint k
-      WHERE k.contype = 'f'
+      WHERE k.contype = 'f' AND k.conparentid = 0
         AND (k.conrelid IN (SELECT rel FROM t)) <> (k.confrelid IN (SELECT rel FROM t)) LIMIT 1),
     (SELECT format('trigger %I on %s would not fire', g.tgname, g.tgrelid::regclass)
        FROM pg_trigger g

@@ -5,7 +5,7 @@
 -- with the same partitions at every level and the foreign key once; a
 -- snapshot and a rollback keep them so.
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -57,6 +57,14 @@ ALTER TABLE staging.pp_event ADD FOREIGN KEY (device_id) REFERENCES staging.pp_d
 SELECT lives_ok($$SELECT tdm.manage_table('staging.pp_event')$$, 'the hint followed, the table is managed');
 SELECT tdm.unmanage_table('staging.pp_event');
 SELECT tdm.manage_table('staging.pp_reading');
+-- A key to a partitioned parent is one key: PostgreSQL's copies of it,
+-- one per partition of the parent, are neither managed references nor
+-- differences from an environment whose parent is one table.
+SELECT results_eq($$SELECT fk ->> 'references' FROM tdm.managed_table, jsonb_array_elements(foreign_keys) fk
+                     WHERE rel = 'staging.pp_reading'::regclass$$,
+                  ARRAY['staging.pp_device'], 'the key to the partitioned parent is the table''s one reference');
+SELECT is((SELECT count(*)::int FROM tdm.schema_diff('local', 'pp1') d WHERE d::text LIKE '%pp\_device\_%'), 0,
+          'schema_diff names no copy of it for the parent''s partitions');
 SELECT tdm.create_release('TPP'), tdm.add_feature('TPP', 'F', 1),
        tdm.create_release('TPP2', parent => 'TPP'), tdm.add_feature('TPP2', 'F', 1);
 -- Declared on a partition after the table was managed: tagging refuses.

@@ -998,5 +998,28 @@ TEST(Ids, StableAndIndependentOfRowOrder) {
             conflict_id("R3", "t", "entity", "k", {"st1:1"}));
 }
 
+TEST(ParentColumns, RowsOfTwoParentsUnderOneKeyAreTwoEntities) {
+  // An order line's (order_id, line_no) whose foreign key (order_id,
+  // order_date) names two orders of one id in two environments: two lines
+  // under one key, not two versions of one line (balance stands for the
+  // order's date here). The key is not tdm's to renumber: a reviewer does.
+  TableModel t = users();
+  t.natural_keys.clear();
+  t.parent_columns = {kBalance};
+  t.rekeyable = false;
+  auto c = detect(
+      {row(0, "1", "a@x", "Customer", "100", 10), row(1, "1", "a@x", "Customer", "110", 10)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind, Kind::duplicate_pk);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_NE(c[0].rationale.find("same user_id 1 but different balance"), std::string::npos)
+      << c[0].rationale;
+  // One parent: one line, whose other values differ.
+  c = detect({row(0, "1", "a@x", "Customer", "100", 10), row(1, "1", "b@x", "Customer", "100", 10)},
+             t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind, Kind::attribute_conflict);
+}
+
 }  // namespace
 }  // namespace tdm::detect

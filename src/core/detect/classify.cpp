@@ -261,6 +261,7 @@ class Classifier {
   bool distinct_entities(std::size_t a, std::size_t b) const {
     if (rows_[a].env == rows_[b].env && !env(a).fixed && pk_key(a) != pk_key(b)) return true;
     if (natural_keys_differ(a, b)) return true;
+    if (rows_[a].env != rows_[b].env && !same_values(a, b, table_.parent_columns)) return true;
     return table_.surrogate_key && !same_values(a, b, attributes_);
   }
 
@@ -489,9 +490,11 @@ void Classifier::key_collisions(const std::vector<std::size_t> &group,
                    " of " + boost::algorithm::join(rekeyed, ", ") + " (" +
                    pk_label(holders.front()) + " stays with " + env(holders.front()).name + ")";
     // The natural keys' columns that tell the entities apart (a tenant
-    // they share is not one of them).
+    // they share is not one of them), and the references to their parents.
     std::vector<std::size_t> telling;
-    for (const auto &group_columns : table_.natural_keys) {
+    std::vector<std::vector<std::size_t>> telling_sets = table_.natural_keys;
+    telling_sets.push_back(table_.parent_columns);
+    for (const auto &group_columns : telling_sets) {
       for (std::size_t column : group_columns) {
         if (std::find(c.differing.begin(), c.differing.end(), column) != c.differing.end() &&
             std::find(telling.begin(), telling.end(), column) == telling.end()) {

@@ -141,6 +141,13 @@ struct TableModel {
   // per self reference, the referenced row's natural keys (referent_text),
   // NULL when that row was not found.
   std::vector<std::vector<std::size_t>> self_references;  // each: its columns
+  // Columns of foreign keys to other tables that share columns with the
+  // primary key or a natural key but are not all in it: an order line's
+  // (order_id, line_no) with its foreign key (order_id, order_date) to
+  // orders partitioned by date. Two rows that differ there reference two
+  // parent rows (their values are translated already), so they are two
+  // entities under one key.
+  std::vector<std::size_t> parent_columns;
   // Natural keys borrowed from tables that share this one's primary key (a
   // subtype whose key is a foreign key to it: AdventureWorks' person of
   // businessentity), for a table without natural keys of its own: the

@@ -557,6 +557,23 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
     model.self_references.back().push_back(column_index(model, row[1].value()));
     table.self_referenced.back().push_back(column_index(model, row[2].value()));
   }
+  // Columns of references to other tables that share columns with a key
+  // and go past it (detect::TableModel::parent_columns).
+  for (auto &row : spi.query(
+           "SELECT DISTINCT c FROM tdm.managed_table m,"
+           "       jsonb_array_elements(m.foreign_keys) AS fk,"
+           "       LATERAL (SELECT ARRAY(SELECT jsonb_array_elements_text(fk->'columns')) AS cols) "
+           "f,"
+           "       LATERAL (SELECT m.pk_columns AS k UNION ALL"
+           "                SELECT ARRAY(SELECT btrim(x) FROM unnest(string_to_array(s, ',')) AS x)"
+           "                  FROM unnest(m.natural_keys) AS s) keys,"
+           "       unnest(f.cols) AS c"
+           " WHERE m.rel = $1 AND to_regclass(fk->>'references') IS DISTINCT FROM m.rel"
+           "   AND f.cols && keys.k AND c <> ALL (keys.k)"
+           " ORDER BY 1",
+           rel_param, true)) {
+    model.parent_columns.push_back(column_index(model, row[0].value()));
+  }
   // Primary-key values keep their spelling, scale included (a member's
   // key finds its row, and its children, by it); they are grouped by
   // their key form all the same.

@@ -1,0 +1,65 @@
+-- Orders partitioned by date carry the date in their primary key (id,
+-- ordered_on), their ids being each environment's own (surrogate_key);
+-- an order line's key (order_id, line_no) holds only part of its foreign
+-- key (order_id, ordered_on). Two environments' order 1, of two dates, are
+-- two orders, and their lines 1 are two lines under one key: a reviewer
+-- gives one a new line number (decision 235), where one line used to be
+-- merged away into the other without a word.
+BEGIN;
+SELECT plan(5);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_pc_e1;
+  CREATE SCHEMA tap_pc_e2;
+  CREATE TABLE tap_pc_e1.pc_order (id int, ordered_on date, note text, tdm_release text, tdm_feature text,
+                                   PRIMARY KEY (id, ordered_on));
+  CREATE TABLE tap_pc_e1.pc_line (order_id int, ordered_on date, line_no int, sku text,
+                                  tdm_release text, tdm_feature text, PRIMARY KEY (order_id, line_no),
+                                  FOREIGN KEY (order_id, ordered_on) REFERENCES tap_pc_e1.pc_order);
+  CREATE TABLE tap_pc_e2.pc_order (LIKE tap_pc_e1.pc_order INCLUDING ALL);
+  CREATE TABLE tap_pc_e2.pc_line (LIKE tap_pc_e1.pc_line INCLUDING ALL);
+  INSERT INTO tap_pc_e1.pc_order VALUES (1, '2026-11-05', 'first', 'TPC', 'F');
+  INSERT INTO tap_pc_e2.pc_order VALUES (1, '2026-11-10', 'second', 'TPC', 'F');
+  INSERT INTO tap_pc_e1.pc_line VALUES (1, '2026-11-05', 1, 'SKU-A', 'TPC', 'F');
+  INSERT INTO tap_pc_e2.pc_line VALUES (1, '2026-11-10', 1, 'SKU-B', 'TPC', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_pc_self');
+CREATE SCHEMA tap_pc;
+CREATE TABLE tap_pc.pc_order (id int, ordered_on date, note text, tdm_release text, tdm_feature text,
+                              PRIMARY KEY (id, ordered_on)) PARTITION BY RANGE (ordered_on);
+CREATE TABLE tap_pc.pc_order_2026_11 PARTITION OF tap_pc.pc_order FOR VALUES FROM ('2026-11-01') TO ('2026-12-01');
+CREATE TABLE tap_pc.pc_line (order_id int, ordered_on date, line_no int, sku text,
+                             tdm_release text, tdm_feature text, PRIMARY KEY (order_id, line_no),
+                             FOREIGN KEY (order_id, ordered_on) REFERENCES tap_pc.pc_order);
+SELECT tdm.add_environment('pc1', 'tap_pc_self', 10, 'tap_pc_e1'), tdm.add_environment('pc2', 'tap_pc_self', 20, 'tap_pc_e2');
+SELECT tdm.manage_table('tap_pc.pc_order', surrogate_key => true), tdm.manage_table('tap_pc.pc_line');
+SELECT tdm.create_release('TPC'), tdm.add_feature('TPC', 'F', 1);
+SELECT tdm.tag_release('TPC'), tdm.consolidate('TPC', 'tap_pc') AS run \gset
+
+SELECT results_eq($$SELECT kind::text, status::text, rationale FROM tdm.conflict
+                     WHERE run_id = (SELECT max(run_id) FROM tdm.run) AND rel = 'tap_pc.pc_line'::regclass$$,
+  $$VALUES ('duplicate_pk', 'pending',
+            'same order_id 1, line_no 1 but different ordered_on: different entities that collided on an'
+            ' environment-local key; tdm cannot generate a new order_id, line_no: decide keep_all with the new'
+            ' key in renames')$$,
+  'the two orders'' lines 1 are two lines under one key, for a reviewer');
+SELECT is((SELECT status::text FROM tdm.run WHERE run_id = (SELECT max(run_id) FROM tdm.run)), 'awaiting_review',
+          'nothing is loaded before that');
+
+SELECT tdm.resolve((SELECT conflict_id FROM tdm.review_queue WHERE release = 'TPC'), 'keep_all',
+                   renames => '{"pc2": {"line_no": 2}}', rationale => 'two orders, two lines');
+SELECT tdm.consolidate('TPC', 'tap_pc');
+SELECT is((SELECT status::text FROM tdm.run WHERE run_id = (SELECT max(run_id) FROM tdm.run)), 'completed',
+          'decided, the release loads');
+SELECT results_eq($$SELECT l.order_id, l.ordered_on, l.line_no, l.sku, o.note
+                      FROM tap_pc.pc_line l JOIN tap_pc.pc_order o USING (ordered_on) ORDER BY l.sku$$,
+  $$VALUES (1, '2026-11-05'::date, 1, 'SKU-A', 'first'), (1, '2026-11-10'::date, 2, 'SKU-B', 'second')$$,
+  'each order keeps its line');
+SELECT is((SELECT (tables -> 'tap_pc.pc_line' ->> 'loaded')::int FROM tdm.run
+            WHERE run_id = (SELECT max(run_id) FROM tdm.run)), 2, 'no line is merged away');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_pc_e1, tap_pc_e2 CASCADE;
