@@ -372,6 +372,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                                 'uuid'::regtype)
                 FROM pg_attribute a WHERE a.attrelid = m.rel AND a.attname = m.pk_columns[1])
          AND tdm._key_reference(m.rel) IS NULL
+         -- (nor part of one: an order's extra row keyed by order_id, with a
+         -- foreign key (order_id, ordered_on); a new key would name no row)
+         AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
+                          WHERE fk -> 'columns' ? m.pk_columns[1])
     FROM tdm.managed_table m WHERE m.rel = _rekeyable.rel
 $$;
 

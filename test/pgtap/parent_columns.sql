@@ -6,7 +6,7 @@
 -- gives one a new line number (decision 235), where one line used to be
 -- merged away into the other without a word.
 BEGIN;
-SELECT plan(5);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -18,12 +18,18 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_pc_e1.pc_line (order_id int, ordered_on date, line_no int, sku text,
                                   tdm_release text, tdm_feature text, PRIMARY KEY (order_id, line_no),
                                   FOREIGN KEY (order_id, ordered_on) REFERENCES tap_pc_e1.pc_order);
+  CREATE TABLE tap_pc_e1.pc_extra (order_id int PRIMARY KEY, ordered_on date, gift text,
+                                   tdm_release text, tdm_feature text,
+                                   FOREIGN KEY (order_id, ordered_on) REFERENCES tap_pc_e1.pc_order);
   CREATE TABLE tap_pc_e2.pc_order (LIKE tap_pc_e1.pc_order INCLUDING ALL);
   CREATE TABLE tap_pc_e2.pc_line (LIKE tap_pc_e1.pc_line INCLUDING ALL);
+  CREATE TABLE tap_pc_e2.pc_extra (LIKE tap_pc_e1.pc_extra INCLUDING ALL);
   INSERT INTO tap_pc_e1.pc_order VALUES (1, '2026-11-05', 'first', 'TPC', 'F');
   INSERT INTO tap_pc_e2.pc_order VALUES (1, '2026-11-10', 'second', 'TPC', 'F');
   INSERT INTO tap_pc_e1.pc_line VALUES (1, '2026-11-05', 1, 'SKU-A', 'TPC', 'F');
-  INSERT INTO tap_pc_e2.pc_line VALUES (1, '2026-11-10', 1, 'SKU-B', 'TPC', 'F')$$) \g /dev/null
+  INSERT INTO tap_pc_e2.pc_line VALUES (1, '2026-11-10', 1, 'SKU-B', 'TPC', 'F');
+  INSERT INTO tap_pc_e1.pc_extra VALUES (1, '2026-11-05', 'wrapped', 'TPC', 'F');
+  INSERT INTO tap_pc_e2.pc_extra VALUES (1, '2026-11-10', 'card', 'TPC', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_pc_self');
 CREATE SCHEMA tap_pc;
 CREATE TABLE tap_pc.pc_order (id int, ordered_on date, note text, tdm_release text, tdm_feature text,
@@ -32,8 +38,11 @@ CREATE TABLE tap_pc.pc_order_2026_11 PARTITION OF tap_pc.pc_order FOR VALUES FRO
 CREATE TABLE tap_pc.pc_line (order_id int, ordered_on date, line_no int, sku text,
                              tdm_release text, tdm_feature text, PRIMARY KEY (order_id, line_no),
                              FOREIGN KEY (order_id, ordered_on) REFERENCES tap_pc.pc_order);
+CREATE TABLE tap_pc.pc_extra (order_id int PRIMARY KEY, ordered_on date, gift text, tdm_release text, tdm_feature text,
+                              FOREIGN KEY (order_id, ordered_on) REFERENCES tap_pc.pc_order);
 SELECT tdm.add_environment('pc1', 'tap_pc_self', 10, 'tap_pc_e1'), tdm.add_environment('pc2', 'tap_pc_self', 20, 'tap_pc_e2');
-SELECT tdm.manage_table('tap_pc.pc_order', surrogate_key => true), tdm.manage_table('tap_pc.pc_line');
+SELECT tdm.manage_table('tap_pc.pc_order', surrogate_key => true), tdm.manage_table('tap_pc.pc_line'),
+       tdm.manage_table('tap_pc.pc_extra');
 SELECT tdm.create_release('TPC'), tdm.add_feature('TPC', 'F', 1);
 SELECT tdm.tag_release('TPC'), tdm.consolidate('TPC', 'tap_pc') AS run \gset
 
@@ -46,8 +55,16 @@ SELECT results_eq($$SELECT kind::text, status::text, rationale FROM tdm.conflict
   'the two orders'' lines 1 are two lines under one key, for a reviewer');
 SELECT is((SELECT status::text FROM tdm.run WHERE run_id = (SELECT max(run_id) FROM tdm.run)), 'awaiting_review',
           'nothing is loaded before that');
+-- An order's one extra row, keyed by order_id alone: a new order_id would
+-- name no order, so tdm makes none up; one extra row is kept.
+SELECT results_eq($$SELECT kind::text, status::text, rule::text FROM tdm.conflict
+                     WHERE run_id = (SELECT max(run_id) FROM tdm.run) AND rel = 'tap_pc.pc_extra'::regclass$$,
+  $$VALUES ('duplicate_pk', 'pending', 'manual')$$,
+  'two orders'' extra rows under one order_id wait for a reviewer: no key is made up');
+SELECT tdm.resolve((SELECT conflict_id FROM tdm.review_queue WHERE release = 'TPC' AND rel = 'tap_pc.pc_extra'::regclass),
+                   'keep', keep_env => 'pc1', rationale => 'the first order''s');
 
-SELECT tdm.resolve((SELECT conflict_id FROM tdm.review_queue WHERE release = 'TPC'), 'keep_all',
+SELECT tdm.resolve((SELECT conflict_id FROM tdm.review_queue WHERE release = 'TPC' AND rel = 'tap_pc.pc_line'::regclass), 'keep_all',
                    renames => '{"pc2": {"line_no": 2}}', rationale => 'two orders, two lines');
 SELECT tdm.consolidate('TPC', 'tap_pc');
 SELECT is((SELECT status::text FROM tdm.run WHERE run_id = (SELECT max(run_id) FROM tdm.run)), 'completed',
@@ -58,6 +75,8 @@ SELECT results_eq($$SELECT l.order_id, l.ordered_on, l.line_no, l.sku, o.note
   'each order keeps its line');
 SELECT is((SELECT (tables -> 'tap_pc.pc_line' ->> 'loaded')::int FROM tdm.run
             WHERE run_id = (SELECT max(run_id) FROM tdm.run)), 2, 'no line is merged away');
+SELECT results_eq('SELECT order_id, ordered_on, gift FROM tap_pc.pc_extra',
+                  $$VALUES (1, '2026-11-05'::date, 'wrapped')$$, 'the extra row kept, under its own order');
 
 SELECT * FROM finish();
 ROLLBACK;
