@@ -1019,6 +1019,24 @@ TEST(ParentColumns, RowsOfTwoParentsUnderOneKeyAreTwoEntities) {
              t);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0].kind, Kind::attribute_conflict);
+  // A NULL there names no parent (MATCH SIMPLE): one line too.
+  c = detect(
+      {row(0, "1", "a@x", "Customer", "100", 10), row(1, "1", "a@x", "Customer", nullptr, 10)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind, Kind::attribute_conflict);
+}
+
+TEST(ParentColumns, RowsOfTwoParentsUnderOneNaturalKeyGoToReview) {
+  // Lines with ids of their own (1 and 7) and the natural key (order_id,
+  // line_no), here the email, under two orders: not merged by a rule.
+  TableModel t = users();
+  t.parent_columns = {kBalance};
+  auto c = detect(
+      {row(0, "1", "a@x", "Customer", "100", 10), row(1, "7", "a@x", "Customer", "110", 10)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].rationale.find("st1 and st2 reference two rows by balance under one key"), 0u)
+      << c[0].rationale;
 }
 
 }  // namespace

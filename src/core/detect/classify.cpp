@@ -261,8 +261,20 @@ class Classifier {
   bool distinct_entities(std::size_t a, std::size_t b) const {
     if (rows_[a].env == rows_[b].env && !env(a).fixed && pk_key(a) != pk_key(b)) return true;
     if (natural_keys_differ(a, b)) return true;
-    if (rows_[a].env != rows_[b].env && !same_values(a, b, table_.parent_columns)) return true;
+    if (parents_differ(a, b)) return true;
     return table_.surrogate_key && !same_values(a, b, attributes_);
+  }
+
+  // Rows of two environments whose references past their key name two
+  // parent rows (TableModel::parent_columns); a NULL there names none.
+  bool parents_differ(std::size_t a, std::size_t b) const {
+    if (rows_[a].env == rows_[b].env) return false;
+    for (std::size_t column : table_.parent_columns) {
+      const ValueView va = value(a, column);
+      const ValueView vb = value(b, column);
+      if (va && vb && *va != *vb) return true;
+    }
+    return false;
   }
 
   // Rows `a` and `b` of one environment (not master) that share a natural
@@ -403,7 +415,9 @@ std::vector<std::vector<std::size_t>> Classifier::split_entities(
       later_partners(n, [&](std::size_t i) { return natural_key_buckets(group[i], ""); });
   for (std::size_t i = 0; i < n; ++i) {
     if ((i & 0xFF) == 0) check_interrupts();
-    for (std::size_t j : by_natural_key[i]) join(i, j);
+    for (std::size_t j : by_natural_key[i]) {
+      join(i, j);
+    }
   }
   // A shared primary key joins two entities unless some pair across them
   // is distinct: a row with a NULL natural key must not bridge alice and
@@ -651,6 +665,23 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
                "): one entity or two, a human decides (keep one, keep_all with renames, or "
                "merge)");
     return c;
+  }
+
+  // Rows joined by a natural key that reference two parents past it (two
+  // orders' lines under one (order_id, line_no)): one row or two is not a
+  // rule's to say; merging would drop a parent's row.
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    for (std::size_t j = i + 1; j < members.size(); ++j) {
+      const std::size_t a = members[i];
+      const std::size_t b = members[j];
+      if (!parents_differ(a, b)) continue;
+      manual(3, env(a).name + " and " + env(b).name + " reference two rows by " +
+                    column_list(table_.parent_columns) +
+                    rows_referenced(table_.parent_columns, members) +
+                    " under one key: one row or two, a human decides (keep one, or keep_all with "
+                    "renames)");
+      return c;
+    }
   }
 
   // A subtype's key that the members hold differently (one person, two

@@ -142,11 +142,13 @@ struct TableModel {
   // NULL when that row was not found.
   std::vector<std::vector<std::size_t>> self_references;  // each: its columns
   // Columns of foreign keys to other tables that share columns with the
-  // primary key or a natural key but are not all in it: an order line's
-  // (order_id, line_no) with its foreign key (order_id, order_date) to
-  // orders partitioned by date. Two rows that differ there reference two
-  // parent rows (their values are translated already), so they are two
-  // entities under one key.
+  // primary key or a natural key but are not all in it, and reference the
+  // partition key of a partitioned parent, which PostgreSQL puts in its
+  // primary key: an order line's (order_id, line_no) with its foreign key
+  // (order_id, ordered_on) to orders partitioned by date. Two rows that
+  // differ there (translated already; a NULL names no parent) reference
+  // two orders, so they are two entities under one key. (Not a tenant's
+  // reference to a lookup row, (tenant_id, category_id): an attribute.)
   std::vector<std::size_t> parent_columns;
   // Natural keys borrowed from tables that share this one's primary key (a
   // subtype whose key is a foreign key to it: AdventureWorks' person of

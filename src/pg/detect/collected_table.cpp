@@ -501,8 +501,17 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   if (settings.empty()) throw Error(sqlstate::kUndefinedObject, "table is not managed by tdm");
   model.name = settings[0][0].value();
   model.rekeyable = spi.value("SELECT tdm._rekeyable($1)::text", rel_param).value_or("") == "true";
+  // (Or the table a one-column key is part of a reference to: a new key
+  // would name no row of it either.)
   model.key_reference =
-      spi.value("SELECT tdm._key_reference($1)::text", rel_param).value_or(std::string());
+      spi.value(
+             "SELECT coalesce(tdm._key_reference($1)::text,"
+             "  (SELECT fk->>'references' FROM tdm.managed_table m,"
+             "          jsonb_array_elements(m.foreign_keys) AS fk"
+             "    WHERE m.rel = $1 AND cardinality(m.pk_columns) = 1"
+             "      AND fk->'columns' ? m.pk_columns[1] ORDER BY fk->>'name' LIMIT 1))",
+             rel_param)
+          .value_or(std::string());
   if (auto renamed = spi.value("SELECT tdm._renamed_key_column($1)", rel_param)) {
     model.renamed_key_column = column_index(model, *renamed);
   }
@@ -558,18 +567,22 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
     table.self_referenced.back().push_back(column_index(model, row[2].value()));
   }
   // Columns of references to other tables that share columns with a key
-  // and go past it (detect::TableModel::parent_columns).
+  // and go past it to a partitioned parent's partition key
+  // (detect::TableModel::parent_columns).
   for (auto &row : spi.query(
-           "SELECT DISTINCT c FROM tdm.managed_table m,"
-           "       jsonb_array_elements(m.foreign_keys) AS fk,"
-           "       LATERAL (SELECT ARRAY(SELECT jsonb_array_elements_text(fk->'columns')) AS cols) "
-           "f,"
-           "       LATERAL (SELECT m.pk_columns AS k UNION ALL"
-           "                SELECT ARRAY(SELECT btrim(x) FROM unnest(string_to_array(s, ',')) AS x)"
-           "                  FROM unnest(m.natural_keys) AS s) keys,"
-           "       unnest(f.cols) AS c"
+           "SELECT DISTINCT u.c FROM tdm.managed_table m,"
+           " jsonb_array_elements(m.foreign_keys) AS fk,"
+           " LATERAL (SELECT ARRAY(SELECT jsonb_array_elements_text(fk->'columns')) AS cols) f,"
+           " LATERAL (SELECT m.pk_columns AS k UNION ALL"
+           "   SELECT ARRAY(SELECT btrim(x) FROM unnest(string_to_array(s, ',')) AS x)"
+           "     FROM unnest(m.natural_keys) AS s) keys,"
+           " unnest(f.cols, ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns'))) AS u(c, r)"
            " WHERE m.rel = $1 AND to_regclass(fk->>'references') IS DISTINCT FROM m.rel"
-           "   AND f.cols && keys.k AND c <> ALL (keys.k)"
+           "   AND f.cols && keys.k AND u.c <> ALL (keys.k)"
+           "   AND u.r IN (SELECT a.attname::text FROM pg_partitioned_table p"
+           "                 CROSS JOIN LATERAL unnest(p.partattrs::int2[]) AS k(n)"
+           "                 JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = k.n"
+           "                WHERE p.partrelid = to_regclass(fk->>'references'))"
            " ORDER BY 1",
            rel_param, true)) {
     model.parent_columns.push_back(column_index(model, row[0].value()));
