@@ -362,20 +362,30 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    LIMIT 1
 $$;
 
+-- The table a one-column primary key references, or is part of a
+-- reference to (an order's extra row keyed by order_id, with a foreign
+-- key (order_id, ordered_on)): a new key made up for such a row would name
+-- no row of it. NULL when none (tdm._key_reference for wider keys).
+CREATE FUNCTION tdm._key_parent(rel regclass) RETURNS regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(tdm._key_reference(rel),
+                  (SELECT to_regclass(fk ->> 'references')
+                     FROM tdm.managed_table m, jsonb_array_elements(m.foreign_keys) AS fk
+                    WHERE m.rel = _key_parent.rel AND cardinality(m.pk_columns) = 1
+                      AND fk -> 'columns' ? m.pk_columns[1]
+                    ORDER BY fk ->> 'name' LIMIT 1))
+$$;
+
 -- Whether tdm can give `rel`'s rows new primary keys: one integer or uuid
--- column that references no table (other keys need the new key from a
--- reviewer's renames; a made-up subtype key would name no supertype row).
+-- column that is no part of a reference (tdm._key_parent; other keys need
+-- the new key from a reviewer's renames).
 CREATE FUNCTION tdm._rekeyable(rel regclass) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT cardinality(m.pk_columns) = 1
          AND (SELECT tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype,
                                                 'uuid'::regtype)
                 FROM pg_attribute a WHERE a.attrelid = m.rel AND a.attname = m.pk_columns[1])
-         AND tdm._key_reference(m.rel) IS NULL
-         -- (nor part of one: an order's extra row keyed by order_id, with a
-         -- foreign key (order_id, ordered_on); a new key would name no row)
-         AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
-                          WHERE fk -> 'columns' ? m.pk_columns[1])
+         AND tdm._key_parent(m.rel) IS NULL
     FROM tdm.managed_table m WHERE m.rel = _rekeyable.rel
 $$;
 

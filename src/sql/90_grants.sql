@@ -89,6 +89,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
   tdm._key_reference(regclass),
+  tdm._key_parent(regclass),
   tdm._renamed_key_column(regclass),
   tdm._base_type(oid),
   tdm._key_form(oid, int),

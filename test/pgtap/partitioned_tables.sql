@@ -5,7 +5,7 @@
 -- with the same partitions at every level and the foreign key once; a
 -- snapshot and a rollback keep them so.
 BEGIN;
-SELECT plan(18);
+SELECT plan(19);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -145,6 +145,11 @@ SELECT is(cardinality(tdm._mirror_partitions('tap_pp_y', 'tap_pp_x.t', 'tap_pp_y
           + cardinality(tdm._mirror_partitions('tap_pp_y', 'tap_pp_x.t', 'tap_pp_y.by_b'))
           + (SELECT count(*)::int FROM pg_class WHERE relnamespace = 'tap_pp_y'::regnamespace AND relname = 't_1'),
           0, 'a table partitioned by another key gets no partition');
+-- Nor one with a default partition: its rows have a place there.
+CREATE TABLE tap_pp_y.with_default (a int, b int) PARTITION BY RANGE (a);
+CREATE TABLE tap_pp_y.with_default_rest PARTITION OF tap_pp_y.with_default DEFAULT;
+SELECT is(cardinality(tdm._mirror_partitions('tap_pp_y', 'tap_pp_x.t', 'tap_pp_y.with_default')), 0,
+          'a table with a default partition gets no partition');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -415,9 +415,7 @@ std::vector<std::vector<std::size_t>> Classifier::split_entities(
       later_partners(n, [&](std::size_t i) { return natural_key_buckets(group[i], ""); });
   for (std::size_t i = 0; i < n; ++i) {
     if ((i & 0xFF) == 0) check_interrupts();
-    for (std::size_t j : by_natural_key[i]) {
-      join(i, j);
-    }
+    for (std::size_t j : by_natural_key[i]) join(i, j);
   }
   // A shared primary key joins two entities unless some pair across them
   // is distinct: a row with a NULL natural key must not bridge alice and

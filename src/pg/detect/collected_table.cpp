@@ -501,17 +501,8 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   if (settings.empty()) throw Error(sqlstate::kUndefinedObject, "table is not managed by tdm");
   model.name = settings[0][0].value();
   model.rekeyable = spi.value("SELECT tdm._rekeyable($1)::text", rel_param).value_or("") == "true";
-  // (Or the table a one-column key is part of a reference to: a new key
-  // would name no row of it either.)
   model.key_reference =
-      spi.value(
-             "SELECT coalesce(tdm._key_reference($1)::text,"
-             "  (SELECT fk->>'references' FROM tdm.managed_table m,"
-             "          jsonb_array_elements(m.foreign_keys) AS fk"
-             "    WHERE m.rel = $1 AND cardinality(m.pk_columns) = 1"
-             "      AND fk->'columns' ? m.pk_columns[1] ORDER BY fk->>'name' LIMIT 1))",
-             rel_param)
-          .value_or(std::string());
+      spi.value("SELECT tdm._key_parent($1)::text", rel_param).value_or(std::string());
   if (auto renamed = spi.value("SELECT tdm._renamed_key_column($1)", rel_param)) {
     model.renamed_key_column = column_index(model, *renamed);
   }
