@@ -545,6 +545,37 @@ EXCEPTION
 END
 $$;
 
+-- Which of the columns `cols` (of the tables `rels`, pairwise) the
+-- environment's tables have, though information_schema, which lists the
+-- columns its user may read, does not show them: columns the user mapping's
+-- role may not read, not columns the environment lacks. One read of its
+-- pg_attribute.
+CREATE FUNCTION tdm._remote_unreadable_columns(env text, rels regclass[], cols text[])
+RETURNS TABLE (rel regclass, column_name text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  state text;
+  message text;
+  detail text;
+BEGIN
+  RETURN QUERY EXECUTE format(
+    'SELECT t.rel, a.attname FROM %1$s a'
+    '  JOIN %2$s r ON r.oid = a.attrelid JOIN %3$s n ON n.oid = r.relnamespace'
+    '  JOIN unnest($2, $3, $4) AS t(rel, relname, col) ON t.relname = r.relname AND t.col = a.attname'
+    ' WHERE n.nspname = $1 AND r.relname = ANY ($3) AND a.attname = ANY ($4) AND a.attnum > 0'
+    '   AND NOT a.attisdropped',
+    tdm._env_relation(env, 'tdm_remote_pg_attribute'), tdm._env_relation(env, 'tdm_remote_pg_class'),
+    tdm._env_relation(env, 'tdm_remote_pg_namespace'))
+    USING (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env), rels,
+          ARRAY(SELECT r.relname::text FROM unnest(rels) WITH ORDINALITY AS x(rel, n)
+                  JOIN pg_class r ON r.oid = x.rel ORDER BY x.n),
+          cols;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+  PERFORM tdm._unreachable(env, (SELECT e.server FROM tdm.environment e WHERE e.name = env), state, message, detail);
+END
+$$;
+
 CREATE FUNCTION tdm._remote_columns(env text, rel regclass, with_defaults bool DEFAULT false)
 RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text,
                time_precision int, identity text, generated bool)
@@ -814,21 +845,94 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     LEFT JOIN integers ti ON ti.name = to_type
 $$;
 
+-- How the rows of an environment a migration has not reached yet, whose
+-- table lacks the target's column `col`, are read: as that migration
+-- (ALTER TABLE .. ADD COLUMN) would give them the column. `fill` is an
+-- expression of the column's type: NULL, or the column's default when
+-- that is a constant (an immutable expression, as PostgreSQL judges a
+-- generated column's: the same value at tagging and at every collection,
+-- so the lock's checksum holds). Else NULL, and `reason` says why: a key
+-- or tag column, a NOT NULL column without a default, a default such as
+-- now() or a sequence's, a default on a reference, a generated or
+-- identity column. `default_expr`: the default's text, for messages.
+CREATE FUNCTION tdm._missing_column_fill(rel regclass, col text, OUT fill text, OUT reason text,
+                                         OUT default_expr text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table;
+  a pg_attribute;
+  type_name text;
+BEGIN
+  SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _missing_column_fill.rel;
+  SELECT * INTO a FROM pg_attribute x WHERE x.attrelid = rel AND x.attname = col AND NOT x.attisdropped;
+  type_name := format_type(a.atttypid, a.atttypmod);
+  default_expr := (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+                    WHERE d.adrelid = rel AND d.adnum = a.attnum);
+  reason := CASE
+    WHEN col = ANY (m.pk_columns) THEN 'it is part of the primary key'
+    WHEN col IN (m.release_column, m.feature_column) THEN 'it holds the release and feature tags'
+    WHEN EXISTS (SELECT FROM unnest(m.natural_keys) g, unnest(string_to_array(g, ',')) k WHERE k = col)
+      THEN 'it is part of a natural key'
+    WHEN EXISTS (SELECT FROM pg_constraint c
+                  WHERE c.confrelid = rel AND c.contype = 'f' AND a.attnum = ANY (c.confkey))
+      THEN 'other rows reference it'
+    WHEN a.attgenerated <> '' THEN 'it is a generated column'
+    WHEN a.attidentity <> '' THEN 'it is an identity column'
+    WHEN default_expr IS NULL AND a.attnotnull THEN 'it is NOT NULL and has no default'
+    WHEN default_expr IS NOT NULL
+         AND EXISTS (SELECT FROM jsonb_array_elements(m.foreign_keys) fk
+                      WHERE fk->'columns' ? col)
+      THEN format('it is part of a reference, and its default (%s) would name a parent row', default_expr)
+  END;
+  IF reason IS NOT NULL THEN
+    RETURN;
+  END IF;
+  IF default_expr IS NULL THEN
+    fill := format('NULL::%s', type_name);
+    RETURN;
+  END IF;
+  -- (PostgreSQL's own judgement of the expression: a generated column's
+  -- must be immutable. The probe table is rolled back at once.)
+  BEGIN
+    EXECUTE format('CREATE TEMP TABLE tdm_default_probe (c %s GENERATED ALWAYS AS (%s) STORED)',
+                   type_name, default_expr);
+    RAISE EXCEPTION USING ERRCODE = 'raise_exception';
+  EXCEPTION
+    WHEN raise_exception THEN
+      fill := format('CAST((%s) AS %s)', default_expr, type_name);
+    WHEN OTHERS THEN
+      reason := format('its default (%s) is not a constant', default_expr);
+  END;
+END
+$$;
+
 -- How the environment's tables differ from the targets `rels`: a table
 -- missing (one row with no column), columns missing in the environment or
--- of another type (errors), extra columns and columns of a type the
--- target's widens (tdm._type_widens: warnings); `ordinal` orders a
--- table's rows. One read of the environment for all of them.
+-- of another type (errors), extra columns, columns of a type the target's
+-- widens (tdm._type_widens) and missing columns its rows are read without
+-- (tdm._missing_column_fill: `fill`, the expression read instead):
+-- warnings. `ordinal` orders a table's rows. One read of the environment
+-- for all of them.
 CREATE FUNCTION tdm._schema_drift_of(env text, rels regclass[])
 RETURNS TABLE (rel regclass, column_name text, target_type text, env_type text, severity text, detail text,
-               ordinal int)
+               ordinal int, fill text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  WITH remote AS MATERIALIZED (SELECT * FROM tdm._remote_columns_of(env, rels))
+  WITH remote AS MATERIALIZED (SELECT * FROM tdm._remote_columns_of(env, rels)),
+       -- (the target's columns information_schema did not show: lacking,
+       -- or hidden from the user mapping's role; one more read, only then)
+       unseen AS MATERIALIZED (
+         SELECT x.rel, t.column_name FROM unnest(rels) AS x(rel), tdm._target_columns(x.rel) t
+          WHERE EXISTS (SELECT FROM remote r WHERE r.rel = x.rel)
+            AND NOT EXISTS (SELECT FROM remote r WHERE r.rel = x.rel AND r.column_name = t.column_name)),
+       unreadable AS MATERIALIZED (
+         SELECT u.* FROM tdm._remote_unreadable_columns(env, ARRAY(SELECT rel FROM unseen),
+                                                        ARRAY(SELECT column_name FROM unseen)) u
+          WHERE EXISTS (SELECT FROM unseen))
   SELECT x.rel, NULL::text, NULL::text, NULL::text, 'error'::text,
          format('table %s does not exist in %s (remote schema %s), or the user mapping''s role'
                 ' may not read it',
                 (SELECT relname FROM pg_class WHERE oid = x.rel), env,
-                (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env)), 0
+                (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env)), 0, NULL::text
     FROM unnest(rels) AS x(rel)
    WHERE NOT EXISTS (SELECT FROM remote r WHERE r.rel = x.rel)
   UNION ALL
@@ -836,10 +940,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM unnest(rels) AS x(rel)
    CROSS JOIN LATERAL (
      SELECT coalesce(t.column_name, r.column_name), t.column_type, r.column_type,
-            CASE WHEN t.column_name IS NULL OR widens THEN 'warning' ELSE 'error' END,
-            CASE WHEN r.column_name IS NULL
-                   THEN format('column %s (%s) of %s is missing in %s', t.column_name,
-                               t.column_type, x.rel, env)
+            CASE WHEN t.column_name IS NULL OR widens OR f.fill IS NOT NULL THEN 'warning' ELSE 'error' END,
+            CASE WHEN f.unreadable
+                   THEN format('column %s (%s) of %s in %s: the user mapping''s role may not read it; grant it'
+                               ' SELECT on the column there', t.column_name, t.column_type, x.rel, env)
+                 WHEN r.column_name IS NULL AND f.fill IS NOT NULL
+                   THEN format('column %s (%s) of %s is missing in %s: its rows are read with %s %s,'
+                               ' as adding the column there would give them', t.column_name,
+                               t.column_type, x.rel, env, t.column_name,
+                               CASE WHEN f.fill LIKE 'NULL::%' THEN 'NULL'
+                                    ELSE format('= %s (its default)', f.default_expr) END)
+                 WHEN r.column_name IS NULL
+                   THEN format('column %s (%s) of %s is missing in %s, and %s: add it there', t.column_name,
+                               t.column_type, x.rel, env, f.reason)
                  WHEN t.column_name IS NULL
                    THEN format('column %s (%s) exists only in %s, not in %s', r.column_name,
                                r.column_type, env, x.rel)
@@ -848,12 +961,53 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                              CASE WHEN widens THEN format(': each value is read as %s, unchanged', t.column_type)
                                   ELSE '' END)
             END,
-            coalesce(t.ordinal, 10000 + r.ordinal)
+            coalesce(t.ordinal, 10000 + r.ordinal), f.fill
        FROM tdm._target_columns(x.rel) t
        FULL JOIN (SELECT * FROM remote WHERE remote.rel = x.rel) r USING (column_name)
       CROSS JOIN LATERAL (SELECT coalesce(tdm._type_widens(r.column_type, t.column_type), false) AS widens) w
+      -- (called for a missing column only)
+      -- (a column hidden from the user mapping's role is not read as NULL)
+      LEFT JOIN LATERAL (SELECT CASE WHEN NOT h.unreadable THEN mf.fill END AS fill, mf.reason, mf.default_expr,
+                                h.unreadable
+                           FROM tdm._missing_column_fill(x.rel, t.column_name) mf,
+                                LATERAL (SELECT EXISTS (SELECT FROM unreadable u
+                                                         WHERE u.rel = x.rel AND u.column_name = t.column_name)
+                                                AS unreadable) h
+                          WHERE r.column_name IS NULL AND t.column_name IS NOT NULL) f ON true
       WHERE t.column_type IS DISTINCT FROM r.column_type) d
    WHERE EXISTS (SELECT FROM remote r WHERE r.rel = x.rel)
+$$;
+
+-- The same as a jsonb array (rel as an oid), for the readers of an
+-- environment that keep it through a loop over its tables.
+CREATE FUNCTION tdm._env_drift(env text, rels regclass[]) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object('rel', d.rel::oid, 'column_name', d.column_name,
+                                               'target_type', d.target_type, 'env_type', d.env_type,
+                                               'severity', d.severity, 'detail', d.detail, 'fill', d.fill,
+                                               'ordinal', d.ordinal)
+                            ORDER BY d.rel::text, d.ordinal), '[]')
+    FROM tdm._schema_drift_of(env, rels) d
+$$;
+
+-- The columns of `rel` that an environment (its tdm._env_drift) lacks and
+-- whose rows are read without, with the expression read instead:
+-- {"column": "expression"}.
+CREATE FUNCTION tdm._fills(drift jsonb, rel regclass) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(jsonb_object_agg(d->>'column_name', d->>'fill'), '{}')
+    FROM jsonb_array_elements(drift) d
+   WHERE (d->>'rel')::oid = rel::oid AND d->>'fill' IS NOT NULL
+$$;
+
+-- The columns of `rel` as read from an environment's table (alias `alias`),
+-- in order: each by name, or the expression read instead where the
+-- environment lacks it (`fills`, tdm._fills), under the column's name.
+CREATE FUNCTION tdm._env_select_list(rel regclass, fills jsonb, alias text DEFAULT 't') RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(CASE WHEN fills ? c.column_name THEN format('%s AS %I', fills->>c.column_name, c.column_name)
+                         ELSE format('%I.%I', alias, c.column_name) END, ', ' ORDER BY c.ordinal)
+    FROM tdm._columns(rel) c
 $$;
 
 -- The same for one table.

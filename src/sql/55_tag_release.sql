@@ -43,11 +43,13 @@ $$;
 -- first refusal's message, the rows' count and up to five of their
 -- primary keys. The columns tried: those of an enum or a domain (or
 -- arrays of them), whose values an environment's own type may allow, and
--- `also` (the column an error named). Read through a foreign table of its
+-- `also` (the column an error named); not those the environment lacks
+-- (`fills`, tdm._fills). Read through a foreign table of its
 -- own, those columns as text (the environment's foreign table cannot
 -- read such a row at all), dropped after; each distinct value tried once.
 -- No rows when it cannot tell.
-CREATE FUNCTION tdm._refused_values(env text, rel regclass, release text, also text DEFAULT NULL)
+CREATE FUNCTION tdm._refused_values(env text, rel regclass, release text, also text DEFAULT NULL,
+                                    fills jsonb DEFAULT '{}')
 RETURNS TABLE (column_name text, refusal text, row_count bigint, example_keys jsonb)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -63,7 +65,7 @@ BEGIN
   SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _refused_values.rel;
   tried := ARRAY(SELECT a.attname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                   LEFT JOIN pg_type el ON el.oid = t.typelem AND t.typcategory = 'A'
-                  WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+                  WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND NOT fills ? a.attname
                     AND (t.typtype IN ('e', 'd') OR el.typtype IN ('e', 'd') OR a.attname = also)
                   ORDER BY a.attnum);
   IF cardinality(tried) = 0 THEN
@@ -126,9 +128,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Row count and order-independent checksum (sum of row hashes over the
--- target's columns) of the rows tagged for `release` in an environment.
--- The same function locks a release and later verifies the lock.
-CREATE FUNCTION tdm._tagged_checksum(env text, rel regclass, release text,
+-- target's columns; `fills` for those the environment lacks, tdm._fills)
+-- of the rows tagged for `release` in an environment, as collection
+-- reads them.
+CREATE FUNCTION tdm._tagged_checksum(env text, rel regclass, release text, fills jsonb,
                                      OUT row_count bigint, OUT checksum text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -136,7 +139,7 @@ DECLARE
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _tagged_checksum.rel;
   EXECUTE format('SELECT count(*), coalesce(sum(tdm._row_hash(%s)), 0)::text FROM %s t WHERE t.%I = $1',
-                 tdm._hash_args(rel), tdm._env_table(env, rel), m.release_column)
+                 tdm._hash_args(rel, fills => fills), tdm._env_table(env, rel), m.release_column)
     INTO row_count, checksum USING release;
 END
 $$;
@@ -165,11 +168,12 @@ $$;
 -- its own stored generated columns left out.
 CREATE FUNCTION tdm._hash_args(rel regclass, alias text DEFAULT 't',
                                without_generated bool DEFAULT false,
-                               as_in regclass DEFAULT NULL) RETURNS text
+                               as_in regclass DEFAULT NULL, fills jsonb DEFAULT '{}') RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH cols AS (
     SELECT row_number() OVER (ORDER BY c.ordinal) AS position,
-           CASE WHEN r.column_type IS NOT NULL
+           CASE WHEN fills ? c.column_name THEN fills->>c.column_name
+                WHEN r.column_type IS NOT NULL
                 THEN format('CAST(%I.%I AS %s)', alias, c.column_name, r.column_type)
                 ELSE format('%I.%I', alias, c.column_name) END AS expr
       FROM tdm._columns(rel) c
@@ -254,6 +258,7 @@ DECLARE
   locked bool;
   all_rels regclass[] := ARRAY(SELECT t.rel FROM tdm.managed_table t ORDER BY t.rel::text);
   env_drift jsonb;  -- the environment's tdm._schema_drift_of rows
+  env_drift_of jsonb := '{}';  -- each environment's, by its name
   env_secured jsonb;  -- its tables row level security hides rows of
   lacking regclass[];  -- its tables without the columns the checks read
   unknown_releases bigint;  -- a table's rows tagged for a release that does not exist
@@ -278,10 +283,8 @@ BEGIN
   FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
     -- (The environment's catalog read once for all its tables: a round
     -- trip each.)
-    env_drift := (SELECT coalesce(jsonb_agg(jsonb_build_object('rel', d.rel::oid, 'column_name', d.column_name,
-                                                               'severity', d.severity, 'detail', d.detail)
-                                            ORDER BY d.rel::text, d.ordinal), '[]')
-                    FROM tdm._schema_drift_of(e.name, all_rels) d);
+    env_drift := tdm._env_drift(e.name, all_rels);
+    env_drift_of := env_drift_of || jsonb_build_object(e.name, env_drift);
     env_secured := (SELECT coalesce(jsonb_object_agg(s.rel::oid, s.detail), '{}')
                       FROM tdm._env_row_security(e.name, all_rels) s);
     lacking := tdm._lacking_key_columns(env_drift);
@@ -392,6 +395,9 @@ BEGIN
           parent_rel := to_regclass(fk->>'references');
           SELECT * INTO parent FROM tdm.managed_table pm WHERE pm.rel = parent_rel;
           CONTINUE WHEN NOT FOUND OR parent_rel = ANY (lacking);
+          -- (A reference the environment lacks is read as NULL: it names
+          -- no parent.)
+          CONTINUE WHEN tdm._fills(env_drift, m.rel) ?| ARRAY(SELECT jsonb_array_elements_text(fk->'columns'));
           detail := format(
             'FROM %s c LEFT JOIN %s p ON %s WHERE c.%I = $1 AND %s AND (%s OR p.%I IS NULL OR p.%I <> ALL ($2))',
             env_rel, tdm._env_table(e.name, parent_rel),
@@ -456,7 +462,7 @@ BEGIN
       BEGIN
         INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum, shape)
         SELECT the_release, e.name, m.rel, c.row_count, c.checksum, tdm._shape(m.rel)
-          FROM tdm._tagged_checksum(e.name, m.rel, the_release) c;
+          FROM tdm._tagged_checksum(e.name, m.rel, the_release, tdm._fills(env_drift_of->e.name, m.rel)) c;
       EXCEPTION
         WHEN query_canceled OR lock_not_available THEN
           GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT,
@@ -474,7 +480,8 @@ BEGIN
           -- (Which rows, and every such column of the table: read again,
           -- those columns as text. Else the error as it came.)
           any_refused := false;
-          FOR refused IN SELECT * FROM tdm._refused_values(e.name, m.rel, the_release, refused_column) LOOP
+          FOR refused IN SELECT * FROM tdm._refused_values(e.name, m.rel, the_release, refused_column,
+                                                              tdm._fills(env_drift_of->e.name, m.rel)) LOOP
             any_refused := true;
             PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
               format('%s of %s.%I tagged for %s hold%s a value that %s does not accept: %s (column %I)',

@@ -611,7 +611,7 @@ BEGIN
       SELECT array_agg(d.column_name) FILTER (WHERE d.env_type IS NULL),
              string_agg(d.detail, '; ') FILTER (WHERE d.env_type IS NULL)
         INTO absent, drift
-        FROM tdm._schema_drift(env, m.rel) d WHERE d.severity = 'error';
+        FROM tdm._schema_drift(env, m.rel) d WHERE d.severity = 'error' OR d.env_type IS NULL;
       IF source IS NULL OR (drift IS NOT NULL AND array_position(absent, NULL) IS NOT NULL) THEN
         RAISE WARNING 'find_pii: % skipped: %', m.rel,
           coalesce(drift, format('table %s does not exist in environment "%s"', m.rel, env));

@@ -619,7 +619,8 @@ BEGIN
   FOREACH side IN ARRAY ARRAY[env_a, env_b] LOOP
     CONTINUE WHEN side = 'local';
     PERFORM tdm._refresh_environment(side);
-    FOR d IN SELECT * FROM tdm._schema_drift(side, rel) x WHERE x.severity = 'error' LOOP
+    -- (and the columns it lacks, which collection would read without)
+    FOR d IN SELECT * FROM tdm._schema_drift(side, rel) x WHERE x.severity = 'error' OR x.env_type IS NULL LOOP
       IF d.column_name IS NULL THEN
         RAISE EXCEPTION '%: cannot compare % between % and %: %', caller, rel,
           tdm._parity_label(env_a), tdm._parity_label(env_b), d.detail

@@ -59,6 +59,7 @@ DECLARE
   e tdm.environment;
   envs text[] := ARRAY(SELECT name FROM tdm.environment ORDER BY precedence, name);
   env_rel regclass;
+  env_name text;
   missing text;
   table_missing bool;
   retyped text;
@@ -67,7 +68,8 @@ DECLARE
   failed_context text;
   refusal_hint text;  -- (a value the target's type refuses)
   drift text;  -- how the environment's columns differ from the target's
-  columns text;
+  all_rels regclass[] := ARRAY(SELECT t.rel FROM tdm.managed_table t ORDER BY t.rel::text);
+  drifts jsonb := '{}';  -- each environment's tdm._env_drift, by its name
   branches text[];
   temp_name name;
   got record;
@@ -77,9 +79,13 @@ DECLARE
   retaggable bool := tdm._presence(r.status) = 'neither';
 BEGIN
   -- The environments' foreign tables follow the targets' columns (recreated
-  -- only where a target changed).
-  FOREACH missing IN ARRAY envs LOOP
-    PERFORM tdm._refresh_environment(missing);
+  -- only where a target changed). Each environment's catalog is read once
+  -- (a round trip each): how its tables differ from the targets
+  -- (tdm._env_drift), and so which columns it lacks and its rows are read
+  -- without (tdm._fills).
+  FOREACH env_name IN ARRAY envs LOOP
+    PERFORM tdm._refresh_environment(env_name);
+    drifts := drifts || jsonb_build_object(env_name, tdm._env_drift(env_name, all_rels));
   END LOOP;
   -- The lock holds rows of an environment that is no longer registered:
   -- they would be left out without a word.
@@ -101,35 +107,30 @@ BEGIN
 
   -- An environment's column retyped since the lock may still read as it
   -- was locked (20.001 where 20.00 was, read back as numeric(12,2)): its
-  -- catalog says so, one read per environment, before any row is copied.
+  -- catalog says so, before any row is copied.
   -- (A target retyped since is told by its lock's shape, below. A type
   -- the target's widens reads any change as one: not refused.)
   IF r.status <> 'open' THEN
-    FOR got IN SELECT l.env, array_agg(l.rel ORDER BY l.rel::text) AS rels, sum(l.row_count) AS n
+    FOR got IN SELECT l.env, l.rel, l.row_count, string_agg(d.detail, '; ' ORDER BY d.ordinal) AS drift
                  FROM tdm.release_lock l
+                 JOIN LATERAL jsonb_to_recordset(drifts->l.env)
+                        AS d(rel oid, target_type text, env_type text, severity text, detail text, ordinal int)
+                   ON d.rel = l.rel::oid
                 WHERE l.release = r.release AND l.row_count > 0 AND l.env = ANY (envs)
                   AND (l.shape IS NULL OR l.shape = tdm._shape(l.rel))
-                GROUP BY l.env ORDER BY l.env LOOP
-      SELECT d.rel, string_agg(d.detail, '; ' ORDER BY d.ordinal), min(l.row_count)
-        INTO env_rel, drift, row_count
-        FROM tdm._schema_drift_of(got.env, got.rels) d
-        JOIN tdm.release_lock l ON l.release = r.release AND l.env = got.env AND l.rel = d.rel
-       WHERE d.env_type IS NOT NULL AND d.target_type IS NOT NULL AND d.severity = 'error'
-       GROUP BY d.rel ORDER BY d.rel::text LIMIT 1;
-      IF drift IS NOT NULL THEN
-        PERFORM tdm._refuse_retyped(r, got.env, env_rel, drift, row_count, retaggable);
-      END IF;
+                  AND d.env_type IS NOT NULL AND d.target_type IS NOT NULL AND d.severity = 'error'
+                GROUP BY l.env, l.rel, l.row_count ORDER BY l.env, l.rel::text LIMIT 1 LOOP
+      PERFORM tdm._refuse_retyped(r, got.env, got.rel, got.drift, got.row_count, retaggable);
     END LOOP;
   END IF;
 
   FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
-    columns := (SELECT string_agg(format('t.%I', column_name), ', ' ORDER BY ordinal)
-                  FROM tdm._columns(m.rel));
     branches := '{}';
     FOR i IN 1 .. cardinality(envs) LOOP
       env_rel := tdm._env_table(envs[i], m.rel);
       branches := branches || format('SELECT %s::int4, %s FROM %s t WHERE t.%I = $1',
-                                     i, columns, env_rel, m.release_column);
+                                     i, tdm._env_select_list(m.rel, tdm._fills(drifts->envs[i], m.rel)),
+                                     env_rel, m.release_column);
     END LOOP;
 
     temp_name := tdm._collected_name(m.rel);
@@ -172,7 +173,8 @@ BEGIN
         FOR i IN 1 .. cardinality(envs) LOOP
           BEGIN
             -- (every column: a role may read some columns and not others)
-            EXECUTE format('SELECT t FROM %s t LIMIT 1', tdm._env_table(envs[i], m.rel));
+            EXECUTE format('SELECT %s FROM %s t LIMIT 1', tdm._env_select_list(m.rel, tdm._fills(drifts->envs[i], m.rel)),
+                           tdm._env_table(envs[i], m.rel));
           EXCEPTION WHEN insufficient_privilege THEN
             RAISE EXCEPTION 'collect: environment "%" does not let its user read %: %', envs[i],
               (SELECT relname FROM pg_class WHERE oid = m.rel), failed_message
@@ -186,7 +188,7 @@ BEGIN
       END IF;
       FOR i IN 1 .. cardinality(envs) LOOP
         SELECT bool_or(d.column_name IS NULL) FILTER (WHERE d.env_type IS NULL),
-               string_agg(d.detail, '; ') FILTER (WHERE d.env_type IS NULL),
+               string_agg(d.detail, '; ') FILTER (WHERE d.env_type IS NULL AND d.severity = 'error'),
                string_agg(d.detail, '; ') FILTER (WHERE d.env_type IS NOT NULL AND d.severity = 'error')
           INTO table_missing, missing, retyped
           FROM tdm._schema_drift(envs[i], m.rel) d;
@@ -216,8 +218,9 @@ BEGIN
         -- every column through the target's type.)
         FOR i IN 1 .. cardinality(envs) LOOP
           BEGIN
-            EXECUTE format('SELECT count(t) FROM %s t WHERE t.%I = $1', tdm._env_table(envs[i], m.rel),
-                           m.release_column)
+            EXECUTE format('SELECT count(s) FROM (SELECT %s FROM %s t WHERE t.%I = $1) s',
+                           tdm._env_select_list(m.rel, tdm._fills(drifts->envs[i], m.rel)),
+                           tdm._env_table(envs[i], m.rel), m.release_column)
               USING release;
           EXCEPTION WHEN data_exception THEN
             GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;

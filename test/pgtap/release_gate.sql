@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(72);
+SELECT plan(73);
 \ir ../../sql/include/errors.sql
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
@@ -203,6 +203,11 @@ SELECT dblink_exec(pg_temp.conninfo('st2'), 'GRANT SELECT ON accounts TO tdm_tap
 SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42501',
   'collect: environment "st2_reader" does not let its user read users: permission denied for table users',
   'detection names the environment whose user may not read a column');
+-- (not a column the environment lacks, which would be read as NULL)
+SELECT is((SELECT detail FROM tdm._schema_drift('st2_reader', 'staging.users') WHERE column_name = 'full_name'),
+  'column full_name (text) of staging.users in st2_reader: the user mapping''s role may not read it; grant it'
+  ' SELECT on the column there',
+  'a column hidden from the user is told apart from one the environment lacks');
 -- A schema the user may not use, though it may read a table there: a
 -- finding that names the server, not the remote error.
 SAVEPOINT unusable;

@@ -1,0 +1,128 @@
+-- An environment a migration has not reached yet lacks a column the
+-- target has. Its rows are read as that migration (ALTER TABLE .. ADD
+-- COLUMN) would give them the column: NULL, or the column's default when
+-- that is a constant. Tagging warns and locks; consolidation loads the
+-- rows so, and migrated later as the target was, the environment's rows
+-- still match the lock. A column the environment's rows cannot be given a value for
+-- (a key, NOT NULL without a default, a default such as now()) stays an
+-- error (decision 236).
+BEGIN;
+SELECT plan(10);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_mc_e1;
+  CREATE SCHEMA tap_mc_e2;
+  CREATE TABLE tap_mc_e1.mc_account (id int PRIMARY KEY, email text NOT NULL UNIQUE, nickname text,
+                                     active bool NOT NULL DEFAULT true, tier text NOT NULL DEFAULT 'basic',
+                                     tdm_release text, tdm_feature text);
+  CREATE TABLE tap_mc_e1.mc_order (id int PRIMARY KEY, account_id int NOT NULL REFERENCES tap_mc_e1.mc_account,
+                                   referrer_id int REFERENCES tap_mc_e1.mc_account, tdm_release text,
+                                   tdm_feature text);
+  -- (st2: before the migration that added nickname, active, tier and
+  -- referrer_id)
+  CREATE TABLE tap_mc_e2.mc_account (id int PRIMARY KEY, email text NOT NULL UNIQUE, tdm_release text,
+                                     tdm_feature text);
+  CREATE TABLE tap_mc_e2.mc_order (id int PRIMARY KEY, account_id int NOT NULL REFERENCES tap_mc_e2.mc_account,
+                                   tdm_release text, tdm_feature text);
+  CREATE TABLE tap_mc_e1.mc_event (id int PRIMARY KEY, kind text NOT NULL, at timestamptz NOT NULL DEFAULT now(),
+                                   tdm_release text, tdm_feature text);
+  CREATE TABLE tap_mc_e2.mc_event (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+  -- (st2 after the migration, as its DBA would run it; and after one
+  -- whose default differs from the target's)
+  CREATE SCHEMA tap_mc_e2m;
+  CREATE SCHEMA tap_mc_e2g;
+  INSERT INTO tap_mc_e1.mc_account VALUES (1, 'ann@x', 'Annie', false, 'gold', 'TMC', 'F'),
+                                          (2, 'bob@x', NULL, true, 'basic', 'TMC', 'F');
+  INSERT INTO tap_mc_e1.mc_order VALUES (10, 1, 2, 'TMC', 'F');
+  INSERT INTO tap_mc_e2.mc_account VALUES (2, 'bob@x', 'TMC', 'F'), (3, 'cy@x', 'TMC', 'F');
+  INSERT INTO tap_mc_e2.mc_order VALUES (11, 3, 'TMC', 'F');
+  INSERT INTO tap_mc_e1.mc_event VALUES (1, 'login', now(), 'TMC2', 'F');
+  INSERT INTO tap_mc_e2.mc_event VALUES (2, 'TMC2', 'F');
+  CREATE TABLE tap_mc_e2m.mc_account AS SELECT * FROM tap_mc_e2.mc_account;
+  CREATE TABLE tap_mc_e2m.mc_order AS SELECT * FROM tap_mc_e2.mc_order;
+  ALTER TABLE tap_mc_e2m.mc_account ADD COLUMN nickname text, ADD COLUMN active bool NOT NULL DEFAULT true,
+                                    ADD COLUMN tier text NOT NULL DEFAULT 'basic';
+  ALTER TABLE tap_mc_e2m.mc_order ADD COLUMN referrer_id int;
+  CREATE TABLE tap_mc_e2g.mc_account AS SELECT * FROM tap_mc_e2.mc_account;
+  CREATE TABLE tap_mc_e2g.mc_order AS SELECT * FROM tap_mc_e2m.mc_order;
+  ALTER TABLE tap_mc_e2g.mc_account ADD COLUMN nickname text, ADD COLUMN active bool NOT NULL DEFAULT true,
+                                    ADD COLUMN tier text NOT NULL DEFAULT 'gold'$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_mc_self');
+CREATE SCHEMA tap_mc;
+CREATE TABLE tap_mc.mc_account (id int PRIMARY KEY, email text NOT NULL UNIQUE, nickname text,
+                                active bool NOT NULL DEFAULT true, tier text NOT NULL DEFAULT 'basic',
+                                tdm_release text, tdm_feature text);
+CREATE TABLE tap_mc.mc_order (id int PRIMARY KEY, account_id int NOT NULL REFERENCES tap_mc.mc_account,
+                              referrer_id int REFERENCES tap_mc.mc_account, tdm_release text, tdm_feature text);
+CREATE TABLE tap_mc.mc_event (id int PRIMARY KEY, kind text NOT NULL, at timestamptz NOT NULL DEFAULT now(),
+                              tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('mc1', 'tap_mc_self', 10, 'tap_mc_e1'),
+       tdm.add_environment('mc2', 'tap_mc_self', 20, 'tap_mc_e2');
+SELECT tdm.manage_table('tap_mc.mc_account', '{email}'), tdm.manage_table('tap_mc.mc_order');
+
+SELECT results_eq($$SELECT c, f.fill, f.reason
+                      FROM unnest(ARRAY['id', 'email', 'nickname', 'active', 'tier', 'tdm_release']) AS c,
+                           tdm._missing_column_fill('tap_mc.mc_account', c) f$$,
+  $$VALUES ('id', NULL, 'it is part of the primary key'), ('email', NULL, 'it is part of a natural key'),
+           ('nickname', 'NULL::text', NULL), ('active', 'CAST((true) AS boolean)', NULL),
+           ('tier', 'CAST((''basic''::text) AS text)', NULL),
+           ('tdm_release', NULL, 'it holds the release and feature tags')$$,
+  'a column an environment lacks is read as NULL or its constant default, never a key''s or a tag''s');
+
+SELECT tdm.create_release('TMC'), tdm.add_feature('TMC', 'F', 1);
+SELECT tdm.tag_release('TMC') AS job \gset
+SELECT results_eq(format($$SELECT env, severity, detail FROM tdm.tag_finding
+                            WHERE job_id = %s AND kind = 'schema_drift' ORDER BY env, rel::text, detail$$, :job),
+  $$VALUES ('mc2', 'warning', 'column active (boolean) of tap_mc.mc_account is missing in mc2: its rows are read with active = true (its default), as adding the column there would give them'),
+           ('mc2', 'warning', 'column nickname (text) of tap_mc.mc_account is missing in mc2: its rows are read with nickname NULL, as adding the column there would give them'),
+           ('mc2', 'warning', 'column tier (text) of tap_mc.mc_account is missing in mc2: its rows are read with tier = ''basic''::text (its default), as adding the column there would give them'),
+           ('mc2', 'warning', 'column referrer_id (integer) of tap_mc.mc_order is missing in mc2: its rows are read with referrer_id NULL, as adding the column there would give them')$$,
+  'each column the environment lacks is a warning saying how its rows are read');
+SELECT is((SELECT status::text FROM tdm.release WHERE release = 'TMC'), 'locked', 'the release locks');
+
+-- The environment migrated after the lock: read from the migrated
+-- tables, its rows hold what they were read with, and the lock holds.
+-- Migrated with another default, they hold other values: refused.
+UPDATE tdm.environment SET remote_schema = 'tap_mc_e2g' WHERE name = 'mc2';
+SELECT throws_like($$SELECT tdm.consolidate('TMC', 'tap_mc')$$,
+  'mc2.mc_account changed after tagging: 2 row(s) locked, 2 now with different content%',
+  'migrated with another default, the environment''s rows changed after the lock');
+UPDATE tdm.environment SET remote_schema = 'tap_mc_e2m' WHERE name = 'mc2';
+SELECT tdm.consolidate('TMC', 'tap_mc') AS run \gset
+SELECT is((SELECT status::text FROM tdm.run WHERE run_id = :run), 'completed',
+          'migrated as the target, the environment''s rows match the lock: the release consolidates');
+SELECT results_eq($$SELECT id, email, nickname, active, tier FROM tap_mc.mc_account ORDER BY id$$,
+  $$VALUES (1, 'ann@x', 'Annie', false, 'gold'), (2, 'bob@x', NULL, true, 'basic'), (3, 'cy@x', NULL, true, 'basic')$$,
+  'the environment''s rows load with NULL and the defaults; the other''s as it holds them');
+SELECT results_eq($$SELECT id, account_id, referrer_id FROM tap_mc.mc_order ORDER BY id$$,
+  $$VALUES (10, 1, 2), (11, 3, NULL::int)$$,
+  'a reference the environment lacks loads as NULL');
+SELECT is((SELECT count(*) FROM tdm.conflict WHERE run_id = :run AND rel = 'tap_mc.mc_account'::regclass
+              AND kind = 'exact_duplicate'), 1::bigint,
+          'bob@x, read with the defaults, is the same row as where the column exists');
+
+-- A column the environment's rows cannot be given a value for: NOT NULL
+-- without a default, or a default that is not a constant (now() would
+-- give every reading another value, and the lock would not hold). An
+-- error naming why, and the release stays open.
+UPDATE tdm.environment SET remote_schema = 'tap_mc_e2' WHERE name = 'mc2';
+SELECT tdm.manage_table('tap_mc.mc_event');
+SELECT tdm.create_release('TMC2', parent => 'TMC'), tdm.add_feature('TMC2', 'F', 1);
+SELECT tdm.tag_release('TMC2') AS job \gset
+SELECT results_eq(format($$SELECT env, severity, detail FROM tdm.tag_finding
+                            WHERE job_id = %s AND kind = 'schema_drift' AND rel = 'tap_mc.mc_event'::regclass
+                            ORDER BY env, detail$$, :job),
+  $$VALUES ('mc2', 'error', 'column at (timestamp with time zone) of tap_mc.mc_event is missing in mc2, and its default (now()) is not a constant: add it there'),
+           ('mc2', 'error', 'column kind (text) of tap_mc.mc_event is missing in mc2, and it is NOT NULL and has no default: add it there')$$,
+  'a column without a constant value to read is an error saying why');
+SELECT is((SELECT status::text FROM tdm.release WHERE release = 'TMC2'), 'open', 'that release is not locked');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_mc_e1 CASCADE;
+DROP SCHEMA tap_mc_e2 CASCADE;
+DROP SCHEMA tap_mc_e2m CASCADE;
+DROP SCHEMA tap_mc_e2g CASCADE;
