@@ -154,10 +154,14 @@ SELECT tdm.consolidate('R2') AS run \gset
 SELECT run_id, status, rows_collected, conflicts, auto_resolved, manual, phase_ms
   FROM tdm.run WHERE run_id = :run;
 
-\echo 'The review queue (psql, \\x): one priority-1 conflict, side by side'
+\echo 'The review queue (psql, \\x, long lines folded at 80 columns): one priority-1 conflict, side by side'
 \x on
+\pset format wrapped
+\pset columns 80
 SELECT conflict_id, rel AS "table", kind, priority, rationale, side_by_side, related, suggestion
   FROM tdm.review_queue ORDER BY priority, conflict_id LIMIT 1;
+\pset format aligned
+\pset columns 0
 \x off
 SELECT conflict_id AS first_p1 FROM tdm.review_queue WHERE priority = 1
  ORDER BY conflict_id LIMIT 1 \gset

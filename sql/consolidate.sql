@@ -44,9 +44,14 @@ SELECT dblink_exec('other', 'BEGIN');
 SELECT * FROM dblink('other', format('SELECT pg_advisory_xact_lock(%s, %s)::text',
                                      hashtext('tdm.consolidate'), hashtext('R3')))
   AS t(other_session_locked text);
+-- (and holds the target's tables, as its load does: the refusal comes at
+-- once, before any check reads them)
+SELECT dblink_exec('other', 'LOCK TABLE staging.accounts IN ACCESS EXCLUSIVE MODE');
+SET lock_timeout = '5s';
 \set VERBOSITY terse
 SELECT tdm.consolidate('R3');
 \set VERBOSITY default
+RESET lock_timeout;
 -- Its DETAIL names the backend and says that only its session's
 -- transaction is open (idle in transaction: COMMIT ends it). (The pid
 -- and user vary: spelled n and u here.)

@@ -411,15 +411,20 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The expression that gives a re-keyed row of `rel` its new primary key:
--- the target table's sequence or identity, brought past every key in use
--- (collected rows, the target and master); a temporary sequence from
--- max+1 when the table has none; a random uuid for uuid keys.
+-- a temporary sequence from past every key in use (collected rows, the
+-- target and master, an earlier call's keys) and past the last value the
+-- target table's own sequence or identity handed out, with its increment
+-- and bounds; a random uuid for uuid keys. The table's sequence is read,
+-- not drawn from: a call cancelled or failed before it commits leaves it
+-- as it was, and the next gives the same rows the same keys (the load
+-- brings it past them, tdm._advance_sequences).
 CREATE FUNCTION tdm._new_key_expr(rel regclass, target_rel regclass, collected regclass)
 RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   pk text := (SELECT m.pk_columns[1] FROM tdm.managed_table m WHERE m.rel = _new_key_expr.rel);
-  seq text;
+  seq regclass;
+  own pg_sequence;
   highest numeric;
 BEGIN
   -- (A key of several columns, or of another type, is never made up: the
@@ -444,41 +449,43 @@ BEGIN
   highest := greatest(highest, (SELECT max((k.new_key ->> pk)::numeric)
                                   FROM pg_temp.tdm_previous_keys k
                                  WHERE k.rel = _new_key_expr.rel));
-  IF seq IS NULL THEN
-    IF to_regclass('pg_temp.tdm_new_keys') IS NOT NULL THEN
-      DROP SEQUENCE pg_temp.tdm_new_keys;
-    END IF;
-    CREATE TEMP SEQUENCE tdm_new_keys;
-    seq := 'pg_temp.tdm_new_keys';
+  IF seq IS NOT NULL THEN
+    SELECT * INTO own FROM pg_sequence q WHERE q.seqrelid = seq;
+    BEGIN
+      highest := greatest(highest, tdm._sequence_handed_out(seq));
+    EXCEPTION WHEN insufficient_privilege THEN
+      -- (The other managed tables' key sequences the caller may not use
+      -- are granted in the same go, rather than met one call at a time;
+      -- UPDATE: the load moves them past the keys it writes.)
+      RAISE EXCEPTION 'consolidate: %: new keys for the rows to re-key start past what sequence % handed out, which % may not read',
+        rel, seq, current_user
+        USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM,
+              HINT = format('The owner grants it: GRANT SELECT, UPDATE ON SEQUENCE %s TO %I;',
+                            (SELECT string_agg(DISTINCT x.seq, ', ')
+                               FROM (SELECT seq::text
+                                     UNION ALL
+                                     SELECT coalesce(pg_get_serial_sequence(t.rel::text, m.pk_columns[1]),
+                                                     pg_get_serial_sequence(m.rel::text, m.pk_columns[1]))
+                                       FROM tdm.managed_table m
+                                      CROSS JOIN LATERAL (SELECT tdm._target_table(
+                                                            (SELECT n.nspname FROM pg_class c
+                                                               JOIN pg_namespace n ON n.oid = c.relnamespace
+                                                              WHERE c.oid = target_rel), m.rel) AS rel) t
+                                      WHERE cardinality(m.pk_columns) = 1 AND t.rel IS NOT NULL) x
+                              WHERE x.seq IS NOT NULL
+                                AND NOT (has_sequence_privilege(x.seq, 'SELECT')
+                                         AND has_sequence_privilege(x.seq, 'UPDATE'))),
+                            current_user);
+    END;
   END IF;
-  BEGIN
-    EXECUTE format('SELECT setval(%L, greatest(%s, (SELECT last_value FROM %s)))',
-                   seq, coalesce(highest, 1), seq::regclass);
-  EXCEPTION WHEN insufficient_privilege THEN
-    -- (The table's own sequence gives the new keys: the caller's rights on
-    -- it. The other managed tables' key sequences the caller may not use
-    -- are granted in the same go, rather than met one call at a time.)
-    RAISE EXCEPTION 'consolidate: %: new keys for the rows to re-key come from sequence %, which % may not use',
-      rel, seq, current_user
-      USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM,
-            HINT = format('The owner grants it: GRANT SELECT, UPDATE ON SEQUENCE %s TO %I;',
-                          (SELECT string_agg(DISTINCT x.seq, ', ')
-                             FROM (SELECT seq
-                                   UNION ALL
-                                   SELECT coalesce(pg_get_serial_sequence(t.rel::text, m.pk_columns[1]),
-                                                   pg_get_serial_sequence(m.rel::text, m.pk_columns[1]))
-                                     FROM tdm.managed_table m
-                                    CROSS JOIN LATERAL (SELECT tdm._target_table(
-                                                          (SELECT n.nspname FROM pg_class c
-                                                             JOIN pg_namespace n ON n.oid = c.relnamespace
-                                                            WHERE c.oid = target_rel), m.rel) AS rel) t
-                                    WHERE cardinality(m.pk_columns) = 1 AND t.rel IS NOT NULL) x
-                            WHERE x.seq IS NOT NULL
-                              AND NOT (has_sequence_privilege(x.seq, 'SELECT')
-                                       AND has_sequence_privilege(x.seq, 'UPDATE'))),
-                          current_user);
-  END;
-  RETURN format('nextval(%L)', seq);
+  IF to_regclass('pg_temp.tdm_new_keys') IS NOT NULL THEN
+    DROP SEQUENCE pg_temp.tdm_new_keys;
+  END IF;
+  EXECUTE format('CREATE TEMP SEQUENCE tdm_new_keys INCREMENT BY %s MINVALUE %s MAXVALUE %s',
+                 greatest(coalesce(own.seqincrement, 1), 1), least(coalesce(own.seqmin, 1), coalesce(highest, 1)),
+                 coalesce(own.seqmax, 9223372036854775807));
+  PERFORM setval('pg_temp.tdm_new_keys', coalesce(highest, 1)::bigint);
+  RETURN format('nextval(%L)', 'pg_temp.tdm_new_keys');
 END
 $$;
 
@@ -1972,14 +1979,17 @@ BEGIN
     '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
     '             WHEN d.members_checksum = tdm._decided_on(x.checksum, $2, x.members, d.merged) THEN ''decided'''
     '             ELSE ''stale'' END,'
-    -- (A merge sets references outside the primary key only: with none,
-    -- it is not offered.)
-    '        ''manual'', CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(x.refs) a, jsonb_object_keys(a.value) k'
-    '                                      WHERE NOT k = ANY ($4))'
+    -- (A merge sets references that hold no column of the primary key
+    -- only: with none, it is not offered. A reference sharing a column
+    -- with the key could only be pointed at the row of another tenant,
+    -- say, under the same key column.)
+    '        ''manual'', CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(x.refs) a'
+    '                                      WHERE NOT EXISTS (SELECT 1 FROM jsonb_object_keys(a.value) k'
+    '                                                         WHERE k = ANY ($4)))'
     '                         THEN ''delete the row (delete_all), point its reference elsewhere or clear it (merge,'
     ' merged => {"column": null}), or keep it and load its parent first'''
     '                         ELSE ''delete the row (delete_all), or keep it and load its parent first (its'
-    ' references are in its primary key: a merge may not change them)'' END,'
+    ' references hold columns of its primary key: a merge may not change them)'' END,'
     '        x.rationale, x.members,'
     '        (SELECT jsonb_object_agg(r.key, r.value) FROM jsonb_array_elements(x.refs) a, jsonb_each(a.value) r), 0,'
     '        x.checksum'

@@ -767,9 +767,15 @@ BEGIN
   END IF;
   -- (A relationship conflict's merge sets the orphan's references that
   -- name deleted rows, its `differing` columns: to NULL, or to another
-  -- row's key as the rows load. Its primary key stays.)
+  -- row's key as the rows load. Its primary key stays, and so does a
+  -- reference that holds a column of it: (tenant_id, label_id) under a
+  -- key (task_id, label_id) could only name another tenant's label.)
   IF c.kind = 'relationship' AND NEW.action = 'merge' AND jsonb_typeof(NEW.merged) = 'object' THEN
-    cols := ARRAY(SELECT k FROM jsonb_object_keys(c.differing) AS k WHERE NOT k = ANY (m.pk_columns) ORDER BY k);
+    cols := ARRAY(SELECT k FROM jsonb_object_keys(c.differing) AS k
+                   WHERE NOT k = ANY (m.pk_columns)
+                     AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
+                                      WHERE fk -> 'columns' ? k AND fk -> 'columns' ?| m.pk_columns)
+                   ORDER BY k);
     SELECT string_agg(quote_ident(k), ', ' ORDER BY k) INTO label
       FROM jsonb_object_keys(NEW.merged) AS k WHERE NOT k = ANY (cols);
     IF label IS NOT NULL OR NEW.merged = '{}' THEN
@@ -777,7 +783,8 @@ BEGIN
         NEW.conflict_id, coalesce(', not ' || label, ': name them')
         USING ERRCODE = 'invalid_parameter_value',
               HINT = CASE WHEN cardinality(cols) = 0
-                          THEN 'Its references are all in its primary key: keep it or delete it (delete_all).'
+                          THEN 'Its references hold columns of its primary key, which a merge keeps: keep it'
+                               ' (its parent loaded first) or delete it (delete_all).'
                           ELSE format('Set %s: merged => ''{"%s": null}'' clears a nullable reference; another value'
                                       ' points it at that row, by the key it loads with.',
                                       tdm._column_names(cols), cols[1]) END;
@@ -1115,36 +1122,6 @@ BEGIN
     END LOOP;
   END IF;
 
-  -- (Copies of one entity in two environments, orphaned alike, of which
-  -- their own table's conflict loads one: decided alike, or the copy
-  -- dropped would decide for the one that loads.)
-  IF c.kind = 'relationship' THEN
-    SELECT od.conflict_id, format('%s%s', od.action, coalesce(' ' || od.merged::text, '')) INTO other, existing
-      FROM tdm.conflict_member rm
-     CROSS JOIN LATERAL (SELECT g.members FROM tdm.conflict g
-                          WHERE g.run_id = c.run_id AND g.rel = c.rel AND g.kind <> 'relationship'
-                            AND g.members @> jsonb_build_array(tdm._member_source(rm.env, rm."row", m.pk_columns))
-                            AND (g.rule NOT IN ('distinct_entities', 'manual')
-                                 OR EXISTS (SELECT 1 FROM tdm.decision gd WHERE gd.conflict_id = g.conflict_id
-                                               AND gd.action IN ('keep', 'merge')))) g
-     CROSS JOIN LATERAL jsonb_array_elements(g.members) AS e(m)
-      JOIN tdm.conflict oc ON oc.run_id = c.run_id AND oc.rel = c.rel AND oc.kind = 'relationship'
-                          AND oc.conflict_id <> c.conflict_id
-                          AND oc.members @> jsonb_build_array(tdm._member_source(e.m ->> 'env', e.m -> 'row',
-                                                                                 m.pk_columns))
-      JOIN tdm.decision od ON od.conflict_id = oc.conflict_id
-     WHERE rm.run_id = c.run_id AND rm.conflict_id = c.conflict_id
-       AND (od.action <> NEW.action OR od.merged IS DISTINCT FROM NEW.merged)
-     LIMIT 1;
-    IF other IS NOT NULL THEN
-      RAISE EXCEPTION 'decision on %: another environment''s copy of this row, which its table''s conflict makes'
-                      ' one row with it, is conflict %, decided otherwise (%)', NEW.conflict_id, other, existing
-        USING ERRCODE = 'invalid_parameter_value',
-              HINT = format('Decide both alike (one of them loads): as that one, or withdraw it first'
-                            ' (DELETE FROM tdm.decision WHERE conflict_id = %L;) and decide both anew.', other);
-    END IF;
-  END IF;
-
   NEW.decided_by := current_user;
   NEW.decided_at := clock_timestamp();  -- (a new decision, even in one transaction)
   NEW.approved_by := NULL;
@@ -1155,6 +1132,55 @@ END
 $$;
 CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE OR DELETE ON tdm.decision
   FOR EACH ROW EXECUTE FUNCTION tdm._decision_check();
+
+-- Copies of one entity in two environments, orphaned alike, of which
+-- their own table's conflict loads one, are decided alike: else the copy
+-- dropped would decide for the one that loads. Checked once the statement
+-- has written its rows (AFTER), so that one UPDATE deciding both anew
+-- passes.
+CREATE FUNCTION tdm._decision_check_copies() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c tdm.conflict := tdm._latest_conflict(NEW.conflict_id);
+  m tdm.managed_table;
+  other text;     -- the other copy's conflict
+  existing text;  -- and its decision
+BEGIN
+  IF c.kind IS DISTINCT FROM 'relationship' THEN
+    RETURN NULL;
+  END IF;
+  SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = c.rel;
+  SELECT od.conflict_id, format('%s%s', od.action, coalesce(' ' || od.merged::text, '')) INTO other, existing
+    FROM tdm.conflict_member rm
+   CROSS JOIN LATERAL (SELECT g.members FROM tdm.conflict g
+                        WHERE g.run_id = c.run_id AND g.rel = c.rel AND g.kind <> 'relationship'
+                          AND g.members @> jsonb_build_array(tdm._member_source(rm.env, rm."row", m.pk_columns))
+                          AND (g.rule NOT IN ('distinct_entities', 'manual')
+                               OR EXISTS (SELECT 1 FROM tdm.decision gd WHERE gd.conflict_id = g.conflict_id
+                                             AND gd.action IN ('keep', 'merge')))) g
+   CROSS JOIN LATERAL jsonb_array_elements(g.members) AS e(m)
+    JOIN tdm.conflict oc ON oc.run_id = c.run_id AND oc.rel = c.rel AND oc.kind = 'relationship'
+                        AND oc.conflict_id <> c.conflict_id
+                        AND oc.members @> jsonb_build_array(tdm._member_source(e.m ->> 'env', e.m -> 'row',
+                                                                               m.pk_columns))
+    JOIN tdm.decision od ON od.conflict_id = oc.conflict_id
+   WHERE rm.run_id = c.run_id AND rm.conflict_id = c.conflict_id
+     AND (od.action <> NEW.action OR od.merged IS DISTINCT FROM NEW.merged)
+   LIMIT 1;
+  IF other IS NOT NULL THEN
+    RAISE EXCEPTION 'decision on %: another environment''s copy of this row, which its table''s conflict makes'
+                    ' one row with it, is conflict %, decided otherwise (%)', NEW.conflict_id, other, existing
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = format('Decide both alike (one of them loads): as that one, or both in one statement'
+                          ' (UPDATE tdm.decision SET ... WHERE conflict_id IN (%L, %L);), or withdraw it'
+                          ' first (DELETE FROM tdm.decision WHERE conflict_id = %L;) and decide both anew.',
+                          NEW.conflict_id, other, other);
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER decision_check_copies AFTER INSERT OR UPDATE OF action, merged ON tdm.decision
+  FOR EACH ROW EXECUTE FUNCTION tdm._decision_check_copies();
 
 -- Once a decision is written: its conflict's status follows (decided, or
 -- back to pending when the decision is withdrawn) and the audit trail

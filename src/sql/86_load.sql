@@ -296,6 +296,25 @@ BEGIN
 END
 $$;
 
+-- The last value sequence `seq` gave (or would have, not called yet: its
+-- start less its increment). Read, not drawn.
+CREATE FUNCTION tdm._sequence_handed_out(seq regclass) RETURNS numeric
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  handed_out numeric;
+BEGIN
+  -- (pg_sequence_last_value: NULL while is_called is false, new or
+  -- restarted; then the next value is last_value)
+  handed_out := pg_sequence_last_value(seq);
+  IF handed_out IS NULL THEN
+    EXECUTE format('SELECT last_value::numeric - %s FROM %s',
+                   (SELECT q.seqincrement FROM pg_sequence q WHERE q.seqrelid = seq), seq)
+      INTO handed_out;
+  END IF;
+  RETURN handed_out;
+END
+$$;
+
 -- The sequences and identities of `tables`' integer columns moved past the
 -- highest value the columns hold (and, for `sources`, one per table, the
 -- highest value the same column has there: rows about to be written):
@@ -346,18 +365,13 @@ BEGIN
                             c.seq::text, highest, c.seq);
       CONTINUE;
     END IF;
-    -- (pg_sequence_last_value: NULL while is_called is false, new or
-    -- restarted; then the next value is last_value)
-    handed_out := pg_sequence_last_value(c.seq);
-    IF handed_out IS NULL THEN
-      BEGIN
-        EXECUTE format('SELECT last_value::numeric - %s FROM %s', c.seqincrement, c.seq) INTO handed_out;
-      EXCEPTION WHEN insufficient_privilege THEN  -- (no USAGE on its schema)
-        RAISE WARNING 'tdm: sequence % of %.% may be behind its rows (up to %), and % may not read it',
-          c.seq, c.rel, quote_ident(c.attname), highest, current_user;
-        CONTINUE;
-      END;
-    END IF;
+    BEGIN
+      handed_out := tdm._sequence_handed_out(c.seq);
+    EXCEPTION WHEN insufficient_privilege THEN  -- (no USAGE on its schema)
+      RAISE WARNING 'tdm: sequence % of %.% may be behind its rows (up to %), and % may not read it',
+        c.seq, c.rel, quote_ident(c.attname), highest, current_user;
+      CONTINUE;
+    END;
     IF handed_out < highest THEN
       PERFORM setval(c.seq, highest::bigint);
     END IF;

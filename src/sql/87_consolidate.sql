@@ -360,7 +360,8 @@ DECLARE
   the_run bigint;
   holder int;  -- the backend consolidating the release, if any
 BEGIN
-  PERFORM tdm._consolidate_check(release, target);
+  -- (First: the checks below read the target's tables, which a session
+  -- loading them holds.)
   holder := tdm._consolidating_backend(release);
   IF holder IS NOT NULL THEN
     RAISE EXCEPTION 'consolidate: release "%" is being consolidated by another session', release
@@ -368,6 +369,7 @@ BEGIN
             HINT = 'Wait for it to finish (tdm.progress shows it), then call tdm.consolidate again.'
                    ' A session idle in transaction ends it with COMMIT.';
   END IF;
+  PERFORM tdm._consolidate_check(release, target);
   job := tdm._start_job('consolidate', release, wait, jsonb_build_object('target', target));
   IF wait THEN
     RETURN tdm._consolidate_job(job);
@@ -451,7 +453,8 @@ DECLARE
   loaded bigint;
   final_status text;
 BEGIN
-  r := tdm._consolidate_check(the_release, the_target);
+  -- (The release's lock first: the checks read the target's tables, which
+  -- a session loading them holds.)
   IF NOT pg_try_advisory_xact_lock(hashtext('tdm.consolidate'), hashtext(the_release)) THEN
     holder := tdm._consolidating_backend(the_release);
     RAISE EXCEPTION 'consolidate: release "%" is being consolidated by another session', the_release
@@ -459,6 +462,7 @@ BEGIN
             DETAIL = coalesce(format('Backend %s holds it.', holder), 'Another backend holds it.'),
             HINT = 'Wait for it to finish, then call tdm.consolidate again.';
   END IF;
+  r := tdm._consolidate_check(the_release, the_target);
   -- Consolidations into one target take turns, to the end of the
   -- transaction: one of another release that began first is waited for
   -- (phase start), so that this one reads the rows and the key map it

@@ -49,8 +49,8 @@ SELECT results_eq($$SELECT q.kind::text, q.members -> 0 -> 'row' ->> 'track_id'
                   $$VALUES ('relationship', '2')$$,
                   'the entry''s member shows the track key it would load with, not e1''s track 1');
 SELECT is((SELECT q.suggestion FROM tdm.review_queue q WHERE q.rel = 'tap_rk.entry'::regclass),
-          'delete the row (delete_all), or keep it and load its parent first (its references are in its primary'
-          ' key: a merge may not change them)',
+          'delete the row (delete_all), or keep it and load its parent first (its references hold columns of its'
+          ' primary key: a merge may not change them)',
           'its reference is in its primary key: no merge is suggested, as none would be taken');
 
 SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'its playlist is gone')

@@ -5,7 +5,7 @@
 -- environments, one row by its table's conflict, whose unit was deleted:
 -- both copies are decided alike.
 BEGIN;
-SELECT plan(11);
+SELECT plan(12);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -82,6 +82,12 @@ SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'delete_all', rationale => 'x')
   'Mo of rm2, one row with rm1''s by their table''s conflict, is not decided otherwise');
 SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"unit_id": 99}', rationale => 'alike')$$, :'mo2'),
   'it is decided alike');
+-- (Both decided anew in one statement: checked once it has written both.)
+SELECT lives_ok(format($$UPDATE tdm.decision SET action = 'delete_all', merged = NULL, rationale = 'Mo gone'
+                          WHERE conflict_id IN (%L, %L)$$, :'mo1', :'mo2'),
+  'one UPDATE decides both copies anew, alike');
+UPDATE tdm.decision SET action = 'merge', merged = '{"unit_id": 99}', rationale = 'unit 99'
+ WHERE conflict_id IN (:'mo1', :'mo2');
 SELECT pg_temp.approve_all();
 SELECT tdm.consolidate('TRM', 'tap_rm');
 SELECT results_eq($$SELECT v.detail ->> 'message' FROM tdm.violation v JOIN tdm.run r USING (run_id) WHERE r.release = 'TRM'$$,
