@@ -109,6 +109,9 @@ CREATE TABLE tdm.release_lock (
   locked_at timestamptz NOT NULL DEFAULT now(),
   -- (the managed table's columns and types the checksum was taken over)
   shape     text,
+  -- (the columns the environment lacked, and the expressions read for
+  -- them: tdm._fills)
+  fills     jsonb NOT NULL DEFAULT '{}',
   PRIMARY KEY (release, env, rel)
 );
 COMMENT ON TABLE tdm.release_lock IS

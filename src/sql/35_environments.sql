@@ -849,9 +849,10 @@ $$;
 -- table lacks the target's column `col`, are read: as that migration
 -- (ALTER TABLE .. ADD COLUMN) would give them the column. `fill` is an
 -- expression of the column's type: NULL, or the column's default when
--- that is a constant (an immutable expression, as PostgreSQL judges a
--- generated column's: the same value at tagging and at every collection,
--- so the lock's checksum holds). Else NULL, and `reason` says why: a key
+-- that is a constant (its domain's, without one of its own; an immutable
+-- expression, as PostgreSQL judges a generated column's: the same value
+-- at tagging and at every collection, so the lock's checksum holds).
+-- Else NULL, and `reason` says why: a key
 -- or tag column, a NOT NULL column without a default, a default such as
 -- now() or a sequence's, a default on a reference, a generated or
 -- identity column. `default_expr`: the default's text, for messages.
@@ -862,12 +863,27 @@ DECLARE
   m tdm.managed_table;
   a pg_attribute;
   type_name text;
+  domain_not_null bool;  -- a domain of the column's type chain is NOT NULL
 BEGIN
   SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _missing_column_fill.rel;
   SELECT * INTO a FROM pg_attribute x WHERE x.attrelid = rel AND x.attname = col AND NOT x.attisdropped;
   type_name := format_type(a.atttypid, a.atttypmod);
   default_expr := (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
                     WHERE d.adrelid = rel AND d.adnum = a.attnum);
+  -- (Without one of its own, a column of a domain takes the domain's,
+  -- the nearest along its base types, and may not be NULL if one of them
+  -- says NOT NULL.)
+  WITH RECURSIVE chain AS (
+    SELECT t.typbasetype, t.typdefaultbin, t.typnotnull, t.typtype, 1 AS depth
+      FROM pg_type t WHERE t.oid = a.atttypid AND t.typtype = 'd'
+    UNION ALL
+    SELECT b.typbasetype, b.typdefaultbin, b.typnotnull, b.typtype, c.depth + 1
+      FROM chain c JOIN pg_type b ON b.oid = c.typbasetype WHERE b.typtype = 'd')
+  SELECT coalesce(default_expr, (SELECT pg_get_expr(c.typdefaultbin, 0) FROM chain c
+                                  WHERE c.typdefaultbin IS NOT NULL ORDER BY c.depth LIMIT 1)),
+         coalesce(bool_or(c.typnotnull), false)
+    INTO default_expr, domain_not_null
+    FROM chain c;
   reason := CASE
     WHEN col = ANY (m.pk_columns) THEN 'it is part of the primary key'
     WHEN col IN (m.release_column, m.feature_column) THEN 'it holds the release and feature tags'
@@ -879,6 +895,8 @@ BEGIN
     WHEN a.attgenerated <> '' THEN 'it is a generated column'
     WHEN a.attidentity <> '' THEN 'it is an identity column'
     WHEN default_expr IS NULL AND a.attnotnull THEN 'it is NOT NULL and has no default'
+    WHEN default_expr IS NULL AND domain_not_null
+      THEN format('its type %s is NOT NULL and has no default', type_name)
     WHEN default_expr IS NOT NULL
          AND EXISTS (SELECT FROM jsonb_array_elements(m.foreign_keys) fk
                       WHERE fk->'columns' ? col)
@@ -900,7 +918,7 @@ BEGIN
   EXCEPTION
     WHEN raise_exception THEN
       fill := format('CAST((%s) AS %s)', default_expr, type_name);
-    WHEN OTHERS THEN
+    WHEN invalid_object_definition THEN  -- (generation expression is not immutable)
       reason := format('its default (%s) is not a constant', default_expr);
   END;
 END

@@ -460,9 +460,10 @@ BEGIN
                              WHERE f.job_id = job AND f.env = e.name AND f.rel = m.rel
                                AND f.kind = 'schema_drift' AND f.severity = 'error');
       BEGIN
-        INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum, shape)
-        SELECT the_release, e.name, m.rel, c.row_count, c.checksum, tdm._shape(m.rel)
-          FROM tdm._tagged_checksum(e.name, m.rel, the_release, tdm._fills(env_drift_of->e.name, m.rel)) c;
+        INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum, shape, fills)
+        SELECT the_release, e.name, m.rel, c.row_count, c.checksum, tdm._shape(m.rel), f.fills
+          FROM (SELECT tdm._fills(env_drift_of->e.name, m.rel) AS fills) f,
+               tdm._tagged_checksum(e.name, m.rel, the_release, f.fills) c;
       EXCEPTION
         WHEN query_canceled OR lock_not_available THEN
           GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT,

@@ -795,7 +795,8 @@ BEGIN
       fetched := fetched + read;
       IF cardinality(differing) > 0 THEN
         -- Their rows, from both sides, compared column by column (shown
-        -- without the columns left out of the comparison, $4).
+        -- with the compared columns only: a column one side lacks is not
+        -- read; jsonb_build_object takes 50 pairs at most).
         RETURN QUERY EXECUTE format(
           'WITH a AS (SELECT %1$s AS key, %2$s AS r, ARRAY[%3$s] AS hs FROM %4$s t WHERE %5$s = ANY ($1)),'
           '     b AS (SELECT %1$s AS key, %2$s AS r, ARRAY[%3$s] AS hs FROM %6$s t WHERE %5$s = ANY ($1))'
@@ -808,10 +809,13 @@ BEGIN
           '   FROM a FULL JOIN b ON a.key = b.key'
           '  WHERE a.hs IS DISTINCT FROM b.hs'
           '  ORDER BY 2',
-          tdm._pk_json_sql(rel, 't'), '(pg_catalog.to_jsonb(t.*) - $4::text[])', col_hashes, src_a, key_hash,
-          src_b)
-          USING differing, cols, rel, ARRAY(SELECT c.column_name FROM tdm._columns(rel) c
-                                             WHERE c.column_name <> ALL (cols));
+          tdm._pk_json_sql(rel, 't'),
+          coalesce((SELECT string_agg(format('pg_catalog.jsonb_build_object(%s)', x.pairs), ' || ')
+                      FROM (SELECT string_agg(format('%L, t.%I', c, c), ', ' ORDER BY o) AS pairs
+                              FROM unnest(cols) WITH ORDINALITY AS u(c, o) GROUP BY (o - 1) / 50) x),
+                   '''{}''::jsonb'),
+          col_hashes, src_a, key_hash, src_b)
+          USING differing, cols, rel;
       END IF;
     END IF;
     EXIT WHEN cardinality(next_parents) = 0;

@@ -24,6 +24,25 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'tdm_collect_rows' LANGUAGE C VOLATILE;
 CREATE FUNCTION tdm._collected_name(rel regclass) RETURNS name
 LANGUAGE sql IMMUTABLE AS $$ SELECT ('tdm_collected_' || rel::oid)::name $$;
 
+-- Refuses a locked release's rows of `lock`'s environment and table when
+-- the target's columns changed since the lock (its shape then and now):
+-- they no longer read as they were locked.
+CREATE FUNCTION tdm._refuse_reshaped(r tdm.release, lock tdm.release_lock) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF lock.shape IS DISTINCT FROM tdm._shape(lock.rel) AND lock.shape IS NOT NULL
+     AND r.status IN ('locked', 'consolidated') THEN
+    RAISE EXCEPTION '%.% was locked over the columns % had then, which changed since',
+      lock.env, (SELECT relname FROM pg_class WHERE oid = lock.rel), lock.rel
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = format('Then: %s. Now: %s.', lock.shape, tdm._shape(lock.rel)),
+            HINT = format('A migration of the target after tagging: tag the release again'
+                          ' (SELECT tdm.tag_release(%L);) once the environments and the target'
+                          ' agree.', r.release);
+  END IF;
+END
+$$;
+
 -- Refuses a locked release's rows of `env`.`rel` that no longer read as
 -- they were locked because a column changed type since (`drift` says how).
 CREATE FUNCTION tdm._refuse_retyped(r tdm.release, env text, rel regclass, drift text, row_count bigint,
@@ -186,6 +205,14 @@ BEGIN
         END LOOP;
         RAISE;
       END IF;
+      -- (A column the target gained since the lock, which an environment
+      -- lacks: the target's migration, said so.)
+      IF failed_state = '42703' THEN
+        FOR lock IN SELECT * FROM tdm.release_lock l WHERE l.release = r.release AND l.rel = m.rel
+                     ORDER BY l.env LOOP
+          PERFORM tdm._refuse_reshaped(r, lock);
+        END LOOP;
+      END IF;
       FOR i IN 1 .. cardinality(envs) LOOP
         SELECT bool_or(d.column_name IS NULL) FILTER (WHERE d.env_type IS NULL),
                string_agg(d.detail, '; ') FILTER (WHERE d.env_type IS NULL AND d.severity = 'error'),
@@ -267,16 +294,25 @@ BEGIN
         -- (A migration changes how rows read, not how many there are; a
         -- release past consolidation is not tagged again: the message
         -- below says so.)
-        IF lock.row_count = got.n AND lock.checksum <> got.checksum
-           AND lock.shape IS DISTINCT FROM tdm._shape(m.rel) AND lock.shape IS NOT NULL
-           AND r.status IN ('locked', 'consolidated') THEN
-          RAISE EXCEPTION '%.% was locked over the columns % had then, which changed since',
-            got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), m.rel
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('Then: %s. Now: %s.', lock.shape, tdm._shape(m.rel)),
-                  HINT = format('A migration of the target after tagging: tag the release again'
-                                ' (SELECT tdm.tag_release(%L);) once the environments and the target'
-                                ' agree.', r.release);
+        IF lock.row_count = got.n AND lock.checksum <> got.checksum THEN
+          PERFORM tdm._refuse_reshaped(r, lock);
+          -- (The target's default for a column the environment lacks,
+          -- changed since: the rows read otherwise, the environment's
+          -- did not change.)
+          drift := (SELECT string_agg(format('%s: %s then, %s now', c, lock.fills->>c, f.now->>c), '; '
+                                      ORDER BY c)
+                      FROM (SELECT tdm._fills(drifts->got.env, m.rel) AS now) f,
+                           LATERAL (SELECT jsonb_object_keys(lock.fills) AS c) k
+                     WHERE f.now ? c AND lock.fills->c <> f.now->c);
+          IF drift IS NOT NULL THEN
+            RAISE EXCEPTION '%.% lacks columns the target gives other values now than at the lock (%)',
+              got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), drift
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = 'Its rows are read with the target''s defaults for the columns it lacks; the'
+                             ' environment did not change.',
+                    HINT = format('A change of the target''s defaults after tagging: tag the release again'
+                                  ' (SELECT tdm.tag_release(%L);), or set them back.', r.release);
+          END IF;
         END IF;
         IF lock.row_count <> got.n OR lock.checksum <> got.checksum THEN
           -- (The same rows read differently when the target's or the

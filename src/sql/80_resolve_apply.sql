@@ -410,6 +410,20 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    LIMIT 1
 $$;
 
+-- The columns of `rel`'s foreign keys that a relationship conflict's
+-- merge may set: those of references that hold no column of the primary
+-- key, and are in no reference that does. (A task's label (task_id,
+-- label_id) referencing (tenant_id, label_id) keeps that reference: set
+-- alone, tenant_id could only name another tenant's label.)
+CREATE FUNCTION tdm._settable_references(rel regclass) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(array_agg(DISTINCT c ORDER BY c), '{}')
+    FROM tdm.managed_table m, jsonb_array_elements(m.foreign_keys) fk, jsonb_array_elements_text(fk -> 'columns') c
+   WHERE m.rel = _settable_references.rel
+     AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) o
+                      WHERE o -> 'columns' ? c AND o -> 'columns' ?| m.pk_columns)
+$$;
+
 -- The expression that gives a re-keyed row of `rel` its new primary key:
 -- a temporary sequence from past every key in use (collected rows, the
 -- target and master, an earlier call's keys) and past the last value the
@@ -426,6 +440,7 @@ DECLARE
   seq regclass;
   own pg_sequence;
   highest numeric;
+  handed_out numeric;  -- the last value the table's sequence gave
 BEGIN
   -- (A key of several columns, or of another type, is never made up: the
   -- decision checks say so first.)
@@ -438,34 +453,29 @@ BEGIN
        WHERE a.attrelid = rel AND a.attname = pk) = 'uuid'::regtype THEN
     RETURN 'gen_random_uuid()';
   END IF;
-  seq := coalesce(pg_get_serial_sequence(target_rel::text, pk), pg_get_serial_sequence(rel::text, pk));
-  -- Past master's keys too: the rows are promoted there later.
-  EXECUTE format('SELECT greatest((SELECT max(%1$I) FROM %2$s), (SELECT max(%1$I) FROM %3$s),'
-                 '                (SELECT max(%1$I) FROM %4$s))',
-                 pk, collected, target_rel, coalesce(tdm._target_table('master', rel), target_rel))
-    INTO highest;
-  -- And past the keys an earlier call of the run gave, which this call
-  -- gives the same rows again (a temporary sequence starts anew each call).
-  highest := greatest(highest, (SELECT max((k.new_key ->> pk)::numeric)
-                                  FROM pg_temp.tdm_previous_keys k
-                                 WHERE k.rel = _new_key_expr.rel));
+  seq := coalesce(tdm._column_sequence(target_rel, pk), tdm._column_sequence(rel, pk));
   IF seq IS NOT NULL THEN
     SELECT * INTO own FROM pg_sequence q WHERE q.seqrelid = seq;
     BEGIN
-      highest := greatest(highest, tdm._sequence_handed_out(seq));
+      -- (UPDATE too: the load moves it past the keys given here, else the
+      -- table's next INSERT draws one of them.)
+      IF NOT has_sequence_privilege(seq, 'UPDATE')
+         OR NOT has_sequence_privilege(seq, 'SELECT, USAGE') THEN
+        RAISE EXCEPTION 'permission denied for sequence %', seq USING ERRCODE = 'insufficient_privilege';
+      END IF;
     EXCEPTION WHEN insufficient_privilege THEN
       -- (The other managed tables' key sequences the caller may not use
       -- are granted in the same go, rather than met one call at a time;
       -- UPDATE: the load moves them past the keys it writes.)
-      RAISE EXCEPTION 'consolidate: %: new keys for the rows to re-key start past what sequence % handed out, which % may not read',
+      RAISE EXCEPTION 'consolidate: %: new keys for the rows to re-key come after what sequence % handed out, and the load moves it past them: % may not read and update it',
         rel, seq, current_user
         USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM,
               HINT = format('The owner grants it: GRANT SELECT, UPDATE ON SEQUENCE %s TO %I;',
                             (SELECT string_agg(DISTINCT x.seq, ', ')
                                FROM (SELECT seq::text
                                      UNION ALL
-                                     SELECT coalesce(pg_get_serial_sequence(t.rel::text, m.pk_columns[1]),
-                                                     pg_get_serial_sequence(m.rel::text, m.pk_columns[1]))
+                                     SELECT coalesce(tdm._column_sequence(t.rel, m.pk_columns[1]),
+                                                     tdm._column_sequence(m.rel, m.pk_columns[1]))::text
                                        FROM tdm.managed_table m
                                       CROSS JOIN LATERAL (SELECT tdm._target_table(
                                                             (SELECT n.nspname FROM pg_class c
@@ -478,6 +488,29 @@ BEGIN
                             current_user);
     END;
   END IF;
+  -- The target's writers wait from here to the end of the transaction:
+  -- the keys given here are not drawn from its sequence, and an INSERT
+  -- meanwhile would draw one of them (the load moves the sequence past
+  -- them). Readers do not wait.
+  BEGIN
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target_rel);
+  EXCEPTION WHEN lock_not_available THEN
+    PERFORM tdm._refuse_load_lock_wait((SELECT n.nspname FROM pg_class c
+                                          JOIN pg_namespace n ON n.oid = c.relnamespace
+                                         WHERE c.oid = target_rel));
+  END;
+  handed_out := tdm._sequence_handed_out(seq);
+  -- Past master's keys too: the rows are promoted there later.
+  EXECUTE format('SELECT greatest((SELECT max(%1$I) FROM %2$s), (SELECT max(%1$I) FROM %3$s),'
+                 '                (SELECT max(%1$I) FROM %4$s))',
+                 pk, collected, target_rel, coalesce(tdm._target_table('master', rel), target_rel))
+    INTO highest;
+  -- And past the keys an earlier call of the run gave, which this call
+  -- gives the same rows again (a temporary sequence starts anew each call).
+  highest := greatest(highest, (SELECT max((k.new_key ->> pk)::numeric)
+                                  FROM pg_temp.tdm_previous_keys k
+                                 WHERE k.rel = _new_key_expr.rel));
+  highest := greatest(highest, handed_out);
   IF to_regclass('pg_temp.tdm_new_keys') IS NOT NULL THEN
     DROP SEQUENCE pg_temp.tdm_new_keys;
   END IF;
@@ -1979,13 +2012,10 @@ BEGIN
     '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
     '             WHEN d.members_checksum = tdm._decided_on(x.checksum, $2, x.members, d.merged) THEN ''decided'''
     '             ELSE ''stale'' END,'
-    -- (A merge sets references that hold no column of the primary key
-    -- only: with none, it is not offered. A reference sharing a column
-    -- with the key could only be pointed at the row of another tenant,
-    -- say, under the same key column.)
-    '        ''manual'', CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(x.refs) a'
-    '                                      WHERE NOT EXISTS (SELECT 1 FROM jsonb_object_keys(a.value) k'
-    '                                                         WHERE k = ANY ($4)))'
+    -- (A merge sets the columns tdm._settable_references names only:
+    -- with none among the broken references, it is not offered.)
+    '        ''manual'', CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(x.refs) a, jsonb_object_keys(a.value) k'
+    '                                      WHERE k = ANY ($4))'
     '                         THEN ''delete the row (delete_all), point its reference elsewhere or clear it (merge,'
     ' merged => {"column": null}), or keep it and load its parent first'''
     '                         ELSE ''delete the row (delete_all), or keep it and load its parent first (its'
@@ -2022,7 +2052,7 @@ BEGIN
     CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
          ELSE format('t.%I::text', cm.updated_at_column) END,
     collected, tdm._row_json(child, 't'))
-    USING run, child, tdm._mask_signature(child), cm.pk_columns;
+    USING run, child, tdm._mask_signature(child), tdm._settable_references(child);
   UPDATE pg_temp.tdm_orphans o SET related = true WHERE o.rel = child;
 
   -- Decisions already taken on these rows apply now.

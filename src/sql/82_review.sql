@@ -768,14 +768,10 @@ BEGIN
   -- (A relationship conflict's merge sets the orphan's references that
   -- name deleted rows, its `differing` columns: to NULL, or to another
   -- row's key as the rows load. Its primary key stays, and so does a
-  -- reference that holds a column of it: (tenant_id, label_id) under a
-  -- key (task_id, label_id) could only name another tenant's label.)
+  -- reference that holds a column of it: tdm._settable_references.)
   IF c.kind = 'relationship' AND NEW.action = 'merge' AND jsonb_typeof(NEW.merged) = 'object' THEN
     cols := ARRAY(SELECT k FROM jsonb_object_keys(c.differing) AS k
-                   WHERE NOT k = ANY (m.pk_columns)
-                     AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
-                                      WHERE fk -> 'columns' ? k AND fk -> 'columns' ?| m.pk_columns)
-                   ORDER BY k);
+                   WHERE k = ANY (tdm._settable_references(c.rel)) ORDER BY k);
     SELECT string_agg(quote_ident(k), ', ' ORDER BY k) INTO label
       FROM jsonb_object_keys(NEW.merged) AS k WHERE NOT k = ANY (cols);
     IF label IS NOT NULL OR NEW.merged = '{}' THEN
@@ -1243,7 +1239,8 @@ CREATE TRIGGER decision_record AFTER INSERT OR UPDATE OR DELETE ON tdm.decision
   FOR EACH ROW EXECUTE FUNCTION tdm._decision_record();
 -- (Both fire in replica mode too: a decision is checked and recorded
 -- whatever session_replication_role says.)
-ALTER TABLE tdm.decision ENABLE ALWAYS TRIGGER decision_check, ENABLE ALWAYS TRIGGER decision_record;
+ALTER TABLE tdm.decision ENABLE ALWAYS TRIGGER decision_check, ENABLE ALWAYS TRIGGER decision_check_copies,
+  ENABLE ALWAYS TRIGGER decision_record;
 
 -- The function form of a decision (insert or replace).
 CREATE FUNCTION tdm.resolve(conflict_id text, action tdm.action, keep_env text DEFAULT NULL,

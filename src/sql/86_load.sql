@@ -296,13 +296,31 @@ BEGIN
 END
 $$;
 
+-- The sequence column `col` of `rel` takes its values from: its own
+-- (serial or identity), else the one its default draws from (a sequence
+-- shared with other tables). NULL when none.
+CREATE FUNCTION tdm._column_sequence(rel regclass, col text) RETURNS regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(pg_get_serial_sequence(rel::text, col)::regclass,
+                  (SELECT d.refobjid::regclass FROM pg_attribute a
+                     JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+                     JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+                                     AND d.refclassid = 'pg_class'::regclass
+                     JOIN pg_class k ON k.oid = d.refobjid AND k.relkind = 'S'
+                    WHERE a.attrelid = rel AND a.attname = col
+                    ORDER BY d.refobjid LIMIT 1))
+$$;
+
 -- The last value sequence `seq` gave (or would have, not called yet: its
--- start less its increment). Read, not drawn.
+-- start less its increment). Read, not drawn. NULL for no sequence.
 CREATE FUNCTION tdm._sequence_handed_out(seq regclass) RETURNS numeric
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   handed_out numeric;
 BEGIN
+  IF seq IS NULL THEN
+    RETURN NULL;
+  END IF;
   -- (pg_sequence_last_value: NULL while is_called is false, new or
   -- restarted; then the next value is last_value)
   handed_out := pg_sequence_last_value(seq);
@@ -334,15 +352,7 @@ BEGIN
     SELECT x.rel, x.source, a.attname, s.seq, q.seqincrement, q.seqmin, q.seqmax, q.seqstart
       FROM unnest(tables, coalesce(sources, '{}')) AS x(rel, source)
       JOIN pg_attribute a ON a.attrelid = x.rel AND a.attnum > 0 AND NOT a.attisdropped
-     CROSS JOIN LATERAL (
-       -- (owned: serial or identity; else the sequence its default draws from)
-       SELECT coalesce(pg_get_serial_sequence(x.rel::text, a.attname)::regclass,
-                       (SELECT d.refobjid::regclass FROM pg_attrdef ad
-                          JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
-                                          AND d.refclassid = 'pg_class'::regclass
-                          JOIN pg_class k ON k.oid = d.refobjid AND k.relkind = 'S'
-                         WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-                         ORDER BY d.refobjid LIMIT 1)) AS seq) s
+     CROSS JOIN LATERAL (SELECT tdm._column_sequence(x.rel, a.attname) AS seq) s
       JOIN pg_sequence q ON q.seqrelid = s.seq
      WHERE tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
        AND q.seqincrement > 0

@@ -17,7 +17,7 @@ REVOKE SELECT ON tdm.mask_key FROM tdm_reviewer;
 -- (A lock's checksum hashes the environments' rows unmasked, with no key:
 -- a reviewer would check guesses of masked values against it.)
 REVOKE SELECT ON tdm.release_lock FROM tdm_reviewer;
-GRANT SELECT (release, env, rel, row_count, locked_at, shape) ON tdm.release_lock TO tdm_reviewer;
+GRANT SELECT (release, env, rel, row_count, locked_at, shape, fills) ON tdm.release_lock TO tdm_reviewer;
 GRANT DELETE ON tdm.environment TO tdm_admin;  -- (tdm.remove_environment)
 GRANT INSERT, UPDATE, DELETE ON tdm.release_lock, tdm.run, tdm.conflict, tdm.key_map,
                                 tdm.violation, tdm.decision, tdm.snapshot,
@@ -88,6 +88,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._pinned_text(anyelement),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
+  tdm._settable_references(regclass),
   tdm._key_reference(regclass),
   tdm._key_parent(regclass),
   tdm._renamed_key_column(regclass),

@@ -1,10 +1,10 @@
 -- A consolidation cancelled or failed before it commits gives no key away:
--- the next call gives the same rows the same new keys (decision 237).
+-- the next call gives the same rows the same new keys (decisions 237, 243).
 -- New keys come from a temporary sequence started past the keys in use
 -- and past what the table's own sequence handed out, which is read, not
 -- drawn from; the load moves the table's sequence past the keys it wrote.
 BEGIN;
-SELECT plan(4);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -41,6 +41,29 @@ SELECT results_eq($$SELECT id, email FROM tap_ck.person ORDER BY id$$,
                   'the next call gives the same people the same keys');
 SELECT is(nextval('tap_ck.person_id_seq'), 5::bigint,
           'and the load moved the table''s sequence past them');
+
+-- From the moment it gives new keys, the consolidation holds the target
+-- against writers to the end of its transaction (an INSERT meanwhile
+-- would draw a key it gave), and it needs UPDATE on the key's sequence
+-- (the load moves it past the keys) (decision 243).
+CREATE TABLE tap_ck.solo (id serial PRIMARY KEY, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('tap_ck.solo');
+CREATE TEMP TABLE IF NOT EXISTS tdm_previous_keys (rel regclass, env text, old_key text[], new_key jsonb);
+CREATE TEMP TABLE solo_src (id int);
+CREATE ROLE tap_ck_admin IN ROLE tdm_admin;
+GRANT USAGE ON SCHEMA tap_ck TO tap_ck_admin;
+GRANT SELECT ON tap_ck.solo, tdm_previous_keys, solo_src TO tap_ck_admin;
+GRANT SELECT ON SEQUENCE tap_ck.solo_id_seq TO tap_ck_admin;
+SET LOCAL ROLE tap_ck_admin;
+SELECT throws_like($$SELECT tdm._new_key_expr('tap_ck.solo', 'tap_ck.solo', 'solo_src')$$,
+  'consolidate: tap_ck.solo: new keys for the rows to re-key come after what sequence tap_ck.solo_id_seq handed out, and the load moves it past them: tap_ck_admin may not read and update it',
+  'a caller who may read the key''s sequence but not update it is refused');
+RESET ROLE;
+SELECT is(tdm._new_key_expr('tap_ck.solo', 'tap_ck.solo', 'solo_src'), 'nextval(''pg_temp.tdm_new_keys'')',
+          'new keys come from a sequence of the session''s own');
+SELECT ok(EXISTS (SELECT FROM pg_locks WHERE pid = pg_backend_pid() AND relation = 'tap_ck.solo'::regclass
+                     AND mode = 'ShareRowExclusiveLock' AND granted),
+          'and the target is held against writers from then on');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -7,7 +7,7 @@
 -- (a key, NOT NULL without a default, a default such as now()) stays an
 -- error (decision 236).
 BEGIN;
-SELECT plan(10);
+SELECT plan(14);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -71,6 +71,21 @@ SELECT results_eq($$SELECT c, f.fill, f.reason
            ('tdm_release', NULL, 'it holds the release and feature tags')$$,
   'a column an environment lacks is read as NULL or its constant default, never a key''s or a tag''s');
 
+-- A column of a domain without a default of its own takes the domain's,
+-- as ADD COLUMN gives it; a NOT NULL domain without one gives no value.
+CREATE DOMAIN tap_mc.status_d AS text DEFAULT 'new';
+CREATE DOMAIN tap_mc.status_nn AS text NOT NULL;
+CREATE TABLE tap_mc.mc_domain (id int PRIMARY KEY, s tap_mc.status_d, s2 tap_mc.status_d NOT NULL,
+                               n tap_mc.status_nn, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('tap_mc.mc_domain');
+SELECT results_eq($$SELECT c, f.fill, f.reason FROM unnest(ARRAY['s', 's2', 'n']) AS c,
+                           tdm._missing_column_fill('tap_mc.mc_domain', c) f$$,
+  $$VALUES ('s', 'CAST((''new''::text) AS tap_mc.status_d)', NULL),
+           ('s2', 'CAST((''new''::text) AS tap_mc.status_d)', NULL),
+           ('n', NULL, 'its type tap_mc.status_nn is NOT NULL and has no default')$$,
+  'a domain''s default fills a column of it; a NOT NULL domain without one does not');
+SELECT tdm.unmanage_table('tap_mc.mc_domain');
+
 SELECT tdm.create_release('TMC'), tdm.add_feature('TMC', 'F', 1);
 SELECT tdm.tag_release('TMC') AS job \gset
 SELECT results_eq(format($$SELECT env, severity, detail FROM tdm.tag_finding
@@ -81,6 +96,24 @@ SELECT results_eq(format($$SELECT env, severity, detail FROM tdm.tag_finding
            ('mc2', 'warning', 'column referrer_id (integer) of tap_mc.mc_order is missing in mc2: its rows are read with referrer_id NULL, as adding the column there would give them')$$,
   'each column the environment lacks is a warning saying how its rows are read');
 SELECT is((SELECT status::text FROM tdm.release WHERE release = 'TMC'), 'locked', 'the release locks');
+
+-- The target migrated after the lock (a NOT NULL column no environment
+-- has): the target's change is named, not the environments' lack.
+SAVEPOINT target_migrated;
+ALTER TABLE tap_mc.mc_account ADD COLUMN extra int NOT NULL;
+SELECT throws_like($$SELECT tdm.consolidate('TMC', 'tap_mc')$$,
+  'mc1.mc_account was locked over the columns tap_mc.mc_account had then, which changed since',
+  'a column the target gained since the lock is told as the target''s migration');
+ROLLBACK TO SAVEPOINT target_migrated;
+
+-- The target's default changed after the lock: the rows of the
+-- environment that lacks the column read otherwise, and that is said.
+SAVEPOINT default_changed;
+ALTER TABLE tap_mc.mc_account ALTER COLUMN tier SET DEFAULT 'free';
+SELECT throws_like($$SELECT tdm.consolidate('TMC', 'tap_mc')$$,
+  'mc2.mc_account lacks columns the target gives other values now than at the lock (tier: CAST((''basic''::text) AS text) then, CAST((''free''::text) AS text) now)',
+  'a default of the target changed since the lock is told as such');
+ROLLBACK TO SAVEPOINT default_changed;
 
 -- The environment migrated after the lock: read from the migrated
 -- tables, its rows hold what they were read with, and the lock holds.
@@ -108,6 +141,11 @@ SELECT is((SELECT count(*) FROM tdm.conflict WHERE run_id = :run AND rel = 'tap_
 -- give every reading another value, and the lock would not hold). An
 -- error naming why, and the release stays open.
 UPDATE tdm.environment SET remote_schema = 'tap_mc_e2' WHERE name = 'mc2';
+-- Parity compares the columns both hold.
+SELECT results_eq($$SELECT key, kind, row_a, row_b FROM tdm.data_diff('tap_mc.mc_account', 'mc1', 'mc2')$$,
+  $$VALUES ('{"id": 1}'::jsonb, 'only_in_a', '{"id": 1, "email": "ann@x", "tdm_feature": "F", "tdm_release": "TMC"}'::jsonb, NULL::jsonb),
+           ('{"id": 3}', 'only_in_b', NULL, '{"id": 3, "email": "cy@x", "tdm_feature": "F", "tdm_release": "TMC"}')$$,
+  'data_diff against an environment that lacks columns compares and shows the others');
 SELECT tdm.manage_table('tap_mc.mc_event');
 SELECT tdm.create_release('TMC2', parent => 'TMC'), tdm.add_feature('TMC2', 'F', 1);
 SELECT tdm.tag_release('TMC2') AS job \gset

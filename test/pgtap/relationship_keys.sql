@@ -4,7 +4,7 @@
 -- playlist entry (50, 1) references playlist 50, which a decision deletes,
 -- and e2's track 1, which collides with e1's track 1 and is re-keyed.
 BEGIN;
-SELECT plan(6);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -65,6 +65,8 @@ SELECT results_eq($$SELECT status, rows_collected, rows_loaded, rows_deleted FRO
 SELECT results_eq('SELECT id, isrc FROM tap_rk.track ORDER BY id', $$VALUES (1, 'isrc-a'), (2, 'isrc-b')$$,
                   'the tracks as loaded');
 SELECT is((SELECT count(*)::int FROM tap_rk.entry), 0, 'no entry loaded');
+SELECT is((SELECT count(*)::int FROM tdm.key_map WHERE rel = 'tap_rk.entry'::regclass), 0,
+          'and the key map holds no new key for the deleted entry');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -5,7 +5,7 @@
 -- environments, one row by its table's conflict, whose unit was deleted:
 -- both copies are decided alike.
 BEGIN;
-SELECT plan(12);
+SELECT plan(13);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -82,6 +82,9 @@ SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'delete_all', rationale => 'x')
   'Mo of rm2, one row with rm1''s by their table''s conflict, is not decided otherwise');
 SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"unit_id": 99}', rationale => 'alike')$$, :'mo2'),
   'it is decided alike');
+-- (Checked whatever session_replication_role says, as every decision is.)
+SELECT is((SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = 'tdm.decision'::regclass
+             AND tgname = 'decision_check_copies'), 'A', 'the copies'' check is enabled ALWAYS');
 -- (Both decided anew in one statement: checked once it has written both.)
 SELECT lives_ok(format($$UPDATE tdm.decision SET action = 'delete_all', merged = NULL, rationale = 'Mo gone'
                           WHERE conflict_id IN (%L, %L)$$, :'mo1', :'mo2'),
