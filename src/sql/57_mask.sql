@@ -112,9 +112,9 @@ $$;
 -- parameter $`specs_param` (tdm._mask_specs, in column order), the key
 -- parameter $`key_param`: values stay parameters, never pasted into the
 -- statement. A natural key of a table with normalize_keys and a citext
--- column are hashed as detection compares them, case and surrounding
--- blanks aside (tdm._mask_folded), so that values equal there stay equal
--- masked. `again`: a date_shift mask, which would move its dates once
+-- column are hashed as detection compares them (tdm._mask_folded): case
+-- and surrounding blanks aside, case aside; so that values equal there
+-- stay equal masked, and values apart there stay apart. `again`: a date_shift mask, which would move its dates once
 -- more, is left out.
 CREATE FUNCTION tdm._masked_value_sql(rel regclass, col text, alias text, key_param int, specs_param int,
                                       again bool DEFAULT false) RETURNS text
@@ -136,8 +136,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
              WHEN 'date_shift' THEN format('CAST(%1$s + pg_catalog.make_interval(secs => 86400 * tdm._mask_shift_days(EXTRACT(epoch FROM %1$s)::text, %3$s, %4$s)) AS %2$s)',
                                            k.v, k.col_type, k.spec, k.secret)
              ELSE format('CAST(tdm._mask_text(%s, %s, %s) AS %s)',
-                         CASE WHEN tdm._mask_folded(rel, col) THEN tdm._folded_sql(k.v)
-                              ELSE format('%s::text', k.v) END,
+                         tdm._mask_folded(rel, col, k.v),
                          k.spec, k.secret, k.col_type)
            END FROM k),
     format('%I.%I', alias, col))
@@ -187,16 +186,21 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE i.indrelid = _key_roles.rel AND i.indisunique AND NOT i.indisprimary
 $$;
 
--- Whether detection compares column `col` of `rel` case- and
--- blank-insensitively: a natural key of a table registered with
--- normalize_keys, or a citext column (by its type's name: the extension
--- may live in any schema, or not be installed).
-CREATE FUNCTION tdm._mask_folded(rel regclass, col text) RETURNS bool
+-- The text of `expr`, column `col` of `rel`, as detection compares it:
+-- lower-cased and trimmed for a natural key of a table registered with
+-- normalize_keys, lower-cased for a citext column (by its type's name: the
+-- extension may live in any schema, or not be installed), as it is
+-- otherwise.
+CREATE FUNCTION tdm._mask_folded(rel regclass, col text, expr text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT EXISTS (SELECT FROM tdm.managed_table m, unnest(m.natural_keys) nk, unnest(string_to_array(nk, ',')) c
+  SELECT CASE
+    WHEN EXISTS (SELECT FROM tdm.managed_table m, unnest(m.natural_keys) nk, unnest(string_to_array(nk, ',')) c
                   WHERE m.rel = _mask_folded.rel AND m.normalize_keys AND btrim(c) = col)
-      OR EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+      THEN tdm._folded_sql(expr)
+    WHEN EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                   WHERE a.attrelid = rel AND a.attname = col AND t.typname = 'citext')
+      THEN format('pg_catalog.lower((%s)::text)', expr)
+    ELSE format('%s::text', expr) END
 $$;
 
 -- Why `method` with `options` cannot mask column `col` of `rel` (NULL

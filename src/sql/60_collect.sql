@@ -308,8 +308,9 @@ BEGIN
             RAISE EXCEPTION '%.% lacks columns the target gives other values now than at the lock (%)',
               got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), drift
               USING ERRCODE = 'object_not_in_prerequisite_state',
-                    DETAIL = 'Its rows are read with the target''s defaults for the columns it lacks; the'
-                             ' environment did not change.',
+                    DETAIL = 'Its rows are read with the target''s defaults for the columns it lacks, so they'
+                             ' read otherwise now (whether the environment''s rows changed too is told once'
+                             ' the defaults agree).',
                     HINT = format('A change of the target''s defaults after tagging: tag the release again'
                                   ' (SELECT tdm.tag_release(%L);), or set them back.', r.release);
           END IF;

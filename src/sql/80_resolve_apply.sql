@@ -441,6 +441,7 @@ DECLARE
   own pg_sequence;
   highest numeric;
   handed_out numeric;  -- the last value the table's sequence gave
+  given_elsewhere numeric;  -- the highest key this run gave another table drawing from it
 BEGIN
   -- (A key of several columns, or of another type, is never made up: the
   -- decision checks say so first.)
@@ -459,8 +460,7 @@ BEGIN
     BEGIN
       -- (UPDATE too: the load moves it past the keys given here, else the
       -- table's next INSERT draws one of them.)
-      IF NOT has_sequence_privilege(seq, 'UPDATE')
-         OR NOT has_sequence_privilege(seq, 'SELECT, USAGE') THEN
+      IF NOT has_sequence_privilege(seq, 'UPDATE') OR NOT has_sequence_privilege(seq, 'SELECT') THEN
         RAISE EXCEPTION 'permission denied for sequence %', seq USING ERRCODE = 'insufficient_privilege';
       END IF;
     EXCEPTION WHEN insufficient_privilege THEN
@@ -488,17 +488,6 @@ BEGIN
                             current_user);
     END;
   END IF;
-  -- The target's writers wait from here to the end of the transaction:
-  -- the keys given here are not drawn from its sequence, and an INSERT
-  -- meanwhile would draw one of them (the load moves the sequence past
-  -- them). Readers do not wait.
-  BEGIN
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target_rel);
-  EXCEPTION WHEN lock_not_available THEN
-    PERFORM tdm._refuse_load_lock_wait((SELECT n.nspname FROM pg_class c
-                                          JOIN pg_namespace n ON n.oid = c.relnamespace
-                                         WHERE c.oid = target_rel));
-  END;
   handed_out := tdm._sequence_handed_out(seq);
   -- Past master's keys too: the rows are promoted there later.
   EXECUTE format('SELECT greatest((SELECT max(%1$I) FROM %2$s), (SELECT max(%1$I) FROM %3$s),'
@@ -511,6 +500,23 @@ BEGIN
                                   FROM pg_temp.tdm_previous_keys k
                                  WHERE k.rel = _new_key_expr.rel));
   highest := greatest(highest, handed_out);
+  -- A sequence other managed tables draw from too (ids unique across
+  -- tables): past the keys given to their rows in this run as well.
+  IF seq IS NOT NULL THEN
+    EXECUTE format(
+      'SELECT max((k.new_key ->> m.pk_columns[1])::numeric)'
+      '  FROM (SELECT p.rel, p.new_key FROM pg_temp.tdm_previous_keys p%s) k'
+      '  JOIN tdm.managed_table m ON m.rel = k.rel'
+      ' WHERE k.rel <> $1 AND cardinality(m.pk_columns) = 1'
+      '   AND coalesce(tdm._column_sequence(tdm._target_table($2, m.rel), m.pk_columns[1]),'
+      '                tdm._column_sequence(m.rel, m.pk_columns[1])) = $3',
+      CASE WHEN to_regclass('pg_temp.tdm_keymap') IS NOT NULL
+           THEN ' UNION ALL SELECT g.rel, g.new_json FROM pg_temp.tdm_keymap g WHERE g.reason = ''rekeyed''' ELSE '' END)
+      INTO given_elsewhere
+      USING rel, (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE c.oid = target_rel)::text, seq;
+    highest := greatest(highest, given_elsewhere);
+  END IF;
   IF to_regclass('pg_temp.tdm_new_keys') IS NOT NULL THEN
     DROP SEQUENCE pg_temp.tdm_new_keys;
   END IF;

@@ -42,7 +42,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                 || tdm._folded_sql(format('$1->>%L', c))
                          WHEN NOT tdm._is_trusted_type(a.atttypid)
                          THEN format('t.%1$I::text = ($1->>%1$L)', c)
-                         ELSE format('t.%1$I = ($1->>%1$L)::%2$s', c, tdm._column_type(rel, c)) END,
+                         -- (the type's own equality: under tdm's search_path a
+                         -- bare = compares citext as text)
+                         ELSE format('t.%1$I %3$s ($1->>%1$L)::%2$s', c, tdm._column_type(rel, c),
+                                     tdm._type_equality(rel, c)) END,
                     ' AND ')
     FROM unnest(columns) AS c
     JOIN pg_attribute a ON a.attrelid = rel AND a.attname = c AND NOT a.attisdropped
