@@ -112,10 +112,10 @@ $$;
 -- parameter $`specs_param` (tdm._mask_specs, in column order), the key
 -- parameter $`key_param`: values stay parameters, never pasted into the
 -- statement. A natural key of a table with normalize_keys and a citext
--- column are hashed as detection compares them (tdm._mask_folded): case
--- and surrounding blanks aside, case aside; so that values equal there
--- stay equal masked, and values apart there stay apart. `again`: a date_shift mask, which would move its dates once
--- more, is left out.
+-- column are hashed as detection compares them (tdm._mask_folded), so
+-- that values equal there stay equal masked, and values apart stay apart.
+-- `again`: a date_shift mask, which would move its dates once more, is
+-- left out.
 CREATE FUNCTION tdm._masked_value_sql(rel regclass, col text, alias text, key_param int, specs_param int,
                                       again bool DEFAULT false) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
