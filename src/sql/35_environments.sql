@@ -806,10 +806,11 @@ $$;
 -- fractional digits of a time; arrays of those. An environment a
 -- migration has not reached yet (varchar(50) where the target has
 -- varchar(100)) is read through the target's type without loss, and a
--- change of its rows still changes what its lock's checksum reads. Each value also reads as the environment's own ALTER .. TYPE to
--- the target's type would make it, so its migration later changes no
--- locked row: not so for real into double precision (0.1 is read as 0.1,
--- and migrated as 0.10000000149011612).
+-- change of its rows still changes what its lock's checksum reads. Each
+-- value also reads as the environment's own ALTER .. TYPE to the target's
+-- type would make it, so its migration later changes no locked row: not
+-- so for real into double precision (0.1 is read as 0.1, and migrated as
+-- 0.10000000149011612).
 CREATE FUNCTION tdm._type_widens(from_type text, to_type text) RETURNS bool
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH integers(name, digits, rank) AS (VALUES ('smallint', 5, 1), ('integer', 10, 2), ('bigint', 19, 3)),
@@ -852,9 +853,9 @@ $$;
 -- that is a constant (its domain's, without one of its own; an immutable
 -- expression, as PostgreSQL judges a generated column's: the same value
 -- at tagging and at every collection, so the lock's checksum holds).
--- Else NULL, and `reason` says why: a key
--- or tag column, a NOT NULL column without a default, a default such as
--- now() or a sequence's, a default on a reference, a generated or
+-- Else NULL, and `reason` says why: a key or tag column, a referenced
+-- column, a NOT NULL column (or domain) without a default, a default such
+-- as now() or a sequence's, a default on a reference, a generated or
 -- identity column. `default_expr`: the default's text, for messages.
 CREATE FUNCTION tdm._missing_column_fill(rel regclass, col text, OUT fill text, OUT reason text,
                                          OUT default_expr text)

@@ -424,6 +424,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                       WHERE o -> 'columns' ? c AND o -> 'columns' ?| m.pk_columns)
 $$;
 
+-- The sequence a one-column primary key of `rel` takes its values from in
+-- target `target_schema` (the target table's, else the managed table's:
+-- tdm._column_sequence). NULL for a wider key or none.
+CREATE FUNCTION tdm._key_sequence(rel regclass, target_schema text) RETURNS regclass
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(tdm._column_sequence(tdm._target_table(target_schema, m.rel), m.pk_columns[1]),
+                  tdm._column_sequence(m.rel, m.pk_columns[1]))
+    FROM tdm.managed_table m
+   WHERE m.rel = _key_sequence.rel AND cardinality(m.pk_columns) = 1
+$$;
+
 -- The expression that gives a re-keyed row of `rel` its new primary key:
 -- a temporary sequence from past every key in use (collected rows, the
 -- target and master, an earlier call's keys) and past the last value the
@@ -437,11 +448,14 @@ RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   pk text := (SELECT m.pk_columns[1] FROM tdm.managed_table m WHERE m.rel = _new_key_expr.rel);
+  target_schema text := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE c.oid = target_rel);
   seq regclass;
   own pg_sequence;
   highest numeric;
   handed_out numeric;  -- the last value the table's sequence gave
-  given_elsewhere numeric;  -- the highest key this run gave another table drawing from it
+  sharing regclass[];  -- the other managed tables whose keys come from the same sequence
+  given_elsewhere numeric;  -- the highest key this run gave one of them
 BEGIN
   -- (A key of several columns, or of another type, is never made up: the
   -- decision checks say so first.)
@@ -454,7 +468,7 @@ BEGIN
        WHERE a.attrelid = rel AND a.attname = pk) = 'uuid'::regtype THEN
     RETURN 'gen_random_uuid()';
   END IF;
-  seq := coalesce(tdm._column_sequence(target_rel, pk), tdm._column_sequence(rel, pk));
+  seq := tdm._key_sequence(rel, target_schema);
   IF seq IS NOT NULL THEN
     SELECT * INTO own FROM pg_sequence q WHERE q.seqrelid = seq;
     BEGIN
@@ -474,14 +488,9 @@ BEGIN
                             (SELECT string_agg(DISTINCT x.seq, ', ')
                                FROM (SELECT seq::text
                                      UNION ALL
-                                     SELECT coalesce(tdm._column_sequence(t.rel, m.pk_columns[1]),
-                                                     tdm._column_sequence(m.rel, m.pk_columns[1]))::text
+                                     SELECT tdm._key_sequence(m.rel, target_schema)::text
                                        FROM tdm.managed_table m
-                                      CROSS JOIN LATERAL (SELECT tdm._target_table(
-                                                            (SELECT n.nspname FROM pg_class c
-                                                               JOIN pg_namespace n ON n.oid = c.relnamespace
-                                                              WHERE c.oid = target_rel), m.rel) AS rel) t
-                                      WHERE cardinality(m.pk_columns) = 1 AND t.rel IS NOT NULL) x
+                                      WHERE tdm._target_table(target_schema, m.rel) IS NOT NULL) x
                               WHERE x.seq IS NOT NULL
                                 AND NOT (has_sequence_privilege(x.seq, 'SELECT')
                                          AND has_sequence_privilege(x.seq, 'UPDATE'))),
@@ -502,19 +511,19 @@ BEGIN
   highest := greatest(highest, handed_out);
   -- A sequence other managed tables draw from too (ids unique across
   -- tables): past the keys given to their rows in this run as well.
-  IF seq IS NOT NULL THEN
+  -- (Those tables found first: the key map holds a row per re-keyed row.)
+  sharing := ARRAY(SELECT m.rel FROM tdm.managed_table m
+                    WHERE m.rel <> _new_key_expr.rel AND tdm._key_sequence(m.rel, target_schema) = seq);
+  IF cardinality(sharing) > 0 THEN
     EXECUTE format(
       'SELECT max((k.new_key ->> m.pk_columns[1])::numeric)'
-      '  FROM (SELECT p.rel, p.new_key FROM pg_temp.tdm_previous_keys p%s) k'
-      '  JOIN tdm.managed_table m ON m.rel = k.rel'
-      ' WHERE k.rel <> $1 AND cardinality(m.pk_columns) = 1'
-      '   AND coalesce(tdm._column_sequence(tdm._target_table($2, m.rel), m.pk_columns[1]),'
-      '                tdm._column_sequence(m.rel, m.pk_columns[1])) = $3',
+      '  FROM (SELECT p.rel, p.new_key FROM pg_temp.tdm_previous_keys p WHERE p.rel = ANY ($1)%s) k'
+      '  JOIN tdm.managed_table m ON m.rel = k.rel',
       CASE WHEN to_regclass('pg_temp.tdm_keymap') IS NOT NULL
-           THEN ' UNION ALL SELECT g.rel, g.new_json FROM pg_temp.tdm_keymap g WHERE g.reason = ''rekeyed''' ELSE '' END)
+           THEN ' UNION ALL SELECT g.rel, g.new_json FROM pg_temp.tdm_keymap g'
+                ' WHERE g.rel = ANY ($1) AND g.reason = ''rekeyed''' ELSE '' END)
       INTO given_elsewhere
-      USING rel, (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                   WHERE c.oid = target_rel)::text, seq;
+      USING sharing;
     highest := greatest(highest, given_elsewhere);
   END IF;
   IF to_regclass('pg_temp.tdm_new_keys') IS NOT NULL THEN

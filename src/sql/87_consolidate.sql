@@ -349,31 +349,6 @@ BEGIN
 END
 $$;
 
--- The error for a wait of the load for a lock on `the_target`'s tables
--- that the caller's lock_timeout ended (also the wait of the lock taken
--- when new keys are given, which the load would take): the sessions
--- holding such locks are named.
-CREATE FUNCTION tdm._refuse_load_lock_wait(the_target text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  RAISE EXCEPTION 'consolidate: the load into % waited for a lock on its tables, and lock_timeout (%) ended the wait',
-    the_target, current_setting('lock_timeout')
-    USING ERRCODE = 'lock_not_available',
-          DETAIL = coalesce('Sessions holding locks on them: '
-                            || (SELECT string_agg(DISTINCT format('backend %s (%s, %s on %s)', a.pid, a.usename,
-                                                                  l.mode, l.relation::regclass), ', ')
-                                  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                                  JOIN tdm._target_tables(the_target) target_table
-                                    ON target_table.rel = l.relation
-                                 WHERE l.granted AND l.pid <> pg_backend_pid()
-                                   AND l.mode <> 'AccessShareLock') || '.',
-                            'The sessions that held them have ended.'),
-          HINT = 'Nothing was loaded, and the run is as it was. Let those transactions end (a DBA can end a'
-                 ' forgotten one with pg_terminate_backend(pid)), or allow a longer lock_timeout; then call'
-                 ' tdm.consolidate again.';
-END
-$$;
-
 -- Phase 2: in this backend (wait => true: returns the run id), or in a
 -- tdm_consolidate background worker (wait => false: returns the job id at
 -- once; the run id is in the job's detail).
@@ -874,7 +849,21 @@ BEGIN
         -- (The caller's lock_timeout ended a wait for a lock on the
         -- target's tables: a session writing them, or one holding a
         -- stronger lock. The sessions are named.)
-        PERFORM tdm._refuse_load_lock_wait(the_target);
+        RAISE EXCEPTION 'consolidate: the load into % waited for a lock on its tables, and lock_timeout (%) ended the wait',
+          the_target, current_setting('lock_timeout')
+          USING ERRCODE = 'lock_not_available',
+                DETAIL = coalesce('Sessions holding locks on them: '
+                                  || (SELECT string_agg(DISTINCT format('backend %s (%s, %s on %s)', a.pid, a.usename,
+                                                                        l.mode, l.relation::regclass), ', ')
+                                        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                                        JOIN tdm._target_tables(the_target) target_table
+                                          ON target_table.rel = l.relation
+                                       WHERE l.granted AND l.pid <> pg_backend_pid()
+                                         AND l.mode <> 'AccessShareLock') || '.',
+                                  'The sessions that held them have ended.'),
+                HINT = 'Nothing was loaded, and the run is as it was. Let those transactions end (a DBA can end a'
+                       ' forgotten one with pg_terminate_backend(pid)), or allow a longer lock_timeout; then call'
+                       ' tdm.consolidate again.';
       WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
         -- Code of the target's own (a trigger, or a function a rule or a
         -- default calls) refused a row, or did not find a name: say where,
