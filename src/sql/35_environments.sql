@@ -911,16 +911,21 @@ BEGIN
     RETURN;
   END IF;
   -- (PostgreSQL's own judgement of the expression: a generated column's
-  -- must be immutable. The probe table is rolled back at once.)
+  -- must be immutable; and of its value, stored as ADD COLUMN would store
+  -- it: a domain's CHECK, a length the type refuses. The probe table is
+  -- rolled back at once.)
   BEGIN
     EXECUTE format('CREATE TEMP TABLE tdm_default_probe (c %s GENERATED ALWAYS AS (%s) STORED)',
                    type_name, default_expr);
+    INSERT INTO pg_temp.tdm_default_probe DEFAULT VALUES;
     RAISE EXCEPTION USING ERRCODE = 'raise_exception';
   EXCEPTION
     WHEN raise_exception THEN
       fill := format('CAST((%s) AS %s)', default_expr, type_name);
     WHEN invalid_object_definition THEN  -- (generation expression is not immutable)
       reason := format('its default (%s) is not a constant', default_expr);
+    WHEN data_exception OR integrity_constraint_violation THEN
+      reason := format('its default (%s) is refused by its type: %s', default_expr, SQLERRM);
   END;
 END
 $$;
