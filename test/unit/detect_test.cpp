@@ -510,6 +510,24 @@ TEST(SelfReferences, InANaturalKeyTellEntitiesApartByTheRowTheyName) {
   EXPECT_EQ(c[0].kind, Kind::exact_duplicate);
 }
 
+TEST(SelfReferences, ARootAmongTheMembersIsToldAsReferencingNoRow) {
+  // Two nodes (parent, name) with id 4: x under a in st1, x a root in st2.
+  TableModel t = users();
+  t.surrogate_key = true;
+  t.natural_keys = {{kBalance, kEmail}};
+  t.self_references = {{kBalance}};
+  SourceRow child = row(0, "4", "x", "Customer", "2", 10);
+  child.values.push_back(ValueView("a"));
+  SourceRow root = row(1, "4", "x", "Customer", nullptr, 10);
+  root.values.push_back(std::nullopt);
+  const auto c = detect({child, root}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::distinct_entities);
+  EXPECT_EQ(c[0].rationale,
+            "same user_id 4 but different balance (references a in st1, no row in st2): "
+            "different entities that collided on an environment-local key");
+}
+
 TEST(SelfReferences, AReferencedRowWithoutANaturalKeyNamesNoOne) {
   // The root's natural key is NULL: references to it compare as values.
   const TableModel t = managed_users();

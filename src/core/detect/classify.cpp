@@ -1001,8 +1001,16 @@ std::string Classifier::rows_referenced(const std::vector<std::size_t> &columns,
   for (std::size_t column : columns) {
     const auto fk = table_.self_reference_of(column);
     if (!fk || !told.insert(*fk).second) continue;
+    const std::vector<std::size_t> &fk_columns = table_.self_references[*fk];
     std::vector<std::string> referenced;
+    bool names_any = false;  // (roots alone tell nothing)
     for (std::size_t row : members) {
+      // (a NULL in the reference's columns: a root, which references none)
+      if (std::any_of(fk_columns.begin(), fk_columns.end(),
+                      [&](std::size_t c) { return !value(row, c); })) {
+        referenced.push_back("no row in " + env_label(row, members));
+        continue;
+      }
       const ValueView r = referent(row, *fk);
       if (!r || !names_a_row(*r)) continue;
       // The first natural key that is not NULL names the row.
@@ -1014,10 +1022,10 @@ std::string Classifier::rows_referenced(const std::vector<std::size_t> &columns,
         shown.replace(at, 1, "NULL");
       }
       referenced.push_back(shown + " in " + env_label(row, members));
+      names_any = true;
     }
-    if (!referenced.empty()) {
+    if (names_any) {
       // (the reference's columns named when others are listed too)
-      const std::vector<std::size_t> &fk_columns = table_.self_references[*fk];
       const std::string named =
           fk_columns.size() < columns.size() ? column_list(fk_columns) + " " : "";
       references.push_back(named + "references " + boost::algorithm::join(referenced, ", "));
