@@ -80,6 +80,16 @@ BEGIN
 END
 $$;
 
+-- The database a postgres_fdw server reaches, as its options name it
+-- (host or hostaddr, port, dbname); NULL without a dbname option.
+CREATE FUNCTION tdm._server_database(server name) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN bool_or(o.option_name = 'dbname')
+              THEN string_agg(o.option_name || '=' || o.option_value, ' ' ORDER BY o.option_name) END
+    FROM pg_foreign_server s CROSS JOIN LATERAL pg_options_to_table(s.srvoptions) o
+   WHERE s.srvname = server AND o.option_name IN ('host', 'hostaddr', 'port', 'dbname')
+$$;
+
 CREATE FUNCTION tdm.add_environment(name text, server name, precedence int DEFAULT 100,
                                     remote_schema text DEFAULT 'public')
 RETURNS void
@@ -89,6 +99,7 @@ DECLARE
   env_name text := add_environment.name;
   server_name name := add_environment.server;
   handler_name text;
+  twin record;  -- an environment reading the same schema of the same database
 BEGIN
   IF env_name IS NULL OR btrim(env_name) = '' THEN
     RAISE EXCEPTION 'environment name must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -148,6 +159,24 @@ BEGIN
       USING ERRCODE = 'wrong_object_type',
             DETAIL = 'tdm reads environments through postgres_fdw only.',
             HINT = 'Create a server with FOREIGN DATA WRAPPER postgres_fdw for this environment.';
+  END IF;
+
+  -- (One schema of one database under two names: its rows would be
+  -- collected twice, and each pair "resolved" as duplicates.)
+  SELECT e.name, e.server INTO twin FROM tdm.environment e
+   WHERE e.remote_schema = add_environment.remote_schema
+     AND (e.server = server_name OR tdm._server_database(e.server) = tdm._server_database(server_name))
+   ORDER BY e.name LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'environment "%": schema "%" of server "%" is environment "%" already', env_name,
+      add_environment.remote_schema, server_name, twin.name
+      USING ERRCODE = 'duplicate_object',
+            DETAIL = CASE WHEN twin.server = server_name THEN 'Both would read it through the same server.'
+                          ELSE format('Server "%s" reaches the same database (%s).', twin.server,
+                                      tdm._server_database(server_name)) END
+                     || ' Its rows would be collected twice, once under each name.',
+            HINT = format('To rename the environment, remove it first: SELECT tdm.remove_environment(%L);',
+                          twin.name);
   END IF;
 
   -- Reach the environment once: IMPORT FOREIGN SCHEMA checks the connection,

@@ -80,10 +80,18 @@ $$;
 
 -- A default as compared: a sequence's default names its schema, which
 -- differs between environments holding the same table (nextval('st1.x_seq')
--- and nextval('st2.x_seq') are the same default).
+-- and nextval('st2.x_seq') are the same default); so do the types it casts
+-- to and the functions it calls, printed with their schema where it is not
+-- the table's ('active'::public.mood for a table in staging, 'active'::mood
+-- for one in public). Which type a column has is compared as its type.
 CREATE FUNCTION tdm._parity_default(expr text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT regexp_replace(expr, $re$nextval\('("[^"]*"|[^'".]*)\.$re$, 'nextval(''')
+  SELECT regexp_replace(
+           regexp_replace(
+             regexp_replace(expr, $re$nextval\('("[^"]*"|[^'".]*)\.$re$, 'nextval('''),
+             $re$::("(?:[^"]|"")+"|[[:alpha:]_][[:alnum:]_$]*)\.$re$, '::', 'g'),
+           $re$(^|[^"[:alnum:]_.$'])("(?:[^"]|"")+"|[[:alpha:]_][[:alnum:]_$]*)\.("(?:[^"]|"")+"\(|[[:alpha:]_][[:alnum:]_$]*\()$re$,
+           '\1\3', 'g')
 $$;
 
 -- A side's catalog relation `name` (pg_class, pg_constraint...): this

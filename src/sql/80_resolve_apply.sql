@@ -2031,8 +2031,14 @@ BEGIN
     -- with none among the broken references, it is not offered.)
     '        ''manual'', CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(x.refs) a, jsonb_object_keys(a.value) k'
     '                                      WHERE k = ANY ($4))'
-    '                         THEN ''delete the row (delete_all), point its reference elsewhere or clear it (merge,'
-    ' merged => {"column": null}), or keep it and load its parent first'''
+    '                         THEN ''delete the row (delete_all), point its reference elsewhere'''
+    -- (cleared only where a column of the reference takes NULL)
+    '                              || CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(x.refs) a,'
+    '                                                                jsonb_object_keys(a.value) k'
+    '                                                    WHERE k = ANY ($4) AND k = ANY ($5))'
+    '                                      THEN '' or clear it (merge, merged => {"column": null})'''
+    '                                      ELSE '' (merge, merged => {"column": ...})'' END'
+    '                              || '', or keep it and load its parent first'''
     '                         ELSE ''delete the row (delete_all), or keep it and load its parent first (its'
     ' references hold columns of its primary key: a merge may not change them)'' END,'
     '        x.rationale, x.members,'
@@ -2067,7 +2073,9 @@ BEGIN
     CASE WHEN cm.updated_at_column IS NULL THEN 'NULL'
          ELSE format('t.%I::text', cm.updated_at_column) END,
     collected, tdm._row_json(child, 't'))
-    USING run, child, tdm._mask_signature(child), tdm._settable_references(child);
+    USING run, child, tdm._mask_signature(child), tdm._settable_references(child),
+          ARRAY(SELECT a.attname::text FROM pg_attribute a
+                 WHERE a.attrelid = child AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attnotnull);
   UPDATE pg_temp.tdm_orphans o SET related = true WHERE o.rel = child;
 
   -- Decisions already taken on these rows apply now.

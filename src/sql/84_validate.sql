@@ -929,6 +929,14 @@ BEGIN
     errors := errors + tdm._validate_table(run, release, target, t.rel, checks);
   END LOOP;
   PERFORM tdm._drop_rule_views();
+  -- A row that loads under another key than its environment's (re-keyed,
+  -- renamed, re-pointed) is found there by `env_key`.
+  UPDATE tdm.violation v SET row_key = v.row_key || jsonb_build_object('env_key', k.old_key)
+    FROM (SELECT DISTINCT ON (g.rel, g.env, g.new_key) g.rel, g.env, g.new_key, g.old_key
+            FROM tdm.key_map g WHERE g.run_id = run AND g.reason <> 'merged'
+           ORDER BY g.rel, g.env, g.new_key, g.reason) k
+   WHERE v.run_id = run AND NOT v.row_key ? 'env_key'
+     AND k.rel = v.rel AND k.env = v.row_key ->> 'env' AND k.new_key = v.row_key -> 'key';
   RETURN errors;
 EXCEPTION WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
   -- (A CHECK's or a rule's function raised, or did not find a name.)

@@ -42,8 +42,12 @@ $$;
 -- children are translated but not yet resolved themselves: a line that
 -- collides with another environment's line of the same key because their
 -- orders do is still there to count (its own conflict may merge it away,
--- for this run only).
-CREATE FUNCTION tdm._relate(run bigint, the_parent regclass) RETURNS void
+-- for this run only). Counted into pg_temp.tdm_related, and given to the
+-- conflicts for review. With `rechecked`, also to count for the
+-- conflicts a rule settled there: a recheck may send them to review
+-- after every table's turn (tdm._recheck_cycle_entries,
+-- tdm._recheck_borrowed_splits), when their children may be merged away.
+CREATE FUNCTION tdm._relate(run bigint, the_parent regclass, rechecked bool) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 -- Conflicts and members were written by this transaction: their statistics
 -- say nothing of their size, and a nested loop over them is quadratic.
@@ -55,7 +59,8 @@ BEGIN
   -- parent, orders by customer_email, carries children along too.)
   FOR e IN SELECT * FROM tdm._managed_references() WHERE parent = the_parent ORDER BY child::text, name LOOP
     CONTINUE WHEN NOT EXISTS (SELECT FROM tdm.conflict c
-                               WHERE c.run_id = run AND c.rel = e.parent AND c.rule = 'manual');
+                               WHERE c.run_id = run AND c.rel = e.parent
+                                 AND (c.rule = 'manual' OR (rechecked AND c.rule <> 'distinct_entities')));
     -- The members' keys first (cast to the parent's types: only the
     -- parent's members are read, a join would cast every table's), as the
     -- children carry them now (a member re-keyed apart from another entity
@@ -66,42 +71,74 @@ BEGIN
       '       SELECT cm.conflict_id, cm.label, cm.env, %1$s AS key'
       '         FROM tdm.conflict_member cm'
       '         JOIN tdm.conflict cc ON cc.run_id = cm.run_id AND cc.conflict_id = cm.conflict_id'
-      '        WHERE cm.run_id = $1 AND cc.rel = $2 AND cc.rule = ''manual''),'
+      '        WHERE cm.run_id = $1 AND cc.rel = $2'
+      '          AND (cc.rule = ''manual'' OR ($5 AND cc.rule <> ''distinct_entities''))),'
       '     members AS MATERIALIZED ('
       '       SELECT DISTINCT ON (m.conflict_id, m.label) m.conflict_id, m.label, m.env,'
       '              coalesce(km.new_key, m.key) AS key'
       '         FROM member_keys m'
       -- (a member's key is the one its row had after its parents; only the
       -- keys its own table gave it change it: a re-pointed entry's old
-      -- key is the environment's, another row's)
+      -- key is the environment's, another row's. A member merged into a
+      -- survivor of another key: its children reference the survivor's.)
       '         LEFT JOIN (SELECT k.env, k.old_key, k.new_key, k.reason FROM pg_temp.tdm_keymap k'
-      '                     WHERE k.rel = $2 AND k.reason IN (''rekeyed'', ''renamed'')'
+      '                     WHERE k.rel = $2 AND k.reason IN (''rekeyed'', ''renamed'', ''merged'')'
       '                    UNION ALL'  -- (taken into a re-pointed entry: tdm._propagate)
       '                    SELECT k.env, k.old_key, k.new_key, k.reason FROM pg_temp.tdm_chained k'
-      '                     WHERE k.rel = $2 AND k.reason IN (''rekeyed'', ''renamed'')) km'
+      '                     WHERE k.rel = $2 AND k.reason IN (''rekeyed'', ''renamed'', ''merged'')) km'
       '                ON $4 AND km.env = m.env AND km.old_key = m.key'
       '        ORDER BY m.conflict_id, m.label, km.reason),'
       '     children AS MATERIALIZED ('
       '       SELECT t.tdm_env AS env, %2$s AS key, count(*) AS cnt FROM pg_temp.%3$I t'
-      '        WHERE (t.tdm_env, %2$s) IN (SELECT m.env, m.key FROM members m) GROUP BY 1, 2),'
-      '     s AS MATERIALIZED ('
-      '       SELECT cm.conflict_id, jsonb_object_agg(cm.label, n.cnt) AS counts'
-      '         FROM members cm JOIN children n ON n.env = cm.env AND n.key = cm.key'
-      '        GROUP BY cm.conflict_id)'
-      -- (added to what another foreign key of the same child counted:
-      -- transfers from and to an account)
-      ' UPDATE tdm.conflict c'
-      '    SET related = c.related || jsonb_build_object($3::text, coalesce(c.related -> $3::text, ''{}'')'
-      '          || (SELECT jsonb_object_agg(x.label, x.n::bigint + coalesce((c.related -> $3::text ->> x.label)::bigint, 0))'
-      '                FROM jsonb_each_text(s.counts) AS x(label, n)))'
-      '   FROM s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
+      '        WHERE (t.tdm_env, %2$s) IN (SELECT m.env, m.key FROM members m) GROUP BY 1, 2)'
+      ' INSERT INTO pg_temp.tdm_related (conflict_id, child, label, n)'
+      ' SELECT cm.conflict_id, $3, cm.label, n.cnt'
+      '   FROM members cm JOIN children n ON n.env = cm.env AND n.key = cm.key',
       -- (the parent's key as the child's text spells it: a char(n) key
       -- without its padding)
       tdm._member_key(e.parent, e.ref_columns, 'cm."row"'),
       tdm._key_text(e.columns, 't'), tdm._collected_name(e.child))
-      USING run, e.parent, e.child, e.to_key;  -- (the key map holds primary keys)
+      USING run, e.parent, e.child, e.to_key,  -- (the key map holds primary keys)
+            rechecked;
   END LOOP;
+  PERFORM tdm._give_related(run, ARRAY(SELECT c.conflict_id FROM tdm.conflict c
+                                        WHERE c.run_id = run AND c.rel = the_parent AND c.rule = 'manual'));
 END
+$$;
+
+-- The counts tdm._relate made for the conflicts `ids`, into their
+-- `related`: per child table and member label, summed over the child's
+-- foreign keys (transfers from and to an account).
+CREATE FUNCTION tdm._give_related(run bigint, ids text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  UPDATE tdm.conflict c SET related = c.related || r.related
+    FROM (SELECT x.conflict_id, jsonb_object_agg(x.child, x.counts) AS related
+            FROM (SELECT y.conflict_id, y.child, jsonb_object_agg(y.label, y.n) AS counts
+                    FROM (SELECT t.conflict_id, t.child, t.label, sum(t.n)::bigint AS n
+                            FROM pg_temp.tdm_related t WHERE t.conflict_id = ANY (ids)
+                           GROUP BY 1, 2, 3) y
+                   GROUP BY 1, 2) x
+           GROUP BY 1) r
+   WHERE c.run_id = run AND c.conflict_id = r.conflict_id;
+END
+$$;
+
+-- The tables whose conflicts a rule settled may be sent to review after
+-- every table's turn: the tables a reference cycle is entered at and
+-- those referencing their own rows (tdm._recheck_cycle_entries), the
+-- subtypes of borrowed keys (tdm._recheck_borrowed_splits).
+CREATE FUNCTION tdm._rechecked_tables() RETURNS regclass[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH o AS MATERIALIZED (SELECT * FROM tdm._table_order())
+  SELECT coalesce(array_agg(DISTINCT x.rel), '{}')
+    FROM (SELECT r.child AS rel
+            FROM tdm._managed_edges() r
+            JOIN o oc ON oc.rel = r.child
+            JOIN o op ON op.rel = r.parent
+           WHERE r.child = r.parent OR op.step > oc.step
+          UNION ALL
+          SELECT b.child FROM tdm.managed_table m CROSS JOIN LATERAL tdm._borrowed_keys(m.rel) b) x
 $$;
 
 -- SQL for the final key of a row of table $2 (the statement's parameter)
@@ -127,13 +164,13 @@ $$;
 -- those were one entity then and are two once the table's conflicts are
 -- decided (a reviewer's keep_all split the two fullers that two davolios
 -- report to), and detection found no difference there. Returns the
--- conflicts sent.
-CREATE FUNCTION tdm._recheck_cycle_entries(run bigint) RETURNS bigint
+-- conflicts sent (their ids).
+CREATE FUNCTION tdm._recheck_cycle_entries(run bigint) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   e record;
-  sent bigint := 0;
-  n bigint;
+  sent text[] := '{}';
+  ids text[];
 BEGIN
   FOR e IN WITH o AS MATERIALIZED (SELECT * FROM tdm._table_order())
            SELECT r.child, r.parent, r.columns, m.core_columns && r.columns AS core,
@@ -162,9 +199,9 @@ BEGIN
       '                      JOIN pg_temp.tdm_deleted d ON d.rel = $2 AND d.env = y.m ->> ''env'''
       '                                                AND d.key = %2$s)),'
       ' split AS ('
-      '  SELECT r.conflict_id, jsonb_object_agg(r.env, array_to_string(r.ref, '','')) AS refs'
+      '  SELECT r.conflict_id, jsonb_object_agg(r.env, %4$s) AS refs'
       '    FROM refs r GROUP BY r.conflict_id HAVING count(DISTINCT r.ref) > 1)'
-      ' UPDATE tdm.conflict c'
+      ' , sent AS (UPDATE tdm.conflict c'
       '    SET status = ''pending'', rule = ''manual'', class = ''complex'','
       '        priority = CASE WHEN $5 THEN 1 ELSE 3 END,'
       '        suggestion = ''keep the member whose reference is right (keep), or keep_all if they are'
@@ -176,13 +213,21 @@ BEGIN
       ' settled (%%s: %%s): %%s was compared first in their reference cycle, on each environment''''s own keys'','
       '                      $2, $4, s.refs, $3) END,'
       '        differing = c.differing || jsonb_build_object($4, s.refs)'
-      '   FROM split s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
+      '   FROM split s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id RETURNING c.conflict_id)'
+      ' SELECT array_agg(conflict_id) FROM sent',
       tdm._member_key(e.child, e.columns, 'x.m -> ''row'''), tdm._member_key(e.child, e.columns, 'y.m -> ''row'''),
-      tdm._mapped_key_sql('x.m ->> ''env''', tdm._member_key(e.child, e.columns, 'x.m -> ''row''')))
+      tdm._mapped_key_sql('x.m ->> ''env''', tdm._member_key(e.child, e.columns, 'x.m -> ''row''')),
+      -- (a reference of one column as JSON spells its type's values, as
+      -- `differing` shows the members' columns; of several, as a list)
+      CASE WHEN cardinality(e.columns) = 1
+           THEN format('to_jsonb(r.ref[1]::%s)',
+                       (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                         WHERE a.attrelid = e.child AND a.attname = e.columns[1]))
+           ELSE 'to_jsonb(array_to_string(r.ref, '',''))' END)
+      INTO ids
       USING run, e.parent, e.child, tdm._column_names(e.columns), e.core,
             CASE WHEN e.own THEN e.columns ELSE '{}' END, e.own;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    sent := sent + n;
+    sent := sent || coalesce(ids, '{}');
   END LOOP;
   RETURN sent;
 END
@@ -194,13 +239,13 @@ $$;
 -- share that key, and a rule would merge them, leaving one parent row
 -- without its subtype. Such a subtype conflict goes to review instead
 -- (priority 1): keep_all with renames there too, or withdraw the
--- parent's decision. Returns the conflicts sent.
-CREATE FUNCTION tdm._recheck_borrowed_splits(run bigint) RETURNS bigint
+-- parent's decision. Returns the conflicts sent (their ids).
+CREATE FUNCTION tdm._recheck_borrowed_splits(run bigint) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   b record;
-  sent bigint := 0;
-  n bigint;
+  sent text[] := '{}';
+  ids text[];
 BEGIN
   FOR b IN SELECT DISTINCT m.rel AS parent, m.pk_columns, x.child, x.columns
              FROM tdm.managed_table m CROSS JOIN LATERAL tdm._borrowed_keys(m.rel) x
@@ -222,18 +267,19 @@ BEGIN
       '    JOIN kept_apart a ON a.env = z.m ->> ''env'' AND a.key = %2$s'
       '   WHERE c.run_id = $1 AND c.rel = $3 AND c.status = ''auto_resolved'' AND c.rule <> ''distinct_entities'''
       '   GROUP BY c.conflict_id, a.conflict_id HAVING count(*) > 1)'
-      ' UPDATE tdm.conflict c'
+      ' , sent AS (UPDATE tdm.conflict c'
       '    SET status = ''pending'', rule = ''manual'', class = ''complex'', priority = 1,'
       '        suggestion = ''keep_all with renames of the natural key (as decision '' || s.parent_conflict'
       '                     || '' kept their rows of '' || $2 || '' apart), or withdraw that decision'','
       '        rationale = c.rationale || format(''; but decision %%s keeps their rows of %%s apart (keep_all),'
       ' which share this key: merged, one would be left without its %%s row'', s.parent_conflict, $2, $3)'
-      '   FROM split s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id',
+      '   FROM split s WHERE c.run_id = $1 AND c.conflict_id = s.conflict_id RETURNING c.conflict_id)'
+      ' SELECT array_agg(conflict_id) FROM sent',
       tdm._mapped_key_sql('y.m ->> ''env''', tdm._member_key(b.parent, b.pk_columns, 'y.m -> ''row''')),
       tdm._member_key(b.child, b.columns, 'z.m -> ''row'''))
+      INTO ids
       USING run, b.parent, b.child;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    sent := sent + n;
+    sent := sent || coalesce(ids, '{}');
   END LOOP;
   RETURN sent;
 END
@@ -432,6 +478,8 @@ DECLARE
   deleted bigint := 0;
   propagated bigint;
   earlier bigint;
+  sent text[];  -- conflicts sent to review after their table's turn
+  rechecked regclass[];  -- tables of such conflicts (tdm._rechecked_tables)
   missing text;
   holder int;
   waiting bigint;
@@ -497,7 +545,8 @@ BEGIN
                pg_temp.tdm_edges, pg_temp.tdm_earlier_kept, pg_temp.tdm_earlier_fk,
                pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
                pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before,
-               pg_temp.tdm_orphans, pg_temp.tdm_turns, pg_temp.tdm_repointed, pg_temp.tdm_chained;
+               pg_temp.tdm_orphans, pg_temp.tdm_turns, pg_temp.tdm_repointed, pg_temp.tdm_chained,
+               pg_temp.tdm_related;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -555,6 +604,8 @@ BEGIN
   -- re-pointed by its parent, then renamed or re-keyed by its conflict)
   CREATE TEMP TABLE tdm_chained (rel regclass, env text, old_key text[], new_key text[], reason text)
     ON COMMIT DROP;
+  -- (child rows per conflict member, tdm._relate)
+  CREATE TEMP TABLE tdm_related (conflict_id text, child regclass, label text, n bigint) ON COMMIT DROP;
   -- (earlier: deleted by an earlier release's decision, tdm._translate_earlier)
   -- (old_row: the deleted row's values, for children that reference
   -- another unique key of it)
@@ -625,6 +676,7 @@ BEGIN
   -- Detect and resolve, parents first: a child's keys are translated
   -- through its parents' key map before its own conflicts are detected.
   UPDATE tdm.run x SET status = 'detecting' WHERE x.run_id = run.run_id;
+  rechecked := tdm._rechecked_tables();
   FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
     PERFORM tdm._progress(job, 'detect and resolve', t.step - 1,
                           (SELECT count(*) FROM tdm.managed_table));
@@ -656,7 +708,7 @@ BEGIN
     outcome.renamed := outcome.renamed + tdm._repointed_kept(t.rel);
     PERFORM tdm._follow_unique_refs(run.run_id, t.rel);
     propagated := tdm._propagate(run.run_id, the_release, t.rel);
-    PERFORM tdm._relate(run.run_id, t.rel);
+    PERFORM tdm._relate(run.run_id, t.rel, t.rel = ANY (rechecked));
     IF earlier > 0 THEN  -- (else master's rows are neither collected nor kept)
       PERFORM tdm._settle_earlier(t.rel);
     END IF;
@@ -667,8 +719,10 @@ BEGIN
       'merged', outcome.merged, 'renamed', outcome.renamed));
     phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
   END LOOP;
-  PERFORM tdm._recheck_cycle_entries(run.run_id);
-  PERFORM tdm._recheck_borrowed_splits(run.run_id);
+  -- (what the conflicts these send to review carry along: they were
+  -- settled by a rule when their table's turn counted the children)
+  sent := tdm._recheck_cycle_entries(run.run_id) || tdm._recheck_borrowed_splits(run.run_id);
+  PERFORM tdm._give_related(run.run_id, sent);
   -- Deleted rows per table (delete_all, and children deleted with them).
   FOR t IN SELECT o.rel, (SELECT count(*) FROM pg_temp.tdm_deleted d
                            WHERE d.rel = o.rel AND NOT d.earlier) AS n

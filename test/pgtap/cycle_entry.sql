@@ -6,9 +6,10 @@
 -- 2 and 1 once the stores are settled). The rule
 -- that took the rows for identical is not left to settle it: once the
 -- stores are resolved, bob's members reference different stores, and the
--- conflict goes to review (priority 1: store_id is a core column).
+-- conflict goes to review (priority 1: store_id is a core column), with
+-- the rows that reference its members counted.
 BEGIN;
-SELECT plan(6);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -26,8 +27,8 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_cy_e2.store (LIKE tap_cy_e1.store INCLUDING ALL);
   INSERT INTO tap_cy_e1.staff VALUES (1, 'ann', 1, 'TCY', 'F'), (2, 'bob', 2, 'TCY', 'F');
   INSERT INTO tap_cy_e1.store VALUES (1, 'A', 1, 'TCY', 'F'), (2, 'B', 2, 'TCY', 'F');
-  INSERT INTO tap_cy_e2.staff VALUES (1, 'ann', 2, 'TCY', 'F'), (2, 'bob', 2, 'TCY', 'F');
-  INSERT INTO tap_cy_e2.store VALUES (1, 'B', 2, 'TCY', 'F'), (2, 'A', 1, 'TCY', 'F')$$) \g /dev/null
+  INSERT INTO tap_cy_e2.staff VALUES (1, 'ann', 2, 'TCY', 'F'), (3, 'bob', 2, 'TCY', 'F');
+  INSERT INTO tap_cy_e2.store VALUES (1, 'B', 3, 'TCY', 'F'), (2, 'A', 1, 'TCY', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_cy_self');
 CREATE SCHEMA tap_cy;
 CREATE TABLE tap_cy.staff (staff_id int PRIMARY KEY, username text NOT NULL UNIQUE, store_id int NOT NULL,
@@ -46,13 +47,19 @@ GRANT tdm_reviewer TO tap_cy_approver;
 SELECT tdm.consolidate('TCY', 'tap_cy') AS run \gset
 SELECT results_eq($$SELECT c.status, c.rule, c.priority, c.differing -> 'store_id'
                       FROM tdm.conflict c WHERE c.run_id = (SELECT max(x.run_id) FROM tdm.run x WHERE x.release = 'TCY') AND c.members -> 0 -> 'row' ->> 'username' = 'bob'$$,
-                  $$VALUES ('pending', 'manual', 1, '{"cy1": "2", "cy2": "1"}'::jsonb)$$,
+                  $$VALUES ('pending', 'manual', 1, '{"cy1": 2, "cy2": 1}'::jsonb)$$,
                   'bob''s rows looked identical on the environments'' store ids; they name two stores: reviewed');
 SELECT matches((SELECT c.rationale FROM tdm.conflict c
                  WHERE c.run_id = (SELECT max(x.run_id) FROM tdm.run x WHERE x.release = 'TCY') AND c.members -> 0 -> 'row' ->> 'username' = 'bob'),
                'reference different rows of tap_cy\.store once its keys are settled \(store_id: .*\): tap_cy\.staff was compared first in their reference cycle',
                'the rationale says why');
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'awaiting_review', 'the run waits for it');
+-- (cy2's bob, staff 3, was merged into cy1's staff 2 by the rule, and
+-- his store's manager_staff_id translated to 2, before review took it)
+SELECT is((SELECT c.related FROM tdm.conflict c
+            WHERE c.run_id = :run AND c.members -> 0 -> 'row' ->> 'username' = 'bob'),
+          '{"tap_cy.store": {"cy1": 1, "cy2": 1}}'::jsonb,
+          'the conflict sent to review counts the stores each of bob''s rows manages');
 
 -- e2 says bob works at A; ann works at A in both (its ids differ).
 SELECT tdm.resolve(conflict_id, 'keep', 'cy2', rationale => 'bob moved to A')

@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(29);
+SELECT plan(30);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -191,6 +191,14 @@ $$;
 SELECT ok(pg_temp.check_tree('tap_par.check_a') = pg_temp.check_tree('tap_par.check_b')
           AND pg_temp.check_tree('tap_par.check_a') <> pg_temp.check_tree('tap_par.check_c'),
   'a CHECK''s stored expression compares alike with an explicit cast and its column elsewhere, not with another constant');
+-- A default names its type's or function's schema where it is not the
+-- table's (a table in staging, its enum in public): the same default as
+-- one that does not; another value or function is not.
+SELECT ok(tdm._parity_default($$'active'::public.mood$$) = tdm._parity_default($$'active'::mood$$)
+          AND tdm._parity_default($$"My S".gen('x'::text)$$) = tdm._parity_default($$gen('x'::text)$$)
+          AND tdm._parity_default($$'active'::public.mood$$) <> tdm._parity_default($$'sad'::mood$$)
+          AND tdm._parity_default($$a.gen()$$) <> tdm._parity_default($$a.other()$$),
+  'a default compares alike whether or not it names the schema of its type or function');
 SELECT results_eq(
   $$SELECT rel::text, column_name, kind, in_a, in_b, detail FROM tdm.schema_diff('local', 'par1')$$,
   $$VALUES ('tap_par.feeling', 'm', 'enum_labels', 'sad, ok', 'sad, ok, angry',

@@ -5,7 +5,7 @@
 -- environments, one row by its table's conflict, whose unit was deleted:
 -- both copies are decided alike.
 BEGIN;
-SELECT plan(13);
+SELECT plan(15);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -20,11 +20,15 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_rm_e2.person (LIKE tap_rm_e1.person INCLUDING ALL);
   CREATE TABLE tap_rm_e2.unit (LIKE tap_rm_e1.unit INCLUDING ALL);
   CREATE TABLE tap_rm_e2.member (LIKE tap_rm_e1.member INCLUDING ALL);
+  CREATE TABLE tap_rm_e1.badge (id int PRIMARY KEY, unit_id int NOT NULL REFERENCES tap_rm_e1.unit,
+                                tdm_release text, tdm_feature text);
+  CREATE TABLE tap_rm_e2.badge (LIKE tap_rm_e1.badge INCLUDING ALL);
   INSERT INTO tap_rm_e1.person VALUES (1, 'boss@x', 'admin', NULL, 'TRM', 'F'), (2, 'emp@x', 'admin', 1, 'TRM', 'F'),
                                       (3, 'intern@x', 'admin', 2, 'TRM', 'F');
   INSERT INTO tap_rm_e2.person VALUES (1, 'boss@x', 'support', NULL, 'TRM', 'F');
   INSERT INTO tap_rm_e1.unit VALUES (1, 'sales', 'TRM', 'F');
   INSERT INTO tap_rm_e2.unit VALUES (1, 'support', 'TRM', 'F');
+  INSERT INTO tap_rm_e1.badge VALUES (7, 1, 'TRM', 'F');
   INSERT INTO tap_rm_e1.member VALUES (5, 1, 'Mo', 'TRM', 'F');
   INSERT INTO tap_rm_e2.member VALUES (5, 1, 'Mo', 'TRM', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_rm_self');
@@ -34,9 +38,12 @@ CREATE TABLE tap_rm.person (id int PRIMARY KEY, email text NOT NULL UNIQUE, role
 CREATE TABLE tap_rm.unit (id int PRIMARY KEY, kind text NOT NULL, tdm_release text, tdm_feature text);
 CREATE TABLE tap_rm.member (id int PRIMARY KEY, unit_id int REFERENCES tap_rm.unit, name text,
                             tdm_release text, tdm_feature text);
+CREATE TABLE tap_rm.badge (id int PRIMARY KEY, unit_id int NOT NULL REFERENCES tap_rm.unit, tdm_release text,
+                           tdm_feature text);
 SELECT tdm.add_environment('rm1', 'tap_rm_self', 10, 'tap_rm_e1'), tdm.add_environment('rm2', 'tap_rm_self', 20, 'tap_rm_e2');
 SELECT tdm.manage_table('tap_rm.person', '{email}', core_columns => '{role}'),
-       tdm.manage_table('tap_rm.unit', core_columns => '{kind}'), tdm.manage_table('tap_rm.member');
+       tdm.manage_table('tap_rm.unit', core_columns => '{kind}'), tdm.manage_table('tap_rm.member'),
+       tdm.manage_table('tap_rm.badge');
 SELECT tdm.create_release('TRM'), tdm.add_feature('TRM', 'F', 1);
 SELECT tdm.tag_release('TRM');
 CREATE ROLE tap_rm_approver;
@@ -57,6 +64,14 @@ SELECT tdm.consolidate('TRM', 'tap_rm');  -- emp's manager deleted, and Mo's uni
 SELECT conflict_id AS emp FROM tdm.review_queue WHERE rel = 'tap_rm.person'::regclass \gset
 SELECT conflict_id AS mo1 FROM tdm.review_queue WHERE rel = 'tap_rm.member'::regclass AND members -> 0 ->> 'env' = 'rm1' \gset
 SELECT conflict_id AS mo2 FROM tdm.review_queue WHERE rel = 'tap_rm.member'::regclass AND members -> 0 ->> 'env' = 'rm2' \gset
+SELECT conflict_id AS badge FROM tdm.review_queue WHERE rel = 'tap_rm.badge'::regclass \gset
+SELECT is((SELECT suggestion FROM tdm.conflict WHERE conflict_id = :'emp'),
+  'delete the row (delete_all), point its reference elsewhere or clear it (merge, merged => {"column": null}), or keep it and load its parent first',
+  'a reference that takes NULL may be cleared');
+SELECT is((SELECT suggestion FROM tdm.conflict WHERE conflict_id = :'badge'),
+  'delete the row (delete_all), point its reference elsewhere (merge, merged => {"column": ...}), or keep it and load its parent first',
+  'a NOT NULL one is not offered to be cleared');
+SELECT tdm.resolve(:'badge', 'delete_all', rationale => 'its unit is gone');
 
 SELECT results_eq(format($$SELECT rationale ~ '^references tap_rm\.person \(1\) of rm1 by manager_id, which decision', differing
                              FROM tdm.conflict WHERE conflict_id = %L$$, :'emp'),

@@ -42,7 +42,7 @@ SELECT tdm.resolve(conflict_id, 'keep', 'ss1', rationale => 'Patricia') FROM tdm
 SELECT tdm.consolidate('TSS', 'tap_ss');
 SELECT results_eq($$SELECT c.status, c.rule, c.priority, c.differing -> 'reports_to'
                       FROM tdm.conflict c WHERE c.run_id = $$ || :run || $$ AND c.members -> 0 -> 'row' ->> 'email' = 'davolio@nw'$$,
-                  $$VALUES ('pending', 'manual', 1, '{"ss1": "2", "ss2": "3"}'::jsonb)$$,
+                  $$VALUES ('pending', 'manual', 1, '{"ss1": 2, "ss2": 3}'::jsonb)$$,
                   'once the fullers are two, the davolios name different managers: reviewed, priority 1');
 SELECT matches((SELECT c.rationale FROM tdm.conflict c WHERE c.run_id = :run AND c.members -> 0 -> 'row' ->> 'email' = 'davolio@nw'),
                'reference different rows of tap_ss\.ss_employee once its conflicts are decided \(reports_to: .*\), which detection took for one',

@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(63);
+SELECT plan(65);
 \ir ../../sql/include/errors.sql
 
 SELECT tdm.add_environment('st1', 'st1', 10);
@@ -52,6 +52,21 @@ SELECT throws_ok($$SELECT tdm.add_environment('st1:1', 'st2')$$, '22023',
   'environment name "st1:1" holds a colon', 'a colon would make a name another environment''s member label');
 SELECT throws_ok($$SELECT tdm.add_environment('st9', 'st2', 20, '')$$, '22023',
   'environment "st9": remote_schema must name a schema', 'an empty remote schema');
+-- One schema of one database under two names: its rows would be collected
+-- twice.
+SELECT throws_ok($$SELECT tdm.add_environment('st9', 'st1', 20)$$, '42710',
+  'environment "st9": schema "public" of server "st1" is environment "st1" already',
+  'a second environment on the same server and schema');
+DO $$ BEGIN
+  EXECUTE format('CREATE SERVER tap_st1_twin FOREIGN DATA WRAPPER postgres_fdw OPTIONS (%s)',
+                 (SELECT string_agg(format('%I %L', o.option_name, o.option_value), ', ')
+                    FROM pg_foreign_server s CROSS JOIN LATERAL pg_options_to_table(s.srvoptions) o
+                   WHERE s.srvname = 'st1'));
+END $$;
+SELECT is((pg_temp.error_of($$SELECT tdm.add_environment('st9', 'tap_st1_twin', 20)$$)).detail,
+  format('Server "st1" reaches the same database (%s). Its rows would be collected twice, once under each name.',
+         tdm._server_database('st1')),
+  'or on another server that names the same database');
 
 -- Managed tables
 CREATE TABLE staging.no_pk (id int, tdm_release text, tdm_feature text);
