@@ -236,8 +236,9 @@ BEGIN
    WHERE r.column_name = col AND (r.role IN ('primary key', 'foreign key') OR r.role LIKE 'referenced by %')
    LIMIT 1;
   IF FOUND THEN
-    RETURN format('%s is a column of a %s: rows are matched and referenced by it, and a masked key'
-                  ' would no longer meet its references', quote_ident(col), role);
+    RETURN format('%s %s: rows are matched and referenced by it, and a masked key would no longer meet its'
+                  ' references', quote_ident(col),
+                  CASE WHEN role LIKE 'referenced by %' THEN 'is ' || role ELSE 'is a column of a ' || role END);
   END IF;
   IF method NOT IN ('hash', 'email') THEN
     SELECT r.role INTO role FROM tdm._key_roles(rel) r WHERE r.column_name = col LIMIT 1;
@@ -272,6 +273,17 @@ BEGIN
   IF method = 'hash' AND (jsonb_typeof(o -> 'length') <> 'number' OR (o ->> 'length') !~ '^[0-9]+$'
                           OR (o ->> 'length')::numeric NOT BETWEEN 8 AND 64) THEN
     RETURN 'option length of method hash is a whole number from 8 to 64';
+  END IF;
+  -- (Shorter than 16 characters, 15 hex digits, on a key: among some ten
+  -- thousand values two different ones are likely to mask alike, and
+  -- their rows would be taken for one entity.)
+  IF method = 'hash' AND (o ->> 'length')::int < 16 THEN
+    SELECT r.role INTO role FROM tdm._key_roles(rel) r WHERE r.column_name = col LIMIT 1;
+    IF FOUND THEN
+      RETURN format('%s is part of a %s, and a hash of %s characters makes different values equal too often'
+                    ' (two entities would become one): give it a length of 16 or more', quote_ident(col), role,
+                    o ->> 'length');
+    END IF;
   END IF;
   -- (lower case: a natural key compared case-insensitively is masked
   -- lower-cased, and a masked value must read as masked again)
@@ -497,8 +509,8 @@ BEGIN
       RAISE EXCEPTION 'collect: the mask of %.% (%) no longer applies: %', rel, quote_ident(k.column_name),
         k.method, problem
         USING ERRCODE = 'object_not_in_prerequisite_state',
-              HINT = format('Declare it again (tdm.mask_column) or remove it (SELECT tdm.unmask_column(%L, %L);).',
-                            rel::text, k.column_name);
+              HINT = format('Declare a mask that applies (tdm.mask_column replaces it), or remove it'
+                            ' (SELECT tdm.unmask_column(%L, %L);).', rel::text, k.column_name);
     END IF;
   END LOOP;
   BEGIN

@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(50);
+SELECT plan(51);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = error;
 
@@ -86,6 +86,9 @@ SELECT throws_like($$SELECT tdm.mask_column('tap_mk.visit', 'person_id', 'null')
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'email', 'partial')$$,
   '%email is part of a natural key, and partial makes different values equal%',
   'a natural key takes only a mask that keeps different values apart');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'email', 'hash', '{"length": 8}')$$,
+  '%email is part of a natural key, and a hash of 8 characters makes different values equal too often%',
+  'nor a hash too short to keep some ten thousand values apart');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'nick', 'partial')$$,
   '%nick is part of a unique index tap_mk.person_lower_idx, and partial makes different values equal%',
   'a column a unique index reads through an expression takes only a mask that keeps values apart');
