@@ -698,6 +698,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN btrim(release) = '' THEN 'Releases are in tdm.release.'
               WHEN lookalike IS NOT NULL
               THEN format('Release names are compared exactly: did you mean %L?', lookalike)
+              -- (a reviewer creates none: where to look instead)
+              WHEN NOT has_function_privilege('tdm.create_release(text, text, text)', 'EXECUTE')
+              THEN 'Releases are in tdm.release.'
               ELSE format('Create it first: SELECT tdm.create_release(%L);', release) END
     FROM (SELECT tdm._lookalike(release, ARRAY(SELECT r.release FROM tdm.release r)) AS lookalike) l
 $$;

@@ -611,6 +611,7 @@ DECLARE
   drift text;
   score int;
   best int;
+  id_columns text[];  -- the table's primary and foreign key columns
   found tdm.pii_candidate;
 BEGIN
   PERFORM tdm._require_given('find_pii', 'env', env IS NOT NULL);
@@ -638,6 +639,8 @@ BEGIN
       END IF;
       absent := coalesce(absent, '{}');
     END IF;
+    id_columns := ARRAY(SELECT r.column_name FROM tdm._key_roles(m.rel) r
+                         WHERE r.role IN ('primary key', 'foreign key'));
     FOR c IN SELECT col.column_name, t.typcategory
                FROM tdm._columns(m.rel) col
                JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = col.column_name
@@ -669,7 +672,10 @@ BEGIN
       -- categories' order on a tie.
       best := 0;
       FOR i IN 1 .. cardinality(categories) LOOP
-        score := CASE WHEN c.column_name ~* categories[i].name_pattern
+        -- (A name says nothing of a boolean, email_verified, nor of a
+        -- number that is a key, address_id.)
+        score := CASE WHEN (c.column_name ~* categories[i].name_pattern
+                            AND c.typcategory <> 'B' AND NOT (c.typcategory = 'N' AND c.column_name = ANY (id_columns)))
                         OR (categories[i].category = 'ip_address' AND c.typcategory = 'I') THEN 1 ELSE 0 END
                  + CASE WHEN hits[i] > 0 AND hits[i] >= 0.8 * counted THEN 2 ELSE 0 END;
         IF score > best THEN

@@ -2,7 +2,8 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(60);
+SELECT plan(61);
+\ir ../../sql/include/errors.sql
 \getenv password PGPASSWORD
 \getenv login PGUSER
 
@@ -55,6 +56,10 @@ SELECT throws_ok($$SELECT tdm._audit('consolidate', 'R7')$$, '42501', NULL,
   'reviewer cannot call the audit writer');
 SELECT throws_ok($$SELECT tdm._mark_conflict('C-000000000000', 'auto_resolved')$$, '42501', NULL,
   'reviewer cannot set a conflict''s status');
+-- (A reviewer who names no release there is is sent to the list, not
+-- told to create one.)
+SELECT is((pg_temp.error_of($$SELECT tdm.resolve_all('R9', 'keep', 'x', keep_env => 'st1')$$)).hint,
+  'Releases are in tdm.release.', 'a reviewer naming an unknown release is not told to create it');
 RESET ROLE;
 -- The definer's key lookup answers for keys only, not any column.
 SELECT tdm.manage_table('staging.users', '{email}');

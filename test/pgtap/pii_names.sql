@@ -1,0 +1,34 @@
+-- tdm.find_pii by column names: a name says nothing of a boolean
+-- (email_verified) nor of a number that is a key (address_id); it still
+-- points at text columns (street) and at numbers that are no key
+-- (a phone kept as a number).
+BEGIN;
+SELECT plan(1);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_pn_e1;
+  CREATE TABLE tap_pn_e1.address (address_id int PRIMARY KEY, street text, tdm_release text, tdm_feature text);
+  CREATE TABLE tap_pn_e1.customer (customer_id int PRIMARY KEY, address_id int REFERENCES tap_pn_e1.address,
+                                   email_verified bool, mobile_phone bigint, note text,
+                                   tdm_release text, tdm_feature text);
+  INSERT INTO tap_pn_e1.address VALUES (1, 'Main Street 1', 'TPN', 'F');
+  INSERT INTO tap_pn_e1.customer VALUES (1, 1, true, 447700900123, 'x', 'TPN', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_pn_self');
+CREATE SCHEMA tap_pn;
+CREATE TABLE tap_pn.address (address_id int PRIMARY KEY, street text, tdm_release text, tdm_feature text);
+CREATE TABLE tap_pn.customer (customer_id int PRIMARY KEY, address_id int REFERENCES tap_pn.address,
+                              email_verified bool, mobile_phone bigint, note text, tdm_release text,
+                              tdm_feature text);
+SELECT tdm.add_environment('pn1', 'tap_pn_self', 10, 'tap_pn_e1');
+SELECT tdm.manage_table('tap_pn.address'), tdm.manage_table('tap_pn.customer');
+
+SELECT results_eq($$SELECT rel::text, column_name, category FROM tdm.find_pii('pn1') ORDER BY 1, 2$$,
+  $$VALUES ('tap_pn.address', 'street', 'address'), ('tap_pn.customer', 'mobile_phone', 'phone')$$,
+  'the street and the phone number; not the address key, nor the boolean named after an email');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_pn_e1 CASCADE;
