@@ -915,17 +915,19 @@ BEGIN
   -- it: a domain's CHECK, a length the type refuses. The probe table is
   -- rolled back at once.)
   BEGIN
-    EXECUTE format('CREATE TEMP TABLE tdm_default_probe (c %s GENERATED ALWAYS AS (%s) STORED)',
-                   type_name, default_expr);
+    EXECUTE format('CREATE TEMP TABLE tdm_default_probe (c %s%s GENERATED ALWAYS AS (%s) STORED)',
+                   type_name, CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END, default_expr);
     INSERT INTO pg_temp.tdm_default_probe DEFAULT VALUES;
-    RAISE EXCEPTION USING ERRCODE = 'raise_exception';
+    RAISE EXCEPTION USING ERRCODE = 'T0001';  -- (its own code: a default may raise P0001)
   EXCEPTION
-    WHEN raise_exception THEN
+    WHEN SQLSTATE 'T0001' THEN
       fill := format('CAST((%s) AS %s)', default_expr, type_name);
     WHEN invalid_object_definition THEN  -- (generation expression is not immutable)
       reason := format('its default (%s) is not a constant', default_expr);
-    WHEN data_exception OR integrity_constraint_violation THEN
-      reason := format('its default (%s) is refused by its type: %s', default_expr, SQLERRM);
+    WHEN not_null_violation THEN
+      reason := format('it is NOT NULL and its default (%s) gives NULL', default_expr);
+    WHEN data_exception OR integrity_constraint_violation OR raise_exception THEN
+      reason := format('its default (%s) cannot be stored in it: %s', default_expr, SQLERRM);
   END;
 END
 $$;

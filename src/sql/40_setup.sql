@@ -81,14 +81,57 @@ END
 $$;
 
 -- The database a postgres_fdw server reaches, as its options name it
--- (host or hostaddr, port, dbname); NULL without a dbname option.
+-- (host or hostaddr, port, dbname); NULL without a dbname option, or with
+-- a service, whose file may name another host.
 CREATE FUNCTION tdm._server_database(server name) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE WHEN bool_or(o.option_name = 'dbname')
-              THEN string_agg(o.option_name || '=' || o.option_value, ' ' ORDER BY o.option_name) END
+  SELECT CASE WHEN bool_or(o.option_name = 'dbname') AND NOT bool_or(o.option_name = 'service')
+              THEN string_agg(o.option_name || '=' || o.option_value, ' ' ORDER BY o.option_name)
+                     FILTER (WHERE o.option_name IN ('host', 'hostaddr', 'port', 'dbname')) END
     FROM pg_foreign_server s CROSS JOIN LATERAL pg_options_to_table(s.srvoptions) o
-   WHERE s.srvname = server AND o.option_name IN ('host', 'hostaddr', 'port', 'dbname')
+   WHERE s.srvname = server
 $$;
+
+-- One schema of one database is one environment: a second name for it
+-- would collect its rows twice, and "resolve" each pair as duplicates.
+-- Refuses environment `env_name` reading `remote_schema` through `server`
+-- where another environment reads it (through that server, or another
+-- naming the same database).
+CREATE FUNCTION tdm._refuse_environment_twin(env_name text, server name, remote_schema text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  twin record;
+BEGIN
+  SELECT e.name, e.server INTO twin FROM tdm.environment e
+   WHERE e.name <> env_name AND e.remote_schema = _refuse_environment_twin.remote_schema
+     AND (e.server = _refuse_environment_twin.server
+          OR tdm._server_database(e.server) = tdm._server_database(_refuse_environment_twin.server))
+   ORDER BY e.name LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'environment "%": schema "%" of server "%" is environment "%" already', env_name,
+      remote_schema, server, twin.name
+      USING ERRCODE = 'duplicate_object',
+            DETAIL = CASE WHEN twin.server = server THEN 'Both would read it through the same server.'
+                          ELSE format('Server "%s" reaches the same database (%s).', twin.server,
+                                      tdm._server_database(server)) END
+                     || ' Its rows would be collected twice, once under each name.',
+            HINT = format('Name another server or schema; or, to give environment %s another name, remove it'
+                          ' first: SELECT tdm.remove_environment(%L);', twin.name, twin.name);
+  END IF;
+END
+$$;
+
+-- (The same where an environment is pointed elsewhere by an UPDATE, as
+-- a HINT for a renamed server suggests.)
+CREATE FUNCTION tdm._environment_twin_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM tdm._refuse_environment_twin(NEW.name, NEW.server, NEW.remote_schema);
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER environment_twin_check BEFORE UPDATE OF server, remote_schema ON tdm.environment
+  FOR EACH ROW EXECUTE FUNCTION tdm._environment_twin_check();
 
 CREATE FUNCTION tdm.add_environment(name text, server name, precedence int DEFAULT 100,
                                     remote_schema text DEFAULT 'public')
@@ -99,7 +142,6 @@ DECLARE
   env_name text := add_environment.name;
   server_name name := add_environment.server;
   handler_name text;
-  twin record;  -- an environment reading the same schema of the same database
 BEGIN
   IF env_name IS NULL OR btrim(env_name) = '' THEN
     RAISE EXCEPTION 'environment name must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -161,23 +203,7 @@ BEGIN
             HINT = 'Create a server with FOREIGN DATA WRAPPER postgres_fdw for this environment.';
   END IF;
 
-  -- (One schema of one database under two names: its rows would be
-  -- collected twice, and each pair "resolved" as duplicates.)
-  SELECT e.name, e.server INTO twin FROM tdm.environment e
-   WHERE e.remote_schema = add_environment.remote_schema
-     AND (e.server = server_name OR tdm._server_database(e.server) = tdm._server_database(server_name))
-   ORDER BY e.name LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'environment "%": schema "%" of server "%" is environment "%" already', env_name,
-      add_environment.remote_schema, server_name, twin.name
-      USING ERRCODE = 'duplicate_object',
-            DETAIL = CASE WHEN twin.server = server_name THEN 'Both would read it through the same server.'
-                          ELSE format('Server "%s" reaches the same database (%s).', twin.server,
-                                      tdm._server_database(server_name)) END
-                     || ' Its rows would be collected twice, once under each name.',
-            HINT = format('To rename the environment, remove it first: SELECT tdm.remove_environment(%L);',
-                          twin.name);
-  END IF;
+  PERFORM tdm._refuse_environment_twin(env_name, server_name, add_environment.remote_schema);
 
   -- Reach the environment once: IMPORT FOREIGN SCHEMA checks the connection,
   -- the user mapping and the remote schema. It imports nothing (LIMIT TO a

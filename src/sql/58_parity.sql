@@ -90,8 +90,8 @@ LANGUAGE sql IMMUTABLE AS $$
            regexp_replace(
              regexp_replace(expr, $re$nextval\('("[^"]*"|[^'".]*)\.$re$, 'nextval('''),
              $re$::("(?:[^"]|"")+"|[[:alpha:]_][[:alnum:]_$]*)\.$re$, '::', 'g'),
-           $re$(^|[^"[:alnum:]_.$'])("(?:[^"]|"")+"|[[:alpha:]_][[:alnum:]_$]*)\.("(?:[^"]|"")+"\(|[[:alpha:]_][[:alnum:]_$]*\()$re$,
-           '\1\3', 'g')
+           $re$(?<![[:alnum:]_.$"'])("(?:[^"]|"")+"|[[:alpha:]_][[:alnum:]_$]*)\.(?=("(?:[^"]|"")+"|[[:alpha:]_][[:alnum:]_$]*)\()$re$,
+           '', 'g')
 $$;
 
 -- A side's catalog relation `name` (pg_class, pg_constraint...): this

@@ -930,13 +930,16 @@ BEGIN
   END LOOP;
   PERFORM tdm._drop_rule_views();
   -- A row that loads under another key than its environment's (re-keyed,
-  -- renamed, re-pointed) is found there by `env_key`.
-  UPDATE tdm.violation v SET row_key = v.row_key || jsonb_build_object('env_key', k.old_key)
-    FROM (SELECT DISTINCT ON (g.rel, g.env, g.new_key) g.rel, g.env, g.new_key, g.old_key
-            FROM tdm.key_map g WHERE g.run_id = run AND g.reason <> 'merged'
-           ORDER BY g.rel, g.env, g.new_key, g.reason) k
-   WHERE v.run_id = run AND NOT v.row_key ? 'env_key'
-     AND k.rel = v.rel AND k.env = v.row_key ->> 'env' AND k.new_key = v.row_key -> 'key';
+  -- renamed, re-pointed) is found there by `env_key`. (The run's whole
+  -- key map is read only when there is a violation.)
+  IF EXISTS (SELECT FROM tdm.violation w WHERE w.run_id = run AND NOT w.row_key ? 'env_key') THEN
+    UPDATE tdm.violation v SET row_key = v.row_key || jsonb_build_object('env_key', k.old_key)
+      FROM (SELECT DISTINCT ON (g.rel, g.env, g.new_key) g.rel, g.env, g.new_key, g.old_key
+              FROM tdm.key_map g WHERE g.run_id = run AND g.reason <> 'merged'
+             ORDER BY g.rel, g.env, g.new_key, g.reason) k
+     WHERE v.run_id = run AND NOT v.row_key ? 'env_key'
+       AND k.rel = v.rel AND k.env = v.row_key ->> 'env' AND k.new_key = v.row_key -> 'key';
+  END IF;
   RETURN errors;
 EXCEPTION WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
   -- (A CHECK's or a rule's function raised, or did not find a name.)

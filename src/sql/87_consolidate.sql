@@ -36,8 +36,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                              FROM pg_stat_activity a WHERE a.pid = holder)) END
 $$;
 
--- The collected child rows of each undecided conflict's members of
--- `the_parent`, per child table and member: what a reviewer's choice would
+-- The collected child rows of the members of each conflict of
+-- `the_parent` for review (manual, or decided though a rule settled it),
+-- per child table and member: what a reviewer's choice would
 -- orphan or carry along. Right after the parent's resolution, when its
 -- children are translated but not yet resolved themselves: a line that
 -- collides with another environment's line of the same key because their
@@ -60,7 +61,8 @@ BEGIN
   FOR e IN SELECT * FROM tdm._managed_references() WHERE parent = the_parent ORDER BY child::text, name LOOP
     CONTINUE WHEN NOT EXISTS (SELECT FROM tdm.conflict c
                                WHERE c.run_id = run AND c.rel = e.parent
-                                 AND (c.rule = 'manual' OR (rechecked AND c.rule <> 'distinct_entities')));
+                                 AND (c.rule = 'manual' OR c.status <> 'auto_resolved'
+                                      OR (rechecked AND c.rule <> 'distinct_entities')));
     -- The members' keys first (cast to the parent's types: only the
     -- parent's members are read, a join would cast every table's), as the
     -- children carry them now (a member re-keyed apart from another entity
@@ -72,7 +74,8 @@ BEGIN
       '         FROM tdm.conflict_member cm'
       '         JOIN tdm.conflict cc ON cc.run_id = cm.run_id AND cc.conflict_id = cm.conflict_id'
       '        WHERE cm.run_id = $1 AND cc.rel = $2'
-      '          AND (cc.rule = ''manual'' OR ($5 AND cc.rule <> ''distinct_entities''))),'
+      '          AND (cc.rule = ''manual'' OR cc.status <> ''auto_resolved'''
+      '               OR ($5 AND cc.rule <> ''distinct_entities''))),'
       '     members AS MATERIALIZED ('
       '       SELECT DISTINCT ON (m.conflict_id, m.label) m.conflict_id, m.label, m.env,'
       '              coalesce(km.new_key, m.key) AS key'
@@ -80,12 +83,15 @@ BEGIN
       -- (a member's key is the one its row had after its parents; only the
       -- keys its own table gave it change it: a re-pointed entry's old
       -- key is the environment's, another row's. A member merged into a
-      -- survivor of another key: its children reference the survivor's.)
+      -- survivor of another environment: its children reference the
+      -- survivor's key; into one of its own, they are the survivor's
+      -- already.)
       '         LEFT JOIN (SELECT k.env, k.old_key, k.new_key, k.reason FROM pg_temp.tdm_keymap k'
-      '                     WHERE k.rel = $2 AND k.reason IN (''rekeyed'', ''renamed'', ''merged'')'
+      '                     WHERE k.rel = $2 AND (k.reason IN (''rekeyed'', ''renamed'')'
+      '                                           OR (k.reason = ''merged'' AND k.to_env <> k.env))'
       '                    UNION ALL'  -- (taken into a re-pointed entry: tdm._propagate)
       '                    SELECT k.env, k.old_key, k.new_key, k.reason FROM pg_temp.tdm_chained k'
-      '                     WHERE k.rel = $2 AND k.reason IN (''rekeyed'', ''renamed'', ''merged'')) km'
+      '                     WHERE k.rel = $2 AND k.reason IN (''rekeyed'', ''renamed'')) km'
       '                ON $4 AND km.env = m.env AND km.old_key = m.key'
       '        ORDER BY m.conflict_id, m.label, km.reason),'
       '     children AS MATERIALIZED ('
@@ -102,7 +108,8 @@ BEGIN
             rechecked;
   END LOOP;
   PERFORM tdm._give_related(run, ARRAY(SELECT c.conflict_id FROM tdm.conflict c
-                                        WHERE c.run_id = run AND c.rel = the_parent AND c.rule = 'manual'));
+                                        WHERE c.run_id = run AND c.rel = the_parent
+                                          AND (c.rule = 'manual' OR c.status <> 'auto_resolved')));
 END
 $$;
 

@@ -7,7 +7,7 @@
 -- (a key, NOT NULL without a default, a default such as now()) stays an
 -- error (decision 236).
 BEGIN;
-SELECT plan(14);
+SELECT plan(15);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -27,7 +27,8 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_mc_e2.mc_order (id int PRIMARY KEY, account_id int NOT NULL REFERENCES tap_mc_e2.mc_account,
                                    tdm_release text, tdm_feature text);
   CREATE TABLE tap_mc_e1.mc_event (id int PRIMARY KEY, kind text NOT NULL, at timestamptz NOT NULL DEFAULT now(),
-                                   code varchar(3) DEFAULT 'abcd', tdm_release text, tdm_feature text);
+                                   code varchar(3) DEFAULT 'abcd', n int NOT NULL DEFAULT nullif(1, 1),
+                                   tdm_release text, tdm_feature text);
   CREATE TABLE tap_mc_e2.mc_event (id int PRIMARY KEY, tdm_release text, tdm_feature text);
   -- (st2 after the migration, as its DBA would run it; and after one
   -- whose default differs from the target's)
@@ -38,7 +39,7 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_mc_e1.mc_order VALUES (10, 1, 2, 'TMC', 'F');
   INSERT INTO tap_mc_e2.mc_account VALUES (2, 'bob@x', 'TMC', 'F'), (3, 'cy@x', 'TMC', 'F');
   INSERT INTO tap_mc_e2.mc_order VALUES (11, 3, 'TMC', 'F');
-  INSERT INTO tap_mc_e1.mc_event VALUES (1, 'login', now(), 'ab', 'TMC2', 'F');
+  INSERT INTO tap_mc_e1.mc_event VALUES (1, 'login', now(), 'ab', 0, 'TMC2', 'F');
   INSERT INTO tap_mc_e2.mc_event VALUES (2, 'TMC2', 'F');
   CREATE TABLE tap_mc_e2m.mc_account AS SELECT * FROM tap_mc_e2.mc_account;
   CREATE TABLE tap_mc_e2m.mc_order AS SELECT * FROM tap_mc_e2.mc_order;
@@ -57,7 +58,8 @@ CREATE TABLE tap_mc.mc_account (id int PRIMARY KEY, email text NOT NULL UNIQUE, 
 CREATE TABLE tap_mc.mc_order (id int PRIMARY KEY, account_id int NOT NULL REFERENCES tap_mc.mc_account,
                               referrer_id int REFERENCES tap_mc.mc_account, tdm_release text, tdm_feature text);
 CREATE TABLE tap_mc.mc_event (id int PRIMARY KEY, kind text NOT NULL, at timestamptz NOT NULL DEFAULT now(),
-                              code varchar(3) DEFAULT 'abcd', tdm_release text, tdm_feature text);
+                              code varchar(3) DEFAULT 'abcd', n int NOT NULL DEFAULT nullif(1, 1),
+                              tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('mc1', 'tap_mc_self', 10, 'tap_mc_e1'),
        tdm.add_environment('mc2', 'tap_mc_self', 20, 'tap_mc_e2');
 SELECT tdm.manage_table('tap_mc.mc_account', '{email}'), tdm.manage_table('tap_mc.mc_order');
@@ -141,6 +143,11 @@ SELECT is((SELECT count(*) FROM tdm.conflict WHERE run_id = :run AND rel = 'tap_
 -- every reading another value, and the lock would not hold), or one its
 -- type refuses (ADD COLUMN would fail; a cast would cut it short). An
 -- error naming why, and the release stays open.
+-- (Not the schema another environment reads: its rows would be collected
+-- twice.)
+SELECT throws_ok($$UPDATE tdm.environment SET remote_schema = 'tap_mc_e1' WHERE name = 'mc2'$$, '42710',
+  'environment "mc2": schema "tap_mc_e1" of server "tap_mc_self" is environment "mc1" already',
+  'an environment pointed at another''s schema is refused');
 UPDATE tdm.environment SET remote_schema = 'tap_mc_e2' WHERE name = 'mc2';
 -- Parity compares the columns both hold.
 SELECT results_eq($$SELECT key, kind, row_a, row_b FROM tdm.data_diff('tap_mc.mc_account', 'mc1', 'mc2')$$,
@@ -154,8 +161,9 @@ SELECT results_eq(format($$SELECT env, severity, detail FROM tdm.tag_finding
                             WHERE job_id = %s AND kind = 'schema_drift' AND rel = 'tap_mc.mc_event'::regclass
                             ORDER BY env, detail$$, :job),
   $$VALUES ('mc2', 'error', 'column at (timestamp with time zone) of tap_mc.mc_event is missing in mc2, and its default (now()) is not a constant: add it there'),
-           ('mc2', 'error', 'column code (character varying(3)) of tap_mc.mc_event is missing in mc2, and its default (''abcd''::character varying) is refused by its type: value too long for type character varying(3): add it there'),
-           ('mc2', 'error', 'column kind (text) of tap_mc.mc_event is missing in mc2, and it is NOT NULL and has no default: add it there')$$,
+           ('mc2', 'error', 'column code (character varying(3)) of tap_mc.mc_event is missing in mc2, and its default (''abcd''::character varying) cannot be stored in it: value too long for type character varying(3): add it there'),
+           ('mc2', 'error', 'column kind (text) of tap_mc.mc_event is missing in mc2, and it is NOT NULL and has no default: add it there'),
+           ('mc2', 'error', 'column n (integer) of tap_mc.mc_event is missing in mc2, and it is NOT NULL and its default (NULLIF(1, 1)) gives NULL: add it there')$$,
   'a column without a constant value to read is an error saying why');
 SELECT is((SELECT status::text FROM tdm.release WHERE release = 'TMC2'), 'open', 'that release is not locked');
 

@@ -197,7 +197,8 @@ SELECT ok(pg_temp.check_tree('tap_par.check_a') = pg_temp.check_tree('tap_par.ch
 SELECT ok(tdm._parity_default($$'active'::public.mood$$) = tdm._parity_default($$'active'::mood$$)
           AND tdm._parity_default($$"My S".gen('x'::text)$$) = tdm._parity_default($$gen('x'::text)$$)
           AND tdm._parity_default($$'active'::public.mood$$) <> tdm._parity_default($$'sad'::mood$$)
-          AND tdm._parity_default($$a.gen()$$) <> tdm._parity_default($$a.other()$$),
+          AND tdm._parity_default($$a.gen()$$) <> tdm._parity_default($$a.other()$$)
+          AND tdm._parity_default($$public.f(public.g(1))$$) = tdm._parity_default($$f(g(1))$$),
   'a default compares alike whether or not it names the schema of its type or function');
 SELECT results_eq(
   $$SELECT rel::text, column_name, kind, in_a, in_b, detail FROM tdm.schema_diff('local', 'par1')$$,

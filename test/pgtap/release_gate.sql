@@ -184,6 +184,9 @@ SELECT format('ALTER SERVER st2_reader OPTIONS (SET host %L, SET port %L)',
   FROM pg_foreign_server WHERE srvname = 'st2' \gexec
 CREATE USER MAPPING FOR CURRENT_USER SERVER st2_reader
   OPTIONS (user 'tdm_tap_reader', password 'reader');
+-- (st2 read by that user instead: one schema of one database is one
+-- environment)
+SELECT tdm.remove_environment('st2');
 SELECT tdm.add_environment('st2_reader', 'st2_reader', 95);
 SELECT tdm.manage_table('staging.accounts', '{account_number}', 'updated_at');
 \o
@@ -244,6 +247,7 @@ SELECT format('ALTER SERVER st2_rls OPTIONS (SET host %L, SET port %L)',
               pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'))
   FROM pg_foreign_server WHERE srvname = 'st2' \gexec
 CREATE USER MAPPING FOR CURRENT_USER SERVER st2_rls OPTIONS (user 'tdm_tap_reader', password 'reader');
+SELECT tdm.remove_environment('st2_private');
 SELECT tdm.add_environment('st2_rls', 'st2_rls', 97, remote_schema => 'tap_private');
 SELECT tdm.tag_release('RX');
 \o
