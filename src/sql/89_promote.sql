@@ -195,8 +195,15 @@ BEGIN
     before := tdm._release_checksum(t.source, t.rel, t.release_column, release, true);
     after := tdm._release_checksum(t.dest, t.rel, t.release_column, release, true);
     IF before.row_count <> after.row_count OR before.checksum <> after.checksum THEN
-      RAISE EXCEPTION 'copy of release %: % holds % rows of it, % got %', release, t.source,
-        before.row_count, t.dest, after.row_count USING ERRCODE = 'data_corrupted';
+      RAISE EXCEPTION USING
+        MESSAGE = format('copy of release %s: %s holds %s rows of it, %s got %s%s', release, t.source,
+                         before.row_count, t.dest, after.row_count,
+                         CASE WHEN before.row_count = after.row_count THEN ' with another checksum' ELSE '' END),
+        ERRCODE = 'data_corrupted',
+              HINT = format('Nothing was copied. A trigger or rule of %s changed the rows it got (on INSERT:'
+                            ' %s), or row level security hides some of them from this user: disable the'
+                            ' trigger for the copy (ALTER TABLE ... DISABLE TRIGGER ...), then enable it.',
+                            to_target, coalesce(tdm._writing_triggers(to_target, 4), 'none found'));
     END IF;
     copied := copied + after.row_count;
   END LOOP;

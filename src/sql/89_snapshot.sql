@@ -345,6 +345,8 @@ BEGIN
   PERFORM tdm._require_target_name('snapshot', 'target', target);
   PERFORM tdm._require_managed_tables('snapshot');
   PERFORM tdm._require_target_tables('snapshot', target);
+  -- (a copy of what policies hide from the caller would be the caller's)
+  PERFORM tdm._refuse_row_security('snapshot', target);
   INSERT INTO tdm.snapshot (label, target) VALUES (label, target) RETURNING snapshot_id INTO id;
   job := tdm._start_job('snapshot', NULL, wait, jsonb_build_object('snapshot_id', id, 'target', target));
   UPDATE tdm.snapshot s SET job_id = job WHERE s.snapshot_id = id;
@@ -464,6 +466,9 @@ BEGIN
                                                 FROM tdm.job j WHERE j.job_id = s.job_id),
                                              'It has no job')) END;
   END IF;
+  -- (Policies would hide rows from the restore's checks, or refuse the
+  -- rows it writes back.)
+  PERFORM tdm._refuse_row_security('rollback', s.target);
   -- (A column dropped and added back comes last: the same columns in
   -- another order, which ALTER TABLE cannot undo, are said to be so.)
   -- (Each table by the name the target must give it: a table renamed
@@ -575,10 +580,18 @@ BEGIN
             WHERE x.snapshot_id = _rollback_verify.snapshot_id LOOP
     got := tdm._release_checksum(t.rel, t.managed, t.release_column, NULL);
     IF got.row_count <> t.row_count OR got.checksum <> t.checksum THEN
-      RAISE EXCEPTION 'rollback: % does not match snapshot % after restore (% rows, % expected)',
-        t.rel, snapshot_id, got.row_count, t.row_count
+      RAISE EXCEPTION 'rollback: % does not match snapshot % after restore (% rows, % expected%)',
+        t.rel, snapshot_id, got.row_count, t.row_count,
+        CASE WHEN got.row_count = t.row_count THEN ', with another checksum' ELSE '' END
         USING ERRCODE = 'data_corrupted',
-              HINT = 'Nothing was rolled back. The snapshot''s copy was changed, or an enum label its rows hold was renamed since (ALTER TYPE .. RENAME VALUE: rename it back to roll back); else take a new snapshot.';
+              HINT = format('Nothing was rolled back. A trigger or rule of the target changed the restored rows'
+                            ' (on INSERT, UPDATE or DELETE: %s; disable it for the rollback, ALTER TABLE ...'
+                            ' DISABLE TRIGGER ..., then enable it), the snapshot''s copy was changed, or an enum'
+                            ' label its rows hold was renamed since (ALTER TYPE .. RENAME VALUE: rename it back'
+                            ' to roll back); else take a new snapshot.',
+                            coalesce(tdm._writing_triggers((SELECT x.target FROM tdm.snapshot x
+                                                             WHERE x.snapshot_id = _rollback_verify.snapshot_id),
+                                                           28), 'none found'));
     END IF;
   END LOOP;
 END
@@ -854,6 +867,7 @@ BEGIN
                           code_version, tdm._promoted_to(release));
   END IF;
   PERFORM tdm._require_target_tables('deploy', target);
+  PERFORM tdm._refuse_row_security('deploy', target);
   -- (a job of its own, as every operation of the contract has: its
   -- snapshot's job is another)
   job := tdm._start_job('deploy', release, true,

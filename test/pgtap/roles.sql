@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(61);
+SELECT plan(62);
 \ir ../../sql/include/errors.sql
 \getenv password PGPASSWORD
 \getenv login PGUSER
@@ -110,6 +110,9 @@ SET ROLE tap_admin;
 SELECT throws_ok($$SELECT tdm._refuse_row_security('consolidate', 'staging')$$, '42501',
   'consolidate: row level security applies to tap_admin on staging.accounts',
   'row level security on a target table that applies to the caller is named');
+SELECT throws_ok($$SELECT tdm.snapshot('rls', 'staging')$$, '42501',
+  'snapshot: row level security applies to tap_admin on staging.accounts',
+  'a snapshot is refused too: its copy would hold the rows the policies hide from the caller');
 RESET ROLE;
 ALTER TABLE staging.accounts DISABLE ROW LEVEL SECURITY;
 SET ROLE tap_admin;

@@ -1,0 +1,49 @@
+-- A trigger of master's own that changes the rows it gets: promote's copy
+-- and a rollback's restore no longer hold what they wrote. Both refuse,
+-- nothing changed, and the HINT names the trigger and how out.
+BEGIN;
+SELECT plan(4);
+\ir ../../sql/include/loopback.sql
+\ir ../../sql/include/errors.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_tt_e1;
+  CREATE TABLE tap_tt_e1.tt_item (id int PRIMARY KEY, name text, tdm_release text, tdm_feature text);
+  INSERT INTO tap_tt_e1.tt_item VALUES (1, 'a', 'TTT1', 'F'), (2, 'b', 'TTT2', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_tt_self');
+CREATE TABLE staging.tt_item (id int PRIMARY KEY, name text, tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('tt1', 'tap_tt_self', 10, 'tap_tt_e1');
+SELECT tdm.manage_table('staging.tt_item');
+SELECT tdm.create_release('TTT1'), tdm.add_feature('TTT1', 'F', 1);
+SELECT tdm.create_release('TTT2', parent => 'TTT1'), tdm.add_feature('TTT2', 'F', 1);
+SELECT tdm.tag_release('TTT1'), tdm.consolidate('TTT1'), tdm.promote('TTT1');
+CREATE FUNCTION pg_temp.shout() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.name := upper(NEW.name);
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER tt_shout BEFORE INSERT OR UPDATE ON master.tt_item FOR EACH ROW EXECUTE FUNCTION pg_temp.shout();
+
+SELECT tdm.tag_release('TTT2'), tdm.consolidate('TTT2');
+SELECT results_eq($$SELECT e.message, e.hint ~ 'master\.tt_item trigger tt_shout' FROM pg_temp.error_of('SELECT tdm.promote(''TTT2'')') e$$,
+  $$VALUES ('copy of release TTT2: staging.tt_item holds 1 rows of it, master.tt_item got 1 with another checksum', true)$$,
+  'promote refuses a copy its destination''s trigger changed, naming the trigger');
+
+SELECT tdm.snapshot('tap_tt_before') AS before \gset
+ALTER TABLE master.tt_item DISABLE TRIGGER tt_shout;
+UPDATE master.tt_item SET name = 'z';
+ALTER TABLE master.tt_item ENABLE TRIGGER tt_shout;
+SELECT results_eq(format($$SELECT e.message, e.hint ~ 'master\.tt_item trigger tt_shout' FROM pg_temp.error_of('SELECT tdm.rollback(%s)') e$$, :before),
+  format($$VALUES ('rollback: master.tt_item does not match snapshot %s after restore (1 rows, 1 expected, with another checksum)', true)$$, :before),
+  'a rollback whose restored rows a trigger changed is refused, naming the trigger');
+SELECT is((SELECT name FROM master.tt_item), 'z', 'nothing was rolled back');
+ALTER TABLE master.tt_item DISABLE TRIGGER tt_shout;
+SELECT tdm.rollback(:before);
+SELECT is((SELECT name FROM master.tt_item), 'a', 'with the trigger disabled, the rollback restores the row');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_tt_e1 CASCADE;
