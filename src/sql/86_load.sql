@@ -427,8 +427,10 @@ BEGIN
                         ELSE format(' AND x.%I IS DISTINCT FROM $1', t.child_release) END)
       INTO referencing, holders USING release;
     IF referencing > 0 THEN
-      RAISE EXCEPTION '%: % row(s) of other releases in % reference release %''s rows in %',
-        caller, referencing, t.child, release, t.parent
+      -- (A table tdm does not manage holds rows of no release.)
+      RAISE EXCEPTION '%: % row(s) of % % reference release %''s rows in %',
+        caller, referencing, CASE WHEN t.child_release IS NULL THEN 'unmanaged table' ELSE 'other releases in' END,
+        t.child, release, t.parent
         USING ERRCODE = 'foreign_key_violation',
               DETAIL = concat_ws(' ',
                          'Releases referencing them: ' || holders || '.',
@@ -440,7 +442,11 @@ BEGIN
                               THEN format('Foreign key %s is deferrable: PostgreSQL would refuse %s at commit.',
                                           quote_ident(t.conname), what)
                               ELSE format('Foreign key %s refuses %s.', quote_ident(t.conname), what) END),
-              HINT = hint;
+              HINT = CASE WHEN t.child_release IS NULL
+                          THEN format('%s is not managed by tdm: delete or change its rows that reference them,'
+                                      ' or drop its foreign key %s, then call again.',
+                                      t.child, quote_ident(t.conname))
+                          ELSE hint END;
     END IF;
   END LOOP;
 END

@@ -893,10 +893,15 @@ BEGIN
           load_hint := coalesce(nullif(load_hint, ''),
                                 'Nothing was loaded. Validation found nothing wrong with the rows:'
                                 ' it checks NOT NULL, CHECK, unique and exclusion constraints, unique'
-                                ' indexes, foreign keys and the business rules of the release''s rows, not'
-                                ' the CHECK and NOT NULL constraints of master''s rows that come along with'
-                                ' the release because its rows reference them (one added NOT VALID that'
-                                ' master breaks). Fix what the error names, then consolidate again.');
+                                ' indexes, foreign keys and the business rules of the release''s rows as'
+                                ' collected, not what a trigger of the target changes in them as they go in'
+                                || coalesce(' (on INSERT: ' || tdm._writing_triggers(the_target, 4) || ')', '')
+                                || CASE WHEN to_regnamespace('master') IS NOT NULL
+                                        THEN ', nor the CHECK and NOT NULL constraints of master''s rows that come'
+                                             ' along with the release because its rows reference them (one added'
+                                             ' NOT VALID that master breaks)'
+                                        ELSE '' END
+                                || '. Fix what the error names, then consolidate again.');
           IF coalesce(load_detail, '') = '' THEN
             RAISE EXCEPTION USING ERRCODE = load_error, MESSAGE = load_message, HINT = load_hint,
                                   CONSTRAINT = load_constraint, TABLE = load_table,

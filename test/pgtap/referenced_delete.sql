@@ -4,7 +4,8 @@
 -- referencing table is partitioned (its foreign key has a copy on each
 -- partition, whose rows are no managed table's).
 BEGIN;
-SELECT plan(3);
+SELECT plan(4);
+\ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 SELECT tdm.manage_table('staging.users', '{email}'), tdm.manage_table('staging.accounts', '{account_number}');
 RESET client_min_messages;
@@ -32,6 +33,17 @@ SELECT throws_ok($$SELECT tdm._refuse_referenced_delete('consolidate', 'tap_part
 SELECT throws_like($$SELECT tdm._refuse_referenced_delete('archive_release', 'tap_part', 'R1',
                                                            'archiving', 'hint', true)$$,
   '%1 row(s) of other releases in tap_part.accounts%', 'named once, by the partitioned table');
+
+-- A table tdm does not manage: its rows are no release's, and the HINT
+-- says what to do with them.
+DELETE FROM tap_part.accounts WHERE tdm_release = 'R2';
+CREATE TABLE tap_part.shipment (id int PRIMARY KEY, user_id int REFERENCES tap_part.users);
+INSERT INTO tap_part.shipment VALUES (1, 1);
+SELECT results_eq($$SELECT e.message, e.hint FROM pg_temp.error_of($q$SELECT tdm._refuse_referenced_delete('consolidate',
+                      'tap_part', 'R1', 'loading the release again', 'hint', true)$q$) e$$,
+  $$VALUES ('consolidate: 1 row(s) of unmanaged table tap_part.shipment reference release R1''s rows in tap_part.users',
+            'tap_part.shipment is not managed by tdm: delete or change its rows that reference them, or drop its foreign key shipment_user_id_fkey, then call again.')$$,
+  'an unmanaged table''s rows are named as such, with what to do');
 
 SELECT * FROM finish();
 ROLLBACK;
