@@ -663,18 +663,28 @@ CREATE FUNCTION tdm._refuse_row_security(operation text, schema_name text) RETUR
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   secured text;
+  forced text;  -- of those, the caller's own under FORCE ROW LEVEL SECURITY
 BEGIN
-  SELECT string_agg(t.rel::text, ', ' ORDER BY t.rel::text) INTO secured
+  SELECT string_agg(t.rel::text, ', ' ORDER BY t.rel::text),
+         string_agg(t.rel::text, ', ' ORDER BY t.rel::text)
+           FILTER (WHERE c.relforcerowsecurity AND pg_has_role(c.relowner, 'USAGE'))
+    INTO secured, forced
     FROM tdm.managed_table m
    CROSS JOIN LATERAL (SELECT tdm._target_table(schema_name, m.rel) AS rel) t
+    JOIN pg_class c ON c.oid = t.rel
    WHERE t.rel IS NOT NULL AND row_security_active(t.rel);
   IF secured IS NOT NULL THEN
     RAISE EXCEPTION '%: row level security applies to % on %', operation, current_user, secured
       USING ERRCODE = 'insufficient_privilege',
             DETAIL = 'Its policies would hide rows from tdm''s checks, or refuse the rows it writes.',
-            HINT = format('Run it as the tables'' owner or a role with BYPASSRLS (ALTER ROLE %I BYPASSRLS;), or'
-                          ' disable row level security on the tables of %s, which hold test data.',
-                          current_user, schema_name);
+            HINT = CASE WHEN forced IS NOT NULL
+                        -- (their owner, under FORCE ROW LEVEL SECURITY)
+                        THEN format('You own %s, and FORCE ROW LEVEL SECURITY applies its policies to you too: ALTER'
+                                    ' TABLE ... NO FORCE ROW LEVEL SECURITY, or run it as a role with BYPASSRLS.',
+                                    forced)
+                        ELSE format('Run it as the tables'' owner or a role with BYPASSRLS (ALTER ROLE %I BYPASSRLS;),'
+                                    ' or disable row level security on the tables of %s, which hold test data.',
+                                    current_user, schema_name) END;
   END IF;
 END
 $$;

@@ -96,14 +96,16 @@ $$;
 -- would collect its rows twice, and "resolve" each pair as duplicates.
 -- Refuses environment `env_name` reading `remote_schema` through `server`
 -- where another environment reads it (through that server, or another
--- naming the same database).
-CREATE FUNCTION tdm._refuse_environment_twin(env_name text, server name, remote_schema text) RETURNS void
+-- naming the same database); `own_row`: the name its row has now, when
+-- an UPDATE renames it.
+CREATE FUNCTION tdm._refuse_environment_twin(env_name text, server name, remote_schema text,
+                                              own_row text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   twin record;
 BEGIN
   SELECT e.name, e.server INTO twin FROM tdm.environment e
-   WHERE e.name <> env_name AND e.remote_schema = _refuse_environment_twin.remote_schema
+   WHERE e.name <> coalesce(own_row, env_name) AND e.remote_schema = _refuse_environment_twin.remote_schema
      AND (e.server = _refuse_environment_twin.server
           OR tdm._server_database(e.server) = tdm._server_database(_refuse_environment_twin.server))
    ORDER BY e.name LIMIT 1;
@@ -126,7 +128,7 @@ $$;
 CREATE FUNCTION tdm._environment_twin_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  PERFORM tdm._refuse_environment_twin(NEW.name, NEW.server, NEW.remote_schema);
+  PERFORM tdm._refuse_environment_twin(NEW.name, NEW.server, NEW.remote_schema, own_row => OLD.name);
   RETURN NEW;
 END
 $$;

@@ -277,12 +277,22 @@ BEGIN
   -- (Shorter than 16 characters, 15 hex digits, on a key: among some ten
   -- thousand values two different ones are likely to mask alike, and
   -- their rows would be taken for one entity.)
-  IF method = 'hash' AND (o ->> 'length')::int < 16 THEN
+  IF method IN ('hash', 'email') THEN
     SELECT r.role INTO role FROM tdm._key_roles(rel) r WHERE r.column_name = col LIMIT 1;
     IF FOUND THEN
-      RETURN format('%s is part of a %s, and a hash of %s characters makes different values equal too often'
-                    ' (two entities would become one): give it a length of 16 or more', quote_ident(col), role,
-                    o ->> 'length');
+      -- (a column too short for any: said so, not sent from one length to another)
+      IF coalesce(nullif(a.atttypmod, -1),
+                  (SELECT d.typtypmod FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd')) BETWEEN 5 AND 19 THEN
+        RETURN format('%s is part of a %s, and %s holds no masked value of 16 characters or more, the shortest'
+                      ' that keeps some ten thousand values apart: widen the column (in the target and the'
+                      ' environments), or leave it unmasked', quote_ident(col), role,
+                      format_type(a.atttypid, a.atttypmod));
+      END IF;
+      IF method = 'hash' AND (o ->> 'length')::int < 16 THEN
+        RETURN format('%s is part of a %s, and a hash of %s characters makes different values equal too often'
+                      ' (two entities would become one): give it a length of 16 or more', quote_ident(col), role,
+                      o ->> 'length');
+      END IF;
     END IF;
   END IF;
   -- (lower case: a natural key compared case-insensitively is masked
@@ -673,9 +683,12 @@ BEGIN
       best := 0;
       FOR i IN 1 .. cardinality(categories) LOOP
         -- (A name says nothing of a boolean, email_verified, nor of a
-        -- number that is a key, address_id.)
+        -- number that is a key named an id, address_id; msisdn, a phone
+        -- number that is a key, is named by its name.)
         score := CASE WHEN (c.column_name ~* categories[i].name_pattern
-                            AND c.typcategory <> 'B' AND NOT (c.typcategory = 'N' AND c.column_name = ANY (id_columns)))
+                            AND c.typcategory <> 'B'
+                            AND NOT (c.typcategory = 'N' AND c.column_name = ANY (id_columns)
+                                     AND c.column_name ~* 'id$'))
                         OR (categories[i].category = 'ip_address' AND c.typcategory = 'I') THEN 1 ELSE 0 END
                  + CASE WHEN hits[i] > 0 AND hits[i] >= 0.8 * counted THEN 2 ELSE 0 END;
         IF score > best THEN

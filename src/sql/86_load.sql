@@ -548,7 +548,8 @@ BEGIN
                             ' another target table that writes into it; on INSERT or DELETE: %s), or'
                             ' row level security hides some of them from this user. Ways out: give the'
                             ' rows the values the trigger computes (in the environments, then tag'
-                            ' again; or a decision''s values: a merge''s merged, a keep_all''s renames), or'
+                            ' again; or, for rows of conflicts an earlier call recorded, a decision''s'
+                            ' values: a merge''s merged, a keep_all''s renames), or'
                             ' disable the trigger on'
                             ' %s while it holds test data (ALTER TABLE ... DISABLE TRIGGER ...).',
                             t.target_rel, coalesce(tdm._writing_triggers(target), 'none found'),

@@ -201,8 +201,8 @@ BEGIN
                          CASE WHEN before.row_count = after.row_count THEN ' with another checksum' ELSE '' END),
         ERRCODE = 'data_corrupted',
               HINT = format('Nothing was copied. A trigger or rule of %s changed the rows it got (on INSERT:'
-                            ' %s), or row level security hides some of them from this user: disable the'
-                            ' trigger for the copy (ALTER TABLE ... DISABLE TRIGGER ...), then enable it.',
+                            ' %s): disable the trigger for the copy (ALTER TABLE ... DISABLE TRIGGER ...), then'
+                            ' enable it.',
                             to_target, coalesce(tdm._writing_triggers(to_target, 4), 'none found'));
     END IF;
     copied := copied + after.row_count;
@@ -710,6 +710,8 @@ BEGIN
   -- (Master must hold every table the release's rows went into: one
   -- renamed since would keep its rows while the release reads archived.)
   PERFORM tdm._require_promoted_tables('archive_release', 'master');
+  -- (policies would hide rows from the copy, the delete and the checks)
+  PERFORM tdm._refuse_row_security('archive_release', 'master');
   -- (The audit's head before master's tables and the release's rows there,
   -- decision 120, not waiting long for those while holding it.)
   PERFORM tdm._head_then_lock(
@@ -873,6 +875,7 @@ BEGIN
     RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
+  PERFORM tdm._refuse_row_security('restore_release', 'master');
   -- (The audit's head before master's tables, decision 120, not waiting
   -- long for those while holding it; nor for the rows the restored rows
   -- reference, which their foreign keys' checks lock FOR KEY SHARE.)

@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(62);
+SELECT plan(63);
 \ir ../../sql/include/errors.sql
 \getenv password PGPASSWORD
 \getenv login PGUSER
@@ -115,7 +115,17 @@ SELECT throws_ok($$SELECT tdm.snapshot('rls', 'staging')$$, '42501',
   'a snapshot is refused too: its copy would hold the rows the policies hide from the caller');
 RESET ROLE;
 ALTER TABLE staging.accounts DISABLE ROW LEVEL SECURITY;
+-- (A table of one's own under FORCE ROW LEVEL SECURITY: the way out is
+-- the owner's.)
+CREATE SCHEMA tap_forced;
+GRANT USAGE ON SCHEMA tap_forced TO tap_admin;
+CREATE TABLE tap_forced.accounts (LIKE staging.accounts);
+ALTER TABLE tap_forced.accounts OWNER TO tap_admin;
+ALTER TABLE tap_forced.accounts ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 SET ROLE tap_admin;
+SELECT is((pg_temp.error_of($$SELECT tdm._refuse_row_security('snapshot', 'tap_forced')$$)).hint,
+  'You own tap_forced.accounts, and FORCE ROW LEVEL SECURITY applies its policies to you too: ALTER TABLE ... NO FORCE ROW LEVEL SECURITY, or run it as a role with BYPASSRLS.',
+  'its owner under FORCE ROW LEVEL SECURITY is told to lift the FORCE');
 -- Forging an audit row: who, when and the hashes are the trigger's.
 INSERT INTO tdm.audit (action, object, actor, role, prev_hash, hash)
 VALUES ('forged', 'x', 'someone_else', 'tdm_admin', 'f', 'f');
