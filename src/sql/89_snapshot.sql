@@ -626,6 +626,8 @@ DECLARE
   refused_detail text;
   refused_schema text;
   refused_table text;
+  refused_constraint text;
+  not_valid_hint text;  -- for a row a NOT VALID constraint refuses
   refused_hint text;
   refused_context text;
 BEGIN
@@ -725,12 +727,25 @@ BEGIN
       -- constraint added) refuses a row it held then.
       GET STACKED DIAGNOSTICS refused = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
                               refused_detail = PG_EXCEPTION_DETAIL, refused_schema = SCHEMA_NAME,
-                              refused_table = TABLE_NAME;
+                              refused_table = TABLE_NAME, refused_constraint = CONSTRAINT_NAME;
+      -- (Or a constraint added NOT VALID before the snapshot, which rows
+      -- older than it break: the snapshot holds them, no insert takes them.)
+      SELECT format('Its constraint %I is NOT VALID: rows older than it may break it, and the snapshot holds'
+                    ' one. Drop it for the rollback, then add it back as it was: ALTER TABLE %s DROP'
+                    ' CONSTRAINT %I; SELECT tdm.rollback(%s); ALTER TABLE %s ADD CONSTRAINT %I %s;',
+                    c.conname, c.conrelid::regclass, c.conname, id, c.conrelid::regclass, c.conname,
+                    pg_get_constraintdef(c.oid))
+        INTO not_valid_hint
+        FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+       WHERE n.nspname = refused_schema AND r.relname = refused_table AND c.conname = refused_constraint
+         AND NOT c.convalidated;
       PERFORM tdm._raise_refused('rollback', format('a row of snapshot %s', id), refused, refused_message,
                                  refused_detail, refused_schema, refused_table, s.target,
                                  'nothing was rolled back',
-                                 'The table changed since the snapshot: make it accept its rows again'
-                                 ' (attach the partition again, or change the constraint), then roll back again.');
+                                 coalesce(not_valid_hint,
+                                          'The table changed since the snapshot: make it accept its rows again'
+                                          ' (attach the partition again, or change the constraint), then roll'
+                                          ' back again.'));
     END;
   END IF;
   -- (The snapshot's rows may hold keys the sequences have not reached.)
