@@ -340,7 +340,9 @@ BEGIN
             CASE WHEN lock.row_count = got.n THEN ' with different content' ELSE '' END,
             quote_literal(r.release)
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('Release %s was locked at %s.', r.release, r.locked_at);
+                  -- (collection stops at the first; tagging reads them all)
+                  DETAIL = format('Release %s was locked at %s. Other tables may have changed too: tagging'
+                                  ' again checks every one.', r.release, r.locked_at);
         END IF;
       END IF;
     END LOOP;
