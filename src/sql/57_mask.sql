@@ -216,6 +216,7 @@ DECLARE
   unknown text;
   o jsonb := tdm._mask_defaults(method) || coalesce(options, '{}');
   out_length int;
+  length_typmod int;  -- the column's typmod, or its domain's
   refusal text;  -- why the column's type refuses a constant
 BEGIN
   SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _mask_problem.rel;
@@ -277,12 +278,14 @@ BEGIN
   -- (Shorter than 16 characters, 15 hex digits, on a key: among some ten
   -- thousand values two different ones are likely to mask alike, and
   -- their rows would be taken for one entity.)
+  -- (a domain over varchar(n): its own typmod)
+  length_typmod := CASE WHEN a.atttypmod > 0 THEN a.atttypmod
+                        ELSE (SELECT d.typtypmod FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd') END;
   IF method IN ('hash', 'email') THEN
     SELECT r.role INTO role FROM tdm._key_roles(rel) r WHERE r.column_name = col LIMIT 1;
     IF FOUND THEN
       -- (a column too short for any: said so, not sent from one length to another)
-      IF coalesce(nullif(a.atttypmod, -1),
-                  (SELECT d.typtypmod FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd')) BETWEEN 5 AND 19 THEN
+      IF length_typmod BETWEEN 5 AND 19 THEN
         RETURN format('%s is part of a %s, and %s holds no masked value of 16 characters or more, the shortest'
                       ' that keeps some ten thousand values apart: widen the column (in the target and the'
                       ' environments), or leave it unmasked', quote_ident(col), role,
@@ -331,12 +334,9 @@ BEGIN
   -- (and cut values collide).
   out_length := CASE method WHEN 'hash' THEN (o ->> 'length')::int
                             WHEN 'email' THEN 18 + char_length(o ->> 'domain') END;
-  -- (a domain over varchar(n): its own typmod)
-  a.atttypmod := CASE WHEN a.atttypmod > 0 THEN a.atttypmod
-                      ELSE (SELECT d.typtypmod FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd') END;
-  IF out_length IS NOT NULL AND a.atttypmod > 4 AND a.atttypmod - 4 < out_length THEN
+  IF out_length IS NOT NULL AND length_typmod > 4 AND length_typmod - 4 < out_length THEN
     RETURN format('%s is %s and a value masked by %s is %s characters long%s', quote_ident(col),
-                  format_type(a.atttypid, a.atttypmod), method, out_length,
+                  format_type(a.atttypid, length_typmod), method, out_length,
                   CASE method WHEN 'hash' THEN ': give a smaller length option'
                               ELSE ': give a shorter domain, or use hash' END);
   END IF;

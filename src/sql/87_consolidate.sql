@@ -131,19 +131,39 @@ BEGIN
 END
 $$;
 
+-- The references tdm._recheck_cycle_entries checks once every table had
+-- its turn, in the order of their tables: those to a parent compared
+-- after the child (a reference cycle's entry), and to the table's own
+-- rows, but not where references to earlier releases' rows were
+-- translated at collection (the members hold master's keys there, which
+-- this run's map does not speak of). `core`: a core column of the child
+-- is one of the reference's.
+CREATE FUNCTION tdm._recheck_edges()
+RETURNS TABLE (child regclass, parent regclass, columns text[], core bool, own bool, name text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN QUERY
+    WITH o AS MATERIALIZED (SELECT * FROM tdm._table_order())
+    SELECT r.child, r.parent, r.columns, m.core_columns && r.columns, r.child = r.parent, r.name
+      FROM tdm._managed_edges() r
+      JOIN tdm.managed_table m ON m.rel = r.child
+      JOIN o oc ON oc.rel = r.child
+      JOIN o op ON op.rel = r.parent
+     WHERE (r.child <> r.parent AND op.step > oc.step)
+        OR (r.child = r.parent
+            AND NOT EXISTS (SELECT FROM pg_temp.tdm_earlier_fk x WHERE x.rel = r.child AND x.edge = r.name))
+     ORDER BY oc.step, r.name;
+END
+$$;
+
 -- The tables whose conflicts a rule settled may be sent to review after
--- every table's turn: the tables a reference cycle is entered at and
--- those referencing their own rows (tdm._recheck_cycle_entries), the
--- subtypes of borrowed keys (tdm._recheck_borrowed_splits).
+-- every table's turn: the children of tdm._recheck_edges
+-- (tdm._recheck_cycle_entries), the subtypes of borrowed keys
+-- (tdm._recheck_borrowed_splits).
 CREATE FUNCTION tdm._rechecked_tables() RETURNS regclass[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  WITH o AS MATERIALIZED (SELECT * FROM tdm._table_order())
   SELECT coalesce(array_agg(DISTINCT x.rel), '{}')
-    FROM (SELECT r.child AS rel
-            FROM tdm._managed_edges() r
-            JOIN o oc ON oc.rel = r.child
-            JOIN o op ON op.rel = r.parent
-           WHERE r.child = r.parent OR op.step > oc.step
+    FROM (SELECT r.child AS rel FROM tdm._recheck_edges() r
           UNION ALL
           SELECT b.child FROM tdm.managed_table m CROSS JOIN LATERAL tdm._borrowed_keys(m.rel) b) x
 $$;
@@ -179,20 +199,7 @@ DECLARE
   sent text[] := '{}';
   ids text[];
 BEGIN
-  FOR e IN WITH o AS MATERIALIZED (SELECT * FROM tdm._table_order())
-           SELECT r.child, r.parent, r.columns, m.core_columns && r.columns AS core,
-                  r.child = r.parent AS own, r.name
-             FROM tdm._managed_edges() r
-             JOIN tdm.managed_table m ON m.rel = r.child
-             JOIN o oc ON oc.rel = r.child
-             JOIN o op ON op.rel = r.parent
-            WHERE (r.child <> r.parent AND op.step > oc.step)
-               -- (not where references to earlier releases' rows were
-               -- translated at collection: the members hold master's keys
-               -- there, which this run's map does not speak of)
-               OR (r.child = r.parent
-                   AND NOT EXISTS (SELECT FROM pg_temp.tdm_earlier_fk x WHERE x.rel = r.child AND x.edge = r.name))
-            ORDER BY oc.step, r.name LOOP
+  FOR e IN SELECT * FROM tdm._recheck_edges() LOOP
     EXECUTE format(
       'WITH refs AS ('
       '  SELECT c.conflict_id, x.m ->> ''env'' AS env,'
