@@ -298,7 +298,7 @@ BEGIN
        '{table_schema text, table_name text, column_name text, ordinal_position int, data_type text,'
        ' udt_schema text, udt_name text, character_maximum_length int, numeric_precision int,'
        ' numeric_scale int, is_nullable text, column_default text, datetime_precision int, is_identity text,'
-       ' identity_generation text, is_generated text}'),
+       ' identity_generation text, is_generated text, generation_expression text}'),
       ('tdm_remote_attributes', 'information_schema', 'attributes',
        '{udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
        ' attribute_udt_schema text, attribute_udt_name text, character_maximum_length int,'
@@ -318,8 +318,9 @@ BEGIN
        '{oid oid, conname text, contype text, condeferrable bool, condeferred bool, convalidated bool,'
        ' conrelid oid, confrelid oid, confupdtype text, confdeltype text, confmatchtype text,'
        ' conkey int2[], confkey int2[], conbin text, conindid oid, connoinherit bool, conexclop oid[],'
-       ' confdelsetcols int2[], conparentid oid}'),
-      ('tdm_remote_pg_type', 'pg_catalog', 'pg_type', '{oid oid, typname text, typbasetype oid, typelem oid}'),
+       ' confdelsetcols int2[], conparentid oid, contypid oid}'),
+      ('tdm_remote_pg_type', 'pg_catalog', 'pg_type',
+       '{oid oid, typname text, typbasetype oid, typelem oid, typnamespace oid}'),
       ('tdm_remote_pg_operator', 'pg_catalog', 'pg_operator', '{oid oid, oprname text}'),
       ('tdm_remote_pg_enum', 'pg_catalog', 'pg_enum', '{enumtypid oid, enumsortorder real, enumlabel text}'),
       ('tdm_remote_pg_indexes', 'pg_catalog', 'pg_indexes',
@@ -475,8 +476,9 @@ $$;
 
 -- The columns the environment's table has, read from its information_schema
 -- (no row when the table does not exist there or is not readable), with
--- whether they take NULL and, `with_defaults`, their default. Defaults
--- are read only when asked: deparsing one waits
+-- whether they take NULL and, `with_defaults`, their default (a generated
+-- column's expression, which PostgreSQL too keeps as its default, in
+-- pg_attrdef). Defaults are read only when asked: deparsing one waits
 -- for a lock on its table, which the phases' first read must not.
 -- This is the first read of an environment in every phase, so a server that
 -- cannot be reached is reported here, naming the environment and server.
@@ -524,7 +526,9 @@ BEGIN
     '  FROM c'
     '  JOIN unnest($2, $4) AS t(rel, relname) ON t.relname = c.table_name'
     ' ORDER BY t.rel, c.ordinal_position',
-    CASE WHEN with_defaults THEN 'c.column_default' ELSE 'NULL::text' END, remote_columns,
+    CASE WHEN with_defaults
+         THEN 'CASE WHEN c.is_generated = ''ALWAYS'' THEN c.generation_expression ELSE c.column_default END'
+         ELSE 'NULL::text' END, remote_columns,
     tdm._env_relation(env, 'tdm_remote_pg_attribute'), tdm._env_relation(env, 'tdm_remote_pg_class'),
     tdm._env_relation(env, 'tdm_remote_pg_namespace'))
     USING (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env),
@@ -800,7 +804,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                               WHERE c.data_type = 'ARRAY' AND a.attrelid = rel AND a.attname = c.column_name::name))
            || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name),
          c.ordinal_position::int, c.is_nullable::text = 'YES',
-         CASE WHEN with_defaults THEN c.column_default::text END, c.datetime_precision::int,
+         CASE WHEN NOT with_defaults THEN NULL
+              WHEN c.is_generated::text = 'ALWAYS' THEN c.generation_expression::text
+              ELSE c.column_default::text END, c.datetime_precision::int,
          CASE WHEN c.is_identity::text = 'YES' THEN c.identity_generation::text END,
          c.is_generated::text = 'ALWAYS'
     FROM information_schema.columns c

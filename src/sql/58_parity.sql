@@ -10,7 +10,7 @@ CREATE TYPE tdm.schema_drift AS (
   table_name text,
   column_name text,    -- NULL for a table-level row
   kind text,           -- table_missing, column_missing, type, nullable, default, identity, generated,
-                       -- enum_labels, constraint, index
+                       -- enum_labels, domain_check, constraint, index
   in_a text,           -- what env_a has (NULL: nothing)
   in_b text,
   detail text
@@ -326,6 +326,54 @@ BEGIN
 END
 $$;
 
+-- A side's columns of `rel` whose type is a domain with CHECKs (a domain
+-- over another, an array of one: all the CHECKs its values pass), with
+-- those CHECKs: `checks` as compared, their stored expressions
+-- (tdm._parity_expression) sorted; `shown` as schema_diff prints them,
+-- each after its domain's name (its text here; in an environment, where
+-- its information_schema shows it, to roles of the domain's owner).
+CREATE FUNCTION tdm._parity_domain_checks(side text, rel regclass)
+RETURNS TABLE (column_name text, checks text[], shown text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN QUERY EXECUTE format(
+    -- (Types users made only, and domains' constraints only: few rows,
+    -- chosen on the environment's side.)
+    'WITH RECURSIVE user_types AS MATERIALIZED ('
+    '  SELECT t.oid, t.typname::text AS typname, t.typbasetype, t.typelem, t.typnamespace FROM %4$s t'
+    '   WHERE t.oid >= 16384),'
+    ' cols AS MATERIALIZED ('
+    '  SELECT a.attname::text AS column_name, a.atttypid FROM %1$s c JOIN %2$s n ON n.oid = c.relnamespace'
+    '    JOIN %3$s a ON a.attrelid = c.oid'
+    '   WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped),'
+    ' reached(column_name, type_oid) AS ('
+    '  SELECT c.column_name, c.atttypid FROM cols c'
+    '  UNION'
+    '  SELECT r.column_name, x.next FROM reached r JOIN user_types u ON u.oid = r.type_oid'
+    '   CROSS JOIN LATERAL unnest(ARRAY[u.typbasetype, u.typelem]) AS x(next) WHERE x.next <> 0),'
+    ' checks AS MATERIALIZED ('
+    '  SELECT k.oid, k.conname::text AS conname, k.contypid, k.conbin::text AS conbin FROM %5$s k'
+    '   WHERE k.contypid <> 0 AND k.contype = ''c''),'
+    ' found AS ('
+    '  SELECT r.column_name, tdm._parity_expression(k.conbin, ''{}'') AS canonical,'
+    '         quote_ident(u.typname) || '' '' || coalesce(%6$s, ''CHECK (its text cannot be read there)'') AS shown'
+    '    FROM reached r JOIN checks k ON k.contypid = r.type_oid JOIN user_types u ON u.oid = k.contypid'
+    '    JOIN %2$s un ON un.oid = u.typnamespace)'
+    'SELECT f.column_name, array_agg(f.canonical ORDER BY f.canonical),'
+    '       string_agg(f.shown, '', '' ORDER BY f.shown)'
+    '  FROM found f GROUP BY f.column_name',
+    tdm._parity_catalog(side, 'pg_class'), tdm._parity_catalog(side, 'pg_namespace'),
+    tdm._parity_catalog(side, 'pg_attribute'), tdm._parity_catalog(side, 'pg_type'),
+    tdm._parity_catalog(side, 'pg_constraint'),
+    CASE WHEN side = 'local'
+         THEN 'pg_get_constraintdef(k.oid)'
+         ELSE format('(SELECT CASE WHEN count(DISTINCT x.check_clause) = 1 THEN ''CHECK '' || min(x.check_clause) END'
+                     '   FROM %s x WHERE x.constraint_schema = un.nspname AND x.constraint_name = k.conname)',
+                     tdm._parity_catalog(side, 'checks')) END)
+    USING tdm._parity_schema(side, rel), (SELECT relname::text FROM pg_class WHERE oid = rel);
+END
+$$;
+
 CREATE FUNCTION tdm.schema_diff(env_a text, env_b text) RETURNS SETOF tdm.schema_drift
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -427,7 +475,13 @@ BEGIN
                FROM pairs q
                JOIN tdm._parity_enum_labels(env_a, m.rel) x USING (column_name)
                JOIN tdm._parity_enum_labels(env_b, m.rel) y USING (column_name)
-              WHERE q.type_a = q.type_b AND x.labels <> y.labels)
+              WHERE q.type_a = q.type_b AND x.labels <> y.labels),
+           domain_checks AS (
+             SELECT q.column_name, q.position, x.shown AS shown_a, y.shown AS shown_b
+               FROM pairs q
+               LEFT JOIN tdm._parity_domain_checks(env_a, m.rel) x USING (column_name)
+               LEFT JOIN tdm._parity_domain_checks(env_b, m.rel) y USING (column_name)
+              WHERE q.has_a AND q.has_b AND q.type_a = q.type_b AND x.checks IS DISTINCT FROM y.checks)
       SELECT r.rel, r.table_name, r.column_name, r.kind, r.in_a, r.in_b, r.detail FROM (
         SELECT m.rel, m.table_name, NULL::text AS column_name, 'table_missing'::text AS kind,
                CASE WHEN p.in_a THEN m.name_a END AS in_a, CASE WHEN p.in_b THEN m.name_b END AS in_b,
@@ -474,18 +528,23 @@ BEGIN
                    coalesce('defaults to ' || q.default_a, 'has no default'), label_a,
                    coalesce('defaults to ' || q.default_b, 'has no default'), label_b),
             q.has_a AND q.has_b AND q.default_a IS DISTINCT FROM q.default_b
-              AND NOT (q.ident_a <> q.ident_b OR q.gen_a IS DISTINCT FROM q.gen_b)),
+              AND NOT (q.ident_a <> q.ident_b OR q.gen_a OR q.gen_b)),
            (5, q.column_name, 'identity', q.ident_a, q.ident_b,
             format('column %s of table %s is %s in %s but %s in %s', q.column_name, m.table_name,
                    CASE q.ident_a WHEN 'no' THEN 'no identity' ELSE 'an identity ' || q.ident_a END, label_a,
                    CASE q.ident_b WHEN 'no' THEN 'no identity' ELSE 'an identity ' || q.ident_b END, label_b),
             q.has_a AND q.has_b AND q.ident_a <> q.ident_b),
+           -- (A generated column's default is its expression.)
            (6, q.column_name, 'generated',
-            CASE WHEN q.gen_a THEN 'generated' ELSE 'plain' END, CASE WHEN q.gen_b THEN 'generated' ELSE 'plain' END,
+            CASE WHEN q.gen_a THEN coalesce(q.default_a, 'generated') ELSE 'plain' END,
+            CASE WHEN q.gen_b THEN coalesce(q.default_b, 'generated') ELSE 'plain' END,
             format('column %s of table %s is %s in %s but %s in %s', q.column_name, m.table_name,
-                   CASE WHEN q.gen_a THEN 'generated' ELSE 'a plain column' END, label_a,
-                   CASE WHEN q.gen_b THEN 'generated' ELSE 'a plain column' END, label_b),
-            q.has_a AND q.has_b AND q.gen_a IS DISTINCT FROM q.gen_b))
+                   CASE WHEN q.gen_a THEN 'generated' || coalesce(' as ' || q.default_a, '') ELSE 'a plain column' END,
+                   label_a,
+                   CASE WHEN q.gen_b THEN 'generated' || coalesce(' as ' || q.default_b, '') ELSE 'a plain column' END,
+                   label_b),
+            q.has_a AND q.has_b
+              AND (q.gen_a IS DISTINCT FROM q.gen_b OR (q.gen_a AND q.default_a IS DISTINCT FROM q.default_b))))
            AS x(n, column_name, kind, in_a, in_b, detail, differs)
          WHERE x.differs
         UNION ALL
@@ -493,6 +552,12 @@ BEGIN
                format('column %s of table %s takes the labels (%s) in %s but (%s) in %s', l.column_name,
                       m.table_name, l.labels_a, label_a, l.labels_b, label_b), l.position, 7
           FROM labels l
+        UNION ALL
+        SELECT m.rel, m.table_name, d.column_name, 'domain_check', d.shown_a, d.shown_b,
+               format('column %s of table %s is checked by %s in %s but by %s in %s', d.column_name, m.table_name,
+                      coalesce(d.shown_a, 'no CHECK of a domain'), label_a,
+                      coalesce(d.shown_b, 'no CHECK of a domain'), label_b), d.position, 8
+          FROM domain_checks d
         UNION ALL
         SELECT m.rel, m.table_name, NULL, d.what, d.def_a, d.def_b,
                CASE WHEN d.both_sides
@@ -509,7 +574,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tdm.schema_diff(text, text) IS
-  'How the managed tables differ between two environments (or one and ''local''): tables, columns, types, nullability, defaults, enum labels, constraints, indexes';
+  'How the managed tables differ between two environments (or one and ''local''): tables, columns, types, nullability, defaults, generated expressions, enum labels, domain CHECKs, constraints, indexes';
 
 -- SQL hashing column `col` of `rel` (over alias `alias`) to a bigint with
 -- `seed`: the extended hash function of the type's default hash operator
