@@ -628,6 +628,11 @@ DECLARE
   refused_table text;
   refused_constraint text;
   not_valid_hint text;  -- for a row a NOT VALID constraint refuses
+  in_place_state text;  -- why changing the rows in place failed
+  in_place_message text;
+  in_place_detail text;
+  in_place_hint text;
+  referencing text;  -- foreign keys of tables the rollback leaves alone
   refused_hint text;
   refused_context text;
 BEGIN
@@ -699,10 +704,47 @@ BEGIN
         -- place), or an ON DELETE action that touched rows: replace every
         -- row instead (readers now wait too). Anything else is an error of
         -- the rollback.
+        GET STACKED DIAGNOSTICS in_place_state = RETURNED_SQLSTATE, in_place_message = MESSAGE_TEXT,
+                                in_place_detail = PG_EXCEPTION_DETAIL, in_place_hint = PG_EXCEPTION_HINT;
         method := 'all rows';
         PERFORM tdm._progress(job, 'restore');
         EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
-        EXECUTE 'TRUNCATE ' || tables;
+        BEGIN
+          EXECUTE 'TRUNCATE ' || tables;
+        EXCEPTION WHEN feature_not_supported OR object_in_use THEN
+          -- A foreign key of a table the rollback leaves alone (or a cursor
+          -- of this session open on one of them): no row can be replaced. Said with why changing them failed, which is
+          -- what to mend (a trigger, for a failed verification).
+          GET STACKED DIAGNOSTICS refused_message = MESSAGE_TEXT, refused_detail = PG_EXCEPTION_DETAIL;
+          SELECT string_agg(format('ALTER TABLE %s DROP CONSTRAINT %I;', c.conrelid::regclass, c.conname), ' '
+                            ORDER BY c.conrelid::regclass::text, c.conname)
+                 || format(' SELECT tdm.rollback(%s); ', id)
+                 || string_agg(format('ALTER TABLE %s ADD CONSTRAINT %I %s;', c.conrelid::regclass, c.conname,
+                                      pg_get_constraintdef(c.oid)), ' '
+                               ORDER BY c.conrelid::regclass::text, c.conname)
+            INTO referencing
+            FROM pg_constraint c
+           WHERE c.contype = 'f'
+             AND c.confrelid IN (SELECT x.rel FROM tdm.snapshot_table x WHERE x.snapshot_id = id)
+             AND c.conrelid NOT IN (SELECT x.rel FROM tdm.snapshot_table x WHERE x.snapshot_id = id);
+          RAISE EXCEPTION 'rollback: snapshot % cannot be restored into %: %', id, s.target,
+            CASE WHEN in_place_state = 'XX001' THEN regexp_replace(in_place_message, '^rollback: ', '')
+                 ELSE 'its rows could not be changed in place ('
+                      || CASE WHEN in_place_message = 'feature_not_supported' THEN 'a table has no primary key'
+                              ELSE in_place_message END || ')' END
+            -- (A failed verification's code; else TRUNCATE's own, which the
+            -- handler below, for rows the target refuses, leaves alone.)
+            USING ERRCODE = CASE WHEN in_place_state = 'XX001' THEN 'XX001' ELSE '0A000' END,
+                  DETAIL = concat_ws(E'\n', nullif(in_place_detail, ''),
+                                     format('Replacing every row instead was refused: %s (%s)', refused_message,
+                                            refused_detail)),
+                  HINT = coalesce(nullif(in_place_hint, ''),
+                                  'Nothing was rolled back. Drop the foreign keys of the tables tdm does not'
+                                  ' restore for the rollback, then add them back (their rows must find their'
+                                  ' parents again): ' || referencing,
+                                  'Nothing was rolled back. Close the cursors this session holds open on them,'
+                                  ' then roll back again.');
+        END;
         FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
                   WHERE x.snapshot_id = id ORDER BY o.step LOOP
           inserts := inserts || tdm._insert_clause('i' || t.step, t.rel, t.storage);

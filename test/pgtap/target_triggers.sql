@@ -4,7 +4,7 @@
 -- CHECK added NOT VALID that a snapshot's row breaks: named, with the
 -- way out.
 BEGIN;
-SELECT plan(5);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -41,6 +41,15 @@ SELECT results_eq(format($$SELECT e.message, e.hint ~ 'master\.tt_item trigger t
   format($$VALUES ('rollback: master.tt_item does not match snapshot %s after restore (1 rows, 1 expected, with another checksum)', true)$$, :before),
   'a rollback whose restored rows a trigger changed is refused, naming the trigger');
 SELECT is((SELECT name FROM master.tt_item), 'z', 'nothing was rolled back');
+-- A table tdm does not restore references the rows: they cannot all be
+-- replaced either; the error still says why changing them failed, and
+-- names the trigger.
+CREATE TABLE master.tt_note (id int PRIMARY KEY, item_id int REFERENCES master.tt_item);
+SELECT results_eq(format($$SELECT e.message, e.detail ~ 'Replacing every row instead was refused: cannot truncate a table referenced in a foreign key constraint \(Table "tt_note" references "tt_item"\.',
+                                  e.hint ~ 'master\.tt_item trigger tt_shout' FROM pg_temp.error_of('SELECT tdm.rollback(%s)') e$$, :before),
+  format($$VALUES ('rollback: snapshot %1$s cannot be restored into master: master.tt_item does not match snapshot %1$s after restore (1 rows, 1 expected, with another checksum)', true, true)$$, :before),
+  'a rollback that can neither change the rows nor replace them names the trigger, and the foreign key');
+DROP TABLE master.tt_note;
 ALTER TABLE master.tt_item DISABLE TRIGGER tt_shout;
 SELECT tdm.rollback(:before);
 SELECT is((SELECT name FROM master.tt_item), 'a', 'with the trigger disabled, the rollback restores the row');
@@ -55,6 +64,22 @@ FETCH 1 FROM held \g /dev/null
 SELECT matches((pg_temp.error_of(format('SELECT tdm.rollback(%s)', :not_valid))).hint,
   '^Its constraint tt_name_long is NOT VALID: rows older than it may break it, and the snapshot holds one\. Drop it for the rollback, then add it back as it was: ALTER TABLE master\.tt_item DROP CONSTRAINT tt_name_long; .* ADD CONSTRAINT tt_name_long CHECK \(\(length\(name\) > 1\)\) NOT VALID;$',
   'a row a NOT VALID constraint refuses is named with the way out');
+
+-- Two rows that swapped values of a unique key cannot be changed back in
+-- place; a foreign key of a table tdm does not restore keeps their rows
+-- from being replaced: both said, with the statements out.
+CLOSE held;
+ALTER TABLE master.tt_item DROP CONSTRAINT tt_name_long, ADD CONSTRAINT tt_name_key UNIQUE (name);
+INSERT INTO master.tt_item VALUES (1, 'aa', 'TTT1', 'F'), (3, 'cc', 'TTT1', 'F');
+SELECT tdm.snapshot('tap_tt_swap') AS swap \gset
+UPDATE master.tt_item SET name = 'x' WHERE id = 1;
+UPDATE master.tt_item SET name = 'aa' WHERE id = 3;
+UPDATE master.tt_item SET name = 'cc' WHERE id = 1;
+CREATE TABLE master.tt_note (id int PRIMARY KEY, item_id int REFERENCES master.tt_item);
+SELECT results_eq(format($$SELECT e.message, e.hint FROM pg_temp.error_of('SELECT tdm.rollback(%s)') e$$, :swap),
+  format($$VALUES ('rollback: snapshot %1$s cannot be restored into master: its rows could not be changed in place (duplicate key value violates unique constraint "tt_name_key")',
+                   'Nothing was rolled back. Drop the foreign keys of the tables tdm does not restore for the rollback, then add them back (their rows must find their parents again): ALTER TABLE master.tt_note DROP CONSTRAINT tt_note_item_id_fkey; SELECT tdm.rollback(%1$s); ALTER TABLE master.tt_note ADD CONSTRAINT tt_note_item_id_fkey FOREIGN KEY (item_id) REFERENCES master.tt_item(id);')$$, :swap),
+  'a rollback that can neither change the rows in place nor replace them says why, and how out');
 
 SELECT * FROM finish();
 ROLLBACK;
