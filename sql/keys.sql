@@ -894,11 +894,7 @@ SELECT tdm.mask_column('staging.reset_customers', 'email', 'email');
 -- run is the release's completed one again, the new one failed (out of the
 -- review queue), and R-RB2's order of st2's customer 1 goes to b@x by the
 -- first run's key map.
--- (DDL run in each environment's database.)
-CREATE FUNCTION pg_temp.in_environments(ddl text) RETURNS void LANGUAGE sql AS $$
-  SELECT dblink_connect(e, pg_temp.conninfo(e)), dblink_exec(e, ddl), dblink_disconnect(e)
-    FROM unnest('{st1,st2,st3}'::text[]) AS e
-$$;
+\ir sql/include/in_environments.sql
 SELECT pg_temp.in_environments(
   'CREATE TABLE rb_customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text,'
   '  tdm_release text, tdm_feature text);'

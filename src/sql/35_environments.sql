@@ -163,7 +163,7 @@ LANGUAGE sql STABLE AS $$
                    AND to_regtype('pg_catalog.' || quote_ident(substr(udt_name, 2))) IS NOT NULL
                 -- (6 fractional digits unsaid, as for a column: timestamp[])
                 THEN regexp_replace(format_type(to_regtype('pg_catalog.' || quote_ident(substr(udt_name, 2))),
-                                                array_typmod), '^(timestamp|time)\(6\)', '\1')
+                                                array_typmod), E'^(timestamp|time)\\(6\\)', E'\\1')
                      || '[]'
               WHEN data_type = 'ARRAY'
                 THEN coalesce((SELECT x.sql_name FROM (VALUES ('int2', 'smallint'), ('int4', 'integer'),
@@ -177,7 +177,7 @@ LANGUAGE sql STABLE AS $$
               WHEN data_type = 'character' AND max_length IS NULL THEN 'bpchar'
               WHEN data_type ~ '^(timestamp|time|interval)' AND time_precision IS DISTINCT FROM 6
                    AND time_precision IS NOT NULL
-                THEN regexp_replace(data_type, '^(timestamp|time|interval)', '\1(' || time_precision || ')')
+                THEN regexp_replace(data_type, '^(timestamp|time|interval)', E'\\1(' || time_precision || ')')
               ELSE data_type END
          || CASE WHEN max_length IS NOT NULL THEN format('(%s)', max_length)
                  WHEN data_type = 'numeric' AND num_precision IS NOT NULL
@@ -830,8 +830,8 @@ $$;
 CREATE FUNCTION tdm._type_widens(from_type text, to_type text) RETURNS bool
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH integers(name, digits, rank) AS (VALUES ('smallint', 5, 1), ('integer', 10, 2), ('bigint', 19, 3)),
-       f AS (SELECT regexp_match(from_type, '^(character varying|numeric|timestamp|time)(?:\((\d+)(?:,(\d+))?\))?(.*)$') AS m),
-       t AS (SELECT regexp_match(to_type, '^(character varying|numeric|timestamp|time)(?:\((\d+)(?:,(\d+))?\))?(.*)$') AS m)
+       f AS (SELECT regexp_match(from_type, E'^(character varying|numeric|timestamp|time)(?:\\((\\d+)(?:,(\\d+))?\\))?(.*)$') AS m),
+       t AS (SELECT regexp_match(to_type, E'^(character varying|numeric|timestamp|time)(?:\\((\\d+)(?:,(\\d+))?\\))?(.*)$') AS m)
   SELECT coalesce(CASE
     WHEN from_type = to_type THEN true
     WHEN (from_type LIKE '%[]') <> (to_type LIKE '%[]') THEN false  -- (an array and a scalar)

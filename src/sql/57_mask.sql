@@ -572,10 +572,10 @@ CREATE TYPE tdm._pii_category AS (category text, name_pattern text, value_patter
 CREATE FUNCTION tdm._pii_categories() RETURNS SETOF tdm._pii_category
 LANGUAGE sql IMMUTABLE AS $$
   VALUES
-    ('email', '(^|_)e_?mail', '^[A-Za-z0-9._%+''-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$', 'email'),
+    ('email', '(^|_)e_?mail', E'^[A-Za-z0-9._%+''-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}$', 'email'),
     -- (international with + or 00, or (555) 123-4567: not a bare number, a date or an SSN)
     ('phone', '(^|_)(phone|mobile|cell|msisdn|fax|tel|telephone)(_|$)',
-     '^(\+|00)[1-9][0-9 ().-]{6,18}[0-9]$|^\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4}$', 'partial'),
+     E'^(\\+|00)[1-9][0-9 ().-]{6,18}[0-9]$|^\\(?[0-9]{3}\\)?[ .-][0-9]{3}[ .-][0-9]{4}$', 'partial'),
     ('person_name', '^(first|last|middle|full|given|family|sur|maiden|display|contact)_?name$|^(forename|surname)$', NULL, 'hash'),
     ('address', 'address|street|(^|_)(post|postal|zip)_?code$|^zip$', NULL, 'hash'),
     ('date_of_birth', 'birth|(^|_)dob$|^dob_', NULL, 'date_shift'),
@@ -584,7 +584,7 @@ LANGUAGE sql IMMUTABLE AS $$
     ('card_number', 'credit_?card|(^|_)card_?(no|num|number)$|(^|_)(cc|pan)_?(no|num|number)$|^card$',
      '^[0-9]{4}([ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}$', 'partial'),
     ('iban', '(^|_)iban(_|$)', '^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$', 'partial'),
-    ('ip_address', '(^|_)ip(_?addr(ess)?)?(_|$)', '^([0-9]{1,3}\.){3}[0-9]{1,3}$', 'hash')
+    ('ip_address', '(^|_)ip(_?addr(ess)?)?(_|$)', E'^([0-9]{1,3}\\.){3}[0-9]{1,3}$', 'hash')
 $$;
 
 -- Whether the digits of `value` pass the Luhn check of card numbers.

@@ -118,8 +118,8 @@ $$;
 CREATE FUNCTION tdm._parity_unqualified(definition text, schema_name text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT regexp_replace(definition,
-                        '(^|[^"[:alnum:]_.$])' || regexp_replace(quote_ident(schema_name), '([^[:alnum:]_])', '\\\1', 'g')
-                        || '\.', '\1', 'g')
+                        '(^|[^"[:alnum:]_.$])' || regexp_replace(quote_ident(schema_name), '([^[:alnum:]_])', E'\\\\\\1', 'g')
+                        || E'\\.', E'\\1', 'g')
 $$;
 
 -- A CHECK's stored expression (pg_constraint.conbin) as two databases can
@@ -133,25 +133,25 @@ $$;
 CREATE FUNCTION tdm._parity_expression(tree text, column_names text[]) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-  rest text := regexp_replace(regexp_replace(tree, ' :location -?\d+', '', 'g'),
-                              ':(funcformat|relabelformat|coerceformat|convertformat|coercionformat) \d+', '', 'g');
+  rest text := regexp_replace(regexp_replace(tree, E' :location -?\\d+', '', 'g'),
+                              E':(funcformat|relabelformat|coerceformat|convertformat|coercionformat) \\d+', '', 'g');
   done text := '';
   at int;
   m text[];
 BEGIN
   LOOP
-    at := regexp_instr(rest, ':varattno(syn)? \d+');
+    at := regexp_instr(rest, E':varattno(syn)? \\d+');
     EXIT WHEN at = 0;
-    m := regexp_match(substr(rest, at), '^(:varattno(?:syn)? )(\d+)');
+    m := regexp_match(substr(rest, at), E'^(:varattno(?:syn)? )(\\d+)');
     done := done || substr(rest, 1, at - 1) || m[1]
             || coalesce(quote_ident(column_names[m[2]::int]), m[2]);
     rest := substr(rest, at + length(m[1]) + length(m[2]));
   END LOOP;
-  done := regexp_replace(done || rest, '\m(1638[4-9]|1639\d|16[4-9]\d\d|1[7-9]\d{3}|[2-9]\d{4}|\d{6,})\M',
+  done := regexp_replace(done || rest, E'\\m(1638[4-9]|1639\\d|16[4-9]\\d\\d|1[7-9]\\d{3}|[2-9]\\d{4}|\\d{6,})\\M',
                          '#', 'g');
   -- (A constant of a user's type: its bytes may be such a number, an
   -- enum label's.)
-  RETURN regexp_replace(done, '(:consttype #[^{}]*?:constvalue )\d+ \[[^]]*\]', '\1#', 'g');
+  RETURN regexp_replace(done, E'(:consttype #[^{}]*?:constvalue )\\d+ \\[[^]]*\\]', E'\\1#', 'g');
 END
 $$;
 
@@ -163,11 +163,11 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   RETURN QUERY EXECUTE format(
     'SELECT i.indexname::text,'
-    '       regexp_replace(tdm._parity_unqualified(i.indexdef::text, $1),'
-    '                      ''^CREATE (UNIQUE )?INDEX (?:"(?:[^"]|"")*"|[^ ]+) ON '', ''CREATE \1INDEX ON '')'
+    '       regexp_replace(tdm._parity_unqualified(i.indexdef::text, $1), $3, $4)'
     '  FROM %s i WHERE i.schemaname = $1 AND i.tablename = $2',
     tdm._parity_catalog(side, 'pg_indexes'))
-    USING tdm._parity_schema(side, rel), (SELECT relname::text FROM pg_class WHERE oid = rel);
+    USING tdm._parity_schema(side, rel), (SELECT relname::text FROM pg_class WHERE oid = rel),
+          '^CREATE (UNIQUE )?INDEX (?:"(?:[^"]|"")*"|[^ ]+) ON ', E'CREATE \\1INDEX ON ';
 END
 $$;
 
@@ -242,7 +242,7 @@ BEGIN
                     ELSE 'CHECK' END AS head,
                   -- (What follows the columns of a key's index.)
                   CASE WHEN k.contype IN ('p', 'u')
-                       THEN coalesce(' ' || substring(ix.canonical FROM ' ((?:INCLUDE \(|NULLS NOT DISTINCT|WITH \().*)$'), '')
+                       THEN coalesce(' ' || substring(ix.canonical FROM E' ((?:INCLUDE \\(|NULLS NOT DISTINCT|WITH \\().*)$'), '')
                        ELSE '' END
                   || CASE WHEN k.contype = 'f' THEN
                             CASE k.confmatchtype WHEN 'f' THEN ' MATCH FULL' ELSE '' END
@@ -634,9 +634,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
              WHEN c.base = 'bool'::regtype
                THEN format('pg_catalog.hashint4extended((%s)::int4, %s)', c.v, seed)
              ELSE coalesce(
-                    (SELECT format('%s(%s, %s)', ch.fn,
-                                   CASE WHEN ch.input = c.base OR ch.input::regtype::text LIKE 'any%' THEN c.v
-                                        ELSE format('(%s)::%s', c.v, ch.input::regtype) END, seed)
+                    (SELECT CASE WHEN ch.input = 'anyarray'::regtype
+                                 -- (An array's bounds too, which its hash
+                                 -- leaves out: '{1,2}' and '[0:1]={1,2}'
+                                 -- are not equal.)
+                                 THEN format('(%s(%s, %s) # pg_catalog.hashtextextended('
+                                             'coalesce(pg_catalog.array_dims(%s), ''''), %s))',
+                                             ch.fn, c.v, seed, c.v, seed)
+                                 ELSE format('%s(%s, %s)', ch.fn,
+                                             CASE WHEN ch.input = c.base OR ch.input::regtype::text LIKE 'any%' THEN c.v
+                                                  ELSE format('(%s)::%s', c.v, ch.input::regtype) END, seed) END
                        FROM chosen ch),
                     -- (spelt CAST: tdm._parity_shippable tells it from a varchar's relabel)
                     format('pg_catalog.hashtextextended(CAST(%s AS text), %s)', c.v, seed)) END AS sql
@@ -775,7 +782,7 @@ BEGIN
     RAISE EXCEPTION '%: % holds, in % or %, a value that cannot be shown as jsonb or in this database''s'
                     ' encoding: %', caller, rel, tdm._parity_label(env_a), tdm._parity_label(env_b), message
       USING ERRCODE = state,
-            HINT = 'A json value holding \u0000 (jsonb cannot), or a character this database''s encoding lacks:'
+            HINT = E'A json value holding \\u0000 (jsonb cannot), or a character this database''s encoding lacks:'
                    ' compare that column as text (SELECT ... ::text) outside tdm, or change the value.';
   ELSIF left(state, 2) = '22' OR state = '23514' THEN
     RAISE EXCEPTION '%: % holds, in % or %, a value this database''s type refuses: %', caller, rel,

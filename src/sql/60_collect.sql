@@ -321,6 +321,14 @@ BEGIN
           -- the environment's data changed.)
           drift := (SELECT string_agg(d.detail, '; ') FROM tdm._schema_drift(got.env, m.rel) d
                      WHERE d.env_type IS NOT NULL AND d.severity = 'error');
+          -- (Or a column the environment dropped since, whose rows are now
+          -- read with the target's default or NULL.)
+          drift := coalesce(drift, (SELECT string_agg(format('column %s is missing in %s now, read as %s', k.c, got.env,
+                                                             CASE WHEN f.now->>k.c LIKE 'NULL::%' THEN 'NULL'
+                                                                  ELSE f.now->>k.c END), '; ' ORDER BY k.c)
+                                      FROM (SELECT tdm._fills(drifts->got.env, m.rel) AS now) f,
+                                           LATERAL (SELECT jsonb_object_keys(f.now) AS c) k
+                                     WHERE NOT coalesce(lock.fills, '{}') ? k.c));
           IF lock.row_count = got.n AND drift IS NOT NULL THEN
             PERFORM tdm._refuse_retyped(r, got.env, m.rel, drift, got.n, retaggable);
           END IF;

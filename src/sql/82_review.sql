@@ -340,7 +340,7 @@ BEGIN
               -- (the schema refused: the table's, or one of a function the
               -- expression calls)
               HINT = format('The DBA grants it to reviewers: GRANT USAGE ON SCHEMA %I TO tdm_reviewer;',
-                            coalesce(substring(SQLERRM FROM 'permission denied for schema (\S+)'),
+                            coalesce(substring(SQLERRM FROM E'permission denied for schema (\\S+)'),
                                      (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                                        WHERE c.oid = rel)));
     END;
@@ -1272,6 +1272,9 @@ DECLARE
   decided bigint := 0;
   written bigint;
   kept_env bigint := 0;  -- conflicts keep_env is a member of
+  earlier tdm.decision;  -- a stale conflict's decision
+  left_keep_all text[] := '{}';  -- conflicts whose suggestion keeps every member
+  left_stale text[] := '{}';  -- stale decisions of another action, or with values
 BEGIN
   PERFORM tdm._require_given('resolve_all', 'release', release IS NOT NULL);
   IF NOT EXISTS (SELECT 1 FROM tdm.release x WHERE x.release = resolve_all.release) THEN
@@ -1302,6 +1305,27 @@ BEGIN
               AND (resolve_all.kind IS NULL OR x.kind = resolve_all.kind)
             ORDER BY x.priority, x.rel::text, x.conflict_id LOOP
     keep := NULL;
+    -- A keep of the suggestion where the suggestion keeps every member
+    -- (distinct entities that need keys from a reviewer): keeping one
+    -- would merge the others away. Left, and named.
+    IF action = 'keep' AND resolve_all.keep_env IS NULL AND cardinality(c.rekeyed) > 0 THEN
+      left_keep_all := left_keep_all || c.conflict_id;
+      CONTINUE;
+    END IF;
+    -- A stale decision taken otherwise (another action, renames or merged
+    -- values, another kept member): re-confirmed as it was, or decided
+    -- again one by one, not replaced by this one.
+    IF c.status = 'stale' THEN
+      SELECT * INTO earlier FROM tdm.decision d WHERE d.conflict_id = c.conflict_id;
+      IF earlier.action <> action OR earlier.renames IS NOT NULL OR earlier.merged IS NOT NULL
+         OR (action = 'keep' AND resolve_all.keep_env IS NULL AND earlier.keep_env IS DISTINCT FROM
+             (SELECT cm.label FROM tdm.conflict_member cm
+               WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.member = coalesce(c.survivor, 0)))
+      THEN
+        left_stale := left_stale || c.conflict_id;
+        CONTINUE;
+      END IF;
+    END IF;
     IF action = 'keep' THEN
       SELECT cm.label INTO keep FROM tdm.conflict_member cm
        WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
@@ -1330,6 +1354,16 @@ BEGIN
     GET DIAGNOSTICS written = ROW_COUNT;
     decided := decided + written;
   END LOOP;
+  IF cardinality(left_keep_all) > 0 THEN
+    RAISE NOTICE 'resolve_all: % conflict(s) left undecided: their suggestion keeps every member (keep_all, with keys from a reviewer), which keep would merge away: %',
+      cardinality(left_keep_all), array_to_string(left_keep_all[1:10], ', ') || CASE WHEN cardinality(left_keep_all) > 10 THEN ', ...' ELSE '' END
+      USING HINT = 'Decide them one by one (tdm.resolve(conflict_id, ''keep_all'', renames => ...)), or name the member to keep: keep_env => ...';
+  END IF;
+  IF cardinality(left_stale) > 0 THEN
+    RAISE NOTICE 'resolve_all: % stale decision(s) left as they were taken (another action, renames, merged values or another kept member): %',
+      cardinality(left_stale), array_to_string(left_stale[1:10], ', ') || CASE WHEN cardinality(left_stale) > 10 THEN ', ...' ELSE '' END
+      USING HINT = 'Their members changed since: look at them in tdm.review_queue and decide each again with tdm.resolve.';
+  END IF;
   IF keep_env IS NOT NULL AND decided > 0 AND kept_env = 0 THEN
     RAISE EXCEPTION 'resolve_all: "%" is a member of none of the % conflict(s); nothing decided',
       keep_env, decided
@@ -1466,7 +1500,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
             -- (a line break or tab in a value is shown as \n or \t: the
             -- grid keeps one line per column)
             FROM (SELECT x.col, x.place, x.member, x.at,
-                         replace(replace(replace(x.v, E'\r', '\r'), E'\n', '\n'), E'\t', '\t') AS v
+                         replace(replace(replace(x.v, E'\r', E'\\r'), E'\n', E'\\n'), E'\t', E'\\t') AS v
                     FROM cell x) cell, width
            GROUP BY col, place) l
 $$;

@@ -213,7 +213,7 @@ LANGUAGE sql IMMUTABLE AS $$
                 ' search_path of its own (ALTER FUNCTION %s SET search_path = ...).',
                 f.code, CASE WHEN f.code LIKE '"%' THEN '...' ELSE f.code END)
     FROM (SELECT tdm._raising_function(context) AS code) f
-   WHERE state IN ('42883', '42P01', '42704') AND f.code !~ '^tdm\.'
+   WHERE state IN ('42883', '42P01', '42704') AND f.code !~ E'^tdm\\.'
 $$;
 
 -- Raises, for `operation` writing `target`'s tables (`what` it did), the
@@ -234,7 +234,7 @@ DECLARE
   code text := tdm._raising_function(context);
   advice text := tdm._search_path_advice(state, context);
 BEGIN
-  IF code ~ '^tdm\.' OR (state <> 'P0001' AND advice IS NULL) THEN
+  IF code ~ E'^tdm\\.' OR (state <> 'P0001' AND advice IS NULL) THEN
     RAISE EXCEPTION USING ERRCODE = state, MESSAGE = message, DETAIL = coalesce(detail, ''),
                           HINT = coalesce(hint, '');
   END IF;
@@ -403,6 +403,10 @@ DECLARE
   t record;
   referencing bigint;
   holders text;
+  first record;  -- the first foreign key with such rows: the message's
+  first_referencing bigint;
+  first_holders text;
+  others text[] := '{}';  -- the others: tables and counts
 BEGIN
   FOR t IN SELECT con.conname, con.conrelid::regclass AS child, con.confrelid::regclass AS parent,
                   p.release_column AS parent_release, c.release_column AS child_release,
@@ -426,9 +430,20 @@ BEGIN
                    CASE WHEN t.child_release IS NULL THEN ''
                         ELSE format(' AND x.%I IS DISTINCT FROM $1', t.child_release) END)
       INTO referencing, holders USING release;
-    IF referencing > 0 THEN
-      -- (A table tdm does not manage holds rows of no release.)
-      RAISE EXCEPTION '%: % row(s) of % % reference release %''s rows in %',
+    IF referencing > 0 AND first_referencing IS NOT NULL THEN
+      others := others || format('%s row(s) of %s (to %s)', referencing, t.child, t.parent);
+    ELSIF referencing > 0 THEN
+      first := t;
+      first_referencing := referencing;
+      first_holders := holders;
+    END IF;
+  END LOOP;
+  IF first_referencing IS NOT NULL THEN
+    t := first;
+    referencing := first_referencing;
+    holders := first_holders;
+    -- (A table tdm does not manage holds rows of no release.)
+    RAISE EXCEPTION '%: % row(s) of % % reference release %''s rows in %',
         caller, referencing, CASE WHEN t.child_release IS NULL THEN 'unmanaged table' ELSE 'other releases in' END,
         t.child, release, t.parent
         USING ERRCODE = 'foreign_key_violation',
@@ -441,14 +456,14 @@ BEGIN
                               WHEN t.deferrable
                               THEN format('Foreign key %s is deferrable: PostgreSQL would refuse %s at commit.',
                                           quote_ident(t.conname), what)
-                              ELSE format('Foreign key %s refuses %s.', quote_ident(t.conname), what) END),
+                              ELSE format('Foreign key %s refuses %s.', quote_ident(t.conname), what) END,
+                         'Also: ' || nullif(array_to_string(others, '; '), '') || '.'),
               HINT = CASE WHEN t.child_release IS NULL
                           THEN format('%s is not managed by tdm: delete or change its rows that reference them,'
                                       ' or drop its foreign key %s, then call again.',
                                       t.child, quote_ident(t.conname))
                           ELSE hint END;
-    END IF;
-  END LOOP;
+  END IF;
 END
 $$;
 

@@ -956,6 +956,7 @@ DECLARE
   job bigint;
   return_to text;
   payload jsonb;
+  later jsonb;  -- live deployments on the target after this one: undone with it
 BEGIN
   -- (Locked: a second call waits for this one, then takes the release's
   -- next live deployment, if any, as a call made afterwards would.)
@@ -974,6 +975,11 @@ BEGIN
   -- rollback's settling of statuses leaves it alone
   -- (tdm._reconcile_releases), and it is marked once the rollback holds the
   -- audit's head and the target (decision 173: its row is not locked before).
+  later := (SELECT coalesce(jsonb_agg(jsonb_build_object('release', x.release, 'deployment_id', x.deployment_id,
+                                                          'code_version', x.code_version)
+                                       ORDER BY x.deployment_id), '[]')
+              FROM tdm.deployment x
+             WHERE x.target = d.target AND x.deployment_id > d.deployment_id AND x.rolled_back_at IS NULL);
   PERFORM set_config('tdm_rollback.release', release, true);
   job := tdm.rollback(d.snapshot_id);
   PERFORM set_config('tdm_rollback.release', '', true);
@@ -989,7 +995,17 @@ BEGIN
   payload := jsonb_build_object('release', release, 'deployment_id', d.deployment_id,
                                 'rolled_back_code_version', d.code_version,
                                 'return_to_code_version', return_to,
-                                'snapshot_id', d.snapshot_id, 'target', d.target, 'job_id', job);
+                                'snapshot_id', d.snapshot_id, 'target', d.target, 'job_id', job,
+                                'also_rolled_back', later);
+  IF jsonb_array_length(later) > 0 THEN
+    RAISE WARNING 'rollback_release: the deployments of % on % after it were rolled back with it: %',
+      release, d.target,
+      (SELECT string_agg(format('%s (%s)', x->>'release', x->>'code_version'), ', ') FROM jsonb_array_elements(later) x)
+      USING DETAIL = format('%s went back to its pre-deploy snapshot, taken before them; their rows are gone from %s.',
+                            d.target, d.target),
+            HINT = 'Deployment tooling returns to the code version in the NOTIFY payload (return_to_code_version); promote'
+                   ' and deploy those releases again to bring them back.';
+  END IF;
   PERFORM pg_notify('tdm_rollback', payload::text);
   PERFORM tdm._audit('rollback_release', release, payload);
   RETURN d.deployment_id;

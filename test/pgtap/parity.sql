@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(31);
+SELECT plan(32);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -100,6 +100,12 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
                                   tdm_release text, tdm_feature text);
   CREATE INDEX ON tap_par_e2.tagged (tap_par_e2.norm(code));
 
+  -- Arrays equal but for their bounds are not equal.
+  CREATE TABLE tap_par_e1.arr (id int PRIMARY KEY, a int[], tdm_release text, tdm_feature text);
+  CREATE TABLE tap_par_e2.arr (LIKE tap_par_e1.arr INCLUDING ALL);
+  INSERT INTO tap_par_e1.arr VALUES (1, '{1,2}', 'TP1', 'F'), (2, '{3}', 'TP1', 'F'), (3, '{}', 'TP1', 'F');
+  INSERT INTO tap_par_e2.arr VALUES (1, '[0:1]={1,2}', 'TP1', 'F'), (2, '{3}', 'TP1', 'F'), (3, '{}', 'TP1', 'F');
+
   -- An xml fragment (content, not a document).
   CREATE TABLE tap_par_e1.doc (id int PRIMARY KEY, x xml, tdm_release text, tdm_feature text);
   CREATE TABLE tap_par_e2.doc (LIKE tap_par_e1.doc INCLUDING ALL);
@@ -144,10 +150,11 @@ CREATE TABLE tap_par.tagged (id int PRIMARY KEY, m tap_par.mood CHECK (m <> 'ok'
                              code text UNIQUE NULLS NOT DISTINCT, tdm_release text, tdm_feature text);
 CREATE INDEX ON tap_par.tagged (tap_par.norm(code));
 CREATE TABLE tap_par.doc (id int PRIMARY KEY, x xml, tdm_release text, tdm_feature text);
+CREATE TABLE tap_par.arr (id int PRIMARY KEY, a int[], tdm_release text, tdm_feature text);
 CREATE TABLE tap_par.wide (LIKE tap_par_e1.wide INCLUDING ALL);
 SELECT tdm.add_environment('par1', 'tap_par_self', 10, 'tap_par_e1'),
        tdm.add_environment('par2', 'tap_par_self', 20, 'tap_par_e2');
-SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.cased,tap_par.feeling,tap_par.ruled,tap_par.tagged,tap_par.doc,tap_par.wide}'::regclass[]) t;
+SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.cased,tap_par.feeling,tap_par.ruled,tap_par.tagged,tap_par.doc,tap_par.wide,tap_par.arr}'::regclass[]) t;
 
 -- schema_diff: each kind once, in column order, then constraints and
 -- indexes; nothing between equals (their sequences' defaults name their
@@ -256,6 +263,8 @@ SELECT results_eq(
   'with ''local'' as a side too');
 SELECT is_empty($$SELECT * FROM tdm.data_diff('tap_par.shape', 'par1', 'par2')$$,
   'data_diff compares the columns both sides hold as the managed table does (b and c left out)');
+SELECT results_eq($$SELECT key, kind FROM tdm.data_diff('tap_par.arr', 'par1', 'par2')$$,
+  $$VALUES ('{"id": 1}'::jsonb, 'changed')$$, 'data_diff tells arrays apart by their bounds');
 -- An xml fragment is read whatever the session's xmloption.
 SET LOCAL xmloption = document;
 SELECT is_empty($$SELECT * FROM tdm.data_diff('tap_par.doc', 'par1', 'par2')$$,

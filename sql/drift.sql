@@ -1,0 +1,31 @@
+-- A column an environment drops after tagging: its rows read with NULL
+-- (or the target's default) where they held values. Consolidation says
+-- the environment no longer reads as it was locked, naming the column, not
+-- that its rows changed; tagged again, the release consolidates.
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS dblink;
+RESET client_min_messages;
+CREATE SCHEMA drift_st1;
+\ir sql/include/sessions.sql
+\ir sql/include/in_environments.sql
+SELECT pg_temp.in_environments(
+  'CREATE TABLE dc_person (id int PRIMARY KEY, name text, phone text, tdm_release text, tdm_feature text)');
+IMPORT FOREIGN SCHEMA public LIMIT TO (dc_person) FROM SERVER st1 INTO drift_st1;
+CREATE TABLE staging.dc_person (id int PRIMARY KEY, name text, phone text, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.dc_person');
+SELECT tdm.create_release('R-DC1'), tdm.add_feature('R-DC1', 'FEAT-DC', 1);
+INSERT INTO drift_st1.dc_person VALUES (1, 'ann', '555', 'R-DC1', 'FEAT-DC'), (2, 'bob', NULL, 'R-DC1', 'FEAT-DC');
+SELECT tdm.tag_release('R-DC1') IS NOT NULL AS tagged;
+SELECT dblink_exec(pg_temp.conninfo('st1'), 'ALTER TABLE dc_person DROP COLUMN phone');
+\set VERBOSITY terse
+SELECT tdm.consolidate('R-DC1');
+\set VERBOSITY default
+-- Put back (its values are gone): tagged again, it consolidates.
+SELECT dblink_exec(pg_temp.conninfo('st1'), 'ALTER TABLE dc_person ADD COLUMN phone text');
+SELECT tdm.tag_release('R-DC1') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R-DC1') AS run \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run;
+SELECT id, name, phone FROM staging.dc_person ORDER BY id;

@@ -1,0 +1,70 @@
+-- tdm.resolve_all keeps no member where the suggestion keeps them all
+-- (two order lines under one key that are two products, which need new
+-- keys from a reviewer): keeping one would merge the other away. And it
+-- leaves a stale decision taken otherwise one by one (another member
+-- kept) as it was, re-confirming only one it would take again.
+BEGIN;
+SELECT plan(6);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_bd_e1;
+  CREATE SCHEMA tap_bd_e2;
+  CREATE TABLE tap_bd_e1.line (order_no int, line_no int, sku text NOT NULL, tdm_release text, tdm_feature text,
+                               PRIMARY KEY (order_no, line_no), UNIQUE (order_no, sku));
+  CREATE TABLE tap_bd_e1.item (id int PRIMARY KEY, code text NOT NULL UNIQUE, qty int, note text,
+                               tdm_release text, tdm_feature text);
+  CREATE TABLE tap_bd_e2.line (LIKE tap_bd_e1.line INCLUDING ALL);
+  CREATE TABLE tap_bd_e2.item (LIKE tap_bd_e1.item INCLUDING ALL);
+  INSERT INTO tap_bd_e1.line VALUES (1, 1, 'S1', 'TBD1', 'F');
+  INSERT INTO tap_bd_e2.line VALUES (1, 1, 'S2', 'TBD1', 'G');
+  INSERT INTO tap_bd_e1.item VALUES (1, 'a', 1, 'n', 'TBD1', 'F'), (2, 'b', 1, 'n', 'TBD1', 'F');
+  INSERT INTO tap_bd_e2.item VALUES (1, 'a', 2, 'n', 'TBD1', 'G'), (2, 'b', 2, 'n', 'TBD1', 'G')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_bd_self');
+CREATE SCHEMA tap_bd;
+CREATE TABLE tap_bd.line (order_no int, line_no int, sku text NOT NULL, tdm_release text, tdm_feature text,
+                          PRIMARY KEY (order_no, line_no), UNIQUE (order_no, sku));
+CREATE TABLE tap_bd.item (id int PRIMARY KEY, code text NOT NULL UNIQUE, qty int, note text, tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('bd1', 'tap_bd_self', 10, 'tap_bd_e1'), tdm.add_environment('bd2', 'tap_bd_self', 20, 'tap_bd_e2');
+SELECT tdm.manage_table('tap_bd.line', '{"order_no,sku"}'), tdm.manage_table('tap_bd.item', '{code}');
+SELECT tdm.create_release('TBD1'), tdm.add_feature('TBD1', 'F', 1), tdm.add_feature('TBD1', 'G', 1);
+SELECT tdm.tag_release('TBD1'), tdm.consolidate('TBD1', 'tap_bd');
+SELECT conflict_id AS line_conflict FROM tdm.conflict WHERE rel = 'tap_bd.line'::regclass AND status = 'pending' \gset
+SELECT conflict_id AS a_conflict FROM tdm.conflict
+ WHERE rel = 'tap_bd.item'::regclass AND status = 'pending' AND members @> '[{"row": {"code": "a"}}]' \gset
+SELECT conflict_id AS b_conflict FROM tdm.conflict
+ WHERE rel = 'tap_bd.item'::regclass AND status = 'pending' AND members @> '[{"row": {"code": "b"}}]' \gset
+-- One by one: a keeps bd2 (not the suggestion), b keeps the suggestion.
+SELECT tdm.resolve(:'a_conflict', 'keep', 'bd2', rationale => 'bd2 counts a right'),
+       tdm.resolve(:'b_conflict', 'keep', (SELECT cm.label FROM tdm.conflict_member cm JOIN tdm.conflict c USING (run_id, conflict_id)
+                                             WHERE c.conflict_id = :'b_conflict' AND cm.member = c.survivor),
+                   rationale => 'as suggested');
+-- The items' notes are masked since: their members read otherwise, and
+-- their decisions go stale.
+SET client_min_messages = error;
+SELECT tdm.mask_column('tap_bd.item', 'note', 'hash');
+SET client_min_messages = warning;
+SELECT tdm.consolidate('TBD1', 'tap_bd');
+SELECT results_eq(format($$SELECT status FROM tdm.conflict WHERE conflict_id IN (%L, %L)
+                            AND run_id = (SELECT max(run_id) FROM tdm.run WHERE release = 'TBD1')$$,
+                         :'a_conflict', :'b_conflict'),
+  $$VALUES ('stale'), ('stale')$$, 'both decisions are stale');
+
+SELECT is(tdm.resolve_all('TBD1', 'keep', 'bulk: the suggestion stands'), 1::bigint,
+  'resolve_all keep decides only the stale decision it would take again');
+SELECT is((SELECT status FROM tdm.conflict WHERE conflict_id = :'line_conflict'
+             AND run_id = (SELECT max(run_id) FROM tdm.run WHERE release = 'TBD1')), 'pending',
+  'a conflict whose suggestion keeps every member is left to a reviewer');
+SELECT results_eq(format($$SELECT keep_env, rationale FROM tdm.decision WHERE conflict_id = %L$$, :'a_conflict'),
+  $$VALUES ('bd2', 'bd2 counts a right')$$, 'a stale decision that kept another member stays as it was taken');
+SELECT is((SELECT rationale FROM tdm.decision WHERE conflict_id = :'b_conflict'), 'bulk: the suggestion stands',
+  'a stale decision that kept the suggestion is re-confirmed');
+-- Named, the reviewer's choice: keep_env keeps it.
+SELECT is(tdm.resolve_all('TBD1', 'keep', 'bd1 it is', rel => 'tap_bd.line', keep_env => 'bd1'), 1::bigint,
+  'with keep_env named, resolve_all keeps that member of it');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_bd_e1, tap_bd_e2 CASCADE;
