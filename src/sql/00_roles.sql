@@ -55,6 +55,10 @@ BEGIN
     CREATE ROLE tdm_reviewer NOLOGIN;
     COMMENT ON ROLE tdm_reviewer IS 'tdm: read the review queue, write decisions';
   END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'tdm_auditor') THEN
+    CREATE ROLE tdm_auditor NOLOGIN;
+    COMMENT ON ROLE tdm_auditor IS 'tdm: read the review queue, reports and audit trail; decide nothing';
+  END IF;
 END
 $roles$;
 

@@ -639,6 +639,17 @@ BEGIN
   -- on it, then miss its conflict.
   consolidating := tdm._consolidating_backend(release);
   IF consolidating IS NOT NULL THEN
+    -- (It may wait for this very transaction, which holds a decision it
+    -- replaces: then it goes on only once this one ends.)
+    IF pg_backend_pid() = ANY (pg_blocking_pids(consolidating)) THEN
+      RAISE EXCEPTION 'decision on %: release % is being consolidated, and the consolidation waits for this transaction',
+        c.conflict_id, release
+        USING ERRCODE = 'lock_not_available',
+              DETAIL = format('Backend %s consolidates it and waits for the decisions this transaction holds.',
+                              consolidating),
+              HINT = 'This transaction is aborted: ROLLBACK, let the consolidation finish, then decide again'
+                     ' (commit decisions as you take them). The conflicts keep their ids.';
+    END IF;
     RAISE EXCEPTION 'decision on %: release % is being consolidated', c.conflict_id, release
       USING ERRCODE = 'lock_not_available',
             DETAIL = format('Backend %s holds it.', consolidating),
@@ -779,7 +790,15 @@ BEGIN
       FROM jsonb_object_keys(NEW.merged) AS k WHERE NOT k = ANY (cols);
     IF label IS NOT NULL OR NEW.merged = '{}' THEN
       RAISE EXCEPTION 'decision on %: a relationship conflict''s merge sets the references that name deleted rows%',
-        NEW.conflict_id, coalesce(', not ' || label, ': name them')
+        NEW.conflict_id,
+        coalesce(', not ' || label
+                 -- (A reference in the primary key names the deleted row
+                 -- too, but a merge keeps the key: said as such.)
+                 || CASE WHEN EXISTS (SELECT FROM jsonb_object_keys(NEW.merged) AS k
+                                       JOIN tdm.managed_table m ON m.rel = c.rel
+                                      WHERE k = ANY (m.pk_columns))
+                         THEN ' (a column of the primary key, which a merge keeps)' ELSE '' END,
+                 ': name them')
         USING ERRCODE = 'invalid_parameter_value',
               HINT = CASE WHEN cardinality(cols) = 0
                           THEN 'Its references hold columns of its primary key, which a merge keeps: keep it'
@@ -1468,8 +1487,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
           WHERE m.rel = c.rel
           GROUP BY k.col),
        -- (80 columns under \x: 15 for the view's column name, 14 for the
-       -- differing column's, the rest shared by the members)
-       width AS (SELECT greatest(8, 51 / greatest(count(*), 1))::int AS w FROM members),
+       -- names of the columns shown (up to 24 for a longer one, whole), the
+       -- rest shared by the members)
+       label_width AS (
+         SELECT greatest(14, least(24, max(length(x.col)) + 1))::int AS lw
+           FROM (SELECT k.col FROM keys k UNION ALL SELECT jsonb_object_keys(c.differing)) x),
+       width AS (SELECT greatest(8, (65 - (SELECT lw FROM label_width)) / greatest(count(*), 1))::int AS w
+                   FROM members),
        cell AS (SELECT NULL::text AS col, 0::bigint AS place, m.member, m.label AS v, a.at
                   FROM members m JOIN apart a USING (member)
                 UNION ALL
@@ -1486,7 +1510,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                   FROM jsonb_each(c.differing) d LEFT JOIN keys k ON k.col = d.key CROSS JOIN members m)
   SELECT string_agg(rtrim(line), E'\n' ORDER BY col IS NOT NULL, place NULLS LAST, col)
     FROM (SELECT col, place,
-                 rpad(CASE WHEN length(col) > 13 THEN left(col, 12) || '~' ELSE coalesce(col, '') END, 14)
+                 rpad(CASE WHEN length(col) > lw - 1 THEN left(col, lw - 2) || '~' ELSE coalesce(col, '') END, lw)
                  -- (a value cut short ends with ~, so two cut alike still show;
                  -- an environment's name that begins as another's is shown
                  -- from where they part, ~ before: ~_alpha, ~_beta)
@@ -1501,8 +1525,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
             -- grid keeps one line per column)
             FROM (SELECT x.col, x.place, x.member, x.at,
                          replace(replace(replace(x.v, E'\r', E'\\r'), E'\n', E'\\n'), E'\t', E'\\t') AS v
-                    FROM cell x) cell, width
-           GROUP BY col, place) l
+                    FROM cell x) cell, width, label_width
+           GROUP BY col, place, lw) l
 $$;
 
 CREATE VIEW tdm.review_queue AS

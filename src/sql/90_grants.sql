@@ -116,3 +116,24 @@ GRANT EXECUTE ON FUNCTION
   tdm.data_diff(regclass, text, text),
   tdm.profile_diff(regclass, text, text)
   TO tdm_admin;
+
+-- tdm_auditor reads what a reviewer reads (the queue, reports, progress,
+-- the audit trail and its verification) and decides nothing: a reviewer's
+-- functions but those that decide, and the owner's-rights lookups only
+-- decisions make.
+GRANT USAGE ON SCHEMA tdm TO tdm_auditor;
+GRANT SELECT ON ALL TABLES IN SCHEMA tdm TO tdm_auditor;
+REVOKE SELECT ON tdm.mask_key, tdm.release_lock FROM tdm_auditor;
+GRANT SELECT (release, env, rel, row_count, locked_at, shape, fills) ON tdm.release_lock TO tdm_auditor;
+DO $auditor$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'tdm'::regnamespace
+              AND pg_catalog.has_function_privilege('tdm_reviewer', p.oid, 'EXECUTE')
+              AND p.proname NOT IN ('resolve', 'resolve_all', 'approve', '_key_holder', '_key_in_release') LOOP
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO tdm_auditor', f);
+  END LOOP;
+END
+$auditor$;
