@@ -795,8 +795,8 @@ BEGIN
                  -- (A reference in the primary key names the deleted row
                  -- too, but a merge keeps the key: said as such.)
                  || CASE WHEN EXISTS (SELECT FROM jsonb_object_keys(NEW.merged) AS k
-                                       JOIN tdm.managed_table m ON m.rel = c.rel
-                                      WHERE k = ANY (m.pk_columns))
+                                       JOIN tdm.managed_table pk ON pk.rel = c.rel
+                                      WHERE k = ANY (pk.pk_columns))
                          THEN ' (a column of the primary key, which a merge keeps)' ELSE '' END,
                  ': name them')
         USING ERRCODE = 'invalid_parameter_value',
