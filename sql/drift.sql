@@ -29,3 +29,10 @@ SELECT tdm.consolidate('R-DC1') AS run \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT id, name, phone FROM staging.dc_person ORDER BY id;
+-- A row tagged for R-DC1 after its lock: part of no release. Tagging the
+-- next release says so.
+INSERT INTO drift_st1.dc_person VALUES (3, 'cy', NULL, 'R-DC1', 'FEAT-DC');
+SELECT tdm.create_release('R-DC2', parent => 'R-DC1'), tdm.add_feature('R-DC2', 'FEAT-DC2', 1);
+SELECT tdm.tag_release('R-DC2') AS job \gset
+SELECT env, rel, kind, severity, detail, row_count FROM tdm.tag_finding
+ WHERE job_id = :job AND rel = 'staging.dc_person'::regclass;

@@ -263,10 +263,13 @@ DECLARE
   lacking regclass[];  -- its tables without the columns the checks read
   unknown_releases bigint;  -- a table's rows tagged for a release that does not exist
   unknown_features bigint;  -- its rows of this release with a feature outside the plan
+  closed text[];  -- the other releases past tagging: their rows are their locks'
+  tagged_closed bigint;  -- a table's rows tagged for one of them
 BEGIN
   r := tdm._tag_release_check(the_release);
   features := ARRAY(SELECT f.feature FROM tdm.feature f WHERE f.release = the_release);
   releases := ARRAY(SELECT rr.release FROM tdm.release rr);
+  closed := ARRAY(SELECT rr.release FROM tdm.release rr WHERE rr.status <> 'open' AND rr.release <> the_release);
   -- The foreign keys as the catalog has them now (added or dropped since
   -- tdm.manage_table registered the tables).
   PERFORM tdm._refresh_foreign_keys();
@@ -313,10 +316,11 @@ BEGIN
         -- only where some are found.
         EXECUTE format('SELECT count(*) FILTER (WHERE t.%1$I IS NULL),'
                        '       count(*) FILTER (WHERE t.%1$I IS NOT NULL AND t.%1$I <> ALL ($1)),'
-                       '       count(*) FILTER (WHERE t.%1$I = $2 AND (t.%3$I IS NULL OR t.%3$I <> ALL ($3)))'
+                       '       count(*) FILTER (WHERE t.%1$I = $2 AND (t.%3$I IS NULL OR t.%3$I <> ALL ($3))),'
+                       '       count(*) FILTER (WHERE t.%1$I = ANY ($4))'
                        '  FROM %2$s t', m.release_column, env_rel, m.feature_column)
-          INTO n, unknown_releases, unknown_features
-          USING releases, the_release, features;
+          INTO n, unknown_releases, unknown_features, tagged_closed
+          USING releases, the_release, features, closed;
         IF n > 0 THEN
           EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k FROM %s t WHERE t.%I IS NULL ORDER BY %s LIMIT 5) s',
                          tdm._pk_json_sql(m.rel, 't'), env_rel, m.release_column,
@@ -325,6 +329,27 @@ BEGIN
           PERFORM tdm._finding(job, e.name, m.rel, 'untagged_rows', 'warning',
             format('%s row(s) of %s.%I carry no release tag; they are not part of any release',
                    n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel)), n, examples);
+        END IF;
+
+        -- Rows tagged for a release past tagging that its lock does not
+        -- hold (more than it locked): no consolidation of it collects
+        -- them again, and no other release has them.
+        IF tagged_closed > (SELECT coalesce(sum(l.row_count), 0) FROM tdm.release_lock l
+                             WHERE l.release = ANY (closed) AND l.env = e.name AND l.rel = m.rel) THEN
+          FOR drift IN EXECUTE format(
+              'SELECT t.%1$I AS tag, count(*) AS n FROM %2$s t WHERE t.%1$I = ANY ($1) GROUP BY t.%1$I ORDER BY t.%1$I',
+              m.release_column, env_rel)
+              USING closed LOOP
+            n := (SELECT coalesce(sum(l.row_count), 0) FROM tdm.release_lock l
+                   WHERE l.release = drift.tag AND l.env = e.name AND l.rel = m.rel);
+            CONTINUE WHEN drift.n <= n;
+            PERFORM tdm._finding(job, e.name, m.rel, 'untagged_rows', 'warning',
+              format('%s row(s) of %s.%I are tagged for release %s, which is %s and locked %s of them: the others'
+                     ' are part of no release; tag them for %s to bring them in',
+                     drift.n - n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag,
+                     (SELECT rr.status FROM tdm.release rr WHERE rr.release = drift.tag), n, the_release),
+              drift.n - n);
+          END LOOP;
         END IF;
 
         -- A primary key that several rows of this release hold: the

@@ -67,6 +67,14 @@ END
 $$;
 
 -- Whether `columns` are a natural key that `m` compares normalized.
+-- Whether a text says nothing: NULL, or spaces only (Unicode's too: a
+-- no-break space is no rationale).
+CREATE FUNCTION tdm._blank(value text) RETURNS bool
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT value IS NULL
+         OR regexp_replace(value, E'[\\s\\u00a0\\u1680\\u2000-\\u200b\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]', '', 'g') = ''
+$$;
+
 CREATE FUNCTION tdm._normalized_key(m tdm.managed_table, columns text[]) RETURNS bool
 LANGUAGE sql IMMUTABLE AS $$
   SELECT m.normalize_keys AND columns IS DISTINCT FROM m.pk_columns
@@ -753,8 +761,7 @@ BEGIN
       USING ERRCODE = 'not_null_violation',
             HINT = 'One of keep (with keep_env), keep_all, merge (with merged) or delete_all.';
   END IF;
-  IF NEW.rationale IS NULL
-     OR regexp_replace(NEW.rationale, E'[\\s\\u00a0\\u1680\\u2000-\\u200b\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]', '', 'g') = '' THEN
+  IF tdm._blank(NEW.rationale) THEN
     RAISE EXCEPTION 'decision on %: a rationale is required', NEW.conflict_id
       USING ERRCODE = 'not_null_violation',
             HINT = 'Say why, for the audit trail: rationale => ''...''.';
@@ -1304,6 +1311,11 @@ BEGIN
     RAISE EXCEPTION 'resolve_all: % needs values per conflict; use tdm.resolve()', action
       USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Decide each conflict with tdm.resolve(conflict_id, ...), or INSERT INTO tdm.decision.';
+  END IF;
+  IF tdm._blank(rationale) THEN
+    RAISE EXCEPTION 'resolve_all: a rationale is required'
+      USING ERRCODE = 'not_null_violation',
+            HINT = 'Say why, for the audit trail: it goes with every decision this call writes.';
   END IF;
   IF keep_env IS NOT NULL AND action <> 'keep' THEN
     RAISE EXCEPTION 'resolve_all: keep_env goes with keep, not %', action

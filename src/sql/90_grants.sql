@@ -101,6 +101,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._progress_rows(),
   tdm._release_rows(text),
   tdm._require_given(text, text, bool),
+  tdm._blank(text),
   tdm._column_names(text[]),
   tdm._staging_target(),
   tdm._consolidate_call(text, text)

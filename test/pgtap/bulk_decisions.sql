@@ -2,9 +2,10 @@
 -- (two order lines under one key that are two products, which need new
 -- keys from a reviewer): keeping one would merge the other away. And it
 -- leaves a stale decision taken otherwise one by one (another member
--- kept) as it was, re-confirming only one it would take again.
+-- kept) as it was, re-confirming only one it would take again. A blank
+-- rationale is refused as its own.
 BEGIN;
-SELECT plan(6);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -51,6 +52,8 @@ SELECT results_eq(format($$SELECT status FROM tdm.conflict WHERE conflict_id IN 
                          :'a_conflict', :'b_conflict'),
   $$VALUES ('stale'), ('stale')$$, 'both decisions are stale');
 
+SELECT throws_ok($$SELECT tdm.resolve_all('TBD1', 'keep', E' \u00a0')$$, '23502', 'resolve_all: a rationale is required',
+  'a blank rationale is refused as resolve_all''s, before any conflict');
 SELECT is(tdm.resolve_all('TBD1', 'keep', 'bulk: the suggestion stands'), 1::bigint,
   'resolve_all keep decides only the stale decision it would take again');
 SELECT is((SELECT status FROM tdm.conflict WHERE conflict_id = :'line_conflict'
