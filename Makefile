@@ -15,7 +15,7 @@ EXTRA_CLEAN = build $(OBJS:.o=.d)
 
 # pg_regress runs in the scenario's consolidation database (scripts/test.sh
 # builds it), so the suites reach real environments through postgres_fdw.
-REGRESS      = bridge setup tag_release detect consolidate jobs master schemas types releases keys conforming drift
+REGRESS      = bridge setup tag_release detect consolidate jobs master schemas types releases keys conforming drift notices
 REGRESS_OPTS = --use-existing
 
 PG_CONFIG ?= pg_config

@@ -102,9 +102,14 @@ BEGIN
   -- tell a reviewer which unmasked values they hold. Collected, it is
   -- masked; validation compares the masked values.
   IF EXISTS (SELECT FROM tdm.mask k WHERE k.rel = _key_in_release.rel AND k.column_name = ANY (columns)) THEN
-    RAISE NOTICE 'decision: did not look for % among the environments'' rows: % masked there (tdm.mask); validation will check the masked values at the next consolidate',
-      array_to_string(columns, ', '),
-      CASE WHEN cardinality(columns) = 1 THEN 'it is' ELSE 'a column of it is' END;
+    -- (Said once per statement and key, not once per renamed member.)
+    IF current_setting('tdm_review.key_notice', true) IS DISTINCT FROM
+       format('%s %s %s', statement_timestamp(), rel, columns) THEN
+      PERFORM set_config('tdm_review.key_notice', format('%s %s %s', statement_timestamp(), rel, columns), true);
+      RAISE NOTICE 'decision: did not look for % among the environments'' rows: % masked there (tdm.mask); validation will check the masked values at the next consolidate',
+        array_to_string(columns, ', '),
+        CASE WHEN cardinality(columns) = 1 THEN 'it is' ELSE 'a column of it is' END;
+    END IF;
     RETURN NULL;
   END IF;
   FOR e IN SELECT * FROM tdm.environment ORDER BY precedence, name LOOP
