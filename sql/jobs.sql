@@ -30,12 +30,17 @@ SELECT backend_type, a.pid = j.pid AS is_the_job
   FROM pg_stat_activity a JOIN tdm.job j ON j.job_id = :job AND a.pid = j.pid;
 SELECT kind, release, phase, done, total, percent, elapsed >= '0 s' AS timed
   FROM tdm.progress WHERE job_id = :job;
+-- (What it waits for: the environment's server, whose table is locked.)
+SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND waiting_for IS NOT NULL)',
+                                 :job)) AS waits;
+SELECT waiting_for FROM tdm.progress WHERE job_id = :job;
 SELECT dblink_exec('env', 'ROLLBACK');
 SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase <> %L)',
                                  :job, 'collect')) AS moved_on;
 SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = ''staging.users''::regclass)')
          AS waits_for_staging;
-SELECT phase, done < total AS under_way FROM tdm.progress WHERE job_id = :job;
+SELECT phase, done < total AS under_way, waiting_for LIKE 'backend %' AS waits_for_a_backend
+  FROM tdm.progress WHERE job_id = :job;
 SELECT dblink_exec('here', 'ROLLBACK');
 SELECT tdm.wait_job(:job, '120 s') AS final_status;
 SELECT status, error, detail ->> 'run_status' AS run_status, finished_at >= started_at AS timed

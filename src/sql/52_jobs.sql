@@ -219,7 +219,18 @@ CREATE VIEW tdm.progress AS
          CASE WHEN p.done > 0 AND p.total > p.done
               THEN date_trunc('second', (clock_timestamp() - p.phase_started)
                                         * ((p.total - p.done)::float8 / p.done)) END AS eta,
-         p.pid
+         p.pid,
+         -- (What the job waits for, if anything: the sessions holding a
+         -- lock it wants, or an environment's server answering a query.)
+         (SELECT CASE WHEN cardinality(b.pids) > 0
+                      THEN 'backend ' || (SELECT string_agg(format('%s (%s)', x.pid, coalesce(a.usename::text, '?')), ', '
+                                                            ORDER BY x.pid)
+                                            FROM unnest(b.pids) AS x(pid)
+                                            LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = x.pid)
+                      WHEN w.wait_event_type = 'Extension'
+                      THEN 'an environment''s server (a remote query)' END
+            FROM (SELECT pg_catalog.pg_blocking_pids(p.pid) AS pids) b
+            LEFT JOIN pg_catalog.pg_stat_activity w ON w.pid = p.pid) AS waiting_for
     FROM tdm._progress_rows() p
    ORDER BY p.job_id;
 COMMENT ON VIEW tdm.progress IS 'Running tdm jobs and where they are (shared memory, live)';
