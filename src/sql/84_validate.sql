@@ -940,6 +940,20 @@ BEGIN
      WHERE v.run_id = run AND NOT v.row_key ? 'env_key'
        AND k.rel = v.rel AND k.env = v.row_key ->> 'env' AND k.new_key = v.row_key -> 'key';
   END IF;
+  -- A row a reviewer's decision kept, merged or renamed: the violation
+  -- names that decision, which the reviewer can change.
+  IF EXISTS (SELECT FROM tdm.violation w WHERE w.run_id = run) THEN
+    UPDATE tdm.violation v
+       SET detail = v.detail || jsonb_build_object('decision', jsonb_build_object(
+                                  'conflict_id', x.conflict_id, 'action', x.action, 'decided_by', x.decided_by))
+      FROM (SELECT c.rel, c.conflict_id, c.members, d.action, d.decided_by
+              FROM tdm.conflict c JOIN tdm.decision d USING (conflict_id)
+             WHERE c.run_id = run AND c.status IN ('decided', 'applied')) x
+     WHERE v.run_id = run AND x.rel = v.rel AND NOT v.detail ? 'decision'
+       AND EXISTS (SELECT FROM jsonb_array_elements(x.members) m
+                    WHERE m ->> 'env' = v.row_key ->> 'env'
+                      AND m -> 'row' @> coalesce(v.row_key -> 'env_key', v.row_key -> 'key'));
+  END IF;
   RETURN errors;
 EXCEPTION WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
   -- (A CHECK's or a rule's function raised, or did not find a name.)
