@@ -36,3 +36,10 @@ SELECT tdm.create_release('R-DC2', parent => 'R-DC1'), tdm.add_feature('R-DC2', 
 SELECT tdm.tag_release('R-DC2') AS job \gset
 SELECT env, rel, kind, severity, detail, row_count FROM tdm.tag_finding
  WHERE job_id = :job AND rel = 'staging.dc_person'::regclass;
+-- A column renamed in an environment: missing under its name, and the
+-- finding asks whether the environment's new column is it.
+SELECT dblink_exec(pg_temp.conninfo('st1'), 'ALTER TABLE dc_person RENAME COLUMN name TO full_name');
+SELECT tdm.tag_release('R-DC2') AS job \gset
+SELECT env, kind, severity, detail FROM tdm.tag_finding
+ WHERE job_id = :job AND rel = 'staging.dc_person'::regclass AND kind = 'schema_drift' ORDER BY detail;
+SELECT dblink_exec(pg_temp.conninfo('st1'), 'ALTER TABLE dc_person RENAME COLUMN full_name TO name');

@@ -992,9 +992,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                t.column_type, x.rel, env, t.column_name,
                                CASE WHEN f.fill LIKE 'NULL::%' THEN 'NULL'
                                     ELSE format('= %s (its default)', f.default_expr) END)
+                        || coalesce(rn.hint, '')
                  WHEN r.column_name IS NULL
                    THEN format('column %s (%s) of %s is missing in %s, and %s: add it there', t.column_name,
-                               t.column_type, x.rel, env, f.reason)
+                               t.column_type, x.rel, env, f.reason) || coalesce(rn.hint, '')
                  WHEN t.column_name IS NULL
                    THEN format('column %s (%s) exists only in %s, not in %s', r.column_name,
                                r.column_type, env, x.rel)
@@ -1016,6 +1017,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                                          WHERE u.rel = x.rel AND u.column_name = t.column_name)
                                                 AS unreadable) h
                           WHERE r.column_name IS NULL AND t.column_name IS NOT NULL) f ON true
+      -- (A column of that type only the environment has: the same one
+      -- renamed there, perhaps.)
+      LEFT JOIN LATERAL (SELECT format('; %s has column %s of that type, which %s lacks: renamed?', env,
+                                       quote_ident(o.column_name), x.rel) AS hint
+                           FROM remote o
+                          WHERE r.column_name IS NULL AND t.column_name IS NOT NULL AND o.rel = x.rel
+                            AND o.column_type = t.column_type
+                            AND NOT EXISTS (SELECT FROM tdm._target_columns(x.rel) tt
+                                             WHERE tt.column_name = o.column_name)
+                          ORDER BY o.ordinal LIMIT 1) rn ON true
       WHERE t.column_type IS DISTINCT FROM r.column_type) d
    WHERE EXISTS (SELECT FROM remote r WHERE r.rel = x.rel)
 $$;

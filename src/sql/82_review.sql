@@ -1506,8 +1506,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        -- (80 columns under \x: 15 for the view's column name, 14 for the
        -- names of the columns shown (up to 24 for a longer one, whole), the
        -- rest shared by the members)
+       -- (a longer name takes what the members' values leave of their
+       -- cells, up to 24)
+       longest AS (
+         SELECT max(length(x.v)) + 1 AS needed
+           FROM (SELECT m.label AS v FROM members m
+                 UNION ALL SELECT m."row" ->> k.col FROM keys k CROSS JOIN members m
+                 UNION ALL SELECT d.value ->> m.label FROM jsonb_each(c.differing) d CROSS JOIN members m) x),
        label_width AS (
-         SELECT greatest(14, least(24, max(length(x.col)) + 1))::int AS lw
+         SELECT greatest(14, least(24, max(length(x.col)) + 1,
+                                   14 + (SELECT count(*) * greatest(0, greatest(8, 51 / greatest(count(*), 1))
+                                                                      - (SELECT needed FROM longest))
+                                           FROM members)))::int AS lw
            FROM (SELECT k.col FROM keys k UNION ALL SELECT jsonb_object_keys(c.differing)) x),
        width AS (SELECT greatest(8, (65 - (SELECT lw FROM label_width)) / greatest(count(*), 1))::int AS w
                    FROM members),
