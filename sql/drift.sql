@@ -29,6 +29,7 @@ SELECT tdm.consolidate('R-DC1') AS run \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT id, name, phone FROM staging.dc_person ORDER BY id;
+SELECT tdm.promote('R-DC1') IS NOT NULL AS promoted;
 -- A row tagged for R-DC1 after its lock: part of no release. Tagging the
 -- next release says so.
 INSERT INTO drift_st1.dc_person VALUES (3, 'cy', NULL, 'R-DC1', 'FEAT-DC');

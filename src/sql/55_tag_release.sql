@@ -269,7 +269,10 @@ BEGIN
   r := tdm._tag_release_check(the_release);
   features := ARRAY(SELECT f.feature FROM tdm.feature f WHERE f.release = the_release);
   releases := ARRAY(SELECT rr.release FROM tdm.release rr);
-  closed := ARRAY(SELECT rr.release FROM tdm.release rr WHERE rr.status <> 'open' AND rr.release <> the_release);
+  -- (Releases in master or archived: a locked or consolidated one is
+  -- tagged again when its rows change, as its consolidation says.)
+  closed := ARRAY(SELECT rr.release FROM tdm.release rr
+                   WHERE tdm._presence(rr.status) <> 'neither' AND rr.release <> the_release);
   -- The foreign keys as the catalog has them now (added or dropped since
   -- tdm.manage_table registered the tables).
   PERFORM tdm._refresh_foreign_keys();
@@ -344,10 +347,19 @@ BEGIN
                    WHERE l.release = drift.tag AND l.env = e.name AND l.rel = m.rel);
             CONTINUE WHEN drift.n <= n;
             PERFORM tdm._finding(job, e.name, m.rel, 'untagged_rows', 'warning',
-              format('%s row(s) of %s.%I are tagged for release %s, which is %s and locked %s of them: the others'
-                     ' are part of no release; tag them for %s to bring them in',
-                     drift.n - n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag,
-                     (SELECT rr.status FROM tdm.release rr WHERE rr.release = drift.tag), n, the_release),
+              CASE WHEN EXISTS (SELECT FROM tdm.release_lock l
+                                 WHERE l.release = drift.tag AND l.env = e.name AND l.rel = m.rel)
+                   THEN format('%s row(s) of %s.%I are tagged for release %s, which is %s and locked %s of them:'
+                               ' the others are part of no release; tag them for %s to bring them in',
+                               drift.n - n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag,
+                               (SELECT rr.status FROM tdm.release rr WHERE rr.release = drift.tag), n, the_release)
+                   -- (The environment or the table came after that release.)
+                   ELSE format('%s row(s) of %s.%I are tagged for release %s, which is %s and was locked without'
+                               ' that table there: they are part of no release; if they are not what %s already'
+                               ' brought (a copy of another environment), tag them for %s to bring them in',
+                               drift.n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag,
+                               (SELECT rr.status FROM tdm.release rr WHERE rr.release = drift.tag), drift.tag,
+                               the_release) END,
               drift.n - n);
           END LOOP;
         END IF;

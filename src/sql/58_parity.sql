@@ -337,20 +337,22 @@ RETURNS TABLE (column_name text, checks text[], shown text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   RETURN QUERY EXECUTE format(
-    -- (Types users made only, and domains' constraints only: few rows,
-    -- chosen on the environment's side.)
+    -- (Domains and domains' constraints only: few rows, chosen on the
+    -- environment's side; the table's columns with their types' element
+    -- types in one read there.)
     'WITH RECURSIVE user_types AS MATERIALIZED ('
-    '  SELECT t.oid, t.typname::text AS typname, t.typbasetype, t.typelem, t.typnamespace FROM %4$s t'
-    '   WHERE t.oid >= 16384),'
+    '  SELECT t.oid, t.typname::text AS typname, t.typbasetype, t.typnamespace FROM %4$s t'
+    '   WHERE t.typbasetype <> 0),'
     ' cols AS MATERIALIZED ('
-    '  SELECT a.attname::text AS column_name, a.atttypid FROM %1$s c JOIN %2$s n ON n.oid = c.relnamespace'
-    '    JOIN %3$s a ON a.attrelid = c.oid'
+    '  SELECT a.attname::text AS column_name, a.atttypid, ty.typelem FROM %1$s c'
+    '    JOIN %2$s n ON n.oid = c.relnamespace'
+    '    JOIN %3$s a ON a.attrelid = c.oid JOIN %4$s ty ON ty.oid = a.atttypid'
     '   WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped),'
     ' reached(column_name, type_oid) AS ('
-    '  SELECT c.column_name, c.atttypid FROM cols c'
+    '  SELECT c.column_name, x.type_oid FROM cols c'
+    '   CROSS JOIN LATERAL unnest(ARRAY[c.atttypid, c.typelem]) AS x(type_oid) WHERE x.type_oid <> 0'
     '  UNION'
-    '  SELECT r.column_name, x.next FROM reached r JOIN user_types u ON u.oid = r.type_oid'
-    '   CROSS JOIN LATERAL unnest(ARRAY[u.typbasetype, u.typelem]) AS x(next) WHERE x.next <> 0),'
+    '  SELECT r.column_name, u.typbasetype FROM reached r JOIN user_types u ON u.oid = r.type_oid),'
     ' checks AS MATERIALIZED ('
     '  SELECT k.oid, k.conname::text AS conname, k.contypid, k.conbin::text AS conbin FROM %5$s k'
     '   WHERE k.contypid <> 0 AND k.contype = ''c''),'

@@ -323,7 +323,7 @@ BEGIN
                      WHERE d.env_type IS NOT NULL AND d.severity = 'error');
           -- (Or a column the environment dropped since, whose rows are now
           -- read with the target's default or NULL.)
-          drift := coalesce(drift, (SELECT string_agg(format('column %s is missing in %s now, read as %s', k.c, got.env,
+          drift := coalesce(drift, (SELECT string_agg(format('column %I is missing in %s now, read as %s', k.c, got.env,
                                                              CASE WHEN f.now->>k.c LIKE 'NULL::%' THEN 'NULL'
                                                                   ELSE f.now->>k.c END), '; ' ORDER BY k.c)
                                       FROM (SELECT tdm._fills(drifts->got.env, m.rel) AS now) f,

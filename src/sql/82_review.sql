@@ -628,6 +628,7 @@ DECLARE
   earlier_release text;
   consolidating int;  -- the backend consolidating the release, if any
   other text;         -- the other members a renamed key would meet
+  pk_label text;      -- primary key columns a relationship's merge names
   existing text;      -- the decision a second INSERT for the conflict meets
   holder text;        -- the row of another release a key is taken by
   release_status text;
@@ -798,19 +799,20 @@ BEGIN
   IF c.kind = 'relationship' AND NEW.action = 'merge' AND jsonb_typeof(NEW.merged) = 'object' THEN
     cols := ARRAY(SELECT k FROM jsonb_object_keys(c.differing) AS k
                    WHERE k = ANY (tdm._settable_references(c.rel)) ORDER BY k);
-    SELECT string_agg(quote_ident(k), ', ' ORDER BY k) INTO label
-      FROM jsonb_object_keys(NEW.merged) AS k WHERE NOT k = ANY (cols);
-    IF label IS NOT NULL OR NEW.merged = '{}' THEN
+    -- (A reference in the primary key names the deleted row too, but a
+    -- merge keeps the key: said apart.)
+    SELECT string_agg(quote_ident(k), ', ' ORDER BY k) FILTER (WHERE NOT k = ANY (pk.pk_columns)),
+           string_agg(quote_ident(k), ', ' ORDER BY k) FILTER (WHERE k = ANY (pk.pk_columns))
+      INTO label, pk_label
+      FROM jsonb_object_keys(NEW.merged) AS k JOIN tdm.managed_table pk ON pk.rel = c.rel
+     WHERE NOT k = ANY (cols);
+    IF label IS NOT NULL OR pk_label IS NOT NULL OR NEW.merged = '{}' THEN
       RAISE EXCEPTION 'decision on %: a relationship conflict''s merge sets the references that name deleted rows%',
         NEW.conflict_id,
-        coalesce(', not ' || label
-                 -- (A reference in the primary key names the deleted row
-                 -- too, but a merge keeps the key: said as such.)
-                 || CASE WHEN EXISTS (SELECT FROM jsonb_object_keys(NEW.merged) AS k
-                                       JOIN tdm.managed_table pk ON pk.rel = c.rel
-                                      WHERE k = ANY (pk.pk_columns))
-                         THEN ' (a column of the primary key, which a merge keeps)' ELSE '' END,
-                 ': name them')
+        CASE WHEN label IS NULL AND pk_label IS NULL THEN ': name them'
+             ELSE ', not ' || concat_ws(', nor ', label,
+                                        pk_label || CASE WHEN pk_label LIKE '%,%' THEN ', columns' ELSE ', a column' END
+                                              || ' of the primary key, which a merge keeps') END
         USING ERRCODE = 'invalid_parameter_value',
               HINT = CASE WHEN cardinality(cols) = 0
                           THEN 'Its references hold columns of its primary key, which a merge keeps: keep it'
@@ -1341,12 +1343,24 @@ BEGIN
               AND (resolve_all.kind IS NULL OR x.kind = resolve_all.kind)
             ORDER BY x.priority, x.rel::text, x.conflict_id LOOP
     keep := NULL;
-    -- A keep of the suggestion where the suggestion keeps every member
-    -- (distinct entities that need keys from a reviewer): keeping one
-    -- would merge the others away. Left, and named.
-    IF action = 'keep' AND resolve_all.keep_env IS NULL AND cardinality(c.rekeyed) > 0 THEN
-      left_keep_all := left_keep_all || c.conflict_id;
-      CONTINUE;
+    IF action = 'keep' THEN
+      SELECT cm.label INTO keep FROM tdm.conflict_member cm
+       WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+         AND (cm.label = resolve_all.keep_env OR cm.env = resolve_all.keep_env
+              OR (resolve_all.keep_env IS NULL AND cm.member = coalesce(c.survivor, 0)))
+       ORDER BY cm.member LIMIT 1;
+      -- A keep of the suggestion (no keep_env, or one not a member here)
+      -- where the suggestion keeps every member (distinct entities that
+      -- need keys from a reviewer): keeping one would merge the others
+      -- away. Left, and named.
+      IF cardinality(c.rekeyed) > 0 AND (resolve_all.keep_env IS NULL OR keep IS NULL) THEN
+        left_keep_all := left_keep_all || c.conflict_id;
+        CONTINUE;
+      END IF;
+      kept_env := kept_env + (keep IS NOT NULL AND resolve_all.keep_env IS NOT NULL)::int;
+      keep := coalesce(keep, (SELECT cm.label FROM tdm.conflict_member cm
+                               WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+                                 AND cm.member = coalesce(c.survivor, 0)));
     END IF;
     -- A stale decision taken otherwise (another action, renames or merged
     -- values, another kept member): re-confirmed as it was, or decided
@@ -1354,24 +1368,10 @@ BEGIN
     IF c.status = 'stale' THEN
       SELECT * INTO earlier FROM tdm.decision d WHERE d.conflict_id = c.conflict_id;
       IF earlier.action <> action OR earlier.renames IS NOT NULL OR earlier.merged IS NOT NULL
-         OR (action = 'keep' AND resolve_all.keep_env IS NULL AND earlier.keep_env IS DISTINCT FROM
-             (SELECT cm.label FROM tdm.conflict_member cm
-               WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.member = coalesce(c.survivor, 0)))
-      THEN
+         OR (action = 'keep' AND earlier.keep_env IS DISTINCT FROM keep) THEN
         left_stale := left_stale || c.conflict_id;
         CONTINUE;
       END IF;
-    END IF;
-    IF action = 'keep' THEN
-      SELECT cm.label INTO keep FROM tdm.conflict_member cm
-       WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
-         AND (cm.label = resolve_all.keep_env OR cm.env = resolve_all.keep_env
-              OR (resolve_all.keep_env IS NULL AND cm.member = coalesce(c.survivor, 0)))
-       ORDER BY cm.member LIMIT 1;
-      kept_env := kept_env + (keep IS NOT NULL AND resolve_all.keep_env IS NOT NULL)::int;
-      keep := coalesce(keep, (SELECT cm.label FROM tdm.conflict_member cm
-                               WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
-                                 AND cm.member = coalesce(c.survivor, 0)));
     END IF;
     -- Only while it still waits: a decision another reviewer took since
     -- this call began stays (an open one is waited for, then kept).

@@ -407,6 +407,7 @@ DECLARE
   first_referencing bigint;
   first_holders text;
   others text[] := '{}';  -- the others: tables and counts
+  unmanaged text[] := '{}';  -- the others' foreign keys of tables tdm does not manage
 BEGIN
   FOR t IN SELECT con.conname, con.conrelid::regclass AS child, con.confrelid::regclass AS parent,
                   p.release_column AS parent_release, c.release_column AS child_release,
@@ -432,6 +433,9 @@ BEGIN
       INTO referencing, holders USING release;
     IF referencing > 0 AND first_referencing IS NOT NULL THEN
       others := others || format('%s row(s) of %s (to %s)', referencing, t.child, t.parent);
+      IF t.child_release IS NULL THEN
+        unmanaged := unmanaged || format('%s (foreign key %s)', t.child, quote_ident(t.conname));
+      END IF;
     ELSIF referencing > 0 THEN
       first := t;
       first_referencing := referencing;
@@ -462,7 +466,11 @@ BEGIN
                           THEN format('%s is not managed by tdm: delete or change its rows that reference them,'
                                       ' or drop its foreign key %s, then call again.',
                                       t.child, quote_ident(t.conname))
-                          ELSE hint END;
+                          ELSE hint END
+                     || coalesce(' Tables tdm does not manage among the others: ' ||
+                                 nullif(array_to_string(unmanaged, ', '), '')
+                                 || ': delete or change their rows that reference them, or drop those foreign keys.',
+                                 '');
   END IF;
 END
 $$;

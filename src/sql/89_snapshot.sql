@@ -607,6 +607,16 @@ BEGIN
 END
 $$;
 
+-- The call that rolls back to snapshot `id` again, as a HINT gives it:
+-- tdm.rollback_release when that is what is running (it also marks the
+-- release and tells deployment tooling), else tdm.rollback.
+CREATE FUNCTION tdm._rollback_call(id bigint) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN coalesce(current_setting('tdm_rollback.release', true), '') <> ''
+              THEN format('SELECT tdm.rollback_release(%L);', current_setting('tdm_rollback.release', true))
+              ELSE format('SELECT tdm.rollback(%s);', id) END
+$$;
+
 CREATE FUNCTION tdm._rollback_job(job bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -713,12 +723,13 @@ BEGIN
           EXECUTE 'TRUNCATE ' || tables;
         EXCEPTION WHEN feature_not_supported OR object_in_use THEN
           -- A foreign key of a table the rollback leaves alone (or a cursor
-          -- of this session open on one of them): no row can be replaced. Said with why changing them failed, which is
-          -- what to mend (a trigger, for a failed verification).
+          -- of this session open on one of them): no row can be replaced.
+          -- Said with why changing them failed, which is what to mend (a
+          -- trigger, for a failed verification).
           GET STACKED DIAGNOSTICS refused_message = MESSAGE_TEXT, refused_detail = PG_EXCEPTION_DETAIL;
           SELECT string_agg(format('ALTER TABLE %s DROP CONSTRAINT %I;', c.conrelid::regclass, c.conname), ' '
                             ORDER BY c.conrelid::regclass::text, c.conname)
-                 || format(' SELECT tdm.rollback(%s); ', id)
+                 || ' ' || tdm._rollback_call(id) || ' '
                  || string_agg(format('ALTER TABLE %s ADD CONSTRAINT %I %s;', c.conrelid::regclass, c.conname,
                                       pg_get_constraintdef(c.oid)), ' '
                                ORDER BY c.conrelid::regclass::text, c.conname)
@@ -726,7 +737,9 @@ BEGIN
             FROM pg_constraint c
            WHERE c.contype = 'f'
              AND c.confrelid IN (SELECT x.rel FROM tdm.snapshot_table x WHERE x.snapshot_id = id)
-             AND c.conrelid NOT IN (SELECT x.rel FROM tdm.snapshot_table x WHERE x.snapshot_id = id);
+             AND c.conrelid NOT IN (SELECT x.rel FROM tdm.snapshot_table x WHERE x.snapshot_id = id)
+             -- (a partitioned table's key, not its copies on the partitions)
+             AND c.conparentid = 0;
           RAISE EXCEPTION 'rollback: snapshot % cannot be restored into %: %', id, s.target,
             CASE WHEN in_place_state = 'XX001' THEN regexp_replace(in_place_message, '^rollback: ', '')
                  ELSE 'its rows could not be changed in place ('
@@ -774,8 +787,8 @@ BEGIN
       -- older than it break: the snapshot holds them, no insert takes them.)
       SELECT format('Its constraint %I is NOT VALID: rows older than it may break it, and the snapshot holds'
                     ' one. Drop it for the rollback, then add it back as it was: ALTER TABLE %s DROP'
-                    ' CONSTRAINT %I; SELECT tdm.rollback(%s); ALTER TABLE %s ADD CONSTRAINT %I %s;',
-                    c.conname, c.conrelid::regclass, c.conname, id, c.conrelid::regclass, c.conname,
+                    ' CONSTRAINT %I; %s ALTER TABLE %s ADD CONSTRAINT %I %s;',
+                    c.conname, c.conrelid::regclass, c.conname, tdm._rollback_call(id), c.conrelid::regclass, c.conname,
                     pg_get_constraintdef(c.oid))
         INTO not_valid_hint
         FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace

@@ -5,7 +5,7 @@
 -- kept) as it was, re-confirming only one it would take again. A blank
 -- rationale is refused as its own.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -63,6 +63,9 @@ SELECT results_eq(format($$SELECT keep_env, rationale FROM tdm.decision WHERE co
   $$VALUES ('bd2', 'bd2 counts a right')$$, 'a stale decision that kept another member stays as it was taken');
 SELECT is((SELECT rationale FROM tdm.decision WHERE conflict_id = :'b_conflict'), 'bulk: the suggestion stands',
   'a stale decision that kept the suggestion is re-confirmed');
+-- Nor does a keep_env replace a stale decision that kept another member.
+SELECT is(tdm.resolve_all('TBD1', 'keep', 'bd1 for all', rel => 'tap_bd.item', keep_env => 'bd1'), 0::bigint,
+  'a keep_env leaves a stale decision that kept another member');
 -- Named, the reviewer's choice: keep_env keeps it.
 SELECT is(tdm.resolve_all('TBD1', 'keep', 'bd1 it is', rel => 'tap_bd.line', keep_env => 'bd1'), 1::bigint,
   'with keep_env named, resolve_all keeps that member of it');

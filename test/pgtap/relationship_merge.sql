@@ -81,7 +81,7 @@ SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"role": "s
   '22023', format('decision on %s: a relationship conflict''s merge sets the references that name deleted rows, not role', :'emp'),
   'a relationship conflict''s merge sets no attribute');
 SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"id": 9, "manager_id": null}', rationale => 'x')$$, :'emp'),
-  '22023', format('decision on %s: a relationship conflict''s merge sets the references that name deleted rows, not id (a column of the primary key, which a merge keeps)', :'emp'),
+  '22023', format('decision on %s: a relationship conflict''s merge sets the references that name deleted rows, not id, a column of the primary key, which a merge keeps', :'emp'),
   'nor its primary key');
 -- (decided by a reviewer, who needs no USAGE on the target's schema)
 SET SESSION AUTHORIZATION tap_rm_reviewer;
