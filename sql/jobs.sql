@@ -31,9 +31,8 @@ SELECT backend_type, a.pid = j.pid AS is_the_job
 SELECT kind, release, phase, done, total, percent, elapsed >= '0 s' AS timed
   FROM tdm.progress WHERE job_id = :job;
 -- (What it waits for: the environment's server, whose table is locked.)
-SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND waiting_for IS NOT NULL)',
-                                 :job)) AS waits;
-SELECT waiting_for FROM tdm.progress WHERE job_id = :job;
+SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND waiting_for = %L)',
+                                 :job, 'an environment''s server (a remote query)')) AS waits_for_the_environment;
 SELECT dblink_exec('env', 'ROLLBACK');
 SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_id = %s AND phase <> %L)',
                                  :job, 'collect')) AS moved_on;

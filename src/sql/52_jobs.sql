@@ -227,7 +227,9 @@ CREATE VIEW tdm.progress AS
                                                             ORDER BY x.pid)
                                             FROM unnest(b.pids) AS x(pid)
                                             LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = x.pid)
-                      WHEN w.wait_event_type = 'Extension'
+                      -- (postgres_fdw's wait for an answer; an Append of
+                      -- environments' scans waiting for any of them)
+                      WHEN w.wait_event_type = 'Extension' OR w.wait_event = 'AppendReady'
                       THEN 'an environment''s server (a remote query)' END
             FROM (SELECT pg_catalog.pg_blocking_pids(p.pid) AS pids) b
             LEFT JOIN pg_catalog.pg_stat_activity w ON w.pid = p.pid) AS waiting_for
