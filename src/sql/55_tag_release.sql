@@ -265,6 +265,7 @@ DECLARE
   unknown_features bigint;  -- its rows of this release with a feature outside the plan
   closed text[];  -- the other releases past tagging: their rows are their locks'
   tagged_closed bigint;  -- a table's rows tagged for one of them
+  in_lock bool;  -- whether that release locked rows of the table there
 BEGIN
   r := tdm._tag_release_check(the_release);
   features := ARRAY(SELECT f.feature FROM tdm.feature f WHERE f.release = the_release);
@@ -343,23 +344,20 @@ BEGIN
               'SELECT t.%1$I AS tag, count(*) AS n FROM %2$s t WHERE t.%1$I = ANY ($1) GROUP BY t.%1$I ORDER BY t.%1$I',
               m.release_column, env_rel)
               USING closed LOOP
-            n := (SELECT coalesce(sum(l.row_count), 0) FROM tdm.release_lock l
-                   WHERE l.release = drift.tag AND l.env = e.name AND l.rel = m.rel);
+            SELECT coalesce(sum(l.row_count), 0), count(*) > 0 INTO n, in_lock FROM tdm.release_lock l
+             WHERE l.release = drift.tag AND l.env = e.name AND l.rel = m.rel;
             CONTINUE WHEN drift.n <= n;
             PERFORM tdm._finding(job, e.name, m.rel, 'untagged_rows', 'warning',
-              CASE WHEN EXISTS (SELECT FROM tdm.release_lock l
-                                 WHERE l.release = drift.tag AND l.env = e.name AND l.rel = m.rel)
-                   THEN format('%s row(s) of %s.%I are tagged for release %s, which is %s and locked %s of them:'
-                               ' the others are part of no release; tag them for %s to bring them in',
-                               drift.n - n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag,
-                               (SELECT rr.status FROM tdm.release rr WHERE rr.release = drift.tag), n, the_release)
-                   -- (The environment or the table came after that release.)
-                   ELSE format('%s row(s) of %s.%I are tagged for release %s, which is %s and was locked without'
-                               ' that table there: they are part of no release; if they are not what %s already'
-                               ' brought (a copy of another environment), tag them for %s to bring them in',
-                               drift.n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag,
-                               (SELECT rr.status FROM tdm.release rr WHERE rr.release = drift.tag), drift.tag,
-                               the_release) END,
+              format('%s row(s) of %s.%I are tagged for release %s, which is %s and ', drift.n - n, e.name,
+                     (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag,
+                     (SELECT rr.status FROM tdm.release rr WHERE rr.release = drift.tag))
+              || CASE WHEN in_lock
+                      THEN format('locked %s of them: the others are part of no release; tag them for %s to bring'
+                                  ' them in', n, the_release)
+                      -- (The environment or the table came after that release.)
+                      ELSE format('was locked without that table there: they are part of no release; if they are'
+                                  ' not what %s already brought (a copy of another environment), tag them for %s'
+                                  ' to bring them in', drift.tag, the_release) END,
               drift.n - n);
           END LOOP;
         END IF;

@@ -66,7 +66,6 @@ BEGIN
 END
 $$;
 
--- Whether `columns` are a natural key that `m` compares normalized.
 -- Whether a text says nothing: NULL, or spaces only (Unicode's too: a
 -- no-break space is no rationale).
 CREATE FUNCTION tdm._blank(value text) RETURNS bool
@@ -75,6 +74,14 @@ LANGUAGE sql IMMUTABLE AS $$
          OR regexp_replace(value, E'[\\s\\u00a0\\u1680\\u2000-\\u200b\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]', '', 'g') = ''
 $$;
 
+-- Up to ten of `items`, comma-separated, `...` after when there are more:
+-- a NOTICE's list of conflicts.
+CREATE FUNCTION tdm._first_ten(items text[]) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT array_to_string(items[1:10], ', ') || CASE WHEN cardinality(items) > 10 THEN ', ...' ELSE '' END
+$$;
+
+-- Whether `columns` are a natural key that `m` compares normalized.
 CREATE FUNCTION tdm._normalized_key(m tdm.managed_table, columns text[]) RETURNS bool
 LANGUAGE sql IMMUTABLE AS $$
   SELECT m.normalize_keys AND columns IS DISTINCT FROM m.pk_columns
@@ -95,6 +102,7 @@ DECLARE
   e tdm.environment;
   source regclass;
   taken bool;
+  notice_key text;  -- this statement's key, once its NOTICE is given
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _key_in_release.rel;
   PERFORM tdm._require_key(m, columns);
@@ -103,9 +111,9 @@ BEGIN
   -- masked; validation compares the masked values.
   IF EXISTS (SELECT FROM tdm.mask k WHERE k.rel = _key_in_release.rel AND k.column_name = ANY (columns)) THEN
     -- (Said once per statement and key, not once per renamed member.)
-    IF current_setting('tdm_review.key_notice', true) IS DISTINCT FROM
-       format('%s %s %s', statement_timestamp(), rel, columns) THEN
-      PERFORM set_config('tdm_review.key_notice', format('%s %s %s', statement_timestamp(), rel, columns), true);
+    notice_key := format('%s %s %s', statement_timestamp(), rel, columns);
+    IF current_setting('tdm_review.key_notice', true) IS DISTINCT FROM notice_key THEN
+      PERFORM set_config('tdm_review.key_notice', notice_key, true);
       RAISE NOTICE 'decision: did not look for % among the environments'' rows: % masked there (tdm.mask); validation will check the masked values at the next consolidate',
         array_to_string(columns, ', '),
         CASE WHEN cardinality(columns) = 1 THEN 'it is' ELSE 'a column of it is' END;
@@ -1392,12 +1400,12 @@ BEGIN
   END LOOP;
   IF cardinality(left_keep_all) > 0 THEN
     RAISE NOTICE 'resolve_all: % conflict(s) left undecided: their suggestion keeps every member (keep_all, with keys from a reviewer), which keep would merge away: %',
-      cardinality(left_keep_all), array_to_string(left_keep_all[1:10], ', ') || CASE WHEN cardinality(left_keep_all) > 10 THEN ', ...' ELSE '' END
+      cardinality(left_keep_all), tdm._first_ten(left_keep_all)
       USING HINT = 'Decide them one by one (tdm.resolve(conflict_id, ''keep_all'', renames => ...)), or name the member to keep: keep_env => ...';
   END IF;
   IF cardinality(left_stale) > 0 THEN
     RAISE NOTICE 'resolve_all: % stale decision(s) left as they were taken (another action, renames, merged values or another kept member): %',
-      cardinality(left_stale), array_to_string(left_stale[1:10], ', ') || CASE WHEN cardinality(left_stale) > 10 THEN ', ...' ELSE '' END
+      cardinality(left_stale), tdm._first_ten(left_stale)
       USING HINT = 'Their members changed since: look at them in tdm.review_queue and decide each again with tdm.resolve.';
   END IF;
   IF keep_env IS NOT NULL AND decided > 0 AND kept_env = 0 THEN

@@ -102,6 +102,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._release_rows(text),
   tdm._require_given(text, text, bool),
   tdm._blank(text),
+  tdm._first_ten(text[]),
   tdm._column_names(text[]),
   tdm._staging_target(),
   tdm._consolidate_call(text, text)
