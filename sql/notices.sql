@@ -33,3 +33,33 @@ RESET client_min_messages;
 SELECT conflict_id AS ann FROM tdm.conflict WHERE run_id = :run AND status = 'pending' \gset
 SELECT tdm.resolve(:'ann', 'keep_all', renames => '{"st2": {"email": "ann2@x"}, "st3": {"email": "ann3@x"}}',
                    rationale => 'three people');
+-- A decision changed says so when it was approved (a priority 1
+-- conflict: price is a core column; the approval does not carry over),
+-- or when it was another reviewer's.
+SELECT pg_temp.in_environments(
+  'CREATE TABLE nt_plan (id int PRIMARY KEY, code text NOT NULL UNIQUE, price int, tdm_release text, tdm_feature text)');
+IMPORT FOREIGN SCHEMA public LIMIT TO (nt_plan) FROM SERVER st1 INTO notices_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (nt_plan) FROM SERVER st2 INTO notices_st2;
+CREATE TABLE staging.nt_plan (id int PRIMARY KEY, code text NOT NULL UNIQUE, price int, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_plan', '{code}', core_columns => '{price}');
+SELECT tdm.create_release('R-NT2'), tdm.add_feature('R-NT2', 'FEAT-NT4', 1), tdm.add_feature('R-NT2', 'FEAT-NT5', 1);
+INSERT INTO notices_st1.nt_plan VALUES (1, 'basic', 10, 'R-NT2', 'FEAT-NT4');
+INSERT INTO notices_st2.nt_plan VALUES (1, 'basic', 12, 'R-NT2', 'FEAT-NT5');
+SELECT tdm.tag_release('R-NT2') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R-NT2') AS run \gset
+RESET client_min_messages;
+SELECT conflict_id AS plan, priority FROM tdm.conflict WHERE run_id = :run AND status = 'pending' \gset
+SET SESSION AUTHORIZATION tdm_regress_reviewer;
+SELECT tdm.resolve(:'plan', 'keep', keep_env => 'st1', rationale => 'the list price');
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT tdm.approve(:'plan');
+SET SESSION AUTHORIZATION tdm_regress_reviewer;
+SELECT tdm.resolve(:'plan', 'keep', keep_env => 'st2', rationale => 'the new price');
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT tdm.resolve(:'plan', 'keep', keep_env => 'st1', rationale => 'the list price after all');
+-- (The same reviewer changing a decision nobody approved: nothing to say.)
+SELECT tdm.resolve(:'plan', 'keep', keep_env => 'st1', rationale => 'the list price, as agreed');
+RESET SESSION AUTHORIZATION;
+SELECT :priority AS priority, decided_by, action, keep_env, approved_by
+  FROM tdm.decision WHERE conflict_id = :'plan';

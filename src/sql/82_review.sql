@@ -1162,6 +1162,18 @@ BEGIN
     END LOOP;
   END IF;
 
+  -- A decision replaced by another reviewer, or one whose approval goes
+  -- with the change: said, so that neither is taken over unknowingly.
+  IF TG_OP = 'UPDATE' AND (OLD.approved_by IS NOT NULL
+                           OR (OLD.decided_by <> current_user
+                               AND (NEW.action, NEW.keep_env, NEW.renames, NEW.merged)
+                                   IS DISTINCT FROM (OLD.action, OLD.keep_env, OLD.renames, OLD.merged))) THEN
+    RAISE NOTICE 'decision on %: replaces the decision % took (%)%', NEW.conflict_id,
+      CASE WHEN OLD.decided_by = current_user THEN 'you' ELSE quote_ident(OLD.decided_by) END,
+      OLD.action::text || coalesce(' ' || OLD.keep_env, ''),
+      CASE WHEN OLD.approved_by IS NOT NULL
+           THEN format(', which %s approved: it needs approval again', quote_ident(OLD.approved_by)) ELSE '' END;
+  END IF;
   NEW.decided_by := current_user;
   NEW.decided_at := clock_timestamp();  -- (a new decision, even in one transaction)
   NEW.approved_by := NULL;
