@@ -843,6 +843,13 @@ SET lock_timeout = '300ms';
 SELECT tdm.consolidate('R69');
 \set VERBOSITY default
 RESET lock_timeout;
+-- (A statement_timeout ends that wait too: said as well, as a cancel.)
+SET statement_timeout = '2s';
+\set VERBOSITY terse
+SELECT tdm.consolidate('R69');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+RESET statement_timeout;
 SELECT dblink_exec('reviewer', 'ROLLBACK'), dblink_disconnect('reviewer');
 
 -- An environment reset between releases (R-RS3): st1's b@x, R-RS2's key 2,

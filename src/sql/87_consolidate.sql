@@ -593,10 +593,15 @@ BEGIN
    WHERE x.run_id = run.run_id;
   BEGIN
     DELETE FROM tdm.conflict WHERE run_id = run.run_id;
-  EXCEPTION WHEN lock_not_available THEN
-    RAISE EXCEPTION 'consolidate: an open transaction holds decisions on the conflicts of run % (release %), and lock_timeout (%) ended the wait',
-      run.run_id, the_release, current_setting('lock_timeout')
-      USING ERRCODE = 'lock_not_available',
+  EXCEPTION WHEN lock_not_available OR query_canceled THEN
+    -- (A statement_timeout or a cancel ends the wait as well: said with
+    -- what it waited for, under the cancel's own SQLSTATE.)
+    RAISE EXCEPTION '%', CASE WHEN SQLSTATE = '57014'
+        THEN format('consolidate: %s, while it waited for an open transaction that holds decisions on the conflicts of run %s (release %s)',
+                    SQLERRM, run.run_id, the_release)
+        ELSE format('consolidate: an open transaction holds decisions on the conflicts of run %s (release %s), and lock_timeout (%s) ended the wait',
+                    run.run_id, the_release, current_setting('lock_timeout')) END
+      USING ERRCODE = SQLSTATE,
             DETAIL = format('Open transactions that wrote tdm.decision: %s.',
                             coalesce(tdm._open_writers('tdm.decision'), 'none now')),
             HINT = 'Each reviewer commits or rolls back (a DBA can end a forgotten transaction with'
