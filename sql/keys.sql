@@ -851,6 +851,21 @@ SELECT tdm.consolidate('R69');
 \set VERBOSITY default
 RESET statement_timeout;
 SELECT dblink_exec('reviewer', 'ROLLBACK'), dblink_disconnect('reviewer');
+-- A reviewer whose own open transaction the consolidation waits for
+-- (a decision written, then another): told that the wait is for this
+-- very transaction, not only that the release is being consolidated.
+BEGIN;
+SELECT tdm.resolve(:'c_bo', 'keep', 'st1', rationale => 'held open here');
+SELECT dblink_connect('admin', pg_temp.conninfo(current_database()));
+SELECT dblink_send_query('admin', $$SELECT tdm.consolidate('R69')$$);
+SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()
+                                  AND pg_backend_pid() = ANY (pg_blocking_pids(pid)))') AS consolidation_waits;
+\set VERBOSITY terse
+SELECT tdm.resolve(:'c_ava', 'keep', 'st1', rationale => 'second');
+\set VERBOSITY default
+ROLLBACK;
+SELECT x IS NOT NULL AS consolidated FROM dblink_get_result('admin') AS t(x bigint);
+SELECT dblink_disconnect('admin');
 
 -- An environment reset between releases (R-RS3): st1's b@x, R-RS2's key 2,
 -- is made again under key 1, still tagged R-RS2, which loaded no row under
