@@ -260,6 +260,7 @@ BEGIN
                              SELECT FROM chain WHERE chain.typtype = 'd' AND chain.typtypmod >= 0))
              AS has_length,
            a.attnotnull AS not_null, a.attgenerated <> '' AS generated, b.typcategory = 'A' AS is_array,
+           b.oid = '"char"'::regtype AS one_byte,
            (SELECT tn.nspname FROM pg_namespace tn WHERE tn.oid = t.typnamespace) AS type_schema
       INTO col
       FROM pg_attribute a
@@ -311,10 +312,16 @@ BEGIN
                                 MESSAGE = format('value too long for type %s', col.type);
         END IF;
       END IF;
+      -- ("char" keeps a string's first byte, whatever its length.)
+      IF col.one_byte AND octet_length(patch ->> k) > 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'string_data_right_truncation',
+                              MESSAGE = 'value too long for type "char", which holds one byte';
+      END IF;
     -- (A domain's CHECK or NOT NULL refuses a value as its type does; a
-    -- tsvector's or tsquery's input raises syntax_error.)
+    -- tsvector's or tsquery's input raises syntax_error, an hstore's an
+    -- internal error.)
     EXCEPTION WHEN data_exception OR invalid_text_representation OR check_violation
-                   OR not_null_violation OR syntax_error THEN
+                   OR not_null_violation OR syntax_error OR internal_error THEN
       RAISE EXCEPTION 'decision on %: % gives "%" the value %, which is not a valid %',
         conflict_id, what, k, patch -> k, col.type
         USING ERRCODE = CASE WHEN SQLSTATE IN ('23514', '23502') THEN SQLSTATE

@@ -267,7 +267,8 @@ class PreviewSink {
 
   // {"column": {"label": value}} for the differing columns only: numbers
   // and booleans as in `members`, json as written (its spacing or key
-  // order may be the difference).
+  // order may be the difference), and a float's -0 as the string "-0" (a
+  // JSON number spells it 0, and -0 against 0 may be the difference).
   Datum differing(const detect::Conflict &c, const std::vector<detect::SourceRow> &rows) {
     JsonbBuilder json;
     json.begin_object();
@@ -279,7 +280,7 @@ class PreviewSink {
         json.key(c.labels[i]);
         const detect::ValueView v = rows[c.members[i]].values[column];
         if (v) {
-          json.typed(*v, category);
+          json.typed(*v, *v == "-0" ? 'S' : category);
         } else {
           json.null();
         }
