@@ -92,6 +92,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE s.srvname = server
 $$;
 
+-- Servers `a` and `b` reach one database: they are one server, or their
+-- options name the same host, port and database.
+CREATE FUNCTION tdm._same_database(a name, b name) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT a = b OR tdm._server_database(a) = tdm._server_database(b)
+$$;
+
 -- One schema of one database is one environment: a second name for it
 -- would collect its rows twice, and "resolve" each pair as duplicates.
 -- Refuses environment `env_name` reading `remote_schema` through `server`
@@ -106,8 +113,7 @@ DECLARE
 BEGIN
   SELECT e.name, e.server INTO twin FROM tdm.environment e
    WHERE e.name <> coalesce(own_row, env_name) AND e.remote_schema = _refuse_environment_twin.remote_schema
-     AND (e.server = _refuse_environment_twin.server
-          OR tdm._server_database(e.server) = tdm._server_database(_refuse_environment_twin.server))
+     AND tdm._same_database(e.server, _refuse_environment_twin.server)
    ORDER BY e.name LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'environment "%": schema "%" of server "%" is environment "%" already', env_name,
@@ -119,6 +125,34 @@ BEGIN
                      || ' Its rows would be collected twice, once under each name.',
             HINT = format('Name another server or schema; or, to give environment %s another name, remove it'
                           ' first: SELECT tdm.remove_environment(%L);', twin.name, twin.name);
+  END IF;
+END
+$$;
+
+-- (The same for every environment, where tagging and collection begin:
+-- an ALTER SERVER may have pointed one at another's database since.)
+CREATE FUNCTION tdm._refuse_environment_twins(caller text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  twins record;
+BEGIN
+  SELECT a.name AS a_name, a.server AS a_server, b.name AS b_name, b.server AS b_server, a.remote_schema,
+         coalesce(tdm._server_database(a.server), format('server %s', a.server)) AS database
+    INTO twins
+    FROM tdm.environment a JOIN tdm.environment b ON a.name < b.name AND a.remote_schema = b.remote_schema
+   WHERE tdm._same_database(a.server, b.server)
+   ORDER BY a.name, b.name LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION '%: environments "%" and "%" read one schema "%" of one database', caller, twins.a_name,
+      twins.b_name, twins.remote_schema
+      USING ERRCODE = 'duplicate_object',
+            DETAIL = format('Server %s of %s and server %s of %s both reach %s. Its rows would be collected twice,'
+                            ' once under each name, and the rows of the database one of them stood for not at all.',
+                            quote_ident(twins.a_server), twins.a_name, quote_ident(twins.b_server), twins.b_name,
+                            twins.database),
+            HINT = 'A server was pointed at another environment''s database since it was registered (ALTER SERVER'
+                   ' ... OPTIONS (SET dbname ...)): point it back, or remove one of the two environments'
+                   ' (tdm.remove_environment).';
   END IF;
 END
 $$;

@@ -620,6 +620,7 @@ BEGIN
                           release);
   END IF;
   PERFORM tdm._require_own_foreign_keys('tag_release');
+  PERFORM tdm._refuse_environment_twins('tag_release');
   RETURN r;
 END
 $$;

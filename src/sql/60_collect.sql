@@ -102,6 +102,7 @@ BEGIN
   -- (a round trip each): how its tables differ from the targets
   -- (tdm._env_drift), and so which columns it lacks and its rows are read
   -- without (tdm._fills).
+  PERFORM tdm._refuse_environment_twins('collect');
   FOREACH env_name IN ARRAY envs LOOP
     PERFORM tdm._refresh_environment(env_name);
     drifts := drifts || jsonb_build_object(env_name, tdm._env_drift(env_name, all_rels));
