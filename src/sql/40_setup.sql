@@ -485,8 +485,8 @@ BEGIN
     RAISE WARNING 'manage_table: the managed tables are now in schemas %', tdm._managed_schemas(rel)
       USING DETAIL = 'A consolidation target (staging, by default) is one schema holding a table of each'
                      ' managed table''s name.',
-            HINT = 'Keep the managed tables in one schema, or consolidate into one that holds a copy of each'
-                   ' (with their foreign keys): SELECT tdm.consolidate(''<release>'', ''<schema>'');';
+            HINT = 'Keep the managed tables in one schema, or create the schema staging with a copy of each'
+                   ' (with their foreign keys): releases are consolidated into it and promoted from it.';
   END IF;
 END
 $$;
@@ -599,6 +599,8 @@ DECLARE
   rules text[];
   masks text[];
   children text;  -- the managed tables that reference it
+  broken_before text[];  -- rules of other tables that were broken already
+  broken record;
 BEGIN
   PERFORM tdm._require_given('unmanage_table', 'rel', rel IS NOT NULL);
   PERFORM tdm._change_managed_tables('unmanage_table');
@@ -633,7 +635,19 @@ BEGIN
     RAISE NOTICE 'unmanage_table: the masks of % (%) are removed with it', rel, tdm._column_names(masks)
       USING HINT = 'Managed again, the table is collected unmasked until tdm.mask_column masks it again.';
   END IF;
+  broken_before := ARRAY(SELECT br.name FROM tdm.rule br
+                          WHERE br.rel <> unmanage_table.rel AND tdm._rule_problem(br) IS NOT NULL);
   DELETE FROM tdm.managed_table m WHERE m.rel = unmanage_table.rel;
+  -- A rule of another table that reads this one would fail at the next
+  -- consolidation: said now, with nothing changed.
+  SELECT x.name, x.rel, x.problem INTO broken
+    FROM (SELECT br.name, br.rel, tdm._rule_problem(br) AS problem FROM tdm.rule br) x
+   WHERE x.problem IS NOT NULL AND x.name <> ALL (broken_before) ORDER BY x.name LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'unmanage_table: rule "%" on % reads %: %', broken.name, broken.rel, rel, broken.problem
+      USING ERRCODE = 'dependent_objects_still_exist',
+            HINT = format('Drop the rule first (SELECT tdm.drop_rule(%L);), or keep %s managed.', broken.name, rel);
+  END IF;
   PERFORM tdm._audit('unmanage_table', rel::text,
                      jsonb_build_object('rel_oid', rel::oid, 'rules', coalesce(rules, '{}'),
                                         'masks', coalesce(masks, '{}')));

@@ -492,6 +492,29 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM tdm.mask k WHERE k.rel = _mask_signature.rel
 $$;
 
+-- Refuses (for `caller`) a mask of `rel` that no longer fits the table:
+-- a column retyped, or made a key, since it was declared (by a
+-- tdm.manage_table call, which is then refused itself).
+CREATE FUNCTION tdm._require_masks_apply(caller text, rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  k tdm.mask;
+  problem text;
+BEGIN
+  FOR k IN SELECT * FROM tdm.mask x WHERE x.rel = _require_masks_apply.rel ORDER BY x.column_name LOOP
+    problem := tdm._mask_problem(rel, k.column_name, k.method, k.options);
+    IF problem IS NOT NULL THEN
+      RAISE EXCEPTION '%: the mask of %.% (%) no longer applies: %', caller, rel, quote_ident(k.column_name),
+        k.method, problem
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = format('Declare a mask that applies (tdm.mask_column replaces it), or remove it'
+                            ' (SELECT tdm.unmask_column(%L, %L);)%s.', rel::text, k.column_name,
+                            CASE WHEN caller = 'manage_table' THEN ', then register the table again' ELSE '' END);
+    END IF;
+  END LOOP;
+END
+$$;
+
 -- Masks the rows collected for `rel` (pg_temp table `collected`) in
 -- place, and recomputes the stored generated columns that read a masked
 -- column (they would hold the value unmasked).
@@ -505,24 +528,13 @@ DECLARE
   masks tdm.mask[] := ARRAY(SELECT k FROM tdm.mask k WHERE k.rel = _apply_masks.rel
                                                        AND NOT (again AND k.method = 'date_shift')
                              ORDER BY k.column_name);
-  k tdm.mask;
-  problem text;
   masked text[] := ARRAY(SELECT x.column_name FROM unnest(masks) x);
   recomputed text;
 BEGIN
   IF cardinality(masks) = 0 THEN
     RETURN;
   END IF;
-  FOREACH k IN ARRAY masks LOOP
-    problem := tdm._mask_problem(rel, k.column_name, k.method, k.options);
-    IF problem IS NOT NULL THEN
-      RAISE EXCEPTION 'collect: the mask of %.% (%) no longer applies: %', rel, quote_ident(k.column_name),
-        k.method, problem
-        USING ERRCODE = 'object_not_in_prerequisite_state',
-              HINT = format('Declare a mask that applies (tdm.mask_column replaces it), or remove it'
-                            ' (SELECT tdm.unmask_column(%L, %L);).', rel::text, k.column_name);
-    END IF;
-  END LOOP;
+  PERFORM tdm._require_masks_apply('collect', rel);
   BEGIN
     EXECUTE format('UPDATE %s t SET %s%s', collected,
                    (SELECT string_agg(format('%I = %s', c, tdm._masked_value_sql(rel, c, 't', 1, 2, again)), ', ')

@@ -301,7 +301,7 @@ BEGIN
                                   AND x.status = 'completed'));
   IF to_regnamespace(quote_ident(from_target)) IS NULL THEN
     -- (where the release was consolidated, or where the managed tables are)
-    RAISE EXCEPTION 'promote: schema "%" does not exist', from_target
+    RAISE EXCEPTION 'promote: schema "%" does not exist', replace(from_target, '"', '""')
       USING ERRCODE = 'invalid_schema_name',
             HINT = CASE WHEN elsewhere IS NOT NULL THEN elsewhere
                         WHEN tdm._staging_target() <> from_target

@@ -322,7 +322,7 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   PERFORM tdm._require_promoted_tables(caller, target);
   IF NOT EXISTS (SELECT 1 FROM tdm._target_tables(target)) THEN
-    RAISE EXCEPTION '%: target "%" has no managed tables', caller, target
+    RAISE EXCEPTION '%: target "%" has no managed tables', caller, replace(target, '"', '""')
       USING ERRCODE = 'undefined_table',
             HINT = 'A target is a schema holding tables named like the managed tables.';
   END IF;
@@ -916,6 +916,7 @@ DECLARE
   job bigint;
   snap bigint;
   id bigint;
+  live tdm.deployment;  -- the release's deployment still live, if any
 BEGIN
   IF code_version IS NULL OR btrim(code_version) = '' THEN
     RAISE EXCEPTION 'deploy: a code version is required' USING ERRCODE = 'invalid_parameter_value',
@@ -935,6 +936,19 @@ BEGIN
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = format('Deploy it where its rows are: SELECT tdm.deploy(%L, %L, target => %L);', release,
                           code_version, tdm._promoted_to(release));
+  END IF;
+  -- The same deployment again (a deploy script run twice): that
+  -- deployment, not a second pre-deploy snapshot that would hold the
+  -- first one's changes. (Another code version is a deployment of its
+  -- own, which rollback_release undoes first.)
+  SELECT * INTO live FROM tdm.deployment x
+   WHERE x.release = deploy.release AND x.rolled_back_at IS NULL AND x.target = deploy.target
+   ORDER BY x.deployed_at DESC, x.deployment_id DESC LIMIT 1;
+  IF FOUND AND live.code_version = code_version THEN
+    RAISE NOTICE 'deploy: release "%" is deployed already with code version % (deployment %)', release,
+      code_version, live.deployment_id
+      USING HINT = 'Nothing was done: its pre-deploy snapshot stays the one tdm.rollback_release returns to.';
+    RETURN live.deployment_id;
   END IF;
   PERFORM tdm._require_target_tables('deploy', target);
   PERFORM tdm._refuse_row_security('deploy', target);
@@ -996,8 +1010,12 @@ BEGIN
   PERFORM set_config('tdm_rollback.release', release, true);
   job := tdm.rollback(d.snapshot_id);
   PERFORM set_config('tdm_rollback.release', '', true);
-  UPDATE tdm.release x SET status = 'rolled_back' WHERE x.release = rollback_release.release;
   UPDATE tdm.deployment x SET rolled_back_at = now() WHERE x.deployment_id = d.deployment_id;
+  -- (An earlier deployment of the release, with another code version,
+  -- stays live: the release is deployed with that one.)
+  UPDATE tdm.release x SET status = CASE tdm._status_in_target(release) WHEN 'deployed' THEN 'deployed'
+                                         ELSE 'rolled_back' END
+   WHERE x.release = rollback_release.release;
   -- The code to return to: the deployment before this one on the target,
   -- else the parent release's code version.
   return_to := coalesce(

@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(51);
+SELECT plan(53);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = error;
 
@@ -255,6 +255,15 @@ SELECT throws_like($$SELECT tdm.consolidate('MK2', 'tap_mk')$$,
   'consolidate: release MK2 is promoted, and collected again its rows give 1 conflict(s) to review (1 stale%',
   'a promoted release whose conflicts would wait for review is not consolidated again');
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run2), 'completed', 'and its run stays completed');
+
+-- A registration the table's masks would no longer fit (phone, masked
+-- partially, made a natural key) is refused by manage_table itself, not
+-- at the next collection, and leaves the registration as it was.
+SELECT throws_like($$SELECT tdm.manage_table('tap_mk.person', '{email,phone}', normalize_keys => true)$$,
+  'manage_table: the mask of tap_mk.person.phone (partial) no longer applies: %',
+  'a natural key its column''s mask does not fit is refused when it is registered');
+SELECT is((SELECT natural_keys FROM tdm.managed_table WHERE rel = 'tap_mk.person'::regclass), '{email}',
+  'and the registration stays as it was');
 
 -- A mask the table no longer allows (phone made unique since) stops the
 -- collection, naming it.

@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(23);
+SELECT plan(27);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -87,6 +87,22 @@ SELECT results_eq($$SELECT j.status, (j.detail ->> 'deployment_id')::bigint, s.l
                      WHERE j.kind = 'deploy' AND j.release = 'TPT2'$$,
   format($$VALUES ('completed'::text, %s::bigint, 'pre-deploy TPT2 v2'::text)$$, :tpt2_deployment),
   'a deployment is a job of kind deploy, naming its deployment and its snapshot');
+-- The same deployment again (a script run twice) is that deployment; a
+-- deployment with another code version is one of its own, which a
+-- rollback_release undoes first, leaving the release deployed with the
+-- earlier one.
+SELECT is(tdm.deploy('TPT2', 'v2'), :tpt2_deployment::bigint, 'the same deployment again is the one made');
+SELECT is((SELECT count(*) FROM tdm.deployment WHERE release = 'TPT2'), 1::bigint, 'and no second is recorded');
+SELECT tdm.deploy('TPT2', 'v2.1') AS tpt2_hotfix \gset
+SELECT tdm.rollback_release('TPT2');
+SELECT results_eq($$SELECT d.code_version, d.rolled_back_at IS NOT NULL, r.status
+                      FROM tdm.deployment d JOIN tdm.release r USING (release)
+                     WHERE d.release = 'TPT2' ORDER BY d.deployment_id$$,
+  $$VALUES ('v2', false, 'deployed'), ('v2.1', true, 'deployed')$$,
+  'rolling back the later deployment leaves the release deployed with the earlier one');
+SELECT tdm.rollback_release('TPT2');
+SELECT is((SELECT status FROM tdm.release WHERE release = 'TPT2'), 'rolled_back',
+          'rolled back once no deployment of it is live');
 ROLLBACK TO SAVEPOINT deployed;
 -- A release taken out of master again (a rollback to before its
 -- promotion leaves it consolidated) holds none of master's tables.

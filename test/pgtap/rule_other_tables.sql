@@ -4,7 +4,7 @@
 -- release's consolidated lines, which the target does not hold yet, and
 -- its rows of other releases). Invoice 2 says 9.99 for one line of 0.99.
 BEGIN;
-SELECT plan(7);
+SELECT plan(9);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -46,6 +46,14 @@ SELECT results_eq($$SELECT rel::text, kind, row_key ->> 'key' FROM tdm.violation
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'invalid', 'nothing is loaded');
 SELECT throws_ok($$SELECT tdm.add_rule('bad', 'tap_ro.ro_invoice', 'total = (SELECT sum(amount) FROM tap_ro_e1.nowhere)')$$,
   '42P01', NULL, 'a table that does not exist is still refused');
+
+-- Unmanaging the table a rule of another table reads (ro_line, bare)
+-- would break that rule at the next consolidation: refused, naming it,
+-- and nothing changes.
+SELECT throws_ok($$SELECT tdm.unmanage_table('tap_ro.ro_line')$$, '2BP01',
+  'unmanage_table: rule "total_is_lines" on tap_ro.ro_invoice reads tap_ro.ro_line: relation "ro_line" does not exist',
+  'a table another table''s rule reads is not unmanaged under it');
+SELECT ok(EXISTS (SELECT FROM tdm.managed_table WHERE rel = 'tap_ro.ro_line'::regclass), 'and it stays managed');
 
 -- The views are temporary: a role that may not create temporary objects
 -- in the database is told so, not PostgreSQL's bare permission error.

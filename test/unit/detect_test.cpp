@@ -380,6 +380,19 @@ TEST(BorrowedKeys, NameTheEntityInTheRationale) {
       << c[0].rationale;
 }
 
+TEST(BorrowedKeys, AKeyOfSeveralColumnsIsNamedByItsValues) {
+  TableModel t = supertype();
+  t.borrowed_keys = {"staging.person (first_name, last_name)"};
+  const std::string gail = std::string("Gail") + kReferentColumnSeparator + "Erickson";
+  auto c =
+      detect({entity(0, "1", "Customer", gail.c_str()), entity(1, "2", "Admin", gail.c_str())}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(
+      c[0].rationale.find("one entity by staging.person (first_name, last_name) Gail, Erickson"),
+      std::string::npos)
+      << c[0].rationale;
+}
+
 TEST(BorrowedKeys, SubtypesThatDisagreeGoToAReviewer) {
   // One person (ken) in both environments, but two different stores
   // under the same businessentity: no rule merges them.

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include <boost/algorithm/string/join.hpp>
+#include <boost/algorithm/string/replace.hpp>
 #include <boost/pending/disjoint_sets.hpp>
 #include <boost/uuid/detail/sha1.hpp>
 
@@ -877,7 +878,10 @@ std::string Classifier::borrowed_match(const std::vector<std::size_t> &members) 
     for (std::size_t row : members) {
       const ValueView v = value(row, table_.columns.size() + k);
       if (v && holders[nk_key(row, group)] > 1) {
-        matched.push_back(table_.borrowed_keys[k] + " " + std::string(*v));
+        // (a key of several columns as its values, comma-separated)
+        matched.push_back(table_.borrowed_keys[k] + " " +
+                          boost::algorithm::replace_all_copy(
+                              std::string(*v), std::string(1, kReferentColumnSeparator), ", "));
         break;
       }
     }

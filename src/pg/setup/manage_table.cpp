@@ -67,6 +67,9 @@ TDM_FUNCTION(tdm_manage_table) {
        text_array_param(canonical_natural_keys(managed)), text_param(managed.updated_at_column),
        text_array_param(managed.core_columns), text_param(managed.release_column),
        text_param(managed.feature_column), bool_param(surrogate_key), bool_param(normalize_keys)});
+  // (A mask declared on the table must still fit it: a hash too short for
+  // a column now part of a natural key, say.)
+  spi.query("SELECT tdm._require_masks_apply('manage_table', $1)", {oid_param(REGCLASSOID, rel)});
   if (before) {
     spi.query("SELECT tdm._registration_changes($1, $2::jsonb)",
               {oid_param(REGCLASSOID, rel), text_param(*before)});
