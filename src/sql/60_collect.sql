@@ -30,15 +30,19 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT ('tdm_collected_' || rel::oid)::name $$;
 CREATE FUNCTION tdm._refuse_reshaped(r tdm.release, lock tdm.release_lock) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF lock.shape IS DISTINCT FROM tdm._shape(lock.rel) AND lock.shape IS NOT NULL
-     AND r.status IN ('locked', 'consolidated') THEN
+  IF lock.shape IS DISTINCT FROM tdm._shape(lock.rel) AND lock.shape IS NOT NULL THEN
     RAISE EXCEPTION '%.% was locked over the columns % had then, which changed since',
       lock.env, (SELECT relname FROM pg_class WHERE oid = lock.rel), lock.rel
       USING ERRCODE = 'object_not_in_prerequisite_state',
             DETAIL = format('Then: %s. Now: %s.', lock.shape, tdm._shape(lock.rel)),
-            HINT = format('A migration of the target after tagging: tag the release again'
-                          ' (SELECT tdm.tag_release(%L);) once the environments and the target'
-                          ' agree.', r.release);
+            HINT = CASE WHEN tdm._presence(r.status) = 'neither'
+                        THEN format('A migration of the target after tagging: tag the release again'
+                                    ' (SELECT tdm.tag_release(%L);) once the environments and the target'
+                                    ' agree.', r.release)
+                        -- (A release in master is not tagged again.)
+                        ELSE format('A migration of the target after release %s was %s: its rows are'
+                                    ' where it put them, and it is not consolidated again. Put new rows'
+                                    ' in a new release.', r.release, r.status) END;
   END IF;
 END
 $$;
@@ -292,9 +296,9 @@ BEGIN
             got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), r.release,
             quote_literal(r.release) USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
-        -- (A migration changes how rows read, not how many there are; a
-        -- release past consolidation is not tagged again: the message
-        -- below says so.)
+        -- (A migration changes how rows read, not how many there are:
+        -- said as a migration, for a release in master too, whose HINT
+        -- sends nobody to tag it again.)
         IF lock.row_count = got.n AND lock.checksum <> got.checksum THEN
           PERFORM tdm._refuse_reshaped(r, lock);
           -- (The target's default for a column the environment lacks,

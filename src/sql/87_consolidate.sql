@@ -1064,7 +1064,9 @@ BEGIN
         see_violations := see_violations
           || format(' Rows that share a key with another release''s rows in %s: releases are settled against'
                     || ' master''s rows, as conflicts (re-keyed by the rules), not against others in %s. Promote'
-                    || ' that release first (tdm.promote), then consolidate this one again; or change the rows.',
+                    || ' that release first (tdm.promote), then consolidate this one again; where it is in master'
+                    || ' already, its rows meet this one''s as conflicts only when the key is a natural key:'
+                    || ' register its columns with tdm.manage_table (natural_keys). Or change the rows.',
                     the_target, the_target);
       END IF;
       IF EXISTS (SELECT 1 FROM tdm.violation v

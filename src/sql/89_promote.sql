@@ -254,6 +254,56 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
          END
 $$;
 
+-- The constraints of table `rel` (CHECK, UNIQUE, FOREIGN KEY, NOT NULL),
+-- each spelled without its name or schemas, so that two targets' copies
+-- of one table compare.
+CREATE FUNCTION tdm._constraint_forms(rel regclass) RETURNS SETOF text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE c.contype
+           WHEN 'c' THEN pg_get_constraintdef(c.oid)
+           ELSE format('%s (%s)%s', CASE c.contype WHEN 'u' THEN 'UNIQUE' ELSE 'FOREIGN KEY' END,
+                       (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
+                          FROM unnest(c.conkey) WITH ORDINALITY k(attnum, n)
+                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum),
+                       CASE WHEN c.contype = 'f'
+                            THEN format(' REFERENCES %s (%s)', quote_ident(r.relname),
+                                        (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
+                                           FROM unnest(c.confkey) WITH ORDINALITY k(attnum, n)
+                                           JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum))
+                            ELSE '' END) END
+    FROM pg_constraint c LEFT JOIN pg_class r ON r.oid = c.confrelid
+   WHERE c.conrelid = rel AND c.contype IN ('c', 'u', 'f') AND c.conparentid = 0
+  UNION
+  SELECT format('%s NOT NULL', quote_ident(a.attname)) FROM pg_attribute a
+   WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+$$;
+
+-- A WARNING for (`caller`) each table of `to_target` that lacks
+-- constraints its copy in `from_target` has: a migration applied to
+-- staging after the first promotion created master's tables, and not to
+-- master, whose rows are then not held to it.
+CREATE FUNCTION tdm._warn_constraints_lacking(caller text, from_target text, to_target text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t record;
+BEGIN
+  FOR t IN SELECT x.rel AS source, tdm._target_table(to_target, x.managed) AS dest,
+                  ARRAY(SELECT f FROM tdm._constraint_forms(x.rel) f
+                        EXCEPT SELECT f FROM tdm._constraint_forms(tdm._target_table(to_target, x.managed)) f
+                        ORDER BY 1) AS lacking
+             FROM tdm._target_tables(from_target) x
+            WHERE tdm._target_table(to_target, x.managed) IS NOT NULL
+            ORDER BY x.step LOOP
+    CONTINUE WHEN cardinality(t.lacking) = 0;
+    RAISE WARNING '%: % lacks constraints % has: %', caller, t.dest, t.source, tdm._first_ten(t.lacking)
+      USING DETAIL = format('A migration of %s not applied to %s (whose tables tdm makes like %s''s at the'
+                            ' first promotion), or a table made without them: its rows are not held to them.',
+                            from_target, to_target, from_target),
+            HINT = format('Apply it to %s too (ALTER TABLE %s ADD ...), as to %s.', t.dest, t.dest, from_target);
+  END LOOP;
+END
+$$;
+
 -- Phase 3: a consolidated release's rows go from `from_target` (staging)
 -- into `to_target` (master). Consolidation settles the release's rows
 -- against master's as conflicts (tdm._collect_earlier); rows that still
@@ -462,6 +512,7 @@ BEGIN
   PERFORM tdm._require_privileges('promote', to_target, '{SELECT,INSERT}');
   PERFORM tdm._require_same_columns('promote', from_target, false);
   PERFORM tdm._require_same_columns('promote', to_target, true);
+  PERFORM tdm._warn_constraints_lacking('promote', from_target, to_target);
 
   -- The source holds the release's rows as its consolidation loaded them:
   -- a rollback of that target, or a write, since then would promote other

@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -36,6 +36,17 @@ SELECT throws_ok($$SELECT tdm.promote('TPT1', 'staging', 'tap_pt_nowhere')$$, '4
   'a first promotion that may not create its schema says so');
 RESET ROLE;
 SELECT tdm.promote('TPT1');
+-- A migration of the targets after the promotion: consolidating the
+-- promoted release again reads its rows otherwise, which is said as the
+-- migration it is (not as rows changed in the environment), and sends
+-- nobody to tag a release that is in master.
+ALTER TABLE staging.pt_item ADD COLUMN note text;
+ALTER TABLE master.pt_item ADD COLUMN note text;
+SELECT results_eq($$SELECT e.message, e.hint ~ 'promoted: its rows are where it put them' FROM pg_temp.error_of('SELECT tdm.consolidate(''TPT1'')') e$$,
+  $$VALUES ('pt1.pt_item was locked over the columns staging.pt_item had then, which changed since', true)$$,
+  'a promoted release consolidated again after a migration is told the migration');
+ALTER TABLE staging.pt_item DROP COLUMN note;
+ALTER TABLE master.pt_item DROP COLUMN note;
 -- Master is written by promote only: a consolidation there would leave a
 -- release in master unpromoted, its promotion colliding with its rows.
 SELECT throws_ok($$SELECT tdm.consolidate('TPT1', 'master')$$, '22023',
