@@ -594,17 +594,24 @@ BEGIN
   -- or the reviewer overruled it): the conflict is decided, by review
   -- (rule manual). On members that changed since, the decision is stale,
   -- whatever a rule would do: the reviewer looks again.
-  SELECT run, p.conflict_id, p.rel, p.kind, p.class, p.priority,
+  -- (A decided conflict detection ranks lower now than when it was
+  -- decided keeps its rank, suggestion and rationale then:
+  -- tdm_decided_as.)
+  SELECT run, p.conflict_id, p.rel, p.kind, coalesce(s.class, p.class), coalesce(s.priority, p.priority),
          CASE WHEN d.conflict_id IS NULL
                 THEN CASE WHEN p.rule <> 'manual' THEN 'auto_resolved' ELSE 'pending' END
-              WHEN d.members_checksum = tdm._decided_on(p.checksum, p.rel, p.members, d.merged) THEN 'decided'
+              WHEN v.holds THEN 'decided'
               ELSE 'stale' END,
          CASE WHEN d.conflict_id IS NULL THEN p.rule
-              WHEN d.members_checksum = tdm._decided_on(p.checksum, p.rel, p.members, d.merged) THEN 'manual'
+              WHEN v.holds THEN 'manual'
               ELSE p.rule END,
-         p.suggestion, p.rationale, p.members, p.differing, p.survivor, p.rekeyed, p.merged, p.checksum
+         coalesce(s.suggestion, p.suggestion), coalesce(s.rationale, p.rationale), p.members, p.differing,
+         p.survivor, p.rekeyed, p.merged, p.checksum
     FROM (SELECT x.*, md5(x.sources || masks) AS checksum FROM tdm._detect_plan(release, the_rel) x) p
-    LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id;
+    LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id
+   CROSS JOIN LATERAL (SELECT d.members_checksum = tdm._decided_on(p.checksum, p.rel, p.members, d.merged)
+                         AS holds) v
+    LEFT JOIN pg_temp.tdm_decided_as s ON s.conflict_id = p.conflict_id AND v.holds AND s.priority < p.priority;
   -- (tdm._apply_table refuses a conflict whose members were not located.)
   CREATE INDEX ON pg_temp.tdm_member_rows (conflict_id);
   ANALYZE pg_temp.tdm_member_rows;

@@ -560,7 +560,7 @@ BEGIN
                pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
                pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before,
                pg_temp.tdm_orphans, pg_temp.tdm_turns, pg_temp.tdm_repointed, pg_temp.tdm_chained,
-               pg_temp.tdm_related;
+               pg_temp.tdm_related, pg_temp.tdm_decided_as;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -591,8 +591,17 @@ BEGIN
                                  WHERE c.run_id = x.run_id
                                 UNION SELECT unnest(x.decisions_gone))
    WHERE x.run_id = run.run_id;
+  -- (The decided conflicts as their reviewers saw them: detection may
+  -- rank one lower now, its parent's decision settling what made it
+  -- critical, and the report and the approval rule go by what was
+  -- decided; tdm._record_conflicts keeps the higher rank.)
+  CREATE TEMP TABLE tdm_decided_as (conflict_id text PRIMARY KEY, class text, priority int, suggestion text,
+                                    rationale text) ON COMMIT DROP;
   BEGIN
-    DELETE FROM tdm.conflict WHERE run_id = run.run_id;
+    WITH gone AS (DELETE FROM tdm.conflict WHERE run_id = run.run_id RETURNING *)
+    INSERT INTO pg_temp.tdm_decided_as
+    SELECT g.conflict_id, g.class, g.priority, g.suggestion, g.rationale FROM gone g
+     WHERE g.status IN ('decided', 'applied') AND EXISTS (SELECT FROM tdm.decision d WHERE d.conflict_id = g.conflict_id);
   EXCEPTION WHEN lock_not_available OR query_canceled THEN
     -- (A statement_timeout or a cancel ends the wait as well: said with
     -- what it waited for, under the cancel's own SQLSTATE.)

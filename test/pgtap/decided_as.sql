@@ -1,0 +1,47 @@
+-- A decided conflict keeps the rank it was decided at: detection may
+-- rank it lower at the next call (here the table's core column is no
+-- longer one; in real schemas, a parent's decision settling what made a
+-- child's conflict critical), but the decision was taken, and must be
+-- approved, as a priority 1 one, and the report counts it so.
+BEGIN;
+SELECT plan(4);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_da_e1;
+  CREATE SCHEMA tap_da_e2;
+  CREATE TABLE tap_da_e1.da_plan (id int PRIMARY KEY, code text NOT NULL UNIQUE, price int, tdm_release text,
+                                  tdm_feature text);
+  CREATE TABLE tap_da_e2.da_plan (LIKE tap_da_e1.da_plan);
+  INSERT INTO tap_da_e1.da_plan VALUES (1, 'basic', 10, 'TDA', 'F');
+  INSERT INTO tap_da_e2.da_plan VALUES (1, 'basic', 12, 'TDA', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_da_self');
+CREATE TABLE staging.da_plan (LIKE tap_da_e1.da_plan);
+ALTER TABLE staging.da_plan ADD PRIMARY KEY (id), ADD UNIQUE (code);
+SELECT tdm.add_environment('da1', 'tap_da_self', 10, 'tap_da_e1');
+SELECT tdm.add_environment('da2', 'tap_da_self', 20, 'tap_da_e2');
+SELECT tdm.manage_table('staging.da_plan', '{code}', core_columns => '{price}');
+SELECT tdm.create_release('TDA'), tdm.add_feature('TDA', 'F', 1);
+SELECT tdm.tag_release('TDA') IS NOT NULL;
+SELECT tdm.consolidate('TDA') AS run \gset
+SELECT conflict_id AS plan FROM tdm.conflict WHERE run_id = :run \gset
+SELECT tdm.resolve(:'plan', 'keep', 'da2', rationale => 'the new price');
+
+-- price is no core column any more: a rule would settle the conflict now.
+SELECT tdm.manage_table('staging.da_plan', '{code}');
+SELECT tdm.consolidate('TDA');
+SELECT results_eq($$SELECT priority, class, status, rationale ~ 'price' FROM tdm.conflict
+                     WHERE run_id = $$ || :run || $$ AND conflict_id = '$$ || :'plan' || $$'$$,
+  $$VALUES (1, 'complex', 'decided', true)$$,
+  'the decided conflict keeps the priority, class and rationale it was decided with');
+SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'awaiting_review',
+  'so its decision still waits for a second reviewer''s approval');
+SELECT ok((SELECT count(*) = 0 FROM staging.da_plan), 'and nothing is loaded meanwhile');
+SELECT ok(tdm.report(:run) ~ 'P1 1', 'the report counts it as priority 1');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_da_e1 CASCADE;
+DROP SCHEMA tap_da_e2 CASCADE;
