@@ -117,6 +117,7 @@ SELECT tdm.resolve(:'merchant', 'keep_all', rationale => 'both emails stay the s
 SELECT tdm.resolve(:'merchant', 'keep_all', renames => '{"st2": {"email": "x@company.com"}}', rationale => 'unknown member');
 SELECT tdm.resolve(:'merchant', 'keep_all', renames => '{"st3": {"email": "dup@company.com"}}', rationale => 'taken?');
 SELECT tdm.resolve(:'merchant', 'keep_all', renames => '{"st3": {"nickname": "x"}}', rationale => 'no such column');
+SELECT tdm.resolve(:'merchant', 'keep_all', renames => '{"st3": {"EMAIL": "x"}}', rationale => 'spelled otherwise');
 SELECT tdm.resolve(:'core', 'merge', merged => '{"created_at": "yesterday-ish"}', rationale => 'wrong type');
 SELECT tdm.resolve(:'line12', 'keep_all', rationale => 'composite key, no new key given');
 SELECT count(*) AS decisions FROM tdm.decision;

@@ -436,6 +436,9 @@ SELECT label, target, (SELECT sum(row_count) FROM tdm.snapshot_table t WHERE t.s
   FROM tdm.snapshot s WHERE snapshot_id = :snap2;
 SELECT tdm.snapshot('', 'master');
 SELECT tdm.snapshot('x', 'nowhere');
+CREATE SCHEMA empty_target;
+SELECT tdm.snapshot('x', 'empty_target');
+DROP SCHEMA empty_target;
 SELECT action, count(*) FROM tdm.audit
  WHERE action IN ('promote', 'deploy', 'snapshot', 'rollback', 'rollback_release', 'archive_release',
                   'restore_release') GROUP BY 1 ORDER BY 1;

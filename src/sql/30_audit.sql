@@ -194,7 +194,7 @@ ALTER TABLE tdm.audit ENABLE ALWAYS TRIGGER audit_chain, ENABLE ALWAYS TRIGGER a
 
 -- Appends one audit row; every tdm operation that changes something calls it.
 CREATE FUNCTION tdm._audit(action text, object text, detail jsonb DEFAULT '{}') RETURNS bigint
-LANGUAGE sql AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
   INSERT INTO tdm.audit (action, object, detail, prev_hash, hash)
   VALUES (action, object, coalesce(detail, '{}'), '', '')
   RETURNING audit_id

@@ -316,6 +316,10 @@ CREATE FUNCTION tdm.manage_table(rel regclass, natural_keys text[] DEFAULT '{}',
                                  surrogate_key bool DEFAULT false,
                                  normalize_keys bool DEFAULT false)
 RETURNS void
+-- (Its queries name tdm's objects and PostgreSQL's as the other entry
+-- points do: a caller's search_path, public first, would let objects of
+-- another user's there, an operator = for regclass, run as the caller.)
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'tdm_manage_table' LANGUAGE C;
 COMMENT ON FUNCTION tdm.manage_table(regclass, text[], text, text[], text, text, bool, bool) IS
   'Registers (or re-registers) a target table; keys come from the catalog';
@@ -444,6 +448,29 @@ BEGIN
                      ' share its value (each one''s first order) would be taken for one entity and merged.',
             HINT = 'Register the columns that tell the entities apart as the natural key instead (a PO number,'
                    ' an email), or none.';
+  END LOOP;
+  -- The same of a primary key drawn from a sequence (serial, identity),
+  -- with nothing else to tell rows apart: each environment's row 1 would
+  -- be one entity, a rule merging the others into it.
+  FOR w IN SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
+             FROM tdm.managed_table m
+             JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = ANY (m.pk_columns)
+            WHERE m.rel = the_rel AND NOT m.surrogate_key AND cardinality(m.natural_keys) = 0
+              AND (a.attidentity <> ''
+                   OR EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_depend p ON p.classid = 'pg_attrdef'::regclass
+                                                                          AND p.objid = d.oid
+                                JOIN pg_class q ON q.oid = p.refobjid AND q.relkind = 'S'
+                               WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum
+                                 AND p.refclassid = 'pg_class'::regclass))
+           HAVING count(*) > 0 LOOP
+    RAISE WARNING 'manage_table: the primary key of % is drawn from a sequence (%), and it has no natural key',
+      the_rel, w.cols
+      USING DETAIL = 'Rows of different environments with one key are taken for one entity: where each'
+                     ' environment draws its own keys, their first rows are different entities, and a rule'
+                     ' would merge them into one.',
+            HINT = format('If each environment draws its own keys, say so: SELECT tdm.manage_table(%L,'
+                          ' surrogate_key => true); (with the table''s other options again). Or register the'
+                          ' columns that tell the entities apart as a natural key.', the_rel::text);
   END LOOP;
 END
 $$;

@@ -111,6 +111,17 @@ BEGIN
     PERFORM tdm._refresh_environment(env_name);
     drifts := drifts || jsonb_build_object(env_name, tdm._env_drift(env_name, all_rels));
   END LOOP;
+  -- (A target column an environment lacks, beside one of its type the
+  -- target lacks: a rename, perhaps, whose values would load as NULL.
+  -- Tagging warned; said again here, where the rows are loaded.)
+  FOR got IN SELECT env_drift.key AS env, d ->> 'detail' AS detail
+               FROM jsonb_each(drifts) env_drift CROSS JOIN LATERAL jsonb_array_elements(env_drift.value) d
+              WHERE d ->> 'fill' IS NOT NULL AND d ->> 'detail' LIKE '%: renamed?'
+              ORDER BY 1, 2 LOOP
+    RAISE WARNING 'collect: %', got.detail
+      USING HINT = 'If the column was renamed, rename it in the environments too and tag the release again:'
+                   ' as they are, its values are not loaded.';
+  END LOOP;
   -- The lock holds rows of an environment that is no longer registered:
   -- they would be left out without a word.
   IF r.status <> 'open' THEN

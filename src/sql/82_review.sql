@@ -87,6 +87,21 @@ LANGUAGE sql IMMUTABLE AS $$
   SELECT m.normalize_keys AND columns IS DISTINCT FROM m.pk_columns
 $$;
 
+-- The lookups a decision's check makes with the extension owner's rights
+-- (tdm._key_in_release, tdm._key_holder) answer yes or no for values the
+-- caller may not read: only the check, a trigger of tdm.decision, calls
+-- them, on its conflict's release (a superuser may call them directly).
+CREATE FUNCTION tdm._require_decision_check(fn text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF pg_trigger_depth() = 0 AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user) THEN
+    RAISE EXCEPTION 'tdm.% is the decision check''s: % may not call it directly', fn, session_user
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'A rename or a merged value is checked when it is written: INSERT INTO tdm.decision, or tdm.resolve.';
+  END IF;
+END
+$$;
+
 -- The environment holding a row of `release` whose `columns` have the
 -- values `key_values` (NULL when none does): a renamed key must be free
 -- among the release's rows, those outside any conflict included (definer:
@@ -104,6 +119,7 @@ DECLARE
   taken bool;
   notice_key text;  -- this statement's key, once its NOTICE is given
 BEGIN
+  PERFORM tdm._require_decision_check('_key_in_release');
   SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _key_in_release.rel;
   PERFORM tdm._require_key(m, columns);
   -- A masked key: the environments hold it unmasked, and an answer would
@@ -195,6 +211,7 @@ DECLARE
   searched regclass;
   holder text;
 BEGIN
+  PERFORM tdm._require_decision_check('_key_holder');
   SELECT * INTO m FROM tdm.managed_table WHERE managed_table.rel = _key_holder.rel;
   PERFORM tdm._require_key(m, columns);
   -- In the target, and in master, where the release goes next.
@@ -273,8 +290,12 @@ BEGIN
       RAISE EXCEPTION 'decision on %: % names column "%", which % does not have',
         conflict_id, what, k, rel
         USING ERRCODE = 'undefined_column',
-              HINT = format('Its columns: %s.', (SELECT string_agg(c.column_name, ', ' ORDER BY c.ordinal)
-                                                   FROM tdm._columns(rel) c));
+              HINT = coalesce(format('Did you mean %s? ',
+                                     quote_ident(tdm._lookalike(k, ARRAY(SELECT c.column_name::text
+                                                                          FROM tdm._columns(rel) c)))), '')
+                     || format('Its columns: %s.', (SELECT string_agg(quote_ident(c.column_name), ', '
+                                                                      ORDER BY c.ordinal)
+                                                      FROM tdm._columns(rel) c));
     END IF;
     IF col.generated THEN
       RAISE EXCEPTION 'decision on %: % gives "%" a value, but % computes that column',

@@ -918,9 +918,9 @@ BEGIN
                                 ' collected, not what a trigger of the target changes in them as they go in'
                                 || coalesce(' (on INSERT: ' || tdm._writing_triggers(the_target, 4) || ')', '')
                                 || CASE WHEN to_regnamespace('master') IS NOT NULL
-                                        THEN ', nor the CHECK and NOT NULL constraints of master''s rows that come'
-                                             ' along with the release because its rows reference them (one added'
-                                             ' NOT VALID that master breaks)'
+                                        THEN ', nor the CHECK, NOT NULL and foreign key constraints of master''s'
+                                             ' rows that come along with the release because its rows reference'
+                                             ' them (one added NOT VALID that master breaks)'
                                         ELSE '' END
                                 || '. Fix what the error names, then consolidate again.');
           IF coalesce(load_detail, '') = '' THEN

@@ -321,6 +321,11 @@ CREATE FUNCTION tdm._require_target_tables(caller text, target text) RETURNS voi
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   PERFORM tdm._require_promoted_tables(caller, target);
+  IF to_regnamespace(quote_ident(target)) IS NULL THEN
+    RAISE EXCEPTION '%: schema "%" does not exist', caller, replace(target, '"', '""')
+      USING ERRCODE = 'invalid_schema_name',
+            HINT = 'A target is a schema holding tables named like the managed tables (master, staging).';
+  END IF;
   IF NOT EXISTS (SELECT 1 FROM tdm._target_tables(target)) THEN
     RAISE EXCEPTION '%: target "%" has no managed tables', caller, replace(target, '"', '""')
       USING ERRCODE = 'undefined_table',

@@ -4,7 +4,7 @@
 -- operation says so, names the function and how to fix it, and writes
 -- nothing; fixed, the same operations succeed.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -97,6 +97,26 @@ SELECT is((SELECT count(*) FROM master.item), 2::bigint, 'both rows are back');
 SELECT throws_ok($$SELECT tdm._raise_own_code('consolidate', 'x', 'staging', 'Nothing', '', 0, 'no such thing',
                                               NULL, NULL, 'PL/pgSQL function tdm._load(bigint,text,text) line 1', '42P01')$$,
   '42P01', 'no such thing', 'an error of tdm''s own statement keeps its message');
+
+
+-- tdm's own queries never reach objects of another user's on the
+-- caller's search_path: an operator = for regclass in public, which an
+-- unpinned function's `rel = $1` would call with the caller's rights.
+CREATE TABLE public.tap_sp_shadow_log (called_by name);
+CREATE FUNCTION public.tap_sp_shadow_eq(a regclass, b regclass) RETURNS bool LANGUAGE sql AS $$
+  INSERT INTO public.tap_sp_shadow_log VALUES (current_user) RETURNING a::oid = b::oid
+$$;
+CREATE OPERATOR public.= (LEFTARG = regclass, RIGHTARG = regclass, FUNCTION = public.tap_sp_shadow_eq);
+SET LOCAL search_path = "$user", public;
+SELECT tdm.manage_table('staging.item');
+RESET search_path;
+SELECT is((SELECT count(*) FROM public.tap_sp_shadow_log), 0::bigint,
+          'manage_table does not call an operator of public''s');
+SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
+                 WHERE p.pronamespace = 'tdm'::regnamespace AND p.proname !~ '^_' AND p.prokind = 'f'
+                   AND NOT coalesce(p.proconfig, '{}') @> '{"search_path=pg_catalog, pg_temp"}'
+                 ORDER BY 1), '{}'::text[],
+          'every function of the API pins its search_path');
 
 SELECT * FROM finish();
 ROLLBACK;
