@@ -290,9 +290,9 @@ BEGIN
       RAISE EXCEPTION 'decision on %: % names column "%", which % does not have',
         conflict_id, what, k, rel
         USING ERRCODE = 'undefined_column',
-              HINT = coalesce(format('Did you mean %s? ',
-                                     quote_ident(tdm._lookalike(k, ARRAY(SELECT c.column_name::text
-                                                                          FROM tdm._columns(rel) c)))), '')
+              HINT = coalesce('Did you mean '
+                              || quote_ident(tdm._lookalike(k, ARRAY(SELECT c.column_name::text
+                                                                      FROM tdm._columns(rel) c))) || '? ', '')
                      || format('Its columns: %s.', (SELECT string_agg(quote_ident(c.column_name), ', '
                                                                       ORDER BY c.ordinal)
                                                       FROM tdm._columns(rel) c));
