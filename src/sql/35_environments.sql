@@ -41,6 +41,16 @@ DECLARE
                          ' dropped). Call again: a new connection is made.'
                     ELSE 'Check the server options and the user mapping for the current user.' END;
 BEGIN
+  -- (A privilege of this database, not the server: the environment's
+  -- foreign tables, say, owned by another role after a restore without
+  -- owners.)
+  IF state = '42501' THEN
+    RAISE EXCEPTION 'environment "%": % may not read it: %', env, current_user, message
+      USING ERRCODE = state,
+            HINT = format('Its foreign tables are tdm_admin''s (a restore with --no-owner gives them to the'
+                          ' restoring role: GRANT ALL ON ALL TABLES IN SCHEMA %I TO tdm_admin;), and'
+                          ' server %I needs USAGE for the role.', tdm._env_schema(env), server);
+  END IF;
   IF coalesce(detail, '') = '' THEN  -- (a NULL DETAIL is refused, an empty one shown)
     RAISE EXCEPTION 'environment "%": cannot reach server "%": %', env, server, message
       USING ERRCODE = state, HINT = hint;
@@ -286,8 +296,11 @@ BEGIN
                    (SELECT string_agg(format('%I %s', column_name, column_type), ', '
                                       ORDER BY ordinal) FROM tdm._columns(t.rel)),
                    e.server, e.remote_schema, t.relname, 'true', options);
-    -- Owned by the role, so that any tdm_admin can recreate it later.
+    -- Owned by the role, so that any tdm_admin can recreate it later;
+    -- and granted to it, which a restore without owners (pg_restore
+    -- --no-owner) keeps.
     EXECUTE format('ALTER FOREIGN TABLE %I.%I OWNER TO tdm_admin', schema_name, t.relname);
+    EXECUTE format('GRANT ALL ON %I.%I TO tdm_admin', schema_name, t.relname);
   END LOOP;
   -- The environment's catalog: its tables' columns, and the fields of its
   -- composite types (which postgres_fdw reads by position).
@@ -338,6 +351,7 @@ BEGIN
                      schema_name, catalog.name, array_to_string(catalog.columns::text[], ', '),
                      e.server, catalog.remote_schema, catalog.remote);
       EXECUTE format('ALTER FOREIGN TABLE %I.%I OWNER TO tdm_admin', schema_name, catalog.name);
+      EXECUTE format('GRANT ALL ON %I.%I TO tdm_admin', schema_name, catalog.name);
     END IF;
     -- (A column one an earlier tdm made lacks: added.)
     FOR column_def IN SELECT trim(x) FROM unnest(catalog.columns::text[]) AS x

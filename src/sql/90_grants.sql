@@ -26,7 +26,7 @@ GRANT INSERT, UPDATE, DELETE ON tdm.release_lock, tdm.run, tdm.conflict, tdm.key
 GRANT USAGE, CREATE ON SCHEMA tdm_snapshot, tdm_archive TO tdm_admin;
 GRANT INSERT ON tdm.audit TO tdm_admin;
 GRANT UPDATE ON tdm.audit_head TO tdm_admin;  -- (appending moves the head; tdm._audit_head_guard)
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA tdm TO tdm_admin;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA tdm TO tdm_admin;  -- (SELECT: pg_dump reads them)
 
 -- tdm_admin runs every function (the public API and the helpers it calls
 -- with the admin's rights) except the bridge diagnostics.
