@@ -334,7 +334,7 @@ BEGIN
         END IF;
       END IF;
       -- ("char" keeps a string's first byte, whatever its length.)
-      IF col.one_byte AND octet_length(patch ->> k) > 1 THEN
+      IF col.one_byte AND (patch ->> k)::"char"::text <> patch ->> k THEN
         RAISE EXCEPTION USING ERRCODE = 'string_data_right_truncation',
                               MESSAGE = 'value too long for type "char", which holds one byte';
       END IF;

@@ -260,7 +260,7 @@ $$;
 CREATE FUNCTION tdm._constraint_forms(rel regclass) RETURNS SETOF text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE c.contype
-           WHEN 'c' THEN pg_get_constraintdef(c.oid)
+           WHEN 'c' THEN regexp_replace(pg_get_constraintdef(c.oid), ' NOT VALID$', '')
            ELSE format('%s (%s)%s', CASE c.contype WHEN 'u' THEN 'UNIQUE' ELSE 'FOREIGN KEY' END,
                        (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
                           FROM unnest(c.conkey) WITH ORDINALITY k(attnum, n)
