@@ -74,7 +74,7 @@ createdb "$noowner_db"
 pg_restore --exit-on-error --no-owner -d "$noowner_db" "$dump"
 denied=$(psql -X -At -d "$noowner_db" -c "
   SELECT string_agg(c.oid::regclass::text, ', ' ORDER BY 1) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE n.nspname = 'tdm' AND c.relkind = 'S' AND NOT has_sequence_privilege('tdm_admin', c.oid, 'SELECT')")
+   WHERE n.nspname = 'tdm' AND CASE WHEN c.relkind = 'S' THEN NOT has_sequence_privilege('tdm_admin', c.oid, 'SELECT') END")
 dropdb "$noowner_db"
 if [ -n "$denied" ]; then
   echo "dump/restore: FAILED (restored with --no-owner, tdm_admin may not read: $denied)"
