@@ -63,3 +63,22 @@ SELECT tdm.resolve(:'plan', 'keep', keep_env => 'st1', rationale => 'the list pr
 RESET SESSION AUTHORIZATION;
 SELECT :priority AS priority, decided_by, action, keep_env, approved_by
   FROM tdm.decision WHERE conflict_id = :'plan';
+-- A key drawn from a sequence, with no natural key and no surrogate_key:
+-- warned of (each environment's row 1 would be taken for one entity).
+CREATE TABLE staging.nt_line (line_id serial PRIMARY KEY, product text, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_line');
+SELECT tdm.manage_table('staging.nt_line', surrogate_key => true);
+SELECT tdm.unmanage_table('staging.nt_line');
+-- A column renamed in staging and not in the environments (title, now
+-- label): tagging records a "renamed?" warning, and collection says it,
+-- where the rows load without its values.
+SELECT pg_temp.in_environments(
+  'CREATE TABLE nt_book (id int PRIMARY KEY, title text, tdm_release text, tdm_feature text)');
+IMPORT FOREIGN SCHEMA public LIMIT TO (nt_book) FROM SERVER st1 INTO notices_st1;
+CREATE TABLE staging.nt_book (id int PRIMARY KEY, label text, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_book');
+SELECT tdm.create_release('R-NT3'), tdm.add_feature('R-NT3', 'FEAT-NT6', 1);
+INSERT INTO notices_st1.nt_book VALUES (1, 'Dune', 'R-NT3', 'FEAT-NT6');
+SELECT tdm.tag_release('R-NT3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R-NT3') IS NOT NULL AS consolidated;
+SELECT id, label FROM staging.nt_book;

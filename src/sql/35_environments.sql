@@ -296,11 +296,8 @@ BEGIN
                    (SELECT string_agg(format('%I %s', column_name, column_type), ', '
                                       ORDER BY ordinal) FROM tdm._columns(t.rel)),
                    e.server, e.remote_schema, t.relname, 'true', options);
-    -- Owned by the role, so that any tdm_admin can recreate it later;
-    -- and granted to it, which a restore without owners (pg_restore
-    -- --no-owner) keeps.
+    -- Owned by the role, so that any tdm_admin can recreate it later.
     EXECUTE format('ALTER FOREIGN TABLE %I.%I OWNER TO tdm_admin', schema_name, t.relname);
-    EXECUTE format('GRANT ALL ON %I.%I TO tdm_admin', schema_name, t.relname);
   END LOOP;
   -- The environment's catalog: its tables' columns, and the fields of its
   -- composite types (which postgres_fdw reads by position).
@@ -351,7 +348,6 @@ BEGIN
                      schema_name, catalog.name, array_to_string(catalog.columns::text[], ', '),
                      e.server, catalog.remote_schema, catalog.remote);
       EXECUTE format('ALTER FOREIGN TABLE %I.%I OWNER TO tdm_admin', schema_name, catalog.name);
-      EXECUTE format('GRANT ALL ON %I.%I TO tdm_admin', schema_name, catalog.name);
     END IF;
     -- (A column one an earlier tdm made lacks: added.)
     FOR column_def IN SELECT trim(x) FROM unnest(catalog.columns::text[]) AS x

@@ -92,6 +92,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE s.srvname = server
 $$;
 
+-- A name as a message quotes it: in double quotes, with the double
+-- quotes it holds doubled.
+CREATE FUNCTION tdm._quoted(name text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$ SELECT '"' || replace(name, '"', '""') || '"' $$;
+
 -- Servers `a` and `b` reach one database: they are one server, or their
 -- options name the same host, port and database.
 CREATE FUNCTION tdm._same_database(a name, b name) RETURNS bool
@@ -452,17 +457,17 @@ BEGIN
   -- The same of a primary key drawn from a sequence (serial, identity),
   -- with nothing else to tell rows apart: each environment's row 1 would
   -- be one entity, a rule merging the others into it.
-  FOR w IN SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
-             FROM tdm.managed_table m
-             JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = ANY (m.pk_columns)
-            WHERE m.rel = the_rel AND NOT m.surrogate_key AND cardinality(m.natural_keys) = 0
-              AND (a.attidentity <> ''
-                   OR EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_depend p ON p.classid = 'pg_attrdef'::regclass
-                                                                          AND p.objid = d.oid
-                                JOIN pg_class q ON q.oid = p.refobjid AND q.relkind = 'S'
-                               WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum
-                                 AND p.refclassid = 'pg_class'::regclass))
-           HAVING count(*) > 0 LOOP
+  SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols INTO w
+    FROM tdm.managed_table m
+    JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = ANY (m.pk_columns)
+   WHERE m.rel = the_rel AND NOT m.surrogate_key AND cardinality(m.natural_keys) = 0
+     AND (a.attidentity <> ''
+          OR EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_depend p ON p.classid = 'pg_attrdef'::regclass
+                                                                 AND p.objid = d.oid
+                       JOIN pg_class q ON q.oid = p.refobjid AND q.relkind = 'S'
+                      WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum
+                        AND p.refclassid = 'pg_class'::regclass));
+  IF w.cols IS NOT NULL THEN
     RAISE WARNING 'manage_table: the primary key of % is drawn from a sequence (%), and it has no natural key',
       the_rel, w.cols
       USING DETAIL = 'Rows of different environments with one key are taken for one entity: where each'
@@ -471,7 +476,7 @@ BEGIN
             HINT = format('If each environment draws its own keys, say so: SELECT tdm.manage_table(%L,'
                           ' surrogate_key => true); (with the table''s other options again). Or register the'
                           ' columns that tell the entities apart as a natural key.', the_rel::text);
-  END LOOP;
+  END IF;
 END
 $$;
 
@@ -662,8 +667,8 @@ BEGIN
     RAISE NOTICE 'unmanage_table: the masks of % (%) are removed with it', rel, tdm._column_names(masks)
       USING HINT = 'Managed again, the table is collected unmasked until tdm.mask_column masks it again.';
   END IF;
-  broken_before := ARRAY(SELECT br.name FROM tdm.rule br
-                          WHERE br.rel <> unmanage_table.rel AND tdm._rule_problem(br) IS NOT NULL);
+  -- (its own rules are gone already)
+  broken_before := ARRAY(SELECT br.name FROM tdm.rule br WHERE tdm._rule_problem(br) IS NOT NULL);
   DELETE FROM tdm.managed_table m WHERE m.rel = unmanage_table.rel;
   -- A rule of another table that reads this one would fail at the next
   -- consolidation: said now, with nothing changed.

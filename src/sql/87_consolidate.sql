@@ -324,7 +324,7 @@ BEGIN
   IF the_target = 'master'
      OR EXISTS (SELECT 1 FROM tdm.job j
                  WHERE j.kind = 'promote' AND j.status = 'completed' AND j.detail ->> 'to' = the_target) THEN
-    RAISE EXCEPTION 'consolidate: target "%" is where releases are promoted, not a consolidation target', replace(the_target, '"', '""')
+    RAISE EXCEPTION 'consolidate: target % is where releases are promoted, not a consolidation target', tdm._quoted(the_target)
       USING ERRCODE = 'invalid_parameter_value',
             HINT = format('Consolidate into a staging schema, then promote: %s then SELECT tdm.promote(%L%s);',
                           tdm._consolidate_call(the_release), the_release,
@@ -366,7 +366,7 @@ BEGIN
                                 the_release)
                     ELSE '' END;
   IF to_regnamespace(quote_ident(the_target)) IS NULL THEN
-    RAISE EXCEPTION 'consolidate: target schema "%" does not exist', replace(the_target, '"', '""')
+    RAISE EXCEPTION 'consolidate: target schema % does not exist', tdm._quoted(the_target)
       USING ERRCODE = 'invalid_schema_name',
             HINT = 'A target is a schema holding tables named like the managed tables.' || elsewhere;
   END IF;
@@ -381,7 +381,7 @@ BEGIN
     FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
    WHERE tdm._target_table(the_target, m.rel) IS NULL;
   IF missing IS NOT NULL THEN
-    RAISE EXCEPTION 'consolidate: target "%" has no table %', replace(the_target, '"', '""'), missing
+    RAISE EXCEPTION 'consolidate: target % has no table %', tdm._quoted(the_target), missing
       USING ERRCODE = 'undefined_table',
             HINT = CASE WHEN missing LIKE '%), %' THEN 'Create them with the managed tables'' columns and constraints.'
                         ELSE 'Create it with the managed table''s columns and constraints.' END || elsewhere;
@@ -1154,8 +1154,8 @@ BEGIN
         -- (A run into another target is a rehearsal: only the staging
         -- target's makes the release ready to promote. Said, for a DBA
         -- who meant this schema to be staging.)
-        RAISE NOTICE 'consolidate: release % stays locked: run % loaded "%", and only a consolidation into % makes a release ready to promote',
-          the_release, run.run_id, replace(the_target, '"', '""'), quote_ident(tdm._staging_target())
+        RAISE NOTICE 'consolidate: release % stays locked: run % loaded %, and only a consolidation into % makes a release ready to promote',
+          the_release, run.run_id, tdm._quoted(the_target), quote_ident(tdm._staging_target())
           USING HINT = CASE WHEN tdm._staging_target() = 'staging' AND to_regnamespace('staging') IS NULL
                             THEN 'The managed tables are in several schemas, so the staging target is the schema'
                                  ' named staging: rename this one to staging (ALTER SCHEMA ... RENAME TO staging),'

@@ -254,6 +254,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
          END
 $$;
 
+-- The columns `attnums` of table `rel`, quoted, in their order.
+CREATE FUNCTION tdm._column_list(rel oid, attnums int2[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
+    FROM unnest(attnums) WITH ORDINALITY k(attnum, n)
+    JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
+$$;
+
 -- The constraints of table `rel` (CHECK, UNIQUE, FOREIGN KEY, NOT NULL),
 -- each spelled without its name or schemas, so that two targets' copies
 -- of one table compare.
@@ -262,14 +270,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE c.contype
            WHEN 'c' THEN regexp_replace(pg_get_constraintdef(c.oid), ' NOT VALID$', '')
            ELSE format('%s (%s)%s', CASE c.contype WHEN 'u' THEN 'UNIQUE' ELSE 'FOREIGN KEY' END,
-                       (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
-                          FROM unnest(c.conkey) WITH ORDINALITY k(attnum, n)
-                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum),
+                       tdm._column_list(c.conrelid, c.conkey),
                        CASE WHEN c.contype = 'f'
                             THEN format(' REFERENCES %s (%s)', quote_ident(r.relname),
-                                        (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
-                                           FROM unnest(c.confkey) WITH ORDINALITY k(attnum, n)
-                                           JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum))
+                                        tdm._column_list(c.confrelid, c.confkey))
                             ELSE '' END) END
     FROM pg_constraint c LEFT JOIN pg_class r ON r.oid = c.confrelid
    WHERE c.conrelid = rel AND c.contype IN ('c', 'u', 'f') AND c.conparentid = 0
@@ -351,7 +355,7 @@ BEGIN
                                   AND x.status = 'completed'));
   IF to_regnamespace(quote_ident(from_target)) IS NULL THEN
     -- (where the release was consolidated, or where the managed tables are)
-    RAISE EXCEPTION 'promote: schema "%" does not exist', replace(from_target, '"', '""')
+    RAISE EXCEPTION 'promote: schema % does not exist', tdm._quoted(from_target)
       USING ERRCODE = 'invalid_schema_name',
             HINT = CASE WHEN elsewhere IS NOT NULL THEN elsewhere
                         WHEN tdm._staging_target() <> from_target

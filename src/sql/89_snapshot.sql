@@ -322,12 +322,12 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   PERFORM tdm._require_promoted_tables(caller, target);
   IF to_regnamespace(quote_ident(target)) IS NULL THEN
-    RAISE EXCEPTION '%: schema "%" does not exist', caller, replace(target, '"', '""')
+    RAISE EXCEPTION '%: schema % does not exist', caller, tdm._quoted(target)
       USING ERRCODE = 'invalid_schema_name',
             HINT = 'A target is a schema holding tables named like the managed tables (master, staging).';
   END IF;
   IF NOT EXISTS (SELECT 1 FROM tdm._target_tables(target)) THEN
-    RAISE EXCEPTION '%: target "%" has no managed tables', caller, replace(target, '"', '""')
+    RAISE EXCEPTION '%: target % has no managed tables', caller, tdm._quoted(target)
       USING ERRCODE = 'undefined_table',
             HINT = 'A target is a schema holding tables named like the managed tables.';
   END IF;

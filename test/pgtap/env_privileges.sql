@@ -1,0 +1,24 @@
+-- An environment's foreign table the admin may not read (after a restore
+-- without owners, they belong to the restoring role) is a privilege
+-- error of this database, said as one with the GRANT that gives it back,
+-- not as a server that cannot be reached.
+BEGIN;
+SELECT plan(1);
+SET client_min_messages = warning;
+SELECT tdm.add_environment('st1', 'st1', 10);
+SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
+SELECT tdm.schema_diff('st1', 'local') IS NULL;  -- (the catalog's foreign tables made)
+CREATE ROLE tap_ep_admin IN ROLE tdm_admin;
+ALTER FOREIGN TABLE tdm_env_st1.tdm_remote_columns OWNER TO CURRENT_USER;
+SELECT format('CREATE USER MAPPING FOR tap_ep_admin SERVER st1 OPTIONS (user %L, password %L)',
+              (SELECT split_part(o, '=', 2) FROM pg_user_mappings u, unnest(u.umoptions) o
+                WHERE u.srvname = 'st1' AND u.usename = current_user AND o LIKE 'user=%'),
+              (SELECT substr(o, 10) FROM pg_user_mappings u, unnest(u.umoptions) o
+                WHERE u.srvname = 'st1' AND u.usename = current_user AND o LIKE 'password=%')) \gexec
+SET ROLE tap_ep_admin;
+SELECT throws_ok($$SELECT * FROM tdm.schema_diff('st1', 'local')$$, '42501',
+  'environment "st1": tap_ep_admin may not read it: permission denied for foreign table tdm_remote_columns',
+  'a foreign table of the environment the admin may not read is said as a privilege, not an unreachable server');
+RESET ROLE;
+SELECT * FROM finish();
+ROLLBACK;
