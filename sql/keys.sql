@@ -851,6 +851,28 @@ SELECT tdm.consolidate('R69');
 \set VERBOSITY default
 RESET statement_timeout;
 SELECT dblink_exec('reviewer', 'ROLLBACK'), dblink_disconnect('reviewer');
+-- A session that locked the run's conflicts is no reviewer: the end
+-- of that wait, by a lock_timeout or a cancel, does not say reviewers
+-- held them.
+SELECT dblink_connect('other', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('other', 'BEGIN');
+SELECT n > 0 AS locked
+  FROM dblink('other', $$SELECT count(*) FROM (SELECT 1 FROM tdm.conflict
+                                                 WHERE run_id = (SELECT max(run_id) FROM tdm.run
+                                                                  WHERE release = 'R69') FOR UPDATE) x$$)
+       AS t(n bigint);
+SET lock_timeout = '300ms';
+\set VERBOSITY terse
+SELECT tdm.consolidate('R69');
+\set VERBOSITY default
+RESET lock_timeout;
+SET statement_timeout = '2s';
+\set VERBOSITY terse
+SELECT tdm.consolidate('R69');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+RESET statement_timeout;
+SELECT dblink_exec('other', 'ROLLBACK'), dblink_disconnect('other');
 -- A reviewer whose own open transaction the consolidation waits for
 -- (a decision written, then another): told that the wait is for this
 -- very transaction, not only that the release is being consolidated.

@@ -111,7 +111,9 @@ CREATE TABLE tdm.decision (
   decided_at       timestamptz NOT NULL DEFAULT now(),
   approved_by      name,
   approved_at      timestamptz,
-  members_checksum text  -- the conflict's members_checksum when decided: a change makes it stale
+  members_checksum text,  -- the conflict's members_checksum when decided: a change makes it stale
+  decided_priority int    -- the conflict's priority when decided: a priority 1 decision needs
+                          -- approval in every run, whatever its conflict ranks there later
 );
 COMMENT ON TABLE tdm.decision IS
   'Reviewers'' decisions: INSERT or UPDATE from psql, or tdm.resolve(); checked at once';

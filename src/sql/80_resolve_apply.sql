@@ -596,8 +596,12 @@ BEGIN
   -- whatever a rule would do: the reviewer looks again.
   -- (A decided conflict detection ranks lower now than when it was
   -- decided keeps its rank, suggestion and rationale then:
-  -- tdm_decided_as.)
-  SELECT run, p.conflict_id, p.rel, p.kind, coalesce(s.class, p.class), coalesce(s.priority, p.priority),
+  -- tdm_decided_as; and, in a run into any target, the rank its
+  -- decision was taken at, decided_priority: a priority 1 decision is
+  -- not applied unapproved in a rehearsal. Ranked up so, it is complex.)
+  SELECT run, p.conflict_id, p.rel, p.kind,
+         CASE WHEN r.rank < coalesce(s.priority, p.priority) THEN 'complex' ELSE coalesce(s.class, p.class) END,
+         r.rank,
          CASE WHEN d.conflict_id IS NULL
                 THEN CASE WHEN p.rule <> 'manual' THEN 'auto_resolved' ELSE 'pending' END
               WHEN v.holds THEN 'decided'
@@ -611,7 +615,10 @@ BEGIN
     LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id
    CROSS JOIN LATERAL (SELECT d.members_checksum = tdm._decided_on(p.checksum, p.rel, p.members, d.merged)
                          AS holds) v
-    LEFT JOIN pg_temp.tdm_decided_as s ON s.conflict_id = p.conflict_id AND v.holds AND s.priority < p.priority;
+    LEFT JOIN pg_temp.tdm_decided_as s ON s.conflict_id = p.conflict_id AND v.holds AND s.priority < p.priority
+   CROSS JOIN LATERAL (SELECT least(coalesce(s.priority, p.priority),
+                                    CASE WHEN v.holds THEN tdm._decided_priority(d.conflict_id, d.decided_priority) END)
+                         AS rank) r;
   -- (tdm._apply_table refuses a conflict whose members were not located.)
   CREATE INDEX ON pg_temp.tdm_member_rows (conflict_id);
   ANALYZE pg_temp.tdm_member_rows;

@@ -88,9 +88,10 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- The lookups a decision's check makes with the extension owner's rights
--- (tdm._key_in_release, tdm._key_holder) answer yes or no for values the
--- caller may not read: only the check, a trigger of tdm.decision, calls
--- them, on its conflict's release (a superuser may call them directly).
+-- (tdm._key_in_release, tdm._key_holder, through tdm._key_taken_for)
+-- answer yes or no for values the caller may not read: only the check, a
+-- trigger of tdm.decision, calls them, on its conflict's release (a
+-- superuser may call them directly).
 CREATE FUNCTION tdm._require_decision_check(fn text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -228,6 +229,33 @@ BEGIN
     END IF;
   END LOOP;
   RETURN NULL;
+END
+$$;
+
+-- The lookups above, as a decision's check on conflict `conflict_id`
+-- makes them: of its table and its release, which must be decidable
+-- (not in master), and of its keys only. Reviewers execute this one, not
+-- the lookups, so a call that is no decision's check (a reviewer's own
+-- trigger passes tdm._require_decision_check) asks no more than a
+-- decision on a conflict could. `in_environments`: tdm._key_in_release,
+-- else tdm._key_holder.
+CREATE FUNCTION tdm._key_taken_for(conflict_id text, columns text[], key_values jsonb, in_environments bool)
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c tdm.conflict := tdm._latest_conflict(conflict_id);
+  release text;
+  release_status text;
+BEGIN
+  PERFORM tdm._require_decision_check('_key_taken_for');
+  SELECT r.release, x.status INTO release, release_status
+    FROM tdm.run r JOIN tdm.release x ON x.release = r.release WHERE r.run_id = c.run_id;
+  IF release IS NULL OR tdm._presence(release_status) <> 'neither' THEN
+    RAISE EXCEPTION 'tdm._key_taken_for: conflict "%" is no conflict a decision can be taken on', conflict_id
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  RETURN CASE WHEN in_environments THEN tdm._key_in_release(c.rel, columns, key_values, release)
+              ELSE tdm._key_holder(c.rel, columns, key_values, release) END;
 END
 $$;
 
@@ -484,7 +512,7 @@ BEGIN
                    tdm._member_key(c.rel, key_columns, 'x."row"', normalized, true))
       INTO holder USING c.run_id, c.conflict_id, c.rel, wanted, label;
     holder := CASE WHEN holder::bool THEN NULL
-                   ELSE tdm._key_in_release(c.rel, key_columns, candidate, release) END;
+                   ELSE tdm._key_taken_for(c.conflict_id, key_columns, candidate, in_environments => true) END;
   END IF;
   IF holder IS NOT NULL THEN
     RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of this release (%)',
@@ -754,6 +782,7 @@ BEGIN
     NEW.decided_by := OLD.decided_by;
     NEW.decided_at := OLD.decided_at;
     NEW.members_checksum := OLD.members_checksum;
+    NEW.decided_priority := OLD.decided_priority;
     RETURN NEW;
   END IF;
   -- Anything else, an unchanged decision written again included (how a
@@ -974,7 +1003,7 @@ BEGIN
                                AND tdm._same_key(c.rel, cols,
                                                  (SELECT jsonb_object_agg(col, cm."row" -> col)
                                                     FROM unnest(cols) AS col), candidate, false));
-      holder := tdm._key_holder(c.rel, cols, candidate, release);
+      holder := tdm._key_taken_for(c.conflict_id, cols, candidate, in_environments => false);
       IF holder IS NOT NULL THEN
         RAISE EXCEPTION 'decision on %: the merged % % is taken by %', NEW.conflict_id, nk, candidate, holder
           USING ERRCODE = 'unique_violation',
@@ -1082,7 +1111,7 @@ BEGIN
         seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source,
                                                              'label', label));
         holder := CASE WHEN NEW.renames -> label ?| cols
-                       THEN tdm._key_holder(c.rel, cols, candidate, release) END;
+                       THEN tdm._key_taken_for(c.conflict_id, cols, candidate, in_environments => false) END;
         IF holder IS NOT NULL THEN
           RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by %',
             NEW.conflict_id, tdm._column_names(string_to_array(nk, ',')), candidate, label, holder
@@ -1121,7 +1150,7 @@ BEGIN
                                         ' keeps its own.', label)
                             ELSE format('Give one of them another key in renames: %s, or %s.', other, label) END;
       END IF;
-      holder := tdm._key_holder(c.rel, m.pk_columns, candidate, release);
+      holder := tdm._key_taken_for(c.conflict_id, m.pk_columns, candidate, in_environments => false);
       IF holder IS NOT NULL THEN
         RAISE EXCEPTION 'decision on %: the renamed primary key % of % is taken by %',
           NEW.conflict_id, candidate, label, holder
@@ -1207,6 +1236,7 @@ BEGIN
   NEW.approved_by := NULL;
   NEW.approved_at := NULL;
   NEW.members_checksum := tdm._decided_on(c.members_checksum, c.rel, c.members, NEW.merged);
+  NEW.decided_priority := c.priority;
   RETURN NEW;
 END
 $$;
@@ -1459,6 +1489,17 @@ END
 $$;
 
 -- The second reviewer's approval of a decision (required for priority 1).
+-- The priority of conflict `conflict_id` when its decision was taken:
+-- the decision's `decided_priority`, or, for a decision restored from a
+-- dump that lacks it, what its latest decide audit row recorded.
+CREATE FUNCTION tdm._decided_priority(conflict_id text, decided_priority int) RETURNS int
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(decided_priority,
+                  (SELECT (a.detail ->> 'priority')::int FROM tdm.audit a
+                    WHERE a.action = 'decide' AND a.object = _decided_priority.conflict_id
+                    ORDER BY a.audit_id DESC LIMIT 1))
+$$;
+
 CREATE FUNCTION tdm.approve(conflict_id text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1471,7 +1512,8 @@ BEGIN
       USING ERRCODE = 'undefined_object',
             HINT = 'A reviewer decides first (tdm.resolve or INSERT INTO tdm.decision).';
   END IF;
-  IF (tdm._latest_conflict(conflict_id)).priority <> 1 THEN
+  -- (ranked priority 1 now, or when it was decided: tdm._record_conflicts)
+  IF least((tdm._latest_conflict(conflict_id)).priority, tdm._decided_priority(d.conflict_id, d.decided_priority)) <> 1 THEN
     RAISE NOTICE 'approve: % is not priority 1; its decision applies without approval', conflict_id;
     RETURN;
   END IF;

@@ -465,6 +465,25 @@ $$;
 -- JIT, 1.6 s without). Its temporary tables are analyzed for row counts
 -- and key distributions only, from a small sample (statistics target 10:
 -- 7 ms a table instead of 57 at 40k rows).
+-- The open transactions, other than this one, that hold rows of run
+-- `run` in tdm.conflict (a row's xmax, while its transaction runs), and
+-- whether one wrote decisions: a reviewer's, whose decision marked its
+-- conflict.
+CREATE FUNCTION tdm._conflict_holders(run bigint, OUT holders text, OUT reviewers bool)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(DISTINCT format('backend %s (%s)', a.pid, a.usename), ', '),
+         coalesce(bool_or(EXISTS (SELECT FROM pg_locks d
+                                   WHERE d.pid = l.pid AND d.relation = 'tdm.decision'::regclass
+                                     AND d.mode = 'RowExclusiveLock')), false)
+    FROM (SELECT DISTINCT c.xmax FROM tdm.conflict c WHERE c.run_id = run AND c.xmax <> '0'::xid) x
+    JOIN pg_locks l ON l.locktype = 'transactionid' AND l.transactionid = x.xmax AND l.mode = 'ExclusiveLock'
+    JOIN pg_stat_activity a ON a.pid = l.pid
+   WHERE l.pid <> pg_backend_pid()
+     -- (an xmax that is a multixact's id may equal an unrelated
+     -- transaction's: only one that holds tdm.conflict counts)
+     AND EXISTS (SELECT FROM pg_locks t WHERE t.pid = l.pid AND t.relation = 'tdm.conflict'::regclass)
+$$;
+
 CREATE FUNCTION tdm._consolidate_job(job bigint) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -514,6 +533,8 @@ DECLARE
   see_violations text;  -- an invalid run's hint
   loaded bigint;
   final_status text;
+  holding record;  -- who holds the run's conflicts, when the call's wait for them ends
+  what text;
 BEGIN
   -- (The release's lock first: the checks read the target's tables, which
   -- a session loading them holds.)
@@ -604,17 +625,30 @@ BEGIN
      WHERE g.status IN ('decided', 'applied') AND EXISTS (SELECT FROM tdm.decision d WHERE d.conflict_id = g.conflict_id);
   EXCEPTION WHEN lock_not_available OR query_canceled THEN
     -- (A statement_timeout or a cancel ends the wait as well: said with
-    -- what it waited for, under the cancel's own SQLSTATE.)
+    -- what it waited for, under the cancel's own SQLSTATE. The holders
+    -- are the transactions that hold the run's conflicts: a reviewer's,
+    -- whose decision marked its conflict, or another session's.)
+    holding := tdm._conflict_holders(run.run_id);
+    IF SQLSTATE = '57014' AND holding.holders IS NULL THEN
+      RAISE EXCEPTION 'consolidate: %, while it replaced the conflicts of run % (release %)',
+        SQLERRM, run.run_id, the_release
+        USING ERRCODE = SQLSTATE,
+              DETAIL = 'No open transaction holds them now.',
+              HINT = 'Call tdm.consolidate again (with a longer statement_timeout, if that ended the call).';
+    END IF;
+    what := CASE WHEN holding.reviewers THEN 'an open transaction that holds decisions on the conflicts'
+                 ELSE 'an open transaction that holds the conflicts' END;
     RAISE EXCEPTION '%', CASE WHEN SQLSTATE = '57014'
-        THEN format('consolidate: %s, while it waited for an open transaction that holds decisions on the conflicts of run %s (release %s)',
-                    SQLERRM, run.run_id, the_release)
-        ELSE format('consolidate: an open transaction holds decisions on the conflicts of run %s (release %s), and lock_timeout (%s) ended the wait',
-                    run.run_id, the_release, current_setting('lock_timeout')) END
+        THEN format('consolidate: %s, while it waited for %s of run %s (release %s)',
+                    SQLERRM, what, run.run_id, the_release)
+        ELSE format('consolidate: %s of run %s (release %s), and lock_timeout (%s) ended the wait',
+                    replace(what, 'transaction that holds', 'transaction holds'), run.run_id, the_release,
+                    current_setting('lock_timeout')) END
       USING ERRCODE = SQLSTATE,
-            DETAIL = format('Open transactions that wrote tdm.decision: %s.',
-                            coalesce(tdm._open_writers('tdm.decision'), 'none now')),
-            HINT = 'Each reviewer commits or rolls back (a DBA can end a forgotten transaction with'
-                   ' pg_terminate_backend(pid)); then call tdm.consolidate again.';
+            DETAIL = format('Open transactions that hold them: %s.', coalesce(holding.holders, 'none now')),
+            HINT = CASE WHEN holding.reviewers THEN 'Each reviewer commits or rolls back' ELSE 'That session commits or rolls back' END
+                   || ' (a DBA can end a forgotten transaction with pg_terminate_backend(pid)); then call'
+                   ' tdm.consolidate again.';
   END;
   DELETE FROM tdm.key_map WHERE run_id = run.run_id;
   DELETE FROM tdm.violation WHERE run_id = run.run_id;

@@ -33,6 +33,10 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA tdm TO tdm_admin;  -- (SELECT: pg
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tdm TO tdm_admin;
 REVOKE EXECUTE ON FUNCTION tdm._bridge_raise(text), tdm._bridge_sentinels(),
   tdm._bridge_spin(bigint) FROM tdm_admin;
+-- (The owner's key lookups: a decision's check reaches them through
+-- tdm._key_taken_for, on its conflict; decision 293.)
+REVOKE EXECUTE ON FUNCTION tdm._key_in_release(regclass, text[], jsonb, text),
+  tdm._key_holder(regclass, text[], jsonb, text) FROM tdm_admin;
 GRANT EXECUTE ON FUNCTION
   tdm.verify_audit(),
   tdm._audit_genesis(),
@@ -58,8 +62,8 @@ GRANT EXECUTE ON FUNCTION
   tdm._latest_conflict(text),
   tdm._consolidating_backend(text),
   tdm._advisory_holder(text, text),
-  tdm._key_holder(regclass, text[], jsonb, text),
-  tdm._key_in_release(regclass, text[], jsonb, text),
+  tdm._key_taken_for(text, text[], jsonb, bool),
+  tdm._decided_priority(text, int),
   tdm._presence(text),
   tdm._missing_release_hint(text),
   tdm._lookalike(text, text[]),
@@ -134,7 +138,7 @@ BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
             WHERE p.pronamespace = 'tdm'::regnamespace
               AND pg_catalog.has_function_privilege('tdm_reviewer', p.oid, 'EXECUTE')
-              AND p.proname NOT IN ('resolve', 'resolve_all', 'approve', '_key_holder', '_key_in_release') LOOP
+              AND p.proname NOT IN ('resolve', 'resolve_all', 'approve', '_key_taken_for') LOOP
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO tdm_auditor', f);
   END LOOP;
 END

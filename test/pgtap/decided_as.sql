@@ -2,9 +2,10 @@
 -- rank it lower at the next call (here the table's core column is no
 -- longer one; in real schemas, a parent's decision settling what made a
 -- child's conflict critical), but the decision was taken, and must be
--- approved, as a priority 1 one, and the report counts it so.
+-- approved, as a priority 1 one, and the report counts it so. So in a
+-- run into another target as well, whose conflicts rank it anew.
 BEGIN;
-SELECT plan(4);
+SELECT plan(9);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -39,6 +40,29 @@ SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'awaiting_review',
   'so its decision still waits for a second reviewer''s approval');
 SELECT ok((SELECT count(*) = 0 FROM staging.da_plan), 'and nothing is loaded meanwhile');
 SELECT ok(tdm.report(:run) ~ 'P1 1', 'the report counts it as priority 1');
+
+-- A rehearsal into another schema: a new run, whose detection ranks the
+-- conflict priority 3, a rule's.
+CREATE SCHEMA tap_da_rehearsal;
+CREATE TABLE tap_da_rehearsal.da_plan (LIKE staging.da_plan INCLUDING ALL);
+SELECT tdm.consolidate('TDA', target => 'tap_da_rehearsal') AS rehearsal \gset
+SELECT results_eq($$SELECT c.priority, c.class, c.status, r.status FROM tdm.conflict c JOIN tdm.run r USING (run_id)
+                     WHERE c.run_id = $$ || :rehearsal || $$ AND c.conflict_id = '$$ || :'plan' || $$'$$,
+  $$VALUES (1, 'complex', 'decided', 'awaiting_review')$$,
+  'a rehearsal keeps the rank the decision was taken at: it waits for the approval too');
+SELECT ok((SELECT count(*) = 0 FROM tap_da_rehearsal.da_plan), 'and loads nothing unapproved');
+SELECT is(tdm._decided_priority(:'plan', NULL), 1,
+  'a decision restored without its rank has the one its decide audit row recorded');
+CREATE ROLE tap_da_approver;
+GRANT tdm_reviewer TO tap_da_approver;
+SET SESSION AUTHORIZATION tap_da_approver;
+SELECT tdm.approve(:'plan');
+RESET SESSION AUTHORIZATION;
+SELECT is((SELECT approved_by FROM tdm.decision WHERE conflict_id = :'plan'), 'tap_da_approver'::name,
+  'approve takes the decision as the priority 1 one it was taken as, after the rehearsal ranked it anew');
+SELECT tdm.consolidate('TDA');
+SELECT results_eq($$SELECT r.status, p.price FROM tdm.run r, staging.da_plan p WHERE r.run_id = $$ || :run,
+  $$VALUES ('completed', 12)$$, 'the staging run goes on with the approved decision');
 
 SELECT * FROM finish();
 ROLLBACK;

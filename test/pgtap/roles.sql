@@ -2,7 +2,7 @@
 -- tdm_reviewer reads the catalog and nothing else; credentials of user
 -- mappings never reach tdm's tables.
 BEGIN;
-SELECT plan(63);
+SELECT plan(66);
 \ir ../../sql/include/errors.sql
 \getenv password PGPASSWORD
 \getenv login PGUSER
@@ -84,14 +84,41 @@ SELECT results_eq($$SELECT action, role FROM tdm.audit WHERE object = 'C-taprole
 SET ROLE tap_reviewer;
 RESET ROLE;
 -- (The lookups a decision's check makes with the owner's rights answer
--- for values the caller may not read: not callable outside the check.)
+-- for values the caller may not read: reviewers execute only the one a
+-- decision's check calls, on a conflict's table and release, and not
+-- outside a trigger.)
 SET SESSION AUTHORIZATION tap_reviewer;
 SELECT throws_ok($$SELECT tdm._key_in_release('staging.users', '{email}', '{"email": "x"}', 'R7')$$,
-  '42501', 'tdm._key_in_release is the decision check''s: tap_reviewer may not call it directly',
-  'a reviewer cannot call the environments'' key lookup directly, outside a decision''s check');
+  '42501', 'permission denied for function _key_in_release',
+  'a reviewer cannot execute the environments'' key lookup of any table and release');
 SELECT throws_ok($$SELECT tdm._key_holder('staging.users', '{email}', '{"email": "x"}', 'R7')$$,
-  '42501', 'tdm._key_holder is the decision check''s: tap_reviewer may not call it directly',
-  'nor the targets'' one');
+  '42501', 'permission denied for function _key_holder', 'nor the targets'' one');
+SELECT throws_ok($$SELECT tdm._key_taken_for('C-taproles001', '{email}', '{"email": "x"}', true)$$,
+  '42501', 'tdm._key_taken_for is the decision check''s: tap_reviewer may not call it directly',
+  'nor the decision check''s own, outside a decision''s check');
+-- A reviewer's own trigger (on a temporary table) is a trigger too: what
+-- it may ask is what a decision may, on a conflict of a release not in
+-- master.
+CREATE TEMP TABLE spy_on (x int);
+CREATE FUNCTION pg_temp.spy() RETURNS trigger LANGUAGE plpgsql AS $spy$
+BEGIN
+  PERFORM tdm._key_taken_for('C-taproles001', '{email}', '{"email": "x"}', true);
+  RETURN NEW;
+END
+$spy$;
+CREATE TRIGGER spy BEFORE INSERT ON spy_on FOR EACH ROW EXECUTE FUNCTION pg_temp.spy();
+SELECT lives_ok($$INSERT INTO spy_on VALUES (1)$$,
+  'a reviewer''s own trigger may ask what a decision on a pending conflict could');
+RESET SESSION AUTHORIZATION;
+UPDATE tdm.release SET status = 'promoted' WHERE release = 'TAP-ROLES';
+SET SESSION AUTHORIZATION tap_reviewer;
+SELECT throws_ok($$INSERT INTO spy_on VALUES (1)$$,
+  '55000', 'tdm._key_taken_for: conflict "C-taproles001" is no conflict a decision can be taken on',
+  'and nothing of a release in master, on which no decision can be taken');
+RESET SESSION AUTHORIZATION;
+UPDATE tdm.release SET status = 'open' WHERE release = 'TAP-ROLES';
+SET SESSION AUTHORIZATION tap_reviewer;
+DROP TABLE spy_on;
 RESET SESSION AUTHORIZATION;
 
 -- An admin who is not superuser sets up a release.
