@@ -82,3 +82,37 @@ INSERT INTO notices_st1.nt_book VALUES (1, 'Dune', 'R-NT3', 'FEAT-NT6');
 SELECT tdm.tag_release('R-NT3') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('R-NT3') IS NOT NULL AS consolidated;
 SELECT id, label FROM staging.nt_book;
+-- Row level security an environment's reader is held to (the table's
+-- owner, under FORCE ROW LEVEL SECURITY): data_diff says that the rows
+-- its policies hide are compared as missing.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS tdm_regress_rls_reader;
+CREATE ROLE tdm_regress_rls_reader LOGIN PASSWORD 'reader';
+RESET client_min_messages;
+CREATE SCHEMA nt_rls;
+GRANT USAGE ON SCHEMA nt_rls TO tdm_regress_rls_reader;
+CREATE TABLE nt_rls.nt_secret (id int PRIMARY KEY, v text, tdm_release text, tdm_feature text);
+INSERT INTO nt_rls.nt_secret VALUES (1, 'a', 'R-NT3', 'FEAT-NT6'), (2, 'b', 'R-NT3', 'FEAT-NT6');
+ALTER TABLE nt_rls.nt_secret ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY first_only ON nt_rls.nt_secret USING (id = 1);
+ALTER TABLE nt_rls.nt_secret OWNER TO tdm_regress_rls_reader;
+-- (a server of this database, as st1's host and port reach it)
+DO $$BEGIN
+  EXECUTE (SELECT format('CREATE SERVER nt_rls_self FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, dbname %L)',
+                         pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'), current_database())
+             FROM pg_foreign_server WHERE srvname = 'st1');
+END$$;
+CREATE USER MAPPING FOR CURRENT_USER SERVER nt_rls_self OPTIONS (user 'tdm_regress_rls_reader', password 'reader');
+SELECT tdm.add_environment('nt_rls', 'nt_rls_self', 60, 'nt_rls');
+CREATE TABLE staging.nt_secret (LIKE nt_rls.nt_secret INCLUDING ALL);
+INSERT INTO staging.nt_secret SELECT * FROM nt_rls.nt_secret;
+SELECT tdm.manage_table('staging.nt_secret');
+SELECT key, kind FROM tdm.data_diff('staging.nt_secret', 'nt_rls', 'local');
+SET client_min_messages = warning;
+SELECT tdm.unmanage_table('staging.nt_secret'), tdm.remove_environment('nt_rls');
+DROP TABLE staging.nt_secret;
+DROP USER MAPPING FOR CURRENT_USER SERVER nt_rls_self;
+DROP SERVER nt_rls_self;
+DROP SCHEMA nt_rls CASCADE;
+DROP ROLE tdm_regress_rls_reader;
+RESET client_min_messages;

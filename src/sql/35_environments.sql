@@ -313,15 +313,21 @@ BEGIN
        '{udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
        ' attribute_udt_schema text, attribute_udt_name text, character_maximum_length int,'
        ' numeric_precision int, numeric_scale int}'),
-      ('tdm_remote_tables', 'pg_catalog', 'pg_tables',
-       '{schemaname text, tablename text, tableowner text, rowsecurity bool}'),
       ('tdm_remote_roles', 'pg_catalog', 'pg_roles',
-       '{rolname text, rolsuper bool, rolbypassrls bool}'),
+       '{rolname text, rolsuper bool, rolbypassrls bool, oid oid, rolinherit bool}'),
+      -- (and what a view reads, whose row level security applies to the
+      -- view's owner, or to its reader with security_invoker)
+      ('tdm_remote_pg_auth_members', 'pg_catalog', 'pg_auth_members', '{roleid oid, member oid}'),
+      ('tdm_remote_pg_rewrite', 'pg_catalog', 'pg_rewrite', '{oid oid, ev_class oid}'),
+      ('tdm_remote_pg_depend', 'pg_catalog', 'pg_depend',
+       '{classid oid, objid oid, refclassid oid, refobjid oid}'),
       -- (Its constraints, indexes and enums, for tdm.schema_diff: the
       -- catalogs every role reads. A CHECK's text only from
       -- information_schema, which shows it to roles of the table's owner.)
       ('tdm_remote_pg_namespace', 'pg_catalog', 'pg_namespace', '{oid oid, nspname text}'),
-      ('tdm_remote_pg_class', 'pg_catalog', 'pg_class', '{oid oid, relname text, relnamespace oid}'),
+      ('tdm_remote_pg_class', 'pg_catalog', 'pg_class',
+       '{oid oid, relname text, relnamespace oid, relkind text, relowner oid, relrowsecurity bool,'
+       ' relforcerowsecurity bool, reloptions text[]}'),
       ('tdm_remote_pg_attribute', 'pg_catalog', 'pg_attribute',
        '{attrelid oid, attnum int2, attname text, atttypid oid, attisdropped bool, atttypmod int4}'),
       ('tdm_remote_pg_constraint', 'pg_catalog', 'pg_constraint',
@@ -362,41 +368,149 @@ END
 $$;
 
 -- Why rows of the tables `rels` in environment `env` may be hidden from
--- tdm: row level security is on for a table there, and the environment's
--- reader (the user mapping's user) neither owns it nor bypasses it
--- (superuser, BYPASSRLS). A row for each such table; none when the
--- environment's catalog cannot be read. One read for all of them.
+-- tdm: row level security applies to a table there that the
+-- environment's reader reads, directly or through views: the reader (or,
+-- for a view without security_invoker, the view's owner) is no superuser,
+-- lacks BYPASSRLS, and does not own the table (nor inherit from its
+-- owner), or owns it while FORCE ROW LEVEL SECURITY is set. A row for
+-- each such managed table; none when the environment's catalog cannot be
+-- read. A few reads for all of them.
 CREATE FUNCTION tdm._env_row_security(env text, rels regclass[])
 RETURNS TABLE (rel regclass, detail text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   e tdm.environment := (SELECT x FROM tdm.environment x WHERE x.name = env);
-  tables regclass := tdm._env_relation(env, 'tdm_remote_tables');
+  classes regclass := tdm._env_relation(env, 'tdm_remote_pg_class');
+  namespaces regclass := tdm._env_relation(env, 'tdm_remote_pg_namespace');
   roles regclass := tdm._env_relation(env, 'tdm_remote_roles');
+  memberships regclass := tdm._env_relation(env, 'tdm_remote_pg_auth_members');
+  rewrites regclass := tdm._env_relation(env, 'tdm_remote_pg_rewrite');
+  depends regclass := tdm._env_relation(env, 'tdm_remote_pg_depend');
   reader text;
+  reader_oid jsonb;
+  role_list jsonb;    -- [{oid, name, exempt (superuser, BYPASSRLS), inherit}]
+  member_list jsonb;  -- [[role, member]]
+  -- The relations read: the managed tables' in the environment, then
+  -- what their views read. Each {rel: the managed table, oid, name, kind,
+  -- owner, rls, forced, invoker, reader: the role it is read as, via: the
+  -- view that reads it}.
+  frontier jsonb;
+  found jsonb := '[]';
+  depth int := 0;
 BEGIN
-  IF tables IS NULL OR roles IS NULL THEN
+  IF classes IS NULL OR namespaces IS NULL OR roles IS NULL OR memberships IS NULL OR rewrites IS NULL
+     OR depends IS NULL THEN
     RETURN;
   END IF;
   reader := coalesce((SELECT substr(o, 6) FROM pg_user_mappings um CROSS JOIN unnest(um.umoptions) AS o
                        WHERE um.srvname = e.server AND um.usename IN (current_user, 'public')
                          AND o LIKE 'user=%' ORDER BY um.usename = 'public' LIMIT 1),
                      current_user);
-  RETURN QUERY EXECUTE format('SELECT x.rel, format(''row level security is on for %%s.%%s in environment %%s, and its reader there (%%s)'
-                 ' neither owns it nor bypasses it: rows its policies hide from %%s are not tagged, locked or'
-                 ' consolidated. Give %%s BYPASSRLS there, or check that the policies show it every row'','
-                 '               $2, t.tablename, $3, $1, $1, $1)'
-                 '  FROM %s t JOIN unnest($4, $5) AS x(rel, relname) ON x.relname = t.tablename'
-                 ' WHERE t.schemaname = $2 AND t.tablename = ANY ($5) AND t.rowsecurity'
-                 '   AND t.tableowner <> $1'
-                 '   AND NOT EXISTS (SELECT 1 FROM %s r WHERE r.rolname = $1 AND (r.rolsuper OR r.rolbypassrls))',
-                 tables, roles)
-    USING reader, e.remote_schema, env, rels,
-          ARRAY(SELECT c.relname::text FROM unnest(rels) WITH ORDINALITY AS x(rel, n)
-                  JOIN pg_class c ON c.oid = x.rel ORDER BY x.n);
+  EXECUTE format($q$SELECT jsonb_agg(jsonb_build_object('oid', r.oid, 'name', r.rolname,
+                                                        'exempt', r.rolsuper OR r.rolbypassrls,
+                                                        'inherit', r.rolinherit))
+                      FROM %s r$q$, roles) INTO role_list;
+  EXECUTE format($q$SELECT coalesce(jsonb_agg(jsonb_build_array(m.roleid, m.member)), '[]') FROM %s m$q$,
+                 memberships) INTO member_list;
+  reader_oid := (SELECT r -> 'oid' FROM jsonb_array_elements(role_list) r WHERE r ->> 'name' = reader);
+  EXECUTE format($q$SELECT jsonb_agg(jsonb_build_object('rel', x.rel, 'oid', c.oid, 'name', n.nspname || '.' || c.relname,
+                                                        'kind', c.relkind, 'owner', c.relowner,
+                                                        'rls', c.relrowsecurity, 'forced', c.relforcerowsecurity,
+                                                        'invoker', tdm._reloption_on(c.reloptions, 'security_invoker'),
+                                                        'reader', $3))
+                      FROM %s c JOIN %s n ON n.oid = c.relnamespace
+                      JOIN unnest($1::oid[], $2::text[]) AS x(rel, relname) ON x.relname = c.relname
+                     WHERE n.nspname = $4 AND c.relname = ANY ($2)$q$, classes, namespaces)
+    INTO frontier
+    USING rels::oid[], ARRAY(SELECT c.relname::text FROM unnest(rels) WITH ORDINALITY AS x(rel, n)
+                               JOIN pg_class c ON c.oid = x.rel ORDER BY x.n),
+          reader_oid, e.remote_schema;
+  -- (views read views: a few levels, as deep as a schema of views goes)
+  WHILE jsonb_array_length(coalesce(frontier, '[]')) > 0 AND depth < 8 LOOP
+    found := found || coalesce((SELECT jsonb_agg(f) FROM jsonb_array_elements(frontier) f
+                                 WHERE f ->> 'kind' IN ('r', 'p') AND (f ->> 'rls')::bool
+                                   AND tdm._row_security_applies(f, role_list, member_list)), '[]');
+    EXECUTE format($q$SELECT jsonb_agg(DISTINCT jsonb_build_object(
+                                 'rel', v.f -> 'rel', 'oid', c.oid, 'name', n.nspname || '.' || c.relname,
+                                 'kind', c.relkind, 'owner', c.relowner,
+                                 'rls', c.relrowsecurity, 'forced', c.relforcerowsecurity,
+                                 'invoker', tdm._reloption_on(c.reloptions, 'security_invoker'),
+                                 'reader', CASE WHEN (v.f ->> 'invoker')::bool THEN v.f -> 'reader'
+                                                ELSE v.f -> 'owner' END,
+                                 'via', v.f ->> 'name'))
+                        FROM (SELECT f, (f ->> 'oid')::oid AS view FROM jsonb_array_elements($1) f
+                               WHERE f ->> 'kind' = 'v') v
+                        JOIN (SELECT w.oid, w.ev_class FROM %1$s w WHERE w.ev_class = ANY ($2)) w
+                          ON w.ev_class = v.view
+                        JOIN (SELECT d.objid, d.refobjid FROM %2$s d
+                               WHERE d.classid = 2618::oid  -- (pg_rewrite, pg_class: fixed OIDs)
+                                 AND d.refclassid = 1259::oid
+                                 AND d.objid = ANY (SELECT x.oid FROM %1$s x WHERE x.ev_class = ANY ($2))) d
+                          ON d.objid = w.oid AND d.refobjid <> v.view
+                        JOIN %3$s c ON c.oid = d.refobjid JOIN %4$s n ON n.oid = c.relnamespace$q$,
+                   rewrites, depends, classes, namespaces)
+      INTO frontier
+      USING frontier, ARRAY(SELECT (f ->> 'oid')::oid FROM jsonb_array_elements(frontier) f WHERE f ->> 'kind' = 'v');
+    depth := depth + 1;
+  END LOOP;
+  RETURN QUERY
+  SELECT (f ->> 'rel')::oid::regclass,
+         string_agg(format('row level security is %s for %s in environment %s%s, and %s there (%s) %s: rows its'
+                           ' policies hide from %s go unseen: not tagged, locked, consolidated or compared. Give %s'
+                           ' BYPASSRLS there, or check that the policies show it every row',
+                           CASE WHEN (f ->> 'forced')::bool THEN 'forced' ELSE 'on' END, f ->> 'name', env,
+                           CASE WHEN f ? 'via' THEN format(', which %s reads', f ->> 'via') ELSE '' END,
+                           CASE WHEN f -> 'reader' = reader_oid THEN 'its reader'
+                                ELSE format('the owner of %s', f ->> 'via') END,
+                           tdm._role_named(f -> 'reader', role_list),
+                           CASE WHEN (f ->> 'forced')::bool
+                                     AND tdm._has_privs_of(f -> 'reader', f -> 'owner', role_list, member_list)
+                                THEN 'owns it, and FORCE ROW LEVEL SECURITY holds its owner to the policies too'
+                                ELSE 'neither owns it nor bypasses it' END,
+                           tdm._role_named(f -> 'reader', role_list), tdm._role_named(f -> 'reader', role_list)),
+                    '; ' ORDER BY f ->> 'name')
+    FROM jsonb_array_elements(found) f
+   GROUP BY f ->> 'rel';
 EXCEPTION WHEN OTHERS THEN
   RETURN;  -- (the catalog unread: the checks that read the table itself say why)
 END
+$$;
+
+-- Whether reloption `name` is on in `options` (name=value).
+CREATE FUNCTION tdm._reloption_on(options text[], name text) RETURNS bool
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(bool_or(substr(o, length(name) + 2)::bool), false)
+    FROM unnest(options) o WHERE o LIKE name || '=%'
+$$;
+
+-- The name of role `role` (its OID, as jsonb) among an environment's roles.
+CREATE FUNCTION tdm._role_named(role jsonb, role_list jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce((SELECT r ->> 'name' FROM jsonb_array_elements(role_list) r WHERE r -> 'oid' = role),
+                  'role ' || (role #>> '{}'))
+$$;
+
+-- Whether role `member` has the privileges of role `role` in an
+-- environment: it is that role, or a member of it through roles that
+-- inherit (the owner's privileges, row level security's exemption).
+CREATE FUNCTION tdm._has_privs_of(member jsonb, role jsonb, role_list jsonb, member_list jsonb) RETURNS bool
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE held(oid) AS (
+    SELECT member
+    UNION
+    SELECT m -> 0 FROM held h
+      JOIN jsonb_array_elements(member_list) m ON m -> 1 = h.oid
+      JOIN jsonb_array_elements(role_list) r ON r -> 'oid' = h.oid AND (r ->> 'inherit')::bool)
+  SELECT EXISTS (SELECT FROM held WHERE oid = role)
+$$;
+
+-- Whether row level security applies to relation `f` (as
+-- tdm._env_row_security describes it) for the role it is read as.
+CREATE FUNCTION tdm._row_security_applies(f jsonb, role_list jsonb, member_list jsonb) RETURNS bool
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT NOT coalesce((SELECT (r ->> 'exempt')::bool FROM jsonb_array_elements(role_list) r
+                        WHERE r -> 'oid' = f -> 'reader'), false)
+         AND ((f ->> 'forced')::bool OR NOT tdm._has_privs_of(f -> 'reader', f -> 'owner', role_list, member_list))
 $$;
 
 -- A relation of the environment's schema by name (NULL when there is
@@ -958,6 +1072,32 @@ BEGIN
 END
 $$;
 
+-- Why the environment's relation named as table `rel` is not read, when
+-- it is there but of a kind information_schema does not list (NULL
+-- otherwise): a materialized view, a sequence, an index.
+CREATE FUNCTION tdm._env_unread_kind(env text, rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e tdm.environment := (SELECT x FROM tdm.environment x WHERE x.name = env);
+  relname text := (SELECT c.relname::text FROM pg_class c WHERE c.oid = rel);
+  kind text;
+BEGIN
+  EXECUTE format('SELECT c.relkind FROM %s c JOIN %s n ON n.oid = c.relnamespace'
+                 ' WHERE n.nspname = $1 AND c.relname = $2',
+                 tdm._env_relation(env, 'tdm_remote_pg_class'), tdm._env_relation(env, 'tdm_remote_pg_namespace'))
+    INTO kind USING e.remote_schema, relname;
+  RETURN format('%s.%s in %s is ', e.remote_schema, relname, env)
+         || CASE WHEN kind = 'm'
+                 THEN 'a materialized view, which tdm does not read: read it through a view there (CREATE VIEW'
+                      ' ... AS SELECT * FROM it, in a schema of its own given as the environment''s remote_schema),'
+                      ' or make it a table'
+                 WHEN kind = 'S' THEN 'a sequence, not a table'
+                 WHEN kind IN ('i', 'I') THEN 'an index, not a table' END;
+EXCEPTION WHEN OTHERS THEN
+  RETURN NULL;  -- (the catalog unread: the table is said missing)
+END
+$$;
+
 -- How the environment's tables differ from the targets `rels`: a table
 -- missing (one row with no column), columns missing in the environment or
 -- of another type (errors), extra columns, columns of a type the target's
@@ -981,10 +1121,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                                         ARRAY(SELECT column_name FROM unseen)) u
           WHERE EXISTS (SELECT FROM unseen))
   SELECT x.rel, NULL::text, NULL::text, NULL::text, 'error'::text,
-         format('table %s does not exist in %s (remote schema %s), or the user mapping''s role'
-                ' may not read it',
-                (SELECT relname FROM pg_class WHERE oid = x.rel), env,
-                (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env)), 0, NULL::text
+         coalesce(tdm._env_unread_kind(env, x.rel),
+                  format('table %s does not exist in %s (remote schema %s), or the user mapping''s role'
+                         ' may not read it',
+                         (SELECT relname FROM pg_class WHERE oid = x.rel), env,
+                         (SELECT e.remote_schema FROM tdm.environment e WHERE e.name = env))), 0, NULL::text
     FROM unnest(rels) AS x(rel)
    WHERE NOT EXISTS (SELECT FROM remote r WHERE r.rel = x.rel)
   UNION ALL

@@ -701,6 +701,10 @@ BEGIN
   FOREACH side IN ARRAY ARRAY[env_a, env_b] LOOP
     CONTINUE WHEN side = 'local';
     PERFORM tdm._refresh_environment(side);
+    -- (rows its reader may not see are compared as missing: said)
+    FOR d IN SELECT s.detail FROM tdm._env_row_security(side, ARRAY[rel]) s LOOP
+      RAISE NOTICE '%: %', caller, d.detail;
+    END LOOP;
     -- (and the columns it lacks, which collection would read without)
     FOR d IN SELECT * FROM tdm._schema_drift(side, rel) x WHERE x.severity = 'error' OR x.env_type IS NULL LOOP
       IF d.column_name IS NULL THEN
