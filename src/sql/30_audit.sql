@@ -61,6 +61,38 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      AND a.wait_event_type IS DISTINCT FROM 'Lock'
 $$;
 
+-- The end of a wait for a lock that the caller's lock_timeout gave
+-- (PostgreSQL's bare "canceling statement due to lock timeout"), said as
+-- `caller`'s: what waited, on what, and the sessions holding locks on
+-- tables of `schemas`. Returns when `message` is tdm's own (a wait
+-- it names already), for the caller to raise it again. `undone` says
+-- what the failed call left as it was.
+CREATE FUNCTION tdm._lock_wait_ended(caller text, waited text, on_what text, schemas text[], undone text,
+                                     message text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF message LIKE caller || ':%' OR message LIKE 'tdm%' OR message LIKE 'environment "%'
+     OR message LIKE 'decision on %' THEN
+    RETURN;
+  END IF;
+  RAISE EXCEPTION '%: % waited for a lock on %, and lock_timeout (%) ended the wait',
+    caller, waited, on_what, current_setting('lock_timeout')
+    USING ERRCODE = 'lock_not_available',
+          DETAIL = coalesce('Sessions holding locks on them: '
+                            || (SELECT string_agg(DISTINCT format('backend %s (%s, %s on %s)', a.pid, a.usename,
+                                                                  l.mode, l.relation::regclass), ', ')
+                                  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                                  JOIN pg_class c ON c.oid = l.relation
+                                  JOIN pg_namespace n ON n.oid = c.relnamespace
+                                 WHERE n.nspname = ANY (schemas) AND c.relkind IN ('r', 'p')
+                                   AND l.granted AND l.pid <> pg_backend_pid()
+                                   AND l.mode <> 'AccessShareLock') || '.',
+                            'The sessions that held them have ended.'),
+          HINT = undone || ' Let those transactions end (a DBA can end a forgotten one with'
+                 ' pg_terminate_backend(pid)), or allow a longer lock_timeout; then call tdm.' || caller || ' again.';
+END
+$$;
+
 -- The error of a wait for the head that lock_timeout ended: who may hold
 -- it (a transaction that wrote to the audit, or a tdm call that took the
 -- head before it writes, tdm._head_then_lock).

@@ -464,6 +464,10 @@ BEGIN
                                 failed_at = PG_EXCEPTION_CONTEXT;
         PERFORM tdm._raise_remote('tag_release', e.name, m.rel::text, remote_state, detail, failed_at);
         RAISE;
+      WHEN connection_exception OR admin_shutdown THEN
+        -- (a connection lost on the way: named, with what to do)
+        GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT;
+        PERFORM tdm._unreachable(e.name, e.server, remote_state, detail, NULL);
       WHEN insufficient_privilege THEN
         GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT;
         PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
@@ -505,6 +509,9 @@ BEGIN
                                   failed_at = PG_EXCEPTION_CONTEXT;
           PERFORM tdm._raise_remote('tag_release', e.name, m.rel::text, remote_state, detail, failed_at);
           RAISE;
+        WHEN connection_exception OR admin_shutdown THEN
+          GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT;
+          PERFORM tdm._unreachable(e.name, e.server, remote_state, detail, NULL);
         -- The checksum reads every column: a value the environment's type
         -- allows and this database's does not (an enum label or a domain
         -- check of the environment's own) is a finding, not an abort.

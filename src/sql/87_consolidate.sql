@@ -446,6 +446,12 @@ BEGIN
   END IF;
   UPDATE tdm.job j SET detail = j.detail || jsonb_build_object('run_id', the_run) WHERE j.job_id = job;
   RETURN the_run;
+EXCEPTION WHEN lock_not_available THEN
+  PERFORM tdm._lock_wait_ended('consolidate', format('the consolidation of %s', release),
+                               'a table',
+                               ARRAY[target, 'master', 'tdm'],
+                               'Nothing was changed: the run is as it was.', SQLERRM);
+  RAISE;
 END
 $$;
 
@@ -970,21 +976,9 @@ BEGIN
         -- (The caller's lock_timeout ended a wait for a lock on the
         -- target's tables: a session writing them, or one holding a
         -- stronger lock. The sessions are named.)
-        RAISE EXCEPTION 'consolidate: the load into % waited for a lock on its tables, and lock_timeout (%) ended the wait',
-          the_target, current_setting('lock_timeout')
-          USING ERRCODE = 'lock_not_available',
-                DETAIL = coalesce('Sessions holding locks on them: '
-                                  || (SELECT string_agg(DISTINCT format('backend %s (%s, %s on %s)', a.pid, a.usename,
-                                                                        l.mode, l.relation::regclass), ', ')
-                                        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                                        JOIN tdm._target_tables(the_target) target_table
-                                          ON target_table.rel = l.relation
-                                       WHERE l.granted AND l.pid <> pg_backend_pid()
-                                         AND l.mode <> 'AccessShareLock') || '.',
-                                  'The sessions that held them have ended.'),
-                HINT = 'Nothing was loaded, and the run is as it was. Let those transactions end (a DBA can end a'
-                       ' forgotten one with pg_terminate_backend(pid)), or allow a longer lock_timeout; then call'
-                       ' tdm.consolidate again.';
+        PERFORM tdm._lock_wait_ended('consolidate', 'the load into ' || the_target, 'its tables', ARRAY[the_target],
+                                     'Nothing was loaded, and the run is as it was.', SQLERRM);
+        RAISE;
       WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN
         -- Code of the target's own (a trigger, or a function a rule or a
         -- default calls) refused a row, or did not find a name: say where,

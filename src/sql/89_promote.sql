@@ -679,6 +679,12 @@ BEGIN
   PERFORM tdm._audit('promote', the_release, jsonb_build_object(
     'job_id', job, 'from', from_target, 'to', to_target, 'rows', copied));
   RETURN job;
+EXCEPTION WHEN lock_not_available THEN
+  PERFORM tdm._lock_wait_ended('promote', format('the promotion of %s', the_release),
+                               'a table',
+                               ARRAY[from_target, to_target, 'tdm'],
+                               'Nothing was promoted.', SQLERRM);
+  RAISE;
 END
 $$;
 
@@ -835,6 +841,12 @@ BEGIN
   UPDATE tdm.release x SET status = 'archived', archived_tables = archive_tables
    WHERE x.release = archive_release.release;
   PERFORM tdm._audit('archive_release', release, '{}');
+EXCEPTION WHEN lock_not_available THEN
+  PERFORM tdm._lock_wait_ended('archive_release', format('the archiving of %s', release),
+                               'a table',
+                               ARRAY['master', 'tdm_archive', 'tdm'],
+                               'Nothing was archived.', SQLERRM);
+  RAISE;
 END
 $$;
 
@@ -1058,5 +1070,11 @@ BEGIN
   UPDATE tdm.release x SET status = tdm._status_in_target(release)
    WHERE x.release = restore_release.release;
   PERFORM tdm._audit('restore_release', release, '{}');
+EXCEPTION WHEN lock_not_available THEN
+  PERFORM tdm._lock_wait_ended('restore_release', format('the restore of %s', release),
+                               'a table',
+                               ARRAY['master', 'tdm_archive', 'tdm'],
+                               'Nothing was restored.', SQLERRM);
+  RAISE;
 END
 $$;

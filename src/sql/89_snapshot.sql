@@ -359,6 +359,12 @@ BEGIN
     PERFORM tdm._snapshot_job(job);
   END IF;
   RETURN id;
+EXCEPTION WHEN lock_not_available THEN
+  PERFORM tdm._lock_wait_ended('snapshot', format('the snapshot of %s', target),
+                               'a table',
+                               ARRAY[target, 'tdm'],
+                               'No snapshot was taken.', SQLERRM);
+  RAISE;
 END
 $$;
 
@@ -435,6 +441,12 @@ BEGIN
     PERFORM tdm._rollback_job(job);
   END IF;
   RETURN job;
+EXCEPTION WHEN lock_not_available THEN
+  PERFORM tdm._lock_wait_ended('rollback', format('the rollback to snapshot %s', snapshot_id),
+                               'a table',
+                               ARRAY[(SELECT x.target FROM tdm.snapshot x WHERE x.snapshot_id = rollback.snapshot_id), 'tdm'],
+                               'Nothing was rolled back.', SQLERRM);
+  RAISE;
 END
 $$;
 
@@ -972,6 +984,12 @@ BEGIN
     'deployment_id', id, 'code_version', code_version, 'target', target, 'snapshot_id', snap,
     'job_id', job));
   RETURN id;
+EXCEPTION WHEN lock_not_available THEN
+  PERFORM tdm._lock_wait_ended('deploy', format('the deployment of %s', release),
+                               'a table',
+                               ARRAY[target, 'tdm'],
+                               'Nothing was deployed.', SQLERRM);
+  RAISE;
 END
 $$;
 
@@ -1045,5 +1063,11 @@ BEGIN
   PERFORM pg_notify('tdm_rollback', payload::text);
   PERFORM tdm._audit('rollback_release', release, payload);
   RETURN d.deployment_id;
+EXCEPTION WHEN lock_not_available THEN
+  PERFORM tdm._lock_wait_ended('rollback_release', format('the rollback of %s', release),
+                               'a table',
+                               ARRAY[tdm._staging_target(), 'master', 'tdm'],
+                               'Nothing was rolled back.', SQLERRM);
+  RAISE;
 END
 $$;

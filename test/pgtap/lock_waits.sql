@@ -1,0 +1,48 @@
+-- A lock on the target's tables that another session holds, and the
+-- caller's lock_timeout: the call says what waited, and for whom, not
+-- only PostgreSQL's "canceling statement due to lock timeout".
+BEGIN;
+SELECT plan(6);
+\ir ../../sql/include/loopback.sql
+\ir ../../sql/include/errors.sql
+SET client_min_messages = warning;
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_lw_e1;
+  CREATE TABLE tap_lw_e1.lw_item (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+  INSERT INTO tap_lw_e1.lw_item VALUES (1, 'TLW', 'F');
+  CREATE TABLE staging.lw_item (LIKE tap_lw_e1.lw_item INCLUDING ALL)$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_lw_self');
+SELECT tdm.add_environment('lw1', 'tap_lw_self', 10, 'tap_lw_e1'), tdm.manage_table('staging.lw_item');
+SELECT tdm.create_release('TLW'), tdm.add_feature('TLW', 'F', 1);
+SELECT tdm.tag_release('TLW');
+SAVEPOINT tagged;
+
+SELECT dblink_connect('locker', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('locker', 'BEGIN'), dblink_exec('locker', 'LOCK TABLE staging.lw_item IN ACCESS EXCLUSIVE MODE');
+SET lock_timeout = '200ms';
+SELECT throws_ok($$SELECT tdm.snapshot('tap-lock', 'staging')$$, '55P03',
+  'snapshot: the snapshot of staging waited for a lock on a table, and lock_timeout (200ms) ended the wait',
+  'a snapshot that waits for a lock on a table says so');
+SELECT ok((SELECT detail FROM pg_temp.error_of($$SELECT tdm.snapshot('tap-lock', 'staging')$$))
+            ~ '^Sessions holding locks on them: backend \d+ \(\w+, AccessExclusiveLock on staging.lw_item\)\.$',
+  'and names the session that holds it, the lock and the table');
+SELECT throws_ok($$SELECT tdm.consolidate('TLW')$$, '55P03',
+  'consolidate: the load into staging waited for a lock on its tables, and lock_timeout (200ms) ended the wait',
+  'so does a consolidation''s load');
+SELECT dblink_exec('locker', 'ROLLBACK');
+-- (a lock on tdm's own tables: another call's, or a DBA's)
+SELECT dblink_exec('locker', 'BEGIN'), dblink_exec('locker', 'LOCK TABLE tdm.run IN ACCESS EXCLUSIVE MODE');
+SELECT throws_ok($$SELECT tdm.consolidate('TLW')$$, '55P03',
+  'consolidate: the consolidation of TLW waited for a lock on a table, and lock_timeout (200ms) ended the wait',
+  'and a consolidation that waits before its load');
+SELECT ok((SELECT detail FROM pg_temp.error_of($$SELECT tdm.consolidate('TLW')$$)) ~ 'AccessExclusiveLock on tdm.run',
+  'naming the lock it waited for');
+RESET lock_timeout;
+SELECT dblink_exec('locker', 'ROLLBACK'), dblink_disconnect('locker');
+SELECT ok((SELECT count(*) = 0 FROM tdm.snapshot WHERE label = 'tap-lock'), 'and nothing was left of the calls');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_lw_e1 CASCADE;
+DROP TABLE staging.lw_item;
