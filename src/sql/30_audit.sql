@@ -63,31 +63,37 @@ $$;
 
 -- The end of a wait for a lock that the caller's lock_timeout gave
 -- (PostgreSQL's bare "canceling statement due to lock timeout"), said as
--- `caller`'s: what waited, on what, and the sessions holding locks on
--- tables of `schemas`. Returns when `message` is tdm's own (a wait
--- it names already), for the caller to raise it again. `undone` says
--- what the failed call left as it was.
+-- `caller`'s: what waited (on what, when known), and the sessions holding
+-- locks on the tables of `schemas` in this database: writers and stronger
+-- locks, else readers (which hold off an ACCESS EXCLUSIVE lock). Returns
+-- when `message` is tdm's own, a wait it names already ("collect: ...",
+-- "rollback: ..."), for the caller to raise it again. `undone` says what
+-- the failed call left as it was.
 CREATE FUNCTION tdm._lock_wait_ended(caller text, waited text, on_what text, schemas text[], undone text,
                                      message text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  holders text;
 BEGIN
-  IF message LIKE caller || ':%' OR message LIKE 'tdm%' OR message LIKE 'environment "%'
-     OR message LIKE 'decision on %' THEN
+  IF message ~ '^[a-z_]+: ' OR message LIKE 'environment "%' OR message LIKE 'decision on %' THEN
     RETURN;
   END IF;
-  RAISE EXCEPTION '%: % waited for a lock on %, and lock_timeout (%) ended the wait',
-    caller, waited, on_what, current_setting('lock_timeout')
+  SELECT coalesce(string_agg(DISTINCT x.holder, ', ') FILTER (WHERE x.mode <> 'AccessShareLock'),
+                  string_agg(DISTINCT x.holder, ', '))
+    INTO holders
+    FROM (SELECT l.mode, format('backend %s (%s, %s on %s)', a.pid, a.usename, l.mode, l.relation::regclass) AS holder
+            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+             AND n.nspname = ANY (schemas) AND c.relkind IN ('r', 'p')
+             AND l.granted AND l.pid <> pg_backend_pid()) x;
+  RAISE EXCEPTION '%: % waited for a lock%, and lock_timeout (%) ended the wait',
+    caller, waited, coalesce(' on ' || on_what, ''), current_setting('lock_timeout')
     USING ERRCODE = 'lock_not_available',
-          DETAIL = coalesce('Sessions holding locks on them: '
-                            || (SELECT string_agg(DISTINCT format('backend %s (%s, %s on %s)', a.pid, a.usename,
-                                                                  l.mode, l.relation::regclass), ', ')
-                                  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                                  JOIN pg_class c ON c.oid = l.relation
-                                  JOIN pg_namespace n ON n.oid = c.relnamespace
-                                 WHERE n.nspname = ANY (schemas) AND c.relkind IN ('r', 'p')
-                                   AND l.granted AND l.pid <> pg_backend_pid()
-                                   AND l.mode <> 'AccessShareLock') || '.',
-                            'The sessions that held them have ended.'),
+          DETAIL = coalesce('Sessions holding locks on its tables: ' || holders || '.',
+                            format('No other session holds a lock on the tables of %s now: the wait was for one'
+                                   ' that has ended, or for another lock (one of tdm''s own, a table of tdm or'
+                                   ' a call of the same kind).', array_to_string(schemas, ', '))),
           HINT = undone || ' Let those transactions end (a DBA can end a forgotten one with'
                  ' pg_terminate_backend(pid)), or allow a longer lock_timeout; then call tdm.' || caller || ' again.';
 END

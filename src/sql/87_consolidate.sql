@@ -448,8 +448,8 @@ BEGIN
   RETURN the_run;
 EXCEPTION WHEN lock_not_available THEN
   PERFORM tdm._lock_wait_ended('consolidate', format('the consolidation of %s', release),
-                               'a table',
-                               ARRAY[target, 'master', 'tdm'],
+                               NULL,
+                               ARRAY[target, 'master'],
                                'Nothing was changed: the run is as it was.', SQLERRM);
   RAISE;
 END
@@ -652,9 +652,11 @@ BEGIN
                     current_setting('lock_timeout')) END
       USING ERRCODE = SQLSTATE,
             DETAIL = format('Open transactions that hold them: %s.', coalesce(holding.holders, 'none now')),
-            HINT = CASE WHEN holding.reviewers THEN 'Each reviewer commits or rolls back' ELSE 'That session commits or rolls back' END
-                   || ' (a DBA can end a forgotten transaction with pg_terminate_backend(pid)); then call'
-                   ' tdm.consolidate again.';
+            HINT = CASE WHEN holding.holders IS NULL THEN 'It has ended since: call tdm.consolidate again.'
+                        ELSE CASE WHEN holding.reviewers THEN 'Each reviewer commits or rolls back'
+                                  ELSE 'That session commits or rolls back' END
+                             || ' (a DBA can end a forgotten transaction with pg_terminate_backend(pid)); then call'
+                                ' tdm.consolidate again.' END;
   END;
   DELETE FROM tdm.key_map WHERE run_id = run.run_id;
   DELETE FROM tdm.violation WHERE run_id = run.run_id;

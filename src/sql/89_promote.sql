@@ -681,8 +681,8 @@ BEGIN
   RETURN job;
 EXCEPTION WHEN lock_not_available THEN
   PERFORM tdm._lock_wait_ended('promote', format('the promotion of %s', the_release),
-                               'a table',
-                               ARRAY[from_target, to_target, 'tdm'],
+                               NULL,
+                               ARRAY[from_target, to_target],
                                'Nothing was promoted.', SQLERRM);
   RAISE;
 END
@@ -843,8 +843,8 @@ BEGIN
   PERFORM tdm._audit('archive_release', release, '{}');
 EXCEPTION WHEN lock_not_available THEN
   PERFORM tdm._lock_wait_ended('archive_release', format('the archiving of %s', release),
-                               'a table',
-                               ARRAY['master', 'tdm_archive', 'tdm'],
+                               NULL,
+                               ARRAY['master', 'tdm_archive'],
                                'Nothing was archived.', SQLERRM);
   RAISE;
 END
@@ -1072,8 +1072,8 @@ BEGIN
   PERFORM tdm._audit('restore_release', release, '{}');
 EXCEPTION WHEN lock_not_available THEN
   PERFORM tdm._lock_wait_ended('restore_release', format('the restore of %s', release),
-                               'a table',
-                               ARRAY['master', 'tdm_archive', 'tdm'],
+                               NULL,
+                               ARRAY['master', 'tdm_archive'],
                                'Nothing was restored.', SQLERRM);
   RAISE;
 END

@@ -361,8 +361,8 @@ BEGIN
   RETURN id;
 EXCEPTION WHEN lock_not_available THEN
   PERFORM tdm._lock_wait_ended('snapshot', format('the snapshot of %s', target),
-                               'a table',
-                               ARRAY[target, 'tdm'],
+                               NULL,
+                               ARRAY[target],
                                'No snapshot was taken.', SQLERRM);
   RAISE;
 END
@@ -443,8 +443,8 @@ BEGIN
   RETURN job;
 EXCEPTION WHEN lock_not_available THEN
   PERFORM tdm._lock_wait_ended('rollback', format('the rollback to snapshot %s', snapshot_id),
-                               'a table',
-                               ARRAY[(SELECT x.target FROM tdm.snapshot x WHERE x.snapshot_id = rollback.snapshot_id), 'tdm'],
+                               NULL,
+                               ARRAY[(SELECT x.target FROM tdm.snapshot x WHERE x.snapshot_id = rollback.snapshot_id)],
                                'Nothing was rolled back.', SQLERRM);
   RAISE;
 END
@@ -986,8 +986,8 @@ BEGIN
   RETURN id;
 EXCEPTION WHEN lock_not_available THEN
   PERFORM tdm._lock_wait_ended('deploy', format('the deployment of %s', release),
-                               'a table',
-                               ARRAY[target, 'tdm'],
+                               NULL,
+                               ARRAY[target],
                                'Nothing was deployed.', SQLERRM);
   RAISE;
 END
@@ -1065,8 +1065,8 @@ BEGIN
   RETURN d.deployment_id;
 EXCEPTION WHEN lock_not_available THEN
   PERFORM tdm._lock_wait_ended('rollback_release', format('the rollback of %s', release),
-                               'a table',
-                               ARRAY[tdm._staging_target(), 'master', 'tdm'],
+                               NULL,
+                               ARRAY[coalesce(d.target, 'master')],
                                'Nothing was rolled back.', SQLERRM);
   RAISE;
 END
