@@ -222,6 +222,24 @@ BEGIN
 END
 $$;
 
+-- The encoding an error `message` names ("... has no equivalent in
+-- encoding "LATIN1"", an environment's server refusing a query's text)
+-- when `name` cannot be written in it; NULL otherwise.
+CREATE FUNCTION tdm._unspellable_name(name text, message text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  encoding text := substring(message FROM 'no equivalent in encoding "([^"]+)"');
+BEGIN
+  IF encoding IS NULL THEN
+    RETURN NULL;
+  END IF;
+  PERFORM convert_to(name, encoding);
+  RETURN NULL;
+EXCEPTION WHEN untranslatable_character OR invalid_parameter_value THEN
+  RETURN CASE WHEN SQLSTATE = '22P05' THEN encoding END;
+END
+$$;
+
 CREATE FUNCTION tdm._tag_release_job(job bigint) RETURNS bigint
 -- (An environment's values are read into the managed tables' types: an
 -- xml fragment is one under the session's xmloption = document too.)
@@ -247,6 +265,7 @@ DECLARE
   detail text;
   failed_at text;
   remote_state text;
+  unspellable text;  -- the environment's encoding, when it cannot spell the release name
   refused_column text;  -- a column whose value the managed table's type refuses
   refused record;
   any_refused bool;
@@ -516,7 +535,23 @@ BEGIN
         -- allows and this database's does not (an enum label or a domain
         -- check of the environment's own) is a finding, not an abort.
         WHEN data_exception OR integrity_constraint_violation THEN
-          GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT, failed_at = PG_EXCEPTION_CONTEXT;
+          GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT, failed_at = PG_EXCEPTION_CONTEXT,
+                                  remote_state = RETURNED_SQLSTATE;
+          -- (A release name the environment's encoding cannot spell: its
+          -- server refuses the query that names it, and no row is at
+          -- fault. Said once per environment.)
+          unspellable := CASE WHEN remote_state = '22P05' THEN tdm._unspellable_name(the_release, detail) END;
+          IF unspellable IS NOT NULL THEN
+            IF NOT EXISTS (SELECT FROM tdm.tag_finding f WHERE f.job_id = job AND f.env = e.name
+                                                           AND f.detail LIKE 'the release name %') THEN
+              PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
+                format('the release name %s cannot be written in the encoding of %s (%s): its server refuses'
+                       ' the queries that name it, and no row there can be tagged for it; name the release in'
+                       ' characters every environment''s encoding has', the_release, e.name, unspellable), NULL);
+            END IF;
+            locked := false;
+            CONTINUE;
+          END IF;
           -- (The column from the context, which names the foreign table
           -- by the query's alias, not the environment's table.)
           refused_column := substring(split_part(failed_at, E'\n', 1) FROM 'column "(.*)" of ');

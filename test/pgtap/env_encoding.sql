@@ -1,0 +1,36 @@
+-- A release name an environment's encoding cannot spell (RΩ, and a LATIN1
+-- database): its server refuses every query that names it. Tagging says
+-- so, once for the environment, not that a row holds a bad value.
+BEGIN;
+SELECT plan(2);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+SELECT dblink_exec(pg_temp.conninfo(current_database()),
+  'CREATE DATABASE tap_enc_latin1 ENCODING LATIN1 LC_COLLATE ''C'' LC_CTYPE ''C'' TEMPLATE template0') \g /dev/null
+SELECT dblink_exec(pg_temp.conninfo('tap_enc_latin1'), $$
+  CREATE TABLE enc_item (id int PRIMARY KEY, label text, tdm_release text, tdm_feature text);
+  INSERT INTO enc_item VALUES (1, 'café', 'R1', 'F')$$) \g /dev/null
+SELECT format('CREATE SERVER tap_enc FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, dbname %L)',
+              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'), 'tap_enc_latin1')
+  FROM pg_foreign_server WHERE srvname = 'st1' \gexec
+SELECT format('CREATE USER MAPPING FOR CURRENT_USER SERVER tap_enc OPTIONS (user %L, password %L)',
+              pg_temp.opt(umoptions, 'user'), pg_temp.opt(umoptions, 'password'))
+  FROM pg_user_mappings WHERE srvname = 'st1' AND usename = current_user \gexec
+CREATE TABLE staging.enc_item (id int PRIMARY KEY, label text, tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('latin1', 'tap_enc', 10), tdm.manage_table('staging.enc_item');
+SELECT tdm.create_release('RΩ'), tdm.add_feature('RΩ', 'F', 1);
+SELECT tdm.tag_release('RΩ');
+
+SELECT results_eq($$SELECT env, severity, detail FROM tdm.tag_finding
+                     WHERE job_id = (SELECT max(job_id) FROM tdm.job WHERE kind = 'tag_release')$$,
+  $$VALUES ('latin1', 'error', 'the release name RΩ cannot be written in the encoding of latin1 (LATIN1): its server'
+            ' refuses the queries that name it, and no row there can be tagged for it; name the release in'
+            ' characters every environment''s encoding has')$$,
+  'a release name the environment''s encoding cannot spell is one finding, saying so');
+SELECT is((SELECT status FROM tdm.release WHERE release = 'RΩ'), 'open', 'and the release stays open');
+
+SELECT * FROM finish();
+ROLLBACK;
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+SELECT dblink_exec(pg_temp.conninfo(current_database()), 'DROP DATABASE tap_enc_latin1 WITH (FORCE)') \g /dev/null
