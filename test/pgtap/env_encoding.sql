@@ -10,12 +10,7 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()),
 SELECT dblink_exec(pg_temp.conninfo('tap_enc_latin1'), $$
   CREATE TABLE enc_item (id int PRIMARY KEY, label text, tdm_release text, tdm_feature text);
   INSERT INTO enc_item VALUES (1, 'café', 'R1', 'F')$$) \g /dev/null
-SELECT format('CREATE SERVER tap_enc FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, dbname %L)',
-              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'), 'tap_enc_latin1')
-  FROM pg_foreign_server WHERE srvname = 'st1' \gexec
-SELECT format('CREATE USER MAPPING FOR CURRENT_USER SERVER tap_enc OPTIONS (user %L, password %L)',
-              pg_temp.opt(umoptions, 'user'), pg_temp.opt(umoptions, 'password'))
-  FROM pg_user_mappings WHERE srvname = 'st1' AND usename = current_user \gexec
+SELECT pg_temp.loopback_server('tap_enc', 'tap_enc_latin1');
 CREATE TABLE staging.enc_item (id int PRIMARY KEY, label text, tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('latin1', 'tap_enc', 10), tdm.manage_table('staging.enc_item');
 SELECT tdm.create_release('RΩ'), tdm.add_feature('RΩ', 'F', 1);

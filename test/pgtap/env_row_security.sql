@@ -40,10 +40,7 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   END$deep$;
   CREATE VIEW tap_rls.deep_16_v WITH (security_invoker = on) AS SELECT * FROM tap_rls.deep_15;
   GRANT SELECT ON ALL TABLES IN SCHEMA tap_rls TO tap_rls_reader$$) \g /dev/null
-SELECT format('CREATE SERVER tap_rls_self FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, dbname %L)',
-              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'), current_database())
-  FROM pg_foreign_server WHERE srvname = 'st1' \gexec
-CREATE USER MAPPING FOR CURRENT_USER SERVER tap_rls_self OPTIONS (user 'tap_rls_reader', password 'reader');
+SELECT pg_temp.loopback_server('tap_rls_self', login => 'tap_rls_reader', password => 'reader');
 SELECT tdm.add_environment('rls', 'tap_rls_self', 50, 'tap_rls');
 SELECT tdm._refresh_environment('rls');  -- (as tagging does first)
 -- (the local tables only name the environment's)
