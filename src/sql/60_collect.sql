@@ -66,6 +66,33 @@ BEGIN
 END
 $$;
 
+-- The columns of `rel` whose values the rows of `release` in environment
+-- `env` read otherwise from one read to the next: a view there computing
+-- them as they are read (clock_timestamp(), random()). Their rows never
+-- match their lock, whatever tagging does. Read twice, in the
+-- environment's one snapshot of this transaction, only when the lock's
+-- check failed with the rows' count unchanged; a column is compared by
+-- the sum of its values' hashes, as the lock compares rows.
+CREATE FUNCTION tdm._unsteady_columns(env text, rel regclass, release text, fills jsonb) RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  columns text[] := ARRAY(SELECT c.column_name FROM tdm._columns(rel) c ORDER BY c.ordinal);
+  sums text := format('SELECT ARRAY[%s] FROM %s t WHERE t.%I = $1',
+                      (SELECT string_agg(format('coalesce(sum(tdm._row_hash(%s)), 0)::text',
+                                                coalesce(fills->>c, format('t.%I', c))), ', ')
+                         FROM unnest(columns) c),
+                      tdm._env_table(env, rel),
+                      (SELECT m.release_column FROM tdm.managed_table m WHERE m.rel = _unsteady_columns.rel));
+  first_read text[];
+  second_read text[];
+BEGIN
+  EXECUTE sums INTO first_read USING release;
+  EXECUTE sums INTO second_read USING release;
+  RETURN ARRAY(SELECT columns[i] FROM generate_subscripts(columns, 1) i
+                WHERE first_read[i] IS DISTINCT FROM second_read[i] ORDER BY i);
+END
+$$;
+
 -- Collects every managed table's rows tagged for `release`: one copy per
 -- table (tdm._collect_rows) of a UNION ALL over the environments' foreign
 -- tables, so their async-capable scans run concurrently. Each row keeps its
@@ -91,6 +118,7 @@ DECLARE
   failed_context text;
   refusal_hint text;  -- (a value the target's type refuses)
   drift text;  -- how the environment's columns differ from the target's
+  unsteady text[];  -- columns that read otherwise at every read
   all_rels regclass[] := ARRAY(SELECT t.rel FROM tdm.managed_table t ORDER BY t.rel::text);
   drifts jsonb := '{}';  -- each environment's tdm._env_drift, by its name
   branches text[];
@@ -347,6 +375,21 @@ BEGIN
                                      WHERE NOT coalesce(lock.fills, '{}') ? k.c));
           IF lock.row_count = got.n AND drift IS NOT NULL THEN
             PERFORM tdm._refuse_retyped(r, got.env, m.rel, drift, got.n, retaggable);
+          END IF;
+          -- (Or columns that read otherwise at every read: tagging again
+          -- would not help.)
+          unsteady := CASE WHEN lock.row_count = got.n
+                           THEN tdm._unsteady_columns(got.env, m.rel, release, tdm._fills(drifts->got.env, m.rel)) END;
+          IF cardinality(unsteady) > 0 THEN
+            RAISE EXCEPTION '%.% reads column(s) % otherwise at every read: its rows of release % cannot match their lock',
+              got.env, (SELECT relname FROM pg_class WHERE oid = m.rel), array_to_string(unsteady, ', '), r.release
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    DETAIL = format('Two reads of its %s rows in one snapshot gave other values: the environment''s'
+                                    ' relation computes them as it is read (a view''s clock_timestamp(), random()'
+                                    ' or the like), so tagging again would not help.', got.n),
+                    HINT = format('In %s, read the table through a view that gives those columns stored values'
+                                  ' (or none: the target''s defaults fill a column it lacks)%s.', got.env,
+                                  CASE WHEN retaggable THEN ', then tag the release again' ELSE '' END);
           END IF;
           IF NOT retaggable THEN
             RAISE EXCEPTION '%.% changed after tagging: % row(s) locked, % now%',
