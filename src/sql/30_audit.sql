@@ -74,6 +74,7 @@ CREATE FUNCTION tdm._lock_wait_ended(caller text, waited text, on_what text, sch
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   holders text;
+  advisory_holders text;
 BEGIN
   IF message ~ '^[a-z_]+: ' OR message LIKE 'environment "%' OR message LIKE 'decision on %' THEN
     RETURN;
@@ -87,13 +88,23 @@ BEGIN
            WHERE l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
              AND n.nspname = ANY (schemas) AND c.relkind IN ('r', 'p')
              AND l.granted AND l.pid <> pg_backend_pid()) x;
+  -- (None: perhaps one of tdm's own advisory locks, a call of the same
+  -- kind in a transaction still open; which one waited is not known here.)
+  IF holders IS NULL THEN
+    advisory_holders := (SELECT string_agg(DISTINCT format('backend %s (%s, %s)', a.pid, a.usename, a.state), ', ')
+                           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                          WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()
+                            AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()));
+  END IF;
   RAISE EXCEPTION '%: % waited for a lock%, and lock_timeout (%) ended the wait',
     caller, waited, coalesce(' on ' || on_what, ''), current_setting('lock_timeout')
     USING ERRCODE = 'lock_not_available',
           DETAIL = coalesce('Sessions holding locks on its tables: ' || holders || '.',
                             format('No other session holds a lock on the tables of %s now: the wait was for one'
                                    ' that has ended, or for another lock (one of tdm''s own, a table of tdm or'
-                                   ' a call of the same kind).', array_to_string(schemas, ', '))),
+                                   ' a call of the same kind). Sessions holding advisory locks (tdm''s calls take'
+                                   ' turns by them): %s. tdm calls running: %s.', array_to_string(schemas, ', '),
+                                   coalesce(advisory_holders, 'none'), coalesce(tdm._running_calls(), 'none'))),
           HINT = undone || ' Let those transactions end (a DBA can end a forgotten one with'
                  ' pg_terminate_backend(pid)), or allow a longer lock_timeout; then call tdm.' || caller || ' again.';
 END
@@ -111,10 +122,7 @@ BEGIN
           DETAIL = format('Open transactions that wrote to it (a decision, an approval, a tdm call): %s. tdm calls'
                           ' running, which take it before they write: %s.',
                           coalesce(tdm._open_writers('tdm.audit'), 'none now'),
-                          coalesce((SELECT string_agg(format('%s of %s (backend %s)', p.kind,
-                                                             coalesce(nullif(p.release, ''), '-'), p.pid), ', '
-                                                      ORDER BY p.job_id)
-                                      FROM tdm.progress p WHERE p.pid <> pg_backend_pid()), 'none')),
+                          coalesce(tdm._running_calls(), 'none')),
           HINT = 'Every write to the audit trail holds it until its transaction ends: that session commits or'
                  ' rolls back (a DBA can end a forgotten one with pg_terminate_backend(pid)); then try again.';
 END

@@ -236,3 +236,13 @@ CREATE VIEW tdm.progress AS
     FROM tdm._progress_rows() p
    ORDER BY p.job_id;
 COMMENT ON VIEW tdm.progress IS 'Running tdm jobs and where they are (shared memory, live)';
+
+-- The tdm calls other sessions are running now, for a message about a
+-- wait (one of tdm's own locks: they take them): "promote of R2 (backend
+-- 123), ...", or NULL.
+CREATE FUNCTION tdm._running_calls() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('%s of %s (backend %s)', p.kind, coalesce(nullif(p.release, ''), '-'), p.pid), ', '
+                    ORDER BY p.job_id)
+    FROM tdm.progress p WHERE p.pid <> pg_backend_pid()
+$$;

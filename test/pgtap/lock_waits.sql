@@ -2,7 +2,7 @@
 -- caller's lock_timeout: the call says what waited, and for whom, not
 -- only PostgreSQL's "canceling statement due to lock timeout".
 BEGIN;
-SELECT plan(6);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -37,8 +37,21 @@ SELECT throws_ok($$SELECT tdm.consolidate('TLW')$$, '55P03',
   'and a consolidation that waits before its load');
 SELECT is((SELECT detail FROM pg_temp.error_of($$SELECT tdm.consolidate('TLW')$$)),
   'No other session holds a lock on the tables of staging, master now: the wait was for one that has ended, or for'
-  ' another lock (one of tdm''s own, a table of tdm or a call of the same kind).',
+  ' another lock (one of tdm''s own, a table of tdm or a call of the same kind). Sessions holding advisory locks'
+  ' (tdm''s calls take turns by them): none. tdm calls running: none.',
   'saying that no session holds its tables (a DBA''s lock on tdm''s own is not a reviewer''s to end)');
+RESET lock_timeout;
+SELECT dblink_exec('locker', 'ROLLBACK');
+-- (a promote of the release in another session's transaction, still open:
+-- the calls take turns by an advisory lock, which that session holds)
+SELECT tdm.consolidate('TLW');
+SELECT dblink_exec('locker', 'BEGIN');
+SELECT * FROM dblink('locker', 'SELECT pg_advisory_xact_lock(1952738657, hashtext(''promote TLW''))') AS t(x text)
+  \g /dev/null
+SET lock_timeout = '200ms';
+SELECT ok((SELECT detail FROM pg_temp.error_of($$SELECT tdm.promote('TLW')$$))
+            ~ 'Sessions holding advisory locks \(tdm''s calls take turns by them\): backend \d+ \(\w+, idle in transaction\)\.',
+  'a wait for one of tdm''s own locks names the sessions holding advisory locks');
 RESET lock_timeout;
 SELECT dblink_exec('locker', 'ROLLBACK'), dblink_disconnect('locker');
 SELECT ok((SELECT count(*) = 0 FROM tdm.snapshot WHERE label = 'tap-lock'), 'and nothing was left of the calls');
