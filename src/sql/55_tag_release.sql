@@ -47,9 +47,13 @@ $$;
 -- (`fills`, tdm._fills). Read through a foreign table of its
 -- own, those columns as text (the environment's foreign table cannot
 -- read such a row at all), dropped after; each distinct value tried once.
+-- With `invalid_bytes` (an environment that stores any bytes, SQL_ASCII,
+-- sent some this UTF8 database refuses): the character columns instead,
+-- their rows found by a regular expression of valid UTF-8 that the
+-- environment's server matches, so that their values never travel.
 -- No rows when it cannot tell.
 CREATE FUNCTION tdm._refused_values(env text, rel regclass, release text, also text DEFAULT NULL,
-                                    fills jsonb DEFAULT '{}')
+                                    fills jsonb DEFAULT '{}', invalid_bytes bool DEFAULT false)
 RETURNS TABLE (column_name text, refusal text, row_count bigint, example_keys jsonb)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -66,7 +70,8 @@ BEGIN
   tried := ARRAY(SELECT a.attname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                   LEFT JOIN pg_type el ON el.oid = t.typelem AND t.typcategory = 'A'
                   WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND NOT fills ? a.attname
-                    AND (t.typtype IN ('e', 'd') OR el.typtype IN ('e', 'd') OR a.attname = also)
+                    AND CASE WHEN invalid_bytes THEN t.typcategory = 'S' AND NOT a.attname = ANY (m.pk_columns)
+                             ELSE t.typtype IN ('e', 'd') OR el.typtype IN ('e', 'd') OR a.attname = also END
                   ORDER BY a.attnum);
   IF cardinality(tried) = 0 THEN
     RETURN;
@@ -94,6 +99,27 @@ BEGIN
   -- materialized CTE, then filtered.)
   FOREACH col IN ARRAY tried LOOP
     n := n + 1;
+    IF invalid_bytes THEN
+      -- (Any character but NUL, one to four bytes as UTF-8 spells them:
+      -- its complement, matched there, holds bytes no UTF-8 text has.)
+      EXECUTE format('WITH hit AS (SELECT %1$s AS k, row_number() OVER (ORDER BY %2$s) AS i FROM %3$s c'
+                     '              WHERE c.r = $1 AND c.v%4$s !~ $2)'
+                     ' SELECT count(*), jsonb_agg(hit.k ORDER BY hit.i) FILTER (WHERE hit.i <= 5) FROM hit',
+                     pk_json,
+                     (SELECT string_agg(format('c.k%s', o), ', ' ORDER BY o)
+                        FROM generate_series(1, cardinality(m.pk_columns)) AS o),
+                     probe, n)
+        INTO row_count, example_keys
+        USING release, E'^(?:[\\x01-\\x7f]|[\\xc2-\\xdf][\\x80-\\xbf]|\\xe0[\\xa0-\\xbf][\\x80-\\xbf]'
+                       '|[\\xe1-\\xec\\xee\\xef][\\x80-\\xbf]{2}|\\xed[\\x80-\\x9f][\\x80-\\xbf]'
+                       '|\\xf0[\\x90-\\xbf][\\x80-\\xbf]{2}|[\\xf1-\\xf3][\\x80-\\xbf]{3}'
+                       '|\\xf4[\\x80-\\x8f][\\x80-\\xbf]{2})*$';
+      refusal := 'bytes that are not UTF-8 (its database stores any bytes, as SQL_ASCII does)';
+      CONTINUE WHEN row_count = 0;
+      column_name := col;
+      RETURN NEXT;
+      CONTINUE;
+    END IF;
     EXECUTE format('WITH t AS MATERIALIZED (SELECT %1$s AS k, %2$s, c.v%3$s AS v FROM %4$s c'
                    '                         WHERE c.r = $1 AND c.v%3$s IS NOT NULL),'
                    '     tried AS (SELECT d.v, tdm._refusal(d.v, $2) AS why FROM (SELECT DISTINCT t.v FROM t) d),'
@@ -559,7 +585,9 @@ BEGIN
           -- those columns as text. Else the error as it came.)
           any_refused := false;
           FOR refused IN SELECT * FROM tdm._refused_values(e.name, m.rel, the_release, refused_column,
-                                                              tdm._fills(env_drift_of->e.name, m.rel)) LOOP
+                                                              tdm._fills(env_drift_of->e.name, m.rel),
+                                                              remote_state = '22021'
+                                                              AND current_setting('server_encoding') = 'UTF8') LOOP
             any_refused := true;
             PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
               format('%s of %s.%I tagged for %s hold%s a value that %s does not accept: %s (column %I)',

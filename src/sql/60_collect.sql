@@ -282,9 +282,12 @@ BEGIN
         END IF;
       END LOOP;
       IF left(failed_state, 2) = '22' THEN
-        refusal_hint := format('An enum label, a domain''s check or a value range the environment allows'
-                               ' and this database does not. Run SELECT tdm.tag_release(%L): its findings'
-                               ' name the rows.', release);
+        refusal_hint := format('%s Run SELECT tdm.tag_release(%L): its findings name the rows.',
+                               CASE WHEN failed_state = '22021'
+                                    THEN 'Bytes this database''s encoding refuses, which an environment that'
+                                         ' stores any bytes (SQL_ASCII) holds.'
+                                    ELSE 'An enum label, a domain''s check or a value range the environment'
+                                         ' allows and this database does not.' END, release);
         -- (Which environment: each one's rows of the release read whole,
         -- every column through the target's type.)
         FOR i IN 1 .. cardinality(envs) LOOP
