@@ -150,4 +150,21 @@ SELECT format('ALTER DATABASE %I RESET statement_timeout', current_database()) \
 SELECT tdm.wait_job(:job, '60 s') AS final_status;
 SELECT sqlstate, error FROM tdm.job WHERE job_id = :job;
 
+-- The database's lock_timeout and default_transaction_read_only reach a
+-- worker too; they are the job's, not the worker's wait for the
+-- launching transaction or its bookkeeping: a launch whose transaction
+-- outlasts the lock_timeout completes (it failed, said as a worker gone).
+SELECT format('ALTER DATABASE %I SET lock_timeout = %L', current_database(), '100ms') \gexec
+SELECT format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database()) \gexec
+BEGIN;
+SELECT tdm.tag_release('R4', wait => false) AS tag_job \gset
+-- (its worker waits for this transaction, then longer than lock_timeout)
+SELECT pg_temp.wait_until('EXISTS (SELECT FROM pg_locks WHERE locktype = ''transactionid'' AND NOT granted'
+                          '         AND transactionid = pg_current_xact_id()::xid)') AS worker_waits;
+SELECT pg_sleep(0.3);
+COMMIT;
+SELECT format('ALTER DATABASE %I RESET lock_timeout', current_database()) \gexec
+SELECT format('ALTER DATABASE %I RESET default_transaction_read_only', current_database()) \gexec
+SELECT tdm.wait_job(:tag_job, '60 s') AS tag_status;
+
 SELECT dblink_disconnect('env'), dblink_disconnect('here');

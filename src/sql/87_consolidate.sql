@@ -414,7 +414,7 @@ $$;
 -- once; the run id is in the job's detail).
 CREATE FUNCTION tdm.consolidate(release text, target text DEFAULT 'staging', wait bool DEFAULT true)
 RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 AS $$
 DECLARE
   job bigint;
   the_run bigint;
@@ -495,6 +495,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
 SET xmloption TO 'content' SET extra_float_digits TO 1 SET jit TO off SET default_statistics_target TO 10
+SET max_parallel_workers_per_gather TO 0
 AS $$
 #variable_conflict use_variable
 DECLARE

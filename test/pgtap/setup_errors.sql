@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(65);
+SELECT plan(69);
 \ir ../../sql/include/errors.sql
 
 SELECT tdm.add_environment('st1', 'st1', 10);
@@ -171,6 +171,23 @@ SELECT throws_ok($$SELECT tdm.drop_rule(NULL)$$, '22004', 'drop_rule: name must 
   'dropping a NULL rule');
 SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts', 'balance >= 0', 'fatal')$$,
   '22023', 'rule "r1": severity must be error or warning, not "fatal"', 'unknown severity');
+-- A literal this session reads otherwise than validation does (its own
+-- DateStyle, TimeZone): another rule there, silently; refused here.
+SET LOCAL DateStyle = 'SQL, DMY';
+SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts', $r$created_at::date >= '06/02/24'$r$)$$, '22023',
+  'predicate of rule "r1" on staging.accounts reads otherwise in this session than at validation',
+  'a date literal the session''s DateStyle reads otherwise than validation is refused');
+SELECT is((pg_temp.error_of($$SELECT tdm.add_rule('r1', 'staging.accounts', $r$created_at::date >= '06/02/24'$r$)$$)).detail,
+  'Here: Output: (((created_at)::date >= ''2024-02-06''::date)). At validation (DateStyle ISO, YMD; TimeZone UTC;'
+  ' IntervalStyle postgres): Output: (((created_at)::date >= ''2006-02-24''::date)).',
+  'showing both readings');
+RESET DateStyle;
+SET LOCAL TimeZone = 'Asia/Kolkata';
+SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts',
+                   $r$EXISTS (SELECT FROM accounts a WHERE a.created_at >= '2024-03-10 10:00')$r$)$$, '22023',
+  'predicate of rule "r1" on staging.accounts reads otherwise in this session than at validation',
+  'so is a time without its zone, in a subquery too');
+RESET TimeZone;
 
 -- Nothing changed: no catalog row, no audit row from any refused call.
 SELECT results_eq(
@@ -181,6 +198,15 @@ SELECT results_eq(
   'refused calls changed nothing');
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'tdm_remote'), 0, 'probing environments imported nothing');
+-- ISO 8601 literals, a time with its zone, read alike under any settings.
+SET LOCAL DateStyle = 'SQL, DMY';
+SET LOCAL TimeZone = 'Asia/Kolkata';
+SELECT lives_ok($$SELECT tdm.add_rule('r_iso', 'staging.accounts',
+                  $r$created_at >= '2024-03-10 10:00+05:30' AND created_at::date >= '2024-02-06'$r$)$$,
+  'a rule of ISO 8601 literals is taken under any DateStyle and TimeZone');
+RESET DateStyle;
+RESET TimeZone;
+SELECT tdm.drop_rule('r_iso');
 
 -- A partitioned table and its partition are not both managed.
 CREATE TABLE staging.parted (id int PRIMARY KEY, tdm_release text, tdm_feature text) PARTITION BY RANGE (id);

@@ -121,23 +121,35 @@ void connect_as_launcher(const char *application_name) {
     SetConfigOption("role", GetUserNameFromId(start.role, false), PGC_USERSET, PGC_S_SESSION);
     CommitTransactionCommand();
   }
+  // The worker works for a call whose transaction wrote the job's row: its
+  // transactions are read-write as that one was, whatever the role's or
+  // database's default_transaction_read_only (the caller's session may
+  // have set it off; a worker reads only the defaults).
+  SetConfigOption("default_transaction_read_only", "off", PGC_USERSET, PGC_S_SESSION);
+  // The wait for the launcher is tdm's own, as long as the launching
+  // transaction lasts: the role's lock_timeout is the job's, not this
+  // wait's (it ended the worker before it could say why).
   StartTransactionCommand();
+  const int lock_timeout = LockTimeout;
+  LockTimeout = 0;
   XactLockTableWait(start.launcher_xid, nullptr, nullptr, XLTW_None);
+  LockTimeout = lock_timeout;
   CommitTransactionCommand();
 }
 
 // What run_catching caught: the error (NULL if none), and whether it was
-// the cancel tdm.cancel_job asked for.
+// the cancel tdm.cancel_job asked for; the rows the statement processed.
 struct Caught {
   ErrorData *error;
   bool cancelled;
+  uint64 processed;
 };
 
 // Runs `sql` with $1 = `argument` (a job id when `job`) in a transaction
 // of its own; an error aborts it and is returned, copied.
 Caught run_catching(const char *sql, int64 argument, bool job) {
   MemoryContext worker_context = CurrentMemoryContext;
-  Caught caught{nullptr, false};
+  Caught caught{nullptr, false, 0};
   StartTransactionCommand();
   PG_TRY();
   {
@@ -146,6 +158,7 @@ Caught run_catching(const char *sql, int64 argument, bool job) {
     Oid types[1] = {INT8OID};
     Datum values[1] = {Int64GetDatum(argument)};
     SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0);
+    caught.processed = SPI_processed;
     SPI_finish();
     PopActiveSnapshot();
     CommitTransactionCommand();
@@ -223,20 +236,26 @@ void tdm_job_main(Datum main_arg) {
   // the launching transaction commits; if it rolled back there is no job.
   connect_as_launcher(psprintf("tdm job %lld", (long long)job));
 
-  if (run_in_own_transaction("UPDATE tdm.job SET status = 'running', pid = pg_backend_pid(),"
-                             "       started_at = clock_timestamp()"
-                             " WHERE job_id = $1 AND status = 'queued'",
-                             job, nullptr) == 0) {
+  // (Caught as the job's own failure would be: a role's or database's
+  // setting that stops it here is said in tdm.job, not as a worker gone.)
+  Caught caught = run_catching(
+      "UPDATE tdm.job SET status = 'running', pid = pg_backend_pid(),"
+      "       started_at = clock_timestamp()"
+      " WHERE job_id = $1 AND status = 'queued'",
+      job, false);
+  if (caught.error == nullptr && caught.processed == 0) {
     proc_exit(0);  // rolled back, or cancelled before it started
   }
 
-  pgstat_report_activity(STATE_RUNNING, "SELECT tdm._run_job($1)");
-  // The role's or database's statement_timeout bounds the job as it bounds
-  // the same call in the foreground (a worker runs no statement loop to
-  // arm it).
-  if (StatementTimeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
-  const Caught caught = run_catching("SELECT tdm._run_job($1)", job, true);
-  disable_timeout(STATEMENT_TIMEOUT, false);
+  if (caught.error == nullptr) {
+    pgstat_report_activity(STATE_RUNNING, "SELECT tdm._run_job($1)");
+    // The role's or database's statement_timeout bounds the job as it
+    // bounds the same call in the foreground (a worker runs no statement
+    // loop to arm it).
+    if (StatementTimeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+    caught = run_catching("SELECT tdm._run_job($1)", job, true);
+    disable_timeout(STATEMENT_TIMEOUT, false);
+  }
   // A timeout (or cancel) that came after the job's commit is for a job
   // that ended: the bookkeeping below must not raise it.
   QueryCancelPending = false;
@@ -270,7 +289,7 @@ void tdm_job_main(Datum main_arg) {
                     "            AND a.object = $1::text) THEN 'cancelled' ELSE 'failed' END,"
                     "       sqlstate = left($2, 5), error = substr($2, 7),"
                     "       finished_at = clock_timestamp()"
-                    " WHERE job_id = $1 AND status = 'running'",
+                    " WHERE job_id = $1 AND status IN ('running', 'queued')",
         job, message);
   }
   proc_exit(0);

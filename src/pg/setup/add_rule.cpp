@@ -5,7 +5,11 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+
 #include <boost/algorithm/string/case_conv.hpp>
+#include <boost/algorithm/string/classification.hpp>
+#include <boost/algorithm/string/split.hpp>
 
 #include "core/common/error.hpp"
 #include "pg/common/args.hpp"
@@ -136,6 +140,31 @@ void check_predicate(Spi &spi, const std::string &rule, Oid rel, const std::stri
     pg_call([=] { SPI_execute(row_probe_text, true, 0); });
   } catch (const PgError &e) {
     throw invalid_predicate(rule, qualified, unpack_sql_state(e.sqlerrcode()), e.what());
+  }
+  // Validation reads it under settings of its own (ISO dates, UTC): a
+  // literal this session reads otherwise ('06/02/24' under DMY, a time
+  // without its zone) would be another rule there, silently.
+  const std::vector<Param> reading_params = {oid_param(REGCLASSOID, rel), text_param(predicate)};
+  const auto here = spi.value("SELECT tdm._rule_reading($1, $2)", reading_params);
+  const auto there = spi.value("SELECT tdm._rule_reading_at_validation($1, $2)", reading_params);
+  if (here != there) {
+    // (The first line of the two plans that differs, on each side.)
+    std::vector<std::string> here_lines, there_lines;
+    boost::algorithm::split(here_lines, here.value_or(""), boost::is_any_of("\n"));
+    boost::algorithm::split(there_lines, there.value_or(""), boost::is_any_of("\n"));
+    const auto [here_line, there_line] =
+        std::mismatch(here_lines.begin(), here_lines.end(), there_lines.begin(), there_lines.end());
+    const auto shown = [](auto line, auto end) { return line == end ? std::string("-") : *line; };
+    throw Error(
+        tdm::sqlstate::kInvalidParameterValue,
+        "predicate of rule \"" + rule + "\" on " + qualified +
+            " reads otherwise in this session than at validation",
+        "Here: " + shown(here_line, here_lines.end()) +
+            ". At validation (DateStyle ISO, YMD; TimeZone UTC; IntervalStyle postgres): " +
+            shown(there_line, there_lines.end()) + ".",
+        "Its constants depend on this session's DateStyle, TimeZone or IntervalStyle: write "
+        "dates and times as ISO 8601 ('2024-02-06', '2024-03-10 10:00+05:30'), which read "
+        "alike under every setting.");
   }
   spi.value("SELECT tdm._drop_rule_views()::text");
 }
