@@ -613,8 +613,11 @@ BEGIN
          p.survivor, p.rekeyed, p.merged, p.checksum
     FROM (SELECT x.*, md5(x.sources || masks) AS checksum FROM tdm._detect_plan(release, the_rel) x) p
     LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id
-   CROSS JOIN LATERAL (SELECT d.members_checksum = tdm._decided_on(p.checksum, p.rel, p.members, d.merged)
-                         AS holds) v
+   -- (Only where there is a decision: the check reads the references'
+   -- columns, a query of its own, once per conflict otherwise.)
+   CROSS JOIN LATERAL (SELECT CASE WHEN d.conflict_id IS NOT NULL
+                                   THEN d.members_checksum = tdm._decided_on(p.checksum, p.rel, p.members, d.merged)
+                              END AS holds) v
     LEFT JOIN pg_temp.tdm_decided_as s ON s.conflict_id = p.conflict_id AND v.holds AND s.priority < p.priority
    CROSS JOIN LATERAL (SELECT least(coalesce(s.priority, p.priority),
                                     CASE WHEN v.holds THEN tdm._decided_priority(d.conflict_id, d.decided_priority) END)
