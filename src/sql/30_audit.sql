@@ -91,7 +91,7 @@ BEGIN
   -- (None: perhaps one of tdm's own advisory locks, a call of the same
   -- kind in a transaction still open; which one waited is not known here.)
   IF holders IS NULL THEN
-    advisory_holders := (SELECT string_agg(DISTINCT format('backend %s (%s, %s)', a.pid, a.usename, a.state), ', ')
+    advisory_holders := (SELECT string_agg(DISTINCT format('backend %s (%s, %s)', a.pid, a.usename, coalesce(a.state, 'state unknown')), ', ')
                            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                           WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()
                             AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()));

@@ -19,10 +19,11 @@ $$;
 -- whose triggers fire as on a replica: foreign keys are triggers, and an
 -- unmanaged table's reference to a row the call deletes would be left
 -- dangling. (Consolidation's load checks what the triggers would.)
-CREATE FUNCTION tdm._require_origin_role(caller text) RETURNS void
+CREATE FUNCTION tdm._refuse_replica_role(caller text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF current_setting('session_replication_role') <> 'origin' THEN
+  -- (`local` fires ordinary triggers, foreign keys among them)
+  IF current_setting('session_replication_role') = 'replica' THEN
     RAISE EXCEPTION '%: this session''s session_replication_role is %, under which foreign keys and triggers'
                     ' do not fire', caller, current_setting('session_replication_role')
       USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -903,51 +904,32 @@ $$;
 
 -- (Names in the predicate resolve as validation resolves them: with
 -- search_path pg_catalog, pg_temp.)
--- How PostgreSQL reads a rule's predicate over `rel` in this session, its
--- constants printed as consolidation prints them: the plan's lines (a
--- subquery's constants are in its own), from a statement prepared here (a literal such as '06/02/24' becomes a
--- date as this session's DateStyle, TimeZone and IntervalStyle say) and
--- explained under the settings tdm._consolidate_job runs validation with.
-CREATE FUNCTION tdm._rule_reading(rel regclass, predicate text) RETURNS text
+-- A rule's predicate over `rel` as PostgreSQL reads it in this session,
+-- kept as temporary view `view_name` (a literal such as '06/02/24' is made
+-- a date then, as this session's DateStyle, TimeZone and IntervalStyle
+-- say). Transactional: a failed add_rule leaves nothing.
+CREATE FUNCTION tdm._rule_reading(rel regclass, predicate text, view_name text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  reading text;
 BEGIN
-  EXECUTE format(E'PREPARE tdm_rule_reading AS SELECT (%s\n) FROM ONLY %s LIMIT 0', predicate, rel);
-  reading := tdm._explained_as_validation('tdm_rule_reading');
-  DEALLOCATE tdm_rule_reading;
-  RETURN reading;
-EXCEPTION WHEN OTHERS THEN
-  IF EXISTS (SELECT FROM pg_prepared_statements WHERE name = 'tdm_rule_reading') THEN
-    DEALLOCATE tdm_rule_reading;
-  END IF;
-  RAISE;
+  EXECUTE format(E'CREATE TEMP VIEW %I AS SELECT (%s\n) AS holds FROM ONLY %s', view_name, predicate, rel);
 END
 $$;
 
--- The plan of prepared statement `statement`, its lines trimmed, printed
--- under validation's settings (as tdm._consolidate_job sets them).
-CREATE FUNCTION tdm._explained_as_validation(statement text) RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex'
-SET lc_monetary TO 'C' SET extra_float_digits TO 1 AS $$
-DECLARE
-  plan text[] := '{}';
-  line text;
-BEGIN
-  FOR line IN EXECUTE format('EXPLAIN (VERBOSE, COSTS OFF) EXECUTE %I', statement) LOOP
-    plan := plan || btrim(line);
-  END LOOP;
-  RETURN array_to_string(plan, E'\n');
-END
-$$;
-
--- The same as validation reads it: prepared under its settings too.
-CREATE FUNCTION tdm._rule_reading_at_validation(rel regclass, predicate text) RETURNS text
+-- The same under the settings tdm._consolidate_job runs validation with.
+CREATE FUNCTION tdm._rule_reading_at_validation(rel regclass, predicate text, view_name text) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex'
-SET lc_monetary TO 'C' SET extra_float_digits TO 1 AS $$
-  SELECT tdm._rule_reading(rel, predicate)
+SET lc_monetary TO 'C' SET xmloption TO 'content' SET extra_float_digits TO 1 AS $$
+  SELECT tdm._rule_reading(rel, predicate, view_name)
+$$;
+
+-- A view's query, its constants printed under validation's settings: two
+-- readings of a predicate compare by their values.
+CREATE FUNCTION tdm._viewdef_at_validation(view_name text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex'
+SET lc_monetary TO 'C' SET xmloption TO 'content' SET extra_float_digits TO 1 AS $$
+  SELECT pg_get_viewdef(format('pg_temp.%I', view_name)::regclass)
 $$;
 
 CREATE FUNCTION tdm.add_rule(name text, rel regclass, predicate text, severity text DEFAULT 'error')

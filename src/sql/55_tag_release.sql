@@ -586,8 +586,11 @@ BEGIN
           any_refused := false;
           FOR refused IN SELECT * FROM tdm._refused_values(e.name, m.rel, the_release, refused_column,
                                                               tdm._fills(env_drift_of->e.name, m.rel),
+                                                              -- (this database refused them, not
+                                                              -- the environment's conversion)
                                                               remote_state = '22021'
-                                                              AND current_setting('server_encoding') = 'UTF8') LOOP
+                                                              AND current_setting('server_encoding') = 'UTF8'
+                                                              AND detail LIKE '%encoding "UTF8"%') LOOP
             any_refused := true;
             PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
               format('%s of %s.%I tagged for %s hold%s a value that %s does not accept: %s (column %I)',

@@ -315,7 +315,7 @@ $$;
 -- promotion change nothing and name them. Returns the job id.
 CREATE FUNCTION tdm.promote(release text, from_target text DEFAULT 'staging',
                             to_target text DEFAULT 'master') RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'promote');
@@ -340,7 +340,7 @@ DECLARE
   refused_table text;
   refused_context text;
 BEGIN
-  PERFORM tdm._require_origin_role('promote');
+  PERFORM tdm._refuse_replica_role('promote');
   PERFORM tdm._require_target_name('promote', 'from_target', from_target);
   PERFORM tdm._require_target_name('promote', 'to_target', to_target);
   IF from_target = to_target THEN
@@ -748,7 +748,7 @@ $$;
 -- checksums checked); refused while later releases' rows reference them
 -- (the foreign keys say which).
 CREATE FUNCTION tdm.archive_release(release text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'archive_release');
@@ -764,7 +764,7 @@ DECLARE
   refused_hint text;
   refused_context text;
 BEGIN
-  PERFORM tdm._require_origin_role('archive_release');
+  PERFORM tdm._refuse_replica_role('archive_release');
   IF tdm._presence(r.status) <> 'target' THEN
     RAISE EXCEPTION 'archive_release: release "%" is not in master (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -916,7 +916,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 CREATE FUNCTION tdm.restore_release(release text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'restore_release');
@@ -940,7 +940,7 @@ DECLARE
   refused_hint text;
   refused_context text;
 BEGIN
-  PERFORM tdm._require_origin_role('restore_release');
+  PERFORM tdm._refuse_replica_role('restore_release');
   IF r.status <> 'archived' THEN
     RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state';

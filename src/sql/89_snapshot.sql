@@ -460,7 +460,7 @@ DECLARE
   newer regclass;
   holds_rows bool;
 BEGIN
-  PERFORM tdm._require_origin_role('rollback');
+  PERFORM tdm._refuse_replica_role('rollback');
   IF snapshot_id IS NULL THEN
     RAISE EXCEPTION 'rollback: a snapshot id is required' USING ERRCODE = 'null_value_not_allowed',
       HINT = 'Snapshots are in tdm.snapshot; a deployment''s pre-deploy snapshot is in tdm.deployment.';
@@ -936,7 +936,7 @@ DECLARE
   id bigint;
   live tdm.deployment;  -- the release's deployment still live, if any
 BEGIN
-  PERFORM tdm._require_origin_role('deploy');
+  PERFORM tdm._refuse_replica_role('deploy');
   IF code_version IS NULL OR btrim(code_version) = '' THEN
     RAISE EXCEPTION 'deploy: a code version is required' USING ERRCODE = 'invalid_parameter_value',
       HINT = format('SELECT tdm.deploy(%L, ''v2.0.1'');', release);
@@ -1010,7 +1010,7 @@ DECLARE
   payload jsonb;
   later jsonb;  -- live deployments on the target after this one: undone with it
 BEGIN
-  PERFORM tdm._require_origin_role('rollback_release');
+  PERFORM tdm._refuse_replica_role('rollback_release');
   -- (Locked: a second call waits for this one, then takes the release's
   -- next live deployment, if any, as a call made afterwards would.)
   SELECT * INTO d FROM tdm.deployment x

@@ -4,7 +4,7 @@
 -- Every call that changes rows other tables may reference refuses such a
 -- session, says why, and changes nothing.
 BEGIN;
-SELECT plan(9);
+SELECT plan(10);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -41,6 +41,10 @@ SELECT throws_like($$SELECT tdm.archive_release('TRR')$$,
   'archive_release: this session''s session_replication_role is replica, %', 'an archiving');
 SELECT throws_like($$SELECT tdm.restore_release('TRR')$$,
   'restore_release: this session''s session_replication_role is replica, %', 'and a restore');
+SET LOCAL session_replication_role = local;
+SELECT throws_like(format('SELECT tdm.rollback(%s)', :snap),
+  '%violates foreign key constraint "tap_rr_ref_item_id_fkey" on table "tap_rr_ref"%',
+  'a session in local mode, whose foreign keys fire, is not refused: the reference refuses the rollback');
 SET LOCAL session_replication_role = origin;
 SELECT is((SELECT count(*) FROM master.rr_item), 2::bigint, 'master''s rows are still there');
 SELECT throws_like(format('SELECT tdm.rollback(%s)', :snap),

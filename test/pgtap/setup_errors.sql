@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(69);
+SELECT plan(70);
 \ir ../../sql/include/errors.sql
 
 SELECT tdm.add_environment('st1', 'st1', 10);
@@ -178,9 +178,12 @@ SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts', $r$created_at::
   'predicate of rule "r1" on staging.accounts reads otherwise in this session than at validation',
   'a date literal the session''s DateStyle reads otherwise than validation is refused');
 SELECT is((pg_temp.error_of($$SELECT tdm.add_rule('r1', 'staging.accounts', $r$created_at::date >= '06/02/24'$r$)$$)).detail,
-  'Here: Output: (((created_at)::date >= ''2024-02-06''::date)). At validation (DateStyle ISO, YMD; TimeZone UTC;'
-  ' IntervalStyle postgres): Output: (((created_at)::date >= ''2006-02-24''::date)).',
+  'Here: SELECT ((accounts.created_at)::date >= ''2024-02-06''::date) AS holds. At validation (DateStyle ISO,'
+  ' YMD; TimeZone UTC; IntervalStyle postgres): SELECT ((accounts.created_at)::date >= ''2006-02-24''::date) AS holds.',
   'showing both readings');
+SELECT is((pg_temp.error_of($$SELECT tdm.add_rule('r1', 'staging.accounts', $r$created_at::date >= '25/12/2024'$r$)$$)).message,
+  'predicate of rule "r1" on staging.accounts reads otherwise in this session than at validation',
+  'so is one validation cannot read at all (25/12/2024 as year-month-day)');
 RESET DateStyle;
 SET LOCAL TimeZone = 'Asia/Kolkata';
 SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts',

@@ -55,6 +55,11 @@ Param bool_param(bool value) {
   return Param{BOOLOID, BoolGetDatum(value), false};
 }
 
+std::string quote_ident(const std::string &name) {
+  const char *raw = name.c_str();
+  return pg_call([=] { return quote_identifier(raw); });
+}
+
 Spi::Spi() : uncaught_at_start_(std::uncaught_exceptions()) {
   int rc = pg_call([] { return SPI_connect(); });
   if (rc != SPI_OK_CONNECT) throw Error(sqlstate::kInternalError, "SPI_connect failed");

@@ -31,6 +31,10 @@ Param text_array_param(const std::vector<std::string> &values);
 Param oid_param(Oid type, Oid value);
 Param bool_param(bool value);
 
+// An identifier as SQL text, quoted where SQL would need it
+// (quote_identifier).
+std::string quote_ident(const std::string &name);
+
 // The rows of the last query, as text (NULL as nullopt).
 using Row = std::vector<std::optional<std::string>>;
 

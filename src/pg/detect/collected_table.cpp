@@ -29,11 +29,6 @@ namespace {
 // A collected row: tdm_row_hash, the values, tdm_env (attribute numbers).
 constexpr int kFirstValueColumn = 2;
 
-std::string quote_ident(const std::string &name) {
-  const char *raw = name.c_str();
-  return pg_call([=] { return quote_identifier(raw); });
-}
-
 std::size_t column_index(const detect::TableModel &model, const std::string &name) {
   auto it = std::find(model.columns.begin(), model.columns.end(), name);
   if (it == model.columns.end()) {

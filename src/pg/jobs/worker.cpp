@@ -100,6 +100,9 @@ bool register_worker(const char *function, const char *type, const char *name, D
   return RegisterDynamicBackgroundWorker(&worker, &handle);
 }
 
+// The lock_timeout of the worker's role and database, for the job itself.
+int launcher_lock_timeout = 0;
+
 // In a worker: connects as its launcher and waits for the launching
 // transaction to end (what it launched for is visible only if it
 // committed).
@@ -126,14 +129,13 @@ void connect_as_launcher(const char *application_name) {
   // database's default_transaction_read_only (the caller's session may
   // have set it off; a worker reads only the defaults).
   SetConfigOption("default_transaction_read_only", "off", PGC_USERSET, PGC_S_SESSION);
-  // The wait for the launcher is tdm's own, as long as the launching
-  // transaction lasts: the role's lock_timeout is the job's, not this
-  // wait's (it ended the worker before it could say why).
-  StartTransactionCommand();
-  const int lock_timeout = LockTimeout;
+  // The wait for the launcher and the job's bookkeeping are tdm's own:
+  // the role's lock_timeout is the job's (given back around tdm._run_job),
+  // not theirs (it ended the worker before it could say why).
+  launcher_lock_timeout = LockTimeout;
   LockTimeout = 0;
+  StartTransactionCommand();
   XactLockTableWait(start.launcher_xid, nullptr, nullptr, XLTW_None);
-  LockTimeout = lock_timeout;
   CommitTransactionCommand();
 }
 
@@ -253,7 +255,9 @@ void tdm_job_main(Datum main_arg) {
     // bounds the same call in the foreground (a worker runs no statement
     // loop to arm it).
     if (StatementTimeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+    LockTimeout = launcher_lock_timeout;
     caught = run_catching("SELECT tdm._run_job($1)", job, true);
+    LockTimeout = 0;
     disable_timeout(STATEMENT_TIMEOUT, false);
   }
   // A timeout (or cancel) that came after the job's commit is for a job
@@ -298,7 +302,9 @@ void tdm_job_main(Datum main_arg) {
 // Runs one step of a spare worker; a failure is logged and changes
 // nothing (a rollback builds the spares that are missing).
 void run_spare_step(const char *sql, int64 snapshot) {
+  LockTimeout = launcher_lock_timeout;
   const Caught caught = run_catching(sql, snapshot, false);
+  LockTimeout = 0;
   if (caught.error != nullptr) {
     ereport(LOG, (errmsg("tdm: %s for snapshot %lld failed: %s", sql, (long long)snapshot,
                          caught.error->message)));

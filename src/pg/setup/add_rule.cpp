@@ -10,6 +10,7 @@
 #include <boost/algorithm/string/case_conv.hpp>
 #include <boost/algorithm/string/classification.hpp>
 #include <boost/algorithm/string/split.hpp>
+#include <boost/algorithm/string/trim.hpp>
 
 #include "core/common/error.hpp"
 #include "pg/common/args.hpp"
@@ -19,6 +20,7 @@
 extern "C" {
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
@@ -143,29 +145,45 @@ void check_predicate(Spi &spi, const std::string &rule, Oid rel, const std::stri
   }
   // Validation reads it under settings of its own (ISO dates, UTC): a
   // literal this session reads otherwise ('06/02/24' under DMY, a time
-  // without its zone) would be another rule there, silently.
-  const std::vector<Param> reading_params = {oid_param(REGCLASSOID, rel), text_param(predicate)};
-  const auto here = spi.value("SELECT tdm._rule_reading($1, $2)", reading_params);
-  const auto there = spi.value("SELECT tdm._rule_reading_at_validation($1, $2)", reading_params);
+  // without its zone) would be another rule there, silently. Both readings
+  // are kept as temporary views and printed alike.
+  const std::string here_view = "tdm_rule_here_" + std::to_string(MyProcPid);
+  const std::string there_view = "tdm_rule_there_" + std::to_string(MyProcPid);
+  const std::vector<Param> here_params = {oid_param(REGCLASSOID, rel), text_param(predicate),
+                                          text_param(here_view)};
+  spi.value("SELECT tdm._rule_reading($1, $2, $3)::text", here_params);
+  const std::string settings = "DateStyle ISO, YMD; TimeZone UTC; IntervalStyle postgres";
+  const std::string hint =
+      "Its constants depend on this session's DateStyle, TimeZone, IntervalStyle or "
+      "lc_monetary: write dates and times as ISO 8601 ('2024-02-06', '2024-03-10 10:00+05:30'), "
+      "which read alike under every setting.";
+  const std::string refusal = "predicate of rule \"" + rule + "\" on " + qualified +
+                              " reads otherwise in this session than at validation";
+  try {
+    spi.value("SELECT tdm._rule_reading_at_validation($1, $2, $3)::text",
+              {oid_param(REGCLASSOID, rel), text_param(predicate), text_param(there_view)});
+  } catch (const PgError &e) {
+    throw Error(tdm::sqlstate::kInvalidParameterValue, refusal,
+                "At validation (" + settings + "): " + e.what() + ".", hint);
+  }
+  const auto here = spi.value("SELECT tdm._viewdef_at_validation($1)", {text_param(here_view)});
+  const auto there = spi.value("SELECT tdm._viewdef_at_validation($1)", {text_param(there_view)});
   if (here != there) {
-    // (The first line of the two plans that differs, on each side.)
+    // (The first line of the two queries that differs, on each side.)
     std::vector<std::string> here_lines, there_lines;
     boost::algorithm::split(here_lines, here.value_or(""), boost::is_any_of("\n"));
     boost::algorithm::split(there_lines, there.value_or(""), boost::is_any_of("\n"));
     const auto [here_line, there_line] =
         std::mismatch(here_lines.begin(), here_lines.end(), there_lines.begin(), there_lines.end());
-    const auto shown = [](auto line, auto end) { return line == end ? std::string("-") : *line; };
-    throw Error(
-        tdm::sqlstate::kInvalidParameterValue,
-        "predicate of rule \"" + rule + "\" on " + qualified +
-            " reads otherwise in this session than at validation",
-        "Here: " + shown(here_line, here_lines.end()) +
-            ". At validation (DateStyle ISO, YMD; TimeZone UTC; IntervalStyle postgres): " +
-            shown(there_line, there_lines.end()) + ".",
-        "Its constants depend on this session's DateStyle, TimeZone or IntervalStyle: write "
-        "dates and times as ISO 8601 ('2024-02-06', '2024-03-10 10:00+05:30'), which read "
-        "alike under every setting.");
+    const auto shown = [](auto line, auto end) {
+      return line == end ? std::string("-") : boost::algorithm::trim_copy(*line);
+    };
+    throw Error(tdm::sqlstate::kInvalidParameterValue, refusal,
+                "Here: " + shown(here_line, here_lines.end()) + ". At validation (" + settings +
+                    "): " + shown(there_line, there_lines.end()) + ".",
+                hint);
   }
+  spi.value("DROP VIEW pg_temp." + quote_ident(here_view) + ", pg_temp." + quote_ident(there_view));
   spi.value("SELECT tdm._drop_rule_views()::text");
 }
 

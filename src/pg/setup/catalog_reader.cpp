@@ -24,10 +24,7 @@ setup::TableShape read_table_shape(Spi &spi, Oid rel) {
   }
   setup::TableShape shape;
   shape.display_name = relation[0][0].value();
-  shape.sql_name = [](const std::string &name) {
-    const char *raw = name.c_str();
-    return std::string(pg_call([=] { return quote_identifier(raw); }));
-  };
+  shape.sql_name = [](const std::string &name) { return quote_ident(name); };
   const std::string kind = relation[0][1].value();
   if (kind != "r" && kind != "p") {
     throw Error(sqlstate::kInvalidTableDefinition, shape.display_name + " is not a table",
