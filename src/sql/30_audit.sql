@@ -73,6 +73,7 @@ CREATE FUNCTION tdm._lock_wait_ended(caller text, waited text, on_what text, sch
                                      message text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  this_database oid := (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
   holders text;
   advisory_holders text;
 BEGIN
@@ -85,7 +86,7 @@ BEGIN
     FROM (SELECT l.mode, format('backend %s (%s, %s on %s)', a.pid, a.usename, l.mode, l.relation::regclass) AS holder
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+           WHERE l.database = this_database
              AND n.nspname = ANY (schemas) AND c.relkind IN ('r', 'p')
              AND l.granted AND l.pid <> pg_backend_pid()) x;
   -- (None: perhaps one of tdm's own advisory locks, a call of the same
@@ -94,7 +95,7 @@ BEGIN
     advisory_holders := (SELECT string_agg(DISTINCT format('backend %s (%s, %s)', a.pid, a.usename, coalesce(a.state, 'state unknown')), ', ')
                            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                           WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()
-                            AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()));
+                            AND l.database = this_database);
   END IF;
   RAISE EXCEPTION '%: % waited for a lock%, and lock_timeout (%) ended the wait',
     caller, waited, coalesce(' on ' || on_what, ''), current_setting('lock_timeout')

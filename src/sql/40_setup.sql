@@ -915,21 +915,20 @@ BEGIN
 END
 $$;
 
--- The same under the settings tdm._consolidate_job runs validation with.
-CREATE FUNCTION tdm._rule_reading_at_validation(rel regclass, predicate text, view_name text) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp
+-- The same under the settings tdm._consolidate_job runs validation with,
+-- as view `there_view`; then both views' queries (`here_view` first),
+-- their constants printed under those settings: two readings of a
+-- predicate compare by their values.
+CREATE FUNCTION tdm._rule_readings_at_validation(rel regclass, predicate text, here_view text, there_view text)
+RETURNS text[]
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex'
 SET lc_monetary TO 'C' SET xmloption TO 'content' SET extra_float_digits TO 1 AS $$
-  SELECT tdm._rule_reading(rel, predicate, view_name)
-$$;
-
--- A view's query, its constants printed under validation's settings: two
--- readings of a predicate compare by their values.
-CREATE FUNCTION tdm._viewdef_at_validation(view_name text) RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
-SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex'
-SET lc_monetary TO 'C' SET xmloption TO 'content' SET extra_float_digits TO 1 AS $$
-  SELECT pg_get_viewdef(format('pg_temp.%I', view_name)::regclass)
+BEGIN
+  PERFORM tdm._rule_reading(rel, predicate, there_view);
+  RETURN ARRAY[pg_get_viewdef(format('pg_temp.%I', here_view)::regclass),
+               pg_get_viewdef(format('pg_temp.%I', there_view)::regclass)];
+END
 $$;
 
 CREATE FUNCTION tdm.add_rule(name text, rel regclass, predicate text, severity text DEFAULT 'error')

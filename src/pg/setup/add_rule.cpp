@@ -2,6 +2,7 @@
 // managed table's columns. It is parsed on its own (so nothing but an
 // expression gets in) and then planned against the table (so unknown
 // columns and non-boolean results are refused now, not at validation).
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -159,15 +160,18 @@ void check_predicate(Spi &spi, const std::string &rule, Oid rel, const std::stri
       "which read alike under every setting.";
   const std::string refusal = "predicate of rule \"" + rule + "\" on " + qualified +
                               " reads otherwise in this session than at validation";
+  std::optional<std::string> here, there;
   try {
-    spi.value("SELECT tdm._rule_reading_at_validation($1, $2, $3)::text",
-              {oid_param(REGCLASSOID, rel), text_param(predicate), text_param(there_view)});
+    const auto readings =
+        spi.query("SELECT r[1], r[2] FROM tdm._rule_readings_at_validation($1, $2, $3, $4) AS r",
+                  {oid_param(REGCLASSOID, rel), text_param(predicate), text_param(here_view),
+                   text_param(there_view)});
+    here = readings.at(0)[0];
+    there = readings.at(0)[1];
   } catch (const PgError &e) {
     throw Error(tdm::sqlstate::kInvalidParameterValue, refusal,
                 "At validation (" + settings + "): " + e.what() + ".", hint);
   }
-  const auto here = spi.value("SELECT tdm._viewdef_at_validation($1)", {text_param(here_view)});
-  const auto there = spi.value("SELECT tdm._viewdef_at_validation($1)", {text_param(there_view)});
   if (here != there) {
     // (The first line of the two queries that differs, on each side.)
     std::vector<std::string> here_lines, there_lines;
