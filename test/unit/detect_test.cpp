@@ -192,20 +192,44 @@ TEST(Grouping, NormalisationFoldsCaseBeyondAsciiAsLowerDoes) {
   std::setlocale(LC_CTYPE, previous.c_str());
 }
 
-TEST(Grouping, HashGrouperLabelsComponentsBySmallestRow) {
+TEST(Grouping, HashGrouperLabelsComponentsByTheirSmallestPrimaryKeyHash) {
   HashGrouper grouper(5);
-  std::vector<std::uint64_t> pk = {1ull << 40, 1ull << 40, 2ull << 40, 3ull << 40, 4ull << 40};
+  std::vector<std::uint64_t> pk = {7ull << 40, 7ull << 40, 2ull << 40, 3ull << 40, 4ull << 40};
   std::vector<std::uint64_t> nk = {0, 9ull << 40, 9ull << 40, 0, 0};
-  grouper.add_key_kind(pk);
   grouper.add_key_kind(nk);
   // Rows 0 and 1 share the primary key, 1 and 2 the natural key: one
-  // component, number 0; rows 3 and 4 stand alone and are left out.
-  const std::vector<std::uint64_t> shared = grouper.candidates();
+  // component, labelled by row 2's primary-key hash (the smallest, high
+  // half); rows 3 and 4 stand alone and are left out.
+  const std::vector<std::uint64_t> shared = grouper.candidates(pk);
   ASSERT_EQ(shared.size(), 3u);
   for (std::uint32_t i = 0; i < 3; ++i) {
     EXPECT_EQ(candidate_row(shared[i]), i);
-    EXPECT_EQ(candidate_label(shared[i]), 0u);
+    EXPECT_EQ(candidate_label(shared[i]), 2u << 8);
   }
+  EXPECT_TRUE(pk.empty()) << "the primary key's hashes are freed";
+}
+
+TEST(Grouping, LabelsDoNotDependOnTheRowsOrder) {
+  // The same rows read in two orders: each component keeps its label.
+  std::vector<std::uint64_t> pk = {5ull << 40, 5ull << 40, 1ull << 40, 8ull << 40, 6ull << 40};
+  std::vector<std::uint64_t> nk = {0, 3ull << 40, 3ull << 40, 4ull << 40, 4ull << 40};
+  const std::vector<std::size_t> order = {4, 2, 0, 3, 1};  // new position -> old row
+  std::vector<std::uint64_t> pk2, nk2;
+  for (std::size_t old : order) {
+    pk2.push_back(pk[old]);
+    nk2.push_back(nk[old]);
+  }
+  auto labels = [](std::vector<std::uint64_t> pk, std::vector<std::uint64_t> nk) {
+    HashGrouper grouper(pk.size());
+    grouper.add_key_kind(nk);
+    std::vector<std::uint32_t> by_row(pk.size(), 0);
+    for (std::uint64_t c : grouper.candidates(pk)) by_row[candidate_row(c)] = candidate_label(c);
+    return by_row;
+  };
+  const std::vector<std::uint32_t> first = labels(pk, nk), second = labels(pk2, nk2);
+  for (std::size_t i = 0; i < order.size(); ++i) EXPECT_EQ(second[i], first[order[i]]) << i;
+  EXPECT_EQ(first[0], 1u << 8);  // rows 0-2: row 2's hash
+  EXPECT_EQ(first[3], 6u << 8);  // rows 3-4: row 4's
 }
 
 // (row, label) of each candidate, for comparing the two groupings.
@@ -216,14 +240,14 @@ std::vector<std::pair<std::uint32_t, std::uint32_t>> unpacked(
   return out;
 }
 
-TEST(Grouping, SingleKeyKindNumbersComponentsBySmallestRowInRowOrder) {
-  // Rows 1, 4 and 6 share one hash, rows 0 and 5 another (which sorts
-  // first); 2 is NULL, 3 alone.
+TEST(Grouping, SingleKeyKindLabelsComponentsByTheirHashInRowOrder) {
+  // Rows 1, 4 and 6 share one hash, rows 0 and 5 another; 2 is NULL, 3
+  // alone.
   const std::uint64_t a = 3ull << 40, b = 7ull << 40;
   std::vector<std::uint64_t> hashes = {b, a, 0, 5ull << 40, a, b, a};
   EXPECT_EQ(unpacked(group_single_key_kind(hashes)),
             (std::vector<std::pair<std::uint32_t, std::uint32_t>>{
-                {0, 0}, {1, 1}, {4, 1}, {5, 0}, {6, 1}}));
+                {0, 7u << 8}, {1, 3u << 8}, {4, 3u << 8}, {5, 7u << 8}, {6, 3u << 8}}));
 }
 
 TEST(Grouping, SingleKeyKindMatchesTheUnionFindGrouping) {
@@ -236,15 +260,32 @@ TEST(Grouping, SingleKeyKindMatchesTheUnionFindGrouping) {
     }
     HashGrouper grouper(rows);
     std::vector<std::uint64_t> copy = hashes;
-    grouper.add_key_kind(copy);
-    EXPECT_EQ(unpacked(group_single_key_kind(hashes)), unpacked(grouper.candidates()))
+    EXPECT_EQ(unpacked(group_single_key_kind(hashes)), unpacked(grouper.candidates(copy)))
         << rows << " rows";
   }
 }
 
-TEST(Grouping, OneKeyKindNeedsTenBytesARow) {
-  EXPECT_EQ(HashGrouper::bytes_needed(1000, 1), 10000u);
+TEST(Grouping, OneKeyKindNeedsEightBytesARow) {
+  EXPECT_EQ(HashGrouper::bytes_needed(1000, 1), 8000u);
   EXPECT_EQ(HashGrouper::bytes_needed(1000, 2), 21000u);
+}
+
+TEST(Grouping, RowLocationsKeepRunsOfOffsets) {
+  RowLocations at;
+  // Block 0: offsets 1-3, then 5 (4 is gone); block 2: 1-2.
+  for (std::uint16_t o : {1, 2, 3, 5}) at.add(0, o);
+  for (std::uint16_t o : {1, 2}) at.add(2, o);
+  ASSERT_EQ(at.size(), 6u);
+  const std::vector<std::pair<std::uint32_t, std::uint16_t>> expected = {{0, 1}, {0, 2}, {0, 3},
+                                                                         {0, 5}, {2, 1}, {2, 2}};
+  for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(at.at(i), expected[i]) << i;
+  // A table read in order: one run a block.
+  RowLocations dense;
+  for (std::uint32_t block = 0; block < 1000; ++block) {
+    for (std::uint16_t o = 1; o <= 60; ++o) dense.add(block, o);
+  }
+  EXPECT_EQ(dense.at(59999), (std::pair<std::uint32_t, std::uint16_t>{999, 60}));
+  EXPECT_LT(dense.bytes(), 60000u / 4) << "a few bytes a block, not six a row";
 }
 
 TEST(Rules, ExactDuplicateCountsTheEnvironmentsOfItsRows) {

@@ -312,12 +312,11 @@ HashGrouper::HashGrouper(std::size_t rows)
 
 std::size_t HashGrouper::bytes_needed(std::size_t rows, std::size_t key_kinds) {
   // One kind: the hashes, sorted and rewritten in place (the result keeps
-  // their buffer), and a number per component while renumbering (at most
-  // one component per two rows).
-  if (key_kinds <= 1) return rows * sizeof(std::uint64_t) + rows / 2 * sizeof(std::uint32_t);
+  // their buffer).
+  if (key_kinds <= 1) return rows * sizeof(std::uint64_t);
   // Parent and rank per row, one hash per row and key kind; candidates()
-  // needs a component number per root and one word per candidate once the
-  // hashes are gone.
+  // needs a label per root while the primary key's hashes are held, then
+  // one word per candidate once they are gone.
   std::size_t per_row = sizeof(std::uint32_t) + sizeof(std::uint8_t) +
                         std::max<std::size_t>(key_kinds * sizeof(std::uint64_t),
                                               sizeof(std::uint32_t) + sizeof(std::uint64_t));
@@ -335,41 +334,51 @@ void HashGrouper::unite(std::uint32_t a, std::uint32_t b) {
       .union_set(a, b);
 }
 
-void HashGrouper::add_key_kind(std::vector<std::uint64_t> &hashes) {
+void HashGrouper::link_equal(const std::vector<std::uint64_t> &sorted) {
   const std::uint64_t row_mask = (std::uint64_t{1} << row_bits_) - 1;
-  sort_packed(hashes, row_bits_);
-  for (std::size_t i = 1; i < hashes.size(); ++i) {
+  for (std::size_t i = 1; i < sorted.size(); ++i) {
     if ((i & 0xFFFF) == 0) check_interrupts();
-    if ((hashes[i] & ~row_mask) == (hashes[i - 1] & ~row_mask)) {
-      unite(static_cast<std::uint32_t>(hashes[i - 1] & row_mask),
-            static_cast<std::uint32_t>(hashes[i] & row_mask));
+    if ((sorted[i] & ~row_mask) == (sorted[i - 1] & ~row_mask)) {
+      unite(static_cast<std::uint32_t>(sorted[i - 1] & row_mask),
+            static_cast<std::uint32_t>(sorted[i] & row_mask));
     }
   }
+}
+
+void HashGrouper::add_key_kind(std::vector<std::uint64_t> &hashes) {
+  sort_packed(hashes, row_bits_);
+  link_equal(hashes);
   std::vector<std::uint64_t>().swap(hashes);
 }
 
-std::vector<std::uint64_t> HashGrouper::candidates() {
+std::vector<std::uint64_t> HashGrouper::candidates(std::vector<std::uint64_t> &primary_key_hashes) {
+  sort_packed(primary_key_hashes, row_bits_);
+  link_equal(primary_key_hashes);
   // Which roots have more than one row (rank_ is reused as a saturating
-  // counter), how many rows they hold, then each shared component's
-  // number, given at its smallest row.
+  // counter), then each shared root's label, from the primary-key hashes
+  // still held (a root whose rows all lack one keeps kNoComponent).
   std::fill(rank_.begin(), rank_.end(), 0);
+  std::size_t shared_rows = 0;
   for (std::size_t i = 0; i < rows_; ++i) {
     std::uint32_t root = find(static_cast<std::uint32_t>(i));
     if (rank_[root] < 2) ++rank_[root];
   }
-  std::size_t shared_rows = 0;
+  std::vector<std::uint32_t> label(rows_, kNoComponent);
+  const std::uint64_t row_mask = (std::uint64_t{1} << row_bits_) - 1;
+  for (std::uint64_t word : primary_key_hashes) {
+    std::uint32_t root = find(static_cast<std::uint32_t>(word & row_mask));
+    if (rank_[root] > 1)
+      label[root] = std::min(label[root], static_cast<std::uint32_t>(word >> 32));
+  }
+  std::vector<std::uint64_t>().swap(primary_key_hashes);
   for (std::size_t i = 0; i < rows_; ++i) {
     if (rank_[find(static_cast<std::uint32_t>(i))] > 1) ++shared_rows;
   }
-  std::vector<std::uint32_t> number(rows_, kNoComponent);
-  std::uint32_t components = 0;
   std::vector<std::uint64_t> out;
   out.reserve(shared_rows);
   for (std::size_t i = 0; i < rows_; ++i) {
     std::uint32_t root = find(static_cast<std::uint32_t>(i));
-    if (rank_[root] < 2) continue;
-    if (number[root] == kNoComponent) number[root] = components++;
-    out.push_back(candidate(i, number[root]));
+    if (rank_[root] > 1) out.push_back(candidate(i, label[root]));
   }
   return out;
 }
@@ -378,11 +387,10 @@ std::vector<std::uint64_t> group_single_key_kind(std::vector<std::uint64_t> hash
   const unsigned row_bits = bits_for(hashes.size());
   const std::uint64_t row_mask = (std::uint64_t{1} << row_bits) - 1;
   sort_packed(hashes, row_bits);
-  // Each run of equal hashes is a component; its words are rewritten in
-  // place (the write position never passes the run being read), numbered
-  // by run for now.
+  // Each run of equal hashes is a component, labelled by the high half of
+  // its hash; its words are rewritten in place (the write position never
+  // passes the run being read), then sorted back into row order.
   std::size_t out = 0;
-  std::uint32_t components = 0;
   std::size_t runs = 0;
   for (std::size_t begin = 0; begin < hashes.size();) {
     if ((++runs & 0xFFFF) == 0) check_interrupts();
@@ -390,24 +398,33 @@ std::vector<std::uint64_t> group_single_key_kind(std::vector<std::uint64_t> hash
     std::size_t end = begin + 1;
     while (end < hashes.size() && (hashes[end] & ~row_mask) == hash) ++end;
     if (end - begin > 1) {
-      for (std::size_t i = begin; i < end; ++i) {
-        hashes[out++] = candidate(hashes[i] & row_mask, components);
-      }
-      ++components;
+      for (std::size_t i = begin; i < end; ++i)
+        hashes[out++] = candidate(hashes[i] & row_mask, hash >> 32);
     }
     begin = end;
   }
   hashes.resize(out);
   boost::sort::spreadsort::integer_sort(hashes.begin(), hashes.end());
-  // Renumbered in the order of their smallest rows, as HashGrouper does.
-  std::vector<std::uint32_t> number(components, kNoComponent);
-  std::uint32_t next = 0;
-  for (std::uint64_t &word : hashes) {
-    std::uint32_t &n = number[candidate_label(word)];
-    if (n == kNoComponent) n = next++;
-    word = candidate(candidate_row(word), n);
-  }
   return hashes;
+}
+
+void RowLocations::add(std::uint32_t block, std::uint16_t offset) {
+  if (!runs_.empty()) {
+    const Run &last = runs_.back();
+    if (last.block == block && last.first_offset + (rows_ - last.first_row) == offset) {
+      ++rows_;
+      return;
+    }
+  }
+  runs_.push_back({static_cast<std::uint32_t>(rows_), block, offset});
+  ++rows_;
+}
+
+std::pair<std::uint32_t, std::uint16_t> RowLocations::at(std::size_t row) const {
+  auto run = std::upper_bound(runs_.begin(), runs_.end(), row,
+                              [](std::size_t r, const Run &x) { return r < x.first_row; });
+  --run;
+  return {run->block, static_cast<std::uint16_t>(run->first_offset + (row - run->first_row))};
 }
 
 }  // namespace tdm::detect

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/detect/model.hpp"
@@ -48,28 +49,32 @@ std::vector<std::vector<std::size_t>> group_rows(const TableModel &table,
 //
 // The result names the rows that share a component with another row, in
 // ascending row order, each as one word: the row in the high 32 bits, the
-// component's number in the low 32 (see candidate_row, candidate_label).
-// Components are numbered 0, 1, ... in the order of their smallest rows.
-// Rows alone in their component are left out.
+// component's label in the low 32 (see candidate_row, candidate_label).
+// A component's label is the smallest high half of its rows' primary-key
+// hashes: the same whatever order the rows were read in, so what is
+// partitioned by it does not depend on that order. (Two components may
+// share a label.) Rows alone in their component are left out.
 class HashGrouper {
  public:
   explicit HashGrouper(std::size_t rows);
 
   // Bytes the grouping needs at its peak for `rows` rows and `key_kinds`
   // hash arrays, its result included (one kind: group_single_key_kind,
-  // whose result keeps the hashes' buffer: capacity() words; more: this
-  // class).
+  // whose result keeps the hashes' buffer; more: this class).
   static std::size_t bytes_needed(std::size_t rows, std::size_t key_kinds);
 
-  // Links the rows whose hash is equal; reuses `hashes` as sort space.
+  // Links the rows whose hash is equal; reuses `hashes` as sort space and
+  // frees it. For every key kind but the primary key's.
   void add_key_kind(std::vector<std::uint64_t> &hashes);
 
-  // The rows in shared components, as described above.
-  std::vector<std::uint64_t> candidates();
+  // Links the rows whose primary-key hash is equal, then returns the rows
+  // in shared components, as described above. Frees `primary_key_hashes`.
+  std::vector<std::uint64_t> candidates(std::vector<std::uint64_t> &primary_key_hashes);
 
  private:
   std::uint32_t find(std::uint32_t row);
   void unite(std::uint32_t a, std::uint32_t b);
+  void link_equal(const std::vector<std::uint64_t> &sorted);
 
   std::size_t rows_;
   unsigned row_bits_;
@@ -82,6 +87,27 @@ class HashGrouper {
 // sorted hashes are rewritten in place into the result, 8 bytes a row and
 // no union-find. `hashes` has one entry per row.
 std::vector<std::uint64_t> group_single_key_kind(std::vector<std::uint64_t> hashes);
+
+// Where each row read in one pass is (its block and offset), in the order
+// read: runs of consecutive offsets in one block, a few bytes a block for
+// a table read in physical order, as its sequential scan reads it.
+class RowLocations {
+ public:
+  void add(std::uint32_t block, std::uint16_t offset);
+  std::size_t size() const { return rows_; }
+  std::size_t bytes() const { return runs_.capacity() * sizeof(Run); }
+  // Block and offset of the `row`th row added (row < size()).
+  std::pair<std::uint32_t, std::uint16_t> at(std::size_t row) const;
+
+ private:
+  struct Run {
+    std::uint32_t first_row;
+    std::uint32_t block;
+    std::uint16_t first_offset;
+  };
+  std::vector<Run> runs_;
+  std::size_t rows_ = 0;
+};
 
 inline std::uint32_t candidate_row(std::uint64_t candidate) {
   return static_cast<std::uint32_t>(candidate >> 32);

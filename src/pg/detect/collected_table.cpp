@@ -346,7 +346,7 @@ class RowConverter {
 };
 
 // Bytes a candidate row is expected to take as a SourceRow.
-std::size_t row_bytes_estimate(Spi &spi, const CollectedTable &table) {
+std::size_t row_bytes_estimate(Spi &spi, const CollectedTable &table, std::uint64_t row_count) {
   // On-disk bytes per collected row, TOAST included, stand for the text the
   // row's values take; or the text of the first rows, where that is more
   // (values TOAST compressed, which detection holds whole).
@@ -354,7 +354,7 @@ std::size_t row_bytes_estimate(Spi &spi, const CollectedTable &table) {
       "SELECT greatest(pg_table_size($1::regclass) / greatest($2::bigint, 1),"
       "                (SELECT avg(octet_length(row(t.*)::text))::bigint FROM (SELECT * FROM " +
           table.collected + " LIMIT 1000) t))",
-      {text_param(table.collected), text_param(std::to_string(table.rows))});
+      {text_param(table.collected), text_param(std::to_string(row_count))});
   std::size_t text_width = width ? std::stoul(*width) : 0;
   if (text_width == 0) text_width = 32 * table.model.columns.size();
   // A SourceRow holds its values in one buffer (text and an offset each);
@@ -595,101 +595,96 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
 namespace {
 
 // The rows in shared components, found in memory: their locations, and
-// their components' keys (by component number).
+// their components' labels (detect::HashGrouper).
 struct Candidates {
-  std::vector<std::uint64_t> shared;       // by row: (row, component), detect::candidate_*
+  std::uint64_t rows = 0;                  // rows read
+  std::vector<std::uint64_t> shared;       // by row: (row, label), detect::candidate_*
   std::vector<ItemPointerData> locations;  // one per entry of `shared`
-  std::vector<std::int64_t> component_key;
 
-  std::int64_t key_of(std::size_t i) const {
-    return component_key[detect::candidate_label(shared[i])];
-  }
+  std::int64_t key_of(std::size_t i) const { return detect::candidate_label(shared[i]); }
 };
 
-// Pass 1 in memory: the key hashes of every row, grouped, then the
-// candidates' locations and component keys. Returns false, having kept
-// nothing, when the grouping or the candidates would not fit in `budget`.
+// Thrown from the scan of pass 1 when its rows would not fit the budget.
+struct OverBudget {};
+
+// Rows of the collected table, as planned before pass 1 when the caller did
+// not count them: its blocks times the rows of its first block.
+std::uint64_t rows_expected(Spi &spi, const CollectedTable &table) {
+  if (table.rows > 0) return table.rows;
+  auto expected = spi.value(
+      "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int"
+      "       * (SELECT count(*) FROM " +
+          table.collected + " t WHERE t.ctid < '(1,0)'::tid)",
+      {text_param(table.collected)});
+  return expected ? std::stoull(*expected) : 0;
+}
+
+// Pass 1 in memory: the location and key hashes of every row, grouped,
+// then the candidates' locations. Returns false, having kept nothing, when
+// the grouping or the candidates would not fit in `budget`.
 bool group_in_memory(Spi &spi, const CollectedTable &table,
                      const std::vector<std::string> &key_exprs, const MemoryBudget &budget,
                      Candidates *found) {
   const std::size_t key_kinds = key_exprs.size();
-  if (detect::HashGrouper::bytes_needed(table.rows, key_kinds) > budget.limit()) return false;
+  const std::uint64_t expected = rows_expected(spi, table);
+  if (detect::HashGrouper::bytes_needed(expected, key_kinds) > budget.limit()) return false;
   std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
-  for (auto &kind : hashes) kind.reserve(table.rows);
-  std::string sql = "SELECT ";
-  for (std::size_t k = 0; k < key_kinds; ++k) sql += (k ? ", " : "") + key_exprs[k];
+  for (auto &kind : hashes) kind.reserve(expected + 64);
+  detect::RowLocations read_at;
+  std::string sql = "SELECT t.ctid";
+  for (const std::string &expr : key_exprs) sql += ", " + expr;
   sql += " FROM " + table.collected + " t";
-  spi.stream(sql, {}, [&](TupleTableSlot *row) {
-    for (std::size_t k = 0; k < key_kinds; ++k) {
-      auto h = slot_value(row, static_cast<int>(k) + 1);
-      hashes[k].push_back(h ? static_cast<std::uint64_t>(DatumGetInt64(*h)) | 1 : 0);
-    }
-  });
-  const std::size_t row_count = hashes.front().size();
+  try {
+    spi.stream(sql, {}, [&](TupleTableSlot *row) {
+      const std::size_t n = hashes.front().size();
+      if (n == hashes.front().capacity()) {
+        // More rows than planned: room for half as many again, if it fits.
+        const std::size_t more = n + n / 2 + 1024;
+        if (detect::HashGrouper::bytes_needed(more, key_kinds) + read_at.bytes() > budget.limit()) {
+          throw OverBudget{};
+        }
+        for (auto &kind : hashes) kind.reserve(more);
+      } else if ((n & 0xFFFF) == 0 &&
+                 detect::HashGrouper::bytes_needed(hashes.front().capacity(), key_kinds) +
+                         read_at.bytes() >
+                     budget.limit()) {
+        throw OverBudget{};
+      }
+      const auto *tid = reinterpret_cast<ItemPointer>(DatumGetPointer(*slot_value(row, 1)));
+      read_at.add(ItemPointerGetBlockNumberNoCheck(tid), ItemPointerGetOffsetNumberNoCheck(tid));
+      for (std::size_t k = 0; k < key_kinds; ++k) {
+        auto h = slot_value(row, static_cast<int>(k) + 2);
+        hashes[k].push_back(h ? static_cast<std::uint64_t>(DatumGetInt64(*h)) | 1 : 0);
+      }
+    });
+  } catch (const OverBudget &) {
+    *found = Candidates{};
+    return false;
+  }
+  found->rows = hashes.front().size();
   std::vector<std::uint64_t> &shared = found->shared;
   if (key_kinds == 1) {
     shared = detect::group_single_key_kind(std::move(hashes.front()));
   } else {
-    detect::HashGrouper grouper(row_count);
-    for (auto &kind : hashes) grouper.add_key_kind(kind);
-    shared = grouper.candidates();
+    detect::HashGrouper grouper(found->rows);
+    for (std::size_t k = 1; k < key_kinds; ++k) grouper.add_key_kind(hashes[k]);
+    shared = grouper.candidates(hashes.front());
   }
   hashes.clear();
-  std::size_t components = 0;
-  for (std::uint64_t c : shared) {
-    components = std::max<std::size_t>(components, std::size_t{detect::candidate_label(c)} + 1);
-  }
-  // The grouping's result (as allocated), a location per candidate and a
-  // key per component.
+  // The grouping's result (as allocated), a location per candidate and the
+  // rows' locations they are looked up in.
   const std::size_t candidate_bytes = shared.capacity() * sizeof(std::uint64_t) +
-                                      shared.size() * sizeof(ItemPointerData) +
-                                      components * sizeof(std::int64_t);
+                                      shared.size() * sizeof(ItemPointerData) + read_at.bytes();
   if (candidate_bytes > budget.limit()) {
     *found = Candidates{};
     return false;
   }
-
-  // The candidates' locations, by a second scan in the same order (a
-  // temporary table's sequential scan order is stable); only candidates'
-  // are kept, so pass 1 needs no location per row. Components are then
-  // named by their smallest primary-key hash (of the values' binary form,
-  // computed for candidates only), not by row position, so partitions
-  // and the output order do not depend on the order in which collection
-  // received the rows.
-  found->component_key.assign(components, std::numeric_limits<std::int64_t>::max());
   found->locations.reserve(shared.size());
-  std::size_t index = 0;
-  std::string pk_columns;
-  for (std::size_t column : table.model.pk) {
-    pk_columns += ", t." + quote_ident(table.model.columns[column]);
-  }
-  const int pk_count = static_cast<int>(table.model.pk.size());
-  std::vector<HashedColumn> pk_types;
-  spi.stream("SELECT t.ctid" + pk_columns + " FROM " + table.collected + " t", {},
-             [&](TupleTableSlot *row) {
-               if (index >= row_count) {
-                 throw Error(sqlstate::kInternalError, "collected rows changed during detection");
-               }
-               const std::size_t at = index++;
-               const std::size_t next = found->locations.size();
-               if (next == shared.size() || detect::candidate_row(shared[next]) != at) return;
-               slot_getallattrs(row);
-               if (pk_types.empty()) {
-                 for (int i = 1; i <= pk_count; ++i) {
-                   const Form_pg_attribute attr = TupleDescAttr(row->tts_tupleDescriptor, i);
-                   pk_types.push_back(hashed_column(attr->atttypid));
-                 }
-               }
-               const std::int64_t key = static_cast<std::int64_t>(hash_values(
-                   row->tts_values + 1, row->tts_isnull + 1, pk_types.data(), pk_count));
-               std::int64_t &component_key =
-                   found->component_key[detect::candidate_label(shared[next])];
-               component_key = std::min(component_key, key);
-               found->locations.push_back(
-                   *reinterpret_cast<ItemPointer>(DatumGetPointer(row->tts_values[0])));
-             });
-  if (found->locations.size() != shared.size()) {
-    throw Error(sqlstate::kInternalError, "collected rows changed during detection");
+  for (std::uint64_t candidate : shared) {
+    const auto [block, offset] = read_at.at(detect::candidate_row(candidate));
+    ItemPointerData tid;
+    ItemPointerSet(&tid, block, offset);
+    found->locations.push_back(tid);
   }
   return true;
 }
@@ -708,15 +703,16 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
                       const MemoryBudget &budget, const EmitFn &emit, DetectStats *stats) {
   const std::vector<std::string> key_exprs = key_hash_sql(table);
   RowConverter converter(table, context);
-  const std::size_t row_bytes = row_bytes_estimate(spi, table);
   std::vector<detect::SourceRow> rows;
   *stats = DetectStats{};
-  stats->row_bytes_estimated = row_bytes;
 
   auto phase_start = Clock::now();
   Candidates candidates;
   if (group_in_memory(spi, table, key_exprs, budget, &candidates)) {
+    stats->rows = candidates.rows;
     stats->candidates = candidates.locations.size();
+    const std::size_t row_bytes = row_bytes_estimate(spi, table, stats->rows);
+    stats->row_bytes_estimated = row_bytes;
     stats->keys_ms = ms_since(phase_start);
 
     // Pass 2: the candidates' full rows, fetched by location, one partition
@@ -743,6 +739,11 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
 
   // Pass 1 does not fit: PostgreSQL computes the components (and spills).
   stats->spilled = true;
+  stats->rows = table.rows;
+  if (stats->rows == 0)
+    stats->rows = std::stoull(spi.value("SELECT count(*) FROM " + table.collected).value());
+  const std::size_t row_bytes = row_bytes_estimate(spi, table, stats->rows);
+  stats->row_bytes_estimated = row_bytes;
   auto labelled = spi.value("SELECT tdm._spill_labels($1::regclass, $2)",
                             {text_param(table.collected), text_array_param(key_exprs)});
   stats->candidates = labelled ? std::stoull(*labelled) : 0;

@@ -16,8 +16,8 @@ namespace tdm::pg {
 
 struct CollectedTable {
   Oid rel = InvalidOid;
-  std::string collected;  // the temporary table, quoted and schema-qualified
-  std::uint64_t rows = 0;
+  std::string collected;   // the temporary table, quoted and schema-qualified
+  std::uint64_t rows = 0;  // as counted by the caller; 0: not counted
   detect::TableModel model;
   std::vector<Oid> column_types;  // per model column
   // Per model column outside the primary key: its values are read in their
@@ -67,7 +67,8 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
 // conflicts of each partition (sorted by id) to `emit` with their rows.
 // Statistics of the run go to `stats`.
 struct DetectStats {
-  bool spilled = false;  // the key pass ran in SQL
+  bool spilled = false;    // the key pass ran in SQL
+  std::uint64_t rows = 0;  // collected rows read
   std::size_t partitions = 0;
   std::uint64_t candidates = 0;
   double keys_ms = 0;                   // pass 1: key hashes read and grouped

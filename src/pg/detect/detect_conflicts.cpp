@@ -364,8 +364,9 @@ void detect_into(Spi &spi, const std::string &release,
   ScratchContext scratch("tdm detect output");
   for (const auto &row : tables) {
     const Oid rel = static_cast<Oid>(std::stoul(row[0].value()));
-    CollectedTable table = load_collected_table(spi, rel, row[1].value(),
-                                                std::stoull(row[2].value()), sink.with_plan());
+    // (Rows uncounted, 0: pass 1 counts them.)
+    const std::uint64_t rows = row.size() > 2 ? std::stoull(row[2].value()) : 0;
+    CollectedTable table = load_collected_table(spi, rel, row[1].value(), rows, sink.with_plan());
     DetectStats stats;
     sink.start_table(table, context);
     detect_collected(
@@ -375,7 +376,7 @@ void detect_into(Spi &spi, const std::string &release,
           for (const detect::Conflict &c : conflicts) sink.add(c, rows, scratch);
         },
         &stats);
-    const std::string message = table.model.name + ": " + std::to_string(table.rows) + " rows, " +
+    const std::string message = table.model.name + ": " + std::to_string(stats.rows) + " rows, " +
                                 std::to_string(stats.candidates) + " in groups, " +
                                 (stats.partitions > 1 ? "partitioned" : "in one pass") +
                                 (stats.spilled ? ", key pass in SQL" : "");
@@ -444,7 +445,6 @@ TDM_FUNCTION(tdm_detect_collected) {
     throw tdm::Error(tdm::sqlstate::kUndefinedObject, "no collected rows in this transaction", {},
                      "Run SELECT * FROM tdm._collect('" + release + "') first.");
   }
-  for (auto &table : tables) table.push_back(spi.value("SELECT count(*) FROM " + *table[1]));
   sink.record_locations(spi);
   detect_into(spi, release, tables, sink);
   return (Datum)0;
