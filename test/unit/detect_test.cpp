@@ -209,6 +209,22 @@ TEST(Grouping, HashGrouperLabelsComponentsByTheirSmallestPrimaryKeyHash) {
   EXPECT_TRUE(pk.empty()) << "the primary key's hashes are freed";
 }
 
+TEST(Grouping, AComponentWithoutPrimaryKeysIsLabelledByOneOfItsRows) {
+  // Rows 1 and 3 share a natural key and have no primary key (NULL); rows
+  // 0 and 2 share a primary key.
+  HashGrouper grouper(4);
+  std::vector<std::uint64_t> pk = {5ull << 40, 0, 5ull << 40, 0};
+  std::vector<std::uint64_t> nk = {0, 9ull << 40, 0, 9ull << 40};
+  grouper.add_key_kind(nk);
+  const std::vector<std::uint64_t> shared = grouper.candidates(pk);
+  ASSERT_EQ(shared.size(), 4u);
+  EXPECT_EQ(candidate_label(shared[0]), 5u << 8);
+  EXPECT_EQ(candidate_label(shared[2]), 5u << 8);
+  EXPECT_EQ(candidate_label(shared[1]), candidate_label(shared[3]));
+  EXPECT_TRUE(candidate_label(shared[1]) == 1u || candidate_label(shared[1]) == 3u)
+      << "one of its rows, not a label every such component would share";
+}
+
 TEST(Grouping, LabelsDoNotDependOnTheRowsOrder) {
   // The same rows read in two orders: each component keeps its label.
   std::vector<std::uint64_t> pk = {5ull << 40, 5ull << 40, 1ull << 40, 8ull << 40, 6ull << 40};
@@ -279,6 +295,13 @@ TEST(Grouping, RowLocationsKeepRunsOfOffsets) {
   const std::vector<std::pair<std::uint32_t, std::uint16_t>> expected = {{0, 1}, {0, 2}, {0, 3},
                                                                          {0, 5}, {2, 1}, {2, 2}};
   for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(at.at(i), expected[i]) << i;
+  // Offsets that go on across a block change, and a block met again, are
+  // new runs.
+  RowLocations jumps;
+  const std::vector<std::pair<std::uint32_t, std::uint16_t>> read = {{0, 4}, {0, 5}, {1, 6}, {1, 7},
+                                                                     {2, 1}, {0, 2}, {0, 3}};
+  for (const auto &[block, offset] : read) jumps.add(block, offset);
+  for (std::size_t i = 0; i < read.size(); ++i) EXPECT_EQ(jumps.at(i), read[i]) << i;
   // A table read in order: one run a block.
   RowLocations dense;
   for (std::uint32_t block = 0; block < 1000; ++block) {

@@ -372,7 +372,12 @@ std::vector<std::uint64_t> HashGrouper::candidates(std::vector<std::uint64_t> &p
   }
   std::vector<std::uint64_t>().swap(primary_key_hashes);
   for (std::size_t i = 0; i < rows_; ++i) {
-    if (rank_[find(static_cast<std::uint32_t>(i))] > 1) ++shared_rows;
+    std::uint32_t root = find(static_cast<std::uint32_t>(i));
+    if (rank_[root] < 2) continue;
+    ++shared_rows;
+    // (No primary key in the component: its root's row, so that such
+    // components spread over partitions too.)
+    if (label[root] == kNoComponent) label[root] = root;
   }
   std::vector<std::uint64_t> out;
   out.reserve(shared_rows);

@@ -53,7 +53,9 @@ std::vector<std::vector<std::size_t>> group_rows(const TableModel &table,
 // A component's label is the smallest high half of its rows' primary-key
 // hashes: the same whatever order the rows were read in, so what is
 // partitioned by it does not depend on that order. (Two components may
-// share a label.) Rows alone in their component are left out.
+// share a label. A component none of whose rows has a primary key, NULL,
+// is labelled by one of its rows instead.) Rows alone in their component
+// are left out.
 class HashGrouper {
  public:
   explicit HashGrouper(std::size_t rows);
@@ -96,6 +98,10 @@ class RowLocations {
   void add(std::uint32_t block, std::uint16_t offset);
   std::size_t size() const { return rows_; }
   std::size_t bytes() const { return runs_.capacity() * sizeof(Run); }
+  // Room for `runs` runs; full(): the next run may need more.
+  void reserve(std::size_t runs) { runs_.reserve(runs); }
+  bool full() const { return runs_.size() == runs_.capacity(); }
+  static constexpr std::size_t run_bytes() { return sizeof(Run); }
   // Block and offset of the `row`th row added (row < size()).
   std::pair<std::uint32_t, std::uint16_t> at(std::size_t row) const;
 

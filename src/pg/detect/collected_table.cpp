@@ -607,30 +607,55 @@ struct Candidates {
 // Thrown from the scan of pass 1 when its rows would not fit the budget.
 struct OverBudget {};
 
-// Rows of the collected table, as planned before pass 1 when the caller did
-// not count them: its blocks times the rows of its first block.
-std::uint64_t rows_expected(Spi &spi, const CollectedTable &table) {
-  if (table.rows > 0) return table.rows;
-  auto expected = spi.value(
-      "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int"
-      "       * (SELECT count(*) FROM " +
+// Rows and blocks of the collected table, as planned before pass 1: the
+// caller's count of rows, or an estimate, its blocks times the rows of its
+// first block.
+struct RowPlan {
+  std::uint64_t rows = 0;
+  std::uint64_t blocks = 0;
+  bool counted = false;
+};
+
+RowPlan plan_rows(Spi &spi, const CollectedTable &table) {
+  auto plan = spi.query(
+      "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int,"
+      "       (SELECT count(*) FROM " +
           table.collected + " t WHERE t.ctid < '(1,0)'::tid)",
       {text_param(table.collected)});
-  return expected ? std::stoull(*expected) : 0;
+  RowPlan result;
+  result.blocks = std::stoull(plan.at(0)[0].value());
+  result.counted = table.rows > 0;
+  result.rows = result.counted ? table.rows : result.blocks * std::stoull(plan.at(0)[1].value());
+  return result;
 }
 
 // Pass 1 in memory: the location and key hashes of every row, grouped,
 // then the candidates' locations. Returns false, having kept nothing, when
-// the grouping or the candidates would not fit in `budget`.
+// the grouping or the candidates would not fit in `budget`. The arrays
+// are sized by the plan and grow while the budget allows, counting the
+// old buffer while a new one is filled; a scan that outgrows it stops.
 bool group_in_memory(Spi &spi, const CollectedTable &table,
                      const std::vector<std::string> &key_exprs, const MemoryBudget &budget,
                      Candidates *found) {
   const std::size_t key_kinds = key_exprs.size();
-  const std::uint64_t expected = rows_expected(spi, table);
-  if (detect::HashGrouper::bytes_needed(expected, key_kinds) > budget.limit()) return false;
-  std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
-  for (auto &kind : hashes) kind.reserve(expected + 64);
+  const std::size_t limit = budget.limit();
+  const std::size_t per_row = detect::HashGrouper::bytes_needed(1, key_kinds);
+  const std::size_t most_rows = std::numeric_limits<std::uint32_t>::max() - 1;  // (row numbers)
+  const RowPlan plan = plan_rows(spi, table);
+  if (plan.counted && detect::HashGrouper::bytes_needed(plan.rows, key_kinds) > limit) return false;
   detect::RowLocations read_at;
+  read_at.reserve(std::min<std::uint64_t>(plan.blocks + 64, limit / 4 / read_at.run_bytes()));
+  // Rows the arrays may hold with the locations as they are, and with an
+  // array of `held` rows being copied (the largest: the last one).
+  auto rows_that_fit = [&](std::size_t held) {
+    const std::size_t used = read_at.bytes() + held * sizeof(std::uint64_t);
+    if (used >= limit) return std::size_t{0};
+    return std::min({(limit - read_at.bytes()) / per_row,
+                     (limit - used) / (key_kinds * sizeof(std::uint64_t)), most_rows});
+  };
+  std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
+  const std::size_t planned = std::min<std::uint64_t>(plan.rows + 64, rows_that_fit(0));
+  for (auto &kind : hashes) kind.reserve(planned);
   std::string sql = "SELECT t.ctid";
   for (const std::string &expr : key_exprs) sql += ", " + expr;
   sql += " FROM " + table.collected + " t";
@@ -638,17 +663,21 @@ bool group_in_memory(Spi &spi, const CollectedTable &table,
     spi.stream(sql, {}, [&](TupleTableSlot *row) {
       const std::size_t n = hashes.front().size();
       if (n == hashes.front().capacity()) {
-        // More rows than planned: room for half as many again, if it fits.
-        const std::size_t more = n + n / 2 + 1024;
-        if (detect::HashGrouper::bytes_needed(more, key_kinds) + read_at.bytes() > budget.limit()) {
+        // More rows than planned: room for half as many again, or what fits.
+        const std::size_t more = std::min(n + n / 2 + 1024, rows_that_fit(n));
+        if (more <= n) throw OverBudget{};
+        for (auto &kind : hashes) kind.reserve(more);
+      }
+      if (read_at.full()) {
+        // (Gaps between rows: a run each. The old runs and the new.)
+        const std::size_t runs = read_at.bytes() / read_at.run_bytes();
+        const std::size_t more_runs = 2 * runs + 64;
+        if (detect::HashGrouper::bytes_needed(hashes.front().capacity(), key_kinds) +
+                (runs + more_runs) * read_at.run_bytes() >
+            limit) {
           throw OverBudget{};
         }
-        for (auto &kind : hashes) kind.reserve(more);
-      } else if ((n & 0xFFFF) == 0 &&
-                 detect::HashGrouper::bytes_needed(hashes.front().capacity(), key_kinds) +
-                         read_at.bytes() >
-                     budget.limit()) {
-        throw OverBudget{};
+        read_at.reserve(more_runs);
       }
       const auto *tid = reinterpret_cast<ItemPointer>(DatumGetPointer(*slot_value(row, 1)));
       read_at.add(ItemPointerGetBlockNumberNoCheck(tid), ItemPointerGetOffsetNumberNoCheck(tid));
@@ -658,6 +687,11 @@ bool group_in_memory(Spi &spi, const CollectedTable &table,
       }
     });
   } catch (const OverBudget &) {
+    *found = Candidates{};
+    return false;
+  }
+  if (detect::HashGrouper::bytes_needed(hashes.front().capacity(), key_kinds) + read_at.bytes() >
+      limit) {
     *found = Candidates{};
     return false;
   }
