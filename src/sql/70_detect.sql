@@ -137,7 +137,10 @@ CREATE TYPE tdm._conflict_plan AS (
   merged      jsonb,
   sources     text
 );
-CREATE FUNCTION tdm._detect_plan(release text, rel regclass DEFAULT NULL) RETURNS SETOF tdm._conflict_plan
+-- (`row_bound`, with `rel`: at least as many rows as its collected table
+-- holds, as consolidation knows them; sizes detection's first pass.)
+CREATE FUNCTION tdm._detect_plan(release text, rel regclass DEFAULT NULL, row_bound bigint DEFAULT NULL)
+RETURNS SETOF tdm._conflict_plan
 AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
 SET xmloption TO 'content' SET extra_float_digits TO 1;

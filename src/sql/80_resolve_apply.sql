@@ -573,8 +573,10 @@ $$;
 
 -- Records the conflicts detection finds in one table's collected rows,
 -- with their status: auto_resolved by a rule, or pending, decided or stale
--- (a decision taken on members that have changed since).
-CREATE FUNCTION tdm._record_conflicts(run bigint, release text, the_rel regclass) RETURNS void
+-- (a decision taken on members that have changed since). `row_bound`:
+-- the collected table's rows at most (collected, and master's added).
+CREATE FUNCTION tdm._record_conflicts(run bigint, release text, the_rel regclass, row_bound bigint)
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   masks text := tdm._mask_signature(the_rel);
@@ -611,7 +613,7 @@ BEGIN
               ELSE p.rule END,
          coalesce(s.suggestion, p.suggestion), coalesce(s.rationale, p.rationale), p.members, p.differing,
          p.survivor, p.rekeyed, p.merged, p.checksum
-    FROM (SELECT x.*, md5(x.sources || masks) AS checksum FROM tdm._detect_plan(release, the_rel) x) p
+    FROM (SELECT x.*, md5(x.sources || masks) AS checksum FROM tdm._detect_plan(release, the_rel, row_bound) x) p
     LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id
    -- (Only where there is a decision: the check reads the references'
    -- columns, a query of its own, once per conflict otherwise.)

@@ -769,7 +769,8 @@ BEGIN
     -- (rows whose parent a decision deleted: relationship conflicts)
     deleted := deleted + tdm._relate_orphans(run.run_id, the_release, t.rel, merges => false);
     earlier := tdm._collect_earlier(the_release, t.rel);
-    PERFORM tdm._record_conflicts(run.run_id, the_release, t.rel);
+    PERFORM tdm._record_conflicts(run.run_id, the_release, t.rel,
+                                  (tables -> t.rel::text ->> 'collected')::bigint + earlier);
     phase_ms := tdm._add_ms(phase_ms, 'detect', since);
     since := clock_timestamp();
     outcome := tdm._apply_table(run.run_id, tdm._target_table(the_target, t.rel), t.rel);

@@ -608,8 +608,8 @@ struct Candidates {
 struct OverBudget {};
 
 // Rows and blocks of the collected table, as planned before pass 1: the
-// caller's count of rows, or an estimate, its blocks times the rows of its
-// first block.
+// caller's count of rows (or bound on them), or an estimate, its blocks
+// times the rows of its first block.
 struct RowPlan {
   std::uint64_t rows = 0;
   std::uint64_t blocks = 0;
@@ -654,7 +654,10 @@ bool group_in_memory(Spi &spi, const CollectedTable &table,
                      (limit - used) / (key_kinds * sizeof(std::uint64_t)), most_rows});
   };
   std::vector<std::vector<std::uint64_t>> hashes(key_kinds);
-  const std::size_t planned = std::min<std::uint64_t>(plan.rows + 64, rows_that_fit(0));
+  // (An estimate with a margin: growing costs the old buffer too, so an
+  // estimate a little short would leave a table that fits no room.)
+  const std::uint64_t wanted = plan.rows + (plan.counted ? 0 : plan.rows / 4) + 64;
+  const std::size_t planned = std::min<std::uint64_t>(wanted, rows_that_fit(0));
   for (auto &kind : hashes) kind.reserve(planned);
   std::string sql = "SELECT t.ctid";
   for (const std::string &expr : key_exprs) sql += ", " + expr;

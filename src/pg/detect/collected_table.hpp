@@ -17,7 +17,7 @@ namespace tdm::pg {
 struct CollectedTable {
   Oid rel = InvalidOid;
   std::string collected;   // the temporary table, quoted and schema-qualified
-  std::uint64_t rows = 0;  // as counted by the caller; 0: not counted
+  std::uint64_t rows = 0;  // as counted (or bounded) by the caller; 0: not counted
   detect::TableModel model;
   std::vector<Oid> column_types;  // per model column
   // Per model column outside the primary key: its values are read in their

@@ -445,6 +445,10 @@ TDM_FUNCTION(tdm_detect_collected) {
     throw tdm::Error(tdm::sqlstate::kUndefinedObject, "no collected rows in this transaction", {},
                      "Run SELECT * FROM tdm._collect('" + release + "') first.");
   }
+  // A bound on one table's rows, from the caller (consolidation).
+  if (one_table && PG_NARGS() > 2 && !PG_ARGISNULL(2)) {
+    for (auto &table : tables) table.push_back(std::to_string(PG_GETARG_INT64(2)));
+  }
   sink.record_locations(spi);
   detect_into(spi, release, tables, sink);
   return (Datum)0;
