@@ -4,7 +4,7 @@
 -- a pass that outgrows it runs in SQL instead. Either way, the same
 -- conflicts.
 BEGIN;
-SELECT plan(6);
+SELECT plan(8);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -44,6 +44,15 @@ SET LOCAL tdm.work_mem = '1MB';
 CREATE TEMP TABLE grown AS SELECT conflict_id, kind, members FROM tdm._detect_collected('TDG');
 SELECT is(to_regclass('pg_temp.tdm_labels'), NULL, 'with 1MB the first pass ran in memory');
 SELECT is((SELECT count(*) FROM grown), 3000::bigint, 'and found the 3,000 colliding ids');
+
+-- A caller's bound on the rows (consolidation's: collected, and master's)
+-- sizes the pass instead of the estimate: 100,000 rows would not fit 1MB,
+-- so the pass runs in SQL at once.
+CREATE TEMP TABLE bounded AS
+  SELECT conflict_id, kind, members FROM tdm._detect_plan('TDG', 'tap_dg.item', 100000);
+SELECT isnt(to_regclass('pg_temp.tdm_labels'), NULL, 'a bound too large for 1MB sends the pass to SQL');
+SELECT set_eq('SELECT * FROM bounded', 'SELECT * FROM grown', 'with the same conflicts');
+DROP TABLE pg_temp.tdm_labels;
 
 -- 64kB: 21 bytes a row for 6,008 rows do not fit; the plan (a few
 -- hundred rows) did. The pass stops when its arrays outgrow the setting
