@@ -12,7 +12,6 @@
 #include "core/detect/classify.hpp"
 #include "core/detect/grouping.hpp"
 #include "pg/common/bridge.hpp"
-#include "pg/common/row_hash.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
