@@ -98,7 +98,7 @@ END
 $$;
 -- 64kB: the key passes of users and accounts fit (in memory) and only
 -- their second passes are partitioned; the 6000 transactions' hashes fit
--- (10 bytes a row), but not with their candidates' locations (every row
+-- (8 bytes a row), but not with their candidates' locations (every row
 -- is one), so their key pass runs in SQL.
 SELECT * FROM pg_temp.detect_within('64kB');
 -- 128kB: every key pass fits.
