@@ -689,20 +689,19 @@ bool group_in_memory(Spi &spi, const CollectedTable &table,
       }
     });
   } catch (const OverBudget &) {
-    *found = Candidates{};
     return false;
   }
   if (detect::HashGrouper::bytes_needed(hashes.front().capacity(), key_kinds) + read_at.bytes() >
       limit) {
-    *found = Candidates{};
     return false;
   }
-  found->rows = hashes.front().size();
-  std::vector<std::uint64_t> &shared = found->shared;
+  Candidates result;
+  result.rows = hashes.front().size();
+  std::vector<std::uint64_t> &shared = result.shared;
   if (key_kinds == 1) {
     shared = detect::group_single_key_kind(std::move(hashes.front()));
   } else {
-    detect::HashGrouper grouper(found->rows);
+    detect::HashGrouper grouper(result.rows);
     for (std::size_t k = 1; k < key_kinds; ++k) grouper.add_key_kind(hashes[k]);
     shared = grouper.candidates(hashes.front());
   }
@@ -711,17 +710,15 @@ bool group_in_memory(Spi &spi, const CollectedTable &table,
   // rows' locations they are looked up in.
   const std::size_t candidate_bytes = shared.capacity() * sizeof(std::uint64_t) +
                                       shared.size() * sizeof(ItemPointerData) + read_at.bytes();
-  if (candidate_bytes > budget.limit()) {
-    *found = Candidates{};
-    return false;
-  }
-  found->locations.reserve(shared.size());
+  if (candidate_bytes > limit) return false;
+  result.locations.reserve(shared.size());
   for (std::uint64_t candidate : shared) {
     const auto [block, offset] = read_at.at(detect::candidate_row(candidate));
     ItemPointerData tid;
     ItemPointerSet(&tid, block, offset);
-    found->locations.push_back(tid);
+    result.locations.push_back(tid);
   }
+  *found = std::move(result);
   return true;
 }
 

@@ -1,6 +1,7 @@
 // A managed table's collected rows, as detection reads them: the model
 // from the catalog, and the two passes over the temporary table (key
-// hashes of every row, then the full rows of the candidates only).
+// hashes and locations of every row, then the full rows of the
+// candidates only).
 #pragma once
 
 #include <cstdint>
