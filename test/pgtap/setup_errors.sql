@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(70);
+SELECT plan(73);
 \ir ../../sql/include/errors.sql
 
 SELECT tdm.add_environment('st1', 'st1', 10);
@@ -84,6 +84,17 @@ SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{email}', 'modified
 SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{email}', NULL, '{rank}')$$, '42703',
   'core_columns names column "rank", which table staging.users does not have',
   'core column that does not exist');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role,user_id}')$$, '22023',
+  'core_columns names the primary key column "user_id" of table staging.users',
+  'a primary key column as a core column (never compared)');
+SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{updated_at}')$$, '22023',
+  'core_columns names the updated_at_column "updated_at" of table staging.users',
+  'the updated_at column as a core column (never compared)');
+CREATE TABLE staging.tap_labelled (id int PRIMARY KEY, name text, tdm_release text, tdm_feature text,
+                                   label text GENERATED ALWAYS AS (upper(name)) STORED);
+SELECT throws_ok($$SELECT tdm.manage_table('staging.tap_labelled', release_column => 'label')$$, '22023',
+  'release tag column "label" of table staging.tap_labelled is a generated column',
+  'a generated column as the release tag column');
 SELECT throws_ok($$SELECT tdm.manage_table('staging.users', '{email}', 'email')$$, '42804',
   'updated_at_column "email" of table staging.users is of type text',
   'updated_at column that is not a timestamp');

@@ -178,6 +178,38 @@ TEST(ResolveManagedTable, RefusesATagColumnAsCoreColumn) {
   EXPECT_NE(std::string(e.what()).find("tag column"), std::string::npos);
 }
 
+TEST(ResolveManagedTable, RefusesTheKeyOrTheUpdatedAtColumnAsCoreColumn) {
+  ManageRequest key;
+  key.core_columns = {"role", "user_id"};
+  Error e = error_of([&] { resolve_managed_table(users_table(), key); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kInvalidParameterValue);
+  EXPECT_EQ(std::string(e.what()),
+            "core_columns names the primary key column \"user_id\" of table staging.users");
+  ManageRequest updated;
+  updated.updated_at_column = "updated_at";
+  updated.core_columns = {"updated_at"};
+  e = error_of([&] { resolve_managed_table(users_table(), updated); });
+  EXPECT_EQ(std::string(e.what()),
+            "core_columns names the updated_at_column \"updated_at\" of table staging.users");
+  // Without updated_at_column, the column is an attribute like any other.
+  ManageRequest attribute;
+  attribute.core_columns = {"updated_at"};
+  EXPECT_EQ(resolve_managed_table(users_table(), attribute).core_columns,
+            std::vector<std::string>({"updated_at"}));
+}
+
+TEST(ResolveManagedTable, RefusesAGeneratedColumnAsTagColumn) {
+  TableShape table = users_table();
+  table.columns.push_back({"release_label", "text", true, true, true});
+  ManageRequest request;
+  request.release_column = "release_label";
+  Error e = error_of([&] { resolve_managed_table(table, request); });
+  EXPECT_STREQ(e.sqlstate(), sqlstate::kInvalidParameterValue);
+  EXPECT_EQ(std::string(e.what()),
+            "release tag column \"release_label\" of table staging.users is a generated column");
+  EXPECT_NE(e.hint().find("release_column =>"), std::string::npos);
+}
+
 TEST(ResolveManagedTable, RefusesATagColumnNotOfAStringType) {
   TableShape table = users_table();
   table.columns.back() = {"tdm_feature", "staging.feature_tag", false};

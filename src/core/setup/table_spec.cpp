@@ -72,6 +72,17 @@ const Column &require_column(const TableShape &table, const std::string &name,
 void require_tag_column(const TableShape &table, const std::string &name, const char *tag,
                         const char *argument) {
   if (const Column *column = find_column(table, name)) {
+    if (column->generated) {
+      throw Error(sqlstate::kInvalidParameterValue,
+                  std::string(tag) + " tag column \"" + name + "\" of table " + table.display_name +
+                      " is a generated column",
+                  std::string("PostgreSQL computes a generated column from the row: it cannot "
+                              "hold the tag that says which ") +
+                      tag + " a row belongs to.",
+                  std::string("Pass ") + argument +
+                      " => the name of the column that holds the tag, or add one (ALTER TABLE " +
+                      table.display_name + " ADD COLUMN ... text).");
+    }
     if (column->string_type) return;
     throw Error(sqlstate::kDatatypeMismatch,
                 std::string(tag) + " tag column \"" + name + "\" of table " + table.display_name +
@@ -237,6 +248,21 @@ ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest 
           "core_columns names the tag column \"" + name + "\" of table " + table.display_name,
           "Core columns are attributes a human must reconcile; tag columns are not "
           "compared.");
+    }
+    // (Rows are matched by their primary key and ordered by updated_at:
+    // neither is an attribute a conflict compares, so a core column there
+    // would never send a conflict to review.)
+    const bool in_primary_key = std::find(table.primary_key.begin(), table.primary_key.end(),
+                                          name) != table.primary_key.end();
+    if (in_primary_key || name == request.updated_at_column) {
+      throw Error(sqlstate::kInvalidParameterValue,
+                  "core_columns names the " +
+                      std::string(in_primary_key ? "primary key column" : "updated_at_column") +
+                      " \"" + name + "\" of table " + table.display_name,
+                  "Core columns are attributes a human must reconcile. Rows are matched by their "
+                  "primary key and ordered by their updated_at column; neither is compared as an "
+                  "attribute, so a core column there would never send a conflict to review.",
+                  "Leave \"" + name + "\" out of core_columns.");
     }
     if (core_seen.insert(name).second) managed.core_columns.push_back(name);
   }

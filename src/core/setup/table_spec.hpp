@@ -22,6 +22,9 @@ struct Column {
   // grouped, and the target's unique keys compare, by it (point, json,
   // xml and box have none).
   bool comparable = true;
+  // A stored generated column: PostgreSQL computes it, nothing writes it
+  // (so it can never hold a tag).
+  bool generated = false;
 };
 
 // Columns tdm adds to its copies of a managed table's rows: a table may not

@@ -34,7 +34,7 @@ setup::TableShape read_table_shape(Spi &spi, Oid rel) {
   for (auto &row : spi.query("SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),"
                              "       (SELECT t.typcategory = 'S' FROM pg_catalog.pg_type t"
                              "         WHERE t.oid = tdm._base_type(a.atttypid))::text,"
-                             "       a.atttypid::text"
+                             "       a.atttypid::text, (a.attgenerated <> '')::text"
                              "  FROM pg_catalog.pg_attribute a"
                              " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped"
                              " ORDER BY a.attnum",
@@ -44,8 +44,8 @@ setup::TableShape read_table_shape(Spi &spi, Oid rel) {
     // varchar's, and arrays whose element type has none.)
     const bool comparable = pg_call(
         [=] { return lookup_type_cache(type, TYPECACHE_BTREE_OPFAMILY)->btree_opf != InvalidOid; });
-    shape.columns.push_back(
-        setup::Column{row[0].value(), row[1].value(), row[2].value() == "true", comparable});
+    shape.columns.push_back(setup::Column{row[0].value(), row[1].value(), row[2].value() == "true",
+                                          comparable, row[4].value() == "true"});
   }
 
   for (auto &row : spi.query("SELECT a.attname::text"
