@@ -1619,11 +1619,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 UNION ALL
                 -- (a differing key column in its key's place; a value that
                 -- begins as another's for longer than its cell is shown
-                -- from where they part, as a label is)
+                -- from where they part, as a label is; a member with the
+                -- same value parts from it nowhere)
                 SELECT d.key, k.place, m.member, coalesce(d.value ->> m.label, 'NULL'),
                        (SELECT CASE WHEN p >= (SELECT w - 2 FROM width) THEN p ELSE 0 END
                           FROM (SELECT coalesce(max(tdm._common_prefix(d.value ->> m.label, o.value)), 0) AS p
-                                  FROM jsonb_each_text(d.value) o WHERE o.key <> m.label) x)
+                                  FROM jsonb_each_text(d.value) o
+                                 WHERE o.key <> m.label AND o.value IS DISTINCT FROM d.value ->> m.label) x)
                   FROM jsonb_each(c.differing) d LEFT JOIN keys k ON k.col = d.key CROSS JOIN members m)
   SELECT string_agg(rtrim(line), E'\n' ORDER BY col IS NOT NULL, place NULLS LAST, col)
     FROM (SELECT col, place,

@@ -120,6 +120,25 @@ LANGUAGE sql IMMUTABLE AS $$
               ELSE (ms / 3600000) || ' h ' || (ms % 3600000 / 60000) || ' min' END
 $$;
 
+-- A violation's detail as a line of text: what is wrong first (message,
+-- constraint, rule...), then the values, an object's as `name value, ...`;
+-- each whole up to 100 characters, else cut with ~ (jsonb orders keys by
+-- length: the values came before the constraint's name, which a cut of
+-- the whole then lost).
+CREATE FUNCTION tdm._detail_text(detail jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(d.key || ': ' || CASE WHEN length(d.v) > 100 THEN left(d.v, 99) || '~' ELSE d.v END, '; '
+                    ORDER BY array_position(ARRAY['message', 'constraint', 'check', 'column', 'rule', 'predicate',
+                                                  'partition', 'references', 'values', 'with'], d.key), d.key)
+    FROM (SELECT e.key,
+                 CASE jsonb_typeof(e.value)
+                      WHEN 'string' THEN e.value #>> '{}'
+                      WHEN 'object' THEN (SELECT string_agg(o.key || ' ' || coalesce(o.value #>> '{}', 'NULL'), ', ')
+                                            FROM jsonb_each(e.value) o)
+                      ELSE e.value::text END AS v
+            FROM jsonb_each(CASE WHEN jsonb_typeof(detail) = 'object' THEN detail END) e) d
+$$;
+
 -- The chart of the html page: one bar per conflict kind, in parts per
 -- rule (how it was resolved), as inline SVG.
 CREATE FUNCTION tdm._report_chart(d jsonb) RETURNS text
@@ -258,7 +277,7 @@ BEGIN
                                  FROM jsonb_each_text(d->'violations') e), 'none'));
   -- What to fix: the first violations, each with its row and detail.
   FOR v IN SELECT pg_catalog.format('  %s %s (%s): %s %s', x->>'rel', x->>'kind', x->>'severity',
-                                    x->'row_key', left(x->>'detail', 160))
+                                    x->'row_key', tdm._detail_text(x->'detail'))
              FROM jsonb_array_elements(d->'violation_examples') x LOOP
     lines := lines || v;
   END LOOP;

@@ -58,6 +58,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._run_decisions(bigint),
   tdm._duration(bigint),
   tdm._report_chart(jsonb),
+  tdm._detail_text(jsonb),
   tdm._html_escape(text),
   tdm._latest_conflict(text),
   tdm._consolidating_backend(text),

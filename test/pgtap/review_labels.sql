@@ -1,8 +1,10 @@
 -- Environment names as the reviewer reads them: two long names that
 -- begin alike stay apart in side_by_side's header, and a name with a
--- double quote is escaped in the JSON of a keep_all HINT's example.
+-- double quote is escaped in the JSON of a keep_all HINT's example. A
+-- value two members share is shown from its start, as a value would be
+-- cut if the other member's did not begin alike.
 BEGIN;
-SELECT plan(3);
+SELECT plan(4);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -16,9 +18,9 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_rl_a.rl_k (e public.tap_rl_mood PRIMARY KEY, v text, tdm_release text, tdm_feature text);
   CREATE TABLE tap_rl_b.rl_k (LIKE tap_rl_a.rl_k INCLUDING ALL);
   CREATE TABLE tap_rl_c.rl_k (LIKE tap_rl_a.rl_k INCLUDING ALL);
-  INSERT INTO tap_rl_a.rl_k VALUES ('happy', 'from a', 'TRL1', 'F1');
-  INSERT INTO tap_rl_b.rl_k VALUES ('happy', 'from b', 'TRL1', 'F2');
-  INSERT INTO tap_rl_c.rl_k VALUES ('happy', 'from c', 'TRL1', 'F2')$$) \g /dev/null
+  INSERT INTO tap_rl_a.rl_k VALUES ('happy', '2024-01-01 00:00:00+00', 'TRL1', 'F1');
+  INSERT INTO tap_rl_b.rl_k VALUES ('happy', '2024-01-01 00:00:00+00', 'TRL1', 'F2');
+  INSERT INTO tap_rl_c.rl_k VALUES ('happy', '2024-03-15 00:00:00+00', 'TRL1', 'F2')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_rl_self');
 CREATE TABLE staging.rl_k (e public.tap_rl_mood PRIMARY KEY, v text, tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('St 2 "q"', 'tap_rl_self', 40, 'tap_rl_a'),
@@ -37,6 +39,11 @@ SELECT is((SELECT count(DISTINCT rtrim(substr(split_part(q.side_by_side, E'\n', 
   'the header tells the three environments apart');
 SELECT matches((SELECT split_part(side_by_side, E'\n', 1) FROM tdm.review_queue WHERE conflict_id = :'conflict'),
   '~_of_squad_alpha +~_of_squad_betaa', 'a long name is shown from where it parts from the others');
+SELECT is((SELECT string_agg(rtrim(substr(l, 15 + 17 * i, 17)), '|' ORDER BY i)
+             FROM tdm.review_queue q, regexp_split_to_table(q.side_by_side, E'\n') AS l, generate_series(0, 2) AS i
+            WHERE q.conflict_id = :'conflict' AND l LIKE 'v %'),
+  '2024-01-01 00:0~|2024-03-15 00:0~|2024-01-01 00:0~',
+  'a value two members share is shown from its start (not from where it parts from itself)');
 SELECT is((pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'keep_all', rationale => 'x')$$, :'conflict'))
              ~ '"St 2 \\\\"q\\\\"": \{"e": \.\.\.\}'), true,
   'the HINT''s example escapes the double quote of the name');
