@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(73);
+SELECT plan(75);
 \ir ../../sql/include/errors.sql
 
 SELECT tdm.add_environment('st1', 'st1', 10);
@@ -212,6 +212,21 @@ SELECT results_eq(
   'refused calls changed nothing');
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'tdm_remote'), 0, 'probing environments imported nothing');
+-- An operator of another schema's type (an extension's, ltree's <@):
+-- validation's search_path finds it only written OPERATOR(schema.op).
+CREATE TYPE staging.tap_grade AS ENUM ('low', 'high');
+CREATE FUNCTION staging.tap_at_most(staging.tap_grade, staging.tap_grade) RETURNS bool
+  LANGUAGE sql IMMUTABLE AS 'SELECT $1 <= $2';
+CREATE OPERATOR staging.<@ (LEFTARG = staging.tap_grade, RIGHTARG = staging.tap_grade,
+                            FUNCTION = staging.tap_at_most);
+CREATE TABLE staging.tap_graded (id int PRIMARY KEY, grade staging.tap_grade, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.tap_graded');
+SELECT matches(pg_temp.hint_of($$SELECT tdm.add_rule('r1', 'staging.tap_graded', $r$grade <@ 'high'$r$)$$),
+  '^An operator of another schema is written OPERATOR\(staging\.<@\): col OPERATOR\(staging\.<@\) ''value''\. ',
+  'an operator of another schema''s type: the hint says how to write it');
+SELECT lives_ok($$SELECT tdm.add_rule('r_grade', 'staging.tap_graded', $r$grade OPERATOR(staging.<@) 'high'$r$)$$,
+  'written so, the rule is taken');
+SELECT tdm.drop_rule('r_grade'), tdm.unmanage_table('staging.tap_graded');
 -- ISO 8601 literals, a time with its zone, read alike under any settings.
 SET LOCAL DateStyle = 'SQL, DMY';
 SET LOCAL TimeZone = 'Asia/Kolkata';

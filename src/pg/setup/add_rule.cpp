@@ -8,7 +8,10 @@
 
 #include <algorithm>
 
+#include <cstring>
+
 #include <boost/algorithm/string/case_conv.hpp>
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/algorithm/string/classification.hpp>
 #include <boost/algorithm/string/split.hpp>
 #include <boost/algorithm/string/trim.hpp>
@@ -61,6 +64,27 @@ std::string quoting_hint(const std::vector<std::string> &mixed_case, const std::
     }
   }
   return "";
+}
+
+// For an operator PostgreSQL did not find, or found several of, between
+// operands of which one has a type of another schema (`public.ltree <@
+// unknown`): under validation's search_path an extension's operators are
+// not found by their bare name; "" otherwise.
+std::string operator_hint(const std::string &message) {
+  std::string operands;
+  for (const char *prefix : {"operator does not exist: ", "operator is not unique: "}) {
+    if (boost::algorithm::starts_with(message, prefix)) operands = message.substr(strlen(prefix));
+  }
+  std::vector<std::string> words;
+  boost::algorithm::split(words, operands, boost::is_any_of(" "), boost::token_compress_on);
+  const auto typed = std::find_if(words.begin(), words.end(), [](const std::string &word) {
+    return word.find('.') != std::string::npos;
+  });
+  if (words.size() < 2 || words.size() > 3 || typed == words.end()) return "";
+  const std::string op = words.size() == 3 ? words[1] : words[0];
+  const std::string schema = typed->substr(0, typed->find('.'));
+  return "An operator of another schema is written OPERATOR(" + schema + "." + op +
+         "): col OPERATOR(" + schema + "." + op + ") 'value'. ";
 }
 
 // True when "SELECT <predicate>" parsed into exactly one plain expression.
@@ -125,9 +149,10 @@ void check_predicate(Spi &spi, const std::string &rule, Oid rel, const std::stri
     });
   } catch (const PgError &e) {
     const std::string why = e.what();
-    throw invalid_predicate(
-        rule, qualified, unpack_sql_state(e.sqlerrcode()), why,
-        e.sqlerrcode() == ERRCODE_UNDEFINED_COLUMN ? quoting_hint(mixed_case, why) : "");
+    throw invalid_predicate(rule, qualified, unpack_sql_state(e.sqlerrcode()), why,
+                            e.sqlerrcode() == ERRCODE_UNDEFINED_COLUMN
+                                ? quoting_hint(mixed_case, why)
+                                : operator_hint(why));
   }
   if (result_type != BOOLOID) {
     const char *type_name = pg_call([=] { return format_type_be(result_type); });
