@@ -943,17 +943,17 @@ BEGIN
           errors := tdm._validate_tables(job, run.run_id, the_release, the_target, 'constraints');
           phase_ms := tdm._add_ms(phase_ms, 'validate', since);
         END IF;
+        -- (An index the load builds after the rows, as pg_restore does,
+        -- fails as "could not create unique index": the DBA created none.)
+        IF load_message ~ '^could not create (unique index|exclusion constraint) ' THEN
+          load_message := format('consolidate: the rows loaded into %s break its %s',
+                                 coalesce(quote_ident(load_schema) || '.' || quote_ident(load_table),
+                                          the_target),
+                                 substr(load_message, length('could not create ') + 1));
+        ELSIF load_message NOT LIKE 'consolidate: %' THEN
+          load_message := 'consolidate: ' || load_message;
+        END IF;
         IF errors = 0 THEN
-          -- (An index the load builds after the rows, as pg_restore does,
-          -- fails as "could not create unique index": the DBA created none.)
-          IF load_message ~ '^could not create (unique index|exclusion constraint) ' THEN
-            load_message := format('consolidate: the rows loaded into %s break its %s',
-                                   coalesce(quote_ident(load_schema) || '.' || quote_ident(load_table),
-                                            the_target),
-                                   substr(load_message, length('could not create ') + 1));
-          ELSIF load_message NOT LIKE 'consolidate: %' THEN
-            load_message := 'consolidate: ' || load_message;
-          END IF;
           -- What validation does not check: master's rows that come along.
           load_hint := coalesce(nullif(load_hint, ''),
                                 'Nothing was loaded. Validation found nothing wrong with the rows:'
@@ -1153,7 +1153,7 @@ BEGIN
       ELSE
         RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
           run.run_id, the_release, errors
-          USING DETAIL = format('The load was tried and refused: %s', load_message),
+          USING DETAIL = format('The load was tried and refused: %s.', substr(load_message, length('consolidate: ') + 1)),
                 HINT = see_violations;
       END IF;
     ELSE

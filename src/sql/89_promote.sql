@@ -308,6 +308,43 @@ BEGIN
 END
 $$;
 
+-- The releases of the rows in `from_target` that release `the_release`'s
+-- rows there reference through foreign key `constraint_name` of
+-- `to_target`'s table `child` and that `to_target` lacks: what a promote
+-- refused by that key waits for. NULL when there are none (the rows are
+-- in neither: archived, rolled back).
+CREATE FUNCTION tdm._referenced_releases(the_release text, from_target text, to_target text,
+                                         child regclass, constraint_name text) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  fk record;
+  holders text[];
+BEGIN
+  SELECT mc.release_column AS child_release, mp.release_column AS parent_release,
+         tdm._target_table(from_target, mc.rel) AS from_child, tdm._target_table(from_target, mp.rel) AS from_parent,
+         con.confrelid::regclass AS to_parent,
+         (SELECT string_agg(format('c.%I = p.%I', a.attname, b.attname), ' AND ')
+            FROM unnest(con.conkey, con.confkey) AS k(c, p)
+            JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.c
+            JOIN pg_attribute b ON b.attrelid = con.confrelid AND b.attnum = k.p) AS matches
+    INTO fk
+    FROM pg_constraint con
+    JOIN tdm.managed_table mc ON (SELECT x.relname FROM pg_class x WHERE x.oid = mc.rel)
+                                 = (SELECT x.relname FROM pg_class x WHERE x.oid = con.conrelid)
+    JOIN tdm.managed_table mp ON (SELECT x.relname FROM pg_class x WHERE x.oid = mp.rel)
+                                 = (SELECT x.relname FROM pg_class x WHERE x.oid = con.confrelid)
+   WHERE con.conrelid = child AND con.conname = constraint_name AND con.contype = 'f';
+  IF fk.from_child IS NULL OR fk.from_parent IS NULL THEN
+    RETURN NULL;
+  END IF;
+  EXECUTE format('SELECT array_agg(DISTINCT p.%1$I ORDER BY p.%1$I) FROM %2$s c JOIN %3$s p ON %4$s'
+                 ' WHERE c.%5$I = $1 AND NOT EXISTS (SELECT FROM %6$s p WHERE %4$s)',
+                 fk.parent_release, fk.from_child, fk.from_parent, fk.matches, fk.child_release, fk.to_parent)
+    INTO holders USING the_release;
+  RETURN holders;
+END
+$$;
+
 -- Phase 3: a consolidated release's rows go from `from_target` (staging)
 -- into `to_target` (master). Consolidation settles the release's rows
 -- against master's as conflicts (tdm._collect_earlier); rows that still
@@ -339,6 +376,8 @@ DECLARE
   refused_schema text;
   refused_table text;
   refused_context text;
+  refused_constraint text;
+  holders text[];  -- the releases of the rows a refused foreign key misses (tdm._referenced_releases)
 BEGIN
   PERFORM tdm._refuse_replica_role('promote');
   PERFORM tdm._require_target_name('promote', 'from_target', from_target);
@@ -587,7 +626,7 @@ BEGIN
     WHEN data_corrupted OR integrity_constraint_violation OR data_exception THEN
       GET STACKED DIAGNOSTICS refused = RETURNED_SQLSTATE, refused_message = MESSAGE_TEXT,
                               refused_detail = PG_EXCEPTION_DETAIL, refused_schema = SCHEMA_NAME,
-                              refused_table = TABLE_NAME;
+                              refused_table = TABLE_NAME, refused_constraint = CONSTRAINT_NAME;
       IF refused IN ('XX001', '23505')
          AND ((SELECT x.status <> 'consolidated' OR x.locked_at IS DISTINCT FROM r.locked_at
                  FROM tdm.release x WHERE x.release = the_release)
@@ -606,6 +645,15 @@ BEGIN
       -- or exclusion constraint the check above does not read (partial,
       -- on expressions, exclusion), rows of other releases there.
       -- (The hint first: the call's text is its error's CONTEXT.)
+      IF refused = '23503' THEN
+        BEGIN  -- (a hint's: whatever it meets, the refusal is said)
+          holders := tdm._referenced_releases(the_release, from_target, to_target,
+                                              to_regclass(format('%I.%I', refused_schema, refused_table)),
+                                              refused_constraint);
+        EXCEPTION WHEN OTHERS THEN
+          holders := NULL;
+        END;
+      END IF;
       refused_hint := CASE WHEN refused IN ('23505', '23P01')
                       THEN format('The row it conflicts with is in %1$s: a row of another'
                                   ' release written there since the consolidation, or one'
@@ -614,6 +662,24 @@ BEGIN
                                   ' tag and consolidate it again), or make %1$s''s table'
                                   ' accept what %2$s''s does; then promote again.',
                                   to_target, from_target)
+                      -- (the rows it references are in from_target, of releases not
+                      -- in to_target: named, with their statuses)
+                      WHEN holders IS NOT NULL THEN
+                        (SELECT format('The rows it references are in %1$s, of %2$s, and not in %3$s:'
+                                       ' promote %4$s first%5$s, then promote %6$s again.',
+                                       from_target,
+                                       string_agg(format('release %s (%s)', x.release, x.status), ', '
+                                                  ORDER BY x.release),
+                                       to_target, CASE WHEN count(*) = 1 THEN 'it' ELSE 'them' END,
+                                       CASE WHEN count(*) = 1 AND min(x.status) = 'consolidated'
+                                            THEN format(' (SELECT tdm.promote(%L);)', min(x.release))
+                                            WHEN count(*) = 1 AND min(x.status) IN ('open', 'locked')
+                                            THEN ' (tagged since its consolidation: consolidate it again, then promote it)'
+                                            ELSE ' (consolidated again first where tagged since)' END,
+                                       the_release)
+                           FROM (SELECT h.release, coalesce(r2.status, 'unknown') AS status
+                                   FROM unnest(holders) AS h(release)
+                                   LEFT JOIN tdm.release r2 ON r2.release = h.release) x)
                       -- (a parent of an earlier release taken out since the consolidation)
                       -- (or of one consolidated there and not promoted yet)
                       WHEN refused = '23503' THEN

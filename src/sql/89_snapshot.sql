@@ -1009,6 +1009,8 @@ DECLARE
   return_to text;
   payload jsonb;
   later jsonb;  -- live deployments on the target after this one: undone with it
+  kept text;    -- their releases whose rows the snapshot holds
+  gone text;    -- and those promoted since it was taken
 BEGIN
   PERFORM tdm._refuse_replica_role('rollback_release');
   -- (Locked: a second call waits for this one, then takes the release's
@@ -1055,13 +1057,24 @@ BEGIN
                                 'snapshot_id', d.snapshot_id, 'target', d.target, 'job_id', job,
                                 'also_rolled_back', later);
   IF jsonb_array_length(later) > 0 THEN
+    -- (A later release promoted before this one's pre-deploy snapshot was
+    -- taken is in the snapshot: its rows stay, only its deployment is
+    -- undone. One promoted after it is gone with the rows since.)
+    SELECT string_agg(DISTINCT x.release, ', ') FILTER (WHERE tdm._presence(x.status) = 'target'),
+           string_agg(DISTINCT x.release, ', ') FILTER (WHERE tdm._presence(x.status) <> 'target')
+      INTO kept, gone
+      FROM (SELECT e->>'release' AS release, r2.status
+              FROM jsonb_array_elements(later) e JOIN tdm.release r2 ON r2.release = e->>'release') x;
     RAISE WARNING 'rollback_release: the deployments of % on % after it were rolled back with it: %',
       release, d.target,
       (SELECT string_agg(format('%s (%s)', x->>'release', x->>'code_version'), ', ') FROM jsonb_array_elements(later) x)
-      USING DETAIL = format('%s went back to its pre-deploy snapshot, taken before them; their rows are gone from %s.',
-                            d.target, d.target),
-            HINT = 'Deployment tooling returns to the code version in the NOTIFY payload (return_to_code_version); promote'
-                   ' and deploy those releases again to bring them back.';
+      USING DETAIL = format('%s went back to the pre-deploy snapshot of %s.', d.target, release)
+                     || coalesce(format(' The rows of %s, promoted after it was taken, are gone from %s.', gone, d.target), '')
+                     || coalesce(format(' The rows of %s, promoted before it was taken, are still in %s: only the'
+                                        ' deployment is undone.', kept, d.target), ''),
+            HINT = 'Deployment tooling returns to the code version in the NOTIFY payload (return_to_code_version).'
+                   || coalesce(format(' Promote and deploy %s again to bring its rows back.', gone), '')
+                   || coalesce(format(' Deploy %s again (tdm.deploy) to make it live again.', kept), '');
   END IF;
   PERFORM pg_notify('tdm_rollback', payload::text);
   PERFORM tdm._audit('rollback_release', release, payload);

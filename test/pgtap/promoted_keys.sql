@@ -7,9 +7,11 @@
 -- references is refused with that one named, and so is a release
 -- whose rows reference a release never consolidated. A promoted release
 -- consolidated again after its table was registered again (a rule's
--- difference now a core column's) is refused, the table named.
+-- difference now a core column's) is refused, the table named. A release
+-- whose rows are referenced, tagged again since its consolidation, is
+-- named with its status.
 BEGIN;
-SELECT plan(8);
+SELECT plan(9);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -30,7 +32,9 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_pk_e1.pk_line VALUES (7, 5, 'TPK3', 'F');
   INSERT INTO tap_pk_e2.pk_product VALUES (1, 'B', 'b', 'TPK1', 'F'), (4, 'E', 'e2', 'TPK1', 'F');
   INSERT INTO tap_pk_e2.pk_product VALUES (9, 'D', 'd', 'TPK4', 'F');
-  INSERT INTO tap_pk_e2.pk_line VALUES (1, 1, 'TPK2', 'F'), (8, 9, 'TPK5', 'F')$$) \g /dev/null
+  INSERT INTO tap_pk_e2.pk_line VALUES (1, 1, 'TPK2', 'F'), (8, 9, 'TPK5', 'F');
+  INSERT INTO tap_pk_e1.pk_product VALUES (6, 'F', 'f', 'TPK6', 'F');
+  INSERT INTO tap_pk_e1.pk_line VALUES (10, 6, 'TPK7', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_pk_self');
 CREATE TABLE staging.pk_product (id int PRIMARY KEY, sku text NOT NULL UNIQUE, label text, tdm_release text, tdm_feature text);
 CREATE TABLE staging.pk_line (id int PRIMARY KEY, product_id int NOT NULL REFERENCES staging.pk_product,
@@ -49,8 +53,8 @@ SELECT tdm.add_environment('pk1', 'tap_pk_self', 10, 'tap_pk_e1'), tdm.add_envir
 SELECT tdm.manage_table('staging.pk_product', '{sku}'), tdm.manage_table('staging.pk_line');
 SELECT tdm.create_release('TPK1'), tdm.create_release('TPK2', parent => 'TPK1'),
        tdm.create_release('TPK3', parent => 'TPK2'), tdm.create_release('TPK4', parent => 'TPK3'),
-       tdm.create_release('TPK5', parent => 'TPK4');
-SELECT tdm.add_feature(r, 'F', 1) FROM unnest('{TPK1,TPK2,TPK3,TPK4,TPK5}'::text[]) AS r;
+       tdm.create_release('TPK5', parent => 'TPK4'), tdm.create_release('TPK6'), tdm.create_release('TPK7', parent => 'TPK6');
+SELECT tdm.add_feature(r, 'F', 1) FROM unnest('{TPK1,TPK2,TPK3,TPK4,TPK5,TPK6,TPK7}'::text[]) AS r;
 UPDATE tdm.release SET created_at = created_at - interval '1 day' WHERE release = 'TPK1';
 
 -- TPK1 into staging and master: B gets key 5 (past E's 4).
@@ -68,7 +72,7 @@ SELECT is((SELECT p.sku FROM staging.pk_line l JOIN staging.pk_product p ON p.id
 -- TPK3's line references TPK2's C, which only staging holds yet.
 SELECT tdm.tag_release('TPK3'), tdm.consolidate('TPK3');
 SELECT matches(pg_temp.hint_of($$SELECT tdm.promote('TPK3')$$),
-               'only staging holds \(consolidated, not promoted: TPK2\).* promote that one first \(SELECT tdm\.promote\(''TPK2''\);\)',
+               '^The rows it references are in staging, of release TPK2 \(consolidated\), and not in master: promote it first \(SELECT tdm\.promote\(''TPK2''\);\), then promote TPK3 again\.$',
                'promoting TPK3 before TPK2 is refused, TPK2 named with the call to make');
 SELECT tdm.promote('TPK2'), tdm.promote('TPK3');
 SELECT results_eq($$SELECT l.tdm_release, p.sku FROM master.pk_line l JOIN master.pk_product p ON p.id = l.product_id
@@ -89,6 +93,15 @@ SELECT tdm.manage_table('staging.pk_product', '{sku}', core_columns => '{label}'
 SELECT matches(pg_temp.hint_of($$SELECT tdm.consolidate('TPK1')$$),
                '^staging\.pk_product registered again since the release was consolidated',
                'consolidating promoted TPK1 again is refused, the registration named');
+
+-- TPK7's line references TPK6's F, and TPK6 was tagged again since its
+-- consolidation: still in staging, it is named as it is now (locked), not
+-- among the releases consolidated and not promoted.
+SELECT tdm.tag_release('TPK6'), tdm.consolidate('TPK6'), tdm.tag_release('TPK7'), tdm.consolidate('TPK7');
+SELECT tdm.tag_release('TPK6');
+SELECT matches(pg_temp.hint_of($$SELECT tdm.promote('TPK7')$$),
+               '^The rows it references are in staging, of release TPK6 \(locked\), and not in master: promote it first \(tagged since its consolidation: consolidate it again, then promote it\), then promote TPK7 again\.$',
+               'a release tagged again since its consolidation is named as it is');
 
 SELECT * FROM finish();
 ROLLBACK;
