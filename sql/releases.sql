@@ -203,28 +203,28 @@ DELETE FROM rel_st1.couriers WHERE tdm_release = 'R39';
 DELETE FROM rel_st2.couriers WHERE tdm_release = 'R39';
 
 -- Rolling back an earlier release's deployment undoes the later
--- deployments on master. R-RB2, promoted before R-RB1's pre-deploy
+-- deployments on master. R-LD2, promoted before R-LD1's pre-deploy
 -- snapshot was taken, keeps its rows there (only its deployment is
--- undone: deploy it again); R-RB3, promoted after, is gone (promote and
+-- undone: deploy it again); R-LD3, promoted after, is gone (promote and
 -- deploy it again). The WARNING says which is which.
 SET client_min_messages = warning;
-SELECT tdm.create_release('R-RB1'), tdm.add_feature('R-RB1', 'FEAT-RB1', 1),
-       tdm.create_release('R-RB2'), tdm.add_feature('R-RB2', 'FEAT-RB2', 1),
-       tdm.create_release('R-RB3'), tdm.add_feature('R-RB3', 'FEAT-RB3', 1);
-INSERT INTO rel_st1.couriers VALUES (4101, NULL, 'Ed', 'R-RB1', 'FEAT-RB1'), (4201, NULL, 'Flo', 'R-RB2', 'FEAT-RB2'),
-                                    (4301, NULL, 'Gus', 'R-RB3', 'FEAT-RB3');
+SELECT tdm.create_release('R-LD1'), tdm.add_feature('R-LD1', 'FEAT-LD1', 1),
+       tdm.create_release('R-LD2'), tdm.add_feature('R-LD2', 'FEAT-LD2', 1),
+       tdm.create_release('R-LD3'), tdm.add_feature('R-LD3', 'FEAT-LD3', 1);
+INSERT INTO rel_st1.couriers VALUES (4101, NULL, 'Ed', 'R-LD1', 'FEAT-LD1'), (4201, NULL, 'Flo', 'R-LD2', 'FEAT-LD2'),
+                                    (4301, NULL, 'Gus', 'R-LD3', 'FEAT-LD3');
 SELECT tdm.tag_release(r) IS NOT NULL AS tagged, tdm.consolidate(r) IS NOT NULL AS consolidated
-  FROM unnest(ARRAY['R-RB1', 'R-RB2', 'R-RB3']) AS r;
-SELECT tdm.promote('R-RB1') IS NOT NULL AS promoted, tdm.promote('R-RB2') IS NOT NULL AS promoted;
-SELECT tdm.deploy('R-RB1', 'v-rb1') IS NOT NULL AS deployed, tdm.deploy('R-RB2', 'v-rb2') IS NOT NULL AS deployed;
-SELECT tdm.promote('R-RB3') IS NOT NULL AS promoted, tdm.deploy('R-RB3', 'v-rb3') IS NOT NULL AS deployed;
-SELECT tdm.rollback_release('R-RB1') IS NOT NULL AS rolled_back;
+  FROM unnest(ARRAY['R-LD1', 'R-LD2', 'R-LD3']) AS r;
+SELECT tdm.promote('R-LD1') IS NOT NULL AS promoted, tdm.promote('R-LD2') IS NOT NULL AS promoted;
+SELECT tdm.deploy('R-LD1', 'v-ld1') IS NOT NULL AS deployed, tdm.deploy('R-LD2', 'v-ld2') IS NOT NULL AS deployed;
+SELECT tdm.promote('R-LD3') IS NOT NULL AS promoted, tdm.deploy('R-LD3', 'v-ld3') IS NOT NULL AS deployed;
+SELECT tdm.rollback_release('R-LD1') IS NOT NULL AS rolled_back;
 RESET client_min_messages;
 SELECT release, status, (SELECT count(*) FROM master.couriers c WHERE c.tdm_release = r.release) AS in_master
-  FROM tdm.release r WHERE r.release LIKE 'R-RB_' ORDER BY r.release;
--- As the HINT says: R-RB2 is deployed again, R-RB3 promoted and deployed.
+  FROM tdm.release r WHERE r.release LIKE 'R-LD_' ORDER BY r.release;
+-- As the HINT says: R-LD2 is deployed again, R-LD3 promoted and deployed.
 SET client_min_messages = warning;
-SELECT tdm.deploy('R-RB2', 'v-rb2') IS NOT NULL AS deployed;
-SELECT tdm.promote('R-RB3') IS NOT NULL AS promoted, tdm.deploy('R-RB3', 'v-rb3') IS NOT NULL AS deployed;
+SELECT tdm.deploy('R-LD2', 'v-ld2') IS NOT NULL AS deployed;
+SELECT tdm.promote('R-LD3') IS NOT NULL AS promoted, tdm.deploy('R-LD3', 'v-ld3') IS NOT NULL AS deployed;
 RESET client_min_messages;
-SELECT release, status FROM tdm.release WHERE release LIKE 'R-RB_' ORDER BY release;
+SELECT release, status FROM tdm.release WHERE release LIKE 'R-LD_' ORDER BY release;
