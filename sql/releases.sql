@@ -177,7 +177,8 @@ DELETE FROM rel_st2.users WHERE tdm_release = 'R36';
 -- st2, where staging's unique key counts NULLs as equal (NULLS NOT
 -- DISTINCT). No conflict groups them (a key with a NULL matches no row):
 -- the run is invalid, and the HINT says what to do, not the one about
--- keys spelled differently.
+-- keys spelled differently. A warning rule the couriers break too is
+-- counted apart from the errors in the NOTICE.
 IMPORT FOREIGN SCHEMA public LIMIT TO (couriers) FROM SERVER st2 INTO rel_st2;
 ALTER TABLE staging.couriers ADD CONSTRAINT couriers_one_unnamed UNIQUE NULLS NOT DISTINCT (tdm_release, depot, name);
 SELECT tdm.create_release('R39'), tdm.add_feature('R39', 'FEAT-3901', 1);
@@ -185,11 +186,13 @@ INSERT INTO rel_st1.couriers VALUES (3901, NULL, NULL, 'R39', 'FEAT-3901');
 INSERT INTO rel_st2.couriers VALUES (3902, NULL, NULL, 'R39', 'FEAT-3901');
 SET client_min_messages = warning;
 SELECT tdm.tag_release('R39') IS NOT NULL AS tagged;
+SELECT tdm.add_rule('courier_named', 'staging.couriers', 'name IS NOT NULL', 'warning');
 RESET client_min_messages;
 SELECT tdm.consolidate('R39') IS NOT NULL AS consolidated;
-SELECT v.kind, v.detail -> 'values' AS "values" FROM tdm.violation v
-  JOIN tdm.run r USING (run_id) WHERE r.release = 'R39' ORDER BY v.row_key ->> 'env';
+SELECT v.kind, v.severity, v.detail -> 'values' AS "values" FROM tdm.violation v
+  JOIN tdm.run r USING (run_id) WHERE r.release = 'R39' ORDER BY v.row_key ->> 'env', v.kind;
 ALTER TABLE staging.couriers DROP CONSTRAINT couriers_one_unnamed;
+SELECT tdm.drop_rule('courier_named');
 -- A table managed after R39 was tagged, holding none of its rows, changes
 -- nothing of it: R39 consolidates (before: "st1.desks was not part of the
 -- lock of release R39").
@@ -228,3 +231,8 @@ SELECT tdm.deploy('R-LD2', 'v-ld2') IS NOT NULL AS deployed;
 SELECT tdm.promote('R-LD3') IS NOT NULL AS promoted, tdm.deploy('R-LD3', 'v-ld3') IS NOT NULL AS deployed;
 RESET client_min_messages;
 SELECT release, status FROM tdm.release WHERE release LIKE 'R-LD_' ORDER BY release;
+-- Rolling back R-LD2's deployment now undoes R-LD3's, promoted after
+-- R-LD2's snapshot: its rows are gone, and nothing is said of rows kept.
+SET client_min_messages = warning;
+SELECT tdm.rollback_release('R-LD2') IS NOT NULL AS rolled_back;
+RESET client_min_messages;

@@ -2063,7 +2063,11 @@ BEGIN
     '        x.rationale, x.members,'
     '        (SELECT jsonb_object_agg(r.key, r.value) FROM jsonb_array_elements(x.refs) a, jsonb_each(a.value) r), 0,'
     '        x.checksum'
-    '   FROM (SELECT y.id, min(y.members::text)::jsonb AS members, md5(min(y.source) || $3) AS checksum,'
+    -- (The checksum holds the references that name deleted rows: a
+    -- decision taken on some goes stale when another parent is deleted.)
+    '   FROM (SELECT y.id, min(y.members::text)::jsonb AS members,'
+    '                md5(min(y.source) || $3 || string_agg(y.parent || ''.'' || y.edge, '','' ORDER BY y.parent, y.edge))'
+    '                  AS checksum,'
     '                string_agg(y.why, ''; '' ORDER BY y.parent, y.edge) AS rationale, jsonb_agg(y.refs) AS refs'
     '           FROM ('
     '     SELECT o.related_id AS id,'

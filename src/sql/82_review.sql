@@ -696,6 +696,7 @@ DECLARE
   existing text;      -- the decision a second INSERT for the conflict meets
   holder text;        -- the row of another release a key is taken by
   release_status text;
+  nullable text;      -- a reference column a relationship's merge may clear
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
   -- as it was: it was checked when it was taken.
@@ -872,6 +873,9 @@ BEGIN
       FROM jsonb_object_keys(NEW.merged) AS k JOIN tdm.managed_table pk ON pk.rel = c.rel
      WHERE NOT k = ANY (cols);
     IF label IS NOT NULL OR pk_label IS NOT NULL OR NEW.merged = '{}' THEN
+      nullable := (SELECT k FROM unnest(cols) AS k
+                     JOIN pg_attribute a ON a.attrelid = c.rel AND a.attname = k
+                    WHERE NOT a.attnotnull ORDER BY k LIMIT 1);
       RAISE EXCEPTION 'decision on %: a relationship conflict''s merge sets the references that name deleted rows%',
         NEW.conflict_id,
         CASE WHEN label IS NULL AND pk_label IS NULL THEN ': name them'
@@ -882,8 +886,12 @@ BEGIN
               HINT = CASE WHEN cardinality(cols) = 0
                           THEN 'Its references hold columns of its primary key, which a merge keeps: keep it'
                                ' (its parent loaded first) or delete it (delete_all).'
-                          ELSE format('Set %s: merged => ''{"%s": null}'' clears a nullable reference; another value'
+                          WHEN nullable IS NOT NULL
+                          THEN format('Set %s: merged => ''{"%s": null}'' clears a nullable reference; another value'
                                       ' points it at that row, by the key it loads with.',
+                                      tdm._column_names(cols), nullable)
+                          ELSE format('Set %s (NOT NULL): merged => ''{"%s": <key>}'' points it at the row of that'
+                                      ' key, the key it loads with.',
                                       tdm._column_names(cols), cols[1]) END;
     END IF;
     -- (A key the run gave a row, re-keyed or renamed: the run may give it

@@ -432,7 +432,8 @@ BEGIN
                         ELSE format(' AND x.%I IS DISTINCT FROM $1', t.child_release) END)
       INTO referencing, holders USING release;
     IF referencing > 0 AND first_referencing IS NOT NULL THEN
-      others := others || format('%s row(s) of %s (to %s)', referencing, t.child, t.parent);
+      others := others || format('%s row(s) of %s (to %s, foreign key %s)', referencing, t.child, t.parent,
+                                 quote_ident(t.conname));
       IF t.child_release IS NULL THEN
         unmanaged := unmanaged || format('%s (foreign key %s)', t.child, quote_ident(t.conname));
       END IF;

@@ -207,7 +207,11 @@ BEGIN
       '    FROM tdm.conflict c CROSS JOIN LATERAL jsonb_array_elements(c.members) AS x(m)'
       '   WHERE c.run_id = $1 AND c.rel = $3 AND c.status = ''auto_resolved'''
       '     AND c.rule <> ''distinct_entities'' AND array_position(%1$s, NULL) IS NULL'
-      '     AND NOT coalesce(c.differing ?| $6, false)'  -- (own references: a difference detection saw)
+      -- (a reference that differed as collected is a difference the rule
+      -- saw and settled, as it settles any attribute's; only one that
+      -- names the same row as collected and other rows once the keys are
+      -- settled is one no rule saw)
+      '     AND NOT coalesce(c.differing ?| $6, false)'
       -- (a conflict naming a row a decision deleted: its relationship conflicts say so)
       '     AND NOT EXISTS (SELECT FROM jsonb_array_elements(c.members) AS y(m)'
       '                      JOIN pg_temp.tdm_deleted d ON d.rel = $2 AND d.env = y.m ->> ''env'''
@@ -240,7 +244,7 @@ BEGIN
            ELSE 'to_jsonb(array_to_string(r.ref, '',''))' END)
       INTO ids
       USING run, e.parent, e.child, tdm._column_names(e.columns), e.core,
-            CASE WHEN e.own THEN e.columns ELSE '{}' END, e.own;
+            e.columns, e.own;
     sent := sent || coalesce(ids, '{}');
   END LOOP;
   RETURN sent;
@@ -526,6 +530,7 @@ DECLARE
   unapproved bigint;
   decided bigint;  -- conflicts settled by a decision, marked applied once loaded
   errors bigint := 0;
+  warnings bigint;  -- warning-level violations, said beside the errors of an invalid run
   enforced bool;
   load_error text;
   load_message text;
@@ -1147,12 +1152,18 @@ BEGIN
           || ' (natural_keys, with the table''s other options again), then consolidate again and decide;'
           || ' or change the rows.' END;
       END LOOP;
+      -- (Errors are what make it invalid; warnings, recorded beside them
+      -- in tdm.violation, are counted apart.)
+      warnings := (SELECT count(*) FROM tdm.violation v WHERE v.run_id = run.run_id AND v.severity = 'warning');
       IF load_message IS NULL THEN
-        RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
-          run.run_id, the_release, errors USING HINT = see_violations;
+        RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s)%, nothing loaded',
+          run.run_id, the_release, errors,
+          CASE WHEN warnings > 0 THEN format(' of severity error (and %s warning(s))', warnings) ELSE '' END
+          USING HINT = see_violations;
       ELSE
-        RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s), nothing loaded',
-          run.run_id, the_release, errors
+        RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s)%, nothing loaded',
+          run.run_id, the_release, errors,
+          CASE WHEN warnings > 0 THEN format(' of severity error (and %s warning(s))', warnings) ELSE '' END
           USING DETAIL = format('The load was tried and refused: %s.', substr(load_message, length('consolidate: ') + 1)),
                 HINT = see_violations;
       END IF;

@@ -311,8 +311,9 @@ $$;
 -- The releases of the rows in `from_target` that release `the_release`'s
 -- rows there reference through foreign key `constraint_name` of
 -- `to_target`'s table `child` and that `to_target` lacks: what a promote
--- refused by that key waits for. NULL when there are none (the rows are
--- in neither: archived, rolled back).
+-- refused by that key waits for (not the release itself: its own rows go
+-- in with it). NULL when there are none (the rows are in neither:
+-- archived, rolled back).
 CREATE FUNCTION tdm._referenced_releases(the_release text, from_target text, to_target text,
                                          child regclass, constraint_name text) RETURNS text[]
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -338,7 +339,7 @@ BEGIN
     RETURN NULL;
   END IF;
   EXECUTE format('SELECT array_agg(DISTINCT p.%1$I ORDER BY p.%1$I) FROM %2$s c JOIN %3$s p ON %4$s'
-                 ' WHERE c.%5$I = $1 AND NOT EXISTS (SELECT FROM %6$s p WHERE %4$s)',
+                 ' WHERE c.%5$I = $1 AND p.%1$I IS DISTINCT FROM $1 AND NOT EXISTS (SELECT FROM %6$s p WHERE %4$s)',
                  fk.parent_release, fk.from_child, fk.from_parent, fk.matches, fk.child_release, fk.to_parent)
     INTO holders USING the_release;
   RETURN holders;

@@ -1069,12 +1069,18 @@ BEGIN
       release, d.target,
       (SELECT string_agg(format('%s (%s)', x->>'release', x->>'code_version'), ', ') FROM jsonb_array_elements(later) x)
       USING DETAIL = format('%s went back to the pre-deploy snapshot of %s.', d.target, release)
-                     || coalesce(format(' The rows of %s, promoted after it was taken, are gone from %s.', gone, d.target), '')
-                     || coalesce(format(' The rows of %s, promoted before it was taken, are still in %s: only the'
-                                        ' deployment is undone.', kept, d.target), ''),
+                     || CASE WHEN gone IS NOT NULL
+                             THEN format(' The rows of %s, promoted after it was taken, are gone from %s.', gone, d.target)
+                             ELSE '' END
+                     || CASE WHEN kept IS NOT NULL
+                             THEN format(' The rows of %s, promoted before it was taken, are still in %s: only the'
+                                         ' deployment is undone.', kept, d.target)
+                             ELSE '' END,
             HINT = 'Deployment tooling returns to the code version in the NOTIFY payload (return_to_code_version).'
-                   || coalesce(format(' Promote and deploy %s again to bring its rows back.', gone), '')
-                   || coalesce(format(' Deploy %s again (tdm.deploy) to make it live again.', kept), '');
+                   || CASE WHEN gone IS NOT NULL
+                           THEN format(' Promote and deploy %s again to bring its rows back.', gone) ELSE '' END
+                   || CASE WHEN kept IS NOT NULL
+                           THEN format(' Deploy %s again (tdm.deploy) to make it live again.', kept) ELSE '' END;
   END IF;
   PERFORM pg_notify('tdm_rollback', payload::text);
   PERFORM tdm._audit('rollback_release', release, payload);

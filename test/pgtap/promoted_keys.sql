@@ -33,8 +33,8 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_pk_e2.pk_product VALUES (1, 'B', 'b', 'TPK1', 'F'), (4, 'E', 'e2', 'TPK1', 'F');
   INSERT INTO tap_pk_e2.pk_product VALUES (9, 'D', 'd', 'TPK4', 'F');
   INSERT INTO tap_pk_e2.pk_line VALUES (1, 1, 'TPK2', 'F'), (8, 9, 'TPK5', 'F');
-  INSERT INTO tap_pk_e1.pk_product VALUES (6, 'F', 'f', 'TPK6', 'F');
-  INSERT INTO tap_pk_e1.pk_line VALUES (10, 6, 'TPK7', 'F')$$) \g /dev/null
+  INSERT INTO tap_pk_e1.pk_product VALUES (6, 'F', 'f', 'TPK6', 'F'), (11, 'G', 'g', 'TPK7', 'F');
+  INSERT INTO tap_pk_e1.pk_line VALUES (10, 6, 'TPK7', 'F'), (12, 11, 'TPK7', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_pk_self');
 CREATE TABLE staging.pk_product (id int PRIMARY KEY, sku text NOT NULL UNIQUE, label text, tdm_release text, tdm_feature text);
 CREATE TABLE staging.pk_line (id int PRIMARY KEY, product_id int NOT NULL REFERENCES staging.pk_product,
@@ -96,7 +96,8 @@ SELECT matches(pg_temp.hint_of($$SELECT tdm.consolidate('TPK1')$$),
 
 -- TPK7's line references TPK6's F, and TPK6 was tagged again since its
 -- consolidation: still in staging, it is named as it is now (locked), not
--- among the releases consolidated and not promoted.
+-- among the releases consolidated and not promoted. TPK7's other line
+-- references its own G, which goes in with it: TPK7 is not named.
 SELECT tdm.tag_release('TPK6'), tdm.consolidate('TPK6'), tdm.tag_release('TPK7'), tdm.consolidate('TPK7');
 SELECT tdm.tag_release('TPK6');
 SELECT matches(pg_temp.hint_of($$SELECT tdm.promote('TPK7')$$),

@@ -2,9 +2,10 @@
 -- the release again, archiving it): rows of other releases that reference
 -- them refuse it; the release's own rows do not, also when the
 -- referencing table is partitioned (its foreign key has a copy on each
--- partition, whose rows are no managed table's).
+-- partition, whose rows are no managed table's). Each reference is named
+-- by its foreign key.
 BEGIN;
-SELECT plan(4);
+SELECT plan(5);
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 SELECT tdm.manage_table('staging.users', '{email}'), tdm.manage_table('staging.accounts', '{account_number}');
@@ -37,13 +38,21 @@ SELECT throws_like($$SELECT tdm._refuse_referenced_delete('archive_release', 'ta
 -- A table tdm does not manage: its rows are no release's, and the HINT
 -- says what to do with them.
 DELETE FROM tap_part.accounts WHERE tdm_release = 'R2';
-CREATE TABLE tap_part.shipment (id int PRIMARY KEY, user_id int REFERENCES tap_part.users);
-INSERT INTO tap_part.shipment VALUES (1, 1);
+CREATE TABLE tap_part.shipment (id int PRIMARY KEY, user_id int REFERENCES tap_part.users,
+                                waived_by int REFERENCES tap_part.users);
+INSERT INTO tap_part.shipment VALUES (1, 1, 1);
 SELECT results_eq($$SELECT e.message, e.hint FROM pg_temp.error_of($q$SELECT tdm._refuse_referenced_delete('consolidate',
                       'tap_part', 'R1', 'loading the release again', 'hint', true)$q$) e$$,
   $$VALUES ('consolidate: 1 row(s) of unmanaged table tap_part.shipment reference release R1''s rows in tap_part.users',
-            'tap_part.shipment is not managed by tdm: delete or change its rows that reference them, or drop its foreign key shipment_user_id_fkey, then call again.')$$,
+            'tap_part.shipment is not managed by tdm: delete or change its rows that reference them, or drop its foreign key shipment_user_id_fkey, then call again.'
+            ' Tables tdm does not manage among the others: tap_part.shipment (foreign key shipment_waived_by_fkey): delete or change their rows that reference them, or drop those foreign keys.')$$,
   'an unmanaged table''s rows are named as such, with what to do');
+-- (Its second reference to the same table: the DETAIL's others name their
+-- foreign key, so that two of one table are told apart.)
+SELECT matches((pg_temp.error_of($q$SELECT tdm._refuse_referenced_delete('consolidate', 'tap_part', 'R1',
+                                    'loading the release again', 'hint', true)$q$)).detail,
+  'Also: 1 row\(s\) of tap_part\.shipment \(to tap_part\.users, foreign key shipment_waived_by_fkey\)\.',
+  'the other references are named by their foreign keys');
 
 SELECT * FROM finish();
 ROLLBACK;

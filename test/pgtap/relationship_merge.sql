@@ -5,8 +5,9 @@
 -- environments, one row by its table's conflict, whose unit was deleted:
 -- both copies are decided alike.
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 \ir ../../sql/include/loopback.sql
+\ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 
 SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
@@ -71,6 +72,9 @@ SELECT is((SELECT suggestion FROM tdm.conflict WHERE conflict_id = :'emp'),
 SELECT is((SELECT suggestion FROM tdm.conflict WHERE conflict_id = :'badge'),
   'delete the row (delete_all), point its reference elsewhere (merge, merged => {"column": ...}), or keep it and load its parent first',
   'a NOT NULL one is not offered to be cleared');
+SELECT is(pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"id": 9}', rationale => 'x')$$, :'badge')),
+  'Set unit_id (NOT NULL): merged => ''{"unit_id": <key>}'' points it at the row of that key, the key it loads with.',
+  'a refused merge of a NOT NULL reference is not told to clear it');
 SELECT tdm.resolve(:'badge', 'delete_all', rationale => 'its unit is gone');
 
 SELECT results_eq(format($$SELECT rationale ~ '^references tap_rm\.person \(1\) of rm1 by manager_id, which decision', differing
