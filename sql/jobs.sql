@@ -167,4 +167,33 @@ SELECT format('ALTER DATABASE %I RESET lock_timeout', current_database()) \gexec
 SELECT format('ALTER DATABASE %I RESET default_transaction_read_only', current_database()) \gexec
 SELECT tdm.wait_job(:tag_job, '60 s') AS tag_status;
 
+-- A lock wait that lock_timeout ends in the worker is said as the
+-- foreground call says it (the job's error), not as PostgreSQL's bare
+-- "canceling statement due to lock timeout".
+SELECT dblink_exec('here', 'BEGIN'),
+       dblink_exec('here', 'LOCK TABLE staging.users IN ACCESS EXCLUSIVE MODE');
+SELECT format('ALTER DATABASE %I SET lock_timeout = %L', current_database(), '200ms') \gexec
+SELECT tdm.consolidate('R2', wait => false) AS run \gset
+SELECT job_id AS job FROM tdm.run WHERE run_id = :run \gset
+SELECT pg_temp.wait_until(format('(SELECT status FROM tdm.job WHERE job_id = %s) <> %L', :job, 'queued'));
+SELECT format('ALTER DATABASE %I RESET lock_timeout', current_database()) \gexec
+SELECT tdm.wait_job(:job, '60 s') AS final_status;
+SELECT dblink_exec('here', 'ROLLBACK');
+SELECT sqlstate, regexp_replace(error, 'backend [0-9]+', 'backend N') AS error FROM tdm.job WHERE job_id = :job;
+
+-- A call running in the foreground shows in tdm.progress with its job id,
+-- whose row its transaction has not committed: wait_job says so, and how
+-- to stop it, rather than that the job does not exist.
+\ir sql/include/errors.sql
+SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+SELECT pid AS here_pid FROM dblink('here', 'SELECT pg_backend_pid()') AS t(pid int) \gset
+SELECT dblink_send_query('here', 'SELECT tdm.consolidate(''R2'')') AS sent;
+SELECT pg_temp.wait_until(format('EXISTS (SELECT FROM tdm.progress WHERE pid = %s)', :here_pid)) AS running;
+SELECT job_id AS fg_job FROM tdm.progress WHERE pid = :here_pid \gset
+SELECT regexp_replace(e.message, '[0-9]+', 'N', 'g') AS message, regexp_replace(e.hint, '[0-9]+', 'N', 'g') AS hint
+  FROM pg_temp.error_of(format('SELECT tdm.wait_job(%s)', :fg_job)) e;
+SELECT dblink_exec('env', 'ROLLBACK');
+SELECT run IS NOT NULL AS consolidated FROM dblink_get_result('here') AS t(run bigint);
+SELECT * FROM dblink_get_result('here') AS t(run bigint);
+
 SELECT dblink_disconnect('env'), dblink_disconnect('here');

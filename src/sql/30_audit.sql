@@ -111,6 +111,30 @@ BEGIN
 END
 $$;
 
+-- The same for the calls that run as jobs, in the foreground or the
+-- background (a worker runs tdm._run_job, not the call): one wording for
+-- both. A kind without one says nothing, and the error stands as it is.
+CREATE FUNCTION tdm._job_lock_wait_ended(kind text, release text, target text, snapshot_id bigint,
+                                         message text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  CASE kind
+    WHEN 'consolidate' THEN
+      PERFORM tdm._lock_wait_ended('consolidate', format('the consolidation of %s', release), NULL,
+                                   ARRAY[target, 'master'], 'Nothing was changed: the run is as it was.', message);
+    WHEN 'snapshot' THEN
+      PERFORM tdm._lock_wait_ended('snapshot', format('the snapshot of %s', target), NULL, ARRAY[target],
+                                   'No snapshot was taken.', message);
+    WHEN 'rollback' THEN
+      PERFORM tdm._lock_wait_ended('rollback', format('the rollback to snapshot %s', snapshot_id), NULL,
+                                   ARRAY[(SELECT x.target FROM tdm.snapshot x WHERE x.snapshot_id = _job_lock_wait_ended.snapshot_id)],
+                                   'Nothing was rolled back.', message);
+    ELSE
+      NULL;
+  END CASE;
+END
+$$;
+
 -- The error of a wait for the head that lock_timeout ended: who may hold
 -- it (a transaction that wrote to the audit, or a tdm call that took the
 -- head before it writes, tdm._head_then_lock).

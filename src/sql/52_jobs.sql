@@ -101,6 +101,11 @@ BEGIN
     ELSE RAISE EXCEPTION 'tdm: jobs of kind % do not run in the background', j.kind
            USING ERRCODE = 'feature_not_supported';
   END CASE;
+EXCEPTION WHEN lock_not_available THEN
+  -- (said as the foreground call says it: the job's error is its message)
+  PERFORM tdm._job_lock_wait_ended(j.kind, j.release, j.detail ->> 'target', (j.detail ->> 'snapshot_id')::bigint,
+                                   SQLERRM);
+  RAISE;
 END
 $$;
 
@@ -109,10 +114,20 @@ CREATE FUNCTION tdm._require_job(job_id bigint, caller text) RETURNS tdm.job
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   j tdm.job;
+  running int;  -- the backend of a call whose job row is not committed yet
 BEGIN
   PERFORM tdm._require_given(caller, 'job_id', job_id IS NOT NULL);
   SELECT * INTO j FROM tdm.job WHERE job.job_id = _require_job.job_id;
   IF NOT FOUND THEN
+    -- (A foreground call's job row is its transaction's, seen once it
+    -- commits; tdm.progress shows the call meanwhile.)
+    running := (SELECT p.pid FROM tdm._progress_rows() p WHERE p.job_id = _require_job.job_id LIMIT 1);
+    IF running IS NOT NULL THEN
+      RAISE EXCEPTION '%: job % is a call running in backend %, not a background job', caller, job_id, running
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              DETAIL = 'Its row in tdm.job is written by that call''s transaction, seen once it commits.',
+              HINT = format('Follow it in tdm.progress. To stop it: SELECT pg_cancel_backend(%s);', running);
+    END IF;
     RAISE EXCEPTION '%: job % does not exist', caller, job_id
       USING ERRCODE = 'undefined_object', HINT = 'Jobs are in tdm.job.';
   END IF;

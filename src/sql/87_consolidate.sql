@@ -451,10 +451,7 @@ BEGIN
   UPDATE tdm.job j SET detail = j.detail || jsonb_build_object('run_id', the_run) WHERE j.job_id = job;
   RETURN the_run;
 EXCEPTION WHEN lock_not_available THEN
-  PERFORM tdm._lock_wait_ended('consolidate', format('the consolidation of %s', release),
-                               NULL,
-                               ARRAY[target, 'master'],
-                               'Nothing was changed: the run is as it was.', SQLERRM);
+  PERFORM tdm._job_lock_wait_ended('consolidate', release, target, NULL, SQLERRM);
   RAISE;
 END
 $$;

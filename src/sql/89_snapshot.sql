@@ -360,10 +360,7 @@ BEGIN
   END IF;
   RETURN id;
 EXCEPTION WHEN lock_not_available THEN
-  PERFORM tdm._lock_wait_ended('snapshot', format('the snapshot of %s', target),
-                               NULL,
-                               ARRAY[target],
-                               'No snapshot was taken.', SQLERRM);
+  PERFORM tdm._job_lock_wait_ended('snapshot', NULL, target, NULL, SQLERRM);
   RAISE;
 END
 $$;
@@ -442,10 +439,7 @@ BEGIN
   END IF;
   RETURN job;
 EXCEPTION WHEN lock_not_available THEN
-  PERFORM tdm._lock_wait_ended('rollback', format('the rollback to snapshot %s', snapshot_id),
-                               NULL,
-                               ARRAY[(SELECT x.target FROM tdm.snapshot x WHERE x.snapshot_id = rollback.snapshot_id)],
-                               'Nothing was rolled back.', SQLERRM);
+  PERFORM tdm._job_lock_wait_ended('rollback', NULL, NULL, snapshot_id, SQLERRM);
   RAISE;
 END
 $$;
