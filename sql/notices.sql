@@ -140,3 +140,23 @@ $$;
 SELECT pg_temp.tagging_error();
 SELECT dblink_exec('st1_locker', 'ROLLBACK'), dblink_disconnect('st1_locker'), dblink_disconnect('tagger');
 SELECT status FROM tdm.release WHERE release = 'R-NT4';
+
+-- A background snapshot whose worker is terminated while it waits (for
+-- master's users, locked by another session): rolling back to it says it
+-- will never complete, not to wait for its job.
+\ir sql/include/errors.sql
+SELECT dblink_connect('master_locker', pg_temp.conninfo(current_database())) AS locker;
+SELECT dblink_exec('master_locker', 'BEGIN'),
+       dblink_exec('master_locker', 'LOCK TABLE master.users IN ACCESS EXCLUSIVE MODE');
+SELECT tdm.snapshot('doomed', 'master', wait => false) AS doomed \gset
+SELECT job_id AS doomed_job FROM tdm.snapshot WHERE snapshot_id = :doomed \gset
+SELECT pg_temp.wait_until(format('EXISTS (SELECT FROM pg_locks l JOIN tdm.job j ON j.pid = l.pid'
+                                 ' WHERE j.job_id = %s AND NOT l.granted)', :doomed_job)) AS worker_waits;
+SELECT pg_terminate_backend(pid) AS terminated FROM tdm.job WHERE job_id = :doomed_job;
+SELECT pg_temp.wait_until(format('(SELECT count(*) FROM pg_stat_clear_snapshot()) = 1 AND NOT EXISTS'
+                                 ' (SELECT FROM pg_stat_activity a JOIN tdm.job j ON j.pid = a.pid'
+                                 ' WHERE j.job_id = %s)', :doomed_job)) AS worker_gone;
+SELECT dblink_exec('master_locker', 'ROLLBACK'), dblink_disconnect('master_locker');
+SELECT (pg_temp.error_of(format('SELECT tdm.rollback(%s)', :doomed))).hint
+         = format('Its job %s ended failed: it will never complete. Take a new snapshot (tdm.snapshot), or roll'
+                  ' back to another one.', :doomed_job) AS said_failed;

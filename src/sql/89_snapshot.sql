@@ -468,6 +468,9 @@ BEGIN
   END IF;
   IF NOT EXISTS (SELECT 1 FROM tdm.snapshot_table x WHERE x.snapshot_id = s.snapshot_id)
      OR (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IS DISTINCT FROM 'completed' THEN
+    -- (A job whose worker is gone is no longer running: said as failed,
+    -- not "wait for it".)
+    PERFORM tdm._reap_jobs();
     RAISE EXCEPTION 'rollback: snapshot % is not complete', snapshot_id
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = CASE WHEN (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IN ('queued', 'running')
