@@ -528,6 +528,7 @@ DECLARE
   decided bigint;  -- conflicts settled by a decision, marked applied once loaded
   errors bigint := 0;
   warnings bigint;  -- warning-level violations, said beside the errors of an invalid run
+  counted text;     -- the errors, and the warnings when there are some, as the NOTICE says them
   enforced bool;
   load_error text;
   load_message text;
@@ -1152,15 +1153,13 @@ BEGIN
       -- (Errors are what make it invalid; warnings, recorded beside them
       -- in tdm.violation, are counted apart.)
       warnings := (SELECT count(*) FROM tdm.violation v WHERE v.run_id = run.run_id AND v.severity = 'warning');
+      counted := errors || ' violation(s)'
+                 || CASE WHEN warnings > 0 THEN format(' of severity error (and %s warning(s))', warnings) ELSE '' END;
       IF load_message IS NULL THEN
-        RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s)%, nothing loaded',
-          run.run_id, the_release, errors,
-          CASE WHEN warnings > 0 THEN format(' of severity error (and %s warning(s))', warnings) ELSE '' END
+        RAISE NOTICE 'consolidate: run % of % is invalid: %, nothing loaded', run.run_id, the_release, counted
           USING HINT = see_violations;
       ELSE
-        RAISE NOTICE 'consolidate: run % of % is invalid: % violation(s)%, nothing loaded',
-          run.run_id, the_release, errors,
-          CASE WHEN warnings > 0 THEN format(' of severity error (and %s warning(s))', warnings) ELSE '' END
+        RAISE NOTICE 'consolidate: run % of % is invalid: %, nothing loaded', run.run_id, the_release, counted
           USING DETAIL = format('The load was tried and refused: %s.', substr(load_message, length('consolidate: ') + 1)),
                 HINT = see_violations;
       END IF;

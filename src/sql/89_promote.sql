@@ -321,26 +321,22 @@ DECLARE
   fk record;
   holders text[];
 BEGIN
-  SELECT mc.release_column AS child_release, mp.release_column AS parent_release,
-         tdm._target_table(from_target, mc.rel) AS from_child, tdm._target_table(from_target, mp.rel) AS from_parent,
-         con.confrelid::regclass AS to_parent,
-         (SELECT string_agg(format('c.%I = p.%I', a.attname, b.attname), ' AND ')
-            FROM unnest(con.conkey, con.confkey) AS k(c, p)
-            JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.c
-            JOIN pg_attribute b ON b.attrelid = con.confrelid AND b.attnum = k.p) AS matches
+  SELECT c.release_column AS child_release, p.release_column AS parent_release,
+         tdm._target_table(from_target, c.managed) AS from_child,
+         tdm._target_table(from_target, p.managed) AS from_parent, p.rel AS to_parent
     INTO fk
     FROM pg_constraint con
-    JOIN tdm.managed_table mc ON (SELECT x.relname FROM pg_class x WHERE x.oid = mc.rel)
-                                 = (SELECT x.relname FROM pg_class x WHERE x.oid = con.conrelid)
-    JOIN tdm.managed_table mp ON (SELECT x.relname FROM pg_class x WHERE x.oid = mp.rel)
-                                 = (SELECT x.relname FROM pg_class x WHERE x.oid = con.confrelid)
+    JOIN tdm._target_tables(to_target) c ON c.rel = con.conrelid
+    JOIN tdm._target_tables(to_target) p ON p.rel = con.confrelid
    WHERE con.conrelid = child AND con.conname = constraint_name AND con.contype = 'f';
   IF fk.from_child IS NULL OR fk.from_parent IS NULL THEN
     RETURN NULL;
   END IF;
+  -- (Matched as the key matches them: tdm._fk_match.)
   EXECUTE format('SELECT array_agg(DISTINCT p.%1$I ORDER BY p.%1$I) FROM %2$s c JOIN %3$s p ON %4$s'
                  ' WHERE c.%5$I = $1 AND p.%1$I IS DISTINCT FROM $1 AND NOT EXISTS (SELECT FROM %6$s p WHERE %4$s)',
-                 fk.parent_release, fk.from_child, fk.from_parent, fk.matches, fk.child_release, fk.to_parent)
+                 fk.parent_release, fk.from_child, fk.from_parent, tdm._fk_match(child, constraint_name, 'p', 'c'),
+                 fk.child_release, fk.to_parent)
     INTO holders USING the_release;
   RETURN holders;
 END
