@@ -69,6 +69,27 @@ $$;
 SELECT dblink_exec('other', 'ROLLBACK');
 SELECT dblink_disconnect('other');
 
+-- A migration holding an environment's table: this session's lock_timeout
+-- does not reach the environment; its server's options do. Collection
+-- reads every environment in one statement: the error names the table
+-- and the environments it spans. (The dry run collects as consolidate
+-- does; a consolidate failing so leaves no run, but spends a run id.)
+\o /dev/null
+SELECT dblink_connect('migrator', pg_temp.conninfo('st2'));
+SELECT dblink_exec('migrator', 'BEGIN');
+SELECT dblink_exec('migrator', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+ALTER SERVER st2 OPTIONS (ADD options '-c lock_timeout=200ms');
+SELECT postgres_fdw_disconnect_all();
+\o
+SELECT count(*) FROM tdm.detect_conflicts('R3');
+\o /dev/null
+ALTER SERVER st2 OPTIONS (DROP options);
+SELECT postgres_fdw_disconnect_all();
+SELECT dblink_exec('migrator', 'ROLLBACK');
+SELECT dblink_disconnect('migrator');
+\o
+SELECT count(*) AS runs FROM tdm.run;
+
 -- First call: rules settle the simple conflicts; the complex ones wait.
 SELECT tdm.consolidate('R3') AS run;
 SELECT release, target, status, rows_collected, conflicts, auto_resolved, manual FROM tdm.run;

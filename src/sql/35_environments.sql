@@ -78,7 +78,9 @@ BEGIN
     USING ERRCODE = state,
           HINT = 'The environment''s own settings or sessions ended the read: its statement_timeout or'
                  ' lock_timeout (of the user mapping''s role or its database there), or a lock another'
-                 ' session there holds. Deal with it there, then call again.';
+                 ' session there holds. Deal with it there, then call again. (This session''s'
+                 ' lock_timeout does not reach an environment: bound its waits on its server,'
+                 ' ALTER SERVER s OPTIONS (ADD options ''-c lock_timeout=30s'').)';
 END
 $$;
 

@@ -214,7 +214,9 @@ BEGIN
       -- (the environment's timeouts or locks, not this session's)
       GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT,
                               failed_context = PG_EXCEPTION_CONTEXT;
-      PERFORM tdm._raise_remote('collect', NULL, m.rel::text, failed_state, failed_message, failed_context);
+      PERFORM tdm._raise_remote('collect', NULL,
+                                format('%s in one of %s', m.rel, array_to_string(envs, ', ')),
+                                failed_state, failed_message, failed_context);
       RAISE;
     WHEN undefined_table OR undefined_column OR connection_exception OR data_exception
          OR insufficient_privilege OR undefined_object OR undefined_function THEN
