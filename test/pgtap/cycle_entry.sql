@@ -10,32 +10,11 @@
 -- the rows that reference its members counted.
 BEGIN;
 SELECT plan(7);
-\ir ../../sql/include/loopback.sql
+\ir ../../sql/include/store_cycle.sql
 SET client_min_messages = warning;
 
-SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
-  SET session_replication_role = replica;
-  CREATE SCHEMA tap_cy_e1;
-  CREATE SCHEMA tap_cy_e2;
-  CREATE TABLE tap_cy_e1.staff (staff_id int PRIMARY KEY, username text NOT NULL UNIQUE, store_id int NOT NULL,
-                                tdm_release text, tdm_feature text);
-  CREATE TABLE tap_cy_e1.store (store_id int PRIMARY KEY, name text NOT NULL UNIQUE,
-                                manager_staff_id int NOT NULL REFERENCES tap_cy_e1.staff,
-                                tdm_release text, tdm_feature text);
-  ALTER TABLE tap_cy_e1.staff ADD FOREIGN KEY (store_id) REFERENCES tap_cy_e1.store;
-  CREATE TABLE tap_cy_e2.staff (LIKE tap_cy_e1.staff INCLUDING ALL);
-  CREATE TABLE tap_cy_e2.store (LIKE tap_cy_e1.store INCLUDING ALL);
-  INSERT INTO tap_cy_e1.staff VALUES (1, 'ann', 1, 'TCY', 'F'), (2, 'bob', 2, 'TCY', 'F');
-  INSERT INTO tap_cy_e1.store VALUES (1, 'A', 1, 'TCY', 'F'), (2, 'B', 2, 'TCY', 'F');
-  INSERT INTO tap_cy_e2.staff VALUES (1, 'ann', 2, 'TCY', 'F'), (3, 'bob', 2, 'TCY', 'F');
-  INSERT INTO tap_cy_e2.store VALUES (1, 'B', 3, 'TCY', 'F'), (2, 'A', 1, 'TCY', 'F')$$) \g /dev/null
-SELECT pg_temp.loopback_server('tap_cy_self');
-CREATE SCHEMA tap_cy;
-CREATE TABLE tap_cy.staff (staff_id int PRIMARY KEY, username text NOT NULL UNIQUE, store_id int NOT NULL,
-                           tdm_release text, tdm_feature text);
-CREATE TABLE tap_cy.store (store_id int PRIMARY KEY, name text NOT NULL UNIQUE,
-                           manager_staff_id int NOT NULL REFERENCES tap_cy.staff, tdm_release text, tdm_feature text);
-ALTER TABLE tap_cy.staff ADD FOREIGN KEY (store_id) REFERENCES tap_cy.store;
+SELECT pg_temp.store_cycle('tap_cy', 'TCY', $$(1, 'ann', 2, %1$L, 'F'), (3, 'bob', 2, %1$L, 'F')$$,
+                           $$(1, 'B', 3, %1$L, 'F'), (2, 'A', 1, %1$L, 'F')$$);
 SELECT tdm.add_environment('cy1', 'tap_cy_self', 10, 'tap_cy_e1'), tdm.add_environment('cy2', 'tap_cy_self', 20, 'tap_cy_e2');
 SELECT tdm.manage_table('tap_cy.store', '{name}');
 SELECT tdm.manage_table('tap_cy.staff', '{username}', core_columns => '{store_id}');

@@ -10,32 +10,11 @@
 -- rule's too.
 BEGIN;
 SELECT plan(3);
-\ir ../../sql/include/loopback.sql
+\ir ../../sql/include/store_cycle.sql
 SET client_min_messages = warning;
 
-SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
-  SET session_replication_role = replica;
-  CREATE SCHEMA tap_cs_e1;
-  CREATE SCHEMA tap_cs_e2;
-  CREATE TABLE tap_cs_e1.staff (staff_id int PRIMARY KEY, username text NOT NULL UNIQUE, store_id int NOT NULL,
-                                tdm_release text, tdm_feature text);
-  CREATE TABLE tap_cs_e1.store (store_id int PRIMARY KEY, name text NOT NULL UNIQUE,
-                                manager_staff_id int NOT NULL REFERENCES tap_cs_e1.staff,
-                                tdm_release text, tdm_feature text);
-  ALTER TABLE tap_cs_e1.staff ADD FOREIGN KEY (store_id) REFERENCES tap_cs_e1.store;
-  CREATE TABLE tap_cs_e2.staff (LIKE tap_cs_e1.staff INCLUDING ALL);
-  CREATE TABLE tap_cs_e2.store (LIKE tap_cs_e1.store INCLUDING ALL);
-  INSERT INTO tap_cs_e1.staff VALUES (1, 'ann', 1, 'TCS', 'F'), (2, 'bob', 2, 'TCS', 'F');
-  INSERT INTO tap_cs_e1.store VALUES (1, 'A', 1, 'TCS', 'F'), (2, 'B', 2, 'TCS', 'F');
-  INSERT INTO tap_cs_e2.staff VALUES (1, 'ann', 1, 'TCS', 'F'), (2, 'bob', 1, 'TCS', 'F');
-  INSERT INTO tap_cs_e2.store VALUES (1, 'A', 1, 'TCS', 'F'), (2, 'B', 2, 'TCS', 'F')$$) \g /dev/null
-SELECT pg_temp.loopback_server('tap_cs_self');
-CREATE SCHEMA tap_cs;
-CREATE TABLE tap_cs.staff (staff_id int PRIMARY KEY, username text NOT NULL UNIQUE, store_id int NOT NULL,
-                           tdm_release text, tdm_feature text);
-CREATE TABLE tap_cs.store (store_id int PRIMARY KEY, name text NOT NULL UNIQUE,
-                           manager_staff_id int NOT NULL REFERENCES tap_cs.staff, tdm_release text, tdm_feature text);
-ALTER TABLE tap_cs.staff ADD FOREIGN KEY (store_id) REFERENCES tap_cs.store;
+SELECT pg_temp.store_cycle('tap_cs', 'TCS', $$(1, 'ann', 1, %1$L, 'F'), (2, 'bob', 1, %1$L, 'F')$$,
+                           $$(1, 'A', 1, %1$L, 'F'), (2, 'B', 2, %1$L, 'F')$$);
 SELECT tdm.add_environment('cs1', 'tap_cs_self', 10, 'tap_cs_e1'), tdm.add_environment('cs2', 'tap_cs_self', 20, 'tap_cs_e2');
 SELECT tdm.manage_table('tap_cs.store', '{name}');
 SELECT tdm.manage_table('tap_cs.staff', '{username}');
