@@ -192,6 +192,9 @@ SELECT pg_temp.wait_until(format('EXISTS (SELECT FROM tdm.progress WHERE pid = %
 SELECT job_id AS fg_job FROM tdm.progress WHERE pid = :here_pid \gset
 SELECT regexp_replace(e.message, '[0-9]+', 'N', 'g') AS message, regexp_replace(e.hint, '[0-9]+', 'N', 'g') AS hint
   FROM pg_temp.error_of(format('SELECT tdm.wait_job(%s)', :fg_job)) e;
+-- cancel_job too: no job to cancel, but the call, and how to stop it.
+SELECT regexp_replace(e.message, '[0-9]+', 'N', 'g') AS message, regexp_replace(e.hint, '[0-9]+', 'N', 'g') AS hint
+  FROM pg_temp.error_of(format('SELECT tdm.cancel_job(%s)', :fg_job)) e;
 SELECT dblink_exec('env', 'ROLLBACK');
 SELECT run IS NOT NULL AS consolidated FROM dblink_get_result('here') AS t(run bigint);
 SELECT * FROM dblink_get_result('here') AS t(run bigint);
