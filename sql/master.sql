@@ -372,6 +372,15 @@ SELECT pg_temp.master_state() AS state_before \gset
 SELECT tdm.rollback(:snap);
 SELECT pg_temp.master_state() = :'state_before' AS master_unchanged;
 ALTER TABLE master.users DROP COLUMN nickname;
+-- A column renamed in staging alone (master's migration not run yet, or
+-- undone): master is as the snapshot has it, and the rollback restores
+-- all of it, that column too.
+ALTER TABLE staging.users RENAME COLUMN full_name TO display_name;
+UPDATE master.users SET full_name = 'renamed in staging only' WHERE user_id = :toasted_user;
+SELECT tdm.rollback(:snap) AS job \gset
+SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
+ALTER TABLE staging.users RENAME COLUMN display_name TO full_name;
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 -- An index added since the spares were built (here an expression index
 -- with a predicate) makes them stale: the rollback builds new ones first.
 CREATE INDEX accounts_lower_number ON master.accounts (lower(account_number)) WHERE balance > 0;

@@ -49,8 +49,9 @@ SELECT tdm.add_rule('known_currency', 'staging.accounts', $$currency IN ('EUR', 
                     severity => 'warning');
 SELECT name, rel, predicate, severity FROM tdm.rule ORDER BY name;
 
--- Every call left one audit row, chained to the previous one.
-SELECT audit_id, action, object, detail FROM tdm.audit ORDER BY audit_id;
+-- Every call left one audit row, chained to the previous one (the tables'
+-- OIDs, which vary, left out).
+SELECT audit_id, action, object, detail - 'rel_oid' AS detail FROM tdm.audit ORDER BY audit_id;
 SELECT count(*) AS broken_links FROM tdm.verify_audit();
 
 -- Bad input: a schema tdm that exists before the extension, owned by an

@@ -588,25 +588,77 @@ BEGIN
 END
 $$;
 
--- Managed tables dropped since they were registered, named by OID, or
+-- The name of managed table `rel`: its own, or, dropped, the one its last
+-- registration was audited under (NULL if none was).
+CREATE FUNCTION tdm._managed_name(rel oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce((SELECT c.oid::regclass::text FROM pg_class c WHERE c.oid = rel),
+                  (SELECT a.object FROM tdm.audit a
+                    WHERE a.action = 'manage_table' AND a.detail ->> 'rel_oid' = rel::text
+                    ORDER BY a.audit_id DESC LIMIT 1))
+$$;
+
+-- A table registered where a managed table of its name was dropped (a
+-- migration that drops and creates a table again): the dropped table's
+-- copies in snapshots of targets whose table of that name is still there,
+-- and its rows' keys in the key map, are the new table's (a rollback
+-- restores them; a later release's references find them).
+CREATE FUNCTION tdm._adopt_dropped(rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  gone oid;
+  copies bigint;
+  keys bigint;
+BEGIN
+  FOR gone IN SELECT DISTINCT x.managed::oid FROM tdm.snapshot_table x
+               WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = x.managed)
+              UNION
+              SELECT DISTINCT k.rel::oid FROM tdm.key_map k
+               WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = k.rel)
+                 AND NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = k.rel) LOOP
+    CONTINUE WHEN tdm._managed_name(gone) IS DISTINCT FROM _adopt_dropped.rel::text
+                  OR EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = gone);
+    UPDATE tdm.snapshot_table x SET managed = _adopt_dropped.rel
+     WHERE x.managed = gone
+       AND x.rel = tdm._target_table((SELECT s.target FROM tdm.snapshot s WHERE s.snapshot_id = x.snapshot_id),
+                                     _adopt_dropped.rel);
+    GET DIAGNOSTICS copies = ROW_COUNT;
+    UPDATE tdm.key_map k SET rel = _adopt_dropped.rel WHERE k.rel = gone;
+    GET DIAGNOSTICS keys = ROW_COUNT;
+    IF copies + keys > 0 THEN
+      RAISE NOTICE 'manage_table: % takes the place of the managed table of that name dropped (OID %): its % copies in snapshots and % key map row(s) are now this table''s',
+        _adopt_dropped.rel, gone, copies, keys;
+      PERFORM tdm._audit('adopt_dropped', _adopt_dropped.rel::text,
+                         jsonb_build_object('rel_oid', _adopt_dropped.rel::oid, 'dropped_oid', gone, 'snapshot_copies', copies,
+                                            'key_map_rows', keys));
+    END IF;
+  END LOOP;
+END
+$$;
+
+-- Managed tables dropped since they were registered (named, with their OID), or
 -- without a column they were registered with: what every operation over
 -- the managed tables refuses to start with.
 CREATE FUNCTION tdm._require_managed_tables(caller text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   gone text;
+  gone_oid oid;
   missing record;
 BEGIN
   PERFORM tdm._hold_managed_tables();
-  SELECT string_agg(m.rel::oid::text, ', ' ORDER BY m.rel::oid) INTO gone
+  SELECT string_agg(coalesce(tdm._managed_name(m.rel) || ' (OID ' || m.rel::oid || ')', 'OID ' || m.rel::oid),
+                    ', ' ORDER BY m.rel::oid),
+         min(m.rel::oid)
+    INTO gone, gone_oid
     FROM tdm.managed_table m WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = m.rel);
   IF gone IS NOT NULL THEN
-    RAISE EXCEPTION '%: the managed table with OID % no longer exists', caller, gone
+    RAISE EXCEPTION '%: the managed table % no longer exists', caller, gone
       USING ERRCODE = 'undefined_table',
             DETAIL = 'It was dropped after tdm.manage_table registered it.',
             HINT = format('Stop managing it (SELECT tdm.unmanage_table(%s);), then register the '
-                          'table that replaces it, if any, with tdm.manage_table.',
-                          split_part(gone, ',', 1));
+                          'table that replaces it, if any, with tdm.manage_table: it takes over the dropped'
+                          ' one''s copies in snapshots and its key map.', gone_oid);
   END IF;
   -- A managed table attached since as a partition of another (or the
   -- reverse): its rows would be collected and loaded twice.
@@ -700,7 +752,7 @@ BEGIN
       USING ERRCODE = 'dependent_objects_still_exist',
             HINT = format('Drop the rule first (SELECT tdm.drop_rule(%L);), or keep %s managed.', broken.name, rel);
   END IF;
-  PERFORM tdm._audit('unmanage_table', rel::text,
+  PERFORM tdm._audit('unmanage_table', coalesce(tdm._managed_name(rel), rel::text),
                      jsonb_build_object('rel_oid', rel::oid, 'rules', coalesce(rules, '{}'),
                                         'masks', coalesce(masks, '{}')));
 END

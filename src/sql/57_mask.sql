@@ -242,11 +242,21 @@ BEGIN
                   CASE WHEN role LIKE 'referenced by %' THEN 'is ' || role ELSE 'is a column of a ' || role END);
   END IF;
   IF method NOT IN ('hash', 'email') THEN
-    SELECT r.role INTO role FROM tdm._key_roles(rel) r WHERE r.column_name = col LIMIT 1;
+    -- (NULLs are never equal in a unique index, unless it says NULLS NOT
+    -- DISTINCT: null keeps such a column's rows apart, a column too short
+    -- for a hash too)
+    SELECT r.role INTO role FROM tdm._key_roles(rel) r
+     WHERE r.column_name = col
+       AND NOT (method = 'null' AND r.role LIKE 'unique index %'
+                AND NOT (SELECT i.indnullsnotdistinct FROM pg_index i
+                          WHERE i.indexrelid = to_regclass(substr(r.role, 14))))
+     LIMIT 1;
     IF FOUND THEN
       RETURN format('%s is part of a %s, and %s makes different values equal (two entities would'
-                    ' become one): use hash or email, which keep different values apart',
-                    quote_ident(col), role, method);
+                    ' become one): use hash or email, which keep different values apart%s',
+                    quote_ident(col), role, method,
+                    CASE WHEN role LIKE 'unique index %' AND method <> 'null' AND NOT a.attnotnull
+                         THEN ', or null (a unique index keeps NULLs apart)' ELSE '' END);
     END IF;
   END IF;
   unknown := (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(coalesce(options, '{}')) k
@@ -428,7 +438,15 @@ BEGIN
   IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = mask_column.rel) THEN
     RAISE EXCEPTION 'mask_column: table % is not managed by tdm', tdm._rel_name(rel)
       USING ERRCODE = 'undefined_object',
-            HINT = format('Register it first: SELECT tdm.manage_table(%L);', rel::text);
+            HINT = coalesce(
+                     -- (a target's copy of a managed table: masks are the managed table's)
+                     (SELECT format('It is %s''s table in target %s: masks are declared on the managed table,'
+                                    ' SELECT tdm.mask_column(%L, %L, %L);', m.rel, quote_ident(n.nspname),
+                                    m.rel::text, col, method)
+                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        JOIN tdm.managed_table m ON (SELECT mc.relname FROM pg_class mc WHERE mc.oid = m.rel) = c.relname
+                       WHERE c.oid = mask_column.rel LIMIT 1),
+                     format('Register it first: SELECT tdm.manage_table(%L);', rel::text));
   END IF;
   IF tdm._mask_defaults(method) IS NULL THEN
     RAISE EXCEPTION 'mask_column: unknown method "%" for %.%', method, rel, quote_ident(col)
@@ -484,11 +502,17 @@ $$;
 COMMENT ON FUNCTION tdm.unmask_column(regclass, name) IS 'Removes the mask of a column';
 
 -- The masks of `rel`, as text: part of what a decision on one of its
--- conflicts is taken on (the members' values a reviewer saw).
+-- conflicts is taken on (the members' values a reviewer saw). With masks,
+-- it ends with a digest of the masks' secret: the members checksum it goes
+-- into hashes the rows unmasked, and reviewers read it; keyed, it tells
+-- nothing of a guessed value (any mask: a partial one leaves few digits to
+-- guess).
 CREATE FUNCTION tdm._mask_signature(rel regclass) RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT coalesce(string_agg(format('%s %s %s', quote_ident(k.column_name), k.method, k.options), ', '
-                             ORDER BY k.column_name), '')
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN count(*) = 0 THEN ''
+              ELSE string_agg(format('%s %s %s', quote_ident(k.column_name), k.method, k.options), ', '
+                              ORDER BY k.column_name)
+                   || ' ' || encode(sha256(tdm._mask_secret() || convert_to('members checksum', 'UTF8')), 'hex') END
     FROM tdm.mask k WHERE k.rel = _mask_signature.rel
 $$;
 

@@ -366,6 +366,7 @@ DECLARE
   copied bigint;
   renamed_from text;  -- tables of the run no managed table is called now
   renamed_to text;    -- managed tables the run does not name
+  unmanaged text;     -- tables the run loaded rows into that are managed no more
   refused text;  -- a failed copy's SQLSTATE, message, detail, hint, schema, table and context
   refused_message text;
   refused_detail text;
@@ -547,6 +548,21 @@ BEGIN
             DETAIL = 'A managed table was renamed since the consolidation.',
             HINT = 'Give it back its name; or, once the environments hold it under the new name too, tag the'
                    ' release again and consolidate it.';
+  END IF;
+  -- A table the run loaded rows into, unmanaged since (or dropped): the
+  -- copy is of managed tables, and would leave its rows out without a word.
+  SELECT string_agg(format('%s row(s) into %s', k.value ->> 'loaded', k.key), ', ' ORDER BY k.key)
+    INTO unmanaged FROM jsonb_each(t.tables) k
+   WHERE (k.value ->> 'loaded')::bigint > 0
+     AND NOT EXISTS (SELECT 1 FROM tdm.managed_table m WHERE m.rel::text = k.key);
+  IF unmanaged IS NOT NULL THEN
+    RAISE EXCEPTION 'promote: run % of release % loaded % (managed no more): they would be left out',
+      t.run_id, the_release, unmanaged
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'A table was unmanaged (tdm.unmanage_table) or dropped since the consolidation.',
+            HINT = format('Manage it again (tdm.manage_table, with the keys it had), then promote; or, to leave'
+                          ' its rows out of the release, tag it again and consolidate it'
+                          ' (SELECT tdm.tag_release(%L);).', the_release);
   END IF;
   PERFORM tdm._require_promoted_tables('promote', to_target);
   created := tdm._create_target_tables(from_target, to_target);

@@ -109,11 +109,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull))
 $$;
 
--- The attribute numbers, in `rel`, of the managed table's columns in the
--- order tdm._hash_args hashes them: what a copy's checksum covers.
-CREATE FUNCTION tdm._hashed_attnums(rel regclass, managed regclass) RETURNS int2[]
+-- The attribute numbers, in `rel`, of the columns of `columns_of` in the
+-- order tdm._hash_args hashes them: what a copy's checksum covers. (A
+-- snapshot's checksums cover its target tables' own columns: neither a
+-- column only master has, nor one renamed in staging alone, escapes a
+-- rollback.)
+CREATE FUNCTION tdm._hashed_attnums(rel regclass, columns_of regclass) RETURNS int2[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT ARRAY(SELECT a.attnum FROM tdm._columns(managed) c
+  SELECT ARRAY(SELECT a.attnum FROM tdm._columns(columns_of) c
                  JOIN pg_attribute a ON a.attrelid = rel AND a.attname = c.column_name
                 ORDER BY c.ordinal)
 $$;
@@ -244,7 +247,7 @@ BEGIN
     IF to_regclass(name) IS NOT NULL THEN
       PERFORM tdm._drop_spare(name::regclass);
     END IF;
-    made := tdm._make_spare(t.rel, t.storage::regclass, tdm._hashed_attnums(t.storage::regclass, t.managed),
+    made := tdm._make_spare(t.rel, t.storage::regclass, tdm._hashed_attnums(t.storage::regclass, t.storage::regclass),
                             (parse_ident(name))[2]);
     IF made.row_count <> t.row_count OR made.checksum <> t.checksum THEN
       RAISE EXCEPTION 'rollback: the copy % of snapshot % does not match its checksum (% rows, % when taken)',
@@ -398,12 +401,12 @@ BEGIN
     storage := tdm._snapshot_relation('s', id, rels[i]);
     EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WITH NO DATA', storage, rels[i]);
     IF (SELECT c.relkind FROM pg_class c WHERE c.oid = rels[i]) = 'r' THEN
-      taken := tdm._copy_rows(rels[i], storage::regclass, tdm._hashed_attnums(rels[i], manageds[i]));
+      taken := tdm._copy_rows(rels[i], storage::regclass, tdm._hashed_attnums(rels[i], rels[i]));
     ELSE
       -- A partitioned table's rows are its partitions': copied by the
       -- executor, then counted and hashed as the copy does.
       EXECUTE format('INSERT INTO %s SELECT * FROM %s', storage, rels[i]);
-      taken := tdm._release_checksum(storage::regclass, manageds[i],
+      taken := tdm._release_checksum(storage::regclass, rels[i],
                                      (SELECT m.release_column FROM tdm.managed_table m
                                        WHERE m.rel = manageds[i]), NULL);
     END IF;
@@ -488,14 +491,18 @@ BEGIN
   -- another order, which ALTER TABLE cannot undo, are said to be so.)
   -- (Each table by the name the target must give it: a table renamed
   -- since shows its new name too, one dropped is not a bare OID.)
+  -- (A table unmanaged since, or whose managed table was dropped, is not
+  -- left as it is without a word: the rollback restores managed tables.)
   SELECT string_agg(format('%s (then: %s; now: %s)%s', coalesce(n.expected, x.rel::text), x.shape,
-                           coalesce(tdm._shape(tdm._target_table(s.target, x.managed)),
-                                    CASE WHEN n.expected IS NULL THEN 'not managed: its managed table was dropped'
-                                         ELSE 'missing' || coalesce(' (the table is ' || n.actual || ' now)', '') END),
-                           CASE WHEN (SELECT array_agg(p ORDER BY p) FROM unnest(string_to_array(x.shape, ', ')) p)
-                                     = (SELECT array_agg(p ORDER BY p)
-                                          FROM unnest(string_to_array(tdm._shape(tdm._target_table(s.target, x.managed)),
-                                                                      ', ')) p)
+                           CASE WHEN n.managed THEN coalesce(n.shape,
+                                                             'missing' || coalesce(' (the table is ' || n.actual || ' now)', ''))
+                                WHEN n.expected IS NULL
+                                THEN format('not managed: its managed table %s was dropped',
+                                            coalesce(tdm._managed_name(x.managed), 'OID ' || x.managed::oid))
+                                ELSE format('not managed: %s was unmanaged since', x.managed) END,
+                           CASE WHEN n.managed
+                                     AND (SELECT array_agg(p ORDER BY p) FROM unnest(string_to_array(x.shape, ', ')) p)
+                                         = (SELECT array_agg(p ORDER BY p) FROM unnest(string_to_array(n.shape, ', ')) p)
                                 THEN ' [the same columns in another order, which ALTER TABLE cannot'
                                      ' restore]'
                                 ELSE '' END), '; ')
@@ -503,16 +510,25 @@ BEGIN
     FROM tdm.snapshot_table x
    CROSS JOIN LATERAL (SELECT (SELECT format('%I.%I', s.target, c.relname) FROM pg_class c
                                 WHERE c.oid = x.managed) AS expected,
-                              (SELECT c.oid::regclass::text FROM pg_class c WHERE c.oid = x.rel) AS actual) n
+                              (SELECT c.oid::regclass::text FROM pg_class c WHERE c.oid = x.rel) AS actual,
+                              tdm._shape(tdm._target_table(s.target, x.managed)) AS shape,
+                              EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = x.managed) AS managed) n
    WHERE x.snapshot_id = s.snapshot_id
-     AND tdm._shape(tdm._target_table(s.target, x.managed)) IS DISTINCT FROM x.shape;
+     AND (n.shape IS DISTINCT FROM x.shape OR NOT n.managed);
   IF changed IS NOT NULL THEN
-    RAISE EXCEPTION 'rollback: the tables of snapshot % changed shape since it was taken', snapshot_id
+    RAISE EXCEPTION 'rollback: %', CASE WHEN changed LIKE '%now: not managed: %'
+                                        THEN format('snapshot %s holds tables that are managed no more', snapshot_id)
+                                        ELSE format('the tables of snapshot %s changed shape since it was taken',
+                                                    snapshot_id) END
       USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = changed,
             HINT = CASE WHEN changed LIKE '%[the same columns in another order%'
                         THEN 'This snapshot can no longer be restored: a column dropped since comes back only'
                              ' at the end of its table. Roll back to a snapshot taken since the change'
                              ' (tdm.snapshot lists them).'
+                        WHEN changed LIKE '%now: not managed: %'
+                        THEN 'Manage the table again (tdm.manage_table; one created again in place of a dropped'
+                             ' one takes over its copies), or roll back to a snapshot taken since (tdm.snapshot'
+                             ' lists them).'
                         ELSE 'Undo the schema change first (its shape then is in the DETAIL), or roll back to'
                              ' a snapshot taken since the change.' END;
   END IF;
@@ -574,7 +590,7 @@ BEGIN
         'u%s AS (UPDATE %s x SET (%s) = ROW(%s) FROM %s s WHERE %s AND tdm._row_hash(%s) <> tdm._row_hash(%s))',
         t.step, t.rel, set_columns,
         (SELECT string_agg('s.' || c, ', ') FROM unnest(string_to_array(set_columns, ', ')) AS c),
-        t.storage, key_match, tdm._hash_args(t.managed, 'x'), tdm._hash_args(t.managed, 's'));
+        t.storage, key_match, tdm._hash_args(t.rel, 'x'), tdm._hash_args(t.rel, 's'));
     END IF;
     clauses := clauses || tdm._insert_clause('i' || t.step, t.rel,
       format('%s s WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE %s)', t.storage, t.rel, key_match));
@@ -593,7 +609,7 @@ BEGIN
   FOR t IN SELECT x.*, m.release_column FROM tdm.snapshot_table x
              JOIN tdm.managed_table m ON m.rel = x.managed
             WHERE x.snapshot_id = _rollback_verify.snapshot_id LOOP
-    got := tdm._release_checksum(t.rel, t.managed, t.release_column, NULL);
+    got := tdm._release_checksum(t.rel, t.rel, t.release_column, NULL);
     IF got.row_count <> t.row_count OR got.checksum <> t.checksum THEN
       RAISE EXCEPTION 'rollback: % does not match snapshot % after restore (% rows, % expected%)',
         t.rel, snapshot_id, got.row_count, t.row_count,

@@ -5,8 +5,9 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(53);
+SELECT plan(56);
 \ir ../../sql/include/loopback.sql
+\ir ../../sql/include/errors.sql
 SET client_min_messages = error;
 
 -- Two environments (schemas of this database, written by another
@@ -96,9 +97,21 @@ SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'code', 'null')$$,
   '%code is NOT NULL%', 'a NOT NULL column is not masked with null');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'born', 'hash')$$,
   '%method hash masks text, and born is date%', 'hash is refused on a date');
-SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'badge', 'null')$$,
-  '%badge is part of a unique index tap_mk.person_badge_key, and null makes different values equal%',
+-- A target's copy of a managed table (master's, say): sent to the managed one.
+CREATE SCHEMA tap_mk_copy;
+CREATE TABLE tap_mk_copy.person (id int PRIMARY KEY);
+SELECT is((pg_temp.error_of($$SELECT tdm.mask_column('tap_mk_copy.person', 'phone', 'partial')$$)).hint,
+  $$It is tap_mk.person's table in target tap_mk_copy: masks are declared on the managed table, SELECT tdm.mask_column('tap_mk.person', 'phone', 'partial');$$,
+  'a mask on a target''s copy of a managed table is sent to the managed table');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'badge', 'partial')$$,
+  '%badge is part of a unique index tap_mk.person_badge_key, and partial makes different values equal%, or null (a unique index keeps NULLs apart)',
   'a column of a UNIQUE constraint takes only a mask that keeps values apart');
+-- (null does: NULLs are never equal in a unique index; a column too short
+-- for a hash, an SSN's char(11), can still be masked)
+SAVEPOINT null_badge;
+SELECT lives_ok($$SELECT tdm.mask_column('tap_mk.person', 'badge', 'null')$$,
+  'a nullable column of a UNIQUE constraint (not a key tdm matches by) takes null');
+ROLLBACK TO SAVEPOINT null_badge;
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'email', 'email', '{"domain": "Masked.Test"}')$$,
   '%option domain of method email is a domain name in lower case%',
   'an email domain in capitals is refused (a folded key is masked lower-cased)');
@@ -160,6 +173,15 @@ SELECT is((SELECT count(*)::int FROM tdm.conflict WHERE run_id = :run
             AND (members::text ILIKE '%corp.test%' OR members::text LIKE '%Archer%'
                  OR differing::text LIKE '%7946%')), 0,
   'no conflict member holds a value unmasked (the generated email_lower included)');
+-- The conflict's members checksum hashes the rows as collected, unmasked,
+-- and reviewers read it: keyed with the masks' secret, it cannot be used to
+-- check guesses of a masked value.
+SELECT tdm._mask_signature('tap_mk.person') AS keyed_signature \gset
+SAVEPOINT other_key;
+UPDATE tdm.mask_key SET secret = sha256('another key'::bytea);
+SELECT isnt(tdm._mask_signature('tap_mk.person'), :'keyed_signature',
+  'a masked table''s members checksum is keyed with the masks'' secret');
+ROLLBACK TO SAVEPOINT other_key;
 SELECT ok((SELECT bool_and(email ~ '^u[0-9a-f]{16}@masked\.test$' AND email_lower = lower(email)
                            AND char_length(full_name) = 10)
              FROM tap_mk.person), 'emails and names are replaced by keyed hashes of the lengths asked');

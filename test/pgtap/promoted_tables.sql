@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(28);
+SELECT plan(29);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -77,7 +77,14 @@ SELECT throws_like($$SELECT tdm.promote('TPT2')$$,
   'promote: run % of release TPT2 loaded staging.pt_note, and no managed table has that name now (staging.pt_note_new is not in the run)',
   'promote says a managed table was renamed since the consolidation');
 ALTER TABLE staging.pt_note_new RENAME TO pt_note;
-SELECT lives_ok($$SELECT tdm.promote('TPT2')$$, 'the name given back, the release is promoted');
+-- Unmanaged since the run: the copy of managed tables would leave its
+-- rows out, and the release would be promoted without them.
+SELECT tdm.unmanage_table('staging.pt_note');
+SELECT throws_like($$SELECT tdm.promote('TPT2')$$,
+  'promote: run % of release TPT2 loaded 1 row(s) into staging.pt_note (managed no more): they would be left out',
+  'promote refuses a release whose run loaded rows into a table unmanaged since');
+SELECT tdm.manage_table('staging.pt_note');
+SELECT lives_ok($$SELECT tdm.promote('TPT2')$$, 'the name given back and managed again, the release is promoted');
 SELECT results_eq('SELECT id, tdm_release FROM master.pt_item ORDER BY id',
   $$VALUES (1, 'TPT1'), (2, 'TPT2')$$, 'both releases'' rows in the one table');
 SELECT results_eq('SELECT id, tdm_release FROM master.pt_note',
@@ -127,7 +134,7 @@ SELECT tdm.snapshot('tap_pt_last') AS last \gset
 SELECT tdm.unmanage_table('staging.pt_note');
 DROP TABLE staging.pt_note;
 SELECT matches((pg_temp.error_of(format('SELECT tdm.rollback(%s)', :last))).detail,
-  'master\.pt_note \(then: .*; now: not managed: its managed table was dropped\)',
+  'master\.pt_note \(then: .*; now: not managed: its managed table staging\.pt_note was dropped\)',
   'a rollback names the table whose managed table was dropped');
 
 -- A table unmanaged and another managed since the consolidation: no

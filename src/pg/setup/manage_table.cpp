@@ -74,11 +74,14 @@ TDM_FUNCTION(tdm_manage_table) {
     spi.query("SELECT tdm._registration_changes($1, $2::jsonb)",
               {oid_param(REGCLASSOID, rel), text_param(*before)});
   }
+  // (The OID names the table once it is dropped: tdm._managed_name.)
   spi.query(
       "SELECT tdm._audit('manage_table', m.rel::text,"
-      "                  to_jsonb(m) - 'rel' - 'managed_at' - 'managed_by')"
+      "                  to_jsonb(m) - 'rel' - 'managed_at' - 'managed_by'"
+      "                  || jsonb_build_object('rel_oid', m.rel::oid))"
       "  FROM tdm.managed_table m WHERE m.rel = $1",
       {oid_param(REGCLASSOID, rel)});
+  spi.query("SELECT tdm._adopt_dropped($1)", {oid_param(REGCLASSOID, rel)});
   spi.query("SELECT tdm._warn_local_natural_keys($1)", {oid_param(REGCLASSOID, rel)});
   for (const tdm::setup::Advice &advice : managed.advice) {
     const char *message = advice.message.c_str();

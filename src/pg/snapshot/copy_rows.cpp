@@ -8,7 +8,7 @@
 // TABLE AS of the same rows (whose free space map it skips too: the
 // storage is new).
 // `hashed` lists the attribute numbers of `source` that the checksum covers,
-// in the order tdm._hash_args gives them (the managed table's columns).
+// in the order tdm._hash_args gives them (the table's own columns).
 #include <string>
 #include <vector>
 
