@@ -19,6 +19,13 @@ IMPORT FOREIGN SCHEMA public LIMIT TO (nt_user) FROM SERVER st3 INTO notices_st3
 CREATE TABLE staging.nt_user (id int PRIMARY KEY, email text NOT NULL UNIQUE, tier text, tdm_release text, tdm_feature text);
 SELECT tdm.manage_table('staging.nt_user', '{email}');
 SELECT tdm.mask_column('staging.nt_user', 'email', 'email');
+-- A business rule on a masked column holds for the masked values, which
+-- validation reads: said when the rule is added, and when the mask is.
+SELECT tdm.add_rule('nt_email_domain', 'staging.nt_user', $$email LIKE '%@x'$$, 'warning');
+SELECT tdm.add_rule('nt_tier_known', 'staging.nt_user', $$tier IN ('gold', 'silver', 'bronze')$$);
+SELECT tdm.mask_column('staging.nt_user', 'tier', 'constant', '{"value": "t"}');
+SELECT tdm.unmask_column('staging.nt_user', 'tier'), tdm.drop_rule('nt_tier_known'),
+       tdm.drop_rule('nt_email_domain');
 SELECT tdm.create_release('R-NT1'), tdm.add_feature('R-NT1', 'FEAT-NT1', 1), tdm.add_feature('R-NT1', 'FEAT-NT2', 1),
        tdm.add_feature('R-NT1', 'FEAT-NT3', 1);
 -- One login in three environments, three tiers, three features of one

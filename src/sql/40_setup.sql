@@ -610,14 +610,19 @@ DECLARE
   copies bigint;
   keys bigint;
 BEGIN
-  FOR gone IN SELECT DISTINCT x.managed::oid FROM tdm.snapshot_table x
-               WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = x.managed)
-              UNION
-              SELECT DISTINCT k.rel::oid FROM tdm.key_map k
-               WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = k.rel)
-                 AND NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = k.rel) LOOP
-    CONTINUE WHEN tdm._managed_name(gone) IS DISTINCT FROM _adopt_dropped.rel::text
-                  OR EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = gone);
+  -- (The candidates: tables registered under this name before, dropped,
+  -- and not taken over yet. Read from the audit, not from the key map,
+  -- which can hold millions of rows.)
+  FOR gone IN SELECT DISTINCT (a.detail ->> 'rel_oid')::oid FROM tdm.audit a
+               WHERE a.action = 'manage_table' AND a.object = _adopt_dropped.rel::text AND a.detail ? 'rel_oid'
+                 AND (a.detail ->> 'rel_oid')::oid <> _adopt_dropped.rel::oid
+                 AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = (a.detail ->> 'rel_oid')::oid)
+                 AND NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel::oid = (a.detail ->> 'rel_oid')::oid)
+                 AND NOT EXISTS (SELECT FROM tdm.audit b
+                                  WHERE b.action = 'adopt_dropped' AND b.detail ->> 'dropped_oid' = a.detail ->> 'rel_oid')
+  LOOP
+    -- (registered under another name since, then dropped: not this one's)
+    CONTINUE WHEN tdm._managed_name(gone) IS DISTINCT FROM _adopt_dropped.rel::text;
     UPDATE tdm.snapshot_table x SET managed = _adopt_dropped.rel
      WHERE x.managed = gone
        AND x.rel = tdm._target_table((SELECT s.target FROM tdm.snapshot s WHERE s.snapshot_id = x.snapshot_id),
@@ -628,10 +633,10 @@ BEGIN
     IF copies + keys > 0 THEN
       RAISE NOTICE 'manage_table: % takes the place of the managed table of that name dropped (OID %): its % copies in snapshots and % key map row(s) are now this table''s',
         _adopt_dropped.rel, gone, copies, keys;
-      PERFORM tdm._audit('adopt_dropped', _adopt_dropped.rel::text,
-                         jsonb_build_object('rel_oid', _adopt_dropped.rel::oid, 'dropped_oid', gone, 'snapshot_copies', copies,
-                                            'key_map_rows', keys));
     END IF;
+    PERFORM tdm._audit('adopt_dropped', _adopt_dropped.rel::text,
+                       jsonb_build_object('rel_oid', _adopt_dropped.rel::oid, 'dropped_oid', gone,
+                                          'snapshot_copies', copies, 'key_map_rows', keys));
   END LOOP;
 END
 $$;

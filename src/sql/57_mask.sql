@@ -470,6 +470,7 @@ BEGIN
     SET method = excluded.method, options = excluded.options, created_at = now(), created_by = current_user;
   PERFORM tdm._warn_mask_change('mask_column', rel, col, before,
                                  ROW(rel, col, method, coalesce(options, '{}'), NULL, NULL)::tdm.mask);
+  PERFORM tdm._notice_rules_on_masks('mask_column', rel, col => col);
   PERFORM tdm._audit('mask_column', format('%s.%s', rel, quote_ident(col)),
                      jsonb_build_object('method', method, 'options', coalesce(options, '{}'),
                                         'replaces', CASE WHEN before.method IS NOT NULL
@@ -500,6 +501,32 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tdm.unmask_column(regclass, name) IS 'Removes the mask of a column';
+
+-- Business rules of `rel` that read one of its masked columns (one rule,
+-- or one column, when given), said as NOTICEs: validation reads the rows
+-- as loaded, masked, and a rule on such a column holds for masked values.
+-- (Read from the predicate's text: a column named in a string literal
+-- counts too.)
+CREATE FUNCTION tdm._notice_rules_on_masks(caller text, rel regclass, rule_name text DEFAULT NULL,
+                                           col text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  x record;
+BEGIN
+  FOR x IN SELECT r.name, k.column_name, k.method FROM tdm.rule r JOIN tdm.mask k ON k.rel = r.rel
+            WHERE r.rel = _notice_rules_on_masks.rel
+              AND (rule_name IS NULL OR r.name = rule_name) AND (col IS NULL OR k.column_name = col)
+              AND CASE WHEN k.column_name ~ '^[a-z_][a-z0-9_]*$'
+                       THEN r.predicate ~* ('\m' || k.column_name || '\M')
+                       ELSE position(quote_ident(k.column_name) IN r.predicate) > 0 END
+            ORDER BY r.name, k.column_name LOOP
+    RAISE NOTICE '%: rule "%" on % reads column %, which is masked (%): validation checks the masked values',
+      caller, x.name, rel, quote_ident(x.column_name), x.method
+      USING HINT = 'Validation reads the rows as loaded: write the rule for the masked values (a hash''s length, a'
+                   ' date moved by days), or check those values in the environments.';
+  END LOOP;
+END
+$$;
 
 -- The masks of `rel`, as text: part of what a decision on one of its
 -- conflicts is taken on (the members' values a reviewer saw). With masks,
@@ -593,7 +620,7 @@ CREATE TYPE tdm.pii_candidate AS (
   rel         regclass,  -- the managed table
   column_name text,
   category    text,      -- email, phone, person_name, address, date_of_birth, national_id,
-                         -- card_number, iban, ip_address
+                         -- medical_record, card_number, iban, ip_address
   evidence    text,      -- 'name', 'values' or 'name and values'
   sampled     bigint,    -- non-NULL values read
   matched     bigint,    -- of them, values of the category's form
@@ -616,6 +643,8 @@ LANGUAGE sql IMMUTABLE AS $$
     ('address', 'address|street|(^|_)(post|postal|zip)_?code$|^zip$', NULL, 'hash'),
     ('date_of_birth', 'birth|(^|_)dob$|^dob_', NULL, 'date_shift'),
     ('national_id', '(^|_)(ssn|social_security|national_id|passport|tax_id|nino|nin)(_|$)', '^[0-9]{3}-[0-9]{2}-[0-9]{4}$', 'partial'),
+    -- (a health record's number names its patient: an identifier as much as an SSN)
+    ('medical_record', '(^|_)(mrn|medical_record(_?(no|num|number))?|health_(id|number)|nhs_(no|number)|medicare_(id|no|number))(_|$)', NULL, 'hash'),
     -- (values: 13 to 19 digits that pass the Luhn check, tdm._luhn)
     ('card_number', 'credit_?card|(^|_)card_?(no|num|number)$|(^|_)(cc|pan)_?(no|num|number)$|^card$',
      '^[0-9]{4}([ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}$', 'partial'),

@@ -376,6 +376,7 @@ DECLARE
   refused_context text;
   refused_constraint text;
   holders text[];  -- the releases of the rows a refused foreign key misses (tdm._referenced_releases)
+  dest_only bool;  -- the refused constraint is the destination's alone
 BEGIN
   PERFORM tdm._refuse_replica_role('promote');
   PERFORM tdm._require_target_name('promote', 'from_target', from_target);
@@ -577,19 +578,36 @@ BEGIN
   PERFORM tdm._progress(job, 'check');
   FOR n, examples IN
     SELECT t.run_id, jsonb_build_object('table', x.rel::text, 'loaded', t.tables -> x.managed::text -> 'loaded',
-                                        'holds', c.row_count)
+                                        'holds', c.row_count, 'managed', x.managed::text,
+                                        -- (its columns when the release was locked, if they changed since)
+                                        'then', (SELECT l.shape FROM tdm.release_lock l
+                                                  WHERE l.release = the_release AND l.rel = x.managed
+                                                    AND l.shape IS DISTINCT FROM tdm._shape(x.managed)
+                                                  LIMIT 1))
       FROM tdm._target_tables(from_target) x
      CROSS JOIN LATERAL tdm._release_checksum(x.rel, x.managed, x.release_column, the_release, true, x.rel) c
      WHERE coalesce((t.tables -> x.managed::text ->> 'loaded')::bigint, 0) <> c.row_count
         OR coalesce(t.tables -> x.managed::text ->> 'checksum', '0') <> c.checksum
      ORDER BY x.step LIMIT 1 LOOP
+    -- A migration of the table since (a column added, say) changes every
+    -- row's checksum: said as the migration, with what it takes.
+    IF examples ->> 'then' IS NOT NULL THEN
+      RAISE EXCEPTION 'promote: the columns of % changed since release % was tagged; its run % loaded its rows as they were',
+        examples ->> 'managed', the_release, n
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              DETAIL = format('Then: %s. Now: %s.', examples ->> 'then', tdm._shape((examples ->> 'managed')::regclass)),
+              HINT = format('Undo the change; or, once the environments and master have it too, tag the release'
+                            ' again (SELECT tdm.tag_release(%L);), consolidate it (%s), then promote it.',
+                            the_release, tdm._consolidate_call(the_release, from_target));
+    END IF;
     RAISE EXCEPTION 'promote: % holds % row(s) of release %, not the % its run % loaded%',
       examples ->> 'table', examples ->> 'holds', the_release, coalesce(examples ->> 'loaded', '0'), n,
       CASE WHEN examples ->> 'holds' = examples ->> 'loaded' THEN ' (the same count, other values)' ELSE '' END
       USING ERRCODE = 'object_not_in_prerequisite_state',
             DETAIL = format('%s changed since the consolidation: a rollback of %s, or a write to it.',
                             from_target, from_target),
-            HINT = format('Consolidate it again (SELECT tdm.consolidate(%L);), then promote it.', the_release);
+            HINT = format('Consolidate it again (%s), then promote it.',
+                          tdm._consolidate_call(the_release, from_target));
   END LOOP;
 
   -- Collisions with earlier releases' rows, on every unique index of master.
@@ -667,7 +685,27 @@ BEGIN
           holders := NULL;
         END;
       END IF;
-      refused_hint := CASE WHEN refused IN ('23505', '23P01')
+      -- (A unique or exclusion constraint only the destination has:
+      -- validation did not check it, and two rows of the release itself
+      -- may break it.)
+      dest_only := refused IN ('23505', '23P01') AND NOT EXISTS (
+        SELECT FROM pg_constraint s, pg_constraint d
+         WHERE d.conrelid = to_regclass(format('%I.%I', refused_schema, refused_table))
+           AND d.conname = refused_constraint
+           AND s.conrelid = to_regclass(format('%I.%I', from_target, refused_table))
+           AND pg_get_constraintdef(s.oid) = pg_get_constraintdef(d.oid))
+        AND EXISTS (SELECT FROM pg_constraint d
+                     WHERE d.conrelid = to_regclass(format('%I.%I', refused_schema, refused_table))
+                       AND d.conname = refused_constraint);
+      refused_hint := CASE WHEN dest_only
+                      THEN format('%1$s.%2$s has constraint %3$s and %4$s.%2$s has not: validation did not check'
+                                  ' it, and the row it conflicts with may be another of release %5$s as well as'
+                                  ' one of another release. Add the constraint to %4$s.%2$s and consolidate'
+                                  ' again (%6$s), which names every row that breaks it; or drop it from %1$s;'
+                                  ' then promote again.',
+                                  quote_ident(refused_schema), quote_ident(refused_table), quote_ident(refused_constraint),
+                                  quote_ident(from_target), the_release, tdm._consolidate_call(the_release, from_target))
+                      WHEN refused IN ('23505', '23P01')
                       THEN format('The row it conflicts with is in %1$s: a row of another'
                                   ' release written there since the consolidation, or one'
                                   ' only %1$s''s constraint or index compares. Change one'
@@ -1018,6 +1056,8 @@ DECLARE
   refused_detail text;
   refused_hint text;
   refused_context text;
+  refused_schema text;  -- the schema and constraint of a row master refused
+  refused_constraint text;
 BEGIN
   PERFORM tdm._refuse_replica_role('restore_release');
   IF r.status <> 'archived' THEN
@@ -1097,14 +1137,22 @@ BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
   EXCEPTION WHEN not_null_violation OR datatype_mismatch OR invalid_text_representation
               OR string_data_right_truncation OR numeric_value_out_of_range OR check_violation THEN
-    -- (A migration of master since the archive that its rows do not fit.)
-    GET STACKED DIAGNOSTICS refused_table = TABLE_NAME;
-    RAISE EXCEPTION 'restore_release: % refused the archived rows of release %: %',
-      CASE WHEN refused_table <> '' THEN format('master.%I', refused_table) ELSE 'master' END, release, SQLERRM
-      USING ERRCODE = SQLSTATE,
-            HINT = 'Master changed since the release was archived: make its table accept the archived rows'
-                   ' (a default for a new NOT NULL column, a type the old values convert to), or change the'
-                   ' archive table in tdm_archive the same way; then restore again.';
+    -- (A migration of master since the archive that its rows do not fit;
+    -- or a constraint master had NOT VALID when they were archived.)
+    GET STACKED DIAGNOSTICS refused_table = TABLE_NAME, refused_detail = PG_EXCEPTION_DETAIL,
+                            refused_schema = SCHEMA_NAME, refused_constraint = CONSTRAINT_NAME;
+    refused_hint := coalesce(tdm._not_valid_hint(refused_schema, refused_table, refused_constraint, 'the archive',
+                                                 'restore', format('SELECT tdm.restore_release(%L);', release)),
+                             'Master changed since the release was archived: make its table accept the archived'
+                             ' rows (a default for a new NOT NULL column, a type the old values convert to), or'
+                             ' change the archive table in tdm_archive the same way; then restore again.');
+    refused_message := format('restore_release: %s refused the archived rows of release %s: %s',
+                              CASE WHEN refused_table <> '' THEN format('master.%I', refused_table) ELSE 'master' END,
+                              release, SQLERRM);
+    IF coalesce(refused_detail, '') = '' THEN  -- (an empty DETAIL would be shown)
+      RAISE EXCEPTION '%', refused_message USING ERRCODE = SQLSTATE, HINT = refused_hint;
+    END IF;
+    RAISE EXCEPTION '%', refused_message USING ERRCODE = SQLSTATE, DETAIL = refused_detail, HINT = refused_hint;
   WHEN foreign_key_violation THEN
     -- (The archived releases of its lineage, which it may reference; else
     -- every other archived one.)

@@ -447,6 +447,22 @@ EXCEPTION WHEN lock_not_available THEN
 END
 $$;
 
+-- The HINT for a row that constraint `constraint_name` of a table refuses
+-- when it is NOT VALID (rows older than it may break it, and `holder`,
+-- a snapshot or an archive, holds one): drop it for the `what`, make
+-- `call` again, add it back as it was. NULL for a validated constraint.
+CREATE FUNCTION tdm._not_valid_hint(schema_name text, table_name text, constraint_name text, holder text,
+                                    what text, call text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('Its constraint %I is NOT VALID: rows older than it may break it, and %s holds one. Drop it'
+                ' for the %s, then add it back as it was: ALTER TABLE %s DROP CONSTRAINT %I; %s ALTER TABLE %s'
+                ' ADD CONSTRAINT %I %s;',
+                c.conname, holder, what, c.conrelid::regclass, c.conname, call, c.conrelid::regclass, c.conname,
+                pg_get_constraintdef(c.oid))
+    FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+   WHERE n.nspname = schema_name AND r.relname = table_name AND c.conname = constraint_name AND NOT c.convalidated
+$$;
+
 -- A snapshot a target can return to: complete, its tables still there with
 -- the same columns and types.
 CREATE FUNCTION tdm._rollback_check(snapshot_id bigint) RETURNS tdm.snapshot
@@ -816,15 +832,8 @@ BEGIN
                               refused_table = TABLE_NAME, refused_constraint = CONSTRAINT_NAME;
       -- (Or a constraint added NOT VALID before the snapshot, which rows
       -- older than it break: the snapshot holds them, no insert takes them.)
-      SELECT format('Its constraint %I is NOT VALID: rows older than it may break it, and the snapshot holds'
-                    ' one. Drop it for the rollback, then add it back as it was: ALTER TABLE %s DROP'
-                    ' CONSTRAINT %I; %s ALTER TABLE %s ADD CONSTRAINT %I %s;',
-                    c.conname, c.conrelid::regclass, c.conname, tdm._rollback_call(id), c.conrelid::regclass, c.conname,
-                    pg_get_constraintdef(c.oid))
-        INTO not_valid_hint
-        FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace
-       WHERE n.nspname = refused_schema AND r.relname = refused_table AND c.conname = refused_constraint
-         AND NOT c.convalidated;
+      not_valid_hint := tdm._not_valid_hint(refused_schema, refused_table, refused_constraint, 'the snapshot',
+                                            'rollback', tdm._rollback_call(id));
       PERFORM tdm._raise_refused('rollback', format('a row of snapshot %s', id), refused, refused_message,
                                  refused_detail, refused_schema, refused_table, s.target,
                                  'nothing was rolled back',

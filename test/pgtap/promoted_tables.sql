@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(29);
+SELECT plan(30);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -77,6 +77,14 @@ SELECT throws_like($$SELECT tdm.promote('TPT2')$$,
   'promote: run % of release TPT2 loaded staging.pt_note, and no managed table has that name now (staging.pt_note_new is not in the run)',
   'promote says a managed table was renamed since the consolidation');
 ALTER TABLE staging.pt_note_new RENAME TO pt_note;
+-- A column added since the release was tagged changes every row's
+-- checksum: said as the migration it is, not as rows written.
+ALTER TABLE staging.pt_note ADD COLUMN extra text;
+SELECT results_eq($$SELECT e.message ~ '^promote: the columns of staging\.pt_note changed since release TPT2 was tagged; its run [0-9]+ loaded its rows as they were$',
+                           e.hint ~ 'tag the release again \(SELECT tdm\.tag_release\(''TPT2''\);\)'
+                      FROM pg_temp.error_of('SELECT tdm.promote(''TPT2'')') e$$,
+  $$VALUES (true, true)$$, 'a column added since the tagging is said as the migration it is');
+ALTER TABLE staging.pt_note DROP COLUMN extra;
 -- Unmanaged since the run: the copy of managed tables would leave its
 -- rows out, and the release would be promoted without them.
 SELECT tdm.unmanage_table('staging.pt_note');

@@ -3,7 +3,7 @@
 -- leave its rows out without a word, and a table created again in place
 -- of a dropped one takes over its copies in snapshots.
 BEGIN;
-SELECT plan(10);
+SELECT plan(11);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -12,7 +12,8 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE SCHEMA tap_rt_e1;
   CREATE TABLE tap_rt_e1.rt_ward (id int PRIMARY KEY, name text, tdm_release text, tdm_feature text);
   CREATE TABLE tap_rt_e1.rt_bed (id int PRIMARY KEY, label text, tdm_release text, tdm_feature text);
-  INSERT INTO tap_rt_e1.rt_ward VALUES (1, 'A', 'TRT1', 'F'), (2, 'B', 'TRT1', 'F');
+  INSERT INTO tap_rt_e1.rt_ward VALUES (1, 'A', 'TRT1', 'F'), (2, 'B', 'TRT1', 'F'), (3, 'C', 'TRT3', 'F'),
+                                       (4, 'C', 'TRT3', 'F');
   INSERT INTO tap_rt_e1.rt_bed VALUES (1, 'b1', 'TRT1', 'F'), (2, 'b2', 'TRT1', 'F'), (3, 'b3', 'TRT2', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_rt_self');
 CREATE TABLE staging.rt_ward (id int PRIMARY KEY, name text, tdm_release text, tdm_feature text);
@@ -21,6 +22,7 @@ SELECT tdm.add_environment('rt1', 'tap_rt_self', 10, 'tap_rt_e1');
 SELECT tdm.manage_table('staging.rt_ward'), tdm.manage_table('staging.rt_bed');
 SELECT tdm.create_release('TRT1'), tdm.add_feature('TRT1', 'F', 1);
 SELECT tdm.create_release('TRT2', parent => 'TRT1'), tdm.add_feature('TRT2', 'F', 1);
+SELECT tdm.create_release('TRT3', parent => 'TRT1'), tdm.add_feature('TRT3', 'F', 1);
 SELECT tdm.tag_release('TRT1'), tdm.consolidate('TRT1');
 SELECT tdm.promote('TRT1');
 SELECT tdm.snapshot('tap_rt') AS snap \gset
@@ -63,6 +65,14 @@ UPDATE master.rt_ward SET name = 'changed';
 SELECT lives_ok(format('SELECT tdm.rollback(%s)', :snap), 'a rollback to the snapshot taken before the drop runs');
 SELECT results_eq('SELECT id, name FROM master.rt_ward ORDER BY id', $$VALUES (1, 'A'), (2, 'B')$$,
   'and restores master''s rows of it');
+
+-- A unique constraint only master has, which two rows of one release
+-- break: the HINT says so, rather than blame another release's row.
+ALTER TABLE master.rt_ward ADD CONSTRAINT rt_ward_name_once UNIQUE (name);
+SELECT tdm.tag_release('TRT3'), tdm.consolidate('TRT3');
+SELECT matches((pg_temp.error_of($$SELECT tdm.promote('TRT3')$$)).hint,
+  '^master\.rt_ward has constraint rt_ward_name_once and staging\.rt_ward has not: validation did not check it, and the row it conflicts with may be another of release TRT3',
+  'a unique constraint only master has is named, and the release''s own rows suspected');
 
 SELECT * FROM finish();
 ROLLBACK;

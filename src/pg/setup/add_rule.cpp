@@ -238,5 +238,7 @@ TDM_FUNCTION(tdm_add_rule) {
       "SELECT tdm._audit('add_rule', $1, jsonb_build_object('rel', $2::regclass::text,"
       " 'predicate', $3, 'severity', $4))",
       {text_param(name), oid_param(REGCLASSOID, rel), text_param(predicate), text_param(severity)});
+  spi.query("SELECT tdm._notice_rules_on_masks('add_rule', $1, $2)",
+            {oid_param(REGCLASSOID, rel), text_param(name)});
   PG_RETURN_VOID();
 }
