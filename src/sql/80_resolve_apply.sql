@@ -2045,6 +2045,15 @@ BEGIN
     ' SELECT $1, x.id, $2, ''relationship'', ''complex'', 1,'
     '        CASE WHEN d.conflict_id IS NULL THEN ''pending'''
     '             WHEN d.members_checksum = tdm._decided_on(x.checksum, $2, x.members, d.merged) THEN ''decided'''
+    -- (A row decided deleted on some of its deleted parents stays decided
+    -- when more are deleted since, by decisions of the same pass: its
+    -- checksum then was over fewer of the same edges, in the same order.)
+    '             WHEN d.action = ''delete_all'' AND cardinality(x.edges) BETWEEN 2 AND 8'
+    '                  AND EXISTS (SELECT 1 FROM generate_series(1, (1 << cardinality(x.edges)) - 2) AS b'
+    '                               WHERE md5(x.source || $3 || (SELECT string_agg(u.e, '','' ORDER BY u.i)'
+    '                                                             FROM unnest(x.edges) WITH ORDINALITY AS u(e, i)'
+    '                                                            WHERE (b >> (u.i::int - 1)) & 1 = 1))'
+    '                                     = d.members_checksum) THEN ''decided'''
     '             ELSE ''stale'' END,'
     -- (A merge sets the columns tdm._settable_references names only:
     -- with none among the broken references, it is not offered.)
@@ -2068,6 +2077,8 @@ BEGIN
     '   FROM (SELECT y.id, min(y.members::text)::jsonb AS members,'
     '                md5(min(y.source) || $3 || string_agg(y.parent || ''.'' || y.edge, '','' ORDER BY y.parent, y.edge))'
     '                  AS checksum,'
+    '                min(y.source) AS source,'
+    '                array_agg(y.parent || ''.'' || y.edge ORDER BY y.parent, y.edge) AS edges,'
     '                string_agg(y.why, ''; '' ORDER BY y.parent, y.edge) AS rationale, jsonb_agg(y.refs) AS refs'
     '           FROM ('
     '     SELECT o.related_id AS id,'
@@ -2199,9 +2210,16 @@ BEGIN
       collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
       -- A collected row t of the child and the deleted parent dl it references.
       orphan_join := format(
+        -- (A row whose reference was translated names the row of the
+        -- environment it was translated to, which its key alone does not
+        -- tell: e3's row merged into st1's key 23, where e3's own 23 was
+        -- deleted.)
+        'dl.rel = $4 AND coalesce((SELECT x.to_env = dl.env FROM pg_temp.tdm_translated x'
+        '                           WHERE x.rel = $2 AND x.edge = $5 AND x.env = t.tdm_env'
+        '                             AND x.row_hash = t.tdm_row_hash LIMIT 1),'
         -- (or a row of another environment, that the row's own parent was
         -- merged into: its key is that row's now)
-        'dl.rel = $4 AND (dl.env = t.tdm_env OR EXISTS (SELECT 1 FROM pg_temp.tdm_keymap k'
+        ' dl.env = t.tdm_env OR EXISTS (SELECT 1 FROM pg_temp.tdm_keymap k'
         ' WHERE k.rel = $4 AND k.reason = ''merged'' AND k.env = t.tdm_env AND k.to_env = dl.env'
         ' AND k.new_key = dl.key)) AND %s AND %s',
         -- (by another unique key: the deleted row's values of it, compared
@@ -2342,6 +2360,15 @@ BEGIN
                           ' WHERE km.rel = $1 AND ' || tdm._fk_before_row('$2', '$3')
                      ELSE format('pg_temp.tdm_keymap km WHERE km.rel = $1 AND km.env = t.tdm_env'
                                  ' AND km.old_key = %s', fk_text) END;
+    -- (Where the parent has rows a decision deleted, the rows translated
+    -- now are noted with the environment of the row they name: their
+    -- new key may be a deleted row's own, tdm._orphan_children.)
+    IF EXISTS (SELECT FROM pg_temp.tdm_deleted d WHERE d.rel = the_parent AND NOT d.earlier) THEN
+      EXECUTE format('INSERT INTO pg_temp.tdm_translated (rel, edge, env, row_hash, to_env)'
+                     ' SELECT $2, $3, t.tdm_env, t.tdm_row_hash, coalesce(km.to_env, km.env) FROM %s t, %s%s',
+                     collected, map_join, earlier)
+        USING the_parent, e.child, e.name;
+    END IF;
     IF cm.pk_columns && e.columns THEN
       -- The child's key before (the foreign key's part from the map's old
       -- key) and after.

@@ -78,7 +78,8 @@ BEGIN
       '               OR ($5 AND cc.rule <> ''distinct_entities''))),'
       '     members AS MATERIALIZED ('
       '       SELECT DISTINCT ON (m.conflict_id, m.label) m.conflict_id, m.label, m.env,'
-      '              coalesce(km.new_key, m.key) AS key'
+      '              coalesce(km.new_key, m.key) AS key,'
+      '              CASE WHEN km.reason = ''merged'' THEN km.to_env ELSE m.env END AS to_env'
       '         FROM member_keys m'
       -- (a member's key is the one its row had after its parents; only the
       -- keys its own table gave it change it: a re-pointed entry's old
@@ -86,26 +87,35 @@ BEGIN
       -- survivor of another environment: its children reference the
       -- survivor's key; into one of its own, they are the survivor's
       -- already.)
-      '         LEFT JOIN (SELECT k.env, k.old_key, k.new_key, k.reason FROM pg_temp.tdm_keymap k'
+      '         LEFT JOIN (SELECT k.env, k.old_key, k.new_key, k.reason, k.to_env FROM pg_temp.tdm_keymap k'
       '                     WHERE k.rel = $2 AND (k.reason IN (''rekeyed'', ''renamed'')'
       '                                           OR (k.reason = ''merged'' AND k.to_env <> k.env))'
       '                    UNION ALL'  -- (taken into a re-pointed entry: tdm._propagate)
-      '                    SELECT k.env, k.old_key, k.new_key, k.reason FROM pg_temp.tdm_chained k'
+      '                    SELECT k.env, k.old_key, k.new_key, k.reason, NULL FROM pg_temp.tdm_chained k'
       '                     WHERE k.rel = $2 AND k.reason IN (''rekeyed'', ''renamed'')) km'
       '                ON $4 AND km.env = m.env AND km.old_key = m.key'
       '        ORDER BY m.conflict_id, m.label, km.reason),'
+      -- (A child whose reference tdm._propagate translated, noted where
+      -- the parent has deleted rows ($6), names the row of the environment
+      -- it was translated to: a deleted member's own key may be the one
+      -- another environment's row gave it.)
       '     children AS MATERIALIZED ('
-      '       SELECT t.tdm_env AS env, %2$s AS key, count(*) AS cnt FROM pg_temp.%3$I t'
-      '        WHERE (t.tdm_env, %2$s) IN (SELECT m.env, m.key FROM members m) GROUP BY 1, 2)'
+      '       SELECT t.tdm_env AS env, %2$s AS key, x.to_env, count(*) AS cnt FROM pg_temp.%3$I t'
+      '         LEFT JOIN pg_temp.tdm_translated x ON $6 AND x.rel = $3 AND x.edge = $7'
+      '                                         AND x.env = t.tdm_env AND x.row_hash = t.tdm_row_hash'
+      '        WHERE (t.tdm_env, %2$s) IN (SELECT m.env, m.key FROM members m) GROUP BY 1, 2, 3)'
       ' INSERT INTO pg_temp.tdm_related (conflict_id, child, label, n)'
       ' SELECT cm.conflict_id, $3, cm.label, n.cnt'
-      '   FROM members cm JOIN children n ON n.env = cm.env AND n.key = cm.key',
+      '   FROM members cm JOIN children n ON n.env = cm.env AND n.key = cm.key'
+      '    AND (NOT $6 OR coalesce(n.to_env, n.env) = cm.to_env)',
       -- (the parent's key as the child's text spells it: a char(n) key
       -- without its padding)
       tdm._member_key(e.parent, e.ref_columns, 'cm."row"'),
       tdm._key_text(e.columns, 't'), tdm._collected_name(e.child))
       USING run, e.parent, e.child, e.to_key,  -- (the key map holds primary keys)
-            rechecked;
+            rechecked,
+            e.to_key AND EXISTS (SELECT FROM pg_temp.tdm_deleted d WHERE d.rel = e.parent AND NOT d.earlier),
+            e.name;
   END LOOP;
   PERFORM tdm._give_related(run, ARRAY(SELECT c.conflict_id FROM tdm.conflict c
                                         WHERE c.run_id = run AND c.rel = the_parent
@@ -591,7 +601,7 @@ BEGIN
                pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
                pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before,
                pg_temp.tdm_orphans, pg_temp.tdm_turns, pg_temp.tdm_repointed, pg_temp.tdm_chained,
-               pg_temp.tdm_related, pg_temp.tdm_decided_as;
+               pg_temp.tdm_related, pg_temp.tdm_decided_as, pg_temp.tdm_translated;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -694,6 +704,13 @@ BEGIN
                                  old_row jsonb, related bool NOT NULL DEFAULT false,
                                  parent_env text,  -- (the deleted row's: another, for a row that followed a merge)
                                  related_id text)  -- (its relationship conflict, tdm._relate_orphans)
+    ON COMMIT DROP;
+  -- (collected child rows whose foreign key `edge` tdm._propagate
+  -- translated while the parent had rows a decision deleted, and the
+  -- environment of the row it names now: a translated key may equal a
+  -- deleted row's own key in the child's environment, and name another
+  -- row, tdm._orphan_children)
+  CREATE TEMP TABLE tdm_translated (rel regclass, edge text, env text, row_hash bigint, to_env text)
     ON COMMIT DROP;
   -- (the tables whose turn to detect and resolve came, tdm._relate_orphans)
   CREATE TEMP TABLE tdm_turns (rel regclass) ON COMMIT DROP;

@@ -3,9 +3,11 @@
 -- its unit_id (merge); then its mentor is deleted too: the decision does
 -- not cover that reference, and the conflict goes stale, back to the
 -- queue with both references named, rather than stay decided and fail
--- validation on the mentor's foreign key.
+-- validation on the mentor's foreign key. Another member, decided deleted
+-- on its unit, stays decided: deleted either way (the pass that deletes
+-- a parent and its children together).
 BEGIN;
-SELECT plan(4);
+SELECT plan(5);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -23,7 +25,7 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_rs_e2.mentor VALUES (1, 'Anna', 'TRS', 'F2');
   INSERT INTO tap_rs_e1.unit VALUES (1, 'sales', 'TRS', 'F1');
   INSERT INTO tap_rs_e2.unit VALUES (1, 'support', 'TRS', 'F2');
-  INSERT INTO tap_rs_e1.member VALUES (5, 1, 1, 'TRS', 'F1')$$) \g /dev/null
+  INSERT INTO tap_rs_e1.member VALUES (5, 1, 1, 'TRS', 'F1'), (6, 1, 1, 'TRS', 'F1')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_rs_self');
 CREATE SCHEMA tap_rs;
 CREATE TABLE tap_rs.mentor (id int PRIMARY KEY, name text NOT NULL, tdm_release text, tdm_feature text);
@@ -40,14 +42,20 @@ SELECT tdm.consolidate('TRS', 'tap_rs');
 SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'no unit') FROM tdm.review_queue WHERE rel = 'tap_rs.unit'::regclass;
 SELECT tdm.resolve(conflict_id, 'keep', 'rs1', rationale => 'Ann') FROM tdm.review_queue WHERE rel = 'tap_rs.mentor'::regclass;
 SELECT tdm.consolidate('TRS', 'tap_rs');
-SELECT conflict_id AS orphan FROM tdm.review_queue WHERE rel = 'tap_rs.member'::regclass \gset
+SELECT conflict_id AS orphan FROM tdm.review_queue
+ WHERE rel = 'tap_rs.member'::regclass AND members -> 0 -> 'row' ->> 'id' = '5' \gset
+SELECT conflict_id AS gone FROM tdm.review_queue
+ WHERE rel = 'tap_rs.member'::regclass AND members -> 0 -> 'row' ->> 'id' = '6' \gset
 SELECT tdm.resolve(:'orphan', 'merge', merged => '{"unit_id": null}', rationale => 'no unit now');
+SELECT tdm.resolve(:'gone', 'delete_all', rationale => 'no unit, no member');
 -- The mentor goes too: the member's conflict names both references now.
 UPDATE tdm.decision SET action = 'delete_all', keep_env = NULL, rationale = 'no mentor'
  WHERE conflict_id IN (SELECT c.conflict_id FROM tdm.conflict c WHERE c.rel = 'tap_rs.mentor'::regclass);
 SELECT tdm.consolidate('TRS', 'tap_rs') AS run \gset
 SELECT is((SELECT status FROM tdm.conflict WHERE run_id = :run AND conflict_id = :'orphan'), 'stale',
   'a decision taken on one deleted parent goes stale when another is deleted');
+SELECT is((SELECT status FROM tdm.conflict WHERE run_id = :run AND conflict_id = :'gone'), 'decided',
+  'a row decided deleted stays decided when another of its parents is deleted');
 SELECT ok((SELECT rationale ~ 'tap_rs\.mentor .* by mentor_id' AND rationale ~ 'tap_rs\.unit .* by unit_id'
              FROM tdm.conflict WHERE run_id = :run AND conflict_id = :'orphan'),
   'its rationale names both references');
@@ -56,7 +64,7 @@ SELECT tdm.resolve(:'orphan', 'merge', merged => '{"unit_id": null, "mentor_id":
 -- (a relationship conflict is priority 1: a second reviewer approves)
 CREATE ROLE tap_rs_approver IN ROLE tdm_reviewer;
 SET SESSION AUTHORIZATION tap_rs_approver;
-SELECT tdm.approve(:'orphan');
+SELECT tdm.approve(:'orphan'), tdm.approve(:'gone');
 RESET SESSION AUTHORIZATION;
 SELECT tdm.consolidate('TRS', 'tap_rs');
 SELECT results_eq($$SELECT id, unit_id, mentor_id FROM tap_rs.member$$, $$VALUES (5, NULL::int, NULL::int)$$,
