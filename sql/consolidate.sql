@@ -166,6 +166,8 @@ SET ROLE tdm_regress_approver;
 SELECT tdm.approve(:'c001');
 RESET ROLE;
 SELECT tdm.approve(:'merchant');
+-- A mistyped id is said as such.
+SELECT tdm.approve('C-000000000000');
 SET SESSION AUTHORIZATION tdm_regress_approver;
 SELECT tdm.approve(:'c001'), tdm.approve(:'core'), tdm.approve(:'junk'), tdm.approve(:'sku3');
 RESET SESSION AUTHORIZATION;

@@ -455,8 +455,8 @@ BEGIN
   -- A member of another conflict. (The rows are cast to this table's
   -- types: only this table's are read, OFFSET 0 keeps the comparison from
   -- being pushed down onto other tables' rows.)
-  EXECUTE format('SELECT ''another conflict'''
-                 '  FROM (SELECT e.m -> ''row'' AS "row" FROM tdm.conflict xc'
+  EXECUTE format('SELECT format(''%%s of conflict %%s'', x.env, x.conflict_id)'
+                 '  FROM (SELECT e.m -> ''row'' AS "row", e.m ->> ''env'' AS env, xc.conflict_id FROM tdm.conflict xc'
                  '         CROSS JOIN LATERAL jsonb_array_elements(xc.members) AS e(m)'
                  '         WHERE xc.run_id = $1 AND xc.rel = $3 AND xc.conflict_id <> $2 OFFSET 0) x'
                  ' WHERE %s = $4 LIMIT 1',
@@ -1515,6 +1515,12 @@ DECLARE
 BEGIN
   PERFORM tdm._require_given('approve', 'conflict_id', conflict_id IS NOT NULL);
   SELECT * INTO d FROM tdm.decision WHERE decision.conflict_id = approve.conflict_id;
+  -- (a mistyped id is said as such, not as a conflict waiting for a decision)
+  IF NOT FOUND AND NOT EXISTS (SELECT FROM tdm.conflict c WHERE c.conflict_id = approve.conflict_id) THEN
+    RAISE EXCEPTION 'approve: unknown conflict "%"', conflict_id
+      USING ERRCODE = 'undefined_object',
+            HINT = 'Decisions awaiting approval: SELECT conflict_id FROM tdm.decision WHERE approved_by IS NULL;';
+  END IF;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'approve: conflict "%" has no decision to approve', conflict_id
       USING ERRCODE = 'undefined_object',
