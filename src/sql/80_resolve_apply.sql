@@ -512,8 +512,20 @@ BEGIN
   -- A sequence other managed tables draw from too (ids unique across
   -- tables): past the keys given to their rows in this run as well.
   -- (Those tables found first: the key map holds a row per re-keyed row.)
+  -- (Only tables that depend on the sequence are asked which one their
+  -- key takes: asking each managed table was a query per table for each
+  -- re-keyed table, quadratic in the tables.)
   sharing := ARRAY(SELECT m.rel FROM tdm.managed_table m
-                    WHERE m.rel <> _new_key_expr.rel AND tdm._key_sequence(m.rel, target_schema) = seq);
+                    WHERE seq IS NOT NULL AND m.rel <> _new_key_expr.rel
+                      AND EXISTS (SELECT FROM pg_depend d
+                                   WHERE (d.refclassid = 'pg_class'::regclass AND d.refobjid = seq
+                                          AND d.classid = 'pg_attrdef'::regclass
+                                          AND (SELECT ad.adrelid FROM pg_attrdef ad WHERE ad.oid = d.objid)
+                                              IN (m.rel, tdm._target_table(target_schema, m.rel)))
+                                      OR (d.classid = 'pg_class'::regclass AND d.objid = seq
+                                          AND d.refclassid = 'pg_class'::regclass
+                                          AND d.refobjid IN (m.rel, tdm._target_table(target_schema, m.rel))))
+                      AND tdm._key_sequence(m.rel, target_schema) = seq);
   IF cardinality(sharing) > 0 THEN
     EXECUTE format(
       'SELECT max((k.new_key ->> m.pk_columns[1])::numeric)'
@@ -2190,6 +2202,7 @@ DECLARE
   cm tdm.managed_table;
   collected regclass;
   orphan_join text;  -- ON clause: a collected child row t, the deleted parent dl it references
+  noted bool;  -- the rows tdm._propagate translated by the reference are noted (pg_temp.tdm_translated)
   self_pass bool := true;  -- over the table's references to itself
   self_deleted bigint;
   deleted bigint := 0;
@@ -2209,19 +2222,20 @@ BEGIN
       SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
       collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
       -- A collected row t of the child and the deleted parent dl it references.
+      -- (Where tdm._propagate noted the rows it translated, a row names
+      -- the row of the environment it was translated to, x.to_env, which
+      -- its key alone does not tell: e3's row merged into st1's key 23,
+      -- where e3's own 23 was deleted; one not translated, its own
+      -- environment's.)
+      noted := EXISTS (SELECT FROM pg_temp.tdm_translated_edges n WHERE n.rel = e.child AND n.edge = e.name);
       orphan_join := format(
-        -- (A row whose reference was translated names the row of the
-        -- environment it was translated to, which its key alone does not
-        -- tell: e3's row merged into st1's key 23, where e3's own 23 was
-        -- deleted.)
-        'dl.rel = $4 AND coalesce((SELECT x.to_env = dl.env FROM pg_temp.tdm_translated x'
-        '                           WHERE x.rel = $2 AND x.edge = $5 AND x.env = t.tdm_env'
-        '                             AND x.row_hash = t.tdm_row_hash LIMIT 1),'
-        -- (or a row of another environment, that the row's own parent was
-        -- merged into: its key is that row's now)
-        ' dl.env = t.tdm_env OR EXISTS (SELECT 1 FROM pg_temp.tdm_keymap k'
-        ' WHERE k.rel = $4 AND k.reason = ''merged'' AND k.env = t.tdm_env AND k.to_env = dl.env'
-        ' AND k.new_key = dl.key)) AND %s AND %s',
+        'dl.rel = $4 AND %s AND %s AND %s',
+        CASE WHEN noted THEN 'coalesce(x.to_env, t.tdm_env) = dl.env'
+             -- (else also a row of another environment, that the row's own
+             -- parent was merged into: its key is that row's now)
+             ELSE '(dl.env = t.tdm_env OR EXISTS (SELECT 1 FROM pg_temp.tdm_keymap k'
+                  ' WHERE k.rel = $4 AND k.reason = ''merged'' AND k.env = t.tdm_env AND k.to_env = dl.env'
+                  ' AND k.new_key = dl.key))' END,
         -- (by another unique key: the deleted row's values of it, compared
         -- as the child's types compare them)
         CASE WHEN e.to_key THEN format('dl.key = %s', tdm._key_text(e.columns, 't'))
@@ -2257,11 +2271,14 @@ BEGIN
                      '                                 key, conflict_id, old_row, parent_env)'
                      ' SELECT $2, $5, $6, $7, t.tdm_env, t.tdm_row_hash, $4, dl.key, dl.conflict_id, dl.old_row,'
                      '        dl.env'
-                     '   FROM %s t JOIN pg_temp.tdm_deleted dl ON %s'
+                     '   FROM %s t%s JOIN pg_temp.tdm_deleted dl ON %s'
                      -- (noted by an earlier pass over a self-reference)
                      '  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_orphans o WHERE o.rel = $2 AND o.name = $5'
                      '                       AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash)',
-                     collected, orphan_join)
+                     collected,
+                     CASE WHEN noted THEN ' LEFT JOIN pg_temp.tdm_translated x ON x.rel = $2 AND x.edge = $5'
+                                          ' AND x.env = t.tdm_env AND x.row_hash = t.tdm_row_hash' ELSE '' END,
+                     orphan_join)
         USING run, e.child, release, the_parent, e.name, e.columns, e.ref_columns;
       -- Their relationship conflicts come at the child's turn, when its
       -- other parents have translated its foreign keys too (a reviewer
@@ -2365,9 +2382,12 @@ BEGIN
     -- new key may be a deleted row's own, tdm._orphan_children.)
     IF EXISTS (SELECT FROM pg_temp.tdm_deleted d WHERE d.rel = the_parent AND NOT d.earlier) THEN
       EXECUTE format('INSERT INTO pg_temp.tdm_translated (rel, edge, env, row_hash, to_env)'
-                     ' SELECT $2, $3, t.tdm_env, t.tdm_row_hash, coalesce(km.to_env, km.env) FROM %s t, %s%s',
+                     ' SELECT $2, $3, t.tdm_env, t.tdm_row_hash, coalesce(km.to_env, km.env) FROM %s t, %s%s'
+                     ' ON CONFLICT DO NOTHING',
                      collected, map_join, earlier)
         USING the_parent, e.child, e.name;
+      INSERT INTO pg_temp.tdm_translated_edges VALUES (e.child, e.name);
+      ANALYZE pg_temp.tdm_translated;
     END IF;
     IF cm.pk_columns && e.columns THEN
       -- The child's key before (the foreign key's part from the map's old

@@ -96,7 +96,7 @@ BEGIN
       '                ON $4 AND km.env = m.env AND km.old_key = m.key'
       '        ORDER BY m.conflict_id, m.label, km.reason),'
       -- (A child whose reference tdm._propagate translated, noted where
-      -- the parent has deleted rows ($6), names the row of the environment
+      -- the parent had deleted rows ($6), names the row of the environment
       -- it was translated to: a deleted member's own key may be the one
       -- another environment's row gave it.)
       '     children AS MATERIALIZED ('
@@ -114,7 +114,7 @@ BEGIN
       tdm._key_text(e.columns, 't'), tdm._collected_name(e.child))
       USING run, e.parent, e.child, e.to_key,  -- (the key map holds primary keys)
             rechecked,
-            e.to_key AND EXISTS (SELECT FROM pg_temp.tdm_deleted d WHERE d.rel = e.parent AND NOT d.earlier),
+            EXISTS (SELECT FROM pg_temp.tdm_translated_edges n WHERE n.rel = e.child AND n.edge = e.name),
             e.name;
   END LOOP;
   PERFORM tdm._give_related(run, ARRAY(SELECT c.conflict_id FROM tdm.conflict c
@@ -181,11 +181,26 @@ $$;
 -- SQL for the final key of a row of table $2 (the statement's parameter)
 -- whose key is `key` in environment `env` (text[] and text expressions):
 -- its entry in the run's key map, else the key itself.
+-- (Looked up once per conflict member: tdm._index_keymap first.)
 CREATE FUNCTION tdm._mapped_key_sql(env text, key text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT format('coalesce((SELECT k.new_key FROM pg_temp.tdm_keymap k'
                 ' WHERE k.rel = $2 AND k.env = %1$s AND k.old_key = %2$s ORDER BY k.reason LIMIT 1), %2$s)',
                 env, key)
+$$;
+
+-- The key map, indexed for lookups by table, environment and old key,
+-- once the tables' turns are over: it is written without an index (joined
+-- by hash), and a lookup per conflict member read all of it, every
+-- table's entries (7 s for 500 users among 60 tables' re-keyed rows).
+CREATE FUNCTION tdm._index_keymap() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF to_regclass('pg_temp.tdm_keymap_lookup') IS NULL THEN
+    CREATE INDEX tdm_keymap_lookup ON pg_temp.tdm_keymap (rel, env, old_key);
+    ANALYZE pg_temp.tdm_keymap;
+  END IF;
+END
 $$;
 
 -- A reference cycle is entered at one table (tdm._table_order): its rows
@@ -210,6 +225,7 @@ DECLARE
   ids text[];
 BEGIN
   FOR e IN SELECT * FROM tdm._recheck_edges() LOOP
+    PERFORM tdm._index_keymap();
     EXECUTE format(
       'WITH refs AS ('
       '  SELECT c.conflict_id, x.m ->> ''env'' AS env,'
@@ -280,6 +296,7 @@ BEGIN
             WHERE EXISTS (SELECT FROM tdm.conflict pc JOIN tdm.decision d ON d.conflict_id = pc.conflict_id
                            WHERE pc.run_id = run AND pc.rel = m.rel AND pc.status = 'decided'
                              AND d.action = 'keep_all') LOOP
+    PERFORM tdm._index_keymap();
     -- The parent conflict's members by their final keys (a member the
     -- keep_all re-keyed: its new key), the subtype conflict's by theirs.
     EXECUTE format(
@@ -601,7 +618,8 @@ BEGIN
                pg_temp.tdm_unique_followed, pg_temp.tdm_dangling, pg_temp.tdm_env_tags,
                pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before,
                pg_temp.tdm_orphans, pg_temp.tdm_turns, pg_temp.tdm_repointed, pg_temp.tdm_chained,
-               pg_temp.tdm_related, pg_temp.tdm_decided_as, pg_temp.tdm_translated;
+               pg_temp.tdm_related, pg_temp.tdm_decided_as, pg_temp.tdm_translated,
+               pg_temp.tdm_translated_edges;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -710,8 +728,11 @@ BEGIN
   -- environment of the row it names now: a translated key may equal a
   -- deleted row's own key in the child's environment, and name another
   -- row, tdm._orphan_children)
-  CREATE TEMP TABLE tdm_translated (rel regclass, edge text, env text, row_hash bigint, to_env text)
+  CREATE TEMP TABLE tdm_translated (rel regclass, edge text, env text, row_hash bigint, to_env text,
+                                    PRIMARY KEY (rel, edge, env, row_hash))
     ON COMMIT DROP;
+  -- (the references whose translated rows are noted there)
+  CREATE TEMP TABLE tdm_translated_edges (rel regclass, edge text) ON COMMIT DROP;
   -- (the tables whose turn to detect and resolve came, tdm._relate_orphans)
   CREATE TEMP TABLE tdm_turns (rel regclass) ON COMMIT DROP;
   -- (orphans whose references a relationship conflict's merge set, by its
