@@ -345,9 +345,26 @@ BEGIN
                                                    * (SELECT count(*) FROM tdm.managed_table));
       checked := checked + 1;
       env_rel := tdm._env_table(e.name, m.rel);
-      FOR drift IN SELECT * FROM jsonb_to_recordset(env_drift) AS d(rel oid, severity text, detail text)
+      FOR drift IN SELECT * FROM jsonb_to_recordset(env_drift)
+                                   AS d(rel oid, column_name text, target_type text, env_type text, severity text,
+                                        detail text)
                     WHERE d.rel = m.rel LOOP
-        PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', drift.severity, drift.detail, NULL);
+        -- (a column of two types that do not read as one: what to do)
+        PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', drift.severity,
+                             drift.detail
+                             || CASE WHEN drift.severity = 'error' AND drift.target_type IS NOT NULL
+                                          AND drift.env_type IS NOT NULL
+                                          -- (a composite's fields, spelled out: no type name to give)
+                                          AND drift.env_type ~ '\([a-z_][a-z0-9_]* '
+                                     THEN ': give them one type (the same fields in the same order), then tag again'
+                                     WHEN drift.severity = 'error' AND drift.target_type IS NOT NULL
+                                          AND drift.env_type IS NOT NULL
+                                     THEN format(': give them one type (in the target, ALTER TABLE %s ALTER COLUMN'
+                                                 ' %I TYPE %s; or migrate %s''s column to %s), then tag again',
+                                                 m.rel, drift.column_name, drift.env_type, e.name,
+                                                 drift.target_type)
+                                     ELSE '' END,
+                             NULL);
       END LOOP;
       -- (Rows hidden by row level security from the environment's reader.)
       IF env_secured ? m.rel::oid::text THEN
