@@ -355,7 +355,7 @@ BEGIN
                              || CASE WHEN drift.severity = 'error' AND drift.target_type IS NOT NULL
                                           AND drift.env_type IS NOT NULL
                                           -- (a composite's fields, spelled out: no type name to give)
-                                          AND drift.env_type ~ '\([a-z_][a-z0-9_]* '
+                                          AND drift.env_type ~ E'\\([a-z_][a-z0-9_]* '
                                      THEN ': give them one type (the same fields in the same order), then tag again'
                                      WHEN drift.severity = 'error' AND drift.target_type IS NOT NULL
                                           AND drift.env_type IS NOT NULL

@@ -517,7 +517,7 @@ BEGIN
             WHERE r.rel = _notice_rules_on_masks.rel
               AND (rule_name IS NULL OR r.name = rule_name) AND (col IS NULL OR k.column_name = col)
               AND CASE WHEN k.column_name ~ '^[a-z_][a-z0-9_]*$'
-                       THEN r.predicate ~* ('\m' || k.column_name || '\M')
+                       THEN r.predicate ~* (E'\\m' || k.column_name || E'\\M')
                        ELSE position(quote_ident(k.column_name) IN r.predicate) > 0 END
             ORDER BY r.name, k.column_name LOOP
     RAISE NOTICE '%: rule "%" on % reads column %, which is masked (%): validation checks the masked values',

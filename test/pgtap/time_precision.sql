@@ -22,9 +22,13 @@ SELECT tdm.tag_release('TTP') AS job \gset
 
 SELECT results_eq(format($$SELECT detail FROM tdm.tag_finding WHERE job_id = %s AND kind = 'schema_drift'
                                   AND severity = 'error' ORDER BY detail$$, :job),
-  ARRAY['column at is timestamp(3) without time zone in tap_tp.tp_event but timestamp without time zone in tp1',
-        'column took is interval(0) in tap_tp.tp_event but interval in tp1'],
-  'fewer fractional digits in the target are a drift, named with both types');
+  ARRAY['column at is timestamp(3) without time zone in tap_tp.tp_event but timestamp without time zone in tp1:'
+        ' give them one type (in the target, ALTER TABLE tap_tp.tp_event ALTER COLUMN at TYPE timestamp without'
+        ' time zone; or migrate tp1''s column to timestamp(3) without time zone), then tag again',
+        'column took is interval(0) in tap_tp.tp_event but interval in tp1: give them one type (in the target,'
+        ' ALTER TABLE tap_tp.tp_event ALTER COLUMN took TYPE interval; or migrate tp1''s column to interval(0)),'
+        ' then tag again'],
+  'fewer fractional digits in the target are a drift, named with both types, and what to do');
 SELECT is((SELECT status FROM tdm.release WHERE release = 'TTP'), 'open', 'the release is not locked');
 
 SELECT * FROM finish();

@@ -103,12 +103,12 @@ SELECT tdm.tag_release('TWC2') AS job \gset
 SELECT results_eq(format($$SELECT severity, detail FROM tdm.tag_finding
                             WHERE job_id = %s AND kind = 'schema_drift' AND rel = 'tap_wc.wc_note'::regclass
                             ORDER BY detail$$, :job),
-  $$VALUES ('error', 'column body is character varying(40) in tap_wc.wc_note but character varying(60) in wc1'),
+  $$VALUES ('error', 'column body is character varying(40) in tap_wc.wc_note but character varying(60) in wc1: give them one type (in the target, ALTER TABLE tap_wc.wc_note ALTER COLUMN body TYPE character varying(60); or migrate wc1''s column to character varying(40)), then tag again'),
            ('warning', 'column codes is character varying(8)[] in tap_wc.wc_note but character varying(3)[] in wc1: each value is read as character varying(8)[], unchanged'),
-           ('error', 'column marks is integer[] in tap_wc.wc_note but bigint[] in wc1'),
-           ('error', 'column prices is numeric(10,2)[] in tap_wc.wc_note but numeric(10,4)[] in wc1'),
+           ('error', 'column marks is integer[] in tap_wc.wc_note but bigint[] in wc1: give them one type (in the target, ALTER TABLE tap_wc.wc_note ALTER COLUMN marks TYPE bigint[]; or migrate wc1''s column to integer[]), then tag again'),
+           ('error', 'column prices is numeric(10,2)[] in tap_wc.wc_note but numeric(10,4)[] in wc1: give them one type (in the target, ALTER TABLE tap_wc.wc_note ALTER COLUMN prices TYPE numeric(10,4)[]; or migrate wc1''s column to numeric(10,2)[]), then tag again'),
            ('warning', 'column tags is text[] in tap_wc.wc_note but character varying(8)[] in wc1: each value is read as text[], unchanged')$$,
-  'a narrower target''s type is an error; arrays are named by their elements'' types, lengths and scales');
+  'a narrower target''s type is an error, with what to do; arrays are named by their elements'' types, lengths and scales');
 SELECT is((SELECT status::text FROM tdm.release WHERE release = 'TWC2'), 'open', 'that release is not locked');
 
 SELECT * FROM finish();
