@@ -2227,7 +2227,7 @@ BEGIN
       -- its key alone does not tell: e3's row merged into st1's key 23,
       -- where e3's own 23 was deleted; one not translated, its own
       -- environment's.)
-      noted := EXISTS (SELECT FROM pg_temp.tdm_translated_edges n WHERE n.rel = e.child AND n.edge = e.name);
+      noted := tdm._translations_noted(e.child, e.name);
       orphan_join := format(
         'dl.rel = $4 AND %s AND %s AND %s',
         CASE WHEN noted THEN 'coalesce(x.to_env, t.tdm_env) = dl.env'
@@ -2325,6 +2325,7 @@ DECLARE
   set_fk text;
   earlier text;
   follow bool;
+  note_translations bool;  -- the parent has rows a decision deleted: translated rows are noted
 BEGIN
   -- (The key map is written in this transaction: without statistics, the
   -- planner took it for a few hundred entries and sorted both sides of
@@ -2353,6 +2354,7 @@ BEGIN
      WHERE k.rel = the_parent AND k.reason = 'repointed' AND k.old_key = k.new_key;
   END IF;
 
+  note_translations := EXISTS (SELECT FROM pg_temp.tdm_deleted d WHERE d.rel = the_parent AND NOT d.earlier);
   FOR e IN SELECT * FROM pg_temp.tdm_edges WHERE parent = the_parent ORDER BY child::text, name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
     collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
@@ -2380,7 +2382,7 @@ BEGIN
     -- (Where the parent has rows a decision deleted, the rows translated
     -- now are noted with the environment of the row they name: their
     -- new key may be a deleted row's own, tdm._orphan_children.)
-    IF EXISTS (SELECT FROM pg_temp.tdm_deleted d WHERE d.rel = the_parent AND NOT d.earlier) THEN
+    IF note_translations THEN
       EXECUTE format('INSERT INTO pg_temp.tdm_translated (rel, edge, env, row_hash, to_env)'
                      ' SELECT $2, $3, t.tdm_env, t.tdm_row_hash, coalesce(km.to_env, km.env) FROM %s t, %s%s'
                      ' ON CONFLICT DO NOTHING',

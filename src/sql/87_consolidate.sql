@@ -114,8 +114,7 @@ BEGIN
       tdm._key_text(e.columns, 't'), tdm._collected_name(e.child))
       USING run, e.parent, e.child, e.to_key,  -- (the key map holds primary keys)
             rechecked,
-            EXISTS (SELECT FROM pg_temp.tdm_translated_edges n WHERE n.rel = e.child AND n.edge = e.name),
-            e.name;
+            tdm._translations_noted(e.child, e.name), e.name;
   END LOOP;
   PERFORM tdm._give_related(run, ARRAY(SELECT c.conflict_id FROM tdm.conflict c
                                         WHERE c.run_id = run AND c.rel = the_parent
@@ -187,6 +186,15 @@ LANGUAGE sql IMMUTABLE AS $$
   SELECT format('coalesce((SELECT k.new_key FROM pg_temp.tdm_keymap k'
                 ' WHERE k.rel = $2 AND k.env = %1$s AND k.old_key = %2$s ORDER BY k.reason LIMIT 1), %2$s)',
                 env, key)
+$$;
+
+-- Whether tdm._propagate noted the rows whose reference `edge` of `child`
+-- it translated (pg_temp.tdm_translated): where the parent had rows a
+-- decision deleted.
+CREATE FUNCTION tdm._translations_noted(child regclass, edge text) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM pg_temp.tdm_translated_edges n
+                  WHERE n.rel = _translations_noted.child AND n.edge = _translations_noted.edge)
 $$;
 
 -- The key map, indexed for lookups by table, environment and old key,

@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(56);
+SELECT plan(57);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = error;
@@ -112,6 +112,13 @@ SAVEPOINT null_badge;
 SELECT lives_ok($$SELECT tdm.mask_column('tap_mk.person', 'badge', 'null')$$,
   'a nullable column of a UNIQUE constraint (not a key tdm matches by) takes null');
 ROLLBACK TO SAVEPOINT null_badge;
+-- (not where the index says NULLS NOT DISTINCT: NULLs are equal there)
+SAVEPOINT nulls_equal;
+CREATE UNIQUE INDEX tap_mk_badge_once ON tap_mk.person (badge) NULLS NOT DISTINCT;
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'badge', 'null')$$,
+  '%badge is part of a unique index tap_mk.tap_mk_badge_once, and null makes different values equal%',
+  'a column of a NULLS NOT DISTINCT unique index does not take null');
+ROLLBACK TO SAVEPOINT nulls_equal;
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'email', 'email', '{"domain": "Masked.Test"}')$$,
   '%option domain of method email is a domain name in lower case%',
   'an email domain in capitals is refused (a folded key is masked lower-cased)');
