@@ -365,14 +365,27 @@ $$;
 -- The table a one-column primary key references, or is part of a
 -- reference to (an order's extra row keyed by order_id, with a foreign
 -- key (order_id, ordered_on)): a new key made up for such a row would name
--- no row of it. NULL when none (tdm._key_reference for wider keys).
+-- no row of it. NULL when none (tdm._key_reference for wider keys). Not a
+-- reference to a child whose column there references the key back (a
+-- project's (project_id, lead_user_id) to its project_member, whose
+-- project_id is the project's): the key is the table's own, the child's
+-- follows it.
 CREATE FUNCTION tdm._key_parent(rel regclass) RETURNS regclass
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce(tdm._key_reference(rel),
                   (SELECT to_regclass(fk ->> 'references')
-                     FROM tdm.managed_table m, jsonb_array_elements(m.foreign_keys) AS fk
+                     FROM tdm.managed_table m, jsonb_array_elements(m.foreign_keys) AS fk,
+                          jsonb_array_elements_text(fk -> 'columns') WITH ORDINALITY AS k(col, i)
                     WHERE m.rel = _key_parent.rel AND cardinality(m.pk_columns) = 1
-                      AND fk -> 'columns' ? m.pk_columns[1]
+                      AND k.col = m.pk_columns[1]
+                      AND NOT EXISTS (
+                            SELECT 1
+                              FROM tdm.managed_table c, jsonb_array_elements(c.foreign_keys) AS back,
+                                   jsonb_array_elements_text(back -> 'columns') WITH ORDINALITY AS b(col, j)
+                             WHERE c.rel = to_regclass(fk ->> 'references')
+                               AND to_regclass(back ->> 'references') = m.rel
+                               AND b.col = fk -> 'ref_columns' ->> (k.i::int - 1)
+                               AND back -> 'ref_columns' ->> (b.j::int - 1) = m.pk_columns[1])
                     ORDER BY fk ->> 'name' LIMIT 1))
 $$;
 
@@ -1309,7 +1322,9 @@ $$;
 -- conflict_id) in the key map, for table `rel` (an expression). A row that
 -- another parent re-pointed earlier in the run (a membership's user, then
 -- its project) has its entry carried on to the new key, so that one entry
--- leads from the environment's key to the final one.
+-- leads from the environment's key to the final one. Not a row its own
+-- conflict re-keyed to that key already (a project of a reference cycle,
+-- re-pointed by its member rows to the key it was given).
 CREATE FUNCTION tdm._note_repointed(rel text, source text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT format(
@@ -1321,7 +1336,9 @@ LANGUAGE sql IMMUTABLE AS $$
     ' SELECT %1$s, c.env, c.old_key, c.old_json, c.new_key, c.new_json, ''repointed'', c.conflict_id,'
     '        c.row_hash'
     '   FROM %2$s c WHERE c.old_key <> c.new_key'
-    '    AND NOT EXISTS (SELECT FROM carried x WHERE x.env = c.env AND x.row_hash = c.row_hash)',
+    '    AND NOT EXISTS (SELECT FROM carried x WHERE x.env = c.env AND x.row_hash = c.row_hash)'
+    '    AND NOT EXISTS (SELECT FROM pg_temp.tdm_keymap s WHERE s.rel = %1$s AND s.reason <> ''repointed'''
+    '                       AND s.env = c.env AND s.old_key = c.old_key AND s.new_key = c.new_key)',
     rel, source)
 $$;
 
