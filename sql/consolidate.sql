@@ -247,9 +247,11 @@ DELETE FROM staging.users WHERE tdm_release = 'R1';
 SELECT tdm.consolidate('R3') AS run;
 SELECT status FROM tdm.run WHERE run_id = 1;
 SELECT conflict_id = :'merchant' AS merchant, status FROM tdm.review_queue;
--- The queue says what was decided on it; the report counts it.
-SELECT rationale ~ '^stale: decided keep_all by \S+ at [0-9-]+ [0-9:]+ UTC, on members that changed since; '
-         AS says_the_decision
+-- The queue says what was decided on it, and what changed since; the
+-- report counts it.
+SELECT rationale ~ '^stale: decided keep_all by \S+ at [0-9-]+ [0-9:]+ UTC, on members that changed since \('
+         AS says_the_decision,
+       substring(rationale FROM 'changed since \(([^)]*)\); ') AS changed
   FROM tdm.review_queue WHERE conflict_id = :'merchant';
 SELECT line FROM regexp_split_to_table(tdm.report(1), E'\n') AS line WHERE line LIKE '%stale%';
 UPDATE tdm.decision SET rationale = 'two merchants for two features (checked again)'

@@ -70,6 +70,28 @@ SELECT tdm.resolve(:'plan', 'keep', keep_env => 'st1', rationale => 'the list pr
 RESET SESSION AUTHORIZATION;
 SELECT :priority AS priority, decided_by, action, keep_env, approved_by
   FROM tdm.decision WHERE conflict_id = :'plan';
+-- resolve_all with keep_env keeps the suggested member where that
+-- environment is no member, and names those conflicts.
+SELECT pg_temp.in_environments(
+  'CREATE TABLE nt_tone (id int PRIMARY KEY, code text NOT NULL UNIQUE, shade text, tdm_release text, tdm_feature text)');
+IMPORT FOREIGN SCHEMA public LIMIT TO (nt_tone) FROM SERVER st1 INTO notices_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (nt_tone) FROM SERVER st2 INTO notices_st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (nt_tone) FROM SERVER st3 INTO notices_st3;
+CREATE TABLE staging.nt_tone (id int PRIMARY KEY, code text NOT NULL UNIQUE, shade text, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_tone', '{code}');
+SELECT tdm.create_release('R-NT5'), tdm.add_feature('R-NT5', 'FEAT-NT8', 1), tdm.add_feature('R-NT5', 'FEAT-NT9', 1);
+INSERT INTO notices_st1.nt_tone VALUES (1, 'sky', 'light', 'R-NT5', 'FEAT-NT8'), (2, 'sea', 'dark', 'R-NT5', 'FEAT-NT8');
+INSERT INTO notices_st2.nt_tone VALUES (1, 'sky', 'pale', 'R-NT5', 'FEAT-NT9');
+INSERT INTO notices_st3.nt_tone VALUES (2, 'sea', 'deep', 'R-NT5', 'FEAT-NT9');
+SELECT tdm.tag_release('R-NT5') IS NOT NULL AS tagged;
+SET client_min_messages = warning;
+SELECT tdm.consolidate('R-NT5') AS run \gset
+RESET client_min_messages;
+SELECT tdm.resolve_all('R-NT5', 'keep', 'st2 has the palette', keep_env => 'st2') AS decided;
+SELECT m.row ->> 'code' AS code, d.keep_env
+  FROM tdm.decision d JOIN tdm.conflict c USING (conflict_id)
+  JOIN tdm.conflict_member m ON m.run_id = c.run_id AND m.conflict_id = c.conflict_id AND m.label = d.keep_env
+ WHERE c.run_id = :run ORDER BY 1;
 -- A key drawn from a sequence, with no natural key and no surrogate_key:
 -- warned of (each environment's row 1 would be taken for one entity).
 CREATE TABLE staging.nt_line (line_id serial PRIMARY KEY, product text, tdm_release text, tdm_feature text);

@@ -118,6 +118,16 @@ CREATE TABLE tdm.decision (
 COMMENT ON TABLE tdm.decision IS
   'Reviewers'' decisions: INSERT or UPDATE from psql, or tdm.resolve(); checked at once';
 
+-- A decided conflict's members as its decision was taken (the latest
+-- one): what a stale conflict's members changed from, for the review
+-- queue (tdm._changed_members). Written by tdm._decision_record.
+CREATE TABLE tdm.decided_members (
+  conflict_id text PRIMARY KEY,
+  members     jsonb NOT NULL
+);
+COMMENT ON TABLE tdm.decided_members IS
+  'Each decision''s conflict members as they were when it was taken: what a stale conflict changed from';
+
 CREATE TABLE tdm.key_map (
   run_id      bigint NOT NULL,  -- see tdm.conflict
   rel         regclass NOT NULL,
@@ -192,6 +202,7 @@ SELECT pg_catalog.pg_extension_config_dump('tdm.run', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.run_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.conflict', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.decision', '');
+SELECT pg_catalog.pg_extension_config_dump('tdm.decided_members', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.key_map', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.violation', '');
 

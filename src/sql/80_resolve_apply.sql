@@ -2117,18 +2117,21 @@ BEGIN
     '                   o.parent::text,'
     -- (by the key its environment has: the deleted row may have been
     -- given another by the run first, shown after it)
-    '                   coalesce((SELECT array_to_string(k.old_key, '','') || '', re-keyed '''
-    '                                    || array_to_string(o.key, '','')'
-    '                               FROM pg_temp.tdm_keymap k'
-    '                              WHERE k.rel = o.parent AND k.env = o.parent_env AND k.new_key = o.key'
-    '                                AND k.reason IN (''rekeyed'', ''renamed'') LIMIT 1),'
+    '                   coalesce(array_to_string(rk.old_key, '','') || '', re-keyed '' || array_to_string(o.key, '',''),'
     '                            array_to_string(o.key, '','')), o.parent_env, tdm._column_names(o.columns),'
     '                   o.conflict_id) AS why,'
     '            (SELECT jsonb_object_agg(c, jsonb_build_object(t.tdm_env, (%4$s) -> c))'
     '               FROM unnest(o.columns) AS c) AS refs,'
     '            o.parent::text AS parent, o.name AS edge, t.tdm_env || '':'' || t.tdm_row_hash AS source'
     '       FROM %3$s t JOIN pg_temp.tdm_orphans o'
-    '         ON o.rel = $2 AND NOT o.related AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash) y'
+    '         ON o.rel = $2 AND NOT o.related AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash'
+    -- (joined, not looked up per row: a lookup read the whole key map for
+    -- each of thousands of orphans)
+    '       LEFT JOIN (SELECT k.rel, k.env, k.new_key, min(k.old_key) AS old_key FROM pg_temp.tdm_keymap k'
+    '                   WHERE k.reason IN (''rekeyed'', ''renamed'')'
+    '                     AND k.rel IN (SELECT p.parent FROM pg_temp.tdm_orphans p WHERE p.rel = $2)'
+    '                   GROUP BY 1, 2, 3) rk'
+    '         ON rk.rel = o.parent AND rk.env = o.parent_env AND rk.new_key = o.key) y'
     '   GROUP BY y.id) x'
     '   LEFT JOIN tdm.decision d ON d.conflict_id = x.id'
     ' ON CONFLICT DO NOTHING',

@@ -1314,6 +1314,7 @@ DECLARE
   -- before this trigger runs, as RETURNING can a setting.)
   acting name := session_user;  -- (a withdrawal's: the row does not say)
   withdrawn tdm.conflict;
+  decided tdm.conflict;
 BEGIN
   IF TG_RELID <> 'tdm.decision'::regclass THEN  -- (on tdm.decision alone)
     RAISE EXCEPTION 'tdm._decision_record records decisions of tdm.decision only, not of %',
@@ -1336,6 +1337,7 @@ BEGIN
     INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
     VALUES (acting, 'withdraw_decision', OLD.conflict_id, jsonb_build_object('action', OLD.action),
             '', '');
+    DELETE FROM tdm.decided_members m WHERE m.conflict_id = OLD.conflict_id;
   ELSIF TG_OP = 'UPDATE' AND NEW.decided_at = OLD.decided_at THEN
     INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
     VALUES (coalesce(NEW.approved_by, acting),
@@ -1346,13 +1348,16 @@ BEGIN
                                                 'merged', OLD.merged), '', '');
   ELSE
     PERFORM tdm._mark_conflict(NEW.conflict_id, 'decided');
+    decided := tdm._latest_conflict(NEW.conflict_id);
     INSERT INTO tdm.audit (role, action, object, detail, prev_hash, hash)
     VALUES (NEW.decided_by, 'decide', NEW.conflict_id,
             jsonb_build_object('action', NEW.action, 'keep_env', NEW.keep_env,
                                'renames', NEW.renames, 'merged', NEW.merged,
                                'rationale', NEW.rationale,
-                               'priority', (tdm._latest_conflict(NEW.conflict_id)).priority),
+                               'priority', decided.priority),
             '', '');
+    INSERT INTO tdm.decided_members (conflict_id, members) VALUES (NEW.conflict_id, decided.members)
+    ON CONFLICT (conflict_id) DO UPDATE SET members = EXCLUDED.members;
   END IF;
   RETURN NULL;
 END
@@ -1394,6 +1399,8 @@ DECLARE
   earlier tdm.decision;  -- a stale conflict's decision
   left_keep_all text[] := '{}';  -- conflicts whose suggestion keeps every member
   left_stale text[] := '{}';  -- stale decisions of another action, or with values
+  suggested text[] := '{}';  -- conflicts keep_env is no member of, decided as suggested
+  suggested_here bool;
 BEGIN
   PERFORM tdm._require_given('resolve_all', 'release', release IS NOT NULL);
   IF NOT EXISTS (SELECT 1 FROM tdm.release x WHERE x.release = resolve_all.release) THEN
@@ -1444,6 +1451,7 @@ BEGIN
         CONTINUE;
       END IF;
       kept_env := kept_env + (keep IS NOT NULL AND resolve_all.keep_env IS NOT NULL)::int;
+      suggested_here := keep IS NULL AND resolve_all.keep_env IS NOT NULL;
       keep := coalesce(keep, (SELECT cm.label FROM tdm.conflict_member cm
                                WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
                                  AND cm.member = coalesce(c.survivor, 0)));
@@ -1475,6 +1483,9 @@ BEGIN
     END IF;
     GET DIAGNOSTICS written = ROW_COUNT;
     decided := decided + written;
+    IF written > 0 AND action = 'keep' AND suggested_here THEN
+      suggested := suggested || c.conflict_id;
+    END IF;
   END LOOP;
   IF cardinality(left_keep_all) > 0 THEN
     RAISE NOTICE 'resolve_all: % conflict(s) left undecided: their suggestion keeps every member (keep_all, with keys from a reviewer), which keep would merge away: %',
@@ -1485,6 +1496,12 @@ BEGIN
     RAISE NOTICE 'resolve_all: % stale decision(s) left as they were taken (another action, renames, merged values or another kept member): %',
       cardinality(left_stale), tdm._first_ten(left_stale)
       USING HINT = 'Their members changed since: look at them in tdm.review_queue and decide each again with tdm.resolve.';
+  END IF;
+  -- (said only when keep_env was kept somewhere: else nothing is decided)
+  IF cardinality(suggested) > 0 AND kept_env > 0 THEN
+    RAISE NOTICE 'resolve_all: "%" is no member of % conflict(s), which keep the suggested member instead: %',
+      keep_env, cardinality(suggested), tdm._first_ten(suggested)
+      USING HINT = 'Look at them in tdm.review_queue; decide another member with tdm.resolve if the suggestion is not what you want.';
   END IF;
   IF keep_env IS NOT NULL AND decided > 0 AND kept_env = 0 THEN
     RAISE EXCEPTION 'resolve_all: "%" is a member of none of the % conflict(s); nothing decided',
@@ -1662,13 +1679,45 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            GROUP BY col, place, lw) l
 $$;
 
+-- What changed in stale conflict `c`'s members since its decision was
+-- taken (tdm.decided_members): per member, the columns whose values
+-- differ, or that it is new or gone ("st2: tier; st3 is new"). NULL when
+-- that is not known (a decision restored without them).
+CREATE FUNCTION tdm._changed_members(c tdm.conflict) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  -- (labelled as tdm.conflict_member labels them: the environment, with
+  -- the key where it has two members)
+  WITH was AS (SELECT CASE WHEN count(*) OVER (PARTITION BY e.m ->> 'env') > 1
+                           THEN (e.m ->> 'env') || ':'
+                                || array_to_string(ARRAY(SELECT e.m -> 'row' ->> u.col
+                                                           FROM unnest(mt.pk_columns) WITH ORDINALITY AS u(col, i)
+                                                          ORDER BY u.i), ',')
+                           ELSE e.m ->> 'env' END AS label,
+                      e.m -> 'row' AS "row"
+                 FROM tdm.decided_members d
+                 JOIN tdm.managed_table mt ON mt.rel = c.rel
+                CROSS JOIN LATERAL jsonb_array_elements(d.members) AS e(m)
+                WHERE d.conflict_id = c.conflict_id),
+       now AS (SELECT cm.label, cm."row" FROM tdm.conflict_member cm
+                WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id)
+  SELECT string_agg(x.change, '; ' ORDER BY x.label)
+    FROM (SELECT coalesce(n.label, w.label) AS label,
+                 CASE WHEN w.label IS NULL THEN n.label || ' is new'
+                      WHEN n.label IS NULL THEN w.label || ' is gone'
+                      ELSE n.label || ': ' || (SELECT string_agg(quote_ident(k.col), ', ' ORDER BY k.col)
+                                                 FROM jsonb_object_keys(n."row" || w."row") AS k(col)
+                                                WHERE n."row" -> k.col IS DISTINCT FROM w."row" -> k.col) END AS change
+            FROM now n FULL JOIN was w ON w.label = n.label) x
+$$;
+
 CREATE VIEW tdm.review_queue AS
   SELECT c.conflict_id, c.rel, c.kind, c.class, c.priority, c.rule, c.suggestion,
          -- (a stale conflict says what was decided on it, and how to confirm)
          coalesce(CASE WHEN c.status = 'stale'
-              THEN (SELECT format('stale: decided %s%s by %s at %s UTC, on members that changed since; write it'
+              THEN (SELECT format('stale: decided %s%s by %s at %s UTC, on members that changed since%s; write it'
                                   ' again to confirm it, or decide anew. ', d.action, coalesce(' ' || d.keep_env, ''),
-                                  d.decided_by, to_char(d.decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'))
+                                  d.decided_by, to_char(d.decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),
+                                  coalesce(' (' || tdm._changed_members(c) || ')', ''))
                       FROM tdm.decision d WHERE d.conflict_id = c.conflict_id)
               END, '') || c.rationale AS rationale,
          tdm._side_by_side(c) AS side_by_side,

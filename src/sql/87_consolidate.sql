@@ -910,9 +910,12 @@ BEGIN
                                WHERE c.run_id = x.run_id AND c.conflict_id = g.conflict_id)
             ORDER BY 1), '{}')
    WHERE x.run_id = run.run_id
-  RETURNING array_to_string(x.decisions_gone, ', ') INTO missing;
+  -- (the first ten named: a thousand ids would bury the message)
+  RETURNING CASE WHEN cardinality(x.decisions_gone) > 10
+                 THEN format('%s decisions (%s)', cardinality(x.decisions_gone), tdm._first_ten(x.decisions_gone))
+                 ELSE 'decisions ' || array_to_string(x.decisions_gone, ', ') END INTO missing;
   IF missing IS NOT NULL THEN
-    RAISE NOTICE 'consolidate: run % of % does not find the conflicts of decisions %: they do not apply',
+    RAISE NOTICE 'consolidate: run % of % does not find the conflicts of %: they do not apply',
       run.run_id, the_release, missing
       USING DETAIL = 'A conflict''s id is of its members: one was deleted, left the conflict or joined it, or the'
                      ' conflict no longer arises (its parent''s delete_all withdrawn). tdm.run.decisions_gone lists them.',

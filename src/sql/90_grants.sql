@@ -101,6 +101,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._key_form(oid, int),
   tdm._unscaled_numeric(oid, int),
   tdm._side_by_side(tdm.conflict),
+  tdm._changed_members(tdm.conflict),
   tdm._common_prefix(text, text),
   tdm._interval_key(interval),
   tdm._progress_rows(),

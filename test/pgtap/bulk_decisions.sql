@@ -2,10 +2,11 @@
 -- (two order lines under one key that are two products, which need new
 -- keys from a reviewer): keeping one would merge the other away. And it
 -- leaves a stale decision taken otherwise one by one (another member
--- kept) as it was, re-confirming only one it would take again. A blank
+-- kept) as it was, re-confirming only one it would take again; the
+-- queue says what changed in a stale conflict's members. A blank
 -- rationale is refused as its own.
 BEGIN;
-SELECT plan(8);
+SELECT plan(9);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -51,6 +52,9 @@ SELECT results_eq(format($$SELECT status FROM tdm.conflict WHERE conflict_id IN 
                             AND run_id = (SELECT max(run_id) FROM tdm.run WHERE release = 'TBD1')$$,
                          :'a_conflict', :'b_conflict'),
   $$VALUES ('stale'), ('stale')$$, 'both decisions are stale');
+SELECT is((SELECT substring(rationale FROM 'on members that changed since \(([^)]*)\);')
+             FROM tdm.review_queue WHERE conflict_id = :'a_conflict'),
+  'bd1: note; bd2: note', 'the queue says which members changed since the decision, and in which columns');
 
 SELECT throws_ok($$SELECT tdm.resolve_all('TBD1', 'keep', E' \u00a0')$$, '23502', 'resolve_all: a rationale is required',
   'a blank rationale is refused as resolve_all''s, before any conflict');

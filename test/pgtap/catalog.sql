@@ -35,7 +35,7 @@ SELECT set_eq(
   ARRAY['tdm.environment', 'tdm.managed_table', 'tdm.release', 'tdm.feature', 'tdm.rule',
         'tdm.job', 'tdm.job_job_id_seq', 'tdm.tag_finding', 'tdm.release_lock', 'tdm.audit',
         'tdm.audit_audit_id_seq', 'tdm.run', 'tdm.run_run_id_seq', 'tdm.conflict',
-        'tdm.decision', 'tdm.key_map', 'tdm.violation', 'tdm.snapshot',
+        'tdm.decision', 'tdm.decided_members', 'tdm.key_map', 'tdm.violation', 'tdm.snapshot',
         'tdm.snapshot_snapshot_id_seq', 'tdm.snapshot_table', 'tdm.snapshot_release', 'tdm.deployment',
         'tdm.deployment_deployment_id_seq', 'tdm.mask', 'tdm.mask_key'],
   'pg_dump keeps the catalog tables and their sequences');
