@@ -1708,6 +1708,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                                  FROM jsonb_object_keys(n."row" || w."row") AS k(col)
                                                 WHERE n."row" -> k.col IS DISTINCT FROM w."row" -> k.col) END AS change
             FROM now n FULL JOIN was w ON w.label = n.label) x
+   WHERE EXISTS (SELECT FROM tdm.decided_members d WHERE d.conflict_id = c.conflict_id)
 $$;
 
 CREATE VIEW tdm.review_queue AS

@@ -235,7 +235,18 @@ BEGIN
   FOR e IN SELECT * FROM tdm._recheck_edges() LOOP
     PERFORM tdm._index_keymap();
     EXECUTE format(
-      'WITH refs AS ('
+      -- (the parent's rows whose conflicts wait for a reviewer, or for an
+      -- approval: their keys are not settled yet, and a reference to one
+      -- is checked at the call after the decision)
+      'WITH waiting AS MATERIALIZED ('
+      '  SELECT w.m ->> ''env'' AS env, %5$s AS key'
+      '    FROM tdm.conflict p CROSS JOIN LATERAL jsonb_array_elements(p.members) AS w(m)'
+      '   WHERE p.run_id = $1 AND p.rel = $2'
+      '     AND (p.status IN (''pending'', ''stale'')'
+      '          OR (p.status = ''decided'' AND p.priority = 1'
+      '              AND EXISTS (SELECT FROM tdm.decision d WHERE d.conflict_id = p.conflict_id'
+      '                                                       AND d.approved_by IS NULL)))),'
+      ' refs AS ('
       '  SELECT c.conflict_id, x.m ->> ''env'' AS env,'
       '         %3$s AS ref'
       '    FROM tdm.conflict c CROSS JOIN LATERAL jsonb_array_elements(c.members) AS x(m)'
@@ -249,7 +260,9 @@ BEGIN
       -- (a conflict naming a row a decision deleted: its relationship conflicts say so)
       '     AND NOT EXISTS (SELECT FROM jsonb_array_elements(c.members) AS y(m)'
       '                      JOIN pg_temp.tdm_deleted d ON d.rel = $2 AND d.env = y.m ->> ''env'''
-      '                                                AND d.key = %2$s)),'
+      '                                                AND d.key = %2$s)'
+      '     AND NOT EXISTS (SELECT FROM jsonb_array_elements(c.members) AS y(m)'
+      '                      JOIN waiting w ON w.env = y.m ->> ''env'' AND w.key = %2$s)),'
       ' split AS ('
       '  SELECT r.conflict_id, jsonb_object_agg(r.env, %4$s) AS refs'
       '    FROM refs r GROUP BY r.conflict_id HAVING count(DISTINCT r.ref) > 1)'
@@ -275,7 +288,9 @@ BEGIN
            THEN format('to_jsonb(r.ref[1]::%s)',
                        (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
                          WHERE a.attrelid = e.child AND a.attname = e.columns[1]))
-           ELSE 'to_jsonb(array_to_string(r.ref, '',''))' END)
+           ELSE 'to_jsonb(array_to_string(r.ref, '',''))' END,
+      tdm._member_key(e.parent, (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = e.parent),
+                      'w.m -> ''row'''))
       INTO ids
       USING run, e.parent, e.child, tdm._column_names(e.columns), e.core,
             e.columns, e.own;

@@ -6,7 +6,7 @@
 -- queue says what changed in a stale conflict's members. A blank
 -- rationale is refused as its own.
 BEGIN;
-SELECT plan(9);
+SELECT plan(10);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -55,6 +55,11 @@ SELECT results_eq(format($$SELECT status FROM tdm.conflict WHERE conflict_id IN 
 SELECT is((SELECT substring(rationale FROM 'on members that changed since \(([^)]*)\);')
              FROM tdm.review_queue WHERE conflict_id = :'a_conflict'),
   'bd1: note; bd2: note', 'the queue says which members changed since the decision, and in which columns');
+-- (a decision restored without its members as decided: no list)
+DELETE FROM tdm.decided_members WHERE conflict_id = :'b_conflict';
+SELECT ok((SELECT rationale LIKE '%on members that changed since; write it again%'
+             FROM tdm.review_queue WHERE conflict_id = :'b_conflict'),
+  'without the members as decided, the queue says no list');
 
 SELECT throws_ok($$SELECT tdm.resolve_all('TBD1', 'keep', E' \u00a0')$$, '23502', 'resolve_all: a rationale is required',
   'a blank rationale is refused as resolve_all''s, before any conflict');
