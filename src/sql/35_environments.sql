@@ -235,6 +235,24 @@ BEGIN
 END
 $$;
 
+-- Refuses, as tdm's, a caller without USAGE on an environment's server
+-- when its foreign table `what` must be declared again (PostgreSQL's
+-- "permission denied for foreign server" says neither why nor what to do).
+CREATE FUNCTION tdm._require_server_usage(env text, server name, what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF NOT has_server_privilege(server, 'USAGE') THEN
+    RAISE EXCEPTION 'environment "%": % may not use server "%", which declaring its foreign table % again needs',
+      env, current_user, server, what
+      USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'tdm declares an environment''s foreign tables again when the managed table''s columns changed,'
+                     ' or when they are missing.',
+            HINT = format('A superuser or the server''s owner grants it: GRANT USAGE ON FOREIGN SERVER %I TO %I;',
+                          server, current_user);
+  END IF;
+END
+$$;
+
 -- Creates (again, when its target changed) the environment's foreign
 -- tables: one per managed table,
 -- declared with the target's columns and types (so values arrive as the
@@ -289,6 +307,7 @@ BEGIN
     CONTINUE WHEN current IS NOT NULL AND tdm._env_table_intact(env, current, e.remote_schema, t.relname)
               AND ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(t.rel) c)
                   = ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(current) c);
+    PERFORM tdm._require_server_usage(env, e.server, t.relname);
     IF current IS NOT NULL THEN
       EXECUTE format('DROP FOREIGN TABLE %s', current);
     END IF;
@@ -352,6 +371,7 @@ BEGIN
       current := NULL;
     END IF;
     IF current IS NULL THEN
+      PERFORM tdm._require_server_usage(env, e.server, catalog.name);
       EXECUTE format('CREATE FOREIGN TABLE %I.%I (%s) SERVER %I OPTIONS (schema_name %L, table_name %L)',
                      schema_name, catalog.name, array_to_string(catalog.columns::text[], ', '),
                      e.server, catalog.remote_schema, catalog.remote);

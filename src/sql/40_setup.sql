@@ -239,7 +239,8 @@ BEGIN
       USING ERRCODE = 'duplicate_object',
             DETAIL = (SELECT format('It uses server "%s", schema "%s".', e.server, e.remote_schema)
                         FROM tdm.environment e WHERE e.name = env_name),
-            HINT = 'Choose another name.';
+            HINT = format('Choose another name; or, to point it at another server or schema, remove it first'
+                          ' (SELECT tdm.remove_environment(%L);) and add it again.', env_name);
   END IF;
   -- (Environments are named in decisions' keep_env and renames, compared
   -- exactly, as release names are in tags.)
@@ -916,7 +917,10 @@ BEGIN
       add_feature.release
       USING ERRCODE = 'duplicate_object',
             DETAIL = (SELECT format('Its priority is %s.', f.priority) FROM tdm.feature f
-                       WHERE f.release = add_feature.release AND f.feature = add_feature.feature);
+                       WHERE f.release = add_feature.release AND f.feature = add_feature.feature),
+            HINT = format('To change its priority: UPDATE tdm.feature SET priority = %s WHERE release = %L'
+                          ' AND feature = %L; then tag the release again.',
+                          coalesce(add_feature.priority::text, '...'), add_feature.release, add_feature.feature);
   END IF;
   PERFORM tdm._require_distinct_name('feature', add_feature.feature,
                                      ARRAY(SELECT f.feature FROM tdm.feature f
@@ -940,7 +944,9 @@ BEGIN
     RAISE EXCEPTION 'rule "%" already exists', _check_rule_target.name
       USING ERRCODE = 'duplicate_object',
             DETAIL = (SELECT format('It checks %s on %s.', r.predicate, r.rel) FROM tdm.rule r
-                       WHERE r.name = _check_rule_target.name);
+                       WHERE r.name = _check_rule_target.name),
+            HINT = format('Choose another name; or, to change the rule, drop it first (SELECT tdm.drop_rule(%L);)'
+                          ' and add it again.', _check_rule_target.name);
   END IF;
   IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = _check_rule_target.rel) THEN
     RAISE EXCEPTION 'table % is not managed by tdm (rule "%")', tdm._rel_name(_check_rule_target.rel),

@@ -291,6 +291,7 @@ DECLARE
   detail text;
   failed_at text;
   remote_state text;
+  reading text;  -- what the check's statement reads in the environment, for its errors
   unspellable text;  -- the environment's encoding, when it cannot spell the release name
   refused_column text;  -- a column whose value the managed table's type refuses
   refused record;
@@ -376,6 +377,7 @@ BEGIN
       -- (A user the environment lets see the table's columns but not read
       -- it, its schema say: a finding naming the server, not an abort.)
       BEGIN
+        reading := m.rel::text;
         -- Rows with no release tag, with an unknown release's and with a
         -- feature outside the plan: counted in one read of the environment
         -- (a round trip each, per environment and table), their rows read
@@ -507,6 +509,8 @@ BEGIN
             (SELECT string_agg(format('p.%I IS NULL', rc), ' AND ')
                FROM jsonb_array_elements_text(fk->'ref_columns') AS b(rc)),
             parent.release_column, parent.release_column);
+          -- (a lock on the parent there stops this read too)
+          reading := format('%s (and %s, which it references)', m.rel, parent_rel);
           EXECUTE 'SELECT count(*) ' || detail INTO n USING the_release, lineage;
           IF n > 0 THEN
             EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k %s ORDER BY %s LIMIT 5) s',
@@ -519,12 +523,13 @@ BEGIN
                      parent_rel, fk->>'name', e.name, array_to_string(lineage, ', ')),
               n, examples);
           END IF;
+          reading := m.rel::text;
         END LOOP;
       EXCEPTION WHEN query_canceled OR lock_not_available THEN
         -- (the environment's timeouts or locks, not this session's)
         GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT,
                                 failed_at = PG_EXCEPTION_CONTEXT;
-        PERFORM tdm._raise_remote('tag_release', e.name, m.rel::text, remote_state, detail, failed_at);
+        PERFORM tdm._raise_remote('tag_release', e.name, reading, remote_state, detail, failed_at);
         RAISE;
       WHEN connection_exception OR admin_shutdown THEN
         -- (a connection lost on the way: named, with what to do)

@@ -778,6 +778,15 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege',
               HINT = 'A priority 1 decision needs a second reviewer: another user runs tdm.approve().';
     END IF;
+    -- (A stale decision is not applied, approved or not: approving it
+    -- would approve members its decider has not seen.)
+    IF NEW.approved_by IS NOT NULL AND c.status = 'stale' THEN
+      RAISE EXCEPTION 'decision on %: it is stale, taken on members that changed since; it cannot be approved as it is',
+        NEW.conflict_id
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'A reviewer writes it again (tdm.review_queue says what changed), to confirm it or decide anew;'
+                     ' then approve it.';
+    END IF;
     NEW.approved_by := CASE WHEN NEW.approved_by IS NULL THEN NULL ELSE current_user END;
     NEW.approved_at := CASE WHEN NEW.approved_by IS NULL THEN NULL ELSE now() END;
     NEW.decided_by := OLD.decided_by;

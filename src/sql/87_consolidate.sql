@@ -950,19 +950,25 @@ BEGIN
             DETAIL = format('Run %s stays as it was. Decisions cannot change for a release in %s, and its rows there'
                             ' are as they were loaded.', run.run_id, coalesce(tdm._promoted_to(the_release), 'master')),
             HINT = coalesce(
-                     -- (a table registered again since, other keys or core columns: its rules settle otherwise)
-                     (SELECT format('%s registered again since the release was consolidated (tdm.manage_table,'
-                                    ' see tdm.audit): register it as it was, or put the change in a new release.',
-                                    string_agg(DISTINCT a.object, ', '))
+                     -- (what tdm.audit says changed since: a table registered
+                     -- again, other keys or core columns, whose rules settle
+                     -- otherwise; a mask declared, changed or removed, which
+                     -- changes the members' rows)
+                     (SELECT format('Since the release was consolidated (see tdm.audit): %s. Undo that (register'
+                                    ' the table as it was, the mask as it was), or put the change in a new release.',
+                                    string_agg(DISTINCT CASE a.action
+                                                 WHEN 'manage_table' THEN a.object || ' registered again'
+                                                 WHEN 'mask_column' THEN 'a mask declared on ' || a.object
+                                                 ELSE 'the mask of ' || a.object || ' removed' END, '; '))
                         FROM tdm.audit a
-                       WHERE a.action = 'manage_table'
+                       WHERE a.action IN ('manage_table', 'mask_column', 'unmask_column')
                          -- (this run as it was loaded: its row as the call found it)
                          AND a.at > coalesce(run.finished_at,
                                              (SELECT max(x.finished_at) FROM tdm.run x
                                                WHERE x.release = the_release AND x.status = 'completed'))
                       HAVING count(*) > 0),
-                     'Undo what changed the rows since it was consolidated (a mask declared or changed since:'
-                     ' tdm.mask shows them; an environment''s row), or put the changes in a new release.');
+                     'Undo what changed the rows since it was consolidated (an environment''s row), or put the'
+                     ' changes in a new release.');
   END IF;
   IF waiting + unapproved > 0 THEN
     final_status := 'awaiting_review';

@@ -1062,7 +1062,12 @@ BEGIN
   PERFORM tdm._refuse_replica_role('restore_release');
   IF r.status <> 'archived' THEN
     RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
-      USING ERRCODE = 'object_not_in_prerequisite_state';
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = CASE WHEN tdm._presence(r.status) = 'target'
+                        THEN 'Its rows are in master already: restore_release puts back the rows of a release'
+                             ' tdm.archive_release took out of master.'
+                        ELSE 'restore_release puts back the rows of a release tdm.archive_release took out of master;'
+                             ' this one was never promoted: promote it (tdm.promote).' END;
   END IF;
   PERFORM tdm._refuse_row_security('restore_release', 'master');
   -- (The audit's head before master's tables, decision 120, not waiting

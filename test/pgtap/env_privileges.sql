@@ -1,9 +1,10 @@
 -- An environment's foreign table the admin may not read (after a restore
 -- without owners, they belong to the restoring role) is a privilege
 -- error of this database, said as one with the GRANT that gives it back,
--- not as a server that cannot be reached.
+-- not as a server that cannot be reached; so is one to declare again
+-- without USAGE on the server.
 BEGIN;
-SELECT plan(1);
+SELECT plan(2);
 SET client_min_messages = warning;
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
@@ -19,6 +20,16 @@ SET ROLE tap_ep_admin;
 SELECT throws_ok($$SELECT * FROM tdm.schema_diff('st1', 'local')$$, '42501',
   'environment "st1": tap_ep_admin may not read it: permission denied for foreign table tdm_remote_columns',
   'a foreign table of the environment the admin may not read is said as a privilege, not an unreachable server');
+RESET ROLE;
+-- A foreign table to declare again (missing here) needs USAGE on the
+-- server, which the admin lacks: said with the GRANT, not as PostgreSQL's
+-- bare "permission denied for foreign server".
+ALTER FOREIGN TABLE tdm_env_st1.tdm_remote_columns OWNER TO tdm_admin;
+DROP FOREIGN TABLE tdm_env_st1.tdm_remote_checks;
+SET ROLE tap_ep_admin;
+SELECT throws_ok($$SELECT * FROM tdm.schema_diff('st1', 'local')$$, '42501',
+  'environment "st1": tap_ep_admin may not use server "st1", which declaring its foreign table tdm_remote_checks again needs',
+  'declaring a foreign table again without USAGE on the server is said with what it needs');
 RESET ROLE;
 SELECT * FROM finish();
 ROLLBACK;

@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(57);
+SELECT plan(58);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = error;
@@ -283,6 +283,9 @@ SELECT tdm.mask_column('tap_mk.person', 'phone', 'partial', '{"keep_last": 2}');
 SELECT throws_like($$SELECT tdm.consolidate('MK2', 'tap_mk')$$,
   'consolidate: release MK2 is promoted, and collected again its rows give 1 conflict(s) to review (1 stale%',
   'a promoted release whose conflicts would wait for review is not consolidated again');
+SELECT matches(pg_temp.hint_of($$SELECT tdm.consolidate('MK2', 'tap_mk')$$),
+  '^Since the release was consolidated \(see tdm\.audit\): a mask declared on tap_mk\.person\.phone\. Undo that',
+  'its HINT names the mask declared since');
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run2), 'completed', 'and its run stays completed');
 
 -- A registration the table's masks would no longer fit (phone, masked

@@ -91,7 +91,7 @@ SELECT is((pg_temp.error_of($$SELECT tdm.consolidate('TPK5')$$)).detail,
 -- E's label differed (settled by precedence); label is a core column now.
 SELECT tdm.manage_table('staging.pk_product', '{sku}', core_columns => '{label}');
 SELECT matches(pg_temp.hint_of($$SELECT tdm.consolidate('TPK1')$$),
-               '^staging\.pk_product registered again since the release was consolidated',
+               '^Since the release was consolidated \(see tdm\.audit\): staging\.pk_product registered again\. ',
                'consolidating promoted TPK1 again is refused, the registration named');
 
 -- TPK7's line references TPK6's F, and TPK6 was tagged again since its

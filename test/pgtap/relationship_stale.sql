@@ -7,7 +7,7 @@
 -- on its unit, stays decided: deleted either way (the pass that deletes
 -- a parent and its children together).
 BEGIN;
-SELECT plan(5);
+SELECT plan(6);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -60,9 +60,15 @@ SELECT ok((SELECT rationale ~ 'tap_rs\.mentor .* by mentor_id' AND rationale ~ '
              FROM tdm.conflict WHERE run_id = :run AND conflict_id = :'orphan'),
   'its rationale names both references');
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'awaiting_review', 'the run waits for the reviewer');
-SELECT tdm.resolve(:'orphan', 'merge', merged => '{"unit_id": null, "mentor_id": null}', rationale => 'neither now');
--- (a relationship conflict is priority 1: a second reviewer approves)
+-- (a relationship conflict is priority 1: a second reviewer approves, not
+-- a stale decision, taken on what its decider saw then)
 CREATE ROLE tap_rs_approver IN ROLE tdm_reviewer;
+SET SESSION AUTHORIZATION tap_rs_approver;
+SELECT throws_ok(format('SELECT tdm.approve(%L)', :'orphan'), '55000',
+  format('decision on %s: it is stale, taken on members that changed since; it cannot be approved as it is', :'orphan'),
+  'a stale decision cannot be approved');
+RESET SESSION AUTHORIZATION;
+SELECT tdm.resolve(:'orphan', 'merge', merged => '{"unit_id": null, "mentor_id": null}', rationale => 'neither now');
 SET SESSION AUTHORIZATION tap_rs_approver;
 SELECT tdm.approve(:'orphan'), tdm.approve(:'gone');
 RESET SESSION AUTHORIZATION;
