@@ -45,8 +45,10 @@ SELECT tdm.wait_job(:job, '120 s') AS final_status;
 SELECT status, error, detail ->> 'run_status' AS run_status, finished_at >= started_at AS timed
   FROM tdm.job WHERE job_id = :job;
 SELECT count(*) AS progress_rows_left FROM tdm.progress WHERE job_id = :job;
--- Waiting on a finished job returns at once; cancelling it says so.
+-- Waiting on a finished job returns at once (with a timeout past the
+-- calendar's end too); cancelling it says so.
 SELECT tdm.wait_job(:job);
+SELECT tdm.wait_job(:job, '300000 years');
 SELECT tdm.cancel_job(:job);
 
 -- Tagging in the background too.

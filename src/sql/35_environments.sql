@@ -281,7 +281,7 @@ BEGIN
     SELECT s.srvname INTO renamed FROM pg_foreign_table ft
       JOIN pg_class c ON c.oid = ft.ftrelid
       JOIN pg_foreign_server s ON s.oid = ft.ftserver
-     WHERE c.relnamespace = to_regnamespace(tdm._env_schema(env))
+     WHERE c.relnamespace = to_regnamespace(quote_ident(tdm._env_schema(env)))
      LIMIT 1;
     IF renamed IS NOT NULL THEN
       RAISE EXCEPTION 'environment "%": its server "%" does not exist; its foreign tables use server "%"',
@@ -786,8 +786,10 @@ $$;
 -- or one of `privileges` on a table of it named like a managed table,
 -- naming them and the GRANT (else PostgreSQL's bare "permission denied"
 -- comes from some statement deep in the operation). Asked before anything
--- of the schema is read.
-CREATE FUNCTION tdm._require_privileges(operation text, schema_name text, privileges text[])
+-- of the schema is read. Row level security that applies there is refused
+-- too, unless `row_security` is false (a sample's reader, find_pii).
+CREATE FUNCTION tdm._require_privileges(operation text, schema_name text, privileges text[],
+                                        row_security bool DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -813,7 +815,9 @@ BEGIN
             HINT = format('The tables'' owner grants them: GRANT %s ON ALL TABLES IN SCHEMA %I TO %I;',
                           array_to_string(privileges, ', '), schema_name, current_user);
   END IF;
-  PERFORM tdm._refuse_row_security(operation, schema_name);
+  IF row_security THEN
+    PERFORM tdm._refuse_row_security(operation, schema_name);
+  END IF;
 END
 $$;
 

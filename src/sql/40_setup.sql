@@ -313,7 +313,7 @@ BEGIN
       USING ERRCODE = 'undefined_object', HINT = 'Environments are in tdm.environment.';
   END IF;
   FOR t IN SELECT c.oid::regclass AS rel FROM pg_class c
-            WHERE c.relnamespace = to_regnamespace(tdm._env_schema(e.name)) AND c.relkind = 'f' LOOP
+            WHERE c.relnamespace = to_regnamespace(quote_ident(tdm._env_schema(e.name))) AND c.relkind = 'f' LOOP
     EXECUTE format('DROP FOREIGN TABLE %s', t.rel);
   END LOOP;
   DELETE FROM tdm.environment x WHERE x.name = e.name;

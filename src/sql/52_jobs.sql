@@ -142,8 +142,14 @@ CREATE FUNCTION tdm.wait_job(job_id bigint, timeout interval DEFAULT NULL) RETUR
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   j tdm.job;
-  deadline timestamptz := clock_timestamp() + timeout;
+  deadline timestamptz;
 BEGIN
+  -- (A timeout past the calendar's end waits as NULL does: until the job ends.)
+  BEGIN
+    deadline := clock_timestamp() + timeout;
+  EXCEPTION WHEN datetime_field_overflow THEN
+    deadline := NULL;
+  END;
   IF current_setting('transaction_isolation') <> 'read committed' THEN
     RAISE EXCEPTION 'wait_job: a % transaction would never see the job change', current_setting('transaction_isolation')
       USING ERRCODE = 'object_not_in_prerequisite_state',

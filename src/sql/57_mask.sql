@@ -433,6 +433,7 @@ BEGIN
   PERFORM tdm._require_given('mask_column', 'rel', rel IS NOT NULL);
   PERFORM tdm._require_given('mask_column', 'col', col IS NOT NULL);
   PERFORM tdm._require_given('mask_column', 'method', method IS NOT NULL);
+  PERFORM tdm._require_given('mask_column', 'options', options IS NOT NULL);
   -- (a run collects with the masks it began with)
   PERFORM tdm._change_managed_tables('mask_column');
   IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = mask_column.rel) THEN
@@ -688,11 +689,19 @@ DECLARE
   best int;
   id_columns text[];  -- the table's primary and foreign key columns
   found tdm.pii_candidate;
+  managed_schema name;
 BEGIN
   PERFORM tdm._require_given('find_pii', 'env', env IS NOT NULL);
   PERFORM tdm._require_side('find_pii', env);
   IF env <> 'local' THEN
     PERFORM tdm._refresh_environment(env);
+  ELSE
+    -- (the managed tables read here: said with the GRANT where they may not be)
+    FOR managed_schema IN SELECT DISTINCT n.nspname FROM tdm.managed_table mt
+                            JOIN pg_class cl ON cl.oid = mt.rel JOIN pg_namespace n ON n.oid = cl.relnamespace
+                           ORDER BY 1 LOOP
+      PERFORM tdm._require_privileges('find_pii', managed_schema, '{SELECT}', row_security => false);
+    END LOOP;
   END IF;
   FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
     source := tdm._side_table(env, m.rel);

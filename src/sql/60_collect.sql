@@ -166,6 +166,23 @@ BEGIN
                           ELSE 'Register it again (tdm.add_environment): its rows are part of what the'
                                ' release holds.' END;
     END IF;
+    -- The same for a table managed no more (unmanaged, or dropped).
+    SELECT l.rel::oid AS rel, sum(l.row_count) AS n INTO got FROM tdm.release_lock l
+     WHERE l.release = r.release AND l.row_count > 0
+       AND NOT EXISTS (SELECT FROM tdm.managed_table managed WHERE managed.rel = l.rel)
+     GROUP BY l.rel ORDER BY 1 LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'release % was locked with % row(s) of %, which is managed no more',
+        r.release, got.n, coalesce(tdm._managed_name(got.rel), format('the table with OID %s', got.rel))
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              DETAIL = 'Consolidated as it is, the release would leave them out.',
+              HINT = CASE WHEN retaggable
+                          THEN format('Manage it again (tdm.manage_table, with the options it had: see tdm.audit),'
+                                      ' or tag the release again without it: SELECT tdm.tag_release(%L);',
+                                      r.release)
+                          ELSE 'Manage it again (tdm.manage_table, with the options it had: see tdm.audit): its'
+                               ' rows are part of what the release holds.' END;
+    END IF;
   END IF;
 
   -- An environment's column retyped since the lock may still read as it

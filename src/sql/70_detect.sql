@@ -102,6 +102,22 @@ $$;
 -- Keys, ids and members are spelled from values' text: the settings that
 -- change how values print are pinned, so the same data gives the same ids
 -- in any session (timestamps show in UTC, ISO style).
+-- The dry run writes nothing durable, but collects into temporary tables,
+-- which a read-only transaction refuses: said as such, before any read.
+CREATE FUNCTION tdm._refuse_read_only(caller text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF current_setting('transaction_read_only')::bool THEN
+    RAISE EXCEPTION '%: a read-only transaction cannot hold the temporary tables it collects into', caller
+      USING ERRCODE = 'read_only_sql_transaction',
+            HINT = CASE WHEN pg_is_in_recovery()
+                        THEN 'Run it on the primary: a standby holds no temporary tables.'
+                        ELSE 'Run it outside a READ ONLY transaction: it writes nothing durable, and its temporary'
+                             ' tables go with the transaction.' END;
+  END IF;
+END
+$$;
+
 CREATE FUNCTION tdm.detect_conflicts(release text) RETURNS SETOF tdm.conflict_preview
 AS 'MODULE_PATHNAME', 'tdm_detect_conflicts' LANGUAGE C
 SET search_path = pg_catalog, pg_temp

@@ -795,6 +795,23 @@ BEGIN
     NEW.decided_priority := OLD.decided_priority;
     RETURN NEW;
   END IF;
+  -- What tdm sets is not written by hand: said, not silently set again.
+  IF TG_OP = 'UPDATE' THEN
+    SELECT x.col INTO label
+      FROM (VALUES (1, 'decided_by', NEW.decided_by IS DISTINCT FROM OLD.decided_by),
+                   (2, 'decided_at', NEW.decided_at IS DISTINCT FROM OLD.decided_at),
+                   (3, 'approved_at', NEW.approved_at IS DISTINCT FROM OLD.approved_at),
+                   (4, 'members_checksum', NEW.members_checksum IS DISTINCT FROM OLD.members_checksum),
+                   (5, 'decided_priority', NEW.decided_priority IS DISTINCT FROM OLD.decided_priority))
+           AS x(n, col, changed)
+     WHERE x.changed ORDER BY x.n LIMIT 1;
+    IF label IS NOT NULL THEN
+      RAISE EXCEPTION 'decision on %: % is set by tdm, not written', OLD.conflict_id, label
+        USING ERRCODE = 'generated_always',
+              HINT = 'Write the decision''s action, keep_env, renames, merged and rationale (tdm sets who decided'
+                     ' and when); approve with tdm.approve.';
+    END IF;
+  END IF;
   -- Anything else, an unchanged decision written again included (how a
   -- reviewer confirms a stale one), is checked as a new decision.
 
@@ -1373,10 +1390,26 @@ END
 $$;
 CREATE TRIGGER decision_record AFTER INSERT OR UPDATE OR DELETE ON tdm.decision
   FOR EACH ROW EXECUTE FUNCTION tdm._decision_record();
+-- TRUNCATE fires no row trigger: the withdrawals would be neither
+-- audited nor put their conflicts back in the queue.
+CREATE FUNCTION tdm._decision_truncate_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF EXISTS (SELECT FROM tdm.decision) THEN
+    RAISE EXCEPTION 'tdm.decision: TRUNCATE would withdraw every decision unaudited'
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Withdraw them with DELETE FROM tdm.decision (WHERE ...): each withdrawal is checked and audited,'
+                   ' and its conflict goes back to the queue.';
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER decision_truncate_guard BEFORE TRUNCATE ON tdm.decision
+  FOR EACH STATEMENT EXECUTE FUNCTION tdm._decision_truncate_guard();
 -- (Both fire in replica mode too: a decision is checked and recorded
 -- whatever session_replication_role says.)
 ALTER TABLE tdm.decision ENABLE ALWAYS TRIGGER decision_check, ENABLE ALWAYS TRIGGER decision_check_copies,
-  ENABLE ALWAYS TRIGGER decision_record;
+  ENABLE ALWAYS TRIGGER decision_record, ENABLE ALWAYS TRIGGER decision_truncate_guard;
 
 -- The function form of a decision (insert or replace).
 CREATE FUNCTION tdm.resolve(conflict_id text, action tdm.action, keep_env text DEFAULT NULL,
@@ -1412,6 +1445,7 @@ DECLARE
   suggested_here bool;
 BEGIN
   PERFORM tdm._require_given('resolve_all', 'release', release IS NOT NULL);
+  PERFORM tdm._require_given('resolve_all', 'action', action IS NOT NULL);
   IF NOT EXISTS (SELECT 1 FROM tdm.release x WHERE x.release = resolve_all.release) THEN
     RAISE EXCEPTION 'resolve_all: release "%" does not exist', release
       USING ERRCODE = 'undefined_object', HINT = tdm._missing_release_hint(release);

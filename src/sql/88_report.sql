@@ -198,6 +198,7 @@ DECLARE
   phases constant text[] := '{collect,detect,resolve,validate,load}';
 BEGIN
   PERFORM tdm._require_given('report', 'run_id', run_id IS NOT NULL);
+  PERFORM tdm._require_given('report', 'format', format IS NOT NULL);
   IF d IS NULL THEN
     RAISE EXCEPTION 'report: run % does not exist', run_id
       USING ERRCODE = 'undefined_object', HINT = 'Runs are in tdm.run.';

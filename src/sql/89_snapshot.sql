@@ -353,8 +353,9 @@ BEGIN
   PERFORM tdm._require_target_name('snapshot', 'target', target);
   PERFORM tdm._require_managed_tables('snapshot');
   PERFORM tdm._require_target_tables('snapshot', target);
-  -- (a copy of what policies hide from the caller would be the caller's)
-  PERFORM tdm._refuse_row_security('snapshot', target);
+  -- (and row level security refused: a copy of what policies hide from
+  -- the caller would be the caller's)
+  PERFORM tdm._require_privileges('snapshot', target, '{SELECT}');
   INSERT INTO tdm.snapshot (label, target) VALUES (label, target) RETURNING snapshot_id INTO id;
   job := tdm._start_job('snapshot', NULL, wait, jsonb_build_object('snapshot_id', id, 'target', target));
   UPDATE tdm.snapshot s SET job_id = job WHERE s.snapshot_id = id;

@@ -6,7 +6,7 @@
 -- queue says what changed in a stale conflict's members. A blank
 -- rationale is refused as its own.
 BEGIN;
-SELECT plan(10);
+SELECT plan(12);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -78,6 +78,14 @@ SELECT is(tdm.resolve_all('TBD1', 'keep', 'bd1 for all', rel => 'tap_bd.item', k
 -- Named, the reviewer's choice: keep_env keeps it.
 SELECT is(tdm.resolve_all('TBD1', 'keep', 'bd1 it is', rel => 'tap_bd.line', keep_env => 'bd1'), 1::bigint,
   'with keep_env named, resolve_all keeps that member of it');
+
+-- Who decided and when is tdm's to write.
+SELECT throws_ok(format($$UPDATE tdm.decision SET decided_by = 'somebody' WHERE conflict_id = %L$$, :'a_conflict'),
+  '428C9', format('decision on %s: decided_by is set by tdm, not written', :'a_conflict'),
+  'decided_by written by hand is refused, not silently set again');
+-- TRUNCATE would withdraw them all unaudited: refused.
+SELECT throws_ok('TRUNCATE tdm.decision', '55000', 'tdm.decision: TRUNCATE would withdraw every decision unaudited',
+  'decisions are not truncated');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -4,7 +4,7 @@
 -- not as a server that cannot be reached; so is one to declare again
 -- without USAGE on the server.
 BEGIN;
-SELECT plan(2);
+SELECT plan(4);
 SET client_min_messages = warning;
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
@@ -30,6 +30,15 @@ SET ROLE tap_ep_admin;
 SELECT throws_ok($$SELECT * FROM tdm.schema_diff('st1', 'local')$$, '42501',
   'environment "st1": tap_ep_admin may not use server "st1", which declaring its foreign table tdm_remote_checks again needs',
   'declaring a foreign table again without USAGE on the server is said with what it needs');
+RESET ROLE;
+-- A snapshot or a PII scan of tables in a schema the admin may not use:
+-- said with the GRANT, not PostgreSQL's bare "permission denied".
+REVOKE USAGE ON SCHEMA staging FROM tdm_admin;
+SET ROLE tap_ep_admin;
+SELECT throws_ok($$SELECT tdm.snapshot('x', 'staging')$$, '42501',
+  'snapshot: tap_ep_admin may not use schema staging', 'a snapshot of a schema the admin may not use');
+SELECT throws_ok($$SELECT * FROM tdm.find_pii()$$, '42501',
+  'find_pii: tap_ep_admin may not use schema staging', 'a PII scan of a schema the admin may not use');
 RESET ROLE;
 SELECT * FROM finish();
 ROLLBACK;

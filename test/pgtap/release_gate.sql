@@ -2,7 +2,7 @@
 -- nothing left behind; and detection writes nothing durable.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(73);
+SELECT plan(78);
 \ir ../../sql/include/errors.sql
 
 SELECT throws_ok($$SELECT tdm.tag_release('R404')$$, '42704',
@@ -55,6 +55,17 @@ SELECT throws_ok($$SELECT tdm.wait_job(NULL)$$, '22004',
 SELECT throws_ok($$SELECT tdm.wait_job(1, '-5 seconds')$$, '22023',
   'wait_job: timeout must not be negative, not -00:00:05', 'a negative timeout');
 SELECT throws_ok($$SELECT tdm.report(NULL)$$, '22004', 'report: run_id must not be NULL', 'a NULL run''s report');
+SELECT throws_ok($$SELECT tdm.report(-1, NULL)$$, '22004', 'report: format must not be NULL', 'a NULL format');
+SAVEPOINT read_only;
+SET TRANSACTION READ ONLY;
+SELECT throws_ok($$SELECT count(*) FROM tdm.detect_conflicts('R2')$$, '25006',
+  'detect_conflicts: a read-only transaction cannot hold the temporary tables it collects into',
+  'the dry run in a read-only transaction is refused as such');
+ROLLBACK TO SAVEPOINT read_only;
+SELECT throws_ok($$SELECT tdm.resolve_all('R2', NULL, 'x')$$, '22004', 'resolve_all: action must not be NULL',
+  'a NULL action of resolve_all is its own, not a conflict''s');
+SELECT throws_ok($$SELECT tdm.mask_column('staging.users', 'email', 'email', NULL)$$, '22004',
+  'mask_column: options must not be NULL', 'NULL options are not taken for none');
 SELECT throws_ok($$SELECT tdm.resolve_all(NULL, 'keep', 'x')$$, '22004',
   'resolve_all: release must not be NULL', 'resolving all of a NULL release');
 SELECT throws_ok($$SELECT tdm.resolve(NULL, 'keep', rationale => 'x')$$, '22004',
@@ -356,6 +367,18 @@ SELECT throws_ok($$SELECT tdm.consolidate('RRET')$$, '55000',
 SELECT throws_ok($$SELECT tdm.remove_environment('st2')$$, '42704', 'environment "st2" does not exist',
   'an unknown environment');
 ROLLBACK TO SAVEPOINT retired;
+-- The same for a table managed no more since the lock.
+SAVEPOINT unmanaged;
+SELECT tdm.create_release('RUNM'), tdm.add_feature('RUNM', 'FEAT-101', 1);
+INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum)
+VALUES ('RUNM', 'st1', 'staging.accounts', 3, '0');
+UPDATE tdm.release SET status = 'locked' WHERE release = 'RUNM';
+SELECT tdm.manage_table('staging.accounts', '{account_number}');
+SELECT tdm.unmanage_table('staging.accounts');
+SELECT throws_ok($$SELECT tdm.consolidate('RUNM')$$, '55000',
+  'release RUNM was locked with 3 row(s) of staging.accounts, which is managed no more',
+  'a release locked with rows of a table unmanaged since is refused, not consolidated without them');
+ROLLBACK TO SAVEPOINT unmanaged;
 
 -- A reviewer neither tags nor detects.
 CREATE ROLE tap_gate_reviewer IN ROLE tdm_reviewer;

@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(75);
+SELECT plan(77);
 \ir ../../sql/include/errors.sql
 
 SELECT tdm.add_environment('st1', 'st1', 10);
@@ -297,6 +297,17 @@ CREATE TABLE master.accounts (LIKE staging.accounts);
 SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('R2')$$, '42804',
   'detect_conflicts: table master.users differs from the managed table staging.users: column full_name (text) is missing',
   'the dry run names a master table that lacks a column');
+
+-- An environment named with upper case and a space: its foreign tables,
+-- in schema "tdm_env_Up Env", go with it.
+SELECT tdm.add_environment('Up Env', 'st1', 90, 'information_schema');
+SELECT count(*) >= 0 FROM tdm.schema_diff('Up Env', 'local');
+SELECT ok((SELECT count(*) > 0 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'tdm_env_Up Env' AND c.relkind = 'f'), 'its foreign tables are declared');
+SELECT tdm.remove_environment('Up Env');
+SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'tdm_env_Up Env' AND c.relkind = 'f'), 0,
+  'an environment named with upper case and a space is removed with its foreign tables');
 
 SELECT * FROM finish();
 ROLLBACK;

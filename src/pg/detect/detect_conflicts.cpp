@@ -402,6 +402,7 @@ TDM_FUNCTION(tdm_detect_conflicts) {
   const std::string release = text_arg(fcinfo, 0, "release");
   PreviewSink sink(fcinfo);
   Spi spi;
+  spi.value("SELECT tdm._refuse_read_only('detect_conflicts')");
   auto status = spi.value("SELECT (tdm._require_release_inputs($1, 'detect_conflicts')).status",
                           {text_param(release)});
   if (status.value_or("") == "open") {
