@@ -522,6 +522,12 @@ BEGIN
                                   FROM pg_temp.tdm_previous_keys k
                                  WHERE k.rel = _new_key_expr.rel));
   highest := greatest(highest, handed_out);
+  -- And past the keys of rows decisions deleted, gone from the collected
+  -- rows: their children still name them by their environment and key.
+  IF to_regclass('pg_temp.tdm_deleted') IS NOT NULL THEN
+    highest := greatest(highest, (SELECT max(d.key[1]::numeric) FROM pg_temp.tdm_deleted d
+                                   WHERE d.rel = _new_key_expr.rel AND NOT d.earlier));
+  END IF;
   -- A sequence other managed tables draw from too (ids unique across
   -- tables): past the keys given to their rows in this run as well.
   -- (Those tables found first: the key map holds a row per re-keyed row.)
@@ -889,7 +895,10 @@ BEGIN
         '          WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_plan p'
         '                             WHERE p.row_ctid = t.ctid AND p.role IN (''rekey'', ''drop'', ''delete''))'
         '         UNION ALL SELECT t.%1$I FROM %4$s t WHERE t.%5$I IS DISTINCT FROM $2'
-        '         UNION ALL SELECT t.%1$I FROM %6$s t WHERE t.%5$I IS DISTINCT FROM $2)',
+        '         UNION ALL SELECT t.%1$I FROM %6$s t WHERE t.%5$I IS DISTINCT FROM $2'
+        -- (nor a key a row deleted by a decision had: its children still
+        -- name it, and would be taken for the re-keyed row's)
+        '         UNION ALL SELECT d.key[1]::%2$s FROM pg_temp.tdm_deleted d WHERE d.rel = $1 AND NOT d.earlier)',
         m.pk_columns[1], tdm._column_type(the_rel, m.pk_columns[1]), collected, target_rel,
         m.release_column, coalesce(tdm._target_table('master', the_rel), target_rel))
         USING the_rel, (SELECT r.release FROM tdm.run r WHERE r.run_id = run);
@@ -2144,20 +2153,25 @@ BEGIN
                  WHERE a.attrelid = child AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attnotnull);
   UPDATE pg_temp.tdm_orphans o SET related = true WHERE o.rel = child;
 
-  -- Decisions already taken on these rows apply now.
-  INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)
-  SELECT child, m.env, m.key, c.conflict_id, c.members -> 0 -> 'row'
-    FROM tdm.conflict c
-   CROSS JOIN LATERAL tdm._resolution(c) r
-    JOIN tdm.conflict_member m ON m.run_id = c.run_id AND m.conflict_id = c.conflict_id
-   WHERE c.run_id = run AND c.rel = child AND c.kind = 'relationship'
-     AND r.action = 'delete_all'
-     AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_deleted x
-                      WHERE x.rel = child AND x.env = m.env AND x.key = m.key
-                        AND NOT x.earlier);
-  EXECUTE format('DELETE FROM %s t USING pg_temp.tdm_deleted dl'
-                 ' WHERE dl.rel = $1 AND NOT dl.earlier AND dl.env = t.tdm_env AND dl.key = %s',
-                 collected, tdm._key_text(cm.pk_columns, 't')) USING child;
+  -- Decisions already taken on these rows apply now: each deletes its
+  -- row, found by its hash (the orphan it was written for), and the rows
+  -- deleted are noted with the key they have now. (Not by the member's key:
+  -- another row of the environment may hold it now, one re-keyed by an
+  -- earlier call to a key this row had; and a row merged away since was
+  -- deleted by no one, its children re-pointed to the survivor.)
+  EXECUTE format(
+    'WITH doomed AS ('
+    '  SELECT DISTINCT ON (o.env, o.row_hash) o.env, o.row_hash, c.conflict_id, c.members -> 0 -> ''row'' AS old_row'
+    '    FROM tdm.conflict c'
+    '   CROSS JOIN LATERAL tdm._resolution(c) r'
+    '    JOIN pg_temp.tdm_orphans o ON o.rel = $1 AND o.related_id = c.conflict_id'
+    '   WHERE c.run_id = $2 AND c.rel = $1 AND c.kind = ''relationship'' AND r.action = ''delete_all'''
+    '   ORDER BY o.env, o.row_hash, c.conflict_id),'
+    ' gone AS (DELETE FROM %s t USING doomed d WHERE t.tdm_env = d.env AND t.tdm_row_hash = d.row_hash'
+    '          RETURNING t.tdm_env, %s AS key, d.conflict_id, d.old_row)'
+    ' INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)'
+    ' SELECT $1, g.tdm_env, g.key, g.conflict_id, g.old_row FROM gone g',
+    collected, tdm._key_text(cm.pk_columns, 't')) USING child, run;
   GET DIAGNOSTICS n = ROW_COUNT;
   IF merges THEN
     PERFORM tdm._relate_merges(run, child);

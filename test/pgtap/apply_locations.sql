@@ -25,7 +25,8 @@ CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json j
                               new_key text[], new_json jsonb, reason text, conflict_id text,
                               row_hash bigint, to_env text)
   ON COMMIT DROP;
-CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text, old_row jsonb)
+CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text,
+                               earlier bool NOT NULL DEFAULT false, old_row jsonb)
   ON COMMIT DROP;
 CREATE TEMP TABLE tdm_previous_keys (rel regclass, env text, old_key jsonb, new_key jsonb)
   ON COMMIT DROP;
