@@ -236,16 +236,13 @@ BEGIN
     PERFORM tdm._index_keymap();
     EXECUTE format(
       -- (the parent's rows whose conflicts wait for a reviewer, or for an
-      -- approval: their keys are not settled yet, and a reference to one
-      -- is checked at the call after the decision)
+      -- approval, tdm._resolution settling nothing: their keys are not
+      -- settled yet, and a reference to one is checked at the call after
+      -- the decision)
       'WITH waiting AS MATERIALIZED ('
       '  SELECT w.m ->> ''env'' AS env, %5$s AS key'
       '    FROM tdm.conflict p CROSS JOIN LATERAL jsonb_array_elements(p.members) AS w(m)'
-      '   WHERE p.run_id = $1 AND p.rel = $2'
-      '     AND (p.status IN (''pending'', ''stale'')'
-      '          OR (p.status = ''decided'' AND p.priority = 1'
-      '              AND EXISTS (SELECT FROM tdm.decision d WHERE d.conflict_id = p.conflict_id'
-      '                                                       AND d.approved_by IS NULL)))),'
+      '   WHERE p.run_id = $1 AND p.rel = $2 AND p.rule = ''manual'' AND (tdm._resolution(p)).action IS NULL),'
       ' refs AS ('
       '  SELECT c.conflict_id, x.m ->> ''env'' AS env,'
       '         %3$s AS ref'
