@@ -221,7 +221,15 @@ BEGIN
          a AS MATERIALIZED (
            SELECT a.attrelid, a.attnum, a.attname::text AS attname FROM %2$s a
             WHERE a.attrelid = ANY ($2) AND a.attnum > 0),
-         r AS MATERIALIZED (SELECT c.oid, c.relname::text AS relname FROM %3$s c WHERE c.oid = ANY ($2)),
+         -- (A referenced table by name, with its schema where that is not
+         -- the table's own: environments read one schema under another
+         -- name, but a reference to another schema's table of that name
+         -- is another reference.)
+         r AS MATERIALIZED (SELECT c.oid, c.relname::text AS relname,
+                                   CASE WHEN c.relnamespace = (SELECT t.relnamespace FROM %3$s t WHERE t.oid = $1)
+                                        THEN quote_ident(c.relname)
+                                        ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END AS relative_name
+                              FROM %3$s c JOIN %6$s n ON n.oid = c.relnamespace WHERE c.oid = ANY ($2)),
          o AS MATERIALIZED (SELECT o.oid, o.oprname::text AS oprname FROM %4$s o WHERE o.oid = ANY ($3)),
          i AS MATERIALIZED (SELECT * FROM tdm._parity_indexes($4, $5)),
          -- (The table's column names by number, gaps as NULL.)
@@ -234,7 +242,7 @@ BEGIN
                     WHEN 'p' THEN format('PRIMARY KEY (%%s)', cols.own)
                     WHEN 'u' THEN format('UNIQUE (%%s)', cols.own)
                     WHEN 'f' THEN format('FOREIGN KEY (%%s) REFERENCES %%s (%%s)', cols.own,
-                                         quote_ident(r.relname), cols.referenced)
+                                         r.relative_name, cols.referenced)
                     WHEN 'x' THEN format('EXCLUDE %%s WITH %%s', substring(ix.canonical FROM 'USING .*$'),
                                          (SELECT string_agg(o.oprname, ', ' ORDER BY u.i)
                                             FROM unnest(k.conexclop) WITH ORDINALITY AS u(oid, i)
@@ -255,7 +263,7 @@ BEGIN
                   || CASE WHEN k.contype = 'c' AND k.connoinherit THEN ' NO INHERIT' ELSE '' END
                   || CASE WHEN k.convalidated THEN '' ELSE ' NOT VALID' END AS tail,
                   cols.pairs,
-                  CASE WHEN k.contype = 'c' THEN %5$s END AS check_text, quote_ident(r.relname) AS referenced_table,
+                  CASE WHEN k.contype = 'c' THEN %5$s END AS check_text, r.relative_name AS referenced_table,
                   CASE WHEN k.contype = 'c' THEN tdm._parity_expression(k.conbin, numbered.by_number) END AS expression
              FROM k
              CROSS JOIN numbered
@@ -299,7 +307,8 @@ BEGIN
          THEN 'pg_get_constraintdef(k.oid)'
          ELSE format('(SELECT CASE WHEN count(DISTINCT x.check_clause) = 1 THEN ''CHECK '' || min(x.check_clause) END'
                      '   FROM %s x WHERE x.constraint_schema = %L AND x.constraint_name = k.conname)',
-                     tdm._parity_catalog(side, 'checks'), schema_name) END)
+                     tdm._parity_catalog(side, 'checks'), schema_name) END,
+    tdm._parity_catalog(side, 'pg_namespace'))
     USING table_oid, related, coalesce(operators, '{}'), side, rel, schema_name;
 END
 $$;

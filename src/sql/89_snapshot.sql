@@ -1107,6 +1107,11 @@ BEGIN
   END IF;
   PERFORM pg_notify('tdm_rollback', payload::text);
   PERFORM tdm._audit('rollback_release', release, payload);
+  -- (What the tooling hears, said to whoever rolled back in psql too.)
+  RAISE NOTICE 'rollback_release: % (code version %) rolled back on %; %', release, d.code_version, d.target,
+    CASE WHEN return_to IS NULL THEN 'no earlier code version is recorded to return to'
+         ELSE format('return to code version %s', return_to) END
+    USING DETAIL = 'Sent as NOTIFY tdm_rollback when this transaction commits.';
   RETURN d.deployment_id;
 EXCEPTION WHEN lock_not_available THEN
   PERFORM tdm._lock_wait_ended('rollback_release', format('the rollback of %s', release),

@@ -106,6 +106,14 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_par_e1.arr VALUES (1, '{1,2}', 'TP1', 'F'), (2, '{3}', 'TP1', 'F'), (3, '{}', 'TP1', 'F');
   INSERT INTO tap_par_e2.arr VALUES (1, '[0:1]={1,2}', 'TP1', 'F'), (2, '{3}', 'TP1', 'F'), (3, '{}', 'TP1', 'F');
 
+  -- A foreign key to a table of the same name in another schema.
+  CREATE SCHEMA tap_par_e2x;
+  CREATE TABLE tap_par_e2x.label (id int PRIMARY KEY);
+  CREATE TABLE tap_par_e1.owned (id int PRIMARY KEY, label_id int REFERENCES tap_par_e1.label,
+                                 tdm_release text, tdm_feature text);
+  CREATE TABLE tap_par_e2.owned (id int PRIMARY KEY, label_id int REFERENCES tap_par_e2x.label,
+                                 tdm_release text, tdm_feature text);
+
   -- An xml fragment (content, not a document).
   CREATE TABLE tap_par_e1.doc (id int PRIMARY KEY, x xml, tdm_release text, tdm_feature text);
   CREATE TABLE tap_par_e2.doc (LIKE tap_par_e1.doc INCLUDING ALL);
@@ -149,12 +157,13 @@ CREATE FUNCTION tap_par.norm(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELEC
 CREATE TABLE tap_par.tagged (id int PRIMARY KEY, m tap_par.mood CHECK (m <> 'ok'), price numeric CHECK (price >= 0),
                              code text UNIQUE NULLS NOT DISTINCT, tdm_release text, tdm_feature text);
 CREATE INDEX ON tap_par.tagged (tap_par.norm(code));
+CREATE TABLE tap_par.owned (id int PRIMARY KEY, label_id int REFERENCES tap_par.label, tdm_release text, tdm_feature text);
 CREATE TABLE tap_par.doc (id int PRIMARY KEY, x xml, tdm_release text, tdm_feature text);
 CREATE TABLE tap_par.arr (id int PRIMARY KEY, a int[], tdm_release text, tdm_feature text);
 CREATE TABLE tap_par.wide (LIKE tap_par_e1.wide INCLUDING ALL);
 SELECT tdm.add_environment('par1', 'tap_par_self', 10, 'tap_par_e1'),
        tdm.add_environment('par2', 'tap_par_self', 20, 'tap_par_e2');
-SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.cased,tap_par.feeling,tap_par.ruled,tap_par.tagged,tap_par.doc,tap_par.wide,tap_par.arr}'::regclass[]) t;
+SELECT tdm.manage_table(t) FROM unnest('{tap_par.item,tap_par.shape,tap_par.lonely,tap_par.metric,tap_par.label,tap_par.cased,tap_par.feeling,tap_par.ruled,tap_par.tagged,tap_par.owned,tap_par.doc,tap_par.wide,tap_par.arr}'::regclass[]) t;
 
 -- schema_diff: each kind once, in column order, then constraints and
 -- indexes; nothing between equals (their sequences' defaults name their
@@ -167,6 +176,8 @@ SELECT results_eq(
            ('tap_par.cased', 'code', 'column_missing', NULL, 'text'),
            ('tap_par.feeling', NULL, 'constraint', 'PRIMARY KEY (id)', NULL),
            ('tap_par.lonely', NULL, 'table_missing', 'tap_par_e1.lonely', NULL),
+           ('tap_par.owned', NULL, 'constraint', 'FOREIGN KEY (label_id) REFERENCES label (id)',
+            'FOREIGN KEY (label_id) REFERENCES tap_par_e2x.label (id)'),
            ('tap_par.ruled', NULL, 'constraint', 'UNIQUE (code)', NULL),
            ('tap_par.ruled', NULL, 'constraint', 'FOREIGN KEY (parent) REFERENCES ruled (id) ON DELETE CASCADE',
             'FOREIGN KEY (parent) REFERENCES ruled (id)'),
@@ -188,7 +199,7 @@ SELECT results_eq(
             'qty_d CHECK ((VALUE > 0)), small_qty CHECK (((VALUE)::integer < 100))'),
            ('tap_par.shape', 'd', 'column_missing', NULL, 'integer'),
            ('tap_par.tagged', NULL, 'constraint', 'UNIQUE (code) NULLS NOT DISTINCT', 'UNIQUE (code)')$$,
-  'schema_diff finds a missing table, nullability, type (a time''s precision too, an unbounded bpchar by its name), default, identity, generated (and its expression), a domain''s CHECKs (of the domain under it, of an array''s elements), a column missing on either side, constraints and an index');
+  'schema_diff finds a missing table, nullability, type (a time''s precision too, an unbounded bpchar by its name), default, identity, generated (and its expression), a domain''s CHECKs (of the domain under it, of an array''s elements), a column missing on either side, constraints (a foreign key to another schema''s table of the same name) and an index');
 SELECT is((SELECT string_agg(detail, E'\n' ORDER BY detail) FROM tdm.schema_diff('par1', 'par2')
             WHERE rel = 'tap_par.ruled'::regclass AND kind = 'constraint'),
   'constraint ruled_code_key of table ruled (UNIQUE (code)) is missing in environment "par2" (environment "par1" has it)' || E'\n' ||
@@ -371,4 +382,4 @@ ROLLBACK;
 -- (After the transaction: until then, its foreign scans' remote
 -- transaction holds the tables.)
 SET client_min_messages = warning;
-DROP SCHEMA tap_par_e1, tap_par_e2 CASCADE;
+DROP SCHEMA tap_par_e1, tap_par_e2, tap_par_e2x CASCADE;
