@@ -728,7 +728,7 @@ BEGIN
     '               THEN r.renames -> (SELECT cm.label FROM tdm.conflict_member cm'
     '                                   WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id'
     '                                     AND cm.member = e.member) END AS patch,'
-    '        r.action = ''keep_all'' AS renaming'
+    '        r.action = ''keep_all'' AS renaming, r.by_rule'
     '   FROM tdm.conflict c'
     -- (Looked up per conflict: the run's conflicts have no statistics yet,
     -- and a hash join would hash them, members and all.)
@@ -753,6 +753,15 @@ BEGIN
       USING ERRCODE = 'internal_error',
             HINT = 'Detection and apply must run in the same call of tdm.consolidate.';
   END IF;
+  -- A row a reviewer's decision merges away or deletes is not merged by a
+  -- rule elsewhere: a merge on a key collision says the row is the first
+  -- member's entity, whatever its natural key's conflict would merge it
+  -- into (else its children went to that other row, the decision
+  -- `applied` and overruled).
+  DELETE FROM pg_temp.tdm_plan t
+   WHERE t.role = 'drop' AND t.by_rule
+     AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
+                  WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete') AND NOT p.by_rule);
   -- A row in several conflicts (a key collision and its own entity): being
   -- merged away or deleted outranks being re-keyed, and being kept.
   IF to_regclass('pg_temp.tdm_redirect') IS NOT NULL THEN
