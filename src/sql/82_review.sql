@@ -431,7 +431,7 @@ $$;
 -- member `label` must not be another row's of the release: one in another
 -- conflict, or one in no conflict at all (read in the environments).
 CREATE FUNCTION tdm._rename_free(c tdm.conflict, label text, cols text, candidate jsonb,
-                                 release text) RETURNS void
+                                 release text, given_as text DEFAULT 'renamed') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   m tdm.managed_table := (SELECT x FROM tdm.managed_table x WHERE x.rel = c.rel);
@@ -515,8 +515,8 @@ BEGIN
                    ELSE tdm._key_taken_for(c.conflict_id, key_columns, candidate, in_environments => true) END;
   END IF;
   IF holder IS NOT NULL THEN
-    RAISE EXCEPTION 'decision on %: the renamed % % of % is taken by a row of this release (%)',
-      c.conflict_id, tdm._column_names(string_to_array(cols, ',')), candidate, label, holder
+    RAISE EXCEPTION 'decision on %: the % % % of % is taken by a row of this release (%)',
+      c.conflict_id, given_as, tdm._column_names(string_to_array(cols, ',')), candidate, label, holder
       USING ERRCODE = 'unique_violation',
             HINT = 'Choose a value no other row of the release has (validation checks them all).';
   END IF;
@@ -812,6 +812,19 @@ BEGIN
                      ' and when); approve with tdm.approve.';
     END IF;
   END IF;
+  -- An UPDATE of the action alone leaves behind what went with the old
+  -- one (a keep's keep_env, a merge's values): cleared, unless written.
+  IF TG_OP = 'UPDATE' AND NEW.action IS DISTINCT FROM OLD.action THEN
+    IF NEW.action IS DISTINCT FROM 'keep' AND NEW.keep_env IS NOT DISTINCT FROM OLD.keep_env THEN
+      NEW.keep_env := NULL;
+    END IF;
+    IF NEW.action IS DISTINCT FROM 'keep_all' AND NEW.renames IS NOT DISTINCT FROM OLD.renames THEN
+      NEW.renames := NULL;
+    END IF;
+    IF NEW.action IS DISTINCT FROM 'merge' AND NEW.merged IS NOT DISTINCT FROM OLD.merged THEN
+      NEW.merged := NULL;
+    END IF;
+  END IF;
   -- Anything else, an unchanged decision written again included (how a
   -- reviewer confirms a stale one), is checked as a new decision.
 
@@ -1043,7 +1056,7 @@ BEGIN
           USING ERRCODE = 'unique_violation',
                 HINT = format('Choose a value no row of another release in %s or in master has.', c.rel);
       END IF;
-      PERFORM tdm._rename_free(c, label, nk, candidate, release);
+      PERFORM tdm._rename_free(c, label, nk, candidate, release, 'merged');
     END LOOP;
   ELSIF NEW.action = 'keep_all' THEN
     IF NEW.renames IS NOT NULL THEN

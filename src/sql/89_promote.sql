@@ -1040,6 +1040,7 @@ DECLARE
   t record;
   inserts text[] := '{}';
   columns text;
+  key_order text;
   from_archive text[];
   in_master text[];
   before_count bigint;
@@ -1094,8 +1095,16 @@ BEGIN
   FOR t IN SELECT * FROM tdm._restored_archives(release, r.archived_tables) LOOP
     columns := (SELECT string_agg(format('%I', c.column_name), ', ')
                   FROM tdm._restore_columns(release, t.archived, t.dest) c);
-    inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s)',
-                                 t.step, t.dest, columns, columns, t.archived);
+    -- (In primary key order: identity values a column added since gives
+    -- the rows, and the row a refusal names, do not depend on the
+    -- archive's physical order.)
+    key_order := (SELECT ' ORDER BY ' || string_agg(format('%I', a.attname), ', ' ORDER BY k.i)
+                    FROM pg_index x CROSS JOIN unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
+                    JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+                   WHERE x.indrelid = t.dest AND x.indisprimary
+                     AND a.attname::text IN (SELECT c.column_name FROM tdm._restore_columns(release, t.archived, t.dest) c));
+    inserts := inserts || format('i%s AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s%s)',
+                                 t.step, t.dest, columns, columns, t.archived, coalesce(key_order, ''));
   END LOOP;
   -- An archive of the release's last archiving that is gone (dropped or
   -- renamed away), or that no table of master takes (the table renamed

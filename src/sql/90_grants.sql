@@ -69,7 +69,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._missing_release_hint(text),
   tdm._lookalike(text, text[]),
   tdm._name_as_read(text),
-  tdm._rename_free(tdm.conflict, text, text, jsonb, text),
+  tdm._rename_free(tdm.conflict, text, text, jsonb, text, text),
   tdm._member_source(text, jsonb, text[]),
   tdm._kept_as_one(tdm.conflict, jsonb, jsonb),
   tdm._resolved_away(tdm.conflict, jsonb),

@@ -6,7 +6,7 @@
 -- queue says what changed in a stale conflict's members. A blank
 -- rationale is refused as its own.
 BEGIN;
-SELECT plan(12);
+SELECT plan(15);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -83,6 +83,19 @@ SELECT is(tdm.resolve_all('TBD1', 'keep', 'bd1 it is', rel => 'tap_bd.line', kee
 SELECT throws_ok(format($$UPDATE tdm.decision SET decided_by = 'somebody' WHERE conflict_id = %L$$, :'a_conflict'),
   '428C9', format('decision on %s: decided_by is set by tdm, not written', :'a_conflict'),
   'decided_by written by hand is refused, not silently set again');
+-- The action changed alone: what went with the old one goes; written
+-- with the new one, it is checked.
+UPDATE tdm.decision SET action = 'delete_all' WHERE conflict_id = :'a_conflict';
+SELECT results_eq(format($$SELECT action::text, keep_env FROM tdm.decision WHERE conflict_id = %L$$, :'a_conflict'),
+  $$VALUES ('delete_all', NULL::text)$$, 'a keep changed to delete_all by its action alone drops its keep_env');
+UPDATE tdm.decision SET action = 'merge', merged = '{"qty": 3}' WHERE conflict_id = :'a_conflict';
+UPDATE tdm.decision SET action = 'keep', keep_env = 'bd1' WHERE conflict_id = :'a_conflict';
+SELECT results_eq(format($$SELECT action::text, keep_env, merged FROM tdm.decision WHERE conflict_id = %L$$, :'a_conflict'),
+  $$VALUES ('keep', 'bd1', NULL::jsonb)$$, 'a merge changed to keep drops its merged values');
+SELECT throws_ok(format($$UPDATE tdm.decision SET action = 'delete_all', keep_env = 'bd2' WHERE conflict_id = %L$$,
+                        :'a_conflict'),
+  '22023', format('decision on %s: keep_env goes with action keep, not delete_all', :'a_conflict'),
+  'a keep_env written with another action is refused');
 -- TRUNCATE would withdraw them all unaudited: refused.
 SELECT throws_ok('TRUNCATE tdm.decision', '55000', 'tdm.decision: TRUNCATE would withdraw every decision unaudited',
   'decisions are not truncated');
