@@ -602,6 +602,15 @@ BEGIN
 END
 $$;
 
+-- A conflict whose rows keep the keys they were collected with in this
+-- call: it waits for a reviewer (pending, or stale: not applied), or for
+-- an approval (tdm._resolution settles nothing). Its children are
+-- compared on those keys until then.
+CREATE FUNCTION tdm._unsettled(c tdm.conflict) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT c.status = 'stale' OR (c.rule = 'manual' AND (tdm._resolution(c)).action IS NULL)
+$$;
+
 -- Records the conflicts detection finds in one table's collected rows,
 -- with their status: auto_resolved by a rule, or pending, decided or stale
 -- (a decision taken on members that have changed since). `row_bound`:

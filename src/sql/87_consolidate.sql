@@ -242,7 +242,7 @@ BEGIN
       'WITH waiting AS MATERIALIZED ('
       '  SELECT w.m ->> ''env'' AS env, %5$s AS key'
       '    FROM tdm.conflict p CROSS JOIN LATERAL jsonb_array_elements(p.members) AS w(m)'
-      '   WHERE p.run_id = $1 AND p.rel = $2 AND p.rule = ''manual'' AND (tdm._resolution(p)).action IS NULL),'
+      '   WHERE p.run_id = $1 AND p.rel = $2 AND tdm._unsettled(p)),'
       ' refs AS ('
       '  SELECT c.conflict_id, x.m ->> ''env'' AS env,'
       '         %3$s AS ref'
@@ -347,6 +347,47 @@ BEGIN
     sent := sent || coalesce(ids, '{}');
   END LOOP;
   RETURN sent;
+END
+$$;
+
+-- A conflict waiting for a reviewer whose members differ in a reference
+-- to rows whose own conflict waits too: those rows keep their
+-- environments' keys until it is decided, so the difference may be
+-- none (two environments' ids of one customer). Its rationale names
+-- the parent's conflicts to decide first; the next call compares the
+-- references on the parent's final keys.
+CREATE FUNCTION tdm._note_waiting_parents(run bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  e record;
+BEGIN
+  FOR e IN SELECT r.child, r.parent, r.columns, m.pk_columns
+             FROM tdm._managed_edges() r JOIN tdm.managed_table m ON m.rel = r.parent
+            WHERE r.child <> r.parent
+              AND EXISTS (SELECT FROM tdm.conflict c WHERE c.run_id = run AND c.rel = r.child
+                             AND c.status IN ('pending', 'stale') AND c.differing ?| r.columns)
+              AND EXISTS (SELECT FROM tdm.conflict p WHERE p.run_id = run AND p.rel = r.parent
+                             AND tdm._unsettled(p)) LOOP
+    PERFORM tdm._index_keymap();
+    EXECUTE format(
+      'WITH waiting AS MATERIALIZED ('
+      '  SELECT p.conflict_id, w.m ->> ''env'' AS env, %1$s AS key'
+      '    FROM tdm.conflict p CROSS JOIN LATERAL jsonb_array_elements(p.members) AS w(m)'
+      '   WHERE p.run_id = $1 AND p.rel = $2 AND tdm._unsettled(p)),'
+      ' named AS ('
+      '  SELECT c.conflict_id, string_agg(DISTINCT w.conflict_id, '', '') AS parents'
+      '    FROM tdm.conflict c CROSS JOIN LATERAL jsonb_array_elements(c.members) AS x(m)'
+      '    JOIN waiting w ON w.env = x.m ->> ''env'' AND w.key = %2$s'
+      '   WHERE c.run_id = $1 AND c.rel = $3 AND c.status IN (''pending'', ''stale'') AND c.differing ?| $4'
+      '   GROUP BY c.conflict_id)'
+      ' UPDATE tdm.conflict c'
+      '    SET rationale = c.rationale || format(''; %%s names rows of %%s whose own conflicts wait (%%s): decide'
+      ' those first, and the next call compares it on their final keys'', $5, $2, n.parents)'
+      '   FROM named n WHERE c.run_id = $1 AND c.conflict_id = n.conflict_id',
+      tdm._mapped_key_sql('w.m ->> ''env''', tdm._member_key(e.parent, e.pk_columns, 'w.m -> ''row''')),
+      tdm._member_key(e.child, e.columns, 'x.m -> ''row'''))
+      USING run, e.parent, e.child, e.columns, tdm._column_names(e.columns);
+  END LOOP;
 END
 $$;
 
@@ -856,6 +897,7 @@ BEGIN
   -- settled by a rule when their table's turn counted the children)
   sent := tdm._recheck_cycle_entries(run.run_id) || tdm._recheck_borrowed_splits(run.run_id);
   PERFORM tdm._give_related(run.run_id, sent);
+  PERFORM tdm._note_waiting_parents(run.run_id);
   -- Deleted rows per table (delete_all, and children deleted with them).
   FOR t IN SELECT o.rel, (SELECT count(*) FROM pg_temp.tdm_deleted d
                            WHERE d.rel = o.rel AND NOT d.earlier) AS n

@@ -67,3 +67,7 @@ SELECT set_eq('SELECT conflict_id, kind, members FROM tdm._detect_collected(''TD
 
 SELECT * FROM finish();
 ROLLBACK;
+-- (After the transaction: until then, its foreign scans' remote
+-- transaction holds the tables.)
+SET client_min_messages = warning;
+DROP SCHEMA tap_dg_e1, tap_dg_e2 CASCADE;
