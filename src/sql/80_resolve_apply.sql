@@ -767,10 +767,13 @@ BEGIN
   -- member's entity, whatever its natural key's conflict would merge it
   -- into (else its children went to that other row, the decision
   -- `applied` and overruled).
-  DELETE FROM pg_temp.tdm_plan t
-   WHERE t.role = 'drop' AND t.by_rule
-     AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
-                  WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete') AND NOT p.by_rule);
+  -- (Rules alone, the common case, have nothing to outrank.)
+  IF EXISTS (SELECT 1 FROM tdm.conflict c WHERE c.run_id = run AND c.rel = the_rel AND c.status = 'decided') THEN
+    DELETE FROM pg_temp.tdm_plan t
+     WHERE t.role = 'drop' AND t.by_rule
+       AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
+                    WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete') AND NOT p.by_rule);
+  END IF;
   -- A row in several conflicts (a key collision and its own entity): being
   -- merged away or deleted outranks being re-keyed, and being kept.
   IF to_regclass('pg_temp.tdm_redirect') IS NOT NULL THEN
