@@ -361,6 +361,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   e record;
 BEGIN
+  -- (A run whose conflicts rules settled, the common case: one look.)
+  IF NOT EXISTS (SELECT FROM tdm.conflict c WHERE c.run_id = run AND c.status IN ('pending', 'stale')) THEN
+    RETURN;
+  END IF;
   FOR e IN SELECT r.child, r.parent, r.columns, m.pk_columns
              FROM tdm._managed_edges() r JOIN tdm.managed_table m ON m.rel = r.parent
             WHERE r.child <> r.parent
