@@ -778,33 +778,41 @@ BEGIN
   -- merged away or deleted outranks being re-keyed, and being kept.
   IF to_regclass('pg_temp.tdm_redirect') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_redirect;
+    DROP TABLE pg_temp.tdm_gone;
   END IF;
-  CREATE TEMP TABLE tdm_redirect ON COMMIT DROP AS
+  -- (The survivors' entries taken out of the plan, kept: a merge chain
+  -- passes through them.)
+  CREATE TEMP TABLE tdm_gone ON COMMIT DROP AS
   WITH gone AS (
     DELETE FROM pg_temp.tdm_plan t
      WHERE t.role IN ('keep', 'rekey')
        AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
                     WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete'))
     RETURNING t.*)
+  SELECT * FROM gone WHERE gone.member = gone.survivor;
   -- The rows merged into a survivor that another conflict merges away or
   -- deletes (a reviewer's delete_all, or keep of the other entity, on the
   -- key collision of the row an environment's copy was merged into): each
   -- goes where its survivor goes (into). Without this, such a copy was
   -- mapped nowhere: its children kept their environment's key, another
   -- entity's.
+  CREATE TEMP TABLE tdm_redirect ON COMMIT DROP AS
   SELECT p.conflict_id, p.member, g.row_ctid AS into_ctid, g.env AS into_env, g.key AS into_key,
          g.old_json AS into_json, NULL::text AS deleted_by
-    FROM gone g JOIN pg_temp.tdm_plan p ON p.conflict_id = g.conflict_id AND p.member <> g.member
-                                       AND p.survivor = g.member AND p.role = 'drop'
-   WHERE g.member = g.survivor;
+    FROM pg_temp.tdm_gone g JOIN pg_temp.tdm_plan p ON p.conflict_id = g.conflict_id AND p.member <> g.member
+                                                   AND p.survivor = g.member AND p.role = 'drop';
   IF EXISTS (SELECT FROM pg_temp.tdm_redirect) THEN
     -- Along merges (a survivor merged into another row, that one into a
-    -- third...), as far as a row that is kept or deleted.
+    -- third...), as far as a row that is kept or deleted; a survivor on
+    -- the way may itself be merged away elsewhere (tdm_gone).
     FOR hop IN 1..16 LOOP
       UPDATE pg_temp.tdm_redirect r
          SET into_ctid = s.row_ctid, into_env = s.env, into_key = s.key, into_json = s.old_json
         FROM pg_temp.tdm_plan d
-        JOIN pg_temp.tdm_plan s ON s.conflict_id = d.conflict_id AND s.member = d.survivor
+        JOIN (SELECT x.conflict_id, x.member, x.row_ctid, x.env, x.key, x.old_json FROM pg_temp.tdm_plan x
+              UNION ALL
+              SELECT x.conflict_id, x.member, x.row_ctid, x.env, x.key, x.old_json FROM pg_temp.tdm_gone x) s
+          ON s.conflict_id = d.conflict_id AND s.member = d.survivor
        WHERE d.row_ctid = r.into_ctid AND d.role = 'drop' AND s.row_ctid <> r.into_ctid;
       EXIT WHEN NOT FOUND;
     END LOOP;
