@@ -774,6 +774,24 @@ BEGIN
        AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
                     WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete') AND NOT p.by_rule);
   END IF;
+  -- Nor is a row whose key names a deleted parent (a line whose order a
+  -- decision deleted, kept by a reviewer or waiting for one) merged by a
+  -- rule into another row with that key: it is the deleted parent's, not
+  -- that row's entity. It stays, for validation to refuse its reference
+  -- (else the reviewer's keep was overruled and the row lost, unsaid).
+  IF to_regclass('pg_temp.tdm_orphans') IS NOT NULL
+     AND EXISTS (SELECT FROM pg_temp.tdm_orphans o
+                  WHERE o.rel = the_rel
+                    AND o.columns && (m.pk_columns || ARRAY(SELECT btrim(x) FROM unnest(m.natural_keys) AS g,
+                                                                 unnest(string_to_array(g, ',')) AS x))) THEN
+    EXECUTE format(
+      'DELETE FROM pg_temp.tdm_plan p USING %s t, pg_temp.tdm_orphans o'
+      ' WHERE p.role = ''drop'' AND p.by_rule AND t.ctid = p.row_ctid'
+      '   AND o.rel = $1 AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash AND o.columns && $2',
+      collected)
+      USING the_rel, m.pk_columns || ARRAY(SELECT btrim(x) FROM unnest(m.natural_keys) AS g,
+                                                  unnest(string_to_array(g, ',')) AS x);
+  END IF;
   -- A row in several conflicts (a key collision and its own entity): being
   -- merged away or deleted outranks being re-keyed, and being kept.
   IF to_regclass('pg_temp.tdm_redirect') IS NOT NULL THEN
