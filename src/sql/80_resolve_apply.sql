@@ -1047,13 +1047,14 @@ BEGIN
   GET DIAGNOSTICS merged = ROW_COUNT;
 
   -- Deleted rows: their children become relationship conflicts.
-  INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)
-  SELECT the_rel, p.env, p.key,
-         coalesce((SELECT r.deleted_by FROM pg_temp.tdm_redirect r
-                    WHERE r.conflict_id = p.conflict_id AND r.member = p.member), p.conflict_id),
-         c.members -> p.member -> 'row'
-    FROM pg_temp.tdm_plan p JOIN tdm.conflict c ON c.run_id = run AND c.conflict_id = p.conflict_id
-   WHERE p.role = 'delete';
+  EXECUTE format(
+    'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row, row_hash)'
+    ' SELECT $1, p.env, p.key,'
+    '        coalesce((SELECT r.deleted_by FROM pg_temp.tdm_redirect r'
+    '                   WHERE r.conflict_id = p.conflict_id AND r.member = p.member), p.conflict_id),'
+    '        c.members -> p.member -> ''row'', (SELECT t.tdm_row_hash FROM %s t WHERE t.ctid = p.row_ctid)'
+    '   FROM pg_temp.tdm_plan p JOIN tdm.conflict c ON c.run_id = $2 AND c.conflict_id = p.conflict_id'
+    '  WHERE p.role = ''delete''', collected) USING the_rel, run;
   EXECUTE delete_role USING 'delete';
   GET DIAGNOSTICS deleted = ROW_COUNT;
 END
@@ -2215,9 +2216,9 @@ BEGIN
     '   WHERE c.run_id = $2 AND c.rel = $1 AND c.kind = ''relationship'' AND r.action = ''delete_all'''
     '   ORDER BY o.env, o.row_hash, c.conflict_id),'
     ' gone AS (DELETE FROM %s t USING doomed d WHERE t.tdm_env = d.env AND t.tdm_row_hash = d.row_hash'
-    '          RETURNING t.tdm_env, %s AS key, d.conflict_id, d.old_row)'
-    ' INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row)'
-    ' SELECT $1, g.tdm_env, g.key, g.conflict_id, g.old_row FROM gone g',
+    '          RETURNING t.tdm_env, %s AS key, d.conflict_id, d.old_row, t.tdm_row_hash)'
+    ' INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row, row_hash)'
+    ' SELECT $1, g.tdm_env, g.key, g.conflict_id, g.old_row, g.tdm_row_hash FROM gone g',
     collected, tdm._key_text(cm.pk_columns, 't')) USING child, run;
   GET DIAGNOSTICS n = ROW_COUNT;
   IF merges THEN

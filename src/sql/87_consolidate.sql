@@ -776,8 +776,10 @@ BEGIN
   -- (earlier: deleted by an earlier release's decision, tdm._translate_earlier)
   -- (old_row: the deleted row's values, for children that reference
   -- another unique key of it)
+  -- (row_hash: the collected row's, where this call deleted it; its key
+  -- may be another row's of the environment by then, a re-pointed one's)
   CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text,
-                                 earlier bool NOT NULL DEFAULT false, old_row jsonb) ON COMMIT DROP;
+                                 earlier bool NOT NULL DEFAULT false, old_row jsonb, row_hash bigint) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_earlier_kept (rel regclass, key text[]) ON COMMIT DROP;
   -- (collected rows whose parent (by the foreign key `columns`) a decision
   -- deleted: members of relationship conflicts, by their hash at
@@ -937,7 +939,10 @@ BEGIN
     FROM pg_temp.tdm_keymap k
    WHERE NOT (k.reason = 'repointed'
               AND EXISTS (SELECT FROM pg_temp.tdm_deleted dl
-                           WHERE dl.rel = k.rel AND NOT dl.earlier AND dl.env = k.env AND dl.key = k.new_key));
+                           WHERE dl.rel = k.rel AND NOT dl.earlier AND dl.env = k.env
+                             AND CASE WHEN dl.row_hash IS NOT NULL AND k.row_hash IS NOT NULL
+                                      THEN dl.row_hash = k.row_hash
+                                      ELSE dl.key = k.new_key END));
   phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
 
   SELECT count(*) AS n_all, count(*) FILTER (WHERE c.rule <> 'manual') AS n_auto,
