@@ -695,6 +695,8 @@ DECLARE
   delete_role text;  -- deletes the collected rows of the plan's role $1
   n bigint;
   decided text;      -- reviewers' keep_all decisions that leave new keys to tdm
+  key_columns text[];   -- the primary and natural keys' columns
+  orphaned_keys bool;   -- rows whose key names a deleted parent
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   key_text := tdm._key_text(m.pk_columns, 't');
@@ -779,18 +781,22 @@ BEGIN
   -- rule into another row with that key: it is the deleted parent's, not
   -- that row's entity. It stays, for validation to refuse its reference
   -- (else the reviewer's keep was overruled and the row lost, unsaid).
-  IF to_regclass('pg_temp.tdm_orphans') IS NOT NULL
-     AND EXISTS (SELECT FROM pg_temp.tdm_orphans o
-                  WHERE o.rel = the_rel
-                    AND o.columns && (m.pk_columns || ARRAY(SELECT btrim(x) FROM unnest(m.natural_keys) AS g,
-                                                                 unnest(string_to_array(g, ',')) AS x))) THEN
-    EXECUTE format(
-      'DELETE FROM pg_temp.tdm_plan p USING %s t, pg_temp.tdm_orphans o'
-      ' WHERE p.role = ''drop'' AND p.by_rule AND t.ctid = p.row_ctid'
-      '   AND o.rel = $1 AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash AND o.columns && $2',
-      collected)
-      USING the_rel, m.pk_columns || ARRAY(SELECT btrim(x) FROM unnest(m.natural_keys) AS g,
-                                                  unnest(string_to_array(g, ',')) AS x);
+  -- (tdm_orphans is the consolidation's: a call of this function alone,
+  -- as a test makes, has none. Asked in a statement of its own, as the
+  -- table is planned with the whole condition.)
+  IF to_regclass('pg_temp.tdm_orphans') IS NOT NULL THEN
+    key_columns := m.pk_columns || ARRAY(SELECT btrim(x) FROM unnest(m.natural_keys) AS g,
+                                                unnest(string_to_array(g, ',')) AS x);
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_temp.tdm_orphans o WHERE o.rel = $1 AND o.columns && $2)'
+      INTO orphaned_keys USING the_rel, key_columns;
+    IF orphaned_keys THEN
+      EXECUTE format(
+        'DELETE FROM pg_temp.tdm_plan p USING %s t, pg_temp.tdm_orphans o'
+        ' WHERE p.role = ''drop'' AND p.by_rule AND t.ctid = p.row_ctid'
+        '   AND o.rel = $1 AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash AND o.columns && $2',
+        collected)
+        USING the_rel, key_columns;
+    END IF;
   END IF;
   -- A row in several conflicts (a key collision and its own entity): being
   -- merged away or deleted outranks being re-keyed, and being kept.
