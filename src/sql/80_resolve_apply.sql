@@ -848,6 +848,17 @@ BEGIN
     UPDATE pg_temp.tdm_plan p SET role = 'delete'
       FROM pg_temp.tdm_redirect r
      WHERE p.conflict_id = r.conflict_id AND p.member = r.member AND r.deleted_by IS NOT NULL;
+    -- A reviewer's merge whose survivor a rule merges away (its entity's
+    -- copy elsewhere): the merged values go where its members go, the
+    -- row that is kept, else they were lost unsaid.
+    INSERT INTO pg_temp.tdm_plan (conflict_id, member, env, key, old_json, row_ctid, role, survivor, patch,
+                                  renaming, by_rule)
+    SELECT DISTINCT ON (g.conflict_id) g.conflict_id, g.member, r.into_env, r.into_key, r.into_json, r.into_ctid,
+           'keep', g.survivor, g.patch, false, false
+      FROM pg_temp.tdm_gone g JOIN pg_temp.tdm_redirect r ON r.conflict_id = g.conflict_id
+     WHERE NOT g.by_rule AND g.patch IS NOT NULL AND NOT g.renaming AND r.deleted_by IS NULL
+       AND EXISTS (SELECT FROM pg_temp.tdm_plan k WHERE k.row_ctid = r.into_ctid AND k.role IN ('keep', 'rekey'))
+     ORDER BY g.conflict_id, r.member;
   END IF;
   ANALYZE pg_temp.tdm_plan;
 

@@ -3,9 +3,9 @@
 -- collision of id 1 merges mc2's b@x into mc1's 1 (a@x), and mc1's a@x
 -- merges by a rule into mc2's a@x (2). mc3's row, and its order, end in
 -- customer 2, not in a key 1 nobody loads (the run went invalid on its
--- own foreign key, "no such parent row").
+-- own foreign key, "no such parent row"), with the merge's values.
 BEGIN;
-SELECT plan(4);
+SELECT plan(5);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -51,6 +51,8 @@ SELECT tdm.consolidate('TMC', 'tap_mc');
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'completed', 'the run completes');
 SELECT results_eq($$SELECT customer_id, email FROM tap_mc.mc_customer ORDER BY 1$$, $$VALUES (2, 'a@x')$$,
   'a@x is the one customer the merges leave');
+SELECT is((SELECT tier FROM tap_mc.mc_customer), 'silver',
+  'the reviewer''s merged values go with the rows to the customer kept');
 SELECT results_eq($$SELECT order_no, customer_id FROM tap_mc.mc_order ORDER BY 1$$,
   $$VALUES ('OB', 2), ('OZ', 2)$$, 'mc3''s order follows its customer along the whole chain');
 SELECT results_eq(format($$SELECT env, new_key ->> 'customer_id' FROM tdm.key_map
