@@ -2433,13 +2433,19 @@ BEGIN
   ANALYZE pg_temp.tdm_keymap;
   -- The parent's rows that its own parents re-pointed, and that its own
   -- conflicts then changed again: one entry from the environment's key to
-  -- the final one (the intermediate key was never the environment's).
+  -- the final one (the intermediate key was never the environment's). A
+  -- row its conflict merged away is `merged`, of that conflict, as the run
+  -- counts it, and its children follow it to its survivor's environment.
   IF tdm._key_follows_parent(the_parent)
      AND EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = the_parent AND k.reason = 'repointed') THEN
     -- (The entries taken in are kept aside: a member of the table's
     -- conflicts holds the intermediate key, tdm._relate.)
     WITH chained AS (
-      UPDATE pg_temp.tdm_keymap a SET new_key = b.new_key, new_json = b.new_json
+      UPDATE pg_temp.tdm_keymap a
+         SET new_key = b.new_key, new_json = b.new_json,
+             reason = CASE WHEN b.reason = 'merged' THEN b.reason ELSE a.reason END,
+             conflict_id = CASE WHEN b.reason = 'merged' THEN b.conflict_id ELSE a.conflict_id END,
+             to_env = CASE WHEN b.reason = 'merged' THEN b.to_env ELSE a.to_env END
         FROM pg_temp.tdm_keymap b
        WHERE a.rel = the_parent AND a.reason = 'repointed' AND b.rel = the_parent
          AND b.reason <> 'repointed' AND b.env = a.env AND b.old_key = a.new_key
@@ -2450,7 +2456,7 @@ BEGIN
     DELETE FROM pg_temp.tdm_keymap b USING chained c
      WHERE b.rel = the_parent AND b.reason <> 'repointed' AND b.env = c.env AND b.old_key = c.old_key;
     DELETE FROM pg_temp.tdm_keymap k
-     WHERE k.rel = the_parent AND k.reason = 'repointed' AND k.old_key = k.new_key;
+     WHERE k.rel = the_parent AND k.reason IN ('repointed', 'merged') AND k.old_key = k.new_key;
   END IF;
 
   note_translations := EXISTS (SELECT FROM pg_temp.tdm_deleted d WHERE d.rel = the_parent AND NOT d.earlier);
