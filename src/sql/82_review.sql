@@ -674,6 +674,23 @@ $$;
 -- missing rationale, keep_env not a member, renames naming unknown members
 -- or colliding with each other or with rows in the target, merged values
 -- of the wrong type. An UPDATE that only sets approved_by is an approval.
+-- The column of natural key `cols` of `rel` a hint of a keep_all's
+-- collision suggests renaming: the last of no foreign key (the email, not
+-- the tenant); for a generated one, the last column it reads.
+CREATE FUNCTION tdm._rename_example(rel regclass, cols text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(g.reads[cardinality(g.reads)], x.col)
+    FROM (SELECT coalesce((SELECT col FROM unnest(cols) WITH ORDINALITY AS u(col, i)
+                            WHERE NOT EXISTS (SELECT 1 FROM pg_constraint f
+                                                JOIN pg_attribute a ON a.attrelid = f.conrelid
+                                                                   AND a.attnum = ANY (f.conkey)
+                                               WHERE f.conrelid = _rename_example.rel AND f.contype = 'f'
+                                                 AND a.attname = u.col)
+                            ORDER BY u.i DESC LIMIT 1),
+                          cols[cardinality(cols)]) AS col) x
+    LEFT JOIN tdm._generated_columns(_rename_example.rel) g ON g.column_name = x.col
+$$;
+
 CREATE FUNCTION tdm._decision_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 <<checking>>
@@ -697,6 +714,8 @@ DECLARE
   holder text;        -- the row of another release a key is taken by
   release_status text;
   nullable text;      -- a reference column a relationship's merge may clear
+  colliding text[];   -- members keep_all would keep with a natural key another holds
+  collision jsonb;    -- the first such key
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
   -- as it was: it was checked when it was taken.
@@ -1108,6 +1127,8 @@ BEGIN
     FOREACH nk IN ARRAY m.natural_keys LOOP
       cols := string_to_array(nk, ',');
       seen := '[]';
+      colliding := '{}';
+      collision := NULL;
       FOR label, candidate, member_source IN
         SELECT cm.label, (SELECT jsonb_object_agg(col, r.patched -> col) FROM unnest(cols) AS col),
                tdm._member_source(cm.env, cm."row", m.pk_columns)
@@ -1128,32 +1149,10 @@ BEGIN
                                         tdm._key_renamed_elsewhere(c, member_source, candidate,
                                                                    NEW.renames -> label),
                                         m.normalize_keys)) THEN
-          RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
-            nk, candidate
-            USING ERRCODE = 'unique_violation',
-                  -- (A key made of references, a link of two parents say: a new
-                  -- value would point the row at another parent.)
-                  HINT = CASE WHEN NOT EXISTS (SELECT 1 FROM unnest(cols) AS k
-                                                WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
-                                                                   WHERE fk -> 'columns' ? k))
-                  THEN format('Every column of that key (%s) is a reference: the rows are one link, and a new value'
-                              ' would point one at another row. Keep one of them (keep), merge them, or delete'
-                              ' them (delete_all).', nk)
-                  ELSE format('Give %s new values in renames, e.g. renames => %s.', label,
-                                quote_literal(format('{%s: {%s: "..."}}', to_json(label), to_json(
-                                -- (The last column of no foreign key: the email, not
-                                -- the tenant; for a generated one, the last it reads.)
-                                (SELECT coalesce(g.reads[cardinality(g.reads)], x.col)
-                                   FROM (SELECT coalesce((SELECT col FROM unnest(cols) WITH ORDINALITY AS u(col, i)
-                                                           WHERE NOT EXISTS (
-                                                                   SELECT 1 FROM pg_constraint f
-                                                                     JOIN pg_attribute a ON a.attrelid = f.conrelid
-                                                                                        AND a.attnum = ANY (f.conkey)
-                                                                    WHERE f.conrelid = c.rel AND f.contype = 'f'
-                                                                      AND a.attname = u.col)
-                                                           ORDER BY u.i DESC LIMIT 1),
-                                                         cols[cardinality(cols)]) AS col) x
-                                   LEFT JOIN tdm._generated_columns(c.rel) g ON g.column_name = x.col))))) END;
+          -- (Every member that needs new values is named, not the first.)
+          colliding := colliding || label;
+          collision := coalesce(collision, candidate);
+          CONTINUE;
         END IF;
         seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source,
                                                              'label', label));
@@ -1169,6 +1168,25 @@ BEGIN
           PERFORM tdm._rename_free(c, label, nk, candidate, release);
         END IF;
       END LOOP;
+      IF colliding <> '{}' THEN
+        RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
+          nk, collision
+          USING ERRCODE = 'unique_violation',
+                -- (A key made of references, a link of two parents say: a new
+                -- value would point the row at another parent.)
+                HINT = CASE WHEN NOT EXISTS (SELECT 1 FROM unnest(cols) AS k
+                                              WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
+                                                                 WHERE fk -> 'columns' ? k))
+                THEN format('Every column of that key (%s) is a reference: the rows are one link, and a new value'
+                            ' would point one at another row. Keep one of them (keep), merge them, or delete'
+                            ' them (delete_all).', nk)
+                ELSE format('Give %s new values in renames, e.g. renames => %s.',
+                            array_to_string(colliding, ' and '),
+                            quote_literal(format('{%s}', (SELECT string_agg(format('%s: {%s: "..."}', to_json(l),
+                                                                                   to_json(tdm._rename_example(c.rel, cols))),
+                                                                            ', ')
+                                                            FROM unnest(colliding) AS l)))) END;
+      END IF;
     END LOOP;
     -- A renamed primary key: no other member keeps it, and no other row of
     -- the release or of another one has it.

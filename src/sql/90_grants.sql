@@ -90,6 +90,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._check_values(regclass, jsonb, text, text),
   tdm._patched_row(regclass, jsonb, jsonb, text),
   tdm._generated_columns(regclass),
+  tdm._rename_example(regclass, text[]),
   tdm._pinned_text(anyelement),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
