@@ -142,6 +142,35 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     format('%I.%I', alias, col))
 $$;
 
+-- A reviewer's `merged` or `renames` values (`patch`) for the date_shift
+-- columns of `rel`, shifted as collection shifts: a date typed in is
+-- loaded masked. Not a value one of the conflict's `members` has: that
+-- one was shown shifted already, and would move twice. (Every other mask
+-- is applied again to the whole table after the decisions, as it leaves
+-- a masked value as it is; a shift cannot tell.)
+CREATE FUNCTION tdm._shift_typed(rel regclass, patch jsonb, members jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  k record;
+  shifted jsonb;
+BEGIN
+  FOR k IN SELECT m.column_name, c.column_type,
+                  jsonb_build_object('method', m.method, 'options', tdm._mask_defaults(m.method) || m.options) AS spec
+             FROM tdm.mask m JOIN tdm._columns(_shift_typed.rel) c USING (column_name)
+            WHERE m.rel = _shift_typed.rel AND m.method = 'date_shift'
+              AND jsonb_typeof(patch -> m.column_name) IS DISTINCT FROM 'null' AND patch ? m.column_name LOOP
+    EXECUTE format('SELECT CASE WHEN EXISTS (SELECT FROM jsonb_array_elements($4) x'
+                   '                          WHERE (x -> ''row'' ->> $5)::%1$s = $1::%1$s) THEN $6'
+                   ' ELSE to_jsonb(CAST($1::%1$s + pg_catalog.make_interval(secs => 86400 * tdm._mask_shift_days('
+                   '        EXTRACT(epoch FROM $1::%1$s)::text, $2, $3)) AS %1$s)) END', k.column_type)
+      INTO shifted
+      USING patch ->> k.column_name, k.spec, tdm._mask_secret(), members, k.column_name, patch -> k.column_name;
+    patch := jsonb_set(patch, ARRAY[k.column_name], shifted);
+  END LOOP;
+  RETURN patch;
+END
+$$;
+
 -- The specs of `rel`'s masks, in column order, every option present: the
 -- parameter tdm._masked_value_sql's expressions read.
 CREATE FUNCTION tdm._mask_specs(rel regclass) RETURNS jsonb[]

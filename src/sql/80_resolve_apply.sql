@@ -764,6 +764,13 @@ BEGIN
       USING ERRCODE = 'internal_error',
             HINT = 'Detection and apply must run in the same call of tdm.consolidate.';
   END IF;
+  -- Dates a reviewer typed into a date_shift column are shifted, as
+  -- collected ones were (tdm._shift_typed).
+  IF EXISTS (SELECT 1 FROM tdm.mask k WHERE k.rel = the_rel AND k.method = 'date_shift') THEN
+    UPDATE pg_temp.tdm_plan p SET patch = tdm._shift_typed(the_rel, p.patch, c.members)
+      FROM tdm.conflict c
+     WHERE c.run_id = run AND c.conflict_id = p.conflict_id AND NOT p.by_rule AND p.patch IS NOT NULL;
+  END IF;
   -- A row a reviewer's decision merges away or deletes is not merged by a
   -- rule elsewhere: a merge on a key collision says the row is the first
   -- member's entity, whatever its natural key's conflict would merge it

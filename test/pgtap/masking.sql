@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(58);
+SELECT plan(60);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = error;
@@ -269,11 +269,17 @@ SELECT tdm.consolidate('MK2', 'tap_mk') AS run2 \gset
 SELECT is((SELECT count(*)::int FROM tdm.review_queue WHERE release = 'MK2'), 1,
   'the reference to Bob of MK1 is not taken for another entity (his email compared masked); Dee waits for review');
 SELECT tdm.resolve((SELECT conflict_id FROM tdm.review_queue WHERE release = 'MK2'), 'merge',
-                   merged => '{"full_name": "Dee Real"}', rationale => 'her real name');
+                   merged => '{"full_name": "Dee Real", "born": "1990-02-14"}', rationale => 'her real name and birthday');
 SELECT tdm.consolidate('MK2', 'tap_mk');
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run2), 'completed', 'MK2 consolidates after the merge');
 SELECT ok((SELECT full_name ~ '^h[0-9a-f]{9}$' FROM tap_mk.person WHERE id = 20),
   'a value a reviewer typed into a masked column is loaded masked');
+SELECT is((SELECT born FROM tap_mk.person WHERE id = 20), pg_temp.shifted('1990-02-14'),
+  'a date a reviewer typed into a date_shift column is loaded shifted, as collected dates are');
+SELECT is(tdm._shift_typed('tap_mk.person', '{"born": "2001-01-01", "full_name": "x"}',
+                           '[{"env": "mk1", "row": {"born": "2001-01-01"}}, {"env": "mk2", "row": {"born": null}}]'),
+  '{"born": "2001-01-01", "full_name": "x"}'::jsonb,
+  'a date one of the members has (shown shifted) is not shifted again');
 
 -- MK2 promoted, a mask changed since makes its decided conflict stale:
 -- consolidating it again is refused (a promoted release takes no
