@@ -669,7 +669,10 @@ LANGUAGE sql IMMUTABLE AS $$
     -- (international with + or 00, or (555) 123-4567: not a bare number, a date or an SSN)
     ('phone', '(^|_)(phone|mobile|cell|msisdn|fax|tel|telephone)(_|$)',
      E'^(\\+|00)[1-9][0-9 ().-]{6,18}[0-9]$|^\\(?[0-9]{3}\\)?[ .-][0-9]{3}[ .-][0-9]{4}$', 'partial'),
-    ('person_name', '^(first|last|middle|full|given|family|sur|maiden|display|contact)_?name$|^(forename|surname)$', NULL, 'hash'),
+    -- (and the person a card, an account or a payment names)
+    ('person_name', '^(first|last|middle|full|given|family|sur|maiden|display|contact)_?name$|^(forename|surname)$'
+                    '|^((card|account)_?)?holder(_?name)?$|^(customer|client|patient|recipient|beneficiary|payee|payer|sender)_name$',
+     NULL, 'hash'),
     ('address', 'address|street|(^|_)(post|postal|zip)_?code$|^zip$', NULL, 'hash'),
     ('date_of_birth', 'birth|(^|_)dob$|^dob_', NULL, 'date_shift'),
     ('national_id', '(^|_)(ssn|social_security|national_id|passport|tax_id|nino|nin)(_|$)', '^[0-9]{3}-[0-9]{2}-[0-9]{4}$', 'partial'),
