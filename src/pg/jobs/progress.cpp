@@ -7,7 +7,8 @@
 // a pinned dynamic shared memory segment and publishes its handle in a
 // few bytes of the main segment (ShmemInitStruct); others attach to it.
 // A slot belongs to the backend that took it and is given back at the end
-// of that backend's transaction (commit or abort), so a failed job never
+// of that backend's transaction (commit or abort), or of the
+// subtransaction it was taken in if that aborts, so a failed job never
 // leaves progress behind; a slot whose backend is gone is ignored.
 #include <cstring>
 #include <string>
@@ -50,7 +51,8 @@ struct Slot {
   int64 total;
   TimestampTz started;
   TimestampTz phase_started;
-  bool cancel_requested;  // by tdm.cancel_job: the job ends `cancelled`, not `failed`
+  bool cancel_requested;     // by tdm.cancel_job: the job ends `cancelled`, not `failed`
+  SubTransactionId subxact;  // taken in: its abort (ROLLBACK TO SAVEPOINT) gives the slot back
 };
 
 struct Registry {
@@ -135,6 +137,18 @@ void release_own_slots(XactEvent event, void *) {
   SpinLockRelease(&g_registry->mutex);
 }
 
+// Gives back the slots taken in a subtransaction that aborts (or in one
+// of its children, whose ids are higher): a job cancelled or failed
+// under a savepoint is gone, though the transaction goes on.
+void release_aborted_slots(SubXactEvent event, SubTransactionId aborted, SubTransactionId, void *) {
+  if (g_registry == nullptr || event != SUBXACT_EVENT_ABORT_SUB) return;
+  SpinLockAcquire(&g_registry->mutex);
+  for (Slot &slot : g_registry->slots) {
+    if (slot.job_id != 0 && slot.pid == MyProcPid && slot.subxact >= aborted) slot.job_id = 0;
+  }
+  SpinLockRelease(&g_registry->mutex);
+}
+
 }  // namespace
 
 bool job_cancel_requested(int64 job_id) {
@@ -156,6 +170,7 @@ void install_progress_registry(bool preloading) {
     shmem_startup_hook = startup_shared_memory;
   }
   RegisterXactCallback(release_own_slots, nullptr);
+  RegisterSubXactCallback(release_aborted_slots, nullptr);
 }
 
 }  // namespace tdm::pg
@@ -194,6 +209,7 @@ TDM_FUNCTION(tdm_progress_begin) {
     free_slot->started = now;
     free_slot->phase_started = now;
     free_slot->cancel_requested = keep_cancel;
+    free_slot->subxact = GetCurrentSubTransactionId();
   }
   SpinLockRelease(&reg->mutex);
   // A full registry costs the job its progress display, nothing else.
