@@ -214,8 +214,14 @@ SELECT pg_catalog.pg_extension_config_dump('tdm.violation', '');
 CREATE FUNCTION tdm._fail_unworked_run() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  -- (Not a run whose row another session holds: a call working it, in a
+  -- transaction still open. Waiting for it blocked whoever reaped the job,
+  -- wait_job and every call starting a job, and could deadlock with that
+  -- call's own wait_job.)
   UPDATE tdm.run r SET status = 'failed', finished_at = clock_timestamp()
-   WHERE r.run_id = (NEW.detail ->> 'run_id')::bigint AND r.calls = 0 AND r.status = 'collecting';
+   WHERE r.run_id = (SELECT x.run_id FROM tdm.run x
+                      WHERE x.run_id = (NEW.detail ->> 'run_id')::bigint AND x.calls = 0 AND x.status = 'collecting'
+                        FOR UPDATE SKIP LOCKED);
   RETURN NULL;
 END
 $$;
