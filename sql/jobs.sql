@@ -201,4 +201,19 @@ SELECT dblink_exec('env', 'ROLLBACK');
 SELECT run IS NOT NULL AS consolidated FROM dblink_get_result('here') AS t(run bigint);
 SELECT * FROM dblink_get_result('here') AS t(run bigint);
 
+-- cancel_job while another session's open transaction holds the audit
+-- trail (a reviewer's decision not committed): the cancel is done at
+-- once, and a NOTICE says what its audit row waits for, before it waits
+-- (here until lock_timeout; the transaction rolls the cancel back).
+SELECT dblink_exec('here', 'BEGIN');
+SELECT audited > 0 AS holder_audited FROM dblink('here', 'SELECT tdm._audit(''test'', ''holder'')') AS t(audited bigint);
+BEGIN;
+INSERT INTO tdm.job (kind, release, status) VALUES ('consolidate', 'R2', 'queued') RETURNING job_id AS queued_job \gset
+SET LOCAL lock_timeout = '300ms';
+\set VERBOSITY terse
+SELECT tdm.cancel_job(:queued_job);
+\set VERBOSITY default
+ROLLBACK;
+SELECT dblink_exec('here', 'ROLLBACK');
+
 SELECT dblink_disconnect('env'), dblink_disconnect('here');

@@ -193,6 +193,27 @@ $$;
 -- Cancels a job: a queued one never starts; a running worker is
 -- interrupted, its transaction rolls back (targets untouched) and the job
 -- ends `cancelled`. Returns what happened.
+-- Records a cancel in tdm.audit. The cancel is done by then; its row
+-- waits for the audit trail, which an open transaction may hold (a
+-- reviewer's decision not committed, that a job waits for too): a NOTICE
+-- says so at once, not when that transaction ends.
+CREATE FUNCTION tdm._audit_cancel(job_id bigint, detail jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  BEGIN
+    PERFORM FROM tdm.audit_head FOR UPDATE NOWAIT;
+  EXCEPTION WHEN lock_not_available THEN
+    RAISE NOTICE 'cancel_job: the job is cancelled; this call returns once its row is in tdm.audit, which an open transaction holds'
+      USING DETAIL = format('Open transactions that wrote to it: %s. tdm calls running: %s.',
+                            coalesce(tdm._open_writers('tdm.audit'), 'none now'),
+                            coalesce(tdm._running_calls(), 'none')),
+            HINT = 'That session commits or rolls back (a DBA can end a forgotten one with pg_terminate_backend(pid)).'
+                   ' Cancelling this call leaves the job cancelled, without its audit row.';
+  END;
+  PERFORM tdm._audit('cancel_job', job_id::text, detail);
+END
+$$;
+
 CREATE FUNCTION tdm.cancel_job(job_id bigint) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -210,7 +231,7 @@ BEGIN
                        error = 'cancelled before it started'
      WHERE job.job_id = cancel_job.job_id AND status = 'queued';
     IF FOUND THEN
-      PERFORM tdm._audit('cancel_job', job_id::text, jsonb_build_object('status', 'queued'));
+      PERFORM tdm._audit_cancel(job_id, jsonb_build_object('status', 'queued'));
       RETURN 'cancelled';
     END IF;
     SELECT * INTO j FROM tdm.job WHERE job.job_id = cancel_job.job_id;  -- it just started
@@ -226,7 +247,7 @@ BEGIN
   IF NOT coalesce(tdm._cancel_worker(j.pid), false) THEN
     RAISE NOTICE 'cancel_job: job % has no worker to signal (pid %)', job_id, j.pid;
   END IF;
-  PERFORM tdm._audit('cancel_job', job_id::text, jsonb_build_object('pid', j.pid));
+  PERFORM tdm._audit_cancel(job_id, jsonb_build_object('pid', j.pid));
   RETURN 'cancel requested';
 END
 $$;

@@ -138,10 +138,13 @@ void release_own_slots(XactEvent event, void *) {
 }
 
 // Gives back the slots taken in a subtransaction that aborts (or in one
-// of its children, whose ids are higher): a job cancelled or failed
-// under a savepoint is gone, though the transaction goes on.
+// of its children, whose ids are higher): a call cancelled or failed
+// under a savepoint is gone, though the transaction goes on. Not in a
+// job's worker: its job ends with its transaction, and ending it reads the
+// slot (a cancel asked for) after the operation's error has unwound.
 void release_aborted_slots(SubXactEvent event, SubTransactionId aborted, SubTransactionId, void *) {
-  if (g_registry == nullptr || event != SUBXACT_EVENT_ABORT_SUB) return;
+  if (g_registry == nullptr || event != SUBXACT_EVENT_ABORT_SUB || MyBackendType == B_BG_WORKER)
+    return;
   SpinLockAcquire(&g_registry->mutex);
   for (Slot &slot : g_registry->slots) {
     if (slot.job_id != 0 && slot.pid == MyProcPid && slot.subxact >= aborted) slot.job_id = 0;
