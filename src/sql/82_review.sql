@@ -1308,6 +1308,30 @@ $$;
 CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE OR DELETE ON tdm.decision
   FOR EACH ROW EXECUTE FUNCTION tdm._decision_check();
 
+-- A statement writing decisions takes the audit trail's head first, before
+-- any decision row: its audit rows need the head, and a reviewer whose
+-- open transaction holds it (an earlier decision) and who then writes the
+-- same conflict would wait for this statement's row while it waited for
+-- the head: a deadlock. Taken first, this statement waits for that
+-- transaction holding nothing. Not while a consolidation runs (it holds
+-- the head to its end): a decision of its release is refused at once by
+-- the row check, not made to wait for it.
+CREATE FUNCTION tdm._decision_take_head() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF TG_RELID <> 'tdm.decision'::regclass THEN  -- (on tdm.decision alone)
+    RAISE EXCEPTION 'tdm._decision_take_head serves tdm.decision only, not %', TG_RELID::regclass
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF tdm._advisory_holder('tdm.consolidate', NULL) IS NULL THEN
+    PERFORM tdm._audit_lock_head();
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER decision_take_head BEFORE INSERT OR UPDATE OR DELETE ON tdm.decision
+  FOR EACH STATEMENT EXECUTE FUNCTION tdm._decision_take_head();
+
 -- Copies of one entity in two environments, orphaned alike, of which
 -- their own table's conflict loads one, are decided alike: else the copy
 -- dropped would decide for the one that loads. Checked once the statement
@@ -1439,7 +1463,8 @@ CREATE TRIGGER decision_truncate_guard BEFORE TRUNCATE ON tdm.decision
   FOR EACH STATEMENT EXECUTE FUNCTION tdm._decision_truncate_guard();
 -- (Both fire in replica mode too: a decision is checked and recorded
 -- whatever session_replication_role says.)
-ALTER TABLE tdm.decision ENABLE ALWAYS TRIGGER decision_check, ENABLE ALWAYS TRIGGER decision_check_copies,
+ALTER TABLE tdm.decision ENABLE ALWAYS TRIGGER decision_take_head, ENABLE ALWAYS TRIGGER decision_check,
+  ENABLE ALWAYS TRIGGER decision_check_copies,
   ENABLE ALWAYS TRIGGER decision_record, ENABLE ALWAYS TRIGGER decision_truncate_guard;
 
 -- The function form of a decision (insert or replace).

@@ -12,7 +12,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT l.pid FROM pg_locks l
    WHERE l.locktype = 'advisory' AND l.granted
      AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
-     AND l.classid = hashtext(key1)::oid AND l.objid = hashtext(key2)::oid
+     AND l.classid = hashtext(key1)::oid AND (key2 IS NULL OR l.objid = hashtext(key2)::oid)
      AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
    LIMIT 1
 $$;
