@@ -138,6 +138,25 @@ SELECT pg_temp.wait_until(format('(SELECT count(*) FROM tdm.snapshot_spare WHERE
          AS spares_rebuilt;
 SELECT count(*) = (SELECT count(*) FROM tdm.snapshot_spare) AS no_spare_left_behind
   FROM pg_class WHERE relnamespace = 'tdm_snapshot'::regnamespace AND relname LIKE 'r%' AND relkind = 'r';
+
+-- A rollback while another session's open transaction holds the audit
+-- trail (a reviewer's decision not committed): lock_timeout ends the
+-- wait once. (The swap's wait for the head ended, the rollback fell back
+-- to changing rows and waited as long again. The spares are ready: the
+-- swap is tried first.)
+SELECT dblink_connect('holder', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('holder', 'BEGIN');
+SELECT audited > 0 AS holder_audited FROM dblink('holder', 'SELECT tdm._audit(''test'', ''holder'')') AS t(audited bigint);
+SET lock_timeout = '2s';
+SELECT clock_timestamp() AS t0 \gset
+\set VERBOSITY terse
+SELECT tdm.rollback(:snap);
+\set VERBOSITY default
+SELECT clock_timestamp() - :'t0'::timestamptz < interval '3.5 s' AS ended_after_one_lock_timeout;
+RESET lock_timeout;
+SELECT dblink_exec('holder', 'ROLLBACK'), dblink_disconnect('holder');
+SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
+
 -- Spares are not autovacuumed (a swap would wait for it, target locked).
 SELECT DISTINCT c.reloptions AS spare_options, t.reloptions AS spare_toast_options
   FROM tdm.snapshot_spare sp JOIN pg_class c ON c.oid = sp.spare

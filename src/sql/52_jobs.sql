@@ -284,7 +284,11 @@ COMMENT ON VIEW tdm.progress IS 'Running tdm jobs and where they are (shared mem
 -- 123), ...", or NULL.
 CREATE FUNCTION tdm._running_calls() RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT string_agg(format('%s of %s (backend %s)', p.kind, coalesce(nullif(p.release, ''), '-'), p.pid), ', '
+  SELECT string_agg(format('%s%s (backend %s%s)', p.kind, coalesce(' of ' || nullif(p.release, ''), ''), p.pid,
+                            -- (a call that has returned holds what it took to its transaction's end)
+                            CASE WHEN a.state LIKE 'idle in transaction%' THEN ', returned, its transaction open'
+                                 ELSE '' END), ', '
                     ORDER BY p.job_id)
-    FROM tdm.progress p WHERE p.pid <> pg_backend_pid()
+    FROM tdm.progress p LEFT JOIN pg_stat_activity a ON a.pid = p.pid
+   WHERE p.pid <> pg_backend_pid()
 $$;

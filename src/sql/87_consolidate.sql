@@ -674,6 +674,15 @@ BEGIN
   END IF;
   UPDATE tdm.job j SET detail = j.detail || jsonb_build_object('run_id', run.run_id)
    WHERE j.job_id = job;
+  -- Older runs of the release no call has worked on (two background calls
+  -- that each made a run, committed together: each job works the latest
+  -- run): none ever will; failed, not left collecting. (Not one whose row
+  -- another session holds: its call is at work on it.)
+  UPDATE tdm.run x SET status = 'failed', finished_at = clock_timestamp()
+   WHERE x.run_id IN (SELECT y.run_id FROM tdm.run y
+                       WHERE y.release = the_release AND y.target = the_target AND y.run_id < run.run_id
+                         AND y.status = 'collecting' AND y.calls = 0
+                         FOR UPDATE SKIP LOCKED);
   -- (An earlier call in this transaction left its working tables; the
   -- per-table ones are made anew by tdm._record_conflicts and
   -- tdm._apply_table.)

@@ -726,6 +726,11 @@ BEGIN
         -- table: rows are changed instead
         refusal := SQLERRM;
       WHEN lock_not_available THEN
+        -- (Not the audit trail's head, which lock_timeout ended: changing
+        -- rows would wait for it as long again, decision 331.)
+        IF SQLERRM LIKE 'tdm: an open transaction holds the audit trail%' THEN
+          RAISE;
+        END IF;
         refusal := format('the tables stayed in use past tdm.swap_lock_timeout (%s)',
                           current_setting('tdm.swap_lock_timeout'));
       WHEN undefined_function OR undefined_table OR undefined_object THEN
