@@ -135,19 +135,26 @@ BEGIN
 END
 $$;
 
--- The error of a wait for the head that lock_timeout ended: who may hold
--- it (a transaction that wrote to the audit, or a tdm call that took the
--- head before it writes, tdm._head_then_lock).
+-- Who may hold the audit trail's head, for a DETAIL: a transaction that
+-- wrote to the audit, or a tdm call that took the head before it writes
+-- (tdm._head_then_lock).
+CREATE FUNCTION tdm._audit_holders() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('Open transactions that wrote to it (a decision, an approval, a tdm call): %s. tdm calls'
+                ' running, which take it before they write: %s.',
+                coalesce(tdm._open_writers('tdm.audit'), 'none now'), coalesce(tdm._running_calls(), 'none'))
+$$;
+
+-- The error of a wait for the head that lock_timeout ended, saying who
+-- may hold it; its table field names the head, for callers to tell it
+-- from a wait for their own tables.
 CREATE FUNCTION tdm._audit_head_busy() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   RAISE EXCEPTION 'tdm: an open transaction holds the audit trail, and lock_timeout (%) ended the wait',
     current_setting('lock_timeout')
-    USING ERRCODE = 'lock_not_available',
-          DETAIL = format('Open transactions that wrote to it (a decision, an approval, a tdm call): %s. tdm calls'
-                          ' running, which take it before they write: %s.',
-                          coalesce(tdm._open_writers('tdm.audit'), 'none now'),
-                          coalesce(tdm._running_calls(), 'none')),
+    USING ERRCODE = 'lock_not_available', SCHEMA = 'tdm', TABLE = 'audit_head',
+          DETAIL = tdm._audit_holders(),
           HINT = 'Every write to the audit trail holds it until its transaction ends: that session commits or'
                  ' rolls back (a DBA can end a forgotten one with pg_terminate_backend(pid)); then try again.';
 END

@@ -190,9 +190,6 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
      AND a.datname = current_database()
 $$;
 
--- Cancels a job: a queued one never starts; a running worker is
--- interrupted, its transaction rolls back (targets untouched) and the job
--- ends `cancelled`. Returns what happened.
 -- Records a cancel in tdm.audit. The cancel is done by then; its row
 -- waits for the audit trail, which an open transaction may hold (a
 -- reviewer's decision not committed, that a job waits for too): a NOTICE
@@ -204,9 +201,7 @@ BEGIN
     PERFORM FROM tdm.audit_head FOR UPDATE NOWAIT;
   EXCEPTION WHEN lock_not_available THEN
     RAISE NOTICE 'cancel_job: the job is cancelled; this call returns once its row is in tdm.audit, which an open transaction holds'
-      USING DETAIL = format('Open transactions that wrote to it: %s. tdm calls running: %s.',
-                            coalesce(tdm._open_writers('tdm.audit'), 'none now'),
-                            coalesce(tdm._running_calls(), 'none')),
+      USING DETAIL = tdm._audit_holders(),
             HINT = 'That session commits or rolls back (a DBA can end a forgotten one with pg_terminate_backend(pid)).'
                    ' Cancelling this call leaves the job cancelled, without its audit row.';
   END;
@@ -214,6 +209,9 @@ BEGIN
 END
 $$;
 
+-- Cancels a job: a queued one never starts; a running worker is
+-- interrupted, its transaction rolls back (targets untouched) and the job
+-- ends `cancelled`. Returns what happened.
 CREATE FUNCTION tdm.cancel_job(job_id bigint) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

@@ -669,11 +669,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            WHERE merged ? c.col) x
 $$;
 
--- Checks a decision as it is written and fills in who and when. Rejected
--- at once: unknown conflict, one that is not waiting for a decision, a
--- missing rationale, keep_env not a member, renames naming unknown members
--- or colliding with each other or with rows in the target, merged values
--- of the wrong type. An UPDATE that only sets approved_by is an approval.
 -- The column of natural key `cols` of `rel` a hint of a keep_all's
 -- collision suggests renaming: the last of no foreign key (the email, not
 -- the tenant); for a generated one, the last column it reads.
@@ -691,6 +686,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     LEFT JOIN tdm._generated_columns(_rename_example.rel) g ON g.column_name = x.col
 $$;
 
+-- Checks a decision as it is written and fills in who and when. Rejected
+-- at once: unknown conflict, one that is not waiting for a decision, a
+-- missing rationale, keep_env not a member, renames naming unknown members
+-- or colliding with each other or with rows in the target, merged values
+-- of the wrong type. An UPDATE that only sets approved_by is an approval.
 CREATE FUNCTION tdm._decision_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 <<checking>>

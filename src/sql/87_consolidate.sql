@@ -6,7 +6,8 @@
 -- same result.
 
 -- The backend other than this one that holds the transaction advisory
--- lock (key1, key2) of tdm's (hashtext of each); NULL when none.
+-- lock (key1, key2) of tdm's (hashtext of each; key2 NULL: any); NULL
+-- when none.
 CREATE FUNCTION tdm._advisory_holder(key1 text, key2 text) RETURNS int
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT l.pid FROM pg_locks l

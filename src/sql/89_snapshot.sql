@@ -728,7 +728,8 @@ BEGIN
       WHEN lock_not_available THEN
         -- (Not the audit trail's head, which lock_timeout ended: changing
         -- rows would wait for it as long again, decision 331.)
-        IF SQLERRM LIKE 'tdm: an open transaction holds the audit trail%' THEN
+        GET STACKED DIAGNOSTICS refused_table = TABLE_NAME;
+        IF refused_table = 'audit_head' THEN
           RAISE;
         END IF;
         refusal := format('the tables stayed in use past tdm.swap_lock_timeout (%s)',
