@@ -181,7 +181,7 @@ $$;
 -- as it was, and tdm.verify_audit() still checks it. The head's row lock
 -- keeps the chain linear: one appender at a time, until its commit.
 CREATE FUNCTION tdm._audit_chain() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   head tdm.audit_head;
   latest tdm.audit;
@@ -229,7 +229,7 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON tdm.audit
   FOR EACH STATEMENT EXECUTE FUNCTION tdm._audit_refuse_change();
 -- After an append (or a restored row past the head), the head names it.
 CREATE FUNCTION tdm._audit_head_move() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 BEGIN
   -- (Rows restored by one COPY: the last of them only.)
   UPDATE tdm.audit_head h SET audit_id = NEW.audit_id, hash = NEW.hash
@@ -246,7 +246,7 @@ CREATE TRIGGER audit_head_move AFTER INSERT ON tdm.audit
 -- removed from the end). Checked on the row itself, which no caller can
 -- fake: an audit row is hashed by tdm._audit_chain.
 CREATE FUNCTION tdm._audit_head_guard() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 BEGIN
   IF TG_OP <> 'UPDATE'
      OR NEW.audit_id IS DISTINCT FROM (SELECT max(a.audit_id) FROM tdm.audit a)
@@ -352,7 +352,7 @@ $$;
 -- The first broken link of the chain, or no row when the chain is intact.
 CREATE FUNCTION tdm.verify_audit()
 RETURNS TABLE (audit_id bigint, problem text, expected_hash text, found_hash text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   r tdm.audit;
   head tdm.audit_head;

@@ -350,7 +350,9 @@ BEGIN
        '{oid oid, relname text, relnamespace oid, relkind text, relowner oid, relrowsecurity bool,'
        ' relforcerowsecurity bool, reloptions text[]}'),
       ('tdm_remote_pg_attribute', 'pg_catalog', 'pg_attribute',
-       '{attrelid oid, attnum int2, attname text, atttypid oid, attisdropped bool, atttypmod int4}'),
+       '{attrelid oid, attnum int2, attname text, atttypid oid, attisdropped bool, atttypmod int4,'
+       ' attcollation oid}'),
+      ('tdm_remote_pg_collation', 'pg_catalog', 'pg_collation', '{oid oid, collname text}'),
       ('tdm_remote_pg_constraint', 'pg_catalog', 'pg_constraint',
        '{oid oid, conname text, contype text, condeferrable bool, condeferred bool, convalidated bool,'
        ' conrelid oid, confrelid oid, confupdtype text, confdeltype text, confmatchtype text,'

@@ -185,7 +185,7 @@ $$;
 -- (The same where an environment is pointed elsewhere by an UPDATE, as
 -- a HINT for a renamed server suggests.)
 CREATE FUNCTION tdm._environment_twin_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 BEGIN
   PERFORM tdm._refuse_environment_twin(NEW.name, NEW.server, NEW.remote_schema, own_row => OLD.name);
   RETURN NEW;
@@ -197,7 +197,7 @@ CREATE TRIGGER environment_twin_check BEFORE UPDATE OF server, remote_schema ON 
 CREATE FUNCTION tdm.add_environment(name text, server name, precedence int DEFAULT 100,
                                     remote_schema text DEFAULT 'public')
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 #variable_conflict use_column
 DECLARE
   env_name text := add_environment.name;
@@ -297,7 +297,7 @@ COMMENT ON FUNCTION tdm.add_environment(text, name, int, text) IS
 -- their conflicts name it still. A release locked with its rows is
 -- refused at its next consolidation until tagged again without them.
 CREATE FUNCTION tdm.remove_environment(name text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   e tdm.environment;
   t record;
@@ -345,7 +345,7 @@ RETURNS void
 -- (Its queries name tdm's objects and PostgreSQL's as the other entry
 -- points do: a caller's search_path, public first, would let objects of
 -- another user's there, an operator = for regclass, run as the caller.)
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp SET jit TO off
 AS 'MODULE_PATHNAME', 'tdm_manage_table' LANGUAGE C;
 COMMENT ON FUNCTION tdm.manage_table(regclass, text[], text, text[], text, text, bool, bool) IS
   'Registers (or re-registers) a target table; keys come from the catalog';
@@ -704,7 +704,7 @@ $$;
 -- registration and business rules go; what runs, locks and snapshots
 -- recorded of it stays.
 CREATE FUNCTION tdm.unmanage_table(rel regclass) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   rules text[];
   masks text[];
@@ -769,7 +769,7 @@ COMMENT ON FUNCTION tdm.unmanage_table(regclass) IS
 CREATE FUNCTION tdm.create_release(release text, code_version text DEFAULT NULL,
                                    parent text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 #variable_conflict use_column
 DECLARE
   release_name text := create_release.release;
@@ -893,7 +893,7 @@ $$;
 
 CREATE FUNCTION tdm.add_feature(release text, feature text, priority int)
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 #variable_conflict use_column
 BEGIN
   PERFORM tdm._require_given('add_feature', 'release', add_feature.release IS NOT NULL);
@@ -996,7 +996,7 @@ $$;
 
 CREATE FUNCTION tdm.add_rule(name text, rel regclass, predicate text, severity text DEFAULT 'error')
 RETURNS void
-AS 'MODULE_PATHNAME', 'tdm_add_rule' LANGUAGE C SET search_path = pg_catalog, pg_temp;
+AS 'MODULE_PATHNAME', 'tdm_add_rule' LANGUAGE C SET search_path = pg_catalog, pg_temp SET jit TO off;
 COMMENT ON FUNCTION tdm.add_rule(text, regclass, text, text) IS
   'A business rule (one boolean expression over the table''s columns) checked at validation';
 
@@ -1021,7 +1021,7 @@ $$;
 
 -- Removes a business rule.
 CREATE FUNCTION tdm.drop_rule(name text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   gone tdm.rule;
 BEGIN

@@ -61,7 +61,7 @@ $$;
 -- that is launched now (and starts when this transaction commits).
 CREATE FUNCTION tdm._start_job(kind text, release text, wait bool, detail jsonb DEFAULT '{}')
 RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   job bigint;
 BEGIN
@@ -87,7 +87,7 @@ $$;
 
 -- What a background worker runs: the job function of the job's kind.
 CREATE FUNCTION tdm._run_job(job_id bigint) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   j tdm.job;
 BEGIN
@@ -111,7 +111,7 @@ $$;
 
 -- A job by id, for `caller`; unknown ids are an error.
 CREATE FUNCTION tdm._require_job(job_id bigint, caller text) RETURNS tdm.job
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   j tdm.job;
   running int;  -- the backend of a call whose job row is not committed yet
@@ -139,7 +139,7 @@ $$;
 -- otherwise re-checking every second) until the job ends or the timeout
 -- passes; returns its status.
 CREATE FUNCTION tdm.wait_job(job_id bigint, timeout interval DEFAULT NULL) RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   j tdm.job;
   deadline timestamptz;
@@ -213,7 +213,7 @@ $$;
 -- interrupted, its transaction rolls back (targets untouched) and the job
 -- ends `cancelled`. Returns what happened.
 CREATE FUNCTION tdm.cancel_job(job_id bigint) RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   j tdm.job;
 BEGIN

@@ -269,7 +269,7 @@ $$;
 CREATE FUNCTION tdm._tag_release_job(job bigint) RETURNS bigint
 -- (An environment's values are read into the managed tables' types: an
 -- xml fragment is one under the session's xmloption = document too.)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 SET xmloption TO 'content' AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off SET max_parallel_workers_per_gather = 0 SET xmloption TO 'content' AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release;
@@ -723,7 +723,7 @@ $$;
 -- Phase 1.5: in this backend (wait => true), or in a tdm_tag_release
 -- background worker (wait => false, returns at once). Returns the job id.
 CREATE FUNCTION tdm.tag_release(release text, wait bool DEFAULT true) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off SET max_parallel_workers_per_gather = 0 AS $$
 DECLARE
   job bigint;
 BEGIN

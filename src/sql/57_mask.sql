@@ -454,7 +454,7 @@ $$;
 -- not rewritten: the mask applies from the next collection on.
 CREATE FUNCTION tdm.mask_column(rel regclass, col name, method text, options jsonb DEFAULT '{}')
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   problem text;
   before tdm.mask;
@@ -513,7 +513,7 @@ COMMENT ON FUNCTION tdm.mask_column(regclass, name, text, jsonb) IS
 
 -- Removes the mask of one column.
 CREATE FUNCTION tdm.unmask_column(rel regclass, col name) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   gone tdm.mask;
 BEGIN
@@ -702,7 +702,7 @@ $$;
 -- form make evidence). Read-only.
 CREATE FUNCTION tdm.find_pii(env text DEFAULT 'local')
 RETURNS SETOF tdm.pii_candidate
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET xmloption TO 'content' AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off SET xmloption TO 'content' AS $$
 #variable_conflict use_variable
 DECLARE
   categories tdm._pii_category[] := ARRAY(SELECT (p.category, p.name_pattern, p.value_pattern, p.method)::tdm._pii_category

@@ -10,7 +10,7 @@ CREATE TYPE tdm.schema_drift AS (
   table_name text,
   column_name text,    -- NULL for a table-level row
   kind text,           -- table_missing, column_missing, type, nullable, default, identity, generated,
-                       -- enum_labels, domain_check, constraint, index
+                       -- enum_labels, domain_check, collation, constraint, index
   in_a text,           -- what env_a has (NULL: nothing)
   in_b text,
   detail text
@@ -335,6 +335,25 @@ BEGIN
 END
 $$;
 
+-- A side's collatable columns of `rel`, with their collation's name
+-- (`default` unless the column says otherwise): a case-insensitive one
+-- changes what its unique keys and comparisons call equal.
+CREATE FUNCTION tdm._parity_collations(side text, rel regclass)
+RETURNS TABLE (column_name text, collation text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN QUERY EXECUTE format(
+    'SELECT a.attname::text, co.collname::text'
+    '  FROM %1$s c JOIN %2$s n ON n.oid = c.relnamespace'
+    '  JOIN %3$s a ON a.attrelid = c.oid'
+    '  JOIN %4$s co ON co.oid = a.attcollation'
+    ' WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped',
+    tdm._parity_catalog(side, 'pg_class'), tdm._parity_catalog(side, 'pg_namespace'),
+    tdm._parity_catalog(side, 'pg_attribute'), tdm._parity_catalog(side, 'pg_collation'))
+    USING tdm._parity_schema(side, rel), (SELECT relname::text FROM pg_class WHERE oid = rel);
+END
+$$;
+
 -- A side's columns of `rel` whose type is a domain with CHECKs (a domain
 -- over another, an array of one: all the CHECKs its values pass), with
 -- those CHECKs: `checks` as compared, their stored expressions
@@ -386,7 +405,7 @@ END
 $$;
 
 CREATE FUNCTION tdm.schema_diff(env_a text, env_b text) RETURNS SETOF tdm.schema_drift
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   m record;
   side text;
@@ -492,7 +511,13 @@ BEGIN
                FROM pairs q
                LEFT JOIN tdm._parity_domain_checks(env_a, m.rel) x USING (column_name)
                LEFT JOIN tdm._parity_domain_checks(env_b, m.rel) y USING (column_name)
-              WHERE q.has_a AND q.has_b AND q.type_a = q.type_b AND x.checks IS DISTINCT FROM y.checks)
+              WHERE q.has_a AND q.has_b AND q.type_a = q.type_b AND x.checks IS DISTINCT FROM y.checks),
+           collations AS (
+             SELECT q.column_name, q.position, x.collation AS collation_a, y.collation AS collation_b
+               FROM pairs q
+               JOIN tdm._parity_collations(env_a, m.rel) x USING (column_name)
+               JOIN tdm._parity_collations(env_b, m.rel) y USING (column_name)
+              WHERE q.has_a AND q.has_b AND q.type_a = q.type_b AND x.collation <> y.collation)
       SELECT r.rel, r.table_name, r.column_name, r.kind, r.in_a, r.in_b, r.detail FROM (
         SELECT m.rel, m.table_name, NULL::text AS column_name, 'table_missing'::text AS kind,
                CASE WHEN p.in_a THEN m.name_a END AS in_a, CASE WHEN p.in_b THEN m.name_b END AS in_b,
@@ -570,6 +595,11 @@ BEGIN
                       coalesce(d.shown_b, 'no CHECK of a domain'), label_b), d.position, 8
           FROM domain_checks d
         UNION ALL
+        SELECT m.rel, m.table_name, c.column_name, 'collation', c.collation_a, c.collation_b,
+               format('column %s of table %s has collation %s in %s but %s in %s', c.column_name, m.table_name,
+                      quote_ident(c.collation_a), label_a, quote_ident(c.collation_b), label_b), c.position, 9
+          FROM collations c
+        UNION ALL
         SELECT m.rel, m.table_name, NULL, d.what, d.def_a, d.def_b,
                CASE WHEN d.both_sides
                       THEN format('%s %s of table %s is %s in %s but %s in %s', d.what, quote_ident(d.name),
@@ -585,7 +615,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tdm.schema_diff(text, text) IS
-  'How the managed tables differ between two environments (or one and ''local''): tables, columns, types, nullability, defaults, generated expressions, enum labels, domain CHECKs, constraints, indexes';
+  'How the managed tables differ between two environments (or one and ''local''): tables, columns, types, nullability, defaults, generated expressions, enum labels, domain CHECKs, collations, constraints, indexes';
 
 -- SQL hashing column `col` of `rel` (over alias `alias`) to a bigint with
 -- `seed`: the extended hash function of the type's default hash operator
@@ -630,7 +660,21 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
             OR (b.typcategory = 'A' AND b.typelem <> 0 AND h.input = 'anyarray'::regtype
                 AND EXISTS (SELECT FROM hashers e WHERE e.input = b.typelem))
             OR (b.typtype = 'r' AND h.input = 'anyrange'::regtype
-                AND EXISTS (SELECT FROM pg_range r, hashers e WHERE r.rngtypid = b.oid AND e.input = r.rngsubtype)))
+                AND EXISTS (SELECT FROM pg_range r, hashers e WHERE r.rngtypid = b.oid AND e.input = r.rngsubtype))
+            -- (a composite whose fields' types all hash, each as itself,
+            -- by a binary conversion or as an enum: hash_record hashes
+            -- each by its own type's function, as record equality compares
+            -- them, so (1,1.5) and (1,1.50) are one value)
+            OR (b.typtype = 'c' AND h.input = 'record'::regtype
+                AND NOT EXISTS (
+                  SELECT FROM pg_attribute f JOIN pg_type ft ON ft.oid = f.atttypid
+                   WHERE f.attrelid = b.typrelid AND f.attnum > 0 AND NOT f.attisdropped
+                     AND ft.typtype <> 'e'
+                     AND NOT EXISTS (SELECT FROM hashers e
+                                      WHERE e.input = f.atttypid
+                                         OR EXISTS (SELECT FROM pg_cast k
+                                                     WHERE k.castsource = f.atttypid AND k.casttarget = e.input
+                                                       AND k.castmethod = 'b')))))
      -- (text's hash before bpchar's for varchar: bpchar's ignores trailing
      -- blanks, which varchar and text compare)
      ORDER BY h.input = c.base DESC, h.input = 'text'::regtype DESC LIMIT 1),
@@ -804,7 +848,7 @@ BEGIN
       tdm._parity_label(env_a), tdm._parity_label(env_b), message
       USING ERRCODE = state,
             HINT = 'An enum label or a domain''s CHECK the environment has and this database has not'
-                   ' (tdm.schema_diff compares enum labels, not domains): migrate the type here, or the'
+                   ' (tdm.schema_diff shows both: enum_labels, domain_check): migrate the type here, or the'
                    ' values there.';
   END IF;
 END
@@ -814,7 +858,7 @@ CREATE FUNCTION tdm.data_diff(rel regclass, env_a text, env_b text) RETURNS SETO
 LANGUAGE plpgsql
 -- (Row values are shown as jsonb: timestamps in UTC, as postgres_fdw's
 -- own sessions render them, whatever the caller's settings.)
-SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET xmloption = 'content'
+SET search_path = pg_catalog, pg_temp SET jit TO off SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET xmloption = 'content'
 SET IntervalStyle = 'postgres' SET extra_float_digits = 3 SET bytea_output = 'hex'
 AS $$
 DECLARE
@@ -849,7 +893,11 @@ BEGIN
   col_hashes := (SELECT string_agg(tdm._parity_hash_sql(rel, 't', c, o::int, true), ', ' ORDER BY o)
                    FROM unnest(cols) WITH ORDINALITY AS u(c, o));
   key_cols := (SELECT string_agg(format('t.%I AS k%s', k, o), ', ' ORDER BY o) FROM unnest(pk) WITH ORDINALITY AS u(k, o));
-  key_join := (SELECT string_agg(format('a.k%s = b.k%s', o, o), ' AND ' ORDER BY o) FROM unnest(pk) WITH ORDINALITY AS u(k, o));
+  -- (Keys paired by their type's own equality, schema-qualified: under
+  -- tdm's search_path a bare = compares citext as text, and finds none
+  -- for ltree or hstore.)
+  key_join := (SELECT string_agg(format('a.k%s %s b.k%s', o, tdm._type_equality(rel, k), o), ' AND ' ORDER BY o)
+                 FROM unnest(pk) WITH ORDINALITY AS u(k, o));
   LOOP
     levels := levels + 1;
     -- Buckets whose count or sum differs between the sides: only these
@@ -893,15 +941,17 @@ BEGIN
         -- with the compared columns only: a column one side lacks is not
         -- read; jsonb_build_object takes 50 pairs at most).
         RETURN QUERY EXECUTE format(
-          'WITH a AS (SELECT %1$s AS key, %2$s AS r, ARRAY[%3$s] AS hs FROM %4$s t WHERE %5$s = ANY ($1)),'
-          '     b AS (SELECT %1$s AS key, %2$s AS r, ARRAY[%3$s] AS hs FROM %6$s t WHERE %5$s = ANY ($1))'
+          'WITH a AS (SELECT %1$s AS key, %7$s, %2$s AS r, ARRAY[%3$s] AS hs FROM %4$s t WHERE %5$s = ANY ($1)),'
+          '     b AS (SELECT %1$s AS key, %7$s, %2$s AS r, ARRAY[%3$s] AS hs FROM %6$s t WHERE %5$s = ANY ($1))'
           ' SELECT $3::regclass, coalesce(a.key, b.key),'
           '        CASE WHEN b.key IS NULL THEN ''only_in_a'' WHEN a.key IS NULL THEN ''only_in_b'' ELSE ''changed'' END,'
           '        CASE WHEN a.key IS NOT NULL AND b.key IS NOT NULL'
           '             THEN ARRAY(SELECT u.c FROM unnest($2::text[], a.hs, b.hs) WITH ORDINALITY AS u(c, x, y, o)'
           '                         WHERE u.x IS DISTINCT FROM u.y ORDER BY u.o) END,'
           '        a.r, b.r'
-          '   FROM a FULL JOIN b ON a.key = b.key'
+          -- (by the keys' equality, not their text: '2 days' and
+          -- '48:00:00' are one interval key, 'Bob' and 'BOB' one citext)
+          '   FROM a FULL JOIN b ON %8$s'
           '  WHERE a.hs IS DISTINCT FROM b.hs'
           '  ORDER BY 2',
           tdm._pk_json_sql(rel, 't'),
@@ -909,7 +959,7 @@ BEGIN
                       FROM (SELECT string_agg(format('%L, t.%I', c, c), ', ' ORDER BY o) AS pairs
                               FROM unnest(cols) WITH ORDINALITY AS u(c, o) GROUP BY (o - 1) / 50) x),
                    '''{}''::jsonb'),
-          col_hashes, src_a, key_hash, src_b)
+          col_hashes, src_a, key_hash, src_b, key_cols, key_join)
           USING differing, cols, rel;
       END IF;
     END IF;
@@ -993,7 +1043,7 @@ $$;
 
 CREATE FUNCTION tdm.profile_diff(rel regclass, env_a text, env_b text) RETURNS SETOF tdm.profile_drift
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET xmloption = 'content'
+SET search_path = pg_catalog, pg_temp SET jit TO off SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET xmloption = 'content'
 SET IntervalStyle = 'postgres' SET extra_float_digits = 3
 AS $$
 DECLARE

@@ -120,7 +120,7 @@ $$;
 
 CREATE FUNCTION tdm.detect_conflicts(release text) RETURNS SETOF tdm.conflict_preview
 AS 'MODULE_PATHNAME', 'tdm_detect_conflicts' LANGUAGE C
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, pg_temp SET jit TO off
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
 SET xmloption TO 'content' SET extra_float_digits TO 1;
 COMMENT ON FUNCTION tdm.detect_conflicts(text) IS

@@ -144,7 +144,7 @@ COMMENT ON TABLE tdm.key_map IS
 -- What the foreign keys of tdm.conflict (restrict) and tdm.key_map
 -- (cascade) to tdm.run would do.
 CREATE FUNCTION tdm._run_detail_guard() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 BEGIN
   IF TG_OP = 'UPDATE' AND NEW.run_id = OLD.run_id THEN
     RETURN NEW;
@@ -173,7 +173,7 @@ CREATE TRIGGER run_detail_guard BEFORE DELETE OR UPDATE OF run_id ON tdm.run
 -- TRUNCATE fires no row trigger: while conflicts or a key map refer to
 -- runs, truncating the runs is refused.
 CREATE FUNCTION tdm._run_truncate_guard() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 BEGIN
   IF EXISTS (SELECT 1 FROM tdm.conflict) OR EXISTS (SELECT 1 FROM tdm.key_map) THEN
     RAISE EXCEPTION 'tdm.run: conflicts or key maps in tdm.conflict and tdm.key_map refer to its runs'
@@ -212,7 +212,7 @@ SELECT pg_catalog.pg_extension_config_dump('tdm.violation', '');
 -- is: the next call starts a new one. A run a call has worked on stays as
 -- it was, as it does when the same call fails in the foreground.
 CREATE FUNCTION tdm._fail_unworked_run() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 BEGIN
   -- (Not a run whose row another session holds: a call working it, in a
   -- transaction still open. Waiting for it blocked whoever reaped the job,

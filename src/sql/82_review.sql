@@ -692,7 +692,7 @@ $$;
 -- or colliding with each other or with rows in the target, merged values
 -- of the wrong type. An UPDATE that only sets approved_by is an approval.
 CREATE FUNCTION tdm._decision_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 <<checking>>
 DECLARE
   c tdm.conflict;
@@ -1317,7 +1317,7 @@ CREATE TRIGGER decision_check BEFORE INSERT OR UPDATE OR DELETE ON tdm.decision
 -- the head to its end): a decision of its release is refused at once by
 -- the row check, not made to wait for it.
 CREATE FUNCTION tdm._decision_take_head() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 BEGIN
   IF TG_RELID <> 'tdm.decision'::regclass THEN  -- (on tdm.decision alone)
     RAISE EXCEPTION 'tdm._decision_take_head serves tdm.decision only, not %', TG_RELID::regclass
@@ -1338,7 +1338,7 @@ CREATE TRIGGER decision_take_head BEFORE INSERT OR UPDATE OR DELETE ON tdm.decis
 -- has written its rows (AFTER), so that one UPDATE deciding both anew
 -- passes.
 CREATE FUNCTION tdm._decision_check_copies() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   c tdm.conflict := tdm._latest_conflict(NEW.conflict_id);
   m tdm.managed_table;
@@ -1387,7 +1387,7 @@ CREATE TRIGGER decision_check_copies AFTER INSERT OR UPDATE OF action, merged ON
 -- write decisions, not conflicts or the audit trail directly, and a
 -- trigger cannot be called on its own.
 CREATE FUNCTION tdm._decision_record() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   -- Who acted: a decision and an approval name their role in the row
   -- (decided_by, approved_by), which the check trigger wrote; a withdrawal
@@ -1448,7 +1448,7 @@ CREATE TRIGGER decision_record AFTER INSERT OR UPDATE OR DELETE ON tdm.decision
 -- TRUNCATE fires no row trigger: the withdrawals would be neither
 -- audited nor put their conflicts back in the queue.
 CREATE FUNCTION tdm._decision_truncate_guard() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 BEGIN
   IF EXISTS (SELECT FROM tdm.decision) THEN
     RAISE EXCEPTION 'tdm.decision: TRUNCATE would withdraw every decision unaudited'
@@ -1471,7 +1471,7 @@ ALTER TABLE tdm.decision ENABLE ALWAYS TRIGGER decision_take_head, ENABLE ALWAYS
 CREATE FUNCTION tdm.resolve(conflict_id text, action tdm.action, keep_env text DEFAULT NULL,
                             renames jsonb DEFAULT NULL, merged jsonb DEFAULT NULL,
                             rationale text DEFAULT NULL) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp SET tdm_decision.upsert TO 'on' AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp SET jit TO off SET tdm_decision.upsert TO 'on' AS $$
   INSERT INTO tdm.decision AS d (conflict_id, action, keep_env, renames, merged, rationale)
   VALUES ($1, $2, $3, $4, $5, $6)
   ON CONFLICT ON CONSTRAINT decision_pkey DO UPDATE
@@ -1487,7 +1487,7 @@ CREATE FUNCTION tdm.resolve_all(release text, action tdm.action, rationale text,
                                 rel regclass DEFAULT NULL, priority int DEFAULT NULL,
                                 kind tdm.conflict_kind DEFAULT NULL, keep_env text DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET tdm_decision.upsert TO 'on' AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off SET tdm_decision.upsert TO 'on' AS $$
 DECLARE
   c tdm.conflict;
   keep text;
@@ -1625,7 +1625,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 CREATE FUNCTION tdm.approve(conflict_id text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   d tdm.decision;
 BEGIN

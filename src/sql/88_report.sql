@@ -187,7 +187,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 CREATE FUNCTION tdm.report(run_id bigint, format text DEFAULT 'text') RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   d jsonb := tdm._report_data(run_id);
   lines text[] := '{}';

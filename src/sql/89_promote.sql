@@ -349,7 +349,7 @@ $$;
 -- promotion change nothing and name them. Returns the job id.
 CREATE FUNCTION tdm.promote(release text, from_target text DEFAULT 'staging',
                             to_target text DEFAULT 'master') RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'promote');
@@ -511,14 +511,16 @@ BEGIN
    WHERE j.kind = 'rollback' AND j.status = 'completed' AND j.detail ? 'runs' AND s.target = to_target
      AND j.finished_at > t.finished_at
      -- (runs of other releases, the release's own say nothing of its
-     -- references; into tables the run's tables reference)
+     -- references, and of its lineage, the only releases whose rows its
+     -- rows may reference (tagging's check); into tables the run's
+     -- tables reference)
      AND EXISTS (SELECT 1 FROM jsonb_object_keys(j.detail -> 'runs') AS k
                    JOIN tdm.run x ON x.run_id = k::bigint
                   CROSS JOIN LATERAL jsonb_each(x.tables) AS parent(name, v)
                   CROSS JOIN LATERAL jsonb_each(t.tables) AS child(name, v)
                    JOIN pg_constraint fk ON fk.contype = 'f' AND fk.conrelid = to_regclass(child.name)
                                         AND fk.confrelid = to_regclass(parent.name)
-                  WHERE x.release <> the_release
+                  WHERE x.release <> the_release AND x.release = ANY (tdm._release_lineage(the_release))
                     AND (parent.v ->> 'loaded')::bigint > 0 AND (child.v ->> 'loaded')::bigint > 0)
    ORDER BY j.job_id DESC LIMIT 1;
   IF rolled.label IS NOT NULL THEN
@@ -713,6 +715,22 @@ BEGIN
                                   ' tag and consolidate it again), or make %1$s''s table'
                                   ' accept what %2$s''s does; then promote again.',
                                   to_target, from_target)
+                      -- (the rows it references are in from_target, of releases
+                      -- promoted into to_target, which lost them since: deleted
+                      -- there by hand; promoting those again is refused)
+                      WHEN holders IS NOT NULL AND NOT EXISTS (
+                             SELECT FROM unnest(holders) AS h(release) LEFT JOIN tdm.release r2 USING (release)
+                              WHERE r2.status IS DISTINCT FROM 'promoted' AND r2.status IS DISTINCT FROM 'deployed'
+                                AND r2.status IS DISTINCT FROM 'rolled_back'
+                                 OR tdm._promoted_to(h.release) IS DISTINCT FROM to_target) THEN
+                        format('The rows it references are in %1$s, of %2$s, promoted into %3$s, which no longer'
+                               ' holds them: they were deleted from %3$s since. Put them back into %3$s (copy'
+                               ' them from %1$s, or roll %3$s back to a snapshot that holds them: tdm.snapshot),'
+                               ' then promote %4$s again.',
+                               from_target, (SELECT string_agg(format('release %s', h.release), ', '
+                                                               ORDER BY h.release)
+                                               FROM unnest(holders) AS h(release)),
+                               to_target, the_release)
                       -- (the rows it references are in from_target, of releases not
                       -- in to_target: named, with their statuses)
                       WHEN holders IS NOT NULL THEN
@@ -865,7 +883,7 @@ $$;
 -- checksums checked); refused while later releases' rows reference them
 -- (the foreign keys say which).
 CREATE FUNCTION tdm.archive_release(release text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'archive_release');
@@ -1033,7 +1051,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 CREATE FUNCTION tdm.restore_release(release text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'restore_release');

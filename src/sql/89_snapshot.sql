@@ -341,7 +341,7 @@ $$;
 -- wait => false; the copy is complete when its job is).
 CREATE FUNCTION tdm.snapshot(label text, target text DEFAULT 'master', wait bool DEFAULT true)
 RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   id bigint;
   job bigint;
@@ -370,7 +370,7 @@ END
 $$;
 
 CREATE FUNCTION tdm._snapshot_job(job bigint) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   id bigint := (SELECT (j.detail ->> 'snapshot_id')::bigint FROM tdm.job j WHERE j.job_id = job);
   s tdm.snapshot;
@@ -429,14 +429,16 @@ $$;
 
 -- Returns the target exactly to a snapshot (returns the job id).
 CREATE FUNCTION tdm.rollback(snapshot_id bigint, wait bool DEFAULT true) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   s tdm.snapshot;
   job bigint;
 BEGIN
   PERFORM tdm._require_given('rollback', 'wait', wait IS NOT NULL);
   s := tdm._rollback_check(snapshot_id);
-  job := tdm._start_job('rollback', NULL, wait,
+  -- (The release whose deployment tdm.rollback_release rolls back, if
+  -- any: the job says it.)
+  job := tdm._start_job('rollback', nullif(current_setting('tdm_rollback.release', true), ''), wait,
                         jsonb_build_object('snapshot_id', snapshot_id, 'target', s.target));
   IF wait THEN
     PERFORM tdm._rollback_job(job);
@@ -500,6 +502,18 @@ BEGIN
                                     coalesce((SELECT format('Its job %s ended %s', j.job_id, j.status)
                                                 FROM tdm.job j WHERE j.job_id = s.job_id),
                                              'It has no job')) END;
+  END IF;
+  -- (A copy dropped by hand from tdm_snapshot: said here, naming the
+  -- snapshot, not as PostgreSQL's bare missing relation from the job.)
+  changed := (SELECT string_agg(format('%s (of %s)', x.storage, x.rel), ', ' ORDER BY x.storage)
+                FROM tdm.snapshot_table x
+               WHERE x.snapshot_id = s.snapshot_id AND to_regclass(x.storage) IS NULL);
+  IF changed IS NOT NULL THEN
+    RAISE EXCEPTION 'rollback: snapshot % (%) cannot be restored: its copies % were dropped', snapshot_id,
+                    quote_literal(s.label), changed
+      USING ERRCODE = 'undefined_table', SCHEMA = 'tdm_snapshot',
+            HINT = 'Nothing was changed. Roll back to another snapshot of the target (tdm.snapshot lists them);'
+                   ' a snapshot''s copies in tdm_snapshot are its only copy of the rows.';
   END IF;
   -- (Policies would hide rows from the restore's checks, or refuse the
   -- rows it writes back.)
@@ -666,7 +680,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 CREATE FUNCTION tdm._rollback_job(job bigint) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   id bigint := (SELECT (j.detail ->> 'snapshot_id')::bigint FROM tdm.job j WHERE j.job_id = job);
   s tdm.snapshot := tdm._rollback_check(id);
@@ -956,7 +970,7 @@ $$;
 -- taking the pre-deploy snapshot of the target. Returns the deployment id.
 CREATE FUNCTION tdm.deploy(release text, code_version text, target text DEFAULT 'master')
 RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'deploy');
@@ -1029,7 +1043,7 @@ $$;
 -- return to (delivered when this transaction commits). Returns the
 -- deployment id.
 CREATE FUNCTION tdm.rollback_release(release text) RETURNS bigint
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'rollback_release');
