@@ -216,7 +216,10 @@ BEGIN
     udt_name := substr(udt_name, 2);  -- (an array type's name is its element's with a _)
   END IF;
   FOR a IN EXECUTE format(
-      'SELECT a.attribute_name, a.data_type, a.attribute_udt_schema, a.attribute_udt_name,'
+      -- (as text: information_schema's types here, text there; one
+      -- session reads both, and `a`'s expressions keep their first types)
+      'SELECT a.attribute_name::text, a.data_type::text, a.attribute_udt_schema::text,'
+      '       a.attribute_udt_name::text AS attribute_udt_name,'
       '       a.character_maximum_length::int AS max_length, a.numeric_precision::int AS num_precision,'
       '       a.numeric_scale::int AS num_scale'
       '  FROM %s a WHERE a.udt_schema = $1 AND a.udt_name = $2 ORDER BY a.ordinal_position',
@@ -956,16 +959,62 @@ BEGIN
 END
 $$;
 
--- The target's columns, described the same way (defaults only when asked).
-CREATE FUNCTION tdm._target_columns(rel regclass, with_defaults bool DEFAULT false)
-RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text,
+-- information_schema.columns of the tables `rels`, as that view computes
+-- them (the columns tdm reads; a column the caller may not use is not
+-- shown), found by the tables' OIDs: the view filters by name only after
+-- reading every column of the database, and the drift checks read every
+-- managed table's columns at each call, one query for all (decision 336).
+CREATE FUNCTION tdm._information_columns(rels regclass[])
+RETURNS TABLE (rel regclass, column_name text, ordinal_position int, column_default text, is_nullable text, data_type text,
+               character_maximum_length int, numeric_precision int, numeric_scale int, datetime_precision int,
+               udt_schema text, udt_name text, is_identity text, identity_generation text, is_generated text,
+               generation_expression text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT a.attrelid::regclass, a.attname::text, a.attnum::int,
+         CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
+         CASE WHEN a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) THEN 'NO' ELSE 'YES' END,
+         CASE WHEN t.typtype = 'd'
+              THEN CASE WHEN bt.typelem <> 0 AND bt.typlen = -1 THEN 'ARRAY'
+                        WHEN nbt.nspname = 'pg_catalog' THEN format_type(t.typbasetype, NULL)
+                        ELSE 'USER-DEFINED' END
+              ELSE CASE WHEN t.typelem <> 0 AND t.typlen = -1 THEN 'ARRAY'
+                        WHEN nt.nspname = 'pg_catalog' THEN format_type(a.atttypid, NULL)
+                        ELSE 'USER-DEFINED' END END,
+         information_schema._pg_char_max_length(information_schema._pg_truetypid(a, t),
+                                                information_schema._pg_truetypmod(a, t))::int,
+         information_schema._pg_numeric_precision(information_schema._pg_truetypid(a, t),
+                                                  information_schema._pg_truetypmod(a, t))::int,
+         information_schema._pg_numeric_scale(information_schema._pg_truetypid(a, t),
+                                              information_schema._pg_truetypmod(a, t))::int,
+         information_schema._pg_datetime_precision(information_schema._pg_truetypid(a, t),
+                                                   information_schema._pg_truetypmod(a, t))::int,
+         coalesce(nbt.nspname, nt.nspname)::text, coalesce(bt.typname, t.typname)::text,
+         CASE WHEN a.attidentity IN ('a', 'd') THEN 'YES' ELSE 'NO' END,
+         CASE a.attidentity WHEN 'a' THEN 'ALWAYS' WHEN 'd' THEN 'BY DEFAULT' END,
+         CASE WHEN a.attgenerated <> '' THEN 'ALWAYS' ELSE 'NEVER' END,
+         CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END
+    FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace nt ON nt.oid = t.typnamespace
+    LEFT JOIN (pg_type bt JOIN pg_namespace nbt ON nbt.oid = bt.typnamespace)
+           ON t.typtype = 'd' AND bt.oid = t.typbasetype
+    LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+   WHERE a.attrelid = ANY (rels) AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'f', 'p')
+     AND NOT pg_is_other_temp_schema(c.relnamespace)
+     AND (pg_has_role(c.relowner, 'USAGE') OR has_column_privilege(c.oid, a.attnum, 'SELECT, INSERT, UPDATE, REFERENCES'))
+$$;
+
+-- The targets' columns, described the same way (defaults only when
+-- asked), for the tables `rels`.
+CREATE FUNCTION tdm._target_columns_of(rels regclass[], with_defaults bool DEFAULT false)
+RETURNS TABLE (rel regclass, column_name text, column_type text, ordinal int, nullable bool, column_default text,
                time_precision int, identity text, generated bool)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT c.column_name::text,
+  SELECT c.rel, c.column_name::text,
          tdm._describe_type(c.data_type, c.udt_name, c.character_maximum_length::int,
                             c.numeric_precision::int, c.numeric_scale::int, c.datetime_precision::int,
                             (SELECT a.atttypmod FROM pg_attribute a
-                              WHERE c.data_type = 'ARRAY' AND a.attrelid = rel AND a.attname = c.column_name::name))
+                              WHERE c.data_type = 'ARRAY' AND a.attrelid = c.rel AND a.attname = c.column_name::name))
            || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name),
          c.ordinal_position::int, c.is_nullable::text = 'YES',
          CASE WHEN NOT with_defaults THEN NULL
@@ -973,11 +1022,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               ELSE c.column_default::text END, c.datetime_precision::int,
          CASE WHEN c.is_identity::text = 'YES' THEN c.identity_generation::text END,
          c.is_generated::text = 'ALWAYS'
-    FROM information_schema.columns c
-   WHERE (c.table_schema::text, c.table_name::text) =
-         (SELECT n.nspname::text, r.relname::text FROM pg_class r
-            JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = rel)
-   ORDER BY c.ordinal_position
+    FROM tdm._information_columns(rels) c
+   ORDER BY c.rel, c.ordinal_position
+$$;
+
+-- The same for one table.
+CREATE FUNCTION tdm._target_columns(rel regclass, with_defaults bool DEFAULT false)
+RETURNS TABLE (column_name text, column_type text, ordinal int, nullable bool, column_default text,
+               time_precision int, identity text, generated bool)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT c.column_name, c.column_type, c.ordinal, c.nullable, c.column_default, c.time_precision, c.identity,
+         c.generated
+    FROM tdm._target_columns_of(ARRAY[rel], with_defaults) c
+   ORDER BY c.ordinal
 $$;
 
 -- Whether every value of type `from_type` reads into `to_type` as itself,
@@ -1150,10 +1207,12 @@ RETURNS TABLE (rel regclass, column_name text, target_type text, env_type text, 
                ordinal int, fill text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH remote AS MATERIALIZED (SELECT * FROM tdm._remote_columns_of(env, rels)),
+       -- (the targets' columns, all in one read)
+       target AS MATERIALIZED (SELECT * FROM tdm._target_columns_of(rels)),
        -- (the target's columns information_schema did not show: lacking,
        -- or hidden from the user mapping's role; one more read, only then)
        unseen AS MATERIALIZED (
-         SELECT x.rel, t.column_name FROM unnest(rels) AS x(rel), tdm._target_columns(x.rel) t
+         SELECT x.rel, t.column_name FROM unnest(rels) AS x(rel) JOIN target t ON t.rel = x.rel
           WHERE EXISTS (SELECT FROM remote r WHERE r.rel = x.rel)
             AND NOT EXISTS (SELECT FROM remote r WHERE r.rel = x.rel AND r.column_name = t.column_name)),
        unreadable AS MATERIALIZED (
@@ -1196,7 +1255,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                   ELSE '' END)
             END,
             coalesce(t.ordinal, 10000 + r.ordinal), f.fill
-       FROM tdm._target_columns(x.rel) t
+       FROM (SELECT tc.column_name, tc.column_type, tc.ordinal FROM target tc WHERE tc.rel = x.rel) t
        FULL JOIN (SELECT * FROM remote WHERE remote.rel = x.rel) r USING (column_name)
       CROSS JOIN LATERAL (SELECT coalesce(tdm._type_widens(r.column_type, t.column_type), false) AS widens) w
       -- (called for a missing column only)
@@ -1215,8 +1274,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                            FROM remote o
                           WHERE r.column_name IS NULL AND t.column_name IS NOT NULL AND o.rel = x.rel
                             AND o.column_type = t.column_type
-                            AND NOT EXISTS (SELECT FROM tdm._target_columns(x.rel) tt
-                                             WHERE tt.column_name = o.column_name)
+                            AND NOT EXISTS (SELECT FROM target tt
+                                             WHERE tt.rel = x.rel AND tt.column_name = o.column_name)
                           ORDER BY o.ordinal LIMIT 1) rn ON true
       WHERE t.column_type IS DISTINCT FROM r.column_type) d
    WHERE EXISTS (SELECT FROM remote r WHERE r.rel = x.rel)
