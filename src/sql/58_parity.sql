@@ -630,6 +630,41 @@ COMMENT ON FUNCTION tdm.schema_diff(text, text) IS
 -- server (they only make buckets look different otherwise: rows are
 -- compared again here before one is reported). `nulls`: a NULL hashes to
 -- a constant of its own (else NULL).
+-- Whether PostgreSQL can hash values of type `type` as its equality
+-- compares them (what hash_record asks of a composite's fields): a
+-- default hash operator class for it, its base type (a domain) or a type
+-- it is binary-coercible to; an enum; an array or range of such a type;
+-- a composite of such fields.
+CREATE FUNCTION tdm._hashable(type oid, depth int DEFAULT 0) RETURNS bool
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t pg_type;
+BEGIN
+  SELECT * INTO t FROM pg_type x WHERE x.oid = type;
+  WHILE t.typtype = 'd' LOOP
+    SELECT * INTO t FROM pg_type x WHERE x.oid = t.typbasetype;
+  END LOOP;
+  IF t.oid IS NULL OR depth > 8 THEN
+    RETURN false;
+  END IF;
+  RETURN CASE
+    WHEN t.typtype = 'e' THEN true
+    WHEN t.typtype = 'c'
+      THEN NOT EXISTS (SELECT FROM pg_attribute f
+                        WHERE f.attrelid = t.typrelid AND f.attnum > 0 AND NOT f.attisdropped
+                          AND NOT tdm._hashable(f.atttypid, depth + 1))
+    WHEN t.typtype = 'r'
+      THEN tdm._hashable((SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid), depth + 1)
+    WHEN t.typelem <> 0 AND t.typlen = -1 AND t.typcategory = 'A' THEN tdm._hashable(t.typelem, depth + 1)
+    ELSE EXISTS (SELECT FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
+                  WHERE oc.opcdefault
+                    AND (oc.opcintype = t.oid
+                         OR EXISTS (SELECT FROM pg_cast k WHERE k.castsource = t.oid AND k.casttarget = oc.opcintype
+                                                            AND k.castmethod = 'b')))
+  END;
+END
+$$;
+
 CREATE FUNCTION tdm._parity_hash_sql(rel regclass, alias text, col text, seed int, nulls bool)
 RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -661,20 +696,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 AND EXISTS (SELECT FROM hashers e WHERE e.input = b.typelem))
             OR (b.typtype = 'r' AND h.input = 'anyrange'::regtype
                 AND EXISTS (SELECT FROM pg_range r, hashers e WHERE r.rngtypid = b.oid AND e.input = r.rngsubtype))
-            -- (a composite whose fields' types all hash, each as itself,
-            -- by a binary conversion or as an enum: hash_record hashes
-            -- each by its own type's function, as record equality compares
-            -- them, so (1,1.5) and (1,1.50) are one value)
-            OR (b.typtype = 'c' AND h.input = 'record'::regtype
-                AND NOT EXISTS (
-                  SELECT FROM pg_attribute f JOIN pg_type ft ON ft.oid = f.atttypid
-                   WHERE f.attrelid = b.typrelid AND f.attnum > 0 AND NOT f.attisdropped
-                     AND ft.typtype <> 'e'
-                     AND NOT EXISTS (SELECT FROM hashers e
-                                      WHERE e.input = f.atttypid
-                                         OR EXISTS (SELECT FROM pg_cast k
-                                                     WHERE k.castsource = f.atttypid AND k.casttarget = e.input
-                                                       AND k.castmethod = 'b')))))
+            -- (a composite whose fields' types all hash: hash_record
+            -- hashes each by its own type's function, as record equality
+            -- compares them, so (1,1.5) and (1,1.50) are one value)
+            OR (b.typtype = 'c' AND h.input = 'record'::regtype AND tdm._hashable(b.oid)))
      -- (text's hash before bpchar's for varchar: bpchar's ignores trailing
      -- blanks, which varchar and text compare)
      ORDER BY h.input = c.base DESC, h.input = 'text'::regtype DESC LIMIT 1),
@@ -941,8 +966,10 @@ BEGIN
         -- with the compared columns only: a column one side lacks is not
         -- read; jsonb_build_object takes 50 pairs at most).
         RETURN QUERY EXECUTE format(
-          'WITH a AS (SELECT %1$s AS key, %7$s, %2$s AS r, ARRAY[%3$s] AS hs FROM %4$s t WHERE %5$s = ANY ($1)),'
-          '     b AS (SELECT %1$s AS key, %7$s, %2$s AS r, ARRAY[%3$s] AS hs FROM %6$s t WHERE %5$s = ANY ($1))'
+          'WITH a AS (SELECT %1$s AS key, %5$s AS h, %7$s, %2$s AS r, ARRAY[%3$s] AS hs FROM %4$s t'
+          '            WHERE %5$s = ANY ($1)),'
+          '     b AS (SELECT %1$s AS key, %5$s AS h, %7$s, %2$s AS r, ARRAY[%3$s] AS hs FROM %6$s t'
+          '            WHERE %5$s = ANY ($1))'
           ' SELECT $3::regclass, coalesce(a.key, b.key),'
           '        CASE WHEN b.key IS NULL THEN ''only_in_a'' WHEN a.key IS NULL THEN ''only_in_b'' ELSE ''changed'' END,'
           '        CASE WHEN a.key IS NOT NULL AND b.key IS NOT NULL'
@@ -950,8 +977,11 @@ BEGIN
           '                         WHERE u.x IS DISTINCT FROM u.y ORDER BY u.o) END,'
           '        a.r, b.r'
           -- (by the keys' equality, not their text: '2 days' and
-          -- '48:00:00' are one interval key, 'Bob' and 'BOB' one citext)
-          '   FROM a FULL JOIN b ON %8$s'
+          -- '48:00:00' are one interval key, 'Bob' and 'BOB' one citext;
+          -- and by their hash, which equal keys share: a FULL JOIN needs
+          -- one condition it can hash or merge, which a type's own = may
+          -- not be)
+          '   FROM a FULL JOIN b ON a.h = b.h AND %8$s'
           '  WHERE a.hs IS DISTINCT FROM b.hs'
           '  ORDER BY 2',
           tdm._pk_json_sql(rel, 't'),

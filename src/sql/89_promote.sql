@@ -511,16 +511,16 @@ BEGIN
    WHERE j.kind = 'rollback' AND j.status = 'completed' AND j.detail ? 'runs' AND s.target = to_target
      AND j.finished_at > t.finished_at
      -- (runs of other releases, the release's own say nothing of its
-     -- references, and of its lineage, the only releases whose rows its
-     -- rows may reference (tagging's check); into tables the run's
-     -- tables reference)
+     -- references; into tables the run's tables reference. Not only of
+     -- its lineage: its rows may have been matched with master's rows of
+     -- any release, and its children re-pointed to them)
      AND EXISTS (SELECT 1 FROM jsonb_object_keys(j.detail -> 'runs') AS k
                    JOIN tdm.run x ON x.run_id = k::bigint
                   CROSS JOIN LATERAL jsonb_each(x.tables) AS parent(name, v)
                   CROSS JOIN LATERAL jsonb_each(t.tables) AS child(name, v)
                    JOIN pg_constraint fk ON fk.contype = 'f' AND fk.conrelid = to_regclass(child.name)
                                         AND fk.confrelid = to_regclass(parent.name)
-                  WHERE x.release <> the_release AND x.release = ANY (tdm._release_lineage(the_release))
+                  WHERE x.release <> the_release
                     AND (parent.v ->> 'loaded')::bigint > 0 AND (child.v ->> 'loaded')::bigint > 0)
    ORDER BY j.job_id DESC LIMIT 1;
   IF rolled.label IS NOT NULL THEN

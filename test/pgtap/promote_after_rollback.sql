@@ -1,13 +1,14 @@
 -- Promoting after master changed under a consolidated release. A rollback
--- that changed which runs of a later release (outside the release's
--- lineage) master holds does not refuse the release: its rows cannot
--- reference that release's. Rows a release references, of a release
+-- that changed which runs of another release master holds refuses it,
+-- even a release created before that one (its rows may have been matched
+-- with master's rows of any release); consolidated again, it is
+-- promoted. Rows a release references, of a release
 -- promoted into master and deleted from master by hand since, are named
 -- as such, with what to do (not "promote it first", which is refused).
 -- A snapshot whose copy was dropped from tdm_snapshot is refused at the
 -- call, naming the snapshot and the copy; nothing changes.
 BEGIN;
-SELECT plan(10);
+SELECT plan(11);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -48,10 +49,12 @@ SELECT tdm.rollback(:c_in);
 SELECT ok((SELECT j.detail -> 'runs' FROM tdm.job j WHERE j.kind = 'rollback' ORDER BY j.job_id DESC LIMIT 1)
             IS NOT NULL,
           'the last rollback changed which of PAR_C''s runs master holds');
-SELECT lives_ok($$SELECT tdm.promote('PAR_B')$$,
-                'PAR_B, created before PAR_C, is promoted: its rows cannot reference PAR_C''s');
+SELECT throws_ok($$SELECT tdm.promote('PAR_B')$$, '55000', NULL,
+                 'PAR_B, created before PAR_C, is refused still: its rows may reference master''s rows of any release');
+SELECT tdm.consolidate('PAR_B');
+SELECT lives_ok($$SELECT tdm.promote('PAR_B')$$, 'consolidated again, it is promoted');
 SELECT is((SELECT p.code FROM master.par_line l JOIN master.par_part p ON p.id = l.part_id WHERE l.id = 2), 'P1',
-          'and its line references PAR_A''s part in master');
+          'its line references PAR_A''s part in master');
 
 -- PAR_D's line references PAR_A's part, which is then deleted from
 -- master by hand (its line of PAR_B first).
