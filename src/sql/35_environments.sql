@@ -964,14 +964,17 @@ $$;
 -- shown), found by the tables' OIDs: the view filters by name only after
 -- reading every column of the database, and the drift checks read every
 -- managed table's columns at each call, one query for all (decision 336).
-CREATE FUNCTION tdm._information_columns(rels regclass[])
+-- Defaults and generation expressions only `with_defaults` (else NULL):
+-- deparsing one opens its table, waiting for a lock a phase's first read
+-- must not wait for.
+CREATE FUNCTION tdm._information_columns(rels regclass[], with_defaults bool)
 RETURNS TABLE (rel regclass, column_name text, ordinal_position int, column_default text, is_nullable text, data_type text,
                character_maximum_length int, numeric_precision int, numeric_scale int, datetime_precision int,
                udt_schema text, udt_name text, is_identity text, identity_generation text, is_generated text,
                generation_expression text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT a.attrelid::regclass, a.attname::text, a.attnum::int,
-         CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
+         CASE WHEN with_defaults AND a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
          CASE WHEN a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) THEN 'NO' ELSE 'YES' END,
          CASE WHEN t.typtype = 'd'
               THEN CASE WHEN bt.typelem <> 0 AND bt.typlen = -1 THEN 'ARRAY'
@@ -992,7 +995,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
          CASE WHEN a.attidentity IN ('a', 'd') THEN 'YES' ELSE 'NO' END,
          CASE a.attidentity WHEN 'a' THEN 'ALWAYS' WHEN 'd' THEN 'BY DEFAULT' END,
          CASE WHEN a.attgenerated <> '' THEN 'ALWAYS' ELSE 'NEVER' END,
-         CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END
+         CASE WHEN with_defaults AND a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END
     FROM pg_attribute a
     JOIN pg_class c ON c.oid = a.attrelid
     JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace nt ON nt.oid = t.typnamespace
@@ -1022,7 +1025,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               ELSE c.column_default::text END, c.datetime_precision::int,
          CASE WHEN c.is_identity::text = 'YES' THEN c.identity_generation::text END,
          c.is_generated::text = 'ALWAYS'
-    FROM tdm._information_columns(rels) c
+    FROM tdm._information_columns(rels, with_defaults) c
    ORDER BY c.rel, c.ordinal_position
 $$;
 

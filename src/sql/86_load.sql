@@ -403,9 +403,11 @@ DECLARE
   t record;
   referencing bigint;
   holders text;
+  unreleased bigint;  -- of those rows, tagged for no release (NULL, or a tag no release has)
   first record;  -- the first foreign key with such rows: the message's
   first_referencing bigint;
   first_holders text;
+  first_unreleased bigint;
   others text[] := '{}';  -- the others: tables and counts
   unmanaged text[] := '{}';  -- the others' foreign keys of tables tdm does not manage
 BEGIN
@@ -424,13 +426,15 @@ BEGIN
             WHERE con.contype = 'f' AND con.conparentid = 0
               AND (every_key OR con.confdeltype IN ('c', 'n', 'd') OR con.condeferrable)
             ORDER BY con.conrelid::regclass::text, con.conname LOOP
-    EXECUTE format('SELECT count(*), string_agg(DISTINCT %s, '', '') FROM %s x JOIN %s y ON %s'
-                   ' WHERE y.%I = $1%s',
-                   CASE WHEN t.child_release IS NULL THEN 'NULL' ELSE format('x.%I', t.child_release) END,
+    EXECUTE format('SELECT count(*), string_agg(DISTINCT %1$s, '', ''),'
+                   '       count(*) FILTER (WHERE NOT EXISTS (SELECT FROM tdm.release r WHERE r.release = %1$s))'
+                   '  FROM %2$s x JOIN %3$s y ON %4$s'
+                   ' WHERE y.%5$I = $1%6$s',
+                   CASE WHEN t.child_release IS NULL THEN 'NULL::text' ELSE format('x.%I', t.child_release) END,
                    t.child, t.parent, t.matches, t.parent_release,
                    CASE WHEN t.child_release IS NULL THEN ''
                         ELSE format(' AND x.%I IS DISTINCT FROM $1', t.child_release) END)
-      INTO referencing, holders USING release;
+      INTO referencing, holders, unreleased USING release;
     IF referencing > 0 AND first_referencing IS NOT NULL THEN
       others := others || format('%s row(s) of %s (to %s, foreign key %s)', referencing, t.child, t.parent,
                                  quote_ident(t.conname));
@@ -441,6 +445,7 @@ BEGIN
       first := t;
       first_referencing := referencing;
       first_holders := holders;
+      first_unreleased := unreleased;
     END IF;
   END LOOP;
   IF first_referencing IS NOT NULL THEN
@@ -467,6 +472,16 @@ BEGIN
                           THEN format('%s is not managed by tdm: delete or change its rows that reference them,'
                                       ' or drop its foreign key %s, then call again.',
                                       t.child, quote_ident(t.conname))
+                          -- (rows written there by hand, of no release:
+                          -- no release to deal with first)
+                          WHEN first_unreleased = referencing
+                          THEN format('Those rows of %s are of no release (their %I is NULL or names no release:'
+                                      ' written there by hand?): delete them, or change them to reference'
+                                      ' other rows, then call again.', t.child, t.child_release)
+                          WHEN first_unreleased > 0
+                          THEN hint || format(' %s of those rows of %s are of no release (their %I is NULL or'
+                                              ' names no release): delete or change them.', first_unreleased,
+                                              t.child, t.child_release)
                           ELSE hint END
                      || coalesce(' Tables tdm does not manage among the others: ' ||
                                  nullif(array_to_string(unmanaged, ', '), '')

@@ -5,7 +5,7 @@
 -- partition, whose rows are no managed table's). Each reference is named
 -- by its foreign key.
 BEGIN;
-SELECT plan(5);
+SELECT plan(6);
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 SELECT tdm.manage_table('staging.users', '{email}'), tdm.manage_table('staging.accounts', '{account_number}');
@@ -53,6 +53,17 @@ SELECT matches((pg_temp.error_of($q$SELECT tdm._refuse_referenced_delete('consol
                                     'loading the release again', 'hint', true)$q$)).detail,
   'Also: 1 row\(s\) of tap_part\.shipment \(to tap_part\.users, foreign key shipment_waived_by_fkey\)\.',
   'the other references are named by their foreign keys');
+
+-- Rows written by hand, of no release (a NULL tag): no release to archive
+-- first; the HINT says what to do with them.
+DROP TABLE tap_part.shipment;
+INSERT INTO tap_part.accounts (account_id, user_id, account_number, balance, currency, tdm_release)
+VALUES (152, 1, 'ACC-152', 10, 'EUR', NULL);
+SELECT is(pg_temp.hint_of($$SELECT tdm._refuse_referenced_delete('archive_release', 'tap_part', 'R1', 'archiving',
+                                                               'Archive the releases that reference it first.', true)$$),
+          'Those rows of tap_part.accounts are of no release (their tdm_release is NULL or names no release: written'
+          ' there by hand?): delete them, or change them to reference other rows, then call again.',
+          'rows of no release are named as such, not sent to archive a release first');
 
 SELECT * FROM finish();
 ROLLBACK;
