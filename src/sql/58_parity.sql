@@ -472,12 +472,12 @@ BEGIN
            ia AS MATERIALIZED (SELECT x.index_name AS name, x.canonical AS definition, x.canonical,
                                       row_number() OVER (PARTITION BY x.canonical ORDER BY x.index_name) AS k
                                  FROM tdm._parity_indexes(env_a, m.rel) x
-                                WHERE x.index_name NOT IN (SELECT c.constraint_name FROM ca c WHERE c.contype IN ('p', 'u'))
+                                WHERE x.index_name NOT IN (SELECT c.constraint_name FROM ca c WHERE c.contype IN ('p', 'u', 'x'))
                                   AND (SELECT p.in_a AND p.in_b FROM present p)),
            ib AS MATERIALIZED (SELECT x.index_name AS name, x.canonical AS definition, x.canonical,
                                       row_number() OVER (PARTITION BY x.canonical ORDER BY x.index_name) AS k
                                  FROM tdm._parity_indexes(env_b, m.rel) x
-                                WHERE x.index_name NOT IN (SELECT c.constraint_name FROM cb c WHERE c.contype IN ('p', 'u'))
+                                WHERE x.index_name NOT IN (SELECT c.constraint_name FROM cb c WHERE c.contype IN ('p', 'u', 'x'))
                                   AND (SELECT p.in_a AND p.in_b FROM present p)),
            unpaired AS (
              SELECT 'constraint'::text AS what, 1 AS n, x.constraint_name AS name_a, x.definition AS def_a,

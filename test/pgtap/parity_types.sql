@@ -5,7 +5,7 @@
 -- its fields do: (1,1.5) and (1,1.50) are one value, a field of a
 -- domain over numeric or of type bool included. A key type whose = can be
 -- neither hashed nor merged compares too. tdm.schema_diff shows a column
--- whose collation differs.
+-- whose collation differs, and an exclusion constraint once.
 BEGIN;
 SELECT plan(8);
 \ir ../../sql/include/loopback.sql
@@ -45,6 +45,7 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   SELECT pg_temp.make_env('tap_pk_e1');
   SELECT pg_temp.make_env('tap_pk_e2');
   ALTER TABLE tap_pk_e1.pk_coll ALTER COLUMN e TYPE text COLLATE "C";
+  ALTER TABLE tap_pk_e1.pk_coll ADD CONSTRAINT pk_coll_one_e EXCLUDE USING btree (e WITH =);
   INSERT INTO tap_pk_e1.pk_ci VALUES ('Alice', 1), ('Bob', 2);
   INSERT INTO tap_pk_e2.pk_ci VALUES ('alice', 1), ('BOB', 20);
   INSERT INTO tap_pk_e1.pk_span VALUES ('2 days', 1), ('1 hour', 1);
@@ -89,9 +90,10 @@ SELECT results_eq($$SELECT key, kind, columns FROM tdm.data_diff('staging.pk_fla
 SELECT results_eq($$SELECT key, kind, columns FROM tdm.data_diff('staging.pk_my', 'pk1', 'pk2')$$,
                   $$VALUES ('{"k": "1"}'::jsonb, 'changed', '{v}'::text[])$$,
                   'a key whose = neither hashes nor merges is paired too');
-SELECT results_eq($$SELECT table_name, column_name, kind, in_a, in_b FROM tdm.schema_diff('pk1', 'pk2')$$,
-                  $$VALUES ('pk_coll', 'e', 'collation', 'C', 'default')$$,
-                  'schema_diff shows the one column whose collation differs, and nothing else');
+SELECT results_eq($$SELECT table_name, column_name, kind, in_b FROM tdm.schema_diff('pk1', 'pk2')$$,
+                  $$VALUES ('pk_coll', 'e', 'collation', 'default'), ('pk_coll', NULL, 'constraint', NULL)$$,
+                  'schema_diff shows the column whose collation differs, and the exclusion constraint only'
+                  ' one side has once, as a constraint (not again as its index)');
 
 SELECT * FROM finish();
 ROLLBACK;
