@@ -617,19 +617,6 @@ $$;
 COMMENT ON FUNCTION tdm.schema_diff(text, text) IS
   'How the managed tables differ between two environments (or one and ''local''): tables, columns, types, nullability, defaults, generated expressions, enum labels, domain CHECKs, collations, constraints, indexes';
 
--- SQL hashing column `col` of `rel` (over alias `alias`) to a bigint with
--- `seed`: the extended hash function of the type's default hash operator
--- class, a built-in function postgres_fdw runs on the environment's
--- server (with GROUP BY and aggregates around it), so rows are reduced
--- there, not shipped. Values PostgreSQL calls equal hash alike (1.5 and
--- 1.50, -0 and 0). A type without one (json, a composite) hashes its
--- text, which postgres_fdw cannot ship (the query then reads the rows,
--- with a NOTICE from the caller). Built-in hashes of a fixed-size value
--- are computed on the value, not its bytes; those of strings read the
--- bytes, so environments are assumed to share the byte order of this
--- server (they only make buckets look different otherwise: rows are
--- compared again here before one is reported). `nulls`: a NULL hashes to
--- a constant of its own (else NULL).
 -- Whether PostgreSQL can hash values of type `type` as its equality
 -- compares them (what hash_record asks of a composite's fields): a
 -- default hash operator class for it, its base type (a domain) or a type
@@ -665,6 +652,19 @@ BEGIN
 END
 $$;
 
+-- SQL hashing column `col` of `rel` (over alias `alias`) to a bigint with
+-- `seed`: the extended hash function of the type's default hash operator
+-- class, a built-in function postgres_fdw runs on the environment's
+-- server (with GROUP BY and aggregates around it), so rows are reduced
+-- there, not shipped. Values PostgreSQL calls equal hash alike (1.5 and
+-- 1.50, -0 and 0). A type without one (json, a composite) hashes its
+-- text, which postgres_fdw cannot ship (the query then reads the rows,
+-- with a NOTICE from the caller). Built-in hashes of a fixed-size value
+-- are computed on the value, not its bytes; those of strings read the
+-- bytes, so environments are assumed to share the byte order of this
+-- server (they only make buckets look different otherwise: rows are
+-- compared again here before one is reported). `nulls`: a NULL hashes to
+-- a constant of its own (else NULL).
 CREATE FUNCTION tdm._parity_hash_sql(rel regclass, alias text, col text, seed int, nulls bool)
 RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
