@@ -13,9 +13,12 @@ OBJS        = $(CORE_SOURCES:.cpp=.o) $(PG_SOURCES:.cpp=.o)
 DATA_built  = tdm--$(EXTVERSION).sql
 EXTRA_CLEAN = build $(OBJS:.o=.d)
 
-# pg_regress runs in the scenario's consolidation database (scripts/test.sh
+# pg_regress runs in the scenario's consolidation database (scripts/db-suites.sh
 # builds it), so the suites reach real environments through postgres_fdw.
-REGRESS      = bridge setup tag_release detect consolidate jobs master schemas types releases keys conforming drift notices
+# keys stands alone, in a consolidation database of its own with environments
+# of its own, and runs beside the others there:
+#   make installcheck REGRESS=keys TDM_REGRESS_DB=tdm_keys
+REGRESS      = bridge setup tag_release detect consolidate jobs master schemas types releases conforming drift notices
 REGRESS_OPTS = --use-existing
 
 PG_CONFIG ?= pg_config
@@ -44,7 +47,10 @@ endif
 $(DATA_built): $(SQL_SOURCES)
 	cat $^ > $@
 
-.PHONY: deps unit test demo bench format
+.PHONY: deps unit test demo bench format print-regress
+print-regress:
+	@echo $(REGRESS)
+
 deps:
 	scripts/deps.sh
 

@@ -2,25 +2,52 @@
 # Runs inside pg_virtualenv: builds the scenario, then the pg_regress and
 # pgTAP suites and the dump/restore check. Writes "passed failed" per suite
 # into $1/<suite>.count.
+#
+# Three consolidation databases, each with environment databases of its own
+# (the servers are st1..st3 in all three), so that three sequences run side
+# by side on the machine's cores: pg_regress's release story (tdm_regress on
+# st1..st3), pg_regress keys (tdm_keys on ks1..ks3) and pgTAP (tdm_tap on
+# tp1..tp3).
 set -uo pipefail
 results="$1"
 cd "$(dirname "$0")/.."
 
-test/scenario/build.sh --envs 3 --rows 1000 --consolidation tdm_regress \
-  --consolidation tdm_tap || exit 1
+scenario() { test/scenario/build.sh --envs 3 --rows 1000 "$@"; }
+scenario --consolidation tdm_regress &
+regress_scenario=$!
+scenario --env-prefix ks --consolidation tdm_keys || exit 1
+wait "$regress_scenario" || exit 1
+scenario --env-prefix tp --consolidation tdm_tap || exit 1
 psql -X -q -d tdm_tap -c "CREATE EXTENSION pgtap" || exit 1
 
+# pg_regress of the tests $3.. in database $2, results in $results/$1.
+regress() {
+  local name="$1" db="$2"
+  shift 2
+  make -s installcheck TDM_REGRESS_DB="$db" REGRESS="$*" \
+    EXTRA_REGRESS_OPTS="--outputdir=$results/$name" >"$results/$name.log" 2>&1
+}
+
+echo "-- pg_regress and pgTAP, side by side"
+regress regress tdm_regress $(make -s --no-print-directory -f Makefile print-regress) &
+regress_pid=$!
+regress keys tdm_keys keys &
+keys_pid=$!
+pg_prove -v -d tdm_tap test/pgtap/*.sql >"$results/pgtap.log" 2>&1 &
+prove_pid=$!
+wait "$regress_pid" "$keys_pid"
+wait "$prove_pid"
+prove_status=$?
+
 echo "-- pg_regress"
-make -s installcheck TDM_REGRESS_DB=tdm_regress 2>&1 | tee "$results/regress.log"
-regress_ok=$(grep -cE '\.\.\. ok' "$results/regress.log")
-regress_bad=$(grep -cE '\.\.\. (FAILED|failed)' "$results/regress.log")
-[ -f regression.diffs ] && cat regression.diffs
+cat "$results/regress.log" "$results/keys.log"
+regress_ok=$(cat "$results/regress.log" "$results/keys.log" | grep -cE '\.\.\. ok')
+regress_bad=$(cat "$results/regress.log" "$results/keys.log" | grep -cE '\.\.\. (FAILED|failed)')
+cat "$results"/{regress,keys}/regression.diffs 2>/dev/null
 [ $((regress_ok + regress_bad)) -gt 0 ] || regress_bad=1
 echo "$regress_ok $regress_bad" >"$results/regress.count"
 
 echo "-- pgTAP"
-pg_prove -v -d tdm_tap test/pgtap/*.sql >"$results/pgtap.log" 2>&1
-prove_status=$?
 grep -E '^(not ok|#)' "$results/pgtap.log"
 tail -n 3 "$results/pgtap.log"
 tap_ok=$(grep -cE '^ok [0-9]+' "$results/pgtap.log")

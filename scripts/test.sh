@@ -30,7 +30,9 @@ fi
 echo "== build and install the extension"
 if make -s -j2 && $sudo make -s install; then
   echo "== database suites (throwaway cluster: pg_regress, pgTAP, dump/restore, restart)"
-  pg_virtualenv -t scripts/db-suites.sh "$results"
+  # (Worker slots for the jobs of three suites at once, and their parallel
+  # queries: the default 8 could run out, which a job reports as an error.)
+  pg_virtualenv -t -o max_worker_processes=32 scripts/db-suites.sh "$results"
   for suite in regress pgtap dump restart; do
     if [ -f "$results/$suite.count" ]; then
       read -r ok bad <"$results/$suite.count"

@@ -13,8 +13,10 @@ SELECT tdm._describe_type('timestamp without time zone', 'timestamp', NULL, NULL
 SELECT pg_temp.in_environments(
   'CREATE TABLE cf_items (id int PRIMARY KEY, code text NOT NULL UNIQUE, note text, seen timestamp(3),'
   '  tdm_release text, tdm_feature text)');
-IMPORT FOREIGN SCHEMA public LIMIT TO (cf_items) FROM SERVER st1 INTO keys_st1;
-IMPORT FOREIGN SCHEMA public LIMIT TO (cf_items) FROM SERVER st2 INTO keys_st2;
+CREATE SCHEMA cf_st1;
+CREATE SCHEMA cf_st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (cf_items) FROM SERVER st1 INTO cf_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (cf_items) FROM SERVER st2 INTO cf_st2;
 CREATE TABLE staging.cf_items (id int PRIMARY KEY, code text NOT NULL UNIQUE, note text, seen timestamp(3),
   tdm_release text, tdm_feature text);
 CREATE INDEX ON staging.cf_items (lower(code)) INCLUDE (note);
@@ -22,9 +24,9 @@ SELECT tdm.manage_table('staging.cf_items', '{code}', core_columns => '{note}');
 SELECT tdm.create_release('R-CF1'), tdm.add_feature('R-CF1', 'FEAT-CF', 1);
 -- id 1: two entities (st2's re-keyed); code b: one entity whose note
 -- differs, a backslash and a line break in st1's.
-INSERT INTO keys_st1.cf_items VALUES (1, 'a', 'one', '2024-01-02 03:04:05.678', 'R-CF1', 'FEAT-CF'),
+INSERT INTO cf_st1.cf_items VALUES (1, 'a', 'one', '2024-01-02 03:04:05.678', 'R-CF1', 'FEAT-CF'),
                                      (2, 'b', E'back\\slash\nline', NULL, 'R-CF1', 'FEAT-CF');
-INSERT INTO keys_st2.cf_items VALUES (1, 'c', 'three', NULL, 'R-CF1', 'FEAT-CF'),
+INSERT INTO cf_st2.cf_items VALUES (1, 'c', 'three', NULL, 'R-CF1', 'FEAT-CF'),
                                      (2, 'b', 'plain', NULL, 'R-CF1', 'FEAT-CF');
 -- schema_diff reads the environments' index definitions and constraints
 -- with regexes: st1 lacks the index.

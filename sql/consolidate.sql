@@ -75,7 +75,7 @@ SELECT dblink_disconnect('other');
 -- and the environments it spans. (The dry run collects as consolidate
 -- does; a consolidate failing so leaves no run, but spends a run id.)
 \o /dev/null
-SELECT dblink_connect('migrator', pg_temp.conninfo('st2'));
+SELECT dblink_connect('migrator', pg_temp.env_conninfo('st2'));
 SELECT dblink_exec('migrator', 'BEGIN');
 SELECT dblink_exec('migrator', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
 ALTER SERVER st2 OPTIONS (ADD options '-c lock_timeout=200ms');

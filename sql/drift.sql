@@ -17,12 +17,12 @@ SELECT tdm.manage_table('staging.dc_person');
 SELECT tdm.create_release('R-DC1'), tdm.add_feature('R-DC1', 'FEAT-DC', 1);
 INSERT INTO drift_st1.dc_person VALUES (1, 'ann', '555', 'R-DC1', 'FEAT-DC'), (2, 'bob', NULL, 'R-DC1', 'FEAT-DC');
 SELECT tdm.tag_release('R-DC1') IS NOT NULL AS tagged;
-SELECT dblink_exec(pg_temp.conninfo('st1'), 'ALTER TABLE dc_person DROP COLUMN phone');
+SELECT dblink_exec(pg_temp.env_conninfo('st1'), 'ALTER TABLE dc_person DROP COLUMN phone');
 \set VERBOSITY terse
 SELECT tdm.consolidate('R-DC1');
 \set VERBOSITY default
 -- Put back (its values are gone): tagged again, it consolidates.
-SELECT dblink_exec(pg_temp.conninfo('st1'), 'ALTER TABLE dc_person ADD COLUMN phone text');
+SELECT dblink_exec(pg_temp.env_conninfo('st1'), 'ALTER TABLE dc_person ADD COLUMN phone text');
 SELECT tdm.tag_release('R-DC1') IS NOT NULL AS tagged;
 SET client_min_messages = warning;
 SELECT tdm.consolidate('R-DC1') AS run \gset
@@ -39,8 +39,8 @@ SELECT env, rel, kind, severity, detail, row_count FROM tdm.tag_finding
  WHERE job_id = :job AND rel = 'staging.dc_person'::regclass;
 -- A column renamed in an environment: missing under its name, and the
 -- finding asks whether the environment's new column is it.
-SELECT dblink_exec(pg_temp.conninfo('st1'), 'ALTER TABLE dc_person RENAME COLUMN name TO full_name');
+SELECT dblink_exec(pg_temp.env_conninfo('st1'), 'ALTER TABLE dc_person RENAME COLUMN name TO full_name');
 SELECT tdm.tag_release('R-DC2') AS job \gset
 SELECT env, kind, severity, detail FROM tdm.tag_finding
  WHERE job_id = :job AND rel = 'staging.dc_person'::regclass AND kind = 'schema_drift' ORDER BY detail;
-SELECT dblink_exec(pg_temp.conninfo('st1'), 'ALTER TABLE dc_person RENAME COLUMN full_name TO name');
+SELECT dblink_exec(pg_temp.env_conninfo('st1'), 'ALTER TABLE dc_person RENAME COLUMN full_name TO name');

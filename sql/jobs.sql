@@ -8,7 +8,7 @@
 -- Other sessions (dblink, with st1's loopback credentials): one in st1 and
 -- one in this database, to hold locks a job will wait on.
 \ir sql/include/sessions.sql
-SELECT dblink_connect('env', pg_temp.conninfo('st1')) AS env_session,
+SELECT dblink_connect('env', pg_temp.env_conninfo('st1')) AS env_session,
        dblink_connect('here', pg_temp.conninfo(current_database())) AS second_session;
 
 -- An asynchronous consolidation (R2 again: its run repeats), held first

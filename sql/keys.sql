@@ -2,7 +2,15 @@
 -- task keyed by its project and number that deliveries reference by
 -- another unique key (project and sku), and staff that reference their
 -- manager in the same table. Both environments number their rows from 1.
+-- It runs in a consolidation database of its own, beside the release story
+-- (Makefile): the scenario's environments, registered as setup does, and
+-- qa, a target no release here is consolidated into.
 \set SHOW_CONTEXT never
+SELECT tdm.add_environment('st1', 'st1', 10) IS NULL AS registered,
+       tdm.add_environment('st2', 'st2', 20) IS NULL AS registered,
+       tdm.add_environment('st3', 'st3', 30) IS NULL AS registered;
+CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE SCHEMA qa;
 CREATE SCHEMA keys_st1;
 CREATE SCHEMA keys_st2;
 IMPORT FOREIGN SCHEMA public LIMIT TO (projects, tasks, deliveries, staff) FROM SERVER st1 INTO keys_st1;
@@ -672,7 +680,7 @@ SELECT t.title, p.name FROM staging.tasks t JOIN staging.projects p ON p.id = t.
 -- A numeric primary key written 1.0 in st1 and 1.00 in st2 (R-NUM): one key
 -- to the target, and to detection, which groups keys as their type
 -- compares them (decision 162): the two rows are one, merged.
-SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_connect(e, pg_temp.env_conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
 SELECT dblink_exec(e, 'CREATE TABLE measures (amount numeric PRIMARY KEY, note text, tdm_release text, tdm_feature text)')
   FROM unnest('{st1,st2,st3}'::text[]) AS e;
 IMPORT FOREIGN SCHEMA public LIMIT TO (measures) FROM SERVER st1 INTO keys_st1;
@@ -700,7 +708,7 @@ SELECT dblink_exec(e, 'DROP TABLE measures'), dblink_disconnect(e) FROM unnest('
 -- detection, which compares such keys as they are spelled (only numeric,
 -- float and citext keys as their types compare). The run is invalid, and
 -- its HINT says why and what to do.
-SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_connect(e, pg_temp.env_conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
 SELECT dblink_exec(e, 'CREATE TABLE codes (code text PRIMARY KEY, note text, tdm_release text, tdm_feature text)')
   FROM unnest('{st1,st2,st3}'::text[]) AS e;
 IMPORT FOREIGN SCHEMA public LIMIT TO (codes) FROM SERVER st1 INTO keys_st1;
@@ -756,7 +764,7 @@ SELECT count(*) AS decided FROM tdm.decision WHERE conflict_id IN (:'c_ava', :'c
 -- staging and master is st2's S2-1 (R-ORPH1); st1's Y (key 7), in staging
 -- since R-ORPH0 and tagged again, is deleted too: its line stays, under
 -- staging's Y.
-SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_connect(e, pg_temp.env_conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
 SELECT dblink_exec(e, 'CREATE TABLE orph_orders (order_id int PRIMARY KEY, ref text NOT NULL UNIQUE, who text,'
                       '                          tdm_release text, tdm_feature text);'
                       ' CREATE TABLE orph_lines (order_id int REFERENCES orph_orders, line_no int, qty int,'
@@ -893,7 +901,7 @@ SELECT dblink_disconnect('admin');
 -- is made again under key 1, still tagged R-RS2, which loaded no row under
 -- that key; master's row of key 1 is R-RS1's a@x. A row of R-RS3 that
 -- references key 1 means b@x: refused, not sent to a@x.
-SELECT dblink_connect(e, pg_temp.conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
+SELECT dblink_connect(e, pg_temp.env_conninfo(e)) FROM unnest('{st1,st2,st3}'::text[]) AS e;
 SELECT dblink_exec(e, 'CREATE TABLE reset_customers (cust_id int PRIMARY KEY, email text NOT NULL UNIQUE,'
                       '  referred_by int REFERENCES reset_customers, tdm_release text, tdm_feature text)')
   FROM unnest('{st1,st2,st3}'::text[]) AS e;

@@ -149,15 +149,15 @@ RESET client_min_messages;
 -- backend terminated as it waited for a lock there): the error names the
 -- environment and says to call again.
 SELECT tdm.create_release('R-NT4') IS NULL AS created, tdm.add_feature('R-NT4', 'FEAT-NT7', 1) IS NULL AS planned;
-SELECT dblink_connect('st1_locker', pg_temp.conninfo('st1'));
+SELECT dblink_connect('st1_locker', pg_temp.env_conninfo('st1'));
 SELECT dblink_exec('st1_locker', 'BEGIN'), dblink_exec('st1_locker', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
 SELECT dblink_connect('tagger', pg_temp.conninfo(current_database()));
 SELECT dblink_send_query('tagger', $$SELECT tdm.tag_release('R-NT4')$$);
 -- (pg_locks: pg_stat_activity is read once per transaction)
 SELECT pg_temp.wait_until($$EXISTS (SELECT FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-                                    WHERE d.datname = 'st1' AND NOT l.granted)$$) AS tagging_waits;
+                                    WHERE d.datname = pg_temp.env_db('st1') AND NOT l.granted)$$) AS tagging_waits;
 SELECT count(pg_terminate_backend(l.pid)) AS terminated
-  FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = 'st1' AND NOT l.granted;
+  FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = pg_temp.env_db('st1') AND NOT l.granted;
 CREATE FUNCTION pg_temp.tagging_error() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM * FROM dblink_get_result('tagger') AS t(x text);

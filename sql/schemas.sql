@@ -316,7 +316,7 @@ DROP SCHEMA regress_other CASCADE;
 
 -- Bad input: st1's enum has a label the consolidation database's lacks,
 -- and a tagged row uses it: a finding, and the release stays open.
-SELECT dblink_connect('st1', pg_temp.conninfo('st1'));
+SELECT dblink_connect('st1', pg_temp.env_conninfo('st1'));
 SELECT dblink_exec('st1', $$ALTER TYPE "Line Status" ADD VALUE 'lost'$$);
 SELECT dblink_exec('st1', $$INSERT INTO "Order Lines" ("Order Id", line_no, sku, status, tdm_release, tdm_feature)
                            VALUES (70, 1, 'b1a2c3d4-0000-4000-8000-000000000070', 'lost', 'R12', 'FEAT-1201')$$);

@@ -84,7 +84,7 @@ ALTER TABLE staging.accounts ALTER COLUMN balance TYPE numeric(12, 2);
 -- it is not taken for this session's timeout.
 CREATE EXTENSION IF NOT EXISTS dblink;
 \ir sql/include/sessions.sql
-SELECT dblink_connect('st3_holder', pg_temp.conninfo('st3'));
+SELECT dblink_connect('st3_holder', pg_temp.env_conninfo('st3'));
 SELECT dblink_exec('st3_holder', 'BEGIN'), dblink_exec('st3_holder', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
 CREATE FUNCTION pg_temp.st3_lock_timeout(setting text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -104,7 +104,7 @@ SELECT dblink_exec('st3_holder', 'ROLLBACK'), dblink_disconnect('st3_holder');
 -- then changed by less than the target's numeric(12,2) keeps: read back,
 -- it rounds to the locked value and the checksum agrees. The
 -- environment's catalog tells, before any row is read.
-SELECT dblink_connect('st2_migrator', pg_temp.conninfo('st2'));
+SELECT dblink_connect('st2_migrator', pg_temp.env_conninfo('st2'));
 SELECT dblink_exec('st2_migrator', 'ALTER TABLE accounts ALTER COLUMN balance TYPE numeric(14, 3)'),
        dblink_exec('st2_migrator', $$UPDATE accounts SET balance = balance + 0.001
                                      WHERE account_id = (SELECT min(account_id) FROM accounts

@@ -68,7 +68,7 @@ INSERT INTO types_st1.grids VALUES ('{1,2}', 'north', 'R21', 'FEAT-2101');
 INSERT INTO types_st2.grids VALUES ('{1,2}', 'south', 'R21', 'FEAT-2101');
 -- st1 computes an invoice's total with an older expression than the
 -- target's: the target computes its own.
-SELECT dblink_connect('st1', pg_temp.conninfo('st1'));
+SELECT dblink_connect('st1', pg_temp.env_conninfo('st1'));
 SELECT dblink_exec('st1', 'ALTER TABLE invoices DROP COLUMN total');
 SELECT dblink_exec('st1', 'ALTER TABLE invoices ADD COLUMN total numeric GENERATED ALWAYS AS (price) STORED');
 SELECT dblink_exec('st1', $$INSERT INTO invoices (id, price, qty, tdm_release, tdm_feature)
@@ -182,7 +182,7 @@ SELECT count(*) AS loaded FROM staging.badges;
 
 -- Bad input: st2's slots.id became an integer and holds a value smallint
 -- cannot: the preview names the environment and the difference.
-SELECT dblink_connect('st2', pg_temp.conninfo('st2'));
+SELECT dblink_connect('st2', pg_temp.env_conninfo('st2'));
 SELECT dblink_exec('st2', 'ALTER TABLE slots ALTER COLUMN id TYPE int');
 SELECT dblink_exec('st2', $$INSERT INTO slots VALUES (40000, 'third', 'R25', 'FEAT-2501')$$);
 SELECT tdm.create_release('R25');

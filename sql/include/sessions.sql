@@ -10,6 +10,14 @@ CREATE FUNCTION pg_temp.conninfo(db text) RETURNS text LANGUAGE sql AS $$
     FROM pg_foreign_server s JOIN pg_user_mappings u ON u.srvid = s.oid
    WHERE s.srvname = 'st1' AND u.usename = current_user
 $$;
+-- An environment's database, its server's dbname (the scenario may name
+-- the databases otherwise than the servers), and a connection to it.
+CREATE FUNCTION pg_temp.env_db(server text) RETURNS text LANGUAGE sql AS $$
+  SELECT pg_temp.opt(s.srvoptions, 'dbname') FROM pg_foreign_server s WHERE s.srvname = server
+$$;
+CREATE FUNCTION pg_temp.env_conninfo(server text) RETURNS text LANGUAGE sql AS $$
+  SELECT pg_temp.conninfo(pg_temp.env_db(server))
+$$;
 -- Waits (bounded) until `condition` holds.
 CREATE FUNCTION pg_temp.wait_until(condition text, seconds int DEFAULT 60) RETURNS bool
 LANGUAGE plpgsql AS $$

@@ -184,14 +184,14 @@ ROLLBACK TO waiting;
 \o /dev/null
 SELECT dblink_disconnect('tap_consolidating');
 SAVEPOINT readable;
-SELECT dblink_exec(pg_temp.conninfo('st2'),
+SELECT dblink_exec(pg_temp.env_conninfo('st2'),
   'CREATE ROLE tdm_tap_reader LOGIN PASSWORD ''reader'';'
   ' GRANT SELECT (user_id, email, role, created_at, updated_at, tdm_release, tdm_feature)'
   '   ON users TO tdm_tap_reader');
 CREATE SERVER st2_reader FOREIGN DATA WRAPPER postgres_fdw
   OPTIONS (host 'localhost', port '5432', dbname 'st2');
-SELECT format('ALTER SERVER st2_reader OPTIONS (SET host %L, SET port %L)',
-              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'))
+SELECT format('ALTER SERVER st2_reader OPTIONS (SET host %L, SET port %L, SET dbname %L)',
+              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'), pg_temp.opt(srvoptions, 'dbname'))
   FROM pg_foreign_server WHERE srvname = 'st2' \gexec
 CREATE USER MAPPING FOR CURRENT_USER SERVER st2_reader
   OPTIONS (user 'tdm_tap_reader', password 'reader');
@@ -212,7 +212,7 @@ SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42501',
   'detection names the environment whose user may not read a table');
 -- Every column of accounts now, all but full_name of users.
 \o /dev/null
-SELECT dblink_exec(pg_temp.conninfo('st2'), 'GRANT SELECT ON accounts TO tdm_tap_reader');
+SELECT dblink_exec(pg_temp.env_conninfo('st2'), 'GRANT SELECT ON accounts TO tdm_tap_reader');
 \o
 SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42501',
   'collect: environment "st2_reader" does not let its user read users: permission denied for table users',
@@ -226,7 +226,7 @@ SELECT is((SELECT detail FROM tdm._schema_drift('st2_reader', 'staging.users') W
 -- finding that names the server, not the remote error.
 SAVEPOINT unusable;
 \o /dev/null
-SELECT dblink_exec(pg_temp.conninfo('st2'),
+SELECT dblink_exec(pg_temp.env_conninfo('st2'),
   'CREATE SCHEMA tap_private; CREATE TABLE tap_private.users (LIKE public.users);'
   ' GRANT SELECT ON tap_private.users TO tdm_tap_reader;'
   ' GRANT USAGE ON SCHEMA tap_private TO tdm_tap_reader');
@@ -234,13 +234,13 @@ SELECT dblink_exec(pg_temp.conninfo('st2'),
 -- schema was made, and would not see it)
 CREATE SERVER st2_private FOREIGN DATA WRAPPER postgres_fdw
   OPTIONS (host 'localhost', port '5432', dbname 'st2');
-SELECT format('ALTER SERVER st2_private OPTIONS (SET host %L, SET port %L)',
-              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'))
+SELECT format('ALTER SERVER st2_private OPTIONS (SET host %L, SET port %L, SET dbname %L)',
+              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'), pg_temp.opt(srvoptions, 'dbname'))
   FROM pg_foreign_server WHERE srvname = 'st2' \gexec
 CREATE USER MAPPING FOR CURRENT_USER SERVER st2_private
   OPTIONS (user 'tdm_tap_reader', password 'reader');
 SELECT tdm.add_environment('st2_private', 'st2_private', 96, remote_schema => 'tap_private');
-SELECT dblink_exec(pg_temp.conninfo('st2'), 'REVOKE USAGE ON SCHEMA tap_private FROM tdm_tap_reader');
+SELECT dblink_exec(pg_temp.env_conninfo('st2'), 'REVOKE USAGE ON SCHEMA tap_private FROM tdm_tap_reader');
 \o
 SELECT lives_ok($$SELECT tdm.tag_release('RX')$$, 'tagging reports a schema its user may not use');
 SELECT is((SELECT count(*)::int FROM tdm.tag_finding
@@ -252,10 +252,10 @@ SELECT is((SELECT count(*)::int FROM tdm.tag_finding
 -- warning says so. (A server of its own again, for a remote transaction
 -- that sees the change.)
 \o /dev/null
-SELECT dblink_exec(pg_temp.conninfo('st2'), 'ALTER TABLE tap_private.users ENABLE ROW LEVEL SECURITY');
+SELECT dblink_exec(pg_temp.env_conninfo('st2'), 'ALTER TABLE tap_private.users ENABLE ROW LEVEL SECURITY');
 CREATE SERVER st2_rls FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'localhost', port '5432', dbname 'st2');
-SELECT format('ALTER SERVER st2_rls OPTIONS (SET host %L, SET port %L)',
-              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'))
+SELECT format('ALTER SERVER st2_rls OPTIONS (SET host %L, SET port %L, SET dbname %L)',
+              pg_temp.opt(srvoptions, 'host'), pg_temp.opt(srvoptions, 'port'), pg_temp.opt(srvoptions, 'dbname'))
   FROM pg_foreign_server WHERE srvname = 'st2' \gexec
 CREATE USER MAPPING FOR CURRENT_USER SERVER st2_rls OPTIONS (user 'tdm_tap_reader', password 'reader');
 SELECT tdm.remove_environment('st2_private');
@@ -269,8 +269,8 @@ SELECT is((SELECT count(*)::int FROM tdm.tag_finding
 ROLLBACK TO SAVEPOINT unusable;
 ROLLBACK TO SAVEPOINT readable;
 \o /dev/null
-SELECT dblink_exec(pg_temp.conninfo('st2'), 'DROP SCHEMA IF EXISTS tap_private CASCADE');
-SELECT dblink_exec(pg_temp.conninfo('st2'),
+SELECT dblink_exec(pg_temp.env_conninfo('st2'), 'DROP SCHEMA IF EXISTS tap_private CASCADE');
+SELECT dblink_exec(pg_temp.env_conninfo('st2'),
   'REVOKE ALL ON users, accounts FROM tdm_tap_reader; DROP ROLE tdm_tap_reader');
 \o
 
