@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs inside pg_virtualenv: builds the scenario, then the pg_regress and
-# pgTAP suites and the dump/restore check. Writes "passed failed" per suite
-# into $1/<suite>.count.
+# Runs inside pg_virtualenv: two databases installing tdm at once, then
+# builds the scenario and runs the pg_regress and pgTAP suites, the
+# dump/restore check and the restart check. Writes "passed failed" per
+# suite into $1/<suite>.count.
 #
 # Three consolidation databases, each with environment databases of its own
 # (the servers are st1..st3 in all three), so that three sequences run side
@@ -11,6 +12,9 @@
 set -uo pipefail
 results="$1"
 cd "$(dirname "$0")/.."
+
+echo "-- two databases install tdm at once, in a cluster without its roles"
+test/concurrent_install.sh "$results/install.count" || true
 
 scenario() { test/scenario/build.sh --envs 3 --rows 1000 "$@"; }
 scenario --consolidation tdm_regress &

@@ -33,7 +33,7 @@ if make -s -j2 && $sudo make -s install; then
   # (Worker slots for the jobs of three suites at once, and their parallel
   # queries: the default 8 could run out, which a job reports as an error.)
   pg_virtualenv -t -o max_worker_processes=32 scripts/db-suites.sh "$results"
-  for suite in regress pgtap dump restart; do
+  for suite in install regress pgtap dump restart; do
     if [ -f "$results/$suite.count" ]; then
       read -r ok bad <"$results/$suite.count"
       passed=$((passed + ok))

@@ -44,21 +44,26 @@ END
 $schema$;
 
 -- Roles are cluster-wide: create them only when missing, so a second
--- database with tdm (or a re-install) reuses them.
+-- database with tdm (or a re-install) reuses them. Two databases that
+-- create the extension at once both find a role missing: the second
+-- CREATE ROLE waits for the first's commit, then takes its role.
 DO $roles$
+DECLARE
+  r record;
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'tdm_admin') THEN
-    CREATE ROLE tdm_admin NOLOGIN;
-    COMMENT ON ROLE tdm_admin IS 'tdm: setup, consolidate, promote, deploy, rollback';
-  END IF;
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'tdm_reviewer') THEN
-    CREATE ROLE tdm_reviewer NOLOGIN;
-    COMMENT ON ROLE tdm_reviewer IS 'tdm: read the review queue, write decisions';
-  END IF;
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'tdm_auditor') THEN
-    CREATE ROLE tdm_auditor NOLOGIN;
-    COMMENT ON ROLE tdm_auditor IS 'tdm: read the review queue, reports and audit trail; decide nothing';
-  END IF;
+  FOR r IN SELECT * FROM (VALUES
+             ('tdm_admin', 'tdm: setup, consolidate, promote, deploy, rollback'),
+             ('tdm_reviewer', 'tdm: read the review queue, write decisions'),
+             ('tdm_auditor', 'tdm: read the review queue, reports and audit trail; decide nothing'))
+             AS v(name, purpose) LOOP
+    CONTINUE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r.name);
+    BEGIN
+      EXECUTE format('CREATE ROLE %I NOLOGIN', r.name);
+      EXECUTE format('COMMENT ON ROLE %I IS %L', r.name, r.purpose);
+    EXCEPTION WHEN unique_violation OR duplicate_object THEN
+      NULL;  -- (made by the other database's CREATE EXTENSION, committed)
+    END;
+  END LOOP;
 END
 $roles$;
 
