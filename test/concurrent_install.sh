@@ -6,14 +6,7 @@
 # check and writes "passed failed" to $1.
 set -uo pipefail
 counts="$1"
-ok=0 bad=0
-check() {  # description, command producing "t" when the check holds
-  if [ "$(eval "$2" 2>&1)" = "t" ]; then
-    echo "ok - $1"; ok=$((ok + 1))
-  else
-    echo "not ok - $1"; bad=$((bad + 1))
-  fi
-}
+. "$(dirname "$0")/checks.sh"
 q() { psql -X -At -d "$1" -c "$2"; }
 
 if [ "$(q postgres "SELECT count(*) FROM pg_roles WHERE rolname IN ('tdm_admin', 'tdm_reviewer', 'tdm_auditor')")" != 0 ]; then

@@ -9,14 +9,7 @@ set -uo pipefail
 db="$1"
 counts="$2"
 other_db="${3:-tdm_tap}"  # another database with tdm, not running jobs
-ok=0 bad=0
-check() {  # description, command producing "t" when the check holds
-  if [ "$(eval "$2" 2>&1)" = "t" ]; then
-    echo "ok - $1"; ok=$((ok + 1))
-  else
-    echo "not ok - $1"; bad=$((bad + 1))
-  fi
-}
+. "$(dirname "$0")/checks.sh"
 q() { psql -X -At -d "$db" -c "$1"; }
 cluster="$(psql -X -At -d "$db" -c "SHOW cluster_name")"   # e.g. 15/regress
 restart() { pg_ctlcluster "${cluster%%/*}" "${cluster#*/}" restart -m fast >/dev/null; }
