@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(30);
+SELECT plan(32);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -92,6 +92,12 @@ SELECT throws_like($$SELECT tdm.promote('TPT2')$$,
   'promote: run % of release TPT2 loaded 1 row(s) into staging.pt_note (managed no more): they would be left out',
   'promote refuses a release whose run loaded rows into a table unmanaged since');
 SELECT tdm.manage_table('staging.pt_note');
+-- A target spelled otherwise than master ('Master', a typing slip) is
+-- not made beside it as a second master.
+SELECT throws_ok($$SELECT tdm.promote('TPT2', 'staging', 'Master')$$, '3F000',
+  'promote: schema "Master" does not exist, and schema "master" differs from it only in case or spelling',
+  'a target spelled otherwise than an existing schema is refused');
+SELECT is(to_regnamespace('"Master"'), NULL, 'and no schema of that spelling was made');
 SELECT lives_ok($$SELECT tdm.promote('TPT2')$$, 'the name given back and managed again, the release is promoted');
 SELECT results_eq('SELECT id, tdm_release FROM master.pt_item ORDER BY id',
   $$VALUES (1, 'TPT1'), (2, 'TPT2')$$, 'both releases'' rows in the one table');
