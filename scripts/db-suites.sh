@@ -33,22 +33,39 @@ regress() {
 }
 
 echo "-- pg_regress and pgTAP, side by side"
-regress regress tdm_regress $(make -s --no-print-directory -f Makefile print-regress) &
+main_list="$(make -s --no-print-directory -f Makefile print-regress)"
+[ -n "$main_list" ] || { echo "Makefile: REGRESS is empty" >&2; exit 1; }
+regress regress tdm_regress $main_list &
 regress_pid=$!
 regress keys tdm_keys keys &
 keys_pid=$!
 pg_prove -v -d tdm_tap test/pgtap/*.sql >"$results/pgtap.log" 2>&1 &
 prove_pid=$!
-wait "$regress_pid" "$keys_pid"
+wait "$regress_pid"
+regress_status=$?
+wait "$keys_pid"
+keys_status=$?
 wait "$prove_pid"
 prove_status=$?
 
 echo "-- pg_regress"
-cat "$results/regress.log" "$results/keys.log"
-regress_ok=$(cat "$results/regress.log" "$results/keys.log" | grep -cE '\.\.\. ok')
-regress_bad=$(cat "$results/regress.log" "$results/keys.log" | grep -cE '\.\.\. (FAILED|failed)')
-cat "$results"/{regress,keys}/regression.diffs 2>/dev/null
-[ $((regress_ok + regress_bad)) -gt 0 ] || regress_bad=1
+regress_ok=0
+regress_bad=0
+# A run that failed without a failed test (it could not start, or died)
+# counts as one failure; so does a test list that ran no test.
+for run in regress:$regress_status keys:$keys_status; do
+  name="${run%%:*}" status="${run#*:}"
+  cat "$results/$name.log"
+  [ -f "$results/$name/regression.diffs" ] && cat "$results/$name/regression.diffs"
+  ok=$(grep -cE '\.\.\. ok' "$results/$name.log")
+  bad=$(grep -cE '\.\.\. (FAILED|failed)' "$results/$name.log")
+  if [ $((ok + bad)) -eq 0 ] || { [ "$status" -ne 0 ] && [ "$bad" -eq 0 ]; }; then
+    echo "$name: pg_regress ended with status $status after $ok passed test(s)"
+    bad=$((bad + 1))
+  fi
+  regress_ok=$((regress_ok + ok))
+  regress_bad=$((regress_bad + bad))
+done
 echo "$regress_ok $regress_bad" >"$results/regress.count"
 
 echo "-- pgTAP"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test: unit tests (GoogleTest through ctest), build and install tdm,
-# then pg_regress, pgTAP and the dump/restore check against real
-# environment databases in a throwaway cluster. Ends with "N passed, N failed".
+# then, in a throwaway cluster, two installs at once, pg_regress, pgTAP, the
+# dump/restore check and the restart check against real environment
+# databases (scripts/db-suites.sh). Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 sudo=""
@@ -29,7 +30,7 @@ fi
 
 echo "== build and install the extension"
 if make -s -j2 && $sudo make -s install; then
-  echo "== database suites (throwaway cluster: pg_regress, pgTAP, dump/restore, restart)"
+  echo "== database suites (throwaway cluster: concurrent install, pg_regress, pgTAP, dump/restore, restart)"
   # (Worker slots for the jobs of three suites at once, and their parallel
   # queries: the default 8 could run out, which a job reports as an error.)
   pg_virtualenv -t -o max_worker_processes=32 scripts/db-suites.sh "$results"

@@ -3,14 +3,18 @@
 -- another unique key (project and sku), and staff that reference their
 -- manager in the same table. Both environments number their rows from 1.
 -- It runs in a consolidation database of its own, beside the release story
--- (Makefile): the scenario's environments, registered as setup does, and
--- qa, a target no release here is consolidated into.
+-- (Makefile): the scenario's environments, registered as setup does; qa, a
+-- target no release here is consolidated into; and an approver of its own
+-- (roles are the cluster's: not one another suite makes meanwhile).
 \set SHOW_CONTEXT never
-SELECT tdm.add_environment('st1', 'st1', 10) IS NULL AS registered,
-       tdm.add_environment('st2', 'st2', 20) IS NULL AS registered,
-       tdm.add_environment('st3', 'st3', 30) IS NULL AS registered;
+\o /dev/null
+SELECT tdm.add_environment('st1', 'st1', 10), tdm.add_environment('st2', 'st2', 20),
+       tdm.add_environment('st3', 'st3', 30);
+\o
+SELECT name, server, precedence FROM tdm.environment ORDER BY precedence;
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE SCHEMA qa;
+CREATE ROLE tdm_keys_approver IN ROLE tdm_reviewer;
 CREATE SCHEMA keys_st1;
 CREATE SCHEMA keys_st2;
 IMPORT FOREIGN SCHEMA public LIMIT TO (projects, tasks, deliveries, staff) FROM SERVER st1 INTO keys_st1;
@@ -450,7 +454,7 @@ SELECT tdm.resolve(:'own', 'keep_all', renames => '{"st3": {"email": "bob4@t"}}'
 -- (The same values, one written as a string: "3001" is 3001.)
 SELECT tdm.resolve(:'own', 'keep_all', renames => '{"st3": {"email": "bob3@t", "id": "3001"}}',
                    rationale => 'two bobs');
-SET SESSION AUTHORIZATION tdm_regress_approver;
+SET SESSION AUTHORIZATION tdm_keys_approver;
 SELECT tdm.approve(:'own');
 RESET SESSION AUTHORIZATION;
 SET client_min_messages = warning;
@@ -507,7 +511,7 @@ SELECT c.members -> 0 -> 'row' ->> 'email' AS email, c.kind, c.rule, c.priority,
   FROM tdm.conflict c WHERE c.run_id = :run ORDER BY 1, 2;
 SELECT tdm.resolve(conflict_id, 'keep', keep_env => 'st2', rationale => 'st2 knows the manager')
   FROM tdm.review_queue WHERE release = 'R60';
-SET SESSION AUTHORIZATION tdm_regress_approver;
+SET SESSION AUTHORIZATION tdm_keys_approver;
 SELECT tdm.approve(conflict_id) FROM tdm.decision JOIN tdm.conflict USING (conflict_id)
  WHERE run_id = :run AND priority = 1;
 RESET SESSION AUTHORIZATION;
@@ -582,7 +586,7 @@ SELECT rel, kind, priority, rationale, members -> 0 -> 'row' ->> 'sku' AS sku
   FROM tdm.review_queue WHERE release = 'R63';
 SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'its task is gone')
   FROM tdm.review_queue WHERE release = 'R63';
-SET SESSION AUTHORIZATION tdm_regress_approver;
+SET SESSION AUTHORIZATION tdm_keys_approver;
 SELECT tdm.approve(conflict_id) FROM tdm.decision JOIN tdm.conflict USING (conflict_id)
  WHERE run_id = :run AND kind = 'relationship';
 RESET SESSION AUTHORIZATION;
@@ -812,7 +816,7 @@ SELECT kind, status, members -> 0 -> 'row' ->> 'order_id' AS order_id,
 -- All kept: the lines of X would go under S2-1, another entity: refused.
 SELECT tdm.resolve(conflict_id, 'keep', 'st1', rationale => 'keep the line') IS NULL AS decided
   FROM tdm.conflict WHERE run_id = :run AND rel = 'staging.orph_lines'::regclass;
-SET SESSION AUTHORIZATION tdm_regress_approver;
+SET SESSION AUTHORIZATION tdm_keys_approver;
 SELECT count(tdm.approve(conflict_id)) AS approved
   FROM tdm.conflict WHERE run_id = :run AND rel::text = 'staging.orph_lines';
 RESET SESSION AUTHORIZATION;
@@ -826,7 +830,7 @@ SELECT kind, row_key, detail ->> 'message' AS message FROM tdm.violation
 SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'its order is gone') IS NULL AS decided
   FROM tdm.conflict WHERE run_id = :run AND rel = 'staging.orph_lines'::regclass
    AND members -> 0 -> 'row' ->> 'order_id' = '1';
-SET SESSION AUTHORIZATION tdm_regress_approver;
+SET SESSION AUTHORIZATION tdm_keys_approver;
 SELECT count(tdm.approve(conflict_id)) AS approved
   FROM tdm.conflict WHERE run_id = :run AND rel::text = 'staging.orph_lines'
    AND members -> 0 -> 'row' ->> 'order_id' = '1';
@@ -1257,3 +1261,4 @@ SELECT tdm.consolidate('R-RN1') = :run AS same_run;
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT tenant, id, email FROM staging.rn_users ORDER BY 1, 2;
+DROP ROLE tdm_keys_approver;

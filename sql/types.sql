@@ -349,7 +349,8 @@ SELECT * FROM dblink('decider', format($$SELECT tdm.resolve(%L, 'keep_all',
                                           rationale => 'two products')$$, :'products_conflict')) AS t(x text);
 SELECT dblink_send_query('approver', format('SELECT tdm.approve(%L)', :'products_conflict'));
 SELECT pg_temp.wait_until($$EXISTS (SELECT 1 FROM pg_stat_activity
-                                     WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT tdm.approve%')$$);
+                                     WHERE datname = current_database() AND wait_event_type = 'Lock'
+                                       AND query LIKE 'SELECT tdm.approve%')$$);
 SELECT dblink_exec('decider', 'COMMIT');
 \o
 \set VERBOSITY terse

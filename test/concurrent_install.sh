@@ -9,11 +9,18 @@ counts="$1"
 . "$(dirname "$0")/checks.sh"
 q() { psql -X -At -d "$1" -c "$2"; }
 
-if [ "$(q postgres "SELECT count(*) FROM pg_roles WHERE rolname IN ('tdm_admin', 'tdm_reviewer', 'tdm_auditor')")" != 0 ]; then
-  echo "ok - concurrent installs # SKIP the cluster has tdm's roles already"
-  echo "1 0" >"$counts"
-  exit 0
-fi
+roles="$(q postgres "SELECT count(*) FROM pg_roles WHERE rolname IN ('tdm_admin', 'tdm_reviewer', 'tdm_auditor')")"
+case "$roles" in
+  0) ;;
+  [1-3])
+    echo "ok - concurrent installs # SKIP the cluster has tdm's roles already"
+    echo "1 0" >"$counts"
+    exit 0 ;;
+  *)
+    echo "not ok - the cluster's roles could not be read: $roles"
+    echo "0 1" >"$counts"
+    exit 1 ;;
+esac
 for db in tdm_install_a tdm_install_b; do
   dropdb --if-exists "$db" && createdb "$db"
 done

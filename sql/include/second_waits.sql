@@ -15,7 +15,7 @@ BEGIN
   PERFORM * FROM dblink('first', first) AS t(r text);
   PERFORM dblink_send_query('second', second);
   PERFORM pg_temp.wait_until(format('EXISTS (SELECT 1 FROM pg_stat_activity'
-                                    ' WHERE wait_event_type = ''Lock'' AND query = %L)', second));
+                                    ' WHERE datname = current_database() AND wait_event_type = ''Lock'' AND query = %L)', second));
   PERFORM dblink_exec('first', 'COMMIT');
   BEGIN
     SELECT t.r INTO result FROM dblink_get_result('second') AS t(r text);

@@ -32,7 +32,8 @@ SELECT dblink_exec('other', 'BEGIN');
 SELECT * FROM dblink('other', $$SELECT tdm.create_release('AUDIT-NAME')$$) AS t(x text);
 SELECT dblink_send_query('rr', $$SELECT tdm.create_release('audit-name')$$);
 SELECT pg_temp.wait_until($$EXISTS (SELECT FROM pg_stat_activity
-                                     WHERE query LIKE '%create_release(''audit-name'')%'
+                                     WHERE datname = current_database()
+                                       AND query LIKE '%create_release(''audit-name'')%'
                                        AND wait_event_type = 'Lock')$$);
 SELECT dblink_exec('other', 'COMMIT');
 SELECT * FROM dblink_get_result('rr', false) AS t(x text);

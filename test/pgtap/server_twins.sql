@@ -8,8 +8,8 @@ SELECT plan(4);
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.add_environment('st2', 'st2', 20);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
--- (R3: rows the regress suite tags for it, which R2's tagging would
--- report as an unknown release's)
+-- (R3: should the environments hold rows tagged for it, as the regress
+-- suite's do, R2's tagging would report them as an unknown release's)
 SELECT tdm.create_release('R2', 'v2.0'), tdm.create_release('R3');
 SELECT tdm.add_feature('R2', format('FEAT-%s', 100 + i), 1) FROM generate_series(1, 10) i;
 SELECT tdm.tag_release('R2') AS job \gset
