@@ -39,6 +39,12 @@ DECLARE
                          OR message LIKE '%connection to server % was lost%'
                     THEN 'The connection to it was lost (its backend was terminated, or the network'
                          ' dropped). Call again: a new connection is made.'
+                    -- (libpq's connect_timeout, the one bound on a connection
+                    -- that waits: guide 1.2)
+                    WHEN detail LIKE '%timeout expired%'
+                    THEN 'It did not answer within the server''s connect_timeout: its host is down or busy, or'
+                         ' its database is being renamed or dropped (a new connection waits for that). Call'
+                         ' again once it answers.'
                     ELSE 'Check the server options and the user mapping for the current user.' END;
 BEGIN
   -- (A privilege of this database, not the server: the environment's
