@@ -34,6 +34,8 @@ SELECT tdm.rollback_release('R31') IS NOT NULL AS rolled_back;
 RESET client_min_messages;
 SELECT * FROM pg_temp.state();
 SELECT detail -> 'releases' AS changed FROM tdm.job WHERE kind = 'rollback' ORDER BY job_id DESC LIMIT 1;
+-- (The rollback's job names the release whose deployment it undid.)
+SELECT release FROM tdm.job WHERE kind = 'rollback' ORDER BY job_id DESC LIMIT 1;
 SET client_min_messages = warning;
 SELECT tdm.promote('R32') IS NOT NULL AS promoted_again;
 -- Bad input: promoting R31 again (its rows stayed in master).
@@ -89,6 +91,8 @@ RESET client_min_messages;
 SELECT release, status, (SELECT count(*) FROM qa.couriers c WHERE c.tdm_release = r.release) AS in_qa
   FROM tdm.release r WHERE r.release = 'R34';
 SELECT detail -> 'releases' AS changed FROM tdm.job WHERE kind = 'rollback' ORDER BY job_id DESC LIMIT 1;
+-- (A rollback to a snapshot is of no release.)
+SELECT release IS NULL AS of_no_release FROM tdm.job WHERE kind = 'rollback' ORDER BY job_id DESC LIMIT 1;
 -- That rollback undid R34's deployment to qa too: rolling R34 back now
 -- (to the snapshot its deployment took, R34 in qa) is refused.
 SELECT release, target, rolled_back_at IS NOT NULL AS undone FROM tdm.deployment WHERE release = 'R34';

@@ -473,6 +473,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   s tdm.snapshot;
   changed text;
+  dropped_copies text;  -- the snapshot's copies dropped from tdm_snapshot
   newer regclass;
   holds_rows bool;
 BEGIN
@@ -505,12 +506,12 @@ BEGIN
   END IF;
   -- (A copy dropped by hand from tdm_snapshot: said here, naming the
   -- snapshot, not as PostgreSQL's bare missing relation from the job.)
-  changed := (SELECT string_agg(format('%s (of %s)', x.storage, x.rel), ', ' ORDER BY x.storage)
-                FROM tdm.snapshot_table x
-               WHERE x.snapshot_id = s.snapshot_id AND to_regclass(x.storage) IS NULL);
-  IF changed IS NOT NULL THEN
+  dropped_copies := (SELECT string_agg(format('%s (of %s)', x.storage, x.rel), ', ' ORDER BY x.storage)
+                       FROM tdm.snapshot_table x
+                      WHERE x.snapshot_id = s.snapshot_id AND to_regclass(x.storage) IS NULL);
+  IF dropped_copies IS NOT NULL THEN
     RAISE EXCEPTION 'rollback: snapshot % (%) cannot be restored: its copies % were dropped', snapshot_id,
-                    quote_literal(s.label), changed
+                    quote_literal(s.label), dropped_copies
       USING ERRCODE = 'undefined_table', SCHEMA = 'tdm_snapshot',
             HINT = 'Nothing was changed. Roll back to another snapshot of the target (tdm.snapshot lists them);'
                    ' a snapshot''s copies in tdm_snapshot are its only copy of the rows.';
