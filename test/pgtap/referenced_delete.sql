@@ -5,7 +5,7 @@
 -- partition, whose rows are no managed table's). Each reference is named
 -- by its foreign key.
 BEGIN;
-SELECT plan(6);
+SELECT plan(7);
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 SELECT tdm.manage_table('staging.users', '{email}'), tdm.manage_table('staging.accounts', '{account_number}');
@@ -64,6 +64,22 @@ SELECT is(pg_temp.hint_of($$SELECT tdm._refuse_referenced_delete('archive_releas
           'Those rows of tap_part.accounts are of no release (their tdm_release is NULL or names no release: written'
           ' there by hand?): delete them, or change them to reference other rows, then call again.',
           'rows of no release are named as such, not sent to archive a release first');
+
+-- Some of them of a release, some of none: the HINT sends to archive that
+-- release first, and counts the others.
+SET client_min_messages = warning;
+SELECT tdm.create_release('TAP_REF2', 'v-ref2');
+RESET client_min_messages;
+INSERT INTO tap_part.accounts (account_id, user_id, account_number, balance, currency, tdm_release)
+VALUES (153, 1, 'ACC-153', 10, 'EUR', 'TAP_REF2');
+SELECT results_eq($$SELECT e.message, e.detail, e.hint FROM pg_temp.error_of($q$SELECT tdm._refuse_referenced_delete(
+                      'archive_release', 'tap_part', 'R1', 'archiving',
+                      'Archive the releases that reference it first.', true)$q$) e$$,
+  $$VALUES ('archive_release: 2 row(s) of other releases in tap_part.accounts reference release R1''s rows in tap_part.users',
+            'Releases referencing them: TAP_REF2. Foreign key accounts_user_id_fkey refuses archiving.',
+            'Archive the releases that reference it first. 1 of those rows of tap_part.accounts are of no release'
+            ' (their tdm_release is NULL or names no release): delete or change them.')$$,
+  'rows of a release and of none: that release named, the others counted');
 
 SELECT * FROM finish();
 ROLLBACK;
