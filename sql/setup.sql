@@ -8,6 +8,10 @@ SELECT tdm.add_environment('st2', 'st2', precedence => 20);
 SELECT tdm.add_environment('st3', 'st3', 30, 'public');
 SELECT name, server, precedence, remote_schema FROM tdm.environment ORDER BY precedence;
 
+-- Before any table is managed, schema_diff has nothing to compare, and
+-- says so (no rows alone would read as two environments alike).
+SELECT * FROM tdm.schema_diff('st1', 'st2');
+
 -- Target tables: primary and foreign keys come from the catalog.
 SELECT tdm.manage_table('staging.users', natural_keys => '{email}',
                         updated_at_column => 'updated_at', core_columns => '{role}');

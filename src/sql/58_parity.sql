@@ -414,6 +414,12 @@ DECLARE
 BEGIN
   PERFORM tdm._parity_sides('schema_diff', env_a, env_b);
   PERFORM tdm._require_managed_tables('schema_diff');
+  -- (No rows would otherwise read as two environments alike.)
+  IF NOT EXISTS (SELECT FROM tdm.managed_table) THEN
+    RAISE NOTICE 'schema_diff: no table is managed yet: nothing was compared'
+      USING HINT = 'schema_diff compares the tables tdm manages: register them first (tdm.manage_table).';
+    RETURN;
+  END IF;
   -- (The environment's catalog is read through tdm's foreign tables over
   -- its information_schema: made or completed here if need be.)
   FOREACH side IN ARRAY ARRAY[env_a, env_b] LOOP

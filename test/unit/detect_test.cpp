@@ -651,6 +651,29 @@ TEST(Rules, FeaturePriorityHighestWins) {
   EXPECT_EQ(c[0].suggestion, "keep st3 (FEAT-101, priority 3)");
 }
 
+TEST(Rules, FeaturePrioritySaysWhenPrecedenceChoseAmongItsRows) {
+  // st1 and st2 both carry the winning feature and differ: precedence
+  // chose between them, and the rationale says so.
+  auto c = detect({row(0, "4", "f@x", "Customer", "0", 10, "FEAT-101"),
+                   row(1, "4", "f@x", "Customer", "5", 10, "FEAT-101"),
+                   row(2, "4", "f@x", "Customer", "0", 10, "FEAT-105")});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::feature_priority);
+  EXPECT_EQ(*c[0].survivor, 0u);
+  EXPECT_EQ(c[0].rationale,
+            "attributes differ and FEAT-101 has the highest priority in the release plan among "
+            "FEAT-101, FEAT-105; its rows differ too (st1, st2): the environment with the lowest "
+            "precedence number wins");
+  // Rows of the winning feature that agree: the feature alone chose.
+  c = detect({row(0, "4", "f@x", "Customer", "0", 10, "FEAT-101"),
+              row(1, "4", "f@x", "Customer", "0", 10, "FEAT-101"),
+              row(2, "4", "f@x", "Customer", "5", 10, "FEAT-105")});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rationale,
+            "attributes differ and FEAT-101 has the highest priority in the release plan among "
+            "FEAT-101, FEAT-105");
+}
+
 TEST(Rules, EnvironmentPrecedenceForTheSameFeature) {
   auto c =
       detect({row(2, "6", "p@x", "Customer", "5", 10), row(1, "6", "p@x", "Customer", "7", 10)});

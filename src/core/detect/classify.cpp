@@ -837,12 +837,34 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
                     " has the highest priority of the members' features in the release plan");
         return c;
       }
-      resolved(Rule::feature_priority, winner,
-               "keep " + env(winner).name + " (" + std::string(*feature(winner)) + ", priority " +
-                   std::to_string(*top) + ")",
-               "attributes differ and " + std::string(*feature(winner)) +
-                   " has the highest priority in the release plan among " +
-                   boost::algorithm::join(features, ", "));
+      // Rows of that feature that differ from the winner: precedence chose
+      // among them, and the rationale says so.
+      std::vector<std::string> outranked;
+      bool tied = false;  // (members are in tie-break order: the winner's precedence is lowest)
+      for (std::size_t row : members) {
+        if (row != winner && feature_priority(row) == top &&
+            !same_values(winner, row, differing_attributes)) {
+          outranked.push_back(env(row).name);
+          tied |= env(row).precedence == env(winner).precedence;
+        }
+      }
+      resolved(
+          Rule::feature_priority, winner,
+          "keep " + env(winner).name + " (" + std::string(*feature(winner)) + ", priority " +
+              std::to_string(*top) + ")",
+          "attributes differ and " + std::string(*feature(winner)) +
+              " has the highest priority in the release plan among " +
+              boost::algorithm::join(features, ", ") +
+              (outranked.empty()
+                   ? std::string()
+                   : "; its rows differ too (" + env(winner).name + ", " +
+                         boost::algorithm::join(outranked, ", ") + "): " +
+                         (fixed ? fixed_row(first) + " comes first"
+                          : tied
+                              ? std::string(
+                                    "the environments' precedence is equal, the first by name wins")
+                              : std::string(
+                                    "the environment with the lowest precedence number wins"))));
       return c;
     }
     if (top) {

@@ -147,8 +147,12 @@ struct TableModel {
   // primary key: an order line's (order_id, line_no) with its foreign key
   // (order_id, ordered_on) to orders partitioned by date. Two rows that
   // differ there (translated already; a NULL names no parent) reference
-  // two orders, so they are two entities under one key. (Not a tenant's
-  // reference to a lookup row, (tenant_id, category_id): an attribute.)
+  // two orders, so they are two entities under one key. Also a reference
+  // the primary key holds past a natural key: a boarding pass keyed by its
+  // (ticket_no, flight_id), a foreign key, and known by (flight_id,
+  // seat_no): two tickets' passes are two entities on one seat. (Not a
+  // tenant's reference to a lookup row, (tenant_id, category_id), outside
+  // the primary key: an attribute.)
   std::vector<std::size_t> parent_columns;
   // Natural keys borrowed from tables that share this one's primary key (a
   // subtype whose key is a foreign key to it: AdventureWorks' person of

@@ -552,8 +552,8 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
     table.self_referenced.back().push_back(column_index(model, row[2].value()));
   }
   // Columns of references to other tables that share columns with a key
-  // and go past it to a partitioned parent's partition key
-  // (detect::TableModel::parent_columns).
+  // and go past it, to a partitioned parent's partition key or into the
+  // primary key (detect::TableModel::parent_columns).
   for (auto &row : spi.query(
            "SELECT DISTINCT u.c FROM tdm.managed_table m,"
            " jsonb_array_elements(m.foreign_keys) AS fk,"
@@ -564,10 +564,11 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
            " unnest(f.cols, ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns'))) AS u(c, r)"
            " WHERE m.rel = $1 AND to_regclass(fk->>'references') IS DISTINCT FROM m.rel"
            "   AND f.cols && keys.k AND u.c <> ALL (keys.k)"
-           "   AND u.r IN (SELECT a.attname::text FROM pg_partitioned_table p"
-           "                 CROSS JOIN LATERAL unnest(p.partattrs::int2[]) AS k(n)"
-           "                 JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = k.n"
-           "                WHERE p.partrelid = to_regclass(fk->>'references'))"
+           "   AND (u.c = ANY (m.pk_columns)"
+           "        OR u.r IN (SELECT a.attname::text FROM pg_partitioned_table p"
+           "                     CROSS JOIN LATERAL unnest(p.partattrs::int2[]) AS k(n)"
+           "                     JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = k.n"
+           "                    WHERE p.partrelid = to_regclass(fk->>'references')))"
            " ORDER BY 1",
            rel_param, true)) {
     model.parent_columns.push_back(column_index(model, row[0].value()));
