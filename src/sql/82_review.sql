@@ -797,14 +797,8 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege',
               HINT = 'A priority 1 decision needs a second reviewer: another user runs tdm.approve().';
     END IF;
-    -- (A stale decision is not applied, approved or not: approving it
-    -- would approve members its decider has not seen.)
     IF NEW.approved_by IS NOT NULL AND c.status = 'stale' THEN
-      RAISE EXCEPTION 'decision on %: it is stale, taken on members that changed since; it cannot be approved as it is',
-        NEW.conflict_id
-        USING ERRCODE = 'object_not_in_prerequisite_state',
-              HINT = 'A reviewer writes it again (tdm.review_queue says what changed), to confirm it or decide anew;'
-                     ' then approve it.';
+      PERFORM tdm._refuse_stale_approval(NEW.conflict_id);
     END IF;
     NEW.approved_by := CASE WHEN NEW.approved_by IS NULL THEN NULL ELSE current_user END;
     NEW.approved_at := CASE WHEN NEW.approved_by IS NULL THEN NULL ELSE now() END;
@@ -1624,6 +1618,20 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     ORDER BY a.audit_id DESC LIMIT 1))
 $$;
 
+-- A stale decision is not applied, approved or not: approving it would
+-- approve members its decider has not seen, and an approval taken before
+-- it went stale no longer holds.
+CREATE FUNCTION tdm._refuse_stale_approval(conflict_id text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION 'decision on %: it is stale, taken on members that changed since; it cannot be approved as it is',
+    conflict_id
+    USING ERRCODE = 'object_not_in_prerequisite_state',
+          HINT = 'A reviewer writes it again (tdm.review_queue says what changed), to confirm it or decide anew;'
+                 ' then approve it.';
+END
+$$;
+
 CREATE FUNCTION tdm.approve(conflict_id text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
@@ -1635,7 +1643,7 @@ BEGIN
   IF NOT FOUND AND NOT EXISTS (SELECT FROM tdm.conflict c WHERE c.conflict_id = approve.conflict_id) THEN
     RAISE EXCEPTION 'approve: unknown conflict "%"', conflict_id
       USING ERRCODE = 'undefined_object',
-            HINT = 'Decisions awaiting approval: SELECT conflict_id FROM tdm.decision WHERE approved_by IS NULL;';
+            HINT = 'Decisions awaiting approval: SELECT conflict_id FROM tdm.decision WHERE decided_priority = 1 AND approved_by IS NULL;';
   END IF;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'approve: conflict "%" has no decision to approve', conflict_id
@@ -1649,7 +1657,9 @@ BEGIN
   END IF;
   -- (Approving again changes nothing: the UPDATE would write the decision
   -- again, as its approver's.)
-  IF d.approved_by IS NOT NULL THEN
+  IF d.approved_by IS NOT NULL AND (tdm._latest_conflict(conflict_id)).status = 'stale' THEN
+    PERFORM tdm._refuse_stale_approval(conflict_id);
+  ELSIF d.approved_by IS NOT NULL THEN
     RAISE NOTICE 'approve: the decision on % is approved already, by %', conflict_id, d.approved_by;
     RETURN;
   END IF;

@@ -61,6 +61,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._detail_text(jsonb),
   tdm._html_escape(text),
   tdm._latest_conflict(text),
+  tdm._refuse_stale_approval(text),
   tdm._consolidating_backend(text),
   tdm._advisory_holder(text, text),
   tdm._key_taken_for(text, text[], jsonb, bool),

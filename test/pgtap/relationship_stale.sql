@@ -48,6 +48,12 @@ SELECT conflict_id AS gone FROM tdm.review_queue
  WHERE rel = 'tap_rs.member'::regclass AND members -> 0 -> 'row' ->> 'id' = '6' \gset
 SELECT tdm.resolve(:'orphan', 'merge', merged => '{"unit_id": null}', rationale => 'no unit now');
 SELECT tdm.resolve(:'gone', 'delete_all', rationale => 'no unit, no member');
+-- (approved by a second reviewer while it holds: the approval does not
+-- outlive the members it was given on)
+CREATE ROLE tap_rs_approver IN ROLE tdm_reviewer;
+SET SESSION AUTHORIZATION tap_rs_approver;
+SELECT tdm.approve(:'orphan');
+RESET SESSION AUTHORIZATION;
 -- The mentor goes too: the member's conflict names both references now.
 UPDATE tdm.decision SET action = 'delete_all', keep_env = NULL, rationale = 'no mentor'
  WHERE conflict_id IN (SELECT c.conflict_id FROM tdm.conflict c WHERE c.rel = 'tap_rs.mentor'::regclass);
@@ -61,12 +67,12 @@ SELECT ok((SELECT rationale ~ 'tap_rs\.mentor .* by mentor_id' AND rationale ~ '
   'its rationale names both references');
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'awaiting_review', 'the run waits for the reviewer');
 -- (a relationship conflict is priority 1: a second reviewer approves, not
--- a stale decision, taken on what its decider saw then)
-CREATE ROLE tap_rs_approver IN ROLE tdm_reviewer;
+-- a stale decision, taken on what its decider saw then; approved before
+-- it went stale, it is not "approved already")
 SET SESSION AUTHORIZATION tap_rs_approver;
 SELECT throws_ok(format('SELECT tdm.approve(%L)', :'orphan'), '55000',
   format('decision on %s: it is stale, taken on members that changed since; it cannot be approved as it is', :'orphan'),
-  'a stale decision cannot be approved');
+  'a stale decision cannot be approved, whether approved before or not');
 RESET SESSION AUTHORIZATION;
 SELECT tdm.resolve(:'orphan', 'merge', merged => '{"unit_id": null, "mentor_id": null}', rationale => 'neither now');
 SET SESSION AUTHORIZATION tap_rs_approver;
