@@ -189,3 +189,10 @@ SELECT dblink_exec('master_locker', 'ROLLBACK'), dblink_disconnect('master_locke
 SELECT (pg_temp.error_of(format('SELECT tdm.rollback(%s)', :doomed))).hint
          = format('Its job %s ended failed: it will never complete. Take a new snapshot (tdm.snapshot), or roll'
                   ' back to another one.', :doomed_job) AS said_failed;
+
+-- Consolidating a promoted release again, when releases consolidated
+-- after it reference its rows in staging: the HINT does not send to
+-- consolidate it before them (it was), and says it is in master.
+SET client_min_messages = error;
+SELECT e.message, e.hint FROM pg_temp.error_of($$SELECT tdm.consolidate('R2')$$) e;
+RESET client_min_messages;

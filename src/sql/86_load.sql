@@ -516,8 +516,15 @@ BEGIN
   -- refused, not deleted or changed by an ON DELETE action.)
   PERFORM tdm._refuse_referenced_delete(
     'consolidate', target, release, 'loading the release again',
-    format('Consolidate release %s before the releases that reference it, or delete their rows from %s'
-           ' first and consolidate them again afterwards.', release, target), true);
+    CASE WHEN tdm._presence((SELECT r.status FROM tdm.release r WHERE r.release = _load.release)) = 'target'
+         -- (in master already: consolidated before the releases that
+         -- reference it, which cannot be undone by consolidating first)
+         THEN format('Release %s is in master already (%s), and those releases were consolidated against its'
+                     ' rows in %s: leave it as it is, or delete their rows from %s first and consolidate them'
+                     ' again afterwards.', release,
+                     (SELECT r.status FROM tdm.release r WHERE r.release = _load.release), target, target)
+         ELSE format('Consolidate release %s before the releases that reference it, or delete their rows from %s'
+                     ' first and consolidate them again afterwards.', release, target) END, true);
   FOR t IN SELECT x.managed AS rel, x.step, x.rel AS target_rel, x.release_column,
                   format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
              FROM tdm._target_tables(target) x LOOP
