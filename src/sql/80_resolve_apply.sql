@@ -1953,6 +1953,9 @@ BEGIN
   END LOOP;
   -- The rows that reference them, noted while their keys are still the
   -- environment's (this run's key map may give another row that key).
+  -- Not a row translated above: its reference holds the key an earlier
+  -- release gave, which a deleted row may have had in the environment
+  -- (e2's 1, loaded as 2, is not e2's deleted 2).
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x
             WHERE EXISTS (SELECT 1 FROM pg_temp.tdm_deleted d WHERE d.rel = x.parent AND d.earlier)
             ORDER BY x.child::text, x.name LOOP
@@ -1960,7 +1963,10 @@ BEGIN
     EXECUTE format(
       'INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, row_hash, orphan)'
       ' SELECT $1, $2, t.tdm_env, t.tdm_row_hash, true FROM %s t JOIN pg_temp.tdm_deleted d'
-      '     ON d.rel = $3 AND d.earlier AND d.env = t.tdm_env AND d.key = %s',
+      '     ON d.rel = $3 AND d.earlier AND d.env = t.tdm_env AND d.key = %s'
+      '  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk f'
+      '                     WHERE f.rel = $1 AND f.edge = $2 AND f.env = t.tdm_env'
+      '                       AND f.row_hash = t.tdm_row_hash AND NOT f.orphan)',
       format('pg_temp.%I', tdm._collected_name(e.child)), tdm._key_text(e.columns, 't'))
       USING e.child, e.name, e.parent;
   END LOOP;
