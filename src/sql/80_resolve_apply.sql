@@ -1063,7 +1063,13 @@ BEGIN
            WHERE p.role = 'drop') s
     LEFT JOIN pg_temp.tdm_keymap km ON km.rel = the_rel AND km.env = s.into_env AND km.old_key = s.into_key
                                    AND km.reason <> 'repointed'
-   WHERE s.into_key IS NOT NULL AND s.key <> coalesce(km.new_key, s.into_key);
+   WHERE s.into_key IS NOT NULL
+     AND (s.key <> coalesce(km.new_key, s.into_key)
+          -- (a row re-pointed onto its survivor's key, by its parent's:
+          -- merged all the same, its entry from the environment's key
+          -- made `merged` by tdm._propagate, as the run counts it)
+          OR EXISTS (SELECT FROM pg_temp.tdm_keymap r
+                      WHERE r.rel = the_rel AND r.reason = 'repointed' AND r.env = s.env AND r.new_key = s.key));
   delete_role := format('DELETE FROM %s t'
                         ' WHERE t.ctid = ANY (ARRAY(SELECT p.row_ctid FROM pg_temp.tdm_plan p'
                         '                            WHERE p.role = $1))', collected);

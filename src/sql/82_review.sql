@@ -877,7 +877,10 @@ BEGIN
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = CASE c.status WHEN 'auto_resolved'
                      THEN format('Rule %s settled it and a completed run loaded that: a rule is'
-                                 ' overruled before a run completes.', c.rule)
+                                 ' overruled before a run completes. For another outcome now, change what the'
+                                 ' rule reads (the rows in the environments, the release plan''s priorities or'
+                                 ' the environments'' precedence), tag the release again and consolidate it.',
+                                 c.rule)
                      ELSE 'Its run has loaded it already.' END;
   END IF;
   IF NEW.action IS NULL THEN
@@ -1014,9 +1017,17 @@ BEGIN
       CASE WHEN NEW.action = 'keep_all' THEN 'renaming it' ELSE format('%s', NEW.action) END,
       earlier_release
       USING ERRCODE = 'invalid_parameter_value',
-            HINT = format('Keep it (action keep, keep_env %L: the release''s rows are merged into it), '
-                          'or keep_all (the release''s rows get new keys, or renames of their own).',
-                          earlier[1]);
+            HINT = CASE WHEN c.rule = 'distinct_entities'
+                        -- (other entities than master's row: a keep would
+                        -- merge them, and their children, into it)
+                        THEN format('The rows are different entities (distinct_entities): keep_all gives the'
+                                    ' release''s rows new keys, or renames of their own; keep (keep_env %L) only'
+                                    ' if they are that row after all: the release''s rows and their children are'
+                                    ' merged into it. To leave a release''s row out, untag it in its environment'
+                                    ' and tag the release again.', earlier[1])
+                        ELSE format('Keep it (action keep, keep_env %L: the release''s rows are merged into it), '
+                                    'or keep_all (the release''s rows get new keys, or renames of their own).',
+                                    earlier[1]) END;
   END IF;
 
   IF NEW.action = 'keep' THEN
