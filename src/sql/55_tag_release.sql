@@ -312,6 +312,9 @@ DECLARE
   closed text[];  -- the other releases past tagging: their rows are their locks'
   tagged_closed bigint;  -- a table's rows tagged for one of them
   in_lock bool;  -- whether that release locked rows of the table there
+  parent_missing text;  -- a dangling reference's parent row is not there at all
+  missing bigint;       -- such references, of the dangling ones
+  parent_tags text;     -- the tags of the parent rows that are there
 BEGIN
   r := tdm._tag_release_check(the_release);
   features := ARRAY(SELECT f.feature FROM tdm.feature f WHERE f.release = the_release);
@@ -497,6 +500,8 @@ BEGIN
           -- (A reference the environment lacks is read as NULL: it names
           -- no parent.)
           CONTINUE WHEN tdm._fills(env_drift, m.rel) ?| ARRAY(SELECT jsonb_array_elements_text(fk->'columns'));
+          parent_missing := (SELECT string_agg(format('p.%I IS NULL', rc), ' AND ')
+                               FROM jsonb_array_elements_text(fk->'ref_columns') AS b(rc));
           detail := format(
             'FROM %s c LEFT JOIN %s p ON %s WHERE c.%I = $1 AND %s AND (%s OR p.%I IS NULL OR p.%I <> ALL ($2))',
             env_rel, tdm._env_table(e.name, parent_rel),
@@ -506,21 +511,34 @@ BEGIN
             m.release_column,
             (SELECT string_agg(format('c.%I IS NOT NULL', cc), ' AND ')
                FROM jsonb_array_elements_text(fk->'columns') AS a(cc)),
-            (SELECT string_agg(format('p.%I IS NULL', rc), ' AND ')
-               FROM jsonb_array_elements_text(fk->'ref_columns') AS b(rc)),
-            parent.release_column, parent.release_column);
+            parent_missing, parent.release_column, parent.release_column);
           -- (a lock on the parent there stops this read too)
           reading := format('%s (and %s, which it references)', m.rel, parent_rel);
-          EXECUTE 'SELECT count(*) ' || detail INTO n USING the_release, lineage;
+          EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %1$s),'
+                         '       string_agg(DISTINCT coalesce(quote_literal(p.%2$I), ''none''), '', '')'
+                         '         FILTER (WHERE NOT (%1$s)) ',
+                         parent_missing, parent.release_column) || detail
+            INTO n, missing, parent_tags USING the_release, lineage;
           IF n > 0 THEN
             EXECUTE format('SELECT jsonb_agg(k) FROM (SELECT %s AS k %s ORDER BY %s LIMIT 5) s',
                            tdm._pk_json_sql(m.rel, 'c'), detail, tdm._pk_list_sql(m.rel, 'c'))
               INTO examples USING the_release, lineage;
+            -- (which of the two cases, and what to do in each)
             PERFORM tdm._finding(job, e.name, m.rel, 'dangling_reference', 'error',
-              format('%s row(s) of %s.%I tagged for %s reference a %s row (%s) that %s does not hold,'
-                     ' or holds tagged for no release of %s',
+              format('%s row(s) of %s.%I tagged for %s reference a %s row (%s) that %s ',
                      n, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), the_release,
-                     parent_rel, fk->>'name', e.name, array_to_string(lineage, ', ')),
+                     parent_rel, fk->>'name', e.name)
+              || CASE WHEN missing = n
+                      THEN 'does not hold: add those rows there, or leave the rows that reference them untagged'
+                      WHEN missing = 0
+                      THEN CASE WHEN parent_tags = 'none' THEN 'holds untagged'
+                                ELSE format('holds tagged for no release of %s (tags: %s)',
+                                            array_to_string(lineage, ', '), parent_tags) END
+                           || format(': tag them for %s, or leave the rows that reference them untagged',
+                                     the_release)
+                      ELSE format('does not hold (%s of them), or holds tagged for no release of %s (the others;'
+                                  ' tags: %s): add or tag those rows, or leave the rows that reference them'
+                                  ' untagged', missing, array_to_string(lineage, ', '), parent_tags) END,
               n, examples);
           END IF;
           reading := m.rel::text;
