@@ -64,8 +64,8 @@ SELECT results_eq($$SELECT p.first_name FROM tap_bk.bk_entity e LEFT JOIN tap_bk
 SELECT results_eq($$SELECT k.rel::text, k.old_key, k.new_key, k.reason FROM tdm.key_map k
                      WHERE k.run_id = $$ || :run || $$ AND k.env = 'bk2' AND k.old_key = '{"entity_id": 2}' ORDER BY 1$$,
                   $$VALUES ('tap_bk.bk_entity', '{"entity_id": 2}'::jsonb, '{"entity_id": 1}'::jsonb, 'merged'),
-                           ('tap_bk.bk_person', '{"entity_id": 2}'::jsonb, '{"entity_id": 1}'::jsonb, 'repointed')$$,
-                  'the key map agrees: the second environment''s 2 is 1 in both tables');
+                           ('tap_bk.bk_person', '{"entity_id": 2}'::jsonb, '{"entity_id": 1}'::jsonb, 'merged')$$,
+                  'the key map agrees: the second environment''s 2 is 1 in both tables (its person merged into Ken''s)');
 SELECT results_eq($$SELECT ph.phone, p.first_name FROM tap_bk.bk_phone ph JOIN tap_bk.bk_person p USING (entity_id)$$,
                   $$VALUES ('555-0101', 'Ken')$$, 'the second environment''s phone of Ken is Ken''s');
 
