@@ -347,6 +347,20 @@ TEST(Rules, ExactDuplicateKeepsTheHighestPrecedence) {
   EXPECT_EQ(c[0].labels, (std::vector<std::string>{"st1", "st3"}));
 }
 
+TEST(Rules, ExactDuplicateSaysWhoseFeatureTheKeptRowCarries) {
+  auto c = detect({row(2, "5", "a@x", "Customer", "10", 10, "FEAT-101"),
+                   row(0, "5", "a@x", "Customer", "10", 10, "FEAT-105")});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::exact_duplicate);
+  EXPECT_EQ(c[0].rationale,
+            "identical rows in 2 environments; their features differ (FEAT-101, FEAT-105): the row "
+            "kept carries FEAT-105, st1's");
+  // One feature: nothing to say.
+  c = detect({row(2, "5", "a@x", "Customer", "10", 10), row(0, "5", "a@x", "Customer", "10", 10)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rationale, "identical rows in 2 environments");
+}
+
 TEST(Rules, TemporalPriorityKeepsTheNewest) {
   auto c = detect({row(0, "2", "testuser2@x", "Customer", "5", 10),
                    row(3, "2", "testuser2@x", "Customer", "5", 12)});

@@ -716,8 +716,18 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
             ? "identical rows in " + std::to_string(members.size()) + " environments"
             : std::to_string(members.size()) + " identical rows in " +
                   std::to_string(environments.size()) + " environments";
+    // (Identical but for their tags: the kept row's feature is the first
+    // member's, by precedence, whatever the plan ranks; said so.)
+    std::set<std::string> tagged;
+    for (std::size_t row : members) tagged.insert(std::string(feature(row).value_or("")));
+    const std::string features =
+        tagged.size() > 1
+            ? "; their features differ (" + boost::algorithm::join(tagged, ", ") +
+                  "): the row kept carries " + std::string(feature(first).value_or("none")) + ", " +
+                  env(first).name + "'s"
+            : std::string();
     resolved(Rule::exact_duplicate, first, "keep " + env(first).name + "; drop the copies",
-             copies + (fixed ? " (" + fixed_row(first) + " among them)" : ""));
+             copies + (fixed ? " (" + fixed_row(first) + " among them)" : "") + features);
     return c;
   }
   // Rule 2: attributes identical, newest wins; master's row stays.
