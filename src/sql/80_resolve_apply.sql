@@ -2347,7 +2347,12 @@ BEGIN
       -- environment's.)
       noted := tdm._translations_noted(e.child, e.name);
       orphan_join := format(
-        'dl.rel = $4 AND %s AND %s AND %s',
+        'dl.rel = $4 AND %s AND %s AND %s'
+        -- (Not a row translated through an earlier release's key map,
+        -- tdm._translate_earlier: its reference names that release's row,
+        -- whose key the environment may have given the deleted row.)
+        ' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk f WHERE f.rel = $2 AND f.edge = $5'
+        '                  AND f.env = t.tdm_env AND f.row_hash = t.tdm_row_hash AND NOT f.orphan)',
         CASE WHEN noted THEN 'coalesce(x.to_env, t.tdm_env) = dl.env'
              -- (else also a row of another environment, that the row's own
              -- parent was merged into: its key is that row's now)
