@@ -270,6 +270,21 @@ BEGIN
                   ' references', quote_ident(col),
                   CASE WHEN role LIKE 'referenced by %' THEN 'is ' || role ELSE 'is a column of a ' || role END);
   END IF;
+  -- (A partial unique index's WHERE clause says which rows must be
+  -- unique: a mask of a column it reads changes which rows it covers,
+  -- whatever the method, and rows the environments keep apart collide.)
+  SELECT format('%s (WHERE %s)', i.indexrelid::regclass, pg_get_expr(i.indpred, i.indrelid)) INTO role
+    FROM pg_index i
+   WHERE i.indrelid = rel AND i.indisunique AND i.indpred IS NOT NULL
+     AND pg_get_expr(i.indpred, i.indrelid)
+         ~ ('(^|[^[:alnum:]_$"])' || regexp_replace(quote_ident(col), '([^[:alnum:]_])', '\\\1', 'g')
+            || '($|[^[:alnum:]_$"])')
+   ORDER BY 1 LIMIT 1;
+  IF FOUND THEN
+    RETURN format('%s is read by the WHERE clause of unique index %s: a mask would change which rows the index'
+                  ' covers, and rows it keeps apart in the environments would collide: leave it unmasked',
+                  quote_ident(col), role);
+  END IF;
   IF method NOT IN ('hash', 'email') THEN
     -- (NULLs are never equal in a unique index, unless it says NULLS NOT
     -- DISTINCT: null keeps such a column's rows apart, a column too short
@@ -281,11 +296,20 @@ BEGIN
                           WHERE i.indexrelid = to_regclass(substr(r.role, 14))))
      LIMIT 1;
     IF FOUND THEN
+      -- (hash and email mask text only: for another type, what is left)
       RETURN format('%s is part of a %s, and %s makes different values equal (two entities would'
-                    ' become one): use hash or email, which keep different values apart%s',
+                    ' become one): %s',
                     quote_ident(col), role, method,
-                    CASE WHEN role LIKE 'unique index %' AND method <> 'null' AND NOT a.attnotnull
-                         THEN ', or null (a unique index keeps NULLs apart)' ELSE '' END);
+                    CASE WHEN (SELECT t.typcategory FROM pg_type t
+                                WHERE t.oid = coalesce((SELECT d.typbasetype FROM pg_type d
+                                                         WHERE d.oid = a.atttypid AND d.typtype = 'd'),
+                                                       a.atttypid)) = 'S'
+                         THEN 'use hash or email, which keep different values apart'
+                              || CASE WHEN role LIKE 'unique index %' AND method <> 'null' AND NOT a.attnotnull
+                                      THEN ', or null (a unique index keeps NULLs apart)' ELSE '' END
+                         WHEN role LIKE 'unique index %' AND method <> 'null' AND NOT a.attnotnull
+                         THEN 'use null (a unique index keeps NULLs apart), or leave it unmasked'
+                         ELSE 'leave it unmasked' END);
     END IF;
   END IF;
   unknown := (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(coalesce(options, '{}')) k
