@@ -459,7 +459,10 @@ BEGIN
                                 (SELECT format('CREATE TABLE %I.%I (LIKE %s INCLUDING ALL);', the_target, c.relname,
                                                m.rel)
                                    FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
-                                  ORDER BY m.rel::text LIMIT 1),
+                                  -- (one the target lacks, if it exists)
+                                  ORDER BY to_regnamespace(quote_ident(the_target)) IS NOT NULL
+                                           AND tdm._target_table(the_target, m.rel) IS NOT NULL,
+                                           m.rel::text LIMIT 1),
                                 the_release)
                     ELSE '' END;
   IF to_regnamespace(quote_ident(the_target)) IS NULL THEN

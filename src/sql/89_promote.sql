@@ -447,8 +447,14 @@ BEGIN
                     AND x.status = 'completed') THEN
     SELECT x.run_id, x.status INTO latest FROM tdm.run x
      WHERE x.run_id = tdm._latest_run(the_release, from_target);
-    RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %',
-      the_release, r.status, from_target
+    -- (its latest run there said: a release consolidated before, whose
+    -- new run waits, is still `consolidated`)
+    RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %%',
+      the_release, r.status, from_target,
+      CASE WHEN latest.run_id IS NOT NULL
+           THEN format(': its latest run there, %s, %s', latest.run_id,
+                       CASE latest.status WHEN 'awaiting_review' THEN 'awaits review'
+                                          ELSE 'is ' || latest.status END) ELSE '' END
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = CASE WHEN from_target = 'staging' AND elsewhere IS NOT NULL THEN elsewhere
                         WHEN from_target = tdm._staging_target() AND r.status = 'open' THEN tdm._next_step(r)
