@@ -462,7 +462,7 @@ BEGIN
                                   -- (one the target lacks, if it exists)
                                   ORDER BY to_regnamespace(quote_ident(the_target)) IS NOT NULL
                                            AND tdm._target_table(the_target, m.rel) IS NOT NULL,
-                                           m.rel::text LIMIT 1),
+                                           m.rel::oid LIMIT 1),
                                 the_release)
                     ELSE '' END;
   IF to_regnamespace(quote_ident(the_target)) IS NULL THEN
@@ -476,7 +476,7 @@ BEGIN
   IF to_regnamespace('master') IS NOT NULL THEN
     PERFORM tdm._require_privileges('consolidate', 'master', '{SELECT}');
   END IF;
-  SELECT string_agg(format('%s (managed as %s)', quote_ident(c.relname), m.rel), ', ')
+  SELECT string_agg(format('%s (managed as %s)', quote_ident(c.relname), m.rel), ', ' ORDER BY m.rel::oid)
     INTO missing
     FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
    WHERE tdm._target_table(the_target, m.rel) IS NULL;

@@ -449,9 +449,9 @@ BEGIN
      WHERE x.run_id = tdm._latest_run(the_release, from_target);
     -- (its latest run there said: a release consolidated before, whose
     -- new run waits, is still `consolidated`)
-    RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %%',
-      the_release, r.status, from_target,
-      CASE WHEN latest.run_id IS NOT NULL
+    RAISE EXCEPTION 'promote: release "%" is % and has no completed consolidation into %',
+      the_release, r.status, from_target
+      || CASE WHEN latest.run_id IS NOT NULL
            THEN format(': its latest run there, %s, %s', latest.run_id,
                        CASE latest.status WHEN 'awaiting_review' THEN 'awaits review'
                                           ELSE 'is ' || latest.status END) ELSE '' END
