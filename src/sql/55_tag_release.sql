@@ -515,7 +515,8 @@ BEGIN
           -- (a lock on the parent there stops this read too)
           reading := format('%s (and %s, which it references)', m.rel, parent_rel);
           EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %1$s),'
-                         '       string_agg(DISTINCT coalesce(quote_literal(p.%2$I), ''none''), '', '')'
+                         '       string_agg(DISTINCT coalesce(quote_literal(p.%2$I), ''none'') COLLATE "C", '', '''
+                         '                  ORDER BY coalesce(quote_literal(p.%2$I), ''none'') COLLATE "C")'
                          '         FILTER (WHERE NOT (%1$s)) ',
                          parent_missing, parent.release_column) || detail
             INTO n, missing, parent_tags USING the_release, lineage;

@@ -232,6 +232,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     ELSE format('%s::text', expr) END
 $$;
 
+-- Whether deparsed expression `expr` (pg_get_expr) reads column `col`:
+-- its name as an identifier, not inside a string literal nor as a type
+-- name after `::` (false when `expr` is NULL).
+CREATE FUNCTION tdm._expr_reads(expr text, col text) RETURNS bool
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(regexp_replace(expr, '''([^'']|'''')*''', '''''', 'g')
+                    ~ ('(^|[^[:alnum:]_$":])' || regexp_replace(quote_ident(col), '([^[:alnum:]_])', '\\\1', 'g')
+                       || '($|[^[:alnum:]_$"])'), false)
+$$;
+
 -- Why `method` with `options` cannot mask column `col` of `rel` (NULL
 -- when it can): checked when the mask is declared and again at every
 -- collection, since the table may have changed since.
@@ -273,12 +283,15 @@ BEGIN
   -- (A partial unique index's WHERE clause says which rows must be
   -- unique: a mask of a column it reads changes which rows it covers,
   -- whatever the method, and rows the environments keep apart collide.)
+  -- (Not a column of the index's key: `UNIQUE (email) WHERE email IS NOT
+  -- NULL` covers the same rows once email is hashed, NULL staying NULL;
+  -- the key's rules below apply to it.)
   SELECT format('%s (WHERE %s)', i.indexrelid::regclass, pg_get_expr(i.indpred, i.indrelid)) INTO role
     FROM pg_index i
    WHERE i.indrelid = rel AND i.indisunique AND i.indpred IS NOT NULL
-     AND pg_get_expr(i.indpred, i.indrelid)
-         ~ ('(^|[^[:alnum:]_$"])' || regexp_replace(quote_ident(col), '([^[:alnum:]_])', '\\\1', 'g')
-            || '($|[^[:alnum:]_$"])')
+     AND tdm._expr_reads(pg_get_expr(i.indpred, i.indrelid), col)
+     AND NOT a.attnum = ANY (i.indkey)
+     AND NOT tdm._expr_reads(pg_get_expr(i.indexprs, i.indrelid), col)
    ORDER BY 1 LIMIT 1;
   IF FOUND THEN
     RETURN format('%s is read by the WHERE clause of unique index %s: a mask would change which rows the index'

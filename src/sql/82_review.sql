@@ -1654,7 +1654,8 @@ BEGIN
   IF NOT FOUND AND NOT EXISTS (SELECT FROM tdm.conflict c WHERE c.conflict_id = approve.conflict_id) THEN
     RAISE EXCEPTION 'approve: unknown conflict "%"', conflict_id
       USING ERRCODE = 'undefined_object',
-            HINT = 'Decisions awaiting approval: SELECT conflict_id FROM tdm.decision WHERE decided_priority = 1 AND approved_by IS NULL;';
+            HINT = 'Decisions awaiting approval: SELECT DISTINCT d.conflict_id FROM tdm.decision d JOIN tdm.conflict c'
+                   ' USING (conflict_id) WHERE c.priority = 1 AND c.status = ''decided'' AND d.approved_by IS NULL;';
   END IF;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'approve: conflict "%" has no decision to approve', conflict_id

@@ -496,6 +496,7 @@ $$;
 CREATE FUNCTION tdm._load(run bigint, release text, target text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  release_status text := (SELECT r.status FROM tdm.release r WHERE r.release = _load.release);
   t record;
   deletes text[] := '{}';
   inserts text[] := '{}';
@@ -516,13 +517,12 @@ BEGIN
   -- refused, not deleted or changed by an ON DELETE action.)
   PERFORM tdm._refuse_referenced_delete(
     'consolidate', target, release, 'loading the release again',
-    CASE WHEN tdm._presence((SELECT r.status FROM tdm.release r WHERE r.release = _load.release)) = 'target'
+    CASE WHEN tdm._presence(release_status) = 'target'
          -- (in master already: consolidated before the releases that
          -- reference it, which cannot be undone by consolidating first)
          THEN format('Release %s is in master already (%s), and those releases were consolidated against its'
                      ' rows in %s: leave it as it is, or delete their rows from %s first and consolidate them'
-                     ' again afterwards.', release,
-                     (SELECT r.status FROM tdm.release r WHERE r.release = _load.release), target, target)
+                     ' again afterwards.', release, release_status, target, target)
          ELSE format('Consolidate release %s before the releases that reference it, or delete their rows from %s'
                      ' first and consolidate them again afterwards.', release, target) END, true);
   FOR t IN SELECT x.managed AS rel, x.step, x.rel AS target_rel, x.release_column,

@@ -624,6 +624,14 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
                   " stays as it is: a human decides (keep it, or keep_all with new keys or "
                   "renames for the release's rows)");
   };
+  // Why precedence chose the first member over `among` others, `tied` of
+  // them of its own precedence (the name then decided).
+  auto by_precedence = [&](std::size_t tied, std::size_t among) -> std::string {
+    if (fixed) return fixed_row(first) + " comes first";
+    if (tied == 0) return "the environment with the lowest precedence number wins";
+    if (tied == among) return "the environments' precedence is equal, the first by name wins";
+    return "the environment with the lowest precedence number wins, then the first by name";
+  };
   // A release's row that joins several of master's rows (one by one key,
   // another by another): no rule picks among rows that all stay.
   const auto fixed_count = std::count_if(members.begin(), members.end(),
@@ -719,7 +727,7 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     // (Identical but for their tags: the kept row's feature is the first
     // member's, by precedence, whatever the plan ranks; said so.)
     std::set<std::string> tagged;
-    for (std::size_t row : members) tagged.insert(std::string(feature(row).value_or("")));
+    for (std::size_t row : members) tagged.insert(std::string(feature(row).value_or("none")));
     const std::string features =
         tagged.size() > 1
             ? "; their features differ (" + boost::algorithm::join(tagged, ", ") +
@@ -850,31 +858,24 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
       // Rows of that feature that differ from the winner: precedence chose
       // among them, and the rationale says so.
       std::vector<std::string> outranked;
-      bool tied = false;  // (members are in tie-break order: the winner's precedence is lowest)
+      std::size_t tied = 0;  // (members are in tie-break order: the winner's precedence is lowest)
       for (std::size_t row : members) {
         if (row != winner && feature_priority(row) == top &&
             !same_values(winner, row, differing_attributes)) {
           outranked.push_back(env(row).name);
-          tied |= env(row).precedence == env(winner).precedence;
+          if (env(row).precedence == env(winner).precedence) ++tied;
         }
       }
-      resolved(
-          Rule::feature_priority, winner,
-          "keep " + env(winner).name + " (" + std::string(*feature(winner)) + ", priority " +
-              std::to_string(*top) + ")",
-          "attributes differ and " + std::string(*feature(winner)) +
-              " has the highest priority in the release plan among " +
-              boost::algorithm::join(features, ", ") +
-              (outranked.empty()
-                   ? std::string()
-                   : "; its rows differ too (" + env(winner).name + ", " +
-                         boost::algorithm::join(outranked, ", ") + "): " +
-                         (fixed ? fixed_row(first) + " comes first"
-                          : tied
-                              ? std::string(
-                                    "the environments' precedence is equal, the first by name wins")
-                              : std::string(
-                                    "the environment with the lowest precedence number wins"))));
+      resolved(Rule::feature_priority, winner,
+               "keep " + env(winner).name + " (" + std::string(*feature(winner)) + ", priority " +
+                   std::to_string(*top) + ")",
+               "attributes differ and " + std::string(*feature(winner)) +
+                   " has the highest priority in the release plan among " +
+                   boost::algorithm::join(features, ", ") +
+                   (outranked.empty() ? std::string()
+                                      : "; its rows differ too (" + env(winner).name + ", " +
+                                            boost::algorithm::join(outranked, ", ") +
+                                            "): " + by_precedence(tied, outranked.size())));
       return c;
     }
     if (top) {
@@ -892,10 +893,8 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
   resolved(
       Rule::environment_precedence, first,
       "keep " + env(first).name + " (precedence " + std::to_string(env(first).precedence) + ")",
-      columns_differ(differing_attributes, members) + " between rows of the same feature: " +
-          (fixed  ? fixed_row(first) + " comes first"
-           : tied ? std::string("the environments' precedence is equal, the first by name wins")
-                  : std::string("the environment with the lowest precedence number wins")));
+      columns_differ(differing_attributes, members) +
+          " between rows of the same feature: " + by_precedence(tied ? 1 : 0, 1));
   return c;
 }
 
