@@ -1169,6 +1169,14 @@ TEST(ParentColumns, RowsOfTwoParentsUnderOneNaturalKeyGoToReview) {
   EXPECT_EQ(c[0].rule, Rule::manual);
   EXPECT_EQ(c[0].rationale.find("st1 and st2 reference two rows by balance under one key"), 0u)
       << c[0].rationale;
+  // One parent spelled two ways, as a numeric key may be: one line.
+  t.key_forms.assign(t.columns.size(), KeyForm::kText);
+  t.key_forms[kBalance] = KeyForm::kDecimal;
+  c = detect(
+      {row(0, "1", "a@x", "Customer", "100.0", 10), row(1, "7", "a@x", "Customer", "100.00", 10)},
+      t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::manual) << c[0].rationale;
 }
 
 }  // namespace

@@ -268,12 +268,15 @@ class Classifier {
 
   // Rows of two environments whose references past their key name two
   // parent rows (TableModel::parent_columns); a NULL there names none.
+  // (Compared as the key's type compares them: a primary key's columns
+  // keep their spelling, `1.0` and `1.00`.)
   bool parents_differ(std::size_t a, std::size_t b) const {
     if (rows_[a].env == rows_[b].env) return false;
     for (std::size_t column : table_.parent_columns) {
       const ValueView va = value(a, column);
       const ValueView vb = value(b, column);
-      if (va && vb && *va != *vb) return true;
+      const KeyForm form = table_.key_forms.empty() ? KeyForm::kText : table_.key_forms[column];
+      if (va && vb && canonical_value(*va, form) != canonical_value(*vb, form)) return true;
     }
     return false;
   }
