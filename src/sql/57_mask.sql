@@ -264,6 +264,8 @@ BEGIN
   IF NOT FOUND THEN
     RETURN format('%s has no column %s', rel, quote_ident(col));
   END IF;
+  -- (a domain by its base type)
+  base := coalesce((SELECT d.typbasetype FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd'), a.atttypid);
   IF col IN (m.release_column, m.feature_column, m.updated_at_column) THEN
     RETURN format('%s is the table''s %s column, which tdm reads to tag and order rows', quote_ident(col),
                   CASE col WHEN m.release_column THEN 'release' WHEN m.feature_column THEN 'feature'
@@ -313,10 +315,7 @@ BEGIN
       RETURN format('%s is part of a %s, and %s makes different values equal (two entities would'
                     ' become one): %s',
                     quote_ident(col), role, method,
-                    CASE WHEN (SELECT t.typcategory FROM pg_type t
-                                WHERE t.oid = coalesce((SELECT d.typbasetype FROM pg_type d
-                                                         WHERE d.oid = a.atttypid AND d.typtype = 'd'),
-                                                       a.atttypid)) = 'S'
+                    CASE WHEN (SELECT t.typcategory FROM pg_type t WHERE t.oid = base) = 'S'
                          THEN 'use hash or email, which keep different values apart'
                               || CASE WHEN role LIKE 'unique index %' AND method <> 'null' AND NOT a.attnotnull
                                       THEN ', or null (a unique index keeps NULLs apart)' ELSE '' END
@@ -332,8 +331,6 @@ BEGIN
                   coalesce((SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(tdm._mask_defaults(method)) k),
                            'none'));
   END IF;
-  -- (a domain by its base type)
-  base := coalesce((SELECT d.typbasetype FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd'), a.atttypid);
   IF method IN ('hash', 'email', 'partial') AND (SELECT t.typcategory FROM pg_type t WHERE t.oid = base) <> 'S' THEN
     RETURN format('method %s masks text, and %s is %s: use null or constant', method, quote_ident(col),
                   format_type(a.atttypid, a.atttypmod));

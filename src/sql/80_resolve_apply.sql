@@ -1687,6 +1687,18 @@ BEGIN
 END
 $$;
 
+-- The condition that collected row `t` of the child `rel_param` ($n) is
+-- noted in pg_temp.tdm_earlier_fk for its foreign key `edge_param`
+-- (tdm._translate_earlier): `orphan` true, as referencing a row an earlier
+-- release deleted; false, as translated through an earlier release's key
+-- map; NULL, either.
+CREATE FUNCTION tdm._noted_earlier(rel_param text, edge_param text, orphan bool DEFAULT NULL) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk ef WHERE ef.rel = %s AND ef.edge = %s'
+                ' AND ef.env = t.tdm_env AND ef.row_hash = t.tdm_row_hash%s)', rel_param, edge_param,
+                CASE orphan WHEN true THEN ' AND ef.orphan' WHEN false THEN ' AND NOT ef.orphan' ELSE '' END)
+$$;
+
 -- Right after collection, while every collected key is the environment's:
 -- a foreign key to a row of an earlier release that this release does not
 -- bring (no collected parent row of that environment has the key), whose
@@ -1970,10 +1982,9 @@ BEGIN
       'INSERT INTO pg_temp.tdm_earlier_fk (rel, edge, env, row_hash, orphan)'
       ' SELECT $1, $2, t.tdm_env, t.tdm_row_hash, true FROM %s t JOIN pg_temp.tdm_deleted d'
       '     ON d.rel = $3 AND d.earlier AND d.env = t.tdm_env AND d.key = %s'
-      '  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk f'
-      '                     WHERE f.rel = $1 AND f.edge = $2 AND f.env = t.tdm_env'
-      '                       AND f.row_hash = t.tdm_row_hash AND NOT f.orphan)',
-      format('pg_temp.%I', tdm._collected_name(e.child)), tdm._key_text(e.columns, 't'))
+      '  WHERE NOT %s',
+      format('pg_temp.%I', tdm._collected_name(e.child)), tdm._key_text(e.columns, 't'),
+      tdm._noted_earlier('$1', '$2', false))
       USING e.child, e.name, e.parent;
   END LOOP;
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk) THEN
@@ -2112,9 +2123,7 @@ BEGIN
       NULL,
       -- (rows that follow an earlier release's row keep it, as in tdm._propagate)
       CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x WHERE x.rel = e.child AND x.edge = e.name)
-           THEN ' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x WHERE x.rel = $1'
-                ' AND x.edge = $2 AND x.env = t.tdm_env AND x.row_hash = t.tdm_row_hash)'
-           ELSE '' END,
+           THEN ' AND NOT ' || tdm._noted_earlier('$1', '$2') ELSE '' END,
       CASE WHEN overlapping THEN ', pg_temp.tdm_fk_before b' ELSE '' END)
       USING e.child, e.name;
     -- A primary key that changed with them: mapped, for the children of it.
@@ -2351,8 +2360,7 @@ BEGIN
         -- (Not a row translated through an earlier release's key map,
         -- tdm._translate_earlier: its reference names that release's row,
         -- whose key the environment may have given the deleted row.)
-        ' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk f WHERE f.rel = $2 AND f.edge = $5'
-        '                  AND f.env = t.tdm_env AND f.row_hash = t.tdm_row_hash AND NOT f.orphan)',
+        ' AND NOT ' || tdm._noted_earlier('$2', '$5', false),
         CASE WHEN noted THEN 'coalesce(x.to_env, t.tdm_env) = dl.env'
              -- (else also a row of another environment, that the row's own
              -- parent was merged into: its key is that row's now)
@@ -2372,9 +2380,7 @@ BEGIN
         -- another unique key, to the rows no collected row of the
         -- environment takes the reference for.
         CASE WHEN e.to_key
-             THEN 'dl.earlier = EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk o'
-                  ' WHERE o.rel = $2 AND o.edge = $5 AND o.env = t.tdm_env'
-                  ' AND o.row_hash = t.tdm_row_hash AND o.orphan)'
+             THEN 'dl.earlier = ' || tdm._noted_earlier('$2', '$5', true)
              ELSE format('(NOT dl.earlier OR NOT EXISTS (SELECT 1 FROM %s p WHERE p.tdm_env = t.tdm_env'
                          ' AND ROW(%s) = ROW(%s))%s)',
                          format('pg_temp.%I', tdm._collected_name(the_parent)),
@@ -2494,10 +2500,7 @@ BEGIN
     -- (Rows translated through an earlier release's key map keep that key.)
     earlier := CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x
                                   WHERE x.rel = e.child AND x.edge = e.name)
-                    THEN ' AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x'
-                         ' WHERE x.rel = $2 AND x.edge = $3 AND x.env = t.tdm_env'
-                         ' AND x.row_hash = t.tdm_row_hash)'
-                    ELSE '' END;
+                    THEN ' AND NOT ' || tdm._noted_earlier('$2', '$3') ELSE '' END;
     -- (and rows that reference the child's other unique keys follow it)
     follow := tdm._unique_referenced(e.child, e.columns);
     -- The map's entries for each row: by the foreign key's values, or, for

@@ -1647,6 +1647,7 @@ CREATE FUNCTION tdm.approve(conflict_id text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
   d tdm.decision;
+  latest tdm.conflict;  -- its conflict in the latest run
 BEGIN
   PERFORM tdm._require_given('approve', 'conflict_id', conflict_id IS NOT NULL);
   SELECT * INTO d FROM tdm.decision WHERE decision.conflict_id = approve.conflict_id;
@@ -1662,14 +1663,15 @@ BEGIN
       USING ERRCODE = 'undefined_object',
             HINT = 'A reviewer decides first (tdm.resolve or INSERT INTO tdm.decision).';
   END IF;
+  latest := tdm._latest_conflict(conflict_id);
   -- (ranked priority 1 now, or when it was decided: tdm._record_conflicts)
-  IF least((tdm._latest_conflict(conflict_id)).priority, tdm._decided_priority(d.conflict_id, d.decided_priority)) <> 1 THEN
+  IF least(latest.priority, tdm._decided_priority(d.conflict_id, d.decided_priority)) <> 1 THEN
     RAISE NOTICE 'approve: % is not priority 1; its decision applies without approval', conflict_id;
     RETURN;
   END IF;
   -- (Approving again changes nothing: the UPDATE would write the decision
   -- again, as its approver's.)
-  IF d.approved_by IS NOT NULL AND (tdm._latest_conflict(conflict_id)).status = 'stale' THEN
+  IF d.approved_by IS NOT NULL AND latest.status = 'stale' THEN
     PERFORM tdm._refuse_stale_approval(conflict_id);
   ELSIF d.approved_by IS NOT NULL THEN
     RAISE NOTICE 'approve: the decision on % is approved already, by %', conflict_id, d.approved_by;
