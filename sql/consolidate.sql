@@ -186,9 +186,12 @@ SET SESSION AUTHORIZATION tdm_regress_approver;
 SELECT tdm.approve(:'orphan');
 RESET SESSION AUTHORIZATION;
 
--- A row of another release already in staging holds an email R3 brings.
+-- A row of another release already in staging holds an email R3 brings;
+-- another, the email a reviewer renamed st3's merchant to (the HINT names
+-- that decision).
 INSERT INTO staging.users (user_id, email, full_name, role, tdm_release, tdm_feature)
-VALUES (1, 'precedence@company.com', 'Already Here', 'Customer', 'R1', 'FEAT-001');
+VALUES (1, 'precedence@company.com', 'Already Here', 'Customer', 'R1', 'FEAT-001'),
+       (2, 'refunds_merchant@company.com', 'Took The Name', 'Merchant', 'R1', 'FEAT-001');
 
 -- Third call: validation finds every violation; nothing is loaded.
 SELECT tdm.consolidate('R3') AS run;

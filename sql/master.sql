@@ -646,6 +646,9 @@ SELECT rel, kind, rule, class, priority,
   FROM tdm.detect_conflicts('R6') ORDER BY rel::text, rule;
 SELECT tdm.consolidate('R6') AS r6_run \gset
 SELECT status, rows_collected, conflicts, auto_resolved, manual FROM tdm.run WHERE run_id = :r6_run;
+-- Promoting it now is refused: its run awaits review, and the HINT says
+-- what to do before promoting.
+SELECT tdm.promote('R6');
 SELECT rel, kind, rule, status, survivor,
        ARRAY(SELECT m ->> 'env' FROM jsonb_array_elements(members) m) AS members,
        (SELECT m -> 'row' ->> 'user_id' FROM jsonb_array_elements(members) m WHERE m ->> 'env' = 'master')::bigint

@@ -133,6 +133,20 @@ BEGIN
 END
 $$;
 
+-- Whether unique violation `v` is of a key its row was given by the
+-- decision the violation names: its renames for that row's member, or
+-- its merged values, set a column of the key.
+CREATE FUNCTION tdm._decision_gave_key(v tdm.violation) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM tdm.decision d
+                   JOIN tdm.conflict_member cm ON cm.run_id = v.run_id AND cm.conflict_id = d.conflict_id
+                  CROSS JOIN LATERAL jsonb_object_keys(v.detail -> 'values') AS k(col)
+                  WHERE d.conflict_id = v.detail -> 'decision' ->> 'conflict_id'
+                    AND cm.env = v.row_key ->> 'env'
+                    AND cm.row @> coalesce(v.row_key -> 'env_key', v.row_key -> 'key')
+                    AND (d.merged ? k.col OR d.renames -> cm.label ? k.col))
+$$;
+
 -- Whether violation `v` is of an index validation checks by computed keys
 -- (of its table in `target` or in master).
 CREATE FUNCTION tdm._computed_violation(v tdm.violation, target text) RETURNS bool

@@ -637,6 +637,7 @@ DECLARE
   load_type text;
   load_context text;
   see_violations text;  -- an invalid run's hint
+  decided_keys text;    -- conflicts whose decisions gave keys other releases hold in the target
   loaded bigint;
   final_status text;
   holding record;  -- who holds the run's conflicts, when the call's wait for them ends
@@ -1235,7 +1236,8 @@ BEGIN
                   WHERE v.run_id = run.run_id AND v.kind = 'unique'
                     AND v.detail ->> 'with' = 'rows of other releases in ' || tdm._target_table(the_target, v.rel)::text
                     AND NOT tdm._computed_violation(v, the_target)
-                    AND NOT jsonb_build_array(v.rel::oid, v.detail -> 'values') = ANY (merge_made_keys)) THEN
+                    AND NOT jsonb_build_array(v.rel::oid, v.detail -> 'values') = ANY (merge_made_keys)
+                    AND NOT tdm._decision_gave_key(v)) THEN
         see_violations := see_violations
           || format(' Rows that share a key with another release''s rows in %s: releases are settled against'
                     || ' master''s rows, as conflicts (re-keyed by the rules), not against others in %s. Promote'
@@ -1243,6 +1245,18 @@ BEGIN
                     || ' already, its rows meet this one''s as conflicts only when the key is a natural key:'
                     || ' register its columns with tdm.manage_table (natural_keys). Or change the rows.',
                     the_target, the_target);
+      END IF;
+      -- (A reviewer's rename or merged key that another release took in
+      -- the target since: the decision is what changes.)
+      decided_keys := (SELECT string_agg(DISTINCT v.detail -> 'decision' ->> 'conflict_id', ', ')
+                         FROM tdm.violation v
+                        WHERE v.run_id = run.run_id AND v.kind = 'unique'
+                          AND v.detail ->> 'with' = 'rows of other releases in ' || tdm._target_table(the_target, v.rel)::text
+                          AND tdm._decision_gave_key(v));
+      IF decided_keys IS NOT NULL THEN
+        see_violations := see_violations
+          || format(' Rows given a key of another release''s rows in %s by a decision (renames, merged values)'
+                    || ' cannot load: decide conflict %s again with other keys.', the_target, decided_keys);
       END IF;
       IF EXISTS (SELECT 1 FROM tdm.violation v
                   WHERE v.run_id = run.run_id AND v.kind = 'unique' AND tdm._computed_violation(v, the_target)) THEN
