@@ -664,6 +664,39 @@ BEGIN
    CROSS JOIN LATERAL (SELECT least(coalesce(s.priority, p.priority),
                                     CASE WHEN v.holds THEN tdm._decided_priority(d.conflict_id, d.decided_priority) END)
                          AS rank) r;
+  -- A row brought again under the key an earlier release gave it
+  -- (tdm._translate_returning) is master's row of that key, not another
+  -- entity that collided on an environment-local key: rule 0 does not
+  -- split them. Master's row stays; a reviewer confirms (keep master),
+  -- or adds the row as another entity (keep_all).
+  IF to_regclass('pg_temp.tdm_returning') IS NOT NULL
+     AND EXISTS (SELECT FROM pg_temp.tdm_returning b WHERE b.rel = the_rel AND b.own) THEN
+    UPDATE tdm.conflict c
+       SET rule = 'manual', class = 'complex', survivor = 0, rekeyed = '{}',
+           priority = CASE WHEN EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = c.rel
+                                          AND m.core_columns && ARRAY(SELECT jsonb_object_keys(c.differing)))
+                           THEN 1 ELSE 3 END,
+           status = CASE c.status WHEN 'auto_resolved' THEN 'pending' ELSE c.status END,
+           suggestion = 'keep master',
+           rationale = format('the row of %s is the one release %s loaded as %s in master (tdm.key_map), brought'
+                              ' again with %s changed: master''s row stays as it is (keep master: the row is merged'
+                              ' into it), or keep_all to add it as another entity',
+                              (SELECT string_agg(DISTINCT e.m ->> 'env', ', ') FROM jsonb_array_elements(c.members) AS e(m)
+                                WHERE e.m ->> 'env' <> 'master'),
+                              c.members -> 0 -> 'row' ->> m.release_column,
+                              (SELECT string_agg(format('%s %s', p, c.members -> 0 -> 'row' ->> p), ', ')
+                                 FROM unnest(m.pk_columns) AS p),
+                              (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(c.differing) AS k))
+      FROM tdm.managed_table m
+     WHERE c.run_id = run AND c.rel = the_rel AND m.rel = c.rel AND c.kind = 'duplicate_pk'
+       AND c.status IN ('auto_resolved', 'pending') AND c.members -> 0 ->> 'env' = 'master'
+       AND c.rationale LIKE '%different entities that collided on an environment-local key%'
+       AND NOT EXISTS (SELECT FROM jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n)
+                        WHERE e.n > 1
+                          AND NOT EXISTS (SELECT FROM pg_temp.tdm_returning r
+                                           WHERE r.rel = c.rel AND r.own AND r.env = e.m ->> 'env'
+                                             AND e.m -> 'row' @> r.new_json));
+  END IF;
   -- (tdm._apply_table refuses a conflict whose members were not located.)
   CREATE INDEX ON pg_temp.tdm_member_rows (conflict_id);
   ANALYZE pg_temp.tdm_member_rows;
@@ -1684,6 +1717,168 @@ BEGIN
                             archived.example),
             HINT = format('Restore it first: SELECT tdm.restore_release(%L);', archived.release);
   END IF;
+END
+$$;
+
+-- Right after collection: rows a release in master loaded under another
+-- key than their environment's (re-keyed, renamed, merged into another
+-- row: the key map of the run it was promoted from), or renamed by a
+-- keep_all that left their key, brought again by this release
+-- (corrected, tagged for it), take the key that release gave them, and
+-- the natural-key values its decision renamed them to (where
+-- the environment still has the values that decision saw): they are the
+-- entity master's row of that key is, and meet it as such (6.3), not the
+-- entity that holds their environment's key in master. Their children of
+-- the same environment follow them. Not where the environment brings
+-- another row under that key (which would then be two rows), nor where
+-- master's row of that key is gone. Noted in pg_temp.tdm_returning, so
+-- that this run's key map says the environment's keys.
+CREATE FUNCTION tdm._translate_returning(release text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+SET enable_nestloop TO off SET jit TO off AS $$
+DECLARE
+  m tdm.managed_table;
+  e record;
+  collected text;
+  master_rel regclass;
+  renamed_columns text[];
+  runs bigint[] := ARRAY(SELECT tdm._promoted_run(x.release) FROM tdm.release x
+                          WHERE x.release <> _translate_returning.release AND tdm._presence(x.status) = 'target'
+                            AND tdm._promoted_run(x.release) IS NOT NULL);
+BEGIN
+  IF to_regclass('pg_temp.tdm_returning') IS NOT NULL THEN
+    DROP TABLE pg_temp.tdm_returning;
+  END IF;
+  CREATE TEMP TABLE tdm_returning (rel regclass, env text, row_hash bigint, old_key text[], old_json jsonb,
+                                   new_key text[], new_json jsonb, own bool) ON COMMIT DROP;
+  IF cardinality(runs) = 0 THEN
+    RETURN;
+  END IF;
+  FOR m IN SELECT t.* FROM tdm.managed_table t
+            WHERE tdm._target_table('master', t.rel) IS NOT NULL
+              AND to_regclass(format('pg_temp.%I', tdm._collected_name(t.rel))) IS NOT NULL
+              AND EXISTS (SELECT FROM tdm.key_map k WHERE k.run_id = ANY (runs) AND k.rel = t.rel
+                                                      AND k.reason <> 'repointed')
+            ORDER BY t.rel::text LOOP
+    collected := format('pg_temp.%I', tdm._collected_name(m.rel));
+    master_rel := tdm._target_table('master', m.rel);
+    -- (the columns of its natural keys that name no parent: a parent's
+    -- key follows the parent)
+    renamed_columns := ARRAY(SELECT DISTINCT c FROM unnest(tdm._identifying_keys(m)) AS g,
+                                                    unnest(string_to_array(g, ',')) AS c
+                              WHERE c <> ALL (m.pk_columns));
+    EXECUTE format(
+      'WITH earlier AS MATERIALIZED ('
+      '       SELECT DISTINCT ON (u.env, u.old_key) u.* FROM ('
+      '         SELECT k.env, x.old_key, k.old_key AS old_json, x.new_key, k.new_key AS new_json, k.run_id,'
+      '                k.conflict_id, r.release, 1 AS source'
+      '           FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id'
+      '          CROSS JOIN LATERAL (SELECT CASE WHEN k.rel = $1 THEN %1$s END AS old_key,'
+      '                                     CASE WHEN k.rel = $1 THEN %2$s END AS new_key) x'
+      '          WHERE k.run_id = ANY ($2) AND k.rel = $1 AND k.reason <> ''repointed'' AND k.new_key <> k.old_key'
+      '         UNION ALL'
+      -- (a keep_all that renamed a row and left its key: no map entry)
+      '         SELECT cm.env, %11$s, %12$s, %11$s, %12$s, c.run_id, c.conflict_id, r.release, 2'
+      '           FROM tdm.conflict c JOIN tdm.decision d ON d.conflict_id = c.conflict_id'
+      '           JOIN tdm.run r ON r.run_id = c.run_id'
+      '           JOIN tdm.conflict_member cm ON cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id'
+      '          WHERE c.run_id = ANY ($2) AND c.rel = $1 AND d.action = ''keep_all'' AND d.renames ? cm.label'
+      '            AND c.status IN (''decided'', ''applied'')) u'
+      '        ORDER BY u.env, u.old_key, u.run_id DESC, u.source),'
+      '     target AS MATERIALIZED ('
+      '       SELECT k.*, to_jsonb(m) AS master_row,'
+      -- (the row as that run collected it: its member of the conflict)
+      '              (SELECT e.m -> ''row'' FROM tdm.conflict c'
+      '                CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
+      '                WHERE c.run_id = k.run_id AND c.conflict_id = k.conflict_id AND e.m ->> ''env'' = k.env'
+      '                  AND %3$s = k.old_key LIMIT 1) AS then_row'
+      '         FROM earlier k JOIN %4$s m ON %5$s AND m.%6$I = k.release),'
+      '     changed AS ('
+      '       UPDATE %7$s t SET %8$s FROM target k'
+      '        WHERE k.env = t.tdm_env AND k.old_key = %9$s'
+      '          AND NOT EXISTS (SELECT FROM %7$s o WHERE o.tdm_env = t.tdm_env AND %10$s = k.new_key'
+      '                                                AND o.ctid <> t.ctid)'
+      '       RETURNING t.tdm_env, t.tdm_row_hash, k.old_key, k.old_json, k.new_key, k.new_json)'
+      ' INSERT INTO pg_temp.tdm_returning SELECT $1, tdm_env, tdm_row_hash, old_key, old_json, new_key, new_json, true'
+      '   FROM changed',
+      tdm._member_key(m.rel, m.pk_columns, 'k.old_key'), tdm._member_key(m.rel, m.pk_columns, 'k.new_key'),
+      tdm._member_key(m.rel, m.pk_columns), master_rel,
+      (SELECT string_agg(format('m.%I %s (k.new_key[%s])::%s', c, tdm._type_equality(m.rel, c), i,
+                                tdm._column_type(m.rel, c)), ' AND ')
+         FROM unnest(m.pk_columns) WITH ORDINALITY AS u(c, i)),
+      m.release_column, collected,
+      (SELECT string_agg(format('%I = (k.new_key[%s])::%s', c, i, tdm._column_type(m.rel, c)), ', ')
+         FROM unnest(m.pk_columns) WITH ORDINALITY AS u(c, i))
+      || coalesce((SELECT ', ' || string_agg(format(
+                             '%1$I = CASE WHEN k.then_row ->> %1$L IS NOT DISTINCT FROM t.%1$I::text'
+                             ' THEN (k.master_row ->> %1$L)::%2$s ELSE t.%1$I END',
+                             c, tdm._column_type(m.rel, c)), ', ')
+                     FROM unnest(renamed_columns) AS c), ''),
+      tdm._key_text(m.pk_columns, 't'), tdm._key_text(m.pk_columns, 'o'),
+      tdm._member_key(m.rel, m.pk_columns, 'cm.row'),
+      format('jsonb_build_object(%s)', (SELECT string_agg(format('%L, cm.row -> %L', c, c), ', ')
+                                          FROM unnest(m.pk_columns) AS c)))
+      USING m.rel, runs;
+  END LOOP;
+  IF NOT EXISTS (SELECT FROM pg_temp.tdm_returning) THEN
+    RETURN;
+  END IF;
+  -- Their children in the same environment, parents first; a child whose
+  -- primary key holds the reference moves with it (and its own children).
+  FOR e IN SELECT x.* FROM pg_temp.tdm_edges x JOIN tdm._table_order() o ON o.rel = x.parent
+            ORDER BY o.step, x.child::text, x.name LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_temp.tdm_returning r WHERE r.rel = e.parent);
+    SELECT * INTO m FROM tdm.managed_table WHERE rel = e.child;
+    collected := format('pg_temp.%I', tdm._collected_name(e.child));
+    CONTINUE WHEN to_regclass(collected) IS NULL;
+    EXECUTE format(
+      'WITH changed AS ('
+      '       UPDATE %1$s t SET %2$s FROM pg_temp.tdm_returning r'
+      '        WHERE r.rel = $1 AND r.env = t.tdm_env AND r.old_key = %3$s AND r.old_key <> r.new_key'
+      '          AND NOT EXISTS (SELECT FROM pg_temp.tdm_returning o'
+      '                           WHERE o.rel = $2 AND o.own AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash)'
+      '       RETURNING t.tdm_env, t.tdm_row_hash, %4$s AS new_key, %5$s AS new_json, %6$s AS old_key,'
+      '                 %7$s AS old_json)'
+      ' INSERT INTO pg_temp.tdm_returning SELECT $2, tdm_env, tdm_row_hash, old_key, old_json, new_key, new_json, false'
+      '   FROM changed WHERE $3',
+      collected,
+      (SELECT string_agg(format('%I = r.new_key[%s]::%s', c, i, tdm._column_type(e.child, c)), ', ')
+         FROM unnest(e.columns) WITH ORDINALITY AS u(c, i)),
+      tdm._key_text(e.columns, 't'), tdm._key_text(m.pk_columns, 't'), tdm._key_json(e.child, m.pk_columns, 't'),
+      'ARRAY[' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', false) || ']::text[]',
+      'jsonb_build_object(' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', true) || ')')
+      USING e.parent, e.child, m.pk_columns && e.columns;
+  END LOOP;
+END
+$$;
+
+-- The key map entries of run `run` for rows brought again under the key
+-- an earlier release gave them (tdm._translate_returning) that this run
+-- left under that key: merged into master's row of it, or kept (a child
+-- that moved with its parent), by their environment's key. (Those the run
+-- re-keyed or merged elsewhere have entries of its own, by that key.)
+CREATE FUNCTION tdm._map_returning(run bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  the_rel regclass;
+  m tdm.managed_table;
+BEGIN
+  FOR the_rel IN SELECT DISTINCT b.rel FROM pg_temp.tdm_returning b LOOP
+    SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
+    EXECUTE format(
+      'INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason)'
+      ' SELECT $1, b.rel, b.env, b.old_json, b.new_json,'
+      '        CASE WHEN NOT EXISTS (SELECT FROM %1$s t WHERE t.tdm_env = b.env AND t.tdm_row_hash = b.row_hash)'
+      '             THEN ''merged'' WHEN b.own THEN ''rekeyed'' ELSE ''repointed'' END'
+      '   FROM pg_temp.tdm_returning b'
+      '  WHERE b.rel = $2 AND b.old_json <> b.new_json'
+      '    AND NOT EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = b.rel AND k.env = b.env'
+      '                                                       AND k.old_json = b.new_json)'
+      '    AND NOT EXISTS (SELECT FROM pg_temp.tdm_deleted dl WHERE dl.rel = b.rel AND NOT dl.earlier'
+      '                      AND dl.env = b.env AND coalesce(dl.row_hash = b.row_hash, dl.key = b.new_key))',
+      format('pg_temp.%I', tdm._collected_name(the_rel)))
+      USING run, the_rel;
+  END LOOP;
 END
 $$;
 

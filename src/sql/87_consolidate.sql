@@ -861,6 +861,8 @@ BEGIN
   -- (children spelled as their environment's parents: tdm._spell_references)
   PERFORM tdm._zero_float_keys();
   PERFORM tdm._spell_references(the_release, the_target);
+  -- Rows an earlier release in master loaded under other keys, brought again.
+  PERFORM tdm._translate_returning(the_release);
   PERFORM tdm._note_fk_before();
   -- Foreign keys to rows of earlier releases that got another key then.
   PERFORM tdm._translate_earlier(the_release, the_target);
@@ -948,15 +950,20 @@ BEGIN
   END LOOP;
   -- (Not a row a decision deleted after its parent's new key re-pointed
   -- it: it has no final key. Its entry served to translate its children.)
+  -- (A row brought again under the key an earlier release gave it,
+  -- tdm._translate_returning, by its environment's key.)
   INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason, conflict_id)
-  SELECT run.run_id, k.rel, k.env, k.old_json, k.new_json, k.reason, k.conflict_id
+  SELECT run.run_id, k.rel, k.env, coalesce(brought.old_json, k.old_json), k.new_json, k.reason, k.conflict_id
     FROM pg_temp.tdm_keymap k
+    LEFT JOIN pg_temp.tdm_returning brought
+           ON brought.rel = k.rel AND brought.env = k.env AND brought.new_json = k.old_json
    WHERE NOT (k.reason = 'repointed'
               AND EXISTS (SELECT FROM pg_temp.tdm_deleted dl
                            WHERE dl.rel = k.rel AND NOT dl.earlier AND dl.env = k.env
                              AND CASE WHEN dl.row_hash IS NOT NULL AND k.row_hash IS NOT NULL
                                       THEN dl.row_hash = k.row_hash
                                       ELSE dl.key = k.new_key END));
+  PERFORM tdm._map_returning(run.run_id);
   phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
 
   SELECT count(*) AS n_all, count(*) FILTER (WHERE c.rule <> 'manual') AS n_auto,
