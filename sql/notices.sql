@@ -196,3 +196,12 @@ SELECT (pg_temp.error_of(format('SELECT tdm.rollback(%s)', :doomed))).hint
 SET client_min_messages = error;
 SELECT e.message, e.hint FROM pg_temp.error_of($$SELECT tdm.consolidate('R2')$$) e;
 RESET client_min_messages;
+
+-- A mask that can make two values one, on a core column: said, for a
+-- difference there no longer reaches a reviewer.
+CREATE TABLE staging.nt_core (id int PRIMARY KEY, born date, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_core', core_columns => '{born}');
+SELECT tdm.mask_column('staging.nt_core', 'born', 'date_shift');
+SELECT tdm.mask_column('staging.nt_core', 'born', 'null');
+SELECT tdm.unmanage_table('staging.nt_core');
+DROP TABLE staging.nt_core;

@@ -37,7 +37,8 @@ INSERT INTO returning_st2.rt_move VALUES (1, 20, 'TRT1', 'F');
 -- moves (surrogate keys) collide on id 1 (st2's re-keyed).
 SELECT tdm.create_release('TRT1'), tdm.add_feature('TRT1', 'F', 1), tdm.add_feature('TRT1', 'G', 1);
 SELECT tdm.tag_release('TRT1') IS NOT NULL AS tagged;
-SET client_min_messages = warning;
+-- (error: collection warns of other tests' tables, as they left them)
+SET client_min_messages = error;
 SELECT tdm.consolidate('TRT1') IS NOT NULL AS waits;
 SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"email": "carol.south@x"}}', rationale => 'two Carols')
   FROM tdm.review_queue WHERE release = 'TRT1';
@@ -76,3 +77,42 @@ SELECT rel, env, old_key, new_key = jsonb_build_object('id', CASE WHEN rel = 'st
 SELECT tdm.promote('TRT2') IS NOT NULL AS promoted;
 -- Master holds each move once.
 SELECT id = :move_id AS rt2s, qty, tdm_release FROM master.rt_move ORDER BY qty;
+
+-- A row a keep_all re-keyed keeps that key through a call that waits for
+-- review: st2 changes it after the run completed, the decision is stale
+-- (the call waits), the reviewer confirms it, and the row loads under
+-- the key the first call gave it, not the next one (decision 108).
+SELECT pg_temp.in_environments(
+  'CREATE TABLE rs_item (id int PRIMARY KEY, code text NOT NULL UNIQUE, qty int, tdm_release text, tdm_feature text)');
+CREATE SCHEMA stable_st1;
+CREATE SCHEMA stable_st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rs_item) FROM SERVER st1 INTO stable_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rs_item) FROM SERVER st2 INTO stable_st2;
+CREATE TABLE staging.rs_item (id int PRIMARY KEY, code text NOT NULL UNIQUE, qty int, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rs_item', '{code}');
+INSERT INTO stable_st1.rs_item VALUES (1, 'a', 1, 'TRS1', 'F');
+INSERT INTO stable_st2.rs_item VALUES (1, 'a', 2, 'TRS1', 'G');
+SELECT tdm.create_release('TRS1'), tdm.add_feature('TRS1', 'F', 1), tdm.add_feature('TRS1', 'G', 1);
+SELECT tdm.tag_release('TRS1') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRS1') AS rs_run \gset
+SELECT conflict_id AS rs_conflict FROM tdm.review_queue WHERE release = 'TRS1' \gset
+SELECT tdm.resolve(:'rs_conflict', 'keep_all', renames => '{"st2": {"code": "a2"}}', rationale => 'two items');
+SELECT tdm.consolidate('TRS1') = :rs_run AS same_run;
+RESET client_min_messages;
+SELECT id AS rs_given FROM staging.rs_item WHERE code = 'a2' \gset
+SELECT status FROM tdm.run WHERE run_id = :rs_run;
+UPDATE stable_st2.rs_item SET qty = 3;
+SELECT tdm.tag_release('TRS1') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRS1') = :rs_run AS same_run;
+RESET client_min_messages;
+SELECT status, (SELECT status FROM tdm.conflict c WHERE c.run_id = :rs_run AND c.conflict_id = :'rs_conflict') AS decision
+  FROM tdm.run WHERE run_id = :rs_run;
+SELECT new_key = jsonb_build_object('id', :rs_given) AS kept_in_map FROM tdm.key_map WHERE run_id = :rs_run;
+UPDATE tdm.decision SET rationale = 'two items (checked again)' WHERE conflict_id = :'rs_conflict';
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRS1') = :rs_run AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rs_run;
+SELECT code, qty, id = :rs_given AS same_key FROM staging.rs_item ORDER BY code;

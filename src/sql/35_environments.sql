@@ -50,6 +50,12 @@ BEGIN
   -- (A privilege of this database, not the server: the environment's
   -- foreign tables, say, owned by another role after a restore without
   -- owners.)
+  IF state = '42501' AND message LIKE 'permission denied for foreign server%' THEN
+    RAISE EXCEPTION 'environment "%": % may not read it: %', env, current_user, message
+      USING ERRCODE = state,
+            HINT = format('GRANT USAGE ON FOREIGN SERVER %I TO %I; (as its owner or a superuser).', server,
+                          current_user);
+  END IF;
   IF state = '42501' THEN
     RAISE EXCEPTION 'environment "%": % may not read it: %', env, current_user, message
       USING ERRCODE = state,

@@ -250,6 +250,15 @@ BEGIN
 END
 $$;
 
+-- The wait event of a running tdm job's backend, for every tdm role:
+-- pg_stat_activity shows another role's wait events only to its members
+-- (and pg_read_all_stats). Nothing of a backend that runs no tdm job.
+CREATE FUNCTION tdm._job_wait(job_pid int, OUT wait_event_type text, OUT wait_event text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT a.wait_event_type, a.wait_event FROM pg_catalog.pg_stat_activity a
+   WHERE a.pid = job_pid AND a.pid IN (SELECT p.pid FROM tdm._progress_rows() p)
+$$;
+
 -- Running jobs, live: phase, items done of total, elapsed, and an estimate
 -- of the phase's time left. \watch 1 on it follows a consolidation.
 CREATE VIEW tdm.progress AS
@@ -272,7 +281,7 @@ CREATE VIEW tdm.progress AS
                       WHEN w.wait_event_type = 'Extension' OR w.wait_event = 'AppendReady'
                       THEN 'an environment''s server (a remote query)' END
             FROM (SELECT pg_catalog.pg_blocking_pids(p.pid) AS pids) b
-            LEFT JOIN pg_catalog.pg_stat_activity w ON w.pid = p.pid) AS waiting_for
+            LEFT JOIN tdm._job_wait(p.pid) w ON true) AS waiting_for
     FROM tdm._progress_rows() p
    ORDER BY p.job_id;
 COMMENT ON VIEW tdm.progress IS 'Running tdm jobs and where they are (shared memory, live)';

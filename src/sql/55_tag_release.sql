@@ -535,8 +535,14 @@ BEGIN
                       THEN CASE WHEN parent_tags = 'none' THEN 'holds untagged'
                                 ELSE format('holds tagged for no release of %s (tags: %s)',
                                             array_to_string(lineage, ', '), parent_tags) END
-                           || format(': tag them for %s, or leave the rows that reference them untagged',
-                                     the_release)
+                           || format(': tag them for %s%s, or leave the rows that reference them untagged',
+                                     the_release,
+                                     -- (a row an earlier release loaded stays in master:
+                                     -- tagged for it again, it is referenced there)
+                                     CASE WHEN cardinality(array_remove(lineage, the_release)) > 0
+                                          THEN format(' (or for the release of %s that loaded them, if one did)',
+                                                      array_to_string(array_remove(lineage, the_release), ', '))
+                                          ELSE '' END)
                       ELSE format('does not hold (%s of them), or holds tagged for no release of %s (the others;'
                                   ' tags: %s): add or tag those rows, or leave the rows that reference them'
                                   ' untagged', missing, array_to_string(lineage, ', '), parent_tags) END,

@@ -332,8 +332,10 @@ BEGIN
                            'none'));
   END IF;
   IF method IN ('hash', 'email', 'partial') AND (SELECT t.typcategory FROM pg_type t WHERE t.oid = base) <> 'S' THEN
-    RETURN format('method %s masks text, and %s is %s: use null or constant', method, quote_ident(col),
-                  format_type(a.atttypid, a.atttypmod));
+    RETURN format('method %s masks text, and %s is %s: use %s', method, quote_ident(col),
+                  format_type(a.atttypid, a.atttypmod),
+                  CASE WHEN base IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype)
+                       THEN 'date_shift, null or constant' ELSE 'null or constant' END);
   END IF;
   -- (a time of day moved by days is the same time: not masked at all)
   IF method = 'date_shift' AND base NOT IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype) THEN
@@ -535,6 +537,15 @@ BEGIN
   PERFORM tdm._warn_mask_change('mask_column', rel, col, before,
                                  ROW(rel, col, method, coalesce(options, '{}'), NULL, NULL)::tdm.mask);
   PERFORM tdm._notice_rules_on_masks('mask_column', rel, col => col);
+  -- (A core column's difference goes to a reviewer, priority 1: a mask
+  -- that can make two values one hides it, and a rule settles the rows.)
+  IF method IN ('partial', 'date_shift', 'constant', 'null')
+     AND EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = mask_column.rel AND col::text = ANY (m.core_columns)) THEN
+    RAISE WARNING 'mask_column: %.% is a core column, and % can make different values equal: conflicts no longer see a difference there',
+      rel, quote_ident(col), method
+      USING HINT = 'Two rows that differ only there are then settled by the rules (exact_duplicate), not sent to a'
+                   ' reviewer. Use hash where the type takes it (different values stay apart), or accept it.';
+  END IF;
   PERFORM tdm._audit('mask_column', format('%s.%s', rel, quote_ident(col)),
                      jsonb_build_object('method', method, 'options', coalesce(options, '{}'),
                                         'replaces', CASE WHEN before.method IS NOT NULL
@@ -690,7 +701,7 @@ CREATE TYPE tdm.pii_candidate AS (
   matched     bigint,    -- of them, values of the category's form
   masked_by   text,      -- the column's mask method (tdm.mask; for a generated column, the
                          -- mask of a column it reads), NULL when unmasked
-  suggestion  text       -- the call that masks it, NULL when masked or not maskable
+  suggestion  text       -- the call that masks it; NULL when masked; `-- not maskable: why` when no method fits
 );
 
 -- The categories: a pattern for column names, one for values (NULL: the
@@ -865,6 +876,10 @@ BEGIN
          WHERE found.masked_by IS NULL AND x.options IS NOT NULL
            AND tdm._mask_problem(m.rel, c.column_name, x.method, x.options) IS NULL
          ORDER BY x.n LIMIT 1);
+      -- (None fits: why, as an SQL comment, so that it is not left blank.)
+      IF found.masked_by IS NULL AND found.suggestion IS NULL THEN
+        found.suggestion := '-- not maskable: ' || tdm._mask_problem(m.rel, c.column_name, k.method, '{}');
+      END IF;
       RETURN NEXT found;
     END LOOP;
   END LOOP;

@@ -1731,8 +1731,11 @@ $$;
 -- entity that holds their environment's key in master. Their children of
 -- the same environment follow them. Not where the environment brings
 -- another row under that key (which would then be two rows), nor where
--- master's row of that key is gone. Noted in pg_temp.tdm_returning, so
--- that this run's key map says the environment's keys.
+-- master's row of that key is gone, nor where the row's natural keys are
+-- no longer those that run collected (the environment gave the key again
+-- to another entity, a reset: tdm._read_env_tags tells such references
+-- apart the same way). Noted in pg_temp.tdm_returning, so that this run's
+-- key map says the environment's keys.
 CREATE FUNCTION tdm._translate_returning(release text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_nestloop TO off SET jit TO off AS $$
@@ -1795,7 +1798,7 @@ BEGIN
       '         FROM earlier k JOIN %4$s m ON %5$s AND m.%6$I = k.release),'
       '     changed AS ('
       '       UPDATE %7$s t SET %8$s FROM target k'
-      '        WHERE k.env = t.tdm_env AND k.old_key = %9$s'
+      '        WHERE k.env = t.tdm_env AND k.old_key = %9$s AND %13$s'
       '          AND NOT EXISTS (SELECT FROM %7$s o WHERE o.tdm_env = t.tdm_env AND %10$s = k.new_key'
       '                                                AND o.ctid <> t.ctid)'
       '       RETURNING t.tdm_env, t.tdm_row_hash, k.old_key, k.old_json, k.new_key, k.new_json)'
@@ -1817,7 +1820,12 @@ BEGIN
       tdm._key_text(m.pk_columns, 't'), tdm._key_text(m.pk_columns, 'o'),
       tdm._member_key(m.rel, m.pk_columns, 'cm.row'),
       format('jsonb_build_object(%s)', (SELECT string_agg(format('%L, cm.row -> %L', c, c), ', ')
-                                          FROM unnest(m.pk_columns) AS c)))
+                                          FROM unnest(m.pk_columns) AS c)),
+      -- (still the row that run collected: its natural keys as then, or
+      -- the environment gave the key again, to another entity, a reset)
+      coalesce('(k.then_row IS NOT NULL AND '
+               || (SELECT string_agg(format('k.then_row ->> %1$L IS NOT DISTINCT FROM t.%1$I::text', c), ' AND ')
+                     FROM unnest(renamed_columns) AS c) || ')', 'true'))
       USING m.rel, runs;
   END LOOP;
   IF NOT EXISTS (SELECT FROM pg_temp.tdm_returning) THEN
@@ -1918,10 +1926,17 @@ DECLARE
   overlapping bool;  -- the foreign key shares columns with another (tdm._fk_overlaps)
   runs bigint[] := tdm._earlier_runs(release, target);  -- (whose key maps translate)
   elsewhere record;  -- references to rows of a release in neither this target nor master
+  -- Another release no run completed yet: its rows are nowhere, and a
+  -- reference to them is refused naming it (below).
+  never_loaded bool := EXISTS (SELECT 1 FROM tdm.release y
+                                WHERE y.release <> _translate_earlier.release
+                                  AND NOT EXISTS (SELECT 1 FROM tdm.run r WHERE r.release = y.release
+                                                                             AND r.status = 'completed'));
 BEGIN
   -- (An archived release's map is not among them, but a reference to its
   -- rows is refused below, by the environment's tags.)
-  IF cardinality(runs) = 0 AND NOT EXISTS (SELECT 1 FROM tdm.release x WHERE x.status = 'archived') THEN
+  IF cardinality(runs) = 0 AND NOT EXISTS (SELECT 1 FROM tdm.release x WHERE x.status = 'archived')
+     AND NOT never_loaded THEN
     RETURN;
   END IF;
   -- (Archived releases' maps included: a reference to such a row is refused.)
@@ -1937,7 +1952,12 @@ BEGIN
                         OR EXISTS (SELECT 1 FROM tdm.release x WHERE x.status = 'archived')
                         -- (and where master holds earlier rows: an environment
                         -- whose keys were given again, tdm._read_env_tags)
-                        OR tdm._target_table('master', x.parent) IS NOT NULL LOOP
+                        OR tdm._target_table('master', x.parent) IS NOT NULL
+                        -- (and where another release may hold the rows
+                        -- referenced, not consolidated yet: refused below
+                        -- naming it, not left to validation's "no such
+                        -- parent row")
+                        OR never_loaded LOOP
     PERFORM tdm._read_env_tags(parent_rel);
   END LOOP;
   -- A reference to a row an earlier release loaded into another target

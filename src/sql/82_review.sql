@@ -735,7 +735,8 @@ BEGIN
   -- A consolidation of the release replaces its conflicts as it runs: a
   -- decision written, changed, approved or withdrawn meanwhile would wait
   -- on it, then miss its conflict.
-  consolidating := tdm._consolidating_backend(release);
+  -- (An unknown conflict has no release: it is said as unknown below.)
+  consolidating := CASE WHEN release IS NOT NULL THEN tdm._consolidating_backend(release) END;
   IF consolidating IS NOT NULL THEN
     -- (It may wait for this very transaction, which holds a decision it
     -- replaces: then it goes on only once this one ends.)
@@ -1251,6 +1252,15 @@ BEGIN
                               tdm._key_reference(c.rel)),
               HINT = format('Keep one row (keep), or decide keep_all on the %s conflict that made them meet.',
                             tdm._key_reference(c.rel));
+    ELSIF label IS NOT NULL AND EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
+                                         WHERE fk -> 'columns' ? tdm._renamed_key_column(c.rel)) THEN
+      -- (Every column of the key is a reference, a junction's: renames
+      -- of it are refused, as they would name other rows.)
+      RAISE EXCEPTION 'decision on %: % cannot take generated keys, and every column of its key (%) is a reference: keep_all cannot keep its rows apart',
+        NEW.conflict_id, c.rel, tdm._column_names(m.pk_columns)
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Keep one of the rows (keep), or delete them (delete_all); or decide the conflict of a row they'
+                     ' reference, so that they reference two rows.';
     ELSIF label IS NOT NULL THEN
       RAISE EXCEPTION 'decision on %: % cannot take generated keys; keep_all needs the new % in renames',
         NEW.conflict_id, c.rel, tdm._column_names(m.pk_columns)

@@ -635,6 +635,58 @@ BEGIN
     errors := errors + n;
   END IF;
 
+  -- A reference of the table to itself (a hierarchy's parent) that
+  -- leads back to the row through rows of more than one environment: a
+  -- cycle none of them holds, which the conflicts' rules made by choosing
+  -- each row on its own (st1's A under B, st2's B under A). A foreign key
+  -- does not see it. (Within one environment's rows, the environment has
+  -- it: left alone.)
+  IF checks <> 'constraints' AND to_regclass('pg_temp.tdm_edges') IS NOT NULL THEN
+    FOR con IN SELECT x.* FROM pg_temp.tdm_edges x WHERE x.child = the_rel AND x.parent = the_rel
+                ORDER BY x.name LOOP
+      EXECUTE format(
+        'WITH RECURSIVE walk AS ('
+        '   SELECT t.tdm_env AS env, %1$s AS key, %2$s AS start_key, %3$s AS next, ARRAY[%1$s] AS path,'
+        '          ARRAY[t.tdm_env] AS envs, %4$s AS fk_values'
+        '     FROM %5$s t WHERE %6$s'
+        '   UNION ALL'
+        '   SELECT w.env, w.key, w.start_key, %7$s, w.path || %8$s, w.envs || p.tdm_env, w.fk_values'
+        '     FROM walk w JOIN %5$s p ON %8$s = w.next'
+        '    WHERE w.next <> w.key AND NOT %8$s = ANY (w.path) AND p.tdm_env <> ''master''),'
+        ' cycles AS (SELECT DISTINCT ON (w.env, w.key) w.* FROM walk w'
+        '             WHERE w.next = w.key AND cardinality(w.path) > 1'
+        '               AND (SELECT count(DISTINCT e) FROM unnest(w.envs) AS e) > 1'
+        '             ORDER BY w.env, w.key, cardinality(w.path)),'
+        ' found AS (%9$s SELECT $1, $2, ''foreign_key'', ''error'','
+        '                 jsonb_build_object(''env'', c.env, ''key'', c.start_key),'
+        '                 jsonb_build_object(''constraint'', $3, ''references'', $2::regclass::text,'
+        '                                    ''values'', c.fk_values,'
+        '                                    ''message'', format($4,'
+        '                                                      cardinality(c.path) - 1,'
+        '                                                      (SELECT string_agg(DISTINCT e, '', '') FROM unnest(c.envs) AS e),'
+        '                                                      array_to_string(c.path, '' -> '')))'
+        '              FROM cycles c RETURNING 1)'
+        ' SELECT count(*) FROM found',
+        format('array_to_string(%s, '','')', tdm._key_text(m.pk_columns, 't')),
+        tdm._key_json(the_rel, m.pk_columns, 't'),
+        format('array_to_string(%s, '','')', tdm._key_text(con.columns, 't')),
+        format('jsonb_build_object(%s)', (SELECT string_agg(format('%L, t.%I', c, c), ', ')
+                                            FROM unnest(con.columns) AS c)),
+        collected,
+        '(' || (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(con.columns) AS c)
+        || ') AND t.tdm_env <> ''master''',
+        format('CASE WHEN %s THEN array_to_string(%s, '','') END',
+               (SELECT string_agg(format('p.%I IS NOT NULL', c), ' AND ') FROM unnest(con.columns) AS c),
+               tdm._key_text(con.columns, 'p')),
+        format('array_to_string(%s, '','')', tdm._key_text(m.pk_columns, 'p')),
+        insert_head)
+        INTO n USING run, the_rel, con.name,
+                     'its reference leads back to it through %s row(s) of environments %s (keys %s): a cycle'
+                     ' no environment holds, made by how their conflicts were resolved; decide one of them otherwise';
+      errors := errors + n;
+    END LOOP;
+  END IF;
+
   -- The release's rows against master's rows of other releases, on
   -- master's unique indexes (as promote will meet them), in the first
   -- pass whatever the checks: the load into the target does not meet

@@ -708,7 +708,7 @@ BEGIN
   -- run's keys, so that the same rows get the same keys; the first run of
   -- a promoted release into another target: the keys master holds.)
   CREATE TEMP TABLE tdm_previous_keys ON COMMIT DROP AS
-    SELECT k.rel, k.env, k.old_key, k.new_key FROM tdm.key_map k
+    SELECT k.rel, k.env, k.old_key, k.new_key, k.conflict_id FROM tdm.key_map k
      WHERE k.run_id = CASE WHEN run.calls > 0 THEN run.run_id
                            ELSE coalesce((SELECT max(x.run_id) FROM tdm.run x
                                            WHERE x.release = the_release AND x.target = the_target
@@ -975,6 +975,16 @@ BEGIN
                                   WHERE d.conflict_id = c.conflict_id) IS NULL) AS n_unapproved
     INTO t FROM tdm.conflict c WHERE c.run_id = run.run_id;
   waiting := t.n_waiting;
+  -- A call that waits for review applies no pending or stale decision:
+  -- the keys earlier calls gave its rows stay in the run's map, so that
+  -- the call that applies it gives them again (decision 108).
+  IF waiting > 0 THEN
+    INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason, conflict_id)
+    SELECT run.run_id, p.rel, p.env, p.old_key, p.new_key, 'rekeyed', p.conflict_id
+      FROM pg_temp.tdm_previous_keys p
+     WHERE NOT EXISTS (SELECT FROM tdm.key_map k WHERE k.run_id = run.run_id AND k.rel = p.rel
+                                                   AND k.env = p.env AND k.old_key = p.old_key);
+  END IF;
   decided := t.n_decided;
   UPDATE tdm.run x SET rows_collected = collected_total, conflicts = t.n_all, auto_resolved = t.n_auto,
                        manual = t.n_manual, rows_merged = merged, rows_renamed = renamed,
@@ -1198,6 +1208,7 @@ BEGIN
                   AND NOT tdm._computed_violation(v, the_target)
                   AND NOT jsonb_build_array(v.rel::oid, v.detail -> 'values') = ANY (merge_made_keys)
                   AND NOT jsonb_build_array(v.rel::oid, v.detail -> 'values') = ANY (rename_made_keys)
+                  AND NOT tdm._decision_gave_key(v)
                 ORDER BY 1, 2, 3 LOOP
         see_violations := see_violations || CASE WHEN t.primary_key AND NOT t.natural AND t.same_spelling THEN
              ' Rows given the same primary key (two decisions'' renames, taken at once, say) cannot both'
@@ -1255,15 +1266,21 @@ BEGIN
       END IF;
       -- (A reviewer's rename or merged key that another release took in
       -- the target since: the decision is what changes.)
+      -- (Or one another row of the release holds: a masked rename that
+      -- masks to another row's value, say.)
       decided_keys := (SELECT string_agg(DISTINCT v.detail -> 'decision' ->> 'conflict_id', ', ')
                          FROM tdm.violation v
                         WHERE v.run_id = run.run_id AND v.kind = 'unique'
-                          AND v.detail ->> 'with' = 'rows of other releases in ' || tdm._target_table(the_target, v.rel)::text
+                          AND v.detail ->> 'with' IN ('rows of other releases in '
+                                                      || tdm._target_table(the_target, v.rel)::text,
+                                                      'other collected rows')
+                          AND NOT jsonb_build_array(v.rel::oid, v.detail -> 'values') = ANY (rename_made_keys)
                           AND tdm._decision_gave_key(v));
       IF decided_keys IS NOT NULL THEN
         see_violations := see_violations
-          || format(' Rows given a key of another release''s rows in %s by a decision (renames, merged values)'
-                    || ' cannot load: decide conflict %s again with other keys.', the_target, decided_keys);
+          || format(' Rows given a key that another row holds (of the release, or of another release in %s) by a'
+                    || ' decision (renames, merged values) cannot load: decide conflict %s again with other keys.',
+                    the_target, decided_keys);
       END IF;
       IF EXISTS (SELECT 1 FROM tdm.violation v
                   WHERE v.run_id = run.run_id AND v.kind = 'unique' AND tdm._computed_violation(v, the_target)) THEN

@@ -107,6 +107,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._common_prefix(text, text),
   tdm._interval_key(interval),
   tdm._progress_rows(),
+  tdm._job_wait(int),
   tdm._release_rows(text),
   tdm._require_given(text, text, bool),
   tdm._blank(text),

@@ -4,7 +4,8 @@
 -- not as a server that cannot be reached; so is one to declare again
 -- without USAGE on the server.
 BEGIN;
-SELECT plan(4);
+SELECT plan(5);
+\ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at', '{role}');
@@ -30,6 +31,13 @@ SET ROLE tap_ep_admin;
 SELECT throws_ok($$SELECT * FROM tdm.schema_diff('st1', 'local')$$, '42501',
   'environment "st1": tap_ep_admin may not use server "st1", which declaring its foreign table tdm_remote_checks again needs',
   'declaring a foreign table again without USAGE on the server is said with what it needs');
+RESET ROLE;
+-- An environment added on a server the admin may not use: the HINT is
+-- the GRANT, not the one for foreign tables restored without owners.
+SET ROLE tap_ep_admin;
+SELECT is(pg_temp.hint_of($$SELECT tdm.add_environment('ep2', 'st2', 20)$$),
+  'GRANT USAGE ON FOREIGN SERVER st2 TO tap_ep_admin; (as its owner or a superuser).',
+  'an environment on a server the admin may not use: the HINT is the GRANT');
 RESET ROLE;
 -- A snapshot or a PII scan of tables in a schema the admin may not use:
 -- said with the GRANT, not PostgreSQL's bare "permission denied".

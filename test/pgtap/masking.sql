@@ -70,12 +70,13 @@ SELECT results_eq(
             'SELECT tdm.mask_column(''tap_mk.contact'', ''contact_name'', ''hash'', ''{"length": 10}'');'),
            ('email', 'email', 'name and values', 3, 3, NULL,
             'SELECT tdm.mask_column(''tap_mk.person'', ''email'', ''email'');'),
-           ('email_lower', 'email', 'name and values', 3, 3, NULL, NULL),
+           ('email_lower', 'email', 'name and values', 3, 3, NULL,
+            '-- not maskable: email_lower is a generated column: mask the columns it is computed from'),
            ('full_name', 'person_name', 'name', 3, NULL, NULL,
             'SELECT tdm.mask_column(''tap_mk.person'', ''full_name'', ''hash'');'),
            ('phone', 'phone', 'name and values', 3, 3, NULL,
             'SELECT tdm.mask_column(''tap_mk.person'', ''phone'', ''partial'');')$$,
-  'find_pii names the email, name and phone columns of an environment, with its evidence and a call that masks each (none for a generated column; a hash as long as a short column holds)');
+  'find_pii names the email, name and phone columns of an environment, with its evidence and a call that masks each (for a generated column, why none; a hash as long as a short column holds)');
 SELECT throws_ok($$SELECT * FROM tdm.find_pii('mk9')$$, '42704',
   'find_pii: environment "mk9" does not exist', 'find_pii refuses an unknown environment');
 
@@ -96,7 +97,7 @@ SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'nick', 'partial')$
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'code', 'null')$$,
   '%code is NOT NULL%', 'a NOT NULL column is not masked with null');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'born', 'hash')$$,
-  '%method hash masks text, and born is date%', 'hash is refused on a date');
+  '%method hash masks text, and born is date: use date_shift, null or constant', 'hash is refused on a date, naming date_shift');
 -- A target's copy of a managed table (master's, say): sent to the managed one.
 CREATE SCHEMA tap_mk_copy;
 CREATE TABLE tap_mk_copy.person (id int PRIMARY KEY);
