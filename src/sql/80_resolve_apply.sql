@@ -1869,10 +1869,8 @@ CREATE FUNCTION tdm._map_returning(run bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   the_rel regclass;
-  m tdm.managed_table;
 BEGIN
   FOR the_rel IN SELECT DISTINCT b.rel FROM pg_temp.tdm_returning b LOOP
-    SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
     EXECUTE format(
       'INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason)'
       ' SELECT $1, b.rel, b.env, b.old_json, b.new_json,'
