@@ -347,7 +347,8 @@ SELECT user_id AS u2, email AS e2 FROM master.users ORDER BY user_id OFFSET 1 LI
 UPDATE master.users SET email = 'swap-' || email WHERE user_id IN (:u1, :u2);
 UPDATE master.users SET email = CASE user_id WHEN :u1 THEN :'e2' ELSE :'e1' END WHERE user_id IN (:u1, :u2);
 SELECT tdm.rollback(:snap) AS job \gset
-SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
+-- (the job says why the rows were not changed in place)
+SELECT detail ->> 'restored' AS restored, detail ->> 'not_in_place' AS not_in_place FROM tdm.job WHERE job_id = :job;
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 -- The same under an exclusion constraint: one email moved away, another
 -- row given it (in other case, which the unique key tells apart).
@@ -356,7 +357,7 @@ UPDATE master.users SET email = 'swap-' || email WHERE user_id IN (:u1, :u2);
 UPDATE master.users SET email = CASE user_id WHEN :u1 THEN upper(:'e2') ELSE upper(:'e1') END
  WHERE user_id IN (:u1, :u2);
 SELECT tdm.rollback(:snap) AS job \gset
-SELECT detail ->> 'restored' AS restored FROM tdm.job WHERE job_id = :job;
+SELECT detail ->> 'restored' AS restored, detail ->> 'not_in_place' AS not_in_place FROM tdm.job WHERE job_id = :job;
 SELECT pg_temp.master_state() = :'deployed_state' AS same_as_deployed;
 ALTER TABLE master.users DROP CONSTRAINT users_one_email;
 DROP TRIGGER touch ON master.users;

@@ -702,6 +702,7 @@ DECLARE
   refused_constraint text;
   not_valid_hint text;  -- for a row a NOT VALID constraint refuses
   in_place_state text;  -- why changing the rows in place failed
+  not_in_place text;    -- the same, said in the job's detail
   in_place_message text;
   in_place_detail text;
   in_place_hint text;
@@ -874,14 +875,19 @@ BEGIN
    WHERE x.target = s.target AND x.rolled_back_at IS NULL AND x.snapshot_id >= id;
   releases := tdm._reconcile_releases(id);
   runs := tdm._reconcile_runs(id);
+  -- (Why every row was replaced, when it was: the in-place change's failure.)
+  not_in_place := CASE WHEN method = 'all rows'
+                       THEN CASE WHEN in_place_message = 'feature_not_supported' THEN 'a table has no primary key'
+                                 ELSE regexp_replace(in_place_message, '^rollback: ', '') END END;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
                          'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked), 1),
-                         'restored', method, 'not_swapped', refusal, 'releases', releases, 'runs', runs))
+                         'restored', method, 'not_swapped', refusal, 'not_in_place', not_in_place,
+                         'releases', releases, 'runs', runs))
    WHERE j.job_id = job;
   PERFORM tdm._audit('rollback', s.label, jsonb_strip_nulls(jsonb_build_object(
     'snapshot_id', id, 'target', s.target, 'job_id', job, 'restored', method,
-    'not_swapped', refusal, 'releases', releases, 'runs', runs)));
+    'not_swapped', refusal, 'not_in_place', not_in_place, 'releases', releases, 'runs', runs)));
 END
 $$;
 
