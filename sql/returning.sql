@@ -78,6 +78,19 @@ SELECT tdm.promote('TRT2') IS NOT NULL AS promoted;
 -- Master holds each move once.
 SELECT id = :move_id AS rt2s, qty, tdm_release FROM master.rt_move ORDER BY qty;
 
+-- TRT3: st2 brings Bob once more (the map's latest entry for him is
+-- TRT2's, of a row master holds tagged TRT1): he still meets his own row.
+UPDATE returning_st2.rt_person SET name = 'Bob (fixed twice)', tdm_release = 'TRT3' WHERE email = 'bob@x';
+SELECT tdm.create_release('TRT3', parent => 'TRT2'), tdm.add_feature('TRT3', 'F', 1);
+SELECT tdm.tag_release('TRT3') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRT3') AS run3 \gset
+RESET client_min_messages;
+SELECT rel, kind, rule, status FROM tdm.conflict WHERE run_id = :run3;
+SELECT status FROM tdm.run WHERE run_id = :run3;
+SELECT old_key, new_key = jsonb_build_object('id', :bob_id) AS to_master_row, reason
+  FROM tdm.key_map WHERE run_id = :run3;
+
 -- A row a keep_all re-keyed keeps that key through a call that waits for
 -- review: st2 changes it after the run completed, the decision is stale
 -- (the call waits), the reviewer confirms it, and the row loads under

@@ -690,7 +690,8 @@ BEGIN
       FROM tdm.managed_table m
      WHERE c.run_id = run AND c.rel = the_rel AND m.rel = c.rel AND c.kind = 'duplicate_pk'
        AND c.status IN ('auto_resolved', 'pending') AND c.members -> 0 ->> 'env' = 'master'
-       AND c.rationale LIKE '%different entities that collided on an environment-local key%'
+       AND (c.rule = 'distinct_entities'
+            OR (c.rule = 'manual' AND c.rationale LIKE '%different entities that collided on an environment-local key%'))
        AND NOT EXISTS (SELECT FROM jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n)
                         WHERE e.n > 1
                           AND NOT EXISTS (SELECT FROM pg_temp.tdm_returning r
@@ -1745,6 +1746,8 @@ DECLARE
   collected text;
   master_rel regclass;
   renamed_columns text[];
+  same_values text;  -- the row's natural keys equal those of the row `k.{row}` holds
+  unreferenced text; -- no collected row of the environment references the new key
   runs bigint[] := ARRAY(SELECT tdm._promoted_run(x.release) FROM tdm.release x
                           WHERE x.release <> _translate_returning.release AND tdm._presence(x.status) = 'target'
                             AND tdm._promoted_run(x.release) IS NOT NULL);
@@ -1766,28 +1769,44 @@ BEGIN
     collected := format('pg_temp.%I', tdm._collected_name(m.rel));
     master_rel := tdm._target_table('master', m.rel);
     -- (the columns of its natural keys that name no parent: a parent's
-    -- key follows the parent)
+    -- key follows the parent; scalars, as their text casts back)
     renamed_columns := ARRAY(SELECT DISTINCT c FROM unnest(tdm._identifying_keys(m)) AS g,
                                                     unnest(string_to_array(g, ',')) AS c
-                              WHERE c <> ALL (m.pk_columns));
+                              WHERE c <> ALL (m.pk_columns)
+                                AND (SELECT t.typcategory NOT IN ('A', 'C')
+                                       FROM pg_attribute a JOIN pg_type t ON t.oid = tdm._base_type(a.atttypid)
+                                      WHERE a.attrelid = m.rel AND a.attname = c));
+    same_values := (SELECT string_agg(format('k.{row} ->> %1$L IS NOT DISTINCT FROM t.%1$I::text', c), ' AND ')
+                      FROM unnest(renamed_columns) AS c);
+    -- (A collected row of the environment that references the new key
+    -- names the environment's own row of that key: the key is taken
+    -- there, and the row's children would meet the wrong parent.)
+    unreferenced := (SELECT string_agg(format('NOT EXISTS (SELECT FROM pg_temp.%I c WHERE c.tdm_env = t.tdm_env'
+                                              ' AND %s = k.new_key)',
+                                              tdm._collected_name(x.child), tdm._key_text(x.columns, 'c')), ' AND ')
+                       FROM pg_temp.tdm_edges x
+                      WHERE x.parent = m.rel
+                        AND to_regclass(format('pg_temp.%I', tdm._collected_name(x.child))) IS NOT NULL);
     EXECUTE format(
       'WITH earlier AS MATERIALIZED ('
       '       SELECT DISTINCT ON (u.env, u.old_key) u.* FROM ('
       '         SELECT k.env, x.old_key, k.old_key AS old_json, x.new_key, k.new_key AS new_json, k.run_id,'
-      '                k.conflict_id, r.release, 1 AS source'
-      '           FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id'
+      '                k.conflict_id, 1 AS source'
+      '           FROM tdm.key_map k'
       '          CROSS JOIN LATERAL (SELECT CASE WHEN k.rel = $1 THEN %1$s END AS old_key,'
       '                                     CASE WHEN k.rel = $1 THEN %2$s END AS new_key) x'
       '          WHERE k.run_id = ANY ($2) AND k.rel = $1 AND k.reason <> ''repointed'' AND k.new_key <> k.old_key'
+      '            AND EXISTS (SELECT FROM %7$s t WHERE t.tdm_env = k.env AND %9$s = x.old_key)'
       '         UNION ALL'
       -- (a keep_all that renamed a row and left its key: no map entry)
-      '         SELECT cm.env, %11$s, %12$s, %11$s, %12$s, c.run_id, c.conflict_id, r.release, 2'
+      '         SELECT cm.env, %11$s, %12$s, %11$s, %12$s, c.run_id, c.conflict_id, 2'
       '           FROM tdm.conflict c JOIN tdm.decision d ON d.conflict_id = c.conflict_id'
-      '           JOIN tdm.run r ON r.run_id = c.run_id'
       '           JOIN tdm.conflict_member cm ON cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id'
       '          WHERE c.run_id = ANY ($2) AND c.rel = $1 AND d.action = ''keep_all'' AND d.renames ? cm.label'
-      '            AND c.status IN (''decided'', ''applied'')) u'
+      '            AND c.status IN (''decided'', ''applied'')'
+      '            AND EXISTS (SELECT FROM %7$s t WHERE t.tdm_env = cm.env AND %9$s = %11$s)) u'
       '        ORDER BY u.env, u.old_key, u.run_id DESC, u.source),'
+      -- (master's row of the key, whichever release loaded it last)
       '     target AS MATERIALIZED ('
       '       SELECT k.*, to_jsonb(m) AS master_row,'
       -- (the row as that run collected it: its member of the conflict)
@@ -1795,12 +1814,17 @@ BEGIN
       '                CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
       '                WHERE c.run_id = k.run_id AND c.conflict_id = k.conflict_id AND e.m ->> ''env'' = k.env'
       '                  AND %3$s = k.old_key LIMIT 1) AS then_row'
-      '         FROM earlier k JOIN %4$s m ON %5$s AND m.%6$I = k.release),'
-      '     changed AS ('
-      '       UPDATE %7$s t SET %8$s FROM target k'
-      '        WHERE k.env = t.tdm_env AND k.old_key = %9$s AND %13$s'
+      '         FROM earlier k JOIN %4$s m ON %5$s),'
+      -- (one collected row per new key and environment: two rows merged
+      -- into one then are two rows now)
+      '     matched AS ('
+      '       SELECT k.*, t.ctid AS row_ctid, count(*) OVER (PARTITION BY k.env, k.new_key) AS holders'
+      '         FROM target k JOIN %7$s t ON t.tdm_env = k.env AND %9$s = k.old_key'
+      '        WHERE %13$s AND %14$s'
       '          AND NOT EXISTS (SELECT FROM %7$s o WHERE o.tdm_env = t.tdm_env AND %10$s = k.new_key'
-      '                                                AND o.ctid <> t.ctid)'
+      '                                                AND o.ctid <> t.ctid)),'
+      '     changed AS ('
+      '       UPDATE %7$s t SET %8$s FROM matched k WHERE t.ctid = k.row_ctid AND k.holders = 1'
       '       RETURNING t.tdm_env, t.tdm_row_hash, k.old_key, k.old_json, k.new_key, k.new_json)'
       ' INSERT INTO pg_temp.tdm_returning SELECT $1, tdm_env, tdm_row_hash, old_key, old_json, new_key, new_json, true'
       '   FROM changed',
@@ -1809,7 +1833,7 @@ BEGIN
       (SELECT string_agg(format('m.%I %s (k.new_key[%s])::%s', c, tdm._type_equality(m.rel, c), i,
                                 tdm._column_type(m.rel, c)), ' AND ')
          FROM unnest(m.pk_columns) WITH ORDINALITY AS u(c, i)),
-      m.release_column, collected,
+      NULL, collected,
       (SELECT string_agg(format('%I = (k.new_key[%s])::%s', c, i, tdm._column_type(m.rel, c)), ', ')
          FROM unnest(m.pk_columns) WITH ORDINALITY AS u(c, i))
       || coalesce((SELECT ', ' || string_agg(format(
@@ -1821,11 +1845,14 @@ BEGIN
       tdm._member_key(m.rel, m.pk_columns, 'cm.row'),
       format('jsonb_build_object(%s)', (SELECT string_agg(format('%L, cm.row -> %L', c, c), ', ')
                                           FROM unnest(m.pk_columns) AS c)),
-      -- (still the row that run collected: its natural keys as then, or
-      -- the environment gave the key again, to another entity, a reset)
-      coalesce('(k.then_row IS NOT NULL AND '
-               || (SELECT string_agg(format('k.then_row ->> %1$L IS NOT DISTINCT FROM t.%1$I::text', c), ' AND ')
-                     FROM unnest(renamed_columns) AS c) || ')', 'true'))
+      -- (still the entity that run collected: its natural keys as then,
+      -- or as master holds them; else the environment gave the key again,
+      -- to another entity, a reset)
+      CASE WHEN same_values IS NULL THEN 'true'
+           ELSE format('((k.then_row IS NOT NULL AND %s) OR (%s))', replace(same_values, '{row}', 'then_row'),
+                       replace(same_values, '{row}', 'master_row')) END,
+      -- (a row renamed under its own key: its children reference it)
+      coalesce('(k.old_key = k.new_key OR ' || unreferenced || ')', 'true'))
       USING m.rel, runs;
   END LOOP;
   IF NOT EXISTS (SELECT FROM pg_temp.tdm_returning) THEN
@@ -1833,6 +1860,8 @@ BEGIN
   END IF;
   -- Their children in the same environment, parents first; a child whose
   -- primary key holds the reference moves with it (and its own children).
+  -- A child that follows a second parent (a junction's) keeps the key its
+  -- environment gave it as its old key.
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x JOIN tdm._table_order() o ON o.rel = x.parent
             ORDER BY o.step, x.child::text, x.name LOOP
     CONTINUE WHEN NOT EXISTS (SELECT FROM pg_temp.tdm_returning r WHERE r.rel = e.parent);
@@ -1846,9 +1875,14 @@ BEGIN
       '          AND NOT EXISTS (SELECT FROM pg_temp.tdm_returning o'
       '                           WHERE o.rel = $2 AND o.own AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash)'
       '       RETURNING t.tdm_env, t.tdm_row_hash, %4$s AS new_key, %5$s AS new_json, %6$s AS old_key,'
-      '                 %7$s AS old_json)'
+      '                 %7$s AS old_json),'
+      '     followed AS (UPDATE pg_temp.tdm_returning b SET new_key = c.new_key, new_json = c.new_json'
+      '                    FROM changed c WHERE $3 AND b.rel = $2 AND b.env = c.tdm_env'
+      '                                     AND b.row_hash = c.tdm_row_hash'
+      '                  RETURNING b.env, b.row_hash)'
       ' INSERT INTO pg_temp.tdm_returning SELECT $2, tdm_env, tdm_row_hash, old_key, old_json, new_key, new_json, false'
-      '   FROM changed WHERE $3',
+      '   FROM changed c WHERE $3'
+      '    AND NOT EXISTS (SELECT FROM followed f WHERE f.env = c.tdm_env AND f.row_hash = c.tdm_row_hash)',
       collected,
       (SELECT string_agg(format('%I = r.new_key[%s]::%s', c, i, tdm._column_type(e.child, c)), ', ')
          FROM unnest(e.columns) WITH ORDINALITY AS u(c, i)),

@@ -649,10 +649,14 @@ BEGIN
         '   SELECT t.tdm_env AS env, %1$s AS key, %2$s AS start_key, %3$s AS next, ARRAY[%1$s] AS path,'
         '          ARRAY[t.tdm_env] AS envs, %4$s AS fk_values'
         '     FROM %5$s t WHERE %6$s'
+        -- (from rows whose parent is another environment's: a cycle of
+        -- several environments' rows has one; bounded, as a hierarchy is)
+        '      AND EXISTS (SELECT FROM %5$s p WHERE %8$s = %3$s AND p.tdm_env NOT IN (t.tdm_env, ''master''))'
         '   UNION ALL'
         '   SELECT w.env, w.key, w.start_key, %7$s, w.path || %8$s, w.envs || p.tdm_env, w.fk_values'
         '     FROM walk w JOIN %5$s p ON %8$s = w.next'
-        '    WHERE w.next <> w.key AND NOT %8$s = ANY (w.path) AND p.tdm_env <> ''master''),'
+        '    WHERE w.next <> w.key AND NOT %8$s = ANY (w.path) AND p.tdm_env <> ''master'''
+        '      AND cardinality(w.path) < 1000),'
         ' cycles AS (SELECT DISTINCT ON (w.env, w.key) w.* FROM walk w'
         '             WHERE w.next = w.key AND cardinality(w.path) > 1'
         '               AND (SELECT count(DISTINCT e) FROM unnest(w.envs) AS e) > 1'
@@ -664,21 +668,21 @@ BEGIN
         '                                    ''message'', format($4,'
         '                                                      cardinality(c.path) - 1,'
         '                                                      (SELECT string_agg(DISTINCT e, '', '') FROM unnest(c.envs) AS e),'
-        '                                                      array_to_string(c.path, '' -> '')))'
+        '                                                      replace(array_to_string(c.path, '' -> ''), chr(31), '','')))'
         '              FROM cycles c RETURNING 1)'
         ' SELECT count(*) FROM found',
-        format('array_to_string(%s, '','')', tdm._key_text(m.pk_columns, 't')),
+        format('array_to_string(%s, chr(31))', tdm._key_text(m.pk_columns, 't')),
         tdm._key_json(the_rel, m.pk_columns, 't'),
-        format('array_to_string(%s, '','')', tdm._key_text(con.columns, 't')),
+        format('array_to_string(%s, chr(31))', tdm._key_text(con.columns, 't')),
         format('jsonb_build_object(%s)', (SELECT string_agg(format('%L, t.%I', c, c), ', ')
                                             FROM unnest(con.columns) AS c)),
         collected,
         '(' || (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(con.columns) AS c)
         || ') AND t.tdm_env <> ''master''',
-        format('CASE WHEN %s THEN array_to_string(%s, '','') END',
+        format('CASE WHEN %s THEN array_to_string(%s, chr(31)) END',
                (SELECT string_agg(format('p.%I IS NOT NULL', c), ' AND ') FROM unnest(con.columns) AS c),
                tdm._key_text(con.columns, 'p')),
-        format('array_to_string(%s, '','')', tdm._key_text(m.pk_columns, 'p')),
+        format('array_to_string(%s, chr(31))', tdm._key_text(m.pk_columns, 'p')),
         insert_head)
         INTO n USING run, the_rel, con.name,
                      'its reference leads back to it through %s row(s) of environments %s (keys %s): a cycle'

@@ -702,7 +702,7 @@ DECLARE
   refused_constraint text;
   not_valid_hint text;  -- for a row a NOT VALID constraint refuses
   in_place_state text;  -- why changing the rows in place failed
-  not_in_place text;    -- the same, said in the job's detail
+  not_in_place text;    -- the same, said (the job's detail, when every row was replaced)
   in_place_message text;
   in_place_detail text;
   in_place_hint text;
@@ -786,6 +786,8 @@ BEGIN
         -- the rollback.
         GET STACKED DIAGNOSTICS in_place_state = RETURNED_SQLSTATE, in_place_message = MESSAGE_TEXT,
                                 in_place_detail = PG_EXCEPTION_DETAIL, in_place_hint = PG_EXCEPTION_HINT;
+        not_in_place := CASE WHEN in_place_message = 'feature_not_supported' THEN 'a table has no primary key'
+                             ELSE regexp_replace(in_place_message, '^rollback: ', '') END;
         method := 'all rows';
         PERFORM tdm._progress(job, 'restore');
         EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
@@ -811,10 +813,8 @@ BEGIN
              -- (a partitioned table's key, not its copies on the partitions)
              AND c.conparentid = 0;
           RAISE EXCEPTION 'rollback: snapshot % cannot be restored into %: %', id, s.target,
-            CASE WHEN in_place_state = 'XX001' THEN regexp_replace(in_place_message, '^rollback: ', '')
-                 ELSE 'its rows could not be changed in place ('
-                      || CASE WHEN in_place_message = 'feature_not_supported' THEN 'a table has no primary key'
-                              ELSE in_place_message END || ')' END
+            CASE WHEN in_place_state = 'XX001' THEN not_in_place
+                 ELSE 'its rows could not be changed in place (' || not_in_place || ')' END
             -- (A failed verification's code; else TRUNCATE's own, which the
             -- handler below, for rows the target refuses, leaves alone.)
             USING ERRCODE = CASE WHEN in_place_state = 'XX001' THEN 'XX001' ELSE '0A000' END,
@@ -875,10 +875,6 @@ BEGIN
    WHERE x.target = s.target AND x.rolled_back_at IS NULL AND x.snapshot_id >= id;
   releases := tdm._reconcile_releases(id);
   runs := tdm._reconcile_runs(id);
-  -- (Why every row was replaced, when it was: the in-place change's failure.)
-  not_in_place := CASE WHEN method = 'all rows'
-                       THEN CASE WHEN in_place_message = 'feature_not_supported' THEN 'a table has no primary key'
-                                 ELSE regexp_replace(in_place_message, '^rollback: ', '') END END;
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
                          'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked), 1),
