@@ -91,6 +91,30 @@ SELECT status FROM tdm.run WHERE run_id = :run3;
 SELECT old_key, new_key = jsonb_build_object('id', :bob_id) AS to_master_row, reason
   FROM tdm.key_map WHERE run_id = :run3;
 
+-- Not where the environment holds its own row under the key a returning
+-- row would take: TRT4 merged st2's Eve (12) into st1's (11) and re-keyed
+-- st2's Fay (11); TRT5 brings Eve back with a booking for Fay, which
+-- names st2's 11. Eve keeps her key (and meets master's Eve by her
+-- email), and the booking is Fay's.
+INSERT INTO returning_st1.rt_person VALUES (11, 'eve@x', 'Eve', 'TRT4', 'F');
+INSERT INTO returning_st2.rt_person VALUES (11, 'fay@x', 'Fay', 'TRT4', 'F'), (12, 'eve@x', 'Eve', 'TRT4', 'F');
+SELECT tdm.create_release('TRT4', parent => 'TRT3'), tdm.add_feature('TRT4', 'F', 1);
+SELECT tdm.tag_release('TRT4') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRT4') IS NOT NULL AS consolidated, tdm.promote('TRT4') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT id AS fay_id FROM master.rt_person WHERE email = 'fay@x' \gset
+UPDATE returning_st2.rt_person SET name = 'Eve (fixed)', tdm_release = 'TRT5' WHERE id = 12;
+INSERT INTO returning_st2.rt_booking VALUES (20, 11, 'fay''s', 'TRT5', 'F');
+SELECT tdm.create_release('TRT5', parent => 'TRT4'), tdm.add_feature('TRT5', 'F', 1);
+SELECT tdm.tag_release('TRT5') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRT5') AS run5 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run5;
+SELECT b.note, p.email, p.id = :fay_id AS fays_id
+  FROM staging.rt_booking b JOIN staging.rt_person p ON p.id = b.person_id WHERE b.id = 20;
+
 -- A row a keep_all re-keyed keeps that key through a call that waits for
 -- review: st2 changes it after the run completed, the decision is stale
 -- (the call waits), the reviewer confirms it, and the row loads under
