@@ -117,6 +117,9 @@ DELETE FROM tdm.decision WHERE conflict_id = (SELECT min(d.conflict_id) FROM tdm
                                                 JOIN tdm.conflict c USING (conflict_id)
                                                 JOIN tdm.run r USING (run_id)
                                                WHERE r.release = 'R2');
+-- (An unknown conflict meanwhile is said as unknown, not as a release
+-- being consolidated.)
+SELECT tdm.resolve('C-000000000000', 'keep', 'st1', rationale => 'a typo');
 \set VERBOSITY default
 SELECT dblink_exec('env', 'ROLLBACK');
 SELECT tdm.wait_job(:job, '120 s') AS final_status;

@@ -297,6 +297,24 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                   'OPERATOR(pg_catalog.=)')
 $$;
 
+-- The columns `cols` of `rel` set from the text array `key_expr` (a key
+-- map's new_key, say), item by item, each cast to its column's type:
+-- "a = (k.new_key[1])::int, b = ...".
+CREATE FUNCTION tdm._set_to_key(rel regclass, cols text[], key_expr text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('%I = (%s[%s])::%s', c, key_expr, i, tdm._column_type(rel, c)), ', ' ORDER BY i)
+    FROM unnest(cols) WITH ORDINALITY AS u(c, i)
+$$;
+
+-- Row `alias` of `rel` whose columns `cols` equal the text array
+-- `key_expr` item by item, by each column's own equality (citext's).
+CREATE FUNCTION tdm._matches_key(rel regclass, cols text[], alias text, key_expr text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('%s.%I %s (%s[%s])::%s', alias, c, tdm._type_equality(rel, c), key_expr, i,
+                           tdm._column_type(rel, c)), ' AND ' ORDER BY i)
+    FROM unnest(cols) WITH ORDINALITY AS u(c, i)
+$$;
+
 -- Rows `left_alias` and `right_alias` of tables with `rel`'s columns
 -- `cols` equal on them, each compared by its type's own equality (citext's
 -- own =, not text's); `folded`: as a natural key registered with
@@ -1583,10 +1601,7 @@ BEGIN
   -- release that loaded a row under that key last (by its map, else
   -- master's row of that key) is noted, for the check below: after a
   -- reset, the environment's row is another entity than that one.
-  master_key := (SELECT string_agg(format('m.%I %s (g.key[%s])::%s', c, tdm._type_equality(the_parent, c), i,
-                                          tdm._column_type(the_parent, c)),
-                                   ' AND ')
-                   FROM unnest(pm.pk_columns) WITH ORDINALITY AS u(c, i));
+  master_key := tdm._matches_key(the_parent, pm.pk_columns, 'm', 'g.key');
   master_table := tdm._target_table('master', the_parent);
   EXECUTE format(
     'UPDATE pg_temp.tdm_env_tags g'
@@ -1830,12 +1845,9 @@ BEGIN
       '   FROM changed',
       tdm._member_key(m.rel, m.pk_columns, 'k.old_key'), tdm._member_key(m.rel, m.pk_columns, 'k.new_key'),
       tdm._member_key(m.rel, m.pk_columns), master_rel,
-      (SELECT string_agg(format('m.%I %s (k.new_key[%s])::%s', c, tdm._type_equality(m.rel, c), i,
-                                tdm._column_type(m.rel, c)), ' AND ')
-         FROM unnest(m.pk_columns) WITH ORDINALITY AS u(c, i)),
+      tdm._matches_key(m.rel, m.pk_columns, 'm', 'k.new_key'),
       NULL, collected,
-      (SELECT string_agg(format('%I = (k.new_key[%s])::%s', c, i, tdm._column_type(m.rel, c)), ', ')
-         FROM unnest(m.pk_columns) WITH ORDINALITY AS u(c, i))
+      tdm._set_to_key(m.rel, m.pk_columns, 'k.new_key')
       || coalesce((SELECT ', ' || string_agg(format(
                              '%1$I = CASE WHEN k.then_row ->> %1$L IS NOT DISTINCT FROM t.%1$I::text'
                              ' THEN (k.master_row ->> %1$L)::%2$s ELSE t.%1$I END',
@@ -1884,8 +1896,7 @@ BEGIN
       '   FROM changed c WHERE $3'
       '    AND NOT EXISTS (SELECT FROM followed f WHERE f.env = c.tdm_env AND f.row_hash = c.tdm_row_hash)',
       collected,
-      (SELECT string_agg(format('%I = r.new_key[%s]::%s', c, i, tdm._column_type(e.child, c)), ', ')
-         FROM unnest(e.columns) WITH ORDINALITY AS u(c, i)),
+      tdm._set_to_key(e.child, e.columns, 'r.new_key'),
       tdm._key_text(e.columns, 't'), tdm._key_text(m.pk_columns, 't'), tdm._key_json(e.child, m.pk_columns, 't'),
       'ARRAY[' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', false) || ']::text[]',
       'jsonb_build_object(' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', true) || ')')
@@ -2028,9 +2039,7 @@ BEGIN
     SELECT * INTO pm FROM tdm.managed_table WHERE rel = e.parent;
     child := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
     parent := format('pg_temp.%I', tdm._collected_name(e.parent))::regclass;
-    set_fk := (SELECT string_agg(format('%I = k.new_key[%s]::%s', c.col, c.i,
-                                        tdm._column_type(e.child, c.col)), ', ')
-                 FROM unnest(e.columns) WITH ORDINALITY AS c(col, i));
+    set_fk := tdm._set_to_key(e.child, e.columns, 'k.new_key');
     EXECUTE format(
       'WITH earlier AS MATERIALIZED ('
       '       SELECT DISTINCT ON (k.env, x.from_key) k.env, x.from_key AS old_key, x.to_key AS new_key'
@@ -2741,9 +2750,7 @@ BEGIN
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
     collected := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
     fk_text := tdm._key_text(e.columns, 't');
-    set_fk := (SELECT string_agg(format('%I = km.new_key[%s]::%s', c.col, c.i,
-                                        tdm._column_type(e.child, c.col)), ', ')
-                 FROM unnest(e.columns) WITH ORDINALITY AS c(col, i));
+    set_fk := tdm._set_to_key(e.child, e.columns, 'km.new_key');
     -- (Rows translated through an earlier release's key map keep that key.)
     earlier := CASE WHEN EXISTS (SELECT 1 FROM pg_temp.tdm_earlier_fk x
                                   WHERE x.rel = e.child AND x.edge = e.name)
