@@ -9,6 +9,22 @@
 CREATE SCHEMA tdm_archive;
 COMMENT ON SCHEMA tdm_archive IS 'Archived releases'' rows, restorable with tdm.restore_release';
 
+-- Gives a table tdm made for every admin (master's tables, snapshot and
+-- archive copies) to tdm_admin, so that any admin, not only the one whose
+-- call made it, may read, promote into, snapshot, roll back or restore it.
+-- Left to its maker where tdm_admin may not own it (the caller lacks
+-- tdm_admin's rights, or tdm_admin may not create in the table's schema:
+-- a schema the DBA made for it).
+CREATE FUNCTION tdm._share_with_admins(made regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF pg_has_role('tdm_admin', 'USAGE')
+     AND has_schema_privilege('tdm_admin', (SELECT c.relnamespace FROM pg_class c WHERE c.oid = made), 'CREATE') THEN
+    EXECUTE format('ALTER TABLE %s OWNER TO tdm_admin', made);
+  END IF;
+END
+$$;
+
 -- Creates table `name` in schema `target` like `source`: same columns,
 -- defaults, CHECK, keys and indexes (LIKE .. INCLUDING ALL); a partitioned
 -- source gives a table partitioned the same way, with its partitions (of
@@ -27,6 +43,7 @@ BEGIN
                               (SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = source)) END
           || coalesce(' PARTITION BY ' || pg_get_partkeydef(source), '');
   made := format('%I.%I', target, name)::regclass;
+  PERFORM tdm._share_with_admins(made);
   FOR part IN SELECT c.oid, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                WHERE i.inhparent = source AND c.relispartition ORDER BY c.relname LOOP
     PERFORM tdm._create_table_like(target, part.relname, part.oid::regclass, made);
@@ -102,6 +119,7 @@ BEGIN
                             to_target, current_user, current_database(), current_user);
     END IF;
     EXECUTE format('CREATE SCHEMA %I', to_target);
+    EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO tdm_admin', to_target);
   END IF;
   FOR t IN SELECT o.rel, tdm._target_table(from_target, o.rel) AS source
              FROM tdm._table_order() o ORDER BY o.step LOOP
@@ -933,6 +951,7 @@ BEGIN
     END IF;
     EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WHERE %I = $1',
                    tdm._archive_table(release, t.rel), t.dest, t.release_column) USING release;
+    PERFORM tdm._share_with_admins(tdm._archive_table(release, t.rel)::regclass);
     -- (Whose rows it holds, for restore_release: a table renamed since
     -- would not find its archive by name.)
     archive_tables := archive_tables || jsonb_build_object(tdm._archive_table(release, t.rel), jsonb_build_object(

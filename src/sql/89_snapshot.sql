@@ -401,6 +401,7 @@ BEGIN
     PERFORM tdm._progress(job, 'copy', done, cardinality(rels));
     storage := tdm._snapshot_relation('s', id, rels[i]);
     EXECUTE format('CREATE TABLE %s AS SELECT * FROM %s WITH NO DATA', storage, rels[i]);
+    PERFORM tdm._share_with_admins(storage::regclass);
     IF (SELECT c.relkind FROM pg_class c WHERE c.oid = rels[i]) = 'r' THEN
       taken := tdm._copy_rows(rels[i], storage::regclass, tdm._hashed_attnums(rels[i], rels[i]));
     ELSE
