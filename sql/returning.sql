@@ -153,3 +153,23 @@ SELECT tdm.consolidate('TRS1') = :rs_run AS same_run;
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :rs_run;
 SELECT code, qty, id = :rs_given AS same_key FROM staging.rs_item ORDER BY code;
+
+-- A new row whose environment key is the key tdm gave another row in
+-- master (st2's new move under the id TRT1 gave its move 1, with the
+-- quantity master holds) is another row, not master's: re-keyed, not
+-- merged into it as an identical row.
+INSERT INTO returning_st2.rt_move VALUES (:move_id, 20, 'TRT6', 'F');
+SELECT tdm.create_release('TRT6', parent => 'TRT4'), tdm.add_feature('TRT6', 'F', 1);
+SELECT tdm.tag_release('TRT6') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRT6') AS run6 \gset
+RESET client_min_messages;
+SELECT kind, rule, status, suggestion = format('keep all; re-key the row of st2 (id %s stays with master)', :move_id) AS suggested,
+       rationale = format('master''s row id %s is the row st2''s id 1 got from tdm in release TRT1 (tdm.key_map), not a'
+                          ' row of that key in an environment: st2''s row of that key is another entity', :move_id) AS said
+  FROM tdm.conflict WHERE run_id = :run6;
+SELECT status, rows_collected, rows_loaded, rows_merged, rows_renamed FROM tdm.run WHERE run_id = :run6;
+SET client_min_messages = error;
+SELECT tdm.promote('TRT6') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT qty, tdm_release, id = :move_id AS trt1s_key FROM master.rt_move ORDER BY qty, tdm_release;

@@ -716,6 +716,58 @@ BEGIN
                                            WHERE r.rel = c.rel AND r.own AND r.env = e.m ->> 'env'
                                              AND e.m -> 'row' @> r.new_json));
   END IF;
+  -- Master's row under a key tdm gave it (an earlier release's row
+  -- re-keyed or renamed, tdm.key_map) holds no environment's key: a
+  -- collected row that meets it by that key alone (no natural key both
+  -- hold) is another entity that happens to have the key tdm chose, not
+  -- that row brought again (which tdm._translate_returning finds). A rule
+  -- would merge them (identical, or complementary): kept apart instead,
+  -- the collected row gets a new key (rule 0); with several collected
+  -- rows, a reviewer says which of them are one.
+  IF to_regclass('pg_temp.tdm_returning') IS NOT NULL THEN
+    UPDATE tdm.conflict c
+       SET kind = 'duplicate_pk', rule = CASE WHEN x.others = 1 THEN 'distinct_entities' ELSE 'manual' END,
+           class = CASE WHEN x.others = 1 THEN 'simple' ELSE 'complex' END, priority = 3,
+           status = CASE WHEN x.others = 1 THEN 'auto_resolved' ELSE 'pending' END,
+           survivor = 0, rekeyed = CASE WHEN x.others = 1 THEN '{1}'::int[] ELSE '{}' END,
+           suggestion = format('keep all; re-key the row%s of %s (%s stays with master)',
+                               CASE WHEN x.others > 1 THEN 's' END, x.envs, x.key_label),
+           rationale = format('master''s row %s is the row %s''s %s got from tdm in release %s (tdm.key_map), not a'
+                              ' row of that key in an environment: %s''s row%s of that key %s another entity%s',
+                              x.key_label, g.env, g.from_key, g.release, x.envs,
+                              CASE WHEN x.others > 1 THEN 's' END, CASE WHEN x.others > 1 THEN 'are' ELSE 'is' END,
+                              CASE WHEN x.others > 1 THEN ' (keep_all, or say which of them are one)' END)
+      FROM (SELECT c2.conflict_id, c2.rel, jsonb_array_length(c2.members) - 1 AS others,
+                   (SELECT string_agg(DISTINCT e.mem ->> 'env', ', ') FROM jsonb_array_elements(c2.members) AS e(mem)
+                     WHERE e.mem ->> 'env' <> 'master') AS envs,
+                   (SELECT string_agg(format('%s %s', p, c2.members -> 0 -> 'row' ->> p), ', ')
+                      FROM unnest(mt.pk_columns) AS p) AS key_label,
+                   (SELECT jsonb_object_agg(p, c2.members -> 0 -> 'row' -> p) FROM unnest(mt.pk_columns) AS p) AS master_key
+              FROM tdm.conflict c2
+              JOIN tdm.managed_table mt ON mt.rel = c2.rel
+             WHERE c2.run_id = run AND c2.rel = the_rel AND c2.kind <> 'relationship'
+               AND c2.status = 'auto_resolved' AND c2.rule <> 'distinct_entities'
+               AND c2.members -> 0 ->> 'env' = 'master'
+               -- (a natural key both hold joined them: one entity)
+               AND NOT EXISTS (SELECT FROM unnest(mt.natural_keys) AS nk,
+                                           jsonb_array_elements(c2.members) WITH ORDINALITY AS e(mem, n)
+                                WHERE e.n > 1
+                                  AND NOT EXISTS (SELECT FROM unnest(string_to_array(nk, ',')) AS col
+                                                   WHERE coalesce(jsonb_typeof(c2.members -> 0 -> 'row' -> col), 'null') = 'null'
+                                                      OR coalesce(jsonb_typeof(e.mem -> 'row' -> col), 'null') = 'null'))
+               -- (a row brought again under the key tdm gave it: master's)
+               AND NOT EXISTS (SELECT FROM jsonb_array_elements(c2.members) WITH ORDINALITY AS e(mem, n)
+                                JOIN pg_temp.tdm_returning b ON b.rel = c2.rel AND b.own AND b.env = e.mem ->> 'env'
+                                WHERE e.n > 1 AND e.mem -> 'row' @> b.new_json)) x
+     CROSS JOIN LATERAL (
+           SELECT k.env, (SELECT string_agg(format('%s %s', o.key, o.value), ', ')
+                            FROM jsonb_each_text(k.old_key) AS o) AS from_key, r.release
+             FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id
+            WHERE k.run_id = ANY (tdm._master_runs(_record_conflicts.release)) AND k.rel = x.rel
+              AND k.reason IN ('rekeyed', 'renamed') AND k.old_key <> k.new_key AND k.new_key = x.master_key
+            ORDER BY k.run_id LIMIT 1) g
+     WHERE c.run_id = run AND c.conflict_id = x.conflict_id;
+  END IF;
   -- (tdm._apply_table refuses a conflict whose members were not located.)
   CREATE INDEX ON pg_temp.tdm_member_rows (conflict_id);
   ANALYZE pg_temp.tdm_member_rows;
@@ -1736,6 +1788,18 @@ BEGIN
 END
 $$;
 
+-- The runs that loaded the releases in master other than `release`: the
+-- key maps that say which key master holds each of their rows under.
+-- (PL/pgSQL: what it calls is defined later, in 89_.)
+CREATE FUNCTION tdm._master_runs(release text) RETURNS bigint[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN ARRAY(SELECT tdm._promoted_run(x.release) FROM tdm.release x
+                WHERE x.release <> _master_runs.release AND tdm._presence(x.status) = 'target'
+                  AND tdm._promoted_run(x.release) IS NOT NULL);
+END
+$$;
+
 -- Right after collection: rows a release in master loaded under another
 -- key than their environment's (re-keyed, renamed, merged into another
 -- row: the key map of the run it was promoted from), or renamed by a
@@ -1763,9 +1827,7 @@ DECLARE
   renamed_columns text[];
   same_values text;  -- the row's natural keys equal those of the row `k.{row}` holds
   unreferenced text; -- no collected row of the environment references the new key
-  runs bigint[] := ARRAY(SELECT tdm._promoted_run(x.release) FROM tdm.release x
-                          WHERE x.release <> _translate_returning.release AND tdm._presence(x.status) = 'target'
-                            AND tdm._promoted_run(x.release) IS NOT NULL);
+  runs bigint[] := tdm._master_runs(release);
 BEGIN
   IF to_regclass('pg_temp.tdm_returning') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_returning;
