@@ -937,6 +937,32 @@ TEST(DistinctEntities, ARowWithANullNaturalKeyDoesNotBridgeTwoPeople) {
   EXPECT_EQ(c[1].members, (std::vector<std::size_t>{0, 2}));
 }
 
+TEST(DistinctEntities, TwoRowsWithoutANaturalKeySharingAnIdAndDisagreeingGoToReview) {
+  // st1 and st2 both give id 1 to someone without an email, balances 1 and
+  // 2: nothing says they are one person; no rule keeps one and drops the
+  // other. The same two rows differing only where one is NULL still merge.
+  TableModel t = users();
+  t.core = {};
+  auto c = detect(
+      {row(0, "1", nullptr, "Customer", "1", 10), row(1, "1", nullptr, "Customer", "2", 11)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].priority, 3);
+  EXPECT_NE(
+      c[0].rationale.find("st1 and st2 share only user_id 1, which each environment gives on its "
+                          "own, with no email to tell (NULL), and balance differs"),
+      std::string::npos)
+      << c[0].rationale;
+  c = detect(
+      {row(0, "1", nullptr, "Customer", "1", 10), row(1, "1", "b@x", "Customer", nullptr, 10)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::non_conflicting_merge);
+  // With an email both hold, the same email makes them one: a rule settles.
+  c = detect({row(0, "1", "a@x", "Customer", "1", 10), row(1, "1", "a@x", "Customer", "2", 11)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::manual);
+}
+
 TEST(DistinctEntities, AChainOfShiftedIdsSplitsIntoPeopleAndIdCollisions) {
   // st{1,2,3} hold person g as id g with the email of person g + env: one
   // group of every row. People are the rows of one email (2 or 3 of them);

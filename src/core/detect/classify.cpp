@@ -782,6 +782,43 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
                   columns_differ(core_differences, members) + ": a human decides");
     return c;
   }
+  // Rows of two environments that share only their primary key, which
+  // each environment gives on its own, with no natural key both hold (NULL
+  // in one), and that disagree past it: nothing says they are one entity
+  // (two customers without an email, both id 1). A rule would keep one
+  // and drop the other; a human decides.
+  if (!table_.natural_keys.empty()) {
+    std::vector<std::size_t> key_columns;
+    for (const auto &group : table_.natural_keys) {
+      key_columns.insert(key_columns.end(), group.begin(), group.end());
+    }
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      for (std::size_t j = i + 1; j < members.size(); ++j) {
+        const std::size_t a = members[i];
+        const std::size_t b = members[j];
+        if (env(a).fixed || env(b).fixed || pk_key(a).empty() || pk_key(a) != pk_key(b)) continue;
+        bool both_hold_a_natural_key = false;
+        for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
+          both_hold_a_natural_key |= !nk_key(a, k).empty() && !nk_key(b, k).empty();
+        }
+        if (both_hold_a_natural_key) continue;
+        std::vector<std::size_t> disagreeing;
+        for (std::size_t column : differing_attributes) {
+          if (std::find(key_columns.begin(), key_columns.end(), column) == key_columns.end() &&
+              value(a, column) && value(b, column) && !same_value(a, b, column)) {
+            disagreeing.push_back(column);
+          }
+        }
+        if (disagreeing.empty()) continue;
+        manual(3, env(a).name + " and " + env(b).name + " share only " + pk_label(a) +
+                      ", which each environment gives on its own, with no " +
+                      column_list(table_.natural_keys[0]) + " to tell (NULL), and " +
+                      columns_differ(disagreeing, members) +
+                      ": one entity or two, a human decides (keep one, merge, or keep_all)");
+        return c;
+      }
+    }
+  }
   // Rule 3: differences only where one side is NULL.
   bool conflicting = false;
   for (std::size_t column : differing_attributes) {
