@@ -292,6 +292,9 @@ SELECT tdm.consolidate('R3') AS run;
 SELECT status, rows_collected, conflicts, auto_resolved, manual, rows_loaded, rows_merged,
        rows_renamed, rows_deleted, calls FROM tdm.run WHERE run_id = 1;
 SELECT status, count(*) FROM tdm.conflict WHERE run_id = 1 GROUP BY 1 ORDER BY 1;
+-- Approving a decision that needed no approval, once it is applied: said
+-- as what it is.
+SELECT tdm.approve(:'merchant');
 -- Row accounting: collected = loaded + merged away + deleted.
 SELECT rows_collected = rows_loaded + rows_merged + rows_deleted AS accounted,
        rows_loaded = (SELECT count(*) FROM staging.users) + (SELECT count(*) FROM staging.accounts)

@@ -131,7 +131,7 @@ BEGIN
     notice_key := format('%s %s %s', statement_timestamp(), rel, columns);
     IF current_setting('tdm_review.key_notice', true) IS DISTINCT FROM notice_key THEN
       PERFORM set_config('tdm_review.key_notice', notice_key, true);
-      RAISE NOTICE 'decision: did not look for % among the environments'' rows: % masked there (tdm.mask); validation will check the masked values at the next consolidate',
+      RAISE NOTICE 'decision: did not look for % among the environments'' rows, the target''s or master''s: % masked (tdm.mask), and a value typed is masked when the decision applies; validation will check the masked values at the next consolidate',
         array_to_string(columns, ', '),
         CASE WHEN cardinality(columns) = 1 THEN 'it is' ELSE 'a column of it is' END;
     END IF;
@@ -1676,7 +1676,12 @@ BEGIN
   latest := tdm._latest_conflict(conflict_id);
   -- (ranked priority 1 now, or when it was decided: tdm._record_conflicts)
   IF least(latest.priority, tdm._decided_priority(d.conflict_id, d.decided_priority)) <> 1 THEN
-    RAISE NOTICE 'approve: % is not priority 1; its decision applies without approval', conflict_id;
+    IF latest.status = 'applied' THEN
+      RAISE NOTICE 'approve: % is not priority 1, and run % applied its decision already: nothing to approve',
+        conflict_id, latest.run_id;
+    ELSE
+      RAISE NOTICE 'approve: % is not priority 1; its decision applies without approval', conflict_id;
+    END IF;
     RETURN;
   END IF;
   -- (Approving again changes nothing: the UPDATE would write the decision

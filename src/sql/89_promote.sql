@@ -9,12 +9,11 @@
 CREATE SCHEMA tdm_archive;
 COMMENT ON SCHEMA tdm_archive IS 'Archived releases'' rows, restorable with tdm.restore_release';
 
--- Gives a table tdm made for every admin (master's tables, snapshot and
--- archive copies) to tdm_admin, so that any admin, not only the one whose
--- call made it, may read, promote into, snapshot, roll back or restore it.
--- Left to its maker where tdm_admin may not own it (the caller lacks
--- tdm_admin's rights, or tdm_admin may not create in the table's schema:
--- a schema the DBA made for it).
+-- Gives a copy tdm made for every admin (a snapshot's or an archived
+-- release's, in tdm_snapshot or tdm_archive) to tdm_admin, so that any
+-- admin, not only the one whose call made it, may read, restore or drop
+-- it. Left to its maker where tdm_admin may not own it (the caller lacks
+-- tdm_admin's rights, or tdm_admin may not create in the schema).
 CREATE FUNCTION tdm._share_with_admins(made regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -43,7 +42,11 @@ BEGIN
                               (SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = source)) END
           || coalesce(' PARTITION BY ' || pg_get_partkeydef(source), '');
   made := format('%I.%I', target, name)::regclass;
-  PERFORM tdm._share_with_admins(made);
+  -- Every admin promotes into it, reads, snapshots and rolls it back, not
+  -- only the one whose call made it. (Granted, not given: its owner's
+  -- rights run its index expressions, in index builds and ANALYZE, and
+  -- tdm_admin may not have what they call.)
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON %s TO tdm_admin', made);
   FOR part IN SELECT c.oid, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                WHERE i.inhparent = source AND c.relispartition ORDER BY c.relname LOOP
     PERFORM tdm._create_table_like(target, part.relname, part.oid::regclass, made);
@@ -497,7 +500,12 @@ BEGIN
     RAISE EXCEPTION 'promote: release "%" is %: it was tagged again after its consolidation into % completed',
       the_release, r.status, quote_ident(from_target)
       USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = 'Consolidate it again: ' || tdm._consolidate_call(the_release, from_target);
+            -- (open: that tagging found errors, and consolidate needs a lock)
+            HINT = CASE WHEN r.status = 'open'
+                        THEN format('Fix what its tagging found and tag it again (SELECT tdm.tag_release(%L);), then'
+                                    ' consolidate it again: %s', the_release,
+                                    tdm._consolidate_call(the_release, from_target))
+                        ELSE 'Consolidate it again: ' || tdm._consolidate_call(the_release, from_target) END;
   ELSIF r.status <> 'consolidated' THEN
     RAISE EXCEPTION 'promote: release "%" is %: its consolidation into % completed, but only a consolidation into % makes a release consolidated',
       the_release, r.status, quote_ident(from_target), quote_ident(tdm._staging_target())

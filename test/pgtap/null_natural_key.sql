@@ -4,8 +4,9 @@
 -- (keep_all) or says they are one. Rows that differ only where one is
 -- NULL still merge by rule.
 BEGIN;
-SELECT plan(5);
+SELECT plan(6);
 \ir ../../sql/include/loopback.sql
+\ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 
 SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
@@ -40,6 +41,18 @@ SELECT is(tdm.consolidate('TNN1'), :run::bigint, 'the same run resumes');
 SELECT results_eq('SELECT name, city FROM staging.nn_customer ORDER BY name',
   $$VALUES ('Ann One', NULL), ('Bob', 'Oslo'), ('Cid Three', NULL)$$,
   'both customers without an email are loaded, the Bobs once');
+
+-- (Another matter, on the same release:) tagged again after its
+-- consolidation, with an error (its rows' feature gone from the plan),
+-- the release is open: promote says to tag it first, not to consolidate,
+-- which would refuse an open release.
+DELETE FROM tdm.feature WHERE release = 'TNN1';
+SELECT tdm.add_feature('TNN1', 'G', 1);
+SELECT tdm.tag_release('TNN1');
+SELECT is(pg_temp.hint_of($$SELECT tdm.promote('TNN1')$$),
+  'Fix what its tagging found and tag it again (SELECT tdm.tag_release(''TNN1'');), then consolidate it again:'
+  ' SELECT tdm.consolidate(''TNN1'');',
+  'promote of a release tagged again with errors says to tag it first');
 
 SELECT * FROM finish();
 ROLLBACK;
