@@ -173,3 +173,47 @@ SET client_min_messages = error;
 SELECT tdm.promote('TRT6') IS NOT NULL AS promoted;
 RESET client_min_messages;
 SELECT qty, tdm_release, id = :move_id AS trt1s_key FROM master.rt_move ORDER BY qty, tdm_release;
+
+-- A returning row a reviewer keeps as another entity (keep_all) gets a
+-- new key, and keeps it when the completed run is called again (its map
+-- says its environment's key; the call looks it up by the key it was
+-- brought under).
+UPDATE returning_st2.rt_move SET qty = 22, tdm_release = 'TRT7' WHERE id = 1;
+SELECT tdm.create_release('TRT7', parent => 'TRT6'), tdm.add_feature('TRT7', 'F', 1);
+SELECT tdm.tag_release('TRT7') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRT7') AS run7 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', rationale => 'another move') FROM tdm.review_queue WHERE release = 'TRT7';
+SELECT tdm.consolidate('TRT7') = :run7 AS same_run;
+SELECT id AS trt7_key FROM staging.rt_move WHERE tdm_release = 'TRT7' \gset
+SELECT tdm.consolidate('TRT7') = :run7 AS same_run_again;
+RESET client_min_messages;
+SELECT status, (SELECT id FROM staging.rt_move WHERE tdm_release = 'TRT7') = :trt7_key AS same_key,
+       :trt7_key <> :move_id AS not_masters
+  FROM tdm.run WHERE run_id = :run7;
+SELECT env, old_key, new_key = jsonb_build_object('id', :trt7_key) AS to_new_key, reason FROM tdm.key_map WHERE run_id = :run7;
+
+-- A row a reviewer merged into master's row of its own key (keep master
+-- on another entity's key collision: no key changed, no map entry),
+-- referenced by a later release: the reference means master's row, not a
+-- reset of the environment's keys. TRT8: st2's new Dan under id 5, which
+-- master's Carol North holds; st1 corrects Carol under a feature that
+-- outranks hers (the run waits for that one), and the reviewer keeps
+-- master's row on both. TRT9: st2 books for
+-- its person 5.
+INSERT INTO returning_st2.rt_person VALUES (5, 'dan@x', 'Dan', 'TRT8', 'F');
+UPDATE returning_st1.rt_person SET name = 'Carol North (fixed)', tdm_release = 'TRT8', tdm_feature = 'H' WHERE id = 5;
+SELECT tdm.create_release('TRT8', parent => 'TRT7'), tdm.add_feature('TRT8', 'F', 1), tdm.add_feature('TRT8', 'H', 5);
+SELECT tdm.tag_release('TRT8') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRT8') AS run8 \gset
+SELECT tdm.resolve(conflict_id, 'keep', 'master', rationale => 'master''s row stays')
+  FROM tdm.conflict WHERE run_id = :run8 AND status IN ('pending', 'auto_resolved') ORDER BY conflict_id;
+SELECT tdm.consolidate('TRT8') = :run8 AS same_run, tdm.promote('TRT8') IS NOT NULL AS promoted;
+INSERT INTO returning_st2.rt_booking VALUES (30, 5, 'for st2''s 5', 'TRT9', 'F');
+SELECT tdm.create_release('TRT9', parent => 'TRT8'), tdm.add_feature('TRT9', 'F', 1);
+SELECT tdm.tag_release('TRT9') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRT9') AS run9 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :run9;
+SELECT b.note, p.id, p.email FROM staging.rt_booking b JOIN staging.rt_person p ON p.id = b.person_id WHERE b.id = 30;

@@ -1080,8 +1080,13 @@ BEGIN
     END IF;
     new_key := tdm._new_key_expr(the_rel, target_rel, collected);
     IF EXISTS (SELECT 1 FROM pg_temp.tdm_previous_keys k WHERE k.rel = the_rel) THEN
+      -- (The map says a returning row's environment key, tdm._map_returning;
+      -- its collected key is the one tdm._translate_returning gave it.)
       new_key := format('coalesce((SELECT (k.new_key->>%L)::%s FROM pg_temp.tdm_previous_keys k'
-                        '           WHERE k.rel = $1 AND k.env = p.env AND k.old_key = p.old_json),'
+                        '           WHERE k.rel = $1 AND k.env = p.env'
+                        '             AND k.old_key = coalesce((SELECT b.old_json FROM pg_temp.tdm_returning b'
+                        '                                        WHERE b.rel = $1 AND b.env = p.env'
+                        '                                          AND b.new_json = p.old_json), p.old_json)),'
                         '          %s)',
                         m.pk_columns[1], (SELECT c.column_type FROM tdm._columns(the_rel) c
                                            WHERE c.column_name = m.pk_columns[1]), new_key);
@@ -1603,6 +1608,7 @@ DECLARE
   -- the filter (another table's bigint key read as this one's uuid).
   map_key text := format('CASE WHEN k.rel = $1 THEN %s END', tdm._member_key(the_parent, pm.pk_columns, 'k.old_key'));
   member_key text := format('CASE WHEN c.rel = $1 THEN %s END', tdm._member_key(the_parent, pm.pk_columns));
+  settled_by_tag text;  -- the row g was a member of a conflict its tag's release applied
 BEGIN
   DELETE FROM pg_temp.tdm_dangling d WHERE d.rel = the_parent;
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x WHERE x.parent = the_parent
@@ -1680,7 +1686,15 @@ BEGIN
   -- no entry, the key itself) would send the reference to the wrong row.
   -- Refused, naming the row, when no natural key of the two agrees. The
   -- row that release had: its conflict member, or master's row of that
-  -- key and release.
+  -- key and release. Not a row the release it is tagged for settled in a
+  -- conflict (a reviewer's keep master merged it into master's row of
+  -- that key, which kept its key: no map entry); that row is its
+  -- environment's still, and a reference to it means master's row.
+  settled_by_tag := format(
+    'EXISTS (SELECT 1 FROM tdm.run r JOIN tdm.conflict c ON c.run_id = r.run_id AND c.rel = $1'
+    '         CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
+    '         WHERE r.release = g.tag AND r.status = ''completed'' AND c.status = ''applied'''
+    '           AND e.m->>''env'' = g.env AND %s = g.key)', member_key);
   IF cardinality(identifying) > 0 THEN
     EXECUTE format(
       'WITH answering AS (SELECT g.env, g.key, g.nk_values, g.tag, coalesce(g.release, g.answer) AS release'
@@ -1694,7 +1708,7 @@ BEGIN
       '   JOIN tdm.key_map k ON k.run_id = g.run_id AND k.rel = $1 AND k.env = g.env AND %1$s = g.key'
       '   JOIN tdm.conflict c ON c.run_id = k.run_id AND c.conflict_id = k.conflict_id'
       '  CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
-      '  WHERE e.m->>''env'' = g.env AND %2$s = g.key AND NOT (%4$s)'
+      '  WHERE e.m->>''env'' = g.env AND %2$s = g.key AND NOT (%4$s) AND NOT %6$s'
       '%5$s'
       ' ORDER BY 1, 2 LIMIT 1',
       map_key, member_key,
@@ -1712,12 +1726,12 @@ BEGIN
         '                         AND e.m->>''env'' = g.env AND %7$s = g.key LIMIT 1) dm ON true'
         '  WHERE NOT EXISTS (SELECT 1 FROM tdm.key_map k WHERE k.run_id = g.run_id AND k.rel = $1'
         '                       AND k.env = g.env AND %1$s = g.key)'
-        '    AND NOT (%2$s)',
+        '    AND NOT (%2$s) AND NOT %8$s',
         map_key,
         tdm._stale_same(pm, identifying, 'coalesce(dm.row, to_jsonb(m.*))'),
         tdm._stale_was('coalesce(dm.row, to_jsonb(m.*))'), master_table, master_key, pm.release_column,
-        member_key)
-      ELSE '' END)
+        member_key, settled_by_tag)
+      ELSE '' END, settled_by_tag)
       INTO stale USING the_parent;
     IF stale.env IS NOT NULL THEN
       RAISE EXCEPTION 'consolidate: the row of % with key (%) in environment % is not the row release % consolidated under that key',
