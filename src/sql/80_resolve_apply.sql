@@ -774,6 +774,14 @@ BEGIN
 END
 $$;
 
+-- What a plan's role does to its row, for a message: merged into the
+-- survivor's row (its environment and key), or deleted.
+CREATE FUNCTION tdm._fate(role text, into_env text, into_key text[]) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE role WHEN 'delete' THEN 'deleted'
+                   ELSE format('merged into %s''s row (%s)', into_env, array_to_string(into_key, ', ')) END
+$$;
+
 -- Applies the settled conflicts of one table to its collected rows, in
 -- this order: patches (merged values, renames), new keys, rows merged away
 -- (mapped to their survivor's final key), deleted rows. Returns the rows
@@ -801,6 +809,7 @@ DECLARE
   decided text;      -- reviewers' keep_all decisions that leave new keys to tdm
   key_columns text[];   -- the primary and natural keys' columns
   orphaned_keys bool;   -- rows whose key names a deleted parent
+  clash record;         -- two decisions disposing of one row two ways
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   key_text := tdm._key_text(m.pk_columns, 't');
@@ -886,6 +895,34 @@ BEGIN
      WHERE t.role = 'drop' AND t.by_rule
        AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
                     WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete') AND NOT p.by_rule);
+  END IF;
+  -- Two reviewers' decisions that dispose of one row two ways (a row in
+  -- its key collision and its entity's conflict: keep another member on
+  -- one, merge on the other, or a merge and a delete_all) would load one
+  -- of them and say both applied, the row's children going where one of
+  -- them sends it. Refused, naming both, before anything changes: the
+  -- reviewers decide one again so that they agree. (Merged into the same
+  -- row by both agrees.)
+  IF (SELECT count(*) FROM tdm.conflict c WHERE c.run_id = run AND c.rel = the_rel AND c.status = 'decided') > 1 THEN
+    SELECT a.conflict_id AS first, b.conflict_id AS second, a.env, a.key,
+           tdm._fate(a.role, ta.env, ta.key) AS first_fate, tdm._fate(b.role, tb.env, tb.key) AS second_fate
+      INTO clash
+      FROM pg_temp.tdm_plan a
+      JOIN pg_temp.tdm_plan b ON b.row_ctid = a.row_ctid AND b.conflict_id > a.conflict_id
+      LEFT JOIN pg_temp.tdm_plan ta ON ta.conflict_id = a.conflict_id AND ta.member = a.survivor
+      LEFT JOIN pg_temp.tdm_plan tb ON tb.conflict_id = b.conflict_id AND tb.member = b.survivor
+     WHERE NOT a.by_rule AND NOT b.by_rule AND a.role IN ('drop', 'delete') AND b.role IN ('drop', 'delete')
+       AND (a.role <> b.role OR (a.role = 'drop' AND ta.row_ctid IS DISTINCT FROM tb.row_ctid))
+     ORDER BY a.conflict_id, b.conflict_id LIMIT 1;
+    IF clash.first IS NOT NULL THEN
+      RAISE EXCEPTION 'consolidate: %: the decisions on % and % dispose of %''s row (%) two ways: % by the first, % by the second',
+        the_rel, clash.first, clash.second, clash.env, array_to_string(clash.key, ', '), clash.first_fate,
+        clash.second_fate
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = format('The row is a member of both conflicts. Decide one of them again so that they agree'
+                            ' (tdm.resolve(%L, ...) or tdm.resolve(%L, ...)), then consolidate again; nothing was'
+                            ' loaded.', clash.first, clash.second);
+    END IF;
   END IF;
   -- Nor is a row whose key names a deleted parent (a line whose order a
   -- decision deleted, kept by a reviewer or waiting for one) merged by a
