@@ -217,3 +217,88 @@ SELECT tdm.consolidate('TRT9') AS run9 \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run9;
 SELECT b.note, p.id, p.email FROM staging.rt_booking b JOIN staging.rt_person p ON p.id = b.person_id WHERE b.id = 30;
+
+-- An order line an earlier release merged into another environment's
+-- copy under that copy's order key, corrected later, meets that line
+-- only: its key is master's once it returns, and is not translated again
+-- as its environment's own key of another order (st3's order 3, which a
+-- later release re-keyed). TRL1: st2's and st3's identical order 2 'oA'
+-- (st2's re-keyed past st1's 2, st3's merged into it) with line (2,1)
+-- 'LA'; TRL2: st3's own order 3 'oC' (re-keyed past master's 3) with line
+-- (3,1) 'LC'; TRL3: st3 corrects LA.
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rl_order (id int PRIMARY KEY, note text, tdm_release text, tdm_feature text);
+  CREATE TABLE rl_line (order_id int REFERENCES rl_order, line_no int, sku text NOT NULL UNIQUE, qty int,
+                        tdm_release text, tdm_feature text, PRIMARY KEY (order_id, line_no))$$);
+CREATE SCHEMA lines_st1;
+CREATE SCHEMA lines_st2;
+CREATE SCHEMA lines_st3;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rl_order, rl_line) FROM SERVER st1 INTO lines_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rl_order, rl_line) FROM SERVER st2 INTO lines_st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rl_order, rl_line) FROM SERVER st3 INTO lines_st3;
+CREATE TABLE staging.rl_order (id int PRIMARY KEY, note text, tdm_release text, tdm_feature text);
+CREATE TABLE staging.rl_line (order_id int REFERENCES staging.rl_order, line_no int, sku text NOT NULL UNIQUE,
+                              qty int, tdm_release text, tdm_feature text, PRIMARY KEY (order_id, line_no));
+SELECT tdm.manage_table('staging.rl_order', surrogate_key => true), tdm.manage_table('staging.rl_line', '{sku}');
+INSERT INTO lines_st1.rl_order VALUES (1, 'o1', 'TRL1', 'F'), (2, 'o2', 'TRL1', 'F');
+INSERT INTO lines_st2.rl_order VALUES (2, 'oA', 'TRL1', 'F');
+INSERT INTO lines_st2.rl_line VALUES (2, 1, 'LA', 5, 'TRL1', 'F');
+INSERT INTO lines_st3.rl_order VALUES (2, 'oA', 'TRL1', 'F');
+INSERT INTO lines_st3.rl_line VALUES (2, 1, 'LA', 5, 'TRL1', 'F');
+SELECT tdm.create_release('TRL1'), tdm.add_feature('TRL1', 'F', 1);
+SELECT tdm.tag_release('TRL1') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRL1') IS NOT NULL AS consolidated, tdm.promote('TRL1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT order_id AS la_order FROM master.rl_line WHERE sku = 'LA' \gset
+INSERT INTO lines_st3.rl_order VALUES (:la_order, 'oC', 'TRL2', 'F');
+INSERT INTO lines_st3.rl_line VALUES (:la_order, 1, 'LC', 7, 'TRL2', 'F');
+SELECT tdm.create_release('TRL2', parent => 'TRL1'), tdm.add_feature('TRL2', 'F', 1);
+SELECT tdm.tag_release('TRL2') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRL2') IS NOT NULL AS consolidated, tdm.promote('TRL2') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT sku, order_id = :la_order AS las_order, line_no FROM master.rl_line ORDER BY sku;
+UPDATE lines_st3.rl_line SET qty = 6, tdm_release = 'TRL3' WHERE sku = 'LA';
+SELECT tdm.create_release('TRL3', parent => 'TRL2'), tdm.add_feature('TRL3', 'F', 1);
+SELECT tdm.tag_release('TRL3') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRL3') AS run_l3 \gset
+RESET client_min_messages;
+-- One conflict: st3's LA with master's LA, both under LA's order.
+SELECT c.kind, m.label, m.row ->> 'sku' AS sku, (m.key)[1]::int = :la_order AS las_order
+  FROM tdm.conflict c JOIN tdm.conflict_member m USING (run_id, conflict_id)
+ WHERE c.run_id = :run_l3 ORDER BY m.label;
+SELECT status, rows_collected, rows_loaded, rows_merged FROM tdm.run WHERE run_id = :run_l3;
+
+-- A reference to a row a decision of an earlier release deleted, whose
+-- key another environment's row took in master since, is a relationship
+-- conflict, not a reset of the environment's keys: TRD1 deletes st1's and
+-- st2's person 40 (two people on one id, the run waiting for another
+-- conflict meanwhile); TRD2 loads st3's own person 40; TRD3 brings a
+-- booking of st2's person 40.
+CREATE SCHEMA returning_st3;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_person, rt_booking) FROM SERVER st3 INTO returning_st3;
+INSERT INTO returning_st1.rt_person VALUES (40, 'p40@x', 'P40', 'TRD1', 'F');
+INSERT INTO returning_st2.rt_person VALUES (40, 'q40@x', 'Q40', 'TRD1', 'F');
+UPDATE returning_st1.rt_person SET name = 'Ann (fixed)', tdm_release = 'TRD1', tdm_feature = 'H' WHERE id = 1;
+SELECT tdm.create_release('TRD1', parent => 'TRT9'), tdm.add_feature('TRD1', 'F', 1), tdm.add_feature('TRD1', 'H', 5);
+SELECT tdm.tag_release('TRD1') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRD1') AS rd1 \gset
+SELECT tdm.resolve(conflict_id, CASE WHEN kind = 'duplicate_pk' THEN 'delete_all' ELSE 'keep' END::tdm.action,
+                   CASE WHEN kind = 'duplicate_pk' THEN NULL ELSE 'master' END, rationale => 'as planned')
+  FROM tdm.conflict WHERE run_id = :rd1 AND status IN ('pending', 'auto_resolved') ORDER BY conflict_id;
+SELECT tdm.consolidate('TRD1') = :rd1 AS same_run, tdm.promote('TRD1') IS NOT NULL AS promoted;
+INSERT INTO returning_st3.rt_person VALUES (40, 'r40@x', 'R40', 'TRD2', 'F');
+SELECT tdm.create_release('TRD2', parent => 'TRD1'), tdm.add_feature('TRD2', 'F', 1);
+SELECT tdm.tag_release('TRD2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRD2') IS NOT NULL AS consolidated, tdm.promote('TRD2') IS NOT NULL AS promoted;
+INSERT INTO returning_st2.rt_booking VALUES (41, 40, 'for st2''s 40', 'TRD3', 'F');
+SELECT tdm.create_release('TRD3', parent => 'TRD2'), tdm.add_feature('TRD3', 'F', 1);
+SELECT tdm.tag_release('TRD3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRD3') AS rd3 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rd3;
+SELECT kind, rationale ~ '^references staging\.rt_person \(40\) of st2 by person_id, which decision C-[0-9a-f]+ deleted' AS says
+  FROM tdm.conflict WHERE run_id = :rd3;

@@ -774,12 +774,11 @@ BEGIN
 END
 $$;
 
--- What a plan's role does to its row, for a message: merged into the
--- survivor's row (its environment and key), or deleted.
-CREATE FUNCTION tdm._fate(role text, into_env text, into_key text[]) RETURNS text
+-- A survivor's row (its environment and key), as a message says where a
+-- row is merged.
+CREATE FUNCTION tdm._merged_into(into_env text, into_key text[]) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE role WHEN 'delete' THEN 'deleted'
-                   ELSE format('merged into %s''s row (%s)', into_env, array_to_string(into_key, ', ')) END
+  SELECT format('merged into %s''s row (%s)', into_env, array_to_string(into_key, ', '))
 $$;
 
 -- Applies the settled conflicts of one table to its collected rows, in
@@ -809,7 +808,7 @@ DECLARE
   decided text;      -- reviewers' keep_all decisions that leave new keys to tdm
   key_columns text[];   -- the primary and natural keys' columns
   orphaned_keys bool;   -- rows whose key names a deleted parent
-  clash record;         -- two decisions disposing of one row two ways
+  clash record;         -- two decisions merging one row into two rows
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   key_text := tdm._key_text(m.pk_columns, 't');
@@ -896,26 +895,27 @@ BEGIN
        AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
                     WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete') AND NOT p.by_rule);
   END IF;
-  -- Two reviewers' decisions that dispose of one row two ways (a row in
+  -- Two reviewers' decisions that merge one row into two rows (a row in
   -- its key collision and its entity's conflict: keep another member on
-  -- one, merge on the other, or a merge and a delete_all) would load one
-  -- of them and say both applied, the row's children going where one of
-  -- them sends it. Refused, naming both, before anything changes: the
-  -- reviewers decide one again so that they agree. (Merged into the same
-  -- row by both agrees.)
+  -- one, merge on the other) would load one of them and say both
+  -- applied, the row's children going where one of them sends it, and
+  -- the key map holding both. Refused, naming both, before anything
+  -- changes: the reviewers decide one again so that they agree. (Merged
+  -- into the same row by both agrees; deleted by one, it is deleted, as
+  -- below.)
   IF (SELECT count(*) FROM tdm.conflict c WHERE c.run_id = run AND c.rel = the_rel AND c.status = 'decided') > 1 THEN
     SELECT a.conflict_id AS first, b.conflict_id AS second, a.env, a.key,
-           tdm._fate(a.role, ta.env, ta.key) AS first_fate, tdm._fate(b.role, tb.env, tb.key) AS second_fate
+           tdm._merged_into(ta.env, ta.key) AS first_fate, tdm._merged_into(tb.env, tb.key) AS second_fate
       INTO clash
       FROM pg_temp.tdm_plan a
       JOIN pg_temp.tdm_plan b ON b.row_ctid = a.row_ctid AND b.conflict_id > a.conflict_id
       LEFT JOIN pg_temp.tdm_plan ta ON ta.conflict_id = a.conflict_id AND ta.member = a.survivor
       LEFT JOIN pg_temp.tdm_plan tb ON tb.conflict_id = b.conflict_id AND tb.member = b.survivor
-     WHERE NOT a.by_rule AND NOT b.by_rule AND a.role IN ('drop', 'delete') AND b.role IN ('drop', 'delete')
-       AND (a.role <> b.role OR (a.role = 'drop' AND ta.row_ctid IS DISTINCT FROM tb.row_ctid))
+     WHERE NOT a.by_rule AND NOT b.by_rule AND a.role = 'drop' AND b.role = 'drop'
+       AND ta.row_ctid IS DISTINCT FROM tb.row_ctid
      ORDER BY a.conflict_id, b.conflict_id LIMIT 1;
     IF clash.first IS NOT NULL THEN
-      RAISE EXCEPTION 'consolidate: %: the decisions on % and % dispose of %''s row (%) two ways: % by the first, % by the second',
+      RAISE EXCEPTION 'consolidate: %: the decisions on % and % merge %''s row (%) into two rows: % by the first, % by the second',
         the_rel, clash.first, clash.second, clash.env, array_to_string(clash.key, ', '), clash.first_fate,
         clash.second_fate
         USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -1881,10 +1881,13 @@ DECLARE
   runs bigint[] := tdm._master_runs(release);
 BEGIN
   IF to_regclass('pg_temp.tdm_returning') IS NOT NULL THEN
-    DROP TABLE pg_temp.tdm_returning;
+    DROP TABLE pg_temp.tdm_returning, pg_temp.tdm_returning_fk;
   END IF;
   CREATE TEMP TABLE tdm_returning (rel regclass, env text, row_hash bigint, old_key text[], old_json jsonb,
                                    new_key text[], new_json jsonb, own bool) ON COMMIT DROP;
+  -- (the children's references it set, by foreign key: in master's keys
+  -- now, which tdm._translate_earlier does not translate again)
+  CREATE TEMP TABLE tdm_returning_fk (rel regclass, edge text, env text, row_hash bigint) ON COMMIT DROP;
   IF cardinality(runs) = 0 THEN
     RETURN;
   END IF;
@@ -2001,6 +2004,7 @@ BEGIN
       '                           WHERE o.rel = $2 AND o.own AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash)'
       '       RETURNING t.tdm_env, t.tdm_row_hash, %4$s AS new_key, %5$s AS new_json, %6$s AS old_key,'
       '                 %7$s AS old_json),'
+      '     noted AS (INSERT INTO pg_temp.tdm_returning_fk SELECT $2, $4, tdm_env, tdm_row_hash FROM changed),'
       '     followed AS (UPDATE pg_temp.tdm_returning b SET new_key = c.new_key, new_json = c.new_json'
       '                    FROM changed c WHERE $3 AND b.rel = $2 AND b.env = c.tdm_env'
       '                                     AND b.row_hash = c.tdm_row_hash'
@@ -2013,7 +2017,7 @@ BEGIN
       tdm._key_text(e.columns, 't'), tdm._key_text(m.pk_columns, 't'), tdm._key_json(e.child, m.pk_columns, 't'),
       'ARRAY[' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', false) || ']::text[]',
       'jsonb_build_object(' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', true) || ')')
-      USING e.parent, e.child, m.pk_columns && e.columns;
+      USING e.parent, e.child, m.pk_columns && e.columns, e.name;
   END LOOP;
 END
 $$;
@@ -2168,6 +2172,12 @@ BEGIN
       '       UPDATE %3$s t SET %4$s FROM earlier k%15$s'
       '        WHERE %16$s AND k.new_key <> k.old_key'
       '          AND NOT EXISTS (SELECT 1 FROM %6$s p WHERE p.tdm_env = t.tdm_env AND %7$s = %5$s)'
+      -- (not a reference tdm._translate_returning set to master's key: a
+      -- child of a returning row, or a returning row's own key holding it)
+      '          AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_returning_fk f WHERE f.rel = $3 AND f.edge = $4'
+      '                             AND f.env = t.tdm_env AND f.row_hash = t.tdm_row_hash)'
+      '          AND NOT ($5 AND EXISTS (SELECT 1 FROM pg_temp.tdm_returning b WHERE b.rel = $3 AND b.own'
+      '                                     AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash))'
       '       RETURNING t.tdm_env AS env, t.tdm_row_hash AS row_hash, %8$s AS new_key, %9$s AS new_json,'
       '                 ARRAY[%10$s]::text[] AS old_key, jsonb_build_object(%11$s) AS old_json,'
       '                 NULL::text AS conflict_id%12$s),'

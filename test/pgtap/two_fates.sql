@@ -1,5 +1,5 @@
 -- A row in two conflicts (its key collision and its entity's) that two
--- decisions dispose of two ways is refused at consolidate, naming both
+-- decisions merge into two rows is refused at consolidate, naming both
 -- decisions, and nothing is loaded: st2's category 1 'catB' shares its id
 -- with st3's 'catA' and its slug with st1's 'catB'. A reviewer keeps st3
 -- on the collision (st2's row is catA) and merges catB (st2's row is
@@ -49,7 +49,7 @@ SELECT tdm.resolve(:'collision', 'keep', 'tf3', rationale => 'st2''s row is catA
 SELECT tdm.resolve(:'catb', 'merge', merged => '{"label": "b"}', rationale => 'one catB');
 
 SELECT throws_ok($$SELECT tdm.consolidate('TTF1')$$, '55000',
-  format('consolidate: staging.tf_category: the decisions on %s and %s dispose of tf2''s row (1) two ways: %s by the first, %s by the second',
+  format('consolidate: staging.tf_category: the decisions on %s and %s merge tf2''s row (1) into two rows: %s by the first, %s by the second',
          least(:'collision', :'catb'), greatest(:'collision', :'catb'),
          CASE WHEN :'collision' < :'catb' THEN 'merged into tf3''s row (1)' ELSE 'merged into tf1''s row (2)' END,
          CASE WHEN :'collision' < :'catb' THEN 'merged into tf1''s row (2)' ELSE 'merged into tf3''s row (1)' END),
