@@ -156,8 +156,10 @@ SELECT code, qty, id = :rs_given AS same_key FROM staging.rs_item ORDER BY code;
 
 -- A new row whose environment key is the key tdm gave another row in
 -- master (st2's new move under the id TRT1 gave its move 1, with the
--- quantity master holds) is another row, not master's: re-keyed, not
--- merged into it as an identical row.
+-- quantity master holds) is not merged into master's row as an identical
+-- row by a rule: another entity that has the key tdm chose, or master's
+-- row itself where st2 was refreshed from master, a reviewer says which.
+-- Here another move: keep_all re-keys it.
 INSERT INTO returning_st2.rt_move VALUES (:move_id, 20, 'TRT6', 'F');
 SELECT tdm.create_release('TRT6', parent => 'TRT4'), tdm.add_feature('TRT6', 'F', 1);
 SELECT tdm.tag_release('TRT6') IS NOT NULL AS tagged;
@@ -166,8 +168,13 @@ SELECT tdm.consolidate('TRT6') AS run6 \gset
 RESET client_min_messages;
 SELECT kind, rule, status, suggestion = format('keep all; re-key the row of st2 (id %s stays with master)', :move_id) AS suggested,
        rationale = format('master''s row id %s is the row st2''s id 1 got from tdm in release TRT1 (tdm.key_map), not a'
-                          ' row of that key in an environment: st2''s row of that key is another entity', :move_id) AS said
+                          ' row of that key in an environment: st2''s row of that key is another entity (keep_all),'
+                          ' unless it was refreshed from master (keep master)', :move_id) AS said
   FROM tdm.conflict WHERE run_id = :run6;
+SELECT tdm.resolve(conflict_id, 'keep_all', rationale => 'another move') FROM tdm.review_queue WHERE release = 'TRT6';
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRT6') = :run6 AS same_run;
+RESET client_min_messages;
 SELECT status, rows_collected, rows_loaded, rows_merged, rows_renamed FROM tdm.run WHERE run_id = :run6;
 SET client_min_messages = error;
 SELECT tdm.promote('TRT6') IS NOT NULL AS promoted;
@@ -302,3 +309,29 @@ RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :rd3;
 SELECT kind, rationale ~ '^references staging\.rt_person \(40\) of st2 by person_id, which decision C-[0-9a-f]+ deleted' AS says
   FROM tdm.conflict WHERE run_id = :rd3;
+
+-- A row its tag's release settled in a decided conflict, whose key the
+-- environment gave another entity since (a reset keeping the tag), is
+-- still refused when a later release references it: TRZ1 decides st1's
+-- and st2's person 60 (keep st2); st2 then holds w60@x under 60, tagged
+-- TRZ1; TRZ2 books for st2's 60.
+INSERT INTO returning_st1.rt_person VALUES (60, 'z60@x', 'Z one', 'TRZ1', 'F');
+INSERT INTO returning_st2.rt_person VALUES (60, 'z60@x', 'Z two', 'TRZ1', 'F');
+UPDATE returning_st1.rt_person SET name = 'Ann (fixed again)', tdm_release = 'TRZ1', tdm_feature = 'H' WHERE id = 1;
+SELECT tdm.create_release('TRZ1', parent => 'TRD3'), tdm.add_feature('TRZ1', 'F', 1), tdm.add_feature('TRZ1', 'H', 5);
+SELECT tdm.tag_release('TRZ1') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRZ1') AS rz1 \gset
+SELECT tdm.resolve(conflict_id, 'keep', CASE WHEN members::text LIKE '%z60@x%' THEN 'st2' ELSE 'master' END,
+                   rationale => 'as planned')
+  FROM tdm.conflict WHERE run_id = :rz1 AND status IN ('pending', 'auto_resolved') ORDER BY conflict_id;
+SELECT tdm.consolidate('TRZ1') = :rz1 AS same_run, tdm.promote('TRZ1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+DELETE FROM returning_st2.rt_person WHERE id = 60;
+INSERT INTO returning_st2.rt_person VALUES (60, 'w60@x', 'W', 'TRZ1', 'F');
+INSERT INTO returning_st2.rt_booking VALUES (61, 60, 'for st2''s 60', 'TRZ2', 'F');
+SELECT tdm.create_release('TRZ2', parent => 'TRZ1'), tdm.add_feature('TRZ2', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRZ2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRZ2');
+RESET client_min_messages;

@@ -638,6 +638,7 @@ RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   masks text := tdm._mask_signature(the_rel);
+  master_runs bigint[] := tdm._master_runs(release);  -- (the runs that loaded master's releases)
 BEGIN
   -- Detection also records where each conflict's members are among the
   -- collected rows (their ctids), for tdm._apply_table.
@@ -716,28 +717,33 @@ BEGIN
                                            WHERE r.rel = c.rel AND r.own AND r.env = e.m ->> 'env'
                                              AND e.m -> 'row' @> r.new_json));
   END IF;
-  -- Master's row under a key tdm gave it (an earlier release's row
-  -- re-keyed or renamed, tdm.key_map) holds no environment's key: a
-  -- collected row that meets it by that key alone (no natural key both
-  -- hold) is another entity that happens to have the key tdm chose, not
-  -- that row brought again (which tdm._translate_returning finds). A rule
-  -- would merge them (identical, or complementary): kept apart instead,
-  -- the collected row gets a new key (rule 0); with several collected
-  -- rows, a reviewer says which of them are one.
-  IF to_regclass('pg_temp.tdm_returning') IS NOT NULL THEN
+  -- Master's row under a key tdm generated for it (an earlier release's
+  -- row re-keyed, tdm.key_map) holds no environment's key: a collected
+  -- row that meets it by that key alone (no natural key both hold), not
+  -- that row brought again (tdm._translate_returning finds those), is
+  -- another entity that happens to have the key tdm chose (a second copy
+  -- of one DVD), or master's row itself, where the environment was
+  -- refreshed from master. A rule would merge them (identical, or
+  -- complementary); a reviewer says which instead (keep_all: another
+  -- entity; keep master: the refreshed row). Not on a uuid key: a
+  -- generated uuid met again is master's row.
+  IF to_regclass('pg_temp.tdm_returning') IS NOT NULL AND tdm._rekeyable(the_rel)
+     AND (SELECT tdm._base_type(a.atttypid) <> 'uuid'::regtype FROM tdm.managed_table mt
+            JOIN pg_attribute a ON a.attrelid = mt.rel AND a.attname = mt.pk_columns[1] WHERE mt.rel = the_rel)
+     AND EXISTS (SELECT FROM tdm.key_map k WHERE k.run_id = ANY (master_runs) AND k.rel = the_rel
+                                             AND k.reason = 'rekeyed') THEN
     UPDATE tdm.conflict c
-       SET kind = 'duplicate_pk', rule = CASE WHEN x.others = 1 THEN 'distinct_entities' ELSE 'manual' END,
-           class = CASE WHEN x.others = 1 THEN 'simple' ELSE 'complex' END, priority = 3,
-           status = CASE WHEN x.others = 1 THEN 'auto_resolved' ELSE 'pending' END,
-           survivor = 0, rekeyed = CASE WHEN x.others = 1 THEN '{1}'::int[] ELSE '{}' END,
+       SET kind = 'duplicate_pk', rule = 'manual', class = 'complex', priority = 3, status = 'pending',
+           survivor = 0, rekeyed = '{}',
            suggestion = format('keep all; re-key the row%s of %s (%s stays with master)',
                                CASE WHEN x.others > 1 THEN 's' END, x.envs, x.key_label),
            rationale = format('master''s row %s is the row %s''s %s got from tdm in release %s (tdm.key_map), not a'
-                              ' row of that key in an environment: %s''s row%s of that key %s another entity%s',
+                              ' row of that key in an environment: %s''s row%s of that key %s another entity (keep_all),'
+                              ' unless %s refreshed from master (keep master)',
                               x.key_label, g.env, g.from_key, g.release, x.envs,
                               CASE WHEN x.others > 1 THEN 's' END, CASE WHEN x.others > 1 THEN 'are' ELSE 'is' END,
-                              CASE WHEN x.others > 1 THEN ' (keep_all, or say which of them are one)' END)
-      FROM (SELECT c2.conflict_id, c2.rel, jsonb_array_length(c2.members) - 1 AS others,
+                              CASE WHEN x.others > 1 THEN 'they were' ELSE 'it was' END)
+      FROM (SELECT c2.conflict_id, jsonb_array_length(c2.members) - 1 AS others,
                    (SELECT string_agg(DISTINCT e.mem ->> 'env', ', ') FROM jsonb_array_elements(c2.members) AS e(mem)
                      WHERE e.mem ->> 'env' <> 'master') AS envs,
                    (SELECT string_agg(format('%s %s', p, c2.members -> 0 -> 'row' ->> p), ', ')
@@ -759,18 +765,32 @@ BEGIN
                AND NOT EXISTS (SELECT FROM jsonb_array_elements(c2.members) WITH ORDINALITY AS e(mem, n)
                                 JOIN pg_temp.tdm_returning b ON b.rel = c2.rel AND b.own AND b.env = e.mem ->> 'env'
                                 WHERE e.n > 1 AND e.mem -> 'row' @> b.new_json)) x
-     CROSS JOIN LATERAL (
-           SELECT k.env, (SELECT string_agg(format('%s %s', o.key, o.value), ', ')
-                            FROM jsonb_each_text(k.old_key) AS o) AS from_key, r.release
-             FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id
-            WHERE k.run_id = ANY (tdm._master_runs(_record_conflicts.release)) AND k.rel = x.rel
-              AND k.reason IN ('rekeyed', 'renamed') AND k.old_key <> k.new_key AND k.new_key = x.master_key
-            ORDER BY k.run_id LIMIT 1) g
+      -- (the keys tdm generated in master's runs, once, the first run's entry each)
+      JOIN (SELECT DISTINCT ON (k.new_key) k.new_key, k.env,
+                   (SELECT string_agg(format('%s %s', o.key, o.value), ', ') FROM jsonb_each_text(k.old_key) AS o) AS from_key,
+                   r.release
+              FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id
+             WHERE k.run_id = ANY (master_runs) AND k.rel = the_rel AND k.reason = 'rekeyed' AND k.old_key <> k.new_key
+             ORDER BY k.new_key, k.run_id) g ON g.new_key = x.master_key
      WHERE c.run_id = run AND c.conflict_id = x.conflict_id;
   END IF;
   -- (tdm._apply_table refuses a conflict whose members were not located.)
   CREATE INDEX ON pg_temp.tdm_member_rows (conflict_id);
   ANALYZE pg_temp.tdm_member_rows;
+END
+$$;
+
+-- Whether tdm._translate_returning brought rows of `rel` again in this
+-- call (false where it did not run: a direct call of tdm._apply_table).
+CREATE FUNCTION tdm._has_returning(rel regclass) RETURNS bool
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  found bool := false;
+BEGIN
+  IF to_regclass('pg_temp.tdm_returning') IS NOT NULL THEN
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_temp.tdm_returning b WHERE b.rel = $1)' INTO found USING rel;
+  END IF;
+  RETURN found;
 END
 $$;
 
@@ -1120,13 +1140,15 @@ BEGIN
       -- (The map says a returning row's environment key, tdm._map_returning;
       -- its collected key is the one tdm._translate_returning gave it.)
       new_key := format('coalesce((SELECT (k.new_key->>%L)::%s FROM pg_temp.tdm_previous_keys k'
-                        '           WHERE k.rel = $1 AND k.env = p.env'
-                        '             AND k.old_key = coalesce((SELECT b.old_json FROM pg_temp.tdm_returning b'
-                        '                                        WHERE b.rel = $1 AND b.env = p.env'
-                        '                                          AND b.new_json = p.old_json), p.old_json)),'
+                        '           WHERE k.rel = $1 AND k.env = p.env AND k.old_key = %s),'
                         '          %s)',
                         m.pk_columns[1], (SELECT c.column_type FROM tdm._columns(the_rel) c
-                                           WHERE c.column_name = m.pk_columns[1]), new_key);
+                                           WHERE c.column_name = m.pk_columns[1]),
+                        CASE WHEN tdm._has_returning(the_rel)
+                             THEN 'coalesce((SELECT b.old_json FROM pg_temp.tdm_returning b WHERE b.rel = $1'
+                                  ' AND b.env = p.env AND b.new_json = p.old_json LIMIT 1), p.old_json)'
+                             ELSE 'p.old_json' END,
+                        new_key);
     END IF;
     PERFORM tdm._by_location(true);
     BEGIN
@@ -1731,7 +1753,10 @@ BEGIN
     'EXISTS (SELECT 1 FROM tdm.run r JOIN tdm.conflict c ON c.run_id = r.run_id AND c.rel = $1'
     '         CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
     '         WHERE r.release = g.tag AND r.status = ''completed'' AND c.status = ''applied'''
-    '           AND e.m->>''env'' = g.env AND %s = g.key)', member_key);
+    '           AND e.m->>''env'' = g.env AND %s = g.key AND %s)', member_key,
+    -- (and the environment's row is still that member, by a natural key:
+    -- a reset that gave its key to another entity is refused still)
+    tdm._stale_same(pm, identifying, 'e.m->''row'''));
   IF cardinality(identifying) > 0 THEN
     EXECUTE format(
       'WITH answering AS (SELECT g.env, g.key, g.nk_values, g.tag, coalesce(g.release, g.answer) AS release'

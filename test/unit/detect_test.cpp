@@ -961,6 +961,24 @@ TEST(DistinctEntities, TwoRowsWithoutANaturalKeySharingAnIdAndDisagreeingGoToRev
   c = detect({row(0, "1", "a@x", "Customer", "1", 10), row(1, "1", "a@x", "Customer", "2", 11)}, t);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_NE(c[0].rule, Rule::manual);
+  // A natural key of two columns, one NULL in both rows: the other one
+  // differing is a difference too.
+  t.natural_keys = {{kEmail, kRole}};
+  c = detect({row(0, "1", nullptr, "Customer", "1", 10), row(1, "1", nullptr, "Staff", "1", 10)},
+             t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_NE(c[0].rationale.find("with no email to tell (NULL), and role differs"),
+            std::string::npos)
+      << c[0].rationale;
+  // A key each environment does not give on its own (a code tdm cannot
+  // renumber): the same key is the same entity, and a rule settles.
+  t.natural_keys = {{kEmail}};
+  t.rekeyable = false;
+  c = detect({row(0, "1", nullptr, "Customer", "1", 10), row(1, "1", nullptr, "Customer", "2", 11)},
+             t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::manual);
 }
 
 TEST(DistinctEntities, AChainOfShiftedIdsSplitsIntoPeopleAndIdCollisions) {

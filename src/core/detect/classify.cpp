@@ -783,37 +783,39 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     return c;
   }
   // Rows of two environments that share only their primary key, which
-  // each environment gives on its own, with no natural key both hold (NULL
-  // in one), and that disagree past it: nothing says they are one entity
-  // (two customers without an email, both id 1). A rule would keep one
-  // and drop the other; a human decides.
-  if (!table_.natural_keys.empty()) {
-    std::vector<std::size_t> key_columns;
-    for (const auto &group : table_.natural_keys) {
-      key_columns.insert(key_columns.end(), group.begin(), group.end());
-    }
+  // each environment gives on its own (an integer or uuid key tdm can
+  // renumber), with no natural key both hold (NULL in one), and that
+  // disagree where both hold a value: nothing says they are one entity
+  // (two customers without an email, both id 1). A rule would keep one and
+  // drop the other; a human decides.
+  if (!table_.natural_keys.empty() && table_.rekeyable) {
     for (std::size_t i = 0; i < members.size(); ++i) {
       for (std::size_t j = i + 1; j < members.size(); ++j) {
         const std::size_t a = members[i];
         const std::size_t b = members[j];
         if (env(a).fixed || env(b).fixed || pk_key(a).empty() || pk_key(a) != pk_key(b)) continue;
         bool both_hold_a_natural_key = false;
+        std::vector<std::size_t> missing;  // the natural keys' columns NULL in either row
         for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
           both_hold_a_natural_key |= !nk_key(a, k).empty() && !nk_key(b, k).empty();
+          for (std::size_t column : table_.natural_keys[k]) {
+            if ((!value(a, column) || !value(b, column)) &&
+                std::find(missing.begin(), missing.end(), column) == missing.end()) {
+              missing.push_back(column);
+            }
+          }
         }
-        if (both_hold_a_natural_key) continue;
+        if (both_hold_a_natural_key || missing.empty()) continue;
         std::vector<std::size_t> disagreeing;
         for (std::size_t column : differing_attributes) {
-          if (std::find(key_columns.begin(), key_columns.end(), column) == key_columns.end() &&
-              value(a, column) && value(b, column) && !same_value(a, b, column)) {
+          if (value(a, column) && value(b, column) && !same_value(a, b, column)) {
             disagreeing.push_back(column);
           }
         }
         if (disagreeing.empty()) continue;
         manual(3, env(a).name + " and " + env(b).name + " share only " + pk_label(a) +
-                      ", which each environment gives on its own, with no " +
-                      column_list(table_.natural_keys[0]) + " to tell (NULL), and " +
-                      columns_differ(disagreeing, members) +
+                      ", which each environment gives on its own, with no " + column_list(missing) +
+                      " to tell (NULL), and " + columns_differ(disagreeing, members) +
                       ": one entity or two, a human decides (keep one, merge, or keep_all)");
         return c;
       }
