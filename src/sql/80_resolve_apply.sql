@@ -1217,6 +1217,12 @@ BEGIN
     PERFORM tdm._by_location(false);
   END IF;
 
+  -- A row a decision deletes is deleted, though another decision merges
+  -- it away (the delete outranks): neither mapped to that survivor (a
+  -- later release's reference to it would meet the survivor) nor counted
+  -- merged.
+  DELETE FROM pg_temp.tdm_plan t
+   WHERE t.role = 'drop' AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p WHERE p.row_ctid = t.row_ctid AND p.role = 'delete');
   -- Rows merged away: mapped to their survivor's final key (or where
   -- their survivor went, tdm_redirect), then removed.
   INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason, conflict_id, to_env)
