@@ -629,6 +629,22 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.status = 'stale' OR (c.rule = 'manual' AND (tdm._resolution(c)).action IS NULL)
 $$;
 
+-- A row's key (`row_json`, or a key map's key) as messages spell it:
+-- `id 2`, `order_id 3, line_no 1`, in the key's column order.
+CREATE FUNCTION tdm._key_label(columns text[], row_json jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT string_agg(format('%s %s', u.c, row_json ->> u.c), ', ' ORDER BY u.i)
+    FROM unnest(columns) WITH ORDINALITY AS u(c, i)
+$$;
+
+-- The environments of a conflict's members other than master, as
+-- messages name them: `st1, st2`.
+CREATE FUNCTION tdm._release_envs(members jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT string_agg(DISTINCT e.m ->> 'env', ', ') FROM jsonb_array_elements(members) AS e(m)
+   WHERE e.m ->> 'env' <> 'master'
+$$;
+
 -- Records the conflicts detection finds in one table's collected rows,
 -- with their status: auto_resolved by a rule, or pending, decided or stale
 -- (a decision taken on members that have changed since). `row_bound`:
@@ -700,11 +716,8 @@ BEGIN
            rationale = format('the row of %s is the one release %s loaded as %s in master (tdm.key_map), brought'
                               ' again with %s changed: master''s row stays as it is (keep master: the row is merged'
                               ' into it), or keep_all to add it as another entity',
-                              (SELECT string_agg(DISTINCT e.m ->> 'env', ', ') FROM jsonb_array_elements(c.members) AS e(m)
-                                WHERE e.m ->> 'env' <> 'master'),
-                              c.members -> 0 -> 'row' ->> m.release_column,
-                              (SELECT string_agg(format('%s %s', p, c.members -> 0 -> 'row' ->> p), ', ')
-                                 FROM unnest(m.pk_columns) AS p),
+                              tdm._release_envs(c.members), c.members -> 0 -> 'row' ->> m.release_column,
+                              tdm._key_label(m.pk_columns, c.members -> 0 -> 'row'),
                               (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(c.differing) AS k))
       FROM tdm.managed_table m
      WHERE c.run_id = run AND c.rel = the_rel AND m.rel = c.rel AND c.kind = 'duplicate_pk'
@@ -744,10 +757,7 @@ BEGIN
                               CASE WHEN x.others > 1 THEN 's' END, CASE WHEN x.others > 1 THEN 'are' ELSE 'is' END,
                               CASE WHEN x.others > 1 THEN 'they were' ELSE 'it was' END)
       FROM (SELECT c2.conflict_id, jsonb_array_length(c2.members) - 1 AS others,
-                   (SELECT string_agg(DISTINCT e.mem ->> 'env', ', ') FROM jsonb_array_elements(c2.members) AS e(mem)
-                     WHERE e.mem ->> 'env' <> 'master') AS envs,
-                   (SELECT string_agg(format('%s %s', p, c2.members -> 0 -> 'row' ->> p), ', ')
-                      FROM unnest(mt.pk_columns) AS p) AS key_label,
+                   tdm._release_envs(c2.members) AS envs, tdm._key_label(mt.pk_columns, c2.members -> 0 -> 'row') AS key_label,
                    (SELECT jsonb_object_agg(p, c2.members -> 0 -> 'row' -> p) FROM unnest(mt.pk_columns) AS p) AS master_key
               FROM tdm.conflict c2
               JOIN tdm.managed_table mt ON mt.rel = c2.rel
@@ -767,7 +777,7 @@ BEGIN
                                 WHERE e.n > 1 AND e.mem -> 'row' @> b.new_json)) x
       -- (the keys tdm generated in master's runs, once, the first run's entry each)
       JOIN (SELECT DISTINCT ON (k.new_key) k.new_key, k.env,
-                   (SELECT string_agg(format('%s %s', o.key, o.value), ', ') FROM jsonb_each_text(k.old_key) AS o) AS from_key,
+                   tdm._key_label((SELECT mt.pk_columns FROM tdm.managed_table mt WHERE mt.rel = the_rel), k.old_key) AS from_key,
                    r.release
               FROM tdm.key_map k JOIN tdm.run r ON r.run_id = k.run_id
              WHERE k.run_id = ANY (master_runs) AND k.rel = the_rel AND k.reason = 'rekeyed' AND k.old_key <> k.new_key
