@@ -335,3 +335,125 @@ SET client_min_messages = error;
 SELECT tdm.tag_release('TRZ2') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('TRZ2');
 RESET client_min_messages;
+
+-- An environment's copy of a row, merged into it, goes where that row
+-- goes when a decision deletes it: a later release's reference to the copy
+-- is a relationship conflict, not a reference to whatever row master holds
+-- under the copy's key, nor a reset (decision 347). TRF1: st3's person 71
+-- is an identical copy of st2's person 70 (merged into it by a rule);
+-- the reviewer deletes both people of id 70 (st1's and st2's, one id),
+-- st3's copy with them; st1's own person 71 goes to master. TRF2: st3
+-- books for its person 71.
+INSERT INTO returning_st1.rt_person VALUES (70, 'f70a@x', 'A70', 'TRF1', 'F'), (71, 'g71@x', 'G71', 'TRF1', 'F');
+INSERT INTO returning_st2.rt_person VALUES (70, 'f70@x', 'F70', 'TRF1', 'F');
+INSERT INTO returning_st3.rt_person VALUES (71, 'f70@x', 'F70', 'TRF1', 'F');
+UPDATE returning_st1.rt_person SET name = 'Ann (fixed thrice)', tdm_release = 'TRF1', tdm_feature = 'H' WHERE id = 1;
+SELECT tdm.create_release('TRF1', parent => 'TRZ1'), tdm.add_feature('TRF1', 'F', 1), tdm.add_feature('TRF1', 'H', 5);
+SELECT tdm.tag_release('TRF1') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRF1') AS rf1 \gset
+SELECT tdm.resolve(conflict_id, CASE WHEN members::text LIKE '%f70a@x%' THEN 'delete_all' ELSE 'keep' END::tdm.action,
+                   CASE WHEN members::text LIKE '%f70a@x%' THEN NULL ELSE 'master' END, rationale => 'as planned')
+  FROM tdm.conflict WHERE run_id = :rf1 AND (status = 'pending' OR members::text LIKE '%f70a@x%')
+ ORDER BY conflict_id;
+SELECT tdm.consolidate('TRF1') = :rf1 AS same_run, tdm.promote('TRF1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT id, email FROM master.rt_person WHERE id IN (70, 71) ORDER BY id;
+INSERT INTO returning_st3.rt_booking VALUES (72, 71, 'for st3''s 71', 'TRF2', 'F');
+SELECT tdm.create_release('TRF2', parent => 'TRF1'), tdm.add_feature('TRF2', 'F', 1);
+SELECT tdm.tag_release('TRF2') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRF2') AS rf2 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rf2;
+SELECT kind, rationale ~ '^references staging\.rt_person \(71\) of st3 by person_id, which decision C-[0-9a-f]+ deleted' AS says
+  FROM tdm.conflict WHERE run_id = :rf2;
+SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'its person is gone') FROM tdm.conflict WHERE run_id = :rf2;
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT tdm.approve(conflict_id) FROM tdm.conflict WHERE run_id = :rf2;
+RESET SESSION AUTHORIZATION;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRF2') = :rf2 AS same_run, tdm.promote('TRF2') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT count(*) AS bookings_for_71 FROM master.rt_booking WHERE person_id = 71;
+
+-- A copy merged into a row that a decision on its relationship conflict
+-- deletes later in the run goes with it too: its children, in the same
+-- release or a later one, are relationship conflicts, not foreign key
+-- violations (decision 347). TRG1: root differs between st1 and st2
+-- (deleted by the reviewer); st1's mid (2) and mid2 (5) reference it, and
+-- st3 holds identical copies of them, mid under its own id 3 (merged
+-- into st1's 2, a key map entry), mid2 under st1's key 5 (no entry), with
+-- a child kid of its mid2. TRG2: st3 adds a child of its mid (3).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_cat (id int PRIMARY KEY, slug text NOT NULL UNIQUE, label text,
+                       parent_id int REFERENCES rt_cat, tdm_release text, tdm_feature text)$$);
+CREATE SCHEMA returning_cat;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_cat) FROM SERVER st1 INTO returning_cat;
+ALTER FOREIGN TABLE returning_cat.rt_cat RENAME TO st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_cat) FROM SERVER st2 INTO returning_cat;
+ALTER FOREIGN TABLE returning_cat.rt_cat RENAME TO st2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_cat) FROM SERVER st3 INTO returning_cat;
+ALTER FOREIGN TABLE returning_cat.rt_cat RENAME TO st3;
+CREATE TABLE staging.rt_cat (id int PRIMARY KEY, slug text NOT NULL UNIQUE, label text,
+                             parent_id int REFERENCES staging.rt_cat, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_cat', '{slug}', core_columns => '{label}');
+INSERT INTO returning_cat.st1 VALUES (1, 'root', 'a', NULL, 'TRG1', 'F'), (2, 'mid', 'm', 1, 'TRG1', 'F'),
+                                     (5, 'mid2', 'm', 1, 'TRG1', 'F');
+INSERT INTO returning_cat.st2 VALUES (1, 'root', 'b', NULL, 'TRG1', 'F');
+INSERT INTO returning_cat.st3 VALUES (1, 'root', 'a', NULL, 'TRG1', 'F'), (3, 'mid', 'm', 1, 'TRG1', 'F'),
+                                     (5, 'mid2', 'm', 1, 'TRG1', 'F'), (6, 'kid', 'k', 5, 'TRG1', 'F');
+SELECT tdm.create_release('TRG1', parent => 'TRF2'), tdm.add_feature('TRG1', 'F', 1);
+SELECT tdm.tag_release('TRG1') IS NOT NULL AS tagged;
+CREATE FUNCTION pg_temp.delete_reviewed(run bigint, why text) RETURNS SETOF text LANGUAGE sql AS $$
+  SELECT tdm.resolve(conflict_id, 'delete_all', rationale => why)::text FROM tdm.review_queue WHERE run_id = run
+$$;
+CREATE FUNCTION pg_temp.approve_run(run bigint) RETURNS SETOF text LANGUAGE sql AS $$
+  SELECT tdm.approve(conflict_id)::text FROM tdm.conflict c JOIN tdm.decision d USING (conflict_id)
+   WHERE c.run_id = run AND c.status = 'decided' AND c.priority = 1 AND d.approved_by IS NULL
+$$;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRG1') AS rg1 \gset
+SELECT count(*) AS deleted FROM pg_temp.delete_reviewed(:rg1, 'root is wrong');
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(*) AS approved FROM pg_temp.approve_run(:rg1);
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TRG1') = :rg1 AS same_run;
+RESET client_min_messages;
+-- st1's mid and mid2 lost their parent.
+SELECT c.rationale ~ '^references staging\.rt_cat \(1\) of st1 by parent_id' AS says, m.env, m."row" ->> 'slug' AS slug
+  FROM tdm.review_queue c JOIN tdm.conflict_member m USING (run_id, conflict_id) WHERE c.run_id = :rg1
+ ORDER BY slug;
+SET client_min_messages = error;
+SELECT count(*) AS deleted FROM pg_temp.delete_reviewed(:rg1, 'parent is gone');
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(*) AS approved FROM pg_temp.approve_run(:rg1);
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TRG1') = :rg1 AS same_run;
+RESET client_min_messages;
+-- st3's kid did too: its parent, st3's mid2, went with st1's mid2.
+SELECT c.rationale ~ '^references staging\.rt_cat \(5\) of st3 by parent_id, which decision C-[0-9a-f]+ deleted' AS says,
+       m.env, m."row" ->> 'slug' AS slug
+  FROM tdm.review_queue c JOIN tdm.conflict_member m USING (run_id, conflict_id) WHERE c.run_id = :rg1;
+SET client_min_messages = error;
+SELECT count(*) AS deleted FROM pg_temp.delete_reviewed(:rg1, 'parent is gone');
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(*) AS approved FROM pg_temp.approve_run(:rg1);
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TRG1') = :rg1 AS same_run;
+RESET client_min_messages;
+SELECT status, rows_collected, rows_merged, rows_deleted, tables -> 'staging.rt_cat' AS cats FROM tdm.run WHERE run_id = :rg1;
+-- No key map entry sends st3's mid to the key of a row no longer there.
+SELECT count(*) AS entries FROM tdm.key_map WHERE run_id = :rg1 AND rel = 'staging.rt_cat'::regclass;
+SET client_min_messages = error;
+SELECT tdm.promote('TRG1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+INSERT INTO returning_cat.st3 VALUES (7, 'kid2', 'k', 3, 'TRG2', 'F');
+SELECT tdm.create_release('TRG2', parent => 'TRG1'), tdm.add_feature('TRG2', 'F', 1);
+SELECT tdm.tag_release('TRG2') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRG2') AS rg2 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rg2;
+SELECT kind, rationale ~ '^references staging\.rt_cat \(3\) of st3 by parent_id, which decision C-[0-9a-f]+ deleted' AS says
+  FROM tdm.conflict WHERE run_id = :rg2;

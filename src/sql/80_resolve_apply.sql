@@ -586,6 +586,50 @@ BEGIN
 END
 $$;
 
+-- The member a conflict's other members are merged into (keep, merge),
+-- by its rule or its decision, whatever the conflict's status now; NULL
+-- where none is (keep_all, delete_all, no decision).
+CREATE FUNCTION tdm._kept_member(c tdm.conflict) RETURNS int
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN c.rule = 'distinct_entities' THEN NULL
+              WHEN c.rule <> 'manual' THEN c.survivor
+              ELSE (SELECT CASE d.action WHEN 'merge' THEN 0
+                                         WHEN 'keep' THEN (SELECT cm.member FROM tdm.conflict_member cm
+                                                            WHERE cm.run_id = c.run_id
+                                                              AND cm.conflict_id = c.conflict_id
+                                                              AND cm.label = d.keep_env) END
+                      FROM tdm.decision d WHERE d.conflict_id = c.conflict_id) END
+$$;
+
+-- SQL of the rows a run merged into rows it deleted (an environment's copy
+-- of a row, merged into it by a rule or a reviewer's keep or merge): for
+-- each row of `deleted` (a relation of conflict_id, run_id, env, key: the
+-- deleting conflict, its run, the deleted row's environment and key as
+-- collected), the copies of it among the members of that run's conflicts
+-- of $1, with the deleting conflict's id: conflict_id, run_id, env, key
+-- (as collected), "row". `same_key`: only the copies under the deleted
+-- row's key (no map entry sends their children to it).
+CREATE FUNCTION tdm._copies_of_deleted(rel regclass, deleted text, same_key bool) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format(
+    'SELECT x.conflict_id, x.run_id, cm.env, cm.key, cm."row"'
+    '  FROM %1$s x'
+    '  JOIN tdm.conflict s ON s.run_id = x.run_id AND s.rel = $1 AND s.kind <> ''relationship'''
+    '                     AND s.status IN (''auto_resolved'', ''decided'', ''applied'')'
+    -- (rules inline; decisions, few, through tdm._kept_member: a run's
+    -- conflicts of a table can be millions)
+    ' CROSS JOIN LATERAL (SELECT CASE WHEN s.rule = ''manual'' THEN tdm._kept_member(s)'
+    '                                 WHEN s.rule <> ''distinct_entities'' THEN s.survivor END AS survivor) v'
+    ' CROSS JOIN LATERAL (SELECT e.m ->> ''env'' AS env, e.m -> ''row'' AS "row", %2$s AS key'
+    '                       FROM jsonb_array_elements(s.members) WITH ORDINALITY AS e(m, n)'
+    '                      WHERE e.n - 1 <> v.survivor AND e.m ->> ''env'' <> ''master'') cm'
+    ' WHERE x.env = s.members -> v.survivor ->> ''env'' AND x.key = %3$s%4$s',
+    deleted, tdm._member_key(rel, m.pk_columns, 'e.m -> ''row'''),
+    tdm._member_key(rel, m.pk_columns, '(s.members -> v.survivor -> ''row'')'),
+    CASE WHEN same_key THEN ' AND cm.key = x.key' ELSE '' END)
+    FROM tdm.managed_table m WHERE m.rel = _copies_of_deleted.rel
+$$;
+
 -- How a conflict is settled: by its rule, or by its decision (a priority 1
 -- decision only once approved). NULL action: not settled.
 CREATE FUNCTION tdm._resolution(c tdm.conflict,
@@ -610,11 +654,7 @@ BEGIN
   action := d.action::text;
   merged := d.merged;
   renames := d.renames;
-  survivor := CASE WHEN d.action = 'keep'
-                   THEN (SELECT cm.member FROM tdm.conflict_member cm
-                          WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
-                            AND cm.label = d.keep_env)
-                   ELSE 0 END;
+  survivor := coalesce(tdm._kept_member(c), 0);
   rekeyed := CASE WHEN d.action = 'keep_all' THEN tdm._new_key_members(c, d.renames, elsewhere => false)
                   ELSE '{}' END;
 END
@@ -1762,13 +1802,15 @@ BEGIN
   -- Refused, naming the row, when no natural key of the two agrees. The
   -- row that release had: its conflict member, or master's row of that
   -- key and release. Not a row the release it is tagged for settled in a
-  -- conflict (a reviewer's keep master merged it into master's row of
-  -- that key, which kept its key: no map entry); that row is its
-  -- environment's still, and a reference to it means master's row.
+  -- conflict, by a decision or a rule (a reviewer's keep master merged it
+  -- into master's row of that key, which kept its key: no map entry; a
+  -- copy merged into a row a decision deleted, and deleted with it); that
+  -- row is its environment's still, and a reference to it means what
+  -- that release made of it (master's row; a relationship conflict).
   settled_by_tag := format(
     'EXISTS (SELECT 1 FROM tdm.run r JOIN tdm.conflict c ON c.run_id = r.run_id AND c.rel = $1'
     '         CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
-    '         WHERE r.release = g.tag AND r.status = ''completed'' AND c.status = ''applied'''
+    '         WHERE r.release = g.tag AND r.status = ''completed'' AND c.status IN (''auto_resolved'', ''applied'')'
     '           AND e.m->>''env'' = g.env AND %s = g.key AND %s)', member_key,
     -- (and the environment's row is still that member, by a natural key:
     -- a reset that gave its key to another entity is refused still)
@@ -2369,24 +2411,29 @@ BEGIN
     -- (From the decisions, few, to their conflicts by id: the conflicts of
     -- every run can be millions of rows.)
     EXECUTE format(
+      'WITH deleted AS ('
+      '  SELECT c.conflict_id, c.run_id, cm.env, %1$s AS key, cm."row"'
+      '    FROM tdm.decision d'
+      '   CROSS JOIN LATERAL ('
+      '     SELECT c.conflict_id, c.members, c.run_id FROM tdm.conflict c'
+      '      WHERE c.conflict_id = d.conflict_id AND c.run_id = ANY ($2) AND c.rel = $1'
+      '     OFFSET 0) c'
+      '   CROSS JOIN LATERAL (SELECT e.m ->> ''env'' AS env, e.m -> ''row'' AS "row"'
+      '                         FROM jsonb_array_elements(c.members) AS e(m)) cm'
+      '   WHERE d.action = ''delete_all'' AND cm.env <> ''master'')'
       'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, earlier, old_row)'
-      ' SELECT DISTINCT ON (cm.env, k.key) $1, cm.env, k.key, c.conflict_id, true, cm."row"'
-      '   FROM tdm.decision d'
-      '  CROSS JOIN LATERAL ('
-      '    SELECT c.conflict_id, c.members, c.run_id FROM tdm.conflict c'
-      '     WHERE c.conflict_id = d.conflict_id AND c.run_id = ANY ($2) AND c.rel = $1'
-      '    OFFSET 0) c'
-      '  CROSS JOIN LATERAL (SELECT e.m ->> ''env'' AS env, e.m -> ''row'' AS "row"'
-      '                        FROM jsonb_array_elements(c.members) AS e(m)) cm'
-      '  CROSS JOIN LATERAL (SELECT %1$s AS key) k'
-      '  WHERE d.action = ''delete_all'' AND cm.env <> ''master'''
-      '    AND NOT EXISTS (SELECT 1 FROM %2$s p WHERE p.tdm_env = cm.env AND %3$s = k.key)'
+      ' SELECT DISTINCT ON (x.env, x.key) $1, x.env, x.key, x.conflict_id, true, x."row"'
+      -- (with the rows that run merged into them, deleted with them: in
+      -- no key map, where that run deleted them along, tdm._apply_table)
+      '   FROM (SELECT * FROM deleted UNION ALL %4$s) x'
+      '  WHERE NOT EXISTS (SELECT 1 FROM %2$s p WHERE p.tdm_env = x.env AND %3$s = x.key)'
       -- (unless the environment's row with that key is another release's now)
-      '    AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_env_tags g JOIN tdm.run r ON r.run_id = c.run_id'
-      '                     WHERE g.rel = $1 AND g.env = cm.env AND g.key = k.key AND g.release <> r.release)'
-      '  ORDER BY cm.env, k.key',
+      '    AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_env_tags g JOIN tdm.run r ON r.run_id = x.run_id'
+      '                     WHERE g.rel = $1 AND g.env = x.env AND g.key = x.key AND g.release <> r.release)'
+      '  ORDER BY x.env, x.key',
       tdm._member_key(parent_rel, pm.pk_columns, 'cm."row"'),
-      format('pg_temp.%I', tdm._collected_name(parent_rel)), tdm._key_text(pm.pk_columns, 'p'))
+      format('pg_temp.%I', tdm._collected_name(parent_rel)), tdm._key_text(pm.pk_columns, 'p'),
+      tdm._copies_of_deleted(parent_rel, 'deleted', same_key => false))
       USING parent_rel, runs;
   END LOOP;
   -- The rows that reference them, noted while their keys are still the
@@ -2686,6 +2733,23 @@ BEGIN
     ' SELECT $1, g.tdm_env, g.key, g.conflict_id, g.old_row, g.tdm_row_hash FROM gone g',
     collected, tdm._key_text(cm.pk_columns, 't')) USING child, run;
   GET DIAGNOSTICS n = ROW_COUNT;
+  -- The rows this run merged into those under their key (an environment's
+  -- copy, merged by a rule: no map entry, no key changed) are gone with
+  -- them, for their children, which reference them by that key: as
+  -- relationship conflicts too. (Counted merged, as they were.)
+  IF n > 0 THEN
+    EXECUTE format(
+      'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row, copy)'
+      ' SELECT DISTINCT ON (y.env, y.key) $1, y.env, y.key, y.conflict_id, y."row", true FROM (%s) y'
+      '  WHERE NOT EXISTS (SELECT FROM pg_temp.tdm_deleted z WHERE z.rel = $1 AND z.env = y.env AND z.key = y.key)',
+      tdm._copies_of_deleted(child,
+                             format('(SELECT d.conflict_id, %s::bigint AS run_id, d.env, d.key FROM pg_temp.tdm_deleted d'
+                                    '  WHERE d.rel = $1 AND NOT d.earlier AND NOT d.copy'
+                                    '    AND d.conflict_id IN (SELECT o.related_id FROM pg_temp.tdm_orphans o'
+                                    '                           WHERE o.rel = $1))', run),
+                             same_key => true))
+      USING child;
+  END IF;
   IF merges THEN
     PERFORM tdm._relate_merges(run, child);
   END IF;

@@ -792,8 +792,11 @@ BEGIN
   -- another unique key of it)
   -- (row_hash: the collected row's, where this call deleted it; its key
   -- may be another row's of the environment by then, a re-pointed one's)
+  -- (`copy`: a row merged into a row a decision deleted later in the run,
+  -- gone with it for its children, counted merged)
   CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text,
-                                 earlier bool NOT NULL DEFAULT false, old_row jsonb, row_hash bigint) ON COMMIT DROP;
+                                 earlier bool NOT NULL DEFAULT false, old_row jsonb, row_hash bigint,
+                                 copy bool NOT NULL DEFAULT false) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_earlier_kept (rel regclass, key text[]) ON COMMIT DROP;
   -- (collected rows whose parent (by the foreign key `columns`) a decision
   -- deleted: members of relationship conflicts, by their hash at
@@ -922,7 +925,7 @@ BEGIN
   PERFORM tdm._note_waiting_parents(run.run_id);
   -- Deleted rows per table (delete_all, and children deleted with them).
   FOR t IN SELECT o.rel, (SELECT count(*) FROM pg_temp.tdm_deleted d
-                           WHERE d.rel = o.rel AND NOT d.earlier) AS n
+                           WHERE d.rel = o.rel AND NOT d.earlier AND NOT d.copy) AS n
              FROM tdm._table_order() o LOOP
     tables := jsonb_set(tables, ARRAY[t.rel::text],
                         tables -> t.rel::text || jsonb_build_object('deleted', t.n));
@@ -962,7 +965,17 @@ BEGIN
                            WHERE dl.rel = k.rel AND NOT dl.earlier AND dl.env = k.env
                              AND CASE WHEN dl.row_hash IS NOT NULL AND k.row_hash IS NOT NULL
                                       THEN dl.row_hash = k.row_hash
-                                      ELSE dl.key = k.new_key END));
+                                      ELSE dl.key = k.new_key END))
+     -- (Nor a row merged into a row a decision deleted later in the run, on
+     -- its relationship conflict: gone with it, it has no final key. A
+     -- later release's reference to it is a relationship conflict, as
+     -- tdm._translate_earlier finds it among that run's copies of deleted
+     -- rows, where this entry would send it to a key no row has, or
+     -- another row takes.)
+     AND NOT (k.reason = 'merged'
+              AND EXISTS (SELECT FROM pg_temp.tdm_deleted dl
+                           WHERE dl.rel = k.rel AND NOT dl.earlier AND NOT dl.copy AND dl.env = k.to_env
+                             AND dl.key = k.new_key));
   PERFORM tdm._map_returning(run.run_id);
   phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
 
