@@ -366,7 +366,8 @@ SET client_min_messages = error;
 SELECT tdm.consolidate('TRF2') AS rf2 \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :rf2;
-SELECT kind, rationale ~ '^references staging\.rt_person \(71\) of st3 by person_id, which decision C-[0-9a-f]+ deleted' AS says
+SELECT kind, rationale ~ ('^references staging\.rt_person \(71\) of st3 by person_id, merged into st2''s row \(70\),'
+                         ' which decision C-[0-9a-f]+ deleted$') AS says
   FROM tdm.conflict WHERE run_id = :rf2;
 SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'its person is gone') FROM tdm.conflict WHERE run_id = :rf2;
 SET SESSION AUTHORIZATION tdm_regress_approver;
@@ -384,10 +385,13 @@ SELECT count(*) AS bookings_for_71 FROM master.rt_booking WHERE person_id = 71;
 -- (deleted by the reviewer); st1's mid (2) and mid2 (5) reference it, and
 -- st3 holds identical copies of them, mid under its own id 3 (merged
 -- into st1's 2, a key map entry), mid2 under st1's key 5 (no entry), with
--- a child kid of its mid2. TRG2: st3 adds a child of its mid (3).
+-- a child kid of its mid2. TRG2: st3 adds a child of its mid (3), and a
+-- note on it by its slug.
 SELECT pg_temp.in_environments($$
   CREATE TABLE rt_cat (id int PRIMARY KEY, slug text NOT NULL UNIQUE, label text,
-                       parent_id int REFERENCES rt_cat, tdm_release text, tdm_feature text)$$);
+                       parent_id int REFERENCES rt_cat, tdm_release text, tdm_feature text);
+  CREATE TABLE rt_note (id int PRIMARY KEY, cat_slug text REFERENCES rt_cat (slug), body text,
+                        tdm_release text, tdm_feature text)$$);
 CREATE SCHEMA returning_cat;
 IMPORT FOREIGN SCHEMA public LIMIT TO (rt_cat) FROM SERVER st1 INTO returning_cat;
 ALTER FOREIGN TABLE returning_cat.rt_cat RENAME TO st1;
@@ -395,9 +399,12 @@ IMPORT FOREIGN SCHEMA public LIMIT TO (rt_cat) FROM SERVER st2 INTO returning_ca
 ALTER FOREIGN TABLE returning_cat.rt_cat RENAME TO st2;
 IMPORT FOREIGN SCHEMA public LIMIT TO (rt_cat) FROM SERVER st3 INTO returning_cat;
 ALTER FOREIGN TABLE returning_cat.rt_cat RENAME TO st3;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_note) FROM SERVER st3 INTO returning_cat;
 CREATE TABLE staging.rt_cat (id int PRIMARY KEY, slug text NOT NULL UNIQUE, label text,
                              parent_id int REFERENCES staging.rt_cat, tdm_release text, tdm_feature text);
-SELECT tdm.manage_table('staging.rt_cat', '{slug}', core_columns => '{label}');
+CREATE TABLE staging.rt_note (id int PRIMARY KEY, cat_slug text REFERENCES staging.rt_cat (slug), body text,
+                              tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_cat', '{slug}', core_columns => '{label}'), tdm.manage_table('staging.rt_note');
 INSERT INTO returning_cat.st1 VALUES (1, 'root', 'a', NULL, 'TRG1', 'F'), (2, 'mid', 'm', 1, 'TRG1', 'F'),
                                      (5, 'mid2', 'm', 1, 'TRG1', 'F');
 INSERT INTO returning_cat.st2 VALUES (1, 'root', 'b', NULL, 'TRG1', 'F');
@@ -432,7 +439,8 @@ RESET SESSION AUTHORIZATION;
 SELECT tdm.consolidate('TRG1') = :rg1 AS same_run;
 RESET client_min_messages;
 -- st3's kid did too: its parent, st3's mid2, went with st1's mid2.
-SELECT c.rationale ~ '^references staging\.rt_cat \(5\) of st3 by parent_id, which decision C-[0-9a-f]+ deleted' AS says,
+SELECT c.rationale ~ ('^references staging\.rt_cat \(5\) of st3 by parent_id, merged into st1''s row \(5\),'
+                      ' which decision C-[0-9a-f]+ deleted$') AS says,
        m.env, m."row" ->> 'slug' AS slug
   FROM tdm.review_queue c JOIN tdm.conflict_member m USING (run_id, conflict_id) WHERE c.run_id = :rg1;
 SET client_min_messages = error;
@@ -449,11 +457,13 @@ SET client_min_messages = error;
 SELECT tdm.promote('TRG1') IS NOT NULL AS promoted;
 RESET client_min_messages;
 INSERT INTO returning_cat.st3 VALUES (7, 'kid2', 'k', 3, 'TRG2', 'F');
+INSERT INTO returning_cat.rt_note VALUES (1, 'mid', 'on st3''s mid, by its slug', 'TRG2', 'F');
 SELECT tdm.create_release('TRG2', parent => 'TRG1'), tdm.add_feature('TRG2', 'F', 1);
 SELECT tdm.tag_release('TRG2') IS NOT NULL AS tagged;
 SET client_min_messages = error;
 SELECT tdm.consolidate('TRG2') AS rg2 \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :rg2;
-SELECT kind, rationale ~ '^references staging\.rt_cat \(3\) of st3 by parent_id, which decision C-[0-9a-f]+ deleted' AS says
-  FROM tdm.conflict WHERE run_id = :rg2;
+SELECT rel, kind, rationale ~ ('^references staging\.rt_cat \(3\) of st3 by (parent_id|cat_slug),'
+                              ' merged into st1''s row \(2\), which decision C-[0-9a-f]+ deleted$') AS says
+  FROM tdm.conflict WHERE run_id = :rg2 ORDER BY rel::text;

@@ -58,10 +58,17 @@ CREATE TABLE tdm.conflict (
   -- collected (environment and row hash: a reference its parent's
   -- resolution translated is no change) and of the table's masks.
   members_checksum text,
+  -- Of a conflict its delete_all settled: the rows of other conflicts'
+  -- members it deleted along with its own (an environment's copy merged
+  -- into a member), as members are spelled, with `into`, the row each was
+  -- merged into: later releases' references to them are relationship
+  -- conflicts too.
+  deleted_along jsonb,
   -- By conflict id first: it serves the lookups of one conflict across runs.
   PRIMARY KEY (conflict_id, run_id)
 );
 CREATE INDEX ON tdm.conflict (run_id, rel);
+CREATE INDEX ON tdm.conflict (run_id, rel) WHERE deleted_along IS NOT NULL;
 COMMENT ON TABLE tdm.conflict IS 'Conflicts of a run: rule or decision, and the members';
 
 -- One row per member of a conflict, read from the conflict's own members:

@@ -586,50 +586,6 @@ BEGIN
 END
 $$;
 
--- The member a conflict's other members are merged into (keep, merge),
--- by its rule or its decision, whatever the conflict's status now; NULL
--- where none is (keep_all, delete_all, no decision).
-CREATE FUNCTION tdm._kept_member(c tdm.conflict) RETURNS int
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE WHEN c.rule = 'distinct_entities' THEN NULL
-              WHEN c.rule <> 'manual' THEN c.survivor
-              ELSE (SELECT CASE d.action WHEN 'merge' THEN 0
-                                         WHEN 'keep' THEN (SELECT cm.member FROM tdm.conflict_member cm
-                                                            WHERE cm.run_id = c.run_id
-                                                              AND cm.conflict_id = c.conflict_id
-                                                              AND cm.label = d.keep_env) END
-                      FROM tdm.decision d WHERE d.conflict_id = c.conflict_id) END
-$$;
-
--- SQL of the rows a run merged into rows it deleted (an environment's copy
--- of a row, merged into it by a rule or a reviewer's keep or merge): for
--- each row of `deleted` (a relation of conflict_id, run_id, env, key: the
--- deleting conflict, its run, the deleted row's environment and key as
--- collected), the copies of it among the members of that run's conflicts
--- of $1, with the deleting conflict's id: conflict_id, run_id, env, key
--- (as collected), "row". `same_key`: only the copies under the deleted
--- row's key (no map entry sends their children to it).
-CREATE FUNCTION tdm._copies_of_deleted(rel regclass, deleted text, same_key bool) RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT format(
-    'SELECT x.conflict_id, x.run_id, cm.env, cm.key, cm."row"'
-    '  FROM %1$s x'
-    '  JOIN tdm.conflict s ON s.run_id = x.run_id AND s.rel = $1 AND s.kind <> ''relationship'''
-    '                     AND s.status IN (''auto_resolved'', ''decided'', ''applied'')'
-    -- (rules inline; decisions, few, through tdm._kept_member: a run's
-    -- conflicts of a table can be millions)
-    ' CROSS JOIN LATERAL (SELECT CASE WHEN s.rule = ''manual'' THEN tdm._kept_member(s)'
-    '                                 WHEN s.rule <> ''distinct_entities'' THEN s.survivor END AS survivor) v'
-    ' CROSS JOIN LATERAL (SELECT e.m ->> ''env'' AS env, e.m -> ''row'' AS "row", %2$s AS key'
-    '                       FROM jsonb_array_elements(s.members) WITH ORDINALITY AS e(m, n)'
-    '                      WHERE e.n - 1 <> v.survivor AND e.m ->> ''env'' <> ''master'') cm'
-    ' WHERE x.env = s.members -> v.survivor ->> ''env'' AND x.key = %3$s%4$s',
-    deleted, tdm._member_key(rel, m.pk_columns, 'e.m -> ''row'''),
-    tdm._member_key(rel, m.pk_columns, '(s.members -> v.survivor -> ''row'')'),
-    CASE WHEN same_key THEN ' AND cm.key = x.key' ELSE '' END)
-    FROM tdm.managed_table m WHERE m.rel = _copies_of_deleted.rel
-$$;
-
 -- How a conflict is settled: by its rule, or by its decision (a priority 1
 -- decision only once approved). NULL action: not settled.
 CREATE FUNCTION tdm._resolution(c tdm.conflict,
@@ -654,7 +610,11 @@ BEGIN
   action := d.action::text;
   merged := d.merged;
   renames := d.renames;
-  survivor := coalesce(tdm._kept_member(c), 0);
+  survivor := CASE WHEN d.action = 'keep'
+                   THEN (SELECT cm.member FROM tdm.conflict_member cm
+                          WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+                            AND cm.label = d.keep_env)
+                   ELSE 0 END;
   rekeyed := CASE WHEN d.action = 'keep_all' THEN tdm._new_key_members(c, d.renames, elsewhere => false)
                   ELSE '{}' END;
 END
@@ -667,6 +627,18 @@ $$;
 CREATE FUNCTION tdm._unsettled(c tdm.conflict) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.status = 'stale' OR (c.rule = 'manual' AND (tdm._resolution(c)).action IS NULL)
+$$;
+
+-- SQL: whether run `run`'s decisions deleted the row of `rel` of
+-- environment `env` with key `key_json` (as the key map spells it) along
+-- with the row it was merged into (the conflicts' deleted_along). Few
+-- conflicts have such rows: read by their index.
+CREATE FUNCTION tdm._deleted_along(run text, rel text, env text, key_json text, pk_columns text[]) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT format('EXISTS (SELECT 1 FROM tdm.conflict x CROSS JOIN LATERAL jsonb_array_elements(x.deleted_along) AS a(m)'
+                ' WHERE x.run_id = %s AND x.rel = %s AND x.deleted_along IS NOT NULL'
+                ' AND a.m ->> ''env'' = %s AND %s = %s)',
+                run, rel, env, tdm._member_key_json(pk_columns, 'a.m'), key_json)
 $$;
 
 -- A row's key (`row_json`, or a key map's key) as messages spell it:
@@ -906,7 +878,7 @@ BEGIN
   END IF;
   EXECUTE format(
     'CREATE TEMP TABLE tdm_plan ON COMMIT DROP AS'
-    ' SELECT c.conflict_id, e.member, e.m ->> ''env'' AS env, %s AS key, %s AS old_json,'
+    ' SELECT c.conflict_id, e.member, e.m ->> ''env'' AS env, %s AS key, %s AS old_json, $2 AS rel,'
     '        l.locations[e.member + 1] AS row_ctid,'
     -- Master's rows (tdm._collect_earlier) stay whatever is decided.
     '        CASE WHEN e.m ->> ''env'' = ''master'' THEN ''keep'''
@@ -1300,14 +1272,17 @@ BEGIN
   EXECUTE delete_role USING 'drop';
   GET DIAGNOSTICS merged = ROW_COUNT;
 
-  -- Deleted rows: their children become relationship conflicts.
+  -- Deleted rows: their children become relationship conflicts. (A copy
+  -- deleted with the row it was merged into, by that row's decision,
+  -- says which row: the decision's conflict does not hold it.)
   EXECUTE format(
-    'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row, row_hash)'
-    ' SELECT $1, p.env, p.key,'
-    '        coalesce((SELECT r.deleted_by FROM pg_temp.tdm_redirect r'
-    '                   WHERE r.conflict_id = p.conflict_id AND r.member = p.member), p.conflict_id),'
-    '        c.members -> p.member -> ''row'', (SELECT t.tdm_row_hash FROM %s t WHERE t.ctid = p.row_ctid)'
+    'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row, row_hash, merged_into)'
+    ' SELECT $1, p.env, p.key, coalesce(r.deleted_by, p.conflict_id),'
+    '        c.members -> p.member -> ''row'', (SELECT t.tdm_row_hash FROM %s t WHERE t.ctid = p.row_ctid),'
+    '        CASE WHEN r.deleted_by IS NOT NULL THEN tdm._merged_into(r.into_env, r.into_key) END'
     '   FROM pg_temp.tdm_plan p JOIN tdm.conflict c ON c.run_id = $2 AND c.conflict_id = p.conflict_id'
+    '   LEFT JOIN pg_temp.tdm_redirect r ON r.conflict_id = p.conflict_id AND r.member = p.member'
+    '                                   AND r.deleted_by IS NOT NULL'
     '  WHERE p.role = ''delete''', collected) USING the_rel, run;
   EXECUTE delete_role USING 'delete';
   GET DIAGNOSTICS deleted = ROW_COUNT;
@@ -1371,7 +1346,9 @@ BEGIN
     ' WHERE a.rel = $1 AND a.reason = ''repointed'''
     '   AND NOT EXISTS (SELECT FROM pg_temp.tdm_keymap b WHERE b.rel = $1 AND b.reason <> ''repointed'''
     '                      AND b.env = a.env AND b.old_key = a.new_key)'
-    '   AND EXISTS (SELECT FROM %s t WHERE t.tdm_env = a.env AND %s = a.new_key)',
+    '   AND EXISTS (SELECT FROM %s t WHERE t.tdm_env = a.env AND %s = a.new_key'
+    -- (nor a row a keep_all renamed, its key unchanged: counted already)
+    '                  AND NOT EXISTS (SELECT FROM pg_temp.tdm_moved mv WHERE mv.name_renamed AND mv.new_ctid = t.ctid))',
     format('pg_temp.%I', tdm._collected_name(the_rel)),
     tdm._key_text((SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = the_rel), 't'))
     INTO n USING the_rel;
@@ -1802,15 +1779,19 @@ BEGIN
   -- Refused, naming the row, when no natural key of the two agrees. The
   -- row that release had: its conflict member, or master's row of that
   -- key and release. Not a row the release it is tagged for settled in a
-  -- conflict, by a decision or a rule (a reviewer's keep master merged it
-  -- into master's row of that key, which kept its key: no map entry; a
-  -- copy merged into a row a decision deleted, and deleted with it); that
-  -- row is its environment's still, and a reference to it means what
+  -- conflict (a reviewer's keep master merged it into master's row of
+  -- that key, which kept its key: no map entry; a copy a decision deleted
+  -- along with the row it was merged into, the conflict's deleted_along);
+  -- that row is its environment's still, and a reference to it means what
   -- that release made of it (master's row; a relationship conflict).
   settled_by_tag := format(
     'EXISTS (SELECT 1 FROM tdm.run r JOIN tdm.conflict c ON c.run_id = r.run_id AND c.rel = $1'
-    '         CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
-    '         WHERE r.release = g.tag AND r.status = ''completed'' AND c.status IN (''auto_resolved'', ''applied'')'
+    '         CROSS JOIN LATERAL (SELECT e.m FROM jsonb_array_elements(c.members) AS e(m)'
+    '                              WHERE c.status = ''applied'''
+    '                             UNION ALL'
+    '                             SELECT a.m FROM jsonb_array_elements(c.deleted_along) AS a(m)'
+    '                              WHERE c.deleted_along IS NOT NULL) e'
+    '         WHERE r.release = g.tag AND r.status = ''completed'' AND (c.status = ''applied'' OR c.deleted_along IS NOT NULL)'
     '           AND e.m->>''env'' = g.env AND %s = g.key AND %s)', member_key,
     -- (and the environment's row is still that member, by a natural key:
     -- a reset that gave its key to another entity is refused still)
@@ -2351,6 +2332,10 @@ BEGIN
       '        CROSS JOIN LATERAL (SELECT coalesce(k.new_key, u.pk) AS pk) n'
       '        CROSS JOIN LATERAL (SELECT coalesce(%5$s) AS final_row) f'
       '        WHERE f.final_row IS NOT NULL'
+      -- (Not a row that release deleted along with the row it was merged
+      -- into: no row has it; a relationship conflict, below. Its own key
+      -- names another row, or none.)
+      '          AND NOT ' || tdm._deleted_along('r.run_id', '$2', 'u.env', 'u.pk', pm.pk_columns) ||
       '        ORDER BY u.env, u.v) found'
       '       UNION ALL'
       -- (gone from the environment: the members that had it)
@@ -2369,6 +2354,7 @@ BEGIN
       '        CROSS JOIN LATERAL (SELECT coalesce(%5$s) AS final_row) f'
       '        WHERE f.final_row IS NOT NULL'
       '          AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_unique_env u WHERE u.env = d.env AND u.v = d.v)'
+      '          AND NOT ' || tdm._deleted_along('c.run_id', '$2', 'd.env', '%4$s', pm.pk_columns) ||
       '        ORDER BY d.env, d.v, c.run_id DESC) gone),'
       '     changed AS ('
       '       UPDATE %2$s t SET %6$s FROM moved u'
@@ -2411,29 +2397,29 @@ BEGIN
     -- (From the decisions, few, to their conflicts by id: the conflicts of
     -- every run can be millions of rows.)
     EXECUTE format(
-      'WITH deleted AS ('
-      '  SELECT c.conflict_id, c.run_id, cm.env, %1$s AS key, cm."row"'
-      '    FROM tdm.decision d'
-      '   CROSS JOIN LATERAL ('
-      '     SELECT c.conflict_id, c.members, c.run_id FROM tdm.conflict c'
-      '      WHERE c.conflict_id = d.conflict_id AND c.run_id = ANY ($2) AND c.rel = $1'
-      '     OFFSET 0) c'
-      '   CROSS JOIN LATERAL (SELECT e.m ->> ''env'' AS env, e.m -> ''row'' AS "row"'
-      '                         FROM jsonb_array_elements(c.members) AS e(m)) cm'
-      '   WHERE d.action = ''delete_all'' AND cm.env <> ''master'')'
-      'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, earlier, old_row)'
-      ' SELECT DISTINCT ON (x.env, x.key) $1, x.env, x.key, x.conflict_id, true, x."row"'
-      -- (with the rows that run merged into them, deleted with them: in
-      -- no key map, where that run deleted them along, tdm._apply_table)
-      '   FROM (SELECT * FROM deleted UNION ALL %4$s) x'
-      '  WHERE NOT EXISTS (SELECT 1 FROM %2$s p WHERE p.tdm_env = x.env AND %3$s = x.key)'
+      'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, earlier, old_row, merged_into)'
+      ' SELECT DISTINCT ON (cm.env, k.key) $1, cm.env, k.key, c.conflict_id, true, cm."row", cm.merged_into'
+      '   FROM tdm.decision d'
+      '  CROSS JOIN LATERAL ('
+      '    SELECT c.conflict_id, c.members, c.deleted_along, c.run_id FROM tdm.conflict c'
+      '     WHERE c.conflict_id = d.conflict_id AND c.run_id = ANY ($2) AND c.rel = $1'
+      '    OFFSET 0) c'
+      -- (with the rows it deleted along with them: copies merged into them)
+      '  CROSS JOIN LATERAL (SELECT e.m ->> ''env'' AS env, e.m -> ''row'' AS "row", NULL AS merged_into'
+      '                        FROM jsonb_array_elements(c.members) AS e(m)'
+      '                      UNION ALL'
+      '                      SELECT a.m ->> ''env'', a.m -> ''row'', a.m ->> ''into'''
+      '                        FROM jsonb_array_elements(c.deleted_along) AS a(m)'
+      '                       WHERE c.deleted_along IS NOT NULL) cm'
+      '  CROSS JOIN LATERAL (SELECT %1$s AS key) k'
+      '  WHERE d.action = ''delete_all'' AND cm.env <> ''master'''
+      '    AND NOT EXISTS (SELECT 1 FROM %2$s p WHERE p.tdm_env = cm.env AND %3$s = k.key)'
       -- (unless the environment's row with that key is another release's now)
-      '    AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_env_tags g JOIN tdm.run r ON r.run_id = x.run_id'
-      '                     WHERE g.rel = $1 AND g.env = x.env AND g.key = x.key AND g.release <> r.release)'
-      '  ORDER BY x.env, x.key',
+      '    AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_env_tags g JOIN tdm.run r ON r.run_id = c.run_id'
+      '                     WHERE g.rel = $1 AND g.env = cm.env AND g.key = k.key AND g.release <> r.release)'
+      '  ORDER BY cm.env, k.key, c.run_id DESC, c.conflict_id',
       tdm._member_key(parent_rel, pm.pk_columns, 'cm."row"'),
-      format('pg_temp.%I', tdm._collected_name(parent_rel)), tdm._key_text(pm.pk_columns, 'p'),
-      tdm._copies_of_deleted(parent_rel, 'deleted', same_key => false))
+      format('pg_temp.%I', tdm._collected_name(parent_rel)), tdm._key_text(pm.pk_columns, 'p'))
       USING parent_rel, runs;
   END LOOP;
   -- The rows that reference them, noted while their keys are still the
@@ -2682,13 +2668,14 @@ BEGIN
     '     SELECT o.related_id AS id,'
     '            jsonb_build_array(jsonb_build_object(''env'', t.tdm_env, ''feature'', t.%1$I,'
     '              ''ts'', %2$s, ''row'', %4$s)) AS members,'
-    '            format(''references %%s (%%s) of %%s by %%s, which decision %%s deleted'','
+    '            format(''references %%s (%%s) of %%s by %%s%%s, which decision %%s deleted'','
     '                   o.parent::text,'
     -- (by the key its environment has: the deleted row may have been
     -- given another by the run first, shown after it)
     '                   coalesce(array_to_string(rk.old_key, '','') || '', re-keyed '' || array_to_string(o.key, '',''),'
     '                            array_to_string(o.key, '','')), o.parent_env, tdm._column_names(o.columns),'
-    '                   o.conflict_id) AS why,'
+    -- (a copy: the row it was merged into, which that conflict holds)
+    '                   '', '' || o.merged_into, o.conflict_id) AS why,'
     '            (SELECT jsonb_object_agg(c, jsonb_build_object(t.tdm_env, (%4$s) -> c))'
     '               FROM unnest(o.columns) AS c) AS refs,'
     '            o.parent::text AS parent, o.name AS edge, t.tdm_env || '':'' || t.tdm_row_hash AS source'
@@ -2733,22 +2720,44 @@ BEGIN
     ' SELECT $1, g.tdm_env, g.key, g.conflict_id, g.old_row, g.tdm_row_hash FROM gone g',
     collected, tdm._key_text(cm.pk_columns, 't')) USING child, run;
   GET DIAGNOSTICS n = ROW_COUNT;
-  -- The rows this run merged into those under their key (an environment's
-  -- copy, merged by a rule: no map entry, no key changed) are gone with
-  -- them, for their children, which reference them by that key: as
-  -- relationship conflicts too. (Counted merged, as they were.)
+  -- The rows this run merged into those (an environment's copy, merged by
+  -- a rule or a decision) are gone with them: their children, which
+  -- reference them by their environment's key, are relationship conflicts
+  -- too, in this run and in later releases (the conflict's deleted_along).
+  -- Under another key, by their map entries (to the survivor's final
+  -- key, which is not written: the row has none now); under the same
+  -- key, no entry: by the table's plan, where its turn is this one (a
+  -- self-reference). Counted merged, as they were.
   IF n > 0 THEN
     EXECUTE format(
-      'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row, copy)'
-      ' SELECT DISTINCT ON (y.env, y.key) $1, y.env, y.key, y.conflict_id, y."row", true FROM (%s) y'
-      '  WHERE NOT EXISTS (SELECT FROM pg_temp.tdm_deleted z WHERE z.rel = $1 AND z.env = y.env AND z.key = y.key)',
-      tdm._copies_of_deleted(child,
-                             format('(SELECT d.conflict_id, %s::bigint AS run_id, d.env, d.key FROM pg_temp.tdm_deleted d'
-                                    '  WHERE d.rel = $1 AND NOT d.earlier AND NOT d.copy'
-                                    '    AND d.conflict_id IN (SELECT o.related_id FROM pg_temp.tdm_orphans o'
-                                    '                           WHERE o.rel = $1))', run),
-                             same_key => true))
-      USING child;
+      'WITH deleted AS ('
+      '  SELECT d.env, d.key, d.conflict_id FROM pg_temp.tdm_deleted d'
+      '   WHERE d.rel = $1 AND NOT d.earlier AND d.merged_into IS NULL'
+      '     AND d.conflict_id IN (SELECT o.related_id FROM pg_temp.tdm_orphans o WHERE o.rel = $1)),'
+      ' copies AS ('
+      '  SELECT k.env, k.old_key AS key, k.old_json, k.conflict_id AS own, d.conflict_id, d.env AS into_env,'
+      '         d.key AS into_key'
+      '    FROM deleted d JOIN pg_temp.tdm_keymap k ON k.rel = $1 AND k.reason = ''merged'''
+      '                                            AND k.to_env = d.env AND k.new_key = d.key'
+      '  UNION ALL'
+      '  SELECT p.env, p.key, p.old_json, p.conflict_id, d.conflict_id, d.env, d.key'
+      '    FROM pg_temp.tdm_plan p'
+      '    LEFT JOIN pg_temp.tdm_redirect r ON r.conflict_id = p.conflict_id AND r.member = p.member'
+      '    LEFT JOIN pg_temp.tdm_plan v ON v.conflict_id = p.conflict_id AND v.member = p.survivor'
+      '                                AND v.member = v.survivor'
+      '    JOIN deleted d ON d.env = coalesce(r.into_env, v.env) AND d.key = coalesce(r.into_key, v.key)'
+      '   WHERE p.rel = $1 AND p.role = ''drop'' AND p.key = d.key)'
+      ' INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row, merged_into, copy)'
+      ' SELECT DISTINCT ON (y.env, y.key) $1, y.env, y.key, y.conflict_id,'
+      '        (SELECT e.m -> ''row'' FROM tdm.conflict c CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
+      '          WHERE c.run_id = $2 AND c.conflict_id = y.own AND e.m ->> ''env'' = y.env AND %s = y.old_json'
+      '          LIMIT 1),'
+      '        tdm._merged_into(y.into_env, y.into_key), true'
+      '   FROM copies y'
+      '  WHERE NOT EXISTS (SELECT FROM pg_temp.tdm_deleted z WHERE z.rel = $1 AND z.env = y.env AND z.key = y.key)'
+      '  ORDER BY y.env, y.key, y.conflict_id',
+      tdm._member_key_json(cm.pk_columns))
+      USING child, run;
   END IF;
   IF merges THEN
     PERFORM tdm._relate_merges(run, child);
@@ -2881,9 +2890,9 @@ BEGIN
       -- row their foreign key meant if a decision keeps them, whatever row
       -- has that key in the target.
       EXECUTE format('INSERT INTO pg_temp.tdm_orphans (rel, name, columns, ref_columns, env, row_hash, parent,'
-                     '                                 key, conflict_id, old_row, parent_env)'
+                     '                                 key, conflict_id, old_row, parent_env, merged_into)'
                      ' SELECT $2, $5, $6, $7, t.tdm_env, t.tdm_row_hash, $4, dl.key, dl.conflict_id, dl.old_row,'
-                     '        dl.env'
+                     '        dl.env, dl.merged_into'
                      '   FROM %s t%s JOIN pg_temp.tdm_deleted dl ON %s'
                      -- (noted by an earlier pass over a self-reference)
                      '  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_orphans o WHERE o.rel = $2 AND o.name = $5'

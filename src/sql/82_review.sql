@@ -1114,10 +1114,13 @@ BEGIN
           RAISE EXCEPTION 'decision on %: renames of % set %, a column of the foreign key to %: the row would reference another row of it',
             NEW.conflict_id, label, quote_ident(nk), holder
             USING ERRCODE = 'invalid_parameter_value',
+                  -- (the key that collides: the primary key's columns on
+                  -- a key collision, else the natural keys')
                   HINT = coalesce('Rename a column of the row''s own key instead: '
                                   || (SELECT string_agg(DISTINCT quote_ident(k), ', ')
-                                        FROM unnest(m.pk_columns || string_to_array(
-                                                      array_to_string(m.natural_keys, ','), ',')) AS k
+                                        FROM unnest(CASE WHEN c.kind = 'duplicate_pk' THEN m.pk_columns
+                                                         ELSE string_to_array(array_to_string(m.natural_keys, ','), ',')
+                                                    END) AS k
                                        WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
                                                           WHERE fk -> 'columns' ? k)) || '.',
                                   'Every column of its key is a reference: keep one of the rows (keep), or'

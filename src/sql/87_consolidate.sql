@@ -792,11 +792,12 @@ BEGIN
   -- another unique key of it)
   -- (row_hash: the collected row's, where this call deleted it; its key
   -- may be another row's of the environment by then, a re-pointed one's)
-  -- (`copy`: a row merged into a row a decision deleted later in the run,
-  -- gone with it for its children, counted merged)
+  -- (`merged_into`: of a copy merged into a row a decision deleted, gone
+  -- with it for its children, that row as messages name it; `copy`: one
+  -- merged before that row was deleted, counted merged, as it was)
   CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text,
                                  earlier bool NOT NULL DEFAULT false, old_row jsonb, row_hash bigint,
-                                 copy bool NOT NULL DEFAULT false) ON COMMIT DROP;
+                                 merged_into text, copy bool NOT NULL DEFAULT false) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_earlier_kept (rel regclass, key text[]) ON COMMIT DROP;
   -- (collected rows whose parent (by the foreign key `columns`) a decision
   -- deleted: members of relationship conflicts, by their hash at
@@ -805,6 +806,7 @@ BEGIN
                                  row_hash bigint, parent regclass, key text[], conflict_id text,
                                  old_row jsonb, related bool NOT NULL DEFAULT false,
                                  parent_env text,  -- (the deleted row's: another, for a row that followed a merge)
+                                 merged_into text,  -- (the deleted parent's, tdm_deleted)
                                  related_id text)  -- (its relationship conflict, tdm._relate_orphans)
     ON COMMIT DROP;
   -- (collected child rows whose foreign key `edge` tdm._propagate
@@ -936,7 +938,7 @@ BEGIN
   FOR t IN SELECT k.rel, count(DISTINCT (k.env, k.new_key)) AS n
              FROM pg_temp.tdm_keymap k
              JOIN pg_temp.tdm_deleted d ON d.rel = k.rel AND d.env = k.env AND d.key = k.new_key
-                                       AND NOT d.earlier
+                                       AND NOT d.earlier AND NOT d.copy
             WHERE k.reason IN ('rekeyed', 'renamed') GROUP BY k.rel LOOP
     renamed := renamed - t.n;
     tables := jsonb_set(tables, ARRAY[t.rel::text, 'renamed'],
@@ -967,15 +969,23 @@ BEGIN
                                       THEN dl.row_hash = k.row_hash
                                       ELSE dl.key = k.new_key END))
      -- (Nor a row merged into a row a decision deleted later in the run, on
-     -- its relationship conflict: gone with it, it has no final key. A
-     -- later release's reference to it is a relationship conflict, as
-     -- tdm._translate_earlier finds it among that run's copies of deleted
-     -- rows, where this entry would send it to a key no row has, or
-     -- another row takes.)
+     -- its relationship conflict: gone with it, it has no final key; its
+     -- conflict's deleted_along says so to later releases, whose
+     -- references to it are relationship conflicts, where this entry sent
+     -- them to a key no row has, or another row takes.)
      AND NOT (k.reason = 'merged'
               AND EXISTS (SELECT FROM pg_temp.tdm_deleted dl
-                           WHERE dl.rel = k.rel AND NOT dl.earlier AND NOT dl.copy AND dl.env = k.to_env
-                             AND dl.key = k.new_key));
+                           WHERE dl.copy AND dl.rel = k.rel AND dl.env = k.env AND dl.key = k.old_key));
+  -- The rows each decision deleted along with its conflict's members (as
+  -- this call found them).
+  UPDATE tdm.conflict c SET deleted_along = NULL WHERE c.run_id = run.run_id AND c.deleted_along IS NOT NULL;
+  UPDATE tdm.conflict c SET deleted_along = a.rows
+    FROM (SELECT d.conflict_id,
+                 jsonb_agg(jsonb_build_object('env', d.env, 'row', d.old_row, 'into', d.merged_into)
+                           ORDER BY d.rel::text, d.env, d.key) AS rows
+            FROM pg_temp.tdm_deleted d WHERE NOT d.earlier AND d.merged_into IS NOT NULL
+           GROUP BY d.conflict_id) a
+   WHERE c.run_id = run.run_id AND c.conflict_id = a.conflict_id;
   PERFORM tdm._map_returning(run.run_id);
   phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
 

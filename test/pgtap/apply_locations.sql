@@ -26,7 +26,8 @@ CREATE TEMP TABLE tdm_keymap (rel regclass, env text, old_key text[], old_json j
                               row_hash bigint, to_env text)
   ON COMMIT DROP;
 CREATE TEMP TABLE tdm_deleted (rel regclass, env text, key text[], conflict_id text,
-                               earlier bool NOT NULL DEFAULT false, old_row jsonb, row_hash bigint)
+                               earlier bool NOT NULL DEFAULT false, old_row jsonb, row_hash bigint,
+                               merged_into text, copy bool NOT NULL DEFAULT false)
   ON COMMIT DROP;
 CREATE TEMP TABLE tdm_previous_keys (rel regclass, env text, old_key jsonb, new_key jsonb)
   ON COMMIT DROP;

@@ -48,7 +48,7 @@ SELECT tdm.resolve(conflict_id, 'keep', 'mr1', rationale => 'Pat') FROM tdm.revi
 SELECT tdm.resolve(:'id1', 'delete_all', rationale => 'drop the id-1 rows');
 SELECT tdm.consolidate('TMR', 'tap_mr');
 SELECT is((SELECT string_agg(format('%s %s: %s', rel, kind, rationale), '; ') FROM tdm.review_queue),
-          format('tap_mr.mr_order relationship: references tap_mr.mr_employee (4) of mr2 by employee_id, which decision %s deleted',
+          format('tap_mr.mr_order relationship: references tap_mr.mr_employee (4) of mr2 by employee_id, merged into mr1''s row (1), which decision %s deleted',
                  :'id1'),
           'delete_all of davolio''s survivor: the copy merged into it is deleted too, its order goes to review');
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'awaiting_review', 'nothing is loaded meanwhile');
