@@ -936,6 +936,16 @@ BEGIN
      WHERE t.role = 'drop' AND t.by_rule
        AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
                     WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete') AND NOT p.by_rule);
+    -- Nor merged by a rule into a row a decision merges into it (the
+    -- rule keeps st1's exact duplicate of an order over st2's, the
+    -- reviewer keeps st2's on their key collision): the decision outranks;
+    -- else each was merged into the other and neither loaded.
+    DELETE FROM pg_temp.tdm_plan t
+     WHERE t.role = 'drop' AND t.by_rule
+       AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan s
+                     JOIN pg_temp.tdm_plan d ON d.row_ctid = s.row_ctid AND d.role = 'drop' AND NOT d.by_rule
+                     JOIN pg_temp.tdm_plan k ON k.conflict_id = d.conflict_id AND k.member = d.survivor
+                    WHERE s.conflict_id = t.conflict_id AND s.member = t.survivor AND k.row_ctid = t.row_ctid);
   END IF;
   -- Two reviewers' decisions that merge one row into two rows (a row in
   -- its key collision and its entity's conflict: keep another member on
@@ -1277,13 +1287,16 @@ BEGIN
   -- says which row: the decision's conflict does not hold it.)
   EXECUTE format(
     'INSERT INTO pg_temp.tdm_deleted (rel, env, key, conflict_id, old_row, row_hash, merged_into)'
-    ' SELECT $1, p.env, p.key, coalesce(r.deleted_by, p.conflict_id),'
+    -- (once: a row two decisions delete, its key's and its entity's, is
+    -- one deleted row)
+    ' SELECT DISTINCT ON (p.row_ctid) $1, p.env, p.key, coalesce(r.deleted_by, p.conflict_id),'
     '        c.members -> p.member -> ''row'', (SELECT t.tdm_row_hash FROM %s t WHERE t.ctid = p.row_ctid),'
     '        CASE WHEN r.deleted_by IS NOT NULL THEN tdm._merged_into(r.into_env, r.into_key) END'
     '   FROM pg_temp.tdm_plan p JOIN tdm.conflict c ON c.run_id = $2 AND c.conflict_id = p.conflict_id'
     '   LEFT JOIN pg_temp.tdm_redirect r ON r.conflict_id = p.conflict_id AND r.member = p.member'
     '                                   AND r.deleted_by IS NOT NULL'
-    '  WHERE p.role = ''delete''', collected) USING the_rel, run;
+    '  WHERE p.role = ''delete'''
+    '  ORDER BY p.row_ctid, r.deleted_by IS NOT NULL, p.conflict_id', collected) USING the_rel, run;
   EXECUTE delete_role USING 'delete';
   GET DIAGNOSTICS deleted = ROW_COUNT;
 END
