@@ -467,3 +467,51 @@ SELECT status FROM tdm.run WHERE run_id = :rg2;
 SELECT rel, kind, rationale ~ ('^references staging\.rt_cat \(3\) of st3 by (parent_id|cat_slug),'
                               ' merged into st1''s row \(2\), which decision C-[0-9a-f]+ deleted$') AS says
   FROM tdm.conflict WHERE run_id = :rg2 ORDER BY rel::text;
+SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'its category is gone') FROM tdm.review_queue WHERE run_id = :rg2;
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(*) AS approved FROM pg_temp.approve_run(:rg2);
+RESET SESSION AUTHORIZATION;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRG2') = :rg2 AS same_run, tdm.promote('TRG2') IS NOT NULL AS promoted;
+RESET client_min_messages;
+
+-- A reference by another unique key that holds the primary key (a
+-- transaction's (acct_id, region) to an account's (id, region)) is
+-- checked against a reset or refresh of its environment as a reference
+-- by the primary key is (guide 4.10), not translated through the earlier
+-- release's map to another row: TRU1 loads st1's and st2's account 1, two
+-- entities (st2's as 2); st2 is then refreshed from master, so its
+-- account 1 is st1's A1, still tagged TRU1. TRU2: st2 books on its
+-- account 1. Refused, naming the row; it went to B1 (2).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_acct (id int PRIMARY KEY, code text NOT NULL UNIQUE, region text NOT NULL,
+                        tdm_release text, tdm_feature text, UNIQUE (id, region));
+  CREATE TABLE rt_txn (id int PRIMARY KEY, acct_id int NOT NULL, region text NOT NULL, amount int,
+                       tdm_release text, tdm_feature text,
+                       FOREIGN KEY (acct_id, region) REFERENCES rt_acct (id, region))$$);
+CREATE SCHEMA returning_acct;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_acct) FROM SERVER st1 INTO returning_acct;
+ALTER FOREIGN TABLE returning_acct.rt_acct RENAME TO st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_acct, rt_txn) FROM SERVER st2 INTO returning_acct;
+CREATE TABLE staging.rt_acct (id int PRIMARY KEY, code text NOT NULL UNIQUE, region text NOT NULL,
+                              tdm_release text, tdm_feature text, UNIQUE (id, region));
+CREATE TABLE staging.rt_txn (id int PRIMARY KEY, acct_id int NOT NULL, region text NOT NULL, amount int,
+                             tdm_release text, tdm_feature text,
+                             FOREIGN KEY (acct_id, region) REFERENCES staging.rt_acct (id, region));
+SELECT tdm.manage_table('staging.rt_acct', '{code}'), tdm.manage_table('staging.rt_txn');
+INSERT INTO returning_acct.st1 VALUES (1, 'A1', 'eu', 'TRU1', 'F');
+INSERT INTO returning_acct.rt_acct VALUES (1, 'B1', 'eu', 'TRU1', 'F');
+SELECT tdm.create_release('TRU1', parent => 'TRG2'), tdm.add_feature('TRU1', 'F', 1);
+SELECT tdm.tag_release('TRU1') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRU1') IS NOT NULL AS consolidated, tdm.promote('TRU1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT id, code FROM master.rt_acct ORDER BY id;
+DELETE FROM returning_acct.rt_acct;
+INSERT INTO returning_acct.rt_acct SELECT id, code, region, tdm_release, tdm_feature FROM master.rt_acct;
+INSERT INTO returning_acct.rt_txn VALUES (1, 1, 'eu', 10, 'TRU2', 'F');
+SELECT tdm.create_release('TRU2', parent => 'TRU1'), tdm.add_feature('TRU2', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRU2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRU2');
+RESET client_min_messages;

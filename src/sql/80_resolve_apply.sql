@@ -1716,8 +1716,18 @@ DECLARE
   settled_by_tag text;  -- the row g was a member of a conflict its tag's release applied
 BEGIN
   DELETE FROM pg_temp.tdm_dangling d WHERE d.rel = the_parent;
-  FOR e IN SELECT x.* FROM pg_temp.tdm_edges x WHERE x.parent = the_parent
-            ORDER BY x.child::text, x.name LOOP
+  -- (By the primary key; and by another unique key that holds it, a
+  -- seat's (booking_id, flight_id): its reference names that row by its
+  -- key, which an earlier release's map translates as well, its columns
+  -- taken in the key's order.)
+  FOR e IN SELECT x.child, x.name, x.columns FROM pg_temp.tdm_edges x WHERE x.parent = the_parent
+            UNION ALL
+            SELECT r.child, r.name,
+                   ARRAY(SELECT r.columns[array_position(r.ref_columns, k.col)]
+                           FROM unnest(pm.pk_columns) WITH ORDINALITY AS k(col, i) ORDER BY k.i)
+              FROM tdm._managed_references() r
+             WHERE r.parent = the_parent AND NOT r.to_key AND pm.pk_columns <@ r.ref_columns
+            ORDER BY 1, 2 LOOP
     EXECUTE format(
       'INSERT INTO pg_temp.tdm_dangling (rel, env, key)'
       ' SELECT DISTINCT $1, t.tdm_env, %1$s FROM %2$s t'
@@ -2177,7 +2187,14 @@ BEGIN
     RETURN;
   END IF;
   -- (Archived releases' maps included: a reference to such a row is refused.)
-  FOR parent_rel IN SELECT DISTINCT x.parent FROM pg_temp.tdm_edges x
+  -- (The parents of references by the primary key, or by another unique
+  -- key that holds it, tdm._read_env_tags.)
+  FOR parent_rel IN SELECT DISTINCT x.parent
+                      FROM (SELECT y.parent FROM pg_temp.tdm_edges y
+                            UNION ALL
+                            SELECT r.parent FROM tdm._managed_references() r
+                              JOIN tdm.managed_table m ON m.rel = r.parent
+                             WHERE NOT r.to_key AND m.pk_columns <@ r.ref_columns) x
                      WHERE EXISTS (SELECT 1 FROM tdm.key_map k
                                     WHERE k.run_id = ANY (ARRAY(SELECT max(r.run_id) FROM tdm.run r
                                                                 WHERE r.release <> _translate_earlier.release
