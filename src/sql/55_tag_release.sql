@@ -419,8 +419,11 @@ BEGIN
                      (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag,
                      (SELECT rr.status FROM tdm.release rr WHERE rr.release = drift.tag))
               || CASE WHEN in_lock
+                      -- (A refresh from master copies in the rows the
+                      -- release brought from other environments too.)
                       THEN format('locked %s of them: the others are part of no release; tag them for %s to bring'
-                                  ' them in', n, the_release)
+                                  ' them in, unless they are copies of rows %s brought (a refresh from master)',
+                                  n, the_release, drift.tag)
                       -- (The environment or the table came after that release.)
                       ELSE format('was locked without that table there: they are part of no release; if they are'
                                   ' not what %s already brought (a copy of another environment), tag them for %s'
