@@ -481,24 +481,29 @@ RESET client_min_messages;
 -- by the primary key is (guide 4.10), not translated through the earlier
 -- release's map to another row: TRU1 loads st1's and st2's account 1, two
 -- entities (st2's as 2); st2 is then refreshed from master, so its
--- account 1 is st1's A1, still tagged TRU1. TRU2: st2 books on its
+-- account 1 is st1's A1, still tagged TRU1. TRU3: st2 books on its
 -- account 1. Refused, naming the row; it went to B1 (2).
 SELECT pg_temp.in_environments($$
   CREATE TABLE rt_acct (id int PRIMARY KEY, code text NOT NULL UNIQUE, region text NOT NULL,
                         tdm_release text, tdm_feature text, UNIQUE (id, region));
   CREATE TABLE rt_txn (id int PRIMARY KEY, acct_id int NOT NULL, region text NOT NULL, amount int,
                        tdm_release text, tdm_feature text,
-                       FOREIGN KEY (acct_id, region) REFERENCES rt_acct (id, region))$$);
+                       FOREIGN KEY (acct_id, region) REFERENCES rt_acct (id, region));
+  CREATE TABLE rt_anote (id int PRIMARY KEY, acct_code text NOT NULL REFERENCES rt_acct (code), body text,
+                         tdm_release text, tdm_feature text)$$);
 CREATE SCHEMA returning_acct;
 IMPORT FOREIGN SCHEMA public LIMIT TO (rt_acct) FROM SERVER st1 INTO returning_acct;
 ALTER FOREIGN TABLE returning_acct.rt_acct RENAME TO st1;
-IMPORT FOREIGN SCHEMA public LIMIT TO (rt_acct, rt_txn) FROM SERVER st2 INTO returning_acct;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_acct, rt_txn, rt_anote) FROM SERVER st2 INTO returning_acct;
 CREATE TABLE staging.rt_acct (id int PRIMARY KEY, code text NOT NULL UNIQUE, region text NOT NULL,
                               tdm_release text, tdm_feature text, UNIQUE (id, region));
 CREATE TABLE staging.rt_txn (id int PRIMARY KEY, acct_id int NOT NULL, region text NOT NULL, amount int,
                              tdm_release text, tdm_feature text,
                              FOREIGN KEY (acct_id, region) REFERENCES staging.rt_acct (id, region));
-SELECT tdm.manage_table('staging.rt_acct', '{code}'), tdm.manage_table('staging.rt_txn');
+CREATE TABLE staging.rt_anote (id int PRIMARY KEY, acct_code text NOT NULL REFERENCES staging.rt_acct (code),
+                               body text, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_acct', '{code}'), tdm.manage_table('staging.rt_txn'),
+       tdm.manage_table('staging.rt_anote');
 INSERT INTO returning_acct.st1 VALUES (1, 'A1', 'eu', 'TRU1', 'F');
 INSERT INTO returning_acct.rt_acct VALUES (1, 'B1', 'eu', 'TRU1', 'F');
 SELECT tdm.create_release('TRU1', parent => 'TRG2'), tdm.add_feature('TRU1', 'F', 1);
@@ -509,9 +514,19 @@ RESET client_min_messages;
 SELECT id, code FROM master.rt_acct ORDER BY id;
 DELETE FROM returning_acct.rt_acct;
 INSERT INTO returning_acct.rt_acct SELECT id, code, region, tdm_release, tdm_feature FROM master.rt_acct;
-INSERT INTO returning_acct.rt_txn VALUES (1, 1, 'eu', 10, 'TRU2', 'F');
+-- TRU2: st2 notes its account A1 by its code: A1 it stays (TRU1's map
+-- entry for st2's 1 was made for B1, which had that key then).
+INSERT INTO returning_acct.rt_anote VALUES (1, 'A1', 'on A1', 'TRU2', 'F');
 SELECT tdm.create_release('TRU2', parent => 'TRU1'), tdm.add_feature('TRU2', 'F', 1);
 SET client_min_messages = error;
 SELECT tdm.tag_release('TRU2') IS NOT NULL AS tagged;
-SELECT tdm.consolidate('TRU2');
+SELECT tdm.consolidate('TRU2') IS NOT NULL AS consolidated, tdm.promote('TRU2') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT id, acct_code FROM master.rt_anote;
+-- TRU3: st2 books on its account 1 by its key.
+INSERT INTO returning_acct.rt_txn VALUES (1, 1, 'eu', 10, 'TRU3', 'F');
+SELECT tdm.create_release('TRU3', parent => 'TRU2'), tdm.add_feature('TRU3', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRU3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRU3');
 RESET client_min_messages;

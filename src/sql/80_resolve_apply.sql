@@ -2366,6 +2366,19 @@ BEGIN
       -- into: no row has it; a relationship conflict, below. Its own key
       -- names another row, or none.)
       '          AND NOT ' || tdm._deleted_along('r.run_id', '$2', 'u.env', 'u.pk', pm.pk_columns) ||
+      -- (Nor through a map entry made for another row that had this key
+      -- then, the member of its conflict with other values of the
+      -- reference: the environment's keys were given again, a refresh
+      -- from master. The value names master's row of it; else validation
+      -- says no row has it. Values a mask changes are compared as
+      -- collected: not here.)
+      CASE WHEN NOT EXISTS (SELECT FROM tdm.mask k WHERE k.rel = e.parent AND k.column_name = ANY (e.ref_columns))
+           THEN '          AND NOT EXISTS (SELECT 1 FROM tdm.conflict x'
+                '                           CROSS JOIN LATERAL jsonb_array_elements(x.members) AS c(m)'
+                '                           WHERE x.run_id = k.run_id AND x.conflict_id = k.conflict_id'
+                '                             AND c.m ->> ''env'' = u.env AND %4$s = u.pk'
+                '                             AND ARRAY[%3$s] IS DISTINCT FROM u.v)'
+           ELSE '' END ||
       '        ORDER BY u.env, u.v) found'
       '       UNION ALL'
       -- (gone from the environment: the members that had it)
