@@ -530,3 +530,48 @@ SET client_min_messages = error;
 SELECT tdm.tag_release('TRU3') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('TRU3');
 RESET client_min_messages;
+
+-- A reference by another unique key that holds a foreign key of the
+-- parent (a use's (acct_code, grp_id) to an account's UNIQUE (code,
+-- grp_id)) follows the earlier release's map: the account's member holds
+-- its group translated (st2's group 5 merged into st1's 1), the
+-- environment its own 5, which is no sign of a refresh. TRV1: st2's
+-- account C1 (re-keyed past st1's 1) in st2's group 5. TRV2: st2 uses C1
+-- of its group 5: (C1, 1) in master.
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_grp (id int PRIMARY KEY, name text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+  CREATE TABLE rt_gacct (id int PRIMARY KEY, code text NOT NULL UNIQUE, grp_id int NOT NULL REFERENCES rt_grp,
+                         tdm_release text, tdm_feature text, UNIQUE (code, grp_id));
+  CREATE TABLE rt_use (id int PRIMARY KEY, acct_code text NOT NULL, grp_id int NOT NULL, tdm_release text,
+                       tdm_feature text, FOREIGN KEY (acct_code, grp_id) REFERENCES rt_gacct (code, grp_id))$$);
+CREATE SCHEMA returning_grp;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_grp, rt_gacct) FROM SERVER st1 INTO returning_grp;
+ALTER FOREIGN TABLE returning_grp.rt_grp RENAME TO st1_grp;
+ALTER FOREIGN TABLE returning_grp.rt_gacct RENAME TO st1_gacct;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_grp, rt_gacct, rt_use) FROM SERVER st2 INTO returning_grp;
+CREATE TABLE staging.rt_grp (id int PRIMARY KEY, name text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+CREATE TABLE staging.rt_gacct (id int PRIMARY KEY, code text NOT NULL UNIQUE, grp_id int NOT NULL
+                               REFERENCES staging.rt_grp, tdm_release text, tdm_feature text, UNIQUE (code, grp_id));
+CREATE TABLE staging.rt_use (id int PRIMARY KEY, acct_code text NOT NULL, grp_id int NOT NULL, tdm_release text,
+                             tdm_feature text,
+                             FOREIGN KEY (acct_code, grp_id) REFERENCES staging.rt_gacct (code, grp_id));
+SELECT tdm.manage_table('staging.rt_grp', '{name}'), tdm.manage_table('staging.rt_gacct', '{code}'),
+       tdm.manage_table('staging.rt_use');
+INSERT INTO returning_grp.st1_grp VALUES (1, 'g', 'TRV1', 'F');
+INSERT INTO returning_grp.st1_gacct VALUES (1, 'A9', 1, 'TRV1', 'F');
+INSERT INTO returning_grp.rt_grp VALUES (5, 'g', 'TRV1', 'F');
+INSERT INTO returning_grp.rt_gacct VALUES (1, 'C1', 5, 'TRV1', 'F');
+SELECT tdm.create_release('TRV1', parent => 'TRU2'), tdm.add_feature('TRV1', 'F', 1);
+SELECT tdm.tag_release('TRV1') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRV1') IS NOT NULL AS consolidated, tdm.promote('TRV1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT id, code, grp_id FROM master.rt_gacct ORDER BY id;
+INSERT INTO returning_grp.rt_use VALUES (1, 'C1', 5, 'TRV2', 'F');
+SELECT tdm.create_release('TRV2', parent => 'TRV1'), tdm.add_feature('TRV2', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRV2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRV2') AS rv2 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rv2;
+SELECT id, acct_code, grp_id FROM staging.rt_use;

@@ -1720,11 +1720,15 @@ BEGIN
   -- seat's (booking_id, flight_id): its reference names that row by its
   -- key, which an earlier release's map translates as well, its columns
   -- taken in the key's order.)
-  FOR e IN SELECT x.child, x.name, x.columns FROM pg_temp.tdm_edges x WHERE x.parent = the_parent
+  -- (A reference with a NULL column references nothing: all of its
+  -- columns are tested, `all_columns`.)
+  FOR e IN SELECT x.child, x.name, x.columns, x.columns AS all_columns FROM pg_temp.tdm_edges x
+            WHERE x.parent = the_parent
             UNION ALL
             SELECT r.child, r.name,
                    ARRAY(SELECT r.columns[array_position(r.ref_columns, k.col)]
-                           FROM unnest(pm.pk_columns) WITH ORDINALITY AS k(col, i) ORDER BY k.i)
+                           FROM unnest(pm.pk_columns) WITH ORDINALITY AS k(col, i) ORDER BY k.i),
+                   r.columns
               FROM tdm._managed_references() r
              WHERE r.parent = the_parent AND NOT r.to_key AND pm.pk_columns <@ r.ref_columns
             ORDER BY 1, 2 LOOP
@@ -1734,7 +1738,7 @@ BEGIN
       '  WHERE t.tdm_env <> ''master'' AND %3$s'
       '    AND NOT EXISTS (SELECT 1 FROM %4$s p WHERE p.tdm_env = t.tdm_env AND %5$s = %1$s)',
       tdm._key_text(e.columns, 't'), format('pg_temp.%I', tdm._collected_name(e.child)),
-      (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(e.columns) AS c),
+      (SELECT string_agg(format('t.%I IS NOT NULL', c), ' AND ') FROM unnest(e.all_columns) AS c),
       collected, tdm._key_text(pm.pk_columns, 'p'))
       USING the_parent;
   END LOOP;
@@ -2173,6 +2177,7 @@ DECLARE
   overlapping bool;  -- the foreign key shares columns with another (tdm._fk_overlaps)
   runs bigint[] := tdm._earlier_runs(release, target);  -- (whose key maps translate)
   elsewhere record;  -- references to rows of a release in neither this target nor master
+  compared record;   -- a unique reference's columns no foreign key of the parent holds: members, env (u.v)
   -- Another release no run completed yet: its rows are nowhere, and a
   -- reference to them is refused naming it (below).
   never_loaded bool := EXISTS (SELECT 1 FROM tdm.release y
@@ -2316,6 +2321,12 @@ BEGIN
             ORDER BY r.child::text, r.name LOOP
     SELECT * INTO cm FROM tdm.managed_table WHERE rel = e.child;
     SELECT * INTO pm FROM tdm.managed_table WHERE rel = e.parent;
+    SELECT string_agg(format('((c.m -> ''row'' ->> %L)::%s)::text', x.r, tdm._column_type(e.child, x.c)), ', '
+                      ORDER BY x.i) AS members,
+           string_agg(format('u.v[%s]', x.i), ', ' ORDER BY x.i) AS env
+      INTO compared
+      FROM unnest(e.columns, e.ref_columns) WITH ORDINALITY AS x(c, r, i)
+     WHERE NOT EXISTS (SELECT FROM jsonb_array_elements(pm.foreign_keys) AS fk WHERE fk -> 'columns' ? x.r);
     child := format('pg_temp.%I', tdm._collected_name(e.child))::regclass;
     parent := format('pg_temp.%I', tdm._collected_name(e.parent))::regclass;
     TRUNCATE pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env;
@@ -2372,12 +2383,17 @@ BEGIN
       -- from master. The value names master's row of it; else validation
       -- says no row has it. Values a mask changes are compared as
       -- collected: not here.)
+      -- Compared by the reference's columns that are no foreign key of the
+      -- parent (members hold those translated), and not where it holds
+      -- the primary key (tdm._read_env_tags checks those references).
       CASE WHEN NOT EXISTS (SELECT FROM tdm.mask k WHERE k.rel = e.parent AND k.column_name = ANY (e.ref_columns))
-           THEN '          AND NOT EXISTS (SELECT 1 FROM tdm.conflict x'
-                '                           CROSS JOIN LATERAL jsonb_array_elements(x.members) AS c(m)'
-                '                           WHERE x.run_id = k.run_id AND x.conflict_id = k.conflict_id'
-                '                             AND c.m ->> ''env'' = u.env AND %4$s = u.pk'
-                '                             AND ARRAY[%3$s] IS DISTINCT FROM u.v)'
+                AND NOT pm.pk_columns <@ e.ref_columns AND compared.members IS NOT NULL
+           THEN format('          AND NOT EXISTS (SELECT 1 FROM tdm.conflict x'
+                       '                           CROSS JOIN LATERAL jsonb_array_elements(x.members) AS c(m)'
+                       '                           WHERE x.run_id = k.run_id AND x.conflict_id = k.conflict_id'
+                       '                             AND c.m ->> ''env'' = u.env AND %%4$s = u.pk'
+                       '                             AND ARRAY[%s] IS DISTINCT FROM ARRAY[%s])',
+                       compared.members, compared.env)
            ELSE '' END ||
       '        ORDER BY u.env, u.v) found'
       '       UNION ALL'
