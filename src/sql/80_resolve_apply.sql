@@ -117,12 +117,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Every foreign key between managed tables; `to_key`: it references the
--- parent's primary key, else another unique key of the parent.
+-- parent's primary key, else another unique key of the parent;
+-- `holds_key`: that other unique key holds the primary key's columns (a
+-- seat's (booking_id, flight_id)): it names the row by its key too.
 CREATE FUNCTION tdm._managed_references()
 RETURNS TABLE (child regclass, parent regclass, name text, columns text[], ref_columns text[],
-               to_key bool)
+               to_key bool, holds_key bool)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT c.rel, p.rel, fk->>'name', x.columns, x.ref_columns, x.ref_columns = p.pk_columns
+  SELECT c.rel, p.rel, fk->>'name', x.columns, x.ref_columns, x.ref_columns = p.pk_columns,
+         x.ref_columns <> p.pk_columns AND p.pk_columns <@ x.ref_columns
     FROM tdm.managed_table c
    CROSS JOIN LATERAL jsonb_array_elements(c.foreign_keys) AS fk
     JOIN tdm.managed_table p ON p.rel::text = fk->>'references'
@@ -1730,7 +1733,7 @@ BEGIN
                            FROM unnest(pm.pk_columns) WITH ORDINALITY AS k(col, i) ORDER BY k.i),
                    r.columns
               FROM tdm._managed_references() r
-             WHERE r.parent = the_parent AND NOT r.to_key AND pm.pk_columns <@ r.ref_columns
+             WHERE r.parent = the_parent AND r.holds_key
             ORDER BY 1, 2 LOOP
     EXECUTE format(
       'INSERT INTO pg_temp.tdm_dangling (rel, env, key)'
@@ -2197,9 +2200,7 @@ BEGIN
   FOR parent_rel IN SELECT DISTINCT x.parent
                       FROM (SELECT y.parent FROM pg_temp.tdm_edges y
                             UNION ALL
-                            SELECT r.parent FROM tdm._managed_references() r
-                              JOIN tdm.managed_table m ON m.rel = r.parent
-                             WHERE NOT r.to_key AND m.pk_columns <@ r.ref_columns) x
+                            SELECT r.parent FROM tdm._managed_references() r WHERE r.holds_key) x
                      WHERE EXISTS (SELECT 1 FROM tdm.key_map k
                                     WHERE k.run_id = ANY (ARRAY(SELECT max(r.run_id) FROM tdm.run r
                                                                 WHERE r.release <> _translate_earlier.release
@@ -2387,7 +2388,7 @@ BEGIN
       -- parent (members hold those translated), and not where it holds
       -- the primary key (tdm._read_env_tags checks those references).
       CASE WHEN NOT EXISTS (SELECT FROM tdm.mask k WHERE k.rel = e.parent AND k.column_name = ANY (e.ref_columns))
-                AND NOT pm.pk_columns <@ e.ref_columns AND compared.members IS NOT NULL
+                AND NOT e.holds_key AND compared.members IS NOT NULL
            THEN format('          AND NOT EXISTS (SELECT 1 FROM tdm.conflict x'
                        '                           CROSS JOIN LATERAL jsonb_array_elements(x.members) AS c(m)'
                        '                           WHERE x.run_id = k.run_id AND x.conflict_id = k.conflict_id'

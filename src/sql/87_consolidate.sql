@@ -976,9 +976,8 @@ BEGIN
      AND NOT (k.reason = 'merged'
               AND EXISTS (SELECT FROM pg_temp.tdm_deleted dl
                            WHERE dl.copy AND dl.rel = k.rel AND dl.env = k.env AND dl.key = k.old_key));
-  -- The rows each decision deleted along with its conflict's members (as
-  -- this call found them).
-  UPDATE tdm.conflict c SET deleted_along = NULL WHERE c.run_id = run.run_id AND c.deleted_along IS NOT NULL;
+  -- The rows each decision deleted along with its conflict's members (the
+  -- call recorded the run's conflicts afresh).
   UPDATE tdm.conflict c SET deleted_along = a.rows
     FROM (SELECT d.conflict_id,
                  jsonb_agg(jsonb_build_object('env', d.env, 'row', d.old_row, 'into', d.merged_into)
