@@ -826,6 +826,35 @@ LANGUAGE sql IMMUTABLE AS $$
   SELECT format('merged into %s''s row (%s)', into_env, array_to_string(into_key, ', '))
 $$;
 
+-- The circles of merges in this table's plan (pg_temp.tdm_plan) that pass
+-- through a decision's merge: tdm_merge_edge holds each merge, a row
+-- (from) into its survivor's row (into), and tdm_circle each circle as
+-- the path of its edges, starting with a decision's. Dropped by the
+-- caller.
+CREATE FUNCTION tdm._merge_circles() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  CREATE TEMP TABLE tdm_merge_edge ON COMMIT DROP AS
+  SELECT row_number() OVER () AS id, t.conflict_id, t.member, t.by_rule, t.env, t.key,
+         t.row_ctid AS from_ctid, k.env AS into_env, k.key AS into_key, k.row_ctid AS into_ctid
+    FROM pg_temp.tdm_plan t JOIN pg_temp.tdm_plan k ON k.conflict_id = t.conflict_id AND k.member = t.survivor
+   WHERE t.role = 'drop' AND k.row_ctid <> t.row_ctid;
+  CREATE INDEX ON pg_temp.tdm_merge_edge (from_ctid);
+  ANALYZE pg_temp.tdm_merge_edge;
+  -- (Walked from the decisions' merges, few; an edge is not taken twice,
+  -- so the walk ends.)
+  CREATE TEMP TABLE tdm_circle ON COMMIT DROP AS
+  WITH RECURSIVE walk AS (
+    SELECT e.from_ctid AS start, e.into_ctid AS at, ARRAY[e.id] AS path
+      FROM pg_temp.tdm_merge_edge e WHERE NOT e.by_rule
+    UNION ALL
+    SELECT w.start, e.into_ctid, w.path || e.id
+      FROM walk w JOIN pg_temp.tdm_merge_edge e ON e.from_ctid = w.at
+     WHERE w.at <> w.start AND e.id <> ALL (w.path))
+  SELECT w.path FROM walk w WHERE w.at = w.start;
+END
+$$;
+
 -- Applies the settled conflicts of one table to its collected rows, in
 -- this order: patches (merged values, renames), new keys, rows merged away
 -- (mapped to their survivor's final key), deleted rows. Returns the rows
@@ -854,6 +883,7 @@ DECLARE
   key_columns text[];   -- the primary and natural keys' columns
   orphaned_keys bool;   -- rows whose key names a deleted parent
   clash record;         -- two decisions merging one row into two rows
+  circle record;        -- decisions merging rows in a circle
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   key_text := tdm._key_text(m.pk_columns, 't');
@@ -939,16 +969,37 @@ BEGIN
      WHERE t.role = 'drop' AND t.by_rule
        AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan p
                     WHERE p.row_ctid = t.row_ctid AND p.role IN ('drop', 'delete') AND NOT p.by_rule);
-    -- Nor merged by a rule into a row a decision merges into it (the
-    -- rule keeps st1's exact duplicate of an order over st2's, the
-    -- reviewer keeps st2's on their key collision): the decision outranks;
-    -- else each was merged into the other and neither loaded.
+    -- Nor merged by a rule along a circle of merges that a decision
+    -- closes (the rule keeps st1's exact duplicate of an order over st2's,
+    -- the reviewer keeps st2's on their key collision; or, four rows
+    -- round, two entities' rules and two key collisions' keeps): else each
+    -- row of the circle was merged into the next and none loaded. The
+    -- decision outranks: the rule's merge out of the row it keeps goes.
+    -- A circle of decisions alone is refused, naming them.
+    PERFORM tdm._merge_circles();
+    SELECT string_agg(DISTINCT e.conflict_id, ', ') AS conflicts,
+           string_agg(format('%s''s row (%s) %s', e.env, array_to_string(e.key, ', '),
+                             tdm._merged_into(e.into_env, e.into_key)), '; ' ORDER BY x.n) AS circle
+      INTO circle
+      FROM (SELECT c.path FROM pg_temp.tdm_circle c
+             WHERE NOT EXISTS (SELECT FROM pg_temp.tdm_merge_edge e WHERE e.id = ANY (c.path) AND e.by_rule)
+             ORDER BY c.path LIMIT 1) c
+     CROSS JOIN LATERAL unnest(c.path) WITH ORDINALITY AS x(id, n)
+      JOIN pg_temp.tdm_merge_edge e ON e.id = x.id;
+    IF circle.conflicts IS NOT NULL THEN
+      RAISE EXCEPTION 'consolidate: %: the decisions on % merge rows in a circle, and none of them would load: %',
+        the_rel, circle.conflicts, circle.circle
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'Decide one of them again so that it keeps a row the others do not merge away (tdm.resolve),'
+                     ' then consolidate again; nothing was loaded.';
+    END IF;
     DELETE FROM pg_temp.tdm_plan t
-     WHERE t.role = 'drop' AND t.by_rule
-       AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan s
-                     JOIN pg_temp.tdm_plan d ON d.row_ctid = s.row_ctid AND d.role = 'drop' AND NOT d.by_rule
-                     JOIN pg_temp.tdm_plan k ON k.conflict_id = d.conflict_id AND k.member = d.survivor
-                    WHERE s.conflict_id = t.conflict_id AND s.member = t.survivor AND k.row_ctid = t.row_ctid);
+     USING pg_temp.tdm_circle c CROSS JOIN LATERAL unnest(c.path) WITH ORDINALITY AS x(id, n),
+           pg_temp.tdm_merge_edge e, pg_temp.tdm_merge_edge before
+     WHERE e.id = x.id AND e.by_rule
+       AND before.id = c.path[CASE x.n WHEN 1 THEN cardinality(c.path) ELSE x.n - 1 END] AND NOT before.by_rule
+       AND t.conflict_id = e.conflict_id AND t.member = e.member AND t.role = 'drop' AND t.by_rule;
+    DROP TABLE pg_temp.tdm_circle, pg_temp.tdm_merge_edge;
   END IF;
   -- Two reviewers' decisions that merge one row into two rows (a row in
   -- its key collision and its entity's conflict: keep another member on
