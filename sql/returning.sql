@@ -575,3 +575,43 @@ SELECT tdm.consolidate('TRV2') AS rv2 \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :rv2;
 SELECT id, acct_code, grp_id FROM staging.rt_use;
+
+-- A reset that re-creates a row of an earlier release under a new key,
+-- still tagged with that release: a later release's reference to it has
+-- no parent (the release loaded no row under that key), and the violation
+-- says what to do. TRW1: st1's customer 1, w@x. Reset: w@x is 7 now, still
+-- tagged TRW1; TRW2's order references 7. Tagged TRW2 as said, 7 is
+-- master's 1 by its email.
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_wcust (id int PRIMARY KEY, email text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+  CREATE TABLE rt_word (id int PRIMARY KEY, cust_id int NOT NULL REFERENCES rt_wcust, tdm_release text,
+                        tdm_feature text)$$);
+CREATE SCHEMA returning_reset;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_wcust, rt_word) FROM SERVER st1 INTO returning_reset;
+CREATE TABLE staging.rt_wcust (id int PRIMARY KEY, email text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+CREATE TABLE staging.rt_word (id int PRIMARY KEY, cust_id int NOT NULL REFERENCES staging.rt_wcust,
+                              tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_wcust', '{email}'), tdm.manage_table('staging.rt_word');
+INSERT INTO returning_reset.rt_wcust VALUES (1, 'w@x', 'TRW1', 'F');
+SELECT tdm.create_release('TRW1', parent => 'TRV2'), tdm.add_feature('TRW1', 'F', 1);
+SELECT tdm.tag_release('TRW1') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRW1') IS NOT NULL AS consolidated, tdm.promote('TRW1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+DELETE FROM returning_reset.rt_wcust;
+INSERT INTO returning_reset.rt_wcust VALUES (7, 'w@x', 'TRW1', 'F');
+INSERT INTO returning_reset.rt_word VALUES (1, 7, 'TRW2', 'F');
+SELECT tdm.create_release('TRW2', parent => 'TRW1'), tdm.add_feature('TRW2', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRW2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRW2') AS rw2 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rw2;
+SELECT rel, row_key, detail ->> 'message' AS message FROM tdm.violation WHERE run_id = :rw2;
+UPDATE returning_reset.rt_wcust SET tdm_release = 'TRW2';
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRW2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRW2') = :rw2 AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rw2;
+SELECT o.id, c.id AS cust_id, c.email FROM staging.rt_word o JOIN staging.rt_wcust c ON c.id = o.cust_id;

@@ -895,7 +895,8 @@ BEGIN
       '                          || coalesce((SELECT '': decision '' || min(r.conflict_id) || '' set it'''
       '                                         FROM pg_temp.tdm_repointed r'
       '                                        WHERE r.rel = $2 AND r.env = t.tdm_env'
-      '                                          AND r.row_hash = t.tdm_row_hash AND r.columns && $5), ''''))'
+      '                                          AND r.row_hash = t.tdm_row_hash AND r.columns && $5), '''')'
+      '                          || %10$s)'
       '  FROM %4$s t WHERE %5$s AND NOT %6$s'
       '   AND NOT EXISTS (SELECT 1 FROM %7$s x WHERE %8$s %9$s)'
       -- (rows whose parent a decision deleted: checked above)
@@ -905,7 +906,20 @@ BEGIN
       (SELECT string_agg(tdm._has_value(target_rel, 't', c), ' AND ') FROM unnest(con.cols) AS c),
       in_collected, con.parent_rel, matches,
       CASE WHEN parent.rel IS NULL THEN ''
-           ELSE format('AND x.%I IS DISTINCT FROM $4', parent.release_column) END)
+           ELSE format('AND x.%I IS DISTINCT FROM $4', parent.release_column) END,
+      -- (The environment holds the parent under that key, but tagged with
+      -- no release, or one that loaded no row under it (re-created by a
+      -- reset under a new key, still tagged with its old release): what
+      -- to do, as tdm._read_env_tags read it.)
+      CASE WHEN parent.rel IS NOT NULL AND con.ref_cols = parent.pk_columns
+                AND to_regclass('pg_temp.tdm_env_tags') IS NOT NULL
+           THEN format('coalesce((SELECT format('': %%s holds that row, %%s: tag it for release %%s too, then tag'
+                       ' the release again and consolidate'', g.env, CASE WHEN g.tag IS NULL THEN ''untagged'''
+                       ' ELSE format(''tagged %%s, which loaded no row under that key'', g.tag) END, $4)'
+                       ' FROM pg_temp.tdm_env_tags g WHERE g.rel = %s AND g.env = t.tdm_env AND g.key = %s'
+                       ' AND g.release IS NULL AND g.answer IS NULL LIMIT 1), '''')',
+                       parent.rel::oid, tdm._key_text(con.cols, 't'))
+           ELSE '''''' END)
       USING run, the_rel, con.parent_rel, release, con.cols;
     GET DIAGNOSTICS n = ROW_COUNT;
     errors := errors + n;
