@@ -615,3 +615,46 @@ SELECT tdm.consolidate('TRW2') = :rw2 AS same_run;
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :rw2;
 SELECT o.id, c.id AS cust_id, c.email FROM staging.rt_word o JOIN staging.rt_wcust c ON c.id = o.cust_id;
+
+-- After a refresh, a row tagged for a release as the refusal says (an
+-- exact duplicate of master's row, merged into it by a rule under the same
+-- key: no map entry) is that release's: a later release's reference to
+-- it means master's row, not what the earliest release had under that key.
+-- TRX1: st1's ann 1, st2's bob 1 (re-keyed). st2 refreshed from master;
+-- TRX2 tags its ann 1 and a visit of her; TRX3 another visit.
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_xperson (id int PRIMARY KEY, email text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+  CREATE TABLE rt_xvisit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES rt_xperson, tdm_release text,
+                          tdm_feature text)$$);
+CREATE SCHEMA returning_refresh;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_xperson) FROM SERVER st1 INTO returning_refresh;
+ALTER FOREIGN TABLE returning_refresh.rt_xperson RENAME TO st1_xperson;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_xperson, rt_xvisit) FROM SERVER st2 INTO returning_refresh;
+CREATE TABLE staging.rt_xperson (id int PRIMARY KEY, email text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+CREATE TABLE staging.rt_xvisit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES staging.rt_xperson,
+                                tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_xperson', '{email}'), tdm.manage_table('staging.rt_xvisit');
+INSERT INTO returning_refresh.st1_xperson VALUES (1, 'ann@x', 'TRX1', 'F');
+INSERT INTO returning_refresh.rt_xperson VALUES (1, 'bob@x', 'TRX1', 'F');
+SELECT tdm.create_release('TRX1', parent => 'TRW2'), tdm.add_feature('TRX1', 'F', 1);
+SELECT tdm.tag_release('TRX1') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRX1') IS NOT NULL AS consolidated, tdm.promote('TRX1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+DELETE FROM returning_refresh.rt_xperson;
+INSERT INTO returning_refresh.rt_xperson SELECT * FROM master.rt_xperson;
+UPDATE returning_refresh.rt_xperson SET tdm_release = 'TRX2' WHERE id = 1;
+INSERT INTO returning_refresh.rt_xvisit VALUES (10, 1, 'TRX2', 'F');
+SELECT tdm.create_release('TRX2', parent => 'TRX1'), tdm.add_feature('TRX2', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRX2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRX2') IS NOT NULL AS consolidated, tdm.promote('TRX2') IS NOT NULL AS promoted;
+RESET client_min_messages;
+INSERT INTO returning_refresh.rt_xvisit VALUES (11, 1, 'TRX3', 'F');
+SELECT tdm.create_release('TRX3', parent => 'TRX2'), tdm.add_feature('TRX3', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRX3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRX3') AS rx3 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rx3;
+SELECT v.id, p.email FROM staging.rt_xvisit v JOIN staging.rt_xperson p ON p.id = v.person_id ORDER BY v.id;

@@ -1853,6 +1853,27 @@ BEGIN
          THEN format(', (SELECT m.%I::text FROM %s m WHERE %s LIMIT 1)', pm.release_column, master_table, master_key)
          ELSE '' END)
     USING the_parent;
+  -- Unless that release merged the row into master's row of that key by a
+  -- rule (a refreshed row tagged for it, as the refusal below says: an
+  -- exact duplicate of master's), which kept the key: no map entry, and
+  -- master's row is of its own release. That release answers, by its map
+  -- (none: the key stays, master's row). (Set-based: after a refresh,
+  -- many rows; the tags' runs' conflicts are read once.)
+  IF EXISTS (SELECT FROM pg_temp.tdm_env_tags g WHERE g.rel = the_parent AND g.release IS NULL AND g.tag IS NOT NULL) THEN
+    EXECUTE format(
+      'UPDATE pg_temp.tdm_env_tags g SET release = g.tag, answer = NULL'
+      '  FROM (SELECT DISTINCT r.release, e.m->>''env'' AS env, %1$s AS key, e.m->''row'' AS was'
+      '          FROM tdm.run r JOIN tdm.conflict c ON c.run_id = r.run_id AND c.rel = $1'
+      '         CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
+      '         WHERE r.status = ''completed'' AND c.status = ''auto_resolved'''
+      '           AND c.members -> 0 ->> ''env'' = ''master'' AND e.m->>''env'' <> ''master'''
+      '           AND r.release IN (SELECT x.tag FROM pg_temp.tdm_env_tags x'
+      '                              WHERE x.rel = $1 AND x.release IS NULL)) s'
+      ' WHERE g.rel = $1 AND g.release IS NULL AND g.tag = s.release AND g.env = s.env AND g.key = s.key'
+      '   AND (%2$s)',
+      member_key, coalesce(tdm._stale_same(pm, identifying, 's.was'), 'true'))
+      USING the_parent;
+  END IF;
   -- An environment whose keys were given again (reset, refreshed from a
   -- copy) holds under an earlier release's key another entity than the
   -- one that release consolidated under it: that release's map (or, with
