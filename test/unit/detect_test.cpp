@@ -385,7 +385,7 @@ TEST(Rules, NonConflictingMergeLeavesAnotherEnvironmentsSelfReferenceToAHuman) {
   // balance standing for a reference to the table's own rows (a manager
   // id): st2's value is a key of st2, and the merged row is st1's.
   TableModel t = users();
-  t.self_references = {{kBalance}};
+  t.compared_references = {{kBalance}};
   auto c = detect(
       {row(0, "3", "m@x", "Customer", nullptr, 10), row(1, "3", "m@x", "Customer", "9", 11)}, t);
   ASSERT_EQ(c.size(), 1u);
@@ -535,7 +535,7 @@ SourceRow managed_by(std::size_t env, const char *id, const char *manager, const
 // users() with balance as a core column referencing the table's own rows.
 TableModel managed_users() {
   TableModel t = users();
-  t.self_references = {{kBalance}};
+  t.compared_references = {{kBalance}};
   t.core = {kBalance};
   return t;
 }
@@ -562,13 +562,42 @@ TEST(SelfReferences, AreComparedByTheRowTheyReference) {
   EXPECT_NE(c[0].rule, Rule::manual) << c[0].rationale;
 }
 
+// A reference cycle's entry into a parent compared after it (a staff
+// row's ward, compared before the wards' keys are settled) is compared
+// the same way: by the natural key of the row it names.
+TEST(CycleReferences, AreComparedByTheRowTheyReference) {
+  TableModel t = users();
+  t.compared_references = {{kBalance}};
+  t.core.clear();
+  // Ward W1 is 1 in st1 and 2 in st2, and only st2 has the role: the
+  // references agree, so the rows merge (not a precedence that drops it).
+  auto in_ward = [](std::size_t env, const char *id, const char *role, const char *ward,
+                    const char *ward_code) {
+    SourceRow r = row(env, id, "rob@x", role, ward, 10);
+    r.values.push_back(ValueView(ward_code));
+    return r;
+  };
+  auto c = detect({in_ward(0, "1", nullptr, "1", "W1"), in_ward(1, "2", "Customer", "2", "W1")}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::non_conflicting_merge) << c[0].rationale;
+  // Ward 1 in both, W1 in st1 and W2 in st2, beside a core difference:
+  // the rationale names both wards, which the values alone hide.
+  t.core = {kRole};
+  c = detect({in_ward(0, "1", "Customer", "1", "W1"), in_ward(1, "2", "Admin", "1", "W2")}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].rationale,
+            "core column role differs, and balance differs (references W1 in st1, W2 in st2): a "
+            "human decides");
+}
+
 TEST(SelfReferences, AreTheSameEntityForASurrogateKey) {
   // Equal primary keys of a surrogate_key table are one entity only when
   // the attributes agree: the references by the rows they name.
   TableModel t = users();
   t.surrogate_key = true;
   t.natural_keys.clear();
-  t.self_references = {{kBalance}};
+  t.compared_references = {{kBalance}};
   auto c = detect({managed_by(0, "1", "100", "boss@x"), managed_by(1, "1", "110", "boss@x")}, t);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_NE(c[0].rule, Rule::distinct_entities);
@@ -583,7 +612,7 @@ TEST(SelfReferences, InANaturalKeyTellEntitiesApartByTheRowTheyName) {
   TableModel t = users();
   t.surrogate_key = true;
   t.natural_keys = {{kBalance, kEmail}};
-  t.self_references = {{kBalance}};
+  t.compared_references = {{kBalance}};
   auto node = [](std::size_t env, const char *parent_name) {
     SourceRow r = row(env, "4", "x", "Customer", "2", 10);
     r.values.push_back(ValueView(parent_name));
@@ -606,7 +635,7 @@ TEST(SelfReferences, ARootAmongTheMembersIsToldAsReferencingNoRow) {
   TableModel t = users();
   t.surrogate_key = true;
   t.natural_keys = {{kBalance, kEmail}};
-  t.self_references = {{kBalance}};
+  t.compared_references = {{kBalance}};
   SourceRow child = row(0, "4", "x", "Customer", "2", 10);
   child.values.push_back(ValueView("a"));
   SourceRow root = row(1, "4", "x", "Customer", nullptr, 10);

@@ -1,6 +1,7 @@
 #include "core/detect/classify.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -62,9 +63,9 @@ std::vector<std::size_t> TableModel::attributes() const {
   return result;
 }
 
-std::optional<std::size_t> TableModel::self_reference_of(std::size_t column) const {
-  for (std::size_t i = 0; i < self_references.size(); ++i) {
-    const std::vector<std::size_t> &fk = self_references[i];
+std::optional<std::size_t> TableModel::compared_reference_of(std::size_t column) const {
+  for (std::size_t i = 0; i < compared_references.size(); ++i) {
+    const std::vector<std::size_t> &fk = compared_references[i];
     if (std::find(fk.begin(), fk.end(), column) != fk.end()) return i;
   }
   return std::nullopt;
@@ -129,14 +130,14 @@ class Classifier {
   // met them by their values; the entities are told apart here.)
   std::string natural_key(std::size_t row, const std::vector<std::size_t> &columns) const {
     std::string key = key_of(rows_[row], columns, table_.normalize_keys, table_.key_forms);
-    if (key.empty() || table_.self_references.empty()) return key;
+    if (key.empty() || table_.compared_references.empty()) return key;
     SourceRow named;
     bool substituted = false;
     // (a referent is no column's value: spelled as it is)
     std::vector<KeyForm> forms;
     named.values.reserve(table_.referent_index(0), 0);
     for (std::size_t c = 0; c < table_.columns.size(); ++c) {
-      const auto fk = table_.self_reference_of(c);
+      const auto fk = table_.compared_reference_of(c);
       const ValueView r = fk ? referent(row, *fk) : std::nullopt;
       const bool in_key = std::find(columns.begin(), columns.end(), c) != columns.end();
       if (in_key && r && names_a_row(*r)) {
@@ -221,7 +222,7 @@ class Classifier {
     }
     return false;
   }
-  // The natural keys of the row that `row` references by self reference
+  // The natural keys of the row that `row` references by compared reference
   // `i`, when the adapter found that row.
   ValueView referent(std::size_t row, std::size_t i) const {
     const RowValues &values = rows_[row].values;
@@ -233,7 +234,7 @@ class Classifier {
   // same when they reference one entity (1 in st1 and 2 in st2 may both be
   // alice; 1 in both may be alice and carol).
   bool same_value(std::size_t a, std::size_t b, std::size_t column) const {
-    if (const auto fk = table_.self_reference_of(column)) {
+    if (const auto fk = table_.compared_reference_of(column)) {
       const ValueView ra = referent(a, *fk);
       const ValueView rb = referent(b, *fk);
       if (ra && rb && names_a_row(*ra) && names_a_row(*rb)) return same_referent(*ra, *rb);
@@ -313,7 +314,7 @@ class Classifier {
   // references: "manager_id differs (references a@x in st1, c@x in st2)".
   std::string columns_differ(const std::vector<std::size_t> &columns,
                              const std::vector<std::size_t> &members) const;
-  // " (references a in st1, b in st2)" for the self references among
+  // " (references a in st1, b in st2)" for the compared references among
   // `columns` whose rows are named, else "".
   std::string rows_referenced(const std::vector<std::size_t> &columns,
                               const std::vector<std::size_t> &members) const;
@@ -778,8 +779,19 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     }
   }
   if (!core_differences.empty()) {
+    // (and the references that name other rows, though their values may
+    // be equal: keys of each environment, which the reviewer cannot tell)
+    std::vector<std::size_t> references;
+    std::copy_if(differing_attributes.begin(), differing_attributes.end(),
+                 std::back_inserter(references), [&](std::size_t column) {
+                   return table_.compared_reference_of(column) &&
+                          std::find(core_differences.begin(), core_differences.end(), column) ==
+                              core_differences.end();
+                 });
     manual(1, "core column" + std::string(core_differences.size() > 1 ? "s " : " ") +
-                  columns_differ(core_differences, members) + ": a human decides");
+                  columns_differ(core_differences, members) +
+                  (references.empty() ? "" : ", and " + columns_differ(references, members)) +
+                  ": a human decides");
     return c;
   }
   // Rows of two environments that share only their primary key, which
@@ -834,14 +846,15 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
   if (!conflicting) {
     c.merged = rows_[first].values.to_vector();
     std::vector<std::string> filled;
-    std::vector<std::size_t> foreign_references;  // self references another environment would fill
+    std::vector<std::size_t>
+        foreign_references;  // compared references another environment would fill
     for (std::size_t column : differing_attributes) {
       if (c.merged[column]) continue;
       for (std::size_t row : members) {
         if (value(row, column)) {
           c.merged[column] = std::string(*value(row, column));
           filled.push_back(quoted_name(table_.columns[column]) + " from " + env(row).name);
-          if (table_.self_reference_of(column) && rows_[row].env != rows_[first].env) {
+          if (table_.compared_reference_of(column) && rows_[row].env != rows_[first].env) {
             foreign_references.push_back(column);
           }
           break;
@@ -1074,11 +1087,11 @@ std::string Classifier::columns_differ(const std::vector<std::size_t> &columns,
 std::string Classifier::rows_referenced(const std::vector<std::size_t> &columns,
                                         const std::vector<std::size_t> &members) const {
   std::vector<std::string> references;
-  std::set<std::size_t> told;  // self references, each told once
+  std::set<std::size_t> told;  // compared references, each told once
   for (std::size_t column : columns) {
-    const auto fk = table_.self_reference_of(column);
+    const auto fk = table_.compared_reference_of(column);
     if (!fk || !told.insert(*fk).second) continue;
-    const std::vector<std::size_t> &fk_columns = table_.self_references[*fk];
+    const std::vector<std::size_t> &fk_columns = table_.compared_references[*fk];
     std::vector<std::string> referenced;
     bool names_any = false;  // (roots alone tell nothing)
     for (std::size_t row : members) {

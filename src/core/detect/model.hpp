@@ -134,13 +134,14 @@ struct TableModel {
   // The key column a reviewer renumbers then (the generated one); unset:
   // the key's last column.
   std::optional<std::size_t> renamed_key_column;
-  // Foreign keys to the table itself: their values are keys of their own
-  // row's environment, translated only after this table's conflicts are
-  // applied. So two rows' references are compared by the rows they
-  // reference: a row's values may go on, past `columns`, with one value
-  // per self reference, the referenced row's natural keys (referent_text),
-  // NULL when that row was not found.
-  std::vector<std::vector<std::size_t>> self_references;  // each: its columns
+  // Foreign keys whose values are keys of their own row's environment when
+  // the table is compared: to the table itself (translated only after its
+  // conflicts are applied), and a reference cycle's entry into a parent
+  // compared after it. So two rows' references are compared by the rows
+  // they reference: a row's values may go on, past `columns`, with one
+  // value per compared reference, the referenced row's natural keys
+  // (referent_text), NULL when that row was not found.
+  std::vector<std::vector<std::size_t>> compared_references;  // each: its columns
   // Columns of foreign keys to other tables that share columns with the
   // primary key or a natural key but are not all in it, and reference the
   // partition key of a partitioned parent, which PostgreSQL puts in its
@@ -160,7 +161,7 @@ struct TableModel {
   // subtype's row says which entity the row is. Each is a natural-key
   // group of one virtual column, numbered from `columns.size()`, its value
   // the subtype row's key text (NULL without one), in a row's values right
-  // after its columns (then the self references' referents). The names
+  // after its columns (then the compared references' referents). The names
   // ("person.person (firstname, lastname)") are for rationales.
   std::vector<std::string> borrowed_keys;
 
@@ -168,13 +169,13 @@ struct TableModel {
   const std::string &column_name(std::size_t column) const {
     return column < columns.size() ? columns[column] : borrowed_keys.at(column - columns.size());
   }
-  // Where self reference `i`'s referent is among a row's values.
+  // Where compared reference `i`'s referent is among a row's values.
   std::size_t referent_index(std::size_t i) const {
     return columns.size() + borrowed_keys.size() + i;
   }
 
-  // The self reference that `column` belongs to, if any.
-  std::optional<std::size_t> self_reference_of(std::size_t column) const;
+  // The compared reference that `column` belongs to, if any.
+  std::optional<std::size_t> compared_reference_of(std::size_t column) const;
 
   // Columns minus the primary key, the tag columns and the timestamp column.
   std::vector<std::size_t> attributes() const;

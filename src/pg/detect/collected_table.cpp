@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <unordered_map>
@@ -127,48 +128,49 @@ std::vector<std::string> key_hash_sql(const CollectedTable &table) {
 }
 
 // The query that reads, for the collected rows at locations $1 (text[]
-// of tids), the natural keys of the row each self reference names
-// (detect::TableModel::self_references). In the preview (`loaded` empty),
+// of tids), the natural keys of the row each compared reference names
+// (CollectedTable::referenced). In the preview (`translated` false),
 // references are the environments' keys: the collected row of the same
 // environment with that key. In consolidation, references to earlier
 // releases' rows were translated to the keys those rows were loaded with
 // (tdm._translate_earlier noted them in pg_temp.tdm_earlier_fk, for $2,
-// the table, and $3, the names of its self references): the row of that
-// key where releases are loaded (`loaded`: master's table, then the
-// managed table), and none for a reference to a row an earlier release
-// deleted; the collected row otherwise, else the loaded row (an earlier
-// release's row whose key did not change). Empty when the table has no
-// self reference or no natural key to tell rows by.
-std::string referent_sql(const CollectedTable &table, const std::vector<std::string> &loaded) {
+// the table, and $3, the names of its compared references): the row of
+// that key where releases are loaded (master's table, then the managed
+// table), and none for a reference to a row an earlier release deleted;
+// the collected row otherwise, else the loaded row (an earlier release's
+// row whose key did not change). Empty when no referenced table has a
+// natural key to tell rows by.
+std::string referent_sql(const CollectedTable &table, bool translated) {
   const detect::TableModel &model = table.model;
-  // (the table's own natural keys: a borrowed one is over alias t)
-  std::vector<std::vector<std::size_t>> own_keys;
-  for (const auto &key : model.natural_keys) {
-    if (std::all_of(key.begin(), key.end(),
-                    [&](std::size_t c) { return c < model.columns.size(); })) {
-      own_keys.push_back(key);
-    }
+  if (std::all_of(table.referenced.begin(), table.referenced.end(),
+                  [](const CollectedTable::Referenced &r) { return r.natural_keys.empty(); })) {
+    return "";
   }
-  if (model.self_references.empty() || own_keys.empty()) return "";
-  auto natural_keys = [&](const std::string &alias) {
-    std::string keys = "concat_ws(E'\\x1e'";
-    for (const auto &key : own_keys) {
-      keys += ", coalesce(" + key_text_sql(table, key, model.normalize_keys, alias, true) + ", '')";
-    }
-    return keys + ")";
-  };
-  auto same_key = [&](std::size_t i, const std::string &alias) {
-    std::string condition;
-    for (std::size_t k = 0; k < model.self_references[i].size(); ++k) {
-      condition += " AND " + alias + "." + quote_ident(model.columns[table.self_referenced[i][k]]) +
-                   " = t." + quote_ident(model.columns[model.self_references[i][k]]);
-    }
-    return condition;
-  };
-  const bool translated = !loaded.empty();
   std::string select = "SELECT t.ctid::text";
   std::string joins;
-  for (std::size_t i = 0; i < model.self_references.size(); ++i) {
+  for (std::size_t i = 0; i < table.referenced.size(); ++i) {
+    const CollectedTable::Referenced &referenced = table.referenced[i];
+    if (referenced.natural_keys.empty()) {
+      select += ", NULL::text";  // (compared as values)
+      continue;
+    }
+    const CollectedTable &of = referenced.model ? *referenced.model : table;
+    auto natural_keys = [&](const std::string &alias) {
+      std::string keys = "concat_ws(E'\\x1e'";
+      for (const auto &key : referenced.natural_keys) {
+        keys +=
+            ", coalesce(" + key_text_sql(of, key, of.model.normalize_keys, alias, true) + ", '')";
+      }
+      return keys + ")";
+    };
+    auto same_key = [&](const std::string &alias) {
+      std::string condition;
+      for (std::size_t k = 0; k < referenced.columns.size(); ++k) {
+        condition += " AND " + alias + "." + referenced.columns[k] + " = t." +
+                     quote_ident(model.columns[model.compared_references[i][k]]);
+      }
+      return condition;
+    };
     const std::string n = std::to_string(i);
     const std::string r = "r" + n;  // the collected row
     const std::string e = "e" + n;  // noted by tdm._translate_earlier: orphan or not
@@ -179,8 +181,8 @@ std::string referent_sql(const CollectedTable &table, const std::vector<std::str
           std::to_string(i + 1) + "] AND x.env = t.tdm_env AND x.row_hash = t.tdm_row_hash) " + e +
           " ON true";
     }
-    joins += " LEFT JOIN " + table.collected + " " + r + " ON " + r + ".tdm_env = t.tdm_env" +
-             (translated ? " AND " + e + ".orphan IS NULL" : "") + same_key(i, r);
+    joins += " LEFT JOIN " + referenced.collected + " " + r + " ON " + r + ".tdm_env = t.tdm_env" +
+             (translated ? " AND " + e + ".orphan IS NULL" : "") + same_key(r);
     select += ", CASE WHEN " + r + ".ctid IS NOT NULL THEN " + natural_keys(r);
     std::string not_found = r + ".ctid IS NULL AND " + e + ".orphan IS NOT TRUE";
     if (translated) {
@@ -197,16 +199,17 @@ std::string referent_sql(const CollectedTable &table, const std::vector<std::str
       joins +=
           " LEFT JOIN (SELECT true AS tdm_deleted_row, x.env AS tdm_deleted_env,"
           " x.earlier AS tdm_deleted_earlier, (jsonb_populate_record(NULL::" +
-          table.collected + ", x.old_row)).* FROM pg_temp.tdm_deleted x WHERE x.rel = $2) " + d +
-          " ON " + r + ".ctid IS NULL AND " + d + ".tdm_deleted_env = t.tdm_env AND " + d +
+          referenced.collected + ", x.old_row)).* FROM pg_temp.tdm_deleted x WHERE x.rel = " +
+          std::to_string(referenced.rel) + "::oid::regclass) " + d + " ON " + r +
+          ".ctid IS NULL AND " + d + ".tdm_deleted_env = t.tdm_env AND " + d +
           ".tdm_deleted_earlier = coalesce(" + e + ".orphan, false) AND " + e +
-          ".orphan IS NOT FALSE" + same_key(i, d);
+          ".orphan IS NOT FALSE" + same_key(d);
       select += " WHEN " + d + ".tdm_deleted_row THEN " + natural_keys(d);
       not_found += " AND " + d + ".tdm_deleted_row IS NULL";
     }
-    for (std::size_t j = 0; j < loaded.size(); ++j) {
+    for (std::size_t j = 0; j < referenced.loaded.size(); ++j) {
       const std::string l = "l" + n + "_" + std::to_string(j);  // a loaded row
-      joins += " LEFT JOIN " + loaded[j] + " " + l + " ON " + not_found + same_key(i, l);
+      joins += " LEFT JOIN " + referenced.loaded[j] + " " + l + " ON " + not_found + same_key(l);
       select += " WHEN " + l + ".ctid IS NOT NULL THEN " + natural_keys(l);
       not_found += " AND " + l + ".ctid IS NULL";
     }
@@ -221,8 +224,8 @@ std::string referent_sql(const CollectedTable &table, const std::vector<std::str
 void add_values(Spi &spi, const std::string &query, std::vector<Param> params, std::size_t held,
                 std::size_t added, std::vector<detect::SourceRow> &rows);
 
-// Adds to each of `rows` the natural keys of the rows its self references
-// name (detect::TableModel::self_references), read by table.referents,
+// Adds to each of `rows` the natural keys of the rows its compared
+// references name (detect::TableModel::compared_references), read by table.referents,
 // after its borrowed keys (read by table.borrowed).
 void add_referents(Spi &spi, const CollectedTable &table, std::vector<detect::SourceRow> &rows) {
   const std::size_t columns = table.model.columns.size();
@@ -231,8 +234,8 @@ void add_referents(Spi &spi, const CollectedTable &table, std::vector<detect::So
   }
   if (table.referents.empty()) return;
   add_values(spi, table.referents,
-             {oid_param(REGCLASSOID, table.rel), text_array_param(table.self_reference_names)},
-             columns + table.borrowed_sql.size(), table.model.self_references.size(), rows);
+             {oid_param(REGCLASSOID, table.rel), text_array_param(table.reference_names)},
+             columns + table.borrowed_sql.size(), table.model.compared_references.size(), rows);
 }
 
 void add_values(Spi &spi, const std::string &query, std::vector<Param> params, std::size_t held,
@@ -531,25 +534,62 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
       model.natural_keys[group - 1].push_back(column);
     }
   }
-  // Foreign keys to the table itself: one row per column, in key order.
+  // Compared references (detect::TableModel::compared_references), one
+  // row per column, in key order: foreign keys to the table itself, and
+  // (for the full model) a reference cycle's entry into a parent compared
+  // after this table (tdm._table_order), whose keys are the environments'
+  // still; each with its referenced table's collected rows, where they
+  // exist.
+  // (The order is asked only of a table in a reference cycle: most are
+  // in none, and it reads every managed table's references.)
+  const bool in_cycle =
+      borrow &&
+      spi.value(
+          "WITH RECURSIVE edge AS (SELECT m.rel AS child, to_regclass(fk->>'references') AS parent"
+          "                         FROM tdm.managed_table m,"
+          "                              jsonb_array_elements(m.foreign_keys) AS fk),"
+          " reached (rel) AS (SELECT e.parent FROM edge e WHERE e.child = $1 AND e.parent <> $1"
+          "                   UNION SELECT e.parent FROM reached r JOIN edge e ON e.child = r.rel)"
+          " SELECT EXISTS (SELECT FROM reached WHERE rel = $1)::text",
+          rel_param) == "true";
   std::string previous;
-  for (auto &row :
-       spi.query("SELECT fk->>'name', u.c, u.r FROM tdm.managed_table m,"
-                 "       jsonb_array_elements(m.foreign_keys) AS fk,"
-                 "       unnest(ARRAY(SELECT jsonb_array_elements_text(fk->'columns')),"
-                 "              ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')))"
-                 "         WITH ORDINALITY AS u(c, r, o)"
-                 " WHERE m.rel = $1 AND to_regclass(fk->>'references') = m.rel"
-                 " ORDER BY 1, u.o",
-                 rel_param, true)) {
-    if (model.self_references.empty() || row[0].value() != previous) {
-      model.self_references.emplace_back();
-      table.self_referenced.emplace_back();
+  for (auto &row : spi.query(
+           "WITH o AS MATERIALIZED (SELECT * FROM tdm._table_order() WHERE $2::bool)"
+           " SELECT fk->>'name', u.c, quote_ident(u.r), p.oid::oid::text,"
+           "        format('pg_temp.%I', tdm._collected_name(p.oid))"
+           "   FROM tdm.managed_table m, jsonb_array_elements(m.foreign_keys) AS fk,"
+           "        LATERAL (SELECT to_regclass(fk->>'references') AS oid) p,"
+           "        unnest(ARRAY(SELECT jsonb_array_elements_text(fk->'columns')),"
+           "               ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')))"
+           "          WITH ORDINALITY AS u(c, r, o)"
+           "  WHERE m.rel = $1"
+           "    AND (p.oid = m.rel"
+           "         OR (p.oid IN (SELECT op.rel FROM o op JOIN o oc ON oc.rel = $1 WHERE "
+           "op.step > oc.step)"
+           "             AND to_regclass(format('pg_temp.%I', tdm._collected_name(p.oid))) "
+           "IS NOT NULL))"
+           "  ORDER BY p.oid <> m.rel, 1, u.o",
+           {oid_param(REGCLASSOID, rel), text_param(std::string(in_cycle ? "true" : "false"))},
+           true)) {
+    if (table.referenced.empty() || row[0].value() != previous) {
       previous = row[0].value();
-      table.self_reference_names.push_back(previous);
+      model.compared_references.emplace_back();
+      table.reference_names.push_back(previous);
+      CollectedTable::Referenced referenced;
+      referenced.name = previous;
+      referenced.rel = static_cast<Oid>(std::stoul(row[3].value()));
+      if (referenced.rel == rel) {
+        referenced.collected = collected;
+      } else {
+        // (its model, read to spell its natural keys)
+        referenced.collected = row[4].value();
+        referenced.model = std::make_shared<const CollectedTable>(
+            load_collected_table(spi, referenced.rel, referenced.collected, 0, false, false));
+      }
+      table.referenced.push_back(std::move(referenced));
     }
-    model.self_references.back().push_back(column_index(model, row[1].value()));
-    table.self_referenced.back().push_back(column_index(model, row[2].value()));
+    model.compared_references.back().push_back(column_index(model, row[1].value()));
+    table.referenced.back().columns.push_back(row[2].value());
   }
   // Columns of references to other tables that share columns with a key
   // and go past it, to a partitioned parent's partition key or into the
@@ -577,17 +617,28 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
   // key finds its row, and its children, by it); they are grouped by
   // their key form all the same.
   for (std::size_t column : model.pk) table.canonical[column] = false;
-  std::vector<std::string> loaded;
-  if (translated && spi.value("SELECT to_regclass('pg_temp.tdm_earlier_fk') IS NOT NULL") == "t") {
+  // The referenced tables' natural keys (their own: a borrowed one is
+  // over alias t), and where their earlier releases' rows are loaded.
+  const bool loaded_rows =
+      translated && spi.value("SELECT to_regclass('pg_temp.tdm_earlier_fk') IS NOT NULL") == "t";
+  for (CollectedTable::Referenced &referenced : table.referenced) {
+    const detect::TableModel &of = referenced.model ? referenced.model->model : model;
+    std::copy_if(of.natural_keys.begin(), of.natural_keys.end(),
+                 std::back_inserter(referenced.natural_keys),
+                 [&](const std::vector<std::size_t> &key) {
+                   return std::all_of(key.begin(), key.end(),
+                                      [&](std::size_t c) { return c < of.columns.size(); });
+                 });
+    if (!loaded_rows) continue;
     for (auto &row : spi.query("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
                                "  JOIN pg_namespace n ON n.oid = c.relnamespace"
                                " WHERE c.oid IN (tdm._target_table('master', $1), $1)"
                                " ORDER BY c.oid = $1",
-                               rel_param, true)) {
-      loaded.push_back(row[0].value());
+                               {oid_param(REGCLASSOID, referenced.rel)}, true)) {
+      referenced.loaded.push_back(row[0].value());
     }
   }
-  table.referents = referent_sql(table, loaded);
+  table.referents = referent_sql(table, loaded_rows);
   if (borrow) add_borrowed_keys(spi, table, translated);
   return table;
 }

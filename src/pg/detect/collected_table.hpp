@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,25 @@ struct CollectedTable {
   // key form (a numeric without a fixed scale without its scale's zeros,
   // a bpchar without its trailing blanks), as its type compares them.
   std::vector<bool> canonical;
-  // Per self reference of the model: the columns it references, in its
-  // columns' order.
-  std::vector<std::vector<std::size_t>> self_referenced;
-  std::vector<std::string> self_reference_names;  // their constraints' names
+  // Per compared reference of the model (detect::TableModel::
+  // compared_references): its constraint's name, the table it references
+  // (this one, or a reference cycle's parent compared after it), that
+  // table's collected rows, the columns it references (quoted, in its
+  // columns' order), that table's model and natural keys (none: its
+  // references are compared as values), and where earlier releases' rows
+  // of that table are loaded (master's table, then the managed table; in
+  // consolidation only).
+  struct Referenced {
+    std::string name;
+    Oid rel = InvalidOid;
+    std::string collected;
+    std::vector<std::string> columns;
+    std::shared_ptr<const CollectedTable> model;         // the referenced table's (null: this one)
+    std::vector<std::vector<std::size_t>> natural_keys;  // its own, in its model's columns
+    std::vector<std::string> loaded;
+  };
+  std::vector<Referenced> referenced;
+  std::vector<std::string> reference_names;  // their constraints' names, a parameter of `referents`
   std::string referents;  // the query that reads what they reference (referent_sql)
   // Per borrowed natural key (detect::TableModel::borrowed_keys): its
   // value over the collected row `t`, text (the subtype row's key); the
