@@ -864,9 +864,10 @@ TEST(DistinctEntities, TwoRowsOfOneEnvironmentStayTwoEntities) {
   EXPECT_EQ(c[1].members, (std::vector<std::size_t>{0, 2}));
 }
 
-TEST(DistinctEntities, TwoRowsOfOneEnvironmentStayApartAcrossNaturalKeys) {
-  // st2's row has st1 row 1's email and st1 row 2's nick: it joins the
-  // first (the highest-precedence pair comes first), never both.
+TEST(DistinctEntities, TwoRowsOfOneEnvironmentMetThroughAThirdGoToReview) {
+  // st2's row has st1 row 1's email and st1 row 2's nick: no rule merges
+  // either of st1's rows into the other, nor merges st2's into one of them
+  // while the other keeps the nick (loaded twice): a human decides.
   TableModel t = users();
   t.natural_keys = {{kEmail}, {kBalance}};
   t.core = {};
@@ -874,13 +875,13 @@ TEST(DistinctEntities, TwoRowsOfOneEnvironmentStayApartAcrossNaturalKeys) {
       detect({row(0, "1", "a@x", "Customer", nullptr, 10),
               row(0, "2", nullptr, "Customer", "x", 10), row(1, "3", "a@x", "Customer", "x", 10)},
              t);
-  for (const Conflict &conflict : c) {
-    const auto &m = conflict.members;
-    EXPECT_FALSE(std::count(m.begin(), m.end(), 0u) && std::count(m.begin(), m.end(), 1u))
-        << "st1's two rows in one conflict";
-  }
   ASSERT_EQ(c.size(), 1u);
-  EXPECT_EQ(c[0].members, (std::vector<std::size_t>{0, 2}));
+  EXPECT_EQ(c[0].members, (std::vector<std::size_t>{0, 1, 2}));
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].rationale,
+            "two rows of st1 (user_id 1 and 2) share natural keys with one row of another "
+            "environment: one entity or more, a human decides (keep one, keep_all with renames, "
+            "or merge)");
 }
 
 TEST(Rules, EqualPrecedenceSaysTheNameDecided) {

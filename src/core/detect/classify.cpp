@@ -677,6 +677,26 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
                "merge)");
     return c;
   }
+  // Two rows of one environment met through a third (join_held_twice):
+  // merging would drop one of the environment's rows, keeping them apart
+  // would load the third's natural keys twice.
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    for (std::size_t j = i + 1; j < members.size(); ++j) {
+      const std::size_t a = members[i];
+      const std::size_t b = members[j];
+      if (rows_[a].env != rows_[b].env || env(a).fixed || pk_key(a) == pk_key(b)) continue;
+      bool core_differs = false;
+      for (std::size_t column : differing) {
+        core_differs |=
+            std::find(table_.core.begin(), table_.core.end(), column) != table_.core.end();
+      }
+      manual(core_differs ? 1 : 3,
+             "two rows of " + env(a).name + " (" + pk_label(a) + " and " + pk_text(b) +
+                 ") share natural keys with one row of another environment: one entity or "
+                 "more, a human decides (keep one, keep_all with renames, or merge)");
+      return c;
+    }
+  }
 
   // Rows joined by a natural key that reference two parents past it (two
   // orders' lines under one (order_id, line_no)): one row or two is not a
@@ -999,9 +1019,13 @@ void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conf
 
 // Entities the split kept apart because one environment holds a natural
 // key twice (two of its rows share it, decision 68) are one conflict again,
-// for a reviewer (duplicated_in_environment). Entities apart for any other
-// reason (different natural keys under one primary key, two of an
-// environment's rows met through a third) stay apart.
+// for a reviewer (duplicated_in_environment). So are entities kept apart
+// though a row of one shares a natural key with a row of the other: two of
+// an environment's rows met through a third (st1's row shares its badge
+// with st2's 1 and its email with st2's 2). Apart, the third was merged
+// with one and loaded beside the other, its natural key twice. Entities
+// apart for another reason (different natural keys under one primary key)
+// stay apart.
 std::vector<std::vector<std::size_t>> Classifier::join_held_twice(
     std::vector<std::vector<std::size_t>> entities) const {
   if (entities.size() < 2) return entities;
@@ -1019,12 +1043,19 @@ std::vector<std::vector<std::size_t>> Classifier::join_held_twice(
     if (env(rows[i]).fixed) return std::vector<std::string>{};
     return natural_key_buckets(rows[i], std::to_string(rows_[rows[i]].env) + '\x1f');
   });
+  const auto sharing =
+      later_partners(rows.size(), [&](std::size_t i) { return natural_key_buckets(rows[i], ""); });
   boost::disjoint_sets_with_storage<> sets(entities.size());
   for (std::size_t e = 0; e < entities.size(); ++e) sets.make_set(e);
   bool joined = false;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     for (std::size_t j : partners[i]) {
       if (entity_of[i] == entity_of[j] || !held_twice(rows[i], rows[j])) continue;
+      sets.union_set(entity_of[i], entity_of[j]);
+      joined = true;
+    }
+    for (std::size_t j : sharing[i]) {
+      if (entity_of[i] == entity_of[j] || rows_[rows[i]].env == rows_[rows[j]].env) continue;
       sets.union_set(entity_of[i], entity_of[j]);
       joined = true;
     }
