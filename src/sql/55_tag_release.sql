@@ -415,15 +415,15 @@ BEGIN
              WHERE l.release = drift.tag AND l.env = e.name AND l.rel = m.rel;
             CONTINUE WHEN drift.n <= n;
             PERFORM tdm._finding(job, e.name, m.rel, 'untagged_rows', 'warning',
-              format('%s row(s) of %s.%I are tagged for release %s, which is %s and ', drift.n - n, e.name,
+              format('%s row(s) of %s.%I are tagged for release %s, which is %s and ', drift.n, e.name,
                      (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag,
                      (SELECT rr.status FROM tdm.release rr WHERE rr.release = drift.tag))
               || CASE WHEN in_lock
                       -- (A refresh from master copies in the rows the
                       -- release brought from other environments too.)
-                      THEN format('locked %s of them: the others are part of no release; tag them for %s to bring'
-                                  ' them in, unless they are copies of rows %s brought (a refresh from master)',
-                                  n, the_release, drift.tag)
+                      THEN format('locked %s of them: the rest (%s) are part of no release; tag them for %s to'
+                                  ' bring them in, unless they are copies of rows %s brought (a refresh from master)',
+                                  n, drift.n - n, the_release, drift.tag)
                       -- (The environment or the table came after that release.)
                       ELSE format('was locked without that table there: they are part of no release; if they are'
                                   ' not what %s already brought (a copy of another environment), tag them for %s'

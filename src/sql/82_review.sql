@@ -716,6 +716,8 @@ DECLARE
   nullable text;      -- a reference column a relationship's merge may clear
   colliding text[];   -- members keep_all would keep with a natural key another holds
   collision jsonb;    -- the first such key
+  collided text[] := '{}';        -- every natural key so held: "<key> <value>"
+  to_rename jsonb := '{}';        -- the members that need new values, and the columns to give
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
   -- as it was: it was checked when it was taken.
@@ -1177,26 +1179,34 @@ BEGIN
           PERFORM tdm._rename_free(c, label, nk, candidate, release);
         END IF;
       END LOOP;
-      IF colliding <> '{}' THEN
+      -- (A key made of references, a link of two parents say: a new
+      -- value would point the row at another parent.)
+      IF colliding <> '{}' AND NOT EXISTS (SELECT 1 FROM unnest(cols) AS k
+                                            WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
+                                                               WHERE fk -> 'columns' ? k)) THEN
         RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
           nk, collision
           USING ERRCODE = 'unique_violation',
-                -- (A key made of references, a link of two parents say: a new
-                -- value would point the row at another parent.)
-                HINT = CASE WHEN NOT EXISTS (SELECT 1 FROM unnest(cols) AS k
-                                              WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
-                                                                 WHERE fk -> 'columns' ? k))
-                THEN format('Every column of that key (%s) is a reference: the rows are one link, and a new value'
-                            ' would point one at another row. Keep one of them (keep), merge them, or delete'
-                            ' them (delete_all).', nk)
-                ELSE format('Give %s new values in renames, e.g. renames => %s.',
-                            array_to_string(colliding, ' and '),
-                            quote_literal(format('{%s}', (SELECT string_agg(format('%s: {%s: "..."}', to_json(l),
-                                                                                   to_json(tdm._rename_example(c.rel, cols))),
-                                                                            ', ')
-                                                            FROM unnest(colliding) AS l)))) END;
+                HINT = format('Every column of that key (%s) is a reference: the rows are one link, and a new value'
+                              ' would point one at another row. Keep one of them (keep), merge them, or delete'
+                              ' them (delete_all).', nk);
+      END IF;
+      -- (Every key so held is named at once, with the values to give.)
+      IF colliding <> '{}' THEN
+        collided := collided || format('%s %s', nk, collision);
+        SELECT to_rename || jsonb_object_agg(l, coalesce(to_rename -> l, '{}')
+                                                || jsonb_build_object(tdm._rename_example(c.rel, cols), '...'))
+          INTO to_rename FROM unnest(colliding) AS l;
       END IF;
     END LOOP;
+    IF collided <> '{}' THEN
+      RAISE EXCEPTION 'decision on %: keep_all would keep two rows with %', NEW.conflict_id,
+        array_to_string(collided, ', and with ')
+        USING ERRCODE = 'unique_violation',
+              HINT = format('Give %s new values in renames, e.g. renames => %s.',
+                            (SELECT string_agg(k, ' and ' ORDER BY n) FROM jsonb_object_keys(to_rename) WITH ORDINALITY AS x(k, n)),
+                            quote_literal(to_rename::text));
+    END IF;
     -- A renamed primary key: no other member keeps it, and no other row of
     -- the release or of another one has it.
     FOR label, candidate IN
