@@ -658,3 +658,35 @@ SELECT tdm.consolidate('TRX3') AS rx3 \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :rx3;
 SELECT v.id, p.email FROM staging.rt_xvisit v JOIN staging.rt_xperson p ON p.id = v.person_id ORDER BY v.id;
+
+-- After a refresh, the refusal names every row in its case at once. TRY1:
+-- st1's ann 1 and cy 2, st2's bob 1 and dan 2 (re-keyed to 3 and 4). st2
+-- refreshed from master; TRY2's visits reference its 1 (ann now) and 2
+-- (cy now).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_yperson (id int PRIMARY KEY, email text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+  CREATE TABLE rt_yvisit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES rt_yperson, tdm_release text,
+                          tdm_feature text)$$);
+CREATE SCHEMA returning_refresh2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_yperson) FROM SERVER st1 INTO returning_refresh2;
+ALTER FOREIGN TABLE returning_refresh2.rt_yperson RENAME TO st1_yperson;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_yperson, rt_yvisit) FROM SERVER st2 INTO returning_refresh2;
+CREATE TABLE staging.rt_yperson (id int PRIMARY KEY, email text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+CREATE TABLE staging.rt_yvisit (id int PRIMARY KEY, person_id int NOT NULL REFERENCES staging.rt_yperson,
+                                tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_yperson', '{email}'), tdm.manage_table('staging.rt_yvisit');
+INSERT INTO returning_refresh2.st1_yperson VALUES (1, 'ann@x', 'TRY1', 'F'), (2, 'cy@x', 'TRY1', 'F');
+INSERT INTO returning_refresh2.rt_yperson VALUES (1, 'bob@x', 'TRY1', 'F'), (2, 'dan@x', 'TRY1', 'F');
+SELECT tdm.create_release('TRY1', parent => 'TRX3'), tdm.add_feature('TRY1', 'F', 1);
+SELECT tdm.tag_release('TRY1') IS NOT NULL AS tagged;
+SET client_min_messages = error;
+SELECT tdm.consolidate('TRY1') IS NOT NULL AS consolidated, tdm.promote('TRY1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+DELETE FROM returning_refresh2.rt_yperson;
+INSERT INTO returning_refresh2.rt_yperson SELECT * FROM master.rt_yperson;
+INSERT INTO returning_refresh2.rt_yvisit VALUES (10, 1, 'TRY2', 'F'), (11, 2, 'TRY2', 'F');
+SELECT tdm.create_release('TRY2', parent => 'TRY1'), tdm.add_feature('TRY2', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRY2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRY2');
+RESET client_min_messages;

@@ -1905,6 +1905,7 @@ BEGIN
       '     latest AS (SELECT g.*, (SELECT max(x.run_id) FROM tdm.run x'
       '                              WHERE x.release = g.release AND x.status = ''completed'') AS run_id'
       '                  FROM answering g WHERE g.release IS NOT NULL)'
+      ', found AS ('
       ' SELECT g.env, array_to_string(g.key, '','') AS key, g.release, g.nk_values AS now, %3$s AS was,'
       '        false AS in_master, g.tag'
       '   FROM latest g'
@@ -1912,8 +1913,12 @@ BEGIN
       '   JOIN tdm.conflict c ON c.run_id = k.run_id AND c.conflict_id = k.conflict_id'
       '  CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
       '  WHERE e.m->>''env'' = g.env AND %2$s = g.key AND NOT (%4$s) AND NOT %6$s'
-      '%5$s'
-      ' ORDER BY 1, 2 LIMIT 1',
+      '%5$s)'
+      -- (every such row named at once: after a refresh, several)
+      ' SELECT f.*, (SELECT count(DISTINCT (x.env, x.key)) FROM found x) AS n,'
+      '        (SELECT string_agg(y.k, '', '') FROM (SELECT DISTINCT format(''%%s (%%s)'', x.env, x.key) AS k'
+      '                                              FROM found x ORDER BY 1 LIMIT 10) y) AS listed'
+      '   FROM found f ORDER BY 1, 2 LIMIT 1',
       map_key, member_key,
       tdm._stale_was('e.m->''row'''), tdm._stale_same(pm, identifying, 'e.m->''row'''),
       CASE WHEN master_table IS NOT NULL THEN format(
@@ -1948,7 +1953,11 @@ BEGIN
                                                stale.key, stale.release, stale.was)
                                    ELSE format('Release %s consolidated %s''s row (%s) as %s',
                                                stale.release, stale.env, stale.key, stale.was) END,
-                              stale.now, stale.tag),
+                              stale.now, stale.tag)
+                       || CASE WHEN stale.n > 1
+                               THEN format(' So it is for %s rows of %s in all: %s%s.', stale.n, the_parent, stale.listed,
+                                           CASE WHEN stale.n > 10 THEN ', ...' ELSE '' END)
+                               ELSE '' END,
               HINT = format('If another entity holds the key now, tag that row of %s for this release too, so that'
                             ' consolidation finds its row by natural key. If it is the same entity, give it back'
                             ' its natural key (tdm tells entities by it). Then tag the release again and'
