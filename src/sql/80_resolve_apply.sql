@@ -976,30 +976,34 @@ BEGIN
     -- row of the circle was merged into the next and none loaded. The
     -- decision outranks: the rule's merge out of the row it keeps goes.
     -- A circle of decisions alone is refused, naming them.
-    PERFORM tdm._merge_circles();
-    SELECT string_agg(DISTINCT e.conflict_id, ', ') AS conflicts,
-           string_agg(format('%s''s row (%s) %s', e.env, array_to_string(e.key, ', '),
-                             tdm._merged_into(e.into_env, e.into_key)), '; ' ORDER BY x.n) AS circle
-      INTO circle
-      FROM (SELECT c.path FROM pg_temp.tdm_circle c
-             WHERE NOT EXISTS (SELECT FROM pg_temp.tdm_merge_edge e WHERE e.id = ANY (c.path) AND e.by_rule)
-             ORDER BY c.path LIMIT 1) c
-     CROSS JOIN LATERAL unnest(c.path) WITH ORDINALITY AS x(id, n)
-      JOIN pg_temp.tdm_merge_edge e ON e.id = x.id;
-    IF circle.conflicts IS NOT NULL THEN
-      RAISE EXCEPTION 'consolidate: %: the decisions on % merge rows in a circle, and none of them would load: %',
-        the_rel, circle.conflicts, circle.circle
-        USING ERRCODE = 'object_not_in_prerequisite_state',
-              HINT = 'Decide one of them again so that it keeps a row the others do not merge away (tdm.resolve),'
-                     ' then consolidate again; nothing was loaded.';
+    -- (Only where a decision merges a row away: a keep_all or delete_all
+    -- alone closes no circle.)
+    IF EXISTS (SELECT FROM pg_temp.tdm_plan t WHERE t.role = 'drop' AND NOT t.by_rule) THEN
+      PERFORM tdm._merge_circles();
+      SELECT string_agg(DISTINCT e.conflict_id, ', ') AS conflicts,
+             string_agg(format('%s''s row (%s) %s', e.env, array_to_string(e.key, ', '),
+                               tdm._merged_into(e.into_env, e.into_key)), '; ' ORDER BY x.n) AS circle
+        INTO circle
+        FROM (SELECT c.path FROM pg_temp.tdm_circle c
+               WHERE NOT EXISTS (SELECT FROM pg_temp.tdm_merge_edge e WHERE e.id = ANY (c.path) AND e.by_rule)
+               ORDER BY c.path LIMIT 1) c
+       CROSS JOIN LATERAL unnest(c.path) WITH ORDINALITY AS x(id, n)
+        JOIN pg_temp.tdm_merge_edge e ON e.id = x.id;
+      IF circle.conflicts IS NOT NULL THEN
+        RAISE EXCEPTION 'consolidate: %: the decisions on % merge rows in a circle, and none of them would load: %',
+          the_rel, circle.conflicts, circle.circle
+          USING ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = 'Decide one of them again so that it keeps a row the others do not merge away (tdm.resolve),'
+                       ' then consolidate again; nothing was loaded.';
+      END IF;
+      DELETE FROM pg_temp.tdm_plan t
+       USING pg_temp.tdm_circle c CROSS JOIN LATERAL unnest(c.path) WITH ORDINALITY AS x(id, n),
+             pg_temp.tdm_merge_edge e, pg_temp.tdm_merge_edge before
+       WHERE e.id = x.id AND e.by_rule
+         AND before.id = c.path[CASE x.n WHEN 1 THEN cardinality(c.path) ELSE x.n - 1 END] AND NOT before.by_rule
+         AND t.conflict_id = e.conflict_id AND t.member = e.member AND t.role = 'drop' AND t.by_rule;
+      DROP TABLE pg_temp.tdm_circle, pg_temp.tdm_merge_edge;
     END IF;
-    DELETE FROM pg_temp.tdm_plan t
-     USING pg_temp.tdm_circle c CROSS JOIN LATERAL unnest(c.path) WITH ORDINALITY AS x(id, n),
-           pg_temp.tdm_merge_edge e, pg_temp.tdm_merge_edge before
-     WHERE e.id = x.id AND e.by_rule
-       AND before.id = c.path[CASE x.n WHEN 1 THEN cardinality(c.path) ELSE x.n - 1 END] AND NOT before.by_rule
-       AND t.conflict_id = e.conflict_id AND t.member = e.member AND t.role = 'drop' AND t.by_rule;
-    DROP TABLE pg_temp.tdm_circle, pg_temp.tdm_merge_edge;
   END IF;
   -- Two reviewers' decisions that merge one row into two rows (a row in
   -- its key collision and its entity's conflict: keep another member on
@@ -1858,17 +1862,22 @@ BEGIN
   -- exact duplicate of master's), which kept the key: no map entry, and
   -- master's row is of its own release. That release answers, by its map
   -- (none: the key stays, master's row). (Set-based: after a refresh,
-  -- many rows; the tags' runs' conflicts are read once.)
+  -- many rows; the conflicts of the tags' latest runs are read once.)
   IF EXISTS (SELECT FROM pg_temp.tdm_env_tags g WHERE g.rel = the_parent AND g.release IS NULL AND g.tag IS NOT NULL) THEN
     EXECUTE format(
       'UPDATE pg_temp.tdm_env_tags g SET release = g.tag, answer = NULL'
-      '  FROM (SELECT DISTINCT r.release, e.m->>''env'' AS env, %1$s AS key, e.m->''row'' AS was'
-      '          FROM tdm.run r JOIN tdm.conflict c ON c.run_id = r.run_id AND c.rel = $1'
+      '  FROM (SELECT r.release, e.m->>''env'' AS env, %1$s AS key, e.m->''row'' AS was'
+      '          FROM (SELECT x.release, max(x.run_id) AS run_id FROM tdm.run x'
+      '                 WHERE x.status = ''completed'''
+      '                   AND x.release IN (SELECT t.tag FROM pg_temp.tdm_env_tags t'
+      '                                      WHERE t.rel = $1 AND t.release IS NULL)'
+      '                 GROUP BY x.release) r'
+      '          JOIN tdm.conflict c ON c.run_id = r.run_id AND c.rel = $1'
       '         CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
-      '         WHERE r.status = ''completed'' AND c.status = ''auto_resolved'''
+      '         WHERE c.status = ''auto_resolved'''
       '           AND c.members -> 0 ->> ''env'' = ''master'' AND e.m->>''env'' <> ''master'''
-      '           AND r.release IN (SELECT x.tag FROM pg_temp.tdm_env_tags x'
-      '                              WHERE x.rel = $1 AND x.release IS NULL)) s'
+      '           AND (e.m->>''env'', %1$s) IN (SELECT t.env, t.key FROM pg_temp.tdm_env_tags t'
+      '                                          WHERE t.rel = $1 AND t.release IS NULL)) s'
       ' WHERE g.rel = $1 AND g.release IS NULL AND g.tag = s.release AND g.env = s.env AND g.key = s.key'
       '   AND (%2$s)',
       member_key, coalesce(tdm._stale_same(pm, identifying, 's.was'), 'true'))

@@ -884,6 +884,31 @@ TEST(DistinctEntities, TwoRowsOfOneEnvironmentMetThroughAThirdGoToReview) {
             "or merge)");
 }
 
+TEST(DistinctEntities, RowsMetThroughOthersJoinAConflictOfBoundedSize) {
+  // st2's keys shifted by one row: st2's row i has st1 row i's email and
+  // st1 row i+1's nick, a chain through the whole table. No conflict takes
+  // it all (its checks are pairwise); each stays one a reviewer can read.
+  TableModel t = users();
+  t.natural_keys = {{kEmail}, {kBalance}};
+  t.core = {};
+  std::vector<std::string> text;
+  for (int i = 0; i < 200; ++i) {
+    text.push_back(std::to_string(i));
+    text.push_back("e" + std::to_string(i) + "@x");
+    text.push_back("n" + std::to_string(i));
+    text.push_back("n" + std::to_string(i + 1));
+  }
+  std::vector<SourceRow> rows;
+  for (int i = 0; i < 200; ++i) {
+    const std::string *v = &text[4 * i];
+    rows.push_back(row(0, v[0].c_str(), v[1].c_str(), "Customer", v[2].c_str(), 10));
+    rows.push_back(row(1, v[0].c_str(), v[1].c_str(), "Customer", v[3].c_str(), 10));
+  }
+  const auto c = detect(rows, t);
+  ASSERT_FALSE(c.empty());
+  for (const Conflict &conflict : c) EXPECT_LE(conflict.members.size(), 32u);
+}
+
 TEST(Rules, EqualPrecedenceSaysTheNameDecided) {
   Context ctx = context();
   ctx.environments = {{"zz", 10}, {"aa", 10}};

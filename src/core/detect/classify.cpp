@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -295,9 +296,12 @@ class Classifier {
   // A pair of the group that is held twice (held_twice); empty when none.
   std::vector<std::size_t> duplicated_in_environment(const std::vector<std::size_t> &group) const;
   std::vector<std::string> natural_key_buckets(std::size_t row, const std::string &prefix) const;
-  std::vector<std::vector<std::size_t>> split_entities(const std::vector<std::size_t> &group) const;
+  // `met_through`: set when a natural key could not join two entities, as
+  // that would put two of an environment's rows in one.
+  std::vector<std::vector<std::size_t>> split_entities(const std::vector<std::size_t> &group,
+                                                       bool &met_through) const;
   std::vector<std::vector<std::size_t>> join_held_twice(
-      std::vector<std::vector<std::size_t>> entities) const;
+      std::vector<std::vector<std::size_t>> entities, bool met_through) const;
   void key_collisions(const std::vector<std::size_t> &group,
                       const std::vector<std::vector<std::size_t>> &entities,
                       std::vector<Conflict> &out) const;
@@ -391,7 +395,7 @@ std::vector<std::size_t> Classifier::duplicated_in_environment(
 }
 
 std::vector<std::vector<std::size_t>> Classifier::split_entities(
-    const std::vector<std::size_t> &group) const {
+    const std::vector<std::size_t> &group, bool &met_through) const {
   const std::size_t n = group.size();
   boost::disjoint_sets_with_storage<> sets(n);
   for (std::size_t i = 0; i < n; ++i) sets.make_set(i);
@@ -408,7 +412,10 @@ std::vector<std::vector<std::size_t>> Classifier::split_entities(
     if (ri == rj) return;
     for (const auto &[e, key] : keys_by_env[rj]) {
       auto it = keys_by_env[ri].find(e);
-      if (it != keys_by_env[ri].end() && it->second != key) return;
+      if (it != keys_by_env[ri].end() && it->second != key) {
+        met_through = true;
+        return;
+      }
     }
     sets.link(ri, rj);
     const std::size_t root = sets.find_set(ri);
@@ -1005,7 +1012,9 @@ void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conf
   if (only_master(group)) return;
   spell_keys(group);
   order(group);
-  std::vector<std::vector<std::size_t>> entities = join_held_twice(split_entities(group));
+  bool met_through = false;
+  std::vector<std::vector<std::size_t>> entities = split_entities(group, met_through);
+  entities = join_held_twice(std::move(entities), met_through);
   if (entities.size() > 1) key_collisions(group, entities, out);
   for (auto &entity : entities) {
     if (entity.size() < 2 || only_master(entity)) continue;
@@ -1027,8 +1036,10 @@ void Classifier::classify_group(std::vector<std::size_t> group, std::vector<Conf
 // apart for another reason (different natural keys under one primary key)
 // stay apart.
 std::vector<std::vector<std::size_t>> Classifier::join_held_twice(
-    std::vector<std::vector<std::size_t>> entities) const {
-  if (entities.size() < 2) return entities;
+    std::vector<std::vector<std::size_t>> entities, bool met_through) const {
+  // (Either way the split refused a natural key's join: the common case,
+  // entities apart by rule 0 alone, has nothing to join.)
+  if (entities.size() < 2 || !met_through) return entities;
   // The rows of every entity, with the entity they are in: rows held twice
   // share a bucket (environment and natural key).
   std::vector<std::size_t> rows;
@@ -1046,18 +1057,34 @@ std::vector<std::vector<std::size_t>> Classifier::join_held_twice(
   const auto sharing =
       later_partners(rows.size(), [&](std::size_t i) { return natural_key_buckets(rows[i], ""); });
   boost::disjoint_sets_with_storage<> sets(entities.size());
-  for (std::size_t e = 0; e < entities.size(); ++e) sets.make_set(e);
+  std::vector<std::size_t> rows_in(entities.size());  // per root: its joined entities' rows
+  for (std::size_t e = 0; e < entities.size(); ++e) {
+    sets.make_set(e);
+    rows_in[e] = entities[e].size();
+  }
   bool joined = false;
+  auto join = [&](std::size_t a, std::size_t b, std::size_t most) {
+    const std::size_t ra = sets.find_set(a);
+    const std::size_t rb = sets.find_set(b);
+    if (ra == rb || rows_in[ra] + rows_in[rb] > most) return;
+    sets.link(ra, rb);
+    rows_in[sets.find_set(ra)] = rows_in[ra] + rows_in[rb];
+    joined = true;
+  };
+  // (Rows met through others join a conflict a reviewer can read: a chain
+  // of environments whose keys are shifted by one row would make the
+  // whole table one, and its pairwise checks quadratic. Past that, they
+  // stay apart, and validation reports the key held twice.)
+  constexpr std::size_t kMostMetThrough = 32;
   for (std::size_t i = 0; i < rows.size(); ++i) {
+    if ((i & 0xFF) == 0) check_interrupts();
     for (std::size_t j : partners[i]) {
       if (entity_of[i] == entity_of[j] || !held_twice(rows[i], rows[j])) continue;
-      sets.union_set(entity_of[i], entity_of[j]);
-      joined = true;
+      join(entity_of[i], entity_of[j], std::numeric_limits<std::size_t>::max());
     }
     for (std::size_t j : sharing[i]) {
       if (entity_of[i] == entity_of[j] || rows_[rows[i]].env == rows_[rows[j]].env) continue;
-      sets.union_set(entity_of[i], entity_of[j]);
-      joined = true;
+      join(entity_of[i], entity_of[j], kMostMetThrough);
     }
   }
   if (!joined) return entities;
