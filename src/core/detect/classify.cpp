@@ -656,6 +656,11 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     return c;
   }
 
+  // (Which priority a human's review of two rows of one environment takes.)
+  const bool core_differs =
+      std::any_of(differing.begin(), differing.end(), [&](std::size_t column) {
+        return std::find(table_.core.begin(), table_.core.end(), column) != table_.core.end();
+      });
   // An environment holding one natural key twice: one entity or two is the
   // environment's data to say, not a rule's (merging would drop one of its
   // rows; splitting would load the key twice).
@@ -668,11 +673,6 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
       if (!nk_key(a, k).empty() && nk_key(a, k) == nk_key(b, k)) {
         shared.insert(shared.end(), group.begin(), group.end());
       }
-    }
-    bool core_differs = false;
-    for (std::size_t column : differing) {
-      core_differs |=
-          std::find(table_.core.begin(), table_.core.end(), column) != table_.core.end();
     }
     std::vector<std::string> values;
     for (std::size_t column : shared) values.emplace_back(*value(a, column));
@@ -692,11 +692,6 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
       const std::size_t a = members[i];
       const std::size_t b = members[j];
       if (rows_[a].env != rows_[b].env || env(a).fixed || pk_key(a) == pk_key(b)) continue;
-      bool core_differs = false;
-      for (std::size_t column : differing) {
-        core_differs |=
-            std::find(table_.core.begin(), table_.core.end(), column) != table_.core.end();
-      }
       manual(core_differs ? 1 : 3,
              "two rows of " + env(a).name + " (" + pk_label(a) + " and " + pk_text(b) +
                  ") share natural keys with one row of another environment: one entity or "
