@@ -164,14 +164,24 @@ SELECT tdm.tag_release('R36') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('R36') AS run36 \gset
 SELECT (new_key ->> 'user_id')::bigint AS taken FROM tdm.key_map WHERE run_id = :run36 AND env = 'st2' \gset
 SELECT tdm.rollback(:snap36) IS NOT NULL AS rolled_back;
+-- (R36's rows are gone from staging with the rollback: its run is failed
+-- and the release locked again, as the rollback's job says; before, both
+-- said it was consolidated until promote found no row.)
+RESET client_min_messages;
+SELECT r.status AS run_status, x.status AS release_status,
+       j.detail -> 'releases' AS releases_changed, j.detail -> 'runs' ->> :'run36' AS run_changed
+  FROM tdm.run r JOIN tdm.release x USING (release)
+  JOIN tdm.job j ON j.job_id = (SELECT max(job_id) FROM tdm.job WHERE kind = 'rollback')
+ WHERE r.run_id = :run36;
+SET client_min_messages = warning;
 INSERT INTO rel_st1.users (user_id, email, role, created_at, updated_at, tdm_release, tdm_feature)
 VALUES (:taken, 'r37@example.com', 'Customer', '2026-01-01', '2026-01-01', 'R37', 'FEAT-3701');
 SELECT tdm.tag_release('R37') IS NOT NULL AS tagged, tdm.consolidate('R37') IS NOT NULL AS consolidated,
        tdm.promote('R37') IS NOT NULL AS promoted;
-SELECT tdm.consolidate('R36') = :run36 AS same_run;
+SELECT tdm.consolidate('R36') AS run36_again \gset
 RESET client_min_messages;
-SELECT r.status, (k.new_key ->> 'user_id')::bigint > :taken AS past_the_taken_key
-  FROM tdm.run r JOIN tdm.key_map k USING (run_id) WHERE r.run_id = :run36;
+SELECT :run36_again > :run36 AS new_run, r.status, (k.new_key ->> 'user_id')::bigint > :taken AS past_the_taken_key
+  FROM tdm.run r JOIN tdm.key_map k USING (run_id) WHERE r.run_id = :run36_again;
 SELECT email, tdm_release, user_id = :taken AS has_the_taken_key FROM staging.users
  WHERE tdm_release IN ('R36', 'R37') ORDER BY email;
 DELETE FROM rel_st1.users WHERE tdm_release IN ('R36', 'R37');
@@ -240,3 +250,27 @@ SELECT release, status FROM tdm.release WHERE release LIKE 'R-LD_' ORDER BY rele
 SET client_min_messages = warning;
 SELECT tdm.rollback_release('R-LD2') IS NOT NULL AS rolled_back;
 RESET client_min_messages;
+
+-- A rollback whose NOTIFY payload would pass PostgreSQL's 8000 bytes
+-- (three later deployments with long code versions, undone with it) still
+-- rolls back (before: "payload string too long", nothing rolled back):
+-- the payload leaves also_rolled_back out and says so; the audit row has
+-- it whole.
+\set ECHO none
+\ir sql/include/sessions.sql
+\set ECHO all
+SELECT dblink_connect('tooling', pg_temp.conninfo(current_database()));
+SELECT dblink_exec('tooling', 'LISTEN tdm_rollback');
+SET client_min_messages = error;
+SELECT tdm.deploy('R-LD1', 'v-ld1') IS NOT NULL AS deployed;
+SELECT count(tdm.deploy('R-LD2', 'v-ld2-' || i || '-' || repeat('0123456789abcdef', 200))) AS deployed
+  FROM generate_series(1, 3) AS i;
+SELECT tdm.rollback_release('R-LD1') IS NOT NULL AS rolled_back;
+RESET client_min_messages;
+SELECT notify_name, octet_length(extra) < 8000 AS fits,
+       extra::jsonb - 'job_id' - 'deployment_id' - 'snapshot_id' AS payload
+  FROM dblink_get_notify('tooling');
+SELECT jsonb_array_length(detail -> 'also_rolled_back') AS undone_with_it
+  FROM tdm.audit WHERE action = 'rollback_release' ORDER BY audit_id DESC LIMIT 1;
+SELECT release, status FROM tdm.release WHERE release LIKE 'R-LD_' ORDER BY release;
+SELECT dblink_disconnect('tooling');

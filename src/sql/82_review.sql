@@ -284,6 +284,7 @@ DECLARE
   fits bool;
   spelled text;
   pinned jsonb := patch;
+  refusal text;
 BEGIN
   IF jsonb_typeof(patch) IS DISTINCT FROM 'object' THEN
     RAISE EXCEPTION 'decision on %: % must be a JSON object of column -> value', conflict_id, what
@@ -305,7 +306,7 @@ BEGIN
                              SELECT FROM chain WHERE chain.typtype = 'd' AND chain.typtypmod >= 0))
              AS has_length,
            a.attnotnull AS not_null, a.attgenerated <> '' AS generated, b.typcategory = 'A' AS is_array,
-           b.oid = '"char"'::regtype AS one_byte,
+           b.oid = '"char"'::regtype AS one_byte, b.oid IN ('json'::regtype, 'jsonb'::regtype) AS is_json,
            (SELECT tn.nspname FROM pg_namespace tn WHERE tn.oid = t.typnamespace) AS type_schema
       INTO col
       FROM pg_attribute a
@@ -371,8 +372,17 @@ BEGIN
     -- internal error.)
     EXCEPTION WHEN data_exception OR invalid_text_representation OR check_violation
                    OR not_null_violation OR syntax_error OR internal_error THEN
-      RAISE EXCEPTION 'decision on %: % gives "%" the value %, which is not a valid %',
-        conflict_id, what, k, patch -> k, col.type
+      refusal := format('decision on %s: %s gives "%s" the value %s, which is not a valid %s',
+                        conflict_id, what, k, patch -> k, col.type);
+      -- (A JSON string is read as the column's text: "green" is no JSON.)
+      IF col.is_json AND jsonb_typeof(patch -> k) = 'string' THEN
+        RAISE EXCEPTION '%', refusal
+          USING ERRCODE = SQLSTATE, DETAIL = SQLERRM,
+                HINT = format('A string is read as the %s text itself, as the review queue shows the members'''
+                              ' values: write the JSON string %s as %s, or give a JSON object, array or number'
+                              ' as it is.', col.type, patch -> k, to_jsonb((patch -> k)::text));
+      END IF;
+      RAISE EXCEPTION '%', refusal
         USING ERRCODE = CASE WHEN SQLSTATE IN ('23514', '23502') THEN SQLSTATE
                              ELSE 'invalid_text_representation' END,
               DETAIL = SQLERRM;
@@ -812,17 +822,20 @@ BEGIN
     RETURN NEW;
   END IF;
   -- What tdm sets is not written by hand: said, not silently set again.
-  IF TG_OP = 'UPDATE' THEN
+  -- (OLD is null on INSERT: there, any value given, but to the columns
+  -- with defaults. An UPDATE's approval alone is tdm.approve's, above.)
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
     SELECT x.col INTO label
-      FROM (VALUES (1, 'decided_by', NEW.decided_by IS DISTINCT FROM OLD.decided_by),
-                   (2, 'decided_at', NEW.decided_at IS DISTINCT FROM OLD.decided_at),
-                   (3, 'approved_at', NEW.approved_at IS DISTINCT FROM OLD.approved_at),
-                   (4, 'members_checksum', NEW.members_checksum IS DISTINCT FROM OLD.members_checksum),
-                   (5, 'decided_priority', NEW.decided_priority IS DISTINCT FROM OLD.decided_priority))
+      FROM (VALUES (1, 'decided_by', TG_OP = 'UPDATE' AND NEW.decided_by IS DISTINCT FROM OLD.decided_by),
+                   (2, 'decided_at', TG_OP = 'UPDATE' AND NEW.decided_at IS DISTINCT FROM OLD.decided_at),
+                   (3, 'approved_by', TG_OP = 'INSERT' AND NEW.approved_by IS NOT NULL),
+                   (4, 'approved_at', NEW.approved_at IS DISTINCT FROM OLD.approved_at),
+                   (5, 'members_checksum', NEW.members_checksum IS DISTINCT FROM OLD.members_checksum),
+                   (6, 'decided_priority', NEW.decided_priority IS DISTINCT FROM OLD.decided_priority))
            AS x(n, col, changed)
      WHERE x.changed ORDER BY x.n LIMIT 1;
     IF label IS NOT NULL THEN
-      RAISE EXCEPTION 'decision on %: % is set by tdm, not written', OLD.conflict_id, label
+      RAISE EXCEPTION 'decision on %: % is set by tdm, not written', NEW.conflict_id, label
         USING ERRCODE = 'generated_always',
               HINT = 'Write the decision''s action, keep_env, renames, merged and rationale (tdm sets who decided'
                      ' and when); approve with tdm.approve.';

@@ -695,6 +695,7 @@ DECLARE
   locked timestamptz;
   releases jsonb;  -- statuses the rollback changed
   runs jsonb;      -- runs' statuses it changed
+  unloaded jsonb;  -- what it changed of releases consolidated into the target since
   refused text;  -- a restore's SQLSTATE, message, detail, schema and table
   refused_message text;
   refused_detail text;
@@ -876,6 +877,9 @@ BEGIN
    WHERE x.target = s.target AND x.rolled_back_at IS NULL AND x.snapshot_id >= id;
   releases := tdm._reconcile_releases(id);
   runs := tdm._reconcile_runs(id);
+  unloaded := tdm._reconcile_unloaded(id);
+  releases := nullif(coalesce(releases, '{}') || coalesce(unloaded -> 'releases', '{}'), '{}');
+  runs := nullif(coalesce(runs, '{}') || coalesce(unloaded -> 'runs', '{}'), '{}');
   UPDATE tdm.job j SET status = 'completed', finished_at = clock_timestamp(),
                        detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
                          'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked), 1),
@@ -929,6 +933,44 @@ BEGIN
     changed := changed || jsonb_build_object(r.release, r.status || ' -> ' || now_status);
   END LOOP;
   RETURN nullif(changed, '{}');
+END
+$$;
+
+-- After a rollback of a consolidation's target (staging) to snapshot
+-- `snapshot_id`: a release open or locked when it was taken, consolidated
+-- into the target since, has its rows gone with the rollback. Its
+-- completed runs into the target are failed, and a consolidated release is
+-- locked again (consolidate it again), rather than said to be there until
+-- promote finds its rows missing. Returns {"releases": {release: "old ->
+-- new"}, "runs": {run_id: "old -> new"}} (NULLs where none changed).
+CREATE FUNCTION tdm._reconcile_unloaded(snapshot_id bigint) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+  target text := (SELECT s.target FROM tdm.snapshot s WHERE s.snapshot_id = snapshot_id);
+  runs jsonb;
+  releases jsonb;
+BEGIN
+  WITH gone AS (SELECT r.run_id, r.release FROM tdm.run r
+                  LEFT JOIN tdm.snapshot_release sr ON sr.snapshot_id = snapshot_id AND sr.release = r.release
+                 WHERE r.target = target AND r.status = 'completed'
+                   AND coalesce(sr.status, 'open') IN ('open', 'locked')
+                   -- (not a run of before, its release tagged again since)
+                   AND r.finished_at > (SELECT s.created_at FROM tdm.snapshot s
+                                         WHERE s.snapshot_id = snapshot_id)),
+       done AS (UPDATE tdm.run x SET status = 'failed' FROM gone g WHERE x.run_id = g.run_id
+                RETURNING x.run_id)
+  SELECT jsonb_object_agg(d.run_id::text, 'completed -> failed') INTO runs FROM done d;
+  WITH done AS (UPDATE tdm.release x SET status = 'locked'
+                 WHERE x.status = 'consolidated' AND target = tdm._staging_target()
+                   AND EXISTS (SELECT FROM tdm.run r
+                                WHERE r.release = x.release AND r.target = target AND r.status = 'failed'
+                                  AND runs ? r.run_id::text)
+                   AND NOT EXISTS (SELECT FROM tdm.run r
+                                    WHERE r.release = x.release AND r.target = target AND r.status = 'completed')
+                RETURNING x.release)
+  SELECT jsonb_object_agg(d.release, 'consolidated -> locked') INTO releases FROM done d;
+  RETURN jsonb_strip_nulls(jsonb_build_object('releases', releases, 'runs', runs));
 END
 $$;
 
@@ -1042,6 +1084,20 @@ EXCEPTION WHEN lock_not_available THEN
 END
 $$;
 
+-- What NOTIFY can carry of a rollback's payload: PostgreSQL refuses one of
+-- 8000 bytes or more, which would undo the rollback itself (many later
+-- deployments undone with it, long code versions or release names). Past
+-- that: without also_rolled_back, then only the ids, and "truncated": the
+-- audit row and tdm.deployment hold the rest.
+CREATE FUNCTION tdm._notify_payload(payload jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN octet_length(payload::text) < 8000 THEN payload::text
+              WHEN octet_length(((payload - 'also_rolled_back') || '{"truncated": true}')::text) < 8000
+              THEN ((payload - 'also_rolled_back') || '{"truncated": true}')::text
+              ELSE jsonb_build_object('deployment_id', payload -> 'deployment_id', 'snapshot_id', payload -> 'snapshot_id',
+                                      'job_id', payload -> 'job_id', 'truncated', true)::text END
+$$;
+
 -- Phase 5: the release's data goes back to its pre-deploy snapshot, and
 -- NOTIFY tdm_rollback tells deployment tooling which code version to
 -- return to (delivered when this transaction commits). Returns the
@@ -1129,7 +1185,7 @@ BEGIN
                    || CASE WHEN kept IS NOT NULL
                            THEN format(' Deploy %s again (tdm.deploy) to make it live again.', kept) ELSE '' END;
   END IF;
-  PERFORM pg_notify('tdm_rollback', payload::text);
+  PERFORM pg_notify('tdm_rollback', tdm._notify_payload(payload));
   PERFORM tdm._audit('rollback_release', release, payload);
   -- (What the tooling hears, said to whoever rolled back in psql too.)
   RAISE NOTICE 'rollback_release: % (code version %) rolled back on %; %', release, d.code_version, d.target,

@@ -6,7 +6,7 @@
 -- queue says what changed in a stale conflict's members. A blank
 -- rationale is refused as its own.
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -83,6 +83,13 @@ SELECT is(tdm.resolve_all('TBD1', 'keep', 'bd1 it is', rel => 'tap_bd.line', kee
 SELECT throws_ok(format($$UPDATE tdm.decision SET decided_by = 'somebody' WHERE conflict_id = %L$$, :'a_conflict'),
   '428C9', format('decision on %s: decided_by is set by tdm, not written', :'a_conflict'),
   'decided_by written by hand is refused, not silently set again');
+-- So is an approval written with the decision (before: dropped without a
+-- word): a second reviewer approves with tdm.approve.
+DELETE FROM tdm.decision WHERE conflict_id = :'b_conflict';
+SELECT throws_ok(format($$INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale, approved_by)
+                          VALUES (%L, 'keep', 'bd1', 'bd1 it is', 'somebody_else')$$, :'b_conflict'),
+  '428C9', format('decision on %s: approved_by is set by tdm, not written', :'b_conflict'),
+  'approved_by written with a new decision is refused, not silently dropped');
 -- The action changed alone: what went with the old one goes; written
 -- with the new one, it is checked.
 UPDATE tdm.decision SET action = 'delete_all' WHERE conflict_id = :'a_conflict';
