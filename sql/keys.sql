@@ -1261,4 +1261,25 @@ SELECT tdm.consolidate('R-RN1') = :run AS same_run;
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :run;
 SELECT tenant, id, email FROM staging.rn_users ORDER BY 1, 2;
+
+-- Calls made at once take turns, and the second says what it would say
+-- made afterwards. A deploy run twice (a retried CI step) is one
+-- deployment (before: two of one code version, and rollback_release told
+-- the tooling to return to the version it rolled back). Two rules of one
+-- name: the second is told the rule exists (before: rule_pkey's error).
+-- Two registrations of managed tables: the second waits (before: refused,
+-- as if a tagging or a consolidation held them).
+SET client_min_messages = warning;
+SELECT tdm.promote('R-RN1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT pg_temp.second_waits($$SELECT tdm.deploy('R-RN1', 'v-rn1')$$, $$SELECT tdm.deploy('R-RN1', 'v-rn1')$$)
+       AS second_deployment \gset
+SELECT count(*) AS deployments, min(deployment_id) = :second_deployment AS same_deployment
+  FROM tdm.deployment WHERE release = 'R-RN1';
+SELECT pg_temp.second_waits($$SELECT tdm.add_rule('rn_twice', 'staging.rn_users', 'id > 0')$$,
+                            $$SELECT tdm.add_rule('rn_twice', 'staging.rn_users', 'id > 0')$$);
+SELECT pg_temp.second_waits($$SELECT tdm.manage_table('staging.rn_users', '{"tenant,email"}', core_columns => '{email}')$$,
+                            $$SELECT tdm.manage_table('staging.rn_tenants')$$) = '' AS registered;
+SELECT rel, core_columns FROM tdm.managed_table WHERE rel::text LIKE 'staging.rn_%' ORDER BY 1;
+SELECT tdm.drop_rule('rn_twice');
 DROP ROLE tdm_keys_approver;

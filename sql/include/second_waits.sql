@@ -14,7 +14,8 @@ BEGIN
           dblink_exec('first', 'BEGIN');
   PERFORM * FROM dblink('first', first) AS t(r text);
   PERFORM dblink_send_query('second', second);
-  PERFORM pg_temp.wait_until(format('EXISTS (SELECT 1 FROM pg_stat_activity'
+  -- (pg_stat_activity as it is now, not as this transaction first read it)
+  PERFORM pg_temp.wait_until(format('(SELECT count(*) FROM pg_stat_clear_snapshot()) = 1 AND EXISTS (SELECT 1 FROM pg_stat_activity'
                                     ' WHERE datname = current_database() AND wait_event_type = ''Lock'' AND query = %L)', second));
   PERFORM dblink_exec('first', 'COMMIT');
   BEGIN

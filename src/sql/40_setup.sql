@@ -575,17 +575,26 @@ $$;
 -- Taken by what changes the managed tables. Refused at once while an
 -- operation holds them: waiting would queue every later operation
 -- (a rollback_release too) behind the change.
+-- Two changes take turns (a second waits for the first to end, a quick
+-- catalog change): only an operation's hold refuses one.
 CREATE FUNCTION tdm._change_managed_tables(caller text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF NOT pg_try_advisory_xact_lock(hashtext('tdm.managed_table'), 0) THEN
-    RAISE EXCEPTION '%: a tagging, consolidation, promotion, snapshot or rollback is running in another session',
-      caller
-      USING ERRCODE = 'lock_not_available',
-            DETAIL = 'It works through the managed tables as they were when it began.',
-            HINT = 'Call it again once that ends (tdm.job lists what runs; a consolidation waiting for'
-                   ' review holds nothing).';
-  END IF;
+  PERFORM pg_advisory_xact_lock(hashtext('tdm.managed_table changes'), 0);
+  -- (A change that just ended releases its locks one after the other: its
+  -- hold may outlast its turn by a moment. An operation's lasts.)
+  FOR attempt IN 1 .. 20 LOOP
+    IF pg_try_advisory_xact_lock(hashtext('tdm.managed_table'), 0) THEN
+      RETURN;
+    END IF;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+  RAISE EXCEPTION '%: a tagging, consolidation, promotion, snapshot or rollback is running in another session',
+    caller
+    USING ERRCODE = 'lock_not_available',
+          DETAIL = 'It works through the managed tables as they were when it began.',
+          HINT = 'Call it again once that ends (tdm.job lists what runs; a consolidation waiting for'
+                 ' review holds nothing).';
 END
 $$;
 
@@ -940,6 +949,9 @@ BEGIN
   IF btrim(_check_rule_target.name) = '' THEN
     RAISE EXCEPTION 'rule name must not be empty' USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  -- (The same name added at once in two sessions: the second waits for
+  -- the first, then is told the rule exists, not its primary key's error.)
+  PERFORM pg_advisory_xact_lock(1952738657, hashtext('rule ' || _check_rule_target.name));
   IF EXISTS (SELECT FROM tdm.rule r WHERE r.name = _check_rule_target.name) THEN
     RAISE EXCEPTION 'rule "%" already exists', _check_rule_target.name
       USING ERRCODE = 'duplicate_object',

@@ -248,6 +248,24 @@ BEGIN
 END
 $$;
 
+-- One call at a time moves a release's rows (promote, deploy,
+-- archive_release, restore_release): a second one waits for the first to
+-- end, then reads the release as it left it, and says what a call made
+-- afterwards would (two deploys of one code version at once made two
+-- deployments). An advisory lock, not the release row's: a row lock would
+-- block, and deadlock with, snapshots and rollbacks, whose rows reference
+-- the release. Returns the release as it is now.
+CREATE FUNCTION tdm._release_turn(release text) RETURNS tdm.release
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  r tdm.release;
+BEGIN
+  PERFORM pg_advisory_xact_lock(1952738657, hashtext('promote ' || release));  -- ('tdma', ...)
+  SELECT * INTO r FROM tdm.release x WHERE x.release = _release_turn.release;
+  RETURN r;
+END
+$$;
+
 -- The encoding an error `message` names ("... has no equivalent in
 -- encoding "LATIN1"", an environment's server refusing a query's text)
 -- when `name` cannot be written in it; NULL otherwise.

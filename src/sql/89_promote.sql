@@ -121,6 +121,14 @@ BEGIN
                             ' lets you (GRANT CREATE ON DATABASE %I TO %I;); then promote again.',
                             to_target, current_user, current_database(), current_user);
     END IF;
+    -- (Master only: a target of another name is more likely a slip than
+    -- a new target, and a release promoted there stays there.)
+    IF to_target <> 'master' THEN
+      RAISE EXCEPTION 'promote: schema % does not exist, and tdm creates only master', quote_ident(to_target)
+        USING ERRCODE = 'invalid_schema_name',
+              HINT = format('Master, the default to_target, is created when missing. To promote into a target of'
+                            ' your own, create it first (CREATE SCHEMA %I;), then promote again.', to_target);
+    END IF;
     EXECUTE format('CREATE SCHEMA %I', to_target);
     EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO tdm_admin', to_target);
   END IF;
@@ -429,11 +437,10 @@ BEGIN
   IF to_regnamespace(quote_ident(to_target)) IS NOT NULL AND has_schema_privilege(to_target, 'USAGE') THEN
     PERFORM tdm._refuse_row_security('promote', to_target);
   END IF;
-  -- One promote of a release at a time: a second call waits for the first,
-  -- then reads the status it left. (An advisory lock, not the release row's:
-  -- a row lock would block, and deadlock with, snapshots and rollbacks,
-  -- whose rows reference the release.)
-  PERFORM pg_advisory_xact_lock(1952738657, hashtext('promote ' || the_release));  -- ('tdma', ...)
+  -- One promote of a release at a time (nor with its deploy, archive or
+  -- restore): a second call waits for the first, then reads the status it
+  -- left (below).
+  PERFORM tdm._release_turn(the_release);
   -- Nor while it is consolidated again: the two would meet on the target's
   -- tables in opposite orders (a deadlock, one of them lost).
   IF tdm._consolidating_backend(the_release) IS NOT NULL THEN
@@ -932,6 +939,7 @@ DECLARE
   refused_context text;
 BEGIN
   PERFORM tdm._refuse_replica_role('archive_release');
+  r := tdm._release_turn(release);
   IF tdm._presence(r.status) <> 'target' THEN
     RAISE EXCEPTION 'archive_release: release "%" is not in master (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -1112,12 +1120,14 @@ DECLARE
   refused_constraint text;
 BEGIN
   PERFORM tdm._refuse_replica_role('restore_release');
+  r := tdm._release_turn(release);
   IF r.status <> 'archived' THEN
     RAISE EXCEPTION 'restore_release: release "%" is not archived (it is %)', release, r.status
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = CASE WHEN tdm._presence(r.status) = 'target'
-                        THEN 'Its rows are in master already: restore_release puts back the rows of a release'
-                             ' tdm.archive_release took out of master.'
+                        THEN format('Its rows are in %s already: restore_release puts back the rows of a release'
+                                    ' tdm.archive_release took out of master.',
+                                    coalesce(tdm._promoted_to(release), 'master'))
                         ELSE 'restore_release puts back the rows of a release tdm.archive_release took out of master;'
                              ' this one was never promoted: promote it (tdm.promote).' END;
   END IF;

@@ -1026,6 +1026,7 @@ DECLARE
   live tdm.deployment;  -- the release's deployment still live, if any
 BEGIN
   PERFORM tdm._refuse_replica_role('deploy');
+  r := tdm._release_turn(release);
   IF code_version IS NULL OR btrim(code_version) = '' THEN
     RAISE EXCEPTION 'deploy: a code version is required' USING ERRCODE = 'invalid_parameter_value',
       HINT = format('SELECT tdm.deploy(%L, ''v2.0.1'');', release);
