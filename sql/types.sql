@@ -243,6 +243,7 @@ SELECT tdm.unmanage_table('staging.customer_ledger_entries_for_the_regional_acco
 
 -- Bad input: archiving a release promoted to another schema than master.
 SET client_min_messages = warning;
+CREATE SCHEMA gold;  -- (promote creates master only)
 SELECT tdm.promote('R21', 'staging', 'gold') IS NOT NULL AS promoted;
 RESET client_min_messages;
 SELECT tdm.archive_release('R21');

@@ -411,6 +411,7 @@ CREATE TABLE tdm_fk_from.task (tenant int NOT NULL, id int, assignee int, tdm_re
                                FOREIGN KEY (tenant, assignee) REFERENCES tdm_fk_from.member
                                  MATCH FULL ON DELETE SET NULL (assignee));
 SELECT tdm.manage_table('tdm_fk_from.member'), tdm.manage_table('tdm_fk_from.task');
+CREATE SCHEMA tdm_fk_to;  -- (tdm creates master only)
 SELECT tdm._create_target_tables('tdm_fk_from', 'tdm_fk_to');
 SELECT is((SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
             WHERE c.conrelid = 'tdm_fk_to.task'::regclass AND c.contype = 'f'),

@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(32);
+SELECT plan(33);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -35,6 +35,11 @@ SELECT throws_ok($$SELECT tdm.promote('TPT1', 'staging', 'tap_pt_nowhere')$$, '4
   'promote: schema tap_pt_nowhere does not exist, and tap_pt_admin may not create it',
   'a first promotion that may not create its schema says so');
 RESET ROLE;
+-- A target of another name than master is not made up (a typo would keep
+-- the release there for good): it is created first.
+SELECT throws_ok($$SELECT tdm.promote('TPT1', 'staging', 'tap_pt_mastr')$$, '3F000',
+  'promote: schema tap_pt_mastr does not exist, and tdm creates only master',
+  'a missing target other than master is refused, not created');
 SELECT tdm.promote('TPT1');
 -- A migration of the targets after the promotion: consolidating the
 -- promoted release again reads its rows otherwise, which is said as the
