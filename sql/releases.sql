@@ -274,3 +274,6 @@ SELECT jsonb_array_length(detail -> 'also_rolled_back') AS undone_with_it
   FROM tdm.audit WHERE action = 'rollback_release' ORDER BY audit_id DESC LIMIT 1;
 SELECT release, status FROM tdm.release WHERE release LIKE 'R-LD_' ORDER BY release;
 SELECT dblink_disconnect('tooling');
+-- Bad input: a feature added to a release in master, whose rows would
+-- reach no release, is added with a warning.
+SELECT tdm.add_feature('R-LD1', 'FEAT-LATE', 2);

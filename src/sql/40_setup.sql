@@ -934,6 +934,15 @@ BEGIN
   PERFORM tdm._require_distinct_name('feature', add_feature.feature,
                                      ARRAY(SELECT f.feature FROM tdm.feature f
                                             WHERE f.release = add_feature.release));
+  -- (A release in master holds its rows as its lock held them: rows tagged
+  -- for a feature added now reach no release.)
+  IF (SELECT tdm._presence(r.status) FROM tdm.release r WHERE r.release = add_feature.release) <> 'neither' THEN
+    RAISE WARNING 'add_feature: release % is %: rows tagged for feature % reach neither it nor master',
+      add_feature.release, (SELECT r.status FROM tdm.release r WHERE r.release = add_feature.release),
+      add_feature.feature
+      USING HINT = 'Plan the feature in a release under way (or a new one: tdm.create_release), and tag its rows'
+                   ' for that release.';
+  END IF;
   INSERT INTO tdm.feature (release, feature, priority)
   VALUES (add_feature.release, add_feature.feature, add_feature.priority);
   PERFORM tdm._audit('add_feature', add_feature.release || '/' || add_feature.feature,
