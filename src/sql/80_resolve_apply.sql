@@ -410,15 +410,41 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     ORDER BY fk ->> 'name' LIMIT 1))
 $$;
 
--- Whether tdm can give `rel`'s rows new primary keys: one integer or uuid
--- column that is no part of a reference (tdm._key_parent; other keys need
--- the new key from a reviewer's renames).
+-- The primary key column a row of `rel` tdm re-keys gets its new value
+-- in: the key's one column; of a key of several columns none of which is
+-- in a reference, the one the table generates (identity, or a default from
+-- a sequence: a partitioned table's payment_id of (payment_id,
+-- payment_date), the rest of the key staying as it is). NULL otherwise.
+CREATE FUNCTION tdm._rekeyed_column(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN cardinality(m.pk_columns) = 1 THEN m.pk_columns[1]
+              WHEN NOT EXISTS (SELECT FROM jsonb_array_elements(m.foreign_keys) fk
+                                WHERE fk -> 'columns' ?| m.pk_columns)
+                   AND (SELECT a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false)
+                          FROM pg_attribute a
+                          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                         WHERE a.attrelid = m.rel AND a.attname = tdm._renamed_key_column(m.rel))
+              THEN tdm._renamed_key_column(m.rel) END
+    FROM tdm.managed_table m WHERE m.rel = _rekeyed_column.rel
+$$;
+
+-- Its place in the primary key (1 for a one-column key).
+CREATE FUNCTION tdm._rekeyed_position(rel regclass) RETURNS int
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT array_position(m.pk_columns, tdm._rekeyed_column(m.rel)::name)
+    FROM tdm.managed_table m WHERE m.rel = _rekeyed_position.rel
+$$;
+
+-- Whether tdm can give `rel`'s rows new primary keys: an integer or uuid
+-- column to re-key (tdm._rekeyed_column) that is no part of a reference
+-- (tdm._key_parent; other keys need the new key from a reviewer's
+-- renames).
 CREATE FUNCTION tdm._rekeyable(rel regclass) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT cardinality(m.pk_columns) = 1
-         AND (SELECT tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype,
-                                                'uuid'::regtype)
-                FROM pg_attribute a WHERE a.attrelid = m.rel AND a.attname = m.pk_columns[1])
+  SELECT coalesce((SELECT tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                                                         'uuid'::regtype)
+                     FROM pg_attribute a WHERE a.attrelid = m.rel AND a.attname = tdm._rekeyed_column(m.rel)),
+                  false)
          AND tdm._key_parent(m.rel) IS NULL
     FROM tdm.managed_table m WHERE m.rel = _rekeyable.rel
 $$;
@@ -458,15 +484,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                       WHERE o -> 'columns' ? c AND o -> 'columns' ?| m.pk_columns)
 $$;
 
--- The sequence a one-column primary key of `rel` takes its values from in
--- target `target_schema` (the target table's, else the managed table's:
--- tdm._column_sequence). NULL for a wider key or none.
+-- The sequence the re-keyed column of `rel` (tdm._rekeyed_column) takes
+-- its values from in target `target_schema` (the target table's, else the
+-- managed table's: tdm._column_sequence). NULL for none.
 CREATE FUNCTION tdm._key_sequence(rel regclass, target_schema text) RETURNS regclass
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT coalesce(tdm._column_sequence(tdm._target_table(target_schema, m.rel), m.pk_columns[1]),
-                  tdm._column_sequence(m.rel, m.pk_columns[1]))
+  SELECT coalesce(tdm._column_sequence(tdm._target_table(target_schema, m.rel), tdm._rekeyed_column(m.rel)),
+                  tdm._column_sequence(m.rel, tdm._rekeyed_column(m.rel)))
     FROM tdm.managed_table m
-   WHERE m.rel = _key_sequence.rel AND cardinality(m.pk_columns) = 1
+   WHERE m.rel = _key_sequence.rel AND tdm._rekeyed_column(m.rel) IS NOT NULL
 $$;
 
 -- The expression that gives a re-keyed row of `rel` its new primary key:
@@ -481,7 +507,8 @@ CREATE FUNCTION tdm._new_key_expr(rel regclass, target_rel regclass, collected r
 RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  pk text := (SELECT m.pk_columns[1] FROM tdm.managed_table m WHERE m.rel = _new_key_expr.rel);
+  pk text := tdm._rekeyed_column(rel);
+  key_at int := tdm._rekeyed_position(rel);  -- its place in keys held as arrays
   target_schema text := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                           WHERE c.oid = target_rel);
   seq regclass;
@@ -546,7 +573,7 @@ BEGIN
   -- And past the keys of rows decisions deleted, gone from the collected
   -- rows: their children still name them by their environment and key.
   IF to_regclass('pg_temp.tdm_deleted') IS NOT NULL THEN
-    highest := greatest(highest, (SELECT max(d.key[1]::numeric) FROM pg_temp.tdm_deleted d
+    highest := greatest(highest, (SELECT max(d.key[key_at]::numeric) FROM pg_temp.tdm_deleted d
                                    WHERE d.rel = _new_key_expr.rel AND NOT d.earlier));
   END IF;
   -- A sequence other managed tables draw from too (ids unique across
@@ -568,7 +595,7 @@ BEGIN
                       AND tdm._key_sequence(m.rel, target_schema) = seq);
   IF cardinality(sharing) > 0 THEN
     EXECUTE format(
-      'SELECT max((k.new_key ->> m.pk_columns[1])::numeric)'
+      'SELECT max((k.new_key ->> tdm._rekeyed_column(m.rel))::numeric)'
       '  FROM (SELECT p.rel, p.new_key FROM pg_temp.tdm_previous_keys p WHERE p.rel = ANY ($1)%s) k'
       '  JOIN tdm.managed_table m ON m.rel = k.rel',
       CASE WHEN to_regclass('pg_temp.tdm_keymap') IS NOT NULL
@@ -757,7 +784,8 @@ BEGIN
   -- generated uuid met again is master's row.
   IF to_regclass('pg_temp.tdm_returning') IS NOT NULL AND tdm._rekeyable(the_rel)
      AND (SELECT tdm._base_type(a.atttypid) <> 'uuid'::regtype FROM tdm.managed_table mt
-            JOIN pg_attribute a ON a.attrelid = mt.rel AND a.attname = mt.pk_columns[1] WHERE mt.rel = the_rel)
+            JOIN pg_attribute a ON a.attrelid = mt.rel AND a.attname = tdm._rekeyed_column(mt.rel)
+           WHERE mt.rel = the_rel)
      AND EXISTS (SELECT FROM tdm.key_map k WHERE k.run_id = ANY (master_runs) AND k.rel = the_rel
                                              AND k.reason = 'rekeyed') THEN
     UPDATE tdm.conflict c
@@ -884,6 +912,8 @@ DECLARE
   orphaned_keys bool;   -- rows whose key names a deleted parent
   clash record;         -- two decisions merging one row into two rows
   circle record;        -- decisions merging rows in a circle
+  rekeyed_col text := tdm._rekeyed_column(the_rel);  -- the key column a re-keyed row gets anew
+  key_at int := tdm._rekeyed_position(the_rel);      -- its place in keys held as arrays
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   key_text := tdm._key_text(m.pk_columns, 't');
@@ -1220,9 +1250,9 @@ BEGIN
         '         UNION ALL SELECT t.%1$I FROM %6$s t WHERE t.%5$I IS DISTINCT FROM $2'
         -- (nor a key a row deleted by a decision had: its children still
         -- name it, and would be taken for the re-keyed row's)
-        '         UNION ALL SELECT d.key[1]::%2$s FROM pg_temp.tdm_deleted d WHERE d.rel = $1 AND NOT d.earlier)',
-        m.pk_columns[1], tdm._column_type(the_rel, m.pk_columns[1]), collected, target_rel,
-        m.release_column, coalesce(tdm._target_table('master', the_rel), target_rel))
+        '         UNION ALL SELECT d.key[%7$s]::%2$s FROM pg_temp.tdm_deleted d WHERE d.rel = $1 AND NOT d.earlier)',
+        rekeyed_col, tdm._column_type(the_rel, rekeyed_col), collected, target_rel,
+        m.release_column, coalesce(tdm._target_table('master', the_rel), target_rel), key_at)
         USING the_rel, (SELECT r.release FROM tdm.run r WHERE r.run_id = run);
     END IF;
     new_key := tdm._new_key_expr(the_rel, target_rel, collected);
@@ -1232,8 +1262,8 @@ BEGIN
       new_key := format('coalesce((SELECT (k.new_key->>%L)::%s FROM pg_temp.tdm_previous_keys k'
                         '           WHERE k.rel = $1 AND k.env = p.env AND k.old_key = %s),'
                         '          %s)',
-                        m.pk_columns[1], (SELECT c.column_type FROM tdm._columns(the_rel) c
-                                           WHERE c.column_name = m.pk_columns[1]),
+                        rekeyed_col, (SELECT c.column_type FROM tdm._columns(the_rel) c
+                                           WHERE c.column_name = rekeyed_col),
                         CASE WHEN tdm._has_returning(the_rel)
                              THEN 'coalesce((SELECT b.old_json FROM pg_temp.tdm_returning b WHERE b.rel = $1'
                                   ' AND b.env = p.env AND b.new_json = p.old_json LIMIT 1), p.old_json)'
@@ -1262,8 +1292,8 @@ BEGIN
         ' INSERT INTO pg_temp.tdm_keymap (rel, env, old_key, old_json, new_key, new_json, reason,'
         '                                 conflict_id)'
         ' SELECT $1, tdm_env, key, old_json, new_key, new_json, ''rekeyed'', conflict_id FROM changed',
-        collected, m.pk_columns[1], new_key, key_text, key_json, m.pk_columns[1],
-        tdm._column_type(the_rel, m.pk_columns[1])) USING the_rel;
+        collected, rekeyed_col, new_key, key_text, key_json, rekeyed_col,
+        tdm._column_type(the_rel, rekeyed_col)) USING the_rel;
       GET DIAGNOSTICS n = ROW_COUNT;
       -- (counted once: a row renamed by a keep_all is counted already)
       n := n - (SELECT count(DISTINCT p.row_ctid) FROM pg_temp.tdm_plan p
@@ -1277,7 +1307,7 @@ BEGIN
         JOIN tdm.conflict c ON c.run_id = run AND c.conflict_id = p.conflict_id
        WHERE p.role = 'rekey' AND c.status = 'decided';
       IF decided IS NOT NULL THEN
-        RAISE EXCEPTION 'consolidate: %: no new % for the rows to re-key: %', the_rel, m.pk_columns[1], SQLERRM
+        RAISE EXCEPTION 'consolidate: %: no new % for the rows to re-key: %', the_rel, rekeyed_col, SQLERRM
           USING ERRCODE = 'numeric_value_out_of_range',
                 HINT = format('New keys start past the highest key in use (the collected rows, the target and'
                               ' master), and the column''s type or domain has no room there. Give the rows'
@@ -1289,13 +1319,13 @@ BEGIN
       -- with the keys in renames settles each conflict.
       UPDATE tdm.conflict c
          SET rule = 'manual', class = 'complex', status = 'pending', priority = 2,
-             suggestion = format('keep all; give %s a new %s in renames => %L', x.labels, m.pk_columns[1],
+             suggestion = format('keep all; give %s a new %s in renames => %L', x.labels, rekeyed_col,
                                  x.example::text),
              rationale = c.rationale || format('; no new %s fits the column past the highest in use (%s):'
                                                ' decide keep_all with the new key in renames',
-                                               m.pk_columns[1], SQLERRM)
+                                               rekeyed_col, SQLERRM)
         FROM (SELECT p.conflict_id, string_agg(cm.label, ', ' ORDER BY p.member) AS labels,
-                     jsonb_object_agg(cm.label, jsonb_build_object(m.pk_columns[1], '...')) AS example
+                     jsonb_object_agg(cm.label, jsonb_build_object(rekeyed_col, '...')) AS example
                 FROM pg_temp.tdm_plan p
                 JOIN tdm.conflict_member cm ON cm.run_id = run AND cm.conflict_id = p.conflict_id
                                            AND cm.member = p.member

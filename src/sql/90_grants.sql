@@ -95,6 +95,8 @@ GRANT EXECUTE ON FUNCTION
   tdm._pinned_text(anyelement),
   tdm._columns(regclass),
   tdm._rekeyable(regclass),
+  tdm._rekeyed_column(regclass),
+  tdm._rekeyed_position(regclass),
   tdm._settable_references(regclass),
   tdm._key_reference(regclass),
   tdm._key_parent(regclass),
