@@ -16,17 +16,17 @@ BEGIN
   IF NOT EXISTS (SELECT FROM tdm.environment e WHERE e.name = env) THEN
     RAISE EXCEPTION 'environment "%" does not exist', env USING ERRCODE = 'undefined_object';
   END IF;
-  -- (Two calls reading a new environment at once take turns: the second
-  -- waits for the first's schema and foreign tables, where its CREATE
-  -- SCHEMA failed on pg_namespace's unique index.)
   IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = schema_name) THEN
-    PERFORM pg_advisory_xact_lock(1952738657, hashtext('environment schema ' || schema_name));
-  END IF;
-  IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = schema_name) THEN
-    EXECUTE format('CREATE SCHEMA %I', schema_name);
-    EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO tdm_admin', schema_name);
-    EXECUTE format('COMMENT ON SCHEMA %I IS %L', schema_name,
-                   'tdm: foreign tables of environment ' || env || ' (managed by tdm)');
+    -- (Two calls reading a new environment at once: the second's CREATE
+    -- waits for the first's transaction, and finds the schema made.)
+    BEGIN
+      EXECUTE format('CREATE SCHEMA %I', schema_name);
+      EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO tdm_admin', schema_name);
+      EXECUTE format('COMMENT ON SCHEMA %I IS %L', schema_name,
+                     'tdm: foreign tables of environment ' || env || ' (managed by tdm)');
+    EXCEPTION WHEN duplicate_schema OR unique_violation THEN
+      NULL;
+    END;
   END IF;
   RETURN schema_name;
 END

@@ -572,9 +572,9 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
   SELECT pg_advisory_xact_lock_shared(hashtext('tdm.managed_table'), 0)
 $$;
 
--- Taken by what changes the managed tables. Refused at once while an
--- operation holds them: waiting would queue every later operation
--- (a rollback_release too) behind the change.
+-- Taken by what changes the managed tables. Refused while an operation
+-- holds them (after a second's tries): waiting would queue every later
+-- operation (a rollback_release too) behind the change.
 -- Two changes take turns (a second waits for the first to end, a quick
 -- catalog change): only an operation's hold refuses one.
 CREATE FUNCTION tdm._change_managed_tables(caller text) RETURNS void
@@ -960,7 +960,7 @@ BEGIN
   END IF;
   -- (The same name added at once in two sessions: the second waits for
   -- the first, then is told the rule exists, not its primary key's error.)
-  PERFORM pg_advisory_xact_lock(1952738657, hashtext('rule ' || _check_rule_target.name));
+  PERFORM pg_advisory_xact_lock(hashtext('tdm rule'), hashtext(_check_rule_target.name));
   IF EXISTS (SELECT FROM tdm.rule r WHERE r.name = _check_rule_target.name) THEN
     RAISE EXCEPTION 'rule "%" already exists', _check_rule_target.name
       USING ERRCODE = 'duplicate_object',

@@ -260,7 +260,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r tdm.release;
 BEGIN
-  PERFORM pg_advisory_xact_lock(1952738657, hashtext('promote ' || release));  -- ('tdma', ...)
+  PERFORM pg_advisory_xact_lock(hashtext('tdm release turn'), hashtext(release));
   SELECT * INTO r FROM tdm.release x WHERE x.release = _release_turn.release;
   RETURN r;
 END

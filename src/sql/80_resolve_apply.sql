@@ -412,15 +412,17 @@ $$;
 
 -- The primary key column a row of `rel` tdm re-keys gets its new value
 -- in: the key's one column; of a key of several columns none of which is
--- in a reference, the one the table generates (identity, or a default from
--- a sequence: a partitioned table's payment_id of (payment_id,
--- payment_date), the rest of the key staying as it is). NULL otherwise.
+-- in a reference, the one the table generates (identity, a default from a
+-- sequence, or gen_random_uuid()): a partitioned table's payment_id of
+-- (payment_id, payment_date), the rest of the key staying as it is. NULL
+-- otherwise.
 CREATE FUNCTION tdm._rekeyed_column(rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN cardinality(m.pk_columns) = 1 THEN m.pk_columns[1]
               WHEN NOT EXISTS (SELECT FROM jsonb_array_elements(m.foreign_keys) fk
                                 WHERE fk -> 'columns' ?| m.pk_columns)
-                   AND (SELECT a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false)
+                   AND (SELECT a.attidentity <> ''
+                               OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^(nextval|gen_random_uuid|uuid_generate_v4)\(', false)
                           FROM pg_attribute a
                           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                          WHERE a.attrelid = m.rel AND a.attname = tdm._renamed_key_column(m.rel))
@@ -464,7 +466,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = u.c
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
    WHERE m.rel = _renamed_key_column.rel
-   ORDER BY a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false) DESC,
+   ORDER BY a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^(nextval|gen_random_uuid|uuid_generate_v4)\(', false) DESC,
             NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk WHERE fk -> 'columns' ? u.c) DESC,
             u.o DESC
    LIMIT 1
@@ -1235,6 +1237,9 @@ BEGIN
   -- New keys: the ones an earlier call of the run gave (a re-run loads the
   -- same rows), else the next ones, given in the rows' order.
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey') THEN
+    IF rekeyed_col IS NULL THEN  -- (its refusal: a key it cannot generate)
+      new_key := tdm._new_key_expr(the_rel, target_rel, collected);
+    END IF;
     -- (Not a key a row holds now: a collected row that keeps its key, or
     -- one of another release in the target or master, which took it since
     -- that call, as a release consolidated and promoted in between may
@@ -1283,7 +1288,7 @@ BEGIN
         '         FROM (SELECT p.row_ctid, p.env, p.key, p.old_json, p.conflict_id'
         '                 FROM pg_temp.tdm_plan p LEFT JOIN tdm.environment e ON e.name = p.env'
         '                WHERE p.role = ''rekey'''
-        '                ORDER BY e.precedence, p.env COLLATE "C", (p.old_json ->> %6$L)::%7$s, p.row_ctid) p),'
+        '                ORDER BY e.precedence, p.env COLLATE "C", (p.old_json ->> %6$L)::%7$s, p.old_json, p.row_ctid) p),'
         '     changed AS (UPDATE %1$s t SET %2$I = p.new_value'
         '                   FROM (SELECT * FROM keyed ORDER BY row_ctid) p'
         '                  WHERE t.ctid = p.row_ctid'

@@ -375,9 +375,9 @@ BEGIN
       refusal := format('decision on %s: %s gives "%s" the value %s, which is not a valid %s',
                         conflict_id, what, k, patch -> k, col.type);
       -- (A JSON string is read as the column's text: "green" is no JSON.)
-      IF col.is_json AND jsonb_typeof(patch -> k) = 'string' THEN
+      IF col.is_json AND jsonb_typeof(patch -> k) = 'string' AND SQLSTATE = '22P02' THEN
         RAISE EXCEPTION '%', refusal
-          USING ERRCODE = SQLSTATE, DETAIL = SQLERRM,
+          USING ERRCODE = 'invalid_text_representation', DETAIL = SQLERRM,
                 HINT = format('A string is read as the %s text itself, as the review queue shows the members'''
                               ' values: write the JSON string %s as %s, or give a JSON object, array or number'
                               ' as it is.', col.type, patch -> k, to_jsonb((patch -> k)::text));
@@ -823,12 +823,15 @@ BEGIN
   END IF;
   -- What tdm sets is not written by hand: said, not silently set again.
   -- (OLD is null on INSERT: there, any value given, but to the columns
-  -- with defaults. An UPDATE's approval alone is tdm.approve's, above.)
+  -- with defaults. An UPDATE's approval alone is handled above, as
+  -- tdm.approve's; written with other changes, it is refused.)
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
     SELECT x.col INTO label
       FROM (VALUES (1, 'decided_by', TG_OP = 'UPDATE' AND NEW.decided_by IS DISTINCT FROM OLD.decided_by),
                    (2, 'decided_at', TG_OP = 'UPDATE' AND NEW.decided_at IS DISTINCT FROM OLD.decided_at),
-                   (3, 'approved_by', TG_OP = 'INSERT' AND NEW.approved_by IS NOT NULL),
+                   -- (kept as it was, it goes with the change: said below)
+                   (3, 'approved_by', NEW.approved_by IS NOT NULL
+                                      AND NEW.approved_by IS DISTINCT FROM OLD.approved_by),
                    (4, 'approved_at', NEW.approved_at IS DISTINCT FROM OLD.approved_at),
                    (5, 'members_checksum', NEW.members_checksum IS DISTINCT FROM OLD.members_checksum),
                    (6, 'decided_priority', NEW.decided_priority IS DISTINCT FROM OLD.decided_priority))

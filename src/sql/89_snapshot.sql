@@ -952,8 +952,12 @@ DECLARE
   releases jsonb;
 BEGIN
   WITH gone AS (SELECT r.run_id, r.release FROM tdm.run r
+                  JOIN tdm.release x ON x.release = r.release
                   LEFT JOIN tdm.snapshot_release sr ON sr.snapshot_id = snapshot_id AND sr.release = r.release
                  WHERE r.target = target AND r.status = 'completed'
+                   -- (not a release promoted since: its run's key map is
+                   -- what later releases' references in master go through)
+                   AND tdm._presence(x.status) = 'neither'
                    AND coalesce(sr.status, 'open') IN ('open', 'locked')
                    -- (not a run of before, its release tagged again since)
                    AND r.finished_at > (SELECT s.created_at FROM tdm.snapshot s
@@ -1088,15 +1092,23 @@ $$;
 -- What NOTIFY can carry of a rollback's payload: PostgreSQL refuses one of
 -- 8000 bytes or more, which would undo the rollback itself (many later
 -- deployments undone with it, long code versions or release names). Past
--- that: without also_rolled_back, then only the ids, and "truncated": the
--- audit row and tdm.deployment hold the rest.
+-- that: without also_rolled_back, then also without the rolled back code
+-- version and the release, then only the ids, and "truncated": the audit
+-- row and tdm.deployment hold the rest.
 CREATE FUNCTION tdm._notify_payload(payload jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE WHEN octet_length(payload::text) < 8000 THEN payload::text
-              WHEN octet_length(((payload - 'also_rolled_back') || '{"truncated": true}')::text) < 8000
-              THEN ((payload - 'also_rolled_back') || '{"truncated": true}')::text
-              ELSE jsonb_build_object('deployment_id', payload -> 'deployment_id', 'snapshot_id', payload -> 'snapshot_id',
-                                      'job_id', payload -> 'job_id', 'truncated', true)::text END
+  SELECT x.sent
+    FROM (VALUES (1, payload::text),
+                 (2, ((payload - 'also_rolled_back') || '{"truncated": true}')::text),
+                 -- (what the tooling acts on: the code version to return to)
+                 (3, (jsonb_build_object('return_to_code_version', payload -> 'return_to_code_version')
+                      || (payload - 'also_rolled_back' - 'rolled_back_code_version' - 'release')
+                      || '{"truncated": true}')::text),
+                 (4, jsonb_build_object('deployment_id', payload -> 'deployment_id',
+                                        'snapshot_id', payload -> 'snapshot_id', 'job_id', payload -> 'job_id',
+                                        'truncated', true)::text)) AS x(n, sent)
+   WHERE octet_length(x.sent) < 8000 OR x.n = 4
+   ORDER BY x.n LIMIT 1
 $$;
 
 -- Phase 5: the release's data goes back to its pre-deploy snapshot, and
@@ -1134,13 +1146,15 @@ BEGIN
   -- rollback's settling of statuses leaves it alone
   -- (tdm._reconcile_releases), and it is marked once the rollback holds the
   -- audit's head and the target (decision 173: its row is not locked before).
+  PERFORM set_config('tdm_rollback.release', release, true);
+  job := tdm.rollback(d.snapshot_id);
+  -- (The later deployments the rollback undid, read once it holds the
+  -- target: one made while it waited for the target is among them.)
   later := (SELECT coalesce(jsonb_agg(jsonb_build_object('release', x.release, 'deployment_id', x.deployment_id,
                                                           'code_version', x.code_version)
                                        ORDER BY x.deployment_id), '[]')
               FROM tdm.deployment x
-             WHERE x.target = d.target AND x.deployment_id > d.deployment_id AND x.rolled_back_at IS NULL);
-  PERFORM set_config('tdm_rollback.release', release, true);
-  job := tdm.rollback(d.snapshot_id);
+             WHERE x.target = d.target AND x.deployment_id > d.deployment_id AND x.rolled_back_at = now());
   PERFORM set_config('tdm_rollback.release', '', true);
   UPDATE tdm.deployment x SET rolled_back_at = now() WHERE x.deployment_id = d.deployment_id;
   -- (An earlier deployment of the release, with another code version,

@@ -6,7 +6,7 @@
 -- queue says what changed in a stale conflict's members. A blank
 -- rationale is refused as its own.
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -90,6 +90,10 @@ SELECT throws_ok(format($$INSERT INTO tdm.decision (conflict_id, action, keep_en
                           VALUES (%L, 'keep', 'bd1', 'bd1 it is', 'somebody_else')$$, :'b_conflict'),
   '428C9', format('decision on %s: approved_by is set by tdm, not written', :'b_conflict'),
   'approved_by written with a new decision is refused, not silently dropped');
+SELECT throws_ok(format($$UPDATE tdm.decision SET rationale = 'still bd2', approved_by = 'somebody_else'
+                          WHERE conflict_id = %L$$, :'a_conflict'),
+  '428C9', format('decision on %s: approved_by is set by tdm, not written', :'a_conflict'),
+  'so is one written with other changes of a decision');
 -- The action changed alone: what went with the old one goes; written
 -- with the new one, it is checked.
 UPDATE tdm.decision SET action = 'delete_all' WHERE conflict_id = :'a_conflict';

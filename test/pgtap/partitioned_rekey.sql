@@ -4,9 +4,9 @@
 -- the second environment's rows get new ids past every id in use, their
 -- days kept, as a one-column key's would (before: one manual conflict per
 -- row, a reviewer typing each id). Their notes, referencing (id, day),
--- follow them.
+-- follow them. So for a uuid the table generates beside a region.
 BEGIN;
-SELECT plan(6);
+SELECT plan(8);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -24,6 +24,11 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_pk_e1.pk_event VALUES (1, '2026-02-05', 'A', 'TPK', 'F'), (2, '2026-02-06', 'B', 'TPK', 'F');
   INSERT INTO tap_pk_e2.pk_event VALUES (1, '2026-02-05', 'C', 'TPK', 'F'), (2, '2026-02-06', 'D', 'TPK', 'F');
   INSERT INTO tap_pk_e1.pk_note VALUES (1, 1, '2026-02-05', 'on A', 'TPK', 'F');
+  CREATE TABLE tap_pk_e1.pk_site (id uuid, region text, name text NOT NULL, tdm_release text, tdm_feature text,
+                                  PRIMARY KEY (id, region));
+  CREATE TABLE tap_pk_e2.pk_site (LIKE tap_pk_e1.pk_site INCLUDING ALL);
+  INSERT INTO tap_pk_e1.pk_site VALUES ('00000000-0000-0000-0000-000000000001', 'eu', 'Lyon', 'TPK', 'F');
+  INSERT INTO tap_pk_e2.pk_site VALUES ('00000000-0000-0000-0000-000000000001', 'eu', 'Graz', 'TPK', 'F');
   INSERT INTO tap_pk_e2.pk_note VALUES (11, 1, '2026-02-05', 'on C', 'TPK', 'F'),
                                        (12, 2, '2026-02-06', 'on D', 'TPK', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_pk_self');
@@ -34,10 +39,13 @@ CREATE TABLE staging.pk_event_2026 PARTITION OF staging.pk_event FOR VALUES FROM
 CREATE TABLE staging.pk_note (id int PRIMARY KEY, event_id int, event_day date, body text,
                               tdm_release text, tdm_feature text,
                               FOREIGN KEY (event_id, event_day) REFERENCES staging.pk_event);
+CREATE TABLE staging.pk_site (id uuid DEFAULT gen_random_uuid(), region text, name text NOT NULL,
+                              tdm_release text, tdm_feature text, PRIMARY KEY (id, region), UNIQUE (name, region));
 SELECT tdm.add_environment('pk1', 'tap_pk_self', 10, 'tap_pk_e1');
 SELECT tdm.add_environment('pk2', 'tap_pk_self', 20, 'tap_pk_e2');
 SELECT tdm.manage_table('staging.pk_event', '{"code,day"}');
 SELECT tdm.manage_table('staging.pk_note');
+SELECT tdm.manage_table('staging.pk_site', '{"name,region"}');
 SELECT tdm.create_release('TPK'), tdm.add_feature('TPK', 'F', 1);
 SELECT tdm.tag_release('TPK') IS NOT NULL;
 SELECT tdm.consolidate('TPK') AS run \gset
@@ -60,6 +68,11 @@ SELECT results_eq($$SELECT env, old_key, new_key FROM tdm.key_map WHERE run_id =
                   $$VALUES ('pk2', '{"id": 1, "day": "2026-02-05"}'::jsonb, '{"id": 3, "day": "2026-02-05"}'::jsonb),
                            ('pk2', '{"id": 2, "day": "2026-02-06"}'::jsonb, '{"id": 4, "day": "2026-02-06"}'::jsonb)$$,
                   'the key map has each re-keyed event, whole key to whole key');
+
+SELECT is(tdm._rekeyed_column('staging.pk_site'), 'id', 'so is a uuid from gen_random_uuid() beside a region');
+SELECT results_eq($$SELECT name, id = '00000000-0000-0000-0000-000000000001', region FROM staging.pk_site ORDER BY name$$,
+                  $$VALUES ('Graz', false, 'eu'), ('Lyon', true, 'eu')$$,
+                  'pk2''s site gets a new uuid in its region, pk1''s keeps its own');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -127,7 +127,8 @@ struct TableModel {
   bool normalize_keys = false;     // natural keys compared case- and space-insensitively
   std::vector<KeyForm> key_forms;  // per column (none: every column kText)
   bool rekeyable = true;           // tdm can give a row a new primary key (one integer or
-                                   // uuid column): else a key collision waits for a reviewer
+                                   // uuid column, or such a column the table generates in a
+                                   // key of several): else a key collision waits for a reviewer
   // The table the primary key references (a subtype's supertype), "" when
   // none: a new key would name no row of it, so none is made up.
   std::string key_reference;
