@@ -422,7 +422,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               WHEN NOT EXISTS (SELECT FROM jsonb_array_elements(m.foreign_keys) fk
                                 WHERE fk -> 'columns' ?| m.pk_columns)
                    AND (SELECT a.attidentity <> ''
-                               OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^(nextval|gen_random_uuid|uuid_generate_v4)\(', false)
+                               OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^([a-z_]+\.)?(nextval|gen_random_uuid|uuid_generate_v4)\(', false)
                           FROM pg_attribute a
                           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                          WHERE a.attrelid = m.rel AND a.attname = tdm._renamed_key_column(m.rel))
@@ -453,11 +453,12 @@ $$;
 
 -- The primary key column a reviewer renumbers when tdm cannot give a row a
 -- new key (the key has several columns): the one the table generates
--- (identity, or a default from a sequence), else the last one that is no
--- foreign key's (a tenant's user id, not the tenant; an order's o_id, not
--- its district: a renamed reference would name another row). A
--- partitioned table's key must hold its partition key: (payment_id,
--- payment_date) is renumbered by payment_id.
+-- (identity, or a default from a sequence or a uuid function), else the
+-- last one that is no foreign key's (a tenant's user id, not the tenant;
+-- an order's o_id, not its district: a renamed reference would name
+-- another row) nor a partition column. A partitioned table's key must
+-- hold its partition key: (payment_id, payment_date) is renumbered by
+-- payment_id.
 CREATE FUNCTION tdm._renamed_key_column(rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT u.c
@@ -466,8 +467,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = u.c
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
    WHERE m.rel = _renamed_key_column.rel
-   ORDER BY a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^(nextval|gen_random_uuid|uuid_generate_v4)\(', false) DESC,
+   ORDER BY a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^([a-z_]+\.)?(nextval|gen_random_uuid|uuid_generate_v4)\(', false) DESC,
             NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk WHERE fk -> 'columns' ? u.c) DESC,
+            -- (not a partitioned table's partition column: rows would move)
+            a.attnum <> ALL (coalesce((SELECT pt.partattrs::int2[] FROM pg_partitioned_table pt
+                                        WHERE pt.partrelid = m.rel), '{}')) DESC,
             u.o DESC
    LIMIT 1
 $$;
@@ -518,7 +522,9 @@ DECLARE
   highest numeric;
   handed_out numeric;  -- the last value the table's sequence gave
   sharing regclass[];  -- the other managed tables whose keys come from the same sequence
-  given_elsewhere numeric;  -- the highest key this run gave one of them
+  given_elsewhere numeric;  -- the highest key this run gave one of them, or one holds
+  other regclass;
+  source regclass;
 BEGIN
   -- (A key of several columns, or of another type, is never made up: the
   -- decision checks say so first.)
@@ -606,6 +612,17 @@ BEGIN
       INTO given_elsewhere
       USING sharing;
     highest := greatest(highest, given_elsewhere);
+    -- (and past the keys their rows hold: collected, in the target and in
+    -- master; ids unique across the tables, decision 243)
+    FOREACH other IN ARRAY sharing LOOP
+      FOR source IN SELECT x.t FROM unnest(ARRAY[to_regclass(format('pg_temp.%I', tdm._collected_name(other))),
+                                                  tdm._target_table(target_schema, other),
+                                                  tdm._target_table('master', other)]) AS x(t)
+                     WHERE x.t IS NOT NULL LOOP
+        EXECUTE format('SELECT max(%I)::numeric FROM %s', tdm._rekeyed_column(other), source) INTO given_elsewhere;
+        highest := greatest(highest, given_elsewhere);
+      END LOOP;
+    END LOOP;
   END IF;
   IF to_regclass('pg_temp.tdm_new_keys') IS NOT NULL THEN
     DROP SEQUENCE pg_temp.tdm_new_keys;

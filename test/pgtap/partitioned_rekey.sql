@@ -4,9 +4,11 @@
 -- the second environment's rows get new ids past every id in use, their
 -- days kept, as a one-column key's would (before: one manual conflict per
 -- row, a reviewer typing each id). Their notes, referencing (id, day),
--- follow them. So for a uuid the table generates beside a region.
+-- follow them. So for a uuid the table generates beside a region; and
+-- where two tables draw their ids from one sequence, a new id is past the
+-- other table's ids too.
 BEGIN;
-SELECT plan(8);
+SELECT plan(9);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -29,6 +31,14 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_pk_e2.pk_site (LIKE tap_pk_e1.pk_site INCLUDING ALL);
   INSERT INTO tap_pk_e1.pk_site VALUES ('00000000-0000-0000-0000-000000000001', 'eu', 'Lyon', 'TPK', 'F');
   INSERT INTO tap_pk_e2.pk_site VALUES ('00000000-0000-0000-0000-000000000001', 'eu', 'Graz', 'TPK', 'F');
+  CREATE TABLE tap_pk_e1.pk_a (id int, day date, code text NOT NULL, tdm_release text, tdm_feature text,
+                               PRIMARY KEY (id, day));
+  CREATE TABLE tap_pk_e1.pk_b (LIKE tap_pk_e1.pk_a INCLUDING ALL);
+  CREATE TABLE tap_pk_e2.pk_a (LIKE tap_pk_e1.pk_a INCLUDING ALL);
+  CREATE TABLE tap_pk_e2.pk_b (LIKE tap_pk_e1.pk_a INCLUDING ALL);
+  INSERT INTO tap_pk_e1.pk_a VALUES (1, '2026-01-01', 'a1', 'TPK', 'F');
+  INSERT INTO tap_pk_e1.pk_b VALUES (2, '2026-01-01', 'b1', 'TPK', 'F');
+  INSERT INTO tap_pk_e2.pk_a VALUES (1, '2026-01-01', 'a2', 'TPK', 'F');
   INSERT INTO tap_pk_e2.pk_note VALUES (11, 1, '2026-02-05', 'on C', 'TPK', 'F'),
                                        (12, 2, '2026-02-06', 'on D', 'TPK', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_pk_self');
@@ -41,11 +51,16 @@ CREATE TABLE staging.pk_note (id int PRIMARY KEY, event_id int, event_day date, 
                               FOREIGN KEY (event_id, event_day) REFERENCES staging.pk_event);
 CREATE TABLE staging.pk_site (id uuid DEFAULT gen_random_uuid(), region text, name text NOT NULL,
                               tdm_release text, tdm_feature text, PRIMARY KEY (id, region), UNIQUE (name, region));
+CREATE SEQUENCE staging.pk_shared;
+CREATE TABLE staging.pk_a (id int DEFAULT nextval('staging.pk_shared'), day date, code text NOT NULL,
+                           tdm_release text, tdm_feature text, PRIMARY KEY (id, day), UNIQUE (code, day));
+CREATE TABLE staging.pk_b (LIKE staging.pk_a INCLUDING ALL);
 SELECT tdm.add_environment('pk1', 'tap_pk_self', 10, 'tap_pk_e1');
 SELECT tdm.add_environment('pk2', 'tap_pk_self', 20, 'tap_pk_e2');
 SELECT tdm.manage_table('staging.pk_event', '{"code,day"}');
 SELECT tdm.manage_table('staging.pk_note');
 SELECT tdm.manage_table('staging.pk_site', '{"name,region"}');
+SELECT tdm.manage_table('staging.pk_a', '{"code,day"}'), tdm.manage_table('staging.pk_b', '{"code,day"}');
 SELECT tdm.create_release('TPK'), tdm.add_feature('TPK', 'F', 1);
 SELECT tdm.tag_release('TPK') IS NOT NULL;
 SELECT tdm.consolidate('TPK') AS run \gset
@@ -73,6 +88,11 @@ SELECT is(tdm._rekeyed_column('staging.pk_site'), 'id', 'so is a uuid from gen_r
 SELECT results_eq($$SELECT name, id = '00000000-0000-0000-0000-000000000001', region FROM staging.pk_site ORDER BY name$$,
                   $$VALUES ('Graz', false, 'eu'), ('Lyon', true, 'eu')$$,
                   'pk2''s site gets a new uuid in its region, pk1''s keeps its own');
+
+SELECT results_eq($$SELECT code, id FROM (SELECT code, id FROM staging.pk_a UNION ALL SELECT code, id FROM staging.pk_b) x
+                     ORDER BY code$$,
+                  $$VALUES ('a1', 1), ('a2', 3), ('b1', 2)$$,
+                  'a re-keyed row of pk_a is past pk_b''s ids too, the two sharing one sequence');
 
 SELECT * FROM finish();
 ROLLBACK;
