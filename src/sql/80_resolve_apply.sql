@@ -422,7 +422,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               WHEN NOT EXISTS (SELECT FROM jsonb_array_elements(m.foreign_keys) fk
                                 WHERE fk -> 'columns' ?| m.pk_columns)
                    AND (SELECT a.attidentity <> ''
-                               OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^([a-z_]+\.)?(nextval|gen_random_uuid|uuid_generate_v4)\(', false)
+                               OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^([a-z_]+[.])?(nextval|gen_random_uuid|uuid_generate_v4)[(]', false)
                           FROM pg_attribute a
                           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                          WHERE a.attrelid = m.rel AND a.attname = tdm._renamed_key_column(m.rel))
@@ -467,7 +467,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = u.c
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
    WHERE m.rel = _renamed_key_column.rel
-   ORDER BY a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^([a-z_]+\.)?(nextval|gen_random_uuid|uuid_generate_v4)\(', false) DESC,
+   ORDER BY a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^([a-z_]+[.])?(nextval|gen_random_uuid|uuid_generate_v4)[(]', false) DESC,
             NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk WHERE fk -> 'columns' ? u.c) DESC,
             -- (not a partitioned table's partition column: rows would move)
             a.attnum <> ALL (coalesce((SELECT pt.partattrs::int2[] FROM pg_partitioned_table pt

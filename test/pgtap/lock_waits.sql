@@ -46,7 +46,8 @@ SELECT dblink_exec('locker', 'ROLLBACK');
 -- the calls take turns by an advisory lock, which that session holds)
 SELECT tdm.consolidate('TLW');
 SELECT dblink_exec('locker', 'BEGIN');
-SELECT * FROM dblink('locker', 'SELECT pg_advisory_xact_lock(1952738657, hashtext(''promote TLW''))') AS t(x text)
+SELECT * FROM dblink('locker', 'SELECT pg_advisory_xact_lock(hashtext(''tdm release turn''), hashtext(''TLW''))')
+                AS t(x text)
   \g /dev/null
 SET lock_timeout = '200ms';
 SELECT ok((SELECT detail FROM pg_temp.error_of($$SELECT tdm.promote('TLW')$$))
