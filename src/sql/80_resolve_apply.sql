@@ -439,8 +439,9 @@ $$;
 
 -- Whether tdm can give `rel`'s rows new primary keys: an integer or uuid
 -- column to re-key (tdm._rekeyed_column) that is no part of a reference
--- (tdm._key_parent; other keys need the new key from a reviewer's
--- renames).
+-- (tdm._key_parent), and whose sequence, if any, counts up (new keys go
+-- past the highest in use). Other keys need the new key from a
+-- reviewer's renames.
 CREATE FUNCTION tdm._rekeyable(rel regclass) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce((SELECT tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype,
@@ -448,6 +449,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                      FROM pg_attribute a WHERE a.attrelid = m.rel AND a.attname = tdm._rekeyed_column(m.rel)),
                   false)
          AND tdm._key_parent(m.rel) IS NULL
+         AND coalesce((SELECT q.seqincrement > 0 FROM pg_sequence q
+                        WHERE q.seqrelid = tdm._column_sequence(m.rel, tdm._rekeyed_column(m.rel))), true)
     FROM tdm.managed_table m WHERE m.rel = _rekeyable.rel
 $$;
 
