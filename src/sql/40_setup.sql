@@ -904,6 +904,8 @@ CREATE FUNCTION tdm.add_feature(release text, feature text, priority int)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 #variable_conflict use_column
+DECLARE
+  release_status text;
 BEGIN
   PERFORM tdm._require_given('add_feature', 'release', add_feature.release IS NOT NULL);
   IF add_feature.feature IS NULL OR btrim(add_feature.feature) = '' THEN
@@ -936,10 +938,10 @@ BEGIN
                                             WHERE f.release = add_feature.release));
   -- (A release in master holds its rows as its lock held them: rows tagged
   -- for a feature added now reach no release.)
-  IF (SELECT tdm._presence(r.status) FROM tdm.release r WHERE r.release = add_feature.release) <> 'neither' THEN
+  SELECT r.status INTO release_status FROM tdm.release r WHERE r.release = add_feature.release;
+  IF tdm._presence(release_status) <> 'neither' THEN
     RAISE WARNING 'add_feature: release % is %: rows tagged for feature % reach neither it nor master',
-      add_feature.release, (SELECT r.status FROM tdm.release r WHERE r.release = add_feature.release),
-      add_feature.feature
+      add_feature.release, release_status, add_feature.feature
       USING HINT = 'Plan the feature in a release under way (or a new one: tdm.create_release), and tag its rows'
                    ' for that release.';
   END IF;

@@ -421,13 +421,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN cardinality(m.pk_columns) = 1 THEN m.pk_columns[1]
               WHEN NOT EXISTS (SELECT FROM jsonb_array_elements(m.foreign_keys) fk
                                 WHERE fk -> 'columns' ?| m.pk_columns)
-                   AND (SELECT a.attidentity <> ''
-                               OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^([a-z_]+[.])?(nextval|gen_random_uuid|uuid_generate_v4)[(]', false)
-                          FROM pg_attribute a
-                          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-                         WHERE a.attrelid = m.rel AND a.attname = tdm._renamed_key_column(m.rel))
-              THEN tdm._renamed_key_column(m.rel) END
-    FROM tdm.managed_table m WHERE m.rel = _rekeyed_column.rel
+                   AND tdm._generated_column(m.rel, r.col)
+              THEN r.col END
+    FROM tdm.managed_table m CROSS JOIN LATERAL (SELECT tdm._renamed_key_column(m.rel) AS col) r
+   WHERE m.rel = _rekeyed_column.rel
 $$;
 
 -- Its place in the primary key (1 for a one-column key).
@@ -446,12 +443,26 @@ CREATE FUNCTION tdm._rekeyable(rel regclass) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce((SELECT tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype,
                                                          'uuid'::regtype)
-                     FROM pg_attribute a WHERE a.attrelid = m.rel AND a.attname = tdm._rekeyed_column(m.rel)),
+                     FROM pg_attribute a WHERE a.attrelid = m.rel AND a.attname = r.col),
                   false)
          AND tdm._key_parent(m.rel) IS NULL
          AND coalesce((SELECT q.seqincrement > 0 FROM pg_sequence q
-                        WHERE q.seqrelid = tdm._column_sequence(m.rel, tdm._rekeyed_column(m.rel))), true)
-    FROM tdm.managed_table m WHERE m.rel = _rekeyable.rel
+                        WHERE q.seqrelid = tdm._column_sequence(m.rel, r.col)), true)
+    FROM tdm.managed_table m CROSS JOIN LATERAL (SELECT tdm._rekeyed_column(m.rel) AS col) r
+   WHERE m.rel = _rekeyable.rel
+$$;
+
+-- Whether column `col` of `rel` takes its values from the table: an
+-- identity, or a default from a sequence or a uuid function (spelled with
+-- its schema, or not).
+CREATE FUNCTION tdm._generated_column(rel regclass, col text) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT a.attidentity <> ''
+         OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^([a-z_]+[.])?(nextval|gen_random_uuid|uuid_generate_v4)[(]',
+                     false)
+    FROM pg_attribute a
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+   WHERE a.attrelid = rel AND a.attname = col
 $$;
 
 -- The primary key column a reviewer renumbers when tdm cannot give a row a
@@ -468,9 +479,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM tdm.managed_table m
    CROSS JOIN LATERAL unnest(m.pk_columns) WITH ORDINALITY AS u(c, o)
     JOIN pg_attribute a ON a.attrelid = m.rel AND a.attname = u.c
-    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
    WHERE m.rel = _renamed_key_column.rel
-   ORDER BY a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) ~ '^([a-z_]+[.])?(nextval|gen_random_uuid|uuid_generate_v4)[(]', false) DESC,
+   ORDER BY tdm._generated_column(m.rel, u.c) DESC,
             NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk WHERE fk -> 'columns' ? u.c) DESC,
             -- (not a partitioned table's partition column: rows would move)
             a.attnum <> ALL (coalesce((SELECT pt.partattrs::int2[] FROM pg_partitioned_table pt
@@ -498,10 +508,10 @@ $$;
 -- managed table's: tdm._column_sequence). NULL for none.
 CREATE FUNCTION tdm._key_sequence(rel regclass, target_schema text) RETURNS regclass
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT coalesce(tdm._column_sequence(tdm._target_table(target_schema, m.rel), tdm._rekeyed_column(m.rel)),
-                  tdm._column_sequence(m.rel, tdm._rekeyed_column(m.rel)))
-    FROM tdm.managed_table m
-   WHERE m.rel = _key_sequence.rel AND tdm._rekeyed_column(m.rel) IS NOT NULL
+  SELECT coalesce(tdm._column_sequence(tdm._target_table(target_schema, m.rel), r.col),
+                  tdm._column_sequence(m.rel, r.col))
+    FROM tdm.managed_table m CROSS JOIN LATERAL (SELECT tdm._rekeyed_column(m.rel) AS col) r
+   WHERE m.rel = _key_sequence.rel AND r.col IS NOT NULL
 $$;
 
 -- The expression that gives a re-keyed row of `rel` its new primary key:

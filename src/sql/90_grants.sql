@@ -98,6 +98,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._rekeyed_column(regclass),
   tdm._rekeyed_position(regclass),
   tdm._column_sequence(regclass, text),
+  tdm._generated_column(regclass, text),
   tdm._settable_references(regclass),
   tdm._key_reference(regclass),
   tdm._key_parent(regclass),
