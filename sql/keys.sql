@@ -1281,5 +1281,17 @@ SELECT pg_temp.second_waits($$SELECT tdm.add_rule('rn_twice', 'staging.rn_users'
 SELECT pg_temp.second_waits($$SELECT tdm.manage_table('staging.rn_users', '{"tenant,email"}', core_columns => '{email}')$$,
                             $$SELECT tdm.manage_table('staging.rn_tenants')$$) = '' AS registered;
 SELECT rel, core_columns FROM tdm.managed_table WHERE rel::text LIKE 'staging.rn_%' ORDER BY 1;
+-- Two calls reading a new environment for the first time: the second's
+-- CREATE SCHEMA waits for the first's, then finds it made (before:
+-- pg_namespace's unique-index error).
+SELECT dblink_exec(pg_temp.env_conninfo('st1'), 'CREATE SCHEMA race');
+SELECT tdm.add_environment('st_race', 'st1', 99, 'race');
+SELECT pg_temp.second_waits($$SELECT tdm._refresh_environment('st_race')$$,
+                            $$SELECT tdm._refresh_environment('st_race')$$) = '' AS refreshed;
+SELECT count(*) = (SELECT count(*) FROM tdm.managed_table) AS one_foreign_table_each
+  FROM pg_class c WHERE c.relnamespace = 'tdm_env_st_race'::regnamespace AND c.relkind = 'f'
+   AND c.relname NOT LIKE 'tdm\_remote\_%';
+SELECT tdm.remove_environment('st_race');
+SELECT dblink_exec(pg_temp.env_conninfo('st1'), 'DROP SCHEMA race');
 SELECT tdm.drop_rule('rn_twice');
 DROP ROLE tdm_keys_approver;
