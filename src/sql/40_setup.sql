@@ -400,6 +400,32 @@ BEGIN
 END
 $$;
 
+-- Refuses tables among `rels` with children by plain inheritance (not
+-- partitions): a scan of one reads its children's rows too, and a DELETE
+-- or TRUNCATE of it changes theirs; tdm would count, delete or replace
+-- rows of tables it does not manage.
+CREATE FUNCTION tdm._refuse_inheritance_parents(caller text, rels regclass[]) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  found record;
+BEGIN
+  SELECT i.inhparent::regclass AS parent, min(i.inhrelid::regclass::text) AS child,
+         string_agg(i.inhrelid::regclass::text, ', ' ORDER BY i.inhrelid::regclass::text) AS children
+    INTO found
+    FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+   WHERE i.inhparent = ANY (rels) AND p.relkind = 'r'
+   GROUP BY i.inhparent ORDER BY i.inhparent::regclass::text LIMIT 1;
+  IF found.parent IS NOT NULL THEN
+    RAISE EXCEPTION '%: % has inheritance children: %', caller, found.parent, found.children
+      USING ERRCODE = 'invalid_table_definition',
+            DETAIL = 'A scan of it reads their rows too, and a DELETE or TRUNCATE of it changes them: tdm would'
+                     ' count, delete or replace rows of tables it does not manage.',
+            HINT = format('Detach them (ALTER TABLE %s NO INHERIT %s; for each), or make it a partitioned table,'
+                          ' whose partitions hold its own rows.', found.child, found.parent);
+  END IF;
+END
+$$;
+
 -- What tdm.manage_table refuses before it reads the table's shape: a
 -- table of tdm's own or of the system's (an environment's foreign tables
 -- included), a temporary table (gone with its session, and every later
@@ -437,6 +463,7 @@ BEGIN
             HINT = 'Manage the partitioned table only.';
   END IF;
   PERFORM tdm._require_own_foreign_keys('manage_table', rel);
+  PERFORM tdm._refuse_inheritance_parents('manage_table', ARRAY[rel]);
 END
 $$;
 
@@ -706,6 +733,12 @@ BEGIN
             HINT = format('Register the table again with its columns as they are now (tdm.manage_table(%L, ...)).',
                           missing.rel::text);
   END IF;
+  -- (An inheritance child attached since, to a managed table or to its
+  -- copy in master.)
+  PERFORM tdm._refuse_inheritance_parents(caller, ARRAY(SELECT m.rel FROM tdm.managed_table m
+                                                        UNION ALL
+                                                        SELECT tdm._target_table('master', m.rel)
+                                                          FROM tdm.managed_table m));
 END
 $$;
 

@@ -606,6 +606,29 @@ BEGIN
            WHERE checks <> 'rules' AND NOT coalesce(p.open, false)
              AND (SELECT c.relkind FROM pg_class c WHERE c.oid = target_rel) = 'p'
           UNION ALL
+          -- A MATCH FULL foreign key whose columns are partly NULL: the
+          -- target refuses the row, which the environment's key (MATCH
+          -- SIMPLE, or none) let in.
+          SELECT 2, 1000 + row_number() OVER (ORDER BY x.conname),
+                 format('num_nulls(%s) BETWEEN 1 AND %s', x.cols, x.width - 1), 'foreign_key', 'error',
+                 format('jsonb_build_object(''constraint'', %L, ''references'', %L, ''values'','
+                        ' jsonb_build_object(%s), ''message'', %L)',
+                        x.conname, x.parent, x.pairs,
+                        format('MATCH FULL: %s must be all NULL or none NULL', x.names))
+            FROM (SELECT c.conname, c.confrelid::regclass::text AS parent, count(*) AS width,
+                         string_agg(format('%I.%I', tdm._rule_alias(the_rel), a.attname), ', ' ORDER BY k.i)
+                           AS cols,
+                         string_agg(format('%L, %I.%I', a.attname, tdm._rule_alias(the_rel), a.attname), ', '
+                                    ORDER BY k.i) AS pairs,
+                         string_agg(quote_ident(a.attname), ', ' ORDER BY k.i) AS names
+                    FROM pg_constraint c
+                   CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(n, i)
+                    JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n
+                   WHERE c.conrelid = target_rel AND c.contype = 'f' AND c.confmatchtype = 'f'
+                     AND c.conparentid = 0
+                   GROUP BY c.oid, c.conname, c.confrelid) x
+           WHERE checks <> 'rules' AND x.width > 1
+          UNION ALL
           SELECT 3, row_number() OVER (ORDER BY r.name),
                  tdm._rule_broken(r.predicate), 'rule', r.severity,
                  format('jsonb_build_object(''rule'', %L, ''predicate'', %L)', r.name, r.predicate)

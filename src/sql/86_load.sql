@@ -298,10 +298,18 @@ $$;
 
 -- The sequence column `col` of `rel` takes its values from: its own
 -- (serial or identity), else the one its default draws from (a sequence
--- shared with other tables). NULL when none.
+-- shared with other tables). NULL when none. (Read from the catalog by
+-- OID, as pg_get_serial_sequence does by name: a reviewer deciding a
+-- keep_all may have no USAGE on the table's schema.)
 CREATE FUNCTION tdm._column_sequence(rel regclass, col text) RETURNS regclass
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT coalesce(pg_get_serial_sequence(rel::text, col)::regclass,
+  SELECT coalesce((SELECT d.objid::regclass FROM pg_attribute a
+                     JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = a.attrelid
+                                     AND d.refobjsubid = a.attnum AND d.classid = 'pg_class'::regclass
+                                     AND d.deptype IN ('a', 'i')
+                     JOIN pg_class k ON k.oid = d.objid AND k.relkind = 'S'
+                    WHERE a.attrelid = rel AND a.attname = col
+                    ORDER BY d.objid LIMIT 1),
                   (SELECT d.refobjid::regclass FROM pg_attribute a
                      JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
                      JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
@@ -499,6 +507,7 @@ DECLARE
   release_status text := (SELECT r.status FROM tdm.release r WHERE r.release = _load.release);
   t record;
   deletes text[] := '{}';
+  kept bigint;  -- release rows a DELETE left in place
   inserts text[] := '{}';
   closure text[];
   loaded bigint := 0;
@@ -532,6 +541,24 @@ BEGIN
                                  t.step, t.target_rel, t.release_column);
   END LOOP;
   EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
+  -- A trigger or rule on DELETE that keeps rows (a soft delete: the row
+  -- marked, the DELETE skipped) left the release's rows in place, which
+  -- the load would meet as duplicate keys. Said as such. (Read only where
+  -- one exists.)
+  IF tdm._writing_triggers(target, 8) IS NOT NULL THEN
+    FOR t IN SELECT x.rel AS target_rel, x.release_column FROM tdm._target_tables(target) x LOOP
+      EXECUTE format('SELECT count(*) FROM %s WHERE %I = $1', t.target_rel, t.release_column)
+        INTO kept USING release;
+      IF kept > 0 THEN
+        RAISE EXCEPTION 'consolidate: % kept % of release %''s rows, which the load deletes before loading them again',
+          t.target_rel, kept, release
+          USING ERRCODE = 'triggered_data_change_violation',
+                DETAIL = format('Triggers and rules on DELETE of %s: %s.', target, tdm._writing_triggers(target, 8)),
+                HINT = 'Nothing was loaded. Disable the one that keeps rows for the consolidation (ALTER TABLE ...'
+                       ' DISABLE TRIGGER ...), consolidate again, then enable it.';
+      END IF;
+    END LOOP;
+  END IF;
   closure := tdm._closure(run, target);
   -- (Past the keys about to be written first, when a trigger or rule of
   -- the target may draw one during the load: that reads every collected

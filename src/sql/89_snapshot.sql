@@ -490,6 +490,8 @@ BEGIN
     RAISE EXCEPTION 'rollback: snapshot % does not exist', snapshot_id
       USING ERRCODE = 'undefined_object', HINT = 'Snapshots are in tdm.snapshot.';
   END IF;
+  PERFORM tdm._refuse_inheritance_parents('rollback', ARRAY(SELECT x.rel FROM tdm.snapshot_table x
+                                                            WHERE x.snapshot_id = s.snapshot_id));
   IF NOT EXISTS (SELECT 1 FROM tdm.snapshot_table x WHERE x.snapshot_id = s.snapshot_id)
      OR (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IS DISTINCT FROM 'completed' THEN
     -- (A job whose worker is gone is no longer running: said as failed,
@@ -587,6 +589,84 @@ BEGIN
 END
 $$;
 
+-- Rows `a` and `b` of `rel` have the same primary key (NULL: it has none).
+CREATE FUNCTION tdm._primary_key_match(rel regclass, a text, b text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('%1$s.%3$I = %2$s.%3$I', a, b, att.attname), ' AND ')
+    FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) AS k(attnum)
+    JOIN pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum
+   WHERE i.indrelid = rel AND i.indisprimary
+$$;
+
+-- Refuses a rollback whose row changes an ON DELETE or ON UPDATE action of
+-- a table outside the snapshot would carry into that table's rows without
+-- a word: rows referencing a row the rollback deletes (CASCADE, SET NULL,
+-- SET DEFAULT), or one whose referenced columns it sets back. As
+-- consolidation refuses (tdm._refuse_referenced_delete); a key with no
+-- action refuses by itself. One join per such foreign key.
+CREATE FUNCTION tdm._refuse_outside_actions(snapshot_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  f record;
+  referencing bigint;
+  first record;
+  first_referencing bigint;
+  others text[] := '{}';
+BEGIN
+  FOR f IN SELECT c.conname, c.conrelid::regclass AS child, x.rel AS parent, x.storage,
+                  CASE c.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
+                                     WHEN 'd' THEN 'SET DEFAULT' END AS on_delete,
+                  CASE c.confupdtype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
+                                     WHEN 'd' THEN 'SET DEFAULT' END AS on_update,
+                  tdm._fk_match(c.conrelid, c.conname, 'y', 'r') AS matches,
+                  tdm._primary_key_match(x.rel, 's', 'y') AS same_key,
+                  (SELECT string_agg(format('s.%1$I IS DISTINCT FROM y.%1$I', a.attname), ' OR ')
+                     FROM unnest(c.confkey) AS k(attnum)
+                     JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum) AS set_back
+             FROM tdm.snapshot_table x
+             JOIN pg_constraint c ON c.confrelid = x.rel AND c.contype = 'f' AND c.conparentid = 0
+            WHERE x.snapshot_id = _refuse_outside_actions.snapshot_id
+              AND c.conrelid NOT IN (SELECT t.rel FROM tdm.snapshot_table t
+                                      WHERE t.snapshot_id = _refuse_outside_actions.snapshot_id)
+              AND (c.confdeltype IN ('c', 'n', 'd') OR c.confupdtype IN ('c', 'n', 'd'))
+            ORDER BY c.conrelid::regclass::text, c.conname LOOP
+    CONTINUE WHEN f.same_key IS NULL;  -- (no primary key: every row is replaced, which the key refuses)
+    EXECUTE format('SELECT count(*) FROM %s r JOIN %s y ON %s WHERE %s', f.child, f.parent, f.matches,
+                   concat_ws(' OR ',
+                             CASE WHEN f.on_delete IS NOT NULL
+                                  THEN format('NOT EXISTS (SELECT FROM %s s WHERE %s)', f.storage, f.same_key) END,
+                             CASE WHEN f.on_update IS NOT NULL
+                                  THEN format('EXISTS (SELECT FROM %s s WHERE %s AND (%s))', f.storage, f.same_key,
+                                              f.set_back) END))
+      INTO referencing;
+    CONTINUE WHEN referencing = 0;
+    IF first_referencing IS NULL THEN
+      first := f;
+      first_referencing := referencing;
+    ELSE
+      others := others || format('%s row(s) of %s (foreign key %s)', referencing, f.child, quote_ident(f.conname));
+    END IF;
+  END LOOP;
+  IF first_referencing IS NOT NULL THEN
+    RAISE EXCEPTION 'rollback: % row(s) of % reference rows of % that rolling back to snapshot % deletes or changes',
+      first_referencing, first.child, first.parent, snapshot_id
+      -- (not 23503, which the rollback's handlers take for a row the
+      -- target refuses)
+      USING ERRCODE = 'dependent_objects_still_exist',
+            DETAIL = concat_ws(' ',
+                       format('%s is not in the snapshot, and its foreign key %s is%s%s: the rollback would change'
+                              ' its rows without a word.', first.child, quote_ident(first.conname),
+                              ' ON DELETE ' || first.on_delete,
+                              CASE WHEN first.on_delete IS NOT NULL AND first.on_update IS NOT NULL THEN ',' END
+                              || ' ON UPDATE ' || first.on_update),
+                       'Also: ' || nullif(array_to_string(others, '; '), '') || '.'),
+            HINT = format('Nothing was rolled back. Delete or change those rows of %s, or drop its foreign key %s'
+                          ' for the rollback and add it back after, then roll back again: %s',
+                          first.child, quote_ident(first.conname), tdm._rollback_call(snapshot_id));
+  END IF;
+END
+$$;
+
 -- The statement that returns the snapshot's tables to their copies by
 -- changing only the rows that differ: rows whose primary key the copy
 -- lacks are deleted, rows whose key both have but whose hash differs are
@@ -602,11 +682,7 @@ DECLARE
 BEGIN
   FOR t IN SELECT x.*, o.step FROM tdm.snapshot_table x JOIN tdm._table_order() o ON o.rel = x.managed
             WHERE x.snapshot_id = _rollback_changes_sql.snapshot_id ORDER BY o.step LOOP
-    SELECT string_agg(format('s.%1$I = x.%1$I', a.attname), ' AND ')
-      INTO key_match
-      FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) AS k(attnum)
-      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-     WHERE i.indrelid = t.rel AND i.indisprimary;
+    key_match := tdm._primary_key_match(t.rel, 's', 'x');
     IF key_match IS NULL THEN
       RETURN NULL;
     END IF;
@@ -771,6 +847,7 @@ BEGIN
       PERFORM tdm._progress(job, 'lock');
       PERFORM tdm._head_then_lock(ARRAY['LOCK TABLE ' || tables || ' IN EXCLUSIVE MODE']);
       locked := clock_timestamp();
+      PERFORM tdm._refuse_outside_actions(id);
       PERFORM tdm._progress(job, 'restore');
       BEGIN
         IF changes IS NULL THEN
