@@ -113,7 +113,7 @@ SELECT r.measure || ' / raw copy' AS ratio, round((m.ms / raw.ms)::numeric, 2) A
 \echo 'Phases of consolidate (median ms over the runs):'
 SELECT p.key AS phase, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY p.value::numeric)::numeric) AS median_ms
   FROM bench_result, jsonb_each_text(phases) p WHERE measure = 'consolidate'
- GROUP BY p.key ORDER BY array_position('{collect,detect,resolve,validate,load}', p.key);
+ GROUP BY p.key ORDER BY array_position('{collect,detect,resolve,validate,load,audit}', p.key);
 SELECT rows_collected, conflicts, auto_resolved, manual, rows_loaded, rows_merged, rows_renamed,
        rows_deleted FROM tdm.run WHERE status = 'completed' ORDER BY run_id DESC LIMIT 1;
 \endif

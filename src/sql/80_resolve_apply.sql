@@ -640,9 +640,14 @@ BEGIN
   IF to_regclass('pg_temp.tdm_new_keys') IS NOT NULL THEN
     DROP SEQUENCE pg_temp.tdm_new_keys;
   END IF;
-  EXECUTE format('CREATE TEMP SEQUENCE tdm_new_keys INCREMENT BY %s MINVALUE %s MAXVALUE %s',
+  -- (Its bounds the table's sequence's, widened to hold the highest key
+  -- in use: past the sequence's MAXVALUE, the first new key is the
+  -- error, which the caller turns into what to do.)
+  -- (START: the highest in use, which the caller's message may say.)
+  EXECUTE format('CREATE TEMP SEQUENCE tdm_new_keys INCREMENT BY %s MINVALUE %s MAXVALUE %s START %s',
                  greatest(coalesce(own.seqincrement, 1), 1), least(coalesce(own.seqmin, 1), coalesce(highest, 1)),
-                 coalesce(own.seqmax, 9223372036854775807));
+                 greatest(coalesce(own.seqmax, 9223372036854775807), coalesce(highest, 1)),
+                 coalesce(highest, 1)::bigint);
   PERFORM setval('pg_temp.tdm_new_keys', coalesce(highest, 1)::bigint);
   RETURN format('nextval(%L)', 'pg_temp.tdm_new_keys');
 END
@@ -946,6 +951,8 @@ DECLARE
   circle record;        -- decisions merging rows in a circle
   rekeyed_col text := tdm._rekeyed_column(the_rel);  -- the key column a re-keyed row gets anew
   key_at int := tdm._rekeyed_position(the_rel);      -- its place in keys held as arrays
+  no_room text;  -- why no new key fits
+  key_seq regclass;  -- the sequence new keys continue
 BEGIN
   SELECT * INTO m FROM tdm.managed_table WHERE rel = the_rel;
   key_text := tdm._key_text(m.pk_columns, 't');
@@ -1335,19 +1342,38 @@ BEGIN
                   JOIN pg_temp.tdm_moved mv ON mv.new_ctid = p.row_ctid
                  WHERE p.role = 'rekey' AND mv.name_renamed);
     EXCEPTION WHEN numeric_value_out_of_range OR check_violation OR sequence_generator_limit_exceeded THEN
-      -- (the next key past the highest in use does not fit the column)
+      -- (the next key past the highest in use does not fit the column, or
+      -- is past its sequence's MAXVALUE: said with the sequence, not
+      -- tdm's own that draws the keys)
+      key_seq := tdm._key_sequence(the_rel, (SELECT n.nspname FROM pg_class k
+                                              JOIN pg_namespace n ON n.oid = k.relnamespace
+                                             WHERE k.oid = target_rel));
+      no_room := CASE WHEN SQLSTATE = '2200H'
+                      THEN format('%s row(s) need one past the highest in use, %s, and sequence %s stops at'
+                                  ' MAXVALUE %s',
+                                  (SELECT count(*) FROM pg_temp.tdm_plan p WHERE p.role = 'rekey'),
+                                  (SELECT q.seqstart FROM pg_sequence q
+                                    WHERE q.seqrelid = 'pg_temp.tdm_new_keys'::regclass), key_seq,
+                                  (SELECT q.seqmax FROM pg_sequence q WHERE q.seqrelid = key_seq))
+                      ELSE SQLERRM END;
       -- A reviewer's keep_all that leaves the keys to tdm cannot apply: its
       -- renames must give them.
       SELECT string_agg(DISTINCT p.conflict_id, ', ') INTO decided FROM pg_temp.tdm_plan p
         JOIN tdm.conflict c ON c.run_id = run AND c.conflict_id = p.conflict_id
        WHERE p.role = 'rekey' AND c.status = 'decided';
       IF decided IS NOT NULL THEN
-        RAISE EXCEPTION 'consolidate: %: no new % for the rows to re-key: %', the_rel, rekeyed_col, SQLERRM
+        RAISE EXCEPTION 'consolidate: %: no new % for the rows to re-key: %', the_rel, rekeyed_col, no_room
           USING ERRCODE = 'numeric_value_out_of_range',
                 HINT = format('New keys start past the highest key in use (the collected rows, the target and'
-                              ' master), and the column''s type or domain has no room there. Give the rows'
-                              ' their keys in the renames of the keep_all decision(s) on %s, or widen the'
-                              ' column.', decided);
+                              ' master), and %s. Give the rows their keys in the renames of the keep_all'
+                              ' decision(s) on %s, or %s.',
+                              CASE WHEN SQLSTATE = '2200H' THEN 'its sequence gives none there'
+                                   ELSE 'the column''s type or domain has no room there' END,
+                              decided,
+                              CASE WHEN SQLSTATE = '2200H'
+                                   THEN 'raise the sequence''s MAXVALUE (ALTER SEQUENCE, or ALTER TABLE .. ALTER'
+                                        ' COLUMN .. SET MAXVALUE for an identity)'
+                                   ELSE 'widen the column' END);
       END IF;
       -- The rule's re-keying goes to a reviewer instead, as for a key tdm
       -- cannot generate: the run awaits review, and a keep_all decision
@@ -1358,7 +1384,7 @@ BEGIN
                                  x.example::text),
              rationale = c.rationale || format('; no new %s fits the column past the highest in use (%s):'
                                                ' decide keep_all with the new key in renames',
-                                               rekeyed_col, SQLERRM)
+                                               rekeyed_col, no_room)
         FROM (SELECT p.conflict_id, string_agg(cm.label, ', ' ORDER BY p.member) AS labels,
                      jsonb_object_agg(cm.label, jsonb_build_object(rekeyed_col, '...')) AS example
                 FROM pg_temp.tdm_plan p

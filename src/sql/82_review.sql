@@ -337,6 +337,16 @@ BEGIN
         conflict_id, what, k, rel
         USING ERRCODE = 'not_null_violation', HINT = 'Give it a value, or leave the column out.';
     END IF;
+    -- A JSON object or array for a column of neither json nor an array
+    -- type would be stored as its JSON text.
+    IF jsonb_typeof(patch -> k) IN ('object', 'array') AND NOT col.is_json
+       AND NOT (col.is_array AND jsonb_typeof(patch -> k) = 'array') THEN
+      RAISE EXCEPTION 'decision on %: % gives "%" a JSON %, but its type is %', conflict_id, what, k,
+        jsonb_typeof(patch -> k), col.type
+        USING ERRCODE = 'invalid_text_representation',
+              HINT = format('Give its value as a JSON string or number (as the review queue shows it), e.g. %s.',
+                            to_jsonb((patch -> k)::text));
+    END IF;
     -- A JSON array for an array column: read as the array literal of its
     -- elements' text ('["a", "b"]' as '{a,b}').
     IF col.is_array AND jsonb_typeof(patch -> k) = 'array' THEN
@@ -822,13 +832,15 @@ BEGIN
     RETURN NEW;
   END IF;
   -- What tdm sets is not written by hand: said, not silently set again.
-  -- (OLD is null on INSERT: there, any value given, but to the columns
-  -- with defaults. An UPDATE's approval alone is handled above, as
+  -- (OLD is null on INSERT: there, any value given, but the defaults of
+  -- decided_by and decided_at. An UPDATE's approval alone is handled above, as
   -- tdm.approve's; written with other changes, it is refused.)
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
     SELECT x.col INTO label
-      FROM (VALUES (1, 'decided_by', TG_OP = 'UPDATE' AND NEW.decided_by IS DISTINCT FROM OLD.decided_by),
-                   (2, 'decided_at', TG_OP = 'UPDATE' AND NEW.decided_at IS DISTINCT FROM OLD.decided_at),
+      FROM (VALUES (1, 'decided_by', CASE TG_OP WHEN 'UPDATE' THEN NEW.decided_by IS DISTINCT FROM OLD.decided_by
+                                                ELSE NEW.decided_by IS DISTINCT FROM current_user END),
+                   (2, 'decided_at', CASE TG_OP WHEN 'UPDATE' THEN NEW.decided_at IS DISTINCT FROM OLD.decided_at
+                                                ELSE NEW.decided_at IS DISTINCT FROM now() END),
                    -- (kept as it was, it goes with the change: said below)
                    (3, 'approved_by', NEW.approved_by IS NOT NULL
                                       AND NEW.approved_by IS DISTINCT FROM OLD.approved_by),
@@ -1559,6 +1571,11 @@ BEGIN
     RAISE EXCEPTION 'resolve_all: a rationale is required'
       USING ERRCODE = 'not_null_violation',
             HINT = 'Say why, for the audit trail: it goes with every decision this call writes.';
+  END IF;
+  IF priority NOT IN (1, 2, 3) THEN
+    RAISE EXCEPTION 'resolve_all: priority % is none a conflict has', priority
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Priorities are 1 (critical), 2 (high) and 3 (medium); leave priority out for all.';
   END IF;
   IF keep_env IS NOT NULL AND action <> 'keep' THEN
     RAISE EXCEPTION 'resolve_all: keep_env goes with keep, not %', action

@@ -1189,7 +1189,10 @@ BEGIN
         FROM tdm.violation v
         JOIN tdm.key_map k ON k.run_id = v.run_id AND k.rel = v.rel AND k.reason = 'renamed'
                           AND k.env = v.row_key ->> 'env' AND k.new_key = v.row_key -> 'key'
-       WHERE v.run_id = run.run_id AND v.kind = 'unique' AND v.detail ->> 'with' = 'other collected rows';
+       -- (on the primary key: another unique key the renamed row shares
+       -- is no key the renames gave)
+       WHERE v.run_id = run.run_id AND v.kind = 'unique' AND v.detail ->> 'with' = 'other collected rows'
+         AND v.detail -> 'values' = k.new_key;
       IF rename_made IS NOT NULL THEN
         see_violations := see_violations
           || format(' A decision''s renames gave a row the primary key of another row of the release: conflict'
@@ -1407,12 +1410,18 @@ BEGIN
                                         THEN jsonb_build_object('decisions_gone', run.decisions_gone)
                                         ELSE '{}' END
    WHERE j.job_id = job;
+  -- The last phase: the run's row in the hash-chained trail (its own time
+  -- is in the run and the job, not in the row).
+  since := clock_timestamp();
   PERFORM tdm._audit('consolidate', the_release, jsonb_build_object(
     'run_id', run.run_id, 'target', the_target, 'status', final_status,
     'rows_collected', run.rows_collected, 'conflicts', run.conflicts,
     'auto_resolved', run.auto_resolved, 'manual', run.manual, 'rows_loaded', run.rows_loaded,
     'rows_merged', run.rows_merged, 'rows_renamed', run.rows_renamed,
     'rows_deleted', run.rows_deleted, 'violations', errors, 'phase_ms', phase_ms));
+  phase_ms := tdm._add_ms(phase_ms, 'audit', since);
+  UPDATE tdm.run x SET phase_ms = phase_ms WHERE x.run_id = run.run_id;
+  UPDATE tdm.job j SET detail = j.detail || jsonb_build_object('phase_ms', phase_ms) WHERE j.job_id = job;
   RETURN run.run_id;
 END
 $$;

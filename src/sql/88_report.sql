@@ -195,7 +195,7 @@ DECLARE
   v text;
   html text;
   more bigint;  -- violations past the examples
-  phases constant text[] := '{collect,detect,resolve,validate,load}';
+  phases constant text[] := '{collect,detect,resolve,validate,load,audit}';
 BEGIN
   PERFORM tdm._require_given('report', 'run_id', run_id IS NOT NULL);
   PERFORM tdm._require_given('report', 'format', format IS NOT NULL);
