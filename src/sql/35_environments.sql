@@ -176,7 +176,7 @@ $$;
 -- databases even when a user-defined type lives in another schema there.
 CREATE FUNCTION tdm._describe_type(data_type text, udt_name text, max_length int,
                                    num_precision int, num_scale int, time_precision int DEFAULT NULL,
-                                   array_typmod int DEFAULT -1)
+                                   array_typmod int DEFAULT -1, interval_fields text DEFAULT NULL)
 RETURNS text
 LANGUAGE sql STABLE AS $$
   -- (An unbounded bpchar is data_type 'character' with no length, which
@@ -205,6 +205,11 @@ LANGUAGE sql STABLE AS $$
                                  AS x(name, sql_name) WHERE x.name = substr(udt_name, 2)),
                               substr(udt_name, 2)) || '[]'
               WHEN data_type = 'character' AND max_length IS NULL THEN 'bpchar'
+              -- (An interval's fields, as format_type spells them, with the
+              -- seconds' digits: an interval day holds '1 day 03:00' as
+              -- '1 day'.)
+              WHEN data_type = 'interval' AND interval_fields IS NOT NULL
+                THEN 'interval ' || lower(interval_fields)
               WHEN data_type ~ '^(timestamp|time|interval)' AND time_precision IS DISTINCT FROM 6
                    AND time_precision IS NOT NULL
                 THEN regexp_replace(data_type, '^(timestamp|time|interval)', E'\\1(' || time_precision || ')')
@@ -350,7 +355,7 @@ BEGIN
        '{table_schema text, table_name text, column_name text, ordinal_position int, data_type text,'
        ' udt_schema text, udt_name text, character_maximum_length int, numeric_precision int,'
        ' numeric_scale int, is_nullable text, column_default text, datetime_precision int, is_identity text,'
-       ' identity_generation text, is_generated text, generation_expression text}'),
+       ' identity_generation text, is_generated text, generation_expression text, interval_type text}'),
       ('tdm_remote_attributes', 'information_schema', 'attributes',
        '{udt_schema text, udt_name text, attribute_name text, ordinal_position int, data_type text,'
        ' attribute_udt_schema text, attribute_udt_name text, character_maximum_length int,'
@@ -680,7 +685,7 @@ BEGIN
     'WITH c AS MATERIALIZED ('
     '  SELECT c.table_name, c.column_name, c.data_type, c.udt_schema, c.udt_name, c.character_maximum_length,'
     '         c.numeric_precision, c.numeric_scale, c.datetime_precision, c.ordinal_position, c.is_nullable,'
-    '         %1$s AS column_default, c.is_identity, c.identity_generation, c.is_generated'
+    '         %1$s AS column_default, c.is_identity, c.identity_generation, c.is_generated, c.interval_type'
     '    FROM %2$s c'
     -- (the names as a parameter: sent to the environment, which reads
     -- those tables' columns only)
@@ -700,7 +705,7 @@ BEGIN
     'SELECT t.rel, c.column_name, tdm._describe_type(c.data_type, c.udt_name,'
     '         c.character_maximum_length, c.numeric_precision, c.numeric_scale, c.datetime_precision,'
     '         coalesce((SELECT m.atttypmod FROM mods m'
-    '                    WHERE m.relname = c.table_name AND m.attname = c.column_name), -1))'
+    '                    WHERE m.relname = c.table_name AND m.attname = c.column_name), -1), c.interval_type)'
     '       || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name, $3), c.ordinal_position,'
     '       c.is_nullable = ''YES'', c.column_default, c.datetime_precision,'
     '       CASE WHEN c.is_identity = ''YES'' THEN c.identity_generation END, c.is_generated = ''ALWAYS'''
@@ -989,7 +994,7 @@ CREATE FUNCTION tdm._information_columns(rels regclass[], with_defaults bool)
 RETURNS TABLE (rel regclass, column_name text, ordinal_position int, column_default text, is_nullable text, data_type text,
                character_maximum_length int, numeric_precision int, numeric_scale int, datetime_precision int,
                udt_schema text, udt_name text, is_identity text, identity_generation text, is_generated text,
-               generation_expression text)
+               generation_expression text, interval_type text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT a.attrelid::regclass, a.attname::text, a.attnum::int,
          CASE WHEN with_defaults AND a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
@@ -1013,7 +1018,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
          CASE WHEN a.attidentity IN ('a', 'd') THEN 'YES' ELSE 'NO' END,
          CASE a.attidentity WHEN 'a' THEN 'ALWAYS' WHEN 'd' THEN 'BY DEFAULT' END,
          CASE WHEN a.attgenerated <> '' THEN 'ALWAYS' ELSE 'NEVER' END,
-         CASE WHEN with_defaults AND a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END
+         CASE WHEN with_defaults AND a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
+         information_schema._pg_interval_type(information_schema._pg_truetypid(a, t),
+                                              information_schema._pg_truetypmod(a, t))::text
     FROM pg_attribute a
     JOIN pg_class c ON c.oid = a.attrelid
     JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace nt ON nt.oid = t.typnamespace
@@ -1035,7 +1042,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
          tdm._describe_type(c.data_type, c.udt_name, c.character_maximum_length::int,
                             c.numeric_precision::int, c.numeric_scale::int, c.datetime_precision::int,
                             (SELECT a.atttypmod FROM pg_attribute a
-                              WHERE c.data_type = 'ARRAY' AND a.attrelid = c.rel AND a.attname = c.column_name::name))
+                              WHERE c.data_type = 'ARRAY' AND a.attrelid = c.rel AND a.attname = c.column_name::name),
+                            c.interval_type)
            || tdm._type_fields(c.data_type, c.udt_schema, c.udt_name),
          c.ordinal_position::int, c.is_nullable::text = 'YES',
          CASE WHEN NOT with_defaults THEN NULL

@@ -182,37 +182,52 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The columns of `rel` that identify rows (its natural keys, columns of
--- its unique indexes) and the ones that rows reference or are referenced
--- by (primary key, foreign keys either way), with the role each plays.
-CREATE FUNCTION tdm._key_roles(rel regclass) RETURNS TABLE (column_name text, role text)
+-- its unique indexes and exclusion constraints) and the ones that rows
+-- reference or are referenced by (primary key, foreign keys either way),
+-- with the role each plays. A column a stored generated column with a
+-- role is computed from plays it too, `through` that column: a mask of it
+-- changes the generated one (lower(email) follows email).
+CREATE FUNCTION tdm._key_roles(rel regclass) RETURNS TABLE (column_name text, role text, through text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT unnest(m.pk_columns), 'primary key' FROM tdm.managed_table m WHERE m.rel = _key_roles.rel
+  WITH direct(column_name, role) AS (
+    SELECT unnest(m.pk_columns), 'primary key' FROM tdm.managed_table m WHERE m.rel = _key_roles.rel
+    UNION ALL
+    SELECT c, 'foreign key' FROM tdm.managed_table m, jsonb_array_elements(m.foreign_keys) f,
+                                 jsonb_array_elements_text(f -> 'columns') c
+     WHERE m.rel = _key_roles.rel
+    UNION ALL
+    SELECT c, 'referenced by ' || m.rel::text
+      FROM tdm.managed_table m, jsonb_array_elements(m.foreign_keys) f,
+           jsonb_array_elements_text(f -> 'ref_columns') c
+     WHERE (f ->> 'references')::regclass = _key_roles.rel
+    UNION ALL
+    SELECT trim(c), 'natural key' FROM tdm.managed_table m, unnest(m.natural_keys) nk,
+                                       unnest(string_to_array(nk, ',')) c
+     WHERE m.rel = _key_roles.rel
+    UNION ALL
+    -- (the columns it reads: its key columns, and through its
+    -- dependencies those of its expressions and predicate; a UNIQUE
+    -- constraint's index records none of its own)
+    SELECT DISTINCT a.attname::text,
+           CASE WHEN i.indisunique THEN 'unique index ' ELSE 'exclusion constraint ' END
+           || i.indexrelid::regclass::text
+      FROM pg_index i
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0
+                         AND (a.attnum = ANY (i.indkey)
+                              OR EXISTS (SELECT FROM pg_depend d
+                                          WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                                            AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid
+                                            AND d.refobjsubid = a.attnum))
+     WHERE i.indrelid = _key_roles.rel AND (i.indisunique OR i.indisexclusion) AND NOT i.indisprimary)
+  SELECT d.column_name, d.role, NULL FROM direct d
   UNION ALL
-  SELECT c, 'foreign key' FROM tdm.managed_table m, jsonb_array_elements(m.foreign_keys) f,
-                               jsonb_array_elements_text(f -> 'columns') c
-   WHERE m.rel = _key_roles.rel
-  UNION ALL
-  SELECT c, 'referenced by ' || m.rel::text
-    FROM tdm.managed_table m, jsonb_array_elements(m.foreign_keys) f,
-         jsonb_array_elements_text(f -> 'ref_columns') c
-   WHERE (f ->> 'references')::regclass = _key_roles.rel
-  UNION ALL
-  SELECT trim(c), 'natural key' FROM tdm.managed_table m, unnest(m.natural_keys) nk,
-                                     unnest(string_to_array(nk, ',')) c
-   WHERE m.rel = _key_roles.rel
-  UNION ALL
-  -- (the columns it reads: its key columns, and through its
-  -- dependencies those of its expressions and predicate; a UNIQUE
-  -- constraint's index records none of its own)
-  SELECT DISTINCT a.attname::text, 'unique index ' || i.indexrelid::regclass::text
-    FROM pg_index i
-    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0
-                       AND (a.attnum = ANY (i.indkey)
-                            OR EXISTS (SELECT FROM pg_depend d
-                                        WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
-                                          AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid
-                                          AND d.refobjsubid = a.attnum))
-   WHERE i.indrelid = _key_roles.rel AND i.indisunique AND NOT i.indisprimary
+  SELECT src.attname::text, d.role, d.column_name
+    FROM direct d
+    JOIN pg_attribute g ON g.attrelid = _key_roles.rel AND g.attname = d.column_name AND g.attgenerated = 's'
+    JOIN pg_attrdef ad ON ad.adrelid = g.attrelid AND ad.adnum = g.attnum
+    JOIN pg_depend dep ON dep.classid = 'pg_attrdef'::regclass AND dep.objid = ad.oid
+                      AND dep.refclassid = 'pg_class'::regclass AND dep.refobjid = g.attrelid
+    JOIN pg_attribute src ON src.attrelid = g.attrelid AND src.attnum = dep.refobjsubid AND src.attnum <> g.attnum
 $$;
 
 -- The text of `expr`, column `col` of `rel`, as detection compares it:
@@ -273,6 +288,15 @@ BEGIN
   END IF;
   IF a.attgenerated <> '' THEN
     RETURN format('%s is a generated column: mask the columns it is computed from', quote_ident(col));
+  END IF;
+  -- (A generated key computed from it changes with it, whatever the
+  -- method: left(hash, 5) makes different values equal.)
+  SELECT format('%s, a column of a %s', quote_ident(r.through), r.role) INTO role FROM tdm._key_roles(rel) r
+   WHERE r.column_name = col AND r.through IS NOT NULL ORDER BY r.through, r.role LIMIT 1;
+  IF FOUND THEN
+    RETURN format('%s is read by generated column %s: a mask of %s changes that key, and rows would be matched'
+                  ' and kept apart otherwise than in the environments (two entities could become one): leave it'
+                  ' unmasked', quote_ident(col), role, quote_ident(col));
   END IF;
   SELECT r.role INTO role FROM tdm._key_roles(rel) r
    WHERE r.column_name = col AND (r.role IN ('primary key', 'foreign key') OR r.role LIKE 'referenced by %')

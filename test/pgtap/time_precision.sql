@@ -1,6 +1,7 @@
 -- A time type's fractional digits are part of its type: an environment's
 -- timestamp (6 digits) against a target's timestamp(3) would load
--- .123456 as .123, so tagging finds the drift, naming both types.
+-- .123456 as .123, so tagging finds the drift, naming both types. So are
+-- an interval's fields: an interval day keeps '1 day 03:00' as '1 day'.
 BEGIN;
 SELECT plan(2);
 \ir ../../sql/include/loopback.sql
@@ -8,13 +9,14 @@ SET client_min_messages = warning;
 
 SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE SCHEMA tap_tp_e1;
-  CREATE TABLE tap_tp_e1.tp_event (id int PRIMARY KEY, at timestamp NOT NULL, took interval,
+  CREATE TABLE tap_tp_e1.tp_event (id int PRIMARY KEY, at timestamp NOT NULL, took interval, span interval,
                                    tdm_release text, tdm_feature text);
-  INSERT INTO tap_tp_e1.tp_event VALUES (1, '2026-01-01 10:00:00.123456', '1 day 0.654321 s', 'TTP', 'F')$$) \g /dev/null
+  INSERT INTO tap_tp_e1.tp_event VALUES (1, '2026-01-01 10:00:00.123456', '1 day 0.654321 s', '1 day 03:00',
+                                         'TTP', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_tp_self');
 CREATE SCHEMA tap_tp;
 CREATE TABLE tap_tp.tp_event (id int PRIMARY KEY, at timestamp(3) NOT NULL, took interval second(0),
-                              tdm_release text, tdm_feature text);
+                              span interval day, tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('tp1', 'tap_tp_self', 10, 'tap_tp_e1');
 SELECT tdm.manage_table('tap_tp.tp_event');
 SELECT tdm.create_release('TTP'), tdm.add_feature('TTP', 'F', 1);
@@ -25,10 +27,13 @@ SELECT results_eq(format($$SELECT detail FROM tdm.tag_finding WHERE job_id = %s 
   ARRAY['column at is timestamp(3) without time zone in tap_tp.tp_event but timestamp without time zone in tp1:'
         ' give them one type (in the target, ALTER TABLE tap_tp.tp_event ALTER COLUMN at TYPE timestamp without'
         ' time zone; or migrate tp1''s column to timestamp(3) without time zone), then tag again',
-        'column took is interval(0) in tap_tp.tp_event but interval in tp1: give them one type (in the target,'
-        ' ALTER TABLE tap_tp.tp_event ALTER COLUMN took TYPE interval; or migrate tp1''s column to interval(0)),'
-        ' then tag again'],
-  'fewer fractional digits in the target are a drift, named with both types, and what to do');
+        'column span is interval day in tap_tp.tp_event but interval in tp1: give them one type (in the target,'
+        ' ALTER TABLE tap_tp.tp_event ALTER COLUMN span TYPE interval; or migrate tp1''s column to interval day),'
+        ' then tag again',
+        'column took is interval second(0) in tap_tp.tp_event but interval in tp1: give them one type (in the'
+        ' target, ALTER TABLE tap_tp.tp_event ALTER COLUMN took TYPE interval; or migrate tp1''s column to'
+        ' interval second(0)), then tag again'],
+  'fewer fractional digits or fields in the target are a drift, named with both types, and what to do');
 SELECT is((SELECT status FROM tdm.release WHERE release = 'TTP'), 'open', 'the release is not locked');
 
 SELECT * FROM finish();
