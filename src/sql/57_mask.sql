@@ -843,9 +843,12 @@ BEGIN
                        '  FROM (SELECT %4$s AS v FROM %2$s t WHERE t.%1$I IS NOT NULL LIMIT 1000) s',
                        c.column_name, source,
                        (SELECT string_agg(CASE WHEN x.value_pattern IS NULL THEN 'NULL::bigint'
+                                               -- (in the C collation: a nondeterministic
+                                               -- one refuses regular expressions)
                                                WHEN x.category = 'card_number'
-                                                 THEN format('count(*) FILTER (WHERE v ~ $1[%s] AND tdm._luhn(v))', i)
-                                               ELSE format('count(*) FILTER (WHERE v ~ $1[%s])', i) END,
+                                                 THEN format('count(*) FILTER (WHERE v COLLATE "C" ~ $1[%s]'
+                                                             ' AND tdm._luhn(v COLLATE "C"))', i)
+                                               ELSE format('count(*) FILTER (WHERE v COLLATE "C" ~ $1[%s])', i) END,
                                           ', ' ORDER BY i)
                           FROM unnest(categories) WITH ORDINALITY AS x(category, name_pattern, value_pattern, method, i)),
                        CASE WHEN c.typcategory = 'I' THEN format('pg_catalog.host(t.%I)', c.column_name)

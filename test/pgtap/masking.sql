@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(67);
+SELECT plan(68);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = error;
@@ -169,6 +169,15 @@ SELECT throws_like($$SELECT tdm.mask_column('tap_mk.login', 'name', 'partial')$$
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.login', 'name', 'hash')$$,
   '%name is read by generated column name_key%', 'whatever the method');
 SELECT tdm.unmanage_table('tap_mk.login');
+-- find_pii reads a column of a nondeterministic collation (which refuses
+-- regular expressions) as its text in the C collation.
+CREATE COLLATION tap_mk.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE tap_mk.ci_login (id int PRIMARY KEY, email text COLLATE tap_mk.ci, tdm_release text, tdm_feature text);
+INSERT INTO tap_mk.ci_login VALUES (1, 'Ann@corp.test'), (2, 'bob@corp.test');
+SELECT tdm.manage_table('tap_mk.ci_login');
+SELECT results_eq($$SELECT column_name::text, category::text FROM tdm.find_pii() WHERE rel = 'tap_mk.ci_login'::regclass$$,
+  $$VALUES ('email', 'email')$$, 'find_pii reads a column of a case-insensitive collation');
+SELECT tdm.unmanage_table('tap_mk.ci_login');
 SELECT throws_ok($$SELECT tdm.mask_column('tap_mk.person', 'phone', 'scramble')$$, '22023',
   'mask_column: unknown method "scramble" for tap_mk.person.phone', 'an unknown method is refused');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'phone', 'partial', '{"keep_lats": 2}')$$,
