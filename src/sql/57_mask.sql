@@ -272,6 +272,8 @@ DECLARE
   out_length int;
   length_typmod int;  -- the column's typmod, or its domain's
   refusal text;  -- why the column's type refuses a constant
+  whole bool;    -- the constant comes through the column's type whole
+  stored text;   -- as the column would hold it
 BEGIN
   SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _mask_problem.rel;
   SELECT * INTO a FROM pg_attribute x WHERE x.attrelid = rel AND x.attname = col AND x.attnum > 0
@@ -427,6 +429,22 @@ BEGIN
     IF refusal IS NOT NULL THEN
       RETURN format('option value %s is not a %s: %s', o -> 'value', format_type(a.atttypid, a.atttypmod),
                     refusal);
+    END IF;
+    -- (The cast cuts a string to the column's length and rounds a number
+    -- or a time to its digits, where storing a longer string fails: the
+    -- value must come through whole, but for trailing blanks.)
+    IF (a.atttypmod >= 0 OR (SELECT d.typtypmod FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd') >= 0)
+       AND (SELECT t.typcategory FROM pg_type t WHERE t.oid = base) IN ('S', 'V', 'N', 'D', 'T') THEN
+      EXECUTE format(CASE WHEN (SELECT t.typcategory FROM pg_type t WHERE t.oid = base) IN ('S', 'V')
+                          THEN 'SELECT rtrim(CAST($1 AS %1$s)::text, '' '') = rtrim(CAST($1 AS %2$s)::text, '' ''),'
+                          ELSE 'SELECT CAST($1 AS %1$s) = CAST($1 AS %2$s),' END
+                     || ' CAST($1 AS %1$s)::text',
+                     format_type(a.atttypid, a.atttypmod), format_type(base, NULL))
+        INTO whole, stored USING o ->> 'value';
+      IF NOT whole THEN
+        RETURN format('option value %s does not fit %s, which would hold it as %s', o -> 'value',
+                      format_type(a.atttypid, a.atttypmod), to_jsonb(stored));
+      END IF;
     END IF;
   END IF;
   -- A masked value the column's length cannot hold would be cut short

@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(68);
+SELECT plan(69);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = error;
@@ -195,6 +195,9 @@ SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'full_name', 'hash'
   '%option length of method hash is a whole number from 8 to 64%', 'an option out of range is refused');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'born', 'constant', '{"value": "soon"}')$$,
   '%option value "soon" is not a date%', 'a constant the column''s type refuses is refused');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.contact', 'contact_name', 'constant', '{"value": "REDACTED-BY-POLICY"}')$$,
+  '%option value "REDACTED-BY-POLICY" does not fit character varying(10), which would hold it as "REDACTED-B"%',
+  'a constant longer than the column is refused, not cut');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'born', 'constant', '{"value": {"a": 1}}')$$,
   '%option value {"a": 1} is not a date%',
   'a JSON object as the constant is a json value''s text, refused by a date column as such');
