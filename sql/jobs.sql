@@ -203,6 +203,18 @@ SELECT regexp_replace(e.message, '[0-9]+', 'N', 'g') AS message, regexp_replace(
 SELECT dblink_exec('env', 'ROLLBACK');
 SELECT run IS NOT NULL AS consolidated FROM dblink_get_result('here') AS t(run bigint);
 SELECT * FROM dblink_get_result('here') AS t(run bigint);
+-- A background job started by a transaction still open: its worker waits
+-- for that transaction, whose row the job is; wait_job from another
+-- session says so (before: that the job does not exist).
+SELECT dblink_exec('here', 'BEGIN');
+SELECT job AS open_job FROM dblink('here', 'SELECT tdm.tag_release(''R4'', wait => false)') AS t(job bigint) \gset
+SELECT pg_temp.wait_until(format('(SELECT count(*) FROM pg_stat_clear_snapshot()) = 1 AND EXISTS (SELECT FROM'
+                                 ' pg_stat_activity WHERE application_name = %L)', 'tdm job ' || :open_job))
+       AS worker_waits;
+SELECT regexp_replace(e.message, '[0-9]+', 'N', 'g') AS message, regexp_replace(e.detail, '[0-9]+', 'N', 'g') AS detail,
+       e.hint
+  FROM pg_temp.error_of(format('SELECT tdm.wait_job(%s)', :open_job)) e;
+SELECT dblink_exec('here', 'ROLLBACK');
 
 -- cancel_job while another session's open transaction holds the audit
 -- trail (a reviewer's decision not committed): the cancel is done at

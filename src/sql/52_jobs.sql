@@ -128,6 +128,18 @@ BEGIN
               DETAIL = 'Its row in tdm.job is written by that call''s transaction, seen once it commits.',
               HINT = format('Follow it in tdm.progress. To stop it: SELECT pg_cancel_backend(%s);', running);
     END IF;
+    -- (A background job's worker waits for the transaction that started
+    -- it, whose row it is.)
+    running := (SELECT a.pid FROM pg_stat_activity a
+                 WHERE a.application_name = format('tdm job %s', job_id) AND a.backend_type LIKE E'tdm\\_%'
+                 LIMIT 1);
+    IF running IS NOT NULL THEN
+      RAISE EXCEPTION '%: job % was started by a transaction still open', caller, job_id
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              DETAIL = format('Its worker (backend %s) waits for that transaction to end; its row in tdm.job is'
+                              ' seen once it commits.', running),
+              HINT = 'Commit the transaction that started it, then call again.';
+    END IF;
     RAISE EXCEPTION '%: job % does not exist', caller, job_id
       USING ERRCODE = 'undefined_object', HINT = 'Jobs are in tdm.job.';
   END IF;

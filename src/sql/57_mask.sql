@@ -528,6 +528,17 @@ BEGIN
 END
 $$;
 
+-- The managed table `rel` is a target's copy of (its schema the target),
+-- for the HINT of a call that takes managed tables only.
+CREATE FUNCTION tdm._copy_of_managed(rel regclass) RETURNS TABLE (managed regclass, target text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT m.rel, n.nspname::text
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN tdm.managed_table m ON (SELECT mc.relname FROM pg_class mc WHERE mc.oid = m.rel) = c.relname
+   WHERE c.oid = _copy_of_managed.rel AND m.rel <> _copy_of_managed.rel
+   LIMIT 1
+$$;
+
 -- Declares (or replaces) the mask of one column. Rows already loaded are
 -- not rewritten: the mask applies from the next collection on.
 CREATE FUNCTION tdm.mask_column(rel regclass, col name, method text, options jsonb DEFAULT '{}')
@@ -549,11 +560,9 @@ BEGIN
             HINT = coalesce(
                      -- (a target's copy of a managed table: masks are the managed table's)
                      (SELECT format('It is %s''s table in target %s: masks are declared on the managed table,'
-                                    ' SELECT tdm.mask_column(%L, %L, %L);', m.rel, quote_ident(n.nspname),
-                                    m.rel::text, col, method)
-                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                        JOIN tdm.managed_table m ON (SELECT mc.relname FROM pg_class mc WHERE mc.oid = m.rel) = c.relname
-                       WHERE c.oid = mask_column.rel LIMIT 1),
+                                    ' SELECT tdm.mask_column(%L, %L, %L);', x.managed, quote_ident(x.target),
+                                    x.managed::text, col, method)
+                        FROM tdm._copy_of_managed(rel) x),
                      format('Register it first: SELECT tdm.manage_table(%L);', rel::text));
   END IF;
   IF tdm._mask_defaults(method) IS NULL THEN

@@ -779,7 +779,12 @@ BEGIN
   SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _parity_prepare.rel;
   IF NOT FOUND THEN
     RAISE EXCEPTION '%: table % is not managed by tdm', caller, tdm._rel_name(rel)
-      USING ERRCODE = 'undefined_object', HINT = 'The managed tables are in tdm.managed_table.';
+      USING ERRCODE = 'undefined_object',
+            HINT = coalesce((SELECT format('It is %s''s table in target %s: give the managed table, which names the'
+                                           ' table in every environment: SELECT * FROM tdm.%s(%L, %L, %L);',
+                                           x.managed, quote_ident(x.target), caller, x.managed::text, env_a, env_b)
+                               FROM tdm._copy_of_managed(rel) x),
+                            'The managed tables are in tdm.managed_table.');
   END IF;
   PERFORM tdm._require_managed_tables(caller);
   FOREACH side IN ARRAY ARRAY[env_a, env_b] LOOP
@@ -1032,7 +1037,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- SQL true for a finite value of `col` (infinities and NaN would stretch
--- the range; they fall in the outer bins).
+-- the range; they have bins of their own).
 CREATE FUNCTION tdm._parity_finite_sql(rel regclass, col text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'true'
@@ -1142,8 +1147,9 @@ BEGIN
       kind := NULL;
     END IF;
     IF kind IS NOT NULL THEN
-      -- Bins over the combined range of finite values (the lowest bin
-      -- also takes -Infinity, the highest Infinity and NaN).
+      -- Bins over the combined range of finite values, and one each for
+      -- -Infinity, Infinity and NaN (in the outer bins, NaN against 7 read
+      -- as one distribution: the last bin holds both).
       edges_number := NULL; edges_date := NULL; edges_ts := NULL; edges_tstz := NULL;
       CASE kind
         WHEN 'number' THEN
@@ -1163,13 +1169,20 @@ BEGIN
                                 (SELECT least((sa->>2)::timestamptz, (sb->>2)::timestamptz) AS lo,
                                         greatest((sa->>3)::timestamptz, (sb->>3)::timestamptz) AS hi) r ORDER BY i);
       END CASE;
-      bin_sql := (SELECT string_agg(CASE WHEN i = 1 THEN format('pg_catalog.count(*) FILTER (WHERE %s < $%s[1])', v, p)
-                                         WHEN i = bins THEN format('pg_catalog.count(*) FILTER (WHERE %s >= $%s[%s])', v, p, i - 1)
+      bin_sql := (SELECT string_agg(CASE WHEN i = 1 THEN format('pg_catalog.count(*) FILTER (WHERE %s < $%s[1] AND %s)',
+                                                                v, p, finite)
+                                         WHEN i = bins THEN format('pg_catalog.count(*) FILTER (WHERE %s >= $%s[%s] AND %s)',
+                                                                   v, p, i - 1, finite)
+                                         WHEN i > bins
+                                           THEN format('pg_catalog.count(*) FILTER (WHERE t.%I IS NOT NULL AND NOT (%s)'
+                                                       ' AND pg_catalog.lower(t.%I::text) = %L)', c, finite, c,
+                                                       (ARRAY['-infinity', 'infinity', 'nan'])[i - bins])
                                          ELSE format('pg_catalog.count(*) FILTER (WHERE %1$s >= $%2$s[%3$s] AND %1$s < $%2$s[%4$s])',
                                                      v, p, i - 1, i) END, ', ' ORDER BY i)
-                    FROM generate_series(1, bins) i,
+                    FROM generate_series(1, bins + 3) i,
                          (SELECT CASE WHEN kind = 'number' THEN format('t.%I::numeric', c) ELSE format('t.%I', c) END AS v,
-                                 CASE kind WHEN 'number' THEN 1 WHEN 'date' THEN 2 WHEN 'timestamp' THEN 3 ELSE 4 END AS p) x);
+                                 CASE kind WHEN 'number' THEN 1 WHEN 'date' THEN 2 WHEN 'timestamp' THEN 3 ELSE 4 END AS p,
+                                 tdm._parity_finite_sql(rel, c) AS finite) x);
       EXECUTE format('SELECT ARRAY[%s] FROM %s t', bin_sql, src_a) INTO counts_a
         USING edges_number, edges_date, edges_ts, edges_tstz;
       EXECUTE format('SELECT ARRAY[%s] FROM %s t', bin_sql, src_b) INTO counts_b

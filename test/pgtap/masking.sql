@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(69);
+SELECT plan(70);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = error;
@@ -104,6 +104,9 @@ CREATE TABLE tap_mk_copy.person (id int PRIMARY KEY);
 SELECT is((pg_temp.error_of($$SELECT tdm.mask_column('tap_mk_copy.person', 'phone', 'partial')$$)).hint,
   $$It is tap_mk.person's table in target tap_mk_copy: masks are declared on the managed table, SELECT tdm.mask_column('tap_mk.person', 'phone', 'partial');$$,
   'a mask on a target''s copy of a managed table is sent to the managed table');
+SELECT is((pg_temp.error_of($$SELECT * FROM tdm.data_diff('tap_mk_copy.person', 'mk1', 'mk2')$$)).hint,
+  $$It is tap_mk.person's table in target tap_mk_copy: give the managed table, which names the table in every environment: SELECT * FROM tdm.data_diff('tap_mk.person', 'mk1', 'mk2');$$,
+  'so is a data_diff of it');
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.person', 'badge', 'partial')$$,
   '%badge is part of a unique index tap_mk.person_badge_key, and partial makes different values equal%, or null (a unique index keeps NULLs apart)',
   'a column of a UNIQUE constraint takes only a mask that keeps values apart');
