@@ -1106,6 +1106,9 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     -- timestamp(p)/time(p) of one kind: as many fractional digits (6 unsaid)
     WHEN f.m[1] IN ('timestamp', 'time') AND t.m[1] = f.m[1] AND t.m[4] = f.m[4]
       THEN coalesce(f.m[2], '6')::int <= coalesce(t.m[2], '6')::int
+    -- an interval of some fields or digits: into a plain interval, which
+    -- holds every interval
+    WHEN from_type ~ '^interval[ (]' AND to_type = 'interval' THEN true
     ELSE false END, false)
     FROM f, t
     LEFT JOIN integers fi ON fi.name = from_type

@@ -407,21 +407,21 @@ $$;
 CREATE FUNCTION tdm._refuse_inheritance_parents(caller text, rels regclass[]) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  found record;
+  inherited record;  -- the first table with children, and its children
 BEGIN
   SELECT i.inhparent::regclass AS parent, min(i.inhrelid::regclass::text) AS child,
          string_agg(i.inhrelid::regclass::text, ', ' ORDER BY i.inhrelid::regclass::text) AS children
-    INTO found
+    INTO inherited
     FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
    WHERE i.inhparent = ANY (rels) AND p.relkind = 'r'
    GROUP BY i.inhparent ORDER BY i.inhparent::regclass::text LIMIT 1;
-  IF found.parent IS NOT NULL THEN
-    RAISE EXCEPTION '%: % has inheritance children: %', caller, found.parent, found.children
+  IF inherited.parent IS NOT NULL THEN
+    RAISE EXCEPTION '%: % has inheritance children: %', caller, inherited.parent, inherited.children
       USING ERRCODE = 'invalid_table_definition',
             DETAIL = 'A scan of it reads their rows too, and a DELETE or TRUNCATE of it changes them: tdm would'
                      ' count, delete or replace rows of tables it does not manage.',
             HINT = format('Detach them (ALTER TABLE %s NO INHERIT %s; for each), or make it a partitioned table,'
-                          ' whose partitions hold its own rows.', found.child, found.parent);
+                          ' whose partitions hold its own rows.', inherited.child, inherited.parent);
   END IF;
 END
 $$;

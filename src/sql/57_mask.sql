@@ -328,19 +328,21 @@ BEGIN
   END IF;
   IF method NOT IN ('hash', 'email') THEN
     -- (NULLs are never equal in a unique index, unless it says NULLS NOT
-    -- DISTINCT: null keeps such a column's rows apart, a column too short
-    -- for a hash too)
+    -- DISTINCT, nor in an exclusion constraint: null keeps such a
+    -- column's rows apart, a column too short for a hash too)
     SELECT r.role INTO role FROM tdm._key_roles(rel) r
      WHERE r.column_name = col
-       AND NOT (method = 'null' AND r.role LIKE 'unique index %'
-                AND NOT (SELECT i.indnullsnotdistinct FROM pg_index i
-                          WHERE i.indexrelid = to_regclass(substr(r.role, 14))))
+       AND NOT (method = 'null'
+                AND (r.role LIKE 'exclusion constraint %'
+                     OR (r.role LIKE 'unique index %'
+                         AND NOT (SELECT i.indnullsnotdistinct FROM pg_index i
+                                   WHERE i.indexrelid = to_regclass(substr(r.role, 14))))))
      LIMIT 1;
     IF FOUND THEN
       -- (hash and email mask text only: for another type, what is left)
-      RETURN format('%s is part of a %s, and %s makes different values equal (two entities would'
+      RETURN format('%s is part of %s %s, and %s makes different values equal (two entities would'
                     ' become one): %s',
-                    quote_ident(col), role, method,
+                    quote_ident(col), CASE WHEN role LIKE 'exclusion %' THEN 'an' ELSE 'a' END, role, method,
                     CASE WHEN (SELECT t.typcategory FROM pg_type t WHERE t.oid = base) = 'S'
                          THEN 'use hash or email, which keep different values apart'
                               || CASE WHEN role LIKE 'unique index %' AND method <> 'null' AND NOT a.attnotnull
@@ -379,21 +381,29 @@ BEGIN
   -- (Shorter than 16 characters, 15 hex digits, on a key: among some ten
   -- thousand values two different ones are likely to mask alike, and
   -- their rows would be taken for one entity.)
-  -- (a domain over varchar(n): its own typmod)
-  length_typmod := CASE WHEN a.atttypmod > 0 THEN a.atttypmod
-                        ELSE (SELECT d.typtypmod FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd') END;
+  -- (a domain over varchar(n), or over such a domain: its own typmod)
+  length_typmod := CASE WHEN a.atttypmod >= 0 THEN a.atttypmod
+                        ELSE (WITH RECURSIVE chain AS (
+                                SELECT d.typtype, d.typtypmod, d.typbasetype, 1 AS depth FROM pg_type d
+                                 WHERE d.oid = a.atttypid
+                                UNION ALL
+                                SELECT d.typtype, d.typtypmod, d.typbasetype, chain.depth + 1 FROM pg_type d
+                                  JOIN chain ON d.oid = chain.typbasetype WHERE chain.typtype = 'd')
+                              SELECT c.typtypmod FROM chain c WHERE c.typtype = 'd' AND c.typtypmod >= 0
+                               ORDER BY c.depth LIMIT 1) END;
   IF method IN ('hash', 'email') THEN
-    SELECT r.role INTO role FROM tdm._key_roles(rel) r WHERE r.column_name = col LIMIT 1;
+    SELECT CASE WHEN r.role LIKE 'exclusion %' THEN 'an ' ELSE 'a ' END || r.role INTO role
+      FROM tdm._key_roles(rel) r WHERE r.column_name = col LIMIT 1;
     IF FOUND THEN
       -- (a column too short for any: said so, not sent from one length to another)
       IF length_typmod BETWEEN 5 AND 19 THEN
-        RETURN format('%s is part of a %s, and %s holds no masked value of 16 characters or more, the shortest'
+        RETURN format('%s is part of %s, and %s holds no masked value of 16 characters or more, the shortest'
                       ' that keeps some ten thousand values apart: widen the column (in the target and the'
                       ' environments), or leave it unmasked', quote_ident(col), role,
                       format_type(a.atttypid, a.atttypmod));
       END IF;
       IF method = 'hash' AND (o ->> 'length')::int < 16 THEN
-        RETURN format('%s is part of a %s, and a hash of %s characters makes different values equal too often'
+        RETURN format('%s is part of %s, and a hash of %s characters makes different values equal too often'
                       ' (two entities would become one): give it a length of 16 or more', quote_ident(col), role,
                       o ->> 'length');
       END IF;
@@ -433,13 +443,14 @@ BEGIN
     -- (The cast cuts a string to the column's length and rounds a number
     -- or a time to its digits, where storing a longer string fails: the
     -- value must come through whole, but for trailing blanks.)
-    IF (a.atttypmod >= 0 OR (SELECT d.typtypmod FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd') >= 0)
-       AND (SELECT t.typcategory FROM pg_type t WHERE t.oid = base) IN ('S', 'V', 'N', 'D', 'T') THEN
-      EXECUTE format(CASE WHEN (SELECT t.typcategory FROM pg_type t WHERE t.oid = base) IN ('S', 'V')
+    IF length_typmod >= 0
+       AND (SELECT t.typcategory FROM pg_type t WHERE t.oid = tdm._base_type(a.atttypid)) IN ('S', 'V', 'N', 'D', 'T') THEN
+      -- (against the type under every domain, without a length)
+      EXECUTE format(CASE WHEN (SELECT t.typcategory FROM pg_type t WHERE t.oid = tdm._base_type(a.atttypid)) IN ('S', 'V')
                           THEN 'SELECT rtrim(CAST($1 AS %1$s)::text, '' '') = rtrim(CAST($1 AS %2$s)::text, '' ''),'
                           ELSE 'SELECT CAST($1 AS %1$s) = CAST($1 AS %2$s),' END
                      || ' CAST($1 AS %1$s)::text',
-                     format_type(a.atttypid, a.atttypmod), format_type(base, NULL))
+                     format_type(a.atttypid, a.atttypmod), format_type(tdm._base_type(a.atttypid), NULL))
         INTO whole, stored USING o ->> 'value';
       IF NOT whole THEN
         RETURN format('option value %s does not fit %s, which would hold it as %s', o -> 'value',

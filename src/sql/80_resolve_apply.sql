@@ -1348,13 +1348,16 @@ BEGIN
       key_seq := tdm._key_sequence(the_rel, (SELECT n.nspname FROM pg_class k
                                               JOIN pg_namespace n ON n.oid = k.relnamespace
                                              WHERE k.oid = target_rel));
-      no_room := CASE WHEN SQLSTATE = '2200H'
-                      THEN format('%s row(s) need one past the highest in use, %s, and sequence %s stops at'
-                                  ' MAXVALUE %s',
+      no_room := CASE WHEN SQLSTATE = '2200H' AND key_seq IS NOT NULL
+                      THEN format('sequence %s stops at MAXVALUE %s, and %s row(s) need a key past %s', key_seq,
+                                  (SELECT q.seqmax FROM pg_sequence q WHERE q.seqrelid = key_seq),
                                   (SELECT count(*) FROM pg_temp.tdm_plan p WHERE p.role = 'rekey'),
                                   (SELECT q.seqstart FROM pg_sequence q
-                                    WHERE q.seqrelid = 'pg_temp.tdm_new_keys'::regclass), key_seq,
-                                  (SELECT q.seqmax FROM pg_sequence q WHERE q.seqrelid = key_seq))
+                                    WHERE q.seqrelid = 'pg_temp.tdm_new_keys'::regclass))
+                      WHEN SQLSTATE = '2200H'
+                      THEN format('%s holds no %s past %s', tdm._column_type(the_rel, rekeyed_col), rekeyed_col,
+                                  (SELECT q.seqstart FROM pg_sequence q
+                                    WHERE q.seqrelid = 'pg_temp.tdm_new_keys'::regclass))
                       ELSE SQLERRM END;
       -- A reviewer's keep_all that leaves the keys to tdm cannot apply: its
       -- renames must give them.
@@ -1367,10 +1370,10 @@ BEGIN
                 HINT = format('New keys start past the highest key in use (the collected rows, the target and'
                               ' master), and %s. Give the rows their keys in the renames of the keep_all'
                               ' decision(s) on %s, or %s.',
-                              CASE WHEN SQLSTATE = '2200H' THEN 'its sequence gives none there'
+                              CASE WHEN SQLSTATE = '2200H' AND key_seq IS NOT NULL THEN 'its sequence gives none there'
                                    ELSE 'the column''s type or domain has no room there' END,
                               decided,
-                              CASE WHEN SQLSTATE = '2200H'
+                              CASE WHEN SQLSTATE = '2200H' AND key_seq IS NOT NULL
                                    THEN 'raise the sequence''s MAXVALUE (ALTER SEQUENCE, or ALTER TABLE .. ALTER'
                                         ' COLUMN .. SET MAXVALUE for an identity)'
                                    ELSE 'widen the column' END);

@@ -307,6 +307,7 @@ BEGIN
              AS has_length,
            a.attnotnull AS not_null, a.attgenerated <> '' AS generated, b.typcategory = 'A' AS is_array,
            b.oid = '"char"'::regtype AS one_byte, b.oid IN ('json'::regtype, 'jsonb'::regtype) AS is_json,
+           b.typcategory = 'S' AS is_string,
            (SELECT tn.nspname FROM pg_namespace tn WHERE tn.oid = t.typnamespace) AS type_schema
       INTO col
       FROM pg_attribute a
@@ -337,10 +338,10 @@ BEGIN
         conflict_id, what, k, rel
         USING ERRCODE = 'not_null_violation', HINT = 'Give it a value, or leave the column out.';
     END IF;
-    -- A JSON object or array for a column of neither json nor an array
-    -- type would be stored as its JSON text.
-    IF jsonb_typeof(patch -> k) IN ('object', 'array') AND NOT col.is_json
-       AND NOT (col.is_array AND jsonb_typeof(patch -> k) = 'array') THEN
+    -- A JSON object or array for a string column would be stored as its
+    -- JSON text. (Other types read it as their input does: an hstore or a
+    -- range takes it, a number or a date refuses it below.)
+    IF jsonb_typeof(patch -> k) IN ('object', 'array') AND col.is_string THEN
       RAISE EXCEPTION 'decision on %: % gives "%" a JSON %, but its type is %', conflict_id, what, k,
         jsonb_typeof(patch -> k), col.type
         USING ERRCODE = 'invalid_text_representation',

@@ -541,24 +541,32 @@ BEGIN
                                  t.step, t.target_rel, t.release_column);
   END LOOP;
   EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
-  -- A trigger or rule on DELETE that keeps rows (a soft delete: the row
-  -- marked, the DELETE skipped) left the release's rows in place, which
-  -- the load would meet as duplicate keys. Said as such. (Read only where
-  -- one exists.)
-  IF tdm._writing_triggers(target, 8) IS NOT NULL THEN
-    FOR t IN SELECT x.rel AS target_rel, x.release_column FROM tdm._target_tables(target) x LOOP
-      EXECUTE format('SELECT count(*) FROM %s WHERE %I = $1', t.target_rel, t.release_column)
-        INTO kept USING release;
-      IF kept > 0 THEN
-        RAISE EXCEPTION 'consolidate: % kept % of release %''s rows, which the load deletes before loading them again',
-          t.target_rel, kept, release
-          USING ERRCODE = 'triggered_data_change_violation',
-                DETAIL = format('Triggers and rules on DELETE of %s: %s.', target, tdm._writing_triggers(target, 8)),
-                HINT = 'Nothing was loaded. Disable the one that keeps rows for the consolidation (ALTER TABLE ...'
-                       ' DISABLE TRIGGER ...), consolidate again, then enable it.';
-      END IF;
-    END LOOP;
-  END IF;
+  -- A BEFORE DELETE row trigger or an INSTEAD rule that keeps rows (a
+  -- soft delete: the row marked, the DELETE skipped) left the release's
+  -- rows in place, which the load would meet as duplicate keys. Said as
+  -- such. (Read only in the tables that have one.)
+  FOR t IN SELECT x.rel AS target_rel, x.release_column, k.keepers
+             FROM tdm._target_tables(target) x
+            CROSS JOIN LATERAL (
+              SELECT string_agg(y.kind || ' ' || quote_ident(y.name), ', ' ORDER BY y.kind, y.name) AS keepers
+                FROM (SELECT 'trigger' AS kind, g.tgname::text AS name FROM pg_trigger g
+                       WHERE g.tgrelid = x.rel AND NOT g.tgisinternal AND g.tgenabled <> 'D'
+                         AND g.tgtype::int & 11 = 11  -- (ROW, BEFORE, DELETE)
+                      UNION ALL
+                      SELECT 'rule', r.rulename::text FROM pg_rewrite r
+                       WHERE r.ev_class = x.rel AND r.ev_type = '4' AND r.is_instead AND r.ev_enabled <> 'D') y) k
+            WHERE k.keepers IS NOT NULL LOOP
+    EXECUTE format('SELECT count(*) FROM %s WHERE %I = $1', t.target_rel, t.release_column)
+      INTO kept USING release;
+    IF kept > 0 THEN
+      RAISE EXCEPTION 'consolidate: % kept % of release %''s rows, which the load deletes before loading them again',
+        t.target_rel, kept, release
+        USING ERRCODE = 'triggered_data_change_violation',
+              DETAIL = format('On DELETE of %s: %s.', t.target_rel, t.keepers),
+              HINT = 'Nothing was loaded. Disable the one that keeps rows for the consolidation (ALTER TABLE ...'
+                     ' DISABLE TRIGGER ...), consolidate again, then enable it.';
+    END IF;
+  END LOOP;
   closure := tdm._closure(run, target);
   -- (Past the keys about to be written first, when a trigger or rule of
   -- the target may draw one during the load: that reads every collected

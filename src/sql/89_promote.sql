@@ -434,6 +434,9 @@ BEGIN
   -- (The caller reads the source: the schema and its tables; policies
   -- that would hide or refuse the rows copied are named first.)
   PERFORM tdm._require_privileges('promote', from_target, '{SELECT}');
+  IF to_regnamespace(quote_ident(to_target)) IS NOT NULL THEN
+    PERFORM tdm._refuse_inheritance_parents('promote', ARRAY(SELECT x.rel FROM tdm._target_tables(to_target) x));
+  END IF;
   IF to_regnamespace(quote_ident(to_target)) IS NOT NULL AND has_schema_privilege(to_target, 'USAGE') THEN
     PERFORM tdm._refuse_row_security('promote', to_target);
   END IF;

@@ -334,6 +334,7 @@ BEGIN
       USING ERRCODE = 'undefined_table',
             HINT = 'A target is a schema holding tables named like the managed tables.';
   END IF;
+  PERFORM tdm._refuse_inheritance_parents(caller, ARRAY(SELECT x.rel FROM tdm._target_tables(target) x));
 END
 $$;
 
@@ -598,12 +599,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE i.indrelid = rel AND i.indisprimary
 $$;
 
--- Refuses a rollback whose row changes an ON DELETE or ON UPDATE action of
--- a table outside the snapshot would carry into that table's rows without
--- a word: rows referencing a row the rollback deletes (CASCADE, SET NULL,
--- SET DEFAULT), or one whose referenced columns it sets back. As
--- consolidation refuses (tdm._refuse_referenced_delete); a key with no
--- action refuses by itself. One join per such foreign key.
+-- Refuses a rollback whose row changes a foreign key of a table outside
+-- the snapshot would carry into that table's rows without a word, or
+-- refuse at commit: rows referencing a row the rollback deletes, or one
+-- whose referenced columns it sets back, by a key ON DELETE (UPDATE)
+-- CASCADE, SET NULL or SET DEFAULT, or a deferrable one (a key with no
+-- action, not deferred, refuses the statement, and the rollback then
+-- says so). As consolidation refuses (tdm._refuse_referenced_delete).
+-- Partitions are their partitioned table's. One join per such key.
 CREATE FUNCTION tdm._refuse_outside_actions(snapshot_id bigint) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -614,31 +617,42 @@ DECLARE
   others text[] := '{}';
 BEGIN
   FOR f IN SELECT c.conname, c.conrelid::regclass AS child, x.rel AS parent, x.storage,
-                  CASE c.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
-                                     WHEN 'd' THEN 'SET DEFAULT' END AS on_delete,
-                  CASE c.confupdtype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
-                                     WHEN 'd' THEN 'SET DEFAULT' END AS on_update,
+                  CASE WHEN c.confdeltype = 'c' THEN 'ON DELETE CASCADE' WHEN c.confdeltype = 'n' THEN 'ON DELETE SET NULL'
+                       WHEN c.confdeltype = 'd' THEN 'ON DELETE SET DEFAULT' WHEN c.condeferrable THEN 'deferrable'
+                  END AS on_delete,
+                  CASE WHEN c.confupdtype = 'c' THEN 'ON UPDATE CASCADE' WHEN c.confupdtype = 'n' THEN 'ON UPDATE SET NULL'
+                       WHEN c.confupdtype = 'd' THEN 'ON UPDATE SET DEFAULT' WHEN c.condeferrable THEN 'deferrable'
+                  END AS on_update,
                   tdm._fk_match(c.conrelid, c.conname, 'y', 'r') AS matches,
                   tdm._primary_key_match(x.rel, 's', 'y') AS same_key,
                   (SELECT string_agg(format('s.%1$I IS DISTINCT FROM y.%1$I', a.attname), ' OR ')
                      FROM unnest(c.confkey) AS k(attnum)
                      JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum) AS set_back
              FROM tdm.snapshot_table x
-             JOIN pg_constraint c ON c.confrelid = x.rel AND c.contype = 'f' AND c.conparentid = 0
+             JOIN pg_constraint c ON coalesce(pg_partition_root(c.confrelid), c.confrelid) = x.rel
+                                 AND c.contype = 'f' AND c.conparentid = 0
             WHERE x.snapshot_id = _refuse_outside_actions.snapshot_id
-              AND c.conrelid NOT IN (SELECT t.rel FROM tdm.snapshot_table t
-                                      WHERE t.snapshot_id = _refuse_outside_actions.snapshot_id)
-              AND (c.confdeltype IN ('c', 'n', 'd') OR c.confupdtype IN ('c', 'n', 'd'))
+              AND coalesce(pg_partition_root(c.conrelid), c.conrelid) NOT IN (SELECT t.rel FROM tdm.snapshot_table t
+                                                                           WHERE t.snapshot_id = _refuse_outside_actions.snapshot_id)
+              AND (c.confdeltype IN ('c', 'n', 'd') OR c.confupdtype IN ('c', 'n', 'd') OR c.condeferrable)
             ORDER BY c.conrelid::regclass::text, c.conname LOOP
     CONTINUE WHEN f.same_key IS NULL;  -- (no primary key: every row is replaced, which the key refuses)
-    EXECUTE format('SELECT count(*) FROM %s r JOIN %s y ON %s WHERE %s', f.child, f.parent, f.matches,
-                   concat_ws(' OR ',
-                             CASE WHEN f.on_delete IS NOT NULL
-                                  THEN format('NOT EXISTS (SELECT FROM %s s WHERE %s)', f.storage, f.same_key) END,
-                             CASE WHEN f.on_update IS NOT NULL
-                                  THEN format('EXISTS (SELECT FROM %s s WHERE %s AND (%s))', f.storage, f.same_key,
-                                              f.set_back) END))
-      INTO referencing;
+    BEGIN
+      EXECUTE format('SELECT count(*) FROM %s r JOIN %s y ON %s WHERE %s', f.child, f.parent, f.matches,
+                     concat_ws(' OR ',
+                               CASE WHEN f.on_delete IS NOT NULL
+                                    THEN format('NOT EXISTS (SELECT FROM %s s WHERE %s)', f.storage, f.same_key) END,
+                               CASE WHEN f.on_update IS NOT NULL
+                                    THEN format('EXISTS (SELECT FROM %s s WHERE %s AND (%s))', f.storage,
+                                                f.same_key, f.set_back) END))
+        INTO referencing;
+    EXCEPTION WHEN insufficient_privilege THEN
+      RAISE EXCEPTION 'rollback: % may not read %, whose foreign key % references %: the rows it would change cannot be counted',
+        current_user, f.child, quote_ident(f.conname), f.parent
+        USING ERRCODE = 'insufficient_privilege', DETAIL = SQLERRM,
+              HINT = format('Nothing was rolled back. Its owner grants it: GRANT SELECT ON %s TO %I;', f.child,
+                            current_user);
+    END;
     CONTINUE WHEN referencing = 0;
     IF first_referencing IS NULL THEN
       first := f;
@@ -654,11 +668,16 @@ BEGIN
       -- target refuses)
       USING ERRCODE = 'dependent_objects_still_exist',
             DETAIL = concat_ws(' ',
-                       format('%s is not in the snapshot, and its foreign key %s is%s%s: the rollback would change'
-                              ' its rows without a word.', first.child, quote_ident(first.conname),
-                              ' ON DELETE ' || first.on_delete,
-                              CASE WHEN first.on_delete IS NOT NULL AND first.on_update IS NOT NULL THEN ',' END
-                              || ' ON UPDATE ' || first.on_update),
+                       format('%s is not in the snapshot, and its foreign key %s is %s: %s', first.child,
+                              quote_ident(first.conname),
+                              concat_ws(', ', nullif(first.on_delete, 'deferrable'),
+                                        nullif(first.on_update, 'deferrable'),
+                                        CASE WHEN 'deferrable' IN (first.on_delete, first.on_update) THEN 'deferrable' END),
+                              CASE WHEN 'deferrable' IN (first.on_delete, first.on_update)
+                                        AND coalesce(first.on_delete, 'deferrable') = 'deferrable'
+                                        AND coalesce(first.on_update, 'deferrable') = 'deferrable'
+                                   THEN 'PostgreSQL would refuse the rollback at commit.'
+                                   ELSE 'the rollback would change its rows without a word.' END),
                        'Also: ' || nullif(array_to_string(others, '; '), '') || '.'),
             HINT = format('Nothing was rolled back. Delete or change those rows of %s, or drop its foreign key %s'
                           ' for the rollback and add it back after, then roll back again: %s',

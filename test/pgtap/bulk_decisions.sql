@@ -6,7 +6,7 @@
 -- queue says what changed in a stale conflict's members. A blank
 -- rationale is refused as its own.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -94,6 +94,10 @@ SELECT throws_ok(format($$INSERT INTO tdm.decision (conflict_id, action, keep_en
                           VALUES (%L, 'keep', 'bd1', 'bd1 it is', 'somebody_else')$$, :'b_conflict'),
   '428C9', format('decision on %s: decided_by is set by tdm, not written', :'b_conflict'),
   'decided_by written with a new decision is refused (before: replaced without a word)');
+SELECT throws_ok(format($$INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale, decided_at)
+                          VALUES (%L, 'keep', 'bd1', 'bd1 it is', now() - interval '1 day')$$, :'b_conflict'),
+  '428C9', format('decision on %s: decided_at is set by tdm, not written', :'b_conflict'),
+  'so is decided_at');
 SELECT throws_ok($$SELECT tdm.resolve_all('TBD1', 'keep', 'all P7', priority => 7)$$, '22023',
   'resolve_all: priority 7 is none a conflict has', 'a priority no conflict has is refused, not 0 decided');
 SELECT throws_ok(format($$UPDATE tdm.decision SET rationale = 'still bd2', approved_by = 'somebody_else'

@@ -3,7 +3,7 @@
 -- decision (a superuser's insert of a complete row) adds no audit row,
 -- while a checked one always does, whatever its statement returns.
 BEGIN;
-SELECT plan(35);
+SELECT plan(37);
 
 CREATE SCHEMA tap_keys;
 CREATE TABLE tap_keys.t (id int PRIMARY KEY, d date, amt numeric, code char(5), email text,
@@ -60,6 +60,11 @@ CREATE DOMAIN tap_keys.code3 AS varchar(3);
 CREATE DOMAIN tap_keys.code3_again AS tap_keys.code3;
 CREATE TABLE tap_keys.v (id int PRIMARY KEY, dv tap_keys.code3, arr varchar(3)[], vc varchar(5),
                          dd tap_keys.code3_again);
+SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"vc": {"a": 1}}', 'merged', 'C-tap')$$,
+                 '22P02', 'decision on C-tap: merged gives "vc" a JSON object, but its type is character varying(5)',
+                 'a JSON object for a string column is refused, not stored as its JSON text');
+SELECT lives_ok($$SELECT tdm._check_values('tap_keys.v', '{"arr": ["AB", "C"]}', 'merged', 'C-tap')$$,
+                'a JSON array for an array column is read as its elements');
 SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"dv": "ABCD"}', 'merged', 'C-tap')$$,
                  '22P02', NULL, 'a value longer than its domain''s varchar(3) is refused');
 SELECT throws_ok($$SELECT tdm._check_values('tap_keys.v', '{"dd": "ABCD"}', 'merged', 'C-tap')$$,

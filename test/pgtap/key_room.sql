@@ -27,7 +27,7 @@ SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'awaiting_review',
           'no room for the new keys under MAXVALUE: the run awaits review');
 SELECT is((SELECT count(*) FROM tdm.conflict
             WHERE run_id = :run AND status = 'pending'
-              AND rationale LIKE '%3 row(s) need one past the highest in use, 3, and sequence staging.kr_item_id_seq stops at MAXVALUE 5%'),
+              AND rationale LIKE '%(sequence staging.kr_item_id_seq stops at MAXVALUE 5, and 3 row(s) need a key past 3)%'),
           3::bigint, 'each re-keying goes to a reviewer, said with the sequence and its MAXVALUE');
 
 -- A keep_all that leaves one conflict's key to tdm: refused at the next
@@ -39,7 +39,7 @@ SELECT tdm.resolve(c.conflict_id, 'keep_all',
          WHERE run_id = :run AND status = 'pending') c;
 SELECT conflict_id AS left_to_tdm FROM tdm.decision WHERE renames IS NULL \gset
 SELECT throws_ok($$SELECT tdm.consolidate('TKR')$$, '22003',
-                 'consolidate: staging.kr_item: no new id for the rows to re-key: 1 row(s) need one past the highest in use, 5, and sequence staging.kr_item_id_seq stops at MAXVALUE 5',
+                 'consolidate: staging.kr_item: no new id for the rows to re-key: sequence staging.kr_item_id_seq stops at MAXVALUE 5, and 1 row(s) need a key past 5',
                  'a keep_all leaving its key to tdm with no room left: refused with the sequence');
 SELECT ok((SELECT e.hint LIKE format('%%keep_all decision(s) on %s, or raise the sequence''s MAXVALUE%%', :'left_to_tdm')
              FROM pg_temp.error_of($$SELECT tdm.consolidate('TKR')$$) e),

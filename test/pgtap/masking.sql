@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(70);
+SELECT plan(72);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = error;
@@ -172,6 +172,17 @@ SELECT throws_like($$SELECT tdm.mask_column('tap_mk.login', 'name', 'partial')$$
 SELECT throws_like($$SELECT tdm.mask_column('tap_mk.login', 'name', 'hash')$$,
   '%name is read by generated column name_key%', 'whatever the method');
 SELECT tdm.unmanage_table('tap_mk.login');
+-- An exclusion constraint's column is a key's too: a mask that makes
+-- values equal is refused; null, which it keeps apart, is not.
+SAVEPOINT booking;
+CREATE TABLE tap_mk.booking (id int PRIMARY KEY, room text, EXCLUDE USING btree (room WITH =),
+                             tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('tap_mk.booking');
+SELECT throws_like($$SELECT tdm.mask_column('tap_mk.booking', 'room', 'partial')$$,
+  '%room is part of an exclusion constraint tap_mk.booking_room_excl, and partial makes different values equal%',
+  'a column of an exclusion constraint takes no mask that makes values equal');
+SELECT lives_ok($$SELECT tdm.mask_column('tap_mk.booking', 'room', 'null')$$, 'null, which it keeps apart, it takes');
+ROLLBACK TO SAVEPOINT booking;
 -- find_pii reads a column of a nondeterministic collation (which refuses
 -- regular expressions) as its text in the C collation.
 CREATE COLLATION tap_mk.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);

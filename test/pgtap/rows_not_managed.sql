@@ -10,8 +10,9 @@
 --   carry into its rows is refused, those rows untouched.
 -- - A reviewer without USAGE on the target's schema decides a keep_all.
 BEGIN;
-SELECT plan(15);
+SELECT plan(16);
 \ir ../../sql/include/loopback.sql
+\ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 
 SELECT dblink_exec(pg_temp.conninfo(current_database()), format($$
@@ -91,6 +92,15 @@ SELECT throws_ok(format('SELECT tdm.rollback(%s)', :snap), '2BP01',
                  'a rollback that would delete an unmanaged table''s rows by its ON DELETE CASCADE: refused');
 SELECT is((SELECT count(*) FROM staging.ou_note), 2::bigint, 'the unmanaged table''s rows are all there');
 DELETE FROM staging.ou_note WHERE customer_id = 50;
+-- A deferrable key with no action: PostgreSQL would refuse at commit.
+CREATE TABLE staging.ou_memo (id int PRIMARY KEY,
+                              customer_id int REFERENCES staging.ou_customer DEFERRABLE INITIALLY DEFERRED);
+INSERT INTO staging.ou_memo VALUES (1, 50);
+SELECT ok((SELECT e.detail LIKE '%foreign key ou_memo_customer_id_fkey is deferrable: PostgreSQL would refuse the rollback at commit.'
+             FROM pg_temp.error_of(format('SELECT tdm.rollback(%s)', :snap)) e),
+          'so is one a deferrable key would refuse at commit');
+SET CONSTRAINTS ALL IMMEDIATE;
+DROP TABLE staging.ou_memo;
 SELECT lives_ok(format('SELECT tdm.rollback(%s)', :snap), 'once they no longer reference it, the rollback runs');
 SELECT is(ARRAY(SELECT id FROM staging.ou_customer ORDER BY id), '{1,2,3}', 'and takes the customer out');
 
