@@ -697,9 +697,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
             OR EXISTS (SELECT FROM pg_cast k WHERE k.castsource = c.base AND k.casttarget = h.input
                                                AND k.castmethod = 'b')
             OR (b.typtype = 'e' AND h.input = 'anyenum'::regtype)
-            -- (arrays and ranges of a hashable element: the polymorphic hash)
+            -- (arrays and ranges of a hashable element: the polymorphic hash;
+            -- an element of a domain by its base type's, of a composite by
+            -- its fields', as the array's equality compares them)
             OR (b.typcategory = 'A' AND b.typelem <> 0 AND h.input = 'anyarray'::regtype
-                AND EXISTS (SELECT FROM hashers e WHERE e.input = b.typelem))
+                AND (EXISTS (SELECT FROM hashers e WHERE e.input = tdm._base_type(b.typelem))
+                     OR ((SELECT et.typtype FROM pg_type et WHERE et.oid = tdm._base_type(b.typelem)) = 'c'
+                         AND tdm._hashable(tdm._base_type(b.typelem)))))
             OR (b.typtype = 'r' AND h.input = 'anyrange'::regtype
                 AND EXISTS (SELECT FROM pg_range r, hashers e WHERE r.rngtypid = b.oid AND e.input = r.rngsubtype))
             -- (a composite whose fields' types all hash: hash_record

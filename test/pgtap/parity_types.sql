@@ -36,7 +36,8 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
       CREATE TABLE %1$I.pk_ci (k public.citext PRIMARY KEY, v int, tdm_release text, tdm_feature text);
       CREATE TABLE %1$I.pk_span (k interval PRIMARY KEY, v int, tdm_release text, tdm_feature text);
       CREATE TABLE %1$I.pk_path (k public.ltree PRIMARY KEY, v int, tdm_release text, tdm_feature text);
-      CREATE TABLE %1$I.pk_pairs (id int PRIMARY KEY, p public.tap_pk_pair, tdm_release text, tdm_feature text);
+      CREATE TABLE %1$I.pk_pairs (id int PRIMARY KEY, p public.tap_pk_pair, ps public.tap_pk_pair[],
+                                  amounts public.tap_pk_amount[], tdm_release text, tdm_feature text);
       CREATE TABLE %1$I.pk_coll (id int PRIMARY KEY, e text, tdm_release text, tdm_feature text);
       CREATE TABLE %1$I.pk_flags (id int PRIMARY KEY, f public.tap_pk_flag, tdm_release text, tdm_feature text);
       CREATE TABLE %1$I.pk_my (k public.tap_pk_myint PRIMARY KEY, v int, tdm_release text, tdm_feature text)$t$, s);
@@ -52,8 +53,8 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_pk_e2.pk_span VALUES ('48:00:00', 2), ('60 minutes', 1);
   INSERT INTO tap_pk_e1.pk_path VALUES ('a.b', 1), ('a.c', 1);
   INSERT INTO tap_pk_e2.pk_path VALUES ('a.b', 2), ('a.c', 1);
-  INSERT INTO tap_pk_e1.pk_pairs VALUES (1, ROW(1, 1.5)), (2, ROW(2, 2));
-  INSERT INTO tap_pk_e2.pk_pairs VALUES (1, ROW(1, 1.50)), (2, ROW(2, 3));
+  INSERT INTO tap_pk_e1.pk_pairs VALUES (1, ROW(1, 1.5), '{"(1,1.5)"}', '{1.5}'), (2, ROW(2, 2), NULL, NULL);
+  INSERT INTO tap_pk_e2.pk_pairs VALUES (1, ROW(1, 1.50), '{"(1,1.50)"}', '{1.50}'), (2, ROW(2, 3), NULL, NULL);
   INSERT INTO tap_pk_e1.pk_flags VALUES (1, ROW(true, 1.5)), (2, ROW(false, 2));
   INSERT INTO tap_pk_e2.pk_flags VALUES (1, ROW(true, 1.50)), (2, ROW(false, 3));
   INSERT INTO tap_pk_e1.pk_my VALUES ('1', 1), ('2', 1);
@@ -62,7 +63,8 @@ SELECT pg_temp.loopback_server('tap_pk_self');
 CREATE TABLE staging.pk_ci (k public.citext PRIMARY KEY, v int, tdm_release text, tdm_feature text);
 CREATE TABLE staging.pk_span (k interval PRIMARY KEY, v int, tdm_release text, tdm_feature text);
 CREATE TABLE staging.pk_path (k public.ltree PRIMARY KEY, v int, tdm_release text, tdm_feature text);
-CREATE TABLE staging.pk_pairs (id int PRIMARY KEY, p public.tap_pk_pair, tdm_release text, tdm_feature text);
+CREATE TABLE staging.pk_pairs (id int PRIMARY KEY, p public.tap_pk_pair, ps public.tap_pk_pair[],
+                               amounts public.tap_pk_amount[], tdm_release text, tdm_feature text);
 CREATE TABLE staging.pk_coll (id int PRIMARY KEY, e text, tdm_release text, tdm_feature text);
 CREATE TABLE staging.pk_flags (id int PRIMARY KEY, f public.tap_pk_flag, tdm_release text, tdm_feature text);
 CREATE TABLE staging.pk_my (k public.tap_pk_myint PRIMARY KEY, v int, tdm_release text, tdm_feature text);
@@ -82,7 +84,8 @@ SELECT results_eq($$SELECT key, kind, columns FROM tdm.data_diff('staging.pk_pat
                   'an ltree key compares with ltree''s own equality');
 SELECT results_eq($$SELECT key, kind, columns FROM tdm.data_diff('staging.pk_pairs', 'pk1', 'pk2')$$,
                   $$VALUES ('{"id": 2}'::jsonb, 'changed', '{p}'::text[])$$,
-                  'a composite compares as its fields do: (1,1.5) and (1,1.50) are equal, (2,2) and (2,3) not');
+                  'a composite compares as its fields do: (1,1.5) and (1,1.50) are equal, (2,2) and (2,3) not;'
+                  ' so do arrays of composites and of a domain over numeric');
 
 SELECT results_eq($$SELECT key, kind, columns FROM tdm.data_diff('staging.pk_flags', 'pk1', 'pk2')$$,
                   $$VALUES ('{"id": 2}'::jsonb, 'changed', '{f}'::text[])$$,
