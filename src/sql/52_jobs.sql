@@ -132,6 +132,7 @@ BEGIN
     -- it, whose row it is.)
     running := (SELECT a.pid FROM pg_stat_activity a
                  WHERE a.application_name = format('tdm job %s', job_id) AND a.backend_type LIKE E'tdm\\_%'
+                   AND a.datname = current_database()
                  LIMIT 1);
     IF running IS NOT NULL THEN
       RAISE EXCEPTION '%: job % was started by a transaction still open', caller, job_id

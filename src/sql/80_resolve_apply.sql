@@ -1355,7 +1355,7 @@ BEGIN
                                   (SELECT q.seqstart FROM pg_sequence q
                                     WHERE q.seqrelid = 'pg_temp.tdm_new_keys'::regclass))
                       WHEN SQLSTATE = '2200H'
-                      THEN format('%s holds no %s past %s', tdm._column_type(the_rel, rekeyed_col), rekeyed_col,
+                      THEN format('%s holds no %s past %s', tdm._column_type(the_rel, rekeyed_col), quote_ident(rekeyed_col),
                                   (SELECT q.seqstart FROM pg_sequence q
                                     WHERE q.seqrelid = 'pg_temp.tdm_new_keys'::regclass))
                       ELSE SQLERRM END;
@@ -1365,7 +1365,7 @@ BEGIN
         JOIN tdm.conflict c ON c.run_id = run AND c.conflict_id = p.conflict_id
        WHERE p.role = 'rekey' AND c.status = 'decided';
       IF decided IS NOT NULL THEN
-        RAISE EXCEPTION 'consolidate: %: no new % for the rows to re-key: %', the_rel, rekeyed_col, no_room
+        RAISE EXCEPTION 'consolidate: %: no new % for the rows to re-key: %', the_rel, quote_ident(rekeyed_col), no_room
           USING ERRCODE = 'numeric_value_out_of_range',
                 HINT = format('New keys start past the highest key in use (the collected rows, the target and'
                               ' master), and %s. Give the rows their keys in the renames of the keep_all'
@@ -1383,11 +1383,11 @@ BEGIN
       -- with the keys in renames settles each conflict.
       UPDATE tdm.conflict c
          SET rule = 'manual', class = 'complex', status = 'pending', priority = 2,
-             suggestion = format('keep all; give %s a new %s in renames => %L', x.labels, rekeyed_col,
+             suggestion = format('keep all; give %s a new %s in renames => %L', x.labels, quote_ident(rekeyed_col),
                                  x.example::text),
              rationale = c.rationale || format('; no new %s fits the column past the highest in use (%s):'
                                                ' decide keep_all with the new key in renames',
-                                               rekeyed_col, no_room)
+                                               quote_ident(rekeyed_col), no_room)
         FROM (SELECT p.conflict_id, string_agg(cm.label, ', ' ORDER BY p.member) AS labels,
                      jsonb_object_agg(cm.label, jsonb_build_object(rekeyed_col, '...')) AS example
                 FROM pg_temp.tdm_plan p

@@ -307,7 +307,7 @@ BEGIN
              AS has_length,
            a.attnotnull AS not_null, a.attgenerated <> '' AS generated, b.typcategory = 'A' AS is_array,
            b.oid = '"char"'::regtype AS one_byte, b.oid IN ('json'::regtype, 'jsonb'::regtype) AS is_json,
-           b.typcategory = 'S' AS is_string,
+           b.typcategory = 'S' OR b.oid = 'bytea'::regtype AS is_string,  -- (taking any text as it is)
            (SELECT tn.nspname FROM pg_namespace tn WHERE tn.oid = t.typnamespace) AS type_schema
       INTO col
       FROM pg_attribute a

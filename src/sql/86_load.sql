@@ -193,6 +193,79 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                   OR r.ev_type = '2' AND events & 16 <> 0)) x
 $$;
 
+-- After a DELETE of `release`'s rows from `target`'s tables: refuses when
+-- a BEFORE DELETE row trigger or an INSTEAD rule (of a table or of one of
+-- its partitions) kept some (a soft delete: the row marked, the DELETE
+-- skipped), which the caller would otherwise leave in place or meet as
+-- duplicate keys. (Read only in the tables that have one.)
+CREATE FUNCTION tdm._refuse_kept_rows(caller text, target text, release text, what text, undone text)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t record;
+  kept bigint;
+BEGIN
+  FOR t IN SELECT x.rel AS target_rel, x.release_column, k.keepers
+             FROM tdm._target_tables(target) x
+            CROSS JOIN LATERAL (
+              SELECT string_agg(y.kind || ' ' || quote_ident(y.name) || ' on ' || y.rel::text, ', '
+                                ORDER BY y.rel::text, y.kind, y.name) AS keepers
+                FROM (SELECT g.tgrelid::regclass AS rel, 'trigger' AS kind, g.tgname::text AS name
+                        FROM pg_trigger g
+                       WHERE (g.tgrelid = x.rel OR g.tgrelid IN (SELECT l.relid FROM pg_partition_tree(x.rel) l))
+                         AND NOT g.tgisinternal AND g.tgenabled <> 'D'
+                         AND g.tgtype::int & 11 = 11  -- (ROW, BEFORE, DELETE)
+                      UNION ALL
+                      SELECT r.ev_class::regclass, 'rule', r.rulename::text FROM pg_rewrite r
+                       WHERE r.ev_class = x.rel AND r.ev_type = '4' AND r.is_instead AND r.ev_enabled <> 'D') y) k
+            WHERE k.keepers IS NOT NULL LOOP
+    EXECUTE format('SELECT count(*) FROM %s WHERE %I = $1', t.target_rel, t.release_column)
+      INTO kept USING release;
+    IF kept > 0 THEN
+      RAISE EXCEPTION '%: % kept % of release %''s rows, which %', caller, t.target_rel, kept, release, what
+        USING ERRCODE = 'triggered_data_change_violation',
+              DETAIL = format('On DELETE: %s.', t.keepers),
+              HINT = format('%s. Disable the one that keeps rows for the call (ALTER TABLE ... DISABLE TRIGGER ...,'
+                            ' or DISABLE RULE ...), call again, then enable it.', undone);
+    END IF;
+  END LOOP;
+END
+$$;
+
+-- Refuses tables among `rels` with a rule PostgreSQL does not apply to
+-- the data-modifying WITH statements tdm writes with (DO ALSO with an
+-- action, DO INSTEAD NOTHING, conditional or of several statements):
+-- found by planning such a statement, which nothing runs. (Only tables
+-- with an enabled rule on INSERT, UPDATE or DELETE are tried.)
+CREATE FUNCTION tdm._refuse_rules_in_with(caller text, rels regclass[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  rel regclass;
+BEGIN
+  FOR rel IN SELECT DISTINCT r.ev_class::regclass FROM pg_rewrite r
+              WHERE r.ev_class = ANY (rels) AND r.ev_type IN ('2', '3', '4') AND r.ev_enabled <> 'D'
+              ORDER BY 1 LOOP
+    BEGIN
+      EXECUTE format('EXPLAIN WITH d AS (DELETE FROM %1$s WHERE false), i AS (INSERT INTO %1$s SELECT * FROM %1$s'
+                     ' WHERE false), u AS (UPDATE %1$s SET %2$I = %2$I WHERE false) SELECT 1',
+                     rel, (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0
+                             AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum LIMIT 1));
+    EXCEPTION WHEN feature_not_supported THEN
+      RAISE EXCEPTION '%: % has a rule PostgreSQL does not apply to the statements tdm writes with: %', caller, rel,
+        SQLERRM
+        USING ERRCODE = 'feature_not_supported',
+              DETAIL = format('Its rules on INSERT, UPDATE and DELETE: %s. tdm writes a target''s tables with'
+                              ' data-modifying WITH statements.',
+                              (SELECT string_agg(quote_ident(r.rulename), ', ' ORDER BY r.rulename)
+                                 FROM pg_rewrite r
+                                WHERE r.ev_class = rel AND r.ev_type IN ('2', '3', '4') AND r.ev_enabled <> 'D')),
+              HINT = format('Disable it for the call (ALTER TABLE %s DISABLE RULE ...;), call again, then enable it;'
+                            ' or make it a trigger.', rel);
+    END;
+  END LOOP;
+END
+$$;
+
 -- The function an error was raised in, as PostgreSQL names it in the
 -- first line of the error's context; NULL when that is a statement.
 CREATE FUNCTION tdm._raising_function(context text) RETURNS text
@@ -507,7 +580,6 @@ DECLARE
   release_status text := (SELECT r.status FROM tdm.release r WHERE r.release = _load.release);
   t record;
   deletes text[] := '{}';
-  kept bigint;  -- release rows a DELETE left in place
   inserts text[] := '{}';
   closure text[];
   loaded bigint := 0;
@@ -541,32 +613,8 @@ BEGIN
                                  t.step, t.target_rel, t.release_column);
   END LOOP;
   EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
-  -- A BEFORE DELETE row trigger or an INSTEAD rule that keeps rows (a
-  -- soft delete: the row marked, the DELETE skipped) left the release's
-  -- rows in place, which the load would meet as duplicate keys. Said as
-  -- such. (Read only in the tables that have one.)
-  FOR t IN SELECT x.rel AS target_rel, x.release_column, k.keepers
-             FROM tdm._target_tables(target) x
-            CROSS JOIN LATERAL (
-              SELECT string_agg(y.kind || ' ' || quote_ident(y.name), ', ' ORDER BY y.kind, y.name) AS keepers
-                FROM (SELECT 'trigger' AS kind, g.tgname::text AS name FROM pg_trigger g
-                       WHERE g.tgrelid = x.rel AND NOT g.tgisinternal AND g.tgenabled <> 'D'
-                         AND g.tgtype::int & 11 = 11  -- (ROW, BEFORE, DELETE)
-                      UNION ALL
-                      SELECT 'rule', r.rulename::text FROM pg_rewrite r
-                       WHERE r.ev_class = x.rel AND r.ev_type = '4' AND r.is_instead AND r.ev_enabled <> 'D') y) k
-            WHERE k.keepers IS NOT NULL LOOP
-    EXECUTE format('SELECT count(*) FROM %s WHERE %I = $1', t.target_rel, t.release_column)
-      INTO kept USING release;
-    IF kept > 0 THEN
-      RAISE EXCEPTION 'consolidate: % kept % of release %''s rows, which the load deletes before loading them again',
-        t.target_rel, kept, release
-        USING ERRCODE = 'triggered_data_change_violation',
-              DETAIL = format('On DELETE of %s: %s.', t.target_rel, t.keepers),
-              HINT = 'Nothing was loaded. Disable the one that keeps rows for the consolidation (ALTER TABLE ...'
-                     ' DISABLE TRIGGER ...), consolidate again, then enable it.';
-    END IF;
-  END LOOP;
+  PERFORM tdm._refuse_kept_rows('consolidate', target, release, 'the load deletes before loading them again',
+                                 'Nothing was loaded');
   closure := tdm._closure(run, target);
   -- (Past the keys about to be written first, when a trigger or rule of
   -- the target may draw one during the load: that reads every collected

@@ -436,6 +436,7 @@ BEGIN
   PERFORM tdm._require_privileges('promote', from_target, '{SELECT}');
   IF to_regnamespace(quote_ident(to_target)) IS NOT NULL THEN
     PERFORM tdm._refuse_inheritance_parents('promote', ARRAY(SELECT x.rel FROM tdm._target_tables(to_target) x));
+    PERFORM tdm._refuse_rules_in_with('promote', ARRAY(SELECT x.rel FROM tdm._target_tables(to_target) x));
   END IF;
   IF to_regnamespace(quote_ident(to_target)) IS NOT NULL AND has_schema_privilege(to_target, 'USAGE') THEN
     PERFORM tdm._refuse_row_security('promote', to_target);
@@ -1000,8 +1001,10 @@ BEGIN
   -- refused here as the others are.
   PERFORM tdm._refuse_referenced_delete('archive_release', 'master', release, 'archiving',
                                         'Archive the releases that reference it first.', false);
+  PERFORM tdm._refuse_rules_in_with('archive_release', ARRAY(SELECT x.rel FROM tdm._target_tables('master') x));
   BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
+    PERFORM tdm._refuse_kept_rows('archive_release', 'master', release, 'archiving deletes', 'Nothing was archived');
   EXCEPTION WHEN foreign_key_violation THEN
     -- (The deletes undone: which releases reference the rows, by key.)
     PERFORM tdm._refuse_referenced_delete('archive_release', 'master', release, 'archiving',
@@ -1211,6 +1214,7 @@ BEGIN
                           (SELECT tdm._archive_table(release, x.managed) FROM tdm._target_tables('master') x
                             ORDER BY x.step LIMIT 1));
   END IF;
+  PERFORM tdm._refuse_rules_in_with('restore_release', ARRAY(SELECT x.rel FROM tdm._target_tables('master') x));
   BEGIN
     EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
   EXCEPTION WHEN not_null_violation OR datatype_mismatch OR invalid_text_representation

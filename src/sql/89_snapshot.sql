@@ -493,6 +493,8 @@ BEGIN
   END IF;
   PERFORM tdm._refuse_inheritance_parents('rollback', ARRAY(SELECT x.rel FROM tdm.snapshot_table x
                                                             WHERE x.snapshot_id = s.snapshot_id));
+  PERFORM tdm._refuse_rules_in_with('rollback', ARRAY(SELECT x.rel FROM tdm.snapshot_table x
+                                                      WHERE x.snapshot_id = s.snapshot_id));
   IF NOT EXISTS (SELECT 1 FROM tdm.snapshot_table x WHERE x.snapshot_id = s.snapshot_id)
      OR (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IS DISTINCT FROM 'completed' THEN
     -- (A job whose worker is gone is no longer running: said as failed,

@@ -10,7 +10,7 @@
 --   carry into its rows is refused, those rows untouched.
 -- - A reviewer without USAGE on the target's schema decides a keep_all.
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -80,6 +80,14 @@ SELECT throws_like($$SELECT tdm.consolidate('TOU2')$$,
 SELECT throws_ok($$SELECT tdm.consolidate('TOU2')$$, '27000', NULL, '(triggered_data_change_violation)');
 SELECT is((SELECT count(*) FROM staging.ou_item WHERE NOT deleted), 3::bigint, 'the rows stay as they were');
 DROP TRIGGER ou_soft_delete ON staging.ou_item;
+-- A rule PostgreSQL does not apply to data-modifying WITH statements (an
+-- audit rule DO ALSO): refused before anything is read, naming it.
+CREATE TABLE staging.ou_item_log (id int);
+CREATE RULE ou_item_logged AS ON DELETE TO staging.ou_item DO ALSO INSERT INTO staging.ou_item_log VALUES (OLD.id);
+SELECT throws_ok($$SELECT tdm.consolidate('TOU2')$$, '0A000',
+                 'consolidate: staging.ou_item has a rule PostgreSQL does not apply to the statements tdm writes with: DO ALSO rules are not supported for data-modifying statements in WITH',
+                 'a DO ALSO rule on a target table: refused, naming the table (before: PostgreSQL''s bare error)');
+DROP RULE ou_item_logged ON staging.ou_item;
 
 -- A rollback that deletes a customer an unmanaged note references ON
 -- DELETE CASCADE.
@@ -116,6 +124,21 @@ SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"ou2": 
                                         rationale => 'two coupons')$$, :'coupons'),
                 'a reviewer without USAGE on the schema decides a keep_all');
 RESET ROLE;
+
+-- Archiving a release master keeps rows of (a soft delete on master):
+-- refused, the release left promoted.
+SELECT tdm.promote('TOU2');
+CREATE FUNCTION pg_temp.ou_master_soft_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER ou_master_keeps BEFORE DELETE ON master.ou_item FOR EACH ROW EXECUTE FUNCTION pg_temp.ou_master_soft_delete();
+SELECT throws_ok($$SELECT tdm.archive_release('TOU2')$$, '27000',
+                 'archive_release: master.ou_item kept 3 of release TOU2''s rows, which archiving deletes',
+                 'archiving a release a DELETE trigger keeps the rows of: refused');
+SELECT is((SELECT status FROM tdm.release WHERE release = 'TOU2'), 'promoted', 'the release stays promoted');
+DROP TRIGGER ou_master_keeps ON master.ou_item;
 
 -- Inheritance: a managed table's child, attached since; a new parent.
 CREATE TABLE staging.ou_special_item (extra text) INHERITS (staging.ou_item);

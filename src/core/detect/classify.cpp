@@ -966,10 +966,12 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     return c;
   }
   // Rule 5: same feature (or none): environment precedence, then name.
+  // (Master's row comes first by being master's, not by a precedence.)
   const bool tied = env(members[1]).precedence == env(first).precedence;
   resolved(
       Rule::environment_precedence, first,
-      "keep " + env(first).name + " (precedence " + std::to_string(env(first).precedence) + ")",
+      "keep " + env(first).name +
+          (fixed ? std::string() : " (precedence " + std::to_string(env(first).precedence) + ")"),
       columns_differ(differing_attributes, members) +
           " between rows of the same feature: " + by_precedence(tied ? 1 : 0, 1));
   return c;
