@@ -274,6 +274,7 @@ DECLARE
   refusal text;  -- why the column's type refuses a constant
   whole bool;    -- the constant comes through the column's type whole
   stored text;   -- as the column would hold it
+  base_category "char";  -- the category of the type under every domain
 BEGIN
   SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _mask_problem.rel;
   SELECT * INTO a FROM pg_attribute x WHERE x.attrelid = rel AND x.attname = col AND x.attnum > 0
@@ -382,15 +383,7 @@ BEGIN
   -- thousand values two different ones are likely to mask alike, and
   -- their rows would be taken for one entity.)
   -- (a domain over varchar(n), or over such a domain: its own typmod)
-  length_typmod := CASE WHEN a.atttypmod >= 0 THEN a.atttypmod
-                        ELSE (WITH RECURSIVE chain AS (
-                                SELECT d.typtype, d.typtypmod, d.typbasetype, 1 AS depth FROM pg_type d
-                                 WHERE d.oid = a.atttypid
-                                UNION ALL
-                                SELECT d.typtype, d.typtypmod, d.typbasetype, chain.depth + 1 FROM pg_type d
-                                  JOIN chain ON d.oid = chain.typbasetype WHERE chain.typtype = 'd')
-                              SELECT c.typtypmod FROM chain c WHERE c.typtype = 'd' AND c.typtypmod >= 0
-                               ORDER BY c.depth LIMIT 1) END;
+  length_typmod := tdm._declared_typmod(a.atttypid, a.atttypmod);
   IF method IN ('hash', 'email') THEN
     SELECT CASE WHEN r.role LIKE 'exclusion %' THEN 'an ' ELSE 'a ' END || r.role INTO role
       FROM tdm._key_roles(rel) r WHERE r.column_name = col LIMIT 1;
@@ -443,10 +436,10 @@ BEGIN
     -- (The cast cuts a string to the column's length and rounds a number
     -- or a time to its digits, where storing a longer string fails: the
     -- value must come through whole, but for trailing blanks.)
-    IF length_typmod >= 0
-       AND (SELECT t.typcategory FROM pg_type t WHERE t.oid = tdm._base_type(a.atttypid)) IN ('S', 'V', 'N', 'D', 'T') THEN
+    base_category := (SELECT t.typcategory FROM pg_type t WHERE t.oid = tdm._base_type(a.atttypid));
+    IF length_typmod IS NOT NULL AND base_category IN ('S', 'V', 'N', 'D', 'T') THEN
       -- (against the type under every domain, without a length)
-      EXECUTE format(CASE WHEN (SELECT t.typcategory FROM pg_type t WHERE t.oid = tdm._base_type(a.atttypid)) IN ('S', 'V')
+      EXECUTE format(CASE WHEN base_category IN ('S', 'V')
                           THEN 'SELECT rtrim(CAST($1 AS %1$s)::text, '' '') = rtrim(CAST($1 AS %2$s)::text, '' ''),'
                           ELSE 'SELECT CAST($1 AS %1$s) = CAST($1 AS %2$s),' END
                      || ' CAST($1 AS %1$s)::text',

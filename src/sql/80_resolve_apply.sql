@@ -240,6 +240,21 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT oid::regtype FROM chain WHERE typtype <> 'd'
 $$;
 
+-- The typmod a column of type `type` (typmod `typmod`) holds its values
+-- to: its own, else the nearest domain's along its base types (a domain
+-- over a domain over varchar(3)); NULL when none.
+CREATE FUNCTION tdm._declared_typmod(type oid, typmod int) RETURNS int
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE chain AS (
+    SELECT t.typtype, t.typtypmod, t.typbasetype, 1 AS depth FROM pg_type t WHERE t.oid = type
+    UNION ALL
+    SELECT t.typtype, t.typtypmod, t.typbasetype, c.depth + 1 FROM pg_type t JOIN chain c ON t.oid = c.typbasetype
+     WHERE c.typtype = 'd')
+  SELECT CASE WHEN typmod >= 0 THEN typmod
+              ELSE (SELECT c.typtypmod FROM chain c WHERE c.typtype = 'd' AND c.typtypmod >= 0
+                     ORDER BY c.depth LIMIT 1) END
+$$;
+
 -- Whether a column of type `type` (typmod `typmod`) is a numeric without a
 -- fixed scale, through domains over domains: it keeps the scale each
 -- value was written with (1.5, 1.50).

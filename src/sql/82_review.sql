@@ -297,14 +297,7 @@ BEGIN
     -- alone means char(1)), without a length.
     SELECT format_type(a.atttypid, a.atttypmod) AS type, format('%I.%I', n.nspname, b.typname) AS bare_type,
            coalesce(e.typcategory, b.typcategory) IN ('S', 'V')
-             AND (a.atttypmod >= 0
-                  OR EXISTS (WITH RECURSIVE chain AS (  -- (a domain over a domain over varchar(n))
-                               SELECT d.typtype, d.typtypmod, d.typbasetype FROM pg_type d WHERE d.oid = t.oid
-                               UNION ALL
-                               SELECT d.typtype, d.typtypmod, d.typbasetype FROM pg_type d
-                                 JOIN chain ON d.oid = chain.typbasetype WHERE chain.typtype = 'd')
-                             SELECT FROM chain WHERE chain.typtype = 'd' AND chain.typtypmod >= 0))
-             AS has_length,
+             AND tdm._declared_typmod(a.atttypid, a.atttypmod) IS NOT NULL AS has_length,
            a.attnotnull AS not_null, a.attgenerated <> '' AS generated, b.typcategory = 'A' AS is_array,
            b.oid = '"char"'::regtype AS one_byte, b.oid IN ('json'::regtype, 'jsonb'::regtype) AS is_json,
            b.typcategory = 'S' OR b.oid = 'bytea'::regtype AS is_string,  -- (taking any text as it is)
@@ -339,8 +332,8 @@ BEGIN
         USING ERRCODE = 'not_null_violation', HINT = 'Give it a value, or leave the column out.';
     END IF;
     -- A JSON object or array for a string column would be stored as its
-    -- JSON text. (Other types read it as their input does: an hstore or a
-    -- range takes it, a number or a date refuses it below.)
+    -- JSON text. (Other types read it as their input does: a range's or an
+    -- array's may take it, a number's or an hstore's refuses it below.)
     IF jsonb_typeof(patch -> k) IN ('object', 'array') AND col.is_string THEN
       RAISE EXCEPTION 'decision on %: % gives "%" a JSON %, but its type is %', conflict_id, what, k,
         jsonb_typeof(patch -> k), col.type

@@ -236,7 +236,9 @@ $$;
 -- the data-modifying WITH statements tdm writes with (DO ALSO with an
 -- action, DO INSTEAD NOTHING, conditional or of several statements):
 -- found by planning such a statement, which nothing runs. (Only tables
--- with an enabled rule on INSERT, UPDATE or DELETE are tried.)
+-- with an enabled rule on INSERT, UPDATE or DELETE are tried; each with
+-- default values, which any column takes, an identity's or a generated
+-- one's too.)
 CREATE FUNCTION tdm._refuse_rules_in_with(caller text, rels regclass[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -249,11 +251,11 @@ BEGIN
       EXECUTE format('EXPLAIN WITH w AS (%s) SELECT 1',
                      CASE r.ev_type
                        WHEN '4' THEN format('DELETE FROM %s WHERE false', r.rel)
-                       WHEN '3' THEN format('INSERT INTO %1$s SELECT * FROM %1$s WHERE false', r.rel)
-                       ELSE format('UPDATE %s SET %I = %2$I WHERE false', r.rel,
+                       WHEN '3' THEN format('INSERT INTO %s DEFAULT VALUES', r.rel)
+                       ELSE format('UPDATE %s SET %I = DEFAULT WHERE false', r.rel,
                                    (SELECT a.attname FROM pg_attribute a
                                      WHERE a.attrelid = r.rel AND a.attnum > 0 AND NOT a.attisdropped
-                                       AND a.attgenerated = '' ORDER BY a.attnum LIMIT 1)) END);
+                                     ORDER BY a.attnum LIMIT 1)) END);
     EXCEPTION
       WHEN feature_not_supported THEN
         RAISE EXCEPTION '%: % has a rule PostgreSQL does not apply to the statements tdm writes with: %', caller,
@@ -272,6 +274,16 @@ BEGIN
         NULL;
     END;
   END LOOP;
+END
+$$;
+
+-- What tables tdm writes a release's rows into must not have: children by
+-- plain inheritance, rules the WITH statements it writes with refuse.
+CREATE FUNCTION tdm._refuse_unwritable(caller text, rels regclass[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM tdm._refuse_inheritance_parents(caller, rels);
+  PERFORM tdm._refuse_rules_in_with(caller, rels);
 END
 $$;
 

@@ -491,8 +491,7 @@ BEGIN
   -- environments and staging but not there is named here.
   PERFORM tdm._require_same_columns('consolidate', the_target, false);
   PERFORM tdm._require_assignable('consolidate', the_target);
-  PERFORM tdm._refuse_inheritance_parents('consolidate', ARRAY(SELECT x.rel FROM tdm._target_tables(the_target) x));
-  PERFORM tdm._refuse_rules_in_with('consolidate', ARRAY(SELECT x.rel FROM tdm._target_tables(the_target) x));
+  PERFORM tdm._refuse_unwritable('consolidate', ARRAY(SELECT x.rel FROM tdm._target_tables(the_target) x));
   PERFORM tdm._require_same_columns('consolidate', 'master', false);
   PERFORM tdm._require_assignable('consolidate', 'master', read_back => true);
   -- A business rule that no longer fits its table (a column renamed or

@@ -435,11 +435,10 @@ BEGIN
   -- that would hide or refuse the rows copied are named first.)
   PERFORM tdm._require_privileges('promote', from_target, '{SELECT}');
   IF to_regnamespace(quote_ident(to_target)) IS NOT NULL THEN
-    PERFORM tdm._refuse_inheritance_parents('promote', ARRAY(SELECT x.rel FROM tdm._target_tables(to_target) x));
-    PERFORM tdm._refuse_rules_in_with('promote', ARRAY(SELECT x.rel FROM tdm._target_tables(to_target) x));
-  END IF;
-  IF to_regnamespace(quote_ident(to_target)) IS NOT NULL AND has_schema_privilege(to_target, 'USAGE') THEN
-    PERFORM tdm._refuse_row_security('promote', to_target);
+    PERFORM tdm._refuse_unwritable('promote', ARRAY(SELECT x.rel FROM tdm._target_tables(to_target) x));
+    IF has_schema_privilege(to_target, 'USAGE') THEN
+      PERFORM tdm._refuse_row_security('promote', to_target);
+    END IF;
   END IF;
   -- One promote of a release at a time (nor with its deploy, archive or
   -- restore): a second call waits for the first, then reads the status it

@@ -491,10 +491,8 @@ BEGIN
     RAISE EXCEPTION 'rollback: snapshot % does not exist', snapshot_id
       USING ERRCODE = 'undefined_object', HINT = 'Snapshots are in tdm.snapshot.';
   END IF;
-  PERFORM tdm._refuse_inheritance_parents('rollback', ARRAY(SELECT x.rel FROM tdm.snapshot_table x
-                                                            WHERE x.snapshot_id = s.snapshot_id));
-  PERFORM tdm._refuse_rules_in_with('rollback', ARRAY(SELECT x.rel FROM tdm.snapshot_table x
-                                                      WHERE x.snapshot_id = s.snapshot_id));
+  PERFORM tdm._refuse_unwritable('rollback', ARRAY(SELECT x.rel FROM tdm.snapshot_table x
+                                                   WHERE x.snapshot_id = s.snapshot_id));
   IF NOT EXISTS (SELECT 1 FROM tdm.snapshot_table x WHERE x.snapshot_id = s.snapshot_id)
      OR (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IS DISTINCT FROM 'completed' THEN
     -- (A job whose worker is gone is no longer running: said as failed,
@@ -619,12 +617,11 @@ DECLARE
   others text[] := '{}';
 BEGIN
   FOR f IN SELECT c.conname, c.conrelid::regclass AS child, x.rel AS parent, x.storage,
-                  CASE WHEN c.confdeltype = 'c' THEN 'ON DELETE CASCADE' WHEN c.confdeltype = 'n' THEN 'ON DELETE SET NULL'
-                       WHEN c.confdeltype = 'd' THEN 'ON DELETE SET DEFAULT' WHEN c.condeferrable THEN 'deferrable'
-                  END AS on_delete,
-                  CASE WHEN c.confupdtype = 'c' THEN 'ON UPDATE CASCADE' WHEN c.confupdtype = 'n' THEN 'ON UPDATE SET NULL'
-                       WHEN c.confupdtype = 'd' THEN 'ON UPDATE SET DEFAULT' WHEN c.condeferrable THEN 'deferrable'
-                  END AS on_update,
+                  'ON DELETE ' || CASE c.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
+                                                     WHEN 'd' THEN 'SET DEFAULT' END AS on_delete,
+                  'ON UPDATE ' || CASE c.confupdtype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
+                                                     WHEN 'd' THEN 'SET DEFAULT' END AS on_update,
+                  c.condeferrable AS deferrable,
                   tdm._fk_match(c.conrelid, c.conname, 'y', 'r') AS matches,
                   tdm._primary_key_match(x.rel, 's', 'y') AS same_key,
                   (SELECT string_agg(format('s.%1$I IS DISTINCT FROM y.%1$I', a.attname), ' OR ')
@@ -642,9 +639,9 @@ BEGIN
     BEGIN
       EXECUTE format('SELECT count(*) FROM %s r JOIN %s y ON %s WHERE %s', f.child, f.parent, f.matches,
                      concat_ws(' OR ',
-                               CASE WHEN f.on_delete IS NOT NULL
+                               CASE WHEN f.on_delete IS NOT NULL OR f.deferrable
                                     THEN format('NOT EXISTS (SELECT FROM %s s WHERE %s)', f.storage, f.same_key) END,
-                               CASE WHEN f.on_update IS NOT NULL
+                               CASE WHEN f.on_update IS NOT NULL OR f.deferrable
                                     THEN format('EXISTS (SELECT FROM %s s WHERE %s AND (%s))', f.storage,
                                                 f.same_key, f.set_back) END))
         INTO referencing;
@@ -672,12 +669,9 @@ BEGIN
             DETAIL = concat_ws(' ',
                        format('%s is not in the snapshot, and its foreign key %s is %s: %s', first.child,
                               quote_ident(first.conname),
-                              concat_ws(', ', nullif(first.on_delete, 'deferrable'),
-                                        nullif(first.on_update, 'deferrable'),
-                                        CASE WHEN 'deferrable' IN (first.on_delete, first.on_update) THEN 'deferrable' END),
-                              CASE WHEN 'deferrable' IN (first.on_delete, first.on_update)
-                                        AND coalesce(first.on_delete, 'deferrable') = 'deferrable'
-                                        AND coalesce(first.on_update, 'deferrable') = 'deferrable'
+                              concat_ws(', ', first.on_delete, first.on_update,
+                                        CASE WHEN first.deferrable THEN 'deferrable' END),
+                              CASE WHEN first.on_delete IS NULL AND first.on_update IS NULL
                                    THEN 'PostgreSQL would refuse the rollback at commit.'
                                    ELSE 'the rollback would change its rows without a word.' END),
                        'Also: ' || nullif(array_to_string(others, '; '), '') || '.'),

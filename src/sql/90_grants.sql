@@ -94,6 +94,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._rename_example(regclass, text[]),
   tdm._pinned_text(anyelement),
   tdm._columns(regclass),
+  tdm._declared_typmod(oid, int),
   tdm._rekeyable(regclass),
   tdm._rekeyed_column(regclass),
   tdm._rekeyed_position(regclass),

@@ -10,7 +10,7 @@
 --   carry into its rows is refused, those rows untouched.
 -- - A reviewer without USAGE on the target's schema decides a keep_all.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -88,6 +88,16 @@ SELECT throws_ok($$SELECT tdm.consolidate('TOU2')$$, '0A000',
                  'consolidate: staging.ou_item has a rule PostgreSQL does not apply to the statements tdm writes with: DO ALSO rules are not supported for data-modifying statements in WITH',
                  'a DO ALSO rule on a target table: refused, naming the table (before: PostgreSQL''s bare error)');
 DROP RULE ou_item_logged ON staging.ou_item;
+-- (A rule the WITH statements apply, on a table whose columns take no
+-- value but their default, an identity's and a generated one: no
+-- refusal. The check plans its statements with default values.)
+CREATE TABLE staging.ou_stamp (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text,
+                               upper_v text GENERATED ALWAYS AS (upper(v)) STORED);
+CREATE RULE ou_stamp_ins AS ON INSERT TO staging.ou_stamp DO INSTEAD INSERT INTO staging.ou_item_log VALUES (NEW.id);
+CREATE RULE ou_stamp_upd AS ON UPDATE TO staging.ou_stamp
+  DO INSTEAD UPDATE staging.ou_item_log SET id = NEW.id WHERE id = OLD.id;
+SELECT lives_ok($$SELECT tdm._refuse_rules_in_with('test', ARRAY['staging.ou_stamp'::regclass])$$,
+                'an INSTEAD rule of one statement on a table of an identity and a generated column: not refused');
 
 -- A rollback that deletes a customer an unmanaged note references ON
 -- DELETE CASCADE.
