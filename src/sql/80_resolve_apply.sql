@@ -914,8 +914,10 @@ $$;
 CREATE FUNCTION tdm._merge_circles() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  -- Numbered by row, not by plan order: the circle reported (the one with
+  -- the lowest numbers) starts at the same row on every run.
   CREATE TEMP TABLE tdm_merge_edge ON COMMIT DROP AS
-  SELECT row_number() OVER () AS id, t.conflict_id, t.member, t.by_rule, t.env, t.key,
+  SELECT row_number() OVER (ORDER BY t.env, t.key, t.conflict_id, t.member) AS id, t.conflict_id, t.member, t.by_rule, t.env, t.key,
          t.row_ctid AS from_ctid, k.env AS into_env, k.key AS into_key, k.row_ctid AS into_ctid
     FROM pg_temp.tdm_plan t JOIN pg_temp.tdm_plan k ON k.conflict_id = t.conflict_id AND k.member = t.survivor
    WHERE t.role = 'drop' AND k.row_ctid <> t.row_ctid;

@@ -79,7 +79,7 @@ ROLLBACK TO SAVEPOINT rules_in_circle;
 SELECT tdm.resolve(conflict_id, 'keep', 'mc1', rationale => 'st1''s')
   FROM tdm.conflict WHERE run_id = :run AND kind = 'duplicate_natural_key';
 SELECT throws_like(format($$SELECT tdm.consolidate('TMC', 'tap_mc')$$),
-  '%decisions on % merge rows in a circle, and none of them would load: mc2''s row (2) merged into mc1''s row (1); mc1''s row (1) merged into mc3''s row (1)%',
+  '%decisions on % merge rows in a circle, and none of them would load: mc1''s row (1) merged into mc3''s row (1); mc3''s row (1) merged into mc1''s row (2); mc1''s row (2) merged into mc2''s row (2); mc2''s row (2) merged into mc1''s row (1)',
   'a circle of decisions is refused, naming them and the rows');
 SELECT is((SELECT count(*) FROM tap_mc.mc_customer), 0::bigint, 'nothing is loaded');
 -- One of them decided again: st3's Cy keeps its own key, re-keyed.
