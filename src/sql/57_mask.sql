@@ -774,7 +774,7 @@ LANGUAGE sql IMMUTABLE AS $$
                     '|^((card|account)_?)?holder(_?name)?$|^(customer|client|patient|recipient|beneficiary|payee|payer|sender)_name$',
      NULL, 'hash'),
     ('address', 'address|street|(^|_)(post|postal|zip)_?code$|^zip$', NULL, 'hash'),
-    ('date_of_birth', 'birth|(^|_)dob$|^dob_', NULL, 'date_shift'),
+    ('date_of_birth', 'birth|(^|_)dob$|^dob_|(^|_)born(_|$)', NULL, 'date_shift'),
     ('national_id', '(^|_)(ssn|social_security|national_id|passport|tax_id|nino|nin)(_|$)', '^[0-9]{3}-[0-9]{2}-[0-9]{4}$', 'partial'),
     -- (a health record's number names its patient: an identifier as much as an SSN)
     ('medical_record', '(^|_)(mrn|medical_record(_?(no|num|number))?|health_(id|number)|nhs_(no|number)|medicare_(id|no|number))(_|$)', NULL, 'hash'),
@@ -894,7 +894,9 @@ BEGIN
         -- (A name says nothing of a boolean, email_verified, nor of a
         -- number that is a key named an id, address_id; msisdn, a phone
         -- number that is a key, is named by its name.)
-        score := CASE WHEN (c.column_name ~* categories[i].name_pattern
+        -- (Names read with blanks and other separators as underscores:
+        -- "Full Name" as full_name.)
+        score := CASE WHEN (regexp_replace(c.column_name, '[^[:alnum:]]+', '_', 'g') ~* categories[i].name_pattern
                             AND c.typcategory <> 'B'
                             AND NOT (c.typcategory = 'N' AND c.column_name = ANY (id_columns)
                                      AND c.column_name ~* 'id$'))

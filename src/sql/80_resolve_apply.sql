@@ -1874,6 +1874,7 @@ DECLARE
   -- translated).
   identifying text[] := tdm._identifying_keys(pm);
   stale record;
+  masked_since text;  -- the masks that make a stale row's natural key differ
   master_table regclass;
   master_key text;  -- master's row m of the key g.key
   -- A key map entry's old key and a member's key as this table's types
@@ -2062,6 +2063,34 @@ BEGIN
       ELSE '' END, settled_by_tag)
       INTO stale USING the_parent;
     IF stale.env IS NOT NULL THEN
+      -- Where only columns masked since that release was loaded differ,
+      -- the mask is the cause: the loaded row holds them unmasked.
+      masked_since := (
+        SELECT string_agg(format('%s (%s, declared %s)', quote_ident(k.column_name), k.method,
+                                 to_char(k.created_at, 'YYYY-MM-DD HH24:MI')), ', ' ORDER BY k.column_name)
+          FROM tdm.mask k
+         WHERE k.rel = the_parent AND stale.now -> k.column_name IS DISTINCT FROM stale.was -> k.column_name
+           AND k.created_at > (SELECT max(r.finished_at) FROM tdm.run r
+                                WHERE r.release = stale.release AND r.status = 'completed'))
+        || '' WHERE NOT EXISTS (SELECT FROM jsonb_object_keys(stale.now) AS n(k)
+                                  WHERE stale.now -> n.k IS DISTINCT FROM stale.was -> n.k
+                                    AND NOT EXISTS (SELECT FROM tdm.mask k WHERE k.rel = the_parent
+                                                                             AND k.column_name = n.k));
+      IF masked_since IS NOT NULL THEN
+        RAISE EXCEPTION 'consolidate: the row of % with key (%) in environment % no longer matches the row release % loaded: its natural key was masked since',
+          the_parent, stale.key, stale.env, stale.release
+          USING ERRCODE = 'object_not_in_prerequisite_state',
+                DETAIL = format('Rows of this release reference it. Masked since release %s was loaded: %s. The'
+                                ' loaded row holds %s, the environment''s row is collected as %s: the same entity'
+                                ' would be loaded twice.', stale.release, masked_since, stale.was, stale.now),
+                HINT = format('A mask on a natural key applies from the first consolidation on (tdm.mask_column'
+                              ' warned of it); rows loaded before it keep the value unmasked. Remove it (%s) and'
+                              ' consolidate again. Nothing was loaded.',
+                              (SELECT string_agg(format('SELECT tdm.unmask_column(%L, %L);', the_parent::text,
+                                                        k.column_name), ' ' ORDER BY k.column_name)
+                                 FROM tdm.mask k WHERE k.rel = the_parent
+                                  AND stale.now -> k.column_name IS DISTINCT FROM stale.was -> k.column_name));
+      END IF;
       RAISE EXCEPTION 'consolidate: the row of % with key (%) in environment % is not the row release % consolidated under that key',
         the_parent, stale.key, stale.env, stale.release
         USING ERRCODE = 'object_not_in_prerequisite_state',

@@ -66,7 +66,9 @@ UPDATE tdm.release SET created_at = created_at - interval '1 day' WHERE release 
 SELECT results_eq(
   $$SELECT column_name, category, evidence, sampled::int, matched::int, masked_by, suggestion
       FROM tdm.find_pii('mk1') ORDER BY column_name$$,
-  $$VALUES ('contact_name', 'person_name', 'name', 0, NULL, NULL::text,
+  $$VALUES ('born', 'date_of_birth', 'name', NULL, NULL, NULL::text,
+            'SELECT tdm.mask_column(''tap_mk.person'', ''born'', ''date_shift'');'),
+           ('contact_name', 'person_name', 'name', 0, NULL, NULL,
             'SELECT tdm.mask_column(''tap_mk.contact'', ''contact_name'', ''hash'', ''{"length": 10}'');'),
            ('email', 'email', 'name and values', 3, 3, NULL,
             'SELECT tdm.mask_column(''tap_mk.person'', ''email'', ''email'');'),
@@ -76,7 +78,7 @@ SELECT results_eq(
             'SELECT tdm.mask_column(''tap_mk.person'', ''full_name'', ''hash'');'),
            ('phone', 'phone', 'name and values', 3, 3, NULL,
             'SELECT tdm.mask_column(''tap_mk.person'', ''phone'', ''partial'');')$$,
-  'find_pii names the email, name and phone columns of an environment, with its evidence and a call that masks each (for a generated column, why none; a hash as long as a short column holds)');
+  'find_pii names the birth date, email, name and phone columns of an environment, with its evidence and a call that masks each (for a generated column, why none; a hash as long as a short column holds)');
 SELECT throws_ok($$SELECT * FROM tdm.find_pii('mk9')$$, '42704',
   'find_pii: environment "mk9" does not exist', 'find_pii refuses an unknown environment');
 
@@ -302,7 +304,8 @@ RESET TimeZone;
 
 -- find_pii on this database: the columns found are masked.
 SELECT results_eq($$SELECT column_name, masked_by FROM tdm.find_pii() WHERE masked_by IS NOT NULL ORDER BY 1$$,
-  $$VALUES ('email', 'email'), ('email_lower', 'email'), ('full_name', 'hash'), ('phone', 'partial')$$,
+  $$VALUES ('born', 'date_shift'), ('email', 'email'), ('email_lower', 'email'), ('full_name', 'hash'),
+           ('phone', 'partial')$$,
   'find_pii says which columns found are masked, and by what (a generated column by the mask of what it reads)');
 
 -- data_diff between an environment and this database leaves the masked
