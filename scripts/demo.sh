@@ -7,4 +7,4 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 make -s -j2
 $sudo make -s install
-pg_virtualenv -t scripts/demo-story.sh
+LC_ALL=C.UTF-8 pg_virtualenv -t scripts/demo-story.sh

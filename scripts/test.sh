@@ -32,8 +32,9 @@ echo "== build and install the extension"
 if make -s -j2 && $sudo make -s install; then
   echo "== database suites (throwaway cluster: concurrent install, pg_regress, pgTAP, dump/restore, restart)"
   # (Worker slots for the jobs of three suites at once, and their parallel
-  # queries: the default 8 could run out, which a job reports as an error.)
-  pg_virtualenv -t -o max_worker_processes=32 scripts/db-suites.sh "$results"
+  # queries: the default 8 could run out, which a job reports as an error.
+  # One locale on every machine: the expected outputs sort as C.UTF-8 does.)
+  LC_ALL=C.UTF-8 pg_virtualenv -t -o max_worker_processes=32 scripts/db-suites.sh "$results"
   for suite in install regress pgtap dump restart; do
     if [ -f "$results/$suite.count" ]; then
       read -r ok bad <"$results/$suite.count"

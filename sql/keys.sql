@@ -829,7 +829,7 @@ SELECT kind, row_key, detail ->> 'message' AS message FROM tdm.violation
 -- The lines of X deleted after all: Y's line goes under staging's Y.
 SELECT tdm.resolve(conflict_id, 'delete_all', rationale => 'its order is gone') IS NULL AS decided
   FROM tdm.conflict WHERE run_id = :run AND rel = 'staging.orph_lines'::regclass
-   AND members -> 0 -> 'row' ->> 'order_id' = '1';
+   AND members -> 0 -> 'row' ->> 'order_id' = '1' ORDER BY conflict_id;
 SET SESSION AUTHORIZATION tdm_keys_approver;
 SELECT count(tdm.approve(conflict_id)) AS approved
   FROM tdm.conflict WHERE run_id = :run AND rel::text = 'staging.orph_lines'

@@ -207,7 +207,7 @@ SET client_min_messages = warning;
 SELECT tdm.tag_release('R25') AS job \gset
 RESET client_min_messages;
 SELECT env, rel, kind, severity, detail FROM tdm.tag_finding
- WHERE job_id = :job AND kind = 'schema_drift' ORDER BY env, rel::text;
+ WHERE job_id = :job AND kind = 'schema_drift' ORDER BY env, rel::text, detail;
 SELECT dblink_exec('st2', 'ALTER TABLE desk_lamps ALTER COLUMN desk_id TYPE int USING desk_id::int,'
                           ' ADD CONSTRAINT desk_lamps_desk_id_fkey FOREIGN KEY (desk_id) REFERENCES desks (id)');
 SELECT tdm.unmanage_table('staging.cards');

@@ -25,6 +25,8 @@ DECLARE
   ok bool;
 BEGIN
   FOR i IN 1 .. seconds * 20 LOOP
+    -- (pg_stat_activity as it is now, not as this transaction first read it)
+    PERFORM pg_stat_clear_snapshot();
     EXECUTE 'SELECT ' || condition INTO ok;
     IF ok THEN RETURN true; END IF;
     PERFORM pg_sleep(0.05);

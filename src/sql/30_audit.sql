@@ -88,7 +88,9 @@ BEGIN
             JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE l.database = this_database
              AND n.nspname = ANY (schemas) AND c.relkind IN ('r', 'p')
-             AND l.granted AND l.pid <> pg_backend_pid()) x;
+             AND l.granted AND l.pid <> pg_backend_pid()
+             -- (an autovacuum gives way to a lock that waits: not a holder)
+             AND a.backend_type <> 'autovacuum worker') x;
   -- (None: perhaps one of tdm's own advisory locks, a call of the same
   -- kind in a transaction still open; which one waited is not known here.)
   IF holders IS NULL THEN
