@@ -277,3 +277,14 @@ SELECT dblink_disconnect('tooling');
 -- Bad input: a feature added to a release in master, whose rows would
 -- reach no release, is added with a warning.
 SELECT tdm.add_feature('R-LD1', 'FEAT-LATE', 2);
+-- A deployment with another release's code version (a slip: a later
+-- rollback would send the tooling back to it) is made with a WARNING
+-- naming that release; a version of no release (a hotfix), without.
+SET client_min_messages = warning;
+SELECT tdm.create_release('R-CV', 'v-cv'), tdm.add_feature('R-CV', 'FEAT-CV', 1);
+INSERT INTO rel_st1.couriers VALUES (4401, NULL, 'Hal', 'R-CV', 'FEAT-CV');
+SELECT tdm.tag_release('R-CV') IS NOT NULL AS tagged, tdm.consolidate('R-CV') IS NOT NULL AS consolidated,
+       tdm.promote('R-CV') IS NOT NULL AS promoted;
+SELECT tdm.deploy('R-CV', 'v31.0') IS NOT NULL AS deployed;
+SELECT tdm.deploy('R-CV', 'v-cv.1') IS NOT NULL AS deployed;
+RESET client_min_messages;

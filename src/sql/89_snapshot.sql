@@ -1120,6 +1120,7 @@ DECLARE
   snap bigint;
   id bigint;
   live tdm.deployment;  -- the release's deployment still live, if any
+  other_release text;   -- the releases of the code version given, when not this one
 BEGIN
   PERFORM tdm._refuse_replica_role('deploy');
   r := tdm._release_turn(release);
@@ -1157,6 +1158,21 @@ BEGIN
   END IF;
   PERFORM tdm._require_target_tables('deploy', target);
   PERFORM tdm._refuse_row_security('deploy', target);
+  -- (Code and data ship under one version. Another release's version is
+  -- a slip that rollback_release would later send the tooling back to; a
+  -- version of no release, a hotfix, is not.)
+  IF r.code_version IS NOT NULL AND r.code_version <> code_version THEN
+    other_release := (SELECT string_agg(format('"%s"', x.release), ', ' ORDER BY x.release) FROM tdm.release x
+                       WHERE x.code_version = deploy.code_version AND x.release <> deploy.release);
+    IF other_release IS NOT NULL THEN
+      RAISE WARNING 'deploy: code version % is that of release %, and release "%" was created for %', code_version,
+        other_release, release, r.code_version
+        USING DETAIL = 'tdm.deployment records the code version given here; rollback_release returns the'
+                       ' tooling to it when a later deployment is rolled back.',
+              HINT = format('If it is a slip, undo it (SELECT tdm.rollback_release(%L);) and deploy it with %s.',
+                            release, r.code_version);
+    END IF;
+  END IF;
   -- (a job of its own, as every operation of the contract has: its
   -- snapshot's job is another)
   job := tdm._start_job('deploy', release, true,
@@ -1255,12 +1271,21 @@ BEGIN
                                          ELSE 'rolled_back' END
    WHERE x.release = rollback_release.release;
   -- The code to return to: the deployment before this one on the target,
-  -- else the parent release's code version.
+  -- else the nearest ancestor release's code version, passing over those
+  -- rolled back (code known bad).
   return_to := coalesce(
     (SELECT x.code_version FROM tdm.deployment x
       WHERE x.target = d.target AND x.deployment_id < d.deployment_id AND x.rolled_back_at IS NULL
       ORDER BY x.deployment_id DESC LIMIT 1),
-    (SELECT p.code_version FROM tdm.release p WHERE p.release = r.parent));
+    (WITH RECURSIVE ancestor AS (
+       SELECT p.release, p.parent, p.status, p.code_version, 1 AS depth FROM tdm.release p WHERE p.release = r.parent
+       UNION ALL
+       SELECT p.release, p.parent, p.status, p.code_version, a.depth + 1
+         FROM ancestor a JOIN tdm.release p ON p.release = a.parent
+        WHERE a.depth < 1000)
+     SELECT a.code_version FROM ancestor a
+      WHERE a.status <> 'rolled_back' AND a.code_version IS NOT NULL
+      ORDER BY a.depth LIMIT 1));
   payload := jsonb_build_object('release', release, 'deployment_id', d.deployment_id,
                                 'rolled_back_code_version', d.code_version,
                                 'return_to_code_version', return_to,
