@@ -231,4 +231,20 @@ SELECT tdm.cancel_job(:queued_job);
 ROLLBACK;
 SELECT dblink_exec('here', 'ROLLBACK');
 
+-- A job committing when the cancel comes: its audit row holds the trail
+-- until it commits, and it completes in that transaction. cancel_job waits
+-- for it, reads it again, and says it completed: nothing cancelled, no
+-- audit row (before: "cancel requested", and a cancel_job audit row for a
+-- job whose work stood).
+\ir sql/include/second_waits.sql
+INSERT INTO tdm.job (kind, release, status, pid, started_at)
+VALUES ('snapshot', NULL, 'running', pg_backend_pid(), clock_timestamp()) RETURNING job_id AS racing_job \gset
+SELECT pg_temp.second_waits(
+  format($$WITH done AS (UPDATE tdm.job SET status = 'completed', finished_at = clock_timestamp()
+                          WHERE job_id = %s RETURNING job_id)
+           SELECT tdm._audit('test', 'the job commits')::text FROM done$$, :racing_job),
+  format('SELECT tdm.cancel_job(%s)', :racing_job)) AS cancel_job_returned;
+SELECT status, (SELECT count(*) FROM tdm.audit a WHERE a.action = 'cancel_job' AND a.object = :'racing_job') AS cancel_audited
+  FROM tdm.job WHERE job_id = :racing_job;
+
 SELECT dblink_disconnect('env'), dblink_disconnect('here');

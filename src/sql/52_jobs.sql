@@ -101,6 +101,10 @@ BEGIN
     ELSE RAISE EXCEPTION 'tdm: jobs of kind % do not run in the background', j.kind
            USING ERRCODE = 'feature_not_supported';
   END CASE;
+  -- Completed in the job's own transaction, with what it did: a cancel
+  -- that comes too late to stop it (the job committing) finds it so.
+  UPDATE tdm.job x SET status = 'completed', finished_at = clock_timestamp()
+   WHERE x.job_id = _run_job.job_id AND x.status = 'running';
 EXCEPTION WHEN lock_not_available THEN
   -- (said as the foreground call says it: the job's error is its message)
   PERFORM tdm._job_lock_wait_ended(j.kind, j.release, j.detail ->> 'target', (j.detail ->> 'snapshot_id')::bigint,
@@ -207,18 +211,26 @@ $$;
 -- waits for the audit trail, which an open transaction may hold (a
 -- reviewer's decision not committed, that a job waits for too): a NOTICE
 -- says so at once, not when that transaction ends.
-CREATE FUNCTION tdm._audit_cancel(job_id bigint, detail jsonb) RETURNS void
+-- Returns false, writing nothing, when the job completed after all: it
+-- was committing when the cancel came (its audit row holds the head until
+-- then, and it completes in that transaction, tdm._run_job).
+CREATE FUNCTION tdm._audit_cancel(job_id bigint, detail jsonb) RETURNS bool
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   BEGIN
     PERFORM FROM tdm.audit_head FOR UPDATE NOWAIT;
   EXCEPTION WHEN lock_not_available THEN
-    RAISE NOTICE 'cancel_job: the job is cancelled; this call returns once its row is in tdm.audit, which an open transaction holds'
+    RAISE NOTICE 'cancel_job: this call returns once it can write its row in tdm.audit, which an open transaction holds'
       USING DETAIL = tdm._audit_holders(),
             HINT = 'That session commits or rolls back (a DBA can end a forgotten one with pg_terminate_backend(pid)).'
-                   ' Cancelling this call leaves the job cancelled, without its audit row.';
+                   ' Cancelling this call leaves a running job''s cancel sent, without its audit row.';
+    PERFORM tdm._audit_reserve();
   END;
+  IF (SELECT j.status FROM tdm.job j WHERE j.job_id = _audit_cancel.job_id) = 'completed' THEN
+    RETURN false;
+  END IF;
   PERFORM tdm._audit('cancel_job', job_id::text, detail);
+  RETURN true;
 END
 $$;
 
@@ -242,7 +254,7 @@ BEGIN
                        error = 'cancelled before it started'
      WHERE job.job_id = cancel_job.job_id AND status = 'queued';
     IF FOUND THEN
-      PERFORM tdm._audit_cancel(job_id, jsonb_build_object('status', 'queued'));
+      PERFORM tdm._audit_cancel(job_id, jsonb_build_object('status', 'queued'));  -- (it cannot complete now)
       RETURN 'cancelled';
     END IF;
     SELECT * INTO j FROM tdm.job WHERE job.job_id = cancel_job.job_id;  -- it just started
@@ -258,7 +270,11 @@ BEGIN
   IF NOT coalesce(tdm._cancel_worker(j.pid), false) THEN
     RAISE NOTICE 'cancel_job: job % has no worker to signal (pid %)', job_id, j.pid;
   END IF;
-  PERFORM tdm._audit_cancel(job_id, jsonb_build_object('pid', j.pid));
+  IF NOT tdm._audit_cancel(job_id, jsonb_build_object('pid', j.pid)) THEN
+    RAISE NOTICE 'cancel_job: job % completed before the cancel reached it; nothing was cancelled', job_id
+      USING DETAIL = 'It was committing: what it did stands, as tdm.job and tdm.audit say.';
+    RETURN 'completed';
+  END IF;
   RETURN 'cancel requested';
 END
 $$;

@@ -803,6 +803,11 @@ DECLARE
   refused_hint text;
   refused_context text;
 BEGIN
+  -- A consolidation into the target and its rollback take turns (the
+  -- consolidation's lock): the call holds its run's row, which the
+  -- rollback settles, and then waits for the tables the rollback holds
+  -- (a deadlock, before).
+  PERFORM pg_advisory_xact_lock(hashtext('tdm load'), hashtext(s.target));
   IF refusal IS NULL THEN
     BEGIN
       -- Ready, normally, since the snapshot (or the last rollback) ended.

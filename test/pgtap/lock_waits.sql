@@ -2,7 +2,7 @@
 -- caller's lock_timeout: the call says what waited, and for whom, not
 -- only PostgreSQL's "canceling statement due to lock timeout".
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -40,6 +40,21 @@ SELECT is((SELECT detail FROM pg_temp.error_of($$SELECT tdm.consolidate('TLW')$$
   ' another lock (one of tdm''s own, a table of tdm or a call of the same kind). Sessions holding advisory locks'
   ' (tdm''s calls take turns by them): none. tdm calls running: none.',
   'saying that no session holds its tables (a DBA''s lock on tdm''s own is not a reviewer''s to end)');
+RESET lock_timeout;
+SELECT dblink_exec('locker', 'ROLLBACK');
+-- (a consolidation into staging under way in another session: a rollback
+-- of staging takes its turn after it, as consolidations into one target
+-- do; before, each held what the other waited for, and one of them ended
+-- in a deadlock)
+SELECT tdm.snapshot('tap-lw-staging', 'staging') AS lw_snap \gset
+SELECT dblink_exec('locker', 'BEGIN');
+SELECT * FROM dblink('locker', 'SELECT pg_advisory_xact_lock(hashtext(''tdm load''), hashtext(''staging''))')
+                AS t(x text)
+  \g /dev/null
+SET lock_timeout = '200ms';
+SELECT throws_like(format('SELECT tdm.rollback(%s)', :lw_snap),
+  'rollback: the rollback to snapshot % waited for a lock%',
+  'a rollback of staging waits for a consolidation into staging');
 RESET lock_timeout;
 SELECT dblink_exec('locker', 'ROLLBACK');
 -- (a promote of the release in another session's transaction, still open:
