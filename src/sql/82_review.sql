@@ -952,6 +952,15 @@ BEGIN
       INTO label, pk_label
       FROM jsonb_object_keys(NEW.merged) AS k JOIN tdm.managed_table pk ON pk.rel = c.rel
      WHERE NOT k = ANY (cols);
+    -- (A reference that shares columns with the primary key, a tenant's
+    -- (tenant_id, customer_id), is not set in part: said as such, not as
+    -- a column that names no deleted row.)
+    IF cardinality(cols) = 0 THEN
+      RAISE EXCEPTION 'decision on %: a relationship conflict''s merge cannot set the references of % that name deleted rows: they share columns with its primary key (%), which a merge keeps',
+        NEW.conflict_id, c.rel, (SELECT string_agg(quote_ident(k), ', ') FROM unnest(m.pk_columns) AS k)
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Keep it (its parent loaded first) or delete it (delete_all).';
+    END IF;
     IF label IS NOT NULL OR pk_label IS NOT NULL OR NEW.merged = '{}' THEN
       nullable := (SELECT k FROM unnest(cols) AS k
                      JOIN pg_attribute a ON a.attrelid = c.rel AND a.attname = k
@@ -963,10 +972,7 @@ BEGIN
                                         pk_label || CASE WHEN pk_label LIKE '%,%' THEN ', columns' ELSE ', a column' END
                                               || ' of the primary key, which a merge keeps') END
         USING ERRCODE = 'invalid_parameter_value',
-              HINT = CASE WHEN cardinality(cols) = 0
-                          THEN 'Its references hold columns of its primary key, which a merge keeps: keep it'
-                               ' (its parent loaded first) or delete it (delete_all).'
-                          WHEN nullable IS NOT NULL
+              HINT = CASE WHEN nullable IS NOT NULL
                           THEN format('Set %s: merged => ''{"%s": null}'' clears a nullable reference; another value'
                                       ' points it at that row, by the key it loads with.',
                                       tdm._column_names(cols), nullable)
