@@ -426,16 +426,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The primary key column a row of `rel` tdm re-keys gets its new value
--- in: the key's one column; of a key of several columns none of which is
--- in a reference, the one the table generates (identity, a default from a
--- sequence, or gen_random_uuid()): a partitioned table's payment_id of
--- (payment_id, payment_date), the rest of the key staying as it is. NULL
--- otherwise.
+-- in: the key's one column; of a key of several columns, the one the
+-- table generates (identity, a default from a sequence, or
+-- gen_random_uuid()) when it is in no reference: a partitioned table's
+-- payment_id of (payment_id, payment_date), a tenant's customer id of
+-- (tenant_id, id), the rest of the key staying as it is (the same
+-- tenant). NULL otherwise.
 CREATE FUNCTION tdm._rekeyed_column(rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN cardinality(m.pk_columns) = 1 THEN m.pk_columns[1]
               WHEN NOT EXISTS (SELECT FROM jsonb_array_elements(m.foreign_keys) fk
-                                WHERE fk -> 'columns' ?| m.pk_columns)
+                                WHERE fk -> 'columns' ? r.col)
                    AND tdm._generated_column(m.rel, r.col)
               THEN r.col END
     FROM tdm.managed_table m CROSS JOIN LATERAL (SELECT tdm._renamed_key_column(m.rel) AS col) r
