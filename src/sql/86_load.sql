@@ -512,6 +512,7 @@ DECLARE
   first_unreleased bigint;
   others text[] := '{}';  -- the others: tables and counts
   unmanaged text[] := '{}';  -- the others' foreign keys of tables tdm does not manage
+  every_holder text[] := '{}';  -- the releases referencing them, through any foreign key
 BEGIN
   FOR t IN SELECT con.conname, con.conrelid::regclass AS child, con.confrelid::regclass AS parent,
                   p.release_column AS parent_release, c.release_column AS child_release,
@@ -537,6 +538,7 @@ BEGIN
                    CASE WHEN t.child_release IS NULL THEN ''
                         ELSE format(' AND x.%I IS DISTINCT FROM $1', t.child_release) END)
       INTO referencing, holders, unreleased USING release;
+    every_holder := every_holder || coalesce(string_to_array(holders, ', '), '{}');
     IF referencing > 0 AND first_referencing IS NOT NULL THEN
       others := others || format('%s row(s) of %s (to %s, foreign key %s)', referencing, t.child, t.parent,
                                  quote_ident(t.conname));
@@ -560,7 +562,9 @@ BEGIN
         t.child, release, t.parent
         USING ERRCODE = 'foreign_key_violation',
               DETAIL = concat_ws(' ',
-                         'Releases referencing them: ' || holders || '.',
+                         'Releases referencing them: '
+                           || nullif(array_to_string(ARRAY(SELECT DISTINCT h FROM unnest(every_holder) h ORDER BY 1), ', '), '')
+                           || '.',
                          CASE WHEN t.action IS NOT NULL
                               THEN format('Foreign key %s is ON DELETE %s: %s would %s them.',
                                           quote_ident(t.conname), t.action, what,
