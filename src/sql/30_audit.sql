@@ -83,14 +83,13 @@ BEGIN
   SELECT coalesce(string_agg(DISTINCT x.holder, ', ') FILTER (WHERE x.mode <> 'AccessShareLock'),
                   string_agg(DISTINCT x.holder, ', '))
     INTO holders
-    FROM (SELECT l.mode, format('backend %s (%s, %s on %s)', a.pid, a.usename, l.mode, l.relation::regclass) AS holder
+    FROM (SELECT l.mode, format('backend %s (%s, %s on %s)', a.pid, coalesce(a.usename::text, a.backend_type), l.mode,
+                                l.relation::regclass) AS holder
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE l.database = this_database
              AND n.nspname = ANY (schemas) AND c.relkind IN ('r', 'p')
-             AND l.granted AND l.pid <> pg_backend_pid()
-             -- (an autovacuum gives way to a lock that waits: not a holder)
-             AND a.backend_type <> 'autovacuum worker') x;
+             AND l.granted AND l.pid <> pg_backend_pid()) x;
   -- (None: perhaps one of tdm's own advisory locks, a call of the same
   -- kind in a transaction still open; which one waited is not known here.)
   IF holders IS NULL THEN

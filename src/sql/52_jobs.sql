@@ -101,10 +101,6 @@ BEGIN
     ELSE RAISE EXCEPTION 'tdm: jobs of kind % do not run in the background', j.kind
            USING ERRCODE = 'feature_not_supported';
   END CASE;
-  -- Completed in the job's own transaction, with what it did: a cancel
-  -- that comes too late to stop it (the job committing) finds it so.
-  UPDATE tdm.job x SET status = 'completed', finished_at = clock_timestamp()
-   WHERE x.job_id = _run_job.job_id AND x.status = 'running';
 EXCEPTION WHEN lock_not_available THEN
   -- (said as the foreground call says it: the job's error is its message)
   PERFORM tdm._job_lock_wait_ended(j.kind, j.release, j.detail ->> 'target', (j.detail ->> 'snapshot_id')::bigint,
@@ -212,8 +208,9 @@ $$;
 -- reviewer's decision not committed, that a job waits for too): a NOTICE
 -- says so at once, not when that transaction ends.
 -- Returns false, writing nothing, when the job completed after all: it
--- was committing when the cancel came (its audit row holds the head until
--- then, and it completes in that transaction, tdm._run_job).
+-- was committing when the cancel came (each job function marks its job
+-- completed, then writes its audit row, which holds the head until the
+-- job commits).
 CREATE FUNCTION tdm._audit_cancel(job_id bigint, detail jsonb) RETURNS bool
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN

@@ -896,7 +896,7 @@ BEGIN
         -- number that is a key, is named by its name.)
         -- (Names read with blanks and other separators as underscores:
         -- "Full Name" as full_name.)
-        score := CASE WHEN (regexp_replace(c.column_name, '[^[:alnum:]]+', '_', 'g') ~* categories[i].name_pattern
+        score := CASE WHEN (btrim(regexp_replace(c.column_name, '[^[:alnum:]]+', '_', 'g'), '_') ~* categories[i].name_pattern
                             AND c.typcategory <> 'B'
                             AND NOT (c.typcategory = 'N' AND c.column_name = ANY (id_columns)
                                      AND c.column_name ~* 'id$'))

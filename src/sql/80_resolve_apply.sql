@@ -1876,6 +1876,8 @@ DECLARE
   identifying text[] := tdm._identifying_keys(pm);
   stale record;
   masked_since text;  -- the masks that make a stale row's natural key differ
+  differing text[];   -- the columns of its natural keys that differ
+  mask_is_cause bool;  -- whether the loaded values, masked now, are the environment's
   master_table regclass;
   master_key text;  -- master's row m of the key g.key
   -- A key map entry's old key and a member's key as this table's types
@@ -2064,19 +2066,33 @@ BEGIN
       ELSE '' END, settled_by_tag)
       INTO stale USING the_parent;
     IF stale.env IS NOT NULL THEN
-      -- Where only columns masked since that release was loaded differ,
-      -- the mask is the cause: the loaded row holds them unmasked.
-      masked_since := (
-        SELECT string_agg(format('%s (%s, declared %s)', quote_ident(k.column_name), k.method,
-                                 to_char(k.created_at, 'YYYY-MM-DD HH24:MI')), ', ' ORDER BY k.column_name)
-          FROM tdm.mask k
-         WHERE k.rel = the_parent AND stale.now -> k.column_name IS DISTINCT FROM stale.was -> k.column_name
-           AND k.created_at > (SELECT max(r.finished_at) FROM tdm.run r
-                                WHERE r.release = stale.release AND r.status = 'completed'))
-        || '' WHERE NOT EXISTS (SELECT FROM jsonb_object_keys(stale.now) AS n(k)
-                                  WHERE stale.now -> n.k IS DISTINCT FROM stale.was -> n.k
-                                    AND NOT EXISTS (SELECT FROM tdm.mask k WHERE k.rel = the_parent
-                                                                             AND k.column_name = n.k));
+      -- Where the columns that differ are masked, and the loaded row's
+      -- values masked now are the environment's: the mask is the cause
+      -- (declared since that row was loaded, which holds them unmasked),
+      -- not a reset or a change of the row.
+      differing := ARRAY(SELECT n.k FROM jsonb_object_keys(stale.now) AS n(k)
+                          WHERE stale.now -> n.k IS DISTINCT FROM stale.was -> n.k ORDER BY n.k);
+      IF cardinality(differing) > 0
+         AND NOT EXISTS (SELECT FROM unnest(differing) AS d(k)
+                          WHERE NOT EXISTS (SELECT FROM tdm.mask m WHERE m.rel = the_parent AND m.column_name = d.k)) THEN
+        BEGIN
+          EXECUTE format('SELECT %s FROM pg_catalog.jsonb_populate_record(NULL::%s, $3) w',
+                         (SELECT string_agg(format('(%s)::text IS NOT DISTINCT FROM %L',
+                                                   tdm._masked_value_sql(the_parent, d.k, 'w', 1, 2), stale.now ->> d.k),
+                                            ' AND ')
+                            FROM unnest(differing) AS d(k)),
+                         the_parent)
+            INTO mask_is_cause USING tdm._mask_secret(), tdm._mask_specs(the_parent), stale.was;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+          mask_is_cause := false;  -- (a domain refusing the row's other columns as NULL)
+        END;
+        IF mask_is_cause THEN
+          masked_since := (SELECT string_agg(format('%s (%s, declared %s)', quote_ident(m.column_name), m.method,
+                                                    to_char(m.created_at, 'YYYY-MM-DD HH24:MI')),
+                                             ', ' ORDER BY m.column_name)
+                             FROM tdm.mask m WHERE m.rel = the_parent AND m.column_name = ANY (differing));
+        END IF;
+      END IF;
       IF masked_since IS NOT NULL THEN
         RAISE EXCEPTION 'consolidate: the row of % with key (%) in environment % no longer matches the row release % loaded: its natural key was masked since',
           the_parent, stale.key, stale.env, stale.release
@@ -2087,10 +2103,9 @@ BEGIN
                 HINT = format('A mask on a natural key applies from the first consolidation on (tdm.mask_column'
                               ' warned of it); rows loaded before it keep the value unmasked. Remove it (%s) and'
                               ' consolidate again. Nothing was loaded.',
-                              (SELECT string_agg(format('SELECT tdm.unmask_column(%L, %L);', the_parent::text,
-                                                        k.column_name), ' ' ORDER BY k.column_name)
-                                 FROM tdm.mask k WHERE k.rel = the_parent
-                                  AND stale.now -> k.column_name IS DISTINCT FROM stale.was -> k.column_name));
+                              (SELECT string_agg(format('SELECT tdm.unmask_column(%L, %L);', the_parent::text, d.k),
+                                                 ' ' ORDER BY d.k)
+                                 FROM unnest(differing) AS d(k)));
       END IF;
       RAISE EXCEPTION 'consolidate: the row of % with key (%) in environment % is not the row release % consolidated under that key',
         the_parent, stale.key, stale.env, stale.release

@@ -513,6 +513,7 @@ DECLARE
   others text[] := '{}';  -- the others: tables and counts
   unmanaged text[] := '{}';  -- the others' foreign keys of tables tdm does not manage
   every_holder text[] := '{}';  -- the releases referencing them, through any foreign key
+  key_holders text[];           -- through one
 BEGIN
   FOR t IN SELECT con.conname, con.conrelid::regclass AS child, con.confrelid::regclass AS parent,
                   p.release_column AS parent_release, c.release_column AS child_release,
@@ -529,7 +530,7 @@ BEGIN
             WHERE con.contype = 'f' AND con.conparentid = 0
               AND (every_key OR con.confdeltype IN ('c', 'n', 'd') OR con.condeferrable)
             ORDER BY con.conrelid::regclass::text, con.conname LOOP
-    EXECUTE format('SELECT count(*), string_agg(DISTINCT %1$s, '', ''),'
+    EXECUTE format('SELECT count(*), string_agg(DISTINCT %1$s, '', ''), array_agg(DISTINCT %1$s),'
                    '       count(*) FILTER (WHERE NOT EXISTS (SELECT FROM tdm.release r WHERE r.release = %1$s))'
                    '  FROM %2$s x JOIN %3$s y ON %4$s'
                    ' WHERE y.%5$I = $1%6$s',
@@ -537,8 +538,8 @@ BEGIN
                    t.child, t.parent, t.matches, t.parent_release,
                    CASE WHEN t.child_release IS NULL THEN ''
                         ELSE format(' AND x.%I IS DISTINCT FROM $1', t.child_release) END)
-      INTO referencing, holders, unreleased USING release;
-    every_holder := every_holder || coalesce(string_to_array(holders, ', '), '{}');
+      INTO referencing, holders, key_holders, unreleased USING release;
+    every_holder := every_holder || ARRAY(SELECT h FROM unnest(key_holders) h WHERE h IS NOT NULL);
     IF referencing > 0 AND first_referencing IS NOT NULL THEN
       others := others || format('%s row(s) of %s (to %s, foreign key %s)', referencing, t.child, t.parent,
                                  quote_ident(t.conname));
