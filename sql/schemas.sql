@@ -102,7 +102,7 @@ SELECT status, rows_collected, rows_loaded, rows_merged, rows_renamed,
   FROM tdm.run WHERE run_id = :run;
 -- Every key that changed, from the environment's key to the final one:
 -- st2's (2, 4) went to (1, 4) with its shipment, then to (1, 5) by the
--- decision, in one entry.
+-- decision, in one entry, `renamed` (the decision gave the final key).
 SELECT rel, env, old_key, new_key, reason FROM tdm.key_map WHERE run_id = :run
  ORDER BY rel::text, old_key::text;
 -- The scans followed their parcels; the courier followed its depot.

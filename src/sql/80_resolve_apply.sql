@@ -3262,9 +3262,12 @@ BEGIN
   ANALYZE pg_temp.tdm_keymap;
   -- The parent's rows that its own parents re-pointed, and that its own
   -- conflicts then changed again: one entry from the environment's key to
-  -- the final one (the intermediate key was never the environment's). A
-  -- row its conflict merged away is `merged`, of that conflict, as the run
-  -- counts it, and its children follow it to its survivor's environment.
+  -- the final one (the intermediate key was never the environment's),
+  -- with the reason of the change that gave the final key. A row its
+  -- conflict merged away is `merged`, of that conflict, as the run counts
+  -- it, and its children follow it to its survivor's environment; one
+  -- re-keyed or renamed there is so (later releases and later calls know
+  -- a key tdm gave by it).
   IF tdm._key_follows_parent(the_parent)
      AND EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = the_parent AND k.reason = 'repointed') THEN
     -- (The entries taken in are kept aside: a member of the table's
@@ -3272,8 +3275,8 @@ BEGIN
     WITH chained AS (
       UPDATE pg_temp.tdm_keymap a
          SET new_key = b.new_key, new_json = b.new_json,
-             reason = CASE WHEN b.reason = 'merged' THEN b.reason ELSE a.reason END,
-             conflict_id = CASE WHEN b.reason = 'merged' THEN b.conflict_id ELSE a.conflict_id END,
+             reason = b.reason,
+             conflict_id = b.conflict_id,
              to_env = CASE WHEN b.reason = 'merged' THEN b.to_env ELSE a.to_env END
         FROM pg_temp.tdm_keymap b
        WHERE a.rel = the_parent AND a.reason = 'repointed' AND b.rel = the_parent

@@ -56,7 +56,7 @@ SELECT results_eq($$SELECT i.number, c.email FROM tap_tk.tk_invoice i
   $$VALUES ('A-1', 'alice@acme'), ('A-2', 'alice@acme'), ('C-1', 'carol@acme')$$,
   'each invoice follows its customer through the composite reference');
 SELECT results_eq($$SELECT old_key, new_key FROM tdm.key_map
-                     WHERE run_id = $$ || :run || $$ AND rel = 'tap_tk.tk_customer'::regclass AND env = 'tk2' ORDER BY 1::text$$,
+                     WHERE run_id = $$ || :run || $$ AND rel = 'tap_tk.tk_customer'::regclass AND env = 'tk2' ORDER BY old_key::text$$,
   $$VALUES ('{"id": 100, "tenant_id": 5}'::jsonb, '{"id": 1000, "tenant_id": 1}'::jsonb),
            ('{"id": 101, "tenant_id": 5}'::jsonb, '{"id": 100, "tenant_id": 1}'::jsonb)$$,
   'the key map says where each of tk2''s customers went');
