@@ -630,6 +630,26 @@ TEST(SelfReferences, InANaturalKeyTellEntitiesApartByTheRowTheyName) {
   EXPECT_EQ(c[0].kind, Kind::exact_duplicate);
 }
 
+TEST(SelfReferences, ANaturalKeySharingAColumnWithTheReferenceIsNotSubstituted) {
+  // A tenant's rows: a natural key (tenant, email) and a self-reference
+  // (tenant, parent), role standing for the tenant and balance for the
+  // parent. alice is a root in st1 and under zoe in st2: the key names no
+  // parent (it holds only the tenant of the reference), so the two alices
+  // are one natural key, not told apart by zoe.
+  TableModel t = users();
+  t.core.clear();
+  t.natural_keys = {{kRole, kEmail}};
+  t.compared_references = {{kRole, kBalance}};
+  SourceRow root = row(0, "1", "alice", "1", nullptr, 10);
+  root.values.push_back(std::nullopt);
+  SourceRow child = row(1, "3", "alice", "1", "7", 10);
+  child.values.push_back(ValueView("zoe"));
+  const auto c = detect({root, child}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].kind, Kind::attribute_conflict);  // (their parents differ: a root and zoe's child)
+  EXPECT_EQ(c[0].members.size(), 2u);
+}
+
 TEST(SelfReferences, ARootAmongTheMembersIsToldAsReferencingNoRow) {
   // Two nodes (parent, name) with id 4: x under a in st1, x a root in st2.
   TableModel t = users();

@@ -128,7 +128,16 @@ class Classifier {
   // A natural key of `row` (key_of), where a column that references the
   // table's own rows stands for the row it names: two environments' (1,
   // 'x') are two keys when 1 is a in one and b in the other. (Grouping
-  // met them by their values; the entities are told apart here.)
+  // met them by their values; the entities are told apart here.) Only a
+  // reference the key holds whole names a row: a tenant's (tenant, email)
+  // shares the tenant with its (tenant, parent) but names no parent.
+  bool holds_whole(const std::vector<std::size_t> &key, std::size_t fk) const {
+    const std::vector<std::size_t> &fk_columns = table_.compared_references[fk];
+    return std::all_of(fk_columns.begin(), fk_columns.end(), [&](std::size_t c) {
+      return std::find(key.begin(), key.end(), c) != key.end();
+    });
+  }
+
   std::string natural_key(std::size_t row, const std::vector<std::size_t> &columns) const {
     std::string key = key_of(rows_[row], columns, table_.normalize_keys, table_.key_forms);
     if (key.empty() || table_.compared_references.empty()) return key;
@@ -139,9 +148,10 @@ class Classifier {
     named.values.reserve(table_.referent_index(0), 0);
     for (std::size_t c = 0; c < table_.columns.size(); ++c) {
       const auto fk = table_.compared_reference_of(c);
-      const ValueView r = fk ? referent(row, *fk) : std::nullopt;
-      const bool in_key = std::find(columns.begin(), columns.end(), c) != columns.end();
-      if (in_key && r && names_a_row(*r)) {
+      const bool stands_for_row = std::find(columns.begin(), columns.end(), c) != columns.end() &&
+                                  fk && holds_whole(columns, *fk);
+      const ValueView r = stands_for_row ? referent(row, *fk) : std::nullopt;
+      if (r && names_a_row(*r)) {
         named.values.push_back(*r);
         if (!substituted) forms = table_.key_forms;
         substituted = true;
