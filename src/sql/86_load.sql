@@ -244,14 +244,16 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r record;
 BEGIN
-  FOR r IN SELECT DISTINCT x.ev_class::regclass AS rel, x.ev_type FROM pg_rewrite x
+  FOR r IN SELECT DISTINCT x.ev_class::regclass AS rel, x.ev_type,
+                  CASE x.ev_type WHEN '4' THEN 'DELETE' WHEN '3' THEN 'INSERT' ELSE 'UPDATE' END AS event
+             FROM pg_rewrite x
             WHERE x.ev_class = ANY (rels) AND x.ev_type IN ('2', '3', '4') AND x.ev_enabled <> 'D'
             ORDER BY 1, 2 LOOP
     BEGIN
       EXECUTE format('EXPLAIN WITH w AS (%s) SELECT 1',
-                     CASE r.ev_type
-                       WHEN '4' THEN format('DELETE FROM %s WHERE false', r.rel)
-                       WHEN '3' THEN format('INSERT INTO %s DEFAULT VALUES', r.rel)
+                     CASE r.event
+                       WHEN 'DELETE' THEN format('DELETE FROM %s WHERE false', r.rel)
+                       WHEN 'INSERT' THEN format('INSERT INTO %s DEFAULT VALUES', r.rel)
                        ELSE format('UPDATE %s SET %I = DEFAULT WHERE false', r.rel,
                                    (SELECT a.attname FROM pg_attribute a
                                      WHERE a.attrelid = r.rel AND a.attnum > 0 AND NOT a.attisdropped
@@ -262,8 +264,7 @@ BEGIN
           r.rel, SQLERRM
           USING ERRCODE = 'feature_not_supported',
                 DETAIL = format('Its rules on %s: %s. tdm writes a target''s tables with data-modifying WITH'
-                                ' statements.',
-                                CASE r.ev_type WHEN '4' THEN 'DELETE' WHEN '3' THEN 'INSERT' ELSE 'UPDATE' END,
+                                ' statements.', r.event,
                                 (SELECT string_agg(quote_ident(x.rulename), ', ' ORDER BY x.rulename)
                                    FROM pg_rewrite x
                                   WHERE x.ev_class = r.rel AND x.ev_type = r.ev_type AND x.ev_enabled <> 'D')),
@@ -517,8 +518,7 @@ DECLARE
 BEGIN
   FOR t IN SELECT con.conname, con.conrelid::regclass AS child, con.confrelid::regclass AS parent,
                   p.release_column AS parent_release, c.release_column AS child_release,
-                  CASE con.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
-                                       WHEN 'd' THEN 'SET DEFAULT' END AS action,
+                  CASE WHEN con.confdeltype IN ('c', 'n', 'd') THEN tdm._fk_action(con.confdeltype) END AS action,
                   con.condeferrable AS deferrable,
                   tdm._fk_match(con.conrelid, con.conname, 'y', 'x') AS matches
              FROM pg_constraint con

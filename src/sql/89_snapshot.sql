@@ -617,10 +617,10 @@ DECLARE
   others text[] := '{}';
 BEGIN
   FOR f IN SELECT c.conname, c.conrelid::regclass AS child, x.rel AS parent, x.storage,
-                  'ON DELETE ' || CASE c.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
-                                                     WHEN 'd' THEN 'SET DEFAULT' END AS on_delete,
-                  'ON UPDATE ' || CASE c.confupdtype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL'
-                                                     WHEN 'd' THEN 'SET DEFAULT' END AS on_update,
+                  'ON DELETE ' || CASE WHEN c.confdeltype IN ('c', 'n', 'd') THEN tdm._fk_action(c.confdeltype) END
+                    AS on_delete,
+                  'ON UPDATE ' || CASE WHEN c.confupdtype IN ('c', 'n', 'd') THEN tdm._fk_action(c.confupdtype) END
+                    AS on_update,
                   c.condeferrable AS deferrable,
                   tdm._fk_match(c.conrelid, c.conname, 'y', 'r') AS matches,
                   tdm._primary_key_match(x.rel, 's', 'y') AS same_key,
