@@ -516,28 +516,28 @@ SELECT format('CREATE TABLE public.wide (%s)',
 INSERT INTO public.wide (c1, c2, c3, c50, c99, c120)
 SELECT g, CASE WHEN g % 2 = 0 THEN g END, repeat('x', g), g * 7, g::text, g - 1 FROM generate_series(1, 300) AS g;
 ALTER TABLE public.wide DROP COLUMN c4;
-CREATE TABLE public.wide_copy AS SELECT * FROM public.wide WITH NO DATA;
+CREATE TABLE tdm_snapshot.wide_copy AS SELECT * FROM public.wide WITH NO DATA;
 SELECT row_count, checksum AS copied_checksum
-  FROM tdm._copy_rows('public.wide', 'public.wide_copy',
+  FROM tdm._copy_rows('public.wide', 'tdm_snapshot.wide_copy',
                       ARRAY(SELECT attnum FROM pg_attribute WHERE attrelid = 'public.wide'::regclass
                                 AND attnum > 0 AND NOT attisdropped ORDER BY attnum)) \gset
 SELECT :row_count AS row_count, checksum = :'copied_checksum' AS same_checksum
-  FROM tdm._release_checksum('public.wide_copy', 'public.wide', 'c3', NULL);
+  FROM tdm._release_checksum('tdm_snapshot.wide_copy', 'public.wide', 'c3', NULL);
 SELECT count(*) AS rows_differing
-  FROM (SELECT * FROM public.wide EXCEPT ALL SELECT * FROM public.wide_copy) d;
-DROP TABLE public.wide, public.wide_copy;
+  FROM (SELECT * FROM public.wide EXCEPT ALL SELECT * FROM tdm_snapshot.wide_copy) d;
+DROP TABLE public.wide, tdm_snapshot.wide_copy;
 
 -- Rows stored before an ADD COLUMN ... DEFAULT lack the column on disk
 -- (its value is in the catalog): the copy has the value.
 CREATE TABLE public.late (id int PRIMARY KEY, v text);
 INSERT INTO public.late SELECT g, 'v' || g FROM generate_series(1, 50) g;
 ALTER TABLE public.late ADD COLUMN added int DEFAULT 5;
-CREATE TABLE public.late_copy AS SELECT * FROM public.late WITH NO DATA;
-SELECT row_count AS late_rows FROM tdm._copy_rows('public.late', 'public.late_copy', ARRAY[1, 2, 3]::int2[]);
+CREATE TABLE tdm_snapshot.late_copy AS SELECT * FROM public.late WITH NO DATA;
+SELECT row_count AS late_rows FROM tdm._copy_rows('public.late', 'tdm_snapshot.late_copy', ARRAY[1, 2, 3]::int2[]);
 SELECT count(*) FILTER (WHERE added = 5) AS defaults_copied,
-       (SELECT count(*) FROM (SELECT * FROM public.late EXCEPT ALL SELECT * FROM public.late_copy) d) AS rows_differing
-  FROM public.late_copy;
-DROP TABLE public.late, public.late_copy;
+       (SELECT count(*) FROM (SELECT * FROM public.late EXCEPT ALL SELECT * FROM tdm_snapshot.late_copy) d) AS rows_differing
+  FROM tdm_snapshot.late_copy;
+DROP TABLE public.late, tdm_snapshot.late_copy;
 
 -- A spare and a swap on a table with every kind of index (GIN, hash,
 -- BRIN, a GiST exclusion constraint, a partial unique expression index),
@@ -559,16 +559,16 @@ SELECT ARRAY['t' || (g % 7), 'x'], jsonb_build_object('k', g % 13),
                        ELSE 'b' || g END
   FROM generate_series(1, 5000) g;
 ALTER TABLE public.odd DROP COLUMN doc;
-CREATE TABLE public.odd_copy AS SELECT * FROM public.odd WITH NO DATA;
+CREATE TABLE tdm_snapshot.odd_copy AS SELECT * FROM public.odd WITH NO DATA;
 SELECT row_count AS odd_rows
-  FROM tdm._copy_rows('public.odd', 'public.odd_copy',
+  FROM tdm._copy_rows('public.odd', 'tdm_snapshot.odd_copy',
                       ARRAY(SELECT attnum FROM pg_attribute WHERE attrelid = 'public.odd'::regclass
                                 AND attnum > 0 AND NOT attisdropped ORDER BY attnum)::int2[]);
 SELECT md5(string_agg(t::text, '|' ORDER BY id)) AS odd_before FROM public.odd t \gset
 SELECT spare AS odd_spare, target_indexes AS odd_target_indexes, spare_indexes AS odd_spare_indexes,
        cardinality(target_indexes) AS odd_indexes
-  FROM tdm._make_spare('public.odd', 'public.odd_copy',
-                       ARRAY(SELECT attnum FROM pg_attribute WHERE attrelid = 'public.odd_copy'::regclass
+  FROM tdm._make_spare('public.odd', 'tdm_snapshot.odd_copy',
+                       ARRAY(SELECT attnum FROM pg_attribute WHERE attrelid = 'tdm_snapshot.odd_copy'::regclass
                                  AND attnum > 0 AND NOT attisdropped ORDER BY attnum)::int2[], 'r0_odd') \gset
 SELECT :odd_indexes AS odd_indexes;
 DELETE FROM public.odd WHERE id % 3 = 0;
@@ -602,7 +602,7 @@ SELECT count(*) AS btree_checked FROM pg_index i CROSS JOIN LATERAL bt_index_che
  WHERE i.indrelid = 'public.odd'::regclass
    AND (SELECT relam FROM pg_class WHERE oid = i.indexrelid) = (SELECT oid FROM pg_am WHERE amname = 'btree');
 INSERT INTO public.odd (room, price, during) VALUES (1, 5, tstzrange('2001-01-01', '2001-01-02')) RETURNING id, total;
-DROP TABLE public.odd, public.odd_copy;
+DROP TABLE public.odd, tdm_snapshot.odd_copy;
 
 -- R6 against master: its rows that meet earlier releases' rows in master
 -- (same primary key or natural key) are conflicts with a member "master",

@@ -1230,9 +1230,9 @@ $$;
 -- How the environment's tables differ from the targets `rels`: a table
 -- missing (one row with no column), columns missing in the environment or
 -- of another type (errors), extra columns, columns of a type the target's
--- widens (tdm._type_widens) and missing columns its rows are read without
--- (tdm._missing_column_fill: `fill`, the expression read instead):
--- warnings. `ordinal` orders a table's rows. One read of the environment
+-- widens (tdm._type_widens), missing columns its rows are read without
+-- (tdm._missing_column_fill: `fill`, the expression read instead) and
+-- columns the target generates that are plain there: warnings. `ordinal` orders a table's rows. One read of the environment
 -- for all of them.
 CREATE FUNCTION tdm._schema_drift_of(env text, rels regclass[])
 RETURNS TABLE (rel regclass, column_name text, target_type text, env_type text, severity text, detail text,
@@ -1264,8 +1264,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM unnest(rels) AS x(rel)
    CROSS JOIN LATERAL (
      SELECT coalesce(t.column_name, r.column_name), t.column_type, r.column_type,
-            CASE WHEN t.column_name IS NULL OR widens OR f.fill IS NOT NULL THEN 'warning' ELSE 'error' END,
-            CASE WHEN f.unreadable
+            CASE WHEN t.column_name IS NULL OR widens OR f.fill IS NOT NULL OR t.column_type = r.column_type
+                 THEN 'warning' ELSE 'error' END,
+            CASE WHEN t.column_type = r.column_type
+                   -- (generated in the target, plain in the environment)
+                   THEN format('column %s of %s is generated, but plain in %s: its values there are its own,'
+                               ' compared as collected (a conflict on them is theirs), and the load computes'
+                               ' the target''s; make it generated in %s as in %s', t.column_name, x.rel, env,
+                               env, x.rel)
+                 WHEN f.unreadable
                    THEN format('column %s (%s) of %s in %s: the user mapping''s role may not read it; grant it'
                                ' SELECT on the column there', t.column_name, t.column_type, x.rel, env)
                  WHEN r.column_name IS NULL AND f.fill IS NOT NULL
@@ -1287,7 +1294,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                   ELSE '' END)
             END,
             coalesce(t.ordinal, 10000 + r.ordinal), f.fill
-       FROM (SELECT tc.column_name, tc.column_type, tc.ordinal FROM target tc WHERE tc.rel = x.rel) t
+       FROM (SELECT tc.column_name, tc.column_type, tc.ordinal, tc.generated FROM target tc WHERE tc.rel = x.rel) t
        FULL JOIN (SELECT * FROM remote WHERE remote.rel = x.rel) r USING (column_name)
       CROSS JOIN LATERAL (SELECT coalesce(tdm._type_widens(r.column_type, t.column_type), false) AS widens) w
       -- (called for a missing column only)
@@ -1309,7 +1316,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                             AND NOT EXISTS (SELECT FROM target tt
                                              WHERE tt.rel = x.rel AND tt.column_name = o.column_name)
                           ORDER BY o.ordinal LIMIT 1) rn ON true
-      WHERE t.column_type IS DISTINCT FROM r.column_type) d
+      WHERE t.column_type IS DISTINCT FROM r.column_type OR (t.generated AND NOT r.generated)) d
    WHERE EXISTS (SELECT FROM remote r WHERE r.rel = x.rel)
 $$;
 

@@ -1042,7 +1042,7 @@ CREATE FUNCTION tdm._rule_readings_at_validation(rel regclass, predicate text, h
 RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex'
-SET lc_monetary TO 'C' SET xmloption TO 'content' SET extra_float_digits TO 1 AS $$
+SET lc_monetary TO 'C' SET xmloption TO 'content' SET array_nulls TO on SET extra_float_digits TO 1 AS $$
 BEGIN
   PERFORM tdm._rule_reading(rel, predicate, there_view);
   RETURN ARRAY[pg_get_viewdef(format('pg_temp.%I', here_view)::regclass),

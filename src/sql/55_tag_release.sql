@@ -287,7 +287,7 @@ $$;
 CREATE FUNCTION tdm._tag_release_job(job bigint) RETURNS bigint
 -- (An environment's values are read into the managed tables' types: an
 -- xml fragment is one under the session's xmloption = document too.)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off SET max_parallel_workers_per_gather = 0 SET xmloption TO 'content' AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off SET max_parallel_workers_per_gather = 0 SET xmloption TO 'content' SET array_nulls TO on AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release;

@@ -802,7 +802,7 @@ $$;
 -- form make evidence). Read-only.
 CREATE FUNCTION tdm.find_pii(env text DEFAULT 'local')
 RETURNS SETOF tdm.pii_candidate
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off SET xmloption TO 'content' AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off SET xmloption TO 'content' SET array_nulls TO on AS $$
 #variable_conflict use_variable
 DECLARE
   categories tdm._pii_category[] := ARRAY(SELECT (p.category, p.name_pattern, p.value_pattern, p.method)::tdm._pii_category

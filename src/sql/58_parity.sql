@@ -898,7 +898,7 @@ CREATE FUNCTION tdm.data_diff(rel regclass, env_a text, env_b text) RETURNS SETO
 LANGUAGE plpgsql
 -- (Row values are shown as jsonb: timestamps in UTC, as postgres_fdw's
 -- own sessions render them, whatever the caller's settings.)
-SET search_path = pg_catalog, pg_temp SET jit TO off SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET xmloption = 'content'
+SET search_path = pg_catalog, pg_temp SET jit TO off SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET xmloption = 'content' SET array_nulls = on
 SET IntervalStyle = 'postgres' SET extra_float_digits = 3 SET bytea_output = 'hex'
 AS $$
 DECLARE
@@ -1088,7 +1088,7 @@ $$;
 
 CREATE FUNCTION tdm.profile_diff(rel regclass, env_a text, env_b text) RETURNS SETOF tdm.profile_drift
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp SET jit TO off SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET xmloption = 'content'
+SET search_path = pg_catalog, pg_temp SET jit TO off SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET xmloption = 'content' SET array_nulls = on
 SET IntervalStyle = 'postgres' SET extra_float_digits = 3
 AS $$
 DECLARE

@@ -122,7 +122,7 @@ CREATE FUNCTION tdm.detect_conflicts(release text) RETURNS SETOF tdm.conflict_pr
 AS 'MODULE_PATHNAME', 'tdm_detect_conflicts' LANGUAGE C
 SET search_path = pg_catalog, pg_temp SET jit TO off
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
-SET xmloption TO 'content' SET extra_float_digits TO 1;
+SET xmloption TO 'content' SET array_nulls TO on SET extra_float_digits TO 1;
 COMMENT ON FUNCTION tdm.detect_conflicts(text) IS
   'Dry run of collection and conflict detection: writes nothing durable';
 
@@ -130,8 +130,9 @@ COMMENT ON FUNCTION tdm.detect_conflicts(text) IS
 -- this transaction (used by the benchmark to time the phase by itself).
 CREATE FUNCTION tdm._detect_collected(release text) RETURNS SETOF tdm.conflict_preview
 AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C
+SET search_path = pg_catalog, pg_temp SET jit TO off
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
-SET xmloption TO 'content' SET extra_float_digits TO 1;
+SET xmloption TO 'content' SET array_nulls TO on SET extra_float_digits TO 1;
 
 -- What consolidation needs beyond the preview: the survivor's and the
 -- re-keyed rows' positions among the members (0-based), the merged row,
@@ -158,5 +159,6 @@ CREATE TYPE tdm._conflict_plan AS (
 CREATE FUNCTION tdm._detect_plan(release text, rel regclass DEFAULT NULL, row_bound bigint DEFAULT NULL)
 RETURNS SETOF tdm._conflict_plan
 AS 'MODULE_PATHNAME', 'tdm_detect_collected' LANGUAGE C
+SET search_path = pg_catalog, pg_temp SET jit TO off
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
-SET xmloption TO 'content' SET extra_float_digits TO 1;
+SET xmloption TO 'content' SET array_nulls TO on SET extra_float_digits TO 1;

@@ -1210,7 +1210,8 @@ BEGIN
   -- A non-conflicting merge fills the survivor's NULLs with the first other
   -- member's values (member order, as detection merged them), read from
   -- their collected rows as text: exact, where detection's spelling would
-  -- re-spell a json value, a -0 or a numeric's scale. Attributes only, as
+  -- re-spell a json value, a -0 or a numeric's scale (by the type's output
+  -- function, concat: a cast to text drops a bpchar's blanks). Attributes only, as
   -- detection merges them (its `merged` row and suggestion say what is
   -- loaded): the survivor keeps its own timestamp and tags.
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan p WHERE p.patch = '{}'::jsonb) THEN
@@ -1224,7 +1225,7 @@ BEGIN
       ' WHERE p.conflict_id = x.conflict_id AND p.member = x.member',
       (SELECT string_agg(format('jsonb_build_object(%s)', o.pairs), ' || ')
          FROM (SELECT string_agg(format(
-                 '%1$L, CASE WHEN sv.%1$I IS NULL THEN (SELECT d.%1$I::text FROM pg_temp.tdm_plan q'
+                 '%1$L, CASE WHEN sv.%1$I IS NULL THEN (SELECT concat(d.%1$I) FROM pg_temp.tdm_plan q'
                  ' JOIN %2$s d ON d.ctid = q.row_ctid WHERE q.conflict_id = s.conflict_id'
                  ' AND q.member <> s.member AND d.%1$I IS NOT NULL ORDER BY q.member LIMIT 1) END',
                  x.column_name, collected), ', ') AS pairs

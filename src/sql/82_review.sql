@@ -112,7 +112,7 @@ CREATE FUNCTION tdm._key_in_release(rel regclass, columns text[], key_values jso
 RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
-SET xmloption TO 'content' SET extra_float_digits TO 1 AS $$
+SET xmloption TO 'content' SET array_nulls TO on SET extra_float_digits TO 1 AS $$
 DECLARE
   m tdm.managed_table;
   e tdm.environment;
@@ -206,7 +206,7 @@ CREATE FUNCTION tdm._key_holder(rel regclass, columns text[], key_values jsonb, 
 RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
-SET xmloption TO 'content' SET extra_float_digits TO 1 AS $$
+SET xmloption TO 'content' SET array_nulls TO on SET extra_float_digits TO 1 AS $$
 DECLARE
   m tdm.managed_table;
   searched regclass;
@@ -265,7 +265,7 @@ $$;
 CREATE FUNCTION tdm._pinned_text(value anyelement) RETURNS text
 LANGUAGE plpgsql STABLE
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
-SET xmloption TO 'content' SET extra_float_digits TO 1 SET search_path = pg_catalog, pg_temp AS $$
+SET xmloption TO 'content' SET array_nulls TO on SET extra_float_digits TO 1 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   RETURN value::text;
 END

@@ -592,7 +592,7 @@ CREATE FUNCTION tdm._consolidate_job(job bigint) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
-SET xmloption TO 'content' SET extra_float_digits TO 1 SET jit TO off SET default_statistics_target TO 10
+SET xmloption TO 'content' SET array_nulls TO on SET extra_float_digits TO 1 SET jit TO off SET default_statistics_target TO 10
 SET max_parallel_workers_per_gather TO 0
 AS $$
 #variable_conflict use_variable
@@ -1242,12 +1242,13 @@ BEGIN
           WHEN t.primary_key AND NOT t.natural THEN
              ' Rows whose primary keys the target calls equal but that are spelled differently (under a'
           || ' case-insensitive collation, say) form no conflict: detection compares primary keys as they are'
-          || ' spelled (numeric, float, bpchar and citext keys as their types compare). Make the environments spell'
-          || ' them alike, then tag again.'
+          || ' spelled (numeric, float, bpchar and citext keys as their types compare; jsonb, arrays and ranges'
+          || ' as spelled, {1.0} and {1.00} apart). Make the environments spell them alike, then tag again.'
           WHEN t.natural THEN
-             ' Rows the target''s unique keys call equal but that are spelled differently (a case-insensitive'
-          || ' collation) form no conflict: register such a natural key with normalize_keys'
-          || ' (tdm.manage_table), or make the environments spell it alike.'
+             ' Rows the target''s unique keys call equal but that are spelled differently form no conflict:'
+          || ' under a case-insensitive collation, register such a natural key with normalize_keys'
+          || ' (tdm.manage_table); a jsonb, array or range key (1.0 and 1.00 in it) is compared as spelled:'
+          || ' make the environments spell it alike, then tag again.'
           ELSE
              ' Rows that share a unique key that is not a registered natural key form no conflict: register'
           || ' its columns as one (tdm.manage_table natural_keys, with the table''s other options again), then'

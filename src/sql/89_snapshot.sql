@@ -172,6 +172,12 @@ CREATE FUNCTION tdm._swap_refusal(snapshot_id bigint) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH t AS (SELECT x.rel FROM tdm.snapshot_table x WHERE x.snapshot_id = _swap_refusal.snapshot_id)
   SELECT coalesce(
+    -- (The spares a worker prepared since this transaction's snapshot
+    -- would be rows it does not see, beside tables the catalog shows:
+    -- rows are changed instead.)
+    CASE WHEN current_setting('transaction_isolation') <> 'read committed'
+         THEN format('a %s transaction does not see the spares prepared since it began',
+                     upper(current_setting('transaction_isolation'))) END,
     (SELECT format('%s is not a plain table', c.oid::regclass)
        FROM t JOIN pg_class c ON c.oid = t.rel WHERE c.relkind <> 'r' OR c.relispartition LIMIT 1),
     (SELECT format('%s is part of an inheritance tree', t.rel) FROM t
@@ -396,7 +402,12 @@ BEGIN
   INSERT INTO tdm.snapshot_release (snapshot_id, release, status, run_id)
   SELECT id, r.release, r.status,
          CASE WHEN tdm._presence(r.status) <> 'neither' AND tdm._promoted_to(r.release) = s.target
-              THEN tdm._promoted_run(r.release) END
+              THEN tdm._promoted_run(r.release)
+              -- (consolidated into it, not promoted: a rollback forward to
+              -- the snapshot makes that run the completed one again)
+              WHEN tdm._presence(r.status) = 'neither'
+              THEN (SELECT max(x.run_id) FROM tdm.run x
+                     WHERE x.release = r.release AND x.target = s.target AND x.status = 'completed') END
     FROM tdm.release r;
   FOR i IN 1 .. cardinality(rels) LOOP
     PERFORM tdm._progress(job, 'copy', done, cardinality(rels));
@@ -1071,6 +1082,19 @@ BEGIN
                                     WHERE r.release = x.release AND r.target = target AND r.status = 'completed')
                 RETURNING x.release)
   SELECT jsonb_object_agg(d.release, 'consolidated -> locked') INTO releases FROM done d;
+  -- And forward: a release consolidated when the snapshot was taken,
+  -- locked since by a rollback to before, whose run the snapshot's rows
+  -- are is consolidated again (tdm._reconcile_runs completed its run);
+  -- not one tagged again since the snapshot (its tags are not that run's).
+  WITH done AS (UPDATE tdm.release x SET status = 'consolidated'
+                  FROM tdm.snapshot_release sr JOIN tdm.run r ON r.run_id = sr.run_id
+                 WHERE sr.snapshot_id = snapshot_id AND sr.release = x.release AND sr.status = 'consolidated'
+                   AND x.status = 'locked' AND target = tdm._staging_target()
+                   AND r.target = target AND r.status = 'completed'
+                   AND x.locked_at <= (SELECT s.created_at FROM tdm.snapshot s WHERE s.snapshot_id = snapshot_id)
+                RETURNING x.release)
+  SELECT nullif(coalesce(releases, '{}') || coalesce(jsonb_object_agg(d.release, 'locked -> consolidated'), '{}'),
+                '{}') INTO releases FROM done d;
   RETURN jsonb_strip_nulls(jsonb_build_object('releases', releases, 'runs', runs));
 END
 $$;

@@ -279,8 +279,8 @@ SELECT lives_ok('SELECT tdm._check_loaded_references()', 'whose check locks no r
 SELECT throws_ok($$SELECT tdm._load_rows('src_bad', 'tdm_load_test.child')$$, '42501',
                  'permission denied for table child', 'INSERT privilege on the target is required');
 -- The snapshot's copy checks privileges as well.
-CREATE TEMP TABLE copy_into (id int, code text);
-SELECT throws_ok($$SELECT tdm._copy_rows('tdm_load_test.child', 'copy_into', '{1,2}')$$, '42501',
+CREATE TABLE tdm_snapshot.copy_into (id int, code text);
+SELECT throws_ok($$SELECT tdm._copy_rows('tdm_load_test.child', 'tdm_snapshot.copy_into', '{1,2}')$$, '42501',
                  'permission denied for table child', 'the snapshot copy needs SELECT on its source');
 RESET ROLE;
 

@@ -51,15 +51,23 @@ auto pg_call(F &&f) -> decltype(f()) {
     detail::rethrow_as_pg_error(caller_context, saved_stack, saved_context_stack);
   }
   PG_exception_stack = &local;
-  if constexpr (std::is_void_v<Result>) {
-    f();
+  // (f is not to throw; if it does, PostgreSQL's stacks are the caller's
+  // again before the exception goes on, not a dead jump buffer.)
+  try {
+    if constexpr (std::is_void_v<Result>) {
+      f();
+      PG_exception_stack = saved_stack;
+      error_context_stack = saved_context_stack;
+    } else {
+      Result result = f();
+      PG_exception_stack = saved_stack;
+      error_context_stack = saved_context_stack;
+      return result;
+    }
+  } catch (...) {
     PG_exception_stack = saved_stack;
     error_context_stack = saved_context_stack;
-  } else {
-    Result result = f();
-    PG_exception_stack = saved_stack;
-    error_context_stack = saved_context_stack;
-    return result;
+    throw;
   }
 }
 

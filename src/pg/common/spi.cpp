@@ -60,6 +60,11 @@ std::string quote_ident(const std::string &name) {
   return pg_call([=] { return quote_identifier(raw); });
 }
 
+std::string quote_literal(const std::string &value) {
+  const char *raw = value.c_str();
+  return pg_call([=] { return quote_literal_cstr(raw); });
+}
+
 Spi::Spi() : uncaught_at_start_(std::uncaught_exceptions()) {
   int rc = pg_call([] { return SPI_connect(); });
   if (rc != SPI_OK_CONNECT) throw Error(sqlstate::kInternalError, "SPI_connect failed");
@@ -100,7 +105,11 @@ std::vector<Row> Spi::query(const std::string &sql, const std::vector<Param> &pa
   uint64 row_count = SPI_processed;
   int column_count = table->tupdesc->natts;
   rows.reserve(row_count);
+  // (the values' text freed row by row, the tuples once read: not held by
+  // SPI to the end of the calling function)
+  ScratchContext scratch("tdm query values");
   for (uint64 r = 0; r < row_count; ++r) {
+    ScratchContext::Use use(scratch);
     Row row;
     row.reserve(column_count);
     HeapTuple tuple = table->vals[r];
@@ -110,6 +119,7 @@ std::vector<Row> Spi::query(const std::string &sql, const std::vector<Param> &pa
     }
     rows.push_back(std::move(row));
   }
+  pg_call([=] { SPI_freetuptable(table); });
   return rows;
 }
 

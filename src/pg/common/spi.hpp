@@ -34,6 +34,8 @@ Param bool_param(bool value);
 // An identifier as SQL text, quoted where SQL would need it
 // (quote_identifier).
 std::string quote_ident(const std::string &name);
+// A value as an SQL literal, for a hint's command (quote_literal_cstr).
+std::string quote_literal(const std::string &value);
 
 // The rows of the last query, as text (NULL as nullopt).
 using Row = std::vector<std::optional<std::string>>;

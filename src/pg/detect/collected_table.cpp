@@ -251,6 +251,10 @@ void add_values(Spi &spi, const std::string &query, std::vector<Param> params, s
   }
   // Streamed (the rows' own values are the budget's; these come on top);
   // read as text by one reader, whose state outlives the scan's batches.
+  // (The locations' array and the reader's state are freed on return, not
+  // held by SPI until the detection ends: one call per partition.)
+  ScratchContext scratch("tdm detect locations");
+  ScratchContext::Use use(scratch);
   const MemoryContext reader_context = CurrentMemoryContext;
   std::unique_ptr<TupleText> reader;
   params.insert(params.begin(), text_array_param(locations));
@@ -653,6 +657,11 @@ struct Candidates {
   std::vector<ItemPointerData> locations;  // one per entry of `shared`
 
   std::int64_t key_of(std::size_t i) const { return detect::candidate_label(shared[i]); }
+  // What the arrays hold, kept through every partition of pass 2.
+  std::size_t bytes() const {
+    return shared.capacity() * sizeof(std::uint64_t) +
+           locations.capacity() * sizeof(ItemPointerData);
+  }
 };
 
 // Thrown from the scan of pass 1 when its rows would not fit the budget.
@@ -802,7 +811,9 @@ void detect_collected(Spi &spi, const CollectedTable &table, const detect::Conte
 
     // Pass 2: the candidates' full rows, fetched by location, one partition
     // of components at a time.
-    const std::size_t partitions = budget.partitions_for(stats->candidates * row_bytes);
+    // (each partition in what the candidates leave of the budget)
+    const std::size_t partitions =
+        budget.partitions_for(stats->candidates * row_bytes, candidates.bytes());
     stats->partitions = partitions;
     for (std::size_t p = 0; p < partitions; ++p) {
       phase_start = Clock::now();

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/common/error.hpp"
+#include "core/common/interrupt.hpp"
 #include "core/common/memory_budget.hpp"
 #include "core/detect/classify.hpp"
 #include "pg/common/args.hpp"
@@ -373,7 +374,11 @@ void detect_into(Spi &spi, const std::string &release,
         spi, table, context, budget,
         [&](const std::vector<detect::Conflict> &conflicts,
             const std::vector<detect::SourceRow> &rows) {
-          for (const detect::Conflict &c : conflicts) sink.add(c, rows, scratch);
+          // (a partition's conflicts can be many: cancel stays prompt)
+          for (const detect::Conflict &c : conflicts) {
+            tdm::check_interrupts();
+            sink.add(c, rows, scratch);
+          }
         },
         &stats);
     const std::string message = table.model.name + ": " + std::to_string(stats.rows) + " rows, " +
@@ -408,7 +413,7 @@ TDM_FUNCTION(tdm_detect_conflicts) {
   if (status.value_or("") == "open") {
     const std::string message =
         "release \"" + release + "\" is not locked: this is a preview of unlocked data";
-    const std::string hint = "Lock it with SELECT tdm.tag_release('" + release + "');";
+    const std::string hint = "Lock it with SELECT tdm.tag_release(" + quote_literal(release) + ");";
     const char *m = message.c_str();
     const char *h = hint.c_str();
     pg_call([=] { ereport(NOTICE, (errmsg("%s", m), errhint("%s", h))); });
@@ -444,7 +449,7 @@ TDM_FUNCTION(tdm_detect_collected) {
       {oid_param(OIDOID, only)}, true);
   if (tables.empty()) {
     throw tdm::Error(tdm::sqlstate::kUndefinedObject, "no collected rows in this transaction", {},
-                     "Run SELECT * FROM tdm._collect('" + release + "') first.");
+                     "Run SELECT * FROM tdm._collect(" + quote_literal(release) + ") first.");
   }
   // A bound on one table's rows, from the caller (consolidation).
   if (one_table && PG_NARGS() > 2 && !PG_ARGISNULL(2)) {

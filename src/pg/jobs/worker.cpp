@@ -129,6 +129,9 @@ void connect_as_launcher(const char *application_name) {
   // database's default_transaction_read_only (the caller's session may
   // have set it off; a worker reads only the defaults).
   SetConfigOption("default_transaction_read_only", "off", PGC_USERSET, PGC_S_SESSION);
+  // And READ COMMITTED, whatever the database's default: a job waits for
+  // other sessions (locks, the spare worker) and reads what they committed.
+  SetConfigOption("default_transaction_isolation", "read committed", PGC_USERSET, PGC_S_SESSION);
   // The wait for the launcher and the job's bookkeeping are tdm's own:
   // the role's lock_timeout is the job's (given back around tdm._run_job),
   // not theirs (it ended the worker before it could say why).
@@ -151,7 +154,8 @@ struct Caught {
 // of its own; an error aborts it and is returned, copied.
 Caught run_catching(const char *sql, int64 argument, bool job) {
   MemoryContext worker_context = CurrentMemoryContext;
-  Caught caught{nullptr, false, 0};
+  // (volatile: written inside PG_TRY, read after a longjmp may land)
+  volatile Caught caught{nullptr, false, 0};
   StartTransactionCommand();
   PG_TRY();
   {
@@ -176,7 +180,7 @@ Caught run_catching(const char *sql, int64 argument, bool job) {
     AbortCurrentTransaction();
   }
   PG_END_TRY();
-  return caught;
+  return Caught{caught.error, caught.cancelled, caught.processed};
 }
 
 }  // namespace

@@ -99,7 +99,8 @@ struct DirectLoad {
 
 // Few entries (one per managed table); reserved before use so that the
 // callbacks below never allocate.
-std::vector<DirectLoad> direct_loads;
+// (never destroyed: no global destructor runs at the backend's exit)
+std::vector<DirectLoad> &direct_loads = *new std::vector<DirectLoad>;
 uint64 next_load_id = 1;
 // A check runs user code (operators, policies): no load may start inside.
 bool checking = false;

@@ -106,6 +106,13 @@ Spare make_spare(Oid target_oid, Oid storage_oid, const int16 *hashed, int hashe
   }
   tdm::pg::require_replace_rights(target);
   const Oid namespace_oid = get_namespace_oid("tdm_snapshot", false);
+  // (Built from a snapshot's copy only: not from any table the caller reads.)
+  if (get_rel_namespace(storage_oid) != namespace_oid) {
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("cannot build a spare of %s from %s: it is not a table of tdm_snapshot",
+                           RelationGetRelationName(target), get_rel_name(storage_oid)),
+                    errhint("Spares are built from snapshots' copies (tdm.snapshot_table).")));
+  }
   // Owned like the target: after a swap its TOAST table is the target's.
   const Oid spare_oid = heap_create_with_catalog(
       name, namespace_oid, target->rd_rel->reltablespace, InvalidOid, InvalidOid, InvalidOid,
@@ -194,12 +201,13 @@ TDM_FUNCTION(tdm_make_spare) {
 TDM_FUNCTION(tdm_drop_spare) {
   const Oid spare = tdm::pg::oid_arg(fcinfo, 0, "spare");
   tdm::pg::pg_call([=] {
+    // (locked first: checked as it is, not as it was before the wait)
+    LockRelationOid(spare, AccessExclusiveLock);
     if (get_rel_namespace(spare) != get_namespace_oid("tdm_snapshot", false) ||
         get_rel_relkind(spare) != RELKIND_RELATION) {
       ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                       errmsg("%u is not a table of tdm_snapshot", spare)));
     }
-    LockRelationOid(spare, AccessExclusiveLock);
     const ObjectAddress address = {RelationRelationId, spare, 0};
     performDeletion(&address, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
   });

@@ -23,6 +23,7 @@ extern "C" {
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -31,8 +32,11 @@ extern "C" {
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 }
 
@@ -70,6 +74,14 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
     aclcheck_error(readable, get_relkind_objtype(source->rd_rel->relkind),
                    RelationGetRelationName(source));
   }
+  // Every row, as CREATE TABLE AS would not copy them: policies that hide
+  // rows from the caller refuse the copy (tdm.snapshot says so first).
+  if (check_enable_rls(source_oid, InvalidOid, true) == RLS_ENABLED) {
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("cannot copy the rows of \"%s\": row-level security applies to it",
+                           RelationGetRelationName(source)),
+                    errhint("Copy it as a role that row security does not apply to.")));
+  }
   TupleDesc desc = RelationGetDescr(source);
   TupleDesc storage_desc = RelationGetDescr(storage);
   // The source's live columns, in order, are the storage's live columns.
@@ -82,6 +94,24 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
     ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
                     errmsg("cannot copy the rows of %s into %s: their columns differ",
                            RelationGetRelationName(source), RelationGetRelationName(storage))));
+  }
+  // Tuples are copied as stored: each column pair of one type, and a
+  // NOT NULL column of the storage checked row by row (a table of
+  // tdm_snapshot laid out as a target has them; the snapshot's copy not).
+  auto *not_null = static_cast<int *>(palloc(sizeof(int) * (live_count + 1)));
+  int not_null_count = 0;
+  for (int i = 0; i < live_count; ++i) {
+    Form_pg_attribute from = TupleDescAttr(desc, live[i]);
+    Form_pg_attribute into = TupleDescAttr(storage_desc, storage_live[i]);
+    if (from->atttypid != into->atttypid || from->atttypmod != into->atttypmod) {
+      ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                      errmsg("cannot copy the rows of %s into %s: column %s is %s there, %s here",
+                             RelationGetRelationName(source), RelationGetRelationName(storage),
+                             quote_identifier(NameStr(from->attname)),
+                             format_type_with_typemod(from->atttypid, from->atttypmod),
+                             format_type_with_typemod(into->atttypid, into->atttypmod))));
+    }
+    if (into->attnotnull) not_null[not_null_count++] = i;
   }
   // Rows stored before an ADD COLUMN ... DEFAULT lack that column (its
   // value is in the catalog): those are copied value by value too.
@@ -100,6 +130,9 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
   auto *values = static_cast<Datum *>(palloc(sizeof(Datum) * (hashed_count + 1)));
   auto *nulls = static_cast<bool *>(palloc(sizeof(bool) * (hashed_count + 1)));
 
+  // (Hashing detoasts values: freed row by row, not held to the end.)
+  MemoryContext row_context =
+      AllocSetContextCreate(CurrentMemoryContext, "tdm copied row", ALLOCSET_SMALL_SIZES);
   TableScanDesc scan = table_beginscan(source, GetActiveSnapshot(), 0, nullptr);
   TupleTableSlot *read = table_slot_create(source, nullptr);
   tdm::pg::BatchInsert *batch = tdm::pg::batch_insert_begin(storage, same_layout, insert_options);
@@ -107,11 +140,24 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
   while (table_scan_getnextslot(scan, ForwardScanDirection, read)) {
     CHECK_FOR_INTERRUPTS();
     slot_getallattrs(read);
+    for (int i = 0; i < not_null_count; ++i) {
+      if (read->tts_isnull[live[not_null[i]]]) {
+        ereport(ERROR,
+                (errcode(ERRCODE_NOT_NULL_VIOLATION),
+                 errmsg("a row of %s has no value in column %s, which %s requires",
+                        RelationGetRelationName(source),
+                        quote_identifier(NameStr(TupleDescAttr(desc, live[not_null[i]])->attname)),
+                        RelationGetRelationName(storage))));
+      }
+    }
     for (int i = 0; i < hashed_count; ++i) {
       values[i] = read->tts_values[hashed[i] - 1];
       nulls[i] = read->tts_isnull[hashed[i] - 1];
     }
+    MemoryContext before = MemoryContextSwitchTo(row_context);
     const uint64 hash = tdm::pg::hash_row(values, nulls, columns, hashed_count);
+    MemoryContextSwitchTo(before);
+    MemoryContextReset(row_context);
     copied.rows += 1;
     copied.sum += static_cast<int64>(hash);
 
@@ -134,6 +180,7 @@ CopiedRows copy_rows(Oid source_oid, Relation storage, const int16 *hashed, int 
     tdm::pg::batch_insert_added(batch, bytes);
   }
   tdm::pg::batch_insert_end(batch);
+  MemoryContextDelete(row_context);
   table_endscan(scan);
   ExecDropSingleTupleTableSlot(read);
   table_close(source, NoLock);
@@ -154,6 +201,21 @@ TDM_FUNCTION(tdm_copy_rows) {
     if (writable != ACLCHECK_OK) {
       aclcheck_error(writable, get_relkind_objtype(into->rd_rel->relkind),
                      RelationGetRelationName(into));
+    }
+    // Rows go in below the executor: only into what a snapshot makes, a new
+    // empty table of tdm_snapshot with nothing that would check or index
+    // them (an INSERT would run those; this does not).
+    const Form_pg_class form = into->rd_rel;
+    if (form->relkind != RELKIND_RELATION ||
+        RelationGetNamespace(into) != get_namespace_oid("tdm_snapshot", false) ||
+        form->relhasindex || form->relhastriggers || form->relhasrules || form->relrowsecurity ||
+        form->relchecks > 0 || RelationGetNumberOfBlocks(into) > 0) {
+      ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                      errmsg("cannot copy rows into %s: it is not a snapshot's new copy",
+                             RelationGetRelationName(into)),
+                      errdetail("Rows are copied only into an empty table of tdm_snapshot with no "
+                                "index, trigger, rule, policy or check constraint."),
+                      errhint("Take snapshots with tdm.snapshot.")));
     }
     const tdm::pg::CopiedRows rows =
         tdm::pg::copy_rows(source, into, columns, count, TABLE_INSERT_SKIP_FSM);

@@ -1,0 +1,36 @@
+-- Staging rolled back to before a consolidation, then forward again to a
+-- snapshot taken after it: the release's run whose rows are back is its
+-- completed run again and the release is consolidated again (promote
+-- takes it), as a rollback back had failed the one and locked the other.
+BEGIN;
+SELECT plan(4);
+\ir ../../sql/include/loopback.sql
+SET client_min_messages = warning;
+
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE SCHEMA tap_sf_e1;
+  CREATE TABLE tap_sf_e1.sf_item (id int PRIMARY KEY, name text, tdm_release text, tdm_feature text);
+  INSERT INTO tap_sf_e1.sf_item VALUES (1, 'one', 'SF', 'F'), (2, 'two', 'SF', 'F')$$) \g /dev/null
+SELECT pg_temp.loopback_server('tap_sf_self');
+CREATE TABLE staging.sf_item (id int PRIMARY KEY, name text, tdm_release text, tdm_feature text);
+SELECT tdm.add_environment('sf1', 'tap_sf_self', 10, 'tap_sf_e1');
+SELECT tdm.manage_table('staging.sf_item');
+SELECT tdm.create_release('SF'), tdm.add_feature('SF', 'F', 1);
+SELECT tdm.tag_release('SF');
+SELECT tdm.snapshot('sf before', 'staging') AS before \gset
+SELECT tdm.consolidate('SF') AS run \gset
+SELECT tdm.snapshot('sf with', 'staging') AS with_sf \gset
+SELECT tdm.rollback(:before);
+SELECT is((SELECT status FROM tdm.release WHERE release = 'SF'), 'locked', 'rolled back: SF is locked');
+SELECT tdm.rollback(:with_sf);
+SELECT is((SELECT ROW(r.status, x.status)::text FROM tdm.run r JOIN tdm.release x USING (release)
+            WHERE r.run_id = :run), '(completed,consolidated)',
+          'rolled forward: its run is completed and SF consolidated again');
+SELECT is((SELECT j.detail -> 'releases' ->> 'SF' FROM tdm.job j WHERE j.kind = 'rollback'
+            ORDER BY j.job_id DESC LIMIT 1), 'locked -> consolidated', 'the rollback says so');
+SELECT lives_ok($$SELECT tdm.promote('SF')$$, 'and SF is promoted');
+
+SELECT * FROM finish();
+ROLLBACK;
+SET client_min_messages = warning;
+DROP SCHEMA tap_sf_e1 CASCADE;
