@@ -81,6 +81,10 @@ DROP COLLATION tdm.planted;
 CREATE FUNCTION tdm.planted() RETURNS int LANGUAGE sql AS 'SELECT 1';
 CREATE EXTENSION tdm CASCADE;
 DROP FUNCTION tdm.planted();
+-- (nor one of its other schemas, which it makes and drops with itself)
+CREATE SCHEMA tdm_archive AUTHORIZATION tdm_regress_schema_owner;
+CREATE EXTENSION tdm CASCADE;
+DROP SCHEMA tdm_archive;
 CREATE EXTENSION tdm CASCADE;
 SELECT count(*) > 0 AS installed FROM pg_proc WHERE pronamespace = 'tdm'::regnamespace;
 \c :regress_db

@@ -12,7 +12,17 @@ DECLARE
                    JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
                   WHERE n.nspname = 'tdm' AND NOT r.rolsuper);
   creator name;  -- another role that may create objects there ('public': every role)
+  taken text := (SELECT string_agg(n.nspname, ', ' ORDER BY n.nspname) FROM pg_catalog.pg_namespace n
+                  WHERE n.nspname IN ('tdm_snapshot', 'tdm_archive', 'tdm_remote'));
 BEGIN
+  -- (The extension's other schemas are its members: made by the script,
+  -- dropped with it. One of those names taken is someone else's.)
+  IF taken IS NOT NULL THEN
+    RAISE EXCEPTION 'schema % already exists', taken
+      USING ERRCODE = 'duplicate_schema',
+            HINT = 'tdm creates its schemas tdm_snapshot, tdm_archive and tdm_remote (DROP EXTENSION tdm drops'
+                   ' them): drop or rename that schema first.';
+  END IF;
   IF owner IS NOT NULL THEN
     RAISE EXCEPTION 'schema tdm already exists, owned by %, who is not a superuser', owner
       USING ERRCODE = 'duplicate_schema',

@@ -28,7 +28,26 @@ BEGIN
       NULL;
     END;
   END IF;
+  PERFORM tdm._refuse_taken_env_schema(env);
   RETURN schema_name;
+END
+$$;
+
+-- Refuses environment `env`'s schema when an ordinary role made it (one
+-- by that name before tdm did): it stays in that role's hands, which could
+-- drop or replace the foreign tables tdm reads.
+CREATE FUNCTION tdm._refuse_taken_env_schema(env text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  owner name := (SELECT r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+                  WHERE n.nspname = tdm._env_schema(env) AND NOT r.rolsuper);
+BEGIN
+  IF owner IS NOT NULL THEN
+    RAISE EXCEPTION 'schema % exists and is owned by %, not by tdm', quote_ident(tdm._env_schema(env)), owner
+      USING ERRCODE = 'duplicate_schema',
+            HINT = format('tdm keeps environment %s''s foreign tables in a schema of its own: drop or rename'
+                          ' that schema, then call again.', env);
+  END IF;
 END
 $$;
 

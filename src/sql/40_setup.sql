@@ -266,6 +266,7 @@ BEGIN
   END IF;
 
   PERFORM tdm._refuse_environment_twin(env_name, server_name, add_environment.remote_schema);
+  PERFORM tdm._refuse_taken_env_schema(env_name);
 
   -- Reach the environment once: IMPORT FOREIGN SCHEMA checks the connection,
   -- the user mapping and the remote schema. It imports nothing (LIMIT TO a

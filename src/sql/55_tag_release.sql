@@ -442,6 +442,22 @@ BEGIN
                       THEN format('locked %s of them: the rest (%s) are part of no release; tag them for %s to'
                                   ' bring them in, unless they are copies of rows %s brought (a refresh from master)',
                                   n, drift.n - n, the_release, drift.tag)
+                      -- (Locked from an environment no longer registered: this
+                      -- one, renamed or added again under another name?)
+                      WHEN EXISTS (SELECT FROM tdm.release_lock l
+                                    WHERE l.release = drift.tag AND l.rel = m.rel
+                                      AND NOT EXISTS (SELECT FROM tdm.environment x WHERE x.name = l.env))
+                      THEN format('was locked from environment %s, which is no longer registered: if %s is that'
+                                  ' database under a new name, these rows are %s''s already (register it as %s'
+                                  ' again to keep its history); else tag them for %s to bring them in',
+                                  (SELECT string_agg(DISTINCT l.env, ', ') FROM tdm.release_lock l
+                                    WHERE l.release = drift.tag AND l.rel = m.rel
+                                      AND NOT EXISTS (SELECT FROM tdm.environment x WHERE x.name = l.env)),
+                                  e.name, drift.tag,
+                                  (SELECT string_agg(DISTINCT l.env, ' or ') FROM tdm.release_lock l
+                                    WHERE l.release = drift.tag AND l.rel = m.rel
+                                      AND NOT EXISTS (SELECT FROM tdm.environment x WHERE x.name = l.env)),
+                                  the_release)
                       -- (The environment or the table came after that release.)
                       ELSE format('was locked without that table there: they are part of no release; if they are'
                                   ' not what %s already brought (a copy of another environment), tag them for %s'

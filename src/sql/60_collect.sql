@@ -56,9 +56,10 @@ BEGIN
   RAISE EXCEPTION '%.% no longer reads as it was locked: its columns and the target''s differ now (%)',
     env, (SELECT relname FROM pg_class WHERE oid = rel), drift
     USING ERRCODE = 'object_not_in_prerequisite_state',
-          DETAIL = format('Release %s was locked at %s over the columns as they were then (%s rows): the values'
+          DETAIL = format('Release %s was locked at %s over the columns as they were then (%s row%s): the values'
                           ' read into %s now may not be those locked (a value the target''s type rounds'
-                          ' reads as before).', r.release, r.locked_at, row_count, rel),
+                          ' reads as before).', r.release, r.locked_at, row_count,
+                          CASE WHEN row_count = 1 THEN '' ELSE 's' END, rel),
           HINT = format('A migration of the target or of the environment since tagging: migrate the'
                         ' other side the same way (or undo it)%s.',
                         CASE WHEN retaggable THEN format(', then run tdm.tag_release(%L) again', r.release)

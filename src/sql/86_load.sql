@@ -541,8 +541,12 @@ BEGIN
       INTO referencing, holders, key_holders, unreleased USING release;
     every_holder := every_holder || ARRAY(SELECT h FROM unnest(key_holders) h WHERE h IS NOT NULL);
     IF referencing > 0 AND first_referencing IS NOT NULL THEN
-      others := others || format('%s row(s) of %s (to %s, foreign key %s)', referencing, t.child, t.parent,
-                                 quote_ident(t.conname));
+      -- (with its action: an ON DELETE CASCADE behind the first key is
+      -- what would delete rows)
+      others := others || format('%s row(s) of %s (to %s, foreign key %s%s)', referencing, t.child, t.parent,
+                                 quote_ident(t.conname),
+                                 CASE WHEN t.action IS NOT NULL THEN ', ON DELETE ' || t.action
+                                      WHEN t.deferrable THEN ', deferrable' ELSE '' END);
       IF t.child_release IS NULL THEN
         unmanaged := unmanaged || format('%s (foreign key %s)', t.child, quote_ident(t.conname));
       END IF;

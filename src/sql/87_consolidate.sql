@@ -1273,7 +1273,8 @@ BEGIN
                                  WHERE e.value = 'null')) THEN
         see_violations := see_violations
           || ' Rows whose unique key holds a NULL where the key counts NULLs as equal (NULLS NOT DISTINCT)'
-          || ' form no conflict: give them values in the environments, then tag again.';
+          || ' form no conflict: give them values in the environments (a column an environment lacks is read as'
+          || ' NULL, as tagging''s schema_drift warnings say: add it there first), then tag again.';
       END IF;
       -- (Another release's rows in the target meet the release's only
       -- here: conflicts are detected against master's rows.)
