@@ -44,7 +44,11 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                                         AND a.datname <> current_database()),
                                     format('the job''s process (pid %s) is gone: it was terminated, crashed, '
                                            'or the server restarted', j.pid)) END
-   WHERE (j.status = 'running' AND j.pid IS DISTINCT FROM pg_backend_pid()
+   -- (Not from a REPEATABLE READ or SERIALIZABLE transaction: a job it
+   -- sees running may have ended since its snapshot, and the update of
+   -- that row would fail the caller's call; a later call reaps.)
+   WHERE current_setting('transaction_isolation') NOT IN ('repeatable read', 'serializable')
+     AND ((j.status = 'running' AND j.pid IS DISTINCT FROM pg_backend_pid()
           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
                            WHERE a.pid = j.pid AND a.backend_start <= j.started_at
                              AND a.datname = current_database()))
@@ -54,7 +58,7 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
       OR (j.status = 'queued' AND j.queued_at < clock_timestamp() - interval '1 minute'
           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
                            WHERE a.application_name = 'tdm job ' || j.job_id
-                             AND a.datname = current_database()))
+                             AND a.datname = current_database())))
 $$;
 
 -- A new job of `kind`: running in this backend, or queued for a worker

@@ -102,7 +102,10 @@ $$;
 -- (tdm.mask).
 CREATE FUNCTION tdm._collect(release text)
 RETURNS TABLE (rel regclass, collected regclass, row_count bigint, by_env jsonb)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+-- (as its callers pin them: one called by hand reads values alike)
+SET DateStyle TO 'ISO, YMD' SET IntervalStyle TO 'postgres' SET TimeZone TO 'UTC' SET bytea_output TO 'hex' SET lc_monetary TO 'C'
+SET xmloption TO 'content' SET array_nulls TO on SET extra_float_digits TO 1 AS $$
 #variable_conflict use_variable
 DECLARE
   r tdm.release := tdm._require_release_inputs(release, 'collect');

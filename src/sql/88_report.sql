@@ -135,11 +135,12 @@ CREATE FUNCTION tdm._duration(ms bigint) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE WHEN ms IS NULL THEN NULL
               WHEN ms < 1000 THEN ms || ' ms'
-              -- (rounded once, then split: 59 999 ms is 1 min 0 s, not 60.0 s)
+              -- (rounded once, then split: 59 999 ms is 1 min 0 s, not 60.0 s;
+              -- 3 599 999 ms 1 h 0 min, not 0 h 59 min)
               WHEN ms < 59950 THEN round(ms / 1000.0, 1) || ' s'
               WHEN ms < 3599500 THEN (round(ms / 1000.0)::bigint / 60) || ' min '
                                      || (round(ms / 1000.0)::bigint % 60) || ' s'
-              ELSE (ms / 3600000) || ' h ' || (ms % 3600000 / 60000) || ' min' END
+              ELSE (round(ms / 60000.0)::bigint / 60) || ' h ' || (round(ms / 60000.0)::bigint % 60) || ' min' END
 $$;
 
 -- A violation's detail as a line of text: what is wrong first (message,
@@ -339,7 +340,7 @@ BEGIN
   IF d->>'elapsed_ms' IS NOT NULL THEN
     lines := lines || pg_catalog.format('%-28s %s', 'Total elapsed:', tdm._duration((d->>'elapsed_ms')::bigint));
     lines := lines || pg_catalog.format('%-28s %s', CASE WHEN d->>'status' = 'completed' THEN 'Completed:'
-                                                         ELSE 'Ended (' || (d->>'status') || '):' END,
+                                                         ELSE 'Last call ended:' END,
                                         to_char((d->>'finished_at')::timestamptz AT TIME ZONE 'UTC',
                                                 'YYYY-MM-DD HH24:MI:SS "UTC"'));
   END IF;

@@ -50,12 +50,17 @@ CREATE TABLE tdm.deployment (
 -- that consolidated the rows the snapshot holds (NULL where it holds none
 -- of the release's): its key map translates later releases' references to
 -- them, so consolidation does not repeat that run, and a rollback to the
--- snapshot makes it the release's completed run again.
+-- snapshot makes it the release's completed run again. `consolidated_run`:
+-- a release consolidated into the snapshot's target (not promoted), its
+-- completed run there, which a rollback forward to the snapshot makes
+-- completed again (tdm._reconcile_unloaded); nothing else reads it (a
+-- re-run of the release repeats its run, as before the snapshot).
 CREATE TABLE tdm.snapshot_release (
-  snapshot_id bigint NOT NULL REFERENCES tdm.snapshot (snapshot_id),
-  release     text NOT NULL REFERENCES tdm.release (release),
-  status      text NOT NULL,
-  run_id      bigint,
+  snapshot_id      bigint NOT NULL REFERENCES tdm.snapshot (snapshot_id),
+  release          text NOT NULL REFERENCES tdm.release (release),
+  status           text NOT NULL,
+  run_id           bigint,
+  consolidated_run bigint,
   PRIMARY KEY (snapshot_id, release)
 );
 CREATE INDEX ON tdm.snapshot_release (run_id);
@@ -175,7 +180,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     -- (The spares a worker prepared since this transaction's snapshot
     -- would be rows it does not see, beside tables the catalog shows:
     -- rows are changed instead.)
-    CASE WHEN current_setting('transaction_isolation') <> 'read committed'
+    CASE WHEN current_setting('transaction_isolation') IN ('repeatable read', 'serializable')
          THEN format('a %s transaction does not see the spares prepared since it began',
                      upper(current_setting('transaction_isolation'))) END,
     (SELECT format('%s is not a plain table', c.oid::regclass)
@@ -399,13 +404,13 @@ BEGIN
   PERFORM tdm._head_then_lock(ARRAY['LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE']);
   -- (promote, archive and restore write the target: their statuses are
   -- settled under this lock)
-  INSERT INTO tdm.snapshot_release (snapshot_id, release, status, run_id)
+  INSERT INTO tdm.snapshot_release (snapshot_id, release, status, run_id, consolidated_run)
   SELECT id, r.release, r.status,
          CASE WHEN tdm._presence(r.status) <> 'neither' AND tdm._promoted_to(r.release) = s.target
-              THEN tdm._promoted_run(r.release)
-              -- (consolidated into it, not promoted: a rollback forward to
-              -- the snapshot makes that run the completed one again)
-              WHEN tdm._presence(r.status) = 'neither'
+              THEN tdm._promoted_run(r.release) END,
+         -- (consolidated into it, not promoted: a rollback forward to the
+         -- snapshot makes that run the completed one again)
+         CASE WHEN r.status = 'consolidated'
               THEN (SELECT max(x.run_id) FROM tdm.run x
                      WHERE x.release = r.release AND x.target = s.target AND x.status = 'completed') END
     FROM tdm.release r;
@@ -1083,14 +1088,30 @@ BEGIN
                 RETURNING x.release)
   SELECT jsonb_object_agg(d.release, 'consolidated -> locked') INTO releases FROM done d;
   -- And forward: a release consolidated when the snapshot was taken,
-  -- locked since by a rollback to before, whose run the snapshot's rows
-  -- are is consolidated again (tdm._reconcile_runs completed its run);
-  -- not one tagged again since the snapshot (its tags are not that run's).
+  -- whose rows there are back, neither promoted since (its runs are
+  -- master's business then) nor tagged again (its tags are not that
+  -- run's): that run is its completed one again (later runs into the
+  -- target, whose rows are gone, failed), and a release a rollback to
+  -- before locked is consolidated again.
+  WITH back AS (SELECT sr.release, sr.consolidated_run AS run_id
+                  FROM tdm.snapshot_release sr JOIN tdm.release x ON x.release = sr.release
+                 WHERE sr.snapshot_id = snapshot_id AND sr.status = 'consolidated'
+                   AND sr.consolidated_run IS NOT NULL AND tdm._presence(x.status) = 'neither'
+                   AND target = tdm._staging_target()
+                   AND x.locked_at <= (SELECT s.created_at FROM tdm.snapshot s WHERE s.snapshot_id = snapshot_id)),
+       moved AS (SELECT y.run_id, y.status AS was,
+                        CASE WHEN y.run_id = b.run_id THEN 'completed' ELSE 'failed' END AS now
+                   FROM back b JOIN tdm.run y ON y.release = b.release AND y.target = target
+                  WHERE (y.run_id = b.run_id AND y.status = 'failed')
+                     OR (y.run_id > b.run_id AND y.status = 'completed')),
+       done AS (UPDATE tdm.run y SET status = m.now FROM moved m WHERE y.run_id = m.run_id
+                RETURNING y.run_id, m.was, m.now)
+  SELECT nullif(coalesce(runs, '{}') || coalesce(jsonb_object_agg(d.run_id::text, d.was || ' -> ' || d.now), '{}'),
+                '{}') INTO runs FROM done d;
   WITH done AS (UPDATE tdm.release x SET status = 'consolidated'
-                  FROM tdm.snapshot_release sr JOIN tdm.run r ON r.run_id = sr.run_id
+                  FROM tdm.snapshot_release sr JOIN tdm.run r ON r.run_id = sr.consolidated_run
                  WHERE sr.snapshot_id = snapshot_id AND sr.release = x.release AND sr.status = 'consolidated'
-                   AND x.status = 'locked' AND target = tdm._staging_target()
-                   AND r.target = target AND r.status = 'completed'
+                   AND x.status = 'locked' AND target = tdm._staging_target() AND r.status = 'completed'
                    AND x.locked_at <= (SELECT s.created_at FROM tdm.snapshot s WHERE s.snapshot_id = snapshot_id)
                 RETURNING x.release)
   SELECT nullif(coalesce(releases, '{}') || coalesce(jsonb_object_agg(d.release, 'locked -> consolidated'), '{}'),

@@ -3,7 +3,7 @@
 -- completed run again and the release is consolidated again (promote
 -- takes it), as a rollback back had failed the one and locked the other.
 BEGIN;
-SELECT plan(4);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -20,6 +20,7 @@ SELECT tdm.tag_release('SF');
 SELECT tdm.snapshot('sf before', 'staging') AS before \gset
 SELECT tdm.consolidate('SF') AS run \gset
 SELECT tdm.snapshot('sf with', 'staging') AS with_sf \gset
+SELECT is(tdm.consolidate('SF'), :run::bigint, 'a re-run after a staging snapshot repeats the run');
 SELECT tdm.rollback(:before);
 SELECT is((SELECT status FROM tdm.release WHERE release = 'SF'), 'locked', 'rolled back: SF is locked');
 SELECT tdm.rollback(:with_sf);
@@ -29,6 +30,12 @@ SELECT is((SELECT ROW(r.status, x.status)::text FROM tdm.run r JOIN tdm.release 
 SELECT is((SELECT j.detail -> 'releases' ->> 'SF' FROM tdm.job j WHERE j.kind = 'rollback'
             ORDER BY j.job_id DESC LIMIT 1), 'locked -> consolidated', 'the rollback says so');
 SELECT lives_ok($$SELECT tdm.promote('SF')$$, 'and SF is promoted');
+-- Promoted since: a rollback of staging to the snapshot leaves its runs
+-- alone (master's rows are the promoted run's).
+SELECT tdm.rollback(:with_sf);
+SELECT is((SELECT ROW(r.status, tdm._promoted_run('SF'))::text FROM tdm.run r WHERE r.run_id = :run),
+          format('(completed,%s)', :run), 'promoted, its run stays completed through a staging rollback');
+SELECT is((SELECT status FROM tdm.release WHERE release = 'SF'), 'promoted', 'and SF stays promoted');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -201,12 +201,16 @@ TDM_FUNCTION(tdm_make_spare) {
 TDM_FUNCTION(tdm_drop_spare) {
   const Oid spare = tdm::pg::oid_arg(fcinfo, 0, "spare");
   tdm::pg::pg_call([=] {
-    // (locked first: checked as it is, not as it was before the wait)
-    LockRelationOid(spare, AccessExclusiveLock);
-    if (get_rel_namespace(spare) != get_namespace_oid("tdm_snapshot", false) ||
-        get_rel_relkind(spare) != RELKIND_RELATION) {
-      ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                      errmsg("%u is not a table of tdm_snapshot", spare)));
+    // (checked before the lock, which is not taken on just any table, and
+    // again after it: as it is, not as it was before the wait)
+    const Oid snapshot_namespace = get_namespace_oid("tdm_snapshot", false);
+    for (int pass = 0; pass < 2; ++pass) {
+      if (get_rel_namespace(spare) != snapshot_namespace ||
+          get_rel_relkind(spare) != RELKIND_RELATION) {
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("%u is not a table of tdm_snapshot", spare)));
+      }
+      if (pass == 0) LockRelationOid(spare, AccessExclusiveLock);
     }
     const ObjectAddress address = {RelationRelationId, spare, 0};
     performDeletion(&address, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
