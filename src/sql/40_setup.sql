@@ -883,6 +883,20 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Names are compared exactly: a tag or decision written without them would name something else.';
   END IF;
+  -- (A character one does not see, a control or a format one, zero-width
+  -- space, soft hyphen, direction mark: "R1" with one is no lookalike of R1
+  -- to the check below, yet reads as R1. By code point, built only in a
+  -- UTF8 database, where they exist.)
+  IF as_read ~ '[[:cntrl:]]'
+     OR (getdatabaseencoding() = 'UTF8'
+         AND as_read ~ ('[' || chr(173) || chr(1564) || chr(6158) || chr(8203) || '-' || chr(8207)
+                        || chr(8234) || '-' || chr(8238) || chr(8288) || '-' || chr(8297) || chr(65279) || ']')) THEN
+    RAISE EXCEPTION '% name "%" holds a character that does not show (a control, zero-width or direction'
+                    ' character)', what, quote_literal(name)
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Names are compared exactly: a tag typed as the name reads would name something else. Use'
+                   ' visible characters only.';
+  END IF;
   IF lookalike IS NOT NULL THEN
     RAISE EXCEPTION '% "%" differs from % "%" only in case or spelling', what, name, what, lookalike
       USING ERRCODE = 'duplicate_object',

@@ -1922,6 +1922,6 @@ CREATE VIEW tdm.review_queue AS
    WHERE c.status IN ('pending', 'stale') AND r.status <> 'failed'
      AND c.run_id = (SELECT max(x.run_id) FROM tdm.run x
                       WHERE x.release = r.release AND x.target = r.target)
-   ORDER BY c.priority, o.step, c.rel::text, c.conflict_id;
+   ORDER BY c.priority, o.step, c.rel::text COLLATE "C", c.conflict_id;
 COMMENT ON VIEW tdm.review_queue IS
   'Conflicts waiting for a reviewer, priority 1 first, parent tables first; decide with tdm.resolve() or tdm.decision';

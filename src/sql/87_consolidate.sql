@@ -1217,6 +1217,8 @@ BEGIN
                                             AND ARRAY(SELECT c FROM unnest(m.pk_columns) AS c ORDER BY 1)
                                                 = ARRAY(SELECT k FROM jsonb_object_keys(v.detail -> 'values') AS k
                                                          ORDER BY 1)) AS primary_key,
+                                 EXISTS (SELECT 1 FROM tdm.managed_table m
+                                          WHERE m.rel = v.rel AND m.normalize_keys) AS normalized,
                                  -- (two rows with the key spelled alike: given it by decisions)
                                  EXISTS (SELECT 1 FROM tdm.violation w
                                           WHERE w.run_id = v.run_id AND w.rel = v.rel AND w.kind = 'unique'
@@ -1243,7 +1245,15 @@ BEGIN
              ' Rows whose primary keys the target calls equal but that are spelled differently (under a'
           || ' case-insensitive collation, say) form no conflict: detection compares primary keys as they are'
           || ' spelled (numeric, float, bpchar and citext keys as their types compare; jsonb, arrays and ranges'
-          || ' as spelled, {1.0} and {1.00} apart). Make the environments spell them alike, then tag again.'
+          || ' as spelled, {1.0} and {1.00} apart). Make the environments spell them alike, then tag again;'
+          || ' under a case-insensitive collation, registering the key''s columns as a natural key with'
+          || ' normalize_keys (tdm.manage_table) makes them one conflict.'
+          WHEN t.natural AND t.normalized THEN
+             ' Rows the target''s unique keys call equal form no conflict, though the key is compared with'
+          || ' normalize_keys (case and spaces folded): the key''s collation ignores what normalize_keys keeps'
+          || ' (accents, or a character''s Unicode form: é as one code point or two). Make the environments spell'
+          || ' them alike, then tag again; or decide the conflict that gave one of them a new key'
+          || ' (distinct_entities): keep one.'
           WHEN t.natural THEN
              ' Rows the target''s unique keys call equal but that are spelled differently form no conflict:'
           || ' under a case-insensitive collation, register such a natural key with normalize_keys'

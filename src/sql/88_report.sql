@@ -5,6 +5,8 @@
 -- The decisions in force on a run's conflicts, priority 1 first.
 CREATE FUNCTION tdm._run_decisions(run_id bigint) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  -- (Orders here are byte orders, COLLATE "C": the same report whatever
+  -- the database's collation, as detection's orders are, decision 84.)
   SELECT coalesce(jsonb_agg(jsonb_build_object(
                     'conflict_id', d.conflict_id, 'priority', c.priority, 'action', d.action,
                     'keep_env', d.keep_env,
@@ -85,10 +87,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone TO 'UTC' 
     'violations', coalesce((SELECT jsonb_object_agg(x.kind || ' ' || x.severity, x.n) FROM
                      (SELECT v.kind, v.severity, count(*) AS n FROM tdm.violation v
                        WHERE v.run_id = r.run_id GROUP BY 1, 2) x), '{}'),
-    'violation_examples', coalesce((SELECT jsonb_agg(x ORDER BY x.severity, x.rel, x.kind, x.row_key::text)
+    'violation_examples', coalesce((SELECT jsonb_agg(x ORDER BY x.severity, x.rel COLLATE "C", x.kind, x.row_key::text COLLATE "C")
                              FROM (SELECT v.rel::text AS rel, v.kind, v.severity, v.row_key, v.detail
                                      FROM tdm.violation v WHERE v.run_id = r.run_id
-                                    ORDER BY v.severity, v.rel::text, v.kind, v.row_key::text
+                                    ORDER BY v.severity, v.rel::text COLLATE "C", v.kind, v.row_key::text COLLATE "C"
                                     LIMIT 10) x), '[]'),
     'phase_ms', r.phase_ms,
     'started_over_at_call', (SELECT f.call FROM first_call f),
@@ -253,19 +255,19 @@ BEGIN
     lines := lines || v;
   END LOOP;
   lines := lines || pg_catalog.format('%-28s %s%s', 'Records collected:', d->>'records_collected',
-                     coalesce(' (' || (SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key)
+                     coalesce(' (' || (SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key COLLATE "C")
                                          FROM jsonb_each_text(d->'collected_by_env') e) || ')', ''));
   lines := lines || pg_catalog.format('%-28s %s', 'Conflicts detected:', d->>'conflicts');
   lines := lines || pg_catalog.format('%-28s %s%s', '  Auto-resolved:', d->>'auto_resolved',
                      coalesce(' (' || (d->>'auto_resolved_pct') || '%)', ''));
   FOR k, v IN SELECT e.key, e.value FROM jsonb_each_text(d->'by_rule') e
-               WHERE e.key <> 'manual' ORDER BY e.key LOOP
+               WHERE e.key <> 'manual' ORDER BY e.key COLLATE "C" LOOP
     lines := lines || pg_catalog.format('%-28s %s', '    ' || k || ':', v);
   END LOOP;
   lines := lines || pg_catalog.format('%-28s %s%s', '  Manual review:', d->>'manual',
                      CASE WHEN d->>'manual_pct' IS NULL THEN ''
                           ELSE ' (' || (d->>'manual_pct') || '%'
-                               || coalesce('; ' || (SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key)
+                               || coalesce('; ' || (SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key COLLATE "C")
                                                       FROM jsonb_each_text(d->'manual_by_priority') e), '')
                                || ')' END);
   -- (a failed run's conflicts are out of the queue)
@@ -304,7 +306,7 @@ BEGIN
   lines := lines || pg_catalog.format('%-28s %s', '  Renamed:', d->>'renamed');
   lines := lines || pg_catalog.format('%-28s %s', '  Deleted:', d->>'deleted');
   lines := lines || pg_catalog.format('%-28s %s', 'Violations:',
-                     coalesce((SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key)
+                     coalesce((SELECT string_agg(e.key || ' ' || e.value, ', ' ORDER BY e.key COLLATE "C")
                                  FROM jsonb_each_text(d->'violations') e), 'none'));
   -- What to fix: the first violations, each with its row and detail.
   FOR v IN SELECT pg_catalog.format('  %s %s (%s): %s %s', x->>'rel', x->>'kind', x->>'severity',
@@ -351,7 +353,7 @@ BEGIN
   ELSE
     lines := lines || pg_catalog.format('%-28s %s (%s)', 'Decisions:',
                        jsonb_array_length(d->'decisions'),
-                       (SELECT string_agg(pg_catalog.format('%s %s', a, n), ', ' ORDER BY a)
+                       (SELECT string_agg(pg_catalog.format('%s %s', a, n), ', ' ORDER BY a COLLATE "C")
                           FROM (SELECT x->>'action' AS a, count(*) AS n
                                   FROM jsonb_array_elements(d->'decisions') x GROUP BY 1) c));
     FOR v IN SELECT pg_catalog.format('  %s %s%s by %s%s: %s', x->>'conflict_id', x->>'action',

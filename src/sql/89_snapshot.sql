@@ -177,12 +177,6 @@ CREATE FUNCTION tdm._swap_refusal(snapshot_id bigint) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH t AS (SELECT x.rel FROM tdm.snapshot_table x WHERE x.snapshot_id = _swap_refusal.snapshot_id)
   SELECT coalesce(
-    -- (The spares a worker prepared since this transaction's snapshot
-    -- would be rows it does not see, beside tables the catalog shows:
-    -- rows are changed instead.)
-    CASE WHEN current_setting('transaction_isolation') IN ('repeatable read', 'serializable')
-         THEN format('a %s transaction does not see the spares prepared since it began',
-                     upper(current_setting('transaction_isolation'))) END,
     (SELECT format('%s is not a plain table', c.oid::regclass)
        FROM t JOIN pg_class c ON c.oid = t.rel WHERE c.relkind <> 'r' OR c.relispartition LIMIT 1),
     (SELECT format('%s is part of an inheritance tree', t.rel) FROM t
@@ -453,6 +447,19 @@ DECLARE
   job bigint;
 BEGIN
   PERFORM tdm._require_given('rollback', 'wait', wait IS NOT NULL);
+  -- (Its changes and their check read with the transaction's snapshot,
+  -- taken before the locks: rows other sessions committed meanwhile would
+  -- stay, unseen, and the check pass. Background jobs read committed.)
+  IF wait AND current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+    RAISE EXCEPTION 'rollback: a % transaction does not see what other sessions committed since it began',
+      upper(current_setting('transaction_isolation'))
+      USING ERRCODE = 'invalid_transaction_state',
+            DETAIL = 'Rows written after its snapshot would stay in the target, and the rollback''s check would'
+                     ' not see them.',
+            HINT = format('Roll back in a READ COMMITTED transaction (BEGIN ISOLATION LEVEL READ COMMITTED;'
+                          ' SELECT tdm.rollback(%s);), or in the background: SELECT tdm.rollback(%s, wait => false);',
+                          snapshot_id, snapshot_id);
+  END IF;
   s := tdm._rollback_check(snapshot_id);
   -- (The release whose deployment tdm.rollback_release rolls back, if
   -- any: the job says it.)
@@ -494,6 +501,7 @@ DECLARE
   dropped_copies text;  -- the snapshot's copies dropped from tdm_snapshot
   newer regclass;
   holds_rows bool;
+  lacking text;  -- tables whose rights the caller lacks, with them
 BEGIN
   PERFORM tdm._refuse_replica_role('rollback');
   IF snapshot_id IS NULL THEN
@@ -509,6 +517,21 @@ BEGIN
   END IF;
   PERFORM tdm._refuse_unwritable('rollback', ARRAY(SELECT x.rel FROM tdm.snapshot_table x
                                                    WHERE x.snapshot_id = s.snapshot_id));
+  -- (The rights a rollback needs, in the call: a background job found
+  -- them missing only after its locks.)
+  lacking := (SELECT string_agg(format('%s (%s)', x.rel, array_to_string(l.privileges, ', ')), '; '
+                                ORDER BY x.rel::text COLLATE "C")
+                FROM tdm.snapshot_table x
+               CROSS JOIN LATERAL (SELECT ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE',
+                                                                           'TRUNCATE']) AS p
+                                                 WHERE NOT has_table_privilege(x.rel, p)) AS privileges) l
+               WHERE x.snapshot_id = s.snapshot_id AND cardinality(l.privileges) > 0);
+  IF lacking IS NOT NULL THEN
+    RAISE EXCEPTION 'rollback: % may not replace the rows of %', current_user, lacking
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'A rollback needs SELECT, INSERT, UPDATE, DELETE and TRUNCATE on the target''s tables: the'
+                   ' tables'' owner grants them (GRANT ... ON <table> TO <role>;).';
+  END IF;
   IF NOT EXISTS (SELECT 1 FROM tdm.snapshot_table x WHERE x.snapshot_id = s.snapshot_id)
      OR (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IS DISTINCT FROM 'completed' THEN
     -- (A job whose worker is gone is no longer running: said as failed,
