@@ -90,6 +90,16 @@ SELECT count(*) > 0 AS installed FROM pg_proc WHERE pronamespace = 'tdm'::regnam
 \c :regress_db
 DROP DATABASE tdm_regress_schema;
 DROP ROLE tdm_regress_schema_owner;
+-- A consolidation database in LATIN1: names are checked there as well
+-- (for what that encoding can hold).
+CREATE DATABASE tdm_regress_latin1 ENCODING 'LATIN1' TEMPLATE template0 LOCALE 'C';
+\c tdm_regress_latin1
+SET client_min_messages = warning;
+CREATE EXTENSION tdm CASCADE;
+SELECT tdm.create_release('R1'), tdm.add_feature('R1', 'F1', 1) \gset
+SELECT count(*) AS features_of_r1 FROM tdm.feature WHERE release = 'R1';
+\c :regress_db
+DROP DATABASE tdm_regress_latin1;
 -- A natural key generated from the primary key, or drawn from a
 -- sequence, is as local to each environment as the key: a WARNING.
 CREATE DATABASE tdm_regress_keys;

@@ -877,6 +877,7 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   as_read text := tdm._name_as_read(name);
   lookalike text := tdm._lookalike(name, existing);
+  hidden text;  -- a character of it that does not show
 BEGIN
   IF as_read <> btrim(as_read, E' \t\n\r\f\x0b') THEN
     RAISE EXCEPTION '% name "%" has spaces at its start or end', what, name
@@ -885,14 +886,16 @@ BEGIN
   END IF;
   -- (A character one does not see, a control or a format one, zero-width
   -- space, soft hyphen, direction mark: "R1" with one is no lookalike of R1
-  -- to the check below, yet reads as R1. By code point, built only in a
-  -- UTF8 database, where they exist.)
-  IF as_read ~ '[[:cntrl:]]'
-     OR (getdatabaseencoding() = 'UTF8'
-         AND as_read ~ ('[' || chr(173) || chr(1564) || chr(6158) || chr(8203) || '-' || chr(8207)
-                        || chr(8234) || '-' || chr(8238) || chr(8288) || '-' || chr(8297) || chr(65279) || ']')) THEN
-    RAISE EXCEPTION '% name "%" holds a character that does not show (a control, zero-width or direction'
-                    ' character)', what, quote_literal(name)
+  -- to the check below, yet reads as R1.)
+  hidden := substring(as_read FROM '[[:cntrl:]]');
+  IF hidden IS NULL AND getdatabaseencoding() = 'UTF8' THEN
+    -- (a pattern of code points compiled only here: other encodings
+    -- have none of them)
+    hidden := substring(as_read FROM '[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]');
+  END IF;
+  IF hidden IS NOT NULL THEN
+    RAISE EXCEPTION '% name % holds U+%, a character that does not show (a control, zero-width or direction'
+                    ' character)', what, quote_literal(name), upper(lpad(to_hex(ascii(hidden)), 4, '0'))
       USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Names are compared exactly: a tag typed as the name reads would name something else. Use'
                    ' visible characters only.';

@@ -513,6 +513,33 @@ $$;
 -- Phase 2: in this backend (wait => true: returns the run id), or in a
 -- tdm_consolidate background worker (wait => false: returns the job id at
 -- once; the run id is in the job's detail).
+-- A consolidation holds its locks to the end of its one transaction: about
+-- 75 per managed table (its collected copy, working tables, their TOAST
+-- tables and indexes; measured at 50 and 200 tables). The lock table is the
+-- cluster's, max_locks_per_transaction times (max_connections +
+-- max_prepared_transactions) entries: past it the call fails with "out
+-- of shared memory" (some spare shared memory stretches it: 200 tables
+-- passed with the defaults, 300 did not). Warned before, with the setting
+-- that leaves room for the rest of the cluster, when a call would take
+-- more than it.
+CREATE FUNCTION tdm._warn_lock_room(caller text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  tables int := (SELECT count(*) FROM tdm.managed_table);
+  slots int := current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int;
+  room bigint := current_setting('max_locks_per_transaction')::bigint * slots;
+BEGIN
+  IF 75 * tables > room THEN
+    RAISE WARNING '%: % managed tables take about % locks in one transaction; the lock table holds %', caller,
+      tables, 75 * tables, room
+      USING DETAIL = 'Past it the call fails with "out of shared memory", and other sessions may too.',
+            HINT = format('Raise max_locks_per_transaction to at least %s (ALTER SYSTEM SET'
+                          ' max_locks_per_transaction = %s; then restart the server).',
+                          ceil(150.0 * tables / slots)::int, ceil(150.0 * tables / slots)::int);
+  END IF;
+END
+$$;
+
 CREATE FUNCTION tdm.consolidate(release text, target text DEFAULT 'staging', wait bool DEFAULT true)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off SET max_parallel_workers_per_gather = 0 AS $$
@@ -531,6 +558,7 @@ BEGIN
                    ' A session idle in transaction ends it with COMMIT.';
   END IF;
   PERFORM tdm._consolidate_check(release, target);
+  PERFORM tdm._warn_lock_room('consolidate');
   job := tdm._start_job('consolidate', release, wait, jsonb_build_object('target', target));
   IF wait THEN
     RETURN tdm._consolidate_job(job);
@@ -1252,8 +1280,9 @@ BEGIN
              ' Rows the target''s unique keys call equal form no conflict, though the key is compared with'
           || ' normalize_keys (case and spaces folded): the key''s collation ignores what normalize_keys keeps'
           || ' (accents, or a character''s Unicode form: é as one code point or two). Make the environments spell'
-          || ' them alike, then tag again; or decide the conflict that gave one of them a new key'
-          || ' (distinct_entities): keep one.'
+          || ' them alike, then tag again; or keep one of them: decide the distinct_entities conflict that gave'
+          || ' the other a new key (SELECT tdm.resolve(''<conflict>'', ''keep'', ''<env>'', rationale =>'
+          || ' ''...'');).'
           WHEN t.natural THEN
              ' Rows the target''s unique keys call equal but that are spelled differently form no conflict:'
           || ' under a case-insensitive collation, register such a natural key with normalize_keys'

@@ -177,6 +177,8 @@ CREATE FUNCTION tdm._swap_refusal(snapshot_id bigint) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH t AS (SELECT x.rel FROM tdm.snapshot_table x WHERE x.snapshot_id = _swap_refusal.snapshot_id)
   SELECT coalesce(
+    (SELECT format('%s may not truncate %s (a swap replaces every row)', current_user, t.rel)
+       FROM t WHERE NOT has_table_privilege(t.rel, 'TRUNCATE') LIMIT 1),
     (SELECT format('%s is not a plain table', c.oid::regclass)
        FROM t JOIN pg_class c ON c.oid = t.rel WHERE c.relkind <> 'r' OR c.relispartition LIMIT 1),
     (SELECT format('%s is part of an inheritance tree', t.rel) FROM t
@@ -456,9 +458,12 @@ BEGIN
       USING ERRCODE = 'invalid_transaction_state',
             DETAIL = 'Rows written after its snapshot would stay in the target, and the rollback''s check would'
                      ' not see them.',
-            HINT = format('Roll back in a READ COMMITTED transaction (BEGIN ISOLATION LEVEL READ COMMITTED;'
-                          ' SELECT tdm.rollback(%s);), or in the background: SELECT tdm.rollback(%s, wait => false);',
-                          snapshot_id, snapshot_id);
+            HINT = 'Call it in a READ COMMITTED transaction: BEGIN ISOLATION LEVEL READ COMMITTED; '
+                   || tdm._rollback_call(snapshot_id)
+                   -- (rollback_release runs its rollback itself: no background form)
+                   || CASE WHEN coalesce(current_setting('tdm_rollback.release', true), '') = ''
+                           THEN format(' Or in the background: SELECT tdm.rollback(%s, wait => false);', snapshot_id)
+                           ELSE '' END;
   END IF;
   s := tdm._rollback_check(snapshot_id);
   -- (The release whose deployment tdm.rollback_release rolls back, if
@@ -517,20 +522,21 @@ BEGIN
   END IF;
   PERFORM tdm._refuse_unwritable('rollback', ARRAY(SELECT x.rel FROM tdm.snapshot_table x
                                                    WHERE x.snapshot_id = s.snapshot_id));
-  -- (The rights a rollback needs, in the call: a background job found
-  -- them missing only after its locks.)
+  -- (The rights changing the rows needs, in the call: a background job
+  -- found them missing only after its locks. TRUNCATE as well lets it
+  -- swap storage, tdm._swap_refusal.)
   lacking := (SELECT string_agg(format('%s (%s)', x.rel, array_to_string(l.privileges, ', ')), '; '
                                 ORDER BY x.rel::text COLLATE "C")
                 FROM tdm.snapshot_table x
-               CROSS JOIN LATERAL (SELECT ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE',
-                                                                           'TRUNCATE']) AS p
+               CROSS JOIN LATERAL (SELECT ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p
                                                  WHERE NOT has_table_privilege(x.rel, p)) AS privileges) l
                WHERE x.snapshot_id = s.snapshot_id AND cardinality(l.privileges) > 0);
   IF lacking IS NOT NULL THEN
-    RAISE EXCEPTION 'rollback: % may not replace the rows of %', current_user, lacking
+    RAISE EXCEPTION 'rollback: % may not change the rows of %', current_user, lacking
       USING ERRCODE = 'insufficient_privilege',
-            HINT = 'A rollback needs SELECT, INSERT, UPDATE, DELETE and TRUNCATE on the target''s tables: the'
-                   ' tables'' owner grants them (GRANT ... ON <table> TO <role>;).';
+            HINT = 'A rollback needs SELECT, INSERT, UPDATE and DELETE on the target''s tables (and TRUNCATE to'
+                   ' swap their storage, the fast way): the tables'' owner grants them (GRANT ... ON <table> TO'
+                   ' <role>;).';
   END IF;
   IF NOT EXISTS (SELECT 1 FROM tdm.snapshot_table x WHERE x.snapshot_id = s.snapshot_id)
      OR (SELECT j.status FROM tdm.job j WHERE j.job_id = s.job_id) IS DISTINCT FROM 'completed' THEN
@@ -1113,7 +1119,7 @@ BEGIN
   -- And forward: a release consolidated when the snapshot was taken,
   -- whose rows there are back, neither promoted since (its runs are
   -- master's business then) nor tagged again (its tags are not that
-  -- run's): that run is its completed one again (later runs into the
+  -- run's): that run is its completed one again (its other runs into the
   -- target, whose rows are gone, failed), and a release a rollback to
   -- before locked is consolidated again.
   WITH back AS (SELECT sr.release, sr.consolidated_run AS run_id
@@ -1126,7 +1132,7 @@ BEGIN
                         CASE WHEN y.run_id = b.run_id THEN 'completed' ELSE 'failed' END AS now
                    FROM back b JOIN tdm.run y ON y.release = b.release AND y.target = target
                   WHERE (y.run_id = b.run_id AND y.status = 'failed')
-                     OR (y.run_id > b.run_id AND y.status = 'completed')),
+                     OR (y.run_id <> b.run_id AND y.status = 'completed')),
        done AS (UPDATE tdm.run y SET status = m.now FROM moved m WHERE y.run_id = m.run_id
                 RETURNING y.run_id, m.was, m.now)
   SELECT nullif(coalesce(runs, '{}') || coalesce(jsonb_object_agg(d.run_id::text, d.was || ' -> ' || d.now), '{}'),

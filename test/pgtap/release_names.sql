@@ -8,8 +8,10 @@ SELECT plan(5);
 SET client_min_messages = warning;
 
 SELECT tdm.create_release('TRN1');
-SELECT throws_ok(format('SELECT tdm.create_release(%L)', 'TRN' || chr(8203) || '1'), '22023', NULL,
-                 'a zero-width space is refused');
+SELECT throws_ok(format('SELECT tdm.create_release(%L)', 'TRN' || chr(8203) || '1'), '22023',
+                 format('release name %L holds U+200B, a character that does not show (a control, zero-width or'
+                        ' direction character)', 'TRN' || chr(8203) || '1'),
+                 'a zero-width space is refused, named by its code point');
 SELECT throws_ok(format('SELECT tdm.create_release(%L)', 'TRN1' || chr(173)), '22023', NULL,
                  'a soft hyphen is refused');
 SELECT throws_ok(format('SELECT tdm.create_release(%L)', chr(8234) || 'TRN1'), '22023', NULL,
