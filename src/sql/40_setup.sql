@@ -891,7 +891,9 @@ BEGIN
   IF hidden IS NULL AND getdatabaseencoding() = 'UTF8' THEN
     -- (a pattern of code points compiled only here: other encodings
     -- have none of them)
-    hidden := substring(as_read FROM '[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]');
+    -- (E'' with doubled backslashes: the regex reads \uXXXX whatever
+    -- standard_conforming_strings says)
+    hidden := substring(as_read FROM E'[\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2069\\ufeff]');
   END IF;
   IF hidden IS NOT NULL THEN
     RAISE EXCEPTION '% name % holds U+%, a character that does not show (a control, zero-width or direction'

@@ -61,9 +61,20 @@ CREATE TABLE tdm.snapshot_release (
   status           text NOT NULL,
   run_id           bigint,
   consolidated_run bigint,
+  locked_rows      text,  -- its lock then (tdm._locked_rows): tagged since with other rows, another
   PRIMARY KEY (snapshot_id, release)
 );
 CREATE INDEX ON tdm.snapshot_release (run_id);
+
+-- What a release's lock holds, as one value: each environment's and
+-- table's row count and checksum. Two tags of the same rows give the same
+-- value (not their times: two tags in one transaction share theirs).
+CREATE FUNCTION tdm._locked_rows(release text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT md5(string_agg(format('%s|%s|%s|%s', l.env, l.rel::oid, l.row_count, l.checksum), ','
+                        ORDER BY l.env COLLATE "C", l.rel::oid))
+    FROM tdm.release_lock l WHERE l.release = _locked_rows.release
+$$;
 
 -- Whether run `run_id` consolidated rows a snapshot holds (in master, or
 -- archived from there) while its release's rows are out of master now (a
@@ -400,7 +411,7 @@ BEGIN
   PERFORM tdm._head_then_lock(ARRAY['LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE']);
   -- (promote, archive and restore write the target: their statuses are
   -- settled under this lock)
-  INSERT INTO tdm.snapshot_release (snapshot_id, release, status, run_id, consolidated_run)
+  INSERT INTO tdm.snapshot_release (snapshot_id, release, status, run_id, consolidated_run, locked_rows)
   SELECT id, r.release, r.status,
          CASE WHEN tdm._presence(r.status) <> 'neither' AND tdm._promoted_to(r.release) = s.target
               THEN tdm._promoted_run(r.release) END,
@@ -408,7 +419,8 @@ BEGIN
          -- snapshot makes that run the completed one again)
          CASE WHEN r.status = 'consolidated'
               THEN (SELECT max(x.run_id) FROM tdm.run x
-                     WHERE x.release = r.release AND x.target = s.target AND x.status = 'completed') END
+                     WHERE x.release = r.release AND x.target = s.target AND x.status = 'completed') END,
+         CASE WHEN r.status = 'consolidated' THEN tdm._locked_rows(r.release) END
     FROM tdm.release r;
   FOR i IN 1 .. cardinality(rels) LOOP
     PERFORM tdm._progress(job, 'copy', done, cardinality(rels));
@@ -1100,10 +1112,14 @@ BEGIN
                    -- (not a release promoted since: its run's key map is
                    -- what later releases' references in master go through)
                    AND tdm._presence(x.status) = 'neither'
-                   AND coalesce(sr.status, 'open') IN ('open', 'locked')
-                   -- (not a run of before, its release tagged again since)
-                   AND r.finished_at > (SELECT s.created_at FROM tdm.snapshot s
-                                         WHERE s.snapshot_id = snapshot_id)),
+                   AND ((coalesce(sr.status, 'open') IN ('open', 'locked')
+                         -- (not a run of before, its release tagged again since)
+                         AND r.finished_at > (SELECT s.created_at FROM tdm.snapshot s
+                                               WHERE s.snapshot_id = snapshot_id))
+                        -- (consolidated then, from tags it has not now: the
+                        -- rows put back are no run's of its tags)
+                        OR (sr.status = 'consolidated'
+                            AND tdm._locked_rows(x.release) IS DISTINCT FROM sr.locked_rows))),
        done AS (UPDATE tdm.run x SET status = 'failed' FROM gone g WHERE x.run_id = g.run_id
                 RETURNING x.run_id)
   SELECT jsonb_object_agg(d.run_id::text, 'completed -> failed') INTO runs FROM done d;
@@ -1127,7 +1143,7 @@ BEGIN
                  WHERE sr.snapshot_id = snapshot_id AND sr.status = 'consolidated'
                    AND sr.consolidated_run IS NOT NULL AND tdm._presence(x.status) = 'neither'
                    AND target = tdm._staging_target()
-                   AND x.locked_at <= (SELECT s.created_at FROM tdm.snapshot s WHERE s.snapshot_id = snapshot_id)),
+                   AND tdm._locked_rows(x.release) IS NOT DISTINCT FROM sr.locked_rows),
        moved AS (SELECT y.run_id, y.status AS was,
                         CASE WHEN y.run_id = b.run_id THEN 'completed' ELSE 'failed' END AS now
                    FROM back b JOIN tdm.run y ON y.release = b.release AND y.target = target
@@ -1141,7 +1157,7 @@ BEGIN
                   FROM tdm.snapshot_release sr JOIN tdm.run r ON r.run_id = sr.consolidated_run
                  WHERE sr.snapshot_id = snapshot_id AND sr.release = x.release AND sr.status = 'consolidated'
                    AND x.status = 'locked' AND target = tdm._staging_target() AND r.status = 'completed'
-                   AND x.locked_at <= (SELECT s.created_at FROM tdm.snapshot s WHERE s.snapshot_id = snapshot_id)
+                   AND tdm._locked_rows(x.release) IS NOT DISTINCT FROM sr.locked_rows
                 RETURNING x.release)
   SELECT nullif(coalesce(releases, '{}') || coalesce(jsonb_object_agg(d.release, 'locked -> consolidated'), '{}'),
                 '{}') INTO releases FROM done d;

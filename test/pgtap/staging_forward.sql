@@ -3,19 +3,20 @@
 -- completed run again and the release is consolidated again (promote
 -- takes it), as a rollback back had failed the one and locked the other.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
 SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE SCHEMA tap_sf_e1;
   CREATE TABLE tap_sf_e1.sf_item (id int PRIMARY KEY, name text, tdm_release text, tdm_feature text);
-  INSERT INTO tap_sf_e1.sf_item VALUES (1, 'one', 'SF', 'F'), (2, 'two', 'SF', 'F')$$) \g /dev/null
+  INSERT INTO tap_sf_e1.sf_item VALUES (1, 'one', 'SF', 'F'), (2, 'two', 'SF', 'F'), (10, 'ten', 'SG', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_sf_self');
 CREATE TABLE staging.sf_item (id int PRIMARY KEY, name text, tdm_release text, tdm_feature text);
 SELECT tdm.add_environment('sf1', 'tap_sf_self', 10, 'tap_sf_e1');
 SELECT tdm.manage_table('staging.sf_item');
 SELECT tdm.create_release('SF'), tdm.add_feature('SF', 'F', 1);
+SELECT tdm.create_release('SG'), tdm.add_feature('SG', 'F', 1);
 SELECT tdm.tag_release('SF');
 SELECT tdm.snapshot('sf before', 'staging') AS before \gset
 SELECT tdm.consolidate('SF') AS run \gset
@@ -36,6 +37,21 @@ SELECT tdm.rollback(:with_sf);
 SELECT is((SELECT ROW(r.status, tdm._promoted_run('SF'))::text FROM tdm.run r WHERE r.run_id = :run),
           format('(completed,%s)', :run), 'promoted, its run stays completed through a staging rollback');
 SELECT is((SELECT status FROM tdm.release WHERE release = 'SF'), 'promoted', 'and SF stays promoted');
+
+-- A release consolidated when the snapshot was taken, tagged again over
+-- other rows and consolidated since: the rollback puts back rows of its
+-- old tags, which no run of its tags loaded: its run is failed and it is
+-- locked again. (The environment's rows cannot change within this
+-- transaction, postgres_fdw reading them under one snapshot: the lock is
+-- set as a tag of changed rows leaves it.)
+SELECT tdm.tag_release('SG');
+SELECT tdm.consolidate('SG') AS run_g \gset
+SELECT tdm.snapshot('sg with', 'staging') AS sg_with \gset
+UPDATE tdm.release_lock SET checksum = md5('the rows as tagged again') WHERE release = 'SG';
+SELECT tdm.rollback(:sg_with);
+SELECT is((SELECT ROW(x.status, (SELECT count(*) FROM tdm.run r WHERE r.release = 'SG' AND r.status = 'completed'))::text
+             FROM tdm.release x WHERE x.release = 'SG'), '(locked,0)',
+          'rolled back to rows of tags it no longer has: SG is locked, no run of it completed');
 
 SELECT * FROM finish();
 ROLLBACK;
