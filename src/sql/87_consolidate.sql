@@ -516,8 +516,8 @@ $$;
 -- A consolidation holds its locks to the end of its one transaction: about
 -- 75 per managed table (its collected copy, working tables, their TOAST
 -- tables and indexes; measured at 50 and 200 tables). The lock table is the
--- cluster's, max_locks_per_transaction times (max_connections +
--- max_prepared_transactions) entries: past it the call fails with "out
+-- cluster's, max_locks_per_transaction times (its backends and prepared
+-- transactions) entries: past it the call fails with "out
 -- of shared memory" (some spare shared memory stretches it: 200 tables
 -- passed with the defaults, 300 did not). Warned before, with the setting
 -- that leaves room for the rest of the cluster, when a call would take
@@ -526,7 +526,11 @@ CREATE FUNCTION tdm._warn_lock_room(caller text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   tables int := (SELECT count(*) FROM tdm.managed_table);
-  slots int := current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int;
+  -- (PostgreSQL's count of the backends the table is sized for: every
+  -- kind of process that may take locks, and prepared transactions)
+  slots int := current_setting('max_connections')::int + current_setting('autovacuum_max_workers')::int + 1
+               + current_setting('max_worker_processes')::int + current_setting('max_wal_senders')::int
+               + current_setting('max_prepared_transactions')::int;
   room bigint := current_setting('max_locks_per_transaction')::bigint * slots;
 BEGIN
   IF 75 * tables > room THEN

@@ -60,20 +60,23 @@ CREATE TABLE tdm.snapshot_release (
   release          text NOT NULL REFERENCES tdm.release (release),
   status           text NOT NULL,
   run_id           bigint,
-  consolidated_run bigint,
-  locked_rows      text,  -- its lock then (tdm._locked_rows): tagged since with other rows, another
+  consolidated_run   bigint,
+  consolidated_calls int,   -- its calls then (called again since: its rows are another call's)
+  locked_rows        text,  -- its lock then (tdm._locked_rows): tagged since with other rows, another
   PRIMARY KEY (snapshot_id, release)
 );
 CREATE INDEX ON tdm.snapshot_release (run_id);
 
 -- What a release's lock holds, as one value: each environment's and
--- table's row count and checksum. Two tags of the same rows give the same
--- value (not their times: two tags in one transaction share theirs).
+-- table's row count and checksum, tables by name (a restored dump's OIDs
+-- are new), tables and environments without its rows left out (one added
+-- since adds none). Two tags of the same rows give the same value (not
+-- their times: two tags in one transaction share theirs).
 CREATE FUNCTION tdm._locked_rows(release text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT md5(string_agg(format('%s|%s|%s|%s', l.env, l.rel::oid, l.row_count, l.checksum), ','
-                        ORDER BY l.env COLLATE "C", l.rel::oid))
-    FROM tdm.release_lock l WHERE l.release = _locked_rows.release
+  SELECT coalesce(md5(string_agg(format('%s|%s|%s|%s', l.env, l.rel, l.row_count, l.checksum), ','
+                                 ORDER BY l.env COLLATE "C", l.rel::text COLLATE "C")), 'no rows')
+    FROM tdm.release_lock l WHERE l.release = _locked_rows.release AND l.row_count > 0
 $$;
 
 -- Whether run `run_id` consolidated rows a snapshot holds (in master, or
@@ -411,17 +414,20 @@ BEGIN
   PERFORM tdm._head_then_lock(ARRAY['LOCK TABLE ' || array_to_string(rels::text[], ', ') || ' IN SHARE MODE']);
   -- (promote, archive and restore write the target: their statuses are
   -- settled under this lock)
-  INSERT INTO tdm.snapshot_release (snapshot_id, release, status, run_id, consolidated_run, locked_rows)
+  INSERT INTO tdm.snapshot_release (snapshot_id, release, status, run_id, consolidated_run, consolidated_calls,
+                                    locked_rows)
   SELECT id, r.release, r.status,
          CASE WHEN tdm._presence(r.status) <> 'neither' AND tdm._promoted_to(r.release) = s.target
               THEN tdm._promoted_run(r.release) END,
          -- (consolidated into it, not promoted: a rollback forward to the
          -- snapshot makes that run the completed one again)
-         CASE WHEN r.status = 'consolidated'
-              THEN (SELECT max(x.run_id) FROM tdm.run x
-                     WHERE x.release = r.release AND x.target = s.target AND x.status = 'completed') END,
+         c.run_id, c.calls,
          CASE WHEN r.status = 'consolidated' THEN tdm._locked_rows(r.release) END
-    FROM tdm.release r;
+    FROM tdm.release r
+    LEFT JOIN LATERAL (SELECT x.run_id, x.calls FROM tdm.run x
+                        WHERE r.status = 'consolidated' AND x.release = r.release AND x.target = s.target
+                          AND x.status = 'completed'
+                        ORDER BY x.run_id DESC LIMIT 1) c ON true;
   FOR i IN 1 .. cardinality(rels) LOOP
     PERFORM tdm._progress(job, 'copy', done, cardinality(rels));
     storage := tdm._snapshot_relation('s', id, rels[i]);
@@ -540,7 +546,13 @@ BEGIN
   lacking := (SELECT string_agg(format('%s (%s)', x.rel, array_to_string(l.privileges, ', ')), '; '
                                 ORDER BY x.rel::text COLLATE "C")
                 FROM tdm.snapshot_table x
-               CROSS JOIN LATERAL (SELECT ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p
+               CROSS JOIN LATERAL (SELECT ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']
+                                                                     -- (a table without a primary key has
+                                                                     -- all its rows replaced)
+                                                                     || CASE WHEN NOT EXISTS (
+                                                                          SELECT FROM pg_constraint k
+                                                                           WHERE k.conrelid = x.rel AND k.contype = 'p')
+                                                                        THEN ARRAY['TRUNCATE'] END) AS p
                                                  WHERE NOT has_table_privilege(x.rel, p)) AS privileges) l
                WHERE x.snapshot_id = s.snapshot_id AND cardinality(l.privileges) > 0);
   IF lacking IS NOT NULL THEN
@@ -949,7 +961,19 @@ BEGIN
         EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
         BEGIN
           EXECUTE 'TRUNCATE ' || tables;
-        EXCEPTION WHEN feature_not_supported OR object_in_use THEN
+        EXCEPTION WHEN insufficient_privilege THEN
+          -- (Asked for in the call only for a table without a primary key:
+          -- the other reasons to replace every row show only now.)
+          RAISE EXCEPTION 'rollback: snapshot % cannot be restored into %: its rows could not be changed in place'
+                          ' (%), and replacing every row needs TRUNCATE, which % lacks on %', id, s.target,
+                          not_in_place, current_user,
+                          (SELECT string_agg(x.rel::text, ', ' ORDER BY x.rel::text COLLATE "C")
+                             FROM tdm.snapshot_table x
+                            WHERE x.snapshot_id = id AND NOT has_table_privilege(x.rel, 'TRUNCATE'))
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Nothing was rolled back. The tables'' owner grants it (GRANT TRUNCATE ON <table> TO'
+                         ' <role>;), then roll back again.';
+        WHEN feature_not_supported OR object_in_use THEN
           -- A foreign key of a table the rollback leaves alone (or a cursor
           -- of this session open on one of them): no row can be replaced.
           -- Said with why changing them failed, which is what to mend (a
@@ -1116,10 +1140,14 @@ BEGIN
                          -- (not a run of before, its release tagged again since)
                          AND r.finished_at > (SELECT s.created_at FROM tdm.snapshot s
                                                WHERE s.snapshot_id = snapshot_id))
-                        -- (consolidated then, from tags it has not now: the
-                        -- rows put back are no run's of its tags)
+                        -- (consolidated then, from tags it has not now, and
+                        -- consolidated again since, by another run or another
+                        -- call of that run: the rows put back are not its; a
+                        -- run not called since keeps its rows)
                         OR (sr.status = 'consolidated'
-                            AND tdm._locked_rows(x.release) IS DISTINCT FROM sr.locked_rows))),
+                            AND tdm._locked_rows(x.release) IS DISTINCT FROM sr.locked_rows
+                            AND (r.run_id IS DISTINCT FROM sr.consolidated_run
+                                 OR r.calls IS DISTINCT FROM sr.consolidated_calls)))),
        done AS (UPDATE tdm.run x SET status = 'failed' FROM gone g WHERE x.run_id = g.run_id
                 RETURNING x.run_id)
   SELECT jsonb_object_agg(d.run_id::text, 'completed -> failed') INTO runs FROM done d;

@@ -3,7 +3,7 @@
 -- completed run again and the release is consolidated again (promote
 -- takes it), as a rollback back had failed the one and locked the other.
 BEGIN;
-SELECT plan(8);
+SELECT plan(9);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -38,20 +38,26 @@ SELECT is((SELECT ROW(r.status, tdm._promoted_run('SF'))::text FROM tdm.run r WH
           format('(completed,%s)', :run), 'promoted, its run stays completed through a staging rollback');
 SELECT is((SELECT status FROM tdm.release WHERE release = 'SF'), 'promoted', 'and SF stays promoted');
 
--- A release consolidated when the snapshot was taken, tagged again over
--- other rows and consolidated since: the rollback puts back rows of its
--- old tags, which no run of its tags loaded: its run is failed and it is
--- locked again. (The environment's rows cannot change within this
--- transaction, postgres_fdw reading them under one snapshot: the lock is
--- set as a tag of changed rows leaves it.)
+-- A release consolidated when the snapshot was taken and tagged again
+-- over other rows since. (The environment's rows cannot change within
+-- this transaction, postgres_fdw reading them under one snapshot: the
+-- lock is set as a tag of changed rows leaves it, and a call of the run
+-- counted as a consolidation of those rows counts it.) Not consolidated
+-- since, its run keeps its rows through the rollback; consolidated since,
+-- the rows put back are not that call's: its run is failed and it is
+-- locked again.
 SELECT tdm.tag_release('SG');
 SELECT tdm.consolidate('SG') AS run_g \gset
 SELECT tdm.snapshot('sg with', 'staging') AS sg_with \gset
 UPDATE tdm.release_lock SET checksum = md5('the rows as tagged again') WHERE release = 'SG';
 SELECT tdm.rollback(:sg_with);
+SELECT is((SELECT status FROM tdm.run WHERE run_id = :run_g), 'completed',
+          'tagged again, not consolidated since: its run keeps its rows');
+UPDATE tdm.run SET calls = calls + 1 WHERE run_id = :run_g;
+SELECT tdm.rollback(:sg_with);
 SELECT is((SELECT ROW(x.status, (SELECT count(*) FROM tdm.run r WHERE r.release = 'SG' AND r.status = 'completed'))::text
              FROM tdm.release x WHERE x.release = 'SG'), '(locked,0)',
-          'rolled back to rows of tags it no longer has: SG is locked, no run of it completed');
+          'consolidated since: rolled back to rows of tags it no longer has, SG is locked, no run of it completed');
 
 SELECT * FROM finish();
 ROLLBACK;
