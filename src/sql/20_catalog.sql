@@ -24,6 +24,7 @@ CREATE TABLE tdm.managed_table (
   feature_column    text NOT NULL,
   surrogate_key     bool NOT NULL DEFAULT false,
   normalize_keys    bool NOT NULL DEFAULT false,  -- natural keys compared case/space-insensitively
+  bookkeeping_columns text[] NOT NULL DEFAULT '{}',  -- not compared: a version, who updated the row
   foreign_keys      jsonb NOT NULL DEFAULT '[]',
   managed_at        timestamptz NOT NULL DEFAULT now(),
   managed_by        name NOT NULL DEFAULT current_user

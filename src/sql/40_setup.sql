@@ -341,14 +341,15 @@ CREATE FUNCTION tdm.manage_table(rel regclass, natural_keys text[] DEFAULT '{}',
                                  release_column text DEFAULT 'tdm_release',
                                  feature_column text DEFAULT 'tdm_feature',
                                  surrogate_key bool DEFAULT false,
-                                 normalize_keys bool DEFAULT false)
+                                 normalize_keys bool DEFAULT false,
+                                 bookkeeping_columns text[] DEFAULT '{}')
 RETURNS void
 -- (Its queries name tdm's objects and PostgreSQL's as the other entry
 -- points do: a caller's search_path, public first, would let objects of
 -- another user's there, an operator = for regclass, run as the caller.)
 SET search_path = pg_catalog, pg_temp SET jit TO off
 AS 'MODULE_PATHNAME', 'tdm_manage_table' LANGUAGE C;
-COMMENT ON FUNCTION tdm.manage_table(regclass, text[], text, text[], text, text, bool, bool) IS
+COMMENT ON FUNCTION tdm.manage_table(regclass, text[], text, text[], text, text, bool, bool, text[]) IS
   'Registers (or re-registers) a target table; keys come from the catalog';
 
 -- Partitions of partitioned tables among the managed tables (and `also`,
@@ -721,6 +722,7 @@ BEGIN
      SELECT k AS col, 'primary key' AS role FROM unnest(m.pk_columns) k
      UNION ALL SELECT k, 'natural key' FROM unnest(m.natural_keys) g, unnest(string_to_array(g, ',')) k
      UNION ALL SELECT k, 'core column' FROM unnest(m.core_columns) k
+     UNION ALL SELECT k, 'bookkeeping column' FROM unnest(m.bookkeeping_columns) k
      UNION ALL SELECT m.updated_at_column, 'updated_at column' WHERE m.updated_at_column IS NOT NULL
      UNION ALL SELECT m.release_column, 'release column'
      UNION ALL SELECT m.feature_column, 'feature column') x
@@ -928,7 +930,8 @@ BEGIN
     INTO changes, dropped
     FROM (SELECT to_jsonb(m) AS row FROM tdm.managed_table m WHERE m.rel = _registration_changes.rel) a
    CROSS JOIN LATERAL unnest(ARRAY['natural_keys', 'updated_at_column', 'core_columns', 'release_column',
-                                   'feature_column', 'surrogate_key', 'normalize_keys']) AS k
+                                   'feature_column', 'surrogate_key', 'normalize_keys',
+                                   'bookkeeping_columns']) AS k
    CROSS JOIN LATERAL (SELECT a.row -> k AS v) now
    WHERE before -> k IS DISTINCT FROM now.v;
   IF dropped THEN

@@ -1232,7 +1232,8 @@ BEGIN
                  FROM (SELECT c.column_name, row_number() OVER (ORDER BY c.ordinal) AS n
                          FROM tdm._columns(the_rel) c
                         WHERE c.column_name NOT IN (m.release_column, m.feature_column)
-                          AND c.column_name IS DISTINCT FROM m.updated_at_column) x
+                          AND c.column_name IS DISTINCT FROM m.updated_at_column
+                          AND c.column_name <> ALL (m.bookkeeping_columns)) x
                 GROUP BY (x.n - 1) / 50) o),
       collected);
     PERFORM tdm._by_location(false);

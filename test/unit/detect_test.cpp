@@ -371,6 +371,24 @@ TEST(Rules, TemporalPriorityKeepsTheNewest) {
   EXPECT_EQ(c[0].differing, (std::vector<std::size_t>{kUpdated}));
 }
 
+TEST(Rules, BookkeepingColumnsAreNotComparedSoTheNewerRowWins) {
+  // The balance as a version column every write bumps: two rows that differ
+  // there and in their timestamp are the same row, the newer one kept.
+  TableModel t = users();
+  t.bookkeeping = {kBalance};
+  auto c = detect({row(0, "2", "testuser2@x", "Customer", "5", 10),
+                   row(3, "2", "testuser2@x", "Customer", "6", 12)},
+                  t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::temporal_priority);
+  EXPECT_EQ(*c[0].survivor, 1u);  // st4, newer
+  // Compared as an attribute, the same pair is an attribute conflict.
+  c = detect({row(0, "2", "testuser2@x", "Customer", "5", 10),
+              row(3, "2", "testuser2@x", "Customer", "6", 12)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::temporal_priority);
+}
+
 TEST(Rules, NonConflictingMergeFillsNulls) {
   auto c = detect(
       {row(0, "3", "m@x", "Customer", nullptr, 10), row(1, "3", "m@x", "Customer", "250", 11)});

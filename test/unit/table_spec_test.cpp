@@ -67,6 +67,26 @@ TEST(ResolveManagedTable, AcceptsAValidRequestInCanonicalForm) {
   EXPECT_EQ(managed.core_columns, std::vector<std::string>({"role"}));
 }
 
+TEST(ResolveManagedTable, BookkeepingColumnsAreKeptOnceAndMayNotBeKeysTagsOrCoreColumns) {
+  ManageRequest request;
+  request.natural_keys = {"email"};
+  request.updated_at_column = "updated_at";
+  request.core_columns = {"role"};
+  request.bookkeeping_columns = {"last_name", "last_name"};
+  EXPECT_EQ(resolve_managed_table(users_table(), request).bookkeeping_columns,
+            std::vector<std::string>({"last_name"}));
+  for (const char *column : {"user_id", "email", "role", "updated_at", "tdm_release"}) {
+    request.bookkeeping_columns = {column};
+    Error e = error_of([&] { resolve_managed_table(users_table(), request); });
+    EXPECT_STREQ(e.sqlstate(), sqlstate::kInvalidParameterValue) << column;
+    EXPECT_NE(std::string(e.what()).find(std::string("\"") + column + "\""), std::string::npos)
+        << e.what();
+  }
+  request.bookkeeping_columns = {"version"};
+  EXPECT_STREQ(error_of([&] { resolve_managed_table(users_table(), request); }).sqlstate(),
+               sqlstate::kUndefinedColumn);
+}
+
 TEST(ResolveManagedTable, RefusesATableWithoutPrimaryKey) {
   TableShape table = users_table();
   table.primary_key.clear();

@@ -58,7 +58,8 @@ std::vector<std::size_t> TableModel::attributes() const {
   std::vector<std::size_t> result;
   for (std::size_t c = 0; c < columns.size(); ++c) {
     bool excluded = std::find(pk.begin(), pk.end(), c) != pk.end() || c == release_column ||
-                    c == feature_column || (updated_at && *updated_at == c);
+                    c == feature_column || (updated_at && *updated_at == c) ||
+                    std::find(bookkeeping.begin(), bookkeeping.end(), c) != bookkeeping.end();
     if (!excluded) result.push_back(c);
   }
   return result;

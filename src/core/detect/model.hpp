@@ -121,6 +121,7 @@ struct TableModel {
   std::vector<std::vector<std::size_t>> natural_keys;
   std::vector<std::size_t> core;
   std::optional<std::size_t> updated_at;
+  std::vector<std::size_t> bookkeeping;  // not compared: a version, who updated the row
   std::size_t release_column = 0;
   std::size_t feature_column = 0;
   bool surrogate_key = false;

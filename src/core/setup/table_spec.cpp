@@ -266,6 +266,38 @@ ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest 
     }
     if (core_seen.insert(name).second) managed.core_columns.push_back(name);
   }
+
+  // Bookkeeping columns change with every write (a version, who updated
+  // the row): left out of the comparison as the updated_at column is, so a
+  // newer row differing only there is the same row, newer. A column that
+  // identifies the row or that a human must reconcile is not one.
+  std::set<std::string> bookkeeping_seen;
+  for (const std::string &name : request.bookkeeping_columns) {
+    require_column(table, name, "bookkeeping_columns");
+    const bool in_primary_key = std::find(table.primary_key.begin(), table.primary_key.end(),
+                                          name) != table.primary_key.end();
+    const bool in_natural_key = std::any_of(
+        managed.natural_keys.begin(), managed.natural_keys.end(), [&](const KeyGroup &group) {
+          return std::find(group.begin(), group.end(), name) != group.end();
+        });
+    const char *role = in_primary_key                      ? "primary key column"
+                       : in_natural_key                    ? "natural key column"
+                       : name == request.release_column    ? "release tag column"
+                       : name == request.feature_column    ? "feature tag column"
+                       : name == managed.updated_at_column ? "updated_at_column"
+                       : core_seen.count(name) > 0         ? "core column"
+                                                           : nullptr;
+    if (role != nullptr) {
+      throw Error(
+          sqlstate::kInvalidParameterValue,
+          "bookkeeping_columns names the " + std::string(role) + " \"" + name + "\" of table " +
+              table.display_name,
+          "Bookkeeping columns are left out of the comparison (a version, who updated the "
+          "row); keys, tags, the updated_at column and core columns have roles of their own.",
+          "Leave \"" + name + "\" out of bookkeeping_columns.");
+    }
+    if (bookkeeping_seen.insert(name).second) managed.bookkeeping_columns.push_back(name);
+  }
   return managed;
 }
 

@@ -50,6 +50,8 @@ struct ManageRequest {
   std::vector<std::string> core_columns;
   std::string release_column = "tdm_release";
   std::string feature_column = "tdm_feature";
+  // Columns every write changes (a version, who updated it): not compared.
+  std::vector<std::string> bookkeeping_columns;
 };
 
 using KeyGroup = std::vector<std::string>;
@@ -68,6 +70,7 @@ struct ManagedTable {
   std::vector<std::string> core_columns;
   std::string release_column;
   std::string feature_column;
+  std::vector<std::string> bookkeeping_columns;
   std::vector<Advice> advice;
 };
 

@@ -524,6 +524,9 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
                  " UNION ALL"
                  " SELECT 'core', 0, c, o FROM tdm.managed_table m,"
                  "       unnest(m.core_columns) WITH ORDINALITY AS u(c, o) WHERE m.rel = $1"
+                 " UNION ALL"
+                 " SELECT 'bookkeeping', 0, c, o FROM tdm.managed_table m,"
+                 "       unnest(m.bookkeeping_columns) WITH ORDINALITY AS u(c, o) WHERE m.rel = $1"
                  " ORDER BY 1, 2, 4",
                  rel_param, true)) {
     const std::string &role = row[0].value();
@@ -532,6 +535,8 @@ CollectedTable load_collected_table(Spi &spi, Oid rel, const std::string &collec
       model.pk.push_back(column);
     } else if (role == "core") {
       model.core.push_back(column);
+    } else if (role == "bookkeeping") {
+      model.bookkeeping.push_back(column);
     } else {
       std::size_t group = std::stoul(row[1].value());
       if (model.natural_keys.size() < group) model.natural_keys.resize(group);

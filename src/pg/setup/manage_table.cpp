@@ -36,6 +36,7 @@ TDM_FUNCTION(tdm_manage_table) {
   request.feature_column = text_arg(fcinfo, 5, "feature_column");
   const bool surrogate_key = bool_arg(fcinfo, 6, "surrogate_key");
   const bool normalize_keys = bool_arg(fcinfo, 7, "normalize_keys");
+  request.bookkeeping_columns = text_array_arg(fcinfo, 8, "bookkeeping_columns");
 
   Spi spi;
   spi.query("SELECT tdm._change_managed_tables('manage_table')");
@@ -54,19 +55,22 @@ TDM_FUNCTION(tdm_manage_table) {
   spi.query(
       "INSERT INTO tdm.managed_table AS m (rel, pk_columns, natural_keys, updated_at_column,"
       "       core_columns, release_column, feature_column, surrogate_key, normalize_keys,"
-      "       foreign_keys)"
-      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, tdm._foreign_keys($1))"
+      "       bookkeeping_columns, foreign_keys)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, tdm._foreign_keys($1))"
       " ON CONFLICT (rel) DO UPDATE SET pk_columns = excluded.pk_columns,"
       "       natural_keys = excluded.natural_keys,"
       "       updated_at_column = excluded.updated_at_column,"
       "       core_columns = excluded.core_columns, release_column = excluded.release_column,"
       "       feature_column = excluded.feature_column, surrogate_key = excluded.surrogate_key,"
-      "       normalize_keys = excluded.normalize_keys, foreign_keys = excluded.foreign_keys, "
+      "       normalize_keys = excluded.normalize_keys,"
+      "       bookkeeping_columns = excluded.bookkeeping_columns, foreign_keys = "
+      "excluded.foreign_keys, "
       "managed_at = now(), managed_by = current_user",
       {oid_param(REGCLASSOID, rel), text_array_param(managed.pk_columns),
        text_array_param(canonical_natural_keys(managed)), text_param(managed.updated_at_column),
        text_array_param(managed.core_columns), text_param(managed.release_column),
-       text_param(managed.feature_column), bool_param(surrogate_key), bool_param(normalize_keys)});
+       text_param(managed.feature_column), bool_param(surrogate_key), bool_param(normalize_keys),
+       text_array_param(managed.bookkeeping_columns)});
   // (A mask declared on the table must still fit it: a hash too short for
   // a column now part of a natural key, say.)
   spi.query("SELECT tdm._require_masks_apply('manage_table', $1)", {oid_param(REGCLASSOID, rel)});
