@@ -15,7 +15,8 @@ SELECT columns_are('tdm', 'environment',
 SELECT col_is_pk('tdm', 'environment', 'name', 'environment is keyed by name');
 SELECT columns_are('tdm', 'managed_table',
   ARRAY['rel', 'pk_columns', 'natural_keys', 'updated_at_column', 'core_columns',
-        'release_column', 'feature_column', 'surrogate_key', 'normalize_keys', 'foreign_keys',
+        'release_column', 'feature_column', 'surrogate_key', 'normalize_keys', 'bookkeeping_columns',
+        'foreign_keys',
         'managed_at',
         'managed_by'], 'tdm.managed_table columns');
 SELECT col_type_is('tdm', 'managed_table', 'rel', 'regclass', 'managed_table.rel is a regclass');
