@@ -384,11 +384,13 @@ BEGIN
           || 'table.tdm-report td:first-child{white-space:pre}</style></head><body>' || E'\n'
           || pg_catalog.format('<h1>%s</h1>', tdm._html_escape(lines[1])) || E'\n'
           || '<table class="tdm-report">' || E'\n';
+  -- (Label and value at the first ": ": a role name or a time may hold a
+  -- colon of its own.)
   FOR v IN SELECT unnest(lines[2:]) LOOP
     v := tdm._html_escape(v);
     html := html || pg_catalog.format('<tr><td>%s</td><td>%s</td></tr>',
-                                      rtrim(split_part(v, ':', 1)),
-                                      btrim(substr(v, length(split_part(v, ':', 1)) + 2))) || E'\n';
+                                      rtrim(split_part(v, ': ', 1)),
+                                      btrim(substr(v, length(split_part(v, ': ', 1)) + 3))) || E'\n';
   END LOOP;
   RETURN html || '</table>' || E'\n' || '<h2>Conflicts by kind and resolution</h2>' || E'\n'
          || tdm._report_chart(d) || E'\n' || '</body></html>';

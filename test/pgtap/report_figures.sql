@@ -6,7 +6,7 @@
 -- was cancelled before it began says so, and ended is not "completed".
 -- Times are in UTC whatever the caller's TimeZone.
 BEGIN;
-SELECT plan(9);
+SELECT plan(10);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -35,7 +35,11 @@ SELECT is((SELECT ROW(d->>'conflicts', d->>'auto_resolved', d->>'auto_resolved_p
           '(16,15,93.8,6.2)', 'the two shares of 16 conflicts add up to 100.0');
 SELECT ok(tdm.report(:run, 'json')::jsonb ->> 'started_at' LIKE '%+00:00',
           'times are in UTC under another TimeZone');
+CREATE ROLE "tap_rf:decider";
+GRANT tdm_reviewer TO "tap_rf:decider";
+SET SESSION AUTHORIZATION "tap_rf:decider";
 SELECT tdm.resolve(conflict_id, 'keep', 'rf1', rationale => 'admin') FROM tdm.review_queue;
+RESET SESSION AUTHORIZATION;
 CREATE ROLE tap_rf_approver;
 GRANT tdm_reviewer TO tap_rf_approver;
 SET SESSION AUTHORIZATION tap_rf_approver;
@@ -51,6 +55,8 @@ SELECT cmp_ok((tdm.report(:run, 'json')::jsonb ->> 'elapsed_ms')::bigint, '<', 1
               'its elapsed time leaves out the second the run sat completed');
 SELECT ok(tdm.report(:run) ~ 'Run \d+ into staging: completed \(3 calls; call 3 started it over',
           'the heading says so');
+SELECT ok(tdm.report(:run, 'html') LIKE '%by tap_rf:decider, approved by tap_rf_approver</td><td>admin</td>%',
+          'the html page splits a line at its first ": ", not at a colon in a role name');
 
 -- A run whose background job was cancelled before it began.
 INSERT INTO tdm.job (kind, release, status, finished_at, error)
