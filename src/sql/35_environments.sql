@@ -39,19 +39,19 @@ $$;
 CREATE FUNCTION tdm._refuse_taken_env_schema(env text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  schema_name name := tdm._env_schema(env);
+  extension_owner name := (SELECT r.rolname FROM pg_extension e JOIN pg_roles r ON r.oid = e.extowner
+                            WHERE e.extname = 'tdm');
   -- (a superuser's, or the extension owner's, as a restore gives it back)
   owner name := (SELECT r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
-                  WHERE n.nspname = tdm._env_schema(env) AND NOT r.rolsuper
-                    AND r.oid <> (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'tdm'));
+                  WHERE n.nspname = schema_name AND NOT r.rolsuper AND r.rolname <> extension_owner);
 BEGIN
   IF owner IS NOT NULL THEN
-    RAISE EXCEPTION 'schema % exists and is owned by %, not by tdm', quote_ident(tdm._env_schema(env)), owner
+    RAISE EXCEPTION 'schema % exists and is owned by %, not by tdm', quote_ident(schema_name), owner
       USING ERRCODE = 'duplicate_schema',
             HINT = format('tdm keeps environment %s''s foreign tables in a schema of its own: drop or rename'
                           ' that schema (or, if it is tdm''s, give it back: ALTER SCHEMA %I OWNER TO %I;), then'
-                          ' call again.', env, tdm._env_schema(env),
-                          (SELECT r.rolname FROM pg_extension e JOIN pg_roles r ON r.oid = e.extowner
-                            WHERE e.extname = 'tdm'));
+                          ' call again.', env, schema_name, extension_owner);
   END IF;
 END
 $$;

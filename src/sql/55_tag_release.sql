@@ -330,6 +330,7 @@ DECLARE
   closed text[];  -- the other releases past tagging: their rows are their locks'
   tagged_closed bigint;  -- a table's rows tagged for one of them
   in_lock bool;  -- whether that release locked rows of the table there
+  unregistered text[];  -- environments no longer registered that release locked the table from
   parent_missing text;  -- a dangling reference's parent row is not there at all
   missing bigint;       -- such references, of the dangling ones
   parent_tags text;     -- the tags of the parent rows that are there
@@ -432,6 +433,10 @@ BEGIN
             SELECT coalesce(sum(l.row_count), 0), count(*) > 0 INTO n, in_lock FROM tdm.release_lock l
              WHERE l.release = drift.tag AND l.env = e.name AND l.rel = m.rel;
             CONTINUE WHEN drift.n <= n;
+            unregistered := ARRAY(SELECT DISTINCT l.env FROM tdm.release_lock l
+                                   WHERE l.release = drift.tag AND l.rel = m.rel
+                                     AND NOT EXISTS (SELECT FROM tdm.environment x WHERE x.name = l.env)
+                                   ORDER BY 1);
             PERFORM tdm._finding(job, e.name, m.rel, 'untagged_rows', 'warning',
               format('%s row(s) of %s.%I are tagged for release %s, which is %s and ', drift.n, e.name,
                      (SELECT relname FROM pg_class WHERE oid = m.rel), drift.tag,
@@ -444,20 +449,12 @@ BEGIN
                                   n, drift.n - n, the_release, drift.tag)
                       -- (Locked from an environment no longer registered: this
                       -- one, renamed or added again under another name?)
-                      WHEN EXISTS (SELECT FROM tdm.release_lock l
-                                    WHERE l.release = drift.tag AND l.rel = m.rel
-                                      AND NOT EXISTS (SELECT FROM tdm.environment x WHERE x.name = l.env))
+                      WHEN cardinality(unregistered) > 0
                       THEN format('was locked from environment %s, which is no longer registered: if %s is that'
                                   ' database under a new name, these rows are %s''s already (register it as %s'
                                   ' again to keep its history); else tag them for %s to bring them in',
-                                  (SELECT string_agg(DISTINCT l.env, ', ') FROM tdm.release_lock l
-                                    WHERE l.release = drift.tag AND l.rel = m.rel
-                                      AND NOT EXISTS (SELECT FROM tdm.environment x WHERE x.name = l.env)),
-                                  e.name, drift.tag,
-                                  (SELECT string_agg(DISTINCT l.env, ' or ') FROM tdm.release_lock l
-                                    WHERE l.release = drift.tag AND l.rel = m.rel
-                                      AND NOT EXISTS (SELECT FROM tdm.environment x WHERE x.name = l.env)),
-                                  the_release)
+                                  array_to_string(unregistered, ', '), e.name, drift.tag,
+                                  array_to_string(unregistered, ' or '), the_release)
                       -- (The environment or the table came after that release.)
                       ELSE format('was locked without that table there: they are part of no release; if they are'
                                   ' not what %s already brought (a copy of another environment), tag them for %s'

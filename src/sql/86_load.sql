@@ -505,11 +505,9 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   t record;
   referencing bigint;
-  holders text;
   unreleased bigint;  -- of those rows, tagged for no release (NULL, or a tag no release has)
   first record;  -- the first foreign key with such rows: the message's
   first_referencing bigint;
-  first_holders text;
   first_unreleased bigint;
   others text[] := '{}';  -- the others: tables and counts
   unmanaged text[] := '{}';  -- the others' foreign keys of tables tdm does not manage
@@ -530,7 +528,7 @@ BEGIN
             WHERE con.contype = 'f' AND con.conparentid = 0
               AND (every_key OR con.confdeltype IN ('c', 'n', 'd') OR con.condeferrable)
             ORDER BY con.conrelid::regclass::text, con.conname LOOP
-    EXECUTE format('SELECT count(*), string_agg(DISTINCT %1$s, '', ''), array_agg(DISTINCT %1$s),'
+    EXECUTE format('SELECT count(*), array_agg(DISTINCT %1$s),'
                    '       count(*) FILTER (WHERE NOT EXISTS (SELECT FROM tdm.release r WHERE r.release = %1$s))'
                    '  FROM %2$s x JOIN %3$s y ON %4$s'
                    ' WHERE y.%5$I = $1%6$s',
@@ -538,7 +536,7 @@ BEGIN
                    t.child, t.parent, t.matches, t.parent_release,
                    CASE WHEN t.child_release IS NULL THEN ''
                         ELSE format(' AND x.%I IS DISTINCT FROM $1', t.child_release) END)
-      INTO referencing, holders, key_holders, unreleased USING release;
+      INTO referencing, key_holders, unreleased USING release;
     every_holder := every_holder || ARRAY(SELECT h FROM unnest(key_holders) h WHERE h IS NOT NULL);
     IF referencing > 0 AND first_referencing IS NOT NULL THEN
       -- (with its action: an ON DELETE CASCADE behind the first key is
@@ -553,14 +551,12 @@ BEGIN
     ELSIF referencing > 0 THEN
       first := t;
       first_referencing := referencing;
-      first_holders := holders;
       first_unreleased := unreleased;
     END IF;
   END LOOP;
   IF first_referencing IS NOT NULL THEN
     t := first;
     referencing := first_referencing;
-    holders := first_holders;
     -- (A table tdm does not manage holds rows of no release.)
     RAISE EXCEPTION '%: % row(s) of % % reference release %''s rows in %',
         caller, referencing, CASE WHEN t.child_release IS NULL THEN 'unmanaged table' ELSE 'other releases in' END,

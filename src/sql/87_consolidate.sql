@@ -537,9 +537,9 @@ BEGIN
     RAISE WARNING '%: % managed tables take about % locks in one transaction; the lock table holds %', caller,
       tables, 75 * tables, room
       USING DETAIL = 'Past it the call fails with "out of shared memory", and other sessions may too.',
-            HINT = format('Raise max_locks_per_transaction to at least %s (ALTER SYSTEM SET'
-                          ' max_locks_per_transaction = %s; then restart the server).',
-                          ceil(150.0 * tables / slots)::int, ceil(150.0 * tables / slots)::int);
+            HINT = format('Raise max_locks_per_transaction to at least %1$s (ALTER SYSTEM SET'
+                          ' max_locks_per_transaction = %1$s; then restart the server).',
+                          ceil(150.0 * tables / slots)::int);
   END IF;
 END
 $$;

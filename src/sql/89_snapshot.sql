@@ -1128,6 +1128,7 @@ DECLARE
   target text := (SELECT s.target FROM tdm.snapshot s WHERE s.snapshot_id = snapshot_id);
   runs jsonb;
   releases jsonb;
+  back text[];  -- releases whose consolidated run's rows the rollback put back (forward, below)
 BEGIN
   WITH gone AS (SELECT r.run_id, r.release FROM tdm.run r
                   JOIN tdm.release x ON x.release = r.release
@@ -1166,26 +1167,25 @@ BEGIN
   -- run's): that run is its completed one again (its other runs into the
   -- target, whose rows are gone, failed), and a release a rollback to
   -- before locked is consolidated again.
-  WITH back AS (SELECT sr.release, sr.consolidated_run AS run_id
-                  FROM tdm.snapshot_release sr JOIN tdm.release x ON x.release = sr.release
+  back := ARRAY(SELECT sr.release FROM tdm.snapshot_release sr JOIN tdm.release x ON x.release = sr.release
                  WHERE sr.snapshot_id = snapshot_id AND sr.status = 'consolidated'
                    AND sr.consolidated_run IS NOT NULL AND tdm._presence(x.status) = 'neither'
                    AND target = tdm._staging_target()
-                   AND tdm._locked_rows(x.release) IS NOT DISTINCT FROM sr.locked_rows),
-       moved AS (SELECT y.run_id, y.status AS was,
-                        CASE WHEN y.run_id = b.run_id THEN 'completed' ELSE 'failed' END AS now
-                   FROM back b JOIN tdm.run y ON y.release = b.release AND y.target = target
-                  WHERE (y.run_id = b.run_id AND y.status = 'failed')
-                     OR (y.run_id <> b.run_id AND y.status = 'completed')),
+                   AND tdm._locked_rows(x.release) IS NOT DISTINCT FROM sr.locked_rows);
+  WITH moved AS (SELECT y.run_id, y.status AS was,
+                        CASE WHEN y.run_id = sr.consolidated_run THEN 'completed' ELSE 'failed' END AS now
+                   FROM tdm.snapshot_release sr JOIN tdm.run y ON y.release = sr.release AND y.target = target
+                  WHERE sr.snapshot_id = snapshot_id AND sr.release = ANY (back)
+                    AND ((y.run_id = sr.consolidated_run AND y.status = 'failed')
+                         OR (y.run_id <> sr.consolidated_run AND y.status = 'completed'))),
        done AS (UPDATE tdm.run y SET status = m.now FROM moved m WHERE y.run_id = m.run_id
                 RETURNING y.run_id, m.was, m.now)
   SELECT nullif(coalesce(runs, '{}') || coalesce(jsonb_object_agg(d.run_id::text, d.was || ' -> ' || d.now), '{}'),
                 '{}') INTO runs FROM done d;
   WITH done AS (UPDATE tdm.release x SET status = 'consolidated'
                   FROM tdm.snapshot_release sr JOIN tdm.run r ON r.run_id = sr.consolidated_run
-                 WHERE sr.snapshot_id = snapshot_id AND sr.release = x.release AND sr.status = 'consolidated'
-                   AND x.status = 'locked' AND target = tdm._staging_target() AND r.status = 'completed'
-                   AND tdm._locked_rows(x.release) IS NOT DISTINCT FROM sr.locked_rows
+                 WHERE sr.snapshot_id = snapshot_id AND sr.release = x.release AND x.release = ANY (back)
+                   AND x.status = 'locked' AND r.status = 'completed'
                 RETURNING x.release)
   SELECT nullif(coalesce(releases, '{}') || coalesce(jsonb_object_agg(d.release, 'locked -> consolidated'), '{}'),
                 '{}') INTO releases FROM done d;

@@ -1,8 +1,10 @@
 -- Bookkeeping columns (a version, who updated the row) change with every
 -- write: left out of the comparison, a row newer in its timestamp and
 -- differing only there is the same row, newer (temporal_priority keeps it
--- whole, its bookkeeping values with it). Compared as attributes, the same
--- pair is settled by environment precedence, the older row kept.
+-- whole, its bookkeeping values with it). A row whose attributes differ
+-- too is not settled by its timestamp alone. (Without bookkeeping
+-- columns, the first pair is an attribute conflict: GoogleTest
+-- Rules.BookkeepingColumnsAreNotComparedSoTheNewerRowWins.)
 BEGIN;
 SELECT plan(5);
 \ir ../../sql/include/loopback.sql

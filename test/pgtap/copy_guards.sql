@@ -29,7 +29,7 @@ SELECT throws_ok($$SELECT tdm._copy_rows('tap_cg.secret', 'tdm_snapshot.tap_cg_c
                  'cannot copy the rows of "secret": row-level security applies to it',
                  'rows that row security hides are not copied');
 SELECT throws_ok($$SELECT tdm._copy_rows('tap_cg.open', 'tap_cg.ledger', '{}')$$, '42809', NULL,
-                 'rows go into no table but a snapshot''s copy (a CHECK and a primary key there)');
+                 'rows go into no table outside tdm_snapshot (a CHECK and a primary key there)');
 CREATE TABLE tdm_snapshot.tap_cg_indexed (id int PRIMARY KEY, v int, owner name);
 SELECT throws_ok($$SELECT tdm._copy_rows('tap_cg.open', 'tdm_snapshot.tap_cg_indexed', '{}')$$, '42809', NULL,
                  'nor into a table of tdm_snapshot with an index');

@@ -105,7 +105,10 @@ namespace {
 class Classifier {
  public:
   Classifier(const TableModel &table, const Context &context, const std::vector<SourceRow> &rows)
-      : table_(table), context_(context), rows_(rows), attributes_(table.attributes()) {}
+      : table_(table), context_(context), rows_(rows), attributes_(table.attributes()) {
+    // (per key, not per row: whether any of its columns can stand for a row)
+    for (const auto &nk : table_.natural_keys) key_names_rows_.push_back(names_rows(nk));
+  }
 
   // Keys are compared over and over within a group: spell them once per
   // group (the cache holds the current group's rows only).
@@ -119,7 +122,9 @@ class Classifier {
         parts.push_back(std::string(rows_[row].values[c].value_or("NULL")));
       }
       keys.pk_text = boost::algorithm::join(parts, ",");
-      for (const auto &nk : table_.natural_keys) keys.nk.push_back(natural_key(row, nk));
+      for (std::size_t k = 0; k < table_.natural_keys.size(); ++k) {
+        keys.nk.push_back(natural_key(row, table_.natural_keys[k], key_names_rows_[k]));
+      }
     }
   }
 
@@ -139,19 +144,29 @@ class Classifier {
     });
   }
 
-  std::string natural_key(std::size_t row, const std::vector<std::size_t> &columns) const {
+  // Whether a column of `key` stands for the row its reference names.
+  bool stands_for_row(const std::vector<std::size_t> &key, std::size_t column) const {
+    const auto fk = table_.compared_reference_of(column);
+    return fk && std::find(key.begin(), key.end(), column) != key.end() && holds_whole(key, *fk);
+  }
+  bool names_rows(const std::vector<std::size_t> &key) const {
+    return std::any_of(key.begin(), key.end(),
+                       [&](std::size_t c) { return stands_for_row(key, c); });
+  }
+
+  std::string natural_key(std::size_t row, const std::vector<std::size_t> &columns,
+                          bool key_names_rows) const {
     std::string key = key_of(rows_[row], columns, table_.normalize_keys, table_.key_forms);
-    if (key.empty() || table_.compared_references.empty()) return key;
+    if (key.empty() || !key_names_rows) return key;
     SourceRow named;
     bool substituted = false;
     // (a referent is no column's value: spelled as it is)
     std::vector<KeyForm> forms;
     named.values.reserve(table_.referent_index(0), 0);
     for (std::size_t c = 0; c < table_.columns.size(); ++c) {
-      const auto fk = table_.compared_reference_of(c);
-      const bool stands_for_row = std::find(columns.begin(), columns.end(), c) != columns.end() &&
-                                  fk && holds_whole(columns, *fk);
-      const ValueView r = stands_for_row ? referent(row, *fk) : std::nullopt;
+      const ValueView r = stands_for_row(columns, c)
+                              ? referent(row, *table_.compared_reference_of(c))
+                              : std::nullopt;
       if (r && names_a_row(*r)) {
         named.values.push_back(*r);
         if (!substituted) forms = table_.key_forms;
@@ -342,6 +357,7 @@ class Classifier {
   const Context &context_;
   const std::vector<SourceRow> &rows_;
   std::vector<std::size_t> attributes_;
+  std::vector<bool> key_names_rows_;  // per natural key (names_rows)
   struct RowKeys {
     std::string pk;       // length-prefixed, for comparison
     std::string pk_text;  // "1" or "1,2", for people

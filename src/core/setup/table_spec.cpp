@@ -239,6 +239,10 @@ ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest 
     managed.updated_at_column = column.name;
   }
 
+  const auto is_primary_key_column = [&](const std::string &name) {
+    return std::find(table.primary_key.begin(), table.primary_key.end(), name) !=
+           table.primary_key.end();
+  };
   std::set<std::string> core_seen;
   for (const std::string &name : request.core_columns) {
     require_column(table, name, "core_columns");
@@ -252,8 +256,7 @@ ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest 
     // (Rows are matched by their primary key and ordered by updated_at:
     // neither is an attribute a conflict compares, so a core column there
     // would never send a conflict to review.)
-    const bool in_primary_key = std::find(table.primary_key.begin(), table.primary_key.end(),
-                                          name) != table.primary_key.end();
+    const bool in_primary_key = is_primary_key_column(name);
     if (in_primary_key || name == request.updated_at_column) {
       throw Error(sqlstate::kInvalidParameterValue,
                   "core_columns names the " +
@@ -274,8 +277,7 @@ ManagedTable resolve_managed_table(const TableShape &table, const ManageRequest 
   std::set<std::string> bookkeeping_seen;
   for (const std::string &name : request.bookkeeping_columns) {
     require_column(table, name, "bookkeeping_columns");
-    const bool in_primary_key = std::find(table.primary_key.begin(), table.primary_key.end(),
-                                          name) != table.primary_key.end();
+    const bool in_primary_key = is_primary_key_column(name);
     const bool in_natural_key = std::any_of(
         managed.natural_keys.begin(), managed.natural_keys.end(), [&](const KeyGroup &group) {
           return std::find(group.begin(), group.end(), name) != group.end();

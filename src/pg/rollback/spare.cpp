@@ -204,14 +204,16 @@ TDM_FUNCTION(tdm_drop_spare) {
     // (checked before the lock, which is not taken on just any table, and
     // again after it: as it is, not as it was before the wait)
     const Oid snapshot_namespace = get_namespace_oid("tdm_snapshot", false);
-    for (int pass = 0; pass < 2; ++pass) {
+    const auto require_spare = [=] {
       if (get_rel_namespace(spare) != snapshot_namespace ||
           get_rel_relkind(spare) != RELKIND_RELATION) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("%u is not a table of tdm_snapshot", spare)));
       }
-      if (pass == 0) LockRelationOid(spare, AccessExclusiveLock);
-    }
+    };
+    require_spare();
+    LockRelationOid(spare, AccessExclusiveLock);
+    require_spare();
     const ObjectAddress address = {RelationRelationId, spare, 0};
     performDeletion(&address, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
   });
