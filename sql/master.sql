@@ -117,8 +117,20 @@ SELECT rolled_back_at FROM tdm.deployment WHERE deployment_id = :deployment \gse
 SELECT pg_temp.wait_until(format('(SELECT count(*) FROM pg_stat_clear_snapshot()) = 1 AND (SELECT last_analyze FROM pg_stat_user_tables
                                    WHERE relid = ''master.transactions''::regclass) >= %L', :'rolled_back_at'))
          AS analyzed_after_swap;
+-- (The notification reaches the listening session a moment after the
+-- commit: read until it has.)
+\set ECHO none
+CREATE TEMP TABLE tooling_notes AS SELECT * FROM dblink_get_notify('tooling');
+DO $$BEGIN
+  FOR i IN 1 .. 200 LOOP
+    EXIT WHEN EXISTS (SELECT FROM pg_temp.tooling_notes);
+    PERFORM pg_sleep(0.05);
+    INSERT INTO pg_temp.tooling_notes SELECT * FROM dblink_get_notify('tooling');
+  END LOOP;
+END$$;
+\set ECHO all
 SELECT notify_name, extra::jsonb - 'job_id' - 'deployment_id' - 'snapshot_id' AS payload
-  FROM dblink_get_notify('tooling');
+  FROM pg_temp.tooling_notes;
 SELECT status FROM tdm.release WHERE release = 'R3';
 SELECT rolled_back_at IS NOT NULL AS recorded FROM tdm.deployment WHERE deployment_id = :deployment;
 SELECT tdm.rollback_release('R3');

@@ -267,9 +267,21 @@ SELECT count(tdm.deploy('R-LD2', 'v-ld2-' || i || '-' || repeat('0123456789abcde
   FROM generate_series(1, 3) AS i;
 SELECT tdm.rollback_release('R-LD1') IS NOT NULL AS rolled_back;
 RESET client_min_messages;
+-- (The notification reaches the listening session a moment after the
+-- commit: read until it has.)
+\set ECHO none
+CREATE TEMP TABLE tooling_notes AS SELECT * FROM dblink_get_notify('tooling');
+DO $$BEGIN
+  FOR i IN 1 .. 200 LOOP
+    EXIT WHEN EXISTS (SELECT FROM pg_temp.tooling_notes);
+    PERFORM pg_sleep(0.05);
+    INSERT INTO pg_temp.tooling_notes SELECT * FROM dblink_get_notify('tooling');
+  END LOOP;
+END$$;
+\set ECHO all
 SELECT notify_name, octet_length(extra) < 8000 AS fits,
        extra::jsonb - 'job_id' - 'deployment_id' - 'snapshot_id' AS payload
-  FROM dblink_get_notify('tooling');
+  FROM pg_temp.tooling_notes;
 SELECT jsonb_array_length(detail -> 'also_rolled_back') AS undone_with_it
   FROM tdm.audit WHERE action = 'rollback_release' ORDER BY audit_id DESC LIMIT 1;
 SELECT release, status FROM tdm.release WHERE release LIKE 'R-LD_' ORDER BY release;
