@@ -77,6 +77,28 @@ SELECT status, calls > 0 AS worked_on FROM tdm.run WHERE run_id = :run;
 SELECT (SELECT count(*) FROM staging.users) = users AND (SELECT count(*) FROM staging.accounts) = accounts
          AS staging_untouched
   FROM staging_before;
+-- Cancelled at once (another session's calls, each committed): before its
+-- worker has taken the progress slot the cancel marks, the job still ends
+-- `cancelled`, as cancel_job's audit row says (five tries: the race is the
+-- worker's start).
+CREATE FUNCTION pg_temp.cancelled_at_once() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  job bigint;
+  ended text;
+BEGIN
+  SELECT t.run INTO job FROM dblink('here', 'SELECT tdm.consolidate(''R2'', wait => false)') AS t(run bigint);
+  SELECT t.job INTO job FROM dblink('here', format('SELECT job_id FROM tdm.run WHERE run_id = %s', job)) AS t(job bigint);
+  PERFORM * FROM dblink('here', format('SELECT tdm.cancel_job(%s)', job)) AS t(said text);
+  ended := tdm.wait_job(job, '60 s');
+  RETURN ended || CASE WHEN (SELECT j.error FROM tdm.job j WHERE j.job_id = job)
+                            IN ('cancelled by tdm.cancel_job', 'cancelled before it started')
+                       THEN ' (by tdm.cancel_job)'
+                       ELSE ': ' || (SELECT j.error FROM tdm.job j WHERE j.job_id = job) END;
+END
+$$;
+SELECT pg_temp.cancelled_at_once() AS ended, count(*) FROM generate_series(1, 5) GROUP BY 1;
+SELECT count(*) AS cancels_audited FROM tdm.audit a JOIN tdm.job j ON a.object = j.job_id::text
+ WHERE a.action = 'cancel_job' AND j.status <> 'cancelled';
 
 -- A terminated worker: the job is found failed, not running.
 SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');

@@ -2,15 +2,16 @@
 -- member, a staff member works at a store (both NOT NULL). Environments
 -- e1 and e2 are schemas <p>_e1 and <p>_e2 of this database, over server
 -- <p>_self; the target is schema <p>. e1 holds ann at store A (ids 1) and
--- bob at store B (ids 2); e2 holds the rows given, as VALUES lists in
--- which %1$L stands for the release.
+-- bob at store B (ids 2), neither with an email; e2 holds the rows given,
+-- as VALUES lists in which %1$L stands for the release (a staff row's
+-- email last, or left out).
 \ir loopback.sql
 CREATE FUNCTION pg_temp.store_cycle(p text, release text, e2_staff text, e2_store text) RETURNS void
 LANGUAGE plpgsql AS $f$
 DECLARE
   tables constant text := $t$
     CREATE TABLE %1$s.staff (staff_id int PRIMARY KEY, username text NOT NULL UNIQUE, store_id int NOT NULL,
-                             tdm_release text, tdm_feature text);
+                             tdm_release text, tdm_feature text, email text);
     CREATE TABLE %1$s.store (store_id int PRIMARY KEY, name text NOT NULL UNIQUE,
                              manager_staff_id int NOT NULL REFERENCES %1$s.staff, tdm_release text, tdm_feature text);
     ALTER TABLE %1$s.staff ADD FOREIGN KEY (store_id) REFERENCES %1$s.store;$t$;

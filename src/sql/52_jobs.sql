@@ -266,7 +266,10 @@ BEGIN
             HINT = 'Cancel the statement (Ctrl-C) instead.';
   END IF;
   -- Marked first (shared memory): the worker then ends the job as
-  -- `cancelled` rather than `failed`.
+  -- `cancelled` rather than `failed`. A worker that has no slot yet to
+  -- mark reads this call's audit row instead, waiting for this lock to
+  -- know it committed.
+  PERFORM pg_advisory_xact_lock(hashtextextended('tdm cancel_job ' || job_id, 0));
   PERFORM tdm._request_cancel(job_id);
   IF NOT coalesce(tdm._cancel_worker(j.pid), false) THEN
     RAISE NOTICE 'cancel_job: job % has no worker to signal (pid %)', job_id, j.pid;

@@ -224,8 +224,11 @@ $$;
 -- detection compares by the natural keys of the rows it names: where
 -- those were one entity then and are two once the table's conflicts are
 -- decided (a reviewer's keep_all split the two fullers that two davolios
--- report to), and detection found no difference there. Returns the
--- conflicts sent (their ids).
+-- report to), and detection found no difference there. And the reverse:
+-- members whose references differed as collected and name one row once
+-- the keys are settled, where a rule kept one member whole though their
+-- other differences are a NULL against a value (a merge, suggested,
+-- keeps both's values). Returns the conflicts sent (their ids).
 CREATE FUNCTION tdm._recheck_cycle_entries(run bigint) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -253,8 +256,19 @@ BEGIN
       -- (a reference that differed as collected is a difference the rule
       -- saw and settled, as it settles any attribute's; only one that
       -- names the same row as collected and other rows once the keys are
-      -- settled is one no rule saw)
-      '     AND NOT coalesce(c.differing ?| $6, false)'
+      -- settled is one no rule saw; or the reverse, below)
+      '     AND (NOT coalesce(c.differing ?| $6, false)'
+      -- (one that differed as collected and names one row once the keys
+      -- are settled, where the rule kept a member whole and the members'
+      -- other differences are a NULL against a value: non_conflicting_merge
+      -- would have kept both's values, the rule lost one; not where the
+      -- table's own rows are named, compared by their natural keys)
+      '          OR (NOT $7 AND c.rule NOT IN (''exact_duplicate'', ''non_conflicting_merge'')'
+      '              AND EXISTS (SELECT FROM jsonb_object_keys(c.differing) AS d(col) WHERE d.col <> ALL ($6 || $8))'
+      '              AND NOT EXISTS (SELECT FROM jsonb_each(c.differing) AS d(col, vals)'
+      '                               WHERE d.col <> ALL ($6 || $8)'
+      '                                 AND (SELECT count(DISTINCT v.value) FROM jsonb_each(d.vals) AS v'
+      '                                       WHERE v.value <> ''null''::jsonb) > 1)))'
       -- (a conflict naming a row a decision deleted: its relationship conflicts say so)
       '     AND NOT EXISTS (SELECT FROM jsonb_array_elements(c.members) AS y(m)'
       '                      JOIN pg_temp.tdm_deleted d ON d.rel = $2 AND d.env = y.m ->> ''env'''
@@ -262,14 +276,25 @@ BEGIN
       '     AND NOT EXISTS (SELECT FROM jsonb_array_elements(c.members) AS y(m)'
       '                      JOIN waiting w ON w.env = y.m ->> ''env'' AND w.key = %2$s)),'
       ' split AS ('
-      '  SELECT r.conflict_id, jsonb_object_agg(r.env, %4$s) AS refs'
-      '    FROM refs r GROUP BY r.conflict_id HAVING count(DISTINCT r.ref) > 1)'
+      '  SELECT r.conflict_id, jsonb_object_agg(r.env, %4$s) AS refs, c.differing ?| $6 AS joined'
+      '    FROM refs r JOIN tdm.conflict c ON c.run_id = $1 AND c.conflict_id = r.conflict_id'
+      '   GROUP BY r.conflict_id, c.differing'
+      '  HAVING (count(DISTINCT r.ref) > 1) <> coalesce(c.differing ?| $6, false))'
       ' , sent AS (UPDATE tdm.conflict c'
       '    SET status = ''pending'', rule = ''manual'', class = ''complex'','
-      '        priority = CASE WHEN $5 THEN 1 ELSE 3 END,'
-      '        suggestion = ''keep the member whose reference is right (keep), or keep_all if they are'
-      ' different rows'','
-      '        rationale = c.rationale || CASE WHEN $7'
+      '        priority = CASE WHEN $5 AND NOT s.joined THEN 1 ELSE 3 END,'
+      '        suggestion = CASE WHEN s.joined'
+      '          THEN format(''merge, merged => %%s'','
+      '                      (SELECT jsonb_object_agg(d.col, (SELECT v.value FROM jsonb_each(d.vals) AS v'
+      '                                                        WHERE v.value <> ''null''::jsonb LIMIT 1))'
+      '                         FROM jsonb_each(c.differing) AS d(col, vals) WHERE d.col <> ALL ($6 || $8)))'
+      '          ELSE ''keep the member whose reference is right (keep), or keep_all if they are'
+      ' different rows'' END,'
+      '        rationale = c.rationale || CASE WHEN s.joined'
+      '          THEN format(''; but they reference one row of %%s once its keys are settled (%%s: %%s): %%s was'
+      ' compared first in their reference cycle, on each environment''''s own keys; the members differ'
+      ' otherwise only where one holds NULL, and a merge keeps what each holds'', $2, $4, s.refs, $3)'
+      '          WHEN $7'
       '          THEN format(''; but they reference different rows of %%s once its conflicts are decided (%%s: %%s),'
       ' which detection took for one by their natural keys'', $2, $4, s.refs)'
       '          ELSE format(''; but they reference different rows of %%s once its keys are'
@@ -291,7 +316,7 @@ BEGIN
                       'w.m -> ''row'''))
       INTO ids
       USING run, e.parent, e.child, tdm._column_names(e.columns), e.core,
-            e.columns, e.own;
+            e.columns, e.own, (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = e.child);
     sent := sent || coalesce(ids, '{}');
   END LOOP;
   RETURN sent;

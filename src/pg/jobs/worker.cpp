@@ -268,7 +268,7 @@ void tdm_job_main(Datum main_arg) {
   // that ended: the bookkeeping below must not raise it.
   QueryCancelPending = false;
   ErrorData *error = caught.error;
-  const bool cancelled = caught.cancelled;
+  bool cancelled = caught.cancelled;
   pgstat_report_activity(STATE_IDLE, nullptr);
 
   if (error == nullptr) {
@@ -281,6 +281,19 @@ void tdm_job_main(Datum main_arg) {
     ereport(LOG, (errmsg("tdm job %lld failed: %s", (long long)job, error->message),
                   error->detail ? errdetail("%s", error->detail) : 0,
                   error->hint ? errhint("%s", error->hint) : 0));
+    // A cancel sent before the job had its progress slot is known only by
+    // cancel_job's audit row: its call is waited for (it holds this lock
+    // from before its signal until it commits), so the row is read
+    // committed, or known never to come.
+    if (!cancelled && error->sqlerrcode == ERRCODE_QUERY_CANCELED) {
+      run_in_own_transaction(
+          "SELECT pg_advisory_xact_lock_shared(hashtextextended('tdm cancel_job ' || $1, 0))", job,
+          nullptr);
+      cancelled = run_in_own_transaction(
+                      "SELECT FROM tdm.audit a WHERE a.action = 'cancel_job'"
+                      " AND a.object = $1::text",
+                      job, nullptr) > 0;
+    }
     // (tdm.job.error keeps the DETAIL and HINT the foreground call shows.)
     const char *message = psprintf(
         "%s %s%s%s%s%s", unpack_sql_state(error->sqlerrcode), error->message ? error->message : "",
@@ -290,13 +303,8 @@ void tdm_job_main(Datum main_arg) {
         cancelled ? "UPDATE tdm.job SET status = 'cancelled', sqlstate = left($2, 5),"
                     "       error = 'cancelled by tdm.cancel_job', finished_at = clock_timestamp()"
                     " WHERE job_id = $1 AND status = 'running'"
-                  // A cancel that came before the job had its progress slot
-                  // is known by cancel_job's audit row.
-                  : "UPDATE tdm.job SET status = CASE WHEN left($2, 5) = '57014' AND EXISTS ("
-                    "         SELECT 1 FROM tdm.audit a WHERE a.action = 'cancel_job'"
-                    "            AND a.object = $1::text) THEN 'cancelled' ELSE 'failed' END,"
-                    "       sqlstate = left($2, 5), error = substr($2, 7),"
-                    "       finished_at = clock_timestamp()"
+                  : "UPDATE tdm.job SET status = 'failed', sqlstate = left($2, 5),"
+                    "       error = substr($2, 7), finished_at = clock_timestamp()"
                     " WHERE job_id = $1 AND status IN ('running', 'queued')",
         job, message);
   }
