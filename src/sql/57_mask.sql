@@ -275,6 +275,7 @@ DECLARE
   whole bool;    -- the constant comes through the column's type whole
   stored text;   -- as the column would hold it
   base_category "char";  -- the category of the type under every domain
+  nulls_apart bool;      -- a unique index that keeps NULLs apart: null masks it
 BEGIN
   SELECT * INTO m FROM tdm.managed_table x WHERE x.rel = _mask_problem.rel;
   SELECT * INTO a FROM pg_attribute x WHERE x.attrelid = rel AND x.attname = col AND x.attnum > 0
@@ -340,16 +341,21 @@ BEGIN
                                    WHERE i.indexrelid = to_regclass(substr(r.role, 14))))))
      LIMIT 1;
     IF FOUND THEN
+      -- (null is offered only where the index keeps NULLs apart: not
+      -- under NULLS NOT DISTINCT)
+      nulls_apart := role LIKE 'unique index %' AND method <> 'null' AND NOT a.attnotnull
+                     AND NOT EXISTS (SELECT FROM tdm._key_roles(rel) r JOIN pg_index i
+                                       ON i.indexrelid = to_regclass(substr(r.role, 14))
+                                     WHERE r.column_name = col AND r.role LIKE 'unique index %'
+                                       AND i.indnullsnotdistinct);
       -- (hash and email mask text only: for another type, what is left)
       RETURN format('%s is part of %s %s, and %s makes different values equal (two entities would'
                     ' become one): %s',
                     quote_ident(col), CASE WHEN role LIKE 'exclusion %' THEN 'an' ELSE 'a' END, role, method,
                     CASE WHEN (SELECT t.typcategory FROM pg_type t WHERE t.oid = base) = 'S'
                          THEN 'use hash or email, which keep different values apart'
-                              || CASE WHEN role LIKE 'unique index %' AND method <> 'null' AND NOT a.attnotnull
-                                      THEN ', or null (a unique index keeps NULLs apart)' ELSE '' END
-                         WHEN role LIKE 'unique index %' AND method <> 'null' AND NOT a.attnotnull
-                         THEN 'use null (a unique index keeps NULLs apart), or leave it unmasked'
+                              || CASE WHEN nulls_apart THEN ', or null (a unique index keeps NULLs apart)' ELSE '' END
+                         WHEN nulls_apart THEN 'use null (a unique index keeps NULLs apart), or leave it unmasked'
                          ELSE 'leave it unmasked' END);
     END IF;
   END IF;
@@ -384,6 +390,28 @@ BEGIN
   -- their rows would be taken for one entity.)
   -- (a domain over varchar(n), or over such a domain: its own typmod)
   length_typmod := tdm._declared_typmod(a.atttypid, a.atttypmod);
+  -- (A unique index on an expression of the column, lower(email): values
+  -- it takes for one, Ann@x and ann@x, would mask apart and both load.
+  -- Not where the expression is lower() of a column masked lower-cased,
+  -- tdm._mask_folded.)
+  IF method IN ('hash', 'email') THEN
+    SELECT format('%s (%s)', i.indexrelid::regclass, pg_get_expr(i.indexprs, i.indrelid)) INTO role
+      FROM pg_index i
+     WHERE i.indrelid = rel AND (i.indisunique OR i.indisexclusion)
+       AND tdm._expr_reads(pg_get_expr(i.indexprs, i.indrelid), col)
+       AND (tdm._mask_folded(rel, col, 'x') = 'x::text'
+            OR tdm._expr_reads(regexp_replace(pg_get_expr(i.indexprs, i.indrelid),
+                                              'lower\(\(?' || regexp_replace(quote_ident(col), '([^[:alnum:]_])', '\\\1', 'g')
+                                              || '\)?(::text)?\)', '', 'g'), col))
+     ORDER BY 1 LIMIT 1;
+    IF FOUND THEN
+      RETURN format('%s is read by an expression of unique index %s: %s masks the value as written, and values'
+                    ' the expression takes for one (Ann@example.com and ann@example.com under lower()) would mask'
+                    ' apart and load as two rows: where the expression is lower(%s), register the column as a'
+                    ' natural key with normalize_keys (tdm.manage_table), whose values are masked lower-cased;'
+                    ' else leave it unmasked', quote_ident(col), role, method, quote_ident(col));
+    END IF;
+  END IF;
   IF method IN ('hash', 'email') THEN
     SELECT CASE WHEN r.role LIKE 'exclusion %' THEN 'an ' ELSE 'a ' END || r.role INTO role
       FROM tdm._key_roles(rel) r WHERE r.column_name = col LIMIT 1;
