@@ -466,16 +466,23 @@ BEGIN
   -- and JSON numbers or strings aside.
   EXECUTE 'SELECT ' || tdm._member_key(c.rel, key_columns, '$1', normalized, true)
     INTO wanted USING candidate;
-  -- A member of another conflict. (The rows are cast to this table's
-  -- types: only this table's are read, OFFSET 0 keeps the comparison from
-  -- being pushed down onto other tables' rows.)
+  -- A member of another conflict, other than a row of this one (whose
+  -- values after this decision the caller compares). (The rows are cast
+  -- to this table's types: only this table's are read, OFFSET 0 keeps the
+  -- comparison from being pushed down onto other tables' rows.)
   EXECUTE format('SELECT format(''%%s of conflict %%s'', x.env, x.conflict_id)'
                  '  FROM (SELECT e.m -> ''row'' AS "row", e.m ->> ''env'' AS env, xc.conflict_id FROM tdm.conflict xc'
                  '         CROSS JOIN LATERAL jsonb_array_elements(xc.members) AS e(m)'
-                 '         WHERE xc.run_id = $1 AND xc.rel = $3 AND xc.conflict_id <> $2 OFFSET 0) x'
+                 '         WHERE xc.run_id = $1 AND xc.rel = $3 AND xc.conflict_id <> $2'
+                 '           AND NOT EXISTS (SELECT FROM tdm.conflict_member own'
+                 '                            WHERE own.run_id = $1 AND own.conflict_id = $2'
+                 '                              AND own.env = e.m ->> ''env'''
+                 '                              AND own.key = ARRAY(SELECT e.m -> ''row'' ->> u.col'
+                 '                                                    FROM unnest($5::text[]) WITH ORDINALITY AS u(col, i)'
+                 '                                                   ORDER BY u.i)) OFFSET 0) x'
                  ' WHERE %s = $4 LIMIT 1',
                  tdm._member_key(c.rel, key_columns, 'x."row"', normalized, true))
-    INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
+    INTO holder USING c.run_id, c.conflict_id, c.rel, wanted, m.pk_columns;
   -- Another decision's rename to the same key.
   IF holder IS NULL THEN
     EXECUTE format('SELECT format(''the %%s of %%s by the decision on %%s'', om.what, om.label, om.conflict_id)'
@@ -513,18 +520,19 @@ BEGIN
   -- A row of the release in no conflict, looked up in the environments by
   -- their own keys: not for a key that includes a foreign key to a managed
   -- table, which the parents' resolution may change (validation checks it),
-  -- nor for the member's own key (renamed to what it holds already).
+  -- nor for a key a member of this conflict holds (its own, renamed to
+  -- what it holds already; another's, which the caller compares as this
+  -- decision leaves it: renamed away, say).
   IF holder IS NULL
      AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
                       CROSS JOIN LATERAL jsonb_array_elements_text(fk -> 'columns') AS k(col)
                       JOIN tdm.managed_table p ON p.rel::text = fk ->> 'references'
                      WHERE k.col = ANY (key_columns)) THEN
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM (SELECT x."row" FROM tdm.conflict_member x'
-                   '                              WHERE x.run_id = $1 AND x.conflict_id = $2'
-                   '                                AND x.label = $5 OFFSET 0) x'
+                   '                              WHERE x.run_id = $1 AND x.conflict_id = $2 OFFSET 0) x'
                    '                WHERE %s = $4)',
                    tdm._member_key(c.rel, key_columns, 'x."row"', normalized, true))
-      INTO holder USING c.run_id, c.conflict_id, c.rel, wanted, label;
+      INTO holder USING c.run_id, c.conflict_id, c.rel, wanted;
     holder := CASE WHEN holder::bool THEN NULL
                    ELSE tdm._key_taken_for(c.conflict_id, key_columns, candidate, in_environments => true) END;
   END IF;
