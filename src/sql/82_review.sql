@@ -1357,8 +1357,14 @@ BEGIN
     RAISE NOTICE 'decision on %: replaces the decision % took (%)%', NEW.conflict_id,
       CASE WHEN OLD.decided_by = current_user THEN 'you' ELSE quote_ident(OLD.decided_by) END,
       OLD.action::text || coalesce(' ' || OLD.keep_env, ''),
-      CASE WHEN OLD.approved_by IS NOT NULL
-           THEN format(', which %s approved: it needs approval again', quote_ident(OLD.approved_by)) ELSE '' END;
+      CASE WHEN OLD.approved_by IS NOT NULL AND c.priority = 1
+           THEN format(', which %s approved: it needs approval again', quote_ident(OLD.approved_by))
+           -- (a conflict no longer priority 1, found again so: its
+           -- decision applies without approval)
+           WHEN OLD.approved_by IS NOT NULL
+           THEN format(', which %s approved; the conflict is priority %s now: it applies without approval',
+                       quote_ident(OLD.approved_by), c.priority)
+           ELSE '' END;
   END IF;
   NEW.decided_by := current_user;
   NEW.decided_at := clock_timestamp();  -- (a new decision, even in one transaction)
@@ -1433,7 +1439,7 @@ BEGIN
   IF other IS NOT NULL THEN
     RAISE EXCEPTION 'decision on %: another environment''s copy of this row, which its table''s conflict makes'
                     ' one row with it, is conflict %, decided otherwise (%)', NEW.conflict_id, other, existing
-      USING ERRCODE = 'invalid_parameter_value',
+      USING ERRCODE = 'invalid_parameter_value', CONSTRAINT = 'copies_decided_alike',
             HINT = format('Decide both alike (one of them loads): as that one, or both in one statement'
                           ' (UPDATE tdm.decision SET ... WHERE conflict_id IN (%L, %L);), or withdraw it'
                           ' first (DELETE FROM tdm.decision WHERE conflict_id = %L;) and decide both anew.',
@@ -1547,6 +1553,31 @@ $$;
 -- `release` waiting for a decision (pending or stale: decisions already
 -- taken one by one stay) that matches the filter (table, priority, kind). `keep` keeps keep_env where it is a member, else the
 -- suggested survivor. Returns the number of decisions written.
+-- resolve_all's decision on conflict `c`, while it still waits: a
+-- decision another reviewer took since the call began stays (an open one
+-- is waited for, then kept); a stale one is confirmed unless that was done
+-- meanwhile, for the members as they are. Returns the rows written.
+CREATE FUNCTION tdm._resolve_one(c tdm.conflict, action tdm.action, keep text, rationale text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
+DECLARE
+  written bigint;
+BEGIN
+  IF c.status = 'pending' THEN
+    INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale)
+    VALUES (c.conflict_id, _resolve_one.action, keep, _resolve_one.rationale)
+    ON CONFLICT ON CONSTRAINT decision_pkey DO NOTHING;
+  ELSE
+    UPDATE tdm.decision d
+       SET action = _resolve_one.action, keep_env = keep, renames = NULL, merged = NULL,
+           rationale = _resolve_one.rationale
+     WHERE d.conflict_id = c.conflict_id
+       AND d.members_checksum IS DISTINCT FROM tdm._decided_on(c.members_checksum, c.rel, c.members, d.merged);
+  END IF;
+  GET DIAGNOSTICS written = ROW_COUNT;
+  RETURN written;
+END
+$$;
+
 CREATE FUNCTION tdm.resolve_all(release text, action tdm.action, rationale text,
                                 rel regclass DEFAULT NULL, priority int DEFAULT NULL,
                                 kind tdm.conflict_kind DEFAULT NULL, keep_env text DEFAULT NULL)
@@ -1561,6 +1592,8 @@ DECLARE
   earlier tdm.decision;  -- a stale conflict's decision
   left_keep_all text[] := '{}';  -- conflicts whose suggestion keeps every member
   left_stale text[] := '{}';  -- stale decisions of another action, or with values
+  left_copies text[] := '{}';  -- relationship conflicts whose row's copy is decided otherwise
+  refused_by text;  -- the check that refused a decision
   suggested text[] := '{}';  -- conflicts keep_env is no member of, decided as suggested
   suggested_here bool;
 BEGIN
@@ -1635,21 +1668,23 @@ BEGIN
         CONTINUE;
       END IF;
     END IF;
-    -- Only while it still waits: a decision another reviewer took since
-    -- this call began stays (an open one is waited for, then kept).
-    IF c.status = 'pending' THEN
-      INSERT INTO tdm.decision (conflict_id, action, keep_env, rationale)
-      VALUES (c.conflict_id, resolve_all.action, keep, resolve_all.rationale)
-      ON CONFLICT ON CONSTRAINT decision_pkey DO NOTHING;
+    IF c.kind = 'relationship' THEN
+      -- (A copy of the row in another environment decided otherwise:
+      -- left, said below, the others decided; one savepoint per such
+      -- conflict only.)
+      BEGIN
+        written := tdm._resolve_one(c, action, keep, rationale);
+      EXCEPTION WHEN invalid_parameter_value THEN
+        GET STACKED DIAGNOSTICS refused_by = CONSTRAINT_NAME;
+        IF refused_by IS DISTINCT FROM 'copies_decided_alike' THEN
+          RAISE;
+        END IF;
+        left_copies := left_copies || c.conflict_id;
+        CONTINUE;
+      END;
     ELSE
-      -- (stale: unless confirmed meanwhile, for the members as they are)
-      UPDATE tdm.decision d
-         SET action = resolve_all.action, keep_env = keep, renames = NULL, merged = NULL,
-             rationale = resolve_all.rationale
-       WHERE d.conflict_id = c.conflict_id
-         AND d.members_checksum IS DISTINCT FROM tdm._decided_on(c.members_checksum, c.rel, c.members, d.merged);
+      written := tdm._resolve_one(c, action, keep, rationale);
     END IF;
-    GET DIAGNOSTICS written = ROW_COUNT;
     decided := decided + written;
     IF written > 0 AND action = 'keep' AND suggested_here THEN
       suggested := suggested || c.conflict_id;
@@ -1659,6 +1694,11 @@ BEGIN
     RAISE NOTICE 'resolve_all: % conflict(s) left undecided: their suggestion keeps every member (keep_all, with keys from a reviewer), which keep would merge away: %',
       cardinality(left_keep_all), tdm._first_ten(left_keep_all)
       USING HINT = 'Decide them one by one (tdm.resolve(conflict_id, ''keep_all'', renames => ...)), or name the member to keep: keep_env => ...';
+  END IF;
+  IF cardinality(left_copies) > 0 THEN
+    RAISE NOTICE 'resolve_all: % conflict(s) left undecided: another environment''s copy of the row, one row with it, is decided otherwise: %',
+      cardinality(left_copies), tdm._first_ten(left_copies)
+      USING HINT = 'Decide both copies alike, one by one with tdm.resolve (one of them loads): each conflict''s error names the other.';
   END IF;
   IF cardinality(left_stale) > 0 THEN
     RAISE NOTICE 'resolve_all: % stale decision(s) left as they were taken (another action, renames, merged values or another kept member): %',
@@ -1758,7 +1798,9 @@ BEGIN
     RAISE NOTICE 'approve: the decision on % is approved already, by %', conflict_id,
       (SELECT x.approved_by FROM tdm.decision x WHERE x.conflict_id = approve.conflict_id);
   ELSIF NOT FOUND THEN
-    RAISE EXCEPTION 'approve: the decision on % changed while it was being approved', conflict_id
+    RAISE EXCEPTION 'approve: the decision on % %', conflict_id,
+      CASE WHEN EXISTS (SELECT 1 FROM tdm.decision x WHERE x.conflict_id = approve.conflict_id)
+           THEN 'changed while it was being approved' ELSE 'was withdrawn while it was being approved' END
       USING ERRCODE = 'serialization_failure',
             DETAIL = format('It was %s%s by %s at %s when approve read it.', d.action,
                             coalesce(' ' || d.keep_env, ''), d.decided_by, d.decided_at),

@@ -52,6 +52,7 @@ GRANT INSERT, UPDATE, DELETE ON tdm.decision TO tdm_reviewer;
 GRANT EXECUTE ON FUNCTION
   tdm.resolve(text, tdm.action, text, jsonb, jsonb, text),
   tdm.resolve_all(text, tdm.action, text, regclass, int, tdm.conflict_kind, text),
+  tdm._resolve_one(tdm.conflict, tdm.action, text, text),
   tdm.approve(text),
   tdm.report(bigint, text),
   tdm._report_data(bigint),

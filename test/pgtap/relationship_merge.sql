@@ -5,7 +5,7 @@
 -- environments, one row by its table's conflict, whose unit was deleted:
 -- both copies are decided alike.
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -99,6 +99,10 @@ SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"unit_id": 
   'Mo of rm1 is pointed at another unit');
 SELECT throws_ok(format($$SELECT tdm.resolve(%L, 'delete_all', rationale => 'x')$$, :'mo2'), '22023', NULL,
   'Mo of rm2, one row with rm1''s by their table''s conflict, is not decided otherwise');
+-- (nor by resolve_all, which leaves it undecided, with a NOTICE, and goes on)
+SELECT lives_ok($$SELECT tdm.resolve_all('TRM', 'delete_all', 'orphans', kind => 'relationship')$$,
+  'resolve_all over the relationship conflicts does not stop at the copy decided otherwise');
+SELECT is((SELECT count(*)::int FROM tdm.decision WHERE conflict_id = :'mo2'), 0, 'it leaves that copy undecided');
 SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'merge', merged => '{"unit_id": 99}', rationale => 'alike')$$, :'mo2'),
   'it is decided alike');
 -- (Checked whatever session_replication_role says, as every decision is.)
