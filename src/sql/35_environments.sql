@@ -414,6 +414,7 @@ BEGIN
       ('tdm_remote_pg_enum', 'pg_catalog', 'pg_enum', '{enumtypid oid, enumsortorder real, enumlabel text}'),
       ('tdm_remote_pg_indexes', 'pg_catalog', 'pg_indexes',
        '{schemaname text, tablename text, indexname text, indexdef text}'),
+      ('tdm_remote_pg_index', 'pg_catalog', 'pg_index', '{indexrelid oid, indisvalid bool}'),
       ('tdm_remote_checks', 'information_schema', 'check_constraints',
        '{constraint_schema text, constraint_name text, check_clause text}')) AS v(name, remote_schema, remote, columns) LOOP
     current := tdm._env_relation(env, catalog.name);

@@ -156,7 +156,9 @@ END
 $$;
 
 -- A side's indexes on `rel`: `canonical` is the definition without the
--- index's name and the side's own schema (tdm._parity_unqualified).
+-- index's name and the side's own schema (tdm._parity_unqualified), and
+-- `(INVALID)` after it for an index a failed CREATE INDEX CONCURRENTLY
+-- left: it enforces and serves nothing, and is no match for a valid one.
 CREATE FUNCTION tdm._parity_indexes(side text, rel regclass)
 RETURNS TABLE (index_name text, canonical text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -164,8 +166,14 @@ BEGIN
   RETURN QUERY EXECUTE format(
     'SELECT i.indexname::text,'
     '       regexp_replace(tdm._parity_unqualified(i.indexdef::text, $1), $3, $4)'
-    '  FROM %s i WHERE i.schemaname = $1 AND i.tablename = $2',
-    tdm._parity_catalog(side, 'pg_indexes'))
+    '       || CASE WHEN x.indisvalid THEN '''' ELSE '' (INVALID)'' END'
+    '  FROM %s i'
+    '  JOIN %s n ON n.nspname = i.schemaname'
+    '  JOIN %s c ON c.relnamespace = n.oid AND c.relname = i.indexname'
+    '  JOIN %s x ON x.indexrelid = c.oid'
+    ' WHERE i.schemaname = $1 AND i.tablename = $2',
+    tdm._parity_catalog(side, 'pg_indexes'), tdm._parity_catalog(side, 'pg_namespace'),
+    tdm._parity_catalog(side, 'pg_class'), tdm._parity_catalog(side, 'pg_index'))
     USING tdm._parity_schema(side, rel), (SELECT relname::text FROM pg_class WHERE oid = rel),
           '^CREATE (UNIQUE )?INDEX (?:"(?:[^"]|"")*"|[^ ]+) ON ', E'CREATE \\1INDEX ON ';
 END

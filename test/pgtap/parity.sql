@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(32);
+SELECT plan(33);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -127,7 +127,15 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   END $d$;
   CREATE TABLE tap_par_e2.wide (LIKE tap_par_e1.wide INCLUDING ALL);
   INSERT INTO tap_par_e1.wide (id, n1, tdm_release, tdm_feature) VALUES (1, 1, 'TP1', 'F');
-  INSERT INTO tap_par_e2.wide (id, n1, tdm_release, tdm_feature) VALUES (1, 2, 'TP1', 'F')$$) \g /dev/null
+  INSERT INTO tap_par_e2.wide (id, n1, tdm_release, tdm_feature) VALUES (1, 2, 'TP1', 'F');
+
+  -- A unique index on qty: valid in e1, left invalid in e2 by a failed
+  -- CREATE INDEX CONCURRENTLY (below: two rows share a qty).
+  CREATE UNIQUE INDEX ruled_qty_uq ON tap_par_e1.ruled (qty);
+  INSERT INTO tap_par_e2.ruled (id, qty) VALUES (1, 5), (2, 5)$$) \g /dev/null
+SELECT throws_ok($$SELECT dblink_exec(pg_temp.conninfo(current_database()),
+                                      'CREATE UNIQUE INDEX CONCURRENTLY ruled_qty_uq ON tap_par_e2.ruled (qty)')$$,
+                 '23505', NULL, 'e2''s unique index on qty is left invalid');
 SELECT pg_temp.loopback_server('tap_par_self');
 -- The managed tables (tap_par): par1's copy.
 CREATE SCHEMA tap_par;
@@ -153,6 +161,7 @@ CREATE TABLE tap_par.ruled (id int PRIMARY KEY, code text UNIQUE CHECK (code <> 
                             parent int REFERENCES tap_par.ruled ON DELETE CASCADE, tdm_release text, tdm_feature text);
 CREATE INDEX ON tap_par.ruled (tag);
 CREATE INDEX ON tap_par.ruled (lower(code));
+CREATE UNIQUE INDEX ON tap_par.ruled (qty);
 CREATE FUNCTION tap_par.norm(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT lower($1)';
 CREATE TABLE tap_par.tagged (id int PRIMARY KEY, m tap_par.mood CHECK (m <> 'ok'), price numeric CHECK (price >= 0),
                              code text UNIQUE NULLS NOT DISTINCT, tdm_release text, tdm_feature text);
@@ -182,6 +191,8 @@ SELECT results_eq(
            ('tap_par.ruled', NULL, 'constraint', 'FOREIGN KEY (parent) REFERENCES ruled (id) ON DELETE CASCADE',
             'FOREIGN KEY (parent) REFERENCES ruled (id)'),
            ('tap_par.ruled', NULL, 'constraint', 'CHECK ((qty >= 0))', 'CHECK ((qty > 0))'),
+           ('tap_par.ruled', NULL, 'index', 'CREATE UNIQUE INDEX ON ruled USING btree (qty)',
+            'CREATE UNIQUE INDEX ON ruled USING btree (qty) (INVALID)'),
            ('tap_par.ruled', NULL, 'index', 'CREATE INDEX ON ruled USING btree (tag)', NULL),
            ('tap_par.shape', 'a', 'nullable', 'NOT NULL', 'NULL'),
            ('tap_par.shape', 'b', 'type', 'integer', 'bigint'),
@@ -199,7 +210,7 @@ SELECT results_eq(
             'qty_d CHECK ((VALUE > 0)), small_qty CHECK (((VALUE)::integer < 100))'),
            ('tap_par.shape', 'd', 'column_missing', NULL, 'integer'),
            ('tap_par.tagged', NULL, 'constraint', 'UNIQUE (code) NULLS NOT DISTINCT', 'UNIQUE (code)')$$,
-  'schema_diff finds a missing table, nullability, type (a time''s precision too, an unbounded bpchar by its name), default, identity, generated (and its expression), a domain''s CHECKs (of the domain under it, of an array''s elements), a column missing on either side, constraints (a foreign key to another schema''s table of the same name) and an index');
+  'schema_diff finds a missing table, nullability, type (a time''s precision too, an unbounded bpchar by its name), default, identity, generated (and its expression), a domain''s CHECKs (of the domain under it, of an array''s elements), a column missing on either side, constraints (a foreign key to another schema''s table of the same name), an index, and an index left invalid apart from the same one valid');
 SELECT is((SELECT string_agg(detail, E'\n' ORDER BY detail) FROM tdm.schema_diff('par1', 'par2')
             WHERE rel = 'tap_par.ruled'::regclass AND kind = 'constraint'),
   'constraint ruled_code_key of table ruled (UNIQUE (code)) is missing in environment "par2" (environment "par1" has it)' || E'\n' ||
