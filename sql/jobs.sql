@@ -99,6 +99,17 @@ $$;
 SELECT pg_temp.cancelled_at_once() AS ended, count(*) FROM generate_series(1, 5) GROUP BY 1;
 SELECT count(*) AS cancels_audited FROM tdm.audit a JOIN tdm.job j ON a.object = j.job_id::text
  WHERE a.action = 'cancel_job' AND j.status <> 'cancelled';
+-- A cancel and a wait in one transaction: the wait does not wait for a
+-- worker that may be waiting for this transaction's commit (a NOTICE says
+-- so then); once committed, the job ends cancelled.
+SELECT t.run AS run FROM dblink('here', 'SELECT tdm.consolidate(''R2'', wait => false)') AS t(run bigint) \gset
+SELECT job_id AS job FROM tdm.run WHERE run_id = :run \gset
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT tdm.cancel_job(:job) IN ('cancel requested', 'cancelled') AS cancel_sent;
+SELECT tdm.wait_job(:job, '60 s') IN ('running', 'cancelled') AS returned;
+COMMIT;
+SELECT tdm.wait_job(:job, '60 s') AS final_status;
 
 -- A terminated worker: the job is found failed, not running.
 SELECT dblink_exec('env', 'BEGIN'), dblink_exec('env', 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE');

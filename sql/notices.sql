@@ -98,6 +98,21 @@ CREATE TABLE staging.nt_line (line_id serial PRIMARY KEY, product text, tdm_rele
 SELECT tdm.manage_table('staging.nt_line');
 SELECT tdm.manage_table('staging.nt_line', surrogate_key => true);
 SELECT tdm.unmanage_table('staging.nt_line');
+-- A link table (a serial id and UNIQUE (a_id, b_id)): the warning names
+-- its unique key, the natural key to register; registered with
+-- surrogate_key alone, it is warned of again; with the key, not.
+CREATE TABLE staging.nt_link (id serial PRIMARY KEY, a_id int NOT NULL, b_id int NOT NULL, UNIQUE (a_id, b_id),
+                              tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_link');
+SELECT tdm.manage_table('staging.nt_link', surrogate_key => true);
+SELECT tdm.manage_table('staging.nt_link', natural_keys => '{"a_id,b_id"}', surrogate_key => true);
+SELECT tdm.unmanage_table('staging.nt_link');
+-- A type and an id without a foreign key (a polymorphic reference, which
+-- tdm cannot follow): warned of.
+CREATE TABLE staging.nt_note (id int PRIMARY KEY, subject_type text, subject_id int, body text,
+                              tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_note');
+SELECT tdm.unmanage_table('staging.nt_note');
 -- A column renamed in staging and not in the environments (title, now
 -- label): tagging records a "renamed?" warning, and collection says it,
 -- where the rows load without its values.

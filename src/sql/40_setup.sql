@@ -479,6 +479,7 @@ CREATE FUNCTION tdm._warn_local_natural_keys(the_rel regclass) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   w record;
+  unregistered text;  -- the table's unique keys no natural key registers, as natural_keys spells them
 BEGIN
   FOR w IN SELECT DISTINCT a.attname::text AS col, a.attgenerated = 's' AS generated
              FROM tdm.managed_table m
@@ -517,15 +518,77 @@ BEGIN
                        JOIN pg_class q ON q.oid = p.refobjid AND q.relkind = 'S'
                       WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum
                         AND p.refclassid = 'pg_class'::regclass));
+  -- The table's own unique keys on plain columns that no natural key
+  -- registers (a link table's UNIQUE (user_id, group_id)): they tell its
+  -- rows apart, and are what to register.
+  unregistered := (SELECT string_agg(k.key, ',' ORDER BY k.key)
+                     FROM (SELECT '"' || string_agg(a.attname, ',' ORDER BY u.n) || '"' AS key,
+                                  array_agg(a.attname::text ORDER BY a.attname) AS sorted
+                             FROM pg_index i
+                            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, n)
+                             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum
+                            WHERE i.indrelid = the_rel AND i.indisunique AND NOT i.indisprimary
+                              AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indisvalid
+                            GROUP BY i.indexrelid) k
+                    WHERE NOT EXISTS (SELECT FROM tdm.managed_table m, unnest(m.natural_keys) AS nk
+                                       WHERE m.rel = the_rel
+                                         AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(nk, ',')) AS c
+                                                    ORDER BY 1) = k.sorted));
   IF w.cols IS NOT NULL THEN
     RAISE WARNING 'manage_table: the primary key of % is drawn from a sequence (%), and it has no natural key',
       the_rel, w.cols
       USING DETAIL = 'Rows of different environments with one key are taken for one entity: where each'
                      ' environment draws its own keys, their first rows are different entities, and a rule'
                      ' would merge them into one.',
-            HINT = format('If each environment draws its own keys, say so: SELECT tdm.manage_table(%L,'
-                          ' surrogate_key => true); (with the table''s other options again). Or register the'
-                          ' columns that tell the entities apart as a natural key.', the_rel::text);
+            HINT = CASE WHEN unregistered IS NOT NULL
+                        THEN format('Its unique keys tell its rows apart: register them as natural keys, SELECT'
+                                    ' tdm.manage_table(%L, natural_keys => %L); (with the table''s other options'
+                                    ' again).', the_rel::text, '{' || unregistered || '}')
+                        ELSE format('If each environment draws its own keys, say so: SELECT tdm.manage_table(%L,'
+                                    ' surrogate_key => true); (with the table''s other options again). Or register'
+                                    ' the columns that tell the entities apart as a natural key.', the_rel::text)
+                        END;
+  ELSIF unregistered IS NOT NULL AND (SELECT m.surrogate_key AND cardinality(m.natural_keys) = 0
+                                        FROM tdm.managed_table m WHERE m.rel = the_rel) THEN
+    -- (surrogate keys and no natural key: rows of two environments with
+    -- one unique key, one user in one group, are no conflict, and cannot
+    -- both load)
+    RAISE WARNING 'manage_table: % has unique keys that are no natural key: %', the_rel, '{' || unregistered || '}'
+      USING DETAIL = 'Rows of different environments that share one (the same user in the same group) are no'
+                     ' conflict to detection, and cannot both load: the run is invalid.',
+            HINT = format('Register them as natural keys: SELECT tdm.manage_table(%L, natural_keys => %L,'
+                          ' surrogate_key => true); (with the table''s other options again).', the_rel::text,
+                          '{' || unregistered || '}');
+  END IF;
+END
+$$;
+
+-- A reference without a foreign key, the pair of a type and an id
+-- (Rails' commentable_type and commentable_id, Django's content_type_id
+-- and object_id): tdm cannot know which row it names, so it is loaded
+-- as the environment held it, and names another row (or none) where that
+-- row got a new key. Warned, by the columns' names.
+CREATE FUNCTION tdm._warn_generic_references(the_rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  pair text;
+BEGIN
+  SELECT string_agg(format('(%s, %s)', quote_ident(t.attname), quote_ident(i.attname)), ', '
+                    ORDER BY i.attname) INTO pair
+    FROM pg_attribute i
+    JOIN pg_attribute t ON t.attrelid = i.attrelid AND t.attnum > 0 AND NOT t.attisdropped
+                       AND (t.attname = regexp_replace(i.attname, '_id$', '_type')
+                            OR (i.attname = 'object_id' AND t.attname = 'content_type_id'))
+   WHERE i.attrelid = the_rel AND i.attnum > 0 AND NOT i.attisdropped AND i.attname ~ '_id$'
+     AND NOT EXISTS (SELECT FROM pg_constraint f
+                      WHERE f.conrelid = the_rel AND f.contype = 'f' AND i.attnum = ANY (f.conkey));
+  IF pair IS NOT NULL THEN
+    RAISE WARNING 'manage_table: % looks like it holds references without a foreign key: %', the_rel, pair
+      USING DETAIL = 'tdm follows foreign keys only: such an id is loaded as the environment held it, and where'
+                     ' the row it names gets another key (merged into another environment''s, or re-keyed) it'
+                     ' names another row, or none.',
+            HINT = 'Declare real foreign keys where you can (one nullable column per parent), or keep the ids of'
+                   ' the rows such pairs name stable across environments (uuids).';
   END IF;
 END
 $$;

@@ -155,6 +155,13 @@ $$;
 -- Waits (on the latch, woken when a worker this backend launched ends;
 -- otherwise re-checking every second) until the job ends or the timeout
 -- passes; returns its status.
+-- The advisory lock a tdm.cancel_job call holds on job `job_id` until it
+-- commits (its worker waits for it to read the call's audit row).
+CREATE FUNCTION tdm._cancel_key(job_id bigint) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT AS $$
+  SELECT pg_catalog.hashtextextended('tdm cancel_job ' || job_id, 0)
+$$;
+
 CREATE FUNCTION tdm.wait_job(job_id bigint, timeout interval DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
@@ -186,6 +193,19 @@ BEGIN
       RAISE EXCEPTION 'wait_job: the job was started in this transaction; its worker starts at commit'
         USING ERRCODE = 'object_not_in_prerequisite_state',
                      HINT = 'Commit first, then wait.';
+    END IF;
+    -- (A cancel of this transaction's: its worker may wait for the commit,
+    -- which waiting here would put off. Said, not raised: an error would
+    -- roll the cancel's audit row back.)
+    IF j.status = 'running'
+       AND EXISTS (SELECT FROM pg_locks l
+                    WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.objsubid = 1
+                      AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+                      AND (l.classid::bigint << 32 | l.objid::bigint) = tdm._cancel_key(job_id)) THEN
+      RAISE NOTICE 'wait_job: this transaction cancelled job % (tdm.cancel_job), which may end only once the transaction commits: not waited for',
+        job_id
+        USING HINT = 'Commit first, then wait.';
+      RETURN j.status;
     END IF;
     IF clock_timestamp() >= deadline THEN
       RETURN j.status;
@@ -269,7 +289,14 @@ BEGIN
   -- `cancelled` rather than `failed`. A worker that has no slot yet to
   -- mark reads this call's audit row instead, waiting for this lock to
   -- know it committed.
-  PERFORM pg_advisory_xact_lock(hashtextextended('tdm cancel_job ' || job_id, 0));
+  PERFORM pg_advisory_xact_lock(tdm._cancel_key(job_id));
+  -- (Read again once the lock is held: another cancel_job that held it
+  -- may have ended the job meanwhile; its worker is not signalled twice.)
+  SELECT * INTO j FROM tdm.job WHERE job.job_id = cancel_job.job_id;
+  IF j.status IN ('completed', 'failed', 'cancelled') THEN
+    RAISE NOTICE 'cancel_job: the job already ended (%); nothing to cancel', j.status;
+    RETURN j.status;
+  END IF;
   PERFORM tdm._request_cancel(job_id);
   IF NOT coalesce(tdm._cancel_worker(j.pid), false) THEN
     RAISE NOTICE 'cancel_job: job % has no worker to signal (pid %)', job_id, j.pid;

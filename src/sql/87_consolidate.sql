@@ -233,10 +233,12 @@ CREATE FUNCTION tdm._recheck_cycle_entries(run bigint) RETURNS text[]
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   e record;
+  child tdm.managed_table;  -- the child's registration
   sent text[] := '{}';
   ids text[];
 BEGIN
   FOR e IN SELECT * FROM tdm._recheck_edges() LOOP
+    SELECT * INTO child FROM tdm.managed_table x WHERE x.rel = e.child;
     PERFORM tdm._index_keymap();
     EXECUTE format(
       -- (the parent's rows whose conflicts wait for a reviewer, or for an
@@ -263,10 +265,17 @@ BEGIN
       -- other differences are a NULL against a value: non_conflicting_merge
       -- would have kept both's values, the rule lost one; not where the
       -- table's own rows are named, compared by their natural keys)
+      -- (The attributes compared: not the key, the reference, the columns
+      -- the rules leave out of the comparison ($9: feature, updated_at,
+      -- bookkeeping, generated). One the survivor holds NULL and another
+      -- member a value is what was lost.)
       '          OR (NOT $7 AND c.rule NOT IN (''exact_duplicate'', ''non_conflicting_merge'')'
-      '              AND EXISTS (SELECT FROM jsonb_object_keys(c.differing) AS d(col) WHERE d.col <> ALL ($6 || $8))'
+      '              AND EXISTS (SELECT FROM jsonb_each(c.differing) AS d(col, vals)'
+      '                           WHERE d.col <> ALL ($6 || $8 || $9)'
+      '                             AND c.members -> c.survivor -> ''row'' -> d.col = ''null''::jsonb'
+      '                             AND EXISTS (SELECT FROM jsonb_each(d.vals) AS v WHERE v.value <> ''null''::jsonb))'
       '              AND NOT EXISTS (SELECT FROM jsonb_each(c.differing) AS d(col, vals)'
-      '                               WHERE d.col <> ALL ($6 || $8)'
+      '                               WHERE d.col <> ALL ($6 || $8 || $9)'
       '                                 AND (SELECT count(DISTINCT v.value) FROM jsonb_each(d.vals) AS v'
       '                                       WHERE v.value <> ''null''::jsonb) > 1)))'
       -- (a conflict naming a row a decision deleted: its relationship conflicts say so)
@@ -278,16 +287,24 @@ BEGIN
       ' split AS ('
       '  SELECT r.conflict_id, jsonb_object_agg(r.env, %4$s) AS refs, c.differing ?| $6 AS joined'
       '    FROM refs r JOIN tdm.conflict c ON c.run_id = $1 AND c.conflict_id = r.conflict_id'
-      '   GROUP BY r.conflict_id, c.differing'
-      '  HAVING (count(DISTINCT r.ref) > 1) <> coalesce(c.differing ?| $6, false))'
+      '   GROUP BY r.conflict_id, c.differing, c.members'
+      '  HAVING CASE WHEN coalesce(c.differing ?| $6, false)'
+      -- (joined: every member's reference read, and one row)
+      '              THEN count(DISTINCT r.ref) = 1 AND count(*) = jsonb_array_length(c.members)'
+      '              ELSE count(DISTINCT r.ref) > 1 END)'
       ' , sent AS (UPDATE tdm.conflict c'
       '    SET status = ''pending'', rule = ''manual'', class = ''complex'','
       '        priority = CASE WHEN $5 AND NOT s.joined THEN 1 ELSE 3 END,'
       '        suggestion = CASE WHEN s.joined'
-      '          THEN format(''merge, merged => %%s'','
-      '                      (SELECT jsonb_object_agg(d.col, (SELECT v.value FROM jsonb_each(d.vals) AS v'
-      '                                                        WHERE v.value <> ''null''::jsonb LIMIT 1))'
-      '                         FROM jsonb_each(c.differing) AS d(col, vals) WHERE d.col <> ALL ($6 || $8)))'
+      -- (the values the survivor lacks; not a reference's, which is a key
+      -- of its environment: the reviewer gives its final key)
+      '          THEN coalesce(''merge, merged => '''
+      '                        || (SELECT jsonb_object_agg(d.col, (SELECT v.value FROM jsonb_each(d.vals) AS v'
+      '                                                             WHERE v.value <> ''null''::jsonb LIMIT 1))'
+      '                              FROM jsonb_each(c.differing) AS d(col, vals)'
+      '                             WHERE d.col <> ALL ($6 || $8 || $9 || $10)'
+      '                               AND c.members -> c.survivor -> ''row'' -> d.col = ''null''::jsonb)::text,'
+      '                        ''merge, merged => the final keys of the references the survivor lacks'')'
       '          ELSE ''keep the member whose reference is right (keep), or keep_all if they are'
       ' different rows'' END,'
       '        rationale = c.rationale || CASE WHEN s.joined'
@@ -316,7 +333,12 @@ BEGIN
                       'w.m -> ''row'''))
       INTO ids
       USING run, e.parent, e.child, tdm._column_names(e.columns), e.core,
-            e.columns, e.own, (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = e.child);
+            e.columns, e.own, child.pk_columns,
+            array_remove(ARRAY[child.feature_column, child.updated_at_column, child.release_column], NULL)
+              || child.bookkeeping_columns
+              || ARRAY(SELECT a.attname::text FROM pg_attribute a
+                        WHERE a.attrelid = e.child AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''),
+            ARRAY(SELECT jsonb_array_elements_text(fk -> 'columns') FROM jsonb_array_elements(child.foreign_keys) AS fk);
     sent := sent || coalesce(ids, '{}');
   END LOOP;
   RETURN sent;

@@ -265,8 +265,11 @@ void tdm_job_main(Datum main_arg) {
     disable_timeout(STATEMENT_TIMEOUT, false);
   }
   // A timeout (or cancel) that came after the job's commit is for a job
-  // that ended: the bookkeeping below must not raise it.
+  // that ended: the bookkeeping below must not raise it, nor one that
+  // comes meanwhile (a second cancel_job), which would leave the job
+  // `running` with its worker gone. Terminating still stops it.
   QueryCancelPending = false;
+  HOLD_CANCEL_INTERRUPTS();
   ErrorData *error = caught.error;
   bool cancelled = caught.cancelled;
   pgstat_report_activity(STATE_IDLE, nullptr);
@@ -284,15 +287,26 @@ void tdm_job_main(Datum main_arg) {
     // A cancel sent before the job had its progress slot is known only by
     // cancel_job's audit row: its call is waited for (it holds this lock
     // from before its signal until it commits), so the row is read
-    // committed, or known never to come.
+    // committed, or known never to come. For ten seconds at most: a
+    // cancel_job whose transaction stays open longer (a wait_job after it
+    // in that transaction would wait for this worker) leaves the job
+    // `failed`, as a cancel it did not see.
     if (!cancelled && error->sqlerrcode == ERRCODE_QUERY_CANCELED) {
-      run_in_own_transaction(
-          "SELECT pg_advisory_xact_lock_shared(hashtextextended('tdm cancel_job ' || $1, 0))", job,
-          nullptr);
-      cancelled = run_in_own_transaction(
-                      "SELECT FROM tdm.audit a WHERE a.action = 'cancel_job'"
-                      " AND a.object = $1::text",
-                      job, nullptr) > 0;
+      constexpr int kCancelCommitPolls = 100;  // 100 x 0.1 s
+      bool call_ended = false;
+      for (int poll = 0; poll < kCancelCommitPolls && !call_ended; ++poll) {
+        call_ended = run_in_own_transaction(
+                         "SELECT WHERE pg_try_advisory_xact_lock_shared(tdm._cancel_key($1))", job,
+                         nullptr) > 0;
+        if (!call_ended) {
+          pg_usleep(100000L);
+          CHECK_FOR_INTERRUPTS();
+        }
+      }
+      cancelled = call_ended && run_in_own_transaction(
+                                    "SELECT FROM tdm.audit a WHERE a.action = 'cancel_job'"
+                                    " AND a.object = $1::text",
+                                    job, nullptr) > 0;
     }
     // (tdm.job.error keeps the DETAIL and HINT the foreground call shows.)
     const char *message = psprintf(
