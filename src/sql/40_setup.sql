@@ -479,7 +479,8 @@ CREATE FUNCTION tdm._warn_local_natural_keys(the_rel regclass) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   w record;
-  unregistered text;  -- the table's unique keys no natural key registers, as natural_keys spells them
+  unregistered text[];  -- the table's unique keys no natural key registers, as natural_keys spells them
+  folding bool;       -- one of them is on lower() of a column: registered with normalize_keys
 BEGIN
   FOR w IN SELECT DISTINCT a.attname::text AS col, a.attgenerated = 's' AS generated
              FROM tdm.managed_table m
@@ -518,22 +519,35 @@ BEGIN
                        JOIN pg_class q ON q.oid = p.refobjid AND q.relkind = 'S'
                       WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum
                         AND p.refclassid = 'pg_class'::regclass));
-  -- The table's own unique keys on plain columns that no natural key
-  -- registers (a link table's UNIQUE (user_id, group_id)): they tell its
-  -- rows apart, and are what to register.
-  unregistered := (SELECT string_agg(k.key, ',' ORDER BY k.key)
-                     FROM (SELECT '"' || string_agg(a.attname, ',' ORDER BY u.n) || '"' AS key,
-                                  array_agg(a.attname::text ORDER BY a.attname) AS sorted
-                             FROM pg_index i
-                            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, n)
-                             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum
-                            WHERE i.indrelid = the_rel AND i.indisunique AND NOT i.indisprimary
-                              AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indisvalid
-                            GROUP BY i.indexrelid) k
-                    WHERE NOT EXISTS (SELECT FROM tdm.managed_table m, unnest(m.natural_keys) AS nk
-                                       WHERE m.rel = the_rel
-                                         AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(nk, ',')) AS c
-                                                    ORDER BY 1) = k.sorted));
+  -- The table's own unique keys that no natural key registers (a link
+  -- table's UNIQUE (user_id, group_id); Rails' unique index on
+  -- lower(email), which folds case: registered with normalize_keys): they
+  -- tell its rows apart, and are what to register. (Not a partial one:
+  -- guide 1.3.)
+  SELECT array_agg(k.key ORDER BY k.key), coalesce(bool_or(k.folded), false)
+    INTO unregistered, folding
+    FROM (SELECT string_agg(coalesce(a.attname::text, f.col), ',' ORDER BY u.n) AS key,
+                 array_agg(coalesce(a.attname::text, f.col) ORDER BY coalesce(a.attname::text, f.col)) AS sorted,
+                 bool_or(f.col IS NOT NULL) AS folded
+            FROM pg_index i
+           CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, n)
+            LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum AND u.attnum > 0
+            -- (lower() of one column, the index's only expression)
+            LEFT JOIN LATERAL (SELECT x.attname::text AS col FROM pg_attribute x
+                                WHERE u.attnum = 0 AND x.attrelid = i.indrelid AND x.attnum > 0
+                                  AND NOT x.attisdropped
+                                  AND pg_get_expr(i.indexprs, i.indrelid)
+                                      ~ (E'^(pg_catalog\\.)?lower\\(\\(?'
+                                         || regexp_replace(quote_ident(x.attname), '([^[:alnum:]_])', E'\\\\\\1', 'g')
+                                         || E'\\)?(::text)?\\)$')) f ON true
+           WHERE i.indrelid = the_rel AND i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL
+             AND i.indisvalid
+           GROUP BY i.indexrelid
+          HAVING bool_and(a.attname IS NOT NULL OR f.col IS NOT NULL)) k
+   WHERE NOT EXISTS (SELECT FROM tdm.managed_table m, unnest(m.natural_keys) AS nk
+                      WHERE m.rel = the_rel AND (m.normalize_keys OR NOT k.folded)
+                        AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(nk, ',')) AS c
+                                   ORDER BY 1) = k.sorted);
   IF w.cols IS NOT NULL THEN
     RAISE WARNING 'manage_table: the primary key of % is drawn from a sequence (%), and it has no natural key',
       the_rel, w.cols
@@ -542,23 +556,35 @@ BEGIN
                      ' would merge them into one.',
             HINT = CASE WHEN unregistered IS NOT NULL
                         THEN format('Its unique keys tell its rows apart: register them as natural keys, SELECT'
-                                    ' tdm.manage_table(%L, natural_keys => %L); (with the table''s other options'
-                                    ' again).', the_rel::text, '{' || unregistered || '}')
+                                    ' tdm.manage_table(%L, natural_keys => %L%s); (with the table''s other options'
+                                    ' again).', the_rel::text, unregistered::text,
+                                    CASE WHEN folding THEN ', normalize_keys => true' ELSE '' END)
                         ELSE format('If each environment draws its own keys, say so: SELECT tdm.manage_table(%L,'
                                     ' surrogate_key => true); (with the table''s other options again). Or register'
                                     ' the columns that tell the entities apart as a natural key.', the_rel::text)
                         END;
-  ELSIF unregistered IS NOT NULL AND (SELECT m.surrogate_key AND cardinality(m.natural_keys) = 0
-                                        FROM tdm.managed_table m WHERE m.rel = the_rel) THEN
-    -- (surrogate keys and no natural key: rows of two environments with
-    -- one unique key, one user in one group, are no conflict, and cannot
-    -- both load)
-    RAISE WARNING 'manage_table: % has unique keys that are no natural key: %', the_rel, '{' || unregistered || '}'
-      USING DETAIL = 'Rows of different environments that share one (the same user in the same group) are no'
-                     ' conflict to detection, and cannot both load: the run is invalid.',
-            HINT = format('Register them as natural keys: SELECT tdm.manage_table(%L, natural_keys => %L,'
-                          ' surrogate_key => true); (with the table''s other options again).', the_rel::text,
-                          '{' || unregistered || '}');
+  ELSIF unregistered IS NOT NULL
+        AND (SELECT (m.surrogate_key AND cardinality(m.natural_keys) = 0)
+                    OR (folding AND cardinality(m.natural_keys) > 0)
+               FROM tdm.managed_table m WHERE m.rel = the_rel) THEN
+    -- (surrogate keys and no natural key; or natural keys, and a lower()
+    -- index's key not registered so: rows of two environments with one
+    -- such key, one user in one group, Bob@ and bob@ under lower(email),
+    -- are no conflict, and cannot both load)
+    RAISE WARNING 'manage_table: % has unique keys that are no natural key: %', the_rel, unregistered::text
+      USING DETAIL = 'Rows of different environments that share one are no conflict to detection, and cannot'
+                     ' both load: the run is invalid.'
+                     || CASE WHEN folding THEN ' A unique index on lower() of a column takes one value in two cases'
+                                               ' for one: registered with normalize_keys, detection compares it so.'
+                             ELSE '' END,
+            HINT = format('Register them as natural keys: SELECT tdm.manage_table(%L, natural_keys => %L%s%s);'
+                          ' (with the table''s other options again).', the_rel::text,
+                          ARRAY(SELECT x FROM (SELECT unnest(m.natural_keys) AS x FROM tdm.managed_table m
+                                                WHERE m.rel = the_rel
+                                               UNION SELECT unnest(unregistered)) y ORDER BY 1)::text,
+                          CASE WHEN folding THEN ', normalize_keys => true' ELSE '' END,
+                          CASE WHEN (SELECT m.surrogate_key FROM tdm.managed_table m WHERE m.rel = the_rel)
+                               THEN ', surrogate_key => true' ELSE '' END);
   END IF;
 END
 $$;

@@ -401,9 +401,9 @@ BEGIN
        AND tdm._expr_reads(pg_get_expr(i.indexprs, i.indrelid), col)
        AND (tdm._mask_folded(rel, col, 'x') = 'x::text'
             OR tdm._expr_reads(regexp_replace(pg_get_expr(i.indexprs, i.indrelid),
-                                              '(^|[^[:alnum:]_$."])(pg_catalog\.)?lower\(\(?'
-                                              || regexp_replace(quote_ident(col), '([^[:alnum:]_])', '\\\1', 'g')
-                                              || '\)?(::text)?\)', '\1', 'g'), col))
+                                              E'(^|[^[:alnum:]_$."])(pg_catalog\\.)?lower\\(\\(?'
+                                              || regexp_replace(quote_ident(col), '([^[:alnum:]_])', E'\\\\\\1', 'g')
+                                              || E'\\)?(::text)?\\)', E'\\1', 'g'), col))
      ORDER BY 1 LIMIT 1;
     IF FOUND THEN
       RETURN format('%s is read by an expression of unique index %s: %s masks the value as written, and values'

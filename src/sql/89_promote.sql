@@ -1134,7 +1134,8 @@ BEGIN
                                     ' tdm.archive_release took out of master.',
                                     coalesce(tdm._promoted_to(release), 'master'))
                         ELSE 'restore_release puts back the rows of a release tdm.archive_release took out of master;'
-                             ' this one was never promoted: promote it (tdm.promote).' END;
+                             ' this one''s rows are not in master now (never promoted, or a rollback took them'
+                             ' out): promote it (tdm.promote).' END;
   END IF;
   PERFORM tdm._refuse_row_security('restore_release', 'master');
   -- (The audit's head before master's tables, decision 120, not waiting

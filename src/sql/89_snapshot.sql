@@ -63,6 +63,9 @@ CREATE TABLE tdm.snapshot_release (
   consolidated_run   bigint,
   consolidated_calls int,   -- its calls then (called again since: its rows are another call's)
   locked_rows        text,  -- its lock then (tdm._locked_rows): tagged since with other rows, another
+  -- (whose rows the snapshot holds: its lock then, put back with them,
+  -- tdm._reconcile_releases; {"locked_at", "rows": tdm.release_lock rows})
+  lock               jsonb,
   PRIMARY KEY (snapshot_id, release)
 );
 CREATE INDEX ON tdm.snapshot_release (run_id);
@@ -77,6 +80,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce(md5(string_agg(format('%s|%s|%s|%s', l.env, l.rel, l.row_count, l.checksum), ','
                                  ORDER BY l.env COLLATE "C", l.rel::text COLLATE "C")), 'no rows')
     FROM tdm.release_lock l WHERE l.release = _locked_rows.release AND l.row_count > 0
+$$;
+
+-- A release's lock as one value (tdm.snapshot_release.lock): when it was
+-- locked, and its rows per environment and table (tables by name).
+CREATE FUNCTION tdm._lock_of(release text) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT jsonb_build_object('locked_at', (SELECT x.locked_at FROM tdm.release x WHERE x.release = _lock_of.release),
+                            'rows', coalesce(jsonb_agg(to_jsonb(l) - 'release'
+                                                       ORDER BY l.env COLLATE "C", l.rel::text COLLATE "C"), '[]'))
+    FROM tdm.release_lock l WHERE l.release = _lock_of.release
 $$;
 
 -- Whether run `run_id` consolidated rows a snapshot holds (in master, or
@@ -415,15 +428,17 @@ BEGIN
   -- (promote, archive and restore write the target: their statuses are
   -- settled under this lock)
   INSERT INTO tdm.snapshot_release (snapshot_id, release, status, run_id, consolidated_run, consolidated_calls,
-                                    locked_rows)
+                                    locked_rows, lock)
   SELECT id, r.release, r.status,
-         CASE WHEN tdm._presence(r.status) <> 'neither' AND tdm._promoted_to(r.release) = s.target
-              THEN tdm._promoted_run(r.release) END,
+         CASE WHEN held THEN tdm._promoted_run(r.release) END,
          -- (consolidated into it, not promoted: a rollback forward to the
          -- snapshot makes that run the completed one again)
          c.run_id, c.calls,
-         CASE WHEN r.status = 'consolidated' THEN tdm._locked_rows(r.release) END
+         CASE WHEN r.status = 'consolidated' THEN tdm._locked_rows(r.release) END,
+         CASE WHEN held THEN tdm._lock_of(r.release) END
     FROM tdm.release r
+   CROSS JOIN LATERAL (SELECT tdm._presence(r.status) <> 'neither' AND tdm._promoted_to(r.release) = s.target
+                         AS held) h
     LEFT JOIN LATERAL (SELECT x.run_id, x.calls FROM tdm.run x
                         WHERE r.status = 'consolidated' AND x.release = r.release AND x.target = s.target
                           AND x.status = 'completed'
@@ -1091,7 +1106,7 @@ DECLARE
 BEGIN
   FOR r IN SELECT x.release, x.status, tdm._presence(x.status) AS now_at,
                   tdm._presence(coalesce(sr.status, 'open')) AS then_at,
-                  tdm._promoted_to(x.release) AS promoted_to
+                  tdm._promoted_to(x.release) AS promoted_to, sr.lock
              FROM tdm.release x
              LEFT JOIN tdm.snapshot_release sr ON sr.snapshot_id = snapshot_id AND sr.release = x.release
             ORDER BY x.release FOR NO KEY UPDATE OF x LOOP
@@ -1109,6 +1124,22 @@ BEGIN
                     ELSE 'consolidated' END;
     UPDATE tdm.release x SET status = now_status WHERE x.release = r.release;
     changed := changed || jsonb_build_object(r.release, r.status || ' -> ' || now_status);
+    -- (Back in the target or archived, with the rows its lock then
+    -- counted: that lock again, which a tagging since may have dropped or
+    -- replaced; later releases' tagging reads it. Tables dropped since
+    -- are left out.)
+    IF r.then_at <> 'neither' AND r.lock IS NOT NULL AND tdm._lock_of(r.release) IS DISTINCT FROM r.lock THEN
+      DELETE FROM tdm.release_lock l WHERE l.release = r.release;
+      INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum, locked_at, shape, fills)
+      SELECT r.release, x.env, to_regclass(x.rel), x.row_count, x.checksum, x.locked_at, x.shape,
+             coalesce(x.fills, '{}')
+        FROM jsonb_to_recordset(r.lock -> 'rows')
+               AS x(env text, rel text, row_count bigint, checksum text, locked_at timestamptz, shape text,
+                    fills jsonb)
+       WHERE to_regclass(x.rel) IS NOT NULL;
+      UPDATE tdm.release x SET locked_at = (r.lock ->> 'locked_at')::timestamptz WHERE x.release = r.release;
+      changed := jsonb_set(changed, ARRAY[r.release], to_jsonb(changed ->> r.release || ' (its lock put back)'));
+    END IF;
   END LOOP;
   RETURN nullif(changed, '{}');
 END
