@@ -530,6 +530,7 @@ BEGIN
                  array_agg(coalesce(a.attname::text, f.col) ORDER BY coalesce(a.attname::text, f.col)) AS sorted,
                  bool_or(f.col IS NOT NULL) AS folded
             FROM pg_index i
+           CROSS JOIN (SELECT m.pk_columns AS cols FROM tdm.managed_table m WHERE m.rel = the_rel) pk
            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, n)
             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum AND u.attnum > 0
             -- (lower() of one column, the index's only expression)
@@ -542,8 +543,17 @@ BEGIN
                                          || E'\\)?(::text)?\\)$')) f ON true
            WHERE i.indrelid = the_rel AND i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL
              AND i.indisvalid
+             AND u.n <= i.indnkeyatts  -- (not its INCLUDE columns)
            GROUP BY i.indexrelid
-          HAVING bool_and(a.attname IS NOT NULL OR f.col IS NOT NULL)) k
+          HAVING bool_and(a.attname IS NOT NULL OR f.col IS NOT NULL)
+             -- (not one holding the primary key, or a column drawn from a
+             -- sequence: UNIQUE (tenant_id, id) is as local as the id)
+             AND NOT bool_or(a.attidentity <> '' OR a.attname = ANY (pk.cols)
+                             OR EXISTS (SELECT FROM pg_attrdef d
+                                          JOIN pg_depend p ON p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
+                                          JOIN pg_class q ON q.oid = p.refobjid AND q.relkind = 'S'
+                                         WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum
+                                           AND p.refclassid = 'pg_class'::regclass))) k
    WHERE NOT EXISTS (SELECT FROM tdm.managed_table m, unnest(m.natural_keys) AS nk
                       WHERE m.rel = the_rel AND (m.normalize_keys OR NOT k.folded)
                         AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(nk, ',')) AS c
@@ -571,7 +581,10 @@ BEGIN
     -- index's key not registered so: rows of two environments with one
     -- such key, one user in one group, Bob@ and bob@ under lower(email),
     -- are no conflict, and cannot both load)
-    RAISE WARNING 'manage_table: % has unique keys that are no natural key: %', the_rel, unregistered::text
+    RAISE WARNING 'manage_table: % has unique keys that are no natural key%: %', the_rel,
+      CASE WHEN folding AND (SELECT cardinality(m.natural_keys) > 0 FROM tdm.managed_table m WHERE m.rel = the_rel)
+           THEN ' as detection compares them (a unique index on lower() folds case, normalize_keys is off)' ELSE '' END,
+      unregistered::text
       USING DETAIL = 'Rows of different environments that share one are no conflict to detection, and cannot'
                      ' both load: the run is invalid.'
                      || CASE WHEN folding THEN ' A unique index on lower() of a column takes one value in two cases'

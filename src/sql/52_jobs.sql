@@ -152,9 +152,6 @@ BEGIN
 END
 $$;
 
--- Waits (on the latch, woken when a worker this backend launched ends;
--- otherwise re-checking every second) until the job ends or the timeout
--- passes; returns its status.
 -- The advisory lock a tdm.cancel_job call holds on job `job_id` until it
 -- commits (its worker waits for it to read the call's audit row).
 CREATE FUNCTION tdm._cancel_key(job_id bigint) RETURNS bigint
@@ -162,6 +159,9 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
   SELECT pg_catalog.hashtextextended('tdm cancel_job ' || job_id, 0)
 $$;
 
+-- Waits (on the latch, woken when a worker this backend launched ends;
+-- otherwise re-checking every second) until the job ends or the timeout
+-- passes; returns its status.
 CREATE FUNCTION tdm.wait_job(job_id bigint, timeout interval DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE

@@ -253,7 +253,7 @@ $$;
 CREATE FUNCTION tdm._expr_reads(expr text, col text) RETURNS bool
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce(regexp_replace(expr, '''([^'']|'''')*''', '''''', 'g')
-                    ~ ('(^|[^[:alnum:]_$":])' || regexp_replace(quote_ident(col), '([^[:alnum:]_])', '\\\1', 'g')
+                    ~ ('(^|[^[:alnum:]_$":])' || regexp_replace(quote_ident(col), '([^[:alnum:]_])', E'\\\\\\1', 'g')
                        || '($|[^[:alnum:]_$"])'), false)
 $$;
 

@@ -83,13 +83,32 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- A release's lock as one value (tdm.snapshot_release.lock): when it was
--- locked, and its rows per environment and table (tables by name).
+-- locked, and its rows per environment and table (tables by name, and
+-- OID: tdm._lock_rows reads them back).
 CREATE FUNCTION tdm._lock_of(release text) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT jsonb_build_object('locked_at', (SELECT x.locked_at FROM tdm.release x WHERE x.release = _lock_of.release),
-                            'rows', coalesce(jsonb_agg(to_jsonb(l) - 'release'
+                            'rows', coalesce(jsonb_agg(to_jsonb(l) - 'release' || jsonb_build_object('rel_oid', l.rel::oid)
                                                        ORDER BY l.env COLLATE "C", l.rel::text COLLATE "C"), '[]'))
     FROM tdm.release_lock l WHERE l.release = _lock_of.release
+$$;
+
+-- The rows of a lock tdm._lock_of recorded, each table as it is now: by
+-- its name where that is a managed table (a restored dump's OIDs are
+-- new), else by its OID where that is one (renamed since); a table
+-- neither finds (dropped) is left out.
+CREATE FUNCTION tdm._lock_rows(lock jsonb)
+RETURNS TABLE (env text, rel regclass, row_count bigint, checksum text, locked_at timestamptz, shape text,
+               fills jsonb)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT y.env, y.rel, y.row_count, y.checksum, y.locked_at, y.shape, y.fills
+    FROM (SELECT x.env, coalesce((SELECT m.rel FROM tdm.managed_table m WHERE m.rel = to_regclass(x.rel)),
+                                 (SELECT m.rel FROM tdm.managed_table m WHERE m.rel::oid = x.rel_oid)) AS rel,
+                 x.row_count, x.checksum, x.locked_at, x.shape, coalesce(x.fills, '{}') AS fills
+            FROM jsonb_to_recordset(lock -> 'rows')
+                   AS x(env text, rel text, rel_oid oid, row_count bigint, checksum text, locked_at timestamptz,
+                        shape text, fills jsonb)) y
+   WHERE y.rel IS NOT NULL
 $$;
 
 -- Whether run `run_id` consolidated rows a snapshot holds (in master, or
@@ -1128,17 +1147,24 @@ BEGIN
     -- counted: that lock again, which a tagging since may have dropped or
     -- replaced; later releases' tagging reads it. Tables dropped since
     -- are left out.)
-    IF r.then_at <> 'neither' AND r.lock IS NOT NULL AND tdm._lock_of(r.release) IS DISTINCT FROM r.lock THEN
+    IF r.then_at <> 'neither' AND r.lock IS NOT NULL
+       AND ((SELECT x.locked_at FROM tdm.release x WHERE x.release = r.release)
+              IS DISTINCT FROM (r.lock ->> 'locked_at')::timestamptz
+            OR EXISTS (SELECT x.env, x.rel, x.row_count, x.checksum FROM tdm._lock_rows(r.lock) x
+                       EXCEPT SELECT l.env, l.rel, l.row_count, l.checksum FROM tdm.release_lock l
+                               WHERE l.release = r.release)
+            OR EXISTS (SELECT l.env, l.rel, l.row_count, l.checksum FROM tdm.release_lock l
+                        WHERE l.release = r.release
+                       EXCEPT SELECT x.env, x.rel, x.row_count, x.checksum FROM tdm._lock_rows(r.lock) x)) THEN
+      changed := jsonb_set(changed, ARRAY[r.release], to_jsonb(format(
+                   '%s (its lock put back: %s rows, where it held %s)', changed ->> r.release,
+                   (SELECT coalesce(sum(x.row_count), 0) FROM tdm._lock_rows(r.lock) x),
+                   (SELECT coalesce(sum(l.row_count), 0) FROM tdm.release_lock l WHERE l.release = r.release))));
       DELETE FROM tdm.release_lock l WHERE l.release = r.release;
       INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum, locked_at, shape, fills)
-      SELECT r.release, x.env, to_regclass(x.rel), x.row_count, x.checksum, x.locked_at, x.shape,
-             coalesce(x.fills, '{}')
-        FROM jsonb_to_recordset(r.lock -> 'rows')
-               AS x(env text, rel text, row_count bigint, checksum text, locked_at timestamptz, shape text,
-                    fills jsonb)
-       WHERE to_regclass(x.rel) IS NOT NULL;
+      SELECT r.release, x.env, x.rel, x.row_count, x.checksum, x.locked_at, x.shape, x.fills
+        FROM tdm._lock_rows(r.lock) x;
       UPDATE tdm.release x SET locked_at = (r.lock ->> 'locked_at')::timestamptz WHERE x.release = r.release;
-      changed := jsonb_set(changed, ARRAY[r.release], to_jsonb(changed ->> r.release || ' (its lock put back)'));
     END IF;
   END LOOP;
   RETURN nullif(changed, '{}');

@@ -4,7 +4,7 @@
 -- the release's rows in the environments "part of no release", and a
 -- rollback before its promotion left it consolidated with no lock.
 BEGIN;
-SELECT plan(5);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -35,11 +35,26 @@ SELECT tdm.rollback(:with_lp);
 SELECT is((SELECT status FROM tdm.release WHERE release = 'LP'), 'promoted', 'rolled forward: LP is promoted');
 SELECT is(tdm._lock_of('LP'), :'lock_then'::jsonb, 'with the lock it had then');
 SELECT is((SELECT j.detail -> 'releases' ->> 'LP' FROM tdm.job j WHERE j.kind = 'rollback'
-            ORDER BY j.job_id DESC LIMIT 1), 'open -> promoted (its lock put back)', 'the rollback says so');
+            ORDER BY j.job_id DESC LIMIT 1), 'open -> promoted (its lock put back: 2 rows, where it held 0)',
+          'the rollback says so');
 -- Back before its promotion: consolidated, its lock held, promoted again.
 SELECT tdm.rollback(:before);
 SELECT is((SELECT ROW(status, locked_at IS NOT NULL)::text FROM tdm.release WHERE release = 'LP'),
           '(consolidated,t)', 'rolled back before its promotion: consolidated, still locked');
+-- A table renamed since: its lock rows follow it (by OID), and the lock,
+-- the same rows, is not put back.
+ALTER TABLE staging.lp_item RENAME TO lp_thing;
+ALTER TABLE master.lp_item RENAME TO lp_thing;
+SELECT tdm.rollback(:with_lp);
+SELECT is((SELECT ROW(x.status, (SELECT count(*) FROM tdm.release_lock l
+                                  WHERE l.release = 'LP' AND l.rel = 'staging.lp_thing'::regclass))::text
+             FROM tdm.release x WHERE x.release = 'LP'), '(promoted,1)',
+          'a table renamed since keeps its lock row');
+SELECT is((SELECT j.detail -> 'releases' ->> 'LP' FROM tdm.job j WHERE j.kind = 'rollback'
+            ORDER BY j.job_id DESC LIMIT 1), 'consolidated -> promoted', 'and the same lock is not put back');
+ALTER TABLE staging.lp_thing RENAME TO lp_item;
+ALTER TABLE master.lp_thing RENAME TO lp_item;
+SELECT tdm.rollback(:before);
 SELECT lives_ok($$SELECT tdm.promote('LP')$$, 'and promoted again');
 
 SELECT * FROM finish();
