@@ -548,12 +548,12 @@ BEGIN
           HAVING bool_and(a.attname IS NOT NULL OR f.col IS NOT NULL)
              -- (not one holding the primary key, or a column drawn from a
              -- sequence: UNIQUE (tenant_id, id) is as local as the id)
-             AND NOT bool_or(a.attidentity <> '' OR a.attname = ANY (pk.cols)
+             AND NOT coalesce(bool_or(a.attidentity <> '' OR a.attname = ANY (pk.cols)
                              OR EXISTS (SELECT FROM pg_attrdef d
                                           JOIN pg_depend p ON p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
                                           JOIN pg_class q ON q.oid = p.refobjid AND q.relkind = 'S'
                                          WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum
-                                           AND p.refclassid = 'pg_class'::regclass))) k
+                                           AND p.refclassid = 'pg_class'::regclass)), false)) k
    WHERE NOT EXISTS (SELECT FROM tdm.managed_table m, unnest(m.natural_keys) AS nk
                       WHERE m.rel = the_rel AND (m.normalize_keys OR NOT k.folded)
                         AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(nk, ',')) AS c
