@@ -693,10 +693,17 @@ BEGIN
   action := d.action::text;
   merged := d.merged;
   renames := d.renames;
+  -- (The member kept: an environment's only member is labelled by the
+  -- environment, read from the conflict at hand; other labels, env:key,
+  -- through tdm.conflict_member, whose scan of tdm.conflict, once per
+  -- decision, cost seconds before autovacuum had analyzed it.)
   survivor := CASE WHEN d.action = 'keep'
-                   THEN (SELECT cm.member FROM tdm.conflict_member cm
-                          WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
-                            AND cm.label = d.keep_env)
+                   THEN coalesce((SELECT min(o.n - 1)::int
+                                    FROM jsonb_array_elements(c.members) WITH ORDINALITY AS o(m, n)
+                                   WHERE o.m ->> 'env' = d.keep_env HAVING count(*) = 1),
+                                 (SELECT cm.member FROM tdm.conflict_member cm
+                                   WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id
+                                     AND cm.label = d.keep_env))
                    ELSE 0 END;
   rekeyed := CASE WHEN d.action = 'keep_all' THEN tdm._new_key_members(c, d.renames, elsewhere => false)
                   ELSE '{}' END;
