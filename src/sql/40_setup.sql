@@ -544,11 +544,12 @@ BEGIN
            WHERE i.indrelid = the_rel AND i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL
              AND i.indisvalid
              AND u.n <= i.indnkeyatts  -- (not its INCLUDE columns)
-           GROUP BY i.indexrelid
+           GROUP BY i.indexrelid, pk.cols
           HAVING bool_and(a.attname IS NOT NULL OR f.col IS NOT NULL)
              -- (not one holding the primary key, or a column drawn from a
              -- sequence: UNIQUE (tenant_id, id) is as local as the id)
-             AND NOT coalesce(bool_or(a.attidentity <> '' OR a.attname = ANY (pk.cols)
+             AND NOT pk.cols <@ array_agg(coalesce(a.attname::text, f.col))
+             AND NOT coalesce(bool_or(a.attidentity <> ''
                              OR EXISTS (SELECT FROM pg_attrdef d
                                           JOIN pg_depend p ON p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
                                           JOIN pg_class q ON q.oid = p.refobjid AND q.relkind = 'S'
@@ -582,7 +583,8 @@ BEGIN
     -- such key, one user in one group, Bob@ and bob@ under lower(email),
     -- are no conflict, and cannot both load)
     RAISE WARNING 'manage_table: % has unique keys that are no natural key%: %', the_rel,
-      CASE WHEN folding AND (SELECT cardinality(m.natural_keys) > 0 FROM tdm.managed_table m WHERE m.rel = the_rel)
+      CASE WHEN folding AND (SELECT cardinality(m.natural_keys) > 0 AND NOT m.normalize_keys
+                               FROM tdm.managed_table m WHERE m.rel = the_rel)
            THEN ' as detection compares them (a unique index on lower() folds case, normalize_keys is off)' ELSE '' END,
       unregistered::text
       USING DETAIL = 'Rows of different environments that share one are no conflict to detection, and cannot'

@@ -101,14 +101,18 @@ CREATE FUNCTION tdm._lock_rows(lock jsonb)
 RETURNS TABLE (env text, rel regclass, row_count bigint, checksum text, locked_at timestamptz, shape text,
                fills jsonb)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT y.env, y.rel, y.row_count, y.checksum, y.locked_at, y.shape, y.fills
-    FROM (SELECT x.env, coalesce((SELECT m.rel FROM tdm.managed_table m WHERE m.rel = to_regclass(x.rel)),
-                                 (SELECT m.rel FROM tdm.managed_table m WHERE m.rel::oid = x.rel_oid)) AS rel,
+  -- (One row per environment and table: where tables swapped names, or
+  -- one was renamed onto another's, the row found by name wins.)
+  SELECT DISTINCT ON (y.env, y.rel) y.env, y.rel, y.row_count, y.checksum, y.locked_at, y.shape, y.fills
+    FROM (SELECT x.env, coalesce(n.rel, o.rel) AS rel, n.rel IS NOT NULL AS by_name,
                  x.row_count, x.checksum, x.locked_at, x.shape, coalesce(x.fills, '{}') AS fills
             FROM jsonb_to_recordset(lock -> 'rows')
                    AS x(env text, rel text, rel_oid oid, row_count bigint, checksum text, locked_at timestamptz,
-                        shape text, fills jsonb)) y
+                        shape text, fills jsonb)
+            LEFT JOIN tdm.managed_table n ON n.rel = to_regclass(x.rel)
+            LEFT JOIN tdm.managed_table o ON o.rel::oid = x.rel_oid) y
    WHERE y.rel IS NOT NULL
+   ORDER BY y.env, y.rel, y.by_name DESC
 $$;
 
 -- Whether run `run_id` consolidated rows a snapshot holds (in master, or
@@ -1150,17 +1154,22 @@ BEGIN
     IF r.then_at <> 'neither' AND r.lock IS NOT NULL
        AND ((SELECT x.locked_at FROM tdm.release x WHERE x.release = r.release)
               IS DISTINCT FROM (r.lock ->> 'locked_at')::timestamptz
+            -- (rows of managed tables only, on both sides: a table
+            -- unmanaged or dropped since keeps its row, as unmanage_table
+            -- leaves it; shape and fills are never changed in place)
             OR EXISTS (SELECT x.env, x.rel, x.row_count, x.checksum FROM tdm._lock_rows(r.lock) x
                        EXCEPT SELECT l.env, l.rel, l.row_count, l.checksum FROM tdm.release_lock l
-                               WHERE l.release = r.release)
+                               WHERE l.release = r.release AND l.rel IN (SELECT m.rel FROM tdm.managed_table m))
             OR EXISTS (SELECT l.env, l.rel, l.row_count, l.checksum FROM tdm.release_lock l
-                        WHERE l.release = r.release
+                        WHERE l.release = r.release AND l.rel IN (SELECT m.rel FROM tdm.managed_table m)
                        EXCEPT SELECT x.env, x.rel, x.row_count, x.checksum FROM tdm._lock_rows(r.lock) x)) THEN
       changed := jsonb_set(changed, ARRAY[r.release], to_jsonb(format(
                    '%s (its lock put back: %s rows, where it held %s)', changed ->> r.release,
                    (SELECT coalesce(sum(x.row_count), 0) FROM tdm._lock_rows(r.lock) x),
-                   (SELECT coalesce(sum(l.row_count), 0) FROM tdm.release_lock l WHERE l.release = r.release))));
-      DELETE FROM tdm.release_lock l WHERE l.release = r.release;
+                   (SELECT coalesce(sum(l.row_count), 0) FROM tdm.release_lock l
+                     WHERE l.release = r.release AND l.rel IN (SELECT m.rel FROM tdm.managed_table m)))));
+      DELETE FROM tdm.release_lock l
+       WHERE l.release = r.release AND l.rel IN (SELECT m.rel FROM tdm.managed_table m);
       INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum, locked_at, shape, fills)
       SELECT r.release, x.env, x.rel, x.row_count, x.checksum, x.locked_at, x.shape, x.fills
         FROM tdm._lock_rows(r.lock) x;
