@@ -1185,18 +1185,32 @@ COMMENT ON FUNCTION tdm.add_rule(text, regclass, text, text) IS
 
 -- A business rule's predicate planned against its table, as validation
 -- will: NULL when it is still valid, else why not.
-CREATE FUNCTION tdm._rule_problem(r tdm.rule) RETURNS text
+-- With `nowait`, a table another session holds (a load's locks) is not
+-- waited for: NULL, unknown (a consolidation's call checks so, and its
+-- job, which waits with a progress row, again).
+CREATE FUNCTION tdm._rule_problem(r tdm.rule, nowait bool DEFAULT false) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  lock_timeout_was text := current_setting('lock_timeout');
 BEGIN
   -- (Outside the block below: a session that may not create the views is
   -- not a rule that no longer fits.)
   PERFORM tdm._rule_views(NULL, NULL, r.predicate);
+  IF nowait THEN
+    PERFORM set_config('lock_timeout', '100ms', true);
+  END IF;
   BEGIN
     EXECUTE format(E'SELECT 1 FROM ONLY %s WHERE (%s\n) LIMIT 0', r.rel, r.predicate);
   EXCEPTION WHEN syntax_error_or_access_rule_violation OR data_exception OR feature_not_supported THEN
+    PERFORM set_config('lock_timeout', lock_timeout_was, true);
     PERFORM tdm._drop_rule_views();
     RETURN SQLERRM;
+  WHEN lock_not_available THEN
+    IF NOT nowait THEN
+      RAISE;
+    END IF;
   END;
+  PERFORM set_config('lock_timeout', lock_timeout_was, true);
   PERFORM tdm._drop_rule_views();
   RETURN NULL;
 END

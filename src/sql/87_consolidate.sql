@@ -452,7 +452,8 @@ $$;
 
 -- What consolidation needs before it starts: a locked release, the target
 -- schema with every managed table.
-CREATE FUNCTION tdm._consolidate_check(the_release text, the_target text) RETURNS tdm.release
+CREATE FUNCTION tdm._consolidate_check(the_release text, the_target text, in_call bool DEFAULT false)
+RETURNS tdm.release
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r tdm.release;
@@ -545,7 +546,7 @@ BEGIN
   -- dropped since) would fail validation inside its generated query.
   SELECT x.name, format('rule "%s" on %s is no longer valid: %s', x.name, x.rel, x.problem)
     INTO bad_rule, missing
-    FROM (SELECT br.name, br.rel, tdm._rule_problem(br) AS problem FROM tdm.rule br) x
+    FROM (SELECT br.name, br.rel, tdm._rule_problem(br, nowait => in_call) AS problem FROM tdm.rule br) x
    WHERE x.problem IS NOT NULL ORDER BY x.name LIMIT 1;
   IF missing IS NOT NULL THEN
     RAISE EXCEPTION 'consolidate: %', missing
@@ -608,7 +609,9 @@ BEGIN
             HINT = 'Wait for it to finish (tdm.progress shows it), then call tdm.consolidate again.'
                    ' A session idle in transaction ends it with COMMIT.';
   END IF;
-  PERFORM tdm._consolidate_check(release, target);
+  -- (A business rule's check does not wait for the target here: the job
+  -- checks it again, waiting with a progress row.)
+  PERFORM tdm._consolidate_check(release, target, in_call => true);
   PERFORM tdm._warn_lock_room('consolidate');
   job := tdm._start_job('consolidate', release, wait, jsonb_build_object('target', target));
   IF wait THEN
