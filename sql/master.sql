@@ -119,16 +119,7 @@ SELECT pg_temp.wait_until(format('(SELECT count(*) FROM pg_stat_clear_snapshot()
          AS analyzed_after_swap;
 -- (The notification reaches the listening session a moment after the
 -- commit: read until it has.)
-\set ECHO none
-CREATE TEMP TABLE tooling_notes AS SELECT * FROM dblink_get_notify('tooling');
-DO $$BEGIN
-  FOR i IN 1 .. 200 LOOP
-    EXIT WHEN EXISTS (SELECT FROM pg_temp.tooling_notes);
-    PERFORM pg_sleep(0.05);
-    INSERT INTO pg_temp.tooling_notes SELECT * FROM dblink_get_notify('tooling');
-  END LOOP;
-END$$;
-\set ECHO all
+\ir sql/include/tooling_notes.sql
 SELECT notify_name, extra::jsonb - 'job_id' - 'deployment_id' - 'snapshot_id' AS payload
   FROM pg_temp.tooling_notes;
 SELECT status FROM tdm.release WHERE release = 'R3';

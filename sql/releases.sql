@@ -269,16 +269,7 @@ SELECT tdm.rollback_release('R-LD1') IS NOT NULL AS rolled_back;
 RESET client_min_messages;
 -- (The notification reaches the listening session a moment after the
 -- commit: read until it has.)
-\set ECHO none
-CREATE TEMP TABLE tooling_notes AS SELECT * FROM dblink_get_notify('tooling');
-DO $$BEGIN
-  FOR i IN 1 .. 200 LOOP
-    EXIT WHEN EXISTS (SELECT FROM pg_temp.tooling_notes);
-    PERFORM pg_sleep(0.05);
-    INSERT INTO pg_temp.tooling_notes SELECT * FROM dblink_get_notify('tooling');
-  END LOOP;
-END$$;
-\set ECHO all
+\ir sql/include/tooling_notes.sql
 SELECT notify_name, octet_length(extra) < 8000 AS fits,
        extra::jsonb - 'job_id' - 'deployment_id' - 'snapshot_id' AS payload
   FROM pg_temp.tooling_notes;
