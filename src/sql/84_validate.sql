@@ -345,7 +345,8 @@ BEGIN
   EXECUTE format(
     'INSERT INTO tdm.violation (run_id, rel, kind, severity, row_key, detail)'
     ' SELECT $1, $2, %1$L, ''error'', %2$s,'
-    '        jsonb_build_object(''constraint'', $4, ''values'', %3$s, ''with'', %4$L)'
+    '        jsonb_build_object(''constraint'', $4, ''values'', %3$s, ''with'', %4$L,'
+    '                           ''other'', (SELECT %11$s FROM %8$s x WHERE %9$s LIMIT 1))'
     '   FROM (SELECT t.*, %5$s FROM %6$s t WHERE (%7$s)) t'
     '  WHERE EXISTS (SELECT 1 FROM %8$s x WHERE %9$s)%10$s',
     CASE WHEN exclusion IS NULL THEN 'unique' ELSE 'check' END, row_key, values_json,
@@ -354,7 +355,8 @@ BEGIN
     CASE WHEN but_not_rel IS NOT NULL
          THEN format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
                      tdm._computed_keys_of(key_list, but_not_rel, predicate, release_column), matches)
-         ELSE '' END)
+         ELSE '' END,
+    tdm._other_release_row(the_rel))
     USING run, the_rel, release, coalesce(exclusion, (SELECT c.relname::text FROM pg_class c WHERE c.oid = idx));
   GET DIAGNOSTICS n = ROW_COUNT;
   RETURN found_rows + n;
@@ -366,8 +368,18 @@ $$;
 CREATE FUNCTION tdm._computed_keys_of(key_list text, rel regclass, predicate text, release_column text)
 RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT format('(SELECT %s FROM %s t WHERE (%s) AND t.%I IS DISTINCT FROM $3)', key_list, rel, predicate,
+  SELECT format('(SELECT t.*, %s FROM %s t WHERE (%s) AND t.%I IS DISTINCT FROM $3)', key_list, rel, predicate,
                 release_column)
+$$;
+
+-- A unique violation's `other` (over a row x of another release that
+-- the row collides with): that row's release and primary key, so the
+-- DBA finds it without searching for the values.
+CREATE FUNCTION tdm._other_release_row(the_rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('jsonb_build_object(''release'', x.%I, ''key'', %s)', m.release_column,
+                tdm._key_json(the_rel, m.pk_columns, 'x'))
+    FROM tdm.managed_table m WHERE m.rel = the_rel
 $$;
 
 -- A business rule's predicate as validation evaluates it on a row t: true
@@ -769,7 +781,9 @@ BEGIN
                       ELSE matches END;
       EXECUTE insert_head || format(
         'SELECT $1, $2, ''unique'', ''error'', %1$s,'
-        '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s, ''with'', %4$L)'
+        '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s, ''with'', %4$L,'
+        '                          ''other'', (SELECT %11$s FROM %7$s x WHERE %10$s AND x.%6$I IS DISTINCT FROM $3'
+        '                                      LIMIT 1))'
         '  FROM %5$s t WHERE t.%6$I = $3'
         '   AND EXISTS (SELECT 1 FROM %7$s x WHERE %10$s AND x.%6$I IS DISTINCT FROM $3)'
         || CASE WHEN con.in_target
@@ -777,7 +791,7 @@ BEGIN
                 ELSE '' END
         || CASE WHEN con.registered THEN '   AND %1$s IN (SELECT unnest($4::jsonb[]))' ELSE '' END,
         row_key, con.name, tdm._key_json(the_rel, con.cols, 't'), 'rows of other releases in ' || master_rel::text,
-        source, m.release_column, master_rel, matches, target_rel, one_key)
+        source, m.release_column, master_rel, matches, target_rel, one_key, tdm._other_release_row(the_rel))
         USING run, the_rel, release, merged_rows;
       GET DIAGNOSTICS n = ROW_COUNT;
       errors := errors + n;
@@ -865,14 +879,16 @@ BEGIN
       ' UNION ALL '
       'SELECT $1, $2, ''unique'', ''error'', %1$s,'
       '       jsonb_build_object(''constraint'', %2$L, ''values'', %3$s,'
-      '                          ''with'', ''rows of other releases in '' || $3::text)'
+      '                          ''with'', ''rows of other releases in '' || $3::text,'
+      '                          ''other'', (SELECT %10$s FROM %7$s x WHERE %8$s AND x.%9$I IS DISTINCT FROM $4'
+      '                                      LIMIT 1))'
       '  FROM %5$s t WHERE EXISTS (SELECT 1 FROM %7$s x WHERE %8$s AND x.%9$I IS DISTINCT FROM $4)',
       row_key, con.name, tdm._key_json(the_rel, con.cols, 't'),
       (SELECT string_agg(format('t.%I%s', c, coll), ', ') FROM unnest(con.cols, con.collations) AS u(c, coll)),
       source,
       CASE WHEN con.nulls_equal THEN 'true'
            ELSE (SELECT string_agg(tdm._has_value(target_rel, 't', c), ' AND ') FROM unnest(con.cols) AS c) END,
-      target_rel, matches, m.release_column) USING run, the_rel, target_rel, release;
+      target_rel, matches, m.release_column, tdm._other_release_row(the_rel)) USING run, the_rel, target_rel, release;
     GET DIAGNOSTICS n = ROW_COUNT;
     errors := errors + n;
   END LOOP;

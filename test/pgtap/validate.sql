@@ -4,7 +4,7 @@
 -- first.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(23);
+SELECT plan(24);
 
 SELECT tdm.add_environment('st1', 'st1', 10);
 SELECT tdm.manage_table('staging.users', '{email}', 'updated_at');
@@ -95,6 +95,9 @@ $$;
 SELECT results_eq($$SELECT pg_temp.flagged('tdm_validate_target.people_email_folded', false)$$,
   ARRAY['unique 10 {"lower(email)": "ann@x"} rows of other releases in tdm_validate_target.people'],
   'an expression: ANN@X meets Ann@x of another release (not rv@x, the release''s own)');
+SELECT is((SELECT v.detail -> 'other' FROM tdm.violation v),
+  '{"release": "R0", "key": {"user_id": 1}}'::jsonb,
+  'the violation names the row of the other release it meets: its release and key');
 SELECT results_eq($$SELECT pg_temp.flagged('tdm_validate_target.people_email_folded', true)$$,
   ARRAY['unique 10 {"lower(email)": "ann@x"} rows of other releases in tdm_validate_target.people',
         'unique 12 {"lower(email)": "cy@x"} other collected rows',
