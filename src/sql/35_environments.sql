@@ -415,6 +415,13 @@ BEGIN
       ('tdm_remote_pg_indexes', 'pg_catalog', 'pg_indexes',
        '{schemaname text, tablename text, indexname text, indexdef text}'),
       ('tdm_remote_pg_index', 'pg_catalog', 'pg_index', '{indexrelid oid, indisvalid bool}'),
+      ('tdm_remote_pg_trigger', 'pg_catalog', 'pg_trigger',
+       '{oid oid, tgrelid oid, tgparentid oid, tgname text, tgfoid oid, tgtype int2, tgenabled text,'
+       ' tgisinternal bool, tgconstraint oid, tgdeferrable bool, tginitdeferred bool, tgnargs int2,'
+       ' tgattr text, tgargs bytea, tgqual text, tgoldtable text, tgnewtable text}'),
+      ('tdm_remote_pg_proc', 'pg_catalog', 'pg_proc', '{oid oid, proname text}'),
+      ('tdm_remote_triggers', 'information_schema', 'triggers',
+       '{event_object_schema text, event_object_table text, trigger_name text, action_condition text}'),
       ('tdm_remote_checks', 'information_schema', 'check_constraints',
        '{constraint_schema text, constraint_name text, check_clause text}')) AS v(name, remote_schema, remote, columns) LOOP
     current := tdm._env_relation(env, catalog.name);

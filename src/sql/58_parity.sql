@@ -155,6 +155,33 @@ BEGIN
 END
 $$;
 
+-- A CHECK's text (pg_get_constraintdef) as PostgreSQL prints it once
+-- parsed again: an IN list of a varchar column is stored as
+-- (ARRAY['a'::character varying, ...])::text[] when written, and as
+-- ARRAY[('a'::character varying)::text, ...] once ALTER COLUMN .. TYPE
+-- rebuilt the constraint from its text (a cast on ARRAY[] goes to its
+-- elements). The same rule, so one spelling: the latter.
+CREATE FUNCTION tdm._check_text_canonical(definition text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  literal constant text := $r$'(?:[^']|'')*'::[a-z][a-z ]*(?:\(\d+(?:,\d+)?\))?$r$;
+  found text[];
+  before text;
+BEGIN
+  LOOP
+    before := definition;
+    found := regexp_match(definition,
+                          format($r$\(ARRAY\[(%1$s(?:, %1$s)*)\]\)::([a-z][a-z ]*(?:\(\d+(?:,\d+)?\))?)\[\]$r$, literal));
+    EXIT WHEN found IS NULL;
+    definition := replace(definition, format('(ARRAY[%s])::%s[]', found[1], found[2]),
+                          format('ARRAY[%s]', regexp_replace(found[1], '(' || literal || ')',
+                                                             '(\1)::' || found[2], 'g')));
+    EXIT WHEN definition = before;
+  END LOOP;
+  RETURN definition;
+END
+$$;
+
 -- A side's indexes on `rel`: `canonical` is the definition without the
 -- index's name and the side's own schema (tdm._parity_unqualified), and
 -- `(INVALID)` after it for an index a failed CREATE INDEX CONCURRENTLY
@@ -307,7 +334,7 @@ BEGIN
            CASE WHEN d.contype = 'f' THEN format('FOREIGN KEY (%%s) REFERENCES %%s', d.pairs, d.referenced_table)
                 WHEN d.contype = 'c' THEN 'CHECK ' || d.expression
                 ELSE d.head END || d.tail,
-           tdm._parity_unqualified(d.check_text, $6)
+           tdm._check_text_canonical(tdm._parity_unqualified(d.check_text, $6))
       FROM d
     $q$,
     con, tdm._parity_catalog(side, 'pg_attribute'), cls, tdm._parity_catalog(side, 'pg_operator'),
@@ -412,6 +439,104 @@ BEGIN
 END
 $$;
 
+-- A side's triggers on the managed table `rel` (not PostgreSQL's own, for
+-- foreign keys; not the copies on a partition), read from the catalogs
+-- as tdm._parity_constraints reads constraints: `definition` spelled like
+-- CREATE TRIGGER without the table's name, the function by its name
+-- alone (its schema is the side's own, or another of the same name),
+-- events in PostgreSQL's order, UPDATE OF columns and transition tables
+-- by name, its state when not plainly enabled; `canonical` the same with
+-- a WHEN condition as its stored expression (tdm._parity_expression), the
+-- text shown only where it can be read (pg_get_triggerdef here;
+-- information_schema there, which shows it to roles of the table's
+-- owner). The trigger function's body is not compared.
+CREATE FUNCTION tdm._parity_triggers(side text, rel regclass)
+RETURNS TABLE (trigger_name text, definition text, canonical text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  schema_name text := tdm._parity_schema(side, rel);
+  table_name text := (SELECT c.relname::text FROM pg_class c WHERE c.oid = rel);
+  table_oid oid;
+  functions oid[];
+BEGIN
+  EXECUTE format('SELECT c.oid FROM %s c JOIN %s n ON n.oid = c.relnamespace'
+                 ' WHERE n.nspname = $1 AND c.relname = $2',
+                 tdm._parity_catalog(side, 'pg_class'), tdm._parity_catalog(side, 'pg_namespace'))
+    INTO table_oid USING schema_name, table_name;
+  IF table_oid IS NULL THEN
+    RETURN;
+  END IF;
+  -- (The functions by number, so that postgres_fdw asks for those only.)
+  EXECUTE format('SELECT array_agg(DISTINCT t.tgfoid) FROM %s t WHERE t.tgrelid = $1',
+                 tdm._parity_catalog(side, 'pg_trigger'))
+    INTO functions USING table_oid;
+  IF functions IS NULL THEN
+    RETURN;
+  END IF;
+  RETURN QUERY EXECUTE format(
+    $q$
+    WITH t AS MATERIALIZED (
+           SELECT t.oid, t.tgname::text AS tgname, t.tgfoid, t.tgtype::int AS tgtype,
+                  t.tgenabled::text AS tgenabled, t.tgattr::text AS tgattr, t.tgqual::text AS tgqual,
+                  t.tgconstraint <> 0 AS is_constraint, t.tgdeferrable, t.tginitdeferred, t.tgnargs,
+                  t.tgargs, t.tgoldtable::text AS tgoldtable, t.tgnewtable::text AS tgnewtable
+             FROM %1$s t WHERE t.tgrelid = $1 AND NOT t.tgisinternal AND t.tgparentid = 0),
+         a AS MATERIALIZED (
+           SELECT a.attnum, a.attname::text AS attname FROM %2$s a
+            WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped),
+         f AS MATERIALIZED (SELECT p.oid, p.proname::text AS proname FROM %3$s p WHERE p.oid = ANY ($2)),
+         numbered AS (SELECT array_agg(a.attname ORDER BY g.n) AS by_number
+                        FROM generate_series(1, (SELECT max(x.attnum) FROM a x)) AS g(n)
+                        LEFT JOIN a ON a.attnum = g.n),
+         d AS (
+           SELECT t.tgname,
+                  CASE WHEN t.is_constraint THEN 'CONSTRAINT TRIGGER ' ELSE 'TRIGGER ' END
+                  || CASE WHEN t.tgtype & 2 <> 0 THEN 'BEFORE' WHEN t.tgtype & 64 <> 0 THEN 'INSTEAD OF'
+                          ELSE 'AFTER' END || ' '
+                  || concat_ws(' OR ', CASE WHEN t.tgtype & 4 <> 0 THEN 'INSERT' END,
+                               CASE WHEN t.tgtype & 8 <> 0 THEN 'DELETE' END,
+                               CASE WHEN t.tgtype & 16 <> 0
+                                    THEN 'UPDATE' || coalesce(
+                                           ' OF ' || (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.i)
+                                                        FROM unnest(string_to_array(nullif(t.tgattr, ''), ' ')::int[])
+                                                             WITH ORDINALITY AS u(attnum, i)
+                                                        JOIN a ON a.attnum = u.attnum), '') END,
+                               CASE WHEN t.tgtype & 32 <> 0 THEN 'TRUNCATE' END)
+                  || CASE WHEN t.tgoldtable IS NOT NULL OR t.tgnewtable IS NOT NULL
+                          THEN ' REFERENCING' || coalesce(' OLD TABLE AS ' || quote_ident(t.tgoldtable), '')
+                               || coalesce(' NEW TABLE AS ' || quote_ident(t.tgnewtable), '')
+                          ELSE '' END
+                  || CASE WHEN t.tgdeferrable AND t.tginitdeferred THEN ' DEFERRABLE INITIALLY DEFERRED'
+                          WHEN t.tgdeferrable THEN ' DEFERRABLE' ELSE '' END
+                  || ' FOR EACH ' || CASE WHEN t.tgtype & 1 <> 0 THEN 'ROW' ELSE 'STATEMENT' END AS head,
+                  ' EXECUTE FUNCTION ' || quote_ident(f.proname) || '('
+                  || coalesce((SELECT string_agg(quote_literal(x), ', ' ORDER BY i)
+                                 FROM unnest((string_to_array(encode(t.tgargs, 'escape'), '\000'))[1:t.tgnargs])
+                                      WITH ORDINALITY AS u(x, i)), '') || ')'
+                  || CASE t.tgenabled WHEN 'D' THEN ' (DISABLED)' WHEN 'R' THEN ' (ENABLED REPLICA)'
+                                      WHEN 'A' THEN ' (ENABLED ALWAYS)' ELSE '' END AS tail,
+                  CASE WHEN t.tgqual IS NOT NULL
+                       THEN coalesce(tdm._parity_unqualified(%4$s, $3), 'WHEN (a condition not shown to this role)')
+                       END AS condition,
+                  -- (not called on NULL: it would loop)
+                  CASE WHEN t.tgqual IS NOT NULL THEN tdm._parity_expression(t.tgqual, numbered.by_number) END AS qual
+             FROM t CROSS JOIN numbered LEFT JOIN f ON f.oid = t.tgfoid)
+    SELECT d.tgname, d.head || coalesce(' ' || d.condition, '') || d.tail,
+           d.head || coalesce(' WHEN ' || d.qual, '') || d.tail
+      FROM d
+    $q$,
+    tdm._parity_catalog(side, 'pg_trigger'), tdm._parity_catalog(side, 'pg_attribute'),
+    tdm._parity_catalog(side, 'pg_proc'),
+    CASE WHEN side = 'local'
+         THEN E'substring(pg_get_triggerdef(t.oid) FROM \'WHEN \\(.*\\)(?= EXECUTE )\')'
+         ELSE format('(SELECT ''WHEN ('' || min(x.action_condition) || '')'' FROM %s x'
+                     '  WHERE x.event_object_schema = %L AND x.event_object_table = %L'
+                     '    AND x.trigger_name = t.tgname)',
+                     tdm._parity_catalog(side, 'triggers'), schema_name, table_name) END)
+    USING table_oid, functions, schema_name;
+END
+$$;
+
 CREATE FUNCTION tdm.schema_diff(env_a text, env_b text) RETURNS SETOF tdm.schema_drift
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 DECLARE
@@ -493,6 +618,14 @@ BEGIN
                                  FROM tdm._parity_indexes(env_b, m.rel) x
                                 WHERE x.index_name NOT IN (SELECT c.constraint_name FROM cb c WHERE c.contype IN ('p', 'u', 'x'))
                                   AND (SELECT p.in_a AND p.in_b FROM present p)),
+           ta AS MATERIALIZED (SELECT x.trigger_name AS name, x.definition, x.canonical,
+                                      row_number() OVER (PARTITION BY x.canonical ORDER BY x.trigger_name) AS k
+                                 FROM tdm._parity_triggers(env_a, m.rel) x
+                                WHERE (SELECT p.in_a AND p.in_b FROM present p)),
+           tb AS MATERIALIZED (SELECT x.trigger_name AS name, x.definition, x.canonical,
+                                      row_number() OVER (PARTITION BY x.canonical ORDER BY x.trigger_name) AS k
+                                 FROM tdm._parity_triggers(env_b, m.rel) x
+                                WHERE (SELECT p.in_a AND p.in_b FROM present p)),
            unpaired AS (
              SELECT 'constraint'::text AS what, 1 AS n, x.constraint_name AS name_a, x.definition AS def_a,
                     y.constraint_name AS name_b, y.definition AS def_b
@@ -501,6 +634,10 @@ BEGIN
              UNION ALL
              SELECT 'index', 2, x.name, x.definition, y.name, y.definition
                FROM ia x FULL JOIN ib y ON y.canonical = x.canonical AND y.k = x.k
+              WHERE x.canonical IS NULL OR y.canonical IS NULL
+             UNION ALL
+             SELECT 'trigger', 3, x.name, x.definition, y.name, y.definition
+               FROM ta x FULL JOIN tb y ON y.canonical = x.canonical AND y.k = x.k
               WHERE x.canonical IS NULL OR y.canonical IS NULL),
            named AS (
              SELECT u.what, u.n, coalesce(u.name_a, u.name_b) AS name, u.def_a,
@@ -629,7 +766,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tdm.schema_diff(text, text) IS
-  'How the managed tables differ between two environments (or one and ''local''): tables, columns, types, nullability, defaults, generated expressions, enum labels, domain CHECKs, collations, constraints, indexes';
+  'How the managed tables differ between two environments (or one and ''local''): tables, columns, types, nullability, defaults, generated expressions, enum labels, domain CHECKs, collations, constraints, indexes, triggers';
 
 -- Whether PostgreSQL can hash values of type `type` as its equality
 -- compares them (what hash_record asks of a composite's fields): a

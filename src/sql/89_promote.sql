@@ -297,7 +297,7 @@ $$;
 CREATE FUNCTION tdm._constraint_forms(rel regclass) RETURNS SETOF text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE c.contype
-           WHEN 'c' THEN regexp_replace(pg_get_constraintdef(c.oid), ' NOT VALID$', '')
+           WHEN 'c' THEN tdm._check_text_canonical(regexp_replace(pg_get_constraintdef(c.oid), ' NOT VALID$', ''))
            ELSE format('%s (%s)%s', CASE c.contype WHEN 'u' THEN 'UNIQUE' ELSE 'FOREIGN KEY' END,
                        tdm._column_list(c.conrelid, c.conkey),
                        CASE WHEN c.contype = 'f'

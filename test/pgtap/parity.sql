@@ -5,7 +5,7 @@
 -- 'local' is the managed tables themselves. Bad arguments are refused
 -- with what is wrong.
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -63,6 +63,11 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   -- unbounded bpchar against a char(8).
   CREATE TABLE tap_par_e1.cased (id int PRIMARY KEY, "Code" text, region bpchar, tdm_release text, tdm_feature text);
   CREATE TABLE tap_par_e2.cased (id int PRIMARY KEY, code text, region char(8), tdm_release text, tdm_feature text);
+  -- (An IN list of a varchar, stored as written in par1, as rebuilt by
+  -- ALTER COLUMN .. TYPE in par2: one rule.)
+  ALTER TABLE tap_par_e1.label ADD CHECK (name IN ('abc', 'abc  ', 'it''s', 'same'));
+  ALTER TABLE tap_par_e2.label ADD CHECK (name IN ('abc', 'abc  ', 'it''s', 'same'));
+  ALTER TABLE tap_par_e2.label ALTER COLUMN name TYPE varchar(20);
   INSERT INTO tap_par_e1.label VALUES (1, 'abc', 'TP1', 'F'), (2, 'same', 'TP1', 'F');
   INSERT INTO tap_par_e2.label VALUES (1, 'abc  ', 'TP1', 'F'), (2, 'same', 'TP1', 'F');
 
@@ -85,6 +90,19 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
                                  code text CONSTRAINT ruled_code_check CHECK (code <> ''),
                                  parent int REFERENCES tap_par_e2.ruled, tdm_release text, tdm_feature text);
   CREATE INDEX other_name ON tap_par_e2.ruled (lower(code));
+  -- Triggers: one alike under other names (its UPDATE OF and WHEN columns
+  -- of other numbers), one disabled in par2, one par2 lacks.
+  CREATE FUNCTION tap_par_e1.touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+  CREATE FUNCTION tap_par_e2.touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+  CREATE TRIGGER ruled_touch BEFORE UPDATE OF code, qty ON tap_par_e1.ruled
+    FOR EACH ROW WHEN (NEW.code <> OLD.code) EXECUTE FUNCTION tap_par_e1.touch();
+  CREATE TRIGGER touch_ruled BEFORE UPDATE OF code, qty ON tap_par_e2.ruled
+    FOR EACH ROW WHEN (NEW.code <> OLD.code) EXECUTE FUNCTION tap_par_e2.touch();
+  CREATE TRIGGER ruled_guard BEFORE INSERT ON tap_par_e1.ruled FOR EACH ROW EXECUTE FUNCTION tap_par_e1.touch();
+  CREATE TRIGGER ruled_guard BEFORE INSERT ON tap_par_e2.ruled FOR EACH ROW EXECUTE FUNCTION tap_par_e2.touch();
+  ALTER TABLE tap_par_e2.ruled DISABLE TRIGGER ruled_guard;
+  CREATE TRIGGER ruled_log AFTER INSERT OR DELETE ON tap_par_e1.ruled
+    FOR EACH STATEMENT EXECUTE FUNCTION tap_par_e1.touch('a', 'b c');
 
   -- Alike, each side with its own function, enum and cast spelling (each
   -- database numbers them its own way; pg_dump writes implicit casts out):
@@ -153,7 +171,8 @@ CREATE TABLE tap_par.lonely (id int PRIMARY KEY, tdm_release text, tdm_feature t
 CREATE TABLE tap_par.metric (id int PRIMARY KEY, kind text, score int, opt text, tdm_release text, tdm_feature text);
 INSERT INTO tap_par.metric SELECT * FROM tap_par_e1.metric;
 CREATE TABLE tap_par.unmanaged (id int PRIMARY KEY);
-CREATE TABLE tap_par.label (id int PRIMARY KEY, name varchar(20), tdm_release text, tdm_feature text);
+CREATE TABLE tap_par.label (id int PRIMARY KEY, name varchar(20) CHECK (name IN ('abc', 'abc  ', 'it''s', 'same')),
+                            tdm_release text, tdm_feature text);
 CREATE TABLE tap_par.cased (id int PRIMARY KEY, "Code" text, region bpchar, tdm_release text, tdm_feature text);
 CREATE TYPE tap_par.mood AS ENUM ('sad', 'ok');
 CREATE TABLE tap_par.feeling (id int PRIMARY KEY, m tap_par.mood, tdm_release text, tdm_feature text);
@@ -162,6 +181,13 @@ CREATE TABLE tap_par.ruled (id int PRIMARY KEY, code text UNIQUE CHECK (code <> 
 CREATE INDEX ON tap_par.ruled (tag);
 CREATE INDEX ON tap_par.ruled (lower(code));
 CREATE UNIQUE INDEX ON tap_par.ruled (qty);
+-- (par1's triggers, but for another WHEN.)
+CREATE FUNCTION tap_par.touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+CREATE TRIGGER ruled_touch BEFORE UPDATE OF code, qty ON tap_par.ruled
+  FOR EACH ROW WHEN (NEW.code IS DISTINCT FROM OLD.code) EXECUTE FUNCTION tap_par.touch();
+CREATE TRIGGER ruled_guard BEFORE INSERT ON tap_par.ruled FOR EACH ROW EXECUTE FUNCTION tap_par.touch();
+CREATE TRIGGER ruled_log AFTER INSERT OR DELETE ON tap_par.ruled
+  FOR EACH STATEMENT EXECUTE FUNCTION tap_par.touch('a', 'b c');
 CREATE FUNCTION tap_par.norm(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT lower($1)';
 CREATE TABLE tap_par.tagged (id int PRIMARY KEY, m tap_par.mood CHECK (m <> 'ok'), price numeric CHECK (price >= 0),
                              code text UNIQUE NULLS NOT DISTINCT, tdm_release text, tdm_feature text);
@@ -194,6 +220,10 @@ SELECT results_eq(
            ('tap_par.ruled', NULL, 'index', 'CREATE UNIQUE INDEX ON ruled USING btree (qty)',
             'CREATE UNIQUE INDEX ON ruled USING btree (qty) (INVALID)'),
            ('tap_par.ruled', NULL, 'index', 'CREATE INDEX ON ruled USING btree (tag)', NULL),
+           ('tap_par.ruled', NULL, 'trigger', 'TRIGGER BEFORE INSERT FOR EACH ROW EXECUTE FUNCTION touch()',
+            'TRIGGER BEFORE INSERT FOR EACH ROW EXECUTE FUNCTION touch() (DISABLED)'),
+           ('tap_par.ruled', NULL, 'trigger',
+            'TRIGGER AFTER INSERT OR DELETE FOR EACH STATEMENT EXECUTE FUNCTION touch(''a'', ''b c'')', NULL),
            ('tap_par.shape', 'a', 'nullable', 'NOT NULL', 'NULL'),
            ('tap_par.shape', 'b', 'type', 'integer', 'bigint'),
            ('tap_par.shape', 'e', 'default', '1', '2'),
@@ -210,7 +240,7 @@ SELECT results_eq(
             'qty_d CHECK ((VALUE > 0)), small_qty CHECK (((VALUE)::integer < 100))'),
            ('tap_par.shape', 'd', 'column_missing', NULL, 'integer'),
            ('tap_par.tagged', NULL, 'constraint', 'UNIQUE (code) NULLS NOT DISTINCT', 'UNIQUE (code)')$$,
-  'schema_diff finds a missing table, nullability, type (a time''s precision too, an unbounded bpchar by its name), default, identity, generated (and its expression), a domain''s CHECKs (of the domain under it, of an array''s elements), a column missing on either side, constraints (a foreign key to another schema''s table of the same name), an index, and an index left invalid apart from the same one valid');
+  'schema_diff finds a missing table, nullability, type (a time''s precision too, an unbounded bpchar by its name), default, identity, generated (and its expression), a domain''s CHECKs (of the domain under it, of an array''s elements), a column missing on either side, constraints (a foreign key to another schema''s table of the same name), an index, an index left invalid apart from the same one valid, and triggers: one disabled, one missing (one alike under another name, its columns of other numbers, is no difference; nor a varchar IN list ALTER COLUMN .. TYPE rebuilt)');
 SELECT is((SELECT string_agg(detail, E'\n' ORDER BY detail) FROM tdm.schema_diff('par1', 'par2')
             WHERE rel = 'tap_par.ruled'::regclass AND kind = 'constraint'),
   'constraint ruled_code_key of table ruled (UNIQUE (code)) is missing in environment "par2" (environment "par1" has it)' || E'\n' ||
@@ -245,6 +275,9 @@ $$;
 SELECT ok(pg_temp.check_tree('tap_par.check_a') = pg_temp.check_tree('tap_par.check_b')
           AND pg_temp.check_tree('tap_par.check_a') <> pg_temp.check_tree('tap_par.check_c'),
   'a CHECK''s stored expression compares alike with an explicit cast and its column elsewhere, not with another constant');
+SELECT is(tdm._check_text_canonical($$CHECK (((s)::text = ANY ((ARRAY['a'::character varying, 'it''s'::character varying(5)])::text[])))$$),
+          $$CHECK (((s)::text = ANY (ARRAY[('a'::character varying)::text, ('it''s'::character varying(5))::text])))$$,
+  'a varchar IN list as written is spelled as ALTER COLUMN .. TYPE rebuilds it (the cast on its elements)');
 -- A default names its type's or function's schema where it is not the
 -- table's (a table in staging, its enum in public): the same default as
 -- one that does not; another value or function is not.
@@ -258,9 +291,13 @@ SELECT results_eq(
   $$SELECT rel::text, column_name, kind, in_a, in_b, detail FROM tdm.schema_diff('local', 'par1')$$,
   $$VALUES ('tap_par.feeling', 'm', 'enum_labels', 'sad, ok', 'sad, ok, angry',
             'column m of table feeling takes the labels (sad, ok) in local (this database) but (sad, ok, angry) in environment "par1"'),
+           ('tap_par.ruled', NULL, 'trigger',
+            'TRIGGER BEFORE UPDATE OF code, qty FOR EACH ROW WHEN ((new.code IS DISTINCT FROM old.code)) EXECUTE FUNCTION touch()',
+            'TRIGGER BEFORE UPDATE OF code, qty FOR EACH ROW WHEN ((new.code <> old.code)) EXECUTE FUNCTION touch()',
+            'trigger ruled_touch of table ruled is TRIGGER BEFORE UPDATE OF code, qty FOR EACH ROW WHEN ((new.code IS DISTINCT FROM old.code)) EXECUTE FUNCTION touch() in local (this database) but TRIGGER BEFORE UPDATE OF code, qty FOR EACH ROW WHEN ((new.code <> old.code)) EXECUTE FUNCTION touch() in environment "par1"'),
            ('tap_par.tagged', 'm', 'enum_labels', 'sad, ok', 'sad, ok, angry',
             'column m of table tagged takes the labels (sad, ok) in local (this database) but (sad, ok, angry) in environment "par1"')$$,
-  'schema_diff between the managed tables and their copy finds only the enum''s label the copy has more');
+  'schema_diff between the managed tables and their copy finds only the enum''s label the copy has more, and a trigger''s WHEN (shown as written on both sides)');
 
 -- data_diff: the four rows among 3000, with the columns that differ,
 -- whatever the session's time zone (rows are shown in UTC).
