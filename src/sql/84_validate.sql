@@ -250,7 +250,8 @@ $$;
 -- `but_not_rel` too (whose own check flags them). Returns the count.
 CREATE FUNCTION tdm._check_computed_keys(run bigint, the_rel regclass, release text, source text,
                                          row_key text, idx regclass, other_rel regclass,
-                                         among_rows bool, but_not_rel regclass DEFAULT NULL)
+                                         among_rows bool, but_not_rel regclass DEFAULT NULL,
+                                         partition_bound text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -270,7 +271,9 @@ DECLARE
 BEGIN
   SELECT * INTO i FROM pg_index x WHERE x.indexrelid = idx;
   SELECT c.conname INTO exclusion FROM pg_constraint c WHERE c.conindid = idx AND c.contype = 'x';
-  predicate := coalesce(pg_get_expr(i.indpred, i.indrelid), 'true');
+  predicate := coalesce(pg_get_expr(i.indpred, i.indrelid), 'true')
+               -- (an index of one partition: the rows it would hold)
+               || coalesce(format(' AND (%s)', partition_bound), '');
   SELECT array_agg('tdm_key_' || k ORDER BY k),
          string_agg(format('(%s) AS tdm_key_%s', pg_get_indexdef(idx, k, false), k), ', ' ORDER BY k),
          format('jsonb_build_object(%s)',
@@ -605,6 +608,18 @@ BEGIN
                     FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'c') x
            WHERE checks <> 'rules'
           UNION ALL
+          -- (A CHECK of one partition only: on the rows it would hold.)
+          SELECT 2, 500 + row_number() OVER (ORDER BY x.part::text, x.conname),
+                 format('NOT coalesce((%s), true) AND coalesce((%s), true)', x.expr, x.bound), 'check', 'error',
+                 format('jsonb_build_object(''constraint'', %L, ''check'', %L, ''partition'', %L)',
+                        x.conname, x.expr, x.part::regclass::text)
+            FROM (SELECT c.conname, c.conrelid AS part, pg_get_expr(c.conbin, c.conrelid) AS expr,
+                         pg_get_partition_constraintdef(c.conrelid) AS bound
+                    FROM pg_partition_tree(target_rel) l
+                    JOIN pg_constraint c ON c.conrelid = l.relid
+                   WHERE l.relid <> target_rel AND c.contype = 'c' AND c.coninhcount = 0) x
+           WHERE checks <> 'rules'
+          UNION ALL
           -- A partitioned target: some partition must accept the row (a
           -- generated key past the last range, say).
           SELECT 2, 0, format('NOT coalesce((%s), false)', coalesce(p.expr, 'false')), 'check', 'error',
@@ -812,6 +827,24 @@ BEGIN
       errors := errors + tdm._check_computed_keys(run, the_rel, release, source, row_key, con.idx, master_rel,
                                                   false, CASE WHEN con.in_target THEN target_rel END);
     END LOOP;
+    -- (and those of one of master's partitions, but for rows the target's
+    -- partition of that name flags too)
+    FOR con IN SELECT i.indexrelid::regclass AS idx, l.relid AS part,
+                      pg_get_partition_constraintdef(l.relid) AS bound,
+                      (SELECT t.relid FROM pg_partition_tree(target_rel) t JOIN pg_class tc ON tc.oid = t.relid
+                        WHERE tc.relname = pc.relname AND t.relid <> target_rel) AS target_part
+                 FROM pg_partition_tree(master_rel) l
+                 JOIN pg_class pc ON pc.oid = l.relid
+                 JOIN pg_index i ON i.indrelid = l.relid
+                 JOIN pg_class ci ON ci.oid = i.indexrelid
+                WHERE l.relid <> master_rel
+                  AND (i.indisunique OR EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid
+                                                                              AND c.contype = 'x'))
+                  AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+                ORDER BY ci.relname LOOP
+      errors := errors + tdm._check_computed_keys(run, the_rel, release, source, row_key, con.idx, con.part,
+                                                  false, con.target_part, con.bound);
+    END LOOP;
   END IF;
 
   -- Rows kept though a decision deleted their parent (relationship
@@ -901,6 +934,24 @@ BEGIN
               ORDER BY ci.relname LOOP
     errors := errors + tdm._check_computed_keys(run, the_rel, release, source, row_key, con.idx, target_rel,
                                                 true);
+  END LOOP;
+
+  -- Unique indexes and exclusion constraints of one partition only (an
+  -- EXCLUDE on a month's bookings: PostgreSQL 15 allows none on a
+  -- partitioned table): the release's rows that partition would hold,
+  -- among themselves and against its rows of other releases.
+  FOR con IN SELECT i.indexrelid::regclass AS idx, l.relid AS part,
+                    pg_get_partition_constraintdef(l.relid) AS bound
+               FROM pg_partition_tree(target_rel) l
+               JOIN pg_index i ON i.indrelid = l.relid
+               JOIN pg_class ci ON ci.oid = i.indexrelid
+              WHERE l.relid <> target_rel
+                AND (i.indisunique OR EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid
+                                                                            AND c.contype = 'x'))
+                AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+              ORDER BY ci.relname LOOP
+    errors := errors + tdm._check_computed_keys(run, the_rel, release, source, row_key, con.idx, con.part,
+                                                true, NULL, con.bound);
   END LOOP;
 
   -- Foreign keys: the parent among the collected rows (when it is a

@@ -28,13 +28,18 @@ $$;
 -- defaults, CHECK, keys and indexes (LIKE .. INCLUDING ALL); a partitioned
 -- source gives a table partitioned the same way, with its partitions (of
 -- the same names and bounds, at every level), as a DBA who made master by
--- hand would have it.
+-- hand would have it: each with the constraints and indexes declared on
+-- it alone, not its parent (an EXCLUDE on one month's bookings, which
+-- PostgreSQL 15 allows on a partition only), as staging's has them
+-- (NOT VALID ones too). Not a partition's own foreign keys: they name
+-- staging's tables.
 CREATE FUNCTION tdm._create_table_like(target text, name text, source regclass, parent regclass DEFAULT NULL)
 RETURNS regclass
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   made regclass;
   part record;
+  own record;
 BEGIN
   EXECUTE format('CREATE TABLE %I.%I ', target, name)
           || CASE WHEN parent IS NULL THEN format('(LIKE %s INCLUDING ALL)', source)
@@ -47,6 +52,43 @@ BEGIN
   -- rights run its index expressions, in index builds and ANALYZE, and
   -- tdm_admin may not have what they call.)
   EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON %s TO tdm_admin', made);
+  -- (LIKE made its CHECKs validated: those staging holds NOT VALID are
+  -- made again as staging has them.)
+  FOR own IN SELECT c.conname, pg_get_constraintdef(c.oid) AS definition FROM pg_constraint c
+              WHERE c.conrelid = source AND c.contype = 'c' AND NOT c.convalidated
+                AND EXISTS (SELECT FROM pg_constraint m WHERE m.conrelid = made AND m.conname = c.conname
+                                                          AND m.contype = 'c' AND m.coninhcount = 0)
+              ORDER BY c.conname LOOP
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %2$I %3$s', made, own.conname,
+                   own.definition);
+  END LOOP;
+  IF parent IS NOT NULL THEN
+    FOR own IN SELECT c.conname, pg_get_constraintdef(c.oid) AS definition
+                 FROM pg_constraint c
+                WHERE c.conrelid = source AND c.contype IN ('c', 'u', 'p', 'x')
+                  AND c.conparentid = 0 AND c.coninhcount = 0
+                ORDER BY c.conname LOOP
+      BEGIN
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', made, own.conname, own.definition);
+      EXCEPTION WHEN duplicate_table THEN
+        -- (its index's name taken in the schema: named by PostgreSQL)
+        EXECUTE format('ALTER TABLE %s ADD %s', made, own.definition);
+      END;
+    END LOOP;
+    -- (its indexes that are no partition of its parent's, nor a
+    -- constraint's)
+    FOR own IN SELECT regexp_replace(pg_get_indexdef(i.indexrelid),
+                                     '^(CREATE (?:UNIQUE )?INDEX) (?:"(?:[^"]|"")*"|[^ ]+) ON (?:ONLY )?'
+                                     '(?:(?:"(?:[^"]|"")*"|[^ ."]+)\.)?(?:"(?:[^"]|"")*"|[^ ."]+) ',
+                                     format('\1 ON %s ', made)) AS ddl
+                 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+                WHERE i.indrelid = source
+                  AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+                  AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = source)
+                ORDER BY ic.relname LOOP
+      EXECUTE own.ddl;
+    END LOOP;
+  END IF;
   FOR part IN SELECT c.oid, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                WHERE i.inhparent = source AND c.relispartition ORDER BY c.relname LOOP
     PERFORM tdm._create_table_like(target, part.relname, part.oid::regclass, made);
@@ -153,7 +195,7 @@ BEGIN
   END LOOP;
   -- Foreign keys of the new tables, pointing at the target's own tables
   -- when the parent is managed.
-  FOR fk IN SELECT c.conname, c.conrelid, c.confrelid, c.condeferrable, c.condeferred,
+  FOR fk IN SELECT c.conname, c.conrelid, c.confrelid, c.condeferrable, c.condeferred, c.convalidated,
                    c.confupdtype, c.confdeltype, c.confmatchtype, n.nspname AS child_schema,
                    -- (ON DELETE SET NULL (assignee_id): the columns it sets, not all)
                    ARRAY(SELECT a.attname::text FROM unnest(c.confdelsetcols) WITH ORDINALITY k(n, i)
@@ -188,7 +230,9 @@ BEGIN
                         THEN format(' (%s)', (SELECT string_agg(format('%I', c), ', ')
                                                 FROM unnest(fk.delete_set_cols) c)) ELSE '' END,
                    CASE WHEN fk.condeferred THEN 'DEFERRABLE INITIALLY DEFERRED'
-                        WHEN fk.condeferrable THEN 'DEFERRABLE' ELSE '' END);
+                        WHEN fk.condeferrable THEN 'DEFERRABLE' ELSE '' END
+                   -- (as staging holds it: NOT VALID checks the rows written, not those there)
+                   || CASE WHEN fk.convalidated THEN '' ELSE ' NOT VALID' END);
   END LOOP;
   RETURN cardinality(created);
 END
@@ -819,6 +863,17 @@ BEGIN
                                   FROM tdm.release x
                                  WHERE x.status IN ('promoted', 'deployed')
                                    AND tdm._promoted_to(x.release) IS DISTINCT FROM to_target))
+                      -- (a CHECK staging holds NOT VALID: added after the rows were loaded)
+                      WHEN refused = '23514' AND EXISTS (
+                             SELECT FROM pg_constraint s
+                              WHERE s.conrelid = to_regclass(format('%I.%I', from_target, refused_table))
+                                AND s.conname = refused_constraint AND NOT s.convalidated) THEN
+                        format('%1$s.%2$s holds constraint %3$s NOT VALID: release %4$s''s rows there were loaded'
+                               ' before it was added, and break it; %5$s checks every row written. Change those'
+                               ' rows (in the environments, then tag and consolidate again), or the constraint'
+                               ' (in %1$s and %5$s alike); then promote again.',
+                               quote_ident(from_target), quote_ident(refused_table), quote_ident(refused_constraint),
+                               the_release, quote_ident(to_target))
                       ELSE format('Make %s''s table accept what %s''s does (add the partition,'
                                   ' or change the constraint or index), then promote again.',
                                   to_target, from_target) END;

@@ -5,7 +5,7 @@
 -- with the same partitions at every level and the foreign key once; a
 -- snapshot and a rollback keep them so.
 BEGIN;
-SELECT plan(19);
+SELECT plan(22);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -19,7 +19,8 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_pp_e1.pp_device VALUES (1, 'SN-1', 'TPP', 'F'), (2, 'SN-2', 'TPP', 'F'), (3, 'SN-3', 'TPP', 'F');
   INSERT INTO tap_pp_e1.pp_reading VALUES (1, '2026-03-01', 1.5, 'TPP', 'F'), (1, '2026-08-01', 2.5, 'TPP', 'F'),
                                           (2, '2026-09-01', 3.5, 'TPP', 'F'), (3, '2026-10-01', 4.5, 'TPP', 'F'),
-                                          (1, '2027-02-01', 5.5, 'TPP2', 'F'), (2, '2028-03-01', 6.5, 'TPP2', 'F')$$)
+                                          (1, '2027-02-01', 5.5, 'TPP2', 'F'), (2, '2028-03-01', 6.5, 'TPP2', 'F'),
+                                          (2, '2026-04-01', 150, 'TPP3', 'F'), (3, '2026-03-01', 1, 'TPP3', 'F')$$)
   \g /dev/null
 SELECT pg_temp.loopback_server('tap_pp_self');
 CREATE TABLE staging.pp_device (id int PRIMARY KEY, serial text NOT NULL, tdm_release text, tdm_feature text)
@@ -66,7 +67,8 @@ SELECT results_eq($$SELECT fk ->> 'references' FROM tdm.managed_table, jsonb_arr
 SELECT is((SELECT count(*)::int FROM tdm.schema_diff('local', 'pp1') d WHERE d::text LIKE '%pp\_device\_%'), 0,
           'schema_diff names no copy of it for the parent''s partitions');
 SELECT tdm.create_release('TPP'), tdm.add_feature('TPP', 'F', 1),
-       tdm.create_release('TPP2', parent => 'TPP'), tdm.add_feature('TPP2', 'F', 1);
+       tdm.create_release('TPP2', parent => 'TPP'), tdm.add_feature('TPP2', 'F', 1),
+       tdm.create_release('TPP3', parent => 'TPP2'), tdm.add_feature('TPP3', 'F', 1);
 -- Declared on a partition after the table was managed: tagging refuses.
 ALTER TABLE staging.pp_reading_h1 ADD CONSTRAINT pp_reading_h1_device FOREIGN KEY (device_id)
   REFERENCES staging.pp_device;
@@ -76,6 +78,11 @@ SELECT throws_ok($$SELECT tdm.tag_release('TPP')$$, '42P16',
 ALTER TABLE staging.pp_reading_h1 DROP CONSTRAINT pp_reading_h1_device;
 SELECT tdm.tag_release('TPP');
 
+-- A partition's own constraints (an EXCLUDE PostgreSQL 15 allows on a
+-- partition only, a CHECK, one NOT VALID): master's partition gets them.
+ALTER TABLE staging.pp_reading_h1 ADD CONSTRAINT pp_h1_one_a_day EXCLUDE USING btree (taken WITH =),
+  ADD CONSTRAINT pp_h1_small CHECK (value < 100), ADD CONSTRAINT pp_h1_positive CHECK (value > 0) NOT VALID;
+ALTER TABLE staging.pp_device ADD CONSTRAINT pp_device_serial CHECK (serial <> '') NOT VALID;
 SELECT tdm.consolidate('TPP') AS run \gset
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run), 'completed', 'partitioned tables consolidate');
 SELECT results_eq($$SELECT tableoid::regclass::text, count(*)::int FROM staging.pp_reading GROUP BY 1 ORDER BY 1$$,
@@ -99,6 +106,12 @@ SELECT results_eq($$SELECT conname::text COLLATE "default", confrelid::regclass:
                      WHERE contype = 'f' AND conrelid = 'master.pp_reading'::regclass AND conparentid = 0$$,
                   $$VALUES ('pp_reading_device_id_fkey', 'master.pp_device')$$,
                   'the foreign key, once, to master''s own partitioned parent');
+SELECT results_eq($$SELECT conname::text COLLATE "default", contype::text, convalidated FROM pg_constraint
+                     WHERE conrelid IN ('master.pp_reading_h1'::regclass, 'master.pp_device'::regclass)
+                       AND conname ~ '^pp_(h1_|device_serial)' ORDER BY 1$$,
+                  $$VALUES ('pp_device_serial', 'c', false), ('pp_h1_one_a_day', 'x', true), ('pp_h1_positive', 'c', false),
+                           ('pp_h1_small', 'c', true)$$,
+                  'master''s partition has the constraints of staging''s own, and a table its CHECKs, NOT VALID as there');
 SELECT results_eq($$SELECT tableoid::regclass::text, device_id, taken FROM master.pp_reading ORDER BY 2, 3$$,
                   $$SELECT replace(tableoid::regclass::text, 'staging.', 'master.'), device_id, taken
                       FROM staging.pp_reading ORDER BY 2, 3$$,
@@ -150,6 +163,20 @@ CREATE TABLE tap_pp_y.with_default (a int, b int) PARTITION BY RANGE (a);
 CREATE TABLE tap_pp_y.with_default_rest PARTITION OF tap_pp_y.with_default DEFAULT;
 SELECT is(cardinality(tdm._mirror_partitions('tap_pp_y', 'tap_pp_x.t', 'tap_pp_y.with_default')), 0,
           'a table with a default partition gets no partition');
+
+-- Two rows of a third release a partition's own constraints refuse: a
+-- value its CHECK does not take, a day its EXCLUDE has (TPP's, in staging
+-- and master): recorded violations, the run invalid, nothing loaded.
+SELECT tdm.tag_release('TPP3');
+SELECT tdm.consolidate('TPP3') AS run \gset
+SELECT results_eq($$SELECT kind, row_key ->> 'key', coalesce(detail ->> 'partition', detail ->> 'with'),
+                           detail ->> 'constraint'
+                      FROM tdm.violation WHERE run_id = $$ || :run || $$ ORDER BY 2$$,
+  $$VALUES ('check', '{"taken": "2026-03-01", "device_id": 3}', 'rows of other releases in staging.pp_reading_h1',
+            'pp_h1_one_a_day'),
+           ('check', '{"taken": "2026-04-01", "device_id": 2}', 'staging.pp_reading_h1', 'pp_h1_small')$$,
+  'validation checks a partition''s own CHECK and EXCLUDE on the rows it would hold, once each');
+SELECT is((SELECT count(*)::int FROM staging.pp_reading WHERE tdm_release = 'TPP3'), 0, 'and loads nothing');
 
 SELECT * FROM finish();
 ROLLBACK;
