@@ -228,14 +228,25 @@ CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON tdm.audit
   FOR EACH ROW EXECUTE FUNCTION tdm._audit_refuse_change();
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON tdm.audit
   FOR EACH STATEMENT EXECUTE FUNCTION tdm._audit_refuse_change();
--- After an append (or a restored row past the head), the head names it.
+-- After an append (or a restored row past the head), the head names it:
+-- only where the rows after the head chain from it. A superuser who
+-- removed rows at the end (or changed and hashed them again) and then
+-- appended a complete row chained to what is left does not move it, so
+-- verify_audit still sees what the head remembers (no head yet, as
+-- after a restore: the rows as they are).
 CREATE FUNCTION tdm._audit_head_move() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 BEGIN
   -- (Rows restored by one COPY: the last of them only.)
   UPDATE tdm.audit_head h SET audit_id = NEW.audit_id, hash = NEW.hash
    WHERE coalesce(h.audit_id, 0) < NEW.audit_id
-     AND NEW.audit_id = (SELECT max(a.audit_id) FROM tdm.audit a);
+     AND NEW.audit_id = (SELECT max(a.audit_id) FROM tdm.audit a)
+     AND (h.audit_id IS NULL
+          OR NOT EXISTS (SELECT FROM (SELECT a.prev_hash,
+                                             lag(a.hash, 1, h.hash) OVER (ORDER BY a.audit_id) AS before
+                                        FROM tdm.audit a
+                                       WHERE a.audit_id > h.audit_id AND a.audit_id <= NEW.audit_id) x
+                          WHERE x.prev_hash IS DISTINCT FROM x.before));
   RETURN NULL;
 END
 $$;
@@ -386,8 +397,15 @@ BEGIN
   SELECT * INTO head FROM tdm.audit_head;
   IF head.audit_id IS NOT NULL AND (head.audit_id IS DISTINCT FROM previous_id OR head.hash <> previous) THEN
     RETURN QUERY SELECT head.audit_id,
-      format('the chain ends at %s, but row %s was appended last: rows at its end were removed '
-             'or changed', coalesce('row ' || previous_id, 'the start'), head.audit_id),
+      CASE WHEN head.audit_id = previous_id
+             THEN format('row %s is not the row appended last under that id: it, and maybe rows before it,'
+                         ' were changed and hashed again', head.audit_id)
+           WHEN head.audit_id < previous_id
+             THEN format('rows after row %s, appended last as far as the head knows, do not chain from it:'
+                         ' rows up to it were removed or changed, and rows appended since (to row %s)',
+                         head.audit_id, previous_id)
+           ELSE format('the chain ends at %s, but row %s was appended last: rows at its end were removed '
+                       'or changed', coalesce('row ' || previous_id, 'the start'), head.audit_id) END,
       head.hash, previous;
   END IF;
 END

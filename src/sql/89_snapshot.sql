@@ -328,31 +328,37 @@ $$;
 
 -- The managed tables whose rows a completed promote copied into `target`
 -- (its job's `tables`), with the releases promoted there with them whose
--- rows are there still (not rolled back to before, nor archived). A
--- table by its OID (renamed since), or by its name then (in a restored
--- dump, whose OIDs are new).
-CREATE FUNCTION tdm._promoted_tables(target text) RETURNS TABLE (managed regclass, releases text)
+-- rows are there still (not rolled back to before, nor archived), and
+-- with `archived` those archived from there too (restore_release puts
+-- their rows back into it: named `R2 (archived)`). A table by its OID
+-- (renamed since), or by its name then (in a restored dump, whose OIDs
+-- are new).
+CREATE FUNCTION tdm._promoted_tables(target text, archived bool DEFAULT false)
+RETURNS TABLE (managed regclass, releases text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT m.rel, string_agg(DISTINCT j.release, ', ')
+  SELECT m.rel, string_agg(DISTINCT j.release || CASE WHEN r.status = 'archived' THEN ' (archived)' ELSE '' END,
+                           ', ')
     FROM tdm.job j
     JOIN tdm.release r ON r.release = j.release
    CROSS JOIN LATERAL jsonb_array_elements(j.detail -> 'tables') AS x(t)
     JOIN tdm.managed_table m ON m.rel = (x.t ->> 'oid')::oid OR m.rel::text = x.t ->> 'name'
    WHERE j.kind = 'promote' AND j.status = 'completed' AND j.detail ->> 'to' = target
-     AND tdm._presence(r.status) = 'target' AND tdm._promoted_to(r.release) = target
+     AND (tdm._presence(r.status) = 'target' OR archived AND r.status = 'archived')
+     AND tdm._promoted_to(r.release) = target
    GROUP BY m.rel
 $$;
 
 -- A target must still hold a table for every managed table a release was
 -- promoted into it with: one renamed or dropped since would be left out
--- of a snapshot, and promote would create an empty one beside it.
+-- of a snapshot, and promote would create an empty one beside it. A
+-- release archived from it counts: restoring it puts its rows back there.
 CREATE FUNCTION tdm._require_promoted_tables(caller text, target text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   missing record;
 BEGIN
   SELECT p.managed, p.releases, c.relname INTO missing
-    FROM tdm._promoted_tables(target) p JOIN pg_class c ON c.oid = p.managed
+    FROM tdm._promoted_tables(target, archived => true) p JOIN pg_class c ON c.oid = p.managed
    WHERE tdm._target_table(target, p.managed) IS NULL
    ORDER BY c.relname LIMIT 1;
   IF FOUND AND to_regnamespace(quote_ident(target)) IS NULL THEN
@@ -363,7 +369,7 @@ BEGIN
             HINT = format('Give it back its name (ALTER SCHEMA <its name now> RENAME TO %I), or restore it.',
                           target);
   ELSIF FOUND THEN
-    RAISE EXCEPTION '%: %.% does not exist, and it holds the rows of releases promoted there (%)',
+    RAISE EXCEPTION '%: %.% does not exist, and releases were promoted into it (%)',
       caller, quote_ident(target), quote_ident(missing.relname), missing.releases
       USING ERRCODE = 'undefined_table',
             DETAIL = 'It was renamed, moved or dropped since they were promoted.',
@@ -1396,10 +1402,10 @@ CREATE FUNCTION tdm._notify_payload(payload jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT x.sent
     FROM (VALUES (1, payload::text),
-                 (2, ((payload - 'also_rolled_back') || '{"truncated": true}')::text),
+                 (2, ((payload - 'also_rolled_back' - 'also_removed') || '{"truncated": true}')::text),
                  -- (what the tooling acts on: the code version to return to)
                  (3, (jsonb_build_object('return_to_code_version', payload -> 'return_to_code_version')
-                      || (payload - 'also_rolled_back' - 'rolled_back_code_version' - 'release')
+                      || (payload - 'also_rolled_back' - 'also_removed' - 'rolled_back_code_version' - 'release')
                       || '{"truncated": true}')::text),
                  (4, jsonb_build_object('deployment_id', payload -> 'deployment_id',
                                         'snapshot_id', payload -> 'snapshot_id', 'job_id', payload -> 'job_id',
@@ -1424,6 +1430,7 @@ DECLARE
   later jsonb;  -- live deployments on the target after this one: undone with it
   kept text;    -- their releases whose rows the snapshot holds
   gone text;    -- and those promoted since it was taken
+  undeployed jsonb;  -- releases promoted since it was taken, never deployed: their rows gone too
 BEGIN
   PERFORM tdm._refuse_replica_role('rollback_release');
   -- (Locked: a second call waits for this one, then takes the release's
@@ -1475,11 +1482,28 @@ BEGIN
      SELECT a.code_version FROM ancestor a
       WHERE a.status <> 'rolled_back' AND a.code_version IS NOT NULL
       ORDER BY a.depth LIMIT 1));
+  -- (Releases the rollback took out of the target that no later
+  -- deployment names: promoted after the snapshot, not deployed.)
+  undeployed := (SELECT coalesce(jsonb_agg(x.key ORDER BY x.key), '[]')
+                   FROM tdm.job j, jsonb_each_text(j.detail -> 'releases') x
+                  WHERE j.job_id = job AND x.key <> release
+                    AND split_part(x.value, ' -> ', 1) IN ('promoted', 'deployed')
+                    AND NOT later @> jsonb_build_array(jsonb_build_object('release', x.key)));
   payload := jsonb_build_object('release', release, 'deployment_id', d.deployment_id,
                                 'rolled_back_code_version', d.code_version,
                                 'return_to_code_version', return_to,
                                 'snapshot_id', d.snapshot_id, 'target', d.target, 'job_id', job,
-                                'also_rolled_back', later);
+                                'also_rolled_back', later, 'also_removed', undeployed);
+  IF jsonb_array_length(undeployed) > 0 THEN
+    RAISE WARNING 'rollback_release: the rows of % on % were taken out with it: %',
+      CASE WHEN jsonb_array_length(undeployed) = 1 THEN 'a release' ELSE 'releases' END, d.target,
+      (SELECT string_agg(x, ', ') FROM jsonb_array_elements_text(undeployed) x)
+      USING DETAIL = format('%s went back to the pre-deploy snapshot of %s, taken before they were promoted;'
+                            ' they are consolidated again (tdm.release), not deployed.', d.target, release),
+            HINT = format('Promote them again to bring their rows back (SELECT tdm.promote(%L);%s).',
+                          undeployed ->> 0,
+                          CASE WHEN jsonb_array_length(undeployed) > 1 THEN ' and so on' ELSE '' END);
+  END IF;
   IF jsonb_array_length(later) > 0 THEN
     -- (A later release promoted before this one's pre-deploy snapshot was
     -- taken is in the snapshot: its rows stay, only its deployment is

@@ -2,7 +2,7 @@
 -- superuser who disables the triggers is detected at the broken link.
 -- Appends stay one chain under REPEATABLE READ and in replica mode.
 BEGIN;
-SELECT plan(21);
+SELECT plan(22);
 CREATE EXTENSION IF NOT EXISTS dblink;
 \ir ../../sql/include/sessions.sql
 
@@ -125,6 +125,24 @@ SELECT results_eq(
 SELECT tdm.create_release('A5');
 SELECT matches((SELECT problem FROM tdm.verify_audit()), 'does not chain to row',
   'and still after the next append, which chains to the head');
+ROLLBACK TO SAVEPOINT tamper;
+-- ... and a superuser who then appends a complete row chained to what is
+-- left (the next id, the last row's hash) does not move the head: the
+-- removal is still found.
+SAVEPOINT tamper;
+ALTER TABLE tdm.audit DISABLE TRIGGER audit_append_only;
+DELETE FROM tdm.audit WHERE audit_id >= (SELECT audit_id FROM ids WHERE n = 3);
+CREATE TEMP TABLE forged AS SELECT * FROM tdm.audit WHERE audit_id = (SELECT audit_id FROM ids WHERE n = 2);
+UPDATE forged SET audit_id = (SELECT max(audit_id) + 1 FROM ids), prev_hash = hash, detail = '{"forged": true}';
+UPDATE forged f SET hash = tdm._audit_hash(f);
+INSERT INTO tdm.audit SELECT * FROM forged;
+SELECT results_eq(
+  $$SELECT audit_id, problem FROM tdm.verify_audit()$$,
+  $$SELECT (SELECT max(audit_id) FROM ids),
+           format('rows after row %s, appended last as far as the head knows, do not chain from it: rows up to it'
+                  ' were removed or changed, and rows appended since (to row %s)',
+                  (SELECT max(audit_id) FROM ids), (SELECT max(audit_id) + 1 FROM ids))$$,
+  'a complete row appended after the removal does not hide it: the head stays');
 ROLLBACK TO SAVEPOINT tamper;
 SELECT throws_ok($$UPDATE tdm.audit_head SET hash = repeat('f', 64)$$, '42501',
   'tdm.audit_head moves only with an append to tdm.audit: UPDATE refused', 'the head moves only with an append');

@@ -3,7 +3,7 @@
 -- promote refuse and name it, rather than leave it out or create an
 -- empty one beside it. A table managed after the promotions is created.
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -64,12 +64,12 @@ SELECT matches((pg_temp.error_of(format('SELECT tdm.rollback(%s)', :before))).de
   '^master\.pt_item \(then: .*; now: missing \(the table is master\.pt_item_old now\)\)',
   'a rollback names the table by the name it must have, and the one it has');
 SELECT throws_ok($$SELECT tdm.snapshot('tap_pt')$$, '42P01',
-  'snapshot: master.pt_item does not exist, and it holds the rows of releases promoted there (TPT1)',
+  'snapshot: master.pt_item does not exist, and releases were promoted into it (TPT1)',
   'a snapshot does not leave the renamed table out');
 SELECT tdm.manage_table('staging.pt_note');
 SELECT tdm.tag_release('TPT2'), tdm.consolidate('TPT2');
 SELECT throws_ok($$SELECT tdm.promote('TPT2')$$, '42P01',
-  'promote: master.pt_item does not exist, and it holds the rows of releases promoted there (TPT1)',
+  'promote: master.pt_item does not exist, and releases were promoted into it (TPT1)',
   'promote does not create an empty one beside it');
 ALTER SCHEMA master RENAME TO tap_pt_master;
 SELECT throws_ok($$SELECT tdm.promote('TPT2')$$, '3F000',
@@ -169,7 +169,7 @@ SELECT tdm.manage_table('staging.pt_item');
 -- rather than leave that table's rows in the archive.
 ALTER TABLE master.pt_item RENAME TO pt_thing;
 SELECT throws_ok($$SELECT tdm.archive_release('TPT1')$$, '42P01',
-  'archive_release: master.pt_item does not exist, and it holds the rows of releases promoted there (TPT1, TPT2)',
+  'archive_release: master.pt_item does not exist, and releases were promoted into it (TPT1, TPT2)',
   'archiving refuses a master that lost a table, rather than archive the rest');
 ALTER TABLE master.pt_thing RENAME TO pt_item;
 SELECT tdm.archive_release('TPT1');
@@ -193,6 +193,15 @@ SELECT throws_like($$SELECT tdm.restore_release('TPT1')$$,
   'an archive renamed away is named');
 ALTER TABLE tdm_archive."TPT1__kept" RENAME TO "TPT1__pt_thing";
 SELECT tdm.restore_release('TPT1');
+-- A table whose rows an archived release holds, renamed in master:
+-- a snapshot would leave it out, and restoring the release then puts
+-- its rows back into a table no snapshot has. Refused, the release named.
+SELECT tdm.archive_release('TPT1');
+ALTER TABLE master.pt_thing RENAME TO pt_gone;
+SELECT throws_ok($$SELECT tdm.snapshot('tap_pt_archived')$$, '42P01',
+  'snapshot: master.pt_thing does not exist, and releases were promoted into it (TPT1 (archived), TPT2)',
+  'a snapshot counts the tables of an archived release');
+ALTER TABLE master.pt_gone RENAME TO pt_thing;
 
 SELECT * FROM finish();
 ROLLBACK;
