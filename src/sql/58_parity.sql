@@ -451,7 +451,7 @@ $$;
 -- information_schema there, which shows it to roles of the table's
 -- owner). The trigger function's body is not compared.
 CREATE FUNCTION tdm._parity_triggers(side text, rel regclass)
-RETURNS TABLE (trigger_name text, definition text, canonical text)
+RETURNS TABLE (trigger_name text, definition text, canonical text, by_text text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   schema_name text := tdm._parity_schema(side, rel);
@@ -496,10 +496,11 @@ BEGIN
                   || concat_ws(' OR ', CASE WHEN t.tgtype & 4 <> 0 THEN 'INSERT' END,
                                CASE WHEN t.tgtype & 8 <> 0 THEN 'DELETE' END,
                                CASE WHEN t.tgtype & 16 <> 0
+                                    -- (by name: UPDATE OF b, a is UPDATE OF a, b)
                                     THEN 'UPDATE' || coalesce(
-                                           ' OF ' || (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.i)
+                                           ' OF ' || (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attname)
                                                         FROM unnest(string_to_array(nullif(t.tgattr, ''), ' ')::int[])
-                                                             WITH ORDINALITY AS u(attnum, i)
+                                                             AS u(attnum)
                                                         JOIN a ON a.attnum = u.attnum), '') END,
                                CASE WHEN t.tgtype & 32 <> 0 THEN 'TRUNCATE' END)
                   || CASE WHEN t.tgoldtable IS NOT NULL OR t.tgnewtable IS NOT NULL
@@ -511,7 +512,7 @@ BEGIN
                   || ' FOR EACH ' || CASE WHEN t.tgtype & 1 <> 0 THEN 'ROW' ELSE 'STATEMENT' END AS head,
                   ' EXECUTE FUNCTION ' || quote_ident(f.proname) || '('
                   || coalesce((SELECT string_agg(quote_literal(x), ', ' ORDER BY i)
-                                 FROM unnest((string_to_array(encode(t.tgargs, 'escape'), '\000'))[1:t.tgnargs])
+                                 FROM unnest((string_to_array(encode(t.tgargs, 'escape'), E'\\000'))[1:t.tgnargs])
                                       WITH ORDINALITY AS u(x, i)), '') || ')'
                   || CASE t.tgenabled WHEN 'D' THEN ' (DISABLED)' WHEN 'R' THEN ' (ENABLED REPLICA)'
                                       WHEN 'A' THEN ' (ENABLED ALWAYS)' ELSE '' END AS tail,
@@ -522,7 +523,12 @@ BEGIN
                   CASE WHEN t.tgqual IS NOT NULL THEN tdm._parity_expression(t.tgqual, numbered.by_number) END AS qual
              FROM t CROSS JOIN numbered LEFT JOIN f ON f.oid = t.tgfoid)
     SELECT d.tgname, d.head || coalesce(' ' || d.condition, '') || d.tail,
-           d.head || coalesce(' WHEN ' || d.qual, '') || d.tail
+           d.head || coalesce(' WHEN ' || d.qual, '') || d.tail,
+           -- (by the condition's text where it can be read: the stored
+           -- expression tells functions and user types' constants apart
+           -- only by where they are used)
+           CASE WHEN d.condition IS NULL OR d.condition <> 'WHEN (a condition not shown to this role)'
+                THEN d.head || coalesce(' ' || d.condition, '') || d.tail END
       FROM d
     $q$,
     tdm._parity_catalog(side, 'pg_trigger'), tdm._parity_catalog(side, 'pg_attribute'),
@@ -618,14 +624,24 @@ BEGIN
                                  FROM tdm._parity_indexes(env_b, m.rel) x
                                 WHERE x.index_name NOT IN (SELECT c.constraint_name FROM cb c WHERE c.contype IN ('p', 'u', 'x'))
                                   AND (SELECT p.in_a AND p.in_b FROM present p)),
-           ta AS MATERIALIZED (SELECT x.trigger_name AS name, x.definition, x.canonical,
-                                      row_number() OVER (PARTITION BY x.canonical ORDER BY x.trigger_name) AS k
-                                 FROM tdm._parity_triggers(env_a, m.rel) x
-                                WHERE (SELECT p.in_a AND p.in_b FROM present p)),
-           tb AS MATERIALIZED (SELECT x.trigger_name AS name, x.definition, x.canonical,
-                                      row_number() OVER (PARTITION BY x.canonical ORDER BY x.trigger_name) AS k
-                                 FROM tdm._parity_triggers(env_b, m.rel) x
-                                WHERE (SELECT p.in_a AND p.in_b FROM present p)),
+           -- Triggers, their WHEN by its text where both sides show
+           -- every one's (as CHECKs), else by the stored expressions.
+           ta_read AS MATERIALIZED (SELECT x.* FROM tdm._parity_triggers(env_a, m.rel) x
+                                     WHERE (SELECT p.in_a AND p.in_b FROM present p)),
+           tb_read AS MATERIALIZED (SELECT x.* FROM tdm._parity_triggers(env_b, m.rel) x
+                                     WHERE (SELECT p.in_a AND p.in_b FROM present p)),
+           triggers_by_text AS (SELECT coalesce(bool_and(x.by_text IS NOT NULL), true) AS ok
+                                  FROM (SELECT by_text FROM ta_read UNION ALL SELECT by_text FROM tb_read) x),
+           ta AS MATERIALIZED (SELECT x.trigger_name AS name, x.definition, y.canonical,
+                                      row_number() OVER (PARTITION BY y.canonical ORDER BY x.trigger_name) AS k
+                                 FROM ta_read x
+                                CROSS JOIN LATERAL (SELECT CASE WHEN (SELECT ok FROM triggers_by_text) THEN x.by_text
+                                                                ELSE x.canonical END AS canonical) y),
+           tb AS MATERIALIZED (SELECT x.trigger_name AS name, x.definition, y.canonical,
+                                      row_number() OVER (PARTITION BY y.canonical ORDER BY x.trigger_name) AS k
+                                 FROM tb_read x
+                                CROSS JOIN LATERAL (SELECT CASE WHEN (SELECT ok FROM triggers_by_text) THEN x.by_text
+                                                                ELSE x.canonical END AS canonical) y),
            unpaired AS (
              SELECT 'constraint'::text AS what, 1 AS n, x.constraint_name AS name_a, x.definition AS def_a,
                     y.constraint_name AS name_b, y.definition AS def_b

@@ -1240,7 +1240,11 @@ BEGIN
         array_to_string(collided, ', and with ')
         USING ERRCODE = 'unique_violation',
               HINT = format('Give %s new values in renames, e.g. renames => %s.',
-                            (SELECT string_agg(k, ' and ' ORDER BY n) FROM jsonb_object_keys(to_rename) WITH ORDINALITY AS x(k, n)),
+                            -- (e2, e3 and e4)
+                            (SELECT concat_ws(' and ', nullif(array_to_string(a[1:cardinality(a) - 1], ', '), ''),
+                                              a[cardinality(a)])
+                               FROM (SELECT array_agg(k ORDER BY n) AS a
+                                       FROM jsonb_object_keys(to_rename) WITH ORDINALITY AS x(k, n)) y),
                             quote_literal(to_rename::text));
     END IF;
     -- A renamed primary key: no other member keeps it, and no other row of
@@ -1868,14 +1872,21 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            FROM (SELECT m.label AS v FROM members m
                  UNION ALL SELECT m."row" ->> k.col FROM keys k CROSS JOIN members m
                  UNION ALL SELECT d.value ->> m.label FROM jsonb_each(c.differing) d CROSS JOIN members m) x),
+       -- (more members than six cells of 8 fit: in blocks of six at most,
+       -- one under the other, each with the columns' names)
+       sizes AS (
+         SELECT greatest(1, ceil(count(*) / greatest(1, ceil(count(*) / 6.0))))::int AS per_block FROM members),
+       blocks AS (
+         SELECT m.member, ((row_number() OVER (ORDER BY m.member) - 1) / s.per_block)::int AS block
+           FROM members m CROSS JOIN sizes s),
        label_width AS (
          SELECT greatest(14, least(24, max(length(x.col)) + 1,
-                                   14 + (SELECT count(*) * greatest(0, greatest(8, 51 / greatest(count(*), 1))
-                                                                      - (SELECT needed FROM longest))
-                                           FROM members)))::int AS lw
+                                   14 + (SELECT s.per_block * greatest(0, greatest(8, 51 / s.per_block)
+                                                                        - (SELECT needed FROM longest))
+                                           FROM sizes s)))::int AS lw
            FROM (SELECT k.col FROM keys k UNION ALL SELECT jsonb_object_keys(c.differing)) x),
-       width AS (SELECT greatest(8, (65 - (SELECT lw FROM label_width)) / greatest(count(*), 1))::int AS w
-                   FROM members),
+       width AS (SELECT greatest(8, (65 - (SELECT lw FROM label_width)) / s.per_block)::int AS w
+                   FROM sizes s),
        cell AS (SELECT NULL::text AS col, 0::bigint AS place, m.member, m.label AS v, a.at
                   FROM members m JOIN apart a USING (member)
                 UNION ALL
@@ -1892,8 +1903,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                   FROM jsonb_each_text(d.value) o
                                  WHERE o.key <> m.label AND o.value IS DISTINCT FROM d.value ->> m.label) x)
                   FROM jsonb_each(c.differing) d LEFT JOIN keys k ON k.col = d.key CROSS JOIN members m)
-  SELECT string_agg(rtrim(line), E'\n' ORDER BY col IS NOT NULL, place NULLS LAST, col)
-    FROM (SELECT col, place,
+  SELECT string_agg(b.lines, E'\n\n' ORDER BY b.block)
+    FROM (SELECT block, string_agg(rtrim(line), E'\n' ORDER BY col IS NOT NULL, place NULLS LAST, col) AS lines
+    FROM (SELECT block, col, place,
                  rpad(CASE WHEN length(col) > lw - 1 THEN left(col, lw - 2) || '~' ELSE coalesce(col, '') END, lw)
                  -- (a value cut short ends with ~, so two cut alike still show;
                  -- an environment's name that begins as another's is shown
@@ -1907,10 +1919,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                '' ORDER BY member) AS line
             -- (a line break or tab in a value is shown as \n or \t: the
             -- grid keeps one line per column)
-            FROM (SELECT x.col, x.place, x.member, x.at,
+            FROM (SELECT x.col, x.place, x.member, x.at, g.block,
                          replace(replace(replace(x.v, E'\r', E'\\r'), E'\n', E'\\n'), E'\t', E'\\t') AS v
-                    FROM cell x) cell, width, label_width
-           GROUP BY col, place, lw) l
+                    FROM cell x JOIN blocks g USING (member)) cell, width, label_width
+           GROUP BY block, col, place, lw) l
+   GROUP BY block) b
 $$;
 
 -- What changed in stale conflict `c`'s members since its decision was

@@ -273,7 +273,7 @@ BEGIN
   SELECT c.conname INTO exclusion FROM pg_constraint c WHERE c.conindid = idx AND c.contype = 'x';
   predicate := coalesce(pg_get_expr(i.indpred, i.indrelid), 'true')
                -- (an index of one partition: the rows it would hold)
-               || coalesce(format(' AND (%s)', partition_bound), '');
+               || coalesce(' AND (' || partition_bound || ')', '');  -- (none: a lone default partition)
   SELECT array_agg('tdm_key_' || k ORDER BY k),
          string_agg(format('(%s) AS tdm_key_%s', pg_get_indexdef(idx, k, false), k), ', ' ORDER BY k),
          format('jsonb_build_object(%s)',
@@ -601,6 +601,19 @@ BEGIN
            WHERE a.attrelid = target_rel AND a.attnum > 0 AND NOT a.attisdropped
              AND a.attnotnull AND a.attgenerated = '' AND checks <> 'rules'
           UNION ALL
+          -- (NOT NULL on one partition only: on the rows it would hold)
+          SELECT 1, 10000 + row_number() OVER (ORDER BY l.relid::regclass::text, a.attname),
+                 format('%I.%I IS NULL AND coalesce((%s), true)', tdm._rule_alias(the_rel), a.attname,
+                        coalesce(pg_get_partition_constraintdef(l.relid), 'true')),
+                 'not_null', 'error',
+                 format('jsonb_build_object(''column'', %L, ''partition'', %L, ''message'', %L)', a.attname,
+                        l.relid::regclass::text,
+                        format('%s is NULL; partition %s requires a value', a.attname, l.relid::regclass))
+            FROM pg_partition_tree(target_rel) l
+            JOIN pg_attribute a ON a.attrelid = l.relid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+            JOIN pg_attribute p ON p.attrelid = target_rel AND p.attname = a.attname AND NOT p.attnotnull
+           WHERE l.relid <> target_rel AND a.attgenerated = '' AND checks <> 'rules'
+          UNION ALL
           SELECT 2, row_number() OVER (ORDER BY x.conname),
                  format('NOT coalesce((%s), true)', x.expr), 'check', 'error',
                  format('jsonb_build_object(''constraint'', %L, ''check'', %L)', x.conname, x.expr)
@@ -610,7 +623,8 @@ BEGIN
           UNION ALL
           -- (A CHECK of one partition only: on the rows it would hold.)
           SELECT 2, 500 + row_number() OVER (ORDER BY x.part::text, x.conname),
-                 format('NOT coalesce((%s), true) AND coalesce((%s), true)', x.expr, x.bound), 'check', 'error',
+                 format('NOT coalesce((%s), true) AND coalesce((%s), true)', x.expr, coalesce(x.bound, 'true')),
+                 'check', 'error',
                  format('jsonb_build_object(''constraint'', %L, ''check'', %L, ''partition'', %L)',
                         x.conname, x.expr, x.part::regclass::text)
             FROM (SELECT c.conname, c.conrelid AS part, pg_get_expr(c.conbin, c.conrelid) AS expr,

@@ -13,7 +13,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     'renames', d.renames, 'merged', d.merged,
                     'decided_by', d.decided_by, 'decided_at', d.decided_at,
                     'approved_by', d.approved_by, 'approved_at', d.approved_at,
-                    'rationale', d.rationale)
+                    'rationale', d.rationale,
+                    -- (the login of each, from the audit, where it is not
+                    -- the role: a reviewer's SET ROLE to a group role)
+                    'decided_login', (SELECT nullif(a.actor, d.decided_by) FROM tdm.audit a
+                                       WHERE a.action = 'decide' AND a.object = d.conflict_id
+                                       ORDER BY a.audit_id DESC LIMIT 1),
+                    'approved_login', (SELECT nullif(a.actor, d.approved_by) FROM tdm.audit a
+                                        WHERE d.approved_by IS NOT NULL AND a.action = 'approve'
+                                          AND a.object = d.conflict_id
+                                        ORDER BY a.audit_id DESC LIMIT 1))
                   ORDER BY c.priority, d.conflict_id), '[]')
     FROM tdm.conflict c JOIN tdm.decision d USING (conflict_id)
    WHERE c.run_id = _run_decisions.run_id AND c.status IN ('decided', 'applied')
@@ -357,8 +366,10 @@ BEGIN
                           FROM (SELECT x->>'action' AS a, count(*) AS n
                                   FROM jsonb_array_elements(d->'decisions') x GROUP BY 1) c));
     FOR v IN SELECT pg_catalog.format('  %s %s%s by %s%s: %s', x->>'conflict_id', x->>'action',
-                                      coalesce(' ' || (x->>'keep_env'), ''), x->>'decided_by',
-                                      coalesce(', approved by ' || (x->>'approved_by'),
+                                      coalesce(' ' || (x->>'keep_env'), ''),
+                                      (x->>'decided_by') || coalesce(' (login ' || (x->>'decided_login') || ')', ''),
+                                      coalesce(', approved by ' || (x->>'approved_by')
+                                               || coalesce(' (login ' || (x->>'approved_login') || ')', ''),
                                                CASE WHEN x->>'priority' = '1' THEN ', awaiting approval' END, ''),
                                       regexp_replace(x->>'rationale', E'\\s*[\\n\\r]+\\s*', ' ', 'g'))
                FROM jsonb_array_elements(d->'decisions') WITH ORDINALITY AS e(x, n)

@@ -76,17 +76,29 @@ BEGIN
       END;
     END LOOP;
     -- (its indexes that are no partition of its parent's, nor a
-    -- constraint's)
-    FOR own IN SELECT regexp_replace(pg_get_indexdef(i.indexrelid),
+    -- constraint's: by their names, where the schema has them free)
+    FOR own IN SELECT ic.relname,
+                      regexp_replace(pg_get_indexdef(i.indexrelid),
                                      '^(CREATE (?:UNIQUE )?INDEX) (?:"(?:[^"]|"")*"|[^ ]+) ON (?:ONLY )?'
                                      '(?:(?:"(?:[^"]|"")*"|[^ ."]+)\.)?(?:"(?:[^"]|"")*"|[^ ."]+) ',
-                                     format('\1 ON %s ', made)) AS ddl
+                                     format('\1 %%s ON %s ', made)) AS ddl
                  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
                 WHERE i.indrelid = source
                   AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
                   AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = source)
                 ORDER BY ic.relname LOOP
-      EXECUTE own.ddl;
+      BEGIN
+        EXECUTE replace(own.ddl, ' %s ON ', format(' %I ON ', own.relname));
+      EXCEPTION WHEN duplicate_table THEN
+        EXECUTE replace(own.ddl, ' %s ON ', ' ON ');
+      END;
+    END LOOP;
+    -- (and its columns NOT NULL there alone)
+    FOR own IN SELECT a.attname FROM pg_attribute a
+                 JOIN pg_attribute p ON p.attrelid = parent AND p.attname = a.attname AND NOT p.attnotnull
+                WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+                ORDER BY a.attnum LOOP
+      EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', made, own.attname);
     END LOOP;
   END IF;
   FOR part IN SELECT c.oid, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid

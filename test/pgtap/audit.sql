@@ -134,7 +134,7 @@ ALTER TABLE tdm.audit DISABLE TRIGGER audit_append_only;
 DELETE FROM tdm.audit WHERE audit_id >= (SELECT audit_id FROM ids WHERE n = 3);
 CREATE TEMP TABLE forged AS SELECT * FROM tdm.audit WHERE audit_id = (SELECT audit_id FROM ids WHERE n = 2);
 UPDATE forged SET audit_id = (SELECT max(audit_id) + 1 FROM ids), prev_hash = hash, detail = '{"forged": true}';
-UPDATE forged f SET hash = tdm._audit_hash(f);
+UPDATE forged f SET hash = tdm._audit_hash(ROW(f.*)::tdm.audit);
 INSERT INTO tdm.audit SELECT * FROM forged;
 SELECT results_eq(
   $$SELECT audit_id, problem FROM tdm.verify_audit()$$,

@@ -5,7 +5,7 @@
 -- approved, as a priority 1 one, and the report counts it so. So in a
 -- run into another target as well, whose conflicts rank it anew.
 BEGIN;
-SELECT plan(9);
+SELECT plan(10);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -53,16 +53,22 @@ SELECT results_eq($$SELECT c.priority, c.class, c.status, r.status FROM tdm.conf
 SELECT ok((SELECT count(*) = 0 FROM tap_da_rehearsal.da_plan), 'and loads nothing unapproved');
 SELECT is(tdm._decided_priority(:'plan', NULL), 1,
   'a decision restored without its rank has the one its decide audit row recorded');
-CREATE ROLE tap_da_approver;
-GRANT tdm_reviewer TO tap_da_approver;
+-- (approved by a login acting as the group role of its team)
+CREATE ROLE tap_da_team;
+GRANT tdm_reviewer TO tap_da_team;
+CREATE ROLE tap_da_approver IN ROLE tap_da_team;
 SET SESSION AUTHORIZATION tap_da_approver;
+SET ROLE tap_da_team;
 SELECT tdm.approve(:'plan');
+RESET ROLE;
 RESET SESSION AUTHORIZATION;
-SELECT is((SELECT approved_by FROM tdm.decision WHERE conflict_id = :'plan'), 'tap_da_approver'::name,
+SELECT is((SELECT approved_by FROM tdm.decision WHERE conflict_id = :'plan'), 'tap_da_team'::name,
   'approve takes the decision as the priority 1 one it was taken as, after the rehearsal ranked it anew');
 SELECT tdm.consolidate('TDA');
 SELECT results_eq($$SELECT r.status, p.price FROM tdm.run r, staging.da_plan p WHERE r.run_id = $$ || :run,
   $$VALUES ('completed', 12)$$, 'the staging run goes on with the approved decision');
+SELECT matches(tdm.report(:run), 'keep da2 by postgres, approved by tap_da_team \(login tap_da_approver\):',
+  'the report names the login that approved under its team''s role (not the login that is the role)');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -96,7 +96,7 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE FUNCTION tap_par_e2.touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
   CREATE TRIGGER ruled_touch BEFORE UPDATE OF code, qty ON tap_par_e1.ruled
     FOR EACH ROW WHEN (NEW.code <> OLD.code) EXECUTE FUNCTION tap_par_e1.touch();
-  CREATE TRIGGER touch_ruled BEFORE UPDATE OF code, qty ON tap_par_e2.ruled
+  CREATE TRIGGER touch_ruled BEFORE UPDATE OF qty, code ON tap_par_e2.ruled
     FOR EACH ROW WHEN (NEW.code <> OLD.code) EXECUTE FUNCTION tap_par_e2.touch();
   CREATE TRIGGER ruled_guard BEFORE INSERT ON tap_par_e1.ruled FOR EACH ROW EXECUTE FUNCTION tap_par_e1.touch();
   CREATE TRIGGER ruled_guard BEFORE INSERT ON tap_par_e2.ruled FOR EACH ROW EXECUTE FUNCTION tap_par_e2.touch();
@@ -147,6 +147,14 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_par_e1.wide (id, n1, tdm_release, tdm_feature) VALUES (1, 1, 'TP1', 'F');
   INSERT INTO tap_par_e2.wide (id, n1, tdm_release, tdm_feature) VALUES (1, 2, 'TP1', 'F');
 
+  -- (one whose WHEN calls another function of the user's: told apart by
+  -- its text, which the stored expression numbers alike)
+  CREATE FUNCTION tap_par_e2.norm2(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT upper($1)';
+  CREATE TRIGGER ruled_norm BEFORE INSERT ON tap_par_e1.ruled
+    FOR EACH ROW WHEN (tap_par_e1.norm(NEW.code) = 'x') EXECUTE FUNCTION tap_par_e1.touch();
+  CREATE TRIGGER ruled_norm BEFORE INSERT ON tap_par_e2.ruled
+    FOR EACH ROW WHEN (tap_par_e2.norm2(NEW.code) = 'x') EXECUTE FUNCTION tap_par_e2.touch();
+
   -- A unique index on qty: valid in e1, left invalid in e2 by a failed
   -- CREATE INDEX CONCURRENTLY (below: two rows share a qty).
   CREATE UNIQUE INDEX ruled_qty_uq ON tap_par_e1.ruled (qty);
@@ -192,6 +200,8 @@ CREATE FUNCTION tap_par.norm(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELEC
 CREATE TABLE tap_par.tagged (id int PRIMARY KEY, m tap_par.mood CHECK (m <> 'ok'), price numeric CHECK (price >= 0),
                              code text UNIQUE NULLS NOT DISTINCT, tdm_release text, tdm_feature text);
 CREATE INDEX ON tap_par.tagged (tap_par.norm(code));
+CREATE TRIGGER ruled_norm BEFORE INSERT ON tap_par.ruled
+  FOR EACH ROW WHEN (tap_par.norm(NEW.code) = 'x') EXECUTE FUNCTION tap_par.touch();
 CREATE TABLE tap_par.owned (id int PRIMARY KEY, label_id int REFERENCES tap_par.label, tdm_release text, tdm_feature text);
 CREATE TABLE tap_par.doc (id int PRIMARY KEY, x xml, tdm_release text, tdm_feature text);
 CREATE TABLE tap_par.arr (id int PRIMARY KEY, a int[], tdm_release text, tdm_feature text);
@@ -224,6 +234,9 @@ SELECT results_eq(
             'TRIGGER BEFORE INSERT FOR EACH ROW EXECUTE FUNCTION touch() (DISABLED)'),
            ('tap_par.ruled', NULL, 'trigger',
             'TRIGGER AFTER INSERT OR DELETE FOR EACH STATEMENT EXECUTE FUNCTION touch(''a'', ''b c'')', NULL),
+           ('tap_par.ruled', NULL, 'trigger',
+            'TRIGGER BEFORE INSERT FOR EACH ROW WHEN ((norm(new.code) = ''x''::text)) EXECUTE FUNCTION touch()',
+            'TRIGGER BEFORE INSERT FOR EACH ROW WHEN ((norm2(new.code) = ''x''::text)) EXECUTE FUNCTION touch()'),
            ('tap_par.shape', 'a', 'nullable', 'NOT NULL', 'NULL'),
            ('tap_par.shape', 'b', 'type', 'integer', 'bigint'),
            ('tap_par.shape', 'e', 'default', '1', '2'),
@@ -240,7 +253,7 @@ SELECT results_eq(
             'qty_d CHECK ((VALUE > 0)), small_qty CHECK (((VALUE)::integer < 100))'),
            ('tap_par.shape', 'd', 'column_missing', NULL, 'integer'),
            ('tap_par.tagged', NULL, 'constraint', 'UNIQUE (code) NULLS NOT DISTINCT', 'UNIQUE (code)')$$,
-  'schema_diff finds a missing table, nullability, type (a time''s precision too, an unbounded bpchar by its name), default, identity, generated (and its expression), a domain''s CHECKs (of the domain under it, of an array''s elements), a column missing on either side, constraints (a foreign key to another schema''s table of the same name), an index, an index left invalid apart from the same one valid, and triggers: one disabled, one missing (one alike under another name, its columns of other numbers, is no difference; nor a varchar IN list ALTER COLUMN .. TYPE rebuilt)');
+  'schema_diff finds a missing table, nullability, type (a time''s precision too, an unbounded bpchar by its name), default, identity, generated (and its expression), a domain''s CHECKs (of the domain under it, of an array''s elements), a column missing on either side, constraints (a foreign key to another schema''s table of the same name), an index, an index left invalid apart from the same one valid, and triggers: one disabled, one missing, one whose WHEN calls another function (one alike under another name, its UPDATE OF columns of other numbers and in another order, is no difference; nor a varchar IN list ALTER COLUMN .. TYPE rebuilt)');
 SELECT is((SELECT string_agg(detail, E'\n' ORDER BY detail) FROM tdm.schema_diff('par1', 'par2')
             WHERE rel = 'tap_par.ruled'::regclass AND kind = 'constraint'),
   'constraint ruled_code_key of table ruled (UNIQUE (code)) is missing in environment "par2" (environment "par1" has it)' || E'\n' ||

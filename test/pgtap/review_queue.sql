@@ -3,7 +3,7 @@
 -- alike are shown from where they part, so two values cut alike are not
 -- taken for equal.
 BEGIN;
-SELECT plan(8);
+SELECT plan(10);
 
 CREATE SCHEMA tap_queue;
 CREATE TABLE tap_queue.people (person_id int PRIMARY KEY, full_name text, a_rather_long_column text,
@@ -37,6 +37,22 @@ SELECT matches((SELECT tdm._side_by_side(c) FROM tdm.conflict c WHERE c.conflict
                '(^|\n)a_rather_lon~ ', 'a column name cut short ends with ~');
 SELECT is((SELECT differing -> 'full_name' ->> 'st2' FROM tdm.review_queue WHERE conflict_id = 'C-tapqueue'),
           'Bartholomew Johnston', 'differing keeps the whole value');
+
+-- Nine members: more than six cells of 8 characters fit, so the grid is
+-- split in blocks (5 and 4), one under the other, each fitting.
+INSERT INTO tdm.conflict (run_id, conflict_id, rel, kind, class, priority, status, rule, members, differing)
+SELECT -21, 'C-tapnine', 'tap_queue.people', 'attribute_conflict', 'complex', 3, 'pending', 'manual',
+       jsonb_agg(pg_temp.member('e' || i, 'Name ' || i, 'v' || i) ORDER BY i),
+       jsonb_build_object('full_name', jsonb_object_agg('e' || i, 'Name ' || i))
+  FROM generate_series(1, 9) AS i;
+SELECT results_eq($$SELECT count(*)::int, max(length(l)) <= 65, count(*) FILTER (WHERE l = '')::int,
+                           count(*) FILTER (WHERE l ~ '^full_name +Name \d')::int
+                      FROM regexp_split_to_table((SELECT side_by_side FROM tdm.review_queue
+                                                   WHERE conflict_id = 'C-tapnine'), E'\n') AS l$$,
+                  $$VALUES (7, true, 1, 2)$$,
+                  'nine members: two blocks of the grid under each other, every line within 80 columns under \x');
+SELECT ok((SELECT bool_and(side_by_side ~ ('Name ' || i || '( |\n|$)')) FROM tdm.review_queue, generate_series(1, 9) i
+            WHERE conflict_id = 'C-tapnine'), 'every member''s value shown whole');
 
 -- Long values: cut at their end when they part early, shown from where
 -- they part when they begin alike (two texts of 5000 characters).
