@@ -239,15 +239,17 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON tdm.audit
 CREATE FUNCTION tdm._audit_head_move() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
 BEGIN
-  -- (Rows restored by one COPY: the last of them only.)
-  UPDATE tdm.audit_head h SET audit_id = NEW.audit_id, hash = NEW.hash
-   WHERE coalesce(h.audit_id, 0) < NEW.audit_id
-     AND NEW.audit_id = (SELECT max(a.audit_id) FROM tdm.audit a)
+  -- To the last row, once the rows up to it chain from the head: rows
+  -- restored by one COPY move it once; rows restored out of their order
+  -- (pg_dump --inserts writes them as stored) once the gap is filled.
+  UPDATE tdm.audit_head h SET audit_id = last.audit_id, hash = last.hash
+    FROM (SELECT a.audit_id, a.hash FROM tdm.audit a ORDER BY a.audit_id DESC LIMIT 1) last
+   WHERE coalesce(h.audit_id, 0) < last.audit_id
      AND (h.audit_id IS NULL
           OR NOT EXISTS (SELECT FROM (SELECT a.prev_hash,
                                              lag(a.hash, 1, h.hash) OVER (ORDER BY a.audit_id) AS before
                                         FROM tdm.audit a
-                                       WHERE a.audit_id > h.audit_id AND a.audit_id <= NEW.audit_id) x
+                                       WHERE a.audit_id > h.audit_id AND a.audit_id <= last.audit_id) x
                           WHERE x.prev_hash IS DISTINCT FROM x.before));
   RETURN NULL;
 END

@@ -534,7 +534,7 @@ BEGIN
     tdm._parity_catalog(side, 'pg_trigger'), tdm._parity_catalog(side, 'pg_attribute'),
     tdm._parity_catalog(side, 'pg_proc'),
     CASE WHEN side = 'local'
-         THEN E'substring(pg_get_triggerdef(t.oid) FROM \'WHEN \\(.*\\)(?= EXECUTE )\')'
+         THEN E'substring(pg_get_triggerdef(t.oid) FROM E\'WHEN \\\\(.*\\\\)(?= EXECUTE )\')'
          ELSE format('(SELECT ''WHEN ('' || min(x.action_condition) || '')'' FROM %s x'
                      '  WHERE x.event_object_schema = %L AND x.event_object_table = %L'
                      '    AND x.trigger_name = t.tgname)',

@@ -1875,15 +1875,21 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        -- (more members than six cells of 8 fit: in blocks of six at most,
        -- one under the other, each with the columns' names)
        sizes AS (
-         SELECT greatest(1, ceil(count(*) / greatest(1, ceil(count(*) / 6.0))))::int AS per_block FROM members),
+         SELECT greatest(1, ceil(count(*) / 6.0))::int AS blocks,
+                greatest(1, ceil(count(*) / greatest(1, ceil(count(*) / 6.0))))::int AS per_block,
+                count(*) AS n
+           FROM members),
+       -- (sizes as even as can be: thirteen are five, four and four)
        blocks AS (
-         SELECT m.member, ((row_number() OVER (ORDER BY m.member) - 1) / s.per_block)::int AS block
+         SELECT m.member, ((row_number() OVER (ORDER BY m.member) - 1) * s.blocks / s.n)::int AS block
            FROM members m CROSS JOIN sizes s),
        label_width AS (
          SELECT greatest(14, least(24, max(length(x.col)) + 1,
                                    14 + (SELECT s.per_block * greatest(0, greatest(8, 51 / s.per_block)
                                                                         - (SELECT needed FROM longest))
-                                           FROM sizes s)))::int AS lw
+                                           FROM sizes s),
+                                   -- (a longer name never narrows cells under 8)
+                                   (SELECT 65 - 8 * s.per_block FROM sizes s)))::int AS lw
            FROM (SELECT k.col FROM keys k UNION ALL SELECT jsonb_object_keys(c.differing)) x),
        width AS (SELECT greatest(8, (65 - (SELECT lw FROM label_width)) / s.per_block)::int AS w
                    FROM sizes s),

@@ -609,9 +609,11 @@ BEGIN
                  format('jsonb_build_object(''column'', %L, ''partition'', %L, ''message'', %L)', a.attname,
                         l.relid::regclass::text,
                         format('%s is NULL; partition %s requires a value', a.attname, l.relid::regclass))
+            -- (where its parent's column is nullable: a partition under it
+            -- inherits the NOT NULL, and would flag the row again)
             FROM pg_partition_tree(target_rel) l
             JOIN pg_attribute a ON a.attrelid = l.relid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
-            JOIN pg_attribute p ON p.attrelid = target_rel AND p.attname = a.attname AND NOT p.attnotnull
+            JOIN pg_attribute p ON p.attrelid = l.parentrelid AND p.attname = a.attname AND NOT p.attnotnull
            WHERE l.relid <> target_rel AND a.attgenerated = '' AND checks <> 'rules'
           UNION ALL
           SELECT 2, row_number() OVER (ORDER BY x.conname),

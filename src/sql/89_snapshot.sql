@@ -376,7 +376,9 @@ BEGIN
             HINT = format('Give it back its name (ALTER TABLE %1$I.<its name now> RENAME TO %2$I), or restore'
                           ' it; tdm creates in %1$I only the tables no release was promoted into. If those'
                           ' rows are to go, create it empty yourself: CREATE TABLE %1$I.%2$I (LIKE %3$s'
-                          ' INCLUDING ALL);', target, missing.relname, missing.managed);
+                          ' INCLUDING ALL); or, for a table retired, stop managing it: SELECT'
+                          ' tdm.unmanage_table(%4$L);', target, missing.relname, missing.managed,
+                          missing.managed::text);
   END IF;
 END
 $$;
@@ -1430,7 +1432,7 @@ DECLARE
   later jsonb;  -- live deployments on the target after this one: undone with it
   kept text;    -- their releases whose rows the snapshot holds
   gone text;    -- and those promoted since it was taken
-  undeployed jsonb;  -- releases promoted since it was taken, never deployed: their rows gone too
+  undeployed jsonb;  -- releases promoted since it was taken, not live there: their rows gone too
 BEGIN
   PERFORM tdm._refuse_replica_role('rollback_release');
   -- (Locked: a second call waits for this one, then takes the release's
@@ -1487,7 +1489,7 @@ BEGIN
   undeployed := (SELECT coalesce(jsonb_agg(x.key ORDER BY x.key), '[]')
                    FROM tdm.job j, jsonb_each_text(j.detail -> 'releases') x
                   WHERE j.job_id = job AND x.key <> release
-                    AND split_part(x.value, ' -> ', 1) IN ('promoted', 'deployed')
+                    AND split_part(x.value, ' -> ', 1) IN ('promoted', 'deployed', 'rolled_back')
                     AND NOT later @> jsonb_build_array(jsonb_build_object('release', x.key)));
   payload := jsonb_build_object('release', release, 'deployment_id', d.deployment_id,
                                 'rolled_back_code_version', d.code_version,
@@ -1498,11 +1500,24 @@ BEGIN
     RAISE WARNING 'rollback_release: the rows of % on % were taken out with it: %',
       CASE WHEN jsonb_array_length(undeployed) = 1 THEN 'a release' ELSE 'releases' END, d.target,
       (SELECT string_agg(x, ', ') FROM jsonb_array_elements_text(undeployed) x)
-      USING DETAIL = format('%s went back to the pre-deploy snapshot of %s, taken before they were promoted;'
-                            ' they are consolidated again (tdm.release), not deployed.', d.target, release),
-            HINT = format('Promote them again to bring their rows back (SELECT tdm.promote(%L);%s).',
-                          undeployed ->> 0,
-                          CASE WHEN jsonb_array_length(undeployed) > 1 THEN ' and so on' ELSE '' END);
+      USING DETAIL = format('%s went back to the pre-deploy snapshot of %s, taken before %s promoted;'
+                            ' %s consolidated again (tdm.release), not live on %s.', d.target, release,
+                            CASE WHEN jsonb_array_length(undeployed) = 1 THEN 'it was' ELSE 'they were' END,
+                            CASE WHEN jsonb_array_length(undeployed) = 1 THEN 'it is' ELSE 'they are' END,
+                            d.target),
+            -- (from where each was promoted, into this target)
+            HINT = format('Promote %s again to bring %s rows back (%s).',
+                          CASE WHEN jsonb_array_length(undeployed) = 1 THEN 'it' ELSE 'them' END,
+                          CASE WHEN jsonb_array_length(undeployed) = 1 THEN 'its' ELSE 'their' END,
+                          (SELECT string_agg(CASE WHEN d.target = 'master' AND coalesce(f.source, 'staging') = 'staging'
+                                                  THEN format('SELECT tdm.promote(%L);', x)
+                                                  ELSE format('SELECT tdm.promote(%L, %L, %L);', x,
+                                                              coalesce(f.source, 'staging'), d.target) END,
+                                             ' ' ORDER BY x)
+                             FROM jsonb_array_elements_text(undeployed) x
+                             LEFT JOIN LATERAL (SELECT j.detail ->> 'from' AS source FROM tdm.job j
+                                                 WHERE j.kind = 'promote' AND j.release = x AND j.status = 'completed'
+                                                 ORDER BY j.job_id DESC LIMIT 1) f ON true));
   END IF;
   IF jsonb_array_length(later) > 0 THEN
     -- (A later release promoted before this one's pre-deploy snapshot was
