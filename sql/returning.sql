@@ -690,3 +690,47 @@ SET client_min_messages = error;
 SELECT tdm.tag_release('TRY2') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('TRY2');
 RESET client_min_messages;
+
+-- A surrogate-key row and its child, both re-keyed by TRR1 (st2's invoice
+-- 1 and its line 1, loaded as 2), whose ids st2 gives again after a
+-- re-seed (TRR2's new invoice 1 and line 1) and a reviewer keeps apart
+-- (keep_all, as the rationale offers): the new line follows the new
+-- invoice to the key it gets, not master's invoice 2.
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_zinv (id int PRIMARY KEY, note text NOT NULL, tdm_release text, tdm_feature text);
+  CREATE TABLE rt_zline (id int PRIMARY KEY, inv_id int NOT NULL REFERENCES rt_zinv, item text NOT NULL,
+                         tdm_release text, tdm_feature text)$$);
+CREATE SCHEMA returning_reseed;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_zinv, rt_zline) FROM SERVER st1 INTO returning_reseed;
+ALTER FOREIGN TABLE returning_reseed.rt_zinv RENAME TO st1_zinv;
+ALTER FOREIGN TABLE returning_reseed.rt_zline RENAME TO st1_zline;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_zinv, rt_zline) FROM SERVER st2 INTO returning_reseed;
+CREATE TABLE staging.rt_zinv (id int PRIMARY KEY, note text NOT NULL, tdm_release text, tdm_feature text);
+CREATE TABLE staging.rt_zline (id int PRIMARY KEY, inv_id int NOT NULL REFERENCES staging.rt_zinv,
+                               item text NOT NULL, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_zinv', surrogate_key => true),
+       tdm.manage_table('staging.rt_zline', surrogate_key => true);
+INSERT INTO returning_reseed.st1_zinv VALUES (1, 'st1 invoice', 'TRR1', 'F');
+INSERT INTO returning_reseed.st1_zline VALUES (1, 1, 'st1 line', 'TRR1', 'F');
+INSERT INTO returning_reseed.rt_zinv VALUES (1, 'st2 invoice', 'TRR1', 'F');
+INSERT INTO returning_reseed.rt_zline VALUES (1, 1, 'st2 line', 'TRR1', 'F');
+SELECT tdm.create_release('TRR1', parent => 'TRY1'), tdm.add_feature('TRR1', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRR1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRR1') IS NOT NULL AS consolidated, tdm.promote('TRR1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+DELETE FROM returning_reseed.rt_zline;
+DELETE FROM returning_reseed.rt_zinv;
+INSERT INTO returning_reseed.rt_zinv VALUES (1, 'st2 new invoice', 'TRR2', 'F');
+INSERT INTO returning_reseed.rt_zline VALUES (1, 1, 'st2 new line', 'TRR2', 'F');
+SELECT tdm.create_release('TRR2', parent => 'TRR1'), tdm.add_feature('TRR2', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRR2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRR2') AS rr2 \gset
+SELECT count(tdm.resolve(c.conflict_id, 'keep_all', rationale => 'st2 was re-seeded: new rows')) AS kept_apart
+  FROM tdm.conflict c WHERE c.run_id = :rr2 AND c.status = 'pending';
+SELECT tdm.consolidate('TRR2') = :rr2 AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rr2;
+SELECT l.item, i.note FROM staging.rt_zline l JOIN staging.rt_zinv i ON i.id = l.inv_id ORDER BY l.item;
+SELECT env, rel, old_key, new_key FROM tdm.key_map WHERE run_id = :rr2 ORDER BY rel, env;

@@ -175,7 +175,7 @@ BEGIN
     EXIT WHEN found IS NULL;
     definition := replace(definition, format('(ARRAY[%s])::%s[]', found[1], found[2]),
                           format('ARRAY[%s]', regexp_replace(found[1], '(' || literal || ')',
-                                                             '(\1)::' || found[2], 'g')));
+                                                             E'(\\1)::' || found[2], 'g')));
     EXIT WHEN definition = before;
   END LOOP;
   RETURN definition;

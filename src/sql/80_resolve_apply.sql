@@ -2349,8 +2349,13 @@ BEGIN
       'WITH changed AS ('
       '       UPDATE %1$s t SET %2$s FROM pg_temp.tdm_returning r'
       '        WHERE r.rel = $1 AND r.env = t.tdm_env AND r.old_key = %3$s AND r.old_key <> r.new_key'
-      '          AND NOT EXISTS (SELECT FROM pg_temp.tdm_returning o'
-      '                           WHERE o.rel = $2 AND o.own AND o.env = t.tdm_env AND o.row_hash = t.tdm_row_hash)'
+      -- (a child brought again itself took master's key, the reference in
+      -- it too where its primary key holds it; else its reference follows
+      -- here, as any child's: noted, it follows the parent again if this
+      -- run gives the parent another key)
+      '          AND NOT ($3 AND EXISTS (SELECT FROM pg_temp.tdm_returning o'
+      '                                   WHERE o.rel = $2 AND o.own AND o.env = t.tdm_env'
+      '                                     AND o.row_hash = t.tdm_row_hash))'
       '       RETURNING t.tdm_env, t.tdm_row_hash, %4$s AS new_key, %5$s AS new_json, %6$s AS old_key,'
       '                 %7$s AS old_json),'
       '     noted AS (INSERT INTO pg_temp.tdm_returning_fk SELECT $2, $4, tdm_env, tdm_row_hash FROM changed),'

@@ -79,9 +79,9 @@ BEGIN
     -- constraint's: by their names, where the schema has them free)
     FOR own IN SELECT ic.relname,
                       regexp_replace(pg_get_indexdef(i.indexrelid),
-                                     '^(CREATE (?:UNIQUE )?INDEX) (?:"(?:[^"]|"")*"|[^ ]+) ON (?:ONLY )?'
-                                     '(?:(?:"(?:[^"]|"")*"|[^ ."]+)\.)?(?:"(?:[^"]|"")*"|[^ ."]+) ',
-                                     format('\1 %%s ON %s ', made)) AS ddl
+                                     E'^(CREATE (?:UNIQUE )?INDEX) (?:"(?:[^"]|"")*"|[^ ]+) ON (?:ONLY )?'
+                                     '(?:(?:"(?:[^"]|"")*"|[^ ."]+)\\.)?(?:"(?:[^"]|"")*"|[^ ."]+) ',
+                                     format(E'\\1 %%s ON %s ', made)) AS ddl
                  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
                 WHERE i.indrelid = source
                   AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
