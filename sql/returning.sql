@@ -727,10 +727,62 @@ SELECT tdm.create_release('TRR2', parent => 'TRR1'), tdm.add_feature('TRR2', 'F'
 SET client_min_messages = error;
 SELECT tdm.tag_release('TRR2') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('TRR2') AS rr2 \gset
-SELECT count(tdm.resolve(c.conflict_id, 'keep_all', rationale => 'st2 was re-seeded: new rows')) AS kept_apart
-  FROM tdm.conflict c WHERE c.run_id = :rr2 AND c.status = 'pending';
+SELECT c.rel, c.rule, c.suggestion FROM tdm.conflict c WHERE c.run_id = :rr2 AND c.status = 'pending' ORDER BY c.rel;
+SELECT count(*) AS kept_apart
+  FROM (SELECT tdm.resolve(c.conflict_id, 'keep_all', rationale => 'st2 was re-seeded: new rows')
+          FROM tdm.conflict c WHERE c.run_id = :rr2 AND c.status = 'pending') AS decided;
 SELECT tdm.consolidate('TRR2') = :rr2 AS same_run;
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :rr2;
 SELECT l.item, i.note FROM staging.rt_zline l JOIN staging.rt_zinv i ON i.id = l.inv_id ORDER BY l.item;
 SELECT env, rel, old_key, new_key FROM tdm.key_map WHERE run_id = :rr2 ORDER BY rel, env;
+
+-- A foreign key sharing a column with another (a line's tenant, and its
+-- tenant's invoice), whose parents TRQ1 re-keyed (st2's tenant 1 merged
+-- into st1's B, 2; its invoice (1, 1) loaded as (2, 2)): in TRQ2, st2
+-- brings them again with a new line on its invoice, which follows both,
+-- matched by its values as collected, to (2, 2), not st1's (2, 1).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_qten (tenant_id int PRIMARY KEY, name text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+  CREATE TABLE rt_qinv (tenant_id int NOT NULL REFERENCES rt_qten, inv_no int NOT NULL, note text NOT NULL,
+                        tdm_release text, tdm_feature text, PRIMARY KEY (tenant_id, inv_no));
+  CREATE TABLE rt_qline (line_id int PRIMARY KEY, tenant_id int NOT NULL REFERENCES rt_qten, inv_no int NOT NULL,
+                         item text NOT NULL, tdm_release text, tdm_feature text,
+                         FOREIGN KEY (tenant_id, inv_no) REFERENCES rt_qinv)$$);
+CREATE SCHEMA returning_overlap;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_qten, rt_qinv, rt_qline) FROM SERVER st1 INTO returning_overlap;
+ALTER FOREIGN TABLE returning_overlap.rt_qten RENAME TO st1_qten;
+ALTER FOREIGN TABLE returning_overlap.rt_qinv RENAME TO st1_qinv;
+ALTER FOREIGN TABLE returning_overlap.rt_qline RENAME TO st1_qline;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_qten, rt_qinv, rt_qline) FROM SERVER st2 INTO returning_overlap;
+CREATE TABLE staging.rt_qten (tenant_id int PRIMARY KEY, name text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+CREATE TABLE staging.rt_qinv (tenant_id int NOT NULL REFERENCES staging.rt_qten, inv_no int NOT NULL,
+                              note text NOT NULL, tdm_release text, tdm_feature text, PRIMARY KEY (tenant_id, inv_no));
+CREATE TABLE staging.rt_qline (line_id int PRIMARY KEY, tenant_id int NOT NULL REFERENCES staging.rt_qten,
+                               inv_no int NOT NULL, item text NOT NULL, tdm_release text, tdm_feature text,
+                               FOREIGN KEY (tenant_id, inv_no) REFERENCES staging.rt_qinv);
+SELECT tdm.manage_table('staging.rt_qten', '{name}'), tdm.manage_table('staging.rt_qinv', surrogate_key => true),
+       tdm.manage_table('staging.rt_qline', surrogate_key => true);
+INSERT INTO returning_overlap.st1_qten VALUES (1, 'A', 'TRQ1', 'F'), (2, 'B', 'TRQ1', 'F');
+INSERT INTO returning_overlap.st1_qinv VALUES (2, 1, 'st1 invoice x', 'TRQ1', 'F');
+INSERT INTO returning_overlap.st1_qline VALUES (1, 2, 1, 'st1 line', 'TRQ1', 'F');
+INSERT INTO returning_overlap.rt_qten VALUES (1, 'B', 'TRQ1', 'F');
+INSERT INTO returning_overlap.rt_qinv VALUES (1, 1, 'st2 invoice y', 'TRQ1', 'F');
+INSERT INTO returning_overlap.rt_qline VALUES (1, 1, 1, 'st2 line', 'TRQ1', 'F');
+SELECT tdm.create_release('TRQ1', parent => 'TRY1'), tdm.add_feature('TRQ1', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRQ1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRQ1') IS NOT NULL AS consolidated, tdm.promote('TRQ1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+UPDATE returning_overlap.rt_qten SET tdm_release = 'TRQ2';
+UPDATE returning_overlap.rt_qinv SET tdm_release = 'TRQ2';
+DELETE FROM returning_overlap.rt_qline;
+INSERT INTO returning_overlap.rt_qline VALUES (7, 1, 1, 'st2 new line', 'TRQ2', 'F');
+SELECT tdm.create_release('TRQ2', parent => 'TRQ1'), tdm.add_feature('TRQ2', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRQ2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRQ2') AS rq2 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rq2;
+SELECT l.item, l.tenant_id, l.inv_no, i.note FROM staging.rt_qline l JOIN staging.rt_qinv i USING (tenant_id, inv_no)
+ ORDER BY l.line_id;

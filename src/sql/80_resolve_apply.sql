@@ -1781,19 +1781,20 @@ $$;
 
 -- The values of every overlapping foreign key (tdm._fk_overlaps) as the
 -- environments have them, per collected row, before any is translated.
-CREATE FUNCTION tdm._note_fk_before() RETURNS void
+CREATE FUNCTION tdm._note_fk_before(into_table text DEFAULT 'tdm_fk_before') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   e record;
 BEGIN
   FOR e IN SELECT r.* FROM tdm._managed_references() r WHERE tdm._fk_overlaps(r.child, r.name)
             ORDER BY r.child::text, r.name LOOP
-    EXECUTE format('INSERT INTO pg_temp.tdm_fk_before (rel, edge, env, row_hash, key)'
+    CONTINUE WHEN to_regclass(format('pg_temp.%I', tdm._collected_name(e.child))) IS NULL;
+    EXECUTE format('INSERT INTO pg_temp.%I (rel, edge, env, row_hash, key)'
                    ' SELECT $1, $2, t.tdm_env, t.tdm_row_hash, %s FROM pg_temp.%I t',
-                   tdm._key_text(e.columns, 't'), tdm._collected_name(e.child))
+                   into_table, tdm._key_text(e.columns, 't'), tdm._collected_name(e.child))
       USING e.child, e.name;
   END LOOP;
-  ANALYZE pg_temp.tdm_fk_before;
+  EXECUTE format('ANALYZE pg_temp.%I', into_table);
 END
 $$;
 
@@ -2230,13 +2231,17 @@ DECLARE
   runs bigint[] := tdm._master_runs(release);
 BEGIN
   IF to_regclass('pg_temp.tdm_returning') IS NOT NULL THEN
-    DROP TABLE pg_temp.tdm_returning, pg_temp.tdm_returning_fk;
+    DROP TABLE pg_temp.tdm_returning, pg_temp.tdm_returning_fk, pg_temp.tdm_returning_before;
   END IF;
   CREATE TEMP TABLE tdm_returning (rel regclass, env text, row_hash bigint, old_key text[], old_json jsonb,
                                    new_key text[], new_json jsonb, own bool) ON COMMIT DROP;
   -- (the children's references it set, by foreign key: in master's keys
   -- now, which tdm._translate_earlier does not translate again)
   CREATE TEMP TABLE tdm_returning_fk (rel regclass, edge text, env text, row_hash bigint) ON COMMIT DROP;
+  -- (the values of foreign keys that share columns with another, as
+  -- collected: one that follows its parent changes the other's)
+  CREATE TEMP TABLE tdm_returning_before (rel regclass, edge text, env text, row_hash bigint, key text[])
+    ON COMMIT DROP;
   IF cardinality(runs) = 0 THEN
     RETURN;
   END IF;
@@ -2335,10 +2340,13 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_temp.tdm_returning) THEN
     RETURN;
   END IF;
+  PERFORM tdm._note_fk_before('tdm_returning_before');
   -- Their children in the same environment, parents first; a child whose
   -- primary key holds the reference moves with it (and its own children).
   -- A child that follows a second parent (a junction's) keeps the key its
-  -- environment gave it as its old key.
+  -- environment gave it as its old key. A foreign key that shares columns
+  -- with another is matched by its values as collected (the other may
+  -- have moved the shared ones already: decision 98).
   FOR e IN SELECT x.* FROM pg_temp.tdm_edges x JOIN tdm._table_order() o ON o.rel = x.parent
             ORDER BY o.step, x.child::text, x.name LOOP
     CONTINUE WHEN NOT EXISTS (SELECT FROM pg_temp.tdm_returning r WHERE r.rel = e.parent);
@@ -2348,7 +2356,7 @@ BEGIN
     EXECUTE format(
       'WITH changed AS ('
       '       UPDATE %1$s t SET %2$s FROM pg_temp.tdm_returning r'
-      '        WHERE r.rel = $1 AND r.env = t.tdm_env AND r.old_key = %3$s AND r.old_key <> r.new_key'
+      '        WHERE r.rel = $1 AND r.env = t.tdm_env AND %3$s AND r.old_key <> r.new_key'
       -- (a child brought again itself took master's key, the reference in
       -- it too where its primary key holds it; else its reference follows
       -- here, as any child's: noted, it follows the parent again if this
@@ -2368,7 +2376,11 @@ BEGIN
       '    AND NOT EXISTS (SELECT FROM followed f WHERE f.env = c.tdm_env AND f.row_hash = c.tdm_row_hash)',
       collected,
       tdm._set_to_key(e.child, e.columns, 'r.new_key'),
-      tdm._key_text(e.columns, 't'), tdm._key_text(m.pk_columns, 't'), tdm._key_json(e.child, m.pk_columns, 't'),
+      CASE WHEN tdm._fk_overlaps(e.child, e.name)
+           THEN 'EXISTS (SELECT FROM pg_temp.tdm_returning_before b WHERE b.rel = $2 AND b.edge = $4'
+                ' AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash AND b.key = r.old_key)'
+           ELSE format('r.old_key = %s', tdm._key_text(e.columns, 't')) END,
+      tdm._key_text(m.pk_columns, 't'), tdm._key_json(e.child, m.pk_columns, 't'),
       'ARRAY[' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', false) || ']::text[]',
       'jsonb_build_object(' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', true) || ')')
       USING e.parent, e.child, m.pk_columns && e.columns, e.name;

@@ -375,6 +375,24 @@ LANGUAGE sql IMMUTABLE AS $$
                 release_column)
 $$;
 
+-- The unique indexes and exclusion constraints of `rel`'s partitions
+-- that are theirs alone (no partition of an index of the parent), with
+-- the partition and its bound (NULL: a lone default partition's, every
+-- row).
+CREATE FUNCTION tdm._partition_keys(rel regclass)
+RETURNS TABLE (idx regclass, part regclass, part_name name, bound text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT i.indexrelid::regclass, l.relid, pc.relname, pg_get_partition_constraintdef(l.relid)
+    FROM pg_partition_tree(rel) l
+    JOIN pg_class pc ON pc.oid = l.relid
+    JOIN pg_index i ON i.indrelid = l.relid
+    JOIN pg_class ci ON ci.oid = i.indexrelid
+   WHERE l.relid <> rel
+     AND (i.indisunique OR EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype = 'x'))
+     AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+   ORDER BY ci.relname
+$$;
+
 -- A unique violation's `other` (over a row x of another release that
 -- the row collides with): that row's release and primary key, so the
 -- DBA finds it without searching for the values.
@@ -845,19 +863,10 @@ BEGIN
     END LOOP;
     -- (and those of one of master's partitions, but for rows the target's
     -- partition of that name flags too)
-    FOR con IN SELECT i.indexrelid::regclass AS idx, l.relid AS part,
-                      pg_get_partition_constraintdef(l.relid) AS bound,
+    FOR con IN SELECT k.idx, k.part, k.bound,
                       (SELECT t.relid FROM pg_partition_tree(target_rel) t JOIN pg_class tc ON tc.oid = t.relid
-                        WHERE tc.relname = pc.relname AND t.relid <> target_rel) AS target_part
-                 FROM pg_partition_tree(master_rel) l
-                 JOIN pg_class pc ON pc.oid = l.relid
-                 JOIN pg_index i ON i.indrelid = l.relid
-                 JOIN pg_class ci ON ci.oid = i.indexrelid
-                WHERE l.relid <> master_rel
-                  AND (i.indisunique OR EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid
-                                                                              AND c.contype = 'x'))
-                  AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
-                ORDER BY ci.relname LOOP
+                        WHERE tc.relname = k.part_name AND t.relid <> target_rel) AS target_part
+                 FROM tdm._partition_keys(master_rel) k LOOP
       errors := errors + tdm._check_computed_keys(run, the_rel, release, source, row_key, con.idx, con.part,
                                                   false, con.target_part, con.bound);
     END LOOP;
@@ -956,16 +965,7 @@ BEGIN
   -- EXCLUDE on a month's bookings: PostgreSQL 15 allows none on a
   -- partitioned table): the release's rows that partition would hold,
   -- among themselves and against its rows of other releases.
-  FOR con IN SELECT i.indexrelid::regclass AS idx, l.relid AS part,
-                    pg_get_partition_constraintdef(l.relid) AS bound
-               FROM pg_partition_tree(target_rel) l
-               JOIN pg_index i ON i.indrelid = l.relid
-               JOIN pg_class ci ON ci.oid = i.indexrelid
-              WHERE l.relid <> target_rel
-                AND (i.indisunique OR EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid
-                                                                            AND c.contype = 'x'))
-                AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
-              ORDER BY ci.relname LOOP
+  FOR con IN SELECT k.idx, k.part, k.bound FROM tdm._partition_keys(target_rel) k LOOP
     errors := errors + tdm._check_computed_keys(run, the_rel, release, source, row_key, con.idx, con.part,
                                                 true, NULL, con.bound);
   END LOOP;
