@@ -808,9 +808,15 @@ BEGIN
   -- or adds the row as another entity (keep_all).
   IF to_regclass('pg_temp.tdm_returning') IS NOT NULL
      AND EXISTS (SELECT FROM pg_temp.tdm_returning b WHERE b.rel = the_rel AND b.own) THEN
+    -- (A decided one keeps its decision, rank and rule; its suggestion
+    -- and rationale are those it was decided on, not rule 0's.)
     UPDATE tdm.conflict c
-       SET rule = 'manual', class = 'complex', survivor = 0, rekeyed = '{}',
-           priority = CASE WHEN EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = c.rel
+       SET rule = CASE WHEN c.status IN ('decided', 'applied') THEN c.rule ELSE 'manual' END,
+           class = CASE WHEN c.status IN ('decided', 'applied') THEN c.class ELSE 'complex' END,
+           survivor = CASE WHEN c.status IN ('decided', 'applied') THEN c.survivor ELSE 0 END,
+           rekeyed = CASE WHEN c.status IN ('decided', 'applied') THEN c.rekeyed ELSE '{}' END,
+           priority = CASE WHEN c.status IN ('decided', 'applied') THEN c.priority
+                           WHEN EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = c.rel
                                           AND m.core_columns && ARRAY(SELECT jsonb_object_keys(c.differing)))
                            THEN 1 ELSE 3 END,
            status = CASE c.status WHEN 'auto_resolved' THEN 'pending' ELSE c.status END,
@@ -823,7 +829,7 @@ BEGIN
                               (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(c.differing) AS k))
       FROM tdm.managed_table m
      WHERE c.run_id = run AND c.rel = the_rel AND m.rel = c.rel AND c.kind = 'duplicate_pk'
-       AND c.status IN ('auto_resolved', 'pending') AND c.members -> 0 ->> 'env' = 'master'
+       AND c.status IN ('auto_resolved', 'pending', 'decided', 'applied') AND c.members -> 0 ->> 'env' = 'master'
        AND (c.rule = 'distinct_entities'
             OR (c.rule = 'manual' AND c.rationale LIKE '%different entities that collided on an environment-local key%'))
        AND NOT EXISTS (SELECT FROM jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n)
