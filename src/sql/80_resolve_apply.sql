@@ -1787,12 +1787,15 @@ $$;
 
 -- The values of every overlapping foreign key (tdm._fk_overlaps) as the
 -- environments have them, per collected row, before any is translated.
-CREATE FUNCTION tdm._note_fk_before(into_table text DEFAULT 'tdm_fk_before') RETURNS void
+CREATE FUNCTION tdm._note_fk_before(into_table text DEFAULT 'tdm_fk_before', also regclass[] DEFAULT '{}')
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   e record;
 BEGIN
-  FOR e IN SELECT r.* FROM tdm._managed_references() r WHERE tdm._fk_overlaps(r.child, r.name)
+  -- (and every foreign key of the tables `also`)
+  FOR e IN SELECT r.* FROM tdm._managed_references() r
+            WHERE r.child = ANY (also) OR tdm._fk_overlaps(r.child, r.name)
             ORDER BY r.child::text, r.name LOOP
     CONTINUE WHEN to_regclass(format('pg_temp.%I', tdm._collected_name(e.child))) IS NULL;
     EXECUTE format('INSERT INTO pg_temp.%I (rel, edge, env, row_hash, key)'
@@ -2251,6 +2254,16 @@ BEGIN
   IF cardinality(runs) = 0 THEN
     RETURN;
   END IF;
+  -- (the foreign keys' values as collected, before the rows brought again
+  -- take master's keys, and their children follow: of the keys that
+  -- share columns with another, and of the tables whose rows may be
+  -- brought again, whose own key may hold part of a reference)
+  PERFORM tdm._note_fk_before('tdm_returning_before', ARRAY(
+    SELECT t.rel FROM tdm.managed_table t
+     WHERE tdm._target_table('master', t.rel) IS NOT NULL
+       AND to_regclass(format('pg_temp.%I', tdm._collected_name(t.rel))) IS NOT NULL
+       AND EXISTS (SELECT FROM tdm.key_map k WHERE k.run_id = ANY (runs) AND k.rel = t.rel
+                                               AND k.reason <> 'repointed')));
   FOR m IN SELECT t.* FROM tdm.managed_table t
             WHERE tdm._target_table('master', t.rel) IS NOT NULL
               AND to_regclass(format('pg_temp.%I', tdm._collected_name(t.rel))) IS NOT NULL
@@ -2346,7 +2359,6 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_temp.tdm_returning) THEN
     RETURN;
   END IF;
-  PERFORM tdm._note_fk_before('tdm_returning_before');
   -- Their children in the same environment, parents first; a child whose
   -- primary key holds the reference moves with it (and its own children).
   -- A child that follows a second parent (a junction's) keeps the key its
@@ -2364,10 +2376,10 @@ BEGIN
       '       UPDATE %1$s t SET %2$s FROM pg_temp.tdm_returning r'
       '        WHERE r.rel = $1 AND r.env = t.tdm_env AND %3$s AND r.old_key <> r.new_key'
       -- (a child brought again itself took master's key, the reference in
-      -- it too where its primary key holds it; else its reference follows
-      -- here, as any child's: noted, it follows the parent again if this
-      -- run gives the parent another key)
-      '          AND NOT ($3 AND EXISTS (SELECT FROM pg_temp.tdm_returning o'
+      -- it too where its primary key holds all of it; else its reference
+      -- follows here, as any child's: noted, it follows the parent again
+      -- if this run gives the parent another key)
+      '          AND NOT ($5 AND EXISTS (SELECT FROM pg_temp.tdm_returning o'
       '                                   WHERE o.rel = $2 AND o.own AND o.env = t.tdm_env'
       '                                     AND o.row_hash = t.tdm_row_hash))'
       '       RETURNING t.tdm_env, t.tdm_row_hash, %4$s AS new_key, %5$s AS new_json, %6$s AS old_key,'
@@ -2382,14 +2394,14 @@ BEGIN
       '    AND NOT EXISTS (SELECT FROM followed f WHERE f.env = c.tdm_env AND f.row_hash = c.tdm_row_hash)',
       collected,
       tdm._set_to_key(e.child, e.columns, 'r.new_key'),
-      CASE WHEN tdm._fk_overlaps(e.child, e.name)
+      CASE WHEN EXISTS (SELECT FROM pg_temp.tdm_returning_before b WHERE b.rel = e.child AND b.edge = e.name)
            THEN 'EXISTS (SELECT FROM pg_temp.tdm_returning_before b WHERE b.rel = $2 AND b.edge = $4'
                 ' AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash AND b.key = r.old_key)'
            ELSE format('r.old_key = %s', tdm._key_text(e.columns, 't')) END,
       tdm._key_text(m.pk_columns, 't'), tdm._key_json(e.child, m.pk_columns, 't'),
       'ARRAY[' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', false) || ']::text[]',
       'jsonb_build_object(' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', true) || ')')
-      USING e.parent, e.child, m.pk_columns && e.columns, e.name;
+      USING e.parent, e.child, m.pk_columns && e.columns, e.name, e.columns <@ m.pk_columns;
   END LOOP;
 END
 $$;
