@@ -853,3 +853,31 @@ SELECT status FROM tdm.run WHERE run_id = :rp2;
 SELECT rel, kind, status FROM tdm.conflict WHERE run_id = :rp2 AND status = 'pending';
 SELECT o.note, c.email FROM staging.rt_pord o JOIN staging.rt_pcust c USING (tenant_id, cust_id) ORDER BY o.note;
 SELECT l.item, o.note FROM staging.rt_pline l JOIN staging.rt_pord o USING (tenant_id, ord_id);
+-- TRP3 brings the tenant again with a new order of carl's, carl not:
+-- the order's customer, which follows no parent brought again, is
+-- translated through TRP1's key map by its values as st2 has them, not
+-- by the tenant the order just followed (that was bob, (1, 1)). TRP4
+-- brings carl's order again, edited: its customer is no difference.
+SET client_min_messages = error;
+SELECT tdm.promote('TRP2') IS NOT NULL AS promoted;
+RESET client_min_messages;
+UPDATE returning_part.rt_pten SET tdm_release = 'TRP3';
+INSERT INTO returning_part.rt_pord VALUES (5, 2, 1, 'carl order 2', 'TRP3', 'F');
+SELECT tdm.create_release('TRP3', parent => 'TRP2'), tdm.add_feature('TRP3', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRP3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRP3') AS rp3 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rp3;
+SELECT o.note, c.email FROM staging.rt_pord o JOIN staging.rt_pcust c USING (tenant_id, cust_id)
+ WHERE o.tdm_release = 'TRP3';
+SET client_min_messages = error;
+SELECT tdm.promote('TRP3') IS NOT NULL AS promoted;
+RESET client_min_messages;
+UPDATE returning_part.rt_pord SET note = 'carl order (edited)', tdm_release = 'TRP4' WHERE ord_id = 1;
+SELECT tdm.create_release('TRP4', parent => 'TRP3'), tdm.add_feature('TRP4', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRP4') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRP4') AS rp4 \gset
+RESET client_min_messages;
+SELECT rel, status, suggestion, differing ? 'cust_id' AS customer_differs FROM tdm.conflict WHERE run_id = :rp4;

@@ -829,7 +829,7 @@ BEGIN
                               (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(c.differing) AS k))
       FROM tdm.managed_table m
      WHERE c.run_id = run AND c.rel = the_rel AND m.rel = c.rel AND c.kind = 'duplicate_pk'
-       AND c.status IN ('auto_resolved', 'pending', 'decided', 'applied') AND c.members -> 0 ->> 'env' = 'master'
+       AND c.status IN ('auto_resolved', 'pending', 'stale', 'decided', 'applied') AND c.members -> 0 ->> 'env' = 'master'
        AND (c.rule = 'distinct_entities'
             OR (c.rule = 'manual' AND c.rationale LIKE '%different entities that collided on an environment-local key%'))
        AND NOT EXISTS (SELECT FROM jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n)
@@ -2251,6 +2251,7 @@ BEGIN
   -- collected: one that follows its parent changes the other's)
   CREATE TEMP TABLE tdm_returning_before (rel regclass, edge text, env text, row_hash bigint, key text[])
     ON COMMIT DROP;
+  CREATE INDEX ON tdm_returning_before (rel, edge, env, row_hash);
   IF cardinality(runs) = 0 THEN
     RETURN;
   END IF;
@@ -2566,7 +2567,7 @@ BEGIN
       -- child of a returning row, or a returning row's own key holding it)
       '          AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_returning_fk f WHERE f.rel = $3 AND f.edge = $4'
       '                             AND f.env = t.tdm_env AND f.row_hash = t.tdm_row_hash)'
-      '          AND NOT ($5 AND EXISTS (SELECT 1 FROM pg_temp.tdm_returning b WHERE b.rel = $3 AND b.own'
+      '          AND NOT ($7 AND EXISTS (SELECT 1 FROM pg_temp.tdm_returning b WHERE b.rel = $3 AND b.own'
       '                                     AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash))'
       '       RETURNING t.tdm_env AS env, t.tdm_row_hash AS row_hash, %8$s AS new_key, %9$s AS new_json,'
       '                 ARRAY[%10$s]::text[] AS old_key, jsonb_build_object(%11$s) AS old_json,'
@@ -2589,13 +2590,20 @@ BEGIN
       CASE WHEN tdm._unique_referenced(e.child, e.columns)
            THEN tdm._note_followed('$3', 'changed', true) ELSE '' END,
       tdm._note_repointed('$3', 'repointed'),
-      -- (an overlapping foreign key by the environment's values, as in
-      -- tdm._propagate)
-      CASE WHEN overlapping THEN ', pg_temp.tdm_fk_before b' ELSE '' END,
-      CASE WHEN overlapping
-           THEN tdm._fk_before_row('$3', '$4') || ' AND k.env = b.env AND k.old_key = b.key'
-           ELSE format('k.env = t.tdm_env AND k.old_key = %s', tdm._key_text(e.columns, 't')) END)
-      USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns, runs;
+      -- (by the environment's values: as collected, where
+      -- tdm._translate_returning noted them before rows brought again took
+      -- master's keys and their children followed; an overlapping foreign
+      -- key's as noted after, as in tdm._propagate; else as they are)
+      '',
+      format(CASE WHEN EXISTS (SELECT FROM pg_temp.tdm_returning_before rb WHERE rb.rel = e.child AND rb.edge = e.name)
+                  THEN 'k.env = t.tdm_env AND k.old_key = coalesce((SELECT rb.key FROM pg_temp.tdm_returning_before rb'
+                       ' WHERE rb.rel = $3 AND rb.edge = $4 AND rb.env = t.tdm_env AND rb.row_hash = t.tdm_row_hash),'
+                       ' %s)'
+                  ELSE 'k.env = t.tdm_env AND k.old_key = %s' END,
+             CASE WHEN overlapping
+                  THEN '(SELECT b.key FROM pg_temp.tdm_fk_before b WHERE ' || tdm._fk_before_row('$3', '$4') || ')'
+                  ELSE tdm._key_text(e.columns, 't') END))
+      USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns, runs, e.columns <@ cm.pk_columns;
   END LOOP;
   -- The same for a foreign key to another unique key of a parent (a line's
   -- sku): a value no collected parent row of its environment has takes the

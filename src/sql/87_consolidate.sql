@@ -934,6 +934,7 @@ BEGIN
   -- tdm._note_fk_before)
   CREATE TEMP TABLE tdm_fk_before (rel regclass, edge text, env text, row_hash bigint, key text[])
     ON COMMIT DROP;
+  CREATE INDEX ON tdm_fk_before (rel, edge, env, row_hash);
 
   -- Collect (refuses data that no longer matches the release lock).
   since := clock_timestamp();
