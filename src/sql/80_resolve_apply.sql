@@ -1807,6 +1807,25 @@ BEGIN
 END
 $$;
 
+-- A foreign key `edge` of collected row t of `child` as its environment
+-- had it, where tdm._translate_returning noted that before rows brought
+-- again took master's keys (pg_temp.tdm_returning_before), else
+-- `otherwise` (an expression over t).
+-- (PL/pgSQL: the table is made by the consolidation that calls it.)
+CREATE FUNCTION tdm._fk_as_collected(child regclass, edge text, otherwise text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF to_regclass('pg_temp.tdm_returning_before') IS NULL
+     OR NOT EXISTS (SELECT FROM pg_temp.tdm_returning_before b
+                     WHERE b.rel = _fk_as_collected.child AND b.edge = _fk_as_collected.edge) THEN
+    RETURN otherwise;
+  END IF;
+  RETURN format('coalesce((SELECT b.key FROM pg_temp.tdm_returning_before b WHERE b.rel = %L::regclass'
+                ' AND b.edge = %L AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash), %s)',
+                child, edge, otherwise);
+END
+$$;
+
 -- The end of a statement that records the re-pointed child rows of CTE
 -- `source` (env, row_hash, old_key, old_json, new_key, new_json,
 -- conflict_id) in the key map, for table `rel` (an expression). A row that
@@ -2238,6 +2257,7 @@ DECLARE
   same_values text;  -- the row's natural keys equal those of the row `k.{row}` holds
   unreferenced text; -- no collected row of the environment references the new key
   runs bigint[] := tdm._master_runs(release);
+  brought regclass[];  -- the tables whose rows may be brought again: master's, re-keyed by an earlier run
 BEGIN
   IF to_regclass('pg_temp.tdm_returning') IS NOT NULL THEN
     DROP TABLE pg_temp.tdm_returning, pg_temp.tdm_returning_fk, pg_temp.tdm_returning_before;
@@ -2259,18 +2279,13 @@ BEGIN
   -- take master's keys, and their children follow: of the keys that
   -- share columns with another, and of the tables whose rows may be
   -- brought again, whose own key may hold part of a reference)
-  PERFORM tdm._note_fk_before('tdm_returning_before', ARRAY(
-    SELECT t.rel FROM tdm.managed_table t
-     WHERE tdm._target_table('master', t.rel) IS NOT NULL
-       AND to_regclass(format('pg_temp.%I', tdm._collected_name(t.rel))) IS NOT NULL
-       AND EXISTS (SELECT FROM tdm.key_map k WHERE k.run_id = ANY (runs) AND k.rel = t.rel
-                                               AND k.reason <> 'repointed')));
-  FOR m IN SELECT t.* FROM tdm.managed_table t
-            WHERE tdm._target_table('master', t.rel) IS NOT NULL
-              AND to_regclass(format('pg_temp.%I', tdm._collected_name(t.rel))) IS NOT NULL
-              AND EXISTS (SELECT FROM tdm.key_map k WHERE k.run_id = ANY (runs) AND k.rel = t.rel
-                                                      AND k.reason <> 'repointed')
-            ORDER BY t.rel::text LOOP
+  brought := ARRAY(SELECT t.rel FROM tdm.managed_table t
+                    WHERE tdm._target_table('master', t.rel) IS NOT NULL
+                      AND to_regclass(format('pg_temp.%I', tdm._collected_name(t.rel))) IS NOT NULL
+                      AND EXISTS (SELECT FROM tdm.key_map k WHERE k.run_id = ANY (runs) AND k.rel = t.rel
+                                                              AND k.reason <> 'repointed'));
+  PERFORM tdm._note_fk_before('tdm_returning_before', brought);
+  FOR m IN SELECT t.* FROM tdm.managed_table t WHERE t.rel = ANY (brought) ORDER BY t.rel::text LOOP
     collected := format('pg_temp.%I', tdm._collected_name(m.rel));
     master_rel := tdm._target_table('master', m.rel);
     -- (the columns of its natural keys that name no parent: a parent's
@@ -2395,10 +2410,7 @@ BEGIN
       '    AND NOT EXISTS (SELECT FROM followed f WHERE f.env = c.tdm_env AND f.row_hash = c.tdm_row_hash)',
       collected,
       tdm._set_to_key(e.child, e.columns, 'r.new_key'),
-      CASE WHEN EXISTS (SELECT FROM pg_temp.tdm_returning_before b WHERE b.rel = e.child AND b.edge = e.name)
-           THEN 'EXISTS (SELECT FROM pg_temp.tdm_returning_before b WHERE b.rel = $2 AND b.edge = $4'
-                ' AND b.env = t.tdm_env AND b.row_hash = t.tdm_row_hash AND b.key = r.old_key)'
-           ELSE format('r.old_key = %s', tdm._key_text(e.columns, 't')) END,
+      'r.old_key = ' || tdm._fk_as_collected(e.child, e.name, tdm._key_text(e.columns, 't')),
       tdm._key_text(m.pk_columns, 't'), tdm._key_json(e.child, m.pk_columns, 't'),
       'ARRAY[' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', false) || ']::text[]',
       'jsonb_build_object(' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', true) || ')')
@@ -2560,8 +2572,8 @@ BEGIN
       '        WHERE k.run_id = ANY ($6) AND k.rel = $1 AND (g.release IS NULL OR g.release = r.release)'
       '        ORDER BY k.env, x.from_key, k.run_id DESC),'
       '     changed AS ('
-      '       UPDATE %3$s t SET %4$s FROM earlier k%15$s'
-      '        WHERE %16$s AND k.new_key <> k.old_key'
+      '       UPDATE %3$s t SET %4$s FROM earlier k'
+      '        WHERE k.env = t.tdm_env AND k.old_key = %15$s AND k.new_key <> k.old_key'
       '          AND NOT EXISTS (SELECT 1 FROM %6$s p WHERE p.tdm_env = t.tdm_env AND %7$s = %5$s)'
       -- (not a reference tdm._translate_returning set to master's key: a
       -- child of a returning row, or a returning row's own key holding it)
@@ -2594,15 +2606,11 @@ BEGIN
       -- tdm._translate_returning noted them before rows brought again took
       -- master's keys and their children followed; an overlapping foreign
       -- key's as noted after, as in tdm._propagate; else as they are)
-      '',
-      format(CASE WHEN EXISTS (SELECT FROM pg_temp.tdm_returning_before rb WHERE rb.rel = e.child AND rb.edge = e.name)
-                  THEN 'k.env = t.tdm_env AND k.old_key = coalesce((SELECT rb.key FROM pg_temp.tdm_returning_before rb'
-                       ' WHERE rb.rel = $3 AND rb.edge = $4 AND rb.env = t.tdm_env AND rb.row_hash = t.tdm_row_hash),'
-                       ' %s)'
-                  ELSE 'k.env = t.tdm_env AND k.old_key = %s' END,
-             CASE WHEN overlapping
-                  THEN '(SELECT b.key FROM pg_temp.tdm_fk_before b WHERE ' || tdm._fk_before_row('$3', '$4') || ')'
-                  ELSE tdm._key_text(e.columns, 't') END))
+      tdm._fk_as_collected(e.child, e.name,
+                           CASE WHEN overlapping
+                                THEN '(SELECT b.key FROM pg_temp.tdm_fk_before b WHERE '
+                                     || tdm._fk_before_row('$3', '$4') || ')'
+                                ELSE tdm._key_text(e.columns, 't') END))
       USING e.parent, release, e.child, e.name, cm.pk_columns && e.columns, runs, e.columns <@ cm.pk_columns;
   END LOOP;
   -- The same for a foreign key to another unique key of a parent (a line's

@@ -63,34 +63,32 @@ BEGIN
                    own.definition);
   END LOOP;
   IF parent IS NOT NULL THEN
-    FOR own IN SELECT c.conname, pg_get_constraintdef(c.oid) AS definition
+    -- (its constraints and its indexes that are no partition of its
+    -- parent's, nor a constraint's: by their names, where the schema has
+    -- them free, else named by PostgreSQL)
+    FOR own IN SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s', made, c.conname, pg_get_constraintdef(c.oid))
+                        AS named,
+                      format('ALTER TABLE %s ADD %s', made, pg_get_constraintdef(c.oid)) AS unnamed
                  FROM pg_constraint c
                 WHERE c.conrelid = source AND c.contype IN ('c', 'u', 'p', 'x')
                   AND c.conparentid = 0 AND c.coninhcount = 0
-                ORDER BY c.conname LOOP
+               UNION ALL
+               SELECT replace(x.ddl, ' %s ON ', format(' %I ON ', x.relname)), replace(x.ddl, ' %s ON ', ' ON ')
+                 FROM (SELECT ic.relname,
+                              regexp_replace(pg_get_indexdef(i.indexrelid),
+                                             E'^(CREATE (?:UNIQUE )?INDEX) (?:"(?:[^"]|"")*"|[^ ]+) ON (?:ONLY )?'
+                                             '(?:(?:"(?:[^"]|"")*"|[^ ."]+)\\.)?(?:"(?:[^"]|"")*"|[^ ."]+) ',
+                                             format(E'\\1 %%s ON %s ', made)) AS ddl
+                         FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+                        WHERE i.indrelid = source
+                          AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+                          AND NOT EXISTS (SELECT FROM pg_constraint c
+                                           WHERE c.conindid = i.indexrelid AND c.conrelid = source)) x
+                ORDER BY 1 LOOP
       BEGIN
-        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', made, own.conname, own.definition);
+        EXECUTE own.named;
       EXCEPTION WHEN duplicate_table THEN
-        -- (its index's name taken in the schema: named by PostgreSQL)
-        EXECUTE format('ALTER TABLE %s ADD %s', made, own.definition);
-      END;
-    END LOOP;
-    -- (its indexes that are no partition of its parent's, nor a
-    -- constraint's: by their names, where the schema has them free)
-    FOR own IN SELECT ic.relname,
-                      regexp_replace(pg_get_indexdef(i.indexrelid),
-                                     E'^(CREATE (?:UNIQUE )?INDEX) (?:"(?:[^"]|"")*"|[^ ]+) ON (?:ONLY )?'
-                                     '(?:(?:"(?:[^"]|"")*"|[^ ."]+)\\.)?(?:"(?:[^"]|"")*"|[^ ."]+) ',
-                                     format(E'\\1 %%s ON %s ', made)) AS ddl
-                 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-                WHERE i.indrelid = source
-                  AND NOT EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
-                  AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = source)
-                ORDER BY ic.relname LOOP
-      BEGIN
-        EXECUTE replace(own.ddl, ' %s ON ', format(' %I ON ', own.relname));
-      EXCEPTION WHEN duplicate_table THEN
-        EXECUTE replace(own.ddl, ' %s ON ', ' ON ');
+        EXECUTE own.unnamed;
       END;
     END LOOP;
     -- (and its columns NOT NULL there alone)

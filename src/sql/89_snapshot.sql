@@ -1433,6 +1433,7 @@ DECLARE
   kept text;    -- their releases whose rows the snapshot holds
   gone text;    -- and those promoted since it was taken
   undeployed jsonb;  -- releases promoted since it was taken, not live there: their rows gone too
+  one bool;          -- (one of them: the WARNING's grammar)
 BEGIN
   PERFORM tdm._refuse_replica_role('rollback_release');
   -- (Locked: a second call waits for this one, then takes the release's
@@ -1497,18 +1498,17 @@ BEGIN
                                 'snapshot_id', d.snapshot_id, 'target', d.target, 'job_id', job,
                                 'also_rolled_back', later, 'also_removed', undeployed);
   IF jsonb_array_length(undeployed) > 0 THEN
+    one := jsonb_array_length(undeployed) = 1;
     RAISE WARNING 'rollback_release: the rows of % on % were taken out with it: %',
-      CASE WHEN jsonb_array_length(undeployed) = 1 THEN 'a release' ELSE 'releases' END, d.target,
+      CASE WHEN one THEN 'a release' ELSE 'releases' END, d.target,
       (SELECT string_agg(x, ', ') FROM jsonb_array_elements_text(undeployed) x)
       USING DETAIL = format('%s went back to the pre-deploy snapshot of %s, taken before %s promoted;'
                             ' %s consolidated again (tdm.release), not live on %s.', d.target, release,
-                            CASE WHEN jsonb_array_length(undeployed) = 1 THEN 'it was' ELSE 'they were' END,
-                            CASE WHEN jsonb_array_length(undeployed) = 1 THEN 'it is' ELSE 'they are' END,
-                            d.target),
+                            CASE WHEN one THEN 'it was' ELSE 'they were' END,
+                            CASE WHEN one THEN 'it is' ELSE 'they are' END, d.target),
             -- (from where each was promoted, into this target)
             HINT = format('Promote %s again to bring %s rows back (%s).',
-                          CASE WHEN jsonb_array_length(undeployed) = 1 THEN 'it' ELSE 'them' END,
-                          CASE WHEN jsonb_array_length(undeployed) = 1 THEN 'its' ELSE 'their' END,
+                          CASE WHEN one THEN 'it' ELSE 'them' END, CASE WHEN one THEN 'its' ELSE 'their' END,
                           (SELECT string_agg(CASE WHEN d.target = 'master' AND coalesce(f.source, 'staging') = 'staging'
                                                   THEN format('SELECT tdm.promote(%L);', x)
                                                   ELSE format('SELECT tdm.promote(%L, %L, %L);', x,
