@@ -198,6 +198,10 @@ BEGIN
     END IF;
     IF tdm._target_table(to_target, t.rel) IS NULL THEN
       created := created || tdm._create_table_like(to_target, name, t.source);
+      -- (with the managed table's types, where the source has others it
+      -- may hold: a domain of staging's own schema, a longer varchar; the
+      -- target is checked against the managed table by type)
+      PERFORM tdm._retype_like_managed(t.rel, created[cardinality(created)]);
     ELSIF (SELECT c.relkind FROM pg_class c WHERE c.oid = t.source) = 'p'
           AND (SELECT c.relkind FROM pg_class c WHERE c.oid = tdm._target_table(to_target, t.rel)) = 'p' THEN
       PERFORM tdm._mirror_partitions(to_target, t.source, tdm._target_table(to_target, t.rel));
@@ -245,6 +249,24 @@ BEGIN
                    || CASE WHEN fk.convalidated THEN '' ELSE ' NOT VALID' END);
   END LOOP;
   RETURN cardinality(created);
+END
+$$;
+
+-- Gives the columns of `made`, a table tdm just created empty, the types
+-- of the managed table `managed` where they differ (partitions follow).
+CREATE FUNCTION tdm._retype_like_managed(managed regclass, made regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  alters text;
+BEGIN
+  SELECT string_agg(format('ALTER COLUMN %1$I TYPE %2$s USING %1$I::%2$s', r.column_name,
+                           (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                             WHERE a.attrelid = managed AND a.attname = r.column_name)), ', ' ORDER BY r.ordinal)
+    INTO alters
+    FROM tdm._retyped_columns(managed, made) r;
+  IF alters IS NOT NULL THEN
+    EXECUTE format('ALTER TABLE %s %s', made, alters);
+  END IF;
 END
 $$;
 
