@@ -276,6 +276,21 @@ SELECT notify_name, octet_length(extra) < 8000 AS fits,
 SELECT jsonb_array_length(detail -> 'also_rolled_back') AS undone_with_it
   FROM tdm.audit WHERE action = 'rollback_release' ORDER BY audit_id DESC LIMIT 1;
 SELECT release, status FROM tdm.release WHERE release LIKE 'R-LD_' ORDER BY release;
+-- A rollback to a snapshot that undoes a live deployment (R-LD1 deployed
+-- again, then master rolled back to its pre-deploy snapshot by hand) says
+-- so as rollback_release does: a WARNING naming it, and NOTIFY
+-- tdm_rollback with the deployments undone (before: silent, p292).
+DROP TABLE pg_temp.tooling_notes;
+SET client_min_messages = error;
+SELECT tdm.deploy('R-LD1', 'v-ld1-again') IS NOT NULL AS deployed;
+RESET client_min_messages;
+SELECT tdm.rollback(snapshot_id) IS NOT NULL AS rolled_back
+  FROM tdm.deployment WHERE release = 'R-LD1' AND code_version = 'v-ld1-again';
+\ir sql/include/tooling_notes.sql
+SELECT notify_name, extra::jsonb - 'job_id' - 'snapshot_id' #- '{also_rolled_back,0,deployment_id}' AS payload
+  FROM pg_temp.tooling_notes;
+SELECT jsonb_array_length(detail -> 'deployments') AS undone FROM tdm.audit WHERE action = 'rollback'
+ ORDER BY audit_id DESC LIMIT 1;
 SELECT dblink_disconnect('tooling');
 -- Bad input: a feature added to a release in master, whose rows would
 -- reach no release, is added with a warning.

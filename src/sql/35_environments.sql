@@ -663,24 +663,26 @@ $$;
 -- Refuses a side that is neither 'local' (this database) nor a
 -- registered environment, as remove_environment does (42704), saying what
 -- to call instead: tdm.find_pii's and the parity functions' argument.
-CREATE FUNCTION tdm._require_side(caller text, side text) RETURNS void
+-- (`local_side`: false where only a registered environment will do.)
+CREATE FUNCTION tdm._require_side(caller text, side text, local_side bool DEFAULT true) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   registered text[] := ARRAY(SELECT e.name FROM tdm.environment e ORDER BY e.precedence, e.name);
   lookalike text;
+  local_note text := CASE WHEN local_side THEN '; ''local'' names this database.' ELSE '.' END;
 BEGIN
-  IF side = 'local' OR side = ANY (registered) THEN
+  IF (side = 'local' AND local_side) OR side = ANY (registered) THEN
     RETURN;
   END IF;
-  lookalike := tdm._lookalike(side, registered || 'local'::text);
+  lookalike := tdm._lookalike(side, registered || CASE WHEN local_side THEN '{local}'::text[] ELSE '{}' END);
   RAISE EXCEPTION '%: environment "%" does not exist', caller, side
     USING ERRCODE = 'undefined_object',
           HINT = CASE WHEN lookalike IS NOT NULL
                       THEN format('Environment names are compared exactly: did you mean %L?', lookalike)
                       WHEN cardinality(registered) = 0
-                      THEN 'No environment is registered (tdm.add_environment); ''local'' names this database.'
-                      ELSE format('Registered environments: %s (tdm.environment); ''local'' names this database.',
-                                  array_to_string(registered, ', ')) END;
+                      THEN 'No environment is registered (tdm.add_environment)' || local_note
+                      ELSE format('Registered environments: %s (tdm.environment)', array_to_string(registered, ', '))
+                           || local_note END;
 END
 $$;
 

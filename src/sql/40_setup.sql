@@ -84,9 +84,14 @@ BEGIN
   -- would be created beside it.)
   IF to_regnamespace(quote_ident(target)) IS NULL THEN
     lookalike := tdm._lookalike(target, ARRAY(SELECT n.nspname::text FROM pg_namespace n));
+    -- (written quoted, as in SQL: the name is without the quotes)
+    IF lookalike IS NULL AND target ~ '^".+"$' THEN
+      lookalike := (SELECT n.nspname::text FROM pg_namespace n
+                     WHERE n.nspname = replace(substr(target, 2, length(target) - 2), '""', '"'));
+    END IF;
   END IF;
   IF lookalike IS NOT NULL THEN
-    RAISE EXCEPTION '%: schema "%" does not exist, and schema "%" differs from it only in case or spelling',
+    RAISE EXCEPTION '%: schema "%" does not exist, and schema "%" differs from it only in case, spelling or quotes',
       caller, target, lookalike
       USING ERRCODE = 'invalid_schema_name',
             HINT = format('Schema names are compared exactly: did you mean %L?', lookalike);
@@ -230,6 +235,11 @@ BEGIN
     RAISE EXCEPTION 'environment "%": server, precedence and remote_schema must not be NULL',
       env_name USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  IF btrim(server_name) = '' THEN
+    RAISE EXCEPTION 'environment "%": server must name a foreign server', env_name
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The postgres_fdw server of the environment''s database (CREATE SERVER ...).';
+  END IF;
   IF btrim(add_environment.remote_schema) = '' THEN
     RAISE EXCEPTION 'environment "%": remote_schema must name a schema', env_name
       USING ERRCODE = 'invalid_parameter_value', HINT = 'The default is public.';
@@ -304,14 +314,11 @@ DECLARE
   t record;
   waiting text[];
 BEGIN
-  IF remove_environment.name IS NULL THEN
-    RAISE EXCEPTION 'environment name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-  END IF;
+  PERFORM tdm._require_given('remove_environment', 'name', remove_environment.name IS NOT NULL);
   PERFORM tdm._change_managed_tables('remove_environment');
   SELECT * INTO e FROM tdm.environment x WHERE x.name = remove_environment.name;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'environment "%" does not exist', remove_environment.name
-      USING ERRCODE = 'undefined_object', HINT = 'Environments are in tdm.environment.';
+    PERFORM tdm._require_side('remove_environment', remove_environment.name, false);
   END IF;
   FOR t IN SELECT c.oid::regclass AS rel FROM pg_class c
             WHERE c.relnamespace = to_regnamespace(quote_ident(tdm._env_schema(e.name))) AND c.relkind = 'f' LOOP
@@ -985,6 +992,12 @@ DECLARE
   lookalike text := tdm._lookalike(name, existing);
   hidden text;  -- a character of it that does not show
 BEGIN
+  -- (Keys of tdm's catalog, and part of every message about them.)
+  IF octet_length(name) > 200 THEN
+    RAISE EXCEPTION '% name "%..." is longer than 200 bytes (%)', what, left(name, 40), octet_length(name)
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Choose a shorter name: it is typed in tags, decisions and calls.';
+  END IF;
   IF as_read <> btrim(as_read, E' \t\n\r\f\x0b') THEN
     RAISE EXCEPTION '% name "%" has spaces at its start or end', what, name
       USING ERRCODE = 'invalid_parameter_value',
@@ -1131,6 +1144,7 @@ BEGIN
             HINT = format('Choose another name; or, to change the rule, drop it first (SELECT tdm.drop_rule(%L);)'
                           ' and add it again.', _check_rule_target.name);
   END IF;
+  PERFORM tdm._require_distinct_name('rule', _check_rule_target.name, ARRAY(SELECT r.name FROM tdm.rule r));
   IF NOT EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = _check_rule_target.rel) THEN
     RAISE EXCEPTION 'table % is not managed by tdm (rule "%")', tdm._rel_name(_check_rule_target.rel),
       _check_rule_target.name
@@ -1226,7 +1240,10 @@ BEGIN
   DELETE FROM tdm.rule r WHERE r.name = drop_rule.name RETURNING * INTO gone;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'rule "%" does not exist', name
-      USING ERRCODE = 'undefined_object', HINT = 'The rules are in tdm.rule.';
+      USING ERRCODE = 'undefined_object',
+            HINT = coalesce('Rule names are compared exactly: did you mean '
+                            || quote_literal(tdm._lookalike(name, ARRAY(SELECT r.name FROM tdm.rule r))) || '?',
+                            'The rules are in tdm.rule.');
   END IF;
   PERFORM tdm._audit('drop_rule', name, jsonb_build_object('rel', gone.rel::text,
                                                            'predicate', gone.predicate));

@@ -1607,6 +1607,18 @@ BEGIN
     RAISE EXCEPTION 'resolve_all: release "%" does not exist', release
       USING ERRCODE = 'undefined_object', HINT = tdm._missing_release_hint(release);
   END IF;
+  -- (Nothing to decide is not "none decided": a release never
+  -- consolidated, or a table not managed, is a slip to name.)
+  IF NOT EXISTS (SELECT 1 FROM tdm.run r WHERE r.release = resolve_all.release) THEN
+    RAISE EXCEPTION 'resolve_all: release "%" has no consolidation run, so no conflicts to decide', release
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Consolidate it first: ' || tdm._consolidate_call(release);
+  END IF;
+  IF resolve_all.rel IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tdm.managed_table m WHERE m.rel = resolve_all.rel) THEN
+    RAISE EXCEPTION 'resolve_all: table % is not managed by tdm', tdm._rel_name(resolve_all.rel)
+      USING ERRCODE = 'undefined_object',
+            HINT = 'Conflicts are of managed tables (tdm.managed_table); leave rel out for all of them.';
+  END IF;
   IF action IN ('keep_all', 'merge') THEN
     RAISE EXCEPTION 'resolve_all: % needs values per conflict; use tdm.resolve()', action
       USING ERRCODE = 'invalid_parameter_value',

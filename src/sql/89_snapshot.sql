@@ -902,6 +902,8 @@ DECLARE
   releases jsonb;  -- statuses the rollback changed
   runs jsonb;      -- runs' statuses it changed
   unloaded jsonb;  -- what it changed of releases consolidated into the target since
+  undeployed jsonb;  -- the deployments it undid: [{release, deployment_id, code_version}]
+  payload jsonb;
   refused text;  -- a restore's SQLSTATE, message, detail, schema and table
   refused_message text;
   refused_detail text;
@@ -1097,8 +1099,12 @@ BEGIN
   -- Deployments to the target from the snapshot on are undone with it:
   -- the one whose pre-deploy snapshot it is, and the later ones (a
   -- rollback_release of one would restore its release's rows).
-  UPDATE tdm.deployment x SET rolled_back_at = now()
-   WHERE x.target = s.target AND x.rolled_back_at IS NULL AND x.snapshot_id >= id;
+  WITH undone AS (UPDATE tdm.deployment x SET rolled_back_at = now()
+                    WHERE x.target = s.target AND x.rolled_back_at IS NULL AND x.snapshot_id >= id
+                   RETURNING x.release, x.deployment_id, x.code_version)
+  SELECT jsonb_agg(jsonb_build_object('release', u.release, 'deployment_id', u.deployment_id,
+                                      'code_version', u.code_version) ORDER BY u.deployment_id)
+    INTO undeployed FROM undone u;
   releases := tdm._reconcile_releases(id);
   runs := tdm._reconcile_runs(id);
   unloaded := tdm._reconcile_unloaded(id);
@@ -1108,11 +1114,30 @@ BEGIN
                        detail = j.detail || jsonb_strip_nulls(jsonb_build_object(
                          'locked_ms', round(1000 * extract(epoch FROM clock_timestamp() - locked), 1),
                          'restored', method, 'not_swapped', refusal, 'not_in_place', not_in_place,
-                         'releases', releases, 'runs', runs))
+                         'releases', releases, 'runs', runs, 'deployments', undeployed))
    WHERE j.job_id = job;
   PERFORM tdm._audit('rollback', s.label, jsonb_strip_nulls(jsonb_build_object(
     'snapshot_id', id, 'target', s.target, 'job_id', job, 'restored', method,
-    'not_swapped', refusal, 'not_in_place', not_in_place, 'releases', releases, 'runs', runs)));
+    'not_swapped', refusal, 'not_in_place', not_in_place, 'releases', releases, 'runs', runs,
+    'deployments', undeployed)));
+  -- Live deployments undone by a rollback to a snapshot: the deployment
+  -- tooling hears it as from rollback_release (which tells its own).
+  IF undeployed IS NOT NULL AND coalesce(current_setting('tdm_rollback.release', true), '') = '' THEN
+    payload := jsonb_build_object('snapshot_id', id, 'target', s.target, 'job_id', job,
+                                  'return_to_code_version',
+                                  (SELECT x.code_version FROM tdm.deployment x
+                                    WHERE x.target = s.target AND x.rolled_back_at IS NULL
+                                    ORDER BY x.deployment_id DESC LIMIT 1),
+                                  'also_rolled_back', undeployed);
+    RAISE WARNING 'rollback: the deployments on % from snapshot % on were rolled back with it: %', s.target, id,
+      (SELECT string_agg(format('%s (%s)', x ->> 'release', x ->> 'code_version'), ', ')
+         FROM jsonb_array_elements(undeployed) x)
+      USING DETAIL = format('%s went back to snapshot %s; the code version to return to is %s.', s.target, id,
+                            coalesce(payload ->> 'return_to_code_version', 'not recorded (no deployment is live)')),
+            HINT = 'Deployment tooling hears it on NOTIFY tdm_rollback (return_to_code_version), when this'
+                   ' transaction commits. Deploy a release again (tdm.deploy) to make it live again.';
+    PERFORM pg_notify('tdm_rollback', tdm._notify_payload(payload));
+  END IF;
 END
 $$;
 

@@ -100,7 +100,7 @@ SELECT tdm.manage_table('staging.pt_note');
 -- A target spelled otherwise than master ('Master', a typing slip) is
 -- not made beside it as a second master.
 SELECT throws_ok($$SELECT tdm.promote('TPT2', 'staging', 'Master')$$, '3F000',
-  'promote: schema "Master" does not exist, and schema "master" differs from it only in case or spelling',
+  'promote: schema "Master" does not exist, and schema "master" differs from it only in case, spelling or quotes',
   'a target spelled otherwise than an existing schema is refused');
 SELECT is(to_regnamespace('"Master"'), NULL, 'and no schema of that spelling was made');
 SELECT lives_ok($$SELECT tdm.promote('TPT2')$$, 'the name given back and managed again, the release is promoted');

@@ -1,7 +1,7 @@
 -- Bad input to the setup API: each refused with a clear error naming the
 -- object, and nothing changed (no catalog row, no audit row).
 BEGIN;
-SELECT plan(77);
+SELECT plan(91);
 \ir ../../sql/include/errors.sql
 
 SELECT tdm.add_environment('st1', 'st1', 10);
@@ -12,6 +12,7 @@ SELECT tdm.manage_table('staging.accounts', '{account_number}');
 -- (a column with capitals, which a rule must quote)
 CREATE TABLE staging.tap_prices (id int PRIMARY KEY, "UnitPrice" numeric, tdm_release text, tdm_feature text);
 SELECT tdm.manage_table('staging.tap_prices');
+SELECT tdm.add_rule('pos_balance', 'staging.accounts', 'balance >= 0');
 CREATE TEMP TABLE before AS
   SELECT (SELECT count(*) FROM tdm.environment) AS environments,
          (SELECT count(*) FROM tdm.managed_table) AS tables,
@@ -202,6 +203,39 @@ SELECT throws_ok($$SELECT tdm.add_rule('r1', 'staging.accounts',
   'predicate of rule "r1" on staging.accounts reads otherwise in this session than at validation',
   'so is a time without its zone, in a subquery too');
 RESET TimeZone;
+
+-- Names past 200 bytes (a btree key's limit is near 2,700: the index's
+-- error before), rule names that read as another's, and the HINTs that
+-- name what was meant (p294).
+SELECT throws_ok($$SELECT tdm.create_release(repeat('R', 201))$$, '22023',
+  'release name "' || repeat('R', 40) || '..." is longer than 200 bytes (201)', 'a release name past 200 bytes');
+SELECT throws_ok($$SELECT tdm.add_feature('R2', repeat('F', 201), 1)$$, '22023',
+  'feature name "' || repeat('F', 40) || '..." is longer than 200 bytes (201)', 'a feature name past 200 bytes');
+SELECT throws_ok($$SELECT tdm.add_rule(repeat('r', 201), 'staging.accounts', 'true')$$, '22023',
+  'rule name "' || repeat('r', 40) || '..." is longer than 200 bytes (201)', 'a rule name past 200 bytes');
+SELECT throws_ok($$SELECT tdm.add_rule('POS_BALANCE', 'staging.accounts', 'balance > 0')$$, '42710',
+  'rule "POS_BALANCE" differs from rule "pos_balance" only in case or spelling', 'a rule name that reads as another''s');
+SELECT throws_ok($$SELECT tdm.add_rule(' r2', 'staging.accounts', 'true')$$, '22023',
+  'rule name " r2" has spaces at its start or end', 'a rule name with a space at its start');
+SELECT is(pg_temp.hint_of($$SELECT tdm.drop_rule('Pos_Balance')$$),
+  'Rule names are compared exactly: did you mean ''pos_balance''?', 'drop_rule names the rule meant');
+SELECT is(pg_temp.hint_of($$SELECT tdm.drop_rule('no_such_rule')$$), 'The rules are in tdm.rule.',
+  'drop_rule of a rule like none: where the rules are');
+SELECT throws_ok($$SELECT tdm.remove_environment(NULL)$$, '22004', 'remove_environment: name must not be NULL',
+  'remove_environment(NULL) names the function');
+SELECT is(pg_temp.hint_of($$SELECT tdm.remove_environment('ST1')$$),
+  'Environment names are compared exactly: did you mean ''st1''?', 'remove_environment names the environment meant');
+SELECT throws_ok($$SELECT tdm.add_environment('st9', '', 10)$$, '22023',
+  'environment "st9": server must name a foreign server', 'an empty server name');
+SELECT throws_ok($$SELECT tdm.consolidate('R2', '"staging"')$$, '3F000',
+  'consolidate: schema ""staging"" does not exist, and schema "staging" differs from it only in case, spelling or quotes',
+  'a target written with its quotes is named without them');
+SELECT throws_ok($$SELECT tdm.resolve_all('R2', 'keep', 'all of them')$$, '55000',
+  'resolve_all: release "R2" has no consolidation run, so no conflicts to decide', 'resolve_all of a release never consolidated');
+SELECT throws_ok($$SELECT tdm.mask_column('staging.users', 'Email', 'hash')$$, '22023', NULL,
+  'a mask of a column spelt otherwise is refused');
+SELECT matches((pg_temp.error_of($$SELECT tdm.mask_column('staging.users', 'Email', 'hash')$$)).message,
+  'did you mean email\?', '... naming the column meant');
 
 -- Nothing changed: no catalog row, no audit row from any refused call.
 SELECT results_eq(
