@@ -1615,7 +1615,7 @@ BEGIN
             HINT = 'Consolidate it first: ' || tdm._consolidate_call(release);
   END IF;
   IF resolve_all.rel IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tdm.managed_table m WHERE m.rel = resolve_all.rel) THEN
-    RAISE EXCEPTION 'resolve_all: table % is not managed by tdm', tdm._rel_name(resolve_all.rel)
+    RAISE EXCEPTION 'resolve_all: table % is not managed by tdm', resolve_all.rel
       USING ERRCODE = 'undefined_object',
             HINT = 'Conflicts are of managed tables (tdm.managed_table); leave rel out for all of them.';
   END IF;

@@ -148,7 +148,7 @@ SELECT throws_ok($$SELECT tdm.create_release(E'r\u00c9')$$, '42710',
 SELECT throws_ok($$SELECT tdm.create_release('RY', parent => 'rx')$$, '42704',
   'parent release "rx" of release "RY" does not exist', 'a parent named as a lookalike');
 SELECT is((SELECT 1 FROM tdm.release WHERE release = 'RY'), NULL, 'is not created');
-SELECT throws_ok($$SELECT tdm.remove_environment(NULL)$$, '22004', 'environment name must not be NULL',
+SELECT throws_ok($$SELECT tdm.remove_environment(NULL)$$, '22004', 'remove_environment: name must not be NULL',
   'removing a NULL environment');
 SELECT throws_ok($$SELECT tdm.add_feature('RX', 'feat-101', 1)$$, '42710',
   'feature "feat-101" differs from feature "FEAT-101" only in case or spelling', 'a feature name differing only in case');
@@ -364,7 +364,7 @@ SELECT is((SELECT detail ->> 'server' FROM tdm.audit WHERE action = 'remove_envi
 SELECT throws_ok($$SELECT tdm.consolidate('RRET')$$, '55000',
   'release RRET was locked with 2 row(s) of environment st2, which is no longer registered',
   'a release locked with a retired environment''s rows is refused');
-SELECT throws_ok($$SELECT tdm.remove_environment('st2')$$, '42704', 'environment "st2" does not exist',
+SELECT throws_ok($$SELECT tdm.remove_environment('st2')$$, '42704', 'remove_environment: environment "st2" does not exist',
   'an unknown environment');
 ROLLBACK TO SAVEPOINT retired;
 -- The same for a table managed no more since the lock.
