@@ -319,6 +319,9 @@ BEGIN
   SELECT * INTO e FROM tdm.environment x WHERE x.name = remove_environment.name;
   IF NOT FOUND THEN
     PERFORM tdm._require_side('remove_environment', remove_environment.name, false);
+    -- (added meanwhile by another session, after this one looked)
+    RAISE EXCEPTION 'remove_environment: environment "%" was added since this call began', remove_environment.name
+      USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Remove it again.';
   END IF;
   FOR t IN SELECT c.oid::regclass AS rel FROM pg_class c
             WHERE c.relnamespace = to_regnamespace(quote_ident(tdm._env_schema(e.name))) AND c.relkind = 'f' LOOP
@@ -1135,7 +1138,8 @@ BEGIN
   END IF;
   -- (The same name added at once in two sessions: the second waits for
   -- the first, then is told the rule exists, not its primary key's error.)
-  PERFORM pg_advisory_xact_lock(hashtext('tdm rule'), hashtext(_check_rule_target.name));
+  -- (One lock for every name: a lookalike added at once waits too.)
+  PERFORM pg_advisory_xact_lock(hashtext('tdm rule'), 0);
   IF EXISTS (SELECT FROM tdm.rule r WHERE r.name = _check_rule_target.name) THEN
     RAISE EXCEPTION 'rule "%" already exists', _check_rule_target.name
       USING ERRCODE = 'duplicate_object',

@@ -258,15 +258,30 @@ CREATE FUNCTION tdm._retype_like_managed(managed regclass, made regclass) RETURN
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   alters text;
+  columns text;
+  message text;
 BEGIN
   SELECT string_agg(format('ALTER COLUMN %1$I TYPE %2$s USING %1$I::%2$s', r.column_name,
                            (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                             WHERE a.attrelid = managed AND a.attname = r.column_name)), ', ' ORDER BY r.ordinal)
-    INTO alters
+                             WHERE a.attrelid = managed AND a.attname = r.column_name)), ', ' ORDER BY r.ordinal),
+         string_agg(format('%I (%s)', r.column_name, r.column_type), ', ' ORDER BY r.ordinal)
+    INTO alters, columns
     FROM tdm._retyped_columns(managed, made) r;
   IF alters IS NOT NULL THEN
     EXECUTE format('ALTER TABLE %s %s', made, alters);
   END IF;
+EXCEPTION WHEN feature_not_supported OR datatype_mismatch OR cannot_coerce OR undefined_function
+               OR invalid_table_definition OR wrong_object_type THEN
+  -- (A partition key, a column a generated one reads, a default or CHECK
+  -- of the copy's type: PostgreSQL will not retype it in place.)
+  GET STACKED DIAGNOSTICS message = MESSAGE_TEXT;
+  RAISE EXCEPTION 'promote: % cannot be created with the types of the managed table %: %', made, managed, message
+    USING ERRCODE = 'datatype_mismatch',
+          DETAIL = format('Its source has columns of other types: %s.', columns),
+          HINT = format('Give the copy promoted from the types of %s (ALTER TABLE), or create %s by hand with them'
+                        ' (CREATE TABLE %s (LIKE %s INCLUDING ALL)%s, and its foreign keys); then promote again.',
+                        managed, made, made, managed,
+                        coalesce(' PARTITION BY ' || pg_get_partkeydef(managed), ''));
 END
 $$;
 

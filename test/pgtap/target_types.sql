@@ -4,7 +4,7 @@
 -- longer varchar, which the load assigns) loads and promotes, and master
 -- then holds the managed tables' types (decision 406).
 BEGIN;
-SELECT plan(4);
+SELECT plan(5);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -16,7 +16,11 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   CREATE TABLE tap_tt_e1.tt_part (id int PRIMARY KEY, item_id int REFERENCES tap_tt_e1.tt_item, label tap_tt_e1.name_t,
                                tdm_release text, tdm_feature text);
   INSERT INTO tap_tt_e1.tt_item VALUES (1, 'A', 'alpha', 'TTT1', 'F'), (2, 'B', 'beta', 'TTT1', 'F');
-  INSERT INTO tap_tt_e1.tt_part VALUES (1, 1, 'bolt', 'TTT1', 'F')$$) \g /dev/null
+  INSERT INTO tap_tt_e1.tt_part VALUES (1, 1, 'bolt', 'TTT1', 'F');
+  CREATE TABLE tap_tt_e1.tt_zone (id int, region tap_tt_e1.name_t, tdm_release text, tdm_feature text,
+                                  PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+  CREATE TABLE tap_tt_e1.tt_zone_eu PARTITION OF tap_tt_e1.tt_zone FOR VALUES IN ('eu');
+  INSERT INTO tap_tt_e1.tt_zone VALUES (1, 'eu', 'TTT2', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_tt_self');
 CREATE SCHEMA tap_tt;
 CREATE DOMAIN tap_tt.name_t AS varchar(50);
@@ -57,6 +61,24 @@ SELECT results_eq($$SELECT count(*)::int FROM pg_constraint c
                      WHERE c.conrelid = 'master.tt_part'::regclass AND c.contype = 'f'
                        AND c.confrelid = 'master.tt_item'::regclass$$,
   $$VALUES (1)$$, 'master''s reference points at master''s own table, over the retyped key');
+
+-- A column PostgreSQL will not retype in place (a partition key here) is
+-- refused by name, with the way to create the table by hand, not with
+-- PostgreSQL's error alone.
+CREATE TABLE tap_tt.tt_zone (id int, region tap_tt.name_t, tdm_release text, tdm_feature text,
+                             PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE tap_tt.tt_zone_eu PARTITION OF tap_tt.tt_zone FOR VALUES IN ('eu');
+CREATE TABLE staging.tt_zone (id int, region staging.tt_name_t, tdm_release text, tdm_feature text,
+                              PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE staging.tt_zone_eu PARTITION OF staging.tt_zone FOR VALUES IN ('eu');
+SET client_min_messages = error;
+SELECT tdm.manage_table('tap_tt.tt_zone');
+SELECT tdm.create_release('TTT2', parent => 'TTT1'), tdm.add_feature('TTT2', 'F', 1);
+SELECT tdm.tag_release('TTT2'), tdm.consolidate('TTT2');
+SET client_min_messages = warning;
+SELECT throws_ok($$SELECT tdm.promote('TTT2')$$, '42804',
+  'promote: master.tt_zone cannot be created with the types of the managed table tap_tt.tt_zone: cannot alter column "region" because it is part of the partition key of relation "tt_zone"',
+  'a partition key of another type is refused by name');
 
 SELECT * FROM finish();
 ROLLBACK;
