@@ -18,7 +18,7 @@ EXTRA_CLEAN = build $(OBJS:.o=.d)
 # keys stands alone, in a consolidation database of its own with environments
 # of its own, and runs beside the others there:
 #   make installcheck REGRESS=keys TDM_REGRESS_DB=tdm_keys
-REGRESS      = bridge setup tag_release detect consolidate jobs master schemas types releases conforming drift notices returning
+REGRESS      = bridge setup tag_release detect consolidate jobs master schemas types releases conforming drift notices returning relocked
 REGRESS_OPTS = --use-existing
 
 PG_CONFIG ?= pg_config

@@ -353,6 +353,14 @@ BEGIN
   FOR t IN SELECT DISTINCT c.relname, m.rel FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
   LOOP
     current := tdm._env_relation(env, t.relname);
+    -- (The server's fetch_size, set or dropped since the foreign table was
+    -- made, counts: the table's own would override it. Rows of megabytes
+    -- need a smaller one than 10000, p298.)
+    IF current IS NOT NULL AND (options = '') = EXISTS (SELECT FROM pg_foreign_table ft, unnest(ft.ftoptions) AS o
+                                                         WHERE ft.ftrelid = current AND o LIKE 'fetch_size=%') THEN
+      EXECUTE format('ALTER FOREIGN TABLE %s OPTIONS (%s)', current,
+                     CASE WHEN options = '' THEN 'DROP fetch_size' ELSE format('ADD fetch_size %L', '10000') END);
+    END IF;
     -- Unchanged targets keep their foreign tables: nothing is written.
     CONTINUE WHEN current IS NOT NULL AND tdm._env_table_intact(env, current, e.remote_schema, t.relname)
               AND ARRAY(SELECT (c.column_name, c.column_type)::text FROM tdm._columns(t.rel) c)

@@ -311,7 +311,7 @@ BEGIN
      WHERE a.attrelid = rel AND a.attname = k AND a.attnum > 0 AND NOT a.attisdropped;
     IF col.type IS NULL THEN
       RAISE EXCEPTION 'decision on %: % names column "%", which % does not have',
-        conflict_id, what, k, rel
+        conflict_id, what, tdm._printable(k, 100), rel
         USING ERRCODE = 'undefined_column',
               HINT = coalesce('Did you mean '
                               || quote_ident(tdm._lookalike(k, ARRAY(SELECT c.column_name::text
@@ -376,20 +376,22 @@ BEGIN
     -- internal error.)
     EXCEPTION WHEN data_exception OR invalid_text_representation OR check_violation
                    OR not_null_violation OR syntax_error OR internal_error THEN
+      -- (values cut at 100 characters: a message is read in a terminal)
       refusal := format('decision on %s: %s gives "%s" the value %s, which is not a valid %s',
-                        conflict_id, what, k, patch -> k, col.type);
+                        conflict_id, what, k, tdm._printable((patch -> k)::text, 100), col.type);
       -- (A JSON string is read as the column's text: "green" is no JSON.)
       IF col.is_json AND jsonb_typeof(patch -> k) = 'string' AND SQLSTATE = '22P02' THEN
         RAISE EXCEPTION '%', refusal
-          USING ERRCODE = 'invalid_text_representation', DETAIL = SQLERRM,
+          USING ERRCODE = 'invalid_text_representation', DETAIL = tdm._printable(SQLERRM, 300),
                 HINT = format('A string is read as the %s text itself, as the review queue shows the members'''
                               ' values: write the JSON string %s as %s, or give a JSON object, array or number'
-                              ' as it is.', col.type, patch -> k, to_jsonb((patch -> k)::text));
+                              ' as it is.', col.type, tdm._printable((patch -> k)::text, 100),
+                              tdm._printable(to_jsonb((patch -> k)::text)::text, 100));
       END IF;
       RAISE EXCEPTION '%', refusal
         USING ERRCODE = CASE WHEN SQLSTATE IN ('23514', '23502') THEN SQLSTATE
                              ELSE 'invalid_text_representation' END,
-              DETAIL = SQLERRM;
+              DETAIL = tdm._printable(SQLERRM, 300);
     -- (A type of the target's own schema, a domain or an enum: the value
     -- is read as the reviewer, who needs that schema's USAGE.)
     WHEN insufficient_privilege THEN
@@ -1082,7 +1084,7 @@ BEGIN
     END IF;
     IF NOT NEW.keep_env = ANY (labels) THEN
       RAISE EXCEPTION 'decision on %: keep_env % is not a member of the conflict',
-        NEW.conflict_id, coalesce(quote_literal(NEW.keep_env), 'NULL')
+        NEW.conflict_id, coalesce(tdm._printable(quote_literal(NEW.keep_env), 100), 'NULL')
         USING ERRCODE = 'invalid_parameter_value',
               HINT = format('Members: %s.', array_to_string(labels, ', '));
     END IF;
@@ -1130,7 +1132,7 @@ BEGIN
       FOR label IN SELECT jsonb_object_keys(NEW.renames) LOOP
         IF NOT label = ANY (labels) THEN
           RAISE EXCEPTION 'decision on %: renames name %, which is not a member of the conflict',
-            NEW.conflict_id, quote_literal(label)
+            NEW.conflict_id, tdm._printable(quote_literal(label), 100)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = format('Members: %s.', array_to_string(labels, ', '));
         END IF;
@@ -1156,7 +1158,9 @@ BEGIN
                   -- a key collision, else the natural keys')
                   HINT = coalesce('Rename a column of the row''s own key instead: '
                                   || (SELECT string_agg(DISTINCT quote_ident(k), ', ')
-                                        FROM unnest(CASE WHEN c.kind = 'duplicate_pk' THEN m.pk_columns
+                                        FROM unnest(CASE WHEN c.kind = 'duplicate_pk'
+                                                              -- (no natural key: the rows' primary key)
+                                                              OR cardinality(m.natural_keys) = 0 THEN m.pk_columns
                                                          ELSE string_to_array(array_to_string(m.natural_keys, ','), ',')
                                                     END) AS k
                                        WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
@@ -1855,6 +1859,30 @@ BEGIN
 END
 $$;
 
+-- `v` as a terminal shows it as written: line breaks and tabs as \n, \r
+-- and \t, other control characters (an escape sequence's ESC, backspace)
+-- and, in a UTF8 database, the characters that reorder or hide text
+-- (U+202E makes txt.exe read exe.txt) as \xHH or \uHHHH. Cut to
+-- `max_length` characters, ~ last, when given.
+CREATE FUNCTION tdm._printable(v text, max_length int DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  shown text := replace(replace(replace(v, E'\r', E'\\r'), E'\n', E'\\n'), E'\t', E'\\t');
+  hidden text;
+BEGIN
+  -- (each character present once, replaced throughout: a long value is
+  -- read a few times, not once per character)
+  FOR hidden IN SELECT DISTINCT m[1]
+                  FROM regexp_matches(shown, CASE WHEN getdatabaseencoding() = 'UTF8'
+                                                  THEN E'([[:cntrl:]\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff])'
+                                                  ELSE '([[:cntrl:]])' END, 'g') AS m LOOP
+    shown := replace(shown, hidden, CASE WHEN ascii(hidden) < 256 THEN '\x' || lpad(to_hex(ascii(hidden)), 2, '0')
+                                         ELSE '\u' || lpad(to_hex(ascii(hidden)), 4, '0') END);
+  END LOOP;
+  RETURN CASE WHEN length(shown) > max_length THEN left(shown, max_length - 1) || '~' ELSE shown END;
+END
+$$;
+
 CREATE FUNCTION tdm._side_by_side(c tdm.conflict) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH members AS (
@@ -1936,9 +1964,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                                              AS t) END, w),
                                '' ORDER BY member) AS line
             -- (a line break or tab in a value is shown as \n or \t: the
-            -- grid keeps one line per column)
-            FROM (SELECT x.col, x.place, x.member, x.at, g.block,
-                         replace(replace(replace(x.v, E'\r', E'\\r'), E'\n', E'\\n'), E'\t', E'\\t') AS v
+            -- grid keeps one line per column; a control character escaped)
+            FROM (SELECT x.col, x.place, x.member, x.at, g.block, tdm._printable(x.v) AS v
                     FROM cell x JOIN blocks g USING (member)) cell, width, label_width
            GROUP BY block, col, place, lw) l
    GROUP BY block) b

@@ -238,7 +238,10 @@ BEGIN
       USING ERRCODE = 'undefined_object', HINT = 'Runs are in tdm.run.';
   END IF;
   IF format = 'json' THEN
-    RETURN jsonb_pretty(d);
+    -- (Indented, unless a value nests deep, a reviewer's merged jsonb:
+    -- indentation grows with the square of the depth, 324 MB for a 65 kB
+    -- document nested 9,000 levels, p298.)
+    RETURN CASE WHEN jsonb_path_exists(d, 'strict $.**{20}') THEN d::text ELSE jsonb_pretty(d) END;
   ELSIF format IS NULL OR format NOT IN ('text', 'html') THEN
     RAISE EXCEPTION 'report: unknown format %', coalesce(quote_literal(format), 'NULL')
       USING ERRCODE = 'invalid_parameter_value', HINT = 'Formats: text, json, html.';
@@ -371,7 +374,9 @@ BEGIN
                                       coalesce(', approved by ' || (x->>'approved_by')
                                                || coalesce(' (login ' || (x->>'approved_login') || ')', ''),
                                                CASE WHEN x->>'priority' = '1' THEN ', awaiting approval' END, ''),
-                                      regexp_replace(x->>'rationale', E'\\s*[\\n\\r]+\\s*', ' ', 'g'))
+                                      -- (on one line, as a terminal shows it, cut as violations' values are)
+                                      tdm._printable(regexp_replace(x->>'rationale', E'\\s*[\\n\\r]+\\s*', ' ', 'g'),
+                                                     200))
                FROM jsonb_array_elements(d->'decisions') WITH ORDINALITY AS e(x, n)
               WHERE e.n <= 10 OR format <> 'text' ORDER BY e.n LOOP
       lines := lines || v;

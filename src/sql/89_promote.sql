@@ -496,6 +496,7 @@ DECLARE
   refused_context text;
   refused_constraint text;
   holders text[];  -- the releases of the rows a refused foreign key misses (tdm._referenced_releases)
+  left_by text;    -- their later runs into from_target a rollback failed: "rows run 3 of R2 loaded ..."
   dest_only bool;  -- the refused constraint is the destination's alone
 BEGIN
   PERFORM tdm._refuse_replica_role('promote');
@@ -819,6 +820,16 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
           holders := NULL;
         END;
+        left_by := (SELECT format('rows %s loaded into %s, failed by a rollback of %s since (tdm.run; %s holds'
+                                  ' the rows of an earlier run)',
+                                  string_agg(format('run %s of %s', x.run_id, x.release), ', ' ORDER BY x.run_id),
+                                  from_target, to_target, to_target)
+                      FROM tdm.run x
+                     WHERE x.release = ANY (holders) AND x.target = from_target AND x.status = 'failed'
+                       AND x.rows_loaded > 0
+                       AND x.run_id > (SELECT max(y.run_id) FROM tdm.run y
+                                        WHERE y.release = x.release AND y.target = from_target
+                                          AND y.status = 'completed'));
       END IF;
       -- (A unique or exclusion constraint only the destination has:
       -- validation did not check it, and two rows of the release itself
@@ -856,14 +867,23 @@ BEGIN
                               WHERE r2.status IS DISTINCT FROM 'promoted' AND r2.status IS DISTINCT FROM 'deployed'
                                 AND r2.status IS DISTINCT FROM 'rolled_back'
                                  OR tdm._promoted_to(h.release) IS DISTINCT FROM to_target) THEN
-                        format('The rows it references are in %1$s, of %2$s, promoted into %3$s, which no longer'
-                               ' holds them: they were deleted from %3$s since. Put them back into %3$s (copy'
+                        format('The rows it references are in %1$s, of %2$s, promoted into %3$s, which does not'
+                               ' hold them: %5$sthey were deleted from %3$s since. Put them back into %3$s (copy'
                                ' them from %1$s, or roll %3$s back to a snapshot that holds them: tdm.snapshot),'
-                               ' then promote %4$s again.',
+                               ' then promote %4$s again.%6$s',
                                from_target, (SELECT string_agg(format('release %s', h.release), ', '
                                                                ORDER BY h.release)
                                                FROM unnest(holders) AS h(release)),
-                               to_target, the_release)
+                               to_target, the_release,
+                               -- (a later run of theirs loaded them, and a rollback of
+                               -- to_target failed it: its rows stay in from_target,
+                               -- decision 183)
+                               CASE WHEN left_by IS NOT NULL THEN 'either they are ' || left_by || ', or ' END,
+                               CASE WHEN left_by IS NOT NULL
+                                    THEN format(' Or, rows of a failed run: delete them from %1$s (children first),'
+                                                ' tag the rows they came from for %2$s if they are to go to %3$s, and'
+                                                ' consolidate %2$s again.', from_target, the_release, to_target)
+                                    ELSE '' END)
                       -- (the rows it references are in from_target, of releases not
                       -- in to_target: named, with their statuses)
                       WHEN holders IS NOT NULL THEN

@@ -1168,22 +1168,25 @@ BEGIN
             ORDER BY x.release FOR NO KEY UPDATE OF x LOOP
     -- (the release tdm.rollback_release rolls back: it marks it itself)
     CONTINUE WHEN r.release = current_setting('tdm_rollback.release', true);
-    CONTINUE WHEN (r.now_at = r.then_at
-                   -- (a deployed release whose deployments the rollback undid
-                   -- is promoted again)
-                   AND NOT (r.status = 'deployed' AND tdm._status_in_target(r.release) = 'promoted'))
-              -- (promoted into another target: this rollback did not move it)
-              OR coalesce(r.promoted_to, 'master') <> target;
-    now_status := CASE r.then_at
-                    WHEN 'target' THEN tdm._status_in_target(r.release)
-                    WHEN 'archive' THEN 'archived'
-                    ELSE 'consolidated' END;
-    UPDATE tdm.release x SET status = now_status WHERE x.release = r.release;
-    changed := changed || jsonb_build_object(r.release, r.status || ' -> ' || now_status);
+    -- (promoted into another target: this rollback did not move it)
+    CONTINUE WHEN coalesce(r.promoted_to, 'master') <> target;
+    IF NOT (r.now_at = r.then_at
+            -- (a deployed release whose deployments the rollback undid
+            -- is promoted again)
+            AND NOT (r.status = 'deployed' AND tdm._status_in_target(r.release) = 'promoted')) THEN
+      now_status := CASE r.then_at
+                      WHEN 'target' THEN tdm._status_in_target(r.release)
+                      WHEN 'archive' THEN 'archived'
+                      ELSE 'consolidated' END;
+      UPDATE tdm.release x SET status = now_status WHERE x.release = r.release;
+      changed := changed || jsonb_build_object(r.release, r.status || ' -> ' || now_status);
+    END IF;
     -- (Back in the target or archived, with the rows its lock then
     -- counted: that lock again, which a tagging since may have dropped or
     -- replaced; later releases' tagging reads it. Tables dropped since
-    -- are left out.)
+    -- are left out. In the target before and after too: promoted again
+    -- since from a run of a later tagging, the target holds the earlier
+    -- run's rows again, p297.)
     IF r.then_at <> 'neither' AND r.lock IS NOT NULL
        AND ((SELECT x.locked_at FROM tdm.release x WHERE x.release = r.release)
               IS DISTINCT FROM (r.lock ->> 'locked_at')::timestamptz
@@ -1196,11 +1199,11 @@ BEGIN
             OR EXISTS (SELECT l.env, l.rel, l.row_count, l.checksum FROM tdm.release_lock l
                         WHERE l.release = r.release AND l.rel IN (SELECT m.rel FROM tdm.managed_table m)
                        EXCEPT SELECT x.env, x.rel, x.row_count, x.checksum FROM tdm._lock_rows(r.lock) x)) THEN
-      changed := jsonb_set(changed, ARRAY[r.release], to_jsonb(format(
-                   '%s (its lock put back: %s rows, where it held %s)', changed ->> r.release,
+      changed := changed || jsonb_build_object(r.release, format(
+                   '%s (its lock put back: %s rows, where it held %s)', coalesce(changed ->> r.release, r.status),
                    (SELECT coalesce(sum(x.row_count), 0) FROM tdm._lock_rows(r.lock) x),
                    (SELECT coalesce(sum(l.row_count), 0) FROM tdm.release_lock l
-                     WHERE l.release = r.release AND l.rel IN (SELECT m.rel FROM tdm.managed_table m)))));
+                     WHERE l.release = r.release AND l.rel IN (SELECT m.rel FROM tdm.managed_table m))));
       DELETE FROM tdm.release_lock l
        WHERE l.release = r.release AND l.rel IN (SELECT m.rel FROM tdm.managed_table m);
       INSERT INTO tdm.release_lock (release, env, rel, row_count, checksum, locked_at, shape, fills)
