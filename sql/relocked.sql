@@ -10,6 +10,7 @@
 \set SHOW_CONTEXT never
 \ir sql/include/sessions.sql
 \ir sql/include/in_environments.sql
+\ir sql/include/errors.sql
 SELECT pg_temp.in_environments($$
   CREATE TABLE rl_t (id int PRIMARY KEY, v text, tdm_release text, tdm_feature text);
   CREATE TABLE rl_c (id int PRIMARY KEY, t_id int REFERENCES rl_t, tdm_release text, tdm_feature text)$$);
@@ -47,7 +48,11 @@ SELECT sum(row_count) AS locked_rows FROM tdm.release_lock WHERE release = 'RL2'
 SELECT count(*) AS rl2_in_master FROM master.rl_t WHERE tdm_release = 'RL2';
 -- Consolidating RL2 again is refused (before: it re-ran run A under run
 -- B's lock, rewriting its figures and key map with rows master lacks).
+SET client_min_messages = error;
+\set VERBOSITY terse
 SELECT tdm.consolidate('RL2');
+\set VERBOSITY default
+RESET client_min_messages;
 SELECT rows_collected FROM tdm.run WHERE run_id = :run_a;
 -- RL3's row references st2's row 3, loaded into staging by run B only.
 INSERT INTO relocked_st2.rl_c VALUES (1, 3, 'RL3', 'F');
@@ -55,4 +60,5 @@ SELECT tdm.create_release('RL3', parent => 'RL2'), tdm.add_feature('RL3', 'F', 1
 SET client_min_messages = error;
 SELECT tdm.tag_release('RL3') IS NOT NULL AS tagged, tdm.consolidate('RL3') IS NOT NULL AS consolidated;
 RESET client_min_messages;
-SELECT tdm.promote('RL3');
+SELECT x.message, regexp_replace(x.hint, 'run \d+ of', 'run N of') AS hint
+  FROM pg_temp.error_of($$SELECT tdm.promote('RL3')$$) x \gx

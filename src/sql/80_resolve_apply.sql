@@ -1308,6 +1308,31 @@ BEGIN
   -- same rows), else the next ones, given in the rows' order.
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey') THEN
     IF rekeyed_col IS NULL THEN  -- (its refusal: a key it cannot generate)
+      -- (A keep_all decided while the row was merged away by a rule, which
+      -- a later decision undid: its check could not ask for the key then,
+      -- p293. Named, with the renames it needs.)
+      PERFORM 1 FROM pg_temp.tdm_plan p WHERE p.role = 'rekey' AND NOT p.by_rule;
+      IF FOUND THEN
+        RAISE EXCEPTION 'consolidate: % cannot take generated keys, and keep_all of % gives no new key to %',
+          the_rel,
+          (SELECT string_agg(DISTINCT p.conflict_id, ', ') FROM pg_temp.tdm_plan p WHERE p.role = 'rekey' AND NOT p.by_rule),
+          (SELECT string_agg(DISTINCT cm.label, ', ') FROM pg_temp.tdm_plan p
+             JOIN tdm.conflict_member cm ON cm.run_id = run AND cm.conflict_id = p.conflict_id AND cm.member = p.member
+            WHERE p.role = 'rekey' AND NOT p.by_rule)
+          USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = 'When it was decided, the row was merged away by a rule; a decision since kept it.',
+                HINT = format('Decide it again with the new key in renames: %s',
+                              (SELECT format('SELECT tdm.resolve(%L, ''keep_all'', renames => ''{"%s": {%s}}'', rationale => ''...'');',
+                                             p.conflict_id, cm.label,
+                                             (SELECT string_agg(format('"%s": ...', k), ', ')
+                                                FROM unnest((SELECT mt.pk_columns FROM tdm.managed_table mt
+                                                              WHERE mt.rel = the_rel)) AS k))
+                                 FROM pg_temp.tdm_plan p
+                                 JOIN tdm.conflict_member cm ON cm.run_id = run AND cm.conflict_id = p.conflict_id
+                                                            AND cm.member = p.member
+                                WHERE p.role = 'rekey' AND NOT p.by_rule
+                                ORDER BY p.conflict_id, cm.label LIMIT 1));
+      END IF;
       new_key := tdm._new_key_expr(the_rel, target_rel, collected);
     END IF;
     -- (Not a key a row holds now: a collected row that keeps its key, or

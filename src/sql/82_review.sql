@@ -1876,8 +1876,8 @@ BEGIN
                   FROM regexp_matches(shown, CASE WHEN getdatabaseencoding() = 'UTF8'
                                                   THEN E'([[:cntrl:]\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff])'
                                                   ELSE '([[:cntrl:]])' END, 'g') AS m LOOP
-    shown := replace(shown, hidden, CASE WHEN ascii(hidden) < 256 THEN '\x' || lpad(to_hex(ascii(hidden)), 2, '0')
-                                         ELSE '\u' || lpad(to_hex(ascii(hidden)), 4, '0') END);
+    shown := replace(shown, hidden, CASE WHEN ascii(hidden) < 256 THEN E'\\x' || lpad(to_hex(ascii(hidden)), 2, '0')
+                                         ELSE E'\\u' || lpad(to_hex(ascii(hidden)), 4, '0') END);
   END LOOP;
   RETURN CASE WHEN length(shown) > max_length THEN left(shown, max_length - 1) || '~' ELSE shown END;
 END

@@ -820,10 +820,10 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
           holders := NULL;
         END;
-        left_by := (SELECT format('rows %s loaded into %s, failed by a rollback of %s since (tdm.run; %s holds'
+        left_by := (SELECT CASE WHEN count(*) > 0 THEN format('rows %s loaded into %s, failed by a rollback of %s since (tdm.run; %s holds'
                                   ' the rows of an earlier run)',
                                   string_agg(format('run %s of %s', x.run_id, x.release), ', ' ORDER BY x.run_id),
-                                  from_target, to_target, to_target)
+                                  from_target, to_target, to_target) END
                       FROM tdm.run x
                      WHERE x.release = ANY (holders) AND x.target = from_target AND x.status = 'failed'
                        AND x.rows_loaded > 0
@@ -867,8 +867,8 @@ BEGIN
                               WHERE r2.status IS DISTINCT FROM 'promoted' AND r2.status IS DISTINCT FROM 'deployed'
                                 AND r2.status IS DISTINCT FROM 'rolled_back'
                                  OR tdm._promoted_to(h.release) IS DISTINCT FROM to_target) THEN
-                        format('The rows it references are in %1$s, of %2$s, promoted into %3$s, which does not'
-                               ' hold them: %5$sthey were deleted from %3$s since. Put them back into %3$s (copy'
+                        format('The rows it references are in %1$s, of %2$s, promoted into %3$s, which %7$s'
+                               ' them: %5$sthey were deleted from %3$s since. Put them back into %3$s (copy'
                                ' them from %1$s, or roll %3$s back to a snapshot that holds them: tdm.snapshot),'
                                ' then promote %4$s again.%6$s',
                                from_target, (SELECT string_agg(format('release %s', h.release), ', '
@@ -883,7 +883,8 @@ BEGIN
                                     THEN format(' Or, rows of a failed run: delete them from %1$s (children first),'
                                                 ' tag the rows they came from for %2$s if they are to go to %3$s, and'
                                                 ' consolidate %2$s again.', from_target, the_release, to_target)
-                                    ELSE '' END)
+                                    ELSE '' END,
+                               CASE WHEN left_by IS NOT NULL THEN 'does not hold' ELSE 'no longer holds' END)
                       -- (the rows it references are in from_target, of releases not
                       -- in to_target: named, with their statuses)
                       WHEN holders IS NOT NULL THEN

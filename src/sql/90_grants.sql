@@ -111,6 +111,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._side_by_side(tdm.conflict),
   tdm._changed_members(tdm.conflict),
   tdm._common_prefix(text, text),
+  tdm._printable(text, int),
   tdm._interval_key(interval),
   tdm._progress_rows(),
   tdm._job_wait(int),
