@@ -1002,6 +1002,19 @@ BEGIN
       '                                         FROM pg_temp.tdm_repointed r'
       '                                        WHERE r.rel = $2 AND r.env = t.tdm_env'
       '                                          AND r.row_hash = t.tdm_row_hash AND r.columns && $5), '''')'
+      -- (a value a rule's merge brought from a row kept though a decision
+      -- deleted its parent: that decision's, p293)
+      '                          || coalesce((SELECT format('': the value is that of %%s''''s row merged into it by a'
+      ' rule, whose parent (%%s) in %%s was deleted by decision %%s'', o.env, array_to_string(o.key, '',''),'
+      '                                                     o.parent_env, o.conflict_id)'
+      '                                         FROM pg_temp.tdm_orphans o'
+      '                                         JOIN tdm.conflict c ON c.run_id = $1 AND c.rel = o.rel'
+      '                                                            AND c.status = ''auto_resolved'''
+      '                                        WHERE o.rel = $2 AND o.columns = $5 AND o.key = %12$s'
+      '                                          AND c.members -> c.survivor ->> ''env'' = t.tdm_env'
+      '                                          AND c.members -> c.survivor -> ''row'' @> %11$s'
+      '                                          AND EXISTS (SELECT FROM jsonb_array_elements(c.members) e'
+      '                                                       WHERE e ->> ''env'' = o.env) LIMIT 1), '''')'
       '                          || %10$s)'
       '  FROM %4$s t WHERE %5$s AND NOT %6$s'
       '   AND NOT EXISTS (SELECT 1 FROM %7$s x WHERE %8$s %9$s)'
@@ -1025,7 +1038,8 @@ BEGIN
                        ' FROM pg_temp.tdm_env_tags g WHERE g.rel = %s AND g.env = t.tdm_env AND g.key = %s'
                        ' AND g.release IS NULL AND g.answer IS NULL LIMIT 1), '''')',
                        parent.rel::oid, tdm._key_text(con.cols, 't'))
-           ELSE '''''' END)
+           ELSE '''''' END,
+      tdm._key_json(the_rel, m.pk_columns, 't'), tdm._key_text(con.cols, 't'))
       USING run, the_rel, con.parent_rel, release, con.cols;
     GET DIAGNOSTICS n = ROW_COUNT;
     errors := errors + n;
