@@ -1316,12 +1316,16 @@ BEGIN
         RAISE EXCEPTION 'consolidate: % cannot take generated keys, and keep_all of % gives no new key to %',
           the_rel,
           (SELECT string_agg(DISTINCT p.conflict_id, ', ') FROM pg_temp.tdm_plan p WHERE p.role = 'rekey' AND NOT p.by_rule),
-          (SELECT string_agg(DISTINCT cm.label, ', ') FROM pg_temp.tdm_plan p
+          -- (each member with its conflict where there are several)
+          (SELECT string_agg(DISTINCT cm.label || CASE WHEN x.n > 1 THEN format(' (%s)', p.conflict_id) ELSE '' END, ', ')
+             FROM pg_temp.tdm_plan p
              JOIN tdm.conflict_member cm ON cm.run_id = run AND cm.conflict_id = p.conflict_id AND cm.member = p.member
+            CROSS JOIN (SELECT count(DISTINCT q.conflict_id) AS n FROM pg_temp.tdm_plan q
+                         WHERE q.role = 'rekey' AND NOT q.by_rule) x
             WHERE p.role = 'rekey' AND NOT p.by_rule)
           USING ERRCODE = 'invalid_parameter_value',
                 DETAIL = 'When it was decided, the row was merged away by a rule; a decision since kept it.',
-                HINT = format('Decide it again with the new key in renames: %s',
+                HINT = format('Decide it again with the new key in renames (each of them, where several): %s',
                               (SELECT format('SELECT tdm.resolve(%L, ''keep_all'', renames => ''{"%s": {%s}}'', rationale => ''...'');',
                                              p.conflict_id, cm.label,
                                              (SELECT string_agg(format('"%s": ...', k), ', ')

@@ -1867,24 +1867,34 @@ $$;
 CREATE FUNCTION tdm._printable(v text, max_length int DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  shown text := replace(replace(replace(v, E'\r', E'\\r'), E'\n', E'\\n'), E'\t', E'\\t');
+  cut bool := length(v) > max_length;
+  shown text;
   hidden text;
+  pattern text := '([[:cntrl:]])';
 BEGIN
+  -- (Escaping only lengthens: what is cut away needs none.)
+  shown := CASE WHEN cut THEN left(v, max_length) ELSE v END;
+  shown := replace(replace(replace(shown, E'\r', E'\\r'), E'\n', E'\\n'), E'\t', E'\\t');
+  -- (Code points past 255 only in a UTF8 database, made by chr() there:
+  -- another encoding cannot even parse them as a literal.)
+  IF getdatabaseencoding() = 'UTF8' THEN
+    pattern := '([[:cntrl:]' || chr(173) || chr(1564) || chr(6158) || chr(8203) || '-' || chr(8207)
+               || chr(8234) || '-' || chr(8238) || chr(8288) || '-' || chr(8297) || chr(65279) || '])';
+  END IF;
   -- (each character present once, replaced throughout: a long value is
   -- read a few times, not once per character)
-  FOR hidden IN SELECT DISTINCT m[1]
-                  FROM regexp_matches(shown, CASE WHEN getdatabaseencoding() = 'UTF8'
-                                                  THEN E'([[:cntrl:]\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff])'
-                                                  ELSE '([[:cntrl:]])' END, 'g') AS m LOOP
+  FOR hidden IN SELECT DISTINCT m[1] FROM regexp_matches(shown, pattern, 'g') AS m LOOP
     shown := replace(shown, hidden, CASE WHEN ascii(hidden) < 256 THEN E'\\x' || lpad(to_hex(ascii(hidden)), 2, '0')
                                          ELSE E'\\u' || lpad(to_hex(ascii(hidden)), 4, '0') END);
   END LOOP;
-  RETURN CASE WHEN length(shown) > max_length THEN left(shown, max_length - 1) || '~' ELSE shown END;
+  RETURN CASE WHEN cut OR length(shown) > max_length THEN left(shown, max_length - 1) || '~' ELSE shown END;
 END
 $$;
 
+-- (JIT off: called once per conflict by tdm.review_queue, its statement's
+-- cost passes jit_above_cost, and compiling it took 150 ms a call, p299.)
 CREATE FUNCTION tdm._side_by_side(c tdm.conflict) RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
   WITH members AS (
          SELECT cm.member, cm.label, cm."row" FROM tdm.conflict_member cm
           WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id),
@@ -1936,16 +1946,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        cell AS (SELECT NULL::text AS col, 0::bigint AS place, m.member, m.label AS v, a.at
                   FROM members m JOIN apart a USING (member)
                 UNION ALL
-                SELECT k.col, k.place, m.member, coalesce(m."row" ->> k.col, 'NULL'), 0
+                SELECT k.col, k.place, m.member, tdm._printable(coalesce(m."row" ->> k.col, 'NULL')), 0
                   FROM keys k CROSS JOIN members m WHERE NOT c.differing ? k.col
                 UNION ALL
                 -- (a differing key column in its key's place; a value that
                 -- begins as another's for longer than its cell is shown
                 -- from where they part, as a label is; a member with the
-                -- same value parts from it nowhere)
-                SELECT d.key, k.place, m.member, coalesce(d.value ->> m.label, 'NULL'),
+                -- same value parts from it nowhere; values as shown, control
+                -- characters escaped, so that the place is the shown one's)
+                SELECT d.key, k.place, m.member, tdm._printable(coalesce(d.value ->> m.label, 'NULL')),
                        (SELECT CASE WHEN p >= (SELECT w - 2 FROM width) THEN p ELSE 0 END
-                          FROM (SELECT coalesce(max(tdm._common_prefix(d.value ->> m.label, o.value)), 0) AS p
+                          FROM (SELECT coalesce(max(tdm._common_prefix(tdm._printable(d.value ->> m.label),
+                                                                       tdm._printable(o.value))), 0) AS p
                                   FROM jsonb_each_text(d.value) o
                                  WHERE o.key <> m.label AND o.value IS DISTINCT FROM d.value ->> m.label) x)
                   FROM jsonb_each(c.differing) d LEFT JOIN keys k ON k.col = d.key CROSS JOIN members m)
@@ -1965,7 +1977,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                '' ORDER BY member) AS line
             -- (a line break or tab in a value is shown as \n or \t: the
             -- grid keeps one line per column; a control character escaped)
-            FROM (SELECT x.col, x.place, x.member, x.at, g.block, tdm._printable(x.v) AS v
+            FROM (SELECT x.col, x.place, x.member, x.at, g.block, x.v
                     FROM cell x JOIN blocks g USING (member)) cell, width, label_width
            GROUP BY block, col, place, lw) l
    GROUP BY block) b

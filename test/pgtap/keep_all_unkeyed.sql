@@ -59,7 +59,7 @@ SELECT is((pg_temp.error_of($$SELECT tdm.consolidate('TKU1', 'tap_ku')$$)).messa
   format('consolidate: tap_ku.ku_t4 cannot take generated keys, and keep_all of %s gives no new key to ku3', :'kept'),
   'the call names the keep_all and the member that needs a key');
 SELECT is(pg_temp.hint_of($$SELECT tdm.consolidate('TKU1', 'tap_ku')$$),
-  format('Decide it again with the new key in renames: SELECT tdm.resolve(%L, ''keep_all'', renames => ''{"ku3": {"a": ..., "b": ...}}'', rationale => ''...'');', :'kept'),
+  format('Decide it again with the new key in renames (each of them, where several): SELECT tdm.resolve(%L, ''keep_all'', renames => ''{"ku3": {"a": ..., "b": ...}}'', rationale => ''...'');', :'kept'),
   '... and the resolve call that gives it');
 SELECT tdm.resolve(:'kept', 'keep_all', renames => '{"ku3": {"b": 99}}', rationale => 'two rows, a key for ku3');
 SELECT tdm.consolidate('TKU1', 'tap_ku') AS run \gset
