@@ -62,3 +62,13 @@ SELECT tdm.tag_release('RL3') IS NOT NULL AS tagged, tdm.consolidate('RL3') IS N
 RESET client_min_messages;
 SELECT x.message, regexp_replace(x.hint, 'run \d+ of', 'run N of') AS hint
   FROM pg_temp.error_of($$SELECT tdm.promote('RL3')$$) x \gx
+-- RL4 brings st1's row 3, which run B loaded into staging as RL2's and
+-- the rollback left there: the invalid run's HINT names run B's rows.
+UPDATE relocked_st1.rl_t SET tdm_release = 'RL4' WHERE id = 3;
+SELECT tdm.create_release('RL4', parent => 'RL2'), tdm.add_feature('RL4', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('RL4') IS NOT NULL AS tagged;
+SET client_min_messages = notice;
+SELECT tdm.consolidate('RL4') AS rl4 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rl4;

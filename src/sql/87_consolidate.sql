@@ -1393,7 +1393,16 @@ BEGIN
                     || ' that release first (tdm.promote), then consolidate this one again; where it is in master'
                     || ' already, its rows meet this one''s as conflicts only when the key is a natural key:'
                     || ' register its columns with tdm.manage_table (natural_keys). Or change the rows.',
-                    the_target, the_target);
+                    the_target, the_target)
+          -- (rows a failed run left: no release's, p297)
+          || coalesce(' The other rows may be ones '
+                      || tdm._failed_runs_left(ARRAY(SELECT DISTINCT v.detail -> 'other' ->> 'release'
+                                                       FROM tdm.violation v
+                                                      WHERE v.run_id = run.run_id AND v.kind = 'unique'),
+                                               the_target)
+                      || format(' loaded into %s, which a rollback failed and left there (tdm.run): those master'
+                                || ' does not hold are no release''s; delete them from %s (children first), then'
+                                || ' consolidate again.', the_target, the_target), '');
       END IF;
       -- (A reviewer's rename or merged key that another release took in
       -- the target since: the decision is what changes.)

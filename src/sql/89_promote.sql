@@ -285,6 +285,20 @@ EXCEPTION WHEN feature_not_supported OR datatype_mismatch OR cannot_coerce OR un
 END
 $$;
 
+-- The runs of `releases` into `target` that loaded rows there and were
+-- failed by a rollback after their release's last completed run: their
+-- rows stay in the target (a rollback of master does not roll staging
+-- back, decision 183), no release's. "run 3 of R2, ..."; NULL when none.
+CREATE FUNCTION tdm._failed_runs_left(releases text[], target text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(format('run %s of %s', x.run_id, x.release), ', ' ORDER BY x.run_id)
+    FROM tdm.run x
+   WHERE x.release = ANY (releases) AND x.target = _failed_runs_left.target AND x.status = 'failed'
+     AND x.rows_loaded > 0
+     AND x.run_id > (SELECT max(y.run_id) FROM tdm.run y
+                      WHERE y.release = x.release AND y.target = _failed_runs_left.target AND y.status = 'completed')
+$$;
+
 CREATE FUNCTION tdm._fk_action(code "char") RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE code WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'
@@ -820,16 +834,12 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
           holders := NULL;
         END;
-        left_by := (SELECT CASE WHEN count(*) > 0 THEN format('rows %s loaded into %s, failed by a rollback of %s since (tdm.run; %s holds'
-                                  ' the rows of an earlier run)',
-                                  string_agg(format('run %s of %s', x.run_id, x.release), ', ' ORDER BY x.run_id),
-                                  from_target, to_target, to_target) END
-                      FROM tdm.run x
-                     WHERE x.release = ANY (holders) AND x.target = from_target AND x.status = 'failed'
-                       AND x.rows_loaded > 0
-                       AND x.run_id > (SELECT max(y.run_id) FROM tdm.run y
-                                        WHERE y.release = x.release AND y.target = from_target
-                                          AND y.status = 'completed'));
+        left_by := format('rows %s loaded into %s, failed by a rollback of %s since (tdm.run; %s holds the rows'
+                          ' of an earlier run)', tdm._failed_runs_left(holders, from_target), from_target,
+                          to_target, to_target);
+        IF tdm._failed_runs_left(holders, from_target) IS NULL THEN
+          left_by := NULL;
+        END IF;
       END IF;
       -- (A unique or exclusion constraint only the destination has:
       -- validation did not check it, and two rows of the release itself
