@@ -686,7 +686,7 @@ BEGIN
   RAISE EXCEPTION '%: environment "%" does not exist', caller, side
     USING ERRCODE = 'undefined_object',
           HINT = CASE WHEN lookalike IS NOT NULL
-                      THEN format('Environment names are compared exactly: did you mean %L?', lookalike)
+                      THEN tdm._did_you_mean('Environment', quote_literal(lookalike))
                       WHEN cardinality(registered) = 0
                       THEN 'No environment is registered (tdm.add_environment)' || local_note
                       ELSE format('Registered environments: %s (tdm.environment)', array_to_string(registered, ', '))

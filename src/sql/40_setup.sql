@@ -94,7 +94,7 @@ BEGIN
     RAISE EXCEPTION '%: schema "%" does not exist, and schema "%" differs from it only in case, spelling or quotes',
       caller, target, lookalike
       USING ERRCODE = 'invalid_schema_name',
-            HINT = format('Schema names are compared exactly: did you mean %L?', lookalike);
+            HINT = tdm._did_you_mean('Schema', quote_literal(lookalike));
   END IF;
   IF owner IS NOT NULL THEN
     RAISE EXCEPTION '%: schema "%" is not a target: it is %', caller, target, owner
@@ -988,6 +988,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY x LIMIT 1
 $$;
 
+-- The HINT naming what a name that matched nothing looks like: `kind`
+-- ('Release', 'column'...) and the lookalike as it is to be typed (quoted
+-- by the caller); NULL without one.
+CREATE FUNCTION tdm._did_you_mean(kind text, quoted text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('%s names are compared exactly: did you mean %s?', kind, quoted)
+$$;
+
 CREATE FUNCTION tdm._require_distinct_name(what text, name text, existing text[]) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1068,7 +1076,7 @@ CREATE FUNCTION tdm._missing_release_hint(release text) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT CASE WHEN btrim(release) = '' THEN 'Releases are in tdm.release.'
               WHEN lookalike IS NOT NULL
-              THEN format('Release names are compared exactly: did you mean %L?', lookalike)
+              THEN tdm._did_you_mean('Release', quote_literal(lookalike))
               -- (a reviewer creates none: where to look instead)
               WHEN NOT has_function_privilege('tdm.create_release(text, text, text)', 'EXECUTE')
               THEN 'Releases are in tdm.release.'
@@ -1245,8 +1253,8 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'rule "%" does not exist', name
       USING ERRCODE = 'undefined_object',
-            HINT = coalesce('Rule names are compared exactly: did you mean '
-                            || quote_literal(tdm._lookalike(name, ARRAY(SELECT r.name FROM tdm.rule r))) || '?',
+            HINT = coalesce(tdm._did_you_mean('Rule', quote_literal(tdm._lookalike(name, ARRAY(SELECT r.name
+                                                                                         FROM tdm.rule r)))),
                             'The rules are in tdm.rule.');
   END IF;
   PERFORM tdm._audit('drop_rule', name, jsonb_build_object('rel', gone.rel::text,

@@ -282,9 +282,9 @@ BEGIN
                                         AND NOT x.attisdropped;
   IF NOT FOUND THEN
     RETURN format('%s has no column %s%s', rel, quote_ident(col),
-                  ' (column names are compared exactly: did you mean ' || quote_ident(tdm._lookalike(col,
-                    ARRAY(SELECT x.attname::text FROM pg_attribute x
-                           WHERE x.attrelid = rel AND x.attnum > 0 AND NOT x.attisdropped))) || '?)');
+                  ' (' || tdm._did_you_mean('column', quote_ident(tdm._lookalike(col,
+                            ARRAY(SELECT x.attname::text FROM pg_attribute x
+                                   WHERE x.attrelid = rel AND x.attnum > 0 AND NOT x.attisdropped)))) || ')');
   END IF;
   -- (a domain by its base type)
   base := coalesce((SELECT d.typbasetype FROM pg_type d WHERE d.oid = a.atttypid AND d.typtype = 'd'), a.atttypid);
@@ -656,9 +656,8 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'unmask_column: %.% is not masked', tdm._rel_name(rel), quote_ident(col)
       USING ERRCODE = 'undefined_object',
-            HINT = coalesce('Column names are compared exactly: did you mean '
-                            || quote_ident(tdm._lookalike(col, ARRAY(SELECT k.column_name FROM tdm.mask k
-                                                                      WHERE k.rel = unmask_column.rel))) || '?',
+            HINT = coalesce(tdm._did_you_mean('Column', quote_ident(tdm._lookalike(col,
+                              ARRAY(SELECT k.column_name FROM tdm.mask k WHERE k.rel = unmask_column.rel)))),
                             'The masks are in tdm.mask.');
   END IF;
   PERFORM tdm._warn_mask_change('unmask_column', rel, col, gone, NULL);

@@ -968,6 +968,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_nestloop TO off SET enable_hashjoin TO on SET enable_mergejoin TO on SET jit TO off AS $$
 DECLARE
   m tdm.managed_table;
+  unkeyed record;  -- keep_all rows a table that cannot take generated keys needs keys for
   collected regclass := format('pg_temp.%I', tdm._collected_name(the_rel))::regclass;
   key_text text;
   key_json text;
@@ -1311,31 +1312,25 @@ BEGIN
       -- (A keep_all decided while the row was merged away by a rule, which
       -- a later decision undid: its check could not ask for the key then,
       -- p293. Named, with the renames it needs.)
-      PERFORM 1 FROM pg_temp.tdm_plan p WHERE p.role = 'rekey' AND NOT p.by_rule;
-      IF FOUND THEN
+      SELECT string_agg(DISTINCT p.conflict_id, ', ') AS conflicts,
+             -- (each member with its conflict where there are several)
+             CASE WHEN count(DISTINCT p.conflict_id) > 1
+                  THEN string_agg(DISTINCT format('%s (%s)', cm.label, p.conflict_id), ', ')
+                  ELSE string_agg(DISTINCT cm.label, ', ') END AS members,
+             min(format('SELECT tdm.resolve(%L, ''keep_all'', renames => ''{"%s": {%s}}'', rationale => ''...'');',
+                        p.conflict_id, cm.label,
+                        (SELECT string_agg(format('"%s": ...', k), ', ') FROM unnest(m.pk_columns) AS k))) AS call
+        INTO unkeyed
+        FROM pg_temp.tdm_plan p
+        JOIN tdm.conflict_member cm ON cm.run_id = run AND cm.conflict_id = p.conflict_id AND cm.member = p.member
+       WHERE p.role = 'rekey' AND NOT p.by_rule;
+      IF unkeyed.conflicts IS NOT NULL THEN
         RAISE EXCEPTION 'consolidate: % cannot take generated keys, and keep_all of % gives no new key to %',
-          the_rel,
-          (SELECT string_agg(DISTINCT p.conflict_id, ', ') FROM pg_temp.tdm_plan p WHERE p.role = 'rekey' AND NOT p.by_rule),
-          -- (each member with its conflict where there are several)
-          (SELECT string_agg(DISTINCT cm.label || CASE WHEN x.n > 1 THEN format(' (%s)', p.conflict_id) ELSE '' END, ', ')
-             FROM pg_temp.tdm_plan p
-             JOIN tdm.conflict_member cm ON cm.run_id = run AND cm.conflict_id = p.conflict_id AND cm.member = p.member
-            CROSS JOIN (SELECT count(DISTINCT q.conflict_id) AS n FROM pg_temp.tdm_plan q
-                         WHERE q.role = 'rekey' AND NOT q.by_rule) x
-            WHERE p.role = 'rekey' AND NOT p.by_rule)
+          the_rel, unkeyed.conflicts, unkeyed.members
           USING ERRCODE = 'invalid_parameter_value',
                 DETAIL = 'When it was decided, the row was merged away by a rule; a decision since kept it.',
-                HINT = format('Decide it again with the new key in renames (each of them, where several): %s',
-                              (SELECT format('SELECT tdm.resolve(%L, ''keep_all'', renames => ''{"%s": {%s}}'', rationale => ''...'');',
-                                             p.conflict_id, cm.label,
-                                             (SELECT string_agg(format('"%s": ...', k), ', ')
-                                                FROM unnest((SELECT mt.pk_columns FROM tdm.managed_table mt
-                                                              WHERE mt.rel = the_rel)) AS k))
-                                 FROM pg_temp.tdm_plan p
-                                 JOIN tdm.conflict_member cm ON cm.run_id = run AND cm.conflict_id = p.conflict_id
-                                                            AND cm.member = p.member
-                                WHERE p.role = 'rekey' AND NOT p.by_rule
-                                ORDER BY p.conflict_id, cm.label LIMIT 1));
+                HINT = 'Decide it again with the new key in renames (each of them, where several): '
+                       || unkeyed.call;
       END IF;
       new_key := tdm._new_key_expr(the_rel, target_rel, collected);
     END IF;

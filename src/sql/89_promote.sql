@@ -834,12 +834,9 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
           holders := NULL;
         END;
-        left_by := format('rows %s loaded into %s, failed by a rollback of %s since (tdm.run; %s holds the rows'
-                          ' of an earlier run)', tdm._failed_runs_left(holders, from_target), from_target,
-                          to_target, to_target);
-        IF tdm._failed_runs_left(holders, from_target) IS NULL THEN
-          left_by := NULL;
-        END IF;
+        left_by := 'rows ' || tdm._failed_runs_left(holders, from_target)
+                   || format(' loaded into %s, failed by a rollback of %s since (tdm.run; %s holds the rows of an'
+                             ' earlier run)', from_target, to_target, to_target);
       END IF;
       -- (A unique or exclusion constraint only the destination has:
       -- validation did not check it, and two rows of the release itself

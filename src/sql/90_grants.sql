@@ -112,6 +112,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._changed_members(tdm.conflict),
   tdm._common_prefix(text, text),
   tdm._printable(text, int),
+  tdm._did_you_mean(text, text),
   tdm._interval_key(interval),
   tdm._progress_rows(),
   tdm._job_wait(int),
