@@ -881,3 +881,42 @@ SELECT tdm.tag_release('TRP4') IS NOT NULL AS tagged;
 SELECT tdm.consolidate('TRP4') AS rp4 \gset
 RESET client_min_messages;
 SELECT rel, status, suggestion, differing ? 'cust_id' AS customer_differs FROM tdm.conflict WHERE run_id = :rp4;
+
+-- Both at once: TRM2 brings st2's invoice again (TRM1 loaded it as 2)
+-- with its note changed, and st1 adds an unrelated invoice under 2. Rule
+-- 0 would re-key both, st2's becoming a copy of master's: the conflict
+-- goes to review, its rationale naming both ways out. Undone in st2 and
+-- tagged again, st1's invoice alone is re-keyed and st2's is master's.
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_minv (id int PRIMARY KEY, note text NOT NULL, tdm_release text, tdm_feature text)$$);
+CREATE SCHEMA returning_mixed;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_minv) FROM SERVER st1 INTO returning_mixed;
+ALTER FOREIGN TABLE returning_mixed.rt_minv RENAME TO st1_minv;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_minv) FROM SERVER st2 INTO returning_mixed;
+CREATE TABLE staging.rt_minv (id int PRIMARY KEY, note text NOT NULL, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_minv', surrogate_key => true);
+INSERT INTO returning_mixed.st1_minv VALUES (1, 'st1 invoice', 'TRM1', 'F');
+INSERT INTO returning_mixed.rt_minv VALUES (1, 'st2 invoice', 'TRM1', 'F');
+SELECT tdm.create_release('TRM1'), tdm.add_feature('TRM1', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRM1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRM1') IS NOT NULL AS consolidated, tdm.promote('TRM1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT id, note FROM master.rt_minv ORDER BY id;
+UPDATE returning_mixed.rt_minv SET note = 'st2 invoice (fixed)', tdm_release = 'TRM2';
+INSERT INTO returning_mixed.st1_minv VALUES (2, 'st1 second invoice', 'TRM2', 'F');
+SELECT tdm.create_release('TRM2', parent => 'TRM1'), tdm.add_feature('TRM2', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRM2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRM2') AS rm2 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rm2;
+SELECT rule, status, priority, suggestion, rationale FROM tdm.conflict WHERE run_id = :rm2 AND rel = 'staging.rt_minv'::regclass;
+UPDATE returning_mixed.rt_minv SET note = 'st2 invoice';
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRM2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRM2') = :rm2 AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rm2;
+SELECT id, note, tdm_release FROM staging.rt_minv ORDER BY id;
+SELECT env, old_key, new_key, reason FROM tdm.key_map WHERE run_id = :rm2 AND rel = 'staging.rt_minv'::regclass ORDER BY env;

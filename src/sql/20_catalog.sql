@@ -84,6 +84,9 @@ CREATE TABLE tdm.job (
   detail      jsonb NOT NULL DEFAULT '{}'  -- counts and per-phase timings
 );
 COMMENT ON TABLE tdm.job IS 'Every long operation, foreground or background';
+-- (A release's jobs of a kind are looked up per release, by a rollback's
+-- reconciliation among others: without it, a scan of every job each.)
+CREATE INDEX ON tdm.job (release, kind);
 
 -- Phase 1.5: what tagging found, and the lock of a tagged release.
 CREATE TABLE tdm.tag_finding (

@@ -111,18 +111,33 @@ CREATE FUNCTION tdm._raise_remote(caller text, env text, what text, state text, 
                                   context text) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-  IF coalesce(context, '') NOT LIKE '%remote SQL command%' THEN
+  IF coalesce(context, '') NOT LIKE '%remote SQL command%'
+     -- (a value read here that this database's type refuses: postgres_fdw's
+     -- conversion of a fetched row; bytes one side's encoding refuses, the
+     -- remote's conversion of its rows or of the query: the callers say
+     -- which rows or which name)
+     OR context LIKE '%of foreign table%' OR context LIKE '%processing expression at position%'
+     OR state IN ('22021', '22P05')
+     -- (the connection lost on the way, its backend terminated: not what
+     -- the server computed; tdm._unreachable says those)
+     OR state IN ('08003', '08006', '57P01', '57P02', '57P03') OR message LIKE '%abort cleanup failure%'
+     OR message LIKE '%server closed the connection%' OR message LIKE '%connection to server % was lost%' THEN
     RETURN;
   END IF;
   RAISE EXCEPTION '%: %: reading % failed there: %', caller,
     CASE WHEN env IS NULL THEN 'an environment''s server' ELSE format('environment "%s"', env) END, what,
     message
     USING ERRCODE = state,
-          HINT = 'The environment''s own settings or sessions ended the read: its statement_timeout or'
-                 ' lock_timeout (of the user mapping''s role or its database there), or a lock another'
-                 ' session there holds. Deal with it there, then call again. (This session''s'
-                 ' lock_timeout does not reach an environment: bound its waits on its server,'
-                 ' ALTER SERVER s OPTIONS (ADD options ''-c lock_timeout=30s'').)';
+          HINT = CASE WHEN state IN ('57014', '55P03')
+                      THEN 'The environment''s own settings or sessions ended the read: its statement_timeout or'
+                           ' lock_timeout (of the user mapping''s role or its database there), or a lock another'
+                           ' session there holds. Deal with it there, then call again. (This session''s'
+                           ' lock_timeout does not reach an environment: bound its waits on its server,'
+                           ' ALTER SERVER s OPTIONS (ADD options ''-c lock_timeout=30s'').)'
+                      -- (The server answered: the error is of what it computed.)
+                      ELSE 'The environment''s server raised it while computing the rows: a view, a function or'
+                           ' a trigger of its own, or a foreign table there that reads another server. Its'
+                           ' server and the user mapping are fine. Fix it there, then call again.' END;
 END
 $$;
 
@@ -1245,7 +1260,8 @@ $$;
 
 -- Why the environment's relation named as table `rel` is not read, when
 -- it is there but of a kind information_schema does not list (NULL
--- otherwise): a materialized view, a sequence, an index.
+-- otherwise): a materialized view, a sequence, an index; or a table its
+-- reader has no privilege on.
 CREATE FUNCTION tdm._env_unread_kind(env text, rel regclass) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1263,7 +1279,12 @@ BEGIN
                       ' ... AS SELECT * FROM it, in a schema of its own given as the environment''s remote_schema),'
                       ' or make it a table'
                  WHEN kind = 'S' THEN 'a sequence, not a table'
-                 WHEN kind IN ('i', 'I') THEN 'an index, not a table' END;
+                 WHEN kind IN ('i', 'I') THEN 'an index, not a table'
+                 -- (information_schema lists what its reader may read)
+                 WHEN kind IN ('r', 'p', 'v', 'f')
+                 THEN format('there, but the user mapping''s role of server %s may not read it: grant it USAGE on'
+                             ' schema %s and SELECT on the %s there', e.server, quote_ident(e.remote_schema),
+                             CASE kind WHEN 'v' THEN 'view' WHEN 'f' THEN 'foreign table' ELSE 'table' END) END;
 EXCEPTION WHEN OTHERS THEN
   RETURN NULL;  -- (the catalog unread: the table is said missing)
 END

@@ -614,6 +614,45 @@ BEGIN
 END
 $$;
 
+-- The default of `the_rel`'s key column where it calls a function of the
+-- user's and draws from no sequence tdm can see (next_id(), which calls
+-- nextval inside); NULL otherwise. tdm gives re-keyed rows keys past the
+-- highest in use and moves the sequences of serial and identity columns
+-- past the rows it writes; the one such a function draws from it cannot
+-- move, and its next value may be a key tdm wrote.
+CREATE FUNCTION tdm._key_default_unseen(the_rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT pg_get_expr(d.adbin, d.adrelid)
+    FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+   WHERE a.attrelid = the_rel AND a.attname = tdm._rekeyed_column(the_rel)
+     AND a.attidentity = '' AND a.attgenerated = ''
+     AND tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+     AND tdm._column_sequence(the_rel, a.attname) IS NULL
+     -- (a function of the user's: built-in ones are pinned, no dependency)
+     AND EXISTS (SELECT FROM pg_depend p WHERE p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
+                                          AND p.refclassid = 'pg_proc'::regclass)
+$$;
+
+-- Warns of such a key (tdm._key_default_unseen), with what to run after a load.
+CREATE FUNCTION tdm._warn_key_default(the_rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  expression text := tdm._key_default_unseen(the_rel);
+  col text := tdm._rekeyed_column(the_rel);
+BEGIN
+  IF expression IS NOT NULL THEN
+    RAISE WARNING 'manage_table: the default of %.% (%) draws keys from no sequence tdm can see', the_rel,
+      quote_ident(col), expression
+      USING DETAIL = 'tdm gives re-keyed rows keys past the highest in use, and moves the sequences of serial and'
+                     ' identity columns past the rows it writes; a sequence the function draws from is not moved,'
+                     ' and its next value may be a key tdm wrote.',
+            HINT = format('Make the default nextval() of that sequence itself, or move the sequence past the rows'
+                          ' after each consolidate, promote and rollback: SELECT setval(''the_sequence'','
+                          ' (SELECT max(%I) FROM %s));', col, the_rel);
+  END IF;
+END
+$$;
+
 -- A reference without a foreign key, the pair of a type and an id
 -- (Rails' commentable_type and commentable_id, Django's content_type_id
 -- and object_id): tdm cannot know which row it names, so it is loaded

@@ -3,6 +3,28 @@
 
 -- The releases whose rows a release may use ("up to this one"): itself, its
 -- ancestors through parent, and every release created before it.
+-- Whether ALTER COLUMN .. TYPE from `from_type` to `to_type` needs a
+-- USING clause: no assignment cast between them (one to a string type
+-- always is; an array's is its elements'). NULL types (one this
+-- database does not know by that name): it does, to be safe.
+CREATE FUNCTION tdm._alter_needs_using(from_type regtype, to_type regtype) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(NOT (from_type = to_type
+                       OR EXISTS (SELECT FROM pg_cast c WHERE c.castsource = from_type AND c.casttarget = to_type
+                                                          AND c.castcontext IN ('a', 'i'))
+                       OR (SELECT t.typcategory = 'S' FROM pg_type t WHERE t.oid = to_type)
+                       OR (SELECT fe.typelem <> 0 AND te.typelem <> 0
+                                  AND (fe.typelem = te.typelem
+                                       OR EXISTS (SELECT FROM pg_cast c WHERE c.castsource = fe.typelem
+                                                                          AND c.casttarget = te.typelem
+                                                                          AND c.castcontext IN ('a', 'i'))
+                                       OR (SELECT t.typcategory = 'S' FROM pg_type t WHERE t.oid = te.typelem))
+                             FROM pg_type fe, pg_type te
+                            WHERE fe.oid = from_type AND te.oid = to_type AND fe.typcategory = 'A'
+                              AND te.typcategory = 'A')),
+                  true)
+$$;
+
 CREATE FUNCTION tdm._release_lineage(release text) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH RECURSIVE lineage AS (
@@ -382,10 +404,26 @@ BEGIN
                                      THEN ': give them one type (the same fields in the same order), then tag again'
                                      WHEN drift.severity = 'error' AND drift.target_type IS NOT NULL
                                           AND drift.env_type IS NOT NULL
-                                     THEN format(': give them one type (in the target, ALTER TABLE %s ALTER COLUMN'
-                                                 ' %I TYPE %s; or migrate %s''s column to %s), then tag again',
-                                                 m.rel, drift.column_name, drift.env_type, e.name,
-                                                 drift.target_type)
+                                     THEN format(': give them one type (in the target, %sALTER TABLE %s ALTER COLUMN'
+                                                 ' %I TYPE %s%s; or migrate %s''s column to %s), then tag again',
+                                                 -- (a type this database lacks: an extension's, or the
+                                                 -- application's own, which the ALTER needs first)
+                                                 CASE WHEN to_regtype(drift.env_type) IS NULL
+                                                           AND NOT EXISTS (SELECT FROM pg_type t
+                                                                            WHERE t.typname = regexp_replace(
+                                                                                    drift.env_type, E'^.*\\.|"|(\\[\\])+$',
+                                                                                    '', 'g'))
+                                                      THEN format('where type %s does not exist yet: CREATE'
+                                                                  ' EXTENSION for an extension''s type, or CREATE'
+                                                                  ' TYPE as the environment has it; then ',
+                                                                  drift.env_type)
+                                                      ELSE '' END,
+                                                 m.rel, drift.column_name, drift.env_type,
+                                                 CASE WHEN tdm._alter_needs_using(to_regtype(drift.target_type),
+                                                                                  to_regtype(drift.env_type))
+                                                      THEN format(' USING %I::%s', drift.column_name, drift.env_type)
+                                                      ELSE '' END,
+                                                 e.name, drift.target_type)
                                      ELSE '' END,
                              NULL);
       END LOOP;
@@ -591,8 +629,11 @@ BEGIN
         PERFORM tdm._raise_remote('tag_release', e.name, reading, remote_state, detail, failed_at);
         RAISE;
       WHEN connection_exception OR admin_shutdown THEN
-        -- (a connection lost on the way: named, with what to do)
-        GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT;
+        -- (a connection lost on the way: named, with what to do; or one the
+        -- environment's own foreign table failed to make, there)
+        GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT,
+                                failed_at = PG_EXCEPTION_CONTEXT;
+        PERFORM tdm._raise_remote('tag_release', e.name, reading, remote_state, detail, failed_at);
         PERFORM tdm._unreachable(e.name, e.server, remote_state, detail, NULL);
       WHEN insufficient_privilege THEN
         GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT;
@@ -636,7 +677,9 @@ BEGIN
           PERFORM tdm._raise_remote('tag_release', e.name, m.rel::text, remote_state, detail, failed_at);
           RAISE;
         WHEN connection_exception OR admin_shutdown THEN
-          GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT;
+          GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT,
+                                  failed_at = PG_EXCEPTION_CONTEXT;
+          PERFORM tdm._raise_remote('tag_release', e.name, m.rel::text, remote_state, detail, failed_at);
           PERFORM tdm._unreachable(e.name, e.server, remote_state, detail, NULL);
         -- The checksum reads every column: a value the environment's type
         -- allows and this database's does not (an enum label or a domain
@@ -644,6 +687,9 @@ BEGIN
         WHEN data_exception OR integrity_constraint_violation THEN
           GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT, failed_at = PG_EXCEPTION_CONTEXT,
                                   remote_state = RETURNED_SQLSTATE;
+          -- (Not a value this database refuses: one the environment's
+          -- server failed to compute, 1/0 in a view of its own.)
+          PERFORM tdm._raise_remote('tag_release', e.name, m.rel::text, remote_state, detail, failed_at);
           -- (A release name the environment's encoding cannot spell: its
           -- server refuses the query that names it, and no row is at
           -- fault. Said once per environment.)

@@ -800,7 +800,10 @@ CREATE TYPE tdm._pii_category AS (category text, name_pattern text, value_patter
 CREATE FUNCTION tdm._pii_categories() RETURNS SETOF tdm._pii_category
 LANGUAGE sql IMMUTABLE AS $$
   VALUES
-    ('email', '(^|_)e_?mail', E'^[A-Za-z0-9._%+''-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}$', 'email'),
+    -- (not a name about email that holds none: email_count, emailed_at,
+    -- email_sent_on)
+    ('email', '(^|_)e_?mail(?!ed|ing|_?(count|sent|verified|confirmed|opt|opted|status|at|on|date|time|flag|type'
+              '|domain|template|subject|body|frequency|bounced|enabled|disabled|notification|preference))', E'^[A-Za-z0-9._%+''-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}$', 'email'),
     -- (international with + or 00, or (555) 123-4567: not a bare number, a date or an SSN)
     ('phone', '(^|_)(phone|mobile|cell|msisdn|fax|tel|telephone)(_|$)',
      E'^(\\+|00)[1-9][0-9 ().-]{6,18}[0-9]$|^\\(?[0-9]{3}\\)?[ .-][0-9]{3}[ .-][0-9]{4}$', 'partial'),
@@ -816,8 +819,11 @@ LANGUAGE sql IMMUTABLE AS $$
     -- (values: 13 to 19 digits that pass the Luhn check, tdm._luhn)
     ('card_number', 'credit_?card|(^|_)card_?(no|num|number)$|(^|_)(cc|pan)_?(no|num|number)$|^card$',
      '^[0-9]{4}([ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}$', 'partial'),
-    ('iban', '(^|_)iban(_|$)', '^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$', 'partial'),
-    ('ip_address', '(^|_)ip(_?addr(ess)?)?(_|$)', E'^([0-9]{1,3}\\.){3}[0-9]{1,3}$', 'hash')
+    -- (as printed too: in groups of four, in either case)
+    ('iban', '(^|_)iban(_|$)', '^[A-Za-z]{2}[0-9]{2}( ?[A-Za-z0-9]){11,30}$', 'partial'),
+    -- (IPv6 in full or with ::, which no time of day has)
+    ('ip_address', '(^|_)ip(_?addr(ess)?)?(_|$)',
+     E'^([0-9]{1,3}\\.){3}[0-9]{1,3}$|^([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}$|^[0-9A-Fa-f:]*::[0-9A-Fa-f:.]*$', 'hash')
 $$;
 
 -- Whether the digits of `value` pass the Luhn check of card numbers.
@@ -917,8 +923,9 @@ BEGIN
                                                ELSE format('count(*) FILTER (WHERE v COLLATE "C" ~ $1[%s])', i) END,
                                           ', ' ORDER BY i)
                           FROM unnest(categories) WITH ORDINALITY AS x(category, name_pattern, value_pattern, method, i)),
+                       -- (blanks around a value do not hide it)
                        CASE WHEN c.typcategory = 'I' THEN format('pg_catalog.host(t.%I)', c.column_name)
-                            ELSE format('t.%I::text', c.column_name) END)
+                            ELSE format('pg_catalog.btrim(t.%I::text)', c.column_name) END)
           INTO counted, hits USING ARRAY(SELECT x.value_pattern FROM unnest(categories) x);
       END IF;
       -- The category both the name and the values point to, else the one

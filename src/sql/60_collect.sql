@@ -94,6 +94,17 @@ BEGIN
 END
 $$;
 
+-- A statement that reads environment `env`'s rows of a release ($1) of
+-- table `rel` whole, every column through the target's type (`drift`:
+-- how the environment's table differs, tdm._env_drift), and counts them:
+-- run alone, it says which environment a failed read of several was.
+CREATE FUNCTION tdm._env_release_read(env text, rel regclass, drift jsonb) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('SELECT count(s) FROM (SELECT %s FROM %s t WHERE t.%I = $1) s',
+                tdm._env_select_list(m.rel, tdm._fills(drift, m.rel)), tdm._env_table(env, m.rel), m.release_column)
+    FROM tdm.managed_table m WHERE m.rel = _env_release_read.rel
+$$;
+
 -- Collects every managed table's rows tagged for `release`: one copy per
 -- table (tdm._collect_rows) of a UNION ALL over the environments' foreign
 -- tables, so their async-capable scans run concurrently. Each row keeps its
@@ -120,6 +131,9 @@ DECLARE
   failed_state text;
   failed_message text;
   failed_context text;
+  probe_state text;    -- (an environment read alone, to name the one that failed)
+  probe_message text;
+  probe_context text;
   refusal_hint text;  -- (a value the target's type refuses)
   drift text;  -- how the environment's columns differ from the target's
   unsteady text[];  -- columns that read otherwise at every read
@@ -254,6 +268,23 @@ BEGIN
                                     tdm._staging_target(), 'Nothing was collected', '', 0, failed_message, NULL,
                                     NULL, failed_context, failed_state);
       END IF;
+      -- (An error the environment's server raised computing the rows, 1/0
+      -- in a view or a foreign table of its own that fails there: which
+      -- environment, each one's rows of the release read.)
+      -- (Not its privileges, tables or columns: those are said below.)
+      IF failed_context LIKE '%remote SQL command%' AND left(failed_state, 2) IN ('08', '22') THEN
+        FOR i IN 1 .. cardinality(envs) LOOP
+          BEGIN
+            EXECUTE tdm._env_release_read(envs[i], m.rel, drifts->envs[i]) USING release;
+          EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS probe_state = RETURNED_SQLSTATE, probe_message = MESSAGE_TEXT,
+                                    probe_context = PG_EXCEPTION_CONTEXT;
+            PERFORM tdm._raise_remote('collect', envs[i], m.rel::text, probe_state, probe_message, probe_context);
+          END;
+        END LOOP;
+        PERFORM tdm._raise_remote('collect', NULL, format('%s in one of %s', m.rel, array_to_string(envs, ', ')),
+                                  failed_state, failed_message, failed_context);
+      END IF;
       IF failed_state = '42501' THEN
         -- (which environment's role may not read it: one row of each)
         FOR i IN 1 .. cardinality(envs) LOOP
@@ -262,12 +293,28 @@ BEGIN
             EXECUTE format('SELECT %s FROM %s t LIMIT 1', tdm._env_select_list(m.rel, tdm._fills(drifts->envs[i], m.rel)),
                            tdm._env_table(envs[i], m.rel));
           EXCEPTION WHEN insufficient_privilege THEN
+            GET STACKED DIAGNOSTICS probe_message = MESSAGE_TEXT;
             RAISE EXCEPTION 'collect: environment "%" does not let its user read %: %', envs[i],
-              (SELECT relname FROM pg_class WHERE oid = m.rel), failed_message
+              (SELECT relname FROM pg_class WHERE oid = m.rel), probe_message
               USING ERRCODE = 'insufficient_privilege',
-                    HINT = format('Grant SELECT on it, in the environment, to the role of the user mapping'
-                                  ' of server %s.',
-                                  (SELECT x.server FROM tdm.environment x WHERE x.name = envs[i]));
+                    HINT = format('Grant %s, in the environment, to the role of the user mapping of server %s%s.',
+                                  CASE WHEN probe_message LIKE 'permission denied for schema%'
+                                       THEN 'USAGE on the schema and SELECT on the table'
+                                       -- (a view's base table: the view's owner reads it)
+                                       WHEN probe_message NOT LIKE format('%%for table %s',
+                                                                          (SELECT relname FROM pg_class
+                                                                            WHERE oid = m.rel))
+                                       THEN 'SELECT on what the message names (to the owner of the view that'
+                                            ' reads it, where the table is a view there), or SELECT on the table'
+                                       ELSE 'SELECT on the table' END,
+                                  (SELECT x.server FROM tdm.environment x WHERE x.name = envs[i]),
+                                  coalesce((SELECT format(' (%s)', o.option_value)
+                                              FROM tdm.environment x
+                                              JOIN pg_user_mappings u ON u.srvname = x.server
+                                                                     AND u.usename IN (current_user, 'public')
+                                             CROSS JOIN LATERAL pg_options_to_table(u.umoptions) o
+                                             WHERE x.name = envs[i] AND o.option_name = 'user'
+                                             ORDER BY u.usename = 'public' LIMIT 1), ''));
           END;
         END LOOP;
         RAISE;
@@ -315,10 +362,7 @@ BEGIN
         -- every column through the target's type.)
         FOR i IN 1 .. cardinality(envs) LOOP
           BEGIN
-            EXECUTE format('SELECT count(s) FROM (SELECT %s FROM %s t WHERE t.%I = $1) s',
-                           tdm._env_select_list(m.rel, tdm._fills(drifts->envs[i], m.rel)),
-                           tdm._env_table(envs[i], m.rel), m.release_column)
-              USING release;
+            EXECUTE tdm._env_release_read(envs[i], m.rel, drifts->envs[i]) USING release;
           EXCEPTION WHEN data_exception THEN
             GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT;
             RAISE EXCEPTION 'collect: a row of % in environment "%" does not fit the target''s types: %',

@@ -69,6 +69,10 @@ CREATE TABLE tdm.conflict (
 );
 CREATE INDEX ON tdm.conflict (run_id, rel);
 CREATE INDEX ON tdm.conflict (run_id, rel) WHERE deleted_along IS NOT NULL;
+-- A run's conflicts that wait for or hold a decision (few): the checks
+-- for them read no rule-settled conflict (p303: 0.87 s -> 0.15 s over
+-- 103,000 conflicts a rule settled).
+CREATE INDEX ON tdm.conflict (run_id, rel) WHERE status IN ('pending', 'stale', 'decided');
 COMMENT ON TABLE tdm.conflict IS 'Conflicts of a run: rule or decision, and the members';
 
 -- One row per member of a conflict, read from the conflict's own members:
@@ -169,6 +173,21 @@ BEGIN
               HINT = 'A run keeps its id.';
     END IF;
     RETURN NEW;
+  END IF;
+  -- (The run whose rows of its release master holds: its key map says
+  -- which keys the environments' rows took there, and a later release's
+  -- references to them, or those rows brought again, are translated by
+  -- it. Without it they are taken for other rows of those keys.)
+  IF OLD.run_id = tdm._promoted_run(OLD.release)
+     AND EXISTS (SELECT 1 FROM tdm.key_map k WHERE k.run_id = OLD.run_id) THEN
+    RAISE EXCEPTION 'tdm.run %: its key map translates later releases'' references to the rows of release % it loaded',
+      OLD.run_id, OLD.release
+      USING ERRCODE = 'foreign_key_violation', TABLE = 'run', SCHEMA = 'tdm',
+            DETAIL = format('Run %s is the run release %s was promoted from; its %s key map entries say which key'
+                            ' each environment''s row took.', OLD.run_id, OLD.release,
+                            (SELECT count(*) FROM tdm.key_map k WHERE k.run_id = OLD.run_id)),
+            HINT = 'Its conflicts hold most of a run''s space and can go (DELETE FROM tdm.conflict WHERE run_id = '
+                   || OLD.run_id || ';); the run and its key map stay, for the release''s rows in master.';
   END IF;
   DELETE FROM tdm.key_map k WHERE k.run_id = OLD.run_id;
   RETURN OLD;

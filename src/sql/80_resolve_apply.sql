@@ -669,6 +669,16 @@ BEGIN
 END
 $$;
 
+-- Whether sequence `seq` stops at its data type's own limit: raising
+-- its MAXVALUE is no way out there, widening its type is.
+CREATE FUNCTION tdm._sequence_at_type_limit(seq regclass) RETURNS bool
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT q.seqmax = CASE q.seqtypid WHEN 'int2'::regtype THEN 32767
+                                    WHEN 'int4'::regtype THEN 2147483647
+                                    ELSE 9223372036854775807 END
+    FROM pg_sequence q WHERE q.seqrelid = seq
+$$;
+
 -- How a conflict is settled: by its rule, or by its decision (a priority 1
 -- decision only once approved). NULL action: not settled.
 CREATE FUNCTION tdm._resolution(c tdm.conflict,
@@ -805,7 +815,13 @@ BEGIN
   -- (tdm._translate_returning) is master's row of that key, not another
   -- entity that collided on an environment-local key: rule 0 does not
   -- split them. Master's row stays; a reviewer confirms (keep master),
-  -- or adds the row as another entity (keep_all).
+  -- or adds the row as another entity (keep_all). Both at once, a row
+  -- brought again with changes and another environment's row that only
+  -- has that key: rule 0 re-keyed both (a natural key joins the row
+  -- brought again to master's instead), the row brought again becoming a
+  -- copy of master's; no decision keeps one and re-keys the other, so a
+  -- reviewer takes keep_all, or undoes the change for the row to stay
+  -- master's (the other is then re-keyed alone).
   IF to_regclass('pg_temp.tdm_returning') IS NOT NULL
      AND EXISTS (SELECT FROM pg_temp.tdm_returning b WHERE b.rel = the_rel AND b.own) THEN
     -- (A decided one keeps its decision, rank and rule; its suggestion
@@ -816,27 +832,57 @@ BEGIN
            survivor = CASE WHEN c.status IN ('decided', 'applied') THEN c.survivor ELSE 0 END,
            rekeyed = CASE WHEN c.status IN ('decided', 'applied') THEN c.rekeyed ELSE '{}' END,
            priority = CASE WHEN c.status IN ('decided', 'applied') THEN c.priority
-                           WHEN EXISTS (SELECT FROM tdm.managed_table m WHERE m.rel = c.rel
-                                          AND m.core_columns && ARRAY(SELECT jsonb_object_keys(c.differing)))
-                           THEN 1 ELSE 3 END,
+                           WHEN m.core_columns && x.changed THEN 1 ELSE 3 END,
            status = CASE c.status WHEN 'auto_resolved' THEN 'pending' ELSE c.status END,
-           suggestion = 'keep master',
+           suggestion = CASE WHEN x.others IS NULL THEN 'keep master' ELSE c.suggestion END,
            rationale = format('the row of %s is the one release %s loaded as %s in master (tdm.key_map), brought'
-                              ' again with %s changed: master''s row stays as it is (keep master: the row is merged'
-                              ' into it), or keep_all to add it as another entity',
-                              tdm._release_envs(c.members), c.members -> 0 -> 'row' ->> m.release_column,
-                              tdm._key_label(m.pk_columns, c.members -> 0 -> 'row'),
-                              (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(c.differing) AS k))
-      FROM tdm.managed_table m
-     WHERE c.run_id = run AND c.rel = the_rel AND m.rel = c.rel AND c.kind = 'duplicate_pk'
+                              ' again with %s changed',
+                              coalesce(x.brought, x.returning), c.members -> 0 -> 'row' ->> m.release_column,
+                              tdm._key_label(m.pk_columns, c.members -> 0 -> 'row'), array_to_string(x.changed, ', '))
+                       || CASE WHEN x.others IS NULL
+                               THEN ': master''s row stays as it is (keep master: the row is merged into it), or'
+                                    ' keep_all to add it as another entity'
+                               ELSE format('; the row of %s is another entity with that key: keep_all adds both as'
+                                           ' new rows (%s''s a copy of master''s row); for master''s row to stay as'
+                                           ' it is, undo the change in %s (or take the row off the release), then'
+                                           ' tag the release again and consolidate: %s''s row is then re-keyed'
+                                           ' alone', x.others, x.brought, x.brought, x.others) END
+      FROM tdm.managed_table m,
+           -- Per conflict: the environments whose rows are brought again
+           -- (re-keyed by rule 0, `brought`), the others', and the columns
+           -- the rows brought again changed.
+           (SELECT c2.conflict_id,
+                   string_agg(DISTINCT e.m ->> 'env', ', ') FILTER (WHERE b.returning) AS returning,
+                   string_agg(DISTINCT e.m ->> 'env', ', ') FILTER (WHERE b.returning AND e.n - 1 = ANY (c2.rekeyed))
+                     AS brought,
+                   string_agg(DISTINCT e.m ->> 'env', ', ') FILTER (WHERE NOT b.returning) AS others,
+                   -- (all brought again: the columns that differ; else those
+                   -- the rows brought again changed from master's)
+                   CASE WHEN bool_and(b.returning)
+                        THEN ARRAY(SELECT k FROM jsonb_object_keys(c2.differing) AS k ORDER BY k)
+                        ELSE (SELECT array_agg(DISTINCT kv.key ORDER BY kv.key)
+                                FROM jsonb_array_elements(c2.members) WITH ORDINALITY AS r(m, n)
+                                JOIN pg_temp.tdm_returning b2 ON b2.rel = c2.rel AND b2.own
+                                                              AND b2.env = r.m ->> 'env' AND r.m -> 'row' @> b2.new_json
+                               CROSS JOIN LATERAL jsonb_each(r.m -> 'row') AS kv
+                               WHERE r.n - 1 = ANY (c2.rekeyed) AND kv.key NOT IN (mt.release_column, mt.feature_column)
+                                 AND kv.value IS DISTINCT FROM c2.members -> 0 -> 'row' -> kv.key) END AS changed
+              FROM tdm.conflict c2
+              JOIN tdm.managed_table mt ON mt.rel = c2.rel
+             CROSS JOIN LATERAL jsonb_array_elements(c2.members) WITH ORDINALITY AS e(m, n)
+             CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM pg_temp.tdm_returning r
+                                                 WHERE r.rel = c2.rel AND r.own AND r.env = e.m ->> 'env'
+                                                   AND e.m -> 'row' @> r.new_json) AS returning) b
+             WHERE c2.run_id = run AND c2.rel = the_rel AND c2.kind = 'duplicate_pk'
+               AND c2.members -> 0 ->> 'env' = 'master' AND e.n > 1
+             GROUP BY c2.conflict_id, c2.members, c2.rel, c2.rekeyed, c2.differing, mt.release_column,
+                      mt.feature_column) x
+     WHERE c.run_id = run AND c.rel = the_rel AND m.rel = c.rel AND c.conflict_id = x.conflict_id
+       AND c.kind = 'duplicate_pk'
        AND c.status IN ('auto_resolved', 'pending', 'stale', 'decided', 'applied') AND c.members -> 0 ->> 'env' = 'master'
        AND (c.rule = 'distinct_entities'
             OR (c.rule = 'manual' AND c.rationale LIKE '%different entities that collided on an environment-local key%'))
-       AND NOT EXISTS (SELECT FROM jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n)
-                        WHERE e.n > 1
-                          AND NOT EXISTS (SELECT FROM pg_temp.tdm_returning r
-                                           WHERE r.rel = c.rel AND r.own AND r.env = e.m ->> 'env'
-                                             AND e.m -> 'row' @> r.new_json));
+       AND (x.others IS NULL OR (x.brought IS NOT NULL AND x.changed IS NOT NULL));
   END IF;
   -- Master's row under a key tdm generated for it (an earlier release's
   -- row re-keyed, tdm.key_map) holds no environment's key: a collected
@@ -1431,8 +1477,14 @@ BEGIN
                                    ELSE 'the column''s type or domain has no room there' END,
                               decided,
                               CASE WHEN SQLSTATE = '2200H' AND key_seq IS NOT NULL
+                                        AND NOT tdm._sequence_at_type_limit(key_seq)
                                    THEN 'raise the sequence''s MAXVALUE (ALTER SEQUENCE, or ALTER TABLE .. ALTER'
                                         ' COLUMN .. SET MAXVALUE for an identity)'
+                                   WHEN SQLSTATE = '2200H' AND key_seq IS NOT NULL
+                                   THEN format('widen the column and its sequence, whose MAXVALUE is its type''s'
+                                               ' limit (ALTER TABLE .. ALTER COLUMN .. TYPE bigint, and ALTER'
+                                               ' SEQUENCE %s AS bigint; an identity''s sequence follows its column)',
+                                               key_seq)
                                    ELSE 'widen the column' END);
       END IF;
       -- The rule's re-keying goes to a reviewer instead, as for a key tdm

@@ -218,9 +218,11 @@ BEGIN
   -- In the target, and in master, where the release goes next.
   FOR searched IN SELECT u.x FROM unnest(ARRAY[rel, tdm._target_table('master', rel)]) WITH ORDINALITY AS u(x, i)
                    WHERE u.x IS NOT NULL GROUP BY u.x ORDER BY min(u.i) LOOP
-    EXECUTE format('SELECT coalesce(format(''release %%s''''s row'', t.%I), ''an untagged row'')'
-                   '       || '' in '' || $3 FROM %s t'
-                   ' WHERE %s AND t.%I IS DISTINCT FROM $2 LIMIT 1',
+    -- (format() spells a NULL tag as '': an untagged row is named so.)
+    EXECUTE format('SELECT CASE WHEN t.%1$I IS NULL THEN ''an untagged row'''
+                   '            ELSE format(''release %%s''''s row'', t.%1$I) END'
+                   '       || '' in '' || $3 FROM %2$s t'
+                   ' WHERE %3$s AND t.%1$I IS DISTINCT FROM $2 LIMIT 1',
                    m.release_column, searched,
                    tdm._key_matches(rel, columns, tdm._normalized_key(m, columns)), m.release_column)
       INTO holder USING key_values, release, searched::text;

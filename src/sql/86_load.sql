@@ -441,15 +441,17 @@ $$;
 -- highest value the same column has there: rows about to be written):
 -- tdm writes rows with their keys, and a tester's next INSERT, or a
 -- trigger's during the load, must not draw one of them (pg_restore leaves
--- a sequence so too). A sequence only moves forward. One the caller may
--- not read and update is left as it is, with a WARNING that says what to
--- run.
+-- a sequence so too). A sequence that counts down is moved past the
+-- lowest value instead. A sequence only moves on, never back. One the
+-- caller may not read and update is left as it is, with a WARNING that
+-- says what to run.
 CREATE FUNCTION tdm._advance_sequences(tables regclass[], sources regclass[] DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   c record;
-  highest numeric;
+  furthest numeric;    -- the highest value held (the lowest, counting down)
   handed_out numeric;  -- the last value the sequence gave (or would have)
+  down bool;           -- the sequence counts down
 BEGIN
   FOR c IN
     SELECT x.rel, x.source, a.attname, s.seq, q.seqincrement, q.seqmin, q.seqmax, q.seqstart
@@ -458,35 +460,39 @@ BEGIN
      CROSS JOIN LATERAL (SELECT tdm._column_sequence(x.rel, a.attname) AS seq) s
       JOIN pg_sequence q ON q.seqrelid = s.seq
      WHERE tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
-       AND q.seqincrement > 0
      ORDER BY x.rel::text, a.attnum
   LOOP
-    EXECUTE format('SELECT greatest((SELECT max(%1$I)::numeric FROM %2$s), (SELECT max(%1$I)::numeric FROM %3$s))',
-                   c.attname, c.rel, coalesce(c.source, c.rel)) INTO highest;
-    -- (Keys below the sequence's range are none it could give.)
-    CONTINUE WHEN highest IS NULL OR highest < c.seqmin;
-    IF highest > c.seqmax THEN
-      RAISE WARNING 'tdm: %.% holds % past the maximum of its sequence % (%)',
-        c.rel, quote_ident(c.attname), highest, c.seq, c.seqmax
-        USING HINT = 'The sequence cannot give new keys past its rows; raise its MAXVALUE, or use a bigint.';
+    down := c.seqincrement < 0;
+    EXECUTE format('SELECT %4$s((SELECT %5$s(%1$I)::numeric FROM %2$s), (SELECT %5$s(%1$I)::numeric FROM %3$s))',
+                   c.attname, c.rel, coalesce(c.source, c.rel),
+                   CASE WHEN down THEN 'least' ELSE 'greatest' END, CASE WHEN down THEN 'min' ELSE 'max' END)
+      INTO furthest;
+    -- (Keys before the sequence's range are none it could give.)
+    CONTINUE WHEN furthest IS NULL OR (NOT down AND furthest < c.seqmin) OR (down AND furthest > c.seqmax);
+    IF furthest > c.seqmax OR furthest < c.seqmin THEN
+      RAISE WARNING 'tdm: %.% holds % past the % of its sequence % (%)',
+        c.rel, quote_ident(c.attname), furthest, CASE WHEN down THEN 'minimum' ELSE 'maximum' END, c.seq,
+        CASE WHEN down THEN c.seqmin ELSE c.seqmax END
+        USING HINT = format('The sequence cannot give new keys past its rows; %s, or use a bigint.',
+                            CASE WHEN down THEN 'lower its MINVALUE' ELSE 'raise its MAXVALUE' END);
       CONTINUE;
     END IF;
     IF NOT has_sequence_privilege(c.seq, 'SELECT') OR NOT has_sequence_privilege(c.seq, 'UPDATE') THEN
       RAISE WARNING 'tdm: sequence % of %.% may be behind its rows (up to %), and % may not move it',
-        c.seq, c.rel, quote_ident(c.attname), highest, current_user
-        USING HINT = format('Its owner can: SELECT setval(%L, greatest(%s, last_value)) FROM %s;',
-                            c.seq::text, highest, c.seq);
+        c.seq, c.rel, quote_ident(c.attname), furthest, current_user
+        USING HINT = format('Its owner can: SELECT setval(%L, %s(%s, last_value)) FROM %s;',
+                            c.seq::text, CASE WHEN down THEN 'least' ELSE 'greatest' END, furthest, c.seq);
       CONTINUE;
     END IF;
     BEGIN
       handed_out := tdm._sequence_handed_out(c.seq);
     EXCEPTION WHEN insufficient_privilege THEN  -- (no USAGE on its schema)
       RAISE WARNING 'tdm: sequence % of %.% may be behind its rows (up to %), and % may not read it',
-        c.seq, c.rel, quote_ident(c.attname), highest, current_user;
+        c.seq, c.rel, quote_ident(c.attname), furthest, current_user;
       CONTINUE;
     END;
-    IF handed_out < highest THEN
-      PERFORM setval(c.seq, highest::bigint);
+    IF (NOT down AND handed_out < furthest) OR (down AND handed_out > furthest) THEN
+      PERFORM setval(c.seq, furthest::bigint);
     END IF;
   END LOOP;
 END

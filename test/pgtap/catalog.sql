@@ -1,7 +1,7 @@
 -- The extension's shape: control settings, the contract's tables and
 -- columns, pg_dump of the catalog, the tdm.work_mem setting.
 BEGIN;
-SELECT plan(90);
+SELECT plan(92);
 
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'tdm'), false,
   'tdm is not relocatable');
@@ -91,6 +91,19 @@ SELECT lives_ok($$DELETE FROM tdm.run WHERE run_id = -7$$,
   'a run without conflicts can be deleted');
 SELECT is((SELECT count(*) FROM tdm.key_map WHERE run_id = -7), 0::bigint,
   'deleting a run deletes its key map');
+-- The run a promoted release's rows came from keeps its key map: later
+-- releases translate their references through it.
+INSERT INTO tdm.release (release, code_version, status) VALUES ('TAP-KEPT', 'v0', 'promoted');
+INSERT INTO tdm.run (run_id, release, target, status) VALUES (-9, 'TAP-KEPT', 'staging', 'completed');
+INSERT INTO tdm.job (kind, release, status, detail)
+VALUES ('promote', 'TAP-KEPT', 'completed', '{"from": "staging", "to": "master"}');
+INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason)
+VALUES (-9, 'tdm.run', 'st1', '{"run_id": 1}', '{"run_id": 2}', 'rekeyed');
+SELECT throws_like($$DELETE FROM tdm.run WHERE run_id = -9$$,
+  '%its key map translates later releases'' references to the rows of release TAP-KEPT it loaded%',
+  'the run a promoted release came from cannot be deleted');
+SELECT is((SELECT count(*) FROM tdm.key_map WHERE run_id = -9), 1::bigint,
+  'its key map stays');
 
 LOAD 'tdm';
 SELECT is(current_setting('tdm.work_mem'), '64MB', 'tdm.work_mem defaults to 64MB');

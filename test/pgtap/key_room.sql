@@ -4,7 +4,7 @@
 -- sequence and its MAXVALUE (before: setval's error on tdm's own sequence,
 -- at every later call, once a decision's rename had given a key past it).
 BEGIN;
-SELECT plan(5);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -48,6 +48,13 @@ SELECT tdm.resolve(:'left_to_tdm', 'keep_all', renames => '{"kr2": {"id": 6}}', 
 SELECT tdm.consolidate('TKR') AS run2 \gset
 SELECT is((SELECT status FROM tdm.run WHERE run_id = :run2), 'completed',
           'with the key given in renames, the run completes');
+
+-- Raising MAXVALUE is no way out for a sequence at its type's own limit
+-- (a smallint sequence at 32767): the HINT says to widen the column and
+-- the sequence then (p300).
+CREATE SEQUENCE staging.kr_small AS smallint;
+SELECT is(tdm._sequence_at_type_limit('staging.kr_small'), true, 'a smallint sequence stops at its type''s limit');
+SELECT is(tdm._sequence_at_type_limit('staging.kr_item_id_seq'), false, 'one with a MAXVALUE of 5 does not');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -9,7 +9,7 @@
 -- key (left as spelled), a varchar reference to a char(n) key, rows
 -- that reference each other in a loop.
 BEGIN;
-SELECT plan(13);
+SELECT plan(14);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -192,6 +192,10 @@ INSERT INTO staging.ks_member VALUES (1, 'carol@x', 'TKS0', 'F');
 SELECT is(tdm._key_holder('staging.ks_member', '{email}', '{"email": "Carol@X"}', 'TKS9'),
           'release TKS0''s row in staging.ks_member',
           'a rename to another release''s citext key in another case is taken');
+-- (a row of no release, an application's insert: said so, p300)
+INSERT INTO staging.ks_member VALUES (2, 'dan@x', NULL, NULL);
+SELECT is(tdm._key_holder('staging.ks_member', '{email}', '{"email": "dan@x"}', 'TKS9'),
+          'an untagged row in staging.ks_member', 'a key an untagged row holds is taken by an untagged row');
 -- Masked as detection compares it: case aside, not its blanks
 -- (' ZED@x' and 'zed@x' are two citext values, and stay two).
 SELECT is(tdm._mask_folded('staging.ks_member', 'email', 'x.email'), 'pg_catalog.lower((x.email)::text)',

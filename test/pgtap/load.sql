@@ -45,7 +45,7 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(70);
+SELECT plan(74);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -341,6 +341,34 @@ ALTER SEQUENCE tdm_load_test.from_min RESTART WITH 1000;
 SELECT tdm._advance_sequences('{tdm_load_test.ranged}');
 SELECT is((SELECT nextval('tdm_load_test.from_min')), 1000::bigint,
           'a sequence restarted past the keys is not moved back');
+-- A sequence that counts down: moved past the lowest key written, never
+-- back up (p300).
+CREATE TABLE tdm_load_test.falling (id int PRIMARY KEY);
+CREATE SEQUENCE tdm_load_test.down_seq INCREMENT BY -1 OWNED BY tdm_load_test.falling.id;
+ALTER TABLE tdm_load_test.falling ALTER id SET DEFAULT nextval('tdm_load_test.down_seq');
+INSERT INTO tdm_load_test.falling VALUES (-1), (-2), (-3);
+SELECT tdm._advance_sequences('{tdm_load_test.falling}');
+SELECT is((SELECT nextval('tdm_load_test.down_seq')), -4::bigint,
+          'a sequence counting down is moved past the lowest key written');
+SELECT tdm._advance_sequences('{tdm_load_test.falling}');
+SELECT is((SELECT nextval('tdm_load_test.down_seq')), -5::bigint, 'and is not moved back');
+-- A key whose default is a function that draws a sequence tdm cannot see:
+-- manage_table warns, with what to run.
+CREATE SEQUENCE tdm_load_test.hidden_seq;
+CREATE FUNCTION tdm_load_test.next_id() RETURNS int LANGUAGE sql AS $$SELECT nextval('tdm_load_test.hidden_seq')::int$$;
+CREATE TABLE tdm_load_test.by_function (id int PRIMARY KEY DEFAULT tdm_load_test.next_id(),
+                                        tdm_release text, tdm_feature text);
+SET LOCAL client_min_messages = error;  -- (its WARNING says so)
+SELECT tdm.manage_table('tdm_load_test.by_function', surrogate_key => true);
+RESET client_min_messages;
+SELECT is(tdm._key_default_unseen('tdm_load_test.by_function'), 'tdm_load_test.next_id()',
+          'a key drawn by a function of the user''s is one tdm cannot follow (manage_table warns)');
+CREATE TABLE tdm_load_test.by_serial (id serial PRIMARY KEY, tdm_release text, tdm_feature text);
+SET LOCAL client_min_messages = error;
+SELECT tdm.manage_table('tdm_load_test.by_serial', surrogate_key => true);
+RESET client_min_messages;
+SELECT is(tdm._key_default_unseen('tdm_load_test.by_serial'), NULL, 'a serial key is not');
+SELECT tdm.unmanage_table('tdm_load_test.by_function'), tdm.unmanage_table('tdm_load_test.by_serial');
 GRANT SELECT ON tdm_load_test.numbered TO tdm_load_test_admin;
 INSERT INTO tdm_load_test.numbered VALUES (90, 70, 9);
 SET LOCAL ROLE tdm_load_test_admin;

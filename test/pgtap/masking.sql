@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(76);
+SELECT plan(79);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = error;
@@ -400,6 +400,32 @@ CREATE TEMP TABLE collected_again AS SELECT * FROM tap_mk.person;
 SELECT throws_like($$SELECT tdm._apply_masks('tap_mk.person', 'pg_temp.collected_again')$$,
   '%the mask of tap_mk.person.phone (partial) no longer applies: phone is part of a unique index%',
   'a mask that no longer fits its table stops the collection');
+
+-- The categories' patterns (p305): a name about email that holds none is
+-- not an email column; an IBAN as printed, and an IPv6 address, are
+-- values of their kind.
+SELECT results_eq(
+  $$SELECT n, n ~* c.name_pattern FROM tdm._pii_categories() c,
+           unnest('{email,e_mail,work_email,email_address,email2,email_lower,email_count,emailed_at,email_sent_on,email_verified}'::text[]) WITH ORDINALITY AS u(n, o)
+     WHERE c.category = 'email' ORDER BY o$$,
+  $$VALUES ('email', true), ('e_mail', true), ('work_email', true), ('email_address', true), ('email2', true),
+           ('email_lower', true), ('email_count', false), ('emailed_at', false), ('email_sent_on', false),
+           ('email_verified', false)$$,
+  'email names: an address''s, not a count''s, a time''s or a flag''s');
+SELECT results_eq(
+  $$SELECT v, v ~ c.value_pattern FROM tdm._pii_categories() c,
+           unnest('{GB82WEST12345698765432,"GB82 WEST 1234 5698 7654 32",gb82west12345698765432,GB82}'::text[]) WITH ORDINALITY AS u(v, o)
+     WHERE c.category = 'iban' ORDER BY o$$,
+  $$VALUES ('GB82WEST12345698765432', true), ('GB82 WEST 1234 5698 7654 32', true),
+           ('gb82west12345698765432', true), ('GB82', false)$$,
+  'IBANs compact, as printed and lower-cased');
+SELECT results_eq(
+  $$SELECT v, v ~ c.value_pattern FROM tdm._pii_categories() c,
+           unnest('{10.0.0.1,2001:db8::1,fe80:0:0:0:202:b3ff:fe1e:8329,12:30:00,::1}'::text[]) WITH ORDINALITY AS u(v, o)
+     WHERE c.category = 'ip_address' ORDER BY o$$,
+  $$VALUES ('10.0.0.1', true), ('2001:db8::1', true), ('fe80:0:0:0:202:b3ff:fe1e:8329', true), ('12:30:00', false),
+           ('::1', true)$$,
+  'IPv4 and IPv6 addresses, not a time of day');
 
 SELECT * FROM finish();
 ROLLBACK;

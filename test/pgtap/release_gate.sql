@@ -204,9 +204,10 @@ SELECT tdm.manage_table('staging.accounts', '{account_number}', 'updated_at');
 SELECT lives_ok($$SELECT tdm.tag_release('RX')$$, 'tagging reports a table its user may not read');
 SELECT is((SELECT count(*)::int FROM tdm.tag_finding
             WHERE env = 'st2_reader' AND rel = 'staging.accounts'::regclass
-              AND detail = 'table accounts does not exist in st2_reader (remote schema public),'
-                           ' or the user mapping''s role may not read it'), 1,
-  'a table the user may not read is a finding that says it may be that');
+              AND detail = 'public.accounts in st2_reader is there, but the user mapping''s role of server'
+                           ' st2_reader may not read it: grant it USAGE on schema public and SELECT on the table'
+                           ' there'), 1,
+  'a table the user may not read is a finding that says so, with the GRANT');
 SELECT throws_ok($$SELECT * FROM tdm.detect_conflicts('RX')$$, '42501',
   'collect: environment "st2_reader" does not let its user read accounts: permission denied for table accounts',
   'detection names the environment whose user may not read a table');

@@ -86,8 +86,10 @@ TDM_FUNCTION(tdm_manage_table) {
       "  FROM tdm.managed_table m WHERE m.rel = $1",
       {oid_param(REGCLASSOID, rel)});
   spi.query("SELECT tdm._adopt_dropped($1)", {oid_param(REGCLASSOID, rel)});
-  spi.query("SELECT tdm._warn_local_natural_keys($1), tdm._warn_generic_references($1)",
-            {oid_param(REGCLASSOID, rel)});
+  spi.query(
+      "SELECT tdm._warn_local_natural_keys($1), tdm._warn_generic_references($1),"
+      " tdm._warn_key_default($1)",
+      {oid_param(REGCLASSOID, rel)});
   for (const tdm::setup::Advice &advice : managed.advice) {
     const char *message = advice.message.c_str();
     const char *hint = advice.hint.c_str();
