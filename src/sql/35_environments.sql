@@ -102,6 +102,20 @@ BEGIN
 END
 $$;
 
+-- What to grant, in an environment, after its server refused reading
+-- table `relname` with `message`: USAGE on a schema, SELECT on the table,
+-- or, where another table is named (the base table of a view there), to
+-- the view's owner, who reads it.
+CREATE FUNCTION tdm._grant_advice(message text, relname text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN message LIKE 'permission denied for schema%'
+              THEN 'grant the user mapping''s role USAGE on the schema and SELECT on the table there'
+              WHEN message LIKE 'permission denied for %' AND right(message, length(relname) + 1) <> ' ' || relname
+              THEN 'grant SELECT on the table the error names to the owner of the view that reads it there (the'
+                   ' user mapping''s role reads the view, its owner the table)'
+              ELSE 'grant the user mapping''s role SELECT on the table there' END
+$$;
+
 -- An error an environment's server raised while tdm read it (its own
 -- statement_timeout or lock_timeout, a lock it waited for there), told
 -- apart from this session's own by its context (postgres_fdw's "remote SQL
@@ -137,7 +151,12 @@ BEGIN
                       -- (The server answered: the error is of what it computed.)
                       ELSE 'The environment''s server raised it while computing the rows: a view, a function or'
                            ' a trigger of its own, or a foreign table there that reads another server. Its'
-                           ' server and the user mapping are fine. Fix it there, then call again.' END;
+                           ' server and the user mapping are fine. Fix it there, then call again.'
+                           || CASE WHEN state IN ('42P01', '42883', '42704')
+                                   THEN ' (postgres_fdw''s sessions run with search_path = pg_catalog: a function'
+                                        ' there that names objects without their schema finds none; qualify them,'
+                                        ' or give it ALTER FUNCTION .. SET search_path there.)'
+                                   ELSE '' END END;
 END
 $$;
 

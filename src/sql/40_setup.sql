@@ -614,23 +614,38 @@ BEGIN
 END
 $$;
 
--- The default of `the_rel`'s key column where it calls a function of the
--- user's and draws from no sequence tdm can see (next_id(), which calls
--- nextval inside); NULL otherwise. tdm gives re-keyed rows keys past the
--- highest in use and moves the sequences of serial and identity columns
--- past the rows it writes; the one such a function draws from it cannot
--- move, and its next value may be a key tdm wrote.
+-- The default of `the_rel`'s key column where it draws keys from no
+-- sequence tdm can see: it calls a function of the user's and names no
+-- sequence itself (next_id(), which calls nextval inside; a serial whose
+-- default was switched to one), or the column has none of its own and its
+-- domain's default is such a call. NULL otherwise. tdm gives re-keyed rows
+-- keys past the highest in use and moves the sequences the column's own
+-- default names or the column owns past the rows it writes; the one such
+-- a default draws from it cannot see, and its next value may be a key
+-- tdm wrote.
 CREATE FUNCTION tdm._key_default_unseen(the_rel regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT pg_get_expr(d.adbin, d.adrelid)
-    FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+  SELECT CASE
+           WHEN d.oid IS NOT NULL
+                -- (a function of the user's: built-in ones are pinned, no dependency)
+                AND EXISTS (SELECT FROM pg_depend p WHERE p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
+                                                     AND p.refclassid = 'pg_proc'::regclass)
+                AND NOT EXISTS (SELECT FROM pg_depend p JOIN pg_class k ON k.oid = p.refobjid AND k.relkind = 'S'
+                                 WHERE p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
+                                   AND p.refclassid = 'pg_class'::regclass)
+             THEN pg_get_expr(d.adbin, d.adrelid)
+           WHEN d.oid IS NULL AND t.typtype = 'd' AND t.typdefault IS NOT NULL
+                AND EXISTS (SELECT FROM pg_depend p WHERE p.classid = 'pg_type'::regclass AND p.objid = t.oid
+                                                     AND p.refclassid = 'pg_proc'::regclass)
+                AND tdm._column_sequence(the_rel, a.attname) IS NULL
+             THEN format('%s, the default of domain %s', t.typdefault, format_type(t.oid, NULL))
+         END
+    FROM pg_attribute a
+    JOIN pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
    WHERE a.attrelid = the_rel AND a.attname = tdm._rekeyed_column(the_rel)
      AND a.attidentity = '' AND a.attgenerated = ''
      AND tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
-     AND tdm._column_sequence(the_rel, a.attname) IS NULL
-     -- (a function of the user's: built-in ones are pinned, no dependency)
-     AND EXISTS (SELECT FROM pg_depend p WHERE p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
-                                          AND p.refclassid = 'pg_proc'::regclass)
 $$;
 
 -- Warns of such a key (tdm._key_default_unseen), with what to run after a load.

@@ -1,8 +1,23 @@
 -- Phase 1.5, the release gate: check the tags of every environment and
 -- lock the tagged data.
 
--- The releases whose rows a release may use ("up to this one"): itself, its
--- ancestors through parent, and every release created before it.
+-- Type `env_type` (as an environment's catalog spells it: `citext`,
+-- `mood[]`, `character varying(20)`) as this database names it, schema
+-- and all where its schema is not pg_catalog (`ext.citext`), so that an
+-- ALTER run in any session finds it; NULL where this database has no
+-- such type (a table's row type is none). Not tdm's own types.
+CREATE FUNCTION tdm._local_type(env_type text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT coalesce(
+    CASE WHEN to_regtype(env_type) IS NOT NULL THEN env_type END,  -- (a built-in type, as spelt: typmod and all)
+    (SELECT format_type(t.oid, NULL) || coalesce(substring(env_type FROM E'(\\[\\])+$'), '')
+       FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+       LEFT JOIN pg_class c ON c.oid = t.typrelid
+      WHERE t.typname = regexp_replace(env_type, E'^.*\\.|"|(\\[\\])+$', '', 'g')
+        AND n.nspname NOT IN ('tdm', 'pg_toast') AND coalesce(c.relkind, 'c') = 'c'
+      ORDER BY n.nspname LIMIT 1))
+$$;
+
 -- Whether ALTER COLUMN .. TYPE from `from_type` to `to_type` needs a
 -- USING clause: no assignment cast between them (one to a string type
 -- always is; an array's is its elements'). NULL types (one this
@@ -25,6 +40,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                   true)
 $$;
 
+-- The releases whose rows a release may use ("up to this one"): itself, its
+-- ancestors through parent, and every release created before it.
 CREATE FUNCTION tdm._release_lineage(release text) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH RECURSIVE lineage AS (
@@ -408,20 +425,18 @@ BEGIN
                                                  ' %I TYPE %s%s; or migrate %s''s column to %s), then tag again',
                                                  -- (a type this database lacks: an extension's, or the
                                                  -- application's own, which the ALTER needs first)
-                                                 CASE WHEN to_regtype(drift.env_type) IS NULL
-                                                           AND NOT EXISTS (SELECT FROM pg_type t
-                                                                            WHERE t.typname = regexp_replace(
-                                                                                    drift.env_type, E'^.*\\.|"|(\\[\\])+$',
-                                                                                    '', 'g'))
+                                                 CASE WHEN tdm._local_type(drift.env_type) IS NULL
                                                       THEN format('where type %s does not exist yet: CREATE'
                                                                   ' EXTENSION for an extension''s type, or CREATE'
                                                                   ' TYPE as the environment has it; then ',
                                                                   drift.env_type)
                                                       ELSE '' END,
-                                                 m.rel, drift.column_name, drift.env_type,
+                                                 m.rel, drift.column_name,
+                                                 coalesce(tdm._local_type(drift.env_type), drift.env_type),
                                                  CASE WHEN tdm._alter_needs_using(to_regtype(drift.target_type),
-                                                                                  to_regtype(drift.env_type))
-                                                      THEN format(' USING %I::%s', drift.column_name, drift.env_type)
+                                                                                  to_regtype(tdm._local_type(drift.env_type)))
+                                                      THEN format(' USING %I::%s', drift.column_name,
+                                                                  coalesce(tdm._local_type(drift.env_type), drift.env_type))
                                                       ELSE '' END,
                                                  e.name, drift.target_type)
                                      ELSE '' END,
@@ -638,13 +653,20 @@ BEGIN
       WHEN insufficient_privilege THEN
         GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT;
         PERFORM tdm._finding(job, e.name, m.rel, 'schema_drift', 'error',
-          format('the user of server %s may not read %s.%s: %s; grant it USAGE on the schema and SELECT on the table there',
-                 e.server, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), detail), NULL);
+          format('the user of server %s may not read %s.%s: %s; %s',
+                 e.server, e.name, (SELECT relname FROM pg_class WHERE oid = m.rel), detail,
+                 tdm._grant_advice(detail, (SELECT relname FROM pg_class WHERE oid = m.rel))), NULL);
       -- (A key or tag value this database's types refuse: the lock's read
       -- below names the column and its rows; this table's other checks
       -- wait for the next tagging.)
       WHEN data_exception OR integrity_constraint_violation THEN
         NULL;
+      WHEN OTHERS THEN
+        -- (a RAISE in the environment's own view or function: named)
+        GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT,
+                                failed_at = PG_EXCEPTION_CONTEXT;
+        PERFORM tdm._raise_remote('tag_release', e.name, reading, remote_state, detail, failed_at);
+        RAISE;
       END;
     END LOOP;
   END LOOP;
@@ -736,6 +758,11 @@ BEGIN
                           ELSE '' END), NULL);
           END IF;
           locked := false;
+        WHEN OTHERS THEN
+          GET STACKED DIAGNOSTICS remote_state = RETURNED_SQLSTATE, detail = MESSAGE_TEXT,
+                                  failed_at = PG_EXCEPTION_CONTEXT;
+          PERFORM tdm._raise_remote('tag_release', e.name, m.rel::text, remote_state, detail, failed_at);
+          RAISE;
       END;
     END LOOP;
   END LOOP;

@@ -1295,7 +1295,7 @@ DECLARE
   counts_b bigint[];
   top bigint[];
   edges_number numeric[];
-  edges_date timestamp[];  -- (fractions of a day: a range of a few days still spreads over the bins)
+  first_day date;  -- a date column's bins: days past its first, in fractions (a range of a few days still spreads)
   edges_ts timestamp[];
   edges_tstz timestamptz[];
   bin_sql text;
@@ -1330,17 +1330,16 @@ BEGIN
       -- Bins over the combined range of finite values, and one each for
       -- -Infinity, Infinity and NaN (in the outer bins, NaN against 7 read
       -- as one distribution: the last bin holds both).
-      edges_number := NULL; edges_date := NULL; edges_ts := NULL; edges_tstz := NULL;
+      edges_number := NULL; edges_ts := NULL; edges_tstz := NULL;
       CASE kind
         WHEN 'number' THEN
           edges_number := ARRAY(SELECT lo + (hi - lo) * i / bins FROM generate_series(1, bins - 1) i,
                                   (SELECT least((sa->>2)::numeric, (sb->>2)::numeric) AS lo,
                                           greatest((sa->>3)::numeric, (sb->>3)::numeric) AS hi) r ORDER BY i);
         WHEN 'date' THEN
-          edges_date := ARRAY(SELECT lo::timestamp + (hi - lo) * (i::float8 / bins) * interval '1 day'
-                                FROM generate_series(1, bins - 1) i,
-                                (SELECT least((sa->>2)::date, (sb->>2)::date) AS lo,
-                                        greatest((sa->>3)::date, (sb->>3)::date) AS hi) r ORDER BY i);
+          first_day := least((sa->>2)::date, (sb->>2)::date);
+          edges_number := ARRAY(SELECT (hi - first_day)::numeric * i / bins FROM generate_series(1, bins - 1) i,
+                                  (SELECT greatest((sa->>3)::date, (sb->>3)::date) AS hi) r ORDER BY i);
         WHEN 'timestamp' THEN
           edges_ts := ARRAY(SELECT lo + (hi - lo) * (i::float8 / bins) FROM generate_series(1, bins - 1) i,
                               (SELECT least((sa->>2)::timestamp, (sb->>2)::timestamp) AS lo,
@@ -1361,13 +1360,17 @@ BEGIN
                                          ELSE format('pg_catalog.count(*) FILTER (WHERE %1$s >= $%2$s[%3$s] AND %1$s < $%2$s[%4$s])',
                                                      v, p, i - 1, i) END, ', ' ORDER BY i)
                     FROM generate_series(1, bins + 3) i,
-                         (SELECT CASE WHEN kind = 'number' THEN format('t.%I::numeric', c) ELSE format('t.%I', c) END AS v,
-                                 CASE kind WHEN 'number' THEN 1 WHEN 'date' THEN 2 WHEN 'timestamp' THEN 3 ELSE 4 END AS p,
+                         (SELECT CASE kind WHEN 'number' THEN format('t.%I::numeric', c)
+                                           -- (an infinite date has no days past another)
+                                           WHEN 'date' THEN format('(CASE WHEN %s THEN t.%I - %L::date END)',
+                                                                   tdm._parity_finite_sql(rel, c), c, first_day)
+                                           ELSE format('t.%I', c) END AS v,
+                                 CASE kind WHEN 'number' THEN 1 WHEN 'date' THEN 1 WHEN 'timestamp' THEN 3 ELSE 4 END AS p,
                                  tdm._parity_finite_sql(rel, c) AS finite) x);
       EXECUTE format('SELECT ARRAY[%s] FROM %s t', bin_sql, src_a) INTO counts_a
-        USING edges_number, edges_date, edges_ts, edges_tstz;
+        USING edges_number, NULL::date[], edges_ts, edges_tstz;
       EXECUTE format('SELECT ARRAY[%s] FROM %s t', bin_sql, src_b) INTO counts_b
-        USING edges_number, edges_date, edges_ts, edges_tstz;
+        USING edges_number, NULL::date[], edges_ts, edges_tstz;
       distance := tdm._parity_tvd(counts_a, values_a, counts_b, values_b);
     ELSE
       -- Categories: each side's most frequent values (by hash), counted

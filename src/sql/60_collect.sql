@@ -105,6 +105,36 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM tdm.managed_table m WHERE m.rel = _env_release_read.rel
 $$;
 
+-- Raises an error an environment's server raised while collection read
+-- table `rel` of several environments at once (tdm._raise_remote), naming
+-- the environment: each one's rows of the release read alone (`drifts`:
+-- each environment's tdm._env_drift). Returns when the error was not an
+-- environment's own.
+CREATE FUNCTION tdm._raise_env_failure(release text, rel regclass, envs text[], drifts jsonb, state text,
+                                       message text, context text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  probe_state text;
+  probe_message text;
+  probe_context text;
+BEGIN
+  IF coalesce(context, '') NOT LIKE '%remote SQL command%' THEN
+    RETURN;
+  END IF;
+  FOR i IN 1 .. cardinality(envs) LOOP
+    BEGIN
+      EXECUTE tdm._env_release_read(envs[i], rel, drifts->envs[i]) USING release;
+    EXCEPTION WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS probe_state = RETURNED_SQLSTATE, probe_message = MESSAGE_TEXT,
+                              probe_context = PG_EXCEPTION_CONTEXT;
+      PERFORM tdm._raise_remote('collect', envs[i], rel::text, probe_state, probe_message, probe_context);
+    END;
+  END LOOP;
+  PERFORM tdm._raise_remote('collect', NULL, format('%s in one of %s', rel, array_to_string(envs, ', ')),
+                            state, message, context);
+END
+$$;
+
 -- Collects every managed table's rows tagged for `release`: one copy per
 -- table (tdm._collect_rows) of a UNION ALL over the environments' foreign
 -- tables, so their async-capable scans run concurrently. Each row keeps its
@@ -131,9 +161,7 @@ DECLARE
   failed_state text;
   failed_message text;
   failed_context text;
-  probe_state text;    -- (an environment read alone, to name the one that failed)
-  probe_message text;
-  probe_context text;
+  probe_message text;  -- (an environment read alone, to name the one that failed)
   refusal_hint text;  -- (a value the target's type refuses)
   drift text;  -- how the environment's columns differ from the target's
   unsteady text[];  -- columns that read otherwise at every read
@@ -272,18 +300,8 @@ BEGIN
       -- in a view or a foreign table of its own that fails there: which
       -- environment, each one's rows of the release read.)
       -- (Not its privileges, tables or columns: those are said below.)
-      IF failed_context LIKE '%remote SQL command%' AND left(failed_state, 2) IN ('08', '22') THEN
-        FOR i IN 1 .. cardinality(envs) LOOP
-          BEGIN
-            EXECUTE tdm._env_release_read(envs[i], m.rel, drifts->envs[i]) USING release;
-          EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS probe_state = RETURNED_SQLSTATE, probe_message = MESSAGE_TEXT,
-                                    probe_context = PG_EXCEPTION_CONTEXT;
-            PERFORM tdm._raise_remote('collect', envs[i], m.rel::text, probe_state, probe_message, probe_context);
-          END;
-        END LOOP;
-        PERFORM tdm._raise_remote('collect', NULL, format('%s in one of %s', m.rel, array_to_string(envs, ', ')),
-                                  failed_state, failed_message, failed_context);
+      IF left(failed_state, 2) IN ('08', '22') THEN
+        PERFORM tdm._raise_env_failure(release, m.rel, envs, drifts, failed_state, failed_message, failed_context);
       END IF;
       IF failed_state = '42501' THEN
         -- (which environment's role may not read it: one row of each)
@@ -297,24 +315,16 @@ BEGIN
             RAISE EXCEPTION 'collect: environment "%" does not let its user read %: %', envs[i],
               (SELECT relname FROM pg_class WHERE oid = m.rel), probe_message
               USING ERRCODE = 'insufficient_privilege',
-                    HINT = format('Grant %s, in the environment, to the role of the user mapping of server %s%s.',
-                                  CASE WHEN probe_message LIKE 'permission denied for schema%'
-                                       THEN 'USAGE on the schema and SELECT on the table'
-                                       -- (a view's base table: the view's owner reads it)
-                                       WHEN probe_message NOT LIKE format('%%for table %s',
-                                                                          (SELECT relname FROM pg_class
-                                                                            WHERE oid = m.rel))
-                                       THEN 'SELECT on what the message names (to the owner of the view that'
-                                            ' reads it, where the table is a view there), or SELECT on the table'
-                                       ELSE 'SELECT on the table' END,
+                    HINT = format('In environment "%s" (server %s%s), %s.', envs[i],
                                   (SELECT x.server FROM tdm.environment x WHERE x.name = envs[i]),
-                                  coalesce((SELECT format(' (%s)', o.option_value)
+                                  coalesce((SELECT format(', user %s', o.option_value)
                                               FROM tdm.environment x
                                               JOIN pg_user_mappings u ON u.srvname = x.server
                                                                      AND u.usename IN (current_user, 'public')
                                              CROSS JOIN LATERAL pg_options_to_table(u.umoptions) o
                                              WHERE x.name = envs[i] AND o.option_name = 'user'
-                                             ORDER BY u.usename = 'public' LIMIT 1), ''));
+                                             ORDER BY u.usename = 'public' LIMIT 1), ''),
+                                  tdm._grant_advice(probe_message, (SELECT relname FROM pg_class WHERE oid = m.rel)));
           END;
         END LOOP;
         RAISE;
@@ -374,6 +384,15 @@ BEGIN
           m.rel, array_to_string(envs, ', '), failed_message
           USING ERRCODE = failed_state, HINT = refusal_hint;
       END IF;
+      -- (a name the environment's own code did not find there)
+      PERFORM tdm._raise_env_failure(release, m.rel, envs, drifts, failed_state, failed_message, failed_context);
+      RAISE;
+    WHEN OTHERS THEN
+      -- (a RAISE in the environment's own view or function, its unique
+      -- index: named)
+      GET STACKED DIAGNOSTICS failed_state = RETURNED_SQLSTATE, failed_message = MESSAGE_TEXT,
+                              failed_context = PG_EXCEPTION_CONTEXT;
+      PERFORM tdm._raise_env_failure(release, m.rel, envs, drifts, failed_state, failed_message, failed_context);
       RAISE;
     END;
 

@@ -69,10 +69,10 @@ CREATE TABLE tdm.conflict (
 );
 CREATE INDEX ON tdm.conflict (run_id, rel);
 CREATE INDEX ON tdm.conflict (run_id, rel) WHERE deleted_along IS NOT NULL;
--- A run's conflicts that wait for or hold a decision (few): the checks
+-- A run's conflicts that wait for, hold or applied a decision (few): the checks
 -- for them read no rule-settled conflict (p303: 0.87 s -> 0.15 s over
 -- 103,000 conflicts a rule settled).
-CREATE INDEX ON tdm.conflict (run_id, rel) WHERE status IN ('pending', 'stale', 'decided');
+CREATE INDEX ON tdm.conflict (run_id, rel) WHERE status IN ('pending', 'stale', 'decided', 'applied');
 COMMENT ON TABLE tdm.conflict IS 'Conflicts of a run: rule or decision, and the members';
 
 -- One row per member of a conflict, read from the conflict's own members:
@@ -178,7 +178,10 @@ BEGIN
   -- which keys the environments' rows took there, and a later release's
   -- references to them, or those rows brought again, are translated by
   -- it. Without it they are taken for other rows of those keys.)
+  -- (Not once its promotion was rolled back: master holds none of its rows
+  -- then. An archived release's come back with restore_release.)
   IF OLD.run_id = tdm._promoted_run(OLD.release)
+     AND (SELECT r.status IN ('promoted', 'deployed', 'archived') FROM tdm.release r WHERE r.release = OLD.release)
      AND EXISTS (SELECT 1 FROM tdm.key_map k WHERE k.run_id = OLD.run_id) THEN
     RAISE EXCEPTION 'tdm.run %: its key map translates later releases'' references to the rows of release % it loaded',
       OLD.run_id, OLD.release
@@ -187,7 +190,8 @@ BEGIN
                             ' each environment''s row took.', OLD.run_id, OLD.release,
                             (SELECT count(*) FROM tdm.key_map k WHERE k.run_id = OLD.run_id)),
             HINT = 'Its conflicts hold most of a run''s space and can go (DELETE FROM tdm.conflict WHERE run_id = '
-                   || OLD.run_id || ';); the run and its key map stay, for the release''s rows in master.';
+                   || OLD.run_id || ';); the run and its key map stay while the release''s rows are in master (or in its'
+                   || ' archive, which restore_release brings back).';
   END IF;
   DELETE FROM tdm.key_map k WHERE k.run_id = OLD.run_id;
   RETURN OLD;
@@ -204,7 +208,8 @@ BEGIN
   IF EXISTS (SELECT 1 FROM tdm.conflict) OR EXISTS (SELECT 1 FROM tdm.key_map) THEN
     RAISE EXCEPTION 'tdm.run: conflicts or key maps in tdm.conflict and tdm.key_map refer to its runs'
       USING ERRCODE = 'foreign_key_violation', TABLE = 'run', SCHEMA = 'tdm',
-            HINT = 'Truncate tdm.conflict and tdm.key_map first.';
+            HINT = 'Delete the runs one by one instead (their conflicts first): the run a promoted release came'
+                   ' from keeps its key map, which later releases translate their references through.';
   END IF;
   RETURN NULL;
 END

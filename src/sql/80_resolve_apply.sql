@@ -835,18 +835,21 @@ BEGIN
                            WHEN m.core_columns && x.changed THEN 1 ELSE 3 END,
            status = CASE c.status WHEN 'auto_resolved' THEN 'pending' ELSE c.status END,
            suggestion = CASE WHEN x.others IS NULL THEN 'keep master' ELSE c.suggestion END,
-           rationale = format('the row of %s is the one release %s loaded as %s in master (tdm.key_map), brought'
-                              ' again with %s changed',
-                              coalesce(x.brought, x.returning), c.members -> 0 -> 'row' ->> m.release_column,
+           rationale = format('the row%s of %s %s the one release %s loaded as %s in master (tdm.key_map),'
+                              ' brought again with %s changed',
+                              CASE WHEN x.plural THEN 's' END, coalesce(x.brought, x.returning),
+                              CASE WHEN x.plural THEN 'are' ELSE 'is' END,
+                              c.members -> 0 -> 'row' ->> m.release_column,
                               tdm._key_label(m.pk_columns, c.members -> 0 -> 'row'), array_to_string(x.changed, ', '))
                        || CASE WHEN x.others IS NULL
                                THEN ': master''s row stays as it is (keep master: the row is merged into it), or'
                                     ' keep_all to add it as another entity'
-                               ELSE format('; the row of %s is another entity with that key: keep_all adds both as'
-                                           ' new rows (%s''s a copy of master''s row); for master''s row to stay as'
-                                           ' it is, undo the change in %s (or take the row off the release), then'
-                                           ' tag the release again and consolidate: %s''s row is then re-keyed'
-                                           ' alone', x.others, x.brought, x.brought, x.others) END
+                               ELSE format('; the row of %s is another entity with that key: keep_all adds them all'
+                                           ' as new rows (what %s brought again, as copies of master''s row); for'
+                                           ' master''s row to stay as it is, undo the change in %s (or take the row'
+                                           ' off the release), then tag the release again and consolidate: %s''s'
+                                           ' row is then re-keyed alone', x.others, x.brought, x.brought, x.others)
+                          END
       FROM tdm.managed_table m,
            -- Per conflict: the environments whose rows are brought again
            -- (re-keyed by rule 0, `brought`), the others', and the columns
@@ -856,6 +859,8 @@ BEGIN
                    string_agg(DISTINCT e.m ->> 'env', ', ') FILTER (WHERE b.returning AND e.n - 1 = ANY (c2.rekeyed))
                      AS brought,
                    string_agg(DISTINCT e.m ->> 'env', ', ') FILTER (WHERE NOT b.returning) AS others,
+                   CASE WHEN bool_and(b.returning) THEN count(*)
+                        ELSE count(*) FILTER (WHERE b.returning AND e.n - 1 = ANY (c2.rekeyed)) END > 1 AS plural,
                    -- (all brought again: the columns that differ; else those
                    -- the rows brought again changed from master's)
                    CASE WHEN bool_and(b.returning)
@@ -2340,6 +2345,9 @@ BEGIN
   END IF;
   CREATE TEMP TABLE tdm_returning (rel regclass, env text, row_hash bigint, old_key text[], old_json jsonb,
                                    new_key text[], new_json jsonb, own bool) ON COMMIT DROP;
+  -- (looked up per conflict by table and environment: 4,000 rows brought
+  -- again took 6 s to scan per conflict, p306)
+  CREATE INDEX ON tdm_returning (rel, env);
   -- (the children's references it set, by foreign key: in master's keys
   -- now, which tdm._translate_earlier does not translate again)
   CREATE TEMP TABLE tdm_returning_fk (rel regclass, edge text, env text, row_hash bigint) ON COMMIT DROP;
@@ -2492,6 +2500,7 @@ BEGIN
       'jsonb_build_object(' || tdm._key_before_repoint(e.child, m.pk_columns, e.columns, 'r', true) || ')')
       USING e.parent, e.child, m.pk_columns && e.columns, e.name, e.columns <@ m.pk_columns;
   END LOOP;
+  ANALYZE pg_temp.tdm_returning;
 END
 $$;
 

@@ -309,6 +309,8 @@ LANGUAGE sql IMMUTABLE AS $$
                 f.code, CASE WHEN f.code LIKE '"%' THEN '...' ELSE f.code END)
     FROM (SELECT tdm._raising_function(context) AS code) f
    WHERE state IN ('42883', '42P01', '42704') AND f.code !~ E'^tdm\\.'
+     -- (not a function an environment's server ran: the error is its own)
+     AND coalesce(context, '') NOT LIKE '%remote SQL command%'
 $$;
 
 -- Raises, for `operation` writing `target`'s tables (`what` it did), the
@@ -411,6 +413,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                      AND d.refclassid = 'pg_class'::regclass
                      JOIN pg_class k ON k.oid = d.refobjid AND k.relkind = 'S'
                     WHERE a.attrelid = rel AND a.attname = col
+                    ORDER BY d.refobjid LIMIT 1),
+                  -- (a column without a default of its own, its domain's)
+                  (SELECT d.refobjid::regclass FROM pg_attribute a
+                     JOIN pg_depend d ON d.classid = 'pg_type'::regclass AND d.objid = a.atttypid
+                                     AND d.refclassid = 'pg_class'::regclass
+                     JOIN pg_class k ON k.oid = d.refobjid AND k.relkind = 'S'
+                    WHERE a.attrelid = rel AND a.attname = col AND NOT a.atthasdef
                     ORDER BY d.refobjid LIMIT 1))
 $$;
 

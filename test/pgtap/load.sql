@@ -45,7 +45,7 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(74);
+SELECT plan(76);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -368,6 +368,17 @@ SET LOCAL client_min_messages = error;
 SELECT tdm.manage_table('tdm_load_test.by_serial', surrogate_key => true);
 RESET client_min_messages;
 SELECT is(tdm._key_default_unseen('tdm_load_test.by_serial'), NULL, 'a serial key is not');
+-- (a serial whose default was switched to such a function: its own
+-- sequence is not what draws the keys, p306)
+ALTER TABLE tdm_load_test.by_serial ALTER id SET DEFAULT tdm_load_test.next_id();
+SELECT is(tdm._key_default_unseen('tdm_load_test.by_serial'), 'tdm_load_test.next_id()',
+          'a serial switched to a function of the user''s is one tdm cannot follow too');
+-- A key whose domain gives the default: its sequence is the column's.
+CREATE SEQUENCE tdm_load_test.dom_seq;
+CREATE DOMAIN tdm_load_test.order_no AS int DEFAULT nextval('tdm_load_test.dom_seq');
+CREATE TABLE tdm_load_test.by_domain (id tdm_load_test.order_no PRIMARY KEY);
+SELECT is(tdm._column_sequence('tdm_load_test.by_domain', 'id'), 'tdm_load_test.dom_seq'::regclass,
+          'a domain''s default names the key''s sequence, which tdm then moves');
 SELECT tdm.unmanage_table('tdm_load_test.by_function'), tdm.unmanage_table('tdm_load_test.by_serial');
 GRANT SELECT ON tdm_load_test.numbered TO tdm_load_test_admin;
 INSERT INTO tdm_load_test.numbered VALUES (90, 70, 9);

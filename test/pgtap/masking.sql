@@ -5,7 +5,7 @@
 -- environments, and every mask that would break a key or cannot fit the
 -- column is refused when it is declared. tdm.find_pii finds the columns.
 BEGIN;
-SELECT plan(79);
+SELECT plan(80);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = error;
@@ -419,6 +419,11 @@ SELECT results_eq(
   $$VALUES ('GB82WEST12345698765432', true), ('GB82 WEST 1234 5698 7654 32', true),
            ('gb82west12345698765432', true), ('GB82', false)$$,
   'IBANs compact, as printed and lower-cased');
+SELECT results_eq(
+  $$SELECT v, tdm._iban_valid(v) FROM unnest('{GB82WEST12345698765432,"GB82 WEST 1234 5698 7654 32","DE89 3704 0044 0532 0130 00","AB12 3456 7890 0001",PO2000000000001}'::text[]) WITH ORDINALITY AS u(v, o) ORDER BY o$$,
+  $$VALUES ('GB82WEST12345698765432', true), ('GB82 WEST 1234 5698 7654 32', true),
+           ('DE89 3704 0044 0532 0130 00', true), ('AB12 3456 7890 0001', false), ('PO2000000000001', false)$$,
+  'the IBAN check (modulo 97) tells IBANs from codes of their shape');
 SELECT results_eq(
   $$SELECT v, v ~ c.value_pattern FROM tdm._pii_categories() c,
            unnest('{10.0.0.1,2001:db8::1,fe80:0:0:0:202:b3ff:fe1e:8329,12:30:00,::1}'::text[]) WITH ORDINALITY AS u(v, o)
