@@ -920,3 +920,46 @@ RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :rm2;
 SELECT id, note, tdm_release FROM staging.rt_minv ORDER BY id;
 SELECT env, old_key, new_key, reason FROM tdm.key_map WHERE run_id = :rm2 AND rel = 'staging.rt_minv'::regclass ORDER BY env;
+
+-- A row brought again a second time: TRB1 merged st2's row 2 into st1's 5
+-- (one code); TRB2 brought it again, and a reviewer kept it apart as
+-- another entity (keep_all, code renamed c2: loaded as 6); TRB3 brings
+-- it again. It meets master's 6, the row it became, not 5: the earlier
+-- run's member of it is found under the key that run gave it (p308).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_btw (id int PRIMARY KEY, code text NOT NULL UNIQUE, val int, tdm_release text, tdm_feature text)$$);
+CREATE SCHEMA returning_twice;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_btw) FROM SERVER st1 INTO returning_twice;
+ALTER FOREIGN TABLE returning_twice.rt_btw RENAME TO st1_btw;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_btw) FROM SERVER st2 INTO returning_twice;
+CREATE TABLE staging.rt_btw (id int PRIMARY KEY, code text NOT NULL UNIQUE, val int, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_btw', '{code}');
+INSERT INTO returning_twice.st1_btw VALUES (5, 'c', NULL, 'TRB1', 'F');
+INSERT INTO returning_twice.rt_btw VALUES (2, 'c', NULL, 'TRB1', 'F');
+SELECT tdm.create_release('TRB1'), tdm.add_feature('TRB1', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRB1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRB1') IS NOT NULL AS consolidated, tdm.promote('TRB1') IS NOT NULL AS promoted;
+RESET client_min_messages;
+UPDATE returning_twice.rt_btw SET val = 2, tdm_release = 'TRB2';
+SELECT tdm.create_release('TRB2', parent => 'TRB1'), tdm.add_feature('TRB2', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRB2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRB2') AS rb2 \gset
+SELECT count(*) AS kept_apart
+  FROM (SELECT tdm.resolve(c.conflict_id, 'keep_all', renames => '{"st2": {"code": "c2"}}',
+                           rationale => 'st2''s row is another one now')
+          FROM tdm.conflict c WHERE c.run_id = :rb2 AND c.status = 'pending') AS decided;
+SELECT tdm.consolidate('TRB2') = :rb2 AS same_run, tdm.promote('TRB2') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT id, code, val, tdm_release FROM master.rt_btw ORDER BY id;
+UPDATE returning_twice.rt_btw SET val = 3, tdm_release = 'TRB3';
+SELECT tdm.create_release('TRB3', parent => 'TRB2'), tdm.add_feature('TRB3', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TRB3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TRB3') AS rb3 \gset
+RESET client_min_messages;
+SELECT env, old_key, new_key FROM tdm.key_map WHERE run_id = :rb3 AND rel = 'staging.rt_btw'::regclass;
+SELECT (SELECT array_agg(e.m -> 'row' ->> 'id' ORDER BY e.n) FROM jsonb_array_elements(c.members) WITH ORDINALITY AS e(m, n))
+         AS member_ids
+  FROM tdm.conflict c WHERE c.run_id = :rb3 AND c.rel = 'staging.rt_btw'::regclass;

@@ -2413,11 +2413,18 @@ BEGIN
       -- (master's row of the key, whichever release loaded it last)
       '     target AS MATERIALIZED ('
       '       SELECT k.*, to_jsonb(m) AS master_row,'
-      -- (the row as that run collected it: its member of the conflict)
+      -- (the row as that run collected it: its member of the conflict,
+      -- under its environment's key, or under the key the run before gave
+      -- it, where that run brought it again)
       '              (SELECT e.m -> ''row'' FROM tdm.conflict c'
       '                CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
       '                WHERE c.run_id = k.run_id AND c.conflict_id = k.conflict_id AND e.m ->> ''env'' = k.env'
-      '                  AND %3$s = k.old_key LIMIT 1) AS then_row'
+      '                  AND (%3$s = k.old_key'
+      '                       OR %3$s = (SELECT %15$s FROM tdm.key_map p'
+      '                                   WHERE p.rel = $1 AND p.env = k.env AND p.old_key = k.old_json'
+      '                                     AND p.run_id = ANY ($2) AND p.run_id < k.run_id'
+      '                                   ORDER BY p.run_id DESC LIMIT 1))'
+      '                LIMIT 1) AS then_row'
       '         FROM earlier k JOIN %4$s m ON %5$s),'
       -- (one collected row per new key and environment: two rows merged
       -- into one then are two rows now)
@@ -2453,7 +2460,8 @@ BEGIN
            ELSE format('((k.then_row IS NOT NULL AND %s) OR (%s))', replace(same_values, '{row}', 'then_row'),
                        replace(same_values, '{row}', 'master_row')) END,
       -- (a row renamed under its own key: its children reference it)
-      coalesce('(k.old_key = k.new_key OR ' || unreferenced || ')', 'true'))
+      coalesce('(k.old_key = k.new_key OR ' || unreferenced || ')', 'true'),
+      tdm._member_key(m.rel, m.pk_columns, 'p.new_key'))
       USING m.rel, runs;
   END LOOP;
   IF NOT EXISTS (SELECT FROM pg_temp.tdm_returning) THEN
