@@ -912,6 +912,10 @@ SELECT tdm.consolidate('TRM2') AS rm2 \gset
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :rm2;
 SELECT rule, status, priority, suggestion, rationale FROM tdm.conflict WHERE run_id = :rm2 AND rel = 'staging.rt_minv'::regclass;
+-- (keep master would merge st1's invoice, another entity, away: refused)
+\set VERBOSITY default
+SELECT tdm.resolve(conflict_id, 'keep', keep_env => 'master', rationale => 'master''s stays')
+  FROM tdm.conflict WHERE run_id = :rm2 AND rel = 'staging.rt_minv'::regclass;
 UPDATE returning_mixed.rt_minv SET note = 'st2 invoice';
 SET client_min_messages = error;
 SELECT tdm.tag_release('TRM2') IS NOT NULL AS tagged;

@@ -1090,6 +1090,17 @@ BEGIN
         USING ERRCODE = 'invalid_parameter_value',
               HINT = format('Members: %s.', array_to_string(labels, ', '));
     END IF;
+    -- (A row brought again beside another entity of its key, decision 413:
+    -- keeping master's would merge that other entity away, with no trace
+    -- in the key map.)
+    IF NEW.keep_env = 'master' AND c.rationale LIKE '%is another entity with that key: keep_all adds them all%' THEN
+      RAISE EXCEPTION 'decision on %: keep master would merge another entity''s row into master''s row (the'
+                      ' conflict''s rationale names it)', NEW.conflict_id
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'keep_all keeps every row (new keys). For the row brought again to stay master''s, undo its'
+                     ' change in its environment, tag the release again and consolidate (the other row is then'
+                     ' re-keyed alone); to drop the other row, take it off the release there.';
+    END IF;
   ELSIF NEW.action = 'merge' THEN
     IF NEW.merged IS NULL THEN
       RAISE EXCEPTION 'decision on %: merge needs the merged values', NEW.conflict_id
