@@ -1295,7 +1295,7 @@ DECLARE
   counts_b bigint[];
   top bigint[];
   edges_number numeric[];
-  first_day date;  -- a date column's bins: days past its first, in fractions (a range of a few days still spreads)
+  first_day date;  -- a date column's bins: days past its first, edges in edges_number (fractions of a day)
   edges_ts timestamp[];
   edges_tstz timestamptz[];
   bin_sql text;
@@ -1365,12 +1365,12 @@ BEGIN
                                            WHEN 'date' THEN format('(CASE WHEN %s THEN t.%I - %L::date END)',
                                                                    tdm._parity_finite_sql(rel, c), c, first_day)
                                            ELSE format('t.%I', c) END AS v,
-                                 CASE kind WHEN 'number' THEN 1 WHEN 'date' THEN 1 WHEN 'timestamp' THEN 3 ELSE 4 END AS p,
+                                 CASE kind WHEN 'number' THEN 1 WHEN 'date' THEN 1 WHEN 'timestamp' THEN 2 ELSE 3 END AS p,
                                  tdm._parity_finite_sql(rel, c) AS finite) x);
       EXECUTE format('SELECT ARRAY[%s] FROM %s t', bin_sql, src_a) INTO counts_a
-        USING edges_number, NULL::date[], edges_ts, edges_tstz;
+        USING edges_number, edges_ts, edges_tstz;
       EXECUTE format('SELECT ARRAY[%s] FROM %s t', bin_sql, src_b) INTO counts_b
-        USING edges_number, NULL::date[], edges_ts, edges_tstz;
+        USING edges_number, edges_ts, edges_tstz;
       distance := tdm._parity_tvd(counts_a, values_a, counts_b, values_b);
     ELSE
       -- Categories: each side's most frequent values (by hash), counted

@@ -1,7 +1,7 @@
 -- The extension's shape: control settings, the contract's tables and
 -- columns, pg_dump of the catalog, the tdm.work_mem setting.
 BEGIN;
-SELECT plan(92);
+SELECT plan(93);
 
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'tdm'), false,
   'tdm is not relocatable');
@@ -104,6 +104,9 @@ SELECT throws_like($$DELETE FROM tdm.run WHERE run_id = -9$$,
   'the run a promoted release came from cannot be deleted');
 SELECT is((SELECT count(*) FROM tdm.key_map WHERE run_id = -9), 1::bigint,
   'its key map stays');
+UPDATE tdm.release SET status = 'consolidated' WHERE release = 'TAP-KEPT';
+SELECT lives_ok($$DELETE FROM tdm.run WHERE run_id = -9$$,
+  'once its promotion is rolled back (master holds none of its rows), it can be deleted');
 
 LOAD 'tdm';
 SELECT is(current_setting('tdm.work_mem'), '64MB', 'tdm.work_mem defaults to 64MB');
