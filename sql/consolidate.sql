@@ -327,24 +327,47 @@ SELECT status FROM tdm.release WHERE release = 'R3';
 
 -- The audit report.
 \pset format unaligned
-SELECT regexp_replace(tdm.report(1), 'Phase timings \(ms\):.*', 'Phase timings (ms): ...') AS report;
+-- (all of it, the times and clock times masked, line by line: flag n)
+SELECT regexp_replace(regexp_replace(tdm.report(1),
+                                     '^(Phase timings \(ms\):|All calls \(ms\):|Manual review time:|Total elapsed:'
+                                     '|Completed:)( +).*$', '\1\2...', 'gn'),
+                      '\(login [^)]*\)', '(login ...)', 'g') AS report;
 \pset format aligned
 SELECT (tdm.report(1, 'json')::jsonb) ->> 'auto_resolved_pct' AS auto_pct,
        tdm.report(1, 'html') LIKE '<!DOCTYPE html>%<table class="tdm-report">%</table>%<svg%</svg>%</html>'
          AS html_page_with_chart;
+-- The chart's bars: conflicts by kind and resolution, as counted.
+SELECT m[1] AS chart_bar FROM regexp_matches(tdm.report(1, 'html'), '<rect [^>]*><title>([^<]*)</title>', 'g') AS m
+ ORDER BY 1;
+-- The JSON's breakdowns and phases, for scripts.
+SELECT j -> 'by_kind_rule' AS by_kind_rule, j -> 'collected_by_env' AS collected_by_env,
+       ARRAY(SELECT k FROM jsonb_object_keys(j -> 'phase_ms') AS k ORDER BY k) AS phases
+  FROM (SELECT tdm.report(1, 'json')::jsonb AS j) r;
 SELECT tdm.report(1, 'pdf');
 SELECT tdm.report(99);
 
 -- A re-run is idempotent: same counts, same rows.
 CREATE TEMP TABLE before_rerun AS SELECT * FROM staging.users;
+CREATE VIEW pg_temp.staging_rows AS
+  SELECT 'users' AS t, to_jsonb(x) AS r FROM staging.users x
+  UNION ALL SELECT 'accounts', to_jsonb(x) FROM staging.accounts x
+  UNION ALL SELECT 'transactions', to_jsonb(x) FROM staging.transactions x
+  UNION ALL SELECT 'Order Lines', to_jsonb(x) FROM staging."Order Lines" x;
+CREATE TEMP TABLE before_rerun_rows AS SELECT * FROM pg_temp.staging_rows;
 SELECT tdm.consolidate('R3') AS run;
 SELECT status, rows_loaded, rows_merged, rows_renamed, rows_deleted, calls FROM tdm.run WHERE run_id = 1;
-SELECT (SELECT count(*) FROM (SELECT email, full_name, role FROM before_rerun
-                              EXCEPT SELECT email, full_name, role FROM staging.users) a) AS changed;
+-- (every row of every table, keys included, both ways)
+SELECT (SELECT count(*) FROM before_rerun_rows) AS rows_before,
+       (SELECT count(*) FROM ((TABLE before_rerun_rows EXCEPT ALL TABLE pg_temp.staging_rows)
+                              UNION ALL (TABLE pg_temp.staging_rows EXCEPT ALL TABLE before_rerun_rows)) a) AS changed;
 
 -- A target table with an insert trigger of its own is loaded by INSERT, so
 -- the trigger fires; one that changes the rows is caught by the load's
--- checksums, and nothing is loaded.
+-- checksums, and nothing is loaded. (A user's name changed in staging by
+-- hand first, for the calls to load the release again: on rows as
+-- approved a call loads nothing, decision 425.)
+UPDATE staging.users SET full_name = full_name || ' (by hand)'
+ WHERE user_id = (SELECT min(user_id) FROM staging.users WHERE tdm_release = 'R3');
 CREATE FUNCTION public.tdm_test_shout() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN NEW.full_name := upper(NEW.full_name); RETURN NEW; END $$;
 CREATE TRIGGER shout BEFORE INSERT ON staging.users FOR EACH ROW EXECUTE FUNCTION public.tdm_test_shout();
@@ -370,11 +393,31 @@ SELECT (SELECT count(*) FROM (SELECT email, full_name, role FROM before_rerun
                               EXCEPT SELECT email, full_name, role FROM staging.users) a) AS changed;
 DROP TRIGGER refuse ON staging.users;
 DROP FUNCTION public.tdm_test_refuse();
+-- Without them, the call loads the release again: the row as approved.
+SELECT tdm.consolidate('R3');
+SELECT (SELECT count(*) FROM (SELECT email, full_name, role FROM before_rerun
+                              EXCEPT SELECT email, full_name, role FROM staging.users) a) AS changed;
 
 -- Every decision, approval and call is in the audit trail, and it holds.
 SELECT action, count(*) FROM tdm.audit
  WHERE action IN ('decide', 'approve', 'consolidate') GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS broken_links FROM tdm.verify_audit();
+-- And says what each was: a decision's last decide row its decider,
+-- action, member kept, renames, merged values and rationale; its approve
+-- row the approver and what was approved.
+SELECT count(*) AS decisions,
+       count(*) FILTER (WHERE dec.role = d.decided_by
+                          AND dec.detail - 'priority' = jsonb_build_object('action', d.action, 'keep_env', d.keep_env,
+                                                                           'renames', d.renames, 'merged', d.merged,
+                                                                           'rationale', d.rationale)) AS decide_rows_say_it,
+       count(*) FILTER (WHERE d.approved_by IS NOT NULL) AS approved,
+       count(*) FILTER (WHERE ap.role = d.approved_by AND ap.detail ->> 'decided_by' = d.decided_by::text
+                          AND ap.detail ->> 'action' = d.action::text) AS approve_rows_say_it
+  FROM tdm.decision d
+ CROSS JOIN LATERAL (SELECT a.role, a.detail FROM tdm.audit a
+                      WHERE a.object = d.conflict_id AND a.action = 'decide' ORDER BY a.audit_id DESC LIMIT 1) dec
+  LEFT JOIN LATERAL (SELECT a.role, a.detail FROM tdm.audit a
+                      WHERE a.object = d.conflict_id AND a.action = 'approve' ORDER BY a.audit_id DESC LIMIT 1) ap ON true;
 
 -- R2 at volume (3 environments x 1000 users with accounts and
 -- transactions, every sequence starting at 1), plus teams and their
@@ -448,6 +491,18 @@ SELECT dblink_disconnect('locker');
 SELECT tdm.consolidate('R2') = :run AS same_run;
 SELECT status, rows_collected = rows_loaded + rows_merged + rows_deleted AS accounted,
        rows_renamed > 0 AS rekeyed FROM tdm.run WHERE run_id = :run;
+-- What was collected is every row the environments tag for R2, counted
+-- there, table by table.
+SELECT r.rows_collected = sum(x.n) AS collected_all_tagged
+  FROM tdm.run r, tdm.environment e
+ CROSS JOIN LATERAL (SELECT d.n FROM dblink(pg_temp.env_conninfo(e.server),
+                                            (SELECT string_agg(format('SELECT count(*) FROM %I.%I WHERE %I = %L',
+                                                                      e.remote_schema, c.relname, m.release_column,
+                                                                      'R2'), ' UNION ALL ')
+                                               FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel))
+                                     AS d(n bigint)) x
+ WHERE r.run_id = :run
+ GROUP BY r.rows_collected;
 -- New keys are given in the order of the rows' environments (precedence,
 -- then name) and old keys, whatever order collection met them in: the same
 -- data gets the same keys.
@@ -469,10 +524,23 @@ SELECT t.name, m.email AS lead, (SELECT count(*) FROM staging.team_members x WHE
 -- Each team 2 keeps its own room: the rooms, below the cycle, were
 -- compared once their teams had their final keys (not merged as copies).
 SELECT t.name, d.label FROM staging.rooms d JOIN staging.teams t USING (team_id) ORDER BY t.name;
--- Every collected child row points at a row that is in staging.
-SELECT (SELECT count(*) FROM staging.accounts a
-         WHERE NOT EXISTS (SELECT 1 FROM staging.users u WHERE u.user_id = a.user_id)) AS orphan_accounts,
-       (SELECT count(*) FROM staging.transactions t
-         WHERE NOT EXISTS (SELECT 1 FROM staging.accounts a WHERE a.account_id = t.account_id)) AS orphan_txns;
+-- Every child row points at its own parent, through every re-keying (a
+-- foreign key only says it points at some row): an account at the user
+-- its environment gave it (the account number and the email name one
+-- person: ACC-00000007 user7@..., ACC-ST2-00000007 st2.user7@...), a
+-- transaction at its account (made a second or none after it, and, on an
+-- environment's own account, changed so after it too).
+SELECT count(*) AS r2_accounts,
+       count(*) FILTER (WHERE u.email = CASE WHEN a.account_number ~ '^ACC-[0-9]+$'
+                                             THEN 'user' || ltrim(substr(a.account_number, 5), '0') || '@example.com'
+                                             ELSE 'st' || split_part(substr(a.account_number, 7), '-', 1) || '.user'
+                                                  || ltrim(split_part(a.account_number, '-', 3), '0') || '@example.com'
+                                        END) AS of_their_user
+  FROM staging.accounts a JOIN staging.users u USING (user_id) WHERE a.tdm_release = 'R2';
+SELECT count(*) AS r2_transactions,
+       count(*) FILTER (WHERE t.created_at - a.created_at IN ('0 s', '1 s')
+                          AND (a.account_number !~ '^ACC-ST' OR t.updated_at - a.updated_at IN ('0 s', '1 s')))
+         AS on_their_account
+  FROM staging.transactions t JOIN staging.accounts a USING (account_id) WHERE t.tdm_release = 'R2';
 -- R3's rows are still there, next to R2's.
 SELECT tdm_release, count(*) FROM staging.users GROUP BY 1 ORDER BY 1;

@@ -31,33 +31,62 @@ if [ "$before" != "$after" ] || [ "$broken" != "0" ] || grep -q 'no key' <<<"$be
   exit 1
 fi
 
-# The row hashes of master's tables, which the snapshots' and locks'
-# checksums add up, are the same in the restored database, where every
-# type and enum label has another object id ("Order Lines" has an enum
-# and an array column).
-row_hashes=$(cat <<'SQL'
-CREATE FUNCTION pg_temp.master_hashes() RETURNS text LANGUAGE plpgsql AS $$
+# Sums of tables, compared between the source and the restored copy: each
+# (name, statement) row of the query $2 gives a line "name=result".
+sums_of() {
+  psql -X -At -q -d "$1" -v list="$2" <<'SQL'
+CREATE FUNCTION pg_temp.sums_of(list text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   t record;
   sums text;
   result text := '';
 BEGIN
-  FOR t IN SELECT m.rel AS managed, format('master.%I', c.relname) AS copy
-             FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
-            WHERE to_regclass(format('master.%I', c.relname)) IS NOT NULL ORDER BY 2 LOOP
-    EXECUTE format('SELECT count(*) || '':'' || coalesce(sum(tdm._row_hash(%s)), 0) FROM %s t',
-                   tdm._hash_args(t.managed), t.copy) INTO sums;
-    result := result || t.copy || '=' || sums || ' ';
+  FOR t IN EXECUTE list LOOP
+    EXECUTE t.statement INTO sums;
+    result := result || t.name || '=' || sums || E'\n';
   END LOOP;
   RETURN result;
 END
 $$;
-SELECT pg_temp.master_hashes();
+SELECT pg_temp.sums_of(:'list');
+SQL
+}
+
+# Every table the extension dumps (pg_extension.extconfig: the run
+# history, conflicts, decisions, key maps, snapshots...) comes back row for
+# row: its rows' text, sorted, hashed (regclass columns print as names,
+# which the restore keeps).
+catalog_rows=$(cat <<'SQL'
+SELECT c.oid::regclass::text AS name,
+       format('SELECT count(*) || '':'' || md5(coalesce(string_agg(r::text, E''\n'' ORDER BY r::text), ''''))'
+              ' FROM %s r', c.oid::regclass) AS statement
+  FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_class c ON c.oid = x.oid
+ WHERE e.extname = 'tdm' AND c.relkind = 'r' ORDER BY 1
 SQL
 )
-hashes_before=$(psql -X -At -q -d "$source_db" <<<"$row_hashes")
-hashes_after=$(psql -X -At -q -d "$copy_db" <<<"$row_hashes")
-if [ "$hashes_before" != "$hashes_after" ] || ! grep -q 'master."Order Lines"=[1-9]' <<<"$hashes_before"; then
+rows_before=$(sums_of "$source_db" "$catalog_rows")
+rows_after=$(sums_of "$copy_db" "$catalog_rows")
+if [ "$rows_before" != "$rows_after" ] || ! grep -q '^tdm.key_map=[1-9]' <<<"$rows_before"; then
+  echo "dump/restore: FAILED (tables tdm dumps differ after restore, or the story left no key map)"
+  diff <(echo "$rows_before") <(echo "$rows_after") | sed 's/^/  /'
+  exit 1
+fi
+
+# The row hashes of master's tables, which the snapshots' and locks'
+# checksums add up, are the same in the restored database, where every
+# type and enum label has another object id ("Order Lines" has an enum
+# and an array column).
+master_rows=$(cat <<'SQL'
+SELECT format('master.%I', c.relname) AS name,
+       format('SELECT count(*) || '':'' || coalesce(sum(tdm._row_hash(%s)), 0) FROM master.%I t',
+              tdm._hash_args(m.rel), c.relname) AS statement
+  FROM tdm.managed_table m JOIN pg_class c ON c.oid = m.rel
+ WHERE to_regclass(format('master.%I', c.relname)) IS NOT NULL ORDER BY 1
+SQL
+)
+hashes_before=$(sums_of "$source_db" "$master_rows")
+hashes_after=$(sums_of "$copy_db" "$master_rows")
+if [ "$hashes_before" != "$hashes_after" ] || ! grep -q '^master."Order Lines"=[1-9]' <<<"$hashes_before"; then
   echo "dump/restore: FAILED (row hashes of master differ after restore)"
   echo "  before: $hashes_before"
   echo "  after:  $hashes_after"
@@ -80,4 +109,4 @@ if [ -n "$denied" ]; then
   echo "dump/restore: FAILED (restored with --no-owner, tdm_admin may not read: $denied)"
   exit 1
 fi
-echo "dump/restore: ok (catalog, audit chain and row hashes intact; tdm_admin's sequence grants kept without owners)"
+echo "dump/restore: ok (catalog, every table tdm dumps, audit chain and row hashes intact; tdm_admin's sequence grants kept without owners)"

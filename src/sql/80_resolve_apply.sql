@@ -822,6 +822,31 @@ BEGIN
   -- copy of master's; no decision keeps one and re-keys the other, so a
   -- reviewer takes keep_all, or undoes the change for the row to stay
   -- master's (the other is then re-keyed alone).
+  -- The members that are rows brought again (their environment's row
+  -- now under master's key), found once by their key, in one join: a
+  -- containment test per member and row brought again grew with the
+  -- square of their number (4,000 rows: 4.4 s). (Members first, apart:
+  -- the conflicts just recorded have no statistics, and the planner,
+  -- expecting one, scanned the rows brought again once per conflict.)
+  IF to_regclass('pg_temp.tdm_returning') IS NOT NULL THEN
+    IF to_regclass('pg_temp.tdm_brought_member') IS NULL THEN
+      CREATE TEMP TABLE tdm_brought_member (conflict_id text, n bigint) ON COMMIT DROP;
+      CREATE INDEX ON tdm_brought_member (conflict_id, n);
+    END IF;
+    TRUNCATE pg_temp.tdm_brought_member;
+    INSERT INTO pg_temp.tdm_brought_member
+    WITH member AS MATERIALIZED (
+           SELECT c.conflict_id, e.n, e.mem ->> 'env' AS env,
+                  (SELECT jsonb_object_agg(p, e.mem -> 'row' -> p) FROM unnest(mt.pk_columns) AS p) AS key
+             FROM tdm.conflict c
+             JOIN tdm.managed_table mt ON mt.rel = c.rel
+            CROSS JOIN LATERAL jsonb_array_elements(c.members) WITH ORDINALITY AS e(mem, n)
+            WHERE c.run_id = run AND c.rel = the_rel AND e.n > 1)
+    SELECT DISTINCT m.conflict_id, m.n
+      FROM member m
+      JOIN pg_temp.tdm_returning b ON b.rel = the_rel AND b.own AND b.env = m.env AND b.new_json = m.key;
+    ANALYZE pg_temp.tdm_brought_member;
+  END IF;
   IF to_regclass('pg_temp.tdm_returning') IS NOT NULL
      AND EXISTS (SELECT FROM pg_temp.tdm_returning b WHERE b.rel = the_rel AND b.own) THEN
     -- (A decided one keeps its decision, rank and rule; its suggestion
@@ -867,17 +892,15 @@ BEGIN
                         THEN ARRAY(SELECT k FROM jsonb_object_keys(c2.differing) AS k ORDER BY k)
                         ELSE (SELECT array_agg(DISTINCT kv.key ORDER BY kv.key)
                                 FROM jsonb_array_elements(c2.members) WITH ORDINALITY AS r(m, n)
-                                JOIN pg_temp.tdm_returning b2 ON b2.rel = c2.rel AND b2.own
-                                                              AND b2.env = r.m ->> 'env' AND r.m -> 'row' @> b2.new_json
+                                JOIN pg_temp.tdm_brought_member b2 ON b2.conflict_id = c2.conflict_id AND b2.n = r.n
                                CROSS JOIN LATERAL jsonb_each(r.m -> 'row') AS kv
                                WHERE r.n - 1 = ANY (c2.rekeyed) AND kv.key NOT IN (mt.release_column, mt.feature_column)
                                  AND kv.value IS DISTINCT FROM c2.members -> 0 -> 'row' -> kv.key) END AS changed
               FROM tdm.conflict c2
               JOIN tdm.managed_table mt ON mt.rel = c2.rel
              CROSS JOIN LATERAL jsonb_array_elements(c2.members) WITH ORDINALITY AS e(m, n)
-             CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM pg_temp.tdm_returning r
-                                                 WHERE r.rel = c2.rel AND r.own AND r.env = e.m ->> 'env'
-                                                   AND e.m -> 'row' @> r.new_json) AS returning) b
+             CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM pg_temp.tdm_brought_member r
+                                                 WHERE r.conflict_id = c2.conflict_id AND r.n = e.n) AS returning) b
              WHERE c2.run_id = run AND c2.rel = the_rel AND c2.kind = 'duplicate_pk'
                AND c2.members -> 0 ->> 'env' = 'master' AND e.n > 1
              GROUP BY c2.conflict_id, c2.members, c2.rel, c2.rekeyed, c2.differing, mt.release_column,
@@ -932,9 +955,7 @@ BEGIN
                                                    WHERE coalesce(jsonb_typeof(c2.members -> 0 -> 'row' -> col), 'null') = 'null'
                                                       OR coalesce(jsonb_typeof(e.mem -> 'row' -> col), 'null') = 'null'))
                -- (a row brought again under the key tdm gave it: master's)
-               AND NOT EXISTS (SELECT FROM jsonb_array_elements(c2.members) WITH ORDINALITY AS e(mem, n)
-                                JOIN pg_temp.tdm_returning b ON b.rel = c2.rel AND b.own AND b.env = e.mem ->> 'env'
-                                WHERE e.n > 1 AND e.mem -> 'row' @> b.new_json)) x
+               AND NOT EXISTS (SELECT FROM pg_temp.tdm_brought_member b WHERE b.conflict_id = c2.conflict_id)) x
       -- (the keys tdm generated in master's runs, once, the first run's entry each)
       JOIN (SELECT DISTINCT ON (k.new_key) k.new_key, k.env,
                    tdm._key_label((SELECT mt.pk_columns FROM tdm.managed_table mt WHERE mt.rel = the_rel), k.old_key) AS from_key,
@@ -2148,12 +2169,17 @@ BEGIN
       '     latest AS (SELECT g.*, (SELECT max(x.run_id) FROM tdm.run x'
       '                              WHERE x.release = g.release AND x.status = ''completed'') AS run_id'
       '                  FROM answering g WHERE g.release IS NOT NULL)'
+      -- (the map entries first, on their own: joined with the conflicts
+      -- by run alone, the rows read by every conflict of the run, sorted
+      -- on disk, grew with the cube of the release's size, p310)
+      ', mapped AS MATERIALIZED ('
+      ' SELECT g.*, k.conflict_id FROM latest g'
+      '   JOIN tdm.key_map k ON k.run_id = g.run_id AND k.rel = $1 AND k.env = g.env AND %1$s = g.key)'
       ', found AS ('
       ' SELECT g.env, array_to_string(g.key, '','') AS key, g.release, g.nk_values AS now, %3$s AS was,'
       '        false AS in_master, g.tag'
-      '   FROM latest g'
-      '   JOIN tdm.key_map k ON k.run_id = g.run_id AND k.rel = $1 AND k.env = g.env AND %1$s = g.key'
-      '   JOIN tdm.conflict c ON c.run_id = k.run_id AND c.conflict_id = k.conflict_id'
+      '   FROM mapped g'
+      '   JOIN tdm.conflict c ON c.run_id = g.run_id AND c.conflict_id = g.conflict_id AND c.rel = $1'
       '  CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
       '  WHERE e.m->>''env'' = g.env AND %2$s = g.key AND NOT (%4$s) AND NOT %6$s'
       '%5$s)'
@@ -2345,9 +2371,9 @@ BEGIN
   END IF;
   CREATE TEMP TABLE tdm_returning (rel regclass, env text, row_hash bigint, old_key text[], old_json jsonb,
                                    new_key text[], new_json jsonb, own bool) ON COMMIT DROP;
-  -- (looked up per conflict by table and environment: 4,000 rows brought
-  -- again took 6 s to scan per conflict, p306)
-  CREATE INDEX ON tdm_returning (rel, env);
+  -- (looked up per conflict member by table, environment and key: 4,000
+  -- rows brought again took 6 s to scan per conflict, p306)
+  CREATE INDEX ON tdm_returning (rel, env, new_json);
   -- (the children's references it set, by foreign key: in master's keys
   -- now, which tdm._translate_earlier does not translate again)
   CREATE TEMP TABLE tdm_returning_fk (rel regclass, edge text, env text, row_hash bigint) ON COMMIT DROP;

@@ -744,6 +744,8 @@ DECLARE
   collision jsonb;    -- the first such key
   collided text[] := '{}';        -- every natural key so held: "<key> <value>"
   to_rename jsonb := '{}';        -- the members that need new values, and the columns to give
+  met text;           -- the member a natural key collides with
+  met_pairs text[] := '{}';       -- "<member> and <member> would both have <key> <value>"
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
   -- as it was: it was checked when it was taken.
@@ -1130,7 +1132,8 @@ BEGIN
                                                     FROM unnest(cols) AS col), candidate, false));
       holder := tdm._key_taken_for(c.conflict_id, cols, candidate, in_environments => false);
       IF holder IS NOT NULL THEN
-        RAISE EXCEPTION 'decision on %: the merged % % is taken by %', NEW.conflict_id, nk, candidate, holder
+        RAISE EXCEPTION 'decision on %: the merged % % is taken by %', NEW.conflict_id, tdm._column_names(cols),
+          candidate, holder
           USING ERRCODE = 'unique_violation',
                 HINT = format('Choose a value no row of another release in %s or in master has.', c.rel);
       END IF;
@@ -1203,19 +1206,26 @@ BEGIN
         IF (SELECT bool_or(v = 'null') FROM jsonb_each(candidate) AS e(k, v)) THEN
           CONTINUE;  -- a NULL natural key matches nothing
         END IF;
-        IF EXISTS (SELECT 1 FROM jsonb_array_elements(seen) x
-                    WHERE tdm._same_key(c.rel, cols, x -> 'key', candidate, m.normalize_keys)
-                      AND NOT tdm._kept_as_one(c, x -> 'source', member_source)
-                      -- (and as other decisions rename them: a row's own conflict its email)
-                      AND tdm._same_key(c.rel, cols,
-                                        tdm._key_renamed_elsewhere(c, x -> 'source', x -> 'key',
-                                                                   NEW.renames -> (x ->> 'label')),
-                                        tdm._key_renamed_elsewhere(c, member_source, candidate,
-                                                                   NEW.renames -> label),
-                                        m.normalize_keys)) THEN
-          -- (Every member that needs new values is named, not the first.)
+        met := (SELECT x ->> 'label' FROM jsonb_array_elements(seen) x
+                 WHERE tdm._same_key(c.rel, cols, x -> 'key', candidate, m.normalize_keys)
+                   AND NOT tdm._kept_as_one(c, x -> 'source', member_source)
+                   -- (and as other decisions rename them: a row's own conflict its email)
+                   AND tdm._same_key(c.rel, cols,
+                                     tdm._key_renamed_elsewhere(c, x -> 'source', x -> 'key',
+                                                                NEW.renames -> (x ->> 'label')),
+                                     tdm._key_renamed_elsewhere(c, member_source, candidate,
+                                                                NEW.renames -> label),
+                                     m.normalize_keys)
+                 LIMIT 1);
+        IF met IS NOT NULL THEN
+          -- (Every member that needs new values is named, not the first;
+          -- and which it meets, renamed or as collected.)
           colliding := colliding || label;
           collision := coalesce(collision, candidate);
+          met_pairs := met_pairs || format('%s%s and %s%s would both have %s %s',
+                                           met, CASE WHEN NEW.renames -> met ?| cols THEN ' (renamed)' ELSE '' END,
+                                           label, CASE WHEN NEW.renames -> label ?| cols THEN ' (renamed)' ELSE '' END,
+                                           tdm._column_names(cols), candidate);
           CONTINUE;
         END IF;
         seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source,
@@ -1238,15 +1248,15 @@ BEGIN
                                             WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.foreign_keys) fk
                                                                WHERE fk -> 'columns' ? k)) THEN
         RAISE EXCEPTION 'decision on %: keep_all would keep two rows with % %', NEW.conflict_id,
-          nk, collision
+          tdm._column_names(cols), collision
           USING ERRCODE = 'unique_violation',
                 HINT = format('Every column of that key (%s) is a reference: the rows are one link, and a new value'
                               ' would point one at another row. Keep one of them (keep), merge them, or delete'
-                              ' them (delete_all).', nk);
+                              ' them (delete_all).', tdm._column_names(cols));
       END IF;
       -- (Every key so held is named at once, with the values to give.)
       IF colliding <> '{}' THEN
-        collided := collided || format('%s %s', nk, collision);
+        collided := collided || format('%s %s', tdm._column_names(cols), collision);
         SELECT to_rename || jsonb_object_agg(l, coalesce(to_rename -> l, '{}')
                                                 || jsonb_build_object(tdm._rename_example(c.rel, cols), '...'))
           INTO to_rename FROM unnest(colliding) AS l;
@@ -1256,6 +1266,7 @@ BEGIN
       RAISE EXCEPTION 'decision on %: keep_all would keep two rows with %', NEW.conflict_id,
         array_to_string(collided, ', and with ')
         USING ERRCODE = 'unique_violation',
+              DETAIL = array_to_string(met_pairs, '; ') || '.',
               HINT = format('Give %s new values in renames, e.g. renames => %s.',
                             -- (e2, e3 and e4)
                             (SELECT concat_ws(' and ', nullif(array_to_string(a[1:cardinality(a) - 1], ', '), ''),

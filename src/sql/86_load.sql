@@ -615,6 +615,31 @@ $$;
 
 -- Loads every managed table's collected rows into the target; returns the
 -- rows loaded and records per table counts in the run.
+-- Whether `target` holds the release's rows as validation approved them
+-- (the collected rows): the same count, then the same checksum, table by
+-- table (the count first: it tells most differences without hashing).
+CREATE FUNCTION tdm._holds_as_approved(target text, release text) RETURNS bool
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t record;
+  same bool;
+BEGIN
+  FOR t IN SELECT x.managed AS rel, x.rel AS target_rel, x.release_column,
+                  format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
+             FROM tdm._target_tables(target) x LOOP
+    EXECUTE format('SELECT (SELECT count(*) FROM %s) = (SELECT count(*) FROM %s t WHERE t.%I = $1)',
+                   t.collected, t.target_rel, t.release_column)
+      INTO same USING release;
+    IF NOT same
+       OR (tdm._release_checksum(t.collected, t.rel, t.release_column, NULL, true, t.target_rel)).checksum
+          <> (tdm._release_checksum(t.target_rel, t.rel, t.release_column, release, true, t.target_rel)).checksum THEN
+      RETURN false;
+    END IF;
+  END LOOP;
+  RETURN true;
+END
+$$;
+
 CREATE FUNCTION tdm._load(run bigint, release text, target text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -635,69 +660,87 @@ BEGIN
   -- (And the audit's head, before the target's rows are locked; in this
   -- order, so that a load waiting for another's holds no head.)
   PERFORM tdm._audit_reserve();
-  -- (Other releases' rows in the target that reference the rows replaced:
-  -- refused, not deleted or changed by an ON DELETE action.)
-  PERFORM tdm._refuse_referenced_delete(
-    'consolidate', target, release, 'loading the release again',
-    CASE WHEN tdm._presence(release_status) = 'target'
-         -- (in master already: consolidated before the releases that
-         -- reference it, which cannot be undone by consolidating first)
-         THEN format('Release %s is in master already (%s), and those releases were consolidated against its'
-                     ' rows in %s: leave it as it is, or delete their rows from %s first and consolidate them'
-                     ' again afterwards.', release, release_status, target, target)
-         ELSE format('Consolidate release %s before the releases that reference it, or delete their rows from %s'
-                     ' first and consolidate them again afterwards.', release, target) END, true);
-  FOR t IN SELECT x.managed AS rel, x.step, x.rel AS target_rel, x.release_column,
-                  format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
-             FROM tdm._target_tables(target) x LOOP
-    deletes := deletes || format('d%s AS (DELETE FROM %s WHERE %I = $1)',
-                                 t.step, t.target_rel, t.release_column);
-  END LOOP;
-  EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
-  PERFORM tdm._refuse_kept_rows('consolidate', target, release, 'the load deletes before loading them again',
-                                 'Nothing was loaded');
-  closure := tdm._closure(run, target);
-  -- (Past the keys about to be written first, when a trigger or rule of
-  -- the target may draw one during the load: that reads every collected
-  -- row, which the load otherwise need not.)
-  IF tdm._writing_triggers(target) IS NOT NULL THEN
-    PERFORM tdm._advance_sequences(ARRAY(SELECT x.rel FROM tdm._target_tables(target) x ORDER BY x.step),
-                                   ARRAY(SELECT format('pg_temp.%I', tdm._collected_name(x.managed))::regclass
-                                           FROM tdm._target_tables(target) x ORDER BY x.step));
+  -- A target that holds the release's rows as approved (a run called
+  -- again on unchanged data, its closure from master in place) is left as
+  -- it is: deleting and loading them again costs what the first load did,
+  -- and far more where the target's referencing columns have no index
+  -- (PostgreSQL then scans the children for each parent deleted, p312).
+  -- (Only where an earlier call of the run completed: a first load need
+  -- not read the target.)
+  IF EXISTS (SELECT FROM tdm.job j
+              WHERE j.release = _load.release AND j.kind = 'consolidate' AND j.status = 'completed'
+                AND j.detail ->> 'run_id' = run::text AND j.detail ->> 'run_status' = 'completed')
+     AND tdm._holds_as_approved(target, release) THEN
+    closure := tdm._closure(run, target);
   END IF;
-  FOR t IN SELECT x.managed AS rel, x.step, x.rel AS target_rel,
-                  format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
-             FROM tdm._target_tables(target) x LOOP
-    IF tdm._load_rows(t.collected, t.target_rel) IS NULL THEN
-      inserts := inserts || tdm._insert_clause('i' || t.step, t.target_rel, t.collected::text);
+  IF closure IS NOT NULL AND cardinality(closure) = 0 THEN
+    RAISE NOTICE 'consolidate: % holds release %''s rows as approved (count and checksum of each table): nothing'
+                 ' is deleted or loaded again', target, release;
+  ELSE
+    -- (Other releases' rows in the target that reference the rows replaced:
+    -- refused, not deleted or changed by an ON DELETE action.)
+    PERFORM tdm._refuse_referenced_delete(
+      'consolidate', target, release, 'loading the release again',
+      CASE WHEN tdm._presence(release_status) = 'target'
+           -- (in master already: consolidated before the releases that
+           -- reference it, which cannot be undone by consolidating first)
+           THEN format('Release %s is in master already (%s), and those releases were consolidated against its'
+                       ' rows in %s: leave it as it is, or delete their rows from %s first and consolidate them'
+                       ' again afterwards.', release, release_status, target, target)
+           ELSE format('Consolidate release %s before the releases that reference it, or delete their rows from %s'
+                       ' first and consolidate them again afterwards.', release, target) END, true);
+    FOR t IN SELECT x.managed AS rel, x.step, x.rel AS target_rel, x.release_column,
+                    format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
+               FROM tdm._target_tables(target) x LOOP
+      deletes := deletes || format('d%s AS (DELETE FROM %s WHERE %I = $1)',
+                                   t.step, t.target_rel, t.release_column);
+    END LOOP;
+    EXECUTE format('WITH %s SELECT 1', array_to_string(deletes, ', ')) USING release;
+    PERFORM tdm._refuse_kept_rows('consolidate', target, release, 'the load deletes before loading them again',
+                                   'Nothing was loaded');
+    closure := tdm._closure(run, target);
+    -- (Past the keys about to be written first, when a trigger or rule of
+    -- the target may draw one during the load: that reads every collected
+    -- row, which the load otherwise need not.)
+    IF tdm._writing_triggers(target) IS NOT NULL THEN
+      PERFORM tdm._advance_sequences(ARRAY(SELECT x.rel FROM tdm._target_tables(target) x ORDER BY x.step),
+                                     ARRAY(SELECT format('pg_temp.%I', tdm._collected_name(x.managed))::regclass
+                                             FROM tdm._target_tables(target) x ORDER BY x.step));
     END IF;
-  END LOOP;
-  inserts := inserts || closure;
-  IF cardinality(inserts) > 0 THEN
-    EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
+    FOR t IN SELECT x.managed AS rel, x.step, x.rel AS target_rel,
+                    format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
+               FROM tdm._target_tables(target) x LOOP
+      IF tdm._load_rows(t.collected, t.target_rel) IS NULL THEN
+        inserts := inserts || tdm._insert_clause('i' || t.step, t.target_rel, t.collected::text);
+      END IF;
+    END LOOP;
+    inserts := inserts || closure;
+    IF cardinality(inserts) > 0 THEN
+      EXECUTE format('WITH %s SELECT 1', array_to_string(inserts, ', '));
+    END IF;
+    PERFORM tdm._check_loaded_references();
+    -- The target's deferred constraints are checked now, where what they
+    -- refuse is the load's refusal; at commit it would be the caller's,
+    -- with PostgreSQL's message alone. Those deferred by default are
+    -- deferred again. (SET CONSTRAINTS names every constraint of that name
+    -- in the schema, other tables' too: a name that one of them holds
+    -- without being deferrable, or that some hold deferred and some not,
+    -- is left to the commit.)
+    FOR t IN SELECT n.nspname, con.conname, bool_and(same.condeferrable) AS deferrable,
+                    bool_and(same.condeferred) AS deferred, bool_or(same.condeferred) AS any_deferred
+               FROM pg_constraint con
+               JOIN pg_namespace n ON n.oid = con.connamespace
+               JOIN tdm._target_tables(target) x ON x.rel = con.conrelid
+               JOIN pg_constraint same ON same.connamespace = con.connamespace AND same.conname = con.conname
+              WHERE con.condeferrable
+              GROUP BY 1, 2 ORDER BY 1, 2 LOOP
+      CONTINUE WHEN NOT t.deferrable OR t.deferred <> t.any_deferred;
+      EXECUTE format('SET CONSTRAINTS %I.%I IMMEDIATE', t.nspname, t.conname);
+      IF t.deferred THEN
+        EXECUTE format('SET CONSTRAINTS %I.%I DEFERRED', t.nspname, t.conname);
+      END IF;
+    END LOOP;
   END IF;
-  PERFORM tdm._check_loaded_references();
-  -- The target's deferred constraints are checked now, where what they
-  -- refuse is the load's refusal; at commit it would be the caller's,
-  -- with PostgreSQL's message alone. Those deferred by default are
-  -- deferred again. (SET CONSTRAINTS names every constraint of that name
-  -- in the schema, other tables' too: a name that one of them holds
-  -- without being deferrable, or that some hold deferred and some not,
-  -- is left to the commit.)
-  FOR t IN SELECT n.nspname, con.conname, bool_and(same.condeferrable) AS deferrable,
-                  bool_and(same.condeferred) AS deferred, bool_or(same.condeferred) AS any_deferred
-             FROM pg_constraint con
-             JOIN pg_namespace n ON n.oid = con.connamespace
-             JOIN tdm._target_tables(target) x ON x.rel = con.conrelid
-             JOIN pg_constraint same ON same.connamespace = con.connamespace AND same.conname = con.conname
-            WHERE con.condeferrable
-            GROUP BY 1, 2 ORDER BY 1, 2 LOOP
-    CONTINUE WHEN NOT t.deferrable OR t.deferred <> t.any_deferred;
-    EXECUTE format('SET CONSTRAINTS %I.%I IMMEDIATE', t.nspname, t.conname);
-    IF t.deferred THEN
-      EXECUTE format('SET CONSTRAINTS %I.%I DEFERRED', t.nspname, t.conname);
-    END IF;
-  END LOOP;
 
   -- What is in the target now is what validation approved.
   FOR t IN SELECT x.managed AS rel, x.rel AS target_rel, x.release_column,

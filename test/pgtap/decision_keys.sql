@@ -3,7 +3,7 @@
 -- decision (a superuser's insert of a complete row) adds no audit row,
 -- while a checked one always does, whatever its statement returns.
 BEGIN;
-SELECT plan(37);
+SELECT plan(39);
 
 CREATE SCHEMA tap_keys;
 CREATE TABLE tap_keys.t (id int PRIMARY KEY, d date, amt numeric, code char(5), email text,
@@ -141,6 +141,20 @@ SELECT lives_ok($$SELECT tdm.resolve('C-tapkeys0001', 'keep', 'st2', rationale =
                 'tdm.resolve replaces it');
 SELECT is((SELECT keep_env FROM tdm.decision WHERE conflict_id = 'C-tapkeys0001'), 'st2',
           'with the new choice');
+-- The audit trail says what each was: who decided, which member was kept,
+-- why, at which priority; a withdrawal names what it withdrew.
+SELECT results_eq($$SELECT a.role::text, a.detail FROM tdm.audit a
+                     WHERE a.object = 'C-tapkeys0001' AND a.action = 'decide' ORDER BY a.audit_id$$,
+  $$VALUES (current_user::text, '{"action": "keep", "keep_env": "st1", "renames": null, "merged": null,
+                                  "rationale": "st1 is right", "priority": 3}'::jsonb),
+           (current_user::text, '{"action": "keep", "keep_env": "st1", "renames": null, "merged": null,
+                                  "rationale": "\u00a0ok", "priority": 3}'),
+           (current_user::text, '{"action": "keep", "keep_env": "st2", "renames": null, "merged": null,
+                                  "rationale": "st2 rather", "priority": 3}')$$,
+  'each decision''s audit row records its decider, action, member kept, rationale and priority');
+DELETE FROM tdm.decision WHERE conflict_id = 'C-tapkeys0001';
+SELECT is((SELECT a.detail FROM tdm.audit a WHERE a.object = 'C-tapkeys0001' AND a.action = 'withdraw_decision'),
+          '{"action": "keep"}', 'a withdrawal is audited with the action it withdrew');
 
 -- A table that computes a column takes no value for it from a decision
 -- (the value would be dropped at the load, the decision marked applied).

@@ -1,9 +1,10 @@
 -- A keep_all whose members share a natural key names every member that
 -- needs new values, not the first: three environments' widget, kept all
 -- without renames, is refused naming kh2 and kh3 at once; renamed in kh2
--- alone, naming kh3; renamed in both, taken.
+-- alone, naming kh3; renamed in both to one value, naming the two
+-- renames that meet; renamed in both apart, taken.
 BEGIN;
-SELECT plan(4);
+SELECT plan(5);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -45,6 +46,22 @@ SELECT is(pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames =>
                                                       rationale => 'three widgets')$$, :'widget')),
   $$Give kh3 new values in renames, e.g. renames => '{"kh3": {"name": "..."}}'.$$,
   'renamed in kh2 alone, it names kh3');
+CREATE FUNCTION pg_temp.detail_of(decide text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  detail text;
+BEGIN
+  EXECUTE decide;
+  RETURN NULL;
+EXCEPTION WHEN unique_violation THEN
+  GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+  RETURN detail;
+END
+$$;
+SELECT is(pg_temp.detail_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"kh2": {"name": "widget 9"},
+                                                                                     "kh3": {"name": "widget 9"}}',
+                                                        rationale => 'three widgets')$$, :'widget')),
+  'kh2 (renamed) and kh3 (renamed) would both have name {"name": "widget 9"}.',
+  'renamed both to one value: the DETAIL says the two renames meet, not that kh3 lacks one');
 SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"kh2": {"name": "widget 2"}, "kh3": {"name": "widget 3"}}',
                                             rationale => 'three widgets')$$, :'widget'),
   'renamed in both, the decision is taken');

@@ -55,7 +55,7 @@ SELECT is((SELECT count(*)::int FROM tdm.review_queue WHERE release = 'TLK' AND 
 SELECT is(pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'keep_all', rationale => 'both')$$,
                                  (SELECT conflict_id FROM tdm.review_queue
                                    WHERE release = 'TLK' AND rel = 'tap_lk.lk_member'::regclass))),
-          'Every column of that key (user_id,group_id) is a reference: the rows are one link, and a new value would'
+          'Every column of that key (user_id, group_id) is a reference: the rows are one link, and a new value would'
           ' point one at another row. Keep one of them (keep), merge them, or delete them (delete_all).',
           'keep_all of one link: the hint does not ask to rename a reference');
 SELECT alike(pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'keep_all', rationale => 'both')$$,

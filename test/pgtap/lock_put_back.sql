@@ -4,7 +4,7 @@
 -- the release's rows in the environments "part of no release", and a
 -- rollback before its promotion left it consolidated with no lock.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -56,6 +56,9 @@ ALTER TABLE staging.lp_thing RENAME TO lp_item;
 ALTER TABLE master.lp_thing RENAME TO lp_item;
 SELECT tdm.rollback(:before);
 SELECT lives_ok($$SELECT tdm.promote('LP')$$, 'and promoted again');
+SELECT results_eq($$SELECT id, name, tdm_release FROM master.lp_item ORDER BY id$$,
+                  $$VALUES (1, 'one', 'LA'), (2, 'two', 'LP'), (3, 'three', 'LP')$$,
+                  'master holds LP''s rows again, beside LA''s');
 
 SELECT * FROM finish();
 ROLLBACK;

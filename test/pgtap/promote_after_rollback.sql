@@ -8,7 +8,7 @@
 -- A snapshot whose copy was dropped from tdm_snapshot is refused at the
 -- call, naming the snapshot and the copy; nothing changes.
 BEGIN;
-SELECT plan(11);
+SELECT plan(12);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -70,6 +70,10 @@ SELECT is(pg_temp.hint_of($$SELECT tdm.promote('PAR_D')$$),
           'the HINT says the rows were deleted from master, and how to put them back');
 INSERT INTO master.par_part SELECT * FROM staging.par_part WHERE id = 1;
 SELECT lives_ok($$SELECT tdm.promote('PAR_D')$$, 'as the HINT says, the row copied back: PAR_D is promoted');
+SELECT results_eq($$SELECT l.id, l.tdm_release, p.code FROM master.par_line l JOIN master.par_part p ON p.id = l.part_id
+                     ORDER BY l.id$$,
+                  $$VALUES (5, 'PAR_D', 'P1')$$,
+                  'master holds PAR_D''s line, referencing the part copied back (PAR_B''s line stays deleted)');
 
 -- A snapshot's copy dropped from tdm_snapshot by hand.
 SELECT tdm.snapshot('par copy dropped') AS dropped \gset

@@ -66,6 +66,9 @@ SELECT is((SELECT count(*) FROM staging.ou_order), 0::bigint, 'and nothing is lo
 
 -- A soft delete: the target's trigger marks the row and skips the DELETE.
 SELECT tdm.tag_release('TOU2'), tdm.consolidate('TOU2');
+-- (A row changed in staging by hand, for the call again to load the
+-- release again: on rows as approved it loads nothing, decision 425.)
+UPDATE staging.ou_item SET v = 'changed by hand' WHERE id = 1;
 CREATE FUNCTION pg_temp.ou_soft_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE staging.ou_item SET deleted = true WHERE id = OLD.id;
@@ -80,6 +83,7 @@ SELECT throws_like($$SELECT tdm.consolidate('TOU2')$$,
 SELECT throws_ok($$SELECT tdm.consolidate('TOU2')$$, '27000', NULL, '(triggered_data_change_violation)');
 SELECT is((SELECT count(*) FROM staging.ou_item WHERE NOT deleted), 3::bigint, 'the rows stay as they were');
 DROP TRIGGER ou_soft_delete ON staging.ou_item;
+UPDATE staging.ou_item SET v = 'v' WHERE id = 1;  -- (as loaded)
 -- A rule PostgreSQL does not apply to data-modifying WITH statements (an
 -- audit rule DO ALSO): refused before anything is read, naming it.
 CREATE TABLE staging.ou_item_log (id int);
