@@ -613,8 +613,6 @@ BEGIN
 END
 $$;
 
--- Loads every managed table's collected rows into the target; returns the
--- rows loaded and records per table counts in the run.
 -- Whether `target` holds the release's rows as validation approved them
 -- (the collected rows): the same count, then the same checksum, table by
 -- table (the count first: it tells most differences without hashing).
@@ -640,6 +638,8 @@ BEGIN
 END
 $$;
 
+-- Loads every managed table's collected rows into the target; returns the
+-- rows loaded and records per table counts in the run.
 CREATE FUNCTION tdm._load(run bigint, release text, target text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
