@@ -1380,7 +1380,9 @@ BEGIN
   -- New keys: the ones an earlier call of the run gave (a re-run loads the
   -- same rows), else the next ones, given in the rows' order.
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey') THEN
-    IF rekeyed_col IS NULL THEN  -- (its refusal: a key it cannot generate)
+    -- (its refusal: a key it cannot generate; a sequence counting down
+    -- too, p309)
+    IF rekeyed_col IS NULL OR NOT tdm._rekeyable(the_rel) THEN
       -- (A keep_all decided while the row was merged away by a rule, which
       -- a later decision undid: its check could not ask for the key then,
       -- p293. Named, with the renames it needs.)
@@ -1400,7 +1402,8 @@ BEGIN
         RAISE EXCEPTION 'consolidate: % cannot take generated keys, and keep_all of % gives no new key to %',
           the_rel, unkeyed.conflicts, unkeyed.members
           USING ERRCODE = 'invalid_parameter_value',
-                DETAIL = 'When it was decided, the row was merged away by a rule; a decision since kept it.',
+                DETAIL = 'When it was decided, the row was merged away by a rule, which no longer holds: a decision'
+                         ' since kept it, or deleted the row it was merged into.',
                 HINT = 'Decide it again with the new key in renames (each of them, where several): '
                        || unkeyed.call;
       END IF;
@@ -2689,6 +2692,15 @@ BEGIN
       -- the row is still there: else the latest)
       '         LEFT JOIN pg_temp.tdm_env_tags g ON g.rel = $1 AND g.env = k.env AND g.key = x.from_key'
       '        WHERE k.run_id = ANY ($6) AND k.rel = $1 AND (g.release IS NULL OR g.release = r.release)'
+      -- (not to a key a decision of that run then deleted, a relationship
+      -- conflict's delete_all of the row renamed or given it: no row has
+      -- it; the reference is to a deleted row, below, p309)
+      '          AND NOT (k.reason IN (''rekeyed'', ''renamed'')'
+      '                   AND EXISTS (SELECT 1 FROM tdm.decision d'
+      '                                 JOIN tdm.conflict c ON c.conflict_id = d.conflict_id AND c.run_id = k.run_id'
+      '                                CROSS JOIN LATERAL jsonb_array_elements(c.members) AS dm(m)'
+      '                                WHERE d.action = ''delete_all'' AND c.rel = $1 AND c.status = ''applied'''
+      '                                  AND dm.m ->> ''env'' = k.env AND dm.m -> ''row'' @> k.new_key))'
       '        ORDER BY k.env, x.from_key, k.run_id DESC),'
       '     changed AS ('
       '       UPDATE %3$s t SET %4$s FROM earlier k'
@@ -2896,7 +2908,12 @@ BEGIN
       '                      SELECT a.m ->> ''env'', a.m -> ''row'', a.m ->> ''into'''
       '                        FROM jsonb_array_elements(c.deleted_along) AS a(m)'
       '                       WHERE c.deleted_along IS NOT NULL) cm'
-      '  CROSS JOIN LATERAL (SELECT %1$s AS key) k'
+      -- (by the environment's key: a member renamed or given a new key
+      -- before its relationship conflict deleted it holds that one, p309)
+      '  CROSS JOIN LATERAL (SELECT coalesce((SELECT %4$s FROM tdm.key_map km'
+      '                                        WHERE km.run_id = c.run_id AND km.rel = $1 AND km.env = cm.env'
+      '                                          AND km.reason IN (''rekeyed'', ''renamed'') AND km.new_key = %5$s'
+      '                                        LIMIT 1), %1$s) AS key) k'
       '  WHERE d.action = ''delete_all'' AND cm.env <> ''master'''
       '    AND NOT EXISTS (SELECT 1 FROM %2$s p WHERE p.tdm_env = cm.env AND %3$s = k.key)'
       -- (unless the environment's row with that key is another release's now)
@@ -2904,7 +2921,10 @@ BEGIN
       '                     WHERE g.rel = $1 AND g.env = cm.env AND g.key = k.key AND g.release <> r.release)'
       '  ORDER BY cm.env, k.key, c.run_id DESC, c.conflict_id',
       tdm._member_key(parent_rel, pm.pk_columns, 'cm."row"'),
-      format('pg_temp.%I', tdm._collected_name(parent_rel)), tdm._key_text(pm.pk_columns, 'p'))
+      format('pg_temp.%I', tdm._collected_name(parent_rel)), tdm._key_text(pm.pk_columns, 'p'),
+      tdm._member_key(parent_rel, pm.pk_columns, 'km.old_key'),
+      format('jsonb_build_object(%s)', (SELECT string_agg(format('%L, cm."row" -> %L', c, c), ', ')
+                                          FROM unnest(pm.pk_columns) AS c)))
       USING parent_rel, runs;
   END LOOP;
   -- The rows that reference them, noted while their keys are still the

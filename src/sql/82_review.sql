@@ -745,6 +745,9 @@ DECLARE
   collided text[] := '{}';        -- every natural key so held: "<key> <value>"
   to_rename jsonb := '{}';        -- the members that need new values, and the columns to give
   met text;           -- the member a natural key collides with
+  away text;          -- another conflict that merges away or deletes a renamed member
+  away_how text;
+  away_by text;
   met_pairs text[] := '{}';       -- "<member> and <member> would both have <key> <value>"
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
@@ -1185,6 +1188,34 @@ BEGIN
                                   ' delete them (delete_all).');
         END IF;
         holder := NULL;
+        -- A member another conflict merges away or deletes (by its rule,
+        -- or by its decision) is not kept by this one: its renames would
+        -- be accepted, marked applied, and lost (p309).
+        SELECT o.conflict_id,
+               CASE WHEN r.action = 'delete_all' THEN 'deletes its row' ELSE 'merges its row into another' END,
+               CASE WHEN o.status = 'auto_resolved' THEN format('by rule %s', o.rule)
+                    ELSE format('by its decision (%s)', r.action) END
+          INTO away, away_how, away_by
+          FROM tdm.conflict_member cm
+         CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) s
+          JOIN tdm.conflict o ON o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
+                             AND o.kind <> 'relationship' AND o.status IN ('auto_resolved', 'decided')
+                             AND o.members @> jsonb_build_array(s.source)
+         -- (a decided one by its decision, whatever rule it was recorded with)
+         CROSS JOIN LATERAL tdm._resolution(CASE WHEN o.status = 'decided'
+                                                 THEN jsonb_populate_record(o, '{"rule": "manual"}') ELSE o END) r
+         CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(om, n)
+         WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = checking.label
+           AND e.om @> s.source
+           AND (r.action = 'delete_all' OR (r.action IN ('keep', 'merge') AND (e.n - 1) IS DISTINCT FROM r.survivor))
+         ORDER BY o.conflict_id LIMIT 1;
+        IF away IS NOT NULL THEN
+          RAISE EXCEPTION 'decision on %: renames give % new values, but conflict % % (%): they would not apply',
+            NEW.conflict_id, label, away, away_how, away_by
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Decide %s first (keep_all there keeps %s''s row as an entity of its own, with renames'
+                                ' there if needed), or leave %s out of renames here.', away, label, label);
+        END IF;
       END LOOP;
     END IF;
     -- After the renames, no two kept members may share a natural key, and

@@ -1156,7 +1156,13 @@ BEGIN
      WHERE v.run_id = run AND x.rel = v.rel AND NOT v.detail ? 'decision'
        AND EXISTS (SELECT FROM jsonb_array_elements(x.members) m
                     WHERE m ->> 'env' = v.row_key ->> 'env'
-                      AND m -> 'row' @> coalesce(v.row_key -> 'env_key', v.row_key -> 'key'));
+                      AND (m -> 'row' @> coalesce(v.row_key -> 'env_key', v.row_key -> 'key')
+                           -- (a row brought again: its member holds the key
+                           -- an earlier release gave it, p309)
+                           OR EXISTS (SELECT FROM tdm.key_map e
+                                       WHERE e.run_id = ANY ((SELECT tdm._master_runs(release))::bigint[]) AND e.rel = v.rel
+                                         AND e.env = v.row_key ->> 'env' AND e.old_key = v.row_key -> 'env_key'
+                                         AND m -> 'row' @> e.new_key)));
   END IF;
   RETURN errors;
 EXCEPTION WHEN raise_exception OR undefined_function OR undefined_table OR undefined_object THEN

@@ -75,6 +75,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._member_source(text, jsonb, text[]),
   tdm._kept_as_one(tdm.conflict, jsonb, jsonb),
   tdm._resolved_away(tdm.conflict, jsonb),
+  tdm._resolution(tdm.conflict),
   tdm._new_key_members(tdm.conflict, jsonb, bool),
   tdm._renamed_elsewhere(tdm.conflict, jsonb),
   tdm._key_renamed_elsewhere(tdm.conflict, jsonb, jsonb, jsonb),
