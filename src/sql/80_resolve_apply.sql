@@ -1207,6 +1207,35 @@ BEGIN
                             ' loaded.', clash.first, clash.second);
     END IF;
   END IF;
+  -- A row a reviewer's keep_all renames (another entity, with values of
+  -- its own) is not merged by a rule elsewhere either (its natural key's
+  -- conflict, by the values it had): else the renames were marked applied
+  -- and lost (p309, p313). A decision that merges it away or deletes it is
+  -- refused at the call, naming both: the decision check cannot see the
+  -- order decisions come in, withdrawals or approvals.
+  IF EXISTS (SELECT FROM pg_temp.tdm_plan p WHERE p.renaming AND NOT p.by_rule AND p.patch <> '{}') THEN
+    DELETE FROM pg_temp.tdm_plan t
+     WHERE t.role = 'drop' AND t.by_rule
+       AND EXISTS (SELECT FROM pg_temp.tdm_plan p
+                    WHERE p.row_ctid = t.row_ctid AND p.renaming AND NOT p.by_rule AND p.patch <> '{}'
+                      AND p.role IN ('keep', 'rekey'));
+    SELECT t.conflict_id AS first, p.conflict_id AS second, t.env, t.key,
+           CASE t.role WHEN 'delete' THEN 'deletes' ELSE 'merges away' END AS first_fate
+      INTO clash
+      FROM pg_temp.tdm_plan t
+      JOIN pg_temp.tdm_plan p ON p.row_ctid = t.row_ctid AND p.conflict_id <> t.conflict_id
+     WHERE t.role IN ('drop', 'delete') AND NOT t.by_rule
+       AND p.renaming AND NOT p.by_rule AND p.patch <> '{}' AND p.role IN ('keep', 'rekey')
+     ORDER BY t.conflict_id, p.conflict_id LIMIT 1;
+    IF clash.first IS NOT NULL THEN
+      RAISE EXCEPTION 'consolidate: %: the decision on % % %''s row (%), which the keep_all of % renames',
+        the_rel, clash.first, clash.first_fate, clash.env, array_to_string(clash.key, ', '), clash.second
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = format('The row is a member of both conflicts. Decide %s again (keep_all keeps the row as an'
+                            ' entity of its own), or leave %s out of the renames of %s (tdm.resolve), then'
+                            ' consolidate again; nothing was loaded.', clash.first, clash.env, clash.second);
+    END IF;
+  END IF;
   -- Nor is a row whose key names a deleted parent (a line whose order a
   -- decision deleted, kept by a reviewer or waiting for one) merged by a
   -- rule into another row with that key: it is the deleted parent's, not

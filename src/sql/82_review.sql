@@ -1188,22 +1188,22 @@ BEGIN
                                   ' delete them (delete_all).');
         END IF;
         holder := NULL;
-        -- A member another conflict merges away or deletes (by its rule,
-        -- or by its decision) is not kept by this one: its renames would
-        -- be accepted, marked applied, and lost (p309).
+        -- A member another conflict's decision merges away or deletes is
+        -- not kept by this one: its renames would be lost (p309). (A rule
+        -- that merges it gives way to the renames, tdm._apply_table; so
+        -- does nothing else: a decision taken, withdrawn or approved
+        -- after this one is refused at the call.)
         SELECT o.conflict_id,
                CASE WHEN r.action = 'delete_all' THEN 'deletes its row' ELSE 'merges its row into another' END,
-               CASE WHEN o.status = 'auto_resolved' THEN format('by rule %s', o.rule)
-                    ELSE format('by its decision (%s)', r.action) END
+               format('by its decision (%s)', r.action)
           INTO away, away_how, away_by
           FROM tdm.conflict_member cm
          CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) s
           JOIN tdm.conflict o ON o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
-                             AND o.kind <> 'relationship' AND o.status IN ('auto_resolved', 'decided')
+                             AND o.kind <> 'relationship' AND o.status = 'decided'
                              AND o.members @> jsonb_build_array(s.source)
-         -- (a decided one by its decision, whatever rule it was recorded with)
-         CROSS JOIN LATERAL tdm._resolution(CASE WHEN o.status = 'decided'
-                                                 THEN jsonb_populate_record(o, '{"rule": "manual"}') ELSE o END) r
+         -- (by its decision, whatever rule it was recorded with)
+         CROSS JOIN LATERAL tdm._resolution(jsonb_populate_record(o, '{"rule": "manual"}')) r
          CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(om, n)
          WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = checking.label
            AND e.om @> s.source
@@ -1251,7 +1251,10 @@ BEGIN
         IF met IS NOT NULL THEN
           -- (Every member that needs new values is named, not the first;
           -- and which it meets, renamed or as collected.)
-          colliding := colliding || label;
+          -- (the one whose renames made them meet, where only it was
+          -- renamed: its rename is the one to change, p313)
+          colliding := colliding || CASE WHEN NEW.renames -> met ?| cols AND NOT coalesce(NEW.renames -> label ?| cols, false)
+                                         THEN met ELSE label END;
           collision := coalesce(collision, candidate);
           met_pairs := met_pairs || format('%s%s and %s%s would both have %s %s',
                                            met, CASE WHEN NEW.renames -> met ?| cols THEN ' (renamed)' ELSE '' END,
@@ -1288,7 +1291,8 @@ BEGIN
       -- (Every key so held is named at once, with the values to give.)
       IF colliding <> '{}' THEN
         collided := collided || format('%s %s', tdm._column_names(cols), collision);
-        SELECT to_rename || jsonb_object_agg(l, coalesce(to_rename -> l, '{}')
+        -- (with the member's other renames, which stand)
+        SELECT to_rename || jsonb_object_agg(l, coalesce(to_rename -> l, NEW.renames -> l, '{}')
                                                 || jsonb_build_object(tdm._rename_example(c.rel, cols), '...'))
           INTO to_rename FROM unnest(colliding) AS l;
       END IF;

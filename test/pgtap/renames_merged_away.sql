@@ -1,7 +1,7 @@
--- keep_all's renames of a member another conflict merges away (by a rule,
--- or by its decision) would be accepted, marked applied and lost: they are
--- refused, naming that conflict (p309). Decided there first, both
--- decisions apply. And a keep_all decided without renames while its row
+-- keep_all's renames of a member another conflict merges away were
+-- accepted, marked applied and lost (p309, p313): a rule's merge gives
+-- way to them; another decision's is refused, when the renames are
+-- decided and at the call, naming both. And a keep_all decided without renames while its row
 -- was merged away, on a table whose key counts down (no key tdm can
 -- generate), is named at the load with the renames it needs once the row
 -- it was merged into is deleted, not met as an internal error.
@@ -51,27 +51,31 @@ SELECT tdm.tag_release('TRM'), tdm.consolidate('TRM', 'tap_rm');
 -- which a rule merges it into.
 SELECT conflict_id AS on_key FROM tdm.conflict WHERE rel = 'tap_rm.rm_item'::regclass AND kind = 'duplicate_pk' \gset
 SELECT conflict_id AS on_code FROM tdm.conflict WHERE rel = 'tap_rm.rm_item'::regclass AND kind <> 'duplicate_pk' \gset
+-- A decision that merges rm2's row away, taken first: the renames are
+-- refused at once, naming it.
+SELECT tdm.resolve(:'on_code', 'keep', 'rm1', rationale => 'one X6');
 SELECT is((pg_temp.error_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"rm2": {"b": 9, "code": "RV"}}',
                                                         rationale => 'another entity')$$, :'on_key'))).message,
-  format('decision on %s: renames give rm2 new values, but conflict %s merges its row into another (by rule %s):'
-         ' they would not apply', :'on_key', :'on_code',
-         (SELECT rule FROM tdm.conflict WHERE conflict_id = :'on_code')),
-  'renames of a member a rule merges away: refused, naming that conflict');
-SELECT is((pg_temp.error_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"rm2": {"b": 9}}',
-                                                        rationale => 'another entity')$$, :'on_key'))).hint,
-  format('Decide %s first (keep_all there keeps rm2''s row as an entity of its own, with renames there if needed),'
-         ' or leave rm2 out of renames here.', :'on_code'),
-  'the HINT: decide that one first, or leave the member out');
-SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"rm2": {"code": "RV"}}',
-                                            rationale => 'rm2''s is another entity')$$, :'on_code'),
-  'keep_all there, rm2''s row renamed RV');
-SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"rm2": {"b": 9}}',
-                                            rationale => 'and another key')$$, :'on_key'),
-  'then the renames of the key collision are taken');
+  format('decision on %s: renames give rm2 new values, but conflict %s merges its row into another (by its decision'
+         ' (keep)): they would not apply', :'on_key', :'on_code'),
+  'renames of a member another decision merges away: refused, naming it');
+-- Taken after: the call refuses, naming both, and loads nothing.
+DELETE FROM tdm.decision WHERE conflict_id = :'on_code';
+SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"rm2": {"b": 9, "code": "RV"}}',
+                                            rationale => 'another entity')$$, :'on_key'),
+  'with the rule alone on the other conflict, the renames are taken');
+SELECT tdm.resolve(:'on_code', 'keep', 'rm1', rationale => 'one X6 after all');
+SELECT is((pg_temp.error_of($$SELECT tdm.consolidate('TRM', 'tap_rm')$$)).message,
+  format('consolidate: tap_rm.rm_item: the decision on %s merges away rm2''s row (1, 7), which the keep_all of %s'
+         ' renames', :'on_code', :'on_key'),
+  'a decision since that merges the renamed row away: the call refuses, naming both');
+-- Withdrawn: the rule gives way to the renames, which apply.
+DELETE FROM tdm.decision WHERE conflict_id = :'on_code';
 SELECT tdm.consolidate('TRM', 'tap_rm');
 SELECT results_eq($$SELECT a, b, code, val FROM tap_rm.rm_item ORDER BY a, b$$,
   $$VALUES (1, 2, 'X6', 'e1 two'), (1, 7, 'X0', 'e1 seven'), (1, 9, 'RV', 'e2 seven')$$,
-  'both decisions applied: rm2''s row loaded as (1,9) RV');
+  'the rule that merged rm2''s row by its old code gives way: loaded as (1,9) RV');
+SELECT is((SELECT rows_renamed FROM tdm.run WHERE release = 'TRM'), 1::bigint, 'and counted as renamed');
 
 -- The keys that count down: rm2's tag X, merged into rm1's X by the code
 -- rule, is kept apart from rm1's Z (keep_all, accepted without renames);
