@@ -4,7 +4,7 @@
 -- alone, naming kh3; renamed in both to one value, naming the two
 -- renames that meet; renamed in both apart, taken.
 BEGIN;
-SELECT plan(5);
+SELECT plan(6);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -62,6 +62,13 @@ SELECT is(pg_temp.detail_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames 
                                                         rationale => 'three widgets')$$, :'widget')),
   'kh2 (renamed) and kh3 (renamed) would both have name {"name": "widget 9"}.',
   'renamed both to one value: the DETAIL says the two renames meet, not that kh3 lacks one');
+-- The member whose rename made rows meet is the one to rename again, with
+-- its other renames kept in the example: kh1 renamed (to its own name, a
+-- price too) meets kh2 and kh3 as collected.
+SELECT is(pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"kh1": {"name": "widget", "price": 11}}',
+                                                      rationale => 'three widgets')$$, :'widget')),
+  $$Give kh1 new values in renames, e.g. renames => '{"kh1": {"name": "...", "price": 11}}'.$$,
+  'renamed in kh1 alone, onto the others'' name: it names kh1, keeping its price');
 SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"kh2": {"name": "widget 2"}, "kh3": {"name": "widget 3"}}',
                                             rationale => 'three widgets')$$, :'widget'),
   'renamed in both, the decision is taken');
