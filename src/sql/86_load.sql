@@ -614,27 +614,64 @@ END
 $$;
 
 -- Whether `target` holds the release's rows as validation approved them
--- (the collected rows): the same count, then the same checksum, table by
--- table (the count first: it tells most differences without hashing).
-CREATE FUNCTION tdm._holds_as_approved(target text, release text) RETURNS bool
+-- (the collected rows), table by table; records each table's loaded count
+-- and checksum in the run. Returns the rows held, or NULL where a table
+-- differs; with `refuse`, a table that differs is refused instead (after
+-- a load: a trigger or rule changed its rows). Without it, the counts are
+-- compared first: they tell most differences without hashing.
+CREATE FUNCTION tdm._holds_as_approved(run bigint, target text, release text, refuse bool) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   t record;
   same bool;
+  approved record;
+  got record;
+  held bigint := 0;
 BEGIN
   FOR t IN SELECT x.managed AS rel, x.rel AS target_rel, x.release_column,
                   format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
              FROM tdm._target_tables(target) x LOOP
-    EXECUTE format('SELECT (SELECT count(*) FROM %s) = (SELECT count(*) FROM %s t WHERE t.%I = $1)',
-                   t.collected, t.target_rel, t.release_column)
-      INTO same USING release;
-    IF NOT same
-       OR (tdm._release_checksum(t.collected, t.rel, t.release_column, NULL, true, t.target_rel)).checksum
-          <> (tdm._release_checksum(t.target_rel, t.rel, t.release_column, release, true, t.target_rel)).checksum THEN
-      RETURN false;
+    IF NOT refuse THEN
+      EXECUTE format('SELECT (SELECT count(*) FROM %s) = (SELECT count(*) FROM %s t WHERE t.%I = $1)',
+                     t.collected, t.target_rel, t.release_column)
+        INTO same USING release;
+      IF NOT same THEN
+        RETURN NULL;
+      END IF;
     END IF;
+    approved := tdm._release_checksum(t.collected, t.rel, t.release_column, NULL, true, t.target_rel);
+    got := tdm._release_checksum(t.target_rel, t.rel, t.release_column, release, true, t.target_rel);
+    IF approved.row_count <> got.row_count OR approved.checksum <> got.checksum THEN
+      IF NOT refuse THEN
+        RETURN NULL;
+      END IF;
+      RAISE EXCEPTION 'consolidate: %: % rows approved, % loaded%', t.target_rel,
+        approved.row_count, got.row_count,
+        CASE WHEN approved.row_count = got.row_count THEN ' with a different checksum' ELSE '' END
+        USING ERRCODE = 'data_corrupted',
+              DETAIL = coalesce('Rows that differ: ' || tdm._loaded_differences(t.collected, t.rel, t.target_rel,
+                                                                               t.release_column, release) || '.',
+                                'No row differs by its values as read here.'),
+              HINT = format('Nothing was loaded. What %s holds of the release differs from what was'
+                            ' approved: a trigger or rule changed its rows (one of its own, or one on'
+                            ' another target table that writes into it; on INSERT or DELETE: %s), or'
+                            ' row level security hides some of them from this user. Ways out: give the'
+                            ' rows the values the trigger computes (in the environments, then tag'
+                            ' again; or, for rows of conflicts an earlier call recorded, a decision''s'
+                            ' values: a merge''s merged, a keep_all''s renames), or'
+                            ' disable the trigger on'
+                            ' %s while it holds test data (ALTER TABLE ... DISABLE TRIGGER ...).',
+                            t.target_rel, coalesce(tdm._writing_triggers(target), 'none found'),
+                            target);
+    END IF;
+    held := held + got.row_count;
+    UPDATE tdm.run r
+       SET tables = jsonb_set(r.tables, ARRAY[t.rel::text],
+                              coalesce(r.tables -> t.rel::text, '{}')
+                              || jsonb_build_object('loaded', got.row_count, 'checksum', got.checksum))
+     WHERE r.run_id = run;
   END LOOP;
-  RETURN true;
+  RETURN held;
 END
 $$;
 
@@ -648,9 +685,7 @@ DECLARE
   deletes text[] := '{}';
   inserts text[] := '{}';
   closure text[];
-  loaded bigint := 0;
-  approved record;
-  got record;
+  loaded bigint;
 BEGIN
   -- Loads into one target take turns, to the end of the transaction: the
   -- check below and the foreign key checks after the insert see another
@@ -670,10 +705,13 @@ BEGIN
   IF EXISTS (SELECT FROM tdm.job j
               WHERE j.release = _load.release AND j.kind = 'consolidate' AND j.status = 'completed'
                 AND j.detail ->> 'run_id' = run::text AND j.detail ->> 'run_status' = 'completed')
-     AND tdm._holds_as_approved(target, release) THEN
-    closure := tdm._closure(run, target);
+  THEN
+    loaded := tdm._holds_as_approved(run, target, release, false);
+    IF loaded IS NOT NULL AND tdm._closure(run, target) <> '{}' THEN
+      loaded := NULL;
+    END IF;
   END IF;
-  IF closure IS NOT NULL AND cardinality(closure) = 0 THEN
+  IF loaded IS NOT NULL THEN
     RAISE NOTICE 'consolidate: % holds release %''s rows as approved (count and checksum of each table): nothing'
                  ' is deleted or loaded again', target, release;
   ELSE
@@ -743,38 +781,9 @@ BEGIN
   END IF;
 
   -- What is in the target now is what validation approved.
-  FOR t IN SELECT x.managed AS rel, x.rel AS target_rel, x.release_column,
-                  format('pg_temp.%I', tdm._collected_name(x.managed))::regclass AS collected
-             FROM tdm._target_tables(target) x LOOP
-    approved := tdm._release_checksum(t.collected, t.rel, t.release_column, NULL, true, t.target_rel);
-    got := tdm._release_checksum(t.target_rel, t.rel, t.release_column, release, true, t.target_rel);
-    IF approved.row_count <> got.row_count OR approved.checksum <> got.checksum THEN
-      RAISE EXCEPTION 'consolidate: %: % rows approved, % loaded%', t.target_rel,
-        approved.row_count, got.row_count,
-        CASE WHEN approved.row_count = got.row_count THEN ' with a different checksum' ELSE '' END
-        USING ERRCODE = 'data_corrupted',
-              DETAIL = coalesce('Rows that differ: ' || tdm._loaded_differences(t.collected, t.rel, t.target_rel,
-                                                                               t.release_column, release) || '.',
-                                'No row differs by its values as read here.'),
-              HINT = format('Nothing was loaded. What %s holds of the release differs from what was'
-                            ' approved: a trigger or rule changed its rows (one of its own, or one on'
-                            ' another target table that writes into it; on INSERT or DELETE: %s), or'
-                            ' row level security hides some of them from this user. Ways out: give the'
-                            ' rows the values the trigger computes (in the environments, then tag'
-                            ' again; or, for rows of conflicts an earlier call recorded, a decision''s'
-                            ' values: a merge''s merged, a keep_all''s renames), or'
-                            ' disable the trigger on'
-                            ' %s while it holds test data (ALTER TABLE ... DISABLE TRIGGER ...).',
-                            t.target_rel, coalesce(tdm._writing_triggers(target), 'none found'),
-                            target);
-    END IF;
-    loaded := loaded + got.row_count;
-    UPDATE tdm.run r
-       SET tables = jsonb_set(r.tables, ARRAY[t.rel::text],
-                              coalesce(r.tables -> t.rel::text, '{}')
-                              || jsonb_build_object('loaded', got.row_count, 'checksum', got.checksum))
-     WHERE r.run_id = run;
-  END LOOP;
+  IF loaded IS NULL THEN
+    loaded := tdm._holds_as_approved(run, target, release, true);
+  END IF;
   PERFORM tdm._advance_sequences(ARRAY(SELECT x.rel FROM tdm._target_tables(target) x));
   RETURN loaded;
 END
