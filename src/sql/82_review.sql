@@ -1950,6 +1950,17 @@ BEGIN
 END
 $$;
 
+-- The columns `v` takes in a terminal (a wide character two, a combining
+-- one none), its longest beginning that takes at most `width` columns, and
+-- `v` padded with spaces to `width` columns: the review queue's grid cuts
+-- and pads by them, not by characters (CJK values pushed its columns apart).
+CREATE FUNCTION tdm._display_width(v text) RETURNS int
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'tdm_display_width';
+CREATE FUNCTION tdm._display_left(v text, width int) RETURNS text
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'tdm_display_left';
+CREATE FUNCTION tdm._display_pad(v text, width int) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT v || repeat(' ', width - tdm._display_width(v)) $$;
+
 -- (JIT off: called once per conflict by tdm.review_queue, its statement's
 -- cost passes jit_above_cost, and compiling it took 150 ms a call, p299.)
 CREATE FUNCTION tdm._side_by_side(c tdm.conflict) RETURNS text
@@ -1977,7 +1988,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
        -- (a longer name takes what the members' values leave of their
        -- cells, up to 24)
        longest AS (
-         SELECT max(length(x.v)) + 1 AS needed
+         SELECT max(tdm._display_width(x.v)) + 1 AS needed
            FROM (SELECT m.label AS v FROM members m
                  UNION ALL SELECT m."row" ->> k.col FROM keys k CROSS JOIN members m
                  UNION ALL SELECT d.value ->> m.label FROM jsonb_each(c.differing) d CROSS JOIN members m) x),
@@ -1993,7 +2004,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
          SELECT m.member, ((row_number() OVER (ORDER BY m.member) - 1) * s.blocks / s.n)::int AS block
            FROM members m CROSS JOIN sizes s),
        label_width AS (
-         SELECT greatest(14, least(24, max(length(x.col)) + 1,
+         SELECT greatest(14, least(24, max(tdm._display_width(x.col)) + 1,
                                    14 + (SELECT s.per_block * greatest(0, greatest(8, 51 / s.per_block)
                                                                         - (SELECT needed FROM longest))
                                            FROM sizes s),
@@ -2023,13 +2034,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
   SELECT string_agg(b.lines, E'\n\n' ORDER BY b.block)
     FROM (SELECT block, string_agg(rtrim(line), E'\n' ORDER BY col IS NOT NULL, place NULLS LAST, col) AS lines
     FROM (SELECT block, col, place,
-                 rpad(CASE WHEN length(col) > lw - 1 THEN left(col, lw - 2) || '~' ELSE coalesce(col, '') END, lw)
+                 tdm._display_pad(CASE WHEN tdm._display_width(col) > lw - 1 THEN tdm._display_left(col, lw - 2) || '~'
+                                       ELSE coalesce(col, '') END, lw)
                  -- (a value cut short ends with ~, so two cut alike still show;
                  -- an environment's name that begins as another's is shown
                  -- from where they part, ~ before: ~_alpha, ~_beta)
-                 || string_agg(rpad(CASE WHEN length(v) <= w - 1 THEN v
-                                         WHEN at = 0 THEN left(v, w - 2) || '~'
-                                         ELSE '~' || (SELECT CASE WHEN length(t) > w - 2 THEN left(t, w - 3) || '~'
+                 || string_agg(tdm._display_pad(CASE WHEN tdm._display_width(v) <= w - 1 THEN v
+                                         WHEN at = 0 THEN tdm._display_left(v, w - 2) || '~'
+                                         ELSE '~' || (SELECT CASE WHEN tdm._display_width(t) > w - 2
+                                                                  THEN tdm._display_left(t, w - 3) || '~'
                                                                   ELSE t END
                                                         FROM substr(v, least(at + 1, greatest(1, length(v) - (w - 3))))
                                                              AS t) END, w),
