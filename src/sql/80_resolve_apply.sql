@@ -1023,6 +1023,28 @@ BEGIN
 END
 $$;
 
+-- The columns of the keys (the primary key, each natural key) that rows
+-- `a` and `b` of `rel` (jsonb) hold alike; NULL when they share none. A
+-- keep_all's renames set a row apart from the row a rule merges it into
+-- only when they share none: else the renamed row is still that entity,
+-- or still collides with it (decision 433).
+CREATE FUNCTION tdm._key_shared(rel regclass, a jsonb, b jsonb) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  m tdm.managed_table := (SELECT x FROM tdm.managed_table x WHERE x.rel = _key_shared.rel);
+  cols text[];
+  shared text[];
+BEGIN
+  FOR cols IN SELECT m.pk_columns
+              UNION ALL SELECT string_to_array(g, ',') FROM unnest(m.natural_keys) AS g LOOP
+    IF coalesce(tdm._same_key(rel, cols, a, b, tdm._normalized_key(m, cols)), false) THEN
+      shared := coalesce(shared, '{}') || ARRAY(SELECT x FROM unnest(cols) AS x WHERE x <> ALL (coalesce(shared, '{}')));
+    END IF;
+  END LOOP;
+  RETURN shared;
+END
+$$;
+
 -- Applies the settled conflicts of one table to its collected rows, in
 -- this order: patches (merged values, renames), new keys, rows merged away
 -- (mapped to their survivor's final key), deleted rows. Returns the rows
@@ -1052,6 +1074,7 @@ DECLARE
   key_columns text[];   -- the primary and natural keys' columns
   orphaned_keys bool;   -- rows whose key names a deleted parent
   clash record;         -- two decisions merging one row into two rows
+  rule_drop record;     -- a renamed row a rule merges away
   circle record;        -- decisions merging rows in a circle
   rekeyed_col text := tdm._rekeyed_column(the_rel);  -- the key column a re-keyed row gets anew
   key_at int := tdm._rekeyed_position(the_rel);      -- its place in keys held as arrays
@@ -1207,18 +1230,45 @@ BEGIN
                             ' loaded.', clash.first, clash.second);
     END IF;
   END IF;
-  -- A row a reviewer's keep_all renames (another entity, with values of
-  -- its own) is not merged by a rule elsewhere either (its natural key's
-  -- conflict, by the values it had): else the renames were marked applied
-  -- and lost (p309, p313). A decision that merges it away or deletes it is
-  -- refused at the call, naming both: the decision check cannot see the
-  -- order decisions come in, withdrawals or approvals.
+  -- A row a reviewer's keep_all renames apart from the row a rule merges
+  -- it into (its natural key's conflict, by the values it had) is another
+  -- entity: the rule gives way. Renames that leave it one with that row
+  -- (the same primary key or natural key) would be lost: refused, as the
+  -- decision check refuses them (p309, p313, p314). A decision that merges
+  -- it away or deletes it is refused at the call, naming both: the
+  -- decision check cannot see the order decisions come in, withdrawals or
+  -- approvals.
   IF EXISTS (SELECT FROM pg_temp.tdm_plan p WHERE p.renaming AND NOT p.by_rule AND p.patch <> '{}') THEN
-    DELETE FROM pg_temp.tdm_plan t
-     WHERE t.role = 'drop' AND t.by_rule
-       AND EXISTS (SELECT FROM pg_temp.tdm_plan p
-                    WHERE p.row_ctid = t.row_ctid AND p.renaming AND NOT p.by_rule AND p.patch <> '{}'
-                      AND p.role IN ('keep', 'rekey'));
+    FOR rule_drop IN
+      SELECT t.conflict_id, t.member, t.env, t.key, rc.rule, p.conflict_id AS renamed_by, s.env AS into_env,
+             s.key AS into_key,
+             tdm._key_shared(the_rel, tdm._patched_row(the_rel, rc.members -> t.member -> 'row', p.patch,
+                                                       p.conflict_id),
+                             tdm._patched_row(the_rel, rc.members -> t.survivor -> 'row', sp.patch,
+                                              sp.conflict_id)) AS shared
+        FROM pg_temp.tdm_plan t
+        JOIN pg_temp.tdm_plan p ON p.row_ctid = t.row_ctid AND p.renaming AND NOT p.by_rule AND p.patch <> '{}'
+                               AND p.role IN ('keep', 'rekey')
+        JOIN pg_temp.tdm_plan s ON s.conflict_id = t.conflict_id AND s.member = t.survivor
+        JOIN tdm.conflict rc ON rc.run_id = run AND rc.conflict_id = t.conflict_id
+        -- (the row it is merged into, as its own renames leave it)
+        LEFT JOIN LATERAL (SELECT x.patch, x.conflict_id FROM pg_temp.tdm_plan x
+                            WHERE x.row_ctid = s.row_ctid AND x.renaming AND NOT x.by_rule AND x.patch <> '{}'
+                            LIMIT 1) sp ON true
+       WHERE t.role = 'drop' AND t.by_rule
+       ORDER BY t.conflict_id, t.member LOOP
+      IF rule_drop.shared IS NOT NULL THEN
+        RAISE EXCEPTION 'consolidate: %: the keep_all of % renames %''s row (%), but rule % of % merges it into %''s (%), and the renamed row still has its %: the renames would not apply',
+          the_rel, rule_drop.renamed_by, rule_drop.env, array_to_string(rule_drop.key, ', '), rule_drop.rule, rule_drop.conflict_id,
+          rule_drop.into_env, array_to_string(rule_drop.into_key, ', '), tdm._column_names(rule_drop.shared)
+          USING ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = format('Decide %s again: leave %s out of the renames (its row is then loaded as %s''s),'
+                              ' or give it a %s of its own as well (another entity: the rule then gives way),'
+                              ' then consolidate again; nothing was loaded.', rule_drop.renamed_by, rule_drop.env,
+                              rule_drop.into_env, tdm._column_names(rule_drop.shared));
+      END IF;
+      DELETE FROM pg_temp.tdm_plan t WHERE t.conflict_id = rule_drop.conflict_id AND t.member = rule_drop.member;
+    END LOOP;
     SELECT t.conflict_id AS first, p.conflict_id AS second, t.env, t.key,
            CASE t.role WHEN 'delete' THEN 'deletes' ELSE 'merges away' END AS first_fate
       INTO clash
@@ -1420,19 +1470,29 @@ BEGIN
              CASE WHEN count(DISTINCT p.conflict_id) > 1
                   THEN string_agg(DISTINCT format('%s (%s)', cm.label, p.conflict_id), ', ')
                   ELSE string_agg(DISTINCT cm.label, ', ') END AS members,
-             min(format('SELECT tdm.resolve(%L, ''keep_all'', renames => ''{"%s": {%s}}'', rationale => ''...'');',
-                        p.conflict_id, cm.label,
-                        (SELECT string_agg(format('"%s": ...', k), ', ') FROM unnest(m.pk_columns) AS k))) AS call
+             -- (with the member's other renames, which stand)
+             min(format('SELECT tdm.resolve(%L, ''keep_all'', renames => %L, rationale => ''...'');',
+                        p.conflict_id,
+                        format('{%s: {%s}}', to_json(cm.label),
+                               (SELECT string_agg(x, ', ')
+                                  FROM (SELECT format('%s: %s', to_json(r.key), r.value) AS x
+                                          FROM jsonb_each(d.renames -> cm.label) AS r
+                                         WHERE r.key <> ALL (m.pk_columns)
+                                        UNION ALL
+                                        SELECT format('%s: ...', to_json(k)) FROM unnest(m.pk_columns) AS k) y))))
+               AS call
         INTO unkeyed
         FROM pg_temp.tdm_plan p
         JOIN tdm.conflict_member cm ON cm.run_id = run AND cm.conflict_id = p.conflict_id AND cm.member = p.member
+        LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id
        WHERE p.role = 'rekey' AND NOT p.by_rule;
       IF unkeyed.conflicts IS NOT NULL THEN
         RAISE EXCEPTION 'consolidate: % cannot take generated keys, and keep_all of % gives no new key to %',
           the_rel, unkeyed.conflicts, unkeyed.members
           USING ERRCODE = 'invalid_parameter_value',
                 DETAIL = 'When it was decided, the row was merged away by a rule, which no longer holds: a decision'
-                         ' since kept it, or deleted the row it was merged into.',
+                         ' since kept it, or deleted the row it was merged into, or its renames set it apart'
+                         ' from that row.',
                 HINT = 'Decide it again with the new key in renames (each of them, where several): '
                        || unkeyed.call;
       END IF;

@@ -558,8 +558,10 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Whether a member (tdm._member_source) of conflict `c` is merged away by
--- a rule of another conflict of the run (st3's bob into st1's bob).
-CREATE FUNCTION tdm._resolved_away(c tdm.conflict, row_source jsonb) RETURNS bool
+-- a rule of another conflict of the run (st3's bob into st1's bob); not
+-- where `renames` (the member's, in a keep_all of `c`) set it apart from
+-- the row it goes into: the rule then gives way (tdm._apply_table).
+CREATE FUNCTION tdm._resolved_away(c tdm.conflict, row_source jsonb, renames jsonb DEFAULT NULL) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT EXISTS (SELECT 1 FROM tdm.conflict o
                   CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(m, n)
@@ -567,17 +569,22 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
                     AND o.rule <> 'distinct_entities'
                     AND o.members @> jsonb_build_array(row_source)  -- (before taking it apart)
-                    AND (e.n - 1) IS DISTINCT FROM o.survivor AND e.m @> row_source)
+                    AND (e.n - 1) IS DISTINCT FROM o.survivor AND e.m @> row_source
+                    AND (coalesce(renames, '{}') = '{}'
+                         OR tdm._key_shared(c.rel, tdm._patched_row(c.rel, e.m -> 'row', renames, c.conflict_id),
+                                            o.members -> o.survivor -> 'row') IS NOT NULL))
 $$;
 
 -- Whether a keep_all of `c` keeps its members `a` and `b`
 -- (tdm._member_source) as one row, not two: a rule of another conflict
--- merges one of them away; or both are members of their entity's own
+-- merges one of them away (their renames in it, `a_renames` and
+-- `b_renames`, leaving it one with the row it goes into); or both are members of their entity's own
 -- conflict (not a key collision, which keeps entities apart: its rekeyed
 -- is not empty), which no keep_all decision keeps apart.
-CREATE FUNCTION tdm._kept_as_one(c tdm.conflict, a jsonb, b jsonb) RETURNS bool
+CREATE FUNCTION tdm._kept_as_one(c tdm.conflict, a jsonb, b jsonb, a_renames jsonb DEFAULT NULL,
+                                 b_renames jsonb DEFAULT NULL) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT tdm._resolved_away(c, a) OR tdm._resolved_away(c, b)
+  SELECT tdm._resolved_away(c, a, a_renames) OR tdm._resolved_away(c, b, b_renames)
       OR EXISTS (SELECT 1 FROM tdm.conflict o
                   WHERE o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
                     AND o.kind <> 'relationship' AND o.rekeyed = '{}'
@@ -639,13 +646,14 @@ RETURNS int[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH members AS MATERIALIZED (
          SELECT cm.member, cm.key, tdm._member_source(cm.env, cm."row", m.pk_columns) AS source,
-                m.pk_columns, coalesce(renames -> cm.label ?| m.pk_columns, false) AS renamed_here
+                m.pk_columns, coalesce(renames -> cm.label ?| m.pk_columns, false) AS renamed_here,
+                renames -> cm.label AS own_renames
            FROM tdm.conflict_member cm
            JOIN tdm.managed_table m ON m.rel = c.rel
           WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id),
        -- (Other decisions read only for the members that would need a key.)
        needing AS MATERIALIZED (
-         SELECT k.member, k.source FROM members k
+         SELECT k.member, k.source, k.own_renames FROM members k
           WHERE NOT k.renamed_here
             AND CASE WHEN c.rekeyed <> '{}' THEN k.member = ANY (c.rekeyed)
                      ELSE EXISTS (SELECT 1 FROM members e
@@ -659,11 +667,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
          SELECT c.rekeyed = '{}' OR NOT EXISTS (SELECT 1 FROM needing)
                 OR EXISTS (SELECT 1 FROM members k
                             WHERE NOT k.member = ANY (c.rekeyed) AND NOT k.renamed_here
-                              AND NOT tdm._resolved_away(c, k.source)) AS yes)
+                              AND NOT tdm._resolved_away(c, k.source, k.own_renames)) AS yes)
   SELECT ARRAY(
     SELECT n.member FROM needing n
      WHERE (SELECT yes FROM kept_by_keeper)
-        OR n.member <> (SELECT min(x.member) FROM needing x WHERE NOT tdm._resolved_away(c, x.source))
+        OR n.member <> (SELECT min(x.member) FROM needing x
+                         WHERE NOT tdm._resolved_away(c, x.source, x.own_renames))
      ORDER BY n.member)
 $$;
 
@@ -744,10 +753,14 @@ DECLARE
   collision jsonb;    -- the first such key
   collided text[] := '{}';        -- every natural key so held: "<key> <value>"
   to_rename jsonb := '{}';        -- the members that need new values, and the columns to give
+  changed bool;                   -- a member's renames give it another value of the natural key
+  met_changed bool;               -- so do those of the member it meets
+  met_at bigint;                  -- where that member is in `seen`
   met text;           -- the member a natural key collides with
   away text;          -- another conflict that merges away or deletes a renamed member
   away_how text;
   away_by text;
+  merged_by_rule record;  -- a rule of another conflict that merges a renamed member away
   met_pairs text[] := '{}';       -- "<member> and <member> would both have <key> <value>"
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
@@ -1189,10 +1202,9 @@ BEGIN
         END IF;
         holder := NULL;
         -- A member another conflict's decision merges away or deletes is
-        -- not kept by this one: its renames would be lost (p309). (A rule
-        -- that merges it gives way to the renames, tdm._apply_table; so
-        -- does nothing else: a decision taken, withdrawn or approved
-        -- after this one is refused at the call.)
+        -- not kept by this one: its renames would be lost (p309). (A
+        -- decision taken, withdrawn or approved after this one is refused
+        -- at the call.)
         SELECT o.conflict_id,
                CASE WHEN r.action = 'delete_all' THEN 'deletes its row' ELSE 'merges its row into another' END,
                format('by its decision (%s)', r.action)
@@ -1213,8 +1225,34 @@ BEGIN
           RAISE EXCEPTION 'decision on %: renames give % new values, but conflict % % (%): they would not apply',
             NEW.conflict_id, label, away, away_how, away_by
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = format('Decide %s first (keep_all there keeps %s''s row as an entity of its own, with renames'
+                  HINT = format('Decide %s again (keep_all there keeps %s''s row as an entity of its own, with renames'
                                 ' there if needed), or leave %s out of renames here.', away, label, label);
+        END IF;
+        -- A member a rule of another conflict merges away stays merged
+        -- where the renames leave it one with the row it goes into (the
+        -- same primary key or natural key): they would be lost. Renames
+        -- that set it apart make the rule give way (tdm._apply_table).
+        SELECT o.conflict_id, o.rule, o.members -> o.survivor ->> 'env' AS into_env,
+               tdm._key_shared(c.rel, tdm._patched_row(c.rel, cm."row", NEW.renames -> checking.label, NEW.conflict_id),
+                               o.members -> o.survivor -> 'row') AS shared
+          INTO merged_by_rule
+          FROM tdm.conflict_member cm
+         CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) s
+          JOIN tdm.conflict o ON o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
+                             AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
+                             AND o.rule <> 'distinct_entities' AND o.members @> jsonb_build_array(s.source)
+         CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(om, n)
+         WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = checking.label
+           AND e.om @> s.source AND (e.n - 1) IS DISTINCT FROM o.survivor
+         ORDER BY o.conflict_id LIMIT 1;
+        IF merged_by_rule.shared IS NOT NULL THEN
+          RAISE EXCEPTION 'decision on %: renames give % new values, but rule % of conflict % merges its row into %''s, and the renamed row still has its %: they would not apply',
+            NEW.conflict_id, label, merged_by_rule.rule, merged_by_rule.conflict_id, merged_by_rule.into_env,
+            tdm._column_names(merged_by_rule.shared)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Leave %s out of renames here (its row is then loaded as %s''s), or give it a %s of its'
+                                ' own as well (another entity: the rule then gives way).', label,
+                                merged_by_rule.into_env, tdm._column_names(merged_by_rule.shared));
         END IF;
       END LOOP;
     END IF;
@@ -1227,9 +1265,13 @@ BEGIN
       seen := '[]';
       colliding := '{}';
       collision := NULL;
-      FOR label, candidate, member_source IN
+      FOR label, candidate, member_source, changed IN
         SELECT cm.label, (SELECT jsonb_object_agg(col, r.patched -> col) FROM unnest(cols) AS col),
-               tdm._member_source(cm.env, cm."row", m.pk_columns)
+               tdm._member_source(cm.env, cm."row", m.pk_columns),
+               -- (renamed: its renames give it another value of the key,
+               -- not the one it has)
+               NEW.renames -> cm.label ?| cols
+                 AND NOT coalesce(tdm._same_key(c.rel, cols, r.patched, cm."row", m.normalize_keys), false)
           FROM tdm.conflict_member cm
          CROSS JOIN LATERAL (SELECT tdm._patched_row(c.rel, cm."row", NEW.renames -> cm.label,
                                                      NEW.conflict_id) AS patched) r
@@ -1237,9 +1279,11 @@ BEGIN
         IF (SELECT bool_or(v = 'null') FROM jsonb_each(candidate) AS e(k, v)) THEN
           CONTINUE;  -- a NULL natural key matches nothing
         END IF;
-        met := (SELECT x ->> 'label' FROM jsonb_array_elements(seen) x
+        SELECT x ->> 'label', (x ->> 'changed')::bool, x.n INTO met, met_changed, met_at
+          FROM jsonb_array_elements(seen) WITH ORDINALITY AS x(x, n)
                  WHERE tdm._same_key(c.rel, cols, x -> 'key', candidate, m.normalize_keys)
-                   AND NOT tdm._kept_as_one(c, x -> 'source', member_source)
+                   AND NOT tdm._kept_as_one(c, x -> 'source', member_source, NEW.renames -> (x ->> 'label'),
+                                            NEW.renames -> label)
                    -- (and as other decisions rename them: a row's own conflict its email)
                    AND tdm._same_key(c.rel, cols,
                                      tdm._key_renamed_elsewhere(c, x -> 'source', x -> 'key',
@@ -1247,23 +1291,30 @@ BEGIN
                                      tdm._key_renamed_elsewhere(c, member_source, candidate,
                                                                 NEW.renames -> label),
                                      m.normalize_keys)
-                 LIMIT 1);
+         LIMIT 1;
         IF met IS NOT NULL THEN
           -- (Every member that needs new values is named, not the first;
-          -- and which it meets, renamed or as collected.)
-          -- (the one whose renames made them meet, where only it was
-          -- renamed: its rename is the one to change, p313)
-          colliding := colliding || CASE WHEN NEW.renames -> met ?| cols AND NOT coalesce(NEW.renames -> label ?| cols, false)
-                                         THEN met ELSE label END;
-          collision := coalesce(collision, candidate);
+          -- and which it meets, renamed or as collected. Of each group
+          -- that would share the key, one keeps it: the first that has it
+          -- as collected, where one was renamed onto it; the renamed one
+          -- is named, its rename the one to change, p313, p314.)
           met_pairs := met_pairs || format('%s%s and %s%s would both have %s %s',
-                                           met, CASE WHEN NEW.renames -> met ?| cols THEN ' (renamed)' ELSE '' END,
-                                           label, CASE WHEN NEW.renames -> label ?| cols THEN ' (renamed)' ELSE '' END,
+                                           met, CASE WHEN met_changed THEN ' (renamed)' ELSE '' END,
+                                           label, CASE WHEN changed THEN ' (renamed)' ELSE '' END,
                                            tdm._column_names(cols), candidate);
+          collision := coalesce(collision, candidate);
+          IF met_changed AND NOT changed THEN
+            colliding := colliding || met;
+            seen := jsonb_set(seen, ARRAY[(met_at - 1)::text],
+                              jsonb_build_object('key', candidate, 'source', member_source, 'label', label,
+                                                 'changed', changed));
+          ELSE
+            colliding := colliding || label;
+          END IF;
           CONTINUE;
         END IF;
         seen := seen || jsonb_build_array(jsonb_build_object('key', candidate, 'source', member_source,
-                                                             'label', label));
+                                                             'label', label, 'changed', changed));
         holder := CASE WHEN NEW.renames -> label ?| cols
                        THEN tdm._key_taken_for(c.conflict_id, cols, candidate, in_environments => false) END;
         IF holder IS NOT NULL THEN
@@ -1308,7 +1359,8 @@ BEGIN
                                               a[cardinality(a)])
                                FROM (SELECT array_agg(k ORDER BY n) AS a
                                        FROM jsonb_object_keys(to_rename) WITH ORDINALITY AS x(k, n)) y),
-                            quote_literal(to_rename::text));
+                            -- (with every rename that stands)
+                            quote_literal((coalesce(NEW.renames, '{}') || to_rename)::text));
     END IF;
     -- A renamed primary key: no other member keeps it, and no other row of
     -- the release or of another one has it.
@@ -1352,13 +1404,20 @@ BEGIN
     label := NULL;
     IF NOT tdm._rekeyable(c.rel) THEN
       SELECT string_agg(DISTINCT b.label, ', '),
-             string_agg(DISTINCT format('%s: {%s: ...}', to_json(b.label),
-                                        to_json(tdm._renamed_key_column(c.rel))), ', ')
+             -- (with the member's other renames, which stand)
+             string_agg(DISTINCT format('%s: {%s}', to_json(b.label),
+                                        (SELECT string_agg(x, ', ')
+                                           FROM (SELECT format('%s: %s', to_json(r.key), r.value) AS x
+                                                   FROM jsonb_each(NEW.renames -> b.label) AS r
+                                                  WHERE r.key <> tdm._renamed_key_column(c.rel)
+                                                 UNION ALL
+                                                 SELECT format('%s: ...', to_json(tdm._renamed_key_column(c.rel))))
+                                                AS y)), ', ')
         INTO label, nk
         FROM tdm.conflict_member b
        WHERE b.run_id = c.run_id AND b.conflict_id = c.conflict_id
          AND b.member = ANY (tdm._new_key_members(c, NEW.renames))
-         AND NOT tdm._resolved_away(c, tdm._member_source(b.env, b."row", m.pk_columns));
+         AND NOT tdm._resolved_away(c, tdm._member_source(b.env, b."row", m.pk_columns), NEW.renames -> b.label);
     END IF;
     IF label IS NOT NULL AND tdm._key_reference(c.rel) IS NOT NULL THEN
       RAISE EXCEPTION 'decision on %: % cannot take generated keys; keep_all needs the new % in renames',

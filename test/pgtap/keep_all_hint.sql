@@ -1,10 +1,11 @@
 -- A keep_all whose members share a natural key names every member that
 -- needs new values, not the first: three environments' widget, kept all
 -- without renames, is refused naming kh2 and kh3 at once; renamed in kh2
--- alone, naming kh3; renamed in both to one value, naming the two
--- renames that meet; renamed in both apart, taken.
+-- alone, naming kh3 (kh2's rename kept in the example); renamed in both
+-- to one value, naming the two renames that meet; a member given its own
+-- name is not renamed; renamed in both apart, taken.
 BEGIN;
-SELECT plan(6);
+SELECT plan(7);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -44,8 +45,8 @@ SELECT is(pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'keep_all', rationale 
   'keep_all without renames names both members that need new values');
 SELECT is(pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"kh2": {"name": "widget 2"}}',
                                                       rationale => 'three widgets')$$, :'widget')),
-  $$Give kh3 new values in renames, e.g. renames => '{"kh3": {"name": "..."}}'.$$,
-  'renamed in kh2 alone, it names kh3');
+  $$Give kh3 new values in renames, e.g. renames => '{"kh2": {"name": "widget 2"}, "kh3": {"name": "..."}}'.$$,
+  'renamed in kh2 alone, it names kh3, and its example keeps kh2''s rename');
 CREATE FUNCTION pg_temp.detail_of(decide text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   detail text;
@@ -62,13 +63,18 @@ SELECT is(pg_temp.detail_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames 
                                                         rationale => 'three widgets')$$, :'widget')),
   'kh2 (renamed) and kh3 (renamed) would both have name {"name": "widget 9"}.',
   'renamed both to one value: the DETAIL says the two renames meet, not that kh3 lacks one');
--- The member whose rename made rows meet is the one to rename again, with
--- its other renames kept in the example: kh1 renamed (to its own name, a
--- price too) meets kh2 and kh3 as collected.
+-- A rename that gives a member the name it has is no rename of its key:
+-- kh1 "renamed" to widget (a price too) keeps it, and kh2 and kh3 are the
+-- ones to rename, kh1's renames kept in the example (p314). Renamed onto
+-- the same new name, the second is named (the DETAIL above).
 SELECT is(pg_temp.hint_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"kh1": {"name": "widget", "price": 11}}',
                                                       rationale => 'three widgets')$$, :'widget')),
-  $$Give kh1 new values in renames, e.g. renames => '{"kh1": {"name": "...", "price": 11}}'.$$,
-  'renamed in kh1 alone, onto the others'' name: it names kh1, keeping its price');
+  $$Give kh2 and kh3 new values in renames, e.g. renames => '{"kh1": {"name": "widget", "price": 11}, "kh2": {"name": "..."}, "kh3": {"name": "..."}}'.$$,
+  'kh1 given its own name: kh2 and kh3 are named, kh1''s renames kept');
+SELECT is(pg_temp.detail_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"kh1": {"name": "widget 1"}}',
+                                                        rationale => 'three widgets')$$, :'widget')),
+  'kh2 and kh3 would both have name {"name": "widget"}.',
+  'kh1 renamed apart: the two left as collected are said to meet each other');
 SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"kh2": {"name": "widget 2"}, "kh3": {"name": "widget 3"}}',
                                             rationale => 'three widgets')$$, :'widget'),
   'renamed in both, the decision is taken');

@@ -1,12 +1,14 @@
 -- keep_all's renames of a member another conflict merges away were
 -- accepted, marked applied and lost (p309, p313): a rule's merge gives
--- way to them; another decision's is refused, when the renames are
+-- way to renames that set the row apart from the row it merges it into
+-- (no key shared), and refuses others, when they are decided and at the
+-- call (p314); another decision's is refused, when the renames are
 -- decided and at the call, naming both. And a keep_all decided without renames while its row
 -- was merged away, on a table whose key counts down (no key tdm can
 -- generate), is named at the load with the renames it needs once the row
 -- it was merged into is deleted, not met as an internal error.
 BEGIN;
-SELECT plan(6);
+SELECT plan(9);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -59,8 +61,27 @@ SELECT is((pg_temp.error_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames 
   format('decision on %s: renames give rm2 new values, but conflict %s merges its row into another (by its decision'
          ' (keep)): they would not apply', :'on_key', :'on_code'),
   'renames of a member another decision merges away: refused, naming it');
--- Taken after: the call refuses, naming both, and loads nothing.
+-- The rule alone: renames that leave rm2's row its code X6 leave it rm1's
+-- (1,2)'s entity, which the rule merges it into: refused, naming the rule.
 DELETE FROM tdm.decision WHERE conflict_id = :'on_code';
+SELECT is((pg_temp.error_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"rm2": {"b": 9}}',
+                                                        rationale => 'another entity')$$, :'on_key'))).message,
+  format('decision on %s: renames give rm2 new values, but rule %s of conflict %s merges its row into rm1''s, and'
+         ' the renamed row still has its code: they would not apply', :'on_key',
+         (SELECT rule FROM tdm.conflict WHERE conflict_id = :'on_code'), :'on_code'),
+  'renames that leave the row one with the row a rule merges it into: refused, naming the rule');
+-- Taken while a decision kept rm2's row, which is withdrawn after: the
+-- rule is back, and the call refuses the renames it would lose.
+SELECT tdm.resolve(:'on_code', 'keep', 'rm2', rationale => 'rm2 holds X6');
+SELECT tdm.resolve(:'on_key', 'keep_all', renames => '{"rm2": {"b": 9}}', rationale => 'another entity');
+DELETE FROM tdm.decision WHERE conflict_id = :'on_code';
+SELECT is((pg_temp.error_of($$SELECT tdm.consolidate('TRM', 'tap_rm')$$)).message,
+  format('consolidate: tap_rm.rm_item: the keep_all of %s renames rm2''s row (1, 7), but rule %s of %s merges it'
+         ' into rm1''s (1, 2), and the renamed row still has its code: the renames would not apply', :'on_key',
+         (SELECT rule FROM tdm.conflict WHERE conflict_id = :'on_code'), :'on_code'),
+  'renames a rule would lose, decided before the rule was back: the call refuses, naming both');
+SELECT is((SELECT count(*) FROM tap_rm.rm_item), 0::bigint, 'and loads nothing');
+-- Taken after: the call refuses, naming both, and loads nothing.
 SELECT lives_ok(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"rm2": {"b": 9, "code": "RV"}}',
                                             rationale => 'another entity')$$, :'on_key'),
   'with the rule alone on the other conflict, the renames are taken');
