@@ -560,7 +560,9 @@ $$;
 -- Whether a member (tdm._member_source) of conflict `c` is merged away by
 -- a rule of another conflict of the run (st3's bob into st1's bob); not
 -- where `renames` (the member's, in a keep_all of `c`) set it apart from
--- the row it goes into: the rule then gives way (tdm._apply_table).
+-- the row it goes into: the rule then gives way (tdm._apply_table). Or by
+-- another conflict's decision (keep or merge of another member): the
+-- load merges it as a rule's, and renames of it are refused (p314).
 CREATE FUNCTION tdm._resolved_away(c tdm.conflict, row_source jsonb, renames jsonb DEFAULT NULL) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT EXISTS (SELECT 1 FROM tdm.conflict o
@@ -573,6 +575,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     AND (coalesce(renames, '{}') = '{}'
                          OR tdm._key_shared(c.rel, tdm._patched_row(c.rel, e.m -> 'row', renames, c.conflict_id),
                                             o.members -> o.survivor -> 'row') IS NOT NULL))
+      OR EXISTS (SELECT 1 FROM tdm.conflict o
+                  -- (by its decision, whatever rule it was recorded with)
+                  CROSS JOIN LATERAL tdm._resolution(jsonb_populate_record(o, '{"rule": "manual"}')) r
+                  CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(m, n)
+                  WHERE o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
+                    AND o.kind <> 'relationship' AND o.status = 'decided'
+                    AND o.members @> jsonb_build_array(row_source)
+                    AND r.action IN ('keep', 'merge') AND (e.n - 1) IS DISTINCT FROM r.survivor
+                    AND e.m @> row_source)
 $$;
 
 -- Whether a keep_all of `c` keeps its members `a` and `b`
