@@ -942,7 +942,9 @@ BEGIN
 
   -- Collect (refuses data that no longer matches the release lock).
   since := clock_timestamp();
-  PERFORM tdm._progress(job, 'collect', 0, (SELECT count(*) FROM tdm.managed_table));
+  -- (rows done as they arrive, tdm._collect_rows; of the rows locked)
+  PERFORM tdm._progress(job, 'collect', 0, (SELECT coalesce(sum(l.row_count), 0)::bigint FROM tdm.release_lock l
+                                            WHERE l.release = the_release));
   FOR t IN SELECT * FROM tdm._collect(the_release) LOOP
     tables := tables || jsonb_build_object(t.rel::text, jsonb_build_object(
       'collected', t.row_count, 'by_env', t.by_env));

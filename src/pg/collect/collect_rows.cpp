@@ -18,6 +18,7 @@
 #include "pg/common/bridge.hpp"
 #include "pg/common/row_hash.hpp"
 #include "pg/common/spi.hpp"
+#include "pg/jobs/progress.hpp"
 
 extern "C" {
 #include "access/heapam.h"
@@ -118,8 +119,9 @@ TDM_FUNCTION(tdm_collect_rows) {
     out_values[values + 1] = names[env - 1];
     out_nulls[values + 1] = false;
     batch_insert_row(batch, out_values.data(), out_nulls.get());
-    ++rows;
+    if (++rows % kRowsPerProgressStep == 0) add_rows_done(kRowsPerProgressStep);
   });
+  add_rows_done(rows % kRowsPerProgressStep);
   pg_call([=] {
     batch_insert_end(batch);
     table_close(relation, NoLock);

@@ -165,6 +165,19 @@ bool job_cancel_requested(int64 job_id) {
   return requested;
 }
 
+void add_rows_done(std::int64_t rows) noexcept {
+  // (No registry attached: this backend runs no job, nothing to show.)
+  Registry *reg = g_registry;
+  if (reg == nullptr) return;
+  SpinLockAcquire(&reg->mutex);
+  for (Slot &slot : reg->slots) {
+    if (slot.job_id == 0 || slot.pid != MyProcPid || slot.database != MyDatabaseId) continue;
+    slot.done += rows;
+    break;
+  }
+  SpinLockRelease(&reg->mutex);
+}
+
 void install_progress_registry(bool preloading) {
   if (preloading) {
     g_previous_request_hook = shmem_request_hook;

@@ -13,4 +13,13 @@ void install_progress_registry(bool preloading);
 // worker before its transaction's end gives the slot back).
 bool job_cancel_requested(std::int64_t job_id);
 
+// Adds `rows` to the rows done of this backend's running job, in the phase
+// it is in (collection and the load count rows as they go; their totals
+// are set by tdm._progress). Takes the registry's spinlock: callers add a
+// batch at a time, not each row.
+void add_rows_done(std::int64_t rows) noexcept;
+
+// How many rows a loop lets pass between two add_rows_done calls.
+constexpr std::int64_t kRowsPerProgressStep = 8192;
+
 }  // namespace tdm::pg

@@ -31,6 +31,7 @@
 #include "pg/common/bridge.hpp"
 #include "pg/common/row_hash.hpp"
 #include "pg/common/spi.hpp"
+#include "pg/jobs/progress.hpp"
 #include "pg/load/load_rows.hpp"
 
 extern "C" {
@@ -512,7 +513,11 @@ Loaded load_rows(Oid source_oid, Oid target_oid) {
     }
     tdm::pg::batch_insert_added(batch, tuple->t_len);
     add_to_fingerprint(&loaded.print, read, loaded.keys, key_types, key_values, key_nulls, scratch);
+    if (loaded.print.rows % tdm::pg::kRowsPerProgressStep == 0) {
+      tdm::pg::add_rows_done(tdm::pg::kRowsPerProgressStep);
+    }
   }
+  tdm::pg::add_rows_done(loaded.print.rows % tdm::pg::kRowsPerProgressStep);
   tdm::pg::batch_insert_end(batch);
   MemoryContextDelete(scratch);
   table_endscan(scan);
