@@ -66,6 +66,10 @@ struct Header {
 };
 
 Registry *g_registry = nullptr;
+// The job this backend last reported a phase of (tdm._progress): the one
+// add_rows_done counts for. (A transaction holds the slots of the jobs it
+// ran before, in their last phase, until it ends.)
+int64 g_reporting_job = 0;
 shmem_request_hook_type g_previous_request_hook = nullptr;
 shmem_startup_hook_type g_previous_startup_hook = nullptr;
 
@@ -168,10 +172,12 @@ bool job_cancel_requested(int64 job_id) {
 void add_rows_done(std::int64_t rows) noexcept {
   // (No registry attached: this backend runs no job, nothing to show.)
   Registry *reg = g_registry;
-  if (reg == nullptr) return;
+  if (reg == nullptr || g_reporting_job == 0) return;
   SpinLockAcquire(&reg->mutex);
   for (Slot &slot : reg->slots) {
-    if (slot.job_id == 0 || slot.pid != MyProcPid || slot.database != MyDatabaseId) continue;
+    if (slot.job_id != g_reporting_job || slot.pid != MyProcPid || slot.database != MyDatabaseId) {
+      continue;
+    }
     slot.done += rows;
     break;
   }
@@ -249,6 +255,7 @@ TDM_FUNCTION(tdm_progress) {
   bool new_phase = false;
   const TimestampTz now = GetCurrentTimestamp();
   SpinLockAcquire(&reg->mutex);
+  tdm::pg::g_reporting_job = job;
   for (Slot &slot : reg->slots) {
     if (slot.job_id != job || slot.pid != MyProcPid) continue;
     new_phase = phase != slot.phase;
