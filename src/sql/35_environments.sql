@@ -925,6 +925,22 @@ BEGIN
 END
 $$;
 
+-- tdm._require_privileges over the schemas of the managed tables, which
+-- `operation` reads (their columns, to compare: information_schema hides
+-- those of a table the caller may not read, which would look like drift).
+CREATE FUNCTION tdm._require_managed_schemas(operation text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  managed_schema name;
+BEGIN
+  FOR managed_schema IN SELECT DISTINCT n.nspname FROM tdm.managed_table mt
+                          JOIN pg_class cl ON cl.oid = mt.rel JOIN pg_namespace n ON n.oid = cl.relnamespace
+                         ORDER BY 1 LOOP
+    PERFORM tdm._require_privileges(operation, managed_schema, '{SELECT}', row_security => false);
+  END LOOP;
+END
+$$;
+
 -- Refuses `operation` when row level security applies to the caller on a
 -- table of `schema_name` named like a managed table: its policies would
 -- hide the release's rows from the load's checks and the verification, or

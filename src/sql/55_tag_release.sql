@@ -848,6 +848,8 @@ BEGIN
   END IF;
   PERFORM tdm._require_own_foreign_keys('tag_release');
   PERFORM tdm._refuse_environment_twins('tag_release');
+  -- (the managed tables' columns are compared with the environments')
+  PERFORM tdm._require_managed_schemas('tag_release');
   RETURN r;
 END
 $$;

@@ -873,7 +873,6 @@ DECLARE
   best int;
   id_columns text[];  -- the table's primary and foreign key columns
   found tdm.pii_candidate;
-  managed_schema name;
 BEGIN
   PERFORM tdm._require_given('find_pii', 'env', env IS NOT NULL);
   PERFORM tdm._require_side('find_pii', env);
@@ -881,11 +880,7 @@ BEGIN
     PERFORM tdm._refresh_environment(env);
   ELSE
     -- (the managed tables read here: said with the GRANT where they may not be)
-    FOR managed_schema IN SELECT DISTINCT n.nspname FROM tdm.managed_table mt
-                            JOIN pg_class cl ON cl.oid = mt.rel JOIN pg_namespace n ON n.oid = cl.relnamespace
-                           ORDER BY 1 LOOP
-      PERFORM tdm._require_privileges('find_pii', managed_schema, '{SELECT}', row_security => false);
-    END LOOP;
+    PERFORM tdm._require_managed_schemas('find_pii');
   END IF;
   FOR m IN SELECT * FROM tdm.managed_table ORDER BY managed_table.rel::text LOOP
     source := tdm._side_table(env, m.rel);

@@ -2,9 +2,10 @@
 -- without owners, they belong to the restoring role) is a privilege
 -- error of this database, said as one with the GRANT that gives it back,
 -- not as a server that cannot be reached; so is one to declare again
--- without USAGE on the server.
+-- without USAGE on the server. Nor is a managed table's schema the admin
+-- may not use, which tagging reads.
 BEGIN;
-SELECT plan(5);
+SELECT plan(6);
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 SELECT tdm.add_environment('st1', 'st1', 10);
@@ -47,6 +48,14 @@ SELECT throws_ok($$SELECT tdm.snapshot('x', 'staging')$$, '42501',
   'snapshot: tap_ep_admin may not use schema staging', 'a snapshot of a schema the admin may not use');
 SELECT throws_ok($$SELECT * FROM tdm.find_pii()$$, '42501',
   'find_pii: tap_ep_admin may not use schema staging', 'a PII scan of a schema the admin may not use');
+RESET ROLE;
+-- Tagging compares the managed tables' columns with the environments':
+-- where the admin may not read them, it is refused so, not reported as
+-- drift of every column and a server that may not read staging (p316).
+SELECT tdm.create_release('TEP'), tdm.add_feature('TEP', 'F', 1);
+SET ROLE tap_ep_admin;
+SELECT throws_ok($$SELECT tdm.tag_release('TEP')$$, '42501',
+  'tag_release: tap_ep_admin may not use schema staging', 'tagging when the admin may not read the managed tables');
 RESET ROLE;
 SELECT * FROM finish();
 ROLLBACK;
