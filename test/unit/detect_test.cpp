@@ -775,6 +775,25 @@ TEST(Manual, CoreColumnDifferenceIsPriorityOne) {
   EXPECT_EQ(c[0].rationale, "core column role differs: a human decides");
 }
 
+TEST(Manual, SuggestionKeepsWhatFeaturePriorityWould) {
+  // A core difference goes to a human, but the suggestion is what the
+  // rules would keep: st3's row, of the feature of higher priority, not
+  // st1's by precedence (p316); resolve_all keeps the survivor suggested.
+  auto c = detect({row(0, "1", "testuser1@company.com", "Administrator", "0", 10, "FEAT-105"),
+                   row(2, "8", "testuser1@company.com", "Customer", "10000", 12, "FEAT-101")});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].suggestion,
+            "review; by feature priority it would be: keep st3 (FEAT-101, priority 3)");
+  EXPECT_EQ(*c[0].survivor, 1u);
+  // One feature for both: precedence, as before.
+  c = detect({row(0, "1", "testuser1@company.com", "Administrator", "0", 10, "FEAT-101"),
+              row(2, "8", "testuser1@company.com", "Customer", "10000", 12, "FEAT-101")});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].suggestion, "review; by environment precedence it would be: keep st1");
+  EXPECT_EQ(*c[0].survivor, 0u);
+}
+
 TEST(Manual, EqualPriorityFeaturesArePriorityTwo) {
   auto c = detect({row(1, "5", "merchant@x", "Merchant", "50000", 10, "FEAT-104"),
                    row(3, "5", "merchant@x", "Merchant", "25000", 11, "FEAT-108")});

@@ -645,12 +645,34 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     c.suggestion = std::move(suggestion);
     c.rationale = std::move(rationale);
   };
+  // The member the rules would keep were they allowed to: the one whose
+  // feature has the highest priority in the release plan, where one
+  // feature does (rule 4), else the first by precedence (rule 5); master's
+  // row, which stays, first. The suggestion, and what resolve_all keeps.
   auto manual = [&](int priority, std::string rationale) {
     c.rule = Rule::manual;
     c.complex = true;
     c.priority = priority;
     c.survivor = first;
     c.suggestion = "review; by environment precedence it would be: keep " + env(first).name;
+    std::optional<int> top;
+    std::set<std::string> top_features;
+    for (std::size_t row : members) {
+      const auto p = feature_priority(row);
+      if (p && (!top || *p > *top)) {
+        top = p;
+        top_features.clear();
+      }
+      if (p && p == top) top_features.insert(std::string(*feature(row)));
+    }
+    if (!env(first).fixed && top && top_features.size() == 1 && feature_priority(first) != top) {
+      const auto winner = *std::find_if(members.begin(), members.end(), [&](std::size_t row) {
+        return feature_priority(row) == top;
+      });
+      c.survivor = winner;
+      c.suggestion = "review; by feature priority it would be: keep " + env(winner).name + " (" +
+                     std::string(*feature(winner)) + ", priority " + std::to_string(*top) + ")";
+    }
     c.rationale = std::move(rationale);
   };
 
