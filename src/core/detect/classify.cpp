@@ -645,6 +645,30 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     c.suggestion = std::move(suggestion);
     c.rationale = std::move(rationale);
   };
+  // The highest priority the members' features have in the release plan,
+  // the features that have it, and the first member of one of them
+  // (members are in tie-break order): rule 4's winner where one feature
+  // has it.
+  struct TopFeatures {
+    std::optional<int> priority;
+    std::set<std::string> features;
+    std::size_t first_holder;
+  };
+  auto top_features_of = [&] {
+    TopFeatures top{std::nullopt, {}, first};
+    for (std::size_t row : members) {
+      const auto p = feature_priority(row);
+      if (p && (!top.priority || *p > *top.priority)) top.priority = p;
+    }
+    bool held = false;
+    for (std::size_t row : members) {
+      if (feature_priority(row) != top.priority) continue;
+      top.features.insert(std::string(feature(row).value_or("")));
+      if (!held) top.first_holder = row;
+      held = true;
+    }
+    return top;
+  };
   // The member the rules would keep were they allowed to: the one whose
   // feature has the highest priority in the release plan, where one
   // feature does (rule 4), else the first by precedence (rule 5); master's
@@ -655,23 +679,14 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     c.priority = priority;
     c.survivor = first;
     c.suggestion = "review; by environment precedence it would be: keep " + env(first).name;
-    std::optional<int> top;
-    std::set<std::string> top_features;
-    for (std::size_t row : members) {
-      const auto p = feature_priority(row);
-      if (p && (!top || *p > *top)) {
-        top = p;
-        top_features.clear();
-      }
-      if (p && p == top) top_features.insert(std::string(*feature(row)));
-    }
-    if (!env(first).fixed && top && top_features.size() == 1 && feature_priority(first) != top) {
-      const auto winner = *std::find_if(members.begin(), members.end(), [&](std::size_t row) {
-        return feature_priority(row) == top;
-      });
+    const TopFeatures top = top_features_of();
+    if (!env(first).fixed && top.priority && top.features.size() == 1 &&
+        top.first_holder != first) {
+      const std::size_t winner = top.first_holder;
       c.survivor = winner;
       c.suggestion = "review; by feature priority it would be: keep " + env(winner).name + " (" +
-                     std::string(*feature(winner)) + ", priority " + std::to_string(*top) + ")";
+                     std::string(*feature(winner)) + ", priority " + std::to_string(*top.priority) +
+                     ")";
     }
     c.rationale = std::move(rationale);
   };
@@ -957,25 +972,11 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
   std::set<std::string> features;
   for (std::size_t row : members) features.insert(std::string(feature(row).value_or("")));
   if (features.size() > 1) {
-    std::optional<int> top;
-    for (std::size_t row : members) {
-      auto p = feature_priority(row);
-      if (p && (!top || *p > *top)) top = p;
-    }
-    std::set<std::string> top_features;
-    for (std::size_t row : members) {
-      if (feature_priority(row) == top) {
-        top_features.insert(std::string(feature(row).value_or("")));
-      }
-    }
+    const TopFeatures top_features_held = top_features_of();
+    const std::optional<int> top = top_features_held.priority;
+    const std::set<std::string> &top_features = top_features_held.features;
     if (top && top_features.size() == 1) {
-      std::size_t winner = first;
-      for (std::size_t row : members) {
-        if (feature_priority(row) == top) {
-          winner = row;
-          break;
-        }
-      }
+      const std::size_t winner = top_features_held.first_holder;
       if (fixed && winner != first) {
         fixed_stays(std::string(*feature(winner)) +
                     " has the highest priority of the members' features in the release plan");
