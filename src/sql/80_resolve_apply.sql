@@ -1240,23 +1240,29 @@ BEGIN
   -- approvals.
   IF EXISTS (SELECT FROM pg_temp.tdm_plan p WHERE p.renaming AND NOT p.by_rule AND p.patch <> '{}') THEN
     FOR rule_drop IN
-      SELECT t.conflict_id, t.member, t.env, t.key, rc.rule, p.conflict_id AS renamed_by, s.env AS into_env,
-             s.key AS into_key,
-             tdm._key_shared(the_rel, tdm._patched_row(the_rel, rc.members -> t.member -> 'row', p.patch,
-                                                       p.conflict_id),
-                             tdm._patched_row(the_rel, rc.members -> t.survivor -> 'row', sp.patch,
-                                              sp.conflict_id)) AS shared
-        FROM pg_temp.tdm_plan t
-        JOIN pg_temp.tdm_plan p ON p.row_ctid = t.row_ctid AND p.renaming AND NOT p.by_rule AND p.patch <> '{}'
-                               AND p.role IN ('keep', 'rekey')
-        JOIN pg_temp.tdm_plan s ON s.conflict_id = t.conflict_id AND s.member = t.survivor
-        JOIN tdm.conflict rc ON rc.run_id = run AND rc.conflict_id = t.conflict_id
+      SELECT g.*,
+             tdm._key_shared(the_rel, tdm._patched_row(the_rel, rc.members -> g.member -> 'row', g.patch,
+                                                       g.renamed_by),
+                             tdm._patched_row(the_rel, rc.members -> g.survivor -> 'row', sp.patch,
+                                              sp.conflict_id)) AS shared,
+             rc.rule
+        FROM (SELECT t.conflict_id, t.member, t.survivor, t.env, t.key, p.conflict_id AS renamed_by, p.patch,
+                     s.env AS into_env, s.key AS into_key, s.row_ctid AS into_ctid
+                FROM pg_temp.tdm_plan t
+                JOIN pg_temp.tdm_plan p ON p.row_ctid = t.row_ctid AND p.renaming AND NOT p.by_rule
+                                       AND p.patch <> '{}' AND p.role IN ('keep', 'rekey')
+                JOIN pg_temp.tdm_plan s ON s.conflict_id = t.conflict_id AND s.member = t.survivor
+               WHERE t.role = 'drop' AND t.by_rule
+              -- (few: rows a rule merges away that a decision renames;
+              -- their conflicts read by key, not the run's all hashed)
+              OFFSET 0) g
+        CROSS JOIN LATERAL (SELECT x.members, x.rule FROM tdm.conflict x
+                             WHERE x.conflict_id = g.conflict_id AND x.run_id = run) rc
         -- (the row it is merged into, as its own renames leave it)
         LEFT JOIN LATERAL (SELECT x.patch, x.conflict_id FROM pg_temp.tdm_plan x
-                            WHERE x.row_ctid = s.row_ctid AND x.renaming AND NOT x.by_rule AND x.patch <> '{}'
+                            WHERE x.row_ctid = g.into_ctid AND x.renaming AND NOT x.by_rule AND x.patch <> '{}'
                             LIMIT 1) sp ON true
-       WHERE t.role = 'drop' AND t.by_rule
-       ORDER BY t.conflict_id, t.member LOOP
+       ORDER BY g.conflict_id, g.member LOOP
       IF rule_drop.shared IS NOT NULL THEN
         RAISE EXCEPTION 'consolidate: %: the keep_all of % renames %''s row (%), but rule % of % merges it into %''s (%), and the renamed row still has its %: the renames would not apply',
           the_rel, rule_drop.renamed_by, rule_drop.env, array_to_string(rule_drop.key, ', '), rule_drop.rule, rule_drop.conflict_id,
