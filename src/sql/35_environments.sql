@@ -887,13 +887,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Refuses `operation` when the caller lacks USAGE on schema `schema_name`
--- or one of `privileges` on a table of it named like a managed table,
+-- or one of `privileges` on a table of it named like a managed table (the
+-- managed tables of that schema, with `managed_only`),
 -- naming them and the GRANT (else PostgreSQL's bare "permission denied"
 -- comes from some statement deep in the operation). Asked before anything
 -- of the schema is read. Row level security that applies there is refused
 -- too, unless `row_security` is false (a sample's reader, find_pii).
 CREATE FUNCTION tdm._require_privileges(operation text, schema_name text, privileges text[],
-                                        row_security bool DEFAULT true)
+                                        row_security bool DEFAULT true, managed_only bool DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -909,7 +910,12 @@ BEGIN
     INTO missing
     FROM (SELECT t.rel, string_agg(p, ', ' ORDER BY o) AS lacking
             FROM tdm.managed_table m
-           CROSS JOIN LATERAL (SELECT tdm._target_table(schema_name, m.rel) AS rel) t
+           -- (`managed_only`: the managed tables of that schema themselves,
+           -- not the tables named like them there: a target's)
+           CROSS JOIN LATERAL (SELECT CASE WHEN NOT managed_only THEN tdm._target_table(schema_name, m.rel)
+                                           WHEN (SELECT n.nspname FROM pg_class cl
+                                                   JOIN pg_namespace n ON n.oid = cl.relnamespace
+                                                  WHERE cl.oid = m.rel) = schema_name THEN m.rel END AS rel) t
            CROSS JOIN LATERAL unnest(privileges) WITH ORDINALITY AS u(p, o)
            WHERE t.rel IS NOT NULL AND NOT has_table_privilege(t.rel, p)
            GROUP BY t.rel) x;
@@ -936,7 +942,8 @@ BEGIN
   FOR managed_schema IN SELECT DISTINCT n.nspname FROM tdm.managed_table mt
                           JOIN pg_class cl ON cl.oid = mt.rel JOIN pg_namespace n ON n.oid = cl.relnamespace
                          ORDER BY 1 LOOP
-    PERFORM tdm._require_privileges(operation, managed_schema, '{SELECT}', row_security => false);
+    PERFORM tdm._require_privileges(operation, managed_schema, '{SELECT}', row_security => false,
+                                    managed_only => true);
   END LOOP;
 END
 $$;

@@ -5,7 +5,7 @@
 -- without USAGE on the server. Nor is a managed table's schema the admin
 -- may not use, which tagging reads.
 BEGIN;
-SELECT plan(6);
+SELECT plan(7);
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
 SELECT tdm.add_environment('st1', 'st1', 10);
@@ -56,6 +56,20 @@ SELECT tdm.create_release('TEP'), tdm.add_feature('TEP', 'F', 1);
 SET ROLE tap_ep_admin;
 SELECT throws_ok($$SELECT tdm.tag_release('TEP')$$, '42501',
   'tag_release: tap_ep_admin may not use schema staging', 'tagging when the admin may not read the managed tables');
+RESET ROLE;
+-- Managed tables in two schemas: the second's other tables, one named
+-- like a managed table of the first, are not asked for (p317).
+GRANT USAGE ON SCHEMA staging TO tdm_admin;
+GRANT SELECT ON staging.users TO tdm_admin;
+CREATE SCHEMA tap_ep_hr;
+CREATE TABLE tap_ep_hr.emp (id int PRIMARY KEY, tdm_release text, tdm_feature text);
+CREATE TABLE tap_ep_hr.users (id int PRIMARY KEY);
+SELECT tdm.manage_table('tap_ep_hr.emp');
+GRANT USAGE ON SCHEMA tap_ep_hr TO tdm_admin;
+GRANT SELECT ON tap_ep_hr.emp TO tdm_admin;
+SET ROLE tap_ep_admin;
+SELECT lives_ok($$SELECT tdm._require_managed_schemas('tag_release')$$,
+  'an unmanaged table named like a managed one of another schema is not asked for');
 RESET ROLE;
 SELECT * FROM finish();
 ROLLBACK;
