@@ -1462,6 +1462,16 @@ BEGIN
   DELETE FROM pg_temp.tdm_plan p USING pg_temp.tdm_moved mv
    WHERE p.role = 'rekey' AND p.row_ctid = mv.new_ctid AND mv.renamed;
 
+  -- (A decision that waits for its approval may merge away a row that a
+  -- keep_all leaves without a key, as that keep_all was checked against:
+  -- on a table tdm cannot give keys, the run waits for the approval, and
+  -- the next call asks for the key if it is still needed, p317.)
+  IF (rekeyed_col IS NULL OR NOT tdm._rekeyable(the_rel))
+     AND EXISTS (SELECT FROM tdm.conflict o JOIN tdm.decision d ON d.conflict_id = o.conflict_id
+                  WHERE o.run_id = run AND o.rel = the_rel AND o.status = 'decided' AND o.priority = 1
+                    AND d.approved_by IS NULL) THEN
+    DELETE FROM pg_temp.tdm_plan p WHERE p.role = 'rekey' AND NOT p.by_rule;
+  END IF;
   -- New keys: the ones an earlier call of the run gave (a re-run loads the
   -- same rows), else the next ones, given in the rows' order.
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey') THEN
@@ -1496,9 +1506,9 @@ BEGIN
         RAISE EXCEPTION 'consolidate: % cannot take generated keys, and keep_all of % gives no new key to %',
           the_rel, unkeyed.conflicts, unkeyed.members
           USING ERRCODE = 'invalid_parameter_value',
-                DETAIL = 'When it was decided, the row was merged away by a rule, which no longer holds: a decision'
-                         ' since kept it, or deleted the row it was merged into, or its renames set it apart'
-                         ' from that row.',
+                DETAIL = 'When it was decided, the row was merged away (by a rule, or by another conflict''s'
+                         ' decision), which no longer holds: a decision since kept it or was withdrawn, or'
+                         ' deleted the row it was merged into, or its renames set it apart from that row.',
                 HINT = 'Decide it again with the new key in renames (each of them, where several): '
                        || unkeyed.call;
       END IF;

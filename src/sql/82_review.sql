@@ -557,6 +557,17 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
                                                   FROM unnest(pk_columns) AS col))
 $$;
 
+-- What decided conflict `c`'s decision will do when it applies: by the
+-- decision, whatever rule the conflict was recorded with, and once
+-- approved where it waits for an approval (a priority 1 decision counts
+-- from when it is taken: what another decision is checked against, p317).
+CREATE FUNCTION tdm._decided_resolution(c tdm.conflict,
+                                        OUT action text, OUT survivor int, OUT rekeyed int[],
+                                        OUT merged jsonb, OUT renames jsonb)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT * FROM tdm._resolution(jsonb_populate_record(c, '{"rule": "manual", "priority": 2}'))
+$$;
+
 -- Whether a member (tdm._member_source) of conflict `c` is merged away by
 -- a rule of another conflict of the run (st3's bob into st1's bob); not
 -- where `renames` (the member's, in a keep_all of `c`) set it apart from
@@ -576,8 +587,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                          OR tdm._key_shared(c.rel, tdm._patched_row(c.rel, e.m -> 'row', renames, c.conflict_id),
                                             o.members -> o.survivor -> 'row') IS NOT NULL))
       OR EXISTS (SELECT 1 FROM tdm.conflict o
-                  -- (by its decision, whatever rule it was recorded with)
-                  CROSS JOIN LATERAL tdm._resolution(jsonb_populate_record(o, '{"rule": "manual"}')) r
+                  CROSS JOIN LATERAL tdm._decided_resolution(o) r
                   CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(m, n)
                   WHERE o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
                     AND o.kind <> 'relationship' AND o.status = 'decided'
@@ -1225,8 +1235,7 @@ BEGIN
           JOIN tdm.conflict o ON o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
                              AND o.kind <> 'relationship' AND o.status = 'decided'
                              AND o.members @> jsonb_build_array(s.source)
-         -- (by its decision, whatever rule it was recorded with)
-         CROSS JOIN LATERAL tdm._resolution(jsonb_populate_record(o, '{"rule": "manual"}')) r
+         CROSS JOIN LATERAL tdm._decided_resolution(o) r
          CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(om, n)
          WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = checking.label
            AND e.om @> s.source

@@ -77,6 +77,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._resolved_away(tdm.conflict, jsonb, jsonb),
   tdm._key_shared(regclass, jsonb, jsonb),
   tdm._resolution(tdm.conflict),
+  tdm._decided_resolution(tdm.conflict),
   tdm._new_key_members(tdm.conflict, jsonb, bool),
   tdm._renamed_elsewhere(tdm.conflict, jsonb),
   tdm._key_renamed_elsewhere(tdm.conflict, jsonb, jsonb, jsonb),
