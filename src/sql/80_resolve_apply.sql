@@ -1239,31 +1239,35 @@ BEGIN
   -- decision check cannot see the order decisions come in, withdrawals or
   -- approvals.
   IF EXISTS (SELECT FROM pg_temp.tdm_plan p WHERE p.renaming AND NOT p.by_rule AND p.patch <> '{}') THEN
+    -- (and a row a rule merges into another that a keep_all renames
+    -- apart from it: the row merged would take values that are not its
+    -- entity's, and none would keep its own, p317)
     FOR rule_drop IN
       SELECT g.*,
              tdm._key_shared(the_rel, tdm._patched_row(the_rel, rc.members -> g.member -> 'row', g.patch,
                                                        g.renamed_by),
-                             tdm._patched_row(the_rel, rc.members -> g.survivor -> 'row', sp.patch,
-                                              sp.conflict_id)) AS shared,
+                             tdm._patched_row(the_rel, rc.members -> g.survivor -> 'row', g.into_patch,
+                                              g.into_renamed_by)) AS shared,
+             tdm._key_shared(the_rel, rc.members -> g.member -> 'row', rc.members -> g.survivor -> 'row')
+               AS shared_before,
              rc.rule
-        FROM (SELECT t.conflict_id, t.member, t.survivor, t.env, t.key, p.conflict_id AS renamed_by, p.patch,
-                     s.env AS into_env, s.key AS into_key, s.row_ctid AS into_ctid
+        FROM (WITH renamed AS MATERIALIZED (
+                     SELECT DISTINCT ON (x.row_ctid) x.row_ctid, x.patch, x.conflict_id FROM pg_temp.tdm_plan x
+                      WHERE x.renaming AND NOT x.by_rule AND x.patch <> '{}' AND x.role IN ('keep', 'rekey')
+                      ORDER BY x.row_ctid, x.conflict_id)
+              SELECT t.conflict_id, t.member, t.survivor, t.env, t.key, rp.conflict_id AS renamed_by, rp.patch,
+                     s.env AS into_env, s.key AS into_key, sp.conflict_id AS into_renamed_by, sp.patch AS into_patch
                 FROM pg_temp.tdm_plan t
-                JOIN pg_temp.tdm_plan p ON p.row_ctid = t.row_ctid AND p.renaming AND NOT p.by_rule
-                                       AND p.patch <> '{}' AND p.role IN ('keep', 'rekey')
                 JOIN pg_temp.tdm_plan s ON s.conflict_id = t.conflict_id AND s.member = t.survivor
-               WHERE t.role = 'drop' AND t.by_rule
-              -- (few: rows a rule merges away that a decision renames;
-              -- their conflicts read by key, not the run's all hashed)
+                LEFT JOIN renamed rp ON rp.row_ctid = t.row_ctid
+                LEFT JOIN renamed sp ON sp.row_ctid = s.row_ctid
+               WHERE t.role = 'drop' AND t.by_rule AND (rp.row_ctid IS NOT NULL OR sp.row_ctid IS NOT NULL)
+              -- (few: their conflicts read by key, not the run's all hashed)
               OFFSET 0) g
         CROSS JOIN LATERAL (SELECT x.members, x.rule FROM tdm.conflict x
                              WHERE x.conflict_id = g.conflict_id AND x.run_id = run) rc
-        -- (the row it is merged into, as its own renames leave it)
-        LEFT JOIN LATERAL (SELECT x.patch, x.conflict_id FROM pg_temp.tdm_plan x
-                            WHERE x.row_ctid = g.into_ctid AND x.renaming AND NOT x.by_rule AND x.patch <> '{}'
-                            LIMIT 1) sp ON true
        ORDER BY g.conflict_id, g.member LOOP
-      IF rule_drop.shared IS NOT NULL THEN
+      IF rule_drop.renamed_by IS NOT NULL AND rule_drop.shared IS NOT NULL THEN
         RAISE EXCEPTION 'consolidate: %: the keep_all of % renames %''s row (%), but rule % of % merges it into %''s (%), and the renamed row still has its %: the renames would not apply',
           the_rel, rule_drop.renamed_by, rule_drop.env, array_to_string(rule_drop.key, ', '), rule_drop.rule, rule_drop.conflict_id,
           rule_drop.into_env, array_to_string(rule_drop.into_key, ', '), tdm._column_names(rule_drop.shared)
@@ -1272,8 +1276,21 @@ BEGIN
                               ' or give it a %s of its own as well (another entity: the rule then gives way),'
                               ' then consolidate again; nothing was loaded.', rule_drop.renamed_by, rule_drop.env,
                               rule_drop.into_env, tdm._column_names(rule_drop.shared));
+      ELSIF rule_drop.renamed_by IS NULL AND rule_drop.shared IS NULL THEN
+        RAISE EXCEPTION 'consolidate: %: the keep_all of % renames %''s row (%) apart from %''s (%), which rule % of % merges into it by its %: that row would take the new values, and no row would keep its own',
+          the_rel, rule_drop.into_renamed_by, rule_drop.into_env, array_to_string(rule_drop.into_key, ', '),
+          rule_drop.env, array_to_string(rule_drop.key, ', '), rule_drop.rule, rule_drop.conflict_id,
+          tdm._column_names(rule_drop.shared_before)
+          USING ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = format('Decide %s as well: keep_all there, with %s''s new %s in its renames, keeps the two'
+                              ' rows apart (keep there says which row the entity is); or leave %s''s %s as it is'
+                              ' in the renames of %s; then consolidate again; nothing was loaded.',
+                              rule_drop.conflict_id, rule_drop.into_env, tdm._column_names(rule_drop.shared_before),
+                              rule_drop.into_env, tdm._column_names(rule_drop.shared_before),
+                              rule_drop.into_renamed_by);
+      ELSIF rule_drop.renamed_by IS NOT NULL THEN
+        DELETE FROM pg_temp.tdm_plan t WHERE t.conflict_id = rule_drop.conflict_id AND t.member = rule_drop.member;
       END IF;
-      DELETE FROM pg_temp.tdm_plan t WHERE t.conflict_id = rule_drop.conflict_id AND t.member = rule_drop.member;
     END LOOP;
     SELECT t.conflict_id AS first, p.conflict_id AS second, t.env, t.key,
            CASE t.role WHEN 'delete' THEN 'deletes' ELSE 'merges away' END AS first_fate

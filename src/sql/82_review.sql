@@ -782,6 +782,7 @@ DECLARE
   away_how text;
   away_by text;
   merged_by_rule record;  -- a rule of another conflict that merges a renamed member away
+  merged_into record;     -- one that merges another row into a renamed member
   met_pairs text[] := '{}';       -- "<member> and <member> would both have <key> <value>"
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
@@ -1273,6 +1274,40 @@ BEGIN
                   HINT = format('Leave %s out of renames here (its row is then loaded as %s''s), or give it a %s of its'
                                 ' own as well (another entity: the rule then gives way).', label,
                                 merged_by_rule.into_env, tdm._column_names(merged_by_rule.shared));
+        END IF;
+        -- Nor are renames that set a row apart from one a rule merges into
+        -- it (by a key they no longer share): that row would take the
+        -- new values, and none would keep its own (p317). (A row renamed
+        -- itself, here or by another decision, is the case above.)
+        SELECT o.conflict_id, o.rule, e.om ->> 'env' AS from_env,
+               tdm._key_shared(c.rel, e.om -> 'row', cm."row") AS shared_before
+          INTO merged_into
+          FROM tdm.conflict_member cm
+         CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) s
+          JOIN tdm.conflict o ON o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
+                             AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
+                             AND o.rule <> 'distinct_entities' AND o.members @> jsonb_build_array(s.source)
+         CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(om, n)
+         CROSS JOIN LATERAL (SELECT tdm._member_source(e.om ->> 'env', e.om -> 'row', m.pk_columns) AS source) r
+         WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = checking.label
+           AND o.members -> o.survivor @> s.source AND (e.n - 1) <> o.survivor
+           AND NOT EXISTS (SELECT FROM tdm.conflict_member rm
+                            WHERE rm.run_id = c.run_id AND rm.conflict_id = c.conflict_id AND NEW.renames ? rm.label
+                              AND tdm._member_source(rm.env, rm."row", m.pk_columns) = r.source)
+           AND tdm._renamed_elsewhere(c, r.source) = '{}'
+           AND tdm._key_shared(c.rel, tdm._patched_row(c.rel, cm."row", NEW.renames -> checking.label,
+                                                       NEW.conflict_id),
+                               e.om -> 'row') IS NULL
+         ORDER BY o.conflict_id, e.n LIMIT 1;
+        IF merged_into.conflict_id IS NOT NULL THEN
+          RAISE EXCEPTION 'decision on %: renames set %''s row apart from %''s, which rule % of conflict % merges into it by its %: that row would take the new values, and no row would keep its own',
+            NEW.conflict_id, label, merged_into.from_env, merged_into.rule, merged_into.conflict_id,
+            tdm._column_names(merged_into.shared_before)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Decide %s first: keep_all there, with %s''s new %s in its renames, keeps the two'
+                                ' rows apart (keep there says which row the entity is); or leave %s''s %s as it is'
+                                ' here.', merged_into.conflict_id, label, tdm._column_names(merged_into.shared_before),
+                                label, tdm._column_names(merged_into.shared_before));
         END IF;
       END LOOP;
     END IF;
