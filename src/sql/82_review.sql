@@ -2065,13 +2065,15 @@ END
 $$;
 
 -- The columns `v` takes in a terminal (a wide character two, a combining
--- one none), its longest beginning that takes at most `width` columns, and
+-- one none), its longest beginning (and ending) that takes at most `width` columns, and
 -- `v` padded with spaces to `width` columns: the review queue's grid cuts
 -- and pads by them, not by characters (CJK values pushed its columns apart).
 CREATE FUNCTION tdm._display_width(v text) RETURNS int
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'tdm_display_width';
 CREATE FUNCTION tdm._display_left(v text, width int) RETURNS text
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'tdm_display_left';
+CREATE FUNCTION tdm._display_right(v text, width int) RETURNS text
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'tdm_display_right';
 CREATE FUNCTION tdm._display_pad(v text, width int) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT v || repeat(' ', width - tdm._display_width(v)) $$;
 
@@ -2139,7 +2141,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
                 -- same value parts from it nowhere; values as shown, control
                 -- characters escaped, so that the place is the shown one's)
                 SELECT d.key, k.place, m.member, tdm._printable(coalesce(d.value ->> m.label, 'NULL')),
-                       (SELECT CASE WHEN p >= (SELECT w - 2 FROM width) THEN p ELSE 0 END
+                       (SELECT CASE WHEN tdm._display_width(left(tdm._printable(d.value ->> m.label), p))
+                                         >= (SELECT w - 2 FROM width) THEN p ELSE 0 END
                           FROM (SELECT coalesce(max(tdm._common_prefix(tdm._printable(d.value ->> m.label),
                                                                        tdm._printable(o.value))), 0) AS p
                                   FROM jsonb_each_text(d.value) o
@@ -2158,7 +2161,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
                                          ELSE '~' || (SELECT CASE WHEN tdm._display_width(t) > w - 2
                                                                   THEN tdm._display_left(t, w - 3) || '~'
                                                                   ELSE t END
-                                                        FROM substr(v, least(at + 1, greatest(1, length(v) - (w - 3))))
+                                                        -- (from where they part, or the end that
+                                                        -- fits, whichever comes first)
+                                                        FROM substr(v, least(at + 1, length(v) + 1
+                                                                                     - length(tdm._display_right(v, w - 2))))
                                                              AS t) END, w),
                                '' ORDER BY member) AS line
             -- (a line break or tab in a value is shown as \n or \t: the

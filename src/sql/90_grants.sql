@@ -117,6 +117,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._printable(text, int),
   tdm._display_width(text),
   tdm._display_left(text, int),
+  tdm._display_right(text, int),
   tdm._display_pad(text, int),
   tdm._did_you_mean(text, text),
   tdm._interval_key(interval),

@@ -4,6 +4,7 @@
 //  * tdm._display_width(v): the columns `v` takes.
 //  * tdm._display_left(v, width): the longest beginning of `v` that takes
 //    at most `width` columns (a wide character is not split).
+//  * tdm._display_right(v, width): the longest ending of `v` that does.
 #include <algorithm>
 #include <string>
 
@@ -64,5 +65,32 @@ TDM_FUNCTION(tdm_display_left) {
   const char *data = value.data();
   return tdm::pg::pg_call([data, end] {
     return PointerGetDatum(cstring_to_text_with_len(data, static_cast<int>(end)));
+  });
+}
+
+TDM_FUNCTION(tdm_display_right) {
+  const std::string value = tdm::pg::text_arg(fcinfo, 0, "v");
+  const int32 most = PG_GETARG_INT32(1);
+  int64 total = 0;
+  for_each_character(value, [&total](std::size_t, int columns) {
+    total += columns;
+    return true;
+  });
+  // (The first character from which what is left fits: two passes, no
+  // list of the characters, as a value may be megabytes long.)
+  int64 before = 0;
+  std::size_t start = value.size();
+  for_each_character(value, [&](std::size_t at, int columns) {
+    if (total - before <= most) {
+      start = at;
+      return false;
+    }
+    before += columns;
+    return true;
+  });
+  const char *data = value.data() + start;
+  const std::size_t length = value.size() - start;
+  return tdm::pg::pg_call([data, length] {
+    return PointerGetDatum(cstring_to_text_with_len(data, static_cast<int>(length)));
   });
 }
