@@ -1023,6 +1023,16 @@ BEGIN
 END
 $$;
 
+-- `cols` of `rel` as a reviewer gives them values: a stored generated
+-- column (a natural key lower(email)) by the columns it reads.
+CREATE FUNCTION tdm._written_columns(rel regclass, cols text[]) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT array_agg(DISTINCT w.col ORDER BY w.col)
+    FROM unnest(cols) AS c(col)
+    LEFT JOIN tdm._generated_columns(rel) g ON g.column_name = c.col
+   CROSS JOIN LATERAL unnest(CASE WHEN g.column_name IS NULL THEN ARRAY[c.col] ELSE g.reads END) AS w(col)
+$$;
+
 -- The columns of the keys (the primary key, each natural key) that rows
 -- `a` and `b` of `rel` (jsonb) hold alike; NULL when they share none. A
 -- keep_all's renames set a row apart from the row a rule merges it into
@@ -1275,7 +1285,8 @@ BEGIN
                 HINT = format('Decide %s again: leave %s out of the renames (its row is then loaded as %s''s),'
                               ' or give it a %s of its own as well (another entity: the rule then gives way),'
                               ' then consolidate again; nothing was loaded.', rule_drop.renamed_by, rule_drop.env,
-                              rule_drop.into_env, tdm._column_names(rule_drop.shared));
+                              rule_drop.into_env,
+                              tdm._column_names(tdm._written_columns(the_rel, rule_drop.shared)));
       ELSIF rule_drop.renamed_by IS NULL AND rule_drop.shared IS NULL THEN
         RAISE EXCEPTION 'consolidate: %: the keep_all of % renames %''s row (%) apart from %''s (%), which rule % of % merges into it by its %: that row would take the new values, and no row would keep its own',
           the_rel, rule_drop.into_renamed_by, rule_drop.into_env, array_to_string(rule_drop.into_key, ', '),
@@ -1285,8 +1296,10 @@ BEGIN
                 HINT = format('Decide %s as well: keep_all there, with %s''s new %s in its renames, keeps the two'
                               ' rows apart (keep there says which row the entity is); or leave %s''s %s as it is'
                               ' in the renames of %s; then consolidate again; nothing was loaded.',
-                              rule_drop.conflict_id, rule_drop.into_env, tdm._column_names(rule_drop.shared_before),
-                              rule_drop.into_env, tdm._column_names(rule_drop.shared_before),
+                              rule_drop.conflict_id, rule_drop.into_env,
+                              tdm._column_names(tdm._written_columns(the_rel, rule_drop.shared_before)),
+                              rule_drop.into_env,
+                              tdm._column_names(tdm._written_columns(the_rel, rule_drop.shared_before)),
                               rule_drop.into_renamed_by);
       ELSIF rule_drop.renamed_by IS NOT NULL THEN
         DELETE FROM pg_temp.tdm_plan t WHERE t.conflict_id = rule_drop.conflict_id AND t.member = rule_drop.member;

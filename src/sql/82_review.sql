@@ -1273,7 +1273,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = format('Leave %s out of renames here (its row is then loaded as %s''s), or give it a %s of its'
                                 ' own as well (another entity: the rule then gives way).', label,
-                                merged_by_rule.into_env, tdm._column_names(merged_by_rule.shared));
+                                merged_by_rule.into_env,
+                                tdm._column_names(tdm._written_columns(c.rel, merged_by_rule.shared)));
         END IF;
         -- Nor are renames that set a row apart from one a rule merges into
         -- it (by a key they no longer share): that row would take the
@@ -1306,8 +1307,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = format('Decide %s first: keep_all there, with %s''s new %s in its renames, keeps the two'
                                 ' rows apart (keep there says which row the entity is); or leave %s''s %s as it is'
-                                ' here.', merged_into.conflict_id, label, tdm._column_names(merged_into.shared_before),
-                                label, tdm._column_names(merged_into.shared_before));
+                                ' here.', merged_into.conflict_id, label,
+                                tdm._column_names(tdm._written_columns(c.rel, merged_into.shared_before)),
+                                label, tdm._column_names(tdm._written_columns(c.rel, merged_into.shared_before)));
         END IF;
       END LOOP;
     END IF;

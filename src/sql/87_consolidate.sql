@@ -1197,6 +1197,9 @@ BEGIN
       PERFORM tdm._progress(job, 'load', 0, collected_total - merged - deleted);
       BEGIN
         loaded := tdm._load(run.run_id, the_release, the_target);
+        -- (every row loaded, or held as loaded: those written by a
+        -- statement, or left as they were, are counted only now)
+        PERFORM tdm._progress(job, 'load', loaded, loaded);
       EXCEPTION WHEN integrity_constraint_violation OR data_exception THEN
         GET STACKED DIAGNOSTICS load_error = RETURNED_SQLSTATE, load_message = MESSAGE_TEXT,
                                 load_detail = PG_EXCEPTION_DETAIL, load_hint = PG_EXCEPTION_HINT,

@@ -76,6 +76,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._kept_as_one(tdm.conflict, jsonb, jsonb, jsonb, jsonb),
   tdm._resolved_away(tdm.conflict, jsonb, jsonb),
   tdm._key_shared(regclass, jsonb, jsonb),
+  tdm._written_columns(regclass, text[]),
   tdm._resolution(tdm.conflict),
   tdm._decided_resolution(tdm.conflict),
   tdm._new_key_members(tdm.conflict, jsonb, bool),
