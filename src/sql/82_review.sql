@@ -1255,7 +1255,8 @@ BEGIN
         -- that set it apart make the rule give way (tdm._apply_table).
         SELECT o.conflict_id, o.rule, o.members -> o.survivor ->> 'env' AS into_env,
                tdm._key_shared(c.rel, tdm._patched_row(c.rel, cm."row", NEW.renames -> checking.label, NEW.conflict_id),
-                               o.members -> o.survivor -> 'row') AS shared
+                               tdm._patched_row(c.rel, o.members -> o.survivor -> 'row', sp.patch,
+                                                NEW.conflict_id)) AS shared
           INTO merged_by_rule
           FROM tdm.conflict_member cm
          CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) s
@@ -1263,6 +1264,14 @@ BEGIN
                              AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
                              AND o.rule <> 'distinct_entities' AND o.members @> jsonb_build_array(s.source)
          CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(om, n)
+         -- (the row it goes into as renamed, here or by another decision:
+         -- as the load compares them, p317)
+         CROSS JOIN LATERAL (SELECT tdm._member_source(o.members -> o.survivor ->> 'env', o.members -> o.survivor -> 'row',
+                                                       m.pk_columns) AS source) sv
+         CROSS JOIN LATERAL (SELECT coalesce((SELECT NEW.renames -> sm.label FROM tdm.conflict_member sm
+                                               WHERE sm.run_id = c.run_id AND sm.conflict_id = c.conflict_id
+                                                 AND tdm._member_source(sm.env, sm."row", m.pk_columns) = sv.source),
+                                             nullif(tdm._renamed_elsewhere(c, sv.source), '{}')) AS patch) sp
          WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = checking.label
            AND e.om @> s.source AND (e.n - 1) IS DISTINCT FROM o.survivor
          ORDER BY o.conflict_id LIMIT 1;
