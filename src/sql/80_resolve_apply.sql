@@ -1248,7 +1248,7 @@ BEGIN
   -- it away or deletes it is refused at the call, naming both: the
   -- decision check cannot see the order decisions come in, withdrawals or
   -- approvals.
-  IF EXISTS (SELECT FROM pg_temp.tdm_plan p WHERE p.renaming AND NOT p.by_rule AND p.patch <> '{}') THEN
+  IF EXISTS (SELECT FROM pg_temp.tdm_plan p WHERE NOT p.by_rule AND p.patch <> '{}') THEN
     -- (and a row a rule merges into another that a keep_all renames
     -- apart from it: the row merged would take values that are not its
     -- entity's, and none would keep its own, p317)
@@ -1261,16 +1261,20 @@ BEGIN
              tdm._key_shared(the_rel, rc.members -> g.member -> 'row', rc.members -> g.survivor -> 'row')
                AS shared_before,
              rc.rule
-        FROM (WITH renamed AS MATERIALIZED (
-                     SELECT DISTINCT ON (x.row_ctid) x.row_ctid, x.patch, x.conflict_id FROM pg_temp.tdm_plan x
-                      WHERE x.renaming AND NOT x.by_rule AND x.patch <> '{}' AND x.role IN ('keep', 'rekey')
-                      ORDER BY x.row_ctid, x.conflict_id)
+        -- (a decision's values of a row: a keep_all's renames, a merge's
+        -- merged values for the row it keeps, p318)
+        FROM (WITH patched AS MATERIALIZED (
+                     SELECT DISTINCT ON (x.row_ctid) x.row_ctid, x.patch, x.conflict_id, x.renaming
+                       FROM pg_temp.tdm_plan x
+                      WHERE NOT x.by_rule AND x.patch <> '{}' AND x.role IN ('keep', 'rekey')
+                      ORDER BY x.row_ctid, x.renaming DESC, x.conflict_id)
               SELECT t.conflict_id, t.member, t.survivor, t.env, t.key, rp.conflict_id AS renamed_by, rp.patch,
-                     s.env AS into_env, s.key AS into_key, sp.conflict_id AS into_renamed_by, sp.patch AS into_patch
+                     s.env AS into_env, s.key AS into_key, sp.conflict_id AS into_renamed_by, sp.patch AS into_patch,
+                     CASE WHEN sp.renaming THEN 'renames' ELSE 'merged values' END AS into_values
                 FROM pg_temp.tdm_plan t
                 JOIN pg_temp.tdm_plan s ON s.conflict_id = t.conflict_id AND s.member = t.survivor
-                LEFT JOIN renamed rp ON rp.row_ctid = t.row_ctid
-                LEFT JOIN renamed sp ON sp.row_ctid = s.row_ctid
+                LEFT JOIN patched rp ON rp.row_ctid = t.row_ctid AND rp.renaming
+                LEFT JOIN patched sp ON sp.row_ctid = s.row_ctid
                WHERE t.role = 'drop' AND t.by_rule AND (rp.row_ctid IS NOT NULL OR sp.row_ctid IS NOT NULL)
               -- (few: their conflicts read by key, not the run's all hashed)
               OFFSET 0) g
@@ -1287,20 +1291,22 @@ BEGIN
                               ' then consolidate again; nothing was loaded.', rule_drop.renamed_by, rule_drop.env,
                               rule_drop.into_env,
                               tdm._column_names(tdm._written_columns(the_rel, rule_drop.shared)));
-      ELSIF rule_drop.renamed_by IS NULL AND rule_drop.shared IS NULL THEN
-        RAISE EXCEPTION 'consolidate: %: the keep_all of % renames %''s row (%) apart from %''s (%), which rule % of % merges into it by its %: that row would take the new values, and no row would keep its own',
-          the_rel, rule_drop.into_renamed_by, rule_drop.into_env, array_to_string(rule_drop.into_key, ', '),
-          rule_drop.env, array_to_string(rule_drop.key, ', '), rule_drop.rule, rule_drop.conflict_id,
-          tdm._column_names(rule_drop.shared_before)
+      -- (a row the rule merges into it through another, sharing no key
+      -- with it, is that other's case)
+      ELSIF rule_drop.renamed_by IS NULL AND rule_drop.shared IS NULL AND rule_drop.shared_before IS NOT NULL THEN
+        RAISE EXCEPTION 'consolidate: %: the % of % set %''s row (%) apart from %''s (%), which rule % of % merges into it by its %: that row would take them, and no row would keep its own',
+          the_rel, rule_drop.into_values, rule_drop.into_renamed_by, rule_drop.into_env,
+          array_to_string(rule_drop.into_key, ', '), rule_drop.env, array_to_string(rule_drop.key, ', '),
+          rule_drop.rule, rule_drop.conflict_id, tdm._column_names(rule_drop.shared_before)
           USING ERRCODE = 'object_not_in_prerequisite_state',
                 HINT = format('Decide %s as well: keep_all there, with %s''s new %s in its renames, keeps the two'
                               ' rows apart (keep there says which row the entity is); or leave %s''s %s as it is'
-                              ' in the renames of %s; then consolidate again; nothing was loaded.',
+                              ' in the %s of %s; then consolidate again; nothing was loaded.',
                               rule_drop.conflict_id, rule_drop.into_env,
                               tdm._column_names(tdm._written_columns(the_rel, rule_drop.shared_before)),
                               rule_drop.into_env,
                               tdm._column_names(tdm._written_columns(the_rel, rule_drop.shared_before)),
-                              rule_drop.into_renamed_by);
+                              rule_drop.into_values, rule_drop.into_renamed_by);
       ELSIF rule_drop.renamed_by IS NOT NULL THEN
         DELETE FROM pg_temp.tdm_plan t WHERE t.conflict_id = rule_drop.conflict_id AND t.member = rule_drop.member;
       END IF;

@@ -783,6 +783,7 @@ DECLARE
   away_by text;
   merged_by_rule record;  -- a rule of another conflict that merges a renamed member away
   merged_into record;     -- one that merges another row into a renamed member
+  given jsonb;            -- a member's renames, or a merge's merged values
   met_pairs text[] := '{}';       -- "<member> and <member> would both have <key> <value>"
 BEGIN
   -- A superuser inserting a complete decision (a pg_dump restore) keeps it
@@ -1285,43 +1286,58 @@ BEGIN
                                 merged_by_rule.into_env,
                                 tdm._column_names(tdm._written_columns(c.rel, merged_by_rule.shared)));
         END IF;
-        -- Nor are renames that set a row apart from one a rule merges into
-        -- it (by a key they no longer share): that row would take the
-        -- new values, and none would keep its own (p317). (A row renamed
-        -- itself, here or by another decision, is the case above.)
-        SELECT o.conflict_id, o.rule, e.om ->> 'env' AS from_env,
-               tdm._key_shared(c.rel, e.om -> 'row', cm."row") AS shared_before
-          INTO merged_into
-          FROM tdm.conflict_member cm
-         CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) s
-          JOIN tdm.conflict o ON o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
-                             AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
-                             AND o.rule <> 'distinct_entities' AND o.members @> jsonb_build_array(s.source)
-         CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(om, n)
-         CROSS JOIN LATERAL (SELECT tdm._member_source(e.om ->> 'env', e.om -> 'row', m.pk_columns) AS source) r
-         WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = checking.label
-           AND o.members -> o.survivor @> s.source AND (e.n - 1) <> o.survivor
-           AND NOT EXISTS (SELECT FROM tdm.conflict_member rm
-                            WHERE rm.run_id = c.run_id AND rm.conflict_id = c.conflict_id AND NEW.renames ? rm.label
-                              AND tdm._member_source(rm.env, rm."row", m.pk_columns) = r.source)
-           AND tdm._renamed_elsewhere(c, r.source) = '{}'
-           AND tdm._key_shared(c.rel, tdm._patched_row(c.rel, cm."row", NEW.renames -> checking.label,
-                                                       NEW.conflict_id),
-                               e.om -> 'row') IS NULL
-         ORDER BY o.conflict_id, e.n LIMIT 1;
-        IF merged_into.conflict_id IS NOT NULL THEN
-          RAISE EXCEPTION 'decision on %: renames set %''s row apart from %''s, which rule % of conflict % merges into it by its %: that row would take the new values, and no row would keep its own',
-            NEW.conflict_id, label, merged_into.from_env, merged_into.rule, merged_into.conflict_id,
-            tdm._column_names(merged_into.shared_before)
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = format('Decide %s first: keep_all there, with %s''s new %s in its renames, keeps the two'
-                                ' rows apart (keep there says which row the entity is); or leave %s''s %s as it is'
-                                ' here.', merged_into.conflict_id, label,
-                                tdm._column_names(tdm._written_columns(c.rel, merged_into.shared_before)),
-                                label, tdm._column_names(tdm._written_columns(c.rel, merged_into.shared_before)));
-        END IF;
       END LOOP;
     END IF;
+  END IF;
+  -- Nor are values (a keep_all's renames of a member, a merge's merged
+  -- values for the member it keeps) that set a row apart from one a rule
+  -- of another conflict merges into it, by a key they no longer share:
+  -- that row would take them, and none would keep its own (p317, p318).
+  -- (A row renamed itself, here or by another decision, is the case of
+  -- the renames above; one merged into it through another row, sharing
+  -- no key with it, that other's.)
+  IF NEW.action IN ('keep_all', 'merge') THEN
+    FOR label, given IN
+      SELECT r.key, r.value FROM jsonb_each(CASE WHEN NEW.action = 'keep_all' THEN NEW.renames END) AS r
+      UNION ALL
+      SELECT cm.label, NEW.merged FROM tdm.conflict_member cm
+       WHERE NEW.action = 'merge' AND NEW.merged IS NOT NULL
+         AND cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.member = 0 LOOP
+      SELECT o.conflict_id, o.rule, e.om ->> 'env' AS from_env, x.shared_before
+        INTO merged_into
+        FROM tdm.conflict_member cm
+       CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) s
+        JOIN tdm.conflict o ON o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
+                           AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
+                           AND o.rule <> 'distinct_entities' AND o.members @> jsonb_build_array(s.source)
+       CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(om, n)
+       CROSS JOIN LATERAL (SELECT tdm._member_source(e.om ->> 'env', e.om -> 'row', m.pk_columns) AS source,
+                                  tdm._key_shared(c.rel, e.om -> 'row', cm."row") AS shared_before) x
+       WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = checking.label
+         AND o.members -> o.survivor @> s.source AND (e.n - 1) <> o.survivor
+         AND x.shared_before IS NOT NULL
+         AND NOT EXISTS (SELECT FROM tdm.conflict_member rm
+                          WHERE rm.run_id = c.run_id AND rm.conflict_id = c.conflict_id
+                            AND NEW.action = 'keep_all' AND NEW.renames ? rm.label
+                            AND tdm._member_source(rm.env, rm."row", m.pk_columns) = x.source)
+         AND tdm._renamed_elsewhere(c, x.source) = '{}'
+         AND tdm._key_shared(c.rel, tdm._patched_row(c.rel, cm."row", given, NEW.conflict_id),
+                             e.om -> 'row') IS NULL
+       ORDER BY o.conflict_id, e.n LIMIT 1;
+      IF merged_into.conflict_id IS NOT NULL THEN
+        RAISE EXCEPTION 'decision on %: % set %''s row apart from %''s, which rule % of conflict % merges into it by its %: that row would take them, and no row would keep its own',
+          NEW.conflict_id, CASE WHEN NEW.action = 'merge' THEN 'merged values' ELSE 'renames' END, label,
+          merged_into.from_env, merged_into.rule, merged_into.conflict_id, tdm._column_names(merged_into.shared_before)
+          USING ERRCODE = 'invalid_parameter_value',
+                HINT = format('Decide %s first: keep_all there, with %s''s new %s in its renames, keeps the two'
+                              ' rows apart (keep there says which row the entity is); or leave %s''s %s as it is'
+                              ' here.', merged_into.conflict_id, label,
+                              tdm._column_names(tdm._written_columns(c.rel, merged_into.shared_before)),
+                              label, tdm._column_names(tdm._written_columns(c.rel, merged_into.shared_before)));
+      END IF;
+    END LOOP;
+  END IF;
+  IF NEW.action = 'keep_all' THEN
     -- After the renames, no two kept members may share a natural key, and
     -- no renamed key may be taken in the target already. (Two members of
     -- one entity, which a conflict of their own settles, a key collision
@@ -2152,8 +2168,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit TO off AS $$
                 -- same value parts from it nowhere; values as shown, control
                 -- characters escaped, so that the place is the shown one's)
                 SELECT d.key, k.place, m.member, tdm._printable(coalesce(d.value ->> m.label, 'NULL')),
-                       (SELECT CASE WHEN tdm._display_width(left(tdm._printable(d.value ->> m.label), p))
-                                         >= (SELECT w - 2 FROM width) THEN p ELSE 0 END
+                       -- (from where they part when the first character that
+                       -- differs would not show in the cell cut from the start)
+                       (SELECT CASE WHEN tdm._display_width(left(tdm._printable(d.value ->> m.label), p + 1))
+                                         > (SELECT w - 2 FROM width) THEN p ELSE 0 END
                           FROM (SELECT coalesce(max(tdm._common_prefix(tdm._printable(d.value ->> m.label),
                                                                        tdm._printable(o.value))), 0) AS p
                                   FROM jsonb_each_text(d.value) o

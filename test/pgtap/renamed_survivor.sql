@@ -38,7 +38,7 @@ SELECT (SELECT rule FROM tdm.conflict WHERE conflict_id = :'on_code') AS code_ru
 SELECT is((pg_temp.error_of(format($$SELECT tdm.resolve(%L, 'keep_all', renames => '{"rs2": {"b": 9, "code": "RV"}}',
                                                         rationale => 'rs2 is RV')$$, :'on_key'))).message,
   format('decision on %s: renames set rs2''s row apart from rs3''s, which rule %s of conflict %s merges into it by'
-         ' its code: that row would take the new values, and no row would keep its own', :'on_key', :'code_rule',
+         ' its code: that row would take them, and no row would keep its own', :'on_key', :'code_rule',
          :'on_code'),
   'renaming the row a rule merges another into, apart from it: refused, naming the rule''s conflict');
 -- Taken while the rule's conflict was decided, which is withdrawn after:
@@ -47,9 +47,9 @@ SELECT tdm.resolve(:'on_code', 'keep_all', renames => '{"rs2": {"code": "RV"}}',
 SELECT tdm.resolve(:'on_key', 'keep_all', renames => '{"rs2": {"b": 9, "code": "RV"}}', rationale => 'rs2 is RV');
 DELETE FROM tdm.decision WHERE conflict_id = :'on_code';
 SELECT is((pg_temp.error_of($$SELECT tdm.consolidate('TRS', 'tap_rs')$$)).message,
-  format('consolidate: tap_rs.rs_item: the keep_all of %s renames rs2''s row (1, 7) apart from rs3''s (1, 3), which'
-         ' rule %s of %s merges into it by its code: that row would take the new values, and no row would keep its'
-         ' own', :'on_key', :'code_rule', :'on_code'),
+  format('consolidate: tap_rs.rs_item: the renames of %s set rs2''s row (1, 7) apart from rs3''s (1, 3), which'
+         ' rule %s of %s merges into it by its code: that row would take them, and no row would keep its own',
+         :'on_key', :'code_rule', :'on_code'),
   'the rule back since: the call refuses, naming both conflicts');
 SELECT is((SELECT count(*) FROM tap_rs.rs_item), 0::bigint, 'and loads nothing');
 -- The rule's conflict decided keep_all, as the HINT says: rs3 keeps X6,

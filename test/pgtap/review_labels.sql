@@ -6,7 +6,7 @@
 -- take two columns of the grid: values and column names are cut and padded
 -- by the columns they take, not by characters.
 BEGIN;
-SELECT plan(7);
+SELECT plan(9);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -23,16 +23,18 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO tap_rl_a.rl_k VALUES ('happy', '2024-01-01 00:00:00+00', 'TRL1', 'F1');
   INSERT INTO tap_rl_b.rl_k VALUES ('happy', '2024-01-01 00:00:00+00', 'TRL1', 'F2');
   INSERT INTO tap_rl_c.rl_k VALUES ('happy', '2024-03-15 00:00:00+00', 'TRL1', 'F2');
-  CREATE TABLE tap_rl_a.rl_w (id int PRIMARY KEY, "名前" text, address text, memo text, tdm_release text,
+  CREATE TABLE tap_rl_a.rl_w (id int PRIMARY KEY, "名前" text, address text, memo text, tag text, tdm_release text,
                               tdm_feature text);
   CREATE TABLE tap_rl_b.rl_w (LIKE tap_rl_a.rl_w INCLUDING ALL);
   CREATE TABLE tap_rl_c.rl_w (LIKE tap_rl_a.rl_w INCLUDING ALL);
-  INSERT INTO tap_rl_a.rl_w VALUES (1, '山田', '東京都千代田区丸の内一丁目', repeat('東', 19) || '京', 'TRL1', 'F1');
-  INSERT INTO tap_rl_b.rl_w VALUES (1, '田中', '大阪府大阪市北区梅田三丁目', repeat('東', 19) || '都', 'TRL1', 'F2');
-  INSERT INTO tap_rl_c.rl_w VALUES (1, 'Sato', 'Kyoto short', 'memo', 'TRL1', 'F2')$$) \g /dev/null
+  INSERT INTO tap_rl_a.rl_w VALUES (1, '山田', '東京都千代田区丸の内一丁目', repeat('東', 19) || '京', repeat('a', 14) || '中x1', 'TRL1',
+                                    'F1');
+  INSERT INTO tap_rl_b.rl_w VALUES (1, '田中', '大阪府大阪市北区梅田三丁目', repeat('東', 19) || '都', repeat('a', 14) || '文x2', 'TRL1',
+                                    'F2');
+  INSERT INTO tap_rl_c.rl_w VALUES (1, 'Sato', 'Kyoto short', 'memo', 'tag', 'TRL1', 'F2')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_rl_self');
 CREATE TABLE staging.rl_k (e public.tap_rl_mood PRIMARY KEY, v text, tdm_release text, tdm_feature text);
-CREATE TABLE staging.rl_w (id int PRIMARY KEY, "名前" text, address text, memo text, tdm_release text,
+CREATE TABLE staging.rl_w (id int PRIMARY KEY, "名前" text, address text, memo text, tag text, tdm_release text,
                            tdm_feature text);
 SELECT tdm.add_environment('St 2 "q"', 'tap_rl_self', 40, 'tap_rl_a'),
        tdm.add_environment('long_environment_name_of_squad_alpha', 'tap_rl_self', 20, 'tap_rl_b'),
@@ -76,6 +78,11 @@ SELECT is((SELECT l FROM tdm.review_queue q, regexp_split_to_table(q.side_by_sid
             WHERE q.conflict_id = :'wide' AND l LIKE 'memo %'),
   'memo          ~東東東東東東都  memo             ~東東東東東東京',
   'wide values that begin alike are shown from the end where they part');
+SELECT is((SELECT l FROM tdm.review_queue q, regexp_split_to_table(q.side_by_side, E'\n') AS l
+            WHERE q.conflict_id = :'wide' AND l LIKE 'tag %'),
+  'tag           ~aaaaaaaaaaa文x2 tag              ~aaaaaaaaaaa中x1',
+  'values that part on a wide character at the cell''s edge are shown from where they part (p318)');
+SELECT is(tdm._display_right('abe' || chr(769) || 'cc', 2), 'cc', 'an ending cut leaves no combining mark alone');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -88,6 +88,14 @@ TDM_FUNCTION(tdm_display_right) {
     before += columns;
     return true;
   });
+  // (A combining mark is not left without the character it belongs to.)
+  std::size_t marks = value.size() - start;
+  for_each_character(value.substr(start), [&marks](std::size_t at, int columns) {
+    if (columns == 0) return true;
+    marks = at;
+    return false;
+  });
+  start += marks;
   const char *data = value.data() + start;
   const std::size_t length = value.size() - start;
   return tdm::pg::pg_call([data, length] {
