@@ -1008,3 +1008,79 @@ SELECT tdm.resolve(:'bvq', 'keep_all', renames => '{"st2": {"id": 200, "uq": 21}
 SELECT tdm.consolidate('TBV2') = :rv2 AS same_run;
 RESET client_min_messages;
 SELECT id, val, uq, tdm_release FROM staging.rt_bvq ORDER BY id;
+
+-- A row brought again a second time meets the master row it became, as
+-- the first time did: TBN1 merged st2's C row (1,1) into st3's B row by a
+-- reviewer's keep (master (2,1) holds B); TBN2 brought it again, to
+-- (2,1); TBN3 brings it again, and took it for master's C row (4,1) by
+-- its natural key, because TBN2 had collected it with master's values
+-- (p315). It goes to (2,1) again.
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_bn (id int, b int, code text NOT NULL UNIQUE, val text, tdm_release text, tdm_feature text,
+                      PRIMARY KEY (id, b))$$);
+CREATE SCHEMA returning_bn1;
+CREATE SCHEMA returning_bn2;
+CREATE SCHEMA returning_bn3;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_bn) FROM SERVER st1 INTO returning_bn1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_bn) FROM SERVER st2 INTO returning_bn2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_bn) FROM SERVER st3 INTO returning_bn3;
+CREATE TABLE staging.rt_bn (id int, b int, code text NOT NULL UNIQUE, val text, tdm_release text, tdm_feature text,
+                            PRIMARY KEY (id, b));
+SELECT tdm.manage_table('staging.rt_bn', '{code}');
+INSERT INTO returning_bn1.rt_bn VALUES (1, 1, 'A', 'a', 'TBN1', 'F'), (4, 1, 'C', 'c', 'TBN1', 'F'),
+                                       (2, 1, 'B', 'b', 'TBN1', 'F');
+INSERT INTO returning_bn2.rt_bn VALUES (1, 1, 'C', 'c', 'TBN1', 'F');
+INSERT INTO returning_bn3.rt_bn VALUES (1, 1, 'B', 'b', 'TBN1', 'F');
+SELECT tdm.create_release('TBN1'), tdm.add_feature('TBN1', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TBN1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TBN1') AS rn1 \gset
+SELECT tdm.resolve(conflict_id, 'keep', 'st3', rationale => 'B holds id 1') IS NULL AS decided
+  FROM tdm.conflict WHERE run_id = :rn1 AND kind = 'duplicate_pk';
+SELECT tdm.consolidate('TBN1') = :rn1 AS same_run, tdm.promote('TBN1') IS NOT NULL AS promoted;
+UPDATE returning_bn2.rt_bn SET val = 'c changed', tdm_release = 'TBN2';
+SELECT tdm.create_release('TBN2', parent => 'TBN1'), tdm.add_feature('TBN2', 'F', 1);
+SELECT tdm.tag_release('TBN2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TBN2') AS rn2 \gset
+SELECT tdm.promote('TBN2') IS NOT NULL AS promoted;
+UPDATE returning_bn2.rt_bn SET val = 'c changed again', tdm_release = 'TBN3';
+SELECT tdm.create_release('TBN3', parent => 'TBN2'), tdm.add_feature('TBN3', 'F', 1);
+SELECT tdm.tag_release('TBN3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TBN3') AS rn3 \gset
+RESET client_min_messages;
+SELECT r.run_id = :rn3 AS third, k.env, k.old_key, k.new_key, k.reason
+  FROM tdm.key_map k JOIN tdm.run r USING (run_id)
+ WHERE k.rel = 'staging.rt_bn'::regclass AND k.env = 'st2' AND r.run_id IN (:rn2, :rn3) ORDER BY r.run_id;
+SELECT id, b, code, val FROM master.rt_bn ORDER BY id, b;
+
+-- A keep_all that needs no key because another conflict's decision
+-- merges its member away, where that decision goes stale (its member
+-- changed, tagged again): the call waits for the reviewers with the stale
+-- conflict in the queue, where it raised decision 411's refusal, undoing
+-- the call, and the queue stayed empty (p315).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_sk (a int, b int, code text NOT NULL UNIQUE, val text, tdm_release text, tdm_feature text,
+                      PRIMARY KEY (a, b))$$);
+CREATE SCHEMA returning_sk1;
+CREATE SCHEMA returning_sk2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_sk) FROM SERVER st1 INTO returning_sk1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_sk) FROM SERVER st2 INTO returning_sk2;
+CREATE TABLE staging.rt_sk (a int, b int, code text NOT NULL UNIQUE, val text, tdm_release text, tdm_feature text,
+                            PRIMARY KEY (a, b));
+SELECT tdm.manage_table('staging.rt_sk', '{code}');
+INSERT INTO returning_sk1.rt_sk VALUES (1, 7, 'X0', 'e1 seven', 'TSK', 'F'), (1, 2, 'X6', 'e1 two', 'TSK', 'F');
+INSERT INTO returning_sk2.rt_sk VALUES (1, 7, 'X6', 'e2 seven', 'TSK', 'F');
+SELECT tdm.create_release('TSK'), tdm.add_feature('TSK', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TSK') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TSK') AS rsk \gset
+SELECT conflict_id AS sk_key FROM tdm.conflict WHERE run_id = :rsk AND kind = 'duplicate_pk' \gset
+SELECT conflict_id AS sk_code FROM tdm.conflict WHERE run_id = :rsk AND kind <> 'duplicate_pk' \gset
+SELECT tdm.resolve(:'sk_code', 'keep', 'st1', rationale => 'one X6, st1''s') IS NULL AS decided;
+SELECT tdm.resolve(:'sk_key', 'keep_all', rationale => 'X0 and X6 are two items') IS NULL AS decided;
+UPDATE returning_sk1.rt_sk SET val = 'e1 two, changed' WHERE b = 2;
+SELECT tdm.tag_release('TSK') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TSK') = :rsk AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rsk;
+SELECT conflict_id = :'sk_code' AS the_code_conflict, status FROM tdm.review_queue WHERE release = 'TSK';

@@ -2563,7 +2563,11 @@ BEGIN
                         AND to_regclass(format('pg_temp.%I', tdm._collected_name(x.child))) IS NOT NULL);
     EXECUTE format(
       'WITH earlier AS MATERIALIZED ('
-      '       SELECT DISTINCT ON (u.env, u.old_key) u.* FROM ('
+      -- (the latest key each environment key got; the row as the first
+      -- run that gave it that key collected it: a run that brought the row
+      -- again collected it under that key, with master's values, p315)
+      '       SELECT DISTINCT ON (u.env, u.old_key) u.* FROM (SELECT u.*,'
+      '         max(u.run_id) OVER (PARTITION BY u.env, u.old_key, u.new_json) AS last_run FROM ('
       '         SELECT k.env, x.old_key, k.old_key AS old_json, x.new_key, k.new_key AS new_json, k.run_id,'
       '                k.conflict_id, 1 AS source'
       '           FROM tdm.key_map k'
@@ -2578,8 +2582,8 @@ BEGIN
       '           JOIN tdm.conflict_member cm ON cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id'
       '          WHERE c.run_id = ANY ($2) AND c.rel = $1 AND d.action = ''keep_all'' AND d.renames ? cm.label'
       '            AND c.status IN (''decided'', ''applied'')'
-      '            AND EXISTS (SELECT FROM %7$s t WHERE t.tdm_env = cm.env AND %9$s = %11$s)) u'
-      '        ORDER BY u.env, u.old_key, u.run_id DESC, u.source),'
+      '            AND EXISTS (SELECT FROM %7$s t WHERE t.tdm_env = cm.env AND %9$s = %11$s)) u) u'
+      '        ORDER BY u.env, u.old_key, u.last_run DESC, u.run_id, u.source),'
       -- (master's row of the key, whichever release loaded it last)
       '     target AS MATERIALIZED ('
       '       SELECT k.*, to_jsonb(m) AS master_row,'
