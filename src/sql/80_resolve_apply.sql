@@ -1498,14 +1498,15 @@ BEGIN
   DELETE FROM pg_temp.tdm_plan p USING pg_temp.tdm_moved mv
    WHERE p.role = 'rekey' AND p.row_ctid = mv.new_ctid AND mv.renamed;
 
-  -- (A decision that waits for its approval may merge away a row that a
-  -- keep_all leaves without a key, as that keep_all was checked against:
-  -- on a table tdm cannot give keys, the run waits for the approval, and
-  -- the next call asks for the key if it is still needed, p317.)
+  -- (A decision that waits for its approval, or went stale, may merge
+  -- away a row that a keep_all leaves without a key, as that keep_all was
+  -- checked against: on a table tdm cannot give keys, the run waits for
+  -- the reviewers, who see it in the queue, and the next call asks for the
+  -- key if it is still needed. A refusal now would undo the call, and the
+  -- stale conflict would not be shown, p317, p315.)
   IF (rekeyed_col IS NULL OR NOT tdm._rekeyable(the_rel))
-     AND EXISTS (SELECT FROM tdm.conflict o JOIN tdm.decision d ON d.conflict_id = o.conflict_id
-                  WHERE o.run_id = run AND o.rel = the_rel AND o.status = 'decided' AND o.priority = 1
-                    AND d.approved_by IS NULL) THEN
+     AND EXISTS (SELECT FROM tdm.conflict o
+                  WHERE o.run_id = run AND o.status IN ('pending', 'stale', 'decided') AND tdm._unsettled(o)) THEN
     DELETE FROM pg_temp.tdm_plan p WHERE p.role = 'rekey' AND NOT p.by_rule;
   END IF;
   -- New keys: the ones an earlier call of the run gave (a re-run loads the
