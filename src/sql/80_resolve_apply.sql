@@ -1498,57 +1498,54 @@ BEGIN
   DELETE FROM pg_temp.tdm_plan p USING pg_temp.tdm_moved mv
    WHERE p.role = 'rekey' AND p.row_ctid = mv.new_ctid AND mv.renamed;
 
-  -- (A decision that waits for its approval, or went stale, may merge
-  -- away a row that a keep_all leaves without a key, as that keep_all was
-  -- checked against: on a table tdm cannot give keys, the run waits for
-  -- the reviewers, who see it in the queue, and the next call asks for the
-  -- key if it is still needed. A refusal now would undo the call, and the
-  -- stale conflict would not be shown, p317, p315.)
+  -- (its refusal: a key it cannot generate; a sequence counting down
+  -- too, p309)
   IF (rekeyed_col IS NULL OR NOT tdm._rekeyable(the_rel))
-     AND EXISTS (SELECT FROM tdm.conflict o
-                  WHERE o.run_id = run AND o.status IN ('pending', 'stale', 'decided') AND tdm._unsettled(o)) THEN
-    DELETE FROM pg_temp.tdm_plan p WHERE p.role = 'rekey' AND NOT p.by_rule;
+     AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey' AND NOT by_rule) THEN
+    -- (A keep_all decided while the row was merged away by a rule, which
+    -- a later decision undid: its check could not ask for the key then,
+    -- p293. Named, with the renames it needs.)
+    SELECT string_agg(DISTINCT p.conflict_id, ', ') AS conflicts,
+           -- (each member with its conflict where there are several)
+           CASE WHEN count(DISTINCT p.conflict_id) > 1
+                THEN string_agg(DISTINCT format('%s (%s)', cm.label, p.conflict_id), ', ')
+                ELSE string_agg(DISTINCT cm.label, ', ') END AS members,
+           -- (with the member's other renames, which stand)
+           min(format('SELECT tdm.resolve(%L, ''keep_all'', renames => %L, rationale => ''...'');',
+                      p.conflict_id,
+                      format('{%s: {%s}}', to_json(cm.label),
+                             (SELECT string_agg(x, ', ')
+                                FROM (SELECT format('%s: %s', to_json(r.key), r.value) AS x
+                                        FROM jsonb_each(d.renames -> cm.label) AS r
+                                       WHERE r.key <> ALL (m.pk_columns)
+                                      UNION ALL
+                                      SELECT format('%s: ...', to_json(k)) FROM unnest(m.pk_columns) AS k) y))))
+             AS call
+      INTO unkeyed
+      FROM pg_temp.tdm_plan p
+      JOIN tdm.conflict_member cm ON cm.run_id = run AND cm.conflict_id = p.conflict_id AND cm.member = p.member
+      LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id
+     WHERE p.role = 'rekey' AND NOT p.by_rule;
+    -- (Refused once the call knows the run goes on to validation: a
+    -- conflict that waits for a reviewer, of this table or one whose
+    -- turn comes later, may merge the row away, as the keep_all was
+    -- checked against (a decision awaiting approval, or gone stale); the
+    -- run then waits with it in the queue, p317, p315, p319.)
+    IF unkeyed.conflicts IS NOT NULL THEN
+      INSERT INTO pg_temp.tdm_unkeyed
+      SELECT format('consolidate: %s cannot take generated keys, and keep_all of %s gives no new key to %s',
+                    the_rel, unkeyed.conflicts, unkeyed.members),
+             'When it was decided, the row was merged away (by a rule, or by another conflict''s decision), which'
+             ' no longer holds: a decision since kept it or was withdrawn, or deleted the row it was merged into,'
+             ' or its renames set it apart from that row.',
+             'Decide it again with the new key in renames (each of them, where several): ' || unkeyed.call;
+      DELETE FROM pg_temp.tdm_plan p WHERE p.role = 'rekey' AND NOT p.by_rule;
+    END IF;
   END IF;
   -- New keys: the ones an earlier call of the run gave (a re-run loads the
   -- same rows), else the next ones, given in the rows' order.
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey') THEN
-    -- (its refusal: a key it cannot generate; a sequence counting down
-    -- too, p309)
     IF rekeyed_col IS NULL OR NOT tdm._rekeyable(the_rel) THEN
-      -- (A keep_all decided while the row was merged away by a rule, which
-      -- a later decision undid: its check could not ask for the key then,
-      -- p293. Named, with the renames it needs.)
-      SELECT string_agg(DISTINCT p.conflict_id, ', ') AS conflicts,
-             -- (each member with its conflict where there are several)
-             CASE WHEN count(DISTINCT p.conflict_id) > 1
-                  THEN string_agg(DISTINCT format('%s (%s)', cm.label, p.conflict_id), ', ')
-                  ELSE string_agg(DISTINCT cm.label, ', ') END AS members,
-             -- (with the member's other renames, which stand)
-             min(format('SELECT tdm.resolve(%L, ''keep_all'', renames => %L, rationale => ''...'');',
-                        p.conflict_id,
-                        format('{%s: {%s}}', to_json(cm.label),
-                               (SELECT string_agg(x, ', ')
-                                  FROM (SELECT format('%s: %s', to_json(r.key), r.value) AS x
-                                          FROM jsonb_each(d.renames -> cm.label) AS r
-                                         WHERE r.key <> ALL (m.pk_columns)
-                                        UNION ALL
-                                        SELECT format('%s: ...', to_json(k)) FROM unnest(m.pk_columns) AS k) y))))
-               AS call
-        INTO unkeyed
-        FROM pg_temp.tdm_plan p
-        JOIN tdm.conflict_member cm ON cm.run_id = run AND cm.conflict_id = p.conflict_id AND cm.member = p.member
-        LEFT JOIN tdm.decision d ON d.conflict_id = p.conflict_id
-       WHERE p.role = 'rekey' AND NOT p.by_rule;
-      IF unkeyed.conflicts IS NOT NULL THEN
-        RAISE EXCEPTION 'consolidate: % cannot take generated keys, and keep_all of % gives no new key to %',
-          the_rel, unkeyed.conflicts, unkeyed.members
-          USING ERRCODE = 'invalid_parameter_value',
-                DETAIL = 'When it was decided, the row was merged away (by a rule, or by another conflict''s'
-                         ' decision), which no longer holds: a decision since kept it or was withdrawn, or'
-                         ' deleted the row it was merged into, or its renames set it apart from that row.',
-                HINT = 'Decide it again with the new key in renames (each of them, where several): '
-                       || unkeyed.call;
-      END IF;
       new_key := tdm._new_key_expr(the_rel, target_rel, collected);
     END IF;
     -- (Not a key a row holds now: a collected row that keeps its key, or
@@ -2565,10 +2562,14 @@ BEGIN
     EXECUTE format(
       'WITH earlier AS MATERIALIZED ('
       -- (the latest key each environment key got; the row as the first
-      -- run that gave it that key collected it: a run that brought the row
-      -- again collected it under that key, with master's values, p315)
+      -- run of the latest ones that gave it that key, none between giving
+      -- it another, collected it: a run that brought the row again
+      -- collected it under that key, with master's values, p315, p319)
       '       SELECT DISTINCT ON (u.env, u.old_key) u.* FROM (SELECT u.*,'
-      '         max(u.run_id) OVER (PARTITION BY u.env, u.old_key, u.new_json) AS last_run FROM ('
+      '         max(u.run_id) FILTER (WHERE u.new_json <> u.latest_json) OVER (PARTITION BY u.env, u.old_key)'
+      '           AS other_since FROM (SELECT u.*,'
+      '         first_value(u.new_json) OVER (PARTITION BY u.env, u.old_key ORDER BY u.run_id DESC, u.source)'
+      '           AS latest_json FROM ('
       '         SELECT k.env, x.old_key, k.old_key AS old_json, x.new_key, k.new_key AS new_json, k.run_id,'
       '                k.conflict_id, 1 AS source'
       '           FROM tdm.key_map k'
@@ -2583,8 +2584,9 @@ BEGIN
       '           JOIN tdm.conflict_member cm ON cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id'
       '          WHERE c.run_id = ANY ($2) AND c.rel = $1 AND d.action = ''keep_all'' AND d.renames ? cm.label'
       '            AND c.status IN (''decided'', ''applied'')'
-      '            AND EXISTS (SELECT FROM %7$s t WHERE t.tdm_env = cm.env AND %9$s = %11$s)) u) u'
-      '        ORDER BY u.env, u.old_key, u.last_run DESC, u.run_id, u.source),'
+      '            AND EXISTS (SELECT FROM %7$s t WHERE t.tdm_env = cm.env AND %9$s = %11$s)) u) u) u'
+      '        WHERE u.new_json = u.latest_json AND u.run_id > coalesce(u.other_since, 0)'
+      '        ORDER BY u.env, u.old_key, u.run_id, u.source),'
       -- (master's row of the key, whichever release loaded it last)
       '     target AS MATERIALIZED ('
       '       SELECT k.*, to_jsonb(m) AS master_row,'

@@ -688,6 +688,7 @@ DECLARE
   r tdm.release;
   run tdm.run;
   t record;
+  unkeyed record;  -- a keep_all member that needs a key tdm cannot give (tdm._apply_table)
   merge_made text;  -- conflicts whose rule's merge gave a row another row's unique key
   merge_made_keys jsonb[];  -- [table, key values] of the unique violations they made
   rename_made text;  -- decisions whose renames gave a row another row's primary key
@@ -785,7 +786,7 @@ BEGIN
                pg_temp.tdm_unique_dangling, pg_temp.tdm_unique_env, pg_temp.tdm_fk_before,
                pg_temp.tdm_orphans, pg_temp.tdm_turns, pg_temp.tdm_repointed, pg_temp.tdm_chained,
                pg_temp.tdm_related, pg_temp.tdm_decided_as, pg_temp.tdm_translated,
-               pg_temp.tdm_translated_edges;
+               pg_temp.tdm_translated_edges, pg_temp.tdm_unkeyed;
   END IF;
   PERFORM tdm._refresh_foreign_keys();
   CREATE TEMP TABLE tdm_edges ON COMMIT DROP AS SELECT * FROM tdm._managed_edges();
@@ -933,6 +934,9 @@ BEGIN
     ON COMMIT DROP;
   -- (the same for a foreign key to another unique key, one at a time)
   CREATE TEMP TABLE tdm_unique_dangling (env text, v text[]) ON COMMIT DROP;
+  -- (keep_all members that need a key tdm cannot give: refused if the run
+  -- goes on to validation, tdm._apply_table)
+  CREATE TEMP TABLE tdm_unkeyed (message text, detail text, hint text) ON COMMIT DROP;
   CREATE TEMP TABLE tdm_unique_env (env text, v text[], old_row jsonb, pk jsonb, release text) ON COMMIT DROP;
   -- (overlapping foreign keys' values as the environments have them,
   -- tdm._note_fk_before)
@@ -1165,6 +1169,15 @@ BEGIN
                       HAVING count(*) > 0),
                      'Undo what changed the rows since it was consolidated (an environment''s row), or put the'
                      ' changes in a new release.');
+  END IF;
+  -- (a keep_all that needs a key tdm cannot give, where nothing waits for
+  -- a reviewer that might merge its row away: refused now)
+  IF waiting + unapproved = 0 THEN
+    SELECT * INTO unkeyed FROM pg_temp.tdm_unkeyed LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION '%', unkeyed.message
+        USING ERRCODE = 'invalid_parameter_value', DETAIL = unkeyed.detail, HINT = unkeyed.hint;
+    END IF;
   END IF;
   IF waiting + unapproved > 0 THEN
     final_status := 'awaiting_review';
