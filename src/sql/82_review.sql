@@ -557,6 +557,29 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
                                                   FROM unnest(pk_columns) AS col))
 $$;
 
+-- The rules of other conflicts of `c`'s run that settle its member
+-- `member_label` (auto_resolved, by a merge: not distinct_entities), with
+-- each member of theirs (`member`, as collected), its position and
+-- whether it is that member; whether that member is the rule's survivor;
+-- and its own row. (A member merged away, or one others are merged into.)
+CREATE FUNCTION tdm._rule_merges(c tdm.conflict, member_label text)
+RETURNS TABLE (conflict_id text, rule text, members jsonb, survivor int, own_row jsonb, own_is_survivor bool,
+               member_at int, member jsonb, member_is_own bool)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT o.conflict_id, o.rule, o.members, o.survivor, cm."row", o.members -> o.survivor @> s.source,
+         (e.n - 1)::int, e.om, e.om @> s.source
+    FROM tdm.conflict_member cm
+    JOIN tdm.managed_table m ON m.rel = c.rel
+   CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) s
+    JOIN tdm.conflict o ON o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
+                       AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
+                       AND o.rule <> 'distinct_entities' AND o.members @> jsonb_build_array(s.source)
+   CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(om, n)
+   WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = member_label
+     -- (each other member; the member itself, where it is merged away)
+     AND (NOT e.om @> s.source OR (e.n - 1) IS DISTINCT FROM o.survivor)
+$$;
+
 -- What decided conflict `c`'s decision will do when it applies: by the
 -- decision, whatever rule the conflict was recorded with, and once
 -- approved where it waits for an approval (a priority 1 decision counts
@@ -1255,16 +1278,11 @@ BEGIN
         -- same primary key or natural key): they would be lost. Renames
         -- that set it apart make the rule give way (tdm._apply_table).
         SELECT o.conflict_id, o.rule, o.members -> o.survivor ->> 'env' AS into_env,
-               tdm._key_shared(c.rel, tdm._patched_row(c.rel, cm."row", NEW.renames -> checking.label, NEW.conflict_id),
+               tdm._key_shared(c.rel, tdm._patched_row(c.rel, o.own_row, NEW.renames -> checking.label, NEW.conflict_id),
                                tdm._patched_row(c.rel, o.members -> o.survivor -> 'row', sp.patch,
                                                 NEW.conflict_id)) AS shared
           INTO merged_by_rule
-          FROM tdm.conflict_member cm
-         CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) s
-          JOIN tdm.conflict o ON o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
-                             AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
-                             AND o.rule <> 'distinct_entities' AND o.members @> jsonb_build_array(s.source)
-         CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(om, n)
+          FROM tdm._rule_merges(c, checking.label) o
          -- (the row it goes into as renamed, here or by another decision:
          -- as the load compares them, p317)
          CROSS JOIN LATERAL (SELECT tdm._member_source(o.members -> o.survivor ->> 'env', o.members -> o.survivor -> 'row',
@@ -1273,8 +1291,7 @@ BEGIN
                                                WHERE sm.run_id = c.run_id AND sm.conflict_id = c.conflict_id
                                                  AND tdm._member_source(sm.env, sm."row", m.pk_columns) = sv.source),
                                              nullif(tdm._renamed_elsewhere(c, sv.source), '{}')) AS patch) sp
-         WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = checking.label
-           AND e.om @> s.source AND (e.n - 1) IS DISTINCT FROM o.survivor
+         WHERE o.member_is_own AND o.member_at IS DISTINCT FROM o.survivor
          ORDER BY o.conflict_id LIMIT 1;
         IF merged_by_rule.shared IS NOT NULL THEN
           RAISE EXCEPTION 'decision on %: renames give % new values, but rule % of conflict % merges its row into %''s, and the renamed row still has its %: they would not apply',
@@ -1303,27 +1320,21 @@ BEGIN
       SELECT cm.label, NEW.merged FROM tdm.conflict_member cm
        WHERE NEW.action = 'merge' AND NEW.merged IS NOT NULL
          AND cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.member = 0 LOOP
-      SELECT o.conflict_id, o.rule, e.om ->> 'env' AS from_env, x.shared_before
+      SELECT o.conflict_id, o.rule, o.member ->> 'env' AS from_env, x.shared_before
         INTO merged_into
-        FROM tdm.conflict_member cm
-       CROSS JOIN LATERAL (SELECT tdm._member_source(cm.env, cm."row", m.pk_columns) AS source) s
-        JOIN tdm.conflict o ON o.run_id = c.run_id AND o.rel = c.rel AND o.conflict_id <> c.conflict_id
-                           AND o.kind <> 'relationship' AND o.status = 'auto_resolved'
-                           AND o.rule <> 'distinct_entities' AND o.members @> jsonb_build_array(s.source)
-       CROSS JOIN LATERAL jsonb_array_elements(o.members) WITH ORDINALITY AS e(om, n)
-       CROSS JOIN LATERAL (SELECT tdm._member_source(e.om ->> 'env', e.om -> 'row', m.pk_columns) AS source,
-                                  tdm._key_shared(c.rel, e.om -> 'row', cm."row") AS shared_before) x
-       WHERE cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id AND cm.label = checking.label
-         AND o.members -> o.survivor @> s.source AND (e.n - 1) <> o.survivor
+        FROM tdm._rule_merges(c, label) o
+       CROSS JOIN LATERAL (SELECT tdm._member_source(o.member ->> 'env', o.member -> 'row', m.pk_columns) AS source,
+                                  tdm._key_shared(c.rel, o.member -> 'row', o.own_row) AS shared_before) x
+       WHERE o.own_is_survivor AND NOT o.member_is_own
          AND x.shared_before IS NOT NULL
          AND NOT EXISTS (SELECT FROM tdm.conflict_member rm
                           WHERE rm.run_id = c.run_id AND rm.conflict_id = c.conflict_id
                             AND NEW.action = 'keep_all' AND NEW.renames ? rm.label
                             AND tdm._member_source(rm.env, rm."row", m.pk_columns) = x.source)
          AND tdm._renamed_elsewhere(c, x.source) = '{}'
-         AND tdm._key_shared(c.rel, tdm._patched_row(c.rel, cm."row", given, NEW.conflict_id),
-                             e.om -> 'row') IS NULL
-       ORDER BY o.conflict_id, e.n LIMIT 1;
+         AND tdm._key_shared(c.rel, tdm._patched_row(c.rel, o.own_row, given, NEW.conflict_id),
+                             o.member -> 'row') IS NULL
+       ORDER BY o.conflict_id, o.member_at LIMIT 1;
       IF merged_into.conflict_id IS NOT NULL THEN
         RAISE EXCEPTION 'decision on %: % set %''s row apart from %''s, which rule % of conflict % merges into it by its %: that row would take them, and no row would keep its own',
           NEW.conflict_id, CASE WHEN NEW.action = 'merge' THEN 'merged values' ELSE 'renames' END, label,

@@ -79,6 +79,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._written_columns(regclass, text[]),
   tdm._resolution(tdm.conflict),
   tdm._decided_resolution(tdm.conflict),
+  tdm._rule_merges(tdm.conflict, text),
   tdm._new_key_members(tdm.conflict, jsonb, bool),
   tdm._renamed_elsewhere(tdm.conflict, jsonb),
   tdm._key_renamed_elsewhere(tdm.conflict, jsonb, jsonb, jsonb),
