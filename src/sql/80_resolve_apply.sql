@@ -1088,6 +1088,7 @@ DECLARE
   circle record;        -- decisions merging rows in a circle
   rekeyed_col text := tdm._rekeyed_column(the_rel);  -- the key column a re-keyed row gets anew
   key_at int := tdm._rekeyed_position(the_rel);      -- its place in keys held as arrays
+  keys_given bool := rekeyed_col IS NOT NULL AND tdm._rekeyable(the_rel);  -- tdm can generate new keys
   no_room text;  -- why no new key fits
   key_seq regclass;  -- the sequence new keys continue
 BEGIN
@@ -1500,7 +1501,7 @@ BEGIN
 
   -- (its refusal: a key it cannot generate; a sequence counting down
   -- too, p309)
-  IF (rekeyed_col IS NULL OR NOT tdm._rekeyable(the_rel))
+  IF NOT keys_given
      AND EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey' AND NOT by_rule) THEN
     -- (A keep_all decided while the row was merged away by a rule, which
     -- a later decision undid: its check could not ask for the key then,
@@ -1545,7 +1546,7 @@ BEGIN
   -- New keys: the ones an earlier call of the run gave (a re-run loads the
   -- same rows), else the next ones, given in the rows' order.
   IF EXISTS (SELECT 1 FROM pg_temp.tdm_plan WHERE role = 'rekey') THEN
-    IF rekeyed_col IS NULL OR NOT tdm._rekeyable(the_rel) THEN
+    IF NOT keys_given THEN
       new_key := tdm._new_key_expr(the_rel, target_rel, collected);
     END IF;
     -- (Not a key a row holds now: a collected row that keeps its key, or

@@ -684,9 +684,9 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
         top.first_holder != first) {
       const std::size_t winner = top.first_holder;
       c.survivor = winner;
-      c.suggestion = "review; by feature priority it would be: keep " + env_label(winner, members) + " (" +
-                     std::string(*feature(winner)) + ", priority " + std::to_string(*top.priority) +
-                     ")";
+      c.suggestion = "review; by feature priority it would be: keep " + env_label(winner, members) +
+                     " (" + std::string(*feature(winner)) + ", priority " +
+                     std::to_string(*top.priority) + ")";
     }
     c.rationale = std::move(rationale);
   };
