@@ -38,7 +38,9 @@ SELECT pg_temp.wait_until(format('EXISTS (SELECT 1 FROM tdm.progress WHERE job_i
                                  :job, 'collect')) AS moved_on;
 SELECT pg_temp.wait_until('EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = ''staging.users''::regclass)')
          AS waits_for_staging;
-SELECT phase, done < total AS under_way, waiting_for LIKE 'backend %' AS waits_for_a_backend
+-- (rows: the collected rows of the tables whose turn is over, of all
+-- collected; staging.users, the first parent, has its turn first)
+SELECT phase, done, total, waiting_for LIKE 'backend %' AS waits_for_a_backend
   FROM tdm.progress WHERE job_id = :job;
 SELECT dblink_exec('here', 'ROLLBACK');
 SELECT tdm.wait_job(:job, '120 s') AS final_status;

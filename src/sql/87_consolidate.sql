@@ -698,6 +698,7 @@ DECLARE
   outcome record;
   tables jsonb := '{}';
   collected_total bigint := 0;
+  turned bigint := 0;  -- collected rows of the tables whose turn is over (progress)
   merged bigint := 0;
   renamed bigint := 0;
   deleted bigint := 0;
@@ -972,8 +973,10 @@ BEGIN
   UPDATE tdm.run x SET status = 'detecting' WHERE x.run_id = run.run_id;
   rechecked := tdm._rechecked_tables();
   FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
-    PERFORM tdm._progress(job, 'detect and resolve', t.step - 1,
-                          (SELECT count(*) FROM tdm.managed_table));
+    -- (rows, as collection and the load count: the collected rows of the
+    -- tables whose turn is over)
+    PERFORM tdm._progress(job, 'detect and resolve', turned, collected_total);
+    turned := turned + coalesce((tables -> t.rel::text ->> 'collected')::bigint, 0);
     since := clock_timestamp();
     INSERT INTO pg_temp.tdm_turns VALUES (t.rel);
     -- A table the release brings no row of, that no key map entry or
@@ -1014,6 +1017,7 @@ BEGIN
       'merged', outcome.merged, 'renamed', outcome.renamed));
     phase_ms := tdm._add_ms(phase_ms, 'resolve', since);
   END LOOP;
+  PERFORM tdm._progress(job, 'detect and resolve', turned, collected_total);
   -- (what the conflicts these send to review carry along: they were
   -- settled by a rule when their table's turn counted the children)
   sent := tdm._recheck_cycle_entries(run.run_id) || tdm._recheck_borrowed_splits(run.run_id);
