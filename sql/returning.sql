@@ -1084,3 +1084,130 @@ SELECT tdm.consolidate('TSK') = :rsk AS same_run;
 RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :rsk;
 SELECT conflict_id = :'sk_code' AS the_code_conflict, status FROM tdm.review_queue WHERE release = 'TSK';
+
+-- A row a keep_all renamed, re-keyed in the same run (rule 0 gave its
+-- key to another environment's row), brought again by the next release:
+-- it meets the row the keep_all made (U2x), and its new child follows it
+-- there. The keep_all's entry (a rename under the key as collected) hid
+-- the re-keying's, and the row was merged into master's U2, bob, its
+-- child with it (p321).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_kr (id int PRIMARY KEY, code text NOT NULL UNIQUE, name text, tdm_release text, tdm_feature text);
+  CREATE TABLE rt_kr_acct (id int PRIMARY KEY, kr_id int NOT NULL REFERENCES rt_kr, number text NOT NULL UNIQUE,
+                           tdm_release text, tdm_feature text)$$);
+CREATE SCHEMA returning_kr1;
+CREATE SCHEMA returning_kr2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_kr, rt_kr_acct) FROM SERVER st1 INTO returning_kr1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_kr, rt_kr_acct) FROM SERVER st2 INTO returning_kr2;
+CREATE TABLE staging.rt_kr (id int PRIMARY KEY, code text NOT NULL UNIQUE, name text, tdm_release text,
+                            tdm_feature text);
+CREATE TABLE staging.rt_kr_acct (id int PRIMARY KEY, kr_id int NOT NULL REFERENCES staging.rt_kr,
+                                 number text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_kr', '{code}', surrogate_key => true),
+       tdm.manage_table('staging.rt_kr_acct', '{number}', surrogate_key => true);
+INSERT INTO returning_kr1.rt_kr VALUES (1, 'U1', 'alice', 'TKR1', 'F'), (2, 'U2', 'bob', 'TKR1', 'F');
+INSERT INTO returning_kr2.rt_kr VALUES (1, 'U2', 'bobby', 'TKR1', 'G');
+SELECT tdm.create_release('TKR1'), tdm.add_feature('TKR1', 'F', 1), tdm.add_feature('TKR1', 'G', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TKR1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TKR1') AS rk1 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"code": "U2x"}}',
+                   rationale => 'bobby is another person') IS NULL AS decided
+  FROM tdm.review_queue WHERE release = 'TKR1';
+SELECT tdm.consolidate('TKR1') = :rk1 AS same_run, tdm.promote('TKR1') IS NOT NULL AS promoted;
+UPDATE returning_kr2.rt_kr SET tdm_release = 'TKR2', tdm_feature = 'F';
+INSERT INTO returning_kr2.rt_kr_acct VALUES (1, 1, 'B1', 'TKR2', 'F');
+SELECT tdm.create_release('TKR2', parent => 'TKR1'), tdm.add_feature('TKR2', 'F', 1);
+SELECT tdm.tag_release('TKR2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TKR2') AS rk2 \gset
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rk2;
+SELECT r.run_id = :rk2 AS second, k.old_key, k.new_key, k.reason
+  FROM tdm.key_map k JOIN tdm.run r USING (run_id)
+ WHERE k.rel = 'staging.rt_kr'::regclass AND k.env = 'st2' ORDER BY r.run_id;
+SELECT a.id, a.number, u.code, u.name FROM staging.rt_kr_acct a JOIN staging.rt_kr u ON u.id = a.kr_id;
+
+-- A row an archived release loaded, tagged for the next release in its
+-- environment: staging still holds the archived release's row, and the
+-- run is invalid. Its HINT names the release to restore, not to promote,
+-- which promote refuses for an archived release (p321). Restored, the
+-- row meets master's as a conflict and the run completes.
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_ax (id int PRIMARY KEY, code text NOT NULL UNIQUE, val text, tdm_release text, tdm_feature text)$$);
+CREATE SCHEMA returning_ax1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_ax) FROM SERVER st1 INTO returning_ax1;
+CREATE TABLE staging.rt_ax (id int PRIMARY KEY, code text NOT NULL UNIQUE, val text, tdm_release text,
+                            tdm_feature text);
+SELECT tdm.manage_table('staging.rt_ax', '{code}');
+INSERT INTO returning_ax1.rt_ax VALUES (1, 'A1', 'a', 'TAX1', 'F');
+SELECT tdm.create_release('TAX1'), tdm.add_feature('TAX1', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TAX1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TAX1') IS NOT NULL AS consolidated, tdm.promote('TAX1') IS NOT NULL AS promoted;
+SELECT tdm.archive_release('TAX1');
+UPDATE returning_ax1.rt_ax SET tdm_release = 'TAX2';
+SELECT tdm.create_release('TAX2', parent => 'TAX1'), tdm.add_feature('TAX2', 'F', 1);
+SELECT tdm.tag_release('TAX2') IS NOT NULL AS tagged;
+SET client_min_messages = notice;
+SELECT tdm.consolidate('TAX2') AS rax \gset
+SET client_min_messages = error;
+SELECT tdm.restore_release('TAX1');
+SELECT tdm.consolidate('TAX2') = :rax AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :rax;
+SELECT id, code, tdm_release FROM staging.rt_ax ORDER BY id, tdm_release;
+
+-- Rows a decision changed under their own keys, brought again: Pat B,
+-- kept apart by a keep_all that renamed her email, in a table whose first
+-- release gave no key map entry (TKU1); Dave, whose email and name a
+-- merge corrected; and st2's Sam, merged under the key it shares with
+-- st1's Sam into the row the merge corrected (rt_dave). Each is master's
+-- row of its key, changed, not a new entity of the email it still has in
+-- its environment (re-keyed beside master's, or sent to a reviewer as
+-- Pat A's) (p320, p323).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_pat (id uuid PRIMARY KEY, email text NOT NULL UNIQUE, name text NOT NULL, prefs jsonb,
+                       tdm_release text, tdm_feature text);
+  CREATE TABLE rt_dave (LIKE rt_pat INCLUDING ALL)$$);
+CREATE SCHEMA returning_pat1;
+CREATE SCHEMA returning_pat2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_pat, rt_dave) FROM SERVER st1 INTO returning_pat1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_pat, rt_dave) FROM SERVER st2 INTO returning_pat2;
+CREATE TABLE staging.rt_pat (id uuid PRIMARY KEY, email text NOT NULL UNIQUE, name text NOT NULL, prefs jsonb,
+                             tdm_release text, tdm_feature text);
+CREATE TABLE staging.rt_dave (LIKE staging.rt_pat INCLUDING ALL);
+SELECT tdm.manage_table('staging.rt_pat', '{email}', core_columns => '{name}'),
+       tdm.manage_table('staging.rt_dave', '{email}', core_columns => '{name}');
+INSERT INTO returning_pat1.rt_pat VALUES ('00000000-0000-0000-0000-000000000001', 'pat@x', 'Pat A', '{}', 'TKU1', 'F');
+INSERT INTO returning_pat2.rt_pat VALUES ('00000000-0000-0000-0000-000000000002', 'pat@x', 'Pat B', '{}', 'TKU1', 'F');
+INSERT INTO returning_pat1.rt_dave VALUES ('00000000-0000-0000-0000-000000000003', 'dave@x', 'Dave', '{}', 'TKU1', 'F'),
+                                          ('00000000-0000-0000-0000-000000000005', 'sam@x', 'Sam', '{}', 'TKU1', 'F');
+INSERT INTO returning_pat2.rt_dave VALUES ('00000000-0000-0000-0000-000000000004', 'dave@x', 'David', '{}', 'TKU1', 'F'),
+                                          ('00000000-0000-0000-0000-000000000005', 'sam@x', 'Samuel', '{}', 'TKU1', 'F');
+SELECT tdm.create_release('TKU1'), tdm.add_feature('TKU1', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TKU1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TKU1') AS ku1 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"email": "patb@x"}}', rationale => 'two people')
+  FROM tdm.review_queue WHERE run_id = :ku1 AND differing -> 'name' ->> 'st1' = 'Pat A';
+SELECT tdm.resolve(conflict_id, 'merge', merged => '{"email": "david@x", "name": "David"}', rationale => 'one person')
+  FROM tdm.review_queue WHERE run_id = :ku1 AND differing -> 'name' ->> 'st1' = 'Dave';
+SELECT tdm.resolve(conflict_id, 'merge', merged => '{"email": "samuel@x", "name": "Samuel"}', rationale => 'one person')
+  FROM tdm.review_queue WHERE run_id = :ku1 AND differing -> 'name' ->> 'st1' = 'Sam';
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(*) AS approved FROM pg_temp.approve_run(:ku1);
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TKU1') = :ku1 AS same_run, tdm.promote('TKU1') IS NOT NULL AS promoted;
+SELECT rel, count(*) AS key_map_entries FROM tdm.key_map
+ WHERE rel IN ('staging.rt_pat'::regclass, 'staging.rt_dave'::regclass) GROUP BY rel ORDER BY rel::text;
+UPDATE returning_pat2.rt_pat SET prefs = '{"vip": true}', tdm_release = 'TKU2' WHERE name = 'Pat B';
+UPDATE returning_pat1.rt_dave SET prefs = '{"vip": true}', tdm_release = 'TKU2' WHERE name = 'Dave';
+UPDATE returning_pat2.rt_dave SET prefs = '{"vip": true}', tdm_release = 'TKU2' WHERE name = 'Samuel';
+SELECT tdm.create_release('TKU2', parent => 'TKU1'), tdm.add_feature('TKU2', 'F', 1);
+SELECT tdm.tag_release('TKU2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TKU2') AS ku2 \gset
+RESET client_min_messages;
+SELECT rel, members -> 0 ->> 'env' AS holder, members -> 0 -> 'row' ->> 'id' AS master_row,
+       members -> 0 -> 'row' ->> 'email' AS master_email, members -> 1 ->> 'env' AS env,
+       members -> 1 -> 'row' ->> 'email' AS email, kind
+  FROM tdm.conflict WHERE run_id = :ku2 ORDER BY 3;

@@ -869,6 +869,7 @@ DECLARE
   hits bigint[];
   absent text[];
   drift text;
+  drifts jsonb;  -- the environment's drift from every managed table: one remote read (p322)
   score int;
   best int;
   id_columns text[];  -- the table's primary and foreign key columns
@@ -878,6 +879,11 @@ BEGIN
   PERFORM tdm._require_side('find_pii', env);
   IF env <> 'local' THEN
     PERFORM tdm._refresh_environment(env);
+    drifts := (SELECT coalesce(jsonb_agg(jsonb_build_object('rel', d.rel::oid, 'column_name', d.column_name,
+                                                            'absent', d.env_type IS NULL, 'detail', d.detail)
+                                         ORDER BY d.rel, d.ordinal), '[]')
+                 FROM tdm._schema_drift_of(env, ARRAY(SELECT x.rel FROM tdm.managed_table x)) d
+                WHERE d.severity = 'error' OR d.env_type IS NULL);
   ELSE
     -- (the managed tables read here: said with the GRANT where they may not be)
     PERFORM tdm._require_managed_schemas('find_pii');
@@ -888,10 +894,10 @@ BEGIN
     IF env <> 'local' THEN
       -- (What the environment lacks is skipped, said once: the scan goes
       -- on with the rest. An unreachable server is an error here.)
-      SELECT array_agg(d.column_name) FILTER (WHERE d.env_type IS NULL),
-             string_agg(d.detail, '; ') FILTER (WHERE d.env_type IS NULL)
+      SELECT array_agg(d.value ->> 'column_name') FILTER (WHERE (d.value ->> 'absent')::bool),
+             string_agg(d.value ->> 'detail', '; ') FILTER (WHERE (d.value ->> 'absent')::bool)
         INTO absent, drift
-        FROM tdm._schema_drift(env, m.rel) d WHERE d.severity = 'error' OR d.env_type IS NULL;
+        FROM jsonb_array_elements(drifts) AS d WHERE (d.value ->> 'rel')::oid = m.rel;
       IF source IS NULL OR (drift IS NOT NULL AND array_position(absent, NULL) IS NOT NULL) THEN
         RAISE WARNING 'find_pii: % skipped: %', m.rel,
           coalesce(drift, format('table %s does not exist in environment "%s"', m.rel, env));

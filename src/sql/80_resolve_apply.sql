@@ -2535,8 +2535,15 @@ BEGIN
   brought := ARRAY(SELECT t.rel FROM tdm.managed_table t
                     WHERE tdm._target_table('master', t.rel) IS NOT NULL
                       AND to_regclass(format('pg_temp.%I', tdm._collected_name(t.rel))) IS NOT NULL
-                      AND EXISTS (SELECT FROM tdm.key_map k WHERE k.run_id = ANY (runs) AND k.rel = t.rel
-                                                              AND k.reason <> 'repointed'));
+                      AND (EXISTS (SELECT FROM tdm.key_map k WHERE k.run_id = ANY (runs) AND k.rel = t.rel
+                                                               AND k.reason <> 'repointed')
+                           -- (or a decision changed a row's values under its
+                           -- key: no key map entry in the table, p320)
+                           OR EXISTS (SELECT FROM tdm.conflict c JOIN tdm.decision d ON d.conflict_id = c.conflict_id
+                                       WHERE c.run_id = ANY (runs) AND c.rel = t.rel
+                                         AND c.status IN ('decided', 'applied')
+                                         AND (d.action IN ('keep', 'merge')
+                                              OR (d.action = 'keep_all' AND d.renames IS NOT NULL)))));
   PERFORM tdm._note_fk_before('tdm_returning_before', brought);
   FOR m IN SELECT t.* FROM tdm.managed_table t WHERE t.rel = ANY (brought) ORDER BY t.rel::text LOOP
     collected := format('pg_temp.%I', tdm._collected_name(m.rel));
@@ -2579,13 +2586,33 @@ BEGIN
       '          WHERE k.run_id = ANY ($2) AND k.rel = $1 AND k.reason <> ''repointed'' AND k.new_key <> k.old_key'
       '            AND EXISTS (SELECT FROM %7$s t WHERE t.tdm_env = k.env AND %9$s = x.old_key)'
       '         UNION ALL'
-      -- (a keep_all that renamed a row and left its key: no map entry)
+      -- (a keep_all that renamed a row and left its key, a merge whose
+      -- values changed the row that survives it, and a row a keep or a
+      -- merge merged into a row of the same key: no map entry, p320, p323)
       '         SELECT cm.env, %11$s, %12$s, %11$s, %12$s, c.run_id, c.conflict_id, 2'
       '           FROM tdm.conflict c JOIN tdm.decision d ON d.conflict_id = c.conflict_id'
       '           JOIN tdm.conflict_member cm ON cm.run_id = c.run_id AND cm.conflict_id = c.conflict_id'
-      '          WHERE c.run_id = ANY ($2) AND c.rel = $1 AND d.action = ''keep_all'' AND d.renames ? cm.label'
+      '          WHERE c.run_id = ANY ($2) AND c.rel = $1'
+      '            AND ((d.action = ''keep_all'' AND d.renames ? cm.label)'
+      '                 OR (d.action = ''merge'' AND d.merged IS NOT NULL AND cm.member = 0)'
+      -- (not where master's row is a member: the rows are then collected
+      -- under the keys an earlier release gave them, not their own)
+      '                 OR (d.action IN (''keep'', ''merge'') AND NOT c.members @> ''[{"env": "master"}]'''
+      '                     AND EXISTS (SELECT FROM tdm.conflict_member s'
+      '                                  WHERE s.run_id = c.run_id AND s.conflict_id = c.conflict_id'
+      '                                    AND s.member <> cm.member AND s.key = cm.key'
+      '                                    AND s.member = CASE d.action WHEN ''merge'' THEN 0'
+      '                                                   ELSE (SELECT k.member FROM tdm.conflict_member k'
+      '                                                          WHERE k.run_id = c.run_id'
+      '                                                            AND k.conflict_id = c.conflict_id'
+      '                                                            AND k.label = d.keep_env LIMIT 1) END)))'
       '            AND c.status IN (''decided'', ''applied'')'
-      '            AND EXISTS (SELECT FROM %7$s t WHERE t.tdm_env = cm.env AND %9$s = %11$s)) u) u) u'
+      '            AND EXISTS (SELECT FROM %7$s t WHERE t.tdm_env = cm.env AND %9$s = %11$s)'
+      -- (not one the same run re-keyed too, by the keep_all or by rule 0
+      -- elsewhere: its entry above says the key it left with, p321)
+      '            AND NOT EXISTS (SELECT FROM tdm.key_map r WHERE r.run_id = c.run_id AND r.rel = $1'
+      '                              AND r.env = cm.env AND r.old_key = %12$s AND r.reason <> ''repointed'''
+      '                              AND r.new_key <> r.old_key)) u) u) u'
       '        WHERE u.new_json = u.latest_json AND u.run_id > coalesce(u.other_since, 0)'
       '        ORDER BY u.env, u.old_key, u.run_id, u.source),'
       -- (master's row of the key, whichever release loaded it last)
@@ -3238,6 +3265,51 @@ BEGIN
       PERFORM tdm._map_followed_keys(e.child);
     END IF;
   END LOOP;
+END
+$$;
+
+-- After `child`'s own conflicts are applied: a relationship conflict no
+-- reviewer has decided, whose row they merged into a row that has none
+-- (another environment's, whose parent lives; master's), asks nothing:
+-- it goes, with its row's orphan entries, and the row's children follow
+-- the row it went into, as any merged row's do. (Recorded before the
+-- table's own conflicts are detected, it asked to delete a copy whose
+-- entity loads, and then its children, p320.) Where the row it went into
+-- has one too, both stay: copies of one row are decided alike.
+CREATE FUNCTION tdm._drop_moot_relations(run bigint, child regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  pk text[] := (SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = child);
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_temp.tdm_orphans o WHERE o.rel = child AND o.related_id IS NOT NULL)
+     OR to_regclass('pg_temp.tdm_plan') IS NULL THEN
+    RETURN;
+  END IF;
+  EXECUTE format(
+    'WITH moot AS ('
+    '       DELETE FROM tdm.conflict c'
+    '        WHERE c.run_id = $1 AND c.rel = $2 AND c.kind = ''relationship'' AND c.status = ''pending'''
+    '          AND NOT EXISTS (SELECT FROM tdm.decision d WHERE d.conflict_id = c.conflict_id)'
+    '          AND EXISTS (SELECT FROM pg_temp.tdm_plan gone'
+    '                        JOIN pg_temp.tdm_plan kept ON kept.conflict_id = gone.conflict_id'
+    '                                                  AND kept.member = gone.survivor'
+    '                       WHERE gone.rel = $2 AND gone.role = ''drop'''
+    '                         AND gone.env = c.members -> 0 ->> ''env'' AND gone.key = %s'
+    -- (kept, not merged: a merge may give the row it goes into this
+    -- row's reference to the deleted parent, p323)
+    '                         AND NOT EXISTS (SELECT FROM tdm.conflict t'
+    '                                          WHERE t.run_id = $1 AND t.conflict_id = gone.conflict_id'
+    '                                            AND (t.rule = ''non_conflicting_merge'''
+    '                                                 OR EXISTS (SELECT FROM tdm.decision d'
+    '                                                             WHERE d.conflict_id = t.conflict_id'
+    '                                                               AND d.action = ''merge'')))'
+    '                         AND NOT EXISTS (SELECT FROM tdm.conflict o'
+    '                                          WHERE o.run_id = $1 AND o.rel = $2 AND o.kind = ''relationship'''
+    '                                            AND o.members -> 0 ->> ''env'' = kept.env AND %s = kept.key))'
+    '       RETURNING c.conflict_id)'
+    ' DELETE FROM pg_temp.tdm_orphans o USING moot m WHERE o.rel = $2 AND o.related_id = m.conflict_id',
+    tdm._member_key(child, pk, 'c.members -> 0 -> ''row'''), tdm._member_key(child, pk, 'o.members -> 0 -> ''row'''))
+    USING run, child;
 END
 $$;
 

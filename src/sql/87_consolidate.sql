@@ -617,6 +617,24 @@ BEGIN
   -- checks it again, waiting with a progress row.)
   PERFORM tdm._consolidate_check(release, target, in_call => true);
   PERFORM tdm._warn_lock_room('consolidate');
+  -- A background call of this release and target queued and not started
+  -- (earlier in this transaction: its worker starts at commit) holds the
+  -- run: it is this call's too, not a second job's to race it for (p322).
+  IF NOT wait THEN
+    SELECT j.job_id, (j.detail ->> 'run_id')::bigint INTO job, the_run
+      FROM tdm.job j
+     WHERE j.release = consolidate.release AND j.kind = 'consolidate' AND j.status = 'queued'
+       AND j.detail ->> 'target' = consolidate.target AND j.detail ? 'run_id'
+       AND j.detail ->> 'launched_in' = pg_current_xact_id_if_assigned()::text
+     ORDER BY j.job_id DESC LIMIT 1;
+    IF FOUND THEN
+      RAISE NOTICE 'consolidate: job % of release % is queued already, for run %: this call is that job''s',
+        job, release, the_run
+        USING HINT = format('Wait for it with SELECT tdm.wait_job(%s); (its worker starts when the transaction'
+                            ' that queued it commits).', job);
+      RETURN the_run;
+    END IF;
+  END IF;
   job := tdm._start_job('consolidate', release, wait, jsonb_build_object('target', target));
   IF wait THEN
     RETURN tdm._consolidate_job(job);
@@ -699,6 +717,7 @@ DECLARE
   tables jsonb := '{}';
   collected_total bigint := 0;
   turned bigint := 0;  -- collected rows of the tables whose turn is over (progress)
+  archived_others text[];  -- archived releases whose rows in the target the run's rows meet (a HINT)
   merged bigint := 0;
   renamed bigint := 0;
   deleted bigint := 0;
@@ -1000,6 +1019,7 @@ BEGIN
     phase_ms := tdm._add_ms(phase_ms, 'detect', since);
     since := clock_timestamp();
     outcome := tdm._apply_table(run.run_id, tdm._target_table(the_target, t.rel), t.rel);
+    PERFORM tdm._drop_moot_relations(run.run_id, t.rel);
     -- (relationship conflicts' merges after the table's own conflicts,
     -- whose members stay the rows as collected)
     PERFORM tdm._relate_merges(run.run_id, t.rel);
@@ -1409,13 +1429,28 @@ BEGIN
                     AND NOT tdm._computed_violation(v, the_target)
                     AND NOT jsonb_build_array(v.rel::oid, v.detail -> 'values') = ANY (merge_made_keys)
                     AND NOT tdm._decision_gave_key(v)) THEN
+        -- (an archived release's rows stay in staging, out of master: it
+        -- is restored, not promoted, p321)
+        archived_others := ARRAY(SELECT DISTINCT other.release
+                                   FROM tdm.violation v
+                                   JOIN tdm.release other ON other.release = v.detail -> 'other' ->> 'release'
+                                  WHERE v.run_id = run.run_id AND v.kind = 'unique' AND other.status = 'archived'
+                                  ORDER BY other.release);
         see_violations := see_violations
           || format(' Rows that share a key with another release''s rows in %s: releases are settled against'
-                    || ' master''s rows, as conflicts (re-keyed by the rules), not against others in %s. Promote'
-                    || ' that release first (tdm.promote), then consolidate this one again; where it is in master'
+                    || ' master''s rows, as conflicts (re-keyed by the rules), not against others in %s. %s'
+                    || ' then consolidate this one again; where it is in master'
                     || ' already, its rows meet this one''s as conflicts only when the key is a natural key:'
                     || ' register its columns with tdm.manage_table (natural_keys). Or change the rows.',
-                    the_target, the_target)
+                    the_target, the_target,
+                    CASE WHEN cardinality(archived_others) = 0 THEN 'Promote that release first (tdm.promote),'
+                         ELSE format('%s archived: bring it back into master first (SELECT %s) (and promote'
+                                     ' first any other that is not in master: tdm.promote),',
+                                     CASE WHEN cardinality(archived_others) = 1
+                                          THEN format('Release %s is', archived_others[1])
+                                          ELSE format('Releases %s are', array_to_string(archived_others, ', ')) END,
+                                     (SELECT string_agg(format('tdm.restore_release(%L)', a), ', ')
+                                        FROM unnest(archived_others) AS a)) END)
           -- (rows a failed run left: no release's, p297)
           || coalesce(' The other rows may be ones '
                       || tdm._failed_runs_left(ARRAY(SELECT DISTINCT v.detail -> 'other' ->> 'release'
