@@ -1211,3 +1211,87 @@ SELECT rel, members -> 0 ->> 'env' AS holder, members -> 0 -> 'row' ->> 'id' AS 
        members -> 0 -> 'row' ->> 'email' AS master_email, members -> 1 ->> 'env' AS env,
        members -> 1 -> 'row' ->> 'email' AS email, kind
   FROM tdm.conflict WHERE run_id = :ku2 ORDER BY 3;
+
+-- A row kept apart twice by keep_all: renamed in TTW1 (u3@x to r2@x under
+-- its key), brought again in TTW2 as master's r2@x and renamed again
+-- (r3@x, re-keyed 5 to 6), brought again in TTW3 with a new note. Its
+-- environment still says u3@x, which neither TTW2's row (r2@x) nor
+-- master's (r3@x) has: TTW1's row tells it is the same entity, for TTW2
+-- brought that row again. It meets master's row 6, its note follows; it
+-- was taken for a reused key and merged into bob's row (p324).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_tw (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text, role text, tdm_release text,
+                      tdm_feature text);
+  CREATE TABLE rt_tw_note (id int PRIMARY KEY, tw_id int NOT NULL REFERENCES rt_tw, body text, tdm_release text,
+                           tdm_feature text)$$);
+CREATE SCHEMA returning_tw1;
+CREATE SCHEMA returning_tw2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_tw, rt_tw_note) FROM SERVER st1 INTO returning_tw1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_tw, rt_tw_note) FROM SERVER st2 INTO returning_tw2;
+CREATE TABLE staging.rt_tw (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text, role text, tdm_release text,
+                            tdm_feature text);
+CREATE TABLE staging.rt_tw_note (id int PRIMARY KEY, tw_id int NOT NULL REFERENCES staging.rt_tw, body text,
+                                 tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_tw', '{email}', core_columns => '{role}'),
+       tdm.manage_table('staging.rt_tw_note');
+INSERT INTO returning_tw1.rt_tw VALUES (4, 'u3@x', 'bob', 'a', 'TTW1', 'F');
+INSERT INTO returning_tw2.rt_tw VALUES (5, 'u3@x', 'ann', 'b', 'TTW1', 'F');
+SELECT tdm.create_release('TTW1'), tdm.add_feature('TTW1', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TTW1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TTW1') AS tw1 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"email": "r2@x"}}', rationale => 'ann is not bob')
+  FROM tdm.review_queue WHERE run_id = :tw1;
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(*) AS approved FROM pg_temp.approve_run(:tw1);
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TTW1') = :tw1 AS same_run, tdm.promote('TTW1') IS NOT NULL AS promoted;
+UPDATE returning_tw2.rt_tw SET role = 'a', tdm_release = 'TTW2';
+SELECT tdm.create_release('TTW2', parent => 'TTW1'), tdm.add_feature('TTW2', 'F', 1);
+SELECT tdm.tag_release('TTW2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TTW2') AS tw2 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"email": "r3@x"}}', rationale => 'ann again')
+  FROM tdm.review_queue WHERE run_id = :tw2;
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(*) AS approved FROM pg_temp.approve_run(:tw2);
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TTW2') = :tw2 AS same_run, tdm.promote('TTW2') IS NOT NULL AS promoted;
+UPDATE returning_tw2.rt_tw SET name = 'annie', tdm_release = 'TTW3';
+INSERT INTO returning_tw2.rt_tw_note VALUES (1, 5, 'annie''s note', 'TTW3', 'F');
+SELECT tdm.create_release('TTW3', parent => 'TTW2'), tdm.add_feature('TTW3', 'F', 1);
+SELECT tdm.tag_release('TTW3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TTW3') AS tw3 \gset
+RESET client_min_messages;
+SELECT id, email, name, role, tdm_release FROM master.rt_tw ORDER BY id;
+SELECT members -> 0 ->> 'env' AS holder, members -> 0 -> 'row' ->> 'id' AS master_row,
+       members -> 0 -> 'row' ->> 'email' AS master_email, members -> 1 -> 'row' ->> 'email' AS email, rule
+  FROM tdm.conflict WHERE run_id = :tw3 ORDER BY 2;
+SELECT status FROM tdm.run WHERE run_id = :tw3;
+SELECT n.body, u.id, u.email, u.name FROM staging.rt_tw_note n JOIN staging.rt_tw u ON u.id = n.tw_id;
+-- TTW3 brought the row again with no decision (its key map entry has no
+-- conflict); a third keep_all in TTW4 (r4@x, re-keyed 6 to 7); TTW5
+-- brings it again, still u3@x in its environment: the walk passes over
+-- TTW3's entry to TTW2's and TTW1's rows, and the row meets master's row
+-- 7 (p326: it stopped at TTW3's, and the row went to bob's again).
+SET client_min_messages = error;
+SELECT tdm.promote('TTW3') IS NOT NULL AS promoted;
+UPDATE returning_tw2.rt_tw SET role = 'c', tdm_release = 'TTW4';
+SELECT tdm.create_release('TTW4', parent => 'TTW3'), tdm.add_feature('TTW4', 'F', 1);
+SELECT tdm.tag_release('TTW4') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TTW4') AS tw4 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"email": "r4@x"}}', rationale => 'ann a third time')
+  FROM tdm.review_queue WHERE run_id = :tw4;
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(*) AS approved FROM pg_temp.approve_run(:tw4);
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TTW4') = :tw4 AS same_run, tdm.promote('TTW4') IS NOT NULL AS promoted;
+UPDATE returning_tw2.rt_tw SET name = 'ann5', tdm_release = 'TTW5';
+SELECT tdm.create_release('TTW5', parent => 'TTW4'), tdm.add_feature('TTW5', 'F', 1);
+SELECT tdm.tag_release('TTW5') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TTW5') AS tw5 \gset
+RESET client_min_messages;
+SELECT id, email, name, role, tdm_release FROM master.rt_tw ORDER BY id;
+SELECT members -> 0 ->> 'env' AS holder, members -> 0 -> 'row' ->> 'id' AS master_row,
+       members -> 0 -> 'row' ->> 'email' AS master_email, members -> 1 -> 'row' ->> 'email' AS email, rule
+  FROM tdm.conflict WHERE run_id = :tw5 ORDER BY 2;
+SELECT old_key, new_key, reason FROM tdm.key_map WHERE run_id = :tw5 AND rel = 'staging.rt_tw'::regclass;

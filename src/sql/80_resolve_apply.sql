@@ -2505,6 +2505,8 @@ DECLARE
   master_rel regclass;
   renamed_columns text[];
   same_values text;  -- the row's natural keys equal those of the row `k.{row}` holds
+  member_then text;  -- the environment's member of conflict ({run}, {conflict}): the row as that run collected it
+  brought_again text;  -- the row {was} met master's row of its key as that entity in conflict ({run}, {conflict})
   unreferenced text; -- no collected row of the environment references the new key
   runs bigint[] := tdm._master_runs(release);
   brought regclass[];  -- the tables whose rows may be brought again: master's, re-keyed by an earlier run
@@ -2558,6 +2560,28 @@ BEGIN
                                       WHERE a.attrelid = m.rel AND a.attname = c));
     same_values := (SELECT string_agg(format('k.{row} ->> %1$L IS NOT DISTINCT FROM t.%1$I::text', c), ' AND ')
                       FROM unnest(renamed_columns) AS c);
+    -- (under its environment's key, or under the key the run before gave
+    -- it, where that run brought it again)
+    member_then := format('(SELECT e.m -> ''row'' FROM tdm.conflict c'
+                          '   CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
+                          '  WHERE c.run_id = {run} AND c.conflict_id = {conflict} AND e.m ->> ''env'' = k.env'
+                          '    AND (%1$s = k.old_key'
+                          '         OR %1$s = (SELECT %2$s FROM tdm.key_map p'
+                          '                     WHERE p.rel = $1 AND p.env = k.env AND p.old_key = k.old_json'
+                          '                       AND p.run_id = ANY ($2) AND p.run_id < {run}'
+                          '                     ORDER BY p.run_id DESC LIMIT 1))'
+                          '  LIMIT 1)',
+                          tdm._member_key(m.rel, m.pk_columns), tdm._member_key(m.rel, m.pk_columns, 'p.new_key'));
+    -- (master's row of the same key and natural keys: the row was brought
+    -- again then, or is that entity)
+    brought_again := format('EXISTS (SELECT FROM tdm.conflict c'
+                            '         CROSS JOIN LATERAL jsonb_array_elements(c.members) AS o(m)'
+                            '        WHERE c.run_id = {run} AND c.conflict_id = {conflict} AND o.m ->> ''env'' = ''master'''
+                            '          AND %s = %s%s)',
+                            tdm._member_key(m.rel, m.pk_columns, 'o.m -> ''row'''),
+                            tdm._member_key(m.rel, m.pk_columns, '{was}'),
+                            (SELECT string_agg(format(' AND o.m -> ''row'' ->> %1$L IS NOT DISTINCT FROM {was} ->> %1$L', c), '')
+                               FROM unnest(renamed_columns) AS c));
     -- (A collected row of the environment that references the new key
     -- names the environment's own row of that key: the key is taken
     -- there, and the row's children would meet the wrong parent.)
@@ -2577,7 +2601,14 @@ BEGIN
       '         max(u.run_id) FILTER (WHERE u.new_json <> u.latest_json) OVER (PARTITION BY u.env, u.old_key)'
       '           AS other_since FROM (SELECT u.*,'
       '         first_value(u.new_json) OVER (PARTITION BY u.env, u.old_key ORDER BY u.run_id DESC, u.source)'
-      '           AS latest_json FROM ('
+      '           AS latest_json,'
+      -- (the entries before, oldest first: the runs that collected the
+      -- row before, where a later one brought it again, p324; not the
+      -- entry of a run that brought it again with no conflict, whose
+      -- row was master's, p326)
+      '         array_agg(u.run_id) FILTER (WHERE u.conflict_id IS NOT NULL) OVER entries_before AS before_runs,'
+      '         array_agg(u.conflict_id) FILTER (WHERE u.conflict_id IS NOT NULL) OVER entries_before'
+      '           AS before_conflicts FROM ('
       '         SELECT k.env, x.old_key, k.old_key AS old_json, x.new_key, k.new_key AS new_json, k.run_id,'
       '                k.conflict_id, 1 AS source'
       '           FROM tdm.key_map k'
@@ -2612,7 +2643,9 @@ BEGIN
       -- elsewhere: its entry above says the key it left with, p321)
       '            AND NOT EXISTS (SELECT FROM tdm.key_map r WHERE r.run_id = c.run_id AND r.rel = $1'
       '                              AND r.env = cm.env AND r.old_key = %12$s AND r.reason <> ''repointed'''
-      '                              AND r.new_key <> r.old_key)) u) u) u'
+      '                              AND r.new_key <> r.old_key)) u'
+      '         WINDOW entries_before AS (PARTITION BY u.env, u.old_key ORDER BY u.run_id, u.source'
+      '                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) u) u'
       '        WHERE u.new_json = u.latest_json AND u.run_id > coalesce(u.other_since, 0)'
       '        ORDER BY u.env, u.old_key, u.run_id, u.source),'
       -- (master's row of the key, whichever release loaded it last)
@@ -2621,22 +2654,27 @@ BEGIN
       -- (the row as that run collected it: its member of the conflict,
       -- under its environment's key, or under the key the run before gave
       -- it, where that run brought it again)
-      '              (SELECT e.m -> ''row'' FROM tdm.conflict c'
-      '                CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
-      '                WHERE c.run_id = k.run_id AND c.conflict_id = k.conflict_id AND e.m ->> ''env'' = k.env'
-      '                  AND (%3$s = k.old_key'
-      '                       OR %3$s = (SELECT %15$s FROM tdm.key_map p'
-      '                                   WHERE p.rel = $1 AND p.env = k.env AND p.old_key = k.old_json'
-      '                                     AND p.run_id = ANY ($2) AND p.run_id < k.run_id'
-      '                                   ORDER BY p.run_id DESC LIMIT 1))'
-      '                LIMIT 1) AS then_row'
+      '              %16$s AS then_row'
       '         FROM earlier k JOIN %4$s m ON %5$s),'
       -- (one collected row per new key and environment: two rows merged
       -- into one then are two rows now)
       '     matched AS ('
-      '       SELECT k.*, t.ctid AS row_ctid, count(*) OVER (PARTITION BY k.env, k.new_key) AS holders'
+      '       SELECT k.*, t.ctid AS row_ctid, w.was AS was_row,'
+      '              count(*) OVER (PARTITION BY k.env, k.new_key) AS holders'
       '         FROM target k JOIN %7$s t ON t.tdm_env = k.env AND %9$s = k.old_key'
-      '        WHERE %13$s AND %14$s'
+      '        CROSS JOIN LATERAL (SELECT %13$s AS direct) d'
+      -- (else the row an earlier run collected, where each run after it
+      -- brought that row again: kept apart by keep_all twice, the row
+      -- is collected the second time under the first one's values, p324)
+      '        CROSS JOIN LATERAL (SELECT CASE WHEN d.direct THEN k.then_row WHEN k.before_runs IS NOT NULL THEN ('
+      '          WITH RECURSIVE walk (i, was, brought) AS ('
+      '            SELECT cardinality(k.before_runs), k.then_row, %17$s'
+      '            UNION ALL'
+      '            SELECT w.i - 1, b.was, %18$s FROM walk w CROSS JOIN LATERAL (SELECT %19$s AS was) b'
+      '             WHERE w.brought AND w.i > 0)'
+      '          SELECT s.was FROM walk s WHERE s.i < cardinality(k.before_runs) AND %20$s'
+      '           ORDER BY s.i DESC LIMIT 1) END AS was) w'
+      '        WHERE (d.direct OR w.was IS NOT NULL) AND %14$s'
       '          AND NOT EXISTS (SELECT FROM %7$s o WHERE o.tdm_env = t.tdm_env AND %10$s = k.new_key'
       '                                                AND o.ctid <> t.ctid)),'
       '     changed AS ('
@@ -2645,12 +2683,12 @@ BEGIN
       ' INSERT INTO pg_temp.tdm_returning SELECT $1, tdm_env, tdm_row_hash, old_key, old_json, new_key, new_json, true'
       '   FROM changed',
       tdm._member_key(m.rel, m.pk_columns, 'k.old_key'), tdm._member_key(m.rel, m.pk_columns, 'k.new_key'),
-      tdm._member_key(m.rel, m.pk_columns), master_rel,
+      NULL, master_rel,
       tdm._matches_key(m.rel, m.pk_columns, 'm', 'k.new_key'),
       NULL, collected,
       tdm._set_to_key(m.rel, m.pk_columns, 'k.new_key')
       || coalesce((SELECT ', ' || string_agg(format(
-                             '%1$I = CASE WHEN k.then_row ->> %1$L IS NOT DISTINCT FROM t.%1$I::text'
+                             '%1$I = CASE WHEN k.was_row ->> %1$L IS NOT DISTINCT FROM t.%1$I::text'
                              ' THEN (k.master_row ->> %1$L)::%2$s ELSE t.%1$I END',
                              c, tdm._column_type(m.rel, c)), ', ')
                      FROM unnest(renamed_columns) AS c), ''),
@@ -2666,7 +2704,14 @@ BEGIN
                        replace(same_values, '{row}', 'master_row')) END,
       -- (a row renamed under its own key: its children reference it)
       coalesce('(k.old_key = k.new_key OR ' || unreferenced || ')', 'true'),
-      tdm._member_key(m.rel, m.pk_columns, 'p.new_key'))
+      NULL,
+      replace(replace(member_then, '{run}', 'k.run_id'), '{conflict}', 'k.conflict_id'),
+      replace(replace(replace(brought_again, '{run}', 'k.run_id'), '{conflict}', 'k.conflict_id'),
+              '{was}', 'k.then_row'),
+      replace(replace(replace(brought_again, '{run}', 'k.before_runs[w.i]'),
+                      '{conflict}', 'k.before_conflicts[w.i]'), '{was}', 'b.was'),
+      replace(replace(member_then, '{run}', 'k.before_runs[w.i]'), '{conflict}', 'k.before_conflicts[w.i]'),
+      coalesce(replace(same_values, 'k.{row}', 's.was'), 'true'))
       USING m.rel, runs;
   END LOOP;
   IF NOT EXISTS (SELECT FROM pg_temp.tdm_returning) THEN
