@@ -1295,3 +1295,48 @@ SELECT members -> 0 ->> 'env' AS holder, members -> 0 -> 'row' ->> 'id' AS maste
        members -> 0 -> 'row' ->> 'email' AS master_email, members -> 1 -> 'row' ->> 'email' AS email, rule
   FROM tdm.conflict WHERE run_id = :tw5 ORDER BY 2;
 SELECT old_key, new_key, reason FROM tdm.key_map WHERE run_id = :tw5 AND rel = 'staging.rt_tw'::regclass;
+
+-- A row merged into another environment's row (TID1: st2's 4 into st1's
+-- 2, one email), brought again changed and kept apart (TID2: renamed
+-- b2@x, re-keyed: the next key, 4, its environment's own), brought again
+-- (TID3): the latest entry of its key, 4 to 4, says it is master's row
+-- 4; it was passed over as no change of key, and the row went to st1's
+-- row 2 by TID1's entry (p327).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_id (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text, role text, tdm_release text,
+                      tdm_feature text)$$);
+CREATE SCHEMA returning_id1;
+CREATE SCHEMA returning_id2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_id) FROM SERVER st1 INTO returning_id1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_id) FROM SERVER st2 INTO returning_id2;
+CREATE TABLE staging.rt_id (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text, role text, tdm_release text,
+                            tdm_feature text);
+SELECT tdm.manage_table('staging.rt_id', '{email}', core_columns => '{role}');
+INSERT INTO returning_id1.rt_id VALUES (1, 'a@x', 'al', 'a', 'TID1', 'F'), (2, 'b@x', 'bo', 'a', 'TID1', 'F'),
+                                       (3, 'c@x', 'cy', 'a', 'TID1', 'F');
+INSERT INTO returning_id2.rt_id VALUES (4, 'b@x', 'bo', 'a', 'TID1', 'F');
+SELECT tdm.create_release('TID1'), tdm.add_feature('TID1', 'F', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TID1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TID1') IS NOT NULL AS consolidated, tdm.promote('TID1') IS NOT NULL AS promoted;
+UPDATE returning_id2.rt_id SET role = 'b', tdm_release = 'TID2';
+SELECT tdm.create_release('TID2', parent => 'TID1'), tdm.add_feature('TID2', 'F', 1);
+SELECT tdm.tag_release('TID2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TID2') AS id2 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"email": "b2@x"}}', rationale => 'another bo')
+  FROM tdm.review_queue WHERE run_id = :id2;
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(*) AS approved FROM pg_temp.approve_run(:id2);
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TID2') = :id2 AS same_run, tdm.promote('TID2') IS NOT NULL AS promoted;
+UPDATE returning_id2.rt_id SET name = 'bo2', tdm_release = 'TID3';
+SELECT tdm.create_release('TID3', parent => 'TID2'), tdm.add_feature('TID3', 'F', 1);
+SELECT tdm.tag_release('TID3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TID3') AS id3 \gset
+RESET client_min_messages;
+SELECT r.release, k.old_key, k.new_key, k.reason FROM tdm.key_map k JOIN tdm.run r USING (run_id)
+ WHERE k.rel = 'staging.rt_id'::regclass ORDER BY k.run_id;
+SELECT id, email, name, role, tdm_release FROM master.rt_id ORDER BY id;
+SELECT members -> 0 ->> 'env' AS holder, members -> 0 -> 'row' ->> 'id' AS master_row,
+       members -> 0 -> 'row' ->> 'email' AS master_email, members -> 1 -> 'row' ->> 'email' AS email, rule
+  FROM tdm.conflict WHERE run_id = :id3 ORDER BY 2;

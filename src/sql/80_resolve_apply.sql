@@ -2614,7 +2614,7 @@ BEGIN
       '           FROM tdm.key_map k'
       '          CROSS JOIN LATERAL (SELECT CASE WHEN k.rel = $1 THEN %1$s END AS old_key,'
       '                                     CASE WHEN k.rel = $1 THEN %2$s END AS new_key) x'
-      '          WHERE k.run_id = ANY ($2) AND k.rel = $1 AND k.reason <> ''repointed'' AND k.new_key <> k.old_key'
+      '          WHERE k.run_id = ANY ($2) AND k.rel = $1 AND k.reason <> ''repointed'''
       '            AND EXISTS (SELECT FROM %7$s t WHERE t.tdm_env = k.env AND %9$s = x.old_key)'
       '         UNION ALL'
       -- (a keep_all that renamed a row and left its key, a merge whose
@@ -2647,6 +2647,10 @@ BEGIN
       '         WINDOW entries_before AS (PARTITION BY u.env, u.old_key ORDER BY u.run_id, u.source'
       '                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) u) u'
       '        WHERE u.new_json = u.latest_json AND u.run_id > coalesce(u.other_since, 0)'
+      -- (an entry that left the key as it was: only where an earlier one
+      -- gave another, which it undoes; a keep_all that re-keyed a row
+      -- brought again may give it its environment's key, p327)
+      '          AND (u.source = 2 OR u.new_json <> u.old_json OR u.other_since IS NOT NULL)'
       '        ORDER BY u.env, u.old_key, u.run_id, u.source),'
       -- (master's row of the key, whichever release loaded it last)
       '     target AS MATERIALIZED ('
