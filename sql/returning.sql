@@ -1340,3 +1340,93 @@ SELECT id, email, name, role, tdm_release FROM master.rt_id ORDER BY id;
 SELECT members -> 0 ->> 'env' AS holder, members -> 0 -> 'row' ->> 'id' AS master_row,
        members -> 0 -> 'row' ->> 'email' AS master_email, members -> 1 -> 'row' ->> 'email' AS email, rule
   FROM tdm.conflict WHERE run_id = :id3 ORDER BY 2;
+
+-- A row kept apart by an earlier release (TDS1: st2's 2, one email with
+-- st1's 2, renamed a2@x by a keep_all, re-keyed to 3) brought again
+-- (TDS2) along with a new row of its environment under the key tdm gave
+-- it (st2's own 3, with a note): the row brought again takes master's
+-- key 3 and its rename, and st2's own row, another entity, a new key
+-- (8, past st1's 7), its note following it. It was left under its
+-- environment's key and met st1's row 2 again, by key and email: the run
+-- waited for a reviewer to undo TDS1's decision (p327 seed 502). The run
+-- waits for di's conflict and cy's (st1's 7 has cy's email: kept apart,
+-- st2's renamed c2@x): the call that resumes it gives cy the same key.
+-- TDS3 brings both again, and a note on each: each meets master's row it
+-- became, 2 by key 3 and 3 by key 8 with its rename, in the same move
+-- (cy was taken for another entity than TDS2's, p335).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_ds (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text, tdm_release text, tdm_feature text);
+  CREATE TABLE rt_ds_note (id int PRIMARY KEY, ds_id int NOT NULL REFERENCES rt_ds, note text, tdm_release text,
+                           tdm_feature text)$$);
+CREATE SCHEMA returning_ds1;
+CREATE SCHEMA returning_ds2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_ds, rt_ds_note) FROM SERVER st1 INTO returning_ds1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_ds, rt_ds_note) FROM SERVER st2 INTO returning_ds2;
+CREATE TABLE staging.rt_ds (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text, tdm_release text,
+                            tdm_feature text);
+CREATE TABLE staging.rt_ds_note (id int PRIMARY KEY, ds_id int NOT NULL REFERENCES staging.rt_ds, note text,
+                                 tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_ds', '{email}'), tdm.manage_table('staging.rt_ds_note');
+INSERT INTO returning_ds1.rt_ds VALUES (2, 'a@x', 'al', 'TDS1', 'F');
+INSERT INTO returning_ds2.rt_ds VALUES (2, 'a@x', 'al b', 'TDS1', 'G');
+SELECT tdm.create_release('TDS1'), tdm.add_feature('TDS1', 'F', 1), tdm.add_feature('TDS1', 'G', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TDS1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TDS1') AS ds1 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"email": "a2@x"}}', rationale => 'another al')
+  FROM tdm.review_queue WHERE run_id = :ds1;
+SELECT tdm.consolidate('TDS1') = :ds1 AS same_run, tdm.promote('TDS1') IS NOT NULL AS promoted;
+UPDATE returning_ds2.rt_ds SET tdm_release = 'TDS2';
+INSERT INTO returning_ds2.rt_ds VALUES (3, 'c@x', 'cy', 'TDS2', 'G');
+INSERT INTO returning_ds1.rt_ds VALUES (7, 'c@x', 'cy one', 'TDS2', 'F');
+INSERT INTO returning_ds2.rt_ds_note VALUES (1, 3, 'cy''s', 'TDS2', 'F');
+INSERT INTO returning_ds1.rt_ds VALUES (5, 'd@x', 'di', 'TDS2', 'F');
+INSERT INTO returning_ds2.rt_ds VALUES (5, 'd@x', 'di b', 'TDS2', 'G');
+SELECT tdm.create_release('TDS2', parent => 'TDS1'), tdm.add_feature('TDS2', 'F', 1), tdm.add_feature('TDS2', 'G', 1);
+SELECT tdm.tag_release('TDS2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TDS2') AS ds2 \gset
+RESET client_min_messages;
+SELECT status, (SELECT array_agg(c.members -> 0 -> 'row' ->> 'email') FROM tdm.conflict c
+                  WHERE c.run_id = :ds2 AND c.status = 'pending') AS pending
+  FROM tdm.run WHERE run_id = :ds2;
+SELECT env, old_key, new_key, reason FROM tdm.key_map WHERE run_id = :ds2 ORDER BY old_key;
+SELECT tdm.resolve(c.conflict_id, 'keep', 'st1', rationale => 'di as st1 spells her')
+  FROM tdm.conflict c WHERE c.run_id = :ds2 AND c.status = 'pending' AND c.members -> 0 -> 'row' ->> 'email' = 'd@x';
+SELECT tdm.resolve(c.conflict_id, 'keep_all', renames => '{"st2": {"email": "c2@x"}}', rationale => 'two cys')
+  FROM tdm.conflict c WHERE c.run_id = :ds2 AND c.status = 'pending' AND c.members -> 0 -> 'row' ->> 'email' = 'c@x';
+SET client_min_messages = error;
+SELECT tdm.consolidate('TDS2') = :ds2 AS same_run;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :ds2;
+SELECT r.release, k.rel, k.env, k.old_key, k.new_key, k.reason FROM tdm.key_map k JOIN tdm.run r USING (run_id)
+ WHERE k.rel IN ('staging.rt_ds'::regclass, 'staging.rt_ds_note'::regclass) ORDER BY k.run_id, k.rel::text, k.old_key;
+SET client_min_messages = error;
+SELECT tdm.promote('TDS2') IS NOT NULL AS promoted;
+UPDATE returning_ds2.rt_ds SET tdm_release = 'TDS3' WHERE id IN (2, 3);
+INSERT INTO returning_ds2.rt_ds_note VALUES (2, 2, 'al b''s', 'TDS3', 'F'), (3, 3, 'cy''s again', 'TDS3', 'F');
+SELECT tdm.create_release('TDS3', parent => 'TDS2'), tdm.add_feature('TDS3', 'F', 1), tdm.add_feature('TDS3', 'G', 1);
+SELECT tdm.tag_release('TDS3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TDS3') AS ds3 \gset
+SELECT tdm.promote('TDS3') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :ds3;
+SELECT c.rel, c.kind, c.rule, c.status, c.members -> 0 ->> 'env' AS holder, c.members -> 0 -> 'row' ->> 'id' AS id,
+       c.members -> 1 ->> 'env' AS env, c.members -> 1 -> 'row' ->> 'id' AS brought_id
+  FROM tdm.conflict c WHERE c.run_id = :ds3 ORDER BY c.rel::text, 6;
+SELECT id, email, name, tdm_release FROM master.rt_ds ORDER BY id;
+SELECT n.id, n.ds_id, d.email, n.note FROM master.rt_ds_note n JOIN master.rt_ds d ON d.id = n.ds_id ORDER BY n.id;
+-- TDS4 brings st2's 2 again and a new note of cy's, not cy: the row
+-- brought again takes key 3, where st2's note names its own 3, which
+-- the map sends to 8: the note goes there (p334). It was left under its
+-- environment's key, and met st1's row 2 again.
+SET client_min_messages = error;
+UPDATE returning_ds2.rt_ds SET tdm_release = 'TDS4' WHERE id = 2;
+INSERT INTO returning_ds2.rt_ds_note VALUES (4, 3, 'cy''s third', 'TDS4', 'F');
+SELECT tdm.create_release('TDS4', parent => 'TDS3'), tdm.add_feature('TDS4', 'F', 1), tdm.add_feature('TDS4', 'G', 1);
+SELECT tdm.tag_release('TDS4') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TDS4') AS ds4 \gset
+SELECT tdm.promote('TDS4') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT status FROM tdm.run WHERE run_id = :ds4;
+SELECT id, email, name, tdm_release FROM master.rt_ds ORDER BY id;
+SELECT n.id, n.ds_id, d.email, n.note FROM master.rt_ds_note n JOIN master.rt_ds d ON d.id = n.ds_id ORDER BY n.id;

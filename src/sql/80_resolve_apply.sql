@@ -2495,7 +2495,7 @@ $$;
 -- to another entity, a reset: tdm._read_env_tags tells such references
 -- apart the same way). Noted in pg_temp.tdm_returning, so that this run's
 -- key map says the environment's keys.
-CREATE FUNCTION tdm._translate_returning(release text) RETURNS void
+CREATE FUNCTION tdm._translate_returning(release text, target text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 SET enable_nestloop TO off SET jit TO off AS $$
 DECLARE
@@ -2508,14 +2508,22 @@ DECLARE
   member_then text;  -- the environment's member of conflict ({run}, {conflict}): the row as that run collected it
   brought_again text;  -- the row {was} met master's row of its key as that entity in conflict ({run}, {conflict})
   unreferenced text; -- no collected row of the environment references the new key
+  rekeyed_col text;   -- the column a displaced row's new key goes in (tdm._rekeyed_column)
+  displaceable bool;  -- the table gives its rows new keys (tdm._rekeyable)
+  new_key text;       -- the expression of a displaced row's new key
   runs bigint[] := tdm._master_runs(release);
   brought regclass[];  -- the tables whose rows may be brought again: master's, re-keyed by an earlier run
 BEGIN
   IF to_regclass('pg_temp.tdm_returning') IS NOT NULL THEN
-    DROP TABLE pg_temp.tdm_returning, pg_temp.tdm_returning_fk, pg_temp.tdm_returning_before;
+    DROP TABLE pg_temp.tdm_returning, pg_temp.tdm_returning_fk, pg_temp.tdm_returning_before,
+               pg_temp.tdm_returning_match;
   END IF;
+  -- (own: the row itself brought again, else a child that followed it;
+  -- displaced: the environment's own row under the key one brought again
+  -- takes, given a new one)
   CREATE TEMP TABLE tdm_returning (rel regclass, env text, row_hash bigint, old_key text[], old_json jsonb,
-                                   new_key text[], new_json jsonb, own bool) ON COMMIT DROP;
+                                   new_key text[], new_json jsonb, own bool, displaced bool DEFAULT false)
+    ON COMMIT DROP;
   -- (looked up per conflict member by table, environment and key: 4,000
   -- rows brought again took 6 s to scan per conflict, p306)
   CREATE INDEX ON tdm_returning (rel, env, new_json);
@@ -2527,6 +2535,11 @@ BEGIN
   CREATE TEMP TABLE tdm_returning_before (rel regclass, edge text, env text, row_hash bigint, key text[])
     ON COMMIT DROP;
   CREATE INDEX ON tdm_returning_before (rel, edge, env, row_hash);
+  -- (a table's rows brought again, found before any moves: the rows
+  -- under the keys they take, `holder`, move first, p327 seed 502)
+  CREATE TEMP TABLE tdm_returning_match (row_ctid tid, env text, old_key text[], old_json jsonb, new_key text[],
+                                         new_json jsonb, master_row jsonb, was_row jsonb, holders bigint,
+                                         holder tid, moves bool) ON COMMIT DROP;
   IF cardinality(runs) = 0 THEN
     RETURN;
   END IF;
@@ -2550,6 +2563,7 @@ BEGIN
   FOR m IN SELECT t.* FROM tdm.managed_table t WHERE t.rel = ANY (brought) ORDER BY t.rel::text LOOP
     collected := format('pg_temp.%I', tdm._collected_name(m.rel));
     master_rel := tdm._target_table('master', m.rel);
+    TRUNCATE pg_temp.tdm_returning_match;
     -- (the columns of its natural keys that name no parent: a parent's
     -- key follows the parent; scalars, as their text casts back)
     renamed_columns := ARRAY(SELECT DISTINCT c FROM unnest(tdm._identifying_keys(m)) AS g,
@@ -2561,7 +2575,9 @@ BEGIN
     same_values := (SELECT string_agg(format('k.{row} ->> %1$L IS NOT DISTINCT FROM t.%1$I::text', c), ' AND ')
                       FROM unnest(renamed_columns) AS c);
     -- (under its environment's key, or under the key the run before gave
-    -- it, where that run brought it again)
+    -- it, where that run brought it again; or, {new}, under the key that
+    -- run gave it before its conflicts, moving it out of the way of a row
+    -- brought again: tdm._map_returning names the conflict, p335)
     member_then := format('(SELECT e.m -> ''row'' FROM tdm.conflict c'
                           '   CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
                           '  WHERE c.run_id = {run} AND c.conflict_id = {conflict} AND e.m ->> ''env'' = k.env'
@@ -2569,8 +2585,9 @@ BEGIN
                           '         OR %1$s = (SELECT %2$s FROM tdm.key_map p'
                           '                     WHERE p.rel = $1 AND p.env = k.env AND p.old_key = k.old_json'
                           '                       AND p.run_id = ANY ($2) AND p.run_id < {run}'
-                          '                     ORDER BY p.run_id DESC LIMIT 1))'
-                          '  LIMIT 1)',
+                          '                     ORDER BY p.run_id DESC LIMIT 1)'
+                          '         OR %1$s = {new})'
+                          '  ORDER BY %1$s = k.old_key DESC LIMIT 1)',
                           tdm._member_key(m.rel, m.pk_columns), tdm._member_key(m.rel, m.pk_columns, 'p.new_key'));
     -- (master's row of the same key and natural keys: the row was brought
     -- again then, or is that entity)
@@ -2584,13 +2601,19 @@ BEGIN
                                FROM unnest(renamed_columns) AS c));
     -- (A collected row of the environment that references the new key
     -- names the environment's own row of that key: the key is taken
-    -- there, and the row's children would meet the wrong parent.)
+    -- there, and the row's children would meet the wrong parent. Unless
+    -- an earlier release's map sends that row's key elsewhere, as
+    -- tdm._translate_earlier then does for those references, p334.)
     unreferenced := (SELECT string_agg(format('NOT EXISTS (SELECT FROM pg_temp.%I c WHERE c.tdm_env = t.tdm_env'
                                               ' AND %s = k.new_key)',
                                               tdm._collected_name(x.child), tdm._key_text(x.columns, 'c')), ' AND ')
                        FROM pg_temp.tdm_edges x
                       WHERE x.parent = m.rel
-                        AND to_regclass(format('pg_temp.%I', tdm._collected_name(x.child))) IS NOT NULL);
+                        AND to_regclass(format('pg_temp.%I', tdm._collected_name(x.child))) IS NOT NULL)
+                    || ' OR coalesce((SELECT a.new_key <> a.old_key FROM tdm.key_map a'
+                       '               WHERE a.run_id = ANY ($2) AND a.rel = $1 AND a.env = k.env'
+                       '                 AND a.old_key = k.new_json AND a.reason <> ''repointed'''
+                       '               ORDER BY a.run_id DESC LIMIT 1), false)';
     EXECUTE format(
       'WITH earlier AS MATERIALIZED ('
       -- (the latest key each environment key got; the row as the first
@@ -2664,8 +2687,12 @@ BEGIN
       -- into one then are two rows now)
       '     matched AS ('
       '       SELECT k.*, t.ctid AS row_ctid, w.was AS was_row,'
-      '              count(*) OVER (PARTITION BY k.env, k.new_key) AS holders'
+      '              count(*) OVER (PARTITION BY k.env, k.new_key) AS holders, o.ctid AS holder'
       '         FROM target k JOIN %7$s t ON t.tdm_env = k.env AND %9$s = k.old_key'
+      -- (the environment's row under the key, to move first: a join, a
+      -- subquery per row scanned the table once each; one at most, the
+      -- keys as collected are the environment's)
+      '         LEFT JOIN %7$s o ON o.tdm_env = t.tdm_env AND %10$s = k.new_key AND o.ctid <> t.ctid'
       '        CROSS JOIN LATERAL (SELECT %13$s AS direct) d'
       -- (else the row an earlier run collected, where each run after it
       -- brought that row again: kept apart by keep_all twice, the row
@@ -2678,24 +2705,15 @@ BEGIN
       '             WHERE w.brought AND w.i > 0)'
       '          SELECT s.was FROM walk s WHERE s.i < cardinality(k.before_runs) AND %20$s'
       '           ORDER BY s.i DESC LIMIT 1) END AS was) w'
-      '        WHERE (d.direct OR w.was IS NOT NULL) AND %14$s'
-      '          AND NOT EXISTS (SELECT FROM %7$s o WHERE o.tdm_env = t.tdm_env AND %10$s = k.new_key'
-      '                                                AND o.ctid <> t.ctid)),'
-      '     changed AS ('
-      '       UPDATE %7$s t SET %8$s FROM matched k WHERE t.ctid = k.row_ctid AND k.holders = 1'
-      '       RETURNING t.tdm_env, t.tdm_row_hash, k.old_key, k.old_json, k.new_key, k.new_json)'
-      ' INSERT INTO pg_temp.tdm_returning SELECT $1, tdm_env, tdm_row_hash, old_key, old_json, new_key, new_json, true'
-      '   FROM changed',
+      '        WHERE (d.direct OR w.was IS NOT NULL) AND (o.ctid IS NOT NULL OR %14$s))'
+      ' INSERT INTO pg_temp.tdm_returning_match'
+      ' SELECT row_ctid, env, old_key, old_json, new_key, new_json, master_row, was_row, holders, holder,'
+      '        holders = 1'
+      '   FROM matched',
       tdm._member_key(m.rel, m.pk_columns, 'k.old_key'), tdm._member_key(m.rel, m.pk_columns, 'k.new_key'),
       NULL, master_rel,
       tdm._matches_key(m.rel, m.pk_columns, 'm', 'k.new_key'),
-      NULL, collected,
-      tdm._set_to_key(m.rel, m.pk_columns, 'k.new_key')
-      || coalesce((SELECT ', ' || string_agg(format(
-                             '%1$I = CASE WHEN k.was_row ->> %1$L IS NOT DISTINCT FROM t.%1$I::text'
-                             ' THEN (k.master_row ->> %1$L)::%2$s ELSE t.%1$I END',
-                             c, tdm._column_type(m.rel, c)), ', ')
-                     FROM unnest(renamed_columns) AS c), ''),
+      NULL, collected, NULL,
       tdm._key_text(m.pk_columns, 't'), tdm._key_text(m.pk_columns, 'o'),
       tdm._member_key(m.rel, m.pk_columns, 'cm.row'),
       format('jsonb_build_object(%s)', (SELECT string_agg(format('%L, cm.row -> %L', c, c), ', ')
@@ -2709,14 +2727,88 @@ BEGIN
       -- (a row renamed under its own key: its children reference it)
       coalesce('(k.old_key = k.new_key OR ' || unreferenced || ')', 'true'),
       NULL,
-      replace(replace(member_then, '{run}', 'k.run_id'), '{conflict}', 'k.conflict_id'),
+      replace(replace(replace(member_then, '{run}', 'k.run_id'), '{conflict}', 'k.conflict_id'),
+              '{new}', 'k.new_key'),
       replace(replace(replace(brought_again, '{run}', 'k.run_id'), '{conflict}', 'k.conflict_id'),
               '{was}', 'k.then_row'),
       replace(replace(replace(brought_again, '{run}', 'k.before_runs[w.i]'),
                       '{conflict}', 'k.before_conflicts[w.i]'), '{was}', 'b.was'),
-      replace(replace(member_then, '{run}', 'k.before_runs[w.i]'), '{conflict}', 'k.before_conflicts[w.i]'),
+      replace(replace(replace(member_then, '{run}', 'k.before_runs[w.i]'), '{conflict}', 'k.before_conflicts[w.i]'),
+              '{new}', 'NULL::text[]'),
       coalesce(replace(same_values, 'k.{row}', 's.was'), 'true'))
       USING m.rel, runs;
+    -- Which move: not two rows to one key, nor a row to the key of a row
+    -- brought again that stays, until none is left (rows out of each
+    -- other's way move together, in one UPDATE below). The environment's
+    -- own row under a key one takes (a row of its own, not brought again:
+    -- the key tdm gave the returning row is free in the environment, p327
+    -- seed 502) gets a new key, where the table generates keys: it meets
+    -- no master row under the key it had, which is another entity's.
+    -- Elsewhere the row brought again stays under its environment's key.
+    displaceable := tdm._rekeyable(m.rel);
+    LOOP
+      UPDATE pg_temp.tdm_returning_match k SET moves = false
+       WHERE k.moves AND k.holder IS NOT NULL
+         AND NOT EXISTS (SELECT FROM pg_temp.tdm_returning_match o WHERE o.row_ctid = k.holder AND o.moves)
+         AND NOT (displaceable
+                  AND NOT EXISTS (SELECT FROM pg_temp.tdm_returning_match o WHERE o.row_ctid = k.holder));
+      EXIT WHEN NOT FOUND;
+    END LOOP;
+    IF displaceable AND EXISTS (SELECT FROM pg_temp.tdm_returning_match k
+                                 WHERE k.moves AND k.holder IS NOT NULL
+                                   AND NOT EXISTS (SELECT FROM pg_temp.tdm_returning_match o
+                                                    WHERE o.row_ctid = k.holder)) THEN
+      rekeyed_col := tdm._rekeyed_column(m.rel);
+      new_key := tdm._new_key_expr(m.rel, coalesce(tdm._target_table(target, m.rel), master_rel),
+                                   collected::regclass);
+      -- (the key an earlier call of the run gave it, where no row took it
+      -- since; else the next, in the rows' order: the same data, the same
+      -- keys, as tdm._apply_table's)
+      EXECUTE format(
+        'WITH displaced AS MATERIALIZED ('
+        '       SELECT o.ctid AS row_ctid, o.tdm_env AS env, %1$s AS old_key, %2$s AS old_json'
+        '         FROM %3$s o'
+        '        WHERE o.ctid = ANY (ARRAY(SELECT k.holder FROM pg_temp.tdm_returning_match k WHERE k.moves))'
+        '          AND NOT EXISTS (SELECT FROM pg_temp.tdm_returning_match k WHERE k.row_ctid = o.ctid)),'
+        '     keyed AS MATERIALIZED ('
+        '       SELECT d.*, coalesce((SELECT v.value FROM pg_temp.tdm_previous_keys p'
+        '                              CROSS JOIN LATERAL (SELECT (p.new_key ->> %4$L)::%5$s AS value) v'
+        '                             WHERE p.rel = $1 AND p.env = d.env AND p.old_key = d.old_json'
+        '                               AND NOT EXISTS (SELECT FROM %3$s x WHERE x.%4$I = v.value)'
+        -- (not the release's own rows: an earlier load of this run, or
+        -- its promotion, where this run loads into another target)
+        '                               AND NOT EXISTS (SELECT FROM %6$s x WHERE x.%4$I = v.value'
+        '                                                                    AND x.%11$I IS DISTINCT FROM $2)'
+        '                               AND NOT EXISTS (SELECT FROM %7$s x WHERE x.%4$I = v.value'
+        '                                                                    AND x.%11$I IS DISTINCT FROM $2)'
+        '                             LIMIT 1), %8$s) AS new_value'
+        '         FROM (SELECT d.* FROM displaced d LEFT JOIN tdm.environment e ON e.name = d.env'
+        '                ORDER BY e.precedence, d.env COLLATE "C", d.old_json) d),'
+        '     changed AS ('
+        '       UPDATE %3$s t SET %4$I = k.new_value FROM keyed k WHERE t.ctid = k.row_ctid'
+        '       RETURNING t.tdm_env, t.tdm_row_hash, k.old_key, k.old_json, %9$s AS new_key, %10$s AS new_json)'
+        ' INSERT INTO pg_temp.tdm_returning (rel, env, row_hash, old_key, old_json, new_key, new_json, own, displaced)'
+        ' SELECT $1, tdm_env, tdm_row_hash, old_key, old_json, new_key, new_json, false, true FROM changed',
+        tdm._key_text(m.pk_columns, 'o'), tdm._key_json(m.rel, m.pk_columns, 'o'), collected,
+        rekeyed_col, tdm._column_type(m.rel, rekeyed_col), master_rel,
+        coalesce(tdm._target_table(target, m.rel), master_rel),
+        new_key, tdm._key_text(m.pk_columns, 't'), tdm._key_json(m.rel, m.pk_columns, 't'), m.release_column)
+        USING m.rel, release;
+    END IF;
+    EXECUTE format(
+      'WITH changed AS ('
+      '       UPDATE %1$s t SET %2$s FROM pg_temp.tdm_returning_match k WHERE t.ctid = k.row_ctid AND k.moves'
+      '       RETURNING t.tdm_env, t.tdm_row_hash, k.old_key, k.old_json, k.new_key, k.new_json)'
+      ' INSERT INTO pg_temp.tdm_returning SELECT $1, tdm_env, tdm_row_hash, old_key, old_json, new_key, new_json, true'
+      '   FROM changed',
+      collected,
+      tdm._set_to_key(m.rel, m.pk_columns, 'k.new_key')
+      || coalesce((SELECT ', ' || string_agg(format(
+                             '%1$I = CASE WHEN k.was_row ->> %1$L IS NOT DISTINCT FROM t.%1$I::text'
+                             ' THEN (k.master_row ->> %1$L)::%2$s ELSE t.%1$I END',
+                             c, tdm._column_type(m.rel, c)), ', ')
+                     FROM unnest(renamed_columns) AS c), ''))
+      USING m.rel;
   END LOOP;
   IF NOT EXISTS (SELECT FROM pg_temp.tdm_returning) THEN
     RETURN;
@@ -2777,11 +2869,25 @@ DECLARE
   the_rel regclass;
 BEGIN
   FOR the_rel IN SELECT DISTINCT b.rel FROM pg_temp.tdm_returning b LOOP
+    -- (A row moved out of the way of a row brought again, by the conflict
+    -- it is a member of under the key it was given, a decided one first:
+    -- brought again by a later release, it is then met as that conflict
+    -- collected it, its renames taken, p335. Its members' keys, once.)
     EXECUTE format(
-      'INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason)'
+      'WITH member AS MATERIALIZED ('
+      '       SELECT DISTINCT ON (e.m ->> ''env'', k.key) e.m ->> ''env'' AS env, k.key, c.conflict_id'
+      '         FROM tdm.conflict c'
+      '        CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
+      '        CROSS JOIN LATERAL (SELECT jsonb_object_agg(p, e.m -> ''row'' -> p) AS key FROM unnest($3) AS p) k'
+      '        WHERE c.run_id = $1 AND c.rel = $2 AND c.kind <> ''relationship'''
+      '          AND EXISTS (SELECT FROM pg_temp.tdm_returning b WHERE b.rel = $2 AND b.displaced)'
+      '        ORDER BY e.m ->> ''env'', k.key, NOT EXISTS (SELECT FROM tdm.decision d'
+      '                                                     WHERE d.conflict_id = c.conflict_id), c.conflict_id)'
+      ' INSERT INTO tdm.key_map (run_id, rel, env, old_key, new_key, reason, conflict_id)'
       ' SELECT $1, b.rel, b.env, b.old_json, b.new_json,'
       '        CASE WHEN NOT EXISTS (SELECT FROM %1$s t WHERE t.tdm_env = b.env AND t.tdm_row_hash = b.row_hash)'
-      '             THEN ''merged'' WHEN b.own THEN ''rekeyed'' ELSE ''repointed'' END'
+      '             THEN ''merged'' WHEN b.own OR b.displaced THEN ''rekeyed'' ELSE ''repointed'' END,'
+      '        CASE WHEN b.displaced THEN (SELECT x.conflict_id FROM member x WHERE x.env = b.env AND x.key = b.new_json) END'
       '   FROM pg_temp.tdm_returning b'
       '  WHERE b.rel = $2 AND b.old_json <> b.new_json'
       '    AND NOT EXISTS (SELECT FROM pg_temp.tdm_keymap k WHERE k.rel = b.rel AND k.env = b.env'
@@ -2789,7 +2895,7 @@ BEGIN
       '    AND NOT EXISTS (SELECT FROM pg_temp.tdm_deleted dl WHERE dl.rel = b.rel AND NOT dl.earlier'
       '                      AND dl.env = b.env AND coalesce(dl.row_hash = b.row_hash, dl.key = b.new_key))',
       format('pg_temp.%I', tdm._collected_name(the_rel)))
-      USING run, the_rel;
+      USING run, the_rel, (SELECT m.pk_columns::text[] FROM tdm.managed_table m WHERE m.rel = the_rel);
   END LOOP;
 END
 $$;
@@ -2930,7 +3036,14 @@ BEGIN
       '     changed AS ('
       '       UPDATE %3$s t SET %4$s FROM earlier k'
       '        WHERE k.env = t.tdm_env AND k.old_key = %15$s AND k.new_key <> k.old_key'
-      '          AND NOT EXISTS (SELECT 1 FROM %6$s p WHERE p.tdm_env = t.tdm_env AND %7$s = %5$s)'
+      -- (a parent row by its environment's key: not one that
+      -- tdm._translate_returning gave that key, a row brought again
+      -- under the key master holds it under, p334)
+      '          AND NOT EXISTS (SELECT 1 FROM %6$s p WHERE p.tdm_env = t.tdm_env AND %7$s = %5$s'
+      '                            AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_returning b'
+      '                                             WHERE b.rel = $1 AND b.env = p.tdm_env'
+      '                                               AND b.row_hash = p.tdm_row_hash AND (b.own OR b.displaced)'
+      '                                               AND b.old_key <> b.new_key))'
       -- (not a reference tdm._translate_returning set to master's key: a
       -- child of a returning row, or a returning row's own key holding it)
       '          AND NOT EXISTS (SELECT 1 FROM pg_temp.tdm_returning_fk f WHERE f.rel = $3 AND f.edge = $4'

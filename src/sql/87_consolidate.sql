@@ -981,7 +981,7 @@ BEGIN
   PERFORM tdm._zero_float_keys();
   PERFORM tdm._spell_references(the_release, the_target);
   -- Rows an earlier release in master loaded under other keys, brought again.
-  PERFORM tdm._translate_returning(the_release);
+  PERFORM tdm._translate_returning(the_release, the_target);
   PERFORM tdm._note_fk_before();
   -- Foreign keys to rows of earlier releases that got another key then.
   PERFORM tdm._translate_earlier(the_release, the_target);
