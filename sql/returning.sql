@@ -1430,3 +1430,51 @@ RESET client_min_messages;
 SELECT status FROM tdm.run WHERE run_id = :ds4;
 SELECT id, email, name, tdm_release FROM master.rt_ds ORDER BY id;
 SELECT n.id, n.ds_id, d.email, n.note FROM master.rt_ds_note n JOIN master.rt_ds d ON d.id = n.ds_id ORDER BY n.id;
+
+-- A row renamed under its own key by a keep_all (TKT1: st1's 2, k1@x),
+-- brought again changed (TKT2: collected with that rename) and kept apart
+-- from master's row again (re-keyed, k2@x); TKT3 brings a note of it, not
+-- the row: the note goes to the row TKT2 made. It was refused as a reset:
+-- TKT2's member holds k1@x, the environment k@x (p327 seeds 578, 587, 595).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_kt (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text, tdm_release text, tdm_feature text);
+  CREATE TABLE rt_kt_note (id int PRIMARY KEY, kt_id int NOT NULL REFERENCES rt_kt, note text, tdm_release text,
+                           tdm_feature text)$$);
+CREATE SCHEMA returning_kt1;
+CREATE SCHEMA returning_kt2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_kt, rt_kt_note) FROM SERVER st1 INTO returning_kt1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_kt, rt_kt_note) FROM SERVER st2 INTO returning_kt2;
+CREATE TABLE staging.rt_kt (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text, tdm_release text,
+                            tdm_feature text);
+CREATE TABLE staging.rt_kt_note (id int PRIMARY KEY, kt_id int NOT NULL REFERENCES staging.rt_kt, note text,
+                                 tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_kt', '{email}'), tdm.manage_table('staging.rt_kt_note');
+INSERT INTO returning_kt1.rt_kt VALUES (2, 'k@x', 'kay', 'TKT1', 'F');
+INSERT INTO returning_kt2.rt_kt VALUES (2, 'k@x', 'kay b', 'TKT1', 'G');
+SELECT tdm.create_release('TKT1'), tdm.add_feature('TKT1', 'F', 1), tdm.add_feature('TKT1', 'G', 1);
+SET client_min_messages = error;
+SELECT tdm.tag_release('TKT1') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TKT1') AS kt1 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st1": {"email": "k1@x"}}', rationale => 'two kays')
+  FROM tdm.review_queue WHERE run_id = :kt1;
+SELECT tdm.consolidate('TKT1') = :kt1 AS same_run, tdm.promote('TKT1') IS NOT NULL AS promoted;
+UPDATE returning_kt1.rt_kt SET name = 'kay c', tdm_feature = 'G', tdm_release = 'TKT2';
+SELECT tdm.create_release('TKT2', parent => 'TKT1'), tdm.add_feature('TKT2', 'F', 1), tdm.add_feature('TKT2', 'G', 1);
+SELECT tdm.tag_release('TKT2') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TKT2') AS kt2 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st1": {"email": "k2@x"}}', rationale => 'a third kay')
+  FROM tdm.review_queue WHERE run_id = :kt2;
+SET SESSION AUTHORIZATION tdm_regress_approver;
+SELECT count(*) >= 0 AS approved FROM pg_temp.approve_run(:kt2);
+RESET SESSION AUTHORIZATION;
+SELECT tdm.consolidate('TKT2') = :kt2 AS same_run, tdm.promote('TKT2') IS NOT NULL AS promoted;
+INSERT INTO returning_kt1.rt_kt_note VALUES (1, 2, 'kay c''s', 'TKT3', 'F');
+SELECT tdm.create_release('TKT3', parent => 'TKT2'), tdm.add_feature('TKT3', 'F', 1);
+SELECT tdm.tag_release('TKT3') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('TKT3') AS kt3 \gset
+SELECT tdm.promote('TKT3') IS NOT NULL AS promoted;
+RESET client_min_messages;
+SELECT r.release, k.env, k.old_key, k.new_key, k.reason FROM tdm.key_map k JOIN tdm.run r USING (run_id)
+ WHERE k.rel = 'staging.rt_kt'::regclass ORDER BY k.run_id, k.env;
+SELECT id, email, name, tdm_release FROM master.rt_kt ORDER BY id;
+SELECT n.id, n.kt_id, k.email, k.name FROM master.rt_kt_note n JOIN master.rt_kt k ON k.id = n.kt_id;

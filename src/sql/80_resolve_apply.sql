@@ -2324,7 +2324,7 @@ BEGIN
       '   FROM mapped g'
       '   JOIN tdm.conflict c ON c.run_id = g.run_id AND c.conflict_id = g.conflict_id AND c.rel = $1'
       '  CROSS JOIN LATERAL jsonb_array_elements(c.members) AS e(m)'
-      '  WHERE e.m->>''env'' = g.env AND %2$s = g.key AND NOT (%4$s) AND NOT %6$s'
+      '  WHERE e.m->>''env'' = g.env AND %2$s = g.key AND NOT (%4$s) AND NOT %6$s AND NOT %7$s'
       '%5$s)'
       -- (every such row named at once: after a refresh, several)
       ' SELECT f.*, (SELECT count(DISTINCT (x.env, x.key)) FROM found x) AS n,'
@@ -2351,7 +2351,20 @@ BEGIN
         tdm._stale_same(pm, identifying, 'coalesce(dm.row, to_jsonb(m.*))'),
         tdm._stale_was('coalesce(dm.row, to_jsonb(m.*))'), master_table, master_key, pm.release_column,
         member_key, settled_by_tag)
-      ELSE '' END, settled_by_tag)
+      ELSE '' END, settled_by_tag,
+      -- (Not a row brought again that took the rename an earlier keep_all
+      -- gave it under its own key (tdm._translate_returning): the run
+      -- collected it with master's values, and the environment still has
+      -- those that decision renamed, p327 seeds 578, 587, 595.)
+      format('EXISTS (SELECT FROM tdm.conflict_member cm0'
+             '         JOIN tdm.conflict c0 ON c0.run_id = cm0.run_id AND c0.conflict_id = cm0.conflict_id'
+             '         JOIN tdm.decision d0 ON d0.conflict_id = c0.conflict_id'
+             '        WHERE c0.rel = $1 AND cm0.run_id < g.run_id AND cm0.env = g.env AND c0.status = ''applied'''
+             '          AND d0.action = ''keep_all'' AND d0.renames ? cm0.label AND %s = g.key AND (%s) AND (%s))',
+             tdm._member_key(the_parent, pm.pk_columns, 'cm0."row"'),
+             tdm._stale_same(pm, identifying, 'cm0."row"'),
+             replace(tdm._stale_same(pm, identifying, '(cm0."row" || (d0.renames -> cm0.label))'),
+                     'g.nk_values', '(e.m->''row'')')))
       INTO stale USING the_parent;
     IF stale.env IS NOT NULL THEN
       -- Where the columns that differ are masked, and the loaded row's
