@@ -15,10 +15,11 @@ EXTRA_CLEAN = build $(OBJS:.o=.d)
 
 # pg_regress runs in the scenario's consolidation database (scripts/db-suites.sh
 # builds it), so the suites reach real environments through postgres_fdw.
-# keys stands alone, in a consolidation database of its own with environments
-# of its own, and runs beside the others there:
+# keys and returning stand alone, each in a consolidation database of its own
+# with environments of its own, and run beside the others there:
 #   make installcheck REGRESS=keys TDM_REGRESS_DB=tdm_keys
-REGRESS      = bridge setup tag_release detect consolidate jobs master schemas types releases conforming drift notices returning relocked
+#   make installcheck REGRESS=returning TDM_REGRESS_DB=tdm_returning
+REGRESS      = bridge setup tag_release detect consolidate jobs master schemas types releases conforming drift notices relocked
 REGRESS_OPTS = --use-existing
 
 PG_CONFIG ?= pg_config

@@ -4,11 +4,12 @@
 # dump/restore check and the restart check. Writes "passed failed" per
 # suite into $1/<suite>.count.
 #
-# Three consolidation databases, each with environment databases of its own
-# (the servers are st1..st3 in all three), so that three sequences run side
+# Four consolidation databases, each with environment databases of its own
+# (the servers are st1..st3 in all four), so that four sequences run side
 # by side on the machine's cores: pg_regress's release story (tdm_regress on
-# st1..st3), pg_regress keys (tdm_keys on ks1..ks3) and pgTAP (tdm_tap on
-# tp1..tp3).
+# st1..st3), pg_regress keys (tdm_keys on ks1..ks3), pg_regress returning
+# (tdm_returning on rt1..rt3, which need none of the scenario's rows) and
+# pgTAP (tdm_tap on tp1..tp3).
 set -uo pipefail
 results="$1"
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ regress_scenario=$!
 scenario --env-prefix ks --consolidation tdm_keys || exit 1
 wait "$regress_scenario" || exit 1
 scenario --env-prefix tp --consolidation tdm_tap || exit 1
+test/scenario/build.sh --envs 3 --rows 1 --env-prefix rt --consolidation tdm_returning || exit 1
 psql -X -q -d tdm_tap -c "CREATE EXTENSION pgtap" || exit 1
 
 # pg_regress of the tests $3.. in database $2, results in $results/$1.
@@ -39,12 +41,16 @@ regress regress tdm_regress $main_list &
 regress_pid=$!
 regress keys tdm_keys keys &
 keys_pid=$!
+regress returning tdm_returning returning &
+returning_pid=$!
 pg_prove -v -d tdm_tap test/pgtap/*.sql >"$results/pgtap.log" 2>&1 &
 prove_pid=$!
 wait "$regress_pid"
 regress_status=$?
 wait "$keys_pid"
 keys_status=$?
+wait "$returning_pid"
+returning_status=$?
 wait "$prove_pid"
 prove_status=$?
 
@@ -53,7 +59,7 @@ regress_ok=0
 regress_bad=0
 # A run that failed without a failed test (it could not start, or died)
 # counts as one failure; so does a test list that ran no test.
-for run in regress:$regress_status keys:$keys_status; do
+for run in regress:$regress_status keys:$keys_status returning:$returning_status; do
   name="${run%%:*}" status="${run#*:}"
   cat "$results/$name.log"
   [ -f "$results/$name/regression.diffs" ] && cat "$results/$name/regression.diffs"

@@ -155,6 +155,17 @@ SELECT pg_catalog.pg_extension_config_dump('tdm.job_job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.tag_finding', '');
 SELECT pg_catalog.pg_extension_config_dump('tdm.release_lock', '');
 
+-- Whether the table holds a row.
+CREATE FUNCTION tdm._holds_rows(rel regclass) RETURNS bool
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  holds bool;
+BEGIN
+  EXECUTE format('SELECT EXISTS (SELECT FROM %s)', rel) INTO holds;
+  RETURN holds;
+END
+$$;
+
 -- `name` when it fits in an identifier (63 bytes); else as much of it as
 -- fits with `_<unique>` after it: two long names that begin alike must not
 -- become one. A name that fits but could be such a cut name (60 bytes or

@@ -506,9 +506,7 @@ CREATE FUNCTION tdm._warn_mask_change(caller text, rel regclass, col text, befor
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  target_rel regclass;
-  holds_rows bool;
-  loaded text[] := '{}';
+  loaded text[];
   waiting text[];
   identifies bool := EXISTS (SELECT FROM tdm._key_roles(rel) r WHERE r.column_name = col);
   was text := CASE WHEN before.method IS NOT NULL THEN format('%s %s', before.method, before.options) END;
@@ -518,13 +516,8 @@ BEGIN
          IS NOT DISTINCT FROM tdm._mask_defaults(after.method) || after.options THEN
     RETURN;
   END IF;
-  FOREACH target_rel IN ARRAY ARRAY[rel, tdm._target_table('master', rel)] LOOP
-    CONTINUE WHEN target_rel IS NULL;
-    EXECUTE format('SELECT EXISTS (SELECT FROM %s)', target_rel) INTO holds_rows;
-    IF holds_rows THEN
-      loaded := loaded || target_rel::text;
-    END IF;
-  END LOOP;
+  loaded := ARRAY(SELECT t::text FROM unnest(ARRAY[rel, tdm._target_table('master', rel)]) AS t
+                    WHERE t IS NOT NULL AND tdm._holds_rows(t));
   IF cardinality(loaded) > 0 THEN
     RAISE WARNING '%: rows already loaded keep %.% as it was: %', caller, rel, quote_ident(col),
       array_to_string(loaded, ', ')

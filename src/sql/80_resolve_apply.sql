@@ -530,6 +530,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    WHERE m.rel = _key_sequence.rel AND r.col IS NOT NULL
 $$;
 
+-- A query of the re-keyed column's values (tdm._rekeyed_column) that rows
+-- of releases other than $2 hold in `target_rel` and in master: a key an
+-- earlier call of the run gave a row is given again only where none took
+-- it since, as a release consolidated and promoted in between may have.
+CREATE FUNCTION tdm._keys_of_other_releases(rel regclass, target_rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('SELECT t.%1$I FROM %2$s t WHERE t.%3$I IS DISTINCT FROM $2'
+                ' UNION ALL SELECT t.%1$I FROM %4$s t WHERE t.%3$I IS DISTINCT FROM $2',
+                tdm._rekeyed_column(m.rel), target_rel, m.release_column,
+                coalesce(tdm._target_table('master', m.rel), target_rel))
+    FROM tdm.managed_table m WHERE m.rel = _keys_of_other_releases.rel
+$$;
+
 -- The expression that gives a re-keyed row of `rel` its new primary key:
 -- a temporary sequence from past every key in use (collected rows, the
 -- target and master, an earlier call's keys) and past the last value the
@@ -1560,13 +1573,12 @@ BEGIN
         '         SELECT t.%1$I FROM %3$s t'
         '          WHERE NOT EXISTS (SELECT 1 FROM pg_temp.tdm_plan p'
         '                             WHERE p.row_ctid = t.ctid AND p.role IN (''rekey'', ''drop'', ''delete''))'
-        '         UNION ALL SELECT t.%1$I FROM %4$s t WHERE t.%5$I IS DISTINCT FROM $2'
-        '         UNION ALL SELECT t.%1$I FROM %6$s t WHERE t.%5$I IS DISTINCT FROM $2'
+        '         UNION ALL %4$s'
         -- (nor a key a row deleted by a decision had: its children still
         -- name it, and would be taken for the re-keyed row's)
-        '         UNION ALL SELECT d.key[%7$s]::%2$s FROM pg_temp.tdm_deleted d WHERE d.rel = $1 AND NOT d.earlier)',
-        rekeyed_col, tdm._column_type(the_rel, rekeyed_col), collected, target_rel,
-        m.release_column, coalesce(tdm._target_table('master', the_rel), target_rel), key_at)
+        '         UNION ALL SELECT d.key[%5$s]::%2$s FROM pg_temp.tdm_deleted d WHERE d.rel = $1 AND NOT d.earlier)',
+        rekeyed_col, tdm._column_type(the_rel, rekeyed_col), collected,
+        tdm._keys_of_other_releases(the_rel, target_rel), key_at)
         USING the_rel, (SELECT r.release FROM tdm.run r WHERE r.run_id = run);
     END IF;
     new_key := tdm._new_key_expr(the_rel, target_rel, collected);
@@ -2524,7 +2536,9 @@ DECLARE
   rekeyed_col text;   -- the column a displaced row's new key goes in (tdm._rekeyed_column)
   displaceable bool;  -- the table gives its rows new keys (tdm._rekeyable)
   new_key text;       -- the expression of a displaced row's new key
+  loads_into regclass;  -- the target's table, else master's
   runs bigint[] := tdm._master_runs(release);
+  earlier bigint[] := tdm._earlier_runs(release, target);  -- the maps tdm._translate_earlier reads
   brought regclass[];  -- the tables whose rows may be brought again: master's, re-keyed by an earlier run
 BEGIN
   IF to_regclass('pg_temp.tdm_returning') IS NOT NULL THEN
@@ -2563,6 +2577,9 @@ BEGIN
   brought := ARRAY(SELECT t.rel FROM tdm.managed_table t
                     WHERE tdm._target_table('master', t.rel) IS NOT NULL
                       AND to_regclass(format('pg_temp.%I', tdm._collected_name(t.rel))) IS NOT NULL
+                      -- (a release brings rows of few tables: the loop
+                      -- below takes 10 ms per table, 46 empty ones 0.4 s)
+                      AND tdm._holds_rows(format('pg_temp.%I', tdm._collected_name(t.rel))::regclass)
                       AND (EXISTS (SELECT FROM tdm.key_map k WHERE k.run_id = ANY (runs) AND k.rel = t.rel
                                                                AND k.reason <> 'repointed')
                            -- (or a decision changed a row's values under its
@@ -2616,7 +2633,8 @@ BEGIN
     -- names the environment's own row of that key: the key is taken
     -- there, and the row's children would meet the wrong parent. Unless
     -- an earlier release's map sends that row's key elsewhere, as
-    -- tdm._translate_earlier then does for those references, p334.)
+    -- tdm._translate_earlier then does for those references, by the
+    -- same runs' maps, p334.)
     unreferenced := (SELECT string_agg(format('NOT EXISTS (SELECT FROM pg_temp.%I c WHERE c.tdm_env = t.tdm_env'
                                               ' AND %s = k.new_key)',
                                               tdm._collected_name(x.child), tdm._key_text(x.columns, 'c')), ' AND ')
@@ -2624,7 +2642,7 @@ BEGIN
                       WHERE x.parent = m.rel
                         AND to_regclass(format('pg_temp.%I', tdm._collected_name(x.child))) IS NOT NULL)
                     || ' OR coalesce((SELECT a.new_key <> a.old_key FROM tdm.key_map a'
-                       '               WHERE a.run_id = ANY ($2) AND a.rel = $1 AND a.env = k.env'
+                       '               WHERE a.run_id = ANY ($3) AND a.rel = $1 AND a.env = k.env'
                        '                 AND a.old_key = k.new_json AND a.reason <> ''repointed'''
                        '               ORDER BY a.run_id DESC LIMIT 1), false)';
     EXECUTE format(
@@ -2676,10 +2694,13 @@ BEGIN
       '            AND c.status IN (''decided'', ''applied'')'
       '            AND EXISTS (SELECT FROM %7$s t WHERE t.tdm_env = cm.env AND %9$s = %11$s)'
       -- (not one the same run re-keyed too, by the keep_all or by rule 0
-      -- elsewhere: its entry above says the key it left with, p321)
+      -- elsewhere: its entry above says the key it left with, p321; nor
+      -- a row that run brought again, collected under the key an earlier
+      -- release gave it, not its own: its entry above says its own, kept
+      -- there or re-keyed by the conflict, p336 seed 612)
       '            AND NOT EXISTS (SELECT FROM tdm.key_map r WHERE r.run_id = c.run_id AND r.rel = $1'
-      '                              AND r.env = cm.env AND r.old_key = %12$s AND r.reason <> ''repointed'''
-      '                              AND r.new_key <> r.old_key)) u'
+      '                              AND r.env = cm.env AND r.reason <> ''repointed'' AND r.new_key <> r.old_key'
+      '                              AND (%12$s IN (r.old_key, r.new_key) OR r.conflict_id = c.conflict_id))) u'
       '         WINDOW entries_before AS (PARTITION BY u.env, u.old_key ORDER BY u.run_id, u.source'
       '                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) u) u'
       '        WHERE u.new_json = u.latest_json AND u.run_id > coalesce(u.other_since, 0)'
@@ -2749,7 +2770,7 @@ BEGIN
       replace(replace(replace(member_then, '{run}', 'k.before_runs[w.i]'), '{conflict}', 'k.before_conflicts[w.i]'),
               '{new}', 'NULL::text[]'),
       coalesce(replace(same_values, 'k.{row}', 's.was'), 'true'))
-      USING m.rel, runs;
+      USING m.rel, runs, earlier;
     -- Which move: not two rows to one key, nor a row to the key of a row
     -- brought again that stays, until none is left (rows out of each
     -- other's way move together, in one UPDATE below). The environment's
@@ -2772,8 +2793,8 @@ BEGIN
                                    AND NOT EXISTS (SELECT FROM pg_temp.tdm_returning_match o
                                                     WHERE o.row_ctid = k.holder)) THEN
       rekeyed_col := tdm._rekeyed_column(m.rel);
-      new_key := tdm._new_key_expr(m.rel, coalesce(tdm._target_table(target, m.rel), master_rel),
-                                   collected::regclass);
+      loads_into := coalesce(tdm._target_table(target, m.rel), master_rel);
+      new_key := tdm._new_key_expr(m.rel, loads_into, collected::regclass);
       -- (the key an earlier call of the run gave it, where no row took it
       -- since; else the next, in the rows' order: the same data, the same
       -- keys, as tdm._apply_table's)
@@ -2790,22 +2811,18 @@ BEGIN
         '                               AND NOT EXISTS (SELECT FROM %3$s x WHERE x.%4$I = v.value)'
         -- (not the release's own rows: an earlier load of this run, or
         -- its promotion, where this run loads into another target)
-        '                               AND NOT EXISTS (SELECT FROM %6$s x WHERE x.%4$I = v.value'
-        '                                                                    AND x.%11$I IS DISTINCT FROM $2)'
-        '                               AND NOT EXISTS (SELECT FROM %7$s x WHERE x.%4$I = v.value'
-        '                                                                    AND x.%11$I IS DISTINCT FROM $2)'
-        '                             LIMIT 1), %8$s) AS new_value'
+        '                               AND NOT EXISTS (SELECT FROM (%6$s) x (key) WHERE x.key = v.value)'
+        '                             LIMIT 1), %7$s) AS new_value'
         '         FROM (SELECT d.* FROM displaced d LEFT JOIN tdm.environment e ON e.name = d.env'
         '                ORDER BY e.precedence, d.env COLLATE "C", d.old_json) d),'
         '     changed AS ('
         '       UPDATE %3$s t SET %4$I = k.new_value FROM keyed k WHERE t.ctid = k.row_ctid'
-        '       RETURNING t.tdm_env, t.tdm_row_hash, k.old_key, k.old_json, %9$s AS new_key, %10$s AS new_json)'
+        '       RETURNING t.tdm_env, t.tdm_row_hash, k.old_key, k.old_json, %8$s AS new_key, %9$s AS new_json)'
         ' INSERT INTO pg_temp.tdm_returning (rel, env, row_hash, old_key, old_json, new_key, new_json, own, displaced)'
         ' SELECT $1, tdm_env, tdm_row_hash, old_key, old_json, new_key, new_json, false, true FROM changed',
         tdm._key_text(m.pk_columns, 'o'), tdm._key_json(m.rel, m.pk_columns, 'o'), collected,
-        rekeyed_col, tdm._column_type(m.rel, rekeyed_col), master_rel,
-        coalesce(tdm._target_table(target, m.rel), master_rel),
-        new_key, tdm._key_text(m.pk_columns, 't'), tdm._key_json(m.rel, m.pk_columns, 't'), m.release_column)
+        rekeyed_col, tdm._column_type(m.rel, rekeyed_col), tdm._keys_of_other_releases(m.rel, loads_into),
+        new_key, tdm._key_text(m.pk_columns, 't'), tdm._key_json(m.rel, m.pk_columns, 't'))
         USING m.rel, release;
     END IF;
     EXECUTE format(
