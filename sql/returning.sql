@@ -27,15 +27,15 @@ BEGIN
   RETURN tdm.tag_release(name) IS NOT NULL;
 END
 $$;
--- (A person table rt_<t> keyed by id, its natural key email, and notes
--- on its rows, rt_<t>_note, in the environments, in schemas
--- returning_<t>1 and returning_<t>2 as st1 and st2 have them, and in
--- staging, managed.)
-CREATE FUNCTION pg_temp.people_with_notes(t text) RETURNS void LANGUAGE plpgsql
-SET search_path = staging, public AS $fn$
+-- (A person table rt_<t> keyed by id, with natural keys `natural_keys`
+-- (email), and notes on its rows, rt_<t>_note, in the environments, in
+-- schemas returning_<t>1 and returning_<t>2 as st1 and st2 have them, and
+-- in staging, managed.)
+CREATE FUNCTION pg_temp.people_with_notes(t text, natural_keys text[] DEFAULT '{email}') RETURNS void
+LANGUAGE plpgsql SET search_path = staging, public AS $fn$
 DECLARE
   ddl text := format('CREATE TABLE %1$I (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text, tdm_release text,'
-                     '                   tdm_feature text);'
+                     '                   tdm_feature text, role text);'
                      'CREATE TABLE %2$I (id int PRIMARY KEY, %3$I int NOT NULL REFERENCES %1$I, note text,'
                      '                   tdm_release text, tdm_feature text)',
                      'rt_' || t, 'rt_' || t || '_note', t || '_id');
@@ -46,7 +46,7 @@ BEGIN
                    'returning_' || t || i, 'rt_' || t, 'rt_' || t || '_note', 'st' || i);
   END LOOP;
   EXECUTE ddl;  -- (in staging)
-  PERFORM tdm.manage_table(format('staging.%I', 'rt_' || t), '{email}'),
+  PERFORM tdm.manage_table(format('staging.%I', 'rt_' || t), natural_keys),
           tdm.manage_table(format('staging.%I', 'rt_' || t || '_note'));
 END
 $fn$;
@@ -1514,3 +1514,28 @@ SELECT r.release, k.env, k.old_key, k.new_key, k.reason FROM tdm.key_map k JOIN 
  WHERE k.rel = 'staging.rt_mb'::regclass ORDER BY k.run_id, k.env, k.old_key::text;
 SELECT id, email, name, tdm_release FROM master.rt_mb ORDER BY id;
 SELECT n.id, n.mb_id, m.email, m.name FROM master.rt_mb_note n JOIN master.rt_mb m ON m.id = n.mb_id;
+
+-- A rename a keep_all gave a row under its own key holds when the same
+-- decision re-keyed another row of its environment (p340): TMC1's one
+-- conflict holds st1's 5 and st2's 5 (the same email) and 6 (the same
+-- role); st2's 5 is re-keyed (u5b@x), st2's 6 keeps its key, renamed
+-- r6b. TMC2 brings st2's 6 again, its name changed: it meets master's 6
+-- as r6b, settled by the rules. It was collected with its environment's
+-- r6, which is master's 5's too: the reviewer was asked again.
+SELECT pg_temp.people_with_notes('mc', '{email,role}');
+INSERT INTO returning_mc1.rt_mc VALUES (5, 'u5@x', 'five', 'TMC1', 'F', 'r6');
+INSERT INTO returning_mc2.rt_mc VALUES (5, 'u5@x', 'a', 'TMC1', 'F', 'r5'), (6, 'u6@x', 'six', 'TMC1', 'F', 'r6');
+SET client_min_messages = error;
+SELECT pg_temp.tagged_release('TMC1') AS tagged;
+SELECT tdm.consolidate('TMC1') AS mc1 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2:5": {"email": "u5b@x"}, "st2:6": {"role": "r6b"}}',
+                   rationale => 'three people') FROM tdm.review_queue WHERE run_id = :mc1;
+SELECT tdm.consolidate('TMC1') = :mc1 AS same_run, tdm.promote('TMC1') IS NOT NULL AS promoted;
+UPDATE returning_mc2.rt_mc SET name = 'six b', tdm_release = 'TMC2' WHERE id = 6;
+SELECT pg_temp.tagged_release('TMC2', 'TMC1') AS tagged;
+SELECT tdm.consolidate('TMC2') AS mc2 \gset
+RESET client_min_messages;
+SELECT r.status, c.kind, c.rule, c.status AS conflict, jsonb_array_length(c.members) AS members,
+       (SELECT m -> 'row' ->> 'role' FROM jsonb_array_elements(c.members) AS m WHERE m ->> 'env' = 'st2') AS st2_role
+  FROM tdm.run r JOIN tdm.conflict c USING (run_id) WHERE r.run_id = :mc2;
+SELECT id, email, name, role, tdm_release FROM staging.rt_mc ORDER BY id;

@@ -2696,11 +2696,17 @@ BEGIN
       -- (not one the same run re-keyed too, by the keep_all or by rule 0
       -- elsewhere: its entry above says the key it left with, p321; nor
       -- a row that run brought again, collected under the key an earlier
-      -- release gave it, not its own: its entry above says its own, kept
-      -- there or re-keyed by the conflict, p336 seed 612)
+      -- release gave its environment key: its entry above says that key,
+      -- kept there or re-keyed by the conflict, p336 seed 612. Another
+      -- member of the environment, under its own key, is not passed over
+      -- for that row's entry, p340.)
       '            AND NOT EXISTS (SELECT FROM tdm.key_map r WHERE r.run_id = c.run_id AND r.rel = $1'
-      '                              AND r.env = cm.env AND r.reason <> ''repointed'' AND r.new_key <> r.old_key'
-      '                              AND (%12$s IN (r.old_key, r.new_key) OR r.conflict_id = c.conflict_id))) u'
+      '                              AND r.env = cm.env AND r.reason <> ''repointed'''
+      '                              AND CASE WHEN r.old_key = %12$s THEN r.new_key <> r.old_key'
+      '                                       ELSE EXISTS (SELECT FROM tdm.key_map a'
+      '                                                     WHERE a.run_id < c.run_id AND a.rel = $1'
+      '                                                       AND a.env = cm.env AND a.old_key = r.old_key'
+      '                                                       AND a.new_key = %12$s AND a.reason <> ''repointed'') END)) u'
       '         WINDOW entries_before AS (PARTITION BY u.env, u.old_key ORDER BY u.run_id, u.source'
       '                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) u) u'
       '        WHERE u.new_json = u.latest_json AND u.run_id > coalesce(u.other_since, 0)'
