@@ -2700,13 +2700,16 @@ BEGIN
       -- kept there or re-keyed by the conflict, p336 seed 612. Another
       -- member of the environment, under its own key, is not passed over
       -- for that row's entry, p340.)
+      -- (Equalities only, which the planner hashes: a condition per pair
+      -- of member and entry grew with their product.)
       '            AND NOT EXISTS (SELECT FROM tdm.key_map r WHERE r.run_id = c.run_id AND r.rel = $1'
-      '                              AND r.env = cm.env AND r.reason <> ''repointed'''
-      '                              AND CASE WHEN r.old_key = %12$s THEN r.new_key <> r.old_key'
-      '                                       ELSE EXISTS (SELECT FROM tdm.key_map a'
-      '                                                     WHERE a.run_id < c.run_id AND a.rel = $1'
-      '                                                       AND a.env = cm.env AND a.old_key = r.old_key'
-      '                                                       AND a.new_key = %12$s AND a.reason <> ''repointed'') END)) u'
+      '                              AND r.env = cm.env AND r.old_key = %12$s AND r.reason <> ''repointed'''
+      '                              AND r.new_key <> r.old_key)'
+      '            AND NOT EXISTS (SELECT FROM tdm.key_map a'
+      '                              JOIN tdm.key_map r ON r.rel = a.rel AND r.env = a.env AND r.old_key = a.old_key'
+      '                             WHERE a.rel = $1 AND a.reason <> ''repointed'' AND a.new_key <> a.old_key'
+      '                               AND r.reason <> ''repointed'' AND a.run_id < r.run_id'
+      '                               AND r.run_id = c.run_id AND a.env = cm.env AND a.new_key = %12$s)) u'
       '         WINDOW entries_before AS (PARTITION BY u.env, u.old_key ORDER BY u.run_id, u.source'
       '                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) u) u'
       '        WHERE u.new_json = u.latest_json AND u.run_id > coalesce(u.other_since, 0)'
