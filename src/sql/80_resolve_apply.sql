@@ -120,17 +120,22 @@ $$;
 -- parent's primary key, else another unique key of the parent;
 -- `holds_key`: that other unique key holds the primary key's columns (a
 -- seat's (booking_id, flight_id)): it names the row by its key too.
+-- (PL/pgSQL, whose plan is kept: it runs hundreds of times a call, and
+-- planning it cost more than running it.)
 CREATE FUNCTION tdm._managed_references()
 RETURNS TABLE (child regclass, parent regclass, name text, columns text[], ref_columns text[],
                to_key bool, holds_key bool)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN QUERY
   SELECT c.rel, p.rel, fk->>'name', x.columns, x.ref_columns, x.ref_columns = p.pk_columns,
          x.ref_columns <> p.pk_columns AND p.pk_columns <@ x.ref_columns
     FROM tdm.managed_table c
    CROSS JOIN LATERAL jsonb_array_elements(c.foreign_keys) AS fk
     JOIN tdm.managed_table p ON p.rel::text = fk->>'references'
    CROSS JOIN LATERAL (SELECT ARRAY(SELECT jsonb_array_elements_text(fk->'columns')) AS columns,
-                              ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')) AS ref_columns) x
+                              ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')) AS ref_columns) x;
+END
 $$;
 
 -- The foreign keys that reference the parent's primary key: the edges
@@ -174,58 +179,39 @@ $$;
 -- reference cycle is entered only once the tables it references outside
 -- the cycle are placed (a table that hangs below a cycle, a store's
 -- inventory, is not taken for its entry), at a table with a natural key
--- if it has one, else at its first by name.
+-- if it has one, else at its first by name. A natural key with no column
+-- referencing into the cycle first: an album's (artist_id, title) still
+-- holds each environment's own artist ids, and two artists' "Greatest
+-- Hits" would be one album; a table without one is compared on the
+-- cycle's references, still the environments' own keys.
+-- (tdm::setup::order_tables, linear in the tables and references: every
+-- stage reads this order many times a call.)
+CREATE FUNCTION tdm._order_tables(tables oid[], children oid[], parents oid[], key_tables oid[],
+                                  key_groups int2[], key_parents oid[]) RETURNS oid[]
+AS 'MODULE_PATHNAME', 'tdm_order_tables' LANGUAGE C IMMUTABLE STRICT;
+
 CREATE FUNCTION tdm._table_order() RETURNS TABLE (rel regclass, step int)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  placed regclass[] := '{}';
-  remaining regclass[] := ARRAY(SELECT m.rel FROM tdm.managed_table m ORDER BY m.rel::text);
-  children regclass[];
-  parents regclass[];
-  next_rel regclass;
 BEGIN
-  SELECT array_agg(e.child), array_agg(e.parent) INTO children, parents
-    FROM tdm._managed_references() e WHERE e.child <> e.parent;
-  WHILE cardinality(remaining) > 0 LOOP
-    next_rel := NULL;
-    SELECT u.r INTO next_rel
-      FROM unnest(remaining) WITH ORDINALITY AS u(r, n)
-     WHERE NOT EXISTS (SELECT 1 FROM unnest(children, parents) AS e(child, parent)
-                        WHERE e.child = u.r AND e.parent = ANY (remaining))
-     ORDER BY u.n LIMIT 1;
-    IF next_rel IS NULL THEN
-      -- Only cycles are left at the top: a table all of whose unplaced
-      -- ancestors are its own ancestors' descendants, i.e. in its cycle.
-      WITH RECURSIVE ancestor(r, a) AS (
-        SELECT e.child, e.parent FROM unnest(children, parents) AS e(child, parent)
-         WHERE e.child = ANY (remaining) AND e.parent = ANY (remaining)
-        UNION
-        SELECT x.r, e.parent FROM ancestor x JOIN unnest(children, parents) AS e(child, parent)
-                                               ON e.child = x.a
-         WHERE e.parent = ANY (remaining))
-      -- Of those, one whose rows a natural key tells apart: the others'
-      -- rows would be compared on the cycle's references, still the
-      -- environments' own keys (two teams' leads, both "lead 1 of team 1").
-      -- A natural key with no column referencing into the cycle first: an
-      -- album's (artist_id, title) still holds each environment's own
-      -- artist ids, and two artists' "Greatest Hits" would be one album.
-      SELECT u.r INTO next_rel
-        FROM unnest(remaining) WITH ORDINALITY AS u(r, n)
-        JOIN tdm.managed_table m ON m.rel = u.r
-       WHERE NOT EXISTS (SELECT 1 FROM ancestor x
-                          WHERE x.r = u.r
-                            AND NOT EXISTS (SELECT 1 FROM ancestor y WHERE y.r = x.a AND y.a = u.r))
-       ORDER BY NOT EXISTS (SELECT 1 FROM unnest(m.natural_keys) g
-                             WHERE NOT EXISTS (SELECT 1 FROM tdm._managed_references() f
-                                                WHERE f.child = u.r AND f.parent = ANY (remaining)
-                                                  AND f.columns && string_to_array(g, ','))),
-                cardinality(m.natural_keys) = 0, u.n LIMIT 1;
-    END IF;
-    next_rel := coalesce(next_rel, remaining[1]);
-    placed := placed || next_rel;
-    remaining := array_remove(remaining, next_rel);
-  END LOOP;
-  RETURN QUERY SELECT u.r, u.n::int FROM unnest(placed) WITH ORDINALITY AS u(r, n);
+  RETURN QUERY
+  WITH refs AS MATERIALIZED (SELECT * FROM tdm._managed_references()),
+       edges AS (SELECT coalesce(array_agg(r.child::oid), '{}') AS children,
+                        coalesce(array_agg(r.parent::oid), '{}') AS parents
+                   FROM refs r WHERE r.child <> r.parent),
+       -- (per natural-key group, the tables its references lead to:
+       -- a reference to the table itself too)
+       key_refs AS (SELECT coalesce(array_agg(m.rel::oid), '{}') AS tables,
+                           coalesce(array_agg(n.o::int2), '{}') AS numbers,
+                           coalesce(array_agg(coalesce(f.parent::oid, 0)), '{}') AS parents
+                      FROM tdm.managed_table m
+                     CROSS JOIN LATERAL unnest(m.natural_keys) WITH ORDINALITY AS n(spec, o)
+                      LEFT JOIN refs f ON f.child = m.rel AND f.columns && string_to_array(n.spec, ','))
+  SELECT u.rel::regclass, u.step::int
+    FROM edges, key_refs,
+         unnest(tdm._order_tables(ARRAY(SELECT m.rel::oid FROM tdm.managed_table m ORDER BY m.rel::text),
+                                  edges.children, edges.parents,
+                                  key_refs.tables, key_refs.numbers, key_refs.parents))
+           WITH ORDINALITY AS u(rel, step);
 END
 $$;
 

@@ -1130,6 +1130,9 @@ BEGIN
   END IF;
   FOR t IN SELECT o.rel, o.step FROM tdm._table_order() o ORDER BY o.step LOOP
     PERFORM tdm._progress(job, 'validate', t.step - 1, (SELECT count(*) FROM tdm.managed_table));
+    -- (Every finding is of a collected row: a table the release brings
+    -- none of has none, and many such tables are the common case.)
+    CONTINUE WHEN NOT tdm._holds_rows(format('pg_temp.%I', tdm._collected_name(t.rel))::regclass);
     errors := errors + tdm._validate_table(run, release, target, t.rel, checks);
   END LOOP;
   PERFORM tdm._drop_rule_views();

@@ -25,9 +25,13 @@ $$;
 CREATE FUNCTION tdm._target_tables(target text)
 RETURNS TABLE (managed regclass, rel regclass, step int, release_column text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT o.rel, tdm._target_table(target, o.rel), o.step, m.release_column
+  -- (tdm._target_table's match, as one join: this runs for every table
+  -- many times a consolidation)
+  SELECT o.rel, c.oid::regclass, o.step, m.release_column
     FROM tdm._table_order() o JOIN tdm.managed_table m ON m.rel = o.rel
-   WHERE tdm._target_table(target, o.rel) IS NOT NULL
+    JOIN pg_class r ON r.oid = o.rel
+    JOIN pg_class c ON c.relname = r.relname AND c.relkind IN ('r', 'p')
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = target
    ORDER BY o.step
 $$;
 

@@ -87,6 +87,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._decided_on(text, regclass, jsonb, jsonb),
   tdm._managed_references(),
   tdm._table_order(),
+  tdm._order_tables(oid[], oid[], oid[], oid[], int2[], oid[]),
   tdm._normalized_key(tdm.managed_table, text[]),
   tdm._same_key(regclass, text[], jsonb, jsonb, bool),
   tdm._member_key(regclass, text[], text, bool, bool),

@@ -21,6 +21,7 @@ CREATE TABLE tdm_load_test.lock_child (id int PRIMARY KEY, parent_id int REFEREN
 INSERT INTO tdm_load_test.lock_child VALUES (1, 1);
 -- An empty table another session reads while the load runs.
 CREATE TABLE tdm_load_test.read_now (id int PRIMARY KEY, code text UNIQUE);
+CREATE TABLE tdm_load_test.untouched (id int PRIMARY KEY, code text UNIQUE);
 CREATE TABLE tdm_load_test.fresh_parent (id int PRIMARY KEY);
 CREATE TABLE tdm_load_test.fresh_child (id int PRIMARY KEY, parent_id int REFERENCES tdm_load_test.fresh_parent);
 -- A referenced table with an inheritance child (the constraint reads ONLY
@@ -45,7 +46,7 @@ CREATE TABLE tdm_load_test.pair (id int PRIMARY KEY, a int, b int,
                                  FOREIGN KEY (a, b) REFERENCES tdm_load_test.pair_parent MATCH FULL);
 
 BEGIN;
-SELECT plan(76);
+SELECT plan(80);
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 \ir ../../sql/include/sessions.sql
@@ -409,6 +410,26 @@ SELECT matches(pg_temp.hint_of($$SELECT tdm._new_key_expr('tdm_load_test.keyed_a
                'a refused sequence names the other managed tables'' key sequences in the same GRANT');
 RESET ROLE;
 SELECT tdm.unmanage_table('tdm_load_test.keyed_a'), tdm.unmanage_table('tdm_load_test.keyed_b');
+
+-- A table the release brings no row of (most of a wide schema's): an
+-- empty source loads nothing, and the empty target gets no index rebuild
+-- and no lock beyond the load's own, and nothing is left to check.
+SELECT tdm._check_loaded_references();  -- (the loads above: checked)
+CREATE TEMP TABLE src_none (id int, code text);
+SELECT pg_relation_filenode('tdm_load_test.untouched_pkey') AS untouched_pkey \gset
+SELECT is(tdm._load_rows('src_none', 'tdm_load_test.untouched'), 0::bigint,
+          'an empty source loads no row into an empty target');
+SELECT is(pg_relation_filenode('tdm_load_test.untouched_pkey'), :untouched_pkey::oid,
+          'whose indexes are not rebuilt');
+SELECT is((SELECT string_agg(l.mode, ', ' ORDER BY l.mode) FROM pg_locks l
+            WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation'
+              AND l.relation IN (SELECT 'tdm_load_test.untouched'::regclass
+                                 UNION ALL SELECT indexrelid FROM pg_index
+                                            WHERE indrelid = 'tdm_load_test.untouched'::regclass)),
+          'RowExclusiveLock', 'and which keeps only the load''s own lock (no SHARE lock, no index lock)');
+DROP TABLE src_none;
+SELECT lives_ok('SELECT tdm._check_loaded_references()',
+                'and the check after it has nothing to read (its source is gone)');
 
 -- A session that reads an empty target holds its indexes: the load, which
 -- holds the audit trail's head, does not wait to rebuild them (every

@@ -386,13 +386,13 @@ void insert_index_entries(void *arg, TupleTableSlot **slots, int count) {
   }
 }
 
-// Whether the target holds no row visible here (but those its release
-// had, deleted by this transaction). The load then takes a SHARE lock on
-// it until commit, so no other session writes it meanwhile: rows that
-// reference it need no row locks (tdm._check_references sees the lock).
-bool holds_no_rows(Relation target) {
-  TableScanDesc scan = table_beginscan(target, GetActiveSnapshot(), 0, nullptr);
-  TupleTableSlot *row = table_slot_create(target, nullptr);
+// Whether `rel` holds no row visible here. Of a target (but the rows its
+// release had, deleted by this transaction): the load then takes a SHARE
+// lock on it until commit, so no other session writes it meanwhile: rows
+// that reference it need no row locks (tdm._check_references sees the lock).
+bool holds_no_rows(Relation rel) {
+  TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, nullptr);
+  TupleTableSlot *row = table_slot_create(rel, nullptr);
   const bool empty = !table_scan_getnextslot(scan, ForwardScanDirection, row);
   ExecDropSingleTupleTableSlot(row);
   table_endscan(scan);
@@ -471,6 +471,14 @@ Loaded load_rows(Oid source_oid, Oid target_oid) {
     table_close(source, AccessShareLock);
     table_close(target, NoLock);
     loaded.rows = -1;
+    return loaded;
+  }
+  // Nothing to load (a table the release brings no row of): no index
+  // rebuild or SHARE lock on a table that gains nothing, and nothing for
+  // the foreign key check to read.
+  if (holds_no_rows(source)) {
+    table_close(source, NoLock);
+    table_close(target, NoLock);
     return loaded;
   }
   const tdm::pg::HashedColumn *key_types = hashed_columns(RelationGetDescr(source), loaded.keys);
@@ -557,6 +565,7 @@ TDM_FUNCTION(tdm_load_rows) {
   direct_loads.reserve(direct_loads.size() + 1);
   const Loaded loaded = pg_call([=] { return load_rows(source, target); });
   if (loaded.rows < 0) PG_RETURN_NULL();
+  if (loaded.rows == 0) PG_RETURN_INT64(0);  // (nothing loaded: nothing to check)
   direct_loads.push_back({next_load_id++, source, target, loaded.fresh, loaded.print, loaded.keys,
                           GetCurrentSubTransactionId(), InvalidSubTransactionId});
   PG_RETURN_INT64(loaded.rows);
