@@ -114,5 +114,16 @@ CREATE TABLE staging.orders (id int PRIMARY KEY, order_number text GENERATED ALW
 SELECT tdm.manage_table('staging.orders', '{order_number}');
 SELECT tdm.manage_table('staging.orders', '{account_number}');
 SELECT tdm.manage_table('staging.orders', '{purchase_order}');
+-- A natural key narrower than a unique key of the table (a flight number
+-- flies on several days): rows that share it would be merged. Most often
+-- the slip of writing one group's columns as two elements: a WARNING with
+-- the one-group spelling. None where the key is unique itself, or
+-- registered as one group.
+CREATE TABLE staging.flight (flight_id serial PRIMARY KEY, flight_no text NOT NULL,
+                             scheduled_departure timestamptz NOT NULL, code text UNIQUE,
+                             UNIQUE (flight_no, scheduled_departure), tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.flight', '{flight_no, scheduled_departure}');
+SELECT tdm.manage_table('staging.flight', '{code,flight_no}');
+SELECT tdm.manage_table('staging.flight', '{code,"flight_no,scheduled_departure"}');
 \c :regress_db
 DROP DATABASE tdm_regress_keys;

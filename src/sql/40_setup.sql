@@ -611,6 +611,43 @@ BEGIN
                           CASE WHEN (SELECT m.surrogate_key FROM tdm.managed_table m WHERE m.rel = the_rel)
                                THEN ', surrogate_key => true' ELSE '' END);
   END IF;
+  -- A natural key narrower than one of the table's unique keys, which
+  -- nothing makes unique itself: the target holds several rows of one
+  -- such value (a flight number on several days), yet rows of different
+  -- environments that share it are taken for one entity and merged.
+  -- Often a slip: '{flight_no, scheduled_departure}' is two keys of one
+  -- column each, '{"flight_no,scheduled_departure"}' one of two.
+  SELECT u.cols AS unique_cols, array_agg(g.spec ORDER BY g.o) AS narrower,
+         ARRAY(SELECT x FROM (SELECT n.spec AS x, n.o FROM unnest(m.natural_keys) WITH ORDINALITY AS n(spec, o)
+                               WHERE NOT ARRAY(SELECT btrim(c) FROM unnest(string_to_array(n.spec, ',')) AS c)
+                                         <@ u.cols
+                              UNION ALL SELECT array_to_string(u.cols, ','), 0) y
+                ORDER BY y.o) AS suggested
+    INTO w
+    FROM tdm.managed_table m
+   CROSS JOIN LATERAL unnest(m.natural_keys) WITH ORDINALITY AS g(spec, o)
+    JOIN tdm._unique_keys(the_rel) u
+      ON u.cols IS NOT NULL AND u.predicate IS NULL AND NOT m.pk_columns <@ u.cols
+     AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.spec, ',')) AS c) <@ u.cols
+     AND NOT u.cols <@ ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.spec, ',')) AS c)
+   WHERE m.rel = the_rel
+     AND NOT EXISTS (SELECT FROM tdm._unique_keys(the_rel) e
+                      WHERE e.predicate IS NULL
+                        AND e.sorted_cols = ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.spec, ',')) AS c
+                                                   ORDER BY 1))
+   GROUP BY m.natural_keys, u.cols ORDER BY array_to_string(u.cols, ',') LIMIT 1;
+  IF w.unique_cols IS NOT NULL THEN
+    RAISE WARNING 'manage_table: natural key% % of % % narrower than its unique key (%)',
+      CASE WHEN cardinality(w.narrower) > 1 THEN 's' ELSE '' END,
+      (SELECT string_agg(format('(%s)', replace(x, ',', ', ')), ', ') FROM unnest(w.narrower) AS x), the_rel,
+      CASE WHEN cardinality(w.narrower) > 1 THEN 'are' ELSE 'is' END, array_to_string(w.unique_cols, ', ')
+      USING DETAIL = 'The target may hold several rows of one such value; rows of different environments that'
+                     ' share it are taken for one entity and merged, whatever their other columns hold.',
+            HINT = format('If the unique key is what tells the entities apart, register it as one group: SELECT'
+                          ' tdm.manage_table(%L, natural_keys => %L); (with the table''s other options again).'
+                          ' A group''s columns are written together, in one element: ''{"a,b"}'', not'
+                          ' ''{a, b}''.', the_rel::text, w.suggested::text);
+  END IF;
 END
 $$;
 

@@ -1030,7 +1030,14 @@ BEGIN
       -- no release, or one that loaded no row under it (re-created by a
       -- reset under a new key, still tagged with its old release): what
       -- to do, as tdm._read_env_tags read it.)
-      CASE WHEN parent.rel IS NOT NULL AND con.ref_cols = parent.pk_columns
+      -- (A parent table tdm does not manage: no environment row of it is
+      -- read, whatever the environments hold. Filled in the target, it
+      -- serves; empty there, the rows are not what is at fault.)
+      CASE WHEN parent.rel IS NULL
+           THEN format('%L', format(': %s is not a managed table, so no environment''s rows of it are collected;'
+                                    ' manage it (tdm.manage_table) and tag its rows for the release, or fill it'
+                                    ' in the target before consolidating', con.parent_rel))
+           WHEN parent.rel IS NOT NULL AND con.ref_cols = parent.pk_columns
                 AND to_regclass('pg_temp.tdm_env_tags') IS NOT NULL
            THEN format('coalesce((SELECT format('': %%s holds that row, %%s: tag it for release %%s too, then tag'
                        ' the release again and consolidate'', g.env, CASE WHEN g.tag IS NULL THEN ''untagged'''

@@ -10,7 +10,7 @@
 --   carry into its rows is refused, those rows untouched.
 -- - A reviewer without USAGE on the target's schema decides a keep_all.
 BEGIN;
-SELECT plan(20);
+SELECT plan(22);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -34,6 +34,14 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
   INSERT INTO ou_order VALUES (1, 'US', 1, 'TOU1', 'F'), (2, 'US', NULL, 'TOU1', 'F');
   INSERT INTO ou_item SELECT n, 'v', false, 'TOU2', 'F' FROM generate_series(1, 3) AS n;
   INSERT INTO ou_customer SELECT n, 'c' || n || '@x', 'TOU2', 'F' FROM generate_series(1, 3) AS n$$) \g /dev/null
+-- (TOU4: a shop in a region, a table staging has but tdm does not manage)
+SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
+  CREATE TABLE tap_ou_e1.ou_region (code text PRIMARY KEY);
+  INSERT INTO tap_ou_e1.ou_region VALUES ('EU');
+  CREATE TABLE tap_ou_e1.ou_shop (id int PRIMARY KEY, region text REFERENCES tap_ou_e1.ou_region, tdm_release text,
+                                  tdm_feature text);
+  CREATE TABLE tap_ou_e2.ou_shop (LIKE tap_ou_e1.ou_shop INCLUDING ALL);
+  INSERT INTO tap_ou_e1.ou_shop VALUES (1, 'EU', 'TOU4', 'F')$$) \g /dev/null
 SELECT pg_temp.loopback_server('tap_ou_self');
 
 CREATE TABLE staging.ou_wh (region text, wh_no int, tdm_release text, tdm_feature text, PRIMARY KEY (region, wh_no));
@@ -153,6 +161,27 @@ SELECT throws_ok($$SELECT tdm.archive_release('TOU2')$$, '27000',
                  'archiving a release a DELETE trigger keeps the rows of: refused');
 SELECT is((SELECT status FROM tdm.release WHERE release = 'TOU2'), 'promoted', 'the release stays promoted');
 DROP TRIGGER ou_master_keeps ON master.ou_item;
+
+-- A managed table whose parent tdm does not manage: no environment's row
+-- of the parent is collected, whatever the environments hold. The
+-- violation says so; the parent filled in the target serves.
+CREATE TABLE staging.ou_region (code text PRIMARY KEY);
+CREATE TABLE staging.ou_shop (id int PRIMARY KEY, region text REFERENCES staging.ou_region, tdm_release text,
+                              tdm_feature text);
+SELECT tdm.manage_table('staging.ou_shop'), tdm.create_release('TOU4'), tdm.add_feature('TOU4', 'F', 1);
+SELECT tdm.tag_release('TOU4'), tdm.consolidate('TOU4') AS run4 \gset
+SELECT results_eq(
+  format($$SELECT r.status, v.detail ->> 'message' FROM tdm.run r JOIN tdm.violation v USING (run_id)
+            WHERE r.run_id = %s$$, :run4),
+  $$VALUES ('invalid', 'no such parent row: staging.ou_region is not a managed table, so no environment''s rows of it'
+                       ' are collected; manage it (tdm.manage_table) and tag its rows for the release, or fill it in'
+                       ' the target before consolidating')$$,
+  'a reference to a table tdm does not manage: the violation says the parent is not collected');
+INSERT INTO staging.ou_region VALUES ('EU');
+SELECT tdm.consolidate('TOU4') \g /dev/null
+SELECT results_eq(format('SELECT r.status, (SELECT count(*) FROM staging.ou_shop) FROM tdm.run r WHERE r.run_id = %s',
+                         :run4),
+                  $$VALUES ('completed', 1::bigint)$$, 'filled in the target, the parent serves');
 
 -- Inheritance: a managed table's child, attached since; a new parent.
 CREATE TABLE staging.ou_special_item (extra text) INHERITS (staging.ou_item);
