@@ -120,9 +120,9 @@ $$;
 -- parent's primary key, else another unique key of the parent;
 -- `holds_key`: that other unique key holds the primary key's columns (a
 -- seat's (booking_id, flight_id)): it names the row by its key too.
--- (PL/pgSQL, whose plan is kept: it runs hundreds of times a call, and
--- planning it cost more than running it.)
-CREATE FUNCTION tdm._managed_references()
+-- Only `of_child`'s when given. (PL/pgSQL, whose plan is kept: it runs
+-- hundreds of times a call, and planning it cost more than running it.)
+CREATE FUNCTION tdm._managed_references(of_child regclass DEFAULT NULL)
 RETURNS TABLE (child regclass, parent regclass, name text, columns text[], ref_columns text[],
                to_key bool, holds_key bool)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -134,7 +134,8 @@ BEGIN
    CROSS JOIN LATERAL jsonb_array_elements(c.foreign_keys) AS fk
     JOIN tdm.managed_table p ON p.rel::text = fk->>'references'
    CROSS JOIN LATERAL (SELECT ARRAY(SELECT jsonb_array_elements_text(fk->'columns')) AS columns,
-                              ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')) AS ref_columns) x;
+                              ARRAY(SELECT jsonb_array_elements_text(fk->'ref_columns')) AS ref_columns) x
+   WHERE c.rel = of_child OR of_child IS NULL;
 END
 $$;
 
@@ -156,19 +157,22 @@ $$;
 -- the environment's keys until the subtype's turn): the subtype, its
 -- foreign key (name, columns in the parent's key order), the group's
 -- columns and number among its natural keys, and whether the subtype
--- compares them normalized.
+-- compares them normalized. Of every table when `parent` is NULL (one
+-- call, not one a table: each reads every reference twice); `borrower`
+-- is the parent.
 CREATE FUNCTION tdm._borrowed_keys(parent regclass)
 RETURNS TABLE (child regclass, name text, columns text[], key_columns text[], key_group bigint,
-               normalize_keys bool)
+               normalize_keys bool, borrower regclass)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT e.child, e.name, e.columns, g.key_columns, n.o, c.normalize_keys
+  SELECT e.child, e.name, e.columns, g.key_columns, n.o, c.normalize_keys, p.rel
     FROM tdm.managed_table p
     JOIN tdm._managed_edges() e ON e.parent = p.rel
     JOIN tdm.managed_table c ON c.rel = e.child
    CROSS JOIN LATERAL unnest(c.natural_keys) WITH ORDINALITY AS n(spec, o)
    CROSS JOIN LATERAL (SELECT ARRAY(SELECT btrim(x) FROM unnest(string_to_array(n.spec, ',')) AS x)
                                 AS key_columns) g
-   WHERE p.rel = _borrowed_keys.parent AND cardinality(p.natural_keys) = 0 AND e.child <> e.parent
+   WHERE (p.rel = _borrowed_keys.parent OR _borrowed_keys.parent IS NULL)
+     AND cardinality(p.natural_keys) = 0 AND e.child <> e.parent
      AND c.pk_columns @> e.columns AND e.columns @> c.pk_columns
      AND NOT EXISTS (SELECT FROM tdm._managed_references() f
                       WHERE f.child = c.rel AND f.columns && g.key_columns)
@@ -1847,10 +1851,10 @@ $$;
 -- (pg_temp.tdm_fk_before, tdm._note_fk_before).
 CREATE FUNCTION tdm._fk_overlaps(child regclass, edge text) RETURNS bool
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT EXISTS (SELECT 1 FROM tdm._managed_references() r
-                   JOIN tdm._managed_references() o ON o.child = r.child AND o.name <> r.name
-                                                    AND o.columns && r.columns
-                  WHERE r.child = _fk_overlaps.child AND r.name = _fk_overlaps.edge)
+  SELECT EXISTS (SELECT 1 FROM tdm._managed_references(_fk_overlaps.child) r
+                   JOIN tdm._managed_references(_fk_overlaps.child) o ON o.name <> r.name
+                                                                     AND o.columns && r.columns
+                  WHERE r.name = _fk_overlaps.edge)
 $$;
 
 -- The condition that joins pg_temp.tdm_fk_before b to a collected row t,

@@ -179,7 +179,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce(array_agg(DISTINCT x.rel), '{}')
     FROM (SELECT r.child AS rel FROM tdm._recheck_edges() r
           UNION ALL
-          SELECT b.child FROM tdm.managed_table m CROSS JOIN LATERAL tdm._borrowed_keys(m.rel) b) x
+          SELECT b.child FROM tdm._borrowed_keys(NULL) b) x
 $$;
 
 -- SQL for the final key of a row of table $2 (the statement's parameter)
@@ -364,7 +364,7 @@ DECLARE
   ids text[];
 BEGIN
   FOR b IN SELECT DISTINCT m.rel AS parent, m.pk_columns, x.child, x.columns
-             FROM tdm.managed_table m CROSS JOIN LATERAL tdm._borrowed_keys(m.rel) x
+             FROM tdm.managed_table m JOIN tdm._borrowed_keys(NULL) x ON x.borrower = m.rel
             WHERE EXISTS (SELECT FROM tdm.conflict pc JOIN tdm.decision d ON d.conflict_id = pc.conflict_id
                            WHERE pc.run_id = run AND pc.rel = m.rel AND pc.status = 'decided'
                              AND d.action = 'keep_all') LOOP

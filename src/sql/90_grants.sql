@@ -85,7 +85,7 @@ GRANT EXECUTE ON FUNCTION
   tdm._key_renamed_elsewhere(tdm.conflict, jsonb, jsonb, jsonb),
   tdm._values_differ(regclass, text, text, text),
   tdm._decided_on(text, regclass, jsonb, jsonb),
-  tdm._managed_references(),
+  tdm._managed_references(regclass),
   tdm._table_order(),
   tdm._order_tables(oid[], oid[], oid[], oid[], int2[], oid[]),
   tdm._normalized_key(tdm.managed_table, text[]),
