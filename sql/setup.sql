@@ -125,5 +125,26 @@ CREATE TABLE staging.flight (flight_id serial PRIMARY KEY, flight_no text NOT NU
 SELECT tdm.manage_table('staging.flight', '{flight_no, scheduled_departure}');
 SELECT tdm.manage_table('staging.flight', '{code,flight_no}');
 SELECT tdm.manage_table('staging.flight', '{code,"flight_no,scheduled_departure"}');
+-- Only the narrower keys are replaced in the HINT (email, unique itself,
+-- stays); none is narrower where a unique key lies within it (code, or
+-- lower(email) with normalize_keys), nor against a unique key holding a
+-- column drawn from a sequence, nor, of a partitioned table, against one
+-- wider only by the partition key.
+CREATE TABLE staging.member (id int PRIMARY KEY, email text UNIQUE, tenant text, UNIQUE (tenant, email),
+                             tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.member', '{email, tenant}');
+CREATE TABLE staging.item (id int PRIMARY KEY, code text UNIQUE, name text, x int, UNIQUE (code, name, x),
+                           tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.item', '{"code,name"}');
+CREATE TABLE staging.acct (id int PRIMARY KEY, email text, tenant text, UNIQUE (tenant, email),
+                           tdm_release text, tdm_feature text);
+CREATE UNIQUE INDEX ON staging.acct (lower(email));
+SELECT tdm.manage_table('staging.acct', '{email}', normalize_keys => true);
+CREATE TABLE staging.tick (id uuid PRIMARY KEY, tenant text, local_no serial, UNIQUE (tenant, local_no),
+                           tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.tick', '{tenant}');
+CREATE TABLE staging.sale (id int, order_no text, order_date date, tdm_release text, tdm_feature text,
+                           PRIMARY KEY (id, order_date), UNIQUE (order_no, order_date)) PARTITION BY RANGE (order_date);
+SELECT tdm.manage_table('staging.sale', '{order_no}');
 \c :regress_db
 DROP DATABASE tdm_regress_keys;

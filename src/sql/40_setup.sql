@@ -479,6 +479,43 @@ BEGIN
 END
 $$;
 
+-- The unique keys of `the_rel` over its columns, as natural_keys spells
+-- them (`key`, in the index's order; `sorted`): each valid unique index
+-- without a predicate whose key columns are columns, or lower() of one
+-- (Rails' unique index on lower(email), which folds case: `folded`).
+-- `holds_pk`: it holds the primary key's columns; `drawn`: one of its
+-- columns is drawn from a sequence (serial, identity).
+CREATE FUNCTION tdm._unique_column_keys(the_rel regclass)
+RETURNS TABLE (key text, sorted text[], folded bool, is_primary bool, holds_pk bool, drawn bool)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT string_agg(coalesce(a.attname::text, f.col), ',' ORDER BY u.n),
+         array_agg(coalesce(a.attname::text, f.col) ORDER BY coalesce(a.attname::text, f.col)),
+         bool_or(f.col IS NOT NULL), i.indisprimary,
+         pk.cols <@ array_agg(coalesce(a.attname::text, f.col)),
+         coalesce(bool_or(a.attidentity <> ''
+                          OR EXISTS (SELECT FROM pg_attrdef d
+                                       JOIN pg_depend p ON p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
+                                       JOIN pg_class q ON q.oid = p.refobjid AND q.relkind = 'S'
+                                      WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum
+                                        AND p.refclassid = 'pg_class'::regclass)), false)
+    FROM pg_index i
+   CROSS JOIN (SELECT m.pk_columns AS cols FROM tdm.managed_table m WHERE m.rel = the_rel) pk
+   CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, n)
+    LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum AND u.attnum > 0
+    -- (lower() of one column, the index's only expression)
+    LEFT JOIN LATERAL (SELECT x.attname::text AS col FROM pg_attribute x
+                        WHERE u.attnum = 0 AND x.attrelid = i.indrelid AND x.attnum > 0
+                          AND NOT x.attisdropped
+                          AND pg_get_expr(i.indexprs, i.indrelid)
+                              ~ (E'^(pg_catalog\\.)?lower\\(\\(?'
+                                 || regexp_replace(quote_ident(x.attname), '([^[:alnum:]_])', E'\\\\\\1', 'g')
+                                 || E'\\)?(::text)?\\)$')) f ON true
+   WHERE i.indrelid = the_rel AND i.indisunique AND i.indpred IS NULL AND i.indisvalid
+     AND u.n <= i.indnkeyatts  -- (not its INCLUDE columns)
+   GROUP BY i.indexrelid, i.indisprimary, pk.cols
+  HAVING bool_and(a.attname IS NOT NULL OR f.col IS NOT NULL)
+$$;
+
 -- A natural key tells which rows of different environments are one
 -- entity. A column generated from the primary key ('SO' || salesorderid),
 -- or drawn from a sequence, is as environment-local as the key itself:
@@ -536,36 +573,11 @@ BEGIN
   -- guide 1.3.)
   SELECT array_agg(k.key ORDER BY k.key), coalesce(bool_or(k.folded), false)
     INTO unregistered, folding
-    FROM (SELECT string_agg(coalesce(a.attname::text, f.col), ',' ORDER BY u.n) AS key,
-                 array_agg(coalesce(a.attname::text, f.col) ORDER BY coalesce(a.attname::text, f.col)) AS sorted,
-                 bool_or(f.col IS NOT NULL) AS folded
-            FROM pg_index i
-           CROSS JOIN (SELECT m.pk_columns AS cols FROM tdm.managed_table m WHERE m.rel = the_rel) pk
-           CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, n)
-            LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum AND u.attnum > 0
-            -- (lower() of one column, the index's only expression)
-            LEFT JOIN LATERAL (SELECT x.attname::text AS col FROM pg_attribute x
-                                WHERE u.attnum = 0 AND x.attrelid = i.indrelid AND x.attnum > 0
-                                  AND NOT x.attisdropped
-                                  AND pg_get_expr(i.indexprs, i.indrelid)
-                                      ~ (E'^(pg_catalog\\.)?lower\\(\\(?'
-                                         || regexp_replace(quote_ident(x.attname), '([^[:alnum:]_])', E'\\\\\\1', 'g')
-                                         || E'\\)?(::text)?\\)$')) f ON true
-           WHERE i.indrelid = the_rel AND i.indisunique AND NOT i.indisprimary AND i.indpred IS NULL
-             AND i.indisvalid
-             AND u.n <= i.indnkeyatts  -- (not its INCLUDE columns)
-           GROUP BY i.indexrelid, pk.cols
-          HAVING bool_and(a.attname IS NOT NULL OR f.col IS NOT NULL)
-             -- (not one holding the primary key, or a column drawn from a
-             -- sequence: UNIQUE (tenant_id, id) is as local as the id)
-             AND NOT pk.cols <@ array_agg(coalesce(a.attname::text, f.col))
-             AND NOT coalesce(bool_or(a.attidentity <> ''
-                             OR EXISTS (SELECT FROM pg_attrdef d
-                                          JOIN pg_depend p ON p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
-                                          JOIN pg_class q ON q.oid = p.refobjid AND q.relkind = 'S'
-                                         WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum
-                                           AND p.refclassid = 'pg_class'::regclass)), false)) k
-   WHERE NOT EXISTS (SELECT FROM tdm.managed_table m, unnest(m.natural_keys) AS nk
+    FROM tdm._unique_column_keys(the_rel) k
+   -- (not the primary key, nor one holding it, or a column drawn from a
+   -- sequence: UNIQUE (tenant_id, id) is as local as the id)
+   WHERE NOT k.is_primary AND NOT k.holds_pk AND NOT k.drawn
+     AND NOT EXISTS (SELECT FROM tdm.managed_table m, unnest(m.natural_keys) AS nk
                       WHERE m.rel = the_rel AND (m.normalize_keys OR NOT k.folded)
                         AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(nk, ',')) AS c
                                    ORDER BY 1) = k.sorted);
@@ -611,42 +623,48 @@ BEGIN
                           CASE WHEN (SELECT m.surrogate_key FROM tdm.managed_table m WHERE m.rel = the_rel)
                                THEN ', surrogate_key => true' ELSE '' END);
   END IF;
-  -- A natural key narrower than one of the table's unique keys, which
-  -- nothing makes unique itself: the target holds several rows of one
-  -- such value (a flight number on several days), yet rows of different
-  -- environments that share it are taken for one entity and merged.
-  -- Often a slip: '{flight_no, scheduled_departure}' is two keys of one
-  -- column each, '{"flight_no,scheduled_departure"}' one of two.
-  SELECT u.cols AS unique_cols, array_agg(g.spec ORDER BY g.o) AS narrower,
-         ARRAY(SELECT x FROM (SELECT n.spec AS x, n.o FROM unnest(m.natural_keys) WITH ORDINALITY AS n(spec, o)
-                               WHERE NOT ARRAY(SELECT btrim(c) FROM unnest(string_to_array(n.spec, ',')) AS c)
-                                         <@ u.cols
-                              UNION ALL SELECT array_to_string(u.cols, ','), 0) y
-                ORDER BY y.o) AS suggested
+  -- A natural key narrower than one of the table's unique keys, and not
+  -- unique itself (no unique key within its columns): the target may hold
+  -- several rows of one such value (a flight number on several days), yet
+  -- rows of different environments that share it are taken for one entity
+  -- and merged. Often a slip: '{flight_no, scheduled_departure}' is two
+  -- keys of one column each, '{"flight_no,scheduled_departure"}' one of
+  -- two. (Not against a key the other warning leaves out, nor, of a
+  -- partitioned table, one wider only by its partition key, which every
+  -- unique key there must hold.)
+  SELECT u.key AS unique_key, u.sorted AS unique_sorted, array_agg(g.spec ORDER BY g.o) AS narrower,
+         m.natural_keys
     INTO w
     FROM tdm.managed_table m
    CROSS JOIN LATERAL unnest(m.natural_keys) WITH ORDINALITY AS g(spec, o)
-    JOIN tdm._unique_keys(the_rel) u
-      ON u.cols IS NOT NULL AND u.predicate IS NULL AND NOT m.pk_columns <@ u.cols
-     AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.spec, ',')) AS c) <@ u.cols
-     AND NOT u.cols <@ ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.spec, ',')) AS c)
+   CROSS JOIN LATERAL (SELECT ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.spec, ',')) AS c) AS cols) gc
+    JOIN tdm._unique_column_keys(the_rel) u
+      ON NOT u.is_primary AND NOT u.holds_pk AND NOT u.drawn AND NOT u.folded
+     AND gc.cols <@ u.sorted AND NOT u.sorted <@ gc.cols
    WHERE m.rel = the_rel
-     AND NOT EXISTS (SELECT FROM tdm._unique_keys(the_rel) e
-                      WHERE e.predicate IS NULL
-                        AND e.sorted_cols = ARRAY(SELECT btrim(c) FROM unnest(string_to_array(g.spec, ',')) AS c
-                                                   ORDER BY 1))
-   GROUP BY m.natural_keys, u.cols ORDER BY array_to_string(u.cols, ',') LIMIT 1;
-  IF w.unique_cols IS NOT NULL THEN
+     AND NOT EXISTS (SELECT FROM tdm._unique_column_keys(the_rel) e WHERE e.sorted <@ gc.cols)
+     AND NOT EXISTS (SELECT FROM pg_partitioned_table pt
+                      WHERE pt.partrelid = the_rel
+                        AND ARRAY(SELECT x FROM unnest(u.sorted) AS x WHERE x <> ALL (gc.cols))
+                            <@ ARRAY(SELECT a.attname::text FROM unnest(pt.partattrs::int2[]) AS k(attnum)
+                                       JOIN pg_attribute a ON a.attrelid = the_rel AND a.attnum = k.attnum))
+   GROUP BY u.key, u.sorted, m.natural_keys ORDER BY u.key LIMIT 1;
+  IF w.unique_key IS NOT NULL THEN
     RAISE WARNING 'manage_table: natural key% % of % % narrower than its unique key (%)',
       CASE WHEN cardinality(w.narrower) > 1 THEN 's' ELSE '' END,
       (SELECT string_agg(format('(%s)', replace(x, ',', ', ')), ', ') FROM unnest(w.narrower) AS x), the_rel,
-      CASE WHEN cardinality(w.narrower) > 1 THEN 'are' ELSE 'is' END, array_to_string(w.unique_cols, ', ')
+      CASE WHEN cardinality(w.narrower) > 1 THEN 'are' ELSE 'is' END, replace(w.unique_key, ',', ', ')
       USING DETAIL = 'The target may hold several rows of one such value; rows of different environments that'
                      ' share it are taken for one entity and merged, whatever their other columns hold.',
             HINT = format('If the unique key is what tells the entities apart, register it as one group: SELECT'
                           ' tdm.manage_table(%L, natural_keys => %L); (with the table''s other options again).'
                           ' A group''s columns are written together, in one element: ''{"a,b"}'', not'
-                          ' ''{a, b}''.', the_rel::text, w.suggested::text);
+                          ' ''{a, b}''.', the_rel::text,
+                          (ARRAY[w.unique_key]
+                           || ARRAY(SELECT x FROM unnest(w.natural_keys) AS x
+                                     WHERE x <> ALL (w.narrower)
+                                       AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(x, ',')) AS c
+                                                  ORDER BY 1) <> w.unique_sorted))::text);
   END IF;
 END
 $$;
