@@ -201,13 +201,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- A table's columns in order, with their types.
+-- (PL/pgSQL, whose plan is kept: called thousands of times a
+-- consolidation of a wide schema, it cost more to plan than to run.)
 CREATE FUNCTION tdm._columns(rel regclass)
 RETURNS TABLE (column_name text, column_type text, ordinal int)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN QUERY
   SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnum::int
     FROM pg_attribute a
    WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
-   ORDER BY a.attnum
+   ORDER BY a.attnum;
+END
 $$;
 
 -- The stored generated columns of `rel`: name, the expression computing
@@ -1020,14 +1025,17 @@ $$;
 -- actual type.
 CREATE FUNCTION tdm._retyped_columns(managed regclass, actual regclass)
 RETURNS TABLE (column_name text, column_type text, ordinal int)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  RETURN QUERY  -- (PL/pgSQL for its kept plan, as tdm._columns)
   SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnum::int
     FROM pg_attribute a
     JOIN pg_attribute m ON m.attrelid = managed AND m.attname = a.attname
                        AND m.attnum > 0 AND NOT m.attisdropped
    WHERE a.attrelid = actual AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
      AND (a.atttypid, a.atttypmod) <> (m.atttypid, m.atttypmod)
-   ORDER BY a.attnum
+   ORDER BY a.attnum;
+END
 $$;
 
 -- Refuses `operation` when a column of a table of `schema_name` is of
