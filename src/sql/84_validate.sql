@@ -1037,8 +1037,7 @@ BEGIN
            THEN format('%L', format(': %s is not a managed table, so no environment''s rows of it are collected;'
                                     ' manage it (tdm.manage_table) and tag its rows for the release, or fill it'
                                     ' in the target before consolidating', con.parent_rel))
-           WHEN parent.rel IS NOT NULL AND con.ref_cols = parent.pk_columns
-                AND to_regclass('pg_temp.tdm_env_tags') IS NOT NULL
+           WHEN con.ref_cols = parent.pk_columns AND to_regclass('pg_temp.tdm_env_tags') IS NOT NULL
            THEN format('coalesce((SELECT format('': %%s holds that row, %%s: tag it for release %%s too, then tag'
                        ' the release again and consolidate'', g.env, CASE WHEN g.tag IS NULL THEN ''untagged'''
                        ' ELSE format(''tagged %%s, which loaded no row under that key'', g.tag) END, $4)'

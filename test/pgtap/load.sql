@@ -1,7 +1,8 @@
 -- The load's direct insert (tdm._load_rows) and the set-based foreign key
 -- check that must follow it (tdm._check_loaded_references): rows, index
 -- entries, constraints, privileges, the locks on referenced rows, the
--- refusal to commit unchecked rows, and the tables left to INSERT.
+-- refusal to commit unchecked rows, the tables left to INSERT, and an
+-- empty source, which loads nothing and leaves its target alone.
 
 -- Committed parents, so that another session can try to delete one.
 CREATE SCHEMA tdm_load_test;

@@ -9,6 +9,8 @@
 -- - A rollback whose deletes an unmanaged table's ON DELETE CASCADE would
 --   carry into its rows is refused, those rows untouched.
 -- - A reviewer without USAGE on the target's schema decides a keep_all.
+-- - A foreign key to a table tdm does not manage: the violation says its
+--   rows are not collected; filled in the target, the parent serves.
 BEGIN;
 SELECT plan(22);
 \ir ../../sql/include/loopback.sql
