@@ -99,6 +99,22 @@ BEGIN
       EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', made, own.attname);
     END LOOP;
   END IF;
+  -- Its indexes (and so their constraints) by the source's names, where
+  -- the schema has them free: LIKE names them anew (phone_account_id_idx
+  -- for phone_primary_uq), and a violation or error in the target would
+  -- name an index the DBA never made. Matched by definition.
+  FOR own IN WITH x AS (SELECT i.indrelid, c.relname, i.indisunique, tdm._index_keys_sql(i.indexrelid) AS keys
+                          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                         WHERE i.indrelid IN (made, source)),
+                  nth AS (SELECT x.*, row_number() OVER (PARTITION BY x.indrelid, x.indisunique, x.keys
+                                                         ORDER BY x.relname) AS nth FROM x)
+             SELECT m.relname AS made_name, s.relname AS source_name
+               FROM nth m JOIN nth s USING (indisunique, keys, nth)
+              WHERE m.indrelid = made AND s.indrelid = source
+                AND m.relname <> s.relname ORDER BY s.relname LOOP
+    CONTINUE WHEN to_regclass(format('%I.%I', target, own.source_name)) IS NOT NULL;
+    EXECUTE format('ALTER INDEX %I.%I RENAME TO %I', target, own.made_name, own.source_name);
+  END LOOP;
   FOR part IN SELECT c.oid, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                WHERE i.inhparent = source AND c.relispartition ORDER BY c.relname LOOP
     PERFORM tdm._create_table_like(target, part.relname, part.oid::regclass, made);

@@ -5,7 +5,7 @@
 -- with the same partitions at every level and the foreign key once; a
 -- snapshot and a rollback keep them so.
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -92,7 +92,19 @@ SELECT results_eq($$SELECT tableoid::regclass::text, count(*)::int FROM staging.
                        AND c.relnamespace = 'staging'::regnamespace GROUP BY 1 HAVING count(r.*) > 0 ORDER BY 1$$,
                   'each row in its partition');
 
+-- Indexes the DBA named (a key, a partitioned index, a partition's copy
+-- of it): master's have their names, not those LIKE and PARTITION OF give.
+ALTER INDEX staging.pp_device_pkey RENAME TO pp_device_by_id;
+CREATE INDEX pp_reading_by_value ON staging.pp_reading (value);
+ALTER INDEX staging.pp_reading_h1_value_idx RENAME TO pp_h1_by_value;
 SELECT tdm.promote('TPP');
+SELECT results_eq($$SELECT t.relname::text, c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                      JOIN pg_class t ON t.oid = i.indrelid
+                     WHERE t.relnamespace = 'master'::regnamespace AND t.relname ~ '^pp_(device|reading)' ORDER BY 1, 2$$,
+                  $$SELECT t.relname::text, c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                      JOIN pg_class t ON t.oid = i.indrelid
+                     WHERE t.relnamespace = 'staging'::regnamespace AND t.relname ~ '^pp_(device|reading)' ORDER BY 1, 2$$,
+                  'master''s indexes have staging''s names, at every level');
 SELECT results_eq($$SELECT c.relname::text, c.relkind::text, coalesce(pg_get_expr(c.relpartbound, c.oid), ''),
                            coalesce(pg_get_partkeydef(c.oid), '')
                       FROM pg_class c WHERE c.relnamespace = 'master'::regnamespace
