@@ -116,12 +116,26 @@ SELECT tdm.manage_table('staging.nt_admin');
 SELECT tdm.manage_table('staging.nt_admin', '{email}');
 SELECT tdm.manage_table('staging.nt_admin', '{email}', normalize_keys => true);
 SELECT tdm.unmanage_table('staging.nt_admin');
+-- A key of its own (an id no sequence draws, as in a dump loaded from
+-- files) and a unique key, registered with neither: rows of one id are
+-- one entity whatever their account, and a rule would merge two
+-- people's. Warned of, with the key to register; registered, not.
+CREATE TABLE staging.nt_member (id int PRIMARY KEY, account_id int UNIQUE, name text,
+                                tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_member');
+SELECT tdm.manage_table('staging.nt_member', '{account_id}');
+SELECT tdm.unmanage_table('staging.nt_member');
 -- A type and an id without a foreign key (a polymorphic reference, which
 -- tdm cannot follow): warned of.
 CREATE TABLE staging.nt_note (id int PRIMARY KEY, subject_type text, subject_id int, body text,
                               tdm_release text, tdm_feature text);
 SELECT tdm.manage_table('staging.nt_note');
 SELECT tdm.unmanage_table('staging.nt_note');
+-- Odoo's pairs, (model, res_id) and (res_model, res_id): warned of too.
+CREATE TABLE staging.nt_message (id int PRIMARY KEY, model text, res_id int, res_model text, body text,
+                                 tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_message');
+SELECT tdm.unmanage_table('staging.nt_message');
 -- A column renamed in staging and not in the environments (title, now
 -- label): tagging records a "renamed?" warning, and collection says it,
 -- where the rows load without its values.

@@ -1539,3 +1539,41 @@ SELECT r.status, c.kind, c.rule, c.status AS conflict, jsonb_array_length(c.memb
        (SELECT m -> 'row' ->> 'role' FROM jsonb_array_elements(c.members) AS m WHERE m ->> 'env' = 'st2') AS st2_role
   FROM tdm.run r JOIN tdm.conflict c USING (run_id) WHERE r.run_id = :mc2;
 SELECT id, email, name, role, tdm_release FROM staging.rt_mc ORDER BY id;
+-- A keep_all rename of a natural key that holds a reference too (an
+-- order's name beside its shop, (shop_id, name)), brought again (p346):
+-- TKO1 keeps st2's SO1 apart from st1's, renamed SO1-b (and re-keyed, 2).
+-- TKO2 brings it again, its state changed: it meets master's 2 as SO1-b.
+-- It kept its environment's name: it met st1's order, master's 1, by the
+-- pair the reviewer kept apart, and master's 2 as "name changed".
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_shop (id int PRIMARY KEY, name text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+  CREATE TABLE rt_order (id int PRIMARY KEY, shop_id int NOT NULL REFERENCES rt_shop, name text NOT NULL,
+                         state text, tdm_release text, tdm_feature text, UNIQUE (shop_id, name))$$);
+CREATE SCHEMA returning_ko1;
+CREATE SCHEMA returning_ko2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_shop, rt_order) FROM SERVER st1 INTO returning_ko1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_shop, rt_order) FROM SERVER st2 INTO returning_ko2;
+CREATE TABLE staging.rt_shop (id int PRIMARY KEY, name text NOT NULL UNIQUE, tdm_release text, tdm_feature text);
+CREATE TABLE staging.rt_order (id int PRIMARY KEY, shop_id int NOT NULL REFERENCES staging.rt_shop,
+                               name text NOT NULL, state text, tdm_release text, tdm_feature text,
+                               UNIQUE (shop_id, name));
+SELECT tdm.manage_table('staging.rt_shop', '{name}', surrogate_key => true),
+       tdm.manage_table('staging.rt_order', '{"shop_id,name"}', surrogate_key => true);
+INSERT INTO returning_ko1.rt_shop VALUES (1, 'acme', 'TKO1', 'F');
+INSERT INTO returning_ko2.rt_shop VALUES (1, 'acme', 'TKO1', 'F');
+INSERT INTO returning_ko1.rt_order VALUES (1, 1, 'SO1', 'draft', 'TKO1', 'F');
+INSERT INTO returning_ko2.rt_order VALUES (1, 1, 'SO1', 'sale', 'TKO1', 'G');
+SET client_min_messages = error;
+SELECT pg_temp.tagged_release('TKO1') AS tagged;
+SELECT tdm.consolidate('TKO1') AS ko1 \gset
+SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"st2": {"name": "SO1-b"}}', rationale => 'two orders')
+  FROM tdm.review_queue WHERE run_id = :ko1;
+SELECT tdm.consolidate('TKO1') = :ko1 AS same_run, tdm.promote('TKO1') IS NOT NULL AS promoted;
+UPDATE returning_ko2.rt_order SET state = 'done', tdm_release = 'TKO2' WHERE id = 1;
+SELECT pg_temp.tagged_release('TKO2', 'TKO1') AS tagged;
+SELECT tdm.consolidate('TKO2') AS ko2 \gset
+RESET client_min_messages;
+SELECT c.kind, c.rule, c.status,
+       (SELECT string_agg(format('%s %s %s', m ->> 'env', m -> 'row' ->> 'id', m -> 'row' ->> 'name'), ', '
+                          ORDER BY m ->> 'env') FROM jsonb_array_elements(c.members) AS m) AS members
+  FROM tdm.conflict c WHERE c.run_id = :ko2 ORDER BY 1, 4;

@@ -597,19 +597,35 @@ BEGIN
                                     ' the columns that tell the entities apart as a natural key.', the_rel::text)
                         END;
   ELSIF unregistered IS NOT NULL
-        AND (SELECT (m.surrogate_key AND cardinality(m.natural_keys) = 0)
-                    OR (folding AND cardinality(m.natural_keys) > 0)
+        AND (SELECT (cardinality(m.natural_keys) = 0
+                     AND (m.surrogate_key
+                          OR (cardinality(m.pk_columns) = 1
+                              AND (SELECT coalesce(nullif(t.typbasetype, 0), t.oid)
+                                     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                                    WHERE a.attrelid = the_rel AND a.attname = m.pk_columns[1])
+                                  IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype))))
+                    OR folding
                FROM tdm.managed_table m WHERE m.rel = the_rel) THEN
     -- (surrogate keys and no natural key; or natural keys, and a lower()
     -- index's key not registered so: rows of two environments with one
     -- such key, one user in one group, Bob@ and bob@ under lower(email),
-    -- are no conflict, and cannot both load)
+    -- are no conflict, and cannot both load. And an integer key no
+    -- sequence draws, with neither natural keys nor surrogate_key (a
+    -- dump loaded from files): rows of one id are one entity whatever
+    -- those keys hold, users 1 of account 100 and of account 300 merged
+    -- by a rule, where registered they are two (rule 0). Not a key of
+    -- another type, a country's code: that is likely the entity's own.)
     RAISE WARNING 'manage_table: % has unique keys that are no natural key%: %', the_rel,
       CASE WHEN folding AND (SELECT cardinality(m.natural_keys) > 0 AND NOT m.normalize_keys
                                FROM tdm.managed_table m WHERE m.rel = the_rel)
            THEN ' as detection compares them (a unique index on lower() folds case, normalize_keys is off)' ELSE '' END,
       unregistered::text
-      USING DETAIL = 'Rows of different environments that share one are no conflict to detection, and cannot'
+      USING DETAIL = CASE WHEN (SELECT NOT m.surrogate_key AND cardinality(m.natural_keys) = 0
+                                  FROM tdm.managed_table m WHERE m.rel = the_rel)
+                          THEN 'Rows of different environments with one primary key are one entity to detection,'
+                               ' whatever these keys hold (a rule keeps one''s values); rows'
+                          ELSE 'Rows' END
+                     || ' of different environments that share one are no conflict to detection, and cannot'
                      ' both load: the run is invalid.'
                      || CASE WHEN folding THEN ' A unique index on lower() of a column takes one value in two cases'
                                                ' for one: registered with normalize_keys, detection compares it so.'
@@ -725,7 +741,8 @@ $$;
 
 -- A reference without a foreign key, the pair of a type and an id
 -- (Rails' commentable_type and commentable_id, Django's content_type_id
--- and object_id): tdm cannot know which row it names, so it is loaded
+-- and object_id, Odoo's model or res_model and res_id): tdm cannot know
+-- which row it names, so it is loaded
 -- as the environment held it, and names another row (or none) where that
 -- row got a new key. Warned, by the columns' names.
 CREATE FUNCTION tdm._warn_generic_references(the_rel regclass) RETURNS void
@@ -737,8 +754,10 @@ BEGIN
                     ORDER BY i.attname) INTO pair
     FROM pg_attribute i
     JOIN pg_attribute t ON t.attrelid = i.attrelid AND t.attnum > 0 AND NOT t.attisdropped
-                       AND (t.attname = regexp_replace(i.attname, '_id$', '_type')
-                            OR (i.attname = 'object_id' AND t.attname = 'content_type_id'))
+                       AND (t.attname IN (regexp_replace(i.attname, '_id$', '_type'),
+                                          regexp_replace(i.attname, '_id$', '_model'))
+                            OR (i.attname = 'object_id' AND t.attname = 'content_type_id')
+                            OR (i.attname = 'res_id' AND t.attname = 'model'))
    WHERE i.attrelid = the_rel AND i.attnum > 0 AND NOT i.attisdropped AND i.attname ~ '_id$'
      AND NOT EXISTS (SELECT FROM pg_constraint f
                       WHERE f.conrelid = the_rel AND f.contype = 'f' AND i.attnum = ANY (f.conkey));

@@ -787,8 +787,10 @@ BEGIN
   -- (rule manual). On members that changed since, the decision is stale,
   -- whatever a rule would do: the reviewer looks again.
   -- (A decided conflict detection ranks lower now than when it was
-  -- decided keeps its rank, suggestion and rationale then:
-  -- tdm_decided_as; and, in a run into any target, the rank its
+  -- decided, or alike, keeps its rank, suggestion and rationale then:
+  -- tdm_decided_as, what its reviewer decided on, which a check after
+  -- detection may have written (tdm._recheck_cycle_entries sends an
+  -- exact duplicate to review); and, in a run into any target, the rank its
   -- decision was taken at, decided_priority: a priority 1 decision is
   -- not applied unapproved in a rehearsal. Ranked up so, it is complex.)
   SELECT run, p.conflict_id, p.rel, p.kind,
@@ -810,7 +812,7 @@ BEGIN
    CROSS JOIN LATERAL (SELECT CASE WHEN d.conflict_id IS NOT NULL
                                    THEN d.members_checksum = tdm._decided_on(p.checksum, p.rel, p.members, d.merged)
                               END AS holds) v
-    LEFT JOIN pg_temp.tdm_decided_as s ON s.conflict_id = p.conflict_id AND v.holds AND s.priority < p.priority
+    LEFT JOIN pg_temp.tdm_decided_as s ON s.conflict_id = p.conflict_id AND v.holds AND s.priority <= p.priority
    CROSS JOIN LATERAL (SELECT least(coalesce(s.priority, p.priority),
                                     CASE WHEN v.holds THEN tdm._decided_priority(d.conflict_id, d.decided_priority) END)
                          AS rank) r;
@@ -2584,11 +2586,14 @@ BEGIN
     collected := format('pg_temp.%I', tdm._collected_name(m.rel));
     master_rel := tdm._target_table('master', m.rel);
     TRUNCATE pg_temp.tdm_returning_match;
-    -- (the columns of its natural keys that name no parent: a parent's
-    -- key follows the parent; scalars, as their text casts back)
-    renamed_columns := ARRAY(SELECT DISTINCT c FROM unnest(tdm._identifying_keys(m)) AS g,
+    -- (the columns of its natural keys that name no parent, also in a
+    -- key that holds a reference, an order's name beside its company: a
+    -- parent's key follows the parent; scalars, as their text casts back)
+    renamed_columns := ARRAY(SELECT DISTINCT c FROM unnest(m.natural_keys) AS g,
                                                     unnest(string_to_array(g, ',')) AS c
                               WHERE c <> ALL (m.pk_columns)
+                                AND NOT EXISTS (SELECT FROM pg_temp.tdm_edges x
+                                                 WHERE x.child = m.rel AND c = ANY (x.columns))
                                 AND (SELECT t.typcategory NOT IN ('A', 'C')
                                        FROM pg_attribute a JOIN pg_type t ON t.oid = tdm._base_type(a.atttypid)
                                       WHERE a.attrelid = m.rel AND a.attname = c));

@@ -317,7 +317,7 @@ BEGIN
       ' otherwise only where one holds NULL, and a merge keeps what each holds'', $2, $4, s.refs, $3)'
       '          WHEN $7'
       '          THEN format(''; but they reference different rows of %%s once its conflicts are decided (%%s: %%s),'
-      ' which detection took for one by their natural keys'', $2, $4, s.refs)'
+      ' which detection took for one %%s'', $2, $4, s.refs, $11)'
       '          ELSE format(''; but they reference different rows of %%s once its keys are'
       ' settled (%%s: %%s): %%s was compared first in their reference cycle, on each environment''''s own keys'','
       '                      $2, $4, s.refs, $3) END,'
@@ -342,7 +342,10 @@ BEGIN
               || child.bookkeeping_columns
               || ARRAY(SELECT a.attname::text FROM pg_attribute a
                         WHERE a.attrelid = e.child AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''),
-            ARRAY(SELECT jsonb_array_elements_text(fk -> 'columns') FROM jsonb_array_elements(child.foreign_keys) AS fk);
+            ARRAY(SELECT jsonb_array_elements_text(fk -> 'columns') FROM jsonb_array_elements(child.foreign_keys) AS fk),
+            -- (how detection matched the rows a reference to the table's own names)
+            CASE WHEN cardinality(child.natural_keys) > 0 THEN 'by their natural keys'
+                 ELSE 'by the keys each environment gives them' END;
     sent := sent || coalesce(ids, '{}');
   END LOOP;
   RETURN sent;

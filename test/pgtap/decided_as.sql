@@ -3,9 +3,13 @@
 -- longer one; in real schemas, a parent's decision settling what made a
 -- child's conflict critical), but the decision was taken, and must be
 -- approved, as a priority 1 one, and the report counts it so. So in a
--- run into another target as well, whose conflicts rank it anew.
+-- run into another target as well, whose conflicts rank it anew. And a
+-- conflict a check after detection sent to review (an exact duplicate
+-- whose references name different rows once their keys are settled)
+-- keeps, decided, what its reviewer saw, not the rule's view detection
+-- gives it again at the same rank.
 BEGIN;
-SELECT plan(10);
+SELECT plan(13);
 \ir ../../sql/include/loopback.sql
 SET client_min_messages = warning;
 
@@ -16,7 +20,15 @@ SELECT dblink_exec(pg_temp.conninfo(current_database()), $$
                                   tdm_feature text);
   CREATE TABLE tap_da_e2.da_plan (LIKE tap_da_e1.da_plan);
   INSERT INTO tap_da_e1.da_plan VALUES (1, 'basic', 10, 'TDA', 'F');
-  INSERT INTO tap_da_e2.da_plan VALUES (1, 'basic', 12, 'TDA', 'F')$$) \g /dev/null
+  INSERT INTO tap_da_e2.da_plan VALUES (1, 'basic', 12, 'TDA', 'F');
+  -- (a question in both environments, alike, accepting answer 2: each
+  -- environment's own answer)
+  CREATE TABLE tap_da_e1.da_post (id int PRIMARY KEY, parent_id int, accepted_answer_id int, body text,
+                                  tdm_release text, tdm_feature text);
+  CREATE TABLE tap_da_e2.da_post (LIKE tap_da_e1.da_post);
+  INSERT INTO tap_da_e1.da_post VALUES (1, NULL, 2, 'question', 'TDA2', 'F'), (2, 1, NULL, 'answer of e1', 'TDA2', 'F');
+  INSERT INTO tap_da_e2.da_post VALUES (1, NULL, 2, 'question', 'TDA2', 'F'), (2, 1, NULL, 'answer of e2', 'TDA2', 'F')$$)
+  \g /dev/null
 SELECT pg_temp.loopback_server('tap_da_self');
 CREATE TABLE staging.da_plan (LIKE tap_da_e1.da_plan);
 ALTER TABLE staging.da_plan ADD PRIMARY KEY (id), ADD UNIQUE (code);
@@ -69,6 +81,28 @@ SELECT results_eq($$SELECT r.status, p.price FROM tdm.run r, staging.da_plan p W
   $$VALUES ('completed', 12)$$, 'the staging run goes on with the approved decision');
 SELECT matches(tdm.report(:run), 'keep da2 by postgres, approved by tap_da_team \(login tap_da_approver\):',
   'the report names the login that approved under its team''s role (not the login that is the role)');
+
+CREATE TABLE staging.da_post (id int PRIMARY KEY, parent_id int REFERENCES staging.da_post,
+                              accepted_answer_id int REFERENCES staging.da_post, body text,
+                              tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.da_post', surrogate_key => true);
+SELECT tdm.create_release('TDA2'), tdm.add_feature('TDA2', 'F', 1);
+SELECT tdm.tag_release('TDA2') IS NOT NULL;
+SELECT tdm.consolidate('TDA2') AS post_run \gset
+SELECT conflict_id AS question, suggestion AS asked FROM tdm.review_queue WHERE rel = 'staging.da_post'::regclass \gset
+SELECT ok(:'asked' ~ 'keep_all if they are different rows'
+          AND (SELECT rationale ~ 'which detection took for one by the keys each environment gives them$'
+                 FROM tdm.conflict WHERE run_id = :post_run AND conflict_id = :'question'),
+  'the alike questions go to review, said to be one by their environments'' keys (the table has no natural key)');
+SELECT tdm.resolve(:'question', 'keep_all', rationale => 'two questions');
+SELECT tdm.consolidate('TDA2');
+SELECT results_eq($$SELECT c.status, c.class, c.suggestion, r.status FROM tdm.conflict c JOIN tdm.run r USING (run_id)
+                     WHERE c.run_id = $$ || :post_run || $$ AND c.conflict_id = '$$ || :'question' || $$'$$,
+  format('VALUES (%L, %L, %L, %L)', 'applied', 'complex', :'asked', 'completed'),
+  'applied, the conflict keeps what its reviewer saw, not the exact duplicate detection finds again');
+SELECT results_eq($$SELECT a.body FROM staging.da_post q JOIN staging.da_post a ON a.id = q.accepted_answer_id
+                     WHERE q.parent_id IS NULL AND a.parent_id = q.id ORDER BY 1$$,
+  $$VALUES ('answer of e1'), ('answer of e2')$$, 'each question accepts its own answer, which answers it');
 
 SELECT * FROM finish();
 ROLLBACK;
