@@ -125,6 +125,15 @@ CREATE TABLE staging.nt_member (id int PRIMARY KEY, account_id int UNIQUE, name 
 SELECT tdm.manage_table('staging.nt_member');
 SELECT tdm.manage_table('staging.nt_member', '{account_id}');
 SELECT tdm.unmanage_table('staging.nt_member');
+-- Not of a key that is a reference (a profile's member_id follows its
+-- member's rows); but of a NUMBER(10) key, as an Oracle migration has it.
+CREATE TABLE staging.nt_profile (member_id int PRIMARY KEY REFERENCES staging.nt_member (id), handle text UNIQUE,
+                                 tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_profile');
+SELECT tdm.unmanage_table('staging.nt_profile');
+CREATE TABLE staging.nt_legacy (id numeric(10) PRIMARY KEY, code text UNIQUE, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_legacy');
+SELECT tdm.unmanage_table('staging.nt_legacy');
 -- A type and an id without a foreign key (a polymorphic reference, which
 -- tdm cannot follow): warned of.
 CREATE TABLE staging.nt_note (id int PRIMARY KEY, subject_type text, subject_id int, body text,
@@ -136,6 +145,31 @@ CREATE TABLE staging.nt_message (id int PRIMARY KEY, model text, res_id int, res
                                  tdm_release text, tdm_feature text);
 SELECT tdm.manage_table('staging.nt_message');
 SELECT tdm.unmanage_table('staging.nt_message');
+-- Not a table's own id beside its model, nor a unique one of its own.
+CREATE TABLE staging.nt_device (device_id int PRIMARY KEY, device_model text, printer_id text UNIQUE,
+                                printer_model text, tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.nt_device');
+SELECT tdm.unmanage_table('staging.nt_device');
+-- A tree whose natural key holds its parent, (parent_id, path): a node
+-- under its parent's other ids in two environments is not found as one,
+-- and the invalid run's HINT says so, not that the key is spelled
+-- otherwise (p348).
+SELECT pg_temp.in_environments(
+  'CREATE TABLE nt_group (id int PRIMARY KEY, parent_id int REFERENCES nt_group, path text NOT NULL,
+                          tdm_release text, tdm_feature text, UNIQUE (parent_id, path))');
+IMPORT FOREIGN SCHEMA public LIMIT TO (nt_group) FROM SERVER st1 INTO notices_st1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (nt_group) FROM SERVER st2 INTO notices_st2;
+CREATE TABLE staging.nt_group (id int PRIMARY KEY, parent_id int REFERENCES staging.nt_group, path text NOT NULL,
+                               tdm_release text, tdm_feature text, UNIQUE (parent_id, path));
+SELECT tdm.manage_table('staging.nt_group', '{"parent_id,path"}', surrogate_key => true);
+SELECT tdm.create_release('R-NT4'), tdm.add_feature('R-NT4', 'FEAT-NT7', 1);
+INSERT INTO notices_st1.nt_group VALUES (1, NULL, 'a', 'R-NT4', 'FEAT-NT7'), (2, 1, 'b', 'R-NT4', 'FEAT-NT7'),
+                                        (3, 2, 'c', 'R-NT4', 'FEAT-NT7');
+INSERT INTO notices_st2.nt_group VALUES (1, NULL, 'a', 'R-NT4', 'FEAT-NT7'), (2, 1, 'x', 'R-NT4', 'FEAT-NT7'),
+                                        (3, 1, 'b', 'R-NT4', 'FEAT-NT7'), (4, 3, 'c', 'R-NT4', 'FEAT-NT7');
+SELECT tdm.tag_release('R-NT4') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R-NT4') IS NOT NULL AS consolidated;
+SELECT tdm.unmanage_table('staging.nt_group');
 -- A column renamed in staging and not in the environments (title, now
 -- label): tagging records a "renamed?" warning, and collection says it,
 -- where the rows load without its values.

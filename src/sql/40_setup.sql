@@ -600,10 +600,19 @@ BEGIN
         AND (SELECT (cardinality(m.natural_keys) = 0
                      AND (m.surrogate_key
                           OR (cardinality(m.pk_columns) = 1
-                              AND (SELECT coalesce(nullif(t.typbasetype, 0), t.oid)
-                                     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                              AND (SELECT tdm._base_type(a.atttypid) IN ('int2'::regtype, 'int4'::regtype,
+                                                                         'int8'::regtype)
+                                          -- (an Oracle NUMBER(10) migrated)
+                                          OR (tdm._base_type(a.atttypid) = 'numeric'::regtype
+                                              AND (a.atttypmod = -1 OR (a.atttypmod - 4) & 65535 = 0))
+                                     FROM pg_attribute a
                                     WHERE a.attrelid = the_rel AND a.attname = m.pk_columns[1])
-                                  IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype))))
+                              -- (not a key that is a reference, a profile's member_id: it
+                              -- follows the parent's rows)
+                              AND NOT EXISTS (SELECT FROM pg_constraint f JOIN pg_attribute a
+                                                ON a.attrelid = f.conrelid AND a.attnum = ANY (f.conkey)
+                                               WHERE f.conrelid = the_rel AND f.contype = 'f'
+                                                 AND a.attname = m.pk_columns[1]))))
                     OR folding
                FROM tdm.managed_table m WHERE m.rel = the_rel) THEN
     -- (surrogate keys and no natural key; or natural keys, and a lower()
@@ -614,7 +623,8 @@ BEGIN
     -- dump loaded from files): rows of one id are one entity whatever
     -- those keys hold, users 1 of account 100 and of account 300 merged
     -- by a rule, where registered they are two (rule 0). Not a key of
-    -- another type, a country's code: that is likely the entity's own.)
+    -- another type, a country's code: that is likely the entity's own;
+    -- nor a key that is a reference.)
     RAISE WARNING 'manage_table: % has unique keys that are no natural key%: %', the_rel,
       CASE WHEN folding AND (SELECT cardinality(m.natural_keys) > 0 AND NOT m.normalize_keys
                                FROM tdm.managed_table m WHERE m.rel = the_rel)
@@ -759,8 +769,14 @@ BEGIN
                             OR (i.attname = 'object_id' AND t.attname = 'content_type_id')
                             OR (i.attname = 'res_id' AND t.attname = 'model'))
    WHERE i.attrelid = the_rel AND i.attnum > 0 AND NOT i.attisdropped AND i.attname ~ '_id$'
+     -- (not a reference's column, nor the table's own key or a unique
+     -- column of its own: a device's device_id beside its device_model
+     -- names itself)
      AND NOT EXISTS (SELECT FROM pg_constraint f
-                      WHERE f.conrelid = the_rel AND f.contype = 'f' AND i.attnum = ANY (f.conkey));
+                      WHERE f.conrelid = the_rel AND f.contype IN ('f', 'p') AND i.attnum = ANY (f.conkey))
+     AND NOT EXISTS (SELECT FROM pg_index u
+                      WHERE u.indrelid = the_rel AND u.indisunique AND u.indpred IS NULL
+                        AND u.indnkeyatts = 1 AND u.indkey[0] = i.attnum);
   IF pair IS NOT NULL THEN
     RAISE WARNING 'manage_table: % looks like it holds references without a foreign key: %', the_rel, pair
       USING DETAIL = 'tdm follows foreign keys only: such an id is loaded as the environment held it, and where'

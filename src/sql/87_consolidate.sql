@@ -1356,6 +1356,11 @@ BEGIN
                                                          ORDER BY 1)) AS primary_key,
                                  EXISTS (SELECT 1 FROM tdm.managed_table m
                                           WHERE m.rel = v.rel AND m.normalize_keys) AS normalized,
+                                 -- (a key holding a reference to the table's own rows, a tree's parent_id)
+                                 EXISTS (SELECT 1 FROM pg_constraint f
+                                           JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = ANY (f.conkey)
+                                          WHERE f.conrelid = v.rel AND f.confrelid = v.rel AND f.contype = 'f'
+                                            AND v.detail -> 'values' ? a.attname) AS self_reference,
                                  -- (two rows with the key spelled alike: given it by decisions)
                                  EXISTS (SELECT 1 FROM tdm.violation w
                                           WHERE w.run_id = v.run_id AND w.rel = v.rel AND w.kind = 'unique'
@@ -1385,6 +1390,12 @@ BEGIN
           || ' as spelled, {1.0} and {1.00} apart). Make the environments spell them alike, then tag again;'
           || ' under a case-insensitive collation, registering the key''s columns as a natural key with'
           || ' normalize_keys (tdm.manage_table) makes them one conflict.'
+          WHEN t.natural AND t.self_reference THEN
+             ' Rows the target''s unique keys call equal form no conflict: their natural key holds a reference to'
+          || ' the table''s own rows (a tree''s parent_id), which rows are grouped by as each environment holds it,'
+          || ' so one node under its parent''s other ids in two environments is not found as one. Register a'
+          || ' natural key of the row''s own instead (a slug, a full path: tdm.manage_table natural_keys), or give'
+          || ' the environments the tree''s ids alike, then tag again.'
           WHEN t.natural AND t.normalized THEN
              ' Rows the target''s unique keys call equal form no conflict, though the key is compared with'
           || ' normalize_keys (case and spaces folded): the key''s collation ignores what normalize_keys keeps'
@@ -1421,8 +1432,10 @@ BEGIN
                                  WHERE e.value = 'null')) THEN
         see_violations := see_violations
           || ' Rows whose unique key holds a NULL where the key counts NULLs as equal (NULLS NOT DISTINCT)'
-          || ' form no conflict: give them values in the environments (a column an environment lacks is read as'
-          || ' NULL, as tagging''s schema_drift warnings say: add it there first), then tag again.';
+          || ' form no conflict: detection matches no natural key that holds a NULL. Give them values in the'
+          || ' environments (a column an environment lacks is read as NULL, as tagging''s schema_drift warnings'
+          || ' say: add it there first), then tag again; where the NULL is meant (a tree''s roots have no'
+          || ' parent_id), register a natural key the rows hold whole instead (a full path).';
       END IF;
       -- (Another release's rows in the target meet the release's only
       -- here: conflicts are detected against master's rows.)

@@ -40,6 +40,7 @@ DECLARE
   made regclass;
   part record;
   own record;
+  renamed int;
 BEGIN
   EXECUTE format('CREATE TABLE %I.%I ', target, name)
           || CASE WHEN parent IS NULL THEN format('(LIKE %s INCLUDING ALL)', source)
@@ -102,18 +103,31 @@ BEGIN
   -- Its indexes (and so their constraints) by the source's names, where
   -- the schema has them free: LIKE names them anew (phone_account_id_idx
   -- for phone_primary_uq), and a violation or error in the target would
-  -- name an index the DBA never made. Matched by definition.
-  FOR own IN WITH x AS (SELECT i.indrelid, c.relname, i.indisunique, tdm._index_keys_sql(i.indexrelid) AS keys
-                          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                         WHERE i.indrelid IN (made, source)),
-                  nth AS (SELECT x.*, row_number() OVER (PARTITION BY x.indrelid, x.indisunique, x.keys
-                                                         ORDER BY x.relname) AS nth FROM x)
-             SELECT m.relname AS made_name, s.relname AS source_name
-               FROM nth m JOIN nth s USING (indisunique, keys, nth)
-              WHERE m.indrelid = made AND s.indrelid = source
-                AND m.relname <> s.relname ORDER BY s.relname LOOP
-    CONTINUE WHEN to_regclass(format('%I.%I', target, own.source_name)) IS NOT NULL;
-    EXECUTE format('ALTER INDEX %I.%I RENAME TO %I', target, own.made_name, own.source_name);
+  -- name an index the DBA never made. Matched by definition and by the
+  -- constraint each backs (a key's index is not a plain one's of the same
+  -- columns); again while a pass renames one, for a name LIKE gave one
+  -- index is another's to take, freed by the first's rename (a few
+  -- passes: indexes of one definition may trade names, which is no harm).
+  FOR pass IN 1 .. 4 LOOP
+    renamed := 0;
+    FOR own IN WITH x AS (SELECT i.indrelid, c.relname, i.indisunique, tdm._index_keys_sql(i.indexrelid) AS keys,
+                                 coalesce((SELECT format('%s %s %s', k.contype, k.condeferrable, k.condeferred)
+                                             FROM pg_constraint k
+                                            WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid
+                                              AND k.contype IN ('p', 'u', 'x')), '') AS backs
+                            FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                           WHERE i.indrelid IN (made, source)),
+                    nth AS (SELECT x.*, row_number() OVER (PARTITION BY x.indrelid, x.indisunique, x.keys, x.backs
+                                                           ORDER BY x.relname) AS nth FROM x)
+               SELECT m.relname AS made_name, s.relname AS source_name
+                 FROM nth m JOIN nth s USING (indisunique, keys, backs, nth)
+                WHERE m.indrelid = made AND s.indrelid = source
+                  AND m.relname <> s.relname ORDER BY s.relname LOOP
+      CONTINUE WHEN to_regclass(format('%I.%I', target, own.source_name)) IS NOT NULL;
+      EXECUTE format('ALTER INDEX %I.%I RENAME TO %I', target, own.made_name, own.source_name);
+      renamed := renamed + 1;
+    END LOOP;
+    EXIT WHEN renamed = 0;
   END LOOP;
   FOR part IN SELECT c.oid, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                WHERE i.inhparent = source AND c.relispartition ORDER BY c.relname LOOP

@@ -5,7 +5,7 @@
 -- with the same partitions at every level and the foreign key once; a
 -- snapshot and a rollback keep them so.
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 \ir ../../sql/include/loopback.sql
 \ir ../../sql/include/errors.sql
 SET client_min_messages = warning;
@@ -94,8 +94,13 @@ SELECT results_eq($$SELECT tableoid::regclass::text, count(*)::int FROM staging.
 
 -- Indexes the DBA named (a key, a partitioned index, a partition's copy
 -- of it): master's have their names, not those LIKE and PARTITION OF give.
+-- The key's is not taken for a plain index of the same columns; a name
+-- LIKE gives one index (pp_reading_value_idx, to the one on value) is
+-- another's (on value, taken), which takes it once the first is renamed.
 ALTER INDEX staging.pp_device_pkey RENAME TO pp_device_by_id;
-CREATE INDEX pp_reading_by_value ON staging.pp_reading (value);
+CREATE UNIQUE INDEX pp_device_unique_id ON staging.pp_device (id);
+CREATE INDEX pp_reading_z_value ON staging.pp_reading (value);
+CREATE INDEX pp_reading_value_idx ON staging.pp_reading (value, taken);
 ALTER INDEX staging.pp_reading_h1_value_idx RENAME TO pp_h1_by_value;
 SELECT tdm.promote('TPP');
 SELECT results_eq($$SELECT t.relname::text, c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
@@ -105,6 +110,8 @@ SELECT results_eq($$SELECT t.relname::text, c.relname::text FROM pg_index i JOIN
                       JOIN pg_class t ON t.oid = i.indrelid
                      WHERE t.relnamespace = 'staging'::regnamespace AND t.relname ~ '^pp_(device|reading)' ORDER BY 1, 2$$,
                   'master''s indexes have staging''s names, at every level');
+SELECT is((SELECT conname::text FROM pg_constraint WHERE conrelid = 'master.pp_device'::regclass AND contype = 'p'),
+          'pp_device_by_id', 'the primary key takes its own index''s name, not the plain one''s of its columns');
 SELECT results_eq($$SELECT c.relname::text, c.relkind::text, coalesce(pg_get_expr(c.relpartbound, c.oid), ''),
                            coalesce(pg_get_partkeydef(c.oid), '')
                       FROM pg_class c WHERE c.relnamespace = 'master'::regnamespace
