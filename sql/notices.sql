@@ -162,13 +162,13 @@ IMPORT FOREIGN SCHEMA public LIMIT TO (nt_group) FROM SERVER st2 INTO notices_st
 CREATE TABLE staging.nt_group (id int PRIMARY KEY, parent_id int REFERENCES staging.nt_group, path text NOT NULL,
                                tdm_release text, tdm_feature text, UNIQUE (parent_id, path));
 SELECT tdm.manage_table('staging.nt_group', '{"parent_id,path"}', surrogate_key => true);
-SELECT tdm.create_release('R-NT4'), tdm.add_feature('R-NT4', 'FEAT-NT7', 1);
-INSERT INTO notices_st1.nt_group VALUES (1, NULL, 'a', 'R-NT4', 'FEAT-NT7'), (2, 1, 'b', 'R-NT4', 'FEAT-NT7'),
-                                        (3, 2, 'c', 'R-NT4', 'FEAT-NT7');
-INSERT INTO notices_st2.nt_group VALUES (1, NULL, 'a', 'R-NT4', 'FEAT-NT7'), (2, 1, 'x', 'R-NT4', 'FEAT-NT7'),
-                                        (3, 1, 'b', 'R-NT4', 'FEAT-NT7'), (4, 3, 'c', 'R-NT4', 'FEAT-NT7');
-SELECT tdm.tag_release('R-NT4') IS NOT NULL AS tagged;
-SELECT tdm.consolidate('R-NT4') IS NOT NULL AS consolidated;
+SELECT tdm.create_release('R-NT6'), tdm.add_feature('R-NT6', 'FEAT-NT10', 1);
+INSERT INTO notices_st1.nt_group VALUES (1, NULL, 'a', 'R-NT6', 'FEAT-NT10'), (2, 1, 'b', 'R-NT6', 'FEAT-NT10'),
+                                        (3, 2, 'c', 'R-NT6', 'FEAT-NT10');
+INSERT INTO notices_st2.nt_group VALUES (1, NULL, 'a', 'R-NT6', 'FEAT-NT10'), (2, 1, 'x', 'R-NT6', 'FEAT-NT10'),
+                                        (3, 1, 'b', 'R-NT6', 'FEAT-NT10'), (4, 3, 'c', 'R-NT6', 'FEAT-NT10');
+SELECT tdm.tag_release('R-NT6') IS NOT NULL AS tagged;
+SELECT tdm.consolidate('R-NT6') IS NOT NULL AS consolidated;
 SELECT tdm.unmanage_table('staging.nt_group');
 -- A column renamed in staging and not in the environments (title, now
 -- label): tagging records a "renamed?" warning, and collection says it,
