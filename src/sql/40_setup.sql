@@ -492,12 +492,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
          array_agg(coalesce(a.attname::text, f.col) ORDER BY coalesce(a.attname::text, f.col)),
          bool_or(f.col IS NOT NULL), i.indisprimary,
          pk.cols <@ array_agg(coalesce(a.attname::text, f.col)),
-         coalesce(bool_or(a.attidentity <> ''
-                          OR EXISTS (SELECT FROM pg_attrdef d
-                                       JOIN pg_depend p ON p.classid = 'pg_attrdef'::regclass AND p.objid = d.oid
-                                       JOIN pg_class q ON q.oid = p.refobjid AND q.relkind = 'S'
-                                      WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum
-                                        AND p.refclassid = 'pg_class'::regclass)), false)
+         coalesce(bool_or(tdm._column_sequence(the_rel, a.attname) IS NOT NULL), false)
     FROM pg_index i
    CROSS JOIN (SELECT m.pk_columns AS cols FROM tdm.managed_table m WHERE m.rel = the_rel) pk
    CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, n)
@@ -609,10 +604,7 @@ BEGIN
                                     WHERE a.attrelid = the_rel AND a.attname = m.pk_columns[1])
                               -- (not a key that is a reference, a profile's member_id: it
                               -- follows the parent's rows)
-                              AND NOT EXISTS (SELECT FROM pg_constraint f JOIN pg_attribute a
-                                                ON a.attrelid = f.conrelid AND a.attnum = ANY (f.conkey)
-                                               WHERE f.conrelid = the_rel AND f.contype = 'f'
-                                                 AND a.attname = m.pk_columns[1]))))
+                              AND tdm._key_parent(the_rel) IS NULL)))
                     OR folding
                FROM tdm.managed_table m WHERE m.rel = the_rel) THEN
     -- (surrogate keys and no natural key; or natural keys, and a lower()
