@@ -482,29 +482,32 @@ $$;
 -- The unique keys of `the_rel` over its columns, as natural_keys spells
 -- them (`key`, in the index's order; `sorted`): each valid unique index
 -- without a predicate whose key columns are columns, or lower() of one
--- (Rails' unique index on lower(email), which folds case: `folded`).
--- `holds_pk`: it holds the primary key's columns; `drawn`: one of its
--- columns is drawn from a sequence (serial, identity).
+-- (Rails' unique index on lower(email), which folds case: `folded`), each
+-- expression read on its own. `holds_pk`: it holds the primary key's
+-- columns; `drawn`: one of its columns is drawn from a sequence (serial,
+-- identity).
 CREATE FUNCTION tdm._unique_column_keys(the_rel regclass)
-RETURNS TABLE (key text, sorted text[], folded bool, is_primary bool, holds_pk bool, drawn bool)
+RETURNS TABLE (key text, sorted text[], folded bool, is_primary bool, holds_pk bool, drawn bool,
+               index_oid oid)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT string_agg(coalesce(a.attname::text, f.col), ',' ORDER BY u.n),
          array_agg(coalesce(a.attname::text, f.col) ORDER BY coalesce(a.attname::text, f.col)),
          bool_or(f.col IS NOT NULL), i.indisprimary,
          pk.cols <@ array_agg(coalesce(a.attname::text, f.col)),
-         coalesce(bool_or(tdm._column_sequence(the_rel, a.attname) IS NOT NULL), false)
+         coalesce(bool_or(tdm._column_sequence(the_rel, a.attname) IS NOT NULL), false),
+         i.indexrelid
     FROM pg_index i
    CROSS JOIN (SELECT m.pk_columns AS cols FROM tdm.managed_table m WHERE m.rel = the_rel) pk
    CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, n)
     LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum AND u.attnum > 0
-    -- (lower() of one column, the index's only expression)
+    -- (lower() of one column, this expression of the index)
     LEFT JOIN LATERAL (SELECT x.attname::text AS col FROM pg_attribute x
                         WHERE u.attnum = 0 AND x.attrelid = i.indrelid AND x.attnum > 0
                           AND NOT x.attisdropped
-                          AND pg_get_expr(i.indexprs, i.indrelid)
-                              ~ (E'^(pg_catalog\\.)?lower\\(\\(?'
+                          AND pg_get_indexdef(i.indexrelid, u.n::int, false)
+                              ~ (E'^\\(?(pg_catalog\\.)?lower\\(\\(?'
                                  || regexp_replace(quote_ident(x.attname), '([^[:alnum:]_])', E'\\\\\\1', 'g')
-                                 || E'\\)?(::text)?\\)$')) f ON true
+                                 || E'\\)?(::text)?\\)\\)?$')) f ON true
    WHERE i.indrelid = the_rel AND i.indisunique AND i.indpred IS NULL AND i.indisvalid
      AND u.n <= i.indnkeyatts  -- (not its INCLUDE columns)
    GROUP BY i.indexrelid, i.indisprimary, pk.cols
@@ -684,6 +687,35 @@ BEGIN
                                        AND ARRAY(SELECT btrim(c) FROM unnest(string_to_array(x, ',')) AS c
                                                   ORDER BY 1) <> w.unique_sorted))::text);
   END IF;
+  -- A unique index on other expressions than lower() of a column
+  -- (Mastodon's (lower(username), COALESCE(lower(domain), ''))): no natural
+  -- key says it, and rows it calls equal but whose columns differ (NULL in
+  -- both, which its COALESCE makes equal) form no conflict and cannot both
+  -- load. (Not one holding the primary key: as local as the key.)
+  FOR w IN SELECT i.indexrelid::regclass AS index_name,
+                  (SELECT string_agg(pg_get_indexdef(i.indexrelid, n, false), ', ' ORDER BY n)
+                     FROM generate_series(1, i.indnkeyatts::int) AS n) AS keys
+             FROM pg_index i
+            WHERE i.indrelid = the_rel AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+              AND i.indexprs IS NOT NULL
+              AND NOT EXISTS (SELECT FROM tdm._unique_column_keys(the_rel) k WHERE k.index_oid = i.indexrelid)
+              AND NOT coalesce((SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = the_rel)
+                               <@ ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) AS k(attnum)
+                                          JOIN pg_attribute a ON a.attrelid = the_rel AND a.attnum = k.attnum),
+                               false)
+            ORDER BY 1 LOOP
+    RAISE WARNING 'manage_table: unique index % of % is on expressions no natural key can say (%)',
+      w.index_name, the_rel, w.keys
+      USING DETAIL = 'Detection compares natural keys as their columns are (folding case only with normalize_keys):'
+                     ' rows of different environments that this index calls equal but whose columns differ (NULL'
+                     ' in both, where a COALESCE makes NULLs equal) form no conflict, and cannot both load: the'
+                     ' run is invalid.',
+            HINT = 'Add a stored generated column holding the expression (GENERATED ALWAYS AS'
+                   ' (coalesce(lower(domain), '''')) STORED) to the table in every environment and in the target,'
+                   ' and register it in a natural key (tdm.manage_table natural_keys, with normalize_keys where'
+                   ' the index folds case), with a unique index on it in place of this one; or keep such rows'
+                   ' apart in the environments.';
+  END LOOP;
 END
 $$;
 
@@ -732,11 +764,13 @@ BEGIN
     RAISE WARNING 'manage_table: the default of %.% (%) draws keys from no sequence tdm can see', the_rel,
       quote_ident(col), expression
       USING DETAIL = 'tdm gives re-keyed rows keys past the highest in use, and moves the sequences of serial and'
-                     ' identity columns past the rows it writes; a sequence the function draws from is not moved,'
-                     ' and its next value may be a key tdm wrote.',
-            HINT = format('Make the default nextval() of that sequence itself, or move the sequence past the rows'
-                          ' after each consolidate, promote and rollback: SELECT setval(''the_sequence'','
-                          ' (SELECT max(%I) FROM %s));', col, the_rel);
+                     ' identity columns past the rows it writes. If the function draws from a sequence, that'
+                     ' sequence is not moved, and its next value may be a key tdm wrote; a function that makes'
+                     ' keys another way (from the clock) may too, unless its keys only grow.',
+            HINT = format('If it draws from a sequence, make the default nextval() of that sequence itself, or move'
+                          ' the sequence past the rows after each consolidate, promote and rollback: SELECT'
+                          ' setval(''the_sequence'', (SELECT max(%I) FROM %s)); otherwise nothing is needed'
+                          ' where its keys only grow.', col, the_rel);
   END IF;
 END
 $$;

@@ -634,10 +634,17 @@ BEGIN
             JOIN pg_attribute p ON p.attrelid = l.parentrelid AND p.attname = a.attname AND NOT p.attnotnull
            WHERE l.relid <> target_rel AND a.attgenerated = '' AND checks <> 'rules'
           UNION ALL
+          -- (with the values of the columns it reads: what to change)
           SELECT 2, row_number() OVER (ORDER BY x.conname),
                  format('NOT coalesce((%s), true)', x.expr), 'check', 'error',
-                 format('jsonb_build_object(''constraint'', %L, ''check'', %L)', x.conname, x.expr)
-            FROM (SELECT c.conname, pg_get_expr(c.conbin, c.conrelid) AS expr
+                 format('jsonb_build_object(''constraint'', %L, ''check'', %L%s)', x.conname, x.expr,
+                        coalesce(', ''values'', jsonb_build_object(' || x.pairs || ')', ''))
+            FROM (SELECT c.conname, pg_get_expr(c.conbin, c.conrelid) AS expr,
+                         (SELECT string_agg(format('%L, %I.%I', a.attname, tdm._rule_alias(the_rel), a.attname),
+                                            ', ' ORDER BY a.attnum)
+                            FROM pg_attribute a
+                           WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+                          HAVING count(*) <= 50) AS pairs
                     FROM pg_constraint c WHERE c.conrelid = target_rel AND c.contype = 'c') x
            WHERE checks <> 'rules'
           UNION ALL

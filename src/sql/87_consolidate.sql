@@ -104,7 +104,10 @@ BEGIN
       '       SELECT t.tdm_env AS env, %2$s AS key, x.to_env, count(*) AS cnt FROM pg_temp.%3$I t'
       '         LEFT JOIN pg_temp.tdm_translated x ON $6 AND x.rel = $3 AND x.edge = $7'
       '                                         AND x.env = t.tdm_env AND x.row_hash = t.tdm_row_hash'
-      '        WHERE (t.tdm_env, %2$s) IN (SELECT m.env, m.key FROM members m) GROUP BY 1, 2, 3)'
+      -- (Not master's rows, which other conflicts brought in as members:
+      -- the release's rows are what a decision carries along, p349.)
+      '        WHERE (t.tdm_env, %2$s) IN (SELECT m.env, m.key FROM members m) AND t.tdm_env <> ''master'''
+      '        GROUP BY 1, 2, 3)'
       ' INSERT INTO pg_temp.tdm_related (conflict_id, child, label, n)'
       ' SELECT cm.conflict_id, $3, cm.label, n.cnt'
       '   FROM members cm JOIN children n ON n.env = cm.env AND n.key = cm.key'
@@ -410,42 +413,74 @@ $$;
 -- environments' keys until it is decided, so the difference may be
 -- none (two environments' ids of one customer). Its rationale names
 -- the parent's conflicts to decide first; the next call compares the
--- references on the parent's final keys.
+-- references on the parent's final keys. So too where the parent's rows
+-- were kept apart by rule 0 on such keys (a medium re-keyed apart while
+-- its release's conflict waits, p351): level by level, the conflicts that
+-- rest on waiting ones, with the waiting ones they rest on (`roots`).
 CREATE FUNCTION tdm._note_waiting_parents(run bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   e record;
+  depth int := 0;  -- (the level now read: tables from the waiting rows)
 BEGIN
   -- (A run whose conflicts rules settled, the common case: one look.)
   IF NOT EXISTS (SELECT FROM tdm.conflict c WHERE c.run_id = run AND c.status IN ('pending', 'stale')) THEN
     RETURN;
   END IF;
-  FOR e IN SELECT r.child, r.parent, r.columns, m.pk_columns
-             FROM tdm._managed_edges() r JOIN tdm.managed_table m ON m.rel = r.parent
-            WHERE r.child <> r.parent
-              AND EXISTS (SELECT FROM tdm.conflict c WHERE c.run_id = run AND c.rel = r.child
-                             AND c.status IN ('pending', 'stale') AND c.differing ?| r.columns)
-              AND EXISTS (SELECT FROM tdm.conflict p WHERE p.run_id = run AND p.rel = r.parent
-                             AND tdm._unsettled(p)) LOOP
-    PERFORM tdm._index_keymap();
-    EXECUTE format(
-      'WITH waiting AS MATERIALIZED ('
-      '  SELECT p.conflict_id, w.m ->> ''env'' AS env, %1$s AS key'
-      '    FROM tdm.conflict p CROSS JOIN LATERAL jsonb_array_elements(p.members) AS w(m)'
-      '   WHERE p.run_id = $1 AND p.rel = $2 AND tdm._unsettled(p)),'
-      ' named AS ('
-      '  SELECT c.conflict_id, string_agg(DISTINCT w.conflict_id, '', '') AS parents'
-      '    FROM tdm.conflict c CROSS JOIN LATERAL jsonb_array_elements(c.members) AS x(m)'
-      '    JOIN waiting w ON w.env = x.m ->> ''env'' AND w.key = %2$s'
-      '   WHERE c.run_id = $1 AND c.rel = $3 AND c.status IN (''pending'', ''stale'') AND c.differing ?| $4'
-      '   GROUP BY c.conflict_id)'
-      ' UPDATE tdm.conflict c'
-      '    SET rationale = c.rationale || format(''; %%s names rows of %%s whose own conflicts wait (%%s): decide'
-      ' those first, and the next call compares it on their final keys'', $5, $2, n.parents)'
-      '   FROM named n WHERE c.run_id = $1 AND c.conflict_id = n.conflict_id',
-      tdm._mapped_key_sql('w.m ->> ''env''', tdm._member_key(e.parent, e.pk_columns, 'w.m -> ''row''')),
-      tdm._member_key(e.child, e.columns, 'x.m -> ''row'''))
-      USING run, e.parent, e.child, e.columns, tdm._column_names(e.columns);
+  IF to_regclass('pg_temp.tdm_waiting') IS NULL THEN
+    CREATE TEMP TABLE tdm_waiting (level int, conflict_id text, rel regclass, roots text[]) ON COMMIT DROP;
+  ELSE
+    TRUNCATE pg_temp.tdm_waiting;
+  END IF;
+  INSERT INTO pg_temp.tdm_waiting
+  SELECT 0, c.conflict_id, c.rel, ARRAY[c.conflict_id] FROM tdm.conflict c WHERE c.run_id = run AND tdm._unsettled(c);
+  -- (Each level a table further from the waiting rows: no deeper than
+  -- the tables are many.)
+  WHILE depth < (SELECT count(*) FROM tdm.managed_table)
+        AND EXISTS (SELECT FROM pg_temp.tdm_waiting w WHERE w.level = depth) LOOP
+    FOR e IN SELECT r.child, r.parent, r.columns, m.pk_columns
+               FROM tdm._managed_edges() r JOIN tdm.managed_table m ON m.rel = r.parent
+              WHERE r.child <> r.parent
+                AND EXISTS (SELECT FROM tdm.conflict c WHERE c.run_id = run AND c.rel = r.child
+                               AND c.differing ?| r.columns)
+                AND EXISTS (SELECT FROM pg_temp.tdm_waiting w WHERE w.level = depth AND w.rel = r.parent) LOOP
+      PERFORM tdm._index_keymap();
+      EXECUTE format(
+        'WITH waiting AS MATERIALIZED ('
+        '  SELECT w.roots, x.m ->> ''env'' AS env, %1$s AS key'
+        '    FROM pg_temp.tdm_waiting w'
+        '    JOIN tdm.conflict p ON p.run_id = $1 AND p.conflict_id = w.conflict_id'
+        '   CROSS JOIN LATERAL jsonb_array_elements(p.members) AS x(m)'
+        '   WHERE w.level = $6 AND w.rel = $2),'
+        ' named AS MATERIALIZED ('
+        '  SELECT c.conflict_id, c.status, c.rule, array_agg(DISTINCT r ORDER BY r) AS roots'
+        '    FROM tdm.conflict c CROSS JOIN LATERAL jsonb_array_elements(c.members) AS x(m)'
+        '    JOIN waiting w ON w.env = x.m ->> ''env'' AND w.key = %2$s'
+        '   CROSS JOIN LATERAL unnest(w.roots) AS r'
+        '   WHERE c.run_id = $1 AND c.rel = $3 AND c.differing ?| $4'
+        '     AND r <> c.conflict_id'  -- (not itself, through a cycle)
+        '   GROUP BY c.conflict_id, c.status, c.rule),'
+        ' noted AS ('
+        '  UPDATE tdm.conflict c'
+        '     SET rationale = c.rationale || format(CASE WHEN $6 = 0'
+        '       THEN ''; %%s names rows of %%s whose own conflicts wait (%%s): decide those first, and the next'
+        ' call compares it on their final keys'''
+        '       ELSE ''; %%s names rows of %%s that reference rows whose conflicts wait (%%s): decide those first,'
+        ' and the next call compares it on their final keys'' END,'
+        '       $5, $2, array_to_string(n.roots, '', ''))'
+        '    FROM named n'
+        '   WHERE c.run_id = $1 AND c.conflict_id = n.conflict_id AND n.status IN (''pending'', ''stale''))'
+        -- (the rows a rule kept apart rest on the waiting ones, a level
+        -- further: their new keys were given on the waiting rows' keys)
+        ' INSERT INTO pg_temp.tdm_waiting'
+        ' SELECT $6 + 1, n.conflict_id, $3, n.roots FROM named n'
+        '  WHERE n.status NOT IN (''pending'', ''stale'') AND n.rule = ''distinct_entities'''
+        '    AND NOT EXISTS (SELECT FROM pg_temp.tdm_waiting o WHERE o.conflict_id = n.conflict_id)',
+        tdm._mapped_key_sql('x.m ->> ''env''', tdm._member_key(e.parent, e.pk_columns, 'x.m -> ''row''')),
+        tdm._member_key(e.child, e.columns, 'x.m -> ''row'''))
+        USING run, e.parent, e.child, e.columns, tdm._column_names(e.columns), depth;
+    END LOOP;
+    depth := depth + 1;
   END LOOP;
 END
 $$;
@@ -749,6 +784,7 @@ DECLARE
   load_context text;
   see_violations text;  -- an invalid run's hint
   decided_keys text;    -- conflicts whose decisions gave keys other releases hold in the target
+  translated_into text;  -- conflicts that translated the references a CHECK refuses
   loaded bigint;
   final_status text;
   holding record;  -- who holds the run's conflicts, when the call's wait for them ends
@@ -1501,7 +1537,29 @@ BEGIN
           || ' Rows that a partial unique index or one on expressions calls equal form no conflict:'
           || ' detection compares natural keys, as the columns are. Where an expression folds case and spaces'
           || ' (lower(email)), register the column as a natural key with normalize_keys (tdm.manage_table),'
-          || ' consolidate again and decide; else change the rows in the environments, then tag again.';
+          || ' consolidate again and decide. Where it computes something else (COALESCE(lower(domain), ''''),'
+          || ' which makes NULLs equal), add a stored generated column holding it in every environment and'
+          || ' the target and register that in the natural key. Else change the rows in the environments,'
+          || ' then tag again.';
+      END IF;
+      -- (A CHECK over references the run translated: two accounts merged
+      -- into one make a follow of the one by the other a follow of itself.)
+      translated_into := (SELECT string_agg(DISTINCT coalesce(km.conflict_id, '(an earlier release''s)'), ', ')
+                            FROM tdm.violation v
+                            JOIN tdm._managed_edges() e ON e.child = v.rel AND v.detail -> 'values' ?& e.columns
+                            JOIN tdm.key_map km ON km.run_id = v.run_id AND km.rel = e.parent
+                                               AND km.env = v.row_key ->> 'env'
+                                               AND NOT EXISTS (SELECT FROM unnest(e.columns, e.ref_columns) AS x(c, r)
+                                                                WHERE km.new_key ->> x.r
+                                                                      IS DISTINCT FROM v.detail -> 'values' ->> x.c)
+                           WHERE v.run_id = run.run_id AND v.kind = 'check');
+      IF translated_into IS NOT NULL THEN
+        see_violations := see_violations
+          || format(' A CHECK over references refuses rows as the run translated them (account_id <>'
+                    || ' target_account_id, once two accounts were merged into one): tdm.key_map gives each'
+                    || ' translation and its conflict (%s). Decide that conflict otherwise (keep_all keeps the'
+                    || ' parents apart), or untag the row in its environment (tdm.violation''s row_key says'
+                    || ' which), then tag and consolidate again.', translated_into);
       END IF;
       IF EXISTS (SELECT 1 FROM tdm.violation v
                   WHERE v.run_id = run.run_id AND v.kind = 'check'

@@ -126,6 +126,10 @@ SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"kf2": {"login": "carol
   FROM tdm.review_queue WHERE rel = 'staging.kf_account'::regclass;
 SELECT tdm.resolve(conflict_id, 'keep_all', renames => '{"kf2": {"x": 5}}', rationale => 'two points')
   FROM tdm.review_queue WHERE rel = 'staging.kf_point'::regclass;
+-- (Books and books share (parent_id, name) under two codes, B1 and B2: one
+-- category or two is a reviewer's to say, decision 458.)
+SELECT tdm.resolve(conflict_id, 'keep', 'kf1', rationale => 'one category, its first code')
+  FROM tdm.review_queue WHERE rel = 'staging.kf_cat'::regclass;
 SET SESSION AUTHORIZATION tap_kf_approver;
 SELECT tdm.approve(conflict_id) FROM tdm.decision WHERE approved_by IS NULL;
 RESET SESSION AUTHORIZATION;

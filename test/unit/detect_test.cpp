@@ -941,6 +941,30 @@ TEST(DistinctEntities, TwoRowsOfOneEnvironmentMetThroughAThirdGoToReview) {
             "or merge)");
 }
 
+TEST(DistinctEntities, RowsOneNaturalKeyJoinsAndAnotherTellsApartGoToReview) {
+  // A track known by its gid (email here) and by its place (balance, as
+  // (medium, position)): st1's and st2's rows hold one place under two
+  // gids. No rule keeps one and drops the other; the same rows under one
+  // gid are one entity, settled by a rule as before.
+  TableModel t = users();
+  t.natural_keys = {{kEmail}, {kBalance}};
+  t.core = {};
+  auto c =
+      detect({row(0, "1", "a@x", "Customer", "7", 10), row(1, "2", "b@x", "Customer", "7", 10)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].members, (std::vector<std::size_t>{0, 1}));
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_TRUE(c[0].complex);
+  EXPECT_EQ(c[0].priority, 3);
+  EXPECT_EQ(c[0].rationale,
+            "email differs between rows that share balance: one entity under two keys or two "
+            "entities, a human decides (keep one, merge, or keep_all with renames of balance)");
+  auto same =
+      detect({row(0, "1", "a@x", "Customer", "7", 10), row(1, "2", "a@x", "Support", "7", 12)}, t);
+  ASSERT_EQ(same.size(), 1u);
+  EXPECT_NE(same[0].rule, Rule::manual);
+}
+
 TEST(DistinctEntities, RowsMetThroughOthersJoinAConflictOfBoundedSize) {
   // st2's keys shifted by one row: st2's row i has st1 row i's email and
   // st1 row i+1's nick, a chain through the whole table. No conflict takes
@@ -1194,6 +1218,21 @@ TEST(Master, ACollidingIdIsRekeyedOnTheReleasesSideOnly) {
   EXPECT_EQ(*c[0].survivor, 1u);  // master keeps id 1
   EXPECT_EQ(c[0].rekeyed, (std::vector<std::size_t>{0}));
   EXPECT_EQ(c[0].labels, (std::vector<std::string>{"master", "st1"}));
+}
+
+TEST(Master, ARowOneNaturalKeyJoinsAndAnotherTellsApartIsNotMergedIntoIt) {
+  TableModel t = users();
+  t.natural_keys = {{kEmail}, {kBalance}};
+  t.core = {};
+  auto c = detect_conflicts(
+      t, with_master(),
+      {row(0, "9", "b@x", "Customer", "7", 20), master_row("3", "a@x", "Customer", "7", 5)});
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(c[0].rationale,
+            "email differs between rows that share balance: one entity under two keys or two "
+            "entities, a human decides (keep release R1's row in master, or keep_all with renames "
+            "of balance for the release's rows)");
 }
 
 TEST(Master, IdenticalOrOnlyNewerKeepsTheMasterRow) {

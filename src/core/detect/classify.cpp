@@ -804,6 +804,36 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     return c;
   }
 
+  // Rows that one natural key joins and another tells apart (a track's gid
+  // differs at one (medium, position)): one entity under two keys or two
+  // at one place, which no rule settles; a rule would drop one of them.
+  const std::size_t own_keys = table_.natural_keys.size() - table_.borrowed_keys.size();
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    for (std::size_t j = i + 1; j < members.size(); ++j) {
+      const std::size_t a = members[i];
+      const std::size_t b = members[j];
+      std::vector<std::size_t> shared, told_apart;
+      for (std::size_t k = 0; k < own_keys; ++k) {
+        const std::string &ka = nk_key(a, k);
+        const std::string &kb = nk_key(b, k);
+        if (ka.empty() || kb.empty()) continue;
+        auto &into = ka == kb ? shared : told_apart;
+        into.insert(into.end(), table_.natural_keys[k].begin(), table_.natural_keys[k].end());
+      }
+      if (shared.empty() || told_apart.empty()) continue;
+      const std::string place =
+          shared.size() > 1 ? "(" + column_list(shared) + ")" : column_list(shared);
+      // (An earlier release's row in master stays as it is: no merge.)
+      manual(core_differs ? 1 : 3,
+             columns_differ(told_apart, members) + " between rows that share " + place +
+                 ": one entity under two keys or two entities, a human decides (" +
+                 (fixed ? "keep " + fixed_row(first) + ", or keep_all with renames of " + place +
+                              " for the release's rows)"
+                        : "keep one, merge, or keep_all with renames of " + place + ")"));
+      return c;
+    }
+  }
+
   // Rule 1: identical rows.
   if (all_identical) {
     // (An environment may hold two of them, under two primary keys.)
