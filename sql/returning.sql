@@ -1577,3 +1577,33 @@ SELECT c.kind, c.rule, c.status,
        (SELECT string_agg(format('%s %s %s', m ->> 'env', m -> 'row' ->> 'id', m -> 'row' ->> 'name'), ', '
                           ORDER BY m ->> 'env') FROM jsonb_array_elements(c.members) AS m) AS members
   FROM tdm.conflict c WHERE c.run_id = :ko2 ORDER BY 1, 4;
+-- TKM1 merges st2's course into st1's (keep st1: their idnumbers differ
+-- at one shortname). TKM2 brings st2's again, its shortname changed and
+-- its idnumber as TKM1 collected it: one natural key as then is the
+-- entity still, so it meets master's course 1 (a conflict), not loaded
+-- as a second course under its environment's id (p354).
+SELECT pg_temp.in_environments($$
+  CREATE TABLE rt_course (id int PRIMARY KEY, shortname text NOT NULL UNIQUE, idnumber text UNIQUE,
+                          tdm_release text, tdm_feature text)$$);
+CREATE SCHEMA returning_km1;
+CREATE SCHEMA returning_km2;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_course) FROM SERVER st1 INTO returning_km1;
+IMPORT FOREIGN SCHEMA public LIMIT TO (rt_course) FROM SERVER st2 INTO returning_km2;
+CREATE TABLE staging.rt_course (id int PRIMARY KEY, shortname text NOT NULL UNIQUE, idnumber text UNIQUE,
+                                tdm_release text, tdm_feature text);
+SELECT tdm.manage_table('staging.rt_course', '{shortname,idnumber}', surrogate_key => true);
+INSERT INTO returning_km1.rt_course VALUES (1, 'PHY101', 'C-1', 'TKM1', 'F');
+INSERT INTO returning_km2.rt_course VALUES (2, 'PHY101', 'C-X', 'TKM1', 'F');
+SET client_min_messages = error;
+SELECT pg_temp.tagged_release('TKM1') AS tagged;
+SELECT tdm.consolidate('TKM1') AS km1 \gset
+SELECT tdm.resolve(conflict_id, 'keep', 'st1', rationale => 'one course') FROM tdm.review_queue WHERE run_id = :km1;
+SELECT tdm.consolidate('TKM1') = :km1 AS same_run, tdm.promote('TKM1') IS NOT NULL AS promoted;
+UPDATE returning_km2.rt_course SET shortname = 'PHY-101', tdm_release = 'TKM2' WHERE id = 2;
+SELECT pg_temp.tagged_release('TKM2', 'TKM1') AS tagged;
+SELECT tdm.consolidate('TKM2') AS km2 \gset
+RESET client_min_messages;
+SELECT c.rule, c.status,
+       (SELECT string_agg(format('%s %s %s', m ->> 'env', m -> 'row' ->> 'id', m -> 'row' ->> 'shortname'), ', '
+                          ORDER BY m ->> 'env') FROM jsonb_array_elements(c.members) AS m) AS members
+  FROM tdm.conflict c WHERE c.run_id = :km2 ORDER BY 1, 3;

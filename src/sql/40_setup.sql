@@ -700,8 +700,10 @@ BEGIN
               AND i.indexprs IS NOT NULL
               AND NOT EXISTS (SELECT FROM tdm._unique_column_keys(the_rel) k WHERE k.index_oid = i.indexrelid)
               AND NOT coalesce((SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = the_rel)
-                               <@ ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) AS k(attnum)
-                                          JOIN pg_attribute a ON a.attrelid = the_rel AND a.attnum = k.attnum),
+                               <@ ARRAY(SELECT a.attname::text
+                                          FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+                                          JOIN pg_attribute a ON a.attrelid = the_rel AND a.attnum = k.attnum
+                                         WHERE k.n <= i.indnkeyatts),
                                false)
             ORDER BY 1 LOOP
     RAISE WARNING 'manage_table: unique index % of % is on expressions no natural key can say (%)',

@@ -2597,8 +2597,16 @@ BEGIN
                                 AND (SELECT t.typcategory NOT IN ('A', 'C')
                                        FROM pg_attribute a JOIN pg_type t ON t.oid = tdm._base_type(a.atttypid)
                                       WHERE a.attrelid = m.rel AND a.attname = c));
-    same_values := (SELECT string_agg(format('k.{row} ->> %1$L IS NOT DISTINCT FROM t.%1$I::text', c), ' AND ')
-                      FROM unnest(renamed_columns) AS c);
+    -- (One natural key as then is the entity still, as one joins rows in
+    -- detection: a course brought again with its shortname changed and
+    -- its idnumber as then is that course, p354.)
+    same_values := (SELECT '(' || string_agg(g.cmp, ' OR ') || ')'
+                      FROM (SELECT '(' || string_agg(format('k.{row} ->> %1$L IS NOT DISTINCT FROM t.%1$I::text', c),
+                                                     ' AND ') || ')' AS cmp
+                              FROM unnest(m.natural_keys) WITH ORDINALITY AS k(spec, n),
+                                   unnest(string_to_array(k.spec, ',')) AS c
+                             WHERE c = ANY (renamed_columns)
+                             GROUP BY k.n) g);
     -- (under its environment's key, or under the key the run before gave
     -- it, where that run brought it again; or, {new}, under the key that
     -- run gave it before its conflicts, moving it out of the way of a row

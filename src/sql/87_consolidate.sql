@@ -433,17 +433,27 @@ BEGIN
     TRUNCATE pg_temp.tdm_waiting;
   END IF;
   INSERT INTO pg_temp.tdm_waiting
-  SELECT 0, c.conflict_id, c.rel, ARRAY[c.conflict_id] FROM tdm.conflict c WHERE c.run_id = run AND tdm._unsettled(c);
+  SELECT 0, c.conflict_id, c.rel, ARRAY[c.conflict_id] FROM tdm.conflict c
+   -- (by the statuses an unsettled conflict has, first: few, indexed)
+   WHERE c.run_id = run AND c.status IN ('pending', 'stale', 'decided') AND tdm._unsettled(c);
   -- (Each level a table further from the waiting rows: no deeper than
   -- the tables are many.)
   WHILE depth < (SELECT count(*) FROM tdm.managed_table)
         AND EXISTS (SELECT FROM pg_temp.tdm_waiting w WHERE w.level = depth) LOOP
-    FOR e IN SELECT r.child, r.parent, r.columns, m.pk_columns
-               FROM tdm._managed_edges() r JOIN tdm.managed_table m ON m.rel = r.parent
-              WHERE r.child <> r.parent
-                AND EXISTS (SELECT FROM tdm.conflict c WHERE c.run_id = run AND c.rel = r.child
-                               AND c.differing ?| r.columns)
-                AND EXISTS (SELECT FROM pg_temp.tdm_waiting w WHERE w.level = depth AND w.rel = r.parent) LOOP
+    FOR e IN SELECT q.* FROM (
+               SELECT r.child, r.parent, r.columns, m.pk_columns,
+                      -- (carried on only where some waiting conflict below would read it)
+                      EXISTS (SELECT FROM tdm._managed_edges() g JOIN tdm.conflict x
+                                       ON x.run_id = run AND x.rel = g.child AND x.status IN ('pending', 'stale')
+                                      AND x.differing ?| g.columns
+                               WHERE g.parent = r.child AND g.child <> g.parent) AS deeper
+                 FROM tdm._managed_edges() r JOIN tdm.managed_table m ON m.rel = r.parent
+                WHERE r.child <> r.parent
+                  AND EXISTS (SELECT FROM pg_temp.tdm_waiting w WHERE w.level = depth AND w.rel = r.parent)) q
+              WHERE EXISTS (SELECT FROM tdm.conflict c WHERE c.run_id = run AND c.rel = q.child
+                               AND c.status IN ('pending', 'stale') AND c.differing ?| q.columns)
+                 OR (q.deeper AND EXISTS (SELECT FROM tdm.conflict c WHERE c.run_id = run AND c.rel = q.child
+                                             AND c.rule = 'distinct_entities' AND c.differing ?| q.columns)) LOOP
       PERFORM tdm._index_keymap();
       EXECUTE format(
         'WITH waiting AS MATERIALIZED ('
@@ -459,6 +469,14 @@ BEGIN
         '   CROSS JOIN LATERAL unnest(w.roots) AS r'
         '   WHERE c.run_id = $1 AND c.rel = $3 AND c.differing ?| $4'
         '     AND r <> c.conflict_id'  -- (not itself, through a cycle)
+        -- (and rows rule 0 kept apart by this reference: no other natural
+        -- key of theirs differs, which would keep them apart anyway)
+        '     AND (c.status IN (''pending'', ''stale'')'
+        '          OR ($7 AND c.rule = ''distinct_entities'''
+        '              AND NOT EXISTS (SELECT FROM tdm.managed_table t, unnest(t.natural_keys) AS k(spec)'
+        '                               CROSS JOIN LATERAL (SELECT array_agg(btrim(x)) AS cols'
+        '                                                     FROM unnest(string_to_array(k.spec, '','')) AS x) kc'
+        '                               WHERE t.rel = $3 AND NOT kc.cols && $4 AND c.differing ?| kc.cols)))'
         '   GROUP BY c.conflict_id, c.status, c.rule),'
         ' noted AS ('
         '  UPDATE tdm.conflict c'
@@ -478,7 +496,7 @@ BEGIN
         '    AND NOT EXISTS (SELECT FROM pg_temp.tdm_waiting o WHERE o.conflict_id = n.conflict_id)',
         tdm._mapped_key_sql('x.m ->> ''env''', tdm._member_key(e.parent, e.pk_columns, 'x.m -> ''row''')),
         tdm._member_key(e.child, e.columns, 'x.m -> ''row'''))
-        USING run, e.parent, e.child, e.columns, tdm._column_names(e.columns), depth;
+        USING run, e.parent, e.child, e.columns, tdm._column_names(e.columns), depth, e.deeper;
     END LOOP;
     depth := depth + 1;
   END LOOP;
@@ -1544,13 +1562,23 @@ BEGIN
       END IF;
       -- (A CHECK over references the run translated: two accounts merged
       -- into one make a follow of the one by the other a follow of itself.)
+      -- (Two references of the row to one parent table that the CHECK
+      -- reads, equal now, and a merge of that parent's rows into the
+      -- row they name: what the CHECK refuses is what the merge made.)
       translated_into := (SELECT string_agg(DISTINCT coalesce(km.conflict_id, '(an earlier release''s)'), ', ')
                             FROM tdm.violation v
-                            JOIN tdm._managed_edges() e ON e.child = v.rel AND v.detail -> 'values' ?& e.columns
+                            JOIN tdm._managed_edges() e ON e.child = v.rel AND v.detail -> 'values' ?| e.columns
+                            JOIN tdm._managed_edges() f ON f.child = v.rel AND f.parent = e.parent AND f.name <> e.name
+                                                       AND cardinality(f.columns) = cardinality(e.columns)
+                                                       AND v.detail -> 'values' ?| f.columns
+                                                       AND NOT EXISTS (SELECT FROM unnest(e.columns, f.columns) AS p(a, b)
+                                                                        WHERE (v.detail -> 'values' -> p.a)
+                                                                              IS DISTINCT FROM (v.detail -> 'values' -> p.b))
                             JOIN tdm.key_map km ON km.run_id = v.run_id AND km.rel = e.parent
-                                               AND km.env = v.row_key ->> 'env'
+                                               AND km.env = v.row_key ->> 'env' AND km.reason = 'merged'
                                                AND NOT EXISTS (SELECT FROM unnest(e.columns, e.ref_columns) AS x(c, r)
-                                                                WHERE km.new_key ->> x.r
+                                                                WHERE v.detail -> 'values' ? x.c
+                                                                  AND km.new_key ->> x.r
                                                                       IS DISTINCT FROM v.detail -> 'values' ->> x.c)
                            WHERE v.run_id = run.run_id AND v.kind = 'check');
       IF translated_into IS NOT NULL THEN

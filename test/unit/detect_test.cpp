@@ -959,10 +959,58 @@ TEST(DistinctEntities, RowsOneNaturalKeyJoinsAndAnotherTellsApartGoToReview) {
   EXPECT_EQ(c[0].rationale,
             "email differs between rows that share balance: one entity under two keys or two "
             "entities, a human decides (keep one, merge, or keep_all with renames of balance)");
+  // A key of two columns tells them apart by the one that differs.
+  t.natural_keys = {{kEmail, kRole}, {kBalance}};
+  c = detect({row(0, "1", "a@x", "Customer", "7", 10), row(1, "2", "b@x", "Customer", "7", 10)}, t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rationale.rfind("email differs between rows that share balance", 0), 0u)
+      << c[0].rationale;
+  t.natural_keys = {{kEmail}, {kBalance}};
   auto same =
       detect({row(0, "1", "a@x", "Customer", "7", 10), row(1, "2", "a@x", "Support", "7", 12)}, t);
   ASSERT_EQ(same.size(), 1u);
   EXPECT_NE(same[0].rule, Rule::manual);
+}
+
+TEST(DistinctEntities, ATreesKeyNamingOneParentUnderTwoIdsTellsNothingApart) {
+  // A node known by its code (role) and by (parent, name) (balance,
+  // email): its parent is C in both environments under ids 2 and 8, whose
+  // own (parent, name) keys hold their environments' ids. One node:
+  // settled by a rule, not sent to review as two keys that disagree.
+  TableModel t = users();
+  t.natural_keys = {{kRole}, {kBalance, kEmail}};
+  t.compared_references = {{kBalance}};
+  t.core = {};
+  auto node = [](std::size_t env, const char *id, const char *parent, const char *referent) {
+    SourceRow r = row(env, id, "g", "G", parent, 10);
+    r.values.push_back(ValueView(referent));
+    return r;
+  };
+  auto c = detect({node(0, "4", "2",
+                        "C\x1e"
+                        "1,c"),
+                   node(1, "9", "8",
+                        "C\x1e"
+                        "7,c")},
+                  t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_NE(c[0].rule, Rule::manual) << c[0].rationale;
+  // Under two parents (C and D), the same code: two keys that disagree.
+  c = detect({node(0, "4", "2",
+                   "C\x1e"
+                   "1,c"),
+              node(1, "9", "8",
+                   "D\x1e"
+                   "7,d")},
+             t);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].rule, Rule::manual);
+  EXPECT_EQ(
+      c[0].rationale.rfind("balance differs (references C in st1, D in st2) between rows that "
+                           "share role",
+                           0),
+      0u)
+      << c[0].rationale;
 }
 
 TEST(DistinctEntities, RowsMetThroughOthersJoinAConflictOfBoundedSize) {

@@ -678,7 +678,8 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
     c.complex = true;
     c.priority = priority;
     c.survivor = first;
-    c.suggestion = "review; by environment precedence it would be: keep " + env(first).name;
+    c.suggestion =
+        "review; by environment precedence it would be: keep " + env_label(first, members);
     const TopFeatures top = top_features_of();
     if (!env(first).fixed && top.priority && top.features.size() == 1 &&
         top.first_holder != first) {
@@ -817,8 +818,15 @@ Conflict Classifier::classify_entity(std::vector<std::size_t> members,
         const std::string &ka = nk_key(a, k);
         const std::string &kb = nk_key(b, k);
         if (ka.empty() || kb.empty()) continue;
-        auto &into = ka == kb ? shared : told_apart;
-        into.insert(into.end(), table_.natural_keys[k].begin(), table_.natural_keys[k].end());
+        if (ka == kb) {
+          shared.insert(shared.end(), table_.natural_keys[k].begin(), table_.natural_keys[k].end());
+          continue;
+        }
+        // The columns that differ, a reference to the table's own rows by
+        // the row it names (a tree's parent_id: 1 and 7 may be one node).
+        for (std::size_t column : table_.natural_keys[k]) {
+          if (!same_value(a, b, column)) told_apart.push_back(column);
+        }
       }
       if (shared.empty() || told_apart.empty()) continue;
       const std::string place =
