@@ -986,23 +986,15 @@ TEST(DistinctEntities, ATreesKeyNamingOneParentUnderTwoIdsTellsNothingApart) {
     r.values.push_back(ValueView(referent));
     return r;
   };
-  auto c = detect({node(0, "4", "2",
-                        "C\x1e"
-                        "1,c"),
-                   node(1, "9", "8",
-                        "C\x1e"
-                        "7,c")},
-                  t);
+  // (A referent: the parent's code, then its own (parent, name) key.)
+  const std::string c_of_st1 = std::string("C") + kReferentSeparator + "1,c";
+  const std::string c_of_st2 = std::string("C") + kReferentSeparator + "7,c";
+  const std::string d_of_st2 = std::string("D") + kReferentSeparator + "7,d";
+  auto c = detect({node(0, "4", "2", c_of_st1.c_str()), node(1, "9", "8", c_of_st2.c_str())}, t);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_NE(c[0].rule, Rule::manual) << c[0].rationale;
   // Under two parents (C and D), the same code: two keys that disagree.
-  c = detect({node(0, "4", "2",
-                   "C\x1e"
-                   "1,c"),
-              node(1, "9", "8",
-                   "D\x1e"
-                   "7,d")},
-             t);
+  c = detect({node(0, "4", "2", c_of_st1.c_str()), node(1, "9", "8", d_of_st2.c_str())}, t);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0].rule, Rule::manual);
   EXPECT_EQ(
