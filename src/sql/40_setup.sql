@@ -698,7 +698,7 @@ BEGIN
              FROM pg_index i
             WHERE i.indrelid = the_rel AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
               AND i.indexprs IS NOT NULL
-              AND NOT EXISTS (SELECT FROM tdm._unique_column_keys(the_rel) k WHERE k.index_oid = i.indexrelid)
+              AND i.indexrelid NOT IN (SELECT k.index_oid FROM tdm._unique_column_keys(the_rel) k)
               AND NOT coalesce((SELECT m.pk_columns FROM tdm.managed_table m WHERE m.rel = the_rel)
                                <@ ARRAY(SELECT a.attname::text
                                           FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
